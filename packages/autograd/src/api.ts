@@ -1,0 +1,189 @@
+// The functional API (JAX style) and the training-style switches (PyTorch style).
+
+import {
+  Tensor, collectCreated, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape, stack,
+  tensor, withGradMode, zeros, zerosLike,
+} from '@scorch/tensor';
+import { JvpTrace } from './forward.js';
+import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
+
+export type TensorFn = (...args: Tensor[]) => Tensor;
+
+function checkArgs(op: string, args: readonly unknown[]): asserts args is Tensor[] {
+  args.forEach((a, i) => {
+    if (!(a instanceof Tensor)) throw new TypeError(`${op}: argument ${i} must be a Tensor, got ${a === null ? 'null' : typeof a}`);
+    if (!isFloatDType(a.dtype)) throw new TypeError(`${op}: argument ${i} has dtype ${a.dtype}; only float32/float64 tensors can be differentiated`);
+  });
+}
+
+function checkOutput(op: string, out: unknown): asserts out is Tensor {
+  if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
+}
+
+/** The pullback of `vjp`: output cotangent to one cotangent per argument. */
+export type Pullback = (cotangent: Tensor) => Tensor[];
+
+/**
+ * Evaluates `f(...primals)` and returns its value with the pullback u ↦ uᵀ∂f (one cotangent per
+ * argument). The pullback may be called many times.
+ */
+export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
+  checkArgs('vjp', primals);
+  const trace = pushTrace((level) => new VjpTrace(level));
+  let out: unknown;
+  try {
+    out = f(...primals.map((p, i) => trace.leafFor(p, i)));
+  } finally {
+    popTrace(trace);
+  }
+  checkOutput('vjp', out);
+  const [value, root] = unpackVjp(trace, out);
+  const pullback: Pullback = (cotangent) => {
+    if (!(cotangent instanceof Tensor) || cotangent.dtype !== value.dtype || cotangent.shape.length !== value.shape.length || cotangent.shape.some((d, i) => d !== value.shape[i])) {
+      const got = cotangent instanceof Tensor ? `${cotangent.dtype} ${fmtShape(cotangent.shape)}` : typeof cotangent;
+      throw new Error(`vjp: the cotangent must match the output (${value.dtype} ${fmtShape(value.shape)}), got ${got}`);
+    }
+    const results: (Tensor | null)[] = primals.map(() => null);
+    const [, created] = collectCreated(() => {
+      if (root) backwardPass(root, cotangent, (leaf, ct) => (results[leaf.leaf as number] = ct));
+    });
+    const grads = results.map((g, i) => g ?? zerosLike(primals[i]!));
+    freeIntermediates(created, new Set(grads));
+    return grads;
+  };
+  return [value, pullback];
+}
+
+export interface GradOptions {
+  /** Which arguments to differentiate: an index (result is one tensor) or a list (an array). Default 0. */
+  argnums?: number | readonly number[];
+}
+
+function argIndices(op: string, argnums: number | readonly number[], n: number): number[] {
+  const list = typeof argnums === 'number' ? [argnums] : [...argnums];
+  for (const a of list) {
+    if (!Number.isInteger(a) || a < 0 || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
+  }
+  return list;
+}
+
+/** Value of a scalar function and its gradient with respect to `argnums`. */
+export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]] {
+  const argnums = opts.argnums ?? 0;
+  return (...args) => {
+    const idx = argIndices('grad', argnums, args.length);
+    checkArgs('grad', idx.map((i) => args[i]));
+    const g = (...diff: Tensor[]): Tensor => {
+      const full = [...args];
+      idx.forEach((a, j) => (full[a] = diff[j]!));
+      return f(...full);
+    };
+    const [value, pullback] = vjp(g, ...idx.map((i) => args[i]!));
+    if (value.size !== 1 || value.rank !== 0) {
+      throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
+    }
+    const grads = pullback(onesLike(value));
+    return [value, typeof argnums === 'number' ? grads[0]! : grads];
+  };
+}
+
+/** Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument. */
+export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => Tensor | Tensor[] {
+  const vg = valueAndGrad(f, opts);
+  return (...args) => vg(...args)[1];
+}
+
+/** Single-argument gradient with a Tensor result type (the common case). */
+export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  const g = grad(f);
+  return (x) => g(x) as Tensor;
+}
+
+/**
+ * Forward mode: evaluates `f(...primals)` and its directional derivative ∂f·tangents.
+ * `f` may return a tensor or an array of tensors (the tangent result has the same form).
+ */
+export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
+  checkArgs('jvp', primals);
+  if (!Array.isArray(tangents) || tangents.length !== primals.length) {
+    throw new Error(`jvp: expected one tangent per primal (${primals.length}), got ${Array.isArray(tangents) ? tangents.length : typeof tangents}`);
+  }
+  const trace = pushTrace((level) => new JvpTrace(level));
+  let out: unknown;
+  try {
+    out = f(...primals.map((p, i) => trace.lift(p, tangents[i]!, `argument ${i}`)));
+  } finally {
+    popTrace(trace);
+  }
+  const split = (o: unknown): [Tensor, Tensor] => {
+    checkOutput('jvp', o);
+    const [p, t] = trace.unpack(o);
+    return [p, t ?? zerosLike(p)];
+  };
+  if (Array.isArray(out)) {
+    const pairs = out.map(split);
+    return [pairs.map((p) => p[0]) as R, pairs.map((p) => p[1]) as R];
+  }
+  const [p, t] = split(out);
+  return [p as R, t as R];
+}
+
+/** Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. */
+export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
+  const argnums = primals.map((_, i) => i);
+  const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
+  const [, t] = jvp((...xs: Tensor[]) => g(...xs), primals, tangents);
+  return t;
+}
+
+export interface JacobianOptions {
+  /** 'rev': one pullback per output element; 'fwd': one JVP per input element. Default 'rev'. */
+  mode?: 'fwd' | 'rev';
+}
+
+/** Basis tensor e_i of `like`'s shape, dtype and device (built on the host: no device reads). */
+function basis(like: Tensor, i: number): Tensor {
+  const data = like.dtype === 'float64' ? new Float64Array(like.size) : new Float32Array(like.size);
+  data[i] = 1;
+  return tensor(data, { dtype: like.dtype, shape: like.shape, device: like.device });
+}
+
+/** Jacobian of a single-argument function: shape [...out.shape, ...x.shape]. */
+export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): (x: Tensor) => Tensor {
+  const mode = opts.mode ?? 'rev';
+  if (mode !== 'fwd' && mode !== 'rev') throw new Error(`jacobian: mode must be 'fwd' or 'rev', got ${JSON.stringify(mode)}`);
+  return (x) => {
+    checkArgs('jacobian', [x]);
+    if (mode === 'fwd') {
+      const columns: Tensor[] = [];
+      let outShape: readonly number[] = [];
+      for (let j = 0; j < x.size; j++) {
+        const [y, t] = jvp(f, [x], [basis(x, j)]);
+        outShape = y.shape;
+        columns.push(reshape(t, [y.size]));
+      }
+      if (x.size === 0) return zeros([...f(x).shape, 0], { dtype: x.dtype, device: x.device });
+      return reshape(stack(columns, 1), [...outShape, ...x.shape]);
+    }
+    const [y, pullback] = vjp(f, x);
+    const rows: Tensor[] = [];
+    for (let i = 0; i < y.size; i++) rows.push(reshape(pullback(basis(y, i))[0]!, [x.size]));
+    if (rows.length === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
+    return reshape(stack(rows, 0), [...y.shape, ...x.shape]);
+  };
+}
+
+/** Hessian of a scalar single-argument function (forward-over-reverse): shape [...x.shape, ...x.shape]. */
+export function hessian(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  return jacobian((x) => grad(f)(x) as Tensor, { mode: 'fwd' });
+}
+
+/** Runs `fn` without recording operations for `backward()` (functional transforms still work). */
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn);
+}
+
+/** Runs `fn` with recording for `backward()` on, even inside `noGrad`. */
+export function enableGrad<T>(fn: () => T): T {
+  return withGradMode(true, fn);
+}

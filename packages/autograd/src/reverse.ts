@@ -1,0 +1,195 @@
+// Reverse mode. A graph of GradNodes records which primitive made each value from which inputs;
+// a backward pass walks it from the output in reverse topological order, applying vjp rules.
+// Two recorders share the graph and the pass:
+// - the functional trace (`vjp`, `grad`): a trace level whose tracers carry a node; its backward
+//   pass runs after the level is popped, so the rules' ops are recorded by any enclosing
+//   transformation, which is how grad of grad and jvp of grad come for free;
+// - the ambient recorder (`requiresGrad`, `backward()`), PyTorch style: concrete tensors carry
+//   nodes; `createGraph` keeps recording during the backward pass.
+
+import {
+  type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, fmtShape,
+  isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated,
+} from '@scorch/tensor';
+import { vjpRules } from './rules.js';
+
+/** One recorded operation (or a leaf). */
+export class GradNode {
+  constructor(
+    /** Primitive that produced the value; null for a leaf. */
+    readonly prim: Primitive | null,
+    readonly params: unknown,
+    /** Values the rule reads (one level below the recording trace). */
+    readonly inputs: readonly Tensor[],
+    /** The produced value. */
+    readonly out: Tensor | null,
+    /** Nodes of the inputs at this level; null where an input is a constant here. */
+    readonly parents: readonly (GradNode | null)[],
+    /** For leaves: the argument index (functional) or the tensor whose `.grad` accumulates. */
+    readonly leaf: number | Tensor | null = null,
+  ) {}
+}
+
+/** Reverse topological order of the nodes reachable from `root` (iterative: graphs can be deep). */
+function topoOrder(root: GradNode): GradNode[] {
+  const order: GradNode[] = [];
+  const visited = new Set<GradNode>([root]);
+  const stack: [GradNode, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const [node, i] = top;
+    if (i < node.parents.length) {
+      top[1] = i + 1;
+      const p = node.parents[i];
+      if (p && !visited.has(p)) {
+        visited.add(p);
+        stack.push([p, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+/**
+ * Propagates `seed` from `root` to the leaves, calling `onLeaf` once per reached leaf with its
+ * total cotangent. Pure: it frees nothing (see `freeIntermediates`).
+ */
+export function backwardPass(root: GradNode, seed: Tensor, onLeaf: (leaf: GradNode, ct: Tensor) => void): void {
+  const cts = new Map<GradNode, Tensor>([[root, seed]]);
+  for (const node of topoOrder(root)) {
+    const ct = cts.get(node);
+    if (!ct) continue;
+    cts.delete(node);
+    if (node.prim === null) {
+      onLeaf(node, ct);
+      continue;
+    }
+    for (const x of node.inputs) {
+      if (x._trace === null && x.isDisposed) {
+        throw new Error(`backward: a tensor saved for the gradient of '${node.prim}' was disposed (by dispose() or tidy()); run the backward pass inside the same tidy() as the forward pass`);
+      }
+    }
+    const needs = node.parents.map((p) => p !== null);
+    const rule = vjpRules[node.prim] as (typeof vjpRules)[Primitive];
+    const grads = rule(ct, node.inputs, node.out!, node.params as never, needs);
+    node.parents.forEach((p, i) => {
+      const g = grads[i];
+      if (!p || !g) return;
+      const prev = cts.get(p);
+      cts.set(p, prev ? add(prev, g) : g);
+    });
+  }
+}
+
+/**
+ * Frees the tensors a backward pass created, except `results`, when nothing can refer to them:
+ * no transformation is active (none could have captured them) and none was recorded by the
+ * ambient graph (a recorded op would have given its output a node).
+ */
+export function freeIntermediates(created: readonly Tensor[], results: ReadonlySet<Tensor>): void {
+  if (traceDepth() > 0 || created.some((t) => t._node !== null)) return;
+  for (const t of created) if (!results.has(t)) t.dispose();
+}
+
+interface VjpPayload {
+  value: Tensor;
+  node: GradNode;
+}
+
+/** The functional reverse-mode trace used by `vjp` and `grad`. */
+export class VjpTrace extends Trace {
+  readonly name = 'vjp';
+
+  /** A leaf tracer for argument `index`. */
+  leafFor(value: Tensor, index: number): Tensor {
+    const node = new GradNode(null, null, [], null, [], index);
+    return Tensor._tracer(this, value.shape, value.dtype, value.device, { value, node } satisfies VjpPayload);
+  }
+
+  nodeOf(t: Tensor): GradNode | null {
+    return t._trace === this ? (t._payload as VjpPayload).node : null;
+  }
+
+  process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], _out: OutputInfo): Tensor {
+    const values = inputs.map((x) => (x._trace === this ? (x._payload as VjpPayload).value : x));
+    const parents = inputs.map((x) => this.nodeOf(x));
+    const y = apply(prim, values, params);
+    if (!isFloatDType(y.dtype)) return y;
+    const node = new GradNode(prim, params, values, y, parents);
+    return Tensor._tracer(this, y.shape, y.dtype, y.device, { value: y, node } satisfies VjpPayload);
+  }
+
+  children(t: Tensor): Tensor[] {
+    return [(t._payload as VjpPayload).value];
+  }
+
+  primal(t: Tensor): Tensor {
+    return (t._payload as VjpPayload).value;
+  }
+}
+
+// Ambient (PyTorch-style) reverse mode ----------------------------------------------------------
+
+export const ambientAutograd = {
+  record(prim: Primitive, inputs: readonly Tensor[], params: unknown, out: Tensor): void {
+    out._node = new GradNode(prim, params, inputs, out, inputs.map((x) => x._node as GradNode | null));
+  },
+
+  setRequiresGrad(t: Tensor, value: boolean): void {
+    if (t._trace) throw new Error('requiresGrad: cannot be set on a tensor traced inside grad/jvp');
+    const node = t._node as GradNode | null;
+    if (node && node.prim !== null) {
+      throw new Error('requiresGrad: can only be changed on leaf tensors; use detach() to cut a computed tensor from the graph');
+    }
+    if (value) {
+      if (!isFloatDType(t.dtype)) throw new TypeError(`requiresGrad: only float tensors can require gradients, got ${t.dtype}`);
+      if (!node) t._node = new GradNode(null, null, [], null, [], t);
+    } else {
+      t._node = null;
+    }
+  },
+
+  backward(t: Tensor, gradient: Tensor | undefined, opts: { createGraph?: boolean }): void {
+    const root = t._node as GradNode | null;
+    if (!root) {
+      throw new Error('backward: this tensor does not require grad (no input had requiresGrad = true, or it was computed under noGrad)');
+    }
+    if (!gradient && t.size !== 1) {
+      throw new Error(`backward: the output has shape ${fmtShape(t.shape)}; pass a cotangent of that shape (backward(gradient)), or reduce it to a scalar first`);
+    }
+    if (gradient && (gradient.dtype !== t.dtype || gradient.shape.length !== t.shape.length || gradient.shape.some((d, i) => d !== t.shape[i]))) {
+      throw new Error(`backward: gradient is ${gradient.dtype} ${fmtShape(gradient.shape)} but the output is ${t.dtype} ${fmtShape(t.shape)}`);
+    }
+    const createGraph = opts.createGraph ?? false;
+    const delivered = new Set<Tensor>();
+    const [, created] = collectCreated(() =>
+      withGradMode(createGraph, () => {
+        const seed = gradient ?? onesLike(t);
+        backwardPass(root, seed, (leaf, ct) => {
+          const target = leaf.leaf as Tensor;
+          const prev = target.grad;
+          // A cotangent can reach two leaves as one tensor (add passes it through), and a
+          // user's gradient stays the user's: each .grad gets its own storage.
+          const own = !createGraph && (delivered.has(ct) || ct === gradient) ? ct.detach() : ct;
+          const next = prev ? add(prev, own) : own;
+          if (prev && !createGraph) prev.dispose();
+          target.grad = keep(next);
+          delivered.add(next);
+        });
+      }),
+    );
+    if (!createGraph) freeIntermediates(created, delivered);
+  },
+};
+
+/** The value and node of a traced output at `trace`. */
+export function unpackVjp(trace: VjpTrace, t: Tensor): [Tensor, GradNode | null] {
+  if (t._trace === trace) {
+    const p = t._payload as VjpPayload;
+    return [p.value, p.node];
+  }
+  return [t, null];
+}

@@ -1,0 +1,69 @@
+// The Backend interface: what a device must provide for tensors to live on it. It is small on
+// purpose: one `execute` per primitive call, plus upload, fill, read and free. Shapes and dtypes
+// arrive already inferred and checked (see primitives.ts), so a backend only computes.
+
+import type { DType, TypedArray } from './dtype.js';
+import type { OutputInfo, Primitive, PrimitiveParams } from './primitives.js';
+import type { Shape } from './shape.js';
+
+/** A backend's handle to a tensor's storage. Opaque outside the backend that made it. */
+export type BackendHandle = object;
+
+export interface BackendMemory {
+  /** Live storage allocations (buffers) the backend holds for tensors. */
+  buffers: number;
+  /** Bytes held by those allocations. */
+  bytes: number;
+}
+
+export interface Backend<H extends BackendHandle = BackendHandle> {
+  /** Device name that tensors report as `device` ('cpu', 'webgpu', ...). */
+  readonly name: string;
+  /** Dtypes this backend can store and compute with. */
+  readonly dtypes: readonly DType[];
+  /** Copies host data into a new handle (the array is not retained). */
+  upload(data: TypedArray, shape: Shape, dtype: DType): H;
+  /** A handle filled with one value. */
+  full(shape: Shape, value: number, dtype: DType): H;
+  /** Runs one primitive. Inputs are live handles of this backend; the output is new. */
+  execute<P extends Primitive>(prim: P, inputs: readonly H[], params: PrimitiveParams[P], out: OutputInfo): H;
+  /** Reads a handle back to the host. */
+  read(handle: H): Promise<TypedArray>;
+  /** Synchronous read, where the device allows it (the CPU does; WebGPU does not). */
+  readSync?(handle: H): TypedArray;
+  /** Frees a handle's storage. Idempotent. */
+  dispose(handle: H): void;
+  memory(): BackendMemory;
+  /** Waits for all queued work (no-op on synchronous backends). */
+  sync?(): Promise<void>;
+}
+
+const backends = new Map<string, Backend>();
+let defaultDevice = 'cpu';
+
+/** Makes a backend available as a tensor device under `backend.name`. */
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.name, backend);
+}
+
+export function getBackend(device: string): Backend {
+  const b = backends.get(device);
+  if (!b) {
+    throw new Error(`unknown device '${device}'; registered devices: ${[...backends.keys()].join(', ') || 'none'}`);
+  }
+  return b;
+}
+
+export function listDevices(): string[] {
+  return [...backends.keys()];
+}
+
+/** Device used by creation functions when none is given. */
+export function setDefaultDevice(device: string): void {
+  getBackend(device);
+  defaultDevice = device;
+}
+
+export function getDefaultDevice(): string {
+  return defaultDevice;
+}

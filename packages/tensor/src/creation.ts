@@ -1,0 +1,152 @@
+// Creating tensors: from host data, constants, ranges, identity, and random draws.
+
+import { getBackend, getDefaultDevice } from './backend.js';
+import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType } from './dtype.js';
+import type { RandomKey } from './primitives.js';
+import { checkKey, nextKey } from './random.js';
+import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
+import { Tensor, apply } from './tensor.js';
+import { where, less } from './ops.js';
+
+export interface CreationOptions {
+  /** Element type; default float32 (int32 for integer typed arrays, bool for boolean data). */
+  dtype?: DType;
+  /** Device name; default the current default device ('cpu' unless changed). */
+  device?: string;
+}
+
+export interface TensorOptions extends CreationOptions {
+  /** Shape for flat data; default: inferred from nesting (or [length] for typed arrays). */
+  shape?: readonly number[];
+}
+
+export type NestedNumbers = number | boolean | readonly NestedNumbers[];
+
+function inferShape(data: NestedNumbers): number[] {
+  const shape: number[] = [];
+  let d: NestedNumbers = data;
+  while (Array.isArray(d)) {
+    shape.push(d.length);
+    d = (d as readonly NestedNumbers[])[0] as NestedNumbers;
+    if (d === undefined) break;
+  }
+  return shape;
+}
+
+function flatten(data: NestedNumbers, shape: readonly number[], out: number[], depth = 0): void {
+  if (depth === shape.length) {
+    if (Array.isArray(data)) throw new Error(`tensor: nested data is ragged (expected a number at depth ${depth})`);
+    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError(`tensor: expected numbers or booleans, got ${typeof data}`);
+    out.push(Number(data));
+    return;
+  }
+  if (!Array.isArray(data) || data.length !== shape[depth]) {
+    throw new Error(`tensor: nested data is ragged (expected ${shape[depth]} entries at depth ${depth}, shape ${fmtShape(shape)})`);
+  }
+  for (const v of data as readonly NestedNumbers[]) flatten(v, shape, out, depth + 1);
+}
+
+function firstLeaf(data: NestedNumbers): unknown {
+  let d: unknown = data;
+  while (Array.isArray(d)) d = d[0];
+  return d;
+}
+
+/** A tensor from nested arrays, a flat array with `shape`, a typed array, or a number. */
+export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {}): Tensor {
+  const device = opts.device ?? getDefaultDevice();
+  let values: TypedArray;
+  let shape: number[];
+  let dtype: DType;
+  if (ArrayBuffer.isView(data)) {
+    dtype = opts.dtype ?? dtypeOfTyped(data as TypedArray);
+    shape = opts.shape ? [...opts.shape] : [(data as TypedArray).length];
+    values = allocTyped(dtype, (data as TypedArray).length);
+    values.set(data as TypedArray);
+  } else {
+    dtype = opts.dtype ?? (typeof firstLeaf(data) === 'boolean' ? 'bool' : 'float32');
+    const natural = inferShape(data);
+    const flat: number[] = [];
+    flatten(data, natural, flat);
+    shape = opts.shape ? [...opts.shape] : natural;
+    values = allocTyped(dtype, flat.length);
+    for (let i = 0; i < flat.length; i++) values[i] = flat[i]!;
+  }
+  assertDType(dtype, 'tensor');
+  assertShape(shape, 'tensor');
+  if (sizeOf(shape) !== values.length) {
+    throw new Error(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
+  }
+  const backend = getBackend(device);
+  return Tensor._fromHandle(backend.upload(values, shape, dtype), shape, dtype, backend);
+}
+
+/** A tensor of `shape` filled with `value`. */
+export function full(shape: Shape, value: number, opts: CreationOptions = {}): Tensor {
+  assertShape(shape, 'full');
+  const dtype = opts.dtype ?? 'float32';
+  assertDType(dtype, 'full');
+  const backend = getBackend(opts.device ?? getDefaultDevice());
+  return Tensor._fromHandle(backend.full(shape, value, dtype), shape, dtype, backend);
+}
+
+export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 0, opts);
+export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 1, opts);
+
+/** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */
+export function arange(start: number, stop?: number, step = 1, opts: CreationOptions = {}): Tensor {
+  if (stop === undefined) {
+    stop = start;
+    start = 0;
+  }
+  if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a finite non-zero number, got ${step}`);
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const dtype = opts.dtype ?? 'float32';
+  const values = allocTyped(dtype, n);
+  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  return tensor(values, { dtype, device: opts.device, shape: [n] });
+}
+
+/** `num` evenly spaced values from start to stop inclusive. */
+export function linspace(start: number, stop: number, num: number, opts: CreationOptions = {}): Tensor {
+  if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
+  const dtype = opts.dtype ?? 'float32';
+  const values = allocTyped(dtype, num);
+  const step = num > 1 ? (stop - start) / (num - 1) : 0;
+  for (let i = 0; i < num; i++) values[i] = i === num - 1 && num > 1 ? stop : start + i * step;
+  return tensor(values, { dtype, device: opts.device, shape: [num] });
+}
+
+/** The n×m identity (m defaults to n). */
+export function eye(n: number, m = n, opts: CreationOptions = {}): Tensor {
+  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${n}, ${m}`);
+  const dtype = opts.dtype ?? 'float32';
+  const values = allocTyped(dtype, n * m);
+  for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;
+  return tensor(values, { dtype, device: opts.device, shape: [n, m] });
+}
+
+export interface RandomOptions extends CreationOptions {
+  /** Explicit key (from randomKey/splitKey); default: the next key of the seeded default stream. */
+  key?: RandomKey;
+}
+
+function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal', opts: RandomOptions): Tensor {
+  assertShape(shape, op);
+  const dtype = opts.dtype ?? 'float32';
+  assertDType(dtype, op);
+  if (!isFloatDType(dtype)) throw new TypeError(`${op}: dtype must be float32 or float64, got ${dtype}`);
+  const key = opts.key ?? nextKey();
+  checkKey(key, op);
+  return apply('random', [], { key, distribution, shape: [...shape], dtype, device: opts.device ?? getDefaultDevice() });
+}
+
+/** Standard normal samples. */
+export const randn = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('randn', shape, 'normal', opts);
+/** Uniform samples on [0, 1). */
+export const rand = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('rand', shape, 'uniform', opts);
+/** Random signs ±1 with equal probability (Rademacher). */
+export function rademacher(shape: Shape, opts: RandomOptions = {}): Tensor {
+  const u = randomPrim('rademacher', shape, 'uniform', opts);
+  return where(less(u, 0.5), -1, 1);
+}

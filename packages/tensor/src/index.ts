@@ -1,0 +1,23 @@
+// @scorch/tensor: tensors, dtypes, shapes, the primitive set, the Backend interface, a
+// counter-based RNG and the CPU reference backend (registered as device 'cpu').
+
+import { registerBackend } from './backend.js';
+import { CpuBackend } from './cpu/cpuBackend.js';
+
+registerBackend(new CpuBackend('cpu'));
+
+export * from './dtype.js';
+export * from './shape.js';
+export * from './primitives.js';
+export * from './backend.js';
+export * from './random.js';
+export * from './creation.js';
+export * from './ops.js';
+export {
+  Tensor, apply, tidy, keep, collectCreated, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
+  installAmbientAutograd,
+} from './tensor.js';
+export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
+export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
+export type { CpuHandle } from './cpu/cpuBackend.js';
+export { matmulInto } from './cpu/cpuMatmul.js';

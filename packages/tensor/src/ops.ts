@@ -1,0 +1,371 @@
+// Public tensor operations. Each is a primitive call (through `apply`) or a composition of
+// them; composites (softplus, logsumexp, variance, ...) get their derivatives from the
+// primitives' rules, so only primitives carry differentiation rules.
+
+import { type DType, isFloatDType } from './dtype.js';
+import { getBackend, getDefaultDevice } from './backend.js';
+import { type Primitive, type PrimitiveParams } from './primitives.js';
+import { type Shape, broadcastShapes, fmtShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
+import { Tensor, apply } from './tensor.js';
+
+type Operand = Tensor | number;
+
+function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+}
+
+/** A scalar constant of `like`'s dtype and device (numbers adopt the tensor's dtype). */
+export function scalarLike(value: number, like: Tensor): Tensor {
+  const backend = getBackend(like.device);
+  return Tensor._fromHandle(backend.full([], value, like.dtype), [], like.dtype, backend);
+}
+
+/** Broadcasts `x` to `shape` (NumPy rules): a reshape that adds leading 1s, then an expand. */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('broadcastTo', x);
+  if (shapesEqual(x.shape, shape)) return x;
+  if (shape.length < x.rank) {
+    throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to lower rank ${fmtShape(shape)}`);
+  }
+  const full = broadcastShapes('broadcastTo', x.shape, shape);
+  if (!shapesEqual(full, shape)) throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+  const lifted = x.rank < shape.length ? reshape(x, [...new Array<number>(shape.length - x.rank).fill(1), ...x.shape]) : x;
+  return shapesEqual(lifted.shape, shape) ? lifted : apply('expand', [lifted], { shape: [...shape] });
+}
+
+function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
+  if (typeof a === 'number' && typeof b === 'number') throw new TypeError(`${op}: at least one operand must be a Tensor`);
+  const ta = typeof a === 'number' ? scalarLike(a, b as Tensor) : a;
+  const tb = typeof b === 'number' ? scalarLike(b, ta) : b;
+  checkTensor(op, ta, 'first operand');
+  checkTensor(op, tb, 'second operand');
+  if (ta.dtype !== tb.dtype) {
+    throw new TypeError(`${op}: dtype mismatch (${ta.dtype} vs ${tb.dtype}) for shapes ${fmtShape(ta.shape)} and ${fmtShape(tb.shape)}; cast one operand first`);
+  }
+  if (shapesEqual(ta.shape, tb.shape)) return [ta, tb];
+  const shape = broadcastShapes(op, ta.shape, tb.shape);
+  return [broadcastTo(ta, shape), broadcastTo(tb, shape)];
+}
+
+function binary(prim: Primitive & ('add' | 'sub' | 'mul' | 'div' | 'max' | 'pow' | 'less' | 'lessEqual' | 'equal' | 'notEqual'), op: string, a: Operand, b: Operand): Tensor {
+  const [ta, tb] = operands(op, a, b);
+  return apply(prim, [ta, tb], {} as PrimitiveParams[typeof prim]);
+}
+
+function unary(prim: 'neg' | 'exp' | 'log' | 'sin' | 'cos' | 'sqrt' | 'reciprocal' | 'tanh' | 'log1p' | 'expm1', x: Tensor): Tensor {
+  checkTensor(prim, x);
+  return apply(prim, [x], {});
+}
+
+// Elementwise arithmetic -----------------------------------------------------------------------
+
+export const add = (a: Operand, b: Operand): Tensor => binary('add', 'add', a, b);
+export const sub = (a: Operand, b: Operand): Tensor => binary('sub', 'sub', a, b);
+export const mul = (a: Operand, b: Operand): Tensor => binary('mul', 'mul', a, b);
+export const div = (a: Operand, b: Operand): Tensor => binary('div', 'div', a, b);
+export const pow = (a: Operand, b: Operand): Tensor => binary('pow', 'pow', a, b);
+export const maximum = (a: Operand, b: Operand): Tensor => binary('max', 'maximum', a, b);
+/** min(a, b) = −max(−a, −b). */
+export const minimum = (a: Operand, b: Operand): Tensor => {
+  const [ta, tb] = operands('minimum', a, b);
+  return neg(apply('max', [neg(ta), neg(tb)], {}));
+};
+export const neg = (x: Tensor): Tensor => unary('neg', x);
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const log1p = (x: Tensor): Tensor => unary('log1p', x);
+export const expm1 = (x: Tensor): Tensor => unary('expm1', x);
+export const sin = (x: Tensor): Tensor => unary('sin', x);
+export const cos = (x: Tensor): Tensor => unary('cos', x);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
+export const rsqrt = (x: Tensor): Tensor => reciprocal(sqrt(x));
+export const square = (x: Tensor): Tensor => mul(x, x);
+export const abs = (x: Tensor): Tensor => where(less(x, 0), neg(x), x);
+/** σ(x) = ½(1 + tanh(x/2)): no overflow for large |x|. */
+export const sigmoid = (x: Tensor): Tensor => mul(add(tanh(mul(x, 0.5)), 1), 0.5);
+/**
+ * softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow for large |x| in either direction.
+ * Both pieces take the x ≥ 0 branch at 0, so the derivative there is 1 − ½ = ½ = σ(0).
+ */
+export const softplus = (x: Tensor): Tensor => {
+  const nonNegative = greaterEqual(x, 0);
+  return add(where(nonNegative, x, 0), log1p(exp(neg(where(nonNegative, x, neg(x))))));
+};
+/** SiLU (swish): x·σ(x). */
+export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+/** max(x, 0), with derivative 0 at 0 (as PyTorch and JAX). */
+export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
+/** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
+export const elu = (x: Tensor, alpha = 1): Tensor => where(greater(x, 0), x, mul(expm1(minimum(x, 0)), alpha));
+
+// Comparisons and selection ---------------------------------------------------------------------
+
+export const less = (a: Operand, b: Operand): Tensor => binary('less', 'less', a, b);
+export const lessEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'lessEqual', a, b);
+export const greater = (a: Operand, b: Operand): Tensor => binary('less', 'greater', b, a);
+export const greaterEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'greaterEqual', b, a);
+export const equal = (a: Operand, b: Operand): Tensor => binary('equal', 'equal', a, b);
+export const notEqual = (a: Operand, b: Operand): Tensor => binary('notEqual', 'notEqual', a, b);
+
+/** Elementwise select: `cond ? a : b`, all three broadcast together. */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  checkTensor('where', cond, 'condition');
+  if (cond.dtype !== 'bool') throw new TypeError(`where: condition must be a bool tensor, got ${cond.dtype}`);
+  const [ta, tb] = operands('where', a, b);
+  const shape = broadcastShapes('where', cond.shape, ta.shape);
+  return apply('where', [broadcastTo(cond, shape), broadcastTo(ta, shape), broadcastTo(tb, shape)], {});
+}
+
+// Reductions ------------------------------------------------------------------------------------
+
+function keepdimsShape(shape: Shape, axes: readonly number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
+  checkTensor(op, x);
+  const ax = normalizeAxes(op, axes, x.rank);
+  if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
+  const r = ax.length === 0 ? x : apply(prim, [x], { axes: ax });
+  return keepdims ? reshape(r, keepdimsShape(x.shape, ax)) : r;
+}
+
+export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', 'sum', x, axes, keepdims);
+export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
+export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => neg(max(neg(x), axes, keepdims));
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  checkTensor('mean', x);
+  const ax = normalizeAxes('mean', axes, x.rank);
+  const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
+  return div(sum(x, ax, keepdims), n);
+}
+
+/** log Σ exp(x), shifted by the (gradient-free) maximum so large inputs do not overflow. */
+export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
+  checkTensor('logsumexp', x);
+  const ax = normalizeAxes('logsumexp', axes, x.rank);
+  const m = max(x, ax, true).detach();
+  const shift = where(equal(m, -Infinity), 0, m); // all −∞ along an axis: log Σ = −∞, not NaN
+  const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
+  return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
+}
+
+export interface VarianceOptions {
+  keepdims?: boolean;
+  /** Subtracted from the count in the denominator: 0 (default, as NumPy and JAX) or 1 (Bessel). */
+  correction?: number;
+}
+
+/** Variance over `axes`: Σ(x − mean)² / (n − correction). */
+export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
+  checkTensor('variance', x);
+  const { keepdims = false, correction = 0 } = opts;
+  const ax = normalizeAxes('variance', axes, x.rank);
+  const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
+  const centred = sub(x, mean(x, ax, true));
+  return div(sum(mul(centred, centred), ax, keepdims), n - correction);
+}
+
+/** Softmax along `axis` (default last). */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return exp(logSoftmax(x, axis));
+}
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return sub(x, logsumexp(x, axis, true));
+}
+
+// Linear algebra --------------------------------------------------------------------------------
+
+/**
+ * Matrix product with NumPy semantics: batch dimensions broadcast; a 1-D operand is a vector
+ * (a row on the left, a column on the right) whose axis is removed from the result.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkTensor('matmul', a, 'first operand');
+  checkTensor('matmul', b, 'second operand');
+  if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch (${a.dtype} vs ${b.dtype}); cast one operand first`);
+  const k1 = a.shape[a.rank - 1]!;
+  const k2 = b.rank === 1 ? b.shape[0]! : b.shape[b.rank - 2]!;
+  if (k1 !== k2) throw new Error(`matmul: inner dimensions differ (${k1} vs ${k2}) for shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  const a2 = a.rank === 1 ? reshape(a, [1, k1]) : a;
+  const b2 = b.rank === 1 ? reshape(b, [k2, 1]) : b;
+  const m = a2.shape[a2.rank - 2]!;
+  const n = b2.shape[b2.rank - 1]!;
+  let out: Tensor;
+  if (b2.rank === 2 && a2.rank > 2) {
+    // Fold a's batch into its rows: one large product, and no copies of b per batch entry.
+    const batch = a2.shape.slice(0, -2);
+    const flat = apply('matmul', [reshape(a2, [sizeOf(batch) * m, k1]), b2], {});
+    out = reshape(flat, [...batch, m, n]);
+  } else {
+    const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+    const ax = broadcastTo(a2, [...batch, m, k1]);
+    const bx = broadcastTo(b2, [...batch, k1, n]);
+    out = apply('matmul', [ax, bx], {});
+  }
+  if (a.rank === 1 && b.rank === 1) return reshape(out, out.shape.slice(0, -2));
+  if (a.rank === 1) return reshape(out, [...out.shape.slice(0, -2), n]);
+  if (b.rank === 1) return reshape(out, out.shape.slice(0, -1));
+  return out;
+}
+
+// Movement --------------------------------------------------------------------------------------
+
+/** Reshape; one entry may be −1 (inferred). */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('reshape', x);
+  const inferred = shape.indexOf(-1);
+  let target = [...shape];
+  if (inferred >= 0) {
+    const known = shape.reduce((p, d, i) => (i === inferred ? p : p * d), 1);
+    if (shape.lastIndexOf(-1) !== inferred || known === 0 || x.size % known !== 0) {
+      throw new Error(`reshape: cannot infer the −1 in ${fmtShape(shape)} for ${x.size} elements of ${fmtShape(x.shape)}`);
+    }
+    target[inferred] = x.size / known;
+  }
+  if (!target.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`reshape: invalid shape ${fmtShape(shape)}`);
+  if (shapesEqual(target, x.shape)) return x;
+  return apply('reshape', [x], { shape: target });
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  checkTensor('permute', x);
+  const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
+  if (p.every((v, i) => v === i) && p.length === x.rank) return x;
+  return apply('permute', [x], { perm: p });
+}
+
+/** Permutes axes; with no `perm`, swaps the last two (the matrix transpose of a batch). */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  checkTensor('transpose', x);
+  if (perm) return permute(x, perm);
+  if (x.rank < 2) return x;
+  const p = Array.from({ length: x.rank }, (_, i) => i);
+  p[x.rank - 2] = x.rank - 1;
+  p[x.rank - 1] = x.rank - 2;
+  return permute(x, p);
+}
+
+/** A window starting at `begin` of extent `size` per axis (−1: to the end), as tf.slice. */
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
+  checkTensor('slice', x);
+  if (begin.length > x.rank || (size && size.length !== begin.length)) {
+    throw new Error(`slice: begin ${JSON.stringify(begin)}${size ? ` and size ${JSON.stringify(size)}` : ''} do not match rank ${x.rank} of ${fmtShape(x.shape)}`);
+  }
+  const starts = x.shape.map((d, i) => {
+    const b = begin[i] ?? 0;
+    return b < 0 ? b + d : b;
+  });
+  const ends = x.shape.map((d, i) => {
+    const s = size?.[i] ?? -1;
+    return s < 0 ? d : starts[i]! + s;
+  });
+  starts.forEach((s, i) => {
+    if (!(s >= 0 && ends[i]! <= x.shape[i]! && s <= ends[i]!)) {
+      throw new RangeError(`slice: window [${s}, ${ends[i]}) on axis ${i} does not fit extent ${x.shape[i]} of ${fmtShape(x.shape)}`);
+    }
+  });
+  if (starts.every((s) => s === 0) && ends.every((e, i) => e === x.shape[i])) return x;
+  return apply('slice', [x], { starts, ends });
+}
+
+/** `length` entries of `axis` from `start`. */
+export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const a = normalizeAxis('narrow', axis, x.rank);
+  const begin = x.shape.map((_, i) => (i === a ? start : 0));
+  const size = x.shape.map((d, i) => (i === a ? length : d));
+  return slice(x, begin, size);
+}
+
+/** Zero padding: `widths[i] = [before, after]` for each axis. */
+export function pad(x: Tensor, widths: ReadonlyArray<readonly [number, number]>): Tensor {
+  checkTensor('pad', x);
+  if (widths.length !== x.rank) throw new Error(`pad: expected ${x.rank} [before, after] pairs for ${fmtShape(x.shape)}, got ${widths.length}`);
+  const before = widths.map((w) => w[0]);
+  const after = widths.map((w) => w[1]);
+  if ([...before, ...after].every((w) => w === 0)) return x;
+  return apply('pad', [x], { before, after });
+}
+
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('concat: expected a non-empty array of tensors');
+  tensors.forEach((t, i) => checkTensor('concat', t, `tensor ${i}`));
+  const first = tensors[0]!;
+  const a = normalizeAxis('concat', axis, first.rank);
+  for (const t of tensors) {
+    if (t.rank !== first.rank) throw new Error(`concat: ranks differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
+  }
+  if (tensors.length === 1) return first;
+  return apply('concat', tensors, { axis: a });
+}
+
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('stack: expected a non-empty array of tensors');
+  const first = tensors[0]!;
+  for (const t of tensors) {
+    checkTensor('stack', t);
+    if (!shapesEqual(t.shape, first.shape)) throw new Error(`stack: shapes differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
+  }
+  const a = normalizeAxis('stack', axis, first.rank + 1);
+  return concat(tensors.map((t) => unsqueeze(t, a)), a);
+}
+
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  checkTensor('unsqueeze', x);
+  const a = normalizeAxis('unsqueeze', axis, x.rank + 1);
+  const shape = [...x.shape];
+  shape.splice(a, 0, 1);
+  return reshape(x, shape);
+}
+
+/** Removes size-1 axes (all of them, or those named). */
+export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
+  checkTensor('squeeze', x);
+  const ax = axes === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : normalizeAxes('squeeze', axes, x.rank);
+  for (const a of ax) if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${a} of ${fmtShape(x.shape)} has size ${x.shape[a]}, not 1`);
+  return reshape(x, x.shape.filter((_, i) => !ax.includes(i)));
+}
+
+/** Rows (entries of `axis`) at the given int32 indices, in order; repeats allowed. */
+export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
+  checkTensor('indexSelect', x);
+  const a = normalizeAxis('indexSelect', axis, x.rank);
+  let idx: Tensor;
+  if (indices instanceof Tensor) {
+    idx = indices;
+  } else {
+    if (!indices.every((i) => Number.isInteger(i))) throw new TypeError('indexSelect: indices must be integers');
+    const backend = getBackend(x.device);
+    idx = Tensor._fromHandle(backend.upload(Int32Array.from(indices), [indices.length], 'int32'), [indices.length], 'int32', backend);
+  }
+  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new TypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+  return apply('gather', [x, idx], { axis: a });
+}
+
+export function cast(x: Tensor, dtype: DType): Tensor {
+  checkTensor('cast', x);
+  if (x.dtype === dtype) return x;
+  return apply('cast', [x], { dtype });
+}
+
+/** Zeros of `x`'s shape, dtype and device. */
+export function zerosLike(x: Tensor): Tensor {
+  const backend = getBackend(x.device);
+  return Tensor._fromHandle(backend.full(x.shape, 0, x.dtype), x.shape, x.dtype, backend);
+}
+
+export function onesLike(x: Tensor): Tensor {
+  const backend = getBackend(x.device);
+  return Tensor._fromHandle(backend.full(x.shape, 1, x.dtype), x.shape, x.dtype, backend);
+}
+
+/** True where floats are neither infinite nor NaN. */
+export function isFinite(x: Tensor): Tensor {
+  return less(abs(x), Infinity);
+}
+
+export { getDefaultDevice, isFloatDType };

@@ -1,0 +1,274 @@
+// The primitive set: every tensor operation reduces to these, and each backend implements them.
+// Shape and dtype inference lives here, once, so backends and transforms never disagree on it.
+// Adding a primitive: a member here, a `params` entry, an inference case, a CPU implementation,
+// a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
+
+import { type DType, isFloatDType } from './dtype.js';
+import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
+
+export const UNARY_PRIMITIVES = [
+  'neg', 'exp', 'log', 'sin', 'cos', 'sqrt', 'reciprocal', 'tanh', 'log1p', 'expm1',
+] as const;
+export const BINARY_PRIMITIVES = ['add', 'sub', 'mul', 'div', 'max', 'pow'] as const;
+export const COMPARE_PRIMITIVES = ['less', 'lessEqual', 'equal', 'notEqual'] as const;
+export const REDUCE_PRIMITIVES = ['sum', 'reduceMax'] as const;
+
+export type UnaryPrimitive = (typeof UNARY_PRIMITIVES)[number];
+export type BinaryPrimitive = (typeof BINARY_PRIMITIVES)[number];
+export type ComparePrimitive = (typeof COMPARE_PRIMITIVES)[number];
+export type ReducePrimitive = (typeof REDUCE_PRIMITIVES)[number];
+
+/** Philox key: two unsigned 32-bit words. */
+export type RandomKey = readonly [number, number];
+export type RandomDistribution = 'uniform' | 'normal';
+
+/** Parameters of each primitive. Shapes and axes are already normalised when they get here. */
+export interface PrimitiveParams {
+  neg: Record<string, never>;
+  exp: Record<string, never>;
+  log: Record<string, never>;
+  sin: Record<string, never>;
+  cos: Record<string, never>;
+  sqrt: Record<string, never>;
+  reciprocal: Record<string, never>;
+  tanh: Record<string, never>;
+  log1p: Record<string, never>;
+  expm1: Record<string, never>;
+  add: Record<string, never>;
+  sub: Record<string, never>;
+  mul: Record<string, never>;
+  div: Record<string, never>;
+  max: Record<string, never>;
+  pow: Record<string, never>;
+  less: Record<string, never>;
+  lessEqual: Record<string, never>;
+  equal: Record<string, never>;
+  notEqual: Record<string, never>;
+  /** where(cond, a, b): all three of one shape; cond is bool. */
+  where: Record<string, never>;
+  /** Sum over sorted axes; the reduced axes are removed from the output shape. */
+  sum: { axes: readonly number[] };
+  reduceMax: { axes: readonly number[] };
+  reshape: { shape: Shape };
+  /** Broadcast to `shape` (same rank as the input; size-1 axes stretch). */
+  expand: { shape: Shape };
+  permute: { perm: readonly number[] };
+  /** Contiguous window [starts[i], ends[i]) on every axis. */
+  slice: { starts: readonly number[]; ends: readonly number[] };
+  /** Zero padding before/after every axis (the transpose of slice). */
+  pad: { before: readonly number[]; after: readonly number[] };
+  concat: { axis: number };
+  /** gather(x, indices): x's slices at int32 `indices` (1-D) along `axis`. */
+  gather: { axis: number };
+  /** scatterAdd(updates, indices): zeros of extent `size` on `axis`, updates added at indices. */
+  scatterAdd: { axis: number; size: number };
+  /** Batched matrix product [...b, m, k] x [...b, k, n]; batch dims equal (the API broadcasts). */
+  matmul: Record<string, never>;
+  cast: { dtype: DType };
+  /** Counter-based random numbers; no inputs. */
+  random: { key: RandomKey; distribution: RandomDistribution; shape: Shape; dtype: DType; device: string };
+}
+
+export type Primitive = keyof PrimitiveParams;
+
+export const PRIMITIVES: readonly Primitive[] = [
+  ...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', ...REDUCE_PRIMITIVES,
+  'reshape', 'expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'scatterAdd', 'matmul', 'cast', 'random',
+];
+
+export function isUnary(p: Primitive): p is UnaryPrimitive {
+  return (UNARY_PRIMITIVES as readonly string[]).includes(p);
+}
+export function isBinary(p: Primitive): p is BinaryPrimitive {
+  return (BINARY_PRIMITIVES as readonly string[]).includes(p);
+}
+export function isCompare(p: Primitive): p is ComparePrimitive {
+  return (COMPARE_PRIMITIVES as readonly string[]).includes(p);
+}
+export function isReduce(p: Primitive): p is ReducePrimitive {
+  return (REDUCE_PRIMITIVES as readonly string[]).includes(p);
+}
+
+/** What an input looks like to inference: a tracer and a concrete tensor answer alike. */
+export interface AbstractValue {
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export interface OutputInfo {
+  shape: number[];
+  dtype: DType;
+}
+
+const fail = (prim: string, msg: string): never => {
+  throw new Error(`${prim}: ${msg}`);
+};
+
+function sameDType(prim: string, xs: readonly AbstractValue[]): DType {
+  const d = xs[0]!.dtype;
+  for (const x of xs) {
+    if (x.dtype !== d) fail(prim, `dtype mismatch (${xs.map((v) => v.dtype).join(' vs ')}); cast one operand first`);
+  }
+  return d;
+}
+
+function sameShape(prim: string, xs: readonly AbstractValue[]): number[] {
+  const s = xs[0]!.shape;
+  for (const x of xs) {
+    if (!shapesEqual(x.shape, s)) fail(prim, `shapes differ (${xs.map((v) => fmtShape(v.shape)).join(' vs ')})`);
+  }
+  return [...s];
+}
+
+function arity(prim: string, inputs: readonly AbstractValue[], n: number): void {
+  if (inputs.length !== n) fail(prim, `expected ${n} input(s), got ${inputs.length}`);
+}
+
+/** Output shape and dtype of a primitive, or an error that says what was wrong. */
+export function inferOutput<P extends Primitive>(
+  prim: P,
+  inputs: readonly AbstractValue[],
+  params: PrimitiveParams[P],
+): OutputInfo {
+  if (isUnary(prim)) {
+    arity(prim, inputs, 1);
+    const x = inputs[0]!;
+    if (!isFloatDType(x.dtype) && prim !== 'neg') fail(prim, `expected a float tensor, got ${x.dtype}`);
+    if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool');
+    return { shape: [...x.shape], dtype: x.dtype };
+  }
+  if (isBinary(prim)) {
+    arity(prim, inputs, 2);
+    const dtype = sameDType(prim, inputs);
+    if (dtype === 'bool') fail(prim, 'expected numeric tensors, got bool');
+    if ((prim === 'pow' || prim === 'div') && !isFloatDType(dtype)) fail(prim, `expected float tensors, got ${dtype}`);
+    return { shape: sameShape(prim, inputs), dtype };
+  }
+  if (isCompare(prim)) {
+    arity(prim, inputs, 2);
+    sameDType(prim, inputs);
+    return { shape: sameShape(prim, inputs), dtype: 'bool' };
+  }
+  if (isReduce(prim)) {
+    arity(prim, inputs, 1);
+    const { axes } = params as PrimitiveParams['sum'];
+    const x = inputs[0]!;
+    if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
+    return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
+  }
+  switch (prim) {
+    case 'where': {
+      arity(prim, inputs, 3);
+      if (inputs[0]!.dtype !== 'bool') fail(prim, `condition must be bool, got ${inputs[0]!.dtype}`);
+      const dtype = sameDType(prim, inputs.slice(1));
+      return { shape: sameShape(prim, inputs), dtype };
+    }
+    case 'reshape': {
+      arity(prim, inputs, 1);
+      const { shape } = params as PrimitiveParams['reshape'];
+      if (sizeOf(shape) !== sizeOf(inputs[0]!.shape)) {
+        fail(prim, `cannot reshape ${fmtShape(inputs[0]!.shape)} (${sizeOf(inputs[0]!.shape)} elements) to ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
+      }
+      return { shape: [...shape], dtype: inputs[0]!.dtype };
+    }
+    case 'expand': {
+      arity(prim, inputs, 1);
+      const { shape } = params as PrimitiveParams['expand'];
+      const xs = inputs[0]!.shape;
+      if (xs.length !== shape.length || xs.some((d, i) => d !== 1 && d !== shape[i])) {
+        fail(prim, `cannot expand ${fmtShape(xs)} to ${fmtShape(shape)} (only size-1 axes stretch)`);
+      }
+      return { shape: [...shape], dtype: inputs[0]!.dtype };
+    }
+    case 'permute': {
+      arity(prim, inputs, 1);
+      const { perm } = params as PrimitiveParams['permute'];
+      const xs = inputs[0]!.shape;
+      const seen = new Set(perm);
+      if (perm.length !== xs.length || seen.size !== perm.length || perm.some((p) => !(p >= 0 && p < xs.length))) {
+        fail(prim, `${JSON.stringify(perm)} is not a permutation of the ${xs.length} axes of ${fmtShape(xs)}`);
+      }
+      return { shape: perm.map((p) => xs[p]!), dtype: inputs[0]!.dtype };
+    }
+    case 'slice': {
+      arity(prim, inputs, 1);
+      const { starts, ends } = params as PrimitiveParams['slice'];
+      const xs = inputs[0]!.shape;
+      if (starts.length !== xs.length || ends.length !== xs.length) fail(prim, `expected ${xs.length} starts and ends`);
+      xs.forEach((d, i) => {
+        const s = starts[i]!;
+        const e = ends[i]!;
+        if (!(0 <= s && s <= e && e <= d)) fail(prim, `window [${s}, ${e}) on axis ${i} does not fit extent ${d}`);
+      });
+      return { shape: xs.map((_, i) => ends[i]! - starts[i]!), dtype: inputs[0]!.dtype };
+    }
+    case 'pad': {
+      arity(prim, inputs, 1);
+      const { before, after } = params as PrimitiveParams['pad'];
+      const xs = inputs[0]!.shape;
+      if (before.length !== xs.length || after.length !== xs.length) fail(prim, `expected ${xs.length} pad widths per side`);
+      if ([...before, ...after].some((p) => !(Number.isInteger(p) && p >= 0))) fail(prim, 'pad widths must be non-negative integers');
+      return { shape: xs.map((d, i) => d + before[i]! + after[i]!), dtype: inputs[0]!.dtype };
+    }
+    case 'concat': {
+      const { axis } = params as PrimitiveParams['concat'];
+      if (inputs.length === 0) fail(prim, 'expected at least one tensor');
+      const dtype = sameDType(prim, inputs);
+      const first = inputs[0]!.shape;
+      let total = 0;
+      for (const x of inputs) {
+        if (x.shape.length !== first.length || x.shape.some((d, i) => i !== axis && d !== first[i])) {
+          fail(prim, `shapes ${inputs.map((v) => fmtShape(v.shape)).join(', ')} differ off axis ${axis}`);
+        }
+        total += x.shape[axis]!;
+      }
+      const shape = [...first];
+      shape[axis] = total;
+      return { shape, dtype };
+    }
+    case 'gather': {
+      arity(prim, inputs, 2);
+      const { axis } = params as PrimitiveParams['gather'];
+      const [x, idx] = inputs as [AbstractValue, AbstractValue];
+      if (idx.dtype !== 'int32' || idx.shape.length !== 1) fail(prim, `indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+      const shape = [...x.shape];
+      shape[axis] = idx.shape[0]!;
+      return { shape, dtype: x.dtype };
+    }
+    case 'scatterAdd': {
+      arity(prim, inputs, 2);
+      const { axis, size } = params as PrimitiveParams['scatterAdd'];
+      const [u, idx] = inputs as [AbstractValue, AbstractValue];
+      if (idx.dtype !== 'int32' || idx.shape.length !== 1 || idx.shape[0] !== u.shape[axis]) {
+        fail(prim, `indices must be 1-D int32 of length ${u.shape[axis]}, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+      }
+      const shape = [...u.shape];
+      shape[axis] = size;
+      return { shape, dtype: u.dtype };
+    }
+    case 'matmul': {
+      arity(prim, inputs, 2);
+      const [a, b] = inputs as [AbstractValue, AbstractValue];
+      const dtype = sameDType(prim, inputs);
+      if (!isFloatDType(dtype)) fail(prim, `expected float tensors, got ${dtype}`);
+      const r = a.shape.length;
+      if (r < 2 || b.shape.length !== r) fail(prim, `expected operands of equal rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+      if (a.shape[r - 1] !== b.shape[r - 2]) {
+        fail(prim, `inner dimensions differ (${a.shape[r - 1]} vs ${b.shape[r - 2]}) for shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+      }
+      if (!shapesEqual(a.shape.slice(0, -2), b.shape.slice(0, -2))) fail(prim, `batch dimensions differ for ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+      return { shape: [...a.shape.slice(0, -1), b.shape[r - 1]!], dtype };
+    }
+    case 'cast': {
+      arity(prim, inputs, 1);
+      return { shape: [...inputs[0]!.shape], dtype: (params as PrimitiveParams['cast']).dtype };
+    }
+    case 'random': {
+      arity(prim, inputs, 0);
+      const p = params as PrimitiveParams['random'];
+      if (!isFloatDType(p.dtype)) fail(prim, `random values are float32 or float64, got ${p.dtype}`);
+      return { shape: [...p.shape], dtype: p.dtype };
+    }
+  }
+  return fail(prim, 'unknown primitive');
+}

@@ -1,0 +1,140 @@
+// Counter-based random numbers: Philox 4x32-10 (Salmon et al., "Parallel random numbers: as
+// easy as 1, 2, 3", SC 2011). The same key and counter give the same bits on every backend; the
+// WGSL kernel implements the identical function. Keys are two 32-bit words held on the host,
+// so drawing numbers never reads device memory.
+
+import type { RandomKey } from './primitives.js';
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+
+/** High 32 bits of the 64-bit product of two uint32 values. */
+function mulhi(a: number, b: number): number {
+  const aHi = a >>> 16;
+  const aLo = a & 0xffff;
+  const bHi = b >>> 16;
+  const bLo = b & 0xffff;
+  const lolo = aLo * bLo;
+  const hilo = aHi * bLo;
+  const lohi = aLo * bHi;
+  const cross = (lolo >>> 16) + (hilo & 0xffff) + (lohi & 0xffff);
+  return (aHi * bHi + (hilo >>> 16) + (lohi >>> 16) + (cross >>> 16)) >>> 0;
+}
+
+/** Philox 4x32 with 10 rounds: one 128-bit counter block to four uint32 words, written to `out`. */
+export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array, at = 0): void {
+  for (let r = 0; r < 10; r++) {
+    const hi0 = mulhi(M0, c0);
+    const lo0 = Math.imul(M0, c0) >>> 0;
+    const hi1 = mulhi(M1, c2);
+    const lo1 = Math.imul(M1, c2) >>> 0;
+    const n0 = (hi1 ^ c1 ^ k0) >>> 0;
+    const n2 = (hi0 ^ c3 ^ k1) >>> 0;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+    k0 = (k0 + W0) >>> 0;
+    k1 = (k1 + W1) >>> 0;
+  }
+  out[at] = c0;
+  out[at + 1] = c1;
+  out[at + 2] = c2;
+  out[at + 3] = c3;
+}
+
+/**
+ * The stream layout shared by all backends: element i of a float32 uniform draw is word i % 4 of
+ * block ⌊i/4⌋ (counter [block, 0, 0, 0]); float64 uses two words per element; normals use
+ * Box–Muller on consecutive uniform pairs (see `fillRandom`).
+ */
+export const RANDOM_LAYOUT = 'philox4x32-10/v1';
+
+const TWO_PI = 2 * Math.PI;
+const TWO_M24 = 2 ** -24;
+const TWO_M53 = 2 ** -53;
+
+/**
+ * Fills `out` (float32 or float64 storage) with uniform [0, 1) or standard normal values for
+ * `key`. Float32 uniforms are the top 24 bits of a word times 2⁻²⁴; float64 uniforms use 53 bits
+ * of two words. A normal pair (z₀, z₁) = r(cos 2πu₂, sin 2πu₂), r = √(−2 ln(1 − u₁)).
+ */
+export function fillRandom(out: Float32Array | Float64Array, key: RandomKey, distribution: 'uniform' | 'normal'): void {
+  const n = out.length;
+  const words = new Uint32Array(4);
+  const f64 = out instanceof Float64Array;
+  const perBlock = f64 ? 2 : 4; // uniform values per 128-bit block
+  const blocks = Math.ceil(n / perBlock);
+  const u = new Float64Array(perBlock);
+  for (let b = 0; b < blocks; b++) {
+    philox4x32(b, 0, 0, 0, key[0], key[1], words);
+    if (f64) {
+      u[0] = ((words[0]! >>> 5) * 67108864 + (words[1]! >>> 6)) * TWO_M53;
+      u[1] = ((words[2]! >>> 5) * 67108864 + (words[3]! >>> 6)) * TWO_M53;
+    } else {
+      for (let j = 0; j < 4; j++) u[j] = (words[j]! >>> 8) * TWO_M24;
+    }
+    const base = b * perBlock;
+    if (distribution === 'uniform') {
+      for (let j = 0; j < perBlock && base + j < n; j++) out[base + j] = u[j]!;
+    } else {
+      for (let j = 0; j < perBlock; j += 2) {
+        const r = Math.sqrt(-2 * Math.log(1 - u[j]!));
+        const theta = TWO_PI * u[j + 1]!;
+        if (base + j < n) out[base + j] = r * Math.cos(theta);
+        if (base + j + 1 < n) out[base + j + 1] = r * Math.sin(theta);
+      }
+    }
+  }
+}
+
+function checkKey(key: unknown, where: string): asserts key is RandomKey {
+  if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+    throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${JSON.stringify(key)}`);
+  }
+}
+
+/** A key from an integer seed (up to 2⁵³). */
+export function randomKey(seed: number): RandomKey {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`randomKey: seed must be a non-negative safe integer, got ${seed}`);
+  return [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0];
+}
+
+/** `n` independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under `key`). */
+export function splitKey(key: RandomKey, n = 2): RandomKey[] {
+  checkKey(key, 'splitKey');
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${n}`);
+  const words = new Uint32Array(4);
+  const keys: RandomKey[] = [];
+  for (let i = 0; i < n; i++) {
+    philox4x32(i, 0, 0, 1, key[0], key[1], words);
+    keys.push([words[0]!, words[1]!]);
+  }
+  return keys;
+}
+
+/** A key derived from `key` and an integer `data` (as jax.random.fold_in). */
+export function foldIn(key: RandomKey, data: number): RandomKey {
+  checkKey(key, 'foldIn');
+  const words = new Uint32Array(4);
+  philox4x32(data >>> 0, Math.floor(data / 2 ** 32) >>> 0, 0, 2, key[0], key[1], words);
+  return [words[0]!, words[1]!];
+}
+
+let streamKey: RandomKey = randomKey(0);
+let streamCount = 0;
+
+/** Reseeds the default stream used when no key is passed. */
+export function manualSeed(seed: number): void {
+  streamKey = randomKey(seed);
+  streamCount = 0;
+}
+
+/** The next key of the default stream. */
+export function nextKey(): RandomKey {
+  return foldIn(streamKey, streamCount++);
+}
+
+export { checkKey };

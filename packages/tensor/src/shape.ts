@@ -1,0 +1,72 @@
+// Shape arithmetic shared by every backend: sizes, strides, broadcasting and axis normalisation.
+// Errors name the operation and both shapes, so a user can find the bad call.
+
+export type Shape = readonly number[];
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function stridesOf(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+export function shapesEqual(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function fmtShape(shape: Shape): string {
+  return `[${shape.join(',')}]`;
+}
+
+export function assertShape(shape: unknown, where: string): asserts shape is Shape {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+}
+
+/** NumPy broadcasting of two shapes; the error names the op, both shapes and the first bad axis. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(
+        `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast together ` +
+          `(axis ${i - rank} has sizes ${da} and ${db}; each pair must be equal or contain a 1)`,
+      );
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Normalises one axis (negative counts from the end) against a rank, with a clear error. */
+export function normalizeAxis(op: string, axis: number, rank: number): number {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
+    const range = rank === 0 ? 'a scalar has no axes' : `expected an integer in [${-rank}, ${rank - 1}]`;
+    throw new RangeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank} (${range})`);
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Sorted, de-duplicated non-negative axes; `undefined` means all axes. */
+export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
+  if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : axes;
+  const out = [...new Set(list.map((a) => normalizeAxis(op, a, rank)))].sort((x, y) => x - y);
+  if (out.length !== list.length) {
+    throw new RangeError(`${op}: axes ${JSON.stringify(list)} name the same axis twice`);
+  }
+  return out;
+}

@@ -1,0 +1,473 @@
+// The Tensor class and the one dispatch point every operation passes through: `apply`.
+// A tensor is either concrete (a backend handle) or a tracer owned by a transformation
+// (forward- or reverse-mode autodiff, in @scorch/autograd). `apply` finds the innermost
+// transformation among its inputs and lets it process the primitive; with none it runs the
+// backend. The ambient reverse mode (`requiresGrad`, `backward()`) is a hook called after
+// concrete operations, so this package knows nothing of differentiation itself.
+
+import { type Backend, type BackendHandle, getBackend } from './backend.js';
+import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
+import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput } from './primitives.js';
+import { type Shape, fmtShape, sizeOf } from './shape.js';
+import * as ops from './ops.js';
+
+// ---------------------------------------------------------------------------------------------
+// Transformations (traces)
+
+/**
+ * A transformation level. Autograd subclasses it (forward mode, reverse mode). Levels nest: the
+ * trace pushed last has the highest level, and `apply` hands a primitive to the highest level
+ * among its inputs' traces, which processes it by calling `apply` on lower-level values.
+ */
+export abstract class Trace {
+  /** False once the transformation has returned; its tracers may no longer be used. */
+  active = true;
+  constructor(readonly level: number) {}
+  /** Processes `prim` where at least one input is a tracer of this trace. */
+  abstract process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], out: OutputInfo): Tensor;
+  /** The tensors a tracer of this trace holds (primal, tangent, ...), for memory scopes. */
+  abstract children(tracer: Tensor): Tensor[];
+  /** The value a tracer stands for, one level down. */
+  abstract primal(tracer: Tensor): Tensor;
+  abstract readonly name: string;
+}
+
+const traceStack: Trace[] = [];
+
+/** Pushes a new transformation level; `make` receives its level number. */
+export function pushTrace<T extends Trace>(make: (level: number) => T): T {
+  const t = make(traceStack.length + 1);
+  traceStack.push(t);
+  return t;
+}
+
+/** Number of transformations currently active. */
+export function traceDepth(): number {
+  return traceStack.length;
+}
+
+/** Pops `trace`, which must be the innermost one; its tracers become inactive. */
+export function popTrace(trace: Trace): void {
+  const top = traceStack.pop();
+  if (top !== trace) throw new Error(`internal: trace stack out of order (popping ${trace.name}@${trace.level})`);
+  trace.active = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ambient reverse mode hook (installed by @scorch/autograd)
+
+/** What @scorch/autograd installs so concrete operations on tensors that require grad are recorded. */
+export interface AmbientAutograd {
+  /** Called after a concrete op whose inputs include a tensor with a graph node. */
+  record(prim: Primitive, inputs: readonly Tensor[], params: unknown, out: Tensor): void;
+  /** Makes `t` a leaf that accumulates `.grad`, or detaches it from the graph. */
+  setRequiresGrad(t: Tensor, value: boolean): void;
+  backward(t: Tensor, gradient: Tensor | undefined, opts: BackwardOptions): void;
+}
+
+export interface BackwardOptions {
+  /** Record the backward pass itself, so the gradients can be differentiated again. Default false. */
+  createGraph?: boolean;
+}
+
+let ambient: AmbientAutograd | null = null;
+let gradEnabledDepth = 0; // > 0 inside noGrad-like scopes
+
+export function installAmbientAutograd(hooks: AmbientAutograd): void {
+  ambient = hooks;
+}
+
+/** Runs `fn` with ambient gradient recording off (or on, when `enabled`), restoring it after. */
+export function withGradMode<T>(enabled: boolean, fn: () => T): T {
+  const saved = gradEnabledDepth;
+  gradEnabledDepth = enabled ? 0 : saved + 1;
+  try {
+    return fn();
+  } finally {
+    gradEnabledDepth = saved;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabledDepth === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory scopes
+
+const scopes: Set<Tensor>[] = [];
+let liveTensors = 0;
+
+function track(t: Tensor): void {
+  liveTensors++;
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/** Collects the tensors reachable from a returned value (arrays, plain objects, tracer payloads). */
+function collectTensors(value: unknown, into: Set<Tensor>): void {
+  if (value instanceof Tensor) {
+    if (into.has(value)) return;
+    into.add(value);
+    if (value._trace) for (const c of value._trace.children(value)) collectTensors(c, into);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collectTensors(v, into);
+  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collectTensors(v, into);
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created that is not part of its result (tensors in the
+ * returned value, arrays and plain objects are kept, and move to the enclosing scope).
+ * `fn` must be synchronous: WebGPU work it queues still runs in order.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  if (result instanceof Promise) {
+    throw new Error('tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
+  }
+  const kept = new Set<Tensor>();
+  collectTensors(result, kept);
+  const parent = scopes[scopes.length - 1];
+  for (const t of scope) {
+    if (kept.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/**
+ * Runs `fn` and returns its result with every tensor it created that is still alive. The
+ * tensors stay owned by the enclosing scope; the caller decides what to dispose.
+ */
+export function collectCreated<T>(fn: () => T): [T, Tensor[]] {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const parent = scopes[scopes.length - 1];
+  if (parent) for (const t of scope) parent.add(t);
+  return [result, [...scope]];
+}
+
+/** Exempts `t` from the enclosing tidy scopes: it lives until disposed by hand. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+export interface MemoryInfo {
+  /** Concrete tensors created and not yet disposed. */
+  tensors: number;
+  /** Storage allocations held by all backends. */
+  buffers: number;
+  /** Bytes held by all backends. */
+  bytes: number;
+}
+
+const memoryBackends = new Set<Backend>();
+
+/** Live tensors, buffers and bytes, summed over the backends used so far. */
+export function memory(): MemoryInfo {
+  let buffers = 0;
+  let bytes = 0;
+  for (const b of memoryBackends) {
+    const m = b.memory();
+    buffers += m.buffers;
+    bytes += m.bytes;
+  }
+  return { tensors: liveTensors, buffers, bytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor
+
+type Operand = Tensor | number;
+
+/** An n-dimensional array on a device, differentiable through @scorch/autograd. */
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly device: string;
+  /** @internal Backend storage of a concrete tensor; null for tracers and after dispose. */
+  _handle: BackendHandle | null = null;
+  /** @internal The transformation that owns this tracer; null for concrete tensors. */
+  _trace: Trace | null = null;
+  /** @internal Transformation-specific data of a tracer. */
+  _payload: unknown = null;
+  /** @internal Node in the ambient reverse-mode graph (see @scorch/autograd). */
+  _node: unknown = null;
+  /** @internal */
+  _disposed = false;
+  /** Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor. */
+  grad: Tensor | null = null;
+
+  /** @internal Use the creation functions (`tensor`, `zeros`, ...) instead. */
+  constructor(shape: Shape, dtype: DType, device: string) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.device = device;
+  }
+
+  /** @internal Wraps a backend handle as a new concrete tensor. */
+  static _fromHandle(handle: BackendHandle, shape: Shape, dtype: DType, backend: Backend): Tensor {
+    const t = new Tensor(shape, dtype, backend.name);
+    t._handle = handle;
+    memoryBackends.add(backend);
+    track(t);
+    return t;
+  }
+
+  /** @internal Makes a tracer of `trace` standing for a value of the given shape and dtype. */
+  static _tracer(trace: Trace, shape: Shape, dtype: DType, device: string, payload: unknown): Tensor {
+    const t = new Tensor(shape, dtype, device);
+    t._trace = trace;
+    t._payload = payload;
+    return t;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+  /** True for tensors whose operations are recorded for `backward()`. */
+  get requiresGrad(): boolean {
+    return this._node !== null;
+  }
+  set requiresGrad(value: boolean) {
+    if (!ambient) throw new Error('requiresGrad: import @scorch/autograd to enable gradients');
+    ambient.setRequiresGrad(this, value);
+  }
+
+  /** Frees the tensor's storage now. Using it afterwards is an error. Idempotent. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    if (this._handle) {
+      getBackend(this.device).dispose(this._handle);
+      this._handle = null;
+      liveTensors--;
+      for (const s of scopes) s.delete(this);
+    }
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** @internal The concrete tensor a tracer stands for (itself when concrete). */
+  _concrete(): Tensor {
+    let t: Tensor = this;
+    while (t._trace) t = t._trace.primal(t);
+    return t;
+  }
+
+  /** @internal Live handle, or an error naming the operation that needed it. */
+  _live(op: string): BackendHandle {
+    if (this._disposed || !this._handle) {
+      throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} was disposed (by dispose() or tidy()) and cannot be used`);
+    }
+    return this._handle;
+  }
+
+  /** Reads the values into a new typed array (flat, row-major). */
+  async data(): Promise<TypedArray> {
+    const c = this._concrete();
+    return getBackend(c.device).read(c._live('data'));
+  }
+  /** Synchronous read; only on backends that allow it (the CPU). */
+  dataSync(): TypedArray {
+    const c = this._concrete();
+    const b = getBackend(c.device);
+    if (!b.readSync) throw new Error(`dataSync: device '${c.device}' reads asynchronously; use await tensor.data()`);
+    return b.readSync(c._live('dataSync'));
+  }
+  /** Reads the values as nested arrays (numbers; booleans for bool tensors). */
+  async toArray(): Promise<NestedArray> {
+    return toNested(await this.data(), this.shape, this.dtype);
+  }
+  /** Reads the single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmtShape(this.shape)}`);
+    return (await this.data())[0]!;
+  }
+
+  /** Reverse-mode gradient of this scalar into every tensor that requires grad (`.grad`). */
+  backward(gradient?: Tensor, opts: BackwardOptions = {}): void {
+    if (!ambient) throw new Error('backward: import @scorch/autograd to enable gradients');
+    ambient.backward(this, gradient, opts);
+  }
+
+  /** A tensor with the same values and no gradient connection to this one (stop-gradient). */
+  detach(): Tensor {
+    const c = this._concrete();
+    const backend = getBackend(c.device);
+    const h = backend.execute('reshape', [c._live('detach')], { shape: c.shape }, { shape: [...c.shape], dtype: c.dtype });
+    return Tensor._fromHandle(h, c.shape, c.dtype, backend);
+  }
+
+  /**
+   * Overwrites this concrete tensor's values with `value`'s (same shape and dtype), keeping its
+   * identity, `requiresGrad` and `.grad`: the way to update parameters in place.
+   */
+  assign(value: Tensor): this {
+    if (this._trace) throw new Error('assign: cannot assign to a traced tensor inside a transformation');
+    if (value.dtype !== this.dtype || value.shape.length !== this.shape.length || value.shape.some((d, i) => d !== this.shape[i])) {
+      throw new Error(`assign: expected a ${this.dtype} ${fmtShape(this.shape)} value, got ${value.dtype} ${fmtShape(value.shape)}`);
+    }
+    const src = value._concrete();
+    const backend = getBackend(this.device);
+    if (src.device !== this.device) throw new Error(`assign: value is on '${src.device}', this tensor on '${this.device}'`);
+    const h = backend.execute('reshape', [src._live('assign')], { shape: this.shape }, { shape: [...this.shape], dtype: this.dtype });
+    backend.dispose(this._live('assign'));
+    this._handle = h;
+    return this;
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, ${fmtShape(this.shape)}, ${this.device}${this._trace ? `, traced by ${this._trace.name}` : ''})`;
+  }
+
+  // Arithmetic (NumPy broadcasting; numbers adopt the tensor's dtype)
+  add(b: Operand): Tensor { return ops.add(this, b); }
+  sub(b: Operand): Tensor { return ops.sub(this, b); }
+  mul(b: Operand): Tensor { return ops.mul(this, b); }
+  div(b: Operand): Tensor { return ops.div(this, b); }
+  pow(b: Operand): Tensor { return ops.pow(this, b); }
+  maximum(b: Operand): Tensor { return ops.maximum(this, b); }
+  minimum(b: Operand): Tensor { return ops.minimum(this, b); }
+  neg(): Tensor { return ops.neg(this); }
+  exp(): Tensor { return ops.exp(this); }
+  log(): Tensor { return ops.log(this); }
+  log1p(): Tensor { return ops.log1p(this); }
+  expm1(): Tensor { return ops.expm1(this); }
+  sin(): Tensor { return ops.sin(this); }
+  cos(): Tensor { return ops.cos(this); }
+  tanh(): Tensor { return ops.tanh(this); }
+  sigmoid(): Tensor { return ops.sigmoid(this); }
+  softplus(): Tensor { return ops.softplus(this); }
+  silu(): Tensor { return ops.silu(this); }
+  relu(): Tensor { return ops.relu(this); }
+  elu(alpha?: number): Tensor { return ops.elu(this, alpha); }
+  sqrt(): Tensor { return ops.sqrt(this); }
+  rsqrt(): Tensor { return ops.rsqrt(this); }
+  reciprocal(): Tensor { return ops.reciprocal(this); }
+  abs(): Tensor { return ops.abs(this); }
+  square(): Tensor { return ops.square(this); }
+  // Comparisons (bool results)
+  less(b: Operand): Tensor { return ops.less(this, b); }
+  lessEqual(b: Operand): Tensor { return ops.lessEqual(this, b); }
+  greater(b: Operand): Tensor { return ops.greater(this, b); }
+  greaterEqual(b: Operand): Tensor { return ops.greaterEqual(this, b); }
+  equal(b: Operand): Tensor { return ops.equal(this, b); }
+  notEqual(b: Operand): Tensor { return ops.notEqual(this, b); }
+  // Reductions
+  sum(axes?: number | readonly number[], keepdims = false): Tensor { return ops.sum(this, axes, keepdims); }
+  mean(axes?: number | readonly number[], keepdims = false): Tensor { return ops.mean(this, axes, keepdims); }
+  max(axes?: number | readonly number[], keepdims = false): Tensor { return ops.max(this, axes, keepdims); }
+  min(axes?: number | readonly number[], keepdims = false): Tensor { return ops.min(this, axes, keepdims); }
+  logsumexp(axes?: number | readonly number[], keepdims = false): Tensor { return ops.logsumexp(this, axes, keepdims); }
+  variance(axes?: number | readonly number[], opts?: ops.VarianceOptions): Tensor { return ops.variance(this, axes, opts); }
+  // Linear algebra and movement
+  matmul(b: Tensor): Tensor { return ops.matmul(this, b); }
+  reshape(shape: readonly number[]): Tensor { return ops.reshape(this, shape); }
+  transpose(perm?: readonly number[]): Tensor { return ops.transpose(this, perm); }
+  permute(perm: readonly number[]): Tensor { return ops.permute(this, perm); }
+  expand(shape: readonly number[]): Tensor { return ops.broadcastTo(this, shape); }
+  slice(begin: readonly number[], size?: readonly number[]): Tensor { return ops.slice(this, begin, size); }
+  squeeze(axes?: number | readonly number[]): Tensor { return ops.squeeze(this, axes); }
+  unsqueeze(axis: number): Tensor { return ops.unsqueeze(this, axis); }
+  flatten(): Tensor { return ops.reshape(this, [this.size]); }
+  indexSelect(axis: number, indices: Tensor | readonly number[]): Tensor { return ops.indexSelect(this, axis, indices); }
+  cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
+}
+
+export type NestedArray = number | boolean | NestedArray[];
+
+function toNested(data: TypedArray, shape: Shape, dtype: DType): NestedArray {
+  const conv = dtype === 'bool' ? (v: number) => v !== 0 : (v: number) => v;
+  if (shape.length === 0) return conv(data[0]!);
+  const build = (dim: number, offset: number): NestedArray[] => {
+    const n = shape[dim]!;
+    const out: NestedArray[] = new Array(n);
+    if (dim === shape.length - 1) {
+      for (let i = 0; i < n; i++) out[i] = conv(data[offset + i]!);
+    } else {
+      const stride = sizeOf(shape.slice(dim + 1));
+      for (let i = 0; i < n; i++) out[i] = build(dim + 1, offset + i * stride);
+    }
+    return out;
+  };
+  return build(0, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+/**
+ * Applies a primitive: the single entry point of every tensor operation. Shape and dtype are
+ * checked here once; then the innermost transformation among the inputs processes it, or, with
+ * none, the device's backend computes it (and the ambient autograd hook records it).
+ */
+export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P]): Tensor {
+  const out = inferOutput(prim, inputs, params);
+  let top: Trace | null = null;
+  for (const x of inputs) {
+    const tr = x._trace;
+    if (tr) {
+      if (!tr.active) {
+        throw new Error(`${prim}: a tensor traced by ${tr.name} was used after that transformation returned; return it from the function instead`);
+      }
+      if (!top || tr.level > top.level) top = tr;
+    }
+  }
+  if (top) return top.process(prim, inputs, params, out);
+  return applyConcrete(prim, inputs, params, out);
+}
+
+function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], out: OutputInfo): Tensor {
+  const device = inputs.length > 0 ? inputs[0]!.device : (params as PrimitiveParams['random']).device;
+  for (const x of inputs) {
+    if (x.device !== device) {
+      throw new Error(`${prim}: tensors are on different devices ('${device}' and '${x.device}'); move one first`);
+    }
+  }
+  const backend = getBackend(device);
+  if (!backend.dtypes.includes(out.dtype)) {
+    throw new Error(`${prim}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
+  }
+  const handles = inputs.map((x) => x._live(prim));
+  const result = Tensor._fromHandle(backend.execute(prim, handles, params, out), out.shape, out.dtype, backend);
+  if (ambient && gradEnabledDepth === 0 && isFloatDType(out.dtype)) {
+    for (const x of inputs) {
+      if (x._node !== null) {
+        ambient.record(prim, inputs, params, result);
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+/** Bytes a concrete tensor of this shape and dtype occupies. */
+export function byteSize(shape: Shape, dtype: DType): number {
+  return sizeOf(shape) * bytesPerElement(dtype);
+}

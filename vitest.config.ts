@@ -1,0 +1,19 @@
+// Test runner configuration: workspace packages resolve to their TypeScript sources, so tests
+// exercise the code as written (no build step between an edit and a test run).
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@scorch/tensor': src('./packages/tensor/src/index.ts'),
+      '@scorch/autograd': src('./packages/autograd/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'tests/**/*.test.ts'],
+    testTimeout: 60_000,
+  },
+});
