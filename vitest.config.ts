@@ -10,6 +10,7 @@ export default defineConfig({
     alias: {
       '@scorch/tensor': src('./packages/tensor/src/index.ts'),
       '@scorch/autograd': src('./packages/autograd/src/index.ts'),
+      '@scorch/kernels': src('./packages/kernels/src/index.ts'),
     },
   },
   test: {
