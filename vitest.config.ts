@@ -11,6 +11,7 @@ export default defineConfig({
       '@scorch/tensor': src('./packages/tensor/src/index.ts'),
       '@scorch/autograd': src('./packages/autograd/src/index.ts'),
       '@scorch/kernels': src('./packages/kernels/src/index.ts'),
+      '@scorch/score': src('./packages/score/src/index.ts'),
     },
   },
   test: {

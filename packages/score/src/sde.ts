@@ -1,0 +1,106 @@
+// Forward diffusion SDEs dx = f(x, t) dt + g(t) dw on t ∈ [0, 1], as in Song et al., "Score-Based
+// Generative Modeling through Stochastic Differential Equations" (ICLR 2021), with their
+// perturbation kernels p₀ₜ(xₜ | x₀) = N(m(t)·x₀, s(t)²I) in closed form. Losses sample from the
+// kernel; samplers integrate the reverse-time SDE or the probability-flow ODE.
+
+import { type RandomKey, Tensor, exp, full, mul, randn, sqrt } from '@scorch/tensor';
+
+export type SdeKind = 've' | 'vp' | 'subvp';
+
+/** A forward SDE and its perturbation kernel. `t` is a [N] tensor (one time per batch row). */
+export interface Sde {
+  readonly kind: SdeKind;
+  /** Largest time (1). */
+  readonly T: number;
+  /** Coefficient m(t) of the kernel's mean m(t)·x₀, shape [N]. */
+  meanCoefficient(t: Tensor): Tensor;
+  /** Standard deviation s(t) of the kernel, shape [N]. */
+  std(t: Tensor): Tensor;
+  /** Drift f(x, t) for x [N, d], t [N]. */
+  drift(x: Tensor, t: Tensor): Tensor;
+  /** Diffusion coefficient g(t), shape [N]. */
+  diffusion(t: Tensor): Tensor;
+  /** A sample of the prior p_T the reverse process starts from. */
+  priorSample(shape: readonly number[], opts: { key: RandomKey; device?: string; dtype?: 'float32' | 'float64' }): Tensor;
+}
+
+/** Column view [N, 1] of a per-row [N] coefficient, to scale [N, d] batches. */
+export function perRow(c: Tensor): Tensor {
+  return c.reshape([c.shape[0]!, 1]);
+}
+
+export interface VeSdeOptions {
+  /** σ_min = 0.01 (Song et al. 2021, §C; NCSN++ on 2-D/CIFAR-10 settings). */
+  sigmaMin?: number;
+  /** σ_max = 50 (Song et al. 2021: the largest pairwise data distance; 50 for CIFAR-10). */
+  sigmaMax?: number;
+}
+
+/** Variance exploding: σ(t) = σ_min (σ_max/σ_min)ᵗ, dx = σ(t)√(2 log(σ_max/σ_min)) dw. */
+export function veSde(opts: VeSdeOptions = {}): Sde {
+  const sigmaMin = opts.sigmaMin ?? 0.01;
+  const sigmaMax = opts.sigmaMax ?? 50;
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`veSde: need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
+  const logRatio = Math.log(sigmaMax / sigmaMin);
+  const sigma = (t: Tensor): Tensor => exp(mul(t, logRatio)).mul(sigmaMin);
+  return {
+    kind: 've',
+    T: 1,
+    meanCoefficient: (t) => full(t.shape, 1, { dtype: t.dtype, device: t.device }),
+    // As in Song et al.'s code, s(t) = σ(t) (the σ_min² offset of the exact variance is dropped).
+    std: sigma,
+    drift: (x) => mul(x, 0),
+    diffusion: (t) => sigma(t).mul(Math.sqrt(2 * logRatio)),
+    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }).mul(sigmaMax),
+  };
+}
+
+export interface VpSdeOptions {
+  /** β_min = 0.1 (Song et al. 2021; Ho et al. 2020's β₁ = 1e-4 scaled by N = 1000). */
+  betaMin?: number;
+  /** β_max = 20 (Song et al. 2021; Ho et al. 2020's β_N = 0.02 scaled by N = 1000). */
+  betaMax?: number;
+}
+
+function vpParts(opts: VpSdeOptions) {
+  const betaMin = opts.betaMin ?? 0.1;
+  const betaMax = opts.betaMax ?? 20;
+  if (!(betaMin > 0 && betaMax > betaMin)) throw new RangeError(`vpSde: need 0 < betaMin < betaMax, got ${betaMin}, ${betaMax}`);
+  const beta = (t: Tensor): Tensor => mul(t, betaMax - betaMin).add(betaMin);
+  // log m(t) = −¼t²(β_max − β_min) − ½tβ_min
+  const logMean = (t: Tensor): Tensor => mul(mul(t, t), -0.25 * (betaMax - betaMin)).sub(mul(t, 0.5 * betaMin));
+  const drift = (x: Tensor, t: Tensor): Tensor => mul(x, perRow(beta(t).mul(-0.5)));
+  return { betaMin, betaMax, beta, logMean, drift };
+}
+
+/** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
+export function vpSde(opts: VpSdeOptions = {}): Sde {
+  const { beta, logMean, drift } = vpParts(opts);
+  return {
+    kind: 'vp',
+    T: 1,
+    meanCoefficient: (t) => exp(logMean(t)),
+    std: (t) => sqrt(exp(logMean(t).mul(2)).neg().add(1)), // s² = 1 − m²
+    drift,
+    diffusion: (t) => sqrt(beta(t)),
+    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+  };
+}
+
+/** Sub-VP: VP's drift with g(t)² = β(t)(1 − e^{−2∫β}); its variance stays below VP's. */
+export function subVpSde(opts: VpSdeOptions = {}): Sde {
+  const { beta, logMean, drift } = vpParts(opts);
+  return {
+    kind: 'subvp',
+    T: 1,
+    meanCoefficient: (t) => exp(logMean(t)),
+    std: (t) => exp(logMean(t).mul(2)).neg().add(1), // s = 1 − m²
+    drift,
+    // ∫₀ᵗβ = −2 log m(t), so 1 − e^{−2∫β} = 1 − m(t)⁴
+    diffusion: (t) => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1))),
+    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+  };
+}
+
+/** Smallest time sampled in training and reached in sampling: ε = 1e-5 (Song et al. 2021). */
+export const SDE_EPSILON = 1e-5;
