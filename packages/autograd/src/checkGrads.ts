@@ -49,10 +49,15 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
   let key = opts.key;
   const nextKey = (): RandomKey => (key = foldIn(key, 1));
   const dirs = args.map((a) => randn(a.shape, { dtype: 'float64', device: a.device, key: nextKey() }));
-  const out = f(...args);
-  if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
-  const u = randn(out.shape, { dtype: 'float64', device: out.device, key: nextKey() });
-  out.dispose();
+  // Only the output's shape is needed here. tidy frees what f created but never an argument or
+  // a captured constant that f may return as is (x ↦ x + 1 has tangent map v ↦ v): disposing
+  // `out` itself would destroy the caller's tensor.
+  const outInfo = tidy(() => {
+    const out = f(...args);
+    if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
+    return { shape: [...out.shape], device: out.device };
+  });
+  const u = randn(outInfo.shape, { dtype: 'float64', device: outInfo.device, key: nextKey() });
 
   const [, jv] = tidy(() => jvp(f, args, dirs));
   const numeric = tidy(() => {

@@ -53,6 +53,16 @@ function topoOrder(root: GradNode): GradNode[] {
   return order.reverse();
 }
 
+/** The tensors the nodes reachable from `root` hold for their rules (inputs and outputs). */
+function savedTensors(root: GradNode): Set<Tensor> {
+  const saved = new Set<Tensor>();
+  for (const node of topoOrder(root)) {
+    for (const x of node.inputs) saved.add(x);
+    if (node.out) saved.add(node.out);
+  }
+  return saved;
+}
+
 /**
  * Propagates `seed` from `root` to the leaves, calling `onLeaf` once per reached leaf with its
  * total cotangent. Pure: it frees nothing (see `freeIntermediates`).
@@ -165,6 +175,7 @@ export const ambientAutograd = {
     }
     const createGraph = opts.createGraph ?? false;
     const delivered = new Set<Tensor>();
+    const replaced: Tensor[] = [];
     const [, created] = collectCreated(() =>
       withGradMode(createGraph, () => {
         const seed = gradient ?? onesLike(t);
@@ -175,13 +186,20 @@ export const ambientAutograd = {
           // user's gradient stays the user's: each .grad gets its own storage.
           const own = !createGraph && (delivered.has(ct) || ct === gradient) ? ct.detach() : ct;
           const next = prev ? add(prev, own) : own;
-          if (prev && !createGraph) prev.dispose();
+          if (prev && !createGraph) replaced.push(prev);
           target.grad = keep(next);
           delivered.add(next);
         });
       }),
     );
     if (!createGraph) freeIntermediates(created, delivered);
+    // The old .grad is freed only after the pass, and only if this graph did not save it: a loss
+    // built from x.grad (x.grad·x, or x.grad of a createGraph pass) still reads it when x's leaf
+    // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
+    if (replaced.length > 0) {
+      const saved = savedTensors(root);
+      for (const prev of replaced) if (!saved.has(prev)) prev.dispose();
+    }
   },
 };
 

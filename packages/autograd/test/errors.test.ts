@@ -1,0 +1,156 @@
+// Misuse of the autodiff API fails loudly, and the message says what was wrong and what was
+// expected (shapes, dtypes, the transformation involved, the way out), so a user can fix the call
+// without reading the engine.
+
+import { describe, expect, it } from 'vitest';
+import { type Tensor, tensor, tidy } from '@scorch/tensor';
+import { checkGrads, grad, jacobian, jvp, valueAndGrad, vjp } from '@scorch/autograd';
+
+const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
+
+/** The message of the error `fn` throws (fails the test if it throws nothing). */
+function messageOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error, but none was thrown');
+}
+
+describe('errors say what was wrong and what was expected', () => {
+  it('grad of a non-scalar output', () => {
+    const message = messageOf(() => grad((x: Tensor) => x.mul(2))(f64([1, 2, 3])));
+    expect(message).toContain('grad: the function must return a scalar (shape [])');
+    expect(message).toContain('got shape [3]');
+    expect(message).toContain('use vjp with a cotangent'); // the way out
+    // A one-element tensor of rank 1 is not a scalar either.
+    expect(messageOf(() => grad((x: Tensor) => x.sum(0, true))(f64([1, 2])))).toContain('got shape [1]');
+  });
+
+  it('backward of a non-scalar without a gradient', () => {
+    const x = f64([[1, 2], [3, 4]]);
+    x.requiresGrad = true;
+    const message = messageOf(() => x.mul(3).backward());
+    expect(message).toContain('backward: the output has shape [2,2]');
+    expect(message).toContain('pass a cotangent of that shape (backward(gradient)), or reduce it to a scalar first');
+  });
+
+  it('backward with a gradient of the wrong shape or dtype', () => {
+    const x = f64([1, 2, 3]);
+    x.requiresGrad = true;
+    const y = x.exp();
+    expect(messageOf(() => y.backward(f64([1, 2])))).toBe('backward: gradient is float64 [2] but the output is float64 [3]');
+    expect(messageOf(() => y.backward(tensor([1, 2, 3])))).toBe('backward: gradient is float32 [3] but the output is float64 [3]');
+  });
+
+  it('backward of a tensor that does not require grad', () => {
+    expect(messageOf(() => f64([1]).sum().backward())).toContain('backward: this tensor does not require grad (no input had requiresGrad = true');
+  });
+
+  it('jvp with a tangent of the wrong shape, dtype or count', () => {
+    const x = f64([1, 2, 3]);
+    const wrongShape = messageOf(() => jvp((a: Tensor) => a.sin(), [x], [f64([1, 2])]));
+    expect(wrongShape).toBe('jvp: argument 0 tangent is float64 [2] but its primal is float64 [3]; they must match');
+    const wrongDType = messageOf(() => jvp((a: Tensor) => a.sin(), [x], [tensor([1, 2, 3])]));
+    expect(wrongDType).toBe('jvp: argument 0 tangent is float32 [3] but its primal is float64 [3]; they must match');
+    const wrongCount = messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, x], [x]));
+    expect(wrongCount).toBe('jvp: expected one tangent per primal (2), got 1');
+  });
+
+  it('vjp with a cotangent of the wrong shape', () => {
+    const [, pullback] = vjp((a: Tensor) => a.sin(), f64([1, 2, 3]));
+    expect(messageOf(() => pullback(f64([1, 2])))).toBe('vjp: the cotangent must match the output (float64 [3]), got float64 [2]');
+  });
+
+  it('differentiating an int32 argument', () => {
+    const ints = tensor([1, 2, 3], { dtype: 'int32' });
+    const expected = 'argument 0 has dtype int32; only float32/float64 tensors can be differentiated';
+    expect(messageOf(() => grad((a: Tensor) => a.sum())(ints))).toBe(`grad: ${expected}`);
+    expect(messageOf(() => vjp((a: Tensor) => a.sum(), ints))).toBe(`vjp: ${expected}`);
+    expect(messageOf(() => jvp((a: Tensor) => a.sum(), [ints], [ints]))).toBe(`jvp: ${expected}`);
+    expect(messageOf(() => jacobian((a: Tensor) => a)(ints))).toBe(`jacobian: ${expected}`);
+    // Only the differentiated arguments must be float: an int32 argument left out of argnums is fine.
+    expect(() => grad((a: Tensor, _i: Tensor) => a.sum(), { argnums: 0 })(f64([1]), ints)).not.toThrow();
+    expect(messageOf(() => { ints.requiresGrad = true; })).toBe('requiresGrad: only float tensors can require gradients, got int32');
+  });
+
+  it('argnums out of range', () => {
+    const message = messageOf(() => valueAndGrad((a: Tensor) => a.sum(), { argnums: [0, 2] })(f64([1]), f64([2])));
+    expect(message).toBe('grad: argnums [0,2] out of range for 2 argument(s)');
+  });
+
+  describe('using a tracer after its transformation returned', () => {
+    const expected = 'was used after that transformation returned; return it from the function instead';
+
+    it('a tracer leaked from grad', () => {
+      let leaked: Tensor | undefined;
+      grad((x: Tensor) => {
+        leaked = x.mul(2);
+        return x.sum();
+      })(f64([1, 2]));
+      const message = messageOf(() => leaked!.add(1));
+      expect(message).toBe(`add: a tensor traced by vjp ${expected}`);
+    });
+
+    it('a tracer leaked from jvp, used inside a later transformation', () => {
+      let leaked: Tensor | undefined;
+      jvp((x: Tensor) => {
+        leaked = x;
+        return x.exp();
+      }, [f64([1])], [f64([1])]);
+      const message = messageOf(() => grad((y: Tensor) => y.mul(leaked!).sum())(f64([3])));
+      expect(message).toBe(`mul: a tensor traced by jvp ${expected}`);
+    });
+
+    it('a pullback that captured a tracer of a transformation that has returned', () => {
+      let pullbackLeaked: ((ct: Tensor) => Tensor[]) | undefined;
+      jvp((a: Tensor) => {
+        const [y, pullback] = vjp((b: Tensor) => b.mul(a).sum(), a);
+        pullbackLeaked = pullback;
+        return y;
+      }, [f64([1, 2])], [f64([1, 1])]);
+      expect(messageOf(() => pullbackLeaked!(f64(1)))).toContain(`a tensor traced by jvp ${expected}`);
+    });
+  });
+
+  describe('backward through a graph whose saved tensor was disposed by tidy', () => {
+    const expected = 'was disposed (by dispose() or tidy()); run the backward pass inside the same tidy() as the forward pass';
+
+    it('ambient backward()', () => {
+      const x = f64([1, 2]);
+      x.requiresGrad = true;
+      // tidy keeps the loss but frees exp(x), which the gradient of the sum reads.
+      const loss = tidy(() => x.exp().sum());
+      expect(messageOf(() => loss.backward())).toBe(`backward: a tensor saved for the gradient of 'sum' ${expected}`);
+      expect(x.grad).toBeNull();
+    });
+
+    it('a functional pullback returned out of tidy', () => {
+      const [, pullback] = tidy(() => vjp((a: Tensor) => a.exp().sum(), f64([1, 2])));
+      expect(messageOf(() => pullback(f64(1)))).toBe(`backward: a tensor saved for the gradient of 'sum' ${expected}`);
+    });
+
+    it('the same computation with backward inside the tidy works', async () => {
+      const x = f64([0, 0]);
+      x.requiresGrad = true;
+      tidy(() => x.exp().sum().backward());
+      expect(await x.grad!.toArray()).toEqual([1, 1]);
+    });
+  });
+
+  it('checkGrads asks for float64 arguments', async () => {
+    await expect(checkGrads((a) => a.sin(), [tensor([1, 2])])).rejects.toThrow(
+      'checkGrads: argument 0 is float32 [2]; finite differences need float64 (cast it)',
+    );
+  });
+
+  it('checkGrads reports the first disagreement with both values and the tolerance', async () => {
+    // A function whose "derivative" is wrong on purpose: the stop-gradient hides x from the JVP.
+    const message = await checkGrads((a) => a.mul(a.detach()), [f64([1.5])], { order: 1, modes: ['fwd'] }).then(
+      () => 'no error',
+      (e: Error) => e.message,
+    );
+    expect(message).toMatch(/^checkGrads: JVP vs central difference differs at element 0: \S+ vs \S+ \(\|diff\| \S+ > atol 0\.000001 \+ rtol 0\.00001·\|\S+\|\)$/);
+  });
+});

@@ -1,0 +1,369 @@
+// Every primitive and every composite tensor op passes checkGrads to order 2 in both modes
+// (forward: JVP vs central differences; reverse: VJP vs JVP), in float64 on fresh random inputs.
+// One table row per case: what is differentiated, the argument shapes, and the domain the
+// arguments are drawn from. A coverage test proves that the rows together exercise the jvp and
+// vjp rule of every differentiable primitive, so a new primitive without a row fails here (cast
+// is checked on exact values instead: a float32 round trip defeats finite differences). Further
+// down: checkGrads' own sanity, derivatives at kinks and ties, and softplus at large |x|.
+//
+// Tolerances: checkGrads' defaults (rtol 1e-5, atol 1e-6, ε = 1e-6; see checkGrads.ts). With
+// ε = 1e-6 the central difference has truncation error ε²|f'''|/6 and rounding error about
+// u·|f|/ε (u = 1.1e-16). The order-2 check differentiates x, v ↦ f'(x)v, so derivatives up to
+// the fourth enter; the domains below keep |f| ≲ 1e2 and those derivatives ≲ 1e4 (the worst is
+// x^−1.5 at x = 0.5: 59·2^5.5 ≈ 2.7e3), so both errors are ≲ 1e-8, three orders of magnitude
+// under the tolerance, while a wrong rule is off by O(1).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Primitive, type Shape, PRIMITIVES, Tensor, apply, concat, isCompare, less, logSoftmax, narrow,
+  pad, rand, randn, randomKey, softmax, stack, tensor, where,
+} from '@scorch/tensor';
+import { type TensorFn, checkGrads, grad, jvp, jvpRules, vjp, vjpRules } from '@scorch/autograd';
+
+/**
+ * Where an argument's values come from:
+ * - real: standard normal;
+ * - positive: uniform on [0.5, 2) (log, sqrt, pow bases, reciprocals stay well conditioned);
+ * - awayFromZero: ±(0.25 + |z|), so kinks at 0 (relu, abs, elu) lie ≥ 0.25 away, far beyond
+ *   the ε·|direction| ≈ 1e-5 that finite differences and nested perturbations move an input.
+ */
+type Domain = 'real' | 'positive' | 'awayFromZero';
+
+interface GradCase {
+  name: string;
+  fn: TensorFn;
+  shapes: Shape[];
+  /** One domain for all arguments, or one per argument. Default 'real'. */
+  domain?: Domain | Domain[];
+}
+
+function draw(shape: Shape, domain: Domain, seed: number): Tensor {
+  const key = randomKey(seed);
+  switch (domain) {
+    case 'real':
+      return randn(shape, { dtype: 'float64', key });
+    case 'positive':
+      return rand(shape, { dtype: 'float64', key }).mul(1.5).add(0.5);
+    case 'awayFromZero': {
+      const z = randn(shape, { dtype: 'float64', key });
+      return where(less(z, 0), z.sub(0.25), z.add(0.25));
+    }
+  }
+}
+
+// A fixed condition for `where`, independent of the differentiated arguments.
+const mask3x4 = tensor([[true, false, true, false], [false, false, true, true], [true, true, false, true]]);
+const maskRow4 = tensor([true, false, false, true]);
+const repeatedIndices = tensor([2, 0, 2, 1, 2], { dtype: 'int32' });
+
+const elementwiseUnary: GradCase[] = [
+  { name: 'neg', fn: (x) => x.neg(), shapes: [[3, 4]] },
+  { name: 'exp', fn: (x) => x.exp(), shapes: [[3, 4]] },
+  { name: 'log', fn: (x) => x.log(), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'log1p', fn: (x) => x.log1p(), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'expm1', fn: (x) => x.expm1(), shapes: [[3, 4]] },
+  { name: 'sin', fn: (x) => x.sin(), shapes: [[3, 4]] },
+  { name: 'cos', fn: (x) => x.cos(), shapes: [[3, 4]] },
+  { name: 'tanh', fn: (x) => x.tanh(), shapes: [[3, 4]] },
+  { name: 'sigmoid', fn: (x) => x.sigmoid(), shapes: [[3, 4]] },
+  { name: 'softplus', fn: (x) => x.softplus(), shapes: [[3, 4]] },
+  { name: 'softplus at ±30 (large |x|)', fn: (x) => x.mul(30).softplus(), shapes: [[2, 3]], domain: 'awayFromZero' },
+  { name: 'silu', fn: (x) => x.silu(), shapes: [[3, 4]] },
+  { name: 'relu', fn: (x) => x.relu(), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'elu', fn: (x) => x.elu(), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'elu alpha 0.5', fn: (x) => x.elu(0.5), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'sqrt', fn: (x) => x.sqrt(), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'rsqrt', fn: (x) => x.rsqrt(), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'abs', fn: (x) => x.abs(), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'square', fn: (x) => x.square(), shapes: [[3, 4]] },
+  { name: 'reciprocal', fn: (x) => x.reciprocal(), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'cast float64 → float64 (no-op)', fn: (x) => x.cast('float64').mul(x), shapes: [[3]] },
+];
+
+const elementwiseBinary: GradCase[] = [
+  { name: 'add', fn: (a, b) => a.add(b), shapes: [[3, 4], [3, 4]] },
+  { name: 'add broadcast [3,1] + [1,4]', fn: (a, b) => a.add(b), shapes: [[3, 1], [1, 4]] },
+  { name: 'add scalar tensor + [3]', fn: (a, b) => a.add(b), shapes: [[], [3]] },
+  { name: 'add number operand', fn: (a) => a.add(1.5), shapes: [[3]] },
+  { name: 'sub', fn: (a, b) => a.sub(b), shapes: [[3, 4], [3, 4]] },
+  { name: 'sub broadcast [2,3,4] − [3,1]', fn: (a, b) => a.sub(b), shapes: [[2, 3, 4], [3, 1]] },
+  { name: 'mul', fn: (a, b) => a.mul(b), shapes: [[3, 4], [3, 4]] },
+  { name: 'mul broadcast [2,3,4] * [4]', fn: (a, b) => a.mul(b), shapes: [[2, 3, 4], [4]] },
+  { name: 'mul [3] * scalar tensor', fn: (a, b) => a.mul(b), shapes: [[3], []] },
+  { name: 'mul by itself (x·x)', fn: (a) => a.mul(a), shapes: [[3]] },
+  { name: 'div', fn: (a, b) => a.div(b), shapes: [[3, 4], [3, 4]], domain: ['real', 'positive'] },
+  { name: 'div broadcast [3,1] / [1,4]', fn: (a, b) => a.div(b), shapes: [[3, 1], [1, 4]], domain: ['real', 'positive'] },
+  { name: 'div number by tensor', fn: (b) => tensor(2, { dtype: 'float64' }).div(b), shapes: [[3]], domain: 'positive' },
+  { name: 'pow number exponent 3', fn: (a) => a.pow(3), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'pow number exponent −1.5', fn: (a) => a.pow(-1.5), shapes: [[3, 4]], domain: 'positive' },
+  { name: 'pow tensor exponent', fn: (a, b) => a.pow(b), shapes: [[3, 4], [3, 4]], domain: ['positive', 'real'] },
+  { name: 'pow broadcast base [3,1] ^ exponent [4]', fn: (a, b) => a.pow(b), shapes: [[3, 1], [4]], domain: ['positive', 'real'] },
+  { name: 'maximum', fn: (a, b) => a.maximum(b), shapes: [[3, 4], [3, 4]] },
+  { name: 'maximum broadcast [3,1] vs [4]', fn: (a, b) => a.maximum(b), shapes: [[3, 1], [4]] },
+  { name: 'minimum', fn: (a, b) => a.minimum(b), shapes: [[3, 4], [3, 4]] },
+  { name: 'minimum with number', fn: (a) => a.minimum(0), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'where', fn: (a, b) => where(mask3x4, a, b), shapes: [[3, 4], [3, 4]] },
+  { name: 'where broadcast mask [4], a [3,4], b [3,1]', fn: (a, b) => where(maskRow4, a, b), shapes: [[3, 4], [3, 1]] },
+  { name: 'where with a number branch', fn: (a) => where(mask3x4, a.exp(), 0), shapes: [[3, 4]] },
+];
+
+// [2,3,4] inputs reduced over: all axes, one axis, a negative axis, two axes, with keepdims.
+const reductionAxes: { label: string; axes: number | number[] | undefined; keepdims: boolean }[] = [
+  { label: 'all axes', axes: undefined, keepdims: false },
+  { label: 'axis 1', axes: 1, keepdims: false },
+  { label: 'axis −1 keepdims', axes: -1, keepdims: true },
+  { label: 'axes [0,2]', axes: [0, 2], keepdims: false },
+  { label: 'axes [0,1] keepdims', axes: [0, 1], keepdims: true },
+  { label: 'all axes keepdims', axes: [0, 1, 2], keepdims: true },
+];
+
+const reductions: GradCase[] = reductionAxes.flatMap(({ label, axes, keepdims }) => [
+  { name: `sum over ${label}`, fn: (x: Tensor) => x.sum(axes, keepdims), shapes: [[2, 3, 4]] },
+  { name: `mean over ${label}`, fn: (x: Tensor) => x.mean(axes, keepdims), shapes: [[2, 3, 4]] },
+  { name: `max over ${label}`, fn: (x: Tensor) => x.max(axes, keepdims), shapes: [[2, 3, 4]] },
+  { name: `min over ${label}`, fn: (x: Tensor) => x.min(axes, keepdims), shapes: [[2, 3, 4]] },
+  { name: `logsumexp over ${label}`, fn: (x: Tensor) => x.logsumexp(axes, keepdims), shapes: [[2, 3, 4]] },
+  { name: `variance over ${label}`, fn: (x: Tensor) => x.variance(axes, { keepdims }), shapes: [[2, 3, 4]] },
+]);
+reductions.push(
+  { name: 'variance with Bessel correction', fn: (x) => x.variance(1, { correction: 1 }), shapes: [[3, 5]] },
+  { name: 'softmax last axis', fn: (x) => softmax(x), shapes: [[3, 5]] },
+  { name: 'softmax axis 0', fn: (x) => softmax(x, 0), shapes: [[3, 5]] },
+  { name: 'logSoftmax last axis', fn: (x) => logSoftmax(x), shapes: [[3, 5]] },
+  { name: 'logSoftmax axis 1 of rank 3', fn: (x) => logSoftmax(x, 1), shapes: [[2, 3, 4]] },
+);
+
+const linearAlgebra: GradCase[] = [
+  { name: 'matmul 2-D', fn: (a, b) => a.matmul(b), shapes: [[3, 4], [4, 2]] },
+  { name: 'matmul batched', fn: (a, b) => a.matmul(b), shapes: [[2, 3, 4], [2, 4, 5]] },
+  { name: 'matmul batched @ 2-D (folded batch)', fn: (a, b) => a.matmul(b), shapes: [[2, 3, 4], [4, 5]] },
+  { name: 'matmul broadcast batch [2,1,3,4] @ [3,4,2]', fn: (a, b) => a.matmul(b), shapes: [[2, 1, 3, 4], [3, 4, 2]] },
+  { name: 'matmul vector @ matrix', fn: (a, b) => a.matmul(b), shapes: [[4], [4, 3]] },
+  { name: 'matmul matrix @ vector', fn: (a, b) => a.matmul(b), shapes: [[3, 4], [4]] },
+  { name: 'matmul vector @ vector', fn: (a, b) => a.matmul(b), shapes: [[4], [4]] },
+  { name: 'matmul vector @ batched', fn: (a, b) => a.matmul(b), shapes: [[4], [2, 4, 3]] },
+];
+
+const movement: GradCase[] = [
+  { name: 'reshape', fn: (x) => x.reshape([4, 3]).mul(x.reshape([4, 3]).sin()), shapes: [[3, 4]] },
+  { name: 'reshape with −1', fn: (x) => x.reshape([2, -1]), shapes: [[2, 3, 2]] },
+  { name: 'flatten', fn: (x) => x.flatten(), shapes: [[2, 3]] },
+  { name: 'transpose (last two axes)', fn: (x) => x.transpose(), shapes: [[2, 3, 4]] },
+  { name: 'transpose of a matrix times itself', fn: (x) => x.transpose().matmul(x), shapes: [[3, 2]] },
+  { name: 'permute', fn: (x) => x.permute([2, 0, 1]), shapes: [[2, 3, 4]] },
+  { name: 'broadcastTo/expand rank-raising', fn: (x) => x.expand([2, 3, 4]), shapes: [[3, 1]] },
+  { name: 'broadcastTo/expand same rank', fn: (x) => x.expand([3, 4]).mul(x.expand([3, 4])), shapes: [[1, 4]] },
+  { name: 'slice', fn: (x) => x.slice([1, 0], [2, 3]), shapes: [[4, 5]] },
+  { name: 'slice negative begin, size −1', fn: (x) => x.slice([-2, 1], [-1, -1]), shapes: [[4, 5]] },
+  { name: 'narrow', fn: (x) => narrow(x, 1, 1, 2), shapes: [[3, 4]] },
+  { name: 'pad', fn: (x) => pad(x, [[1, 2], [0, 1]]), shapes: [[2, 3]] },
+  { name: 'pad then square (zeros carry no gradient)', fn: (x) => pad(x, [[1, 0], [2, 1]]).square(), shapes: [[2, 3]] },
+  { name: 'concat axis 0', fn: (a, b, c) => concat([a, b, c], 0), shapes: [[1, 3], [2, 3], [3, 3]] },
+  { name: 'concat axis 1 with one argument twice', fn: (a, b) => concat([a, b, a], 1), shapes: [[2, 2], [2, 3]] },
+  { name: 'stack axis 0', fn: (a, b) => stack([a, b], 0), shapes: [[2, 3], [2, 3]] },
+  { name: 'stack axis −1', fn: (a, b) => stack([a, b.exp()], -1), shapes: [[2, 3], [2, 3]] },
+  { name: 'unsqueeze', fn: (x) => x.unsqueeze(1), shapes: [[2, 3]] },
+  { name: 'squeeze all size-1 axes', fn: (x) => x.squeeze(), shapes: [[2, 1, 3, 1]] },
+  { name: 'squeeze one axis', fn: (x) => x.squeeze(3), shapes: [[2, 1, 3, 1]] },
+  { name: 'indexSelect with repeated indices', fn: (x) => x.indexSelect(0, [2, 0, 2, 1, 2]), shapes: [[3, 4]] },
+  { name: 'indexSelect axis 1, int32 tensor indices', fn: (x) => x.indexSelect(1, repeatedIndices), shapes: [[2, 3]] },
+  // scatterAdd has no public op (it is gather's transpose); call the primitive itself.
+  { name: 'scatterAdd primitive (repeated indices)', fn: (u) => apply('scatterAdd', [u, repeatedIndices], { axis: 0, size: 4 }), shapes: [[5, 2]] },
+];
+
+const compositions: GradCase[] = [
+  { name: 'exp·sin, two uses of one input', fn: (x) => x.exp().mul(x.sin()), shapes: [[5]] },
+  { name: 'tanh MLP layer', fn: (w, x) => w.matmul(x).tanh(), shapes: [[3, 4], [4, 2]] },
+  { name: 'pow of a softplus', fn: (x, y) => x.softplus().pow(y.sigmoid()), shapes: [[4], [4]] },
+];
+
+const table: { group: string; rows: GradCase[] }[] = [
+  { group: 'elementwise unary', rows: elementwiseUnary },
+  { group: 'elementwise binary (with broadcasting)', rows: elementwiseBinary },
+  { group: 'reductions and normalisers', rows: reductions },
+  { group: 'matmul', rows: linearAlgebra },
+  { group: 'movement', rows: movement },
+  { group: 'compositions', rows: compositions },
+];
+
+// Records which primitives' rules the table reaches, to prove coverage at the end.
+const jvpRulesSeen = new Set<Primitive>();
+const vjpRulesSeen = new Set<Primitive>();
+const originalRules = { jvp: { ...jvpRules }, vjp: { ...vjpRules } };
+
+beforeAll(() => {
+  for (const prim of PRIMITIVES) {
+    const jvpRule = originalRules.jvp[prim] as (...a: unknown[]) => unknown;
+    const vjpRule = originalRules.vjp[prim] as (...a: unknown[]) => unknown;
+    (jvpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (jvpRulesSeen.add(prim), jvpRule(...a));
+    (vjpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (vjpRulesSeen.add(prim), vjpRule(...a));
+  }
+});
+afterAll(() => {
+  Object.assign(jvpRules, originalRules.jvp);
+  Object.assign(vjpRules, originalRules.vjp);
+});
+
+describe('checkGrads to order 2, forward and reverse, float64', () => {
+  let seed = 1000;
+  for (const { group, rows } of table) {
+    describe(group, () => {
+      for (const row of rows) {
+        const firstSeed = seed;
+        seed += row.shapes.length;
+        it(row.name, async () => {
+          const args = row.shapes.map((shape, i) => {
+            const domain = Array.isArray(row.domain) ? row.domain[i]! : row.domain ?? 'real';
+            return draw(shape, domain, firstSeed + i);
+          });
+          await checkGrads(row.fn, args, { order: 2, modes: ['fwd', 'rev'] });
+        });
+      }
+    });
+  }
+
+  // A float32 round trip cannot pass central differences at float64 tolerances (its rounding,
+  // ~6e-8 relative, divided by 2ε is O(0.1)), so the cast rules are checked on exact values:
+  // cast is linear, its tangent and cotangent are cast the same way, so a value that float32
+  // cannot hold (1 + 2⁻⁴⁰) must come back rounded to 1, and dyadic inputs keep every product exact.
+  it('cast float64 → float32 → float64 casts tangents and cotangents (exact values)', async () => {
+    const x = tensor([0.5, -1.25, 3], { dtype: 'float64' });
+    const unrepresentable = tensor([1 + 2 ** -40, 1 + 2 ** -40, 1 + 2 ** -40], { dtype: 'float64' });
+    const roundTrip = (t: Tensor) => t.cast('float32').cast('float64');
+    const [value, tangent] = jvp(roundTrip, [x], [unrepresentable]);
+    expect(await value.toArray()).toEqual([0.5, -1.25, 3]);
+    expect(await tangent.toArray()).toEqual([1, 1, 1]);
+    const [, pullback] = vjp(roundTrip, x);
+    expect(await pullback(unrepresentable)[0]!.toArray()).toEqual([1, 1, 1]);
+    // Second order through the casts: Σ roundTrip(x)² has gradient 2x and Hessian diagonal 2.
+    const sumOfSquares = (t: Tensor) => roundTrip(t).square().sum();
+    expect(await (grad(sumOfSquares)(x) as Tensor).toArray()).toEqual([1, -2.5, 6]);
+    expect(await (grad((t: Tensor) => (grad(sumOfSquares)(t) as Tensor).sum())(x) as Tensor).toArray()).toEqual([2, 2, 2]);
+    const [, hessianDiagonal] = jvp((t: Tensor) => grad(sumOfSquares)(t) as Tensor, [x], [tensor([1, 1, 1], { dtype: 'float64' })]);
+    expect(await hessianDiagonal.toArray()).toEqual([2, 2, 2]);
+  });
+
+  it('the rows reach the jvp and vjp rule of every differentiable primitive', () => {
+    const differentiable = PRIMITIVES.filter((p) => !isCompare(p) && p !== 'random');
+    expect(differentiable.filter((p) => !jvpRulesSeen.has(p))).toEqual([]);
+    expect(differentiable.filter((p) => !vjpRulesSeen.has(p))).toEqual([]);
+  });
+});
+
+describe('checkGrads itself', () => {
+  const x = () => randn([4], { dtype: 'float64', key: randomKey(7) });
+  const withRule = async <T>(table: Record<string, unknown>, prim: Primitive, rule: unknown, body: () => Promise<T>): Promise<T> => {
+    const saved = table[prim];
+    table[prim] = rule;
+    try {
+      return await body();
+    } finally {
+      table[prim] = saved;
+    }
+  };
+  const sine = (t: Tensor) => t.sin();
+
+  it('rejects a wrong jvp rule (forward mode)', async () => {
+    const wrong = (p: readonly Tensor[], t: readonly (Tensor | null)[]) => t[0]!.mul(p[0]!.cos()).neg();
+    await withRule(jvpRules, 'sin', wrong, () =>
+      expect(checkGrads(sine, [x()], { order: 1, modes: ['fwd'] })).rejects.toThrow(/JVP vs central difference differs/));
+  });
+
+  it('rejects a wrong vjp rule (reverse mode)', async () => {
+    const wrong = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos()).neg()];
+    await withRule(vjpRules, 'sin', wrong, () =>
+      expect(checkGrads(sine, [x()], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/));
+  });
+
+  it('leaves the caller\'s tensors alive when f returns an argument or a captured constant', async () => {
+    // Regression: checkGrads disposed f's output after reading its shape, which destroyed the
+    // argument itself for x ↦ x (and the tangent argument of the order-2 map of x ↦ x + 1).
+    const a = x();
+    const constant = tensor([5], { dtype: 'float64' });
+    await checkGrads((t) => t, [a]);
+    await checkGrads((t) => t.add(1), [a]);
+    await checkGrads((_t) => constant, [a]);
+    expect(a.isDisposed).toBe(false);
+    expect(constant.isDisposed).toBe(false);
+  });
+
+  it('order 2 rejects a rule that is right to first order only (its derivative is cut)', async () => {
+    // cos(x) detached: the first derivative is right, the second misses −sin(x).
+    const firstOrderOnly = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos().detach())];
+    await withRule(vjpRules, 'sin', firstOrderOnly, async () => {
+      await checkGrads(sine, [x()], { order: 1 });
+      await expect(checkGrads(sine, [x()], { order: 2 })).rejects.toThrow(/\(vjp\)/);
+    });
+  });
+});
+
+describe('derivatives at kinks and ties take the documented values (exact)', () => {
+  const at = (values: number[] | number[][]) => tensor(values, { dtype: 'float64' });
+  const gradientOf = async (f: (t: Tensor) => Tensor, x: Tensor) => (grad((t: Tensor) => f(t).sum())(x) as Tensor).toArray();
+
+  // elu'(0) = α is the left derivative (as PyTorch); for α = 1 elu is C¹ and that is the derivative.
+  it('relu\'(0) = 0, abs\'(0) = 1 (the x ≥ 0 branch), softplus\'(0) = ½, elu\'(0) = α', async () => {
+    const x = at([-1, 0, 2]);
+    expect(await gradientOf((t) => t.relu(), x)).toEqual([0, 0, 1]);
+    expect(await gradientOf((t) => t.abs(), x)).toEqual([-1, 1, 1]);
+    expect(await gradientOf((t) => t.softplus(), at([0]))).toEqual([0.5]);
+    expect(await gradientOf((t) => t.elu(0.5), x)).toEqual([0.5 * Math.exp(-1), 0.5, 1]);
+    expect(await gradientOf((t) => t.elu(), x)).toEqual([Math.exp(-1), 1, 1]);
+    // The unused branch never overflows: elu(1000) = 1000 with derivative 1, not NaN.
+    expect(await gradientOf((t) => t.elu(), at([1000]))).toEqual([1]);
+  });
+
+  it('maximum and minimum split a tie ½/½; max and min reductions share it among the k maxima', async () => {
+    const [ga, gb] = grad((a: Tensor, b: Tensor) => a.maximum(b).sum(), { argnums: [0, 1] })(at([1, 2, 3]), at([1, 5, 0])) as Tensor[];
+    expect(await ga!.toArray()).toEqual([0.5, 0, 1]);
+    expect(await gb!.toArray()).toEqual([0.5, 1, 0]);
+    const [ha, hb] = grad((a: Tensor, b: Tensor) => a.minimum(b).sum(), { argnums: [0, 1] })(at([1, 2, 3]), at([1, 5, 0])) as Tensor[];
+    expect(await ha!.toArray()).toEqual([0.5, 1, 0]);
+    expect(await hb!.toArray()).toEqual([0.5, 0, 1]);
+    expect(await gradientOf((t) => t.max(), at([3, 1, 3, 3]))).toEqual([1 / 3, 0, 1 / 3, 1 / 3]);
+    expect(await gradientOf((t) => t.min(1), at([[0, 0], [2, 1]]))).toEqual([[0.5, 0.5], [0, 1]]);
+    // Forward mode agrees: the tangent of a tied max is the mean of the tied tangents.
+    const [, tangent] = jvp((t: Tensor) => t.max(), [at([3, 1, 3])], [at([1, 100, 2])]);
+    expect(await tangent.item()).toBe(1.5);
+  });
+});
+
+describe('softplus at large |x|', () => {
+  // Reference: softplus(x) = log(1 + eˣ), written without overflow as max(x, 0) + log1p(e^−|x|);
+  // softplus' = σ(x) = 1 / (1 + e^−x); softplus'' = σ(x)·σ(−x).
+  const xs = [-30, 30, -50, 50, -700, 700];
+  const sigma = (x: number) => 1 / (1 + Math.exp(-x));
+  const reference = xs.map((x) => ({
+    value: Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
+    first: sigma(x),
+    second: sigma(x) * sigma(-x),
+  }));
+  // Each quantity is a chain of at most ~8 float64 operations on an exact input, each rounding
+  // by ≤ 1 ulp relative (exp and log1p in V8 are within 1 ulp; no subtraction of near-equal
+  // values happens: the formula is chosen for that), so 16 ulps relative is a safe bound. The
+  // reference has the same kind of error, so the bound is 32 ulps ≈ 7e-15 relative.
+  const rtol = 32 * Number.EPSILON;
+  const close = (got: number, want: number) => Math.abs(got - want) <= rtol * Math.abs(want);
+
+  it('values, first and second derivatives are finite and right', async () => {
+    const x = tensor(xs, { dtype: 'float64' });
+    const f = (t: Tensor) => t.softplus().sum();
+    const value = await x.softplus().data();
+    const first = await (grad(f)(x) as Tensor).data();
+    // d/dx of Σ softplus'(x) is the diagonal of the Hessian: softplus'' elementwise.
+    const second = await (grad((t: Tensor) => (grad(f)(t) as Tensor).sum())(x) as Tensor).data();
+    xs.forEach((x0, i) => {
+      const want = reference[i]!;
+      for (const [what, got, w] of [['value', value[i]!, want.value], ['first', first[i]!, want.first], ['second', second[i]!, want.second]] as const) {
+        expect(Number.isFinite(got), `softplus ${what} at ${x0} is ${got}`).toBe(true);
+        expect(close(got, w), `softplus ${what} at ${x0}: ${got} vs ${w}`).toBe(true);
+      }
+    });
+  });
+
+  it('passes checkGrads at ±30 with relative tolerance only (atol 0)', async () => {
+    // With atol 0 the tiny values at −30 (σ ≈ 9.4e-14) are checked relatively: the central
+    // difference's relative error there is u/ε ≈ 1e-10 (rounding) + ε² (truncation), far below 1e-5.
+    await checkGrads((t) => t.softplus(), [tensor([-30, 30], { dtype: 'float64' })], { order: 2, atol: 0 });
+  });
+});
