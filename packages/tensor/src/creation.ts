@@ -1,12 +1,12 @@
 // Creating tensors: from host data, constants, ranges, identity, and random draws.
 
 import { getBackend, getDefaultDevice } from './backend.js';
-import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType } from './dtype.js';
+import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType, storedValue, toTyped } from './dtype.js';
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
 import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply } from './tensor.js';
-import { where, less } from './ops.js';
+import { where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
   /** Element type; default float32 (int32 for integer typed arrays, bool for boolean data). */
@@ -33,17 +33,35 @@ function inferShape(data: NestedNumbers): number[] {
   return shape;
 }
 
-function flatten(data: NestedNumbers, shape: readonly number[], out: number[], depth = 0): void {
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/**
+ * Appends the leaves of `data` to `out`, checking that every entry matches `shape` (inferred from
+ * the first entry at each depth). `path` is the index of `data`, so errors can point at it.
+ */
+function flatten(data: unknown, shape: readonly number[], out: number[], path: number[] = []): void {
+  const depth = path.length;
+  const at = `entry ${fmtShape(path)}`;
   if (depth === shape.length) {
-    if (Array.isArray(data)) throw new Error(`tensor: nested data is ragged (expected a number at depth ${depth})`);
-    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError(`tensor: expected numbers or booleans, got ${typeof data}`);
+    if (Array.isArray(data)) throw new Error(`tensor: nested data is ragged: ${at} is an array, expected a number`);
+    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError(`tensor: ${at} is ${describeValue(data)}, expected a number or boolean`);
     out.push(Number(data));
     return;
   }
-  if (!Array.isArray(data) || data.length !== shape[depth]) {
-    throw new Error(`tensor: nested data is ragged (expected ${shape[depth]} entries at depth ${depth}, shape ${fmtShape(shape)})`);
+  if (!Array.isArray(data)) {
+    throw new Error(`tensor: nested data is ragged: ${at} is ${describeValue(data)}, expected an array of ${shape[depth]} elements`);
   }
-  for (const v of data as readonly NestedNumbers[]) flatten(v, shape, out, depth + 1);
+  if (data.length !== shape[depth]) {
+    throw new Error(
+      `tensor: nested data is ragged: ${at} has ${data.length} element${data.length === 1 ? '' : 's'}, expected ${shape[depth]} ` +
+        `(inferred shape ${fmtShape(shape)} from the first entries)`,
+    );
+  }
+  data.forEach((v, i) => flatten(v, shape, out, [...path, i]));
 }
 
 function firstLeaf(data: NestedNumbers): unknown {
@@ -52,33 +70,35 @@ function firstLeaf(data: NestedNumbers): unknown {
   return d;
 }
 
-/** A tensor from nested arrays, a flat array with `shape`, a typed array, or a number. */
+/**
+ * A tensor from nested arrays, a flat array with `shape`, a typed array, or a number. Values are
+ * converted to `dtype` as `cast` converts them (bool: nonzero; int32: truncated).
+ */
 export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {}): Tensor {
   const device = opts.device ?? getDefaultDevice();
-  let values: TypedArray;
+  let source: ArrayLike<number>;
   let shape: number[];
   let dtype: DType;
   if (ArrayBuffer.isView(data)) {
-    dtype = opts.dtype ?? dtypeOfTyped(data as TypedArray);
-    shape = opts.shape ? [...opts.shape] : [(data as TypedArray).length];
-    values = allocTyped(dtype, (data as TypedArray).length);
-    values.set(data as TypedArray);
+    const typed = data as TypedArray;
+    dtype = opts.dtype ?? dtypeOfTyped(typed, 'tensor');
+    shape = opts.shape ? [...opts.shape] : [typed.length];
+    source = typed;
   } else {
     dtype = opts.dtype ?? (typeof firstLeaf(data) === 'boolean' ? 'bool' : 'float32');
     const natural = inferShape(data);
     const flat: number[] = [];
     flatten(data, natural, flat);
     shape = opts.shape ? [...opts.shape] : natural;
-    values = allocTyped(dtype, flat.length);
-    for (let i = 0; i < flat.length; i++) values[i] = flat[i]!;
+    source = flat;
   }
   assertDType(dtype, 'tensor');
   assertShape(shape, 'tensor');
-  if (sizeOf(shape) !== values.length) {
-    throw new Error(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
+  if (sizeOf(shape) !== source.length) {
+    throw new Error(`tensor: ${source.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
   }
   const backend = getBackend(device);
-  return Tensor._fromHandle(backend.upload(values, shape, dtype), shape, dtype, backend);
+  return Tensor._fromHandle(backend.upload(toTyped(source, dtype), shape, dtype), shape, dtype, backend);
 }
 
 /** A tensor of `shape` filled with `value`. */
@@ -87,7 +107,7 @@ export function full(shape: Shape, value: number, opts: CreationOptions = {}): T
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full');
   const backend = getBackend(opts.device ?? getDefaultDevice());
-  return Tensor._fromHandle(backend.full(shape, value, dtype), shape, dtype, backend);
+  return Tensor._fromHandle(backend.full(shape, storedValue(value, dtype), dtype), shape, dtype, backend);
 }
 
 export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 0, opts);
@@ -102,6 +122,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
   if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a finite non-zero number, got ${step}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const dtype = opts.dtype ?? 'float32';
+  assertDType(dtype, 'arange');
   const values = allocTyped(dtype, n);
   for (let i = 0; i < n; i++) values[i] = start + i * step;
   return tensor(values, { dtype, device: opts.device, shape: [n] });
@@ -111,6 +132,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
 export function linspace(start: number, stop: number, num: number, opts: CreationOptions = {}): Tensor {
   if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
   const dtype = opts.dtype ?? 'float32';
+  assertDType(dtype, 'linspace');
   const values = allocTyped(dtype, num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) values[i] = i === num - 1 && num > 1 ? stop : start + i * step;
@@ -121,6 +143,7 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
 export function eye(n: number, m = n, opts: CreationOptions = {}): Tensor {
   if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${n}, ${m}`);
   const dtype = opts.dtype ?? 'float32';
+  assertDType(dtype, 'eye');
   const values = allocTyped(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;
   return tensor(values, { dtype, device: opts.device, shape: [n, m] });
@@ -145,8 +168,9 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
 export const randn = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('randn', shape, 'normal', opts);
 /** Uniform samples on [0, 1). */
 export const rand = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('rand', shape, 'uniform', opts);
-/** Random signs ±1 with equal probability (Rademacher). */
+/** Random signs ±1 with equal probability (Rademacher), in the requested float dtype. */
 export function rademacher(shape: Shape, opts: RandomOptions = {}): Tensor {
   const u = randomPrim('rademacher', shape, 'uniform', opts);
-  return where(less(u, 0.5), -1, 1);
+  // The constants take u's dtype, so float64 draws give float64 signs.
+  return where(less(u, 0.5), scalarLike(-1, u), 1);
 }

@@ -35,11 +35,35 @@ export function allocTyped(dtype: DType, size: number): TypedArray {
   }
 }
 
-export function dtypeOfTyped(data: TypedArray): DType {
+export function dtypeOfTyped(data: TypedArray, where = 'dtypeOfTyped'): DType {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int32Array) return 'int32';
-  return 'bool';
+  if (data instanceof Uint8Array) return 'bool';
+  const name = (data as object).constructor?.name ?? typeof data;
+  throw new TypeError(`${where}: unsupported typed array ${name}; expected Float32Array, Float64Array, Int32Array or Uint8Array (bool)`);
+}
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * A number as a tensor of `dtype` holds it; `cast`, `tensor`, `full` and number operands all
+ * convert by this one rule. bool: 1 for any nonzero value (NaN included). int32: truncated toward
+ * zero and saturated to [−2³¹, 2³¹ − 1], NaN to 0, as WGSL's i32(f32) does (a plain Int32Array
+ * store would wrap 3e9 to −1294967296). Floats are stored as given (float32 rounds to nearest).
+ */
+export function storedValue(value: number, dtype: DType): number {
+  if (dtype === 'bool') return value !== 0 ? 1 : 0;
+  if (dtype === 'int32') return Number.isNaN(value) ? 0 : Math.min(INT32_MAX, Math.max(INT32_MIN, Math.trunc(value)));
+  return value;
+}
+
+/** Host values converted to storage of `dtype` by `storedValue`'s rules. */
+export function toTyped(values: ArrayLike<number>, dtype: DType): TypedArray {
+  const out = allocTyped(dtype, values.length);
+  for (let i = 0; i < values.length; i++) out[i] = storedValue(values[i]!, dtype);
+  return out;
 }
 
 export function assertDType(dtype: unknown, where: string): asserts dtype is DType {

@@ -2,7 +2,7 @@
 // them; composites (softplus, logsumexp, variance, ...) get their derivatives from the
 // primitives' rules, so only primitives carry differentiation rules.
 
-import { type DType, isFloatDType } from './dtype.js';
+import { type DType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend, getDefaultDevice } from './backend.js';
 import { type Primitive, type PrimitiveParams } from './primitives.js';
 import { type Shape, broadcastShapes, fmtShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
@@ -10,14 +10,21 @@ import { Tensor, apply } from './tensor.js';
 
 type Operand = Tensor | number;
 
+/**
+ * Checks an argument of a public op: a Tensor, and not disposed. Checking liveness here, before
+ * any broadcasting or scalar constants, makes the error name the op the caller wrote.
+ */
 function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.isDisposed) {
+    throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
+  }
 }
 
 /** A scalar constant of `like`'s dtype and device (numbers adopt the tensor's dtype). */
 export function scalarLike(value: number, like: Tensor): Tensor {
   const backend = getBackend(like.device);
-  return Tensor._fromHandle(backend.full([], value, like.dtype), [], like.dtype, backend);
+  return Tensor._fromHandle(backend.full([], storedValue(value, like.dtype), like.dtype), [], like.dtype, backend);
 }
 
 /** Broadcasts `x` to `shape` (NumPy rules): a reshape that adds leading 1s, then an expand. */
@@ -25,16 +32,25 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('broadcastTo', x);
   if (shapesEqual(x.shape, shape)) return x;
   if (shape.length < x.rank) {
-    throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to lower rank ${fmtShape(shape)}`);
+    throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
   }
-  const full = broadcastShapes('broadcastTo', x.shape, shape);
-  if (!shapesEqual(full, shape)) throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
+  // Axes align from the right; each of x's axes must equal the target's or be 1.
+  const lead = shape.length - x.rank;
+  const bad = x.shape.findIndex((d, i) => d !== 1 && d !== shape[lead + i]);
+  if (bad >= 0) {
+    throw new Error(
+      `broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)} ` +
+        `(axis ${bad} has size ${x.shape[bad]} but the target has ${shape[lead + bad]}; only size-1 axes stretch)`,
+    );
+  }
   const lifted = x.rank < shape.length ? reshape(x, [...new Array<number>(shape.length - x.rank).fill(1), ...x.shape]) : x;
   return shapesEqual(lifted.shape, shape) ? lifted : apply('expand', [lifted], { shape: [...shape] });
 }
 
 function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
-  if (typeof a === 'number' && typeof b === 'number') throw new TypeError(`${op}: at least one operand must be a Tensor`);
+  if (typeof a === 'number' && typeof b === 'number') {
+    throw new TypeError(`${op}: at least one operand must be a Tensor (a number takes the other operand's dtype)`);
+  }
   const ta = typeof a === 'number' ? scalarLike(a, b as Tensor) : a;
   const tb = typeof b === 'number' ? scalarLike(b, ta) : b;
   checkTensor(op, ta, 'first operand');
@@ -83,8 +99,17 @@ export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
 export const rsqrt = (x: Tensor): Tensor => reciprocal(sqrt(x));
 export const square = (x: Tensor): Tensor => mul(x, x);
 export const abs = (x: Tensor): Tensor => where(less(x, 0), neg(x), x);
-/** σ(x) = ½(1 + tanh(x/2)): no overflow for large |x|. */
-export const sigmoid = (x: Tensor): Tensor => mul(add(tanh(mul(x, 0.5)), 1), 0.5);
+/**
+ * σ(x) from z = e^(−|x|) ∈ (0, 1]: 1/(1 + z) for x ≥ 0 and z/(1 + z) for x < 0. Nothing overflows,
+ * and for x ≪ 0 the result keeps its relative accuracy (σ(−20) ≈ 2.1e−9 in float32), where
+ * ½(1 + tanh(x/2)) cancels to 0 once tanh rounds to −1 (x < −17 in float32). Both branches are
+ * finite and smooth everywhere, so `where` passes no NaN or ∞ into the gradient.
+ */
+export const sigmoid = (x: Tensor): Tensor => {
+  const nonNegative = greaterEqual(x, 0);
+  const z = exp(neg(where(nonNegative, x, neg(x))));
+  return div(where(nonNegative, 1, z), add(z, 1));
+};
 /**
  * softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow for large |x| in either direction.
  * Both pieces take the x ≥ 0 branch at 0, so the derivative there is 1 − ½ = ½ = σ(0).
@@ -98,14 +123,26 @@ export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
 /** max(x, 0), with derivative 0 at 0 (as PyTorch and JAX). */
 export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
-export const elu = (x: Tensor, alpha = 1): Tensor => where(greater(x, 0), x, mul(expm1(minimum(x, 0)), alpha));
+export const elu = (x: Tensor, alpha = 1): Tensor => {
+  // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
+  // but its ½/½ tie split at 0 made elu'(0) = α/2 instead of α (for α = 1 elu is C¹ there).
+  const positive = greater(x, 0);
+  return where(positive, x, mul(expm1(where(positive, 0, x)), alpha));
+};
 
 // Comparisons and selection ---------------------------------------------------------------------
 
 export const less = (a: Operand, b: Operand): Tensor => binary('less', 'less', a, b);
 export const lessEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'lessEqual', a, b);
-export const greater = (a: Operand, b: Operand): Tensor => binary('less', 'greater', b, a);
-export const greaterEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'greaterEqual', b, a);
+// a > b is b < a; the operands are checked in the caller's order so errors list them that way.
+export const greater = (a: Operand, b: Operand): Tensor => {
+  const [ta, tb] = operands('greater', a, b);
+  return apply('less', [tb, ta], {});
+};
+export const greaterEqual = (a: Operand, b: Operand): Tensor => {
+  const [ta, tb] = operands('greaterEqual', a, b);
+  return apply('lessEqual', [tb, ta], {});
+};
 export const equal = (a: Operand, b: Operand): Tensor => binary('equal', 'equal', a, b);
 export const notEqual = (a: Operand, b: Operand): Tensor => binary('notEqual', 'notEqual', a, b);
 
@@ -148,7 +185,9 @@ export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims
   checkTensor('logsumexp', x);
   const ax = normalizeAxes('logsumexp', axes, x.rank);
   const m = max(x, ax, true).detach();
-  const shift = where(equal(m, -Infinity), 0, m); // all −∞ along an axis: log Σ = −∞, not NaN
+  // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
+  // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
+  const shift = where(isFinite(m), m, 0);
   const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
   return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
 }
@@ -202,7 +241,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const flat = apply('matmul', [reshape(a2, [sizeOf(batch) * m, k1]), b2], {});
     out = reshape(flat, [...batch, m, n]);
   } else {
-    const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+    // The label names the operands' full shapes: the batch shapes alone would not say which call failed.
+    const what = `matmul (batch dimensions of ${fmtShape(a.shape)} and ${fmtShape(b.shape)})`;
+    const batch = broadcastShapes(what, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
     const ax = broadcastTo(a2, [...batch, m, k1]);
     const bx = broadcastTo(b2, [...batch, k1, n]);
     out = apply('matmul', [ax, bx], {});
@@ -218,16 +259,19 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 /** Reshape; one entry may be −1 (inferred). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', x);
+  if (!shape.every((d) => Number.isInteger(d) && d >= -1)) {
+    throw new Error(`reshape: invalid shape ${fmtShape(shape)}; expected non-negative integers and at most one -1`);
+  }
   const inferred = shape.indexOf(-1);
-  let target = [...shape];
+  if (shape.lastIndexOf(-1) !== inferred) throw new Error(`reshape: at most one -1 is allowed, got ${fmtShape(shape)}`);
+  const target = [...shape];
   if (inferred >= 0) {
     const known = shape.reduce((p, d, i) => (i === inferred ? p : p * d), 1);
-    if (shape.lastIndexOf(-1) !== inferred || known === 0 || x.size % known !== 0) {
-      throw new Error(`reshape: cannot infer the −1 in ${fmtShape(shape)} for ${x.size} elements of ${fmtShape(x.shape)}`);
+    if (known === 0 || x.size % known !== 0) {
+      throw new Error(`reshape: cannot infer the -1 in ${fmtShape(shape)}: ${x.size} elements of ${fmtShape(x.shape)} are not a multiple of ${known}`);
     }
     target[inferred] = x.size / known;
   }
-  if (!target.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`reshape: invalid shape ${fmtShape(shape)}`);
   if (shapesEqual(target, x.shape)) return x;
   return apply('reshape', [x], { shape: target });
 }
@@ -262,11 +306,17 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   });
   const ends = x.shape.map((d, i) => {
     const s = size?.[i] ?? -1;
-    return s < 0 ? d : starts[i]! + s;
+    if (!(Number.isInteger(s) && s >= -1)) {
+      throw new RangeError(`slice: size ${s} on axis ${i} is invalid; expected a non-negative extent or -1 (to the end)`);
+    }
+    return s === -1 ? d : starts[i]! + s;
   });
   starts.forEach((s, i) => {
-    if (!(s >= 0 && ends[i]! <= x.shape[i]! && s <= ends[i]!)) {
-      throw new RangeError(`slice: window [${s}, ${ends[i]}) on axis ${i} does not fit extent ${x.shape[i]} of ${fmtShape(x.shape)}`);
+    if (!(Number.isInteger(s) && s >= 0 && ends[i]! <= x.shape[i]! && s <= ends[i]!)) {
+      throw new RangeError(
+        `slice: begin ${begin[i] ?? 0} with size ${size?.[i] ?? -1} on axis ${i} selects [${s}, ${ends[i]}), ` +
+          `which does not fit extent ${x.shape[i]} of ${fmtShape(x.shape)}`,
+      );
     }
   });
   if (starts.every((s) => s === 0) && ends.every((e, i) => e === x.shape[i])) return x;
@@ -275,6 +325,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
 
 /** `length` entries of `axis` from `start`. */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  checkTensor('narrow', x);
   const a = normalizeAxis('narrow', axis, x.rank);
   const begin = x.shape.map((_, i) => (i === a ? start : 0));
   const size = x.shape.map((d, i) => (i === a ? length : d));
@@ -310,13 +361,21 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
     checkTensor('stack', t);
     if (!shapesEqual(t.shape, first.shape)) throw new Error(`stack: shapes differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
   }
-  const a = normalizeAxis('stack', axis, first.rank + 1);
+  const a = insertionAxis('stack', axis, first.rank);
   return concat(tensors.map((t) => unsqueeze(t, a)), a);
+}
+
+/** Position of a new axis inserted into a tensor of `rank` (negative counts from rank + 1). */
+function insertionAxis(op: string, axis: number, rank: number): number {
+  if (!Number.isInteger(axis) || axis < -(rank + 1) || axis > rank) {
+    throw new RangeError(`${op}: axis ${axis} is out of range for inserting an axis into a tensor of rank ${rank} (expected an integer in [${-(rank + 1)}, ${rank}])`);
+  }
+  return axis < 0 ? axis + rank + 1 : axis;
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {
   checkTensor('unsqueeze', x);
-  const a = normalizeAxis('unsqueeze', axis, x.rank + 1);
+  const a = insertionAxis('unsqueeze', axis, x.rank);
   const shape = [...x.shape];
   shape.splice(a, 0, 1);
   return reshape(x, shape);
@@ -338,7 +397,15 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
   if (indices instanceof Tensor) {
     idx = indices;
   } else {
-    if (!indices.every((i) => Number.isInteger(i))) throw new TypeError('indexSelect: indices must be integers');
+    // Host indices are checked here, where the error can name the call; indices already on a
+    // device are checked by the backend.
+    const extent = x.shape[a]!;
+    indices.forEach((i, pos) => {
+      if (!Number.isInteger(i)) throw new TypeError(`indexSelect: indices must be integers, got ${i} at position ${pos}`);
+      if (i < 0 || i >= extent) {
+        throw new RangeError(`indexSelect: index ${i} at position ${pos} is out of range for axis ${a} of ${fmtShape(x.shape)} (expected 0 <= index < ${extent})`);
+      }
+    });
     const backend = getBackend(x.device);
     idx = Tensor._fromHandle(backend.upload(Int32Array.from(indices), [indices.length], 'int32'), [indices.length], 'int32', backend);
   }

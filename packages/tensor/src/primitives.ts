@@ -207,7 +207,9 @@ export function inferOutput<P extends Primitive>(
       const { before, after } = params as PrimitiveParams['pad'];
       const xs = inputs[0]!.shape;
       if (before.length !== xs.length || after.length !== xs.length) fail(prim, `expected ${xs.length} pad widths per side`);
-      if ([...before, ...after].some((p) => !(Number.isInteger(p) && p >= 0))) fail(prim, 'pad widths must be non-negative integers');
+      if ([...before, ...after].some((p) => !(Number.isInteger(p) && p >= 0))) {
+        fail(prim, `widths must be non-negative integers, got before ${JSON.stringify(before)} and after ${JSON.stringify(after)}`);
+      }
       return { shape: xs.map((d, i) => d + before[i]! + after[i]!), dtype: inputs[0]!.dtype };
     }
     case 'concat': {

@@ -118,6 +118,9 @@ export function splitKey(key: RandomKey, n = 2): RandomKey[] {
 /** A key derived from `key` and an integer `data` (as jax.random.fold_in). */
 export function foldIn(key: RandomKey, data: number): RandomKey {
   checkKey(key, 'foldIn');
+  // The counter takes data's low and high 32-bit words; a fraction or a negative number would
+  // silently alias another integer's key.
+  if (!Number.isSafeInteger(data) || data < 0) throw new TypeError(`foldIn: data must be a non-negative safe integer, got ${data}`);
   const words = new Uint32Array(4);
   philox4x32(data >>> 0, Math.floor(data / 2 ** 32) >>> 0, 0, 2, key[0], key[1], words);
   return [words[0]!, words[1]!];

@@ -121,7 +121,9 @@ function collectTensors(value: unknown, into: Set<Tensor>): void {
 /**
  * Runs `fn` and disposes every tensor it created that is not part of its result (tensors in the
  * returned value, arrays and plain objects are kept, and move to the enclosing scope).
- * `fn` must be synchronous: WebGPU work it queues still runs in order.
+ * `fn` must be synchronous: WebGPU work it queues still runs in order. If `fn` throws (or
+ * returns a Promise, which is an error), everything it created is disposed before the error
+ * propagates, so a failed step does not leak.
  */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
@@ -129,10 +131,17 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (err) {
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw err;
   }
+  scopes.pop();
   if (result instanceof Promise) {
+    for (const t of scope) t.dispose();
+    // The caller gets the error below; the abandoned promise may later reject (e.g. on a tensor
+    // disposed here), which must not surface as an unhandled rejection.
+    result.catch(() => undefined);
     throw new Error('tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
   }
   const kept = new Set<Tensor>();
@@ -336,8 +345,10 @@ export class Tensor {
     const src = value._concrete();
     const backend = getBackend(this.device);
     if (src.device !== this.device) throw new Error(`assign: value is on '${src.device}', this tensor on '${this.device}'`);
+    // Both handles are checked before the copy is made, so a failed assign allocates nothing.
+    const old = this._live('assign');
     const h = backend.execute('reshape', [src._live('assign')], { shape: this.shape }, { shape: [...this.shape], dtype: this.dtype });
-    backend.dispose(this._live('assign'));
+    backend.dispose(old);
     this._handle = h;
     return this;
   }

@@ -3,7 +3,7 @@
 // always contiguous row-major, movement ops copy, reductions accumulate in float64.
 
 import type { Backend, BackendMemory } from '../backend.js';
-import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
+import { type DType, type TypedArray, allocTyped, bytesPerElement, storedValue } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
 import { isBinary, isCompare, isUnary } from '../primitives.js';
 import { fillRandom } from '../random.js';
@@ -261,7 +261,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         const extent = x.shape[axis]!;
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
-          if (!(r >= 0 && r < extent)) throw new RangeError(`gather: index ${r} is out of range for axis ${axis} of extent ${extent}`);
+          if (!(r >= 0 && r < extent)) throw new RangeError(`gather: index ${r} is out of range for axis ${axis} of extent ${extent} (expected 0 <= index < ${extent})`);
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
@@ -277,7 +277,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         const { outer, inner } = blocks(x.shape, axis);
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
-          if (!(r >= 0 && r < size)) throw new RangeError(`scatterAdd: index ${r} is out of range for axis ${axis} of extent ${size}`);
+          if (!(r >= 0 && r < size)) throw new RangeError(`scatterAdd: index ${r} is out of range for axis ${axis} of extent ${size} (expected 0 <= index < ${size})`);
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
@@ -302,14 +302,9 @@ export class CpuBackend implements Backend<CpuHandle> {
         return;
       }
       case 'cast': {
+        // One conversion rule for the whole package (bool: nonzero; int32: truncate, saturate).
         const src = x.data;
-        if (info.dtype === 'bool') {
-          for (let i = 0; i < out.length; i++) out[i] = src[i] !== 0 ? 1 : 0;
-        } else if (info.dtype === 'int32' && x.dtype !== 'bool') {
-          for (let i = 0; i < out.length; i++) out[i] = Math.trunc(src[i]!);
-        } else {
-          for (let i = 0; i < out.length; i++) out[i] = src[i]!;
-        }
+        for (let i = 0; i < out.length; i++) out[i] = storedValue(src[i]!, info.dtype);
         return;
       }
       case 'random': {

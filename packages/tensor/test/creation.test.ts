@@ -1,0 +1,163 @@
+// Creating tensors: `tensor` from nested arrays, flat arrays with a shape, typed arrays,
+// booleans and scalars; the constant and range constructors (zeros, ones, full, arange,
+// linspace, eye); the dtype/shape/device fields and the read-back paths (toArray, data, item,
+// dataSync). Expected values are written out by hand.
+
+import { describe, expect, it } from 'vitest';
+import { arange, eye, full, linspace, ones, tensor, zeros } from '@scorch/tensor';
+
+describe('tensor() from host data', () => {
+  it('infers shape and float32 dtype from nested arrays', async () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    expect(x.shape).toEqual([2, 3]);
+    expect(x.dtype).toBe('float32');
+    expect(x.device).toBe('cpu');
+    expect(x.rank).toBe(2);
+    expect(x.size).toBe(6);
+    expect(await x.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(x.dataSync()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+  });
+
+  it('stores float32 values rounded to float32', () => {
+    expect(Array.from(tensor([0.1, 1 / 3]).dataSync())).toEqual([Math.fround(0.1), Math.fround(1 / 3)]);
+    expect(Array.from(tensor([0.1, 1 / 3], { dtype: 'float64' }).dataSync())).toEqual([0.1, 1 / 3]);
+  });
+
+  it('reshapes a flat array with an explicit shape', async () => {
+    const x = tensor([1, 2, 3, 4, 5, 6], { shape: [3, 1, 2] });
+    expect(x.shape).toEqual([3, 1, 2]);
+    expect(await x.toArray()).toEqual([[[1, 2]], [[3, 4]], [[5, 6]]]);
+  });
+
+  it('takes dtype from typed arrays and copies them', async () => {
+    const src = new Int32Array([7, -8, 9]);
+    const x = tensor(src);
+    src[0] = 100; // the tensor holds its own copy
+    expect(x.dtype).toBe('int32');
+    expect(await x.toArray()).toEqual([7, -8, 9]);
+    expect(tensor(new Float64Array([0.1])).dtype).toBe('float64');
+    expect(tensor(new Float32Array([0.5])).dtype).toBe('float32');
+    expect(tensor(new Uint8Array([1, 0])).dtype).toBe('bool');
+    const shaped = tensor(new Float32Array([1, 2, 3, 4]), { shape: [2, 2] });
+    expect(await shaped.toArray()).toEqual([[1, 2], [3, 4]]);
+  });
+
+  it('makes bool tensors from booleans, read back as booleans', async () => {
+    const b = tensor([[true, false], [false, true]]);
+    expect(b.dtype).toBe('bool');
+    expect(await b.toArray()).toEqual([[true, false], [false, true]]);
+    expect(Array.from(b.dataSync())).toEqual([1, 0, 0, 1]);
+  });
+
+  it('converts numbers to int32 by truncation and to bool by "nonzero", as cast does', async () => {
+    expect(await tensor([1.7, -1.7, 2.5, -0.5], { dtype: 'int32' }).toArray()).toEqual([1, -1, 2, 0]);
+    // 256 and 0.5 are nonzero: a byte store would wrap 256 to 0 and truncate 0.5 to 0.
+    expect(await tensor([0, 0.5, 2, 256, -1], { dtype: 'bool' }).toArray()).toEqual([false, true, true, true, true]);
+    expect(await tensor(new Float32Array([0, 0.5, 256]), { dtype: 'bool' }).toArray()).toEqual([false, true, true]);
+    expect(Array.from(tensor([true, false, true], { dtype: 'float32' }).dataSync())).toEqual([1, 0, 1]);
+  });
+
+  it('makes rank-0 tensors from scalars', async () => {
+    const s = tensor(3.5);
+    expect(s.shape).toEqual([]);
+    expect(s.rank).toBe(0);
+    expect(s.size).toBe(1);
+    expect(await s.toArray()).toBe(3.5);
+    expect(await s.item()).toBe(3.5);
+    expect(await tensor(true).toArray()).toBe(true);
+    expect(await tensor(-4, { dtype: 'int32' }).item()).toBe(-4);
+  });
+
+  it('reads back through data(), dataSync() and item()', async () => {
+    const x = tensor([[2, 4]], { dtype: 'float64' });
+    const d = await x.data();
+    expect(d).toBeInstanceOf(Float64Array);
+    expect(Array.from(d)).toEqual([2, 4]);
+    // Reads are copies: writing to one does not change the tensor.
+    d[0] = 99;
+    expect(Array.from(x.dataSync())).toEqual([2, 4]);
+    expect(await tensor([[[5]]]).item()).toBe(5);
+  });
+
+  it('handles empty data', () => {
+    const e = tensor([]);
+    expect(e.shape).toEqual([0]);
+    expect(e.size).toBe(0);
+    expect(e.dataSync().length).toBe(0);
+  });
+});
+
+describe('constant constructors', () => {
+  it('zeros, ones and full fill every element with the dtype requested', async () => {
+    expect(await zeros([2, 2]).toArray()).toEqual([[0, 0], [0, 0]]);
+    const o = ones([3], { dtype: 'int32' });
+    expect(o.dtype).toBe('int32');
+    expect(await o.toArray()).toEqual([1, 1, 1]);
+    const f = full([2, 1], 2.5, { dtype: 'float64' });
+    expect(f.shape).toEqual([2, 1]);
+    expect(f.dtype).toBe('float64');
+    expect(await f.toArray()).toEqual([[2.5], [2.5]]);
+    expect(await full([], 7).toArray()).toBe(7);
+    expect(await ones([2], { dtype: 'bool' }).toArray()).toEqual([true, true]);
+  });
+
+  it('full converts its value as cast would', async () => {
+    expect(await full([2], 0.5, { dtype: 'bool' }).toArray()).toEqual([true, true]);
+    expect(await full([2], -2.9, { dtype: 'int32' }).toArray()).toEqual([-2, -2]);
+    expect(Array.from(full([1], 0.1).dataSync())).toEqual([Math.fround(0.1)]);
+  });
+});
+
+describe('arange', () => {
+  it('one argument counts from 0 to n−1', async () => {
+    const r = arange(5);
+    expect(r.dtype).toBe('float32');
+    expect(await r.toArray()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('two arguments give [start, stop)', async () => {
+    expect(await arange(2, 6).toArray()).toEqual([2, 3, 4, 5]);
+    expect(await arange(3, 3).toArray()).toEqual([]);
+    expect(await arange(5, 2).toArray()).toEqual([]);
+  });
+
+  it('three arguments step, including fractional and negative steps', async () => {
+    expect(await arange(0, 2, 0.5).toArray()).toEqual([0, 0.5, 1, 1.5]);
+    expect(await arange(1, 8, 3).toArray()).toEqual([1, 4, 7]);
+    expect(await arange(5, 0, -1).toArray()).toEqual([5, 4, 3, 2, 1]);
+    expect(await arange(0, -2, -0.5).toArray()).toEqual([0, -0.5, -1, -1.5]);
+    const ints = arange(0, 10, 4, { dtype: 'int32' });
+    expect(ints.dtype).toBe('int32');
+    expect(await ints.toArray()).toEqual([0, 4, 8]);
+  });
+
+  it('rejects a zero step', () => {
+    expect(() => arange(0, 1, 0)).toThrow(/arange: step must be a finite non-zero number, got 0/);
+  });
+});
+
+describe('linspace', () => {
+  it('includes both ends and spaces evenly', async () => {
+    expect(await linspace(0, 1, 5).toArray()).toEqual([0, 0.25, 0.5, 0.75, 1]);
+    expect(await linspace(2, -2, 3, { dtype: 'float64' }).toArray()).toEqual([2, 0, -2]);
+    expect(await linspace(3, 9, 1).toArray()).toEqual([3]);
+    expect(await linspace(0, 1, 0).toArray()).toEqual([]);
+  });
+
+  it('ends exactly at stop even when the step is inexact', () => {
+    const x = linspace(0, 1, 11, { dtype: 'float64' }).dataSync();
+    expect(x[10]).toBe(1);
+    expect(x[3]).toBe(0 + 3 * (1 / 10));
+  });
+});
+
+describe('eye', () => {
+  it('square identity', async () => {
+    expect(await eye(3).toArray()).toEqual([[1, 0, 0], [0, 1, 0], [0, 0, 1]]);
+  });
+
+  it('rectangular identity in both orientations', async () => {
+    expect(await eye(2, 4).toArray()).toEqual([[1, 0, 0, 0], [0, 1, 0, 0]]);
+    expect(await eye(3, 2, { dtype: 'int32' }).toArray()).toEqual([[1, 0], [0, 1], [0, 0]]);
+  });
+});

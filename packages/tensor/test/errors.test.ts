@@ -1,0 +1,247 @@
+// Error messages: each misuse must fail with a message that names the operation, what was wrong
+// and what was expected (DESIGN.md: `matmul: inner dimensions differ (3 vs 4) for shapes [2,3]
+// and [4,5]`). Covers broadcasting, matmul shapes, dtype mismatches, disposed tensors, axes,
+// reshape, ragged data, indexSelect, random keys, slice windows and a few argument checks.
+
+import { describe, expect, it } from 'vitest';
+import {
+  type RandomKey, arange, broadcastTo, concat, foldIn, indexSelect, matmul, ones, pad, permute, rand, randn,
+  randomKey, slice, splitKey, squeeze, stack, tensor, unsqueeze, where, zeros,
+} from '@scorch/tensor';
+
+describe('broadcasting', () => {
+  it('names the op, both shapes and the first incompatible axis', () => {
+    expect(() => ones([2, 3]).add(ones([4]))).toThrow(
+      'add: shapes [2,3] and [4] cannot be broadcast together (axis -1 has sizes 3 and 4; each pair must be equal or contain a 1)',
+    );
+    expect(() => ones([5, 2, 3]).mul(ones([4, 1, 3]))).toThrow('mul: shapes [5,2,3] and [4,1,3] cannot be broadcast together (axis -3 has sizes 5 and 4;');
+  });
+
+  it('reports the shapes in the order the caller wrote them (greater is less with swapped operands)', () => {
+    expect(() => ones([2, 3]).greater(ones([4]))).toThrow('greater: shapes [2,3] and [4] cannot be broadcast together');
+    expect(() => ones([2, 3]).greaterEqual(ones([4]))).toThrow('greaterEqual: shapes [2,3] and [4] cannot be broadcast together');
+  });
+
+  it('where names the condition and value shapes', () => {
+    expect(() => where(tensor([true, false, true]), ones([2]), 0)).toThrow('where: shapes [3] and [2] cannot be broadcast together');
+  });
+
+  it('broadcastTo names the source, the target and the axis that cannot stretch', () => {
+    expect(() => broadcastTo(ones([1, 3]), [2, 1])).toThrow(
+      'broadcastTo: cannot broadcast [1,3] to [2,1] (axis 1 has size 3 but the target has 1; only size-1 axes stretch)',
+    );
+    expect(() => broadcastTo(ones([3]), [2, 2])).toThrow('broadcastTo: cannot broadcast [3] to [2,2] (axis 0 has size 3 but the target has 2;');
+    expect(() => broadcastTo(ones([2, 3]), [3])).toThrow('broadcastTo: cannot broadcast [2,3] to [3], which has lower rank');
+  });
+});
+
+describe('matmul', () => {
+  it('inner dimension mismatch', () => {
+    expect(() => matmul(ones([2, 3]), ones([4, 5]))).toThrow('matmul: inner dimensions differ (3 vs 4) for shapes [2,3] and [4,5]');
+    expect(() => ones([3]).matmul(ones([4]))).toThrow('matmul: inner dimensions differ (3 vs 4) for shapes [3] and [4]');
+    expect(() => ones([2, 2, 3]).matmul(ones([2]))).toThrow('matmul: inner dimensions differ (3 vs 2) for shapes [2,2,3] and [2]');
+  });
+
+  it('batch dimensions that do not broadcast are named with the full shapes', () => {
+    expect(() => ones([2, 2, 3]).matmul(ones([3, 3, 4]))).toThrow(
+      'matmul (batch dimensions of [2,2,3] and [3,3,4]): shapes [2] and [3] cannot be broadcast together (axis -1 has sizes 2 and 3;',
+    );
+  });
+
+  it('rank-0 operands and non-float dtypes', () => {
+    expect(() => matmul(tensor(1), ones([2]))).toThrow('matmul: operands must have rank >= 1, got shapes [] and [2]');
+    expect(() => matmul(ones([2, 2], { dtype: 'int32' }), ones([2, 2], { dtype: 'int32' }))).toThrow('matmul: expected float tensors, got int32');
+  });
+});
+
+describe('dtype mismatches', () => {
+  it('float32 with float64', () => {
+    expect(() => ones([2]).add(ones([2], { dtype: 'float64' }))).toThrow(
+      'add: dtype mismatch (float32 vs float64) for shapes [2] and [2]; cast one operand first',
+    );
+  });
+
+  it('float32 with int32, also in matmul, where and concat', () => {
+    expect(() => ones([2, 1]).sub(ones([3], { dtype: 'int32' }))).toThrow(
+      'sub: dtype mismatch (float32 vs int32) for shapes [2,1] and [3]; cast one operand first',
+    );
+    expect(() => matmul(ones([2, 2]), ones([2, 2], { dtype: 'float64' }))).toThrow('matmul: dtype mismatch (float32 vs float64); cast one operand first');
+    expect(() => where(tensor([true]), ones([1]), ones([1], { dtype: 'int32' }))).toThrow('where: dtype mismatch (float32 vs int32)');
+    expect(() => concat([ones([1]), ones([1], { dtype: 'int32' })])).toThrow('concat: dtype mismatch (float32 vs int32); cast one operand first');
+  });
+
+  it('ops that need floats or numbers say which dtype they got', () => {
+    expect(() => ones([2], { dtype: 'int32' }).exp()).toThrow('exp: expected a float tensor, got int32');
+    expect(() => ones([2], { dtype: 'int32' }).div(2)).toThrow('div: expected float tensors, got int32');
+    expect(() => ones([2], { dtype: 'bool' }).sum()).toThrow('sum: expected a numeric tensor, got bool; cast it first');
+    expect(() => where(ones([2]), 1, ones([2]))).toThrow('where: condition must be a bool tensor, got float32');
+    expect(() => randn([2], { dtype: 'int32' })).toThrow('randn: dtype must be float32 or float64, got int32');
+  });
+
+  it('unknown dtypes are rejected by name, before any storage is made', () => {
+    expect(() => tensor([1], { dtype: 'float16' as never })).toThrow('tensor: unknown dtype "float16"; expected one of float32, float64, int32, bool');
+    expect(() => zeros([1], { dtype: 'half' as never })).toThrow('full: unknown dtype "half"');
+    expect(() => arange(3, undefined, 1, { dtype: 'uint8' as never })).toThrow('arange: unknown dtype "uint8"');
+  });
+});
+
+describe('disposed tensors', () => {
+  it('every use names the operation and says the tensor was disposed', async () => {
+    const x = ones([2]);
+    x.dispose();
+    expect(x.isDisposed).toBe(true);
+    expect(() => x.add(1)).toThrow('add: first operand, a float32 [2] tensor, was disposed (by dispose() or tidy()) and cannot be used');
+    expect(() => ones([2]).mul(x)).toThrow('mul: second operand, a float32 [2] tensor, was disposed');
+    expect(() => x.sum()).toThrow('sum: argument, a float32 [2] tensor, was disposed');
+    expect(() => x.dataSync()).toThrow('dataSync: tensor [2] float32 was disposed (by dispose() or tidy()) and cannot be used');
+    await expect(x.data()).rejects.toThrow('data: tensor [2] float32 was disposed');
+    x.dispose(); // idempotent
+  });
+
+  it('the error names the op the caller used, even when broadcasting would run first', () => {
+    const x = ones([1]);
+    x.dispose();
+    expect(() => x.add(ones([3]))).toThrow('add: first operand, a float32 [1] tensor, was disposed');
+  });
+});
+
+describe('axes', () => {
+  const m = ones([2, 3]);
+
+  it('out-of-range axes give the valid range', () => {
+    expect(() => m.sum(5)).toThrow('sum: axis 5 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
+    expect(() => m.mean(-3)).toThrow('mean: axis -3 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
+    expect(() => m.max([0, 2])).toThrow('max: axis 2 is out of range for a tensor of rank 2');
+    expect(() => concat([m, m], 2)).toThrow('concat: axis 2 is out of range for a tensor of rank 2');
+    expect(() => tensor(1).sum(0)).toThrow('sum: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
+  });
+
+  it('repeated axes are named', () => {
+    expect(() => m.sum([0, -2])).toThrow('sum: axes [0,-2] name the same axis twice');
+  });
+
+  it('unsqueeze and stack report the rank of the tensor they were given', () => {
+    expect(() => unsqueeze(ones([3]), 3)).toThrow('unsqueeze: axis 3 is out of range for inserting an axis into a tensor of rank 1 (expected an integer in [-2, 1])');
+    expect(() => stack([ones([3]), ones([3])], -3)).toThrow('stack: axis -3 is out of range for inserting an axis into a tensor of rank 1 (expected an integer in [-2, 1])');
+  });
+
+  it('squeeze of an axis that is not size 1, permute with a bad permutation', () => {
+    expect(() => squeeze(ones([1, 3]), 1)).toThrow('squeeze: axis 1 of [1,3] has size 3, not 1');
+    expect(() => permute(m, [0, 0])).toThrow('permute: [0,0] is not a permutation of the 2 axes of [2,3]');
+  });
+});
+
+describe('reshape', () => {
+  const x = ones([2, 3]);
+
+  it('element counts that differ', () => {
+    expect(() => x.reshape([4])).toThrow('reshape: cannot reshape [2,3] (6 elements) to [4] (4 elements)');
+  });
+
+  it('a −1 that cannot be inferred, and more than one −1', () => {
+    expect(() => x.reshape([4, -1])).toThrow('reshape: cannot infer the -1 in [4,-1]: 6 elements of [2,3] are not a multiple of 4');
+    expect(() => x.reshape([-1, -1])).toThrow('reshape: at most one -1 is allowed, got [-1,-1]');
+  });
+
+  it('invalid entries', () => {
+    expect(() => x.reshape([-2, -3])).toThrow('reshape: invalid shape [-2,-3]; expected non-negative integers and at most one -1');
+    expect(() => x.reshape([1.5, 4])).toThrow('reshape: invalid shape [1.5,4]; expected non-negative integers and at most one -1');
+  });
+});
+
+describe('tensor() data', () => {
+  it('ragged nested data names the entry and the length expected', () => {
+    expect(() => tensor([[1, 2], [3]])).toThrow('tensor: nested data is ragged: entry [1] has 1 element, expected 2 (inferred shape [2,2] from the first entries)');
+    expect(() => tensor([[1, 2], 3] as never)).toThrow('tensor: nested data is ragged: entry [1] is a number, expected an array of 2 elements');
+    expect(() => tensor([1, [2]] as never)).toThrow('tensor: nested data is ragged: entry [1] is an array, expected a number');
+    expect(() => tensor([[[1], [2]], [[3], [4, 5]]])).toThrow('tensor: nested data is ragged: entry [1,1] has 2 elements, expected 1');
+  });
+
+  it('non-numeric entries and a shape the data does not fill', () => {
+    expect(() => tensor([1, 'a'] as never)).toThrow('tensor: entry [1] is a string, expected a number or boolean');
+    expect(() => tensor([1, 2, 3, 4, 5], { shape: [2, 3] })).toThrow('tensor: 5 values do not fill shape [2,3] (6 elements)');
+    expect(() => zeros([2, -1])).toThrow('full: shape must be an array of non-negative integers, got [2,-1]');
+  });
+
+  it('typed arrays other than the four storage types are rejected by name', () => {
+    expect(() => tensor(new Int16Array([1]) as never)).toThrow(
+      'tensor: unsupported typed array Int16Array; expected Float32Array, Float64Array, Int32Array or Uint8Array (bool)',
+    );
+  });
+});
+
+describe('indexSelect', () => {
+  const x = arange(12).reshape([3, 4]);
+
+  it('an out-of-range index names its position, the axis and the valid range', () => {
+    expect(() => indexSelect(x, 0, [0, 3])).toThrow('indexSelect: index 3 at position 1 is out of range for axis 0 of [3,4] (expected 0 <= index < 3)');
+    expect(() => indexSelect(x, 1, [-1])).toThrow('indexSelect: index -1 at position 0 is out of range for axis 1 of [3,4] (expected 0 <= index < 4)');
+    expect(() => indexSelect(x, 0, tensor([5], { dtype: 'int32' }))).toThrow('gather: index 5 is out of range for axis 0 of extent 3 (expected 0 <= index < 3)');
+  });
+
+  it('indices of the wrong type', () => {
+    expect(() => indexSelect(x, 0, [0.5])).toThrow('indexSelect: indices must be integers, got 0.5 at position 0');
+    expect(() => indexSelect(x, 0, tensor([0]))).toThrow('indexSelect: indices must be a 1-D int32 tensor, got float32 [1]');
+  });
+});
+
+describe('random keys', () => {
+  it('a malformed key says what a key is', () => {
+    const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got';
+    expect(() => rand([2], { key: [1] as unknown as RandomKey })).toThrow(`rand: ${expected} [1]`);
+    expect(() => randn([2], { key: [1, -1] })).toThrow(`randn: ${expected} [1,-1]`);
+    expect(() => splitKey([0.5, 0])).toThrow(`splitKey: ${expected} [0.5,0]`);
+    expect(() => foldIn([2 ** 32, 0], 1)).toThrow(`foldIn: ${expected} [4294967296,0]`);
+  });
+
+  it('bad seeds, split counts and fold-in data', () => {
+    expect(() => randomKey(-1)).toThrow('randomKey: seed must be a non-negative safe integer, got -1');
+    expect(() => randomKey(1.5)).toThrow('randomKey: seed must be a non-negative safe integer, got 1.5');
+    expect(() => splitKey(randomKey(0), 0)).toThrow('splitKey: n must be a positive integer, got 0');
+    expect(() => foldIn(randomKey(0), 1.5)).toThrow('foldIn: data must be a non-negative safe integer, got 1.5');
+  });
+});
+
+describe('slice and pad', () => {
+  const x = ones([3, 4]);
+
+  it('a window that does not fit names the axis, the request and the extent', () => {
+    expect(() => slice(x, [2, 0], [2, 4])).toThrow('slice: begin 2 with size 2 on axis 0 selects [2, 4), which does not fit extent 3 of [3,4]');
+    expect(() => slice(x, [-4])).toThrow('slice: begin -4 with size -1 on axis 0 selects [-1, 3), which does not fit extent 3 of [3,4]');
+    expect(() => slice(x, [0, 5])).toThrow('slice: begin 5 with size -1 on axis 1 selects [5, 4), which does not fit extent 4 of [3,4]');
+  });
+
+  it('sizes below −1 are rejected rather than read as "to the end"', () => {
+    expect(() => slice(x, [0], [-2])).toThrow('slice: size -2 on axis 0 is invalid; expected a non-negative extent or -1 (to the end)');
+  });
+
+  it('begin/size lists that do not match the rank', () => {
+    expect(() => slice(x, [0, 0, 0])).toThrow('slice: begin [0,0,0] do not match rank 2 of [3,4]');
+    expect(() => slice(x, [0], [1, 1])).toThrow('slice: begin [0] and size [1,1] do not match rank 2 of [3,4]');
+  });
+
+  it('pad widths: count and sign', () => {
+    expect(() => pad(x, [[1, 1]])).toThrow('pad: expected 2 [before, after] pairs for [3,4], got 1');
+    expect(() => pad(x, [[0, 0], [-1, 0]])).toThrow('pad: widths must be non-negative integers, got before [0,-1] and after [0,0]');
+  });
+});
+
+describe('other argument checks', () => {
+  it('item of a tensor with more than one element', async () => {
+    await expect(ones([2]).item()).rejects.toThrow('item: expected a tensor with one element, got shape [2]');
+  });
+
+  it('concat and stack of mismatched shapes', () => {
+    expect(() => concat([ones([2, 3]), ones([2, 4])], 0)).toThrow('concat: shapes [2,3], [2,4] differ off axis 0');
+    expect(() => stack([ones([2]), ones([3])])).toThrow('stack: shapes differ ([2], [3])');
+  });
+
+  it('non-tensor arguments', () => {
+    expect(() => ones([2]).add('x' as never)).toThrow('add: second operand must be a Tensor, got string');
+    expect(() => tensor(1).add(null as never)).toThrow('add: second operand must be a Tensor, got null');
+  });
+
+  it('unknown devices list the registered ones', () => {
+    expect(() => ones([1], { device: 'tpu' })).toThrow("unknown device 'tpu'; registered devices: cpu");
+  });
+});

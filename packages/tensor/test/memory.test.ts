@@ -1,0 +1,204 @@
+// Memory management: dispose() frees storage; tidy() disposes intermediates and keeps what the
+// function returns (also inside arrays and plain objects), moving it to the enclosing scope;
+// keep() exempts a tensor; tidy() rejects async functions and cleans up when the function
+// throws; assign() updates in place and frees the old storage; a 1 000-step update loop leaves
+// memory() flat. Counts are compared as deltas, since other tests in this file allocate too.
+
+import { describe, expect, it } from 'vitest';
+import { type Tensor, keep, memory, ones, randn, randomKey, tensor, tidy, zeros } from '@scorch/tensor';
+
+describe('dispose', () => {
+  it('frees the tensor and its bytes', () => {
+    const before = memory();
+    const x = zeros([10, 10]); // 100 float32 = 400 bytes
+    const y = ones([5], { dtype: 'float64' }); // 40 bytes
+    expect(memory().tensors - before.tensors).toBe(2);
+    expect(memory().bytes - before.bytes).toBe(440);
+    expect(memory().buffers - before.buffers).toBe(2);
+    x.dispose();
+    expect(memory().tensors - before.tensors).toBe(1);
+    expect(memory().bytes - before.bytes).toBe(40);
+    y.dispose();
+    y.dispose(); // idempotent: counts must not go down twice
+    expect(memory()).toEqual(before);
+  });
+
+  it('an op result owns its storage: disposing it leaves the inputs alone', async () => {
+    const x = tensor([1, 2]);
+    const before = memory();
+    const y = x.mul(tensor([3, 4]));
+    y.dispose();
+    expect(memory().tensors - before.tensors).toBe(1); // only the [3,4] operand is left
+    expect(await x.toArray()).toEqual([1, 2]);
+  });
+});
+
+describe('tidy', () => {
+  it('disposes intermediates and keeps the returned tensor', async () => {
+    const x = tensor([1, 2, 3]);
+    const before = memory();
+    let intermediate: Tensor | undefined;
+    const y = tidy(() => {
+      intermediate = x.mul(2);
+      return intermediate.add(1).exp().log();
+    });
+    expect(intermediate!.isDisposed).toBe(true);
+    expect(x.isDisposed).toBe(false); // created outside: not tidy's to dispose
+    expect(memory().tensors - before.tensors).toBe(1);
+    expect(memory().bytes - before.bytes).toBe(12);
+    expect(await y.toArray()).toEqual([3, 5, 7]);
+  });
+
+  it('keeps tensors returned inside arrays and plain objects', () => {
+    const before = memory();
+    const out = tidy(() => {
+      const a = ones([2]);
+      const b = a.add(1);
+      const c = b.mul(3);
+      a.mul(10); // dropped
+      return { pair: [a, c], nested: { b }, label: 'not a tensor' };
+    });
+    expect(out.pair.every((t) => !t.isDisposed)).toBe(true);
+    expect(out.nested.b.isDisposed).toBe(false);
+    expect(Array.from(out.pair[1]!.dataSync())).toEqual([6, 6]);
+    // a, b and c live; a·10 and the scalar constants are gone.
+    expect(memory().tensors - before.tensors).toBe(3);
+  });
+
+  it('nested tidy hands kept tensors to the parent scope, which disposes them unless returned', () => {
+    const before = memory();
+    let inner: Tensor | undefined;
+    let survivor: Tensor | undefined;
+    const result = tidy(() => {
+      inner = tidy(() => ones([3]).add(1));
+      expect(inner.isDisposed).toBe(false); // kept by the inner scope
+      survivor = tidy(() => ones([2]).mul(5));
+      return survivor;
+    });
+    expect(inner!.isDisposed).toBe(true); // the outer scope did not return it
+    expect(survivor!.isDisposed).toBe(false);
+    expect(result).toBe(survivor);
+    expect(memory().tensors - before.tensors).toBe(1);
+  });
+
+  it('keep() exempts a tensor from every enclosing scope', () => {
+    const before = memory();
+    let kept: Tensor | undefined;
+    tidy(() => {
+      tidy(() => {
+        kept = keep(ones([4]).add(1));
+      });
+      expect(kept!.isDisposed).toBe(false);
+    });
+    expect(kept!.isDisposed).toBe(false);
+    expect(memory().tensors - before.tensors).toBe(1);
+    kept!.dispose();
+    expect(memory()).toEqual(before);
+  });
+
+  it('returning a tensor created outside the scope leaves it as it was', () => {
+    const x = ones([2]);
+    expect(tidy(() => x)).toBe(x);
+    expect(x.isDisposed).toBe(false);
+  });
+
+  it('rejects an async function and leaks nothing', () => {
+    const before = memory();
+    expect(() =>
+      tidy(async () => {
+        ones([2]).add(1); // created synchronously, before tidy sees the Promise
+        return ones([1]);
+      }),
+    ).toThrow('tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
+    expect(memory()).toEqual(before);
+  });
+
+  it('disposes the scope when the function throws', () => {
+    const before = memory();
+    expect(() =>
+      tidy(() => {
+        ones([3]).mul(2);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(memory()).toEqual(before);
+  });
+
+  it('a thrown error inside a nested tidy cleans up both levels when it propagates', () => {
+    const before = memory();
+    expect(() =>
+      tidy(() => {
+        ones([2]);
+        tidy(() => {
+          ones([2]);
+          throw new Error('inner');
+        });
+      }),
+    ).toThrow('inner');
+    expect(memory()).toEqual(before);
+  });
+});
+
+describe('assign', () => {
+  it('overwrites values in place, keeps identity and frees the old storage', async () => {
+    const w = tensor([1, 2, 3]);
+    const v = tensor([4, 5, 6]);
+    const before = memory();
+    const same = w.assign(v);
+    expect(same).toBe(w);
+    expect(await w.toArray()).toEqual([4, 5, 6]);
+    // Same number of tensors and buffers: the old storage was released.
+    expect(memory()).toEqual(before);
+    // w has its own storage: disposing v does not affect it.
+    v.dispose();
+    expect(await w.toArray()).toEqual([4, 5, 6]);
+  });
+
+  it('rejects a value of another shape or dtype', () => {
+    const w = zeros([2, 2]);
+    expect(() => w.assign(zeros([4]))).toThrow('assign: expected a float32 [2,2] value, got float32 [4]');
+    expect(() => w.assign(zeros([2, 2], { dtype: 'float64' }))).toThrow('assign: expected a float32 [2,2] value, got float64 [2,2]');
+  });
+
+  it('assigning to a disposed tensor fails without allocating', () => {
+    const w = zeros([3]);
+    const v = ones([3]);
+    w.dispose();
+    const before = memory();
+    expect(() => w.assign(v)).toThrow('assign: tensor [3] float32 was disposed (by dispose() or tidy()) and cannot be used');
+    expect(memory()).toEqual(before);
+  });
+});
+
+describe('long loops', () => {
+  it('1 000 update steps, each in a tidy, leave memory() flat', () => {
+    const w = randn([16, 8], { key: randomKey(1) });
+    const x = randn([4, 16], { key: randomKey(2) });
+    const start = memory();
+    let afterFirst = start;
+    for (let step = 0; step < 1000; step++) {
+      tidy(() => {
+        // A gradient-descent-shaped step: forward, a gradient-like product, an in-place update.
+        const y = x.matmul(w).tanh();
+        const g = x.transpose().matmul(y.mul(y.square().neg().add(1))).div(4);
+        w.assign(w.sub(g.mul(0.01)));
+      });
+      if (step === 0) afterFirst = memory();
+    }
+    expect(afterFirst).toEqual(start);
+    expect(memory()).toEqual(start);
+    expect(w.dataSync().every(Number.isFinite)).toBe(true);
+  });
+
+  it('a 1 000-step loop inside one tidy frees everything at the end', () => {
+    const before = memory();
+    const last = tidy(() => {
+      let acc = zeros([8]);
+      for (let step = 0; step < 1000; step++) acc = acc.add(1).mul(0.5);
+      return acc;
+    });
+    expect(memory().tensors - before.tensors).toBe(1);
+    // acc_{k+1} = (acc_k + 1)/2 converges to 1; after 1000 steps it is 1 in float32.
+    expect(Array.from(last.dataSync())).toEqual(new Array(8).fill(1));
+  });
+});

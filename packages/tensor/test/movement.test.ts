@@ -1,0 +1,255 @@
+// Movement and type operations: reshape (with −1), transpose and permute, broadcastTo, slice
+// (negative begin, size −1), narrow, pad, concat along each axis, stack, squeeze/unsqueeze,
+// indexSelect (repeats, axis 1) and cast between every pair of dtypes. Values are integers, so
+// every result is exact; references are index arithmetic in plain JS or written out by hand.
+
+import { describe, expect, it } from 'vitest';
+import {
+  type DType, type Tensor, arange, broadcastTo, cast, concat, indexSelect, narrow, pad, permute, slice,
+  squeeze, stack, tensor, unsqueeze,
+} from '@scorch/tensor';
+import { product, ravel, unravel } from './reference.js';
+
+/** 0, 1, 2, ... laid out in `shape` (so every element names its own flat position). */
+const iota = (shape: number[]): Tensor => arange(product(shape)).reshape(shape);
+
+/** Plain-JS permutation of row-major data: out[i₀..] = in[idx with axes permuted]. */
+function permuteReference(shape: number[], perm: number[]): number[] {
+  const outShape = perm.map((p) => shape[p]!);
+  return Array.from({ length: product(shape) }, (_, i) => {
+    const o = unravel(i, outShape);
+    const src = new Array<number>(shape.length);
+    perm.forEach((p, k) => (src[p] = o[k]!));
+    return ravel(src, shape);
+  });
+}
+
+describe('reshape', () => {
+  it('keeps row-major order and infers one −1', async () => {
+    const x = iota([2, 3, 2]);
+    expect(await x.reshape([3, 4]).toArray()).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    expect(x.reshape([-1]).shape).toEqual([12]);
+    expect(x.reshape([2, -1]).shape).toEqual([2, 6]);
+    expect(x.reshape([-1, 1, 4]).shape).toEqual([3, 1, 4]);
+    expect(await tensor([5]).reshape([]).toArray()).toBe(5);
+    expect(x.flatten().shape).toEqual([12]);
+  });
+});
+
+describe('transpose and permute', () => {
+  it('default transpose swaps the last two axes', async () => {
+    expect(await iota([2, 3]).transpose().toArray()).toEqual([[0, 3], [1, 4], [2, 5]]);
+    const b = iota([2, 2, 3]).transpose();
+    expect(b.shape).toEqual([2, 3, 2]);
+    expect(Array.from(b.dataSync())).toEqual(permuteReference([2, 2, 3], [0, 2, 1]));
+    expect(await tensor([1, 2]).transpose().toArray()).toEqual([1, 2]); // rank 1: unchanged
+  });
+
+  for (const perm of [[1, 0, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0], [0, 2, 1]]) {
+    it(`permute ${JSON.stringify(perm)} of [2,3,4]`, () => {
+      const out = permute(iota([2, 3, 4]), perm);
+      expect(out.shape).toEqual(perm.map((p) => [2, 3, 4][p]!));
+      expect(Array.from(out.dataSync())).toEqual(permuteReference([2, 3, 4], perm));
+      // transpose(perm) is the same operation.
+      expect(Array.from(iota([2, 3, 4]).transpose(perm).dataSync())).toEqual(permuteReference([2, 3, 4], perm));
+    });
+  }
+
+  it('permute accepts negative axes', () => {
+    expect(Array.from(iota([2, 3, 4]).permute([-1, 0, -2]).dataSync())).toEqual(permuteReference([2, 3, 4], [2, 0, 1]));
+  });
+});
+
+describe('broadcastTo', () => {
+  it('stretches size-1 axes and adds leading axes', async () => {
+    expect(await broadcastTo(tensor([1, 2, 3]), [2, 3]).toArray()).toEqual([[1, 2, 3], [1, 2, 3]]);
+    expect(await broadcastTo(tensor([[1], [2]]), [2, 2, 2]).toArray()).toEqual([[[1, 1], [2, 2]], [[1, 1], [2, 2]]]);
+    expect(await tensor(7).expand([2]).toArray()).toEqual([7, 7]);
+  });
+});
+
+describe('slice and narrow', () => {
+  const x = iota([3, 4]);
+
+  it('takes a window from begin with size, −1 meaning to the end', async () => {
+    expect(await slice(x, [1, 1], [2, 2]).toArray()).toEqual([[5, 6], [9, 10]]);
+    expect(await slice(x, [1, 2], [-1, -1]).toArray()).toEqual([[6, 7], [10, 11]]);
+    expect(await slice(x, [2]).toArray()).toEqual([[8, 9, 10, 11]]);
+    expect(slice(x, [0, 1], [3, 0]).shape).toEqual([3, 0]);
+  });
+
+  it('counts a negative begin from the end', async () => {
+    expect(await slice(x, [-1, -3], [1, 2]).toArray()).toEqual([[9, 10]]);
+    expect(await x.slice([0, -1]).toArray()).toEqual([[3], [7], [11]]);
+  });
+
+  it('slices a middle axis of a rank-3 tensor', () => {
+    const y = iota([2, 3, 4]);
+    const out = slice(y, [0, 1, 1], [2, 2, 2]);
+    const expected: number[] = [];
+    for (let i = 0; i < 2; i++) for (let j = 1; j < 3; j++) for (let k = 1; k < 3; k++) expected.push(ravel([i, j, k], [2, 3, 4]));
+    expect(Array.from(out.dataSync())).toEqual(expected);
+  });
+
+  it('narrow takes `length` entries of one axis from `start`', async () => {
+    expect(await narrow(x, 1, 1, 2).toArray()).toEqual([[1, 2], [5, 6], [9, 10]]);
+    expect(await narrow(x, 0, 2, 1).toArray()).toEqual([[8, 9, 10, 11]]);
+    expect(await narrow(x, -1, 3, 1).toArray()).toEqual([[3], [7], [11]]);
+  });
+});
+
+describe('pad', () => {
+  it('zero-pads each axis before and after', async () => {
+    expect(await pad(tensor([[1, 2], [3, 4]]), [[1, 0], [0, 2]]).toArray()).toEqual([
+      [0, 0, 0, 0],
+      [1, 2, 0, 0],
+      [3, 4, 0, 0],
+    ]);
+    expect(await pad(tensor([1, 2], { dtype: 'int32' }), [[2, 1]]).toArray()).toEqual([0, 0, 1, 2, 0]);
+  });
+
+  it('pads the middle axis of a rank-3 tensor', async () => {
+    expect(await pad(iota([2, 1, 2]), [[0, 0], [1, 1], [0, 0]]).toArray()).toEqual([
+      [[0, 0], [0, 1], [0, 0]],
+      [[0, 0], [2, 3], [0, 0]],
+    ]);
+  });
+});
+
+describe('concat and stack', () => {
+  const a = iota([2, 2, 2]);
+  const b = iota([2, 2, 2]).add(100);
+
+  it('concatenates along each axis', async () => {
+    expect(await concat([a, b], 0).toArray()).toEqual([
+      [[0, 1], [2, 3]], [[4, 5], [6, 7]], [[100, 101], [102, 103]], [[104, 105], [106, 107]],
+    ]);
+    expect(await concat([a, b], 1).toArray()).toEqual([
+      [[0, 1], [2, 3], [100, 101], [102, 103]],
+      [[4, 5], [6, 7], [104, 105], [106, 107]],
+    ]);
+    expect(await concat([a, b], 2).toArray()).toEqual([
+      [[0, 1, 100, 101], [2, 3, 102, 103]],
+      [[4, 5, 104, 105], [6, 7, 106, 107]],
+    ]);
+    expect(await concat([a, b], -1).toArray()).toEqual(await concat([a, b], 2).toArray());
+  });
+
+  it('concatenates three tensors of different extents on the axis', async () => {
+    const out = concat([tensor([[1], [2]]), tensor([[3, 4], [5, 6]]), tensor([[7], [8]])], 1);
+    expect(await out.toArray()).toEqual([[1, 3, 4, 7], [2, 5, 6, 8]]);
+  });
+
+  it('stack adds a new axis at the given position', async () => {
+    const p = tensor([1, 2, 3]);
+    const q = tensor([4, 5, 6]);
+    expect(await stack([p, q]).toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(await stack([p, q], 1).toArray()).toEqual([[1, 4], [2, 5], [3, 6]]);
+    expect(await stack([p, q], -1).toArray()).toEqual([[1, 4], [2, 5], [3, 6]]);
+    expect(stack([tensor(1), tensor(2)]).shape).toEqual([2]);
+  });
+});
+
+describe('squeeze and unsqueeze', () => {
+  it('squeeze removes all or the named size-1 axes', () => {
+    const x = iota([1, 3, 1, 2]);
+    expect(squeeze(x).shape).toEqual([3, 2]);
+    expect(squeeze(x, 0).shape).toEqual([3, 1, 2]);
+    expect(squeeze(x, [-2]).shape).toEqual([1, 3, 2]);
+    expect(Array.from(squeeze(x).dataSync())).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('unsqueeze inserts a size-1 axis, counting negative positions from the new rank', () => {
+    const x = iota([2, 3]);
+    expect(unsqueeze(x, 0).shape).toEqual([1, 2, 3]);
+    expect(unsqueeze(x, 1).shape).toEqual([2, 1, 3]);
+    expect(unsqueeze(x, -1).shape).toEqual([2, 3, 1]);
+    expect(unsqueeze(tensor(4), 0).shape).toEqual([1]);
+  });
+});
+
+describe('indexSelect', () => {
+  const x = iota([3, 4]);
+
+  it('selects rows in order, with repeats', async () => {
+    expect(await indexSelect(x, 0, [2, 0, 2]).toArray()).toEqual([[8, 9, 10, 11], [0, 1, 2, 3], [8, 9, 10, 11]]);
+  });
+
+  it('selects along axis 1 (and −1)', async () => {
+    expect(await x.indexSelect(1, [3, 3, 0]).toArray()).toEqual([[3, 3, 0], [7, 7, 4], [11, 11, 8]]);
+    expect(await x.indexSelect(-1, [1]).toArray()).toEqual([[1], [5], [9]]);
+  });
+
+  it('takes an int32 index tensor and selects on a middle axis', () => {
+    const y = iota([2, 3, 2]);
+    const out = indexSelect(y, 1, tensor([1, 1], { dtype: 'int32' }));
+    expect(out.shape).toEqual([2, 2, 2]);
+    expect(Array.from(out.dataSync())).toEqual([2, 3, 2, 3, 8, 9, 8, 9]);
+  });
+
+  it('an empty index list gives an empty axis', () => {
+    expect(indexSelect(x, 0, []).shape).toEqual([0, 4]);
+  });
+});
+
+describe('cast between every pair of dtypes', () => {
+  // Source values per dtype and what each target must hold: float → int32 truncates toward zero,
+  // → bool is "nonzero", bool → numbers is 0/1, float64 → float32 rounds to nearest.
+  const sources: Record<DType, number[]> = {
+    float32: [-2.75, -0.5, 0, 1.5, 3],
+    float64: [-2.75, -0.5, 0, 1.5, 1 / 3],
+    int32: [-7, 0, 1, 2, 16777217],
+    bool: [1, 0, 0, 1, 1],
+  };
+  const expectedFrom: Record<DType, Record<DType, number[]>> = {
+    float32: {
+      float32: [-2.75, -0.5, 0, 1.5, 3],
+      float64: [-2.75, -0.5, 0, 1.5, 3],
+      int32: [-2, 0, 0, 1, 3],
+      bool: [1, 1, 0, 1, 1],
+    },
+    float64: {
+      float32: [-2.75, -0.5, 0, 1.5, Math.fround(1 / 3)],
+      float64: [-2.75, -0.5, 0, 1.5, 1 / 3],
+      int32: [-2, 0, 0, 1, 0],
+      bool: [1, 1, 0, 1, 1],
+    },
+    int32: {
+      float32: [-7, 0, 1, 2, 16777216], // 2^24 + 1 rounds to 2^24 in float32
+      float64: [-7, 0, 1, 2, 16777217],
+      int32: [-7, 0, 1, 2, 16777217],
+      bool: [1, 0, 1, 1, 1],
+    },
+    bool: {
+      float32: [1, 0, 0, 1, 1],
+      float64: [1, 0, 0, 1, 1],
+      int32: [1, 0, 0, 1, 1],
+      bool: [1, 0, 0, 1, 1],
+    },
+  };
+  const dtypes: DType[] = ['float32', 'float64', 'int32', 'bool'];
+  for (const from of dtypes) {
+    for (const to of dtypes) {
+      it(`${from} → ${to}`, () => {
+        const src = tensor(sources[from], { dtype: from });
+        const out = cast(src, to);
+        expect(out.dtype).toBe(to);
+        expect(out.shape).toEqual([5]);
+        expect(Array.from(out.dataSync())).toEqual(expectedFrom[from][to]);
+      });
+    }
+  }
+
+  it('casts NaN to bool as true (it is nonzero) and −0 as false', async () => {
+    expect(await cast(tensor([NaN, -0]), 'bool').toArray()).toEqual([true, false]);
+  });
+
+  it('float → int32 saturates out-of-range values and maps NaN to 0 (as WGSL i32(f32)), never wraps', async () => {
+    const wide = [3e9, -3e9, Infinity, -Infinity, NaN, 2147483647.9, -2147483648.5];
+    const expected = [2147483647, -2147483648, 2147483647, -2147483648, 0, 2147483647, -2147483648];
+    expect(await cast(tensor(wide, { dtype: 'float64' }), 'int32').toArray()).toEqual(expected);
+    expect(await cast(tensor([3e9, -3e9]), 'int32').toArray()).toEqual([2147483647, -2147483648]);
+    // Host data and constants follow the same rule.
+    expect(await tensor(wide, { dtype: 'int32' }).toArray()).toEqual(expected);
+  });
+});
