@@ -351,3 +351,18 @@ describe('ambient (PyTorch-style) reverse mode', () => {
     expect(memory().tensors).toBe(before);
   });
 });
+
+describe('functional results own their storage', () => {
+  it('vjp gives each argument its own cotangent tensor, even when one cotangent reaches both', async () => {
+    const a = tensor([1, 2], { dtype: 'float64' });
+    const b = tensor([3, 4], { dtype: 'float64' });
+    const [, pullback] = vjp((x, y) => x.add(y), a, b);
+    const u = tensor([5, 6], { dtype: 'float64' });
+    const [ga, gb] = pullback(u);
+    expect(ga).not.toBe(gb);
+    expect(ga).not.toBe(u);
+    ga!.dispose();
+    expect(await gb!.toArray()).toEqual([5, 6]);
+    expect(await u.toArray()).toEqual([5, 6]);
+  });
+});

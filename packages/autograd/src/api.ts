@@ -1,7 +1,7 @@
 // The functional API (JAX style) and the training-style switches (PyTorch style).
 
 import {
-  Tensor, collectCreated, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape, stack,
+  Tensor, apply, collectCreated, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape, stack,
   tensor, withGradMode, zeros, zerosLike,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
@@ -45,7 +45,17 @@ export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
     }
     const results: (Tensor | null)[] = primals.map(() => null);
     const [, created] = collectCreated(() => {
-      if (root) backwardPass(root, cotangent, (leaf, ct) => (results[leaf.leaf as number] = ct));
+      // One cotangent can reach two arguments as one tensor (add passes it through): give each
+      // argument its own (a reshape primitive: a copy that stays differentiable), so disposing
+      // one result never frees another.
+      const handedOut = new Set<Tensor>([cotangent]);
+      if (root) {
+        backwardPass(root, cotangent, (leaf, ct) => {
+          const own = handedOut.has(ct) ? apply('reshape', [ct], { shape: ct.shape }) : ct;
+          handedOut.add(own);
+          results[leaf.leaf as number] = own;
+        });
+      }
     });
     const grads = results.map((g, i) => g ?? zerosLike(primals[i]!));
     freeIntermediates(created, new Set(grads));
