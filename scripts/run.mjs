@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs a TypeScript entry file of this repository: esbuild bundles it (workspace packages from
-// their sources, npm dependencies left external) into .tmp/, then Node imports the bundle.
+// their sources, npm dependencies left external) into a .tmp/ folder beside the entry, so Node
+// resolves the external packages from the entry's own workspace package; then Node imports it.
 // Usage: node scripts/run.mjs FILE.ts [args...]
 import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
@@ -13,7 +14,7 @@ if (!entry) {
   console.error('usage: node scripts/run.mjs FILE.ts [args...]');
   process.exit(2);
 }
-const outdir = resolve(root, '.tmp');
+const outdir = resolve(dirname(resolve(process.cwd(), entry)), '.tmp');
 mkdirSync(outdir, { recursive: true });
 const outfile = resolve(outdir, `${basename(entry).replace(/\.[cm]?tsx?$/, '')}.mjs`);
 const workspace = {
