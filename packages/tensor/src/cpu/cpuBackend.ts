@@ -1,6 +1,8 @@
 // The CPU backend: plain TypeScript over typed arrays, float32 and float64 (and int32/bool).
 // It is the reference every other backend is tested against, so it favours clarity: storage is
-// always contiguous row-major, movement ops copy, reductions accumulate in float64.
+// contiguous row-major, movement ops copy, reductions accumulate in float64. One exception, for
+// speed: expand (how every scalar and bias operand reaches a binary op) makes a broadcast view
+// that elementwise kernels read through zero strides; any other consumer materialises it.
 
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, allocTyped, bytesPerElement, storedValue } from '../dtype.js';
@@ -12,10 +14,75 @@ import { matmulInto } from './cpuMatmul.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
-  data: TypedArray;
+  /** Contiguous row-major values; null for a broadcast view until something needs it dense. */
+  data: TypedArray | null;
+  /** A broadcast view (from expand): element i₀…iₙ is base[Σ iₖ·strides[k]], 0 on stretched axes. */
+  view: { base: TypedArray; strides: readonly number[] } | null;
   shape: readonly number[];
   dtype: DType;
   freed: boolean;
+  /** Bytes this handle holds (a view holds none until materialised). */
+  bytes: number;
+}
+
+/** An elementwise operand: its values and, for a view, its strides (null: dense, output-shaped). */
+interface Operand {
+  arr: TypedArray;
+  strides: readonly number[] | null;
+}
+
+/**
+ * Calls `row(outStart, offsets)` for each run of the last axis of `shape`, with each operand's
+ * element offset at the run's start; within a run operand k advances by its last stride.
+ */
+function forEachRow(shape: readonly number[], strides: readonly (readonly number[])[], row: (outStart: number, offsets: readonly number[]) => void): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  const rank = shape.length;
+  const offsets = strides.map(() => 0);
+  if (rank === 0) {
+    row(0, offsets);
+    return;
+  }
+  const inner = shape[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  for (let o = 0; o < n; o += inner) {
+    row(o, offsets);
+    for (let k = rank - 2; k >= 0; k--) {
+      idx[k]!++;
+      for (let j = 0; j < offsets.length; j++) offsets[j]! += strides[j]![k]!;
+      if (idx[k]! < shape[k]!) break;
+      for (let j = 0; j < offsets.length; j++) offsets[j]! -= strides[j]![k]! * shape[k]!;
+      idx[k] = 0;
+    }
+  }
+}
+
+/** out = f(a, b) elementwise; dense operands take a flat loop, views a strided one. */
+function binaryInto(prim: string, f: (a: number, b: number) => number, a: Operand, b: Operand, out: TypedArray, shape: readonly number[]): void {
+  const n = out.length;
+  const x = a.arr;
+  const y = b.arr;
+  if (!a.strides && !b.strides) {
+    // Monomorphic loops for the hottest ops; the table function otherwise.
+    switch (prim) {
+      case 'add': for (let i = 0; i < n; i++) out[i] = x[i]! + y[i]!; return;
+      case 'sub': for (let i = 0; i < n; i++) out[i] = x[i]! - y[i]!; return;
+      case 'mul': for (let i = 0; i < n; i++) out[i] = x[i]! * y[i]!; return;
+      case 'div': for (let i = 0; i < n; i++) out[i] = x[i]! / y[i]!; return;
+      default: for (let i = 0; i < n; i++) out[i] = f(x[i]!, y[i]!); return;
+    }
+  }
+  const rank = shape.length;
+  const dense = stridesOf(shape);
+  const sa = a.strides ?? dense;
+  const sb = b.strides ?? dense;
+  const inner = rank === 0 ? 1 : shape[rank - 1]!;
+  const ia = rank === 0 ? 0 : sa[rank - 1]!;
+  const ib = rank === 0 ? 0 : sb[rank - 1]!;
+  forEachRow(shape, [sa, sb], (o, [pa, pb]) => {
+    for (let j = 0, p = pa!, q = pb!; j < inner; j++, p += ia, q += ib) out[o + j] = f(x[p]!, y[q]!);
+  });
 }
 
 const UNARY: Record<string, (x: number) => number> = {
@@ -84,7 +151,7 @@ function reduceInto(x: CpuHandle, axes: readonly number[], isMax: boolean, out: 
   let k = 0;
   for (let i = 0; i < rank; i++) outStrides.push(axes.includes(i) ? 0 : keptStrides[k++]!);
   const acc = new Float64Array(outSize).fill(isMax ? -Infinity : 0);
-  const src = x.data;
+  const src = x.data!;
   const n = src.length;
   if (n > 0) {
     const idx = new Array<number>(rank).fill(0);
@@ -125,9 +192,35 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   private wrap(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
+    const bytes = data.length * bytesPerElement(dtype);
     this.liveBuffers++;
-    this.liveBytes += data.length * bytesPerElement(dtype);
-    return { data, shape: [...shape], dtype, freed: false };
+    this.liveBytes += bytes;
+    return { data, view: null, shape: [...shape], dtype, freed: false, bytes };
+  }
+
+  /** The handle's values as a contiguous array, materialising (once) a broadcast view. */
+  private dense(h: CpuHandle): TypedArray {
+    if (h.data) return h.data;
+    const view = h.view!;
+    const data = allocTyped(h.dtype, sizeOf(h.shape));
+    stridedCopy(view.base, 0, view.strides, h.shape, data);
+    h.data = data;
+    h.bytes = data.length * bytesPerElement(h.dtype);
+    this.liveBytes += h.bytes;
+    return data;
+  }
+
+  private operand(h: CpuHandle): Operand {
+    return h.data || !h.view ? { arr: h.data!, strides: null } : { arr: h.view.base, strides: h.view.strides };
+  }
+
+  /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
+  private expandView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle {
+    const src = this.operand(x);
+    const inStrides = src.strides ?? stridesOf(x.shape);
+    const strides = shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!));
+    this.liveBuffers++;
+    return { data: null, view: { base: src.arr, strides }, shape: [...shape], dtype, freed: false, bytes: 0 };
   }
 
   upload(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
@@ -148,14 +241,14 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   readSync(h: CpuHandle): TypedArray {
     if (h.freed) throw new Error('cpu: read of a freed buffer');
-    return h.data.slice();
+    return this.dense(h).slice();
   }
 
   dispose(h: CpuHandle): void {
     if (h.freed) return;
     h.freed = true;
     this.liveBuffers--;
-    this.liveBytes -= h.data.length * bytesPerElement(h.dtype);
+    this.liveBytes -= h.bytes;
   }
 
   memory(): BackendMemory {
@@ -163,6 +256,7 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
+    if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
     const out = allocTyped(info.dtype, sizeOf(info.shape));
     this.compute(prim, inputs, params, info, out);
     return this.wrap(out, info.shape, info.dtype);
@@ -172,27 +266,37 @@ export class CpuBackend implements Backend<CpuHandle> {
     const x = inputs[0]!;
     if (isUnary(prim)) {
       const f = UNARY[prim]!;
-      const a = x.data;
+      const a = this.dense(x);
       for (let i = 0; i < out.length; i++) out[i] = f(a[i]!);
       return;
     }
     if (isBinary(prim) || isCompare(prim)) {
-      const f = BINARY[prim]!;
-      const a = x.data;
-      const b = inputs[1]!.data;
       if (prim === 'mul' && x.dtype === 'int32') {
+        const a = this.dense(x);
+        const b = this.dense(inputs[1]!);
         for (let i = 0; i < out.length; i++) out[i] = Math.imul(a[i]!, b[i]!);
         return;
       }
-      for (let i = 0; i < out.length; i++) out[i] = f(a[i]!, b[i]!);
+      binaryInto(prim, BINARY[prim]!, this.operand(x), this.operand(inputs[1]!), out, info.shape);
       return;
     }
+    // Past elementwise ops every kernel reads dense storage: materialise any broadcast view.
+    if (prim !== 'where') for (const h of inputs) this.dense(h);
     switch (prim) {
       case 'where': {
-        const c = x.data;
-        const a = inputs[1]!.data;
-        const b = inputs[2]!.data;
-        for (let i = 0; i < out.length; i++) out[i] = c[i] ? a[i]! : b[i]!;
+        const [c, a, b] = inputs.map((h) => this.operand(h)) as [Operand, Operand, Operand];
+        if (!c.strides && !a.strides && !b.strides) {
+          for (let i = 0; i < out.length; i++) out[i] = c.arr[i] ? a.arr[i]! : b.arr[i]!;
+          return;
+        }
+        const dense = stridesOf(info.shape);
+        const st = [c.strides ?? dense, a.strides ?? dense, b.strides ?? dense];
+        const last = info.shape.length - 1;
+        const inner = last < 0 ? 1 : info.shape[last]!;
+        const [ic, ia, ib] = st.map((s) => (last < 0 ? 0 : s[last]!)) as [number, number, number];
+        forEachRow(info.shape, st, (o, [pc, pa, pb]) => {
+          for (let j = 0, r = pc!, p = pa!, q = pb!; j < inner; j++, r += ic, p += ia, q += ib) out[o + j] = c.arr[r] ? a.arr[p]! : b.arr[q]!;
+        });
         return;
       }
       case 'sum':
@@ -200,24 +304,24 @@ export class CpuBackend implements Backend<CpuHandle> {
         reduceInto(x, (params as PrimitiveParams['sum']).axes, prim === 'reduceMax', out);
         return;
       case 'reshape':
-        out.set(x.data);
+        out.set(x.data!);
         return;
       case 'expand': {
         const strides = stridesOf(x.shape).map((s, i) => (x.shape[i] === 1 ? 0 : s));
-        stridedCopy(x.data, 0, strides, info.shape, out);
+        stridedCopy(x.data!, 0, strides, info.shape, out);
         return;
       }
       case 'permute': {
         const { perm } = params as PrimitiveParams['permute'];
         const st = stridesOf(x.shape);
-        stridedCopy(x.data, 0, perm.map((p) => st[p]!), info.shape, out);
+        stridedCopy(x.data!, 0, perm.map((p) => st[p]!), info.shape, out);
         return;
       }
       case 'slice': {
         const { starts } = params as PrimitiveParams['slice'];
         const st = stridesOf(x.shape);
         const offset = starts.reduce((acc, s, i) => acc + s * st[i]!, 0);
-        stridedCopy(x.data, offset, st, info.shape, out);
+        stridedCopy(x.data!, offset, st, info.shape, out);
         return;
       }
       case 'pad': {
@@ -225,13 +329,13 @@ export class CpuBackend implements Backend<CpuHandle> {
         const st = stridesOf(info.shape);
         const offset = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
         // Scatter the input into the window: walk the input, write through the output strides.
-        const n = x.data.length;
+        const n = x.data!.length;
         if (n === 0) return;
         const rank = x.shape.length;
         const idx = new Array<number>(rank).fill(0);
         let pos = offset;
         for (let i = 0; i < n; i++) {
-          out[pos] = x.data[i]!;
+          out[pos] = x.data![i]!;
           for (let d = rank - 1; d >= 0; d--) {
             idx[d]!++;
             pos += st[d]!;
@@ -249,14 +353,14 @@ export class CpuBackend implements Backend<CpuHandle> {
         let col = 0;
         for (const t of inputs) {
           const w = t.shape[axis]! * inner;
-          for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * w, (o + 1) * w), o * outRow + col);
+          for (let o = 0; o < outer; o++) out.set(t.data!.subarray(o * w, (o + 1) * w), o * outRow + col);
           col += w;
         }
         return;
       }
       case 'gather': {
         const { axis } = params as PrimitiveParams['gather'];
-        const idx = inputs[1]!.data;
+        const idx = inputs[1]!.data!;
         const { outer, inner } = blocks(x.shape, axis);
         const extent = x.shape[axis]!;
         for (let j = 0; j < idx.length; j++) {
@@ -266,14 +370,14 @@ export class CpuBackend implements Backend<CpuHandle> {
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
             const from = (o * extent + idx[j]!) * inner;
-            out.set(x.data.subarray(from, from + inner), (o * idx.length + j) * inner);
+            out.set(x.data!.subarray(from, from + inner), (o * idx.length + j) * inner);
           }
         }
         return;
       }
       case 'scatterAdd': {
         const { axis, size } = params as PrimitiveParams['scatterAdd'];
-        const idx = inputs[1]!.data;
+        const idx = inputs[1]!.data!;
         const { outer, inner } = blocks(x.shape, axis);
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
@@ -283,7 +387,7 @@ export class CpuBackend implements Backend<CpuHandle> {
           for (let j = 0; j < idx.length; j++) {
             const to = (o * size + idx[j]!) * inner;
             const from = (o * idx.length + j) * inner;
-            for (let e = 0; e < inner; e++) out[to + e] = out[to + e]! + x.data[from + e]!;
+            for (let e = 0; e < inner; e++) out[to + e] = out[to + e]! + x.data![from + e]!;
           }
         }
         return;
@@ -297,13 +401,13 @@ export class CpuBackend implements Backend<CpuHandle> {
         const n = b.shape[r - 1]!;
         const batch = sizeOf(a.shape.slice(0, -2));
         for (let i = 0; i < batch; i++) {
-          matmulInto(a.data as Float32Array | Float64Array, i * m * k, b.data as Float32Array | Float64Array, i * k * n, out as Float32Array | Float64Array, i * m * n, m, n, k);
+          matmulInto(a.data! as Float32Array | Float64Array, i * m * k, b.data! as Float32Array | Float64Array, i * k * n, out as Float32Array | Float64Array, i * m * n, m, n, k);
         }
         return;
       }
       case 'cast': {
         // One conversion rule for the whole package (bool: nonzero; int32: truncate, saturate).
-        const src = x.data;
+        const src = x.data!;
         for (let i = 0; i < out.length; i++) out[i] = storedValue(src[i]!, info.dtype);
         return;
       }
