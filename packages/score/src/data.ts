@@ -1,0 +1,615 @@
+// Toy data for score matching: d-dimensional Gaussian mixtures with their exact log-density and
+// score (also after Gaussian noising or diffusion by a forward SDE, which is what a perfectly
+// trained noise-conditional or time-conditional model would output), and the usual 2-D sets
+// (two moons, swiss roll, 8 Gaussians, checkerboard, rings, two spirals). Every sample is drawn
+// with tensor ops from an explicit key, so it runs on any device and repeats exactly.
+
+import {
+  type RandomKey, Tensor, add, cast, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
+  matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy,
+} from '@scorch/tensor';
+import type { Sde } from './sde.js';
+
+/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
+type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
+
+export interface SampleOptions {
+  /** The key every random draw of this call derives from. */
+  key: RandomKey;
+  /** Default float32. */
+  dtype?: 'float32' | 'float64';
+  /** Default: the current default device. */
+  device?: string;
+}
+
+/** A distribution one can sample: `sample(n, opts)` returns [n, dim]. */
+export interface ToyDataset {
+  readonly name: string;
+  readonly dim: number;
+  sample(n: number, opts: SampleOptions): Tensor;
+}
+
+function checkCount(where: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${where}: sample count must be a non-negative integer, got ${n}`);
+}
+
+/** Independent keys for the separate draws of one sampling call (splitKey also validates `key`). */
+function drawKeys(key: RandomKey, count: number): RandomKey[] {
+  return splitKey(key, count);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Small dense linear algebra on the host (d × d parameters only; never per sample)
+
+type Matrix = number[][];
+
+/**
+ * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: A = U diag(λ) Uᵀ, with
+ * the eigenvectors in U's columns. Parameters are tiny (d × d), so the simple method is enough.
+ */
+export function symmetricEigen(a: readonly (readonly number[])[]): { values: number[]; vectors: Matrix } {
+  const d = a.length;
+  const m = a.map((row) => [...row]);
+  const v: Matrix = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
+  let scale = 0;
+  for (const row of m) for (const entry of row) scale += entry * entry;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < d; p++) for (let q = p + 1; q < d; q++) off += m[p]![q]! ** 2;
+    // Converged when the off-diagonal part is at rounding level relative to the whole matrix.
+    if (off <= 1e-30 * scale) break;
+    for (let p = 0; p < d; p++) {
+      for (let q = p + 1; q < d; q++) {
+        const apq = m[p]![q]!;
+        if (Math.abs(apq) < 1e-300) continue;
+        // Rotation angle that zeroes m[p][q] (Golub & Van Loan, §8.5.2).
+        const theta = (m[q]![q]! - m[p]![p]!) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < d; k++) {
+          const mkp = m[k]![p]!;
+          const mkq = m[k]![q]!;
+          m[k]![p] = c * mkp - s * mkq;
+          m[k]![q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < d; k++) {
+          const mpk = m[p]![k]!;
+          const mqk = m[q]![k]!;
+          m[p]![k] = c * mpk - s * mqk;
+          m[q]![k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < d; k++) {
+          const vkp = v[k]![p]!;
+          const vkq = v[k]![q]!;
+          v[k]![p] = c * vkp - s * vkq;
+          v[k]![q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  return { values: m.map((row, i) => row[i]!), vectors: v };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Gaussian mixtures
+
+export interface GaussianMixtureSpec {
+  /** Component means, K rows of length d. */
+  means: readonly (readonly number[])[];
+  /** Mixing weights (normalised here); default uniform. */
+  weights?: readonly number[];
+  /**
+   * Per component: a d × d symmetric positive-definite covariance, or a number v meaning v·I.
+   * Default: the identity for every component.
+   */
+  covariances?: ReadonlyArray<number | readonly (readonly number[])[]>;
+  /** Name reported by `name`; default 'gaussianMixture'. */
+  name?: string;
+}
+
+/** Tensors of the mixture's parameters for one dtype and device, built once and kept. */
+interface MixtureTensors {
+  /** Eigenvectors per component, [K, d, d] (columns), and their transposes. */
+  vectors: Tensor;
+  vectorsT: Tensor;
+  /** Eigenvalues per component, [K, 1, d]. */
+  eigenvalues: Tensor;
+  /** Means, [K, 1, d] and [K, d]. */
+  means3: Tensor;
+  means: Tensor;
+  /** log wₖ − (d/2) log 2π, [K, 1]. */
+  logNormalisers: Tensor;
+  /** Row-vector sampling maps A_k = diag(√λ_k) U_kᵀ side by side, [d, K·d]: x = μ_k + z A_k. */
+  samplingMaps: Tensor;
+  /** Cumulative-weight bin edges for choosing a component from a uniform draw, [K] each. */
+  lowerEdges: Tensor;
+  upperEdges: Tensor;
+}
+
+/** One value of m (the mean scale) and s (the added noise std) per row, or shared numbers. */
+type Coefficient = Tensor | number;
+
+/**
+ * p(x) = Σₖ wₖ N(x; μₖ, Σₖ) in d dimensions, with its exact log-density and score.
+ *
+ * The score is ∇log p(x) = Σₖ rₖ(x) (−Σₖ⁻¹(x − μₖ)) with responsibilities rₖ = softmaxₖ(log wₖ +
+ * log N(x; μₖ, Σₖ)), evaluated in log space (logsumexp/softmax) so that points far from every
+ * component do not underflow. Covariances are used through their eigen-decompositions, computed
+ * once on the host, so the noised/diffused versions (covariance m²Σₖ + s²I) need no inversions
+ * per call.
+ */
+export class GaussianMixture implements ToyDataset {
+  readonly name: string;
+  readonly dim: number;
+  /** Normalised mixing weights. */
+  readonly weights: readonly number[];
+  readonly means: readonly (readonly number[])[];
+  readonly covariances: readonly (readonly (readonly number[])[])[];
+  private readonly eigen: { values: number[]; vectors: Matrix }[];
+  private readonly cache = new Map<string, MixtureTensors>();
+
+  constructor(spec: GaussianMixtureSpec) {
+    this.name = spec.name ?? 'gaussianMixture';
+    const K = spec.means.length;
+    if (K === 0) throw new Error('GaussianMixture: expected at least one component mean, got none');
+    const d = spec.means[0]!.length;
+    if (d === 0) throw new Error('GaussianMixture: means must have at least one coordinate');
+    spec.means.forEach((m, k) => {
+      if (m.length !== d) throw new Error(`GaussianMixture: mean ${k} has ${m.length} coordinates, expected ${d} (as mean 0)`);
+      if (!m.every(Number.isFinite)) throw new Error(`GaussianMixture: mean ${k} has a non-finite coordinate: ${JSON.stringify(m)}`);
+    });
+    const rawWeights = spec.weights ?? new Array<number>(K).fill(1);
+    if (rawWeights.length !== K) throw new Error(`GaussianMixture: ${rawWeights.length} weights for ${K} components`);
+    if (!rawWeights.every((w) => Number.isFinite(w) && w > 0)) {
+      throw new Error(`GaussianMixture: weights must be finite and positive, got ${JSON.stringify(rawWeights)}`);
+    }
+    const total = rawWeights.reduce((a, b) => a + b, 0);
+    this.weights = rawWeights.map((w) => w / total);
+    const rawCov = spec.covariances ?? new Array<number>(K).fill(1);
+    if (rawCov.length !== K) throw new Error(`GaussianMixture: ${rawCov.length} covariances for ${K} components`);
+    this.covariances = rawCov.map((c, k) => {
+      if (typeof c === 'number') {
+        if (!(c > 0 && Number.isFinite(c))) throw new Error(`GaussianMixture: covariance ${k} is the number ${c}; an isotropic variance must be positive`);
+        return Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? c : 0)));
+      }
+      if (c.length !== d || !c.every((row) => row.length === d)) {
+        throw new Error(`GaussianMixture: covariance ${k} must be ${d}×${d}, got ${c.length}×${c[0]?.length ?? 0}`);
+      }
+      for (let i = 0; i < d; i++) {
+        for (let j = 0; j < d; j++) {
+          const a = c[i]![j]!;
+          const b = c[j]![i]!;
+          if (Math.abs(a - b) > 1e-12 * Math.max(1, Math.abs(a))) {
+            throw new Error(`GaussianMixture: covariance ${k} is not symmetric ([${i}][${j}] = ${a}, [${j}][${i}] = ${b})`);
+          }
+        }
+      }
+      return c.map((row) => [...row]);
+    });
+    this.means = spec.means.map((m) => [...m]);
+    this.dim = d;
+    this.eigen = this.covariances.map((c, k) => {
+      const e = symmetricEigen(c);
+      const smallest = Math.min(...e.values);
+      if (!(smallest > 0)) throw new Error(`GaussianMixture: covariance ${k} is not positive definite (smallest eigenvalue ${smallest})`);
+      return e;
+    });
+  }
+
+  /** Number of components K. */
+  get components(): number {
+    return this.means.length;
+  }
+
+  /** E[x] = Σₖ wₖ μₖ. */
+  mean(): number[] {
+    const out = new Array<number>(this.dim).fill(0);
+    this.means.forEach((m, k) => m.forEach((v, i) => (out[i]! += this.weights[k]! * v)));
+    return out;
+  }
+
+  /** Cov[x] = Σₖ wₖ (Σₖ + μₖμₖᵀ) − μμᵀ (law of total covariance). */
+  covariance(): number[][] {
+    const mu = this.mean();
+    return Array.from({ length: this.dim }, (_, i) =>
+      Array.from({ length: this.dim }, (_, j) => {
+        let s = 0;
+        for (let k = 0; k < this.components; k++) {
+          const mk = this.means[k]!;
+          s += this.weights[k]! * (this.covariances[k]![i]![j]! + mk[i]! * mk[j]!);
+        }
+        return s - mu[i]! * mu[j]!;
+      }),
+    );
+  }
+
+  /**
+   * The law of m·X + s·Z for X from this mixture and Z ~ N(0, I) independent: the mixture with
+   * means m·μₖ and covariances m²Σₖ + s²I. With m = 1 it is the data noised at level s (NCSN);
+   * with m = m(t), s = s(t) of a forward SDE it is the time-t marginal.
+   */
+  perturbed(scale: number, noiseStd: number): GaussianMixture {
+    if (!Number.isFinite(scale) || !(noiseStd >= 0)) throw new RangeError(`perturbed: need a finite scale and noiseStd >= 0, got ${scale}, ${noiseStd}`);
+    return new GaussianMixture({
+      name: `${this.name}(perturbed)`,
+      weights: this.weights,
+      means: this.means.map((m) => m.map((v) => v * scale)),
+      covariances: this.covariances.map((c) => c.map((row, i) => row.map((v, j) => v * scale * scale + (i === j ? noiseStd * noiseStd : 0)))),
+    });
+  }
+
+  /** The marginal at time t of the forward SDE started from this mixture (t a number). */
+  diffused(sde: Sde, t: number): GaussianMixture {
+    // Two host numbers, computed through the SDE's own (tensor) formulas on the CPU.
+    const [m, s] = tidy(() => {
+      const tt = full([1], t, { dtype: 'float64', device: 'cpu' });
+      return [sde.meanCoefficient(tt).dataSync()[0]!, sde.std(tt).dataSync()[0]!];
+    });
+    return this.perturbed(m!, s!);
+  }
+
+  /** x ~ p: a component k with probability wₖ, then μₖ + Σₖ^{1/2} z. Returns [n, d]. */
+  sample(n: number, opts: SampleOptions): Tensor {
+    checkCount('GaussianMixture.sample', n);
+    const dtype = opts.dtype ?? 'float32';
+    const device = opts.device;
+    const p = this.tensors(dtype, device ?? getDefaultDevice());
+    const [componentKey, noiseKey] = drawKeys(opts.key, 2);
+    const K = this.components;
+    const d = this.dim;
+    return tidy(() => {
+      const u = reshape(rand([n], { key: componentKey!, dtype, device }), [n, 1]);
+      // One-hot of the chosen component: u falls in [c_{k−1}, c_k) of the cumulative weights.
+      const oneHot = sub(cast(greaterEqual(u, p.lowerEdges), dtype), cast(greaterEqual(u, p.upperEdges), dtype)); // [n, K]
+      const z = randn([n, d], { key: noiseKey!, dtype, device });
+      const allComponents = reshape(matmul(z, p.samplingMaps), [n, K, d]); // z A_k for every k
+      const chosen = sum(mul(allComponents, reshape(oneHot, [n, K, 1])), 1);
+      return add(chosen, matmul(oneHot, p.means));
+    });
+  }
+
+  /** log p(x) for x [N, d]; returns [N]. */
+  logProb(x: Tensor): Tensor {
+    return this.perturbedLogProb(x, 1, 0);
+  }
+
+  /** ∇ₓ log p(x) for x [N, d]; returns [N, d]. */
+  score(x: Tensor): Tensor {
+    return this.perturbedScore(x, 1, 0);
+  }
+
+  /**
+   * Score of the law of m·X + s·Z (see `perturbed`) at x, with m and s numbers or per-row [N]
+   * tensors: Σₖ rₖ (−(m²Σₖ + s²I)⁻¹(x − mμₖ)), responsibilities from the same log densities.
+   */
+  perturbedScore(x: Tensor, scale: Coefficient, noiseStd: Coefficient): Tensor {
+    const parts = this.residuals(x, scale, noiseStd);
+    const N = x.shape[0]!;
+    const d = this.dim;
+    const K = this.components;
+    const componentScores = matmul(parts.whitened, parts.tensors.vectorsT); // U_k diag(1/v) U_kᵀ (x − mμ_k), [K, N, d]
+    if (K === 1) return reshape(componentScores, [N, d]).neg();
+    const responsibilities = reshape(softmax(this.logJoint(parts), 0), [K, N, 1]);
+    return sum(mul(responsibilities, componentScores), 0).neg();
+  }
+
+  /** log density of the law of m·X + s·Z (see `perturbed`) at x; returns [N]. */
+  perturbedLogProb(x: Tensor, scale: Coefficient, noiseStd: Coefficient): Tensor {
+    const logJoint = this.logJoint(this.residuals(x, scale, noiseStd));
+    return this.components === 1 ? reshape(logJoint, [x.shape[0]!]) : logsumexp(logJoint, 0);
+  }
+
+  /** Score of the data noised at level σ (p ∗ N(0, σ²I)); σ a number or per-row [N] tensor. */
+  noisyScore(x: Tensor, sigma: Coefficient): Tensor {
+    return this.perturbedScore(x, 1, sigma);
+  }
+
+  /**
+   * The exact noise-conditional score s(x, σ) = ∇log (p ∗ N(0, σ²I))(x), the target of NCSN/DSM
+   * training; `cond` is σ, shape [N].
+   */
+  noiseConditionalScore(): ScoreFunction {
+    return (x, sigma) => {
+      if (!sigma) throw new Error('noiseConditionalScore: the score needs σ as its second argument (shape [N])');
+      return this.noisyScore(x, sigma);
+    };
+  }
+
+  /**
+   * The exact time-conditional score of the SDE's marginal p_t: the mixture with means m(t)μₖ and
+   * covariances m(t)²Σₖ + s(t)²I (m, s from `sde.meanCoefficient`/`sde.std`); `cond` is t, [N].
+   */
+  diffusedScore(sde: Sde): ScoreFunction {
+    return (x, t) => {
+      if (!t) throw new Error('diffusedScore: the score needs t as its second argument (shape [N])');
+      return this.perturbedScore(x, sde.meanCoefficient(t), sde.std(t));
+    };
+  }
+
+  /** Frees the parameter tensors cached per dtype and device. */
+  dispose(): void {
+    for (const p of this.cache.values()) for (const t of Object.values(p)) (t as Tensor).dispose();
+    this.cache.clear();
+  }
+
+  /**
+   * Per component, the residual x − mμₖ in its eigenbasis (`rotated`, [K, N, d]), the variances
+   * v = m²λ + s² along those directions ([K, 1 or N, d]) and rotated/v (`whitened`). Numbers equal
+   * to 1 or 0 skip their operations: on the CPU every pass over the batch counts.
+   */
+  private residuals(x: Tensor, scale: Coefficient, noiseStd: Coefficient) {
+    if (x.rank !== 2 || x.shape[1] !== this.dim) {
+      throw new Error(`GaussianMixture: expected x of shape [N, ${this.dim}], got [${x.shape.join(',')}]`);
+    }
+    if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`GaussianMixture: x must be float32 or float64, got ${x.dtype}`);
+    const p = this.tensors(x.dtype, x.device);
+    const N = x.shape[0]!;
+    const d = this.dim;
+    const perRow = (c: Coefficient, what: string): Coefficient => {
+      if (typeof c === 'number') {
+        if (!Number.isFinite(c)) throw new RangeError(`GaussianMixture: ${what} must be finite, got ${c}`);
+        return c;
+      }
+      if (c.rank !== 1 || c.shape[0] !== N) throw new Error(`GaussianMixture: ${what} must be a number or a [${N}] tensor, got [${c.shape.join(',')}]`);
+      return reshape(c, [1, N, 1]);
+    };
+    const m = perRow(scale, 'the mean scale');
+    const s = perRow(noiseStd, 'the noise std');
+    const scaledMeans = m === 1 ? p.means3 : mul(p.means3, m);
+    const rotated = matmul(sub(reshape(x, [1, N, d]), scaledMeans), p.vectors); // [K, N, d]
+    const m2 = typeof m === 'number' ? m * m : mul(m, m);
+    const s2 = typeof s === 'number' ? s * s : mul(s, s);
+    const scaledEigen = m2 === 1 ? p.eigenvalues : mul(p.eigenvalues, m2);
+    const variances = s2 === 0 ? scaledEigen : add(scaledEigen, s2);
+    return { rotated, variances, whitened: rotated.div(variances), tensors: p };
+  }
+
+  /** log wₖ + log N(x; mμₖ, m²Σₖ + s²I) per component, [K, N]. */
+  private logJoint(parts: ReturnType<GaussianMixture['residuals']>): Tensor {
+    const quadratic = sum(mul(parts.whitened, parts.rotated), 2); // [K, N]
+    const logDet = sum(log(parts.variances), 2); // [K, 1 or N]
+    return sub(parts.tensors.logNormalisers, add(quadratic, logDet).mul(0.5));
+  }
+
+  private tensors(dtype: 'float32' | 'float64', device: string): MixtureTensors {
+    const id = `${dtype}|${device}`;
+    const hit = this.cache.get(id);
+    if (hit) return hit;
+    const K = this.components;
+    const d = this.dim;
+    const opts = { dtype, device };
+    const flat = (rows: number[][]) => rows.flat();
+    const vectors = this.eigen.map((e) => e.vectors);
+    const cumulative: number[] = [];
+    let acc = 0;
+    for (const w of this.weights) cumulative.push((acc += w));
+    const samplingColumns: number[][] = Array.from({ length: d }, () => []);
+    this.eigen.forEach(({ values, vectors: u }) => {
+      // A = diag(√λ) Uᵀ: row i of A is √λ_i times eigenvector i.
+      for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) samplingColumns[i]!.push(Math.sqrt(values[i]!) * u[j]![i]!);
+    });
+    // Kept: these are built lazily, possibly inside a caller's tidy(), and must outlive it.
+    const made: MixtureTensors = {
+      vectors: keep(tensor(vectors.flatMap(flat), { ...opts, shape: [K, d, d] })),
+      vectorsT: keep(tensor(vectors.flatMap((u) => flat(u[0]!.map((_, j) => u.map((row) => row[j]!)))), { ...opts, shape: [K, d, d] })),
+      eigenvalues: keep(tensor(this.eigen.flatMap((e) => e.values), { ...opts, shape: [K, 1, d] })),
+      means3: keep(tensor(this.means.flat(), { ...opts, shape: [K, 1, d] })),
+      means: keep(tensor(this.means.flat(), { ...opts, shape: [K, d] })),
+      logNormalisers: keep(tensor(this.weights.map((w) => Math.log(w) - 0.5 * d * Math.log(2 * Math.PI)), { ...opts, shape: [K, 1] })),
+      samplingMaps: keep(tensor(samplingColumns.flat(), { ...opts, shape: [d, K * d] })),
+      lowerEdges: keep(tensor([0, ...cumulative.slice(0, -1)], { ...opts, shape: [K] })),
+      // The last edge is +∞ so rounding in the cumulative sum can never leave u unassigned.
+      upperEdges: keep(tensor([...cumulative.slice(0, -1), Infinity], { ...opts, shape: [K] })),
+    };
+    this.cache.set(id, made);
+    return made;
+  }
+}
+
+/** Shorthand for `new GaussianMixture(spec)`. */
+export function gaussianMixture(spec: GaussianMixtureSpec): GaussianMixture {
+  return new GaussianMixture(spec);
+}
+
+// ------------------------------------------------------------------------------------------------
+// 2-D toy sets
+
+function twoColumns(a: Tensor, b: Tensor): Tensor {
+  const n = a.shape[0]!;
+  return concat([reshape(a, [n, 1]), reshape(b, [n, 1])], 1);
+}
+
+function withNoise(x: Tensor, noise: number, key: RandomKey): Tensor {
+  if (noise === 0) return x;
+  return add(x, randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device }).mul(noise));
+}
+
+function checkNoise(where: string, noise: number): void {
+  if (!(noise >= 0 && Number.isFinite(noise))) throw new RangeError(`${where}: noise must be a finite number >= 0, got ${noise}`);
+}
+
+export interface NoiseOption {
+  /** Standard deviation of the isotropic Gaussian noise added to each point. */
+  noise?: number;
+}
+
+/**
+ * Two interleaved half-circles (scikit-learn's make_moons): the upper moon (cos θ, sin θ) and the
+ * lower (1 − cos θ, ½ − sin θ), θ ~ U[0, π], each with probability ½; then centred and doubled,
+ * 2·(x − (½, ¼)), so the exact mean is 0 and the points lie in about [−3, 3] × [−1.5, 1.5].
+ * Noise: default 0.1 (scikit-learn examples and FFJORD use 0.1 before their ×2 scaling).
+ */
+export function twoMoons(opts: NoiseOption = {}): ToyDataset {
+  const noise = opts.noise ?? 0.1;
+  checkNoise('twoMoons', noise);
+  return {
+    name: 'twoMoons',
+    dim: 2,
+    sample: (n, { key, dtype = 'float32', device }) => {
+      checkCount('twoMoons.sample', n);
+      return tidy(() => {
+        const [labelKey, angleKey, noiseKey] = drawKeys(key, 3);
+        const upper = cast(greaterEqual(rand([n], { key: labelKey!, dtype, device }), 0.5), dtype); // 1 or 0
+        const theta = rand([n], { key: angleKey!, dtype, device }).mul(Math.PI);
+        const c = cos(theta);
+        const s = sin(theta);
+        const lower = sub(1, upper);
+        const x = add(mul(upper, c), mul(lower, sub(1, c)));
+        const y = add(mul(upper, s), mul(lower, sub(0.5, s)));
+        return withNoise(twoColumns(sub(x, 0.5).mul(2), sub(y, 0.25).mul(2)), noise, noiseKey!);
+      });
+    },
+  };
+}
+
+/**
+ * The 2-D swiss roll (scikit-learn's make_swiss_roll, coordinates x and z): t = 1.5π(1 + 2u),
+ * u ~ U[0, 1], point t·(cos t, sin t), scaled by 2/(4.5π) so the outer end has radius 2.
+ * Noise: default 0.1 (FFJORD's noise 1.0 on the unscaled roll is 0.14 at this scale).
+ */
+export function swissRoll(opts: NoiseOption = {}): ToyDataset {
+  const noise = opts.noise ?? 0.1;
+  checkNoise('swissRoll', noise);
+  const scale = 2 / (4.5 * Math.PI);
+  return {
+    name: 'swissRoll',
+    dim: 2,
+    sample: (n, { key, dtype = 'float32', device }) => {
+      checkCount('swissRoll.sample', n);
+      return tidy(() => {
+        const [angleKey, noiseKey] = drawKeys(key, 2);
+        const t = rand([n], { key: angleKey!, dtype, device }).mul(2).add(1).mul(1.5 * Math.PI);
+        const r = t.mul(scale);
+        return withNoise(twoColumns(mul(r, cos(t)), mul(r, sin(t))), noise, noiseKey!);
+      });
+    },
+  };
+}
+
+export interface EightGaussiansOptions {
+  /** Radius of the circle of means; default 2. */
+  radius?: number;
+  /** Standard deviation of each component; default 0.25 (FFJORD's 0.5 at radius 4, same ratio). */
+  std?: number;
+}
+
+/**
+ * Eight equally weighted isotropic Gaussians with means on a circle at angles kπ/4 (FFJORD's
+ * "8gaussians", rescaled). A GaussianMixture, so its exact score and density are available.
+ */
+export function eightGaussians(opts: EightGaussiansOptions = {}): GaussianMixture {
+  const radius = opts.radius ?? 2;
+  const std = opts.std ?? 0.25;
+  if (!(radius > 0) || !(std > 0)) throw new RangeError(`eightGaussians: radius and std must be positive, got ${radius}, ${std}`);
+  return new GaussianMixture({
+    name: 'eightGaussians',
+    means: Array.from({ length: 8 }, (_, k) => [radius * Math.cos((k * Math.PI) / 4), radius * Math.sin((k * Math.PI) / 4)]),
+    covariances: new Array<number>(8).fill(std * std),
+  });
+}
+
+/**
+ * A 4 × 4 checkerboard on [−2, 2]²: uniform on the 8 unit squares [i, i+1) × [j, j+1) with i + j
+ * even (i, j ∈ {−2, …, 1}), FFJORD's "checkerboard" at half its scale. Both marginals are
+ * U[−2, 2]; Cov(x, y) = ¼ (the occupied squares lie along the diagonal).
+ */
+export function checkerboard(): ToyDataset {
+  return {
+    name: 'checkerboard',
+    dim: 2,
+    sample: (n, { key, dtype = 'float32', device }) => {
+      checkCount('checkerboard.sample', n);
+      return tidy(() => {
+        const [xKey, rowKey, yKey] = drawKeys(key, 3);
+        const x = rand([n], { key: xKey!, dtype, device }).mul(4).sub(2);
+        // Parity of ⌊x⌋ (1 on the columns [−1, 0) and [1, 2)) from threshold indicators: no floor op needed.
+        const above = (at: number) => cast(greaterEqual(x, at), dtype);
+        const oddColumn = add(sub(above(-1), above(0)), above(1));
+        // An even row, [−2, −1) or [0, 1) with probability ½ each, moved up one row in odd columns.
+        const evenRowStart = cast(greaterEqual(rand([n], { key: rowKey!, dtype, device }), 0.5), dtype).mul(2).sub(2);
+        const y = add(add(rand([n], { key: yKey!, dtype, device }), evenRowStart), oddColumn);
+        return twoColumns(x, y);
+      });
+    },
+  };
+}
+
+export interface RingsOptions extends NoiseOption {
+  /** Ring radii; default [0.5, 1, 1.5, 2] (FFJORD's "rings" at 2/3 of its scale). */
+  radii?: readonly number[];
+}
+
+/**
+ * Concentric circles, each chosen with equal probability, angle uniform, plus isotropic Gaussian
+ * noise (default 0.05: FFJORD's 0.08 for ring spacing 0.75, at this spacing of 0.5).
+ */
+export function rings(opts: RingsOptions = {}): ToyDataset {
+  const radii = [...(opts.radii ?? [0.5, 1, 1.5, 2])];
+  const noise = opts.noise ?? 0.05;
+  checkNoise('rings', noise);
+  if (radii.length === 0 || !radii.every((r) => r > 0 && Number.isFinite(r))) throw new RangeError(`rings: radii must be positive numbers, got ${JSON.stringify(radii)}`);
+  const count = radii.length;
+  return {
+    name: 'rings',
+    dim: 2,
+    sample: (n, { key, dtype = 'float32', device }) => {
+      checkCount('rings.sample', n);
+      return tidy(() => {
+        const [ringKey, angleKey, noiseKey] = drawKeys(key, 3);
+        // Ring i when u ∈ [i/R, (i+1)/R): a one-hot row from two threshold tests, then a matmul picks its radius.
+        const u = reshape(rand([n], { key: ringKey!, dtype, device }), [n, 1]);
+        const lower = tensor(radii.map((_, i) => i / count), { dtype, device });
+        const upper = tensor(radii.map((_, i) => (i === count - 1 ? Infinity : (i + 1) / count)), { dtype, device });
+        const oneHot = sub(cast(greaterEqual(u, lower), dtype), cast(greaterEqual(u, upper), dtype));
+        const r = reshape(matmul(oneHot, tensor(radii, { dtype, device, shape: [count, 1] })), [n]);
+        const theta = rand([n], { key: angleKey!, dtype, device }).mul(2 * Math.PI);
+        return withNoise(twoColumns(mul(r, cos(theta)), mul(r, sin(theta))), noise, noiseKey!);
+      });
+    },
+  };
+}
+
+/**
+ * Two interleaved spirals (FFJORD's "2spirals", rescaled): θ = 3π√u, u ~ U[0, 1] (roughly uniform
+ * density along the arc), point (−θ cos θ, θ sin θ)/(1.5π) (outer radius 2), negated for the
+ * second spiral with probability ½; plus isotropic Gaussian noise, default 0.1 (FFJORD's uniform
+ * jitter is left out, so the density is a clean noised curve). Exact mean 0 by symmetry.
+ */
+export function twoSpirals(opts: NoiseOption = {}): ToyDataset {
+  const noise = opts.noise ?? 0.1;
+  checkNoise('twoSpirals', noise);
+  return {
+    name: 'twoSpirals',
+    dim: 2,
+    sample: (n, { key, dtype = 'float32', device }) => {
+      checkCount('twoSpirals.sample', n);
+      return tidy(() => {
+        const [angleKey, signKey, noiseKey] = drawKeys(key, 3);
+        const theta = sqrt(rand([n], { key: angleKey!, dtype, device })).mul(3 * Math.PI);
+        const sign = cast(greaterEqual(rand([n], { key: signKey!, dtype, device }), 0.5), dtype).mul(2).sub(1); // ±1
+        const r = mul(theta, sign).mul(1 / (1.5 * Math.PI));
+        return withNoise(twoColumns(mul(r, cos(theta)).neg(), mul(r, sin(theta))), noise, noiseKey!);
+      });
+    },
+  };
+}
+
+/** Every 2-D toy set by name, with default options. */
+export const TOY_DATASETS = {
+  twoMoons,
+  swissRoll,
+  eightGaussians,
+  checkerboard,
+  rings,
+  twoSpirals,
+} as const;
+
+export type ToyDatasetName = keyof typeof TOY_DATASETS;
+
+/** A 2-D toy set by name (default options). */
+export function toyDataset(name: ToyDatasetName): ToyDataset {
+  const make = TOY_DATASETS[name];
+  if (!make) throw new Error(`toyDataset: unknown name ${JSON.stringify(name)}; expected one of ${Object.keys(TOY_DATASETS).join(', ')}`);
+  return make();
+}

@@ -1,0 +1,278 @@
+// Sample-quality and score-quality measures for toy experiments: the Fisher divergence of a score
+// to a reference score, kernel two-sample statistics (unbiased RBF MMD² and the energy distance,
+// with their standard errors under "same distribution"), mode weights, and a 2-D histogram KL.
+//
+// Every metric computes on the device with tensor ops and reads its few result numbers back once
+// at the end, so each returns a Promise of plain numbers. Pairwise statistics build N × M
+// matrices: meant for toy sample sizes (a few thousand points).
+
+import {
+  Tensor, add, cast, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
+  sqrt, sub, sum, tensor, tidy, transpose,
+} from '@scorch/tensor';
+
+/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
+type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
+
+function checkSamples(where: string, x: Tensor, what: string): void {
+  if (!(x instanceof Tensor) || x.rank !== 2) {
+    throw new Error(`${where}: ${what} must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
+  }
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: ${what} must be float32 or float64, got ${x.dtype}`);
+}
+
+function checkPair(where: string, x: Tensor, y: Tensor): void {
+  checkSamples(where, x, 'the first sample');
+  checkSamples(where, y, 'the second sample');
+  if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
+  if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
+}
+
+async function readNumbers(t: Tensor): Promise<number[]> {
+  const values = Array.from(await t.data());
+  t.dispose();
+  return values;
+}
+
+/**
+ * Fisher divergence ½ E‖s(x) − s*(x)‖² of `score` to `referenceScore`, averaged over the rows of
+ * `x` (samples of the distribution the expectation is under). Both scores receive `cond` if given.
+ * Zero exactly when the two agree on every sample.
+ */
+export async function fisherDivergence(score: ScoreFunction, referenceScore: ScoreFunction, x: Tensor, cond?: Tensor): Promise<number> {
+  checkSamples('fisherDivergence', x, 'x');
+  const value = tidy(() => {
+    const s = score(x, cond);
+    const ref = referenceScore(x, cond);
+    if (s.shape.join() !== x.shape.join() || ref.shape.join() !== x.shape.join()) {
+      throw new Error(`fisherDivergence: scores must have x's shape [${x.shape.join(',')}], got [${s.shape.join(',')}] and [${ref.shape.join(',')}]`);
+    }
+    const diff = sub(s, ref);
+    return sum(mul(diff, diff)).mul(0.5 / x.shape[0]!);
+  });
+  return (await readNumbers(value))[0]!;
+}
+
+/** ‖aᵢ − bⱼ‖² for a [M, d], b [N, d], as [M, N]: |a|² + |b|² − 2abᵀ, clamped at 0 against rounding. */
+export function pairwiseSquaredDistances(a: Tensor, b: Tensor): Tensor {
+  const m = a.shape[0]!;
+  const n = b.shape[0]!;
+  const aa = reshape(sum(mul(a, a), 1), [m, 1]);
+  const bb = reshape(sum(mul(b, b), 1), [1, n]);
+  const cross = matmul(a, transpose(b));
+  const sq = sub(add(aa, bb), cross.mul(2));
+  return maximum(sq, 0);
+}
+
+export interface TwoSampleStatistic {
+  /** The unbiased estimate (may be slightly negative when the distributions agree). */
+  value: number;
+  /**
+   * Its standard error when both samples come from one distribution, to leading order in 1/n:
+   * the statistic is then a degenerate U-statistic with Var = 2E[h²]/(n(n−1)) (Serfling 1980,
+   * §5.5.2; Gretton et al. 2012, App. B), where h(zᵢ, zⱼ) = k(xᵢ,xⱼ) + k(yᵢ,yⱼ) − k(xᵢ,yⱼ) −
+   * k(xⱼ,yᵢ) and n = min(M, N); E[h²] is estimated over the pairs i ≠ j of the first
+   * min(M, N, 500) points of each sample. A value many of these above 0 means the samples differ.
+   */
+  nullStandardError: number;
+}
+
+export interface MmdResult extends TwoSampleStatistic {
+  /** The RBF bandwidth h used, k(a, b) = exp(−‖a − b‖²/(2h²)). */
+  bandwidth: number;
+}
+
+export interface MmdOptions {
+  /** RBF bandwidth h; default: the median heuristic (`medianBandwidth`). */
+  bandwidth?: number;
+  /** Points of the pooled sample used for the median heuristic; default 1000 (half from each). */
+  medianPoints?: number;
+}
+
+/**
+ * Median heuristic (Gretton et al. 2012, §8): h = the median distance between distinct points of
+ * the pooled sample. Uses up to `points` points (half from each sample) to bound the host work.
+ */
+export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
+  checkPair('medianBandwidth', x, y);
+  const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
+  const fromY = Math.min(y.shape[0]!, points - fromX);
+  const sq = tidy(() => {
+    const pooled = concat([narrow(x, 0, 0, fromX), narrow(y, 0, 0, fromY)], 0);
+    return scaledSquaredDistances(pooled, pooled, 1);
+  });
+  const values = await sq.data();
+  const n = fromX + fromY;
+  sq.dispose();
+  const upper: number[] = [];
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper.push(Math.max(values[i * n + j]!, 0));
+  if (upper.length === 0) throw new Error('medianBandwidth: need at least two points in total');
+  upper.sort((a, b) => a - b);
+  const mid = upper.length >> 1;
+  const medianSq = upper.length % 2 === 1 ? upper[mid]! : 0.5 * (upper[mid - 1]! + upper[mid]!);
+  const h = Math.sqrt(medianSq);
+  if (!(h > 0)) throw new Error('medianBandwidth: the median pairwise distance is 0 (more than half the points coincide); pass a bandwidth');
+  return h;
+}
+
+/**
+ * c·‖aᵢ − bⱼ‖² as [M, N] in one matmul: [−2c·a, c|a|², c]·[b, 1, |b|²]ᵀ. Unclamped: rounding can
+ * leave values of either sign near 0 (the CPU backend copies scalar operands to full size, so
+ * every elementwise pass over an N × N matrix counts; this form needs none).
+ */
+function scaledSquaredDistances(a: Tensor, b: Tensor, c: number): Tensor {
+  const column = (t: Tensor) => reshape(sum(mul(t, t), 1), [t.shape[0]!, 1]);
+  const onesFor = (t: Tensor) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device });
+  const left = concat([a.mul(-2 * c), column(a).mul(c), onesFor(a).mul(c)], 1);
+  const right = concat([b, onesFor(b), column(b)], 1);
+  return matmul(left, transpose(right));
+}
+
+/** The kernel as the two-sample statistics use it: a matrix function and its value at distance 0. */
+interface Kernel {
+  /** Kernel values k(aᵢ, bⱼ) times `sign`, [M, N]. */
+  matrix(a: Tensor, b: Tensor): Tensor;
+  /** The true k(a, a) (times `sign`), used for the diagonal instead of the rounded matrix entries. */
+  atZero: number;
+  /** +1, or −1 when `matrix` returns −k (saves an N × N negation pass). */
+  sign: number;
+}
+
+/**
+ * The kernel two-sample U-statistic shared by MMD² and the energy distance:
+ * (1/(M(M−1)))Σ_{i≠j} k(xᵢ,xⱼ) + (1/(N(N−1)))Σ_{i≠j} k(yᵢ,yⱼ) − (2/(MN))Σ_{i,j} k(xᵢ,yⱼ)
+ * (Gretton et al. 2012, eq. 3), with the null standard error described in TwoSampleStatistic.
+ * The i = j terms are removed as M·k(0) rather than masked, one N × N pass fewer.
+ */
+async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<TwoSampleStatistic> {
+  const M = x.shape[0]!;
+  const N = y.shape[0]!;
+  if (M < 2 || N < 2) throw new Error(`kernel two-sample statistic: each sample needs at least 2 points, got ${M} and ${N}`);
+  const out = tidy(() => {
+    const within = (a: Tensor) => {
+      const n = a.shape[0]!;
+      return sum(kernel.matrix(a, a)).sub(n * kernel.atZero).mul(kernel.sign / (n * (n - 1)));
+    };
+    const between = sum(kernel.matrix(x, y)).mul((2 * kernel.sign) / (M * N));
+    const value = sub(add(within(x), within(y)), between);
+    // h on the first n points of each sample: h_ij = k(xi,xj) + k(yi,yj) − k(xi,yj) − k(xj,yi).
+    const n = Math.min(M, N, 500);
+    const xs = narrow(x, 0, 0, n);
+    const ys = narrow(y, 0, 0, n);
+    const kxy = kernel.matrix(xs, ys);
+    const h = sub(add(kernel.matrix(xs, xs), kernel.matrix(ys, ys)), add(kxy, transpose(kxy))); // sign² = 1 in h²
+    const offDiagonal = sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
+    const meanH2 = sum(mul(mul(h, h), offDiagonal)).mul(1 / (n * (n - 1)));
+    const nEff = Math.min(M, N);
+    const nullSe = sqrt(meanH2.mul(2 / (nEff * (nEff - 1))));
+    return concat([reshape(value, [1]), reshape(nullSe, [1])], 0);
+  });
+  const [value, nullStandardError] = await readNumbers(out);
+  return { value: value!, nullStandardError: nullStandardError! };
+}
+
+/**
+ * Unbiased MMD² with the RBF kernel k(a, b) = exp(−‖a − b‖²/(2h²)) (Gretton et al. 2012, eq. 3;
+ * bandwidth h by the median heuristic unless given). Samples x [M, d] and y [N, d].
+ */
+export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise<MmdResult> {
+  checkPair('mmd2', x, y);
+  const bandwidth = opts.bandwidth ?? (await medianBandwidth(x, y, opts.medianPoints ?? 1000));
+  if (!(bandwidth > 0 && Number.isFinite(bandwidth))) throw new RangeError(`mmd2: bandwidth must be a positive number, got ${bandwidth}`);
+  const scale = -1 / (2 * bandwidth * bandwidth);
+  // Rounding may give −‖·‖² slightly above 0 near the diagonal: exp of it is 1 + O(ulp), harmless.
+  const stat = await kernelTwoSample(x, y, { matrix: (a, b) => exp(scaledSquaredDistances(a, b, scale)), atZero: 1, sign: 1 });
+  return { ...stat, bandwidth };
+}
+
+/**
+ * Energy distance 2E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (Székely & Rizzo 2013), estimated with
+ * U-statistics (pairs i ≠ j within a sample): the kernel statistic above with k(a, b) = −‖a − b‖.
+ * Zero in expectation exactly when the two distributions agree.
+ */
+export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleStatistic> {
+  checkPair('energyDistance', x, y);
+  // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
+  return kernelTwoSample(x, y, { matrix: (a, b) => sqrt(maximum(scaledSquaredDistances(a, b, 1), 0)), atZero: 0, sign: -1 });
+}
+
+/**
+ * Fraction of the samples x [N, d] nearest (Euclidean) to each mode; `modes` is [K, d] or K rows
+ * of numbers. Returns K fractions summing to 1 (ties, of probability 0, count for each tied mode).
+ */
+export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly number[])[]): Promise<number[]> {
+  checkSamples('modeWeights', x, 'x');
+  const result = tidy(() => {
+    const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
+    if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
+      throw new Error(`modeWeights: modes must be [K, ${x.shape[1]}], got [${centres.shape.join(',')}]`);
+    }
+    const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
+    const closeness = sq.neg();
+    const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
+    return sum(nearest, 0).mul(1 / x.shape[0]!);
+  });
+  return readNumbers(result);
+}
+
+export interface HistogramGrid {
+  /** [lo, hi] of the first coordinate. */
+  xRange: readonly [number, number];
+  /** [lo, hi] of the second coordinate. */
+  yRange: readonly [number, number];
+  /** Bins per axis: one number for both, or [x bins, y bins]. */
+  bins: number | readonly [number, number];
+}
+
+export interface HistogramKlOptions {
+  /**
+   * Pseudo-count added to every cell of both histograms before normalising, so that empty cells
+   * of q do not give log 0. Default ½ (the Krichevsky–Trofimov / Jeffreys estimator). It biases
+   * the estimate towards 0 by about cells·pseudocount/n: use n well above the number of cells.
+   */
+  pseudocount?: number;
+}
+
+/** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
+export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
+  checkSamples('histogram2d', x, 'the sample');
+  if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
+  const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
+  for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
+    if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
+    if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram2d: bins must be positive integers, got ${bins}`);
+  }
+  return tidy(() => {
+    // Half-open bins [e_i, e_{i+1}); a point outside [lo, hi) falls in no bin and is not counted.
+    const oneHot = (column: Tensor, [lo, hi]: readonly [number, number], bins: number) => {
+      const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+      const lower = tensor(edges.slice(0, bins), { dtype: x.dtype, device: x.device });
+      const upper = tensor(edges.slice(1), { dtype: x.dtype, device: x.device });
+      return sub(cast(greaterEqual(column, lower), x.dtype), cast(greaterEqual(column, upper), x.dtype)); // [N, bins]
+    };
+    const ox = oneHot(narrow(x, 1, 0, 1), grid.xRange, nx);
+    const oy = oneHot(narrow(x, 1, 1, 1), grid.yRange, ny);
+    return matmul(transpose(ox), oy);
+  });
+}
+
+/**
+ * KL(p ‖ q) = Σ_c p̂_c log(p̂_c / q̂_c) between the 2-D histograms of samples p [N, 2] and q [M, 2]
+ * on `grid`, with p̂_c = (count_c + α)/(in-grid count + α·cells) (α = `pseudocount`). Points
+ * outside the grid are left out of both histograms.
+ */
+export async function histogramKL(p: Tensor, q: Tensor, grid: HistogramGrid, opts: HistogramKlOptions = {}): Promise<number> {
+  checkPair('histogramKL', p, q);
+  const alpha = opts.pseudocount ?? 0.5;
+  if (!(alpha > 0 && Number.isFinite(alpha))) throw new RangeError(`histogramKL: pseudocount must be a positive number, got ${alpha}`);
+  const kl = tidy(() => {
+    const normalised = (counts: Tensor) => {
+      const smoothed = add(counts, alpha);
+      return smoothed.div(sum(smoothed));
+    };
+    const ph = normalised(histogram2d(p, grid));
+    const qh = normalised(histogram2d(q, grid));
+    return sum(mul(ph, sub(ph.log(), qh.log())));
+  });
+  return (await readNumbers(kl))[0]!;
+}

@@ -1,0 +1,417 @@
+// Score models: functions x ↦ s_θ(x) ≈ ∇ₓ log p(x) that the losses train.
+//
+// Conventions shared by every module of @scorch/score:
+// - A score function is `(x: Tensor, cond?: Tensor) => Tensor` with x of shape [N, d] and an
+//   output of the same shape. `cond` is the noise level of a noise-conditional model, one per
+//   row (shape [N]): σ for `conditioning: 'sigma'`, the diffusion time t ∈ [0, 1] for 'time'.
+// - Parameters are a named record of tensors (`Params`). A model's `apply(params, x, cond)` is a
+//   pure function of them, so a loss can be differentiated functionally (`grad`/`valueAndGrad`
+//   over the params), or via `requiresGrad` and `backward()` on `model.params`.
+//
+// Two families:
+// - `mlpScore`: an MLP that outputs the score directly (optionally noise-conditional, with a
+//   sinusoidal or Gaussian-Fourier embedding of the noise level, and output scaling).
+// - `mlpEnergy`: an MLP energy E_θ(x) (shape [N]) whose score is −∇ₓE, computed with `grad`
+//   inside the model; so losses that need ∂s/∂x (ISM, SSM) differentiate the Hessian of E.
+//
+// ReLU: its second derivative is zero. For an energy model s = −∇E is then piecewise constant,
+// so tr ∂s/∂x = −tr ∇²E vanishes almost everywhere and ISM/SSM collapse to ½E‖s‖² (driving the
+// score to zero). For a direct score network ∂s/∂x is piecewise constant in x: the trace term
+// carries no curvature information, and its θ-gradient through the activation's derivative
+// vanishes. Use a smooth activation (SiLU, softplus, tanh, ELU) with ISM/SSM.
+
+import { grad } from '@scorch/autograd';
+import {
+  type RandomKey, Tensor, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
+  silu, sin, softplus, splitKey, sum, tanh, tensor,
+} from '@scorch/tensor';
+import { type Sde, perRow } from './sde.js';
+
+/** A score function: x [N, d] (and the noise level, [N], for conditional models) ↦ [N, d]. */
+export type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
+/** Named parameters (or buffers) of a model. */
+export type Params = Record<string, Tensor>;
+
+export type Activation = 'silu' | 'softplus' | 'tanh' | 'elu' | 'relu';
+export type Conditioning = 'none' | 'sigma' | 'time';
+export type Embedding = 'sinusoidal' | 'fourier';
+export type OutputScaling = 'none' | 'divideBySigma' | 'noisePrediction';
+
+const ACTIVATIONS: readonly Activation[] = ['silu', 'softplus', 'tanh', 'elu', 'relu'];
+const CONDITIONINGS: readonly Conditioning[] = ['none', 'sigma', 'time'];
+const EMBEDDINGS: readonly Embedding[] = ['sinusoidal', 'fourier'];
+const OUTPUT_SCALINGS: readonly OutputScaling[] = ['none', 'divideBySigma', 'noisePrediction'];
+
+/** Throws a clear error when `value` is not one of `allowed`. */
+export function checkOneOf<T extends string>(where: string, option: string, value: unknown, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new Error(`${where}: unknown ${option} ${JSON.stringify(value)}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  }
+}
+
+const activationFns: { [A in Activation]: (x: Tensor) => Tensor } = {
+  silu,
+  softplus,
+  tanh,
+  elu: (x) => elu(x),
+  relu,
+};
+
+export interface MlpOptions {
+  /** Data dimension d. */
+  inputDim: number;
+  /** Widths of the hidden layers, e.g. [64, 64]. */
+  hidden: readonly number[];
+  /** Hidden activation; default 'silu' (smooth, so ∂s/∂x and its θ-gradient are informative). */
+  activation?: Activation;
+  /** What `cond` holds: nothing ('none', default), the noise scale σ, or the diffusion time t. */
+  conditioning?: Conditioning;
+  /**
+   * Embedding of the noise level, concatenated to x at the input. 'sinusoidal' (Vaswani et al.
+   * 2017; Ho et al. 2020) or 'fourier': random Gaussian Fourier features (Tancik et al. 2020),
+   * fixed at initialisation. Default 'fourier' for σ, 'sinusoidal' for t.
+   * The embedded scalar is log σ for 'sigma' (as NCSN++); for 'time' it is 999·t with the
+   * sinusoidal embedding (Ho et al. embed the integer step 0…999) and t with Fourier features.
+   */
+  embedding?: Embedding;
+  /** Embedding width (even); default 32. */
+  embeddingDim?: number;
+  /** Standard deviation of the Fourier frequencies; default 16 (Song et al. 2021). */
+  fourierScale?: number;
+  /** Key for the initial parameters (and the Fourier frequencies). */
+  key: RandomKey;
+  /** Parameter dtype; default float32. */
+  dtype?: 'float32' | 'float64';
+  device?: string;
+}
+
+export interface MlpScoreOptions extends MlpOptions {
+  /**
+   * 'none' (default): s = net(x, c). 'divideBySigma': s = net(x, σ)/σ (Song & Ermon 2020,
+   * "Improved techniques for training score-based generative models": the score's magnitude
+   * scales as 1/σ, so the network predicts a unit-scale quantity). 'noisePrediction': the network
+   * predicts the noise ε̂ and s = −ε̂/σ (Ho et al. 2020's parametrisation). With 'time'
+   * conditioning σ = σ(t) is the `sde`'s kernel standard deviation, so `sde` is required.
+   */
+  outputScaling?: OutputScaling;
+  /** The SDE whose std(t) gives σ for output scaling under 'time' conditioning. */
+  sde?: Sde;
+}
+
+/** A score model: named parameters and a pure `apply`. */
+export interface ScoreModel {
+  readonly kind: 'mlpScore' | 'mlpEnergy';
+  /** Trainable parameters, by name (`layer0.weight`, `layer0.bias`, …, `out.weight`, `out.bias`). */
+  readonly params: Params;
+  /** Fixed tensors (the Fourier frequencies); not trained, but saved with the parameters. */
+  readonly buffers: Params;
+  readonly inputDim: number;
+  readonly conditioning: Conditioning;
+  /** The score under explicit parameters: s_θ(x, cond), shape [N, d]. */
+  apply(params: Params, x: Tensor, cond?: Tensor): Tensor;
+  /** The score under `this.params`. */
+  readonly score: ScoreFunction;
+  /** The score function with `params` bound (e.g. the tracers inside a `grad`). */
+  bind(params: Params): ScoreFunction;
+}
+
+/** An energy model: E_θ(x) of shape [N], and the score −∇ₓE_θ. */
+export interface EnergyModel extends ScoreModel {
+  readonly kind: 'mlpEnergy';
+  applyEnergy(params: Params, x: Tensor, cond?: Tensor): Tensor;
+  /** E under `this.params`. */
+  energy(x: Tensor, cond?: Tensor): Tensor;
+}
+
+/** The parameters as a list, in the record's order (for APIs that take tensors positionally). */
+export function paramList(params: Params): Tensor[] {
+  return Object.values(params);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Noise-level embeddings
+
+/**
+ * Sinusoidal embedding (Vaswani et al. 2017, as used for diffusion time by Ho et al. 2020):
+ * [sin(c·ω_k), cos(c·ω_k)], ω_k = 10000^(−k/(h−1)), k = 0…h−1, h = dim/2. c: [N] → [N, dim].
+ */
+export function sinusoidalEmbedding(c: Tensor, dim: number): Tensor {
+  checkEmbeddingDim('sinusoidalEmbedding', dim);
+  const half = dim / 2;
+  const freqs = new Float64Array(half);
+  for (let k = 0; k < half; k++) freqs[k] = Math.exp(-Math.log(10000) * (half > 1 ? k / (half - 1) : 0));
+  const omega = tensor(freqs, { dtype: c.dtype, device: c.device, shape: [1, half] });
+  const angles = matmul(reshape(c, [c.shape[0]!, 1]), omega);
+  return concat([sin(angles), cos(angles)], 1);
+}
+
+/**
+ * Gaussian Fourier features (Tancik et al. 2020; Song et al. 2021's GaussianFourierProjection):
+ * [sin(2π c W_k), cos(2π c W_k)] with fixed W ~ N(0, scale²), W of shape [1, dim/2].
+ */
+export function fourierEmbedding(c: Tensor, frequencies: Tensor): Tensor {
+  const angles = matmul(reshape(c, [c.shape[0]!, 1]), frequencies).mul(2 * Math.PI);
+  return concat([sin(angles), cos(angles)], 1);
+}
+
+function checkEmbeddingDim(where: string, dim: number): void {
+  if (!Number.isInteger(dim) || dim < 2 || dim % 2 !== 0) throw new RangeError(`${where}: embedding dimension must be an even integer >= 2, got ${dim}`);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The MLP body shared by score and energy models
+
+interface MlpBody {
+  params: Params;
+  buffers: Params;
+  numLayers: number;
+  /** Hidden activations' output features → network output, under explicit params. */
+  forward(params: Params, x: Tensor, cond: Tensor | undefined): Tensor;
+  conditioning: Conditioning;
+}
+
+function positiveInt(where: string, what: string, v: unknown): asserts v is number {
+  if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
+}
+
+function buildMlp(where: string, opts: MlpOptions, outputDim: number): MlpBody {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  const { inputDim, hidden, key } = opts;
+  positiveInt(where, 'inputDim', inputDim);
+  if (!Array.isArray(hidden)) throw new TypeError(`${where}: hidden must be an array of layer widths, e.g. [64, 64], got ${JSON.stringify(hidden)}`);
+  hidden.forEach((h, i) => positiveInt(where, `hidden[${i}]`, h));
+  const activation = opts.activation ?? 'silu';
+  checkOneOf(where, 'activation', activation, ACTIVATIONS);
+  const conditioning = opts.conditioning ?? 'none';
+  checkOneOf(where, 'conditioning', conditioning, CONDITIONINGS);
+  const embedding = opts.embedding ?? (conditioning === 'time' ? 'sinusoidal' : 'fourier');
+  checkOneOf(where, 'embedding', embedding, EMBEDDINGS);
+  const embeddingDim = opts.embeddingDim ?? 32;
+  if (conditioning !== 'none') checkEmbeddingDim(where, embeddingDim);
+  const fourierScale = opts.fourierScale ?? 16;
+  const dtype = opts.dtype ?? 'float32';
+  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  const device = opts.device;
+
+  const widths = [inputDim + (conditioning === 'none' ? 0 : embeddingDim), ...hidden, outputDim];
+  const numLayers = widths.length - 1;
+  const keys = splitKey(key, numLayers + 1);
+  // LeCun normal (Var = 1/fan_in) keeps unit-variance activations through tanh/SiLU/softplus/
+  // ELU layers; He normal (Var = 2/fan_in) compensates for ReLU zeroing half of its inputs.
+  const gain = activation === 'relu' ? 2 : 1;
+  const params: Params = {};
+  for (let l = 0; l < numLayers; l++) {
+    const name = l === numLayers - 1 ? 'out' : `layer${l}`;
+    const fanIn = widths[l]!;
+    params[`${name}.weight`] = randn([fanIn, widths[l + 1]!], { key: keys[l]!, dtype, device }).mul(Math.sqrt((l === numLayers - 1 ? 1 : gain) / fanIn));
+    params[`${name}.bias`] = tensor(new Float64Array(widths[l + 1]!), { dtype, device, shape: [widths[l + 1]!] });
+  }
+  const buffers: Params = {};
+  if (conditioning !== 'none' && embedding === 'fourier') {
+    buffers['embedding.frequencies'] = randn([1, embeddingDim / 2], { key: keys[numLayers]!, dtype, device }).mul(fourierScale);
+  }
+  const act = activationFns[activation];
+
+  const embed = (cond: Tensor): Tensor => {
+    const c = conditioning === 'sigma' ? log(cond) : embedding === 'sinusoidal' ? mul(cond, 999) : cond;
+    return embedding === 'sinusoidal' ? sinusoidalEmbedding(c, embeddingDim) : fourierEmbedding(c, buffers['embedding.frequencies']!);
+  };
+
+  const forward = (p: Params, x: Tensor, cond: Tensor | undefined): Tensor => {
+    let h = conditioning === 'none' ? x : concat([x, embed(cond!)], 1);
+    for (let l = 0; l < numLayers; l++) {
+      const name = l === numLayers - 1 ? 'out' : `layer${l}`;
+      const w = p[`${name}.weight`];
+      const b = p[`${name}.bias`];
+      if (!w || !b) throw new Error(`${where}: parameter '${name}.weight' or '${name}.bias' is missing from the params record`);
+      h = matmul(h, w).add(b);
+      if (l < numLayers - 1) h = act(h);
+    }
+    return h;
+  };
+  return { params, buffers, numLayers, forward, conditioning };
+}
+
+/** Validates x (rank 2, d columns, float) and cond (present iff conditional, shape [N]). */
+function checkInputs(where: string, inputDim: number, conditioning: Conditioning, x: unknown, cond: unknown): asserts x is Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${where}: x must be a Tensor of shape [N, ${inputDim}]`);
+  if (x.rank !== 2 || x.shape[1] !== inputDim) throw new Error(`${where}: x must have shape [N, ${inputDim}], got ${fmtShape(x.shape)}`);
+  if (conditioning === 'none') {
+    if (cond !== undefined) throw new Error(`${where}: this model is unconditional (conditioning 'none') but a cond tensor was passed`);
+    return;
+  }
+  if (!(cond instanceof Tensor)) {
+    throw new Error(`${where}: this model is conditioned on ${conditioning === 'sigma' ? 'σ' : 't'}; pass cond of shape [${x.shape[0]}]`);
+  }
+  if (cond.rank !== 1 || cond.shape[0] !== x.shape[0]) throw new Error(`${where}: cond must have shape [${x.shape[0]}] (one ${conditioning === 'sigma' ? 'σ' : 't'} per row of x), got ${fmtShape(cond.shape)}`);
+  if (cond.dtype !== x.dtype) throw new TypeError(`${where}: cond is ${cond.dtype} but x is ${x.dtype}; they must match`);
+}
+
+/** An MLP score network s_θ(x[, σ or t]) ↦ [N, d]. See `MlpScoreOptions`. */
+export function mlpScore(opts: MlpScoreOptions): ScoreModel {
+  const where = 'mlpScore';
+  const body = buildMlp(where, opts, opts.inputDim);
+  const outputScaling = opts.outputScaling ?? 'none';
+  checkOneOf(where, 'outputScaling', outputScaling, OUTPUT_SCALINGS);
+  const { conditioning } = body;
+  if (outputScaling !== 'none') {
+    if (conditioning === 'none') throw new Error(`${where}: outputScaling '${outputScaling}' needs a noise level; set conditioning to 'sigma' or 'time'`);
+    if (conditioning === 'time' && !opts.sde) throw new Error(`${where}: outputScaling '${outputScaling}' with 'time' conditioning needs the sde (σ(t) = sde.std(t))`);
+  }
+  const sigmaOf = (cond: Tensor): Tensor => (conditioning === 'sigma' ? cond : opts.sde!.std(cond));
+  const inputDim = opts.inputDim;
+
+  const apply = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
+    checkInputs(where, inputDim, conditioning, x, cond);
+    const out = body.forward(params, x, cond);
+    if (outputScaling === 'none') return out;
+    const sigma = perRow(sigmaOf(cond!));
+    return outputScaling === 'divideBySigma' ? out.div(sigma) : out.neg().div(sigma);
+  };
+  const model: ScoreModel = {
+    kind: 'mlpScore',
+    params: body.params,
+    buffers: body.buffers,
+    inputDim,
+    conditioning,
+    apply,
+    score: (x, cond) => apply(body.params, x, cond),
+    bind: (params) => (x, cond) => apply(params, x, cond),
+  };
+  return model;
+}
+
+/** The score of an energy: s(x) = −∇ₓ Σᵢ E(xᵢ) (rows are independent, so row i is −∇E(xᵢ)). */
+export function energyScore(energy: (x: Tensor, cond?: Tensor) => Tensor): ScoreFunction {
+  return (x, cond) => {
+    // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and
+    // ∇_θ of a loss on s differentiates through this gradient.
+    const g = grad((xx: Tensor) => sum(energy(xx, cond)))(x) as Tensor;
+    return g.neg();
+  };
+}
+
+/**
+ * An MLP energy E_θ(x[, σ or t]) ↦ [N] whose score is −∇ₓE_θ. Smooth activations only make
+ * sense for losses that use ∂s/∂x = −∇²E (see the ReLU note at the top of this module).
+ */
+export function mlpEnergy(opts: MlpOptions): EnergyModel {
+  const where = 'mlpEnergy';
+  const body = buildMlp(where, opts, 1);
+  const { conditioning } = body;
+  const inputDim = opts.inputDim;
+  const applyEnergy = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
+    checkInputs(where, inputDim, conditioning, x, cond);
+    const out = body.forward(params, x, cond);
+    return reshape(out, [x.shape[0]!]);
+  };
+  const apply = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
+    checkInputs(where, inputDim, conditioning, x, cond);
+    return energyScore((xx, c) => applyEnergy(params, xx, c))(x, cond);
+  };
+  return {
+    kind: 'mlpEnergy',
+    params: body.params,
+    buffers: body.buffers,
+    inputDim,
+    conditioning,
+    apply,
+    applyEnergy,
+    energy: (x, cond) => applyEnergy(body.params, x, cond),
+    score: (x, cond) => apply(body.params, x, cond),
+    bind: (params) => (x, cond) => apply(params, x, cond),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Saving and loading
+
+/** The JSON layout of saved parameters. */
+export interface SavedParams {
+  format: 'scorch-params/v1';
+  tensors: Record<string, { dtype: 'float32' | 'float64'; shape: number[]; data: (number | string)[] }>;
+}
+
+// JSON has no NaN, ±Infinity or −0; they are written as strings so a round trip is exact.
+function encodeNumber(v: number): number | string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  if (v === 0 && 1 / v < 0) return '-0';
+  return v;
+}
+
+function decodeNumber(where: string, v: unknown): number {
+  if (typeof v === 'number') return v;
+  switch (v) {
+    case 'NaN':
+      return NaN;
+    case 'Infinity':
+      return Infinity;
+    case '-Infinity':
+      return -Infinity;
+    case '-0':
+      return -0;
+  }
+  throw new Error(`${where}: expected a number (or 'NaN', 'Infinity', '-Infinity', '-0'), got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Serialises named tensors to JSON: dtype, shape and values. Doubles print as the shortest
+ * decimal that parses back to the same double, and every float32 is a double, so the round trip
+ * is exact for both float dtypes. Reads the tensors from the device (hence async).
+ */
+export async function saveParams(params: Params): Promise<string> {
+  const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
+  for (const [name, t] of Object.entries(params)) {
+    if (!(t instanceof Tensor)) throw new TypeError(`saveParams: '${name}' is not a Tensor`);
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new TypeError(`saveParams: '${name}' has dtype ${t.dtype}; only float32/float64 parameters are saved`);
+    const data = await t.data();
+    saved.tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: Array.from(data, encodeNumber) };
+  }
+  return JSON.stringify(saved);
+}
+
+/** Parses `saveParams` output into new tensors (on `device`, default the default device). */
+export function loadParams(json: string, opts: { device?: string } = {}): Params {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (e) {
+    throw new Error(`loadParams: not valid JSON (${(e as Error).message})`);
+  }
+  const saved = parsed as Partial<SavedParams>;
+  if (saved === null || typeof saved !== 'object' || saved.format !== 'scorch-params/v1' || typeof saved.tensors !== 'object' || saved.tensors === null) {
+    throw new Error(`loadParams: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
+  }
+  const out: Params = {};
+  for (const [name, entry] of Object.entries(saved.tensors)) {
+    const where = `loadParams: '${name}'`;
+    if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
+    if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
+    const size = entry.shape.reduce((p, d) => p * d, 1);
+    if (!Array.isArray(entry.data) || entry.data.length !== size) throw new Error(`${where}: ${entry.data?.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
+    const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
+    entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));
+    out[name] = tensor(values, { dtype: entry.dtype, shape: entry.shape, device: opts.device });
+  }
+  return out;
+}
+
+/**
+ * Loads saved values into existing tensors by name (e.g. a model's params and buffers), with
+ * `assign`, so references to them (optimizer state, closures) stay valid. Every target must be
+ * present in the file with the same shape and dtype.
+ */
+export function loadParamsInto(target: Params, json: string): void {
+  const loaded = loadParams(json);
+  for (const [name, t] of Object.entries(target)) {
+    const v = loaded[name];
+    if (!v) throw new Error(`loadParamsInto: '${name}' is not in the saved parameters (saved: ${Object.keys(loaded).join(', ')})`);
+    if (v.dtype !== t.dtype || v.shape.length !== t.shape.length || v.shape.some((d, i) => d !== t.shape[i])) {
+      throw new Error(`loadParamsInto: '${name}' is saved as ${v.dtype} ${fmtShape(v.shape)} but the target is ${t.dtype} ${fmtShape(t.shape)}`);
+    }
+    t.assign(v);
+  }
+  for (const v of Object.values(loaded)) v.dispose();
+}

@@ -1,0 +1,281 @@
+// Optimisers and training aids for named parameters (`Params`): Adam, SGD with momentum, an
+// exponential moving average of the parameters, clipping by global norm and learning-rate
+// warm-up. Everything is tensor arithmetic, and parameters and state are updated in place with
+// `assign`, so a step never reads a value back from the device. Updates run under `noGrad`
+// (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
+
+import { noGrad } from '@scorch/autograd';
+import { type Tensor, add, fmtShape, keep, minimum, mul, sqrt, sum, tidy } from '@scorch/tensor';
+import type { Params } from './models.js';
+
+/** A constant learning rate, or a schedule of the (1-based) step number. */
+export type LearningRate = number | ((step: number) => number);
+
+export interface Optimizer {
+  readonly name: string;
+  /** Steps taken so far. */
+  readonly stepCount: number;
+  /** The learning rate used at (1-based) step `step`. */
+  learningRate(step: number): number;
+  /** Updates every parameter in place from its gradient (same names, shapes and dtypes). */
+  step(params: Params, grads: Params): void;
+  /** Frees the optimiser's state tensors. */
+  dispose(): void;
+}
+
+function resolveRate(where: string, lr: LearningRate, step: number): number {
+  const value = typeof lr === 'function' ? lr(step) : lr;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`${where}: the learning rate must be a finite non-negative number, got ${value} at step ${step}`);
+  return value;
+}
+
+function checkRate(where: string, lr: unknown): asserts lr is LearningRate {
+  if (typeof lr === 'function') return;
+  if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) throw new RangeError(`${where}: lr must be a non-negative number or a schedule step ↦ lr, got ${JSON.stringify(lr)}`);
+}
+
+function checkUnitInterval(where: string, what: string, v: number, closedAtZero = true): void {
+  if (!(typeof v === 'number' && (closedAtZero ? v >= 0 : v > 0) && v < 1)) throw new RangeError(`${where}: ${what} must lie in ${closedAtZero ? '[0' : '(0'}, 1), got ${v}`);
+}
+
+/** Checks that `other` has a tensor of matching shape and dtype for every entry of `params`. */
+function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient'): void {
+  for (const [name, p] of Object.entries(params)) {
+    const g = other[name];
+    if (!g) throw new Error(`${where}: no ${what} for parameter '${name}' (${what}s given for: ${Object.keys(other).join(', ') || 'none'})`);
+    if (g.dtype !== p.dtype || g.shape.length !== p.shape.length || g.shape.some((d, i) => d !== p.shape[i])) {
+      throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
+    }
+  }
+}
+
+/** Zeros shaped like `p`, exempt from enclosing tidy scopes (optimiser state outlives a step). */
+function stateLike(p: Tensor): Tensor {
+  return keep(mul(p.detach(), 0));
+}
+
+/** Runs an in-place update: no gradient recording, temporaries freed. */
+function update(fn: () => void): void {
+  noGrad(() => tidy(fn));
+}
+
+export interface AdamOptions {
+  /** Step size α; default 1e-3 (Kingma & Ba 2015, Algorithm 1). A number or a schedule. */
+  lr?: LearningRate;
+  /** First-moment decay β₁; default 0.9 (Kingma & Ba 2015). */
+  beta1?: number;
+  /** Second-moment decay β₂; default 0.999 (Kingma & Ba 2015). */
+  beta2?: number;
+  /** ε added to √v̂; default 1e-8 (Kingma & Ba 2015). */
+  eps?: number;
+}
+
+/**
+ * Adam (Kingma & Ba 2015) with bias correction:
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − α (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
+ */
+export function adam(opts: AdamOptions = {}): Optimizer {
+  const where = 'adam';
+  const lr = opts.lr ?? 1e-3;
+  const beta1 = opts.beta1 ?? 0.9;
+  const beta2 = opts.beta2 ?? 0.999;
+  const eps = opts.eps ?? 1e-8;
+  checkRate(where, lr);
+  checkUnitInterval(where, 'beta1', beta1);
+  checkUnitInterval(where, 'beta2', beta2);
+  if (!(eps >= 0)) throw new RangeError(`${where}: eps must be non-negative, got ${eps}`);
+  const state = new Map<string, { m: Tensor; v: Tensor }>();
+  let t = 0;
+  return {
+    name: 'adam',
+    get stepCount() {
+      return t;
+    },
+    learningRate: (step) => resolveRate(where, lr, step),
+    step(params, grads) {
+      checkSameLayout(where, params, grads);
+      t++;
+      const alpha = resolveRate(where, lr, t);
+      const correction1 = 1 - beta1 ** t;
+      const correction2 = 1 - beta2 ** t;
+      update(() => {
+        for (const [name, p] of Object.entries(params)) {
+          const g = grads[name]!;
+          let s = state.get(name);
+          if (!s) {
+            s = { m: stateLike(p), v: stateLike(p) };
+            state.set(name, s);
+          }
+          s.m.assign(add(mul(s.m, beta1), mul(g, 1 - beta1)));
+          s.v.assign(add(mul(s.v, beta2), mul(mul(g, g), 1 - beta2)));
+          const mHat = s.m.div(correction1);
+          const vHat = s.v.div(correction2);
+          p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(alpha)));
+        }
+      });
+    },
+    dispose() {
+      for (const s of state.values()) {
+        s.m.dispose();
+        s.v.dispose();
+      }
+      state.clear();
+    },
+  };
+}
+
+export interface SgdOptions {
+  /** Step size; required (SGD has no scale-free default). A number or a schedule. */
+  lr: LearningRate;
+  /** Momentum μ; default 0 (plain SGD). */
+  momentum?: number;
+  /** Nesterov momentum (Sutskever et al. 2013 form, as PyTorch); default false. */
+  nesterov?: boolean;
+}
+
+/**
+ * SGD with (heavy-ball) momentum, in PyTorch's form: b ← μb + g (b₁ = g), θ ← θ − α·b, or with
+ * Nesterov θ ← θ − α(g + μb).
+ */
+export function sgd(opts: SgdOptions): Optimizer {
+  const where = 'sgd';
+  if (!opts || opts.lr === undefined) throw new Error(`${where}: lr is required, e.g. sgd({ lr: 0.01 })`);
+  const { lr } = opts;
+  checkRate(where, lr);
+  const momentum = opts.momentum ?? 0;
+  checkUnitInterval(where, 'momentum', momentum);
+  const nesterov = opts.nesterov ?? false;
+  if (nesterov && momentum === 0) throw new Error(`${where}: nesterov needs a momentum > 0`);
+  const buffers = new Map<string, Tensor>();
+  let t = 0;
+  return {
+    name: 'sgd',
+    get stepCount() {
+      return t;
+    },
+    learningRate: (step) => resolveRate(where, lr, step),
+    step(params, grads) {
+      checkSameLayout(where, params, grads);
+      t++;
+      const alpha = resolveRate(where, lr, t);
+      update(() => {
+        for (const [name, p] of Object.entries(params)) {
+          const g = grads[name]!;
+          let direction = g;
+          if (momentum > 0) {
+            let b = buffers.get(name);
+            if (!b) {
+              b = keep(g.detach());
+              buffers.set(name, b);
+            } else {
+              b.assign(add(mul(b, momentum), g));
+            }
+            direction = nesterov ? add(g, mul(b, momentum)) : b;
+          }
+          p.assign(p.sub(mul(direction, alpha)));
+        }
+      });
+    },
+    dispose() {
+      for (const b of buffers.values()) b.dispose();
+      buffers.clear();
+    },
+  };
+}
+
+/** √(Σ‖g‖²) over every gradient: a scalar tensor. */
+export function globalNorm(grads: Params): Tensor {
+  const tensors = Object.values(grads);
+  if (tensors.length === 0) throw new Error('globalNorm: no gradients given');
+  let total: Tensor | null = null;
+  for (const g of tensors) {
+    const sq = sum(mul(g, g));
+    total = total === null ? sq : add(total, sq);
+  }
+  return sqrt(total!);
+}
+
+/**
+ * Scales all gradients by min(1, maxNorm/(‖g‖ + 1e-6)) where ‖g‖ is their global norm (Pascanu
+ * et al. 2013; the 1e-6 as PyTorch's clip_grad_norm_, so a zero gradient stays zero). The scale
+ * is a tensor: no value is read back. Returns new gradient tensors and the norm before clipping.
+ */
+export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
+  if (!(maxNorm > 0 && Number.isFinite(maxNorm))) throw new RangeError(`clipGradNorm: maxNorm must be a positive finite number, got ${maxNorm}`);
+  const norm = globalNorm(grads);
+  const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);
+  const clipped: Params = {};
+  for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale);
+  return { grads: clipped, norm };
+}
+
+/**
+ * Linear learning-rate warm-up: step ↦ lr · min(1, step/warmupSteps) (Goyal et al. 2017; Song et
+ * al. 2021 warm up over 5000 steps, the default here).
+ */
+export function linearWarmup(lr: number, warmupSteps = 5000): (step: number) => number {
+  checkRate('linearWarmup', lr);
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new RangeError(`linearWarmup: warmupSteps must be a positive integer, got ${warmupSteps}`);
+  return (step) => lr * Math.min(1, step / warmupSteps);
+}
+
+export interface EmaOptions {
+  /** Decay; default 0.999 (Song et al. 2021 for VE models; 0.9999 for VP). */
+  decay?: number;
+  /**
+   * Warm-up: use min(decay, (1+n)/(10+n)) at the n-th update (n = 0, 1, …), as TensorFlow's
+   * ExponentialMovingAverage with num_updates, so early averages are not dominated by the
+   * initial parameters. Default true.
+   */
+  warmup?: boolean;
+}
+
+/** An exponential moving average of parameters (Polyak & Juditsky 1992). */
+export interface Ema {
+  /** The averaged parameters, by the same names. */
+  readonly shadow: Params;
+  /** Updates applied so far. */
+  readonly updates: number;
+  /** The decay the next update will use. */
+  nextDecay(): number;
+  /** shadow ← δ·shadow + (1 − δ)·params. */
+  update(params: Params): void;
+  /** Writes the averages into `params` (e.g. the model's, for sampling or evaluation). */
+  copyTo(params: Params): void;
+  dispose(): void;
+}
+
+export function ema(params: Params, opts: EmaOptions = {}): Ema {
+  const where = 'ema';
+  const decay = opts.decay ?? 0.999;
+  checkUnitInterval(where, 'decay', decay);
+  const warmup = opts.warmup ?? true;
+  const shadow: Params = {};
+  for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
+  let n = 0;
+  const nextDecay = (): number => (warmup ? Math.min(decay, (1 + n) / (10 + n)) : decay);
+  return {
+    shadow,
+    get updates() {
+      return n;
+    },
+    nextDecay,
+    update(current) {
+      checkSameLayout(where, shadow, current, 'value');
+      const delta = nextDecay();
+      update(() => {
+        for (const [name, s] of Object.entries(shadow)) s.assign(add(mul(s, delta), mul(current[name]!, 1 - delta)));
+      });
+      n++;
+    },
+    copyTo(target) {
+      checkSameLayout(where, target, shadow, 'average');
+      update(() => {
+        for (const [name, p] of Object.entries(target)) p.assign(shadow[name]!);
+      });
+    },
+    dispose() {
+      for (const s of Object.values(shadow)) s.dispose();
+    },
+  };
+}

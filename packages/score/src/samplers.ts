@@ -1,0 +1,568 @@
+// Samplers that turn a score function into samples: Langevin dynamics, annealed Langevin dynamics
+// (NCSN), and for a forward SDE the reverse-time SDE (Euler–Maruyama), predictor–corrector, and
+// the probability-flow ODE (Euler, RK4, adaptive Dormand–Prince).
+//
+// All of them run batched on the tensor's device and never read device memory per step: random
+// numbers come from keys derived on the host (foldIn(key, step)), step sizes and times are host
+// numbers. Only an optional `callback(step, x)` (every `callbackEvery` steps) may read `x`, and the
+// adaptive ODE solver reads one error norm per attempted step (its step-size control needs it).
+// Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end.
+
+import {
+  type RandomKey, Tensor, abs, add, foldIn, full, maximum, mean, mul, onesLike, randn, splitKey, sqrt,
+  sub, sum, tidy,
+} from '@scorch/tensor';
+import { SDE_EPSILON, type Sde, perRow } from './sde.js';
+
+/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
+type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
+
+/** Called with the number of completed steps and the current samples (valid during the call). */
+export type SamplerCallback = (step: number, x: Tensor) => void | Promise<void>;
+
+export interface CallbackOptions {
+  /** Called every `callbackEvery` steps; it may read x (the only host reads of a sampler). */
+  callback?: SamplerCallback;
+  /** Default 1. */
+  callbackEvery?: number;
+}
+
+function checkPositiveInteger(where: string, name: string, v: number, allowZero = false): void {
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
+    throw new RangeError(`${where}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
+  }
+}
+
+function checkPositive(where: string, name: string, v: number): void {
+  if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${where}: ${name} must be a positive number, got ${v}`);
+}
+
+function checkBatch(where: string, x: Tensor): void {
+  if (!(x instanceof Tensor) || x.rank !== 2) {
+    throw new Error(`${where}: samples must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
+  }
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: samples must be float32 or float64, got ${x.dtype}`);
+}
+
+/** A per-row condition [N] holding one value (σ or t) for every sample. */
+function conditionFor(x: Tensor, value: number): Tensor {
+  return full([x.shape[0]!], value, { dtype: x.dtype, device: x.device });
+}
+
+function noiseLike(x: Tensor, key: RandomKey): Tensor {
+  return randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
+}
+
+/**
+ * Drives a step loop: each step runs in tidy(); the previous state is freed once replaced (never
+ * the caller's `init`); the callback sees every `callbackEvery`-th state. Returns a tensor the
+ * caller owns (a copy of `init` when there are no steps).
+ */
+class StepLoop {
+  private x: Tensor;
+  private count = 0;
+  constructor(
+    private readonly init: Tensor,
+    private readonly opts: CallbackOptions,
+  ) {
+    this.x = init;
+    if (opts.callbackEvery !== undefined) checkPositiveInteger('sampler', 'callbackEvery', opts.callbackEvery);
+  }
+  get current(): Tensor {
+    return this.x;
+  }
+  async step(update: (x: Tensor) => Tensor): Promise<void> {
+    const next = tidy(() => update(this.x));
+    this.replace(next);
+    this.count++;
+    const every = this.opts.callbackEvery ?? 1;
+    if (this.opts.callback && this.count % every === 0) await this.opts.callback(this.count, this.x);
+  }
+  replace(next: Tensor): void {
+    if (this.x !== this.init) this.x.dispose();
+    this.x = next;
+  }
+  result(): Tensor {
+    return this.x === this.init ? this.init.detach() : this.x;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Langevin dynamics
+
+export interface LangevinOptions extends CallbackOptions {
+  key: RandomKey;
+  /** Step size ε; default 0.1 (Song & Ermon 2019's toy experiment, §3.2 / Fig. 3). */
+  stepSize?: number;
+  /** Number of steps; default 1000 (same experiment). */
+  steps?: number;
+  /** Condition passed to the score on every step (e.g. a fixed σ), as a number broadcast to [N]. */
+  cond?: number;
+}
+
+/**
+ * Unadjusted Langevin dynamics from `init` [N, d]:
+ *   x ← x + (ε/2)·s(x) + √ε·z,  z ~ N(0, I),
+ * which samples p as ε → 0 and steps → ∞. In a multimodal p it mixes between modes very slowly,
+ * so the mode proportions stay those of `init` (Song & Ermon 2019, §3.2.2).
+ */
+export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts: LangevinOptions): Promise<Tensor> {
+  checkBatch('langevinDynamics', init);
+  const stepSize = opts.stepSize ?? 0.1;
+  const steps = opts.steps ?? 1000;
+  checkPositive('langevinDynamics', 'stepSize', stepSize);
+  checkPositiveInteger('langevinDynamics', 'steps', steps, true);
+  const loop = new StepLoop(init, opts);
+  for (let i = 0; i < steps; i++) {
+    await loop.step((x) => {
+      const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
+      const drift = score(x, cond).mul(stepSize / 2);
+      return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
+    });
+  }
+  return loop.result();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Annealed Langevin dynamics (NCSN)
+
+/** σ₁ > … > σ_L geometric: σᵢ = σ_max (σ_min/σ_max)^((i−1)/(L−1)). */
+export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: number): number[] {
+  checkPositive('geometricSigmas', 'sigmaMax', sigmaMax);
+  checkPositive('geometricSigmas', 'sigmaMin', sigmaMin);
+  checkPositiveInteger('geometricSigmas', 'levels', levels);
+  if (levels === 1) return [sigmaMax];
+  if (!(sigmaMax > sigmaMin)) throw new RangeError(`geometricSigmas: need sigmaMax > sigmaMin, got ${sigmaMax} and ${sigmaMin}`);
+  const ratio = Math.log(sigmaMin / sigmaMax) / (levels - 1);
+  return Array.from({ length: levels }, (_, i) => (i === levels - 1 ? sigmaMin : sigmaMax * Math.exp(ratio * i)));
+}
+
+export interface AnnealedLangevinOptions extends CallbackOptions {
+  key: RandomKey;
+  /**
+   * Noise levels σ₁ > … > σ_L; default geometricSigmas(1, 0.01, 10), Song & Ermon 2019's image
+   * setting (their 2-D toy uses geometricSigmas(20, 1, 10)).
+   */
+  sigmas?: readonly number[];
+  /** ε; default 2e-5 (Song & Ermon 2019, §4.2, Alg. 1). */
+  stepSize?: number;
+  /** T, steps per noise level; default 100 (Song & Ermon 2019). */
+  stepsPerLevel?: number;
+  /**
+   * Finish with one noise-free step x ← x + σ_L² s(x, σ_L) (Tweedie's denoising: the posterior
+   * mean E[x₀ | x] under the smallest noise), as Jolicoeur-Martineau et al. 2020 and Song & Ermon
+   * 2020 recommend; default true.
+   */
+  denoise?: boolean;
+}
+
+/**
+ * Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1) from `init` [N, d], with a
+ * noise-conditional score s(x, σ) (`cond` is σ, [N]):
+ *   for i = 1..L: αᵢ = ε·σᵢ²/σ_L²; repeat T times: x ← x + (αᵢ/2)·s(x, σᵢ) + √αᵢ·z,
+ * then (if `denoise`) x ← x + σ_L²·s(x, σ_L). Large σ first lets samples move between modes, so
+ * the mode proportions come out right where plain Langevin keeps those of `init`.
+ */
+export async function annealedLangevinDynamics(score: ScoreFunction, init: Tensor, opts: AnnealedLangevinOptions): Promise<Tensor> {
+  checkBatch('annealedLangevinDynamics', init);
+  const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
+  const stepSize = opts.stepSize ?? 2e-5;
+  const stepsPerLevel = opts.stepsPerLevel ?? 100;
+  checkPositive('annealedLangevinDynamics', 'stepSize', stepSize);
+  checkPositiveInteger('annealedLangevinDynamics', 'stepsPerLevel', stepsPerLevel, true);
+  if (sigmas.length === 0) throw new Error('annealedLangevinDynamics: sigmas must list at least one noise level');
+  sigmas.forEach((s, i) => {
+    checkPositive('annealedLangevinDynamics', `sigmas[${i}]`, s);
+    if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`annealedLangevinDynamics: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
+  });
+  const sigmaLast = sigmas[sigmas.length - 1]!;
+  const loop = new StepLoop(init, opts);
+  let step = 0;
+  for (const sigma of sigmas) {
+    const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
+    for (let t = 0; t < stepsPerLevel; t++) {
+      const key = foldIn(opts.key, step++);
+      await loop.step((x) => {
+        const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
+        return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
+      });
+    }
+  }
+  if (opts.denoise ?? true) {
+    const x = loop.current;
+    loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
+  }
+  return loop.result();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reverse-time SDE samplers
+
+export interface SdeSamplerOptions extends CallbackOptions {
+  key: RandomKey;
+  /** Samples to draw, [N, d]; ignored when `init` is given. */
+  shape?: readonly [number, number];
+  /** Starting samples at time T; default a draw of `sde.priorSample(shape)`. Not disposed. */
+  init?: Tensor;
+  /** Default float32 (ignored with `init`). */
+  dtype?: 'float32' | 'float64';
+  /** Default: the default device (ignored with `init`). */
+  device?: string;
+  /** Number of time steps N from T down to ε; default 1000 (Song et al. 2021, §4.2 / App. D). */
+  steps?: number;
+  /** Final time ε; default SDE_EPSILON = 1e-5 (see sde.ts). */
+  eps?: number;
+  /**
+   * Leave the noise out of the last step, returning its mean (Song et al. 2021's reference code,
+   * `denoise=True`): the last noise term has scale g(ε)√Δt and only blurs the result. Default true.
+   */
+  denoiseFinalStep?: boolean;
+}
+
+/** The start samples, the time grid and the keys of one reverse-time run. */
+function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
+  const steps = opts.steps ?? 1000;
+  const eps = opts.eps ?? SDE_EPSILON;
+  checkPositiveInteger(where, 'steps', steps);
+  if (!(eps > 0 && eps < sde.T)) throw new RangeError(`${where}: eps must lie in (0, T = ${sde.T}), got ${eps}`);
+  const [priorKey, stepKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+  let init = opts.init;
+  if (init) {
+    checkBatch(where, init);
+  } else {
+    if (!opts.shape || opts.shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(opts.shape)}`);
+    init = sde.priorSample(opts.shape, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
+  }
+  const dt = (sde.T - eps) / steps;
+  // Step i goes from tᵢ = T − i·Δt down to tᵢ₊₁ (the last one lands on ε exactly).
+  const timeAt = (i: number) => (i === steps ? eps : sde.T - i * dt);
+  return { init, ownsInit: !opts.init, steps, dt, timeAt, stepKey };
+}
+
+/**
+ * Euler–Maruyama on the reverse-time SDE (Song et al. 2021, eq. 6), time conditional score
+ * s(x, t) (`cond` is t, [N]), from tᵢ to tᵢ₊₁ = tᵢ − Δt:
+ *   x ← x − [f(x, tᵢ) − g(tᵢ)²·s(x, tᵢ)]·Δt + g(tᵢ)·√Δt·z.
+ */
+export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', sde, opts);
+  const denoiseFinal = opts.denoiseFinalStep ?? true;
+  const loop = new StepLoop(init, opts);
+  for (let i = 0; i < steps; i++) {
+    const addNoise = !(denoiseFinal && i === steps - 1);
+    await loop.step((x) => {
+      const t = conditionFor(x, timeAt(i));
+      const g = perRow(sde.diffusion(t));
+      const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
+      const xMean = sub(x, reverseDrift.mul(dt));
+      return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
+    });
+  }
+  const out = loop.result();
+  if (ownsInit && out !== init) init.dispose();
+  return out;
+}
+
+export interface PredictorCorrectorOptions extends SdeSamplerOptions {
+  /** Signal-to-noise ratio r of the Langevin corrector; default 0.16 (Song et al. 2021, VE settings). */
+  snr?: number;
+  /** Corrector steps M per time step; default 1 (Song et al. 2021, Alg. 2/3). */
+  correctorSteps?: number;
+  /**
+   * 'reverseDiffusion' (default; Song et al. 2021's PC samplers) or 'eulerMaruyama'.
+   */
+  predictor?: 'reverseDiffusion' | 'eulerMaruyama';
+}
+
+/** β(t) of a VP-family SDE, read from its drift f(x, t) = −½β(t)x, as [N, 1]. */
+function vpBeta(sde: Sde, t: Tensor, x: Tensor): Tensor {
+  const ones = onesLike(x);
+  return mean(sde.drift(ones, t), 1, true).mul(-2);
+}
+
+/**
+ * Predictor–corrector sampling (Song et al. 2021, Alg. 1–3; ordered as in their reference code):
+ * at each tᵢ, M Langevin corrector steps targeting p_{tᵢ}, then one predictor step to tᵢ₊₁.
+ *
+ * Corrector (Alg. 4/5): g = s(x, tᵢ), z ~ N(0, I), ε = 2α(r‖z‖/‖g‖)² (norms per sample, averaged
+ * over the batch, so ε is one number per step), x ← x + ε·g + √(2ε)·z; α = 1 − β(tᵢ)Δt for VP and
+ * sub-VP (DDPM's αᵢ), 1 for VE.
+ *
+ * Reverse-diffusion predictor (eq. 46): x ← x − fᵢ + Gᵢ²·s(x, tᵢ) + Gᵢ·z with the forward
+ * discretisation fᵢ, Gᵢ of the SDE: VE (SMLD) fᵢ = 0, Gᵢ² = s(tᵢ)² − s(tᵢ₊₁)²; VP (DDPM)
+ * βᵢ = β(tᵢ)Δt, fᵢ = (√(1 − βᵢ) − 1)x, Gᵢ = √βᵢ; otherwise fᵢ = f(x, tᵢ)Δt, Gᵢ = g(tᵢ)√Δt.
+ * With `predictor: 'eulerMaruyama'` the predictor is the step of reverseSdeEulerMaruyama.
+ */
+export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
+  const where = 'predictorCorrector';
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, sde, opts);
+  const snr = opts.snr ?? 0.16;
+  const correctorSteps = opts.correctorSteps ?? 1;
+  const predictor = opts.predictor ?? 'reverseDiffusion';
+  checkPositive(where, 'snr', snr);
+  checkPositiveInteger(where, 'correctorSteps', correctorSteps, true);
+  if (predictor !== 'reverseDiffusion' && predictor !== 'eulerMaruyama') {
+    throw new Error(`${where}: predictor must be 'reverseDiffusion' or 'eulerMaruyama', got ${JSON.stringify(predictor)}`);
+  }
+  const denoiseFinal = opts.denoiseFinalStep ?? true;
+  const loop = new StepLoop(init, opts);
+  for (let i = 0; i < steps; i++) {
+    const stepKeys = foldIn(stepKey, i);
+    const addNoise = !(denoiseFinal && i === steps - 1);
+    await loop.step((x0) => {
+      const t = conditionFor(x0, timeAt(i));
+      let x = x0;
+      for (let j = 0; j < correctorSteps; j++) {
+        const g = score(x, t);
+        const z = noiseLike(x, foldIn(stepKeys, j + 1));
+        const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
+        const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
+        const ratio = noiseNorm.div(gradNorm).mul(snr);
+        let step = mul(ratio, ratio).mul(2); // [] (the same ε for the whole batch)
+        if (sde.kind !== 've') step = mul(step, sub(1, vpBeta(sde, t, x).mul(dt))); // [N, 1], equal rows
+        x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
+      }
+      const z = noiseLike(x, foldIn(stepKeys, 0));
+      const s = score(x, t);
+      let xMean: Tensor;
+      let noiseScale: Tensor;
+      if (predictor === 'eulerMaruyama') {
+        const g = perRow(sde.diffusion(t));
+        xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
+        noiseScale = g.mul(Math.sqrt(dt));
+      } else if (sde.kind === 've') {
+        const next = conditionFor(x, timeAt(i + 1));
+        const sNow = perRow(sde.std(t));
+        const sNext = perRow(sde.std(next));
+        const g2 = sub(mul(sNow, sNow), mul(sNext, sNext));
+        xMean = add(x, mul(g2, s));
+        noiseScale = sqrt(g2);
+      } else if (sde.kind === 'vp') {
+        const betaStep = vpBeta(sde, t, x).mul(dt);
+        const f = mul(sub(sqrt(sub(1, betaStep)), 1), x);
+        xMean = add(sub(x, f), mul(betaStep, s));
+        noiseScale = sqrt(betaStep);
+      } else {
+        const g = perRow(sde.diffusion(t));
+        xMean = add(sub(x, sde.drift(x, t).mul(dt)), mul(mul(g, g), s).mul(dt));
+        noiseScale = g.mul(Math.sqrt(dt));
+      }
+      return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
+    });
+  }
+  const out = loop.result();
+  if (ownsInit && out !== init) init.dispose();
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Probability-flow ODE
+
+export type OdeMethod = 'euler' | 'rk4' | 'rk45';
+
+export interface ProbabilityFlowOptions extends SdeSamplerOptions {
+  /** 'euler', 'rk4' (fixed `steps`), or 'rk45' (adaptive Dormand–Prince); default 'rk45'. */
+  method?: OdeMethod;
+  /** RK45 relative tolerance; default 1e-5 (Song et al. 2021's ODE sampler, scipy RK45). */
+  rtol?: number;
+  /** RK45 absolute tolerance; default 1e-5 (same). */
+  atol?: number;
+  /** RK45 attempted-step limit before giving up; default 10000. */
+  maxSteps?: number;
+  /** RK45 first step size |h|; default chosen from the problem (Hairer et al. 1993, §II.4). */
+  initialStep?: number;
+}
+
+export interface OdeSolution {
+  /** Samples at t = ε, [N, d]; owned by the caller. */
+  x: Tensor;
+  /** Score (network) evaluations. */
+  nfe: number;
+  /** Steps taken (all steps for the fixed-step methods). */
+  acceptedSteps: number;
+  /** Steps rejected by the RK45 error control (0 for fixed-step methods). */
+  rejectedSteps: number;
+}
+
+/** The probability-flow velocity h(x, t) = f(x, t) − ½ g(t)² s(x, t) (Song et al. 2021, eq. 13). */
+function flowVelocity(score: ScoreFunction, sde: Sde, x: Tensor, time: number): Tensor {
+  const t = conditionFor(x, time);
+  const g = perRow(sde.diffusion(t));
+  return sub(sde.drift(x, t), mul(mul(g, g), score(x, t)).mul(0.5));
+}
+
+// Dormand–Prince 5(4) tableau (Dormand & Prince 1980): nodes c, stage weights a, 5th-order
+// weights (= the last stage row, so the last stage is the next step's first: FSAL), and the
+// differences between the 5th- and 4th-order weights for the error estimate.
+const DP_C = [0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1];
+const DP_A: number[][] = [
+  [],
+  [1 / 5],
+  [3 / 40, 9 / 40],
+  [44 / 45, -56 / 15, 32 / 9],
+  [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+  [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+  [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+];
+const DP_ERROR = [71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40];
+
+/** h Σⱼ wⱼ kⱼ over the non-zero weights. */
+function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[]): Tensor {
+  let out: Tensor | null = null;
+  weights.forEach((w, j) => {
+    if (w === 0) return;
+    const term = ks[j]!.mul(h * w);
+    out = out ? add(out, term) : term;
+  });
+  if (!out) throw new Error('internal: a Runge–Kutta row with no non-zero weight');
+  return out;
+}
+
+/**
+ * Samples by integrating the probability-flow ODE (Song et al. 2021, eq. 13)
+ *   dx/dt = f(x, t) − ½ g(t)² s(x, t)
+ * from t = T down to ε, deterministically from the prior samples:
+ * - 'euler': x ← x − h(x, tᵢ)Δt;
+ * - 'rk4': classical Runge–Kutta with step −Δt;
+ * - 'rk45': Dormand–Prince 5(4) with local extrapolation and FSAL; a step is accepted when the
+ *   RMS over all elements of (x₅ − x₄)/(atol + rtol·max(|x|, |x_new|)) is ≤ 1, and the next |Δt|
+ *   is |Δt|·min(10, max(0.2, 0.9·err^(−1/5))) (no growth right after a rejection), as scipy's
+ *   RK45, which Song et al. use. This error norm is read to the host once per attempted step
+ *   (and three times to pick the first step): the only per-step reads of any sampler here.
+ * `steps` sets the fixed-step methods' step count (default 1000); RK45 ignores it.
+ */
+export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
+  const where = 'probabilityFlowOde';
+  const method = opts.method ?? 'rk45';
+  if (method !== 'euler' && method !== 'rk4' && method !== 'rk45') {
+    throw new Error(`${where}: method must be 'euler', 'rk4' or 'rk45', got ${JSON.stringify(method)}`);
+  }
+  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, sde, opts);
+  const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
+  let solution: OdeSolution;
+  if (method === 'rk45') {
+    solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
+  } else {
+    const loop = new StepLoop(init, opts);
+    for (let i = 0; i < steps; i++) {
+      const t = timeAt(i);
+      await loop.step((x) => {
+        if (method === 'euler') return sub(x, velocity(x, t).mul(dt));
+        const h = -dt;
+        const k1 = velocity(x, t);
+        const k2 = velocity(add(x, k1.mul(h / 2)), t + h / 2);
+        const k3 = velocity(add(x, k2.mul(h / 2)), t + h / 2);
+        const k4 = velocity(add(x, k3.mul(h)), t + h);
+        return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
+      });
+    }
+    solution = { x: loop.result(), nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
+  }
+  if (ownsInit && solution.x !== init) init.dispose();
+  return solution;
+}
+
+async function readScalar(t: Tensor): Promise<number> {
+  const v = await t.item();
+  t.dispose();
+  return v;
+}
+
+async function dormandPrince(
+  velocity: (x: Tensor, t: number) => Tensor,
+  init: Tensor,
+  tStart: number,
+  tEnd: number,
+  opts: ProbabilityFlowOptions,
+): Promise<OdeSolution> {
+  const where = 'probabilityFlowOde (rk45)';
+  const rtol = opts.rtol ?? 1e-5;
+  const atol = opts.atol ?? 1e-5;
+  const maxSteps = opts.maxSteps ?? 10000;
+  checkPositive(where, 'rtol', rtol);
+  checkPositive(where, 'atol', atol);
+  checkPositiveInteger(where, 'maxSteps', maxSteps);
+  const direction = Math.sign(tEnd - tStart);
+  const span = Math.abs(tEnd - tStart);
+  // RMS of v measured in units of the mixed tolerance atol + rtol·max(|x|, |x_new|), elementwise.
+  const rmsScaled = (v: Tensor, x: Tensor, xNew: Tensor) => sqrt(mean(v.div(maximum(abs(x), abs(xNew)).mul(rtol).add(atol)).square()));
+
+  let nfe = 0;
+  let k1 = tidy(() => velocity(init, tStart));
+  nfe++;
+  // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
+  let h: number;
+  if (opts.initialStep !== undefined) {
+    checkPositive(where, 'initialStep', opts.initialStep);
+    h = Math.min(opts.initialStep, span);
+  } else {
+    const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));
+    const d1 = await readScalar(tidy(() => rmsScaled(k1, init, init)));
+    let h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
+    h0 = Math.min(h0, span);
+    const d2 = await readScalar(
+      tidy(() => {
+        const x1 = add(init, k1.mul(direction * h0));
+        const f1 = velocity(x1, tStart + direction * h0);
+        return rmsScaled(sub(f1, k1), init, init).div(h0);
+      }),
+    );
+    nfe++;
+    const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
+    h = Math.min(100 * h0, h1, span);
+  }
+
+  let x = init;
+  let t = tStart;
+  let accepted = 0;
+  let rejected = 0;
+  let justRejected = false;
+  const every = opts.callbackEvery ?? 1;
+  while (direction * (tEnd - t) > 0) {
+    if (accepted + rejected >= maxSteps) {
+      throw new Error(`${where}: no solution after ${maxSteps} attempted steps (at t = ${t}, |Δt| = ${h}); raise maxSteps or loosen rtol/atol`);
+    }
+    if (h < 1e-14 * Math.max(1, Math.abs(t))) throw new Error(`${where}: step size underflow at t = ${t} (|Δt| = ${h}); the score may be non-finite or stiff there`);
+    const last = h >= direction * (tEnd - t);
+    const step = last ? tEnd - t : direction * h;
+    const xNow = x;
+    const kFirst = k1;
+    const attempt = tidy(() => {
+      const ks: Tensor[] = [kFirst];
+      for (let s = 1; s < 7; s++) {
+        const xs = add(xNow, weightedSum(step, DP_A[s]!, ks));
+        ks.push(velocity(xs, t + DP_C[s]! * step));
+      }
+      const xNew = add(xNow, weightedSum(step, DP_A[6]!, ks)); // 5th-order solution; stage 7 was f(xNew)
+      const errVector = weightedSum(step, DP_ERROR, ks); // x₅ − x₄
+      return { xNew, kLast: ks[6]!, err: rmsScaled(errVector, xNow, xNew) };
+    });
+    nfe += 6;
+    const err = await readScalar(attempt.err);
+    if (!Number.isFinite(err)) {
+      attempt.xNew.dispose();
+      attempt.kLast.dispose();
+      throw new Error(`${where}: the error estimate is ${err} at t = ${t}; the score returned non-finite values`);
+    }
+    if (err <= 1) {
+      if (x !== init) x.dispose();
+      k1.dispose();
+      x = attempt.xNew;
+      k1 = attempt.kLast;
+      t = last ? tEnd : t + step;
+      accepted++;
+      const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
+      h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
+      justRejected = false;
+      if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+    } else {
+      attempt.xNew.dispose();
+      attempt.kLast.dispose();
+      rejected++;
+      h = Math.abs(step) * Math.max(0.2, 0.9 * err ** (-1 / 5));
+      justRejected = true;
+    }
+  }
+  k1.dispose();
+  return { x: x === init ? init.detach() : x, nfe, acceptedSteps: accepted, rejectedSteps: rejected };
+}

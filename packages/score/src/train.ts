@@ -1,0 +1,86 @@
+// A training loop for named parameters: each step differentiates the loss with `valueAndGrad`,
+// optionally clips the gradients, applies the optimiser and updates an EMA, all inside one
+// `tidy` so a step's temporaries are freed before the next. The loss value is read back from
+// the device only every `every` steps (a read waits for the device), for the progress callback.
+
+import { valueAndGrad } from '@scorch/autograd';
+import { type RandomKey, type Tensor, checkKey, foldIn, tidy } from '@scorch/tensor';
+import type { Params } from './models.js';
+import { type Ema, type Optimizer, clipGradNorm } from './optim.js';
+
+export interface TrainProgress {
+  /** Steps completed (1-based). */
+  step: number;
+  /** The loss at that step (before its update was applied). */
+  loss: number;
+}
+
+export interface TrainOptions {
+  /** The parameters to train, updated in place. */
+  params: Params;
+  /**
+   * The scalar loss at `params` (tracers with the same names while differentiating). `key` is a
+   * fresh key for this step (foldIn(key, step)), `step` is 0-based.
+   */
+  loss: (params: Params, key: RandomKey, step: number) => Tensor;
+  optimizer: Optimizer;
+  steps: number;
+  key: RandomKey;
+  /** Clip gradients to this global norm first (Song et al. 2021 clip at 1); default: no clipping. */
+  clipNorm?: number;
+  /** An EMA of `params` (from `ema(params)`) updated after every step. */
+  ema?: Ema;
+  /** Read the loss every this many steps (and at the last step); default 100. */
+  every?: number;
+  onProgress?: (progress: TrainProgress) => void | Promise<void>;
+  /** Throw when a read loss is NaN or infinite; default true. */
+  stopOnNonFinite?: boolean;
+}
+
+export interface TrainResult {
+  /** The losses read (every `every` steps and at the last step). */
+  history: TrainProgress[];
+}
+
+/** Runs `steps` optimisation steps of `loss` over `params`. */
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const where = 'train';
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  const { params, loss, optimizer, steps, key, clipNorm, ema } = opts;
+  const every = opts.every ?? 100;
+  const stopOnNonFinite = opts.stopOnNonFinite ?? true;
+  if (params === null || typeof params !== 'object' || Object.keys(params).length === 0) throw new Error(`${where}: params must be a non-empty record of tensors`);
+  if (typeof loss !== 'function') throw new TypeError(`${where}: loss must be a function (params, key, step) => scalar Tensor`);
+  if (!optimizer || typeof optimizer.step !== 'function') throw new TypeError(`${where}: optimizer must be an Optimizer (adam(), sgd(...))`);
+  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`${where}: steps must be a non-negative integer, got ${steps}`);
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`${where}: every must be a positive integer, got ${every}`);
+  checkKey(key, where);
+
+  const names = Object.keys(params);
+  const tensors = names.map((n) => params[n]!);
+  const toRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+  const history: TrainProgress[] = [];
+
+  for (let step = 0; step < steps; step++) {
+    const stepKey = foldIn(key, step);
+    const read = (step + 1) % every === 0 || step === steps - 1;
+    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
+    const value = tidy(() => {
+      const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...tensors);
+      let grads = toRecord(gradList as Tensor[]);
+      if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
+      optimizer.step(params, grads);
+      ema?.update(params);
+      return read ? lossValue : null;
+    });
+    if (value) {
+      const lossNumber = (await value.data())[0]!;
+      value.dispose();
+      const progress = { step: step + 1, loss: lossNumber };
+      history.push(progress);
+      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(`${where}: the loss became ${lossNumber} at step ${step + 1}; lower the learning rate or clip gradients (clipNorm)`);
+      await opts.onProgress?.(progress);
+    }
+  }
+  return { history };
+}

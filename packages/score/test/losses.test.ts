@@ -1,0 +1,478 @@
+// Proofs of the score-matching losses on Gaussian data, where every quantity has a closed form.
+// All randomness comes from fixed keys; each statistical tolerance is k·SE with SE the Monte-Carlo
+// standard error estimated from the per-example (or per-key) values, and k = 4: under the CLT a
+// correct implementation fails one such check with probability 6e-5, while a wrong constant or
+// weighting typically moves the mean by tens of SEs. Tolerances are never widened to pass.
+
+import { describe, expect, it } from 'vitest';
+import { grad, jacobian } from '@scorch/autograd';
+import {
+  type RandomKey, type Tensor, concat, matmul, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
+} from '@scorch/tensor';
+import {
+  type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections,
+  explicitScoreMatchingLoss, implicitScoreMatchingLoss, kdeLogDensity, kdeScore,
+  mlpEnergy, mlpScore, ncsnLoss, projectedJacobianTrace, ruleOfThumbBandwidth, sdeScoreLoss,
+  sgd, slicedScoreMatchingLoss, train,
+} from '../src/training.js';
+import { type Sde, perRow, subVpSde, veSde, vpSde } from '../src/sde.js';
+import { geometricSigmas } from '../src/samplers.js';
+
+const K_SE = 4;
+
+// ------------------------------------------------------------------------------------------------
+// Host-side helpers: small dense linear algebra and sample statistics
+
+type Mat = number[][];
+const matMul = (a: Mat, b: Mat): Mat => a.map((row) => b[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * b[k]![j]!, 0)));
+const transposeM = (a: Mat): Mat => a[0]!.map((_, j) => a.map((row) => row[j]!));
+const identity = (d: number): Mat => Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
+const addM = (a: Mat, b: Mat): Mat => a.map((row, i) => row.map((v, j) => v + b[i]![j]!));
+const scaleM = (a: Mat, s: number): Mat => a.map((row) => row.map((v) => v * s));
+const trace = (a: Mat): number => a.reduce((acc, row, i) => acc + row[i]!, 0);
+/** Gauss–Jordan inverse with partial pivoting. */
+function inverse(a: Mat): Mat {
+  const d = a.length;
+  const m = a.map((row, i) => [...row, ...identity(d)[i]!]);
+  for (let c = 0; c < d; c++) {
+    let p = c;
+    for (let r = c + 1; r < d; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
+    [m[c], m[p]] = [m[p]!, m[c]!];
+    const piv = m[c]![c]!;
+    for (let j = 0; j < 2 * d; j++) m[c]![j]! /= piv;
+    for (let r = 0; r < d; r++) {
+      if (r === c) continue;
+      const f = m[r]![c]!;
+      for (let j = 0; j < 2 * d; j++) m[r]![j]! -= f * m[c]![j]!;
+    }
+  }
+  return m.map((row) => row.slice(d));
+}
+
+function meanAndSe(values: ArrayLike<number>): { mean: number; se: number; variance: number } {
+  const n = values.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += values[i]!;
+  mean /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (values[i]! - mean) ** 2;
+  const variance = ss / (n - 1);
+  return { mean, se: Math.sqrt(variance / n), variance };
+}
+
+/** Expects |estimate − exact| ≤ K_SE·se, with a message carrying the numbers. */
+function expectWithinSe(label: string, estimate: number, exact: number, se: number): void {
+  const z = (estimate - exact) / se;
+  expect(Math.abs(z), `${label}: estimate ${estimate}, exact ${exact}, SE ${se}, z = ${z.toFixed(2)}`).toBeLessThanOrEqual(K_SE);
+}
+
+const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
+const asMat = async (t: Tensor): Promise<Mat> => (await t.toArray()) as Mat;
+
+// ------------------------------------------------------------------------------------------------
+// The Gaussian N(μ, Σ) in d = 3, Σ = LLᵀ
+
+const MU = [0.5, -1, 0.25];
+const CHOL: Mat = [
+  [1, 0, 0],
+  [0.4, 0.8, 0],
+  [-0.3, 0.2, 0.6],
+];
+const SIGMA = matMul(CHOL, transposeM(CHOL));
+const PRECISION = inverse(SIGMA);
+const f64 = { dtype: 'float64' as const };
+
+function gaussianSample(n: number, key: RandomKey, mu = MU, chol = CHOL): Tensor {
+  const z = randn([n, mu.length], { key, ...f64 });
+  return matmul(z, tensor(transposeM(chol), f64)).add(tensor(mu, f64));
+}
+
+/** ∇log N(x; μ, Σ) = −Σ⁻¹(x − μ), row-wise: −(x − μ)Σ⁻ᵀ. */
+function gaussianScore(mu: number[], precision: Mat): (x: Tensor) => Tensor {
+  const p = tensor(transposeM(precision), f64);
+  const m = tensor(mu, f64);
+  return (x) => matmul(x.sub(m), p).neg();
+}
+
+describe('explicit vs implicit score matching on Gaussian data', () => {
+  it('ESM − ISM = ½ tr Σ⁻¹ for a random MLP score and a random energy model', async () => {
+    const n = 5000;
+    const x = gaussianSample(n, randomKey(11));
+    const target = gaussianScore(MU, PRECISION);
+    const exact = 0.5 * trace(PRECISION);
+    const halfSquaredTarget = await read(tidy(() => sum(target(x).square(), 1).mul(0.5)));
+    const models = {
+      'MLP score (tanh)': mlpScore({ inputDim: 3, hidden: [16, 16], activation: 'tanh', key: randomKey(12), ...f64 }).score,
+      'MLP energy (softplus)': mlpEnergy({ inputDim: 3, hidden: [16], activation: 'softplus', key: randomKey(13), ...f64 }).score,
+    };
+    for (const [label, score] of Object.entries(models)) {
+      // Per example, Dᵢ = ESMᵢ − ISMᵢ = ½‖gᵢ‖² − sᵢᵀgᵢ − tr Jᵢ (g = ∇log p) are iid with mean
+      // ½E‖g‖² = ½tr Σ⁻¹ (Stein's identity E[sᵀg + tr J] = 0): the sample mean is within k·SE.
+      const gap = await read(tidy(() =>
+        explicitScoreMatchingLoss(score, x, { targetScore: target, reduction: 'none' }).sub(implicitScoreMatchingLoss(score, x, { reduction: 'none' })),
+      ));
+      const total = meanAndSe(gap);
+      expectWithinSe(`ESM − ISM vs ½tr Σ⁻¹, ${label}`, total.mean, exact, total.se);
+      // Sharper, on the same sample: ESM − ISM − ½·mean‖g‖² = −mean(sᵀg + tr J), whose SE
+      // excludes the (model-independent) noise of ½‖g‖².
+      const stein = meanAndSe(gap.map((v, i) => v - halfSquaredTarget[i]!));
+      expectWithinSe(`ESM − ISM − ½‖g‖² on the sample, ${label}`, stein.mean, 0, stein.se);
+      console.log(`[ESM−ISM] ${label}: ${total.mean.toFixed(5)} ± ${total.se.toFixed(5)} (SE) vs ½tr Σ⁻¹ = ${exact.toFixed(5)}; ` +
+        `minus the sample's ½‖∇log p‖²: ${stein.mean.toExponential(2)} ± ${stein.se.toExponential(2)}`);
+    }
+  });
+
+  it('a linear score −P(x − b) trained with ISM reaches P = Σ⁻¹, b = μ', async () => {
+    const n = 1000;
+    const d = 3;
+    const x = gaussianSample(n, randomKey(21));
+    // The empirical ISM ½tr(P C Pᵀ) − tr P, C = mean (x−b)(x−b)ᵀ, is minimised by b = x̄ and
+    // P = S⁻¹ with S the (1/N) sample covariance.
+    const xs = (await asMat(x)) as Mat;
+    const mean = MU.map((_, j) => xs.reduce((acc, row) => acc + row[j]!, 0) / n);
+    const centred = xs.map((row) => row.map((v, j) => v - mean[j]!));
+    const sampleCov = scaleM(matMul(transposeM(centred), centred), 1 / n);
+    const closedP = inverse(sampleCov);
+
+    const linearScore = (p: Params) => (z: Tensor) => matmul(z.sub(p.b!), p.P!.transpose()).neg();
+    const ism = (p: Params) => implicitScoreMatchingLoss(linearScore(p), x);
+
+    // 1. The closed form is a stationary point of the empirical ISM: the gradient vanishes up to
+    //    float64 roundoff (sums of N = 1000 terms of size O(1): ~1e-13).
+    const closed = { P: tensor(closedP, f64), b: tensor(mean, f64) };
+    const [gP, gb] = grad((P: Tensor, b: Tensor) => ism({ P, b }), { argnums: [0, 1] })(closed.P, closed.b) as Tensor[];
+    for (const g of [...(await read(gP!)), ...(await read(gb!))]) expect(Math.abs(g)).toBeLessThan(1e-10);
+
+    // 2. Training from P = I, b = 0 (SGD with momentum: the objective is a well-conditioned
+    //    quadratic in P for fixed b) reaches it; optimisation tolerance 1e-6, far below the
+    //    sampling error (SE ≈ 0.05) checked next.
+    const params: Params = { P: tensor(identity(d), f64), b: tensor([0, 0, 0], f64) };
+    await train({
+      params,
+      loss: (p) => ism(p),
+      optimizer: sgd({ lr: 0.2, momentum: 0.8 }),
+      steps: 200,
+      key: randomKey(22),
+      every: 200,
+    });
+    const trainedP = await asMat(params.P!);
+    const trainedB = await read(params.b!);
+    for (let a = 0; a < d; a++) {
+      expect(Math.abs(trainedB[a]! - mean[a]!)).toBeLessThan(1e-6);
+      for (let c = 0; c < d; c++) expect(Math.abs(trainedP[a]![c]! - closedP[a]![c]!)).toBeLessThan(1e-6);
+    }
+
+    // 3. The empirical minimiser estimates the truth: by the delta method for S⁻¹ (Cov of the
+    //    sample covariance (1/N)(Σ_ac Σ_bd + Σ_ad Σ_bc)), Var[(S⁻¹)_ab] ≈ (Q_aa Q_bb + Q_ab²)/N
+    //    with Q = Σ⁻¹; Var[x̄_a] = Σ_aa/N.
+    for (let a = 0; a < d; a++) {
+      expectWithinSe(`b[${a}]`, trainedB[a]!, MU[a]!, Math.sqrt(SIGMA[a]![a]! / n));
+      for (let c = 0; c < d; c++) {
+        const se = Math.sqrt((PRECISION[a]![a]! * PRECISION[c]![c]! + PRECISION[a]![c]! ** 2) / n);
+        expectWithinSe(`P[${a}][${c}]`, trainedP[a]![c]!, PRECISION[a]![c]!, se);
+      }
+    }
+    console.log(`[ISM linear] trained P = ${JSON.stringify(trainedP.map((r) => r.map((v) => +v.toFixed(4))))}, Σ⁻¹ = ${JSON.stringify(PRECISION.map((r) => r.map((v) => +v.toFixed(4))))}`);
+  });
+});
+
+describe('sliced score matching', () => {
+  const n = 32;
+  const x = gaussianSample(n, randomKey(31));
+  const model = mlpScore({ inputDim: 3, hidden: [16], activation: 'tanh', key: randomKey(32), ...f64 });
+  const exactIsm = implicitScoreMatchingLoss(model.score, x);
+
+  const configs: { label: string; distribution: ProjectionDistribution; varianceReduced: boolean; method?: 'finiteDifference' }[] = [];
+  for (const distribution of ['gaussian', 'rademacher', 'sphere'] as const) {
+    for (const varianceReduced of [false, true]) configs.push({ label: `${varianceReduced ? 'SSM-VR' : 'SSM'} ${distribution}`, distribution, varianceReduced });
+  }
+  configs.push({ label: 'SSM gaussian, finite difference', distribution: 'gaussian', varianceReduced: false, method: 'finiteDifference' });
+  configs.push({ label: 'SSM-VR rademacher, finite difference', distribution: 'rademacher', varianceReduced: true, method: 'finiteDifference' });
+
+  it.each(configs)('$label is unbiased for the exact ISM of the batch', async ({ label, distribution, varianceReduced, method }) => {
+    // Over keys, the estimates Lₖ are iid with mean ISM(batch) (E[vvᵀ] = I); their mean is within
+    // k·SE = k·sd(L)/√K. The finite difference has a deterministic O(ε²) bias, ≈ 1e-11 at
+    // float64's default ε ≈ 7e-6, far below the SE.
+    const keys = splitKey(randomKey(33), 200);
+    const estimates = keys.map((key) =>
+      tidy(() => slicedScoreMatchingLoss(model.score, x, { key, distribution, varianceReduced, method }).dataSync()[0]!),
+    );
+    const { mean, se } = meanAndSe(estimates);
+    const exact = (await exactIsm.data())[0]!;
+    console.log(`[SSM] ${label}: mean over 200 keys ${mean.toFixed(5)} ± ${se.toFixed(5)} vs exact ISM ${exact.toFixed(5)}`);
+    expectWithinSe(label, mean, exact, se);
+  });
+
+  it('finite differences agree with the JVP projection for the same key', async () => {
+    // Same v; the central difference's error is O(ε²·|∂³s|) ≈ 1e-10 plus roundoff u·|s|/ε ≈ 1e-11.
+    const key = randomKey(34);
+    const a = await read(slicedScoreMatchingLoss(model.score, x, { key, reduction: 'none' }));
+    const b = await read(slicedScoreMatchingLoss(model.score, x, { key, method: 'finiteDifference', reduction: 'none' }));
+    a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(1e-8));
+  });
+
+  it('every projection distribution has E[vvᵀ] = I', async () => {
+    // Each entry of the sample second moment of R = 40000 draws has SE = sd(vᵢvⱼ)/√R, sd ≤ √3
+    // (Gaussian diagonal: Var(v²) = 2; sphere and Rademacher are smaller), so k·SE ≤ 4·√3/200.
+    const r = 40000;
+    for (const distribution of ['gaussian', 'rademacher', 'sphere'] as const) {
+      const v = drawProjections([r, 3], distribution, { key: randomKey(35), dtype: 'float64' });
+      const m = await asMat(matmul(v.transpose(), v).div(r));
+      for (let a = 0; a < 3; a++) for (let c = 0; c < 3; c++) expect(Math.abs(m[a]![c]! - (a === c ? 1 : 0))).toBeLessThan((K_SE * Math.sqrt(3)) / Math.sqrt(r));
+    }
+  });
+
+  it('the Rademacher trace estimate has lower variance than the Gaussian one, as theory says', async () => {
+    // At one point x₀ with A = ∂s/∂x(x₀): Var_gauss(vᵀAv) = 2‖A_sym‖²_F and
+    // Var_rad(vᵀAv) = 2(‖A_sym‖²_F − Σ A_ii²). R estimates from one batched call (x₀ repeated R
+    // times, one projection each: the same law as R keys). The sample variance's SE is
+    // √((m₄ − s⁴)/R) with m₄ the sample fourth central moment.
+    const r = 20000;
+    const x0 = x.slice([0, 0], [1, 3]);
+    const a = await asMat(jacobian((z: Tensor) => reshape(model.score(reshape(z, [1, 3])), [3]))(reshape(x0, [3])));
+    const sym = a.map((row, i) => row.map((v, j) => (v + a[j]![i]!) / 2));
+    const frob = sym.flat().reduce((acc, v) => acc + v * v, 0);
+    const diag = a.reduce((acc, row, i) => acc + row[i]! ** 2, 0);
+    const theory = { gaussian: 2 * frob, rademacher: 2 * (frob - diag) };
+    const exactTrace = trace(a);
+    const repeated = concat(new Array<Tensor>(r).fill(x0), 0);
+    const measured: Record<string, { variance: number; se: number }> = {};
+    for (const distribution of ['gaussian', 'rademacher'] as const) {
+      const est = await read(projectedJacobianTrace(model.score, repeated, { key: randomKey(36), distribution }));
+      const { mean, se: meanSe, variance } = meanAndSe(est);
+      const m4 = est.reduce((acc, v) => acc + (v - mean) ** 4, 0) / r;
+      const varSe = Math.sqrt((m4 - variance ** 2) / r);
+      measured[distribution] = { variance, se: varSe };
+      console.log(`[trace variance] ${distribution}: measured ${variance.toFixed(5)} ± ${varSe.toFixed(5)}, theory ${theory[distribution].toFixed(5)}; mean ${mean.toFixed(5)} vs tr A ${exactTrace.toFixed(5)}`);
+      expectWithinSe(`trace mean (${distribution})`, mean, exactTrace, meanSe);
+      expectWithinSe(`trace variance (${distribution})`, variance, theory[distribution], varSe);
+    }
+    const g = measured.gaussian!;
+    const rd = measured.rademacher!;
+    expect(g.variance - rd.variance).toBeGreaterThan(K_SE * Math.hypot(g.se, rd.se));
+  });
+});
+
+describe('denoising score matching', () => {
+  const sigma = 0.5;
+  const noisyPrecision = inverse(addM(SIGMA, scaleM(identity(3), sigma * sigma)));
+
+  it('its excess over the optimum is the ESM of the noised data, and the optimum is ½(d/σ² − tr(Σ+σ²I)⁻¹)', async () => {
+    const n = 20000;
+    const x = gaussianSample(n, randomKey(41));
+    const key = randomKey(42);
+    const optimal = gaussianScore(MU, noisyPrecision); // s* = ∇log N(μ, Σ + σ²I)
+    const model = mlpScore({ inputDim: 3, hidden: [16], key: randomKey(43), ...f64 }).score;
+    // Same key, so both losses see the same noise z = randn(x.shape, {key}) and x̃ = x + σz.
+    const atOptimum = denoisingScoreMatchingLoss(optimal, x, { sigma, key, reduction: 'none' });
+    const atModel = denoisingScoreMatchingLoss(model, x, { sigma, key, reduction: 'none' });
+    const noisy = x.add(randn(x.shape, { key, ...f64 }).mul(sigma));
+    const esm = explicitScoreMatchingLoss(model, noisy, { targetScore: optimal, reduction: 'none' });
+    // DSMᵢ(s) − DSMᵢ(s*) − ½‖s − s*‖²(x̃ᵢ) = (s − s*)ᵀ(s* + z/σ): mean 0 since E[z/σ | x̃] = −s*.
+    const diff = meanAndSe(await read(atModel.sub(atOptimum).sub(esm)));
+    expectWithinSe('DSM(s) − DSM(s*) − ESM_σ(s)', diff.mean, 0, diff.se);
+    // E[½‖s* + z/σ‖²] = ½(E‖z‖²/σ² − E‖s*‖²) = ½(d/σ² − tr (Σ+σ²I)⁻¹).
+    const opt = meanAndSe(await read(atOptimum));
+    const exactOpt = 0.5 * (3 / sigma ** 2 - trace(noisyPrecision));
+    console.log(`[DSM] min DSM ${opt.mean.toFixed(5)} ± ${opt.se.toFixed(5)} vs ${exactOpt.toFixed(5)}; DSM − ESM_σ residual ${diff.mean.toExponential(2)} ± ${diff.se.toExponential(2)}`);
+    expectWithinSe('min DSM', opt.mean, exactOpt, opt.se);
+  });
+
+  it('a linear model trained with DSM reaches s* = −(Σ + σ²I)⁻¹(x̃ − μ)', async () => {
+    // d = 2; the affine model s = −P x̃ + c on one fixed noise draw (a deterministic empirical
+    // risk). Its minimiser is least squares of y = −z/σ on x̃; the residual y − s*(x̃) has
+    // covariance R = I/σ² − Q (Q = (Σ+σ²I)⁻¹, the Gaussian conditional of z given x̃), so
+    // SE(P̂_ab) = √(R_aa Q_bb/N) and SE(ĉ_a) = √(R_aa(1 + μᵀQμ)/N) (OLS with intercept).
+    const n = 2000;
+    const mu2 = [1, -0.5];
+    const chol2: Mat = [
+      [0.8, 0],
+      [0.5, 0.6],
+    ];
+    const sigma2 = matMul(chol2, transposeM(chol2));
+    const q = inverse(addM(sigma2, scaleM(identity(2), sigma * sigma)));
+    const x = gaussianSample(n, randomKey(44), mu2, chol2);
+    const key = randomKey(45);
+    const params: Params = { P: tensor(identity(2), f64), c: tensor([0, 0], f64) };
+    const affine = (p: Params) => (z: Tensor) => matmul(z, p.P!.transpose()).neg().add(p.c!);
+    await train({
+      params,
+      loss: (p) => denoisingScoreMatchingLoss(affine(p), x, { sigma, key }),
+      optimizer: sgd({ lr: 0.2, momentum: 0.8 }),
+      steps: 150,
+      key: randomKey(46),
+      every: 150,
+    });
+    const P = await asMat(params.P!);
+    const c = await read(params.c!);
+
+    // Closed-form empirical minimiser (normal equations on the same x̃, z), for the optimisation
+    // tolerance: |trained − closed| ≤ 1e-6 per entry (SE ≈ 0.05).
+    const z = await asMat(randn([n, 2], { key, ...f64 }));
+    const xs = await asMat(x);
+    const noisy = xs.map((row, i) => row.map((v, j) => v + sigma * z[i]![j]!));
+    const y = z.map((row) => row.map((v) => -v / sigma));
+    const xm = [0, 1].map((j) => noisy.reduce((acc, r) => acc + r[j]!, 0) / n);
+    const ym = [0, 1].map((j) => y.reduce((acc, r) => acc + r[j]!, 0) / n);
+    const xc = noisy.map((r) => r.map((v, j) => v - xm[j]!));
+    const yc = y.map((r) => r.map((v, j) => v - ym[j]!));
+    const sxx = matMul(transposeM(xc), xc);
+    const sxy = matMul(transposeM(xc), yc);
+    const closedP = scaleM(transposeM(matMul(inverse(sxx), sxy)), -1); // y ≈ −P x̃ + c
+    const closedC = ym.map((v, a) => v + closedP[a]!.reduce((acc, p, b) => acc + p * xm[b]!, 0));
+    const r = addM(scaleM(identity(2), 1 / sigma ** 2), scaleM(q, -1));
+    const muQmu = mu2.reduce((acc, ma, a) => acc + ma * q[a]!.reduce((s, qab, b) => s + qab * mu2[b]!, 0), 0);
+    const cStar = q.map((row) => row.reduce((acc, v, b) => acc + v * mu2[b]!, 0));
+    for (let a = 0; a < 2; a++) {
+      expect(Math.abs(c[a]! - closedC[a]!)).toBeLessThan(1e-6);
+      expectWithinSe(`c[${a}]`, c[a]!, cStar[a]!, Math.sqrt((r[a]![a]! * (1 + muQmu)) / n));
+      for (let b = 0; b < 2; b++) {
+        expect(Math.abs(P[a]![b]! - closedP[a]![b]!)).toBeLessThan(1e-6);
+        expectWithinSe(`P[${a}][${b}]`, P[a]![b]!, q[a]![b]!, Math.sqrt((r[a]![a]! * q[b]![b]!) / n));
+      }
+    }
+    console.log(`[DSM linear] trained P = ${JSON.stringify(P.map((row) => row.map((v) => +v.toFixed(4))))}, (Σ+σ²I)⁻¹ = ${JSON.stringify(q.map((row) => row.map((v) => +v.toFixed(4))))}`);
+  });
+});
+
+describe('noise-conditional losses at the true score (diagonal Gaussian data)', () => {
+  // Data N(μ, diag(v)); under the kernel N(m x, s² I) the noised data is N(mμ, diag(m²v + s²)),
+  // with score −(x − mμ)/(m²v + s²). At that score the expected per-level loss is
+  //   ½ λ (d/s² − Σ_k 1/(m²v_k + s²)),
+  // so the batch mean of the per-example losses must match its average over the levels or
+  // times, within k·SE.
+  const n = 20000;
+  const mu = [0.5, -0.5];
+  const v = [1.5, 0.4];
+  const x = tidy(() => randn([n, 2], { key: randomKey(51), ...f64 }).mul(tensor(v.map(Math.sqrt), f64)).add(tensor(mu, f64)));
+  const levelLoss = (m: number, s: number, lambda: number) => 0.5 * lambda * (2 / s ** 2 - v.reduce((acc, vk) => acc + 1 / (m * m * vk + s * s), 0));
+  const trueScore = (m: Tensor, s: Tensor) => (z: Tensor) => {
+    const variance = perRow(m.mul(m)).mul(tensor(v, f64)).add(perRow(s.mul(s)));
+    return z.sub(perRow(m).mul(tensor(mu, f64))).div(variance).neg();
+  };
+
+  it('ncsnLoss draws levels uniformly and weights them by σ^power', async () => {
+    const sigmas = geometricSigmas(1, 0.01, 10);
+    for (const power of [2, 1]) {
+      const score = (z: Tensor, sigma?: Tensor) => trueScore(sigma!.mul(0).add(1), sigma!)(z);
+      const values = await read(ncsnLoss(score, x, { key: randomKey(52), power, reduction: 'none' }));
+      const { mean, se } = meanAndSe(values);
+      const exact = sigmas.reduce((acc, s) => acc + levelLoss(1, s, s ** power), 0) / sigmas.length;
+      console.log(`[NCSN] power ${power}: ${mean.toFixed(5)} ± ${se.toFixed(5)} vs ${exact.toFixed(5)}`);
+      expectWithinSe(`ncsnLoss power ${power}`, mean, exact, se);
+    }
+  });
+
+  const cases: { label: string; sde: Sde; weighting: 'sigma2' | 'likelihood' | 'noisePrediction' }[] = [
+    { label: 'VE, σ² weighting', sde: veSde(), weighting: 'sigma2' },
+    { label: 'VP, σ² weighting', sde: vpSde(), weighting: 'sigma2' },
+    { label: 'sub-VP, σ² weighting', sde: subVpSde(), weighting: 'sigma2' },
+    { label: 'VE, likelihood weighting', sde: veSde(), weighting: 'likelihood' },
+    { label: 'VP, ε-prediction MSE', sde: vpSde(), weighting: 'noisePrediction' },
+  ];
+  it.each(cases)('sdeScoreLoss, $label', async ({ label, sde, weighting }) => {
+    const score = (z: Tensor, t?: Tensor) => trueScore(sde.meanCoefficient(t!), sde.std(t!))(z);
+    const values = await read(sdeScoreLoss(score, x, { sde, weighting, key: randomKey(53), reduction: 'none' }));
+    const { mean, se } = meanAndSe(values);
+    // E over t ~ U(ε, 1): composite Simpson on 20000 intervals in u = log t, because near t = ε
+    // the VE kernel's s(t) varies over decades (quadrature error far below the SE).
+    const eps = 1e-5;
+    const steps = 20000;
+    const lo = Math.log(eps);
+    const h = -lo / steps;
+    const ts = tensor(Array.from({ length: steps + 1 }, (_, i) => Math.exp(lo + i * h)), f64);
+    const [ms, ss, gs] = [await read(sde.meanCoefficient(ts)), await read(sde.std(ts)), await read(sde.diffusion(ts))];
+    let integral = 0;
+    for (let i = 0; i <= steps; i++) {
+      const [m, s, g] = [ms[i]!, ss[i]!, gs[i]!];
+      const sigmaWeighted = levelLoss(m, s, s * s);
+      // L_simple = mean over the d = 2 dimensions of (ε̂ − z)² = (2/d)·(σ²-weighted loss).
+      const value = weighting === 'likelihood' ? levelLoss(m, s, g * g) : weighting === 'noisePrediction' ? (2 / 2) * sigmaWeighted : sigmaWeighted;
+      const w = i === 0 || i === steps ? 1 : i % 2 === 1 ? 4 : 2;
+      integral += w * value * Math.exp(lo + i * h); // dt = t du
+    }
+    const exact = ((integral * h) / 3) / (1 - eps);
+    console.log(`[SDE] ${label}: ${mean.toFixed(5)} ± ${se.toFixed(5)} vs ${exact.toFixed(5)}`);
+    expectWithinSe(label, mean, exact, se);
+  });
+});
+
+describe('KDE score targets', () => {
+  it("uses Scott's rule per dimension and returns the gradient of the KDE's log-density", async () => {
+    const data = gaussianSample(500, randomKey(61));
+    const h = await read(ruleOfThumbBandwidth(data));
+    const cols = (await asMat(data)) as Mat;
+    for (let j = 0; j < 3; j++) {
+      const col = cols.map((r) => r[j]!);
+      const { variance } = meanAndSe(col);
+      expect(h[j]).toBeCloseTo(500 ** (-1 / 7) * Math.sqrt(variance), 12);
+    }
+    const q = gaussianSample(5, randomKey(62));
+    const viaGrad = grad((z: Tensor) => sum(kdeLogDensity(data)(z)))(q) as Tensor;
+    const direct = kdeScore(data)(q);
+    const [a, b] = [await read(viaGrad), await read(direct)];
+    a.forEach((val, i) => expect(val).toBeCloseTo(b[i]!, 10));
+  });
+
+  it('matches the score of the Gaussian mixture it defines, computed on the host', async () => {
+    // p̂(x) = (1/n) Σᵢ N(x; xᵢ, diag h²) ⇒ ∇log p̂(x) = Σᵢ wᵢ (xᵢ − x)/h², wᵢ ∝ exp(−½‖(x − xᵢ)/h‖²).
+    // Exact arithmetic on both sides (float64), so the tolerance is roundoff: 1e-12.
+    const data = gaussianSample(7, randomKey(63));
+    const q = gaussianSample(4, randomKey(64));
+    const h = [0.3, 0.5, 0.8];
+    const got = await asMat(kdeScore(data, { bandwidth: h })(q));
+    const [xs, qs] = [await asMat(data), await asMat(q)];
+    qs.forEach((point, r) => {
+      const logw = xs.map((xi) => -0.5 * xi.reduce((acc, v, k) => acc + ((point[k]! - v) / h[k]!) ** 2, 0));
+      const top = Math.max(...logw);
+      const w = logw.map((l) => Math.exp(l - top));
+      const total = w.reduce((acc, v) => acc + v, 0);
+      for (let k = 0; k < 3; k++) {
+        const expected = xs.reduce((acc, xi, i) => acc + (w[i]! / total) * (xi[k]! - point[k]!), 0) / h[k]! ** 2;
+        expect(Math.abs(got[r]![k]! - expected)).toBeLessThan(1e-12 * Math.max(1, Math.abs(expected)));
+      }
+    });
+    expect(() => kdeScore(data, { bandwidth: 'wide' as never })).toThrow(/unknown bandwidth rule "wide"/);
+    expect(() => kdeScore(data, { bandwidth: [1, 2] })(q)).toThrow(/one number or 3 numbers/);
+  });
+});
+
+describe('loss input checks', () => {
+  const score = (z: Tensor) => z.neg();
+  const x = randn([4, 2], { key: randomKey(71) });
+  const key = randomKey(72);
+  it('rejects a batch of the wrong rank', () => {
+    expect(() => implicitScoreMatchingLoss(score, randn([4], { key }))).toThrow(/rank 2 \(shape \[N, d\]/);
+    expect(() => slicedScoreMatchingLoss(score, randn([2, 2, 2], { key }), { key })).toThrow(/rank 2/);
+  });
+  it('rejects a score of the wrong shape', () => {
+    const bad = (z: Tensor) => z.sum(1);
+    expect(() => implicitScoreMatchingLoss(bad, x)).toThrow(/returned shape \[8\] for an input of shape \[8,2\]/);
+    expect(() => denoisingScoreMatchingLoss(bad, x, { sigma: 0.1, key })).toThrow(/returned shape/);
+    expect(() => slicedScoreMatchingLoss(bad, x, { key, method: 'finiteDifference' })).toThrow(/returned shape/);
+  });
+  it('rejects unknown option values', () => {
+    expect(() => slicedScoreMatchingLoss(score, x, { key, distribution: 'uniform' as never })).toThrow(/unknown distribution "uniform"; expected one of 'gaussian', 'rademacher', 'sphere'/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, method: 'hvp' as never })).toThrow(/unknown method/);
+    expect(() => implicitScoreMatchingLoss(score, x, { reduction: 'sum' as never })).toThrow(/unknown reduction/);
+    expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, weighting: 'snr' as never })).toThrow(/unknown weighting/);
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: -1, key })).toThrow(/sigma must be a positive/);
+    expect(() => ncsnLoss(score, x, { key, sigmas: [] })).toThrow(/non-empty array/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, projections: 0 })).toThrow(/projections must be a positive integer/);
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1 } as never)).toThrow(/opts.key/);
+  });
+  it('differentiates through the losses in θ (reverse over forward) and agrees with backward()', async () => {
+    const model = mlpScore({ inputDim: 2, hidden: [8], key: randomKey(73), dtype: 'float64' });
+    const data = randn([16, 2], { key: randomKey(74), dtype: 'float64' });
+    const names = Object.keys(model.params);
+    const loss = (...ps: Tensor[]) => slicedScoreMatchingLoss(model.bind(Object.fromEntries(names.map((nm, i) => [nm, ps[i]!]))), data, { key });
+    const functional = grad(loss, { argnums: names.map((_, i) => i) })(...Object.values(model.params)) as Tensor[];
+    for (const p of Object.values(model.params)) p.requiresGrad = true;
+    slicedScoreMatchingLoss(model.score, data, { key }).backward();
+    for (const [i, p] of Object.values(model.params).entries()) {
+      const [a, b] = [await read(functional[i]!), await read(p.grad!)];
+      a.forEach((val, j) => expect(val).toBeCloseTo(b[j]!, 12));
+      p.requiresGrad = false;
+    }
+  });
+});

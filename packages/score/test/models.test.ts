@@ -1,0 +1,224 @@
+// Score models: parameter layout and initialisation, noise conditioning and output scaling,
+// energy models' score −∇E, the exact Jacobian trace by three routes, and save/load.
+
+import { describe, expect, it } from 'vitest';
+import { grad, hessian, jacobian } from '@scorch/autograd';
+import { type Tensor, concat, randn, randomKey, reshape, tensor } from '@scorch/tensor';
+import {
+  type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParams, loadParamsInto, mlpEnergy, mlpScore, paramList,
+  saveParams, scoreJacobianTrace, sinusoidalEmbedding,
+} from '../src/training.js';
+import { vpSde } from '../src/sde.js';
+
+const f64 = { dtype: 'float64' as const };
+const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
+
+/** The exact trace of ∂s/∂x per row from the full Jacobian (one row at a time). */
+async function traceViaJacobian(score: (x: Tensor, c?: Tensor) => Tensor, x: Tensor, cond?: Tensor): Promise<number[]> {
+  const [n, d] = x.shape as [number, number];
+  const traces: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = reshape(x.slice([i, 0], [1, d]), [d]);
+    const c = cond?.slice([i], [1]);
+    const j = await read(jacobian((z: Tensor) => reshape(score(reshape(z, [1, d]), c), [d]))(row));
+    traces.push(Array.from({ length: d }, (_, k) => j[k * d + k]!).reduce((a, b) => a + b, 0));
+  }
+  return traces;
+}
+
+describe('mlpScore', () => {
+  it('names its parameters and initialises them LeCun-normal (He-normal for ReLU)', async () => {
+    const model = mlpScore({ inputDim: 2, hidden: [400, 8], key: randomKey(1) });
+    expect(Object.keys(model.params)).toEqual(['layer0.weight', 'layer0.bias', 'layer1.weight', 'layer1.bias', 'out.weight', 'out.bias']);
+    expect(model.params['layer1.weight']!.shape).toEqual([400, 8]);
+    expect(paramList(model.params)).toHaveLength(6);
+    // 3200 iid N(0, g/fan_in) weights: the sample variance has SE = var·√(2/(n−1)); within 4 SE.
+    for (const [activation, gain] of [['tanh', 1], ['relu', 2]] as const) {
+      const w = await read(mlpScore({ inputDim: 2, hidden: [400, 8], activation, key: randomKey(2) }).params['layer1.weight']!);
+      const variance = w.reduce((a, v) => a + v * v, 0) / w.length;
+      const expected = gain / 400;
+      expect(Math.abs(variance - expected)).toBeLessThan(4 * expected * Math.sqrt(2 / (w.length - 1)));
+    }
+    expect(await read(model.params['layer0.bias']!)).toEqual(new Array(400).fill(0));
+  });
+
+  it('conditions on σ or t through sinusoidal or Fourier embeddings', async () => {
+    const x = randn([5, 2], { key: randomKey(3), ...f64 });
+    const sigma = tensor([0.01, 0.1, 1, 10, 50], f64);
+    for (const conditioning of ['sigma', 'time'] as const) {
+      for (const embedding of ['sinusoidal', 'fourier'] as const) {
+        const model = mlpScore({ inputDim: 2, hidden: [16], conditioning, embedding, embeddingDim: 8, key: randomKey(4), ...f64 });
+        const cond = conditioning === 'sigma' ? sigma : tensor([0.1, 0.3, 0.5, 0.7, 0.9], f64);
+        const s = model.score(x, cond);
+        expect(s.shape).toEqual([5, 2]);
+        expect(Object.keys(model.buffers)).toEqual(embedding === 'fourier' ? ['embedding.frequencies'] : []);
+        // Different noise levels give different outputs at the same x.
+        const same = model.score(concat([x.slice([0, 0], [1, 2]), x.slice([0, 0], [1, 2])], 0), cond.slice([0], [2]));
+        const rows = await read(same);
+        expect(rows[0]).not.toBeCloseTo(rows[2]!, 6);
+      }
+    }
+    // sin(0) = 0 and cos(0) = 1 in every channel at c = 0.
+    expect(await read(sinusoidalEmbedding(tensor([0], f64), 6))).toEqual([0, 0, 0, 1, 1, 1]);
+  });
+
+  it('scales its output by 1/σ or reads it as noise: s = net/σ, s = −ε̂/σ(t)', async () => {
+    const x = randn([4, 3], { key: randomKey(5), ...f64 });
+    const sigma = tensor([0.05, 0.5, 2, 20], f64);
+    const opts = { inputDim: 3, hidden: [8], conditioning: 'sigma' as const, key: randomKey(6), ...f64 };
+    const plain = await read(mlpScore(opts).score(x, sigma));
+    const divided = await read(mlpScore({ ...opts, outputScaling: 'divideBySigma' }).score(x, sigma));
+    const noise = await read(mlpScore({ ...opts, outputScaling: 'noisePrediction' }).score(x, sigma));
+    const sig = await read(sigma);
+    plain.forEach((v, i) => {
+      expect(divided[i]).toBeCloseTo(v / sig[Math.floor(i / 3)]!, 12);
+      expect(noise[i]).toBeCloseTo(-v / sig[Math.floor(i / 3)]!, 12);
+    });
+    // With time conditioning σ = sde.std(t).
+    const sde = vpSde();
+    const t = tensor([0.1, 0.4, 0.7, 1], f64);
+    const timeOpts = { inputDim: 3, hidden: [8], conditioning: 'time' as const, key: randomKey(6), ...f64 };
+    const base = await read(mlpScore(timeOpts).score(x, t));
+    const eps = await read(mlpScore({ ...timeOpts, outputScaling: 'noisePrediction', sde }).score(x, t));
+    const std = await read(sde.std(t));
+    base.forEach((v, i) => expect(eps[i]).toBeCloseTo(-v / std[Math.floor(i / 3)]!, 12));
+  });
+
+  it('reports bad options and inputs clearly', () => {
+    const key = randomKey(7);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu"; expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], outputScaling: 'divideBySigma', key })).toThrow(/needs a noise level/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'divideBySigma', key })).toThrow(/needs the sde/);
+    expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/inputDim must be a positive integer/);
+    const model = mlpScore({ inputDim: 2, hidden: [4], key });
+    expect(() => model.score(randn([3], { key }))).toThrow(/x must have shape \[N, 2\], got \[3\]/);
+    expect(() => model.score(randn([3, 4], { key }))).toThrow(/x must have shape \[N, 2\], got \[3,4\]/);
+    const conditional = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key });
+    expect(() => conditional.score(randn([3, 2], { key }))).toThrow(/conditioned on σ; pass cond of shape \[3\]/);
+    expect(() => conditional.score(randn([3, 2], { key }), randn([2], { key }))).toThrow(/cond must have shape \[3\]/);
+  });
+});
+
+describe('mlpEnergy', () => {
+  it('has score −∇ₓE, checked against central differences of E', async () => {
+    // Central differences with h = 1e-5 in float64: truncation h²|E'''|/6 ≈ 2e-11 for O(1)
+    // derivatives, roundoff u|E|/h ≈ 1e-11; the tolerance 1e-8 bounds both with room to spare.
+    const model = mlpEnergy({ inputDim: 3, hidden: [16, 16], activation: 'silu', key: randomKey(8), ...f64 });
+    const x = randn([4, 3], { key: randomKey(9), ...f64 });
+    const s = await read(model.score(x));
+    const xs = await read(x);
+    const h = 1e-5;
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < 3; k++) {
+        const shifted = (delta: number) => {
+          const copy = xs.slice();
+          copy[i * 3 + k]! += delta;
+          return model.energy(tensor(copy, { ...f64, shape: [4, 3] })).dataSync()[i]!;
+        };
+        const fd = (shifted(h) - shifted(-h)) / (2 * h);
+        expect(Math.abs(s[i * 3 + k]! + fd)).toBeLessThan(1e-8);
+      }
+    }
+    expect(model.energy(x).shape).toEqual([4]);
+  });
+
+  it('energyHessianTrace equals the trace of the Hessian of E', async () => {
+    // Same second derivatives, summed in a different order: equal to float64 roundoff.
+    const model = mlpEnergy({ inputDim: 3, hidden: [8], activation: 'tanh', key: randomKey(21), ...f64 });
+    const x = randn([3, 3], { key: randomKey(22), ...f64 });
+    const traces = await read(energyHessianTrace((z) => model.energy(z), x));
+    for (let i = 0; i < 3; i++) {
+      const row = reshape(x.slice([i, 0], [1, 3]), [3]);
+      const h = await read(hessian((z: Tensor) => model.energy(reshape(z, [1, 3])).sum())(row));
+      expect(Math.abs(traces[i]! - (h[0]! + h[4]! + h[8]!))).toBeLessThan(1e-12);
+    }
+  });
+
+  it('ReLU energies have a zero Hessian trace, so ISM cannot learn them', async () => {
+    const model = mlpEnergy({ inputDim: 2, hidden: [16], activation: 'relu', key: randomKey(10), ...f64 });
+    const x = randn([8, 2], { key: randomKey(11), ...f64 });
+    expect(await read(scoreJacobianTrace(model.score, x))).toEqual(new Array(8).fill(0));
+  });
+});
+
+describe('the exact Jacobian trace', () => {
+  const x = randn([6, 3], { key: randomKey(12), ...f64 });
+  const cond = tensor([0.1, 0.2, 0.5, 1, 2, 5], f64);
+  const cases: [string, (z: Tensor, c?: Tensor) => Tensor, Tensor | undefined][] = [
+    ['MLP score', mlpScore({ inputDim: 3, hidden: [16, 16], activation: 'elu', key: randomKey(13), ...f64 }).score, undefined],
+    ['σ-conditional MLP score', mlpScore({ inputDim: 3, hidden: [16], conditioning: 'sigma', outputScaling: 'divideBySigma', key: randomKey(14), ...f64 }).score, cond],
+    ['MLP energy (Hessian trace)', mlpEnergy({ inputDim: 3, hidden: [16, 16], activation: 'softplus', key: randomKey(15), ...f64 }).score, undefined],
+  ];
+  it.each(cases)('%s: batched JVPs = a loop of d JVPs = tr(jacobian)', async (_label, score, c) => {
+    // The same derivatives summed in different orders: equal to float64 roundoff.
+    const batched = await read(scoreJacobianTrace(score, x, { cond: c }));
+    const looped = await read(scoreJacobianTrace(score, x, { cond: c, method: 'loop' }));
+    const viaJacobian = await traceViaJacobian(score, x, c);
+    batched.forEach((v, i) => {
+      expect(Math.abs(v - looped[i]!)).toBeLessThan(1e-12 * Math.max(1, Math.abs(v)));
+      expect(Math.abs(v - viaJacobian[i]!)).toBeLessThan(1e-12 * Math.max(1, Math.abs(v)));
+    });
+    const ismBatched = await read(implicitScoreMatchingLoss(score, x, { cond: c }));
+    const ismLooped = await read(implicitScoreMatchingLoss(score, x, { cond: c, method: 'loop' }));
+    expect(Math.abs(ismBatched[0]! - ismLooped[0]!)).toBeLessThan(1e-12);
+  });
+
+  it('differentiates ISM of an energy model in θ, functionally and with backward()', async () => {
+    // ∇_θ of a loss holding −tr ∇²ₓE_θ: reverse over forward over reverse. Both routes run the
+    // same rules, so they agree to roundoff.
+    const model = mlpEnergy({ inputDim: 3, hidden: [8], activation: 'tanh', key: randomKey(16), ...f64 });
+    const names = Object.keys(model.params);
+    const loss = (...ps: Tensor[]) => implicitScoreMatchingLoss(model.bind(Object.fromEntries(names.map((n, i) => [n, ps[i]!]))), x);
+    const functional = grad(loss, { argnums: names.map((_, i) => i) })(...paramList(model.params)) as Tensor[];
+    for (const p of paramList(model.params)) p.requiresGrad = true;
+    implicitScoreMatchingLoss(model.score, x).backward();
+    for (const [i, p] of paramList(model.params).entries()) {
+      const a = await read(functional[i]!);
+      if (names[i] === 'out.bias') {
+        // E's constant offset does not change ∇ₓE: no gradient reaches it (null, as PyTorch).
+        expect(a.every((v) => v === 0)).toBe(true);
+        expect(p.grad).toBeNull();
+      } else {
+        const b = await read(p.grad!);
+        a.forEach((v, j) => expect(Math.abs(v - b[j]!)).toBeLessThan(1e-12 * Math.max(1, Math.abs(v))));
+        expect(a.some((v) => v !== 0)).toBe(true);
+      }
+      p.requiresGrad = false;
+    }
+  });
+});
+
+describe('saveParams / loadParams', () => {
+  it('round-trips float32 and float64 exactly, special values included', async () => {
+    const special = [NaN, Infinity, -Infinity, -0, 0, 1e-45, 3.4028234663852886e38, 0.1, -1 / 3];
+    for (const dtype of ['float32', 'float64'] as const) {
+      const model = mlpScore({ inputDim: 2, hidden: [5], conditioning: 'sigma', embedding: 'fourier', embeddingDim: 4, key: randomKey(17), dtype });
+      const params: Params = { ...model.params, ...model.buffers, special: tensor(special, { dtype }) };
+      const json = await saveParams(params);
+      const loaded = loadParams(json);
+      expect(Object.keys(loaded)).toEqual(Object.keys(params));
+      for (const [name, t] of Object.entries(params)) {
+        const back = loaded[name]!;
+        expect(back.dtype).toBe(dtype);
+        expect(back.shape).toEqual(t.shape);
+        const [a, b] = [await read(t), await read(back)];
+        a.forEach((v, i) => expect(Object.is(v, b[i])).toBe(true));
+      }
+    }
+  });
+
+  it('loads into an existing model in place, and rejects mismatches', async () => {
+    const source = mlpScore({ inputDim: 2, hidden: [6], key: randomKey(18) });
+    const target = mlpScore({ inputDim: 2, hidden: [6], key: randomKey(19) });
+    const x = randn([3, 2], { key: randomKey(20) });
+    const json = await saveParams(source.params);
+    const weightBefore = target.params['out.weight'];
+    loadParamsInto(target.params, json);
+    expect(target.params['out.weight']).toBe(weightBefore); // same tensor object, new values
+    expect(await read(target.score(x))).toEqual(await read(source.score(x)));
+    const wider = mlpScore({ inputDim: 2, hidden: [7], key: randomKey(18) });
+    expect(() => loadParamsInto(wider.params, json)).toThrow(/'layer0.weight' is saved as float32 \[2,6\] but the target is float32 \[2,7\]/);
+    expect(() => loadParams('{"format":"other"}')).toThrow(/scorch-params\/v1/);
+    expect(() => loadParams('not json')).toThrow(/not valid JSON/);
+  });
+});

@@ -1,0 +1,148 @@
+// Optimisers and training aids against sequences computed by hand (plain JavaScript numbers
+// implementing the papers' update rules), in float64 so agreement is to roundoff.
+
+import { describe, expect, it } from 'vitest';
+import { type RandomKey, type Tensor, memory, sum, tensor } from '@scorch/tensor';
+import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/training.js';
+
+const f64 = { dtype: 'float64' as const };
+const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
+const GRADS = [
+  [0.5, -1],
+  [0.3, 0.2],
+  [-0.4, 0.1],
+  [2, -0.05],
+];
+const P0 = [1, -2];
+const close = (a: number[], b: number[], tol = 1e-14) => a.forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThan(tol));
+
+describe('adam', () => {
+  it('follows the bias-corrected sequence of Kingma & Ba (2015), Algorithm 1', async () => {
+    const lr = 0.1;
+    const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+    const opt = adam({ lr });
+    const params: Params = { w: tensor(P0, f64) };
+    // By hand: m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), θ ← θ − α m̂/(√v̂ + ε). Step 1: m̂ = g, v̂ = g², so
+    // θ₁ = θ₀ − α g/(|g| + ε) = [1 − 0.1·0.5/(0.5+1e-8), −2 + 0.1·1/(1+1e-8)] ≈ [0.9, −1.9].
+    const p = [...P0];
+    const m = [0, 0];
+    const v = [0, 0];
+    for (const [t, g] of GRADS.entries()) {
+      opt.step(params, { w: tensor(g, f64) });
+      for (let i = 0; i < 2; i++) {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
+        const mHat = m[i]! / (1 - b1 ** (t + 1));
+        const vHat = v[i]! / (1 - b2 ** (t + 1));
+        p[i] = p[i]! - (lr * mHat) / (Math.sqrt(vHat) + eps);
+      }
+      if (t === 0) close(await read(params.w!), [1 - (0.1 * 0.5) / (0.5 + 1e-8), -2 + 0.1 / (1 + 1e-8)]);
+      close(await read(params.w!), p);
+    }
+    expect(opt.stepCount).toBe(4);
+    opt.dispose();
+  });
+
+  it('uses the defaults lr 1e-3, β = (0.9, 0.999), ε = 1e-8 and a schedule when given', async () => {
+    const params: Params = { w: tensor(P0, f64) };
+    const opt = adam();
+    opt.step(params, { w: tensor(GRADS[0]!, f64) });
+    close(await read(params.w!), [1 - (1e-3 * 0.5) / (0.5 + 1e-8), -2 + 1e-3 / (1 + 1e-8)]);
+    const warm = adam({ lr: linearWarmup(1e-3, 100) });
+    expect([warm.learningRate(1), warm.learningRate(50), warm.learningRate(100), warm.learningRate(500)]).toEqual([1e-5, 5e-4, 1e-3, 1e-3]);
+  });
+
+  it('rejects bad settings and mismatched gradients', () => {
+    expect(() => adam({ beta1: 1 })).toThrow(/beta1 must lie in \[0, 1\)/);
+    expect(() => adam({ lr: -1 })).toThrow(/lr must be a non-negative number/);
+    const params: Params = { w: tensor(P0, f64) };
+    expect(() => adam().step(params, {})).toThrow(/no gradient for parameter 'w'/);
+    expect(() => adam().step(params, { w: tensor([1, 2, 3], f64) })).toThrow(/gradient of 'w' is float64 \[3\] but the parameter is float64 \[2\]/);
+  });
+});
+
+describe('sgd', () => {
+  it('applies heavy-ball and Nesterov momentum as PyTorch does', async () => {
+    for (const nesterov of [false, true]) {
+      const [lr, mu] = [0.1, 0.9];
+      const opt = sgd({ lr, momentum: mu, nesterov });
+      const params: Params = { w: tensor(P0, f64) };
+      const p = [...P0];
+      let b: number[] | null = null;
+      for (const g of GRADS) {
+        opt.step(params, { w: tensor(g, f64) });
+        b = b === null ? [...g] : b.map((bi, i) => mu * bi + g[i]!);
+        const direction = nesterov ? g.map((gi, i) => gi + mu * b![i]!) : b;
+        for (let i = 0; i < 2; i++) p[i] = p[i]! - lr * direction[i]!;
+        close(await read(params.w!), p);
+      }
+    }
+    expect(() => sgd({} as never)).toThrow(/lr is required/);
+  });
+});
+
+describe('gradient clipping by global norm', () => {
+  it('scales every gradient by maxNorm/‖g‖ when ‖g‖ exceeds it, and leaves them alone otherwise', async () => {
+    const grads: Params = { a: tensor([3, 4], f64), b: tensor([[12]], f64) }; // ‖g‖ = 13
+    expect(await read(globalNorm(grads))).toEqual([13]);
+    const clipped = clipGradNorm(grads, 6.5);
+    const scale = 6.5 / (13 + 1e-6);
+    close(await read(clipped.grads.a!), [3 * scale, 4 * scale]);
+    close(await read(clipped.grads.b!), [12 * scale]);
+    expect(await read(clipped.norm)).toEqual([13]);
+    const untouched = clipGradNorm(grads, 20);
+    expect(await read(untouched.grads.a!)).toEqual([3, 4]);
+    expect(await read(untouched.grads.b!)).toEqual([12]);
+    expect(() => clipGradNorm(grads, 0)).toThrow(/maxNorm must be a positive/);
+  });
+});
+
+describe('ema', () => {
+  it('averages with the warm-up decay min(δ, (1+n)/(10+n)) and copies the average back', async () => {
+    const params: Params = { w: tensor(P0, f64) };
+    const average = ema(params, { decay: 0.999 });
+    let shadow = [...P0];
+    for (const [n, g] of GRADS.entries()) {
+      params.w!.assign(tensor(g, f64)); // any new parameter values
+      const delta = Math.min(0.999, (1 + n) / (10 + n));
+      expect(average.nextDecay()).toBe(delta);
+      average.update(params);
+      shadow = shadow.map((s, i) => delta * s + (1 - delta) * g[i]!);
+      close(await read(average.shadow.w!), shadow);
+    }
+    expect(average.updates).toBe(4);
+    average.copyTo(params);
+    close(await read(params.w!), shadow);
+
+    const plain = ema({ w: tensor(P0, f64) }, { decay: 0.5, warmup: false });
+    plain.update({ w: tensor([3, 0], f64) });
+    expect(await read(plain.shadow.w!)).toEqual([2, -1]);
+    expect(() => ema(params, { decay: 1 })).toThrow(/decay must lie in \[0, 1\)/);
+  });
+});
+
+describe('train', () => {
+  it('minimises a loss, reads it every `every` steps, and frees each step', async () => {
+    const target = tensor([0.5, -1.5, 2], f64);
+    const params: Params = { w: tensor([0, 0, 0], f64), b: tensor([1], f64) };
+    const keys: RandomKey[] = [];
+    const loss = (p: Params, key: RandomKey, step: number) => {
+      if (step < 3) keys.push(key);
+      return sum(p.w!.sub(target).square()).add(sum(p.b!.square()));
+    };
+    const optimizer = adam({ lr: 0.1 });
+    const average = ema(params, { decay: 0.9 });
+    const seen: number[] = [];
+    const first = await train({ params, loss, optimizer, steps: 10, key: [1, 2], every: 4, clipNorm: 1, ema: average, onProgress: (p) => void seen.push(p.step) });
+    expect(first.history.map((h) => h.step)).toEqual([4, 8, 10]);
+    expect(seen).toEqual([4, 8, 10]);
+    expect(new Set(keys.map((k) => k.join(','))).size).toBe(3); // a fresh key each step
+    // After the optimiser state exists, further training allocates nothing that outlives a step.
+    const before = memory().tensors;
+    const second = await train({ params, loss, optimizer, steps: 300, key: [3, 4], every: 100 });
+    expect(memory().tensors).toBe(before);
+    expect(second.history.at(-1)!.loss).toBeLessThan(1e-6);
+    close(await read(params.w!), [0.5, -1.5, 2], 1e-3);
+    await expect(train({ params, loss: () => tensor(NaN, f64).add(sum(params.w!)), optimizer, steps: 1, key: [0, 0] })).rejects.toThrow(/the loss became NaN at step 1/);
+  });
+});
