@@ -12,3 +12,4 @@
 export * from './sde.js';
 export * from './training.js';
 export * from './sampling.js';
+export * from './report/index.js';

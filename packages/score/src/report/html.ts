@@ -1,0 +1,147 @@
+// A single self-contained HTML report: headed sections holding inline SVG charts (from plots.ts),
+// tables and text. Everything — styles included — is in the one string, with no scripts, fonts or
+// external links, so the file opens offline and can be archived next to a run's other outputs.
+// All text is escaped; SVGs are embedded verbatim after a check that they are SVG documents.
+
+import { escapeXml } from './svg.js';
+
+export type TableCell = string | number | boolean | null | undefined;
+
+export interface ReportTable {
+  readonly columns: readonly string[];
+  /** One array per row, as long as `columns`. */
+  readonly rows: ReadonlyArray<ReadonlyArray<TableCell>>;
+  readonly caption?: string;
+}
+
+export interface ReportSection {
+  readonly heading: string;
+  /** Paragraphs separated by blank lines; single line breaks are kept. */
+  readonly text?: string;
+  /** One SVG document or several (e.g. from scatterPlot, linePlot), shown in order. Trusted markup. */
+  readonly svg?: string | readonly string[];
+  readonly table?: ReportTable;
+}
+
+export interface HtmlReportOptions {
+  readonly title: string;
+  /** Text under the title, before the sections. */
+  readonly intro?: string;
+  readonly sections: readonly ReportSection[];
+  /**
+   * Shown in the footer (a Date is written in ISO 8601 UTC). Left out by default, so the same
+   * inputs give byte-identical reports.
+   */
+  readonly generatedAt?: Date | string;
+}
+
+const STYLE = `
+body { font: 15px/1.5 system-ui, -apple-system, Helvetica, Arial, sans-serif; color: #222; max-width: 1040px; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin-bottom: 0.3rem; }
+h2 { font-size: 1.2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; margin-top: 2.2rem; }
+p { white-space: pre-line; }
+nav ol { padding-left: 1.4rem; }
+figure { margin: 1rem 0; }
+figure svg { display: block; max-width: 100%; height: auto; }
+table { border-collapse: collapse; font-size: 0.9rem; margin: 0.8rem 0; }
+caption { text-align: left; color: #555; padding-bottom: 0.3rem; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.7rem; text-align: left; vertical-align: top; }
+th { border-bottom: 2px solid #bbb; }
+.num { text-align: right; font-variant-numeric: tabular-nums; }
+footer { margin-top: 3rem; color: #777; font-size: 0.8rem; }
+`.trim();
+
+/** Escapes text for HTML character data and quoted attributes. */
+export function escapeHtml(value: string): string {
+  return escapeXml(value);
+}
+
+/**
+ * A table cell's text: integers as they are, other numbers to 5 significant digits, non-finite
+ * numbers as NaN/∞/−∞, null/undefined as an em dash.
+ */
+export function formatCell(value: TableCell): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'NaN';
+    if (!Number.isFinite(value)) return value > 0 ? '∞' : '−∞';
+    if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
+    return String(Number(value.toPrecision(5)));
+  }
+  return String(value);
+}
+
+function paragraphs(body: string): string {
+  return body
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0)
+    .map((p) => `<p>${escapeHtml(p)}</p>`)
+    .join('\n');
+}
+
+const SVG_DOCUMENT = /^(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE[^>]*>\s*)?(<svg\b[\s\S]*<\/svg>)$/i;
+
+/** The `<svg>…</svg>` element of an SVG document string (prolog dropped: it is invalid inside HTML). */
+function inlineSvg(where: string, svg: string): string {
+  const match = SVG_DOCUMENT.exec(svg.trim());
+  if (!match) throw new Error(`${where}: svg must be an SVG document string (<svg …>…</svg>)`);
+  return match[1]!;
+}
+
+function renderTable(where: string, table: ReportTable): string {
+  const width = table.columns.length;
+  table.rows.forEach((row, r) => {
+    if (row.length !== width) throw new RangeError(`${where}: table row ${r} has ${row.length} cells, expected ${width}`);
+  });
+  // A column whose cells are all numbers (or empty) is right-aligned, so digits line up.
+  const numeric = table.columns.map((_, c) => table.rows.length > 0 && table.rows.every((row) => row[c] === null || row[c] === undefined || typeof row[c] === 'number'));
+  const cls = (c: number) => (numeric[c] ? ' class="num"' : '');
+  const head = table.columns.map((name, c) => `<th${cls(c)}>${escapeHtml(name)}</th>`).join('');
+  const body = table.rows.map((row) => `<tr>${row.map((cell, c) => `<td${cls(c)}>${escapeHtml(formatCell(cell))}</td>`).join('')}</tr>`).join('\n');
+  const caption = table.caption ? `<caption>${escapeHtml(table.caption)}</caption>` : '';
+  return `<table>${caption}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+function renderSection(section: ReportSection, index: number): string {
+  const where = `htmlReport: section ${index} (${JSON.stringify(section.heading)})`;
+  const parts = [`<h2 id="section-${index + 1}">${escapeHtml(section.heading)}</h2>`];
+  if (section.text) parts.push(paragraphs(section.text));
+  const svgs = section.svg === undefined ? [] : typeof section.svg === 'string' ? [section.svg] : section.svg;
+  for (const svg of svgs) parts.push(`<figure>${inlineSvg(where, svg)}</figure>`);
+  if (section.table) parts.push(renderTable(where, section.table));
+  return `<section>\n${parts.join('\n')}\n</section>`;
+}
+
+/**
+ * The report as one HTML document string. Sections appear in order, each with an anchor
+ * (`#section-1`, …); with three or more sections a table of contents follows the title.
+ */
+export function htmlReport(opts: HtmlReportOptions): string {
+  const sections = opts.sections.map(renderSection);
+  const contents = opts.sections.length >= 3
+    ? `<nav><ol>${opts.sections.map((s, i) => `<li><a href="#section-${i + 1}">${escapeHtml(s.heading)}</a></li>`).join('')}</ol></nav>`
+    : '';
+  const generated = opts.generatedAt === undefined
+    ? ''
+    : `<footer>Generated ${escapeHtml(opts.generatedAt instanceof Date ? opts.generatedAt.toISOString() : opts.generatedAt)}</footer>`;
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(opts.title)}</title>`,
+    `<style>\n${STYLE}\n</style>`,
+    '</head>',
+    '<body>',
+    `<h1>${escapeHtml(opts.title)}</h1>`,
+    ...(opts.intro ? [paragraphs(opts.intro)] : []),
+    ...(contents ? [contents] : []),
+    ...sections,
+    ...(generated ? [generated] : []),
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
+}
