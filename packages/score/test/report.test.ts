@@ -9,7 +9,7 @@ import {
   el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, raw, text,
 } from '../src/report/svg.js';
 import {
-  densityHeatmap, gridPoints, histogram2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sideBySide, trajectoryPlot,
+  densityHeatmap, gridPoints, binCounts2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sideBySide, trajectoryPlot,
 } from '../src/report/plots.js';
 import { formatCell, htmlReport } from '../src/report/html.js';
 
@@ -515,19 +515,19 @@ describe('trajectoryPlot', () => {
 
 // ------------------------------------------------------------------------------------------------
 
-describe('histogram2d and densityHeatmap', () => {
+describe('binCounts2d and densityHeatmap', () => {
   it('counts every finite point inside the domain once', () => {
     const points: [number, number][] = [[0, 0], [1, 1], [0.5, 0.5], [0.99, 0.01], [2, 0], [NaN, 0]];
-    const h = histogram2d(points, { bins: 2, xDomain: [0, 1], yDomain: [0, 1] });
+    const h = binCounts2d(points, { bins: 2, xDomain: [0, 1], yDomain: [0, 1] });
     expect(Array.from(h.counts)).toEqual([1, 1, 0, 2]); // (0,0) | (0.99,0.01) ; — | (1,1),(0.5,0.5)
     expect(h.total).toBe(4);
     expect(h.outside).toBe(1);
     expect(h.nonFinite).toBe(1);
     const rand = lcg(5);
     const many = { x: Array.from({ length: 1000 }, rand), y: Array.from({ length: 1000 }, rand) };
-    const auto = histogram2d(many, { bins: [7, 3] });
+    const auto = binCounts2d(many, { bins: [7, 3] });
     expect(auto.counts.reduce((a, b) => a + b, 0)).toBe(1000);
-    expect(() => histogram2d(many, { bins: 0 })).toThrow(RangeError);
+    expect(() => binCounts2d(many, { bins: 0 })).toThrow(RangeError);
   });
 
   it('draws a cell per non-empty bin', () => {
@@ -535,7 +535,7 @@ describe('histogram2d and densityHeatmap', () => {
     const points = { x: Array.from({ length: 500 }, () => rand() * 2), y: Array.from({ length: 500 }, () => rand()) };
     const svg = densityHeatmap({ title: 'density', points, bins: 10, xDomain: [0, 2], yDomain: [0, 1] });
     const root = checkSvg(svg);
-    const h = histogram2d(points, { bins: 10, xDomain: [0, 2], yDomain: [0, 1] });
+    const h = binCounts2d(points, { bins: 10, xDomain: [0, 2], yDomain: [0, 1] });
     expect(descendants(onlyByClass(root, 'cells'), 'rect')).toHaveLength(h.counts.filter((c) => c > 0).length);
     expect(svg).toContain(`>${Math.max(...h.counts)}<`);
     checkSvg(densityHeatmap({ points: [] }));

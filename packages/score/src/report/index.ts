@@ -12,7 +12,7 @@ export {
   type ArrowNormalization, type AxisLabels, type DensityHeatmapOptions, type Histogram2d, type Histogram2dOptions,
   type LinePlotOptions, type LineSeries, type PlotSize, type PointsInput, type QuiverComparisonOptions,
   type QuiverPlotOptions, type ScatterPlotOptions, type ScatterSeries, type TrajectoryPlotOptions, type VectorField,
-  densityHeatmap, gridPoints, histogram2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sequentialColor,
+  densityHeatmap, gridPoints, binCounts2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sequentialColor,
   sideBySide, trajectoryPlot,
 } from './plots.js';
 export {

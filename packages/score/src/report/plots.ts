@@ -930,8 +930,8 @@ function widenIfFlat([lo, hi]: readonly [number, number]): [number, number] {
 }
 
 /** Counts of 2-D points in an nx × ny grid of equal bins. */
-export function histogram2d(points: PointsInput, opts: Histogram2dOptions = {}): Histogram2d {
-  const where = 'histogram2d';
+export function binCounts2d(points: PointsInput, opts: Histogram2dOptions = {}): Histogram2d {
+  const where = 'binCounts2d';
   const [nx, ny] = typeof opts.bins === 'number' || opts.bins === undefined ? [opts.bins ?? 40, opts.bins ?? 40] : opts.bins;
   if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1 || nx * ny > 1e6) {
     throw new RangeError(`${where}: bins must be positive integers (at most 10⁶ cells), got ${nx} × ${ny}`);
@@ -1000,7 +1000,7 @@ export function densityHeatmap(opts: DensityHeatmapOptions): string {
   const set = pointSet(where, opts.points);
   const f = frame(width, height, { title: opts.title, xLabel: opts.xLabel, yLabel: opts.yLabel, note: true, rightExtra: 56 });
   const ax = resolveAxes(f.area, finiteExtent(set.xs), finiteExtent(set.ys), opts.xDomain, opts.yDomain, opts.equalAspect ?? true);
-  const hist = histogram2d({ x: set.xs, y: set.ys }, { bins: opts.bins, xDomain: ax.x.domain, yDomain: ax.y.domain });
+  const hist = binCounts2d({ x: set.xs, y: set.ys }, { bins: opts.bins, xDomain: ax.x.domain, yDomain: ax.y.domain });
   const maxCount = Math.max(0, ...hist.counts);
   const level = (count: number) => (maxCount === 0 ? 0 : opts.logColor ? Math.log1p(count) / Math.log1p(maxCount) : count / maxCount);
 
