@@ -1,0 +1,339 @@
+// The WebGPU runtime under the backend: pooled buffers, cached pipelines, batched dispatches
+// and asynchronous readback, plus the error plumbing that turns WebGPU's deferred validation
+// errors and device loss into thrown errors naming the kernel.
+//
+// Ordering rules this module relies on (WebGPU queue timeline):
+// - `queue.writeBuffer` runs when called, i.e. BEFORE the commands of the encoder that is still
+//   being recorded. So a buffer released while a batch is open may still be read by that batch:
+//   it waits in `releasedInBatch` and joins the pool only once the batch is submitted (after
+//   which any upload into it is queued behind the reads).
+// - Every dispatch's uniforms live in one per-batch arena at their own offset; the arena is
+//   written once, just before the batch is submitted, so no dispatch sees another's uniforms.
+//   Reusing the arena for the next batch is safe because that write is queued after the submit.
+
+/// <reference types="@webgpu/types" />
+
+import type { AcquiredDevice } from './device.js';
+import type { KernelSpec } from './wgsl/common.js';
+
+/** A pooled GPU buffer holding tensor data; views share it through the reference count. */
+export interface GpuStorage {
+  buffer: GPUBuffer;
+  /** Allocated bytes (a size class ≥ the bytes asked for). */
+  bytes: number;
+  refs: number;
+  /** For small int32 uploads: a host copy, so index tensors can be range-checked without a read. */
+  hostInts?: Int32Array;
+}
+
+export interface RuntimeOptions {
+  /** Dispatches recorded before the batch is submitted. Default 64. */
+  maxDispatchesPerBatch?: number;
+  /** Bytes of freed buffers kept for reuse; beyond it they are destroyed. Default 256 MiB. */
+  poolLimitBytes?: number;
+  /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
+  poisonAllocations?: boolean;
+}
+
+/** Rounds a request up to its pool size class: powers of two up to 4 KiB, then quarter steps. */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(16, Math.ceil(bytes / 16) * 16);
+  if (b <= 4096) return 2 ** Math.ceil(Math.log2(b));
+  const pow = 2 ** Math.floor(Math.log2(b));
+  const step = pow / 4;
+  return Math.ceil(b / step) * step;
+}
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+// Flag values fixed by the WebGPU spec; Dawn for Node does not put GPUBufferUsage on globalThis.
+const BUFFER_USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const MAP_MODE_READ = 0x1;
+const POISON_WORD = 0x7fc00000;
+
+export class GpuRuntime {
+  readonly device: GPUDevice;
+  /** Kept so the adapter (and its Dawn instance) live as long as the device. */
+  readonly acquired: AcquiredDevice;
+  readonly poison: boolean;
+  private readonly maxDispatches: number;
+  private readonly poolLimit: number;
+  private readonly uniformAlign: number;
+
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private readonly stagingPool = new Map<number, GPUBuffer[]>();
+  private releasedInBatch: GpuStorage[] = [];
+  private liveBuffers = 0;
+  private liveBytes = 0;
+
+  private readonly pipelines = new Map<string, CachedPipeline>();
+  private pipelineCompiles = 0;
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatchesInBatch = 0;
+  private labelsInBatch = new Set<string>();
+  private readonly uniformArena: GPUBuffer;
+  private readonly uniformHost = new Uint8Array(UNIFORM_ARENA_BYTES);
+  private uniformUsed = 0;
+
+  /** Validation/OOM/internal errors not yet reported, and the checks still in flight. */
+  private failure: Error | null = null;
+  private readonly pendingChecks = new Set<Promise<void>>();
+  private lostReason: string | null = null;
+  private submits = 0;
+  private dispatches = 0;
+
+  constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
+    this.device = acquired.device;
+    this.acquired = acquired;
+    this.maxDispatches = opts.maxDispatchesPerBatch ?? 64;
+    this.poolLimit = opts.poolLimitBytes ?? 256 * 1024 * 1024;
+    this.poison = opts.poisonAllocations ?? false;
+    this.uniformAlign = Math.max(16, this.device.limits.minUniformBufferOffsetAlignment);
+    this.uniformArena = this.device.createBuffer({
+      label: 'scorch uniform arena',
+      size: UNIFORM_ARENA_BYTES,
+      usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST,
+    });
+    void this.device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    this.device.addEventListener('uncapturederror', (event) => {
+      const e = (event as GPUUncapturedErrorEvent).error;
+      this.failure ??= new Error(`webgpu: ${e.message}`);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Errors
+
+  /** Throws if the device was lost or an earlier batch reported an error. */
+  checkHealthy(): void {
+    if (this.lostReason !== null) throw new Error(`webgpu: the device was lost (${this.lostReason}); create a new one with initWebGPU`);
+    if (this.failure) {
+      const f = this.failure;
+      this.failure = null;
+      throw f;
+    }
+  }
+
+  /** Waits for the error checks of submitted batches, then throws the first error found. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.pendingChecks]);
+    this.checkHealthy();
+  }
+
+  /** True once the device is lost; initWebGPU then opens a new one. */
+  get isLost(): boolean {
+    return this.lostReason !== null;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Buffers
+
+  get memory(): { buffers: number; bytes: number } {
+    return { buffers: this.liveBuffers, bytes: this.liveBytes };
+  }
+
+  /** Pool statistics, for tests and tuning. */
+  get stats(): { pooledBytes: number; pipelines: number; compiles: number; submits: number; dispatches: number } {
+    return { pooledBytes: this.pooledBytes, pipelines: this.pipelines.size, compiles: this.pipelineCompiles, submits: this.submits, dispatches: this.dispatches };
+  }
+
+  allocate(bytes: number): GpuStorage {
+    this.checkHealthy();
+    const size = sizeClass(bytes);
+    if (size > this.device.limits.maxStorageBufferBindingSize) {
+      throw new Error(`webgpu: a ${bytes}-byte tensor exceeds this device's maxStorageBufferBindingSize (${this.device.limits.maxStorageBufferBindingSize} bytes)`);
+    }
+    let buffer = this.pool.get(size)?.pop();
+    if (buffer) {
+      this.pooledBytes -= size;
+    } else {
+      this.ensureBatch();
+      buffer = this.device.createBuffer({
+        size,
+        usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST,
+      });
+    }
+    this.liveBuffers++;
+    this.liveBytes += size;
+    return { buffer, bytes: size, refs: 1 };
+  }
+
+  /** Drops one reference; the last one returns the buffer (after the open batch is submitted). */
+  release(storage: GpuStorage): void {
+    if (storage.refs <= 0) return;
+    storage.refs--;
+    if (storage.refs > 0) return;
+    this.liveBuffers--;
+    this.liveBytes -= storage.bytes;
+    if (this.encoder) this.releasedInBatch.push(storage);
+    else this.returnToPool(storage.buffer, storage.bytes);
+  }
+
+  private returnToPool(buffer: GPUBuffer, size: number): void {
+    if (this.pooledBytes + size > this.poolLimit) {
+      buffer.destroy();
+      return;
+    }
+    let list = this.pool.get(size);
+    if (!list) this.pool.set(size, (list = []));
+    list.push(buffer);
+    this.pooledBytes += size;
+  }
+
+  /** Destroys every pooled buffer (live tensors are untouched). */
+  trimPool(): void {
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBytes = 0;
+  }
+
+  /** Copies host bytes into a storage (queued now: ahead of the open batch, which is fine for a fresh buffer). */
+  write(storage: GpuStorage, data: ArrayBufferView, byteOffset = 0): void {
+    this.checkHealthy();
+    this.ensureBatch();
+    this.device.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Pipelines and dispatches
+
+  private pipelineFor(spec: KernelSpec): CachedPipeline {
+    let cached = this.pipelines.get(spec.code);
+    if (!cached) {
+      const module = this.device.createShaderModule({ code: spec.code, label: spec.label });
+      const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.label });
+      cached = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+      this.pipelines.set(spec.code, cached);
+      this.pipelineCompiles++;
+    }
+    return cached;
+  }
+
+  /** Opens a batch: an encoder, and error scopes that collect everything until it is submitted. */
+  private ensureBatch(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.device.pushErrorScope('internal');
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder({ label: 'scorch batch' });
+    }
+    return this.encoder;
+  }
+
+  /**
+   * Records one kernel launch. `buffers` are bound at 0..n-1 in the order the kernel declares
+   * them; the uniform block follows. Launches with no workgroups are skipped.
+   */
+  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+    this.checkHealthy();
+    if (spec.dispatch.some((d) => d === 0)) return;
+    const uniformBytes = spec.uniforms.byteLength;
+    let at = Math.ceil(this.uniformUsed / this.uniformAlign) * this.uniformAlign;
+    if (at + uniformBytes > UNIFORM_ARENA_BYTES || this.dispatchesInBatch >= this.maxDispatches) {
+      this.flush();
+      at = 0;
+    }
+    const encoder = this.ensureBatch();
+    const entry = this.pipelineFor(spec);
+    this.uniformHost.set(new Uint8Array(spec.uniforms.buffer, spec.uniforms.byteOffset, uniformBytes), at);
+    this.uniformUsed = at + uniformBytes;
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
+    entries.push({ binding: buffers.length, resource: { buffer: this.uniformArena, offset: at, size: uniformBytes } });
+    const bindGroup = this.device.createBindGroup({ layout: entry.layout, entries, label: spec.label });
+    this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
+    this.pass.setPipeline(entry.pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(spec.dispatch[0], spec.dispatch[1], spec.dispatch[2]);
+    this.dispatchesInBatch++;
+    this.dispatches++;
+    this.labelsInBatch.add(spec.label);
+  }
+
+  get poisonWord(): number {
+    return POISON_WORD;
+  }
+
+  /** Submits the open batch, if any, and moves the buffers it released into the pool. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (this.uniformUsed > 0) {
+      this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformHost.buffer, 0, Math.ceil(this.uniformUsed / 4) * 4);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submits++;
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.dispatchesInBatch = 0;
+    const labels = [...this.labelsInBatch];
+    this.labelsInBatch = new Set();
+    const scopes = [this.device.popErrorScope(), this.device.popErrorScope(), this.device.popErrorScope()];
+    // Kept until it settles (a loop that never reads must not accumulate them); an error it
+    // finds is thrown by the next operation or read.
+    const check: Promise<void> = Promise.all(scopes)
+      .then((errors) => {
+        const e = errors.find((x) => x !== null);
+        if (e && !this.failure) {
+          const which = labels.length > 0 ? ` in a batch running kernels [${labels.join(', ')}]` : '';
+          this.failure = new Error(`webgpu: ${e.constructor.name}${which}: ${e.message}`);
+        }
+      })
+      .finally(() => this.pendingChecks.delete(check));
+    this.pendingChecks.add(check);
+    for (const s of this.releasedInBatch) this.returnToPool(s.buffer, s.bytes);
+    this.releasedInBatch = [];
+  }
+
+  /** Waits until the device has finished all submitted work, then reports any error. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.settle();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Readback
+
+  /** Reads `byteLength` bytes at `byteOffset` of a buffer: copy to a staging buffer, submit, map. */
+  async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    this.checkHealthy();
+    if (byteLength === 0) return new ArrayBuffer(0);
+    const size = sizeClass(byteLength);
+    const staging =
+      this.stagingPool.get(size)?.pop() ??
+      this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+    const encoder = this.ensureBatch();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    this.flush();
+    try {
+      await staging.mapAsync(MAP_MODE_READ, 0, byteLength);
+    } catch (e) {
+      await this.settle();
+      if (this.lostReason !== null) this.checkHealthy();
+      throw new Error(`webgpu: reading a result back failed: ${(e as Error).message}`);
+    }
+    const copy = staging.getMappedRange(0, byteLength).slice(0);
+    staging.unmap();
+    let list = this.stagingPool.get(size);
+    if (!list) this.stagingPool.set(size, (list = []));
+    list.push(staging);
+    await this.settle();
+    return copy;
+  }
+}

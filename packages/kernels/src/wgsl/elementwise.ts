@@ -1,0 +1,217 @@
+// Elementwise kernels: every unary, binary, comparison, where, cast and copy is one template fed
+// by one table of `op → WGSL expression`. Operands are read through their strides and offsets
+// (broadcast, permuted and sliced views cost no copy), and the output may itself be a strided
+// window of a larger buffer (concat writes each input into its slot this way).
+
+import type { BinaryPrimitive, ComparePrimitive, DType, UnaryPrimitive } from '@scorch/tensor';
+import { type Layout, collapseAxes, rowMajorStrides } from '../layout.js';
+import {
+  type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
+} from './common.js';
+import { mathPrelude } from './mathLibrary.js';
+
+export type ElementwiseOp = UnaryPrimitive | BinaryPrimitive | ComparePrimitive | 'where' | 'copy';
+
+type Expression = (args: readonly string[], type: WgslScalar) => string;
+
+/**
+ * The one table: each op as a WGSL expression over its operand variables (already loaded, of
+ * WGSL type `type`, the inputs' common type; `where` gets the condition first). Comparisons
+ * produce a bool stored as u32. Float max propagates NaN from either side, like the CPU.
+ */
+export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expression } = {
+  neg: ([a]) => `-${a}`,
+  exp: ([a]) => `sc_exp(${a})`,
+  log: ([a]) => `sc_log(${a})`,
+  sin: ([a]) => `sc_sin(${a})`,
+  cos: ([a]) => `sc_cos(${a})`,
+  sqrt: ([a]) => `sqrt(${a})`,
+  reciprocal: ([a]) => `1.0 / ${a}`,
+  tanh: ([a]) => `sc_tanh(${a})`,
+  log1p: ([a]) => `sc_log1p(${a})`,
+  expm1: ([a]) => `sc_expm1(${a})`,
+  add: ([a, b]) => `${a} + ${b}`,
+  sub: ([a, b]) => `${a} - ${b}`,
+  mul: ([a, b]) => `${a} * ${b}`,
+  div: ([a, b]) => `${a} / ${b}`,
+  max: ([a, b], t) => (t === 'f32' ? `select(${b}, ${a}, ${a} > ${b} || sc_isnan(${a}))` : `max(${a}, ${b})`),
+  pow: ([a, b]) => `sc_pow(${a}, ${b})`,
+  less: ([a, b]) => `select(0u, 1u, ${a} < ${b})`,
+  lessEqual: ([a, b]) => `select(0u, 1u, ${a} <= ${b})`,
+  equal: ([a, b]) => `select(0u, 1u, ${a} == ${b})`,
+  notEqual: ([a, b]) => `select(0u, 1u, ${a} != ${b})`,
+  where: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0u)`,
+  copy: ([a]) => a!,
+};
+
+/**
+ * Conversion between stored types, as the CPU does it: to bool is `x != 0` (NaN → true), float to
+ * int truncates toward zero (WGSL saturates out-of-range values where the CPU wraps them).
+ */
+export function castExpression(from: DType, to: DType, a: string): string {
+  if (from === to) return a;
+  if (to === 'bool') return from === 'float32' ? `select(0u, 1u, ${a} != 0.0 || sc_isnan(${a}))` : `select(0u, 1u, ${a} != 0)`;
+  return `${wgslType(to)}(${a})`;
+}
+
+export interface ElementwiseOperand {
+  dtype: DType;
+  layout: Layout;
+}
+
+export interface ElementwiseParams {
+  /** The op, or a cast to the output dtype. */
+  op: ElementwiseOp | 'cast';
+  inputs: readonly ElementwiseOperand[];
+  /** Output dtype and layout (same shape as every input). */
+  output: ElementwiseOperand;
+  /**
+   * True when the output layout covers its whole buffer (a fresh output), so the vec4 kernel may
+   * write the padding after the last element; false for a window into a shared buffer (concat).
+   */
+  ownsOutputBuffer?: boolean;
+}
+
+const WORKGROUP = 64;
+
+function expressionFor(p: ElementwiseParams, vars: readonly string[]): string {
+  return p.op === 'cast'
+    ? castExpression(p.inputs[0]!.dtype, p.output.dtype, vars[0]!)
+    : ELEMENTWISE_EXPRESSIONS[p.op](vars, wgslType(p.inputs[p.op === 'where' ? 1 : 0]!.dtype));
+}
+
+function labelOf(p: ElementwiseParams): string {
+  return p.op === 'cast' ? `cast_${p.inputs[0]!.dtype}_to_${p.output.dtype}` : `${p.op}_${p.output.dtype}`;
+}
+
+/** How an input is read by the vec4 kernel: four consecutive elements, or one broadcast value. */
+type Vec4Read = 'vector' | 'scalar';
+
+/**
+ * The vec4 kernel applies when the output is a whole fresh buffer (so the padding after its last
+ * element may be overwritten) and each input is either contiguous from a 16-byte aligned offset
+ * or a single broadcast value (all strides 0).
+ */
+function vec4Reads(p: ElementwiseParams): Vec4Read[] | null {
+  const out = p.output.layout;
+  const n = out.shape.reduce((a, b) => a * b, 1);
+  if (!p.ownsOutputBuffer || n < 4 || out.offset !== 0 || !isRowMajorLayout(out)) return null;
+  const reads: Vec4Read[] = [];
+  for (const x of p.inputs) {
+    if (x.layout.strides.every((s, i) => s === 0 || x.layout.shape[i] === 1)) reads.push('scalar');
+    else if (x.layout.offset % 4 === 0 && isRowMajorLayout(x.layout)) reads.push('vector');
+    else return null;
+  }
+  return reads;
+}
+
+function isRowMajorLayout(l: Layout): boolean {
+  const rm = rowMajorStrides(l.shape);
+  return l.strides.every((s, i) => s === rm[i] || l.shape[i] === 1);
+}
+
+/**
+ * Four elements per invocation with vec4 loads and stores. On software adapters each storage
+ * access costs a per-lane loop, so moving four values per access is what makes this fast; the
+ * arithmetic itself stays the scalar expression of the table, applied per component.
+ */
+function elementwiseVec4Kernel(p: ElementwiseParams, reads: readonly Vec4Read[]): KernelSpec {
+  const n = p.output.layout.shape.reduce((a, b) => a * b, 1);
+  const u = new UniformBlock();
+  const count4 = u.u32(Math.ceil(n / 4));
+  const loads = p.inputs.map((x, k) =>
+    reads[k] === 'vector' ? `let v${k} = in${k}[${u.u32(x.layout.offset / 4)} + i];` : `let s${k} = in${k}[${u.u32(x.layout.offset)}];`,
+  );
+  const components = ['x', 'y', 'z', 'w'].map((c) => {
+    const vars = p.inputs.map((_, k) => (reads[k] === 'vector' ? `v${k}.${c}` : `s${k}`));
+    return expressionFor(p, vars);
+  });
+  const outType = wgslType(p.output.dtype);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count4}) { return; }
+  ${loads.join('\n  ')}
+  out[i] = vec4<${outType}>(${components.join(',\n    ')});
+}`;
+  const decl =
+    p.inputs
+      .map((x, k) => {
+        const t = wgslType(x.dtype);
+        return `@group(0) @binding(${k}) var<storage, read> in${k}: array<${reads[k] === 'vector' ? `vec4<${t}>` : t}>;`;
+      })
+      .join('\n') + `\n@group(0) @binding(${p.inputs.length}) var<storage, read_write> out: array<vec4<${outType}>>;\n`;
+  return {
+    label: `${labelOf(p)}_vec4`,
+    code: `${decl}${u.declare(p.inputs.length + 1)}${mathPrelude(body)}\n${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: grid1d(Math.ceil(n / 4 / WORKGROUP)),
+    uniforms: u.data(),
+  };
+}
+
+/** out[i] = op(inputs[i]...) over one shape, every operand through its own strides. */
+export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
+  const reads = vec4Reads(p);
+  if (reads) return elementwiseVec4Kernel(p, reads);
+  const shape = p.output.layout.shape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const collapsed = collapseAxes(shape, [p.output.layout.strides, ...p.inputs.map((x) => x.layout.strides)]);
+  const rowMajor = rowMajorStrides(collapsed.shape);
+  const isRowMajor = (s: readonly number[]) => s.every((v, i) => v === rowMajor[i] || collapsed.shape[i] === 1);
+  const u = new UniformBlock();
+  const count = u.u32(n);
+  const operands = [p.output, ...p.inputs].map((o, k) => ({
+    name: k === 0 ? 'o_out' : `o_in${k - 1}`,
+    strides: collapsed.strides[k]!,
+    offset: o.layout.offset,
+    contiguous: isRowMajor(collapsed.strides[k]!),
+  }));
+  const index = stridedOffsets(u, 'i', collapsed.shape, operands);
+  const inTypes = p.inputs.map((x) => wgslType(x.dtype));
+  const outType = wgslType(p.output.dtype);
+  const expr = expressionFor(p, p.inputs.map((_, k) => `a${k}`));
+  const bindings = [
+    ...p.inputs.map((_, k) => ({ name: `in${k}`, type: inTypes[k]!, access: 'read' as const })),
+    { name: 'out', type: outType, access: 'read_write' as const },
+  ];
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  ${index}
+  ${p.inputs.map((_, k) => `let a${k} = in${k}[o_in${k}];`).join('\n  ')}
+  out[o_out] = ${expr};
+}`;
+  const code = `${declareStorage(bindings)}${u.declare(bindings.length)}${mathPrelude(body)}\n${body}`;
+  return {
+    label: `${labelOf(p)}_rank${collapsed.shape.length}`,
+    code,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: n === 0 ? [0, 0, 0] : grid1d(Math.ceil(n / WORKGROUP)),
+    uniforms: u.data(),
+  };
+}
+
+/** out[i] = pattern (32-bit words) for i < words: `full`, and NaN poisoning of fresh buffers. */
+export function fillKernel(words: number, pattern: number): KernelSpec {
+  const u = new UniformBlock();
+  const count = u.u32(words);
+  const value = u.u32(pattern >>> 0);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  out[i] = ${value};
+}`;
+  return {
+    label: 'fill',
+    code: `${declareStorage([{ name: 'out', type: 'u32', access: 'read_write' }])}${u.declare(1)}${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: words === 0 ? [0, 0, 0] : grid1d(Math.ceil(words / WORKGROUP)),
+    uniforms: u.data(),
+  };
+}

@@ -1,0 +1,176 @@
+// Movement kernels that are more than a strided copy: zero padding, gather along an axis and its
+// transpose, scatter-add. Each thread owns one output element, so no two threads write the same
+// place and no atomics are needed (WGSL has no float atomics): scatter-add has each output
+// element walk the index list and sum the updates aimed at it, in index order, which makes the
+// result deterministic and equal to the CPU's sequential float32 accumulation.
+
+import type { DType } from '@scorch/tensor';
+import type { Layout } from '../layout.js';
+import { mathPrelude } from './mathLibrary.js';
+import { F32_NAN, type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType } from './common.js';
+
+const WORKGROUP = 64;
+
+/** Code decoding linear `i` over `shape` into coordinates c0..c{r-1} (row-major). */
+function decode(u: UniformBlock, shape: readonly number[]): string {
+  const lines = ['var rem = i;'];
+  for (let d = shape.length - 1; d >= 1; d--) {
+    const e = u.u32(shape[d]!);
+    lines.push(`let c${d} = rem % ${e}; rem = rem / ${e};`);
+  }
+  lines.push(shape.length > 0 ? 'let c0 = rem;' : '');
+  return lines.join('\n  ');
+}
+
+function launch(n: number): readonly [number, number, number] {
+  return n === 0 ? [0, 0, 0] : grid1d(Math.ceil(n / WORKGROUP));
+}
+
+function zeroOf(dtype: DType): string {
+  const t = wgslType(dtype);
+  return t === 'f32' ? '0.0' : `${t}(0)`;
+}
+
+export interface PadParams {
+  dtype: DType;
+  input: Layout;
+  before: readonly number[];
+  outShape: readonly number[];
+}
+
+/** out = zeros(outShape) with the input written at offset `before` (the transpose of slice). */
+export function padKernel(p: PadParams): KernelSpec {
+  const u = new UniformBlock();
+  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const rank = p.outShape.length;
+  const count = u.u32(n);
+  const t = wgslType(p.dtype);
+  const checks: string[] = [];
+  const terms: string[] = [u.u32(p.input.offset)];
+  for (let d = 0; d < rank; d++) {
+    const b = u.u32(p.before[d]!);
+    const extent = u.u32(p.input.shape[d]!);
+    // Unsigned wrap-around makes c < before look huge, so one comparison covers both sides.
+    checks.push(`(c${d} - ${b}) < ${extent}`);
+    terms.push(`(c${d} - ${b}) * ${u.u32(p.input.strides[d]!)}`);
+  }
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  ${rank > 0 ? decode(u, p.outShape) : ''}
+  var v = ${zeroOf(p.dtype)};
+  if (${checks.length > 0 ? checks.join(' && ') : 'true'}) { v = src[${terms.join(' + ')}]; }
+  out[i] = v;
+}`;
+  const bindings = [
+    { name: 'src', type: t, access: 'read' as const },
+    { name: 'out', type: t, access: 'read_write' as const },
+  ];
+  return {
+    label: `pad_${p.dtype}_rank${rank}`,
+    code: `${declareStorage(bindings)}${u.declare(2)}${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: launch(n),
+    uniforms: u.data(),
+  };
+}
+
+export interface GatherParams {
+  dtype: DType;
+  input: Layout;
+  /** 1-D int32 indices (a view: offset and stride). */
+  indices: Layout;
+  axis: number;
+  outShape: readonly number[];
+}
+
+/**
+ * out[..., j, ...] = x[..., idx[j], ...]. An index outside [0, extent) yields NaN (0 for ints):
+ * the host checks indices it knows; this keeps unknown bad ones from reading plausible data.
+ */
+export function gatherKernel(p: GatherParams): KernelSpec {
+  const u = new UniformBlock();
+  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const rank = p.outShape.length;
+  const count = u.u32(n);
+  const t = wgslType(p.dtype);
+  const idxAt = `${u.u32(p.indices.offset)} + c${p.axis} * ${u.u32(p.indices.strides[0] ?? 0)}`;
+  const extent = u.u32(p.input.shape[p.axis]!);
+  const terms = [u.u32(p.input.offset)];
+  for (let d = 0; d < rank; d++) terms.push(`${d === p.axis ? 'row' : `c${d}`} * ${u.u32(p.input.strides[d]!)}`);
+  const bad = t === 'f32' ? F32_NAN : zeroOf(p.dtype);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  ${decode(u, p.outShape)}
+  let row = u32(idx[${idxAt}]);
+  var v = ${bad};
+  if (row < ${extent}) { v = src[${terms.join(' + ')}]; }
+  out[i] = v;
+}`;
+  const bindings = [
+    { name: 'src', type: t, access: 'read' as const },
+    { name: 'idx', type: 'i32' as const, access: 'read' as const },
+    { name: 'out', type: t, access: 'read_write' as const },
+  ];
+  return {
+    label: `gather_${p.dtype}_axis${p.axis}_rank${rank}`,
+    code: `${declareStorage(bindings)}${u.declare(3)}${mathPrelude(body)}\n${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: launch(n),
+    uniforms: u.data(),
+  };
+}
+
+export interface ScatterAddParams {
+  dtype: DType;
+  updates: Layout;
+  indices: Layout;
+  axis: number;
+  outShape: readonly number[];
+}
+
+/** out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. */
+export function scatterAddKernel(p: ScatterAddParams): KernelSpec {
+  const u = new UniformBlock();
+  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const rank = p.outShape.length;
+  const count = u.u32(n);
+  const t = wgslType(p.dtype);
+  const length = u.u32(p.updates.shape[p.axis]!);
+  const idxOffset = u.u32(p.indices.offset);
+  const idxStride = u.u32(p.indices.strides[0] ?? 0);
+  const base = [u.u32(p.updates.offset)];
+  for (let d = 0; d < rank; d++) if (d !== p.axis) base.push(`c${d} * ${u.u32(p.updates.strides[d]!)}`);
+  const step = u.u32(p.updates.strides[p.axis]!);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  ${decode(u, p.outShape)}
+  let destination = i32(c${p.axis});
+  let base = ${base.join(' + ')};
+  var acc = ${zeroOf(p.dtype)};
+  for (var j = 0u; j < ${length}; j = j + 1u) {
+    if (idx[${idxOffset} + j * ${idxStride}] == destination) { acc = acc + src[base + j * ${step}]; }
+  }
+  out[i] = acc;
+}`;
+  const bindings = [
+    { name: 'src', type: t, access: 'read' as const },
+    { name: 'idx', type: 'i32' as const, access: 'read' as const },
+    { name: 'out', type: t, access: 'read_write' as const },
+  ];
+  return {
+    label: `scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`,
+    code: `${declareStorage(bindings)}${u.declare(3)}${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: launch(n),
+    uniforms: u.data(),
+  };
+}

@@ -1,0 +1,139 @@
+// Shared test helpers: the GPU device (poisoned allocations, so an unwritten output element
+// shows up as NaN), a seeded host random source, tensors built identically on the CPU reference
+// and on the GPU (including strided views), and comparisons that report the first mismatch.
+
+import { type DType, type Tensor, type TypedArray, allocTyped, tensor } from '@scorch/tensor';
+import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
+
+/** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
+export async function gpuDevice(): Promise<WebGPUHandle> {
+  return initWebGPU({ poisonAllocations: true });
+}
+
+/** Seed of this run: fresh each run, printed with every failure so a run can be repeated. */
+export const RUN_SEED = Number(process.env.SCORCH_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+
+/** mulberry32: a small seeded generator for host-side test data. */
+export function hostRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function hashSeed(...parts: (string | number | boolean)[]): number {
+  let h = 2166136261 ^ RUN_SEED;
+  for (const ch of parts.join('|')) h = Math.imul(h ^ ch.charCodeAt(0), 16777619);
+  return h >>> 0;
+}
+
+export type ValueKind =
+  | 'normal' | 'wide' | 'positive' | 'angles' | 'expDomain' | 'expm1Domain' | 'log1pDomain' | 'powBase' | 'powExponent'
+  | 'int' | 'bool' | 'unit' | { indices: number };
+
+const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1e-30, -1e-30, 1e30, -1e30, 1, -1, 0.5];
+
+/** Host values of a given kind (float32-representable). */
+export function values(kind: ValueKind, n: number, rnd: () => number): number[] {
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let v: number;
+    if (typeof kind === 'object') v = Math.floor(rnd() * kind.indices);
+    else {
+      switch (kind) {
+        case 'normal': v = 3 * normal(); break;
+        case 'wide': v = rnd() < 0.1 ? SPECIALS[Math.floor(rnd() * SPECIALS.length)]! : normal() * 10 ** (rnd() * 12 - 6); break;
+        case 'positive': v = rnd() < 0.05 ? [0, Infinity, 1e-30][Math.floor(rnd() * 3)]! : Math.exp(rnd() * 40 - 20); break;
+        case 'angles': v = (rnd() * 2 - 1) * 40; break;
+        case 'expDomain': v = rnd() * 200 - 105; break;
+        case 'expm1Domain': v = rnd() < 0.3 ? normal() * 1e-4 : (rnd() * 2 - 1) * 30; break;
+        case 'log1pDomain': v = rnd() < 0.3 ? normal() * 1e-4 : rnd() < 0.5 ? rnd() * 2 - 1 : Math.exp(rnd() * 20); break;
+        case 'powBase': v = rnd() < 0.2 ? -Math.floor(rnd() * 5) : Math.exp(rnd() * 6 - 3); break;
+        case 'powExponent': v = rnd() < 0.3 ? Math.floor(rnd() * 7) - 3 : rnd() * 8 - 4; break;
+        case 'int': v = Math.floor(rnd() * 101) - 50; break;
+        case 'bool': v = rnd() < 0.5 ? 1 : 0; break;
+        case 'unit': v = rnd(); break;
+      }
+    }
+    out.push(Math.fround(v));
+  }
+  return out;
+}
+
+/** How an input is presented to the kernel: as a fresh buffer or as a view that needs strides. */
+export type ViewKind = 'contiguous' | 'permuted' | 'sliced' | 'broadcast';
+
+export interface InputSpec {
+  shape: readonly number[];
+  dtype: DType;
+  values: ValueKind;
+  view?: ViewKind;
+}
+
+/** The same input on the CPU reference and on the GPU, built through the same view operations. */
+export function makeInput(spec: InputSpec, gpu: string, rnd: () => number): { cpu: Tensor; gpu: Tensor } {
+  const view = spec.view ?? 'contiguous';
+  const rank = spec.shape.length;
+  let baseShape: number[];
+  if (view === 'permuted') baseShape = [...spec.shape].reverse();
+  else if (view === 'sliced') baseShape = spec.shape.map((d) => d + 2);
+  else if (view === 'broadcast') baseShape = spec.shape.map((d, i) => (i % 2 === 0 ? 1 : d));
+  else baseShape = [...spec.shape];
+  const n = baseShape.reduce((a, b) => a * b, 1);
+  const data = allocTyped(spec.dtype, n) as TypedArray;
+  values(spec.values, n, rnd).forEach((v, i) => (data[i] = v));
+  const build = (device: string): Tensor => {
+    const base = tensor(data, { shape: baseShape, dtype: spec.dtype, device });
+    if (view === 'permuted') return base.permute(Array.from({ length: rank }, (_, i) => rank - 1 - i));
+    if (view === 'sliced') return base.slice(spec.shape.map(() => 1), spec.shape);
+    if (view === 'broadcast') return base.expand(spec.shape);
+    return base;
+  };
+  return { cpu: build('cpu'), gpu: build(gpu) };
+}
+
+/** Smallest positive normal float32: WGSL lets implementations flush subnormal results to zero. */
+export const FLUSH_FLOOR = 2 ** -126;
+
+/** One unit in the last place of the float32 nearest to v. */
+export function ulp(v: number): number {
+  const a = Math.abs(Math.fround(v));
+  if (!Number.isFinite(a)) return Infinity;
+  if (a < 2 ** -126) return 2 ** -149;
+  return 2 ** (Math.floor(Math.log2(a)) - 23);
+}
+
+/** Allowed |gpu − cpu| at element i (given the reference value there). */
+export type ElementTolerance = (i: number, reference: number) => number;
+
+/**
+ * Compares element by element: NaN matches NaN, infinities match only themselves, and finite
+ * values must agree within the tolerance. Returns a description of the first mismatch, or null.
+ */
+export function firstMismatch(reference: ArrayLike<number>, actual: ArrayLike<number>, tol: ElementTolerance): string | null {
+  if (reference.length !== actual.length) return `lengths differ: ${reference.length} vs ${actual.length}`;
+  for (let i = 0; i < reference.length; i++) {
+    const r = reference[i]!;
+    const a = actual[i]!;
+    if (Number.isNaN(r) || Number.isNaN(a)) {
+      if (Number.isNaN(r) && Number.isNaN(a)) continue;
+      return `element ${i}: expected ${r}, got ${a}`;
+    }
+    if (!Number.isFinite(r) || !Number.isFinite(a)) {
+      if (r === a) continue;
+      return `element ${i}: expected ${r}, got ${a}`;
+    }
+    const allowed = tol(i, r);
+    if (!(Math.abs(a - r) <= allowed)) return `element ${i}: expected ${r}, got ${a} (|diff| ${Math.abs(a - r)} > allowed ${allowed})`;
+  }
+  return null;
+}
+
+export const exact: ElementTolerance = () => 0;
+/** n ULP of the reference, with the subnormal-flush floor. */
+export const ulps = (n: number): ElementTolerance => (_i, r) => n * ulp(r) + FLUSH_FLOOR;

@@ -1,0 +1,119 @@
+// Matrix products on the GPU against the CPU reference: degenerate and awkward sizes (not
+// multiples of any tile), batched and broadcast-batch shapes, and transposed operands read
+// through strides; both the vec4 register-blocked kernel and the tiled strided kernel.
+//
+// Tolerance per output: the GPU sums K products in float32, |error| ≤ K·2^-24·Σ|a||b| (each
+// product exact in the accumulation bound, K roundings); the CPU sums in float64 and rounds
+// once (≤ 1/2 ULP), so K·2^-24·Σ|a||b| + 1 ULP.
+
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Tensor, matmul, tensor } from '@scorch/tensor';
+import { type WebGPUHandle, vec4Layout } from '@scorch/kernels';
+import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+afterEach(() => {
+  gpu.backend.forceTiledMatmul = false;
+});
+
+function randomPair(shape: readonly number[], seed: number): { cpu: Tensor; gpu: Tensor } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = Float32Array.from(values('normal', n, hostRandom(seed)));
+  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
+}
+
+/** Operand of logical shape [...batch, rows, cols]; `transposed` stores it as [..., cols, rows] and permutes. */
+function operand(shape: readonly number[], transposed: boolean, seed: number): { cpu: Tensor; gpu: Tensor } {
+  if (!transposed) return randomPair(shape, seed);
+  const r = shape.length;
+  const stored = [...shape.slice(0, -2), shape[r - 1]!, shape[r - 2]!];
+  const p = randomPair(stored, seed);
+  return { cpu: p.cpu.transpose(), gpu: p.gpu.transpose() };
+}
+
+async function expectProductMatches(a: { cpu: Tensor; gpu: Tensor }, b: { cpu: Tensor; gpu: Tensor }, what: string): Promise<void> {
+  const reference = matmul(a.cpu, b.cpu);
+  const bound = matmul(a.cpu.abs(), b.cpu.abs()).dataSync();
+  const k = a.cpu.shape[a.cpu.rank - 1]!;
+  const out = matmul(a.gpu, b.gpu);
+  expect(out.shape).toEqual(reference.shape);
+  const mismatch = firstMismatch(reference.dataSync(), await out.data(), (i, r) => k * 2 ** -24 * bound[i]! + ulp(r) + FLUSH_FLOOR);
+  expect(mismatch, `${what} (seed ${RUN_SEED})`).toBeNull();
+}
+
+const SIZES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 1023, 1],
+  [1, 1, 1023],
+  [127, 255, 63],
+  [256, 256, 256],
+  [33, 7, 257],
+  [4, 64, 12],
+];
+
+describe('matmul', () => {
+  for (const tiled of [false, true]) {
+    const kernel = tiled ? 'tiled kernel' : 'default kernel choice';
+    for (const [m, k, n] of SIZES) {
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        if ((m * k * n > 1e6 || m * n === 1) && (ta || tb) && tiled) continue; // keep the suite short: layouts are covered on smaller sizes
+        it(`${m}×${k}×${n}${ta ? ' Aᵀ' : ''}${tb ? ' Bᵀ' : ''} (${kernel})`, async () => {
+          gpu.backend.forceTiledMatmul = tiled;
+          const a = operand([m, k], ta, hashSeed('a', m, k, n, ta, tb));
+          const b = operand([k, n], tb, hashSeed('b', m, k, n, ta, tb));
+          await expectProductMatches(a, b, `${m}×${k}×${n}`);
+        });
+      }
+    }
+  }
+
+  it('batched [5,33,20]×[5,20,7] and a permuted batch axis', async () => {
+    await expectProductMatches(operand([5, 33, 20], false, hashSeed('ba')), operand([5, 20, 7], true, hashSeed('bb')), 'batched');
+    const a = randomPair([33, 5, 20], hashSeed('pa'));
+    await expectProductMatches({ cpu: a.cpu.permute([1, 0, 2]), gpu: a.gpu.permute([1, 0, 2]) }, operand([5, 20, 8], false, hashSeed('pb')), 'permuted batch');
+  });
+
+  it('broadcast batch: [2,1,16,12]×[3,12,8] (NumPy rules in matmul) and [4,16,12]×[12,8]', async () => {
+    await expectProductMatches(operand([2, 1, 16, 12], false, hashSeed('b1')), operand([3, 12, 8], false, hashSeed('b2')), 'broadcast batch');
+    await expectProductMatches(operand([4, 16, 12], false, hashSeed('b3')), operand([12, 8], true, hashSeed('b4')), 'batch against a matrix');
+  });
+
+  it('vector products: [1023]·[1023], [7,33]·[33], [33]·[33,7]', async () => {
+    await expectProductMatches(randomPair([1023], hashSeed('v1')), randomPair([1023], hashSeed('v2')), 'dot');
+    await expectProductMatches(randomPair([7, 33], hashSeed('v3')), randomPair([33], hashSeed('v4')), 'matrix-vector');
+    await expectProductMatches(randomPair([33], hashSeed('v5')), randomPair([33, 7], hashSeed('v6')), 'vector-matrix');
+  });
+
+  it('N not a multiple of 4 with Bᵀ: no store past the end of a row (30 repetitions, a race otherwise)', async () => {
+    const a = operand([64, 40, 8], false, hashSeed('race a'));
+    const b = operand([64, 8, 7], true, hashSeed('race b'));
+    const reference = matmul(a.cpu, b.cpu).dataSync();
+    const bound = matmul(a.cpu.abs(), b.cpu.abs()).dataSync();
+    for (let i = 0; i < 30; i++) {
+      const got = await matmul(a.gpu, b.gpu).data();
+      const mismatch = firstMismatch(reference, got, (j, r) => 8 * 2 ** -24 * bound[j]! + ulp(r) + FLUSH_FLOOR);
+      expect(mismatch, `repetition ${i}`).toBeNull();
+    }
+  });
+
+  it('K = 0 gives zeros', async () => {
+    const a = tensor(new Float32Array(0), { shape: [3, 0], device: gpu.device });
+    const b = tensor(new Float32Array(0), { shape: [0, 4], device: gpu.device });
+    expect(await a.matmul(b).toArray()).toEqual([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]);
+  });
+
+  it('transposed operands are read in place: the vec4 kernel accepts all four layouts of aligned operands', () => {
+    const a = { shape: [8, 12], strides: [12, 1], offset: 0 };
+    const aT = { shape: [8, 12], strides: [1, 8], offset: 0 };
+    const b = { shape: [12, 16], strides: [16, 1], offset: 0 };
+    const bT = { shape: [12, 16], strides: [1, 12], offset: 0 };
+    expect(vec4Layout(a, b)).toEqual({ a: 'k', b: 'n' });
+    expect(vec4Layout(aT, b)).toEqual({ a: 'm', b: 'n' });
+    expect(vec4Layout(a, bT)).toEqual({ a: 'k', b: 'k' });
+    expect(vec4Layout(aT, bT)).toEqual({ a: 'm', b: 'k' });
+    expect(vec4Layout({ shape: [7, 33], strides: [33, 1], offset: 0 }, b)).toBeNull(); // K = 33: rows not 16-byte aligned
+  });
+});

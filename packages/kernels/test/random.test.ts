@@ -1,0 +1,71 @@
+// Random numbers on the GPU: Philox 4x32-10 in WGSL must compute exactly the CPU's stream
+// (random.ts `fillRandom`), so uniforms are bit-identical for the same key, and normals (the
+// same Box–Muller pairing) agree within float32 rounding.
+//
+// Normal tolerance, per element of a pair (z0, z1) = r(cos θ, sin θ), r = √(−2 log(1 − u1)):
+// r carries log1p's ≤ 3 ULP (halved by the square root) and sqrt's ≤ 4.5 ULP (WGSL bound), so
+// |Δr|/r ≤ 6.5·2^-23 < 8e-7; the angle 2π(u2 − ½) has |Δθ| ≤ π(2.8e-8 + 2^-24) < 2.8e-7 (π
+// rounded to float32, one product), and sin/cos add ≤ 3 ULP ≤ 3.6e-7, so
+// |Δz| ≤ 8e-7·|z| + 6.4e-7·r + 1 ULP(z) (the CPU's own rounding to float32 included).
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rand, randn, randomKey, splitKey } from '@scorch/tensor';
+import type { RandomKey } from '@scorch/tensor';
+import type { WebGPUHandle } from '@scorch/kernels';
+import { RUN_SEED, firstMismatch, gpuDevice, hashSeed, ulp } from './helpers.js';
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+
+const keys = (): RandomKey[] => [randomKey(0), randomKey(hashSeed('rng')), [0xffffffff, 0x80000001], ...splitKey(randomKey(RUN_SEED), 2)];
+
+describe('uniform', () => {
+  it('bit-identical to the CPU stream for the same key (sizes 1, 3, 7, 1023, 100003)', async () => {
+    for (const key of keys()) {
+      for (const n of [1, 3, 7, 1023, 100003]) {
+        const cpu = rand([n], { key }).dataSync() as Float32Array;
+        const g = (await rand([n], { key, device: gpu.device }).data()) as Float32Array;
+        const cpuBits = new Uint32Array(cpu.buffer);
+        const gpuBits = new Uint32Array(g.buffer);
+        let first = -1;
+        for (let i = 0; i < n && first < 0; i++) if (cpuBits[i] !== gpuBits[i]) first = i;
+        expect(first, `key ${key}, n ${n}: first differing element ${first}`).toBe(-1);
+      }
+    }
+  });
+
+  it('shapes do not change the stream: [7,13] equals the first 91 values of [91]', async () => {
+    const key = randomKey(hashSeed('shape'));
+    const flat = await rand([91], { key, device: gpu.device }).data();
+    const shaped = await rand([7, 13], { key, device: gpu.device }).data();
+    expect([...shaped]).toEqual([...flat]);
+  });
+});
+
+describe('normal', () => {
+  it('matches the CPU within float32 rounding of log, sqrt, cos and sin', async () => {
+    for (const key of keys()) {
+      for (const n of [1, 2, 7, 4097]) {
+        const cpu = randn([n], { key }).dataSync();
+        const g = await randn([n], { key, device: gpu.device }).data();
+        // r of the pair each element belongs to, from the reference; the stream is the same for
+        // any length, so an odd tail element's partner is element n of a one-longer draw.
+        const pairs = randn([n + (n % 2)], { key }).dataSync();
+        const radius = (i: number) => Math.hypot(pairs[i - (i % 2)]!, pairs[i - (i % 2) + 1]!);
+        const mismatch = firstMismatch(cpu, g, (i, z) => 8e-7 * Math.abs(z) + 6.4e-7 * radius(i) + ulp(z));
+        expect(mismatch, `key ${key}, n ${n} (seed ${RUN_SEED})`).toBeNull();
+      }
+    }
+  });
+
+  it('has the moments of a standard normal (10^6 draws)', async () => {
+    const z = randn([1_000_000], { key: randomKey(hashSeed('moments')), device: gpu.device });
+    const mean = await z.mean().item();
+    const variance = await z.square().mean().item();
+    // Standard errors: 1/√n = 1e-3 for the mean, √2/√n ≈ 1.4e-3 for the second moment; 5σ.
+    expect(Math.abs(mean)).toBeLessThan(5e-3);
+    expect(Math.abs(variance - 1)).toBeLessThan(7.1e-3);
+  });
+});

@@ -1,0 +1,97 @@
+// Reductions over short and long axes, all axes and middle axes, against the CPU reference.
+// Sum tolerance: the kernel's longest chain of float32 additions (`reductionPlan(...).depth`)
+// bounds the rounding error by depth·2^-24·Σ|x| (recursive summation, Higham §4.2); the CPU
+// accumulates in float64 and rounds once (≤ 1/2 ULP), so depth·2^-24·Σ|x| + 1 ULP.
+// Max is exact, and NaN anywhere in a reduced slice gives NaN, as on the CPU.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Tensor, sizeOf, tensor } from '@scorch/tensor';
+import { type WebGPUHandle, reductionPlan } from '@scorch/kernels';
+import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+
+function pair(shape: number[], kind: 'normal' | 'int', seed: number): { cpu: Tensor; gpu: Tensor } {
+  const data = Float32Array.from(values(kind, sizeOf(shape), hostRandom(seed)));
+  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
+}
+
+async function checkSum(shape: number[], axes: number[], view?: (t: Tensor) => Tensor): Promise<void> {
+  const p = pair(shape, 'normal', hashSeed('sum', shape.join(), axes.join()));
+  const x = view ? { cpu: view(p.cpu), gpu: view(p.gpu) } : p;
+  const reference = x.cpu.sum(axes);
+  const absSum = x.cpu.abs().sum(axes).dataSync();
+  const extent = axes.reduce((a, i) => a * x.cpu.shape[i]!, 1);
+  const { depth } = reductionPlan(reference.size, extent);
+  const mismatch = firstMismatch(reference.dataSync(), await x.gpu.sum(axes).data(), (i, r) => depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR);
+  expect(mismatch, `sum of [${x.cpu.shape}] over ${axes} (seed ${RUN_SEED})`).toBeNull();
+}
+
+async function checkMax(shape: number[], axes: number[]): Promise<void> {
+  const x = pair(shape, 'normal', hashSeed('max', shape.join(), axes.join()));
+  const mismatch = firstMismatch(x.cpu.max(axes).dataSync(), await x.gpu.max(axes).data(), () => 0);
+  expect(mismatch, `max of [${shape}] over ${axes} (seed ${RUN_SEED})`).toBeNull();
+}
+
+describe('sum', () => {
+  it('short axes: [1023,3] over 1, [3,7,5] over 1', async () => {
+    await checkSum([1023, 3], [1]);
+    await checkSum([3, 7, 5], [1]);
+  });
+  it('long axes: [5,100003] over 1 and [100003,3] over 0 (cooperative, chunked)', async () => {
+    await checkSum([5, 100003], [1]);
+    await checkSum([100003, 3], [0]);
+  });
+  it('all axes: [1000,1001] and [7,33,257]', async () => {
+    await checkSum([1000, 1001], [0, 1]);
+    await checkSum([7, 33, 257], [0, 1, 2]);
+  });
+  it('middle axes: [7,300,11] over 1, [4,33,65,3] over 1 and 2', async () => {
+    await checkSum([7, 300, 11], [1]);
+    await checkSum([4, 33, 65, 3], [1, 2]);
+  });
+  it('over a permuted and a sliced view', async () => {
+    await checkSum([300, 7], [1], (t) => t.transpose());
+    await checkSum([9, 260], [1], (t) => t.slice([1, 2], [7, 257]));
+  });
+  it('int32 sums are exact', async () => {
+    const data = Int32Array.from(values('int', 3 * 40001, hostRandom(hashSeed('int'))));
+    const cpu = tensor(data, { shape: [3, 40001] });
+    const g = tensor(data, { shape: [3, 40001], device: gpu.device });
+    expect(await g.sum(1).toArray()).toEqual(await cpu.sum(1).toArray());
+    expect(await g.sum().toArray()).toEqual(await cpu.sum().toArray());
+  });
+  it('uses a tree: the rounding-error depth of a 10^6-element sum is far below 10^6', () => {
+    expect(reductionPlan(1, 1_000_000).depth).toBeLessThan(100);
+  });
+});
+
+describe('max', () => {
+  it('short, long, all and middle axes', async () => {
+    await checkMax([1023, 3], [1]);
+    await checkMax([3, 100003], [1]);
+    await checkMax([100003, 2], [0]);
+    await checkMax([300, 301], [0, 1]);
+    await checkMax([5, 257, 7], [1]);
+  });
+  it('propagates NaN from any position and handles ±inf', async () => {
+    const n = 5000;
+    const data = new Float32Array(4 * n).map((_, i) => Math.sin(i));
+    data[17] = NaN; // row 0, early
+    data[n + n - 1] = NaN; // row 1, last
+    data[2 * n + 3] = Infinity; // row 2
+    for (let i = 3 * n; i < 4 * n; i++) data[i] = -Infinity; // row 3: all −inf
+    const g = tensor(data, { shape: [4, n], device: gpu.device });
+    expect(await g.max(1).toArray()).toEqual([NaN, NaN, Infinity, -Infinity]);
+    const c = tensor(data, { shape: [4, n] });
+    expect(await c.max(1).toArray()).toEqual([NaN, NaN, Infinity, -Infinity]);
+    expect(Number.isNaN(await g.max().item())).toBe(true);
+  });
+  it('int32 max', async () => {
+    const g = tensor(Int32Array.from([-5, -2147483648, 7, 3, -1, 2147483647]), { shape: [2, 3], device: gpu.device });
+    expect(await g.max(1).toArray()).toEqual([7, 2147483647]);
+  });
+});

@@ -1,0 +1,169 @@
+// The runtime under the backend: errors that name the kernel, batching without host round
+// trips, the queue-ordering hazards of writeBuffer (uploads into recycled buffers, per-dispatch
+// uniforms), pooled and reference-counted buffers, poisoning, and device loss (last: it ends the
+// device for this file).
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Tensor, full, memory, tensor, tidy } from '@scorch/tensor';
+import { type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU } from '@scorch/kernels';
+import { gpuDevice } from './helpers.js';
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+
+const range = (n: number, from = 0) => Float32Array.from({ length: n }, (_, i) => from + i);
+
+describe('errors name the kernel', () => {
+  it('a WGSL compilation error surfaces as a thrown error with the kernel label', async () => {
+    const bad: KernelSpec = {
+      label: 'deliberately_broken_kernel',
+      code: '@compute @workgroup_size(1) fn main() { let x: f32 = undefined_name; }',
+      workgroupSize: [1, 1, 1],
+      dispatch: [1, 1, 1],
+      uniforms: new Uint32Array(4),
+    };
+    gpu.runtime.dispatch(bad, []);
+    await expect(gpu.runtime.sync()).rejects.toThrow(/deliberately_broken_kernel/);
+    // The device stays usable afterwards.
+    expect(await tensor([1, 2], { device: gpu.device }).add(1).toArray()).toEqual([2, 3]);
+  });
+
+  it('a binding validation error names the kernel too', async () => {
+    // The fill kernel declares one storage buffer; binding none is a validation error.
+    gpu.runtime.dispatch({ ...fillKernel(4, 0), label: 'fill_with_missing_binding' }, []);
+    await expect(gpu.runtime.sync()).rejects.toThrow(/fill_with_missing_binding/);
+  });
+});
+
+describe('index checks', () => {
+  it('out-of-range indices known on the host throw the CPU backend\'s error', () => {
+    const x = tensor([[1, 2], [3, 4]], { device: gpu.device });
+    const indices = tensor([0, 2], { dtype: 'int32', device: gpu.device });
+    expect(() => x.indexSelect(0, indices)).toThrow('gather: index 2 is out of range for axis 0 of extent 2');
+    expect(() => tensor([[1, 2], [3, 4]]).indexSelect(0, tensor([0, 2], { dtype: 'int32' }))).toThrow('gather: index 2 is out of range for axis 0 of extent 2');
+  });
+});
+
+describe('batching', () => {
+  it('records dispatches without submitting until a value is read', async () => {
+    const x = tensor(range(64), { device: gpu.device });
+    await x.data();
+    const before = gpu.runtime.stats.submits;
+    let y: Tensor = x;
+    // 20 kernels plus 20 poisoning fills: below the 64 dispatches that fill a batch.
+    for (let i = 0; i < 10; i++) y = y.mul(1.5).add(1);
+    expect(gpu.runtime.stats.submits).toBe(before);
+    const values = await y.data();
+    expect(gpu.runtime.stats.submits).toBeGreaterThan(before);
+    let expected = 0;
+    for (let i = 0; i < 10; i++) expected = Math.fround(Math.fround(expected * 1.5) + 1);
+    expect(values[0]).toBe(expected);
+  });
+
+  it('gives every dispatch of a batch its own uniforms (200 slices in one batch)', async () => {
+    const base = tensor(range(400), { device: gpu.device });
+    const parts = Array.from({ length: 200 }, (_, i) => base.slice([i], [2]).add(0));
+    const all = await Promise.all(parts.map((p) => p.data()));
+    all.forEach((v, i) => expect([...v]).toEqual([i, i + 1]));
+  });
+});
+
+describe('buffer reuse and queue ordering', () => {
+  it('a buffer freed while its reader is still unsubmitted is not handed to an upload', async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const x = tensor(range(1024, 1), { device: gpu.device }).mul(1); // computed: a fresh pooled buffer
+      const y = x.mul(2); // recorded, not yet submitted; reads x
+      x.dispose(); // x's buffer is released during the open batch
+      // Same size class: were x's buffer reused now, writeBuffer would land before y's kernel runs.
+      const z = tensor(new Float32Array(1024).fill(-7), { device: gpu.device });
+      const yv = await y.data();
+      expect(yv[0]).toBe(2);
+      expect(yv[1023]).toBe(2048);
+      expect((await z.data())[5]).toBe(-7);
+    }
+  });
+
+  it('recycles freed buffers through the pool once their batch is submitted', async () => {
+    const x = tensor(range(5000), { device: gpu.device });
+    await x.data();
+    const pooled = gpu.runtime.stats.pooledBytes;
+    x.dispose();
+    await gpu.runtime.sync();
+    expect(gpu.runtime.stats.pooledBytes).toBeGreaterThan(pooled);
+    const afterRelease = gpu.runtime.stats.pooledBytes;
+    const y = tensor(range(5000), { device: gpu.device });
+    expect(gpu.runtime.stats.pooledBytes).toBeLessThan(afterRelease);
+    expect((await y.data())[4999]).toBe(4999);
+  });
+
+  it('views share a reference-counted buffer: memory() counts it once and keeps it for the last view', async () => {
+    await gpu.runtime.sync();
+    const start = memory();
+    const x = tensor(range(12), { shape: [3, 4], device: gpu.device });
+    const t = x.transpose();
+    const s = x.slice([1, 1], [2, 2]);
+    const e = tidy(() => x.reshape([12]).slice([0], [1]).reshape([1, 1]).expand([5, 5]));
+    expect(memory().buffers - start.buffers).toBe(1);
+    x.dispose();
+    expect(await t.toArray()).toEqual([[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]]);
+    expect(await s.toArray()).toEqual([[5, 6], [9, 10]]);
+    expect((await e.data()).every((v) => v === 0)).toBe(true);
+    t.dispose();
+    s.dispose();
+    expect(memory().buffers - start.buffers).toBe(1);
+    e.dispose();
+    expect(memory().buffers - start.buffers).toBe(0);
+    expect(memory().bytes - start.bytes).toBe(0);
+  });
+
+  it('reshape of a non-contiguous view materialises it', async () => {
+    const x = tensor(range(6), { shape: [2, 3], device: gpu.device });
+    expect(await x.transpose().reshape([6]).toArray()).toEqual([0, 3, 1, 4, 2, 5]);
+  });
+});
+
+describe('creation', () => {
+  it('full: small constants by upload, large ones by a fill kernel, for every dtype', async () => {
+    for (const n of [1, 1023, 5000]) {
+      expect([...(await full([n], -2.5, { device: gpu.device }).data())].every((v) => v === -2.5)).toBe(true);
+      expect([...(await full([n], 7.9, { device: gpu.device, dtype: 'int32' }).data())].every((v) => v === 7)).toBe(true);
+      expect([...(await full([n], 3, { device: gpu.device, dtype: 'bool' }).data())].every((v) => v === 1)).toBe(true);
+    }
+  });
+
+  it('zero-size tensors flow through kernels and read back empty', async () => {
+    const e = tensor(new Float32Array(0), { shape: [0, 3], device: gpu.device });
+    expect((await e.exp().data()).length).toBe(0);
+    expect(await e.sum(0).toArray()).toEqual([0, 0, 0]);
+    expect((await e.transpose().reshape([0]).data()).length).toBe(0);
+  });
+});
+
+describe('poisoned allocations', () => {
+  it('fills fresh output buffers with NaN, so an element no kernel wrote is visible', async () => {
+    expect(gpu.runtime.poison).toBe(true);
+    // An output handle whose kernel is never run: every element must read as NaN.
+    const backend = gpu.backend as unknown as { output(shape: number[], dtype: string): object };
+    const handle = backend.output([7], 'float32');
+    const values = await gpu.backend.read(handle as never);
+    expect([...values].every((v) => Number.isNaN(v))).toBe(true);
+    gpu.backend.dispose(handle as never);
+  });
+});
+
+describe('device loss', () => {
+  it('turns into thrown errors naming the loss', async () => {
+    const x = tensor([1, 2, 3], { device: gpu.device });
+    gpu.gpu.destroy();
+    const info = await gpu.gpu.lost;
+    expect(info.reason).toBe('destroyed');
+    expect(() => x.add(1)).toThrow(/device was lost/);
+    await expect(x.data()).rejects.toThrow(/device was lost/);
+    // initWebGPU replaces a lost device.
+    const again = await initWebGPU();
+    expect(again).not.toBe(gpu);
+    expect(await tensor([1, 2], { device: again.device }).mul(3).toArray()).toEqual([3, 6]);
+  });
+});

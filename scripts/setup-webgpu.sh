@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what Dawn (the `webgpu` npm package) needs to find a WebGPU adapter on a Linux machine
+# without a GPU: EGL and Mesa's llvmpipe driver, which Dawn's OpenGL backend uses in WebGPU
+# compatibility mode. Idempotent: packages already present are left alone, and apt-get runs only
+# when something is missing. Works as root, or through sudo otherwise.
+set -euo pipefail
+
+packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+
+if [[ "$(uname -s)" != Linux ]]; then
+  echo "setup-webgpu: nothing to do on $(uname -s) (Dawn uses Metal/D3D12 there)"
+  exit 0
+fi
+if ! command -v dpkg >/dev/null 2>&1; then
+  echo "setup-webgpu: no dpkg on this system; install EGL and Mesa's llvmpipe (${packages[*]}) with your package manager" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "setup-webgpu: ${packages[*]} already installed"
+  exit 0
+fi
+
+if [[ "$(id -u)" -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "setup-webgpu: missing ${missing[*]}, and not root with no sudo to install them" >&2
+  exit 1
+fi
+
+echo "setup-webgpu: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
