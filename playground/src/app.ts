@@ -1,0 +1,340 @@
+// The playground's controller: wires the page's controls to a PlaygroundSession, runs training
+// in chunks and Langevin dynamics frame by frame (one requestAnimationFrame each, so the page
+// stays responsive), and redraws after every chunk or frame. Session work is serialised through
+// one queue, so a training chunk and a Langevin frame never interleave their device work.
+
+import { type BackendChoice, describeBackend } from './backendSelection.js';
+import { DATASETS, type DatasetName, isDatasetName } from './datasets.js';
+import { OBJECTIVES, type ObjectiveName, isObjectiveName } from './objectives.js';
+import type { PlaygroundApi, PlaygroundSettings, SampleReport, TrainReport } from './playgroundApi.js';
+import { drawLossCurve, drawScene, formatLoss } from './renderer.js';
+import { type ScoreField, PlaygroundSession } from './session.js';
+
+const HIDDEN_LAYERS = [64, 64] as const;
+const DATA_POINTS_SHOWN = 1500;
+
+/** Settings whose change means a new model (the rest apply to the running one). */
+const MODEL_SETTINGS = ['dataset', 'objective', 'seed', 'learningRate', 'batchSize', 'dsmSigma', 'particleCount'] as const;
+
+export const DEFAULT_SETTINGS: PlaygroundSettings = {
+  dataset: 'moons',
+  objective: 'ssm-vr',
+  seed: 0,
+  learningRate: 3e-3,
+  batchSize: 256,
+  dsmSigma: 0.1,
+  trainingSteps: 500,
+  chunkSize: 10,
+  stepSize: 0.01,
+  langevinStepsPerFrame: 5,
+  particleCount: 500,
+};
+
+interface Elements {
+  dataset: HTMLSelectElement;
+  objective: HTMLSelectElement;
+  trainingSteps: HTMLInputElement;
+  learningRate: HTMLInputElement;
+  dsmSigma: HTMLInputElement;
+  stepSize: HTMLInputElement;
+  langevinStepsPerFrame: HTMLInputElement;
+  train: HTMLButtonElement;
+  sample: HTMLButtonElement;
+  reset: HTMLButtonElement;
+  backend: HTMLElement;
+  step: HTMLElement;
+  loss: HTMLElement;
+  speed: HTMLElement;
+  message: HTMLElement;
+  field: HTMLCanvasElement;
+  lossChart: HTMLCanvasElement;
+}
+
+function element<T extends HTMLElement>(id: string, type: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof type)) throw new Error(`playground: the page has no <${type.name}> with id '${id}'`);
+  return found;
+}
+
+function findElements(): Elements {
+  return {
+    dataset: element('dataset', HTMLSelectElement),
+    objective: element('objective', HTMLSelectElement),
+    trainingSteps: element('training-steps', HTMLInputElement),
+    learningRate: element('learning-rate', HTMLInputElement),
+    dsmSigma: element('dsm-sigma', HTMLInputElement),
+    stepSize: element('step-size', HTMLInputElement),
+    langevinStepsPerFrame: element('langevin-steps', HTMLInputElement),
+    train: element('train', HTMLButtonElement),
+    sample: element('sample', HTMLButtonElement),
+    reset: element('reset', HTMLButtonElement),
+    backend: element('backend', HTMLElement),
+    step: element('step', HTMLElement),
+    loss: element('loss', HTMLElement),
+    speed: element('speed', HTMLElement),
+    message: element('message', HTMLElement),
+    field: element('field', HTMLCanvasElement),
+    lossChart: element('loss-chart', HTMLCanvasElement),
+  };
+}
+
+/** Resolves at the next animation frame; by timer when the tab is hidden (frames stop there). */
+function nextFrame(): Promise<void> {
+  return new Promise((resolve) => {
+    if (document.hidden) setTimeout(resolve, 0);
+    else requestAnimationFrame(() => resolve());
+  });
+}
+
+function positiveNumber(input: HTMLInputElement, fallback: number): number {
+  const v = Number(input.value);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+function positiveInteger(input: HTMLInputElement, fallback: number): number {
+  const v = Math.round(Number(input.value));
+  return Number.isFinite(v) && v >= 1 ? v : fallback;
+}
+
+export class PlaygroundApp {
+  private readonly ui: Elements;
+  private settings: PlaygroundSettings;
+  private session: PlaygroundSession;
+  private queue: Promise<unknown> = Promise.resolve();
+  private dataPoints: Float32Array | null = null;
+  private field: ScoreField | null = null;
+  private particles: Float32Array | null = null;
+  private training: Promise<TrainReport> | null = null;
+  private stopTrainingRequested = false;
+  private animating = false;
+  /** Bumped whenever the session is replaced, so loops of the old one stop. */
+  private generation = 0;
+
+  constructor(readonly backend: BackendChoice, initial: PlaygroundSettings) {
+    this.ui = findElements();
+    this.settings = { ...initial };
+    this.session = this.newSession();
+    this.populateControls();
+    this.bindControls();
+    this.ui.backend.textContent = describeBackend(backend);
+    this.ui.backend.dataset.device = backend.device;
+    window.addEventListener('resize', () => this.redraw());
+  }
+
+  /** Draws the data and the untrained field: the page shows something before any training. */
+  async start(): Promise<void> {
+    await this.refreshView();
+  }
+
+  api(): PlaygroundApi {
+    return {
+      backend: { ...this.backend, description: describeBackend(this.backend) },
+      settings: () => ({ ...this.settings }),
+      configure: (changes) => this.configure(changes),
+      train: (steps) => this.train(steps),
+      sample: (frames) => this.sample(frames),
+    };
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Settings and session
+
+  private newSession(): PlaygroundSession {
+    const s = this.settings;
+    return new PlaygroundSession({
+      dataset: s.dataset,
+      objective: s.objective,
+      seed: s.seed,
+      learningRate: s.learningRate,
+      batchSize: s.batchSize,
+      hidden: HIDDEN_LAYERS,
+      dsmSigma: s.dsmSigma,
+      particleCount: s.particleCount,
+    });
+  }
+
+  async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
+    if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${Object.keys(DATASETS).join(', ')}`);
+    if (changes.objective !== undefined && !isObjectiveName(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
+    const next = { ...this.settings, ...changes };
+    const needsNewModel = MODEL_SETTINGS.some((k) => next[k] !== this.settings[k]);
+    this.settings = next;
+    this.populateControls();
+    if (needsNewModel) await this.replaceSession();
+  }
+
+  private async replaceSession(): Promise<void> {
+    this.generation++;
+    this.stopTrainingRequested = true;
+    this.animating = false;
+    await this.training?.catch(() => undefined);
+    await this.exclusive(async () => {
+      this.session.dispose();
+      this.session = this.newSession();
+    });
+    this.dataPoints = null;
+    this.particles = null;
+    this.field = null;
+    this.showMessage('');
+    this.updateStatus([]);
+    await this.refreshView();
+  }
+
+  /** Runs session work after everything queued before it. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Training and sampling
+
+  /** Trains `steps` more steps; a second call while one runs waits for it, then runs its own. */
+  async train(steps: number): Promise<TrainReport> {
+    if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`train: steps must be a positive integer, got ${steps}`);
+    while (this.training) await this.training.catch(() => undefined);
+    const run = this.trainLoop(steps);
+    this.training = run;
+    this.ui.train.textContent = 'Stop';
+    try {
+      return await run;
+    } finally {
+      this.training = null;
+      this.ui.train.textContent = 'Train';
+    }
+  }
+
+  private async trainLoop(steps: number): Promise<TrainReport> {
+    const generation = this.generation;
+    const session = this.session;
+    const losses: number[] = [];
+    const started = performance.now();
+    this.stopTrainingRequested = false;
+    while (losses.length < steps && !this.stopTrainingRequested && generation === this.generation) {
+      const chunk = Math.min(this.settings.chunkSize, steps - losses.length);
+      const chunkStarted = performance.now();
+      try {
+        const chunkLosses = await this.exclusive(() => session.trainChunk(chunk));
+        losses.push(...chunkLosses);
+        this.field = await this.exclusive(() => session.scoreField());
+      } catch (e) {
+        this.showMessage(`Training stopped: ${(e as Error).message}`);
+        throw e;
+      }
+      this.updateStatus(losses.slice(-chunk), (performance.now() - chunkStarted) / chunk);
+      this.redraw();
+      await nextFrame();
+    }
+    return { losses, stepsDone: session.stepsDone, millis: performance.now() - started };
+  }
+
+  /** `frames` frames of Langevin dynamics from freshly scattered particles. */
+  async sample(frames: number): Promise<SampleReport> {
+    if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`sample: frames must be a positive integer, got ${frames}`);
+    this.animating = false;
+    const started = performance.now();
+    const session = this.session;
+    await this.exclusive(async () => session.resetParticles());
+    let positions: Float32Array | null = null;
+    for (let f = 0; f < frames; f++) {
+      positions = await this.exclusive(() => session.langevinFrame(this.settings.langevinStepsPerFrame, this.settings.stepSize));
+      this.particles = positions;
+      this.redraw();
+      await nextFrame();
+    }
+    return { frames, positions: Array.from(positions ?? []), millis: performance.now() - started };
+  }
+
+  /** The Sample button: Langevin dynamics until pressed again (or the model is replaced). */
+  private async animate(): Promise<void> {
+    const generation = this.generation;
+    const session = this.session;
+    this.animating = true;
+    this.ui.sample.textContent = 'Stop';
+    try {
+      await this.exclusive(async () => session.resetParticles());
+      while (this.animating && generation === this.generation) {
+        this.particles = await this.exclusive(() => session.langevinFrame(this.settings.langevinStepsPerFrame, this.settings.stepSize));
+        this.redraw();
+        await nextFrame();
+      }
+    } catch (e) {
+      this.showMessage(`Sampling stopped: ${(e as Error).message}`);
+    } finally {
+      this.animating = false;
+      this.ui.sample.textContent = 'Sample';
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Page
+
+  private async refreshView(): Promise<void> {
+    const session = this.session;
+    this.dataPoints = await this.exclusive(() => session.dataPoints(DATA_POINTS_SHOWN));
+    this.field = await this.exclusive(() => session.scoreField());
+    this.redraw();
+  }
+
+  private redraw(): void {
+    drawScene(this.ui.field, { data: this.dataPoints, field: this.field, particles: this.particles });
+    drawLossCurve(this.ui.lossChart, this.session.losses);
+  }
+
+  private updateStatus(recentLosses: readonly number[], millisPerStep?: number): void {
+    this.ui.step.textContent = String(this.session.stepsDone);
+    const mean = recentLosses.length ? recentLosses.reduce((a, b) => a + b, 0) / recentLosses.length : NaN;
+    this.ui.loss.textContent = recentLosses.length ? formatLoss(mean) : '–';
+    this.ui.speed.textContent = millisPerStep === undefined ? '–' : `${millisPerStep.toFixed(1)} ms/step`;
+  }
+
+  private showMessage(text: string): void {
+    this.ui.message.textContent = text;
+    if (text) console.error(`playground: ${text}`);
+  }
+
+  private populateControls(): void {
+    const ui = this.ui;
+    if (ui.dataset.options.length === 0) {
+      for (const [name, entry] of Object.entries(DATASETS)) ui.dataset.add(new Option(entry.label, name));
+      for (const [name, entry] of Object.entries(OBJECTIVES)) ui.objective.add(new Option(entry.label, name));
+    }
+    const s = this.settings;
+    ui.dataset.value = s.dataset;
+    ui.objective.value = s.objective;
+    ui.trainingSteps.value = String(s.trainingSteps);
+    ui.learningRate.value = String(s.learningRate);
+    ui.dsmSigma.value = String(s.dsmSigma);
+    ui.dsmSigma.disabled = s.objective !== 'dsm';
+    ui.stepSize.value = String(s.stepSize);
+    ui.langevinStepsPerFrame.value = String(s.langevinStepsPerFrame);
+  }
+
+  private bindControls(): void {
+    const ui = this.ui;
+    const reportFailure = (e: unknown) => this.showMessage((e as Error).message);
+    ui.dataset.addEventListener('change', () => this.configure({ dataset: ui.dataset.value as DatasetName }).catch(reportFailure));
+    ui.objective.addEventListener('change', () => this.configure({ objective: ui.objective.value as ObjectiveName }).catch(reportFailure));
+    ui.learningRate.addEventListener('change', () => this.configure({ learningRate: positiveNumber(ui.learningRate, this.settings.learningRate) }).catch(reportFailure));
+    ui.dsmSigma.addEventListener('change', () => this.configure({ dsmSigma: positiveNumber(ui.dsmSigma, this.settings.dsmSigma) }).catch(reportFailure));
+    ui.trainingSteps.addEventListener('change', () => void this.configure({ trainingSteps: positiveInteger(ui.trainingSteps, this.settings.trainingSteps) }));
+    ui.stepSize.addEventListener('change', () => void this.configure({ stepSize: positiveNumber(ui.stepSize, this.settings.stepSize) }));
+    ui.langevinStepsPerFrame.addEventListener('change', () => void this.configure({ langevinStepsPerFrame: positiveInteger(ui.langevinStepsPerFrame, this.settings.langevinStepsPerFrame) }));
+    ui.train.addEventListener('click', () => {
+      if (this.training) {
+        this.stopTrainingRequested = true;
+        return;
+      }
+      this.showMessage('');
+      this.train(this.settings.trainingSteps).catch(() => undefined); // the message is already shown
+    });
+    ui.sample.addEventListener('click', () => {
+      if (this.animating) this.animating = false;
+      else void this.animate();
+    });
+    ui.reset.addEventListener('click', () => {
+      this.replaceSession().catch(reportFailure);
+    });
+  }
+}

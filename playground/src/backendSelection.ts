@@ -1,0 +1,65 @@
+// Picks the tensor device the page computes on: WebGPU when the browser offers an adapter (through
+// initWebGPU from @scorch/kernels), else the CPU reference backend. `?backend=webgpu` insists on
+// WebGPU (an error when there is none, rather than a silent fallback); `?backend=cpu` skips it.
+
+import { type AdapterSummary, initWebGPU } from '@scorch/kernels';
+import { setDefaultDevice } from '@scorch/tensor';
+
+export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
+
+export interface BackendChoice {
+  /** The tensor device every tensor of the page lives on. */
+  device: 'webgpu' | 'cpu';
+  /** The WebGPU adapter, when device is 'webgpu'. */
+  adapter?: AdapterSummary;
+  /** Why WebGPU was not used, when it was wanted ('auto') but could not be had. */
+  fallbackReason?: string;
+}
+
+export function parseBackendPreference(value: string | null): BackendPreference {
+  if (value === null || value === '' || value === 'auto') return 'auto';
+  if (value === 'webgpu' || value === 'cpu') return value;
+  throw new Error(`backend=${value}: expected 'auto', 'webgpu' or 'cpu'`);
+}
+
+export async function chooseBackend(preference: BackendPreference): Promise<BackendChoice> {
+  if (preference === 'cpu') {
+    setDefaultDevice('cpu');
+    return { device: 'cpu' };
+  }
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    // WebGPU exists only in secure contexts: plain http works on localhost, not on a LAN address.
+    const reason = `navigator.gpu is missing${window.isSecureContext ? '' : ' (not a secure context: use https or localhost)'}`;
+    if (preference === 'webgpu') throw new Error(`backend=webgpu: ${reason}`);
+    setDefaultDevice('cpu');
+    return { device: 'cpu', fallbackReason: reason };
+  }
+  try {
+    const handle = await initWebGPU();
+    setDefaultDevice(handle.device);
+    return { device: 'webgpu', adapter: handle.info };
+  } catch (e) {
+    if (preference === 'webgpu') throw e;
+    setDefaultDevice('cpu');
+    return { device: 'cpu', fallbackReason: (e as Error).message };
+  }
+}
+
+/**
+ * initWebGPU's error lists every attempt and advice for Node; on the page the first sentence is
+ * what a reader needs (the full text is in `fallbackReason` and the console).
+ */
+function shortReason(reason: string): string {
+  if (/no WebGPU adapter/i.test(reason)) return 'the browser offers no WebGPU adapter';
+  const firstSentence = /^[^.]*\.?/.exec(reason)?.[0] ?? reason;
+  return firstSentence.replace(/^initWebGPU:\s*/, '');
+}
+
+/** One line for the page: 'webgpu (google swiftshader, core)' or 'cpu'. */
+export function describeBackend(choice: BackendChoice): string {
+  if (choice.device === 'cpu') return choice.fallbackReason ? `cpu (WebGPU unavailable: ${shortReason(choice.fallbackReason)})` : 'cpu';
+  const a = choice.adapter;
+  if (!a) return 'webgpu';
+  const name = [a.vendor, a.architecture, a.device, a.description].filter((s) => s !== '').join(' ');
+  return `webgpu (${name || 'unnamed adapter'}, ${a.featureLevel})`;
+}

@@ -1,0 +1,64 @@
+// Entry point of the playground page: reads the URL's settings, picks the backend (WebGPU when
+// the browser has an adapter, else CPU; `?backend=cpu|webgpu` forces one), starts the app and
+// publishes `window.scorchPlayground` for automation once the page is ready.
+//
+// URL parameters (all optional): backend, dataset, loss, seed, steps, lr, batch, sigma, eps,
+// chunk, particles, e.g. `?backend=cpu&dataset=rings&loss=dsm&seed=3`.
+
+import { DEFAULT_SETTINGS, PlaygroundApp } from './app.js';
+import { chooseBackend, parseBackendPreference } from './backendSelection.js';
+import { DATASETS, isDatasetName } from './datasets.js';
+import { OBJECTIVES, isObjectiveName } from './objectives.js';
+import type { PlaygroundSettings } from './playgroundApi.js';
+
+function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
+  const settings = { ...DEFAULT_SETTINGS };
+  const number = (name: string, check: (v: number) => boolean, what: string): number | undefined => {
+    const raw = params.get(name);
+    if (raw === null) return undefined;
+    const v = Number(raw);
+    if (!check(v)) throw new Error(`${name}=${raw}: expected ${what}`);
+    return v;
+  };
+  const positive = (v: number) => Number.isFinite(v) && v > 0;
+  const count = (v: number) => Number.isInteger(v) && v >= 1;
+
+  const dataset = params.get('dataset');
+  if (dataset !== null) {
+    if (!isDatasetName(dataset)) throw new Error(`dataset=${dataset}: expected one of ${Object.keys(DATASETS).join(', ')}`);
+    settings.dataset = dataset;
+  }
+  const objective = params.get('loss');
+  if (objective !== null) {
+    if (!isObjectiveName(objective)) throw new Error(`loss=${objective}: expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
+    settings.objective = objective;
+  }
+  settings.seed = number('seed', (v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer') ?? settings.seed;
+  settings.trainingSteps = number('steps', count, 'a positive integer') ?? settings.trainingSteps;
+  settings.learningRate = number('lr', positive, 'a positive number') ?? settings.learningRate;
+  settings.batchSize = number('batch', count, 'a positive integer') ?? settings.batchSize;
+  settings.dsmSigma = number('sigma', positive, 'a positive number') ?? settings.dsmSigma;
+  settings.stepSize = number('eps', positive, 'a positive number') ?? settings.stepSize;
+  settings.chunkSize = number('chunk', count, 'a positive integer') ?? settings.chunkSize;
+  settings.particleCount = number('particles', count, 'a positive integer') ?? settings.particleCount;
+  return settings;
+}
+
+async function main(): Promise<void> {
+  const params = new URLSearchParams(window.location.search);
+  const settings = settingsFromUrl(params);
+  const backend = await chooseBackend(parseBackendPreference(params.get('backend')));
+  if (backend.fallbackReason) console.warn(`playground: computing on the CPU; WebGPU was not available: ${backend.fallbackReason}`);
+  const app = new PlaygroundApp(backend, settings);
+  await app.start();
+  window.scorchPlayground = app.api();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((e: unknown) => {
+  const message = e instanceof Error ? e.message : String(e);
+  console.error('playground: failed to start:', e);
+  const target = document.getElementById('message');
+  if (target) target.textContent = `The playground could not start: ${message}`;
+  document.body.dataset.error = message;
+});

@@ -1,0 +1,176 @@
+// One training-and-sampling session of the playground: a score network for one data set and one
+// objective, its Adam state, and the Langevin particles. Everything random derives from the seed,
+// step by step (foldIn of the absolute step number), so `train(100)` twice equals `train(200)`
+// and a run repeats exactly on the same backend.
+//
+// Values come back to the host only where the page shows them: the losses once per training
+// chunk, the score field on its grid, and the particle positions once per animation frame.
+
+import { valueAndGrad } from '@scorch/autograd';
+import {
+  type Optimizer, type Params, type ScoreModel, type ToyDataset, adam, langevinDynamics, mlpScore,
+} from '@scorch/score';
+import {
+  type RandomKey, type Tensor, concat, foldIn, keep, rand, randomKey, reshape, splitKey, tensor, tidy,
+} from '@scorch/tensor';
+import { DATASETS, type DatasetName } from './datasets.js';
+import { OBJECTIVES, type ObjectiveName } from './objectives.js';
+
+export interface SessionSettings {
+  dataset: DatasetName;
+  objective: ObjectiveName;
+  seed: number;
+  /** Adam's step size. */
+  learningRate: number;
+  batchSize: number;
+  /** Widths of the score network's hidden layers. */
+  hidden: readonly number[];
+  /** σ of denoising score matching. */
+  dsmSigma: number;
+  /** Number of Langevin particles. */
+  particleCount: number;
+}
+
+/** The square [−extent, extent]² the page shows; every toy set lies inside [−3, 3]². */
+export const VIEW_EXTENT = 3;
+
+export interface ScoreField {
+  /** Points per side of the grid. */
+  size: number;
+  /** Grid point coordinates, [x0, y0, x1, y1, …], row-major from the top-left. */
+  points: Float32Array;
+  /** Score vectors at those points, same layout. */
+  scores: Float32Array;
+}
+
+export class NonFiniteLossError extends Error {}
+
+export class PlaygroundSession {
+  readonly settings: SessionSettings;
+  readonly dataset: ToyDataset;
+  readonly model: ScoreModel;
+  private readonly optimizer: Optimizer;
+  private readonly keys: Record<'init' | 'data' | 'loss' | 'display' | 'particles' | 'langevin', RandomKey>;
+  private readonly parameterNames: string[];
+  private readonly fieldGrid: { size: number; points: Float32Array; tensor: Tensor };
+  private particleTensor: Tensor | null = null;
+  private langevinFrames = 0;
+  private particleResets = 0;
+  stepsDone = 0;
+  readonly losses: number[] = [];
+
+  constructor(settings: SessionSettings, fieldGridSize = 21) {
+    this.settings = { ...settings, hidden: [...settings.hidden] };
+    this.dataset = DATASETS[settings.dataset].make();
+    const [init, data, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 6) as [
+      RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey,
+    ];
+    this.keys = { init, data, loss, display, particles, langevin };
+    this.model = mlpScore({ inputDim: 2, hidden: settings.hidden, activation: 'silu', key: init });
+    this.parameterNames = Object.keys(this.model.params);
+    this.optimizer = adam({ lr: settings.learningRate });
+    this.fieldGrid = makeGrid(fieldGridSize);
+  }
+
+  /**
+   * Runs `steps` optimisation steps, each in its own tidy, and reads their losses back in one
+   * transfer at the end (a read waits for the device, so once per chunk rather than per step).
+   */
+  async trainChunk(steps: number): Promise<number[]> {
+    const objective = OBJECTIVES[this.settings.objective];
+    const names = this.parameterNames;
+    const params = this.model.params;
+    const tensors = names.map((n) => params[n]!);
+    const asRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+    const stepLosses: Tensor[] = [];
+    try {
+      for (let i = 0; i < steps; i++) {
+        const step = this.stepsDone + i;
+        stepLosses.push(tidy(() => {
+          const batch = this.dataset.sample(this.settings.batchSize, { key: foldIn(this.keys.data, step) });
+          const lossKey = foldIn(this.keys.loss, step);
+          const lossAt = (...flat: Tensor[]): Tensor => objective.loss(this.model.bind(asRecord(flat)), batch, lossKey, this.settings);
+          const [value, grads] = valueAndGrad(lossAt, { argnums: names.map((_, k) => k) })(...tensors);
+          this.optimizer.step(params, asRecord(grads as Tensor[]));
+          return value;
+        }));
+      }
+      const joined = tidy(() => concat(stepLosses.map((l) => reshape(l, [1])), 0));
+      const values = Array.from(await joined.data());
+      joined.dispose();
+      this.stepsDone += steps;
+      this.losses.push(...values);
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new NonFiniteLossError(`the loss became ${values[bad]} at step ${this.stepsDone - steps + bad + 1}; lower the learning rate or pick another objective`);
+      }
+      return values;
+    } finally {
+      for (const l of stepLosses) l.dispose();
+    }
+  }
+
+  /** s_θ on the page's grid. */
+  async scoreField(): Promise<ScoreField> {
+    const scores = tidy(() => this.model.score(this.fieldGrid.tensor));
+    const values = new Float32Array(await scores.data());
+    scores.dispose();
+    return { size: this.fieldGrid.size, points: this.fieldGrid.points, scores: values };
+  }
+
+  /** A fixed sample of the data set for display: [x0, y0, x1, y1, …]. */
+  async dataPoints(count: number): Promise<Float32Array> {
+    const points = this.dataset.sample(count, { key: this.keys.display });
+    const values = new Float32Array(await points.data());
+    points.dispose();
+    return values;
+  }
+
+  /** Scatters the particles uniformly over the view again (a new draw each time). */
+  resetParticles(): void {
+    this.particleTensor?.dispose();
+    const key = foldIn(this.keys.particles, this.particleResets++);
+    this.particleTensor = keep(tidy(() => rand([this.settings.particleCount, 2], { key }).mul(2 * VIEW_EXTENT).sub(VIEW_EXTENT)));
+  }
+
+  /**
+   * Moves the particles `steps` Langevin steps, x ← x + (ε/2)s_θ(x) + √ε z, and returns their
+   * positions for drawing.
+   */
+  async langevinFrame(steps: number, stepSize: number): Promise<Float32Array> {
+    if (!this.particleTensor) this.resetParticles();
+    const current = this.particleTensor!;
+    const key = foldIn(this.keys.langevin, this.langevinFrames++);
+    const next = keep(await langevinDynamics(this.model.score, current, { key, stepSize, steps }));
+    current.dispose();
+    this.particleTensor = next;
+    return new Float32Array(await next.data());
+  }
+
+  async particlePositions(): Promise<Float32Array | null> {
+    return this.particleTensor ? new Float32Array(await this.particleTensor.data()) : null;
+  }
+
+  dispose(): void {
+    this.particleTensor?.dispose();
+    this.particleTensor = null;
+    this.fieldGrid.tensor.dispose();
+    this.optimizer.dispose();
+    for (const t of Object.values(this.model.params)) t.dispose();
+    for (const t of Object.values(this.model.buffers)) t.dispose();
+  }
+}
+
+/** A size × size grid over the view, cell centres, row-major from the top-left (y decreasing). */
+function makeGrid(size: number): { size: number; points: Float32Array; tensor: Tensor } {
+  const points = new Float32Array(size * size * 2);
+  const cell = (2 * VIEW_EXTENT) / size;
+  for (let row = 0; row < size; row++) {
+    for (let col = 0; col < size; col++) {
+      const i = (row * size + col) * 2;
+      points[i] = -VIEW_EXTENT + (col + 0.5) * cell;
+      points[i + 1] = VIEW_EXTENT - (row + 0.5) * cell;
+    }
+  }
+  return { size, points, tensor: keep(tensor(points, { shape: [size * size, 2], dtype: 'float32' })) };
+}
