@@ -60,6 +60,7 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   tanh: unaryJvp((_x, t, y) => mul(t, sub(1, mul(y, y)))), // d tanh x = (1 − tanh² x) dx
   log1p: unaryJvp((x, t) => div(t, add(x, 1))), // d log(1 + x) = dx / (1 + x)
   expm1: unaryJvp((_x, t, y) => mul(t, add(y, 1))), // d(eˣ − 1) = eˣ dx
+  sigmoid: unaryJvp((_x, t, y) => mul(t, mul(y, sub(1, y)))), // d σ(x) = σ(x)(1 − σ(x)) dx
   add: (_p, [ta, tb]) => addT(ta!, tb!), // d(a + b) = da + db
   sub: (_p, [ta, tb]) => (tb ? (ta ? sub(ta, tb) : neg(tb)) : ta!), // d(a − b) = da − db
   mul: ([a, b], [ta, tb]) => addT(ta ? mul(ta, b!) : null, tb ? mul(a!, tb) : null), // d(ab) = b da + a db
@@ -106,6 +107,7 @@ export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
   tanh: unaryVjp((_x, ct, y) => mul(ct, sub(1, mul(y, y)))),
   log1p: unaryVjp((x, ct) => div(ct, add(x, 1))),
   expm1: unaryVjp((_x, ct, y) => mul(ct, add(y, 1))),
+  sigmoid: unaryVjp((_x, ct, y) => mul(ct, mul(y, sub(1, y)))),
   add: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? ct : null],
   sub: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? neg(ct) : null],
   mul: (ct, [a, b], _y, _q, [na, nb]) => [na ? mul(ct, b!) : null, nb ? mul(ct, a!) : null],

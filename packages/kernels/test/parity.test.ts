@@ -13,6 +13,9 @@
 // - exp, expm1, log, log1p, sin, cos, tanh: our WGSL implementations (mathLibrary.ts), exact
 //   argument reduction and polynomials with truncation < 2^-30, a few roundings: ≤ 2.5 ULP
 //   measured, 3 ULP asserted. sin/cos only for |x| ≤ 8192 (the reduction's range).
+// - sigmoid = 1/(1 + e) or e/(1 + e), e = exp(−|x|): exp's 3 ULP (its relative error passes at
+//   most halved through 1 + e, wholly into e·s), 1 + e 0.5, the division 2.5 (spec), e·s 0.5,
+//   the reference's 0.5 → 7 ULP.
 // - pow = exp(y·log|x|): the relative error of t = y·log|x| (≤ 2 ULP) becomes an absolute error
 //   of |t|·2 ULP in the exponent, so 3·(|t| + 1) ULP.
 // - every float bound also allows 2^-126 absolute: WGSL may flush subnormal results to zero.
@@ -143,6 +146,7 @@ const CASES: { readonly [P in Primitive]: readonly ParityCase[] } = {
   tanh: unaryCases('normal', MATH),
   log1p: unaryCases('log1pDomain', MATH),
   expm1: unaryCases('expm1Domain', MATH),
+  sigmoid: unaryCases('wide', ulps(7)),
   add: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),
   sub: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),
   mul: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),

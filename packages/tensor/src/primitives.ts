@@ -7,7 +7,7 @@ import { type DType, isFloatDType } from './dtype.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
 export const UNARY_PRIMITIVES = [
-  'neg', 'exp', 'log', 'sin', 'cos', 'sqrt', 'reciprocal', 'tanh', 'log1p', 'expm1',
+  'neg', 'exp', 'log', 'sin', 'cos', 'sqrt', 'reciprocal', 'tanh', 'log1p', 'expm1', 'sigmoid',
 ] as const;
 export const BINARY_PRIMITIVES = ['add', 'sub', 'mul', 'div', 'max', 'pow'] as const;
 export const COMPARE_PRIMITIVES = ['less', 'lessEqual', 'equal', 'notEqual'] as const;
@@ -34,6 +34,9 @@ export interface PrimitiveParams {
   tanh: Record<string, never>;
   log1p: Record<string, never>;
   expm1: Record<string, never>;
+  /** The logistic function σ(x) = 1/(1 + e⁻ˣ): a primitive (as JAX's logistic) because SiLU,
+   *  the default activation of score networks, would otherwise be ~10 kernels per call. */
+  sigmoid: Record<string, never>;
   add: Record<string, never>;
   sub: Record<string, never>;
   mul: Record<string, never>;

@@ -30,6 +30,7 @@ export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expressio
   tanh: ([a]) => `sc_tanh(${a})`,
   log1p: ([a]) => `sc_log1p(${a})`,
   expm1: ([a]) => `sc_expm1(${a})`,
+  sigmoid: ([a]) => `sc_sigmoid(${a})`,
   add: ([a, b]) => `${a} + ${b}`,
   sub: ([a, b]) => `${a} - ${b}`,
   mul: ([a, b]) => `${a} * ${b}`,

@@ -126,6 +126,17 @@ const LIBRARY: Record<string, MathFunction> = {
   return ef * 0.693359375 + ((sc_log1p_reduced(m - 1.0) + c) - ef * 2.12194440e-4);
 }`,
   },
+  sc_sigmoid: {
+    deps: ['sc_isnan', 'sc_exp'],
+    // σ(x) from e = exp(−|x|) ∈ (0, 1]: 1/(1 + e) for x ≥ 0, e/(1 + e) for x < 0 (no overflow,
+    // and full relative accuracy far into the negative tail, as on the CPU).
+    code: `fn sc_sigmoid(x: f32) -> f32 {
+  if (sc_isnan(x)) { return x; }
+  let e = sc_exp(-abs(x));
+  let s = 1.0 / (1.0 + e);
+  return select(s, e * s, x < 0.0);
+}`,
+  },
   sc_tanh: {
     deps: ['sc_isnan', 'sc_expm1'],
     // tanh|x| = -t/(t + 2) with t = expm1(-2|x|): accurate near 0 and saturating cleanly.

@@ -96,6 +96,11 @@ const UNARY: Record<string, (x: number) => number> = {
   tanh: Math.tanh,
   log1p: Math.log1p,
   expm1: Math.expm1,
+  // σ(x) through e^(−|x|) ∈ (0, 1]: no overflow, and full relative accuracy for x ≪ 0.
+  sigmoid: (x) => {
+    const e = Math.exp(-Math.abs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+  },
 };
 
 const BINARY: Record<string, (a: number, b: number) => number> = {
