@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The `scorch` command. This shim makes the TypeScript CLI runnable from a fresh clone with no
+// build step: it bundles src/main.ts (and the workspace packages, from their sources) with esbuild
+// into dist/scorch.mjs when that file is missing or older than any source, then imports it.
+// npm packages (notably `webgpu`, Dawn's native addon) stay external and load at run time.
+
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const cliRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const packagesRoot = resolve(cliRoot, '..');
+const outfile = join(cliRoot, 'dist', 'scorch.mjs');
+
+// Workspace packages are bundled from source (as scripts/run.mjs does), so an edit anywhere in
+// them is picked up on the next run.
+const workspace = {
+  '@scorch/tensor': join(packagesRoot, 'tensor', 'src', 'index.ts'),
+  '@scorch/autograd': join(packagesRoot, 'autograd', 'src', 'index.ts'),
+  '@scorch/kernels': join(packagesRoot, 'kernels', 'src', 'index.ts'),
+  '@scorch/score': join(packagesRoot, 'score', 'src', 'index.ts'),
+};
+const sourceDirs = [join(cliRoot, 'src'), ...Object.values(workspace).map((entry) => dirname(entry))];
+
+/** The newest modification time (ms) of any file under `dir`, or 0 when it does not exist. */
+function newestMtime(dir) {
+  if (!existsSync(dir)) return 0;
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function isStale() {
+  if (!existsSync(outfile)) return true;
+  const built = statSync(outfile).mtimeMs;
+  const shim = statSync(fileURLToPath(import.meta.url)).mtimeMs;
+  return shim > built || sourceDirs.some((dir) => newestMtime(dir) > built);
+}
+
+async function bundle() {
+  let build;
+  try {
+    ({ build } = await import('esbuild'));
+  } catch (e) {
+    console.error(`scorch: esbuild is needed to build the CLI on first run and could not be loaded (${e.message}); run 'pnpm install' in the repository root`);
+    process.exit(1);
+  }
+  mkdirSync(dirname(outfile), { recursive: true });
+  // Written beside the target and renamed into place, so two runs building at once (parallel
+  // tests) never import a half-written file.
+  const partial = `${outfile}.${process.pid}.tmp`;
+  await build({
+    entryPoints: [join(cliRoot, 'src', 'main.ts')],
+    outfile: partial,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'inline',
+    packages: 'external',
+    external: ['webgpu'],
+    alias: workspace,
+    logLevel: 'warning',
+  });
+  renameSync(partial, outfile);
+}
+
+if (isStale()) await bundle();
+const { main } = await import(pathToFileURL(outfile).href);
+const code = await main(process.argv.slice(2));
+// Exit explicitly: an open WebGPU device (Dawn) keeps the event loop alive after the work is done.
+process.exitCode = code;
+process.exit(code);

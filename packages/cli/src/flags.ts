@@ -1,0 +1,69 @@
+// Flags shared by several commands (backend, seed, output directory, sampler settings), declared
+// once so their names, defaults and help text agree everywhere.
+
+import type { FlagSpec } from './args.js';
+import { BACKEND_CHOICES } from './backend.js';
+import { SAMPLER_NAMES } from './pipeline.js';
+import { SAMPLER_DEFAULTS } from './sampling.js';
+
+export const backendFlag: FlagSpec = {
+  name: 'backend',
+  kind: 'choice',
+  valueName: 'NAME',
+  choices: BACKEND_CHOICES,
+  default: 'auto',
+  description: "where tensors live: 'auto' takes WebGPU whenever an adapter exists (on a machine without a GPU, Mesa's llvmpipe through Dawn) and the CPU otherwise",
+};
+
+export const seedFlag: FlagSpec = {
+  name: 'seed',
+  kind: 'integer',
+  valueName: 'S',
+  min: 0,
+  default: 0,
+  description: 'seed of every random draw (data, initialisation, noise, sampler); the same seed gives the same run on every backend',
+};
+
+export const forceFlag: FlagSpec = {
+  name: 'force',
+  kind: 'boolean',
+  description: 'write into --out even if it already holds files (files of the same names are replaced, others are kept)',
+};
+
+export const samplerFlags: readonly FlagSpec[] = [
+  {
+    name: 'sampler',
+    kind: 'choice',
+    valueName: 'NAME',
+    choices: SAMPLER_NAMES,
+    defaultText: 'per loss: ald for ssm-vr, ssm, ssm-fd, ism, ncsn; pc for ve, vp, subvp; langevin for dsm, esm-kde',
+    description: 'langevin: Langevin dynamics; ald: annealed Langevin dynamics; em: reverse-time SDE by Euler–Maruyama; pc: predictor–corrector; ode: probability-flow ODE (adaptive RK45)',
+  },
+  { name: 'n', kind: 'integer', valueName: 'N', min: 2, default: 1000, description: 'number of samples to draw' },
+  {
+    name: 'sample-steps',
+    kind: 'integer',
+    valueName: 'N',
+    min: 1,
+    defaultText: `${SAMPLER_DEFAULTS.langevinSteps} for langevin (Song & Ermon 2019, toy experiment); ${SAMPLER_DEFAULTS.sdeSteps} for em and pc (Song et al. 2021); ode is adaptive`,
+    description: 'sampler steps: Langevin steps, or time steps of the reverse SDE',
+  },
+  {
+    name: 'steps-per-level',
+    kind: 'integer',
+    valueName: 'T',
+    min: 1,
+    default: SAMPLER_DEFAULTS.stepsPerLevel,
+    source: 'Song & Ermon 2019, Alg. 1',
+    description: 'annealed Langevin steps per noise level',
+  },
+  {
+    name: 'step-size',
+    kind: 'number',
+    valueName: 'EPS',
+    min: 0,
+    exclusiveMin: true,
+    defaultText: `${SAMPLER_DEFAULTS.annealedStepSize} for ald (Song & Ermon 2019, Alg. 1); for langevin ${SAMPLER_DEFAULTS.langevinStepPerVariance}·v, v the variance of the data's finest structure (Song & Ermon 2019's toy step 0.1 for unit-variance modes)`,
+    description: 'Langevin step size ε',
+  },
+];

@@ -1,0 +1,103 @@
+// `scorch sample`: draw samples from a trained checkpoint with any sampler that fits its loss, and
+// write the samples, their metrics, plots and an HTML report (next to the checkpoint by default).
+
+import { type RandomKey, randomKey, splitKey } from '@scorch/tensor';
+import { type CommandSpec, type FlagValue } from './args.js';
+import { type BackendChoice, selectBackend } from './backend.js';
+import { dataEntry } from './datasets.js';
+import { backendFlag, forceFlag, samplerFlags } from './flags.js';
+import type { Io } from './io.js';
+import { freshDirectory, prepareOutputDirectory, readableJson, readCheckpoint, restoreModel, writeFiles } from './output.js';
+import { LOSSES, SAMPLERS_FOR, SAMPLER_DESCRIPTIONS, type SamplerName, describeNoise } from './pipeline.js';
+import { Progress, formatDuration } from './progress.js';
+import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
+import { checkSamplerFits, drawSamples } from './sampling.js';
+import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
+
+export const SAMPLE_SPEC: CommandSpec = {
+  name: 'sample',
+  summary: 'draw samples from a trained checkpoint and write them with metrics and a report',
+  details:
+    'Loads checkpoint.json from a directory written by \'scorch train\', draws --n samples, and writes samples.json, metrics.json, samples.svg, score.svg, trajectories.svg (and loss.svg from the training history) and index.html.\n\n' +
+    'Samplers that fit each loss: ald or langevin for ssm-vr, ssm, ssm-fd, ism, ncsn; pc, em, ode or langevin for ve, vp, subvp; langevin for dsm and esm-kde.',
+  flags: [
+    { name: 'checkpoint', kind: 'string', valueName: 'DIR', required: true, description: "a run directory written by 'scorch train' (or its checkpoint.json)" },
+    ...samplerFlags,
+    {
+      name: 'out', kind: 'string', valueName: 'DIR', defaultText: 'a new directory <checkpoint DIR>/samples-<sampler>-<date>-<time>',
+      description: 'where the samples and report are written; must be new or empty unless --force',
+    },
+    forceFlag,
+    { name: 'seed', kind: 'integer', valueName: 'S', min: 0, default: 1, description: 'seed of the sampler\'s random draws (and of the fresh data the samples are compared with)' },
+    backendFlag,
+  ],
+  examples: ['scorch sample --checkpoint scorch-runs/demo-20250101-120000 --sampler langevin', 'scorch sample --checkpoint runs/vp --sampler ode --n 2000'],
+};
+
+export async function runSample(values: Readonly<Record<string, FlagValue>>, given: ReadonlySet<string>, io: Io): Promise<number> {
+  const where = 'scorch sample';
+  const wallStart = performance.now();
+  const { checkpoint, dir } = readCheckpoint(where, values.checkpoint as string);
+  const family = LOSSES[checkpoint.loss].family;
+  const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
+  checkSamplerFits(where, sampler, checkpoint.loss);
+  checkSamplerFlags(where, given, sampler);
+  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean);
+
+  const backend = await selectBackend(values.backend as BackendChoice);
+  if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
+  const entry = dataEntry(checkpoint.data);
+  const n = values.n as number;
+  io.out(`sample: ${SAMPLER_DESCRIPTIONS[sampler]} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description}`);
+
+  const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(values.seed as number), 3) as RandomKey[];
+  const model = restoreModel(checkpoint, modelKey!);
+  const reference = entry.dataset.sample(n, { key: referenceKey! });
+  const progress = { bar: undefined as Progress | undefined };
+  const run = await drawSamples(
+    { model, noise: checkpoint.noise, loss: checkpoint.loss, domain: checkpoint.domain, localStd: entry.localStd },
+    samplerChoicesFrom(values, sampler),
+    sampleKey!,
+    {
+      paths: RECORDED_PATHS,
+      onStep: (done, total) => {
+        progress.bar ??= new Progress('sample', total, io.stdout);
+        progress.bar.update(done);
+      },
+    },
+  );
+  progress.bar?.finish();
+
+  const history = checkpoint.training.history ?? [];
+  const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, domain: checkpoint.domain, training: null, history };
+  const metrics = await computeMetrics(reportInput);
+  const plots = await makePlots(reportInput);
+  const html = makeHtml({
+    title: `scorch sample: ${sampler} from ${checkpoint.loss} on ${checkpoint.data}`,
+    intro: `Samples from the checkpoint in ${dir}, drawn with ${SAMPLER_DESCRIPTIONS[sampler]}.`,
+    settings: [
+      ['checkpoint', dir],
+      ['data', `${checkpoint.data} (${entry.description})`],
+      ['loss', `${checkpoint.loss}: ${LOSSES[checkpoint.loss].description}`],
+      ['noise', describeNoise(checkpoint.noise)],
+      ['trained', `${checkpoint.training.steps} steps × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
+      ['sampler', `${SAMPLER_DESCRIPTIONS[sampler]}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+      ['backend', backend.description],
+    ],
+    metrics,
+    plots,
+  });
+  writeFiles(outDir, {
+    'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
+    'metrics.json': `${readableJson(metrics)}\n`,
+    ...plots,
+    'index.html': html,
+  });
+  io.out('');
+  io.out(metricsTable(metrics));
+  io.out('');
+  io.out(`Wrote ${Object.keys(plots).length + 3} files to ${outDir}`);
+  io.out(`Report: ${outDir}/index.html`);
+  io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+  return 0;
+}

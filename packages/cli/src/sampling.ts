@@ -1,0 +1,162 @@
+// Drawing samples from a trained model with the sampler the user names: the defaults each sampler
+// takes (with their sources), the starting points, and a record of a few chains' positions for
+// the trajectory plot. Recording reads only those few rows, every 1% of the run, so the sampler
+// stays on the device between reads.
+
+import { type RandomKey, type Tensor, rand, splitKey } from '@scorch/tensor';
+import {
+  type ScoreModel, annealedLangevinDynamics, langevinDynamics, predictorCorrector, probabilityFlowOde,
+  reverseSdeEulerMaruyama,
+} from '@scorch/score';
+import { LOSSES, type LossName, type NoiseSpec, SAMPLERS_FOR, SDE_EVALUATION_STD, type SamplerName, cleanestCondition, sdeOf } from './pipeline.js';
+import { UsageError } from './args.js';
+
+export interface SamplerChoices {
+  readonly sampler: SamplerName;
+  /** Samples to draw. */
+  readonly n: number;
+  /** Langevin steps, or time steps of em/pc; undefined: the sampler's default. */
+  readonly sampleSteps?: number;
+  /** Annealed Langevin steps per noise level. */
+  readonly stepsPerLevel: number;
+  /** Langevin / annealed Langevin step size; undefined: the sampler's default. */
+  readonly stepSize?: number;
+}
+
+/** Sampler defaults, with where they come from (also used by --help). */
+export const SAMPLER_DEFAULTS = {
+  langevinSteps: 1000, // Song & Ermon 2019, §3.2 toy experiment
+  sdeSteps: 1000, // Song et al. 2021, §4.2: N = 1000 discretisation steps
+  stepsPerLevel: 100, // Song & Ermon 2019, Alg. 1: T = 100
+  annealedStepSize: 2e-5, // Song & Ermon 2019, Alg. 1: ε = 2e-5
+  // Song & Ermon 2019's toy uses ε = 0.1 for unit-variance modes; ε scales with the variance v of
+  // the density's finest structure (ULA needs ε well below 2v to be stable and unbiased).
+  langevinStepPerVariance: 0.1,
+  snr: 0.16, // Song et al. 2021, predictor–corrector for VE
+} as const;
+
+export interface SampleRun {
+  readonly samples: Tensor;
+  /** Positions of the recorded chains, each interleaved x0, y0, x1, y1, … */
+  readonly paths: Float64Array[];
+  /** Where the recorded paths begin, in words: "their starting points", "where σ = 1.76 begins". */
+  readonly pathsFrom: string;
+  readonly seconds: number;
+  /** The settings used (defaults resolved), for the report. */
+  readonly settings: Readonly<Record<string, string | number>>;
+}
+
+export interface SampleContext {
+  readonly model: ScoreModel;
+  readonly noise: NoiseSpec;
+  readonly loss: LossName;
+  /** Half-width of the square the data lives in: Langevin chains start uniformly inside it. */
+  readonly domain: number;
+  /** The data's finest length scale (DataEntry.localStd). */
+  readonly localStd: number;
+}
+
+/** Throws a UsageError when `sampler` does not fit a model trained with `loss`. */
+export function checkSamplerFits(where: string, sampler: SamplerName, loss: LossName): void {
+  const family = LOSSES[loss].family;
+  const fits = SAMPLERS_FOR[family];
+  if (fits.includes(sampler)) return;
+  const needs = sampler === 'ald' ? 'a noise-conditional model (--loss ssm-vr, ssm, ssm-fd, ism or ncsn)' : 'a model trained with an SDE loss (--loss ve, vp or subvp)';
+  throw new UsageError(`${where}: --sampler ${sampler} needs ${needs}, but this model was trained with ${loss}; use --sampler ${fits.join(' or ')}`);
+}
+
+/** The variance of the modelled density's finest structure: the data's, plus the model's own noise. */
+function finestVariance(ctx: SampleContext): number {
+  const { noise } = ctx;
+  const modelNoise =
+    noise.kind === 'levels' ? noise.sigmas[noise.sigmas.length - 1]! ** 2
+    : noise.kind === 'single' ? noise.sigma ** 2
+    : noise.kind === 'kde' ? Math.min(...noise.bandwidth) ** 2
+    : SDE_EVALUATION_STD ** 2;
+  return ctx.localStd ** 2 + modelNoise;
+}
+
+/**
+ * Runs the chosen sampler for `choices.n` samples, recording the first `paths` chains. `onStep`
+ * hears of progress (steps done, and the total when known in advance).
+ */
+export async function drawSamples(
+  ctx: SampleContext, choices: SamplerChoices, key: RandomKey, opts: { paths: number; onStep?: (done: number, total: number | undefined) => void },
+): Promise<SampleRun> {
+  const { model, noise } = ctx;
+  const { sampler, n } = choices;
+  const [initKey, runKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+  const recorded = Math.min(opts.paths, n);
+  const positions: number[][] = Array.from({ length: recorded }, () => []);
+  const record = async (x: Tensor) => {
+    if (recorded === 0) return;
+    const head = x.slice([0, 0], [recorded, 2]);
+    const values = await head.data();
+    head.dispose();
+    for (let c = 0; c < recorded; c++) positions[c]!.push(values[2 * c]!, values[2 * c + 1]!);
+  };
+  /** Callback options: progress every 1% of `total`, recording from step `recordFrom` on. */
+  const callbackFor = (total: number | undefined, recordFrom = 0) => {
+    const every = total === undefined ? 1 : Math.max(1, Math.floor((total - recordFrom) / 100));
+    opts.onStep?.(0, total); // the clock of the progress display starts with the sampler
+    return {
+      callbackEvery: every,
+      callback: async (step: number, x: Tensor) => {
+        if (step >= recordFrom) await record(x);
+        opts.onStep?.(step, total);
+      },
+    };
+  };
+  const boxStart = () => rand([n, 2], { key: initKey }).mul(2 * ctx.domain).sub(ctx.domain);
+  const settings: Record<string, string | number> = { sampler, n };
+  const started = performance.now();
+  let samples: Tensor;
+  let init: Tensor;
+
+  let pathsFrom = 'their starting points';
+  if (sampler === 'langevin' || sampler === 'ald') {
+    init = boxStart();
+    if (sampler === 'langevin') {
+      await record(init);
+      const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.langevinSteps;
+      const stepSize = choices.stepSize ?? Number((SAMPLER_DEFAULTS.langevinStepPerVariance * finestVariance(ctx)).toPrecision(2));
+      const cond = cleanestCondition(noise);
+      Object.assign(settings, { steps, stepSize, ...(cond === undefined ? {} : { [noise.kind === 'sde' ? 't' : 'sigma']: cond }) });
+      samples = await langevinDynamics(model.score, init, { key: runKey, steps, stepSize, cond, ...callbackFor(steps) });
+    } else {
+      if (noise.kind !== 'levels') throw new Error('internal: annealed Langevin needs noise levels');
+      const stepsPerLevel = choices.stepsPerLevel;
+      const stepSize = choices.stepSize ?? SAMPLER_DEFAULTS.annealedStepSize;
+      Object.assign(settings, { levels: noise.sigmas.length, stepsPerLevel, stepSize, sigmaMax: noise.sigmas[0]!, sigmaMin: noise.sigmas[noise.sigmas.length - 1]! });
+      // At noise levels wider than the data the chains jump across the whole plot; their paths
+      // are recorded from the first level below half the plot's width, where they pick a mode.
+      const firstLevel = Math.max(0, noise.sigmas.findIndex((sigma) => sigma <= ctx.domain / 2));
+      if (firstLevel === 0) await record(init);
+      else pathsFrom = `where σ = ${Number(noise.sigmas[firstLevel]!.toPrecision(3))} begins`;
+      samples = await annealedLangevinDynamics(model.score, init, {
+        key: runKey, sigmas: noise.sigmas, stepsPerLevel, stepSize, ...callbackFor(noise.sigmas.length * stepsPerLevel, firstLevel * stepsPerLevel),
+      });
+    }
+  } else {
+    const sde = sdeOf(noise);
+    if (!sde) throw new Error(`internal: sampler ${sampler} needs an SDE`);
+    init = sde.priorSample([n, 2], { key: initKey, dtype: 'float32' });
+    await record(init);
+    const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.sdeSteps;
+    if (sampler === 'em') {
+      Object.assign(settings, { steps });
+      samples = await reverseSdeEulerMaruyama(model.score, sde, { key: runKey, init, steps, ...callbackFor(steps) });
+    } else if (sampler === 'pc') {
+      Object.assign(settings, { steps, snr: SAMPLER_DEFAULTS.snr, correctorSteps: 1 });
+      samples = await predictorCorrector(model.score, sde, { key: runKey, init, steps, snr: SAMPLER_DEFAULTS.snr, ...callbackFor(steps) });
+    } else {
+      const solution = await probabilityFlowOde(model.score, sde, { key: runKey, init, method: 'rk45', ...callbackFor(undefined) });
+      Object.assign(settings, { method: 'rk45', rtol: 1e-5, atol: 1e-5, nfe: solution.nfe, acceptedSteps: solution.acceptedSteps, rejectedSteps: solution.rejectedSteps });
+      samples = solution.x;
+    }
+  }
+  if (samples !== init) init.dispose();
+  // The end point of every recorded chain, whatever the callback cadence was.
+  await record(samples);
+  return { samples, paths: positions.map((p) => Float64Array.from(p)), pathsFrom, seconds: (performance.now() - started) / 1000, settings };
+}

@@ -1,0 +1,275 @@
+// `scorch train` and `scorch demo`: train a score model on a 2-D toy set, save a checkpoint, draw
+// samples with the loss's natural sampler, and write metrics, plots and an HTML report. The demo
+// is the same run with the defaults (SSM-VR on the two-mode mixture, annealed Langevin sampling)
+// and a few words about what it shows.
+
+import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
+import { type TrainProgress, adam, ruleOfThumbBandwidth, train } from '@scorch/score';
+import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
+import { type BackendChoice, selectBackend } from './backend.js';
+import { DATA_NAMES, type DataName, dataDescriptions, dataEntry } from './datasets.js';
+import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
+import { CHECKPOINT_FILE, checkpointJson, freshDirectory, prepareOutputDirectory, readableJson, writeFiles } from './output.js';
+import {
+  LOSSES, LOSS_NAMES, type LossName, SAMPLERS_FOR, SAMPLER_DESCRIPTIONS, type SamplerName, buildModel, describeNoise,
+  makeObjective, modelSpecFor, noiseFor,
+} from './pipeline.js';
+import { Progress, formatDuration } from './progress.js';
+import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
+import { type SamplerChoices, checkSamplerFits, drawSamples } from './sampling.js';
+import type { Io } from './io.js';
+
+/** Points the KDE target of esm-kde is built on. */
+const KDE_POINTS = 1000;
+/** Chains whose paths the trajectory plot shows. */
+export const RECORDED_PATHS = 10;
+
+const trainFlags: readonly FlagSpec[] = [
+  { name: 'data', kind: 'choice', valueName: 'NAME', choices: DATA_NAMES, default: 'mixture', description: `the 2-D data set — ${dataDescriptions()}` },
+  {
+    name: 'loss', kind: 'choice', valueName: 'NAME', choices: LOSS_NAMES, default: 'ssm-vr',
+    description: `the training objective — ${LOSS_NAMES.map((l) => `${l}: ${LOSSES[l].description}`).join('; ')}`,
+  },
+  { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 1000, description: 'optimisation steps (Adam)' },
+  { name: 'batch', kind: 'integer', valueName: 'B', min: 2, default: 256, description: 'data points per step (fresh draws every step)' },
+  backendFlag,
+  seedFlag,
+  {
+    name: 'out', kind: 'string', valueName: 'DIR', defaultText: 'scorch-runs/<data>-<loss>-<date>-<time>, a new directory',
+    description: 'where the checkpoint, metrics.json, the SVG plots and index.html are written; must be new or empty unless --force',
+  },
+  forceFlag,
+  { name: 'hidden', kind: 'list', valueName: 'W,W', min: 1, default: [64, 64], description: 'hidden layer widths of the MLP score network (SiLU activations)' },
+  {
+    name: 'lr', kind: 'number', valueName: 'LR', min: 0, exclusiveMin: true, default: 0.01,
+    description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
+  },
+  {
+    name: 'levels', kind: 'integer', valueName: 'L', min: 1, default: 10, source: 'Song & Ermon 2019',
+    description: 'noise levels σ₁ > … > σ_L (geometric) of the noise-conditional losses ssm-vr, ssm, ssm-fd, ism, ncsn',
+  },
+  {
+    name: 'sigma-min', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: 0.01, source: 'Song & Ermon 2019; Song et al. 2021 (VE)',
+    description: 'smallest noise level σ_L (and σ_min of the VE SDE)',
+  },
+  {
+    name: 'sigma-max', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true,
+    defaultText: 'the largest distance between two data points — Song & Ermon 2020, technique 1',
+    description: 'largest noise level σ₁ (and σ_max of the VE SDE)',
+  },
+  { name: 'sigma', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: 0.1, description: "noise level of --loss dsm (a tenth of the data's unit scale)" },
+  ...samplerFlags,
+  { name: 'log-every', kind: 'integer', valueName: 'K', min: 1, defaultText: 'steps/100', description: 'read the loss every K steps (each read waits for the device) for the progress display and the loss curve' },
+];
+
+export const TRAIN_SPEC: CommandSpec = {
+  name: 'train',
+  summary: 'train a score model on a 2-D toy data set, then sample from it and write a report',
+  details:
+    'Trains an MLP score network with the chosen score-matching loss, saves checkpoint.json, draws samples with the sampler that fits the loss, and writes metrics.json (Fisher divergence where the true score is known, MMD², energy distance, mode weights), SVG plots and index.html into --out.\n\n' +
+    'Noise-conditional losses (ssm-vr, ssm, ssm-fd, ism, ncsn) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (ve, vp, subvp) train s(x, t); dsm and esm-kde train an unconditional s(x).',
+  flags: trainFlags,
+  examples: [
+    'scorch train --data moons --loss dsm --steps 2000',
+    'scorch train --loss vp --sampler ode --out runs/vp-ode',
+    'scorch train --backend cpu --steps 200 --out /tmp/quick --force',
+  ],
+};
+
+export const DEMO_SPEC: CommandSpec = {
+  name: 'demo',
+  summary: 'the main job: SSM-VR on the two-mode mixture, annealed Langevin sampling, a report',
+  details:
+    "Runs 'scorch train' with its defaults: sliced score matching (variance-reduced) trains a noise-conditional score network on Song & Ermon 2019's two-mode Gaussian mixture (weights 1/5 and 4/5), annealed Langevin dynamics draws samples, and the metrics table and the report's path are printed. " +
+    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag may be given to change it.",
+  // The same flags as train; only the default output directory's name differs.
+  flags: trainFlags.map((f) => (f.name === 'out' ? { ...f, defaultText: 'scorch-runs/demo-<date>-<time>, a new directory' } : f)),
+  examples: ['scorch demo', 'scorch demo --backend cpu', 'scorch demo --out my-demo --force'],
+};
+
+type Values = Readonly<Record<string, FlagValue>>;
+
+/** Checks that flags specific to some losses or samplers are only given where they apply. */
+function checkApplicable(where: string, given: ReadonlySet<string>, loss: LossName, sampler: SamplerName): void {
+  const family = LOSSES[loss].family;
+  const rules: [string, boolean, string][] = [
+    ['levels', family === 'levels', 'the noise-conditional losses (ssm-vr, ssm, ssm-fd, ism, ncsn)'],
+    ['sigma-max', family === 'levels' || loss === 've', 'the noise-conditional losses and ve'],
+    ['sigma-min', family === 'levels' || loss === 've', 'the noise-conditional losses and ve'],
+    ['sigma', loss === 'dsm', '--loss dsm'],
+  ];
+  for (const [flag, applies, where_] of rules) {
+    if (given.has(flag) && !applies) throw new UsageError(`${where}: --${flag} applies to ${where_} only, not to --loss ${loss}`);
+  }
+  checkSamplerFlags(where, given, sampler);
+}
+
+/** Sampler-specific flags must match the sampler. */
+export function checkSamplerFlags(where: string, given: ReadonlySet<string>, sampler: SamplerName): void {
+  if (given.has('steps-per-level') && sampler !== 'ald') throw new UsageError(`${where}: --steps-per-level applies to --sampler ald only, not to ${sampler}`);
+  if (given.has('step-size') && sampler !== 'ald' && sampler !== 'langevin') throw new UsageError(`${where}: --step-size applies to --sampler langevin or ald only, not to ${sampler}`);
+  if (given.has('sample-steps') && (sampler === 'ald' || sampler === 'ode')) {
+    throw new UsageError(`${where}: --sample-steps does not apply to --sampler ${sampler} (${sampler === 'ald' ? 'use --steps-per-level' : 'the ODE solver chooses its own steps'})`);
+  }
+}
+
+/** Half-width of a square holding the data (rounded up to 0.5), for plots and Langevin starts. */
+function plotHalfWidth(points: ArrayLike<number>): number {
+  let largest = 0;
+  for (let i = 0; i < points.length; i++) largest = Math.max(largest, Math.abs(points[i]!));
+  return Math.max(1, Math.ceil(largest * 1.15 * 2) / 2);
+}
+
+export function samplerChoicesFrom(values: Values, sampler: SamplerName): SamplerChoices {
+  return {
+    sampler,
+    n: values.n as number,
+    sampleSteps: values['sample-steps'] as number | undefined,
+    stepsPerLevel: values['steps-per-level'] as number,
+    stepSize: values['step-size'] as number | undefined,
+  };
+}
+
+export async function runTrain(mode: 'train' | 'demo', values: Values, given: ReadonlySet<string>, io: Io): Promise<number> {
+  const where = `scorch ${mode}`;
+  const wallStart = performance.now();
+  const data = values.data as DataName;
+  const loss = values.loss as LossName;
+  const family = LOSSES[loss].family;
+  const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
+  checkSamplerFits(where, sampler, loss);
+  checkApplicable(where, given, loss, sampler);
+  const sigmaMin = values['sigma-min'] as number;
+  const sigmaMaxGiven = values['sigma-max'] as number | undefined;
+  if (sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
+    throw new UsageError(`${where}: --sigma-max (${sigmaMaxGiven}) must be larger than --sigma-min (${sigmaMin})`);
+  }
+  const steps = values.steps as number;
+  const batch = values.batch as number;
+  const seed = values.seed as number;
+  const hidden = values.hidden as number[];
+  const lr = values.lr as number;
+  const n = values.n as number;
+  const logEvery = (values['log-every'] as number | undefined) ?? Math.max(1, Math.round(steps / 100));
+  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
+
+  const backend = await selectBackend(values.backend as BackendChoice);
+  const entry = dataEntry(data);
+  if (mode === 'demo') {
+    io.out(`scorch demo: ${LOSSES[loss].description}, trained on ${entry.description}; then ${SAMPLER_DESCRIPTIONS[sampler]}.`);
+  }
+  if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
+  io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${steps} steps × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
+
+  const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
+  // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
+  // evaluation only, never the training.
+  const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
+  const domain = plotHalfWidth(scalePoints);
+  // Fresh data for the metrics and plots.
+  const reference = entry.dataset.sample(n, { key: referenceKey! });
+  const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
+  const noise = await noiseFor(
+    loss,
+    { levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number },
+    scalePoints,
+    async () => Array.from(await ruleOfThumbBandwidth(kdeData!).data(), (h) => Number(h.toPrecision(6))),
+    KDE_POINTS,
+  );
+  if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
+  const modelSpec = modelSpecFor(loss, hidden);
+  const model = buildModel(modelSpec, noise, modelKey!);
+  const objective = makeObjective({ loss, noise, model, dataset: entry.dataset, batch, kdeData });
+
+  const progress = new Progress('train', steps, io.stdout);
+  const trainStart = performance.now();
+  let history: TrainProgress[];
+  try {
+    ({ history } = await train({
+      params: model.params,
+      loss: objective,
+      // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
+      optimizer: adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }),
+      steps,
+      key: trainKey!,
+      every: logEvery,
+      onProgress: (p) => progress.update(p.step, p.loss),
+    }));
+  } finally {
+    progress.finish();
+  }
+  const trainSeconds = (performance.now() - trainStart) / 1000;
+  const training: Metrics['training'] = {
+    steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+  };
+  // Saved before sampling, so a failure later still leaves the trained model.
+  writeFiles(outDir, {
+    [CHECKPOINT_FILE]: await checkpointJson({
+      data, loss, model: modelSpec, noise, domain,
+      training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
+    }, model),
+  });
+
+  const choices = samplerChoicesFrom(values, sampler);
+  const sampleProgress = { bar: undefined as Progress | undefined };
+  const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey!, {
+    paths: RECORDED_PATHS,
+    onStep: (done, total) => {
+      sampleProgress.bar ??= new Progress('sample', total, io.stdout);
+      sampleProgress.bar.update(done);
+    },
+  });
+  sampleProgress.bar?.finish();
+
+  const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, domain, training, history };
+  const metrics = await computeMetrics(reportInput);
+  const plots = await makePlots(reportInput);
+  const settings: [string, string | number][] = [
+    ['data', `${data} (${entry.description})`],
+    ['loss', `${loss}: ${LOSSES[loss].description}`],
+    ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
+    ['noise', describeNoise(noise)],
+    ['training', `${steps} steps × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
+    ['sampler', `${SAMPLER_DESCRIPTIONS[sampler]}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+    ['backend', backend.description],
+  ];
+  const html = makeHtml({
+    title: `scorch ${mode}: ${loss} on ${data}`,
+    intro: `A score network trained with ${LOSSES[loss].description} on ${entry.description}, sampled with ${SAMPLER_DESCRIPTIONS[sampler]}.`,
+    settings,
+    metrics,
+    plots,
+  });
+  const samplePoints = Array.from(await run.samples.data());
+  writeFiles(outDir, {
+    'metrics.json': `${readableJson(metrics)}\n`,
+    'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
+    ...plots,
+    'index.html': html,
+  });
+
+  io.out('');
+  io.out(metricsTable(metrics));
+  io.out('');
+  io.out(`Wrote ${Object.keys(plots).length + 4} files to ${outDir}`);
+  io.out(`Report: ${outDir}/index.html`);
+  io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+  if (mode === 'demo' && sampler === 'ald') {
+    io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
+    io.out(`  scorch sample --checkpoint ${outDir} --sampler langevin`);
+  }
+  return 0;
+}
+
+async function readAndDispose(t: Tensor): Promise<Float32Array | Float64Array> {
+  const values = (await t.data()) as Float32Array | Float64Array;
+  t.dispose();
+  return values;
+}
+
+/** Interleaved x, y values as [[x, y], …] pairs (rounded to float32's precision for JSON). */
+export function pairs(xy: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i + 1 < xy.length; i += 2) out.push([Number(xy[i]!.toPrecision(7)), Number(xy[i + 1]!.toPrecision(7))]);
+  return out;
+}

@@ -1,0 +1,353 @@
+// Tests of the scorch CLI: the argument parser (defaults and every error path), --help, usage
+// errors through main() (exit status 2, one line on stderr), the progress display, and end to
+// end, as a child process on the CPU: a short `train` writing every output file, --force, and
+// `sample` from the checkpoint it wrote.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError, commandHelp, parseArgs } from '../src/args.js';
+import { type Io, streamIo } from '../src/io.js';
+import { main } from '../src/main.js';
+import { Progress, formatDuration } from '../src/progress.js';
+import { SAMPLE_SPEC } from '../src/sample.js';
+import { DEMO_SPEC, TRAIN_SPEC } from '../src/train.js';
+import { BENCH_SPEC } from '../src/bench.js';
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
+const bin = join(repoRoot, 'packages', 'cli', 'bin', 'scorch.mjs');
+
+/** An Io that keeps what was written. */
+function captureIo(tty = false): Io & { stdoutText: () => string; stderrText: () => string } {
+  let out = '';
+  let err = '';
+  const io = streamIo({ write: (s: string) => (out += s), isTTY: tty }, { write: (s: string) => (err += s) });
+  return Object.assign(io, { stdoutText: () => out, stderrText: () => err });
+}
+
+/** Runs main() in this process: for paths that fail before any work starts. */
+async function runMain(...argv: string[]) {
+  const io = captureIo();
+  const code = await main(argv, io);
+  return { code, stdout: io.stdoutText(), stderr: io.stderrText() };
+}
+
+/** Runs the real bin as a child process (stdout is a pipe, so progress is plain lines). */
+function runCli(...argv: string[]) {
+  const result = spawnSync(process.execPath, [bin, ...argv], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function usageError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    const message = (e as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    return message;
+  }
+  throw new Error('expected a UsageError');
+}
+
+describe('argument parsing', () => {
+  it('fills in every default', () => {
+    const { help, values, given } = parseArgs(TRAIN_SPEC, []);
+    expect(help).toBe(false);
+    expect(given.size).toBe(0);
+    expect(values).toMatchObject({
+      data: 'mixture', loss: 'ssm-vr', steps: 1000, batch: 256, backend: 'auto', seed: 0, force: false, hidden: [64, 64],
+      lr: 0.01, levels: 10, 'sigma-min': 0.01, sigma: 0.1, n: 1000, 'steps-per-level': 100,
+    });
+    // Decided at run time: the output directory, σ_max, the sampler and its step counts.
+    for (const name of ['out', 'sigma-max', 'sampler', 'sample-steps', 'step-size', 'log-every']) expect(values[name]).toBeUndefined();
+  });
+
+  it('reads --name value, --name=value, booleans and lists', () => {
+    const { values, given } = parseArgs(TRAIN_SPEC, ['--steps', '12', '--batch=64', '--force', '--hidden', '32,16', '--lr', '3e-3', '--data', 'moons']);
+    expect(values).toMatchObject({ steps: 12, batch: 64, force: true, hidden: [32, 16], lr: 0.003, data: 'moons' });
+    expect([...given].sort()).toEqual(['batch', 'data', 'force', 'hidden', 'lr', 'steps']);
+  });
+
+  it('ignores a bare -- (as `pnpm demo:score -- --flag` passes it on)', () => {
+    expect(parseArgs(TRAIN_SPEC, ['--', '--steps', '7']).values.steps).toBe(7);
+  });
+
+  it('--help wins over everything else', () => {
+    expect(parseArgs(TRAIN_SPEC, ['--steps', 'x', '--help']).help).toBe(true);
+    expect(parseArgs(SAMPLE_SPEC, ['-h']).help).toBe(true);
+  });
+
+  it.each([
+    [['--stepz', '3'], /unknown flag --stepz; expected one of --data, --loss, .*--help/],
+    [['--steps'], /--steps needs a value \(a positive integer\)/],
+    [['--steps', '--batch', '3'], /--steps needs a value/],
+    [['--steps', 'ten'], /--steps must be a positive integer, got "ten"/],
+    [['--steps', '0'], /--steps must be a positive integer, got "0"/],
+    [['--steps', '2.5'], /--steps must be a positive integer, got "2.5"/],
+    [['--batch', '1'], /--batch must be an integer >= 2, got "1"/],
+    [['--seed', '-1'], /--seed must be a non-negative integer, got "-1"/],
+    [['--lr', '0'], /--lr must be a positive number, got "0"/],
+    [['--lr', 'fast'], /--lr must be a positive number, got "fast"/],
+    [['--data', 'circles'], /--data must be one of mixture, moons, swissroll, 8gaussians, checkerboard, rings, spirals, got "circles"/],
+    [['--loss', 'sm'], /--loss must be one of ssm-vr, ssm, ssm-fd, ism, dsm, ncsn, ve, vp, subvp, esm-kde, got "sm"/],
+    [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got "gpu"/],
+    [['--sampler', 'ddim'], /--sampler must be one of langevin, ald, em, pc, ode, got "ddim"/],
+    [['--hidden', '64,x'], /--hidden must be comma-separated positive integers, e.g. 64,64, got "64,x"/],
+    [['--hidden', '64,0'], /--hidden must be comma-separated positive integers/],
+    [['--force=yes'], /--force takes no value, got "yes"/],
+    [['--steps', '3', '--steps', '4'], /--steps is given twice/],
+    [['moons'], /unexpected argument "moons"; flags are written --name value/],
+    [['--out='], /--out must be a directory path, got ""/],
+  ])('train %j → %s', (argv, pattern) => {
+    const message = usageError(() => parseArgs(TRAIN_SPEC, argv as string[]));
+    expect(message).toMatch(/^scorch train: /);
+    expect(message).toMatch(pattern);
+  });
+
+  it('a required flag that is missing is named', () => {
+    expect(usageError(() => parseArgs(SAMPLE_SPEC, []))).toBe('scorch sample: --checkpoint is required (a directory path)');
+  });
+});
+
+describe('--help', () => {
+  it('lists the commands', async () => {
+    const { code, stdout, stderr } = await runMain('--help');
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    for (const name of ['demo', 'train', 'sample', 'bench']) expect(stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+  });
+
+  it('describes every flag of every command with its default and, where there is one, its source', () => {
+    for (const spec of [TRAIN_SPEC, DEMO_SPEC, SAMPLE_SPEC, BENCH_SPEC]) {
+      const text = commandHelp(spec);
+      expect(text).toContain(`Usage: scorch ${spec.name}`);
+      for (const flag of spec.flags) expect(text).toContain(`--${flag.name}`);
+    }
+    const train = commandHelp(TRAIN_SPEC);
+    expect(train).toMatch(/--steps N\s+optimisation steps \(Adam\)\. Default: 1000\./);
+    expect(train).toMatch(/--batch B\s+.*Default: 256\./);
+    expect(train).toContain('Default: mixture.');
+    expect(train).toContain('Default: ssm-vr.');
+    expect(train).toContain('Default: auto.');
+    expect(train).toMatch(/Default: 10 — Song & Ermon 2019\./);
+    expect(train).toMatch(/Default: the largest\s+distance between two data points — Song & Ermon 2020, technique 1/);
+    expect(train).toMatch(/Default: 100 — Song & Ermon 2019,\s+Alg\. 1\./);
+    expect(train).toContain('scorch-runs/<data>-<loss>-<date>-<time>');
+  });
+
+  it('is printed by `scorch <command> --help` and `scorch help <command>`', async () => {
+    const a = await runMain('train', '--help');
+    const b = await runMain('help', 'train');
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).toBe(`${commandHelp(TRAIN_SPEC)}\n`);
+  });
+});
+
+describe('usage errors through main(): exit status 2, one line on stderr, nothing on stdout', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-usage-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const occupied = join(scratch, 'occupied');
+
+  it.each([
+    [[], /^scorch: missing command; expected one of demo, train, sample, bench/],
+    [['fly'], /^scorch: unknown command "fly"; expected one of demo, train, sample, bench/],
+    [['--steps', '3'], /^scorch: unknown command "--steps".*a command comes first/],
+    [['help', 'fly'], /^scorch help: unknown command "fly"/],
+    [['train', '--steps', 'abc'], /^scorch train: --steps must be a positive integer, got "abc"$/],
+    [['demo', '--bogus'], /^scorch demo: unknown flag --bogus/],
+    [['train', '--loss', 'ssm-vr', '--sampler', 'em'], /^scorch train: --sampler em needs a model trained with an SDE loss \(--loss ve, vp or subvp\), but this model was trained with ssm-vr; use --sampler ald or langevin$/],
+    [['train', '--loss', 'dsm', '--sampler', 'ald'], /^scorch train: --sampler ald needs a noise-conditional model.*use --sampler langevin$/],
+    [['train', '--loss', 'ssm-vr', '--sigma', '0.2'], /^scorch train: --sigma applies to --loss dsm only, not to --loss ssm-vr$/],
+    [['train', '--loss', 'vp', '--levels', '5'], /^scorch train: --levels applies to the noise-conditional losses/],
+    [['train', '--sigma-max', '0.005'], /^scorch train: --sigma-max \(0.005\) must be larger than --sigma-min \(0.01\)$/],
+    [['train', '--sampler', 'langevin', '--steps-per-level', '5'], /^scorch train: --steps-per-level applies to --sampler ald only, not to langevin$/],
+    [['train', '--sample-steps', '5'], /^scorch train: --sample-steps does not apply to --sampler ald \(use --steps-per-level\)$/],
+    [['sample', '--checkpoint', '/nonexistent/scorch-run'], /^scorch sample: --checkpoint \/nonexistent\/scorch-run: no such file or directory; expected a directory written by 'scorch train'/],
+    [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, files, got "gpu"$/],
+  ])('%j', async (argv, pattern) => {
+    const { code, stdout, stderr } = await runMain(...(argv as string[]));
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.endsWith('\n')).toBe(true);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr.trimEnd()).toMatch(pattern);
+  });
+
+  it('refuses a non-empty --out without --force, and a --out that is a file', async () => {
+    mkdirSync(occupied, { recursive: true });
+    writeFileSync(join(occupied, 'notes.txt'), 'mine');
+    const busy = await runMain('train', '--out', occupied);
+    expect(busy.code).toBe(2);
+    expect(busy.stderr.trimEnd()).toBe(`scorch train: --out ${occupied} already exists and is not empty; choose a new directory, or pass --force to write into it (files of the same names are replaced)`);
+    const file = await runMain('train', '--out', join(occupied, 'notes.txt'));
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/is a file; expected a directory that is new or empty/);
+    expect(readFileSync(join(occupied, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+
+  it('a checkpoint that is not one is a usage error', async () => {
+    const fake = join(scratch, 'fake');
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, 'checkpoint.json'), '{"format": "something else"}');
+    const { code, stderr } = await runMain('sample', '--checkpoint', fake);
+    expect(code).toBe(2);
+    expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
+  });
+});
+
+describe('progress display', () => {
+  it('redraws one bar with steps/s, loss and ETA on a terminal', () => {
+    let text = '';
+    const bar = new Progress('train', 100, { write: (s: string) => (text += s), isTTY: true });
+    bar.update(50, -1.25);
+    bar.finish();
+    expect(text).toMatch(/^\r\x1b\[2Ktrain \[█{12}░{12}\]  50% · 50\/100 steps · [\d.]+ steps\/s · loss -1\.2500 · ETA /);
+    expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('writes a plain line at every 10% elsewhere', () => {
+    let text = '';
+    const bar = new Progress('train', 100, { write: (s: string) => (text += s), isTTY: false });
+    for (let step = 1; step <= 100; step++) bar.update(step, step === 100 ? -2 : undefined);
+    bar.finish();
+    const lines = text.trimEnd().split('\n');
+    expect(text).not.toContain('\r');
+    expect(lines).toHaveLength(10); // 10%, …, 90%, and the final line
+    expect(lines[0]).toMatch(/^train:  10% · 10\/100 steps · [\d.]+ steps\/s · ETA /);
+    expect(lines[9]).toMatch(/^train: 100% · 100\/100 steps · [\d.]+ steps\/s · loss -2\.0000 · 0:00 elapsed$/);
+  });
+
+  it('formats durations', () => {
+    expect(formatDuration(0)).toBe('0:00');
+    expect(formatDuration(75.4)).toBe('1:15');
+    expect(formatDuration(3725)).toBe('1:02:05');
+  });
+});
+
+describe('end to end on the CPU (child processes)', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-e2e-'));
+  const run = join(scratch, 'run');
+  let first: ReturnType<typeof runCli>;
+  beforeAll(() => {
+    first = runCli('train', '--backend', 'cpu', '--steps', '40', '--batch', '64', '--n', '200', '--steps-per-level', '10', '--seed', '3', '--out', run);
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('train writes the checkpoint, metrics, samples, four SVG plots and index.html', () => {
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(readdirSync(run).sort()).toEqual(['checkpoint.json', 'index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
+
+    const checkpoint = JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8'));
+    expect(checkpoint).toMatchObject({ format: 'scorch-checkpoint/v1', data: 'mixture', loss: 'ssm-vr', model: { kind: 'mlpScore', hidden: [64, 64], conditioning: 'sigma' } });
+    expect(checkpoint.noise.kind).toBe('levels');
+    expect(checkpoint.noise.sigmas).toHaveLength(10);
+    expect(checkpoint.params.format).toBe('scorch-params/v1');
+    expect(Object.keys(checkpoint.params.tensors)).toEqual(expect.arrayContaining(['layer0.weight', 'out.bias', 'embedding.frequencies']));
+    expect(checkpoint.training.history.length).toBeGreaterThan(0);
+
+    const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+    expect(metrics).toMatchObject({ format: 'scorch-metrics/v1', data: 'mixture', loss: 'ssm-vr', sampler: 'ald', backend: 'cpu', samples: 200 });
+    for (const v of [metrics.fisherDivergence.value, metrics.fisherDivergence.zeroScoreValue, metrics.mmd2.value, metrics.mmd2.nullStandardError, metrics.energyDistance.value]) {
+      expect(Number.isFinite(v)).toBe(true);
+    }
+    expect(metrics.modeWeights.true).toEqual([0.2, 0.8]);
+    expect(metrics.modeWeights.samples.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(metrics.training).toMatchObject({ steps: 40, batch: 64 });
+
+    const samples = JSON.parse(readFileSync(join(run, 'samples.json'), 'utf8'));
+    expect(samples.points).toHaveLength(200);
+
+    const html = readFileSync(join(run, 'index.html'), 'utf8');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    for (const svg of ['samples.svg', 'score.svg', 'loss.svg', 'trajectories.svg']) {
+      const content = readFileSync(join(run, svg), 'utf8');
+      expect(content).toMatch(/<svg[\s\S]*<\/svg>\s*$/);
+      expect(html).toContain(svg);
+    }
+    expect(html.match(/<svg\b/g)?.length).toBeGreaterThanOrEqual(4);
+    expect(html).toContain('metrics.json');
+  });
+
+  it('prints plain progress lines (stdout is not a terminal), the metrics table and the report path', () => {
+    expect(first.stdout).not.toContain('\r');
+    expect(first.stdout).toMatch(/^train:  10% · 4\/40 steps · [\d.]+ steps\/s · loss -?[\d.]+ · ETA /m);
+    expect(first.stdout).toMatch(/^sample: 100% · 100\/100 steps/m);
+    expect(first.stdout).toMatch(/^ {2}Fisher divergence \(σ = 0\.01\)/m);
+    expect(first.stdout).toMatch(/^ {2}MMD² \(RBF, h = /m);
+    expect(first.stdout).toMatch(/^ {2}energy distance /m);
+    expect(first.stdout).toMatch(/^ {2}mode weights /m);
+    expect(first.stdout).toContain(`Report: ${run}/index.html`);
+  });
+
+  it('refuses to write into the run directory again without --force, and keeps its files', () => {
+    const before = statSync(join(run, 'checkpoint.json')).mtimeMs;
+    const again = runCli('train', '--backend', 'cpu', '--steps', '5', '--out', run);
+    expect(again.code).toBe(2);
+    expect(again.stdout).toBe('');
+    expect(again.stderr.trimEnd()).toBe(`scorch train: --out ${run} already exists and is not empty; choose a new directory, or pass --force to write into it (files of the same names are replaced)`);
+    expect(statSync(join(run, 'checkpoint.json')).mtimeMs).toBe(before);
+  });
+
+  it('with --force replaces its own files and leaves others alone', () => {
+    const other = join(scratch, 'forced');
+    mkdirSync(other);
+    writeFileSync(join(other, 'notes.txt'), 'keep me');
+    writeFileSync(join(other, 'metrics.json'), 'stale');
+    const forced = runCli('train', '--backend', 'cpu', '--loss', 'dsm', '--steps', '5', '--batch', '32', '--n', '100', '--sample-steps', '20', '--out', other, '--force');
+    expect(forced.stderr).toBe('');
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('keep me');
+    expect(JSON.parse(readFileSync(join(other, 'metrics.json'), 'utf8'))).toMatchObject({ loss: 'dsm', sampler: 'langevin' });
+  });
+
+  it('sample draws from the checkpoint with another sampler into a new directory', () => {
+    const out = join(scratch, 'langevin');
+    const sampled = runCli('sample', '--checkpoint', run, '--sampler', 'langevin', '--n', '150', '--sample-steps', '30', '--backend', 'cpu', '--out', out);
+    expect(sampled.stderr).toBe('');
+    expect(sampled.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics).toMatchObject({ loss: 'ssm-vr', sampler: 'langevin', samples: 150, training: null });
+    expect(metrics.sampling).toMatchObject({ steps: 30, sigma: 0.01 });
+    expect(sampled.stdout).toContain(`Report: ${out}/index.html`);
+  });
+
+  it('sample defaults to a fresh directory beside the checkpoint and the loss\'s own sampler', () => {
+    const sampled = runCli('sample', '--checkpoint', join(run, 'checkpoint.json'), '--n', '100', '--steps-per-level', '5', '--backend', 'cpu');
+    expect(sampled.stderr).toBe('');
+    expect(sampled.code).toBe(0);
+    const made = readdirSync(run).filter((name) => name.startsWith('samples-ald-'));
+    expect(made).toHaveLength(1);
+    expect(existsSync(join(run, made[0]!, 'index.html'))).toBe(true);
+  });
+
+  it('sample refuses a sampler that does not fit the checkpoint', () => {
+    const wrong = runCli('sample', '--checkpoint', run, '--sampler', 'pc', '--backend', 'cpu');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trimEnd()).toBe("scorch sample: --sampler pc needs a model trained with an SDE loss (--loss ve, vp or subvp), but this model was trained with ssm-vr; use --sampler ald or langevin");
+  });
+
+  it("bench times the demo's steps on the CPU", () => {
+    const result = runCli('bench', '--suite', 'score', '--backend', 'cpu', '--steps', '2');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^ {2}backend\s+train ms\/step\s+train steps\/s\s+sample ms\/step$/m);
+    expect(result.stdout).toMatch(/^ {2}cpu\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
+  });
+
+  it('an SDE loss trains and samples with the reverse SDE', () => {
+    const out = join(scratch, 'vp');
+    const result = runCli('train', '--backend', 'cpu', '--loss', 'vp', '--steps', '10', '--batch', '32', '--n', '100', '--sampler', 'em', '--sample-steps', '20', '--out', out);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
+    expect(metrics).toMatchObject({ loss: 'vp', sampler: 'em', sampling: { steps: 20 } });
+  });
+});
