@@ -7,18 +7,12 @@
 // Usage: node playground/build.mjs [--watch]
 import { build, context } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { workspaceAliases } from '../scripts/workspace.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
 const outdir = join(here, 'dist');
-const workspace = {
-  '@scorch/tensor': 'packages/tensor/src/index.ts',
-  '@scorch/autograd': 'packages/autograd/src/index.ts',
-  '@scorch/kernels': 'packages/kernels/src/index.ts',
-  '@scorch/score': 'packages/score/src/index.ts',
-};
 
 const options = {
   entryPoints: [join(here, 'src', 'main.ts')],
@@ -29,7 +23,7 @@ const options = {
   // WebGPU-capable browsers all run ES2022.
   target: 'es2022',
   sourcemap: true,
-  alias: Object.fromEntries(Object.entries(workspace).map(([name, path]) => [name, resolve(root, path)])),
+  alias: workspaceAliases,
   external: ['webgpu'],
   logLevel: 'warning',
   metafile: true,

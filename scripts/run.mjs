@@ -6,9 +6,9 @@
 import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { workspaceAliases } from './workspace.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = process.argv[2];
 if (!entry) {
   console.error('usage: node scripts/run.mjs FILE.ts [args...]');
@@ -17,12 +17,6 @@ if (!entry) {
 const outdir = resolve(dirname(resolve(process.cwd(), entry)), '.tmp');
 mkdirSync(outdir, { recursive: true });
 const outfile = resolve(outdir, `${basename(entry).replace(/\.[cm]?tsx?$/, '')}.mjs`);
-const workspace = {
-  '@scorch/tensor': 'packages/tensor/src/index.ts',
-  '@scorch/autograd': 'packages/autograd/src/index.ts',
-  '@scorch/kernels': 'packages/kernels/src/index.ts',
-  '@scorch/score': 'packages/score/src/index.ts',
-};
 await build({
   entryPoints: [resolve(process.cwd(), entry)],
   outfile,
@@ -32,7 +26,7 @@ await build({
   target: 'node20',
   sourcemap: 'inline',
   packages: 'external',
-  alias: Object.fromEntries(Object.entries(workspace).map(([k, v]) => [k, resolve(root, v)])),
+  alias: workspaceAliases,
   logLevel: 'warning',
 });
 process.argv.splice(1, 2, outfile);

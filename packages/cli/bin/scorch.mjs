@@ -7,19 +7,14 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { workspaceAliases } from '../../../scripts/workspace.mjs';
 
 const cliRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const packagesRoot = resolve(cliRoot, '..');
 const outfile = join(cliRoot, 'dist', 'scorch.mjs');
 
 // Workspace packages are bundled from source (as scripts/run.mjs does), so an edit anywhere in
 // them is picked up on the next run.
-const workspace = {
-  '@scorch/tensor': join(packagesRoot, 'tensor', 'src', 'index.ts'),
-  '@scorch/autograd': join(packagesRoot, 'autograd', 'src', 'index.ts'),
-  '@scorch/kernels': join(packagesRoot, 'kernels', 'src', 'index.ts'),
-  '@scorch/score': join(packagesRoot, 'score', 'src', 'index.ts'),
-};
+const workspace = workspaceAliases;
 const sourceDirs = [join(cliRoot, 'src'), ...Object.values(workspace).map((entry) => dirname(entry))];
 
 /** The newest modification time (ms) of any file under `dir`, or 0 when it does not exist. */
@@ -36,7 +31,7 @@ function newestMtime(dir) {
 function isStale() {
   if (!existsSync(outfile)) return true;
   const built = statSync(outfile).mtimeMs;
-  const shim = statSync(fileURLToPath(import.meta.url)).mtimeMs;
+  const shim = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, statSync(fileURLToPath(new URL('../../../scripts/workspace.mjs', import.meta.url))).mtimeMs);
   return shim > built || sourceDirs.some((dir) => newestMtime(dir) > built);
 }
 
