@@ -1,4 +1,4 @@
-// The main job for now: derivatives of a small MLP f(x) = wᵀ tanh(W x + b), in every mode scorch
+// Derivatives of a small MLP f(x) = wᵀ tanh(W x + b), in every mode scorch
 // offers — a gradient (reverse mode), a Jacobian-vector product (forward mode) and a
 // Hessian-vector product (forward-over-reverse) — each checked against an independent route.
 
