@@ -372,8 +372,15 @@ export async function saveParams(params: Params): Promise<string> {
   return JSON.stringify(saved);
 }
 
-/** Parses `saveParams` output into new tensors (on `device`, default the default device). */
-export function loadParams(json: string, opts: { device?: string } = {}): Params {
+/** One saved tensor, decoded on the host: values in its dtype's typed array, not yet on a device. */
+interface DecodedTensor {
+  dtype: 'float32' | 'float64';
+  shape: number[];
+  values: Float32Array | Float64Array;
+}
+
+/** Parses and validates `saveParams` output into host arrays, by name. */
+function decodeSavedParams(json: string): Record<string, DecodedTensor> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
@@ -384,7 +391,7 @@ export function loadParams(json: string, opts: { device?: string } = {}): Params
   if (saved === null || typeof saved !== 'object' || saved.format !== 'scorch-params/v1' || typeof saved.tensors !== 'object' || saved.tensors === null) {
     throw new Error(`loadParams: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
   }
-  const out: Params = {};
+  const out: Record<string, DecodedTensor> = {};
   for (const [name, entry] of Object.entries(saved.tensors)) {
     const where = `loadParams: '${name}'`;
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
@@ -393,7 +400,16 @@ export function loadParams(json: string, opts: { device?: string } = {}): Params
     if (!Array.isArray(entry.data) || entry.data.length !== size) throw new Error(`${where}: ${entry.data?.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));
-    out[name] = tensor(values, { dtype: entry.dtype, shape: entry.shape, device: opts.device });
+    out[name] = { dtype: entry.dtype, shape: entry.shape, values };
+  }
+  return out;
+}
+
+/** Parses `saveParams` output into new tensors (on `device`, default the default device). */
+export function loadParams(json: string, opts: { device?: string } = {}): Params {
+  const out: Params = {};
+  for (const [name, { dtype, shape, values }] of Object.entries(decodeSavedParams(json))) {
+    out[name] = tensor(values, { dtype, shape, device: opts.device });
   }
   return out;
 }
@@ -401,17 +417,23 @@ export function loadParams(json: string, opts: { device?: string } = {}): Params
 /**
  * Loads saved values into existing tensors by name (e.g. a model's params and buffers), with
  * `assign`, so references to them (optimizer state, closures) stay valid. Every target must be
- * present in the file with the same shape and dtype.
+ * present in the file with the same shape and dtype. Each value is uploaded to its target's own
+ * device (a model trained on WebGPU loads onto WebGPU).
  */
 export function loadParamsInto(target: Params, json: string): void {
-  const loaded = loadParams(json);
+  const loaded = decodeSavedParams(json);
+  // Everything is checked before anything is assigned, so a mismatch leaves the target unchanged.
   for (const [name, t] of Object.entries(target)) {
     const v = loaded[name];
     if (!v) throw new Error(`loadParamsInto: '${name}' is not in the saved parameters (saved: ${Object.keys(loaded).join(', ')})`);
     if (v.dtype !== t.dtype || v.shape.length !== t.shape.length || v.shape.some((d, i) => d !== t.shape[i])) {
       throw new Error(`loadParamsInto: '${name}' is saved as ${v.dtype} ${fmtShape(v.shape)} but the target is ${t.dtype} ${fmtShape(t.shape)}`);
     }
-    t.assign(v);
   }
-  for (const v of Object.values(loaded)) v.dispose();
+  for (const [name, t] of Object.entries(target)) {
+    const { dtype, shape, values } = loaded[name]!;
+    const value = tensor(values, { dtype, shape, device: t.device });
+    t.assign(value);
+    value.dispose();
+  }
 }

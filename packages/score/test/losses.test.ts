@@ -17,6 +17,8 @@ import {
 } from '../src/training.js';
 import { type Sde, perRow, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { geometricSigmas } from '../src/samplers.js';
+import { symmetricEigen } from '../src/data.js';
+import { type FloatDType, onEachTarget, unitRoundoff } from './devices.js';
 
 const K_SE = 4;
 
@@ -80,11 +82,12 @@ const CHOL: Mat = [
 ];
 const SIGMA = matMul(CHOL, transposeM(CHOL));
 const PRECISION = inverse(SIGMA);
-const f64 = { dtype: 'float64' as const };
+const f64 = { dtype: 'float64' as const, device: 'cpu' };
 
-function gaussianSample(n: number, key: RandomKey, mu = MU, chol = CHOL): Tensor {
-  const z = randn([n, mu.length], { key, ...f64 });
-  return matmul(z, tensor(transposeM(chol), f64)).add(tensor(mu, f64));
+/** n draws of N(mu, chol·cholᵀ), by default float64 on the CPU. */
+function gaussianSample(n: number, key: RandomKey, mu = MU, chol = CHOL, on: { dtype: FloatDType; device: string } = f64): Tensor {
+  const z = randn([n, mu.length], { key, ...on });
+  return matmul(z, tensor(transposeM(chol), on)).add(tensor(mu, on));
 }
 
 /** ∇log N(x; μ, Σ) = −Σ⁻¹(x − μ), row-wise: −(x − μ)Σ⁻ᵀ. */
@@ -121,13 +124,56 @@ describe('explicit vs implicit score matching on Gaussian data', () => {
         `minus the sample's ½‖∇log p‖²: ${stein.mean.toExponential(2)} ± ${stein.se.toExponential(2)}`);
     }
   });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Linear models trained to their closed-form optima, on every test target (devices.ts): the CPU in
+// float64, and the CPU and WebGPU in float32. The optimiser must reach the empirical risk's
+// closed-form minimiser (an identity up to optimisation error and rounding, both derived below:
+// float64 sharpens it, float32 needs its own bound), and that minimiser must estimate the
+// population optimum within 4 SE (the Monte-Carlo SEs are ≈ 0.05 here, over 30 times even the
+// float32 rounding bounds, so that check is the same in both precisions).
+
+/** Smallest eigenvalue of a symmetric matrix. */
+const smallestEigenvalue = (a: Mat): number => Math.min(...symmetricEigen(a).values);
+
+/**
+ * Rounding in a batch-mean gradient. Each entry is a mean of N per-example terms: any summation
+ * order errs by ≤ (N − 1)·u·Σ|terms|/N (to first order; u the unit roundoff), and each term has
+ * about ten roundings of its own (the model's matmul, subtractions and products, and storing the
+ * parameters in the dtype). So with `termScale` ≥ the mean |term|:
+ *   |computed − exact gradient| ≤ (N + 10)·u·termScale.
+ */
+function gradientRounding(dtype: FloatDType, n: number, termScale: number): number {
+  return (n + 10) * unitRoundoff(dtype) * termScale;
+}
+
+/**
+ * How far from the exact minimiser of a quadratic risk (Hessian eigenvalues ≥ λ_min) a gradient
+ * iteration can come to rest in floating point: where the computed gradient is within its
+ * rounding error of 0, or where an update lr·g smaller than half an ulp of θ is lost (at rest,
+ * momentum only enlarges the update), i.e. |g| ≤ u·max|θ|/lr. Distance ≤ |g|/λ_min.
+ */
+function restingDistance(dtype: FloatDType, gradientError: number, largestParam: number, lr: number, lambdaMin: number): number {
+  return (gradientError + (unitRoundoff(dtype) * largestParam) / lr) / lambdaMin;
+}
+
+/** Optimisation tolerance of the float64 runs: 200 (150) steps converge to ~1e-10 there. */
+const OPTIMISATION_TOLERANCE = 1e-6;
+
+onEachTarget('linear score models trained on Gaussian data reach their closed forms', (target) => {
+  const on = { dtype: target.dtype, device: target.device };
+  const where = `${target.device} ${target.dtype}`;
 
   it('a linear score −P(x − b) trained with ISM reaches P = Σ⁻¹, b = μ', async () => {
     const n = 1000;
     const d = 3;
-    const x = gaussianSample(n, randomKey(21));
+    const lr = 0.2;
+    const x = gaussianSample(n, randomKey(21), MU, CHOL, on);
+    expect(x.device).toBe(target.device);
     // The empirical ISM ½tr(P C Pᵀ) − tr P, C = mean (x−b)(x−b)ᵀ, is minimised by b = x̄ and
-    // P = S⁻¹ with S the (1/N) sample covariance.
+    // P = S⁻¹ with S the (1/N) sample covariance (computed on the host in float64 from the
+    // sample's values, which every dtype holds exactly as doubles).
     const xs = (await asMat(x)) as Mat;
     const mean = MU.map((_, j) => xs.reduce((acc, row) => acc + row[j]!, 0) / n);
     const centred = xs.map((row) => row.map((v, j) => v - mean[j]!));
@@ -137,30 +183,46 @@ describe('explicit vs implicit score matching on Gaussian data', () => {
     const linearScore = (p: Params) => (z: Tensor) => matmul(z.sub(p.b!), p.P!.transpose()).neg();
     const ism = (p: Params) => implicitScoreMatchingLoss(linearScore(p), x);
 
-    // 1. The closed form is a stationary point of the empirical ISM: the gradient vanishes up to
-    //    float64 roundoff (sums of N = 1000 terms of size O(1): ~1e-13).
-    const closed = { P: tensor(closedP, f64), b: tensor(mean, f64) };
+    // 1. The closed form is a stationary point of the empirical ISM: its gradient vanishes up to
+    //    rounding. Per example, the P-gradient term is P(x−b)(x−b)ᵀ and the b-gradient term
+    //    −PᵀP(x−b); at the optimum (PCPᵀ = P, P symmetric) Cauchy–Schwarz bounds their mean sizes
+    //    by √(P_aa C_cc) and √((P²)_aa). float64: ≈ 3e-13; float32: ≈ 1.8e-4.
+    const closedSquared = matMul(closedP, closedP);
+    const termScale = Math.max(
+      ...closedP.flatMap((row, a) => sampleCov.map((_, c) => Math.sqrt(closedP[a]![a]! * sampleCov[c]![c]!))),
+      ...closedSquared.map((row, a) => Math.sqrt(row[a]!)),
+    );
+    const gradientError = gradientRounding(target.dtype, n, termScale);
+    const closed = { P: tensor(closedP, on), b: tensor(mean, on) };
     const [gP, gb] = grad((P: Tensor, b: Tensor) => ism({ P, b }), { argnums: [0, 1] })(closed.P, closed.b) as Tensor[];
-    for (const g of [...(await read(gP!)), ...(await read(gb!))]) expect(Math.abs(g)).toBeLessThan(1e-10);
+    const stationarity = Math.max(...[...(await read(gP!)), ...(await read(gb!))].map(Math.abs));
+    expect(stationarity).toBeLessThanOrEqual(gradientError);
 
     // 2. Training from P = I, b = 0 (SGD with momentum: the objective is a well-conditioned
-    //    quadratic in P for fixed b) reaches it; optimisation tolerance 1e-6, far below the
-    //    sampling error (SE ≈ 0.05) checked next.
-    const params: Params = { P: tensor(identity(d), f64), b: tensor([0, 0, 0], f64) };
+    //    quadratic in P for fixed b) reaches it: within the optimisation tolerance plus the
+    //    resting distance of the float iteration. The Hessian is C ⊗ I in P and PᵀP = C⁻² in b
+    //    (no cross terms at b = x̄), so λ_min = min(λ_min(C), 1/λ_max(C)²).
+    const params: Params = { P: tensor(identity(d), on), b: tensor([0, 0, 0], on) };
     await train({
       params,
       loss: (p) => ism(p),
-      optimizer: sgd({ lr: 0.2, momentum: 0.8 }),
+      optimizer: sgd({ lr, momentum: 0.8 }),
       steps: 200,
       key: randomKey(22),
       every: 200,
     });
     const trainedP = await asMat(params.P!);
     const trainedB = await read(params.b!);
+    const covEigen = symmetricEigen(sampleCov).values;
+    const lambdaMin = Math.min(Math.min(...covEigen), 1 / Math.max(...covEigen) ** 2);
+    const largestParam = Math.max(...closedP.flat().map(Math.abs), ...mean.map(Math.abs));
+    const trainingTolerance = OPTIMISATION_TOLERANCE + restingDistance(target.dtype, gradientError, largestParam, lr, lambdaMin);
+    let trainingError = 0;
     for (let a = 0; a < d; a++) {
-      expect(Math.abs(trainedB[a]! - mean[a]!)).toBeLessThan(1e-6);
-      for (let c = 0; c < d; c++) expect(Math.abs(trainedP[a]![c]! - closedP[a]![c]!)).toBeLessThan(1e-6);
+      trainingError = Math.max(trainingError, Math.abs(trainedB[a]! - mean[a]!));
+      for (let c = 0; c < d; c++) trainingError = Math.max(trainingError, Math.abs(trainedP[a]![c]! - closedP[a]![c]!));
     }
+    expect(trainingError).toBeLessThanOrEqual(trainingTolerance);
 
     // 3. The empirical minimiser estimates the truth: by the delta method for S⁻¹ (Cov of the
     //    sample covariance (1/N)(Σ_ac Σ_bd + Σ_ad Σ_bc)), Var[(S⁻¹)_ab] ≈ (Q_aa Q_bb + Q_ab²)/N
@@ -172,7 +234,85 @@ describe('explicit vs implicit score matching on Gaussian data', () => {
         expectWithinSe(`P[${a}][${c}]`, trainedP[a]![c]!, PRECISION[a]![c]!, se);
       }
     }
-    console.log(`[ISM linear] trained P = ${JSON.stringify(trainedP.map((r) => r.map((v) => +v.toFixed(4))))}, Σ⁻¹ = ${JSON.stringify(PRECISION.map((r) => r.map((v) => +v.toFixed(4))))}`);
+    console.log(`[ISM linear, ${where}] |∇ at closed form| ${stationarity.toExponential(2)} (bound ${gradientError.toExponential(2)}); ` +
+      `|trained − closed| ${trainingError.toExponential(2)} (bound ${trainingTolerance.toExponential(2)}); ` +
+      `trained P = ${JSON.stringify(trainedP.map((r) => r.map((v) => +v.toFixed(4))))}, Σ⁻¹ = ${JSON.stringify(PRECISION.map((r) => r.map((v) => +v.toFixed(4))))}`);
+  });
+
+  it('a linear model trained with DSM reaches s* = −(Σ + σ²I)⁻¹(x̃ − μ)', async () => {
+    // d = 2; the affine model s = −P x̃ + c on one fixed noise draw (a deterministic empirical
+    // risk). Its minimiser is least squares of y = −z/σ on x̃; the residual y − s*(x̃) has
+    // covariance R = I/σ² − Q (Q = (Σ+σ²I)⁻¹, the Gaussian conditional of z given x̃), so
+    // SE(P̂_ab) = √(R_aa Q_bb/N) and SE(ĉ_a) = √(R_aa(1 + μᵀQμ)/N) (OLS with intercept).
+    const sigma = 0.5;
+    const n = 2000;
+    const lr = 0.2;
+    const mu2 = [1, -0.5];
+    const chol2: Mat = [
+      [0.8, 0],
+      [0.5, 0.6],
+    ];
+    const sigma2 = matMul(chol2, transposeM(chol2));
+    const q = inverse(addM(sigma2, scaleM(identity(2), sigma * sigma)));
+    const x = gaussianSample(n, randomKey(44), mu2, chol2, on);
+    const key = randomKey(45);
+    const params: Params = { P: tensor(identity(2), on), c: tensor([0, 0], on) };
+    const affine = (p: Params) => (z: Tensor) => matmul(z, p.P!.transpose()).neg().add(p.c!);
+    await train({
+      params,
+      loss: (p) => denoisingScoreMatchingLoss(affine(p), x, { sigma, key }),
+      optimizer: sgd({ lr, momentum: 0.8 }),
+      steps: 150,
+      key: randomKey(46),
+      every: 150,
+    });
+    expect(params.P!.device).toBe(target.device);
+    const P = await asMat(params.P!);
+    const c = await read(params.c!);
+
+    // Closed-form empirical minimiser: normal equations on the same x̃, z (the loss draws
+    // z = randn(x.shape, {key}) in x's dtype on x's device; the host rebuilds it the same way).
+    const z = await asMat(randn([n, 2], { key, ...on }));
+    const xs = await asMat(x);
+    const noisy = xs.map((row, i) => row.map((v, j) => v + sigma * z[i]![j]!));
+    const y = z.map((row) => row.map((v) => -v / sigma));
+    const xm = [0, 1].map((j) => noisy.reduce((acc, r) => acc + r[j]!, 0) / n);
+    const ym = [0, 1].map((j) => y.reduce((acc, r) => acc + r[j]!, 0) / n);
+    const xc = noisy.map((r) => r.map((v, j) => v - xm[j]!));
+    const yc = y.map((r) => r.map((v, j) => v - ym[j]!));
+    const sxx = matMul(transposeM(xc), xc);
+    const sxy = matMul(transposeM(xc), yc);
+    const closedP = scaleM(transposeM(matMul(inverse(sxx), sxy)), -1); // y ≈ −P x̃ + c
+    const closedC = ym.map((v, a) => v + closedP[a]!.reduce((acc, p, b) => acc + p * xm[b]!, 0));
+
+    // Optimisation tolerance plus the float iteration's resting distance. Per example the
+    // gradient terms are r_a x̃_b (P) and r_a (c), with r = s + z/σ the residual at the minimiser:
+    // their mean sizes are ≤ √(mean r_a² · mean x̃_b²) and √(mean r_a²) (Cauchy–Schwarz, from the
+    // data). The Hessian is M ⊗ I with M = mean [x̃; 1][x̃; 1]ᵀ. float64: ≈ 1e-6; float32: ≈ 1.4e-3.
+    const residuals = noisy.map((row, i) => [0, 1].map((a) => y[i]![a]! - (closedC[a]! - closedP[a]!.reduce((acc, p, b) => acc + p * row[b]!, 0))));
+    const meanSquare = (rows: number[][], j: number) => rows.reduce((acc, r) => acc + r[j]! ** 2, 0) / n;
+    const residualScale = Math.sqrt(Math.max(meanSquare(residuals, 0), meanSquare(residuals, 1)));
+    const inputScale = Math.sqrt(Math.max(1, meanSquare(noisy, 0), meanSquare(noisy, 1)));
+    const gradientError = gradientRounding(target.dtype, n, residualScale * inputScale);
+    const secondMoments: Mat = [0, 1, 2].map((i) => [0, 1, 2].map((j) => noisy.reduce((acc, r) => acc + (i < 2 ? r[i]! : 1) * (j < 2 ? r[j]! : 1), 0) / n));
+    const largestParam = Math.max(...closedP.flat().map(Math.abs), ...closedC.map(Math.abs));
+    const trainingTolerance = OPTIMISATION_TOLERANCE + restingDistance(target.dtype, gradientError, largestParam, lr, smallestEigenvalue(secondMoments));
+
+    const r = addM(scaleM(identity(2), 1 / sigma ** 2), scaleM(q, -1));
+    const muQmu = mu2.reduce((acc, ma, a) => acc + ma * q[a]!.reduce((s, qab, b) => s + qab * mu2[b]!, 0), 0);
+    const cStar = q.map((row) => row.reduce((acc, v, b) => acc + v * mu2[b]!, 0));
+    let trainingError = 0;
+    for (let a = 0; a < 2; a++) {
+      trainingError = Math.max(trainingError, Math.abs(c[a]! - closedC[a]!));
+      expectWithinSe(`c[${a}]`, c[a]!, cStar[a]!, Math.sqrt((r[a]![a]! * (1 + muQmu)) / n));
+      for (let b = 0; b < 2; b++) {
+        trainingError = Math.max(trainingError, Math.abs(P[a]![b]! - closedP[a]![b]!));
+        expectWithinSe(`P[${a}][${b}]`, P[a]![b]!, q[a]![b]!, Math.sqrt((r[a]![a]! * q[b]![b]!) / n));
+      }
+    }
+    expect(trainingError).toBeLessThanOrEqual(trainingTolerance);
+    console.log(`[DSM linear, ${where}] |trained − closed| ${trainingError.toExponential(2)} (bound ${trainingTolerance.toExponential(2)}); ` +
+      `trained P = ${JSON.stringify(P.map((row) => row.map((v) => +v.toFixed(4))))}, (Σ+σ²I)⁻¹ = ${JSON.stringify(q.map((row) => row.map((v) => +v.toFixed(4))))}`);
   });
 });
 
@@ -276,62 +416,6 @@ describe('denoising score matching', () => {
     const exactOpt = 0.5 * (3 / sigma ** 2 - trace(noisyPrecision));
     console.log(`[DSM] min DSM ${opt.mean.toFixed(5)} ± ${opt.se.toFixed(5)} vs ${exactOpt.toFixed(5)}; DSM − ESM_σ residual ${diff.mean.toExponential(2)} ± ${diff.se.toExponential(2)}`);
     expectWithinSe('min DSM', opt.mean, exactOpt, opt.se);
-  });
-
-  it('a linear model trained with DSM reaches s* = −(Σ + σ²I)⁻¹(x̃ − μ)', async () => {
-    // d = 2; the affine model s = −P x̃ + c on one fixed noise draw (a deterministic empirical
-    // risk). Its minimiser is least squares of y = −z/σ on x̃; the residual y − s*(x̃) has
-    // covariance R = I/σ² − Q (Q = (Σ+σ²I)⁻¹, the Gaussian conditional of z given x̃), so
-    // SE(P̂_ab) = √(R_aa Q_bb/N) and SE(ĉ_a) = √(R_aa(1 + μᵀQμ)/N) (OLS with intercept).
-    const n = 2000;
-    const mu2 = [1, -0.5];
-    const chol2: Mat = [
-      [0.8, 0],
-      [0.5, 0.6],
-    ];
-    const sigma2 = matMul(chol2, transposeM(chol2));
-    const q = inverse(addM(sigma2, scaleM(identity(2), sigma * sigma)));
-    const x = gaussianSample(n, randomKey(44), mu2, chol2);
-    const key = randomKey(45);
-    const params: Params = { P: tensor(identity(2), f64), c: tensor([0, 0], f64) };
-    const affine = (p: Params) => (z: Tensor) => matmul(z, p.P!.transpose()).neg().add(p.c!);
-    await train({
-      params,
-      loss: (p) => denoisingScoreMatchingLoss(affine(p), x, { sigma, key }),
-      optimizer: sgd({ lr: 0.2, momentum: 0.8 }),
-      steps: 150,
-      key: randomKey(46),
-      every: 150,
-    });
-    const P = await asMat(params.P!);
-    const c = await read(params.c!);
-
-    // Closed-form empirical minimiser (normal equations on the same x̃, z), for the optimisation
-    // tolerance: |trained − closed| ≤ 1e-6 per entry (SE ≈ 0.05).
-    const z = await asMat(randn([n, 2], { key, ...f64 }));
-    const xs = await asMat(x);
-    const noisy = xs.map((row, i) => row.map((v, j) => v + sigma * z[i]![j]!));
-    const y = z.map((row) => row.map((v) => -v / sigma));
-    const xm = [0, 1].map((j) => noisy.reduce((acc, r) => acc + r[j]!, 0) / n);
-    const ym = [0, 1].map((j) => y.reduce((acc, r) => acc + r[j]!, 0) / n);
-    const xc = noisy.map((r) => r.map((v, j) => v - xm[j]!));
-    const yc = y.map((r) => r.map((v, j) => v - ym[j]!));
-    const sxx = matMul(transposeM(xc), xc);
-    const sxy = matMul(transposeM(xc), yc);
-    const closedP = scaleM(transposeM(matMul(inverse(sxx), sxy)), -1); // y ≈ −P x̃ + c
-    const closedC = ym.map((v, a) => v + closedP[a]!.reduce((acc, p, b) => acc + p * xm[b]!, 0));
-    const r = addM(scaleM(identity(2), 1 / sigma ** 2), scaleM(q, -1));
-    const muQmu = mu2.reduce((acc, ma, a) => acc + ma * q[a]!.reduce((s, qab, b) => s + qab * mu2[b]!, 0), 0);
-    const cStar = q.map((row) => row.reduce((acc, v, b) => acc + v * mu2[b]!, 0));
-    for (let a = 0; a < 2; a++) {
-      expect(Math.abs(c[a]! - closedC[a]!)).toBeLessThan(1e-6);
-      expectWithinSe(`c[${a}]`, c[a]!, cStar[a]!, Math.sqrt((r[a]![a]! * (1 + muQmu)) / n));
-      for (let b = 0; b < 2; b++) {
-        expect(Math.abs(P[a]![b]! - closedP[a]![b]!)).toBeLessThan(1e-6);
-        expectWithinSe(`P[${a}][${b}]`, P[a]![b]!, q[a]![b]!, Math.sqrt((r[a]![a]! * q[b]![b]!) / n));
-      }
-    }
-    console.log(`[DSM linear] trained P = ${JSON.stringify(P.map((row) => row.map((v) => +v.toFixed(4))))}, (Σ+σ²I)⁻¹ = ${JSON.stringify(q.map((row) => row.map((v) => +v.toFixed(4))))}`);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   saveParams, scoreJacobianTrace, sinusoidalEmbedding,
 } from '../src/training.js';
 import { vpSde } from '../src/sde.js';
+import { onEachDevice } from './devices.js';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -222,3 +223,23 @@ describe('saveParams / loadParams', () => {
     expect(() => loadParams('not json')).toThrow(/not valid JSON/);
   });
 });
+
+onEachDevice('a model saved and loaded on its device', (device) => {
+  it('trains and samples where it was created: loadParamsInto uploads each value to its target\'s device', async () => {
+    const on = { dtype: 'float32', device } as const;
+    const source = mlpScore({ inputDim: 2, hidden: [6], conditioning: 'sigma', embeddingDim: 4, key: randomKey(21), ...on });
+    const target = mlpScore({ inputDim: 2, hidden: [6], conditioning: 'sigma', embeddingDim: 4, key: randomKey(22), ...on });
+    for (const t of [...Object.values(target.params), ...Object.values(target.buffers)]) expect(t.device).toBe(device);
+    const json = await saveParams({ ...source.params, ...source.buffers });
+    loadParamsInto({ ...target.params, ...target.buffers }, json);
+    for (const t of Object.values(target.params)) expect(t.device).toBe(device);
+    const x = randn([3, 2], { key: randomKey(23), ...on });
+    const sigma = tensor([0.1, 0.5, 1], on);
+    // The same float32 values through the same ops on one device: bit-identical outputs.
+    expect(await read(target.score(x, sigma))).toEqual(await read(source.score(x, sigma)));
+    // Loading onto a chosen device.
+    const loaded = loadParams(json, { device });
+    expect(Object.values(loaded).every((t) => t.device === device)).toBe(true);
+  });
+});
+

@@ -1,4 +1,6 @@
-// Samplers proved on problems with known answers, on the CPU backend in float64 with fixed keys.
+// Samplers proved on problems with known answers, with fixed keys, on every test target: the CPU
+// in float64 (the reference, where float64 sharpens the identities), and the CPU and WebGPU in
+// float32 (see devices.ts).
 //
 // Reverse-SDE, predictor–corrector and probability-flow samplers run with the ANALYTIC score of
 // Gaussian data N(μ, Σ): under an SDE with kernel N(m(t)x₀, s(t)²I) the time-t marginal is
@@ -16,9 +18,13 @@
 // - For the deterministic ODE solvers there is no path noise, and the output is compared point by
 //   point with (a) the exact flow map x_T ↦ x_ε (in closed form for Gaussian data) and (b) for
 //   Euler/RK4, the host prediction of the scheme itself.
+// - Rounding: bounded in `roundingBound` below. In float32 it is at most ≈ 1e-3 of a coordinate
+//   (1e-12 in float64), about 1% of the Monte-Carlo tolerances (4 SE ≥ 0.08 here), so the
+//   moment and mode-weight criteria are the same in both precisions; only the pointwise ODE
+//   checks, which have no Monte-Carlo error, carry it.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RandomKey, Tensor, full, rand, randomKey, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, full, rand, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, symmetricEigen } from '../src/data.js';
 import { modeWeights } from '../src/metrics.js';
 import {
@@ -26,6 +32,7 @@ import {
   reverseSdeEulerMaruyama,
 } from '../src/samplers.js';
 import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from '../src/sde.js';
+import { type TestTarget, countHostReads, hostValues, onEachDevice, onEachTarget, unitRoundoff } from './devices.js';
 
 const MU = [1, -0.5];
 const SIGMA = [
@@ -37,9 +44,9 @@ const { values: LAMBDA, vectors: U } = symmetricEigen(SIGMA);
 
 type Moments = { mean: number[]; cov: number[][] };
 
-function sampleMoments(x: Tensor): Moments {
-  const v = x.dataSync();
-  const n = x.shape[0]!;
+/** Sample mean and (N − 1)-normalised covariance of [N, 2] points given as flat host values. */
+function sampleMoments(v: readonly number[]): Moments {
+  const n = v.length / 2;
   const mean = [0, 0];
   for (let i = 0; i < n; i++) for (let j = 0; j < 2; j++) mean[j]! += v[2 * i + j]! / n;
   const cov = [
@@ -59,10 +66,14 @@ const fromEigen = (a: number[], v: number[]): Moments => ({
 });
 const muEigen = [0, 1].map((j) => U[0]![j]! * MU[0]! + U[1]![j]! * MU[1]!);
 
-/** Scalar SDE coefficients at time t, read through the Sde interface (no knowledge of its kind). */
+/**
+ * Scalar SDE coefficients at time t, read through the Sde interface (no knowledge of its kind):
+ * the host reference, so always float64 on the CPU whatever the sampler runs on.
+ */
 function coefficients(sde: Sde, t: number) {
-  const tt = full([1], t, { dtype: 'float64' });
-  const one = full([1, 1], 1, { dtype: 'float64' });
+  const host = { dtype: 'float64', device: 'cpu' } as const;
+  const tt = full([1], t, host);
+  const one = full([1, 1], 1, host);
   return {
     f: sde.drift(one, tt).dataSync()[0]!, // f(x, t) = f·x for these SDEs
     g2: sde.diffusion(tt).dataSync()[0]! ** 2,
@@ -77,7 +88,8 @@ type Scheme = 'eulerMaruyama' | 'reverseDiffusion' | 'euler' | 'rk4';
  * The discretised chain of `scheme` on one eigen-direction (eigenvalue λ, mean component μ),
  * on the same grid as the samplers (tᵢ = T − iΔt, the last step noise-free): an affine map
  * u ↦ A·u + B plus noise of variance Q per step, composed over all steps. Returns the total
- * map (A, B), the accumulated noise variance Q, and the exact target at ε for comparison.
+ * map (A, B), the accumulated noise variance Q, the exact target at ε for comparison, and the
+ * largest |aᵢ − 1| of a step's map u ↦ aᵢu + bᵢ: how large a step's move is next to the state.
  */
 function predictScheme(sde: Sde, scheme: Scheme, steps: number, lambda: number, mu: number) {
   const eps = SDE_EPSILON;
@@ -87,6 +99,7 @@ function predictScheme(sde: Sde, scheme: Scheme, steps: number, lambda: number, 
   let A = 1;
   let B = 0;
   let Q = 0;
+  let largestMove = 0;
   for (let i = 0; i < steps; i++) {
     const t = timeAt(i);
     const k = coefficients(sde, t);
@@ -138,6 +151,7 @@ function predictScheme(sde: Sde, scheme: Scheme, steps: number, lambda: number, 
     A = a * A;
     B = a * B + b;
     Q = a * a * Q + q;
+    largestMove = Math.max(largestMove, Math.abs(a - 1));
   }
   const start = coefficients(sde, sde.T);
   const end = coefficients(sde, eps);
@@ -146,6 +160,7 @@ function predictScheme(sde: Sde, scheme: Scheme, steps: number, lambda: number, 
   return {
     A,
     B,
+    largestMove,
     predictedMean: A * startMean + B,
     predictedVar: A * A * startVar + Q,
     targetMean: end.m * mu,
@@ -166,12 +181,38 @@ function allowanceFor(sde: Sde, scheme: Scheme, steps: number) {
   };
 }
 
+/**
+ * Roundings along any path to one coordinate of a step's move: a Gaussian-score velocity
+ * (rotation into the eigenbasis, division by the variances, rotation back, drift, g², the
+ * combination) has about 20; RK4 has four of them plus its stage sums, about 90; Dormand–Prince
+ * six new stages plus its stage and error sums, about 160.
+ */
+const ROUNDINGS_PER_MOVE = { euler: 20, rk4: 90, rk45: 160 } as const;
+
+/**
+ * Worst-case effect of rounding on the output of a deterministic run of `steps` steps (all
+ * rounding errors aligned; the measured runs stay 40–200× below it). Step i adds a move Δᵢ to x.
+ * Computing Δᵢ rounds about R times, each a relative error ≤ u, and |Δᵢ| ≤ ρ(|xᵢ − m(tᵢ)μ| + ‖μ‖)
+ * with ρ = max |aᵢ − 1| from the host recursion; the addition rounds once more. So step i
+ * perturbs the state by ≤ (1 + Rρ)·u·(|xᵢ − m(tᵢ)μ| + ‖μ‖). The remaining steps scale the centred
+ * state and any perturbation alike (by ≈ √(c(ε)/c(tᵢ)) per eigen-direction): the centred state
+ * becomes the output's centred part, ≤ max‖x_out‖ + ‖μ‖, and the ‖μ‖ term grows by at most
+ * √max(1, λ_max) (a variance grows towards ε only along VP's λ_max > 1). Summed over the steps:
+ *   |x_computed − x_exact arithmetic| ≤ steps·(1 + Rρ)·u·(max‖x_out‖ + 2‖μ‖)·√max(1, λ_max).
+ */
+function roundingBound(dtype: TestTarget['dtype'], steps: number, roundings: number, largestMove: number, output: readonly number[]): number {
+  let largestNorm = 0;
+  for (let i = 0; i < output.length; i += 2) largestNorm = Math.max(largestNorm, Math.hypot(output[i]!, output[i + 1]!));
+  const growth = Math.sqrt(Math.max(1, ...LAMBDA));
+  return steps * (1 + roundings * largestMove) * unitRoundoff(dtype) * (largestNorm + 2 * Math.hypot(MU[0]!, MU[1]!)) * growth;
+}
+
 const report: string[] = [];
 
 /** |estimate − target| ≤ 4 SE + allowance for every mean and covariance entry. */
-function expectMoments(label: string, x: Tensor, target: Moments, allowance: { mean: number[]; cov: number[][] }): void {
+async function expectMoments(label: string, x: Tensor, target: Moments, allowance: { mean: number[]; cov: number[][] }): Promise<void> {
   const n = x.shape[0]!;
-  const got = sampleMoments(x);
+  const got = sampleMoments(await hostValues(x));
   const S = target.cov;
   const lines: string[] = [];
   for (let i = 0; i < 2; i++) {
@@ -190,14 +231,13 @@ function expectMoments(label: string, x: Tensor, target: Moments, allowance: { m
 }
 
 /** An exact draw from the marginal at T (so no prior mismatch enters the comparison). */
-function startSample(sde: Sde, n: number, key: RandomKey): Tensor {
-  return data.diffused(sde, sde.T).sample(n, { key, dtype: 'float64' });
+function startSample(sde: Sde, n: number, key: RandomKey, { device, dtype }: TestTarget): Tensor {
+  return data.diffused(sde, sde.T).sample(n, { key, dtype, device });
 }
 
 /** Per sample, in eigen coordinates uⱼ = (Uᵀx)ⱼ: u ↦ Aⱼ uⱼ + Bⱼ, back to the original coordinates. */
-function applyEigenMaps(x: Tensor, A: number[], B: number[]): Float64Array {
-  const v = x.dataSync();
-  const n = x.shape[0]!;
+function applyEigenMaps(v: readonly number[], A: number[], B: number[]): Float64Array {
+  const n = v.length / 2;
   const out = new Float64Array(2 * n);
   for (let i = 0; i < n; i++) {
     const u = [0, 1].map((j) => U[0]![j]! * v[2 * i]! + U[1]![j]! * v[2 * i + 1]!);
@@ -211,13 +251,13 @@ function applyEigenMaps(x: Tensor, A: number[], B: number[]): Float64Array {
  * The exact probability-flow map for Gaussian data: with y = x − m(t)μ, each eigen-coordinate
  * obeys dy/dt = (f + g²/(2c))y and dc/dt = 2fc + g², so y(ε) = √(c(ε)/c(T))·y(T).
  */
-function exactFlow(sde: Sde, x: Tensor): Float64Array {
+function exactFlow(sde: Sde, v: readonly number[]): Float64Array {
   const start = coefficients(sde, sde.T);
   const end = coefficients(sde, SDE_EPSILON);
   const c = (k: typeof start, j: number) => k.m * k.m * LAMBDA[j]! + k.s2;
   const A = [0, 1].map((j) => Math.sqrt(c(end, j) / c(start, j)));
   const B = [0, 1].map((j) => end.m * muEigen[j]! - A[j]! * start.m * muEigen[j]!);
-  return applyEigenMaps(x, A, B);
+  return applyEigenMaps(v, A, B);
 }
 
 function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -231,7 +271,8 @@ const sdes: [string, Sde][] = [
   ['VE', veSde()],
 ];
 
-describe('reverse-SDE samplers recover N(μ, Σ) from its analytic diffused score', () => {
+onEachTarget('reverse-SDE samplers recover N(μ, Σ) from its analytic diffused score', (target) => {
+  const where = `${target.device} ${target.dtype}`;
   // N = 2000 samples: mean SE √(1/2000) = 0.022, variance SE √(2/2000) = 0.032.
   const n = 2000;
   it.each(sdes)('%s: Euler–Maruyama, 200 steps', async (name, sde) => {
@@ -239,8 +280,9 @@ describe('reverse-SDE samplers recover N(μ, Σ) from its analytic diffused scor
     const a = allowanceFor(sde, 'eulerMaruyama', steps);
     // Discretisation of EM at 200 steps, from the host recursion: ≤ 0.6% of each variance here.
     expect(Math.max(...a.cov.flat())).toBeLessThan(0.01);
-    const x = await reverseSdeEulerMaruyama(data.diffusedScore(sde), sde, { key: randomKey(21), init: startSample(sde, n, randomKey(20)), steps });
-    expectMoments(`${name} EM(${steps})`, x, a.target, a);
+    const x = await reverseSdeEulerMaruyama(data.diffusedScore(sde), sde, { key: randomKey(21), init: startSample(sde, n, randomKey(20), target), steps });
+    expect(x.device).toBe(target.device);
+    await expectMoments(`${name} EM(${steps}) [${where}]`, x, a.target, a);
   });
 
   it.each(sdes)('%s: predictor–corrector (reverse diffusion + Langevin, snr 0.16), 500 steps', async (name, sde) => {
@@ -258,12 +300,14 @@ describe('reverse-SDE samplers recover N(μ, Σ) from its analytic diffused scor
     // The reverse-diffusion predictor's own bias: VE's SMLD discretisation inflates the variance
     // by 1.7% at 500 steps (4.4% at 200), VP's DDPM one by 0.6%.
     expect(Math.max(...a.cov.flat())).toBeLessThan(0.03);
-    const x = await predictorCorrector(data.diffusedScore(sde), sde, { key: randomKey(31), init: startSample(sde, n, randomKey(30)), steps, snr });
-    expectMoments(`${name} PC(${steps})`, x, a.target, allowance);
+    const x = await predictorCorrector(data.diffusedScore(sde), sde, { key: randomKey(31), init: startSample(sde, n, randomKey(30), target), steps, snr });
+    expect(x.device).toBe(target.device);
+    await expectMoments(`${name} PC(${steps}) [${where}]`, x, a.target, allowance);
   });
 });
 
-describe('probability-flow ODE recovers N(μ, Σ) and follows the exact flow', () => {
+onEachTarget('probability-flow ODE recovers N(μ, Σ) and follows the exact flow', (target) => {
+  const where = `${target.device} ${target.dtype}`;
   // N = 1000: the moment checks carry the start sample's MC error (the map is deterministic);
   // the pointwise checks against the exact flow have no MC error at all.
   const n = 1000;
@@ -274,46 +318,67 @@ describe('probability-flow ODE recovers N(μ, Σ) and follows the exact flow', (
     ['VE', 'rk4', 50, veSde()],
   ];
   it.each(cases)('%s: %s with %i steps matches its host-predicted scheme and the data moments', async (name, method, steps, sde) => {
-    const start = startSample(sde, n, randomKey(40));
+    const start = startSample(sde, n, randomKey(40), target);
     const { x, nfe } = await probabilityFlowOde(data.diffusedScore(sde), sde, { key: randomKey(41), init: start, method, steps });
     expect(nfe).toBe(method === 'euler' ? steps : 4 * steps);
-    // (b) the same scheme on the host, per eigen-direction, maps each start point to the output:
-    // agreement to float64 rounding (1e-9 absolute after up to 1000 steps) proves the update rule.
+    const [startValues, output] = [await hostValues(start), await hostValues(x)];
+    // (b) the same scheme on the host in float64, per eigen-direction, maps each start point to
+    // the output: agreement to the rounding bound proves the update rule. The bound is ≤ 1e-12 in
+    // float64 and ≤ 6e-4 in float32, 30–100× below Euler's discretisation error, so float32 too
+    // tells Euler's scheme from the exact flow; RK4's is below even that (float64 is the sharp case).
     const per = [0, 1].map((j) => predictScheme(sde, method, steps, LAMBDA[j]!, muEigen[j]!));
-    const predicted = applyEigenMaps(start, per.map((p) => p.A), per.map((p) => p.B));
-    expect(maxAbsDifference(x.dataSync(), predicted)).toBeLessThan(1e-9);
+    const predicted = applyEigenMaps(startValues, per.map((p) => p.A), per.map((p) => p.B));
+    const largestMove = Math.max(...per.map((p) => p.largestMove));
+    const rounding = roundingBound(target.dtype, steps, ROUNDINGS_PER_MOVE[method], largestMove, output);
+    const schemeError = maxAbsDifference(output, predicted);
+    expect(schemeError).toBeLessThanOrEqual(rounding);
     // (a) distance to the exact flow = the discretisation error, as predicted by the host recursion.
-    const flowError = maxAbsDifference(x.dataSync(), exactFlow(sde, start));
+    const flowError = maxAbsDifference(output, exactFlow(sde, startValues));
     const a = allowanceFor(sde, method, steps);
-    report.push(`${name} ${method}(${steps}): max |x − exact flow| = ${flowError.toExponential(2)}`);
-    expectMoments(`${name} ${method}(${steps})`, x, a.target, a);
+    report.push(`${name} ${method}(${steps}) [${where}]: max |x − host scheme| = ${schemeError.toExponential(2)} (rounding bound ${rounding.toExponential(2)}), max |x − exact flow| = ${flowError.toExponential(2)}`);
+    await expectMoments(`${name} ${method}(${steps}) [${where}]`, x, a.target, a);
     // Euler is first order: VE's stiff start (rate log(σ_max/σ_min) = 8.5) costs 4% of the variance
-    // at 1000 steps; RK4 at 50 steps is within 1e-4 of the exact flow.
-    if (method === 'rk4') expect(flowError).toBeLessThan(1e-4);
+    // at 1000 steps; RK4 at 50 steps is within 1e-4 of the exact flow, plus rounding.
+    if (method === 'rk4') expect(flowError).toBeLessThan(1e-4 + rounding);
   });
 
   const adaptive: [string, Sde][] = [...sdes, ['sub-VP', subVpSde()]];
-  it.each(adaptive)('%s: RK45 (rtol = atol = 1e-5) follows the exact flow to 1e-3 and recovers the moments', async (name, sde) => {
-    const start = startSample(sde, n, randomKey(50));
+  it.each(adaptive)('%s: RK45 (rtol = atol = 1e-5) follows the exact flow to 1e-3 (plus rounding) and recovers the moments', async (name, sde) => {
+    const start = startSample(sde, n, randomKey(50), target);
     const sol = await probabilityFlowOde(data.diffusedScore(sde), sde, { key: randomKey(51), init: start, method: 'rk45' });
+    expect(sol.nfe).toBe(2 + 6 * (sol.acceptedSteps + sol.rejectedSteps));
+    const [startValues, output] = [await hostValues(start), await hostValues(sol.x)];
     // A priori allowance: each accepted step's local error is ≤ atol + rtol·|x| (RMS); the flow
     // contracts (VE by σ_min/σ_max overall), so the global error stays below steps × that ≈ 1e-3.
-    const flowError = maxAbsDifference(sol.x.dataSync(), exactFlow(sde, start));
-    report.push(`${name} rk45: nfe ${sol.nfe} (${sol.acceptedSteps} accepted, ${sol.rejectedSteps} rejected), max |x − exact flow| = ${flowError.toExponential(2)}`);
-    expect(flowError).toBeLessThan(1e-3);
-    expect(sol.nfe).toBe(2 + 6 * (sol.acceptedSteps + sol.rejectedSteps));
-    // A pointwise error ≤ δ = 1e-3 moves the sample mean by ≤ δ and a sample covariance entry by
+    // Rounding adds `roundingBound` over the accepted steps with relative moves ρ ≤ 1 (a larger
+    // move would make Dormand–Prince's error estimate, ≈ (κh)⁵/600 of the state, fail 1e-5).
+    const rounding = roundingBound(target.dtype, sol.acceptedSteps, ROUNDINGS_PER_MOVE.rk45, 1, output);
+    const allowed = 1e-3 + rounding;
+    const flowError = maxAbsDifference(output, exactFlow(sde, startValues));
+    report.push(`${name} rk45 [${where}]: nfe ${sol.nfe} (${sol.acceptedSteps} accepted, ${sol.rejectedSteps} rejected), max |x − exact flow| = ${flowError.toExponential(2)} (allowed ${allowed.toExponential(2)})`);
+    expect(flowError).toBeLessThan(allowed);
+    // A pointwise error ≤ δ moves the sample mean by ≤ δ and a sample covariance entry by
     // ≤ δ(E|xᵢ − x̄ᵢ| + E|xⱼ − x̄ⱼ|) + δ² ≤ 3δ here (standard deviations ≤ 1.3).
-    const target = data.diffused(sde, SDE_EPSILON);
-    expectMoments(`${name} rk45`, sol.x, { mean: target.mean(), cov: target.covariance() }, { mean: [1e-3, 1e-3], cov: [[3e-3, 3e-3], [3e-3, 3e-3]] });
+    const marginalAtEps = data.diffused(sde, SDE_EPSILON);
+    await expectMoments(`${name} rk45 [${where}]`, sol.x, { mean: marginalAtEps.mean(), cov: marginalAtEps.covariance() }, {
+      mean: [allowed, allowed],
+      cov: [[3 * allowed, 3 * allowed], [3 * allowed, 3 * allowed]],
+    });
   });
 });
 
-describe('annealed Langevin dynamics recovers mode weights that plain Langevin cannot', () => {
+onEachTarget('annealed Langevin dynamics recovers mode weights that plain Langevin cannot', ({ device, dtype }) => {
   // p = 0.8·N(5·1, I) + 0.2·N(−5·1, I) in 2-D (Song & Ermon 2019, §3.2.2). The noise-conditional
-  // score at level σ is the exact score of the same mixture with covariances (1 + σ²)I.
+  // score at level σ is the exact score of the same mixture with covariances (1 + σ²)I. Mode
+  // weights count the basin each sample ends in. float32 rounding moves a sample by ≈ u|x| ≈ 5e-7
+  // per step, ≤ 1e-3 over a run, which matters only for a sample that close to the separating
+  // line, 7 standard deviations from both modes: the criteria are the same in both precisions.
   const mixture = new GaussianMixture({ weights: [0.8, 0.2], means: [[5, 5], [-5, -5]] });
-  const init = rand([3000, 2], { key: randomKey(60), dtype: 'float64' }).mul(16).sub(8); // U[−8, 8]², as their toy_runner
+  const where = `${device} ${dtype}`;
+  // 3000 particles on every device. Fewer would barely speed WebGPU up, whose steps cost mostly a
+  // fixed dispatch overhead (the annealed run took 21 s with 1500 particles, 27–30 s with 3000),
+  // while the Monte-Carlo part of the tolerance below would grow from ±0.025 to ±0.035.
+  const uniformStart = () => rand([3000, 2], { key: randomKey(60), dtype, device }).mul(16).sub(8); // U[−8, 8]², as their toy_runner
 
   it('annealed (σ 20 → 1 geometric, L = 10, ε = 0.1, T = 200): weights within ±0.03 of (0.8, 0.2)', async () => {
     // Song & Ermon's toy settings except T. Error budget of the ±0.03: the algorithm's own bias
@@ -322,14 +387,15 @@ describe('annealed Langevin dynamics recovers mode weights that plain Langevin c
     // keys, the large mode's weight at T = 100 was 0.7797 and 0.7856 (N = 20000, SE 0.0029) and
     // 0.7831, 0.7838 (N = 8000): pooled 0.783 ± 0.002, a bias of −0.017 that would leave under
     // 2 SE of room at test sizes. At T = 200 it was 0.7947 ± 0.0040 (N = 10000): 0.03 ≥ 0.005 + 3.4 SE.
-    const x = await annealedLangevinDynamics(mixture.noiseConditionalScore(), init, {
+    const x = await annealedLangevinDynamics(mixture.noiseConditionalScore(), uniformStart(), {
       key: randomKey(61),
       sigmas: geometricSigmas(20, 1, 10),
       stepSize: 0.1,
       stepsPerLevel: 200,
     });
+    expect(x.device).toBe(device);
     const weights = await modeWeights(x, mixture.means);
-    report.push(`annealed Langevin weights: ${weights.map((w) => w.toFixed(4)).join(', ')}`);
+    report.push(`annealed Langevin weights [${where}]: ${weights.map((w) => w.toFixed(4)).join(', ')}`);
     expect(Math.abs(weights[0]! - 0.8)).toBeLessThanOrEqual(0.03);
     expect(Math.abs(weights[1]! - 0.2)).toBeLessThanOrEqual(0.03);
   });
@@ -338,20 +404,21 @@ describe('annealed Langevin dynamics recovers mode weights that plain Langevin c
     // Same start (its first 1000 points), the toy experiment's ε and step count. The box is
     // symmetric about the line x₁ + x₂ = 0 that separates the basins, so about half the points
     // start in each; crossing a barrier of ≈ 25 nats (log-density at the midpoint) never happens.
-    const start = init.slice([0, 0], [1000, 2]);
+    const start = uniformStart().slice([0, 0], [1000, 2]);
     const x = await langevinDynamics((y) => mixture.score(y), start, { key: randomKey(62), stepSize: 0.1, steps: 1000 });
     const weights = await modeWeights(x, mixture.means);
-    report.push(`plain Langevin weights: ${weights.map((w) => w.toFixed(4)).join(', ')}`);
+    report.push(`plain Langevin weights [${where}]: ${weights.map((w) => w.toFixed(4)).join(', ')}`);
     // Off by more than 0.03: the start's split ≈ 0.5 ± 3·√(0.25/1000) = 0.5 ± 0.047 stays.
     expect(Math.abs(weights[0]! - 0.8)).toBeGreaterThan(0.03);
     expect(Math.abs(weights[0]! - 0.5)).toBeLessThan(0.05);
   });
 });
 
-describe('sampler plumbing', () => {
+onEachDevice('sampler plumbing', (device) => {
   const gauss = new GaussianMixture({ means: [[0, 0]] });
+  const f32 = { dtype: 'float32', device } as const;
   it('callbacks fire every k steps with the live state, and the input is never disposed', async () => {
-    const init = tensor([[0, 0], [1, 1]], { dtype: 'float64' });
+    const init = tensor([[0, 0], [1, 1]], f32);
     const seen: number[] = [];
     const out = await langevinDynamics((x) => gauss.score(x), init, {
       key: randomKey(70),
@@ -360,6 +427,7 @@ describe('sampler plumbing', () => {
       callback: async (step, x) => {
         seen.push(step);
         expect(x.shape).toEqual([2, 2]);
+        expect(x.device).toBe(device);
         await x.data();
       },
     });
@@ -368,16 +436,40 @@ describe('sampler plumbing', () => {
     expect(out.isDisposed).toBe(false);
   });
 
-  it('the same key gives the same samples; a different key different ones', async () => {
+  it('run on the input\'s device and read nothing back per step (RK45: only its error norms)', async () => {
     const sde = vpSde();
-    const run = (k: number) => reverseSdeEulerMaruyama(data.diffusedScore(sde), sde, { key: randomKey(k), shape: [4, 2], dtype: 'float64', steps: 5 });
-    const a = (await run(1)).dataSync();
-    const b = (await run(1)).dataSync();
-    const c = (await run(2)).dataSync();
-    expect([...a]).toEqual([...b]);
-    expect([...a]).not.toEqual([...c]);
+    const score = data.diffusedScore(sde);
+    // The start is drawn first: `diffused` reads the SDE's coefficients on the CPU (host numbers).
+    const start = startSample(sde, 16, randomKey(71), { device, dtype: 'float32' });
+    const mixture = new GaussianMixture({ means: [[1, 1], [-1, -1]] });
+    const runs: [string, () => Promise<Tensor>][] = [
+      ['Euler–Maruyama', () => reverseSdeEulerMaruyama(score, sde, { key: randomKey(72), init: start, steps: 20 })],
+      ['predictor–corrector', () => predictorCorrector(score, sde, { key: randomKey(72), init: start, steps: 20 })],
+      ['sub-VP predictor–corrector from the prior', () => predictorCorrector(data.diffusedScore(subVpSde()), subVpSde(), { key: randomKey(72), shape: [16, 2], steps: 20, ...f32 })],
+      ['RK4', async () => (await probabilityFlowOde(score, sde, { key: randomKey(72), init: start, method: 'rk4', steps: 20 })).x],
+      ['annealed Langevin', () => annealedLangevinDynamics(mixture.noiseConditionalScore(), start, { key: randomKey(72), sigmas: [1, 0.5], stepsPerLevel: 10 })],
+    ];
+    for (const [name, run] of runs) {
+      const { result, reads } = await countHostReads(device, run);
+      expect(result.device, name).toBe(device);
+      expect(reads, name).toBe(0);
+    }
+    // RK45 reads its error norm once per attempted step and three norms to choose the first step.
+    const { result: solution, reads } = await countHostReads(device, () => probabilityFlowOde(score, sde, { key: randomKey(72), init: start, method: 'rk45' }));
+    expect(solution.x.device).toBe(device);
+    expect(reads).toBe(solution.acceptedSteps + solution.rejectedSteps + 3);
   });
 
+  it('the same key gives the same samples; a different key different ones', async () => {
+    const sde = vpSde();
+    const run = async (k: number) => hostValues(await reverseSdeEulerMaruyama(data.diffusedScore(sde), sde, { key: randomKey(k), shape: [4, 2], steps: 5, ...f32 }));
+    const [a, b, c] = [await run(1), await run(1), await run(2)];
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+  });
+});
+
+describe('sampler option checks', () => {
   it('rejects bad options with messages that say what was expected', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
     await expect(langevinDynamics((x) => x, init, { key: randomKey(1), stepSize: -1 })).rejects.toThrow(/stepSize must be a positive number, got -1/);
