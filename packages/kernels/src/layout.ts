@@ -10,21 +10,8 @@ export interface Layout {
   readonly offset: number;
 }
 
-export function sizeOfShape(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-export function rowMajorStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
-}
+// Element counts and row-major strides are the tensor package's, so both backends agree on them.
+export { sizeOf as sizeOfShape, stridesOf as rowMajorStrides } from '@scorch/tensor';
 
 /** True when the view is the row-major packing of its shape starting at `offset` (size-1 axes ignored). */
 export function isContiguous(layout: Layout): boolean {
