@@ -9,6 +9,16 @@ import { collapseAxes } from '../layout.js';
 import type { Layout } from '../layout.js';
 import { type KernelSpec, MAX_WORKGROUPS_PER_DIM, UniformBlock, declareStorage } from './common.js';
 
+/**
+ * WGSL filling `v` (a vec4<f32>) with four consecutive elements `first`..`first + 3` of `buffer`
+ * along an axis of stride `stride` from `base`; lanes at or past `bound` stay 0 (edge tiles).
+ */
+function guardedVec4Load(buffer: string, base: string, first: string, stride: string, bound: string): string {
+  return ['x', 'y', 'z', 'w']
+    .map((lane, i) => `if (${first} + ${i}u < ${bound}) { v.${lane} = ${buffer}[${base} + (${first} + ${i}u) * ${stride}]; }`)
+    .join('\n          ');
+}
+
 export interface MatmulTiling {
   /** Rows and columns of C per workgroup. */
   tileM: number;
@@ -95,10 +105,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
         if (gk < ${uK}) {
           let col = aBase + gk * ${sAk};
           let gm = rowBase + m4;
-          if (gm < ${uM}) { v.x = A[col + gm * ${sAm}]; }
-          if (gm + 1u < ${uM}) { v.y = A[col + (gm + 1u) * ${sAm}]; }
-          if (gm + 2u < ${uM}) { v.z = A[col + (gm + 2u) * ${sAm}]; }
-          if (gm + 3u < ${uM}) { v.w = A[col + (gm + 3u) * ${sAm}]; }
+          ${guardedVec4Load('A', 'col', 'gm', sAm, uM)}
         }
         tileA[e] = v;
       }
@@ -127,10 +134,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
         if (gk < ${uK}) {
           let row = bBase + gk * ${sBk};
           let gn = colBase + n4;
-          if (gn < ${uN}) { v.x = B[row + gn * ${sBn}]; }
-          if (gn + 1u < ${uN}) { v.y = B[row + (gn + 1u) * ${sBn}]; }
-          if (gn + 2u < ${uN}) { v.z = B[row + (gn + 2u) * ${sBn}]; }
-          if (gn + 3u < ${uN}) { v.w = B[row + (gn + 3u) * ${sBn}]; }
+          ${guardedVec4Load('B', 'row', 'gn', sBn, uN)}
         }
         tileB[e] = v;
       }

@@ -26,6 +26,20 @@ function launch(n: number): readonly [number, number, number] {
   return n === 0 ? [0, 0, 0] : grid1d(Math.ceil(n / WORKGROUP));
 }
 
+/**
+ * Assembles a kernel that runs one invocation per output element: the storage bindings, the
+ * uniform block after them, the math functions `body` calls, then `body`.
+ */
+function perElementKernel(label: string, bindings: Parameters<typeof declareStorage>[0], u: UniformBlock, body: string, n: number): KernelSpec {
+  return {
+    label,
+    code: `${declareStorage(bindings)}${u.declare(bindings.length)}${mathPrelude(body)}\n${body}`,
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: launch(n),
+    uniforms: u.data(),
+  };
+}
+
 function zeroOf(dtype: DType): string {
   const t = wgslType(dtype);
   return t === 'f32' ? '0.0' : `${t}(0)`;
@@ -68,13 +82,7 @@ fn main(${entryBuiltins}) {
     { name: 'src', type: t, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return {
-    label: `pad_${p.dtype}_rank${rank}`,
-    code: `${declareStorage(bindings)}${u.declare(2)}${body}`,
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: launch(n),
-    uniforms: u.data(),
-  };
+  return perElementKernel(`pad_${p.dtype}_rank${rank}`, bindings, u, body, n);
 }
 
 export interface GatherParams {
@@ -117,13 +125,7 @@ fn main(${entryBuiltins}) {
     { name: 'idx', type: 'i32' as const, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return {
-    label: `gather_${p.dtype}_axis${p.axis}_rank${rank}`,
-    code: `${declareStorage(bindings)}${u.declare(3)}${mathPrelude(body)}\n${body}`,
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: launch(n),
-    uniforms: u.data(),
-  };
+  return perElementKernel(`gather_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
 }
 
 export interface ScatterAddParams {
@@ -166,11 +168,5 @@ fn main(${entryBuiltins}) {
     { name: 'idx', type: 'i32' as const, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return {
-    label: `scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`,
-    code: `${declareStorage(bindings)}${u.declare(3)}${body}`,
-    workgroupSize: [WORKGROUP, 1, 1],
-    dispatch: launch(n),
-    uniforms: u.data(),
-  };
+  return perElementKernel(`scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
 }
