@@ -12,22 +12,5 @@ if [[ -x "$chromium_binary" ]]; then
   echo "setup-browser: $chromium_binary already installed"
   exit 0
 fi
-if [[ "$(uname -s)" != Linux ]] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup-browser: no apt-get here; install Chromium with your package manager so that $chromium_binary exists" >&2
-  exit 1
-fi
-
-if [[ "$(id -u)" -eq 0 ]]; then
-  as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-  as_root=(sudo)
-else
-  echo "setup-browser: $chromium_binary is missing, and this is not root with no sudo to install it" >&2
-  exit 1
-fi
-
-echo "setup-browser: installing chromium"
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -q
-"${as_root[@]}" apt-get install -y -q --no-install-recommends chromium
+bash "$(dirname "$0")/apt-install.sh" setup-browser chromium
 test -x "$chromium_binary" || { echo "setup-browser: apt-get finished but $chromium_binary is still missing" >&2; exit 1; }
