@@ -2,8 +2,8 @@
 // them; composites (softplus, logsumexp, variance, ...) get their derivatives from the
 // primitives' rules, so only primitives carry differentiation rules.
 
-import { type DType, isFloatDType, storedValue } from './dtype.js';
-import { getBackend, getDefaultDevice } from './backend.js';
+import { type DType, storedValue } from './dtype.js';
+import { getBackend } from './backend.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { type Shape, broadcastShapes, fmtShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply } from './tensor.js';
@@ -426,4 +426,3 @@ export function isFinite(x: Tensor): Tensor {
   return less(abs(x), Infinity);
 }
 
-export { getDefaultDevice, isFloatDType };
