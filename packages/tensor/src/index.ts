@@ -11,6 +11,7 @@ export * from './shape.js';
 export * from './primitives.js';
 export * from './backend.js';
 export * from './random.js';
+export * from './options.js';
 export * from './creation.js';
 export * from './ops.js';
 export {

@@ -1,0 +1,101 @@
+// Validation of public options objects, shared by every package: one place decides what an
+// unknown key, a value outside its set or a number outside its range says. A misspelled option
+// (`learningRate:` for `lr:`) must fail loudly, never run silently with the default.
+
+/** The closest of `candidates` to `name` (case-insensitive edit distance), or null if none is close. */
+export function closestName(name: string, candidates: readonly string[]): string | null {
+  const lower = name.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const cl = c.toLowerCase();
+    // A candidate that contains the name or is contained in it (`steps` / `stepsPerLevel`) is close.
+    const d = cl === lower ? 0 : cl.includes(lower) || lower.includes(cl) ? 1 : editDistance(lower, cl);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  // Allow about one edit per three characters: 'lr' vs 'learningRate' is not a typo, 'stepsPerlevel' is.
+  return best !== null && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), O(|a|·|b|). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** " (did you mean 'x'?)" when a close candidate exists, else "". */
+export function didYouMean(name: string, candidates: readonly string[]): string {
+  const c = closestName(name, candidates);
+  return c === null ? '' : ` (did you mean '${c}'?)`;
+}
+
+/**
+ * Checks that `opts` is a plain options object (or undefined) whose keys are all in `known`.
+ * The error names the function, the unknown key, the closest valid key and every valid one:
+ * `adam: unknown option 'learningRate' (did you mean 'lr'?); valid options: lr, beta1, ...`.
+ * Keys whose value is `undefined` count as absent, as they do for defaults.
+ */
+export function checkOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    const got = opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts;
+    throw new TypeError(`${where}: expected an options object, got ${got}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
+    const valid = known.length > 0 ? `valid options: ${known.join(', ')}` : 'it takes no options';
+    throw new TypeError(`${where}: unknown option '${key}'${didYouMean(key, known)}; ${valid}`);
+  }
+}
+
+/** Throws a clear error when `value` is not one of `allowed`. */
+export function checkOneOf<T extends string>(where: string, option: string, value: unknown, allowed: readonly T[]): asserts value is T {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
+    throw new Error(`${where}: unknown ${option} ${JSON.stringify(value)}${hint}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  }
+}
+
+export interface NumberRange {
+  /** Smallest allowed value (inclusive unless `exclusiveMin`). */
+  min?: number;
+  /** Largest allowed value (inclusive unless `exclusiveMax`). */
+  max?: number;
+  exclusiveMin?: boolean;
+  exclusiveMax?: boolean;
+  /** Require an integer. */
+  integer?: boolean;
+}
+
+function rangeText(r: NumberRange): string {
+  const kind = r.integer ? 'an integer' : 'a finite number';
+  const parts: string[] = [];
+  if (r.min !== undefined) parts.push(`${r.exclusiveMin ? '>' : '>='} ${r.min}`);
+  if (r.max !== undefined) parts.push(`${r.exclusiveMax ? '<' : '<='} ${r.max}`);
+  return parts.length ? `${kind} ${parts.join(' and ')}` : kind;
+}
+
+/**
+ * Checks a numeric option: finite, an integer when asked, inside the range. `undefined` passes
+ * (the caller's default applies). The error names the function, the option and the range.
+ */
+export function checkNumber(where: string, option: string, value: unknown, range: NumberRange = {}): void {
+  if (value === undefined) return;
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!range.integer || Number.isInteger(value)) &&
+    (range.min === undefined || (range.exclusiveMin ? value > range.min : value >= range.min)) &&
+    (range.max === undefined || (range.exclusiveMax ? value < range.max : value <= range.max));
+  if (!ok) throw new RangeError(`${where}: ${option} must be ${rangeText(range)}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`);
+}
