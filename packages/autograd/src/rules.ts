@@ -94,6 +94,8 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   matmul: ([a, b], [ta, tb]) => addT(ta ? apply('matmul', [ta, b!], {}) : null, tb ? apply('matmul', [a!, tb], {}) : null),
   cast: ([x], [t], _y, { dtype }) => (t && isFloatDType(x!.dtype) && isFloatDType(dtype) ? apply('cast', [t], { dtype }) : null),
   random: () => null,
+  full: () => null, // a constant
+  stopGradient: () => null, // by definition
 };
 
 export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
@@ -160,4 +162,6 @@ export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
   ],
   cast: (ct, [x]) => [isFloatDType(x!.dtype) ? cast(ct, x!.dtype) : null],
   random: () => [],
+  full: () => [],
+  stopGradient: () => [null],
 };

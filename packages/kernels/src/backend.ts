@@ -221,6 +221,13 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         this.run(elementwiseKernel({ op: 'cast', inputs: [{ dtype: x.dtype, layout: x }], output: { dtype: out.dtype, layout: h }, ownsOutputBuffer: true }), [x, h]);
         return h;
       }
+      case 'full': {
+        const p = params as PrimitiveParams['full'];
+        return this.full(out.shape, p.value, out.dtype);
+      }
+      case 'stopGradient':
+        // Storages are written once and shared by views, so the identity is one more reference.
+        return this.view(x, x.shape, x.strides, x.offset);
       case 'random': {
         const p = params as PrimitiveParams['random'];
         if (p.dtype !== 'float32') throw new Error(`webgpu random: dtype ${p.dtype} is not supported; WebGPU draws float32`);

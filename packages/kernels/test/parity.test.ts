@@ -295,6 +295,20 @@ const CASES: { readonly [P in Primitive]: readonly ParityCase[] } = {
       tolerance: EXACT,
     }),
   ),
+  full: (['float32', 'int32', 'bool'] as const).flatMap((dtype) =>
+    ([[], [1023], [7, 33]] as const).map(
+      (shape): ParityCase => ({
+        name: `${dtype} ${JSON.stringify(shape)}`,
+        inputs: [],
+        params: (device) => ({ value: dtype === 'float32' ? -2.75 : 1, shape: [...shape], dtype, device }),
+        tolerance: EXACT,
+      }),
+    ),
+  ),
+  stopGradient: (['float32', 'int32', 'bool'] as const).flatMap((dtype): ParityCase[] => [
+    { name: `${dtype} [1023]`, inputs: [{ shape: [1023], dtype, values: dtype === 'float32' ? 'wide' : dtype === 'int32' ? 'int' : 'bool' }], params: () => ({}), tolerance: EXACT },
+    { name: `${dtype} [7,33] permuted`, inputs: [{ shape: [7, 33], dtype, values: dtype === 'float32' ? 'wide' : dtype === 'int32' ? 'int' : 'bool', view: 'permuted' }], params: () => ({}), tolerance: EXACT },
+  ]),
 };
 
 let gpu = 'webgpu';

@@ -4,6 +4,7 @@
 
 import type { DType, TypedArray } from './dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from './primitives.js';
+import type { CompiledProgram, Program } from './program.js';
 import type { Shape } from './shape.js';
 
 /** A backend's handle to a tensor's storage. Opaque outside the backend that made it. */
@@ -36,6 +37,11 @@ export interface Backend<H extends BackendHandle = BackendHandle> {
   memory(): BackendMemory;
   /** Waits for all queued work (no-op on synchronous backends). */
   sync?(): Promise<void>;
+  /**
+   * Prepares a traced program to run many times (fused kernels, a static buffer plan...).
+   * Without it, programs run through `interpretProgram`: op by op through `execute`.
+   */
+  compile?(program: Program): CompiledProgram<H>;
 }
 
 const backends = new Map<string, Backend>();

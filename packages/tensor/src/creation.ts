@@ -6,7 +6,7 @@ import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
 import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply } from './tensor.js';
-import { where, less, scalarLike } from './ops.js';
+import { constant, where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
   /** Element type; default float32 (int32 for integer typed arrays, bool for boolean data). */
@@ -106,8 +106,9 @@ export function full(shape: Shape, value: number, opts: CreationOptions = {}): T
   assertShape(shape, 'full');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full');
-  const backend = getBackend(opts.device ?? getDefaultDevice());
-  return Tensor._fromHandle(backend.full(shape, storedValue(value, dtype), dtype), shape, dtype, backend);
+  const device = opts.device ?? getDefaultDevice();
+  getBackend(device);
+  return constant(value, shape, dtype, device);
 }
 
 export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 0, opts);

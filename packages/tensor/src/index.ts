@@ -12,11 +12,15 @@ export * from './primitives.js';
 export * from './backend.js';
 export * from './random.js';
 export * from './options.js';
+export * from './program.js';
+export { ProgramTrace, traceProgram } from './programTrace.js';
+export type { TracedProgram } from './programTrace.js';
+export * from './tree.js';
 export * from './creation.js';
 export * from './ops.js';
 export {
   Tensor, apply, tidy, keep, collectCreated, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
-  installAmbientAutograd,
+  installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf,
 } from './tensor.js';
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';

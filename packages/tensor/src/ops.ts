@@ -21,10 +21,14 @@ function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Te
   }
 }
 
+/** A constant of `shape`, `dtype` and `device` (the value converted as `cast` converts it). */
+export function constant(value: number, shape: readonly number[], dtype: DType, device: string): Tensor {
+  return apply('full', [], { value: storedValue(value, dtype), shape: [...shape], dtype, device });
+}
+
 /** A scalar constant of `like`'s dtype and device (numbers adopt the tensor's dtype). */
 export function scalarLike(value: number, like: Tensor): Tensor {
-  const backend = getBackend(like.device);
-  return Tensor._fromHandle(backend.full([], storedValue(value, like.dtype), like.dtype), [], like.dtype, backend);
+  return constant(value, [], like.dtype, like.device);
 }
 
 /** Broadcasts `x` to `shape` (NumPy rules): a reshape that adds leading 1s, then an expand. */
@@ -412,13 +416,11 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 
 /** Zeros of `x`'s shape, dtype and device. */
 export function zerosLike(x: Tensor): Tensor {
-  const backend = getBackend(x.device);
-  return Tensor._fromHandle(backend.full(x.shape, 0, x.dtype), x.shape, x.dtype, backend);
+  return constant(0, x.shape, x.dtype, x.device);
 }
 
 export function onesLike(x: Tensor): Tensor {
-  const backend = getBackend(x.device);
-  return Tensor._fromHandle(backend.full(x.shape, 1, x.dtype), x.shape, x.dtype, backend);
+  return constant(1, x.shape, x.dtype, x.device);
 }
 
 /** True where floats are neither infinite nor NaN. */

@@ -70,6 +70,14 @@ export interface PrimitiveParams {
   cast: { dtype: DType };
   /** Counter-based random numbers; no inputs. */
   random: { key: RandomKey; distribution: RandomDistribution; shape: Shape; dtype: DType; device: string };
+  /**
+   * A constant: `shape` filled with `value` (already converted to `dtype` by `storedValue`); no
+   * inputs. A primitive so that scalar operands and zeros are values a traced program can see
+   * (as literals) rather than buffers made behind the dispatch point.
+   */
+  full: { value: number; shape: Shape; dtype: DType; device: string };
+  /** The identity whose derivative is zero (`detach()`): JAX's stop_gradient. */
+  stopGradient: Record<string, never>;
 }
 
 export type Primitive = keyof PrimitiveParams;
@@ -77,7 +85,13 @@ export type Primitive = keyof PrimitiveParams;
 export const PRIMITIVES: readonly Primitive[] = [
   ...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', ...REDUCE_PRIMITIVES,
   'reshape', 'expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'scatterAdd', 'matmul', 'cast', 'random',
+  'full', 'stopGradient',
 ];
+
+/** Primitives with no inputs: they make values from their params alone (a device is a param). */
+export function isSource(p: Primitive): p is 'random' | 'full' {
+  return p === 'random' || p === 'full';
+}
 
 export function isUnary(p: Primitive): p is UnaryPrimitive {
   return (UNARY_PRIMITIVES as readonly string[]).includes(p);
@@ -273,6 +287,15 @@ export function inferOutput<P extends Primitive>(
       const p = params as PrimitiveParams['random'];
       if (!isFloatDType(p.dtype)) fail(prim, `random values are float32 or float64, got ${p.dtype}`);
       return { shape: [...p.shape], dtype: p.dtype };
+    }
+    case 'full': {
+      arity(prim, inputs, 0);
+      const p = params as PrimitiveParams['full'];
+      return { shape: [...p.shape], dtype: p.dtype };
+    }
+    case 'stopGradient': {
+      arity(prim, inputs, 1);
+      return { shape: [...inputs[0]!.shape], dtype: inputs[0]!.dtype };
     }
   }
   return fail(prim, 'unknown primitive');

@@ -90,6 +90,54 @@ export function fillRandom(out: Float32Array | Float64Array, key: RandomKey, dis
   }
 }
 
+// Keys made by this module are branded, so `jit` can tell a key argument (an input of the
+// compiled program: a new key per call is no retrace) from an array of two numbers. Keys of the
+// default stream carry a second brand: a traced function cannot use them (they would freeze).
+const madeKeys = new WeakSet<object>();
+const streamKeys = new WeakSet<object>();
+
+function made(key: RandomKey): RandomKey {
+  madeKeys.add(key);
+  return key;
+}
+
+/** True for keys made by randomKey, splitKey, foldIn (or the default stream). */
+export function isRandomKey(value: unknown): value is RandomKey {
+  return typeof value === 'object' && value !== null && madeKeys.has(value);
+}
+
+/** True for keys drawn from the seeded default stream (random calls without a key). */
+export function isStreamKey(key: RandomKey): boolean {
+  return streamKeys.has(key);
+}
+
+/**
+ * Observes key derivations while a function is traced for `jit`, so keys derived from a key
+ * argument become host-side derivations of the program rather than constants.
+ */
+export interface KeyObserver {
+  derived(kind: 'foldIn', input: RandomKey, out: RandomKey, data: number): void;
+  derived(kind: 'split', input: RandomKey, out: RandomKey, data: number, count: number): void;
+}
+
+let keyObserver: KeyObserver | null = null;
+
+/** Runs `fn` with `observer` told of every foldIn and splitKey. */
+export function withKeyObserver<T>(observer: KeyObserver, fn: () => T): T {
+  const saved = keyObserver;
+  keyObserver = observer;
+  try {
+    return fn();
+  } finally {
+    keyObserver = saved;
+  }
+}
+
+/** A fresh key object with the same words as `key` (a distinct identity for a traced key argument). */
+export function copyKey(key: RandomKey): RandomKey {
+  return made([key[0], key[1]]);
+}
+
 function checkKey(key: unknown, where: string): asserts key is RandomKey {
   if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
     throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${JSON.stringify(key)}`);
@@ -99,7 +147,7 @@ function checkKey(key: unknown, where: string): asserts key is RandomKey {
 /** A key from an integer seed (up to 2⁵³). */
 export function randomKey(seed: number): RandomKey {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`randomKey: seed must be a non-negative safe integer, got ${seed}`);
-  return [seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0];
+  return made([seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0]);
 }
 
 /** `n` independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under `key`). */
@@ -110,7 +158,9 @@ export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   const keys: RandomKey[] = [];
   for (let i = 0; i < n; i++) {
     philox4x32(i, 0, 0, 1, key[0], key[1], words);
-    keys.push([words[0]!, words[1]!]);
+    const k = made([words[0]!, words[1]!]);
+    keyObserver?.derived('split', key, k, i, n);
+    keys.push(k);
   }
   return keys;
 }
@@ -123,7 +173,9 @@ export function foldIn(key: RandomKey, data: number): RandomKey {
   if (!Number.isSafeInteger(data) || data < 0) throw new TypeError(`foldIn: data must be a non-negative safe integer, got ${data}`);
   const words = new Uint32Array(4);
   philox4x32(data >>> 0, Math.floor(data / 2 ** 32) >>> 0, 0, 2, key[0], key[1], words);
-  return [words[0]!, words[1]!];
+  const k = made([words[0]!, words[1]!]);
+  keyObserver?.derived('foldIn', key, k, data);
+  return k;
 }
 
 let streamKey: RandomKey = randomKey(0);
@@ -137,7 +189,9 @@ export function manualSeed(seed: number): void {
 
 /** The next key of the default stream. */
 export function nextKey(): RandomKey {
-  return foldIn(streamKey, streamCount++);
+  const k = foldIn(streamKey, streamCount++);
+  streamKeys.add(k);
+  return k;
 }
 
 export { checkKey };

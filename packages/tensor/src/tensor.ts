@@ -30,9 +30,36 @@ export abstract class Trace {
   /** The value a tracer stands for, one level down. */
   abstract primal(tracer: Tensor): Tensor;
   abstract readonly name: string;
+  /**
+   * `target.assign(value)` where this trace owns `target` or `value` (or is the dynamic trace):
+   * a trace that can stage an in-place update (jit) implements it; others refuse.
+   */
+  assign?(target: Tensor, value: Tensor): void;
 }
 
 const traceStack: Trace[] = [];
+/**
+ * The dynamic trace (Autodidax part 3): while `jit` traces a function, every `apply` lands in its
+ * program, even one whose inputs are all concrete (constants, zeros, random draws), unless a
+ * higher-level transformation owns an input. Null outside tracing.
+ */
+let dynamicTrace: Trace | null = null;
+
+/** Runs `fn` with `trace` (already pushed) as the dynamic trace, restoring the previous one after. */
+export function withDynamicTrace<T>(trace: Trace, fn: () => T): T {
+  const saved = dynamicTrace;
+  dynamicTrace = trace;
+  try {
+    return fn();
+  } finally {
+    dynamicTrace = saved;
+  }
+}
+
+/** The trace every operation lands in when no input outranks it (see `withDynamicTrace`). */
+export function currentDynamicTrace(): Trace | null {
+  return dynamicTrace;
+}
 
 /** Pushes a new transformation level; `make` receives its level number. */
 export function pushTrace<T extends Trace>(make: (level: number) => T): T {
@@ -97,6 +124,13 @@ export function isGradEnabled(): boolean {
 
 const scopes: Set<Tensor>[] = [];
 let liveTensors = 0;
+/** Ids of concrete tensors, in creation order (jit tells tensors made while it traced from older ones). */
+let nextTensorId = 0;
+
+/** The id the next concrete tensor will get. */
+export function tensorIdCounter(): number {
+  return nextTensorId;
+}
 
 function track(t: Tensor): void {
   liveTensors++;
@@ -221,6 +255,8 @@ export class Tensor {
   _node: unknown = null;
   /** @internal */
   _disposed = false;
+  /** @internal Creation order of concrete tensors (-1 for tracers). */
+  _id = -1;
   /** Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor. */
   grad: Tensor | null = null;
 
@@ -235,6 +271,7 @@ export class Tensor {
   static _fromHandle(handle: BackendHandle, shape: Shape, dtype: DType, backend: Backend): Tensor {
     const t = new Tensor(shape, dtype, backend.name);
     t._handle = handle;
+    t._id = nextTensorId++;
     memoryBackends.add(backend);
     track(t);
     return t;
@@ -282,6 +319,16 @@ export class Tensor {
     }
   }
 
+  /**
+   * @internal Gives this concrete tensor new storage (same shape and dtype), freeing the old
+   * unless it is the same handle (an in-place update): how `jit` applies a program's updates.
+   */
+  _replaceHandle(handle: BackendHandle): void {
+    const old = this._live('assign');
+    if (old !== handle) getBackend(this.device).dispose(old);
+    this._handle = handle;
+  }
+
   /** @internal The concrete tensor a tracer stands for (itself when concrete). */
   _concrete(): Tensor {
     let t: Tensor = this;
@@ -327,20 +374,27 @@ export class Tensor {
 
   /** A tensor with the same values and no gradient connection to this one (stop-gradient). */
   detach(): Tensor {
-    const c = this._concrete();
-    const backend = getBackend(c.device);
-    const h = backend.execute('reshape', [c._live('detach')], { shape: c.shape }, { shape: [...c.shape], dtype: c.dtype });
-    return Tensor._fromHandle(h, c.shape, c.dtype, backend);
+    if (this._disposed) this._live('detach');
+    return apply('stopGradient', [this], {});
   }
 
   /**
    * Overwrites this concrete tensor's values with `value`'s (same shape and dtype), keeping its
-   * identity, `requiresGrad` and `.grad`: the way to update parameters in place.
+   * identity, `requiresGrad` and `.grad`: the way to update parameters in place. Inside a
+   * function that `jit` traces, the update is staged: it happens on every call of the compiled
+   * function, and later reads in the function see the new value.
    */
   assign(value: Tensor): this {
-    if (this._trace) throw new Error('assign: cannot assign to a traced tensor inside a transformation');
+    if (!(value instanceof Tensor)) throw new TypeError(`assign: expected a Tensor value, got ${value === null ? 'null' : typeof value}`);
     if (value.dtype !== this.dtype || value.shape.length !== this.shape.length || value.shape.some((d, i) => d !== this.shape[i])) {
       throw new Error(`assign: expected a ${this.dtype} ${fmtShape(this.shape)} value, got ${value.dtype} ${fmtShape(value.shape)}`);
+    }
+    let owner: Trace | null = dynamicTrace;
+    for (const t of [this._trace, value._trace]) if (t && (!owner || t.level > owner.level)) owner = t;
+    if (owner) {
+      if (!owner.assign) throw new Error(`assign: cannot assign ${this._trace ? 'to a traced tensor' : 'a traced value'} inside ${owner.name}; return the new value from the function instead`);
+      owner.assign(this, value);
+      return this;
     }
     const src = value._concrete();
     const backend = getBackend(this.device);
@@ -440,7 +494,7 @@ function toNested(data: TypedArray, shape: Shape, dtype: DType): NestedArray {
  */
 export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P]): Tensor {
   const out = inferOutput(prim, inputs, params);
-  let top: Trace | null = null;
+  let top: Trace | null = dynamicTrace;
   for (const x of inputs) {
     const tr = x._trace;
     if (tr) {
@@ -454,20 +508,26 @@ export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], p
   return applyConcrete(prim, inputs, params, out);
 }
 
-function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], out: OutputInfo): Tensor {
+/** The device a primitive call runs on: its inputs', or its params' for a source (random, full). */
+export function deviceOf<P extends Primitive>(prim: P, inputs: readonly { device: string }[], params: PrimitiveParams[P]): string {
   const device = inputs.length > 0 ? inputs[0]!.device : (params as PrimitiveParams['random']).device;
   for (const x of inputs) {
     if (x.device !== device) {
       throw new Error(`${prim}: tensors are on different devices ('${device}' and '${x.device}'); move one first`);
     }
   }
+  return device;
+}
+
+function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], out: OutputInfo): Tensor {
+  const device = deviceOf(prim, inputs, params);
   const backend = getBackend(device);
   if (!backend.dtypes.includes(out.dtype)) {
     throw new Error(`${prim}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
   }
   const handles = inputs.map((x) => x._live(prim));
   const result = Tensor._fromHandle(backend.execute(prim, handles, params, out), out.shape, out.dtype, backend);
-  if (ambient && gradEnabledDepth === 0 && isFloatDType(out.dtype)) {
+  if (ambient && gradEnabledDepth === 0 && isFloatDType(out.dtype) && prim !== 'stopGradient') {
     for (const x of inputs) {
       if (x._node !== null) {
         ambient.record(prim, inputs, params, result);

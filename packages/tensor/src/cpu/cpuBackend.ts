@@ -262,6 +262,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
     if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
+    if (prim === 'full') return this.full(info.shape, (params as PrimitiveParams['full']).value, info.dtype);
     const out = allocTyped(info.dtype, sizeOf(info.shape));
     this.compute(prim, inputs, params, info, out);
     return this.wrap(out, info.shape, info.dtype);
@@ -309,6 +310,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         reduceInto(x, (params as PrimitiveParams['sum']).axes, prim === 'reduceMax', out);
         return;
       case 'reshape':
+      case 'stopGradient':
         out.set(x.data!);
         return;
       case 'expand': {

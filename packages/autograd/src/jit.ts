@@ -1,0 +1,327 @@
+// `jit`: trace a function once per signature into a program, compile it for its device, and
+// replay it. Arguments and results are pytrees (arrays and plain objects) whose tensor leaves
+// are the program's inputs and outputs; random keys (from randomKey/splitKey/foldIn) are key
+// inputs, so a new key per call does not retrace; every other leaf (numbers, strings, objects)
+// is a compile-time constant that is part of the cache key. Under another transformation (grad,
+// jvp, or an outer jit) a jitted function runs its body inline, so every composition works.
+
+import {
+  type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkOptions,
+  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, traceDepth, traceProgram, treeDefKey,
+  unflattenTree,
+} from '@scorch/tensor';
+
+export interface JitOptions {
+  /**
+   * Indices of arguments passed to the function as they are, never traced: compared by value
+   * (numbers, strings) or identity (objects) to pick the compiled program, and tensors inside
+   * them are read when called like tensors the function closes over. Default none.
+   */
+  static?: readonly number[];
+  /**
+   * Arguments whose storage the call may reuse: an index, or the key of a plain-object argument
+   * (`jit(step, { donate: ['params', 'state'] })` for `step({ params, state, batch })`). A donated
+   * tensor that the function `assign`s is updated in place (no new buffer); one it does not
+   * assign is consumed (disposed) by the call, as JAX's donate_argnums. Default none.
+   */
+  donate?: readonly (number | string)[];
+}
+
+const JIT_OPTION_KEYS = ['static', 'donate'] as const satisfies readonly (keyof JitOptions)[];
+
+/** A jitted function: call it like the original; inspect what it runs with `lower`. */
+export interface JittedFunction<A extends unknown[], R> {
+  (...args: A): R;
+  /** Traces and compiles for these arguments (without running): the program and its kernels. */
+  lower(...args: A): LoweredProgram;
+  /** Compiled programs held (one per signature seen). */
+  readonly cacheSize: number;
+  /** Times the function has been traced (a new signature, or after `clearCache`). */
+  readonly traceCount: number;
+  /** Frees every compiled program and the constants it holds. */
+  clearCache(): void;
+}
+
+export interface LoweredProgram {
+  readonly program: Program;
+  /** The kernels one call launches, in order, with their source. */
+  kernels(): readonly KernelInfo[];
+}
+
+/** One compiled signature. */
+interface Entry {
+  compiled: CompiledProgram;
+  captured: readonly Tensor[];
+  owned: readonly Tensor[];
+  outDef: TreeDef;
+  /** Per output leaf: the output index, or -1 for a static leaf (returned as traced). */
+  outSlots: readonly number[];
+  staticOutLeaves: readonly unknown[];
+}
+
+/** Past this many signatures a jitted function warns once that something changes every call. */
+const RETRACE_WARNING = 32;
+/** Signatures kept per function; the least recently used is freed beyond. */
+const CACHE_LIMIT = 64;
+
+let objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+function identity(value: object): number {
+  let id = objectIds.get(value);
+  if (id === undefined) objectIds.set(value, (id = nextObjectId++));
+  return id;
+}
+
+function staticKey(value: unknown): string {
+  if (value === undefined) return 'u';
+  if (typeof value === 'number') return Object.is(value, -0) ? 'n-0' : `n${value}`;
+  if (typeof value === 'string') return `s${JSON.stringify(value)}`;
+  if (typeof value === 'boolean' || value === null || typeof value === 'bigint') return `v${String(value)}`;
+  if (typeof value === 'object' || typeof value === 'function') return `o${identity(value)}`;
+  return `?${String(value)}`;
+}
+
+/**
+ * Compiles `f`: the first call with a given signature (argument structure, tensor shapes, dtypes
+ * and devices, static values) traces `f` into a program and compiles it for the device (fused
+ * kernels on WebGPU); later calls with that signature run the compiled program without running
+ * `f`'s JavaScript, touching the host once per call.
+ *
+ * The function must be pure apart from `assign`: an `assign` to an argument or to a tensor it
+ * closes over is applied on every call. Values cannot be read inside it (there are none while
+ * it is traced); random numbers must use keys derived from a key argument.
+ */
+export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptions = {}): JittedFunction<A, R> {
+  if (typeof f !== 'function') throw new TypeError(`jit: expected a function, got ${f === null ? 'null' : typeof f}`);
+  checkOptions('jit', opts, JIT_OPTION_KEYS);
+  const staticArgs = new Set(opts.static ?? []);
+  for (const i of staticArgs) if (!Number.isInteger(i) || i < 0) throw new RangeError(`jit: static must list argument indices (non-negative integers), got ${JSON.stringify(opts.static)}`);
+  const donate = opts.donate ?? [];
+  for (const d of donate) {
+    if (!(typeof d === 'string' || (Number.isInteger(d) && d >= 0))) throw new TypeError(`jit: donate lists argument indices or argument keys, got ${JSON.stringify(d)}`);
+  }
+  const cache = new Map<string, Entry>();
+  let traces = 0;
+  let warned = false;
+
+  /** Splits the arguments into tensor leaves, key leaves and the signature. */
+  const analyse = (args: A) => {
+    const traced = args.map((a, i) => (staticArgs.has(i) ? undefined : a));
+    const { leaves, def } = flattenTree(traced, isRandomKey);
+    const tensors: Tensor[] = [];
+    const tensorArg: number[] = [];
+    const keys: RandomKey[] = [];
+    const parts: string[] = [treeDefKey(def)];
+    // Which argument each leaf came from, for donation.
+    const argOfLeaf = leafArguments(traced);
+    leaves.forEach((leaf, i) => {
+      if (leaf instanceof Tensor) {
+        if (leaf._trace) throw new Error('internal: a traced tensor reached a top-level jit call');
+        leaf._live(`jit argument ${argOfLeaf[i]}`);
+        tensors.push(leaf);
+        tensorArg.push(argOfLeaf[i]!);
+        parts.push(`T${leaf.dtype}[${leaf.shape.join(',')}]@${leaf.device}`);
+      } else if (isRandomKey(leaf)) {
+        keys.push(leaf);
+        parts.push('K');
+      } else {
+        parts.push(staticKey(leaf));
+      }
+    });
+    args.forEach((a, i) => {
+      if (staticArgs.has(i)) parts.push(`S${i}:${staticKey(a)}`);
+    });
+    parts.push(`n${args.length}`);
+    return { leaves, def, tensors, tensorArg, keys, signature: parts.join('|') };
+  };
+
+  const trace = (args: A, a: ReturnType<typeof analyse>) => {
+    let outDef: TreeDef | null = null;
+    let outSlots: number[] = [];
+    let staticOutLeaves: unknown[] = [];
+    const traced = traceProgram(
+      (tracers, keys) => {
+        let t = 0;
+        let k = 0;
+        const leaves = a.leaves.map((leaf) => (leaf instanceof Tensor ? tracers[t++]! : isRandomKey(leaf) ? keys[k++]! : leaf));
+        const rebuilt = unflattenTree(a.def, leaves) as unknown[];
+        const callArgs = args.map((arg, i) => (staticArgs.has(i) ? arg : rebuilt[i])) as A;
+        const result = f(...callArgs);
+        if (result instanceof Promise) throw new TypeError('jit: the function returned a Promise; a jitted function must be synchronous (read values after the call)');
+        const out = flattenTree(result);
+        outDef = out.def;
+        const outputs: Tensor[] = [];
+        outSlots = out.leaves.map((leaf) => (leaf instanceof Tensor ? outputs.push(leaf) - 1 : -1));
+        staticOutLeaves = out.leaves.map((leaf) => (leaf instanceof Tensor ? undefined : leaf));
+        return outputs;
+      },
+      a.tensors,
+      a.keys,
+    );
+    traces++;
+    return { traced, outDef: outDef!, outSlots, staticOutLeaves };
+  };
+
+  const build = (args: A, a: ReturnType<typeof analyse>): Entry => {
+    const { traced, outDef, outSlots, staticOutLeaves } = trace(args, a);
+    const backend = getBackend(traced.program.device);
+    let compiled: CompiledProgram;
+    try {
+      compiled = backend.compile ? backend.compile(traced.program) : interpretProgram(backend, traced.program);
+    } catch (e) {
+      for (const t of traced.owned) t.dispose();
+      throw e;
+    }
+    return { compiled, captured: traced.captured, owned: traced.owned, outDef, outSlots, staticOutLeaves };
+  };
+
+  const entryFor = (args: A): [Entry, ReturnType<typeof analyse>] => {
+    const a = analyse(args);
+    let entry = cache.get(a.signature);
+    if (entry) {
+      cache.delete(a.signature); // re-insert: most recently used last
+      cache.set(a.signature, entry);
+      return [entry, a];
+    }
+    entry = build(args, a);
+    cache.set(a.signature, entry);
+    if (cache.size > CACHE_LIMIT) {
+      const [oldest, old] = cache.entries().next().value as [string, Entry];
+      cache.delete(oldest);
+      free(old);
+    }
+    if (cache.size >= RETRACE_WARNING && !warned) {
+      warned = true;
+      console.warn(
+        `jit: ${f.name || 'a function'} has been traced for ${cache.size} different signatures; a non-tensor argument ` +
+          '(a number, a string, an object) is a compile-time constant, so one that changes every call retraces every call. Pass it as a tensor.',
+      );
+    }
+    return [entry, a];
+  };
+
+  const donatedArgs = (args: A): Set<number> => {
+    const out = new Set<number>();
+    for (const d of donate) {
+      if (typeof d === 'number') {
+        if (d >= args.length) throw new RangeError(`jit: donate names argument ${d}, but the function was called with ${args.length}`);
+        out.add(d);
+        continue;
+      }
+      const owners = args.flatMap((a, i) => (isPlainObject(a) && Object.hasOwn(a, d) ? [i] : []));
+      if (owners.length !== 1) {
+        throw new Error(`jit: donate names '${d}', which ${owners.length === 0 ? 'no' : 'more than one'} plain-object argument has as a key`);
+      }
+      out.add(owners[0]!);
+    }
+    return out;
+  };
+
+  const run = (args: A): R => {
+    const [entry, a] = entryFor(args);
+    const program = entry.compiled.program;
+    const byKey = new Set<string>(donate.filter((d): d is string => typeof d === 'string'));
+    const donatedArgIndices = donatedArgs(args);
+    // A string donation donates only that key's subtree of its argument.
+    const donatedLeaf = donatedLeaves(args, staticArgs, donatedArgIndices, byKey, donate);
+    const inputs: Tensor[] = program.inputSources.map((src) => {
+      if (src.kind === 'argument') return a.tensors[src.index]!;
+      const t = entry.captured[src.index]!;
+      t._live('jit (a tensor the function closes over)');
+      return t;
+    });
+    const backend = getBackend(program.device);
+    const donated = program.inputSources.map((src) => src.kind === 'argument' && donatedLeaf[src.index] === true);
+    const handles = entry.compiled.run(inputs.map((t) => t._handle!), a.keys, donated);
+    const outputs = handles.slice(0, program.outputs.length).map((h, i) => {
+      const v = program.outputs[i]!;
+      return Tensor._fromHandle(h, v.shape, v.dtype, backend);
+    });
+    const updatedInputs = new Set<number>();
+    program.updates.forEach((u, i) => {
+      inputs[u.input]!._replaceHandle(handles[program.outputs.length + i]!);
+      updatedInputs.add(u.input);
+    });
+    program.inputSources.forEach((src, i) => {
+      if (donated[i] && !updatedInputs.has(i)) inputs[i]!.dispose();
+    });
+    const leaves = entry.outSlots.map((slot, i) => (slot >= 0 ? outputs[slot] : entry.staticOutLeaves[i]));
+    return unflattenTree(entry.outDef, leaves) as R;
+  };
+
+  const free = (entry: Entry) => {
+    entry.compiled.dispose();
+    for (const t of entry.owned) t.dispose();
+  };
+
+  const jitted = ((...args: A): R => {
+    // Under grad, jvp or an outer jit the body runs inline: the enclosing transformation sees
+    // (and, for an outer jit, compiles) every operation.
+    if (traceDepth() > 0) return f(...args);
+    return run(args);
+  }) as JittedFunction<A, R>;
+  Object.defineProperties(jitted, {
+    lower: {
+      value: (...args: A): LoweredProgram => {
+        if (traceDepth() > 0) throw new Error('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
+        const [entry] = entryFor(args);
+        return { program: entry.compiled.program, kernels: () => entry.compiled.kernels() };
+      },
+    },
+    traceOnly: {
+      value: (...args: A): Program => {
+        if (traceDepth() > 0) throw new Error('makeProgram: needs concrete arguments; call it outside grad, jvp and jit');
+        const { traced } = trace(args, analyse(args));
+        for (const t of traced.owned) t.dispose();
+        return traced.program;
+      },
+    },
+    cacheSize: { get: () => cache.size },
+    traceCount: { get: () => traces },
+    clearCache: {
+      value: () => {
+        for (const e of cache.values()) free(e);
+        cache.clear();
+      },
+    },
+  });
+  return jitted;
+}
+
+/** For each leaf of `flattenTree(args, isRandomKey)`: the index of the argument it came from. */
+function leafArguments(args: readonly unknown[]): number[] {
+  const out: number[] = [];
+  args.forEach((a, i) => {
+    const { leaves } = flattenTree(a, isRandomKey);
+    for (let k = 0; k < leaves.length; k++) out.push(i);
+  });
+  return out;
+}
+
+/** Per tensor leaf (in order): whether it is donated (a donated argument, or a donated key's subtree). */
+function donatedLeaves(args: readonly unknown[], staticArgs: ReadonlySet<number>, argIndices: ReadonlySet<number>, byKey: ReadonlySet<string>, donate: readonly (number | string)[]): boolean[] {
+  const numeric = new Set(donate.filter((d): d is number => typeof d === 'number'));
+  const out: boolean[] = [];
+  args.forEach((a, i) => {
+    if (staticArgs.has(i)) return;
+    const mark = (tree: unknown, on: boolean) => {
+      for (const leaf of flattenTree(tree, isRandomKey).leaves) if (leaf instanceof Tensor) out.push(on);
+    };
+    if (numeric.has(i) || !argIndices.has(i) || !isPlainObject(a)) {
+      mark(a, numeric.has(i));
+      return;
+    }
+    for (const key of Object.keys(a)) mark(a[key], byKey.has(key));
+  });
+  return out;
+}
+
+/**
+ * The program `f` traces to for these arguments (as JAX's make_jaxpr): its inputs, equations
+ * and outputs, printable with `toString()`. Nothing is compiled or run.
+ */
+export function makeProgram<A extends unknown[]>(f: (...args: A) => unknown, opts: Pick<JitOptions, 'static'> = {}): (...args: A) => Program {
+  checkOptions('makeProgram', opts, ['static']);
+  const j = jit(f, opts) as JittedFunction<A, unknown> & { traceOnly(...args: A): Program };
+  return (...args: A) => j.traceOnly(...args);
+}

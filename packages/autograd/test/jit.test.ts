@@ -1,0 +1,230 @@
+// jit on the CPU: programs print, compiled calls equal eager ones bit for bit (the CPU runs a
+// program through the same kernels eager mode calls, and no reassociation happens), the cache
+// retraces only when the signature changes, and jit composes with grad, jvp and itself.
+
+import { describe, expect, it } from 'vitest';
+import { grad, hvp, jit, jvp, makeProgram, valueAndGrad } from '@scorch/autograd';
+import {
+  type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, softplus, splitKey, sum, tensor, tidy, zeros,
+} from '@scorch/tensor';
+
+const keys = splitKey(randomKey(42), 8);
+const mlp = () => ({
+  w1: randn([2, 16], { key: keys[0] }).mul(0.5),
+  b1: randn([16], { key: keys[1] }).mul(0.1),
+  w2: randn([16, 2], { key: keys[2] }).mul(0.5),
+});
+type Mlp = ReturnType<typeof mlp>;
+const score = (p: Mlp, x: Tensor) => matmul(softplus(matmul(x, p.w1).add(p.b1)), p.w2);
+
+/** Sliced score matching (variance reduced): E[vᵀ(∂s/∂x)v + ½‖s‖²], the θ-gradient is grad of jvp. */
+const ssmLoss = (p: Mlp, x: Tensor, key: RandomKey) => {
+  const v = randn(x.shape, { key: foldIn(key, 0) });
+  const [s, jv] = jvp((y: Tensor) => score(p, y), [x], [v]);
+  return sum(v.mul(jv), 1).add(sum(s.square(), 1).mul(0.5)).mean();
+};
+
+const values = async (t: Tensor) => Array.from(await t.data());
+
+describe('makeProgram', () => {
+  it('prints inputs, key inputs, derived keys and equations like a jaxpr', () => {
+    const x = tensor([[1, 2], [3, 4]]);
+    const program = makeProgram((x: Tensor, k: RandomKey) => x.mul(2).add(randn([2, 2], { key: foldIn(k, 7) })).sum())(x, randomKey(1));
+    const text = program.toString();
+    expect(text).toBe(
+      [
+        '{ lambda a:f32[2,2] ; k0:key .',
+        '  let k1:key = foldIn k0 7',
+        '      b:f32[2,2] = full[value=2]',
+        '      c:f32[2,2] = mul a b',
+        '      d:f32[2,2] = random[key=k1 distribution=normal]',
+        '      e:f32[2,2] = add c d',
+        '      f:f32[] = sum[axes=[0,1]] e',
+        '  in ( f ) }',
+      ].join('\n'),
+    );
+    expect(program.primitiveCounts()).toEqual({ full: 1, mul: 1, random: 1, add: 1, sum: 1 });
+  });
+
+  it('stages detach as stopGradient and assign as an update', () => {
+    const state = zeros([3]);
+    const program = makeProgram((x: Tensor) => {
+      state.assign(state.add(x));
+      return x.detach().mul(x);
+    })(tensor([1, 2, 3]));
+    const text = program.toString();
+    expect(text).toContain('stopGradient a');
+    expect(text).toContain('b:f32[3](captured)');
+    expect(text).toMatch(/updates b <- \w+/);
+  });
+});
+
+describe('jit on the CPU equals eager mode bit for bit', () => {
+  it('a training step: SSM-VR loss, its θ-gradient through jvp, an SGD update by assign', async () => {
+    const eagerParams = mlp();
+    const jitParams = mlp();
+    const x = randn([64, 2], { key: keys[3] });
+    const step = (p: Mlp, x: Tensor, key: RandomKey) => {
+      const names = ['w1', 'b1', 'w2'] as const;
+      const [loss, grads] = valueAndGrad((...t: Tensor[]) => ssmLoss({ w1: t[0]!, b1: t[1]!, w2: t[2]! }, x, key), { argnums: [0, 1, 2] })(p.w1, p.b1, p.w2) as [Tensor, Tensor[]];
+      names.forEach((n, i) => p[n].assign(p[n].sub(grads[i]!.mul(0.05))));
+      return loss;
+    };
+    const compiled = jit(step);
+    for (let i = 0; i < 4; i++) {
+      const k = foldIn(keys[4]!, i);
+      const eager = tidy(() => step(eagerParams, x, k));
+      const jitted = compiled(jitParams, x, k);
+      expect(await values(jitted)).toEqual(await values(eager));
+      for (const n of ['w1', 'b1', 'w2'] as const) expect(await values(jitParams[n])).toEqual(await values(eagerParams[n]));
+      eager.dispose();
+      jitted.dispose();
+    }
+    expect(compiled.traceCount).toBe(1);
+  });
+
+  it('a Hessian-vector product (forward over reverse) and a pytree result', async () => {
+    const p = mlp();
+    const x = randn([8, 2], { key: keys[5] });
+    const v = randn([2, 16], { key: keys[6] });
+    const f = (w1: Tensor, x: Tensor, v: Tensor) => {
+      const objective = (w: Tensor) => score({ ...p, w1: w }, x).sum();
+      return { hv: hvp(objective, [w1], [v]) as Tensor, value: objective(w1), tag: 'hvp' };
+    };
+    const eager = f(p.w1, x, v);
+    const compiled = jit(f)(p.w1, x, v);
+    expect(compiled.tag).toBe('hvp');
+    expect(await values(compiled.hv)).toEqual(await values(eager.hv));
+    expect(await values(compiled.value)).toEqual(await values(eager.value));
+  });
+});
+
+describe('jit signatures and the cache', () => {
+  it('retraces for new shapes and static values, not for new values or new keys', async () => {
+    let traced = 0;
+    const f = jit((x: Tensor, k: RandomKey, scale: number) => {
+      traced++;
+      return x.mul(scale).add(randn(x.shape, { key: k, dtype: x.dtype }));
+    });
+    const a = tensor([1, 2, 3]);
+    const r1 = f(a, randomKey(1), 2);
+    const r2 = f(tensor([5, 6, 7]), randomKey(2), 2);
+    expect(traced).toBe(1);
+    // A new key gives the numbers eager mode gives for that key.
+    expect(await values(r2)).toEqual(await values(tensor([5, 6, 7]).mul(2).add(randn([3], { key: randomKey(2) }))));
+    expect(await values(r1)).not.toEqual(await values(r2.sub(tensor([8, 8, 8]))));
+    f(a, randomKey(3), 3);
+    expect(traced).toBe(2);
+    f(tensor([1, 2, 3, 4]), randomKey(3), 3);
+    expect(traced).toBe(3);
+    f(a.cast('float64'), randomKey(3), 3);
+    expect(traced).toBe(4);
+    expect(f.cacheSize).toBe(4);
+    f.clearCache();
+    expect(f.cacheSize).toBe(0);
+  });
+
+  it('reads a closed-over tensor by reference: updates between calls are seen', async () => {
+    const w = tensor([1, 1]);
+    const f = jit((x: Tensor) => x.mul(w));
+    expect(await values(f(tensor([2, 3])))).toEqual([2, 3]);
+    w.assign(tensor([10, 100]));
+    expect(await values(f(tensor([2, 3])))).toEqual([20, 300]);
+  });
+
+  it('keeps its own copy of constants made while tracing, though tidy frees the originals', async () => {
+    const f = jit((x: Tensor) => tidy(() => x.add(tensor([1, 2, 3]))));
+    expect(await values(f(tensor([0, 0, 0])))).toEqual([1, 2, 3]);
+    expect(await values(f(tensor([1, 1, 1])))).toEqual([2, 3, 4]);
+  });
+});
+
+describe('jit composes', () => {
+  const f = (x: Tensor) => softplus(x.mul(x)).sum();
+  const x = tensor([0.5, -1.5, 2], { dtype: 'float64' });
+  const t = tensor([1, 2, 3], { dtype: 'float64' });
+
+  it('grad(jit(f)), jvp(jit(f)), jit(grad(f)) and jit(jit(f)) equal the eager results', async () => {
+    const eagerGrad = await values(grad(f)(x) as Tensor);
+    expect(await values(grad(jit(f))(x) as Tensor)).toEqual(eagerGrad);
+    expect(await values(jit(grad(f))(x) as Tensor)).toEqual(eagerGrad);
+    const [, eagerTangent] = jvp(f, [x], [t]);
+    const [, tangent] = jvp(jit(f), [x], [t]);
+    expect(await values(tangent)).toEqual(await values(eagerTangent));
+    expect(await values(jit((y: Tensor) => jit(f)(y).mul(2))(x))).toEqual(await values(f(x).mul(2)));
+  });
+});
+
+describe('assign and donation', () => {
+  it('applies an update to an argument, and later reads in the function see the new value', async () => {
+    const f = jit((s: Tensor, x: Tensor) => {
+      s.assign(s.add(x));
+      return s.mul(10);
+    });
+    const s = tensor([1, 2]);
+    const out = f(s, tensor([1, 1]));
+    expect(await values(s)).toEqual([2, 3]);
+    expect(await values(out)).toEqual([20, 30]);
+    f(s, tensor([1, 1]));
+    expect(await values(s)).toEqual([3, 4]);
+  });
+
+  it('updates closed-over state on every call', async () => {
+    const total = zeros([2]);
+    const accumulate = jit((x: Tensor) => {
+      total.assign(total.add(x));
+      return total.sum();
+    });
+    for (let i = 0; i < 3; i++) accumulate(tensor([1, 2])).dispose();
+    expect(await values(total)).toEqual([3, 6]);
+  });
+
+  it('donated arguments: an assigned one keeps its identity and new value, another is consumed', async () => {
+    const f = jit((args: { params: Tensor; grads: Tensor }) => {
+      args.params.assign(args.params.sub(args.grads));
+      return args.params.sum();
+    }, { donate: ['params', 'grads'] });
+    const params = tensor([5, 5]);
+    const grads = tensor([1, 2]);
+    f({ params, grads }).dispose();
+    expect(await values(params)).toEqual([4, 3]);
+    expect(grads.isDisposed).toBe(true);
+  });
+});
+
+describe('memory', () => {
+  it('stays flat over 2,000 jitted training steps', async () => {
+    const p = mlp();
+    const x = randn([32, 2], { key: keys[7] });
+    const step = jit((p: Mlp, key: RandomKey) => {
+      const [loss, grads] = valueAndGrad((w1: Tensor, b1: Tensor, w2: Tensor) => ssmLoss({ w1, b1, w2 }, x, key), { argnums: [0, 1, 2] })(p.w1, p.b1, p.w2) as [Tensor, Tensor[]];
+      p.w1.assign(p.w1.sub(grads[0]!.mul(0.01)));
+      p.b1.assign(p.b1.sub(grads[1]!.mul(0.01)));
+      p.w2.assign(p.w2.sub(grads[2]!.mul(0.01)));
+      return loss;
+    }, { donate: [0] });
+    step(p, randomKey(0)).dispose();
+    const before = memory();
+    for (let i = 1; i < 2000; i++) step(p, foldIn(keys[7]!, i)).dispose();
+    expect(memory()).toEqual(before);
+    expect(step.traceCount).toBe(1);
+  });
+});
+
+describe('errors', () => {
+  it('reading a value while tracing says why it cannot', async () => {
+    const f = jit((x: Tensor) => tensor([x.dataSync()[0]!]));
+    expect(() => f(tensor([1]))).toThrow(/jit: the values of a float32 \[1\] tensor are not known while its function is traced/);
+  });
+
+  it('a random draw without a key is refused', () => {
+    const f = jit((x: Tensor) => x.add(randn([2])));
+    expect(() => f(tensor([1, 2]))).toThrow(/jit: a random draw without a key inside a traced function/);
+  });
+
+  it('an async function, an unknown option and a bad donation are refused', () => {
+    expect(() => jit(async (x: Tensor) => x)(tensor([1]))).toThrow('jit: the function returned a Promise');
+    expect(() => jit((x: Tensor) => x, { donat: [0] } as never)).toThrow("jit: unknown option 'donat' (did you mean 'donate'?)");
+    expect(() => jit((x: Tensor) => x, { donate: ['nope'] })(tensor([1]))).toThrow("jit: donate names 'nope', which no plain-object argument has as a key");
+  });
+});

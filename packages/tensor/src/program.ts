@@ -1,0 +1,338 @@
+// Programs: a function traced once into typed equations of primitives (JAX's jaxpr, jax-js's
+// traced program). A program names its tensor inputs, its random-key inputs and the keys derived
+// from them, the equations that compute each value, its outputs, and the in-place updates it
+// makes to inputs (`assign` inside a traced function). Backends compile programs; the generic
+// `interpretProgram` runs one on any backend, op by op, through the same `execute` calls that
+// eager mode makes, so its results are bit-identical to eager ones.
+
+import type { Backend, BackendHandle } from './backend.js';
+import { type DType, storedValue } from './dtype.js';
+import type { Primitive, PrimitiveParams, RandomKey } from './primitives.js';
+import { foldIn, splitKey } from './random.js';
+import { fmtShape } from './shape.js';
+
+/** A value of a program: a tensor of fixed shape and dtype. */
+export interface ProgramVar {
+  /** Unique within its program; also the print order. */
+  readonly id: number;
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** A random key of a program: an input, or derived on the host from one. */
+export interface KeyVar {
+  readonly keyId: number;
+}
+
+/** Host-side key derivations, recomputed on every call from the key inputs (cheap: one Philox block). */
+export type KeyDerivation =
+  | { readonly kind: 'foldIn'; readonly input: KeyVar; readonly data: number; readonly out: KeyVar }
+  | { readonly kind: 'split'; readonly input: KeyVar; readonly count: number; readonly index: number; readonly out: KeyVar };
+
+/** One primitive call: `out = prim(inputs; params)`. */
+export interface Equation<P extends Primitive = Primitive> {
+  readonly prim: P;
+  readonly inputs: readonly ProgramVar[];
+  readonly params: PrimitiveParams[P];
+  readonly out: ProgramVar;
+  /** For `random` whose key is a program key (an input or derived from one): that key. */
+  readonly key?: KeyVar;
+}
+
+/** After a call, input `input` holds the value of `value` (an in-place update). */
+export interface ProgramUpdate {
+  readonly input: number;
+  readonly value: ProgramVar;
+}
+
+/** Where a program's tensor input comes from when the traced function is called. */
+export type InputSource =
+  | { readonly kind: 'argument'; readonly index: number }
+  | { readonly kind: 'capture'; readonly index: number };
+
+export class Program {
+  constructor(
+    /** The device every value lives on. */
+    readonly device: string,
+    /** Tensor inputs: the arguments' tensors, then tensors the function closed over. */
+    readonly inputs: readonly ProgramVar[],
+    readonly inputSources: readonly InputSource[],
+    readonly keyInputs: readonly KeyVar[],
+    readonly keyDerivations: readonly KeyDerivation[],
+    readonly equations: readonly Equation[],
+    readonly outputs: readonly ProgramVar[],
+    readonly updates: readonly ProgramUpdate[],
+  ) {}
+
+  /** The equations' count by primitive (for tests and summaries). */
+  primitiveCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const eq of this.equations) counts[eq.prim] = (counts[eq.prim] ?? 0) + 1;
+    return counts;
+  }
+
+  /** The concrete keys of every key variable, from the key inputs' values. */
+  resolveKeys(inputs: readonly RandomKey[]): Map<KeyVar, RandomKey> {
+    if (inputs.length !== this.keyInputs.length) throw new Error(`program: expected ${this.keyInputs.length} key(s), got ${inputs.length}`);
+    const keys = new Map<KeyVar, RandomKey>();
+    this.keyInputs.forEach((k, i) => keys.set(k, inputs[i]!));
+    for (const d of this.keyDerivations) {
+      const base = keys.get(d.input)!;
+      keys.set(d.out, d.kind === 'foldIn' ? foldIn(base, d.data) : splitKey(base, d.count)[d.index]!);
+    }
+    return keys;
+  }
+
+  /**
+   * The program as text, one equation a line, in the style of a jaxpr:
+   *   { lambda a:f32[4,3] b:f32[3] ; k0:key .
+   *     let c:f32[4,3] = mul a a
+   *     in ( c ) }
+   */
+  toString(): string {
+    const names = new Map<number, string>();
+    const name = (v: ProgramVar): string => {
+      let n = names.get(v.id);
+      if (n === undefined) {
+        n = varName(names.size);
+        names.set(v.id, n);
+      }
+      return n;
+    };
+    const typed = (v: ProgramVar) => `${name(v)}:${dtypeAbbrev(v.dtype)}${fmtShape(v.shape)}`;
+    const keyName = (k: KeyVar) => `k${k.keyId}`;
+    const lines: string[] = [];
+    const head = this.inputs.map((v, i) => {
+      const src = this.inputSources[i]!;
+      return src.kind === 'capture' ? `${typed(v)}(captured)` : typed(v);
+    });
+    const keys = this.keyInputs.map((k) => `${keyName(k)}:key`);
+    lines.push(`{ lambda ${head.join(' ')}${keys.length ? ` ; ${keys.join(' ')}` : ''} .`);
+    const body: string[] = [];
+    for (const d of this.keyDerivations) {
+      body.push(d.kind === 'foldIn' ? `${keyName(d.out)}:key = foldIn ${keyName(d.input)} ${d.data}` : `${keyName(d.out)}:key = split ${keyName(d.input)} ${d.index}/${d.count}`);
+    }
+    for (const eq of this.equations) {
+      const params = formatParams(eq);
+      body.push(`${typed(eq.out)} = ${eq.prim}${params} ${eq.inputs.map(name).join(' ')}`.trimEnd());
+    }
+    body.forEach((line, i) => lines.push(`  ${i === 0 ? 'let ' : '    '}${line}`));
+    lines.push(`  in ( ${this.outputs.map(name).join(', ')} )`);
+    if (this.updates.length > 0) {
+      lines.push(`  updates ${this.updates.map((u) => `${name(this.inputs[u.input]!)} <- ${name(u.value)}`).join(', ')}`);
+    }
+    lines[lines.length - 1] += ' }';
+    return lines.join('\n');
+  }
+}
+
+/** a, b, …, z, ba, bb, … (base 26, as jaxprs name their variables). */
+function varName(i: number): string {
+  let s = '';
+  do {
+    s = String.fromCharCode(97 + (i % 26)) + s;
+    i = Math.floor(i / 26);
+  } while (i > 0);
+  return s;
+}
+
+function dtypeAbbrev(d: DType): string {
+  return d === 'float32' ? 'f32' : d === 'float64' ? 'f64' : d === 'int32' ? 'i32' : 'bool';
+}
+
+function formatParams(eq: Equation): string {
+  const p = eq.params as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(p)) {
+    if (k === 'device') continue;
+    if (eq.prim === 'random' && k === 'key') {
+      parts.push(eq.key ? `key=k${eq.key.keyId}` : `key=${JSON.stringify(v)}`);
+      continue;
+    }
+    if (eq.prim === 'random' && (k === 'shape' || k === 'dtype')) continue;
+    if (eq.prim === 'full' && (k === 'shape' || k === 'dtype')) continue;
+    parts.push(`${k}=${Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`);
+  }
+  return parts.length ? `[${parts.join(' ')}]` : '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+/** Accumulates a program while a function is traced. */
+export class ProgramBuilder {
+  private nextVar = 0;
+  private nextKey = 0;
+  readonly equations: Equation[] = [];
+  readonly keyDerivations: KeyDerivation[] = [];
+
+  newVar(shape: readonly number[], dtype: DType): ProgramVar {
+    return { id: this.nextVar++, shape: Object.freeze([...shape]), dtype };
+  }
+
+  newKey(): KeyVar {
+    return { keyId: this.nextKey++ };
+  }
+
+  add<P extends Primitive>(prim: P, inputs: readonly ProgramVar[], params: PrimitiveParams[P], out: ProgramVar, key?: KeyVar): void {
+    this.equations.push(key ? { prim, inputs, params, out, key } : { prim, inputs, params, out });
+  }
+}
+
+/**
+ * Drops the equations and key derivations that no output or update needs, and reorders
+ * nothing: the trace order is already a valid schedule.
+ */
+export function eliminateDeadCode(program: Program): Program {
+  const live = new Set<number>();
+  for (const v of program.outputs) live.add(v.id);
+  for (const u of program.updates) live.add(u.value.id);
+  const liveKeys = new Set<KeyVar>();
+  const kept: Equation[] = [];
+  for (let i = program.equations.length - 1; i >= 0; i--) {
+    const eq = program.equations[i]!;
+    if (!live.has(eq.out.id)) continue;
+    kept.push(eq);
+    for (const x of eq.inputs) live.add(x.id);
+    if (eq.key) liveKeys.add(eq.key);
+  }
+  const derivations: KeyDerivation[] = [];
+  for (let i = program.keyDerivations.length - 1; i >= 0; i--) {
+    const d = program.keyDerivations[i]!;
+    if (!liveKeys.has(d.out)) continue;
+    derivations.push(d);
+    liveKeys.add(d.input);
+  }
+  return new Program(
+    program.device, program.inputs, program.inputSources, program.keyInputs, derivations.reverse(), kept.reverse(),
+    program.outputs, program.updates,
+  );
+}
+
+/** Movement ops that turn a constant into a constant of another shape. */
+const CONSTANT_PRESERVING = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient', 'cast']);
+
+/**
+ * Canonicalises a traced program without changing any computed value: a constant reshaped,
+ * broadcast, permuted, sliced or cast is the constant of the final shape (a scalar operand
+ * becomes one `full` an elementwise kernel inlines), identical equations are computed once, and
+ * dead ones dropped.
+ */
+export function simplifyProgram(program: Program): Program {
+  const replace = new Map<number, ProgramVar>();
+  const sub = (v: ProgramVar): ProgramVar => replace.get(v.id) ?? v;
+  const constants = new Map<number, PrimitiveParams['full']>();
+  const seen = new Map<string, ProgramVar>();
+  const equations: Equation[] = [];
+  for (const eq0 of program.equations) {
+    let eq: Equation = { ...eq0, inputs: eq0.inputs.map(sub) };
+    const source = eq.inputs.length === 1 ? constants.get(eq.inputs[0]!.id) : undefined;
+    if (source && CONSTANT_PRESERVING.has(eq.prim)) {
+      const value = eq.prim === 'cast' ? storedValue(source.value, eq.out.dtype) : source.value;
+      eq = { prim: 'full', inputs: [], params: { value, shape: [...eq.out.shape], dtype: eq.out.dtype, device: source.device }, out: eq.out };
+    }
+    const key = `${eq.prim}|${eq.inputs.map((x) => x.id).join(',')}|${JSON.stringify(eq.params)}|${eq.key?.keyId ?? ''}`;
+    const same = seen.get(key);
+    if (same) {
+      replace.set(eq.out.id, same);
+      continue;
+    }
+    seen.set(key, eq.out);
+    if (eq.prim === 'full') constants.set(eq.out.id, eq.params as PrimitiveParams['full']);
+    equations.push(eq);
+  }
+  const simplified = new Program(
+    program.device, program.inputs, program.inputSources, program.keyInputs, program.keyDerivations, equations,
+    program.outputs.map(sub), program.updates.map((u) => ({ input: u.input, value: sub(u.value) })),
+  );
+  return eliminateDeadCode(simplified);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+/** A program prepared for one backend: `run` takes input handles and keys, returns handles. */
+export interface CompiledProgram<H extends BackendHandle = BackendHandle> {
+  readonly program: Program;
+  /**
+   * Runs the program. Returns one handle per output, then one per update (the value the updated
+   * input takes). Input handles stay owned by the caller, except that a `donated` input's
+   * storage may be reused: its update (if any) may come back as that very handle, updated in
+   * place, and a donated input that is not updated may have been consumed (the caller disposes it).
+   */
+  run(inputs: readonly H[], keys: readonly RandomKey[], donated: readonly boolean[]): H[];
+  /** Frees what compilation allocated (pipelines, plans); the program can no longer run. */
+  dispose(): void;
+  /** The kernels a call launches, in order, with the equations each covers and its source. */
+  kernels(): readonly KernelInfo[];
+}
+
+/** One kernel of a compiled program, for people who read and time kernels. */
+export interface KernelInfo {
+  /** A short name (the pipeline label on WebGPU). */
+  readonly name: string;
+  /** Indices into `program.equations` of the equations the kernel computes. */
+  readonly equations: readonly number[];
+  /** Generated source (WGSL on WebGPU), or a description for kernels with no source of their own. */
+  readonly source: string;
+}
+
+/**
+ * The reference way to run a program: each equation through `backend.execute`, as eager mode
+ * calls it, freeing every intermediate after its last use. Any backend can run any program so.
+ */
+export function interpretProgram<H extends BackendHandle>(backend: Backend<H>, program: Program): CompiledProgram<H> {
+  const lastUse = new Map<number, number>();
+  program.equations.forEach((eq, i) => {
+    for (const x of eq.inputs) lastUse.set(x.id, i);
+  });
+  const keep = new Set<number>([...program.outputs.map((v) => v.id), ...program.updates.map((u) => u.value.id)]);
+  const inputIds = new Set(program.inputs.map((v) => v.id));
+  return {
+    program,
+    run(inputs, keyValues) {
+      const keys = program.resolveKeys(keyValues);
+      const env = new Map<number, H>();
+      program.inputs.forEach((v, i) => env.set(v.id, inputs[i]!));
+      const owned: H[] = [];
+      try {
+        program.equations.forEach((eq, i) => {
+          const params = eq.key ? ({ ...(eq.params as PrimitiveParams['random']), key: keys.get(eq.key)! } as PrimitiveParams[Primitive]) : eq.params;
+          const out = backend.execute(eq.prim, eq.inputs.map((x) => env.get(x.id)!), params, { shape: [...eq.out.shape], dtype: eq.out.dtype });
+          env.set(eq.out.id, out);
+          owned.push(out);
+          for (const x of new Set(eq.inputs)) {
+            if (lastUse.get(x.id) === i && !keep.has(x.id) && !inputIds.has(x.id)) {
+              backend.dispose(env.get(x.id)!);
+              env.delete(x.id);
+            }
+          }
+          // A value nobody reads (an unused output of a kept equation) is freed at once.
+          if (!lastUse.has(eq.out.id) && !keep.has(eq.out.id)) {
+            backend.dispose(out);
+            env.delete(eq.out.id);
+          }
+        });
+      } catch (e) {
+        for (const h of owned) backend.dispose(h);
+        throw e;
+      }
+      // Outputs are distinct handles even when two outputs (or an output and an update) are one
+      // value: each tensor made from them is disposed on its own.
+      const handedOut = new Set<H>();
+      const result = [...program.outputs, ...program.updates.map((u) => u.value)].map((v) => {
+        const h = env.get(v.id)!;
+        if (!handedOut.has(h)) {
+          handedOut.add(h);
+          return h;
+        }
+        return backend.execute('stopGradient', [h], {}, { shape: [...v.shape], dtype: v.dtype });
+      });
+      return result;
+    },
+    dispose() {},
+    kernels() {
+      return program.equations.map((eq, i) => ({ name: eq.prim, equations: [i], source: `${backend.name} backend: execute('${eq.prim}')` }));
+    },
+  };
+}
