@@ -7,11 +7,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, raw, text,
-} from '../src/report/svg.js';
+} from '../src/svg.js';
 import {
   densityHeatmap, gridPoints, binCounts2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sideBySide, trajectoryPlot,
-} from '../src/report/plots.js';
-import { formatCell, htmlReport } from '../src/report/html.js';
+} from '../src/plots.js';
+import { formatCell, htmlReport } from '../src/html.js';
 
 // ------------------------------------------------------------------------------------------------
 // A strict little XML reader
@@ -604,9 +604,15 @@ describe('htmlReport', () => {
   });
 });
 
-describe('the report module', () => {
+describe('the report package', () => {
+  it('declares no dependencies', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    expect(manifest.name).toBe('@scorch/report');
+    for (const field of ['dependencies', 'peerDependencies', 'optionalDependencies']) expect(manifest[field], field).toBeUndefined();
+  });
+
   it('is pure: imports nothing but its own files (no fs, no dependencies), so it writes nothing to disk', () => {
-    const dir = new URL('../src/report/', import.meta.url);
+    const dir = new URL('../src/', import.meta.url);
     const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
     expect(files.sort()).toEqual(['html.ts', 'index.ts', 'plots.ts', 'svg.ts']);
     for (const file of files) {

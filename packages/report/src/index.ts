@@ -1,5 +1,7 @@
-// Report output for score-matching runs: dependency-free SVG charts and a self-contained HTML
-// report, built from plain numbers (no tensors), so it works anywhere strings do.
+// @scorch/report: report output for score-matching runs: dependency-free SVG charts and a
+// self-contained HTML report, built from plain numbers (no tensors), so it works anywhere strings
+// do. Its own package because nothing in it needs @scorch/tensor: a page or a script that only
+// draws results does not pull in the engine.
 
 export {
   type AttrValue, type Attrs, type AxesOptions, type DocumentOptions, type LegendEntry, type LegendMarker, type Margins,
