@@ -1,6 +1,6 @@
 // Standalone SVG charts for score-matching reports: scatter (data vs samples), quiver (a learned
-// score field, alone or beside the true one), line (loss curves, optionally log-y), Langevin
-// trajectories, and a 2-D density heatmap. Each function takes plain numbers (number[],
+// score field beside the true one), line (loss curves, optionally log-y) and sampler
+// trajectories. Each function takes plain numbers (number[],
 // Float32Array, Float64Array — what a tensor's `data()` reads back as) and returns a complete SVG
 // document string with a viewBox, so it can be written to a .svg file or inlined in HTML as is.
 //
@@ -11,7 +11,7 @@
 import {
   type LegendEntry, type Markup, type NiceAxis, type PlotArea, type Scale, axes, chartTitle, el, equalAspectDomains,
   finiteExtent, footnote, formatNumber, legend, legendWidth, linearScale, logScale, niceAxis, niceLogAxis,
-  niceTicks, padExtent, paletteColor, plotArea, pointList, raw, svgDocument, text,
+  niceTicks, padExtent, paletteColor, plotArea, pointList, svgDocument, text,
 } from './svg.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -124,11 +124,11 @@ interface Frame {
   readonly legendX: number;
 }
 
-function frame(width: number, height: number, opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean; rightExtra?: number }): Frame {
+function frame(width: number, height: number, opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean }): Frame {
   const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend) + 20 : 0;
   const margins = {
     top: opts.title ? 36 : 14,
-    right: 16 + legendSpace + (opts.rightExtra ?? 0),
+    right: 16 + legendSpace,
     bottom: (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0),
     left: opts.yLabel ? 66 : 52,
   };
@@ -327,27 +327,9 @@ export interface VectorField {
  */
 export type ArrowNormalization = 'max' | 'log' | 'unit';
 
-export interface QuiverPlotOptions extends PlotSize, AxisLabels {
-  grid: VectorField;
-  title?: string;
-  /**
-   * Fixed arrow scale: an arrow spans `scale · (u, v)` data units. Overrides `normalize`; use it to
-   * compare separate plots on one scale.
-   */
-  scale?: number;
-  /** Default 'max'. See `ArrowNormalization`. */
-  normalize?: ArrowNormalization;
-  /** Arrow colour (default '#1f3b73'). */
-  color?: string;
-  /** Points drawn lightly under the arrows, e.g. the training data. */
-  background?: PointsInput;
-  xDomain?: readonly [number, number];
-  yDomain?: readonly [number, number];
-}
-
 /**
  * The x and y coordinates of an nx × ny regular grid over [x0, x1] × [y0, y1], row by row
- * (y outer, x inner): the layout `quiverPlot` expects, and the [N, 2] rows to feed a score model.
+ * (y outer, x inner): the layout `quiverComparison` expects, and the [N, 2] rows to feed a score model.
  */
 export function gridPoints(xRange: readonly [number, number], yRange: readonly [number, number], nx: number, ny: number): { x: Float64Array; y: Float64Array; xy: Float64Array } {
   if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1) throw new RangeError(`gridPoints: nx and ny must be positive integers, got ${nx} × ${ny}`);
@@ -475,9 +457,20 @@ interface QuiverPanel {
   readonly note: string;
 }
 
+/** What one panel of `quiverComparison` draws: one field, titled, with the shared options. */
+interface QuiverPanelOptions extends AxisLabels {
+  readonly grid: VectorField;
+  readonly title: string;
+  readonly normalize?: ArrowNormalization | undefined;
+  readonly scale?: number | undefined;
+  readonly background?: PointsInput | undefined;
+  readonly xDomain?: readonly [number, number] | undefined;
+  readonly yDomain?: readonly [number, number] | undefined;
+}
+
 /** The chart body of one quiver panel laid out in `width` × `height` (its own coordinates). */
 function quiverPanel(
-  opts: QuiverPlotOptions, arrows: Arrows, ref: ArrowReference, width: number, height: number,
+  opts: QuiverPanelOptions, arrows: Arrows, ref: ArrowReference, width: number, height: number,
   extents: { x: readonly [number, number] | undefined; y: readonly [number, number] | undefined },
 ): QuiverPanel {
   const normalize = opts.normalize ?? 'max';
@@ -488,7 +481,7 @@ function quiverPanel(
 
   const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
   if (opts.background) {
-    const points = pointSet('quiverPlot: background', opts.background);
+    const points = pointSet('quiverComparison: background', opts.background);
     body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...circles(points, ax.x, ax.y, 1.6).marks));
   }
 
@@ -513,8 +506,8 @@ function quiverPanel(
     const tipY = ax.y.map(y + dy / 2);
     paths.push(el('path', { d: arrowPath(tailX, tailY, tipX, tipY) }));
   }
-  body.push(el('g', { class: 'arrows', stroke: opts.color ?? '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
-  if (opts.title) body.push(chartTitle(opts.title, width));
+  body.push(el('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
+  body.push(chartTitle(opts.title, width));
   const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
   const note = [describeArrows(ref, normalize, opts.scale), omitted].filter(Boolean).join('; ');
   body.push(footnote(note, height));
@@ -535,26 +528,6 @@ function arrowPath(x0: number, y0: number, x1: number, y1: number): string {
   return `M${n(x0)} ${n(y0)}L${n(x1)} ${n(y1)}M${n(hx1)} ${n(hy1)}L${n(x1)} ${n(y1)}L${n(hx2)} ${n(hy2)}`;
 }
 
-/**
- * Arrows for a 2-D vector field (e.g. a learned score ∇log p on a grid): one `<path>` per drawn
- * arrow inside `<g class="arrows">`, centred on its grid point, with lengths normalised as
- * `normalize` (default 'max': the longest arrow is 0.9 grid cells) unless `scale` fixes them.
- * Non-finite and zero vectors draw nothing; the footnote states the normalisation and the
- * largest magnitude, so arrow lengths can be read back as numbers.
- */
-export function quiverPlot(opts: QuiverPlotOptions): string {
-  const where = 'quiverPlot';
-  const { width = 480, height = 480 } = opts;
-  checkSize(where, width, height);
-  checkDomain(where, 'xDomain', opts.xDomain);
-  checkDomain(where, 'yDomain', opts.yDomain);
-  checkScale(where, opts.scale);
-  const arrows = analyseField(where, opts.grid);
-  const ref = arrowReference([arrows]);
-  const panel = quiverPanel(opts, arrows, ref, width, height, { x: arrows.extentX, y: arrows.extentY });
-  return svgDocument({ width, height, title: opts.title, description: panel.note }, panel.body);
-}
-
 function checkScale(where: string, scale: number | undefined): void {
   if (scale !== undefined && (!(scale > 0) || !Number.isFinite(scale))) throw new RangeError(`${where}: scale must be positive and finite, got ${scale}`);
 }
@@ -565,8 +538,11 @@ export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
   title?: string;
   /** Panel titles; default ['learned score', 'true score']. */
   labels?: readonly [string, string];
+  /** Default 'max'. See `ArrowNormalization`. */
   normalize?: ArrowNormalization;
+  /** Fixed arrow scale: an arrow spans `scale · (u, v)` data units. Overrides `normalize`. */
   scale?: number;
+  /** Points drawn lightly under the arrows, e.g. the training data. */
   background?: PointsInput;
   xDomain?: readonly [number, number];
   yDomain?: readonly [number, number];
@@ -606,43 +582,6 @@ export function quiverComparison(opts: QuiverComparisonOptions): string {
   });
   return svgDocument({ width, height, title: opts.title, description: panels.map((p) => p.note).join(' | ') }, [
     ...panels.map((p) => p.markup),
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
-  ]);
-}
-
-const SVG_ROOT = /^\s*(?:<\?xml[^>]*\?>\s*)?<svg\b([^>]*)>/;
-
-function rootSize(svg: string, k: number): { width: number; height: number; attrs: string; rest: string } {
-  const match = SVG_ROOT.exec(svg);
-  if (!match) throw new Error(`sideBySide: item ${k} is not an SVG document (expected it to start with <svg …>)`);
-  const attrs = match[1]!;
-  const width = Number(/\swidth="([\d.]+)"/.exec(attrs)?.[1]);
-  const height = Number(/\sheight="([\d.]+)"/.exec(attrs)?.[1]);
-  if (!(width > 0) || !(height > 0)) throw new Error(`sideBySide: item ${k} needs numeric width and height attributes on its <svg> root`);
-  if (/\s[xy]="/.test(attrs)) throw new Error(`sideBySide: item ${k} already positions its root with x/y`);
-  return { width, height, attrs, rest: svg.slice(match[0].length) };
-}
-
-/**
- * Several SVG documents (e.g. two `quiverPlot`s made with one `scale`) in a row, as one SVG. Each
- * is embedded verbatim as a nested `<svg>` — so pass only documents from this module or another
- * trusted source.
- */
-export function sideBySide(svgs: readonly string[], opts: { gap?: number; title?: string } = {}): string {
-  const gap = opts.gap ?? 0;
-  const top = opts.title ? 28 : 0;
-  let x = 0;
-  let height = 0;
-  const nested: Markup[] = svgs.map((svg, k) => {
-    const { width: w, height: h, attrs, rest } = rootSize(svg, k);
-    const placed = raw(`<svg x="${formatNumber(x)}" y="${formatNumber(top)}"${attrs}>${rest}`);
-    x += w + gap;
-    height = Math.max(height, h);
-    return placed;
-  });
-  const width = Math.max(1, x - (svgs.length > 0 ? gap : 0));
-  return svgDocument({ width, height: Math.max(1, height + top), title: opts.title }, [
-    ...nested,
     ...(opts.title ? [chartTitle(opts.title, width)] : []),
   ]);
 }
@@ -899,147 +838,4 @@ function wholePath(where: string, input: PointsInput): { xs: Float64Array; ys: F
   }
   if ('x' in input) return { xs: Float64Array.from(input.x), ys: Float64Array.from(input.y) };
   throw new TypeError(`${where}: unsupported points layout`);
-}
-
-// ------------------------------------------------------------------------------------------------
-// 2-D histogram and density heatmap
-
-export interface Histogram2dOptions {
-  /** Bins per axis, or [nx, ny] (default 40). */
-  bins?: number | readonly [number, number];
-  /** Default: the extent of the finite points (a zero width is widened by ±0.5). */
-  xDomain?: readonly [number, number];
-  yDomain?: readonly [number, number];
-}
-
-export interface Histogram2d {
-  readonly nx: number;
-  readonly ny: number;
-  /** counts[j · nx + i]: points in x bin i (from xDomain's low end) and y bin j (from yDomain's low end). */
-  readonly counts: Float64Array;
-  readonly xDomain: readonly [number, number];
-  readonly yDomain: readonly [number, number];
-  /** Points counted (finite and inside both domains; the upper edges are inclusive). */
-  readonly total: number;
-  readonly outside: number;
-  readonly nonFinite: number;
-}
-
-function widenIfFlat([lo, hi]: readonly [number, number]): [number, number] {
-  return lo < hi ? [lo, hi] : [lo - 0.5, hi + 0.5];
-}
-
-/** Counts of 2-D points in an nx × ny grid of equal bins. */
-export function binCounts2d(points: PointsInput, opts: Histogram2dOptions = {}): Histogram2d {
-  const where = 'binCounts2d';
-  const [nx, ny] = typeof opts.bins === 'number' || opts.bins === undefined ? [opts.bins ?? 40, opts.bins ?? 40] : opts.bins;
-  if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1 || nx * ny > 1e6) {
-    throw new RangeError(`${where}: bins must be positive integers (at most 10⁶ cells), got ${nx} × ${ny}`);
-  }
-  checkDomain(where, 'xDomain', opts.xDomain);
-  checkDomain(where, 'yDomain', opts.yDomain);
-  const set = pointSet(where, points);
-  const xDomain = opts.xDomain ?? widenIfFlat(finiteExtent(set.xs) ?? [0, 1]);
-  const yDomain = opts.yDomain ?? widenIfFlat(finiteExtent(set.ys) ?? [0, 1]);
-  const counts = new Float64Array(nx * ny);
-  let total = 0;
-  let outside = 0;
-  const bin = (v: number, [lo, hi]: readonly [number, number], n: number) => Math.min(n - 1, Math.floor(((v - lo) / (hi - lo)) * n));
-  for (let k = 0; k < set.xs.length; k++) {
-    const x = set.xs[k]!;
-    const y = set.ys[k]!;
-    if (x < xDomain[0] || x > xDomain[1] || y < yDomain[0] || y > yDomain[1]) {
-      outside++;
-      continue;
-    }
-    counts[bin(y, yDomain, ny) * nx + bin(x, xDomain, nx)]! += 1;
-    total++;
-  }
-  return { nx, ny, counts, xDomain, yDomain, total, outside, nonFinite: set.nonFinite };
-}
-
-// Sampled from the viridis colour map (perceptually uniform, colour-blind safe, prints in grey).
-const VIRIDIS_STOPS: readonly (readonly [number, number, number])[] = [
-  [68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37],
-];
-
-/** Colour for t ∈ [0, 1] along the viridis stops (linear in RGB between stops). */
-export function sequentialColor(t: number): string {
-  const clamped = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0));
-  const position = clamped * (VIRIDIS_STOPS.length - 1);
-  const k = Math.min(VIRIDIS_STOPS.length - 2, Math.floor(position));
-  const f = position - k;
-  const a = VIRIDIS_STOPS[k]!;
-  const b = VIRIDIS_STOPS[k + 1]!;
-  const channel = (c: 0 | 1 | 2) => Math.round(a[c] + (b[c] - a[c]) * f).toString(16).padStart(2, '0');
-  return `#${channel(0)}${channel(1)}${channel(2)}`;
-}
-
-export interface DensityHeatmapOptions extends PlotSize, AxisLabels {
-  points: PointsInput;
-  title?: string;
-  /** Bins per axis, or [nx, ny] (default 40). */
-  bins?: number | readonly [number, number];
-  xDomain?: readonly [number, number];
-  yDomain?: readonly [number, number];
-  /** Colour by log(1 + count), which shows sparse tails next to dense modes (default false). */
-  logColor?: boolean;
-  equalAspect?: boolean;
-}
-
-/**
- * A 2-D histogram of samples as a heatmap: one `<rect>` per non-empty bin in `<g class="cells">`
- * (empty bins stay white), viridis colours from 0 to the largest count, and a colour bar.
- */
-export function densityHeatmap(opts: DensityHeatmapOptions): string {
-  const where = 'densityHeatmap';
-  const { width = 540, height = 440 } = opts;
-  checkSize(where, width, height);
-  checkDomain(where, 'xDomain', opts.xDomain);
-  checkDomain(where, 'yDomain', opts.yDomain);
-  const set = pointSet(where, opts.points);
-  const f = frame(width, height, { title: opts.title, xLabel: opts.xLabel, yLabel: opts.yLabel, note: true, rightExtra: 56 });
-  const ax = resolveAxes(f.area, finiteExtent(set.xs), finiteExtent(set.ys), opts.xDomain, opts.yDomain, opts.equalAspect ?? true);
-  const hist = binCounts2d({ x: set.xs, y: set.ys }, { bins: opts.bins, xDomain: ax.x.domain, yDomain: ax.y.domain });
-  const maxCount = Math.max(0, ...hist.counts);
-  const level = (count: number) => (maxCount === 0 ? 0 : opts.logColor ? Math.log1p(count) / Math.log1p(maxCount) : count / maxCount);
-
-  const cells: Markup[] = [];
-  const cellW = f.area.width / hist.nx;
-  const cellH = f.area.height / hist.ny;
-  for (let j = 0; j < hist.ny; j++) {
-    for (let i = 0; i < hist.nx; i++) {
-      const count = hist.counts[j * hist.nx + i]!;
-      if (count === 0) continue;
-      // Cells overlap by a hair so anti-aliasing does not draw white seams between neighbours.
-      cells.push(el('rect', {
-        x: f.area.left + i * cellW, y: f.area.top + f.area.height - (j + 1) * cellH,
-        width: cellW + 0.3, height: cellH + 0.3, fill: sequentialColor(level(count)),
-      }));
-    }
-  }
-
-  // Colour bar in the right margin: 24 stacked swatches from 0 (bottom) to the largest count (top).
-  const barX = f.area.left + f.area.width + 14;
-  const steps = 24;
-  const swatchH = f.area.height / steps;
-  const bar: Markup[] = [];
-  for (let k = 0; k < steps; k++) {
-    bar.push(el('rect', { x: barX, y: f.area.top + f.area.height - (k + 1) * swatchH, width: 12, height: swatchH + 0.3, fill: sequentialColor((k + 0.5) / steps) }));
-  }
-  bar.push(el('rect', { x: barX, y: f.area.top, width: 12, height: f.area.height, fill: 'none', stroke: '#333333', 'stroke-width': 0.5 }));
-  const labelAttrs = { x: barX + 16, 'font-size': 10, fill: '#333333', dy: '0.32em' };
-  bar.push(el('text', { ...labelAttrs, y: f.area.top }, text(String(maxCount))));
-  bar.push(el('text', { ...labelAttrs, y: f.area.top + f.area.height }, text('0')));
-  bar.push(el('text', { ...labelAttrs, y: f.area.top + f.area.height / 2 }, text(opts.logColor ? 'log count' : 'count')));
-
-  const note = [omissionNote(hist.nonFinite, hist.outside), `${plural(hist.total, 'point')} in ${hist.nx} × ${hist.ny} bins`]
-    .filter((s): s is string => s !== undefined).join('; ');
-  return svgDocument({ width, height, title: opts.title, description: note }, [
-    el('g', { class: 'cells' }, ...cells),
-    axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel, grid: false }),
-    el('g', { class: 'colorbar' }, ...bar),
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
-    footnote(note, height),
-  ]);
 }

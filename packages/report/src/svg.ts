@@ -3,9 +3,8 @@
 // shares (document wrapper, axes, title, legend, footnote). Plain strings in, plain strings out:
 // no DOM and no dependencies, so it runs in Node, a browser or a worker alike.
 //
-// Safety: markup is a branded string type (`Markup`). `el` escapes every attribute value, `text`
-// escapes character data, and only `raw` (used sparingly, for strings this module or plots.ts
-// produced) can turn an arbitrary string into markup. Numeric attributes that are not finite are
+// Safety: markup is a branded string type (`Markup`). `el` escapes every attribute value and `text`
+// escapes character data; there is no way to turn an arbitrary string into markup. Numeric attributes that are not finite are
 // left out rather than written as `NaN`/`Infinity`, which SVG renderers reject; the chart code
 // drops non-finite data points before they reach any coordinate (see plots.ts).
 
@@ -15,13 +14,13 @@ declare const markupBrand: unique symbol;
 export type Markup = string & { readonly [markupBrand]: true };
 
 /** Decimal places used for coordinates: 1/100 px is far below what any display resolves. */
-export const COORD_PRECISION = 2;
+const COORD_PRECISION = 2;
 
 /**
  * Colour-blind-safe categorical palette (Okabe & Ito, "Color Universal Design", 2008), reordered
  * so the first two — the usual "data vs samples" pair — contrast strongly.
  */
-export const PALETTE: readonly string[] = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
+const PALETTE: readonly string[] = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 
 export function paletteColor(index: number): string {
   return PALETTE[((index % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
@@ -52,11 +51,6 @@ export function escapeXml(value: string): string {
 /** Escaped character data, usable as an element child. */
 export function text(value: string): Markup {
   return escapeXml(value) as Markup;
-}
-
-/** Declares a string to be trusted markup. Only for strings produced by this module or plots.ts. */
-export function raw(markup: string): Markup {
-  return markup as Markup;
 }
 
 /**
@@ -98,7 +92,7 @@ export function el(tag: string, attrs: Attrs = {}, ...children: Markup[]): Marku
 }
 
 /** Concatenates markup fragments. */
-export function fragment(parts: readonly Markup[]): Markup {
+function fragment(parts: readonly Markup[]): Markup {
   return parts.join('') as Markup;
 }
 
@@ -236,7 +230,7 @@ export function formatTicks(ticks: readonly number[]): string[] {
 }
 
 /** Powers of ten written plainly between 0.001 and 10000, else as 1e-5 / 1e6. */
-export function formatLogTick(value: number): string {
+function formatLogTick(value: number): string {
   const k = Math.round(Math.log10(value));
   return k >= -3 && k <= 4 ? String(powerOfTen(k)) : `1e${k}`;
 }
@@ -415,8 +409,6 @@ export interface AxesOptions {
   readonly yTicks: readonly number[];
   readonly xLabel?: string | undefined;
   readonly yLabel?: string | undefined;
-  /** Light grid lines at the ticks (default true). */
-  readonly grid?: boolean | undefined;
 }
 
 /**
@@ -444,13 +436,13 @@ export function axes(opts: AxesOptions): Markup {
   const labels: Markup[] = [];
   xTicks.forEach((t, i) => {
     const px = x.map(t);
-    if (opts.grid !== false) grid.push(el('line', { x1: px, y1: top, x2: px, y2: bottom }));
+    grid.push(el('line', { x1: px, y1: top, x2: px, y2: bottom }));
     marks.push(el('line', { x1: px, y1: bottom, x2: px, y2: bottom + 5 }));
     labels.push(el('text', { x: px, y: bottom + 17, 'text-anchor': 'middle' }, text(xLabels[i]!)));
   });
   yTicks.forEach((t, i) => {
     const py = y.map(t);
-    if (opts.grid !== false) grid.push(el('line', { x1: left, y1: py, x2: right, y2: py }));
+    grid.push(el('line', { x1: left, y1: py, x2: right, y2: py }));
     marks.push(el('line', { x1: left - 5, y1: py, x2: left, y2: py }));
     labels.push(el('text', { x: left - 8, y: py, dy: '0.32em', 'text-anchor': 'end' }, text(yLabels[i]!)));
   });

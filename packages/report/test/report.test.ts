@@ -6,11 +6,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, raw, text,
+  el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, text,
 } from '../src/svg.js';
-import {
-  densityHeatmap, gridPoints, binCounts2d, linePlot, quiverComparison, quiverPlot, scatterPlot, sideBySide, trajectoryPlot,
-} from '../src/plots.js';
+import { gridPoints, linePlot, quiverComparison, scatterPlot, trajectoryPlot } from '../src/plots.js';
 import { formatCell, htmlReport } from '../src/html.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -145,7 +143,7 @@ describe('svg builder', () => {
     expect(() => el('g onload', {})).toThrow(/element name/);
     expect(() => el('g', { 'x" onload="': 1 })).toThrow(/attribute name/);
     expect(el('circle', { cx: NaN, cy: Infinity, r: 2, fill: undefined, stroke: null })).toBe('<circle r="2"/>');
-    expect(el('g', {}, raw('<a/>'), raw('<b/>'))).toBe('<g><a/><b/></g>');
+    expect(el('g', {}, el('a'), el('b', { x: 1 }))).toBe('<g><a/><b x="1"/></g>');
     expect(formatNumber(1.23456)).toBe('1.23');
     expect(formatNumber(-0.0001)).toBe('0');
     expect(formatNumber(100)).toBe('100');
@@ -324,7 +322,12 @@ function shaft(path: XmlNode): { x0: number; y0: number; x1: number; y1: number 
   return { x0, y0, x1, y1 };
 }
 
-describe('quiverPlot', () => {
+/** The arrow lengths (px) of each panel of a quiverComparison. */
+function panelArrowLengths(svg: string): number[][] {
+  return byClass(checkSvg(svg), 'panel').map((p) => descendants(onlyByClass(p, 'arrows'), 'path').map(shaft).map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0)));
+}
+
+describe('quiverComparison', () => {
   const grid = gridPoints([-2, 2], [-1, 1], 5, 3); // spacing 1 in x and y
   const field = { x: grid.x, y: grid.y, u: grid.x.map((x) => -x), v: grid.y.map((y) => -2 * y) };
 
@@ -337,8 +340,10 @@ describe('quiverPlot', () => {
   it('draws one arrow per finite non-zero vector, the longest 0.9 cells long', () => {
     const u = Array.from(field.u);
     u[3] = NaN; // (1, -1): dropped
-    const root = checkSvg(quiverPlot({ title: 'score', grid: { ...field, u } }));
-    const arrows = descendants(onlyByClass(root, 'arrows'), 'path');
+    const root = checkSvg(quiverComparison({ learned: { ...field, u }, truth: field }));
+    const panel = byClass(root, 'panel')[0]!;
+    expect(onlyByClass(panel, 'title').text).toBe('learned score');
+    const arrows = descendants(onlyByClass(panel, 'arrows'), 'path');
     // 15 grid points, one zero vector at the origin, one NaN.
     expect(arrows).toHaveLength(13);
     const shafts = arrows.map(shaft);
@@ -353,34 +358,38 @@ describe('quiverPlot', () => {
     // Pointing the right way: u = 2 > 0 at x = -2 (right), v = 2 > 0 at y = -1 (up: smaller pixel y).
     expect(shafts[0]!.x1).toBeGreaterThan(shafts[0]!.x0);
     expect(shafts[0]!.y1).toBeLessThan(shafts[0]!.y0);
-    const note = onlyByClass(root, 'note').text;
+    const note = onlyByClass(panel, 'note').text;
     expect(note).toBe('arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828; 1 non-finite arrow not drawn');
-    expect(root.children.find((c) => c.name === 'desc')?.text).toBe(note);
+    expect(root.children.find((c) => c.name === 'desc')?.text).toBe(`${note} | arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828`);
   });
 
   it("'unit' draws equal lengths, 'log' keeps the order, scale fixes lengths", () => {
-    const lengthsOf = (svg: string) => descendants(onlyByClass(checkSvg(svg), 'arrows'), 'path').map(shaft).map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0));
-    const unit = lengthsOf(quiverPlot({ grid: field, normalize: 'unit' }));
+    const lengthsOf = (opts: Partial<Parameters<typeof quiverComparison>[0]>) => panelArrowLengths(quiverComparison({ learned: field, truth: field, ...opts }))[0]!;
+    const unit = lengthsOf({ normalize: 'unit' });
+    expect(unit).toHaveLength(14);
     expect(Math.max(...unit) - Math.min(...unit)).toBeLessThan(0.05);
-    const proportional = lengthsOf(quiverPlot({ grid: field }));
-    const logged = lengthsOf(quiverPlot({ grid: field, normalize: 'log' }));
+    const proportional = lengthsOf({});
+    const logged = lengthsOf({ normalize: 'log' });
+    expect(Math.max(...proportional) - Math.min(...proportional)).toBeGreaterThan(10);
     for (let i = 0; i < logged.length; i++) {
       for (let j = 0; j < logged.length; j++) {
         if (proportional[i]! < proportional[j]! - 0.05) expect(logged[i]!).toBeLessThan(logged[j]! + 0.05);
       }
     }
-    const a = lengthsOf(quiverPlot({ grid: field, scale: 0.1 }));
-    const b = lengthsOf(quiverPlot({ grid: field, scale: 0.2 }));
+    const a = lengthsOf({ scale: 0.1 });
+    const b = lengthsOf({ scale: 0.2 });
     a.forEach((l, i) => expect(b[i]! / l).toBeCloseTo(2, 1));
-    expect(() => quiverPlot({ grid: field, scale: -1 })).toThrow(RangeError);
+    expect(() => quiverComparison({ learned: field, truth: field, scale: -1 })).toThrow(RangeError);
   });
 
   it('survives empty, all-zero and mismatched fields', () => {
-    checkSvg(quiverPlot({ grid: { x: [], y: [], u: [], v: [] } }));
-    const zero = checkSvg(quiverPlot({ grid: { ...field, u: field.u.map(() => 0), v: field.v.map(() => 0) } }));
-    expect(descendants(onlyByClass(zero, 'arrows'), 'path')).toHaveLength(0);
-    checkSvg(quiverPlot({ grid: { x: [0], y: [0], u: [1], v: [1] } }));
-    expect(() => quiverPlot({ grid: { x: [0, 1], y: [0], u: [1], v: [1] } })).toThrow(/one entry per arrow/);
+    const empty = { x: [], y: [], u: [], v: [] };
+    checkSvg(quiverComparison({ learned: empty, truth: empty }));
+    const zeroField = { ...field, u: field.u.map(() => 0), v: field.v.map(() => 0) };
+    expect(panelArrowLengths(quiverComparison({ learned: zeroField, truth: zeroField })).map((p) => p.length)).toEqual([0, 0]);
+    const single = { x: [0], y: [0], u: [1], v: [1] };
+    expect(panelArrowLengths(quiverComparison({ learned: single, truth: single })).map((p) => p.length)).toEqual([1, 1]);
+    expect(() => quiverComparison({ learned: { x: [0, 1], y: [0], u: [1], v: [1] }, truth: single })).toThrow(/learned: x, y, u, v must have one entry per arrow/);
   });
 
   it('compares two fields in one SVG on one scale', () => {
@@ -390,21 +399,10 @@ describe('quiverPlot', () => {
     const arrows = panels.map((p) => descendants(onlyByClass(p, 'arrows'), 'path').map((a) => a.attrs.d));
     expect(arrows[0]).toHaveLength(14);
     expect(arrows[1]).toEqual(arrows[0]); // same field, same axes and scale: identical arrows
+    expect(panels.map((p) => descendants(onlyByClass(p, 'background'), 'circle').length)).toEqual([1, 1]);
     // Doubling the learned field doubles its arrows relative to the truth's.
-    const doubled = checkSvg(quiverComparison({ learned: { ...field, u: field.u.map((a) => 2 * a), v: field.v.map((a) => 2 * a) }, truth: field }));
-    const [l, t] = byClass(doubled, 'panel').map((p) => descendants(onlyByClass(p, 'arrows'), 'path').map(shaft).map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0)));
+    const [l, t] = panelArrowLengths(quiverComparison({ learned: { ...field, u: field.u.map((a) => 2 * a), v: field.v.map((a) => 2 * a) }, truth: field }));
     l!.forEach((len, i) => expect(len / t![i]!).toBeCloseTo(2, 1));
-  });
-
-  it('sideBySide nests documents in a row', () => {
-    const a = quiverPlot({ grid: field, scale: 0.1, width: 300, height: 300 });
-    const b = scatterPlot({ series: [{ points: [[0, 0]] }], width: 200, height: 250 });
-    const root = checkSvg(sideBySide([a, b], { gap: 10, title: 'pair' }));
-    expect(num(root, 'width')).toBe(510);
-    expect(num(root, 'height')).toBe(328); // the taller one plus the title band
-    const nested = root.children.filter((c) => c.name === 'svg');
-    expect(nested.map((n) => [num(n, 'x'), num(n, 'width')])).toEqual([[0, 300], [310, 200]]);
-    expect(() => sideBySide(['<div/>'])).toThrow(/not an SVG/);
   });
 });
 
@@ -510,35 +508,6 @@ describe('trajectoryPlot', () => {
   it('handles no paths at all', () => {
     const root = checkSvg(trajectoryPlot({ paths: [] }));
     expect(descendants(root, 'polyline')).toHaveLength(0);
-  });
-});
-
-// ------------------------------------------------------------------------------------------------
-
-describe('binCounts2d and densityHeatmap', () => {
-  it('counts every finite point inside the domain once', () => {
-    const points: [number, number][] = [[0, 0], [1, 1], [0.5, 0.5], [0.99, 0.01], [2, 0], [NaN, 0]];
-    const h = binCounts2d(points, { bins: 2, xDomain: [0, 1], yDomain: [0, 1] });
-    expect(Array.from(h.counts)).toEqual([1, 1, 0, 2]); // (0,0) | (0.99,0.01) ; — | (1,1),(0.5,0.5)
-    expect(h.total).toBe(4);
-    expect(h.outside).toBe(1);
-    expect(h.nonFinite).toBe(1);
-    const rand = lcg(5);
-    const many = { x: Array.from({ length: 1000 }, rand), y: Array.from({ length: 1000 }, rand) };
-    const auto = binCounts2d(many, { bins: [7, 3] });
-    expect(auto.counts.reduce((a, b) => a + b, 0)).toBe(1000);
-    expect(() => binCounts2d(many, { bins: 0 })).toThrow(RangeError);
-  });
-
-  it('draws a cell per non-empty bin', () => {
-    const rand = lcg(9);
-    const points = { x: Array.from({ length: 500 }, () => rand() * 2), y: Array.from({ length: 500 }, () => rand()) };
-    const svg = densityHeatmap({ title: 'density', points, bins: 10, xDomain: [0, 2], yDomain: [0, 1] });
-    const root = checkSvg(svg);
-    const h = binCounts2d(points, { bins: 10, xDomain: [0, 2], yDomain: [0, 1] });
-    expect(descendants(onlyByClass(root, 'cells'), 'rect')).toHaveLength(h.counts.filter((c) => c > 0).length);
-    expect(svg).toContain(`>${Math.max(...h.counts)}<`);
-    checkSvg(densityHeatmap({ points: [] }));
   });
 });
 
