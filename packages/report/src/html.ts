@@ -1,5 +1,5 @@
-// A single self-contained HTML report: headed sections holding inline SVG charts (from plots.ts),
-// tables and text. Everything — styles included — is in the one string, with no scripts, fonts or
+// A single self-contained HTML report: headed sections holding inline SVG charts (from the chart
+// modules), tables and text. Everything — styles included — is in the one string, with no scripts, fonts or
 // external links, so the file opens offline and can be archived next to a run's other outputs.
 // All text is escaped; SVGs are embedded verbatim after a check that they are SVG documents.
 

@@ -6,9 +6,9 @@
 // The public surface is the charts, the grid a score field is evaluated on, and the HTML page. The
 // SVG builder underneath (svg.ts) stays internal: a new kind of chart belongs in this package.
 
-export {
-  type ArrowNormalization, type AxisLabels, type LinePlotOptions, type LineSeries, type PlotSize, type PointsInput,
-  type QuiverComparisonOptions, type ScatterPlotOptions, type ScatterSeries, type TrajectoryPlotOptions, type VectorField,
-  gridPoints, linePlot, quiverComparison, scatterPlot, trajectoryPlot,
-} from './plots.js';
+export type { AxisLabels, PlotSize, PointsInput } from './chart.js';
+export { type ScatterPlotOptions, type ScatterSeries, scatterPlot } from './scatter.js';
+export { type ArrowNormalization, type QuiverComparisonOptions, type VectorField, gridPoints, quiverComparison } from './quiver.js';
+export { type LinePlotOptions, type LineSeries, linePlot } from './line.js';
+export { type TrajectoryPlotOptions, trajectoryPlot } from './trajectories.js';
 export { type HtmlReportOptions, type ReportSection, type ReportTable, type TableCell, htmlReport } from './html.js';

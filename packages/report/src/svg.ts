@@ -4,9 +4,9 @@
 // no DOM and no dependencies, so it runs in Node, a browser or a worker alike.
 //
 // Safety: markup is a branded string type (`Markup`). `el` escapes every attribute value and `text`
-// escapes character data; there is no way to turn an arbitrary string into markup. Numeric attributes that are not finite are
-// left out rather than written as `NaN`/`Infinity`, which SVG renderers reject; the chart code
-// drops non-finite data points before they reach any coordinate (see plots.ts).
+// escapes character data; nothing turns an arbitrary string into markup. Numeric attributes that
+// are not finite are left out rather than written as `NaN`/`Infinity`, which SVG renderers reject;
+// the chart code drops non-finite data points before they reach any coordinate (see chart.ts).
 
 declare const markupBrand: unique symbol;
 
