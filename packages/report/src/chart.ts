@@ -10,8 +10,8 @@
 // note in the bottom-left corner says how many were left out, so nothing disappears silently.
 
 import {
-  type LegendEntry, type Markup, type PlotArea, type Scale, el, equalAspectDomains, legendWidth, linearScale, niceAxis,
-  niceTicks, padExtent, plotArea,
+  type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
+  niceAxis, niceTicks, padExtent, plotArea,
 } from './svg.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -129,18 +129,21 @@ export interface Frame {
   readonly area: PlotArea;
   /** Where a legend placed in the right margin starts. */
   readonly legendX: number;
+  /** The title fitted to the width, or nothing when there is none (drawn last, over the data). */
+  readonly title: readonly Markup[];
 }
 
 export function frame(width: number, height: number, opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean }): Frame {
   const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend) + 20 : 0;
+  const title = opts.title ? chartTitle(opts.title, width) : undefined;
   const margins = {
-    top: opts.title ? 36 : 14,
+    top: title ? title.bottom + 11 : 14,
     right: 16 + legendSpace,
     bottom: (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0),
     left: opts.yLabel ? 66 : 52,
   };
   const area = plotArea(width, height, margins);
-  return { width, height, area, legendX: area.left + area.width + 12 };
+  return { width, height, area, legendX: area.left + area.width + 12, title: title ? [title.markup] : [] };
 }
 
 /** About one tick interval per 60 px, at least two. */

@@ -4,7 +4,7 @@
 
 import { type AxisLabels, type PlotSize, checkSize, frame, plural, tickCount } from './chart.js';
 import {
-  type LegendEntry, type Scale, axes, chartTitle, el, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
+  type LegendEntry, type Scale, axes, el, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
   niceAxis, niceLogAxis, padExtent, paletteColor, svgDocument,
 } from './svg.js';
 
@@ -147,7 +147,7 @@ export function linePlot(opts: LinePlotOptions): string {
   return svgDocument({ width, height, title: opts.title, description: note }, [
     axes({ area: f.area, x, y, xTicks: xAxis.ticks, yTicks, xLabel: opts.xLabel, yLabel: opts.yLabel }),
     el('g', { class: 'lines' }, ...paths),
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
+    ...f.title,
     legend(entries, f.legendX, f.area.top),
     ...(note ? [footnote(note, height)] : []),
   ]);

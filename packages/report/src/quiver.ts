@@ -211,7 +211,7 @@ function quiverPanel(
     paths.push(el('path', { d: arrowPath(tailX, tailY, tipX, tipY) }));
   }
   body.push(el('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
-  body.push(chartTitle(opts.title, width));
+  body.push(...f.title);
   const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
   const note = [describeArrows(ref, normalize, opts.scale), omitted].filter(Boolean).join('; ');
   body.push(footnote(note, height));
@@ -271,7 +271,9 @@ export function quiverComparison(opts: QuiverComparisonOptions): string {
     y: finiteExtent(...fields.flatMap((f) => (f.extentY ? [f.extentY] : []))),
   };
   const [learnedLabel, truthLabel] = opts.labels ?? ['learned score', 'true score'];
-  const top = opts.title ? 28 : 0;
+  const title = opts.title ? chartTitle(opts.title, width) : undefined;
+  // The panels, each titled in its own frame, start below the overall title.
+  const top = title ? title.bottom + 3 : 0;
   const panelWidth = width / 2;
   const panelHeight = height - top;
   const panels = ([[opts.learned, learnedLabel], [opts.truth, truthLabel]] as const).map(([grid, label], k) => {
@@ -286,6 +288,6 @@ export function quiverComparison(opts: QuiverComparisonOptions): string {
   });
   return svgDocument({ width, height, title: opts.title, description: panels.map((p) => p.note).join(' | ') }, [
     ...panels.map((p) => p.markup),
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
+    ...(title ? [title.markup] : []),
   ]);
 }

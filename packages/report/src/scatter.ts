@@ -4,7 +4,7 @@
 import {
   type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, axes, chartTitle, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
+import { type LegendEntry, axes, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
 
 function defaultRadius(totalPoints: number): number {
   if (totalPoints <= 500) return 3;
@@ -77,7 +77,7 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
   return svgDocument({ width, height, title: opts.title, description: note }, [
     axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel }),
     ...groups,
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
+    ...f.title,
     legend(entries, f.legendX, f.area.top),
     ...(note ? [footnote(note, height)] : []),
   ]);

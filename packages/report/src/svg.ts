@@ -8,6 +8,8 @@
 // are not finite are left out rather than written as `NaN`/`Infinity`, which SVG renderers reject;
 // the chart code drops non-finite data points before they reach any coordinate (see chart.ts).
 
+import { fitTitle, textWidth } from './textMetrics.js';
+
 declare const markupBrand: unique symbol;
 
 /** A string that is already well-formed SVG/XML markup (as opposed to text to be escaped). */
@@ -391,9 +393,31 @@ export function svgDocument(opts: DocumentOptions, body: readonly Markup[]): Mar
   );
 }
 
-/** The chart title, centred over the whole canvas. */
-export function chartTitle(title: string, width: number, y = 22): Markup {
-  return el('text', { class: 'title', x: width / 2, y, 'text-anchor': 'middle', 'font-size': 15, 'font-weight': 'bold', fill: '#111111' }, text(title));
+/** A chart title as drawn: its markup and the y just below its last line (where a layout may continue). */
+export interface TitleBlock {
+  readonly markup: Markup;
+  readonly bottom: number;
+}
+
+// Space kept clear on each side of a title, so that even a title that fills its room stays off the edge.
+const TITLE_SIDE_PADDING = 12;
+
+/**
+ * The title, centred over a canvas `width` px wide and fitted to it (see fitTitle: a smaller font,
+ * two lines, at worst an ellipsis; the document's `<title>` keeps the whole text). One line is a
+ * plain `<text>`; two are `<tspan>`s in it.
+ */
+export function chartTitle(title: string, width: number): TitleBlock {
+  const { lines, fontSize } = fitTitle(title, width - 2 * TITLE_SIDE_PADDING);
+  const x = width / 2;
+  // The first baseline sits 7 px plus one font size down; lines are 1.2 font sizes apart.
+  const baselines = lines.map((_, i) => 7 + fontSize + i * 1.2 * fontSize);
+  const attrs = (y: number | undefined) => ({ class: 'title', x, y, 'text-anchor': 'middle', 'font-size': fontSize, 'font-weight': 'bold', fill: '#111111' });
+  const markup = lines.length === 1
+    ? el('text', attrs(baselines[0]), text(lines[0]!))
+    : el('text', attrs(undefined), ...lines.map((line, i) => el('tspan', { x, y: baselines[i]! }, text(line))));
+  // Below the last baseline by the descent (about 0.2 em), where the glyphs end.
+  return { markup, bottom: baselines[baselines.length - 1]! + 0.2 * fontSize };
 }
 
 /** A small grey note at the bottom-left corner (e.g. how many points were not drawn). */
@@ -478,15 +502,10 @@ const LEGEND_FONT = 11;
 const LEGEND_ROW = 16;
 const LEGEND_SWATCH = 18;
 
-/** Approximate rendered width of a label (no font metrics without a DOM; ~0.6 em per character). */
-export function estimateTextWidth(label: string, fontSize = LEGEND_FONT): number {
-  return [...label].length * fontSize * 0.6;
-}
-
 /** Width a legend with these entries needs (for reserving a right margin). */
 export function legendWidth(entries: readonly LegendEntry[]): number {
   if (entries.length === 0) return 0;
-  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => estimateTextWidth(e.label)));
+  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => textWidth(e.label, LEGEND_FONT)));
 }
 
 /** A boxed legend whose top-left corner is at (x, y); one row per entry. */

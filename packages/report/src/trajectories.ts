@@ -5,7 +5,7 @@ import {
   type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, plural, pointPath,
   pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, type Markup, axes, chartTitle, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
+import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
 
 export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   /** One entry per trajectory: its successive positions. */
@@ -88,7 +88,7 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   const note = notes.length > 0 ? notes.join('; ') : undefined;
   return svgDocument({ width, height, title: opts.title, description: note }, [
     ...body,
-    ...(opts.title ? [chartTitle(opts.title, width)] : []),
+    ...f.title,
     legend(entries, f.legendX, f.area.top),
     ...(note ? [footnote(note, height)] : []),
   ]);
