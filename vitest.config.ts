@@ -12,6 +12,7 @@ export default defineConfig({
       '@scorch/autograd': src('./packages/autograd/src/index.ts'),
       '@scorch/kernels': src('./packages/kernels/src/index.ts'),
       '@scorch/score': src('./packages/score/src/index.ts'),
+      '@scorch/report': src('./packages/report/src/index.ts'),
     },
   },
   test: {

@@ -1,13 +1,13 @@
 // What a run reports: sample-quality metrics (MMD², energy distance, mode weights) and the Fisher
 // divergence where the true score is known, the SVG plots (data vs samples, learned vs true score
-// field, loss curve, sampler trajectories) made with @scorch/score's report module, the
+// field, loss curve, sampler trajectories) made with @scorch/report, the
 // index.html that shows them, and the metrics table printed on the terminal.
 
 import { type Tensor, full, tensor, tidy } from '@scorch/tensor';
 import {
-  type ScoreModel, type TrainProgress, energyDistance, fisherDivergence, gridPoints, htmlReport, kdeScore, linePlot,
-  mmd2, modeWeights, quiverComparison, scatterPlot, trajectoryPlot,
+  type ScoreModel, type TrainProgress, energyDistance, fisherDivergence, kdeScore, mmd2, modeWeights,
 } from '@scorch/score';
+import { gridPoints, htmlReport, linePlot, quiverComparison, scatterPlot, trajectoryPlot } from '@scorch/report';
 import type { DataEntry } from './datasets.js';
 import { LOSSES, type LossName, type NoiseSpec, SAMPLER_DESCRIPTIONS, type SamplerName, cleanestCondition } from './pipeline.js';
 import type { SampleRun } from './sampling.js';

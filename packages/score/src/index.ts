@@ -12,4 +12,3 @@
 export * from './sde.js';
 export * from './training.js';
 export * from './sampling.js';
-export * from './report/index.js';

@@ -3,11 +3,12 @@
 // shares (document wrapper, axes, title, legend, footnote). Plain strings in, plain strings out:
 // no DOM and no dependencies, so it runs in Node, a browser or a worker alike.
 //
-// Safety: markup is a branded string type (`Markup`). `el` escapes every attribute value, `text`
-// escapes character data, and only `raw` (used sparingly, for strings this module or plots.ts
-// produced) can turn an arbitrary string into markup. Numeric attributes that are not finite are
-// left out rather than written as `NaN`/`Infinity`, which SVG renderers reject; the chart code
-// drops non-finite data points before they reach any coordinate (see plots.ts).
+// Safety: markup is a branded string type (`Markup`). `el` escapes every attribute value and `text`
+// escapes character data; nothing turns an arbitrary string into markup. Numeric attributes that
+// are not finite are left out rather than written as `NaN`/`Infinity`, which SVG renderers reject;
+// the chart code drops non-finite data points before they reach any coordinate (see chart.ts).
+
+import { fitTitle, textWidth } from './textMetrics.js';
 
 declare const markupBrand: unique symbol;
 
@@ -15,13 +16,13 @@ declare const markupBrand: unique symbol;
 export type Markup = string & { readonly [markupBrand]: true };
 
 /** Decimal places used for coordinates: 1/100 px is far below what any display resolves. */
-export const COORD_PRECISION = 2;
+const COORD_PRECISION = 2;
 
 /**
  * Colour-blind-safe categorical palette (Okabe & Ito, "Color Universal Design", 2008), reordered
  * so the first two — the usual "data vs samples" pair — contrast strongly.
  */
-export const PALETTE: readonly string[] = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
+const PALETTE: readonly string[] = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 
 export function paletteColor(index: number): string {
   return PALETTE[((index % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
@@ -52,11 +53,6 @@ export function escapeXml(value: string): string {
 /** Escaped character data, usable as an element child. */
 export function text(value: string): Markup {
   return escapeXml(value) as Markup;
-}
-
-/** Declares a string to be trusted markup. Only for strings produced by this module or plots.ts. */
-export function raw(markup: string): Markup {
-  return markup as Markup;
 }
 
 /**
@@ -98,7 +94,7 @@ export function el(tag: string, attrs: Attrs = {}, ...children: Markup[]): Marku
 }
 
 /** Concatenates markup fragments. */
-export function fragment(parts: readonly Markup[]): Markup {
+function fragment(parts: readonly Markup[]): Markup {
   return parts.join('') as Markup;
 }
 
@@ -236,7 +232,7 @@ export function formatTicks(ticks: readonly number[]): string[] {
 }
 
 /** Powers of ten written plainly between 0.001 and 10000, else as 1e-5 / 1e6. */
-export function formatLogTick(value: number): string {
+function formatLogTick(value: number): string {
   const k = Math.round(Math.log10(value));
   return k >= -3 && k <= 4 ? String(powerOfTen(k)) : `1e${k}`;
 }
@@ -397,9 +393,31 @@ export function svgDocument(opts: DocumentOptions, body: readonly Markup[]): Mar
   );
 }
 
-/** The chart title, centred over the whole canvas. */
-export function chartTitle(title: string, width: number, y = 22): Markup {
-  return el('text', { class: 'title', x: width / 2, y, 'text-anchor': 'middle', 'font-size': 15, 'font-weight': 'bold', fill: '#111111' }, text(title));
+/** A chart title as drawn: its markup and the y just below its last line (where a layout may continue). */
+export interface TitleBlock {
+  readonly markup: Markup;
+  readonly bottom: number;
+}
+
+// Space kept clear on each side of a title, so that even a title that fills its room stays off the edge.
+const TITLE_SIDE_PADDING = 12;
+
+/**
+ * The title, centred over a canvas `width` px wide and fitted to it (see fitTitle: a smaller font,
+ * two lines, at worst an ellipsis; the document's `<title>` keeps the whole text). One line is a
+ * plain `<text>`; two are `<tspan>`s in it.
+ */
+export function chartTitle(title: string, width: number): TitleBlock {
+  const { lines, fontSize } = fitTitle(title, width - 2 * TITLE_SIDE_PADDING);
+  const x = width / 2;
+  // The first baseline sits 7 px plus one font size down; lines are 1.2 font sizes apart.
+  const baselines = lines.map((_, i) => 7 + fontSize + i * 1.2 * fontSize);
+  const attrs = (y: number | undefined) => ({ class: 'title', x, y, 'text-anchor': 'middle', 'font-size': fontSize, 'font-weight': 'bold', fill: '#111111' });
+  const markup = lines.length === 1
+    ? el('text', attrs(baselines[0]), text(lines[0]!))
+    : el('text', attrs(undefined), ...lines.map((line, i) => el('tspan', { x, y: baselines[i]! }, text(line))));
+  // Below the last baseline by the descent (about 0.2 em), where the glyphs end.
+  return { markup, bottom: baselines[baselines.length - 1]! + 0.2 * fontSize };
 }
 
 /** A small grey note at the bottom-left corner (e.g. how many points were not drawn). */
@@ -415,8 +433,6 @@ export interface AxesOptions {
   readonly yTicks: readonly number[];
   readonly xLabel?: string | undefined;
   readonly yLabel?: string | undefined;
-  /** Light grid lines at the ticks (default true). */
-  readonly grid?: boolean | undefined;
 }
 
 /**
@@ -444,13 +460,13 @@ export function axes(opts: AxesOptions): Markup {
   const labels: Markup[] = [];
   xTicks.forEach((t, i) => {
     const px = x.map(t);
-    if (opts.grid !== false) grid.push(el('line', { x1: px, y1: top, x2: px, y2: bottom }));
+    grid.push(el('line', { x1: px, y1: top, x2: px, y2: bottom }));
     marks.push(el('line', { x1: px, y1: bottom, x2: px, y2: bottom + 5 }));
     labels.push(el('text', { x: px, y: bottom + 17, 'text-anchor': 'middle' }, text(xLabels[i]!)));
   });
   yTicks.forEach((t, i) => {
     const py = y.map(t);
-    if (opts.grid !== false) grid.push(el('line', { x1: left, y1: py, x2: right, y2: py }));
+    grid.push(el('line', { x1: left, y1: py, x2: right, y2: py }));
     marks.push(el('line', { x1: left - 5, y1: py, x2: left, y2: py }));
     labels.push(el('text', { x: left - 8, y: py, dy: '0.32em', 'text-anchor': 'end' }, text(yLabels[i]!)));
   });
@@ -486,15 +502,10 @@ const LEGEND_FONT = 11;
 const LEGEND_ROW = 16;
 const LEGEND_SWATCH = 18;
 
-/** Approximate rendered width of a label (no font metrics without a DOM; ~0.6 em per character). */
-export function estimateTextWidth(label: string, fontSize = LEGEND_FONT): number {
-  return [...label].length * fontSize * 0.6;
-}
-
 /** Width a legend with these entries needs (for reserving a right margin). */
 export function legendWidth(entries: readonly LegendEntry[]): number {
   if (entries.length === 0) return 0;
-  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => estimateTextWidth(e.label)));
+  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => textWidth(e.label, LEGEND_FONT)));
 }
 
 /** A boxed legend whose top-left corner is at (x, y); one row per entry. */

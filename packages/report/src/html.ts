@@ -1,8 +1,9 @@
-// A single self-contained HTML report: headed sections holding inline SVG charts (from plots.ts),
-// tables and text. Everything — styles included — is in the one string, with no scripts, fonts or
+// A single self-contained HTML report: headed sections holding inline SVG charts (from the chart
+// modules), tables and text. Everything — styles included — is in the one string, with no scripts, fonts or
 // external links, so the file opens offline and can be archived next to a run's other outputs.
 // All text is escaped; SVGs are embedded verbatim after a check that they are SVG documents.
 
+// HTML text needs exactly the XML escapes (and the same characters dropped), so it uses svg.ts's.
 import { escapeXml } from './svg.js';
 
 export type TableCell = string | number | boolean | null | undefined;
@@ -51,11 +52,6 @@ th { border-bottom: 2px solid #bbb; }
 footer { margin-top: 3rem; color: #777; font-size: 0.8rem; }
 `.trim();
 
-/** Escapes text for HTML character data and quoted attributes. */
-export function escapeHtml(value: string): string {
-  return escapeXml(value);
-}
-
 /**
  * A table cell's text: integers as they are, other numbers to 5 significant digits, non-finite
  * numbers as NaN/∞/−∞, null/undefined as an em dash.
@@ -76,7 +72,7 @@ function paragraphs(body: string): string {
     .split(/\n\s*\n/)
     .map((p) => p.trim())
     .filter((p) => p.length > 0)
-    .map((p) => `<p>${escapeHtml(p)}</p>`)
+    .map((p) => `<p>${escapeXml(p)}</p>`)
     .join('\n');
 }
 
@@ -97,15 +93,15 @@ function renderTable(where: string, table: ReportTable): string {
   // A column whose cells are all numbers (or empty) is right-aligned, so digits line up.
   const numeric = table.columns.map((_, c) => table.rows.length > 0 && table.rows.every((row) => row[c] === null || row[c] === undefined || typeof row[c] === 'number'));
   const cls = (c: number) => (numeric[c] ? ' class="num"' : '');
-  const head = table.columns.map((name, c) => `<th${cls(c)}>${escapeHtml(name)}</th>`).join('');
-  const body = table.rows.map((row) => `<tr>${row.map((cell, c) => `<td${cls(c)}>${escapeHtml(formatCell(cell))}</td>`).join('')}</tr>`).join('\n');
-  const caption = table.caption ? `<caption>${escapeHtml(table.caption)}</caption>` : '';
+  const head = table.columns.map((name, c) => `<th${cls(c)}>${escapeXml(name)}</th>`).join('');
+  const body = table.rows.map((row) => `<tr>${row.map((cell, c) => `<td${cls(c)}>${escapeXml(formatCell(cell))}</td>`).join('')}</tr>`).join('\n');
+  const caption = table.caption ? `<caption>${escapeXml(table.caption)}</caption>` : '';
   return `<table>${caption}<thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
 function renderSection(section: ReportSection, index: number): string {
   const where = `htmlReport: section ${index} (${JSON.stringify(section.heading)})`;
-  const parts = [`<h2 id="section-${index + 1}">${escapeHtml(section.heading)}</h2>`];
+  const parts = [`<h2 id="section-${index + 1}">${escapeXml(section.heading)}</h2>`];
   if (section.text) parts.push(paragraphs(section.text));
   const svgs = section.svg === undefined ? [] : typeof section.svg === 'string' ? [section.svg] : section.svg;
   for (const svg of svgs) parts.push(`<figure>${inlineSvg(where, svg)}</figure>`);
@@ -120,22 +116,22 @@ function renderSection(section: ReportSection, index: number): string {
 export function htmlReport(opts: HtmlReportOptions): string {
   const sections = opts.sections.map(renderSection);
   const contents = opts.sections.length >= 3
-    ? `<nav><ol>${opts.sections.map((s, i) => `<li><a href="#section-${i + 1}">${escapeHtml(s.heading)}</a></li>`).join('')}</ol></nav>`
+    ? `<nav><ol>${opts.sections.map((s, i) => `<li><a href="#section-${i + 1}">${escapeXml(s.heading)}</a></li>`).join('')}</ol></nav>`
     : '';
   const generated = opts.generatedAt === undefined
     ? ''
-    : `<footer>Generated ${escapeHtml(opts.generatedAt instanceof Date ? opts.generatedAt.toISOString() : opts.generatedAt)}</footer>`;
+    : `<footer>Generated ${escapeXml(opts.generatedAt instanceof Date ? opts.generatedAt.toISOString() : opts.generatedAt)}</footer>`;
   return [
     '<!DOCTYPE html>',
     '<html lang="en">',
     '<head>',
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(opts.title)}</title>`,
+    `<title>${escapeXml(opts.title)}</title>`,
     `<style>\n${STYLE}\n</style>`,
     '</head>',
     '<body>',
-    `<h1>${escapeHtml(opts.title)}</h1>`,
+    `<h1>${escapeXml(opts.title)}</h1>`,
     ...(opts.intro ? [paragraphs(opts.intro)] : []),
     ...(contents ? [contents] : []),
     ...sections,

@@ -1,0 +1,234 @@
+// What every chart kind shares, between the SVG builder (svg.ts) and the charts themselves: the
+// accepted point layouts and their reading, argument checks, the single-panel frame (margins for
+// title, legend, labels and footnote), axes fitted to data, point marks, and the footnote that
+// says what was not drawn.
+//
+// Every chart takes plain numbers (number[], Float32Array, Float64Array — what a tensor's `data()`
+// reads back as) and returns a complete SVG document string with a viewBox, to be written to a
+// .svg file or inlined in HTML as is. Data that cannot be drawn is skipped, never written as NaN:
+// non-finite coordinates are dropped, points outside an explicitly given domain are dropped, and a
+// note in the bottom-left corner says how many were left out, so nothing disappears silently.
+
+import {
+  type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
+  niceAxis, niceTicks, padExtent, plotArea,
+} from './svg.js';
+
+// ------------------------------------------------------------------------------------------------
+// Inputs
+
+/**
+ * 2-D points in any of three layouts: `[[x, y], …]` pairs; separate `{x, y}` coordinate arrays
+ * of equal length; or `{xy}`, interleaved x0, y0, x1, y1, … (a row-major [N, 2] tensor's data).
+ */
+export type PointsInput =
+  | ReadonlyArray<readonly [number, number]>
+  | { readonly x: ArrayLike<number>; readonly y: ArrayLike<number> }
+  | { readonly xy: ArrayLike<number> };
+
+export interface PlotSize {
+  /** Nominal width in px (also the viewBox width). */
+  width?: number;
+  /** Nominal height in px (also the viewBox height). */
+  height?: number;
+}
+
+export interface AxisLabels {
+  xLabel?: string;
+  yLabel?: string;
+}
+
+/** Every position of an input, in order, non-finite ones included. */
+export function pointPath(where: string, input: PointsInput): { xs: Float64Array; ys: Float64Array } {
+  let n: number;
+  let xAt: (i: number) => number;
+  let yAt: (i: number) => number;
+  if (Array.isArray(input)) {
+    const pairs = input as ReadonlyArray<readonly [number, number]>;
+    n = pairs.length;
+    for (let i = 0; i < n; i++) {
+      const pair = pairs[i];
+      if (!pair || pair.length < 2) throw new RangeError(`${where}: point ${i} must be an [x, y] pair`);
+    }
+    xAt = (i) => pairs[i]![0];
+    yAt = (i) => pairs[i]![1];
+  } else if ('xy' in input) {
+    const xy = input.xy;
+    if (xy.length % 2 !== 0) throw new RangeError(`${where}: interleaved xy must have an even length, got ${xy.length}`);
+    n = xy.length / 2;
+    xAt = (i) => xy[2 * i]!;
+    yAt = (i) => xy[2 * i + 1]!;
+  } else if ('x' in input && 'y' in input) {
+    const { x, y } = input;
+    if (x.length !== y.length) throw new RangeError(`${where}: x and y have different lengths (${x.length} vs ${y.length})`);
+    n = x.length;
+    xAt = (i) => x[i]!;
+    yAt = (i) => y[i]!;
+  } else {
+    throw new TypeError(`${where}: points must be [x, y] pairs, {x, y} arrays or {xy} interleaved`);
+  }
+  return { xs: Float64Array.from({ length: n }, (_, i) => Number(xAt(i))), ys: Float64Array.from({ length: n }, (_, i) => Number(yAt(i))) };
+}
+
+/** The points of one input, split into finite coordinates and a count of the non-finite ones. */
+export interface PointSet {
+  readonly xs: Float64Array;
+  readonly ys: Float64Array;
+  readonly nonFinite: number;
+}
+
+export function pointSet(where: string, input: PointsInput): PointSet {
+  const all = pointPath(where, input);
+  const n = all.xs.length;
+  const xs = new Float64Array(n);
+  const ys = new Float64Array(n);
+  let kept = 0;
+  for (let i = 0; i < n; i++) {
+    const x = all.xs[i]!;
+    const y = all.ys[i]!;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    xs[kept] = x;
+    ys[kept] = y;
+    kept++;
+  }
+  return { xs: xs.subarray(0, kept), ys: ys.subarray(0, kept), nonFinite: n - kept };
+}
+
+export function checkDomain(where: string, name: string, domain: readonly [number, number] | undefined): void {
+  if (domain === undefined) return;
+  const [lo, hi] = domain;
+  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
+    throw new RangeError(`${where}: ${name} must be finite with lo < hi, got [${lo}, ${hi}]`);
+  }
+}
+
+export function checkSize(where: string, width: number, height: number): void {
+  if (!(width >= 100) || !(height >= 80) || !Number.isFinite(width) || !Number.isFinite(height)) {
+    throw new RangeError(`${where}: width and height must be finite and at least 100 × 80, got ${width} × ${height}`);
+  }
+}
+
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** "3 non-finite points and 2 points outside the axes not drawn", or undefined when nothing was left out. */
+export function omissionNote(nonFinite: number, outside: number, noun = 'point'): string | undefined {
+  const parts: string[] = [];
+  if (nonFinite > 0) parts.push(`${plural(nonFinite, `non-finite ${noun}`)}`);
+  if (outside > 0) parts.push(`${plural(outside, noun)} outside the axes`);
+  return parts.length > 0 ? `${parts.join(' and ')} not drawn` : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Layout of a single panel
+
+export interface Frame {
+  readonly width: number;
+  readonly height: number;
+  readonly area: PlotArea;
+  /** Where a legend placed in the right margin starts. */
+  readonly legendX: number;
+  /** The title fitted to the width, or nothing when there is none (drawn last, over the data). */
+  readonly title: readonly Markup[];
+}
+
+export function frame(width: number, height: number, opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean }): Frame {
+  const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend) + 20 : 0;
+  const title = opts.title ? chartTitle(opts.title, width) : undefined;
+  const margins = {
+    top: title ? title.bottom + 11 : 14,
+    right: 16 + legendSpace,
+    bottom: (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0),
+    left: opts.yLabel ? 66 : 52,
+  };
+  const area = plotArea(width, height, margins);
+  return { width, height, area, legendX: area.left + area.width + 12, title: title ? [title.markup] : [] };
+}
+
+/** About one tick interval per 60 px, at least two. */
+export function tickCount(pixels: number): number {
+  return Math.max(2, Math.round(pixels / 60));
+}
+
+export interface ResolvedAxes {
+  readonly x: Scale;
+  readonly y: Scale;
+  readonly xTicks: readonly number[];
+  readonly yTicks: readonly number[];
+}
+
+/** A zero-width extent widened by ±10% of its value (at least ±0.5), as niceAxis does. */
+function widenFlatExtent([lo, hi]: readonly [number, number]): [number, number] {
+  if (lo < hi) return [lo, hi];
+  const half = Math.max(Math.abs(lo) * 0.1, 0.5);
+  return [lo - half, hi + half];
+}
+
+/**
+ * Domains and ticks for a 2-D chart. An explicit domain is used as given (ticks inside it). An
+ * automatic one is the data extent padded by `pad` of its width on each side: rounded out to
+ * nice ticks, or — with `equalAspect` and both domains automatic — widened along one axis so a
+ * data unit has the same length along x and y (ticks then lie inside, the ends need not be ticks;
+ * rounding both ends out first would waste much of the canvas).
+ */
+export function resolveAxes(
+  area: PlotArea,
+  extentX: readonly [number, number] | undefined,
+  extentY: readonly [number, number] | undefined,
+  explicitX: readonly [number, number] | undefined,
+  explicitY: readonly [number, number] | undefined,
+  equalAspect: boolean,
+  pad = 0.05,
+): ResolvedAxes {
+  const countX = tickCount(area.width);
+  const countY = tickCount(area.height);
+  const padded = (extent: readonly [number, number] | undefined) => padExtent(widenFlatExtent(extent ?? [0, 1]), pad);
+  let xDomain: readonly [number, number];
+  let yDomain: readonly [number, number];
+  let xTicks: readonly number[];
+  let yTicks: readonly number[];
+  if (equalAspect && !explicitX && !explicitY) {
+    const widened = equalAspectDomains(padded(extentX), padded(extentY), area.width, area.height);
+    xDomain = widened.x;
+    yDomain = widened.y;
+    xTicks = niceTicks(xDomain[0], xDomain[1], countX);
+    yTicks = niceTicks(yDomain[0], yDomain[1], countY);
+  } else {
+    const resolve = (explicit: readonly [number, number] | undefined, extent: readonly [number, number] | undefined, count: number) => {
+      if (explicit) return { domain: explicit, ticks: niceTicks(explicit[0], explicit[1], count) };
+      const axis = niceAxis(...padded(extent), count);
+      return { domain: axis.domain, ticks: axis.ticks };
+    };
+    ({ domain: xDomain, ticks: xTicks } = resolve(explicitX, extentX, countX));
+    ({ domain: yDomain, ticks: yTicks } = resolve(explicitY, extentY, countY));
+  }
+  return {
+    x: linearScale(xDomain, [area.left, area.left + area.width]),
+    // Pixel y grows downward, so the domain's low end maps to the area's bottom.
+    y: linearScale(yDomain, [area.top + area.height, area.top]),
+    xTicks,
+    yTicks,
+  };
+}
+
+export function insideDomain(scale: Scale, value: number): boolean {
+  const [lo, hi] = scale.domain;
+  return value >= Math.min(lo, hi) && value <= Math.max(lo, hi);
+}
+
+/** Circles for the finite points inside both domains; returns them and how many fell outside. */
+export function circles(points: PointSet, x: Scale, y: Scale, radius: number): { marks: Markup[]; outside: number } {
+  const marks: Markup[] = [];
+  let outside = 0;
+  for (let i = 0; i < points.xs.length; i++) {
+    const px = points.xs[i]!;
+    const py = points.ys[i]!;
+    if (!insideDomain(x, px) || !insideDomain(y, py)) {
+      outside++;
+      continue;
+    }
+    marks.push(el('circle', { cx: x.map(px), cy: y.map(py), r: radius }));
+  }
+  return { marks, outside };
+}

@@ -1,0 +1,293 @@
+// The score-field chart: a learned 2-D vector field beside the true one (or an estimate of it), in
+// two panels on the same axes and the same arrow scale, plus the regular grid such a field is
+// evaluated on. Arrow lengths are normalised (proportional, logarithmic or unit) and the footnote
+// states how, so lengths can be read back as numbers.
+
+import {
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, insideDomain, omissionNote, pointSet,
+  resolveAxes,
+} from './chart.js';
+import { type Markup, axes, chartTitle, el, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
+
+/**
+ * A vector field sampled at points of a regular grid: arrow i starts from (x[i], y[i]) with
+ * components (u[i], v[i]). All four arrays have one entry per arrow, in any order — e.g. the grid
+ * from `gridPoints` and the [N, 2] score a model returns for it, split into columns.
+ */
+export interface VectorField {
+  readonly x: ArrayLike<number>;
+  readonly y: ArrayLike<number>;
+  readonly u: ArrayLike<number>;
+  readonly v: ArrayLike<number>;
+}
+
+/**
+ * How arrow lengths follow the vector magnitudes |s|, with c the grid cell (the smaller grid
+ * spacing) and M the largest finite magnitude:
+ * - 'max': length = 0.9c · |s| / M — proportional; the longest arrow is 0.9 of a cell.
+ * - 'log': length = 0.9c · ln(1 + |s|/m) / ln(1 + M/m), m the median magnitude — still monotone,
+ *   but compresses the very large scores far from the data, so the field near the data stays visible.
+ * - 'unit': every arrow 0.9c long; direction only.
+ */
+export type ArrowNormalization = 'max' | 'log' | 'unit';
+
+/**
+ * The x and y coordinates of an nx × ny regular grid over [x0, x1] × [y0, y1], row by row
+ * (y outer, x inner): the layout `quiverComparison` expects, and the [N, 2] rows to feed a score model.
+ */
+export function gridPoints(xRange: readonly [number, number], yRange: readonly [number, number], nx: number, ny: number): { x: Float64Array; y: Float64Array; xy: Float64Array } {
+  if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1) throw new RangeError(`gridPoints: nx and ny must be positive integers, got ${nx} × ${ny}`);
+  const x = new Float64Array(nx * ny);
+  const y = new Float64Array(nx * ny);
+  const xy = new Float64Array(2 * nx * ny);
+  const at = (range: readonly [number, number], k: number, n: number) => (n === 1 ? (range[0] + range[1]) / 2 : range[0] + ((range[1] - range[0]) * k) / (n - 1));
+  for (let j = 0; j < ny; j++) {
+    for (let i = 0; i < nx; i++) {
+      const idx = j * nx + i;
+      x[idx] = at(xRange, i, nx);
+      y[idx] = at(yRange, j, ny);
+      xy[2 * idx] = x[idx]!;
+      xy[2 * idx + 1] = y[idx]!;
+    }
+  }
+  return { x, y, xy };
+}
+
+interface Arrows {
+  /** Indices of the arrows that can be drawn (finite position and components). */
+  readonly index: number[];
+  readonly nonFinite: number;
+  readonly magnitudes: Float64Array;
+  readonly cell: number;
+  readonly extentX: [number, number] | undefined;
+  readonly extentY: [number, number] | undefined;
+}
+
+/** The smallest gap between distinct sorted values: the grid spacing along one axis. */
+function smallestGap(values: number[]): number | undefined {
+  values.sort((a, b) => a - b);
+  const span = values[values.length - 1]! - values[0]!;
+  let gap = Infinity;
+  for (let i = 1; i < values.length; i++) {
+    const d = values[i]! - values[i - 1]!;
+    // Coordinates of one grid column can differ by float32 rounding; those are not a grid step.
+    if (d > span * 1e-6 && d < gap) gap = d;
+  }
+  return Number.isFinite(gap) ? gap : undefined;
+}
+
+function analyseField(where: string, field: VectorField): Arrows {
+  const n = field.x.length;
+  if (field.y.length !== n || field.u.length !== n || field.v.length !== n) {
+    throw new RangeError(`${where}: x, y, u, v must have one entry per arrow, got lengths ${field.x.length}, ${field.y.length}, ${field.u.length}, ${field.v.length}`);
+  }
+  const index: number[] = [];
+  const magnitudes = new Float64Array(n);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = field.x[i]!;
+    const y = field.y[i]!;
+    const u = field.u[i]!;
+    const v = field.v[i]!;
+    if (!Number.isFinite(x) || !Number.isFinite(y) || !Number.isFinite(u) || !Number.isFinite(v)) continue;
+    const m = Math.hypot(u, v);
+    if (!Number.isFinite(m)) continue;
+    magnitudes[i] = m;
+    index.push(i);
+    xs.push(x);
+    ys.push(y);
+  }
+  const extentX = finiteExtent(xs);
+  const extentY = finiteExtent(ys);
+  const gaps = [smallestGap([...new Set(xs)]), smallestGap([...new Set(ys)])].filter((g): g is number => g !== undefined);
+  let cell = gaps.length > 0 ? Math.min(...gaps) : 0;
+  if (!(cell > 0)) {
+    // A single arrow (or a single row of identical positions): a tenth of the extent, else 1.
+    const span = Math.max(extentX ? extentX[1] - extentX[0] : 0, extentY ? extentY[1] - extentY[0] : 0);
+    cell = span > 0 ? span / 10 : 1;
+  }
+  return { index, nonFinite: n - index.length, magnitudes, cell, extentX, extentY };
+}
+
+/** Magnitude statistics that fix the arrow lengths; shared between panels to keep them comparable. */
+interface ArrowReference {
+  readonly max: number;
+  readonly median: number;
+  readonly cell: number;
+}
+
+function arrowReference(fields: readonly Arrows[]): ArrowReference {
+  const positive: number[] = [];
+  for (const f of fields) for (const i of f.index) if (f.magnitudes[i]! > 0) positive.push(f.magnitudes[i]!);
+  positive.sort((a, b) => a - b);
+  const max = positive.length > 0 ? positive[positive.length - 1]! : 0;
+  const median = positive.length > 0 ? positive[Math.floor((positive.length - 1) / 2)]! : 0;
+  return { max, median, cell: Math.min(...fields.map((f) => f.cell)) };
+}
+
+const ARROW_FILL_OF_CELL = 0.9;
+
+/** Arrow length in data units for magnitude m. */
+function arrowLength(m: number, ref: ArrowReference, normalize: ArrowNormalization, scale: number | undefined): number {
+  if (scale !== undefined) return scale * m;
+  if (ref.max === 0) return 0;
+  const full = ARROW_FILL_OF_CELL * ref.cell;
+  switch (normalize) {
+    case 'unit':
+      return m > 0 ? full : 0;
+    case 'log':
+      return (full * Math.log1p(m / ref.median)) / Math.log1p(ref.max / ref.median);
+    case 'max':
+      return (full * m) / ref.max;
+  }
+}
+
+function describeArrows(ref: ArrowReference, normalize: ArrowNormalization, scale: number | undefined): string {
+  const max = formatNumber(ref.max, 3);
+  if (scale !== undefined) return `arrows span ${formatNumber(scale, 4)} × (u, v) data units; largest |s| = ${max}`;
+  switch (normalize) {
+    case 'unit':
+      return `arrows show direction only (equal lengths); largest |s| = ${max}`;
+    case 'log':
+      return `arrow length ∝ log(1 + |s|/${formatNumber(ref.median, 3)}); longest = 0.9 cell at |s| = ${max}`;
+    case 'max':
+      return `arrow length ∝ |s|; longest = 0.9 cell at |s| = ${max}`;
+  }
+}
+
+interface QuiverPanel {
+  readonly body: Markup[];
+  readonly note: string;
+}
+
+/** What one panel of `quiverComparison` draws: one field, titled, with the shared options. */
+interface QuiverPanelOptions extends AxisLabels {
+  readonly grid: VectorField;
+  readonly title: string;
+  readonly normalize?: ArrowNormalization | undefined;
+  readonly scale?: number | undefined;
+  readonly background?: PointsInput | undefined;
+  readonly xDomain?: readonly [number, number] | undefined;
+  readonly yDomain?: readonly [number, number] | undefined;
+}
+
+/** The chart body of one quiver panel laid out in `width` × `height` (its own coordinates). */
+function quiverPanel(
+  opts: QuiverPanelOptions, arrows: Arrows, ref: ArrowReference, width: number, height: number,
+  extents: { x: readonly [number, number] | undefined; y: readonly [number, number] | undefined },
+): QuiverPanel {
+  const normalize = opts.normalize ?? 'max';
+  const f = frame(width, height, { title: opts.title, xLabel: opts.xLabel, yLabel: opts.yLabel, note: true });
+  // Pad by half a cell beyond the grid so the outermost (centred) arrows stay inside the frame.
+  const padCell = (e: readonly [number, number] | undefined): [number, number] | undefined => (e ? [e[0] - ref.cell / 2, e[1] + ref.cell / 2] : undefined);
+  const ax = resolveAxes(f.area, padCell(extents.x), padCell(extents.y), opts.xDomain, opts.yDomain, true, 0);
+
+  const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
+  if (opts.background) {
+    const points = pointSet('quiverComparison: background', opts.background);
+    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...circles(points, ax.x, ax.y, 1.6).marks));
+  }
+
+  const paths: Markup[] = [];
+  let outside = 0;
+  for (const i of arrows.index) {
+    const m = arrows.magnitudes[i]!;
+    const length = arrowLength(m, ref, normalize, opts.scale);
+    if (!(length > 0) || !Number.isFinite(length)) continue; // a zero vector has no direction to draw
+    const x = opts.grid.x[i]!;
+    const y = opts.grid.y[i]!;
+    if (!insideDomain(ax.x, x) || !insideDomain(ax.y, y)) {
+      outside++;
+      continue;
+    }
+    const dx = (opts.grid.u[i]! / m) * length;
+    const dy = (opts.grid.v[i]! / m) * length;
+    // Centred on the grid point (pivot in the middle), which reads best on dense grids.
+    const tailX = ax.x.map(x - dx / 2);
+    const tailY = ax.y.map(y - dy / 2);
+    const tipX = ax.x.map(x + dx / 2);
+    const tipY = ax.y.map(y + dy / 2);
+    paths.push(el('path', { d: arrowPath(tailX, tailY, tipX, tipY) }));
+  }
+  body.push(el('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
+  body.push(...f.title);
+  const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
+  const note = [describeArrows(ref, normalize, opts.scale), omitted].filter(Boolean).join('; ');
+  body.push(footnote(note, height));
+  return { body, note };
+}
+
+/** Shaft plus a two-stroke head (30% of the length, ±25°), as one path in pixel coordinates. */
+function arrowPath(x0: number, y0: number, x1: number, y1: number): string {
+  const length = Math.hypot(x1 - x0, y1 - y0);
+  const head = 0.3 * length;
+  const angle = Math.atan2(y1 - y0, x1 - x0);
+  const spread = (25 * Math.PI) / 180;
+  const hx1 = x1 - head * Math.cos(angle - spread);
+  const hy1 = y1 - head * Math.sin(angle - spread);
+  const hx2 = x1 - head * Math.cos(angle + spread);
+  const hy2 = y1 - head * Math.sin(angle + spread);
+  const n = (v: number) => formatNumber(v);
+  return `M${n(x0)} ${n(y0)}L${n(x1)} ${n(y1)}M${n(hx1)} ${n(hy1)}L${n(x1)} ${n(y1)}L${n(hx2)} ${n(hy2)}`;
+}
+
+function checkScale(where: string, scale: number | undefined): void {
+  if (scale !== undefined && (!(scale > 0) || !Number.isFinite(scale))) throw new RangeError(`${where}: scale must be positive and finite, got ${scale}`);
+}
+
+export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
+  learned: VectorField;
+  truth: VectorField;
+  title?: string;
+  /** Panel titles; default ['learned score', 'true score']. */
+  labels?: readonly [string, string];
+  /** Default 'max'. See `ArrowNormalization`. */
+  normalize?: ArrowNormalization;
+  /** Fixed arrow scale: an arrow spans `scale · (u, v)` data units. Overrides `normalize`. */
+  scale?: number;
+  /** Points drawn lightly under the arrows, e.g. the training data. */
+  background?: PointsInput;
+  xDomain?: readonly [number, number];
+  yDomain?: readonly [number, number];
+}
+
+/**
+ * Learned and true vector fields side by side in one SVG, on the same axes and the same arrow
+ * scale (the normalisation's reference magnitudes are taken over both fields), so equal arrows
+ * mean equal vectors.
+ */
+export function quiverComparison(opts: QuiverComparisonOptions): string {
+  const where = 'quiverComparison';
+  const { width = 960, height = 500 } = opts;
+  checkSize(where, width / 2, height);
+  checkDomain(where, 'xDomain', opts.xDomain);
+  checkDomain(where, 'yDomain', opts.yDomain);
+  checkScale(where, opts.scale);
+  const fields = [analyseField(`${where}: learned`, opts.learned), analyseField(`${where}: truth`, opts.truth)] as const;
+  const ref = arrowReference(fields);
+  const extents = {
+    x: finiteExtent(...fields.flatMap((f) => (f.extentX ? [f.extentX] : []))),
+    y: finiteExtent(...fields.flatMap((f) => (f.extentY ? [f.extentY] : []))),
+  };
+  const [learnedLabel, truthLabel] = opts.labels ?? ['learned score', 'true score'];
+  const title = opts.title ? chartTitle(opts.title, width) : undefined;
+  // The panels, each titled in its own frame, start below the overall title.
+  const top = title ? title.bottom + 3 : 0;
+  const panelWidth = width / 2;
+  const panelHeight = height - top;
+  const panels = ([[opts.learned, learnedLabel], [opts.truth, truthLabel]] as const).map(([grid, label], k) => {
+    const panel = quiverPanel(
+      {
+        grid, title: label, scale: opts.scale, normalize: opts.normalize, background: opts.background,
+        xDomain: opts.xDomain, yDomain: opts.yDomain, xLabel: opts.xLabel, yLabel: opts.yLabel,
+      },
+      fields[k]!, ref, panelWidth, panelHeight, extents,
+    );
+    return { markup: el('g', { class: 'panel', transform: `translate(${formatNumber(k * panelWidth)} ${formatNumber(top)})` }, ...panel.body), note: panel.note };
+  });
+  return svgDocument({ width, height, title: opts.title, description: panels.map((p) => p.note).join(' | ') }, [
+    ...panels.map((p) => p.markup),
+    ...(title ? [title.markup] : []),
+  ]);
+}

@@ -1,0 +1,84 @@
+// The scatter chart: one or more 2-D point clouds overlaid (data against samples), on equal x and y
+// scales by default, since these are 2-D distributions.
+
+import {
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, pointSet, resolveAxes,
+} from './chart.js';
+import { type LegendEntry, axes, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
+
+function defaultRadius(totalPoints: number): number {
+  if (totalPoints <= 500) return 3;
+  if (totalPoints <= 3000) return 2;
+  return 1.4;
+}
+
+
+export interface ScatterSeries {
+  points: PointsInput;
+  label?: string;
+  /** Any CSS colour; default: the palette colour for the series' position. */
+  color?: string;
+  /** Marker radius in px; default 3, 2 or 1.4 px depending on how many points the chart has. */
+  radius?: number;
+  /** Marker opacity; default 0.65, so overlapping clouds stay readable. */
+  opacity?: number;
+}
+
+export interface ScatterPlotOptions extends PlotSize, AxisLabels {
+  series: readonly ScatterSeries[];
+  title?: string;
+  /** Fixed x range; points outside it are not drawn. Default: the data's extent, padded and rounded to ticks. */
+  xDomain?: readonly [number, number];
+  yDomain?: readonly [number, number];
+  /** Same scale along x and y (default true: these are 2-D distributions). Only when neither domain is given. */
+  equalAspect?: boolean;
+}
+
+/**
+ * Overlaid scatter plot, one colour per series, drawn in order (the last on top). Each series is
+ * a `<g class="series">` of `<circle>`s, one per drawn point.
+ */
+export function scatterPlot(opts: ScatterPlotOptions): string {
+  const where = 'scatterPlot';
+  const { width = 520, height = 440 } = opts;
+  checkSize(where, width, height);
+  checkDomain(where, 'xDomain', opts.xDomain);
+  checkDomain(where, 'yDomain', opts.yDomain);
+  const sets = opts.series.map((s, i) => pointSet(`${where}: series ${i}`, s.points));
+  const colors = opts.series.map((s, i) => s.color ?? paletteColor(i));
+  const entries: LegendEntry[] = [];
+  opts.series.forEach((s, i) => {
+    if (s.label) entries.push({ label: s.label, color: colors[i]!, marker: 'point' });
+  });
+  const nonFinite = sets.reduce((acc, s) => acc + s.nonFinite, 0);
+  const total = sets.reduce((acc, s) => acc + s.xs.length, 0);
+
+  // The note's presence changes the bottom margin, and "outside" is only known after mapping;
+  // reserving the line whenever a domain is explicit (or points are non-finite) keeps one pass.
+  const mayOmit = nonFinite > 0 || opts.xDomain !== undefined || opts.yDomain !== undefined;
+  const f = frame(width, height, { title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: mayOmit });
+  const ax = resolveAxes(
+    f.area,
+    finiteExtent(...sets.map((s) => s.xs)),
+    finiteExtent(...sets.map((s) => s.ys)),
+    opts.xDomain,
+    opts.yDomain,
+    opts.equalAspect ?? true,
+  );
+
+  let outside = 0;
+  const groups = sets.map((points, i) => {
+    const series = opts.series[i]!;
+    const drawn = circles(points, ax.x, ax.y, series.radius ?? defaultRadius(total));
+    outside += drawn.outside;
+    return el('g', { class: 'series', fill: colors[i]!, 'fill-opacity': series.opacity ?? 0.65 }, ...drawn.marks);
+  });
+  const note = omissionNote(nonFinite, outside);
+  return svgDocument({ width, height, title: opts.title, description: note }, [
+    axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel }),
+    ...groups,
+    ...f.title,
+    legend(entries, f.legendX, f.area.top),
+    ...(note ? [footnote(note, height)] : []),
+  ]);
+}

@@ -1,0 +1,95 @@
+// The trajectory chart: sampler chains (e.g. Langevin dynamics) as polylines from a hollow start
+// marker to a filled end marker, over the data drawn lightly underneath.
+
+import {
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, plural, pointPath,
+  pointSet, resolveAxes,
+} from './chart.js';
+import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
+
+export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
+  /** One entry per trajectory: its successive positions. */
+  paths: readonly PointsInput[];
+  title?: string;
+  /** Points drawn lightly underneath, e.g. the data distribution. */
+  background?: PointsInput;
+  backgroundLabel?: string;
+  /** One colour for every path; default: the palette, cycling. */
+  color?: string;
+  xDomain?: readonly [number, number];
+  yDomain?: readonly [number, number];
+  equalAspect?: boolean;
+}
+
+/**
+ * Sampler trajectories (e.g. Langevin dynamics): each path a `<polyline>` in `<g class="paths">`,
+ * its start a hollow circle and its end a filled one in `<g class="markers">`. A path that
+ * diverges is cut at its first non-finite position: it ends at its last finite one (later values
+ * of a diverged chain carry no information), and the footnote counts the cut positions.
+ * Positions outside explicit domains are not clipped (the domains only set the axes).
+ */
+export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
+  const where = 'trajectoryPlot';
+  const { width = 520, height = 440 } = opts;
+  checkSize(where, width, height);
+  checkDomain(where, 'xDomain', opts.xDomain);
+  checkDomain(where, 'yDomain', opts.yDomain);
+  // Read each path whole (pointSet would silently close the gap over a non-finite position).
+  const paths = opts.paths.map((p, k) => {
+    const full = pointPath(`${where}: path ${k}`, p);
+    let end = 0;
+    while (end < full.xs.length && Number.isFinite(full.xs[end]!) && Number.isFinite(full.ys[end]!)) end++;
+    return { xs: full.xs.subarray(0, end), ys: full.ys.subarray(0, end), cut: full.xs.length - end };
+  });
+  const background = opts.background ? pointSet(`${where}: background`, opts.background) : undefined;
+  const cut = paths.reduce((acc, p) => acc + p.cut, 0);
+
+  const entries: LegendEntry[] = [];
+  if (background && opts.backgroundLabel) entries.push({ label: opts.backgroundLabel, color: '#999999', marker: 'point' });
+  if (paths.some((p) => p.xs.length > 0)) {
+    entries.push({ label: 'start', color: '#333333', marker: 'hollow' }, { label: 'end', color: '#333333', marker: 'point' });
+  }
+  const f = frame(width, height, { title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: cut > 0 || background !== undefined });
+  const ax = resolveAxes(
+    f.area,
+    finiteExtent(...paths.map((p) => p.xs), ...(background ? [background.xs] : [])),
+    finiteExtent(...paths.map((p) => p.ys), ...(background ? [background.ys] : [])),
+    opts.xDomain,
+    opts.yDomain,
+    opts.equalAspect ?? true,
+  );
+
+  const lines: Markup[] = [];
+  const markers: Markup[] = [];
+  paths.forEach((p, k) => {
+    if (p.xs.length === 0) return;
+    const color = opts.color ?? paletteColor(k);
+    const px = Array.from(p.xs, (v) => ax.x.map(v));
+    const py = Array.from(p.ys, (v) => ax.y.map(v));
+    if (p.xs.length >= 2) lines.push(el('polyline', { points: pointList(px, py), stroke: color }));
+    markers.push(el('circle', { cx: px[0]!, cy: py[0]!, r: 3.5, fill: '#ffffff', stroke: color, 'stroke-width': 1.5 }));
+    if (p.xs.length >= 2) markers.push(el('circle', { cx: px[px.length - 1]!, cy: py[py.length - 1]!, r: 3.5, fill: color }));
+  });
+  const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
+  let backgroundOutside = 0;
+  if (background) {
+    const drawn = circles(background, ax.x, ax.y, 1.6);
+    backgroundOutside = drawn.outside;
+    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...drawn.marks));
+  }
+  body.push(
+    el('g', { class: 'paths', fill: 'none', 'stroke-width': 1.2, 'stroke-opacity': 0.8, 'stroke-linejoin': 'round' }, ...lines),
+    el('g', { class: 'markers' }, ...markers),
+  );
+  const notes = [
+    cut > 0 ? `${plural(cut, 'position')} after a path's first non-finite one not drawn` : undefined,
+    omissionNote(background?.nonFinite ?? 0, backgroundOutside, 'background point'),
+  ].filter((s): s is string => s !== undefined);
+  const note = notes.length > 0 ? notes.join('; ') : undefined;
+  return svgDocument({ width, height, title: opts.title, description: note }, [
+    ...body,
+    ...f.title,
+    legend(entries, f.legendX, f.area.top),
+    ...(note ? [footnote(note, height)] : []),
+  ]);
+}

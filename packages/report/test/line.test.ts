@@ -1,0 +1,73 @@
+// The line chart: paths broken at undrawable values, log axes, and thinning that keeps extremes.
+
+import { describe, expect, it } from 'vitest';
+import { linePlot } from '../src/line.js';
+import { type XmlNode, checkSvg, descendants, lcg, num, onlyByClass } from './xml.js';
+
+/** The vertices of a path's "M…L…" data, split into subpaths. */
+function subpaths(d: string): Array<Array<[number, number]>> {
+  return d.split('M').filter(Boolean).map((part) => part.replace(/l0 0$/, '').split('L').map((xy) => xy.split(' ').map(Number) as [number, number]));
+}
+
+describe('linePlot', () => {
+  it('draws one path per series and a legend entry per label', () => {
+    const root = checkSvg(linePlot({ title: 'loss', series: [{ y: [3, 2, 1.5, 1.2], label: 'train' }, { x: [0, 2], y: [3.5, 1], label: 'val' }] }));
+    const paths = descendants(onlyByClass(root, 'lines'), 'path');
+    expect(paths).toHaveLength(2);
+    expect(subpaths(paths[0]!.attrs.d!)).toEqual([expect.any(Array)]);
+    expect(subpaths(paths[0]!.attrs.d!)[0]).toHaveLength(4);
+    expect(descendants(onlyByClass(root, 'legend'), 'line')).toHaveLength(2);
+    // The first x (0) sits on the frame's left edge: the x axis starts at a tick at or below it.
+    const frame = onlyByClass(root, 'frame');
+    expect(subpaths(paths[0]!.attrs.d!)[0]![0]![0]).toBe(num(frame, 'x'));
+  });
+
+  it('breaks the line at non-finite and (log-y) non-positive values', () => {
+    const y = [1, 0.5, NaN, 0.2, 0.1, -0.1, 0, 0.05, 0.01];
+    const linear = checkSvg(linePlot({ series: [{ y }] }));
+    expect(subpaths(descendants(onlyByClass(linear, 'lines'), 'path')[0]!.attrs.d!).map((s) => s.length)).toEqual([2, 6]);
+    const svg = linePlot({ series: [{ y }], logY: true });
+    const log = checkSvg(svg);
+    const d = descendants(onlyByClass(log, 'lines'), 'path')[0]!.attrs.d!;
+    expect(subpaths(d).map((s) => s.length)).toEqual([2, 2, 2]);
+    expect(svg).toContain('3 non-finite or non-positive values not drawn');
+    // Log ticks are decades, 0.01 … 1 on y (after the x labels 0 … 8).
+    const labels = descendants(onlyByClass(log, 'tick-labels'), 'text').map((t) => t.text);
+    expect(labels.slice(-3)).toEqual(['0.01', '0.1', '1']);
+  });
+
+  it('draws an isolated point as a dot', () => {
+    const root = checkSvg(linePlot({ series: [{ y: [NaN, 2, NaN, 1, 3] }] }));
+    const d = descendants(onlyByClass(root, 'lines'), 'path')[0]!.attrs.d!;
+    expect(d).toMatch(/^M[\d.]+ [\d.]+l0 0M/);
+  });
+
+  it('thins long series but keeps their extremes', () => {
+    const n = 100_000;
+    const rand = lcg(3);
+    const y = Float64Array.from({ length: n }, () => 1 + rand());
+    y[55_555] = 40; // a spike
+    y[77_777] = 0.2; // a dip
+    const full = checkSvg(linePlot({ series: [{ y }], maxPoints: 10 * n }));
+    const thinned = checkSvg(linePlot({ series: [{ y }] }));
+    const vertices = (root: XmlNode) => subpaths(descendants(onlyByClass(root, 'lines'), 'path')[0]!.attrs.d!).flat();
+    const all = vertices(full);
+    const kept = vertices(thinned);
+    expect(all).toHaveLength(n);
+    expect(kept.length).toBeLessThanOrEqual(2002);
+    const extremes = (v: Array<[number, number]>) => [Math.min(...v.map((p) => p[1])), Math.max(...v.map((p) => p[1]))];
+    expect(extremes(kept)).toEqual(extremes(all));
+    expect(kept[0]).toEqual(all[0]);
+    expect(kept[kept.length - 1]).toEqual(all[all.length - 1]);
+  });
+
+  it('handles empty input and rejects mismatched lengths', () => {
+    checkSvg(linePlot({ series: [] }));
+    checkSvg(linePlot({ series: [{ y: [] }], logY: true }));
+    checkSvg(linePlot({ series: [{ y: [-1, -2] }], logY: true }));
+    checkSvg(linePlot({ series: [{ y: [5, 5, 5] }] }));
+    const root = checkSvg(linePlot({ series: [{ y: [NaN] }] }));
+    expect(descendants(onlyByClass(root, 'lines'), 'path')[0]!.attrs.d).toBeUndefined();
+    expect(() => linePlot({ series: [{ x: [1, 2], y: [1] }] })).toThrow(/2 x values but 1 y values/);
+  });
+});

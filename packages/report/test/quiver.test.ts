@@ -1,0 +1,98 @@
+// The score-field chart: arrow count, lengths and directions under each normalisation, and two
+// panels on one scale.
+
+import { describe, expect, it } from 'vitest';
+import { gridPoints, quiverComparison } from '../src/quiver.js';
+import { type XmlNode, byClass, checkSvg, descendants, onlyByClass } from './xml.js';
+
+/** Shaft endpoints of an arrow path "Mx0 y0Lx1 y1M…". */
+function shaft(path: XmlNode): { x0: number; y0: number; x1: number; y1: number } {
+  const m = /^M(-?[\d.]+) (-?[\d.]+)L(-?[\d.]+) (-?[\d.]+)M/.exec(path.attrs.d ?? '');
+  expect(m).not.toBeNull();
+  const [x0, y0, x1, y1] = m!.slice(1).map(Number) as [number, number, number, number];
+  return { x0, y0, x1, y1 };
+}
+
+/** The arrow lengths (px) of each panel of a quiverComparison. */
+function panelArrowLengths(svg: string): number[][] {
+  return byClass(checkSvg(svg), 'panel').map((p) => descendants(onlyByClass(p, 'arrows'), 'path').map(shaft).map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0)));
+}
+
+describe('quiverComparison', () => {
+  const grid = gridPoints([-2, 2], [-1, 1], 5, 3); // spacing 1 in x and y
+  const field = { x: grid.x, y: grid.y, u: grid.x.map((x) => -x), v: grid.y.map((y) => -2 * y) };
+
+  it('lays out a regular grid row by row', () => {
+    expect(Array.from(grid.x.slice(0, 5))).toEqual([-2, -1, 0, 1, 2]);
+    expect(Array.from(grid.y.slice(0, 5))).toEqual([-1, -1, -1, -1, -1]);
+    expect(Array.from(grid.xy.slice(0, 4))).toEqual([-2, -1, -1, -1]);
+  });
+
+  it('draws one arrow per finite non-zero vector, the longest 0.9 cells long', () => {
+    const u = Array.from(field.u);
+    u[3] = NaN; // (1, -1): dropped
+    const root = checkSvg(quiverComparison({ learned: { ...field, u }, truth: field }));
+    const panel = byClass(root, 'panel')[0]!;
+    expect(onlyByClass(panel, 'title').text).toBe('learned score');
+    const arrows = descendants(onlyByClass(panel, 'arrows'), 'path');
+    // 15 grid points, one zero vector at the origin, one NaN.
+    expect(arrows).toHaveLength(13);
+    const shafts = arrows.map(shaft);
+    const lengths = shafts.map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0));
+    const mid = (s: ReturnType<typeof shaft>) => [(s.x0 + s.x1) / 2, (s.y0 + s.y1) / 2] as const;
+    // Arrows are centred on grid points; neighbours along x are one cell apart.
+    const cellPx = mid(shafts[1]!)[0] - mid(shafts[0]!)[0];
+    expect(cellPx).toBeGreaterThan(10);
+    expect(Math.max(...lengths)).toBeCloseTo(0.9 * cellPx, 1);
+    // Proportional: |s| at (-2, -1) is √8, at (-1, -1) √5.
+    expect(lengths[1]! / lengths[0]!).toBeCloseTo(Math.sqrt(5 / 8), 2);
+    // Pointing the right way: u = 2 > 0 at x = -2 (right), v = 2 > 0 at y = -1 (up: smaller pixel y).
+    expect(shafts[0]!.x1).toBeGreaterThan(shafts[0]!.x0);
+    expect(shafts[0]!.y1).toBeLessThan(shafts[0]!.y0);
+    const note = onlyByClass(panel, 'note').text;
+    expect(note).toBe('arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828; 1 non-finite arrow not drawn');
+    expect(root.children.find((c) => c.name === 'desc')?.text).toBe(`${note} | arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828`);
+  });
+
+  it("'unit' draws equal lengths, 'log' keeps the order, scale fixes lengths", () => {
+    const lengthsOf = (opts: Partial<Parameters<typeof quiverComparison>[0]>) => panelArrowLengths(quiverComparison({ learned: field, truth: field, ...opts }))[0]!;
+    const unit = lengthsOf({ normalize: 'unit' });
+    expect(unit).toHaveLength(14);
+    expect(Math.max(...unit) - Math.min(...unit)).toBeLessThan(0.05);
+    const proportional = lengthsOf({});
+    const logged = lengthsOf({ normalize: 'log' });
+    expect(Math.max(...proportional) - Math.min(...proportional)).toBeGreaterThan(10);
+    for (let i = 0; i < logged.length; i++) {
+      for (let j = 0; j < logged.length; j++) {
+        if (proportional[i]! < proportional[j]! - 0.05) expect(logged[i]!).toBeLessThan(logged[j]! + 0.05);
+      }
+    }
+    const a = lengthsOf({ scale: 0.1 });
+    const b = lengthsOf({ scale: 0.2 });
+    a.forEach((l, i) => expect(b[i]! / l).toBeCloseTo(2, 1));
+    expect(() => quiverComparison({ learned: field, truth: field, scale: -1 })).toThrow(RangeError);
+  });
+
+  it('survives empty, all-zero and mismatched fields', () => {
+    const empty = { x: [], y: [], u: [], v: [] };
+    checkSvg(quiverComparison({ learned: empty, truth: empty }));
+    const zeroField = { ...field, u: field.u.map(() => 0), v: field.v.map(() => 0) };
+    expect(panelArrowLengths(quiverComparison({ learned: zeroField, truth: zeroField })).map((p) => p.length)).toEqual([0, 0]);
+    const single = { x: [0], y: [0], u: [1], v: [1] };
+    expect(panelArrowLengths(quiverComparison({ learned: single, truth: single })).map((p) => p.length)).toEqual([1, 1]);
+    expect(() => quiverComparison({ learned: { x: [0, 1], y: [0], u: [1], v: [1] }, truth: single })).toThrow(/learned: x, y, u, v must have one entry per arrow/);
+  });
+
+  it('compares two fields in one SVG on one scale', () => {
+    const root = checkSvg(quiverComparison({ title: 'learned vs true', learned: field, truth: field, background: [[0, 0]] }));
+    const panels = byClass(root, 'panel');
+    expect(panels).toHaveLength(2);
+    const arrows = panels.map((p) => descendants(onlyByClass(p, 'arrows'), 'path').map((a) => a.attrs.d));
+    expect(arrows[0]).toHaveLength(14);
+    expect(arrows[1]).toEqual(arrows[0]); // same field, same axes and scale: identical arrows
+    expect(panels.map((p) => descendants(onlyByClass(p, 'background'), 'circle').length)).toEqual([1, 1]);
+    // Doubling the learned field doubles its arrows relative to the truth's.
+    const [l, t] = panelArrowLengths(quiverComparison({ learned: { ...field, u: field.u.map((a) => 2 * a), v: field.v.map((a) => 2 * a) }, truth: field }));
+    l!.forEach((len, i) => expect(len / t![i]!).toBeCloseTo(2, 1));
+  });
+});

@@ -1,0 +1,80 @@
+// The scatter chart: one circle per drawable point, inside the frame, with the omissions counted.
+
+import { describe, expect, it } from 'vitest';
+import { scatterPlot } from '../src/scatter.js';
+import { byClass, checkSvg, descendants, NASTY, NASTY_ESCAPED, num, onlyByClass } from './xml.js';
+
+describe('scatterPlot', () => {
+  const data: [number, number][] = [[0, 0], [1, 2], [2, 1], [-1, 0.5]];
+
+  it('draws one circle per point, per series, inside the frame', () => {
+    const svg = scatterPlot({ title: 'data vs samples', series: [{ points: data, label: 'data' }, { points: { x: [0, 1, 2], y: [1, 1, 1] }, label: 'samples' }] });
+    const root = checkSvg(svg);
+    const series = byClass(root, 'series');
+    expect(series.map((g) => descendants(g, 'circle').length)).toEqual([4, 3]);
+    const frame = onlyByClass(root, 'frame');
+    const [left, top, w, h] = ['x', 'y', 'width', 'height'].map((a) => num(frame, a)) as [number, number, number, number];
+    for (const c of series.flatMap((g) => descendants(g, 'circle'))) {
+      expect(num(c, 'cx')).toBeGreaterThanOrEqual(left);
+      expect(num(c, 'cx')).toBeLessThanOrEqual(left + w);
+      expect(num(c, 'cy')).toBeGreaterThanOrEqual(top);
+      expect(num(c, 'cy')).toBeLessThanOrEqual(top + h);
+    }
+    expect(descendants(onlyByClass(root, 'legend'), 'text').map((t) => t.text)).toEqual(['data', 'samples']);
+    expect(onlyByClass(root, 'title').text).toBe('data vs samples');
+    expect(svg).not.toContain('class="note"'); // nothing was left out
+  });
+
+  it('accepts pairs, {x, y} and interleaved {xy} alike', () => {
+    const a = scatterPlot({ series: [{ points: data }] });
+    const b = scatterPlot({ series: [{ points: { x: data.map((p) => p[0]), y: data.map((p) => p[1]) } }] });
+    const c = scatterPlot({ series: [{ points: { xy: new Float32Array(data.flat()) } }] });
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect(() => scatterPlot({ series: [{ points: { x: [1, 2], y: [1] } }] })).toThrow(/different lengths/);
+    expect(() => scatterPlot({ series: [{ points: { xy: [1, 2, 3] } }] })).toThrow(/even length/);
+  });
+
+  it('places domain ends on the frame edges exactly', () => {
+    const root = checkSvg(scatterPlot({ series: [{ points: [[0, 0], [1, 1]] }], xDomain: [0, 1], yDomain: [0, 1] }));
+    const frame = onlyByClass(root, 'frame');
+    const circles = descendants(onlyByClass(root, 'series'), 'circle');
+    expect(num(circles[0]!, 'cx')).toBe(num(frame, 'x'));
+    expect(num(circles[0]!, 'cy')).toBe(num(frame, 'y') + num(frame, 'height'));
+    expect(num(circles[1]!, 'cx')).toBe(num(frame, 'x') + num(frame, 'width'));
+    expect(num(circles[1]!, 'cy')).toBe(num(frame, 'y'));
+  });
+
+  it('escapes labels and titles', () => {
+    const svg = scatterPlot({ title: NASTY, xLabel: NASTY, series: [{ points: data, label: NASTY, color: `red" onload="x` }] });
+    checkSvg(svg);
+    expect(svg).not.toContain(NASTY);
+    expect(svg).not.toContain('onload="x');
+    expect(svg.split(NASTY_ESCAPED).length - 1).toBeGreaterThanOrEqual(4); // <title>, heading, axis label, legend
+  });
+
+  it('skips non-finite points and points outside a given domain, and says so', () => {
+    const points: [number, number][] = [[0, 0], [NaN, 1], [1, Infinity], [0.5, 0.5], [5, 5], [-Infinity, 0]];
+    const root = checkSvg(scatterPlot({ series: [{ points }] }));
+    expect(descendants(onlyByClass(root, 'series'), 'circle')).toHaveLength(3);
+    expect(onlyByClass(root, 'note').text).toBe('3 non-finite points not drawn');
+    const svg = scatterPlot({ series: [{ points }], xDomain: [-1, 1], yDomain: [-1, 1] });
+    const clipped = checkSvg(svg);
+    expect(descendants(onlyByClass(clipped, 'series'), 'circle')).toHaveLength(2);
+    expect(svg).toContain('3 non-finite points and 1 point outside the axes not drawn');
+  });
+
+  it('handles empty input without throwing', () => {
+    checkSvg(scatterPlot({ series: [] }));
+    const root = checkSvg(scatterPlot({ series: [{ points: [], label: 'nothing' }, { points: { x: new Float64Array(0), y: new Float64Array(0) } }] }));
+    expect(byClass(root, 'series').map((g) => g.children.length)).toEqual([0, 0]);
+    expect(descendants(onlyByClass(root, 'legend'), 'text').map((t) => t.text)).toEqual(['nothing']);
+    checkSvg(scatterPlot({ series: [{ points: [[NaN, NaN]] }] }));
+    checkSvg(scatterPlot({ series: [{ points: [[3, 3], [3, 3]] }] })); // zero-width extents
+  });
+
+  it('rejects bad sizes and domains', () => {
+    expect(() => scatterPlot({ series: [], width: NaN })).toThrow(RangeError);
+    expect(() => scatterPlot({ series: [], xDomain: [1, 1] })).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,126 @@
+// The SVG builder and its numbers: escaping, element construction, scales, nice ticks and tick
+// labels — and the strict XML reader the other tests rely on.
+
+import { describe, expect, it } from 'vitest';
+import { el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, text } from '../src/svg.js';
+import { lcg, NASTY, NASTY_ESCAPED, parseXml } from './xml.js';
+
+describe('the tag checker itself', () => {
+  it('rejects what it is meant to reject', () => {
+    expect(() => parseXml('<svg><g></svg>')).toThrow();
+    expect(() => parseXml('<svg><g/></g></svg>')).toThrow();
+    expect(() => parseXml('<svg a="1" a="2"/>')).toThrow(/duplicate/);
+    expect(() => parseXml('<svg>a & b</svg>')).toThrow(/bare &/);
+    expect(() => parseXml('<svg>a < b</svg>')).toThrow(/malformed/);
+    expect(() => parseXml('<svg x=1/>')).toThrow(/malformed/);
+    expect(parseXml('<svg><g a="&amp;"><c/></g></svg>').children[0]!.children).toHaveLength(1);
+  });
+});
+
+describe('svg builder', () => {
+  it('escapes text and attribute values', () => {
+    expect(escapeXml(NASTY)).toBe(NASTY_ESCAPED);
+    expect(text(NASTY)).toBe(NASTY_ESCAPED);
+    const node = el('text', { 'data-label': NASTY }, text(NASTY));
+    expect(node).toBe(`<text data-label="${NASTY_ESCAPED}">${NASTY_ESCAPED}</text>`);
+    expect(parseXml(node).attrs['data-label']).toBe(NASTY_ESCAPED);
+    // Characters XML cannot carry are dropped; a lone surrogate becomes U+FFFD.
+    expect(escapeXml('a\u0000b\u0007c\tz')).toBe('abc\tz');
+    expect(escapeXml('x\uD800y')).toBe('x\uFFFDy');
+  });
+
+  it('validates names, omits non-finite numbers, writes numbers compactly', () => {
+    expect(() => el('g onload', {})).toThrow(/element name/);
+    expect(() => el('g', { 'x" onload="': 1 })).toThrow(/attribute name/);
+    expect(el('circle', { cx: NaN, cy: Infinity, r: 2, fill: undefined, stroke: null })).toBe('<circle r="2"/>');
+    expect(el('g', {}, el('a'), el('b', { x: 1 }))).toBe('<g><a/><b x="1"/></g>');
+    expect(formatNumber(1.23456)).toBe('1.23');
+    expect(formatNumber(-0.0001)).toBe('0');
+    expect(formatNumber(100)).toBe('100');
+    expect(formatNumber(2.5, 0)).toBe('3');
+    expect(() => formatNumber(NaN)).toThrow(RangeError);
+  });
+});
+
+describe('scales', () => {
+  it('map the domain ends exactly onto the range ends', () => {
+    const rand = lcg(7);
+    for (let k = 0; k < 200; k++) {
+      const d0 = (rand() - 0.5) * 10 ** (rand() * 8 - 4);
+      const d1 = d0 + rand() * 10 ** (rand() * 8 - 4) + 1e-9;
+      const r0 = rand() * 900 + 0.1234567;
+      const r1 = rand() * 900 + 0.7654321;
+      const s = linearScale([d0, d1], [r0, r1]);
+      expect(s.map(d0)).toBe(r0);
+      expect(s.map(d1)).toBe(r1);
+      const mid = s.map((d0 + d1) / 2);
+      expect(Math.abs(mid - (r0 + r1) / 2)).toBeLessThan(1e-6 * Math.max(Math.abs(r0), Math.abs(r1)));
+      const p0 = rand() * 10 ** (rand() * 6 - 3) + 1e-6;
+      const p1 = p0 * (1.5 + rand() * 1000);
+      const l = logScale([p0, p1], [r0, r1]);
+      expect(l.map(p0)).toBe(r0);
+      expect(l.map(p1)).toBe(r1);
+    }
+    expect(linearScale([3, 3], [0, 100]).map(42)).toBe(50);
+    expect(logScale([1, 100], [0, 100]).map(10)).toBeCloseTo(50, 12);
+    expect(logScale([1, 100], [0, 100]).map(0)).toBeNaN();
+    expect(() => logScale([0, 1], [0, 1])).toThrow(RangeError);
+  });
+
+  it('choose 1/2/5 × 10^k steps', () => {
+    expect(niceStep(1, 5).value).toBe(0.2);
+    expect(niceStep(10, 5).value).toBe(2);
+    expect(niceStep(7, 5).value).toBe(2);
+    expect(niceStep(12, 5).value).toBe(5);
+    expect(niceStep(0.0049, 5).value).toBe(0.001);
+    expect(niceStep(9.5, 1).value).toBe(10);
+    expect(niceTicks(0, 1, 5)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(niceTicks(0.05, 0.95, 5)).toEqual([0.2, 0.4, 0.6, 0.8]);
+    expect(niceTicks(0.1, 0.3, 2)).toEqual([0.1, 0.2, 0.3]); // 0.3 / 0.1 is 2.9999999999999996
+    expect(niceTicks(2, 2)).toEqual([2]);
+    expect(niceTicks(NaN, 1)).toEqual([]);
+  });
+
+  it('nice axes: ticks cover the domain, evenly, at exact decimal values', () => {
+    const rand = lcg(11);
+    for (let k = 0; k < 300; k++) {
+      const scale = 10 ** Math.floor(rand() * 12 - 6);
+      const lo = (rand() - 0.5) * 20 * scale;
+      const hi = lo + rand() * 10 * scale;
+      const count = 2 + Math.floor(rand() * 8);
+      const axis = niceAxis(lo, hi, count);
+      const { ticks, domain, step } = axis;
+      expect([1, 2, 5]).toContain(step.mantissa);
+      expect(domain[0]).toBeLessThanOrEqual(lo);
+      expect(domain[1]).toBeGreaterThanOrEqual(hi);
+      expect(ticks[0]).toBe(domain[0]);
+      expect(ticks[ticks.length - 1]).toBe(domain[1]);
+      expect(ticks.length - 1).toBeLessThanOrEqual(2 * count + 2);
+      for (let i = 1; i < ticks.length; i++) {
+        const gap = ticks[i]! - ticks[i - 1]!;
+        expect(Math.abs(gap - step.value)).toBeLessThanOrEqual(step.value * 1e-9);
+        // Each gap is 1, 2 or 5 times a power of ten.
+        const mantissa = gap / 10 ** Math.floor(Math.log10(gap) + 1e-9);
+        expect([1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6)).toBe(true);
+      }
+      // Exact decimals: each tick is the double nearest its short decimal form.
+      for (const t of ticks) expect(Number(t.toPrecision(12))).toBe(t);
+    }
+  });
+
+  it('log axes span whole decades', () => {
+    const axis = niceLogAxis(0.003, 250);
+    expect(axis.domain).toEqual([0.001, 1000]);
+    expect(axis.ticks).toEqual([0.001, 0.01, 0.1, 1, 10, 100, 1000]);
+    expect(niceLogAxis(1000, 1000).domain).toEqual([1000, 10000]);
+    expect(niceLogAxis(1e-12, 1e12).ticks.length).toBeLessThanOrEqual(9);
+    expect(() => niceLogAxis(-1, 2)).toThrow(RangeError);
+  });
+
+  it('label ticks with just enough decimals', () => {
+    expect(formatTicks([0, 0.1, 0.2])).toEqual(['0', '0.1', '0.2']);
+    expect(formatTicks([-10, 0, 10])).toEqual(['-10', '0', '10']);
+    expect(formatTicks([0, 2e6, 4e6])).toEqual(['0', '2e6', '4e6']);
+    expect(formatTicks([1e-5, 2e-5])).toEqual(['1e-5', '2e-5']);
+  });
+});

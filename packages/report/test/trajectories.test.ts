@@ -1,0 +1,38 @@
+// The trajectory chart: a polyline per chain with its start and end markers, cut where it diverges.
+
+import { describe, expect, it } from 'vitest';
+import { trajectoryPlot } from '../src/trajectories.js';
+import { checkSvg, descendants, onlyByClass } from './xml.js';
+
+describe('trajectoryPlot', () => {
+  const walk = (x0: number, y0: number, steps: number): [number, number][] => Array.from({ length: steps }, (_, k) => [x0 * 0.9 ** k, y0 * 0.9 ** k]);
+
+  it('draws a polyline per path with start and end markers', () => {
+    const paths = [walk(3, 3, 20), walk(-3, 2, 20), walk(1, -2, 5), [[0.5, 0.5]] as [number, number][], []];
+    const root = checkSvg(trajectoryPlot({ title: 'Langevin', paths, background: { x: [0, 1, 2], y: [0, 1, 0] }, backgroundLabel: 'data' }));
+    const lines = descendants(onlyByClass(root, 'paths'), 'polyline');
+    expect(lines).toHaveLength(3);
+    expect(lines.map((l) => l.attrs.points!.split(' ').length)).toEqual([20, 20, 5]);
+    // Three full paths (start + end) and one single-point path (start only).
+    expect(descendants(onlyByClass(root, 'markers'), 'circle')).toHaveLength(7);
+    expect(descendants(onlyByClass(root, 'background'), 'circle')).toHaveLength(3);
+    // The start marker sits on the polyline's first vertex.
+    const start = descendants(onlyByClass(root, 'markers'), 'circle')[0]!;
+    expect(lines[0]!.attrs.points!.split(' ')[0]).toBe(`${start.attrs.cx},${start.attrs.cy}`);
+  });
+
+  it('cuts a diverged path at its first non-finite position', () => {
+    const path = walk(2, 2, 10);
+    path[6] = [NaN, 1];
+    path[7] = [Infinity, Infinity];
+    const svg = trajectoryPlot({ paths: [path] });
+    const root = checkSvg(svg);
+    expect(descendants(onlyByClass(root, 'paths'), 'polyline')[0]!.attrs.points!.split(' ')).toHaveLength(6);
+    expect(svg).toContain('4 positions after a path&#39;s first non-finite one not drawn');
+  });
+
+  it('handles no paths at all', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [] }));
+    expect(descendants(root, 'polyline')).toHaveLength(0);
+  });
+});
