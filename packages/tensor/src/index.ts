@@ -16,6 +16,7 @@ export * from './program.js';
 export { ProgramTrace, traceProgram } from './programTrace.js';
 export type { TracedProgram } from './programTrace.js';
 export * from './tree.js';
+export * from './fusion.js';
 export * from './creation.js';
 export * from './ops.js';
 export {

@@ -19,6 +19,20 @@ function guardedVec4Load(buffer: string, base: string, first: string, stride: st
     .join('\n          ');
 }
 
+/**
+ * What a compiled program puts after a matmul instead of the plain store of C: bindings of its
+ * own (from binding 2 on; the uniform block follows them) and a WGSL function
+ * `fn matmul_store(batch: u32, row: u32, col: u32, value: f32)` called for every element of C
+ * (batch is the linear batch index), which writes C and/or values computed from it (bias add,
+ * activation).
+ */
+export interface MatmulEpilogue {
+  declarations: string;
+  bindingCount: number;
+  /** The `matmul_store` function and what it calls. */
+  functions: string;
+}
+
 export interface MatmulTiling {
   /** Rows and columns of C per workgroup. */
   tileM: number;
@@ -53,6 +67,13 @@ export interface MatmulParams {
   /** First batch entry and how many this launch covers (batches beyond 65535 need several). */
   batchStart: number;
   batchCount: number;
+  epilogue?: MatmulEpilogue;
+}
+
+/** The C binding and uniform block declarations, or an epilogue's in their place. */
+function outputDeclarations(u: UniformBlock, epilogue: MatmulEpilogue | undefined): string {
+  if (!epilogue) return `@group(0) @binding(2) var<storage, read_write> C: array<f32>;\n${u.declare(3)}`;
+  return `${epilogue.declarations}${u.declare(2 + epilogue.bindingCount)}${epilogue.functions}\n`;
 }
 
 /** C = A·B for float32, one launch of `batchCount` batch entries. */
@@ -146,19 +167,21 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
     : 'acc0 = acc0 + a * b;';
   const rowOf = (i: number) => (aVec ? `ty * 4u + ${i}u` : 'ty');
   const stores = accs
-    .map(
-      (acc, i) => `
+    .map((acc, i) => {
+      const put = (j: number, lane: string) =>
+        p.epilogue ? `matmul_store(batchIndex, gm, gn${j ? ` + ${j}u` : ''}, ${acc}.${lane});` : `C[rowStart + gn${j ? ` + ${j}u` : ''}] = ${acc}.${lane};`;
+      return `
   {
     let gm = rowBase + ${rowOf(i)};
     if (gm < ${uM}) {
       let rowStart = cBase + gm * ${uN};
-      if (gn < ${uN}) { C[rowStart + gn] = ${acc}.x; }
-      if (gn + 1u < ${uN}) { C[rowStart + gn + 1u] = ${acc}.y; }
-      if (gn + 2u < ${uN}) { C[rowStart + gn + 2u] = ${acc}.z; }
-      if (gn + 3u < ${uN}) { C[rowStart + gn + 3u] = ${acc}.w; }
+      if (gn < ${uN}) { ${put(0, 'x')} }
+      if (gn + 1u < ${uN}) { ${put(1, 'y')} }
+      if (gn + 2u < ${uN}) { ${put(2, 'z')} }
+      if (gn + 3u < ${uN}) { ${put(3, 'w')} }
     }
-  }`,
-    )
+  }`;
+    })
     .join('');
   const body = `
 var<workgroup> tileA: array<${aVec ? 'vec4<f32>' : 'f32'}, ${aPanelVecs}>;
@@ -191,7 +214,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   const bindings = [
     { name: 'A', type: 'f32' as const, access: 'read' as const },
     { name: 'B', type: 'f32' as const, access: 'read' as const },
-    { name: 'C', type: 'f32' as const, access: 'read_write' as const },
   ];
   const groupsX = Math.ceil(N / TN);
   const groupsY = Math.ceil(M / TM);
@@ -199,8 +221,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} tiles along one side`);
   }
   return {
-    label: `matmul_${TM}x${TN}x${TK}_batchrank${batch.shape.length}`,
-    code: `${declareStorage(bindings)}${u.declare(3)}${body}`,
+    label: `matmul_${TM}x${TN}x${TK}_batchrank${batch.shape.length}${p.epilogue ? '_epilogue' : ''}`,
+    code: `${declareStorage(bindings)}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [threadsX, threadsY, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
     uniforms: u.data(),
@@ -283,6 +305,7 @@ export interface Vec4MatmulParams {
   blocking: Vec4Blocking;
   batchStart: number;
   batchCount: number;
+  epilogue?: MatmulEpilogue;
 }
 
 /** C = A·B (float32) with register blocks and vec4 loads; see the section comment. */
@@ -370,6 +393,11 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
     for (let r = 0; r < R; r++) {
       // Each column is guarded: when B is read along k, N need not be a multiple of 4, and a
       // whole-vec4 store would spill into the next row (racing with that row's own store).
+      if (p.epilogue) {
+        const row = `rowBase + ${r}u`;
+        stores.push(`      if (${row} < ${uM}) { matmul_store(batchIndex, ${row}, col, acc${r}_${c}.x); if (col + 1u < ${uN}) { matmul_store(batchIndex, ${row}, col + 1u, acc${r}_${c}.y); } if (col + 2u < ${uN}) { matmul_store(batchIndex, ${row}, col + 2u, acc${r}_${c}.z); } if (col + 3u < ${uN}) { matmul_store(batchIndex, ${row}, col + 3u, acc${r}_${c}.w); } }`);
+        continue;
+      }
       stores.push(`      if (rowBase + ${r}u < ${uM}) { let at = cBase + (rowBase + ${r}u) * ${uN} + col; C[at] = acc${r}_${c}.x; if (col + 1u < ${uN}) { C[at + 1u] = acc${r}_${c}.y; } if (col + 2u < ${uN}) { C[at + 2u] = acc${r}_${c}.z; } if (col + 3u < ${uN}) { C[at + 3u] = acc${r}_${c}.w; } }`);
     }
     stores.push('    }\n  }');
@@ -399,17 +427,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     { name: 'A', type: 'vec4<f32>', access: 'read' },
     { name: 'B', type: 'vec4<f32>', access: 'read' },
   ];
-  const decl = `${bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, read> ${b.name}: array<${b.type}>;`).join('\n')}
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
-`;
+  const decl = `${bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, read> ${b.name}: array<${b.type}>;`).join('\n')}\n`;
   const groupsX = Math.ceil(Math.ceil(N / 4) / (L * CG));
   const groupsY = Math.ceil(M / R);
   if (groupsX > MAX_WORKGROUPS_PER_DIM || groupsY > MAX_WORKGROUPS_PER_DIM) {
     throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} blocks along one side`);
   }
   return {
-    label: `matmul_vec4_a${p.axes.a}_b${p.axes.b}_${R}x${4 * CG}_batchrank${batch.shape.length}`,
-    code: `${decl}${u.declare(3)}${body}`,
+    label: `matmul_vec4_a${p.axes.a}_b${p.axes.b}_${R}x${4 * CG}_batchrank${batch.shape.length}${p.epilogue ? '_epilogue' : ''}`,
+    code: `${decl}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [L, 1, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
     uniforms: u.data(),

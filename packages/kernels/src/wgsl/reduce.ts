@@ -16,11 +16,11 @@ import { mathPrelude } from './mathLibrary.js';
 /** Threads cooperating on one output. */
 export const REDUCE_THREADS = 128;
 /** Extents at least this long are reduced cooperatively. */
-const COOPERATIVE_MIN_EXTENT = 64;
+export const COOPERATIVE_MIN_EXTENT = 64;
 /** Elements one workgroup reduces before the extent is split across workgroups. */
-const CHUNK_ELEMENTS = 8192;
+export const CHUNK_ELEMENTS = 8192;
 /** With fewer outputs than this, long extents are split into chunks. */
-const FEW_OUTPUTS = 32;
+export const FEW_OUTPUTS = 32;
 const SERIAL_WORKGROUP = 64;
 
 export interface ReducePass {
@@ -65,12 +65,12 @@ export interface ReduceParams {
   pass: ReducePass;
 }
 
-function combineExpression(op: ReducePrimitive, t: string, a: string, b: string): string {
+export function combineExpression(op: ReducePrimitive, t: string, a: string, b: string): string {
   if (op === 'sum') return `${a} + ${b}`;
   return t === 'f32' ? `select(${a}, ${b}, ${b} > ${a} || sc_isnan(${b}))` : `max(${a}, ${b})`;
 }
 
-function identity(op: ReducePrimitive, t: string): string {
+export function reduceIdentity(op: ReducePrimitive, t: string): string {
   if (op === 'sum') return t === 'f32' ? '0.0' : `${t}(0)`;
   return t === 'f32' ? F32_NEG_INF : t === 'i32' ? I32_MIN : '0u';
 }
@@ -126,7 +126,7 @@ fn main(${entryBuiltins}) {
   ${keptCode}
   let start = chunk * ${chunkLength};
   let stop = min(start + ${chunkLength}, ${extentU});
-  var acc = ${identity(p.op, t)};
+  var acc = ${reduceIdentity(p.op, t)};
   for (var r = start + lid; r < stop; r = r + ${REDUCE_THREADS}u) {
     ${redCode}
     acc = ${combine('acc', `src[${offset} + base + roff]`)};
@@ -148,7 +148,7 @@ fn main(${entryBuiltins}) {
   let o = (${linearWorkgroup}) * ${SERIAL_WORKGROUP}u + lid;
   if (o >= ${outCount}) { return; }
   ${keptCode}
-  var acc = ${identity(p.op, t)};
+  var acc = ${reduceIdentity(p.op, t)};
   for (var r = 0u; r < ${extentU}; r = r + 1u) {
     ${redCode}
     acc = ${combine('acc', `src[${offset} + base + roff]`)};

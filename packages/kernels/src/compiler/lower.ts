@@ -1,0 +1,469 @@
+// Lowering a fusion plan to WGSL: one kernel (sometimes two, for long reductions) per planned
+// group. Elementwise groups become one launch over all their segments; reductions and skinny
+// matmuls become reduction kernels whose input is computed inline (the prologue) and whose
+// results feed the epilogue; large matmuls use the tiled or vec4 templates with the epilogue
+// as their store function; random draws and scatter-adds have kernels of their own.
+
+import {
+  type Equation, type FusionPlan, type KeyVar, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  sizeOf, storedView,
+} from '@scorch/tensor';
+import { type Layout } from '../layout.js';
+import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
+import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
+import { PHILOX_WGSL } from '../wgsl/random.js';
+import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
+import { type Coords, KernelWriter, type Location, type Slot, literal, u } from './writer.js';
+
+/** A kernel ready to run: its code, launch size, and what to bind. */
+export interface LoweredKernel {
+  readonly label: string;
+  readonly code: string;
+  readonly workgroupSize: readonly [number, number, number];
+  readonly dispatch: readonly [number, number, number];
+  /** The storage bindings in order; a uniform block, when present, follows them. */
+  readonly bindings: readonly Slot[];
+  /** Uniform words fixed at compile time (null: no uniform block, unless `key` is set). */
+  readonly uniforms: Uint32Array | null;
+  /** A random draw's key: the uniform block is [k0, k1, 0, 0], written every call. */
+  readonly key?: KeyVar | readonly [number, number];
+  /** Equations of the program this kernel computes. */
+  readonly equations: readonly number[];
+}
+
+export interface LoweringContext {
+  readonly plan: FusionPlan;
+  /** The location of a stored value (input or materialised), null for values computed inline. */
+  locate(v: ProgramVar): Location | null;
+  /** A scratch buffer of `elements` float32s for partial results, as a temp slot. */
+  scratch(elements: number): Slot;
+  readonly maxStorageBuffers: number;
+  readonly maxInvocations: number;
+}
+
+const WORKGROUP = 64;
+const ENTRY = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
+
+function grid(groups: number): [number, number, number] {
+  if (groups === 0) return [0, 0, 0];
+  if (groups <= MAX_WORKGROUPS_PER_DIM) return [groups, 1, 1];
+  return [MAX_WORKGROUPS_PER_DIM, Math.ceil(groups / MAX_WORKGROUPS_PER_DIM), 1];
+}
+
+function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
+  const decl = w.declarations();
+  const functions = KernelWriter.prelude(body);
+  return `${decl}${uniformDecl}${body.includes('philox4x32(') ? PHILOX_WGSL : ''}${functions}\n${body}`;
+}
+
+function newWriter(ctx: LoweringContext): KernelWriter {
+  const index = new Map<number, number>();
+  ctx.plan.program.equations.forEach((eq, i) => index.set(eq.out.id, i));
+  return new KernelWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locate(v) }, index);
+}
+
+function equationIndexOf(ctx: LoweringContext, v: ProgramVar): number {
+  return ctx.plan.program.equations.findIndex((eq) => eq.out === v);
+}
+
+/** Computes `root` at `coords` from its definition (not from its own location), and stores it. */
+function writeRoot(w: KernelWriter, ctx: LoweringContext, root: ProgramVar, coords: Coords): void {
+  const value = w.value(root, coords, true);
+  w.store(root, coords, value);
+  w.define(root, coords, value);
+  w.covered.add(equationIndexOf(ctx, root));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+function lowerElementwise(ctx: LoweringContext, parts: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): LoweredKernel {
+  const w = newWriter(ctx);
+  const blocks: string[] = [];
+  let start = 0;
+  for (const part of parts) {
+    const n = sizeOf(part.shape);
+    if (n === 0) continue;
+    const end = start + n;
+    const lines = w.scope(() => {
+      const j = start === 0 ? 'i' : w.fresh('j');
+      if (start !== 0) w.emit(`let ${j} = i - ${u(start)};`);
+      const coords = w.decode(j, part.shape);
+      for (const root of part.roots) writeRoot(w, ctx, root, coords);
+    });
+    blocks.push(`  if (i < ${u(end)}) {\n    ${lines.join('\n    ')}\n    return;\n  }`);
+    start = end;
+  }
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+${blocks.join('\n')}
+}`;
+  const shapes = parts.map((p) => `[${p.shape.join(',')}]x${p.roots.length}`).join('+');
+  return {
+    label: `fused_elementwise_${shapes}`,
+    code: assemble(w, body),
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: grid(Math.ceil(start / WORKGROUP)),
+    bindings: w.bindingList.map((b) => b.slot),
+    uniforms: null,
+    equations: [...w.covered].sort((a, b) => a - b),
+  };
+}
+
+/** Lowers elementwise parts, splitting them over several kernels when they bind too many buffers. */
+function lowerElementwiseWithinLimits(ctx: LoweringContext, parts: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): LoweredKernel[] {
+  const kernel = lowerElementwise(ctx, parts);
+  if (kernel.bindings.length <= ctx.maxStorageBuffers) return [kernel];
+  // Split the roots in order: a root may read an earlier root of its segment, which a later
+  // kernel then reads from memory (every root is stored).
+  const flat = parts.flatMap((p) => p.roots.map((r) => ({ shape: p.shape, root: r })));
+  if (flat.length === 1) throw new Error(`webgpu jit: one fused value reads ${kernel.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} a kernel may bind`);
+  const half = Math.ceil(flat.length / 2);
+  const group = (items: typeof flat) => {
+    const out: { shape: readonly number[]; roots: ProgramVar[] }[] = [];
+    for (const it of items) {
+      const last = out[out.length - 1];
+      if (last && last.shape === it.shape) last.roots.push(it.root);
+      else out.push({ shape: it.shape, roots: [it.root] });
+    }
+    return out;
+  };
+  return [...lowerElementwiseWithinLimits(ctx, group(flat.slice(0, half))), ...lowerElementwiseWithinLimits(ctx, group(flat.slice(half)))];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions (sum, max, and matmuls with a small M or N as dot products)
+
+interface ReductionSpec {
+  op: ReducePrimitive;
+  /** The anchor value (shape = the output coordinates). */
+  anchor: ProgramVar;
+  /** Shape of the reduced axes (walked by linear index r). */
+  reduced: readonly number[];
+  /** The element to combine at output coordinates `out` and reduced coordinates `red`. */
+  term(w: KernelWriter, out: Coords, red: Coords): string;
+  epilogue: readonly ProgramVar[];
+  writesResult: boolean;
+  equation: number;
+}
+
+function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): ReductionSpec {
+  const eq = ctx.plan.program.equations[kernel.equation]!;
+  if (eq.prim === 'matmul') {
+    const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
+    const r = eq.out.shape.length;
+    const k = a.shape[r - 1]!;
+    return {
+      op: 'sum',
+      anchor: eq.out,
+      reduced: [k],
+      term: (w, out, red) => {
+        const batch = out.axes.slice(0, r - 2);
+        const av = w.value(a, { axes: [...batch, out.axes[r - 2]!, red.axes[0]!] });
+        const bv = w.value(b, { axes: [...batch, red.axes[0]!, out.axes[r - 1]!] });
+        return `${av} * ${bv}`;
+      },
+      epilogue: kernel.epilogue,
+      writesResult: kernel.writesResult,
+      equation: kernel.equation,
+    };
+  }
+  const { axes } = eq.params as PrimitiveParams['sum'];
+  const x = eq.inputs[0]!;
+  return {
+    op: eq.prim as ReducePrimitive,
+    anchor: eq.out,
+    reduced: axes.map((a) => x.shape[a]!),
+    term: (w, out, red) => {
+      const full: string[] = [];
+      let ko = 0;
+      let kr = 0;
+      x.shape.forEach((_, i) => full.push(axes.includes(i) ? red.axes[kr++]! : out.axes[ko++]!));
+      return w.value(x, { axes: full });
+    },
+    epilogue: kernel.epilogue,
+    writesResult: kernel.writesResult,
+    equation: kernel.equation,
+  };
+}
+
+/** Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`. */
+function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: ReductionSpec, out: Coords, acc: string): void {
+  w.define(spec.anchor, out, acc);
+  if (spec.writesResult) w.store(spec.anchor, out, acc);
+  for (const root of spec.epilogue) writeRoot(w, ctx, root, out);
+}
+
+function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKernel[] {
+  const outShape = spec.anchor.shape;
+  const outputs = sizeOf(outShape);
+  const extent = sizeOf(spec.reduced);
+  const t = wgslType(spec.anchor.dtype);
+  const combine = (a: string, b: string) => combineExpression(spec.op, t, a, b);
+  const identity = reduceIdentity(spec.op, t);
+  const label = `fused_${spec.op}_${outputs}x${extent}${spec.epilogue.length ? `_epilogue${spec.epilogue.length}` : ''}`;
+  const equations = (w: KernelWriter) => [spec.equation, ...w.covered].sort((a, b) => a - b);
+
+  if (extent < COOPERATIVE_MIN_EXTENT) {
+    // One thread per output walks the whole (short) extent.
+    const w = newWriter(ctx);
+    const lines = w.scope(() => {
+      const out = w.decode('o', outShape);
+      w.emit(`var acc: ${t} = ${identity};`);
+      const loop = w.scope(() => {
+        const red = w.decode('r', spec.reduced);
+        w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
+      });
+      w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
+      finishReduction(w, ctx, spec, out, 'acc');
+    });
+    const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (o >= ${u(outputs)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+    return [{
+      label: `${label}_serial`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
+      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
+    }];
+  }
+
+  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  const chunkLength = Math.ceil(extent / chunks);
+  const tree = `  partial[lid] = acc;
+  workgroupBarrier();
+  for (var width = ${REDUCE_THREADS / 2}u; width > 0u; width = width / 2u) {
+    if (lid < width) { partial[lid] = ${combine('partial[lid]', 'partial[lid + width]')}; }
+    workgroupBarrier();
+  }`;
+  // Pass 1 (or the only pass): each workgroup reduces one chunk of one output's extent.
+  const w = newWriter(ctx);
+  const partials = chunks > 1 ? ctx.scratch(outputs * chunks) : null;
+  const partialName = partials ? w.bind(partials, t, 'read_write') : '';
+  const setup = w.scope(() => {
+    const out = w.decode('o', outShape);
+    const loop = w.scope(() => {
+      const red = w.decode('r', spec.reduced);
+      w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
+    });
+    w.emit(`var acc: ${t} = ${identity};`);
+    w.emit(`for (var r = ${chunks > 1 ? `chunk * ${u(chunkLength)} + lid` : 'lid'}; r < ${chunks > 1 ? `min((chunk + 1u) * ${u(chunkLength)}, ${u(extent)})` : u(extent)}; r = r + ${u(REDUCE_THREADS)}) {\n    ${loop.join('\n    ')}\n  }`);
+    w.emit(tree);
+    const finish = w.scope(() => {
+      if (partials) w.emit(`${partialName}[slot] = partial[0];`);
+      else finishReduction(w, ctx, spec, out, 'partial[0]');
+    });
+    w.emit(`if (lid == 0u) {\n    ${finish.join('\n    ')}\n  }`);
+  });
+  const body = `
+var<workgroup> partial: array<${t}, ${REDUCE_THREADS}>;
+
+@compute @workgroup_size(${REDUCE_THREADS})
+fn main(${ENTRY}) {
+  let slot = wid.x + wid.y * nwg.x;
+  if (slot >= ${u(outputs * chunks)}) { return; }
+  let o = slot / ${u(chunks)};
+  let chunk = slot % ${u(chunks)};
+  ${setup.join('\n  ')}
+}`;
+  const first: LoweredKernel = {
+    label: `${label}_cooperative${chunks > 1 ? '_chunks' : ''}`, code: assemble(w, body), workgroupSize: [REDUCE_THREADS, 1, 1],
+    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
+  };
+  if (!partials) return [first];
+  // Pass 2: one thread per output combines its chunks' partials, then the epilogue.
+  const w2 = newWriter(ctx);
+  const src = w2.bind(partials, t, 'read');
+  const lines = w2.scope(() => {
+    const out = w2.decode('o', outShape);
+    w2.emit(`var acc: ${t} = ${identity};`);
+    w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
+    finishReduction(w2, ctx, spec, out, 'acc');
+  });
+  const body2 = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (o >= ${u(outputs)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+  return [first, {
+    label: `${label}_combine`, code: assemble(w2, body2), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
+    bindings: w2.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w2.covered].sort((a, b) => a - b),
+  }];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Large matmuls
+
+function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[kernel.equation]! as Equation<'matmul'>;
+  const plan = ctx.plan;
+  const operand = (x: ProgramVar): { slot: Slot; layout: Layout } => {
+    const sv = storedView(x, plan.definitions, (id) => ctx.locate({ id, shape: [], dtype: 'float32' }) !== null);
+    if (!sv) throw new Error('internal: a tiled matmul operand is not a view of a stored value');
+    const loc = ctx.locate(sv.base)!;
+    // A size-1 axis is never stepped along; a zero stride keeps it out of alignment checks.
+    const strides = sv.view.strides.map((s, i) => (sv.view.shape[i] === 1 ? 0 : s));
+    return { slot: loc.slot, layout: { shape: sv.view.shape, strides, offset: loc.offset + sv.view.offset } };
+  };
+  const a = operand(eq.inputs[0]!);
+  const b = operand(eq.inputs[1]!);
+  const outShape = eq.out.shape;
+  const rank = outShape.length;
+  const batchShape = outShape.slice(0, -2);
+  const batch = sizeOf(batchShape);
+  const m = outShape[rank - 2]!;
+  const n = outShape[rank - 1]!;
+  // The epilogue: a store function at (batch index, row, column).
+  const w = newWriter(ctx);
+  const storeLines = w.scope(() => {
+    const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
+    const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
+    finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult } as ReductionSpec, out, 'value');
+  });
+  const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${storeLines.join('\n  ')}\n}\n`;
+  const declarations = w.declarations(2);
+  const epilogue = { declarations: `${declarations}`, bindingCount: w.bindingList.length, functions: `${KernelWriter.prelude(functions)}\n${functions}` };
+  const axes = vec4Layout(a.layout, b.layout);
+  let tiling = chooseTiling(m, n, batch);
+  if ((tiling.tileM * tiling.tileN) / (tiling.perThreadM * tiling.perThreadN) > ctx.maxInvocations) tiling = SMALL_TILING;
+  const blocking = chooseVec4Blocking(m, n, batch);
+  const kernels: LoweredKernel[] = [];
+  for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
+    const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
+    const spec = axes
+      ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, epilogue })
+      : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, epilogue });
+    kernels.push({
+      label: `fused_${spec.label}`,
+      code: spec.code,
+      workgroupSize: spec.workgroupSize,
+      dispatch: spec.dispatch,
+      bindings: [a.slot, b.slot, ...w.bindingList.map((x) => x.slot)],
+      uniforms: spec.uniforms,
+      equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
+    });
+  }
+  return kernels;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random draws and scatter-adds
+
+function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
+  const eq = ctx.plan.program.equations[index]! as Equation<'random'>;
+  const p = eq.params;
+  if (p.dtype !== 'float32') throw new Error(`webgpu random: dtype ${p.dtype} is not supported; WebGPU draws float32`);
+  const count = sizeOf(p.shape);
+  const w = newWriter(ctx);
+  const loc = ctx.locate(eq.out)!;
+  const out = w.bind(loc.slot, 'f32', 'read_write');
+  // The stream layout of @scorch/tensor's fillRandom (see wgsl/random.ts): block b → elements 4b..4b+3.
+  const values =
+    p.distribution === 'uniform'
+      ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
+      : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
+  let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
+  let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
+  let t0 = 6.28318530717958648 * (uu.y - 0.5);
+  let t1 = 6.28318530717958648 * (uu.w - 0.5);
+  let v = vec4<f32>(-r0 * sc_cos(t0), -r0 * sc_sin(t0), -r1 * sc_cos(t1), -r1 * sc_sin(t1));`;
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let block = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  let first = block * 4u;
+  if (first >= ${u(count)}) { return; }
+  let w = philox4x32(vec4<u32>(block, 0u, 0u, 0u), vec2<u32>(KEY.x, KEY.y));
+  ${values}
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (first + j < ${u(count)}) { ${out}[${loc.offset ? `${u(loc.offset)} + ` : ''}first + j] = v[j]; }
+  }
+}`;
+  const uniformDecl = `@group(0) @binding(${w.bindingList.length}) var<uniform> KEY: vec4<u32>;\n`;
+  return {
+    label: `fused_random_${p.distribution}_${count}`,
+    code: assemble(w, body, uniformDecl),
+    workgroupSize: [WORKGROUP, 1, 1],
+    dispatch: grid(Math.ceil(Math.ceil(count / 4) / WORKGROUP)),
+    bindings: w.bindingList.map((b) => b.slot),
+    uniforms: null,
+    key: eq.key ?? p.key,
+    equations: [index],
+  };
+}
+
+function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel {
+  const eq = ctx.plan.program.equations[index]! as Equation<'scatterAdd'>;
+  const { axis } = eq.params;
+  const [updates, indices] = eq.inputs as [ProgramVar, ProgramVar];
+  const w = newWriter(ctx);
+  const n = sizeOf(eq.out.shape);
+  const length = updates.shape[axis]!;
+  const t = wgslType(eq.out.dtype);
+  const lines = w.scope(() => {
+    const out = w.decode('i', eq.out.shape);
+    w.emit(`var acc: ${t} = ${literal(0, eq.out.dtype)};`);
+    // Each output element sums, in index order, the updates aimed at it: deterministic, and
+    // the CPU's sequential accumulation.
+    const loop = w.scope(() => {
+      const target = w.value(indices, { axes: ['j'] });
+      const inner = w.scope(() => {
+        const val = w.value(updates, { axes: out.axes.map((c, d) => (d === axis ? 'j' : c)) });
+        w.emit(`acc = acc + ${val};`);
+      });
+      w.emit(`if (u32(${target}) == ${out.axes[axis]}) {\n      ${inner.join('\n      ')}\n    }`);
+    });
+    w.emit(`for (var j = 0u; j < ${u(length)}; j = j + 1u) {\n    ${loop.join('\n    ')}\n  }`);
+    w.store(eq.out, out, 'acc');
+  });
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (i >= ${u(n)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+  return {
+    label: `fused_scatterAdd_${n}`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(n / WORKGROUP)),
+    bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [index, ...w.covered].sort((a, b) => a - b),
+  };
+}
+
+/** Every kernel of a plan, in launch order. */
+export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
+  const out: LoweredKernel[] = [];
+  for (const kernel of ctx.plan.kernels) {
+    switch (kernel.kind) {
+      case 'elementwise':
+        out.push(...lowerElementwiseWithinLimits(ctx, kernel.segments));
+        break;
+      case 'reduce':
+      case 'dot':
+        out.push(...lowerReduction(ctx, reductionOf(ctx, kernel)));
+        break;
+      case 'matmul':
+        out.push(...lowerMatmul(ctx, kernel));
+        break;
+      case 'random':
+        out.push(lowerRandom(ctx, kernel.equation));
+        break;
+      case 'scatterAdd':
+        out.push(lowerScatterAdd(ctx, kernel.equation));
+        break;
+    }
+  }
+  for (const k of out) {
+    if (k.bindings.length > ctx.maxStorageBuffers) {
+      throw new Error(`webgpu jit: kernel ${k.label} binds ${k.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} this device allows`);
+    }
+  }
+  return out;
+}
+
+export { UniformBlock };

@@ -1,0 +1,357 @@
+// Fusion: groups a program's equations into kernels, the step between a traced program and the
+// code a backend generates (tinygrad's scheduler, XLA's loop fusion). Backend-neutral: it decides
+// which values are written to memory ("materialised") and which kernel writes each; a backend
+// then generates one kernel per group, computing every other value inline from its definition.
+//
+// - Elementwise ops (and constants, casts, stop-gradients) never need memory of their own: a
+//   consumer computes them at the coordinates it needs. Movement ops (reshape, expand, permute,
+//   slice, pad, concat, gather) are index arithmetic on the way to a value. A matmul with a tiny
+//   inner dimension is a short sum of products, also inline.
+// - Anchors write their result: reductions (with their input computed inline: a prologue),
+//   matmuls (a skinny one as dot products, a reduction with a prologue too; a large one as a
+//   tiled kernel reading its operands through strides), random draws and scatter-adds.
+// - A value is also materialised when it is a result of the program, when a tiled matmul or a
+//   scatter-add must read it from memory, or when several kernels would each recompute it and it
+//   is not cheap (its inline cost passes a threshold).
+// - Materialised elementwise values are grouped: into an anchor's kernel as its epilogue when
+//   they read the anchor's result at the same coordinates (bias + activation after a matmul,
+//   the mean after a sum), else into the earliest elementwise kernel whose inputs are ready
+//   (several results per kernel, several shapes as segments of one launch).
+
+import type { Equation, Program, ProgramVar } from './program.js';
+import type { Primitive } from './primitives.js';
+import { isBinary, isCompare, isUnary } from './primitives.js';
+
+export interface FusionOptions {
+  /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
+  inlineContractionMax?: number;
+  /** Matmuls with M or N at most this become dot-product (reduction) kernels. Default 4. */
+  skinnyMatmulMax?: number;
+  /** A value read by several kernels is recomputed in each while its inline cost is at most this. Default 4. */
+  recomputeCostMax?: number;
+}
+
+/** Elementwise results of one shape computed by one kernel launch. */
+export interface FusedSegment {
+  readonly shape: readonly number[];
+  readonly roots: ProgramVar[];
+}
+
+interface AnchorKernel<K extends string> {
+  readonly kind: K;
+  /** Index of the anchor equation in `program.equations`. */
+  readonly equation: number;
+  /** Elementwise results computed from the anchor's result at its output coordinates. */
+  readonly epilogue: ProgramVar[];
+  /** Whether the anchor's own result is written (false when only the epilogue reads it). */
+  writesResult: boolean;
+}
+
+export type FusedKernel =
+  | { readonly kind: 'elementwise'; readonly segments: FusedSegment[] }
+  | AnchorKernel<'reduce'>
+  | AnchorKernel<'dot'>
+  | AnchorKernel<'matmul'>
+  | { readonly kind: 'random'; readonly equation: number }
+  | { readonly kind: 'scatterAdd'; readonly equation: number };
+
+export interface FusionPlan {
+  readonly program: Program;
+  readonly kernels: readonly FusedKernel[];
+  /** Values written to memory (program inputs excluded). */
+  readonly materialized: ReadonlySet<number>;
+  /** The equation defining each value, by id. */
+  readonly definitions: ReadonlyMap<number, Equation>;
+  /** The kernel that writes each materialised value. */
+  readonly producer: ReadonlyMap<number, number>;
+  readonly options: Required<FusionOptions>;
+}
+
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4 };
+
+const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
+const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
+const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow']);
+
+/** How a matmul equation is computed, by its sizes. */
+export function matmulLowering(eq: Equation, opts: Required<FusionOptions>): 'inline' | 'dot' | 'matmul' {
+  const a = eq.inputs[0]!.shape;
+  const r = a.length;
+  const k = a[r - 1]!;
+  const m = eq.out.shape[r - 2]!;
+  const n = eq.out.shape[r - 1]!;
+  if (k <= opts.inlineContractionMax) return 'inline';
+  if (m <= opts.skinnyMatmulMax || n <= opts.skinnyMatmulMax) return 'dot';
+  return 'matmul';
+}
+
+/** True for equations computed inline by their consumers. */
+function isInline(eq: Equation, opts: Required<FusionOptions>): boolean {
+  const p = eq.prim;
+  if (isUnary(p) || isBinary(p) || isCompare(p) || p === 'where' || p === 'cast' || p === 'full') return true;
+  if (MOVEMENT.has(p) || INDEXING.has(p)) return true;
+  return p === 'matmul' && matmulLowering(eq, opts) === 'inline';
+}
+
+/** Arithmetic cost of computing `eq` once, inputs excluded (a rough count of operations). */
+function ownCost(eq: Equation): number {
+  const p = eq.prim;
+  if (MOVEMENT.has(p) || p === 'full') return 0;
+  if (TRANSCENDENTAL.has(p)) return 8;
+  if (p === 'div' || p === 'sqrt' || p === 'reciprocal') return 2;
+  if (p === 'matmul') return 2 * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
+  return 1;
+}
+
+/** A materialised value a kernel reads, and whether it is read at the reader's own coordinates. */
+interface Leaf {
+  readonly id: number;
+  readonly identity: boolean;
+}
+
+/** Groups `program`'s equations into kernels. */
+export function planFusion(program: Program, options: FusionOptions = {}): FusionPlan {
+  const opts = { ...DEFAULTS, ...options };
+  const defs = new Map<number, Equation>();
+  program.equations.forEach((eq) => defs.set(eq.out.id, eq));
+  const inputIds = new Set(program.inputs.map((v) => v.id));
+  const mat = new Set<number>();
+  for (const v of program.outputs) mat.add(v.id);
+  for (const u of program.updates) mat.add(u.value.id);
+  for (const eq of program.equations) if (!isInline(eq, opts)) mat.add(eq.out.id);
+
+  // Operands that a kernel reads from memory through strides must be views of stored values
+  // (stored values and inputs are row-major: compiled programs make inputs contiguous).
+  const isStoredView = (v: ProgramVar): boolean => storedView(v, defs, (id) => inputIds.has(id) || mat.has(id)) !== null;
+  for (const eq of program.equations) {
+    const needsViews = eq.prim === 'scatterAdd' || (eq.prim === 'matmul' && matmulLowering(eq, opts) === 'matmul');
+    if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
+  }
+
+  // Several kernels reading one costly inline value each recompute it: store it instead.
+  const consumers = new Map<number, Equation[]>();
+  for (const eq of program.equations) for (const x of new Set(eq.inputs)) (consumers.get(x.id) ?? consumers.set(x.id, []).get(x.id)!).push(eq);
+  for (let changed = true; changed; ) {
+    changed = false;
+    const cost = new Map<number, number>();
+    for (const eq of program.equations) {
+      const inner = eq.inputs.reduce((c, x) => c + (mat.has(x.id) || inputIds.has(x.id) ? 0 : cost.get(x.id) ?? 0), 0);
+      cost.set(eq.out.id, ownCost(eq) + inner);
+    }
+    // The kernels (materialised roots or anchors) that read each value, inline or directly.
+    const readers = new Map<number, Set<number>>();
+    for (let i = program.equations.length - 1; i >= 0; i--) {
+      const eq = program.equations[i]!;
+      const set = new Set<number>();
+      for (const c of consumers.get(eq.out.id) ?? []) {
+        if (mat.has(c.out.id) || !isInline(c, opts)) set.add(c.out.id);
+        else for (const r of readers.get(c.out.id) ?? []) set.add(r);
+      }
+      readers.set(eq.out.id, set);
+    }
+    for (const eq of program.equations) {
+      const id = eq.out.id;
+      if (mat.has(id) || !isInline(eq, opts)) continue;
+      if ((readers.get(id)?.size ?? 0) >= 2 && cost.get(id)! > opts.recomputeCostMax) {
+        mat.add(id);
+        changed = true;
+      }
+    }
+  }
+
+  // The stored values a root (or an anchor's operands) reads, walking inline definitions, and
+  // whether each is read only at the root's own coordinates.
+  const collect = (v: ProgramVar, identity: boolean, into: Map<number, boolean>): void => {
+    if (inputIds.has(v.id) || mat.has(v.id)) {
+      into.set(v.id, (into.get(v.id) ?? true) && identity);
+      return;
+    }
+    const eq = defs.get(v.id)!;
+    for (const x of eq.inputs) collect(x, identity && keepsCoordinates(eq), into);
+  };
+  const rootLeaves = (v: ProgramVar): Leaf[] => {
+    const eq = defs.get(v.id)!;
+    const map = new Map<number, boolean>();
+    for (const x of eq.inputs) collect(x, isInline(eq, opts) && keepsCoordinates(eq), map);
+    return [...map].map(([id, identity]) => ({ id, identity }));
+  };
+
+  const kernels: FusedKernel[] = [];
+  const producer = new Map<number, number>();
+  const readyAfter = (leaves: readonly Leaf[], except?: number): number =>
+    leaves.reduce((m, l) => (l.id === except ? m : Math.max(m, producer.get(l.id) ?? -1)), -1);
+
+  program.equations.forEach((eq, index) => {
+    const v = eq.out;
+    if (!mat.has(v.id)) return;
+    if (!isInline(eq, opts)) {
+      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts) : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : 'reduce';
+      if (kind === 'random' || kind === 'scatterAdd') kernels.push({ kind, equation: index });
+      else kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
+      producer.set(v.id, kernels.length - 1);
+      return;
+    }
+    const leaves = rootLeaves(v);
+    // An epilogue: the root reads an anchor's result at its own coordinates, the rest is ready.
+    for (const leaf of leaves) {
+      if (!leaf.identity) continue;
+      const k = producer.get(leaf.id);
+      if (k === undefined) continue;
+      const kernel = kernels[k]!;
+      if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
+      const anchor = program.equations[kernel.equation]!.out;
+      if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
+      if (readyAfter(leaves, leaf.id) >= k) continue;
+      // Other stored values of this kernel's epilogue may be read only at the same coordinates.
+      if (leaves.some((l) => l.id !== leaf.id && producer.get(l.id) === k && !l.identity)) continue;
+      kernel.epilogue.push(v);
+      producer.set(v.id, k);
+      return;
+    }
+    // Else the earliest elementwise kernel after everything it reads.
+    const ready = readyAfter(leaves);
+    for (let k = 0; k < kernels.length; k++) {
+      const kernel = kernels[k]!;
+      if (kernel.kind !== 'elementwise') continue;
+      const inKernel = leaves.filter((l) => producer.get(l.id) === k);
+      if (ready > k || (ready === k && inKernel.some((l) => !l.identity))) continue;
+      if (inKernel.length > 0 && !kernel.segments.some((s) => sameShape(s.shape, v.shape) && inKernel.every((l) => s.roots.some((r) => r.id === l.id)))) continue;
+      const segment = kernel.segments.find((s) => sameShape(s.shape, v.shape));
+      if (segment) segment.roots.push(v);
+      else kernel.segments.push({ shape: v.shape, roots: [v] });
+      producer.set(v.id, k);
+      return;
+    }
+    kernels.push({ kind: 'elementwise', segments: [{ shape: v.shape, roots: [v] }] });
+    producer.set(v.id, kernels.length - 1);
+  });
+
+  // An anchor's result is written unless its epilogue is all that reads it.
+  for (const kernel of kernels) {
+    if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
+    const anchor = program.equations[kernel.equation]!.out.id;
+    if (kernel.epilogue.length === 0) continue;
+    const isResult = program.outputs.some((o) => o.id === anchor) || program.updates.some((u) => u.value.id === anchor);
+    const readElsewhere = [...mat].some((id) => {
+      if (id === anchor || kernel.epilogue.some((e) => e.id === id)) return false;
+      return rootLeaves(defs.get(id)!.out).some((l) => l.id === anchor);
+    });
+    kernel.writesResult = isResult || readElsewhere;
+  }
+
+  return { program, kernels, materialized: mat, definitions: defs, producer, options: opts };
+}
+
+/**
+ * `v` as a strided view of the stored value it is a movement of (row-major, offset 0), with that
+ * value's id; null when `v` is computed, or a reshape on the way cannot be a view.
+ */
+export function storedView(v: ProgramVar, definitions: ReadonlyMap<number, Equation>, isStored: (id: number) => boolean): { base: ProgramVar; view: StridedView } | null {
+  const chain: Equation[] = [];
+  let cur = v;
+  while (!isStored(cur.id)) {
+    const eq = definitions.get(cur.id);
+    if (!eq || !MOVEMENT.has(eq.prim)) return null;
+    chain.push(eq);
+    cur = eq.inputs[0]!;
+  }
+  let view: StridedView | null = { shape: cur.shape, strides: rowMajor(cur.shape), offset: 0 };
+  for (let k = chain.length - 1; k >= 0 && view; k--) view = viewAfter(chain[k]!, view);
+  return view ? { base: cur, view } : null;
+}
+
+function rowMajor(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+/** True when `eq`'s output coordinates are its inputs' coordinates (elementwise ops). */
+function keepsCoordinates(eq: Equation): boolean {
+  return eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul');
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** A strided view of a stored buffer: element (i₀, …) is at offset + Σ iₖ·strides[k]. */
+export interface StridedView {
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/**
+ * The view a movement equation (reshape, expand, permute, slice, stopGradient) makes of a strided
+ * view of its input, or null when a reshape regroups axes that are not laid out contiguously
+ * relative to each other (then the input must be stored afresh first).
+ */
+export function viewAfter(eq: Equation, input: StridedView): StridedView | null {
+  const out = eq.out.shape;
+  switch (eq.prim) {
+    case 'stopGradient':
+      return input;
+    case 'expand':
+      return { shape: out, strides: input.strides.map((st, i) => (input.shape[i] === 1 && out[i] !== 1 ? 0 : st)), offset: input.offset };
+    case 'permute': {
+      const { perm } = eq.params as { perm: readonly number[] };
+      return { shape: out, strides: perm.map((p) => input.strides[p]!), offset: input.offset };
+    }
+    case 'slice': {
+      const { starts } = eq.params as { starts: readonly number[] };
+      return { shape: out, strides: input.strides, offset: input.offset + starts.reduce((a, st, i) => a + st * input.strides[i]!, 0) };
+    }
+    case 'reshape': {
+      // Pair groups of non-unit axes with equal products; within a group the old axes must step
+      // contiguously relative to each other, and the new axes then split the group's span.
+      const inAxes = input.shape.map((_, i) => i).filter((i) => input.shape[i] !== 1);
+      const outAxes = out.map((_, i) => i).filter((i) => out[i] !== 1);
+      const strides = out.map(() => 0);
+      let i = 0;
+      let j = 0;
+      while (i < inAxes.length || j < outAxes.length) {
+        const ig = [inAxes[i++]!];
+        const og = [outAxes[j++]!];
+        let pi = input.shape[ig[0]!]!;
+        let po = out[og[0]!]!;
+        while (pi !== po) {
+          if (pi < po) {
+            ig.push(inAxes[i++]!);
+            pi *= input.shape[ig[ig.length - 1]!]!;
+          } else {
+            og.push(outAxes[j++]!);
+            po *= out[og[og.length - 1]!]!;
+          }
+        }
+        for (let k = 0; k + 1 < ig.length; k++) {
+          if (input.strides[ig[k]!] !== input.strides[ig[k + 1]!]! * input.shape[ig[k + 1]!]!) return null;
+        }
+        let stride = input.strides[ig[ig.length - 1]!]!;
+        for (let k = og.length - 1; k >= 0; k--) {
+          strides[og[k]!] = stride;
+          stride *= out[og[k]!]!;
+        }
+      }
+      return { shape: out, strides, offset: input.offset };
+    }
+  }
+  return null;
+}
+
+/** A one-line summary of each kernel of a plan (for printing and tests). */
+export function describePlan(plan: FusionPlan): string[] {
+  const eqIndex = new Map<number, number>();
+  plan.program.equations.forEach((eq, i) => eqIndex.set(eq.out.id, i));
+  return plan.kernels.map((k) => {
+    if (k.kind === 'elementwise') return `elementwise ${k.segments.map((s) => `[${s.shape.join(',')}]×${s.roots.length}`).join(' + ')}`;
+    const eq = plan.program.equations[k.equation]!;
+    const shape = `[${eq.out.shape.join(',')}]`;
+    if (k.kind === 'random' || k.kind === 'scatterAdd') return `${k.kind} ${shape}`;
+    return `${k.kind} ${eq.prim} ${shape}${k.epilogue.length ? ` + epilogue ×${k.epilogue.length}` : ''}${k.writesResult ? '' : ' (result not stored)'}`;
+  });
+}
