@@ -249,7 +249,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
 
   private reduce(op: 'sum' | 'reduceMax', x: GpuHandle, axes: readonly number[], out: OutputInfo): GpuHandle {
     const outputs = sizeOfShape(out.shape);
-    const extent = axes.reduce((a, i) => a * x.shape[i]!, 1);
+    const extent = sizeOfShape(axes.map((i) => x.shape[i]!));
     const { passes } = reductionPlan(outputs, extent);
     let src = x;
     let srcAxes = axes;

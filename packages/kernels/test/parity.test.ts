@@ -120,7 +120,7 @@ const sumTolerance = (ctx: Context): ElementTolerance => {
   const { axes } = ctx.params as { axes: number[] };
   const x = ctx.cpuInputs[0]!;
   const outputs = sizeOf(ctx.outShape);
-  const extent = axes.reduce((a, i) => a * x.shape[i]!, 1);
+  const extent = sizeOf(axes.map((i) => x.shape[i]!));
   const { depth } = reductionPlan(outputs, extent);
   const absSum = tidy(() => apply('sum', [x.abs()], { axes }).dataSync());
   return (i, r) => (x.dtype === 'int32' ? 0 : depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR);

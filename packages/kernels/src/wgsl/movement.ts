@@ -5,7 +5,7 @@
 // result deterministic and equal to the CPU's sequential float32 accumulation.
 
 import type { DType } from '@scorch/tensor';
-import type { Layout } from '../layout.js';
+import { type Layout, sizeOfShape } from '../layout.js';
 import { mathPrelude } from './mathLibrary.js';
 import { F32_NAN, type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType } from './common.js';
 
@@ -55,7 +55,7 @@ export interface PadParams {
 /** out = zeros(outShape) with the input written at offset `before` (the transpose of slice). */
 export function padKernel(p: PadParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
@@ -100,7 +100,7 @@ export interface GatherParams {
  */
 export function gatherKernel(p: GatherParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
@@ -139,7 +139,7 @@ export interface ScatterAddParams {
 /** out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. */
 export function scatterAddKernel(p: ScatterAddParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
