@@ -121,7 +121,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   }
 
   async read(h: GpuHandle): Promise<TypedArray> {
-    if (h.disposed) throw new Error(`webgpu read: the ${describe(h)} tensor was disposed`);
+    this.checkUsable('read', h);
     const n = sizeOfShape(h.shape);
     const c = this.contiguous(h);
     let bytes: ArrayBuffer;
@@ -140,6 +140,23 @@ export class WebGPUBackend implements Backend<GpuHandle> {
       out[i] = w;
     }
     return out;
+  }
+
+  /**
+   * Throws unless `h` can be computed with here: not disposed, and made by this backend's device.
+   * A tensor keeps its device name ('webgpu') when the device behind that name is lost and
+   * replaced, so the handle's storage says which device it really belongs to.
+   */
+  private checkUsable(op: string, h: GpuHandle): void {
+    if (h.disposed) throw new Error(`webgpu ${op}: the ${describe(h)} tensor was disposed`);
+    const owner = h.storage.owner;
+    if (owner.isLost) {
+      throw new Error(
+        `webgpu ${op}: this tensor belongs to a WebGPU device that was lost; recreate it on a new device (initWebGPU() opens one). ` +
+          `Tensor: ${describe(h)}; loss: ${owner.lossReason}`,
+      );
+    }
+    if (owner !== this.runtime) throw new Error(`webgpu ${op}: the ${describe(h)} tensor belongs to another WebGPU device than '${this.name}'`);
   }
 
   private release(h: GpuHandle): void {
@@ -161,10 +178,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   }
 
   execute<P extends Primitive>(prim: P, inputs: readonly GpuHandle[], params: PrimitiveParams[P], out: OutputInfo): GpuHandle {
+    for (const x of inputs) this.checkUsable(prim, x);
     this.runtime.checkHealthy();
-    for (const x of inputs) {
-      if (x.disposed) throw new Error(`webgpu ${prim}: an input (${describe(x)}) was disposed`);
-    }
     if (isUnary(prim) || isBinary(prim) || isCompare(prim) || prim === 'where') {
       return this.elementwise(prim as ElementwiseOp, inputs, out);
     }

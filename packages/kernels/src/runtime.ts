@@ -19,6 +19,12 @@ import type { KernelSpec } from './wgsl/common.js';
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
 export interface GpuStorage {
   buffer: GPUBuffer;
+  /**
+   * The runtime (device) that allocated the buffer. A device lost and replaced under the same
+   * tensor-device name leaves tensors holding storages of the old one: they must never reach the
+   * new device's pool or kernels.
+   */
+  readonly owner: GpuRuntime;
   /** Allocated bytes (a size class ≥ the bytes asked for). */
   bytes: number;
   refs: number;
@@ -134,10 +140,17 @@ export class GpuRuntime {
     return this.lostReason !== null;
   }
 
+  /** Why the device was lost ('destroyed: ...'), or null while it is not. */
+  get lossReason(): string | null {
+    return this.lostReason;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Buffers
 
+  /** Buffers and bytes held by live tensors; none once the device is lost (they went with it). */
   get memory(): { buffers: number; bytes: number } {
+    if (this.isLost) return { buffers: 0, bytes: 0 };
     return { buffers: this.liveBuffers, bytes: this.liveBytes };
   }
 
@@ -164,16 +177,25 @@ export class GpuRuntime {
     }
     this.liveBuffers++;
     this.liveBytes += size;
-    return { buffer, bytes: size, refs: 1 };
+    return { buffer, bytes: size, refs: 1, owner: this };
   }
 
-  /** Drops one reference; the last one returns the buffer (after the open batch is submitted). */
+  /**
+   * Drops one reference; the last one returns the buffer (after the open batch is submitted) to
+   * the pool of the runtime that allocated it. On a lost device this only counts: the buffer went
+   * with the device.
+   */
   release(storage: GpuStorage): void {
+    if (storage.owner !== this) {
+      storage.owner.release(storage);
+      return;
+    }
     if (storage.refs <= 0) return;
     storage.refs--;
     if (storage.refs > 0) return;
     this.liveBuffers--;
     this.liveBytes -= storage.bytes;
+    if (this.isLost) return;
     if (this.encoder) this.releasedInBatch.push(storage);
     else this.returnToPool(storage.buffer, storage.bytes);
   }
