@@ -16,7 +16,7 @@ import type { GpuRuntime, GpuStorage } from './runtime.js';
 import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from './wgsl/matmul.js';
-import { gatherKernel, padKernel, scatterAddKernel } from './wgsl/movement.js';
+import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
 import { randomKernel } from './wgsl/random.js';
 import { reduceKernel, reductionPlan } from './wgsl/reduce.js';
 
@@ -226,7 +226,9 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         const idx = inputs[1]!;
         this.checkIndices('scatterAdd', idx, axis, size);
         const h = this.output(out.shape, out.dtype);
-        this.run(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
+        for (const span of scatterAddSpans(x.shape[axis]!)) {
+          this.run(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape, span }), [x, idx, h]);
+        }
         return h;
       }
       case 'matmul':

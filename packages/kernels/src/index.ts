@@ -68,7 +68,8 @@ export {
   matmulKernel, chooseTiling, LARGE_TILING, SMALL_TILING, SKINNY_TILING, vec4Layout, vec4MatmulKernel, chooseVec4Blocking, VEC4_BLOCKING,
 } from './wgsl/matmul.js';
 export type { MatmulTiling, MatmulParams, Vec4Blocking, Vec4MatmulParams } from './wgsl/matmul.js';
-export { padKernel, gatherKernel, scatterAddKernel } from './wgsl/movement.js';
+export { padKernel, gatherKernel, scatterAddKernel, scatterAddSpans, SCATTER_ADD_SPAN } from './wgsl/movement.js';
+export type { ScatterAddSpan } from './wgsl/movement.js';
 export { randomKernel, PHILOX_WGSL } from './wgsl/random.js';
 export { mathPrelude } from './wgsl/mathLibrary.js';
 export type { KernelSpec } from './wgsl/common.js';

@@ -262,6 +262,13 @@ const CASES: { readonly [P in Primitive]: readonly ParityCase[] } = {
       params: () => ({ axis: 1, size: 5 }),
       tolerance: EXACT,
     },
+    {
+      // More indices than llvmpipe runs loop iterations in one invocation (65,535): several launches.
+      name: '[70000,3] axis 0 into 5 rows',
+      inputs: [{ shape: [70000, 3], dtype: f32, values: 'normal' }, { shape: [70000], dtype: 'int32', values: { indices: 5 } }],
+      params: () => ({ axis: 0, size: 5 }),
+      tolerance: EXACT,
+    },
   ],
   matmul: [
     { name: '[7,33]x[33,1]', inputs: [{ shape: [7, 33], dtype: f32, values: 'normal' }, { shape: [33, 1], dtype: f32, values: 'normal' }], params: noParams, tolerance: matmulTolerance },

@@ -134,16 +134,43 @@ export interface ScatterAddParams {
   indices: Layout;
   axis: number;
   outShape: readonly number[];
+  /** The indices this launch walks (see scatterAddSpans); the first span starts from zeros. */
+  span: ScatterAddSpan;
 }
 
-/** out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. */
+export interface ScatterAddSpan {
+  start: number;
+  count: number;
+}
+
+/**
+ * Indices one scatter-add launch walks per output element. llvmpipe (Mesa's gallivm) ends an
+ * invocation after 65,535 loop iterations in all (its guard against endless loops), silently:
+ * a single pass over 70,000 indices summed only the first 65,535. 16,384 leaves room for a few
+ * loop constructs per iteration.
+ */
+export const SCATTER_ADD_SPAN = 1 << 14;
+
+/** The launches a scatter-add over `length` indices takes, in index order (one, possibly empty, at least). */
+export function scatterAddSpans(length: number): ScatterAddSpan[] {
+  const spans: ScatterAddSpan[] = [];
+  for (let start = 0; start === 0 || start < length; start += SCATTER_ADD_SPAN) spans.push({ start, count: Math.min(SCATTER_ADD_SPAN, length - start) });
+  return spans;
+}
+
+/**
+ * out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. One launch
+ * per span of indices: each continues the sums the previous one wrote, so the order of additions
+ * (and the float32 result) is the CPU's whatever the number of launches.
+ */
 export function scatterAddKernel(p: ScatterAddParams): KernelSpec {
   const u = new UniformBlock();
   const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
-  const length = u.u32(p.updates.shape[p.axis]!);
+  const start = u.u32(p.span.start);
+  const stop = u.u32(p.span.start + p.span.count);
   const idxOffset = u.u32(p.indices.offset);
   const idxStride = u.u32(p.indices.strides[0] ?? 0);
   const base = [u.u32(p.updates.offset)];
@@ -158,7 +185,8 @@ fn main(${entryBuiltins}) {
   let destination = i32(c${p.axis});
   let base = ${base.join(' + ')};
   var acc = ${zeroOf(p.dtype)};
-  for (var j = 0u; j < ${length}; j = j + 1u) {
+  if (${start} > 0u) { acc = out[i]; }
+  for (var j = ${start}; j < ${stop}; j = j + 1u) {
     if (idx[${idxOffset} + j * ${idxStride}] == destination) { acc = acc + src[base + j * ${step}]; }
   }
   out[i] = acc;
