@@ -9,7 +9,7 @@
 import type {
   Backend, BackendMemory, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
+import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
@@ -74,6 +74,11 @@ export class WebGPUBackend implements Backend<GpuHandle> {
 
   private run(spec: KernelSpec, buffers: readonly GpuHandle[]): void {
     this.runtime.dispatch(spec, buffers.map((h) => h.storage.buffer));
+  }
+
+  /** `run` for gather and scatterAdd, whose kernels report indices the host could not check. */
+  private runReportingBadIndices(spec: KernelSpec, buffers: readonly GpuHandle[]): void {
+    this.runtime.dispatchReportingBadIndices(spec, buffers.map((h) => h.storage.buffer));
   }
 
   /** A contiguous handle with the same values (the handle itself, with one more reference, if already so). */
@@ -218,7 +223,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         const idx = inputs[1]!;
         this.checkIndices('gather', idx, axis, x.shape[axis]!);
         const h = this.output(out.shape, out.dtype);
-        this.run(gatherKernel({ dtype: out.dtype, input: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
+        this.runReportingBadIndices(gatherKernel({ dtype: out.dtype, input: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
         return h;
       }
       case 'scatterAdd': {
@@ -227,7 +232,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         this.checkIndices('scatterAdd', idx, axis, size);
         const h = this.output(out.shape, out.dtype);
         for (const span of scatterAddSpans(x.shape[axis]!)) {
-          this.run(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape, span }), [x, idx, h]);
+          this.runReportingBadIndices(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape, span }), [x, idx, h]);
         }
         return h;
       }
@@ -319,14 +324,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     return h;
   }
 
-  /** Range-checks indices whose values the host knows (small uploads), with the CPU's error. */
-  private checkIndices(op: string, idx: GpuHandle, axis: number, extent: number): void {
+  /**
+   * Range-checks indices whose values the host knows (small uploads), with the CPU's error, at
+   * once; the kernels report the others at the next read.
+   */
+  private checkIndices(op: 'gather' | 'scatterAdd', idx: GpuHandle, axis: number, extent: number): void {
     const host = idx.storage.hostInts;
     if (!host) return;
     const n = idx.shape[0]!;
     for (let j = 0; j < n; j++) {
       const r = host[idx.offset + j * idx.strides[0]!]!;
-      if (!(r >= 0 && r < extent)) throw new RangeError(`${op}: index ${r} is out of range for axis ${axis} of extent ${extent}`);
+      if (!(r >= 0 && r < extent)) throw indexOutOfRange(op, r, axis, extent);
     }
   }
 }

@@ -1,6 +1,6 @@
 // The WebGPU runtime under the backend: pooled buffers, cached pipelines, batched dispatches
 // and asynchronous readback, plus the error plumbing that turns WebGPU's deferred validation
-// errors and device loss into thrown errors naming the kernel.
+// errors, device loss and out-of-range indices found by kernels into thrown errors.
 //
 // Ordering rules this module relies on (WebGPU queue timeline):
 // - `queue.writeBuffer` runs when called, i.e. BEFORE the commands of the encoder that is still
@@ -15,6 +15,7 @@
 
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
+import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
 
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
 export interface GpuStorage {
@@ -87,6 +88,10 @@ export class GpuRuntime {
   private readonly uniformArena: GPUBuffer;
   private readonly uniformHost = new Uint8Array(UNIFORM_ARENA_BYTES);
   private uniformUsed = 0;
+  /** Where gather/scatterAdd kernels report an out-of-range index (wgsl/indexErrors.ts). */
+  private readonly indexErrorRecord: GPUBuffer;
+  /** True once such a kernel was recorded after the record was last copied out. */
+  private indexRecordUnread = false;
 
   /** Validation/OOM/internal errors not yet reported, and the checks still in flight. */
   private failure: Error | null = null;
@@ -106,6 +111,12 @@ export class GpuRuntime {
       label: 'scorch uniform arena',
       size: UNIFORM_ARENA_BYTES,
       usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST,
+    });
+    // WebGPU zero-fills new buffers: the record starts empty.
+    this.indexErrorRecord = this.device.createBuffer({
+      label: 'scorch index-error record',
+      size: INDEX_ERROR_RECORD_BYTES,
+      usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST,
     });
     void this.device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -280,6 +291,15 @@ export class GpuRuntime {
     this.labelsInBatch.add(spec.label);
   }
 
+  /**
+   * Records a kernel that reports out-of-range indices: the index-error record is bound after
+   * `buffers`, and the next read (or sync) copies it out and throws what it holds.
+   */
+  dispatchReportingBadIndices(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+    this.dispatch(spec, [...buffers, this.indexErrorRecord]);
+    this.indexRecordUnread = true;
+  }
+
   get poisonWord(): number {
     return POISON_WORD;
   }
@@ -318,8 +338,16 @@ export class GpuRuntime {
     this.releasedInBatch = [];
   }
 
-  /** Waits until the device has finished all submitted work, then reports any error. */
+  /**
+   * Waits until the device has finished all submitted work, then reports any error, including
+   * an out-of-range index found by a kernel.
+   */
   async sync(): Promise<void> {
+    if (this.indexRecordUnread) {
+      // Mapping the record waits for the submitted work as onSubmittedWorkDone would.
+      await this.readBack(null, 0, 0);
+      return;
+    }
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.settle();
@@ -332,7 +360,22 @@ export class GpuRuntime {
   async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
     this.checkHealthy();
     if (byteLength === 0) return new ArrayBuffer(0);
-    const size = sizeClass(byteLength);
+    return this.readBack(buffer, byteOffset, byteLength);
+  }
+
+  /**
+   * Copies the bytes asked for (if any) into a staging buffer, and the index-error record after
+   * them when a kernel may have written it since it was last read; submits; maps once. The
+   * record rides on a read that happens anyway: no extra submit or round trip. It is cleared by
+   * the same command buffer, right after the copy, so each report is read exactly once. Throws
+   * the batch's errors first, then a bad index the record holds.
+   */
+  private async readBack(buffer: GPUBuffer | null, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    const withRecord = this.indexRecordUnread;
+    // mapAsync wants an 8-byte aligned offset for the record's view; copies want 4.
+    const recordAt = Math.ceil(byteLength / 8) * 8;
+    const mapped = withRecord ? recordAt + INDEX_ERROR_RECORD_BYTES : byteLength;
+    const size = sizeClass(mapped);
     const staging =
       this.stagingPool.get(size)?.pop() ??
       this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
@@ -341,21 +384,29 @@ export class GpuRuntime {
       this.pass.end();
       this.pass = null;
     }
-    encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    if (buffer) encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    if (withRecord) {
+      encoder.copyBufferToBuffer(this.indexErrorRecord, 0, staging, recordAt, INDEX_ERROR_RECORD_BYTES);
+      encoder.clearBuffer(this.indexErrorRecord);
+      this.indexRecordUnread = false;
+    }
     this.flush();
     try {
-      await staging.mapAsync(MAP_MODE_READ, 0, byteLength);
+      await staging.mapAsync(MAP_MODE_READ, 0, mapped);
     } catch (e) {
       await this.settle();
       if (this.lostReason !== null) this.checkHealthy();
       throw new Error(`webgpu: reading a result back failed: ${(e as Error).message}`);
     }
-    const copy = staging.getMappedRange(0, byteLength).slice(0);
+    const range = staging.getMappedRange(0, mapped);
+    const copy = range.slice(0, byteLength);
+    const indexError = withRecord ? indexErrorOf(new Uint32Array(range, recordAt, INDEX_ERROR_RECORD_BYTES / 4)) : null;
     staging.unmap();
     let list = this.stagingPool.get(size);
     if (!list) this.stagingPool.set(size, (list = []));
     list.push(staging);
     await this.settle();
+    if (indexError) throw indexError;
     return copy;
   }
 }
