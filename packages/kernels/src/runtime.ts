@@ -13,6 +13,7 @@
 
 /// <reference types="@webgpu/types" />
 
+import { checkBoolean, checkNumber } from '@scorch/tensor';
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
@@ -40,6 +41,25 @@ export interface RuntimeOptions {
   poolLimitBytes?: number;
   /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
   poisonAllocations?: boolean;
+}
+
+/** Every RuntimeOptions key (the `satisfies` keeps the list complete). */
+export const RUNTIME_OPTION_KEYS = Object.keys({
+  maxDispatchesPerBatch: true, poolLimitBytes: true, poisonAllocations: true,
+} satisfies Record<keyof RuntimeOptions, true>) as (keyof RuntimeOptions)[];
+
+/** The documented defaults of RuntimeOptions. */
+export const RUNTIME_DEFAULTS: Required<RuntimeOptions> = {
+  maxDispatchesPerBatch: 64,
+  poolLimitBytes: 256 * 1024 * 1024,
+  poisonAllocations: false,
+};
+
+/** Checks the values of RuntimeOptions (its keys are the caller's to check). */
+export function checkRuntimeOptions(where: string, opts: RuntimeOptions): void {
+  checkNumber(where, 'maxDispatchesPerBatch', opts.maxDispatchesPerBatch, { integer: true, min: 1 });
+  checkNumber(where, 'poolLimitBytes', opts.poolLimitBytes, { integer: true, min: 0 });
+  checkBoolean(where, 'poisonAllocations', opts.poisonAllocations);
 }
 
 /** Rounds a request up to its pool size class: powers of two up to 4 KiB, then quarter steps. */
@@ -103,9 +123,10 @@ export class GpuRuntime {
   constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
     this.device = acquired.device;
     this.acquired = acquired;
-    this.maxDispatches = opts.maxDispatchesPerBatch ?? 64;
-    this.poolLimit = opts.poolLimitBytes ?? 256 * 1024 * 1024;
-    this.poison = opts.poisonAllocations ?? false;
+    checkRuntimeOptions('GpuRuntime', opts);
+    this.maxDispatches = opts.maxDispatchesPerBatch ?? RUNTIME_DEFAULTS.maxDispatchesPerBatch;
+    this.poolLimit = opts.poolLimitBytes ?? RUNTIME_DEFAULTS.poolLimitBytes;
+    this.poison = opts.poisonAllocations ?? RUNTIME_DEFAULTS.poisonAllocations;
     this.uniformAlign = Math.max(16, this.device.limits.minUniformBufferOffsetAlignment);
     this.uniformArena = this.device.createBuffer({
       label: 'scorch uniform arena',
