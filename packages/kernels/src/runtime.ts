@@ -393,8 +393,8 @@ export class GpuRuntime {
    */
   private async readBack(buffer: GPUBuffer | null, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
     const withRecord = this.indexRecordUnread;
-    // mapAsync wants an 8-byte aligned offset for the record's view; copies want 4.
-    const recordAt = Math.ceil(byteLength / 8) * 8;
+    // Copy offsets and the record's Uint32Array view need 4-byte alignment.
+    const recordAt = Math.ceil(byteLength / 4) * 4;
     const mapped = withRecord ? recordAt + INDEX_ERROR_RECORD_BYTES : byteLength;
     const size = sizeClass(mapped);
     const staging =
