@@ -9,14 +9,14 @@
 import type {
   Backend, BackendMemory, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
+import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
 import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from './wgsl/matmul.js';
-import { gatherKernel, padKernel, scatterAddKernel } from './wgsl/movement.js';
+import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
 import { randomKernel } from './wgsl/random.js';
 import { reduceKernel, reductionPlan } from './wgsl/reduce.js';
 
@@ -76,6 +76,11 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     this.runtime.dispatch(spec, buffers.map((h) => h.storage.buffer));
   }
 
+  /** `run` for gather and scatterAdd, whose kernels report indices the host could not check. */
+  private runReportingBadIndices(spec: KernelSpec, buffers: readonly GpuHandle[]): void {
+    this.runtime.dispatchReportingBadIndices(spec, buffers.map((h) => h.storage.buffer));
+  }
+
   /** A contiguous handle with the same values (the handle itself, with one more reference, if already so). */
   private contiguous(h: GpuHandle): GpuHandle {
     if (isContiguous(h)) return this.view(h, h.shape, rowMajorStrides(h.shape), h.offset);
@@ -121,7 +126,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   }
 
   async read(h: GpuHandle): Promise<TypedArray> {
-    if (h.disposed) throw new Error(`webgpu read: the ${describe(h)} tensor was disposed`);
+    this.checkUsable('read', h);
     const n = sizeOfShape(h.shape);
     const c = this.contiguous(h);
     let bytes: ArrayBuffer;
@@ -140,6 +145,23 @@ export class WebGPUBackend implements Backend<GpuHandle> {
       out[i] = w;
     }
     return out;
+  }
+
+  /**
+   * Throws unless `h` can be computed with here: not disposed, and made by this backend's device.
+   * A tensor keeps its device name ('webgpu') when the device behind that name is lost and
+   * replaced, so the handle's storage says which device it really belongs to.
+   */
+  private checkUsable(op: string, h: GpuHandle): void {
+    if (h.disposed) throw new Error(`webgpu ${op}: the ${describe(h)} tensor was disposed`);
+    const owner = h.storage.owner;
+    if (owner.isLost) {
+      throw new Error(
+        `webgpu ${op}: this tensor belongs to a WebGPU device that was lost; recreate it on a new device (initWebGPU() opens one). ` +
+          `Tensor: ${describe(h)}; loss: ${owner.lossReason}`,
+      );
+    }
+    if (owner !== this.runtime) throw new Error(`webgpu ${op}: the ${describe(h)} tensor belongs to another WebGPU device than '${this.name}'`);
   }
 
   private release(h: GpuHandle): void {
@@ -161,10 +183,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   }
 
   execute<P extends Primitive>(prim: P, inputs: readonly GpuHandle[], params: PrimitiveParams[P], out: OutputInfo): GpuHandle {
+    for (const x of inputs) this.checkUsable(prim, x);
     this.runtime.checkHealthy();
-    for (const x of inputs) {
-      if (x.disposed) throw new Error(`webgpu ${prim}: an input (${describe(x)}) was disposed`);
-    }
     if (isUnary(prim) || isBinary(prim) || isCompare(prim) || prim === 'where') {
       return this.elementwise(prim as ElementwiseOp, inputs, out);
     }
@@ -203,7 +223,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         const idx = inputs[1]!;
         this.checkIndices('gather', idx, axis, x.shape[axis]!);
         const h = this.output(out.shape, out.dtype);
-        this.run(gatherKernel({ dtype: out.dtype, input: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
+        this.runReportingBadIndices(gatherKernel({ dtype: out.dtype, input: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
         return h;
       }
       case 'scatterAdd': {
@@ -211,7 +231,9 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         const idx = inputs[1]!;
         this.checkIndices('scatterAdd', idx, axis, size);
         const h = this.output(out.shape, out.dtype);
-        this.run(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape }), [x, idx, h]);
+        for (const span of scatterAddSpans(x.shape[axis]!)) {
+          this.runReportingBadIndices(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape, span }), [x, idx, h]);
+        }
         return h;
       }
       case 'matmul':
@@ -256,7 +278,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
 
   private reduce(op: 'sum' | 'reduceMax', x: GpuHandle, axes: readonly number[], out: OutputInfo): GpuHandle {
     const outputs = sizeOfShape(out.shape);
-    const extent = axes.reduce((a, i) => a * x.shape[i]!, 1);
+    const extent = sizeOfShape(axes.map((i) => x.shape[i]!));
     const { passes } = reductionPlan(outputs, extent);
     let src = x;
     let srcAxes = axes;
@@ -309,14 +331,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     return h;
   }
 
-  /** Range-checks indices whose values the host knows (small uploads), with the CPU's error. */
-  private checkIndices(op: string, idx: GpuHandle, axis: number, extent: number): void {
+  /**
+   * Range-checks indices whose values the host knows (small uploads), with the CPU's error, at
+   * once; the kernels report the others at the next read.
+   */
+  private checkIndices(op: 'gather' | 'scatterAdd', idx: GpuHandle, axis: number, extent: number): void {
     const host = idx.storage.hostInts;
     if (!host) return;
     const n = idx.shape[0]!;
     for (let j = 0; j < n; j++) {
       const r = host[idx.offset + j * idx.strides[0]!]!;
-      if (!(r >= 0 && r < extent)) throw new RangeError(`${op}: index ${r} is out of range for axis ${axis} of extent ${extent}`);
+      if (!(r >= 0 && r < extent)) throw indexOutOfRange(op, r, axis, extent);
     }
   }
 }

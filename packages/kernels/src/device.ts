@@ -5,6 +5,8 @@
 
 /// <reference types="@webgpu/types" />
 
+import { checkBoolean, checkOneOf } from '@scorch/tensor';
+
 export type FeatureLevel = 'core' | 'compatibility';
 
 export interface AdapterSummary {
@@ -30,6 +32,28 @@ export interface DeviceRequest {
    * 'defaults' keeps WebGPU's defaults for the feature level (to check that everything runs there).
    */
   limits?: 'adapter' | 'defaults';
+}
+
+/** Every DeviceRequest key (the `satisfies` keeps the list complete). */
+export const DEVICE_REQUEST_KEYS = Object.keys({
+  gpu: true, dawnCreate: true, forceCompatibility: true, limits: true,
+} satisfies Record<keyof DeviceRequest, true>) as (keyof DeviceRequest)[];
+
+/** The documented defaults of the DeviceRequest options that have one. */
+export const DEVICE_REQUEST_DEFAULTS = { forceCompatibility: false, limits: 'adapter' } as const satisfies DeviceRequest;
+
+const LIMITS_CHOICES = ['adapter', 'defaults'] as const;
+
+/** Checks the values of a DeviceRequest (its keys are the caller's to check). */
+export function checkDeviceRequest(where: string, req: DeviceRequest): void {
+  if (req.gpu !== undefined && (req.gpu === null || typeof (req.gpu as { requestAdapter?: unknown }).requestAdapter !== 'function')) {
+    throw new TypeError(`${where}: gpu must be a GPU object (with requestAdapter), e.g. navigator.gpu or Dawn's create([]), got ${req.gpu === null ? 'null' : typeof req.gpu}`);
+  }
+  if (req.dawnCreate !== undefined && typeof req.dawnCreate !== 'function') {
+    throw new TypeError(`${where}: dawnCreate must be Dawn's create(flags) function (import { create } from 'webgpu'), got ${typeof req.dawnCreate}`);
+  }
+  checkBoolean(where, 'forceCompatibility', req.forceCompatibility);
+  if (req.limits !== undefined) checkOneOf(where, 'limits', req.limits, LIMITS_CHOICES);
 }
 
 export interface AcquiredDevice {
@@ -122,6 +146,7 @@ interface Attempt {
 
 /** Finds an adapter (core first, then compatibility) and opens a device with raised limits. */
 export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDevice> {
+  checkDeviceRequest('acquireDevice', req);
   const tried: string[] = [];
 
   const attempts: (() => Attempt | null)[] = [];
@@ -176,7 +201,8 @@ export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDe
       continue;
     }
     const level: FeatureLevel = attempt.featureLevel === 'compatibility' && !adapter.features.has('core-features-and-limits') ? 'compatibility' : 'core';
-    const requiredLimits = req.limits === 'defaults' ? {} : limitsToRequest(adapter);
+    const limits = req.limits ?? DEVICE_REQUEST_DEFAULTS.limits;
+    const requiredLimits = limits === 'defaults' ? {} : limitsToRequest(adapter);
     const device = await adapter.requestDevice({ requiredLimits, label: 'scorch' });
     return {
       device,

@@ -4,10 +4,10 @@
 
 /// <reference types="@webgpu/types" />
 
-import { registerBackend } from '@scorch/tensor';
+import { checkOptions, getBackend, listDevices, registerBackend } from '@scorch/tensor';
 import { WebGPUBackend } from './backend.js';
-import { type AdapterSummary, type DeviceRequest, acquireDevice } from './device.js';
-import { GpuRuntime, type RuntimeOptions } from './runtime.js';
+import { type AdapterSummary, DEVICE_REQUEST_DEFAULTS, DEVICE_REQUEST_KEYS, type DeviceRequest, acquireDevice, checkDeviceRequest } from './device.js';
+import { GpuRuntime, RUNTIME_DEFAULTS, RUNTIME_OPTION_KEYS, type RuntimeOptions, checkRuntimeOptions } from './runtime.js';
 
 export interface InitWebGPUOptions extends DeviceRequest, RuntimeOptions {
   /** Tensor device name to register. Default 'webgpu'. */
@@ -23,36 +23,96 @@ export interface WebGPUHandle {
   runtime: GpuRuntime;
 }
 
-const initialised = new Map<string, Promise<WebGPUHandle>>();
+const INIT_OPTION_KEYS: readonly string[] = ['name', ...DEVICE_REQUEST_KEYS, ...RUNTIME_OPTION_KEYS];
+
+type DeviceOptions = Omit<InitWebGPUOptions, 'name'>;
+
+/** What a device was opened with, defaults filled in, to compare later calls against. */
+function effectiveOptions(opts: DeviceOptions): Record<string, unknown> {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  return { ...DEVICE_REQUEST_DEFAULTS, ...RUNTIME_DEFAULTS, ...given };
+}
+
+function describeOption(value: unknown): string {
+  if (value === undefined) return 'unset';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return 'an object';
+  return JSON.stringify(value);
+}
+
+/** Throws when `opts` asks for an option value the open device `name` was not opened with. */
+function checkSameOptions(name: string, opened: DeviceOptions, opts: InitWebGPUOptions): void {
+  const was = effectiveOptions(opened);
+  for (const [key, value] of Object.entries(opts)) {
+    if (key === 'name' || value === undefined || was[key] === value) continue;
+    // Two functions or two objects describe alike: say that this one is another.
+    const isReference = (v: unknown) => typeof v === 'function' || (typeof v === 'object' && v !== null);
+    const asked = isReference(value) && isReference(was[key]) ? `a different ${typeof value === 'function' ? 'function' : 'object'}` : describeOption(value);
+    throw new Error(
+      `initWebGPU: device '${name}' is already open with ${key} = ${describeOption(was[key])}; this call asks for ${key} = ${asked}. ` +
+        `Options take effect when a device opens: omit them to share the open device, or pass another name to open a second one.`,
+    );
+  }
+}
+
+interface Opening {
+  handle: Promise<WebGPUHandle>;
+  opts: DeviceOptions;
+}
+
+const initialised = new Map<string, Opening>();
 
 /**
  * Opens a WebGPU device and registers it as a tensor device. Idempotent per name: later calls
- * return the first call's handle (their other options are ignored) until that device is lost,
- * when the next call opens a new one. Throws, saying what was tried, when there is no adapter.
+ * return the open device's handle until that device is lost, when the next call opens a new one
+ * (with that call's options). Options take effect when a device opens: a later call may omit
+ * them, but an option it gives must equal the open device's (the default counts when the first
+ * call omitted it), otherwise it throws; pass another `name` for a second device with other
+ * options. Unknown keys and values out of range throw before anything is opened, and so does a
+ * name registered to a backend that is not WebGPU ('cpu'). Throws, saying what was tried, when
+ * there is no adapter.
  */
 export async function initWebGPU(opts: InitWebGPUOptions = {}): Promise<WebGPUHandle> {
+  checkOptions('initWebGPU', opts, INIT_OPTION_KEYS);
   const name = opts.name ?? 'webgpu';
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TypeError(`initWebGPU: name must be a non-empty string (the tensor device name), got ${name === '' ? 'an empty string' : describeOption(name)}`);
+  }
+  checkDeviceRequest('initWebGPU', opts);
+  checkRuntimeOptions('initWebGPU', opts);
+  if (listDevices().includes(name) && !(getBackend(name) instanceof WebGPUBackend)) {
+    throw new Error(`initWebGPU: the device name '${name}' belongs to a registered backend that is not WebGPU; pass another name (the default is 'webgpu')`);
+  }
+  const { name: _name, ...deviceOptions } = opts;
   const existing = initialised.get(name);
   if (existing) {
-    const handle = await existing;
-    if (!handle.runtime.isLost) return handle;
+    const handle = await existing.handle;
+    if (!handle.runtime.isLost) {
+      checkSameOptions(name, existing.opts, opts);
+      return handle;
+    }
     // A lost device is replaced (and re-registered) below, once, however many callers saw it lost.
     if (initialised.get(name) === existing) initialised.delete(name);
   }
-  let pending = initialised.get(name);
-  if (!pending) {
-    pending = (async () => {
-      const acquired = await acquireDevice(opts);
-      const runtime = new GpuRuntime(acquired, opts);
+  let opening = initialised.get(name);
+  if (opening) {
+    checkSameOptions(name, opening.opts, opts);
+  } else {
+    const handle = (async () => {
+      const acquired = await acquireDevice(deviceOptions);
+      const runtime = new GpuRuntime(acquired, deviceOptions);
       const backend = new WebGPUBackend(name, runtime, acquired.info);
       registerBackend(backend);
       return { device: name, info: acquired.info, gpu: acquired.device, backend, runtime };
     })();
-    initialised.set(name, pending);
+    opening = { handle, opts: deviceOptions };
+    initialised.set(name, opening);
     // A failed attempt may be retried (e.g. after installing drivers).
-    pending.catch(() => initialised.delete(name));
+    handle.catch(() => {
+      if (initialised.get(name) === opening) initialised.delete(name);
+    });
   }
-  return pending;
+  return opening.handle;
 }
 
 export { WebGPUBackend } from './backend.js';
@@ -68,7 +128,8 @@ export {
   matmulKernel, chooseTiling, LARGE_TILING, SMALL_TILING, SKINNY_TILING, vec4Layout, vec4MatmulKernel, chooseVec4Blocking, VEC4_BLOCKING,
 } from './wgsl/matmul.js';
 export type { MatmulTiling, MatmulParams, Vec4Blocking, Vec4MatmulParams } from './wgsl/matmul.js';
-export { padKernel, gatherKernel, scatterAddKernel } from './wgsl/movement.js';
+export { padKernel, gatherKernel, scatterAddKernel, scatterAddSpans, SCATTER_ADD_SPAN } from './wgsl/movement.js';
+export type { ScatterAddSpan } from './wgsl/movement.js';
 export { randomKernel, PHILOX_WGSL } from './wgsl/random.js';
 export { mathPrelude } from './wgsl/mathLibrary.js';
 export type { KernelSpec } from './wgsl/common.js';

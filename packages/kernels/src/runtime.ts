@@ -1,6 +1,6 @@
 // The WebGPU runtime under the backend: pooled buffers, cached pipelines, batched dispatches
 // and asynchronous readback, plus the error plumbing that turns WebGPU's deferred validation
-// errors and device loss into thrown errors naming the kernel.
+// errors, device loss and out-of-range indices found by kernels into thrown errors.
 //
 // Ordering rules this module relies on (WebGPU queue timeline):
 // - `queue.writeBuffer` runs when called, i.e. BEFORE the commands of the encoder that is still
@@ -13,12 +13,20 @@
 
 /// <reference types="@webgpu/types" />
 
+import { checkBoolean, checkNumber } from '@scorch/tensor';
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
+import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
 
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
 export interface GpuStorage {
   buffer: GPUBuffer;
+  /**
+   * The runtime (device) that allocated the buffer. A device lost and replaced under the same
+   * tensor-device name leaves tensors holding storages of the old one: they must never reach the
+   * new device's pool or kernels.
+   */
+  readonly owner: GpuRuntime;
   /** Allocated bytes (a size class ≥ the bytes asked for). */
   bytes: number;
   refs: number;
@@ -33,6 +41,25 @@ export interface RuntimeOptions {
   poolLimitBytes?: number;
   /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
   poisonAllocations?: boolean;
+}
+
+/** Every RuntimeOptions key (the `satisfies` keeps the list complete). */
+export const RUNTIME_OPTION_KEYS = Object.keys({
+  maxDispatchesPerBatch: true, poolLimitBytes: true, poisonAllocations: true,
+} satisfies Record<keyof RuntimeOptions, true>) as (keyof RuntimeOptions)[];
+
+/** The documented defaults of RuntimeOptions. */
+export const RUNTIME_DEFAULTS: Required<RuntimeOptions> = {
+  maxDispatchesPerBatch: 64,
+  poolLimitBytes: 256 * 1024 * 1024,
+  poisonAllocations: false,
+};
+
+/** Checks the values of RuntimeOptions (its keys are the caller's to check). */
+export function checkRuntimeOptions(where: string, opts: RuntimeOptions): void {
+  checkNumber(where, 'maxDispatchesPerBatch', opts.maxDispatchesPerBatch, { integer: true, min: 1 });
+  checkNumber(where, 'poolLimitBytes', opts.poolLimitBytes, { integer: true, min: 0 });
+  checkBoolean(where, 'poisonAllocations', opts.poisonAllocations);
 }
 
 /** Rounds a request up to its pool size class: powers of two up to 4 KiB, then quarter steps. */
@@ -81,6 +108,10 @@ export class GpuRuntime {
   private readonly uniformArena: GPUBuffer;
   private readonly uniformHost = new Uint8Array(UNIFORM_ARENA_BYTES);
   private uniformUsed = 0;
+  /** Where gather/scatterAdd kernels report an out-of-range index (wgsl/indexErrors.ts). */
+  private readonly indexErrorRecord: GPUBuffer;
+  /** True once such a kernel was recorded after the record was last copied out. */
+  private indexRecordUnread = false;
 
   /** Validation/OOM/internal errors not yet reported, and the checks still in flight. */
   private failure: Error | null = null;
@@ -92,14 +123,21 @@ export class GpuRuntime {
   constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
     this.device = acquired.device;
     this.acquired = acquired;
-    this.maxDispatches = opts.maxDispatchesPerBatch ?? 64;
-    this.poolLimit = opts.poolLimitBytes ?? 256 * 1024 * 1024;
-    this.poison = opts.poisonAllocations ?? false;
+    checkRuntimeOptions('GpuRuntime', opts);
+    this.maxDispatches = opts.maxDispatchesPerBatch ?? RUNTIME_DEFAULTS.maxDispatchesPerBatch;
+    this.poolLimit = opts.poolLimitBytes ?? RUNTIME_DEFAULTS.poolLimitBytes;
+    this.poison = opts.poisonAllocations ?? RUNTIME_DEFAULTS.poisonAllocations;
     this.uniformAlign = Math.max(16, this.device.limits.minUniformBufferOffsetAlignment);
     this.uniformArena = this.device.createBuffer({
       label: 'scorch uniform arena',
       size: UNIFORM_ARENA_BYTES,
       usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST,
+    });
+    // WebGPU zero-fills new buffers: the record starts empty.
+    this.indexErrorRecord = this.device.createBuffer({
+      label: 'scorch index-error record',
+      size: INDEX_ERROR_RECORD_BYTES,
+      usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST,
     });
     void this.device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -134,10 +172,17 @@ export class GpuRuntime {
     return this.lostReason !== null;
   }
 
+  /** Why the device was lost ('destroyed: ...'), or null while it is not. */
+  get lossReason(): string | null {
+    return this.lostReason;
+  }
+
   // ------------------------------------------------------------------------------------------
   // Buffers
 
+  /** Buffers and bytes held by live tensors; none once the device is lost (they went with it). */
   get memory(): { buffers: number; bytes: number } {
+    if (this.isLost) return { buffers: 0, bytes: 0 };
     return { buffers: this.liveBuffers, bytes: this.liveBytes };
   }
 
@@ -164,16 +209,25 @@ export class GpuRuntime {
     }
     this.liveBuffers++;
     this.liveBytes += size;
-    return { buffer, bytes: size, refs: 1 };
+    return { buffer, bytes: size, refs: 1, owner: this };
   }
 
-  /** Drops one reference; the last one returns the buffer (after the open batch is submitted). */
+  /**
+   * Drops one reference; the last one returns the buffer (after the open batch is submitted) to
+   * the pool of the runtime that allocated it. On a lost device this only counts: the buffer went
+   * with the device.
+   */
   release(storage: GpuStorage): void {
+    if (storage.owner !== this) {
+      storage.owner.release(storage);
+      return;
+    }
     if (storage.refs <= 0) return;
     storage.refs--;
     if (storage.refs > 0) return;
     this.liveBuffers--;
     this.liveBytes -= storage.bytes;
+    if (this.isLost) return;
     if (this.encoder) this.releasedInBatch.push(storage);
     else this.returnToPool(storage.buffer, storage.bytes);
   }
@@ -258,6 +312,15 @@ export class GpuRuntime {
     this.labelsInBatch.add(spec.label);
   }
 
+  /**
+   * Records a kernel that reports out-of-range indices: the index-error record is bound after
+   * `buffers`, and the next read (or sync) copies it out and throws what it holds.
+   */
+  dispatchReportingBadIndices(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+    this.dispatch(spec, [...buffers, this.indexErrorRecord]);
+    this.indexRecordUnread = true;
+  }
+
   get poisonWord(): number {
     return POISON_WORD;
   }
@@ -296,8 +359,16 @@ export class GpuRuntime {
     this.releasedInBatch = [];
   }
 
-  /** Waits until the device has finished all submitted work, then reports any error. */
+  /**
+   * Waits until the device has finished all submitted work, then reports any error, including
+   * an out-of-range index found by a kernel.
+   */
   async sync(): Promise<void> {
+    if (this.indexRecordUnread) {
+      // Mapping the record waits for the submitted work as onSubmittedWorkDone would.
+      await this.readBack(null, 0, 0);
+      return;
+    }
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.settle();
@@ -310,7 +381,22 @@ export class GpuRuntime {
   async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
     this.checkHealthy();
     if (byteLength === 0) return new ArrayBuffer(0);
-    const size = sizeClass(byteLength);
+    return this.readBack(buffer, byteOffset, byteLength);
+  }
+
+  /**
+   * Copies the bytes asked for (if any) into a staging buffer, and the index-error record after
+   * them when a kernel may have written it since it was last read; submits; maps once. The
+   * record rides on a read that happens anyway: no extra submit or round trip. It is cleared by
+   * the same command buffer, right after the copy, so each report is read exactly once. Throws
+   * the batch's errors first, then a bad index the record holds.
+   */
+  private async readBack(buffer: GPUBuffer | null, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    const withRecord = this.indexRecordUnread;
+    // Copy offsets and the record's Uint32Array view need 4-byte alignment.
+    const recordAt = Math.ceil(byteLength / 4) * 4;
+    const mapped = withRecord ? recordAt + INDEX_ERROR_RECORD_BYTES : byteLength;
+    const size = sizeClass(mapped);
     const staging =
       this.stagingPool.get(size)?.pop() ??
       this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
@@ -319,21 +405,29 @@ export class GpuRuntime {
       this.pass.end();
       this.pass = null;
     }
-    encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    if (buffer) encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    if (withRecord) {
+      encoder.copyBufferToBuffer(this.indexErrorRecord, 0, staging, recordAt, INDEX_ERROR_RECORD_BYTES);
+      encoder.clearBuffer(this.indexErrorRecord);
+      this.indexRecordUnread = false;
+    }
     this.flush();
     try {
-      await staging.mapAsync(MAP_MODE_READ, 0, byteLength);
+      await staging.mapAsync(MAP_MODE_READ, 0, mapped);
     } catch (e) {
       await this.settle();
       if (this.lostReason !== null) this.checkHealthy();
       throw new Error(`webgpu: reading a result back failed: ${(e as Error).message}`);
     }
-    const copy = staging.getMappedRange(0, byteLength).slice(0);
+    const range = staging.getMappedRange(0, mapped);
+    const copy = range.slice(0, byteLength);
+    const indexError = withRecord ? indexErrorOf(new Uint32Array(range, recordAt, INDEX_ERROR_RECORD_BYTES / 4)) : null;
     staging.unmap();
     let list = this.stagingPool.get(size);
     if (!list) this.stagingPool.set(size, (list = []));
     list.push(staging);
     await this.settle();
+    if (indexError) throw indexError;
     return copy;
   }
 }

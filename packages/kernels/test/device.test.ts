@@ -1,9 +1,11 @@
 // The device: found on this machine (llvmpipe through Dawn's OpenGL backend when there is no
-// GPU), registered as a tensor device, idempotent, and running in a mode all kernels support.
+// GPU), registered as a tensor device, idempotent, strict about its options, and running in a
+// mode all kernels support.
 
 import { describe, expect, it } from 'vitest';
-import { listDevices, rand, randomKey, tensor } from '@scorch/tensor';
+import { CpuBackend, getBackend, listDevices, rand, randomKey, tensor } from '@scorch/tensor';
 import { acquireDevice, initWebGPU } from '@scorch/kernels';
+import { create } from 'webgpu';
 import { gpuDevice } from './helpers.js';
 
 describe('initWebGPU', () => {
@@ -25,10 +27,68 @@ describe('initWebGPU', () => {
     );
   });
 
-  it('is idempotent', async () => {
-    const a = await initWebGPU();
-    const b = await initWebGPU({ poisonAllocations: false });
-    expect(b).toBe(a);
+  it('is idempotent: later calls share the open device when their options agree with it', async () => {
+    const a = await gpuDevice(); // opened with poisonAllocations: true
+    expect(await initWebGPU()).toBe(a);
+    // Given options equal to the open device's, defaults included, are fine.
+    expect(await initWebGPU({ poisonAllocations: true, maxDispatchesPerBatch: 64, limits: 'adapter', forceCompatibility: false })).toBe(a);
+  });
+
+  it('refuses, rather than ignores, options that differ from the open device\'s', async () => {
+    const a = await gpuDevice();
+    await expect(initWebGPU({ poisonAllocations: false })).rejects.toThrow(
+      "initWebGPU: device 'webgpu' is already open with poisonAllocations = true; this call asks for poisonAllocations = false. " +
+        'Options take effect when a device opens: omit them to share the open device, or pass another name to open a second one.',
+    );
+    await expect(initWebGPU({ maxDispatchesPerBatch: 8 })).rejects.toThrow('already open with maxDispatchesPerBatch = 64; this call asks for maxDispatchesPerBatch = 8');
+    await expect(initWebGPU({ limits: 'defaults' })).rejects.toThrow('already open with limits = "adapter"; this call asks for limits = "defaults"');
+    await expect(initWebGPU({ gpu: { requestAdapter: async () => null } as unknown as GPU })).rejects.toThrow('already open with gpu = unset; this call asks for gpu = an object');
+    expect(a.runtime.poison).toBe(true);
+    expect(await initWebGPU()).toBe(a);
+  });
+
+  it('compares functions and objects by identity', async () => {
+    const named = await initWebGPU({ name: 'webgpu-own-dawn', dawnCreate: create });
+    expect(await initWebGPU({ name: 'webgpu-own-dawn', dawnCreate: create })).toBe(named);
+    await expect(initWebGPU({ name: 'webgpu-own-dawn', dawnCreate: (flags) => create(flags) })).rejects.toThrow(
+      "initWebGPU: device 'webgpu-own-dawn' is already open with dawnCreate = a function; this call asks for dawnCreate = a different function.",
+    );
+  });
+});
+
+describe('initWebGPU options', () => {
+  it('rejects unknown keys, listing the valid ones', async () => {
+    await expect(initWebGPU({ poisonAllocation: true } as never)).rejects.toThrow(
+      "initWebGPU: unknown option 'poisonAllocation' (did you mean 'poisonAllocations'?); valid options: " +
+        'name, gpu, dawnCreate, forceCompatibility, limits, maxDispatchesPerBatch, poolLimitBytes, poisonAllocations',
+    );
+    await expect(initWebGPU('webgpu' as never)).rejects.toThrow('initWebGPU: expected an options object, got string');
+  });
+
+  it('rejects values out of their range or set', async () => {
+    for (const bad of [-5, 0, 1.5, Number.NaN]) {
+      await expect(initWebGPU({ maxDispatchesPerBatch: bad })).rejects.toThrow(`initWebGPU: maxDispatchesPerBatch must be an integer >= 1, got ${bad}`);
+    }
+    await expect(initWebGPU({ poolLimitBytes: -1 })).rejects.toThrow('initWebGPU: poolLimitBytes must be an integer >= 0, got -1');
+    await expect(initWebGPU({ limits: 'max' as never })).rejects.toThrow(`initWebGPU: unknown limits "max"; expected one of 'adapter', 'defaults'`);
+    await expect(initWebGPU({ poisonAllocations: 'yes' as never })).rejects.toThrow('initWebGPU: poisonAllocations must be true or false, got "yes"');
+    await expect(initWebGPU({ forceCompatibility: 1 as never })).rejects.toThrow('initWebGPU: forceCompatibility must be true or false, got 1');
+    await expect(initWebGPU({ dawnCreate: 'webgpu' as never })).rejects.toThrow("initWebGPU: dawnCreate must be Dawn's create(flags) function");
+    await expect(initWebGPU({ gpu: {} as never })).rejects.toThrow('initWebGPU: gpu must be a GPU object (with requestAdapter)');
+    await expect(initWebGPU({ name: '' })).rejects.toThrow('initWebGPU: name must be a non-empty string (the tensor device name), got an empty string');
+    await expect(initWebGPU({ name: 3 as never })).rejects.toThrow('initWebGPU: name must be a non-empty string (the tensor device name), got 3');
+    // Nothing was opened or registered under a bad name.
+    expect(listDevices().filter((d) => d === '' || d === '3')).toEqual([]);
+  });
+
+  it('will not replace a backend that is not WebGPU', async () => {
+    const cpu = getBackend('cpu');
+    await expect(initWebGPU({ name: 'cpu' })).rejects.toThrow(
+      "initWebGPU: the device name 'cpu' belongs to a registered backend that is not WebGPU; pass another name (the default is 'webgpu')",
+    );
+    expect(getBackend('cpu')).toBe(cpu);
+    expect(cpu).toBeInstanceOf(CpuBackend);
+    expect(await tensor([1, 2]).mul(2).toArray()).toEqual([2, 4]);
   });
 });
 

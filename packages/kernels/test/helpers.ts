@@ -2,7 +2,7 @@
 // shows up as NaN), a seeded host random source, tensors built identically on the CPU reference
 // and on the GPU (including strided views), and comparisons that report the first mismatch.
 
-import { type DType, type Tensor, type TypedArray, allocTyped, tensor } from '@scorch/tensor';
+import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
 
 /** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
@@ -84,7 +84,7 @@ export function makeInput(spec: InputSpec, gpu: string, rnd: () => number): { cp
   else if (view === 'sliced') baseShape = spec.shape.map((d) => d + 2);
   else if (view === 'broadcast') baseShape = spec.shape.map((d, i) => (i % 2 === 0 ? 1 : d));
   else baseShape = [...spec.shape];
-  const n = baseShape.reduce((a, b) => a * b, 1);
+  const n = sizeOf(baseShape);
   const data = allocTyped(spec.dtype, n) as TypedArray;
   values(spec.values, n, rnd).forEach((v, i) => (data[i] = v));
   const build = (device: string): Tensor => {

@@ -7,7 +7,7 @@
 // once (≤ 1/2 ULP), so K·2^-24·Σ|a||b| + 1 ULP.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, matmul, tensor } from '@scorch/tensor';
+import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, vec4Layout } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
 
@@ -20,7 +20,7 @@ afterEach(() => {
 });
 
 function randomPair(shape: readonly number[], seed: number): { cpu: Tensor; gpu: Tensor } {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = sizeOf(shape);
   const data = Float32Array.from(values('normal', n, hostRandom(seed)));
   return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
 }

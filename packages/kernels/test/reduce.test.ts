@@ -24,7 +24,7 @@ async function checkSum(shape: number[], axes: number[], view?: (t: Tensor) => T
   const x = view ? { cpu: view(p.cpu), gpu: view(p.gpu) } : p;
   const reference = x.cpu.sum(axes);
   const absSum = x.cpu.abs().sum(axes).dataSync();
-  const extent = axes.reduce((a, i) => a * x.cpu.shape[i]!, 1);
+  const extent = sizeOf(axes.map((i) => x.cpu.shape[i]!));
   const { depth } = reductionPlan(reference.size, extent);
   const mismatch = firstMismatch(reference.dataSync(), await x.gpu.sum(axes).data(), (i, r) => depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR);
   expect(mismatch, `sum of [${x.cpu.shape}] over ${axes} (seed ${RUN_SEED})`).toBeNull();

@@ -66,6 +66,13 @@ export function checkOneOf<T extends string>(where: string, option: string, valu
   }
 }
 
+/** Checks a boolean option; `undefined` passes (the caller's default applies). */
+export function checkBoolean(where: string, option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`${where}: ${option} must be true or false, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+  }
+}
+
 export interface NumberRange {
   /** Smallest allowed value (inclusive unless `exclusiveMin`). */
   min?: number;

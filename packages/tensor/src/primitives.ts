@@ -106,6 +106,14 @@ export function isReduce(p: Primitive): p is ReducePrimitive {
   return (REDUCE_PRIMITIVES as readonly string[]).includes(p);
 }
 
+/**
+ * The error for an index outside [0, extent) in gather or scatterAdd. Indices are data, so only
+ * a backend can find a bad one; every backend reports it in these words.
+ */
+export function indexOutOfRange(prim: 'gather' | 'scatterAdd', index: number, axis: number, extent: number): RangeError {
+  return new RangeError(`${prim}: index ${index} is out of range for axis ${axis} of extent ${extent} (expected 0 <= index < ${extent})`);
+}
+
 /** What an input looks like to inference: a tracer and a concrete tensor answer alike. */
 export interface AbstractValue {
   readonly shape: Shape;

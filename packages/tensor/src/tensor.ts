@@ -5,7 +5,7 @@
 // backend. The ambient reverse mode (`requiresGrad`, `backward()`) is a hook called after
 // concrete operations, so this package knows nothing of differentiation itself.
 
-import { type Backend, type BackendHandle, getBackend } from './backend.js';
+import { type Backend, type BackendHandle, getBackend, listDevices } from './backend.js';
 import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
 import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
@@ -221,14 +221,15 @@ export interface MemoryInfo {
   bytes: number;
 }
 
-const memoryBackends = new Set<Backend>();
-
-/** Live tensors, buffers and bytes, summed over the backends used so far. */
+/**
+ * Live tensors, and the buffers and bytes held by the registered backends. A backend replaced
+ * under its name (a new WebGPU device after a loss) is no longer counted: its memory went with it.
+ */
 export function memory(): MemoryInfo {
   let buffers = 0;
   let bytes = 0;
-  for (const b of memoryBackends) {
-    const m = b.memory();
+  for (const device of listDevices()) {
+    const m = getBackend(device).memory();
     buffers += m.buffers;
     bytes += m.bytes;
   }
@@ -272,7 +273,6 @@ export class Tensor {
     const t = new Tensor(shape, dtype, backend.name);
     t._handle = handle;
     t._id = nextTensorId++;
-    memoryBackends.add(backend);
     track(t);
     return t;
   }

@@ -2,10 +2,10 @@
 // function returns (also inside arrays and plain objects), moving it to the enclosing scope;
 // keep() exempts a tensor; tidy() rejects async functions and cleans up when the function
 // throws; assign() updates in place and frees the old storage; a 1 000-step update loop leaves
-// memory() flat. Counts are compared as deltas, since other tests in this file allocate too.
+// memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, memory, ones, randn, randomKey, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, keep, memory, ones, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -30,6 +30,29 @@ describe('dispose', () => {
     y.dispose();
     expect(memory().tensors - before.tensors).toBe(1); // only the [3,4] operand is left
     expect(await x.toArray()).toEqual([1, 2]);
+  });
+});
+
+describe('memory() over backends', () => {
+  it('counts the backends registered now, not one replaced under the same name', () => {
+    const first = new CpuBackend('replaceable');
+    registerBackend(first);
+    const before = memory();
+    const old = zeros([10], { device: 'replaceable' }); // 40 bytes on the first backend
+    expect(memory().bytes - before.bytes).toBe(40);
+    registerBackend(new CpuBackend('replaceable')); // as initWebGPU does after a device loss
+    expect(memory().buffers).toBe(before.buffers);
+    expect(memory().bytes).toBe(before.bytes);
+    const fresh = zeros([3], { device: 'replaceable' });
+    expect(memory().bytes - before.bytes).toBe(12);
+    fresh.dispose();
+    expect(memory()).toEqual({ ...before, tensors: before.tensors + 1 });
+    // dispose() goes to the backend registered under the tensor's device name; the CPU backend
+    // cannot tell another instance's handles from its own (WebGPU's can), so hand `old` back to
+    // the backend that made it.
+    registerBackend(first);
+    old.dispose();
+    expect(memory()).toEqual(before);
   });
 });
 

@@ -1,6 +1,6 @@
 // The shared options validator: unknown keys, values outside a set, numbers outside a range.
 import { describe, expect, it } from 'vitest';
-import { checkNumber, checkOneOf, checkOptions, closestName } from '@scorch/tensor';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, closestName } from '@scorch/tensor';
 
 describe('checkOptions', () => {
   const known = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'];
@@ -37,7 +37,7 @@ describe('closestName', () => {
   });
 });
 
-describe('checkOneOf and checkNumber', () => {
+describe('checkOneOf, checkNumber and checkBoolean', () => {
   it('names the value, a close allowed value and the set', () => {
     expect(() => checkOneOf('ssm', 'distribution', 'gausian', ['gaussian', 'rademacher'])).toThrow(
       `ssm: unknown distribution "gausian" (did you mean 'gaussian'?); expected one of 'gaussian', 'rademacher'`,
@@ -54,5 +54,12 @@ describe('checkOneOf and checkNumber', () => {
     expect(() => checkNumber('adam', 'lr', 0.1, { min: 0, exclusiveMin: true })).not.toThrow();
     expect(() => checkNumber('adam', 'lr', undefined, { min: 0 })).not.toThrow();
     expect(() => checkNumber('ema', 'decay', 1, { min: 0, max: 1, exclusiveMax: true })).toThrow('decay must be a finite number >= 0 and < 1, got 1');
+  });
+
+  it('accepts only true, false or undefined for a boolean', () => {
+    expect(() => checkBoolean('initWebGPU', 'poisonAllocations', 'yes')).toThrow('initWebGPU: poisonAllocations must be true or false, got "yes"');
+    expect(() => checkBoolean('initWebGPU', 'forceCompatibility', 1)).toThrow('forceCompatibility must be true or false, got 1');
+    expect(() => checkBoolean('initWebGPU', 'forceCompatibility', null)).toThrow('got null');
+    for (const ok of [true, false, undefined]) expect(() => checkBoolean('initWebGPU', 'forceCompatibility', ok)).not.toThrow();
   });
 });

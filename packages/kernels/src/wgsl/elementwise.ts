@@ -4,7 +4,7 @@
 // window of a larger buffer (concat writes each input into its slot this way).
 
 import type { BinaryPrimitive, ComparePrimitive, DType, UnaryPrimitive } from '@scorch/tensor';
-import { type Layout, collapseAxes, rowMajorStrides } from '../layout.js';
+import { type Layout, collapseAxes, isContiguous, sizeOfShape } from '../layout.js';
 import {
   type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
@@ -95,20 +95,15 @@ type Vec4Read = 'vector' | 'scalar';
  */
 function vec4Reads(p: ElementwiseParams): Vec4Read[] | null {
   const out = p.output.layout;
-  const n = out.shape.reduce((a, b) => a * b, 1);
-  if (!p.ownsOutputBuffer || n < 4 || out.offset !== 0 || !isRowMajorLayout(out)) return null;
+  const n = sizeOfShape(out.shape);
+  if (!p.ownsOutputBuffer || n < 4 || out.offset !== 0 || !isContiguous(out)) return null;
   const reads: Vec4Read[] = [];
   for (const x of p.inputs) {
     if (x.layout.strides.every((s, i) => s === 0 || x.layout.shape[i] === 1)) reads.push('scalar');
-    else if (x.layout.offset % 4 === 0 && isRowMajorLayout(x.layout)) reads.push('vector');
+    else if (x.layout.offset % 4 === 0 && isContiguous(x.layout)) reads.push('vector');
     else return null;
   }
   return reads;
-}
-
-function isRowMajorLayout(l: Layout): boolean {
-  const rm = rowMajorStrides(l.shape);
-  return l.strides.every((s, i) => s === rm[i] || l.shape[i] === 1);
 }
 
 /**
@@ -117,7 +112,7 @@ function isRowMajorLayout(l: Layout): boolean {
  * arithmetic itself stays the scalar expression of the table, applied per component.
  */
 function elementwiseVec4Kernel(p: ElementwiseParams, reads: readonly Vec4Read[]): KernelSpec {
-  const n = p.output.layout.shape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.output.layout.shape);
   const u = new UniformBlock();
   const count4 = u.u32(Math.ceil(n / 4));
   const loads = p.inputs.map((x, k) =>
@@ -157,17 +152,15 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
   const reads = vec4Reads(p);
   if (reads) return elementwiseVec4Kernel(p, reads);
   const shape = p.output.layout.shape;
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(shape);
   const collapsed = collapseAxes(shape, [p.output.layout.strides, ...p.inputs.map((x) => x.layout.strides)]);
-  const rowMajor = rowMajorStrides(collapsed.shape);
-  const isRowMajor = (s: readonly number[]) => s.every((v, i) => v === rowMajor[i] || collapsed.shape[i] === 1);
   const u = new UniformBlock();
   const count = u.u32(n);
   const operands = [p.output, ...p.inputs].map((o, k) => ({
     name: k === 0 ? 'o_out' : `o_in${k - 1}`,
     strides: collapsed.strides[k]!,
     offset: o.layout.offset,
-    contiguous: isRowMajor(collapsed.strides[k]!),
+    contiguous: isContiguous({ shape: collapsed.shape, strides: collapsed.strides[k]!, offset: 0 }),
   }));
   const index = stridedOffsets(u, 'i', collapsed.shape, operands);
   const inTypes = p.inputs.map((x) => wgslType(x.dtype));

@@ -2,12 +2,15 @@
 // transpose, scatter-add. Each thread owns one output element, so no two threads write the same
 // place and no atomics are needed (WGSL has no float atomics): scatter-add has each output
 // element walk the index list and sum the updates aimed at it, in index order, which makes the
-// result deterministic and equal to the CPU's sequential float32 accumulation.
+// result deterministic and equal to the CPU's sequential float32 accumulation. Gather and
+// scatter-add report an out-of-range index through the device's index-error record
+// (indexErrors.ts), bound after their output.
 
 import type { DType } from '@scorch/tensor';
-import type { Layout } from '../layout.js';
+import { type Layout, sizeOfShape } from '../layout.js';
 import { mathPrelude } from './mathLibrary.js';
 import { F32_NAN, type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType } from './common.js';
+import { indexErrorDeclaration, reportBadIndex } from './indexErrors.js';
 
 const WORKGROUP = 64;
 
@@ -27,13 +30,18 @@ function launch(n: number): readonly [number, number, number] {
 }
 
 /**
- * Assembles a kernel that runs one invocation per output element: the storage bindings, the
- * uniform block after them, the math functions `body` calls, then `body`.
+ * Assembles a kernel that runs one invocation per output element: the storage bindings (then
+ * the index-error record, for kernels that report bad indices), the uniform block after them,
+ * the math functions `body` calls, then `body`.
  */
-function perElementKernel(label: string, bindings: Parameters<typeof declareStorage>[0], u: UniformBlock, body: string, n: number): KernelSpec {
+function perElementKernel(
+  label: string, bindings: Parameters<typeof declareStorage>[0], u: UniformBlock, body: string, n: number, reportsBadIndices = false,
+): KernelSpec {
+  const record = reportsBadIndices ? indexErrorDeclaration(bindings.length) : '';
+  const uniformBinding = bindings.length + (reportsBadIndices ? 1 : 0);
   return {
     label,
-    code: `${declareStorage(bindings)}${u.declare(bindings.length)}${mathPrelude(body)}\n${body}`,
+    code: `${declareStorage(bindings)}${record}${u.declare(uniformBinding)}${mathPrelude(body)}\n${body}`,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch: launch(n),
     uniforms: u.data(),
@@ -55,7 +63,7 @@ export interface PadParams {
 /** out = zeros(outShape) with the input written at offset `before` (the transpose of slice). */
 export function padKernel(p: PadParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
@@ -95,12 +103,13 @@ export interface GatherParams {
 }
 
 /**
- * out[..., j, ...] = x[..., idx[j], ...]. An index outside [0, extent) yields NaN (0 for ints):
- * the host checks indices it knows; this keeps unknown bad ones from reading plausible data.
+ * out[..., j, ...] = x[..., idx[j], ...]. An index outside [0, extent) is reported to the
+ * index-error record (the next read throws) and yields NaN (0 for ints) meanwhile, so nothing
+ * plausible is read from outside the axis. Bindings: src, idx, out, the record.
  */
 export function gatherKernel(p: GatherParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
@@ -115,9 +124,10 @@ fn main(${entryBuiltins}) {
   let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   if (i >= ${count}) { return; }
   ${decode(u, p.outShape)}
-  let row = u32(idx[${idxAt}]);
+  let wanted = idx[${idxAt}];
+  let row = u32(wanted);
   var v = ${bad};
-  if (row < ${extent}) { v = src[${terms.join(' + ')}]; }
+  if (row < ${extent}) { v = src[${terms.join(' + ')}]; } else { ${reportBadIndex('gather', 'wanted', p.axis, extent)} }
   out[i] = v;
 }`;
   const bindings = [
@@ -125,7 +135,7 @@ fn main(${entryBuiltins}) {
     { name: 'idx', type: 'i32' as const, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return perElementKernel(`gather_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
+  return perElementKernel(`gather_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n, true);
 }
 
 export interface ScatterAddParams {
@@ -134,16 +144,46 @@ export interface ScatterAddParams {
   indices: Layout;
   axis: number;
   outShape: readonly number[];
+  /** The indices this launch walks (see scatterAddSpans); the first span starts from zeros. */
+  span: ScatterAddSpan;
 }
 
-/** out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. */
+export interface ScatterAddSpan {
+  start: number;
+  count: number;
+}
+
+/**
+ * Indices one scatter-add launch walks per output element. llvmpipe (Mesa's gallivm) ends an
+ * invocation after 65,535 loop iterations in all (its guard against endless loops), silently:
+ * a single pass over 70,000 indices summed only the first 65,535. 16,384 leaves room for a few
+ * loop constructs per iteration.
+ */
+export const SCATTER_ADD_SPAN = 1 << 14;
+
+/** The launches a scatter-add over `length` indices takes, in index order (one, possibly empty, at least). */
+export function scatterAddSpans(length: number): ScatterAddSpan[] {
+  const spans: ScatterAddSpan[] = [];
+  for (let start = 0; start === 0 || start < length; start += SCATTER_ADD_SPAN) spans.push({ start, count: Math.min(SCATTER_ADD_SPAN, length - start) });
+  return spans;
+}
+
+/**
+ * out[..., s, ...] = Σ_{j : idx[j] = s} updates[..., j, ...], summed in increasing j. One launch
+ * per span of indices: each continues the sums the previous one wrote, so the order of additions
+ * (and the float32 result) is the CPU's whatever the number of launches. An index outside
+ * [0, size) matches no output element; it is reported to the index-error record.
+ * Bindings: src, idx, out, the record.
+ */
 export function scatterAddKernel(p: ScatterAddParams): KernelSpec {
   const u = new UniformBlock();
-  const n = p.outShape.reduce((a, b) => a * b, 1);
+  const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
-  const length = u.u32(p.updates.shape[p.axis]!);
+  const start = u.u32(p.span.start);
+  const stop = u.u32(p.span.start + p.span.count);
+  const size = u.u32(p.outShape[p.axis]!);
   const idxOffset = u.u32(p.indices.offset);
   const idxStride = u.u32(p.indices.strides[0] ?? 0);
   const base = [u.u32(p.updates.offset)];
@@ -158,8 +198,14 @@ fn main(${entryBuiltins}) {
   let destination = i32(c${p.axis});
   let base = ${base.join(' + ')};
   var acc = ${zeroOf(p.dtype)};
-  for (var j = 0u; j < ${length}; j = j + 1u) {
-    if (idx[${idxOffset} + j * ${idxStride}] == destination) { acc = acc + src[base + j * ${step}]; }
+  if (${start} > 0u) { acc = out[i]; }
+  for (var j = ${start}; j < ${stop}; j = j + 1u) {
+    let wanted = idx[${idxOffset} + j * ${idxStride}];
+    if (wanted == destination) {
+      acc = acc + src[base + j * ${step}];
+    } else if (u32(wanted) >= ${size}) {
+      ${reportBadIndex('scatterAdd', 'wanted', p.axis, size)}
+    }
   }
   out[i] = acc;
 }`;
@@ -168,5 +214,5 @@ fn main(${entryBuiltins}) {
     { name: 'idx', type: 'i32' as const, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return perElementKernel(`scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
+  return perElementKernel(`scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n, true);
 }

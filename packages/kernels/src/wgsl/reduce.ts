@@ -7,7 +7,7 @@
 // Short extents use one thread per output. Float max propagates NaN like the CPU reference.
 
 import type { DType, ReducePrimitive } from '@scorch/tensor';
-import { type Layout, collapseAxes } from '../layout.js';
+import { type Layout, collapseAxes, sizeOfShape } from '../layout.js';
 import {
   F32_NEG_INF, I32_MIN, type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType,
 } from './common.js';
@@ -93,8 +93,8 @@ export function reduceKernel(p: ReduceParams): KernelSpec {
   const kept = shape.map((_, i) => i).filter((i) => !p.axes.includes(i));
   const keptGroup = collapseAxes(kept.map((i) => shape[i]!), [kept.map((i) => strides[i]!)]);
   const redGroup = collapseAxes(p.axes.map((i) => shape[i]!), [p.axes.map((i) => strides[i]!)]);
-  const outputs = kept.reduce((a, i) => a * shape[i]!, 1);
-  const extent = p.axes.reduce((a, i) => a * shape[i]!, 1);
+  const outputs = sizeOfShape(kept.map((i) => shape[i]!));
+  const extent = sizeOfShape(p.axes.map((i) => shape[i]!));
   const t = wgslType(p.dtype);
   const u = new UniformBlock();
   const outCount = u.u32(outputs * p.pass.chunks);

@@ -7,7 +7,7 @@
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, allocTyped, bytesPerElement, storedValue } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
-import { isBinary, isCompare, isUnary } from '../primitives.js';
+import { indexOutOfRange, isBinary, isCompare, isUnary } from '../primitives.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { matmulInto } from './cpuMatmul.js';
@@ -372,7 +372,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         const extent = x.shape[axis]!;
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
-          if (!(r >= 0 && r < extent)) throw new RangeError(`gather: index ${r} is out of range for axis ${axis} of extent ${extent} (expected 0 <= index < ${extent})`);
+          if (!(r >= 0 && r < extent)) throw indexOutOfRange('gather', r, axis, extent);
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
@@ -388,7 +388,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         const { outer, inner } = blocks(x.shape, axis);
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
-          if (!(r >= 0 && r < size)) throw new RangeError(`scatterAdd: index ${r} is out of range for axis ${axis} of extent ${size} (expected 0 <= index < ${size})`);
+          if (!(r >= 0 && r < size)) throw indexOutOfRange('scatterAdd', r, axis, size);
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
