@@ -44,6 +44,8 @@ export interface JittedFunction<A extends unknown[], R> {
 
 export interface LoweredProgram {
   readonly program: Program;
+  /** The program as compiled for its device (what each call runs). */
+  readonly compiled: CompiledProgram;
   /** The kernels one call launches, in order, with their source. */
   kernels(): readonly KernelInfo[];
 }
@@ -265,7 +267,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       value: (...args: A): LoweredProgram => {
         if (traceDepth() > 0) throw new Error('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
         const [entry] = entryFor(args);
-        return { program: entry.compiled.program, kernels: () => entry.compiled.kernels() };
+        return { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels() };
       },
     },
     traceOnly: {

@@ -7,9 +7,10 @@
 /// <reference types="@webgpu/types" />
 
 import type {
-  Backend, BackendMemory, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
+  Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
 import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
+import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
@@ -176,6 +177,11 @@ export class WebGPUBackend implements Backend<GpuHandle> {
 
   memory(): BackendMemory {
     return this.runtime.memory;
+  }
+
+  /** A traced program compiled to fused WGSL kernels, run as one command buffer per call. */
+  compile(program: Program): CompiledProgram<GpuHandle> {
+    return new WebGPUCompiledProgram(this, program);
   }
 
   async sync(): Promise<void> {

@@ -71,7 +71,15 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
-interface CachedPipeline {
+/** One launch of a compiled program: a pipeline, its bind group and its grid. */
+export interface CompiledLaunch {
+  readonly label: string;
+  readonly pipeline: CachedPipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly dispatch: readonly [number, number, number];
+}
+
+export interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
 }
@@ -323,6 +331,40 @@ export class GpuRuntime {
 
   get poisonWord(): number {
     return POISON_WORD;
+  }
+
+  /**
+   * Compiles (or finds) the pipeline of a generated kernel. Compiled programs call this once per
+   * kernel when they are built, never per call.
+   */
+  pipeline(code: string, label: string): CachedPipeline {
+    return this.pipelineFor({ code, label } as KernelSpec);
+  }
+
+  /** The buffer gather and scatterAdd kernels report out-of-range indices into. */
+  get indexErrors(): GPUBuffer {
+    return this.indexErrorRecord;
+  }
+
+  /**
+   * Records the launches of one call of a compiled program into the open batch (after any eager
+   * work queued before it) and submits: one command buffer per call. Bind groups come made.
+   */
+  runCompiled(launches: readonly CompiledLaunch[], reportsBadIndices: boolean): void {
+    this.checkHealthy();
+    const encoder = this.ensureBatch();
+    this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
+    for (const launch of launches) {
+      if (launch.dispatch.some((d) => d === 0)) continue;
+      this.pass.setPipeline(launch.pipeline.pipeline);
+      this.pass.setBindGroup(0, launch.bindGroup);
+      this.pass.dispatchWorkgroups(launch.dispatch[0], launch.dispatch[1], launch.dispatch[2]);
+      this.dispatchesInBatch++;
+      this.dispatches++;
+      this.labelsInBatch.add(launch.label);
+    }
+    if (reportsBadIndices) this.indexRecordUnread = true;
+    this.flush();
   }
 
   /** Submits the open batch, if any, and moves the buffers it released into the pool. */

@@ -128,17 +128,29 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
   }
 
-  // Several kernels reading one costly inline value each recompute it: store it instead.
+  // Several kernels reading one costly inline value each recompute it: store it instead. One
+  // value at a time, the latest first: storing a value leaves its own inputs with one reader
+  // (that value's kernel), so whole chains are not stored for the sake of their last link.
   const consumers = new Map<number, Equation[]>();
   for (const eq of program.equations) for (const x of new Set(eq.inputs)) (consumers.get(x.id) ?? consumers.set(x.id, []).get(x.id)!).push(eq);
-  for (let changed = true; changed; ) {
-    changed = false;
+  for (;;) {
+    // The inline values each value's computation needs (shared ones counted once, as a kernel
+    // computes a value once), and its cost.
+    const needs = new Map<number, Set<number>>();
     const cost = new Map<number, number>();
     for (const eq of program.equations) {
-      const inner = eq.inputs.reduce((c, x) => c + (mat.has(x.id) || inputIds.has(x.id) ? 0 : cost.get(x.id) ?? 0), 0);
-      cost.set(eq.out.id, ownCost(eq) + inner);
+      const set = new Set<number>();
+      for (const x of eq.inputs) {
+        if (mat.has(x.id) || inputIds.has(x.id)) continue;
+        set.add(x.id);
+        for (const y of needs.get(x.id)!) set.add(y);
+      }
+      needs.set(eq.out.id, set);
+      let c = ownCost(eq);
+      for (const y of set) c += ownCost(defs.get(y)!);
+      cost.set(eq.out.id, c);
     }
-    // The kernels (materialised roots or anchors) that read each value, inline or directly.
+    // The kernels (stored values or anchors) that read each value, inline or directly.
     const readers = new Map<number, Set<number>>();
     for (let i = program.equations.length - 1; i >= 0; i--) {
       const eq = program.equations[i]!;
@@ -149,14 +161,15 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       }
       readers.set(eq.out.id, set);
     }
-    for (const eq of program.equations) {
+    let chosen: number | null = null;
+    for (let i = program.equations.length - 1; i >= 0 && chosen === null; i--) {
+      const eq = program.equations[i]!;
       const id = eq.out.id;
       if (mat.has(id) || !isInline(eq, opts)) continue;
-      if ((readers.get(id)?.size ?? 0) >= 2 && cost.get(id)! > opts.recomputeCostMax) {
-        mat.add(id);
-        changed = true;
-      }
+      if ((readers.get(id)?.size ?? 0) >= 2 && cost.get(id)! > opts.recomputeCostMax) chosen = id;
     }
+    if (chosen === null) break;
+    mat.add(chosen);
   }
 
   // The stored values a root (or an anchor's operands) reads, walking inline definitions, and

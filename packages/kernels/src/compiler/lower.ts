@@ -11,6 +11,7 @@ import {
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
+import { scatterAddSpans } from '../wgsl/movement.js';
 import { PHILOX_WGSL } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { type Coords, KernelWriter, type Location, type Slot, literal, u } from './writer.js';
@@ -42,6 +43,13 @@ export interface LoweringContext {
 }
 
 const WORKGROUP = 64;
+/** With at least this many outputs, each is reduced by one thread. */
+const SERIAL_MIN_OUTPUTS = 1024;
+/**
+ * Longest loop one thread runs (llvmpipe ends an invocation after 65,535 loop iterations, all
+ * loops counted); longer extents are reduced cooperatively.
+ */
+const SERIAL_MAX_EXTENT = 16384;
 const ENTRY = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 
 function grid(groups: number): [number, number, number] {
@@ -190,7 +198,7 @@ function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue:
 }
 
 /** Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`. */
-function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: ReductionSpec, out: Coords, acc: string): void {
+function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
   w.define(spec.anchor, out, acc);
   if (spec.writesResult) w.store(spec.anchor, out, acc);
   for (const root of spec.epilogue) writeRoot(w, ctx, root, out);
@@ -206,7 +214,9 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
   const label = `fused_${spec.op}_${outputs}x${extent}${spec.epilogue.length ? `_epilogue${spec.epilogue.length}` : ''}`;
   const equations = (w: KernelWriter) => [spec.equation, ...w.covered].sort((a, b) => a - b);
 
-  if (extent < COOPERATIVE_MIN_EXTENT) {
+  // Many outputs keep every core busy with one thread each; cooperation (a workgroup per
+  // output, a tree in workgroup memory) pays only when outputs are few and long.
+  if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= SERIAL_MIN_OUTPUTS && extent <= SERIAL_MAX_EXTENT)) {
     // One thread per output walks the whole (short) extent.
     const w = newWriter(ctx);
     const lines = w.scope(() => {
@@ -297,6 +307,59 @@ fn main(${ENTRY}) {
   }];
 }
 
+/**
+ * A matmul with few rows or few columns (M or N ≤ 4) as dot products: one thread per row of C
+ * (or per column) computes its N (or M) outputs together, so the long operand's element, and
+ * whatever prologue computes it, is loaded once per k and feeds every output of the thread.
+ */
+function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[kernel.equation]!;
+  const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
+  const outShape = eq.out.shape;
+  const r = outShape.length;
+  const [m, n, k] = [outShape[r - 2]!, outShape[r - 1]!, a.shape[r - 1]!];
+  if (k > SERIAL_MAX_EXTENT) return lowerReduction(ctx, reductionOf(ctx, kernel));
+  const byRow = n <= m; // threads walk the longer side; each computes the short side's outputs
+  const inner = byRow ? n : m;
+  const threadShape = [...outShape.slice(0, -2), byRow ? m : n];
+  const threads = sizeOf(threadShape);
+  const t = wgslType(eq.out.dtype);
+  const w = newWriter(ctx);
+  const lines = w.scope(() => {
+    const tc = w.decode('o', threadShape);
+    const batch = tc.axes.slice(0, -1);
+    const own = tc.axes[tc.axes.length - 1]!;
+    for (let q = 0; q < inner; q++) w.emit(`var acc${q}: ${t} = ${literal(0, eq.out.dtype)};`);
+    const loop = w.scope(() => {
+      if (byRow) {
+        const av = w.value(a, { axes: [...batch, own, 'kk'] });
+        for (let q = 0; q < inner; q++) w.emit(`acc${q} = acc${q} + ${av} * ${w.value(b, { axes: [...batch, 'kk', u(q)] })};`);
+      } else {
+        const bv = w.value(b, { axes: [...batch, 'kk', own] });
+        for (let q = 0; q < inner; q++) w.emit(`acc${q} = acc${q} + ${w.value(a, { axes: [...batch, u(q), 'kk'] })} * ${bv};`);
+      }
+    });
+    w.emit(`for (var kk = 0u; kk < ${u(k)}; kk = kk + 1u) {\n    ${loop.join('\n    ')}\n  }`);
+    for (let q = 0; q < inner; q++) {
+      const out: Coords = { axes: byRow ? [...batch, own, u(q)] : [...batch, u(q), own] };
+      const part = w.scope(() => finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, `acc${q}`));
+      w.emit(`{\n    ${part.join('\n    ')}\n  }`);
+    }
+  });
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (o >= ${u(threads)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+  return [{
+    label: `fused_dot_${m}x${n}x${k}${byRow ? '_rows' : '_columns'}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`,
+    code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(threads / WORKGROUP)),
+    bindings: w.bindingList.map((x) => x.slot), uniforms: null, equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
+  }];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Large matmuls
 
@@ -324,7 +387,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const storeLines = w.scope(() => {
     const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
     const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
-    finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult } as ReductionSpec, out, 'value');
+    finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, 'value');
   });
   const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${storeLines.join('\n  ')}\n}\n`;
   const declarations = w.declarations(2);
@@ -398,41 +461,51 @@ fn main(${ENTRY}) {
   };
 }
 
-function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel {
+/**
+ * Scatter-add: each output element sums, in index order, the updates aimed at it (deterministic,
+ * and the CPU's sequential accumulation). llvmpipe ends an invocation after 65,535 loop
+ * iterations, so long index lists are walked in spans of SCATTER_ADD_SPAN, one launch each,
+ * every launch after the first adding to what the previous one stored.
+ */
+function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
   const eq = ctx.plan.program.equations[index]! as Equation<'scatterAdd'>;
-  const { axis } = eq.params;
+  const { axis, size } = eq.params;
   const [updates, indices] = eq.inputs as [ProgramVar, ProgramVar];
-  const w = newWriter(ctx);
   const n = sizeOf(eq.out.shape);
   const length = updates.shape[axis]!;
   const t = wgslType(eq.out.dtype);
-  const lines = w.scope(() => {
-    const out = w.decode('i', eq.out.shape);
-    w.emit(`var acc: ${t} = ${literal(0, eq.out.dtype)};`);
-    // Each output element sums, in index order, the updates aimed at it: deterministic, and
-    // the CPU's sequential accumulation.
-    const loop = w.scope(() => {
-      const target = w.value(indices, { axes: ['j'] });
-      const inner = w.scope(() => {
-        const val = w.value(updates, { axes: out.axes.map((c, d) => (d === axis ? 'j' : c)) });
-        w.emit(`acc = acc + ${val};`);
+  return scatterAddSpans(length).map(({ start, count }) => {
+    const w = newWriter(ctx);
+    const lines = w.scope(() => {
+      const out = w.decode('i', eq.out.shape);
+      w.emit(`var acc: ${t} = ${start === 0 ? literal(0, eq.out.dtype) : w.value(eq.out, out)};`);
+      const loop = w.scope(() => {
+        const target = w.value(indices, { axes: ['j'] });
+        const inner = w.scope(() => {
+          const val = w.value(updates, { axes: out.axes.map((c, d) => (d === axis ? 'j' : c)) });
+          w.emit(`acc = acc + ${val};`);
+        });
+        const check = w.scope(() => {
+          // Checked once per index: by the first output element of the target axis' neighbours.
+          w.emit(`if (${out.axes[axis]} == 0u && (${target} < 0 || ${target} >= ${size})) { ${w.reportBadIndex('scatterAdd', target, axis, size)} }`);
+        });
+        w.emit(`${check.join(' ')}\n    if (u32(${target}) == ${out.axes[axis]}) {\n      ${inner.join('\n      ')}\n    }`);
       });
-      w.emit(`if (u32(${target}) == ${out.axes[axis]}) {\n      ${inner.join('\n      ')}\n    }`);
+      w.emit(`for (var j = ${u(start)}; j < ${u(start + count)}; j = j + 1u) {\n    ${loop.join('\n    ')}\n  }`);
+      w.store(eq.out, out, 'acc');
     });
-    w.emit(`for (var j = 0u; j < ${u(length)}; j = j + 1u) {\n    ${loop.join('\n    ')}\n  }`);
-    w.store(eq.out, out, 'acc');
-  });
-  const body = `
+    const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${ENTRY}) {
   let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
   if (i >= ${u(n)}) { return; }
   ${lines.join('\n  ')}
 }`;
-  return {
-    label: `fused_scatterAdd_${n}`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(n / WORKGROUP)),
-    bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [index, ...w.covered].sort((a, b) => a - b),
-  };
+    return {
+      label: `fused_scatterAdd_${n}_from${start}`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(n / WORKGROUP)),
+      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [index, ...w.covered].sort((a, b) => a - b),
+    };
+  });
 }
 
 /** Every kernel of a plan, in launch order. */
@@ -444,8 +517,10 @@ export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
         out.push(...lowerElementwiseWithinLimits(ctx, kernel.segments));
         break;
       case 'reduce':
-      case 'dot':
         out.push(...lowerReduction(ctx, reductionOf(ctx, kernel)));
+        break;
+      case 'dot':
+        out.push(...lowerDot(ctx, kernel));
         break;
       case 'matmul':
         out.push(...lowerMatmul(ctx, kernel));
@@ -454,7 +529,7 @@ export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
         out.push(lowerRandom(ctx, kernel.equation));
         break;
       case 'scatterAdd':
-        out.push(lowerScatterAdd(ctx, kernel.equation));
+        out.push(...lowerScatterAdd(ctx, kernel.equation));
         break;
     }
   }

@@ -9,6 +9,7 @@ import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tenso
 import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
+import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
 import { mathPrelude } from '../wgsl/mathLibrary.js';
 
 /** Where a buffer a kernel binds comes from when the program runs. */
@@ -16,10 +17,12 @@ export type Slot =
   | { readonly kind: 'input'; readonly group: number }
   | { readonly kind: 'temp'; readonly index: number }
   | { readonly kind: 'outputs'; readonly type: WgslScalar }
-  | { readonly kind: 'updates'; readonly type: WgslScalar };
+  | { readonly kind: 'updates'; readonly type: WgslScalar }
+  /** The device's index-error record (wgsl/indexErrors.ts). */
+  | { readonly kind: 'indexErrors' };
 
 export function slotKey(s: Slot): string {
-  return s.kind === 'input' ? `in${s.group}` : s.kind === 'temp' ? `tmp${s.index}` : `${s.kind}_${s.type}`;
+  return s.kind === 'input' ? `in${s.group}` : s.kind === 'temp' ? `tmp${s.index}` : s.kind === 'indexErrors' ? 'index_error' : `${s.kind}_${s.type}`;
 }
 
 /** A stored value: its buffer, and how its elements are laid out in it (in elements). */
@@ -98,7 +101,15 @@ export class KernelWriter {
 
   /** Storage declarations at bindings first..first+n-1. */
   declarations(first = 0): string {
-    return this.bindings.map((b, i) => `@group(0) @binding(${first + i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`).join('\n') + '\n';
+    return this.bindings
+      .map((b, i) => (b.slot.kind === 'indexErrors' ? indexErrorDeclaration(first + i) : `@group(0) @binding(${first + i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`))
+      .join('\n') + '\n';
+  }
+
+  /** A statement reporting `index` (i32) as out of range for `axis` of `extent`. */
+  reportBadIndex(prim: IndexCheckedPrimitive, index: string, axis: number, extent: number): string {
+    this.bind({ kind: 'indexErrors' }, 'u32', 'read_write');
+    return reportBadIndex(prim, index, axis, u(extent));
   }
 
   fresh(prefix = 't'): string {
@@ -186,15 +197,19 @@ export class KernelWriter {
     this.emit(`${name}[${this.address(loc, coords, v.shape)}] = ${value};`);
   }
 
-  /** The value of `v` at `coords`, as a WGSL expression (a `let` name or a literal). */
-  value(v: ProgramVar, coords: Coords): string {
+  /**
+   * The value of `v` at `coords`, as a WGSL expression (a `let` name or a literal). With
+   * `fromDefinition`, a stored value is computed from its equation instead of loaded (how the
+   * kernel that stores it computes it).
+   */
+  value(v: ProgramVar, coords: Coords, fromDefinition = false): string {
     const key = `${v.id}@${coords.axes.join(',')}`;
     const scopeKnown = this.known[this.known.length - 1]!.get(key);
     if (scopeKnown !== undefined) return scopeKnown;
     const memo = this.memo[this.memo.length - 1]!;
-    const hit = memo.get(key);
+    const hit = fromDefinition ? undefined : memo.get(key);
     if (hit !== undefined) return hit;
-    const expr = this.compute(v, coords);
+    const expr = this.compute(v, coords, fromDefinition);
     if (/^[A-Za-z_]\w*$|^[\d.]+u?$/.test(expr)) {
       memo.set(key, expr);
       return expr;
@@ -205,8 +220,8 @@ export class KernelWriter {
     return name;
   }
 
-  private compute(v: ProgramVar, coords: Coords): string {
-    const loc = this.ctx.locate(v);
+  private compute(v: ProgramVar, coords: Coords, fromDefinition: boolean): string {
+    const loc = fromDefinition ? null : this.ctx.locate(v);
     if (loc) {
       const type = wgslType(v.dtype);
       return `${this.bind(loc.slot, type, 'read')}[${this.address(loc, coords, v.shape)}]`;
@@ -276,10 +291,12 @@ export class KernelWriter {
       case 'gather': {
         const { axis } = eq.params as PrimitiveParams['gather'];
         const [x, idx] = eq.inputs as [ProgramVar, ProgramVar];
+        const index = at(idx, { axes: [coords.axes[axis]!] });
         const row = this.fresh('row');
-        this.emit(`let ${row} = u32(${at(idx, { axes: [coords.axes[axis]!] })});`);
+        this.emit(`let ${row} = u32(${index});`);
         const extent = x.shape[axis]!;
-        return this.guarded(v.dtype, `${row} < ${u(extent)}`, () => at(x, { axes: coords.axes.map((c, i) => (i === axis ? row : c)) }), true);
+        // Out of range: report it (the next read throws the CPU's error) and yield NaN (0).
+        return this.guarded(v.dtype, `${row} < ${u(extent)}`, () => at(x, { axes: coords.axes.map((c, i) => (i === axis ? row : c)) }), true, this.reportBadIndex('gather', index, axis, extent));
       }
       case 'matmul': {
         const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
@@ -301,13 +318,13 @@ export class KernelWriter {
   }
 
   /** `cond ? value() : 0` (NaN for floats out of a gather's range) with `value` evaluated in a branch. */
-  private guarded(dtype: DType, cond: string, value: () => string, nanOutside = false): string {
+  private guarded(dtype: DType, cond: string, value: () => string, nanOutside = false, otherwise = ''): string {
     const t = wgslType(dtype);
     const zero = t === 'f32' ? (nanOutside ? 'sc_nan()' : '0.0') : t === 'i32' ? 'i32(0)' : '0u';
     const result = this.fresh('g');
     this.emit(`var ${result}: ${t} = ${zero};`);
     const lines = this.scope(() => this.emit(`${result} = ${value()};`));
-    this.emit(`if (${cond}) {\n    ${lines.join('\n    ')}\n  }`);
+    this.emit(`if (${cond}) {\n    ${lines.join('\n    ')}\n  }${otherwise ? ` else { ${otherwise} }` : ''}`);
     return result;
   }
 

@@ -1,0 +1,277 @@
+// A program compiled for WebGPU: its fusion plan, lowered to WGSL once per layout of its inputs
+// (which inputs share a buffer, at which offsets), with a static buffer plan, and run as one
+// command buffer per call.
+//
+// Buffers of a call:
+// - inputs: the argument and captured tensors' own buffers (made contiguous first if a view is
+//   strided), bound once per buffer however many inputs live in it;
+// - temps: intermediates, owned by the compiled program and reused by every call; values whose
+//   lifetimes do not overlap share one;
+// - one block per element type for the results a call returns, and one for the updates (values
+//   assigned to inputs): fresh buffers each call, handed out as views. Parameters updated by a
+//   training step therefore all live in one buffer after the first step, which later steps bind
+//   once.
+
+/// <reference types="@webgpu/types" />
+
+import {
+  type CompiledProgram, type FusionPlan, type KernelInfo, type KeyVar, type Program, type ProgramVar, type RandomKey,
+  planFusion, sizeOf,
+} from '@scorch/tensor';
+import type { GpuHandle, WebGPUBackend } from '../backend.js';
+import { isContiguous, rowMajorStrides } from '../layout.js';
+import type { CachedPipeline, CompiledLaunch, GpuRuntime, GpuStorage } from '../runtime.js';
+import { type WgslScalar, wgslType } from '../wgsl/common.js';
+import { fillKernel } from '../wgsl/elementwise.js';
+import { type LoweredKernel, lowerPlan } from './lower.js';
+import { type Location, type Slot, slotKey } from './writer.js';
+
+const BYTES = 4;
+/** Results in a block start at multiples of 4 elements (16 bytes), as vec4 access wants. */
+const BLOCK_ALIGN = 4;
+const UNIFORM_USAGE = 0x40 | 0x8; // UNIFORM | COPY_DST
+
+interface Variant {
+  kernels: LoweredKernel[];
+  pipelines: CachedPipeline[];
+  /** Element counts of the temps (allocated on first run). */
+  tempSizes: number[];
+  temps: GpuStorage[] | null;
+  /** Per block type: elements, and each result's / update's offset. */
+  outputBlocks: Map<WgslScalar, number>;
+  updateBlocks: Map<WgslScalar, number>;
+  /** Uniform buffer of the kernels that have uniforms, each at an aligned offset. */
+  uniformBuffer: GPUBuffer | null;
+  uniformOffsets: (number | null)[];
+  bindGroups: Map<string, GPUBindGroup>[];
+  reportsBadIndices: boolean;
+  locations: Map<number, Location>;
+}
+
+export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
+  readonly plan: FusionPlan;
+  private readonly variants = new Map<string, Variant>();
+  private lastVariant: Variant | null = null;
+  /** The launches of the last call (for timing kernels one by one). */
+  lastLaunches: readonly CompiledLaunch[] = [];
+  private disposed = false;
+
+  constructor(private readonly backend: WebGPUBackend, readonly program: Program) {
+    this.plan = planFusion(program);
+  }
+
+  private get runtime(): GpuRuntime {
+    return this.backend.runtime;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Building a variant
+
+  private build(groups: readonly number[], offsets: readonly number[]): Variant {
+    const program = this.program;
+    const plan = this.plan;
+    const locations = new Map<number, Location>();
+    program.inputs.forEach((v, i) => locations.set(v.id, { slot: { kind: 'input', group: groups[i]! }, offset: offsets[i]!, strides: rowMajorStrides(v.shape) }));
+    // Results and updates: blocks by element type.
+    const outputBlocks = new Map<WgslScalar, number>();
+    const updateBlocks = new Map<WgslScalar, number>();
+    const place = (v: ProgramVar, kind: 'outputs' | 'updates') => {
+      if (locations.has(v.id)) return;
+      const type = wgslType(v.dtype);
+      const blocks = kind === 'outputs' ? outputBlocks : updateBlocks;
+      const at = blocks.get(type) ?? 0;
+      locations.set(v.id, { slot: { kind, type }, offset: at, strides: rowMajorStrides(v.shape) });
+      blocks.set(type, at + Math.ceil(Math.max(sizeOf(v.shape), 1) / BLOCK_ALIGN) * BLOCK_ALIGN);
+    };
+    for (const u of program.updates) place(u.value, 'updates');
+    for (const v of program.outputs) place(v, 'outputs');
+    // Temps: other stored values, sharing a buffer when lifetimes (in kernels) do not overlap.
+    const lastRead = lastReaders(plan);
+    const tempSizes: number[] = [];
+    const tempTypes: WgslScalar[] = [];
+    const tempFreeAfter: number[] = [];
+    const order = [...plan.materialized].filter((id) => !locations.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
+    for (const id of order) {
+      const v = plan.definitions.get(id)!.out;
+      const born = plan.producer.get(id)!;
+      const type = wgslType(v.dtype);
+      const size = Math.max(sizeOf(v.shape), 1);
+      let slot = tempFreeAfter.findIndex((free, k) => free < born && tempTypes[k] === type);
+      if (slot < 0) {
+        slot = tempSizes.length;
+        tempSizes.push(0);
+        tempTypes.push(type);
+        tempFreeAfter.push(-1);
+      }
+      tempSizes[slot] = Math.max(tempSizes[slot]!, size);
+      tempFreeAfter[slot] = Math.max(lastRead.get(id) ?? born, born);
+      locations.set(id, { slot: { kind: 'temp', index: slot }, offset: 0, strides: rowMajorStrides(v.shape) });
+    }
+    const kernels = lowerPlan({
+      plan,
+      locate: (v) => locations.get(v.id) ?? null,
+      scratch: (elements) => {
+        tempSizes.push(elements);
+        tempTypes.push('f32');
+        tempFreeAfter.push(Infinity);
+        return { kind: 'temp', index: tempSizes.length - 1 };
+      },
+      maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,
+      maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
+    });
+    const pipelines = kernels.map((k) => this.runtime.pipeline(k.code, k.label));
+    // Uniforms: static ones written now, a random kernel's key every call.
+    const align = Math.max(16, this.runtime.device.limits.minUniformBufferOffsetAlignment);
+    let uniformBytes = 0;
+    const uniformOffsets = kernels.map((k) => {
+      if (!k.uniforms && !k.key) return null;
+      const at = uniformBytes;
+      uniformBytes += Math.ceil(Math.max(k.uniforms?.byteLength ?? 16, 16) / align) * align;
+      return at;
+    });
+    let uniformBuffer: GPUBuffer | null = null;
+    if (uniformBytes > 0) {
+      uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: uniformBytes, usage: UNIFORM_USAGE });
+      kernels.forEach((k, i) => {
+        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
+      });
+    }
+    return {
+      kernels, pipelines, tempSizes, temps: null, outputBlocks, updateBlocks, uniformBuffer, uniformOffsets,
+      bindGroups: kernels.map(() => new Map()), reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')), locations,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Running
+
+  run(inputs: readonly GpuHandle[], keyValues: readonly RandomKey[]): GpuHandle[] {
+    if (this.disposed) throw new Error('jit: this compiled program was disposed');
+    const runtime = this.runtime;
+    runtime.checkHealthy();
+    // Inputs must be row-major; a strided view is copied (one elementwise launch, queued first).
+    const copies: GpuHandle[] = [];
+    const handles = inputs.map((h) => {
+      if (isContiguous(h)) return h;
+      // A reshape of a strided view is a contiguous copy.
+      const dense = this.backend.execute('reshape', [h], { shape: h.shape }, { shape: [...h.shape], dtype: h.dtype });
+      copies.push(dense);
+      return dense;
+    });
+    const storages: GpuStorage[] = [];
+    const groups = handles.map((h) => {
+      let g = storages.indexOf(h.storage);
+      if (g < 0) g = storages.push(h.storage) - 1;
+      return g;
+    });
+    const offsets = handles.map((h) => h.offset);
+    const key = `${groups.join(',')}|${offsets.join(',')}`;
+    let variant = this.variants.get(key);
+    if (!variant) {
+      variant = this.build(groups, offsets);
+      this.variants.set(key, variant);
+    }
+    this.lastVariant = variant;
+    variant.temps ??= variant.tempSizes.map((n) => runtime.allocate(n * BYTES));
+    const blocks = new Map<string, GpuStorage>();
+    for (const [type, n] of variant.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
+    for (const [type, n] of variant.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
+    if (runtime.poison) for (const b of blocks.values()) runtime.dispatch(fillKernel(b.bytes / BYTES, runtime.poisonWord), [b.buffer]);
+    const resolve = (slot: Slot): GPUBuffer => {
+      switch (slot.kind) {
+        case 'input':
+          return storages[slot.group]!.buffer;
+        case 'temp':
+          return variant!.temps![slot.index]!.buffer;
+        case 'indexErrors':
+          return runtime.indexErrors;
+        default:
+          return blocks.get(slotKey(slot))!.buffer;
+      }
+    };
+    // Random keys: written into their kernels' uniforms (queued before this call's commands).
+    const keys = variant.kernels.some((k) => k.key) ? this.program.resolveKeys(keyValues) : null;
+    variant.kernels.forEach((k, i) => {
+      if (!k.key) return;
+      const value = Array.isArray(k.key) ? (k.key as RandomKey) : keys!.get(k.key as KeyVar)!;
+      runtime.device.queue.writeBuffer(variant!.uniformBuffer!, variant!.uniformOffsets[i]!, new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]));
+    });
+    const launches: CompiledLaunch[] = variant.kernels.map((k, i) => {
+      const buffers = k.bindings.map(resolve);
+      const cacheKey = buffers.map(bufferId).join(',');
+      let bindGroup = variant!.bindGroups[i]!.get(cacheKey);
+      if (!bindGroup) {
+        const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
+        if (variant!.uniformOffsets[i] !== null) {
+          entries.push({ binding: buffers.length, resource: { buffer: variant!.uniformBuffer!, offset: variant!.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
+        }
+        bindGroup = runtime.device.createBindGroup({ layout: variant!.pipelines[i]!.layout, entries, label: k.label });
+        // Pool buffers come back under new identities rarely; a small cache keeps the common ones.
+        if (variant!.bindGroups[i]!.size > 16) variant!.bindGroups[i]!.clear();
+        variant!.bindGroups[i]!.set(cacheKey, bindGroup);
+      }
+      return { label: k.label, pipeline: variant!.pipelines[i]!, bindGroup, dispatch: k.dispatch };
+    });
+    runtime.runCompiled(launches, variant.reportsBadIndices);
+    this.lastLaunches = launches;
+    for (const c of copies) this.backend.dispose(c);
+    // Results and updates are views of their blocks; each block is freed with its last view.
+    const view = (v: ProgramVar): GpuHandle => {
+      const loc = variant!.locations.get(v.id)!;
+      const storage = blocks.get(slotKey(loc.slot))!;
+      storage.refs++;
+      return { storage, shape: [...v.shape], strides: rowMajorStrides(v.shape), offset: loc.offset, dtype: v.dtype, disposed: false };
+    };
+    const result = [...this.program.outputs.map(view), ...this.program.updates.map((u) => view(u.value))];
+    for (const b of blocks.values()) runtime.release(b);
+    return result;
+  }
+
+  kernels(): readonly KernelInfo[] {
+    let variant = this.lastVariant;
+    if (!variant) {
+      // Not run yet: describe the layout of separate, contiguous inputs.
+      variant = this.build(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
+    }
+    return variant.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variants.values()) {
+      for (const t of v.temps ?? []) this.runtime.release(t);
+      v.uniformBuffer?.destroy();
+    }
+    this.variants.clear();
+  }
+}
+
+/** For each stored value, the last kernel that reads it. */
+function lastReaders(plan: FusionPlan): Map<number, number> {
+  const last = new Map<number, number>();
+  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
+    if (seen.has(v.id)) return;
+    seen.add(v.id);
+    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
+      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
+      return;
+    }
+    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
+  };
+  for (const id of plan.materialized) {
+    const eq = plan.definitions.get(id)!;
+    const k = plan.producer.get(id)!;
+    const seen = new Set<number>();
+    for (const x of eq.inputs) visit(x, k, seen);
+  }
+  return last;
+}
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  return id;
+}
