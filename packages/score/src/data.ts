@@ -8,10 +8,8 @@ import {
   type RandomKey, Tensor, add, cast, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
   matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy,
 } from '@scorch/tensor';
+import type { ScoreFunction } from './conventions.js';
 import type { Sde } from './sde.js';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 
 export interface SampleOptions {
   /** The key every random draw of this call derives from. */

@@ -8,8 +8,7 @@
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
 import { type Tensor, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
-import { checkBatch } from './losses.js';
-import type { ScoreFunction } from './models.js';
+import { type ScoreFunction, checkBatch } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
 
@@ -24,7 +23,7 @@ export interface KdeOptions {
 
 /** The rule-of-thumb bandwidth per dimension, shape [d]. */
 export function ruleOfThumbBandwidth(data: Tensor, rule: BandwidthRule = 'scott'): Tensor {
-  checkBatch('ruleOfThumbBandwidth', data);
+  checkBatch('ruleOfThumbBandwidth', data, 'data');
   const [n, d] = data.shape as [number, number];
   if (n < 2) throw new Error(`ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got ${n}`);
   if (rule !== 'scott' && rule !== 'silverman') throw new Error(`ruleOfThumbBandwidth: unknown rule ${JSON.stringify(rule)}; expected 'scott' or 'silverman'`);
@@ -71,7 +70,7 @@ function checkQuery(where: string, x: Tensor, data: Tensor): void {
  * function outside a `tidy` that would dispose them, or `keep` them.
  */
 export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
-  checkBatch('kdeScore', data);
+  checkBatch('kdeScore', data, 'data');
   const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
   const h2 = mul(h, h);
   return (x) => {
@@ -83,7 +82,7 @@ export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
 
 /** log p̂(x) of the same KDE, shape [m]. */
 export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): (x: Tensor) => Tensor {
-  checkBatch('kdeLogDensity', data);
+  checkBatch('kdeLogDensity', data, 'data');
   const h = resolveBandwidth('kdeLogDensity', data, opts.bandwidth);
   const [n, d] = data.shape as [number, number];
   // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.

@@ -18,10 +18,11 @@
 
 import { jvp } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, add, concat, eye, fmtShape, indexSelect, isFloatDType, minimum, mul,
-  pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, cast, broadcastTo,
+  type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkOneOf, concat, eye, fmtShape, indexSelect, minimum,
+  mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkOneOf, energyScore } from './models.js';
+import { type EnergyFunction, type ScoreFunction, checkBatch, checkScoreFunction } from './conventions.js';
+import { energyScore } from './models.js';
 import { type Sde, SDE_EPSILON, perRow } from './sde.js';
 // The σ grid is shared with annealed Langevin sampling, so training and sampling use one grid.
 import { geometricSigmas } from './samplers.js';
@@ -38,18 +39,6 @@ export interface LossOptions {
 
 // ------------------------------------------------------------------------------------------------
 // Shared checks
-
-/** x must be a float [N, d] tensor with N, d ≥ 1. */
-export function checkBatch(where: string, x: unknown): asserts x is Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${where}: x must be a Tensor of shape [N, d], got ${x === null ? 'null' : typeof x}`);
-  if (x.rank !== 2) throw new Error(`${where}: x must have rank 2 (shape [N, d]: a batch of N points in d dimensions), got shape ${fmtShape(x.shape)}`);
-  if (x.shape[0] === 0 || x.shape[1] === 0) throw new Error(`${where}: x must be non-empty, got shape ${fmtShape(x.shape)}`);
-  if (!isFloatDType(x.dtype)) throw new TypeError(`${where}: x must be float32 or float64, got ${x.dtype}`);
-}
-
-function checkScoreFn(where: string, score: unknown): asserts score is ScoreFunction {
-  if (typeof score !== 'function') throw new TypeError(`${where}: score must be a function (x [N, d], cond?) => [N, d], got ${typeof score}`);
-}
 
 function checkCond(where: string, cond: unknown, n: number): void {
   if (cond === undefined) return;
@@ -99,13 +88,13 @@ function meanOverBlocks(values: Tensor, blocks: number, n: number): Tensor {
 
 export interface ExplicitScoreMatchingOptions extends LossOptions {
   /** The target ∇log p: an analytic score, or an estimate such as `kdeScore(data)`. */
-  targetScore: (x: Tensor) => Tensor;
+  targetScore: ScoreFunction;
 }
 
 /** ESM = ½E‖s(x) − ∇log p(x)‖², with ∇log p given by `targetScore` (Hyvärinen 2005's J(θ)). */
 export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ExplicitScoreMatchingOptions): Tensor {
   const where = 'explicitScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
   if (typeof opts.targetScore !== 'function') throw new TypeError(`${where}: opts.targetScore must be a function x ↦ ∇log p(x) (e.g. kdeScore(data))`);
@@ -164,7 +153,7 @@ function scoreAndTrace(where: string, score: ScoreFunction, x: Tensor, cond: Ten
 /** tr ∂s/∂x at each row of x, shape [N], computed exactly with d JVPs (see `method`). */
 export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
   const where = 'scoreJacobianTrace';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkCond(where, opts.cond, x.shape[0]!);
   return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
@@ -174,7 +163,7 @@ export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: Jacobi
  * tr ∇²ₓE per row for an energy E: [N, d] → [N] (e.g. `model.applyEnergy` bound to params), by
  * the same batched forward-mode route applied to s = −∇ₓE (forward over reverse).
  */
-export function energyHessianTrace(energy: (x: Tensor, cond?: Tensor) => Tensor, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
+export function energyHessianTrace(energy: EnergyFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
   if (typeof energy !== 'function') throw new TypeError(`energyHessianTrace: energy must be a function (x [N, d], cond?) => [N], got ${typeof energy}`);
   return scoreJacobianTrace(energyScore(energy), x, opts).neg();
 }
@@ -191,7 +180,7 @@ export interface ImplicitScoreMatchingOptions extends LossOptions {
  */
 export function implicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ImplicitScoreMatchingOptions = {}): Tensor {
   const where = 'implicitScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
   checkCond(where, opts.cond, x.shape[0]!);
@@ -253,7 +242,7 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Sl
   checkOneOf(where, 'distribution', distribution, PROJECTIONS);
   const method = opts.method ?? 'jvp';
   checkOneOf(where, 'method', method, ['jvp', 'finiteDifference'] as const);
-  if (!Array.isArray(opts.key)) throw new TypeError(`${where}: opts.key (a RandomKey from randomKey/splitKey) is required to draw the projections`);
+  checkKey(opts.key, `${where}: opts.key`);
   const dtype = x.dtype as 'float32' | 'float64';
   const xs = replicateRows(x, m);
   const condRep = opts.cond === undefined ? undefined : replicateRows(opts.cond, m);
@@ -285,7 +274,7 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Sl
  */
 export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: SlicedScoreMatchingOptions): Tensor {
   const where = 'slicedScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
   checkCond(where, opts.cond, x.shape[0]!);
@@ -305,7 +294,7 @@ export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: S
  */
 export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: Omit<SlicedScoreMatchingOptions, 'varianceReduced' | 'reduction'>): Tensor {
   const where = 'projectedJacobianTrace';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
   checkCond(where, opts.cond, x.shape[0]!);
@@ -320,10 +309,6 @@ export interface DenoisingScoreMatchingOptions extends LossOptions {
   /** Noise scale σ > 0: a number, or a [N] tensor (one σ per example). */
   sigma: number | Tensor;
   key: RandomKey;
-}
-
-function checkKey(where: string, key: unknown): void {
-  if (!Array.isArray(key)) throw new TypeError(`${where}: opts.key (a RandomKey from randomKey/splitKey) is required to draw the noise`);
 }
 
 /** ½‖s(x̃) + z/σ‖² per example for x̃ = x + σz (σ a [N, 1] column); returns [N]. */
@@ -341,10 +326,10 @@ function denoisingTerms(where: string, score: ScoreFunction, x: Tensor, sigmaCol
  */
 export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: DenoisingScoreMatchingOptions): Tensor {
   const where = 'denoisingScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkKey(opts.key, `${where}: opts.key`);
   const n = x.shape[0]!;
   checkCond(where, opts.cond, n);
   let sigmaColumn: Tensor;
@@ -386,10 +371,10 @@ export interface NcsnLossOptions {
  */
 export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions): Tensor {
   const where = 'ncsnLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkKey(opts.key, `${where}: opts.key`);
   const sigmas = opts.sigmas ?? geometricSigmas(opts.sigmaMax ?? 1, opts.sigmaMin ?? 0.01, opts.numScales ?? 10);
   if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
     throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
@@ -437,10 +422,10 @@ export interface SdeScoreLossOptions {
  */
 export function sdeScoreLoss(score: ScoreFunction, x: Tensor, opts: SdeScoreLossOptions): Tensor {
   const where = 'sdeScoreLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
   checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkKey(opts.key, `${where}: opts.key`);
   const { sde } = opts;
   if (!sde || typeof sde.std !== 'function' || typeof sde.meanCoefficient !== 'function') throw new TypeError(`${where}: opts.sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const weighting = opts.weighting ?? 'sigma2';

@@ -10,20 +10,11 @@ import {
   Tensor, add, cast, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
   sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
-
-function checkSamples(where: string, x: Tensor, what: string): void {
-  if (!(x instanceof Tensor) || x.rank !== 2) {
-    throw new Error(`${where}: ${what} must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
-  }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: ${what} must be float32 or float64, got ${x.dtype}`);
-}
+import { type ScoreFunction, checkBatch } from './conventions.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
-  checkSamples(where, x, 'the first sample');
-  checkSamples(where, y, 'the second sample');
+  checkBatch(where, x, 'the first sample');
+  checkBatch(where, y, 'the second sample');
   if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
   if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
 }
@@ -40,7 +31,7 @@ async function readNumbers(t: Tensor): Promise<number[]> {
  * Zero exactly when the two agree on every sample.
  */
 export async function fisherDivergence(score: ScoreFunction, referenceScore: ScoreFunction, x: Tensor, cond?: Tensor): Promise<number> {
-  checkSamples('fisherDivergence', x, 'x');
+  checkBatch('fisherDivergence', x, 'x');
   const value = tidy(() => {
     const s = score(x, cond);
     const ref = referenceScore(x, cond);
@@ -201,7 +192,7 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
  * of numbers. Returns K fractions summing to 1 (ties, of probability 0, count for each tied mode).
  */
 export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly number[])[]): Promise<number[]> {
-  checkSamples('modeWeights', x, 'x');
+  checkBatch('modeWeights', x, 'x');
   const result = tidy(() => {
     const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
@@ -235,7 +226,7 @@ export interface HistogramKlOptions {
 
 /** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
 export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
-  checkSamples('histogram2d', x, 'the sample');
+  checkBatch('histogram2d', x, 'the sample');
   if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
   const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
   for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {

@@ -1,12 +1,11 @@
 // Score models: functions x ↦ s_θ(x) ≈ ∇ₓ log p(x) that the losses train.
 //
-// Conventions shared by every module of @scorch/score:
-// - A score function is `(x: Tensor, cond?: Tensor) => Tensor` with x of shape [N, d] and an
-//   output of the same shape. `cond` is the noise level of a noise-conditional model, one per
-//   row (shape [N]): σ for `conditioning: 'sigma'`, the diffusion time t ∈ [0, 1] for 'time'.
-// - Parameters are a named record of tensors (`Params`). A model's `apply(params, x, cond)` is a
-//   pure function of them, so a loss can be differentiated functionally (`grad`/`valueAndGrad`
-//   over the params), or via `requiresGrad` and `backward()` on `model.params`.
+// A model's score is a `ScoreFunction` (conventions.ts): `cond` is the noise level of a
+// noise-conditional model, one per row (shape [N]): σ for `conditioning: 'sigma'`, the diffusion
+// time t ∈ [0, 1] for 'time'. Parameters are a named record of tensors (`Params`). A model's
+// `apply(params, x, cond)` is a pure function of them, so a loss can be differentiated
+// functionally (`grad`/`valueAndGrad` over the params), or via `requiresGrad` and `backward()`
+// on `model.params`.
 //
 // Two families:
 // - `mlpScore`: an MLP that outputs the score directly (optionally noise-conditional, with a
@@ -22,13 +21,11 @@
 
 import { grad } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
-  silu, sin, softplus, splitKey, sum, tanh, tensor,
+  type RandomKey, Tensor, checkOneOf, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
+  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor,
 } from '@scorch/tensor';
+import type { EnergyFunction, ScoreFunction } from './conventions.js';
 import { type Sde, perRow } from './sde.js';
-
-/** A score function: x [N, d] (and the noise level, [N], for conditional models) ↦ [N, d]. */
-export type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 /** Named parameters (or buffers) of a model. */
 export type Params = Record<string, Tensor>;
 
@@ -41,13 +38,6 @@ const ACTIVATIONS: readonly Activation[] = ['silu', 'softplus', 'tanh', 'elu', '
 const CONDITIONINGS: readonly Conditioning[] = ['none', 'sigma', 'time'];
 const EMBEDDINGS: readonly Embedding[] = ['sinusoidal', 'fourier'];
 const OUTPUT_SCALINGS: readonly OutputScaling[] = ['none', 'divideBySigma', 'noisePrediction'];
-
-/** Throws a clear error when `value` is not one of `allowed`. */
-export function checkOneOf<T extends string>(where: string, option: string, value: unknown, allowed: readonly T[]): asserts value is T {
-  if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new Error(`${where}: unknown ${option} ${JSON.stringify(value)}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
-  }
-}
 
 const activationFns: { [A in Activation]: (x: Tensor) => Tensor } = {
   silu,
@@ -282,7 +272,7 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
 }
 
 /** The score of an energy: s(x) = −∇ₓ Σᵢ E(xᵢ) (rows are independent, so row i is −∇E(xᵢ)). */
-export function energyScore(energy: (x: Tensor, cond?: Tensor) => Tensor): ScoreFunction {
+export function energyScore(energy: EnergyFunction): ScoreFunction {
   return (x, cond) => {
     // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and
     // ∇_θ of a loss on s differentiates through this gradient.
@@ -396,7 +386,7 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
     const where = `loadParams: '${name}'`;
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
     if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
-    const size = entry.shape.reduce((p, d) => p * d, 1);
+    const size = sizeOf(entry.shape);
     if (!Array.isArray(entry.data) || entry.data.length !== size) throw new Error(`${where}: ${entry.data?.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));

@@ -12,10 +12,8 @@ import {
   type RandomKey, Tensor, abs, add, foldIn, full, maximum, mean, mul, onesLike, randn, splitKey, sqrt,
   sub, sum, tidy,
 } from '@scorch/tensor';
+import { type ScoreFunction, checkBatch } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 
 /** Called with the number of completed steps and the current samples (valid during the call). */
 export type SamplerCallback = (step: number, x: Tensor) => void | Promise<void>;
@@ -35,13 +33,6 @@ function checkPositiveInteger(where: string, name: string, v: number, allowZero 
 
 function checkPositive(where: string, name: string, v: number): void {
   if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${where}: ${name} must be a positive number, got ${v}`);
-}
-
-function checkBatch(where: string, x: Tensor): void {
-  if (!(x instanceof Tensor) || x.rank !== 2) {
-    throw new Error(`${where}: samples must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
-  }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: samples must be float32 or float64, got ${x.dtype}`);
 }
 
 /** A per-row condition [N] holding one value (σ or t) for every sample. */
@@ -107,7 +98,7 @@ export interface LangevinOptions extends CallbackOptions {
  * so the mode proportions stay those of `init` (Song & Ermon 2019, §3.2.2).
  */
 export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts: LangevinOptions): Promise<Tensor> {
-  checkBatch('langevinDynamics', init);
+  checkBatch('langevinDynamics', init, 'init');
   const stepSize = opts.stepSize ?? 0.1;
   const steps = opts.steps ?? 1000;
   checkPositive('langevinDynamics', 'stepSize', stepSize);
@@ -164,7 +155,7 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
  * the mode proportions come out right where plain Langevin keeps those of `init`.
  */
 export async function annealedLangevinDynamics(score: ScoreFunction, init: Tensor, opts: AnnealedLangevinOptions): Promise<Tensor> {
-  checkBatch('annealedLangevinDynamics', init);
+  checkBatch('annealedLangevinDynamics', init, 'init');
   const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
   const stepSize = opts.stepSize ?? 2e-5;
   const stepsPerLevel = opts.stepsPerLevel ?? 100;
@@ -228,7 +219,7 @@ function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
   const [priorKey, stepKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
   let init = opts.init;
   if (init) {
-    checkBatch(where, init);
+    checkBatch(where, init, 'init');
   } else {
     if (!opts.shape || opts.shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(opts.shape)}`);
     init = sde.priorSample(opts.shape, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });

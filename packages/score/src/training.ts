@@ -6,8 +6,9 @@ export {
   mlpScore, mlpEnergy, energyScore, paramList, sinusoidalEmbedding, fourierEmbedding, saveParams, loadParams,
   loadParamsInto,
 } from './models.js';
+export type { ScoreFunction, EnergyFunction } from './conventions.js';
 export type {
-  ScoreFunction, Params, Activation, Conditioning, Embedding, OutputScaling, MlpOptions, MlpScoreOptions,
+  Params, Activation, Conditioning, Embedding, OutputScaling, MlpOptions, MlpScoreOptions,
   ScoreModel, EnergyModel, SavedParams,
 } from './models.js';
 

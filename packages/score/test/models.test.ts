@@ -87,7 +87,7 @@ describe('mlpScore', () => {
 
   it('reports bad options and inputs clearly', () => {
     const key = randomKey(7);
-    expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu"; expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu" \(did you mean 'elu'\?\); expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], outputScaling: 'divideBySigma', key })).toThrow(/needs a noise level/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'divideBySigma', key })).toThrow(/needs the sde/);
     expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/inputDim must be a positive integer/);

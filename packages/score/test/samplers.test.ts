@@ -477,6 +477,14 @@ describe('sampler option checks', () => {
     await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key: randomKey(1) })).rejects.toThrow(/give either init/);
     expect(() => geometricSigmas(1, 2, 3)).toThrow(/sigmaMax > sigmaMin/);
   });
+
+  it('refuses an empty batch, as the losses and metrics do', async () => {
+    const empty = tensor(new Float64Array(0), { dtype: 'float64', shape: [0, 2] });
+    await expect(langevinDynamics((x) => x, empty, { key: randomKey(1) })).rejects.toThrow(/^langevinDynamics: init must be non-empty, got shape \[0,2\]$/);
+    await expect(annealedLangevinDynamics((x) => x, empty, { key: randomKey(1) })).rejects.toThrow(/^annealedLangevinDynamics: init must be non-empty/);
+    await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key: randomKey(1), init: empty })).rejects.toThrow(/^reverseSdeEulerMaruyama: init must be non-empty/);
+    await expect(modeWeights(empty, [[0, 0]])).rejects.toThrow(/^modeWeights: x must be non-empty/);
+  });
 });
 
 // The measured figures, for the record (the lead's report quotes them).
