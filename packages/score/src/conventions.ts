@@ -32,6 +32,14 @@ export function checkScoreFunction(where: string, score: unknown, what = 'score'
   if (typeof score !== 'function') throw new TypeError(`${where}: ${what} must be a function (x [N, d], cond?) => [N, d], got ${score === null ? 'null' : typeof score}`);
 }
 
+/**
+ * A boolean option: `undefined` passes (the default applies); anything but true or false is
+ * refused, since a truthy string or number would otherwise switch the option silently.
+ */
+export function checkBoolean(where: string, option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${option} must be true or false, got ${JSON.stringify(value)}`);
+}
+
 /** The keys of T that `Keys` leaves out (never when it lists them all). */
 type Unlisted<T, Keys extends readonly PropertyKey[]> = Exclude<keyof T, Keys[number]>;
 

@@ -7,8 +7,8 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch } from './conventions.js';
+import { type Tensor, checkOptions, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
 
@@ -19,6 +19,12 @@ export interface KdeOptions {
    * dimension, d numbers, or a [d] tensor.
    */
   bandwidth?: BandwidthRule | number | readonly number[] | Tensor;
+}
+const KDE_OPTIONS = optionNames<KdeOptions>()(['bandwidth']);
+
+function checkKdeOptions(where: string, opts: unknown): void {
+  if (opts === null) throw new TypeError(`${where}: expected an options object, got null`);
+  checkOptions(where, opts, KDE_OPTIONS);
 }
 
 /** The rule-of-thumb bandwidth per dimension, shape [d]. */
@@ -71,6 +77,7 @@ function checkQuery(where: string, x: Tensor, data: Tensor): void {
  */
 export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
   checkBatch('kdeScore', data, 'data');
+  checkKdeOptions('kdeScore', opts);
   const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
   const h2 = mul(h, h);
   return (x) => {
@@ -83,6 +90,7 @@ export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
 /** log p̂(x) of the same KDE, shape [m]. */
 export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): (x: Tensor) => Tensor {
   checkBatch('kdeLogDensity', data, 'data');
+  checkKdeOptions('kdeLogDensity', opts);
   const h = resolveBandwidth('kdeLogDensity', data, opts.bandwidth);
   const [n, d] = data.shape as [number, number];
   // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.

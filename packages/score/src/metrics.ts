@@ -7,10 +7,10 @@
 // matrices: meant for toy sample sizes (a few thousand points).
 
 import {
-  Tensor, add, cast, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
+  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
   sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch } from './conventions.js';
+import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, x, 'the first sample');
@@ -79,6 +79,7 @@ export interface MmdOptions {
   /** Points of the pooled sample used for the median heuristic; default 1000 (half from each). */
   medianPoints?: number;
 }
+const MMD_OPTIONS = optionNames<MmdOptions>()(['bandwidth', 'medianPoints']);
 
 /**
  * Median heuristic (Gretton et al. 2012, §8): h = the median distance between distinct points of
@@ -86,6 +87,7 @@ export interface MmdOptions {
  */
 export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
   checkPair('medianBandwidth', x, y);
+  checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
   const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
   const fromY = Math.min(y.shape[0]!, points - fromX);
   const sq = tidy(() => {
@@ -168,8 +170,12 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
  */
 export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise<MmdResult> {
   checkPair('mmd2', x, y);
+  if (opts === null) throw new TypeError('mmd2: expected an options object, got null');
+  checkOptions('mmd2', opts, MMD_OPTIONS);
+  checkNumber('mmd2', 'bandwidth', opts.bandwidth, { min: 0, exclusiveMin: true });
+  checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
+  if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
   const bandwidth = opts.bandwidth ?? (await medianBandwidth(x, y, opts.medianPoints ?? 1000));
-  if (!(bandwidth > 0 && Number.isFinite(bandwidth))) throw new RangeError(`mmd2: bandwidth must be a positive number, got ${bandwidth}`);
   const scale = -1 / (2 * bandwidth * bandwidth);
   // Rounding may give −‖·‖² slightly above 0 near the diagonal: exp of it is 1 + O(ulp), harmless.
   const stat = await kernelTwoSample(x, y, { matrix: (a, b) => exp(scaledSquaredDistances(a, b, scale)), atZero: 1, sign: 1 });
@@ -214,6 +220,7 @@ export interface HistogramGrid {
   /** Bins per axis: one number for both, or [x bins, y bins]. */
   bins: number | readonly [number, number];
 }
+const HISTOGRAM_GRID = optionNames<HistogramGrid>()(['xRange', 'yRange', 'bins']);
 
 export interface HistogramKlOptions {
   /**
@@ -223,11 +230,14 @@ export interface HistogramKlOptions {
    */
   pseudocount?: number;
 }
+const HISTOGRAM_KL_OPTIONS = optionNames<HistogramKlOptions>()(['pseudocount']);
 
 /** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
 export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
   checkBatch('histogram2d', x, 'the sample');
   if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
+  if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
+  checkOptions('histogram2d', grid, HISTOGRAM_GRID);
   const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
   for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
     if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
@@ -254,8 +264,10 @@ export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
  */
 export async function histogramKL(p: Tensor, q: Tensor, grid: HistogramGrid, opts: HistogramKlOptions = {}): Promise<number> {
   checkPair('histogramKL', p, q);
+  if (opts === null) throw new TypeError('histogramKL: expected an options object, got null');
+  checkOptions('histogramKL', opts, HISTOGRAM_KL_OPTIONS);
   const alpha = opts.pseudocount ?? 0.5;
-  if (!(alpha > 0 && Number.isFinite(alpha))) throw new RangeError(`histogramKL: pseudocount must be a positive number, got ${alpha}`);
+  checkNumber('histogramKL', 'pseudocount', alpha, { min: 0, exclusiveMin: true });
   const kl = tidy(() => {
     const normalised = (counts: Tensor) => {
       const smoothed = add(counts, alpha);

@@ -21,10 +21,10 @@
 
 import { grad } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, checkOneOf, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
   silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor,
 } from '@scorch/tensor';
-import type { EnergyFunction, ScoreFunction } from './conventions.js';
+import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
 import { type Sde, perRow } from './sde.js';
 /** Named parameters (or buffers) of a model. */
 export type Params = Record<string, Tensor>;
@@ -87,6 +87,11 @@ export interface MlpScoreOptions extends MlpOptions {
   /** The SDE whose std(t) gives σ for output scaling under 'time' conditioning. */
   sde?: Sde;
 }
+
+const MLP_OPTIONS = optionNames<MlpOptions>()([
+  'inputDim', 'hidden', 'activation', 'conditioning', 'embedding', 'embeddingDim', 'fourierScale', 'key', 'dtype', 'device',
+]);
+const MLP_SCORE_OPTIONS = optionNames<MlpScoreOptions>()([...MLP_OPTIONS, 'outputScaling', 'sde']);
 
 /** A score model: named parameters and a pure `apply`. */
 export interface ScoreModel {
@@ -160,16 +165,16 @@ interface MlpBody {
   conditioning: Conditioning;
 }
 
-function positiveInt(where: string, what: string, v: unknown): asserts v is number {
-  if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
-}
+const POSITIVE_INTEGER = { integer: true, min: 1 } as const;
 
-function buildMlp(where: string, opts: MlpOptions, outputDim: number): MlpBody {
+function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: readonly string[]): MlpBody {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  checkOptions(where, opts, known);
   const { inputDim, hidden, key } = opts;
-  positiveInt(where, 'inputDim', inputDim);
+  checkNumber(where, 'inputDim', inputDim, POSITIVE_INTEGER);
   if (!Array.isArray(hidden)) throw new TypeError(`${where}: hidden must be an array of layer widths, e.g. [64, 64], got ${JSON.stringify(hidden)}`);
-  hidden.forEach((h, i) => positiveInt(where, `hidden[${i}]`, h));
+  hidden.forEach((h, i) => checkNumber(where, `hidden[${i}]`, h, POSITIVE_INTEGER));
+  checkKey(key, `${where}: opts.key`);
   const activation = opts.activation ?? 'silu';
   checkOneOf(where, 'activation', activation, ACTIVATIONS);
   const conditioning = opts.conditioning ?? 'none';
@@ -179,6 +184,7 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number): MlpBody {
   const embeddingDim = opts.embeddingDim ?? 32;
   if (conditioning !== 'none') checkEmbeddingDim(where, embeddingDim);
   const fourierScale = opts.fourierScale ?? 16;
+  checkNumber(where, 'fourierScale', fourierScale, { min: 0, exclusiveMin: true });
   const dtype = opts.dtype ?? 'float32';
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
   const device = opts.device;
@@ -240,7 +246,7 @@ function checkInputs(where: string, inputDim: number, conditioning: Conditioning
 /** An MLP score network s_θ(x[, σ or t]) ↦ [N, d]. See `MlpScoreOptions`. */
 export function mlpScore(opts: MlpScoreOptions): ScoreModel {
   const where = 'mlpScore';
-  const body = buildMlp(where, opts, opts.inputDim);
+  const body = buildMlp(where, opts, opts?.inputDim, MLP_SCORE_OPTIONS);
   const outputScaling = opts.outputScaling ?? 'none';
   checkOneOf(where, 'outputScaling', outputScaling, OUTPUT_SCALINGS);
   const { conditioning } = body;
@@ -287,7 +293,7 @@ export function energyScore(energy: EnergyFunction): ScoreFunction {
  */
 export function mlpEnergy(opts: MlpOptions): EnergyModel {
   const where = 'mlpEnergy';
-  const body = buildMlp(where, opts, 1);
+  const body = buildMlp(where, opts, 1, MLP_OPTIONS);
   const { conditioning } = body;
   const inputDim = opts.inputDim;
   const applyEnergy = (params: Params, x: Tensor, cond?: Tensor): Tensor => {

@@ -9,10 +9,10 @@
 // Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end.
 
 import {
-  type RandomKey, Tensor, abs, add, foldIn, full, maximum, mean, mul, onesLike, randn, splitKey, sqrt,
-  sub, sum, tidy,
+  type RandomKey, Tensor, abs, add, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, mul,
+  onesLike, randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch } from './conventions.js';
+import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
 
 /** Called with the number of completed steps and the current samples (valid during the call). */
@@ -25,14 +25,22 @@ export interface CallbackOptions {
   callbackEvery?: number;
 }
 
-function checkPositiveInteger(where: string, name: string, v: number, allowZero = false): void {
-  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new RangeError(`${where}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
-  }
-}
+const POSITIVE = { min: 0, exclusiveMin: true } as const;
+const COUNT = { integer: true, min: 0 } as const;
+const POSITIVE_COUNT = { integer: true, min: 1 } as const;
 
-function checkPositive(where: string, name: string, v: number): void {
-  if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${where}: ${name} must be a positive number, got ${v}`);
+/**
+ * The checks every sampler makes before any work: the score is a function, the options an object
+ * of known names with a key, and the callback settings make sense.
+ */
+function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): void {
+  checkScoreFunction(where, score);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object with at least a key, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, known);
+  const { key, callback, callbackEvery } = opts as LangevinOptions;
+  checkKey(key, `${where}: opts.key`);
+  if (callback !== undefined && typeof callback !== 'function') throw new TypeError(`${where}: callback must be a function (step, x) => void, got ${typeof callback}`);
+  checkNumber(where, 'callbackEvery', callbackEvery, POSITIVE_COUNT);
 }
 
 /** A per-row condition [N] holding one value (σ or t) for every sample. */
@@ -57,7 +65,6 @@ class StepLoop {
     private readonly opts: CallbackOptions,
   ) {
     this.x = init;
-    if (opts.callbackEvery !== undefined) checkPositiveInteger('sampler', 'callbackEvery', opts.callbackEvery);
   }
   get current(): Tensor {
     return this.x;
@@ -90,6 +97,7 @@ export interface LangevinOptions extends CallbackOptions {
   /** Condition passed to the score on every step (e.g. a fixed σ), as a number broadcast to [N]. */
   cond?: number;
 }
+const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'steps', 'cond', 'callback', 'callbackEvery']);
 
 /**
  * Unadjusted Langevin dynamics from `init` [N, d]:
@@ -98,11 +106,14 @@ export interface LangevinOptions extends CallbackOptions {
  * so the mode proportions stay those of `init` (Song & Ermon 2019, §3.2.2).
  */
 export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts: LangevinOptions): Promise<Tensor> {
-  checkBatch('langevinDynamics', init, 'init');
+  const where = 'langevinDynamics';
+  checkSamplerCall(where, score, opts, LANGEVIN_OPTIONS);
+  checkBatch(where, init, 'init');
   const stepSize = opts.stepSize ?? 0.1;
   const steps = opts.steps ?? 1000;
-  checkPositive('langevinDynamics', 'stepSize', stepSize);
-  checkPositiveInteger('langevinDynamics', 'steps', steps, true);
+  checkNumber(where, 'stepSize', stepSize, POSITIVE);
+  checkNumber(where, 'steps', steps, COUNT);
+  checkNumber(where, 'cond', opts.cond);
   const loop = new StepLoop(init, opts);
   for (let i = 0; i < steps; i++) {
     await loop.step((x) => {
@@ -119,9 +130,9 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
 
 /** σ₁ > … > σ_L geometric: σᵢ = σ_max (σ_min/σ_max)^((i−1)/(L−1)). */
 export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: number): number[] {
-  checkPositive('geometricSigmas', 'sigmaMax', sigmaMax);
-  checkPositive('geometricSigmas', 'sigmaMin', sigmaMin);
-  checkPositiveInteger('geometricSigmas', 'levels', levels);
+  checkNumber('geometricSigmas', 'sigmaMax', sigmaMax, POSITIVE);
+  checkNumber('geometricSigmas', 'sigmaMin', sigmaMin, POSITIVE);
+  checkNumber('geometricSigmas', 'levels', levels, POSITIVE_COUNT);
   if (levels === 1) return [sigmaMax];
   if (!(sigmaMax > sigmaMin)) throw new RangeError(`geometricSigmas: need sigmaMax > sigmaMin, got ${sigmaMax} and ${sigmaMin}`);
   const ratio = Math.log(sigmaMin / sigmaMax) / (levels - 1);
@@ -146,6 +157,7 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
    */
   denoise?: boolean;
 }
+const ANNEALED_LANGEVIN_OPTIONS = optionNames<AnnealedLangevinOptions>()(['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', 'callback', 'callbackEvery']);
 
 /**
  * Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1) from `init` [N, d], with a
@@ -155,16 +167,20 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
  * the mode proportions come out right where plain Langevin keeps those of `init`.
  */
 export async function annealedLangevinDynamics(score: ScoreFunction, init: Tensor, opts: AnnealedLangevinOptions): Promise<Tensor> {
-  checkBatch('annealedLangevinDynamics', init, 'init');
+  const where = 'annealedLangevinDynamics';
+  checkSamplerCall(where, score, opts, ANNEALED_LANGEVIN_OPTIONS);
+  checkBatch(where, init, 'init');
   const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
   const stepSize = opts.stepSize ?? 2e-5;
   const stepsPerLevel = opts.stepsPerLevel ?? 100;
-  checkPositive('annealedLangevinDynamics', 'stepSize', stepSize);
-  checkPositiveInteger('annealedLangevinDynamics', 'stepsPerLevel', stepsPerLevel, true);
-  if (sigmas.length === 0) throw new Error('annealedLangevinDynamics: sigmas must list at least one noise level');
+  const denoise = opts.denoise ?? true;
+  checkNumber(where, 'stepSize', stepSize, POSITIVE);
+  checkNumber(where, 'stepsPerLevel', stepsPerLevel, COUNT);
+  checkBoolean(where, 'denoise', denoise);
+  if (!Array.isArray(sigmas) || sigmas.length === 0) throw new Error(`${where}: sigmas must list at least one noise level, got ${JSON.stringify(sigmas)}`);
   sigmas.forEach((s, i) => {
-    checkPositive('annealedLangevinDynamics', `sigmas[${i}]`, s);
-    if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`annealedLangevinDynamics: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
+    checkNumber(where, `sigmas[${i}]`, s, POSITIVE);
+    if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`${where}: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
   });
   const sigmaLast = sigmas[sigmas.length - 1]!;
   const loop = new StepLoop(init, opts);
@@ -179,7 +195,7 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
       });
     }
   }
-  if (opts.denoise ?? true) {
+  if (denoise) {
     const x = loop.current;
     loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
   }
@@ -209,20 +225,30 @@ export interface SdeSamplerOptions extends CallbackOptions {
    */
   denoiseFinalStep?: boolean;
 }
+const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', 'callback', 'callbackEvery']);
 
-/** The start samples, the time grid and the keys of one reverse-time run. */
-function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
+/**
+ * Checks a reverse-time sampler's call (every option before any work), then makes its start
+ * samples, time grid and keys.
+ */
+function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
+  checkSamplerCall(where, score, opts, known);
+  if (!sde || typeof sde.drift !== 'function' || typeof sde.priorSample !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const steps = opts.steps ?? 1000;
   const eps = opts.eps ?? SDE_EPSILON;
-  checkPositiveInteger(where, 'steps', steps);
-  if (!(eps > 0 && eps < sde.T)) throw new RangeError(`${where}: eps must lie in (0, T = ${sde.T}), got ${eps}`);
+  checkNumber(where, 'steps', steps, POSITIVE_COUNT);
+  checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
+  checkBoolean(where, 'denoiseFinalStep', opts.denoiseFinalStep);
+  if (opts.dtype !== undefined) checkOneOf(where, 'dtype', opts.dtype, ['float32', 'float64'] as const);
   const [priorKey, stepKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
   let init = opts.init;
-  if (init) {
+  if (init !== undefined) {
     checkBatch(where, init, 'init');
   } else {
-    if (!opts.shape || opts.shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(opts.shape)}`);
-    init = sde.priorSample(opts.shape, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
+    const shape: unknown = opts.shape;
+    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(shape)}`);
+    shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, POSITIVE_COUNT));
+    init = sde.priorSample(opts.shape!, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
   }
   const dt = (sde.T - eps) / steps;
   // Step i goes from tᵢ = T − i·Δt down to tᵢ₊₁ (the last one lands on ε exactly).
@@ -236,7 +262,7 @@ function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
  *   x ← x − [f(x, tᵢ) − g(tᵢ)²·s(x, tᵢ)]·Δt + g(tᵢ)·√Δt·z.
  */
 export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', sde, opts);
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
   const loop = new StepLoop(init, opts);
   for (let i = 0; i < steps; i++) {
@@ -264,6 +290,7 @@ export interface PredictorCorrectorOptions extends SdeSamplerOptions {
    */
   predictor?: 'reverseDiffusion' | 'eulerMaruyama';
 }
+const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTIONS, 'snr', 'correctorSteps', 'predictor']);
 
 /** β(t) of a VP-family SDE, read from its drift f(x, t) = −½β(t)x, as [N, 1]. */
 function vpBeta(sde: Sde, t: Tensor, x: Tensor): Tensor {
@@ -286,15 +313,13 @@ function vpBeta(sde: Sde, t: Tensor, x: Tensor): Tensor {
  */
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
   const where = 'predictorCorrector';
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, sde, opts);
   const snr = opts.snr ?? 0.16;
   const correctorSteps = opts.correctorSteps ?? 1;
   const predictor = opts.predictor ?? 'reverseDiffusion';
-  checkPositive(where, 'snr', snr);
-  checkPositiveInteger(where, 'correctorSteps', correctorSteps, true);
-  if (predictor !== 'reverseDiffusion' && predictor !== 'eulerMaruyama') {
-    throw new Error(`${where}: predictor must be 'reverseDiffusion' or 'eulerMaruyama', got ${JSON.stringify(predictor)}`);
-  }
+  checkNumber(where, 'snr', snr, POSITIVE);
+  checkNumber(where, 'correctorSteps', correctorSteps, COUNT);
+  checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
   const loop = new StepLoop(init, opts);
   for (let i = 0; i < steps; i++) {
@@ -363,6 +388,8 @@ export interface ProbabilityFlowOptions extends SdeSamplerOptions {
   /** RK45 first step size |h|; default chosen from the problem (Hairer et al. 1993, §II.4). */
   initialStep?: number;
 }
+const ODE_OPTIONS = optionNames<ProbabilityFlowOptions>()([...SDE_SAMPLER_OPTIONS, 'method', 'rtol', 'atol', 'maxSteps', 'initialStep']);
+const RK45_ONLY_OPTIONS = ['rtol', 'atol', 'maxSteps', 'initialStep'] as const;
 
 export interface OdeSolution {
   /** Samples at t = ε, [N, d]; owned by the caller. */
@@ -425,10 +452,14 @@ function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[
 export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
   const where = 'probabilityFlowOde';
   const method = opts.method ?? 'rk45';
-  if (method !== 'euler' && method !== 'rk4' && method !== 'rk45') {
-    throw new Error(`${where}: method must be 'euler', 'rk4' or 'rk45', got ${JSON.stringify(method)}`);
-  }
-  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, sde, opts);
+  checkOneOf(where, 'method', method, ['euler', 'rk4', 'rk45'] as const);
+  // Options the chosen method would ignore are refused, so no setting is silently dropped.
+  if (method === 'rk45' && opts.steps !== undefined) throw new Error(`${where}: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps (set rtol/atol)`);
+  const ignored = RK45_ONLY_OPTIONS.filter((k) => opts[k] !== undefined);
+  if (method !== 'rk45' && ignored.length > 0) throw new Error(`${where}: ${ignored.join(', ')} applies to method 'rk45' only, not to '${method}'`);
+  for (const k of ['rtol', 'atol', 'initialStep'] as const) checkNumber(where, k, opts[k], POSITIVE);
+  checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
+  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
   const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
   let solution: OdeSolution;
   if (method === 'rk45') {
@@ -470,9 +501,6 @@ async function dormandPrince(
   const rtol = opts.rtol ?? 1e-5;
   const atol = opts.atol ?? 1e-5;
   const maxSteps = opts.maxSteps ?? 10000;
-  checkPositive(where, 'rtol', rtol);
-  checkPositive(where, 'atol', atol);
-  checkPositiveInteger(where, 'maxSteps', maxSteps);
   const direction = Math.sign(tEnd - tStart);
   const span = Math.abs(tEnd - tStart);
   // RMS of v measured in units of the mixed tolerance atol + rtol·max(|x|, |x_new|), elementwise.
@@ -484,7 +512,6 @@ async function dormandPrince(
   // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
   let h: number;
   if (opts.initialStep !== undefined) {
-    checkPositive(where, 'initialStep', opts.initialStep);
     h = Math.min(opts.initialStep, span);
   } else {
     const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));

@@ -3,7 +3,8 @@
 // perturbation kernels p₀ₜ(xₜ | x₀) = N(m(t)·x₀, s(t)²I) in closed form. Losses sample from the
 // kernel; samplers integrate the reverse-time SDE or the probability-flow ODE.
 
-import { type RandomKey, Tensor, exp, full, mul, randn, sqrt } from '@scorch/tensor';
+import { type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt } from '@scorch/tensor';
+import { optionNames } from './conventions.js';
 
 export type SdeKind = 've' | 'vp' | 'subvp';
 
@@ -21,7 +22,33 @@ export interface Sde {
   /** Diffusion coefficient g(t), shape [N]. */
   diffusion(t: Tensor): Tensor;
   /** A sample of the prior p_T the reverse process starts from. */
-  priorSample(shape: readonly number[], opts: { key: RandomKey; device?: string; dtype?: 'float32' | 'float64' }): Tensor;
+  priorSample(shape: readonly number[], opts: PriorSampleOptions): Tensor;
+}
+
+export interface PriorSampleOptions {
+  key: RandomKey;
+  device?: string;
+  /** Default float32. */
+  dtype?: 'float32' | 'float64';
+}
+const PRIOR_SAMPLE_OPTIONS = optionNames<PriorSampleOptions>()(['key', 'device', 'dtype']);
+
+/** A draw of N(0, scale²I) of `shape`: the prior of every SDE here, after its options are checked. */
+function gaussianPrior(where: string, shape: readonly number[], opts: PriorSampleOptions, scale: number): Tensor {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, device?, dtype? }`);
+  checkOptions(where, opts, PRIOR_SAMPLE_OPTIONS);
+  const { key, device, dtype = 'float32' } = opts;
+  checkKey(key, `${where}: opts.key`);
+  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  const z = randn(shape, { key, device, dtype });
+  return scale === 1 ? z : z.mul(scale);
+}
+
+/** The options object of an SDE constructor: known names, each a finite positive number. */
+function checkSdeOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, known);
+  for (const k of known) checkNumber(where, k, (opts as Record<string, unknown>)[k], { min: 0, exclusiveMin: true });
 }
 
 /** Column view [N, 1] of a per-row [N] coefficient, to scale [N, d] batches. */
@@ -35,9 +62,11 @@ export interface VeSdeOptions {
   /** σ_max = 50 (Song et al. 2021: the largest pairwise data distance; 50 for CIFAR-10). */
   sigmaMax?: number;
 }
+const VE_OPTIONS = optionNames<VeSdeOptions>()(['sigmaMin', 'sigmaMax']);
 
 /** Variance exploding: σ(t) = σ_min (σ_max/σ_min)ᵗ, dx = σ(t)√(2 log(σ_max/σ_min)) dw. */
 export function veSde(opts: VeSdeOptions = {}): Sde {
+  checkSdeOptions('veSde', opts, VE_OPTIONS);
   const sigmaMin = opts.sigmaMin ?? 0.01;
   const sigmaMax = opts.sigmaMax ?? 50;
   if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`veSde: need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
@@ -51,7 +80,7 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
     std: sigma,
     drift: (x) => mul(x, 0),
     diffusion: (t) => sigma(t).mul(Math.sqrt(2 * logRatio)),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }).mul(sigmaMax),
+    priorSample: (shape, o) => gaussianPrior('veSde.priorSample', shape, o, sigmaMax),
   };
 }
 
@@ -61,11 +90,13 @@ export interface VpSdeOptions {
   /** β_max = 20 (Song et al. 2021; Ho et al. 2020's β_N = 0.02 scaled by N = 1000). */
   betaMax?: number;
 }
+const VP_OPTIONS = optionNames<VpSdeOptions>()(['betaMin', 'betaMax']);
 
-function vpParts(opts: VpSdeOptions) {
+function vpParts(where: string, opts: VpSdeOptions) {
+  checkSdeOptions(where, opts, VP_OPTIONS);
   const betaMin = opts.betaMin ?? 0.1;
   const betaMax = opts.betaMax ?? 20;
-  if (!(betaMin > 0 && betaMax > betaMin)) throw new RangeError(`vpSde: need 0 < betaMin < betaMax, got ${betaMin}, ${betaMax}`);
+  if (!(betaMin > 0 && betaMax > betaMin)) throw new RangeError(`${where}: need 0 < betaMin < betaMax, got ${betaMin}, ${betaMax}`);
   const beta = (t: Tensor): Tensor => mul(t, betaMax - betaMin).add(betaMin);
   // log m(t) = −¼t²(β_max − β_min) − ½tβ_min
   const logMean = (t: Tensor): Tensor => mul(mul(t, t), -0.25 * (betaMax - betaMin)).sub(mul(t, 0.5 * betaMin));
@@ -75,7 +106,7 @@ function vpParts(opts: VpSdeOptions) {
 
 /** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
 export function vpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts(opts);
+  const { beta, logMean, drift } = vpParts('vpSde', opts);
   return {
     kind: 'vp',
     T: 1,
@@ -83,13 +114,13 @@ export function vpSde(opts: VpSdeOptions = {}): Sde {
     std: (t) => sqrt(exp(logMean(t).mul(2)).neg().add(1)), // s² = 1 − m²
     drift,
     diffusion: (t) => sqrt(beta(t)),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+    priorSample: (shape, o) => gaussianPrior('vpSde.priorSample', shape, o, 1),
   };
 }
 
 /** Sub-VP: VP's drift with g(t)² = β(t)(1 − e^{−2∫β}); its variance stays below VP's. */
 export function subVpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts(opts);
+  const { beta, logMean, drift } = vpParts('subVpSde', opts);
   return {
     kind: 'subvp',
     T: 1,
@@ -98,7 +129,7 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
     drift,
     // ∫₀ᵗβ = −2 log m(t), so 1 − e^{−2∫β} = 1 − m(t)⁴
     diffusion: (t) => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1))),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+    priorSample: (shape, o) => gaussianPrior('subVpSde.priorSample', shape, o, 1),
   };
 }
 

@@ -19,7 +19,8 @@ export {
 } from './losses.js';
 export type {
   Reduction, LossOptions, ExplicitScoreMatchingOptions, TraceMethod, JacobianTraceOptions,
-  ImplicitScoreMatchingOptions, ProjectionDistribution, SlicedMethod, SlicedScoreMatchingOptions,
+  ImplicitScoreMatchingOptions, ProjectionDistribution, DrawProjectionsOptions, SlicedMethod, SlicedScoreMatchingOptions,
+  ProjectedJacobianTraceOptions,
   DenoisingScoreMatchingOptions, NcsnLossOptions, SdeWeighting, SdeScoreLossOptions,
 } from './losses.js';
 

@@ -10,6 +10,7 @@ import {
 } from '../src/training.js';
 import { vpSde } from '../src/sde.js';
 import { onEachDevice } from './devices.js';
+import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -90,13 +91,24 @@ describe('mlpScore', () => {
     expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu" \(did you mean 'elu'\?\); expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], outputScaling: 'divideBySigma', key })).toThrow(/needs a noise level/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'divideBySigma', key })).toThrow(/needs the sde/);
-    expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/inputDim must be a positive integer/);
+    expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/^mlpScore: inputDim must be an integer >= 1, got 0$/);
     const model = mlpScore({ inputDim: 2, hidden: [4], key });
     expect(() => model.score(randn([3], { key }))).toThrow(/x must have shape \[N, 2\], got \[3\]/);
     expect(() => model.score(randn([3, 4], { key }))).toThrow(/x must have shape \[N, 2\], got \[3,4\]/);
     const conditional = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key });
     expect(() => conditional.score(randn([3, 2], { key }))).toThrow(/conditioned on σ; pass cond of shape \[3\]/);
     expect(() => conditional.score(randn([3, 2], { key }), randn([2], { key }))).toThrow(/cond must have shape \[3\]/);
+  });
+
+  it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
+    const key = randomKey(7);
+    const mlp = ['inputDim', 'hidden', 'activation', 'conditioning', 'embedding', 'embeddingDim', 'fourierScale', 'key', 'dtype', 'device'];
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, activaton: 'tanh' } as never)).toThrow(unknownOption('mlpScore', 'activaton', 'activation', [...mlp, 'outputScaling', 'sde']));
+    // An energy model has no output scaling: the score's option is unknown to it.
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key, outputScaling: 'none' } as never)).toThrow(unknownOption('mlpEnergy', 'outputScaling', null, mlp));
+    expect(() => mlpScore({ inputDim: 2, hidden: [4, 0], key })).toThrow(/^mlpScore: hidden\[1\] must be an integer >= 1, got 0$/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', fourierScale: 0, key })).toThrow(/^mlpScore: fourierScale must be a finite number > 0, got 0$/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4] } as never)).toThrow(/^mlpScore: opts.key: a key is two unsigned 32-bit integers/);
   });
 });
 

@@ -33,6 +33,7 @@ import {
 } from '../src/samplers.js';
 import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { type TestTarget, countHostReads, hostValues, onEachDevice, onEachTarget, unitRoundoff } from './devices.js';
+import { unknownOption } from './options.js';
 
 const MU = [1, -0.5];
 const SIGMA = [
@@ -472,10 +473,49 @@ onEachDevice('sampler plumbing', (device) => {
 describe('sampler option checks', () => {
   it('rejects bad options with messages that say what was expected', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
-    await expect(langevinDynamics((x) => x, init, { key: randomKey(1), stepSize: -1 })).rejects.toThrow(/stepSize must be a positive number, got -1/);
+    await expect(langevinDynamics((x) => x, init, { key: randomKey(1), stepSize: -1 })).rejects.toThrow(/^langevinDynamics: stepSize must be a finite number > 0, got -1$/);
     await expect(annealedLangevinDynamics((x) => x, init, { key: randomKey(1), sigmas: [1, 2] })).rejects.toThrow(/sigmas must decrease/);
     await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key: randomKey(1) })).rejects.toThrow(/give either init/);
     expect(() => geometricSigmas(1, 2, 3)).toThrow(/sigmaMax > sigmaMin/);
+  });
+
+  it('rejects a misspelled option in every sampler, naming the closest valid one and all of them', async () => {
+    const init = tensor([[0, 0]], { dtype: 'float64' });
+    const key = randomKey(1);
+    const callbacks = ['callback', 'callbackEvery'];
+    const sdeOptions = ['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', ...callbacks];
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => langevinDynamics((x) => x, init, { key, stepsize: 0.1 } as never), unknownOption('langevinDynamics', 'stepsize', 'stepSize', ['key', 'stepSize', 'steps', 'cond', ...callbacks])],
+      [() => annealedLangevinDynamics((x) => x, init, { key, stepsPerlevel: 5 } as never), unknownOption('annealedLangevinDynamics', 'stepsPerlevel', 'stepsPerLevel', ['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', ...callbacks])],
+      [() => reverseSdeEulerMaruyama((x) => x, vpSde(), { key, init, step: 5 } as never), unknownOption('reverseSdeEulerMaruyama', 'step', 'steps', sdeOptions)],
+      [() => predictorCorrector((x) => x, vpSde(), { key, init, corrector: 2 } as never), unknownOption('predictorCorrector', 'corrector', 'correctorSteps', [...sdeOptions, 'snr', 'correctorSteps', 'predictor'])],
+      [() => probabilityFlowOde((x) => x, vpSde(), { key, init, metod: 'rk4' } as never), unknownOption('probabilityFlowOde', 'metod', 'method', [...sdeOptions, 'method', 'rtol', 'atol', 'maxSteps', 'initialStep'])],
+    ];
+    for (const [run, message] of cases) await expect(run()).rejects.toThrow(message);
+  });
+
+  it('rejects option values that make no sense, and options the chosen method would ignore', async () => {
+    const init = tensor([[0, 0]], { dtype: 'float64' });
+    const key = randomKey(1);
+    await expect(langevinDynamics((x) => x, init, { key, steps: -1 })).rejects.toThrow(/^langevinDynamics: steps must be an integer >= 0, got -1$/);
+    await expect(langevinDynamics((x) => x, init, { key, callbackEvery: 0, callback: () => undefined })).rejects.toThrow(/^langevinDynamics: callbackEvery must be an integer >= 1, got 0$/);
+    await expect(langevinDynamics((x) => x, init, { key: [1.5, 0] as never })).rejects.toThrow(/^langevinDynamics: opts.key: a key is two unsigned 32-bit integers/);
+    await expect(annealedLangevinDynamics((x) => x, init, { key, denoise: 'no' as never })).rejects.toThrow(/^annealedLangevinDynamics: denoise must be true or false, got "no"$/);
+    await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key, shape: [4, 2.5] })).rejects.toThrow(/^reverseSdeEulerMaruyama: shape\[1\] must be an integer >= 1, got 2.5$/);
+    await expect(predictorCorrector((x) => x, vpSde(), { key, init, snr: 0 })).rejects.toThrow(/^predictorCorrector: snr must be a finite number > 0, got 0$/);
+    await expect(predictorCorrector((x) => x, vpSde(), { key, init, predictor: 'euler' as never })).rejects.toThrow(/^predictorCorrector: unknown predictor "euler" \(did you mean 'eulerMaruyama'\?\)/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, steps: 50 })).rejects.toThrow(/^probabilityFlowOde: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'euler', rtol: 1e-3 })).rejects.toThrow(/^probabilityFlowOde: rtol applies to method 'rk45' only, not to 'euler'$/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
+  });
+
+  it('the SDEs reject misspelled options and nonsense values', () => {
+    expect(() => veSde({ sigma_max: 10 } as never)).toThrow(unknownOption('veSde', 'sigma_max', 'sigmaMax', ['sigmaMin', 'sigmaMax']));
+    expect(() => vpSde({ betamin: 0.1 } as never)).toThrow(unknownOption('vpSde', 'betamin', 'betaMin', ['betaMin', 'betaMax']));
+    expect(() => subVpSde({ betaMaximum: 20 } as never)).toThrow(unknownOption('subVpSde', 'betaMaximum', 'betaMax', ['betaMin', 'betaMax']));
+    expect(() => vpSde().priorSample([2, 2], { key: randomKey(1), devise: 'cpu' } as never)).toThrow(unknownOption('vpSde.priorSample', 'devise', 'device', ['key', 'device', 'dtype']));
+    expect(() => veSde({ sigmaMin: -1 })).toThrow(/^veSde: sigmaMin must be a finite number > 0, got -1$/);
+    expect(() => subVpSde({ betaMin: 5, betaMax: 1 })).toThrow(/^subVpSde: need 0 < betaMin < betaMax, got 5, 1$/);
   });
 
   it('refuses an empty batch, as the losses and metrics do', async () => {
