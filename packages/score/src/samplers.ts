@@ -10,7 +10,7 @@
 
 import {
   type RandomKey, Tensor, abs, add, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, mul,
-  onesLike, randn, splitKey, sqrt, sub, sum, tidy,
+  randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
@@ -233,7 +233,7 @@ const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'i
  */
 function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
   checkSamplerCall(where, score, opts, known);
-  if (!sde || typeof sde.drift !== 'function' || typeof sde.priorSample !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
+  if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const steps = opts.steps ?? 1000;
   const eps = opts.eps ?? SDE_EPSILON;
   checkNumber(where, 'steps', steps, POSITIVE_COUNT);
@@ -292,23 +292,16 @@ export interface PredictorCorrectorOptions extends SdeSamplerOptions {
 }
 const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTIONS, 'snr', 'correctorSteps', 'predictor']);
 
-/** β(t) of a VP-family SDE, read from its drift f(x, t) = −½β(t)x, as [N, 1]. */
-function vpBeta(sde: Sde, t: Tensor, x: Tensor): Tensor {
-  const ones = onesLike(x);
-  return mean(sde.drift(ones, t), 1, true).mul(-2);
-}
-
 /**
  * Predictor–corrector sampling (Song et al. 2021, Alg. 1–3; ordered as in their reference code):
  * at each tᵢ, M Langevin corrector steps targeting p_{tᵢ}, then one predictor step to tᵢ₊₁.
  *
  * Corrector (Alg. 4/5): g = s(x, tᵢ), z ~ N(0, I), ε = 2α(r‖z‖/‖g‖)² (norms per sample, averaged
- * over the batch, so ε is one number per step), x ← x + ε·g + √(2ε)·z; α = 1 − β(tᵢ)Δt for VP and
- * sub-VP (DDPM's αᵢ), 1 for VE.
+ * over the batch, so ε is one number per step), x ← x + ε·g + √(2ε)·z, with α = `sde.discreteAlpha`
+ * (1 − β(tᵢ)Δt for VP and sub-VP, 1 for VE).
  *
- * Reverse-diffusion predictor (eq. 46): x ← x − fᵢ + Gᵢ²·s(x, tᵢ) + Gᵢ·z with the forward
- * discretisation fᵢ, Gᵢ of the SDE: VE (SMLD) fᵢ = 0, Gᵢ² = s(tᵢ)² − s(tᵢ₊₁)²; VP (DDPM)
- * βᵢ = β(tᵢ)Δt, fᵢ = (√(1 − βᵢ) − 1)x, Gᵢ = √βᵢ; otherwise fᵢ = f(x, tᵢ)Δt, Gᵢ = g(tᵢ)√Δt.
+ * Reverse-diffusion predictor (eq. 46): x ← x − fᵢ + Gᵢ²·s(x, tᵢ) + Gᵢ·z with the SDE's own
+ * discretisation fᵢ, Gᵢ (`sde.discretize`: SMLD's chain for VE, DDPM's for VP).
  * With `predictor: 'eulerMaruyama'` the predictor is the step of reverseSdeEulerMaruyama.
  */
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
@@ -334,8 +327,7 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
         const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
         const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
         const ratio = noiseNorm.div(gradNorm).mul(snr);
-        let step = mul(ratio, ratio).mul(2); // [] (the same ε for the whole batch)
-        if (sde.kind !== 've') step = mul(step, sub(1, vpBeta(sde, t, x).mul(dt))); // [N, 1], equal rows
+        const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
         x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
       }
       const z = noiseLike(x, foldIn(stepKeys, 0));
@@ -346,22 +338,10 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
         const g = perRow(sde.diffusion(t));
         xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
         noiseScale = g.mul(Math.sqrt(dt));
-      } else if (sde.kind === 've') {
-        const next = conditionFor(x, timeAt(i + 1));
-        const sNow = perRow(sde.std(t));
-        const sNext = perRow(sde.std(next));
-        const g2 = sub(mul(sNow, sNow), mul(sNext, sNext));
-        xMean = add(x, mul(g2, s));
-        noiseScale = sqrt(g2);
-      } else if (sde.kind === 'vp') {
-        const betaStep = vpBeta(sde, t, x).mul(dt);
-        const f = mul(sub(sqrt(sub(1, betaStep)), 1), x);
-        xMean = add(sub(x, f), mul(betaStep, s));
-        noiseScale = sqrt(betaStep);
       } else {
-        const g = perRow(sde.diffusion(t));
-        xMean = add(sub(x, sde.drift(x, t).mul(dt)), mul(mul(g, g), s).mul(dt));
-        noiseScale = g.mul(Math.sqrt(dt));
+        const { f, G } = sde.discretize(x, t, dt);
+        xMean = add(sub(x, f), mul(mul(G, G), s));
+        noiseScale = G;
       }
       return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
     });

@@ -1,9 +1,13 @@
 // Forward diffusion SDEs dx = f(x, t) dt + g(t) dw on t ∈ [0, 1], as in Song et al., "Score-Based
 // Generative Modeling through Stochastic Differential Equations" (ICLR 2021), with their
 // perturbation kernels p₀ₜ(xₜ | x₀) = N(m(t)·x₀, s(t)²I) in closed form. Losses sample from the
-// kernel; samplers integrate the reverse-time SDE or the probability-flow ODE.
+// kernel; samplers integrate the reverse-time SDE or the probability-flow ODE. Each SDE also
+// knows its own discretisation (the discrete chain it is the limit of), so the samplers hold no
+// per-SDE cases.
 
-import { type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt } from '@scorch/tensor';
+import {
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt, sub,
+} from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
 export type SdeKind = 've' | 'vp' | 'subvp';
@@ -23,6 +27,19 @@ export interface Sde {
   diffusion(t: Tensor): Tensor;
   /** A sample of the prior p_T the reverse process starts from. */
   priorSample(shape: readonly number[], opts: PriorSampleOptions): Tensor;
+  /**
+   * The forward step from t − Δt to t of the discrete chain this SDE is the limit of, as
+   * x_t = x_{t−Δt} + f + G·z (Song et al. 2021, App. E, eq. 46's fᵢ and Gᵢ): VE, SMLD's chain,
+   * f = 0 and G² = s(t)² − s(t − Δt)²; VP, DDPM's chain with βᵢ = β(t)Δt, f = (√(1 − βᵢ) − 1)x
+   * and G = √βᵢ; sub-VP, which has no discrete original, Euler–Maruyama's f(x, t)Δt and g(t)√Δt.
+   * x [N, d], t [N]; f is [N, d], G a [N, 1] column. The reverse-diffusion predictor inverts it.
+   */
+  discretize(x: Tensor, t: Tensor, dt: number): { f: Tensor; G: Tensor };
+  /**
+   * αᵢ of that chain at t, which scales the Langevin corrector's step (Song et al. 2021, Alg. 4
+   * and 5): 1 − β(t)Δt for VP and sub-VP (DDPM's αᵢ), 1 for VE. A [N, 1] column.
+   */
+  discreteAlpha(t: Tensor, dt: number): Tensor;
 }
 
 export interface PriorSampleOptions {
@@ -81,6 +98,12 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
     drift: (x) => mul(x, 0),
     diffusion: (t) => sigma(t).mul(Math.sqrt(2 * logRatio)),
     priorSample: (shape, o) => gaussianPrior('veSde.priorSample', shape, o, sigmaMax),
+    discretize: (x, t, dt) => {
+      const now = perRow(sigma(t));
+      const before = perRow(sigma(sub(t, dt)));
+      return { f: mul(x, 0), G: sqrt(sub(mul(now, now), mul(before, before))) };
+    },
+    discreteAlpha: (t) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device }),
   };
 }
 
@@ -101,12 +124,13 @@ function vpParts(where: string, opts: VpSdeOptions) {
   // log m(t) = −¼t²(β_max − β_min) − ½tβ_min
   const logMean = (t: Tensor): Tensor => mul(mul(t, t), -0.25 * (betaMax - betaMin)).sub(mul(t, 0.5 * betaMin));
   const drift = (x: Tensor, t: Tensor): Tensor => mul(x, perRow(beta(t).mul(-0.5)));
-  return { betaMin, betaMax, beta, logMean, drift };
+  const discreteAlpha = (t: Tensor, dt: number): Tensor => sub(1, perRow(beta(t)).mul(dt));
+  return { betaMin, betaMax, beta, logMean, drift, discreteAlpha };
 }
 
 /** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
 export function vpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts('vpSde', opts);
+  const { beta, logMean, drift, discreteAlpha } = vpParts('vpSde', opts);
   return {
     kind: 'vp',
     T: 1,
@@ -115,12 +139,18 @@ export function vpSde(opts: VpSdeOptions = {}): Sde {
     drift,
     diffusion: (t) => sqrt(beta(t)),
     priorSample: (shape, o) => gaussianPrior('vpSde.priorSample', shape, o, 1),
+    discretize: (x, t, dt) => {
+      const betaStep = perRow(beta(t)).mul(dt);
+      return { f: mul(sub(sqrt(sub(1, betaStep)), 1), x), G: sqrt(betaStep) };
+    },
+    discreteAlpha,
   };
 }
 
 /** Sub-VP: VP's drift with g(t)² = β(t)(1 − e^{−2∫β}); its variance stays below VP's. */
 export function subVpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts('subVpSde', opts);
+  const { beta, logMean, drift, discreteAlpha } = vpParts('subVpSde', opts);
+  const diffusion = (t: Tensor): Tensor => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1)));
   return {
     kind: 'subvp',
     T: 1,
@@ -128,8 +158,10 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
     std: (t) => exp(logMean(t).mul(2)).neg().add(1), // s = 1 − m²
     drift,
     // ∫₀ᵗβ = −2 log m(t), so 1 − e^{−2∫β} = 1 − m(t)⁴
-    diffusion: (t) => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1))),
+    diffusion,
     priorSample: (shape, o) => gaussianPrior('subVpSde.priorSample', shape, o, 1),
+    discretize: (x, t, dt) => ({ f: drift(x, t).mul(dt), G: perRow(diffusion(t)).mul(Math.sqrt(dt)) }),
+    discreteAlpha,
   };
 }
 

@@ -470,6 +470,42 @@ onEachDevice('sampler plumbing', (device) => {
   });
 });
 
+describe('SDE discretisations', () => {
+  // Each SDE's discrete chain in closed form from its continuous coefficients (float64, so the
+  // tolerance is rounding): SMLD's for VE, DDPM's for VP (β = −2f), Euler–Maruyama for sub-VP.
+  const x = tensor([[0.5, -2], [1.5, 3]], { dtype: 'float64' });
+  const t = tensor([0.3, 0.8], { dtype: 'float64' });
+  const dt = 0.05;
+  const cases: [string, Sde, (i: number) => { f: number; G2: number; alpha: number }][] = [
+    ['VE', veSde(), (i) => {
+      const now = coefficients(veSde(), t.dataSync()[i]!).s2;
+      return { f: 0, G2: now - coefficients(veSde(), t.dataSync()[i]! - dt).s2, alpha: 1 };
+    }],
+    ['VP', vpSde(), (i) => {
+      const beta = -2 * coefficients(vpSde(), t.dataSync()[i]!).f;
+      return { f: Math.sqrt(1 - beta * dt) - 1, G2: beta * dt, alpha: 1 - beta * dt };
+    }],
+    ['sub-VP', subVpSde(), (i) => {
+      const k = coefficients(subVpSde(), t.dataSync()[i]!);
+      return { f: k.f * dt, G2: k.g2 * dt, alpha: 1 + 2 * k.f * dt };
+    }],
+  ];
+  it.each(cases)('%s: discretize and discreteAlpha are its discrete chain', (_name, sde, expected) => {
+    const { f, G } = sde.discretize(x, t, dt);
+    const alpha = sde.discreteAlpha(t, dt);
+    expect(f.shape).toEqual([2, 2]);
+    expect(G.shape).toEqual([2, 1]);
+    expect(alpha.shape).toEqual([2, 1]);
+    const xs = x.dataSync();
+    for (let i = 0; i < 2; i++) {
+      const e = expected(i);
+      for (let j = 0; j < 2; j++) expect(f.dataSync()[2 * i + j]!).toBeCloseTo(e.f * xs[2 * i + j]!, 12);
+      expect(G.dataSync()[i]! ** 2).toBeCloseTo(e.G2, 12);
+      expect(alpha.dataSync()[i]!).toBeCloseTo(e.alpha, 12);
+    }
+  });
+});
+
 describe('sampler option checks', () => {
   it('rejects bad options with messages that say what was expected', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
