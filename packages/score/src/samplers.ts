@@ -6,7 +6,8 @@
 // numbers come from keys derived on the host (foldIn(key, step)), step sizes and times are host
 // numbers. Only an optional `callback(step, x)` (every `callbackEvery` steps) may read `x`, and the
 // adaptive ODE solver reads one error norm per attempted step (its step-size control needs it).
-// Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end.
+// Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end; when the
+// score function or the callback throws, the sampler frees the state it holds before rethrowing.
 
 import {
   type RandomKey, Tensor, abs, add, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, mul,
@@ -54,8 +55,7 @@ function noiseLike(x: Tensor, key: RandomKey): Tensor {
 
 /**
  * Drives a step loop: each step runs in tidy(); the previous state is freed once replaced (never
- * the caller's `init`); the callback sees every `callbackEvery`-th state. Returns a tensor the
- * caller owns (a copy of `init` when there are no steps).
+ * the caller's `init`); the callback sees every `callbackEvery`-th state. Run it with `runLoop`.
  */
 class StepLoop {
   private x: Tensor;
@@ -83,6 +83,31 @@ class StepLoop {
   result(): Tensor {
     return this.x === this.init ? this.init.detach() : this.x;
   }
+  /** Frees the current state (unless it is `init`): the run failed and nothing will use it. */
+  abandon(): void {
+    this.replace(this.init);
+  }
+}
+
+/**
+ * Runs `body` on a StepLoop from `init` and returns the final state, which the caller owns (a
+ * copy of `init` when there were no steps). `init` is freed at the end when the sampler made it
+ * itself (`ownsInit`). When the score function or the callback throws, the loop's state (and an
+ * owned `init`) is freed before the error goes on, so a failed run leaves no tensor behind.
+ */
+async function runLoop(init: Tensor, ownsInit: boolean, opts: CallbackOptions, body: (loop: StepLoop) => Promise<void>): Promise<Tensor> {
+  const loop = new StepLoop(init, opts);
+  let out: Tensor;
+  try {
+    await body(loop);
+    out = loop.result();
+  } catch (error) {
+    loop.abandon();
+    if (ownsInit) init.dispose();
+    throw error;
+  }
+  if (ownsInit && out !== init) init.dispose();
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -114,15 +139,15 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'steps', steps, COUNT);
   checkNumber(where, 'cond', opts.cond);
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    await loop.step((x) => {
-      const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
-      const drift = score(x, cond).mul(stepSize / 2);
-      return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
-    });
-  }
-  return loop.result();
+  return runLoop(init, false, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      await loop.step((x) => {
+        const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
+        const drift = score(x, cond).mul(stepSize / 2);
+        return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
+      });
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -183,23 +208,23 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
     if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`${where}: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
   });
   const sigmaLast = sigmas[sigmas.length - 1]!;
-  const loop = new StepLoop(init, opts);
-  let step = 0;
-  for (const sigma of sigmas) {
-    const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
-    for (let t = 0; t < stepsPerLevel; t++) {
-      const key = foldIn(opts.key, step++);
-      await loop.step((x) => {
-        const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
-        return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
-      });
+  return runLoop(init, false, opts, async (loop) => {
+    let step = 0;
+    for (const sigma of sigmas) {
+      const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
+      for (let t = 0; t < stepsPerLevel; t++) {
+        const key = foldIn(opts.key, step++);
+        await loop.step((x) => {
+          const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
+          return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
+        });
+      }
     }
-  }
-  if (denoise) {
-    const x = loop.current;
-    loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
-  }
-  return loop.result();
+    if (denoise) {
+      const x = loop.current;
+      loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -264,20 +289,18 @@ function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSa
 export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
   const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    const addNoise = !(denoiseFinal && i === steps - 1);
-    await loop.step((x) => {
-      const t = conditionFor(x, timeAt(i));
-      const g = perRow(sde.diffusion(t));
-      const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
-      const xMean = sub(x, reverseDrift.mul(dt));
-      return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
-    });
-  }
-  const out = loop.result();
-  if (ownsInit && out !== init) init.dispose();
-  return out;
+  return runLoop(init, ownsInit, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      const addNoise = !(denoiseFinal && i === steps - 1);
+      await loop.step((x) => {
+        const t = conditionFor(x, timeAt(i));
+        const g = perRow(sde.diffusion(t));
+        const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
+        const xMean = sub(x, reverseDrift.mul(dt));
+        return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
+      });
+    }
+  });
 }
 
 export interface PredictorCorrectorOptions extends SdeSamplerOptions {
@@ -314,41 +337,39 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
   const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    const stepKeys = foldIn(stepKey, i);
-    const addNoise = !(denoiseFinal && i === steps - 1);
-    await loop.step((x0) => {
-      const t = conditionFor(x0, timeAt(i));
-      let x = x0;
-      for (let j = 0; j < correctorSteps; j++) {
-        const g = score(x, t);
-        const z = noiseLike(x, foldIn(stepKeys, j + 1));
-        const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
-        const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
-        const ratio = noiseNorm.div(gradNorm).mul(snr);
-        const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
-        x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
-      }
-      const z = noiseLike(x, foldIn(stepKeys, 0));
-      const s = score(x, t);
-      let xMean: Tensor;
-      let noiseScale: Tensor;
-      if (predictor === 'eulerMaruyama') {
-        const g = perRow(sde.diffusion(t));
-        xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
-        noiseScale = g.mul(Math.sqrt(dt));
-      } else {
-        const { f, G } = sde.discretize(x, t, dt);
-        xMean = add(sub(x, f), mul(mul(G, G), s));
-        noiseScale = G;
-      }
-      return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
-    });
-  }
-  const out = loop.result();
-  if (ownsInit && out !== init) init.dispose();
-  return out;
+  return runLoop(init, ownsInit, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      const stepKeys = foldIn(stepKey, i);
+      const addNoise = !(denoiseFinal && i === steps - 1);
+      await loop.step((x0) => {
+        const t = conditionFor(x0, timeAt(i));
+        let x = x0;
+        for (let j = 0; j < correctorSteps; j++) {
+          const g = score(x, t);
+          const z = noiseLike(x, foldIn(stepKeys, j + 1));
+          const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
+          const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
+          const ratio = noiseNorm.div(gradNorm).mul(snr);
+          const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
+          x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
+        }
+        const z = noiseLike(x, foldIn(stepKeys, 0));
+        const s = score(x, t);
+        let xMean: Tensor;
+        let noiseScale: Tensor;
+        if (predictor === 'eulerMaruyama') {
+          const g = perRow(sde.diffusion(t));
+          xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
+          noiseScale = g.mul(Math.sqrt(dt));
+        } else {
+          const { f, G } = sde.discretize(x, t, dt);
+          xMean = add(sub(x, f), mul(mul(G, G), s));
+          noiseScale = G;
+        }
+        return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
+      });
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -441,11 +462,18 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
   const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
   const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
-  let solution: OdeSolution;
   if (method === 'rk45') {
-    solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
-  } else {
-    const loop = new StepLoop(init, opts);
+    let solution: OdeSolution;
+    try {
+      solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
+    } catch (error) {
+      if (ownsInit) init.dispose();
+      throw error;
+    }
+    if (ownsInit && solution.x !== init) init.dispose();
+    return solution;
+  }
+  const x = await runLoop(init, ownsInit, opts, async (loop) => {
     for (let i = 0; i < steps; i++) {
       const t = timeAt(i);
       await loop.step((x) => {
@@ -458,10 +486,8 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
         return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
       });
     }
-    solution = { x: loop.result(), nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
-  }
-  if (ownsInit && solution.x !== init) init.dispose();
-  return solution;
+  });
+  return { x, nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
 }
 
 async function readScalar(t: Tensor): Promise<number> {
@@ -489,78 +515,86 @@ async function dormandPrince(
   let nfe = 0;
   let k1 = tidy(() => velocity(init, tStart));
   nfe++;
-  // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
-  let h: number;
-  if (opts.initialStep !== undefined) {
-    h = Math.min(opts.initialStep, span);
-  } else {
-    const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));
-    const d1 = await readScalar(tidy(() => rmsScaled(k1, init, init)));
-    let h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
-    h0 = Math.min(h0, span);
-    const d2 = await readScalar(
-      tidy(() => {
-        const x1 = add(init, k1.mul(direction * h0));
-        const f1 = velocity(x1, tStart + direction * h0);
-        return rmsScaled(sub(f1, k1), init, init).div(h0);
-      }),
-    );
-    nfe++;
-    const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
-    h = Math.min(100 * h0, h1, span);
-  }
-
   let x = init;
-  let t = tStart;
-  let accepted = 0;
-  let rejected = 0;
-  let justRejected = false;
-  const every = opts.callbackEvery ?? 1;
-  while (direction * (tEnd - t) > 0) {
-    if (accepted + rejected >= maxSteps) {
-      throw new Error(`${where}: no solution after ${maxSteps} attempted steps (at t = ${t}, |Δt| = ${h}); raise maxSteps or loosen rtol/atol`);
-    }
-    if (h < 1e-14 * Math.max(1, Math.abs(t))) throw new Error(`${where}: step size underflow at t = ${t} (|Δt| = ${h}); the score may be non-finite or stiff there`);
-    const last = h >= direction * (tEnd - t);
-    const step = last ? tEnd - t : direction * h;
-    const xNow = x;
-    const kFirst = k1;
-    const attempt = tidy(() => {
-      const ks: Tensor[] = [kFirst];
-      for (let s = 1; s < 7; s++) {
-        const xs = add(xNow, weightedSum(step, DP_A[s]!, ks));
-        ks.push(velocity(xs, t + DP_C[s]! * step));
-      }
-      const xNew = add(xNow, weightedSum(step, DP_A[6]!, ks)); // 5th-order solution; stage 7 was f(xNew)
-      const errVector = weightedSum(step, DP_ERROR, ks); // x₅ − x₄
-      return { xNew, kLast: ks[6]!, err: rmsScaled(errVector, xNow, xNew) };
-    });
-    nfe += 6;
-    const err = await readScalar(attempt.err);
-    if (!Number.isFinite(err)) {
-      attempt.xNew.dispose();
-      attempt.kLast.dispose();
-      throw new Error(`${where}: the error estimate is ${err} at t = ${t}; the score returned non-finite values`);
-    }
-    if (err <= 1) {
-      if (x !== init) x.dispose();
-      k1.dispose();
-      x = attempt.xNew;
-      k1 = attempt.kLast;
-      t = last ? tEnd : t + step;
-      accepted++;
-      const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
-      h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
-      justRejected = false;
-      if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+  // The state this run holds (x unless it is init, k1, an attempt's results): freed if the score
+  // function or the callback throws, so a failed run leaves no tensor behind.
+  let pending: Tensor[] = [];
+  try {
+    // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
+    let h: number;
+    if (opts.initialStep !== undefined) {
+      h = Math.min(opts.initialStep, span);
     } else {
-      attempt.xNew.dispose();
-      attempt.kLast.dispose();
-      rejected++;
-      h = Math.abs(step) * Math.max(0.2, 0.9 * err ** (-1 / 5));
-      justRejected = true;
+      const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));
+      const d1 = await readScalar(tidy(() => rmsScaled(k1, init, init)));
+      let h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
+      h0 = Math.min(h0, span);
+      const d2 = await readScalar(
+        tidy(() => {
+          const x1 = add(init, k1.mul(direction * h0));
+          const f1 = velocity(x1, tStart + direction * h0);
+          return rmsScaled(sub(f1, k1), init, init).div(h0);
+        }),
+      );
+      nfe++;
+      const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
+      h = Math.min(100 * h0, h1, span);
     }
+
+    let t = tStart;
+    let accepted = 0;
+    let rejected = 0;
+    let justRejected = false;
+    const every = opts.callbackEvery ?? 1;
+    while (direction * (tEnd - t) > 0) {
+      if (accepted + rejected >= maxSteps) {
+        throw new Error(`${where}: no solution after ${maxSteps} attempted steps (at t = ${t}, |Δt| = ${h}); raise maxSteps or loosen rtol/atol`);
+      }
+      if (h < 1e-14 * Math.max(1, Math.abs(t))) throw new Error(`${where}: step size underflow at t = ${t} (|Δt| = ${h}); the score may be non-finite or stiff there`);
+      const last = h >= direction * (tEnd - t);
+      const step = last ? tEnd - t : direction * h;
+      const xNow = x;
+      const kFirst = k1;
+      const attempt = tidy(() => {
+        const ks: Tensor[] = [kFirst];
+        for (let s = 1; s < 7; s++) {
+          const xs = add(xNow, weightedSum(step, DP_A[s]!, ks));
+          ks.push(velocity(xs, t + DP_C[s]! * step));
+        }
+        const xNew = add(xNow, weightedSum(step, DP_A[6]!, ks)); // 5th-order solution; stage 7 was f(xNew)
+        const errVector = weightedSum(step, DP_ERROR, ks); // x₅ − x₄
+        return { xNew, kLast: ks[6]!, err: rmsScaled(errVector, xNow, xNew) };
+      });
+      pending = [attempt.xNew, attempt.kLast];
+      nfe += 6;
+      const err = await readScalar(attempt.err);
+      if (!Number.isFinite(err)) throw new Error(`${where}: the error estimate is ${err} at t = ${t}; the score returned non-finite values`);
+      pending = [];
+      if (err <= 1) {
+        if (x !== init) x.dispose();
+        k1.dispose();
+        x = attempt.xNew;
+        k1 = attempt.kLast;
+        t = last ? tEnd : t + step;
+        accepted++;
+        const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
+        h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
+        justRejected = false;
+        if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+      } else {
+        attempt.xNew.dispose();
+        attempt.kLast.dispose();
+        rejected++;
+        h = Math.abs(step) * Math.max(0.2, 0.9 * err ** (-1 / 5));
+        justRejected = true;
+      }
+    }
+    k1.dispose();
+    return { x: x === init ? init.detach() : x, nfe, acceptedSteps: accepted, rejectedSteps: rejected };
+  } catch (error) {
+    for (const p of pending) p.dispose();
+    k1.dispose();
+    if (x !== init) x.dispose();
+    throw error;
   }
-  k1.dispose();
-  return { x: x === init ? init.detach() : x, nfe, acceptedSteps: accepted, rejectedSteps: rejected };
 }

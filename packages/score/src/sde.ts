@@ -6,7 +6,7 @@
 // per-SDE cases.
 
 import {
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt, sub,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt, sub, tidy,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
@@ -57,8 +57,11 @@ function gaussianPrior(where: string, shape: readonly number[], opts: PriorSampl
   const { key, device, dtype = 'float32' } = opts;
   checkKey(key, `${where}: opts.key`);
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
-  const z = randn(shape, { key, device, dtype });
-  return scale === 1 ? z : z.mul(scale);
+  // In a tidy: the scaling's temporaries (and the unscaled draw) must not outlive the call.
+  return tidy(() => {
+    const z = randn(shape, { key, device, dtype });
+    return scale === 1 ? z : z.mul(scale);
+  });
 }
 
 /** The options object of an SDE constructor: known names, each a finite positive number. */

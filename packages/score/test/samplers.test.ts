@@ -24,7 +24,7 @@
 //   checks, which have no Monte-Carlo error, carry it.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, full, rand, randomKey, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, full, memory, rand, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, symmetricEigen } from '../src/data.js';
 import { modeWeights } from '../src/metrics.js';
 import {
@@ -502,6 +502,66 @@ describe('SDE discretisations', () => {
       for (let j = 0; j < 2; j++) expect(f.dataSync()[2 * i + j]!).toBeCloseTo(e.f * xs[2 * i + j]!, 12);
       expect(G.dataSync()[i]! ** 2).toBeCloseTo(e.G2, 12);
       expect(alpha.dataSync()[i]!).toBeCloseTo(e.alpha, 12);
+    }
+  });
+});
+
+describe('a sampler whose score function or callback throws', () => {
+  // Every sampler, from a given start and (for the SDE samplers) from its own prior draw, which it
+  // owns. After the error nothing the run made may still be alive: live tensors are counted
+  // before and after, with the error thrown early, midway and at the last score call.
+  const key = randomKey(81);
+  const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], { dtype: 'float64' });
+  const f64 = { dtype: 'float64' as const };
+  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: () => void) => Promise<unknown>;
+  const runs: [string, number, Run][] = [
+    // [name, score calls of a full run, run]
+    ['langevinDynamics', 4, (score, callback) => langevinDynamics(score, init, { key, steps: 4, callback })],
+    ['annealedLangevinDynamics (last call: the denoising step)', 5, (score, callback) => annealedLangevinDynamics(score, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2, callback })],
+    ['reverseSdeEulerMaruyama from init', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, init, steps: 3, callback })],
+    ['reverseSdeEulerMaruyama from the prior', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
+    ['predictorCorrector from the prior', 6, (score, callback) => predictorCorrector(score, veSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
+    ['probabilityFlowOde rk4 from the prior', 12, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], method: 'rk4', steps: 3, ...f64, callback })],
+    // RK45: call 1 is the first stage, call 2 the step-size probe, then 6 per attempted step.
+    ['probabilityFlowOde rk45 from the prior', 20, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], ...f64, callback })],
+  ];
+  /** A linear score that throws at its `failAt`-th call. */
+  const failingScore = (failAt: number) => {
+    let calls = 0;
+    return (x: Tensor) => {
+      if (++calls === failAt) throw new Error(`score failed at call ${failAt}`);
+      return x.neg();
+    };
+  };
+
+  it.each(runs)('%s frees its tensors when the score throws', async (_name, calls, run) => {
+    for (const failAt of [1, 2, Math.ceil(calls / 2), calls]) {
+      const before = memory().tensors;
+      await expect(run(failingScore(failAt))).rejects.toThrow(`score failed at call ${failAt}`);
+      expect(memory().tensors, `score throwing at call ${failAt}`).toBe(before);
+    }
+  });
+
+  it.each(runs)('%s frees its tensors when the callback throws', async (_name, _calls, run) => {
+    for (const failAt of [1, 2]) {
+      let seen = 0;
+      const callback = () => {
+        if (++seen === failAt) throw new Error(`callback failed at call ${failAt}`);
+      };
+      const before = memory().tensors;
+      await expect(run((x) => x.neg(), callback)).rejects.toThrow(`callback failed at call ${failAt}`);
+      expect(memory().tensors, `callback throwing at call ${failAt}`).toBe(before);
+    }
+  });
+
+  it('and a run that succeeds leaves only its result', async () => {
+    for (const [name, , run] of runs) {
+      const before = memory().tensors;
+      const out = await run((x) => x.neg());
+      const result = out instanceof Promise ? await out : out;
+      const x = (result as { x?: Tensor }).x ?? (result as Tensor);
+      expect(memory().tensors, name).toBe(before + 1);
+      x.dispose();
     }
   });
 });
