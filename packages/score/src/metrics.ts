@@ -4,11 +4,13 @@
 //
 // Every metric computes on the device with tensor ops and reads its few result numbers back once
 // at the end, so each returns a Promise of plain numbers. Pairwise statistics build N × M
-// matrices: meant for toy sample sizes (a few thousand points).
+// matrices: meant for toy sample sizes (a few thousand points). Samples with NaN or ±Infinity
+// (a diverged sampler) are refused with their count: a distance to them, a median of their
+// distances or their nearest mode would be NaN, an error about the bandwidth, or all zeros.
 
 import {
-  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
-  sqrt, sub, sum, tensor, tidy, transpose,
+  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
+  narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
@@ -17,6 +19,32 @@ function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, y, 'the second sample');
   if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
   if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
+}
+
+/** The number of rows of x [N, d] with a NaN or ±Infinity entry, as a [1] tensor (not read). */
+function nonFiniteRows(x: Tensor): Tensor {
+  const finitePerRow = sum(cast(isFinite(x), x.dtype), 1); // d for a finite row
+  return reshape(sum(cast(less(finitePerRow, x.shape[1]!), x.dtype)), [1]);
+}
+
+/** Throws when a count of non-finite rows is not 0, naming the count, the size and the argument. */
+function refuseNonFinite(where: string, counts: readonly number[], samples: readonly (readonly [string, Tensor])[]): void {
+  samples.forEach(([name, x], i) => {
+    const k = counts[i]!;
+    if (k > 0) throw new Error(`${where}: ${k} of ${x.shape[0]} samples are non-finite (NaN or ±Infinity) in ${name}; the measure needs finite points (did the sampler diverge?)`);
+  });
+}
+
+/** Refuses samples with non-finite rows (one read for all of them). */
+async function checkFinite(where: string, samples: readonly (readonly [string, Tensor])[]): Promise<void> {
+  const counts = await readNumbers(tidy(() => concat(samples.map(([, x]) => nonFiniteRows(x)), 0)));
+  refuseNonFinite(where, counts, samples);
+}
+
+/** The number of rows of x [N, d] (samples) that hold a NaN or ±Infinity. */
+export async function countNonFinite(x: Tensor): Promise<number> {
+  checkBatch('countNonFinite', x);
+  return (await readNumbers(tidy(() => nonFiniteRows(x))))[0]!;
 }
 
 async function readNumbers(t: Tensor): Promise<number[]> {
@@ -88,6 +116,12 @@ const MMD_OPTIONS = optionNames<MmdOptions>()(['bandwidth', 'medianPoints']);
 export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
   checkPair('medianBandwidth', x, y);
   checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
+  await checkFinite('medianBandwidth', [['x', x], ['y', y]]);
+  return medianOfPooled(x, y, points);
+}
+
+/** The median heuristic on checked, finite samples. */
+async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<number> {
   const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
   const fromY = Math.min(y.shape[0]!, points - fromX);
   const sq = tidy(() => {
@@ -175,7 +209,8 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
   checkNumber('mmd2', 'bandwidth', opts.bandwidth, { min: 0, exclusiveMin: true });
   checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
   if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
-  const bandwidth = opts.bandwidth ?? (await medianBandwidth(x, y, opts.medianPoints ?? 1000));
+  await checkFinite('mmd2', [['x', x], ['y', y]]);
+  const bandwidth = opts.bandwidth ?? (await medianOfPooled(x, y, opts.medianPoints ?? 1000));
   const scale = -1 / (2 * bandwidth * bandwidth);
   // Rounding may give −‖·‖² slightly above 0 near the diagonal: exp of it is 1 + O(ulp), harmless.
   const stat = await kernelTwoSample(x, y, { matrix: (a, b) => exp(scaledSquaredDistances(a, b, scale)), atZero: 1, sign: 1 });
@@ -189,6 +224,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
  */
 export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleStatistic> {
   checkPair('energyDistance', x, y);
+  await checkFinite('energyDistance', [['x', x], ['y', y]]);
   // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
   return kernelTwoSample(x, y, { matrix: (a, b) => sqrt(maximum(scaledSquaredDistances(a, b, 1), 0)), atZero: 0, sign: -1 });
 }
@@ -207,9 +243,12 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
     const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
     const closeness = sq.neg();
     const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
-    return sum(nearest, 0).mul(1 / x.shape[0]!);
+    // The non-finite count rides along in the same read: a NaN row is nearest to no mode.
+    return concat([sum(nearest, 0).mul(1 / x.shape[0]!), nonFiniteRows(x)], 0);
   });
-  return readNumbers(result);
+  const values = await readNumbers(result);
+  refuseNonFinite('modeWeights', values.slice(-1), [['x', x]]);
+  return values.slice(0, -1);
 }
 
 export interface HistogramGrid {
