@@ -627,22 +627,3 @@ export function twoSpirals(opts: NoiseOption = {}): ToyDataset {
     },
   };
 }
-
-/** Every 2-D toy set by name, with default options. */
-export const TOY_DATASETS = {
-  twoMoons,
-  swissRoll,
-  eightGaussians,
-  checkerboard,
-  rings,
-  twoSpirals,
-} as const;
-
-export type ToyDatasetName = keyof typeof TOY_DATASETS;
-
-/** A 2-D toy set by name (default options). */
-export function toyDataset(name: ToyDatasetName): ToyDataset {
-  const make = TOY_DATASETS[name];
-  if (!make) throw new Error(`toyDataset: unknown name ${JSON.stringify(name)}; expected one of ${Object.keys(TOY_DATASETS).join(', ')}`);
-  return make();
-}

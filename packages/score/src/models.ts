@@ -118,11 +118,6 @@ export interface EnergyModel extends ScoreModel {
   energy(x: Tensor, cond?: Tensor): Tensor;
 }
 
-/** The parameters as a list, in the record's order (for APIs that take tensors positionally). */
-export function paramList(params: Params): Tensor[] {
-  return Object.values(params);
-}
-
 // ------------------------------------------------------------------------------------------------
 // Noise-level embeddings
 
@@ -381,15 +376,15 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
   try {
     parsed = JSON.parse(json);
   } catch (e) {
-    throw new Error(`loadParams: not valid JSON (${(e as Error).message})`);
+    throw new Error(`loadParamsInto: not valid JSON (${(e as Error).message})`);
   }
   const saved = parsed as Partial<SavedParams>;
   if (saved === null || typeof saved !== 'object' || saved.format !== 'scorch-params/v1' || typeof saved.tensors !== 'object' || saved.tensors === null) {
-    throw new Error(`loadParams: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
+    throw new Error(`loadParamsInto: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
   }
   const out: Record<string, DecodedTensor> = {};
   for (const [name, entry] of Object.entries(saved.tensors)) {
-    const where = `loadParams: '${name}'`;
+    const where = `loadParamsInto: '${name}'`;
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
     if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
     const size = sizeOf(entry.shape);
@@ -397,15 +392,6 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));
     out[name] = { dtype: entry.dtype, shape: entry.shape, values };
-  }
-  return out;
-}
-
-/** Parses `saveParams` output into new tensors (on `device`, default the default device). */
-export function loadParams(json: string, opts: { device?: string } = {}): Params {
-  const out: Params = {};
-  for (const [name, { dtype, shape, values }] of Object.entries(decodeSavedParams(json))) {
-    out[name] = tensor(values, { dtype, shape, device: opts.device });
   }
   return out;
 }

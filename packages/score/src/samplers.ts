@@ -26,6 +26,23 @@ export interface CallbackOptions {
   callbackEvery?: number;
 }
 
+/**
+ * The samplers' defaults, in one place with their sources: the samplers read them, and so do
+ * front ends that print or record the settings a run used.
+ */
+export const SAMPLER_DEFAULTS = {
+  /** ε = 0.1 and 1000 steps: Song & Ermon 2019's toy experiment (§3.2, Fig. 3). */
+  langevin: { stepSize: 0.1, steps: 1000 },
+  /** ε = 2e-5, T = 100 steps per level (Song & Ermon 2019, §4.2, Alg. 1). */
+  annealedLangevin: { stepSize: 2e-5, stepsPerLevel: 100 },
+  /** N = 1000 time steps from T down to ε (Song et al. 2021, §4.2 / App. D). */
+  reverseSde: { steps: 1000 },
+  /** r = 0.16, M = 1 corrector step per time step (Song et al. 2021, VE settings; Alg. 2/3). */
+  predictorCorrector: { snr: 0.16, correctorSteps: 1 },
+  /** RK45 tolerances 1e-5 (Song et al. 2021's ODE sampler, scipy RK45) and an attempt limit. */
+  probabilityFlow: { rtol: 1e-5, atol: 1e-5, maxSteps: 10000 },
+} as const;
+
 const POSITIVE = { min: 0, exclusiveMin: true } as const;
 const COUNT = { integer: true, min: 0 } as const;
 const POSITIVE_COUNT = { integer: true, min: 1 } as const;
@@ -134,8 +151,8 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
   const where = 'langevinDynamics';
   checkSamplerCall(where, score, opts, LANGEVIN_OPTIONS);
   checkBatch(where, init, 'init');
-  const stepSize = opts.stepSize ?? 0.1;
-  const steps = opts.steps ?? 1000;
+  const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.langevin.stepSize;
+  const steps = opts.steps ?? SAMPLER_DEFAULTS.langevin.steps;
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'steps', steps, COUNT);
   checkNumber(where, 'cond', opts.cond);
@@ -196,8 +213,8 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
   checkSamplerCall(where, score, opts, ANNEALED_LANGEVIN_OPTIONS);
   checkBatch(where, init, 'init');
   const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
-  const stepSize = opts.stepSize ?? 2e-5;
-  const stepsPerLevel = opts.stepsPerLevel ?? 100;
+  const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.annealedLangevin.stepSize;
+  const stepsPerLevel = opts.stepsPerLevel ?? SAMPLER_DEFAULTS.annealedLangevin.stepsPerLevel;
   const denoise = opts.denoise ?? true;
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'stepsPerLevel', stepsPerLevel, COUNT);
@@ -259,7 +276,7 @@ const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'i
 function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
   checkSamplerCall(where, score, opts, known);
   if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
-  const steps = opts.steps ?? 1000;
+  const steps = opts.steps ?? SAMPLER_DEFAULTS.reverseSde.steps;
   const eps = opts.eps ?? SDE_EPSILON;
   checkNumber(where, 'steps', steps, POSITIVE_COUNT);
   checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
@@ -329,8 +346,8 @@ const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTI
  */
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
   const where = 'predictorCorrector';
-  const snr = opts.snr ?? 0.16;
-  const correctorSteps = opts.correctorSteps ?? 1;
+  const snr = opts.snr ?? SAMPLER_DEFAULTS.predictorCorrector.snr;
+  const correctorSteps = opts.correctorSteps ?? SAMPLER_DEFAULTS.predictorCorrector.correctorSteps;
   const predictor = opts.predictor ?? 'reverseDiffusion';
   checkNumber(where, 'snr', snr, POSITIVE);
   checkNumber(where, 'correctorSteps', correctorSteps, COUNT);
@@ -504,9 +521,9 @@ async function dormandPrince(
   opts: ProbabilityFlowOptions,
 ): Promise<OdeSolution> {
   const where = 'probabilityFlowOde (rk45)';
-  const rtol = opts.rtol ?? 1e-5;
-  const atol = opts.atol ?? 1e-5;
-  const maxSteps = opts.maxSteps ?? 10000;
+  const rtol = opts.rtol ?? SAMPLER_DEFAULTS.probabilityFlow.rtol;
+  const atol = opts.atol ?? SAMPLER_DEFAULTS.probabilityFlow.atol;
+  const maxSteps = opts.maxSteps ?? SAMPLER_DEFAULTS.probabilityFlow.maxSteps;
   const direction = Math.sign(tEnd - tStart);
   const span = Math.abs(tEnd - tStart);
   // RMS of v measured in units of the mixed tolerance atol + rtol·max(|x|, |x_new|), elementwise.

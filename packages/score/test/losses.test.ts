@@ -14,7 +14,7 @@ import {
   explicitScoreMatchingLoss, implicitScoreMatchingLoss, kdeLogDensity, kdeScore,
   mlpEnergy, mlpScore, ncsnLoss, projectedJacobianTrace, ruleOfThumbBandwidth, sdeScoreLoss,
   scoreJacobianTrace, sgd, slicedScoreMatchingLoss, train,
-} from '../src/training.js';
+} from '../src/index.js';
 import { type Sde, perRow, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { geometricSigmas } from '../src/samplers.js';
 import { symmetricEigen } from '../src/data.js';

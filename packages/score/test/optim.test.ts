@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type RandomKey, type Tensor, memory, sum, tensor } from '@scorch/tensor';
-import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/training.js';
+import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/index.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
