@@ -72,7 +72,7 @@ describe('playground in headless Chromium', () => {
         if (m.type() === 'error') pageErrors.push(m.text());
       });
 
-      await page.goto(`${url}?seed=${SEED}&dataset=moons&loss=ssm-vr&chunk=10`);
+      await page.goto(`${url}?seed=${SEED}&dataset=moons&loss=ssm-vr-clean&chunk=10`);
       await page.waitForFunction(() => window.scorchPlayground !== undefined || document.body.dataset.error !== undefined, null, { timeout: 30_000 });
       const startError = await page.evaluate(() => document.body.dataset.error ?? null);
       expect(startError, 'the page failed to start').toBeNull();

@@ -6,10 +6,11 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
-import { type SavedParams, type ScoreModel, type TrainProgress, loadParamsInto, saveParams } from '@scorch/score';
+import {
+  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type SavedParams, type ScoreModel, type TrainProgress,
+  buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
+} from '@scorch/score';
 import { UsageError } from './args.js';
-import { DATA_NAMES, type DataName } from './datasets.js';
-import { LOSS_NAMES, type LossName, type ModelSpec, type NoiseSpec, buildModel } from './pipeline.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
@@ -61,8 +62,8 @@ export function writeFiles(dir: string, files: Readonly<Record<string, string>>)
 
 export interface Checkpoint {
   readonly format: 'scorch-checkpoint/v1';
-  readonly data: DataName;
-  readonly loss: LossName;
+  readonly data: DatasetName;
+  readonly loss: ObjectiveName;
   readonly model: ModelSpec;
   readonly noise: NoiseSpec;
   /** Half-width of the square the data is plotted in (and Langevin chains start in). */
@@ -106,8 +107,8 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
   const problem =
     c === null || typeof c !== 'object' ? 'it is not a JSON object'
     : c.format !== 'scorch-checkpoint/v1' ? `its format is ${JSON.stringify(c.format)}, not 'scorch-checkpoint/v1'`
-    : !DATA_NAMES.includes(c.data as DataName) ? `its data set ${JSON.stringify(c.data)} is unknown`
-    : !LOSS_NAMES.includes(c.loss as LossName) ? `its loss ${JSON.stringify(c.loss)} is unknown`
+    : !isDatasetName(c.data) ? `its data set ${JSON.stringify(c.data)} is unknown`
+    : !isObjectiveName(c.loss) ? `its loss ${JSON.stringify(c.loss)} is unknown`
     : !c.model || c.model.kind !== 'mlpScore' || !Array.isArray(c.model.hidden) ? 'its model description is missing or not an mlpScore'
     : !c.noise || typeof c.noise.kind !== 'string' ? 'its noise description is missing'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
