@@ -27,7 +27,7 @@ export const seedFlag: FlagSpec = {
 export const forceFlag: FlagSpec = {
   name: 'force',
   kind: 'boolean',
-  description: 'write into --out even if it already holds files (files of the same names are replaced, others are kept)',
+  description: "write into --out even if it already holds files: they are first moved, whole, to a sibling '<out>.replaced-<date>-<time>' (kept; delete it when you no longer need it), so --out never mixes two runs' files",
 };
 
 export const samplerFlags: readonly FlagSpec[] = [

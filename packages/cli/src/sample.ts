@@ -7,7 +7,7 @@ import { type CommandSpec, type FlagValue } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
-import { freshDirectory, prepareOutputDirectory, readableJson, readCheckpoint, restoreModel, writeFiles } from './output.js';
+import { freshDirectory, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
 import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
@@ -36,12 +36,15 @@ export const SAMPLE_SPEC: CommandSpec = {
 export async function runSample(values: Readonly<Record<string, FlagValue>>, given: ReadonlySet<string>, io: Io): Promise<number> {
   const where = 'scorch sample';
   const wallStart = performance.now();
-  const { checkpoint, dir } = readCheckpoint(where, values.checkpoint as string);
+  const { checkpoint, dir, ref } = readCheckpoint(where, values.checkpoint as string);
   const family = OBJECTIVES[checkpoint.loss].family;
   const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
   checkSamplerFits(where, sampler, checkpoint.loss);
   checkSamplerFlags(where, given, sampler);
-  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean);
+  // --force must not move aside the checkpoint this run samples from.
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean, [ref.path]);
+  const outDir = out.path;
+  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
 
   const backend = await selectBackend(values.backend as BackendChoice);
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
@@ -88,7 +91,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   });
   writeFiles(outDir, {
     'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
-    'metrics.json': `${readableJson(metrics)}\n`,
+    'metrics.json': metricsJson(metrics, ref),
     ...plots,
     'index.html': html,
   });

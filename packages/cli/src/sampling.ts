@@ -6,7 +6,7 @@
 
 import { type RandomKey, type Tensor, rand, splitKey } from '@scorch/tensor';
 import {
-  type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
+  type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
   type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
   predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, sdeOf,
 } from '@scorch/score';
@@ -173,6 +173,15 @@ export async function drawSamples(
     }
   }
   if (samples !== init) init.dispose();
+  const nonFinite = await countNonFinite(samples);
+  if (nonFinite > 0) {
+    samples.dispose();
+    const remedy =
+      sampler === 'langevin' || sampler === 'ald' ? 'try a smaller --step-size'
+      : sampler === 'ode' ? 'the learned score is not finite along the flow: train longer or with a smaller --lr'
+      : 'try more --sample-steps';
+    throw new Error(`${nonFinite} of ${n} samples are non-finite (NaN or ±Infinity): ${SAMPLERS[sampler].description} diverged; ${remedy}`);
+  }
   // The end point of every recorded chain, whatever the callback cadence was.
   await record(samples);
   return { samples, paths: positions.map((p) => Float64Array.from(p)), pathsFrom, seconds: (performance.now() - started) / 1000, settings };

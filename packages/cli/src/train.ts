@@ -3,6 +3,7 @@
 // is the same run with the defaults (SSM-VR on the two-mode mixture, annealed Langevin sampling)
 // and a few words about what it shows.
 
+import { join } from 'node:path';
 import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
@@ -12,7 +13,7 @@ import {
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
-import { CHECKPOINT_FILE, checkpointJson, freshDirectory, prepareOutputDirectory, readableJson, writeFiles } from './output.js';
+import { CHECKPOINT_FILE, checkpointJson, checkpointRef, freshDirectory, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
@@ -153,7 +154,9 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const lr = values.lr as number;
   const n = values.n as number;
   const logEvery = (values['log-every'] as number | undefined) ?? Math.max(1, Math.round(steps / 100));
-  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
+  const outDir = out.path;
+  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
 
   const backend = await selectBackend(values.backend as BackendChoice);
   const entry = datasetEntry(data);
@@ -203,12 +206,11 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
   };
   // Saved before sampling, so a failure later still leaves the trained model.
-  writeFiles(outDir, {
-    [CHECKPOINT_FILE]: await checkpointJson({
-      data, loss, model: modelSpec, noise, domain,
-      training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
-    }, model),
-  });
+  const checkpointText = await checkpointJson({
+    data, loss, model: modelSpec, noise, domain,
+    training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
+  }, model);
+  writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
 
   const choices = samplerChoicesFrom(values, sampler);
   const sampleProgress = { bar: undefined as Progress | undefined };
@@ -242,7 +244,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   });
   const samplePoints = Array.from(await run.samples.data());
   writeFiles(outDir, {
-    'metrics.json': `${readableJson(metrics)}\n`,
+    'metrics.json': metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText)),
     'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
     ...plots,
     'index.html': html,
