@@ -541,7 +541,9 @@ export function eightGaussians(opts: EightGaussiansOptions = {}): GaussianMixtur
  * even (i, j ∈ {−2, …, 1}), FFJORD's "checkerboard" at half its scale. Both marginals are
  * U[−2, 2]; Cov(x, y) = ¼ (the occupied squares lie along the diagonal).
  */
-export function checkerboard(): ToyDataset {
+export function checkerboard(opts: Record<string, never> = {}): ToyDataset {
+  // It has no options; one passed all the same (a noise level, say) is refused, not ignored.
+  checkDatasetOptions('checkerboard', opts, []);
   return {
     name: 'checkerboard',
     dim: 2,

@@ -7,7 +7,7 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, checkOptions, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { type Tensor, checkOneOf, checkOptions, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
@@ -32,7 +32,7 @@ export function ruleOfThumbBandwidth(data: Tensor, rule: BandwidthRule = 'scott'
   checkBatch('ruleOfThumbBandwidth', data, 'data');
   const [n, d] = data.shape as [number, number];
   if (n < 2) throw new Error(`ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got ${n}`);
-  if (rule !== 'scott' && rule !== 'silverman') throw new Error(`ruleOfThumbBandwidth: unknown rule ${JSON.stringify(rule)}; expected 'scott' or 'silverman'`);
+  checkOneOf('ruleOfThumbBandwidth', 'rule', rule, ['scott', 'silverman'] as const);
   const scott = n ** (-1 / (d + 4));
   const factor = rule === 'scott' ? scott : (4 / (d + 2)) ** (1 / (d + 4)) * scott;
   return sqrt(variance(data, 0, { correction: 1 })).mul(factor);

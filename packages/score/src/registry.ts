@@ -114,10 +114,6 @@ export const SAMPLERS: { readonly [S in SamplerName]: { readonly description: st
   ode: { description: 'probability-flow ODE (adaptive RK45)' },
 };
 
-export function isSamplerName(name: unknown): name is SamplerName {
-  return (SAMPLER_NAMES as readonly unknown[]).includes(name);
-}
-
 // ------------------------------------------------------------------------------------------------
 // Objectives
 

@@ -317,6 +317,7 @@ describe('sampling conventions', () => {
     expect(() => checkerboard().sample(1.5, { key })).toThrow(/^checkerboard.sample: sample count must be a non-negative integer, got 1.5$/);
     expect(() => rings().sample(4, { key, dtype: 'int32' as never })).toThrow(/^rings.sample: unknown dtype "int32"; expected one of 'float32', 'float64'$/);
     expect(() => eightGaussians({ std: 0 })).toThrow(/^eightGaussians: std must be a finite number > 0, got 0$/);
+    expect(() => checkerboard({ noise: 0.1 } as never)).toThrow(/^checkerboard: unknown option 'noise'; it takes no options$/);
   });
 
   it('samples of a d-dimensional mixture have the right shape (d = 3)', () => {
