@@ -3,9 +3,9 @@
 // stays responsive), and redraws after every chunk or frame. Session work is serialised through
 // one queue, so a training chunk and a Langevin frame never interleave their device work.
 
+import { DATASETS, DATASET_NAMES, type DatasetName, NOISE_DEFAULTS, OBJECTIVES, type ObjectiveName, isDatasetName } from '@scorch/score';
 import { type BackendChoice, describeBackend } from './backendSelection.js';
-import { DATASETS, type DatasetName, isDatasetName } from './datasets.js';
-import { OBJECTIVES, type ObjectiveName, isObjectiveName } from './objectives.js';
+import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundApi, PlaygroundSettings, SampleReport, TrainReport } from './playgroundApi.js';
 import { drawLossCurve, drawScene, formatLoss } from './renderer.js';
 import { type ScoreField, PlaygroundSession } from './session.js';
@@ -18,11 +18,11 @@ const MODEL_SETTINGS = ['dataset', 'objective', 'seed', 'learningRate', 'batchSi
 
 export const DEFAULT_SETTINGS: PlaygroundSettings = {
   dataset: 'moons',
-  objective: 'ssm-vr',
+  objective: 'ssm-vr-clean',
   seed: 0,
   learningRate: 3e-3,
   batchSize: 256,
-  dsmSigma: 0.1,
+  dsmSigma: NOISE_DEFAULTS.sigma,
   trainingSteps: 500,
   chunkSize: 10,
   stepSize: 0.01,
@@ -154,8 +154,8 @@ export class PlaygroundApp {
   }
 
   async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
-    if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${Object.keys(DATASETS).join(', ')}`);
-    if (changes.objective !== undefined && !isObjectiveName(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
+    if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${DATASET_NAMES.join(', ')}`);
+    if (changes.objective !== undefined && !isPlaygroundObjective(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
     const next = { ...this.settings, ...changes };
     const needsNewModel = MODEL_SETTINGS.some((k) => next[k] !== this.settings[k]);
     this.settings = next;
@@ -297,8 +297,8 @@ export class PlaygroundApp {
   private populateControls(): void {
     const ui = this.ui;
     if (ui.dataset.options.length === 0) {
-      for (const [name, entry] of Object.entries(DATASETS)) ui.dataset.add(new Option(entry.label, name));
-      for (const [name, entry] of Object.entries(OBJECTIVES)) ui.objective.add(new Option(entry.label, name));
+      for (const name of DATASET_NAMES) ui.dataset.add(new Option(DATASETS[name].label, name));
+      for (const name of PLAYGROUND_OBJECTIVES) ui.objective.add(new Option(OBJECTIVES[name].label, name));
     }
     const s = this.settings;
     ui.dataset.value = s.dataset;
@@ -306,7 +306,7 @@ export class PlaygroundApp {
     ui.trainingSteps.value = String(s.trainingSteps);
     ui.learningRate.value = String(s.learningRate);
     ui.dsmSigma.value = String(s.dsmSigma);
-    ui.dsmSigma.disabled = s.objective !== 'dsm';
+    ui.dsmSigma.disabled = OBJECTIVES[s.objective].family !== 'single';
     ui.stepSize.value = String(s.stepSize);
     ui.langevinStepsPerFrame.value = String(s.langevinStepsPerFrame);
   }

@@ -3,12 +3,13 @@
 // publishes `window.scorchPlayground` for automation once the page is ready.
 //
 // URL parameters (all optional): backend, dataset, loss, seed, steps, lr, batch, sigma, eps,
-// chunk, particles, e.g. `?backend=cpu&dataset=rings&loss=dsm&seed=3`.
+// chunk, particles, e.g. `?backend=cpu&dataset=rings&loss=dsm&seed=3`. Data sets and losses go by
+// their names in @scorch/score's registry, as on the command line (`swissroll`, `ssm-vr-clean`).
 
+import { DATASET_NAMES, isDatasetName } from '@scorch/score';
 import { DEFAULT_SETTINGS, PlaygroundApp } from './app.js';
 import { chooseBackend, parseBackendPreference } from './backendSelection.js';
-import { DATASETS, isDatasetName } from './datasets.js';
-import { OBJECTIVES, isObjectiveName } from './objectives.js';
+import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundSettings } from './playgroundApi.js';
 
 function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
@@ -25,12 +26,12 @@ function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
 
   const dataset = params.get('dataset');
   if (dataset !== null) {
-    if (!isDatasetName(dataset)) throw new Error(`dataset=${dataset}: expected one of ${Object.keys(DATASETS).join(', ')}`);
+    if (!isDatasetName(dataset)) throw new Error(`dataset=${dataset}: expected one of ${DATASET_NAMES.join(', ')}`);
     settings.dataset = dataset;
   }
   const objective = params.get('loss');
   if (objective !== null) {
-    if (!isObjectiveName(objective)) throw new Error(`loss=${objective}: expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
+    if (!isPlaygroundObjective(objective)) throw new Error(`loss=${objective}: expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
     settings.objective = objective;
   }
   settings.seed = number('seed', (v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer') ?? settings.seed;

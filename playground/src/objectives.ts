@@ -1,43 +1,15 @@
-// The score-matching objectives the playground trains with, by the short names of the page's
-// <select>: each maps a score function and a batch to the scalar loss of @scorch/score.
+// The objectives the playground offers: those of @scorch/score's registry whose model is
+// unconditional — the data itself ('none': sliced and implicit score matching) or the data noised
+// at one σ ('dsm') — since the page's particles run plain Langevin dynamics on s(x) and its field
+// shows s(x), with no noise level to choose.
 
-import {
-  type ScoreFunction, denoisingScoreMatchingLoss, implicitScoreMatchingLoss, slicedScoreMatchingLoss,
-} from '@scorch/score';
-import type { RandomKey, Tensor } from '@scorch/tensor';
+import { OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName } from '@scorch/score';
 
-export type ObjectiveName = 'ssm-vr' | 'ssm' | 'dsm' | 'ism';
+export const PLAYGROUND_OBJECTIVES: readonly ObjectiveName[] = OBJECTIVE_NAMES.filter((o) => {
+  const family = OBJECTIVES[o].family;
+  return family === 'none' || family === 'single';
+});
 
-export interface ObjectiveSettings {
-  /** Noise scale σ of denoising score matching (the other objectives ignore it). */
-  dsmSigma: number;
-}
-
-interface ObjectiveEntry {
-  label: string;
-  loss: (score: ScoreFunction, x: Tensor, key: RandomKey, settings: ObjectiveSettings) => Tensor;
-}
-
-export const OBJECTIVES: { readonly [N in ObjectiveName]: ObjectiveEntry } = {
-  'ssm-vr': {
-    label: 'Sliced SM-VR',
-    loss: (score, x, key) => slicedScoreMatchingLoss(score, x, { key, varianceReduced: true }),
-  },
-  ssm: {
-    label: 'Sliced SM',
-    loss: (score, x, key) => slicedScoreMatchingLoss(score, x, { key }),
-  },
-  dsm: {
-    label: 'Denoising SM',
-    loss: (score, x, key, { dsmSigma }) => denoisingScoreMatchingLoss(score, x, { key, sigma: dsmSigma }),
-  },
-  // In 2-D the exact Jacobian trace costs only two JVPs, so ISM needs no random projections.
-  ism: {
-    label: 'Implicit SM',
-    loss: (score, x) => implicitScoreMatchingLoss(score, x),
-  },
-};
-
-export function isObjectiveName(name: string): name is ObjectiveName {
-  return Object.hasOwn(OBJECTIVES, name);
+export function isPlaygroundObjective(name: unknown): name is ObjectiveName {
+  return (PLAYGROUND_OBJECTIVES as readonly unknown[]).includes(name);
 }

@@ -1,12 +1,12 @@
 // The page's automation hook, `window.scorchPlayground`: what the end-to-end test (and anyone at
 // the browser console) uses to drive the playground deterministically instead of clicking.
 
+import type { DatasetName, ObjectiveName } from '@scorch/score';
 import type { BackendChoice } from './backendSelection.js';
-import type { DatasetName } from './datasets.js';
-import type { ObjectiveName } from './objectives.js';
 
 export interface PlaygroundSettings {
   dataset: DatasetName;
+  /** One of PLAYGROUND_OBJECTIVES (objectives.ts). */
   objective: ObjectiveName;
   seed: number;
   learningRate: number;

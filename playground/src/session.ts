@@ -1,5 +1,6 @@
 // One training-and-sampling session of the playground: a score network for one data set and one
-// objective, its Adam state, and the Langevin particles. Everything random derives from the seed,
+// objective (both from @scorch/score's registry, which also builds the model and the per-step
+// loss), its Adam state, and the Langevin particles. Everything random derives from the seed,
 // step by step (foldIn of the absolute step number), so `train(100)` twice equals `train(200)`
 // and a run repeats exactly on the same backend.
 //
@@ -8,13 +9,13 @@
 
 import { valueAndGrad } from '@scorch/autograd';
 import {
-  type Optimizer, type Params, type ScoreModel, type ToyDataset, adam, langevinDynamics, mlpScore,
+  type DatasetName, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, adam, buildModel,
+  datasetEntry, langevinDynamics, makeObjective, modelSpecFor, noiseFor,
 } from '@scorch/score';
 import {
   type RandomKey, type Tensor, concat, foldIn, keep, rand, randomKey, reshape, splitKey, tensor, tidy,
 } from '@scorch/tensor';
-import { DATASETS, type DatasetName } from './datasets.js';
-import { OBJECTIVES, type ObjectiveName } from './objectives.js';
+import { isPlaygroundObjective } from './objectives.js';
 
 export interface SessionSettings {
   dataset: DatasetName;
@@ -43,14 +44,14 @@ export interface ScoreField {
   scores: Float32Array;
 }
 
-export class NonFiniteLossError extends Error {}
-
 export class PlaygroundSession {
   readonly settings: SessionSettings;
   readonly dataset: ToyDataset;
   readonly model: ScoreModel;
   private readonly optimizer: Optimizer;
-  private readonly keys: Record<'init' | 'data' | 'loss' | 'display' | 'particles' | 'langevin', RandomKey>;
+  /** The per-step loss: a fresh batch, the objective's noise and its loss, from one key. */
+  private readonly objective: (params: Params, key: RandomKey) => Tensor;
+  private readonly keys: Record<'init' | 'loss' | 'display' | 'particles' | 'langevin', RandomKey>;
   private readonly parameterNames: string[];
   private readonly fieldGrid: { size: number; points: Float32Array; tensor: Tensor };
   private particleTensor: Tensor | null = null;
@@ -60,13 +61,16 @@ export class PlaygroundSession {
   readonly losses: number[] = [];
 
   constructor(settings: SessionSettings, fieldGridSize = 21) {
+    if (!isPlaygroundObjective(settings.objective)) throw new Error(`PlaygroundSession: objective '${settings.objective}' needs a noise-conditional model, which the playground does not draw`);
     this.settings = { ...settings, hidden: [...settings.hidden] };
-    this.dataset = DATASETS[settings.dataset].make();
-    const [init, data, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 6) as [
-      RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey,
+    this.dataset = datasetEntry(settings.dataset).dataset;
+    const [init, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 5) as [
+      RandomKey, RandomKey, RandomKey, RandomKey, RandomKey,
     ];
-    this.keys = { init, data, loss, display, particles, langevin };
-    this.model = mlpScore({ inputDim: 2, hidden: settings.hidden, activation: 'silu', key: init });
+    this.keys = { init, loss, display, particles, langevin };
+    const noise = noiseFor(settings.objective, { sigma: settings.dsmSigma });
+    this.model = buildModel(modelSpecFor(settings.objective, settings.hidden), noise, init);
+    this.objective = makeObjective({ objective: settings.objective, noise, model: this.model, dataset: this.dataset, batch: settings.batchSize });
     this.parameterNames = Object.keys(this.model.params);
     this.optimizer = adam({ lr: settings.learningRate });
     this.fieldGrid = makeGrid(fieldGridSize);
@@ -77,7 +81,6 @@ export class PlaygroundSession {
    * transfer at the end (a read waits for the device, so once per chunk rather than per step).
    */
   async trainChunk(steps: number): Promise<number[]> {
-    const objective = OBJECTIVES[this.settings.objective];
     const names = this.parameterNames;
     const params = this.model.params;
     const tensors = names.map((n) => params[n]!);
@@ -87,9 +90,8 @@ export class PlaygroundSession {
       for (let i = 0; i < steps; i++) {
         const step = this.stepsDone + i;
         stepLosses.push(tidy(() => {
-          const batch = this.dataset.sample(this.settings.batchSize, { key: foldIn(this.keys.data, step) });
-          const lossKey = foldIn(this.keys.loss, step);
-          const lossAt = (...flat: Tensor[]): Tensor => objective.loss(this.model.bind(asRecord(flat)), batch, lossKey, this.settings);
+          const key = foldIn(this.keys.loss, step);
+          const lossAt = (...flat: Tensor[]): Tensor => this.objective(asRecord(flat), key);
           const [value, grads] = valueAndGrad(lossAt, { argnums: names.map((_, k) => k) })(...tensors);
           this.optimizer.step(params, asRecord(grads as Tensor[]));
           return value;
@@ -102,7 +104,7 @@ export class PlaygroundSession {
       this.losses.push(...values);
       const bad = values.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
-        throw new NonFiniteLossError(`the loss became ${values[bad]} at step ${this.stepsDone - steps + bad + 1}; lower the learning rate or pick another objective`);
+        throw new Error(`the loss became ${values[bad]} at step ${this.stepsDone - steps + bad + 1}; lower the learning rate or pick another objective`);
       }
       return values;
     } finally {

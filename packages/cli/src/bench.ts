@@ -8,12 +8,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RandomKey, full, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
-import { adam, annealedLangevinDynamics, train } from '@scorch/score';
+import { adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, modelSpecFor, noiseFor, train } from '@scorch/score';
 import type { CommandSpec, FlagValue } from './args.js';
 import { selectBackend } from './backend.js';
-import { dataEntry } from './datasets.js';
 import type { Io } from './io.js';
-import { buildModel, makeObjective, modelSpecFor, noiseFor } from './pipeline.js';
 import { fmt } from './report.js';
 
 /** The repository's benchmark programs, in the order they run. */
@@ -44,12 +42,12 @@ interface StepTimes {
 /** Milliseconds per training step and per sampler step of the demo's model on `device`. */
 async function timeDemoSteps(device: string, steps: number): Promise<StepTimes> {
   setDefaultDevice(device);
-  const entry = dataEntry('mixture');
+  const entry = datasetEntry('mixture');
   const [modelKey, dataKey, trainKey, sampleKey] = splitKey(randomKey(0), 4) as RandomKey[];
   const points = await entry.dataset.sample(1000, { key: dataKey! }).data();
-  const noise = await noiseFor('ssm-vr', { levels: 10, sigmaMin: 0.01, sigmaMax: undefined, sigma: 0.1 }, points, async () => [], 0);
+  const noise = noiseFor('ssm-vr', { dataPoints: points });
   const model = buildModel(modelSpecFor('ssm-vr', [64, 64]), noise, modelKey!);
-  const objective = makeObjective({ loss: 'ssm-vr', noise, model, dataset: entry.dataset, batch: 256 });
+  const objective = makeObjective({ objective: 'ssm-vr', noise, model, dataset: entry.dataset, batch: 256 });
   const optimizer = adam({ lr: 1e-3 });
   const warmUp = 5;
   // One loss read at the end of each run: it waits for the device, so the time is the real one.

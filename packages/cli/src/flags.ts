@@ -1,10 +1,10 @@
 // Flags shared by several commands (backend, seed, output directory, sampler settings), declared
 // once so their names, defaults and help text agree everywhere.
 
+import { SAMPLER_DEFAULTS, SAMPLER_NAMES } from '@scorch/score';
 import type { FlagSpec } from './args.js';
 import { BACKEND_CHOICES } from './backend.js';
-import { SAMPLER_NAMES } from './pipeline.js';
-import { SAMPLER_DEFAULTS } from './sampling.js';
+import { LANGEVIN_STEP_PER_VARIANCE, lossesBySampler } from './sampling.js';
 
 export const backendFlag: FlagSpec = {
   name: 'backend',
@@ -27,7 +27,7 @@ export const seedFlag: FlagSpec = {
 export const forceFlag: FlagSpec = {
   name: 'force',
   kind: 'boolean',
-  description: 'write into --out even if it already holds files (files of the same names are replaced, others are kept)',
+  description: "write into --out even if it already holds files: they are first moved, whole, to a sibling '<out>.replaced-<date>-<time>' (kept; delete it when you no longer need it), so --out never mixes two runs' files",
 };
 
 export const samplerFlags: readonly FlagSpec[] = [
@@ -36,7 +36,7 @@ export const samplerFlags: readonly FlagSpec[] = [
     kind: 'choice',
     valueName: 'NAME',
     choices: SAMPLER_NAMES,
-    defaultText: 'per loss: ald for ssm-vr, ssm, ssm-fd, ism, ncsn; pc for ve, vp, subvp; langevin for dsm, esm-kde',
+    defaultText: `per loss: ${lossesBySampler((fits) => fits[0]!)}`,
     description: 'langevin: Langevin dynamics; ald: annealed Langevin dynamics; em: reverse-time SDE by Euler–Maruyama; pc: predictor–corrector; ode: probability-flow ODE (adaptive RK45)',
   },
   { name: 'n', kind: 'integer', valueName: 'N', min: 2, default: 1000, description: 'number of samples to draw' },
@@ -45,7 +45,7 @@ export const samplerFlags: readonly FlagSpec[] = [
     kind: 'integer',
     valueName: 'N',
     min: 1,
-    defaultText: `${SAMPLER_DEFAULTS.langevinSteps} for langevin (Song & Ermon 2019, toy experiment); ${SAMPLER_DEFAULTS.sdeSteps} for em and pc (Song et al. 2021); ode is adaptive`,
+    defaultText: `${SAMPLER_DEFAULTS.langevin.steps} for langevin (Song & Ermon 2019, toy experiment); ${SAMPLER_DEFAULTS.reverseSde.steps} for em and pc (Song et al. 2021); ode is adaptive`,
     description: 'sampler steps: Langevin steps, or time steps of the reverse SDE',
   },
   {
@@ -53,7 +53,7 @@ export const samplerFlags: readonly FlagSpec[] = [
     kind: 'integer',
     valueName: 'T',
     min: 1,
-    default: SAMPLER_DEFAULTS.stepsPerLevel,
+    default: SAMPLER_DEFAULTS.annealedLangevin.stepsPerLevel,
     source: 'Song & Ermon 2019, Alg. 1',
     description: 'annealed Langevin steps per noise level',
   },
@@ -63,7 +63,7 @@ export const samplerFlags: readonly FlagSpec[] = [
     valueName: 'EPS',
     min: 0,
     exclusiveMin: true,
-    defaultText: `${SAMPLER_DEFAULTS.annealedStepSize} for ald (Song & Ermon 2019, Alg. 1); for langevin ${SAMPLER_DEFAULTS.langevinStepPerVariance}·v, v the variance of the data's finest structure (Song & Ermon 2019's toy step 0.1 for unit-variance modes)`,
+    defaultText: `${SAMPLER_DEFAULTS.annealedLangevin.stepSize} for ald (Song & Ermon 2019, Alg. 1); for langevin ${LANGEVIN_STEP_PER_VARIANCE}·v, v the variance of the data's finest structure (Song & Ermon 2019's toy step ${SAMPLER_DEFAULTS.langevin.stepSize} for unit-variance modes)`,
     description: 'Langevin step size ε',
   },
 ];

@@ -1,15 +1,23 @@
-// Output directories and checkpoints. A run never writes into a directory that already holds
-// files unless the user says --force (then files of the same names are replaced and others are
-// left alone). A checkpoint is one JSON file: the model and noise descriptions that rebuild the
-// network, the training settings, and the parameters in saveParams' format.
+// Output directories and checkpoints, written so that nothing is lost or mixed on disk:
+// - A run never writes into a directory that already holds files unless the user says --force;
+//   then the directory's old contents are first moved, whole, to a sibling
+//   `<dir>.replaced-<date>-<time>` (kept, never deleted: it is the user's to remove), so a run
+//   that fails or is interrupted leaves only its own files in <dir>, never two runs' side by side.
+// - Every file is written under a temporary name and renamed into place, so a file is either
+//   its old self or complete, never half written.
+// - metrics.json names the checkpoint its samples came from, by path and SHA-256.
+// A checkpoint is one JSON file: the model and noise descriptions that rebuild the network, the
+// training settings, and the parameters in saveParams' format.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
-import { type SavedParams, type ScoreModel, type TrainProgress, loadParamsInto, saveParams } from '@scorch/score';
+import {
+  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type SavedParams, type ScoreModel, type TrainProgress,
+  buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
+} from '@scorch/score';
 import { UsageError } from './args.js';
-import { DATA_NAMES, type DataName } from './datasets.js';
-import { LOSS_NAMES, type LossName, type ModelSpec, type NoiseSpec, buildModel } from './pipeline.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
@@ -27,20 +35,42 @@ export function freshDirectory(parent: string, stem: string): string {
   return dir;
 }
 
+/** Whether `path` is `dir` or lies inside it. */
+function isWithin(path: string, dir: string): boolean {
+  const r = relative(dir, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+}
+
+export interface OutputDirectory {
+  /** The absolute path: absent or empty; `writeFiles` creates it with the run's first file. */
+  readonly path: string;
+  /** Where --force moved the directory's previous contents, if it had any. */
+  readonly movedAside?: string;
+}
+
 /**
- * Makes `dir` ready to write into: creates it when missing; refuses (UsageError, exit 2) when it
- * is a file, or a directory with entries and `force` is off. Returns the absolute path.
+ * Makes `dir` ready for a run, before any work: refuses (UsageError, exit 2) when it is a file,
+ * or a directory with entries and `force` is off. With `force`, a non-empty directory is renamed
+ * to a fresh sibling `<dir>.replaced-<date>-<time>` (kept); `protect` lists paths that must not be
+ * moved that way (the working directory, the checkpoint being read). Nothing is created here, so
+ * a run that fails before writing leaves no empty directory behind.
  */
-export function prepareOutputDirectory(where: string, dir: string, force: boolean): string {
+export function prepareOutputDirectory(where: string, dir: string, force: boolean, protect: readonly string[] = []): OutputDirectory {
   const path = resolve(dir);
+  let movedAside: string | undefined;
   if (existsSync(path)) {
     if (!statSync(path).isDirectory()) throw new UsageError(`${where}: --out ${dir} is a file; expected a directory that is new or empty`);
-    if (readdirSync(path).length > 0 && !force) {
-      throw new UsageError(`${where}: --out ${dir} already exists and is not empty; choose a new directory, or pass --force to write into it (files of the same names are replaced)`);
+    if (readdirSync(path).length > 0) {
+      if (!force) {
+        throw new UsageError(`${where}: --out ${dir} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ${basename(path)}.replaced-<date>-<time> first`);
+      }
+      const inside = [process.cwd(), ...protect].map((p) => resolve(p)).find((p) => isWithin(p, path));
+      if (inside !== undefined) throw new UsageError(`${where}: --out ${dir} holds ${inside === resolve(process.cwd()) ? 'the current directory' : inside}, which --force would move aside; choose another directory`);
+      movedAside = freshDirectory(dirname(path), `${basename(path)}.replaced`);
+      renameSync(path, movedAside);
     }
   }
-  mkdirSync(path, { recursive: true });
-  return path;
+  return { path, movedAside };
 }
 
 /**
@@ -55,14 +85,44 @@ export function readableJson(value: unknown, indent = ''): string {
   return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${readableJson(v, inner)}`).join(',\n')}\n${indent}}`;
 }
 
+/**
+ * Writes each file under a temporary name beside it and renames it into place (a rename within
+ * a directory is atomic), so an interrupted or failed write never leaves a truncated file.
+ */
 export function writeFiles(dir: string, files: Readonly<Record<string, string>>): void {
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) {
+    const temporary = join(dir, `.${name}.writing-${process.pid}`);
+    try {
+      writeFileSync(temporary, content);
+      renameSync(temporary, join(dir, name));
+    } catch (e) {
+      rmSync(temporary, { force: true, recursive: true });
+      throw e;
+    }
+  }
+}
+
+/** Which checkpoint a run's samples came from: its file and the SHA-256 of its contents. */
+export interface CheckpointRef {
+  readonly path: string;
+  readonly sha256: string;
+}
+
+export function checkpointRef(path: string, contents: string): CheckpointRef {
+  return { path: resolve(path), sha256: createHash('sha256').update(contents).digest('hex') };
+}
+
+/** metrics.json: the metrics with the checkpoint they belong to, right after the format. */
+export function metricsJson(metrics: { readonly format: string }, checkpoint: CheckpointRef): string {
+  const { format, ...rest } = metrics;
+  return `${readableJson({ format, checkpoint, ...rest })}\n`;
 }
 
 export interface Checkpoint {
   readonly format: 'scorch-checkpoint/v1';
-  readonly data: DataName;
-  readonly loss: LossName;
+  readonly data: DatasetName;
+  readonly loss: ObjectiveName;
   readonly model: ModelSpec;
   readonly noise: NoiseSpec;
   /** Half-width of the square the data is plotted in (and Langevin chains start in). */
@@ -90,15 +150,16 @@ export async function checkpointJson(fields: Omit<Checkpoint, 'format' | 'params
  * Reads `--checkpoint PATH` (a run directory, or its checkpoint.json). Any problem is a usage
  * error: the path is the user's value, and it is wrong.
  */
-export function readCheckpoint(where: string, path: string): { checkpoint: Checkpoint; dir: string } {
+export function readCheckpoint(where: string, path: string): { checkpoint: Checkpoint; dir: string; ref: CheckpointRef } {
   const full = resolve(path);
   const file = existsSync(full) && statSync(full).isDirectory() ? join(full, CHECKPOINT_FILE) : full;
   if (!existsSync(file)) {
     throw new UsageError(`${where}: --checkpoint ${path}: no ${existsSync(full) ? CHECKPOINT_FILE + ' in that directory' : 'such file or directory'}; expected a directory written by 'scorch train' (or its ${CHECKPOINT_FILE})`);
   }
   let parsed: unknown;
+  const text = readFileSync(file, 'utf8');
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (e) {
     throw new UsageError(`${where}: --checkpoint ${path}: ${file} is not valid JSON (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
   }
@@ -106,15 +167,15 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
   const problem =
     c === null || typeof c !== 'object' ? 'it is not a JSON object'
     : c.format !== 'scorch-checkpoint/v1' ? `its format is ${JSON.stringify(c.format)}, not 'scorch-checkpoint/v1'`
-    : !DATA_NAMES.includes(c.data as DataName) ? `its data set ${JSON.stringify(c.data)} is unknown`
-    : !LOSS_NAMES.includes(c.loss as LossName) ? `its loss ${JSON.stringify(c.loss)} is unknown`
+    : !isDatasetName(c.data) ? `its data set ${JSON.stringify(c.data)} is unknown`
+    : !isObjectiveName(c.loss) ? `its loss ${JSON.stringify(c.loss)} is unknown`
     : !c.model || c.model.kind !== 'mlpScore' || !Array.isArray(c.model.hidden) ? 'its model description is missing or not an mlpScore'
     : !c.noise || typeof c.noise.kind !== 'string' ? 'its noise description is missing'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
     : !(typeof c.domain === 'number' && c.domain > 0) ? 'its plot domain is missing'
     : undefined;
   if (problem) throw new UsageError(`${where}: --checkpoint ${path}: ${problem}; expected a checkpoint written by 'scorch train'`);
-  return { checkpoint: c as Checkpoint, dir: file === full ? resolve(full, '..') : full };
+  return { checkpoint: c as Checkpoint, dir: file === full ? resolve(full, '..') : full, ref: checkpointRef(file, text) };
 }
 
 /** The trained model of a checkpoint, on the default device. */

@@ -3,19 +3,21 @@
 // field, loss curve, sampler trajectories) made with @scorch/report, the
 // index.html that shows them, and the metrics table printed on the terminal.
 
-import { type Tensor, full, tensor, tidy } from '@scorch/tensor';
+import { type Tensor, tensor, tidy } from '@scorch/tensor';
 import {
   type ScoreModel, type TrainProgress, energyDistance, fisherDivergence, kdeScore, mmd2, modeWeights,
 } from '@scorch/score';
 import { gridPoints, htmlReport, linePlot, quiverComparison, scatterPlot, trajectoryPlot } from '@scorch/report';
-import type { DataEntry } from './datasets.js';
-import { LOSSES, type LossName, type NoiseSpec, SAMPLER_DESCRIPTIONS, type SamplerName, cleanestCondition } from './pipeline.js';
+import {
+  type DatasetEntry, type NoiseSpec, OBJECTIVES, type ObjectiveName, SAMPLERS, type SamplerName, type ScoreFunction,
+  cleanScore, cleanestCondition,
+} from '@scorch/score';
 import type { SampleRun } from './sampling.js';
 
 export interface Metrics {
   readonly format: 'scorch-metrics/v1';
   readonly data: string;
-  readonly loss: LossName;
+  readonly loss: ObjectiveName;
   readonly sampler: SamplerName;
   readonly backend: string;
   readonly samples: number;
@@ -30,8 +32,8 @@ export interface Metrics {
 }
 
 export interface ReportInput {
-  readonly data: DataEntry;
-  readonly loss: LossName;
+  readonly data: DatasetEntry;
+  readonly loss: ObjectiveName;
   readonly model: ScoreModel;
   readonly noise: NoiseSpec;
   readonly run: SampleRun;
@@ -50,13 +52,6 @@ function conditionLabel(noise: NoiseSpec): string {
   const c = cleanestCondition(noise);
   if (c === undefined) return '';
   return `${noise.kind === 'sde' ? 't' : 'σ'} = ${fmt(c)}`;
-}
-
-/** The model's score with its cleanest condition filled in: a function of x alone. */
-export function cleanScore(model: ScoreModel, noise: NoiseSpec): (x: Tensor) => Tensor {
-  const c = cleanestCondition(noise);
-  if (c === undefined) return (x) => model.score(x);
-  return (x) => model.score(x, full([x.shape[0]!], c, { dtype: x.dtype, device: x.device }));
 }
 
 export async function computeMetrics(input: ReportInput): Promise<Metrics> {
@@ -121,7 +116,7 @@ export function metricRows(m: Metrics): [string, string, string][] {
     const t = m.training;
     rows.push(['training', `${t.steps} steps`, `${fmt(t.seconds)} s, ${fmt(t.stepsPerSecond)} steps/s, final loss ${t.finalLoss === null ? '—' : fmt(t.finalLoss)}`]);
   }
-  rows.push(['sampling', `${m.samples} samples`, `${fmt(m.sampling.seconds)} s, ${SAMPLER_DESCRIPTIONS[m.sampler]}`]);
+  rows.push(['sampling', `${m.samples} samples`, `${fmt(m.sampling.seconds)} s, ${SAMPLERS[m.sampler].description}`]);
   return rows;
 }
 
@@ -151,7 +146,7 @@ export async function makePlots(input: ReportInput): Promise<Record<string, stri
   const plots: Record<string, string> = {};
 
   plots['samples.svg'] = scatterPlot({
-    title: `${data.name}: data and ${SAMPLER_DESCRIPTIONS[run.settings.sampler as SamplerName]} samples`,
+    title: `${data.name}: data and ${SAMPLERS[run.settings.sampler as SamplerName].description} samples`,
     series: [
       { points: { xy: referenceXy }, label: 'data', color: '#9a9a9a', opacity: 0.5 },
       { points: { xy: sampleXy }, label: 'samples', color: '#d9480f', opacity: 0.6 },
@@ -164,7 +159,7 @@ export async function makePlots(input: ReportInput): Promise<Record<string, stri
   // The score field on a 21 × 21 grid: learned (at the cleanest noise level) beside the truth, or
   // beside a KDE estimate where the true score is unknown.
   const grid = gridPoints(range, range, 21, 21);
-  const fieldOf = async (score: (x: Tensor) => Tensor) => {
+  const fieldOf = async (score: ScoreFunction) => {
     const out = tidy(() => score(tensor(grid.xy, { shape: [grid.x.length, 2], dtype: 'float32' })));
     const values = await out.data();
     out.dispose();
@@ -200,7 +195,7 @@ export async function makePlots(input: ReportInput): Promise<Record<string, stri
   // Samplers that start from the SDE prior range far beyond the data: let those axes fit the paths.
   const startsInDomain = run.settings.sampler === 'langevin' || run.settings.sampler === 'ald';
   plots['trajectories.svg'] = trajectoryPlot({
-    title: `${SAMPLER_DESCRIPTIONS[run.settings.sampler as SamplerName]}, ${run.paths.length} chains`,
+    title: `${SAMPLERS[run.settings.sampler as SamplerName].description}, ${run.paths.length} chains`,
     paths: run.paths.map((xy) => ({ xy })),
     background: { xy: referenceXy },
     backgroundLabel: 'data',
@@ -224,7 +219,7 @@ export function makeHtml(input: HtmlInput): string {
   const { plots, metrics } = input;
   const figure = (file: string, heading: string, text: string) =>
     plots[file] ? [{ heading, text: `${text}\n\nStandalone file: ${file}`, svg: plots[file] }] : [];
-  const loss = LOSSES[metrics.loss];
+  const loss = OBJECTIVES[metrics.loss];
   return htmlReport({
     title: input.title,
     intro: input.intro,
@@ -238,7 +233,7 @@ export function makeHtml(input: HtmlInput): string {
           '\n\nFile: metrics.json',
         table: { columns: ['metric', 'value', 'reference'], rows: metricRows(metrics) },
       },
-      ...figure('samples.svg', 'Data and samples', `Grey: fresh data. Orange: ${metrics.samples} samples from ${SAMPLER_DESCRIPTIONS[metrics.sampler]}.`),
+      ...figure('samples.svg', 'Data and samples', `Grey: fresh data. Orange: ${metrics.samples} samples from ${SAMPLERS[metrics.sampler].description}.`),
       ...figure('score.svg', 'Score field', 'The learned score beside the true one (or a kernel density estimate of it), on one arrow scale; arrow lengths grow logarithmically with the magnitude.'),
       ...figure('loss.svg', 'Training loss', `${loss.description[0]!.toUpperCase()}${loss.description.slice(1)}. The loss is read every few steps; score-matching losses are the Fisher divergence up to a constant, so they can be negative.`),
       ...figure('trajectories.svg', 'Sampler trajectories', `A few chains of the sampler, from ${metrics.sampling.pathsFrom} (hollow circles) to the samples (filled).`),

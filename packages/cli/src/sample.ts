@@ -2,16 +2,15 @@
 // write the samples, their metrics, plots and an HTML report (next to the checkpoint by default).
 
 import { type RandomKey, randomKey, splitKey } from '@scorch/tensor';
+import { OBJECTIVES, SAMPLERS, SAMPLERS_FOR, type SamplerName, datasetEntry, describeNoise } from '@scorch/score';
 import { type CommandSpec, type FlagValue } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
-import { dataEntry } from './datasets.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
-import { freshDirectory, prepareOutputDirectory, readableJson, readCheckpoint, restoreModel, writeFiles } from './output.js';
-import { LOSSES, SAMPLERS_FOR, SAMPLER_DESCRIPTIONS, type SamplerName, describeNoise } from './pipeline.js';
+import { freshDirectory, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
-import { checkSamplerFits, drawSamples } from './sampling.js';
+import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
 import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
 
 export const SAMPLE_SPEC: CommandSpec = {
@@ -19,7 +18,7 @@ export const SAMPLE_SPEC: CommandSpec = {
   summary: 'draw samples from a trained checkpoint and write them with metrics and a report',
   details:
     'Loads checkpoint.json from a directory written by \'scorch train\', draws --n samples, and writes samples.json, metrics.json, samples.svg, score.svg, trajectories.svg (and loss.svg from the training history) and index.html.\n\n' +
-    'Samplers that fit each loss: ald or langevin for ssm-vr, ssm, ssm-fd, ism, ncsn; pc, em, ode or langevin for ve, vp, subvp; langevin for dsm and esm-kde.',
+    `Samplers that fit each loss: ${lossesBySampler((fits) => `${fits.slice(0, -1).join(', ')}${fits.length > 1 ? ' or ' : ''}${fits.at(-1)}`)}.`,
   flags: [
     { name: 'checkpoint', kind: 'string', valueName: 'DIR', required: true, description: "a run directory written by 'scorch train' (or its checkpoint.json)" },
     ...samplerFlags,
@@ -37,18 +36,21 @@ export const SAMPLE_SPEC: CommandSpec = {
 export async function runSample(values: Readonly<Record<string, FlagValue>>, given: ReadonlySet<string>, io: Io): Promise<number> {
   const where = 'scorch sample';
   const wallStart = performance.now();
-  const { checkpoint, dir } = readCheckpoint(where, values.checkpoint as string);
-  const family = LOSSES[checkpoint.loss].family;
+  const { checkpoint, dir, ref } = readCheckpoint(where, values.checkpoint as string);
+  const family = OBJECTIVES[checkpoint.loss].family;
   const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
   checkSamplerFits(where, sampler, checkpoint.loss);
   checkSamplerFlags(where, given, sampler);
-  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean);
+  // --force must not move aside the checkpoint this run samples from.
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean, [ref.path]);
+  const outDir = out.path;
+  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
 
   const backend = await selectBackend(values.backend as BackendChoice);
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
-  const entry = dataEntry(checkpoint.data);
+  const entry = datasetEntry(checkpoint.data);
   const n = values.n as number;
-  io.out(`sample: ${SAMPLER_DESCRIPTIONS[sampler]} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description}`);
+  io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description}`);
 
   const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(values.seed as number), 3) as RandomKey[];
   const model = restoreModel(checkpoint, modelKey!);
@@ -74,14 +76,14 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   const plots = await makePlots(reportInput);
   const html = makeHtml({
     title: `scorch sample: ${sampler} from ${checkpoint.loss} on ${checkpoint.data}`,
-    intro: `Samples from the checkpoint in ${dir}, drawn with ${SAMPLER_DESCRIPTIONS[sampler]}.`,
+    intro: `Samples from the checkpoint in ${dir}, drawn with ${SAMPLERS[sampler].description}.`,
     settings: [
       ['checkpoint', dir],
       ['data', `${checkpoint.data} (${entry.description})`],
-      ['loss', `${checkpoint.loss}: ${LOSSES[checkpoint.loss].description}`],
+      ['loss', `${checkpoint.loss}: ${OBJECTIVES[checkpoint.loss].description}`],
       ['noise', describeNoise(checkpoint.noise)],
       ['trained', `${checkpoint.training.steps} steps × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
-      ['sampler', `${SAMPLER_DESCRIPTIONS[sampler]}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+      ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
       ['backend', backend.description],
     ],
     metrics,
@@ -89,7 +91,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   });
   writeFiles(outDir, {
     'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
-    'metrics.json': `${readableJson(metrics)}\n`,
+    'metrics.json': metricsJson(metrics, ref),
     ...plots,
     'index.html': html,
   });

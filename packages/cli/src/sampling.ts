@@ -1,14 +1,15 @@
-// Drawing samples from a trained model with the sampler the user names: the defaults each sampler
-// takes (with their sources), the starting points, and a record of a few chains' positions for
-// the trajectory plot. Recording reads only those few rows, every 1% of the run, so the sampler
-// stays on the device between reads.
+// Drawing samples from a trained model with the sampler the user names: the step size plain
+// Langevin takes here, the starting points, and a record of a few chains' positions for the
+// trajectory plot. Recording reads only those few rows, every 1% of the run, so the sampler
+// stays on the device between reads. Samples that came out non-finite are refused here, with
+// their count and what to change, before any metric or file is made of them.
 
 import { type RandomKey, type Tensor, rand, splitKey } from '@scorch/tensor';
 import {
-  type ScoreModel, annealedLangevinDynamics, langevinDynamics, predictorCorrector, probabilityFlowOde,
-  reverseSdeEulerMaruyama,
+  type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
+  type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
+  predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, sdeOf,
 } from '@scorch/score';
-import { LOSSES, type LossName, type NoiseSpec, SAMPLERS_FOR, SDE_EVALUATION_STD, type SamplerName, cleanestCondition, sdeOf } from './pipeline.js';
 import { UsageError } from './args.js';
 
 export interface SamplerChoices {
@@ -23,17 +24,12 @@ export interface SamplerChoices {
   readonly stepSize?: number;
 }
 
-/** Sampler defaults, with where they come from (also used by --help). */
-export const SAMPLER_DEFAULTS = {
-  langevinSteps: 1000, // Song & Ermon 2019, §3.2 toy experiment
-  sdeSteps: 1000, // Song et al. 2021, §4.2: N = 1000 discretisation steps
-  stepsPerLevel: 100, // Song & Ermon 2019, Alg. 1: T = 100
-  annealedStepSize: 2e-5, // Song & Ermon 2019, Alg. 1: ε = 2e-5
-  // Song & Ermon 2019's toy uses ε = 0.1 for unit-variance modes; ε scales with the variance v of
-  // the density's finest structure (ULA needs ε well below 2v to be stable and unbiased).
-  langevinStepPerVariance: 0.1,
-  snr: 0.16, // Song et al. 2021, predictor–corrector for VE
-} as const;
+/**
+ * Plain Langevin's step size per unit of variance: Song & Ermon 2019's toy uses ε = 0.1 for
+ * unit-variance modes (SAMPLER_DEFAULTS.langevin); ε scales with the variance v of the density's
+ * finest structure (ULA needs ε well below 2v to be stable and unbiased).
+ */
+export const LANGEVIN_STEP_PER_VARIANCE = SAMPLER_DEFAULTS.langevin.stepSize;
 
 export interface SampleRun {
   readonly samples: Tensor;
@@ -49,19 +45,38 @@ export interface SampleRun {
 export interface SampleContext {
   readonly model: ScoreModel;
   readonly noise: NoiseSpec;
-  readonly loss: LossName;
+  readonly loss: ObjectiveName;
   /** Half-width of the square the data lives in: Langevin chains start uniformly inside it. */
   readonly domain: number;
-  /** The data's finest length scale (DataEntry.localStd). */
+  /** The data's finest length scale (DatasetEntry.localStd). */
   readonly localStd: number;
 }
 
+/** The losses of the given noise families, comma-separated in the registry's order, for help texts. */
+export function lossesOf(...families: NoiseFamily[]): string {
+  return OBJECTIVE_NAMES.filter((o) => families.includes(OBJECTIVES[o].family)).join(', ');
+}
+
+/**
+ * The losses grouped by a text derived from their family (its default sampler, or the list of
+ * samplers that fit it), as 'text for losses; …', for help texts.
+ */
+export function lossesBySampler(text: (fits: readonly SamplerName[]) => string): string {
+  const groups = new Map<string, ObjectiveName[]>();
+  for (const o of OBJECTIVE_NAMES) {
+    const key = text(SAMPLERS_FOR[OBJECTIVES[o].family]);
+    groups.set(key, [...(groups.get(key) ?? []), o]);
+  }
+  return [...groups].map(([key, losses]) => `${key} for ${losses.join(', ')}`).join('; ');
+}
+
 /** Throws a UsageError when `sampler` does not fit a model trained with `loss`. */
-export function checkSamplerFits(where: string, sampler: SamplerName, loss: LossName): void {
-  const family = LOSSES[loss].family;
-  const fits = SAMPLERS_FOR[family];
+export function checkSamplerFits(where: string, sampler: SamplerName, loss: ObjectiveName): void {
+  const fits = SAMPLERS_FOR[OBJECTIVES[loss].family];
   if (fits.includes(sampler)) return;
-  const needs = sampler === 'ald' ? 'a noise-conditional model (--loss ssm-vr, ssm, ssm-fd, ism or ncsn)' : 'a model trained with an SDE loss (--loss ve, vp or subvp)';
+  const losses = OBJECTIVE_NAMES.filter((o) => SAMPLERS_FOR[OBJECTIVES[o].family].includes(sampler));
+  const list = `--loss ${losses.slice(0, -1).join(', ')} or ${losses.at(-1)}`;
+  const needs = sampler === 'ald' ? `a noise-conditional model (${list})` : `a model trained with an SDE loss (${list})`;
   throw new UsageError(`${where}: --sampler ${sampler} needs ${needs}, but this model was trained with ${loss}; use --sampler ${fits.join(' or ')}`);
 }
 
@@ -72,7 +87,8 @@ function finestVariance(ctx: SampleContext): number {
     noise.kind === 'levels' ? noise.sigmas[noise.sigmas.length - 1]! ** 2
     : noise.kind === 'single' ? noise.sigma ** 2
     : noise.kind === 'kde' ? Math.min(...noise.bandwidth) ** 2
-    : SDE_EVALUATION_STD ** 2;
+    : noise.kind === 'sde' ? SDE_EVALUATION_STD ** 2
+    : 0;
   return ctx.localStd ** 2 + modelNoise;
 }
 
@@ -118,15 +134,15 @@ export async function drawSamples(
     init = boxStart();
     if (sampler === 'langevin') {
       await record(init);
-      const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.langevinSteps;
-      const stepSize = choices.stepSize ?? Number((SAMPLER_DEFAULTS.langevinStepPerVariance * finestVariance(ctx)).toPrecision(2));
+      const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.langevin.steps;
+      const stepSize = choices.stepSize ?? Number((LANGEVIN_STEP_PER_VARIANCE * finestVariance(ctx)).toPrecision(2));
       const cond = cleanestCondition(noise);
       Object.assign(settings, { steps, stepSize, ...(cond === undefined ? {} : { [noise.kind === 'sde' ? 't' : 'sigma']: cond }) });
       samples = await langevinDynamics(model.score, init, { key: runKey, steps, stepSize, cond, ...callbackFor(steps) });
     } else {
       if (noise.kind !== 'levels') throw new Error('internal: annealed Langevin needs noise levels');
       const stepsPerLevel = choices.stepsPerLevel;
-      const stepSize = choices.stepSize ?? SAMPLER_DEFAULTS.annealedStepSize;
+      const stepSize = choices.stepSize ?? SAMPLER_DEFAULTS.annealedLangevin.stepSize;
       Object.assign(settings, { levels: noise.sigmas.length, stepsPerLevel, stepSize, sigmaMax: noise.sigmas[0]!, sigmaMin: noise.sigmas[noise.sigmas.length - 1]! });
       // At noise levels wider than the data the chains jump across the whole plot; their paths
       // are recorded from the first level below half the plot's width, where they pick a mode.
@@ -142,20 +158,30 @@ export async function drawSamples(
     if (!sde) throw new Error(`internal: sampler ${sampler} needs an SDE`);
     init = sde.priorSample([n, 2], { key: initKey, dtype: 'float32' });
     await record(init);
-    const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.sdeSteps;
+    const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.reverseSde.steps;
     if (sampler === 'em') {
       Object.assign(settings, { steps });
       samples = await reverseSdeEulerMaruyama(model.score, sde, { key: runKey, init, steps, ...callbackFor(steps) });
     } else if (sampler === 'pc') {
-      Object.assign(settings, { steps, snr: SAMPLER_DEFAULTS.snr, correctorSteps: 1 });
-      samples = await predictorCorrector(model.score, sde, { key: runKey, init, steps, snr: SAMPLER_DEFAULTS.snr, ...callbackFor(steps) });
+      Object.assign(settings, { steps, ...SAMPLER_DEFAULTS.predictorCorrector });
+      samples = await predictorCorrector(model.score, sde, { key: runKey, init, steps, ...callbackFor(steps) });
     } else {
       const solution = await probabilityFlowOde(model.score, sde, { key: runKey, init, method: 'rk45', ...callbackFor(undefined) });
-      Object.assign(settings, { method: 'rk45', rtol: 1e-5, atol: 1e-5, nfe: solution.nfe, acceptedSteps: solution.acceptedSteps, rejectedSteps: solution.rejectedSteps });
+      const { rtol, atol } = SAMPLER_DEFAULTS.probabilityFlow;
+      Object.assign(settings, { method: 'rk45', rtol, atol, nfe: solution.nfe, acceptedSteps: solution.acceptedSteps, rejectedSteps: solution.rejectedSteps });
       samples = solution.x;
     }
   }
   if (samples !== init) init.dispose();
+  const nonFinite = await countNonFinite(samples);
+  if (nonFinite > 0) {
+    samples.dispose();
+    const remedy =
+      sampler === 'langevin' || sampler === 'ald' ? 'try a smaller --step-size'
+      : sampler === 'ode' ? 'the learned score is not finite along the flow: train longer or with a smaller --lr'
+      : 'try more --sample-steps';
+    throw new Error(`${nonFinite} of ${n} samples are non-finite (NaN or ±Infinity): ${SAMPLERS[sampler].description} diverged; ${remedy}`);
+  }
   // The end point of every recorded chain, whatever the callback cadence was.
   await record(samples);
   return { samples, paths: positions.map((p) => Float64Array.from(p)), pathsFrom, seconds: (performance.now() - started) / 1000, settings };

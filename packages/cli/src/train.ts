@@ -3,20 +3,20 @@
 // is the same run with the defaults (SSM-VR on the two-mode mixture, annealed Langevin sampling)
 // and a few words about what it shows.
 
+import { join } from 'node:path';
 import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
-import { type TrainProgress, adam, ruleOfThumbBandwidth, train } from '@scorch/score';
+import {
+  DATASETS, DATASET_NAMES, type DatasetName, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
+  type SamplerName, type TrainProgress, adam, buildModel, datasetEntry, describeNoise, makeObjective, modelSpecFor, noiseFor,
+  ruleOfThumbBandwidth, train,
+} from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
-import { DATA_NAMES, type DataName, dataDescriptions, dataEntry } from './datasets.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
-import { CHECKPOINT_FILE, checkpointJson, freshDirectory, prepareOutputDirectory, readableJson, writeFiles } from './output.js';
-import {
-  LOSSES, LOSS_NAMES, type LossName, SAMPLERS_FOR, SAMPLER_DESCRIPTIONS, type SamplerName, buildModel, describeNoise,
-  makeObjective, modelSpecFor, noiseFor,
-} from './pipeline.js';
+import { CHECKPOINT_FILE, checkpointJson, checkpointRef, freshDirectory, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
-import { type SamplerChoices, checkSamplerFits, drawSamples } from './sampling.js';
+import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
 import type { Io } from './io.js';
 
 /** Points the KDE target of esm-kde is built on. */
@@ -25,10 +25,13 @@ const KDE_POINTS = 1000;
 export const RECORDED_PATHS = 10;
 
 const trainFlags: readonly FlagSpec[] = [
-  { name: 'data', kind: 'choice', valueName: 'NAME', choices: DATA_NAMES, default: 'mixture', description: `the 2-D data set — ${dataDescriptions()}` },
   {
-    name: 'loss', kind: 'choice', valueName: 'NAME', choices: LOSS_NAMES, default: 'ssm-vr',
-    description: `the training objective — ${LOSS_NAMES.map((l) => `${l}: ${LOSSES[l].description}`).join('; ')}`,
+    name: 'data', kind: 'choice', valueName: 'NAME', choices: DATASET_NAMES, default: 'mixture',
+    description: `the 2-D data set — ${DATASET_NAMES.map((d) => `${d}: ${DATASETS[d].description}`).join('; ')}`,
+  },
+  {
+    name: 'loss', kind: 'choice', valueName: 'NAME', choices: OBJECTIVE_NAMES, default: 'ssm-vr',
+    description: `the training objective — ${OBJECTIVE_NAMES.map((l) => `${l}: ${OBJECTIVES[l].description}`).join('; ')}`,
   },
   { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 1000, description: 'optimisation steps (Adam)' },
   { name: 'batch', kind: 'integer', valueName: 'B', min: 2, default: 256, description: 'data points per step (fresh draws every step)' },
@@ -45,11 +48,11 @@ const trainFlags: readonly FlagSpec[] = [
     description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
   },
   {
-    name: 'levels', kind: 'integer', valueName: 'L', min: 1, default: 10, source: 'Song & Ermon 2019',
-    description: 'noise levels σ₁ > … > σ_L (geometric) of the noise-conditional losses ssm-vr, ssm, ssm-fd, ism, ncsn',
+    name: 'levels', kind: 'integer', valueName: 'L', min: 1, default: NOISE_DEFAULTS.levels, source: 'Song & Ermon 2019',
+    description: `noise levels σ₁ > … > σ_L (geometric) of the noise-conditional losses ${lossesOf('levels')}`,
   },
   {
-    name: 'sigma-min', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: 0.01, source: 'Song & Ermon 2019; Song et al. 2021 (VE)',
+    name: 'sigma-min', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: NOISE_DEFAULTS.sigmaMin, source: 'Song & Ermon 2019; Song et al. 2021 (VE)',
     description: 'smallest noise level σ_L (and σ_min of the VE SDE)',
   },
   {
@@ -57,7 +60,7 @@ const trainFlags: readonly FlagSpec[] = [
     defaultText: 'the largest distance between two data points — Song & Ermon 2020, technique 1',
     description: 'largest noise level σ₁ (and σ_max of the VE SDE)',
   },
-  { name: 'sigma', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: 0.1, description: "noise level of --loss dsm (a tenth of the data's unit scale)" },
+  { name: 'sigma', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: NOISE_DEFAULTS.sigma, description: "noise level of --loss dsm (a tenth of the data's unit scale)" },
   ...samplerFlags,
   { name: 'log-every', kind: 'integer', valueName: 'K', min: 1, defaultText: 'steps/100', description: 'read the loss every K steps (each read waits for the device) for the progress display and the loss curve' },
 ];
@@ -67,7 +70,7 @@ export const TRAIN_SPEC: CommandSpec = {
   summary: 'train a score model on a 2-D toy data set, then sample from it and write a report',
   details:
     'Trains an MLP score network with the chosen score-matching loss, saves checkpoint.json, draws samples with the sampler that fits the loss, and writes metrics.json (Fisher divergence where the true score is known, MMD², energy distance, mode weights), SVG plots and index.html into --out.\n\n' +
-    'Noise-conditional losses (ssm-vr, ssm, ssm-fd, ism, ncsn) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (ve, vp, subvp) train s(x, t); dsm and esm-kde train an unconditional s(x).',
+    `Noise-conditional losses (${lossesOf('levels')}) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (${lossesOf('sde')}) train s(x, t); ${lossesOf('single', 'kde')} train an unconditional s(x) of noised or smoothed data, and ${lossesOf('none')} one of the data itself.`,
   flags: trainFlags,
   examples: [
     'scorch train --data moons --loss dsm --steps 2000',
@@ -90,10 +93,10 @@ export const DEMO_SPEC: CommandSpec = {
 type Values = Readonly<Record<string, FlagValue>>;
 
 /** Checks that flags specific to some losses or samplers are only given where they apply. */
-function checkApplicable(where: string, given: ReadonlySet<string>, loss: LossName, sampler: SamplerName): void {
-  const family = LOSSES[loss].family;
+function checkApplicable(where: string, given: ReadonlySet<string>, loss: ObjectiveName, sampler: SamplerName): void {
+  const family = OBJECTIVES[loss].family;
   const rules: [string, boolean, string][] = [
-    ['levels', family === 'levels', 'the noise-conditional losses (ssm-vr, ssm, ssm-fd, ism, ncsn)'],
+    ['levels', family === 'levels', `the noise-conditional losses (${lossesOf('levels')})`],
     ['sigma-max', family === 'levels' || loss === 've', 'the noise-conditional losses and ve'],
     ['sigma-min', family === 'levels' || loss === 've', 'the noise-conditional losses and ve'],
     ['sigma', loss === 'dsm', '--loss dsm'],
@@ -133,9 +136,9 @@ export function samplerChoicesFrom(values: Values, sampler: SamplerName): Sample
 export async function runTrain(mode: 'train' | 'demo', values: Values, given: ReadonlySet<string>, io: Io): Promise<number> {
   const where = `scorch ${mode}`;
   const wallStart = performance.now();
-  const data = values.data as DataName;
-  const loss = values.loss as LossName;
-  const family = LOSSES[loss].family;
+  const data = values.data as DatasetName;
+  const loss = values.loss as ObjectiveName;
+  const family = OBJECTIVES[loss].family;
   const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
   checkSamplerFits(where, sampler, loss);
   checkApplicable(where, given, loss, sampler);
@@ -151,12 +154,14 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const lr = values.lr as number;
   const n = values.n as number;
   const logEvery = (values['log-every'] as number | undefined) ?? Math.max(1, Math.round(steps / 100));
-  const outDir = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
+  const outDir = out.path;
+  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
 
   const backend = await selectBackend(values.backend as BackendChoice);
-  const entry = dataEntry(data);
+  const entry = datasetEntry(data);
   if (mode === 'demo') {
-    io.out(`scorch demo: ${LOSSES[loss].description}, trained on ${entry.description}; then ${SAMPLER_DESCRIPTIONS[sampler]}.`);
+    io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
   }
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
   io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${steps} steps × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
@@ -169,17 +174,15 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   // Fresh data for the metrics and plots.
   const reference = entry.dataset.sample(n, { key: referenceKey! });
   const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
-  const noise = await noiseFor(
-    loss,
-    { levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number },
-    scalePoints,
-    async () => Array.from(await ruleOfThumbBandwidth(kdeData!).data(), (h) => Number(h.toPrecision(6))),
-    KDE_POINTS,
-  );
+  const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
+  const noise = noiseFor(loss, {
+    levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number,
+    dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
+  });
   if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
   const modelSpec = modelSpecFor(loss, hidden);
   const model = buildModel(modelSpec, noise, modelKey!);
-  const objective = makeObjective({ loss, noise, model, dataset: entry.dataset, batch, kdeData });
+  const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
   const progress = new Progress('train', steps, io.stdout);
   const trainStart = performance.now();
@@ -203,12 +206,11 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
   };
   // Saved before sampling, so a failure later still leaves the trained model.
-  writeFiles(outDir, {
-    [CHECKPOINT_FILE]: await checkpointJson({
-      data, loss, model: modelSpec, noise, domain,
-      training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
-    }, model),
-  });
+  const checkpointText = await checkpointJson({
+    data, loss, model: modelSpec, noise, domain,
+    training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
+  }, model);
+  writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
 
   const choices = samplerChoicesFrom(values, sampler);
   const sampleProgress = { bar: undefined as Progress | undefined };
@@ -226,23 +228,23 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const plots = await makePlots(reportInput);
   const settings: [string, string | number][] = [
     ['data', `${data} (${entry.description})`],
-    ['loss', `${loss}: ${LOSSES[loss].description}`],
+    ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
     ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
     ['noise', describeNoise(noise)],
     ['training', `${steps} steps × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
-    ['sampler', `${SAMPLER_DESCRIPTIONS[sampler]}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+    ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
     ['backend', backend.description],
   ];
   const html = makeHtml({
     title: `scorch ${mode}: ${loss} on ${data}`,
-    intro: `A score network trained with ${LOSSES[loss].description} on ${entry.description}, sampled with ${SAMPLER_DESCRIPTIONS[sampler]}.`,
+    intro: `A score network trained with ${OBJECTIVES[loss].description} on ${entry.description}, sampled with ${SAMPLERS[sampler].description}.`,
     settings,
     metrics,
     plots,
   });
   const samplePoints = Array.from(await run.samples.data());
   writeFiles(outDir, {
-    'metrics.json': `${readableJson(metrics)}\n`,
+    'metrics.json': metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText)),
     'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
     ...plots,
     'index.html': html,

@@ -4,6 +4,7 @@
 // `sample` from the checkpoint it wrote.
 
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
 import { type Io, streamIo } from '../src/io.js';
 import { main } from '../src/main.js';
+import { writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
 import { DEMO_SPEC, TRAIN_SPEC } from '../src/train.js';
@@ -92,8 +94,8 @@ describe('argument parsing', () => {
     [['--seed', '-1'], /--seed must be a non-negative integer, got "-1"/],
     [['--lr', '0'], /--lr must be a positive number, got "0"/],
     [['--lr', 'fast'], /--lr must be a positive number, got "fast"/],
-    [['--data', 'circles'], /--data must be one of mixture, moons, swissroll, 8gaussians, checkerboard, rings, spirals, got "circles"/],
-    [['--loss', 'sm'], /--loss must be one of ssm-vr, ssm, ssm-fd, ism, dsm, ncsn, ve, vp, subvp, esm-kde, got "sm"/],
+    [['--data', 'circles'], /--data must be one of mixture, mixture3, moons, swissroll, 8gaussians, checkerboard, rings, spirals, got "circles"/],
+    [['--loss', 'sm'], /--loss must be one of ssm-vr, ssm, ssm-fd, ism, dsm, ncsn, ve, vp, subvp, esm-kde, ssm-vr-clean, ssm-clean, ism-clean, got "sm"/],
     [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got "gpu"/],
     [['--sampler', 'ddim'], /--sampler must be one of langevin, ald, em, pc, ode, got "ddim"/],
     [['--hidden', '64,x'], /--hidden must be comma-separated positive integers, e.g. 64,64, got "64,x"/],
@@ -184,7 +186,7 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     writeFileSync(join(occupied, 'notes.txt'), 'mine');
     const busy = await runMain('train', '--out', occupied);
     expect(busy.code).toBe(2);
-    expect(busy.stderr.trimEnd()).toBe(`scorch train: --out ${occupied} already exists and is not empty; choose a new directory, or pass --force to write into it (files of the same names are replaced)`);
+    expect(busy.stderr.trimEnd()).toBe(`scorch train: --out ${occupied} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to occupied.replaced-<date>-<time> first`);
     const file = await runMain('train', '--out', join(occupied, 'notes.txt'));
     expect(file.code).toBe(2);
     expect(file.stderr).toMatch(/is a file; expected a directory that is new or empty/);
@@ -198,6 +200,23 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     const { code, stderr } = await runMain('sample', '--checkpoint', fake);
     expect(code).toBe(2);
     expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
+  });
+});
+
+describe('output files', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-files-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('are written whole or not at all: a write that fails leaves the previous file as it was', () => {
+    writeFiles(scratch, { 'metrics.json': 'old' });
+    // Block the temporary name the next write goes through, so that write fails midway, as a
+    // full disk or a kill would: the file it was replacing must still be whole.
+    mkdirSync(join(scratch, `.metrics.json.writing-${process.pid}`));
+    expect(() => writeFiles(scratch, { 'metrics.json': 'new' })).toThrow(/EISDIR/);
+    expect(readFileSync(join(scratch, 'metrics.json'), 'utf8')).toBe('old');
+    expect(readdirSync(scratch)).toEqual(['metrics.json']);
+    writeFiles(join(scratch, 'made'), { 'metrics.json': 'new', 'samples.json': '[]' });
+    expect(readdirSync(join(scratch, 'made')).sort()).toEqual(['metrics.json', 'samples.json']);
   });
 });
 
@@ -291,11 +310,17 @@ describe('end to end on the CPU (child processes)', () => {
     const again = runCli('train', '--backend', 'cpu', '--steps', '5', '--out', run);
     expect(again.code).toBe(2);
     expect(again.stdout).toBe('');
-    expect(again.stderr.trimEnd()).toBe(`scorch train: --out ${run} already exists and is not empty; choose a new directory, or pass --force to write into it (files of the same names are replaced)`);
+    expect(again.stderr.trimEnd()).toBe(`scorch train: --out ${run} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to run.replaced-<date>-<time> first`);
     expect(statSync(join(run, 'checkpoint.json')).mtimeMs).toBe(before);
   });
 
-  it('with --force replaces its own files and leaves others alone', () => {
+  it('metrics.json names the checkpoint it belongs to, by path and SHA-256', () => {
+    const checkpoint = join(run, 'checkpoint.json');
+    const sha256 = createHash('sha256').update(readFileSync(checkpoint)).digest('hex');
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).checkpoint).toEqual({ path: checkpoint, sha256 });
+  });
+
+  it('with --force moves the old contents aside, whole, so the directory holds one run only', () => {
     const other = join(scratch, 'forced');
     mkdirSync(other);
     writeFileSync(join(other, 'notes.txt'), 'keep me');
@@ -303,8 +328,34 @@ describe('end to end on the CPU (child processes)', () => {
     const forced = runCli('train', '--backend', 'cpu', '--loss', 'dsm', '--steps', '5', '--batch', '32', '--n', '100', '--sample-steps', '20', '--out', other, '--force');
     expect(forced.stderr).toBe('');
     expect(forced.code).toBe(0);
-    expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('keep me');
+    const aside = readdirSync(scratch).filter((name) => name.startsWith('forced.replaced-'));
+    expect(aside).toHaveLength(1);
+    expect(forced.stdout).toContain(`--force: moved the previous contents of ${other} to ${join(scratch, aside[0]!)}`);
+    expect(readFileSync(join(scratch, aside[0]!, 'notes.txt'), 'utf8')).toBe('keep me');
+    expect(readFileSync(join(scratch, aside[0]!, 'metrics.json'), 'utf8')).toBe('stale');
+    expect(readdirSync(other).sort()).toEqual(['checkpoint.json', 'index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
     expect(JSON.parse(readFileSync(join(other, 'metrics.json'), 'utf8'))).toMatchObject({ loss: 'dsm', sampler: 'langevin' });
+  });
+
+  it('a run that fails after --force leaves the old files aside and none of its own mixed in; diverged samples are counted', () => {
+    const target = join(scratch, 'diverged');
+    mkdirSync(target);
+    writeFileSync(join(target, 'metrics.json'), 'from an earlier run');
+    // A Langevin step of 10⁶ throws the chains past float32's range within a few steps.
+    const failed = runCli('sample', '--checkpoint', run, '--sampler', 'langevin', '--step-size', '1e6', '--sample-steps', '30', '--n', '50', '--backend', 'cpu', '--out', target, '--force');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trimEnd()).toMatch(/^scorch sample: 50 of 50 samples are non-finite \(NaN or ±Infinity\): Langevin dynamics diverged; try a smaller --step-size$/);
+    expect(existsSync(target)).toBe(false); // nothing of the failed run, and nothing of the old one
+    const aside = readdirSync(scratch).filter((name) => name.startsWith('diverged.replaced-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(scratch, aside[0]!, 'metrics.json'), 'utf8')).toBe('from an earlier run');
+  });
+
+  it('--force never moves aside the checkpoint being sampled', async () => {
+    const { code, stderr } = await runMain('sample', '--checkpoint', run, '--out', run, '--force');
+    expect(code).toBe(2);
+    expect(stderr.trimEnd()).toBe(`scorch sample: --out ${run} holds ${join(run, 'checkpoint.json')}, which --force would move aside; choose another directory`);
+    expect(existsSync(join(run, 'checkpoint.json'))).toBe(true);
   });
 
   it('sample draws from the checkpoint with another sampler into a new directory', () => {
@@ -315,6 +366,8 @@ describe('end to end on the CPU (child processes)', () => {
     expect(readdirSync(out).sort()).toEqual(['index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics).toMatchObject({ loss: 'ssm-vr', sampler: 'langevin', samples: 150, training: null });
+    // The same checkpoint as the training run's own metrics name.
+    expect(metrics.checkpoint).toEqual(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).checkpoint);
     expect(metrics.sampling).toMatchObject({ steps: 30, sigma: 0.01 });
     expect(sampled.stdout).toContain(`Report: ${out}/index.html`);
   });

@@ -5,13 +5,11 @@
 // with tensor ops from an explicit key, so it runs on any device and repeats exactly.
 
 import {
-  type RandomKey, Tensor, add, cast, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
+  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
   matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy,
 } from '@scorch/tensor';
+import { type ScoreFunction, optionNames } from './conventions.js';
 import type { Sde } from './sde.js';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 
 export interface SampleOptions {
   /** The key every random draw of this call derives from. */
@@ -29,8 +27,26 @@ export interface ToyDataset {
   sample(n: number, opts: SampleOptions): Tensor;
 }
 
-function checkCount(where: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${where}: sample count must be a non-negative integer, got ${n}`);
+const SAMPLE_OPTIONS = optionNames<SampleOptions>()(['key', 'dtype', 'device']);
+
+/**
+ * Checks a `sample(n, opts)` call before any draw: a count, and options of known names with a
+ * key. Returns the dtype (default float32).
+ */
+function checkSampleCall(where: string, n: unknown, opts: unknown): 'float32' | 'float64' {
+  if (!Number.isInteger(n) || (n as number) < 0) throw new RangeError(`${where}: sample count must be a non-negative integer, got ${n}`);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, dtype?, device? }, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, SAMPLE_OPTIONS);
+  const { key, dtype = 'float32' } = opts as SampleOptions;
+  checkKey(key, `${where}: opts.key`);
+  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  return dtype;
+}
+
+/** Options of a data set's constructor: an object of known names, or undefined. */
+function checkDatasetOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === null) throw new TypeError(`${where}: expected an options object, got null`);
+  checkOptions(where, opts, known);
 }
 
 /** Independent keys for the separate draws of one sampling call (splitKey also validates `key`). */
@@ -107,6 +123,7 @@ export interface GaussianMixtureSpec {
   /** Name reported by `name`; default 'gaussianMixture'. */
   name?: string;
 }
+const MIXTURE_SPEC = optionNames<GaussianMixtureSpec>()(['means', 'weights', 'covariances', 'name']);
 
 /** Tensors of the mixture's parameters for one dtype and device, built once and kept. */
 interface MixtureTensors {
@@ -150,6 +167,9 @@ export class GaussianMixture implements ToyDataset {
   private readonly cache = new Map<string, MixtureTensors>();
 
   constructor(spec: GaussianMixtureSpec) {
+    if (spec === null || typeof spec !== 'object') throw new TypeError(`GaussianMixture: expected a spec { means, weights?, covariances?, name? }`);
+    checkOptions('GaussianMixture', spec, MIXTURE_SPEC);
+    if (!Array.isArray(spec.means)) throw new TypeError(`GaussianMixture: means must be an array of component means (K rows of length d), got ${JSON.stringify(spec.means)}`);
     this.name = spec.name ?? 'gaussianMixture';
     const K = spec.means.length;
     if (K === 0) throw new Error('GaussianMixture: expected at least one component mean, got none');
@@ -251,8 +271,7 @@ export class GaussianMixture implements ToyDataset {
 
   /** x ~ p: a component k with probability wₖ, then μₖ + Σₖ^{1/2} z. Returns [n, d]. */
   sample(n: number, opts: SampleOptions): Tensor {
-    checkCount('GaussianMixture.sample', n);
-    const dtype = opts.dtype ?? 'float32';
+    const dtype = checkSampleCall('GaussianMixture.sample', n, opts);
     const device = opts.device;
     const p = this.tensors(dtype, device ?? getDefaultDevice());
     const [componentKey, noiseKey] = drawKeys(opts.key, 2);
@@ -426,13 +445,14 @@ function withNoise(x: Tensor, noise: number, key: RandomKey): Tensor {
 }
 
 function checkNoise(where: string, noise: number): void {
-  if (!(noise >= 0 && Number.isFinite(noise))) throw new RangeError(`${where}: noise must be a finite number >= 0, got ${noise}`);
+  checkNumber(where, 'noise', noise, { min: 0 });
 }
 
 export interface NoiseOption {
   /** Standard deviation of the isotropic Gaussian noise added to each point. */
   noise?: number;
 }
+const NOISE_OPTIONS = optionNames<NoiseOption>()(['noise']);
 
 /**
  * Two interleaved half-circles (scikit-learn's make_moons): the upper moon (cos θ, sin θ) and the
@@ -441,13 +461,15 @@ export interface NoiseOption {
  * Noise: default 0.1 (scikit-learn examples and FFJORD use 0.1 before their ×2 scaling).
  */
 export function twoMoons(opts: NoiseOption = {}): ToyDataset {
+  checkDatasetOptions('twoMoons', opts, NOISE_OPTIONS);
   const noise = opts.noise ?? 0.1;
   checkNoise('twoMoons', noise);
   return {
     name: 'twoMoons',
     dim: 2,
-    sample: (n, { key, dtype = 'float32', device }) => {
-      checkCount('twoMoons.sample', n);
+    sample: (n, opts) => {
+      const dtype = checkSampleCall('twoMoons.sample', n, opts);
+      const { key, device } = opts;
       return tidy(() => {
         const [labelKey, angleKey, noiseKey] = drawKeys(key, 3);
         const upper = cast(greaterEqual(rand([n], { key: labelKey!, dtype, device }), 0.5), dtype); // 1 or 0
@@ -469,14 +491,16 @@ export function twoMoons(opts: NoiseOption = {}): ToyDataset {
  * Noise: default 0.1 (FFJORD's noise 1.0 on the unscaled roll is 0.14 at this scale).
  */
 export function swissRoll(opts: NoiseOption = {}): ToyDataset {
+  checkDatasetOptions('swissRoll', opts, NOISE_OPTIONS);
   const noise = opts.noise ?? 0.1;
   checkNoise('swissRoll', noise);
   const scale = 2 / (4.5 * Math.PI);
   return {
     name: 'swissRoll',
     dim: 2,
-    sample: (n, { key, dtype = 'float32', device }) => {
-      checkCount('swissRoll.sample', n);
+    sample: (n, opts) => {
+      const dtype = checkSampleCall('swissRoll.sample', n, opts);
+      const { key, device } = opts;
       return tidy(() => {
         const [angleKey, noiseKey] = drawKeys(key, 2);
         const t = rand([n], { key: angleKey!, dtype, device }).mul(2).add(1).mul(1.5 * Math.PI);
@@ -493,15 +517,18 @@ export interface EightGaussiansOptions {
   /** Standard deviation of each component; default 0.25 (FFJORD's 0.5 at radius 4, same ratio). */
   std?: number;
 }
+const EIGHT_GAUSSIANS_OPTIONS = optionNames<EightGaussiansOptions>()(['radius', 'std']);
 
 /**
  * Eight equally weighted isotropic Gaussians with means on a circle at angles kπ/4 (FFJORD's
  * "8gaussians", rescaled). A GaussianMixture, so its exact score and density are available.
  */
 export function eightGaussians(opts: EightGaussiansOptions = {}): GaussianMixture {
+  checkDatasetOptions('eightGaussians', opts, EIGHT_GAUSSIANS_OPTIONS);
   const radius = opts.radius ?? 2;
   const std = opts.std ?? 0.25;
-  if (!(radius > 0) || !(std > 0)) throw new RangeError(`eightGaussians: radius and std must be positive, got ${radius}, ${std}`);
+  checkNumber('eightGaussians', 'radius', radius, { min: 0, exclusiveMin: true });
+  checkNumber('eightGaussians', 'std', std, { min: 0, exclusiveMin: true });
   return new GaussianMixture({
     name: 'eightGaussians',
     means: Array.from({ length: 8 }, (_, k) => [radius * Math.cos((k * Math.PI) / 4), radius * Math.sin((k * Math.PI) / 4)]),
@@ -514,12 +541,15 @@ export function eightGaussians(opts: EightGaussiansOptions = {}): GaussianMixtur
  * even (i, j ∈ {−2, …, 1}), FFJORD's "checkerboard" at half its scale. Both marginals are
  * U[−2, 2]; Cov(x, y) = ¼ (the occupied squares lie along the diagonal).
  */
-export function checkerboard(): ToyDataset {
+export function checkerboard(opts: Record<string, never> = {}): ToyDataset {
+  // It has no options; one passed all the same (a noise level, say) is refused, not ignored.
+  checkDatasetOptions('checkerboard', opts, []);
   return {
     name: 'checkerboard',
     dim: 2,
-    sample: (n, { key, dtype = 'float32', device }) => {
-      checkCount('checkerboard.sample', n);
+    sample: (n, opts) => {
+      const dtype = checkSampleCall('checkerboard.sample', n, opts);
+      const { key, device } = opts;
       return tidy(() => {
         const [xKey, rowKey, yKey] = drawKeys(key, 3);
         const x = rand([n], { key: xKey!, dtype, device }).mul(4).sub(2);
@@ -539,12 +569,14 @@ export interface RingsOptions extends NoiseOption {
   /** Ring radii; default [0.5, 1, 1.5, 2] (FFJORD's "rings" at 2/3 of its scale). */
   radii?: readonly number[];
 }
+const RINGS_OPTIONS = optionNames<RingsOptions>()(['noise', 'radii']);
 
 /**
  * Concentric circles, each chosen with equal probability, angle uniform, plus isotropic Gaussian
  * noise (default 0.05: FFJORD's 0.08 for ring spacing 0.75, at this spacing of 0.5).
  */
 export function rings(opts: RingsOptions = {}): ToyDataset {
+  checkDatasetOptions('rings', opts, RINGS_OPTIONS);
   const radii = [...(opts.radii ?? [0.5, 1, 1.5, 2])];
   const noise = opts.noise ?? 0.05;
   checkNoise('rings', noise);
@@ -553,8 +585,9 @@ export function rings(opts: RingsOptions = {}): ToyDataset {
   return {
     name: 'rings',
     dim: 2,
-    sample: (n, { key, dtype = 'float32', device }) => {
-      checkCount('rings.sample', n);
+    sample: (n, opts) => {
+      const dtype = checkSampleCall('rings.sample', n, opts);
+      const { key, device } = opts;
       return tidy(() => {
         const [ringKey, angleKey, noiseKey] = drawKeys(key, 3);
         // Ring i when u ∈ [i/R, (i+1)/R): a one-hot row from two threshold tests, then a matmul picks its radius.
@@ -577,13 +610,15 @@ export function rings(opts: RingsOptions = {}): ToyDataset {
  * jitter is left out, so the density is a clean noised curve). Exact mean 0 by symmetry.
  */
 export function twoSpirals(opts: NoiseOption = {}): ToyDataset {
+  checkDatasetOptions('twoSpirals', opts, NOISE_OPTIONS);
   const noise = opts.noise ?? 0.1;
   checkNoise('twoSpirals', noise);
   return {
     name: 'twoSpirals',
     dim: 2,
-    sample: (n, { key, dtype = 'float32', device }) => {
-      checkCount('twoSpirals.sample', n);
+    sample: (n, opts) => {
+      const dtype = checkSampleCall('twoSpirals.sample', n, opts);
+      const { key, device } = opts;
       return tidy(() => {
         const [angleKey, signKey, noiseKey] = drawKeys(key, 3);
         const theta = sqrt(rand([n], { key: angleKey!, dtype, device })).mul(3 * Math.PI);
@@ -593,23 +628,4 @@ export function twoSpirals(opts: NoiseOption = {}): ToyDataset {
       });
     },
   };
-}
-
-/** Every 2-D toy set by name, with default options. */
-export const TOY_DATASETS = {
-  twoMoons,
-  swissRoll,
-  eightGaussians,
-  checkerboard,
-  rings,
-  twoSpirals,
-} as const;
-
-export type ToyDatasetName = keyof typeof TOY_DATASETS;
-
-/** A 2-D toy set by name (default options). */
-export function toyDataset(name: ToyDatasetName): ToyDataset {
-  const make = TOY_DATASETS[name];
-  if (!make) throw new Error(`toyDataset: unknown name ${JSON.stringify(name)}; expected one of ${Object.keys(TOY_DATASETS).join(', ')}`);
-  return make();
 }

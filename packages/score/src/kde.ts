@@ -7,9 +7,8 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
-import { checkBatch } from './losses.js';
-import type { ScoreFunction } from './models.js';
+import { type Tensor, checkOneOf, checkOptions, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
 
@@ -21,13 +20,19 @@ export interface KdeOptions {
    */
   bandwidth?: BandwidthRule | number | readonly number[] | Tensor;
 }
+const KDE_OPTIONS = optionNames<KdeOptions>()(['bandwidth']);
+
+function checkKdeOptions(where: string, opts: unknown): void {
+  if (opts === null) throw new TypeError(`${where}: expected an options object, got null`);
+  checkOptions(where, opts, KDE_OPTIONS);
+}
 
 /** The rule-of-thumb bandwidth per dimension, shape [d]. */
 export function ruleOfThumbBandwidth(data: Tensor, rule: BandwidthRule = 'scott'): Tensor {
-  checkBatch('ruleOfThumbBandwidth', data);
+  checkBatch('ruleOfThumbBandwidth', data, 'data');
   const [n, d] = data.shape as [number, number];
   if (n < 2) throw new Error(`ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got ${n}`);
-  if (rule !== 'scott' && rule !== 'silverman') throw new Error(`ruleOfThumbBandwidth: unknown rule ${JSON.stringify(rule)}; expected 'scott' or 'silverman'`);
+  checkOneOf('ruleOfThumbBandwidth', 'rule', rule, ['scott', 'silverman'] as const);
   const scott = n ** (-1 / (d + 4));
   const factor = rule === 'scott' ? scott : (4 / (d + 2)) ** (1 / (d + 4)) * scott;
   return sqrt(variance(data, 0, { correction: 1 })).mul(factor);
@@ -71,7 +76,8 @@ function checkQuery(where: string, x: Tensor, data: Tensor): void {
  * function outside a `tidy` that would dispose them, or `keep` them.
  */
 export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
-  checkBatch('kdeScore', data);
+  checkBatch('kdeScore', data, 'data');
+  checkKdeOptions('kdeScore', opts);
   const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
   const h2 = mul(h, h);
   return (x) => {
@@ -83,7 +89,8 @@ export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
 
 /** log p̂(x) of the same KDE, shape [m]. */
 export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): (x: Tensor) => Tensor {
-  checkBatch('kdeLogDensity', data);
+  checkBatch('kdeLogDensity', data, 'data');
+  checkKdeOptions('kdeLogDensity', opts);
   const h = resolveBandwidth('kdeLogDensity', data, opts.bandwidth);
   const [n, d] = data.shape as [number, number];
   // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.

@@ -18,10 +18,11 @@
 
 import { jvp } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, add, concat, eye, fmtShape, indexSelect, isFloatDType, minimum, mul,
-  pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, cast, broadcastTo,
+  type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
+  indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkOneOf, energyScore } from './models.js';
+import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
+import { energyScore } from './models.js';
 import { type Sde, SDE_EPSILON, perRow } from './sde.js';
 // The σ grid is shared with annealed Langevin sampling, so training and sampling use one grid.
 import { geometricSigmas } from './samplers.js';
@@ -38,18 +39,6 @@ export interface LossOptions {
 
 // ------------------------------------------------------------------------------------------------
 // Shared checks
-
-/** x must be a float [N, d] tensor with N, d ≥ 1. */
-export function checkBatch(where: string, x: unknown): asserts x is Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${where}: x must be a Tensor of shape [N, d], got ${x === null ? 'null' : typeof x}`);
-  if (x.rank !== 2) throw new Error(`${where}: x must have rank 2 (shape [N, d]: a batch of N points in d dimensions), got shape ${fmtShape(x.shape)}`);
-  if (x.shape[0] === 0 || x.shape[1] === 0) throw new Error(`${where}: x must be non-empty, got shape ${fmtShape(x.shape)}`);
-  if (!isFloatDType(x.dtype)) throw new TypeError(`${where}: x must be float32 or float64, got ${x.dtype}`);
-}
-
-function checkScoreFn(where: string, score: unknown): asserts score is ScoreFunction {
-  if (typeof score !== 'function') throw new TypeError(`${where}: score must be a function (x [N, d], cond?) => [N, d], got ${typeof score}`);
-}
 
 function checkCond(where: string, cond: unknown, n: number): void {
   if (cond === undefined) return;
@@ -74,9 +63,13 @@ function reduce(where: string, perExample: Tensor, reduction: unknown): Tensor {
   return r === 'mean' ? perExample.mean() : perExample;
 }
 
-/** Options must be an object; a `reduction` is validated here, before any work is done. */
-function checkOptions(where: string, opts: unknown): void {
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+/**
+ * Options must be an object (even where every option is optional: `undefined` means none) whose
+ * keys are all `known`; a `reduction` is validated here, before any work is done.
+ */
+function checkLossOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, known);
   const reduction = (opts as { reduction?: unknown }).reduction;
   if (reduction !== undefined) checkOneOf(where, 'reduction', reduction, REDUCTIONS);
 }
@@ -99,15 +92,16 @@ function meanOverBlocks(values: Tensor, blocks: number, n: number): Tensor {
 
 export interface ExplicitScoreMatchingOptions extends LossOptions {
   /** The target ∇log p: an analytic score, or an estimate such as `kdeScore(data)`. */
-  targetScore: (x: Tensor) => Tensor;
+  targetScore: ScoreFunction;
 }
+const ESM_OPTIONS = optionNames<ExplicitScoreMatchingOptions>()(['targetScore', 'cond', 'reduction']);
 
 /** ESM = ½E‖s(x) − ∇log p(x)‖², with ∇log p given by `targetScore` (Hyvärinen 2005's J(θ)). */
 export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ExplicitScoreMatchingOptions): Tensor {
   const where = 'explicitScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
+  checkLossOptions(where, opts, ESM_OPTIONS);
   if (typeof opts.targetScore !== 'function') throw new TypeError(`${where}: opts.targetScore must be a function x ↦ ∇log p(x) (e.g. kdeScore(data))`);
   checkCond(where, opts.cond, x.shape[0]!);
   const s = evalScore(where, score, x, opts.cond);
@@ -132,6 +126,7 @@ export interface JacobianTraceOptions {
    */
   method?: TraceMethod;
 }
+const JACOBIAN_TRACE_OPTIONS = optionNames<JacobianTraceOptions>()(['cond', 'method']);
 
 /** s(x) and tr ∂s/∂x per example (both from the same forward-mode pass when batched). */
 function scoreAndTrace(where: string, score: ScoreFunction, x: Tensor, cond: Tensor | undefined, method: unknown): { s: Tensor; trace: Tensor } {
@@ -164,8 +159,9 @@ function scoreAndTrace(where: string, score: ScoreFunction, x: Tensor, cond: Ten
 /** tr ∂s/∂x at each row of x, shape [N], computed exactly with d JVPs (see `method`). */
 export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
   const where = 'scoreJacobianTrace';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
+  checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
   checkCond(where, opts.cond, x.shape[0]!);
   return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
 }
@@ -174,8 +170,9 @@ export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: Jacobi
  * tr ∇²ₓE per row for an energy E: [N, d] → [N] (e.g. `model.applyEnergy` bound to params), by
  * the same batched forward-mode route applied to s = −∇ₓE (forward over reverse).
  */
-export function energyHessianTrace(energy: (x: Tensor, cond?: Tensor) => Tensor, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
+export function energyHessianTrace(energy: EnergyFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
   if (typeof energy !== 'function') throw new TypeError(`energyHessianTrace: energy must be a function (x [N, d], cond?) => [N], got ${typeof energy}`);
+  checkLossOptions('energyHessianTrace', opts, JACOBIAN_TRACE_OPTIONS);
   return scoreJacobianTrace(energyScore(energy), x, opts).neg();
 }
 
@@ -183,6 +180,7 @@ export interface ImplicitScoreMatchingOptions extends LossOptions {
   /** How the exact trace is computed; default 'batched' (see `JacobianTraceOptions`). */
   method?: TraceMethod;
 }
+const ISM_OPTIONS = optionNames<ImplicitScoreMatchingOptions>()(['cond', 'reduction', 'method']);
 
 /**
  * ISM = E[½‖s(x)‖² + tr ∂s/∂x] (Hyvärinen 2005, Theorem 1; equals ESM − ½E‖∇log p‖²). The trace
@@ -191,9 +189,9 @@ export interface ImplicitScoreMatchingOptions extends LossOptions {
  */
 export function implicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ImplicitScoreMatchingOptions = {}): Tensor {
   const where = 'implicitScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
+  checkLossOptions(where, opts, ISM_OPTIONS);
   checkCond(where, opts.cond, x.shape[0]!);
   const { s, trace } = scoreAndTrace(where, score, x, opts.cond, opts.method);
   return reduce(where, add(rowSquaredNorm(s).mul(0.5), trace), opts.reduction);
@@ -205,13 +203,27 @@ export function implicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts:
 export type ProjectionDistribution = 'gaussian' | 'rademacher' | 'sphere';
 const PROJECTIONS: readonly ProjectionDistribution[] = ['gaussian', 'rademacher', 'sphere'];
 
+export interface DrawProjectionsOptions {
+  key: RandomKey;
+  dtype: 'float32' | 'float64';
+  device?: string;
+}
+const DRAW_PROJECTIONS_OPTIONS = optionNames<DrawProjectionsOptions>()(['key', 'dtype', 'device']);
+
 /**
  * Random projection directions, shape [rows, d], all normalised so E[vvᵀ] = I: standard normal,
  * Rademacher ±1, or √d times a uniform unit vector.
  */
-export function drawProjections(shape: readonly [number, number], distribution: ProjectionDistribution, opts: { key: RandomKey; dtype: 'float32' | 'float64'; device?: string }): Tensor {
-  checkOneOf('drawProjections', 'distribution', distribution, PROJECTIONS);
+export function drawProjections(shape: readonly [number, number], distribution: ProjectionDistribution, opts: DrawProjectionsOptions): Tensor {
+  const where = 'drawProjections';
+  checkOneOf(where, 'distribution', distribution, PROJECTIONS);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, dtype, device? }`);
+  checkOptions(where, opts, DRAW_PROJECTIONS_OPTIONS);
   const { key, dtype, device } = opts;
+  checkKey(key, `${where}: opts.key`);
+  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${JSON.stringify(shape)}`);
+  shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, { integer: true, min: 1 }));
   if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
   const g = randn(shape, { key, dtype, device });
   if (distribution === 'gaussian') return g;
@@ -241,19 +253,26 @@ export interface SlicedScoreMatchingOptions extends LossOptions {
    */
   fdEps?: number;
 }
+const SSM_OPTIONS = optionNames<SlicedScoreMatchingOptions>()(['key', 'cond', 'reduction', 'projections', 'distribution', 'varianceReduced', 'method', 'fdEps']);
+
+/** The options of `projectedJacobianTrace`: those of SSM that bear on the trace term. */
+export type ProjectedJacobianTraceOptions = Omit<SlicedScoreMatchingOptions, 'varianceReduced' | 'reduction'>;
+const PROJECTED_TRACE_OPTIONS = optionNames<ProjectedJacobianTraceOptions>()(['key', 'cond', 'projections', 'distribution', 'method', 'fdEps']);
 
 /** Per-example estimates of tr ∂s/∂x from random projections, with s(x) evaluated alongside. */
-function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: SlicedScoreMatchingOptions, needScoreAt: 'replicated' | 'original'): {
+function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: ProjectedJacobianTraceOptions, needScoreAt: 'replicated' | 'original'): {
   vJv: Tensor; v: Tensor; s: Tensor;
 } {
   const [n, d] = x.shape as [number, number];
   const m = opts.projections ?? 1;
-  if (!Number.isInteger(m) || m < 1) throw new RangeError(`${where}: projections must be a positive integer, got ${JSON.stringify(m)}`);
+  checkNumber(where, 'projections', m, { integer: true, min: 1 });
   const distribution = opts.distribution ?? 'gaussian';
   checkOneOf(where, 'distribution', distribution, PROJECTIONS);
   const method = opts.method ?? 'jvp';
   checkOneOf(where, 'method', method, ['jvp', 'finiteDifference'] as const);
-  if (!Array.isArray(opts.key)) throw new TypeError(`${where}: opts.key (a RandomKey from randomKey/splitKey) is required to draw the projections`);
+  checkNumber(where, 'fdEps', opts.fdEps, { min: 0, exclusiveMin: true });
+  if (opts.fdEps !== undefined && method !== 'finiteDifference') throw new Error(`${where}: fdEps applies to method 'finiteDifference' only, not to '${method}'`);
+  checkKey(opts.key, `${where}: opts.key`);
   const dtype = x.dtype as 'float32' | 'float64';
   const xs = replicateRows(x, m);
   const condRep = opts.cond === undefined ? undefined : replicateRows(opts.cond, m);
@@ -263,7 +282,6 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Sl
     return { vJv: rowDot(v, jv), v, s: needScoreAt === 'replicated' ? s : s.slice([0, 0], [n, d]) };
   }
   const eps = opts.fdEps ?? Math.cbrt(3 * (dtype === 'float64' ? 2 ** -53 : 2 ** -24));
-  if (!(eps > 0 && Number.isFinite(eps))) throw new RangeError(`${where}: fdEps must be a positive number, got ${eps}`);
   // One score call on [x+εv; x−εv; x]: the last block gives s(x) for the second term.
   const step = mul(v, eps);
   const all = concat([add(xs, step), sub(xs, step), x], 0);
@@ -285,14 +303,14 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Sl
  */
 export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: SlicedScoreMatchingOptions): Tensor {
   const where = 'slicedScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
+  checkLossOptions(where, opts, SSM_OPTIONS);
   checkCond(where, opts.cond, x.shape[0]!);
   const n = x.shape[0]!;
   const m = opts.projections ?? 1;
   const varianceReduced = opts.varianceReduced ?? false;
-  if (typeof varianceReduced !== 'boolean') throw new TypeError(`${where}: varianceReduced must be a boolean, got ${JSON.stringify(varianceReduced)}`);
+  checkBoolean(where, 'varianceReduced', varianceReduced);
   const { vJv, v, s } = projectedTrace(where, score, x, opts, varianceReduced ? 'original' : 'replicated');
   const trace = meanOverBlocks(vJv, m, n);
   const second = varianceReduced ? rowSquaredNorm(s).mul(0.5) : meanOverBlocks(rowDot(v, s).square().mul(0.5), m, n);
@@ -303,11 +321,11 @@ export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: S
  * Hutchinson estimates of tr ∂s/∂x, shape [N] (the mean of M projections per example): the
  * first term of SSM alone, exposed to measure the estimator's variance per distribution.
  */
-export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: Omit<SlicedScoreMatchingOptions, 'varianceReduced' | 'reduction'>): Tensor {
+export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: ProjectedJacobianTraceOptions): Tensor {
   const where = 'projectedJacobianTrace';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
+  checkLossOptions(where, opts, PROJECTED_TRACE_OPTIONS);
   checkCond(where, opts.cond, x.shape[0]!);
   const { vJv } = projectedTrace(where, score, x, opts, 'original');
   return meanOverBlocks(vJv, opts.projections ?? 1, x.shape[0]!);
@@ -321,10 +339,7 @@ export interface DenoisingScoreMatchingOptions extends LossOptions {
   sigma: number | Tensor;
   key: RandomKey;
 }
-
-function checkKey(where: string, key: unknown): void {
-  if (!Array.isArray(key)) throw new TypeError(`${where}: opts.key (a RandomKey from randomKey/splitKey) is required to draw the noise`);
-}
+const DSM_OPTIONS = optionNames<DenoisingScoreMatchingOptions>()(['sigma', 'key', 'cond', 'reduction']);
 
 /** ½‖s(x̃) + z/σ‖² per example for x̃ = x + σz (σ a [N, 1] column); returns [N]. */
 function denoisingTerms(where: string, score: ScoreFunction, x: Tensor, sigmaColumn: Tensor, z: Tensor, cond: Tensor | undefined): Tensor {
@@ -341,10 +356,10 @@ function denoisingTerms(where: string, score: ScoreFunction, x: Tensor, sigmaCol
  */
 export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: DenoisingScoreMatchingOptions): Tensor {
   const where = 'denoisingScoreMatchingLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkLossOptions(where, opts, DSM_OPTIONS);
+  checkKey(opts.key, `${where}: opts.key`);
   const n = x.shape[0]!;
   checkCond(where, opts.cond, n);
   let sigmaColumn: Tensor;
@@ -377,6 +392,7 @@ export interface NcsnLossOptions {
   power?: number;
   reduction?: Reduction;
 }
+const NCSN_OPTIONS = optionNames<NcsnLossOptions>()(['key', 'sigmas', 'sigmaMax', 'sigmaMin', 'numScales', 'power', 'reduction']);
 
 /**
  * NCSN loss (Song & Ermon 2019, eqs. 5–6): the model is conditioned on σ (cond = σ, shape [N]);
@@ -386,16 +402,20 @@ export interface NcsnLossOptions {
  */
 export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions): Tensor {
   const where = 'ncsnLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkLossOptions(where, opts, NCSN_OPTIONS);
+  checkKey(opts.key, `${where}: opts.key`);
+  const gridOptions = (['sigmaMax', 'sigmaMin', 'numScales'] as const).filter((k) => opts[k] !== undefined);
+  if (opts.sigmas !== undefined && gridOptions.length > 0) {
+    throw new Error(`${where}: give either sigmas or the grid (sigmaMax, sigmaMin, numScales), not both; got sigmas and ${gridOptions.join(', ')}`);
+  }
   const sigmas = opts.sigmas ?? geometricSigmas(opts.sigmaMax ?? 1, opts.sigmaMin ?? 0.01, opts.numScales ?? 10);
   if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
     throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
   }
   const power = opts.power ?? 2;
-  if (typeof power !== 'number' || !Number.isFinite(power)) throw new TypeError(`${where}: power must be a finite number, got ${JSON.stringify(power)}`);
+  checkNumber(where, 'power', power);
   const [n] = x.shape as [number, number];
   const dtype = x.dtype as 'float32' | 'float64';
   const [levelKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
@@ -429,6 +449,7 @@ export interface SdeScoreLossOptions {
   eps?: number;
   reduction?: Reduction;
 }
+const SDE_LOSS_OPTIONS = optionNames<SdeScoreLossOptions>()(['sde', 'key', 'weighting', 'eps', 'reduction']);
 
 /**
  * Continuous-time DSM (Song et al. 2021, eq. 7): t ~ U(ε, T), x_t = m(t)x + s(t)z,
@@ -437,16 +458,16 @@ export interface SdeScoreLossOptions {
  */
 export function sdeScoreLoss(score: ScoreFunction, x: Tensor, opts: SdeScoreLossOptions): Tensor {
   const where = 'sdeScoreLoss';
-  checkScoreFn(where, score);
+  checkScoreFunction(where, score);
   checkBatch(where, x);
-  checkOptions(where, opts);
-  checkKey(where, opts.key);
+  checkLossOptions(where, opts, SDE_LOSS_OPTIONS);
+  checkKey(opts.key, `${where}: opts.key`);
   const { sde } = opts;
   if (!sde || typeof sde.std !== 'function' || typeof sde.meanCoefficient !== 'function') throw new TypeError(`${where}: opts.sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const weighting = opts.weighting ?? 'sigma2';
   checkOneOf(where, 'weighting', weighting, SDE_WEIGHTINGS);
   const eps = opts.eps ?? SDE_EPSILON;
-  if (!(eps > 0 && eps < sde.T)) throw new RangeError(`${where}: eps must lie in (0, T = ${sde.T}), got ${eps}`);
+  checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
   const [n, d] = x.shape as [number, number];
   const dtype = x.dtype as 'float32' | 'float64';
   const [timeKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];

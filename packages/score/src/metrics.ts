@@ -4,28 +4,47 @@
 //
 // Every metric computes on the device with tensor ops and reads its few result numbers back once
 // at the end, so each returns a Promise of plain numbers. Pairwise statistics build N × M
-// matrices: meant for toy sample sizes (a few thousand points).
+// matrices: meant for toy sample sizes (a few thousand points). Samples with NaN or ±Infinity
+// (a diverged sampler) are refused with their count: a distance to them, a median of their
+// distances or their nearest mode would be NaN, an error about the bandwidth, or all zeros.
 
 import {
-  Tensor, add, cast, concat, exp, eye, full, greaterEqual, matmul, max, maximum, mul, narrow, reshape,
-  sqrt, sub, sum, tensor, tidy, transpose,
+  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
+  narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
-
-function checkSamples(where: string, x: Tensor, what: string): void {
-  if (!(x instanceof Tensor) || x.rank !== 2) {
-    throw new Error(`${where}: ${what} must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
-  }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: ${what} must be float32 or float64, got ${x.dtype}`);
-}
+import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
-  checkSamples(where, x, 'the first sample');
-  checkSamples(where, y, 'the second sample');
+  checkBatch(where, x, 'the first sample');
+  checkBatch(where, y, 'the second sample');
   if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
   if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
+}
+
+/** The number of rows of x [N, d] with a NaN or ±Infinity entry, as a [1] tensor (not read). */
+function nonFiniteRows(x: Tensor): Tensor {
+  const finitePerRow = sum(cast(isFinite(x), x.dtype), 1); // d for a finite row
+  return reshape(sum(cast(less(finitePerRow, x.shape[1]!), x.dtype)), [1]);
+}
+
+/** Throws when a count of non-finite rows is not 0, naming the count, the size and the argument. */
+function refuseNonFinite(where: string, counts: readonly number[], samples: readonly (readonly [string, Tensor])[]): void {
+  samples.forEach(([name, x], i) => {
+    const k = counts[i]!;
+    if (k > 0) throw new Error(`${where}: ${k} of ${x.shape[0]} samples are non-finite (NaN or ±Infinity) in ${name}; the measure needs finite points (did the sampler diverge?)`);
+  });
+}
+
+/** Refuses samples with non-finite rows (one read for all of them). */
+async function checkFinite(where: string, samples: readonly (readonly [string, Tensor])[]): Promise<void> {
+  const counts = await readNumbers(tidy(() => concat(samples.map(([, x]) => nonFiniteRows(x)), 0)));
+  refuseNonFinite(where, counts, samples);
+}
+
+/** The number of rows of x [N, d] (samples) that hold a NaN or ±Infinity. */
+export async function countNonFinite(x: Tensor): Promise<number> {
+  checkBatch('countNonFinite', x);
+  return (await readNumbers(tidy(() => nonFiniteRows(x))))[0]!;
 }
 
 async function readNumbers(t: Tensor): Promise<number[]> {
@@ -40,7 +59,7 @@ async function readNumbers(t: Tensor): Promise<number[]> {
  * Zero exactly when the two agree on every sample.
  */
 export async function fisherDivergence(score: ScoreFunction, referenceScore: ScoreFunction, x: Tensor, cond?: Tensor): Promise<number> {
-  checkSamples('fisherDivergence', x, 'x');
+  checkBatch('fisherDivergence', x, 'x');
   const value = tidy(() => {
     const s = score(x, cond);
     const ref = referenceScore(x, cond);
@@ -88,6 +107,7 @@ export interface MmdOptions {
   /** Points of the pooled sample used for the median heuristic; default 1000 (half from each). */
   medianPoints?: number;
 }
+const MMD_OPTIONS = optionNames<MmdOptions>()(['bandwidth', 'medianPoints']);
 
 /**
  * Median heuristic (Gretton et al. 2012, §8): h = the median distance between distinct points of
@@ -95,6 +115,13 @@ export interface MmdOptions {
  */
 export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
   checkPair('medianBandwidth', x, y);
+  checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
+  await checkFinite('medianBandwidth', [['x', x], ['y', y]]);
+  return medianOfPooled(x, y, points);
+}
+
+/** The median heuristic on checked, finite samples. */
+async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<number> {
   const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
   const fromY = Math.min(y.shape[0]!, points - fromX);
   const sq = tidy(() => {
@@ -177,8 +204,13 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
  */
 export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise<MmdResult> {
   checkPair('mmd2', x, y);
-  const bandwidth = opts.bandwidth ?? (await medianBandwidth(x, y, opts.medianPoints ?? 1000));
-  if (!(bandwidth > 0 && Number.isFinite(bandwidth))) throw new RangeError(`mmd2: bandwidth must be a positive number, got ${bandwidth}`);
+  if (opts === null) throw new TypeError('mmd2: expected an options object, got null');
+  checkOptions('mmd2', opts, MMD_OPTIONS);
+  checkNumber('mmd2', 'bandwidth', opts.bandwidth, { min: 0, exclusiveMin: true });
+  checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
+  if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
+  await checkFinite('mmd2', [['x', x], ['y', y]]);
+  const bandwidth = opts.bandwidth ?? (await medianOfPooled(x, y, opts.medianPoints ?? 1000));
   const scale = -1 / (2 * bandwidth * bandwidth);
   // Rounding may give −‖·‖² slightly above 0 near the diagonal: exp of it is 1 + O(ulp), harmless.
   const stat = await kernelTwoSample(x, y, { matrix: (a, b) => exp(scaledSquaredDistances(a, b, scale)), atZero: 1, sign: 1 });
@@ -192,6 +224,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
  */
 export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleStatistic> {
   checkPair('energyDistance', x, y);
+  await checkFinite('energyDistance', [['x', x], ['y', y]]);
   // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
   return kernelTwoSample(x, y, { matrix: (a, b) => sqrt(maximum(scaledSquaredDistances(a, b, 1), 0)), atZero: 0, sign: -1 });
 }
@@ -201,7 +234,7 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
  * of numbers. Returns K fractions summing to 1 (ties, of probability 0, count for each tied mode).
  */
 export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly number[])[]): Promise<number[]> {
-  checkSamples('modeWeights', x, 'x');
+  checkBatch('modeWeights', x, 'x');
   const result = tidy(() => {
     const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
@@ -210,9 +243,12 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
     const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
     const closeness = sq.neg();
     const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
-    return sum(nearest, 0).mul(1 / x.shape[0]!);
+    // The non-finite count rides along in the same read: a NaN row is nearest to no mode.
+    return concat([sum(nearest, 0).mul(1 / x.shape[0]!), nonFiniteRows(x)], 0);
   });
-  return readNumbers(result);
+  const values = await readNumbers(result);
+  refuseNonFinite('modeWeights', values.slice(-1), [['x', x]]);
+  return values.slice(0, -1);
 }
 
 export interface HistogramGrid {
@@ -223,6 +259,7 @@ export interface HistogramGrid {
   /** Bins per axis: one number for both, or [x bins, y bins]. */
   bins: number | readonly [number, number];
 }
+const HISTOGRAM_GRID = optionNames<HistogramGrid>()(['xRange', 'yRange', 'bins']);
 
 export interface HistogramKlOptions {
   /**
@@ -232,11 +269,14 @@ export interface HistogramKlOptions {
    */
   pseudocount?: number;
 }
+const HISTOGRAM_KL_OPTIONS = optionNames<HistogramKlOptions>()(['pseudocount']);
 
 /** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
 export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
-  checkSamples('histogram2d', x, 'the sample');
+  checkBatch('histogram2d', x, 'the sample');
   if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
+  if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
+  checkOptions('histogram2d', grid, HISTOGRAM_GRID);
   const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
   for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
     if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
@@ -263,8 +303,10 @@ export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
  */
 export async function histogramKL(p: Tensor, q: Tensor, grid: HistogramGrid, opts: HistogramKlOptions = {}): Promise<number> {
   checkPair('histogramKL', p, q);
+  if (opts === null) throw new TypeError('histogramKL: expected an options object, got null');
+  checkOptions('histogramKL', opts, HISTOGRAM_KL_OPTIONS);
   const alpha = opts.pseudocount ?? 0.5;
-  if (!(alpha > 0 && Number.isFinite(alpha))) throw new RangeError(`histogramKL: pseudocount must be a positive number, got ${alpha}`);
+  checkNumber('histogramKL', 'pseudocount', alpha, { min: 0, exclusiveMin: true });
   const kl = tidy(() => {
     const normalised = (counts: Tensor) => {
       const smoothed = add(counts, alpha);

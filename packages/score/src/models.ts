@@ -1,12 +1,11 @@
 // Score models: functions x ↦ s_θ(x) ≈ ∇ₓ log p(x) that the losses train.
 //
-// Conventions shared by every module of @scorch/score:
-// - A score function is `(x: Tensor, cond?: Tensor) => Tensor` with x of shape [N, d] and an
-//   output of the same shape. `cond` is the noise level of a noise-conditional model, one per
-//   row (shape [N]): σ for `conditioning: 'sigma'`, the diffusion time t ∈ [0, 1] for 'time'.
-// - Parameters are a named record of tensors (`Params`). A model's `apply(params, x, cond)` is a
-//   pure function of them, so a loss can be differentiated functionally (`grad`/`valueAndGrad`
-//   over the params), or via `requiresGrad` and `backward()` on `model.params`.
+// A model's score is a `ScoreFunction` (conventions.ts): `cond` is the noise level of a
+// noise-conditional model, one per row (shape [N]): σ for `conditioning: 'sigma'`, the diffusion
+// time t ∈ [0, 1] for 'time'. Parameters are a named record of tensors (`Params`). A model's
+// `apply(params, x, cond)` is a pure function of them, so a loss can be differentiated
+// functionally (`grad`/`valueAndGrad` over the params), or via `requiresGrad` and `backward()`
+// on `model.params`.
 //
 // Two families:
 // - `mlpScore`: an MLP that outputs the score directly (optionally noise-conditional, with a
@@ -22,13 +21,11 @@
 
 import { grad } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
-  silu, sin, softplus, splitKey, sum, tanh, tensor,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
+  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor,
 } from '@scorch/tensor';
+import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
 import { type Sde, perRow } from './sde.js';
-
-/** A score function: x [N, d] (and the noise level, [N], for conditional models) ↦ [N, d]. */
-export type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 /** Named parameters (or buffers) of a model. */
 export type Params = Record<string, Tensor>;
 
@@ -41,13 +38,6 @@ const ACTIVATIONS: readonly Activation[] = ['silu', 'softplus', 'tanh', 'elu', '
 const CONDITIONINGS: readonly Conditioning[] = ['none', 'sigma', 'time'];
 const EMBEDDINGS: readonly Embedding[] = ['sinusoidal', 'fourier'];
 const OUTPUT_SCALINGS: readonly OutputScaling[] = ['none', 'divideBySigma', 'noisePrediction'];
-
-/** Throws a clear error when `value` is not one of `allowed`. */
-export function checkOneOf<T extends string>(where: string, option: string, value: unknown, allowed: readonly T[]): asserts value is T {
-  if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new Error(`${where}: unknown ${option} ${JSON.stringify(value)}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
-  }
-}
 
 const activationFns: { [A in Activation]: (x: Tensor) => Tensor } = {
   silu,
@@ -98,6 +88,11 @@ export interface MlpScoreOptions extends MlpOptions {
   sde?: Sde;
 }
 
+const MLP_OPTIONS = optionNames<MlpOptions>()([
+  'inputDim', 'hidden', 'activation', 'conditioning', 'embedding', 'embeddingDim', 'fourierScale', 'key', 'dtype', 'device',
+]);
+const MLP_SCORE_OPTIONS = optionNames<MlpScoreOptions>()([...MLP_OPTIONS, 'outputScaling', 'sde']);
+
 /** A score model: named parameters and a pure `apply`. */
 export interface ScoreModel {
   readonly kind: 'mlpScore' | 'mlpEnergy';
@@ -121,11 +116,6 @@ export interface EnergyModel extends ScoreModel {
   applyEnergy(params: Params, x: Tensor, cond?: Tensor): Tensor;
   /** E under `this.params`. */
   energy(x: Tensor, cond?: Tensor): Tensor;
-}
-
-/** The parameters as a list, in the record's order (for APIs that take tensors positionally). */
-export function paramList(params: Params): Tensor[] {
-  return Object.values(params);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -170,16 +160,16 @@ interface MlpBody {
   conditioning: Conditioning;
 }
 
-function positiveInt(where: string, what: string, v: unknown): asserts v is number {
-  if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${where}: ${what} must be a positive integer, got ${JSON.stringify(v)}`);
-}
+const POSITIVE_INTEGER = { integer: true, min: 1 } as const;
 
-function buildMlp(where: string, opts: MlpOptions, outputDim: number): MlpBody {
+function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: readonly string[]): MlpBody {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  checkOptions(where, opts, known);
   const { inputDim, hidden, key } = opts;
-  positiveInt(where, 'inputDim', inputDim);
+  checkNumber(where, 'inputDim', inputDim, POSITIVE_INTEGER);
   if (!Array.isArray(hidden)) throw new TypeError(`${where}: hidden must be an array of layer widths, e.g. [64, 64], got ${JSON.stringify(hidden)}`);
-  hidden.forEach((h, i) => positiveInt(where, `hidden[${i}]`, h));
+  hidden.forEach((h, i) => checkNumber(where, `hidden[${i}]`, h, POSITIVE_INTEGER));
+  checkKey(key, `${where}: opts.key`);
   const activation = opts.activation ?? 'silu';
   checkOneOf(where, 'activation', activation, ACTIVATIONS);
   const conditioning = opts.conditioning ?? 'none';
@@ -189,6 +179,7 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number): MlpBody {
   const embeddingDim = opts.embeddingDim ?? 32;
   if (conditioning !== 'none') checkEmbeddingDim(where, embeddingDim);
   const fourierScale = opts.fourierScale ?? 16;
+  checkNumber(where, 'fourierScale', fourierScale, { min: 0, exclusiveMin: true });
   const dtype = opts.dtype ?? 'float32';
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
   const device = opts.device;
@@ -250,7 +241,7 @@ function checkInputs(where: string, inputDim: number, conditioning: Conditioning
 /** An MLP score network s_θ(x[, σ or t]) ↦ [N, d]. See `MlpScoreOptions`. */
 export function mlpScore(opts: MlpScoreOptions): ScoreModel {
   const where = 'mlpScore';
-  const body = buildMlp(where, opts, opts.inputDim);
+  const body = buildMlp(where, opts, opts?.inputDim, MLP_SCORE_OPTIONS);
   const outputScaling = opts.outputScaling ?? 'none';
   checkOneOf(where, 'outputScaling', outputScaling, OUTPUT_SCALINGS);
   const { conditioning } = body;
@@ -282,7 +273,7 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
 }
 
 /** The score of an energy: s(x) = −∇ₓ Σᵢ E(xᵢ) (rows are independent, so row i is −∇E(xᵢ)). */
-export function energyScore(energy: (x: Tensor, cond?: Tensor) => Tensor): ScoreFunction {
+export function energyScore(energy: EnergyFunction): ScoreFunction {
   return (x, cond) => {
     // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and
     // ∇_θ of a loss on s differentiates through this gradient.
@@ -297,7 +288,7 @@ export function energyScore(energy: (x: Tensor, cond?: Tensor) => Tensor): Score
  */
 export function mlpEnergy(opts: MlpOptions): EnergyModel {
   const where = 'mlpEnergy';
-  const body = buildMlp(where, opts, 1);
+  const body = buildMlp(where, opts, 1, MLP_OPTIONS);
   const { conditioning } = body;
   const inputDim = opts.inputDim;
   const applyEnergy = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
@@ -385,31 +376,22 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
   try {
     parsed = JSON.parse(json);
   } catch (e) {
-    throw new Error(`loadParams: not valid JSON (${(e as Error).message})`);
+    throw new Error(`loadParamsInto: not valid JSON (${(e as Error).message})`);
   }
   const saved = parsed as Partial<SavedParams>;
   if (saved === null || typeof saved !== 'object' || saved.format !== 'scorch-params/v1' || typeof saved.tensors !== 'object' || saved.tensors === null) {
-    throw new Error(`loadParams: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
+    throw new Error(`loadParamsInto: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
   }
   const out: Record<string, DecodedTensor> = {};
   for (const [name, entry] of Object.entries(saved.tensors)) {
-    const where = `loadParams: '${name}'`;
+    const where = `loadParamsInto: '${name}'`;
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
     if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
-    const size = entry.shape.reduce((p, d) => p * d, 1);
+    const size = sizeOf(entry.shape);
     if (!Array.isArray(entry.data) || entry.data.length !== size) throw new Error(`${where}: ${entry.data?.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));
     out[name] = { dtype: entry.dtype, shape: entry.shape, values };
-  }
-  return out;
-}
-
-/** Parses `saveParams` output into new tensors (on `device`, default the default device). */
-export function loadParams(json: string, opts: { device?: string } = {}): Params {
-  const out: Params = {};
-  for (const [name, { dtype, shape, values }] of Object.entries(decodeSavedParams(json))) {
-    out[name] = tensor(values, { dtype, shape, device: opts.device });
   }
   return out;
 }

@@ -5,7 +5,8 @@
 // (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
 
 import { noGrad } from '@scorch/autograd';
-import { type Tensor, add, fmtShape, keep, minimum, mul, sqrt, sum, tidy } from '@scorch/tensor';
+import { type Tensor, add, checkNumber, checkOptions, fmtShape, keep, minimum, mul, sqrt, sum, tidy } from '@scorch/tensor';
+import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 
 /** A constant learning rate, or a schedule of the (1-based) step number. */
@@ -29,13 +30,23 @@ function resolveRate(where: string, lr: LearningRate, step: number): number {
   return value;
 }
 
+/**
+ * A constant learning rate must be positive (0 would train nothing); a schedule may reach 0 (at
+ * the end of a decay), which `resolveRate` allows step by step.
+ */
 function checkRate(where: string, lr: unknown): asserts lr is LearningRate {
   if (typeof lr === 'function') return;
-  if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) throw new RangeError(`${where}: lr must be a non-negative number or a schedule step ↦ lr, got ${JSON.stringify(lr)}`);
+  if (typeof lr !== 'number') throw new TypeError(`${where}: lr must be a positive number or a schedule step ↦ lr, got ${JSON.stringify(lr)}`);
+  checkNumber(where, 'lr', lr, { min: 0, exclusiveMin: true });
 }
 
-function checkUnitInterval(where: string, what: string, v: number, closedAtZero = true): void {
-  if (!(typeof v === 'number' && (closedAtZero ? v >= 0 : v > 0) && v < 1)) throw new RangeError(`${where}: ${what} must lie in ${closedAtZero ? '[0' : '(0'}, 1), got ${v}`);
+/** A decay or momentum coefficient: in [0, 1). */
+const UNIT_INTERVAL = { min: 0, max: 1, exclusiveMax: true } as const;
+
+/** Options must be an object of known names (`undefined` means none). */
+function checkOptimizerOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === null) throw new TypeError(`${where}: expected an options object, got null`);
+  checkOptions(where, opts, known);
 }
 
 /** Checks that `other` has a tensor of matching shape and dtype for every entry of `params`. */
@@ -69,6 +80,7 @@ export interface AdamOptions {
   /** ε added to √v̂; default 1e-8 (Kingma & Ba 2015). */
   eps?: number;
 }
+const ADAM_OPTIONS = optionNames<AdamOptions>()(['lr', 'beta1', 'beta2', 'eps']);
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction:
@@ -76,14 +88,15 @@ export interface AdamOptions {
  */
 export function adam(opts: AdamOptions = {}): Optimizer {
   const where = 'adam';
+  checkOptimizerOptions(where, opts, ADAM_OPTIONS);
   const lr = opts.lr ?? 1e-3;
   const beta1 = opts.beta1 ?? 0.9;
   const beta2 = opts.beta2 ?? 0.999;
   const eps = opts.eps ?? 1e-8;
   checkRate(where, lr);
-  checkUnitInterval(where, 'beta1', beta1);
-  checkUnitInterval(where, 'beta2', beta2);
-  if (!(eps >= 0)) throw new RangeError(`${where}: eps must be non-negative, got ${eps}`);
+  checkNumber(where, 'beta1', beta1, UNIT_INTERVAL);
+  checkNumber(where, 'beta2', beta2, UNIT_INTERVAL);
+  checkNumber(where, 'eps', eps, { min: 0 });
   const state = new Map<string, { m: Tensor; v: Tensor }>();
   let t = 0;
   return {
@@ -132,6 +145,7 @@ export interface SgdOptions {
   /** Nesterov momentum (Sutskever et al. 2013 form, as PyTorch); default false. */
   nesterov?: boolean;
 }
+const SGD_OPTIONS = optionNames<SgdOptions>()(['lr', 'momentum', 'nesterov']);
 
 /**
  * SGD with (heavy-ball) momentum, in PyTorch's form: b ← μb + g (b₁ = g), θ ← θ − α·b, or with
@@ -139,12 +153,14 @@ export interface SgdOptions {
  */
 export function sgd(opts: SgdOptions): Optimizer {
   const where = 'sgd';
+  checkOptimizerOptions(where, opts, SGD_OPTIONS);
   if (!opts || opts.lr === undefined) throw new Error(`${where}: lr is required, e.g. sgd({ lr: 0.01 })`);
   const { lr } = opts;
   checkRate(where, lr);
   const momentum = opts.momentum ?? 0;
-  checkUnitInterval(where, 'momentum', momentum);
+  checkNumber(where, 'momentum', momentum, UNIT_INTERVAL);
   const nesterov = opts.nesterov ?? false;
+  checkBoolean(where, 'nesterov', nesterov);
   if (nesterov && momentum === 0) throw new Error(`${where}: nesterov needs a momentum > 0`);
   const buffers = new Map<string, Tensor>();
   let t = 0;
@@ -201,7 +217,7 @@ export function globalNorm(grads: Params): Tensor {
  * is a tensor: no value is read back. Returns new gradient tensors and the norm before clipping.
  */
 export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
-  if (!(maxNorm > 0 && Number.isFinite(maxNorm))) throw new RangeError(`clipGradNorm: maxNorm must be a positive finite number, got ${maxNorm}`);
+  checkNumber('clipGradNorm', 'maxNorm', maxNorm, { min: 0, exclusiveMin: true });
   const norm = globalNorm(grads);
   const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);
   const clipped: Params = {};
@@ -215,7 +231,7 @@ export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; n
  */
 export function linearWarmup(lr: number, warmupSteps = 5000): (step: number) => number {
   checkRate('linearWarmup', lr);
-  if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new RangeError(`linearWarmup: warmupSteps must be a positive integer, got ${warmupSteps}`);
+  checkNumber('linearWarmup', 'warmupSteps', warmupSteps, { integer: true, min: 1 });
   return (step) => lr * Math.min(1, step / warmupSteps);
 }
 
@@ -229,6 +245,7 @@ export interface EmaOptions {
    */
   warmup?: boolean;
 }
+const EMA_OPTIONS = optionNames<EmaOptions>()(['decay', 'warmup']);
 
 /** An exponential moving average of parameters (Polyak & Juditsky 1992). */
 export interface Ema {
@@ -247,9 +264,11 @@ export interface Ema {
 
 export function ema(params: Params, opts: EmaOptions = {}): Ema {
   const where = 'ema';
+  checkOptimizerOptions(where, opts, EMA_OPTIONS);
   const decay = opts.decay ?? 0.999;
-  checkUnitInterval(where, 'decay', decay);
+  checkNumber(where, 'decay', decay, UNIT_INTERVAL);
   const warmup = opts.warmup ?? true;
+  checkBoolean(where, 'warmup', warmup);
   const shadow: Params = {};
   for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
   let n = 0;

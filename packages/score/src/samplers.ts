@@ -6,16 +6,15 @@
 // numbers come from keys derived on the host (foldIn(key, step)), step sizes and times are host
 // numbers. Only an optional `callback(step, x)` (every `callbackEvery` steps) may read `x`, and the
 // adaptive ODE solver reads one error norm per attempted step (its step-size control needs it).
-// Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end.
+// Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end; when the
+// score function or the callback throws, the sampler frees the state it holds before rethrowing.
 
 import {
-  type RandomKey, Tensor, abs, add, foldIn, full, maximum, mean, mul, onesLike, randn, splitKey, sqrt,
-  sub, sum, tidy,
+  type RandomKey, Tensor, abs, add, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, mul,
+  randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
+import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
-
-/** A score function: x [N, d] (and σ or t, shape [N]) to ∇ₓ log p, shape [N, d]. */
-type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
 
 /** Called with the number of completed steps and the current samples (valid during the call). */
 export type SamplerCallback = (step: number, x: Tensor) => void | Promise<void>;
@@ -27,21 +26,39 @@ export interface CallbackOptions {
   callbackEvery?: number;
 }
 
-function checkPositiveInteger(where: string, name: string, v: number, allowZero = false): void {
-  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new RangeError(`${where}: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
-  }
-}
+/**
+ * The samplers' defaults, in one place with their sources: the samplers read them, and so do
+ * front ends that print or record the settings a run used.
+ */
+export const SAMPLER_DEFAULTS = {
+  /** ε = 0.1 and 1000 steps: Song & Ermon 2019's toy experiment (§3.2, Fig. 3). */
+  langevin: { stepSize: 0.1, steps: 1000 },
+  /** ε = 2e-5, T = 100 steps per level (Song & Ermon 2019, §4.2, Alg. 1). */
+  annealedLangevin: { stepSize: 2e-5, stepsPerLevel: 100 },
+  /** N = 1000 time steps from T down to ε (Song et al. 2021, §4.2 / App. D). */
+  reverseSde: { steps: 1000 },
+  /** r = 0.16, M = 1 corrector step per time step (Song et al. 2021, VE settings; Alg. 2/3). */
+  predictorCorrector: { snr: 0.16, correctorSteps: 1 },
+  /** RK45 tolerances 1e-5 (Song et al. 2021's ODE sampler, scipy RK45) and an attempt limit. */
+  probabilityFlow: { rtol: 1e-5, atol: 1e-5, maxSteps: 10000 },
+} as const;
 
-function checkPositive(where: string, name: string, v: number): void {
-  if (!(v > 0 && Number.isFinite(v))) throw new RangeError(`${where}: ${name} must be a positive number, got ${v}`);
-}
+const POSITIVE = { min: 0, exclusiveMin: true } as const;
+const COUNT = { integer: true, min: 0 } as const;
+const POSITIVE_COUNT = { integer: true, min: 1 } as const;
 
-function checkBatch(where: string, x: Tensor): void {
-  if (!(x instanceof Tensor) || x.rank !== 2) {
-    throw new Error(`${where}: samples must be a [N, d] tensor, got ${x instanceof Tensor ? `[${x.shape.join(',')}]` : typeof x}`);
-  }
-  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${where}: samples must be float32 or float64, got ${x.dtype}`);
+/**
+ * The checks every sampler makes before any work: the score is a function, the options an object
+ * of known names with a key, and the callback settings make sense.
+ */
+function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): void {
+  checkScoreFunction(where, score);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object with at least a key, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, known);
+  const { key, callback, callbackEvery } = opts as LangevinOptions;
+  checkKey(key, `${where}: opts.key`);
+  if (callback !== undefined && typeof callback !== 'function') throw new TypeError(`${where}: callback must be a function (step, x) => void, got ${typeof callback}`);
+  checkNumber(where, 'callbackEvery', callbackEvery, POSITIVE_COUNT);
 }
 
 /** A per-row condition [N] holding one value (σ or t) for every sample. */
@@ -55,8 +72,7 @@ function noiseLike(x: Tensor, key: RandomKey): Tensor {
 
 /**
  * Drives a step loop: each step runs in tidy(); the previous state is freed once replaced (never
- * the caller's `init`); the callback sees every `callbackEvery`-th state. Returns a tensor the
- * caller owns (a copy of `init` when there are no steps).
+ * the caller's `init`); the callback sees every `callbackEvery`-th state. Run it with `runLoop`.
  */
 class StepLoop {
   private x: Tensor;
@@ -66,7 +82,6 @@ class StepLoop {
     private readonly opts: CallbackOptions,
   ) {
     this.x = init;
-    if (opts.callbackEvery !== undefined) checkPositiveInteger('sampler', 'callbackEvery', opts.callbackEvery);
   }
   get current(): Tensor {
     return this.x;
@@ -85,6 +100,31 @@ class StepLoop {
   result(): Tensor {
     return this.x === this.init ? this.init.detach() : this.x;
   }
+  /** Frees the current state (unless it is `init`): the run failed and nothing will use it. */
+  abandon(): void {
+    this.replace(this.init);
+  }
+}
+
+/**
+ * Runs `body` on a StepLoop from `init` and returns the final state, which the caller owns (a
+ * copy of `init` when there were no steps). `init` is freed at the end when the sampler made it
+ * itself (`ownsInit`). When the score function or the callback throws, the loop's state (and an
+ * owned `init`) is freed before the error goes on, so a failed run leaves no tensor behind.
+ */
+async function runLoop(init: Tensor, ownsInit: boolean, opts: CallbackOptions, body: (loop: StepLoop) => Promise<void>): Promise<Tensor> {
+  const loop = new StepLoop(init, opts);
+  let out: Tensor;
+  try {
+    await body(loop);
+    out = loop.result();
+  } catch (error) {
+    loop.abandon();
+    if (ownsInit) init.dispose();
+    throw error;
+  }
+  if (ownsInit && out !== init) init.dispose();
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -99,6 +139,7 @@ export interface LangevinOptions extends CallbackOptions {
   /** Condition passed to the score on every step (e.g. a fixed σ), as a number broadcast to [N]. */
   cond?: number;
 }
+const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'steps', 'cond', 'callback', 'callbackEvery']);
 
 /**
  * Unadjusted Langevin dynamics from `init` [N, d]:
@@ -107,20 +148,23 @@ export interface LangevinOptions extends CallbackOptions {
  * so the mode proportions stay those of `init` (Song & Ermon 2019, §3.2.2).
  */
 export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts: LangevinOptions): Promise<Tensor> {
-  checkBatch('langevinDynamics', init);
-  const stepSize = opts.stepSize ?? 0.1;
-  const steps = opts.steps ?? 1000;
-  checkPositive('langevinDynamics', 'stepSize', stepSize);
-  checkPositiveInteger('langevinDynamics', 'steps', steps, true);
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    await loop.step((x) => {
-      const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
-      const drift = score(x, cond).mul(stepSize / 2);
-      return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
-    });
-  }
-  return loop.result();
+  const where = 'langevinDynamics';
+  checkSamplerCall(where, score, opts, LANGEVIN_OPTIONS);
+  checkBatch(where, init, 'init');
+  const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.langevin.stepSize;
+  const steps = opts.steps ?? SAMPLER_DEFAULTS.langevin.steps;
+  checkNumber(where, 'stepSize', stepSize, POSITIVE);
+  checkNumber(where, 'steps', steps, COUNT);
+  checkNumber(where, 'cond', opts.cond);
+  return runLoop(init, false, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      await loop.step((x) => {
+        const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
+        const drift = score(x, cond).mul(stepSize / 2);
+        return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
+      });
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -128,9 +172,9 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
 
 /** σ₁ > … > σ_L geometric: σᵢ = σ_max (σ_min/σ_max)^((i−1)/(L−1)). */
 export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: number): number[] {
-  checkPositive('geometricSigmas', 'sigmaMax', sigmaMax);
-  checkPositive('geometricSigmas', 'sigmaMin', sigmaMin);
-  checkPositiveInteger('geometricSigmas', 'levels', levels);
+  checkNumber('geometricSigmas', 'sigmaMax', sigmaMax, POSITIVE);
+  checkNumber('geometricSigmas', 'sigmaMin', sigmaMin, POSITIVE);
+  checkNumber('geometricSigmas', 'levels', levels, POSITIVE_COUNT);
   if (levels === 1) return [sigmaMax];
   if (!(sigmaMax > sigmaMin)) throw new RangeError(`geometricSigmas: need sigmaMax > sigmaMin, got ${sigmaMax} and ${sigmaMin}`);
   const ratio = Math.log(sigmaMin / sigmaMax) / (levels - 1);
@@ -155,6 +199,7 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
    */
   denoise?: boolean;
 }
+const ANNEALED_LANGEVIN_OPTIONS = optionNames<AnnealedLangevinOptions>()(['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', 'callback', 'callbackEvery']);
 
 /**
  * Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1) from `init` [N, d], with a
@@ -164,35 +209,39 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
  * the mode proportions come out right where plain Langevin keeps those of `init`.
  */
 export async function annealedLangevinDynamics(score: ScoreFunction, init: Tensor, opts: AnnealedLangevinOptions): Promise<Tensor> {
-  checkBatch('annealedLangevinDynamics', init);
+  const where = 'annealedLangevinDynamics';
+  checkSamplerCall(where, score, opts, ANNEALED_LANGEVIN_OPTIONS);
+  checkBatch(where, init, 'init');
   const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
-  const stepSize = opts.stepSize ?? 2e-5;
-  const stepsPerLevel = opts.stepsPerLevel ?? 100;
-  checkPositive('annealedLangevinDynamics', 'stepSize', stepSize);
-  checkPositiveInteger('annealedLangevinDynamics', 'stepsPerLevel', stepsPerLevel, true);
-  if (sigmas.length === 0) throw new Error('annealedLangevinDynamics: sigmas must list at least one noise level');
+  const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.annealedLangevin.stepSize;
+  const stepsPerLevel = opts.stepsPerLevel ?? SAMPLER_DEFAULTS.annealedLangevin.stepsPerLevel;
+  const denoise = opts.denoise ?? true;
+  checkNumber(where, 'stepSize', stepSize, POSITIVE);
+  checkNumber(where, 'stepsPerLevel', stepsPerLevel, COUNT);
+  checkBoolean(where, 'denoise', denoise);
+  if (!Array.isArray(sigmas) || sigmas.length === 0) throw new Error(`${where}: sigmas must list at least one noise level, got ${JSON.stringify(sigmas)}`);
   sigmas.forEach((s, i) => {
-    checkPositive('annealedLangevinDynamics', `sigmas[${i}]`, s);
-    if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`annealedLangevinDynamics: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
+    checkNumber(where, `sigmas[${i}]`, s, POSITIVE);
+    if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`${where}: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
   });
   const sigmaLast = sigmas[sigmas.length - 1]!;
-  const loop = new StepLoop(init, opts);
-  let step = 0;
-  for (const sigma of sigmas) {
-    const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
-    for (let t = 0; t < stepsPerLevel; t++) {
-      const key = foldIn(opts.key, step++);
-      await loop.step((x) => {
-        const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
-        return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
-      });
+  return runLoop(init, false, opts, async (loop) => {
+    let step = 0;
+    for (const sigma of sigmas) {
+      const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
+      for (let t = 0; t < stepsPerLevel; t++) {
+        const key = foldIn(opts.key, step++);
+        await loop.step((x) => {
+          const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
+          return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
+        });
+      }
     }
-  }
-  if (opts.denoise ?? true) {
-    const x = loop.current;
-    loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
-  }
-  return loop.result();
+    if (denoise) {
+      const x = loop.current;
+      loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -218,20 +267,30 @@ export interface SdeSamplerOptions extends CallbackOptions {
    */
   denoiseFinalStep?: boolean;
 }
+const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', 'callback', 'callbackEvery']);
 
-/** The start samples, the time grid and the keys of one reverse-time run. */
-function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
-  const steps = opts.steps ?? 1000;
+/**
+ * Checks a reverse-time sampler's call (every option before any work), then makes its start
+ * samples, time grid and keys.
+ */
+function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
+  checkSamplerCall(where, score, opts, known);
+  if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
+  const steps = opts.steps ?? SAMPLER_DEFAULTS.reverseSde.steps;
   const eps = opts.eps ?? SDE_EPSILON;
-  checkPositiveInteger(where, 'steps', steps);
-  if (!(eps > 0 && eps < sde.T)) throw new RangeError(`${where}: eps must lie in (0, T = ${sde.T}), got ${eps}`);
+  checkNumber(where, 'steps', steps, POSITIVE_COUNT);
+  checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
+  checkBoolean(where, 'denoiseFinalStep', opts.denoiseFinalStep);
+  if (opts.dtype !== undefined) checkOneOf(where, 'dtype', opts.dtype, ['float32', 'float64'] as const);
   const [priorKey, stepKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
   let init = opts.init;
-  if (init) {
-    checkBatch(where, init);
+  if (init !== undefined) {
+    checkBatch(where, init, 'init');
   } else {
-    if (!opts.shape || opts.shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(opts.shape)}`);
-    init = sde.priorSample(opts.shape, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
+    const shape: unknown = opts.shape;
+    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(shape)}`);
+    shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, POSITIVE_COUNT));
+    init = sde.priorSample(opts.shape!, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
   }
   const dt = (sde.T - eps) / steps;
   // Step i goes from tᵢ = T − i·Δt down to tᵢ₊₁ (the last one lands on ε exactly).
@@ -245,22 +304,20 @@ function reverseSetup(where: string, sde: Sde, opts: SdeSamplerOptions) {
  *   x ← x − [f(x, tᵢ) − g(tᵢ)²·s(x, tᵢ)]·Δt + g(tᵢ)·√Δt·z.
  */
 export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', sde, opts);
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    const addNoise = !(denoiseFinal && i === steps - 1);
-    await loop.step((x) => {
-      const t = conditionFor(x, timeAt(i));
-      const g = perRow(sde.diffusion(t));
-      const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
-      const xMean = sub(x, reverseDrift.mul(dt));
-      return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
-    });
-  }
-  const out = loop.result();
-  if (ownsInit && out !== init) init.dispose();
-  return out;
+  return runLoop(init, ownsInit, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      const addNoise = !(denoiseFinal && i === steps - 1);
+      await loop.step((x) => {
+        const t = conditionFor(x, timeAt(i));
+        const g = perRow(sde.diffusion(t));
+        const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
+        const xMean = sub(x, reverseDrift.mul(dt));
+        return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
+      });
+    }
+  });
 }
 
 export interface PredictorCorrectorOptions extends SdeSamplerOptions {
@@ -273,86 +330,63 @@ export interface PredictorCorrectorOptions extends SdeSamplerOptions {
    */
   predictor?: 'reverseDiffusion' | 'eulerMaruyama';
 }
-
-/** β(t) of a VP-family SDE, read from its drift f(x, t) = −½β(t)x, as [N, 1]. */
-function vpBeta(sde: Sde, t: Tensor, x: Tensor): Tensor {
-  const ones = onesLike(x);
-  return mean(sde.drift(ones, t), 1, true).mul(-2);
-}
+const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTIONS, 'snr', 'correctorSteps', 'predictor']);
 
 /**
  * Predictor–corrector sampling (Song et al. 2021, Alg. 1–3; ordered as in their reference code):
  * at each tᵢ, M Langevin corrector steps targeting p_{tᵢ}, then one predictor step to tᵢ₊₁.
  *
  * Corrector (Alg. 4/5): g = s(x, tᵢ), z ~ N(0, I), ε = 2α(r‖z‖/‖g‖)² (norms per sample, averaged
- * over the batch, so ε is one number per step), x ← x + ε·g + √(2ε)·z; α = 1 − β(tᵢ)Δt for VP and
- * sub-VP (DDPM's αᵢ), 1 for VE.
+ * over the batch, so ε is one number per step), x ← x + ε·g + √(2ε)·z, with α = `sde.discreteAlpha`
+ * (1 − β(tᵢ)Δt for VP and sub-VP, 1 for VE).
  *
- * Reverse-diffusion predictor (eq. 46): x ← x − fᵢ + Gᵢ²·s(x, tᵢ) + Gᵢ·z with the forward
- * discretisation fᵢ, Gᵢ of the SDE: VE (SMLD) fᵢ = 0, Gᵢ² = s(tᵢ)² − s(tᵢ₊₁)²; VP (DDPM)
- * βᵢ = β(tᵢ)Δt, fᵢ = (√(1 − βᵢ) − 1)x, Gᵢ = √βᵢ; otherwise fᵢ = f(x, tᵢ)Δt, Gᵢ = g(tᵢ)√Δt.
+ * Reverse-diffusion predictor (eq. 46): x ← x − fᵢ + Gᵢ²·s(x, tᵢ) + Gᵢ·z with the SDE's own
+ * discretisation fᵢ, Gᵢ (`sde.discretize`: SMLD's chain for VE, DDPM's for VP).
  * With `predictor: 'eulerMaruyama'` the predictor is the step of reverseSdeEulerMaruyama.
  */
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
   const where = 'predictorCorrector';
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, sde, opts);
-  const snr = opts.snr ?? 0.16;
-  const correctorSteps = opts.correctorSteps ?? 1;
+  const snr = opts.snr ?? SAMPLER_DEFAULTS.predictorCorrector.snr;
+  const correctorSteps = opts.correctorSteps ?? SAMPLER_DEFAULTS.predictorCorrector.correctorSteps;
   const predictor = opts.predictor ?? 'reverseDiffusion';
-  checkPositive(where, 'snr', snr);
-  checkPositiveInteger(where, 'correctorSteps', correctorSteps, true);
-  if (predictor !== 'reverseDiffusion' && predictor !== 'eulerMaruyama') {
-    throw new Error(`${where}: predictor must be 'reverseDiffusion' or 'eulerMaruyama', got ${JSON.stringify(predictor)}`);
-  }
+  checkNumber(where, 'snr', snr, POSITIVE);
+  checkNumber(where, 'correctorSteps', correctorSteps, COUNT);
+  checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
+  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  const loop = new StepLoop(init, opts);
-  for (let i = 0; i < steps; i++) {
-    const stepKeys = foldIn(stepKey, i);
-    const addNoise = !(denoiseFinal && i === steps - 1);
-    await loop.step((x0) => {
-      const t = conditionFor(x0, timeAt(i));
-      let x = x0;
-      for (let j = 0; j < correctorSteps; j++) {
-        const g = score(x, t);
-        const z = noiseLike(x, foldIn(stepKeys, j + 1));
-        const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
-        const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
-        const ratio = noiseNorm.div(gradNorm).mul(snr);
-        let step = mul(ratio, ratio).mul(2); // [] (the same ε for the whole batch)
-        if (sde.kind !== 've') step = mul(step, sub(1, vpBeta(sde, t, x).mul(dt))); // [N, 1], equal rows
-        x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
-      }
-      const z = noiseLike(x, foldIn(stepKeys, 0));
-      const s = score(x, t);
-      let xMean: Tensor;
-      let noiseScale: Tensor;
-      if (predictor === 'eulerMaruyama') {
-        const g = perRow(sde.diffusion(t));
-        xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
-        noiseScale = g.mul(Math.sqrt(dt));
-      } else if (sde.kind === 've') {
-        const next = conditionFor(x, timeAt(i + 1));
-        const sNow = perRow(sde.std(t));
-        const sNext = perRow(sde.std(next));
-        const g2 = sub(mul(sNow, sNow), mul(sNext, sNext));
-        xMean = add(x, mul(g2, s));
-        noiseScale = sqrt(g2);
-      } else if (sde.kind === 'vp') {
-        const betaStep = vpBeta(sde, t, x).mul(dt);
-        const f = mul(sub(sqrt(sub(1, betaStep)), 1), x);
-        xMean = add(sub(x, f), mul(betaStep, s));
-        noiseScale = sqrt(betaStep);
-      } else {
-        const g = perRow(sde.diffusion(t));
-        xMean = add(sub(x, sde.drift(x, t).mul(dt)), mul(mul(g, g), s).mul(dt));
-        noiseScale = g.mul(Math.sqrt(dt));
-      }
-      return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
-    });
-  }
-  const out = loop.result();
-  if (ownsInit && out !== init) init.dispose();
-  return out;
+  return runLoop(init, ownsInit, opts, async (loop) => {
+    for (let i = 0; i < steps; i++) {
+      const stepKeys = foldIn(stepKey, i);
+      const addNoise = !(denoiseFinal && i === steps - 1);
+      await loop.step((x0) => {
+        const t = conditionFor(x0, timeAt(i));
+        let x = x0;
+        for (let j = 0; j < correctorSteps; j++) {
+          const g = score(x, t);
+          const z = noiseLike(x, foldIn(stepKeys, j + 1));
+          const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
+          const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
+          const ratio = noiseNorm.div(gradNorm).mul(snr);
+          const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
+          x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
+        }
+        const z = noiseLike(x, foldIn(stepKeys, 0));
+        const s = score(x, t);
+        let xMean: Tensor;
+        let noiseScale: Tensor;
+        if (predictor === 'eulerMaruyama') {
+          const g = perRow(sde.diffusion(t));
+          xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
+          noiseScale = g.mul(Math.sqrt(dt));
+        } else {
+          const { f, G } = sde.discretize(x, t, dt);
+          xMean = add(sub(x, f), mul(mul(G, G), s));
+          noiseScale = G;
+        }
+        return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
+      });
+    }
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -372,6 +406,8 @@ export interface ProbabilityFlowOptions extends SdeSamplerOptions {
   /** RK45 first step size |h|; default chosen from the problem (Hairer et al. 1993, §II.4). */
   initialStep?: number;
 }
+const ODE_OPTIONS = optionNames<ProbabilityFlowOptions>()([...SDE_SAMPLER_OPTIONS, 'method', 'rtol', 'atol', 'maxSteps', 'initialStep']);
+const RK45_ONLY_OPTIONS = ['rtol', 'atol', 'maxSteps', 'initialStep'] as const;
 
 export interface OdeSolution {
   /** Samples at t = ε, [N, d]; owned by the caller. */
@@ -434,16 +470,27 @@ function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[
 export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
   const where = 'probabilityFlowOde';
   const method = opts.method ?? 'rk45';
-  if (method !== 'euler' && method !== 'rk4' && method !== 'rk45') {
-    throw new Error(`${where}: method must be 'euler', 'rk4' or 'rk45', got ${JSON.stringify(method)}`);
-  }
-  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, sde, opts);
+  checkOneOf(where, 'method', method, ['euler', 'rk4', 'rk45'] as const);
+  // Options the chosen method would ignore are refused, so no setting is silently dropped.
+  if (method === 'rk45' && opts.steps !== undefined) throw new Error(`${where}: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps (set rtol/atol)`);
+  const ignored = RK45_ONLY_OPTIONS.filter((k) => opts[k] !== undefined);
+  if (method !== 'rk45' && ignored.length > 0) throw new Error(`${where}: ${ignored.join(', ')} applies to method 'rk45' only, not to '${method}'`);
+  for (const k of ['rtol', 'atol', 'initialStep'] as const) checkNumber(where, k, opts[k], POSITIVE);
+  checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
+  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
   const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
-  let solution: OdeSolution;
   if (method === 'rk45') {
-    solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
-  } else {
-    const loop = new StepLoop(init, opts);
+    let solution: OdeSolution;
+    try {
+      solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
+    } catch (error) {
+      if (ownsInit) init.dispose();
+      throw error;
+    }
+    if (ownsInit && solution.x !== init) init.dispose();
+    return solution;
+  }
+  const x = await runLoop(init, ownsInit, opts, async (loop) => {
     for (let i = 0; i < steps; i++) {
       const t = timeAt(i);
       await loop.step((x) => {
@@ -456,10 +503,8 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
         return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
       });
     }
-    solution = { x: loop.result(), nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
-  }
-  if (ownsInit && solution.x !== init) init.dispose();
-  return solution;
+  });
+  return { x, nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
 }
 
 async function readScalar(t: Tensor): Promise<number> {
@@ -476,12 +521,9 @@ async function dormandPrince(
   opts: ProbabilityFlowOptions,
 ): Promise<OdeSolution> {
   const where = 'probabilityFlowOde (rk45)';
-  const rtol = opts.rtol ?? 1e-5;
-  const atol = opts.atol ?? 1e-5;
-  const maxSteps = opts.maxSteps ?? 10000;
-  checkPositive(where, 'rtol', rtol);
-  checkPositive(where, 'atol', atol);
-  checkPositiveInteger(where, 'maxSteps', maxSteps);
+  const rtol = opts.rtol ?? SAMPLER_DEFAULTS.probabilityFlow.rtol;
+  const atol = opts.atol ?? SAMPLER_DEFAULTS.probabilityFlow.atol;
+  const maxSteps = opts.maxSteps ?? SAMPLER_DEFAULTS.probabilityFlow.maxSteps;
   const direction = Math.sign(tEnd - tStart);
   const span = Math.abs(tEnd - tStart);
   // RMS of v measured in units of the mixed tolerance atol + rtol·max(|x|, |x_new|), elementwise.
@@ -490,79 +532,86 @@ async function dormandPrince(
   let nfe = 0;
   let k1 = tidy(() => velocity(init, tStart));
   nfe++;
-  // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
-  let h: number;
-  if (opts.initialStep !== undefined) {
-    checkPositive(where, 'initialStep', opts.initialStep);
-    h = Math.min(opts.initialStep, span);
-  } else {
-    const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));
-    const d1 = await readScalar(tidy(() => rmsScaled(k1, init, init)));
-    let h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
-    h0 = Math.min(h0, span);
-    const d2 = await readScalar(
-      tidy(() => {
-        const x1 = add(init, k1.mul(direction * h0));
-        const f1 = velocity(x1, tStart + direction * h0);
-        return rmsScaled(sub(f1, k1), init, init).div(h0);
-      }),
-    );
-    nfe++;
-    const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
-    h = Math.min(100 * h0, h1, span);
-  }
-
   let x = init;
-  let t = tStart;
-  let accepted = 0;
-  let rejected = 0;
-  let justRejected = false;
-  const every = opts.callbackEvery ?? 1;
-  while (direction * (tEnd - t) > 0) {
-    if (accepted + rejected >= maxSteps) {
-      throw new Error(`${where}: no solution after ${maxSteps} attempted steps (at t = ${t}, |Δt| = ${h}); raise maxSteps or loosen rtol/atol`);
-    }
-    if (h < 1e-14 * Math.max(1, Math.abs(t))) throw new Error(`${where}: step size underflow at t = ${t} (|Δt| = ${h}); the score may be non-finite or stiff there`);
-    const last = h >= direction * (tEnd - t);
-    const step = last ? tEnd - t : direction * h;
-    const xNow = x;
-    const kFirst = k1;
-    const attempt = tidy(() => {
-      const ks: Tensor[] = [kFirst];
-      for (let s = 1; s < 7; s++) {
-        const xs = add(xNow, weightedSum(step, DP_A[s]!, ks));
-        ks.push(velocity(xs, t + DP_C[s]! * step));
-      }
-      const xNew = add(xNow, weightedSum(step, DP_A[6]!, ks)); // 5th-order solution; stage 7 was f(xNew)
-      const errVector = weightedSum(step, DP_ERROR, ks); // x₅ − x₄
-      return { xNew, kLast: ks[6]!, err: rmsScaled(errVector, xNow, xNew) };
-    });
-    nfe += 6;
-    const err = await readScalar(attempt.err);
-    if (!Number.isFinite(err)) {
-      attempt.xNew.dispose();
-      attempt.kLast.dispose();
-      throw new Error(`${where}: the error estimate is ${err} at t = ${t}; the score returned non-finite values`);
-    }
-    if (err <= 1) {
-      if (x !== init) x.dispose();
-      k1.dispose();
-      x = attempt.xNew;
-      k1 = attempt.kLast;
-      t = last ? tEnd : t + step;
-      accepted++;
-      const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
-      h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
-      justRejected = false;
-      if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+  // The state this run holds (x unless it is init, k1, an attempt's results): freed if the score
+  // function or the callback throws, so a failed run leaves no tensor behind.
+  let pending: Tensor[] = [];
+  try {
+    // First step size (Hairer, Nørsett & Wanner 1993, §II.4): from the sizes of x, x' and x''.
+    let h: number;
+    if (opts.initialStep !== undefined) {
+      h = Math.min(opts.initialStep, span);
     } else {
-      attempt.xNew.dispose();
-      attempt.kLast.dispose();
-      rejected++;
-      h = Math.abs(step) * Math.max(0.2, 0.9 * err ** (-1 / 5));
-      justRejected = true;
+      const d0 = await readScalar(tidy(() => rmsScaled(init, init, init)));
+      const d1 = await readScalar(tidy(() => rmsScaled(k1, init, init)));
+      let h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : (0.01 * d0) / d1;
+      h0 = Math.min(h0, span);
+      const d2 = await readScalar(
+        tidy(() => {
+          const x1 = add(init, k1.mul(direction * h0));
+          const f1 = velocity(x1, tStart + direction * h0);
+          return rmsScaled(sub(f1, k1), init, init).div(h0);
+        }),
+      );
+      nfe++;
+      const h1 = Math.max(d1, d2) <= 1e-15 ? Math.max(1e-6, h0 * 1e-3) : (0.01 / Math.max(d1, d2)) ** (1 / 5);
+      h = Math.min(100 * h0, h1, span);
     }
+
+    let t = tStart;
+    let accepted = 0;
+    let rejected = 0;
+    let justRejected = false;
+    const every = opts.callbackEvery ?? 1;
+    while (direction * (tEnd - t) > 0) {
+      if (accepted + rejected >= maxSteps) {
+        throw new Error(`${where}: no solution after ${maxSteps} attempted steps (at t = ${t}, |Δt| = ${h}); raise maxSteps or loosen rtol/atol`);
+      }
+      if (h < 1e-14 * Math.max(1, Math.abs(t))) throw new Error(`${where}: step size underflow at t = ${t} (|Δt| = ${h}); the score may be non-finite or stiff there`);
+      const last = h >= direction * (tEnd - t);
+      const step = last ? tEnd - t : direction * h;
+      const xNow = x;
+      const kFirst = k1;
+      const attempt = tidy(() => {
+        const ks: Tensor[] = [kFirst];
+        for (let s = 1; s < 7; s++) {
+          const xs = add(xNow, weightedSum(step, DP_A[s]!, ks));
+          ks.push(velocity(xs, t + DP_C[s]! * step));
+        }
+        const xNew = add(xNow, weightedSum(step, DP_A[6]!, ks)); // 5th-order solution; stage 7 was f(xNew)
+        const errVector = weightedSum(step, DP_ERROR, ks); // x₅ − x₄
+        return { xNew, kLast: ks[6]!, err: rmsScaled(errVector, xNow, xNew) };
+      });
+      pending = [attempt.xNew, attempt.kLast];
+      nfe += 6;
+      const err = await readScalar(attempt.err);
+      if (!Number.isFinite(err)) throw new Error(`${where}: the error estimate is ${err} at t = ${t}; the score returned non-finite values`);
+      pending = [];
+      if (err <= 1) {
+        if (x !== init) x.dispose();
+        k1.dispose();
+        x = attempt.xNew;
+        k1 = attempt.kLast;
+        t = last ? tEnd : t + step;
+        accepted++;
+        const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
+        h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
+        justRejected = false;
+        if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+      } else {
+        attempt.xNew.dispose();
+        attempt.kLast.dispose();
+        rejected++;
+        h = Math.abs(step) * Math.max(0.2, 0.9 * err ** (-1 / 5));
+        justRejected = true;
+      }
+    }
+    k1.dispose();
+    return { x: x === init ? init.detach() : x, nfe, acceptedSteps: accepted, rejectedSteps: rejected };
+  } catch (error) {
+    for (const p of pending) p.dispose();
+    k1.dispose();
+    if (x !== init) x.dispose();
+    throw error;
   }
-  k1.dispose();
-  return { x: x === init ? init.detach() : x, nfe, acceptedSteps: accepted, rejectedSteps: rejected };
 }

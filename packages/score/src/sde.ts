@@ -1,9 +1,14 @@
 // Forward diffusion SDEs dx = f(x, t) dt + g(t) dw on t ∈ [0, 1], as in Song et al., "Score-Based
 // Generative Modeling through Stochastic Differential Equations" (ICLR 2021), with their
 // perturbation kernels p₀ₜ(xₜ | x₀) = N(m(t)·x₀, s(t)²I) in closed form. Losses sample from the
-// kernel; samplers integrate the reverse-time SDE or the probability-flow ODE.
+// kernel; samplers integrate the reverse-time SDE or the probability-flow ODE. Each SDE also
+// knows its own discretisation (the discrete chain it is the limit of), so the samplers hold no
+// per-SDE cases.
 
-import { type RandomKey, Tensor, exp, full, mul, randn, sqrt } from '@scorch/tensor';
+import {
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt, sub, tidy,
+} from '@scorch/tensor';
+import { optionNames } from './conventions.js';
 
 export type SdeKind = 've' | 'vp' | 'subvp';
 
@@ -21,7 +26,49 @@ export interface Sde {
   /** Diffusion coefficient g(t), shape [N]. */
   diffusion(t: Tensor): Tensor;
   /** A sample of the prior p_T the reverse process starts from. */
-  priorSample(shape: readonly number[], opts: { key: RandomKey; device?: string; dtype?: 'float32' | 'float64' }): Tensor;
+  priorSample(shape: readonly number[], opts: PriorSampleOptions): Tensor;
+  /**
+   * The forward step from t − Δt to t of the discrete chain this SDE is the limit of, as
+   * x_t = x_{t−Δt} + f + G·z (Song et al. 2021, App. E, eq. 46's fᵢ and Gᵢ): VE, SMLD's chain,
+   * f = 0 and G² = s(t)² − s(t − Δt)²; VP, DDPM's chain with βᵢ = β(t)Δt, f = (√(1 − βᵢ) − 1)x
+   * and G = √βᵢ; sub-VP, which has no discrete original, Euler–Maruyama's f(x, t)Δt and g(t)√Δt.
+   * x [N, d], t [N]; f is [N, d], G a [N, 1] column. The reverse-diffusion predictor inverts it.
+   */
+  discretize(x: Tensor, t: Tensor, dt: number): { f: Tensor; G: Tensor };
+  /**
+   * αᵢ of that chain at t, which scales the Langevin corrector's step (Song et al. 2021, Alg. 4
+   * and 5): 1 − β(t)Δt for VP and sub-VP (DDPM's αᵢ), 1 for VE. A [N, 1] column.
+   */
+  discreteAlpha(t: Tensor, dt: number): Tensor;
+}
+
+export interface PriorSampleOptions {
+  key: RandomKey;
+  device?: string;
+  /** Default float32. */
+  dtype?: 'float32' | 'float64';
+}
+const PRIOR_SAMPLE_OPTIONS = optionNames<PriorSampleOptions>()(['key', 'device', 'dtype']);
+
+/** A draw of N(0, scale²I) of `shape`: the prior of every SDE here, after its options are checked. */
+function gaussianPrior(where: string, shape: readonly number[], opts: PriorSampleOptions, scale: number): Tensor {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, device?, dtype? }`);
+  checkOptions(where, opts, PRIOR_SAMPLE_OPTIONS);
+  const { key, device, dtype = 'float32' } = opts;
+  checkKey(key, `${where}: opts.key`);
+  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  // In a tidy: the scaling's temporaries (and the unscaled draw) must not outlive the call.
+  return tidy(() => {
+    const z = randn(shape, { key, device, dtype });
+    return scale === 1 ? z : z.mul(scale);
+  });
+}
+
+/** The options object of an SDE constructor: known names, each a finite positive number. */
+function checkSdeOptions(where: string, opts: unknown, known: readonly string[]): void {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptions(where, opts, known);
+  for (const k of known) checkNumber(where, k, (opts as Record<string, unknown>)[k], { min: 0, exclusiveMin: true });
 }
 
 /** Column view [N, 1] of a per-row [N] coefficient, to scale [N, d] batches. */
@@ -35,9 +82,11 @@ export interface VeSdeOptions {
   /** σ_max = 50 (Song et al. 2021: the largest pairwise data distance; 50 for CIFAR-10). */
   sigmaMax?: number;
 }
+const VE_OPTIONS = optionNames<VeSdeOptions>()(['sigmaMin', 'sigmaMax']);
 
 /** Variance exploding: σ(t) = σ_min (σ_max/σ_min)ᵗ, dx = σ(t)√(2 log(σ_max/σ_min)) dw. */
 export function veSde(opts: VeSdeOptions = {}): Sde {
+  checkSdeOptions('veSde', opts, VE_OPTIONS);
   const sigmaMin = opts.sigmaMin ?? 0.01;
   const sigmaMax = opts.sigmaMax ?? 50;
   if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`veSde: need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
@@ -51,7 +100,13 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
     std: sigma,
     drift: (x) => mul(x, 0),
     diffusion: (t) => sigma(t).mul(Math.sqrt(2 * logRatio)),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }).mul(sigmaMax),
+    priorSample: (shape, o) => gaussianPrior('veSde.priorSample', shape, o, sigmaMax),
+    discretize: (x, t, dt) => {
+      const now = perRow(sigma(t));
+      const before = perRow(sigma(sub(t, dt)));
+      return { f: mul(x, 0), G: sqrt(sub(mul(now, now), mul(before, before))) };
+    },
+    discreteAlpha: (t) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device }),
   };
 }
 
@@ -61,21 +116,24 @@ export interface VpSdeOptions {
   /** β_max = 20 (Song et al. 2021; Ho et al. 2020's β_N = 0.02 scaled by N = 1000). */
   betaMax?: number;
 }
+const VP_OPTIONS = optionNames<VpSdeOptions>()(['betaMin', 'betaMax']);
 
-function vpParts(opts: VpSdeOptions) {
+function vpParts(where: string, opts: VpSdeOptions) {
+  checkSdeOptions(where, opts, VP_OPTIONS);
   const betaMin = opts.betaMin ?? 0.1;
   const betaMax = opts.betaMax ?? 20;
-  if (!(betaMin > 0 && betaMax > betaMin)) throw new RangeError(`vpSde: need 0 < betaMin < betaMax, got ${betaMin}, ${betaMax}`);
+  if (!(betaMin > 0 && betaMax > betaMin)) throw new RangeError(`${where}: need 0 < betaMin < betaMax, got ${betaMin}, ${betaMax}`);
   const beta = (t: Tensor): Tensor => mul(t, betaMax - betaMin).add(betaMin);
   // log m(t) = −¼t²(β_max − β_min) − ½tβ_min
   const logMean = (t: Tensor): Tensor => mul(mul(t, t), -0.25 * (betaMax - betaMin)).sub(mul(t, 0.5 * betaMin));
   const drift = (x: Tensor, t: Tensor): Tensor => mul(x, perRow(beta(t).mul(-0.5)));
-  return { betaMin, betaMax, beta, logMean, drift };
+  const discreteAlpha = (t: Tensor, dt: number): Tensor => sub(1, perRow(beta(t)).mul(dt));
+  return { betaMin, betaMax, beta, logMean, drift, discreteAlpha };
 }
 
 /** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
 export function vpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts(opts);
+  const { beta, logMean, drift, discreteAlpha } = vpParts('vpSde', opts);
   return {
     kind: 'vp',
     T: 1,
@@ -83,13 +141,19 @@ export function vpSde(opts: VpSdeOptions = {}): Sde {
     std: (t) => sqrt(exp(logMean(t).mul(2)).neg().add(1)), // s² = 1 − m²
     drift,
     diffusion: (t) => sqrt(beta(t)),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+    priorSample: (shape, o) => gaussianPrior('vpSde.priorSample', shape, o, 1),
+    discretize: (x, t, dt) => {
+      const betaStep = perRow(beta(t)).mul(dt);
+      return { f: mul(sub(sqrt(sub(1, betaStep)), 1), x), G: sqrt(betaStep) };
+    },
+    discreteAlpha,
   };
 }
 
 /** Sub-VP: VP's drift with g(t)² = β(t)(1 − e^{−2∫β}); its variance stays below VP's. */
 export function subVpSde(opts: VpSdeOptions = {}): Sde {
-  const { beta, logMean, drift } = vpParts(opts);
+  const { beta, logMean, drift, discreteAlpha } = vpParts('subVpSde', opts);
+  const diffusion = (t: Tensor): Tensor => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1)));
   return {
     kind: 'subvp',
     T: 1,
@@ -97,8 +161,10 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
     std: (t) => exp(logMean(t).mul(2)).neg().add(1), // s = 1 − m²
     drift,
     // ∫₀ᵗβ = −2 log m(t), so 1 − e^{−2∫β} = 1 − m(t)⁴
-    diffusion: (t) => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1))),
-    priorSample: (shape, { key, device, dtype }) => randn(shape, { key, device, dtype }),
+    diffusion,
+    priorSample: (shape, o) => gaussianPrior('subVpSde.priorSample', shape, o, 1),
+    discretize: (x, t, dt) => ({ f: drift(x, t).mul(dt), G: perRow(diffusion(t)).mul(Math.sqrt(dt)) }),
+    discreteAlpha,
   };
 }
 

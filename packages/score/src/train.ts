@@ -4,7 +4,8 @@
 // the device only every `every` steps (a read waits for the device), for the progress callback.
 
 import { valueAndGrad } from '@scorch/autograd';
-import { type RandomKey, type Tensor, checkKey, foldIn, tidy } from '@scorch/tensor';
+import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, tidy } from '@scorch/tensor';
+import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 import { type Ema, type Optimizer, clipGradNorm } from './optim.js';
 
@@ -37,6 +38,10 @@ export interface TrainOptions {
   stopOnNonFinite?: boolean;
 }
 
+const TRAIN_OPTIONS = optionNames<TrainOptions>()([
+  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite',
+]);
+
 export interface TrainResult {
   /** The losses read (every `every` steps and at the last step). */
   history: TrainProgress[];
@@ -46,15 +51,20 @@ export interface TrainResult {
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const where = 'train';
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  checkOptions(where, opts, TRAIN_OPTIONS);
   const { params, loss, optimizer, steps, key, clipNorm, ema } = opts;
   const every = opts.every ?? 100;
   const stopOnNonFinite = opts.stopOnNonFinite ?? true;
   if (params === null || typeof params !== 'object' || Object.keys(params).length === 0) throw new Error(`${where}: params must be a non-empty record of tensors`);
   if (typeof loss !== 'function') throw new TypeError(`${where}: loss must be a function (params, key, step) => scalar Tensor`);
   if (!optimizer || typeof optimizer.step !== 'function') throw new TypeError(`${where}: optimizer must be an Optimizer (adam(), sgd(...))`);
-  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`${where}: steps must be a non-negative integer, got ${steps}`);
-  if (!Number.isInteger(every) || every < 1) throw new RangeError(`${where}: every must be a positive integer, got ${every}`);
-  checkKey(key, where);
+  checkNumber(where, 'steps', steps, { integer: true, min: 0 });
+  checkNumber(where, 'every', every, { integer: true, min: 1 });
+  checkNumber(where, 'clipNorm', clipNorm, { min: 0, exclusiveMin: true });
+  if (ema !== undefined && (ema === null || typeof ema.update !== 'function')) throw new TypeError(`${where}: ema must be an Ema (from ema(params))`);
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`${where}: onProgress must be a function ({ step, loss }) => void`);
+  checkBoolean(where, 'stopOnNonFinite', stopOnNonFinite);
+  checkKey(key, `${where}: key`);
 
   const names = Object.keys(params);
   const tensors = names.map((n) => params[n]!);

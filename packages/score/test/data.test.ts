@@ -11,10 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor, full, randomKey, tensor } from '@scorch/tensor';
 import { gradOf } from '@scorch/autograd';
 import {
-  GaussianMixture, type ToyDataset, checkerboard, eightGaussians, rings, swissRoll, symmetricEigen, toyDataset,
+  GaussianMixture, type ToyDataset, checkerboard, eightGaussians, rings, swissRoll, symmetricEigen,
   twoMoons, twoSpirals,
 } from '../src/data.js';
 import { vpSde } from '../src/sde.js';
+import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -298,13 +299,25 @@ describe('sampling conventions', () => {
     }
   });
 
-  it('every named toy set is reachable by name; bad names and counts are reported', () => {
-    for (const name of ['twoMoons', 'swissRoll', 'eightGaussians', 'checkerboard', 'rings', 'twoSpirals'] as const) {
-      expect(toyDataset(name).sample(3, { key: randomKey(1) }).shape).toEqual([3, 2]);
-    }
-    expect(() => toyDataset('nope' as 'rings')).toThrow(/unknown name "nope"; expected one of/);
+  it('bad counts and noise levels are reported', () => {
     expect(() => twoMoons().sample(-1, { key: randomKey(1) })).toThrow(/non-negative integer, got -1/);
     expect(() => rings({ noise: -1 })).toThrow(/noise must be a finite number >= 0/);
+  });
+
+  it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
+    const key = randomKey(1);
+    expect(() => twoMoons({ nosie: 0.2 } as never)).toThrow(unknownOption('twoMoons', 'nosie', 'noise', ['noise']));
+    expect(() => swissRoll({ noize: 0.2 } as never)).toThrow(unknownOption('swissRoll', 'noize', 'noise', ['noise']));
+    expect(() => twoSpirals({ std: 0.2 } as never)).toThrow(unknownOption('twoSpirals', 'std', null, ['noise']));
+    expect(() => eightGaussians({ radious: 3 } as never)).toThrow(unknownOption('eightGaussians', 'radious', 'radius', ['radius', 'std']));
+    expect(() => rings({ radius: [1, 2] } as never)).toThrow(unknownOption('rings', 'radius', 'radii', ['noise', 'radii']));
+    expect(() => new GaussianMixture({ means: [[0, 0]], weight: [1] } as never)).toThrow(unknownOption('GaussianMixture', 'weight', 'weights', ['means', 'weights', 'covariances', 'name']));
+    expect(() => twoMoons().sample(4, { key, dtyp: 'float64' } as never)).toThrow(unknownOption('twoMoons.sample', 'dtyp', 'dtype', ['key', 'dtype', 'device']));
+    expect(() => eightGaussians().sample(4, { key, Device: 'cpu' } as never)).toThrow(unknownOption('GaussianMixture.sample', 'Device', 'device', ['key', 'dtype', 'device']));
+    expect(() => checkerboard().sample(1.5, { key })).toThrow(/^checkerboard.sample: sample count must be a non-negative integer, got 1.5$/);
+    expect(() => rings().sample(4, { key, dtype: 'int32' as never })).toThrow(/^rings.sample: unknown dtype "int32"; expected one of 'float32', 'float64'$/);
+    expect(() => eightGaussians({ std: 0 })).toThrow(/^eightGaussians: std must be a finite number > 0, got 0$/);
+    expect(() => checkerboard({ noise: 0.1 } as never)).toThrow(/^checkerboard: unknown option 'noise'; it takes no options$/);
   });
 
   it('samples of a d-dimensional mixture have the right shape (d = 3)', () => {

@@ -13,12 +13,13 @@ import {
   type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections,
   explicitScoreMatchingLoss, implicitScoreMatchingLoss, kdeLogDensity, kdeScore,
   mlpEnergy, mlpScore, ncsnLoss, projectedJacobianTrace, ruleOfThumbBandwidth, sdeScoreLoss,
-  sgd, slicedScoreMatchingLoss, train,
-} from '../src/training.js';
+  scoreJacobianTrace, sgd, slicedScoreMatchingLoss, train,
+} from '../src/index.js';
 import { type Sde, perRow, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { geometricSigmas } from '../src/samplers.js';
 import { symmetricEigen } from '../src/data.js';
 import { type FloatDType, onEachTarget, unitRoundoff } from './devices.js';
+import { unknownOption } from './options.js';
 
 const K_SE = 4;
 
@@ -518,6 +519,8 @@ describe('KDE score targets', () => {
     });
     expect(() => kdeScore(data, { bandwidth: 'wide' as never })).toThrow(/unknown bandwidth rule "wide"/);
     expect(() => kdeScore(data, { bandwidth: [1, 2] })(q)).toThrow(/one number or 3 numbers/);
+    expect(() => kdeScore(data, { bandwith: 0.3 } as never)).toThrow(unknownOption('kdeScore', 'bandwith', 'bandwidth', ['bandwidth']));
+    expect(() => kdeLogDensity(data, { bandWidth: 0.3 } as never)).toThrow(unknownOption('kdeLogDensity', 'bandWidth', 'bandwidth', ['bandwidth']));
   });
 });
 
@@ -542,8 +545,36 @@ describe('loss input checks', () => {
     expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, weighting: 'snr' as never })).toThrow(/unknown weighting/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: -1, key })).toThrow(/sigma must be a positive/);
     expect(() => ncsnLoss(score, x, { key, sigmas: [] })).toThrow(/non-empty array/);
-    expect(() => slicedScoreMatchingLoss(score, x, { key, projections: 0 })).toThrow(/projections must be a positive integer/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, projections: 0 })).toThrow(/^slicedScoreMatchingLoss: projections must be an integer >= 1, got 0$/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1 } as never)).toThrow(/opts.key/);
+  });
+  it('rejects a misspelled option in every loss, naming the closest valid one and all of them', () => {
+    const ssm = ['key', 'cond', 'reduction', 'projections', 'distribution', 'varianceReduced', 'method', 'fdEps'];
+    const call = (fn: () => unknown) => fn;
+    const cases: [() => unknown, RegExp][] = [
+      [call(() => explicitScoreMatchingLoss(score, x, { targetScore: score, reducton: 'none' } as never)), unknownOption('explicitScoreMatchingLoss', 'reducton', 'reduction', ['targetScore', 'cond', 'reduction'])],
+      [call(() => implicitScoreMatchingLoss(score, x, { methd: 'loop' } as never)), unknownOption('implicitScoreMatchingLoss', 'methd', 'method', ['cond', 'reduction', 'method'])],
+      [call(() => scoreJacobianTrace(score, x, { mehtod: 'loop' } as never)), unknownOption('scoreJacobianTrace', 'mehtod', 'method', ['cond', 'method'])],
+      [call(() => slicedScoreMatchingLoss(score, x, { key, projection: 'sphere' } as never)), unknownOption('slicedScoreMatchingLoss', 'projection', 'projections', ssm)],
+      [call(() => slicedScoreMatchingLoss(score, x, { key, varianceReduce: true } as never)), unknownOption('slicedScoreMatchingLoss', 'varianceReduce', 'varianceReduced', ssm)],
+      // projectedJacobianTrace takes SSM's options less the two that do not bear on the trace.
+      [call(() => projectedJacobianTrace(score, x, { key, varianceReduced: true } as never)), unknownOption('projectedJacobianTrace', 'varianceReduced', null, ['key', 'cond', 'projections', 'distribution', 'method', 'fdEps'])],
+      [call(() => drawProjections([4, 2], 'gaussian', { key, dtype: 'float32', devce: 'cpu' } as never)), unknownOption('drawProjections', 'devce', 'device', ['key', 'dtype', 'device'])],
+      [call(() => denoisingScoreMatchingLoss(score, x, { key, sigmas: 0.1 } as never)), unknownOption('denoisingScoreMatchingLoss', 'sigmas', 'sigma', ['sigma', 'key', 'cond', 'reduction'])],
+      [call(() => ncsnLoss(score, x, { key, numscales: 4 } as never)), unknownOption('ncsnLoss', 'numscales', 'numScales', ['key', 'sigmas', 'sigmaMax', 'sigmaMin', 'numScales', 'power', 'reduction'])],
+      [call(() => sdeScoreLoss(score, x, { sde: veSde(), key, weight: 'likelihood' } as never)), unknownOption('sdeScoreLoss', 'weight', 'weighting', ['sde', 'key', 'weighting', 'eps', 'reduction'])],
+    ];
+    for (const [fn, message] of cases) expect(fn).toThrow(message);
+  });
+  it('rejects option values that make no sense, and options that would be ignored', () => {
+    expect(() => ncsnLoss(score, x, { key, sigmas: [1, 0.1], sigmaMax: 5 })).toThrow(/^ncsnLoss: give either sigmas or the grid \(sigmaMax, sigmaMin, numScales\), not both; got sigmas and sigmaMax$/);
+    expect(() => ncsnLoss(score, x, { key, numScales: 2.5 })).toThrow(/^geometricSigmas: levels must be an integer >= 1, got 2.5$/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, fdEps: 1e-3 })).toThrow(/^slicedScoreMatchingLoss: fdEps applies to method 'finiteDifference' only, not to 'jvp'$/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, method: 'finiteDifference', fdEps: -1 })).toThrow(/^slicedScoreMatchingLoss: fdEps must be a finite number > 0, got -1$/);
+    expect(() => slicedScoreMatchingLoss(score, x, { key, varianceReduced: 'yes' as never })).toThrow(/^slicedScoreMatchingLoss: varianceReduced must be true or false, got "yes"$/);
+    expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, eps: 1 })).toThrow(/^sdeScoreLoss: eps must be a finite number > 0 and < 1, got 1$/);
+    expect(() => ncsnLoss(score, x, { key, power: NaN })).toThrow(/^ncsnLoss: power must be a finite number, got NaN$/);
+    expect(() => drawProjections([4, 0], 'gaussian', { key, dtype: 'float32' })).toThrow(/^drawProjections: shape\[1\] must be an integer >= 1, got 0$/);
   });
   it('differentiates through the losses in θ (reverse over forward) and agrees with backward()', async () => {
     const model = mlpScore({ inputDim: 2, hidden: [8], key: randomKey(73), dtype: 'float64' });

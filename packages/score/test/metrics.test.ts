@@ -9,7 +9,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor, foldIn, randn, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, eightGaussians, rings } from '../src/data.js';
-import { energyDistance, fisherDivergence, histogramKL, mmd2, modeWeights } from '../src/metrics.js';
+import {
+  countNonFinite, energyDistance, fisherDivergence, histogram2d, histogramKL, medianBandwidth, mmd2, modeWeights,
+} from '../src/metrics.js';
+import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -210,6 +213,34 @@ describe('2-D histogram KL', () => {
     const x = randn([10, 2], { key: randomKey(46), ...f64 });
     await expect(histogramKL(x, x, { xRange: [1, -1], yRange: [0, 1], bins: 4 })).rejects.toThrow(/xRange must have lo < hi/);
     await expect(histogramKL(x, x, { ...grid, bins: 0 })).rejects.toThrow(/bins must be positive integers/);
+  });
+
+  it('say how many samples are non-finite instead of returning NaN, zeros or a bandwidth error', async () => {
+    const good = randn([10, 2], { key: randomKey(48), ...f64 });
+    // Rows 2, 5 and 7 diverged: a NaN, a +∞ and a −∞ in one coordinate each.
+    const values = Array.from(good.dataSync());
+    [[2, 0, NaN], [5, 1, Infinity], [7, 0, -Infinity]].forEach(([row, col, v]) => (values[2 * row! + col!] = v!));
+    const bad = tensor(values, { ...f64, shape: [10, 2] });
+    expect(await countNonFinite(bad)).toBe(3);
+    expect(await countNonFinite(good)).toBe(0);
+    const message = (where: string, name: string) => new RegExp(`^${where}: 3 of 10 samples are non-finite \\(NaN or ±Infinity\\) in ${name}; `);
+    await expect(mmd2(bad, good)).rejects.toThrow(message('mmd2', 'x'));
+    await expect(mmd2(good, bad, { bandwidth: 1 })).rejects.toThrow(message('mmd2', 'y'));
+    await expect(energyDistance(good, bad)).rejects.toThrow(message('energyDistance', 'y'));
+    await expect(medianBandwidth(bad, good)).rejects.toThrow(message('medianBandwidth', 'x'));
+    await expect(modeWeights(bad, [[0, 0], [1, 1]])).rejects.toThrow(message('modeWeights', 'x'));
+    // The same samples without the bad rows measure normally.
+    expect((await modeWeights(good, [[0, 0], [1, 1]])).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+  });
+
+  it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
+    const x = randn([10, 2], { key: randomKey(47), ...f64 });
+    await expect(mmd2(x, x, { bandwith: 0.5 } as never)).rejects.toThrow(unknownOption('mmd2', 'bandwith', 'bandwidth', ['bandwidth', 'medianPoints']));
+    await expect(histogramKL(x, x, grid, { pseudoCount: 1 } as never)).rejects.toThrow(unknownOption('histogramKL', 'pseudoCount', 'pseudocount', ['pseudocount']));
+    expect(() => histogram2d(x, { ...grid, bin: 4 } as never)).toThrow(unknownOption('histogram2d', 'bin', 'bins', ['xRange', 'yRange', 'bins']));
+    await expect(mmd2(x, x, { medianPoints: 1 })).rejects.toThrow(/^mmd2: medianPoints must be an integer >= 2, got 1$/);
+    await expect(mmd2(x, x, { bandwidth: 0.5, medianPoints: 100 })).rejects.toThrow(/^mmd2: medianPoints applies to the median heuristic only/);
+    await expect(medianBandwidth(x, x, 2.5)).rejects.toThrow(/^medianBandwidth: points must be an integer >= 2, got 2.5$/);
   });
 });
 

@@ -5,11 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { grad, hessian, jacobian } from '@scorch/autograd';
 import { type Tensor, concat, randn, randomKey, reshape, tensor } from '@scorch/tensor';
 import {
-  type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParams, loadParamsInto, mlpEnergy, mlpScore, paramList,
+  type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
   saveParams, scoreJacobianTrace, sinusoidalEmbedding,
-} from '../src/training.js';
+} from '../src/index.js';
 import { vpSde } from '../src/sde.js';
 import { onEachDevice } from './devices.js';
+import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -32,7 +33,7 @@ describe('mlpScore', () => {
     const model = mlpScore({ inputDim: 2, hidden: [400, 8], key: randomKey(1) });
     expect(Object.keys(model.params)).toEqual(['layer0.weight', 'layer0.bias', 'layer1.weight', 'layer1.bias', 'out.weight', 'out.bias']);
     expect(model.params['layer1.weight']!.shape).toEqual([400, 8]);
-    expect(paramList(model.params)).toHaveLength(6);
+    expect(Object.values(model.params)).toHaveLength(6);
     // 3200 iid N(0, g/fan_in) weights: the sample variance has SE = var·√(2/(n−1)); within 4 SE.
     for (const [activation, gain] of [['tanh', 1], ['relu', 2]] as const) {
       const w = await read(mlpScore({ inputDim: 2, hidden: [400, 8], activation, key: randomKey(2) }).params['layer1.weight']!);
@@ -87,16 +88,27 @@ describe('mlpScore', () => {
 
   it('reports bad options and inputs clearly', () => {
     const key = randomKey(7);
-    expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu"; expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], activation: 'gelu' as never, key })).toThrow(/unknown activation "gelu" \(did you mean 'elu'\?\); expected one of 'silu', 'softplus', 'tanh', 'elu', 'relu'/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], outputScaling: 'divideBySigma', key })).toThrow(/needs a noise level/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'divideBySigma', key })).toThrow(/needs the sde/);
-    expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/inputDim must be a positive integer/);
+    expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/^mlpScore: inputDim must be an integer >= 1, got 0$/);
     const model = mlpScore({ inputDim: 2, hidden: [4], key });
     expect(() => model.score(randn([3], { key }))).toThrow(/x must have shape \[N, 2\], got \[3\]/);
     expect(() => model.score(randn([3, 4], { key }))).toThrow(/x must have shape \[N, 2\], got \[3,4\]/);
     const conditional = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key });
     expect(() => conditional.score(randn([3, 2], { key }))).toThrow(/conditioned on σ; pass cond of shape \[3\]/);
     expect(() => conditional.score(randn([3, 2], { key }), randn([2], { key }))).toThrow(/cond must have shape \[3\]/);
+  });
+
+  it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
+    const key = randomKey(7);
+    const mlp = ['inputDim', 'hidden', 'activation', 'conditioning', 'embedding', 'embeddingDim', 'fourierScale', 'key', 'dtype', 'device'];
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, activaton: 'tanh' } as never)).toThrow(unknownOption('mlpScore', 'activaton', 'activation', [...mlp, 'outputScaling', 'sde']));
+    // An energy model has no output scaling: the score's option is unknown to it.
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key, outputScaling: 'none' } as never)).toThrow(unknownOption('mlpEnergy', 'outputScaling', null, mlp));
+    expect(() => mlpScore({ inputDim: 2, hidden: [4, 0], key })).toThrow(/^mlpScore: hidden\[1\] must be an integer >= 1, got 0$/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', fourierScale: 0, key })).toThrow(/^mlpScore: fourierScale must be a finite number > 0, got 0$/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4] } as never)).toThrow(/^mlpScore: opts.key: a key is two unsigned 32-bit integers/);
   });
 });
 
@@ -170,10 +182,10 @@ describe('the exact Jacobian trace', () => {
     const model = mlpEnergy({ inputDim: 3, hidden: [8], activation: 'tanh', key: randomKey(16), ...f64 });
     const names = Object.keys(model.params);
     const loss = (...ps: Tensor[]) => implicitScoreMatchingLoss(model.bind(Object.fromEntries(names.map((n, i) => [n, ps[i]!]))), x);
-    const functional = grad(loss, { argnums: names.map((_, i) => i) })(...paramList(model.params)) as Tensor[];
-    for (const p of paramList(model.params)) p.requiresGrad = true;
+    const functional = grad(loss, { argnums: names.map((_, i) => i) })(...Object.values(model.params)) as Tensor[];
+    for (const p of Object.values(model.params)) p.requiresGrad = true;
     implicitScoreMatchingLoss(model.score, x).backward();
-    for (const [i, p] of paramList(model.params).entries()) {
+    for (const [i, p] of Object.values(model.params).entries()) {
       const a = await read(functional[i]!);
       if (names[i] === 'out.bias') {
         // E's constant offset does not change ∇ₓE: no gradient reaches it (null, as PyTorch).
@@ -189,15 +201,15 @@ describe('the exact Jacobian trace', () => {
   });
 });
 
-describe('saveParams / loadParams', () => {
+describe('saveParams / loadParamsInto', () => {
   it('round-trips float32 and float64 exactly, special values included', async () => {
     const special = [NaN, Infinity, -Infinity, -0, 0, 1e-45, 3.4028234663852886e38, 0.1, -1 / 3];
     for (const dtype of ['float32', 'float64'] as const) {
       const model = mlpScore({ inputDim: 2, hidden: [5], conditioning: 'sigma', embedding: 'fourier', embeddingDim: 4, key: randomKey(17), dtype });
       const params: Params = { ...model.params, ...model.buffers, special: tensor(special, { dtype }) };
       const json = await saveParams(params);
-      const loaded = loadParams(json);
-      expect(Object.keys(loaded)).toEqual(Object.keys(params));
+      const loaded: Params = Object.fromEntries(Object.entries(params).map(([name, t]) => [name, t.mul(0)]));
+      loadParamsInto(loaded, json);
       for (const [name, t] of Object.entries(params)) {
         const back = loaded[name]!;
         expect(back.dtype).toBe(dtype);
@@ -219,8 +231,8 @@ describe('saveParams / loadParams', () => {
     expect(await read(target.score(x))).toEqual(await read(source.score(x)));
     const wider = mlpScore({ inputDim: 2, hidden: [7], key: randomKey(18) });
     expect(() => loadParamsInto(wider.params, json)).toThrow(/'layer0.weight' is saved as float32 \[2,6\] but the target is float32 \[2,7\]/);
-    expect(() => loadParams('{"format":"other"}')).toThrow(/scorch-params\/v1/);
-    expect(() => loadParams('not json')).toThrow(/not valid JSON/);
+    expect(() => loadParamsInto(target.params, '{"format":"other"}')).toThrow(/^loadParamsInto: expected an object with format 'scorch-params\/v1'/);
+    expect(() => loadParamsInto(target.params, 'not json')).toThrow(/^loadParamsInto: not valid JSON/);
   });
 });
 
@@ -237,9 +249,6 @@ onEachDevice('a model saved and loaded on its device', (device) => {
     const sigma = tensor([0.1, 0.5, 1], on);
     // The same float32 values through the same ops on one device: bit-identical outputs.
     expect(await read(target.score(x, sigma))).toEqual(await read(source.score(x, sigma)));
-    // Loading onto a chosen device.
-    const loaded = loadParams(json, { device });
-    expect(Object.values(loaded).every((t) => t.device === device)).toBe(true);
   });
 });
 

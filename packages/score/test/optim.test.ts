@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { type RandomKey, type Tensor, memory, sum, tensor } from '@scorch/tensor';
-import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/training.js';
+import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/index.js';
+import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -53,8 +54,15 @@ describe('adam', () => {
   });
 
   it('rejects bad settings and mismatched gradients', () => {
-    expect(() => adam({ beta1: 1 })).toThrow(/beta1 must lie in \[0, 1\)/);
-    expect(() => adam({ lr: -1 })).toThrow(/lr must be a non-negative number/);
+    expect(() => adam({ beta1: 1 })).toThrow(/^adam: beta1 must be a finite number >= 0 and < 1, got 1$/);
+    expect(() => adam({ lr: -1 })).toThrow(/^adam: lr must be a finite number > 0, got -1$/);
+    expect(() => adam({ lr: 0 })).toThrow(/^adam: lr must be a finite number > 0, got 0$/);
+    expect(() => adam({ eps: -1e-8 })).toThrow(/^adam: eps must be a finite number >= 0, got -1e-8$/);
+    // 'learningRate' is not a typo of 'lr': no suggestion, but every valid name.
+    expect(() => adam({ learningRate: 1e-3 } as never)).toThrow(unknownOption('adam', 'learningRate', null, ['lr', 'beta1', 'beta2', 'eps']));
+    expect(() => adam({ beta_1: 0.9 } as never)).toThrow(unknownOption('adam', 'beta_1', 'beta1', ['lr', 'beta1', 'beta2', 'eps']));
+    expect(() => sgd({ lr: 0.1, momentun: 0.9 } as never)).toThrow(unknownOption('sgd', 'momentun', 'momentum', ['lr', 'momentum', 'nesterov']));
+    expect(() => sgd({ lr: 0.1, momentum: 0.9, nesterov: 1 as never })).toThrow(/^sgd: nesterov must be true or false, got 1$/);
     const params: Params = { w: tensor(P0, f64) };
     expect(() => adam().step(params, {})).toThrow(/no gradient for parameter 'w'/);
     expect(() => adam().step(params, { w: tensor([1, 2, 3], f64) })).toThrow(/gradient of 'w' is float64 \[3\] but the parameter is float64 \[2\]/);
@@ -93,7 +101,7 @@ describe('gradient clipping by global norm', () => {
     const untouched = clipGradNorm(grads, 20);
     expect(await read(untouched.grads.a!)).toEqual([3, 4]);
     expect(await read(untouched.grads.b!)).toEqual([12]);
-    expect(() => clipGradNorm(grads, 0)).toThrow(/maxNorm must be a positive/);
+    expect(() => clipGradNorm(grads, 0)).toThrow(/^clipGradNorm: maxNorm must be a finite number > 0, got 0$/);
   });
 });
 
@@ -117,7 +125,9 @@ describe('ema', () => {
     const plain = ema({ w: tensor(P0, f64) }, { decay: 0.5, warmup: false });
     plain.update({ w: tensor([3, 0], f64) });
     expect(await read(plain.shadow.w!)).toEqual([2, -1]);
-    expect(() => ema(params, { decay: 1 })).toThrow(/decay must lie in \[0, 1\)/);
+    expect(() => ema(params, { decay: 1 })).toThrow(/^ema: decay must be a finite number >= 0 and < 1, got 1$/);
+    expect(() => ema(params, { decay: -0.1 })).toThrow(/^ema: decay must be a finite number >= 0 and < 1, got -0.1$/);
+    expect(() => ema(params, { decay: 0.9, warmUp: false } as never)).toThrow(unknownOption('ema', 'warmUp', 'warmup', ['decay', 'warmup']));
   });
 });
 
@@ -144,5 +154,17 @@ describe('train', () => {
     expect(second.history.at(-1)!.loss).toBeLessThan(1e-6);
     close(await read(params.w!), [0.5, -1.5, 2], 1e-3);
     await expect(train({ params, loss: () => tensor(NaN, f64).add(sum(params.w!)), optimizer, steps: 1, key: [0, 0] })).rejects.toThrow(/the loss became NaN at step 1/);
+  });
+
+  it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
+    const params: Params = { w: tensor([0], f64) };
+    const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite'];
+    await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
+    await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
+    await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);
+    await expect(train({ ...base, clipNorm: 0 })).rejects.toThrow(/^train: clipNorm must be a finite number > 0, got 0$/);
+    await expect(train({ ...base, stopOnNonFinite: 'no' as never })).rejects.toThrow(/^train: stopOnNonFinite must be true or false, got "no"$/);
+    expect(await read(params.w!)).toEqual([0]); // nothing ran
   });
 });

@@ -24,7 +24,7 @@
 //   checks, which have no Monte-Carlo error, carry it.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, full, rand, randomKey, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, full, memory, rand, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, symmetricEigen } from '../src/data.js';
 import { modeWeights } from '../src/metrics.js';
 import {
@@ -33,6 +33,7 @@ import {
 } from '../src/samplers.js';
 import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { type TestTarget, countHostReads, hostValues, onEachDevice, onEachTarget, unitRoundoff } from './devices.js';
+import { unknownOption } from './options.js';
 
 const MU = [1, -0.5];
 const SIGMA = [
@@ -469,13 +470,156 @@ onEachDevice('sampler plumbing', (device) => {
   });
 });
 
+describe('SDE discretisations', () => {
+  // Each SDE's discrete chain in closed form from its continuous coefficients (float64, so the
+  // tolerance is rounding): SMLD's for VE, DDPM's for VP (β = −2f), Euler–Maruyama for sub-VP.
+  const x = tensor([[0.5, -2], [1.5, 3]], { dtype: 'float64' });
+  const t = tensor([0.3, 0.8], { dtype: 'float64' });
+  const dt = 0.05;
+  const cases: [string, Sde, (i: number) => { f: number; G2: number; alpha: number }][] = [
+    ['VE', veSde(), (i) => {
+      const now = coefficients(veSde(), t.dataSync()[i]!).s2;
+      return { f: 0, G2: now - coefficients(veSde(), t.dataSync()[i]! - dt).s2, alpha: 1 };
+    }],
+    ['VP', vpSde(), (i) => {
+      const beta = -2 * coefficients(vpSde(), t.dataSync()[i]!).f;
+      return { f: Math.sqrt(1 - beta * dt) - 1, G2: beta * dt, alpha: 1 - beta * dt };
+    }],
+    ['sub-VP', subVpSde(), (i) => {
+      const k = coefficients(subVpSde(), t.dataSync()[i]!);
+      return { f: k.f * dt, G2: k.g2 * dt, alpha: 1 + 2 * k.f * dt };
+    }],
+  ];
+  it.each(cases)('%s: discretize and discreteAlpha are its discrete chain', (_name, sde, expected) => {
+    const { f, G } = sde.discretize(x, t, dt);
+    const alpha = sde.discreteAlpha(t, dt);
+    expect(f.shape).toEqual([2, 2]);
+    expect(G.shape).toEqual([2, 1]);
+    expect(alpha.shape).toEqual([2, 1]);
+    const xs = x.dataSync();
+    for (let i = 0; i < 2; i++) {
+      const e = expected(i);
+      for (let j = 0; j < 2; j++) expect(f.dataSync()[2 * i + j]!).toBeCloseTo(e.f * xs[2 * i + j]!, 12);
+      expect(G.dataSync()[i]! ** 2).toBeCloseTo(e.G2, 12);
+      expect(alpha.dataSync()[i]!).toBeCloseTo(e.alpha, 12);
+    }
+  });
+});
+
+describe('a sampler whose score function or callback throws', () => {
+  // Every sampler, from a given start and (for the SDE samplers) from its own prior draw, which it
+  // owns. After the error nothing the run made may still be alive: live tensors are counted
+  // before and after, with the error thrown early, midway and at the last score call.
+  const key = randomKey(81);
+  const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], { dtype: 'float64' });
+  const f64 = { dtype: 'float64' as const };
+  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: () => void) => Promise<unknown>;
+  const runs: [string, number, Run][] = [
+    // [name, score calls of a full run, run]
+    ['langevinDynamics', 4, (score, callback) => langevinDynamics(score, init, { key, steps: 4, callback })],
+    ['annealedLangevinDynamics (last call: the denoising step)', 5, (score, callback) => annealedLangevinDynamics(score, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2, callback })],
+    ['reverseSdeEulerMaruyama from init', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, init, steps: 3, callback })],
+    ['reverseSdeEulerMaruyama from the prior', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
+    ['predictorCorrector from the prior', 6, (score, callback) => predictorCorrector(score, veSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
+    ['probabilityFlowOde rk4 from the prior', 12, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], method: 'rk4', steps: 3, ...f64, callback })],
+    // RK45: call 1 is the first stage, call 2 the step-size probe, then 6 per attempted step.
+    ['probabilityFlowOde rk45 from the prior', 20, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], ...f64, callback })],
+  ];
+  /** A linear score that throws at its `failAt`-th call. */
+  const failingScore = (failAt: number) => {
+    let calls = 0;
+    return (x: Tensor) => {
+      if (++calls === failAt) throw new Error(`score failed at call ${failAt}`);
+      return x.neg();
+    };
+  };
+
+  it.each(runs)('%s frees its tensors when the score throws', async (_name, calls, run) => {
+    for (const failAt of [1, 2, Math.ceil(calls / 2), calls]) {
+      const before = memory().tensors;
+      await expect(run(failingScore(failAt))).rejects.toThrow(`score failed at call ${failAt}`);
+      expect(memory().tensors, `score throwing at call ${failAt}`).toBe(before);
+    }
+  });
+
+  it.each(runs)('%s frees its tensors when the callback throws', async (_name, _calls, run) => {
+    for (const failAt of [1, 2]) {
+      let seen = 0;
+      const callback = () => {
+        if (++seen === failAt) throw new Error(`callback failed at call ${failAt}`);
+      };
+      const before = memory().tensors;
+      await expect(run((x) => x.neg(), callback)).rejects.toThrow(`callback failed at call ${failAt}`);
+      expect(memory().tensors, `callback throwing at call ${failAt}`).toBe(before);
+    }
+  });
+
+  it('and a run that succeeds leaves only its result', async () => {
+    for (const [name, , run] of runs) {
+      const before = memory().tensors;
+      const out = await run((x) => x.neg());
+      const result = out instanceof Promise ? await out : out;
+      const x = (result as { x?: Tensor }).x ?? (result as Tensor);
+      expect(memory().tensors, name).toBe(before + 1);
+      x.dispose();
+    }
+  });
+});
+
 describe('sampler option checks', () => {
   it('rejects bad options with messages that say what was expected', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
-    await expect(langevinDynamics((x) => x, init, { key: randomKey(1), stepSize: -1 })).rejects.toThrow(/stepSize must be a positive number, got -1/);
+    await expect(langevinDynamics((x) => x, init, { key: randomKey(1), stepSize: -1 })).rejects.toThrow(/^langevinDynamics: stepSize must be a finite number > 0, got -1$/);
     await expect(annealedLangevinDynamics((x) => x, init, { key: randomKey(1), sigmas: [1, 2] })).rejects.toThrow(/sigmas must decrease/);
     await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key: randomKey(1) })).rejects.toThrow(/give either init/);
     expect(() => geometricSigmas(1, 2, 3)).toThrow(/sigmaMax > sigmaMin/);
+  });
+
+  it('rejects a misspelled option in every sampler, naming the closest valid one and all of them', async () => {
+    const init = tensor([[0, 0]], { dtype: 'float64' });
+    const key = randomKey(1);
+    const callbacks = ['callback', 'callbackEvery'];
+    const sdeOptions = ['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', ...callbacks];
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => langevinDynamics((x) => x, init, { key, stepsize: 0.1 } as never), unknownOption('langevinDynamics', 'stepsize', 'stepSize', ['key', 'stepSize', 'steps', 'cond', ...callbacks])],
+      [() => annealedLangevinDynamics((x) => x, init, { key, stepsPerlevel: 5 } as never), unknownOption('annealedLangevinDynamics', 'stepsPerlevel', 'stepsPerLevel', ['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', ...callbacks])],
+      [() => reverseSdeEulerMaruyama((x) => x, vpSde(), { key, init, step: 5 } as never), unknownOption('reverseSdeEulerMaruyama', 'step', 'steps', sdeOptions)],
+      [() => predictorCorrector((x) => x, vpSde(), { key, init, corrector: 2 } as never), unknownOption('predictorCorrector', 'corrector', 'correctorSteps', [...sdeOptions, 'snr', 'correctorSteps', 'predictor'])],
+      [() => probabilityFlowOde((x) => x, vpSde(), { key, init, metod: 'rk4' } as never), unknownOption('probabilityFlowOde', 'metod', 'method', [...sdeOptions, 'method', 'rtol', 'atol', 'maxSteps', 'initialStep'])],
+    ];
+    for (const [run, message] of cases) await expect(run()).rejects.toThrow(message);
+  });
+
+  it('rejects option values that make no sense, and options the chosen method would ignore', async () => {
+    const init = tensor([[0, 0]], { dtype: 'float64' });
+    const key = randomKey(1);
+    await expect(langevinDynamics((x) => x, init, { key, steps: -1 })).rejects.toThrow(/^langevinDynamics: steps must be an integer >= 0, got -1$/);
+    await expect(langevinDynamics((x) => x, init, { key, callbackEvery: 0, callback: () => undefined })).rejects.toThrow(/^langevinDynamics: callbackEvery must be an integer >= 1, got 0$/);
+    await expect(langevinDynamics((x) => x, init, { key: [1.5, 0] as never })).rejects.toThrow(/^langevinDynamics: opts.key: a key is two unsigned 32-bit integers/);
+    await expect(annealedLangevinDynamics((x) => x, init, { key, denoise: 'no' as never })).rejects.toThrow(/^annealedLangevinDynamics: denoise must be true or false, got "no"$/);
+    await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key, shape: [4, 2.5] })).rejects.toThrow(/^reverseSdeEulerMaruyama: shape\[1\] must be an integer >= 1, got 2.5$/);
+    await expect(predictorCorrector((x) => x, vpSde(), { key, init, snr: 0 })).rejects.toThrow(/^predictorCorrector: snr must be a finite number > 0, got 0$/);
+    await expect(predictorCorrector((x) => x, vpSde(), { key, init, predictor: 'euler' as never })).rejects.toThrow(/^predictorCorrector: unknown predictor "euler" \(did you mean 'eulerMaruyama'\?\)/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, steps: 50 })).rejects.toThrow(/^probabilityFlowOde: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'euler', rtol: 1e-3 })).rejects.toThrow(/^probabilityFlowOde: rtol applies to method 'rk45' only, not to 'euler'$/);
+    await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
+  });
+
+  it('the SDEs reject misspelled options and nonsense values', () => {
+    expect(() => veSde({ sigma_max: 10 } as never)).toThrow(unknownOption('veSde', 'sigma_max', 'sigmaMax', ['sigmaMin', 'sigmaMax']));
+    expect(() => vpSde({ betamin: 0.1 } as never)).toThrow(unknownOption('vpSde', 'betamin', 'betaMin', ['betaMin', 'betaMax']));
+    expect(() => subVpSde({ betaMaximum: 20 } as never)).toThrow(unknownOption('subVpSde', 'betaMaximum', 'betaMax', ['betaMin', 'betaMax']));
+    expect(() => vpSde().priorSample([2, 2], { key: randomKey(1), devise: 'cpu' } as never)).toThrow(unknownOption('vpSde.priorSample', 'devise', 'device', ['key', 'device', 'dtype']));
+    expect(() => veSde({ sigmaMin: -1 })).toThrow(/^veSde: sigmaMin must be a finite number > 0, got -1$/);
+    expect(() => subVpSde({ betaMin: 5, betaMax: 1 })).toThrow(/^subVpSde: need 0 < betaMin < betaMax, got 5, 1$/);
+  });
+
+  it('refuses an empty batch, as the losses and metrics do', async () => {
+    const empty = tensor(new Float64Array(0), { dtype: 'float64', shape: [0, 2] });
+    await expect(langevinDynamics((x) => x, empty, { key: randomKey(1) })).rejects.toThrow(/^langevinDynamics: init must be non-empty, got shape \[0,2\]$/);
+    await expect(annealedLangevinDynamics((x) => x, empty, { key: randomKey(1) })).rejects.toThrow(/^annealedLangevinDynamics: init must be non-empty/);
+    await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key: randomKey(1), init: empty })).rejects.toThrow(/^reverseSdeEulerMaruyama: init must be non-empty/);
+    await expect(modeWeights(empty, [[0, 0]])).rejects.toThrow(/^modeWeights: x must be non-empty/);
   });
 });
 

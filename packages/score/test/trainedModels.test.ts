@@ -19,7 +19,7 @@
 
 import { expect, it } from 'vitest';
 import { type Tensor, exp, mean, randn, randomKey, splitKey, sum, tidy } from '@scorch/tensor';
-import { adam, denoisingScoreMatchingLoss, mlpScore, slicedScoreMatchingLoss, train } from '../src/training.js';
+import { adam, denoisingScoreMatchingLoss, mlpScore, slicedScoreMatchingLoss, train } from '../src/index.js';
 import { gaussianMixture } from '../src/data.js';
 import { fisherDivergence, medianBandwidth } from '../src/metrics.js';
 import { langevinDynamics } from '../src/samplers.js';

@@ -1,0 +1,58 @@
+// What every module of @scorch/score assumes, defined once (docs/conventions.md describes it):
+// the form of a score function and of an energy, the [N, d] batch check every loss, sampler and
+// metric applies to its inputs, and the compile-time link between an options interface and the
+// list of option names its function accepts (checked at run time by @scorch/tensor's
+// `checkOptions`).
+
+import { Tensor, fmtShape, isFloatDType } from '@scorch/tensor';
+
+/**
+ * A score function: x, a batch [N, d], (and for a noise-conditional model its noise level, σ or
+ * t, one per row, shape [N]) ↦ ∇ₓ log p, shape [N, d]. Rows are independent.
+ */
+export type ScoreFunction = (x: Tensor, cond?: Tensor) => Tensor;
+
+/** An energy: x [N, d] (and the noise level, [N]) ↦ E(x), shape [N]; its score is −∇ₓE. */
+export type EnergyFunction = (x: Tensor, cond?: Tensor) => Tensor;
+
+/**
+ * Checks a batch of points: a float32 or float64 Tensor of shape [N, d] with N, d ≥ 1. An empty
+ * batch is always a mistake here (a loss of it is NaN, a sampler of it draws nothing), so it is
+ * refused with the rest. `what` names the argument in the message ('x', 'init', 'the data').
+ */
+export function checkBatch(where: string, x: unknown, what = 'x'): asserts x is Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${where}: ${what} must be a Tensor of shape [N, d], got ${x === null ? 'null' : typeof x}`);
+  if (x.rank !== 2) throw new Error(`${where}: ${what} must have rank 2 (shape [N, d]: a batch of N points in d dimensions), got shape ${fmtShape(x.shape)}`);
+  if (x.shape[0] === 0 || x.shape[1] === 0) throw new Error(`${where}: ${what} must be non-empty, got shape ${fmtShape(x.shape)}`);
+  if (!isFloatDType(x.dtype)) throw new TypeError(`${where}: ${what} must be float32 or float64, got ${x.dtype}`);
+}
+
+/** A score function argument must be a function; says what form it takes otherwise. */
+export function checkScoreFunction(where: string, score: unknown, what = 'score'): asserts score is ScoreFunction {
+  if (typeof score !== 'function') throw new TypeError(`${where}: ${what} must be a function (x [N, d], cond?) => [N, d], got ${score === null ? 'null' : typeof score}`);
+}
+
+/**
+ * A boolean option: `undefined` passes (the default applies); anything but true or false is
+ * refused, since a truthy string or number would otherwise switch the option silently.
+ */
+export function checkBoolean(where: string, option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${option} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The keys of T that `Keys` leaves out (never when it lists them all). */
+type Unlisted<T, Keys extends readonly PropertyKey[]> = Exclude<keyof T, Keys[number]>;
+
+/**
+ * The option names of the options interface T, listed once and checked by the compiler both
+ * ways: every name must be a key of T, and every key of T must be named (a key added to the
+ * interface and not to the list is a compile error naming it). The list is what the function
+ * passes to `checkOptions`, so the names it accepts cannot drift from the names it documents.
+ *
+ *   const ADAM_OPTIONS = optionNames<AdamOptions>()(['lr', 'beta1', 'beta2', 'eps']);
+ */
+export function optionNames<T extends object>() {
+  return <const Keys extends readonly (keyof T & string)[]>(
+    keys: Keys & ([Unlisted<T, Keys>] extends [never] ? unknown : { missingOption: Unlisted<T, Keys> }),
+  ): Keys => keys;
+}

@@ -1,0 +1,457 @@
+// One registry of what @scorch/score offers by name, read by every front end (the scorch CLI's
+// flags, checkpoints and reports; the playground's menus and URL parameters): the 2-D data sets,
+// the samplers, and the objectives — a loss, the noise it trains under, the score model that
+// goes with it and the samplers that fit that model. Each thing has one name, spelled the same
+// everywhere, and a checkpoint stores the same descriptions (ModelSpec, NoiseSpec) so a front end
+// rebuilds exactly the model that was trained.
+
+import {
+  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, keep, minimum, mul,
+  rand, randn, reshape, splitKey, tensor, tidy,
+} from '@scorch/tensor';
+import { type ScoreFunction, optionNames } from './conventions.js';
+import { GaussianMixture, type ToyDataset, checkerboard, eightGaussians, gaussianMixture, rings, swissRoll, twoMoons, twoSpirals } from './data.js';
+import {
+  denoisingScoreMatchingLoss, explicitScoreMatchingLoss, implicitScoreMatchingLoss, ncsnLoss, sdeScoreLoss,
+  slicedScoreMatchingLoss,
+} from './losses.js';
+import { kdeScore } from './kde.js';
+import { type Params, type ScoreModel, mlpScore } from './models.js';
+import { geometricSigmas } from './samplers.js';
+import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from './sde.js';
+
+// ------------------------------------------------------------------------------------------------
+// Data sets
+
+export const DATASET_NAMES = ['mixture', 'mixture3', 'moons', 'swissroll', '8gaussians', 'checkerboard', 'rings', 'spirals'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+/** What a front end shows of a data set before making it: its menu label, description and scale. */
+export interface DatasetInfo {
+  /** A few words, for menus. */
+  readonly label: string;
+  /** One line, for --help and reports. */
+  readonly description: string;
+  /**
+   * Standard deviation of the data's finest structure (a component's or the added noise's): the
+   * density varies on this length scale, so Langevin steps must be small against its square.
+   */
+  readonly localStd: number;
+  readonly make: () => ToyDataset;
+}
+
+export interface DatasetEntry extends Omit<DatasetInfo, 'make'> {
+  readonly name: DatasetName;
+  readonly dataset: ToyDataset;
+  /** The exact mixture when the data is one: the true score, modes and mode weights are then known. */
+  readonly mixture?: GaussianMixture;
+}
+
+/**
+ * Song & Ermon 2019's §3.2.2 mixture ⅕N((−5,−5), I) + ⅘N((5,5), I), scaled by 0.4 so the points
+ * are of unit scale for the network. Its well-separated modes with unequal weights are what
+ * annealed Langevin dynamics recovers and plain Langevin does not.
+ */
+function songErmonMixture(): GaussianMixture {
+  return gaussianMixture({ name: 'mixture', means: [[-2, -2], [2, 2]], covariances: [0.16, 0.16], weights: [0.2, 0.8] });
+}
+
+/**
+ * An uneven three-component mixture: unequal weights and one elongated, tilted component, so a
+ * learned field visibly differs from a symmetric pattern (and Langevin's slow mixing between
+ * modes of different mass shows).
+ */
+function tiltedMixture(): GaussianMixture {
+  return gaussianMixture({
+    name: 'mixture3',
+    means: [[-1.4, -1.0], [1.5, -0.6], [0.0, 1.5]],
+    weights: [0.5, 0.3, 0.2],
+    covariances: [0.12, [[0.35, 0.2], [0.2, 0.2]], 0.08],
+  });
+}
+
+export const DATASETS: { readonly [N in DatasetName]: DatasetInfo } = {
+  mixture: {
+    label: 'Two Gaussians (⅕, ⅘)',
+    description: "Song & Ermon 2019 (§3.2.2)'s two Gaussians, weights 1/5 and 4/5, scaled by 0.4",
+    localStd: 0.4,
+    make: songErmonMixture,
+  },
+  // The tilted component's smaller principal variance is 0.061: std 0.25.
+  mixture3: { label: 'Three Gaussians, one tilted', description: 'three Gaussians, weights 0.5, 0.3, 0.2, one of them elongated and tilted', localStd: 0.25, make: tiltedMixture },
+  moons: { label: 'Two moons', description: 'two interleaved half-circles, noise 0.1', localStd: 0.1, make: () => twoMoons() },
+  swissroll: { label: 'Swiss roll', description: 'the 2-D swiss roll, noise 0.1', localStd: 0.1, make: () => swissRoll() },
+  '8gaussians': { label: '8 Gaussians', description: 'eight Gaussians (std 0.25) on a circle of radius 2', localStd: 0.25, make: () => eightGaussians() },
+  // Uniform squares: the density is flat inside and jumps at the edges; 0.1 is a tenth of a square.
+  checkerboard: { label: 'Checkerboard', description: 'uniform on the 8 dark squares of a 4 × 4 board', localStd: 0.1, make: () => checkerboard() },
+  rings: { label: 'Rings', description: 'four concentric rings, noise 0.05', localStd: 0.05, make: () => rings() },
+  spirals: { label: 'Two spirals', description: 'two interleaved spirals, noise 0.1', localStd: 0.1, make: () => twoSpirals() },
+};
+
+export function isDatasetName(name: unknown): name is DatasetName {
+  return (DATASET_NAMES as readonly unknown[]).includes(name);
+}
+
+/** A data set by name, freshly made (a mixture caches its tensors: `dispose` it when done). */
+export function datasetEntry(name: DatasetName): DatasetEntry {
+  checkOneOf('datasetEntry', 'data set', name, DATASET_NAMES);
+  const { make, ...info } = DATASETS[name];
+  const dataset = make();
+  return { name, ...info, dataset, ...(dataset instanceof GaussianMixture ? { mixture: dataset } : {}) };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Samplers
+
+export const SAMPLER_NAMES = ['langevin', 'ald', 'em', 'pc', 'ode'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+export const SAMPLERS: { readonly [S in SamplerName]: { readonly description: string } } = {
+  langevin: { description: 'Langevin dynamics' },
+  ald: { description: 'annealed Langevin dynamics' },
+  em: { description: 'reverse-time SDE, Euler–Maruyama' },
+  pc: { description: 'predictor–corrector (reverse diffusion + Langevin)' },
+  ode: { description: 'probability-flow ODE (adaptive RK45)' },
+};
+
+// ------------------------------------------------------------------------------------------------
+// Objectives
+
+export const OBJECTIVE_NAMES = [
+  'ssm-vr', 'ssm', 'ssm-fd', 'ism', 'dsm', 'ncsn', 've', 'vp', 'subvp', 'esm-kde', 'ssm-vr-clean', 'ssm-clean', 'ism-clean',
+] as const;
+export type ObjectiveName = (typeof OBJECTIVE_NAMES)[number];
+
+/**
+ * How an objective handles noise, which fixes the model's conditioning and the samplers that fit:
+ * - 'levels': a σ-conditional model trained on the data perturbed at every level of a geometric
+ *   σ grid (NCSN, Song & Ermon 2019), sampled by annealed Langevin dynamics.
+ * - 'single': an unconditional model of the data noised at one σ (DSM, Vincent 2011).
+ * - 'kde': an unconditional model fitted to a kernel density estimate's score.
+ * - 'sde': a time-conditional model of a forward SDE's marginals (Song et al. 2021), sampled by
+ *   reversing the SDE or integrating its probability-flow ODE.
+ * - 'none': an unconditional model of the data itself, no noise (Hyvärinen 2005; Song et al.
+ *   2019), sampled by Langevin dynamics.
+ */
+export type NoiseFamily = 'levels' | 'single' | 'kde' | 'sde' | 'none';
+
+export interface ObjectiveEntry {
+  readonly name: ObjectiveName;
+  readonly family: NoiseFamily;
+  /** A few words, for menus. */
+  readonly label: string;
+  /** One line, for --help and reports. */
+  readonly description: string;
+}
+
+const objective = (name: ObjectiveName, family: NoiseFamily, label: string, description: string): ObjectiveEntry => ({ name, family, label, description });
+
+export const OBJECTIVES: { readonly [O in ObjectiveName]: ObjectiveEntry } = {
+  'ssm-vr': objective('ssm-vr', 'levels', 'Sliced SM-VR, noise levels', 'sliced score matching, variance-reduced (Song, Garg, Shi & Ermon 2019), at every noise level'),
+  ssm: objective('ssm', 'levels', 'Sliced SM, noise levels', 'sliced score matching (Song et al. 2019), at every noise level'),
+  'ssm-fd': objective('ssm-fd', 'levels', 'Sliced SM-VR (finite differences), noise levels', 'SSM-VR with a finite-difference directional derivative (Pang et al. 2020), at every noise level'),
+  ism: objective('ism', 'levels', 'Implicit SM, noise levels', 'implicit score matching with the exact Jacobian trace (Hyvärinen 2005), at every noise level'),
+  ncsn: objective('ncsn', 'levels', 'NCSN (multi-scale DSM)', 'multi-scale denoising score matching, λ(σ) = σ² (Song & Ermon 2019)'),
+  dsm: objective('dsm', 'single', 'Denoising SM', 'denoising score matching at one noise level σ (Vincent 2011)'),
+  'esm-kde': objective('esm-kde', 'kde', 'Explicit SM against a KDE', "explicit score matching against a Gaussian KDE's score (Scott's bandwidth)"),
+  ve: objective('ve', 'sde', 'VE SDE', 'continuous-time DSM under the variance-exploding SDE (Song et al. 2021)'),
+  vp: objective('vp', 'sde', 'VP SDE', 'continuous-time DSM under the variance-preserving SDE (Song et al. 2021)'),
+  subvp: objective('subvp', 'sde', 'sub-VP SDE', 'continuous-time DSM under the sub-VP SDE (Song et al. 2021)'),
+  'ssm-vr-clean': objective('ssm-vr-clean', 'none', 'Sliced SM-VR', 'sliced score matching, variance-reduced (Song et al. 2019), on the data itself (no noise)'),
+  'ssm-clean': objective('ssm-clean', 'none', 'Sliced SM', 'sliced score matching (Song et al. 2019), on the data itself (no noise)'),
+  'ism-clean': objective('ism-clean', 'none', 'Implicit SM', 'implicit score matching with the exact Jacobian trace (Hyvärinen 2005), on the data itself (no noise)'),
+};
+
+/** Samplers that fit each noise family; the first is the default. */
+export const SAMPLERS_FOR: { readonly [F in NoiseFamily]: readonly SamplerName[] } = {
+  levels: ['ald', 'langevin'],
+  single: ['langevin'],
+  kde: ['langevin'],
+  sde: ['pc', 'em', 'ode', 'langevin'],
+  none: ['langevin'],
+};
+
+export function isObjectiveName(name: unknown): name is ObjectiveName {
+  return (OBJECTIVE_NAMES as readonly unknown[]).includes(name);
+}
+
+/** The noise a trained model knows about; stored in a checkpoint. */
+export type NoiseSpec =
+  | { readonly kind: 'levels'; readonly sigmas: readonly number[] }
+  | { readonly kind: 'single'; readonly sigma: number }
+  | { readonly kind: 'kde'; readonly bandwidth: readonly number[]; readonly points: number }
+  | { readonly kind: 'sde'; readonly sde: 've'; readonly sigmaMin: number; readonly sigmaMax: number }
+  | { readonly kind: 'sde'; readonly sde: 'vp' | 'subvp'; readonly betaMin: number; readonly betaMax: number }
+  | { readonly kind: 'none' };
+
+/** The score network's architecture; stored in a checkpoint. */
+export interface ModelSpec {
+  readonly kind: 'mlpScore';
+  readonly inputDim: number;
+  readonly hidden: readonly number[];
+  readonly activation: 'silu';
+  readonly conditioning: 'none' | 'sigma' | 'time';
+  readonly outputScaling: 'none' | 'divideBySigma' | 'noisePrediction';
+}
+
+/** The forward SDE of an 'sde' noise spec. */
+export function sdeOf(noise: NoiseSpec): Sde | undefined {
+  if (noise.kind !== 'sde') return undefined;
+  if (noise.sde === 've') return veSde({ sigmaMin: noise.sigmaMin, sigmaMax: noise.sigmaMax });
+  return noise.sde === 'vp' ? vpSde({ betaMin: noise.betaMin, betaMax: noise.betaMax }) : subVpSde({ betaMin: noise.betaMin, betaMax: noise.betaMax });
+}
+
+/**
+ * The largest distance between two of `points` (interleaved x, y): Song & Ermon 2020's first
+ * technique sets σ_max to it, so the largest noise level connects every pair of modes.
+ */
+function largestPairwiseDistance(points: ArrayLike<number>): number {
+  const n = points.length / 2;
+  let largest = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = points[2 * i]!;
+    const yi = points[2 * i + 1]!;
+    for (let j = i + 1; j < n; j++) {
+      const dx = xi - points[2 * j]!;
+      const dy = yi - points[2 * j + 1]!;
+      largest = Math.max(largest, dx * dx + dy * dy);
+    }
+  }
+  return Math.sqrt(largest);
+}
+
+/** Defaults of the noise settings, with their sources (front ends show them in their help). */
+export const NOISE_DEFAULTS = {
+  /** L = 10 noise levels (Song & Ermon 2019). */
+  levels: 10,
+  /** σ_L = 0.01 (Song & Ermon 2019; Song et al. 2021's σ_min for VE). */
+  sigmaMin: 0.01,
+  /** DSM's σ = 0.1: a tenth of the toy data's unit scale. */
+  sigma: 0.1,
+  /** β_min = 0.1, β_max = 20 (Song et al. 2021; Ho et al. 2020's β schedule scaled by N = 1000). */
+  betaMin: 0.1,
+  betaMax: 20,
+} as const;
+
+export interface NoiseSettings {
+  /** Noise levels L of the 'levels' family; default 10. */
+  levels?: number;
+  /** σ_L, the smallest level (and the VE SDE's σ_min); default 0.01. */
+  sigmaMin?: number;
+  /** σ₁ (and the VE SDE's σ_max); default the largest distance between two of `dataPoints`. */
+  sigmaMax?: number;
+  /** σ of 'dsm'; default 0.1. */
+  sigma?: number;
+  /** Data points, interleaved x, y, for σ_max's default ('levels' and 've' without sigmaMax). */
+  dataPoints?: ArrayLike<number>;
+  /** The KDE target's bandwidth per dimension ('kde' family: required). */
+  kdeBandwidth?: readonly number[];
+  /** How many data points the KDE target is built on ('kde' family: required). */
+  kdePoints?: number;
+}
+const NOISE_SETTINGS = optionNames<NoiseSettings>()(['levels', 'sigmaMin', 'sigmaMax', 'sigma', 'dataPoints', 'kdeBandwidth', 'kdePoints']);
+
+/** The noise spec of `name` from the user's choices (and, where a default needs it, the data). */
+export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSpec {
+  const where = 'noiseFor';
+  checkOneOf(where, 'objective', name, OBJECTIVE_NAMES);
+  if (opts === null) throw new TypeError(`${where}: expected an options object, got null`);
+  checkOptions(where, opts, NOISE_SETTINGS);
+  const levels = opts.levels ?? NOISE_DEFAULTS.levels;
+  const sigmaMin = opts.sigmaMin ?? NOISE_DEFAULTS.sigmaMin;
+  const sigma = opts.sigma ?? NOISE_DEFAULTS.sigma;
+  checkNumber(where, 'levels', levels, { integer: true, min: 1 });
+  for (const [k, v] of [['sigmaMin', sigmaMin], ['sigma', sigma], ['sigmaMax', opts.sigmaMax]] as const) checkNumber(where, k, v, { min: 0, exclusiveMin: true });
+  const sigmaMax = (): number => {
+    if (opts.sigmaMax !== undefined) return opts.sigmaMax;
+    if (!opts.dataPoints || opts.dataPoints.length < 4) throw new Error(`${where}: '${name}' needs sigmaMax, or dataPoints (at least two points) to take it from`);
+    return Number(largestPairwiseDistance(opts.dataPoints).toPrecision(3));
+  };
+  switch (OBJECTIVES[name].family) {
+    case 'levels':
+      return { kind: 'levels', sigmas: geometricSigmas(sigmaMax(), sigmaMin, levels) };
+    case 'single':
+      return { kind: 'single', sigma };
+    case 'kde': {
+      const { kdeBandwidth, kdePoints } = opts;
+      if (!Array.isArray(kdeBandwidth) || kdePoints === undefined) throw new Error(`${where}: '${name}' needs kdeBandwidth and kdePoints (the KDE target it is fitted to)`);
+      kdeBandwidth.forEach((h, i) => checkNumber(where, `kdeBandwidth[${i}]`, h, { min: 0, exclusiveMin: true }));
+      checkNumber(where, 'kdePoints', kdePoints, { integer: true, min: 2 });
+      return { kind: 'kde', bandwidth: [...kdeBandwidth], points: kdePoints };
+    }
+    case 'sde':
+      if (name === 've') return { kind: 'sde', sde: 've', sigmaMin, sigmaMax: sigmaMax() };
+      return { kind: 'sde', sde: name === 'vp' ? 'vp' : 'subvp', betaMin: NOISE_DEFAULTS.betaMin, betaMax: NOISE_DEFAULTS.betaMax };
+    case 'none':
+      return { kind: 'none' };
+  }
+}
+
+/** The noise spec in words, for reports. */
+export function describeNoise(noise: NoiseSpec): string {
+  const n = (v: number) => String(Number(v.toPrecision(4)));
+  switch (noise.kind) {
+    case 'levels':
+      return `${noise.sigmas.length} levels, geometric from σ = ${n(noise.sigmas[0]!)} down to ${n(noise.sigmas[noise.sigmas.length - 1]!)}`;
+    case 'single':
+      return `σ = ${n(noise.sigma)}`;
+    case 'kde':
+      return `Gaussian KDE on ${noise.points} data points, bandwidth ${noise.bandwidth.map(n).join(', ')}`;
+    case 'sde':
+      return noise.sde === 've' ? `VE SDE, σ_min = ${n(noise.sigmaMin)}, σ_max = ${n(noise.sigmaMax)}` : `${noise.sde === 'vp' ? 'VP' : 'sub-VP'} SDE, β_min = ${n(noise.betaMin)}, β_max = ${n(noise.betaMax)}`;
+    case 'none':
+      return 'none: the model learns the score of the data itself';
+  }
+}
+
+/** The architecture for an objective: conditioning from its family, output scaling where it helps. */
+export function modelSpecFor(name: ObjectiveName, hidden: readonly number[]): ModelSpec {
+  checkOneOf('modelSpecFor', 'objective', name, OBJECTIVE_NAMES);
+  const family = OBJECTIVES[name].family;
+  const conditioning = family === 'levels' ? 'sigma' : family === 'sde' ? 'time' : 'none';
+  // DSM-type targets z/σ grow as 1/σ: dividing the network's output by σ (Song & Ermon 2020,
+  // technique 3) lets it predict a unit-scale quantity. The sliced and implicit objectives fit
+  // scores of the perturbed data, which stay bounded at small σ, so they need no rescaling.
+  const outputScaling = name === 'ncsn' || name === 've' ? 'divideBySigma' : name === 'vp' || name === 'subvp' ? 'noisePrediction' : 'none';
+  return { kind: 'mlpScore', inputDim: 2, hidden: [...hidden], activation: 'silu', conditioning, outputScaling };
+}
+
+/** The score network of `spec` (for 'sde' noise its output scaling reads the SDE's std). */
+export function buildModel(spec: ModelSpec, noise: NoiseSpec, key: RandomKey): ScoreModel {
+  return mlpScore({
+    inputDim: spec.inputDim,
+    hidden: spec.hidden,
+    activation: spec.activation,
+    conditioning: spec.conditioning,
+    outputScaling: spec.outputScaling,
+    sde: sdeOf(noise),
+    key,
+  });
+}
+
+/**
+ * Perturbation std at which SDE models are evaluated (Fisher divergence, score field, Langevin):
+ * the noise-conditional losses' σ_L. At the last time t = ε = 1e-5 itself the VP kernel's std is
+ * 1e-3 and sub-VP's 1e-6, and a score parametrised as −ε̂/std magnifies any error of ε̂ by that
+ * much, though samplers never evaluate it there without a step of noise around it.
+ */
+export const SDE_EVALUATION_STD = 0.01;
+
+/** The time at which the SDE's kernel std reaches `std` (bisection; at least ε = 1e-5). */
+function timeOfStd(sde: Sde, std: number): number {
+  const stdAt = (t: number) => tidy(() => sde.std(full([1], t, { dtype: 'float64', device: 'cpu' })).dataSync()[0]!);
+  let lo = SDE_EPSILON;
+  let hi = sde.T;
+  if (stdAt(lo) >= std) return lo;
+  for (let i = 0; i < 60; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (stdAt(mid) < std) lo = mid;
+    else hi = mid;
+  }
+  return Number(hi.toPrecision(3));
+}
+
+/**
+ * The noise level at which a conditional model is closest to the data, where it is evaluated and
+ * plain Langevin dynamics runs: σ_L for noise levels, for an SDE the time its std is 0.01;
+ * undefined for an unconditional model.
+ */
+export function cleanestCondition(noise: NoiseSpec): number | undefined {
+  if (noise.kind === 'levels') return noise.sigmas[noise.sigmas.length - 1]!;
+  if (noise.kind === 'sde') return timeOfStd(sdeOf(noise)!, SDE_EVALUATION_STD);
+  return undefined;
+}
+
+/** The model's score with its cleanest condition filled in: what a front end plots and samples. */
+export function cleanScore(model: ScoreModel, noise: NoiseSpec): ScoreFunction {
+  const c = cleanestCondition(noise);
+  if (c === undefined) return (x) => model.score(x);
+  return (x) => model.score(x, full([x.shape[0]!], c, { dtype: x.dtype, device: x.device }));
+}
+
+/** The score-matching losses that fit a score to a batch as it is (clean or perturbed). */
+type Estimator = (score: ScoreFunction, x: Tensor, key: RandomKey, cond: Tensor | undefined) => Tensor;
+const ESTIMATORS: { readonly [E in 'ssm-vr' | 'ssm' | 'ssm-fd' | 'ism']: Estimator } = {
+  'ssm-vr': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true }),
+  ssm: (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond }),
+  'ssm-fd': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true, method: 'finiteDifference' }),
+  ism: (score, x, _key, cond) => implicitScoreMatchingLoss(score, x, { cond }),
+};
+const ESTIMATOR_OF: { readonly [O in ObjectiveName]?: Estimator } = {
+  'ssm-vr': ESTIMATORS['ssm-vr'],
+  ssm: ESTIMATORS.ssm,
+  'ssm-fd': ESTIMATORS['ssm-fd'],
+  ism: ESTIMATORS.ism,
+  'ssm-vr-clean': ESTIMATORS['ssm-vr'],
+  'ssm-clean': ESTIMATORS.ssm,
+  'ism-clean': ESTIMATORS.ism,
+};
+
+export interface ObjectiveContext {
+  readonly objective: ObjectiveName;
+  readonly noise: NoiseSpec;
+  readonly model: ScoreModel;
+  readonly dataset: ToyDataset;
+  /** Data points per step (fresh draws every step). */
+  readonly batch: number;
+  /** Data the KDE target is built on ('kde' family only). */
+  readonly kdeData?: Tensor;
+}
+const OBJECTIVE_CONTEXT = optionNames<ObjectiveContext>()(['objective', 'noise', 'model', 'dataset', 'batch', 'kdeData']);
+
+/**
+ * The per-step loss for `train`: a fresh batch from the data set, the objective's noise, and the
+ * loss itself, all from the step's key. Tensors shared by every step (the σ table, the KDE) are
+ * made here, once, and kept out of the steps' tidy scopes.
+ */
+export function makeObjective(ctx: ObjectiveContext): (params: Params, key: RandomKey) => Tensor {
+  const where = 'makeObjective';
+  if (ctx === null || typeof ctx !== 'object') throw new TypeError(`${where}: expected a context { objective, noise, model, dataset, batch }`);
+  checkOptions(where, ctx, OBJECTIVE_CONTEXT);
+  const { objective: name, noise, model, dataset, batch } = ctx;
+  checkOneOf(where, 'objective', name, OBJECTIVE_NAMES);
+  checkNumber(where, 'batch', batch, { integer: true, min: 1 });
+  const family = OBJECTIVES[name].family;
+  if (noise.kind !== family) throw new Error(`${where}: objective '${name}' trains under '${family}' noise, but the noise spec is '${noise.kind}'`);
+  const estimator = ESTIMATOR_OF[name];
+  if (noise.kind === 'levels') {
+    const sigmas = noise.sigmas;
+    const table = keep(tensor(Float64Array.from(sigmas), { dtype: 'float32' }));
+    return (params, key) => {
+      const [dataKey, levelKey, noiseKey, lossKey] = splitKey(key, 4) as [RandomKey, RandomKey, RandomKey, RandomKey];
+      const score = model.bind(params);
+      const x = dataset.sample(batch, { key: dataKey });
+      if (!estimator) return ncsnLoss(score, x, { key: lossKey, sigmas });
+      // One level per example, uniformly, as ncsnLoss draws them: ⌊uL⌋ clamped against rounding.
+      const index = cast(minimum(rand([batch], { key: levelKey }).mul(sigmas.length), sigmas.length - 1), 'int32');
+      const sigma = indexSelect(table, 0, index);
+      const noisy = add(x, mul(reshape(sigma, [batch, 1]), randn([batch, dataset.dim], { key: noiseKey })));
+      // Unweighted (λ = 1) across levels: unlike DSM's z/σ target, these objectives fit the
+      // perturbed data's score, whose size stays bounded as σ → 0, so σ² weighting (right for
+      // DSM) would leave the smallest levels — the ones samples end at — all but untrained.
+      return estimator(score, noisy, lossKey, sigma);
+    };
+  }
+  if (noise.kind === 'none') {
+    return (params, key) => {
+      const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+      return estimator!(model.bind(params), dataset.sample(batch, { key: dataKey }), lossKey, undefined);
+    };
+  }
+  if (noise.kind === 'single') {
+    return (params, key) => {
+      const [dataKey, noiseKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+      return denoisingScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key: dataKey }), { key: noiseKey, sigma: noise.sigma });
+    };
+  }
+  if (noise.kind === 'kde') {
+    if (!ctx.kdeData) throw new Error(`${where}: objective '${name}' needs kdeData, the points its KDE target is built on`);
+    const targetScore = kdeScore(ctx.kdeData, { bandwidth: [...noise.bandwidth] });
+    return (params, key) => explicitScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key }), { targetScore });
+  }
+  const sde = sdeOf(noise)!;
+  return (params, key) => {
+    const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+    return sdeScoreLoss(model.bind(params), dataset.sample(batch, { key: dataKey }), { sde, key: lossKey });
+  };
+}
