@@ -34,9 +34,8 @@ const UNIFORM_USAGE = 0x40 | 0x8; // UNIFORM | COPY_DST
 interface Variant {
   kernels: LoweredKernel[];
   pipelines: CachedPipeline[];
-  /** Element counts of the temps (allocated on first run). */
+  /** Element counts of the temps it uses (the program's temps, shared by its variants). */
   tempSizes: number[];
-  temps: GpuStorage[] | null;
   /** Per block type: elements, and each result's / update's offset. */
   outputBlocks: Map<WgslScalar, number>;
   updateBlocks: Map<WgslScalar, number>;
@@ -52,6 +51,12 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   readonly plan: FusionPlan;
   private readonly variants = new Map<string, Variant>();
   private lastVariant: Variant | null = null;
+  /**
+   * Temps, shared by every variant: the temp plan depends on the fusion plan only, so a variant
+   * for a new input layout (parameters that moved into one buffer after the first step) reuses
+   * the first variant's buffers instead of holding a second set.
+   */
+  private temps: GpuStorage[] = [];
   /** The launches of the last call (for timing kernels one by one). */
   lastLaunches: readonly CompiledLaunch[] = [];
   private disposed = false;
@@ -137,7 +142,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       });
     }
     return {
-      kernels, pipelines, tempSizes, temps: null, outputBlocks, updateBlocks, uniformBuffer, uniformOffsets,
+      kernels, pipelines, tempSizes, outputBlocks, updateBlocks, uniformBuffer, uniformOffsets,
       bindGroups: kernels.map(() => new Map()), reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')), locations,
     };
   }
@@ -172,7 +177,13 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       this.variants.set(key, variant);
     }
     this.lastVariant = variant;
-    variant.temps ??= variant.tempSizes.map((n) => runtime.allocate(n * BYTES));
+    variant.tempSizes.forEach((n, i) => {
+      const have = this.temps[i];
+      if (have && have.bytes >= n * BYTES) return;
+      if (have) runtime.release(have);
+      this.temps[i] = runtime.allocate(n * BYTES);
+    });
+    const temps = this.temps;
     const blocks = new Map<string, GpuStorage>();
     for (const [type, n] of variant.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
     for (const [type, n] of variant.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
@@ -182,7 +193,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         case 'input':
           return storages[slot.group]!.buffer;
         case 'temp':
-          return variant!.temps![slot.index]!.buffer;
+          return temps[slot.index]!.buffer;
         case 'indexErrors':
           return runtime.indexErrors;
         default:
@@ -239,10 +250,9 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const v of this.variants.values()) {
-      for (const t of v.temps ?? []) this.runtime.release(t);
-      v.uniformBuffer?.destroy();
-    }
+    for (const v of this.variants.values()) v.uniformBuffer?.destroy();
+    for (const t of this.temps) this.runtime.release(t);
+    this.temps = [];
     this.variants.clear();
   }
 }
