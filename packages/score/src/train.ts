@@ -1,13 +1,15 @@
 // A training loop for named parameters: each step differentiates the loss with `valueAndGrad`,
-// optionally clips the gradients, applies the optimiser and updates an EMA, all inside one
-// `tidy` so a step's temporaries are freed before the next. The loss value is read back from
-// the device only every `every` steps (a read waits for the device), for the progress callback.
+// optionally clips the gradients, applies the optimiser and updates an EMA. By default the whole
+// step is compiled once with `jit` and replayed (fused kernels, one submit per step on WebGPU);
+// the step's host scalars (learning rate, bias corrections, EMA decay) and its random key are
+// arguments, so nothing retraces. Eagerly (`jit: false`), each step runs inside one `tidy`. The
+// loss value is read back from the device only every `every` steps, for the progress callback.
 
-import { valueAndGrad } from '@scorch/autograd';
-import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, tidy } from '@scorch/tensor';
+import { jit, valueAndGrad } from '@scorch/autograd';
+import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, full, tidy } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
-import { type Ema, type Optimizer, clipGradNorm } from './optim.js';
+import { type Ema, type Optimizer, type StepScalars, clipGradNorm } from './optim.js';
 
 export interface TrainProgress {
   /** Steps completed (1-based). */
@@ -36,10 +38,16 @@ export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void | Promise<void>;
   /** Throw when a read loss is NaN or infinite; default true. */
   stopOnNonFinite?: boolean;
+  /**
+   * Compile the step once (`jit`) and replay it; default true, except for a loss that takes the
+   * step number (a third parameter), which would be a different program every step and so runs
+   * eagerly. false runs every step eagerly, op by op (for debugging: values can be read inside).
+   */
+  jit?: boolean;
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit',
 ]);
 
 export interface TrainResult {
@@ -65,22 +73,49 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`${where}: onProgress must be a function ({ step, loss }) => void`);
   checkBoolean(where, 'stopOnNonFinite', stopOnNonFinite);
   checkKey(key, `${where}: key`);
+  const takesStep = loss.length >= 3;
+  if (opts.jit !== undefined) checkBoolean(where, 'jit', opts.jit);
+  if (opts.jit === true && takesStep) {
+    throw new Error(`${where}: jit: true with a loss that takes the step number (a third parameter): a compiled step is traced once, so pass step-dependent values as tensors, or set jit: false`);
+  }
+  const compile = opts.jit ?? !takesStep;
 
   const names = Object.keys(params);
-  const tensors = names.map((n) => params[n]!);
   const toRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
   const history: TrainProgress[] = [];
+  const first = params[names[0]!]!;
+  const scalar = (v: number): Tensor => full([], v, { dtype: first.dtype, device: first.device });
+
+  /** One step: the loss at `current` (returned) and the updates, all by assign. */
+  const stepOnce = (current: Params, stepKey: RandomKey, scalars: StepScalars, averaging: StepScalars | undefined, step: number): Tensor => {
+    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
+    const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...names.map((n) => current[n]!));
+    let grads = toRecord(gradList as Tensor[]);
+    if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
+    optimizer.applyUpdate(current, grads, scalars);
+    if (ema) ema.applyUpdate(current, averaging!);
+    return lossValue;
+  };
+  let compiled: ((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => Tensor) | null = null;
+  if (compile) {
+    // The state must exist before the step is traced; the parameters are updated in place.
+    optimizer.init(params);
+    compiled = jit((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => stepOnce(current, stepKey, scalars, averaging, 0), { donate: [0] });
+  }
 
   for (let step = 0; step < steps; step++) {
     const stepKey = foldIn(key, step);
     const read = (step + 1) % every === 0 || step === steps - 1;
-    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
+    const stepScalars = optimizer.beginStep();
+    const averaging = ema?.beginUpdate();
     const value = tidy(() => {
-      const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...tensors);
-      let grads = toRecord(gradList as Tensor[]);
-      if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
-      optimizer.step(params, grads);
-      ema?.update(params);
+      let lossValue: Tensor;
+      if (compiled) {
+        const asTensors = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, scalar(v)]));
+        lossValue = compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging));
+      } else {
+        lossValue = stepOnce(params, stepKey, stepScalars, averaging, step);
+      }
       return read ? lossValue : null;
     });
     if (value) {

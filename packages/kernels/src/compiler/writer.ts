@@ -7,7 +7,7 @@
 
 import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tensor';
 import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
-import { type WgslScalar, wgslType } from '../wgsl/common.js';
+import { F32_NAN, F32_NEG_INF, F32_POS_INF, type WgslScalar, wgslType } from '../wgsl/common.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
 import { mathPrelude } from '../wgsl/mathLibrary.js';
@@ -62,6 +62,11 @@ export function literal(value: number, dtype: DType): string {
   if (dtype === 'bool') return value ? '1u' : '0u';
   if (dtype === 'int32') return value === -2147483648 ? 'bitcast<i32>(0x80000000u)' : `i32(${value})`;
   const f = Math.fround(value);
+  // WGSL rejects infinities and NaN in constant expressions, even from bitcast: the math
+  // prelude reads them from a private variable.
+  if (Number.isNaN(f)) return F32_NAN;
+  if (f === Infinity) return F32_POS_INF;
+  if (f === -Infinity) return F32_NEG_INF;
   if (Number.isInteger(f) && Math.abs(f) < 2 ** 24 && !Object.is(f, -0)) return `${f}.0`;
   const bits = new Uint32Array(new Float32Array([f]).buffer)[0]!;
   return `bitcast<f32>(0x${bits.toString(16)}u)`;
