@@ -121,6 +121,22 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
   }
 });
 
+describe('epilogues that read their anchor through reshapes', () => {
+  it('a column sum, reshaped to [1,n] and back, updates a bias in the sum\'s own kernel', async () => {
+    const rnd = hostRandom(hashSeed('jit-reshape-epilogue'));
+    const g = tensor(data(256 * 16, rnd), { shape: [256, 16], device: dev });
+    const b = tensor(data(16, rnd), { device: dev });
+    const f = (g: Tensor, b: Tensor) => b.sub(g.sum(0, true).reshape([16]).mul(0.1));
+    const eager = await read(tidy(() => f(g, b)));
+    const compiled = jit(f);
+    const lowered = compiled.lower(g, b);
+    expect(lowered.kernels().length).toBe(1);
+    // One sum over 256 values per output, in another order: 256·u·Σ|g| (|g| ≤ 2), times 0.1.
+    const bound = 0.1 * 256 * 2 ** -24 * 512 + ulp(4);
+    expect(firstMismatch(eager, await read(compiled(g, b)), () => bound)).toBeNull();
+  });
+});
+
 /** The SSM-VR and DSM training steps of the benchmark: MLP 2→h→h→2 (softplus), Adam, one call. */
 function trainingStep(kind: 'ssm-vr' | 'dsm', device: string, hidden: number, batch: number) {
   const model = mlpScore({ inputDim: 2, hidden: [hidden, hidden], activation: 'softplus', key: randomKey(0), device } as never);

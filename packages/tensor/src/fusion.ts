@@ -173,19 +173,22 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   }
 
   // The stored values a root (or an anchor's operands) reads, walking inline definitions, and
-  // whether each is read only at the root's own coordinates.
-  const collect = (v: ProgramVar, identity: boolean, into: Map<number, boolean>): void => {
+  // whether each is read only at the root's own coordinates: through elementwise ops, or through
+  // reshapes (which keep the row-major order) to a value of the root's own shape.
+  type Access = 'same' | 'linear' | 'other';
+  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, boolean>): void => {
     if (inputIds.has(v.id) || mat.has(v.id)) {
+      const identity = access === 'same' || (access === 'linear' && sameShape(v.shape, root.shape));
       into.set(v.id, (into.get(v.id) ?? true) && identity);
       return;
     }
     const eq = defs.get(v.id)!;
-    for (const x of eq.inputs) collect(x, identity && keepsCoordinates(eq), into);
+    for (const x of eq.inputs) collect(x, root, through(eq, access), into);
   };
   const rootLeaves = (v: ProgramVar): Leaf[] => {
     const eq = defs.get(v.id)!;
     const map = new Map<number, boolean>();
-    for (const x of eq.inputs) collect(x, isInline(eq, opts) && keepsCoordinates(eq), map);
+    for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map);
     return [...map].map(([id, identity]) => ({ id, identity }));
   };
 
@@ -283,9 +286,12 @@ function rowMajor(shape: readonly number[]): number[] {
   return strides;
 }
 
-/** True when `eq`'s output coordinates are its inputs' coordinates (elementwise ops). */
-function keepsCoordinates(eq: Equation): boolean {
-  return eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul');
+/** How `eq`'s inputs are read, given how its output is: elementwise ops keep it, reshapes keep the order. */
+function through(eq: Equation, access: 'same' | 'linear' | 'other'): 'same' | 'linear' | 'other' {
+  if (access === 'other') return 'other';
+  if (eq.prim === 'reshape') return 'linear';
+  if (eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul')) return access;
+  return 'other';
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -90,16 +90,7 @@ export class Program {
    *     in ( c ) }
    */
   toString(): string {
-    const names = new Map<number, string>();
-    const name = (v: ProgramVar): string => {
-      let n = names.get(v.id);
-      if (n === undefined) {
-        n = varName(names.size);
-        names.set(v.id, n);
-      }
-      return n;
-    };
-    const typed = (v: ProgramVar) => `${name(v)}:${dtypeAbbrev(v.dtype)}${fmtShape(v.shape)}`;
+    const { name, typed, equation } = this.printer();
     const keyName = (k: KeyVar) => `k${k.keyId}`;
     const lines: string[] = [];
     const head = this.inputs.map((v, i) => {
@@ -112,10 +103,7 @@ export class Program {
     for (const d of this.keyDerivations) {
       body.push(d.kind === 'foldIn' ? `${keyName(d.out)}:key = foldIn ${keyName(d.input)} ${d.data}` : `${keyName(d.out)}:key = split ${keyName(d.input)} ${d.index}/${d.count}`);
     }
-    for (const eq of this.equations) {
-      const params = formatParams(eq);
-      body.push(`${typed(eq.out)} = ${eq.prim}${params} ${eq.inputs.map(name).join(' ')}`.trimEnd());
-    }
+    for (const eq of this.equations) body.push(equation(eq));
     body.forEach((line, i) => lines.push(`  ${i === 0 ? 'let ' : '    '}${line}`));
     lines.push(`  in ( ${this.outputs.map(name).join(', ')} )`);
     if (this.updates.length > 0) {
@@ -123,6 +111,28 @@ export class Program {
     }
     lines[lines.length - 1] += ' }';
     return lines.join('\n');
+  }
+
+  /** Each equation as `toString` prints it (with the same variable names), by index. */
+  equationLines(): string[] {
+    return this.equations.map(this.printer().equation);
+  }
+
+  /** Names in print order (inputs first, then each equation's output), and line formatters. */
+  private printer() {
+    const names = new Map<number, string>();
+    const name = (v: ProgramVar): string => {
+      let n = names.get(v.id);
+      if (n === undefined) {
+        n = varName(names.size);
+        names.set(v.id, n);
+      }
+      return n;
+    };
+    for (const v of this.inputs) name(v);
+    const typed = (v: ProgramVar) => `${name(v)}:${dtypeAbbrev(v.dtype)}${fmtShape(v.shape)}`;
+    const equation = (eq: Equation) => `${typed(eq.out)} = ${eq.prim}${formatParams(eq)} ${eq.inputs.map(name).join(' ')}`.trimEnd();
+    return { name, typed, equation };
   }
 }
 

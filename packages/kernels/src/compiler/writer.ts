@@ -148,7 +148,7 @@ export class KernelWriter {
 
   /** Makes `v` at `coords` read as `expr` in the current scope (an accumulator, a value already computed). */
   define(v: ProgramVar, coords: Coords, expr: string): void {
-    this.known[this.known.length - 1]!.set(`${v.id}@${coords.axes.join(',')}`, expr);
+    this.known[this.known.length - 1]!.set(elementKey(v, coords), expr);
   }
 
   /** Row-major coordinates of linear index `index` over `shape` (decoded lazily, divisions by literals). */
@@ -208,7 +208,7 @@ export class KernelWriter {
    * kernel that stores it computes it).
    */
   value(v: ProgramVar, coords: Coords, fromDefinition = false): string {
-    const key = `${v.id}@${coords.axes.join(',')}`;
+    const key = elementKey(v, coords);
     const scopeKnown = this.known[this.known.length - 1]!.get(key);
     if (scopeKnown !== undefined) return scopeKnown;
     const memo = this.memo[this.memo.length - 1]!;
@@ -390,6 +390,16 @@ export class KernelWriter {
   static prelude(code: string): string {
     return mathPrelude(code);
   }
+}
+
+/**
+ * Which element of `v` coordinates name, as a memo key: by the row-major linear index when the
+ * coordinates carry it for v's shape (so a value reached through reshapes that return to its
+ * shape is recognised as the same element), else by the coordinate expressions.
+ */
+function elementKey(v: ProgramVar, coords: Coords): string {
+  if (coords.linear !== undefined && coords.shape && sameShape(coords.shape, v.shape)) return `${v.id}#${coords.linear}`;
+  return `${v.id}@${coords.axes.join(',')}`;
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
