@@ -29,6 +29,12 @@ export interface FusionOptions {
   skinnyMatmulMax?: number;
   /** A value read by several kernels is recomputed in each while its inline cost is at most this. Default 4. */
   recomputeCostMax?: number;
+  /**
+   * Most stored values (buffers) one value's computation may read: a device binds a limited
+   * number of buffers per kernel. A value reading more stores part of its computation first.
+   * Default unlimited.
+   */
+  maxReadsPerValue?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -67,7 +73,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4 };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -191,6 +197,44 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map);
     return [...map].map(([id, identity]) => ({ id, identity }));
   };
+
+  // A value (or an anchor's operands) reading more stored values than a kernel may bind stores
+  // part of its computation first: the inline value, among those it computes, that reads the
+  // most while staying within the limit (it then counts as one read).
+  const leafSet = (v: ProgramVar, into = new Set<number>()): Set<number> => {
+    if (inputIds.has(v.id) || mat.has(v.id)) return into.add(v.id);
+    for (const x of defs.get(v.id)!.inputs) leafSet(x, into);
+    return into;
+  };
+  const inlineNodes = (v: ProgramVar, into = new Set<number>()): Set<number> => {
+    for (const x of defs.get(v.id)!.inputs) {
+      if (inputIds.has(x.id) || mat.has(x.id) || into.has(x.id)) continue;
+      into.add(x.id);
+      inlineNodes(x, into);
+    }
+    return into;
+  };
+  if (Number.isFinite(opts.maxReadsPerValue)) {
+    for (const eq of program.equations) {
+      if (!mat.has(eq.out.id)) continue;
+      for (;;) {
+        const reads = new Set<number>();
+        for (const x of eq.inputs) leafSet(x, reads);
+        if (reads.size <= opts.maxReadsPerValue) break;
+        let best: number | null = null;
+        let bestReads = 1;
+        for (const id of inlineNodes(eq.out)) {
+          const n = leafSet(defs.get(id)!.out).size;
+          if (n > bestReads && n <= opts.maxReadsPerValue) {
+            best = id;
+            bestReads = n;
+          }
+        }
+        if (best === null) break; // a single input op reading too many (concat): nothing to split
+        mat.add(best);
+      }
+    }
+  }
 
   const kernels: FusedKernel[] = [];
   const producer = new Map<number, number>();

@@ -62,7 +62,9 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private disposed = false;
 
   constructor(private readonly backend: WebGPUBackend, readonly program: Program) {
-    this.plan = planFusion(program);
+    // One binding each for what a value reads, plus its output and the index-error record.
+    const limits = backend.runtime.device.limits;
+    this.plan = planFusion(program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2 });
   }
 
   private get runtime(): GpuRuntime {
