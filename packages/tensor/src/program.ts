@@ -113,6 +113,38 @@ export class Program {
     return lines.join('\n');
   }
 
+  /**
+   * A text that is equal for two programs exactly when they compute the same thing the same way
+   * (inputs, equations with their params, outputs and updates, with variables numbered in order,
+   * and which keys draw what). Backends cache generated code under it: a function traced again
+   * (a sampler run after another) reuses the kernels made for the first trace.
+   */
+  /** Every key variable in a canonical order: the key inputs, then each derived key as derived. */
+  canonicalKeys(): KeyVar[] {
+    return [...this.keyInputs, ...this.keyDerivations.map((d) => d.out)];
+  }
+
+  structuralKey(): string {
+    const ids = new Map<number, number>();
+    const id = (v: ProgramVar): number => {
+      let n = ids.get(v.id);
+      if (n === undefined) ids.set(v.id, (n = ids.size));
+      return n;
+    };
+    const keyIds = new Map<KeyVar, number>(this.canonicalKeys().map((k, i) => [k, i]));
+    const keyId = (k: KeyVar): number => keyIds.get(k)!;
+    const type = (v: ProgramVar) => `${v.dtype}[${v.shape.join(',')}]`;
+    const parts: string[] = [this.device];
+    parts.push(this.inputs.map((v, i) => `${id(v)}:${type(v)}:${this.inputSources[i]!.kind}`).join(' '));
+    for (const d of this.keyDerivations) parts.push(`k${keyId(d.out)}=${d.kind}(k${keyId(d.input)},${d.kind === 'foldIn' ? d.data : `${d.index}/${d.count}`})`);
+    for (const eq of this.equations) {
+      const params = eq.key ? { ...(eq.params as PrimitiveParams['random']), key: `k${keyId(eq.key)}` } : eq.params;
+      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${JSON.stringify(params)}(${eq.inputs.map(id).join(',')})`);
+    }
+    parts.push(`out(${this.outputs.map(id).join(',')})`, `upd(${this.updates.map((u) => `${u.input}<-${id(u.value)}`).join(',')})`);
+    return parts.join(';');
+  }
+
   /** Each equation as `toString` prints it (with the same variable names), by index. */
   equationLines(): string[] {
     return this.equations.map(this.printer().equation);

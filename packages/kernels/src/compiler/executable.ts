@@ -15,7 +15,7 @@
 /// <reference types="@webgpu/types" />
 
 import {
-  type CompiledProgram, type FusionPlan, type KernelInfo, type KeyVar, type Program, type ProgramVar, type RandomKey,
+  type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
   planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
@@ -31,24 +31,43 @@ const BYTES = 4;
 const BLOCK_ALIGN = 4;
 const UNIFORM_USAGE = 0x40 | 0x8; // UNIFORM | COPY_DST
 
-interface Variant {
-  kernels: LoweredKernel[];
-  pipelines: CachedPipeline[];
-  /** Element counts of the temps it uses (the program's temps, shared by its variants). */
-  tempSizes: number[];
-  /** Per block type: elements, and each result's / update's offset. */
-  outputBlocks: Map<WgslScalar, number>;
-  updateBlocks: Map<WgslScalar, number>;
-  /** Uniform buffer of the kernels that have uniforms, each at an aligned offset. */
-  uniformBuffer: GPUBuffer | null;
-  uniformOffsets: (number | null)[];
-  bindGroups: Map<string, GPUBindGroup>[];
-  reportsBadIndices: boolean;
-  locations: Map<number, Location>;
+/**
+ * The code and buffer plan of a program for one layout of its inputs. It depends only on the
+ * program's structure and the layout, so it is cached per device under a key made of both
+ * before any WGSL is generated: a function traced again (every sampler run traces its step)
+ * reuses the kernels, pipelines and plans made the first time.
+ */
+interface Lowering {
+  readonly kernels: readonly LoweredKernel[];
+  readonly pipelines: readonly CachedPipeline[];
+  /** Element counts of the temps it uses. */
+  readonly tempSizes: readonly number[];
+  /** Per block type: elements. */
+  readonly outputBlocks: ReadonlyMap<WgslScalar, number>;
+  readonly updateBlocks: ReadonlyMap<WgslScalar, number>;
+  /** Where each program output and each update value is written, by index. */
+  readonly outputLocations: readonly Location[];
+  readonly updateLocations: readonly Location[];
+  /** Byte offset of each kernel's uniform block in the uniform buffer (null: none), and its size. */
+  readonly uniformOffsets: readonly (number | null)[];
+  readonly uniformBytes: number;
+  readonly reportsBadIndices: boolean;
 }
 
+/** A program's own state for one lowering: its uniform buffer and cached bind groups. */
+interface Variant {
+  readonly lowering: Lowering;
+  readonly uniformBuffer: GPUBuffer | null;
+  readonly bindGroups: Map<string, GPUBindGroup>[];
+}
+
+/** Lowerings per device, by structural key; the oldest are dropped past the limit. */
+const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
+const LOWERING_CACHE_LIMIT = 256;
+
 export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
-  readonly plan: FusionPlan;
+  private planned: FusionPlan | null = null;
+  private readonly structure: string;
   private readonly variants = new Map<string, Variant>();
   private lastVariant: Variant | null = null;
   /**
@@ -62,9 +81,17 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private disposed = false;
 
   constructor(private readonly backend: WebGPUBackend, readonly program: Program) {
-    // One binding each for what a value reads, plus its output and the index-error record.
-    const limits = backend.runtime.device.limits;
-    this.plan = planFusion(program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2 });
+    this.structure = program.structuralKey();
+  }
+
+  /** The fusion plan (made when a lowering is first needed). */
+  get plan(): FusionPlan {
+    if (!this.planned) {
+      // One binding each for what a value reads, plus its output and the index-error record.
+      const limits = this.runtime.device.limits;
+      this.planned = planFusion(this.program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2 });
+    }
+    return this.planned;
   }
 
   private get runtime(): GpuRuntime {
@@ -74,7 +101,32 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   // ------------------------------------------------------------------------------------------
   // Building a variant
 
-  private build(groups: readonly number[], offsets: readonly number[]): Variant {
+  private variant(groups: readonly number[], offsets: readonly number[]): Variant {
+    const layout = `${groups.join(',')}|${offsets.join(',')}`;
+    let variant = this.variants.get(layout);
+    if (variant) return variant;
+    let cache = loweringCaches.get(this.runtime);
+    if (!cache) loweringCaches.set(this.runtime, (cache = new Map()));
+    const key = `${this.structure}#${layout}`;
+    let lowering = cache.get(key);
+    if (!lowering) {
+      lowering = this.lower(groups, offsets);
+      cache.set(key, lowering);
+      if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    }
+    let uniformBuffer: GPUBuffer | null = null;
+    if (lowering.uniformBytes > 0) {
+      uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: lowering.uniformBytes, usage: UNIFORM_USAGE });
+      lowering.kernels.forEach((k, i) => {
+        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
+      });
+    }
+    variant = { lowering, uniformBuffer, bindGroups: lowering.kernels.map(() => new Map()) };
+    this.variants.set(layout, variant);
+    return variant;
+  }
+
+  private lower(groups: readonly number[], offsets: readonly number[]): Lowering {
     const program = this.program;
     const plan = this.plan;
     const locations = new Map<number, Location>();
@@ -127,25 +179,20 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
     });
     const pipelines = kernels.map((k) => this.runtime.pipeline(k.code, k.label));
-    // Uniforms: static ones written now, a random kernel's key every call.
+    // Uniforms: static ones, and a random kernel's key (written every call).
     const align = Math.max(16, this.runtime.device.limits.minUniformBufferOffsetAlignment);
     let uniformBytes = 0;
     const uniformOffsets = kernels.map((k) => {
-      if (!k.uniforms && !k.key) return null;
+      if (!k.uniforms && k.key === undefined) return null;
       const at = uniformBytes;
       uniformBytes += Math.ceil(Math.max(k.uniforms?.byteLength ?? 16, 16) / align) * align;
       return at;
     });
-    let uniformBuffer: GPUBuffer | null = null;
-    if (uniformBytes > 0) {
-      uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: uniformBytes, usage: UNIFORM_USAGE });
-      kernels.forEach((k, i) => {
-        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
-      });
-    }
     return {
-      kernels, pipelines, tempSizes, outputBlocks, updateBlocks, uniformBuffer, uniformOffsets,
-      bindGroups: kernels.map(() => new Map()), reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')), locations,
+      kernels, pipelines, tempSizes, outputBlocks, updateBlocks,
+      outputLocations: program.outputs.map((v) => locations.get(v.id)!),
+      updateLocations: program.updates.map((u) => locations.get(u.value.id)!),
+      uniformOffsets, uniformBytes, reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')),
     };
   }
 
@@ -172,14 +219,10 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       return g;
     });
     const offsets = handles.map((h) => h.offset);
-    const key = `${groups.join(',')}|${offsets.join(',')}`;
-    let variant = this.variants.get(key);
-    if (!variant) {
-      variant = this.build(groups, offsets);
-      this.variants.set(key, variant);
-    }
+    const variant = this.variant(groups, offsets);
+    const lowering = variant.lowering;
     this.lastVariant = variant;
-    variant.tempSizes.forEach((n, i) => {
+    lowering.tempSizes.forEach((n, i) => {
       const have = this.temps[i];
       if (have && have.bytes >= n * BYTES) return;
       if (have) runtime.release(have);
@@ -187,8 +230,8 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     });
     const temps = this.temps;
     const blocks = new Map<string, GpuStorage>();
-    for (const [type, n] of variant.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
-    for (const [type, n] of variant.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
+    for (const [type, n] of lowering.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
+    for (const [type, n] of lowering.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
     if (runtime.poison) for (const b of blocks.values()) runtime.dispatch(fillKernel(b.bytes / BYTES, runtime.poisonWord), [b.buffer]);
     const resolve = (slot: Slot): GPUBuffer => {
       switch (slot.kind) {
@@ -203,50 +246,50 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       }
     };
     // Random keys: written into their kernels' uniforms (queued before this call's commands).
-    const keys = variant.kernels.some((k) => k.key) ? this.program.resolveKeys(keyValues) : null;
-    variant.kernels.forEach((k, i) => {
-      if (!k.key) return;
-      const value = Array.isArray(k.key) ? (k.key as RandomKey) : keys!.get(k.key as KeyVar)!;
-      runtime.device.queue.writeBuffer(variant!.uniformBuffer!, variant!.uniformOffsets[i]!, new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]));
+    const keys = lowering.kernels.some((k) => typeof k.key === 'number') ? this.program.resolveKeys(keyValues) : null;
+    const canonical = keys ? this.program.canonicalKeys() : [];
+    lowering.kernels.forEach((k, i) => {
+      if (k.key === undefined) return;
+      const value = typeof k.key === 'number' ? keys!.get(canonical[k.key]!)! : k.key;
+      runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]));
     });
-    const launches: CompiledLaunch[] = variant.kernels.map((k, i) => {
+    const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
       const buffers = k.bindings.map(resolve);
       const cacheKey = buffers.map(bufferId).join(',');
-      let bindGroup = variant!.bindGroups[i]!.get(cacheKey);
+      let bindGroup = variant.bindGroups[i]!.get(cacheKey);
       if (!bindGroup) {
         const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
-        if (variant!.uniformOffsets[i] !== null) {
-          entries.push({ binding: buffers.length, resource: { buffer: variant!.uniformBuffer!, offset: variant!.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
+        if (lowering.uniformOffsets[i] !== null) {
+          entries.push({ binding: buffers.length, resource: { buffer: variant.uniformBuffer!, offset: lowering.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
         }
-        bindGroup = runtime.device.createBindGroup({ layout: variant!.pipelines[i]!.layout, entries, label: k.label });
+        bindGroup = runtime.device.createBindGroup({ layout: lowering.pipelines[i]!.layout, entries, label: k.label });
         // Pool buffers come back under new identities rarely; a small cache keeps the common ones.
-        if (variant!.bindGroups[i]!.size > 16) variant!.bindGroups[i]!.clear();
-        variant!.bindGroups[i]!.set(cacheKey, bindGroup);
+        if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
+        variant.bindGroups[i]!.set(cacheKey, bindGroup);
       }
-      return { label: k.label, pipeline: variant!.pipelines[i]!, bindGroup, dispatch: k.dispatch };
+      return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch };
     });
-    runtime.runCompiled(launches, variant.reportsBadIndices);
+    runtime.runCompiled(launches, lowering.reportsBadIndices);
     this.lastLaunches = launches;
     for (const c of copies) this.backend.dispose(c);
     // Results and updates are views of their blocks; each block is freed with its last view.
-    const view = (v: ProgramVar): GpuHandle => {
-      const loc = variant!.locations.get(v.id)!;
+    const view = (v: ProgramVar, loc: Location): GpuHandle => {
       const storage = blocks.get(slotKey(loc.slot))!;
       storage.refs++;
       return { storage, shape: [...v.shape], strides: rowMajorStrides(v.shape), offset: loc.offset, dtype: v.dtype, disposed: false };
     };
-    const result = [...this.program.outputs.map(view), ...this.program.updates.map((u) => view(u.value))];
+    const result = [
+      ...this.program.outputs.map((v, i) => view(v, lowering.outputLocations[i]!)),
+      ...this.program.updates.map((u, i) => view(u.value, lowering.updateLocations[i]!)),
+    ];
     for (const b of blocks.values()) runtime.release(b);
     return result;
   }
 
   kernels(): readonly KernelInfo[] {
-    let variant = this.lastVariant;
-    if (!variant) {
-      // Not run yet: describe the layout of separate, contiguous inputs.
-      variant = this.build(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
-    }
-    return variant.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
+    // Not run yet: describe the layout of separate, contiguous inputs.
+    const variant = this.lastVariant ?? this.variant(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
+    return variant.lowering.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
   }
 
   dispose(): void {

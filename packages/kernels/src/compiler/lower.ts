@@ -5,7 +5,7 @@
 // as their store function; random draws and scatter-adds have kernels of their own.
 
 import {
-  type Equation, type FusionPlan, type KeyVar, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   sizeOf, storedView,
 } from '@scorch/tensor';
 import { type Layout } from '../layout.js';
@@ -26,8 +26,11 @@ export interface LoweredKernel {
   readonly bindings: readonly Slot[];
   /** Uniform words fixed at compile time (null: no uniform block, unless `key` is set). */
   readonly uniforms: Uint32Array | null;
-  /** A random draw's key: the uniform block is [k0, k1, 0, 0], written every call. */
-  readonly key?: KeyVar | readonly [number, number];
+  /**
+   * A random draw's key: the index of a program key in `program.canonicalKeys()`, or a constant
+   * key. The uniform block is [k0, k1, 0, 0], written every call.
+   */
+  readonly key?: number | readonly [number, number];
   /** Equations of the program this kernel computes. */
   readonly equations: readonly number[];
 }
@@ -456,7 +459,7 @@ fn main(${ENTRY}) {
     dispatch: grid(Math.ceil(Math.ceil(count / 4) / WORKGROUP)),
     bindings: w.bindingList.map((b) => b.slot),
     uniforms: null,
-    key: eq.key ?? p.key,
+    key: eq.key ? ctx.plan.program.canonicalKeys().indexOf(eq.key) : p.key,
     equations: [index],
   };
 }
