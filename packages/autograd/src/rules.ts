@@ -6,7 +6,7 @@
 
 import {
   type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, cos, div,
-  equal, greater, isFloatDType, keepdimsShape, log, matmul, mul, neg, pow, reciprocal, reshape,
+  equal, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, neg, pow, reciprocal, reshape,
   sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
@@ -76,6 +76,29 @@ function unaryRules<R>(make: (derivative: Derivative) => R): { [P in UnaryPrimit
 type Partials = (a: Tensor, b: Tensor, y: Tensor, needs: readonly [boolean, boolean]) => [Tensor | null, Tensor | null];
 type ProductLikePrimitive = 'mul' | 'div' | 'max' | 'pow';
 
+/**
+ * The partials of aᵇ, with the values PyTorch and JAX give where the formulas are 0·∞:
+ * ∂/∂a = b aᵇ⁻¹ is 0 at a = b = 0, and ∂/∂b = aᵇ log a is 0 at a = 0, b ≥ 0. Only those points
+ * are masked (elsewhere the formulas are right, and so are their derivatives, e.g.
+ * ∂²aᵇ/∂a∂b = a⁻¹ at b = 0). Inside the formula the masked entries also take a = 1 (a `where`
+ * on the input, not only on the result), so that its derivatives there, which the mask
+ * multiplies by 0, are finite: higher-order derivatives stay 0 instead of 0·∞ = NaN.
+ */
+function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolean, boolean]): [Tensor | null, Tensor | null] {
+  const baseIsZero = equal(a, 0);
+  let da: Tensor | null = null;
+  let db: Tensor | null = null;
+  if (na) {
+    const masked = where(baseIsZero, equal(b, 0), 0);
+    da = where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1))));
+  }
+  if (nb) {
+    const masked = where(baseIsZero, greaterEqual(b, 0), 0);
+    db = where(masked, 0, mul(log(where(masked, 1, a)), y));
+  }
+  return [da, db];
+}
+
 const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
   mul: (a, b, _y, [na, nb]) => [na ? b : null, nb ? a : null], // d(ab) = b da + a db
   div: (_a, b, y, [na, nb]) => [na ? reciprocal(b) : null, nb ? neg(div(y, b)) : null], // d(a/b) = da/b − (a/b) db/b
@@ -84,8 +107,7 @@ const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
     const m = maxMask(a, b);
     return [na ? m : null, nb ? sub(1, m) : null];
   },
-  // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
-  pow: (a, b, y, [na, nb]) => [na ? mul(b, pow(a, sub(b, 1))) : null, nb ? mul(log(a), y) : null],
+  pow: powPartials, // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
 };
 
 /** One rule per product-like binary primitive, made from its entry in BINARY_PARTIALS. */
