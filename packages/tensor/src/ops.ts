@@ -111,8 +111,11 @@ export const softplus = (x: Tensor): Tensor => {
 };
 /** SiLU (swish): x·σ(x). */
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
-/** max(x, 0), with derivative 0 at 0 (as PyTorch and JAX). */
-export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
+/**
+ * max(x, 0), with derivative 0 at 0 and relu(NaN) = NaN (as PyTorch and JAX): the test is x ≤ 0,
+ * which NaN fails, so NaN takes the x branch.
+ */
+export const relu = (x: Tensor): Tensor => where(lessEqual(x, 0), 0, x);
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
 export const elu = (x: Tensor, alpha = 1): Tensor => {
   // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
