@@ -179,9 +179,10 @@ describe('exp, expm1, log, log1p and tanh: within their bounds', () => {
     { name: 'expm1 near 0', op: expm1, bound: 1, xs: logUniform(2 ** -30, 1, 1 << 14, 8) },
     { name: 'log over every positive float32', op: log, bound: 1, xs: logUniform(2 ** -149, 3.4e38, 1 << 17, 9, false) },
     { name: 'log near 1', op: log, bound: 1, xs: grid(0.5, 2, 1 << 17) },
-    { name: 'log1p on [0.4142, 8)', op: log1p, bound: 2, xs: grid(0.4142, 8, 1 << 18) },
-    { name: 'log1p near 0 and towards -1', op: log1p, bound: 2, xs: [...logUniform(2 ** -30, 0.999, 1 << 15, 10), ...grid(-0.9999, -0.25, 1 << 14)] },
-    { name: 'log1p up to 3.4e38', op: log1p, bound: 2, xs: logUniform(8, 3.4e38, 1 << 14, 11, false) },
+    // log1p adds back the rounding error of 1 + x (a fenced compensation): without it 2 ULP here.
+    { name: 'log1p on [0.4142, 8)', op: log1p, bound: 1, xs: grid(0.4142, 8, 1 << 18) },
+    { name: 'log1p near 0 and towards -1', op: log1p, bound: 1, xs: [...logUniform(2 ** -30, 0.999, 1 << 15, 10), ...grid(-0.9999, -0.25, 1 << 14)] },
+    { name: 'log1p up to 3.4e38', op: log1p, bound: 1, xs: logUniform(8, 3.4e38, 1 << 14, 11, false) },
     { name: 'tanh on [-10, 10] and near 0', op: tanh, bound: 2, xs: [...grid(-10, 10, 1 << 17), ...logUniform(2 ** -30, 1, 1 << 14, 12)] },
   ];
   for (const c of cases) {

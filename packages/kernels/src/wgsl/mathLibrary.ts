@@ -7,7 +7,7 @@
 // Accuracy, as the distance in ULP to the float64 result rounded to float32, for every finite
 // argument (asserted over dense samples and at the edges in test/mathLibrary.test.ts; sin and cos
 // were also run over all 2^32 float32 inputs on llvmpipe: 2 ULP on about 15000 of them, else less):
-// - exp, expm1, log, pow: ≤ 1 ULP; log1p, tanh, sin, cos: ≤ 2 ULP.
+// - exp, expm1, log, log1p, pow: ≤ 1 ULP; tanh, sin, cos: ≤ 2 ULP.
 // - Results below 2^-126 may be flushed to zero: WGSL lets implementations flush subnormals.
 // exp, expm1 and log reduce their argument exactly (Cody–Waite constants with few significant
 // bits, so k·C is exact) and evaluate short Taylor polynomials (truncation < 2^-30 relative).
@@ -99,14 +99,15 @@ const LIBRARY: Record<string, string> = {
   return ef * 0.693359375 + (sc_log1p_reduced(m - 1.0) - ef * 2.12194440e-4);
 }`,
   // Near 0 the series takes x itself (no rounding of 1 + x); elsewhere u = 1 + x is split as
-  // in sc_log and the rounding error of u is added back as c/u (fdlibm's correction).
+  // in sc_log and the rounding error of u is added back as c/u (fdlibm's correction; u is fenced,
+  // or (1 + x) - x would be simplified to 1 and the correction to 0).
   sc_log1p: `fn sc_log1p(x: f32) -> f32 {
   if (sc_isnan(x)) { return x; }
   if (x < -1.0) { return sc_nan(); }
   if (x == -1.0) { return sc_neg_inf(); }
   if (x == sc_pos_inf()) { return x; }
   if (x > -0.29289321 && x < 0.41421356) { return sc_log1p_reduced(x); }
-  let u = 1.0 + x;
+  let u = sc_fence(1.0 + x);
   var c = 0.0;
   if (u < 16777216.0) {
     // u - x is exact once u >= 2 (Sterbenz), u - 1 is exact below 2.
