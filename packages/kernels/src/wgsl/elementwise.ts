@@ -6,7 +6,7 @@
 import type { BinaryPrimitive, ComparePrimitive, DType, UnaryPrimitive } from '@scorch/tensor';
 import { type Layout, collapseAxes, isContiguous, sizeOfShape } from '../layout.js';
 import {
-  type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
+  I32_MIN, type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
 import { mathPrelude } from './mathLibrary.js';
 
@@ -46,12 +46,19 @@ export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expressio
 };
 
 /**
- * Conversion between stored types, as the CPU does it: to bool is `x != 0` (NaN → true), float to
- * int truncates toward zero (WGSL saturates out-of-range values where the CPU wraps them).
+ * Conversion between stored types by the rule the CPU's `storedValue` applies (docs/conventions.md):
+ * to bool is `x != 0` (NaN → true); float32 to int32 truncates toward zero, saturates to
+ * [−2³¹, 2³¹ − 1] and takes NaN to 0, spelled out because WGSL's `i32(f32)` leaves NaN
+ * indeterminate and saturates to 2147483520, the largest float32 below 2³¹ (Dawn over llvmpipe
+ * gives NaN → −2³¹ and +inf → 2147483520).
  */
 export function castExpression(from: DType, to: DType, a: string): string {
   if (from === to) return a;
   if (to === 'bool') return from === 'float32' ? `select(0u, 1u, ${a} != 0.0 || sc_isnan(${a}))` : `select(0u, 1u, ${a} != 0)`;
+  if (from === 'float32' && to === 'int32') {
+    const saturated = `select(select(i32(${a}), 2147483647i, ${a} >= 2147483648.0), ${I32_MIN}, ${a} < -2147483648.0)`;
+    return `select(${saturated}, 0i, sc_isnan(${a}))`;
+  }
   return `${wgslType(to)}(${a})`;
 }
 
