@@ -12,7 +12,7 @@ import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
-import { PHILOX_WGSL } from '../wgsl/random.js';
+import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { type Coords, KernelWriter, type Location, type Slot, literal, u } from './writer.js';
 
@@ -63,8 +63,9 @@ function grid(groups: number): [number, number, number] {
 
 function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
   const decl = w.declarations();
-  const functions = KernelWriter.prelude(body);
-  return `${decl}${uniformDecl}${body.includes('philox4x32(') ? PHILOX_WGSL : ''}${functions}\n${body}`;
+  const philox = body.includes('philox4x32(') ? PHILOX_WGSL : '';
+  const functions = KernelWriter.prelude(philox + body);
+  return `${decl}${uniformDecl}${functions}\n${philox}\n${body}`;
 }
 
 function newWriter(ctx: LoweringContext): KernelWriter {
@@ -430,15 +431,7 @@ function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
   const loc = ctx.locate(eq.out)!;
   const out = w.bind(loc.slot, 'f32', 'read_write');
   // The stream layout of @scorch/tensor's fillRandom (see wgsl/random.ts): block b → elements 4b..4b+3.
-  const values =
-    p.distribution === 'uniform'
-      ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
-      : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
-  let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
-  let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
-  let t0 = 6.28318530717958648 * (uu.y - 0.5);
-  let t1 = 6.28318530717958648 * (uu.w - 0.5);
-  let v = vec4<f32>(-r0 * sc_cos(t0), -r0 * sc_sin(t0), -r1 * sc_cos(t1), -r1 * sc_sin(t1));`;
+  const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${ENTRY}) {

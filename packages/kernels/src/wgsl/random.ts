@@ -37,20 +37,27 @@ export interface RandomParams {
   count: number;
 }
 
-/** out[i] for i < count: uniform [0, 1) or standard normal float32 values of `key`'s stream. */
-export function randomKernel(p: RandomParams): KernelSpec {
-  const u = new UniformBlock();
-  const count = u.u32(p.count);
-  const key = `vec2<u32>(${u.u32(p.key[0] >>> 0)}, ${u.u32(p.key[1] >>> 0)})`;
-  const values =
-    p.distribution === 'uniform'
-      ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
-      : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
+/**
+ * WGSL statements turning a Philox block `w` (vec4<u32>) into `v`, its four float32 values of
+ * `distribution`: every random kernel (eager and compiled) uses these, so all draw the same numbers.
+ */
+export function randomBlockValues(distribution: RandomDistribution): string {
+  return distribution === 'uniform'
+    ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
+    : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
   let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
   let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
   let q0 = sc_rem_pio2_medium(6.28318530717958648 * (uu.y - 0.5));
   let q1 = sc_rem_pio2_medium(6.28318530717958648 * (uu.w - 0.5));
   let v = vec4<f32>(-r0 * sc_cos_of_quadrant(q0), -r0 * sc_sin_of_quadrant(q0), -r1 * sc_cos_of_quadrant(q1), -r1 * sc_sin_of_quadrant(q1));`;
+}
+
+/** out[i] for i < count: uniform [0, 1) or standard normal float32 values of `key`'s stream. */
+export function randomKernel(p: RandomParams): KernelSpec {
+  const u = new UniformBlock();
+  const count = u.u32(p.count);
+  const key = `vec2<u32>(${u.u32(p.key[0] >>> 0)}, ${u.u32(p.key[1] >>> 0)})`;
+  const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${entryBuiltins}) {
