@@ -208,6 +208,27 @@ function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: Pick<Reduc
   for (const root of spec.epilogue) writeRoot(w, ctx, root, out);
 }
 
+/** How a compiled reduction of `extent` elements per output, with `outputs` outputs, is run. */
+function reductionShape(outputs: number, extent: number): { serial: boolean; chunks: number } {
+  // Many outputs keep every core busy with one thread each; cooperation (a workgroup per
+  // output, a tree in workgroup memory) pays only when outputs are few and long.
+  if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= SERIAL_MIN_OUTPUTS && extent <= SERIAL_MAX_EXTENT)) return { serial: true, chunks: 1 };
+  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  return { serial: false, chunks };
+}
+
+/**
+ * The longest chain of additions any input takes part in when a compiled kernel sums `extent`
+ * elements per output: the summation error is at most depth·u·Σ|x| (Higham), the bound the
+ * parity tests hold compiled reductions to.
+ */
+export function compiledReductionDepth(outputs: number, extent: number): number {
+  const { serial, chunks } = reductionShape(outputs, extent);
+  if (serial) return Math.max(extent - 1, 0);
+  const perChunk = Math.ceil(extent / chunks);
+  return Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS) + (chunks > 1 ? chunks - 1 : 0);
+}
+
 function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKernel[] {
   const outShape = spec.anchor.shape;
   const outputs = sizeOf(outShape);
@@ -218,9 +239,8 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
   const label = `fused_${spec.op}_${outputs}x${extent}${spec.epilogue.length ? `_epilogue${spec.epilogue.length}` : ''}`;
   const equations = (w: KernelWriter) => [spec.equation, ...w.covered].sort((a, b) => a - b);
 
-  // Many outputs keep every core busy with one thread each; cooperation (a workgroup per
-  // output, a tree in workgroup memory) pays only when outputs are few and long.
-  if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= SERIAL_MIN_OUTPUTS && extent <= SERIAL_MAX_EXTENT)) {
+  const shape = reductionShape(outputs, extent);
+  if (shape.serial) {
     // One thread per output walks the whole (short) extent.
     const w = newWriter(ctx);
     const lines = w.scope(() => {
@@ -246,7 +266,7 @@ fn main(${ENTRY}) {
     }];
   }
 
-  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  const chunks = shape.chunks;
   const chunkLength = Math.ceil(extent / chunks);
   const tree = `  partial[lid] = acc;
   workgroupBarrier();
