@@ -7,7 +7,7 @@
 
 import {
   type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkOptions,
-  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, traceDepth, traceProgram, treeDefKey,
+  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram, treeDefKey,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -87,20 +87,12 @@ const RETRACE_WARNING = 32;
 /** Signatures kept per function; the least recently used is freed beyond. */
 const CACHE_LIMIT = 64;
 
-let objectIds = new WeakMap<object, number>();
-let nextObjectId = 0;
-function identity(value: object): number {
-  let id = objectIds.get(value);
-  if (id === undefined) objectIds.set(value, (id = nextObjectId++));
-  return id;
-}
-
 function staticKey(value: unknown): string {
   if (value === undefined) return 'u';
   if (typeof value === 'number') return Object.is(value, -0) ? 'n-0' : `n${value}`;
   if (typeof value === 'string') return `s${JSON.stringify(value)}`;
   if (typeof value === 'boolean' || value === null || typeof value === 'bigint') return `v${String(value)}`;
-  if (typeof value === 'object' || typeof value === 'function') return `o${identity(value)}`;
+  if (typeof value === 'object' || typeof value === 'function') return `o${objectId(value)}`;
   return `?${String(value)}`;
 }
 

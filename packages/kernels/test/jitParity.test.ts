@@ -8,8 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import { PRIMITIVES, type Primitive, type Tensor, apply } from '@scorch/tensor';
 import { compiledReductionDepth } from '@scorch/kernels';
-import { RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, makeInput } from './helpers.js';
-import { type Context, parityCases } from './parityCases.js';
+import { gpuDevice } from './helpers.js';
+import { checkParity, parityCases } from './parityCases.js';
 
 const CASES = parityCases(compiledReductionDepth);
 
@@ -23,21 +23,9 @@ describe('parity of compiled programs with the CPU reference, per primitive', ()
     describe(prim, () => {
       for (const c of CASES[prim as Primitive]) {
         it(c.name, async () => {
-          const rnd = hostRandom(hashSeed('jit', prim, c.name));
-          const built = c.inputs.map((spec) => makeInput(spec, gpu, rnd));
-          const cpuInputs = built.map((b) => b.cpu);
-          const cpuOut = apply(prim, cpuInputs, c.params('cpu') as never);
           const compiled = jit((...xs: Tensor[]) => apply(prim, xs, c.params(gpu) as never));
-          const gpuOut = compiled(...built.map((b) => b.gpu));
-          expect(gpuOut.device).toBe(gpu);
-          expect(gpuOut.shape).toEqual(cpuOut.shape);
-          expect(gpuOut.dtype).toBe(cpuOut.dtype);
-          const reference = cpuOut.dataSync();
-          const actual = await gpuOut.data();
-          const ctx: Context = { inputs: cpuInputs.map((t) => t.dataSync()), cpuInputs, params: c.params('cpu'), outShape: cpuOut.shape };
-          expect(firstMismatch(reference, actual, c.tolerance(ctx)), `${prim} ${c.name} under jit (seed ${RUN_SEED})`).toBeNull();
+          await checkParity(prim, c, gpu, (inputs) => compiled(...inputs), 'under jit');
           compiled.clearCache();
-          for (const t of [...built.flatMap((b) => [b.cpu, b.gpu]), cpuOut, gpuOut]) t.dispose();
         });
       }
     });

@@ -7,8 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PRIMITIVES, type Primitive, apply } from '@scorch/tensor';
 import { reductionPlan } from '@scorch/kernels';
-import { RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, makeInput } from './helpers.js';
-import { type Context, type ParityCase, parityCases } from './parityCases.js';
+import { gpuDevice } from './helpers.js';
+import { type ParityCase, checkParity, parityCases } from './parityCases.js';
 
 const CASES = parityCases((outputs, extent) => reductionPlan(outputs, extent).depth);
 
@@ -25,22 +25,7 @@ describe('parity with the CPU reference, per primitive', () => {
         expect(cases?.length ?? 0, `primitive '${prim}' has no parity case in packages/kernels/test/parityCases.ts`).toBeGreaterThan(0);
       });
       for (const c of cases ?? []) {
-        it(c.name, async () => {
-          const rnd = hostRandom(hashSeed(prim, c.name));
-          const built = c.inputs.map((spec) => makeInput(spec, gpu, rnd));
-          const cpuInputs = built.map((b) => b.cpu);
-          const cpuOut = apply(prim, cpuInputs, c.params('cpu') as never);
-          const gpuOut = apply(prim, built.map((b) => b.gpu), c.params(gpu) as never);
-          expect(gpuOut.device).toBe(gpu);
-          expect(gpuOut.shape).toEqual(cpuOut.shape);
-          expect(gpuOut.dtype).toBe(cpuOut.dtype);
-          const reference = cpuOut.dataSync();
-          const actual = await gpuOut.data();
-          const ctx: Context = { inputs: cpuInputs.map((t) => t.dataSync()), cpuInputs, params: c.params('cpu'), outShape: cpuOut.shape };
-          const mismatch = firstMismatch(reference, actual, c.tolerance(ctx));
-          expect(mismatch, `${prim} ${c.name} (seed ${RUN_SEED})`).toBeNull();
-          for (const t of [...built.flatMap((b) => [b.cpu, b.gpu]), cpuOut, gpuOut]) t.dispose();
-        });
+        it(c.name, () => checkParity(prim, c, gpu, (inputs, params) => apply(prim, inputs, params as never), 'eager'));
       }
     });
   }

@@ -24,7 +24,8 @@
 // - random: uniform bits identical; normals see random.test.ts.
 
 import { type DType, type Primitive, type Tensor, apply, randomKey, sizeOf, tidy } from '@scorch/tensor';
-import { type ElementTolerance, type InputSpec, FLUSH_FLOOR, exact, hashSeed, ulp, ulps } from './helpers.js';
+import { expect } from 'vitest';
+import { type ElementTolerance, type InputSpec, FLUSH_FLOOR, RUN_SEED, exact, firstMismatch, hashSeed, hostRandom, makeInput, ulp, ulps } from './helpers.js';
 
 export interface Context {
   /** Inputs as contiguous host arrays (CPU copies), for per-element tolerances. */
@@ -311,4 +312,24 @@ export function parityCases(reductionDepth: ReductionDepth): { readonly [P in Pr
     { name: `${dtype} [7,33] permuted`, inputs: [{ shape: [7, 33], dtype, values: dtype === 'float32' ? 'wide' : dtype === 'int32' ? 'int' : 'bool', view: 'permuted' }], params: () => ({}), tolerance: EXACT },
   ]),
   };
+}
+
+/**
+ * Runs one case: the same fresh inputs on the CPU reference and on `gpu`, the CPU through `apply`,
+ * the GPU through `run` (eager `apply`, or a compiled program), then compares every element.
+ */
+export async function checkParity(prim: Primitive, c: ParityCase, gpu: string, run: (inputs: Tensor[], params: unknown) => Tensor, what: string): Promise<void> {
+  const rnd = hostRandom(hashSeed(what, prim, c.name));
+  const built = c.inputs.map((spec) => makeInput(spec, gpu, rnd));
+  const cpuInputs = built.map((b) => b.cpu);
+  const cpuOut = apply(prim, cpuInputs, c.params('cpu') as never);
+  const gpuOut = run(built.map((b) => b.gpu), c.params(gpu));
+  expect(gpuOut.device).toBe(gpu);
+  expect(gpuOut.shape).toEqual(cpuOut.shape);
+  expect(gpuOut.dtype).toBe(cpuOut.dtype);
+  const reference = cpuOut.dataSync();
+  const actual = await gpuOut.data();
+  const ctx: Context = { inputs: cpuInputs.map((t) => t.dataSync()), cpuInputs, params: c.params('cpu'), outShape: cpuOut.shape };
+  expect(firstMismatch(reference, actual, c.tolerance(ctx)), `${prim} ${c.name} ${what} (seed ${RUN_SEED})`).toBeNull();
+  for (const t of [...built.flatMap((b) => [b.cpu, b.gpu]), cpuOut, gpuOut]) t.dispose();
 }

@@ -44,6 +44,59 @@ function scalarFor(value: number | Tensor | undefined, like: Tensor, where: stri
   return typeof value === 'number' || value.dtype === like.dtype ? value : value.cast(like.dtype);
 }
 
+/** What distinguishes one optimiser from another; `makeOptimizer` does the rest. */
+interface OptimizerRule {
+  /** The state tensors of one parameter (zeros like it), made once. */
+  state(p: Tensor): Tensor[];
+  /** The (1-based) step's host scalars, by name. */
+  scalars(step: number): Record<string, number>;
+  /** Updates one parameter and its state in place, by assign. */
+  update(p: Tensor, g: Tensor, state: readonly Tensor[], scalar: (name: string) => number | Tensor): void;
+}
+
+/** An Optimizer from its rule: the step count, state per parameter, and the split step. */
+function makeOptimizer(where: string, name: string, lr: LearningRate, rule: OptimizerRule): Optimizer {
+  const state = new Map<string, Tensor[]>();
+  let t = 0;
+  const init = (params: Params): void => {
+    for (const [key, p] of Object.entries(params)) {
+      if (state.has(key)) continue;
+      stateNeeded(where);
+      state.set(key, rule.state(p));
+    }
+  };
+  const optimizer: Optimizer = {
+    name,
+    get stepCount() {
+      return t;
+    },
+    learningRate: (step) => resolveRate(where, lr, step),
+    init,
+    beginStep() {
+      t++;
+      return rule.scalars(t);
+    },
+    applyUpdate(params, grads, scalars) {
+      checkSameLayout(where, params, grads);
+      init(params);
+      update(() => {
+        for (const [key, p] of Object.entries(params)) {
+          rule.update(p, grads[key]!, state.get(key)!, (k) => scalarFor(scalars[k], p, where, k));
+        }
+      });
+    },
+    step(params, grads) {
+      checkSameLayout(where, params, grads);
+      optimizer.applyUpdate(params, grads, optimizer.beginStep());
+    },
+    dispose() {
+      for (const list of state.values()) for (const s of list) s.dispose();
+      state.clear();
+    },
+  };
+  return optimizer;
+}
+
 /** Optimiser state is made before a step is traced; made during tracing it would be a traced value. */
 function stateNeeded(where: string): void {
   if (currentDynamicTrace()) throw new Error(`${where}: its state does not exist yet; call init(params) before compiling a training step with jit`);
@@ -122,56 +175,17 @@ export function adam(opts: AdamOptions = {}): Optimizer {
   checkNumber(where, 'beta1', beta1, UNIT_INTERVAL);
   checkNumber(where, 'beta2', beta2, UNIT_INTERVAL);
   checkNumber(where, 'eps', eps, { min: 0 });
-  const state = new Map<string, { m: Tensor; v: Tensor }>();
-  let t = 0;
-  const init = (params: Params): void => {
-    for (const [name, p] of Object.entries(params)) {
-      if (state.has(name)) continue;
-      stateNeeded(where);
-      state.set(name, { m: stateLike(p), v: stateLike(p) });
-    }
-  };
-  const optimizer: Optimizer = {
-    name: 'adam',
-    get stepCount() {
-      return t;
+  return makeOptimizer(where, 'adam', lr, {
+    state: (p) => [stateLike(p), stateLike(p)],
+    scalars: (t) => ({ lr: resolveRate(where, lr, t), correction1: 1 - beta1 ** t, correction2: 1 - beta2 ** t }),
+    update: (p, g, [m, v], scalar) => {
+      m!.assign(add(mul(m!, beta1), mul(g, 1 - beta1)));
+      v!.assign(add(mul(v!, beta2), mul(mul(g, g), 1 - beta2)));
+      const mHat = m!.div(scalar('correction1'));
+      const vHat = v!.div(scalar('correction2'));
+      p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(scalar('lr'))));
     },
-    learningRate: (step) => resolveRate(where, lr, step),
-    init,
-    beginStep() {
-      t++;
-      return { lr: resolveRate(where, lr, t), correction1: 1 - beta1 ** t, correction2: 1 - beta2 ** t };
-    },
-    applyUpdate(params, grads, scalars) {
-      checkSameLayout(where, params, grads);
-      init(params);
-      update(() => {
-        for (const [name, p] of Object.entries(params)) {
-          const g = grads[name]!;
-          const s = state.get(name)!;
-          const [alpha, c1, c2] = (['lr', 'correction1', 'correction2'] as const).map((k) => scalarFor(scalars[k], p, where, k));
-          s.m.assign(add(mul(s.m, beta1), mul(g, 1 - beta1)));
-          s.v.assign(add(mul(s.v, beta2), mul(mul(g, g), 1 - beta2)));
-          const mHat = s.m.div(c1!);
-          const vHat = s.v.div(c2!);
-          p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(alpha!)));
-        }
-      });
-    },
-    step(params, grads) {
-      checkSameLayout(where, params, grads);
-      init(params);
-      optimizer.applyUpdate(params, grads, optimizer.beginStep());
-    },
-    dispose() {
-      for (const s of state.values()) {
-        s.m.dispose();
-        s.v.dispose();
-      }
-      state.clear();
-    },
-  };
-  return optimizer;
+  });
 }
 
 export interface SgdOptions {
@@ -200,54 +214,18 @@ export function sgd(opts: SgdOptions): Optimizer {
   checkBoolean(where, 'nesterov', nesterov);
   if (nesterov && momentum === 0) throw new Error(`${where}: nesterov needs a momentum > 0`);
   // The momentum buffer starts at zero, so its first update b ← μ·0 + g is PyTorch's b₁ = g.
-  const buffers = new Map<string, Tensor>();
-  let t = 0;
-  const init = (params: Params): void => {
-    if (momentum === 0) return;
-    for (const [name, p] of Object.entries(params)) {
-      if (buffers.has(name)) continue;
-      stateNeeded(where);
-      buffers.set(name, stateLike(p));
-    }
-  };
-  const optimizer: Optimizer = {
-    name: 'sgd',
-    get stepCount() {
-      return t;
+  return makeOptimizer(where, 'sgd', lr, {
+    state: (p) => (momentum > 0 ? [stateLike(p)] : []),
+    scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
+    update: (p, g, [b], scalar) => {
+      let direction = g;
+      if (b) {
+        b.assign(add(mul(b, momentum), g));
+        direction = nesterov ? add(g, mul(b, momentum)) : b;
+      }
+      p.assign(p.sub(mul(direction, scalar('lr'))));
     },
-    learningRate: (step) => resolveRate(where, lr, step),
-    init,
-    beginStep() {
-      t++;
-      return { lr: resolveRate(where, lr, t) };
-    },
-    applyUpdate(params, grads, scalars) {
-      checkSameLayout(where, params, grads);
-      init(params);
-      update(() => {
-        for (const [name, p] of Object.entries(params)) {
-          const g = grads[name]!;
-          let direction = g;
-          if (momentum > 0) {
-            const b = buffers.get(name)!;
-            b.assign(add(mul(b, momentum), g));
-            direction = nesterov ? add(g, mul(b, momentum)) : b;
-          }
-          p.assign(p.sub(mul(direction, scalarFor(scalars.lr, p, where, 'lr'))));
-        }
-      });
-    },
-    step(params, grads) {
-      checkSameLayout(where, params, grads);
-      init(params);
-      optimizer.applyUpdate(params, grads, optimizer.beginStep());
-    },
-    dispose() {
-      for (const b of buffers.values()) b.dispose();
-      buffers.clear();
-    },
-  };
-  return optimizer;
+  });
 }
 
 /** √(Σ‖g‖²) over every gradient: a scalar tensor. */

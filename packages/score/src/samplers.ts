@@ -363,6 +363,17 @@ export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, op
       const xMean = sub(x, reverseDrift.mul(dt));
       return addNoise ? add(xMean, mul(g, noiseLike(x, key)).mul(Math.sqrt(dt))) : xMean;
     });
+  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
+}
+
+/**
+ * The loop of the reverse-time samplers: step i from tᵢ with key foldIn(stepKey, i), the last
+ * step noise-free when `denoiseFinal` (a second compiled program, traced once).
+ */
+function runReverseTime(
+  compiled: CompiledSteps, makeStep: (addNoise: boolean) => (x: Tensor, key: RandomKey, time: number) => Tensor, denoiseFinal: boolean,
+  init: Tensor, ownsInit: boolean, opts: CallbackOptions, steps: number, stepKey: RandomKey, timeAt: (i: number) => number,
+): Promise<Tensor> {
   const noisyStep = makeStep(true);
   const lastStep = denoiseFinal ? makeStep(false) : noisyStep;
   return compiled.run(() =>
@@ -438,16 +449,7 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
         }
         return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
     });
-  const noisyStep = makeStep(true);
-  const lastStep = denoiseFinal ? makeStep(false) : noisyStep;
-  return compiled.run(() =>
-    runLoop(init, ownsInit, opts, async (loop) => {
-      for (let i = 0; i < steps; i++) {
-        const step = i === steps - 1 ? lastStep : noisyStep;
-        await loop.step((x) => step(x, foldIn(stepKey, i), timeAt(i)));
-      }
-    }),
-  );
+  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
 import { isBinary, isCompare, isUnary } from './primitives.js';
+import { stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -315,19 +316,9 @@ export function storedView(v: ProgramVar, definitions: ReadonlyMap<number, Equat
     chain.push(eq);
     cur = eq.inputs[0]!;
   }
-  let view: StridedView | null = { shape: cur.shape, strides: rowMajor(cur.shape), offset: 0 };
+  let view: StridedView | null = { shape: cur.shape, strides: stridesOf(cur.shape), offset: 0 };
   for (let k = chain.length - 1; k >= 0 && view; k--) view = viewAfter(chain[k]!, view);
   return view ? { base: cur, view } : null;
-}
-
-function rowMajor(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
 }
 
 /** How `eq`'s inputs are read, given how its output is: elementwise ops keep it, reshapes keep the order. */

@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
-  planFusion, sizeOf,
+  objectId, planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -255,7 +255,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     });
     const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
       const buffers = k.bindings.map(resolve);
-      const cacheKey = buffers.map(bufferId).join(',');
+      const cacheKey = buffers.map(objectId).join(',');
       let bindGroup = variant.bindGroups[i]!.get(cacheKey);
       if (!bindGroup) {
         const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
@@ -321,12 +321,4 @@ function lastReaders(plan: FusionPlan): Map<number, number> {
     for (const x of eq.inputs) visit(x, k, seen);
   }
   return last;
-}
-
-const bufferIds = new WeakMap<GPUBuffer, number>();
-let nextBufferId = 0;
-function bufferId(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
-  return id;
 }

@@ -68,6 +68,24 @@ function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
   return `${decl}${uniformDecl}${functions}\n${philox}\n${body}`;
 }
 
+/**
+ * A kernel of one thread per index `name` < `count` running `lines` (emitted by `w`): the shape
+ * of serial reductions, dot products and scatter-adds.
+ */
+function perThreadKernel(w: KernelWriter, label: string, name: string, count: number, lines: readonly string[], equations: Iterable<number>): LoweredKernel {
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let ${name} = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (${name} >= ${u(count)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+  return {
+    label, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
+    bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
+  };
+}
+
 function newWriter(ctx: LoweringContext): KernelWriter {
   const index = new Map<number, number>();
   ctx.plan.program.equations.forEach((eq, i) => index.set(eq.out.id, i));
@@ -237,7 +255,6 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
   const combine = (a: string, b: string) => combineExpression(spec.op, t, a, b);
   const identity = reduceIdentity(spec.op, t);
   const label = `fused_${spec.op}_${outputs}x${extent}${spec.epilogue.length ? `_epilogue${spec.epilogue.length}` : ''}`;
-  const equations = (w: KernelWriter) => [spec.equation, ...w.covered].sort((a, b) => a - b);
 
   const shape = reductionShape(outputs, extent);
   if (shape.serial) {
@@ -253,17 +270,7 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
       w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
       finishReduction(w, ctx, spec, out, 'acc');
     });
-    const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(outputs)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-    return [{
-      label: `${label}_serial`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
-      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
-    }];
+    return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
   }
 
   const chunks = shape.chunks;
@@ -306,7 +313,7 @@ fn main(${ENTRY}) {
 }`;
   const first: LoweredKernel = {
     label: `${label}_cooperative${chunks > 1 ? '_chunks' : ''}`, code: assemble(w, body), workgroupSize: [REDUCE_THREADS, 1, 1],
-    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
+    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
   };
   if (!partials) return [first];
   // Pass 2: one thread per output combines its chunks' partials, then the epilogue.
@@ -318,17 +325,7 @@ fn main(${ENTRY}) {
     w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
     finishReduction(w2, ctx, spec, out, 'acc');
   });
-  const body2 = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(outputs)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-  return [first, {
-    label: `${label}_combine`, code: assemble(w2, body2), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
-    bindings: w2.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w2.covered].sort((a, b) => a - b),
-  }];
+  return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
 }
 
 /**
@@ -370,18 +367,8 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
       w.emit(`{\n    ${part.join('\n    ')}\n  }`);
     }
   });
-  const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(threads)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-  return [{
-    label: `fused_dot_${m}x${n}x${k}${byRow ? '_rows' : '_columns'}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`,
-    code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(threads / WORKGROUP)),
-    bindings: w.bindingList.map((x) => x.slot), uniforms: null, equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
-  }];
+  const label = `fused_dot_${m}x${n}x${k}${byRow ? '_rows' : '_columns'}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  return [perThreadKernel(w, label, 'o', threads, lines, [kernel.equation])];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,17 +497,7 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
       w.emit(`for (var j = ${u(start)}; j < ${u(start + count)}; j = j + 1u) {\n    ${loop.join('\n    ')}\n  }`);
       w.store(eq.out, out, 'acc');
     });
-    const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (i >= ${u(n)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-    return {
-      label: `fused_scatterAdd_${n}_from${start}`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(n / WORKGROUP)),
-      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [index, ...w.covered].sort((a, b) => a - b),
-    };
+    return perThreadKernel(w, `fused_scatterAdd_${n}_from${start}`, 'i', n, lines, [index]);
   });
 }
 
