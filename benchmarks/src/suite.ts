@@ -111,7 +111,7 @@ interface Engines {
 }
 
 /** Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet). */
-async function startEngines(opts: SuiteOptions, bundle: string, scratch: string, log: (line: string) => void): Promise<Engines> {
+async function startEngines(opts: SuiteOptions, bundle: string, scratch: string, commit: string, log: (line: string) => void): Promise<Engines> {
   const hellos = await Promise.all(
     opts.engines.map(async (id) => {
       const worker = startWorker(ENGINES[id], opts.repoRoot, bundle, scratch);
@@ -127,7 +127,9 @@ async function startEngines(opts: SuiteOptions, bundle: string, scratch: string,
     const spec = ENGINES[id];
     const base = { id, label: spec.label, kind: spec.kind, note: spec.note };
     if (hello.available) {
-      engines.records.push({ ...base, available: true, version: hello.version, backend: hello.backend, threads: hello.threads, details: hello.details });
+      // scorch's own workers cannot know which commit they were built from; the suite does.
+      const version = id.startsWith('scorch-') ? `scorch ${commit}` : hello.version;
+      engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details });
       engines.workers.set(id, worker);
     } else {
       engines.records.push({ ...base, available: false, reason: hello.reason });
@@ -282,11 +284,12 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   const scratch = opts.scratch ?? scratchDir(repoRoot);
   const inputDir = join(scratch, 'inputs');
   mkdirSync(inputDir, { recursive: true });
+  const commit = commitOf(repoRoot);
   const bundle = await bundleWorker(repoRoot);
   let engines: Engines = { records: [], workers: new Map() };
   const cases: CaseResult[] = [];
   try {
-    engines = await startEngines(opts, bundle, scratch, log);
+    engines = await startEngines(opts, bundle, scratch, commit, log);
     const sweeps = new SweepLimits();
     for (const spec of plan.cases.filter((c) => opts.workloads.includes(c.workload))) {
       cases.push(await runCase(spec, opts, engines, inputDir, sweeps, log));
@@ -301,7 +304,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
     date: new Date(started).toISOString(),
     mode: plan.mode,
     complete: opts.complete,
-    commit: commitOf(repoRoot),
+    commit,
     command: opts.command,
     durationS: Math.round((Date.now() - started) / 100) / 10,
     machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: loadAverage() },

@@ -183,7 +183,7 @@ export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
   const device = (): string => (target === 'cpu' ? 'cpu' : gpu!.device);
   return {
     async hello(): Promise<HelloResult> {
-      const version = 'scorch (this checkout)';
+      const version = 'scorch';
       if (target === 'cpu') return { available: true, version, backend: 'cpu (TypeScript)', threads: 1, details: {} };
       try {
         gpu = await initWebGPU();
@@ -312,7 +312,7 @@ function referenceMatmul(spec: MatmulCase, inputs: Inputs): number[] {
 export function referenceEngine(): Engine {
   return {
     async hello() {
-      return { available: true, version: 'scorch (this checkout)', backend: 'cpu, float64 reference', threads: 1, details: {} };
+      return { available: true, version: 'scorch', backend: 'cpu, float64 reference', threads: 1, details: {} };
     },
     async prepare(spec, inputs) {
       return {

@@ -169,7 +169,7 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['train', '--sampler', 'langevin', '--steps-per-level', '5'], /^scorch train: --steps-per-level applies to --sampler ald only, not to langevin$/],
     [['train', '--sample-steps', '5'], /^scorch train: --sample-steps does not apply to --sampler ald \(use --steps-per-level\)$/],
     [['sample', '--checkpoint', '/nonexistent/scorch-run'], /^scorch sample: --checkpoint \/nonexistent\/scorch-run: no such file or directory; expected a directory written by 'scorch train'/],
-    [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, files, got "gpu"$/],
+    [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, latest, peers, got "gpu"$/],
   ])('%j', async (argv, pattern) => {
     const { code, stdout, stderr } = await runMain(...(argv as string[]));
     expect(code).toBe(2);
