@@ -20,7 +20,7 @@ import { textReport } from './src/report.js';
 import { latestJsonPath, readResults, resultsDir, writeResults } from './src/results.js';
 import { runSuite } from './src/suite.js';
 import { scratchDir } from './src/workerHost.js';
-import { WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
+import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
 
 const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] | --show [FILE] | --update-readmes | --list';
 
@@ -72,7 +72,7 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case '--reps': {
         const n = Number(value());
-        if (!Number.isInteger(n) || n < 5) throw new UsageError(`--reps must be an integer >= 5 (medians of at least 5 runs), got ${argv[i]}`);
+        if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
         args.reps = n;
         break;
       }

@@ -20,6 +20,8 @@ export interface EngineSpec {
   label: string;
   /** 'cpu' engines compute on the processor; 'gpu' ones through a GPU API (on this machine, llvmpipe). */
   kind: 'cpu' | 'gpu';
+  /** Whether its first steps compile something (shaders, pipelines, a jit program). */
+  compiles: boolean;
   worker: { runtime: 'node'; engine: NodeEngineId } | { runtime: 'python'; args: string[]; env: Record<string, string> };
   /** How the engine differs in method (the engines table shows it). */
   note?: string;
@@ -31,15 +33,16 @@ const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
 const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
 export const ENGINES: Record<EngineId, EngineSpec> = {
-  'scorch-cpu': { id: 'scorch-cpu', label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'eager; the reference backend, pure TypeScript' },
-  'scorch-webgpu': { id: 'scorch-webgpu', label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'eager; dispatches batched into one command buffer per read' },
-  'tfjs-cpu': { id: 'tfjs-cpu', label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE },
-  'tfjs-wasm': { id: 'tfjs-wasm', label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE },
-  'tfjs-webgpu': { id: 'tfjs-webgpu', label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
-  'jaxjs-wasm': { id: 'jaxjs-wasm', label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
-  'jaxjs-webgpu': { id: 'jaxjs-webgpu', label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },
+  'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'eager; the reference backend, pure TypeScript' },
+  'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'eager; dispatches batched into one command buffer per read' },
+  'tfjs-cpu': { id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE },
+  'tfjs-wasm': { id: 'tfjs-wasm', compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE },
+  'tfjs-webgpu': { id: 'tfjs-webgpu', compiles: true, label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
+  'jaxjs-wasm': { id: 'jaxjs-wasm', compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
+  'jaxjs-webgpu': { id: 'jaxjs-webgpu', compiles: true, label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },
   'torch-cpu-1t': {
     id: 'torch-cpu-1t',
+    compiles: false,
     label: 'PyTorch CPU, 1 thread',
     kind: 'cpu',
     worker: { runtime: 'python', args: ['--threads', '1', '--device', 'cpu'], env: ONE_THREAD },
@@ -47,10 +50,11 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
   },
   'torch-cpu-default': {
     id: 'torch-cpu-default',
+    compiles: false,
     label: 'PyTorch CPU, default threads (extra)',
     kind: 'cpu',
     worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cpu'], env: {} },
     note: 'An extra row: PyTorch with the threads it chooses itself (torch and OpenBLAS each size their pools), beside the single-threaded comparison.',
   },
-  'torch-cuda': { id: 'torch-cuda', label: 'PyTorch CUDA (NVIDIA GPU)', kind: 'gpu', worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cuda'], env: {} } },
+  'torch-cuda': { id: 'torch-cuda', compiles: true, label: 'PyTorch CUDA (NVIDIA GPU)', kind: 'gpu', worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cuda'], env: {} } },
 };

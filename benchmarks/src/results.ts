@@ -36,8 +36,12 @@ export interface Row {
   /** The value check (absent when the engine never computed a value). */
   check?: { ok: boolean; error: number; rtol: number };
   valueMs?: number;
-  /** The first warm-up step's time, which decides whether the engine is timed within the limit. */
-  probeMs?: number;
+  /**
+   * The first warm-up step's time, which decides whether the engine is timed within the limit
+   * (for an engine with nothing to compile whose step is slow, the estimate from its value
+   * computation, which ran a step).
+   */
+  warmupMs?: number;
   samplesMs?: number[];
   medianMs?: number;
   minMs?: number;
@@ -94,6 +98,7 @@ export interface SuiteResults {
   method: {
     warmup: number;
     reps: number;
+    slowStepMs: number;
     maxStepMs: number;
     maxScorchStepMs: number;
     statistic: string;

@@ -16,7 +16,7 @@ import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type Row, SCHEMA, type SuiteResults } from './results.js';
 import { growthExponent, summarize } from './stats.js';
 import { type EngineWorker, bundleWorker, scratchDir, startWorker } from './workerHost.js';
-import { type CaseSpec, type Plan, TOLERANCES, WORKLOADS, type WorkloadId, figureFor } from './workloads.js';
+import { type CaseSpec, MIN_REPS, type Plan, TOLERANCES, WORKLOADS, type WorkloadId, figureFor } from './workloads.js';
 
 export interface SuiteOptions {
   plan: Plan;
@@ -36,12 +36,15 @@ const HELLO_TIMEOUT_MS = 180_000;
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
-/** The checkout's commit, with '-dirty' when it has uncommitted changes. */
+/** The code measured: uncommitted changes here make a run's commit '-dirty' (results and READMEs do not). */
+const MEASURED_PATHS = ['packages', 'benchmarks/src', 'benchmarks/bench.ts', 'benchmarks/package.json', 'pnpm-lock.yaml'];
+
+/** The checkout's commit, with '-dirty' when the code measured has uncommitted changes. */
 function commitOf(repoRoot: string): string {
   const git = (...args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' });
   const head = git('rev-parse', '--short', 'HEAD');
   if (head.status !== 0) return 'unknown';
-  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout.trim() !== '';
+  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', ...MEASURED_PATHS).stdout.trim() !== '';
   return `${head.stdout.trim()}${dirty ? '-dirty' : ''}`;
 }
 
@@ -142,42 +145,58 @@ async function startEngines(opts: SuiteOptions, bundle: string, scratch: string,
 
 /** One engine's value check and first warm-up step: its row, and whether it goes on to be timed. */
 async function checkEngine(
-  id: EngineId, worker: EngineWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, sweeps: SweepLimits,
+  id: EngineId, worker: EngineWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
   const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
   const row: Row = { engine: id, status: 'timed', value: prepared.value, valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
+  const skip = async (reason: string) => {
+    sweeps.overLimit(id, spec);
+    await worker.request({ op: 'release' }, 60_000);
+    return { row: { ...row, status: 'skipped' as const, reason }, timed: false };
+  };
   if (!check.ok) {
     await worker.request({ op: 'release' }, 60_000);
     return { row: { ...row, status: 'mismatch', reason: `value ${check.reason}; not timed` }, timed: false };
   }
+  const estimate = stepCostFromValue(spec, prepared.valueMs);
+  if (!ENGINES[id].compiles && estimate > plan.slowStepMs) {
+    // Nothing to compile, and a slow step: the value computation ran a whole step, which was the
+    // warm-up and says what a step costs. (Saves a step of tens of seconds on the largest sizes.)
+    row.warmupMs = estimate;
+    if (estimate > limit) return skip(`a step takes about ${seconds(estimate)} (from its value computation), over this mode's ${seconds(limit)} limit`);
+    return { row, timed: true };
+  }
   // The first warm-up step, on its own: what a step costs once compilation and first allocations
   // are done (the value computation includes them).
-  const estimate = Math.min(stepCostFromValue(spec, prepared.valueMs), limit * 10);
-  const probe = await worker.request<StepResult>({ op: 'step' }, Math.max(4 * estimate, 4 * limit, 60_000));
-  row.probeMs = probe.ms;
-  if (probe.ms > limit) {
-    sweeps.overLimit(id, spec);
-    await worker.request({ op: 'release' }, 60_000);
-    return { row: { ...row, status: 'skipped', reason: `a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit` }, timed: false };
-  }
+  const probe = await worker.request<StepResult>({ op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
+  row.warmupMs = probe.ms;
+  if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);
   return { row, timed: true };
 }
 
-/** Timed rounds over the engines in `live` (after the remaining warm-up rounds); fills their rows. */
+/** Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their rows. */
 async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: Map<EngineId, EngineWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
   const counters = new Map<EngineId, Record<string, number>[]>(live.map((id) => [id, []]));
   const stepTimeout = Math.max(4 * plan.maxScorchStepMs, 60_000);
-  // The probe in checkEngine was the first warm-up step.
-  const warmupRounds = Math.max(0, plan.warmup - 1);
-  for (let round = 0; round < warmupRounds + plan.reps; round++) {
+  // checkEngine's warm-up step was the first; a slow engine needs no more, and gets the minimum
+  // number of timed repetitions.
+  const schedule = new Map(
+    live.map((id) => {
+      const slow = rows.get(id)!.warmupMs! > plan.slowStepMs;
+      return [id, { warmup: slow ? 0 : Math.max(0, plan.warmup - 1), reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
+    }),
+  );
+  const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
+  for (let round = 0; round < rounds; round++) {
     const order = live.map((_, i) => live[(i + round) % live.length]!);
     for (const id of order) {
-      if (!samples.has(id)) continue; // dropped after an error
+      const { warmup, reps } = schedule.get(id)!;
+      if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
         const result = await workers.get(id)!.request<StepResult>({ op: 'step' }, stepTimeout);
-        if (round < warmupRounds) continue;
+        if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);
       } catch (e) {
@@ -233,7 +252,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inp
     else if (skip) rows.set(id, { engine: id, status: 'skipped', reason: skip });
     else {
       try {
-        const { row, timed } = await checkEngine(id, worker, spec, inputPath, reference, limit, sweeps);
+        const { row, timed } = await checkEngine(id, worker, spec, inputPath, reference, limit, plan, sweeps);
         rows.set(id, row);
         if (timed) live.push(id);
       } catch (e) {
@@ -312,6 +331,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
     method: {
       warmup: plan.warmup,
       reps: plan.reps,
+      slowStepMs: plan.slowStepMs,
       maxStepMs: plan.maxStepMs,
       maxScorchStepMs: plan.maxScorchStepMs,
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back)',

@@ -269,6 +269,9 @@ export const TOLERANCES: Record<WorkloadId, Tolerance> = {
 // ------------------------------------------------------------------------------------------------
 // Plans
 
+/** Medians are of at least this many timed repetitions. */
+export const MIN_REPS = 5;
+
 export type Mode = 'quick' | 'full';
 
 export interface Plan {
@@ -278,6 +281,12 @@ export interface Plan {
   warmup: number;
   /** Timed repetitions per engine and case: the median and min–max are reported. */
   reps: number;
+  /**
+   * An engine whose first warm-up step takes longer than this gets no further warm-up and the
+   * minimum of 5 timed repetitions: a step that long is not at the mercy of a timer's resolution
+   * or a cache, and it keeps the full run within its budget.
+   */
+  slowStepMs: number;
   /**
    * A peer whose step would take longer than this (its first warm-up step, or a prediction from
    * its previous size) is not timed on the case; its row says so. This is what keeps a run within
@@ -298,6 +307,7 @@ export function planFor(mode: Mode): Plan {
       cases: [matmulCase(256), matmulCase(512), SSMVR_CASE, DSM_CASE, ismCase(2), ismCase(8), langevinCase(1, 1), HVP_CASE],
       warmup: 1,
       reps: 5,
+      slowStepMs: 1_000,
       maxStepMs: 1_000,
       maxScorchStepMs: 4_000,
     };
@@ -308,12 +318,13 @@ export function planFor(mode: Mode): Plan {
       matmulCase(256), matmulCase(512), matmulCase(1024), matmulCase(2048),
       SSMVR_CASE, DSM_CASE,
       ismCase(2), ismCase(8), ismCase(32), ismCase(128),
-      langevinCase(5), HVP_CASE,
+      langevinCase(2), HVP_CASE,
     ],
     warmup: 2,
     reps: 7,
-    maxStepMs: 30_000,
-    maxScorchStepMs: 60_000,
+    slowStepMs: 2_000,
+    maxStepMs: 5_000,
+    maxScorchStepMs: 120_000,
   };
 }
 

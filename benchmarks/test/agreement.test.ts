@@ -34,6 +34,7 @@ const tinyPlan: Plan = {
   ],
   warmup: 1,
   reps: 5,
+  slowStepMs: 20_000,
   maxStepMs: 20_000,
   maxScorchStepMs: 20_000,
 };

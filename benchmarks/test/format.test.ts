@@ -152,7 +152,7 @@ function madeUpResults(): SuiteResults {
     durationS: 12.5,
     machine: { name: 'test-2cpu', hostname: 'test', cpu: 'Some <CPU>', cores: 2, memoryGiB: 8, os: 'Linux', node: 'v20', loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2] },
     gpu: { nvidia: false, detail: 'no NVIDIA GPU at hand' },
-    method: { warmup: 1, reps: 5, maxStepMs: 1000, maxScorchStepMs: 4000, statistic: 'median', interleaved: 'rounds', reference: 'float64' },
+    method: { warmup: 1, reps: 5, slowStepMs: 1000, maxStepMs: 1000, maxScorchStepMs: 4000, statistic: 'median', interleaved: 'rounds', reference: 'float64' },
     engines,
     workloads: [{ ...WORKLOADS.matmul, tolerance: TOLERANCES.matmul }],
     cases: [matmul],
