@@ -36,8 +36,8 @@ const HELLO_TIMEOUT_MS = 180_000;
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 
-/** The code measured: uncommitted changes here make a run's commit '-dirty' (results and READMEs do not). */
-const MEASURED_PATHS = ['packages', 'benchmarks/src', 'benchmarks/bench.ts', 'benchmarks/package.json', 'pnpm-lock.yaml'];
+/** The code measured: uncommitted changes here make a run's commit '-dirty' (tests, results and READMEs do not). */
+const MEASURED_PATHS = [':(glob)packages/*/src/**', 'benchmarks/src', 'benchmarks/bench.ts', 'benchmarks/package.json', 'pnpm-lock.yaml'];
 
 /** The checkout's commit, with '-dirty' when the code measured has uncommitted changes. */
 function commitOf(repoRoot: string): string {
