@@ -6,23 +6,23 @@
 //
 //   pnpm bench [--quick] [--workloads matmul,ssmvr,...] [--engines scorch-cpu,tfjs-wasm,...]
 //   pnpm bench --show [FILE]     print a results file (default latest.json) without running
-//   pnpm bench --update-readmes  rewrite the READMEs' result tables from latest.json
+//   pnpm bench --rerender        rewrite every chart from its JSON, and the READMEs' tables from latest.json
 //   pnpm bench --list            the workloads and engines
 //
 // Set-up for the peers: bash scripts/setup.sh (it runs scripts/setup-peers.sh). See benchmarks/README.md.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { renderChart } from './src/chart.js';
 import { ENGINES, ENGINE_IDS, type EngineId } from './src/engines.js';
 import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
-import { latestJsonPath, readResults, resultsDir, writeResults } from './src/results.js';
+import { latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
 import { runSuite } from './src/suite.js';
 import { scratchDir } from './src/workerHost.js';
 import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
 
-const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] | --show [FILE] | --update-readmes | --list';
+const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] | --show [FILE] | --rerender | --list';
 
 function repoRoot(): string {
   let dir = process.cwd();
@@ -51,12 +51,12 @@ interface Args {
   engines?: EngineId[];
   reps?: number;
   show?: string | true;
-  updateReadmes: boolean;
+  rerender: boolean;
   list: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, updateReadmes: false, list: false };
+  const args: Args = { quick: false, rerender: false, list: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i];
@@ -84,8 +84,8 @@ function parseArgs(argv: readonly string[]): Args {
       case '--list':
         args.list = true;
         break;
-      case '--update-readmes':
-        args.updateReadmes = true;
+      case '--rerender':
+        args.rerender = true;
         break;
       case '--help':
       case '-h':
@@ -114,9 +114,14 @@ async function main(): Promise<number> {
     for (const id of ENGINE_IDS) console.log(`${id.padEnd(14)} ${ENGINES[id].label}`);
     return 0;
   }
-  if (args.updateReadmes) {
+  if (args.rerender) {
+    // After a change to the tables or the chart: everything generated from the results, again.
+    const dir = resultsDir(root);
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
+    for (const file of runs) writeFileSync(join(dir, file.replace(/\.json$/, '.svg')), renderChart(readResults(join(dir, file))));
+    writeFileSync(latestSvgPath(root), renderChart(readResults(latestJsonPath(root))));
     const changed = updateReadmes(root, readResults(latestJsonPath(root)));
-    console.log(changed.length > 0 ? `updated ${changed.join(' and ')} from latest.json` : 'the READMEs already show latest.json');
+    console.log(`rewrote the charts of ${runs.length} run(s) and latest.svg; ${changed.length > 0 ? `updated ${changed.join(' and ')}` : 'the READMEs already showed latest.json'}`);
     return 0;
   }
   if (args.show) {

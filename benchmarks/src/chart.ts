@@ -7,8 +7,8 @@ import type { CaseResult, SuiteResults } from './results.js';
 import { formatNumber } from './report.js';
 import { WORKLOADS } from './workloads.js';
 
-const WIDTH = 880;
-const LABEL_WIDTH = 200;
+const WIDTH = 920;
+const LABEL_WIDTH = 240;
 const PLOT_WIDTH = 520;
 const BAR_HEIGHT = 14;
 const BAR_GAP = 4;

@@ -11,6 +11,20 @@ import type { CaseSpec, Mode, Tolerance, WorkloadId } from './workloads.js';
 
 export const SCHEMA = 'scorch-bench/v1';
 
+/** A value as recorded: the numbers themselves, or for a long vector (W6's 16,898) a summary. */
+export type RecordedValue = number[] | { length: number; norm: number; head: number[] };
+
+/** Values up to this length are recorded whole; longer ones as their length, L2 norm and first entries. */
+const WHOLE_VALUE_LENGTH = 16;
+
+export function recordedValue(value: readonly number[]): RecordedValue {
+  if (value.length <= WHOLE_VALUE_LENGTH) return [...value];
+  return { length: value.length, norm: Math.sqrt(value.reduce((s, v) => s + v * v, 0)), head: value.slice(0, 4) };
+}
+
+/** How many numbers a recorded value has. */
+export const valueLength = (value: RecordedValue): number => (Array.isArray(value) ? value.length : value.length);
+
 export interface EngineRecord {
   id: EngineId;
   label: string;
@@ -32,7 +46,8 @@ export interface Row {
   status: RowStatus;
   /** Why the row is not timed (every status but 'timed'), in words. */
   reason?: string;
-  value?: number[];
+  /** The value computed before timing (see `recordedValue`: long vectors are summarised). */
+  value?: RecordedValue;
   /** The value check (absent when the engine never computed a value). */
   check?: { ok: boolean; error: number; rtol: number };
   valueMs?: number;
@@ -61,7 +76,7 @@ export interface CaseResult {
   spec: CaseSpec;
   /** The 1-minute load average when the case started. */
   loadAverage: number;
-  reference: { value: number[]; valueMs: number; scale: number };
+  reference: { value: RecordedValue; valueMs: number; scale: number };
   rows: Row[];
 }
 

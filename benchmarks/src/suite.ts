@@ -13,7 +13,7 @@ import { referenceEngine } from './engines/scorch.js';
 import { makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
 import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
-import { type CaseResult, type EngineRecord, type GrowthRecord, type Row, SCHEMA, type SuiteResults } from './results.js';
+import { type CaseResult, type EngineRecord, type GrowthRecord, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
 import { type EngineWorker, bundleWorker, scratchDir, startWorker } from './workerHost.js';
 import { type CaseSpec, MIN_REPS, type Plan, TOLERANCES, WORKLOADS, type WorkloadId, figureFor } from './workloads.js';
@@ -149,7 +149,7 @@ async function checkEngine(
 ): Promise<{ row: Row; timed: boolean }> {
   const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
-  const row: Row = { engine: id, status: 'timed', value: prepared.value, valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
+  const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
   const skip = async (reason: string) => {
     sweeps.overLimit(id, spec);
     await worker.request({ op: 'release' }, 60_000);
@@ -275,7 +275,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inp
     if (scorchCpu !== undefined) row.vsScorchCpu = scorchCpu / row.medianMs;
     if (scorchGpu !== undefined) row.vsScorchWebgpu = scorchGpu / row.medianMs;
   }
-  return { spec, loadAverage: caseLoad, reference, rows: opts.engines.map((id) => rows.get(id)!) };
+  return { spec, loadAverage: caseLoad, reference: { ...reference, value: recordedValue(reference.value) }, rows: opts.engines.map((id) => rows.get(id)!) };
 }
 
 /** W4's growth exponent per engine timed at two or more d. */
