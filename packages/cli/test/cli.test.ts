@@ -342,6 +342,18 @@ describe('end to end on the CPU (child processes)', () => {
     expect(result.stdout).toMatch(/^ {2}cpu\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
   });
 
+  it('bench shows the side-by-side results of benchmarks/results/latest.json', () => {
+    const result = runCli('bench', '--suite', 'latest');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const latest = JSON.parse(readFileSync(join(repoRoot, 'benchmarks', 'results', 'latest.json'), 'utf8'));
+    expect(result.stdout).toContain(`scorch benchmark suite: ${latest.date.slice(0, 10)}, scorch ${latest.commit}, on ${latest.machine.name}`);
+    for (const title of ['W1 matmul, n=256', 'W2 SSM-VR training step', 'W3 DSM training step', 'W4 exact ISM step, d=2', 'W5 annealed Langevin sampling', 'W6 Hessian-vector product']) {
+      expect(result.stdout).toContain(title);
+    }
+    expect(result.stdout).toMatch(/^ {2}scorch CPU +[\d,.]+ +[\d,.]+–[\d,.]+ +1× /m);
+  });
+
   it('an SDE loss trains and samples with the reverse SDE', () => {
     const out = join(scratch, 'vp');
     const result = runCli('train', '--backend', 'cpu', '--loss', 'vp', '--steps', '10', '--batch', '32', '--n', '100', '--sampler', 'em', '--sample-steps', '20', '--out', out);
