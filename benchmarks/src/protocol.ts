@@ -12,6 +12,8 @@ export type Request =
   | { id: number; op: 'hello' }
   | { id: number; op: 'prepare'; spec: CaseSpec; inputs: string }
   | { id: number; op: 'step' }
+  /** The case's value in float64 from the same inputs (the PyTorch worker only; nothing is kept). */
+  | { id: number; op: 'reference'; spec: CaseSpec; inputs: string }
   | { id: number; op: 'release' }
   | { id: number; op: 'exit' };
 

@@ -22,6 +22,8 @@ export function recordedValue(value: readonly number[]): RecordedValue {
   return { length: value.length, norm: Math.sqrt(value.reduce((s, v) => s + v * v, 0)), head: value.slice(0, 4) };
 }
 
+export type ReferenceSource = 'torch-float64' | 'scorch-float64';
+
 /** How many numbers a recorded value has. */
 export const valueLength = (value: RecordedValue): number => (Array.isArray(value) ? value.length : value.length);
 
@@ -76,7 +78,8 @@ export interface CaseResult {
   spec: CaseSpec;
   /** The 1-minute load average when the case started. */
   loadAverage: number;
-  reference: { value: RecordedValue; valueMs: number; scale: number };
+  /** The float64 reference: PyTorch's when its worker runs here, else scorch's CPU backend's. */
+  reference: { by: ReferenceSource; value: RecordedValue; valueMs: number; scale: number };
   rows: Row[];
 }
 

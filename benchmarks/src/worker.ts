@@ -66,6 +66,8 @@ async function main(): Promise<void> {
         const ms = performance.now() - start;
         return { ms, counters: prepared.counters?.() } satisfies StepResult;
       }
+      case 'reference':
+        throw new Error('reference values come from the PyTorch worker or the suite itself, not from a Node engine');
       case 'release':
         prepared?.dispose();
         prepared = undefined;

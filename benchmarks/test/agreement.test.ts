@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINE_IDS, type EngineId } from '../src/engines.js';
 import { textReport } from '../src/report.js';
-import { type SuiteResults, readResults, valueLength, writeResults } from '../src/results.js';
-import { runSuite } from '../src/suite.js';
+import { makeInputs } from '../src/inputs.js';
+import { type SuiteResults, readResults, recordedValue, valueLength, writeResults } from '../src/results.js';
+import { runSuite, scorchReference } from '../src/suite.js';
 import { pythonExecutable } from '../src/workerHost.js';
 import { DSM_CASE, HVP_CASE, type Plan, SSMVR_CASE, figureFor, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
 
@@ -92,6 +93,17 @@ describe('the suite on tiny workloads', () => {
     // The tiny HVP has 2·8 + 8 + 8·8 + 8 + 8·2 + 2 = 114 entries: recorded as a summary.
     expect(results.cases.find((c) => c.spec.workload === 'hvp')!.reference.value).toMatchObject({ length: 114, norm: expect.any(Number) });
     expect((results.cases.find((c) => c.spec.workload === 'hvp')!.reference.value as { norm: number }).norm).toBeGreaterThan(1e-3);
+  });
+
+  it("takes PyTorch's float64 values as the reference where it runs, and they are scorch's to 1e-9", async () => {
+    for (const c of results.cases) {
+      expect(c.reference.by).toBe(torchInstalled ? 'torch-float64' : 'scorch-float64');
+      const scorch = recordedValue((await scorchReference(c.spec, makeInputs(c.spec))).value);
+      const [ours, theirs] = [scorch, c.reference.value].map((v) => (Array.isArray(v) ? v : [v.length, v.norm, ...v.head]));
+      const scale = Math.max(1, Math.sqrt(theirs!.reduce((s, v) => s + v * v, 0)));
+      const error = Math.sqrt(ours!.reduce((s, v, i) => s + (v - theirs![i]!) ** 2, 0)) / scale;
+      expect(error, `${c.spec.id}: ${JSON.stringify(ours)} vs ${JSON.stringify(theirs)}`).toBeLessThan(1e-9);
+    }
   });
 
   it('counts scorch WebGPU dispatches per step, when it ran', () => {

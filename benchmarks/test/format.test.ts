@@ -128,7 +128,7 @@ function madeUpResults(): SuiteResults {
   const matmul: CaseResult = {
     spec,
     loadAverage: 1.5,
-    reference: { value: [1], valueMs: 1, scale: 1 },
+    reference: { by: 'scorch-float64', value: [1], valueMs: 1, scale: 1 },
     rows: [
       timed('scorch-cpu', 10),
       { ...timed('scorch-webgpu', 5), counters: { dispatches: 1, submits: 1 } },

@@ -3,7 +3,8 @@
 (benchmarks/src/protocol.ts: one JSON request per line on stdin, replies prefixed with
 '@bench-reply ' on stdout) and runs every workload as a PyTorch user would: nn-style parameters,
 torch.optim.Adam, forward-mode AD (torch.autograd.forward_ad) for derivatives in x followed by a
-backward pass for the parameters, functorch's jvp-of-grad for the HVP (forward over reverse).
+backward pass for the parameters, functorch's jvp-of-grad for the HVP (forward over reverse). It
+also computes the suite's float64 reference values ('reference' requests).
 
     python3 torch_worker.py --threads 1|default --device cpu|cuda
 
@@ -82,6 +83,7 @@ class Engine:
         self.threads_arg = threads
         self.device_name = device
         self.case = None
+        self.dtype = None  # float32 for the engine's own cases; float64 while computing a reference
 
     # -- hello ---------------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class Engine:
             self.device = torch.device("cuda")
         else:
             self.device = torch.device("cpu")
+        self.dtype = torch.float32
         self.warm_up()
         blas = loaded_blas()
         blas_threads, blas_config = openblas_threads(blas)
@@ -156,7 +159,7 @@ class Engine:
     # -- cases ---------------------------------------------------------------------------------
 
     def tensor(self, array):
-        return torch.from_numpy(array).to(self.device)
+        return torch.from_numpy(array).to(self.device, self.dtype)
 
     @staticmethod
     def mlp(p, x):
@@ -219,7 +222,7 @@ class Engine:
         else:
             # Block j of X = [x; …; x] moves along e_j; the j-th entry of its JVP row is ∂s_j/∂x_j.
             replicated = x.repeat(dim, 1)
-            basis = torch.eye(dim, device=self.device).repeat_interleave(n, dim=0)
+            basis = torch.eye(dim, device=self.device, dtype=self.dtype).repeat_interleave(n, dim=0)
 
             def loss():
                 with fwAD.dual_level():
@@ -307,6 +310,20 @@ class Engine:
 
         return value, step
 
+    def reference(self, spec, inputs_path):
+        """The case's value in float64 on the CPU from the same float32 inputs: the suite's reference
+        when this worker is available (it is independent of scorch, and fast where scorch's float64
+        CPU backend takes minutes); the suite's tests check it against scorch's own float64 values."""
+        saved = (self.dtype, self.device)
+        self.dtype, self.device = torch.float64, torch.device("cpu")
+        try:
+            value, _ = self.prepare(spec, inputs_path)
+            start = time.perf_counter()
+            result = value()
+            return {"value": result, "valueMs": (time.perf_counter() - start) * 1e3}
+        finally:
+            self.dtype, self.device = saved
+
     # -- loop ----------------------------------------------------------------------------------
 
     def handle(self, request):
@@ -328,12 +345,14 @@ class Engine:
             self.case()
             self.sync()
             return {"ms": (time.perf_counter() - start) * 1e3}
+        if op == "reference":
+            return self.reference(request["spec"], request["inputs"])
         if op == "release":
             self.case = None
             return None
         if op == "exit":
             return None
-        raise ValueError(f"unknown op {op!r}; expected hello, prepare, step, release or exit")
+        raise ValueError(f"unknown op {op!r}; expected hello, prepare, step, reference, release or exit")
 
 
 def main():
