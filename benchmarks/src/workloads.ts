@@ -213,8 +213,8 @@ export interface Tolerance {
   why: string;
 }
 
-// Every reference is a float64 computation on scorch's CPU backend from the same float32 inputs,
-// so each engine's error is its float32 rounding alone. Unit roundoff u = 2⁻²⁴ ≈ 6e-8; a dot
+// Every reference is a float64 computation (PyTorch's, or scorch's CPU backend's) from the same
+// float32 inputs, so each engine's error is its float32 rounding alone. Unit roundoff u = 2⁻²⁴ ≈ 6e-8; a dot
 // product of length k has a typical relative error of √k·u and at most k·u.
 export const TOLERANCES: Record<WorkloadId, Tolerance> = {
   matmul: {
