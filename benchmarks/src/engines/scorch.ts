@@ -1,21 +1,22 @@
 // scorch's side of every workload, written with the public API the way a user would: `mlpScore`,
-// the losses of @scorch/score, `adam` and `train` for a training step, `annealedLangevinDynamics`,
-// `hvp`. The same code runs on the CPU and on WebGPU (the device is the only difference); on
-// WebGPU each step's dispatches and submits are counted from the runtime.
+// the losses of @scorch/score, `adam` and `trainingStep` (the step `train` runs, compiled with jit)
+// for a training step, `annealedLangevinDynamics` (its step compiled), `hvp` under `jit`. The same
+// code runs on the CPU and on WebGPU (the device is the only difference); on WebGPU each step's
+// dispatches and submits are counted from the runtime.
 //
 // Also the reference every engine is checked against: the same workloads in float64 on scorch's
 // CPU backend, from the same float32 inputs, written from the formulas (given projections and
 // noise instead of keys; the ISM trace by d separate JVPs; the HVP reverse-over-reverse; Adam's
 // first step on the host), so the check does not rest on the code it checks.
 
-import { grad, hvp, jvp, valueAndGrad } from '@scorch/autograd';
+import { grad, hvp, jit, jvp, valueAndGrad } from '@scorch/autograd';
 import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
 import {
   type RandomKey, type Tensor, add, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
-  mlpScore, slicedScoreMatchingLoss, train,
+  mlpScore, slicedScoreMatchingLoss, trainingStep,
 } from '@scorch/score';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
@@ -98,22 +99,31 @@ function prepareTraining(spec: TrainingCase, inputs: Inputs, device: string): Pr
         return implicitScoreMatchingLoss(score, x);
     }
   };
-  // One call of `train` is one step: loss, gradient, Adam, and the loss read back (which waits for
-  // the device). Its step key is foldIn(key, 0) every time, so every step sees the same projection
-  // or noise, as the other engines do.
-  const oneStep = () => train({ params: model.params, loss, optimizer, steps: 1, key, every: 1 });
+  // The step `train` runs, made once and called per repetition (as a training loop calls it):
+  // loss, gradient, Adam, compiled with jit, then the loss read back (which waits for the
+  // device). Its key is foldIn(key, 0) every time, so every step sees the same projection or
+  // noise, as the other engines do.
+  const step = trainingStep({ params: model.params, loss, optimizer });
+  const stepKey = foldIn(key, 0);
+  const oneStep = async () => {
+    const value = step(stepKey, 0);
+    const loss = await value.item();
+    value.dispose();
+    return loss;
+  };
   return {
     async value() {
-      const { history } = await oneStep();
-      const after = tidy(() => loss(model.params, foldIn(key, 0)));
+      const lossBefore = await oneStep();
+      const after = tidy(() => loss(model.params, stepKey));
       const lossAfter = await after.item();
       after.dispose();
-      return [history[0]!.loss, lossAfter];
+      return [lossBefore, lossAfter];
     },
     async step() {
       await oneStep();
     },
     dispose() {
+      step.dispose();
       optimizer.dispose();
       x.dispose();
       for (const p of paramsOf(model)) p.dispose();
@@ -157,7 +167,9 @@ function prepareHvp(spec: HvpCase, inputs: Inputs, device: string): PreparedCase
   const x = upload(input(inputs, 'x'), device);
   const tangents = MLP_PARAM_NAMES.map((name) => upload(input(inputs, `tangent.${name}`), device));
   const summedOutput = (...params: Tensor[]) => sum(model.apply(asRecord(params), x));
-  const product = () => hvp(summedOutput, paramsOf(model), tangents) as Tensor[];
+  // Forward over reverse, compiled once (jit) as a user would for a product taken repeatedly.
+  const compiled = jit((params: Tensor[], v: Tensor[]) => hvp(summedOutput, params, v) as Tensor[]);
+  const product = () => compiled(paramsOf(model), tangents);
   return {
     async value() {
       const out = product();
@@ -171,6 +183,7 @@ function prepareHvp(spec: HvpCase, inputs: Inputs, device: string): PreparedCase
       for (const t of out) t.dispose();
     },
     dispose() {
+      compiled.clearCache();
       x.dispose();
       for (const t of [...tangents, ...paramsOf(model)]) t.dispose();
     },
