@@ -44,11 +44,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   readonly info: AdapterSummary;
   /** Use only the tiled (strided, any alignment) matmul kernel: for tests of that path. */
   forceTiledMatmul = false;
+  /**
+   * True on a CPU-based adapter (Mesa llvmpipe, SwiftShader, lavapipe, WARP), where shader
+   * compiles are slow and compiled programs share kernels rather than fuse more.
+   */
+  readonly softwareAdapter: boolean;
 
   constructor(name: string, runtime: GpuRuntime, info: AdapterSummary) {
     this.name = name;
     this.runtime = runtime;
     this.info = info;
+    this.softwareAdapter = /llvmpipe|swiftshader|lavapipe|warp|software/i.test(`${info.device} ${info.description} ${info.vendor} ${info.architecture}`);
   }
 
   // ------------------------------------------------------------------------------------------

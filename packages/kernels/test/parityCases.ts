@@ -102,8 +102,11 @@ const MATH_1 = ulps(1);
 const MATH_2 = ulps(2);
 const EXACT = always(exact);
 
-/** The longest chain of additions a kernel summing `extent` elements for each of `outputs` makes. */
-export type ReductionDepth = (outputs: number, extent: number) => number;
+/**
+ * The longest chain of additions a kernel summing `extent` elements for each of `outputs` makes
+ * (`columns`: the reduced axes all come before the kept ones).
+ */
+export type ReductionDepth = (outputs: number, extent: number, columns: boolean) => number;
 
 /** depth·u·Σ|x| + 1 ULP for sum, with Σ|x| per output from the CPU. */
 const sumToleranceFor = (reductionDepth: ReductionDepth) => (ctx: Context): ElementTolerance => {
@@ -111,7 +114,9 @@ const sumToleranceFor = (reductionDepth: ReductionDepth) => (ctx: Context): Elem
   const x = ctx.cpuInputs[0]!;
   const outputs = sizeOf(ctx.outShape);
   const extent = sizeOf(axes.map((i) => x.shape[i]!));
-  const depth = reductionDepth(outputs, extent);
+  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const columns = kept.length > 0 && Math.max(...axes) < Math.min(...kept);
+  const depth = reductionDepth(outputs, extent, columns);
   const absSum = tidy(() => apply('sum', [x.abs()], { axes }).dataSync());
   return (i, r) => (x.dtype === 'int32' ? 0 : depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR);
 };

@@ -36,6 +36,12 @@ export interface FusionOptions {
    * Default unlimited.
    */
   maxReadsPerValue?: number;
+  /**
+   * Whether elementwise values computed from a large matmul's result join its kernel as an
+   * epilogue (default true). A backend whose shader compiles are slow (a software adapter)
+   * turns it off: the tiled matmul kernel is then the same code for every program, compiled once.
+   */
+  matmulEpilogues?: boolean;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -74,7 +80,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -260,6 +266,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (k === undefined) continue;
       const kernel = kernels[k]!;
       if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
+      if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
       if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
       if (readyAfter(leaves, leaf.id) >= k) continue;

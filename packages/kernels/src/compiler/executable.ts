@@ -89,7 +89,10 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     if (!this.planned) {
       // One binding each for what a value reads, plus its output and the index-error record.
       const limits = this.runtime.device.limits;
-      this.planned = planFusion(this.program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2 });
+      // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
+      // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
+      // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
+      this.planned = planFusion(this.program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2, matmulEpilogues: !this.backend.softwareAdapter });
     }
     return this.planned;
   }

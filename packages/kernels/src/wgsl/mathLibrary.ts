@@ -51,13 +51,16 @@ const LIBRARY: Record<string, string> = {
   // x = k ln2 + r with ln2 = 0.693359375 (9 bits, so k·hi is exact) - 2.12194440e-4. The 2^k
   // scaling is ldexp, not a product with constants: drivers that reassociate constant factors
   // (Mesa folds (m·2^127)·2 into m·inf) would overflow near the top of the range.
+  // Without branches: the special cases (NaN, overflow, underflow) are selected after the general
+  // path, which runs on a clamped argument. Software rasterisers run every lane through every
+  // branch a group of lanes takes, so early returns cost more than they save.
   sc_exp: `fn sc_exp(x: f32) -> f32 {
-  if (sc_isnan(x)) { return x; }
-  if (x > 88.72283935546875) { return sc_pos_inf(); }
-  if (x < -103.972084) { return 0.0; }
-  let k = round(x * 1.44269504088896341);
-  let r = (x - k * 0.693359375) + k * 2.12194440e-4;
-  return ldexp(1.0 + sc_expm1_reduced(r), i32(k));
+  let xc = min(max(x, -104.0), 89.0);
+  let k = round(xc * 1.44269504088896341);
+  let r = (xc - k * 0.693359375) + k * 2.12194440e-4;
+  let y = ldexp(1.0 + sc_expm1_reduced(r), i32(k));
+  let special = select(y, sc_pos_inf(), x > 88.72283935546875);
+  return select(select(special, 0.0, x < -103.972084), x, sc_isnan(x));
 }`,
   // e^x - 1 = 2^k (e^r - 1) + (2^k - 1): both parts exact or small, no cancellation near 0.
   sc_expm1: `fn sc_expm1(x: f32) -> f32 {
