@@ -10,6 +10,8 @@ installAmbientAutograd(ambientAutograd);
 export { vjp, grad, gradOf, valueAndGrad, jvp, hvp, jacobian, hessian, noGrad, enableGrad } from './api.js';
 export type { TensorFn, Pullback, GradOptions, JacobianOptions } from './api.js';
 export { jit, makeProgram, describeCompiled } from './jit.js';
+export { customJvp, customVjp } from './custom.js';
+export type { JvpRuleInputs, CustomVjpRule } from './custom.js';
 export type { JitOptions, JittedFunction, LoweredProgram } from './jit.js';
 export { checkGrads } from './checkGrads.js';
 export type { CheckGradsOptions } from './checkGrads.js';
