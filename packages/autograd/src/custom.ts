@@ -11,10 +11,11 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zerosLike } from '@scorch/tensor';
+import { Tensor, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, permute, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
+import { BatchTrace, vmap } from './vmap.js';
 
 /** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
 export interface JvpRuleInputs {
@@ -151,16 +152,63 @@ function reverseRule(def: Definition, primals: Tensor[], output: Tensor, saved: 
   };
 }
 
+/**
+ * The definition vmap makes of `def` for arguments batched along `bdims` (null: unbatched): its
+ * function, rule and forward are vmapped (outputs and saved values batched at axis 0); its
+ * backward's cotangents come back at each argument's own batch axis, summed over the batch for
+ * an unbatched argument.
+ */
+function batched(def: Definition, values: readonly Tensor[], bdims: readonly (number | null)[], size: number): Definition {
+  const f = vmap(def.f, { inAxes: [...bdims] }) as (...args: Tensor[]) => Tensor;
+  const name = `vmap(${def.name})`;
+  if (def.kind === 'jvp') {
+    const rule = def.rule;
+    const ruleB = vmap((primals: Tensor[], tangents: Tensor[], output: Tensor) => rule({ primals, tangents, output }), { inAxes: [[...bdims], [...bdims], 0] });
+    return { kind: 'jvp', name, f, rule: ({ primals, tangents, output }) => ruleB([...primals], [...tangents], output) as Tensor };
+  }
+  const rule = def.rule;
+  const forward = rule.forward;
+  const perExample = values.map((v, i) => (bdims[i] === null ? v.shape : v.shape.filter((_, d) => d !== bdims[i])));
+  const backward = (saved: unknown, ct: Tensor, output: Tensor): Tensor[] =>
+    rule.backward(saved, ct, output).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
+  const forwardB = forward
+    ? (vmap((...args: Tensor[]) => {
+        const r = forward(...args);
+        const leaves = flattenTree(r?.saved).leaves;
+        if (!leaves.every((x) => x instanceof Tensor)) throw new TypeError(`${def.name}: under vmap, forward's saved values must be tensors (or pytrees of them)`);
+        return r;
+      }, { inAxes: [...bdims] }) as (...args: Tensor[]) => { output: Tensor; saved: unknown })
+    : undefined;
+  // Saved values: the arguments at their own axes (no forward), or batched at 0 by forwardB.
+  const savedAxes = forward ? 0 : [...bdims];
+  const backwardB = vmap(backward, { inAxes: [savedAxes as never, 0, 0] });
+  return {
+    kind: 'vjp', name, f,
+    rule: {
+      forward: forwardB,
+      backward: (saved, ct, output) =>
+        (backwardB(saved, ct, output) as Tensor[]).map((g, i) => {
+          const b = bdims[i];
+          if (b === null || b === undefined) return sum(g, [0]);
+          if (b === 0) return g;
+          const perm = [...Array(g.shape.length).keys()].slice(1);
+          perm.splice(b, 0, 0);
+          return permute(g, perm);
+        }),
+    },
+  };
+}
+
 function call(def: Definition, args: unknown[]): Tensor {
   checkArgs(def, args);
-  let top: JvpTrace | VjpTrace | null = null;
+  let top: JvpTrace | VjpTrace | BatchTrace | null = null;
   let other = false;
   for (const a of args) {
     const t = a._trace;
     if (!t) continue;
     if (!t.active) throw new Error(`${def.name}: a tensor traced by ${t.name} was used after that transformation returned`);
     if (top && t.level <= top.level) continue;
-    if (t instanceof JvpTrace || t instanceof VjpTrace) {
+    if (t instanceof JvpTrace || t instanceof VjpTrace || t instanceof BatchTrace) {
       top = t;
       other = false;
     } else if (!top || t.level > top.level) {
@@ -183,6 +231,14 @@ function call(def: Definition, args: unknown[]): Tensor {
       output._node = node;
     }
     return output;
+  }
+  if (top instanceof BatchTrace) {
+    // vmap: the batched definition one level down, so the rules still apply below it.
+    const trace = top;
+    const unpacked = args.map((a) => trace.unpack(a));
+    const values = unpacked.map(([v]) => v);
+    const out = call(batched(def, values, unpacked.map(([, b]) => b), trace.size), values);
+    return trace.wrap(out, 0);
   }
   if (top instanceof JvpTrace) {
     const unpacked = args.map((a) => top.unpack(a));
