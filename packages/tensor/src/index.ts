@@ -17,6 +17,7 @@ export { ProgramTrace, traceProgram } from './programTrace.js';
 export type { TracedProgram } from './programTrace.js';
 export * from './tree.js';
 export * from './fusion.js';
+export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
 export {
