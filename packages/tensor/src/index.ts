@@ -19,6 +19,7 @@ export * from './tree.js';
 export { operationCost, profile, profilerSession, ProfileSession } from './profiler.js';
 export type { KernelEvent, KernelSummary, KernelTiming, OpCost, ProfileResult } from './profiler.js';
 export * from './fusion.js';
+export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
 export {
