@@ -22,6 +22,7 @@ export * from './fusion.js';
 export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
+export * from './nn/index.js';
 export {
   Tensor, apply, tidy, keep, collectCreated, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
   installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf,
