@@ -105,10 +105,14 @@ describe('memory', () => {
     const x = draw([1, 2, 6, 6], 3);
     const w = draw([2, 2, 3, 3], 4);
     const f = jit((a: Tensor, k: Tensor) => upsample(maxPool2d(conv2d(a, k, { padding: 1 }), 2), { scaleFactor: 2, mode: 'bilinear' }));
-    tidy(() => f(x, w));
-    const before = memory().numTensors;
-    tidy(() => f(x, w));
-    expect(memory().numTensors).toBe(before);
+    tidy(() => {
+      f(x, w);
+    });
+    const before = memory().tensors;
+    tidy(() => {
+      f(x, w);
+    });
+    expect(memory().tensors).toBe(before);
     f.clearCache();
   });
 });
