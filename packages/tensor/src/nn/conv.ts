@@ -342,11 +342,11 @@ function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: numb
  * are computed in float64 on the host (PyTorch uses float32, which can differ at rare exact ties).
  * Also downsamples when the size is smaller. Differentiable in x.
  */
-export function upsample(x: Tensor, opts: UpsampleOptions): Tensor {
+export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
   const op = 'upsample';
   checkImage(op, x);
   checkOptions(op, opts, ['size', 'scaleFactor', 'mode', 'alignCorners']);
-  const { mode = 'nearest', alignCorners } = opts ?? {};
+  const { mode = 'nearest', alignCorners } = opts;
   checkOneOf(op, 'mode', mode, ['nearest', 'bilinear']);
   checkBoolean(op, 'alignCorners', alignCorners);
   if (alignCorners !== undefined && mode === 'nearest') throw new Error(`${op}: alignCorners applies to bilinear mode only (as PyTorch), not to 'nearest'`);
