@@ -78,7 +78,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
   vjp: (ct, [x]) => [mul(mul(x!, 2), ct.reshape([x!.shape[0]!, 1]))],
 });
 
-const f64 = (values: number[] | number[][]) => tensor(values, { dtype: 'float64' });
+const f64 = (values: number[] | number[][] | number[][][]) => tensor(values, { dtype: 'float64' });
 
 async function expectClose(t: Tensor, expected: readonly number[], rtol = 1e-14): Promise<void> {
   const got = Array.from(await t.data());
@@ -150,9 +150,11 @@ describe('a defined elementwise primitive on the CPU', () => {
   });
 
   it('frees what it makes', () => {
-    const before = memory().numTensors;
-    tidy(() => grad((t: Tensor) => sum(softplusSquare(t)))(f64(xs)));
-    expect(memory().numTensors).toBe(before);
+    const before = memory().tensors;
+    const g = tidy(() => grad((t: Tensor) => sum(rowSquares(softplusSquare(t).reshape([1, 7]))))(f64(xs)) as Tensor);
+    expect(memory().tensors).toBe(before + 1); // the gradient, the one result kept
+    g.dispose();
+    expect(memory().tensors).toBe(before);
   });
 });
 
@@ -237,7 +239,7 @@ describe('a defined shader primitive on the CPU', () => {
       vjp: () => [null],
       batch: ([x], [bdim]) => {
         calls++;
-        return [batched(x!), bdim];
+        return [batched(x!), bdim ?? null];
       },
     });
     const y = vmap((t: Tensor) => batched(t))(f64([[[1, 2]], [[3, 4]]])) as Tensor;

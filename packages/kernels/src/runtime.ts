@@ -110,8 +110,12 @@ function writtenBindings(code: string): Set<number> {
 function compileError(spec: Pick<KernelSpec, 'code' | 'label'>, message: string, messages: readonly GPUCompilationMessage[]): Error {
   const source = spec.code.split('\n');
   const errors = messages.filter((m) => m.type === 'error');
-  const owner = errors.map((m) => definitionAtLine(spec.code, m.lineNum)).find((n) => n !== null) ?? null;
-  const details = errors.map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${(source[m.lineNum - 1] ?? '').trim()}`);
+  const owner = errors.map((m) => definitionAtLine(spec.code, m.lineNum)).find((d) => d !== null)?.name ?? null;
+  const details = errors.map((m) => {
+    const at = definitionAtLine(spec.code, m.lineNum);
+    const where = at ? `line ${at.line}:${m.linePos} of '${at.name}' (kernel line ${m.lineNum})` : `kernel line ${m.lineNum}:${m.linePos}`;
+    return `  ${where}: ${m.message}\n    ${(source[m.lineNum - 1] ?? '').trim()}`;
+  });
   const what = owner !== null ? `custom primitive '${owner}': its WGSL does not compile (kernel '${spec.label}')` : `webgpu: kernel '${spec.label}' is invalid`;
   return new Error(details.length > 0 ? `${what}:\n${details.join('\n')}` : `${what}: ${message}`);
 }

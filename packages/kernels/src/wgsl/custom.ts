@@ -42,13 +42,14 @@ export function customPrelude(code: string): string {
 
 /**
  * The defined primitive whose code holds line `line` (1-based) of a kernel's `code`, by the
- * marker comments: an elementwise function, or the shader of a kernel labelled as one.
+ * marker comments, and the line's number within that code (its `functions` then the generated
+ * `cp_<name>` wrapper, or its shader); null for a line of generated code.
  */
-export function definitionAtLine(code: string, line: number): string | null {
+export function definitionAtLine(code: string, line: number): { name: string; line: number } | null {
   const lines = code.split('\n');
   for (let i = Math.min(line, lines.length) - 1; i >= 0; i--) {
     const m = /^\/\/ (end of )?custom primitive '([^']+)'/.exec(lines[i]!);
-    if (m) return m[1] ? null : m[2]!;
+    if (m) return m[1] || i === line - 1 ? null : { name: m[2]!, line: line - 1 - i };
   }
   return null;
 }
