@@ -178,6 +178,32 @@ describe('an elementwise defined primitive on WebGPU', () => {
   });
 });
 
+describe('the rules that run on the device are the definition\'s', () => {
+  // softplusSquare again, with a vjp three times too large: grad (eager and compiled) gives 3×
+  // the derivative, jvp (its correct rule) the derivative itself.
+  const wrongVjp = definePrimitive({
+    name: 'softplusSquareWrongVjp',
+    kind: 'elementwise',
+    inputs: ['x'],
+    cpu: (x) => softplusHost(x) ** 2,
+    wgsl: softplusSquare.definition.wgsl as { expression: string; functions: string },
+    jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
+    vjp: (ct, [x]) => [mul(mul(ct, derivative(x!)), 3)],
+  });
+
+  it('grad uses the vjp rule (eager and under jit), jvp the jvp rule', async () => {
+    const xs = values(32, -4, 4, 'custom-rules');
+    const x = tensor(xs, { device: dev });
+    const truth = xs.map((v) => 2 * softplusHost(v) * sigmoidHost(v));
+    const g = (t: Tensor) => grad((u: Tensor) => sum(wrongVjp(u)))(t) as Tensor;
+    // 3× adds one more rounding to the derivative's bound.
+    expectWithin(await read(g(x)), truth.map((v) => 3 * v), 64 * U, 3 * U);
+    expectWithin(await read(jit(g)(x)), truth.map((v) => 3 * v), 64 * U, 3 * U);
+    const [, tangent] = jvp((t: Tensor) => wrongVjp(t), [x], [tensor(xs.map(() => 1), { device: dev })]);
+    expectWithin(await read(tangent), truth, 64 * U, U);
+  });
+});
+
 describe('a shader defined primitive on WebGPU', () => {
   const rowsOf = (xs: readonly number[], n: number) => Array.from({ length: xs.length / n }, (_, i) => xs.slice(i * n, (i + 1) * n));
   const squaresBound = (rows: number[][]) => rows.map((r) => (r.length + 1) * U * r.reduce((a, v) => a + v * v, 0));
