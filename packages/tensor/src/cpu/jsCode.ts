@@ -31,7 +31,7 @@ export function roundEven(x: number): number {
  * 60 levels evaluated from the bottom (relative error ≈ 2e-16 for x ≥ 2).
  */
 export function erf(x: number): number {
-  if (Number.isNaN(x)) return x;
+  if (Number.isNaN(x) || x === 0) return x; // ±0 keep their sign
   const ax = Math.abs(x);
   if (ax < 2) {
     const x2 = x * x;
