@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type Tensor, ceil, clamp, erf, floor, gelu, round, sign, tensor } from '@scorch/tensor';
 import { seededValues } from './reference.js';
 
-const f64 = (values: number[]) => tensor(values, { dtype: 'float64' });
+const f64 = (values: number[] | number[][]) => tensor(values, { dtype: 'float64' });
 const values = (t: Tensor) => Array.from(t.dataSync() as Float64Array);
 /** Object.is per element, so −0 and NaN are told apart from 0 and from each other's absence. */
 const same = (actual: number[], expected: number[]) => {
