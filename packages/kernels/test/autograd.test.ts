@@ -130,3 +130,17 @@ describe('autograd on the GPU matches the CPU', () => {
     await expectClose(p.w1.cpu.grad!, p.w1.gpu.grad!, 300, 'w1.grad');
   });
 });
+
+describe('gradients through the new ops on the GPU match the CPU', () => {
+  // f(x) = Σ cumprod(gelu(x)·½ + 1, axis 1) · clamp(x, −1, 1) + Σ tile(flip(erf(x)))²: forward,
+  // gelu 5 ops (30) + mul/add 12 + cumprod over 9 (9) + clamp/mul 12 + erf (its 2^-21 absolute
+  // is ≤ 8 units at |erf| ~ 1) + square/sum (6 + 36): ≈ 110; the backward runs cumprod's 4-level
+  // scan (4 products and sums per level: 4·4·6 = 96), erf's and gelu's derivatives (≈ 40) and the
+  // sums of tile's transpose (2): C = 300 with room.
+  const f = (x: Tensor) => x.gelu().mul(0.5).add(1).cumprod(1).mul(x.clamp(-1, 1)).sum()
+    .add(x.erf().flip().tile([2, 1]).square().sum());
+  it('grad', async () => {
+    const x = both([6, 9], 1, 'new-ops-x');
+    await expectClose(grad(f)(x.cpu) as Tensor, grad(f)(x.gpu) as Tensor, 300, 'grad');
+  });
+});
