@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Primitive, type Shape, PRIMITIVES, Tensor, apply, argmax, argmin, clamp, concat, cumprod, cumsum, flip, floor, gelu,
-  isArgReduce, isCompare, isSource, less, logSoftmax, narrow, pad, rand, randn, randomKey, softmax, split, stack, tensor, tile, where,
+  isArgReduce, isCompare, isSource, less, logSoftmax, memory, narrow, pad, rand, randn, randomKey, softmax, split, stack, tensor, tidy, tile, where,
 } from '@scorch/tensor';
 import { type TensorFn, checkGrads, grad, jvp, jvpRules, vjp, vjpRules } from '@scorch/autograd';
 
@@ -432,6 +432,20 @@ describe('derivatives of the rounding ops, clamp and cumprod at their special po
     // 0, x₀ + x₀x₃ + x₀x₃x₄, x₀x₂ + x₀x₂x₄, x₀x₂x₃) = (4, 0, 2, 36, 0): nonzero across the zeros.
     const h = grad((t: Tensor) => (grad((u: Tensor) => cumprod(u, 0).sum())(t) as Tensor).mul(at([0, 1, 0, 0, 0])).sum())(x) as Tensor;
     expect(await h.toArray()).toEqual([4, 0, 2, 36, 0]);
+  });
+
+  it('gradients through the new ops free every intermediate under tidy', () => {
+    const x = tensor([[0.5, -1, 2, 0], [1.5, 0.25, -0.75, 3]], { dtype: 'float64' });
+    const f = (t: Tensor) => {
+      const [a, b] = split(t, [1, 3], 1);
+      return tile(flip(gelu(a!)), [1, 3]).mul(clamp(b!, 0.3, 1.5)).sum().add(cumprod(t, 1).sum()).add(cumsum(t, 0).mul(argmax(t, 0).cast('float64')).sum());
+    };
+    const before = memory();
+    tidy(() => {
+      grad(f)(x);
+      jvp(f, [x], [x])[1].sum();
+    });
+    expect(memory()).toEqual(before);
   });
 });
 

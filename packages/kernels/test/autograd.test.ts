@@ -9,7 +9,7 @@
 // cancellation), which the inputs here are (normal data, small weights).
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, randomKey, randn, tensor } from '@scorch/tensor';
+import { type Tensor, memory, randomKey, randn, tensor, tidy } from '@scorch/tensor';
 import { grad, hvp, jacobian, jvp, valueAndGrad, vjp } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed } from './helpers.js';
@@ -142,5 +142,15 @@ describe('gradients through the new ops on the GPU match the CPU', () => {
   it('grad', async () => {
     const x = both([6, 9], 1, 'new-ops-x');
     await expectClose(grad(f)(x.cpu) as Tensor, grad(f)(x.gpu) as Tensor, 300, 'grad');
+  });
+
+  it('frees every GPU buffer it made under tidy (the scan kernels use no scratch)', async () => {
+    const x = both([6, 9], 1, 'new-ops-memory');
+    const before = memory();
+    tidy(() => {
+      grad(f)(x.gpu);
+      x.gpu.argmax(1).add(x.gpu.cumsum(0).argmin(0).sum());
+    });
+    expect(memory()).toEqual(before);
   });
 });

@@ -2,7 +2,7 @@
 // (NumPy's definitions), and their argument validation.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, arange, flip, split, tile, tensor } from '@scorch/tensor';
+import { type Tensor, arange, argmax, clamp, cumprod, cumsum, flip, gelu, memory, split, tensor, tidy, tile } from '@scorch/tensor';
 import { product, ravel, unravel } from './reference.js';
 
 /** 0, 1, 2, ... laid out in `shape`: every element names its own flat position. */
@@ -81,5 +81,17 @@ describe('tile', () => {
     expect(() => tile(iota([2]), [-1])).toThrow('tile: reps[0] = -1 is invalid; expected a non-negative integer');
     expect(() => tile(iota([2]), [1.5])).toThrow('tile: reps[0] = 1.5 is invalid; expected a non-negative integer');
     expect(() => tile(iota([2]), 2 as never)).toThrow('tile: reps must be an array of non-negative integers, got number');
+  });
+});
+
+describe('memory', () => {
+  it('the new ops free every intermediate under tidy (flip\'s index tensors too)', () => {
+    const x = iota([3, 4]).cast('float64').mul(0.25);
+    const before = memory();
+    tidy(() => {
+      const [a, b] = split(x, [1, 3], 1);
+      tile(flip(gelu(a!)), [1, 3]).mul(clamp(b!, 0.3, 1.5)).add(cumprod(x, 1).sum()).add(cumsum(x, 0).sum()).add(argmax(x, 0).cast('float64').sum());
+    });
+    expect(memory()).toEqual(before);
   });
 });
