@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -260,6 +260,21 @@ describe('scans and arg-reductions with fused prologues', () => {
       expect(compiled.lower(a, b).kernels().length).toBeLessThanOrEqual(2);
     });
   }
+});
+
+describe('split, flip and tile under jit', () => {
+  it('are index arithmetic (slice, gather, expand) inside one elementwise kernel, exact', async () => {
+    const rnd = hostRandom(hashSeed('jit-movement'));
+    const x = tensor(data(5 * 6, rnd), { shape: [5, 6], device: dev });
+    const f = (a: Tensor) => {
+      const [p, q] = a.split([2, 4], 1);
+      return concat([p!.flip().tile([1, 2]), q!.flip(0).erf()], 1);
+    };
+    const eager = await read(tidy(() => f(x)));
+    const compiled = jit(f);
+    expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
+    expect(compiled.lower(x).kernels().length).toBe(1);
+  });
 });
 
 describe('kernels for people who read them', () => {
