@@ -9,7 +9,7 @@
 // cancellation), which the inputs here are (normal data, small weights).
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, randomKey, randn, tensor } from '@scorch/tensor';
+import { type Tensor, memory, randomKey, randn, tensor, tidy } from '@scorch/tensor';
 import { grad, hvp, jacobian, jit, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed } from './helpers.js';
@@ -163,5 +163,29 @@ describe('vmap on the GPU matches the CPU', () => {
     expect(onGpu.shape).toEqual([8]);
     await expectClose(cpu, onGpu, 200, 'trace');
     await expectClose(cpu, compiled, 200, 'jit trace');
+  });
+});
+
+describe('gradients through the new ops on the GPU match the CPU', () => {
+  // f(x) = Σ cumprod(gelu(x)·½ + 1, axis 1) · clamp(x, −1, 1) + Σ tile(flip(erf(x)))²: forward,
+  // gelu 5 ops (30) + mul/add 12 + cumprod over 9 (9) + clamp/mul 12 + erf (its 2^-21 absolute
+  // is ≤ 8 units at |erf| ~ 1) + square/sum (6 + 36): ≈ 110; the backward runs cumprod's 4-level
+  // scan (4 products and sums per level: 4·4·6 = 96), erf's and gelu's derivatives (≈ 40) and the
+  // sums of tile's transpose (2): C = 300 with room.
+  const f = (x: Tensor) => x.gelu().mul(0.5).add(1).cumprod(1).mul(x.clamp(-1, 1)).sum()
+    .add(x.erf().flip().tile([2, 1]).square().sum());
+  it('grad', async () => {
+    const x = both([6, 9], 1, 'new-ops-x');
+    await expectClose(grad(f)(x.cpu) as Tensor, grad(f)(x.gpu) as Tensor, 300, 'grad');
+  });
+
+  it('frees every GPU buffer it made under tidy (the scan kernels use no scratch)', async () => {
+    const x = both([6, 9], 1, 'new-ops-memory');
+    const before = memory();
+    tidy(() => {
+      grad(f)(x.gpu);
+      x.gpu.argmax(1).add(x.gpu.cumsum(0).argmin(0).sum());
+    });
+    expect(memory()).toEqual(before);
   });
 });
