@@ -20,7 +20,7 @@
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
-import { type PrimitiveParams, isBinary, isCompare, isUnary } from './primitives.js';
+import { type PrimitiveParams, isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
 import { primitiveDefinition } from './primitiveRegistry.js';
 import { stridesOf } from './shape.js';
 
@@ -68,6 +68,10 @@ export type FusedKernel =
   | AnchorKernel<'matmul'>
   | { readonly kind: 'random'; readonly equation: number }
   | { readonly kind: 'scatterAdd'; readonly equation: number }
+  /** cumsum or cumprod: one walk along the axis per line, its input computed inline. */
+  | { readonly kind: 'scan'; readonly equation: number }
+  /** argmax or argmin: one walk along the axis per output, its input computed inline. */
+  | { readonly kind: 'argReduce'; readonly equation: number }
   /** A defined primitive's own compute shader (its operands read from memory, dense). */
   | { readonly kind: 'custom'; readonly equation: number };
 
@@ -87,7 +91,7 @@ const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmu
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
-const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow']);
+const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
 
 /** How a matmul equation is computed, by its sizes. */
 export function matmulLowering(eq: Equation, opts: Required<FusionOptions>): 'inline' | 'dot' | 'matmul' {
@@ -263,8 +267,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     const v = eq.out;
     if (!mat.has(v.id)) return;
     if (!isInline(eq, opts)) {
-      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts) : eq.prim === 'random' || eq.prim === 'scatterAdd' || eq.prim === 'custom' ? eq.prim : 'reduce';
-      if (kind === 'random' || kind === 'scatterAdd' || kind === 'custom') kernels.push({ kind, equation: index });
+      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts)
+        : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : eq.prim === 'custom' ? 'custom'
+        : isScan(eq.prim) ? 'scan' : isArgReduce(eq.prim) ? 'argReduce' : 'reduce';
+      if (kind === 'random' || kind === 'scatterAdd' || kind === 'scan' || kind === 'argReduce' || kind === 'custom') kernels.push({ kind, equation: index });
       else kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
       producer.set(v.id, kernels.length - 1);
       return;
@@ -424,6 +430,7 @@ export function describePlan(plan: FusionPlan): string[] {
     const eq = plan.program.equations[k.equation]!;
     const shape = `[${eq.out.shape.join(',')}]`;
     if (k.kind === 'random' || k.kind === 'scatterAdd') return `${k.kind} ${shape}`;
+    if (k.kind === 'scan' || k.kind === 'argReduce') return `${k.kind} ${eq.prim} ${shape}`;
     if (k.kind === 'custom') return `custom ${(eq.params as PrimitiveParams['custom']).name} ${shape}`;
     return `${k.kind} ${eq.prim} ${shape}${k.epilogue.length ? ` + epilogue ×${k.epilogue.length}` : ''}${k.writesResult ? '' : ' (result not stored)'}`;
   });
