@@ -314,18 +314,23 @@ export class WebGPUBackend implements Backend<GpuHandle> {
    */
   private custom(name: string, inputs: readonly GpuHandle[], out: OutputInfo): GpuHandle {
     const def = primitiveDefinition(name);
+    // The shader's launch is checked (workgroup size, dispatch) before anything is allocated.
+    const spec = def.kind === 'shader' ? customShaderKernel(def, { inputs: inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), output: out }) : null;
     const h = this.output(out.shape, out.dtype);
-    if (def.kind === 'elementwise') {
-      const spec = elementwiseKernel({
-        op: 'custom', custom: name, inputs: inputs.map((x) => ({ dtype: x.dtype, layout: x })), output: { dtype: out.dtype, layout: h }, ownsOutputBuffer: true,
-      });
-      this.run(spec, [...inputs, h]);
-      return h;
-    }
-    const spec = customShaderKernel(def, { inputs: inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), output: out });
-    const dense = inputs.map((x) => (isContiguous(x) && x.offset === 0 ? this.view(x, x.shape, x.strides, 0) : this.copied(x)));
+    const dense: GpuHandle[] = [];
     try {
-      this.run(spec, [...dense, h]);
+      if (!spec) {
+        this.run(elementwiseKernel({
+          op: 'custom', custom: name, inputs: inputs.map((x) => ({ dtype: x.dtype, layout: x })), output: { dtype: out.dtype, layout: h }, ownsOutputBuffer: true,
+        }), [...inputs, h]);
+      } else {
+        for (const x of inputs) dense.push(isContiguous(x) && x.offset === 0 ? this.view(x, x.shape, x.strides, 0) : this.copied(x));
+        this.run(spec, [...dense, h]);
+      }
+    } catch (e) {
+      // A kernel known not to compile throws here: nothing it allocated outlives the call.
+      this.release(h);
+      throw e;
     } finally {
       for (const d of dense) this.release(d);
     }

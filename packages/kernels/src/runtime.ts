@@ -93,6 +93,8 @@ export interface CachedPipeline {
   layout: GPUBindGroupLayout;
   /** Bindings the kernel may write (declared `read_write`). */
   written: ReadonlySet<number>;
+  /** Set once the device has said the kernel does not compile: later uses throw it at once. */
+  invalid?: Error;
 }
 
 /** The storage bindings a WGSL kernel declares `read_write`. */
@@ -307,17 +309,21 @@ export class GpuRuntime {
 
   private pipelineFor(spec: KernelSpec): CachedPipeline {
     let cached = this.pipelines.get(spec.code);
+    if (cached?.invalid) throw cached.invalid;
     if (!cached) {
       // A scope of its own, so a kernel that does not compile is reported as that, with the
       // compiler's messages and lines, rather than as a failed batch.
       this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code: spec.code, label: spec.label });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.label });
-      cached = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
+      const entry: CachedPipeline = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
+      cached = entry;
       const scope = this.device.popErrorScope();
       const check: Promise<void> = Promise.all([scope, module.getCompilationInfo()])
         .then(([error, info]) => {
-          if (error) this.failure = compileError(spec, error.message, info.messages);
+          if (!error) return;
+          entry.invalid = compileError(spec, error.message, info.messages);
+          this.failure = entry.invalid;
         })
         .finally(() => this.pendingChecks.delete(check));
       this.pendingChecks.add(check);

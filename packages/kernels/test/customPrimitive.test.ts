@@ -291,6 +291,15 @@ describe('malformed WGSL is an error naming the primitive, with the compiler\'s 
     await expect(y.data()).rejects.toThrow(/custom primitive 'badExpression': its WGSL does not compile \(kernel 'custom_badExpression_float32\w*'\):\n {2}line 2:\d+ of 'badExpression' \(kernel line \d+\): .*notAFunction[\s\S]*return x \+ notAFunction\(x\);/);
     // The device is still usable, and other kernels are untouched.
     expect(await read(softplusSquare(tensor([0], { device: dev })))).toEqual([Math.fround(Math.LN2 ** 2)]);
+    // Called again, the kernel known not to compile throws at once, leaving no buffer behind.
+    const x = tensor([1, 2, 3], { device: dev });
+    const before = memory();
+    expect(() => bad(x)).toThrow(/custom primitive 'badExpression': its WGSL does not compile/);
+    expect(memory().buffers).toBe(before.buffers);
+    // Fused into a compiled kernel, the error still names it and its own line.
+    const compiled = jit((t: Tensor) => bad(t.mul(2)).add(1));
+    await expect(compiled(tensor([1, 2, 3], { device: dev })).data()).rejects.toThrow(/custom primitive 'badExpression': its WGSL does not compile \(kernel 'fused_elementwise_\[3\]x1'\):\n {2}line 2:\d+ of 'badExpression'/);
+    expect(await read(tensor([1, 2], { device: dev }).add(1))).toEqual([2, 3]);
   });
 
   it('a shader with a syntax error on its fourth line', async () => {
@@ -305,6 +314,11 @@ describe('malformed WGSL is an error naming the primitive, with the compiler\'s 
     });
     const y = bad(tensor([1, 2], { device: dev }));
     await expect(y.data()).rejects.toThrow(/custom primitive 'badShader': its WGSL does not compile \(kernel 'custom_badShader'\):\n {2}line 4:\d+ of 'badShader' \(kernel line 5\)/);
+    expect(await read(tensor([1, 2], { device: dev }).add(1))).toEqual([2, 3]);
+    // Used again (here under jit, whose kernels are made when the program is lowered), the kernel
+    // known not to compile fails at once with the same error.
+    const compiled = jit((t: Tensor) => bad(t.mul(2)).add(1));
+    await expect((async () => compiled(tensor([1, 2], { device: dev })).data())()).rejects.toThrow(/custom primitive 'badShader': its WGSL does not compile \(kernel 'custom_badShader'\):\n {2}line 4:\d+ of 'badShader'/);
     expect(await read(tensor([1, 2], { device: dev }).add(1))).toEqual([2, 3]);
   });
 });
