@@ -14,7 +14,8 @@ import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layou
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
-import { type Coords, KernelWriter, type Location, type Slot, literal, u } from './writer.js';
+import { wgslLiteral } from '../wgsl/expression.js';
+import { type Coords, KernelWriter, type Location, type Slot, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -369,7 +370,7 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
     const tc = w.decode('o', threadShape);
     const batch = tc.axes.slice(0, -1);
     const own = tc.axes[tc.axes.length - 1]!;
-    for (let q = 0; q < inner; q++) w.emit(`var acc${q}: ${t} = ${literal(0, eq.out.dtype)};`);
+    for (let q = 0; q < inner; q++) w.emit(`var acc${q}: ${t} = ${wgslLiteral(0, eq.out.dtype)};`);
     const loop = w.scope(() => {
       if (byRow) {
         const av = w.value(a, { axes: [...batch, own, 'kk'] });
@@ -522,7 +523,7 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const lines = w.scope(() => {
       const out = w.decode('i', eq.out.shape);
-      w.emit(`var acc: ${t} = ${start === 0 ? literal(0, eq.out.dtype) : w.value(eq.out, out)};`);
+      w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(0, eq.out.dtype) : w.value(eq.out, out)};`);
       const loop = w.scope(() => {
         const target = w.value(indices, { axes: ['j'] });
         const inner = w.scope(() => {

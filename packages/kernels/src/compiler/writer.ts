@@ -7,8 +7,9 @@
 
 import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tensor';
 import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
-import { F32_NAN, F32_NEG_INF, F32_POS_INF, type WgslScalar, wgslType } from '../wgsl/common.js';
+import { type WgslScalar, wgslType } from '../wgsl/common.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
+import { wgslLiteral } from '../wgsl/expression.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
 import { mathPrelude } from '../wgsl/mathLibrary.js';
 
@@ -56,21 +57,6 @@ interface BindingInfo {
 
 /** A u32 literal. */
 export const u = (n: number): string => `${n}u`;
-
-/** A WGSL literal of `dtype` for a stored value (float32 by its bits when not a small integer). */
-export function literal(value: number, dtype: DType): string {
-  if (dtype === 'bool') return value ? '1u' : '0u';
-  if (dtype === 'int32') return value === -2147483648 ? 'bitcast<i32>(0x80000000u)' : `i32(${value})`;
-  const f = Math.fround(value);
-  // WGSL rejects infinities and NaN in constant expressions, even from bitcast: the math
-  // prelude reads them from a private variable.
-  if (Number.isNaN(f)) return F32_NAN;
-  if (f === Infinity) return F32_POS_INF;
-  if (f === -Infinity) return F32_NEG_INF;
-  if (Number.isInteger(f) && Math.abs(f) < 2 ** 24 && !Object.is(f, -0)) return `${f}.0`;
-  const bits = new Uint32Array(new Float32Array([f]).buffer)[0]!;
-  return `bitcast<f32>(0x${bits.toString(16)}u)`;
-}
 
 export class KernelWriter {
   private readonly bindings: BindingInfo[] = [];
@@ -215,7 +201,7 @@ export class KernelWriter {
     const hit = fromDefinition ? undefined : memo.get(key);
     if (hit !== undefined) return hit;
     const expr = this.compute(v, coords, fromDefinition);
-    if (/^[A-Za-z_]\w*$|^[\d.]+u?$/.test(expr)) {
+    if (/^[A-Za-z_]\w*$|^[\d.]+[ui]?$/.test(expr)) {
       memo.set(key, expr);
       return expr;
     }
@@ -246,7 +232,7 @@ export class KernelWriter {
       case 'cast':
         return castExpression(eq.inputs[0]!.dtype, v.dtype, at(eq.inputs[0]!));
       case 'full':
-        return literal((eq.params as PrimitiveParams['full']).value, v.dtype);
+        return wgslLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
       case 'stopGradient':
         return at(eq.inputs[0]!);
       case 'reshape':
