@@ -132,3 +132,10 @@ export function firstDifference(got: Float, offset: number, want: ArrayLike<numb
   for (let e = 0; e < want.length; e++) if (!Object.is(got[offset + e], want[e])) return e;
   return -1;
 }
+
+/** An array of `length` values drawn from `next`. */
+export function randomArray(Ctor: FloatCtor, length: number, next: () => number): Float {
+  const out = new Ctor(length);
+  for (let i = 0; i < length; i++) out[i] = next();
+  return out;
+}

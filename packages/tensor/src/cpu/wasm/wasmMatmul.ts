@@ -52,6 +52,12 @@ let runtime: Runtime | null | undefined;
 let fmaOverride: boolean | undefined;
 let threadSetting: number | undefined;
 let pool: ThreadPool | null = null;
+/**
+ * Set while a product uses the module's memory: an epilogue that itself multiplies matrices
+ * would overwrite operands the rest of the product still reads, so such a nested call is
+ * refused (and runs in TypeScript).
+ */
+let busy = false;
 
 function newMemory(): { memory: WebAssembly.Memory; shared: boolean } {
   if (sharedMemorySupported()) {
@@ -183,7 +189,8 @@ function roundUp(x: number, multiple: number): number {
  * c[cOff + i·m·n …] = a[aOff + i·aStride …] · b[bOff + i·bStride …] for i < batch (a stride of
  * 0 shares one operand across the batch); m, n, k ≥ 1. `epilogue(start, end)` is called for each
  * finished run of whole rows of C, in order. Returns false, having written nothing, when the
- * kernels cannot run here or the operands do not fit the memory.
+ * kernels cannot run here, the operands do not fit the memory, or another product is using it
+ * (a product started from an epilogue).
  */
 export function wasmMatmul(
   dtype: WasmFloat, batch: number,
@@ -193,8 +200,25 @@ export function wasmMatmul(
   m: number, n: number, k: number,
   epilogue?: (start: number, end: number) => void,
 ): boolean {
+  if (busy) return false;
   const rt = getRuntime();
   if (!rt) return false;
+  busy = true;
+  try {
+    return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue);
+  } finally {
+    busy = false;
+  }
+}
+
+function runProduct(
+  rt: Runtime, dtype: WasmFloat, batch: number,
+  a: Float32Array | Float64Array, aOff: number, aStride: number,
+  b: Float32Array | Float64Array, bOff: number, bStride: number,
+  c: Float32Array | Float64Array, cOff: number,
+  m: number, n: number, k: number,
+  epilogue: ((start: number, end: number) => void) | undefined,
+): boolean {
   const L = rt.layouts[dtype];
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
