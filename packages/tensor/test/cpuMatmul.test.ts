@@ -9,7 +9,7 @@
 // JavaScript: a misplaced, missing or reordered term cannot hide inside a tolerance.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, tensor } from '@scorch/tensor';
+import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK } from '../src/cpu/cpuMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
@@ -75,6 +75,8 @@ const CASES: Case[] = [
   { m: 3, k: 7, n: 257 },
   { m: 241, k: 257, n: 129 }, // two full row blocks plus one row; k one past a block; n one past a tile
   { m: 5, k: 8, n: 256 }, // exactly one tile high
+  { m: 7, k: 5003, n: 11 }, // large prime k: twenty k blocks, the last partial (and the unroll's remainder)
+  { m: 1, k: 4099, n: 1 }, // one dot product long enough for the WebAssembly kernel
   { m: 127, k: 255, n: 63, aOff: 5, bOff: 11, cOff: 7 },
   { m: 65, k: 64, n: 66, aOff: 1, bOff: 2, cOff: 3 },
   { m: 7, k: 33, n: 5, aOff: 13, bOff: 1, cOff: 4 },
@@ -312,6 +314,35 @@ describe('matmul through the public API', () => {
       }
     }
     result.dispose();
+  });
+
+  it('takes transposed and sliced operands (the backend makes them dense first), both kernels', () => {
+    // a is stored [k, m] and transposed; b is a [k, n] window (rows 3…, columns 2…) of a wider
+    // array, so neither operand is contiguous as a matrix when matmul is called.
+    const [m, k, n] = [45, 67, 38];
+    const next = seededUniform(31);
+    const aStored = Float32Array.from({ length: k * m }, next);
+    const bWide = Float32Array.from({ length: (k + 5) * (n + 4) }, next);
+    const aDense = new Float32Array(m * k);
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) aDense[i * k + p] = aStored[p * m + i]!;
+    const bDense = new Float32Array(k * n);
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bDense[p * n + j] = bWide[(p + 3) * (n + 4) + j + 2]!;
+    const { value, absSum } = referenceProduct(aDense, 0, bDense, 0, m, n, k);
+    for (const path of PATHS) {
+      usePath(path);
+      const at = tensor(aStored, { shape: [k, m] });
+      const bw = tensor(bWide, { shape: [k + 5, n + 4] });
+      const result = matmul(transpose(at), slice(bw, [3, 2], [k, n]));
+      const got = result.dataSync();
+      for (let e = 0; e < m * n; e++) {
+        const tol = path === 'wasm' ? wasmTolerance(absSum[e]!, k, true) : typescriptTolerance(value[e]!, absSum[e]!, k, true);
+        expect(Math.abs(got[e]! - value[e]!), `${path} element ${e}`).toBeLessThanOrEqual(tol);
+      }
+      result.dispose();
+      at.dispose();
+      bw.dispose();
+    }
+    setCpuWasm(true);
   });
 
   it('folds a batched left operand into one product with a 2-D right operand (float64)', () => {
