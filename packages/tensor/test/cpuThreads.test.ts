@@ -9,10 +9,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
-import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
 
+// Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
+// below (each over 2^16, most under 2^24) run on several threads while the references stay quick.
+setWasmThreadMinWorkForTesting(1 << 16);
 afterAll(() => {
+  setWasmThreadMinWorkForTesting(undefined);
   setCpuThreads(undefined);
   shutdownCpuThreads();
 });
@@ -32,7 +36,7 @@ function product(Ctor: FloatCtor, batch: number, m: number, k: number, n: number
 }
 
 describe.runIf(THREADS)('threads', () => {
-  // [batch, m, k, n]: all ≥ 2^20 multiply-adds (split); rows not a multiple of the tile height or
+  // [batch, m, k, n]: all ≥ 2^16 multiply-adds (split); rows not a multiple of the tile height or
   // of the chunk, one product of few rows and many columns, a batch whose entries split unevenly.
   const SHAPES: [number, number, number, number][] = [[1, 301, 257, 130], [1, 11, 1030, 200], [5, 97, 70, 33], [2, 256, 64, 256]];
 
@@ -100,11 +104,16 @@ describe.runIf(THREADS)('threads', () => {
 
   it('small products stay on the calling thread and start no workers', () => {
     shutdownCpuThreads();
+    setWasmThreadMinWorkForTesting(undefined);
     setCpuThreads(4);
-    // 64·64·64 = 2^18 multiply-adds: under the threshold (2^20), so no pool is started.
-    product(Float32Array, 1, 64, 64, 64, 4, 5);
-    product(Float64Array, 3, 40, 50, 60, 4, 6);
-    expect(wasmThreadStats().workers).toBe(0);
+    try {
+      // 128³ = 2^21 and 3·40·50·60 multiply-adds: under the default threshold (2^24), so no pool starts.
+      product(Float32Array, 1, 128, 128, 128, 4, 5);
+      product(Float64Array, 3, 40, 50, 60, 4, 6);
+      expect(wasmThreadStats().workers).toBe(0);
+    } finally {
+      setWasmThreadMinWorkForTesting(1 << 16);
+    }
   });
 
   it('a larger count replaces the pool, a smaller one reuses it, shutdown stops it', () => {

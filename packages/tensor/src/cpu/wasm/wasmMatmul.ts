@@ -33,8 +33,15 @@ const MAXIMUM_PAGES = 16384;
 const PAGE = 65536;
 /** Default cap on threads: beyond it a 2-D product gains little and memory bandwidth is shared. */
 const MAX_DEFAULT_THREADS = 8;
-/** Multiply-adds below which a product stays on one thread (waking workers costs tens of µs). */
-const THREAD_MIN_WORK = 1 << 20;
+/**
+ * Multiply-adds below which a product stays on one thread: 2^24, about 1 ms on one core at
+ * ~30 GFLOP/s. Waking the workers costs tens of µs on an idle machine, but on a busy one a worker
+ * that has claimed a chunk and is then descheduled makes the caller wait a time slice: measured on
+ * the 2-core development machine at load 10, 128³ (2^21) took 0.13 ms on one thread and a median
+ * of 2.6 ms on two. Above about a millisecond of work the split pays even there.
+ */
+const THREAD_MIN_WORK = 1 << 24;
+let threadMinWork = THREAD_MIN_WORK;
 
 interface Runtime {
   module: WebAssembly.Module;
@@ -121,6 +128,11 @@ export function setWasmFmaForTesting(fma: boolean | undefined): void {
   closePool();
   fmaOverride = fma;
   runtime = undefined;
+}
+
+/** For tests: split products from `work` multiply-adds on (undefined: the default, 2^24). */
+export function setWasmThreadMinWorkForTesting(work: number | undefined): void {
+  threadMinWork = work ?? THREAD_MIN_WORK;
 }
 
 /** Whether this platform can run workers on a shared memory at all. */
@@ -230,7 +242,7 @@ function runProduct(
 
   const threads = wasmThreads();
   const work = batch * m * n * k;
-  const threaded = threads > 1 && work >= THREAD_MIN_WORK && batch * Math.ceil(m / L.mr) >= 2;
+  const threaded = threads > 1 && work >= threadMinWork && batch * Math.ceil(m / L.mr) >= 2;
   // One thread: blocks of mc rows (the A block the kernel keeps in L2; the epilogue sees each
   // block while it is in cache). Threads: about four chunks per participant, for balance.
   const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
