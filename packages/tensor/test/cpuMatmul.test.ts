@@ -159,9 +159,9 @@ for (const path of PATHS) {
           expect(Array.from(out)).toEqual(Array.from(referenceProduct(a, 0, b, 0, m, n, k).value));
         });
 
-        // 9×12×9 stays in TypeScript everywhere; 13×40×11 reaches the WebAssembly kernel, whose
+        // 7×9×7 stays in TypeScript everywhere; 13×40×11 reaches the WebAssembly kernel, whose
         // tiles pad 13 rows to 15 and 11 columns to 16.
-        for (const [m, k, n] of [[9, 12, 9], [13, 40, 11]] as const) {
+        for (const [m, k, n] of [[7, 9, 7], [13, 40, 11]] as const) {
           it(`keeps an infinity in its own row and column (zero padding must not leak NaN), ${m}×${k}×${n}`, () => {
             usePath(path);
             const a = new Ctor(m * k).fill(1);
