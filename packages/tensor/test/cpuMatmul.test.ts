@@ -265,6 +265,27 @@ for (const path of PATHS) {
   });
 }
 
+describe('bad arguments', () => {
+  const a = new Float32Array(6);
+  const b = new Float32Array(6);
+  const c = new Float32Array(4);
+  it('say what was wrong and what was expected', () => {
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3)).not.toThrow();
+    expect(() => matmulInto(a, 0, b, 0, new Float64Array(4) as unknown as Float32Array, 0, 2, 2, 3)).toThrow(
+      'matmulInto: a, b and c must all be Float32Array or all Float64Array, got Float32Array, Float32Array, Float64Array',
+    );
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, -3)).toThrow('matmulInto: k must be a non-negative integer, got -3');
+    expect(() => matmulInto(a, 0.5, b, 0, c, 0, 2, 2, 3)).toThrow('matmulInto: aOff must be a non-negative integer, got 0.5');
+    expect(() => matmulInto(a, 1, b, 0, c, 0, 2, 2, 3)).toThrow('matmulInto: a needs elements up to index 6, but has length 6');
+    expect(() => matmulInto(a, 0, b, 0, c, 1, 2, 2, 3)).toThrow('matmulInto: c needs elements up to index 4, but has length 4');
+    expect(() => matmulBatchedInto(2, a, 0, 0, b, 0, 1, c, 0, 1, 2, 3)).toThrow('matmulBatchedInto: b needs elements up to index 6, but has length 6');
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { epilog: () => {} } as never)).toThrow(
+      "matmulInto: unknown option 'epilog' (did you mean 'epilogue'?); valid options: epilogue",
+    );
+    expect(() => setCpuWasm('no' as unknown as boolean)).toThrow('setCpuWasm: expected true or false, got no');
+  });
+});
+
 describe('the TypeScript and WebAssembly kernels agree', () => {
   it.skipIf(!WASM)('within the sum of their bounds on a product both compute', () => {
     const [m, k, n] = [97, 513, 61];

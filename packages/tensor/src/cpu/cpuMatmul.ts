@@ -34,6 +34,7 @@ import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
+import { checkOptions } from '../options.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -56,11 +57,14 @@ export const WASM_MIN_WORK = 512;
 
 let wasmEnabled = true;
 
-/** Writes A·B into `c` (overwriting). All three arrays must have the same element type. */
+/**
+ * Writes A·B into `c` (overwriting). All three arrays must have the same element type; `c` must
+ * not overlap `a` or `b`.
+ */
 export function matmulInto<T extends FloatArray>(
   a: T, aOff: number, b: T, bOff: number, c: T, cOff: number, m: number, n: number, k: number, options?: MatmulOptions,
 ): void {
-  matmulBatchedInto(1, a, aOff, 0, b, bOff, 0, c, cOff, m, n, k, options);
+  product('matmulInto', 1, a, aOff, 0, b, bOff, 0, c, cOff, m, n, k, options);
 }
 
 /**
@@ -71,7 +75,34 @@ export function matmulBatchedInto<T extends FloatArray>(
   batch: number, a: T, aOff: number, aStride: number, b: T, bOff: number, bStride: number, c: T, cOff: number,
   m: number, n: number, k: number, options?: MatmulOptions,
 ): void {
+  product('matmulBatchedInto', batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, options);
+}
+
+/** Checks the arguments (O(1): types, integers, ranges), then computes. */
+function product(
+  where: string, batch: number, a: FloatArray, aOff: number, aStride: number, b: FloatArray, bOff: number, bStride: number,
+  c: FloatArray, cOff: number, m: number, n: number, k: number, options: MatmulOptions | undefined,
+): void {
+  checkOptions(where, options, ['epilogue']);
   const epilogue = options?.epilogue;
+  if (epilogue !== undefined && typeof epilogue !== 'function') throw new TypeError(`${where}: epilogue must be a function, got ${typeof epilogue}`);
+  const kind = (x: unknown) => (x instanceof Float32Array ? 'Float32Array' : x instanceof Float64Array ? 'Float64Array' : null);
+  const names = [kind(a), kind(b), kind(c)];
+  if (names.includes(null) || names[0] !== names[1] || names[0] !== names[2]) {
+    const got = [a, b, c].map((x) => kind(x) ?? (x as object | null)?.constructor?.name ?? String(x)).join(', ');
+    throw new TypeError(`${where}: a, b and c must all be Float32Array or all Float64Array, got ${got}`);
+  }
+  const ints: [string, number][] = [['batch', batch], ['m', m], ['n', n], ['k', k], ['aOff', aOff], ['bOff', bOff], ['cOff', cOff], ['aStride', aStride], ['bStride', bStride]];
+  for (const [name, v] of ints) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${v}`);
+  }
+  const within = (name: string, arr: FloatArray, off: number, stride: number, size: number) => {
+    const end = batch === 0 || size === 0 ? off : off + (batch - 1) * stride + size;
+    if (end > arr.length) throw new RangeError(`${where}: ${name} needs elements up to index ${end - 1}, but has length ${arr.length}`);
+  };
+  within('a', a, aOff, aStride, m * k);
+  within('b', b, bOff, bStride, k * n);
+  within('c', c, cOff, m * n, m * n);
   if (batch === 0 || m === 0 || n === 0) return;
   if (k === 0) {
     c.fill(0, cOff, cOff + batch * m * n);
@@ -90,6 +121,7 @@ export function matmulBatchedInto<T extends FloatArray>(
  * WebAssembly SIMD (true, the default). Both agree within the bound stated in the header.
  */
 export function setCpuWasm(enabled: boolean): void {
+  if (typeof enabled !== 'boolean') throw new TypeError(`setCpuWasm: expected true or false, got ${String(enabled)}`);
   wasmEnabled = enabled;
 }
 
