@@ -9,7 +9,7 @@
 import type {
   Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
+import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '@scorch/tensor';
 import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
@@ -18,6 +18,7 @@ import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from './wgsl/matmul.js';
 import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
+import { argReduceKernel, axisSpans, scanKernel } from './wgsl/scan.js';
 import { randomKernel } from './wgsl/random.js';
 import { reduceKernel, reductionPlan } from './wgsl/reduce.js';
 
@@ -205,6 +206,18 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     }
     if (isReduce(prim)) return this.reduce(prim as 'sum' | 'reduceMax', inputs[0]!, (params as PrimitiveParams['sum']).axes, out);
     const x = inputs[0]!;
+    if (isScan(prim)) {
+      const { axis, reverse } = params as PrimitiveParams['cumsum'];
+      const h = this.output(out.shape, out.dtype);
+      for (const span of axisSpans(x.shape[axis]!)) this.run(scanKernel({ op: prim, dtype: out.dtype, input: x, axis, reverse, span }), [x, h]);
+      return h;
+    }
+    if (isArgReduce(prim)) {
+      const { axis } = params as PrimitiveParams['argmax'];
+      const h = this.output(out.shape, 'int32');
+      for (const span of axisSpans(x.shape[axis]!)) this.run(argReduceKernel({ op: prim, dtype: x.dtype, input: x, axis, span }), [x, h]);
+      return h;
+    }
     switch (prim) {
       case 'reshape': {
         const c = this.contiguous(x);

@@ -20,7 +20,7 @@
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
-import { isBinary, isCompare, isUnary } from './primitives.js';
+import { isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
 import { stridesOf } from './shape.js';
 
 export interface FusionOptions {
@@ -66,7 +66,11 @@ export type FusedKernel =
   | AnchorKernel<'dot'>
   | AnchorKernel<'matmul'>
   | { readonly kind: 'random'; readonly equation: number }
-  | { readonly kind: 'scatterAdd'; readonly equation: number };
+  | { readonly kind: 'scatterAdd'; readonly equation: number }
+  /** cumsum or cumprod: one walk along the axis per line, its input computed inline. */
+  | { readonly kind: 'scan'; readonly equation: number }
+  /** argmax or argmin: one walk along the axis per output, its input computed inline. */
+  | { readonly kind: 'argReduce'; readonly equation: number };
 
 export interface FusionPlan {
   readonly program: Program;
@@ -84,7 +88,7 @@ const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmu
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
-const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow']);
+const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
 
 /** How a matmul equation is computed, by its sizes. */
 export function matmulLowering(eq: Equation, opts: Required<FusionOptions>): 'inline' | 'dot' | 'matmul' {
@@ -252,8 +256,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     const v = eq.out;
     if (!mat.has(v.id)) return;
     if (!isInline(eq, opts)) {
-      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts) : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : 'reduce';
-      if (kind === 'random' || kind === 'scatterAdd') kernels.push({ kind, equation: index });
+      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts)
+        : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd'
+        : isScan(eq.prim) ? 'scan' : isArgReduce(eq.prim) ? 'argReduce' : 'reduce';
+      if (kind === 'random' || kind === 'scatterAdd' || kind === 'scan' || kind === 'argReduce') kernels.push({ kind, equation: index });
       else kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
       producer.set(v.id, kernels.length - 1);
       return;
@@ -413,6 +419,7 @@ export function describePlan(plan: FusionPlan): string[] {
     const eq = plan.program.equations[k.equation]!;
     const shape = `[${eq.out.shape.join(',')}]`;
     if (k.kind === 'random' || k.kind === 'scatterAdd') return `${k.kind} ${shape}`;
+    if (k.kind === 'scan' || k.kind === 'argReduce') return `${k.kind} ${eq.prim} ${shape}`;
     return `${k.kind} ${eq.prim} ${shape}${k.epilogue.length ? ` + epilogue ×${k.epilogue.length}` : ''}${k.writesResult ? '' : ' (result not stored)'}`;
   });
 }

@@ -79,3 +79,15 @@ describe('planFusion', () => {
     expect(limited.materialized.size).toBeGreaterThan(1);
   });
 });
+
+describe('scans and arg-reductions', () => {
+  it('are anchors of their own kind with their input inline; elementwise consumers read their result', () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    const scan = planFusion(makeProgram((t: Tensor) => t.exp().mul(2).cumsum(1).add(1))(x));
+    expect(describePlan(scan)).toEqual(['scan cumsum [2,3]', 'elementwise [2,3]×1']);
+    const arg = planFusion(makeProgram((t: Tensor) => t.sin().argmax(0))(x));
+    expect(describePlan(arg)).toEqual(['argReduce argmax [3]']);
+    // The rounding ops and erf are elementwise: computed inline like any other.
+    expect(describePlan(planFusion(makeProgram((t: Tensor) => t.floor().add(t.round()).mul(t.erf()).sign())(x)))).toEqual(['elementwise [2,3]×1']);
+  });
+});

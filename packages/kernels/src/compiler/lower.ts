@@ -12,9 +12,11 @@ import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
+import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
-import { wgslLiteral } from '../wgsl/expression.js';
+import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
+import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
 import { type Coords, KernelWriter, type Location, type Slot, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
@@ -543,6 +545,78 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
   });
 }
 
+/**
+ * cumsum and cumprod: one thread per line (every coordinate but the axis) walks the axis in
+ * order, its input computed inline, storing every running value; spans of the axis as in
+ * wgsl/scan.ts (each launch continues from the value the previous one stored).
+ */
+function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<ScanPrimitive>;
+  const { axis, reverse } = eq.params;
+  const x = eq.inputs[0]!;
+  const shape = eq.out.shape;
+  const extent = shape[axis]!;
+  const lineShape = shape.filter((_, d) => d !== axis);
+  const lines = extent === 0 ? 0 : sizeOf(lineShape);
+  const t = wgslType(eq.out.dtype);
+  return axisSpans(extent).map(({ start, count }) => {
+    const w = newWriter(ctx);
+    const body = w.scope(() => {
+      const line = w.decode('line', lineShape);
+      const at = (pos: string): Coords => {
+        const axes = [...line.axes];
+        axes.splice(axis, 0, pos);
+        return { axes };
+      };
+      const previous = reverse ? u(extent - start) : u(start - 1);
+      w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(scanIdentity(eq.prim), eq.out.dtype) : w.value(eq.out, at(previous))};`);
+      const loop = w.scope(() => {
+        w.emit(`let pos = ${reverse ? `${u(extent - 1)} - k` : 'k'};`);
+        const v = w.value(x, at('pos'));
+        w.emit(`acc = ${renderWgsl(scanCombineExpression(eq.prim, eq.out.dtype), ['acc', v])};`);
+        w.store(eq.out, at('pos'), 'acc');
+      });
+      w.emit(`for (var k = ${u(start)}; k < ${u(start + count)}; k = k + 1u) {\n    ${loop.join('\n    ')}\n  }`);
+    });
+    return perThreadKernel(w, `fused_${eq.prim}_${sizeOf(shape)}_from${start}`, 'line', lines, body, [index]);
+  });
+}
+
+/**
+ * argmax and argmin: one thread per output walks the axis (its input computed inline), keeping
+ * the first extreme (argReplaceCondition; the first NaN ends the walk). Spans as in wgsl/scan.ts.
+ */
+function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<ArgReducePrimitive>;
+  const { axis } = eq.params;
+  const x = eq.inputs[0]!;
+  const extent = x.shape[axis]!;
+  const n = sizeOf(eq.out.shape);
+  const t = wgslType(x.dtype);
+  return axisSpans(extent).map(({ start, count }) => {
+    const w = newWriter(ctx);
+    const body = w.scope(() => {
+      const out = w.decode('i', eq.out.shape);
+      const at = (pos: string): Coords => {
+        const axes = [...out.axes];
+        axes.splice(axis, 0, pos);
+        return { axes };
+      };
+      w.emit(`var at = ${start === 0 ? '0u' : `u32(${w.value(eq.out, out)})`};`);
+      const first = w.scope(() => w.emit(`best = ${w.value(x, at('at'))};`));
+      w.emit(`var best: ${t};\n  {\n    ${first.join('\n    ')}\n  }`);
+      const isNaN = t === 'f32' ? 'sc_isnan(best)' : 'false';
+      const loop = w.scope(() => {
+        const v = w.value(x, at('k'));
+        w.emit(`if (${renderWgsl(argReplaceCondition(eq.prim, x.dtype), ['best', v])}) { best = ${v}; at = k; if (${isNaN}) { break; } }`);
+      });
+      w.emit(`if (!(${isNaN})) {\n    for (var k = ${u(Math.max(start, 1))}; k < ${u(start + count)}; k = k + 1u) {\n      ${loop.join('\n      ')}\n    }\n  }`);
+      w.store(eq.out, out, 'i32(at)');
+    });
+    return perThreadKernel(w, `fused_${eq.prim}_${n}_from${start}`, 'i', n, body, [index]);
+  });
+}
+
 /** Every kernel of a plan, in launch order. */
 export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
   const out: LoweredKernel[] = [];
@@ -565,6 +639,12 @@ export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
         break;
       case 'scatterAdd':
         out.push(...lowerScatterAdd(ctx, kernel.equation));
+        break;
+      case 'scan':
+        out.push(...lowerScan(ctx, kernel.equation));
+        break;
+      case 'argReduce':
+        out.push(...lowerArgReduce(ctx, kernel.equation));
         break;
     }
   }

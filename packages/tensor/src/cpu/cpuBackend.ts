@@ -9,12 +9,12 @@
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
-import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '../primitives.js';
+import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '../primitives.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { matmulBatchedInto } from './cpuMatmul.js';
-import { type EagerOperand, elementwiseInto, reduceInto } from './eagerKernels.js';
+import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
@@ -211,6 +211,15 @@ export class CpuBackend implements Backend<CpuHandle> {
     for (const h of inputs) this.dense(h);
     if (isReduce(prim)) {
       reduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
+      return;
+    }
+    if (isScan(prim)) {
+      const { axis, reverse } = params as PrimitiveParams['cumsum'];
+      scanInto(prim, x.data!, x.dtype, x.shape, axis, reverse, out);
+      return;
+    }
+    if (isArgReduce(prim)) {
+      argReduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out);
       return;
     }
     switch (prim) {
