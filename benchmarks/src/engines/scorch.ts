@@ -12,7 +12,7 @@
 import { grad, hvp, jit, jvp, valueAndGrad } from '@scorch/autograd';
 import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
 import {
-  type RandomKey, type Tensor, add, cpuKernelInfo, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
+  type RandomKey, type Tensor, add, cpuKernelInfo, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
@@ -198,6 +198,8 @@ export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
     async hello(): Promise<HelloResult> {
       const version = 'scorch';
       if (target === 'cpu') {
+        // One thread, as the rows it is compared with (jax-js and TF.js wasm, PyTorch 1 thread).
+        setCpuThreads(1);
         const k = cpuKernelInfo();
         return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''})`, threads: k.threads, details: { ...k } };
       }
