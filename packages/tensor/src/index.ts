@@ -36,4 +36,5 @@ export {
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
 export type { CpuHandle } from './cpu/cpuBackend.js';
-export { matmulInto } from './cpu/cpuMatmul.js';
+export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
+export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';

@@ -14,7 +14,7 @@ import { primitiveDefinition } from '../primitiveRegistry.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
-import { matmulInto } from './cpuMatmul.js';
+import { matmulBatchedInto } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 
 /** A CPU tensor's storage. */
@@ -322,9 +322,8 @@ export class CpuBackend implements Backend<CpuHandle> {
         const k = a.shape[r - 1]!;
         const n = b.shape[r - 1]!;
         const batch = sizeOf(a.shape.slice(0, -2));
-        for (let i = 0; i < batch; i++) {
-          matmulInto(a.data! as Float32Array | Float64Array, i * m * k, b.data! as Float32Array | Float64Array, i * k * n, out as Float32Array | Float64Array, i * m * n, m, n, k);
-        }
+        // One call for the whole batch: the kernels split it across threads as one job.
+        matmulBatchedInto(batch, a.data! as Float32Array | Float64Array, 0, m * k, b.data! as Float32Array | Float64Array, 0, k * n, out as Float32Array | Float64Array, 0, m, n, k);
         return;
       }
       case 'random': {
