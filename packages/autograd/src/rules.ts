@@ -6,8 +6,8 @@
 
 import {
   type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, concat, constant, cos, div,
-  equal, exp, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow, reciprocal, reshape,
-  sin, slice, sub, sum, transpose, where, zerosLike,
+  equal, exp, fmtShape, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
+  primitiveDefinition, reciprocal, reshape, shapesEqual, sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
 /** Forward rule: the output tangent from input tangents (null = zero); null if it is zero. */
@@ -177,7 +177,35 @@ function binaryRules<R>(make: (partials: Partials) => R): { [P in ProductLikePri
   return rules;
 }
 
-export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
+/** A defined primitive's tangent, checked against its output (a rule's mistake named, not a later shape error). */
+const customJvp: JvpRule<'custom'> = (primals, tangents, out, { name }) => {
+  const t = primitiveDefinition(name).jvp(primals, tangents, out);
+  if (t !== null && !(t instanceof Tensor)) throw new TypeError(`${name}: its jvp rule must return a Tensor or null, got ${typeof t}`);
+  if (t && (!shapesEqual(t.shape, out.shape) || t.dtype !== out.dtype)) {
+    throw new Error(`${name}: its jvp rule returned a ${t.dtype} ${fmtShape(t.shape)} tangent for a ${out.dtype} ${fmtShape(out.shape)} output`);
+  }
+  return t;
+};
+
+/** A defined primitive's cotangents, one per input, checked against the inputs. */
+const customVjp: VjpRule<'custom'> = (ct, primals, out, { name }, needs) => {
+  const cts = primitiveDefinition(name).vjp(ct, primals, out);
+  if (!Array.isArray(cts) || cts.length !== primals.length) {
+    throw new Error(`${name}: its vjp rule must return an array of ${primals.length} cotangent(s) (null for none), got ${Array.isArray(cts) ? `${cts.length}` : typeof cts}`);
+  }
+  return cts.map((g, i) => {
+    if (!needs[i] || g === null || g === undefined) return null;
+    const x = primals[i]!;
+    if (!(g instanceof Tensor) || !shapesEqual(g.shape, x.shape) || g.dtype !== x.dtype) {
+      const got = g instanceof Tensor ? `a ${g.dtype} ${fmtShape(g.shape)} tensor` : typeof g;
+      throw new Error(`${name}: its vjp rule returned ${got} as the cotangent of input ${i}, a ${x.dtype} ${fmtShape(x.shape)} tensor`);
+    }
+    return g;
+  });
+};
+
+/** Forward rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
+export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze({
   ...unaryRules((derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
   ...binaryRules((partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
     const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
@@ -212,9 +240,11 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   random: () => null,
   full: () => null, // a constant
   stopGradient: () => null, // by definition
-};
+  custom: customJvp, // the definition's own rule
+});
 
-export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
+/** Reverse rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
+export const vjpRules: { readonly [P in Primitive]: VjpRule<P> } = Object.freeze({
   ...unaryRules((derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
   ...binaryRules((partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
     const [da, db] = partials(a!, b!, y, [na!, nb!]);
@@ -269,4 +299,5 @@ export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
   random: () => [],
   full: () => [],
   stopGradient: () => [null],
-};
+  custom: customVjp, // the definition's own rule
+});

@@ -2,7 +2,8 @@
 // (forward: JVP vs central differences; reverse: VJP vs JVP), in float64 on fresh random inputs.
 // One table row per case: what is differentiated, the argument shapes, and the domain the
 // arguments are drawn from. A coverage test proves that the rows together exercise the jvp and
-// vjp rule of every differentiable primitive, so a new primitive without a row fails here (cast
+// vjp rule of every differentiable primitive (the primitives of the programs checkGrads
+// differentiates: f and its first-order maps), so a new primitive without a row fails here (cast
 // is checked on exact values instead: a float32 round trip defeats finite differences). Further
 // down: checkGrads' own sanity, derivatives at kinks and ties, and softplus at large |x|.
 //
@@ -13,12 +14,13 @@
 // x^−1.5 at x = 0.5: 59·2^5.5 ≈ 2.7e3), so both errors are ≲ 1e-8, three orders of magnitude
 // under the tolerance, while a wrong rule is off by O(1).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type Primitive, type Shape, PRIMITIVES, Tensor, apply, argmax, argmin, clamp, concat, cumprod, cumsum, flip, floor, gelu,
-  isArgReduce, isCompare, isSource, less, logSoftmax, memory, narrow, pad, rand, randn, randomKey, softmax, split, stack, tensor, tidy, tile, where,
+  type Primitive, type Shape, PRIMITIVES, Tensor, apply, argmax, argmin, clamp, concat, cos, cumprod, cumsum, definePrimitive,
+  flip, floor, gelu, isArgReduce, isCompare, isSource, less, logSoftmax, memory, mul, narrow, pad, rand, randn, randomKey, sin,
+  softmax, split, stack, tensor, tidy, tile, where,
 } from '@scorch/tensor';
-import { type TensorFn, checkGrads, grad, jvp, jvpRules, vjp, vjpRules } from '@scorch/autograd';
+import { type TensorFn, checkGrads, grad, jvp, makeProgram, vjp } from '@scorch/autograd';
 
 /**
  * Where an argument's values come from:
@@ -217,23 +219,26 @@ const table: { group: string; rows: GradCase[] }[] = [
   { group: 'compositions', rows: compositions },
 ];
 
-// Records which primitives' rules the table reaches, to prove coverage at the end.
-const jvpRulesSeen = new Set<Primitive>();
-const vjpRulesSeen = new Set<Primitive>();
-const originalRules = { jvp: { ...jvpRules }, vjp: { ...vjpRules } };
+/**
+ * The primitives whose jvp and vjp rules checkGrads to order 2 reaches for f at `args`: those of
+ * f's program and of its first-order maps (x, v ↦ Jv and x, u ↦ Jᵀu), which order 2
+ * differentiates again. Traced with makeProgram, so no rule table is touched.
+ */
+function rulesReached(f: TensorFn, args: readonly Tensor[]): Set<Primitive> {
+  const n = args.length;
+  const out = f(...args);
+  const forward = (...xs: Tensor[]) => jvp(f, xs.slice(0, n), xs.slice(n))[1];
+  const reverse = (...xs: Tensor[]) => vjp(f, ...xs.slice(0, n))[1](xs[n]!);
+  const programs = [
+    makeProgram(f)(...args),
+    makeProgram(forward)(...args, ...args),
+    makeProgram(reverse)(...args, out.mul(0).add(1)),
+  ];
+  return new Set(programs.flatMap((p) => p.equations.map((eq) => eq.prim)));
+}
 
-beforeAll(() => {
-  for (const prim of PRIMITIVES) {
-    const jvpRule = originalRules.jvp[prim] as (...a: unknown[]) => unknown;
-    const vjpRule = originalRules.vjp[prim] as (...a: unknown[]) => unknown;
-    (jvpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (jvpRulesSeen.add(prim), jvpRule(...a));
-    (vjpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (vjpRulesSeen.add(prim), vjpRule(...a));
-  }
-});
-afterAll(() => {
-  Object.assign(jvpRules, originalRules.jvp);
-  Object.assign(vjpRules, originalRules.vjp);
-});
+// Which primitives' rules the table reaches, to prove coverage at the end.
+const rulesSeen = new Set<Primitive>();
 
 describe('checkGrads to order 2, forward and reverse, float64', () => {
   let seed = 1000;
@@ -248,6 +253,7 @@ describe('checkGrads to order 2, forward and reverse, float64', () => {
             return draw(shape, domain, firstSeed + i);
           });
           await checkGrads(row.fn, args, { order: 2, modes: ['fwd', 'rev'] });
+          for (const p of rulesReached(row.fn, args)) rulesSeen.add(p);
         });
       }
     });
@@ -278,34 +284,36 @@ describe('checkGrads to order 2, forward and reverse, float64', () => {
     // Sources (random, full) take no inputs, so there is nothing to differentiate; comparisons
     // and arg-reductions give bool and int32 values, which the transformations never track.
     const differentiable = PRIMITIVES.filter((p) => !isCompare(p) && !isArgReduce(p) && !isSource(p));
-    expect(differentiable.filter((p) => !jvpRulesSeen.has(p))).toEqual([]);
-    expect(differentiable.filter((p) => !vjpRulesSeen.has(p))).toEqual([]);
+    expect(differentiable.filter((p) => !rulesSeen.has(p))).toEqual([]);
   });
 });
 
 describe('checkGrads itself', () => {
   const x = () => randn([4], { dtype: 'float64', key: randomKey(7) });
-  const withRule = async <T>(table: Record<string, unknown>, prim: Primitive, rule: unknown, body: () => Promise<T>): Promise<T> => {
-    const saved = table[prim];
-    table[prim] = rule;
-    try {
-      return await body();
-    } finally {
-      table[prim] = saved;
-    }
-  };
-  const sine = (t: Tensor) => t.sin();
+  // Sine defined again as a primitive of its own with a wrong rule: the built-in rule tables
+  // are frozen, and checkGrads must catch a defined primitive's mistakes as it does a built-in's.
+  const sineWith = (name: string, rules: { jvp?: (p: readonly Tensor[], t: readonly (Tensor | null)[]) => Tensor | null; vjp?: (ct: Tensor, p: readonly Tensor[]) => (Tensor | null)[] }) =>
+    definePrimitive({
+      name, kind: 'elementwise', inputs: ['x'], cpu: Math.sin, wgsl: { expression: 'sin(x)' },
+      jvp: rules.jvp ?? (([x], [t]) => (t ? mul(t, cos(x!)) : null)), // d sin x = cos x dx
+      vjp: rules.vjp ?? ((ct, [x]) => [mul(ct, cos(x!))]),
+    });
+  const sine = (t: Tensor) => sin(t);
+
+  it('passes a right rule of a defined primitive', async () => {
+    const right = sineWith('sineRight', {});
+    await checkGrads((t) => right(t), [x()], { order: 2, modes: ['fwd', 'rev'] });
+    await checkGrads(sine, [x()], { order: 2, modes: ['fwd', 'rev'] });
+  });
 
   it('rejects a wrong jvp rule (forward mode)', async () => {
-    const wrong = (p: readonly Tensor[], t: readonly (Tensor | null)[]) => t[0]!.mul(p[0]!.cos()).neg();
-    await withRule(jvpRules, 'sin', wrong, () =>
-      expect(checkGrads(sine, [x()], { order: 1, modes: ['fwd'] })).rejects.toThrow(/JVP vs central difference differs/));
+    const wrong = sineWith('sineWrongJvp', { jvp: (p, t) => t[0]!.mul(p[0]!.cos()).neg() });
+    await expect(checkGrads((t) => wrong(t), [x()], { order: 1, modes: ['fwd'] })).rejects.toThrow(/JVP vs central difference differs/);
   });
 
   it('rejects a wrong vjp rule (reverse mode)', async () => {
-    const wrong = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos()).neg()];
-    await withRule(vjpRules, 'sin', wrong, () =>
-      expect(checkGrads(sine, [x()], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/));
+    const wrong = sineWith('sineWrongVjp', { vjp: (ct, p) => [ct.mul(p[0]!.cos()).neg()] });
+    await expect(checkGrads((t) => wrong(t), [x()], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/);
   });
 
   it('leaves the caller\'s tensors alive when f returns an argument or a captured constant', async () => {
@@ -322,11 +330,9 @@ describe('checkGrads itself', () => {
 
   it('order 2 rejects a rule that is right to first order only (its derivative is cut)', async () => {
     // cos(x) detached: the first derivative is right, the second misses −sin(x).
-    const firstOrderOnly = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos().detach())];
-    await withRule(vjpRules, 'sin', firstOrderOnly, async () => {
-      await checkGrads(sine, [x()], { order: 1 });
-      await expect(checkGrads(sine, [x()], { order: 2 })).rejects.toThrow(/\(vjp\)/);
-    });
+    const firstOrderOnly = sineWith('sineFirstOrderOnly', { vjp: (ct, p) => [ct.mul(p[0]!.cos().detach())] });
+    await checkGrads((t) => firstOrderOnly(t), [x()], { order: 1 });
+    await expect(checkGrads((t) => firstOrderOnly(t), [x()], { order: 2 })).rejects.toThrow(/\(vjp\)/);
   });
 });
 

@@ -11,8 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
-  type Primitive, type PrimitiveParams, type Tensor, apply, clamp, concat, exp, flip, gelu, matmul, memory, randn, randomKey, split,
-  stack, sum, tensor, tidy, tile,
+  type Primitive, type PrimitiveParams, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
+  randomKey, split, stack, sum, tensor, tidy, tile,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
 
@@ -31,7 +31,31 @@ interface Case {
 const unary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }], params: {} });
 const binary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }, { shape: [2, 3] }], params: {} });
 
+// Defined primitives reach vmap through 'custom': an elementwise one is batched like a built-in
+// elementwise op, a shader one (here: each row's sum times the first input element) by the
+// default loop over examples.
+definePrimitive({
+  name: 'vmapScaledExp', kind: 'elementwise', inputs: ['a', 'b'], cpu: (a, b) => a * Math.exp(b), wgsl: { expression: 'a * exp(b)' },
+  jvp: () => null, vjp: () => [null, null],
+});
+definePrimitive({
+  name: 'vmapRowSums', kind: 'shader', inputs: ['x'],
+  infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
+  cpu: ([x], out) => {
+    const [m, n] = x!.shape as [number, number];
+    for (let i = 0; i < m; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += x!.data[i * n + j]!;
+      out.data[i] = acc * x!.data[0]!;
+    }
+  },
+  wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+  jvp: () => null, vjp: () => [null],
+});
+
 const CASES: Case[] = [
+  { name: 'custom elementwise (two inputs)', prim: 'custom', inputs: [{ shape: [2, 3] }, { shape: [2, 3] }], params: { name: 'vmapScaledExp' } },
+  { name: 'custom shader (default loop)', prim: 'custom', inputs: [{ shape: [2, 3] }], params: { name: 'vmapRowSums' } },
   ...(['neg', 'exp', 'sin', 'cos', 'tanh', 'expm1', 'sigmoid', 'reciprocal', 'floor', 'ceil', 'round', 'sign', 'erf'] as const).map((p) => unary(p)),
   ...(['log', 'sqrt', 'log1p'] as const).map((p) => unary(p, 'positive')),
   ...(['add', 'sub', 'mul', 'div', 'max', 'less', 'lessEqual', 'equal', 'notEqual'] as const).map((p) => binary(p)),

@@ -4,6 +4,7 @@
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
 import { type DType, isFloatDType } from './dtype.js';
+import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
 export const UNARY_PRIMITIVES = [
@@ -106,10 +107,16 @@ export interface PrimitiveParams {
   full: { value: number; shape: Shape; dtype: DType; device: string };
   /** The identity whose derivative is zero (`detach()`): JAX's stop_gradient. */
   stopGradient: Record<string, never>;
+  /**
+   * A primitive defined with `definePrimitive`, by name: its inference, kernels and rules come
+   * from the registered definition (primitiveRegistry.ts), so every rule table has this one entry.
+   */
+  custom: { name: string };
 }
 
 export type Primitive = keyof PrimitiveParams;
 
+/** The built-in primitives (every member of `Primitive` but 'custom', the entry point of defined ones). */
 export const PRIMITIVES: readonly Primitive[] = [
   ...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', ...REDUCE_PRIMITIVES,
   ...ARG_REDUCE_PRIMITIVES, ...SCAN_PRIMITIVES, 'reshape', 'expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'scatterAdd', 'matmul', 'cast', 'random',
@@ -348,6 +355,19 @@ export function inferOutput<P extends Primitive>(
     case 'stopGradient': {
       arity(prim, inputs, 1);
       return { shape: [...inputs[0]!.shape], dtype: inputs[0]!.dtype };
+    }
+    case 'custom': {
+      const { name } = params as PrimitiveParams['custom'];
+      const def = findPrimitiveDefinition(name);
+      if (!def) return fail(prim, `no primitive named '${name}' is defined`);
+      arity(name, inputs, def.inputs.length);
+      if (def.kind === 'elementwise') {
+        const dtype = sameDType(name, inputs);
+        if (!isFloatDType(dtype)) fail(name, `expected float tensors, got ${dtype}`);
+        return { shape: sameShape(name, inputs), dtype };
+      }
+      const out = def.infer(inputs);
+      return { shape: [...out.shape], dtype: out.dtype };
     }
   }
   return fail(prim, 'unknown primitive');

@@ -6,8 +6,9 @@
 
 import {
   type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
-  sizeOf, storedView,
+  type ShaderDefinition, primitiveDefinition, sizeOf, storedView,
 } from '@scorch/tensor';
+import { customShaderKernel } from '../wgsl/custom.js';
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
@@ -17,7 +18,7 @@ import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
 import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
-import { type Coords, KernelWriter, type Location, type Slot, u } from './writer.js';
+import { type Coords, KernelWriter, type Location, type Slot, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -617,6 +618,53 @@ function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Defined primitives' shaders
+
+/** dst[dstOffset + i] = src[srcOffset + i] for i < count: moves a value to offset 0 of a buffer of its own, or back. */
+function copyKernel(from: Location, to: Location, count: number, type: string): LoweredKernel {
+  const body = `@group(0) @binding(0) var<storage, read> src: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<${type}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (i >= ${u(count)}) { return; }
+  dst[${u(to.offset)} + i] = src[${u(from.offset)} + i];
+}`;
+  return {
+    label: `copy_${count}`, code: body, workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
+    bindings: [from.slot, to.slot], uniforms: null, equations: [],
+  };
+}
+
+/**
+ * A defined primitive's own shader. Its bindings promise dense operands from element 0: an
+ * operand stored elsewhere (at an offset in a shared block) is first copied to a scratch buffer,
+ * and so is the result when it must land at an offset or in a buffer the shader also reads.
+ */
+function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<'custom'>;
+  const def = primitiveDefinition(eq.params.name) as ShaderDefinition;
+  const spec = customShaderKernel(def, { inputs: eq.inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), output: { shape: eq.out.shape, dtype: eq.out.dtype } });
+  const kernels: LoweredKernel[] = [];
+  const reads: Slot[] = eq.inputs.map((x) => {
+    const loc = ctx.locate(x);
+    if (!loc) throw new Error(`internal: an operand of ${def.name} is not stored`);
+    if (loc.offset === 0) return loc.slot;
+    const scratch: Location = { slot: ctx.scratch(Math.max(sizeOf(x.shape), 1)), offset: 0, strides: [] };
+    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), wgslType(x.dtype)));
+    return scratch.slot;
+  });
+  const out = ctx.locate(eq.out)!;
+  const aliased = reads.some((s) => slotKey(s) === slotKey(out.slot));
+  const direct = out.offset === 0 && !aliased;
+  const target: Location = direct ? out : { slot: ctx.scratch(Math.max(sizeOf(eq.out.shape), 1)), offset: 0, strides: [] };
+  kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [...reads, target.slot], uniforms: null, equations: [index] });
+  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), wgslType(eq.out.dtype)));
+  return kernels;
+}
+
 /** Every kernel of a plan, in launch order. */
 export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
   const out: LoweredKernel[] = [];
@@ -645,6 +693,9 @@ export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
         break;
       case 'argReduce':
         out.push(...lowerArgReduce(ctx, kernel.equation));
+        break;
+      case 'custom':
+        out.push(...lowerCustom(ctx, kernel.equation));
         break;
     }
   }

@@ -31,6 +31,8 @@
 // Each function is one entry; `mathPrelude(code)` emits only what `code` calls, with what those
 // call (found by name in their code), in dependency order.
 
+import { customPrelude } from './custom.js';
+
 const LIBRARY: Record<string, string> = {
   // Infinities and NaN read from a private variable: WGSL rejects them as constant expressions.
   sc_special_bits: `var<private> sc_special_bits: vec3<u32> = vec3<u32>(0x7f800000u, 0xff800000u, 0x7fc00000u);`,
@@ -382,8 +384,12 @@ const DEPS: Record<string, readonly string[]> = Object.fromEntries(
   Object.entries(LIBRARY).map(([name, code]) => [name, [...new Set(code.match(NAME) ?? [])].filter((d) => d !== name && d in LIBRARY)]),
 );
 
-/** WGSL source of the library functions `code` calls (and what they call), in dependency order. */
+/**
+ * WGSL source of the library functions `code` calls (and what they call), in dependency order,
+ * followed by the functions of the defined (custom) primitives it calls (wgsl/custom.ts).
+ */
 export function mathPrelude(code: string): string {
+  const custom = customPrelude(code);
   const emitted = new Set<string>();
   const out: string[] = [];
   const visit = (name: string): void => {
@@ -397,5 +403,8 @@ export function mathPrelude(code: string): string {
     if (!(name in LIBRARY)) throw new Error(`internal: unknown WGSL math function ${name}`);
     visit(name);
   }
+  // A defined primitive's code may call the library too (an unknown sc_ name is its own).
+  for (const match of custom.matchAll(/\b(sc_\w+)\(/g)) if (match[1]! in LIBRARY) visit(match[1]!);
+  if (custom) out.push(custom);
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
 import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '../primitives.js';
+import { primitiveDefinition } from '../primitiveRegistry.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
@@ -328,6 +329,21 @@ export class CpuBackend implements Backend<CpuHandle> {
       case 'random': {
         const p = params as PrimitiveParams['random'];
         fillRandom(out as Float32Array | Float64Array, p.key, p.distribution);
+        return;
+      }
+      case 'custom': {
+        const def = primitiveDefinition((params as PrimitiveParams['custom']).name);
+        if (def.kind === 'elementwise') {
+          // Inputs share the output's shape (inference checks); the store rounds to the dtype.
+          const arrays = inputs.map((h) => h.data!);
+          const args = new Array<number>(arrays.length);
+          for (let i = 0; i < out.length; i++) {
+            for (let k = 0; k < arrays.length; k++) args[k] = arrays[k]![i]!;
+            out[i] = def.cpu(...args);
+          }
+        } else {
+          def.cpu(inputs.map((h) => ({ data: h.data!, shape: h.shape, dtype: h.dtype })), { data: out, shape: info.shape, dtype: info.dtype });
+        }
         return;
       }
     }
