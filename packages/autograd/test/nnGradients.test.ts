@@ -89,6 +89,16 @@ describe('vmap equals a loop over the batch', () => {
     });
   });
 
+  it('softmaxCrossEntropy with a batch of integer labels', () => {
+    const z = draw([3, 4, 5], 41);
+    const y = tensor([[0, 4, 2, 1], [3, 3, 0, 4], [1, 2, 2, 0]], { dtype: 'int32' });
+    tidy(() => {
+      const got = vmap((a: Tensor, b: Tensor) => softmaxCrossEntropy(a, b, { reduction: 'none' }))(z, y);
+      const want = stack([0, 1, 2].map((b) => softmaxCrossEntropy(z.slice([b], [1]).squeeze(0), y.slice([b], [1]).squeeze(0), { reduction: 'none' })));
+      expectNear(got, want);
+    });
+  });
+
   it('a batch of weights too (per-example kernels)', () => {
     const xs = draw([3, 1, 2, 4, 4], 1);
     const ws = draw([3, 2, 2, 3, 3], 2);
