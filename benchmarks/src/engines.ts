@@ -2,6 +2,8 @@
 // engine that cannot run here still gets its row, saying why (its worker's hello, or the reason
 // below when there is no worker to ask).
 
+import type { CaseSpec } from './workloads.js';
+
 export const ENGINE_IDS = [
   'scorch-cpu', 'scorch-webgpu',
   'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu',
@@ -25,6 +27,8 @@ export interface EngineSpec {
   worker: { runtime: 'node'; engine: NodeEngineId } | { runtime: 'python'; args: string[]; env: Record<string, string> };
   /** How the engine differs in method (the engines table shows it). */
   note?: string;
+  /** Why the engine cannot run a case at all (a kernel it lacks), or undefined: its row is skipped with this reason. */
+  cannot?: (spec: CaseSpec) => string | undefined;
 }
 
 const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
@@ -35,8 +39,15 @@ const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_TH
 export const ENGINES: Record<EngineId, EngineSpec> = {
   'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: TypeScript, matmul in WebAssembly SIMD; one thread' },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
-  'tfjs-cpu': { id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE },
-  'tfjs-wasm': { id: 'tfjs-wasm', compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE },
+  'tfjs-cpu': {
+    id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE,
+    // Measured on the 2-core machine: its first forward + backward value took over 120 s.
+    cannot: (spec) => (spec.workload === 'conv' && spec.backward ? 'the conv backward pass in its plain-JavaScript kernels took over 120 s for one step here' : undefined),
+  },
+  'tfjs-wasm': {
+    id: 'tfjs-wasm', compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE,
+    cannot: (spec) => (spec.workload === 'conv' && spec.backward ? "TF.js wasm 4.22 registers no 'Conv2DBackpropFilter' kernel (the weight gradient)" : undefined),
+  },
   'tfjs-webgpu': { id: 'tfjs-webgpu', compiles: true, label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
   'jaxjs-wasm': { id: 'jaxjs-wasm', compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
   'jaxjs-webgpu': { id: 'jaxjs-webgpu', compiles: true, label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },

@@ -76,6 +76,21 @@ export function makeInputs(spec: CaseSpec): Inputs {
       inputs.set('checkWeights', normal(shape, 4));
       break;
     }
+    case 'conv': {
+      const { batch, channels, extent, kernel } = spec;
+      const image = [batch, channels, extent, extent];
+      inputs.set('x', normal(image, 5));
+      // Weights with variance 1/fan-in (LeCun normal), so outputs stay O(1).
+      const w = randn([channels, channels, kernel, kernel], { key: randomKey(6) });
+      inputs.set('w', host(w.mul(1 / Math.sqrt(channels * kernel * kernel))));
+      w.dispose();
+      inputs.set('r', normal(image, 7));
+      if (spec.backward) {
+        inputs.set('s', normal(image, 8));
+        inputs.set('t', normal([channels, channels, kernel, kernel], 9));
+      }
+      break;
+    }
     case 'hvp': {
       mlpWeights(spec.net, inputs);
       inputs.set('x', normal([spec.batch, spec.net.dim], 2));

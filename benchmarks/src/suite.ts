@@ -274,7 +274,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inp
     const id = record.id;
     const worker = engines.workers.get(id);
     const limit = id.startsWith('scorch-') ? plan.maxScorchStepMs : plan.maxStepMs;
-    const skip = record.available ? sweeps.reasonToSkip(id, spec, limit) : undefined;
+    const skip = record.available ? (ENGINES[id].cannot?.(spec) ?? sweeps.reasonToSkip(id, spec, limit)) : undefined;
     if (!record.available || !worker) rows.set(id, { engine: id, status: 'unavailable', reason: record.reason });
     else if (!worker.alive) rows.set(id, { engine: id, status: 'error', reason: 'its worker died earlier in the run' });
     else if (skip) rows.set(id, { engine: id, status: 'skipped', reason: skip });

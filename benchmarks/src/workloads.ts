@@ -4,8 +4,8 @@
 // the `CaseSpec` objects defined here (the Python worker receives them as JSON), so a size or a
 // hyper-parameter is changed once.
 
-/** The six workloads, W1–W6. */
-export const WORKLOAD_IDS = ['matmul', 'ssmvr', 'dsm', 'ism', 'langevin', 'hvp'] as const;
+/** The seven workloads, W1–W7. */
+export const WORKLOAD_IDS = ['matmul', 'ssmvr', 'dsm', 'ism', 'langevin', 'hvp', 'conv'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 
 /** An MLP score network d → h → h → d with softplus activations (LeCun-normal weights, zero biases). */
@@ -83,7 +83,23 @@ export interface HvpCase extends CaseBase {
   batch: number;
 }
 
-export type CaseSpec = MatmulCase | TrainingCase | LangevinCase | HvpCase;
+/** A 2-D convolution layer, NCHW, stride 1, no bias: x [batch, channels, extent, extent] ⋆ w [channels, channels, kernel, kernel]. */
+export interface ConvCase extends CaseBase {
+  workload: 'conv';
+  batch: number;
+  channels: number;
+  /** Height and width of the image. */
+  extent: number;
+  kernel: number;
+  padding: number;
+  /**
+   * false: the forward pass y = conv(x, w). true: also the gradients of L = ⟨y, r⟩ in x and w
+   * (for r given): the backward pass of a conv layer in training.
+   */
+  backward: boolean;
+}
+
+export type CaseSpec = MatmulCase | TrainingCase | LangevinCase | HvpCase | ConvCase;
 
 /** W2's network: 2 → 128 → 128 → 2, also used by W3, W5 and W6. */
 export const SMALL_NET: MlpShape = { dim: 2, hidden: 128 };
@@ -117,6 +133,14 @@ export function langevinCase(stepsPerRep: number, checkStepsPerLevel = 2): Lange
     checkStepsPerLevel,
     stepsPerRep,
     seed: 13,
+  };
+}
+
+/** W7: a 3×3 convolution, 64 → 64 channels, 32×32, batch 16, padding 1 (a ResNet-style block's conv). */
+export function convCase(backward: boolean): ConvCase {
+  return {
+    workload: 'conv', id: backward ? 'conv-fwd-bwd' : 'conv-fwd', size: `16×64×32×32, ${backward ? 'forward + backward' : 'forward'}`,
+    batch: 16, channels: 64, extent: 32, kernel: 3, padding: 1, backward,
   };
 }
 
@@ -199,6 +223,16 @@ export const WORKLOADS: Record<WorkloadId, WorkloadInfo> = {
       "∇²θ f · v for f(θ) = Σ s_θ(x) of W2's network over a batch of 1024, v a random direction in parameter space; forward-over-reverse where the engine has forward mode, reverse-over-reverse otherwise.",
     value: 'the whole product (16,898 numbers)',
   },
+  conv: {
+    id: 'conv',
+    code: 'W7',
+    title: '3×3 convolution',
+    unit: 'ms',
+    higherIsBetter: false,
+    about:
+      'float32 conv2d, NCHW, 64 → 64 channels, 3×3, padding 1, 32×32 images, batch 16 (1.2 GFLOP forward): the forward pass, and the forward pass with the gradients in the input and the weights (the backward pass of a training step, 3× the flops). Each engine uses its own convolution: scorch composes it from pad, slices and one matmul (im2col); the peers call their conv kernels.',
+    value: 'forward: ⟨y, r⟩; with the backward pass also ⟨∂L/∂x, s⟩ and ⟨∂L/∂w, t⟩ for L = ⟨y, r⟩ (r, s, t fixed random arrays; float64 sums of read-back values)',
+  },
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -264,6 +298,15 @@ export const TOLERANCES: Record<WorkloadId, Tolerance> = {
     floor: 0,
     why: 'float32 rounding of sums over 1024 examples (≤ 6e-5 naive, ~2e-6 typical), relative L2 error of the whole product',
   },
+  conv: {
+    // Each output of the forward pass sums 576 products (≤ 576·u ≈ 3.4e-5 relative to Σ|terms|,
+    // ~√576·u ≈ 1.4e-6 typical); ∂L/∂x sums 576 and ∂L/∂w 16·32·32 = 16,384 products (~√16384·u ≈
+    // 8e-6 typical, ≤ 1e-3 in the worst case of a naive float32 sum). The checksums are taken in
+    // float64 over ~1M random-signed terms, which averages these errors rather than adds them.
+    rtol: 1e-4,
+    floor: 1,
+    why: 'float32 rounding of 576-term (forward, ∂x) and 16,384-term (∂w) sums (~1e-5 typical), relative L2 error of the checksums',
+  },
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -304,7 +347,7 @@ export function planFor(mode: Mode): Plan {
   if (mode === 'quick') {
     return {
       mode,
-      cases: [matmulCase(256), matmulCase(512), SSMVR_CASE, DSM_CASE, ismCase(2), ismCase(8), langevinCase(1, 1), HVP_CASE],
+      cases: [matmulCase(256), matmulCase(512), SSMVR_CASE, DSM_CASE, ismCase(2), ismCase(8), langevinCase(1, 1), HVP_CASE, convCase(false), convCase(true)],
       warmup: 1,
       reps: 5,
       slowStepMs: 1_000,
@@ -319,6 +362,7 @@ export function planFor(mode: Mode): Plan {
       SSMVR_CASE, DSM_CASE,
       ismCase(2), ismCase(8), ismCase(32), ismCase(128),
       langevinCase(2), HVP_CASE,
+      convCase(false), convCase(true),
     ],
     warmup: 2,
     reps: 7,

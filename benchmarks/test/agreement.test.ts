@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINE_IDS, type EngineId } from '../src/engines.js';
+import { ENGINES, ENGINE_IDS, type EngineId } from '../src/engines.js';
 import { textReport } from '../src/report.js';
 import { makeInputs } from '../src/inputs.js';
 import { type SuiteResults, readResults, recordedValue, valueLength, writeResults } from '../src/results.js';
 import { runSuite, scorchReference } from '../src/suite.js';
 import { pythonExecutable } from '../src/workerHost.js';
-import { DSM_CASE, HVP_CASE, type Plan, SSMVR_CASE, figureFor, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
+import { DSM_CASE, HVP_CASE, type Plan, SSMVR_CASE, convCase, figureFor, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const tinyNet = { dim: 2, hidden: 8 };
@@ -32,6 +32,8 @@ const tinyPlan: Plan = {
     { ...ismCase(5), id: 'tiny-ism-d5', size: 'tiny: d=5, hidden 8, batch 8', net: { dim: 5, hidden: 8 }, batch: 8 },
     { ...langevinCase(1, 1), id: 'tiny-langevin', size: 'tiny: 32 particles', net: tinyNet, particles: 32 },
     { ...HVP_CASE, id: 'tiny-hvp', size: 'tiny: batch 16', net: tinyNet, batch: 16 },
+    { ...convCase(false), id: 'tiny-conv', size: 'tiny: 2×3×5×5, forward', batch: 2, channels: 3, extent: 5 },
+    { ...convCase(true), id: 'tiny-conv-bwd', size: 'tiny: 2×3×5×5, forward + backward', batch: 2, channels: 3, extent: 5 },
   ],
   warmup: 1,
   reps: 5,
@@ -51,7 +53,7 @@ describe('the suite on tiny workloads', () => {
     results = await runSuite({
       plan: tinyPlan,
       engines: ENGINE_IDS.filter((id) => id !== 'torch-cpu-default'),
-      workloads: ['matmul', 'ssmvr', 'dsm', 'ism', 'langevin', 'hvp'],
+      workloads: ['matmul', 'ssmvr', 'dsm', 'ism', 'langevin', 'hvp', 'conv'],
       complete: false,
       command: 'vitest',
       repoRoot,
@@ -77,6 +79,12 @@ describe('the suite on tiny workloads', () => {
     for (const c of results.cases) {
       for (const id of available) {
         const row = c.rows.find((r) => r.engine === id)!;
+        // A case the engine cannot run (a kernel it lacks) is skipped with the reason its spec gives.
+        const cannot = ENGINES[id].cannot?.(c.spec);
+        if (cannot) {
+          expect(row).toMatchObject({ status: 'skipped', reason: cannot });
+          continue;
+        }
         expect(row.status, `${c.spec.id}/${id}: ${row.reason}`).toBe('timed');
         expect(row.check!.ok).toBe(true);
         expect(row.check!.error).toBeLessThan(row.check!.rtol);

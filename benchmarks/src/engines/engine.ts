@@ -66,3 +66,11 @@ export function matmulProjections(a: ArrayLike<number>, b: ArrayLike<number>, u:
   }
   return { uA, bw };
 }
+
+/** ⟨a, b⟩ in float64 over two arrays of one length (the conv workload's checksums). */
+export function innerProduct(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`innerProduct: ${a.length} values against ${b.length}`);
+  let total = 0;
+  for (let i = 0; i < a.length; i++) total += a[i]! * b[i]!;
+  return total;
+}

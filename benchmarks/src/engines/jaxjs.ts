@@ -10,8 +10,8 @@ import type { Array as JaxArray } from '@jax-js/jax';
 import { installNavigatorGpu } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
-import { type AdamSpec, type CaseSpec, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, matmulChecksum, particleStatistics } from './engine.js';
+import { type AdamSpec, type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
+import { type Engine, type PreparedCase, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
 
 type Jax = typeof JaxModule;
 export type JaxBackend = 'wasm' | 'webgpu';
@@ -204,6 +204,50 @@ function prepareHvp(jax: Jax, spec: HvpCase, inputs: Inputs, constant: (a: HostA
   };
 }
 
+/**
+ * W7: lax.conv (NCHW, OIHW, as scorch and PyTorch lay them out: no transposes), under jit; with
+ * the backward pass, valueAndGrad of L = ⟨y, r⟩ in x and w with y returned as auxiliary output.
+ */
+function prepareConv(jax: Jax, spec: ConvCase, inputs: Inputs, constant: (a: HostArray) => JaxArray): PreparedCase {
+  const { lax, numpy: np } = jax;
+  const [x, w, r] = ['x', 'w', 'r'].map((name) => constant(input(inputs, name))) as [JaxArray, JaxArray, JaxArray];
+  const p = spec.padding;
+  const layer = (xx: JaxArray, ww: JaxArray) => lax.conv(xx, ww, [1, 1], [[p, p], [p, p]]);
+  const pass = spec.backward
+    ? jax.jit((xx: JaxArray, ww: JaxArray, rr: JaxArray) => {
+      const objective = (a: JaxArray, b: JaxArray): [JaxArray, JaxArray] => {
+        const y = layer(a, b);
+        return [np.sum(y.ref.mul(rr.ref)), y];
+      };
+      const [[loss, y], grads] = jax.valueAndGrad(objective, { argnums: [0, 1], hasAux: true })(xx, ww);
+      rr.dispose();
+      loss.dispose();
+      return [y, ...(grads as JaxArray[])];
+    })
+    : jax.jit((xx: JaxArray, ww: JaxArray, rr: JaxArray) => {
+      rr.dispose();
+      return [layer(xx, ww)];
+    });
+  const checks = spec.backward ? ['r', 's', 't'] : ['r'];
+  return {
+    async value() {
+      const out = pass(x.ref, w.ref, r.ref) as JaxArray[];
+      const values: number[] = [];
+      for (let k = 0; k < out.length; k++) values.push(innerProduct(await out[k]!.data(), input(inputs, checks[k]!).data));
+      return values;
+    },
+    async step() {
+      const out = pass(x.ref, w.ref, r.ref) as JaxArray[];
+      await jax.blockUntilReady(out);
+      disposeAll(out);
+    },
+    dispose() {
+      disposeAll([x, w, r]);
+      pass.dispose();
+    },
+  };
+}
+
 export function jaxjsEngine(backend: JaxBackend): Engine {
   let jax: Jax | undefined;
   return {
@@ -241,6 +285,8 @@ export function jaxjsEngine(backend: JaxBackend): Engine {
           return prepareLangevin(j, spec, inputs, constant);
         case 'hvp':
           return prepareHvp(j, spec, inputs, constant);
+        case 'conv':
+          return prepareConv(j, spec, inputs, constant);
         default:
           return prepareTraining(j, spec, inputs, constant);
       }

@@ -9,10 +9,10 @@
 // noise instead of keys; the ISM trace by d separate JVPs; the HVP reverse-over-reverse; Adam's
 // first step on the host), so the check does not rest on the code it checks.
 
-import { grad, hvp, jit, jvp, valueAndGrad } from '@scorch/autograd';
+import { grad, hvp, jit, jvp, valueAndGrad, vjp } from '@scorch/autograd';
 import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
 import {
-  type RandomKey, type Tensor, add, cpuKernelInfo, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
+  type RandomKey, type Tensor, add, conv2d, cpuKernelInfo, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
@@ -20,8 +20,8 @@ import {
 } from '@scorch/score';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
-import { type CaseSpec, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type MlpShape, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, matmulChecksum, matmulProjections, particleStatistics } from './engine.js';
+import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type MlpShape, type TrainingCase } from '../workloads.js';
+import { type Engine, type PreparedCase, innerProduct, matmulChecksum, matmulProjections, particleStatistics } from './engine.js';
 
 type Dtype = 'float32' | 'float64';
 
@@ -190,6 +190,49 @@ function prepareHvp(spec: HvpCase, inputs: Inputs, device: string): PreparedCase
   };
 }
 
+/**
+ * W7: conv2d (im2col: pad, strided slices, one matmul), and with the backward pass the gradients
+ * of ⟨y, r⟩ in x and w through `grad`; under `jit` on WebGPU, as the other compiled workloads.
+ * Returns the checksums' tensors: [y] or [y, ∂x, ∂w].
+ */
+function convPass(spec: ConvCase, x: Tensor, w: Tensor, r: Tensor): Tensor[] {
+  const layer = (xx: Tensor, ww: Tensor) => conv2d(xx, ww, { padding: spec.padding });
+  if (!spec.backward) return [layer(x, w)];
+  const [y, grads] = valueAndGradPair(layer, x, w, r);
+  return [y, ...grads];
+}
+
+/** y = f(x, w) and the gradients of ⟨y, r⟩ in x and w, from one forward pass. */
+function valueAndGradPair(f: (x: Tensor, w: Tensor) => Tensor, x: Tensor, w: Tensor, r: Tensor): [Tensor, Tensor[]] {
+  const [y, pullback] = vjp(f, x, w);
+  return [y, pullback(r)];
+}
+
+function prepareConv(spec: ConvCase, inputs: Inputs, device: string): PreparedCase {
+  const [x, w, r] = ['x', 'w', 'r'].map((name) => upload(input(inputs, name), device)) as [Tensor, Tensor, Tensor];
+  const compiled = jit((a: Tensor, b: Tensor, c: Tensor) => convPass(spec, a, b, c));
+  const run = () => compiled(x, w, r);
+  const checks = spec.backward ? ['r', 's', 't'] : ['r'];
+  return {
+    async value() {
+      const out = run();
+      const values: number[] = [];
+      for (let k = 0; k < out.length; k++) values.push(innerProduct(await out[k]!.data(), input(inputs, checks[k]!).data));
+      for (const t of out) t.dispose();
+      return values;
+    },
+    async step() {
+      const out = tidy(() => run());
+      await settle(out[out.length - 1]!);
+      for (const t of out) t.dispose();
+    },
+    dispose() {
+      compiled.clearCache();
+      for (const t of [x, w, r]) t.dispose();
+    },
+  };
+}
+
 /** scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). */
 export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
   let gpu: WebGPUHandle | undefined;
@@ -224,6 +267,7 @@ export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
         spec.workload === 'matmul' ? prepareMatmul(spec, inputs, dev)
         : spec.workload === 'langevin' ? prepareLangevin(spec, inputs, dev)
         : spec.workload === 'hvp' ? prepareHvp(spec, inputs, dev)
+        : spec.workload === 'conv' ? prepareConv(spec, inputs, dev)
         : prepareTraining(spec, inputs, dev);
       if (!gpu) return prepared;
       const runtime = gpu.runtime;
@@ -326,6 +370,47 @@ function referenceMatmul(spec: MatmulCase, inputs: Inputs): number[] {
   return [uA.reduce((total, value, k) => total + value * bw[k]!, 0)];
 }
 
+/**
+ * The conv checksums in float64 by loops over the definition (not scorch's composition):
+ * y[n,o,i,j] = Σ_c,a,b w[o,c,a,b]·x[n,c,i+a−p,j+b−p]; for L = ⟨y, r⟩, ∂x[n,c,·] collects
+ * r·w at the same index pairs and ∂w[o,c,a,b] = Σ_n,i,j r[n,o,i,j]·x[n,c,i+a−p,j+b−p].
+ */
+function referenceConv(spec: ConvCase, inputs: Inputs): number[] {
+  const { batch: nb, channels: ch, extent: e, kernel: k, padding: p } = spec;
+  const [x, w, r] = ['x', 'w', 'r'].map((name) => input(inputs, name).data);
+  const y = new Float64Array(nb * ch * e * e);
+  const gx = new Float64Array(spec.backward ? x!.length : 0);
+  const gw = new Float64Array(spec.backward ? w!.length : 0);
+  for (let n = 0; n < nb; n++)
+    for (let o = 0; o < ch; o++)
+      for (let c = 0; c < ch; c++)
+        for (let a = 0; a < k; a++)
+          for (let b = 0; b < k; b++) {
+            const wi = ((o * ch + c) * k + a) * k + b;
+            const wv = w![wi]!;
+            let dw = 0;
+            for (let i = 0; i < e; i++) {
+              const row = i + a - p;
+              if (row < 0 || row >= e) continue;
+              const yBase = ((n * ch + o) * e + i) * e;
+              const xBase = ((n * ch + c) * e + row) * e;
+              for (let j = 0; j < e; j++) {
+                const col = j + b - p;
+                if (col < 0 || col >= e) continue;
+                y[yBase + j]! += wv * x![xBase + col]!;
+                if (spec.backward) {
+                  gx[xBase + col]! += wv * r![yBase + j]!;
+                  dw += r![yBase + j]! * x![xBase + col]!;
+                }
+              }
+            }
+            if (spec.backward) gw[wi]! += dw;
+          }
+  const values = [innerProduct(y, r!)];
+  if (spec.backward) values.push(innerProduct(gx, input(inputs, 's').data), innerProduct(gw, input(inputs, 't').data));
+  return values;
+}
+
 /** The float64 reference values (not timed: `step` is not offered). */
 export function referenceEngine(): Engine {
   return {
@@ -340,6 +425,7 @@ export function referenceEngine(): Engine {
             spec.workload === 'matmul' ? referenceMatmul(spec, inputs)
             : spec.workload === 'langevin' ? referenceLangevin(spec, inputs)
             : spec.workload === 'hvp' ? referenceHvp(spec, inputs)
+            : spec.workload === 'conv' ? referenceConv(spec, inputs)
             : referenceTraining(spec, inputs)),
         step: () => Promise.reject(new Error('the reference computes values only; it is not timed')),
         dispose() {},

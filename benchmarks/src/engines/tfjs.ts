@@ -9,12 +9,12 @@
 // navigator.gpu when it loads), and only in this engine's worker process.
 
 import type * as TfModule from '@tensorflow/tfjs';
-import type { Rank, Scalar, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
+import type { Rank, Scalar, Tensor, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
 import { installNavigatorGpu } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
-import { type CaseSpec, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, matmulChecksum, particleStatistics } from './engine.js';
+import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
+import { type Engine, type PreparedCase, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
 
 type Tf = typeof TfModule;
 export type TfjsBackend = 'cpu' | 'wasm' | 'webgpu';
@@ -188,6 +188,52 @@ function prepareHvp(tf: Tf, spec: HvpCase, inputs: Inputs, constant: (a: HostArr
   };
 }
 
+/**
+ * W7: tf.conv2d in TensorFlow.js's native layout, NHWC with HWIO filters: the shared NCHW/OIHW
+ * inputs are transposed once when the case is prepared (not timed) and the results transposed
+ * back for the value check. With the backward pass, tf.valueAndGrads with dy = r gives y and the
+ * gradients of ⟨y, r⟩ in x and w.
+ */
+function prepareConv(tf: Tf, spec: ConvCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
+  const nhwc = (a: HostArray) => tf.tidy(() => tf.transpose(constant(a), [0, 2, 3, 1])) as Tensor4D;
+  const x = nhwc(input(inputs, 'x'));
+  const r = nhwc(input(inputs, 'r'));
+  const w = tf.tidy(() => tf.transpose(constant(input(inputs, 'w')), [2, 3, 1, 0])) as Tensor4D;
+  const p = spec.padding;
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p, p], [p, p], [0, 0]];
+  const layer = (xx: Tensor, ww: Tensor) => tf.conv2d(xx as Tensor4D, ww as Tensor4D, 1, pad);
+  const pass = (): Tensor[] => {
+    if (!spec.backward) return [layer(x, w)];
+    const { value, grads } = tf.valueAndGrads(layer)([x, w], r);
+    return [value, ...grads];
+  };
+  const checks = spec.backward ? ['r', 's', 't'] : ['r'];
+  // Back to NCHW (y, ∂x) and OIHW (∂w) for the checksums.
+  const back = [[0, 3, 1, 2], [0, 3, 1, 2], [3, 2, 0, 1]];
+  return {
+    async value() {
+      const out = pass();
+      const values: number[] = [];
+      for (let k = 0; k < out.length; k++) {
+        const t = tf.transpose(out[k]!, back[k]!);
+        values.push(innerProduct(await t.data(), input(inputs, checks[k]!).data));
+        t.dispose();
+      }
+      tf.dispose(out);
+      return values;
+    },
+    async step() {
+      const out = pass();
+      const last = tf.slice(tf.reshape(out[out.length - 1]!, [-1]), [0], [1]);
+      await last.data();
+      tf.dispose([...out, last]);
+    },
+    dispose() {
+      tf.dispose([x, r, w]);
+    },
+  };
+}
+
 export function tfjsEngine(backend: TfjsBackend): Engine {
   let tf: Tf | undefined;
   return {
@@ -231,6 +277,8 @@ export function tfjsEngine(backend: TfjsBackend): Engine {
           return prepareLangevin(t, spec, inputs, constant);
         case 'hvp':
           return prepareHvp(t, spec, inputs, constant);
+        case 'conv':
+          return prepareConv(t, spec, inputs, constant);
         default:
           return prepareTraining(t, spec, inputs, constant);
       }

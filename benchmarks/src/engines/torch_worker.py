@@ -181,6 +181,8 @@ class Engine:
             return self.prepare_langevin(spec, arrays)
         if kind == "hvp":
             return self.prepare_hvp(spec, arrays)
+        if kind == "conv":
+            return self.prepare_conv(spec, arrays)
         return self.prepare_training(spec, arrays)
 
     def prepare_matmul(self, spec, arrays):
@@ -306,6 +308,34 @@ class Engine:
 
         def step():
             out = product()
+            out[-1].reshape(-1)[0].item()
+
+        return value, step
+
+    def prepare_conv(self, spec, arrays):
+        # W7: F.conv2d (NCHW, OIHW); with the backward pass, y.backward(r) gives the gradients of
+        # <y, r> in x and w.
+        F = torch.nn.functional
+        x, w, r = (self.tensor(arrays[name]) for name in ("x", "w", "r"))
+        checks = [arrays[name].astype(np.float64).reshape(-1) for name in (("r", "s", "t") if spec["backward"] else ("r",))]
+        pad = spec["padding"]
+
+        def run():
+            if not spec["backward"]:
+                with torch.no_grad():
+                    return [F.conv2d(x, w, padding=pad)]
+            xx = x.detach().requires_grad_(True)
+            ww = w.detach().requires_grad_(True)
+            y = F.conv2d(xx, ww, padding=pad)
+            y.backward(r)
+            return [y.detach(), xx.grad, ww.grad]
+
+        def value():
+            out = run()
+            return [float(t.detach().cpu().numpy().astype(np.float64).reshape(-1) @ c) for t, c in zip(out, checks)]
+
+        def step():
+            out = run()
             out[-1].reshape(-1)[0].item()
 
         return value, step

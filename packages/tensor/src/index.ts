@@ -22,6 +22,7 @@ export * from './fusion.js';
 export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
+export * from './nn/index.js';
 export { definePrimitive } from './customPrimitive.js';
 export type { DefinedPrimitive } from './customPrimitive.js';
 export { primitiveDefinition, findPrimitiveDefinition, definedPrimitives } from './primitiveRegistry.js';

@@ -1,0 +1,348 @@
+// The NCHW layers and normalisations against independent float64 loops (nnReference.ts) over
+// many configurations (stride 2, padding 1/2, dilation 2, groups 1/2/C, odd sizes, 1×1 and 3×3
+// kernels, batch 1 and 3), known small hand values, the adjoint identity of convTranspose2d, and
+// argument errors. Everything runs in float64 on the CPU.
+//
+// Tolerance: the composition and the loops add the same products in different orders. Each
+// output sums at most K = C/G·kh·kw ≤ 200 products of O(1) values (|Σ|terms|| ≲ 1e2), so the two
+// differ by at most ~K·u·Σ|terms| ≈ 200 · 1.1e-16 · 1e2 ≈ 2e-12; 1e-10 leaves a margin of 50
+// while a wrong index is off by O(1).
+
+import { describe, expect, it } from 'vitest';
+import {
+  Tensor, avgPool2d, conv2d, convTranspose2d, groupNorm, layerNorm, maxPool2d, memory, softmaxCrossEntropy, sum, mul,
+  tensor, tidy, upsample,
+} from '@scorch/tensor';
+import {
+  type ConvParams, type Image, conv2dReference, convTranspose2dReference, crossEntropyReference, normaliseBlocks, normals,
+  pool2dReference, upsampleReference,
+} from './nnReference.js';
+
+const ATOL = 1e-10;
+
+/** The values of t as nested arrays (synchronously, for literal comparisons). */
+function nested(t: Tensor): unknown {
+  const flat = Array.from(t.dataSync(), Number);
+  const build = (dim: number, offset: number): unknown =>
+    dim === t.rank ? flat[offset] : Array.from({ length: t.shape[dim]! }, (_, i) => build(dim + 1, offset * t.shape[dim]! + i));
+  return build(0, 0);
+}
+
+function image(shape: Image['shape'], seed: number): Image {
+  return { data: normals(shape[0] * shape[1] * shape[2] * shape[3], seed), shape };
+}
+const t64 = (im: Image | { data: Float64Array; shape: readonly number[] }): Tensor => tensor(im.data, { dtype: 'float64', shape: im.shape });
+
+function expectNear(got: Tensor, want: { data: ArrayLike<number>; shape: readonly number[] }, atol = ATOL): void {
+  expect(got.shape).toEqual([...want.shape]);
+  const g = got.dataSync();
+  for (let i = 0; i < want.data.length; i++) {
+    const w = want.data[i]!;
+    if (Number.isNaN(w)) {
+      expect(g[i], `element ${i}`).toBeNaN();
+      continue;
+    }
+    if (!(Math.abs(g[i]! - w) <= atol * (1 + Math.abs(w)))) expect.fail(`element ${i}: ${g[i]} vs reference ${w}`);
+  }
+}
+
+interface ConvCase {
+  x: Image['shape'];
+  o: number;
+  k: [number, number];
+  stride?: [number, number];
+  padding?: [number, number];
+  dilation?: [number, number];
+  groups?: number;
+  bias?: boolean;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [1, 1, 5, 5], o: 1, k: [3, 3] },
+  { x: [3, 2, 7, 6], o: 4, k: [3, 3], padding: [1, 1], bias: true },
+  { x: [1, 3, 9, 8], o: 2, k: [3, 3], stride: [2, 2], padding: [1, 1] },
+  { x: [3, 4, 7, 9], o: 6, k: [3, 3], stride: [2, 2], padding: [2, 2], groups: 2, bias: true },
+  { x: [1, 4, 11, 10], o: 4, k: [3, 3], dilation: [2, 2], padding: [2, 2], groups: 4 },
+  { x: [3, 6, 5, 7], o: 12, k: [1, 1], groups: 3 },
+  { x: [3, 5, 6, 6], o: 3, k: [1, 1], stride: [2, 2] },
+  { x: [1, 3, 8, 7], o: 6, k: [3, 3], stride: [2, 1], padding: [0, 1], dilation: [1, 2], groups: 3, bias: true },
+  { x: [3, 2, 6, 5], o: 2, k: [2, 3], stride: [3, 2], padding: [1, 0], dilation: [2, 1] },
+  { x: [1, 1, 3, 3], o: 1, k: [3, 3], stride: [2, 2] },
+  { x: [3, 4, 5, 5], o: 8, k: [5, 5], padding: [2, 2], groups: 2 },
+];
+
+const name = (c: ConvCase): string =>
+  `x ${JSON.stringify(c.x)} o ${c.o} k ${c.k} s ${c.stride ?? [1, 1]} p ${c.padding ?? [0, 0]} d ${c.dilation ?? [1, 1]} g ${c.groups ?? 1}${c.bias ? ' bias' : ''}`;
+
+function convParams(c: ConvCase): ConvParams {
+  return { stride: c.stride ?? [1, 1], padding: c.padding ?? [0, 0], dilation: c.dilation ?? [1, 1], groups: c.groups ?? 1 };
+}
+
+describe('conv2d against loops', () => {
+  CONV_CASES.forEach((c, idx) => {
+    it(name(c), () => {
+      const g = c.groups ?? 1;
+      const x = image(c.x, 11 + idx);
+      const w = image([c.o, c.x[1] / g, c.k[0], c.k[1]], 101 + idx);
+      const b = c.bias ? normals(c.o, 7 + idx) : null;
+      const p = convParams(c);
+      tidy(() => {
+        const y = conv2d(t64(x), t64(w), { ...p, bias: b ? tensor(b, { dtype: 'float64' }) : undefined });
+        expectNear(y, conv2dReference(x, w, b, p));
+      });
+    });
+  });
+
+  it('known small values: a 2×2 box filter over 0..8 with padding 1', () => {
+    const x = tensor([[[[0, 1, 2], [3, 4, 5], [6, 7, 8]]]], { dtype: 'float64' });
+    const w = tensor([[[[1, 1], [1, 1]]]], { dtype: 'float64' });
+    expect(nested(conv2d(x, w, { padding: 1, stride: 2 }))).toEqual([[[[0, 3], [9, 24]]]]);
+    expect(nested(conv2d(x, w))).toEqual([[[[8, 12], [20, 24]]]]);
+  });
+});
+
+describe('convTranspose2d', () => {
+  CONV_CASES.forEach((c, idx) => {
+    it(`is conv2d's adjoint and matches loops: ${name(c)}`, () => {
+      const g = c.groups ?? 1;
+      const p = convParams(c);
+      const x = image(c.x, 21 + idx);
+      const w = image([c.o, c.x[1] / g, c.k[0], c.k[1]], 201 + idx);
+      const yShape = conv2dReference(x, w, null, p).shape;
+      const y = image(yShape, 31 + idx);
+      // The outputPadding that maps back onto x's size: what floor() dropped, when it fits.
+      const outputPadding = [0, 1].map((a) => {
+        const made = (yShape[2 + a]! - 1) * p.stride[a]! - 2 * p.padding[a]! + p.dilation[a]! * (c.k[a]! - 1) + 1;
+        return c.x[2 + a]! - made;
+      }) as [number, number];
+      const fits = outputPadding.every((v, a) => v < Math.max(p.stride[a]!, p.dilation[a]!));
+      const bias = c.bias ? normals(c.x[1], 5 + idx) : null;
+      tidy(() => {
+        const op = fits ? outputPadding : ([0, 0] as [number, number]);
+        const got = convTranspose2d(t64(y), t64(w), { ...p, outputPadding: op, bias: bias ? tensor(bias, { dtype: 'float64' }) : undefined });
+        expectNear(got, convTranspose2dReference(y, w, bias, { ...p, outputPadding: op }));
+        if (fits && !bias) {
+          // ⟨conv(x), y⟩ = ⟨x, convT(y)⟩, both sides in float64.
+          const lhs = sum(mul(conv2d(t64(x), t64(w), p), t64(y))).dataSync()[0]!;
+          const rhs = sum(mul(t64(x), got)).dataSync()[0]!;
+          expect(Math.abs(lhs - rhs)).toBeLessThanOrEqual(ATOL * (1 + Math.abs(lhs)));
+        }
+      });
+    });
+  });
+
+  it('known small values: stride 2 spreads a 2×2 input with a 2×2 kernel of ones', () => {
+    const y = tensor([[[[1, 2], [3, 4]]]], { dtype: 'float64' });
+    const w = tensor([[[[1, 1], [1, 1]]]], { dtype: 'float64' });
+    expect(nested(convTranspose2d(y, w, { stride: 2 }))).toEqual([[[[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]]]);
+    expect(nested(convTranspose2d(y, w, { stride: 2, padding: 1, outputPadding: 1 }))).toEqual([[[[1, 2, 2], [3, 4, 4], [3, 4, 4]]]]);
+  });
+});
+
+const POOL_CASES: { x: Image['shape']; k: [number, number]; stride?: [number, number]; padding?: [number, number] }[] = [
+  { x: [1, 1, 4, 4], k: [2, 2] },
+  { x: [3, 2, 7, 5], k: [3, 3], stride: [2, 2], padding: [1, 1] },
+  { x: [1, 3, 6, 9], k: [3, 2], stride: [1, 2], padding: [1, 1] },
+  { x: [3, 1, 5, 5], k: [1, 1], stride: [2, 2] },
+  { x: [1, 2, 8, 7], k: [4, 4], stride: [3, 3], padding: [2, 2] },
+];
+
+describe('pooling against loops', () => {
+  POOL_CASES.forEach((c, idx) => {
+    const p = { kernel: c.k, stride: c.stride ?? c.k, padding: c.padding ?? ([0, 0] as [number, number]) };
+    it(`avgPool2d and maxPool2d: x ${JSON.stringify(c.x)} k ${c.k} s ${p.stride} p ${p.padding}`, () => {
+      const x = image(c.x, 41 + idx);
+      tidy(() => {
+        expectNear(avgPool2d(t64(x), c.k, { stride: c.stride, padding: c.padding }), pool2dReference(x, p, 'avg'));
+        expectNear(maxPool2d(t64(x), c.k, { stride: c.stride, padding: c.padding }), pool2dReference(x, p, 'max'));
+      });
+    });
+  });
+
+  it('maxPool2d sends the gradient to the first maximum of each window (ties included)', async () => {
+    const { grad } = await import('@scorch/autograd');
+    // Window rows [1 3; 3 0] and [2 2; 2 2]: the first 3 (row-major) and the first 2 take it all.
+    const x = tensor([[[[1, 3, 2, 2], [3, 0, 2, 2]]]], { dtype: 'float64' });
+    const g = grad((v: Tensor) => sum(maxPool2d(v, 2)))(x) as Tensor;
+    expect(nested(g)).toEqual([[[[0, 1, 1, 0], [0, 0, 0, 0]]]]);
+    // Overlapping windows (stride 1): an entry that is the first maximum of two windows gets 2.
+    const x2 = tensor([[[[0, 5, 1], [2, 1, 0]]]], { dtype: 'float64' });
+    expect(nested(grad((v: Tensor) => sum(maxPool2d(v, 2, { stride: 1 })))(x2) as Tensor)).toEqual([[[[0, 2, 0], [0, 0, 0]]]]);
+    const ref = pool2dReference({ data: Float64Array.from([1, 3, 2, 2, 3, 0, 2, 2]), shape: [1, 1, 2, 4] }, { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, 'max');
+    expect([...ref.argmax]).toEqual([1, 2]);
+  });
+
+  it('maxPool2d propagates NaN and pads with −∞', () => {
+    const x = tensor([[[[NaN, 1], [2, 3]]]], { dtype: 'float64' });
+    expect(maxPool2d(x, 2).dataSync()[0]).toBeNaN();
+    const neg = tensor([[[[-5, -6], [-7, -8]]]], { dtype: 'float64' });
+    expect(nested(maxPool2d(neg, 2, { stride: 1, padding: 1 }))).toEqual([[[[-5, -5, -6], [-5, -5, -6], [-7, -7, -8]]]]);
+    expect(nested(avgPool2d(neg, 2, { stride: 1, padding: 1 }))).toEqual([[[[-1.25, -2.75, -1.5], [-3, -6.5, -3.5], [-1.75, -3.75, -2]]]]);
+  });
+});
+
+describe('upsample against loops', () => {
+  const cases: { x: Image['shape']; size?: [number, number]; factor?: [number, number]; mode: 'nearest' | 'bilinear'; align?: boolean }[] = [
+    { x: [1, 1, 3, 3], factor: [2, 2], mode: 'nearest' },
+    { x: [3, 2, 5, 4], size: [7, 9], mode: 'nearest' },
+    { x: [1, 2, 6, 5], size: [4, 3], mode: 'nearest' },
+    { x: [1, 1, 3, 3], factor: [2, 2], mode: 'bilinear' },
+    { x: [3, 2, 5, 4], size: [7, 9], mode: 'bilinear' },
+    { x: [1, 3, 4, 7], factor: [1.5, 2.5], mode: 'bilinear' },
+    { x: [1, 2, 6, 5], size: [4, 3], mode: 'bilinear' },
+    { x: [3, 1, 4, 5], size: [7, 8], mode: 'bilinear', align: true },
+    { x: [1, 1, 1, 3], size: [2, 1], mode: 'bilinear', align: true },
+  ];
+  cases.forEach((c, idx) => {
+    it(`${c.mode}${c.align ? ' (alignCorners)' : ''}: ${JSON.stringify(c.x)} → ${c.size ? `size ${c.size}` : `factor ${c.factor}`}`, () => {
+      const x = image(c.x, 61 + idx);
+      const out = c.size ?? ([Math.floor(c.x[2] * c.factor![0]), Math.floor(c.x[3] * c.factor![1])] as [number, number]);
+      tidy(() => {
+        const got = upsample(t64(x), { size: c.size, scaleFactor: c.factor, mode: c.mode, alignCorners: c.align });
+        expectNear(got, upsampleReference(x, out, c.mode, c.align ?? false, c.factor));
+      });
+    });
+  });
+
+  it('known small values (PyTorch: interpolate([[0, 1]], scale_factor=2))', () => {
+    const x = tensor([[[[0, 1]]]], { dtype: 'float64' });
+    expect(nested(upsample(x, { scaleFactor: [1, 2] }))).toEqual([[[[0, 0, 1, 1]]]]);
+    expect(nested(upsample(x, { scaleFactor: [1, 2], mode: 'bilinear' }))).toEqual([[[[0, 0.25, 0.75, 1]]]]);
+    expect(nested(upsample(x, { size: [1, 3], mode: 'bilinear', alignCorners: true }))).toEqual([[[[0, 0.5, 1]]]]);
+  });
+});
+
+describe('layerNorm and groupNorm against loops', () => {
+  it('layerNorm over trailing dimensions, with weight and bias', () => {
+    const x = normals(3 * 4 * 5, 3);
+    const w = normals(20, 4);
+    const b = normals(20, 5);
+    const z = normaliseBlocks(x, 20, 1e-5);
+    const want = z.map((v, i) => v * w[i % 20]! + b[i % 20]!);
+    tidy(() => {
+      const got = layerNorm(tensor(x, { dtype: 'float64', shape: [3, 4, 5] }), [4, 5], {
+        weight: tensor(w, { dtype: 'float64', shape: [4, 5] }), bias: tensor(b, { dtype: 'float64', shape: [4, 5] }),
+      });
+      expectNear(got, { data: want, shape: [3, 4, 5] });
+    });
+  });
+
+  it('layerNorm over explicit axes equals the permuted trailing case', () => {
+    tidy(() => {
+      const x = tensor(normals(2 * 3 * 4, 8), { dtype: 'float64', shape: [2, 3, 4] });
+      const w = tensor(normals(2, 9), { dtype: 'float64' });
+      const got = layerNorm(x, { axes: [0] }, { weight: w, eps: 1e-3 });
+      const want = layerNorm(x.permute([1, 2, 0]), 2, { weight: w, eps: 1e-3 }).permute([2, 0, 1]);
+      expectNear(got, { data: want.dataSync(), shape: [2, 3, 4] });
+    });
+  });
+
+  it('is numerically sound when |mean| ≫ std (two-pass variance)', () => {
+    // Values 1e8 + {−1, 0, 1} in float32: E[x²] − E[x]² would lose every digit (1e16 vs 2/3).
+    const x = tensor([[1e8 - 1, 1e8, 1e8 + 1]], { dtype: 'float64' });
+    expectNear(layerNorm(x, 3, { eps: 0 }), { data: [-Math.sqrt(1.5), 0, Math.sqrt(1.5)], shape: [1, 3] }, 1e-9);
+  });
+
+  for (const groups of [1, 2, 6]) {
+    it(`groupNorm with ${groups} group(s) of [3, 6, 5, 4]`, () => {
+      const shape = [3, 6, 5, 4];
+      const x = normals(360, 10 + groups);
+      const w = normals(6, 20);
+      const b = normals(6, 21);
+      const z = normaliseBlocks(x, 360 / 3 / groups, 1e-5);
+      const want = z.map((v, i) => {
+        const ch = Math.floor(i / 20) % 6;
+        return v * w[ch]! + b[ch]!;
+      });
+      tidy(() => {
+        const got = groupNorm(tensor(x, { dtype: 'float64', shape }), groups, { weight: tensor(w, { dtype: 'float64' }), bias: tensor(b, { dtype: 'float64' }) });
+        expectNear(got, { data: want, shape });
+      });
+    });
+  }
+});
+
+describe('softmaxCrossEntropy against loops', () => {
+  it('integer labels, every reduction', () => {
+    const z = normals(5 * 7, 30).map((v) => 10 * v);
+    const labels = Int32Array.from([0, 6, 3, 3, 1]);
+    const want = crossEntropyReference(z, 7, labels, null);
+    tidy(() => {
+      const logits = tensor(z, { dtype: 'float64', shape: [5, 7] });
+      const y = tensor(labels, { dtype: 'int32' });
+      expectNear(softmaxCrossEntropy(logits, y, { reduction: 'none' }), { data: want, shape: [5] });
+      expectNear(softmaxCrossEntropy(logits, y, { reduction: 'sum' }), { data: [want.reduce((a, b) => a + b)], shape: [] });
+      expectNear(softmaxCrossEntropy(logits, y), { data: [want.reduce((a, b) => a + b) / 5], shape: [] });
+    });
+  });
+
+  it('probability targets, and a class axis other than the last', () => {
+    const z = normals(4 * 3, 31);
+    const raw = normals(4 * 3, 32).map(Math.exp);
+    const p = raw.map((v, i) => v / (raw[3 * Math.floor(i / 3)]! + raw[3 * Math.floor(i / 3) + 1]! + raw[3 * Math.floor(i / 3) + 2]!));
+    const want = crossEntropyReference(z, 3, null, p);
+    tidy(() => {
+      const logits = tensor(z, { dtype: 'float64', shape: [4, 3] });
+      const targets = tensor(p, { dtype: 'float64', shape: [4, 3] });
+      expectNear(softmaxCrossEntropy(logits, targets, { reduction: 'none' }), { data: want, shape: [4] });
+      expectNear(softmaxCrossEntropy(logits.transpose(), targets.transpose(), { axis: 0, reduction: 'none' }), { data: want, shape: [4] });
+    });
+  });
+
+  it('is stable for huge logits (logsumexp) and knows small values', () => {
+    const logits = tensor([[1000, 0], [0, 0]], { dtype: 'float64' });
+    const got = softmaxCrossEntropy(logits, tensor([1, 0], { dtype: 'int32' }), { reduction: 'none' }).dataSync();
+    expect(got[0]).toBeCloseTo(1000, 10);
+    expect(got[1]).toBeCloseTo(Math.LN2, 14);
+  });
+
+  it('rejects a label out of range on the CPU', () => {
+    const logits = tensor([[1, 2, 3]], { dtype: 'float64' });
+    expect(() => softmaxCrossEntropy(logits, tensor([3], { dtype: 'int32' }))).toThrow(/label 3 at position 0 is out of range for 3 classes/);
+    expect(() => softmaxCrossEntropy(logits, tensor([-1], { dtype: 'int32' }))).toThrow(/label -1/);
+  });
+});
+
+describe('argument errors', () => {
+  const x = tensor(normals(2 * 4 * 5 * 5, 1), { dtype: 'float64', shape: [2, 4, 5, 5] });
+  const w = tensor(normals(6 * 2 * 3 * 3, 2), { dtype: 'float64', shape: [6, 2, 3, 3] });
+  it('conv2d', () => {
+    expect(() => conv2d(x, w)).toThrow(/expects 2 input channels \(2 per group × 1 groups\) but the input \[2,4,5,5\] has 4/);
+    expect(() => conv2d(x, w, { groups: 3 })).toThrow(/input channels \(4\) are not divisible by groups \(3\)/);
+    expect(() => conv2d(x, w, { groups: 2, padding: -1 })).toThrow(/padding must be an integer >= 0/);
+    expect(() => conv2d(x, w, { groups: 2, stride: 0 })).toThrow(/stride must be an integer >= 1/);
+    expect(() => conv2d(x, w, { groups: 2, dilation: 3 })).toThrow(/output height would be -1/);
+    expect(() => conv2d(x, w, { groups: 2, bias: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/bias has shape \[2\], expected \[6\]/);
+    expect(() => conv2d(x, w, { groups: 2, strides: 2 } as never)).toThrow(/unknown option 'strides'/);
+    expect(() => conv2d(x.reshape([8, 5, 5]), w)).toThrow(/input must be \[N, C, H, W\]/);
+  });
+  it('convTranspose2d, pools, upsample, norms', () => {
+    expect(() => convTranspose2d(x, w)).toThrow(/expects 6 input channels/);
+    expect(() => convTranspose2d(x, w.reshape([4, 3, 3, 3]), { stride: 2, outputPadding: 2 })).toThrow(/outputPadding 2 must be smaller than the stride \(2\) or the dilation \(1\)/);
+    expect(() => maxPool2d(x, 2, { padding: 2 })).toThrow(/padding 2 must be at most half the kernel size 2/);
+    expect(() => avgPool2d(x, 6)).toThrow(/output height would be 0/);
+    expect(() => upsample(x, { size: [3, 3], scaleFactor: 2 })).toThrow(/exactly one of size and scaleFactor/);
+    expect(() => upsample(x)).toThrow(/exactly one of size and scaleFactor/);
+    expect(() => upsample(x, { scaleFactor: 0.1 })).toThrow(/makes the output height 0 from 5/);
+    expect(() => upsample(x, { scaleFactor: 2, alignCorners: true })).toThrow(/alignCorners applies to bilinear/);
+    expect(() => groupNorm(x, 3)).toThrow(/4 channels of \[2,4,5,5\] are not divisible by 3 groups/);
+    expect(() => layerNorm(x, [4, 5])).toThrow(/normalizedShape \[4,5\] must be a non-empty list equal to the trailing dimensions/);
+    expect(() => layerNorm(x, 5, { weight: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/weight has shape \[2\], expected \[5\]/);
+    expect(() => softmaxCrossEntropy(x.reshape([10, 20]), tensor([1], { dtype: 'int32' }))).toThrow(/integer labels have shape \[1\], expected \[10\]/);
+  });
+});
+
+describe('memory', () => {
+  it('frees every intermediate inside tidy', () => {
+    const before = memory().tensors;
+    tidy(() => {
+      const a = tensor(normals(2 * 2 * 6 * 6, 1), { dtype: 'float64', shape: [2, 2, 6, 6] });
+      const k = tensor(normals(4 * 2 * 3 * 3, 2), { dtype: 'float64', shape: [4, 2, 3, 3] });
+      const y = conv2d(a, k, { stride: 2, padding: 1 });
+      convTranspose2d(y, k, { stride: 2, padding: 1, outputPadding: 1 });
+      maxPool2d(a, 3, { padding: 1 });
+      upsample(a, { scaleFactor: 1.5, mode: 'bilinear' });
+    });
+    expect(memory().tensors).toBe(before);
+  });
+});
