@@ -404,6 +404,30 @@ export function viewAfter(eq: Equation, input: StridedView): StridedView | null 
   return null;
 }
 
+/**
+ * For each stored value, the index of the last kernel that reads it: how long a buffer that holds
+ * it must live (backends share one buffer among values whose lifetimes do not overlap).
+ */
+export function lastReaders(plan: FusionPlan): Map<number, number> {
+  const last = new Map<number, number>();
+  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
+    if (seen.has(v.id)) return;
+    seen.add(v.id);
+    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
+      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
+      return;
+    }
+    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
+  };
+  for (const id of plan.materialized) {
+    const eq = plan.definitions.get(id)!;
+    const k = plan.producer.get(id)!;
+    const seen = new Set<number>();
+    for (const x of eq.inputs) visit(x, k, seen);
+  }
+  return last;
+}
+
 /** A one-line summary of each kernel of a plan (for printing and tests). */
 export function describePlan(plan: FusionPlan): string[] {
   const eqIndex = new Map<number, number>();

@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
-  objectId, planFusion, sizeOf,
+  lastReaders, objectId, planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -303,25 +303,4 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     this.temps = [];
     this.variants.clear();
   }
-}
-
-/** For each stored value, the last kernel that reads it. */
-function lastReaders(plan: FusionPlan): Map<number, number> {
-  const last = new Map<number, number>();
-  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
-    if (seen.has(v.id)) return;
-    seen.add(v.id);
-    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
-      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
-      return;
-    }
-    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
-  };
-  for (const id of plan.materialized) {
-    const eq = plan.definitions.get(id)!;
-    const k = plan.producer.get(id)!;
-    const seen = new Set<number>();
-    for (const x of eq.inputs) visit(x, k, seen);
-  }
-  return last;
 }
