@@ -6,11 +6,13 @@
 // process through scripts/run.mjs. Whatever is unavailable is named, with the reason.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RandomKey, full, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
-import { adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, modelSpecFor, noiseFor, train } from '@scorch/score';
+import { type RandomKey, foldIn, full, profile, randn, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
+import {
+  adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, mlpScore, modelSpecFor, noiseFor, slicedScoreMatchingLoss, train, trainingStep,
+} from '@scorch/score';
 import type { CommandSpec, FlagValue } from './args.js';
 import { selectBackend } from './backend.js';
 import type { Io } from './io.js';
@@ -31,9 +33,67 @@ export const BENCH_SPEC: CommandSpec = {
     { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score'" },
     { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 30, description: "timed steps per measurement of part 'score' (after 5 warm-up steps)" },
     { name: 'quick', kind: 'boolean', description: "part 'peers': the quick run (smaller sizes, fewer repetitions; under 3 minutes on 2 cores)" },
+    {
+      name: 'profile', kind: 'boolean',
+      description: "instead of the parts: profile one SSM-VR training step of the suite's workload (MLP 2→128→128→2, batch 1024, Adam) per backend and print its kernel table",
+    },
+    { name: 'eager', kind: 'boolean', description: 'with --profile: profile the step run op by op instead of compiled with jit' },
+    { name: 'trace', kind: 'string', valueName: 'FILE', description: "with --profile: also write the kernels as trace events (open in Perfetto or chrome://tracing); one file per backend, '<FILE>' with the backend before its extension" },
   ],
-  examples: ['scorch bench', 'scorch bench --suite score --backend cpu --steps 50', 'scorch bench --suite peers --quick'],
+  examples: ['scorch bench', 'scorch bench --suite score --backend cpu --steps 50', 'scorch bench --suite peers --quick', 'scorch bench --profile --backend webgpu --trace ssmvr.json'],
 };
+
+/**
+ * Profiles one SSM-VR training step of the benchmark suite's workload (W2: MLP 2→128→128→2,
+ * softplus, batch 1024, Adam) on `device`, after two warm-up steps (the first compiles).
+ */
+async function profileSsmStep(device: string, compiled: boolean) {
+  const [modelKey, dataKey, stepKey] = splitKey(randomKey(0), 3) as RandomKey[];
+  const model = mlpScore({ inputDim: 2, hidden: [128, 128], activation: 'softplus', key: modelKey!, device });
+  const x = randn([1024, 2], { key: dataKey!, device });
+  const step = trainingStep({
+    params: model.params, optimizer: adam({ lr: 1e-3 }), jit: compiled,
+    loss: (params, key) => slicedScoreMatchingLoss(model.bind(params), x, { key, varianceReduced: true }),
+  });
+  const once = async (i: number) => {
+    const loss = step(foldIn(stepKey!, i), i);
+    const value = await loss.item();
+    loss.dispose();
+    return value;
+  };
+  await once(0);
+  await once(1);
+  const result = await profile(() => once(2));
+  step.dispose();
+  x.dispose();
+  for (const p of Object.values(model.params)) p.dispose();
+  return result;
+}
+
+async function runProfile(values: Readonly<Record<string, FlagValue>>, io: Io): Promise<number> {
+  const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
+  const compiled = values.eager !== true;
+  const devices: { name: string; device: string }[] = [];
+  if (wanted !== 'webgpu') devices.push({ name: 'cpu', device: 'cpu' });
+  if (wanted !== 'cpu') {
+    const gpu = await selectBackend('auto');
+    if (gpu.fallbackReason) io.out(`webgpu: not available: ${gpu.fallbackReason}`);
+    else devices.push({ name: 'webgpu', device: gpu.device });
+  }
+  for (const d of devices) {
+    const result = await profileSsmStep(d.device, compiled);
+    io.out('');
+    io.out(`SSM-VR training step (MLP 2→128→128→2, batch 1024, Adam), ${compiled ? 'compiled with jit' : 'eager'}, on ${d.name}:`);
+    for (const line of result.table().split('\n')) io.out(`  ${line}`);
+    const trace = values.trace as string | undefined;
+    if (trace) {
+      const file = devices.length > 1 ? trace.replace(/(\.[^./]*)?$/, (ext) => `-${d.name}${ext}`) : trace;
+      writeFileSync(file, JSON.stringify(result.traceEvents()));
+      io.out(`  trace events: ${file}`);
+    }
+  }
+  return 0;
+}
 
 interface StepTimes {
   trainMs: number;
@@ -97,6 +157,13 @@ export async function runBench(values: Readonly<Record<string, FlagValue>>, _giv
   const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
   const steps = values.steps as number;
 
+  if (values.profile === true) return runProfile(values, io);
+  for (const flag of ['eager', 'trace']) {
+    if (_given.has(flag)) {
+      io.err(`scorch bench: --${flag} only applies with --profile`);
+      return 2;
+    }
+  }
   if (suite === 'peers') return runSuite(values.quick ? ['--quick'] : [], io, false) === 0 ? 0 : 1;
 
   if (suite !== 'latest') {

@@ -49,10 +49,13 @@ export class WebGPUBackend implements Backend<GpuHandle> {
    * compiles are slow and compiled programs share kernels rather than fuse more.
    */
   readonly softwareAdapter: boolean;
+  /** Kernels are timed on the device and reported by the runtime (see profiling.ts). */
+  readonly reportsKernels = true;
 
   constructor(name: string, runtime: GpuRuntime, info: AdapterSummary) {
     this.name = name;
     this.runtime = runtime;
+    runtime.deviceName = name;
     this.info = info;
     this.softwareAdapter = /llvmpipe|swiftshader|lavapipe|warp|software/i.test(`${info.device} ${info.description} ${info.vendor} ${info.architecture}`);
   }
@@ -69,7 +72,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   private output(shape: Shape, dtype: DType): GpuHandle {
     const h = this.newHandle(shape, dtype);
     if (this.runtime.poison) {
-      this.runtime.dispatch(fillKernel(h.storage.bytes / BYTES_PER_ELEMENT, this.runtime.poisonWord), [h.storage.buffer]);
+      this.runtime.poisonFill(h.storage);
     }
     return h;
   }

@@ -9,6 +9,7 @@ import type { Backend, BackendHandle } from './backend.js';
 import { type DType, storedValue } from './dtype.js';
 import type { Primitive, PrimitiveParams, RandomKey } from './primitives.js';
 import { foldIn, splitKey } from './random.js';
+import { executeProfiled, profilerSession } from './profiler.js';
 import { fmtShape } from './shape.js';
 
 /** A value of a program: a tensor of fixed shape and dtype. */
@@ -340,7 +341,10 @@ export function interpretProgram<H extends BackendHandle>(backend: Backend<H>, p
       try {
         program.equations.forEach((eq, i) => {
           const params = eq.key ? ({ ...(eq.params as PrimitiveParams['random']), key: keys.get(eq.key)! } as PrimitiveParams[Primitive]) : eq.params;
-          const out = backend.execute(eq.prim, eq.inputs.map((x) => env.get(x.id)!), params, { shape: [...eq.out.shape], dtype: eq.out.dtype });
+          const handles = eq.inputs.map((x) => env.get(x.id)!);
+          const info = { shape: [...eq.out.shape], dtype: eq.out.dtype };
+          const session = profilerSession();
+          const out = session ? executeProfiled(session, backend, eq.prim, handles, eq.inputs, params, info) : backend.execute(eq.prim, handles, params, info);
           env.set(eq.out.id, out);
           owned.push(out);
           for (const x of new Set(eq.inputs)) {

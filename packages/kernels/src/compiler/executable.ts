@@ -22,7 +22,6 @@ import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
 import type { CachedPipeline, CompiledLaunch, GpuRuntime, GpuStorage } from '../runtime.js';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
-import { fillKernel } from '../wgsl/elementwise.js';
 import { type LoweredKernel, lowerPlan } from './lower.js';
 import { type Location, type Slot, slotKey } from './writer.js';
 
@@ -52,6 +51,8 @@ interface Lowering {
   readonly uniformOffsets: readonly (number | null)[];
   readonly uniformBytes: number;
   readonly reportsBadIndices: boolean;
+  /** Per kernel, for the profiler: bytes of stored values it reads and writes, and its product flops. */
+  readonly costs: readonly { bytes: number; flops?: number }[];
 }
 
 /** A program's own state for one lowering: its uniform buffer and cached bind groups. */
@@ -196,6 +197,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       outputLocations: program.outputs.map((v) => locations.get(v.id)!),
       updateLocations: program.updates.map((u) => locations.get(u.value.id)!),
       uniformOffsets, uniformBytes, reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')),
+      costs: kernels.map((k) => kernelCost(plan, k.equations)),
     };
   }
 
@@ -235,7 +237,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     const blocks = new Map<string, GpuStorage>();
     for (const [type, n] of lowering.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
     for (const [type, n] of lowering.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
-    if (runtime.poison) for (const b of blocks.values()) runtime.dispatch(fillKernel(b.bytes / BYTES, runtime.poisonWord), [b.buffer]);
+    if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
     const resolve = (slot: Slot): GPUBuffer => {
       switch (slot.kind) {
         case 'input':
@@ -251,10 +253,12 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     // Random keys: written into their kernels' uniforms (queued before this call's commands).
     const keys = lowering.kernels.some((k) => typeof k.key === 'number') ? this.program.resolveKeys(keyValues) : null;
     const canonical = keys ? this.program.canonicalKeys() : [];
-    lowering.kernels.forEach((k, i) => {
-      if (k.key === undefined) return;
+    const keyWords = lowering.kernels.map((k, i) => {
+      if (k.key === undefined) return null;
       const value = typeof k.key === 'number' ? keys!.get(canonical[k.key]!)! : k.key;
-      runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]));
+      const words = new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]);
+      runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
+      return words;
     });
     const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
       const buffers = k.bindings.map(resolve);
@@ -270,7 +274,8 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
         variant.bindGroups[i]!.set(cacheKey, bindGroup);
       }
-      return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch };
+      const uniforms = k.key !== undefined ? keyWords[i]! : k.uniforms;
+      return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
     });
     runtime.runCompiled(launches, lowering.reportsBadIndices);
     this.lastLaunches = launches;
@@ -303,4 +308,22 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     this.temps = [];
     this.variants.clear();
   }
+}
+
+/**
+ * What a kernel moves and computes: the stored values its equations read from outside it and
+ * the stored values it writes (4 bytes per element), and 2·m·n·k per product it computes.
+ */
+function kernelCost(plan: FusionPlan, equations: readonly number[]): { bytes: number; flops?: number } {
+  const eqs = equations.map((i) => plan.program.equations[i]!);
+  const inside = new Set(eqs.map((eq) => eq.out.id));
+  const read = new Map<number, ProgramVar>();
+  for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
+  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
+  let elements = 0;
+  for (const v of read.values()) elements += sizeOf(v.shape);
+  for (const eq of eqs) if (plan.materialized.has(eq.out.id) || outputs.has(eq.out.id)) elements += sizeOf(eq.out.shape);
+  let flops = 0;
+  for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
+  return flops > 0 ? { bytes: elements * BYTES, flops } : { bytes: elements * BYTES };
 }
