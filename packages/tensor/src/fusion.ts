@@ -21,7 +21,8 @@
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
 import { isBinary, isCompare, isUnary } from './primitives.js';
-import { stridesOf } from './shape.js';
+import { sizeOf, stridesOf } from './shape.js';
+import type { DType } from './dtype.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -426,6 +427,28 @@ export function lastReaders(plan: FusionPlan): Map<number, number> {
     for (const x of eq.inputs) visit(x, k, seen);
   }
   return last;
+}
+
+/**
+ * What a kernel of a plan moves and computes, for the profiler: the stored values its equations
+ * read from outside it and the stored values it writes (`bytesOf` bytes per element of a dtype, as
+ * the backend stores it), and 2·m·n·k per product it computes.
+ */
+export function kernelCost(plan: FusionPlan, equations: readonly number[], bytesOf: (dtype: DType) => number): { bytes: number; flops?: number } {
+  const eqs = equations.map((i) => plan.program.equations[i]!);
+  const inside = new Set(eqs.map((eq) => eq.out.id));
+  const read = new Map<number, ProgramVar>();
+  for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
+  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
+  // A reduction's or product's result that only its epilogue reads is never stored.
+  const unwritten = new Set<number>();
+  for (const k of plan.kernels) if (k.kind !== 'elementwise' && 'writesResult' in k && !k.writesResult) unwritten.add(plan.program.equations[k.equation]!.out.id);
+  let bytes = 0;
+  for (const v of read.values()) bytes += sizeOf(v.shape) * bytesOf(v.dtype);
+  for (const eq of eqs) if ((plan.materialized.has(eq.out.id) && !unwritten.has(eq.out.id)) || outputs.has(eq.out.id)) bytes += sizeOf(eq.out.shape) * bytesOf(eq.out.dtype);
+  let flops = 0;
+  for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
+  return flops > 0 ? { bytes, flops } : { bytes };
 }
 
 /** A one-line summary of each kernel of a plan (for printing and tests). */

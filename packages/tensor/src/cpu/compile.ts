@@ -20,10 +20,11 @@
 // call and reused by every later one. The lowering (plan, buffer plan, generated functions) is
 // cached per backend under the program's structural key, computed before any source is built.
 
-import type { TypedArray } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, lastReaders, planFusion, storedView } from '../fusion.js';
+import { type TypedArray, bytesPerElement } from '../dtype.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, KeyVar, Program, ProgramVar, CompiledProgram } from '../program.js';
 import type { PrimitiveParams, RandomKey, ReducePrimitive } from '../primitives.js';
+import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
@@ -77,6 +78,8 @@ interface Lowering {
   /** Slot of each output, then of each update value (one slot per distinct value). */
   readonly resultSlots: readonly number[];
   readonly steps: readonly Step[];
+  /** Per step, for the profiler: bytes of stored values it reads and writes, and its product flops. */
+  readonly costs: readonly { bytes: number; flops?: number }[];
   readonly usesKeys: boolean;
 }
 
@@ -123,7 +126,9 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     });
     const keys = this.lowering.usesKeys ? this.program.resolveKeys(keyValues) : null;
     try {
-      for (const step of steps) step.run(arrays, keys);
+      const session = profilerSession();
+      if (session) this.runProfiled(session, arrays, keys);
+      else for (const step of steps) step.run(arrays, keys);
     } catch (e) {
       for (const i of fresh) this.backend.pool.give(arrays[i]!);
       throw e;
@@ -141,6 +146,17 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       }
       handedOut.add(slot);
       return this.backend.wrap(data, v.shape, v.dtype);
+    });
+  }
+
+  /** Runs the steps with each timed on the host and reported to the profiler under its name. */
+  private runProfiled(session: ProfileSession, arrays: readonly TypedArray[], keys: Map<KeyVar, RandomKey> | null): void {
+    const { steps, costs } = this.lowering;
+    steps.forEach((step, i) => {
+      const start = performance.now();
+      step.run(arrays, keys);
+      const duration = performance.now() - start;
+      session.record({ name: step.name, device: this.backend.name, start, duration, ...costs[i]!, timing: 'host' });
     });
   }
 
@@ -210,7 +226,9 @@ function lower(program: Program): Lowering {
   // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
   const lastRead = lastReaders(plan);
   const freeAfter = new Map<number, number>();
-  const order = [...plan.materialized].filter((id) => !locations.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
+  // A reduction's result that only its epilogue reads lives in a local, not an array.
+  const unstored = new Set(plan.kernels.flatMap((k) => (k.kind === 'reduce' && !k.writesResult ? [program.equations[k.equation]!.out.id] : [])));
+  const order = [...plan.materialized].filter((id) => !locations.has(id) && !unstored.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
   for (const id of order) {
     const v = plan.definitions.get(id)!.out;
     const born = plan.producer.get(id)!;
@@ -234,7 +252,8 @@ function lower(program: Program): Lowering {
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
-  return { plan, slots, resultSlots, steps, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
+  const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
+  return { plan, slots, resultSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
 }
 
 function newWriter(ctx: LoweringContext): JsWriter {
