@@ -111,7 +111,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     return this.lowering.plan;
   }
 
-  run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[]): CpuHandle[] {
+  run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[], _donated?: readonly boolean[]): CpuHandle[] {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
     const { slots, steps, resultSlots } = this.lowering;
     const arrays = this.slotArrays;
