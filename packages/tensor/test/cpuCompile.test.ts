@@ -146,6 +146,25 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     ], [x, idx], [k!]);
   });
 
+  it('constants that differ only as NaN, ±∞, −0 and +0 stay distinct (in the program and in the kernel cache)', () => {
+    const x = tensor([1, -2, 3]);
+    // One program with all five: simplification must not merge them (JSON writes them alike).
+    compare(([x]) => [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => x!.mul(0).add(c).mul(-1)), [x]);
+    const results = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => {
+      const traced = traceProgram(([x]) => [x!.mul(0).add(c).mul(-1)], [x], []);
+      const compiled = cpu.compile(traced.program);
+      const [h] = compiled.run([x._live('t') as CpuHandle], [], [false]);
+      const values = Array.from(cpu.readSync(h!));
+      cpu.dispose(h!);
+      compiled.dispose();
+      return values;
+    });
+    // Host arithmetic on the same values (exact here: ±0, ±∞, NaN and small integers).
+    const expected = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => [1, -2, 3].map((v) => (v * 0 + c) * -1));
+    expect(results).toEqual(expected);
+    expect(results[3]).not.toEqual(results[4]);
+  });
+
   it('an index out of range is the eager range error', () => {
     const x = rn([5, 4], 0);
     const idx = tensor([4, 9], { dtype: 'int32' });
