@@ -270,9 +270,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
       if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
-      if (readyAfter(leaves, leaf.id) >= k) continue;
-      // Other stored values of this kernel's epilogue may be read only at the same coordinates.
-      if (leaves.some((l) => l.id !== leaf.id && producer.get(l.id) === k && !l.identity)) continue;
+      // Everything else it reads is ready before this kernel, or is a value of this kernel's
+      // epilogue read at the same coordinates (computed just before it, element by element).
+      if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && l.identity))) continue;
       kernel.epilogue.push(v);
       producer.set(v.id, k);
       return;

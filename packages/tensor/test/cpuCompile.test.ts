@@ -131,6 +131,15 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       matmul(c!, matmul(permute(c!, [1, 0]), d!)).add(1),
       matmul(exp(c!), permute(rn([4, 6], 14), [1, 0])),
     ], [a, b, c, d]);
+    // An epilogue whose second value reads its first (softplus with e^(−|z|) kept).
+    const x = rn([64, 32], 1);
+    const w = rn([32, 16], 2);
+    const { kernels } = compare(([x, w]) => {
+      const z = matmul(x!, w!).add(0.25);
+      const e = z.abs().neg().exp();
+      return [e, z.maximum(0).add(e.log1p())];
+    }, [x, w]);
+    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
   });
 
   it('pad, concat, gather, scatter-add and random draws', () => {
