@@ -129,9 +129,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const defs = new Map<number, Equation>();
   program.equations.forEach((eq) => defs.set(eq.out.id, eq));
   const inputIds = new Set(program.inputs.map((v) => v.id));
+  // Values kernels store (an output or update that is an input is stored already).
   const mat = new Set<number>();
-  for (const v of program.outputs) mat.add(v.id);
-  for (const u of program.updates) mat.add(u.value.id);
+  for (const v of program.outputs) if (!inputIds.has(v.id)) mat.add(v.id);
+  for (const u of program.updates) if (!inputIds.has(u.value.id)) mat.add(u.value.id);
   for (const eq of program.equations) if (!isInline(eq, opts)) mat.add(eq.out.id);
 
   // Operands that a kernel reads from memory through strides must be views of stored values

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
+  type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   interpretProgram, log1p, matmul, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
@@ -172,6 +172,21 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const expected = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => [1, -2, 3].map((v) => (v * 0 + c) * -1));
     expect(results).toEqual(expected);
     expect(results[3]).not.toEqual(results[4]);
+  });
+
+  it('an input returned as it is, or returned twice, comes back in arrays of its own', () => {
+    const x = tensor([1, 2, 3]);
+    const p = traceProgram(([x]) => [x!.add(1)], [x], []).program;
+    const bare = new Program(p.device, p.inputs, p.inputSources, p.keyInputs, p.keyDerivations, [], [p.inputs[0]!, p.inputs[0]!], []);
+    const compiled = cpu.compile(bare);
+    const input = x._live('t') as CpuHandle;
+    const out = compiled.run([input], [], [false]);
+    expect(out.map((h) => Array.from(cpu.readSync(h)))).toEqual([[1, 2, 3], [1, 2, 3]]);
+    expect(out[0]!.data).not.toBe(input.data);
+    expect(out[1]!.data).not.toBe(out[0]!.data);
+    for (const h of out) cpu.dispose(h);
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    compiled.dispose();
   });
 
   it('an index out of range is the eager range error', () => {

@@ -133,13 +133,14 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       for (const i of fresh) this.backend.pool.give(arrays[i]!);
       throw e;
     }
-    // Each result its own handle: a value returned twice (or returned and assigned) is copied.
+    // Each result its own handle: a value returned twice (or returned and assigned), or an input
+    // returned as it is, is copied.
     const handedOut = new Set<number>();
     const values = [...this.program.outputs, ...this.program.updates.map((u) => u.value)];
     return values.map((v, i) => {
       const slot = resultSlots[i]!;
       let data = arrays[slot]!;
-      if (handedOut.has(slot)) {
+      if (handedOut.has(slot) || slots[slot]!.kind === 'input') {
         const copy = this.backend.allocate(v.dtype, data.length);
         copy.set(data);
         data = copy;
