@@ -104,6 +104,15 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     expect(kernels.some((k) => k.startsWith('fused_matmul_33x9x17_epilogue'))).toBe(true);
   });
 
+  it('products by ±1, quotients by ±1 and sums with ±0 (left unrounded) on −0, NaN, ±∞, subnormals and extremes', () => {
+    const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1];
+    const f = tensor(special);
+    const d = tensor(special, { dtype: 'float64' });
+    const ops = (x: Tensor) => [x.mul(-1), x.mul(1), x.div(-1), x.div(1), x.add(0), x.add(-0), x.sub(0), x.sub(-0), x.neg().mul(-1).add(0.5)];
+    const { kernels } = compare(([f, d]) => [...ops(f!), ...ops(d!)], [f, d]);
+    expect(kernels).toHaveLength(1);
+  });
+
   it('int32 arithmetic and casts between every dtype', () => {
     const i = tensor([[3, -7, 2147483647, 0], [5, 9, -2147483648, 11]], { dtype: 'int32' });
     const f = tensor([[1.5, -2.5, 1e10, Number.NaN], [-0.0, 0.49999997, -1e-30, 7]]);
