@@ -198,6 +198,25 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     compiled.dispose();
   });
 
+  it('programs of one structure share their generated code, each with its own keys', () => {
+    const x = rn([6, 3], 2);
+    const run = (seed: number) => {
+      const traced = traceProgram(([x], [k]) => [randn([6, 3], { key: foldIn(k!, 1) }).add(x!)], [x], [randomKey(seed)]);
+      const compiled = cpu.compile(traced.program);
+      const [h] = compiled.run([x._live('t') as CpuHandle], [randomKey(seed + 100)], [false]);
+      const values = Array.from(cpu.readSync(h!));
+      cpu.dispose(h!);
+      compiled.dispose();
+      return values;
+    };
+    // Each traced program has its own key variables; the second reuses the first's lowering.
+    for (const seed of [1, 2]) {
+      const expected = randn([6, 3], { key: foldIn(randomKey(seed + 100), 1) }).add(x);
+      expect(run(seed)).toEqual(Array.from(expected.dataSync()));
+      expected.dispose();
+    }
+  });
+
   it('an index out of range is the eager range error', () => {
     const x = rn([5, 4], 0);
     const idx = tensor([4, 9], { dtype: 'int32' });

@@ -22,7 +22,7 @@
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
 import { type FusedKernel, type FusionOptions, type FusionPlan, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
-import type { Equation, KernelInfo, KeyVar, Program, ProgramVar, CompiledProgram } from '../program.js';
+import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import type { PrimitiveParams, RandomKey, ReducePrimitive } from '../primitives.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
@@ -56,7 +56,8 @@ interface Step {
   readonly name: string;
   readonly equations: readonly number[];
   readonly source: string;
-  run(slots: readonly TypedArray[], keys: Map<KeyVar, RandomKey> | null): void;
+  /** `keys`: this call's key values by canonical index (`program.canonicalKeys()`), or null. */
+  run(slots: readonly TypedArray[], keys: readonly RandomKey[] | null): void;
 }
 
 /** A generated function with its slots; the argument array is refilled every call (no allocation). */
@@ -124,7 +125,13 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
         fresh.push(i);
       }
     });
-    const keys = this.lowering.usesKeys ? this.program.resolveKeys(keyValues) : null;
+    // Keys by canonical index: the lowering is shared by programs of one structure, whose key
+    // variables are different objects in the same canonical order.
+    let keys: RandomKey[] | null = null;
+    if (this.lowering.usesKeys) {
+      const resolved = this.program.resolveKeys(keyValues);
+      keys = this.program.canonicalKeys().map((k) => resolved.get(k)!);
+    }
     try {
       const session = profilerSession();
       if (session) this.runProfiled(session, arrays, keys);
@@ -151,7 +158,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
   }
 
   /** Runs the steps with each timed on the host and reported to the profiler under its name. */
-  private runProfiled(session: ProfileSession, arrays: readonly TypedArray[], keys: Map<KeyVar, RandomKey> | null): void {
+  private runProfiled(session: ProfileSession, arrays: readonly TypedArray[], keys: readonly RandomKey[] | null): void {
     const { steps, costs } = this.lowering;
     steps.forEach((step, i) => {
       const start = performance.now();
@@ -507,13 +514,13 @@ function lowerRandom(ctx: LoweringContext, index: number): Step {
   const eq = ctx.program.equations[index]! as Equation<'random'>;
   const p = eq.params;
   const slot = ctx.locations.get(eq.out.id)!.slot;
-  const programKey = eq.key ?? null;
+  const keyIndex = eq.key ? ctx.program.canonicalKeys().indexOf(eq.key) : -1;
   return {
     name: `random_${p.distribution}_${sizeOf(p.shape)}`,
     equations: [index],
     source: `// fillRandom(out, key, '${p.distribution}'): Philox 4x32-10, the stream layout of every backend`,
     run(slots, keys) {
-      fillRandom(slots[slot] as Float32Array | Float64Array, programKey ? keys!.get(programKey)! : p.key, p.distribution);
+      fillRandom(slots[slot] as Float32Array | Float64Array, keyIndex >= 0 ? keys![keyIndex]! : p.key, p.distribution);
     },
   };
 }
