@@ -12,7 +12,7 @@
 import { grad, hvp, jit, jvp, valueAndGrad } from '@scorch/autograd';
 import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
 import {
-  type RandomKey, type Tensor, add, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
+  type RandomKey, type Tensor, add, cpuKernelInfo, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
@@ -197,7 +197,12 @@ export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
   return {
     async hello(): Promise<HelloResult> {
       const version = 'scorch';
-      if (target === 'cpu') return { available: true, version, backend: 'cpu (TypeScript)', threads: 1, details: {} };
+      if (target === 'cpu') {
+        // One thread, as the rows it is compared with (jax-js and TF.js wasm, PyTorch 1 thread).
+        setCpuThreads(1);
+        const k = cpuKernelInfo();
+        return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''})`, threads: k.threads, details: { ...k } };
+      }
       try {
         gpu = await initWebGPU();
       } catch (e) {

@@ -1,11 +1,12 @@
 // The functional API (JAX style) and the training-style switches (PyTorch style).
 
 import {
-  Tensor, apply, collectCreated, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape, stack,
-  tensor, withGradMode, zeros, zerosLike,
+  Tensor, apply, collectCreated, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
+  transpose, withGradMode, zeros, zerosLike,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
+import { vmap } from './vmap.js';
 
 export type TensorFn = (...args: Tensor[]) => Tensor;
 
@@ -151,35 +152,41 @@ export interface JacobianOptions {
   mode?: 'fwd' | 'rev';
 }
 
-/** Basis tensor e_i of `like`'s shape, dtype and device (built on the host: no device reads). */
-function basis(like: Tensor, i: number): Tensor {
-  const data = like.dtype === 'float64' ? new Float64Array(like.size) : new Float32Array(like.size);
-  data[i] = 1;
-  return tensor(data, { dtype: like.dtype, shape: like.shape, device: like.device });
+/** The n×n identity as a stack of basis tensors shaped like `like`: shape [n, ...like.shape]. */
+function basisStack(like: Tensor): Tensor {
+  return reshape(eye(like.size, like.size, { dtype: like.dtype as 'float32' | 'float64', device: like.device }), [like.size, ...like.shape]);
 }
 
-/** Jacobian of a single-argument function: shape [...out.shape, ...x.shape]. */
+/**
+ * Jacobian of a single-argument function: shape [...out.shape, ...x.shape]. Both modes are one
+ * batched pass (JAX's jacfwd/jacrev): 'fwd' is `vmap` of `jvp` over the basis tangents of x (one
+ * column per input element), 'rev' one forward pass and `vmap` of its pullback over the basis
+ * cotangents of f(x) (one row per output element).
+ */
 export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): (x: Tensor) => Tensor {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('jacobian: options must be an object');
+  for (const key of Object.keys(opts)) {
+    if (key !== 'mode') throw new TypeError(`jacobian: unknown option '${key}'; expected one of mode`);
+  }
   const mode = opts.mode ?? 'rev';
   if (mode !== 'fwd' && mode !== 'rev') throw new Error(`jacobian: mode must be 'fwd' or 'rev', got ${JSON.stringify(mode)}`);
   return (x) => {
     checkArgs('jacobian', [x]);
     if (mode === 'fwd') {
-      const columns: Tensor[] = [];
+      if (x.size === 0) return zeros([...f(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
       let outShape: readonly number[] = [];
-      for (let j = 0; j < x.size; j++) {
-        const [y, t] = jvp(f, [x], [basis(x, j)]);
+      const columns = vmap((t: Tensor) => {
+        const [y, jt] = jvp(f, [x], [t]);
         outShape = y.shape;
-        columns.push(reshape(t, [y.size]));
-      }
-      if (x.size === 0) return zeros([...f(x).shape, 0], { dtype: x.dtype, device: x.device });
-      return reshape(stack(columns, 1), [...outShape, ...x.shape]);
+        return jt;
+      })(basisStack(x)); // [x.size, ...out]
+      const outSize = outShape.reduce((a, b) => a * b, 1);
+      return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
     }
     const [y, pullback] = vjp(f, x);
-    const rows: Tensor[] = [];
-    for (let i = 0; i < y.size; i++) rows.push(reshape(pullback(basis(y, i))[0]!, [x.size]));
-    if (rows.length === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
-    return reshape(stack(rows, 0), [...y.shape, ...x.shape]);
+    if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
+    const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
+    return reshape(rows, [...y.shape, ...x.shape]);
   };
 }
 

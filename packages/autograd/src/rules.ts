@@ -5,9 +5,9 @@
 // written once (UNARY_DERIVATIVES, BINARY_PARTIALS) and both tables are made from them.
 
 import {
-  type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, cos, div,
-  equal, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, neg, pow, reciprocal, reshape,
-  sin, slice, sub, sum, transpose, where, zerosLike,
+  type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, concat, constant, cos, div,
+  equal, exp, fmtShape, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
+  primitiveDefinition, reciprocal, reshape, shapesEqual, sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
 /** Forward rule: the output tangent from input tangents (null = zero); null if it is zero. */
@@ -59,7 +59,67 @@ const UNARY_DERIVATIVES: { readonly [P in UnaryPrimitive]: Derivative } = {
   log1p: (x) => reciprocal(add(x, 1)), // d log(1 + x) = dx / (1 + x)
   expm1: (_x, y) => add(y, 1), // d(eˣ − 1) = eˣ dx
   sigmoid: (_x, y) => mul(y, sub(1, y)), // d σ(x) = σ(x)(1 − σ(x)) dx
+  // Piecewise constant: derivative 0, at the jumps too (as PyTorch and JAX).
+  floor: () => 0,
+  ceil: () => 0,
+  round: () => 0,
+  sign: () => 0,
+  erf: (x) => mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)), // d erf x = (2/√π) e^(−x²) dx
 };
+
+/**
+ * `y` moved `d` places along `axis` in the scan's direction (towards higher indices, or lower
+ * when `reverse`), the vacated places holding `fill`: S(y)_i = y_{i−d} (y_{i+d} reversed).
+ */
+function shiftAlong(y: Tensor, axis: number, d: number, reverse: boolean, fill: number): Tensor {
+  const n = y.shape[axis]!;
+  const pad = constant(fill, y.shape.map((e, i) => (i === axis ? d : e)), y.dtype, y.device);
+  return reverse ? concat([narrow(y, axis, d, n - d), pad], axis) : concat([pad, narrow(y, axis, 0, n - d)], axis);
+}
+
+/**
+ * The levels of the Hillis–Steele scan of products: y₀ = x, y_{k+1} = y_k ⊙ S_{2ᵏ}(y_k) (fill 1),
+ * the last being cumprod(x). The derivative rules of cumprod differentiate these levels: only
+ * products, no division, so they are exact with zeros in x and differentiable again (JAX
+ * differentiates cumprod through its associative scan in the same way). O(n log n) work.
+ */
+function productScanLevels(x: Tensor, axis: number, reverse: boolean): { levels: Tensor[]; shifts: number[] } {
+  const n = x.shape[axis]!;
+  const levels = [x];
+  const shifts: number[] = [];
+  for (let d = 1; d < n; d *= 2) {
+    const y = levels[levels.length - 1]!;
+    levels.push(mul(y, shiftAlong(y, axis, d, reverse, 1)));
+    shifts.push(d);
+  }
+  return { levels, shifts };
+}
+
+/** d cumprod(x) from dx: each level y' = y ⊙ S(y) gives dy' = dy ⊙ S(y) + y ⊙ S(dy) (fill 0). */
+function cumprodJvp(x: Tensor, t: Tensor, { axis, reverse }: PrimitiveParams['cumprod']): Tensor {
+  const { levels, shifts } = productScanLevels(x, axis, reverse);
+  let dy = t;
+  shifts.forEach((d, k) => {
+    const y = levels[k]!;
+    dy = add(mul(dy, shiftAlong(y, axis, d, reverse, 1)), mul(y, shiftAlong(dy, axis, d, reverse, 0)));
+  });
+  return dy;
+}
+
+/**
+ * x̄ from ȳ = cumprod's cotangent: the jvp's levels transposed, last first. The transpose of the
+ * shift S (fill 0) is the shift the other way (fill 0): ȳ_k = ȳ' ⊙ S(y_k) + Sᵀ(ȳ' ⊙ y_k).
+ */
+function cumprodVjp(ct: Tensor, x: Tensor, { axis, reverse }: PrimitiveParams['cumprod']): Tensor {
+  const { levels, shifts } = productScanLevels(x, axis, reverse);
+  let g = ct;
+  for (let k = shifts.length - 1; k >= 0; k--) {
+    const d = shifts[k]!;
+    const y = levels[k]!;
+    g = add(mul(g, shiftAlong(y, axis, d, reverse, 1)), shiftAlong(mul(g, y), axis, d, !reverse, 0));
+  }
+  return g;
+}
 
 /** One rule per unary primitive, made from its entry in UNARY_DERIVATIVES. */
 function unaryRules<R>(make: (derivative: Derivative) => R): { [P in UnaryPrimitive]: R } {
@@ -117,7 +177,35 @@ function binaryRules<R>(make: (partials: Partials) => R): { [P in ProductLikePri
   return rules;
 }
 
-export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
+/** A defined primitive's tangent, checked against its output (a rule's mistake named, not a later shape error). */
+const customJvp: JvpRule<'custom'> = (primals, tangents, out, { name }) => {
+  const t = primitiveDefinition(name).jvp(primals, tangents, out);
+  if (t !== null && !(t instanceof Tensor)) throw new TypeError(`${name}: its jvp rule must return a Tensor or null, got ${typeof t}`);
+  if (t && (!shapesEqual(t.shape, out.shape) || t.dtype !== out.dtype)) {
+    throw new Error(`${name}: its jvp rule returned a ${t.dtype} ${fmtShape(t.shape)} tangent for a ${out.dtype} ${fmtShape(out.shape)} output`);
+  }
+  return t;
+};
+
+/** A defined primitive's cotangents, one per input, checked against the inputs. */
+const customVjp: VjpRule<'custom'> = (ct, primals, out, { name }, needs) => {
+  const cts = primitiveDefinition(name).vjp(ct, primals, out);
+  if (!Array.isArray(cts) || cts.length !== primals.length) {
+    throw new Error(`${name}: its vjp rule must return an array of ${primals.length} cotangent(s) (null for none), got ${Array.isArray(cts) ? `${cts.length}` : typeof cts}`);
+  }
+  return cts.map((g, i) => {
+    if (!needs[i] || g === null || g === undefined) return null;
+    const x = primals[i]!;
+    if (!(g instanceof Tensor) || !shapesEqual(g.shape, x.shape) || g.dtype !== x.dtype) {
+      const got = g instanceof Tensor ? `a ${g.dtype} ${fmtShape(g.shape)} tensor` : typeof g;
+      throw new Error(`${name}: its vjp rule returned ${got} as the cotangent of input ${i}, a ${x.dtype} ${fmtShape(x.shape)} tensor`);
+    }
+    return g;
+  });
+};
+
+/** Forward rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
+export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze({
   ...unaryRules((derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
   ...binaryRules((partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
     const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
@@ -134,6 +222,10 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   sum: (_p, [t], _y, { axes }) => apply('sum', [t!], { axes }), // d Σx = Σ dx
   // d max x = mean of dx over the maximal entries
   reduceMax: ([x], [t], y, { axes }) => apply('sum', [mul(t!, maxSelector(x!, y, axes))], { axes }),
+  argmax: () => null, // an int32 index: no tangent
+  argmin: () => null,
+  cumsum: (_p, [t], _y, params) => apply('cumsum', [t!], params), // linear: d cumsum(x) = cumsum(dx)
+  cumprod: ([x], [t], _y, params) => cumprodJvp(x!, t!, params),
   reshape: (_p, [t], _y, params) => apply('reshape', [t!], params), // linear: same op on the tangent
   expand: (_p, [t], _y, params) => apply('expand', [t!], params),
   permute: (_p, [t], _y, params) => apply('permute', [t!], params),
@@ -148,9 +240,11 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
   random: () => null,
   full: () => null, // a constant
   stopGradient: () => null, // by definition
-};
+  custom: customJvp, // the definition's own rule
+});
 
-export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
+/** Reverse rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
+export const vjpRules: { readonly [P in Primitive]: VjpRule<P> } = Object.freeze({
   ...unaryRules((derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
   ...binaryRules((partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
     const [da, db] = partials(a!, b!, y, [na!, nb!]);
@@ -165,6 +259,11 @@ export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
   where: (ct, [c], _y, _q, [, na, nb]) => [null, na ? where(c!, ct, 0) : null, nb ? where(c!, 0, ct) : null],
   sum: (ct, [x], _y, { axes }) => [unreduce(ct, x!, axes)], // Σ spreads the cotangent back
   reduceMax: (ct, [x], y, { axes }) => [mul(unreduce(ct, x!, axes), maxSelector(x!, y, axes))],
+  argmax: () => [null],
+  argmin: () => [null],
+  // cumsum's transpose is the running sum the other way: x̄_j = Σ_{i ≥ j} ȳ_i
+  cumsum: (ct, _p, _y, { axis, reverse }) => [apply('cumsum', [ct], { axis, reverse: !reverse })],
+  cumprod: (ct, [x], _y, params) => [cumprodVjp(ct, x!, params)],
   reshape: (ct, [x]) => [reshape(ct, x!.shape)],
   // expand's transpose sums over the stretched axes
   expand: (ct, [x]) => {
@@ -200,4 +299,5 @@ export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
   random: () => [],
   full: () => [],
   stopGradient: () => [null],
-};
+  custom: customVjp, // the definition's own rule
+});

@@ -14,7 +14,8 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, fmtShape,
-  flattenTree, isRandomKey, mul, permute, popTrace, pushTrace, reshape, unflattenTree,
+  concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  unflattenTree,
 } from '@scorch/tensor';
 
 interface BatchPayload {
@@ -171,12 +172,41 @@ function scatterAddRule(values: readonly Tensor[], bdims: readonly (number | nul
   return [splitAt(out, axis, size), axis];
 }
 
+/**
+ * A defined primitive: its own batching rule when it has one; else an elementwise one is batched
+ * like a built-in elementwise op, and a shader one example at a time (each example's slices
+ * through the primitive, the results concatenated along a new front axis).
+ */
+function customRule(values: readonly Tensor[], bdims: readonly (number | null)[], params: PrimitiveParams['custom'], size: number): [Tensor, number | null] {
+  const def = primitiveDefinition(params.name);
+  if (def.batch) {
+    const [y, bdim] = def.batch(values, bdims, size);
+    if (!(y instanceof Tensor) || !(bdim === null || (Number.isInteger(bdim) && bdim >= 0 && bdim < y.shape.length))) {
+      throw new Error(`${params.name}: its batching rule must return [tensor, batch axis or null], got a batch axis ${bdim} for ${y instanceof Tensor ? fmtShape(y.shape) : typeof y}`);
+    }
+    return [y, bdim];
+  }
+  if (def.kind === 'elementwise') return elementwiseRule('custom')(values, bdims, params, size);
+  const fronts = values.map((v, i) => (bdims[i] === null ? null : front(v, bdims[i]!, size)));
+  const examples: Tensor[] = [];
+  for (let b = 0; b < size; b++) {
+    const inputs = values.map((v, i) => {
+      const f = fronts[i];
+      if (!f) return v;
+      return reshape(slice(f, [b, ...f.shape.slice(1).map(() => 0)], [1, ...f.shape.slice(1)]), f.shape.slice(1));
+    });
+    const y = apply('custom', inputs, params);
+    examples.push(reshape(y, [1, ...y.shape]));
+  }
+  return [concat(examples, 0), 0];
+}
+
 const noInputs = <P extends Primitive>(prim: P): BatchRule<P> => () => {
   throw new Error(`internal: vmap reached ${prim}, which has no tensor inputs`);
 };
 
-/** Batching rules by primitive. */
-export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = {
+/** Batching rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
+export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = Object.freeze({
   neg: elementwiseRule('neg'),
   exp: elementwiseRule('exp'),
   log: elementwiseRule('log'),
@@ -188,6 +218,11 @@ export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = {
   log1p: elementwiseRule('log1p'),
   expm1: elementwiseRule('expm1'),
   sigmoid: elementwiseRule('sigmoid'),
+  floor: elementwiseRule('floor'),
+  ceil: elementwiseRule('ceil'),
+  round: elementwiseRule('round'),
+  sign: elementwiseRule('sign'),
+  erf: elementwiseRule('erf'),
   add: elementwiseRule('add'),
   sub: elementwiseRule('sub'),
   mul: elementwiseRule('mul'),
@@ -203,6 +238,10 @@ export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = {
   stopGradient: elementwiseRule('stopGradient'),
   sum: atFront('sum', (p) => ({ axes: shifted(p.axes) })),
   reduceMax: atFront('reduceMax', (p) => ({ axes: shifted(p.axes) })),
+  argmax: atFront('argmax', (p) => ({ axis: p.axis + 1 })),
+  argmin: atFront('argmin', (p) => ({ axis: p.axis + 1 })),
+  cumsum: atFront('cumsum', (p) => ({ ...p, axis: p.axis + 1 })),
+  cumprod: atFront('cumprod', (p) => ({ ...p, axis: p.axis + 1 })),
   reshape: atFront('reshape', (p, size) => ({ shape: [size, ...p.shape] })),
   expand: atFront('expand', (p, size) => ({ shape: [size, ...p.shape] })),
   permute: atFront('permute', (p) => ({ perm: [0, ...shifted(p.perm)] })),
@@ -214,7 +253,8 @@ export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = {
   matmul: matmulRule,
   random: noInputs('random'),
   full: noInputs('full'),
-};
+  custom: customRule,
+});
 
 // ---------------------------------------------------------------------------------------------
 // The transformation

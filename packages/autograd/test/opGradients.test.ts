@@ -2,7 +2,8 @@
 // (forward: JVP vs central differences; reverse: VJP vs JVP), in float64 on fresh random inputs.
 // One table row per case: what is differentiated, the argument shapes, and the domain the
 // arguments are drawn from. A coverage test proves that the rows together exercise the jvp and
-// vjp rule of every differentiable primitive, so a new primitive without a row fails here (cast
+// vjp rule of every differentiable primitive (the primitives of the programs checkGrads
+// differentiates: f and its first-order maps), so a new primitive without a row fails here (cast
 // is checked on exact values instead: a float32 round trip defeats finite differences). Further
 // down: checkGrads' own sanity, derivatives at kinks and ties, and softplus at large |x|.
 //
@@ -13,12 +14,13 @@
 // x^−1.5 at x = 0.5: 59·2^5.5 ≈ 2.7e3), so both errors are ≲ 1e-8, three orders of magnitude
 // under the tolerance, while a wrong rule is off by O(1).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type Primitive, type Shape, PRIMITIVES, Tensor, apply, concat, isCompare, isSource, less, logSoftmax, narrow,
-  pad, rand, randn, randomKey, softmax, stack, tensor, where,
+  type Primitive, type Shape, PRIMITIVES, Tensor, apply, argmax, argmin, clamp, concat, cos, cumprod, cumsum, definePrimitive,
+  flip, floor, gelu, isArgReduce, isCompare, isSource, less, logSoftmax, memory, mul, narrow, pad, rand, randn, randomKey, sin,
+  softmax, split, stack, tensor, tidy, tile, where,
 } from '@scorch/tensor';
-import { type TensorFn, checkGrads, grad, jvp, jvpRules, vjp, vjpRules } from '@scorch/autograd';
+import { type TensorFn, checkGrads, grad, jvp, makeProgram, vjp } from '@scorch/autograd';
 
 /**
  * Where an argument's values come from:
@@ -26,8 +28,10 @@ import { type TensorFn, checkGrads, grad, jvp, jvpRules, vjp, vjpRules } from '@
  * - positive: uniform on [0.5, 2) (log, sqrt, pow bases, reciprocals stay well conditioned);
  * - awayFromZero: ±(0.25 + |z|), so kinks at 0 (relu, abs, elu) lie ≥ 0.25 away, far beyond
  *   the ε·|direction| ≈ 1e-5 that finite differences and nested perturbations move an input.
+ * - offGrid: k + 0.2 + 0.1·u (k an integer, u uniform): ≥ 0.2 from every integer and every
+ *   half-integer, where floor, ceil, round and clamp's bounds (at integers or halves) jump.
  */
-type Domain = 'real' | 'positive' | 'awayFromZero';
+type Domain = 'real' | 'positive' | 'awayFromZero' | 'offGrid';
 
 interface GradCase {
   name: string;
@@ -48,6 +52,8 @@ function draw(shape: Shape, domain: Domain, seed: number): Tensor {
       const z = randn(shape, { dtype: 'float64', key });
       return where(less(z, 0), z.sub(0.25), z.add(0.25));
     }
+    case 'offGrid':
+      return floor(randn(shape, { dtype: 'float64', key }).mul(2)).add(rand(shape, { dtype: 'float64', key: randomKey(seed + 7919) }).mul(0.1).add(0.2));
   }
 }
 
@@ -55,6 +61,8 @@ function draw(shape: Shape, domain: Domain, seed: number): Tensor {
 const mask3x4 = tensor([[true, false, true, false], [false, false, true, true], [true, true, false, true]]);
 const maskRow4 = tensor([true, false, false, true]);
 const repeatedIndices = tensor([2, 0, 2, 1, 2], { dtype: 'int32' });
+// Zeros at the start, in the middle (twice) and at the end of rows of 6.
+const zeroMask = tensor([[0, 1, 1, 0, 1, 1], [1, 1, 0, 0, 1, 0]], { dtype: 'float64' });
 
 const elementwiseUnary: GradCase[] = [
   { name: 'neg', fn: (x) => x.neg(), shapes: [[3, 4]] },
@@ -78,6 +86,18 @@ const elementwiseUnary: GradCase[] = [
   { name: 'square', fn: (x) => x.square(), shapes: [[3, 4]] },
   { name: 'reciprocal', fn: (x) => x.reciprocal(), shapes: [[3, 4]], domain: 'positive' },
   { name: 'cast float64 → float64 (no-op)', fn: (x) => x.cast('float64').mul(x), shapes: [[3]] },
+  // Piecewise constant: zero derivative, so each is multiplied by a smooth factor to be seen.
+  { name: 'floor (times sin x)', fn: (x) => x.floor().mul(x.sin()), shapes: [[3, 4]], domain: 'offGrid' },
+  { name: 'ceil (times sin x)', fn: (x) => x.ceil().mul(x.sin()), shapes: [[3, 4]], domain: 'offGrid' },
+  { name: 'round (times sin x)', fn: (x) => x.round().mul(x.sin()), shapes: [[3, 4]], domain: 'offGrid' },
+  { name: 'sign (times exp x)', fn: (x) => x.sign().mul(x.exp()), shapes: [[3, 4]], domain: 'awayFromZero' },
+  { name: 'erf', fn: (x) => x.erf(), shapes: [[3, 4]] },
+  { name: 'gelu (exact)', fn: (x) => gelu(x), shapes: [[3, 4]] },
+  { name: "gelu approximate 'tanh'", fn: (x) => gelu(x, { approximate: 'tanh' }), shapes: [[3, 4]] },
+  { name: 'clamp with number bounds', fn: (x) => clamp(x, -1.5, 1.5).mul(x), shapes: [[3, 4]], domain: 'offGrid' },
+  { name: 'clamp min only', fn: (x) => clamp(x, 0.5).square(), shapes: [[3, 4]], domain: 'offGrid' },
+  // Bounds at k − 0.3…−0.2 and k + 0.7…0.8: ≥ 0.4 from every x, so no tie.
+  { name: 'clamp with broadcast tensor bounds', fn: (x, lo, hi) => clamp(x, lo.sub(0.5), hi.add(0.5)), shapes: [[3, 4], [4], [3, 1]], domain: 'offGrid' },
 ];
 
 const elementwiseBinary: GradCase[] = [
@@ -131,6 +151,15 @@ reductions.push(
   { name: 'softmax axis 0', fn: (x) => softmax(x, 0), shapes: [[3, 5]] },
   { name: 'logSoftmax last axis', fn: (x) => logSoftmax(x), shapes: [[3, 5]] },
   { name: 'logSoftmax axis 1 of rank 3', fn: (x) => logSoftmax(x, 1), shapes: [[2, 3, 4]] },
+  // argmax/argmin give int32 indices: no derivative through them, x's own factor carries it.
+  { name: 'x times its argmax (int32, no gradient)', fn: (x) => x.mul(argmax(x, 1, { keepdims: true }).cast('float64')), shapes: [[3, 4]] },
+  { name: 'x times its argmin (int32, no gradient)', fn: (x) => x.mul(argmin(x, 0).cast('float64')), shapes: [[3, 4]] },
+  { name: 'cumsum axis 1', fn: (x) => cumsum(x, 1).mul(x), shapes: [[3, 4]] },
+  { name: 'cumsum axis 0 reverse', fn: (x) => cumsum(x, 0, { reverse: true }).square(), shapes: [[3, 4]] },
+  { name: 'cumprod axis 1', fn: (x) => cumprod(x, 1), shapes: [[3, 5]] },
+  { name: 'cumprod axis 0 reverse, length 7 (three scan levels)', fn: (x) => cumprod(x, 0, { reverse: true }), shapes: [[7, 2]] },
+  // Exact zeros inside the scan (the mask), where a formula dividing by x would give 0/0.
+  { name: 'cumprod with zeros in the input', fn: (x) => cumprod(x.mul(zeroMask), 1), shapes: [[2, 6]] },
 );
 
 const linearAlgebra: GradCase[] = [
@@ -167,6 +196,10 @@ const movement: GradCase[] = [
   { name: 'squeeze one axis', fn: (x) => x.squeeze(3), shapes: [[2, 1, 3, 1]] },
   { name: 'indexSelect with repeated indices', fn: (x) => x.indexSelect(0, [2, 0, 2, 1, 2]), shapes: [[3, 4]] },
   { name: 'indexSelect axis 1, int32 tensor indices', fn: (x) => x.indexSelect(1, repeatedIndices), shapes: [[2, 3]] },
+  { name: 'split into sizes, pieces recombined', fn: (x) => { const [a, b, c] = split(x, [1, 3, 1], 1); return concat([c!.mul(a!), b!.sin()], 1); }, shapes: [[2, 5]] },
+  { name: 'split into equal pieces', fn: (x) => { const [a, b] = split(x, 2, 0); return a!.mul(b!.exp()); }, shapes: [[4, 3]] },
+  { name: 'flip two axes', fn: (x) => flip(x, [0, 1]).mul(x), shapes: [[3, 4]] },
+  { name: 'tile with more reps than axes', fn: (x) => tile(x, [2, 1, 3]).square(), shapes: [[2, 3]] },
   // scatterAdd has no public op (it is gather's transpose); call the primitive itself.
   { name: 'scatterAdd primitive (repeated indices)', fn: (u) => apply('scatterAdd', [u, repeatedIndices], { axis: 0, size: 4 }), shapes: [[5, 2]] },
 ];
@@ -186,23 +219,26 @@ const table: { group: string; rows: GradCase[] }[] = [
   { group: 'compositions', rows: compositions },
 ];
 
-// Records which primitives' rules the table reaches, to prove coverage at the end.
-const jvpRulesSeen = new Set<Primitive>();
-const vjpRulesSeen = new Set<Primitive>();
-const originalRules = { jvp: { ...jvpRules }, vjp: { ...vjpRules } };
+/**
+ * The primitives whose jvp and vjp rules checkGrads to order 2 reaches for f at `args`: those of
+ * f's program and of its first-order maps (x, v ↦ Jv and x, u ↦ Jᵀu), which order 2
+ * differentiates again. Traced with makeProgram, so no rule table is touched.
+ */
+function rulesReached(f: TensorFn, args: readonly Tensor[]): Set<Primitive> {
+  const n = args.length;
+  const out = f(...args);
+  const forward = (...xs: Tensor[]) => jvp(f, xs.slice(0, n), xs.slice(n))[1];
+  const reverse = (...xs: Tensor[]) => vjp(f, ...xs.slice(0, n))[1](xs[n]!);
+  const programs = [
+    makeProgram(f)(...args),
+    makeProgram(forward)(...args, ...args),
+    makeProgram(reverse)(...args, out.mul(0).add(1)),
+  ];
+  return new Set(programs.flatMap((p) => p.equations.map((eq) => eq.prim)));
+}
 
-beforeAll(() => {
-  for (const prim of PRIMITIVES) {
-    const jvpRule = originalRules.jvp[prim] as (...a: unknown[]) => unknown;
-    const vjpRule = originalRules.vjp[prim] as (...a: unknown[]) => unknown;
-    (jvpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (jvpRulesSeen.add(prim), jvpRule(...a));
-    (vjpRules as Record<Primitive, unknown>)[prim] = (...a: unknown[]) => (vjpRulesSeen.add(prim), vjpRule(...a));
-  }
-});
-afterAll(() => {
-  Object.assign(jvpRules, originalRules.jvp);
-  Object.assign(vjpRules, originalRules.vjp);
-});
+// Which primitives' rules the table reaches, to prove coverage at the end.
+const rulesSeen = new Set<Primitive>();
 
 describe('checkGrads to order 2, forward and reverse, float64', () => {
   let seed = 1000;
@@ -217,6 +253,7 @@ describe('checkGrads to order 2, forward and reverse, float64', () => {
             return draw(shape, domain, firstSeed + i);
           });
           await checkGrads(row.fn, args, { order: 2, modes: ['fwd', 'rev'] });
+          for (const p of rulesReached(row.fn, args)) rulesSeen.add(p);
         });
       }
     });
@@ -244,36 +281,39 @@ describe('checkGrads to order 2, forward and reverse, float64', () => {
   });
 
   it('the rows reach the jvp and vjp rule of every differentiable primitive', () => {
-    // Sources (random, full) take no inputs, so there is nothing to differentiate.
-    const differentiable = PRIMITIVES.filter((p) => !isCompare(p) && !isSource(p));
-    expect(differentiable.filter((p) => !jvpRulesSeen.has(p))).toEqual([]);
-    expect(differentiable.filter((p) => !vjpRulesSeen.has(p))).toEqual([]);
+    // Sources (random, full) take no inputs, so there is nothing to differentiate; comparisons
+    // and arg-reductions give bool and int32 values, which the transformations never track.
+    const differentiable = PRIMITIVES.filter((p) => !isCompare(p) && !isArgReduce(p) && !isSource(p));
+    expect(differentiable.filter((p) => !rulesSeen.has(p))).toEqual([]);
   });
 });
 
 describe('checkGrads itself', () => {
   const x = () => randn([4], { dtype: 'float64', key: randomKey(7) });
-  const withRule = async <T>(table: Record<string, unknown>, prim: Primitive, rule: unknown, body: () => Promise<T>): Promise<T> => {
-    const saved = table[prim];
-    table[prim] = rule;
-    try {
-      return await body();
-    } finally {
-      table[prim] = saved;
-    }
-  };
-  const sine = (t: Tensor) => t.sin();
+  // Sine defined again as a primitive of its own with a wrong rule: the built-in rule tables
+  // are frozen, and checkGrads must catch a defined primitive's mistakes as it does a built-in's.
+  const sineWith = (name: string, rules: { jvp?: (p: readonly Tensor[], t: readonly (Tensor | null)[]) => Tensor | null; vjp?: (ct: Tensor, p: readonly Tensor[]) => (Tensor | null)[] }) =>
+    definePrimitive({
+      name, kind: 'elementwise', inputs: ['x'], cpu: Math.sin, wgsl: { expression: 'sin(x)' },
+      jvp: rules.jvp ?? (([x], [t]) => (t ? mul(t, cos(x!)) : null)), // d sin x = cos x dx
+      vjp: rules.vjp ?? ((ct, [x]) => [mul(ct, cos(x!))]),
+    });
+  const sine = (t: Tensor) => sin(t);
+
+  it('passes a right rule of a defined primitive', async () => {
+    const right = sineWith('sineRight', {});
+    await checkGrads((t) => right(t), [x()], { order: 2, modes: ['fwd', 'rev'] });
+    await checkGrads(sine, [x()], { order: 2, modes: ['fwd', 'rev'] });
+  });
 
   it('rejects a wrong jvp rule (forward mode)', async () => {
-    const wrong = (p: readonly Tensor[], t: readonly (Tensor | null)[]) => t[0]!.mul(p[0]!.cos()).neg();
-    await withRule(jvpRules, 'sin', wrong, () =>
-      expect(checkGrads(sine, [x()], { order: 1, modes: ['fwd'] })).rejects.toThrow(/JVP vs central difference differs/));
+    const wrong = sineWith('sineWrongJvp', { jvp: (p, t) => t[0]!.mul(p[0]!.cos()).neg() });
+    await expect(checkGrads((t) => wrong(t), [x()], { order: 1, modes: ['fwd'] })).rejects.toThrow(/JVP vs central difference differs/);
   });
 
   it('rejects a wrong vjp rule (reverse mode)', async () => {
-    const wrong = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos()).neg()];
-    await withRule(vjpRules, 'sin', wrong, () =>
-      expect(checkGrads(sine, [x()], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/));
+    const wrong = sineWith('sineWrongVjp', { vjp: (ct, p) => [ct.mul(p[0]!.cos()).neg()] });
+    await expect(checkGrads((t) => wrong(t), [x()], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/);
   });
 
   it('leaves the caller\'s tensors alive when f returns an argument or a captured constant', async () => {
@@ -290,11 +330,9 @@ describe('checkGrads itself', () => {
 
   it('order 2 rejects a rule that is right to first order only (its derivative is cut)', async () => {
     // cos(x) detached: the first derivative is right, the second misses −sin(x).
-    const firstOrderOnly = (ct: Tensor, p: readonly Tensor[]) => [ct.mul(p[0]!.cos().detach())];
-    await withRule(vjpRules, 'sin', firstOrderOnly, async () => {
-      await checkGrads(sine, [x()], { order: 1 });
-      await expect(checkGrads(sine, [x()], { order: 2 })).rejects.toThrow(/\(vjp\)/);
-    });
+    const firstOrderOnly = sineWith('sineFirstOrderOnly', { vjp: (ct, p) => [ct.mul(p[0]!.cos().detach())] });
+    await checkGrads((t) => firstOrderOnly(t), [x()], { order: 1 });
+    await expect(checkGrads((t) => firstOrderOnly(t), [x()], { order: 2 })).rejects.toThrow(/\(vjp\)/);
   });
 });
 
@@ -363,6 +401,57 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     // Forward mode agrees: the tangent of a tied max is the mean of the tied tangents.
     const [, tangent] = jvp((t: Tensor) => t.max(), [at([3, 1, 3])], [at([1, 100, 2])]);
     expect(await tangent.item()).toBe(1.5);
+  });
+});
+
+describe('derivatives of the rounding ops, clamp and cumprod at their special points (exact)', () => {
+  const at = (values: number[] | number[][]) => tensor(values, { dtype: 'float64' });
+  const gradientOf = async (f: (t: Tensor) => Tensor, x: Tensor) => (grad((t: Tensor) => f(t).sum())(x) as Tensor).toArray();
+  const tangentOf = async (f: (t: Tensor) => Tensor, x: Tensor) => jvp(f, [x], [tensor(x.shape.length ? Array(x.shape[0]).fill(1) : 1, { dtype: 'float64' })])[1].toArray();
+
+  it('floor, ceil, round and sign have derivative 0 everywhere, at their jumps too (as PyTorch and JAX)', async () => {
+    const x = at([-1, -0.5, 0, 0.5, 1, 2.5, 0.3]);
+    for (const f of [(t: Tensor) => t.floor(), (t: Tensor) => t.ceil(), (t: Tensor) => t.round(), (t: Tensor) => t.sign()]) {
+      expect(await gradientOf(f, x)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      expect(await tangentOf(f, x)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    }
+  });
+
+  it('clamp: ∂y/∂x = 1 on [min, max] including the bounds, 0 outside; the bound that is selected gets 1', async () => {
+    const x = at([-2, -1, 0, 1, 2]);
+    expect(await gradientOf((t) => clamp(t, -1, 1), x)).toEqual([0, 1, 1, 1, 0]);
+    expect(await tangentOf((t) => clamp(t, -1, 1), x)).toEqual([0, 1, 1, 1, 0]);
+    const lo = at([-1, -1, -1, -1, -1]);
+    const hi = at([1, 1, 1, 1, 1]);
+    const [gx, glo, ghi] = grad((a: Tensor, b: Tensor, c: Tensor) => clamp(a, b, c).sum(), { argnums: [0, 1, 2] })(x, lo, hi) as Tensor[];
+    expect(await gx!.toArray()).toEqual([0, 1, 1, 1, 0]);
+    expect(await glo!.toArray()).toEqual([1, 0, 0, 0, 0]);
+    expect(await ghi!.toArray()).toEqual([0, 0, 0, 0, 1]);
+  });
+
+  it('cumprod with zeros: ∂(Σ cumprod x)/∂x_k = Σ_{i ≥ k} Π_{j ≤ i, j ≠ k} x_j, no 0/0', async () => {
+    const x = at([2, 0, 3, 0, 5]);
+    // Only products avoiding both zeros survive: k = 1 → 2 + 2·3 = 8; k = 3 → 0 (x₁ = 0 is in every product).
+    const expected = [1, 8, 0, 0, 0];
+    expect(await gradientOf((t) => cumprod(t, 0), x)).toEqual(expected);
+    // Row 1 of the Hessian: g₁ = x₀ + x₀x₂ + x₀x₂x₃ + x₀x₂x₃x₄, so ∂g₁/∂x = (1 + x₂ + x₂x₃ + x₂x₃x₄,
+    // 0, x₀ + x₀x₃ + x₀x₃x₄, x₀x₂ + x₀x₂x₄, x₀x₂x₃) = (4, 0, 2, 36, 0): nonzero across the zeros.
+    const h = grad((t: Tensor) => (grad((u: Tensor) => cumprod(u, 0).sum())(t) as Tensor).mul(at([0, 1, 0, 0, 0])).sum())(x) as Tensor;
+    expect(await h.toArray()).toEqual([4, 0, 2, 36, 0]);
+  });
+
+  it('gradients through the new ops free every intermediate under tidy', () => {
+    const x = tensor([[0.5, -1, 2, 0], [1.5, 0.25, -0.75, 3]], { dtype: 'float64' });
+    const f = (t: Tensor) => {
+      const [a, b] = split(t, [1, 3], 1);
+      return tile(flip(gelu(a!)), [1, 3]).mul(clamp(b!, 0.3, 1.5)).sum().add(cumprod(t, 1).sum()).add(cumsum(t, 0).mul(argmax(t, 0).cast('float64')).sum());
+    };
+    const before = memory();
+    tidy(() => {
+      grad(f)(x);
+      jvp(f, [x], [x])[1].sum();
+    });
+    expect(memory()).toEqual(before);
   });
 });
 

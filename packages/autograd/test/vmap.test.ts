@@ -11,7 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
-  type Primitive, type PrimitiveParams, type Tensor, apply, exp, matmul, memory, randn, randomKey, stack, sum, tensor, tidy,
+  type Primitive, type PrimitiveParams, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
+  randomKey, split, stack, sum, tensor, tidy, tile,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
 
@@ -30,8 +31,32 @@ interface Case {
 const unary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }], params: {} });
 const binary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }, { shape: [2, 3] }], params: {} });
 
+// Defined primitives reach vmap through 'custom': an elementwise one is batched like a built-in
+// elementwise op, a shader one (here: each row's sum times the first input element) by the
+// default loop over examples.
+definePrimitive({
+  name: 'vmapScaledExp', kind: 'elementwise', inputs: ['a', 'b'], cpu: (a, b) => a * Math.exp(b), wgsl: { expression: 'a * exp(b)' },
+  jvp: () => null, vjp: () => [null, null],
+});
+definePrimitive({
+  name: 'vmapRowSums', kind: 'shader', inputs: ['x'],
+  infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
+  cpu: ([x], out) => {
+    const [m, n] = x!.shape as [number, number];
+    for (let i = 0; i < m; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += x!.data[i * n + j]!;
+      out.data[i] = acc * x!.data[0]!;
+    }
+  },
+  wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+  jvp: () => null, vjp: () => [null],
+});
+
 const CASES: Case[] = [
-  ...(['neg', 'exp', 'sin', 'cos', 'tanh', 'expm1', 'sigmoid', 'reciprocal'] as const).map((p) => unary(p)),
+  { name: 'custom elementwise (two inputs)', prim: 'custom', inputs: [{ shape: [2, 3] }, { shape: [2, 3] }], params: { name: 'vmapScaledExp' } },
+  { name: 'custom shader (default loop)', prim: 'custom', inputs: [{ shape: [2, 3] }], params: { name: 'vmapRowSums' } },
+  ...(['neg', 'exp', 'sin', 'cos', 'tanh', 'expm1', 'sigmoid', 'reciprocal', 'floor', 'ceil', 'round', 'sign', 'erf'] as const).map((p) => unary(p)),
   ...(['log', 'sqrt', 'log1p'] as const).map((p) => unary(p, 'positive')),
   ...(['add', 'sub', 'mul', 'div', 'max', 'less', 'lessEqual', 'equal', 'notEqual'] as const).map((p) => binary(p)),
   binary('pow', 'positive'),
@@ -41,6 +66,10 @@ const CASES: Case[] = [
   { name: 'sum over axis 1', prim: 'sum', inputs: [{ shape: [2, 3, 2] }], params: { axes: [1] } },
   { name: 'sum over all', prim: 'sum', inputs: [{ shape: [2, 3] }], params: { axes: [0, 1] } },
   { name: 'reduceMax over axes 0, 2', prim: 'reduceMax', inputs: [{ shape: [2, 3, 2] }], params: { axes: [0, 2] } },
+  { name: 'argmax over axis 1', prim: 'argmax', inputs: [{ shape: [2, 4, 3] }], params: { axis: 1 } },
+  { name: 'argmin over axis 0', prim: 'argmin', inputs: [{ shape: [4, 3] }], params: { axis: 0 } },
+  { name: 'cumsum over axis 1', prim: 'cumsum', inputs: [{ shape: [2, 4, 3] }], params: { axis: 1, reverse: false } },
+  { name: 'cumprod over axis 0, reverse', prim: 'cumprod', inputs: [{ shape: [4, 3] }], params: { axis: 0, reverse: true } },
   { name: 'reshape', prim: 'reshape', inputs: [{ shape: [2, 3] }], params: { shape: [3, 2] } },
   { name: 'expand', prim: 'expand', inputs: [{ shape: [1, 3] }], params: { shape: [4, 3] } },
   { name: 'permute', prim: 'permute', inputs: [{ shape: [2, 3, 4] }], params: { perm: [2, 0, 1] } },
@@ -146,6 +175,19 @@ describe('vmap composes', () => {
     const loop = stack(Array.from({ length: 5 }, (_, b) => grad(loss)(w, example(xs, 0, b)) as Tensor), 0);
     const [g, l] = [await read(perExample), await read(loop)];
     g.forEach((v, i) => expect(v).toBeCloseTo(l[i]!, 14));
+  });
+
+  it('composite ops batch through their primitives: gelu, clamp, split, flip, tile (exact), and grad of them', async () => {
+    const f = (x: Tensor) => {
+      const [a, b] = split(x, [1, 2]);
+      return concat([tile(flip(gelu(a!)), [2]), clamp(b!, -0.5, 0.5).mul(x.cumprod(0).sum())], 0);
+    };
+    const batched = vmap(f)(xs) as Tensor;
+    const loop = stack(Array.from({ length: 5 }, (_, b) => f(example(xs, 0, b))), 0);
+    expect(await read(batched)).toEqual(await read(loop));
+    const g = vmap(grad((x: Tensor) => f(x).sum()))(xs) as Tensor;
+    const gLoop = stack(Array.from({ length: 5 }, (_, b) => grad((x: Tensor) => f(x).sum())(example(xs, 0, b)) as Tensor), 0);
+    expect(await read(g)).toEqual(await read(gLoop));
   });
 
   it('grad(vmap(f)) equals the gradient of the summed loop', async () => {

@@ -9,15 +9,17 @@
 import type {
   Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '@scorch/tensor';
+import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition } from '@scorch/tensor';
 import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
 import type { GpuRuntime, GpuStorage } from './runtime.js';
 import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
+import { customShaderKernel } from './wgsl/custom.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from './wgsl/matmul.js';
 import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
+import { argReduceKernel, axisSpans, scanKernel } from './wgsl/scan.js';
 import { randomKernel } from './wgsl/random.js';
 import { reduceKernel, reductionPlan } from './wgsl/reduce.js';
 
@@ -205,6 +207,18 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     }
     if (isReduce(prim)) return this.reduce(prim as 'sum' | 'reduceMax', inputs[0]!, (params as PrimitiveParams['sum']).axes, out);
     const x = inputs[0]!;
+    if (isScan(prim)) {
+      const { axis, reverse } = params as PrimitiveParams['cumsum'];
+      const h = this.output(out.shape, out.dtype);
+      for (const span of axisSpans(x.shape[axis]!)) this.run(scanKernel({ op: prim, dtype: out.dtype, input: x, axis, reverse, span }), [x, h]);
+      return h;
+    }
+    if (isArgReduce(prim)) {
+      const { axis } = params as PrimitiveParams['argmax'];
+      const h = this.output(out.shape, 'int32');
+      for (const span of axisSpans(x.shape[axis]!)) this.run(argReduceKernel({ op: prim, dtype: x.dtype, input: x, axis, span }), [x, h]);
+      return h;
+    }
     switch (prim) {
       case 'reshape': {
         const c = this.contiguous(x);
@@ -265,6 +279,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
       case 'stopGradient':
         // Storages are written once and shared by views, so the identity is one more reference.
         return this.view(x, x.shape, x.strides, x.offset);
+      case 'custom':
+        return this.custom((params as PrimitiveParams['custom']).name, inputs, out);
       case 'random': {
         const p = params as PrimitiveParams['random'];
         if (p.dtype !== 'float32') throw new Error(`webgpu random: dtype ${p.dtype} is not supported; WebGPU draws float32`);
@@ -289,6 +305,43 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     });
     this.run(spec, [...inputs, h]);
     return h;
+  }
+
+  /**
+   * A defined primitive: an elementwise one through the elementwise template (strided operands,
+   * vec4 when it can); a shader one on dense copies of its inputs (offset 0, row-major), as its
+   * bindings promise.
+   */
+  private custom(name: string, inputs: readonly GpuHandle[], out: OutputInfo): GpuHandle {
+    const def = primitiveDefinition(name);
+    // The shader's launch is checked (workgroup size, dispatch) before anything is allocated.
+    const spec = def.kind === 'shader' ? customShaderKernel(def, { inputs: inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), output: out }) : null;
+    const h = this.output(out.shape, out.dtype);
+    const dense: GpuHandle[] = [];
+    try {
+      if (!spec) {
+        this.run(elementwiseKernel({
+          op: 'custom', custom: name, inputs: inputs.map((x) => ({ dtype: x.dtype, layout: x })), output: { dtype: out.dtype, layout: h }, ownsOutputBuffer: true,
+        }), [...inputs, h]);
+      } else {
+        for (const x of inputs) dense.push(isContiguous(x) && x.offset === 0 ? this.view(x, x.shape, x.strides, 0) : this.copied(x));
+        this.run(spec, [...dense, h]);
+      }
+    } catch (e) {
+      // A kernel known not to compile throws here: nothing it allocated outlives the call.
+      this.release(h);
+      throw e;
+    } finally {
+      for (const d of dense) this.release(d);
+    }
+    return h;
+  }
+
+  /** A fresh dense copy of a handle. */
+  private copied(x: GpuHandle): GpuHandle {
+    const out = this.output(x.shape, x.dtype);
+    this.run(elementwiseKernel({ op: 'copy', inputs: [{ dtype: x.dtype, layout: x }], output: { dtype: x.dtype, layout: out }, ownsOutputBuffer: true }), [x, out]);
+    return out;
   }
 
   private reduce(op: 'sum' | 'reduceMax', x: GpuHandle, axes: readonly number[], out: OutputInfo): GpuHandle {

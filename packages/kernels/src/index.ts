@@ -133,6 +133,8 @@ export type { MatmulTiling, MatmulParams, Vec4Blocking, Vec4MatmulParams } from 
 export { padKernel, gatherKernel, scatterAddKernel, scatterAddSpans, SCATTER_ADD_SPAN } from './wgsl/movement.js';
 export type { ScatterAddSpan } from './wgsl/movement.js';
 export { randomKernel, PHILOX_WGSL } from './wgsl/random.js';
+export { argReduceKernel, axisSpans, scanKernel, AXIS_SPAN } from './wgsl/scan.js';
+export type { AxisSpan } from './wgsl/scan.js';
 export { mathPrelude } from './wgsl/mathLibrary.js';
 export type { KernelSpec } from './wgsl/common.js';
 export { collapseAxes, isContiguous, rowMajorStrides } from './layout.js';

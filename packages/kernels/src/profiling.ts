@@ -14,19 +14,7 @@
 /// <reference types="@webgpu/types" />
 
 import type { KernelEvent, ProfileSession } from '@scorch/tensor';
-import type { CachedPipeline } from './runtime.js';
-
-/** What the profiler needs of a launch. */
-export interface ProfiledLaunch {
-  readonly label: string;
-  readonly pipeline: CachedPipeline;
-  readonly bindGroup: GPUBindGroup;
-  readonly dispatch: readonly [number, number, number];
-  readonly buffers: readonly GPUBuffer[];
-  readonly uniforms: Uint32Array | null;
-  readonly bytes?: number;
-  readonly flops?: number;
-}
+import type { CachedPipeline, CompiledLaunch } from './runtime.js';
 
 /** What the runtime lends the profiler. */
 export interface ProfilerHooks {
@@ -92,7 +80,7 @@ export class KernelProfiler {
   }
 
   /** Records one kernel launch (in place of the runtime's batched dispatch). */
-  launch(launch: ProfiledLaunch, name: string): void {
+  launch(launch: CompiledLaunch, name: string): void {
     const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now() };
     if (this.timestamps) {
       if (this.batch && this.batch.kernels.length * 2 >= QUERY_CAPACITY) this.hooks.flush();

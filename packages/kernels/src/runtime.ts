@@ -18,6 +18,7 @@ import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
 import { KernelProfiler } from './profiling.js';
+import { definitionAtLine } from './wgsl/custom.js';
 import { fillKernel } from './wgsl/elementwise.js';
 
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
@@ -92,6 +93,8 @@ export interface CachedPipeline {
   layout: GPUBindGroupLayout;
   /** Bindings the kernel may write (declared `read_write`). */
   written: ReadonlySet<number>;
+  /** Set once the device has said the kernel does not compile: later uses throw it at once. */
+  invalid?: Error;
 }
 
 /** The storage bindings a WGSL kernel declares `read_write`. */
@@ -99,6 +102,24 @@ function writtenBindings(code: string): Set<number> {
   const out = new Set<number>();
   for (const m of code.matchAll(/@binding\((\d+)\)\s+var<storage,\s*read_write>/g)) out.add(Number(m[1]));
   return out;
+}
+
+/**
+ * The error for a kernel whose module or pipeline is invalid: the compiler's error messages with
+ * their lines and the source lines they point at, naming the defined primitive whose code holds
+ * the line (wgsl/custom.ts marks it) when there is one.
+ */
+function compileError(spec: Pick<KernelSpec, 'code' | 'label'>, message: string, messages: readonly GPUCompilationMessage[]): Error {
+  const source = spec.code.split('\n');
+  const errors = messages.filter((m) => m.type === 'error');
+  const owner = errors.map((m) => definitionAtLine(spec.code, m.lineNum)).find((d) => d !== null)?.name ?? null;
+  const details = errors.map((m) => {
+    const at = definitionAtLine(spec.code, m.lineNum);
+    const where = at ? `line ${at.line}:${m.linePos} of '${at.name}' (kernel line ${m.lineNum})` : `kernel line ${m.lineNum}:${m.linePos}`;
+    return `  ${where}: ${m.message}\n    ${(source[m.lineNum - 1] ?? '').trim()}`;
+  });
+  const what = owner !== null ? `custom primitive '${owner}': its WGSL does not compile (kernel '${spec.label}')` : `webgpu: kernel '${spec.label}' is invalid`;
+  return new Error(details.length > 0 ? `${what}:\n${details.join('\n')}` : `${what}: ${message}`);
 }
 
 const UNIFORM_ARENA_BYTES = 64 * 1024;
@@ -288,10 +309,24 @@ export class GpuRuntime {
 
   private pipelineFor(spec: KernelSpec): CachedPipeline {
     let cached = this.pipelines.get(spec.code);
+    if (cached?.invalid) throw cached.invalid;
     if (!cached) {
+      // A scope of its own, so a kernel that does not compile is reported as that, with the
+      // compiler's messages and lines, rather than as a failed batch.
+      this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code: spec.code, label: spec.label });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.label });
-      cached = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
+      const entry: CachedPipeline = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
+      cached = entry;
+      const scope = this.device.popErrorScope();
+      const check: Promise<void> = Promise.all([scope, module.getCompilationInfo()])
+        .then(([error, info]) => {
+          if (!error) return;
+          entry.invalid = compileError(spec, error.message, info.messages);
+          this.failure = entry.invalid;
+        })
+        .finally(() => this.pendingChecks.delete(check));
+      this.pendingChecks.add(check);
       this.pipelines.set(spec.code, cached);
       this.pipelineCompiles++;
     }
@@ -327,7 +362,8 @@ export class GpuRuntime {
     this.uniformHost.set(new Uint8Array(spec.uniforms.buffer, spec.uniforms.byteOffset, uniformBytes), at);
     this.uniformUsed = at + uniformBytes;
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
-    entries.push({ binding: buffers.length, resource: { buffer: this.uniformArena, offset: at, size: uniformBytes } });
+    // A kernel with no uniform words (a defined primitive's shader) declares no uniform binding.
+    if (uniformBytes > 0) entries.push({ binding: buffers.length, resource: { buffer: this.uniformArena, offset: at, size: uniformBytes } });
     const bindGroup = this.device.createBindGroup({ layout: entry.layout, entries, label: spec.label });
     const session = profilerSession();
     if (session) {
@@ -336,7 +372,7 @@ export class GpuRuntime {
       const op = profiledAs === undefined ? session.operation : null;
       if (op) session.operation = { name: op.name, bytes: 0 };
       this.profiled(session).launch({
-        label: spec.label, pipeline: entry, bindGroup, dispatch: spec.dispatch, buffers, uniforms: spec.uniforms,
+        label: spec.label, pipeline: entry, bindGroup, dispatch: spec.dispatch, buffers, uniforms: uniformBytes > 0 ? spec.uniforms : null,
         bytes: op?.bytes, flops: op?.flops,
       }, profiledAs ?? op?.name ?? spec.label);
     } else {

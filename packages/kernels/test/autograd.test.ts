@@ -1,4 +1,4 @@
-// Autograd on the GPU: grad, vjp, jvp, hvp and jacobian (both modes) of an MLP with tanh and
+// Autograd on the GPU: grad, vjp, jvp, hvp, jacobian (both modes) and vmap of an MLP with tanh and
 // SiLU, a reduction (logsumexp) and a matmul chain, against the same float32 computation on the
 // CPU reference.
 //
@@ -9,8 +9,8 @@
 // cancellation), which the inputs here are (normal data, small weights).
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, randomKey, randn, tensor } from '@scorch/tensor';
-import { grad, hvp, jacobian, jvp, valueAndGrad, vjp } from '@scorch/autograd';
+import { type Tensor, memory, randomKey, randn, tensor, tidy } from '@scorch/tensor';
+import { grad, hvp, jacobian, jit, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed } from './helpers.js';
 
@@ -128,5 +128,64 @@ describe('autograd on the GPU matches the CPU', () => {
     mlpLoss(p.x.cpu, p.w1.cpu, p.b1.cpu, p.w2.cpu, p.b2.cpu, p.w3.cpu).backward();
     mlpLoss(p.x.gpu, p.w1.gpu, p.b1.gpu, p.w2.gpu, p.b2.gpu, p.w3.gpu).backward();
     await expectClose(p.w1.cpu.grad!, p.w1.gpu.grad!, 300, 'w1.grad');
+  });
+});
+
+describe('vmap on the GPU matches the CPU', () => {
+  // One example's loss: the MLP on x [4] as a [1, 4] batch. The chain is the batch-8 loss's
+  // (the batch folds into the matmuls' rows; mean over one row is exact): C = 300 as above.
+  const exampleLoss = (x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, w3: Tensor): Tensor =>
+    mlpLoss(x.reshape([1, 4]), w1, b1, w2, b2, w3);
+
+  it('per-example gradients: vmap(grad) over the batch, weights shared (C = 300)', async () => {
+    const p = mlpParams();
+    const perExample = vmap(grad(exampleLoss, { argnums: [1, 2, 3, 4, 5] }), { inAxes: [0, null, null, null, null, null] });
+    const cpu = perExample(p.x.cpu, p.w1.cpu, p.b1.cpu, p.w2.cpu, p.b2.cpu, p.w3.cpu) as Tensor[];
+    const onGpu = perExample(p.x.gpu, p.w1.gpu, p.b1.gpu, p.w2.gpu, p.b2.gpu, p.w3.gpu) as Tensor[];
+    expect(onGpu.map((t) => t.shape)).toEqual([[8, 4, 16], [8, 16], [8, 16, 16], [8, 16], [8, 16, 1]]);
+    await expectClose(cpu, onGpu, 300, 'per-example grad');
+  });
+
+  it('the exact Jacobian trace as vmap of jvp over basis tangents, eager and under jit (C = 200)', async () => {
+    const p = mlpParams();
+    // s(x) = MLP 4 → 16 → 16 → 4 applied row-wise; tr ∂s/∂x per row from 4 basis JVPs in one pass.
+    const w3 = both([16, 4], 0.25, 'w3-square');
+    const trace = (x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, w: Tensor): Tensor => {
+      const s = (xx: Tensor) => mlp(xx, w1, b1, w2, b2, w);
+      const basis = (e: Tensor) => e.reshape([1, 4]).expand([8, 4]);
+      const diag = vmap((e: Tensor) => jvp(s, [x], [basis(e)])[1].mul(basis(e)).sum(1))(eyeLike(x));
+      return diag.sum(0);
+    };
+    const eyeLike = (x: Tensor) => tensor([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], { shape: [4, 4], device: x.device });
+    const cpu = trace(p.x.cpu, p.w1.cpu, p.b1.cpu, p.w2.cpu, p.b2.cpu, w3.cpu);
+    const onGpu = trace(p.x.gpu, p.w1.gpu, p.b1.gpu, p.w2.gpu, p.b2.gpu, w3.gpu);
+    const compiled = jit(trace)(p.x.gpu, p.w1.gpu, p.b1.gpu, p.w2.gpu, p.b2.gpu, w3.gpu);
+    expect(onGpu.shape).toEqual([8]);
+    await expectClose(cpu, onGpu, 200, 'trace');
+    await expectClose(cpu, compiled, 200, 'jit trace');
+  });
+});
+
+describe('gradients through the new ops on the GPU match the CPU', () => {
+  // f(x) = Σ cumprod(gelu(x)·½ + 1, axis 1) · clamp(x, −1, 1) + Σ tile(flip(erf(x)))²: forward,
+  // gelu 5 ops (30) + mul/add 12 + cumprod over 9 (9) + clamp/mul 12 + erf (its 2^-21 absolute
+  // is ≤ 8 units at |erf| ~ 1) + square/sum (6 + 36): ≈ 110; the backward runs cumprod's 4-level
+  // scan (4 products and sums per level: 4·4·6 = 96), erf's and gelu's derivatives (≈ 40) and the
+  // sums of tile's transpose (2): C = 300 with room.
+  const f = (x: Tensor) => x.gelu().mul(0.5).add(1).cumprod(1).mul(x.clamp(-1, 1)).sum()
+    .add(x.erf().flip().tile([2, 1]).square().sum());
+  it('grad', async () => {
+    const x = both([6, 9], 1, 'new-ops-x');
+    await expectClose(grad(f)(x.cpu) as Tensor, grad(f)(x.gpu) as Tensor, 300, 'grad');
+  });
+
+  it('frees every GPU buffer it made under tidy (the scan kernels use no scratch)', async () => {
+    const x = both([6, 9], 1, 'new-ops-memory');
+    const before = memory();
+    tidy(() => {
+      grad(f)(x.gpu);
+      x.gpu.argmax(1).add(x.gpu.cumsum(0).argmin(0).sum());
+    });
+    expect(memory()).toEqual(before);
   });
 });

@@ -33,7 +33,7 @@ export function hashSeed(...parts: (string | number | boolean)[]): number {
 
 export type ValueKind =
   | 'normal' | 'wide' | 'positive' | 'angles' | 'expDomain' | 'expm1Domain' | 'log1pDomain' | 'powBase' | 'powExponent'
-  | 'int' | 'bool' | 'unit' | { indices: number };
+  | 'int' | 'bool' | 'unit' | 'halves' | 'nearOne' | { indices: number };
 
 const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1e-30, -1e-30, 1e30, -1e30, 1, -1, 0.5];
 
@@ -58,6 +58,10 @@ export function values(kind: ValueKind, n: number, rnd: () => number): number[] 
         case 'int': v = Math.floor(rnd() * 101) - 50; break;
         case 'bool': v = rnd() < 0.5 ? 1 : 0; break;
         case 'unit': v = rnd(); break;
+        // Multiples of ½ (round's ties) and, one in ten, the wide specials.
+        case 'halves': v = rnd() < 0.1 ? SPECIALS[Math.floor(rnd() * SPECIALS.length)]! : (Math.floor(rnd() * 81) - 40) / 2; break;
+        // ±[0.5, 1.5) with one in twenty exactly 0: long running products stay in range, and hit zeros.
+        case 'nearOne': v = rnd() < 0.05 ? 0 : (0.5 + rnd()) * (rnd() < 0.5 ? -1 : 1); break;
       }
     }
     out.push(Math.fround(v));

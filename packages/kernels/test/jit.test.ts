@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -35,6 +35,8 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
   const unary: ((a: Tensor) => Tensor)[] = [
     (a) => a.neg(), (a) => a.tanh(), (a) => a.sigmoid(), (a) => a.exp(), (a) => a.abs().add(1).log(), (a) => a.abs().sqrt(),
     (a) => softplus(a), (a) => a.sin(), (a) => a.square(), (a) => a.relu(),
+    (a) => a.mul(3).floor(), (a) => a.mul(3).round(), (a) => a.ceil(), (a) => a.sign(), (a) => a.erf(), (a) => a.gelu(),
+    (a) => a.gelu({ approximate: 'tanh' }), (a) => a.clamp(-0.5, 0.75),
   ];
   const binary: Op[] = [
     (a, b) => a.add(b), (a, b) => a.sub(b), (a, b) => a.mul(b), (a, b) => a.maximum(b), (a, b) => a.minimum(b),
@@ -234,6 +236,44 @@ describe('updates, random keys and errors', () => {
     const out = f(x, tensor([0, 1, 2], { device: dev }));
     await expect(out.data()).rejects.toThrow('gather: index 6 is out of range for axis 0 of extent 5 (expected 0 <= index < 5)');
     expect(await read(f(x, tensor([0, 1], { device: dev })))).toEqual([2, 5]);
+  });
+});
+
+describe('scans and arg-reductions with fused prologues', () => {
+  // The scan and arg-reduction kernels compute their input inline with the eager kernels' WGSL
+  // and walk the axis in the eager kernels' order, so they must match eager WebGPU bit for bit.
+  const rnd = hostRandom(hashSeed('jit-scans'));
+  const x = () => tensor(data(7 * 40, rnd), { shape: [7, 40], device: dev });
+  const cases: [string, (a: Tensor, b: Tensor) => Tensor][] = [
+    ['cumsum of exp(a)·b along axis 1, plus one', (a, b) => a.exp().mul(b).cumsum(1).add(1)],
+    ['cumprod of a transposed sin, reversed', (a, b) => a.add(b).sin().transpose().cumprod(0, { reverse: true })],
+    ['argmax of a rounded product along axis 0', (a, b) => a.mul(b).mul(4).round().argmax(0)],
+    ['argmin of gelu(a) − b along axis 1, keepdims', (a, b) => a.gelu().sub(b).argmin(1, { keepdims: true })],
+  ];
+  for (const [name, f] of cases) {
+    it(name, async () => {
+      const [a, b] = [x(), x()];
+      const eager = await read(tidy(() => f(a, b)));
+      const compiled = jit(f);
+      expect(firstMismatch(eager, await read(compiled(a, b)), exact)).toBeNull();
+      // The scan or arg-reduction with its prologue inline, and (for the first) the epilogue's add.
+      expect(compiled.lower(a, b).kernels().length).toBeLessThanOrEqual(2);
+    });
+  }
+});
+
+describe('split, flip and tile under jit', () => {
+  it('are index arithmetic (slice, gather, expand) inside one elementwise kernel, exact', async () => {
+    const rnd = hostRandom(hashSeed('jit-movement'));
+    const x = tensor(data(5 * 6, rnd), { shape: [5, 6], device: dev });
+    const f = (a: Tensor) => {
+      const [p, q] = a.split([2, 4], 1);
+      return concat([p!.flip().tile([1, 2]), q!.flip(0).erf()], 1);
+    };
+    const eager = await read(tidy(() => f(x)));
+    const compiled = jit(f);
+    expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
+    expect(compiled.lower(x).kernels().length).toBe(1);
   });
 });
 

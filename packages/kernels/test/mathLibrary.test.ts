@@ -13,7 +13,7 @@
 // and bases, and every pair of special values. exp, expm1, log, log1p, tanh on their ranges.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, cos, exp, expm1, log, log1p, pow, sin, tanh, tensor } from '@scorch/tensor';
+import { type Tensor, cos, erf, exp, expm1, log, log1p, pow, sin, tanh, tensor } from '@scorch/tensor';
 import { FLUSH_FLOOR, gpuDevice, hostRandom, ulp } from './helpers.js';
 
 let gpu = 'webgpu';
@@ -191,4 +191,37 @@ describe('exp, expm1, log, log1p and tanh: within their bounds', () => {
       expect(worst.ulps, worst.at).toBeLessThanOrEqual(c.bound);
     });
   }
+});
+
+// erf's bound is stated in two parts (mathLibrary.ts, and the derivation in parityCases.ts): the
+// series for |x| < 0.5 keeps relative accuracy (8 ULP), the erfc fit beyond is held to an
+// absolute 2^-21 (the fit's 1.2e-7·erfc(0.5) plus float32 rounding). The reference is the CPU's
+// float64 erf (absolute error < 1e-15, checked against a quadrature in the tensor tests).
+describe('erf: 8 ULP for |x| < 0.5, 2^-21 absolute beyond', () => {
+  const sets: Record<string, number[]> = {
+    'grid on [-10, 10]': grid(-10, 10, 1 << 17),
+    'tiny and small, log-uniform on [2^-30, 0.5]': logUniform(2 ** -30, 0.5, 1 << 14, 13),
+    'around the switch at 0.5': [...consecutive(0.5, 1024), ...consecutive(-0.5, 1024), ...consecutive(0.4999, 1024)],
+    'large |x|, log-uniform on [4, 3.4e38]': logUniform(4, 3.4e38, 1 << 14, 14),
+  };
+  for (const [name, xs] of Object.entries(sets)) {
+    it(name, async () => {
+      const reference = erf(tensor(xs, { dtype: 'float64' })).dataSync();
+      const actual = await erf(tensor(xs, { device: gpu })).data();
+      let worst = { excess: 0, at: 'nowhere' };
+      xs.forEach((x, i) => {
+        const r = reference[i]!;
+        const allowed = (Math.abs(x) < 0.5 ? 8 * ulp(r) : 2 ** -21) + FLUSH_FLOOR;
+        const excess = Math.abs(actual[i]! - r) / allowed;
+        if (!(excess <= worst.excess)) worst = { excess, at: `erf(${x}): expected ${r}, got ${actual[i]}` };
+      });
+      expect(worst.excess, worst.at).toBeLessThanOrEqual(1);
+    });
+  }
+
+  it('NaN stays NaN, ±0 keep their sign, ±inf give ±1', async () => {
+    const got = Array.from(await erf(tensor([NaN, 0, -0, Infinity, -Infinity], { device: gpu })).data());
+    expect(Number.isNaN(got[0])).toBe(true);
+    expect(got.slice(1).map((v) => Object.is(v, -0) ? '-0' : v)).toEqual([0, '-0', 1, -1]);
+  });
 });

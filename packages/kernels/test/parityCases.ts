@@ -20,6 +20,17 @@
 //   in the kernels' reduction plan (eager: `reductionPlan`; compiled: `compiledReductionDepth`),
 //   + 1 ULP.
 // - reduceMax: exact, including NaN propagation.
+// - floor, ceil, round, sign: exact (WGSL's floor, ceil and round are exact; round takes ties to
+//   even, as the CPU's roundEven). argmax, argmin: exact indices (ties and NaN included).
+// - erf: |x| < 0.5, the series: its truncation (< 1e-9 relative) and about ten float32 roundings
+//   on values of size ≤ x → 8 ULP of the result. |x| ≥ 0.5: 1 − t·e^q: the fit's 1.2e-7 relative
+//   on erfc ≤ 0.48 (≈ 5.8e-8), e^q's 1 ULP and q's rounding (|q| < 20: ≈ 12 roundings of u·|q|,
+//   a relative error of ≤ 12·20·u ≈ 1.4e-5 on erfc, which only matters where erfc is small:
+//   |x| ≥ 2 makes erfc ≤ 4.7e-3, so ≤ 6.6e-8), t's and the subtraction's roundings (≤ 3 ULP of
+//   1 = 1.8e-7) → 2^-21 (4.8e-7) absolute, with the flush floor.
+// - cumsum: a float32 running sum in index order against the CPU's double one: the k-th output
+//   is off by ≤ k·u·Σ_{j ≤ k}|x_j| (Higham's recursive summation) + 1 ULP. cumprod: k float32
+//   products: ≤ k·u·|y_k| relative + 1 ULP. int32: exact (both wrap modulo 2^32).
 // - matmul: each output sums K products in float32: ≤ K·u·Σ|a||b| (the CPU sums in float64) + 1 ULP.
 // - random: uniform bits identical; normals see random.test.ts.
 
@@ -129,6 +140,66 @@ const matmulTolerance = (ctx: Context): ElementTolerance => {
   return (i, r) => k * 2 ** -24 * bound[i]! + ulp(r) + FLUSH_FLOOR;
 };
 
+/** 8 ULP for |erf| < erf(½), else 2^-21 absolute (see the header). */
+const erfTolerance: ElementTolerance = (_i, r) => (Math.abs(r) < 0.5204998778130465 ? 8 * ulp(r) : 2 ** -21) + FLUSH_FLOOR;
+
+/** Position along the axis (1-based count of steps) of each element of a scan's output. */
+function scanSteps(ctx: Context, i: number): number {
+  const { axis, reverse } = ctx.params as { axis: number; reverse: boolean };
+  const inner = sizeOf(ctx.outShape.slice(axis + 1));
+  const extent = ctx.outShape[axis]!;
+  const pos = Math.floor(i / inner) % extent;
+  return (reverse ? extent - 1 - pos : pos) + 1;
+}
+
+/** k·u·Σ_{j ≤ k}|x_j| + 1 ULP for cumsum (the running Σ|x| from the CPU). */
+const cumsumTolerance = (ctx: Context): ElementTolerance => {
+  const x = ctx.cpuInputs[0]!;
+  if (x.dtype === 'int32') return exact;
+  const absPrefix = tidy(() => apply('cumsum', [x.abs()], ctx.params as never).dataSync());
+  return (i, r) => scanSteps(ctx, i) * 2 ** -24 * absPrefix[i]! + ulp(r) + FLUSH_FLOOR;
+};
+
+/** k·u·|y_k| + 1 ULP for cumprod. */
+const cumprodTolerance = (ctx: Context): ElementTolerance => {
+  if (ctx.cpuInputs[0]!.dtype === 'int32') return exact;
+  return (i, r) => scanSteps(ctx, i) * 2 ** -24 * Math.abs(r) + ulp(r) + FLUSH_FLOOR;
+};
+
+function scanCases(values: InputSpec['values'], tolerance: ParityCase['tolerance']): ParityCase[] {
+  const c = (name: string, shape: readonly number[], axis: number, reverse: boolean, dtype: DType = f32, view?: InputSpec['view'], kind = values): ParityCase => ({
+    name, inputs: [{ shape, dtype, values: kind, ...(view ? { view } : {}) }], params: () => ({ axis, reverse }), tolerance,
+  });
+  return [
+    c('[1023] axis 0', [1023], 0, false),
+    c('[1] axis 0', [1], 0, false),
+    c('[7,33] axis 1 reverse', [7, 33], 1, true),
+    c('[33,7,3] axis 1, permuted', [33, 7, 3], 1, false, f32, 'permuted'),
+    c('[7,257] axis 0 reverse, sliced', [7, 257], 0, true, f32, 'sliced'),
+    c('[5,33] axis 1, broadcast', [5, 33], 1, false, f32, 'broadcast'),
+    c('int32 [33,7] axis 0', [33, 7], 0, false, 'int32', undefined, 'int'),
+    // Longer than one launch's span (2^14): the walk continues across launches.
+    c('[2,20000] axis 1', [2, 20000], 1, false),
+    c('[20000,2] axis 0 reverse', [20000, 2], 0, true),
+  ];
+}
+
+function argCases(): ParityCase[] {
+  const c = (name: string, shape: readonly number[], axis: number, values: InputSpec['values'], dtype: DType = f32, view?: InputSpec['view']): ParityCase => ({
+    name, inputs: [{ shape, dtype, values, ...(view ? { view } : {}) }], params: () => ({ axis }), tolerance: EXACT,
+  });
+  return [
+    c('[1023] axis 0 (with NaN, ±inf)', [1023], 0, 'wide'),
+    c('[1] axis 0', [1], 0, 'normal'),
+    c('[33,7] axis 1, many ties', [33, 7], 1, 'halves'),
+    c('[7,33] axis 0 (with NaN), permuted', [7, 33], 0, 'wide', f32, 'permuted'),
+    c('[5,33,3] axis 1, sliced', [5, 33, 3], 1, 'halves', f32, 'sliced'),
+    c('[7,33] axis 1, broadcast', [7, 33], 1, 'normal', f32, 'broadcast'),
+    c('int32 [33,257] axis 1', [33, 257], 1, 'int', 'int32'),
+    c('[2,40000] axis 1 (spans)', [2, 40000], 1, 'normal'),
+  ];
+}
+
 /**
  * The parity table: one entry per primitive (the mapped type makes a missing one a compile
  * error), with sums held to the given kernels' reduction depth.
@@ -147,6 +218,11 @@ export function parityCases(reductionDepth: ReductionDepth): { readonly [P in Pr
   log1p: unaryCases('log1pDomain', MATH_1),
   expm1: unaryCases('expm1Domain', MATH_1),
   sigmoid: unaryCases('wide', ulps(5)),
+  floor: unaryCases('wide', exact),
+  ceil: unaryCases('wide', exact),
+  round: [...unaryCases('halves', exact), ...unaryCases('wide', exact).slice(0, 1).map((c) => ({ ...c, name: `${c.name} wide` }))],
+  sign: unaryCases('wide', exact),
+  erf: [...unaryCases('normal', erfTolerance), ...unaryCases('wide', erfTolerance).slice(0, 1).map((c) => ({ ...c, name: `${c.name} wide` }))],
   add: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),
   sub: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),
   mul: binaryCases('wide', 'wide', EXACT, [f32, 'int32']),
@@ -192,6 +268,10 @@ export function parityCases(reductionDepth: ReductionDepth): { readonly [P in Pr
     { name: '[33,7] permuted axes 1', inputs: [{ shape: [33, 7], dtype: f32, values: 'normal', view: 'permuted' }], params: () => ({ axes: [1] }), tolerance: EXACT },
     { name: 'int32 [7,257] sliced axes 1', inputs: [{ shape: [7, 257], dtype: 'int32', values: 'int', view: 'sliced' }], params: () => ({ axes: [1] }), tolerance: EXACT },
   ],
+  argmax: argCases(),
+  argmin: argCases(),
+  cumsum: scanCases('normal', cumsumTolerance),
+  cumprod: scanCases('nearOne', cumprodTolerance),
   reshape: [
     { name: 'contiguous [7,33] to [33,7]', inputs: [{ shape: [7, 33], dtype: f32, values: 'normal' }], params: () => ({ shape: [33, 7] }), tolerance: EXACT },
     { name: 'permuted [7,33] to [231]', inputs: [{ shape: [7, 33], dtype: f32, values: 'normal', view: 'permuted' }], params: () => ({ shape: [231] }), tolerance: EXACT },
@@ -316,6 +396,8 @@ export function parityCases(reductionDepth: ReductionDepth): { readonly [P in Pr
     { name: `${dtype} [1023]`, inputs: [{ shape: [1023], dtype, values: dtype === 'float32' ? 'wide' : dtype === 'int32' ? 'int' : 'bool' }], params: () => ({}), tolerance: EXACT },
     { name: `${dtype} [7,33] permuted`, inputs: [{ shape: [7, 33], dtype, values: dtype === 'float32' ? 'wide' : dtype === 'int32' ? 'int' : 'bool', view: 'permuted' }], params: () => ({}), tolerance: EXACT },
   ]),
+  // Defined primitives bring their own kernels; customPrimitive.test.ts checks them against their CPU implementations.
+  custom: [],
   };
 }
 

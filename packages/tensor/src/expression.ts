@@ -13,8 +13,8 @@
 
 import type { DType } from './dtype.js';
 import {
-  BINARY_PRIMITIVES, type BinaryPrimitive, COMPARE_PRIMITIVES, type ComparePrimitive, type ReducePrimitive, UNARY_PRIMITIVES,
-  type UnaryPrimitive,
+  type ArgReducePrimitive, BINARY_PRIMITIVES, type BinaryPrimitive, COMPARE_PRIMITIVES, type ComparePrimitive, type ReducePrimitive,
+  type ScanPrimitive, UNARY_PRIMITIVES, type UnaryPrimitive,
 } from './primitives.js';
 
 /** Every op an elementwise kernel applies: the elementwise primitives, and a plain copy. */
@@ -22,8 +22,14 @@ export type ElementwiseOp = UnaryPrimitive | BinaryPrimitive | ComparePrimitive 
 
 export const ELEMENTWISE_OPS: readonly ElementwiseOp[] = [...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', 'copy'];
 
-/** Named math functions, each with its float meaning (`max` only for integers: floats spell out NaN). */
-export type MathFunction = 'exp' | 'log' | 'sin' | 'cos' | 'sqrt' | 'tanh' | 'log1p' | 'expm1' | 'sigmoid' | 'pow' | 'max';
+/**
+ * Named math functions, each with its float meaning (`max` only for integers: floats spell out
+ * NaN). `roundEven` rounds halves to the even neighbour (IEEE roundTiesToEven); `erf` is the
+ * error function.
+ */
+export type MathFunction =
+  | 'exp' | 'log' | 'sin' | 'cos' | 'sqrt' | 'tanh' | 'log1p' | 'expm1' | 'sigmoid' | 'pow' | 'max'
+  | 'floor' | 'ceil' | 'roundEven' | 'erf';
 
 export type ArithmeticOp = '+' | '-' | '*' | '/';
 export type CompareOp = '<' | '<=' | '>' | '>=' | '==' | '!=';
@@ -73,6 +79,7 @@ function maxExpr(a: Expr, b: Expr, dtype: DType): Expr {
 
 const UNARY_FUNCTIONS: Partial<Record<ElementwiseOp, MathFunction>> = {
   exp: 'exp', log: 'log', sin: 'sin', cos: 'cos', sqrt: 'sqrt', tanh: 'tanh', log1p: 'log1p', expm1: 'expm1', sigmoid: 'sigmoid',
+  floor: 'floor', ceil: 'ceil', round: 'roundEven', erf: 'erf',
 };
 const ARITHMETIC: Partial<Record<ElementwiseOp, ArithmeticOp>> = { add: '+', sub: '-', mul: '*', div: '/' };
 const COMPARISONS: Partial<Record<ElementwiseOp, CompareOp>> = { less: '<', lessEqual: '<=', equal: '==', notEqual: '!=' };
@@ -99,6 +106,9 @@ export function elementwiseExpression(op: ElementwiseOp, dtype: DType): Expr {
       return maxExpr(a, b, dtype);
     case 'pow':
       return call('pow', [a, b], dtype);
+    case 'sign':
+      // ±0 and NaN fail both tests and come out as themselves.
+      return select(compare('>', a, literal(0, dtype)), literal(1, dtype), select(compare('<', a, literal(0, dtype)), literal(-1, dtype), a, dtype), dtype);
     case 'where':
       return select(compare('!=', operand(0, 'bool'), literal(0, 'bool')), a, b, dtype);
     case 'copy':
@@ -147,6 +157,31 @@ export function reduceCombineExpression(op: ReducePrimitive, dtype: DType): Expr
 export function reduceIdentity(op: ReducePrimitive, dtype: DType): number {
   if (op === 'sum') return 0;
   return isFloat(dtype) ? -Infinity : dtype === 'int32' ? INT32_MIN : 0;
+}
+
+/**
+ * One step of a scan: the running value (operand 0) combined with the next element (operand 1).
+ * The identity the scan starts from is 0 for cumsum and 1 for cumprod (`scanIdentity`).
+ */
+export function scanCombineExpression(op: ScanPrimitive, dtype: DType): Expr {
+  return arithmetic(op === 'cumsum' ? '+' : '*', operand(0, dtype), operand(1, dtype), dtype);
+}
+
+export function scanIdentity(op: ScanPrimitive): number {
+  return op === 'cumsum' ? 0 : 1;
+}
+
+/**
+ * The condition under which an arg-reduction replaces its best value so far (operand 0) by the
+ * next element (operand 1), walking the axis in increasing index from element 0: a strictly
+ * better element (so ties keep the first index), or a NaN, which counts as the extreme (as
+ * PyTorch and NumPy). Kernels stop at the first NaN they take, so the first NaN wins.
+ */
+export function argReplaceCondition(op: ArgReducePrimitive, dtype: DType): Expr {
+  const best = operand(0, dtype);
+  const x = operand(1, dtype);
+  const better = compare(op === 'argmax' ? '>' : '<', x, best);
+  return isFloat(dtype) ? { kind: 'or', a: better, b: { kind: 'isNaN', arg: x } } : better;
 }
 
 /** The dtype of an expression's value; null for a condition. */

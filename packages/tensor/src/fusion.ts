@@ -20,9 +20,10 @@
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
-import { isBinary, isCompare, isUnary } from './primitives.js';
-import { sizeOf, stridesOf } from './shape.js';
 import type { DType } from './dtype.js';
+import { type PrimitiveParams, isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
+import { primitiveDefinition } from './primitiveRegistry.js';
+import { sizeOf, stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -67,7 +68,13 @@ export type FusedKernel =
   | AnchorKernel<'dot'>
   | AnchorKernel<'matmul'>
   | { readonly kind: 'random'; readonly equation: number }
-  | { readonly kind: 'scatterAdd'; readonly equation: number };
+  | { readonly kind: 'scatterAdd'; readonly equation: number }
+  /** cumsum or cumprod: one walk along the axis per line, its input computed inline. */
+  | { readonly kind: 'scan'; readonly equation: number }
+  /** argmax or argmin: one walk along the axis per output, its input computed inline. */
+  | { readonly kind: 'argReduce'; readonly equation: number }
+  /** A defined primitive's own compute shader (its operands read from memory, dense). */
+  | { readonly kind: 'custom'; readonly equation: number };
 
 export interface FusionPlan {
   readonly program: Program;
@@ -85,7 +92,7 @@ const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmu
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
-const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow']);
+const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
 
 /** How a matmul equation is computed, by its sizes. */
 export function matmulLowering(eq: Equation, opts: Required<FusionOptions>): 'inline' | 'dot' | 'matmul' {
@@ -99,10 +106,16 @@ export function matmulLowering(eq: Equation, opts: Required<FusionOptions>): 'in
   return 'matmul';
 }
 
+/** True for an equation of a primitive defined as elementwise (definePrimitive): fused like a built-in op. */
+export function isElementwiseCustom(eq: Equation): boolean {
+  return eq.prim === 'custom' && primitiveDefinition((eq.params as PrimitiveParams['custom']).name).kind === 'elementwise';
+}
+
 /** True for equations computed inline by their consumers. */
 function isInline(eq: Equation, opts: Required<FusionOptions>): boolean {
   const p = eq.prim;
   if (isUnary(p) || isBinary(p) || isCompare(p) || p === 'where' || p === 'cast' || p === 'full') return true;
+  if (p === 'custom') return isElementwiseCustom(eq);
   if (MOVEMENT.has(p) || INDEXING.has(p)) return true;
   return p === 'matmul' && matmulLowering(eq, opts) === 'inline';
 }
@@ -111,7 +124,7 @@ function isInline(eq: Equation, opts: Required<FusionOptions>): boolean {
 function ownCost(eq: Equation): number {
   const p = eq.prim;
   if (MOVEMENT.has(p) || p === 'full') return 0;
-  if (TRANSCENDENTAL.has(p)) return 8;
+  if (TRANSCENDENTAL.has(p) || p === 'custom') return 8;
   if (p === 'div' || p === 'sqrt' || p === 'reciprocal') return 2;
   if (p === 'matmul') return 2 * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
   return 1;
@@ -141,6 +154,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   for (const eq of program.equations) {
     const needsViews = eq.prim === 'scatterAdd' || (eq.prim === 'matmul' && matmulLowering(eq, opts) === 'matmul');
     if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
+    // A custom shader reads its operands dense: each is a stored value (or a program input).
+    if (eq.prim === 'custom' && !isElementwiseCustom(eq)) for (const x of eq.inputs) if (!inputIds.has(x.id)) mat.add(x.id);
   }
 
   // Several kernels reading one costly inline value each recompute it: store it instead. One
@@ -254,8 +269,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     const v = eq.out;
     if (!mat.has(v.id)) return;
     if (!isInline(eq, opts)) {
-      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts) : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : 'reduce';
-      if (kind === 'random' || kind === 'scatterAdd') kernels.push({ kind, equation: index });
+      const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts)
+        : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : eq.prim === 'custom' ? 'custom'
+        : isScan(eq.prim) ? 'scan' : isArgReduce(eq.prim) ? 'argReduce' : 'reduce';
+      if (kind === 'random' || kind === 'scatterAdd' || kind === 'scan' || kind === 'argReduce' || kind === 'custom') kernels.push({ kind, equation: index });
       else kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
       producer.set(v.id, kernels.length - 1);
       return;
@@ -461,6 +478,8 @@ export function describePlan(plan: FusionPlan): string[] {
     const eq = plan.program.equations[k.equation]!;
     const shape = `[${eq.out.shape.join(',')}]`;
     if (k.kind === 'random' || k.kind === 'scatterAdd') return `${k.kind} ${shape}`;
+    if (k.kind === 'scan' || k.kind === 'argReduce') return `${k.kind} ${eq.prim} ${shape}`;
+    if (k.kind === 'custom') return `custom ${(eq.params as PrimitiveParams['custom']).name} ${shape}`;
     return `${k.kind} ${eq.prim} ${shape}${k.epilogue.length ? ` + epilogue ×${k.epilogue.length}` : ''}${k.writesResult ? '' : ' (result not stored)'}`;
   });
 }

@@ -22,6 +22,13 @@ export * from './fusion.js';
 export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
+export { definePrimitive } from './customPrimitive.js';
+export type { DefinedPrimitive } from './customPrimitive.js';
+export { primitiveDefinition, findPrimitiveDefinition, definedPrimitives } from './primitiveRegistry.js';
+export type {
+  PrimitiveDefinition, ElementwiseDefinition, ShaderDefinition, ElementwiseWgsl, ShaderWgsl, KernelIO, HostTensor, ValueInfo,
+  CustomJvp, CustomVjp, CustomBatch,
+} from './primitiveRegistry.js';
 export {
   Tensor, apply, tidy, keep, collectCreated, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
   installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf,
@@ -29,4 +36,5 @@ export {
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
 export type { CpuHandle } from './cpu/cpuBackend.js';
-export { matmulInto } from './cpu/cpuMatmul.js';
+export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
+export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';

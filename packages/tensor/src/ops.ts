@@ -4,6 +4,7 @@
 
 import { type DType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
+import { checkBoolean, checkOneOf, checkOptions } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply } from './tensor.js';
@@ -128,6 +129,90 @@ export const elu = (x: Tensor, alpha = 1): Tensor => {
   return where(positive, x, mul(expm1(where(positive, 0, x)), alpha));
 };
 
+/**
+ * ⌊x⌋, the largest integer ≤ x; ±0, ±∞ and NaN are kept. Float tensors only. The derivative is
+ * 0 everywhere, at the integers too (as PyTorch and JAX: the jumps are not differentiated).
+ */
+export const floor = (x: Tensor): Tensor => unary('floor', x);
+/** ⌈x⌉, the smallest integer ≥ x; ±0, ±∞ and NaN are kept. Derivative 0 everywhere (as floor). */
+export const ceil = (x: Tensor): Tensor => unary('ceil', x);
+/**
+ * x rounded to the nearest integer, halves to the even neighbour (round(0.5) = 0, round(1.5) = 2,
+ * round(−2.5) = −2: IEEE roundTiesToEven, as torch.round and numpy.round). Derivative 0 everywhere.
+ */
+export const round = (x: Tensor): Tensor => unary('round', x);
+/**
+ * sign(x): 1 for x > 0, −1 for x < 0, and x itself for ±0 and NaN (so sign(−0) = −0 and
+ * sign(NaN) = NaN, as numpy.sign). Derivative 0 everywhere, at 0 too (as PyTorch and JAX).
+ */
+export const sign = (x: Tensor): Tensor => unary('sign', x);
+/**
+ * The error function erf(x) = (2/√π) ∫₀ˣ e^(−t²) dt; d erf(x) = (2/√π) e^(−x²) dx. float64 on
+ * the CPU to about 1e-15 absolute; float32 on WebGPU (see the kernels' math library for its bound).
+ */
+export const erf = (x: Tensor): Tensor => unary('erf', x);
+
+export interface GeluOptions {
+  /**
+   * 'none' (default, as PyTorch): x·Φ(x) = ½x(1 + erf(x/√2)) exactly. 'tanh': the approximation
+   * ½x(1 + tanh(√(2/π)(x + 0.044715x³))) of Hendrycks & Gimpel (2016), as torch's approximate='tanh'.
+   */
+  approximate?: 'none' | 'tanh';
+}
+
+/**
+ * GELU, the Gaussian error linear unit x·Φ(x), Φ the standard normal CDF (Hendrycks & Gimpel,
+ * 2016). Composed of erf (or tanh) and products, so its derivatives of every order come from
+ * theirs: d/dx x·Φ(x) = Φ(x) + x·φ(x). For x ≪ 0 the exact form subtracts nearly equal numbers
+ * (1 + erf(x/√2)), so its relative error there grows like that of 1 + erf (as in PyTorch).
+ */
+export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
+  checkTensor('gelu', x);
+  checkOptions('gelu', opts, ['approximate']);
+  const approximate = opts.approximate ?? 'none';
+  checkOneOf('gelu', 'approximate', approximate, ['none', 'tanh'] as const);
+  const half = mul(x, 0.5);
+  if (approximate === 'none') return mul(half, add(erf(mul(x, Math.SQRT1_2)), 1));
+  // √(2/π)(x + 0.044715x³) = √(2/π)·x·(1 + 0.044715x²)
+  const inner = mul(mul(x, Math.sqrt(2 / Math.PI)), add(mul(mul(x, x), 0.044715), 1));
+  return mul(half, add(tanh(inner), 1));
+}
+
+/**
+ * x limited to [min, max] (either bound may be omitted; bounds are numbers or tensors that
+ * broadcast with x): y = max where y > max after y = min where x < min, as torch.clamp.
+ * - NaN in x stays NaN; a NaN bound gives NaN (as PyTorch).
+ * - Number bounds with min > max are an error; tensor bounds with min > max give max there (as
+ *   torch.clamp).
+ * - Derivative (PyTorch's convention): ∂y/∂x = 1 where min ≤ x ≤ max (the bounds included), 0
+ *   outside; ∂y/∂min = 1 where x < min, ∂y/∂max = 1 where the value exceeds max.
+ */
+export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Tensor {
+  checkTensor('clamp', x);
+  const lo = min ?? undefined;
+  const hi = max ?? undefined;
+  if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');
+  for (const [name, b] of [['min', lo], ['max', hi]] as const) {
+    if (b !== undefined && typeof b !== 'number') checkTensor('clamp', b, name);
+  }
+  if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) {
+    throw new RangeError(`clamp: min (${lo}) is greater than max (${hi}); expected min <= max`);
+  }
+  const bounded = (y: Tensor, b: Operand, beyond: (y: Tensor, b: Operand) => Tensor): Tensor => {
+    let r = where(beyond(y, b), b, y);
+    // A NaN bound propagates: comparisons with NaN are false, so `where` alone would keep y.
+    if (typeof b !== 'number') r = where(notEqual(b, b), b, r);
+    else if (Number.isNaN(b)) r = where(isNaNTensor(r), r, b);
+    return r;
+  };
+  let y = x;
+  if (lo !== undefined) y = bounded(y, lo, less);
+  if (hi !== undefined) y = bounded(y, hi, greater);
+  return y;
+}
+
+const isNaNTensor = (x: Tensor): Tensor => notEqual(x, x);
+
 // Comparisons and selection ---------------------------------------------------------------------
 
 export const less = (a: Operand, b: Operand): Tensor => binary('less', 'less', a, b);
@@ -209,6 +294,64 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return sub(x, logsumexp(x, axis, true));
 }
+
+export interface ArgReduceOptions {
+  /** Keep the reduced axis with extent 1 (default false, as NumPy and PyTorch). */
+  keepdims?: boolean;
+}
+
+function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefined, opts: ArgReduceOptions): Tensor {
+  checkTensor(prim, x);
+  checkOptions(prim, opts, ['keepdims']);
+  checkBoolean(prim, 'keepdims', opts.keepdims);
+  if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
+  if (axis === undefined) {
+    // Over all elements, as torch.argmax(x) and numpy.argmax(x): the index into the flattened x.
+    if (x.size === 0) throw new Error(`${prim}: cannot reduce the empty tensor ${fmtShape(x.shape)}`);
+    const r = apply(prim, [reshape(x, [x.size])], { axis: 0 });
+    return opts.keepdims ? reshape(r, x.shape.map(() => 1)) : r;
+  }
+  const a = normalizeAxis(prim, axis, x.rank);
+  if (x.shape[a] === 0) throw new Error(`${prim}: cannot reduce the empty axis ${a} of ${fmtShape(x.shape)}`);
+  const r = apply(prim, [x], { axis: a });
+  return opts.keepdims ? reshape(r, keepdimsShape(x.shape, [a])) : r;
+}
+
+/**
+ * The index (int32) of the largest entry along `axis` (all elements, flattened, when omitted).
+ * Ties give the first index; NaN counts as larger than every number, so the first NaN's index
+ * is returned (as torch.argmax and numpy.argmax). Not differentiable: an int32 result carries no
+ * gradient, and anything computed from it gets none through it.
+ */
+export const argmax = (x: Tensor, axis?: number, opts: ArgReduceOptions = {}): Tensor => argReduce('argmax', x, axis, opts);
+/** The index of the smallest entry along `axis`; ties give the first index, NaN counts as the smallest (the first NaN wins). */
+export const argmin = (x: Tensor, axis?: number, opts: ArgReduceOptions = {}): Tensor => argReduce('argmin', x, axis, opts);
+
+export interface ScanOptions {
+  /** Accumulate from the end of the axis: y_i = Σ_{j ≥ i} x_j (default false). */
+  reverse?: boolean;
+}
+
+function scan(prim: 'cumsum' | 'cumprod', x: Tensor, axis: number, opts: ScanOptions): Tensor {
+  checkTensor(prim, x);
+  checkOptions(prim, opts, ['reverse']);
+  checkBoolean(prim, 'reverse', opts.reverse);
+  if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
+  if (typeof axis !== 'number') throw new TypeError(`${prim}: expected an axis (an integer), got ${axis === undefined ? 'none' : typeof axis}`);
+  const a = normalizeAxis(prim, axis, x.rank);
+  return apply(prim, [x], { axis: a, reverse: opts.reverse ?? false });
+}
+
+/**
+ * Running sums along `axis`: y_i = Σ_{j ≤ i} x_j (Σ_{j ≥ i} with `reverse`), the shape kept.
+ * Its transpose is the running sum in the other direction, so x̄ = reverse-cumsum(ȳ).
+ */
+export const cumsum = (x: Tensor, axis: number, opts: ScanOptions = {}): Tensor => scan('cumsum', x, axis, opts);
+/**
+ * Running products along `axis`: y_i = Π_{j ≤ i} x_j. Its derivatives are exact with zeros in x
+ * (no division): ∂y_i/∂x_k = Π_{j ≤ i, j ≠ k} x_j, computed through the Hillis–Steele scan.
+ */
+export const cumprod = (x: Tensor, axis: number, opts: ScanOptions = {}): Tensor => scan('cumprod', x, axis, opts);
 
 // Linear algebra --------------------------------------------------------------------------------
 
@@ -346,6 +489,78 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   }
   if (tensors.length === 1) return first;
   return apply('concat', tensors, { axis: a });
+}
+
+/**
+ * Splits `x` along `axis` (default 0) into consecutive pieces: a number is how many pieces of
+ * equal extent (which must divide the axis, as numpy.split), an array the extent of each piece
+ * (which must sum to the axis, as torch.split with a list). Each piece is a slice, so gradients
+ * and batching come from slice's.
+ */
+export function split(x: Tensor, sections: number | readonly number[], axis = 0): Tensor[] {
+  checkTensor('split', x);
+  const a = normalizeAxis('split', axis, x.rank);
+  const extent = x.shape[a]!;
+  let sizes: number[];
+  if (typeof sections === 'number') {
+    if (!(Number.isInteger(sections) && sections >= 1)) throw new RangeError(`split: the number of pieces must be a positive integer, got ${sections}`);
+    if (extent % sections !== 0) {
+      throw new RangeError(`split: axis ${a} of ${fmtShape(x.shape)} has extent ${extent}, which does not divide into ${sections} equal pieces; pass the sizes instead`);
+    }
+    sizes = new Array<number>(sections).fill(extent / sections);
+  } else {
+    if (!Array.isArray(sections) || sections.length === 0) throw new TypeError('split: expected a number of pieces or a non-empty array of sizes');
+    sections.forEach((n, i) => {
+      if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`split: size ${n} at position ${i} is invalid; expected a non-negative integer`);
+    });
+    const total = sections.reduce((p, n) => p + n, 0);
+    if (total !== extent) {
+      throw new RangeError(`split: sizes ${JSON.stringify(sections)} sum to ${total}, but axis ${a} of ${fmtShape(x.shape)} has extent ${extent}`);
+    }
+    sizes = [...sections];
+  }
+  let start = 0;
+  return sizes.map((n) => {
+    const piece = narrow(x, a, start, n);
+    start += n;
+    return piece;
+  });
+}
+
+/**
+ * Reverses the order of entries along each of `axes` (all axes when omitted), as torch.flip and
+ * numpy.flip. A gather with reversed indices per axis: its transpose is the same reversal.
+ */
+export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
+  checkTensor('flip', x);
+  const ax = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [normalizeAxis('flip', axes, x.rank)] : axes.map((a) => normalizeAxis('flip', a, x.rank));
+  if (new Set(ax).size !== ax.length) throw new Error(`flip: axes ${JSON.stringify(axes)} name an axis twice`);
+  let y = x;
+  for (const a of ax) {
+    const n = x.shape[a]!;
+    if (n <= 1) continue;
+    y = indexSelect(y, a, Array.from({ length: n }, (_, i) => n - 1 - i));
+  }
+  return y;
+}
+
+/**
+ * `x` repeated `reps[i]` times along each axis, as torch.tile and numpy.tile: with fewer reps
+ * than axes, the leading axes get 1; with more, x gains leading axes of extent 1. A reshape,
+ * an expand and a reshape, so the gradient sums over the copies (expand's transpose).
+ */
+export function tile(x: Tensor, reps: readonly number[]): Tensor {
+  checkTensor('tile', x);
+  if (!Array.isArray(reps)) throw new TypeError(`tile: reps must be an array of non-negative integers, got ${typeof reps}`);
+  reps.forEach((r, i) => {
+    if (!(Number.isInteger(r) && r >= 0)) throw new RangeError(`tile: reps[${i}] = ${r} is invalid; expected a non-negative integer`);
+  });
+  const rank = Math.max(x.rank, reps.length);
+  const shape = [...new Array<number>(rank - x.rank).fill(1), ...x.shape];
+  const r = [...new Array<number>(rank - reps.length).fill(1), ...reps];
+  const lifted = reshape(x, shape.flatMap((d) => [1, d]));
+  const expanded = broadcastTo(lifted, shape.flatMap((d, i) => [r[i]!, d]));
+  return reshape(expanded, shape.map((d, i) => d * r[i]!));
 }
 
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {

@@ -4,19 +4,27 @@
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
 import { type DType, isFloatDType } from './dtype.js';
+import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
 export const UNARY_PRIMITIVES = [
   'neg', 'exp', 'log', 'sin', 'cos', 'sqrt', 'reciprocal', 'tanh', 'log1p', 'expm1', 'sigmoid',
+  'floor', 'ceil', 'round', 'sign', 'erf',
 ] as const;
 export const BINARY_PRIMITIVES = ['add', 'sub', 'mul', 'div', 'max', 'pow'] as const;
 export const COMPARE_PRIMITIVES = ['less', 'lessEqual', 'equal', 'notEqual'] as const;
 export const REDUCE_PRIMITIVES = ['sum', 'reduceMax'] as const;
+/** Index of the largest (smallest) entry along one axis: int32 results, no derivative. */
+export const ARG_REDUCE_PRIMITIVES = ['argmax', 'argmin'] as const;
+/** Inclusive running sums and products along one axis. */
+export const SCAN_PRIMITIVES = ['cumsum', 'cumprod'] as const;
 
 export type UnaryPrimitive = (typeof UNARY_PRIMITIVES)[number];
 export type BinaryPrimitive = (typeof BINARY_PRIMITIVES)[number];
 export type ComparePrimitive = (typeof COMPARE_PRIMITIVES)[number];
 export type ReducePrimitive = (typeof REDUCE_PRIMITIVES)[number];
+export type ArgReducePrimitive = (typeof ARG_REDUCE_PRIMITIVES)[number];
+export type ScanPrimitive = (typeof SCAN_PRIMITIVES)[number];
 
 /** Philox key: two unsigned 32-bit words. */
 export type RandomKey = readonly [number, number];
@@ -37,6 +45,16 @@ export interface PrimitiveParams {
   /** The logistic function σ(x) = 1/(1 + e⁻ˣ): a primitive (as JAX's logistic) because SiLU,
    *  the default activation of score networks, would otherwise be ~10 kernels per call. */
   sigmoid: Record<string, never>;
+  /** Largest integer ≤ x (±0, ±∞ and NaN map to themselves). */
+  floor: Record<string, never>;
+  /** Smallest integer ≥ x. */
+  ceil: Record<string, never>;
+  /** Nearest integer, halves to the even one (IEEE roundTiesToEven, as NumPy and PyTorch). */
+  round: Record<string, never>;
+  /** 1 for x > 0, −1 for x < 0, x itself for ±0 and NaN. */
+  sign: Record<string, never>;
+  /** The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt. */
+  erf: Record<string, never>;
   add: Record<string, never>;
   sub: Record<string, never>;
   mul: Record<string, never>;
@@ -52,6 +70,17 @@ export interface PrimitiveParams {
   /** Sum over sorted axes; the reduced axes are removed from the output shape. */
   sum: { axes: readonly number[] };
   reduceMax: { axes: readonly number[] };
+  /**
+   * The first index of the largest entry along `axis` (removed from the output), int32. NaN
+   * counts as larger than everything (the first NaN wins), as in PyTorch and NumPy.
+   */
+  argmax: { axis: number };
+  /** The first index of the smallest entry along `axis`; NaN counts as smaller than everything. */
+  argmin: { axis: number };
+  /** y_i = Σ_{j ≤ i} x_j along `axis` (Σ_{j ≥ i} when `reverse`); the shape is kept. */
+  cumsum: { axis: number; reverse: boolean };
+  /** y_i = Π_{j ≤ i} x_j along `axis` (Π_{j ≥ i} when `reverse`). */
+  cumprod: { axis: number; reverse: boolean };
   reshape: { shape: Shape };
   /** Broadcast to `shape` (same rank as the input; size-1 axes stretch). */
   expand: { shape: Shape };
@@ -78,13 +107,19 @@ export interface PrimitiveParams {
   full: { value: number; shape: Shape; dtype: DType; device: string };
   /** The identity whose derivative is zero (`detach()`): JAX's stop_gradient. */
   stopGradient: Record<string, never>;
+  /**
+   * A primitive defined with `definePrimitive`, by name: its inference, kernels and rules come
+   * from the registered definition (primitiveRegistry.ts), so every rule table has this one entry.
+   */
+  custom: { name: string };
 }
 
 export type Primitive = keyof PrimitiveParams;
 
+/** The built-in primitives (every member of `Primitive` but 'custom', the entry point of defined ones). */
 export const PRIMITIVES: readonly Primitive[] = [
   ...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', ...REDUCE_PRIMITIVES,
-  'reshape', 'expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'scatterAdd', 'matmul', 'cast', 'random',
+  ...ARG_REDUCE_PRIMITIVES, ...SCAN_PRIMITIVES, 'reshape', 'expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'scatterAdd', 'matmul', 'cast', 'random',
   'full', 'stopGradient',
 ];
 
@@ -104,6 +139,12 @@ export function isCompare(p: Primitive): p is ComparePrimitive {
 }
 export function isReduce(p: Primitive): p is ReducePrimitive {
   return (REDUCE_PRIMITIVES as readonly string[]).includes(p);
+}
+export function isArgReduce(p: Primitive): p is ArgReducePrimitive {
+  return (ARG_REDUCE_PRIMITIVES as readonly string[]).includes(p);
+}
+export function isScan(p: Primitive): p is ScanPrimitive {
+  return (SCAN_PRIMITIVES as readonly string[]).includes(p);
 }
 
 /**
@@ -180,6 +221,16 @@ export function inferOutput<P extends Primitive>(
     const x = inputs[0]!;
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
     return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
+  }
+  if (isArgReduce(prim) || isScan(prim)) {
+    arity(prim, inputs, 1);
+    const { axis } = params as PrimitiveParams['argmax'];
+    const x = inputs[0]!;
+    if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
+    if (!(Number.isInteger(axis) && axis >= 0 && axis < x.shape.length)) fail(prim, `axis ${axis} is out of range for ${fmtShape(x.shape)}`);
+    if (isScan(prim)) return { shape: [...x.shape], dtype: x.dtype };
+    if (x.shape[axis] === 0) fail(prim, `cannot reduce the empty axis ${axis} of ${fmtShape(x.shape)}`);
+    return { shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' };
   }
   switch (prim) {
     case 'where': {
@@ -304,6 +355,19 @@ export function inferOutput<P extends Primitive>(
     case 'stopGradient': {
       arity(prim, inputs, 1);
       return { shape: [...inputs[0]!.shape], dtype: inputs[0]!.dtype };
+    }
+    case 'custom': {
+      const { name } = params as PrimitiveParams['custom'];
+      const def = findPrimitiveDefinition(name);
+      if (!def) return fail(prim, `no primitive named '${name}' is defined`);
+      arity(name, inputs, def.inputs.length);
+      if (def.kind === 'elementwise') {
+        const dtype = sameDType(name, inputs);
+        if (!isFloatDType(dtype)) fail(name, `expected float tensors, got ${dtype}`);
+        return { shape: sameShape(name, inputs), dtype };
+      }
+      const out = def.infer(inputs);
+      return { shape: [...out.shape], dtype: out.dtype };
     }
   }
   return fail(prim, 'unknown primitive');

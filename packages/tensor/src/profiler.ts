@@ -130,7 +130,9 @@ export function executeProfiled<H extends BackendHandle, P extends Primitive>(
   session: ProfileSession, backend: Backend<H>, prim: P, handles: readonly H[],
   inputs: readonly { shape: Shape; dtype: DType }[], params: PrimitiveParams[P], out: OutputInfo,
 ): H {
-  const cost = operationCost(prim, inputs, out);
+  // A defined primitive is reported under its own name, not as 'custom'.
+  const name = prim === 'custom' ? (params as PrimitiveParams['custom']).name : prim;
+  const cost = { ...operationCost(prim, inputs, out), name };
   if (backend.reportsKernels) {
     session.operation = cost;
     try {
@@ -141,7 +143,7 @@ export function executeProfiled<H extends BackendHandle, P extends Primitive>(
   }
   const start = performance.now();
   const handle = backend.execute(prim, handles, params, out);
-  session.record({ name: prim, device: backend.name, start, duration: performance.now() - start, bytes: cost.bytes, flops: cost.flops, timing: 'host' });
+  session.record({ name, device: backend.name, start, duration: performance.now() - start, bytes: cost.bytes, flops: cost.flops, timing: 'host' });
   return handle;
 }
 

@@ -438,6 +438,13 @@ export class Tensor {
   reciprocal(): Tensor { return ops.reciprocal(this); }
   abs(): Tensor { return ops.abs(this); }
   square(): Tensor { return ops.square(this); }
+  floor(): Tensor { return ops.floor(this); }
+  ceil(): Tensor { return ops.ceil(this); }
+  round(): Tensor { return ops.round(this); }
+  sign(): Tensor { return ops.sign(this); }
+  erf(): Tensor { return ops.erf(this); }
+  gelu(opts?: ops.GeluOptions): Tensor { return ops.gelu(this, opts); }
+  clamp(min?: Operand | null, max?: Operand | null): Tensor { return ops.clamp(this, min, max); }
   // Comparisons (bool results)
   less(b: Operand): Tensor { return ops.less(this, b); }
   lessEqual(b: Operand): Tensor { return ops.lessEqual(this, b); }
@@ -452,6 +459,10 @@ export class Tensor {
   min(axes?: number | readonly number[], keepdims = false): Tensor { return ops.min(this, axes, keepdims); }
   logsumexp(axes?: number | readonly number[], keepdims = false): Tensor { return ops.logsumexp(this, axes, keepdims); }
   variance(axes?: number | readonly number[], opts?: ops.VarianceOptions): Tensor { return ops.variance(this, axes, opts); }
+  argmax(axis?: number, opts?: ops.ArgReduceOptions): Tensor { return ops.argmax(this, axis, opts); }
+  argmin(axis?: number, opts?: ops.ArgReduceOptions): Tensor { return ops.argmin(this, axis, opts); }
+  cumsum(axis: number, opts?: ops.ScanOptions): Tensor { return ops.cumsum(this, axis, opts); }
+  cumprod(axis: number, opts?: ops.ScanOptions): Tensor { return ops.cumprod(this, axis, opts); }
   // Linear algebra and movement
   matmul(b: Tensor): Tensor { return ops.matmul(this, b); }
   reshape(shape: readonly number[]): Tensor { return ops.reshape(this, shape); }
@@ -463,6 +474,9 @@ export class Tensor {
   unsqueeze(axis: number): Tensor { return ops.unsqueeze(this, axis); }
   flatten(): Tensor { return ops.reshape(this, [this.size]); }
   indexSelect(axis: number, indices: Tensor | readonly number[]): Tensor { return ops.indexSelect(this, axis, indices); }
+  split(sections: number | readonly number[], axis?: number): Tensor[] { return ops.split(this, sections, axis); }
+  flip(axes?: number | readonly number[]): Tensor { return ops.flip(this, axes); }
+  tile(reps: readonly number[]): Tensor { return ops.tile(this, reps); }
   cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
 }
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
-  interpretProgram, log1p, matmul, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
+  argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 
@@ -215,6 +215,54 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       expect(run(seed)).toEqual(Array.from(expected.dataSync()));
       expected.dispose();
     }
+  });
+
+  it('scans, arg-reductions, rounding ops, erf and defined primitives (elementwise inline, a shader as its own kernel)', () => {
+    const twiceSquare = definePrimitive({
+      name: 'cpuCompileTwiceSquare', kind: 'elementwise', inputs: ['x', 'y'],
+      cpu: (x, y) => 2 * x * x + y,
+      wgsl: { expression: '2.0 * x * x + y' },
+      // d(2x² + y) = 4x dx + dy
+      jvp: ([x], [dx, dy]) => {
+        const fromX = dx ? dx.mul(x!.mul(4)) : null;
+        return fromX && dy ? fromX.add(dy) : (fromX ?? dy ?? null);
+      },
+      vjp: (ct, [x]) => [ct.mul(x!.mul(4)), ct],
+    });
+    const rowSums = definePrimitive({
+      name: 'cpuCompileRowSums', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
+      cpu: ([x], out) => {
+        const cols = x!.shape[1]!;
+        for (let r = 0; r < out.data.length; r++) {
+          let acc = 0;
+          for (let c = 0; c < cols; c++) acc += x!.data[r * cols + c]!;
+          out.data[r] = acc;
+        }
+      },
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null,
+      vjp: () => [null],
+    });
+    const x = rn([5, 7], 3);
+    const y = rn([5, 7], 4);
+    const { kernels } = compare(([x, y]) => [
+      cumsum(exp(x!.mul(0.5)).mul(2), 1),
+      cumprod(x!.mul(0.1).add(1), 0, { reverse: true }),
+      argmax(x!.mul(y!), 0),
+      argmin(x!.add(1), 1),
+      floor(x!.mul(3)).add(round(y!.mul(2))).mul(sign(x!)),
+      erf(x!).mul(2),
+      twiceSquare(x!.mul(0.5), y!).add(1),
+      rowSums(twiceSquare(x!, y!).exp()).mul(2),
+    ], [x, y]);
+    expect(kernels.filter((k) => k.startsWith('custom_cpuCompileRowSums'))).toHaveLength(1);
+    expect(kernels.filter((k) => /^(cumsum|cumprod|argmax|argmin)_/.test(k))).toHaveLength(4);
+    // The defined primitive against its definition, on the host (2x² + y in doubles, then rounded).
+    const got = twiceSquare(x, y).dataSync();
+    const xs = x.dataSync();
+    const ys = y.dataSync();
+    got.forEach((v, i) => expect(v).toBe(Math.fround(2 * xs[i]! * xs[i]! + ys[i]!)));
   });
 
   it('an index out of range is the eager range error', () => {

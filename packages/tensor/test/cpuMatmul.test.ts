@@ -1,70 +1,39 @@
-// The CPU backend's matrix-product kernel (matmulInto) against a plain triple loop computed in
-// float64, on shapes chosen to hit every path of the kernel and every edge of its tiling: empty
-// and unit dimensions, sizes that are not multiples of the 8×8 tile or of the 64/256/256 blocks,
-// and nonzero offsets into larger arrays. Then once through the public matmul with broadcasting.
-//
-// Error bounds (u64 = 2^-53, u32 = 2^-24, exact value e = Σ_p a_ip·b_pj, S = Σ_p |a_ip·b_pj|):
-// - A float64 dot product of length k, evaluated in any order, is within γ_k·S of e, where
-//   γ_k = k·u64/(1 − k·u64) (Higham, Accuracy and Stability of Numerical Algorithms, §3.1).
-//   The kernel and the reference each satisfy this, so |kernel − ref| ≤ 2·γ_k·S.
-// - float32: the inputs are float32 values, exact in double; the kernel forms the dot product
-//   in double (value d, |d − e| ≤ γ_k·S) and rounds once to float32, adding at most
-//   u32·|d| ≤ u32·(|ref| + 2·γ_k·S), or half the smallest subnormal (2^-150) in the subnormal
-//   range. So |kernel − ref| ≤ u32·(|ref| + 2·γ_k·S) + 2·γ_k·S + 2^-150: half an ulp of the
-//   result plus a double-rounding term far below it. A kernel that rounded partial sums to
-//   float32 would be off by up to ~k·u32·S and fail at the larger k below.
+// The CPU backend's matrix-product kernels (matmulInto, matmulBatchedInto) against a plain
+// triple loop computed in float64, on shapes chosen to hit every path and every edge of the
+// tilings: empty and unit dimensions, 1, 3, 7, 33, 257, sizes that are not multiples of the
+// register tiles (8×8 in TypeScript, 5×8 / 5×4 in WebAssembly) or of the blocks, nonzero offsets
+// into larger arrays, batches with shared and strided operands. Every case runs twice: with the
+// WebAssembly SIMD kernels (where the engine has them) and with the TypeScript kernels forced
+// (setCpuWasm(false)), each held to its own bound (matmulReference.ts derives both). On the
+// WebAssembly path each element must also equal, bit for bit, the same recurrence evaluated in
+// JavaScript: a misplaced, missing or reordered term cannot hide inside a tolerance.
 
-import { describe, expect, it } from 'vitest';
-import { matmul, matmulInto, tensor } from '@scorch/tensor';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
+import { WASM_MIN_WORK } from '../src/cpu/cpuMatmul.js';
+import {
+  type Float, type FloatCtor, firstDifference, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
+} from './matmulReference.js';
 
-type Float = Float32Array | Float64Array;
-type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+// One thread here: cpuThreads.test.ts compares threads with one thread.
+setCpuThreads(1);
+afterAll(() => {
+  setCpuWasm(true);
+  setCpuThreads(undefined);
+});
 
-const U64 = 2 ** -53;
-const U32 = 2 ** -24;
-const HALF_MIN_SUBNORMAL_F32 = 2 ** -150;
+const WASM = cpuKernelInfo().wasmSimd;
+type Path = 'wasm' | 'typescript';
+const PATHS: Path[] = WASM ? ['wasm', 'typescript'] : ['typescript'];
 
-/** Deterministic values in [-1, 1) (mulberry32), so a failure reproduces. */
-function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  };
+function usePath(path: Path): void {
+  setCpuWasm(path === 'wasm');
+  expect(cpuKernelInfo().matmul).toBe(path === 'wasm' ? 'wasm-simd' : 'typescript');
 }
 
-/** Reference product in float64, with S = Σ|a||b| per element for the error bound. */
-function referenceProduct(
-  a: Float, aOff: number, b: Float, bOff: number, m: number, n: number, k: number,
-): { value: Float64Array; absSum: Float64Array } {
-  const value = new Float64Array(m * n);
-  const absSum = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      let abs = 0;
-      for (let p = 0; p < k; p++) {
-        const prod = a[aOff + i * k + p]! * b[bOff + p * n + j]!;
-        s += prod;
-        abs += Math.abs(prod);
-      }
-      value[i * n + j] = s;
-      absSum[i * n + j] = abs;
-    }
-  }
-  return { value, absSum };
-}
-
-function gamma(k: number): number {
-  return (k * U64) / (1 - k * U64);
-}
-
-function tolerance(ref: number, absSum: number, k: number, isFloat32: boolean): number {
-  const doubleError = 2 * gamma(k) * absSum;
-  return isFloat32 ? U32 * (Math.abs(ref) + doubleError) + doubleError + HALF_MIN_SUBNORMAL_F32 : doubleError;
+/** Whether the WebAssembly kernel computes this product on `path` (tiny ones stay in TypeScript). */
+function onWasm(path: Path, m: number, n: number, k: number): boolean {
+  return path === 'wasm' && m * n * k >= WASM_MIN_WORK;
 }
 
 interface Case {
@@ -76,8 +45,10 @@ interface Case {
   cOff?: number;
 }
 
-// [m, k, n]. Paths in matmulInto: tiny products and n ≤ 2 take the direct loop, m ≤ 3 the row
-// loop, everything else the tiled kernel (8×8 tiles, blocks of 64 rows, 256 of k, 256 columns).
+// [m, k, n]. TypeScript paths: tiny products and n ≤ 2 the direct loop, m ≤ 3 the row loop,
+// otherwise the tiled kernel (8×8 tiles; blocks of 64 rows, 256 of k, 256 columns). WebAssembly
+// (m·n·k ≥ WASM_MIN_WORK): 5×8 float32 tiles (5×4 float64; 6×… with fused multiply-add), blocks
+// of 120 rows and 256 of k, chunks of 120 rows.
 const CASES: Case[] = [
   { m: 0, k: 0, n: 0 },
   { m: 0, k: 5, n: 3 },
@@ -98,30 +69,44 @@ const CASES: Case[] = [
   { m: 127, k: 255, n: 63 },
   { m: 65, k: 64, n: 66 },
   { m: 70, k: 600, n: 270 }, // several blocks in every dimension, k split three ways
+  { m: 1, k: 257, n: 33 },
+  { m: 33, k: 257, n: 1 },
+  { m: 257, k: 33, n: 7 },
+  { m: 3, k: 7, n: 257 },
+  { m: 241, k: 257, n: 129 }, // two full row blocks plus one row; k one past a block; n one past a tile
+  { m: 5, k: 8, n: 256 }, // exactly one tile high
+  { m: 7, k: 5003, n: 11 }, // large prime k: twenty k blocks, the last partial (and the unroll's remainder)
+  { m: 1, k: 4099, n: 1 }, // one dot product long enough for the WebAssembly kernel
   { m: 127, k: 255, n: 63, aOff: 5, bOff: 11, cOff: 7 },
   { m: 65, k: 64, n: 66, aOff: 1, bOff: 2, cOff: 3 },
   { m: 7, k: 33, n: 5, aOff: 13, bOff: 1, cOff: 4 },
   { m: 2, k: 50, n: 30, aOff: 3, bOff: 3, cOff: 3 },
   { m: 40, k: 20, n: 1, aOff: 9, bOff: 2, cOff: 6 },
+  { m: 33, k: 257, n: 7, aOff: 1, bOff: 3, cOff: 5 },
 ];
 
 const GUARD = 4;
 
+/** A and B inside larger arrays whose other cells are NaN (reading them would poison the result). */
+function operands(Ctor: FloatCtor, c: Case, seed: number): { a: Float; b: Float } {
+  const next = seededUniform(seed);
+  const a = new Ctor((c.aOff ?? 0) + c.m * c.k + GUARD).fill(NaN);
+  const b = new Ctor((c.bOff ?? 0) + c.k * c.n + GUARD).fill(NaN);
+  for (let i = 0; i < c.m * c.k; i++) a[(c.aOff ?? 0) + i] = next();
+  for (let i = 0; i < c.k * c.n; i++) b[(c.bOff ?? 0) + i] = next();
+  return { a, b };
+}
+
 /**
- * Runs one case in `Ctor`: A and B sit inside larger arrays whose other cells are NaN (reading
- * them would poison the result), C's region starts as NaN (it must be overwritten) and the
- * cells around it hold a sentinel (they must not be written).
+ * Runs one case: C's region starts as NaN (it must be overwritten) and the cells around it hold
+ * a sentinel (they must not be written).
  */
-function runCase(Ctor: FloatCtor, c: Case, seed: number): void {
+function runCase(Ctor: FloatCtor, c: Case, seed: number, path: Path): void {
   const { m, k, n } = c;
   const aOff = c.aOff ?? 0;
   const bOff = c.bOff ?? 0;
   const cOff = c.cOff ?? 0;
-  const next = seededUniform(seed);
-  const a = new Ctor(aOff + m * k + GUARD).fill(NaN);
-  const b = new Ctor(bOff + k * n + GUARD).fill(NaN);
-  for (let i = 0; i < m * k; i++) a[aOff + i] = next();
-  for (let i = 0; i < k * n; i++) b[bOff + i] = next();
+  const { a, b } = operands(Ctor, c, seed);
   const out = new Ctor(cOff + m * n + GUARD).fill(-7.5);
   out.fill(NaN, cOff, cOff + m * n);
 
@@ -129,58 +114,201 @@ function runCase(Ctor: FloatCtor, c: Case, seed: number): void {
 
   const { value, absSum } = referenceProduct(a, aOff, b, bOff, m, n, k);
   const isFloat32 = Ctor === Float32Array;
+  const wasm = onWasm(path, m, n, k);
+  const tolerance = (e: number) => (wasm ? wasmTolerance(absSum[e]!, k, isFloat32) : typescriptTolerance(value[e]!, absSum[e]!, k, isFloat32));
   // The first element outside its bound; NaN fails the comparison, so unwritten cells are caught.
   let firstBad = -1;
   for (let e = 0; e < m * n && firstBad < 0; e++) {
-    if (!(Math.abs(out[cOff + e]! - value[e]!) <= tolerance(value[e]!, absSum[e]!, k, isFloat32))) firstBad = e;
+    if (!(Math.abs(out[cOff + e]! - value[e]!) <= tolerance(e))) firstBad = e;
   }
   expect(firstBad, `element ${firstBad}: got ${out[cOff + firstBad]}, reference ${value[firstBad]}`).toBe(-1);
+  if (wasm && (isFloat32 || !cpuKernelInfo().fma)) {
+    const emulated = sequentialProduct(a, aOff, b, bOff, m, n, k, isFloat32, cpuKernelInfo().fma);
+    const d = firstDifference(out, cOff, emulated);
+    expect(d, `element ${d}: got ${out[cOff + d]}, the kernel's recurrence gives ${emulated[d]}`).toBe(-1);
+  }
   for (let i = 0; i < cOff; i++) expect(out[i]).toBe(-7.5);
   for (let i = cOff + m * n; i < out.length; i++) expect(out[i]).toBe(-7.5);
 }
 
-describe('matmulInto against a float64 triple loop', () => {
-  for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
-    describe(name, () => {
-      CASES.forEach((c, idx) => {
-        const offsets = [c.aOff ?? 0, c.bOff ?? 0, c.cOff ?? 0];
-        const label = `${c.m}×${c.k}×${c.n}` + (offsets.some((o) => o > 0) ? ` at offsets ${offsets.join(', ')}` : '');
-        it(label, () => runCase(Ctor, c, 1000 + idx));
-      });
+for (const path of PATHS) {
+  describe(`matmulInto against a float64 triple loop (${path} kernels)`, () => {
+    for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+      describe(name, () => {
+        CASES.forEach((c, idx) => {
+          const offsets = [c.aOff ?? 0, c.bOff ?? 0, c.cOff ?? 0];
+          const label = `${c.m}×${c.k}×${c.n}` + (offsets.some((o) => o > 0) ? ` at offsets ${offsets.join(', ')}` : '');
+          it(label, () => {
+            usePath(path);
+            runCase(Ctor, c, 1000 + idx, path);
+          });
+        });
 
-      it('is exact on small integers (every sum representable), so any misplaced term shows', () => {
-        // Entries in [-8, 8], k = 300: |sums| ≤ 64·300 < 2^24, exact in float32 and float64.
-        const m = 37;
-        const k = 300;
-        const n = 45;
-        const next = seededUniform(7);
-        const a = new Ctor(m * k).map(() => Math.round(next() * 8));
-        const b = new Ctor(k * n).map(() => Math.round(next() * 8));
-        const out = new Ctor(m * n);
-        matmulInto(a, 0, b, 0, out, 0, m, n, k);
-        expect(Array.from(out)).toEqual(Array.from(referenceProduct(a, 0, b, 0, m, n, k).value));
-      });
+        it('is exact on small integers (every sum representable), so any misplaced term shows', () => {
+          usePath(path);
+          // Entries in [-8, 8], k = 300: |partial sums| ≤ 64·300 < 2^24, exact in float32 and float64
+          // whatever the accumulation type or order.
+          const m = 37;
+          const k = 300;
+          const n = 45;
+          const next = seededUniform(7);
+          const a = new Ctor(m * k).map(() => Math.round(next() * 8));
+          const b = new Ctor(k * n).map(() => Math.round(next() * 8));
+          const out = new Ctor(m * n);
+          matmulInto(a, 0, b, 0, out, 0, m, n, k);
+          expect(Array.from(out)).toEqual(Array.from(referenceProduct(a, 0, b, 0, m, n, k).value));
+        });
 
-      it('keeps an infinity in its own row and column (zero padding must not leak NaN)', () => {
-        // 9×9 output: tiles are padded to 16×16, where padded zeros meet the infinity.
-        const m = 9;
-        const k = 12;
-        const n = 9;
-        const a = new Ctor(m * k).fill(1);
-        const b = new Ctor(k * n).fill(1);
-        a[8 * k + 3] = Infinity; // row 8 of A
-        b[5 * n + 8] = -Infinity; // column 8 of B
-        const out = new Ctor(m * n);
-        matmulInto(a, 0, b, 0, out, 0, m, n, k);
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < n; j++) {
-            const expected = i === 8 && j === 8 ? NaN : i === 8 ? Infinity : j === 8 ? -Infinity : k;
-            expect(out[i * n + j], `(${i}, ${j})`).toBe(expected);
-          }
+        // 7×9×7 stays in TypeScript everywhere; 13×40×11 reaches the WebAssembly kernel, whose
+        // tiles pad 13 rows to 15 and 11 columns to 16.
+        for (const [m, k, n] of [[7, 9, 7], [13, 40, 11]] as const) {
+          it(`keeps an infinity in its own row and column (zero padding must not leak NaN), ${m}×${k}×${n}`, () => {
+            usePath(path);
+            const a = new Ctor(m * k).fill(1);
+            const b = new Ctor(k * n).fill(1);
+            a[(m - 1) * k + 3] = Infinity; // last row of A
+            b[5 * n + (n - 1)] = -Infinity; // last column of B
+            const out = new Ctor(m * n);
+            matmulInto(a, 0, b, 0, out, 0, m, n, k);
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                const expected = i === m - 1 && j === n - 1 ? NaN : i === m - 1 ? Infinity : j === n - 1 ? -Infinity : k;
+                expect(out[i * n + j], `(${i}, ${j})`).toBe(expected);
+              }
+            }
+          });
         }
       });
+    }
+
+    describe('batched products', () => {
+      // [batch, m, k, n, aStride, bStride] with strides in elements: 'dense' = m·k (A) or k·n (B),
+      // 0 = one operand shared by the batch (packed once), larger = gaps between entries.
+      const BATCHES: [number, number, number, number, number | 'dense', number | 'dense'][] = [
+        [3, 33, 40, 17, 'dense', 'dense'],
+        [4, 7, 257, 9, 'dense', 0],
+        [5, 21, 33, 40, 0, 'dense'],
+        [2, 130, 20, 31, 2700, 700],
+        [6, 1, 1, 1, 'dense', 'dense'],
+        [3, 2, 3, 4, 'dense', 0],
+      ];
+      for (const [batch, m, k, n, as, bs] of BATCHES) {
+        for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+          it(`${batch} × (${m}×${k}×${n}), strides ${as}/${bs}, ${name}: each entry as the single product`, () => {
+            usePath(path);
+            const aStride = as === 'dense' ? m * k : as;
+            const bStride = bs === 'dense' ? k * n : bs;
+            const [aOff, bOff, cOff] = [3, 5, 2];
+            const next = seededUniform(batch * 131 + m);
+            const a = new Ctor(aOff + (batch - 1) * aStride + m * k + GUARD).map(() => next());
+            const b = new Ctor(bOff + (batch - 1) * bStride + k * n + GUARD).map(() => next());
+            const out = new Ctor(cOff + batch * m * n + GUARD).fill(-7.5);
+            out.fill(NaN, cOff, cOff + batch * m * n);
+            matmulBatchedInto(batch, a, aOff, aStride, b, bOff, bStride, out, cOff, m, n, k);
+            const isFloat32 = Ctor === Float32Array;
+            for (let i = 0; i < batch; i++) {
+              // The same product alone must give the same bits: batching changes no element's arithmetic.
+              const single = new Ctor(m * n);
+              matmulInto(a, aOff + i * aStride, b, bOff + i * bStride, single, 0, m, n, k);
+              const d = firstDifference(out, cOff + i * m * n, single);
+              expect(d, `entry ${i} element ${d}`).toBe(-1);
+              const { value, absSum } = referenceProduct(a, aOff + i * aStride, b, bOff + i * bStride, m, n, k);
+              const wasm = onWasm(path, m, n, k);
+              for (let e = 0; e < m * n; e++) {
+                const tol = wasm ? wasmTolerance(absSum[e]!, k, isFloat32) : typescriptTolerance(value[e]!, absSum[e]!, k, isFloat32);
+                expect(Math.abs(out[cOff + i * m * n + e]! - value[e]!), `entry ${i} element ${e}`).toBeLessThanOrEqual(tol);
+              }
+            }
+            for (let i = 0; i < cOff; i++) expect(out[i]).toBe(-7.5);
+            for (let i = cOff + batch * m * n; i < out.length; i++) expect(out[i]).toBe(-7.5);
+          });
+        }
+      }
     });
-  }
+
+    describe('epilogue', () => {
+      // Shapes for every route: tiny (TypeScript direct), a few rows (TypeScript rows), tiled in
+      // several row blocks either way, k = 0, and a batch.
+      const SHAPES: [number, number, number, number][] = [[1, 3, 4, 2], [1, 2, 50, 30], [1, 200, 70, 45], [1, 250, 300, 20], [1, 6, 0, 5], [3, 130, 20, 31]];
+      for (const [batch, m, k, n] of SHAPES) {
+        it(`sees every row once, in order, final, then its writes stay (${batch} × ${m}×${k}×${n})`, () => {
+          usePath(path);
+          const next = seededUniform(m + n + k);
+          const a = Float32Array.from({ length: batch * m * k }, next);
+          const b = Float32Array.from({ length: batch * k * n }, next);
+          const cOff = 3;
+          const plain = new Float32Array(cOff + batch * m * n);
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, plain, cOff, m, n, k);
+          const out = new Float32Array(cOff + batch * m * n);
+          const ranges: [number, number][] = [];
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, out, cOff, m, n, k, {
+            epilogue: (start, end) => {
+              ranges.push([start, end]);
+              // Final values: what the product without an epilogue computes.
+              for (let e = start; e < end; e++) expect(out[e]).toBe(plain[e]);
+              // A fused bias and ReLU, applied in place.
+              for (let e = start; e < end; e++) out[e] = Math.max(0, out[e]! + ((e - cOff) % n) * 0.25);
+            },
+          });
+          let at = cOff;
+          for (const [start, end] of ranges) {
+            expect(start).toBe(at);
+            expect((end - start) % n).toBe(0);
+            expect(end).toBeGreaterThan(start);
+            at = end;
+          }
+          expect(at).toBe(cOff + batch * m * n);
+          for (let e = cOff; e < out.length; e++) expect(out[e]).toBe(Math.fround(Math.max(0, plain[e]! + ((e - cOff) % n) * 0.25)));
+        });
+      }
+    });
+  });
+}
+
+describe('bad arguments', () => {
+  const a = new Float32Array(6);
+  const b = new Float32Array(6);
+  const c = new Float32Array(4);
+  it('say what was wrong and what was expected', () => {
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3)).not.toThrow();
+    expect(() => matmulInto(a, 0, b, 0, new Float64Array(4) as unknown as Float32Array, 0, 2, 2, 3)).toThrow(
+      'matmulInto: a, b and c must all be Float32Array or all Float64Array, got Float32Array, Float32Array, Float64Array',
+    );
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, -3)).toThrow('matmulInto: k must be a non-negative integer, got -3');
+    expect(() => matmulInto(a, 0.5, b, 0, c, 0, 2, 2, 3)).toThrow('matmulInto: aOff must be a non-negative integer, got 0.5');
+    expect(() => matmulInto(a, 1, b, 0, c, 0, 2, 2, 3)).toThrow('matmulInto: a needs elements up to index 6, but has length 6');
+    expect(() => matmulInto(a, 0, b, 0, c, 1, 2, 2, 3)).toThrow('matmulInto: c needs elements up to index 4, but has length 4');
+    expect(() => matmulBatchedInto(2, a, 0, 0, b, 0, 1, c, 0, 1, 2, 3)).toThrow('matmulBatchedInto: b needs elements up to index 6, but has length 6');
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { epilog: () => {} } as never)).toThrow(
+      "matmulInto: unknown option 'epilog' (did you mean 'epilogue'?); valid options: epilogue",
+    );
+    expect(() => setCpuWasm('no' as unknown as boolean)).toThrow('setCpuWasm: expected true or false, got no');
+  });
+});
+
+describe('the TypeScript and WebAssembly kernels agree', () => {
+  it.skipIf(!WASM)('within the sum of their bounds on a product both compute', () => {
+    const [m, k, n] = [97, 513, 61];
+    const next = seededUniform(4242);
+    const a = Float32Array.from({ length: m * k }, next);
+    const b = Float32Array.from({ length: k * n }, next);
+    const viaWasm = new Float32Array(m * n);
+    const viaTs = new Float32Array(m * n);
+    setCpuWasm(true);
+    matmulInto(a, 0, b, 0, viaWasm, 0, m, n, k);
+    setCpuWasm(false);
+    matmulInto(a, 0, b, 0, viaTs, 0, m, n, k);
+    setCpuWasm(true);
+    const { value, absSum } = referenceProduct(a, 0, b, 0, m, n, k);
+    let differ = 0;
+    for (let e = 0; e < m * n; e++) {
+      const bound = wasmTolerance(absSum[e]!, k, true) + typescriptTolerance(value[e]!, absSum[e]!, k, true);
+      expect(Math.abs(viaWasm[e]! - viaTs[e]!)).toBeLessThanOrEqual(bound);
+      if (viaWasm[e] !== viaTs[e]) differ++;
+    }
+    // They are different computations (float32 against double accumulation): some bits differ.
+    expect(differ).toBeGreaterThan(0);
+  });
 });
 
 describe('matmul through the public API', () => {
@@ -197,14 +325,45 @@ describe('matmul through the public API', () => {
     const got = result.dataSync();
     for (let i = 0; i < 2; i++) {
       for (let j = 0; j < 3; j++) {
-        const { value, absSum } = referenceProduct(aData, i * m * k, bData, j * k * n, m, n, k);
+        const { absSum, value } = referenceProduct(aData, i * m * k, bData, j * k * n, m, n, k);
         const base = (i * 3 + j) * m * n;
         for (let e = 0; e < m * n; e++) {
-          expect(Math.abs(got[base + e]! - value[e]!), `batch (${i}, ${j}) element ${e}`).toBeLessThanOrEqual(tolerance(value[e]!, absSum[e]!, k, true));
+          // Whichever kernel ran: the larger of the two bounds.
+          const tol = Math.max(wasmTolerance(absSum[e]!, k, true), typescriptTolerance(value[e]!, absSum[e]!, k, true));
+          expect(Math.abs(got[base + e]! - value[e]!), `batch (${i}, ${j}) element ${e}`).toBeLessThanOrEqual(tol);
         }
       }
     }
     result.dispose();
+  });
+
+  it('takes transposed and sliced operands (the backend makes them dense first), both kernels', () => {
+    // a is stored [k, m] and transposed; b is a [k, n] window (rows 3…, columns 2…) of a wider
+    // array, so neither operand is contiguous as a matrix when matmul is called.
+    const [m, k, n] = [45, 67, 38];
+    const next = seededUniform(31);
+    const aStored = Float32Array.from({ length: k * m }, next);
+    const bWide = Float32Array.from({ length: (k + 5) * (n + 4) }, next);
+    const aDense = new Float32Array(m * k);
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) aDense[i * k + p] = aStored[p * m + i]!;
+    const bDense = new Float32Array(k * n);
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bDense[p * n + j] = bWide[(p + 3) * (n + 4) + j + 2]!;
+    const { value, absSum } = referenceProduct(aDense, 0, bDense, 0, m, n, k);
+    for (const path of PATHS) {
+      usePath(path);
+      const at = tensor(aStored, { shape: [k, m] });
+      const bw = tensor(bWide, { shape: [k + 5, n + 4] });
+      const result = matmul(transpose(at), slice(bw, [3, 2], [k, n]));
+      const got = result.dataSync();
+      for (let e = 0; e < m * n; e++) {
+        const tol = path === 'wasm' ? wasmTolerance(absSum[e]!, k, true) : typescriptTolerance(value[e]!, absSum[e]!, k, true);
+        expect(Math.abs(got[e]! - value[e]!), `${path} element ${e}`).toBeLessThanOrEqual(tol);
+      }
+      result.dispose();
+      at.dispose();
+      bw.dispose();
+    }
+    setCpuWasm(true);
   });
 
   it('folds a batched left operand into one product with a 2-D right operand (float64)', () => {
@@ -218,7 +377,7 @@ describe('matmul through the public API', () => {
     for (let t = 0; t < batch; t++) {
       const { value, absSum } = referenceProduct(aData, t * m * k, bData, 0, m, n, k);
       for (let e = 0; e < m * n; e++) {
-        expect(Math.abs(got[t * m * n + e]! - value[e]!)).toBeLessThanOrEqual(tolerance(value[e]!, absSum[e]!, k, false));
+        expect(Math.abs(got[t * m * n + e]! - value[e]!)).toBeLessThanOrEqual(wasmTolerance(absSum[e]!, k, false));
       }
     }
     result.dispose();

@@ -2,7 +2,9 @@
 // kernels exist, what becomes an epilogue, and the limit on buffers a value may read.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, describePlan, matmul, planFusion, randn, randomKey, splitKey, tensor, traceProgram } from '@scorch/tensor';
+import {
+  type Tensor, definePrimitive, describePlan, matmul, planFusion, randn, randomKey, splitKey, tensor, traceProgram,
+} from '@scorch/tensor';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
 const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) => (...args: A) =>
@@ -90,5 +92,42 @@ describe('planFusion', () => {
       expect(reads.size, `value ${id}`).toBeLessThanOrEqual(5);
     }
     expect(limited.materialized.size).toBeGreaterThan(1);
+  });
+});
+
+describe('scans and arg-reductions', () => {
+  it('are anchors of their own kind with their input inline; elementwise consumers read their result', () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    const scan = planFusion(makeProgram((t: Tensor) => t.exp().mul(2).cumsum(1).add(1))(x));
+    expect(describePlan(scan)).toEqual(['scan cumsum [2,3]', 'elementwise [2,3]×1']);
+    const arg = planFusion(makeProgram((t: Tensor) => t.sin().argmax(0))(x));
+    expect(describePlan(arg)).toEqual(['argReduce argmax [3]']);
+    // The rounding ops and erf are elementwise: computed inline like any other.
+    expect(describePlan(planFusion(makeProgram((t: Tensor) => t.floor().add(t.round()).mul(t.erf()).sign())(x)))).toEqual(['elementwise [2,3]×1']);
+  });
+});
+
+describe('defined primitives (definePrimitive)', () => {
+  const dilate = definePrimitive({
+    name: 'fusionTestDilate', kind: 'elementwise', inputs: ['x'], cpu: (x) => 2 * x, wgsl: { expression: '2.0 * x' },
+    jvp: () => null, vjp: () => [null],
+  });
+  const rowMax = definePrimitive({
+    name: 'fusionTestRowMax', kind: 'shader', inputs: ['x'],
+    infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
+    cpu: () => undefined,
+    wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+    jvp: () => null, vjp: () => [null],
+  });
+
+  it('an elementwise one is computed inline like a built-in op; a shader one is a kernel of its own reading a stored operand', () => {
+    const x = randn([4, 6], { key: k1 });
+    expect(describePlan(planFusion(makeProgram((t: Tensor) => dilate(t.exp()).add(1).tanh())(x)))).toEqual(['elementwise [4,6]×1']);
+    const program = makeProgram((t: Tensor) => rowMax(t.exp()).add(1))(x);
+    const plan = planFusion(program);
+    // exp(t) is stored for the shader, which writes its own result; the add reads it.
+    expect(describePlan(plan)).toEqual(['elementwise [4,6]×1', 'custom fusionTestRowMax [4]', 'elementwise [4]×1']);
+    const shaderInput = program.equations.find((eq) => eq.prim === 'custom')!.inputs[0]!;
+    expect(plan.materialized.has(shaderInput.id)).toBe(true);
   });
 });

@@ -6,16 +6,19 @@
 
 import {
   type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
-  sizeOf, storedView,
+  type ShaderDefinition, primitiveDefinition, sizeOf, storedView,
 } from '@scorch/tensor';
+import { customShaderKernel } from '../wgsl/custom.js';
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
+import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
-import { wgslLiteral } from '../wgsl/expression.js';
-import { type Coords, KernelWriter, type Location, type Slot, u } from './writer.js';
+import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
+import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
+import { type Coords, KernelWriter, type Location, type Slot, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -543,6 +546,125 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
   });
 }
 
+/**
+ * cumsum and cumprod: one thread per line (every coordinate but the axis) walks the axis in
+ * order, its input computed inline, storing every running value; spans of the axis as in
+ * wgsl/scan.ts (each launch continues from the value the previous one stored).
+ */
+function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<ScanPrimitive>;
+  const { axis, reverse } = eq.params;
+  const x = eq.inputs[0]!;
+  const shape = eq.out.shape;
+  const extent = shape[axis]!;
+  const lineShape = shape.filter((_, d) => d !== axis);
+  const lines = extent === 0 ? 0 : sizeOf(lineShape);
+  const t = wgslType(eq.out.dtype);
+  return axisSpans(extent).map(({ start, count }) => {
+    const w = newWriter(ctx);
+    const body = w.scope(() => {
+      const line = w.decode('line', lineShape);
+      const at = (pos: string): Coords => {
+        const axes = [...line.axes];
+        axes.splice(axis, 0, pos);
+        return { axes };
+      };
+      const previous = reverse ? u(extent - start) : u(start - 1);
+      w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(scanIdentity(eq.prim), eq.out.dtype) : w.value(eq.out, at(previous))};`);
+      const loop = w.scope(() => {
+        w.emit(`let pos = ${reverse ? `${u(extent - 1)} - k` : 'k'};`);
+        const v = w.value(x, at('pos'));
+        w.emit(`acc = ${renderWgsl(scanCombineExpression(eq.prim, eq.out.dtype), ['acc', v])};`);
+        w.store(eq.out, at('pos'), 'acc');
+      });
+      w.emit(`for (var k = ${u(start)}; k < ${u(start + count)}; k = k + 1u) {\n    ${loop.join('\n    ')}\n  }`);
+    });
+    return perThreadKernel(w, `fused_${eq.prim}_${sizeOf(shape)}_from${start}`, 'line', lines, body, [index]);
+  });
+}
+
+/**
+ * argmax and argmin: one thread per output walks the axis (its input computed inline), keeping
+ * the first extreme (argReplaceCondition; the first NaN ends the walk). Spans as in wgsl/scan.ts.
+ */
+function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<ArgReducePrimitive>;
+  const { axis } = eq.params;
+  const x = eq.inputs[0]!;
+  const extent = x.shape[axis]!;
+  const n = sizeOf(eq.out.shape);
+  const t = wgslType(x.dtype);
+  return axisSpans(extent).map(({ start, count }) => {
+    const w = newWriter(ctx);
+    const body = w.scope(() => {
+      const out = w.decode('i', eq.out.shape);
+      const at = (pos: string): Coords => {
+        const axes = [...out.axes];
+        axes.splice(axis, 0, pos);
+        return { axes };
+      };
+      w.emit(`var at = ${start === 0 ? '0u' : `u32(${w.value(eq.out, out)})`};`);
+      const first = w.scope(() => w.emit(`best = ${w.value(x, at('at'))};`));
+      w.emit(`var best: ${t};\n  {\n    ${first.join('\n    ')}\n  }`);
+      const isNaN = t === 'f32' ? 'sc_isnan(best)' : 'false';
+      const loop = w.scope(() => {
+        const v = w.value(x, at('k'));
+        w.emit(`if (${renderWgsl(argReplaceCondition(eq.prim, x.dtype), ['best', v])}) { best = ${v}; at = k; if (${isNaN}) { break; } }`);
+      });
+      w.emit(`if (!(${isNaN})) {\n    for (var k = ${u(Math.max(start, 1))}; k < ${u(start + count)}; k = k + 1u) {\n      ${loop.join('\n      ')}\n    }\n  }`);
+      w.store(eq.out, out, 'i32(at)');
+    });
+    return perThreadKernel(w, `fused_${eq.prim}_${n}_from${start}`, 'i', n, body, [index]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defined primitives' shaders
+
+/** dst[dstOffset + i] = src[srcOffset + i] for i < count: moves a value to offset 0 of a buffer of its own, or back. */
+function copyKernel(from: Location, to: Location, count: number, type: string): LoweredKernel {
+  const body = `@group(0) @binding(0) var<storage, read> src: array<${type}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<${type}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (i >= ${u(count)}) { return; }
+  dst[${u(to.offset)} + i] = src[${u(from.offset)} + i];
+}`;
+  return {
+    label: `copy_${count}`, code: body, workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
+    bindings: [from.slot, to.slot], uniforms: null, equations: [],
+  };
+}
+
+/**
+ * A defined primitive's own shader. Its bindings promise dense operands from element 0: an
+ * operand stored elsewhere (at an offset in a shared block) is first copied to a scratch buffer,
+ * and so is the result when it must land at an offset or in a buffer the shader also reads.
+ */
+function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
+  const eq = ctx.plan.program.equations[index]! as Equation<'custom'>;
+  const def = primitiveDefinition(eq.params.name) as ShaderDefinition;
+  const spec = customShaderKernel(def, { inputs: eq.inputs.map((x) => ({ shape: x.shape, dtype: x.dtype })), output: { shape: eq.out.shape, dtype: eq.out.dtype } });
+  const kernels: LoweredKernel[] = [];
+  const reads: Slot[] = eq.inputs.map((x) => {
+    const loc = ctx.locate(x);
+    if (!loc) throw new Error(`internal: an operand of ${def.name} is not stored`);
+    if (loc.offset === 0) return loc.slot;
+    const scratch: Location = { slot: ctx.scratch(Math.max(sizeOf(x.shape), 1)), offset: 0, strides: [] };
+    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), wgslType(x.dtype)));
+    return scratch.slot;
+  });
+  const out = ctx.locate(eq.out)!;
+  const aliased = reads.some((s) => slotKey(s) === slotKey(out.slot));
+  const direct = out.offset === 0 && !aliased;
+  const target: Location = direct ? out : { slot: ctx.scratch(Math.max(sizeOf(eq.out.shape), 1)), offset: 0, strides: [] };
+  kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [...reads, target.slot], uniforms: null, equations: [index] });
+  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), wgslType(eq.out.dtype)));
+  return kernels;
+}
+
 /** Every kernel of a plan, in launch order. */
 export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
   const out: LoweredKernel[] = [];
@@ -565,6 +687,15 @@ export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
         break;
       case 'scatterAdd':
         out.push(...lowerScatterAdd(ctx, kernel.equation));
+        break;
+      case 'scan':
+        out.push(...lowerScan(ctx, kernel.equation));
+        break;
+      case 'argReduce':
+        out.push(...lowerArgReduce(ctx, kernel.equation));
+        break;
+      case 'custom':
+        out.push(...lowerCustom(ctx, kernel.equation));
         break;
     }
   }

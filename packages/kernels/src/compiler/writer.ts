@@ -8,6 +8,7 @@
 import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tensor';
 import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
+import { customCall } from '../wgsl/custom.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
 import { wgslLiteral } from '../wgsl/expression.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
@@ -229,6 +230,9 @@ export class KernelWriter {
       return ELEMENTWISE_EXPRESSIONS[p as ElementwiseOp](args, operandType);
     }
     switch (p) {
+      case 'custom':
+        // Only elementwise definitions are computed inline (fusion.ts); a shader's result is stored.
+        return customCall((eq.params as PrimitiveParams['custom']).name, eq.inputs.map((x) => at(x)));
       case 'cast':
         return castExpression(eq.inputs[0]!.dtype, v.dtype, at(eq.inputs[0]!));
       case 'full':

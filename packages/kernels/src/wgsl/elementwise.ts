@@ -10,6 +10,7 @@ import { dtypeOfWgsl, renderWgsl } from './expression.js';
 import {
   type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
+import { customCall } from './custom.js';
 import { mathPrelude } from './mathLibrary.js';
 
 export type { ElementwiseOp };
@@ -41,8 +42,10 @@ export interface ElementwiseOperand {
 }
 
 export interface ElementwiseParams {
-  /** The op, or a cast to the output dtype. */
-  op: ElementwiseOp | 'cast';
+  /** The op, a cast to the output dtype, or a defined elementwise primitive (named by `custom`). */
+  op: ElementwiseOp | 'cast' | 'custom';
+  /** The defined primitive's name when `op` is 'custom'. */
+  custom?: string;
   inputs: readonly ElementwiseOperand[];
   /** Output dtype and layout (same shape as every input). */
   output: ElementwiseOperand;
@@ -56,12 +59,14 @@ export interface ElementwiseParams {
 const WORKGROUP = 64;
 
 function expressionFor(p: ElementwiseParams, vars: readonly string[]): string {
+  if (p.op === 'custom') return customCall(p.custom!, vars);
   return p.op === 'cast'
     ? castExpression(p.inputs[0]!.dtype, p.output.dtype, vars[0]!)
     : ELEMENTWISE_EXPRESSIONS[p.op](vars, wgslType(p.inputs[p.op === 'where' ? 1 : 0]!.dtype));
 }
 
 function labelOf(p: ElementwiseParams): string {
+  if (p.op === 'custom') return `custom_${p.custom}_${p.output.dtype}`;
   return p.op === 'cast' ? `cast_${p.inputs[0]!.dtype}_to_${p.output.dtype}` : `${p.op}_${p.output.dtype}`;
 }
 

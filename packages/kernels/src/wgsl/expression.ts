@@ -14,6 +14,8 @@ export function dtypeOfWgsl(type: WgslScalar): DType {
 const FUNCTIONS: Record<MathFunction, string> = {
   exp: 'sc_exp', log: 'sc_log', sin: 'sc_sin', cos: 'sc_cos', sqrt: 'sqrt', tanh: 'sc_tanh', log1p: 'sc_log1p', expm1: 'sc_expm1',
   sigmoid: 'sc_sigmoid', pow: 'sc_pow', max: 'max',
+  // WGSL's round takes halves to the even neighbour, as roundEven means.
+  floor: 'floor', ceil: 'ceil', roundEven: 'round', erf: 'sc_erf',
 };
 
 /** A constant of `dtype` as WGSL writes it (non-finite floats through the prelude's helpers). */

@@ -8,6 +8,9 @@
 // argument (asserted over dense samples and at the edges in test/mathLibrary.test.ts; sin and cos
 // were also run over all 2^32 float32 inputs on llvmpipe: 2 ULP on about 15000 of them, else less):
 // - exp, expm1, log, log1p, pow: ≤ 1 ULP; tanh, sin, cos: ≤ 2 ULP.
+// - erf: ≤ 8 ULP for |x| < 0.5 and ≤ 2^-21 (4.8e-7) absolute beyond (measured on llvmpipe over
+//   2·10⁵ points of [−10, 10]: 2.6 ULP and 1.5e-7), so relative accuracy is lost only where erf
+//   is near ±1, and in 1 + erf(x) for x ≪ 0 (as in any float32 erf that is not an erfc).
 // - Results below 2^-126 may be flushed to zero: WGSL lets implementations flush subnormals.
 // exp, expm1 and log reduce their argument exactly (Cody–Waite constants with few significant
 // bits, so k·C is exact) and evaluate short Taylor polynomials (truncation < 2^-30 relative).
@@ -27,6 +30,8 @@
 //
 // Each function is one entry; `mathPrelude(code)` emits only what `code` calls, with what those
 // call (found by name in their code), in dependency order.
+
+import { customPrelude } from './custom.js';
 
 const LIBRARY: Record<string, string> = {
   // Infinities and NaN read from a private variable: WGSL rejects them as constant expressions.
@@ -141,6 +146,24 @@ const LIBRARY: Record<string, string> = {
     y = -t / (t + 2.0);
   }
   return select(y, -y, x < 0.0);
+}`,
+  // erf. |x| < 0.5: the Maclaurin series to x^13 (truncation < 1e-9 relative), so tiny arguments
+  // keep full relative accuracy. |x| >= 0.5: 1 - erfc(|x|), erfc from the Chebyshev fit of
+  // Numerical Recipes (erfcc: t·exp(−x² + P(t)), t = 1/(1 + x/2), relative error < 1.2e-7 in
+  // exact arithmetic; 1.05e-7 measured against float64). Its error in erf is then at most
+  // 1.2e-7·erfc(0.5) ≈ 6e-8 absolute, plus float32 rounding; see the header's bound for erf.
+  sc_erf: `fn sc_erf(x: f32) -> f32 {
+  if (sc_isnan(x)) { return x; }
+  let a = abs(x);
+  if (a < 0.5) {
+    let x2 = x * x;
+    let p = 1.0 + x2 * (-1.0 / 3.0 + x2 * (1.0 / 10.0 + x2 * (-1.0 / 42.0 + x2 * (1.0 / 216.0 + x2 * (-1.0 / 1320.0 + x2 * (1.0 / 9360.0))))));
+    return x * (1.1283791670955126 * p);
+  }
+  let t = 1.0 / (1.0 + 0.5 * a);
+  let q = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  let e = 1.0 - t * sc_exp(q - a * a);
+  return select(e, -e, x < 0.0);
 }`,
 
   // sin and cos of r in [-π/4, π/4] (Taylor to r^9 and r^10; truncation < 2^-28 relative).
@@ -361,8 +384,12 @@ const DEPS: Record<string, readonly string[]> = Object.fromEntries(
   Object.entries(LIBRARY).map(([name, code]) => [name, [...new Set(code.match(NAME) ?? [])].filter((d) => d !== name && d in LIBRARY)]),
 );
 
-/** WGSL source of the library functions `code` calls (and what they call), in dependency order. */
+/**
+ * WGSL source of the library functions `code` calls (and what they call), in dependency order,
+ * followed by the functions of the defined (custom) primitives it calls (wgsl/custom.ts).
+ */
 export function mathPrelude(code: string): string {
+  const custom = customPrelude(code);
   const emitted = new Set<string>();
   const out: string[] = [];
   const visit = (name: string): void => {
@@ -376,5 +403,8 @@ export function mathPrelude(code: string): string {
     if (!(name in LIBRARY)) throw new Error(`internal: unknown WGSL math function ${name}`);
     visit(name);
   }
+  // A defined primitive's code may call the library too (an unknown sc_ name is its own).
+  for (const match of custom.matchAll(/\b(sc_\w+)\(/g)) if (match[1]! in LIBRARY) visit(match[1]!);
+  if (custom) out.push(custom);
   return out.join('\n');
 }

@@ -20,6 +20,33 @@ function guardedVec4Load(buffer: string, base: string, first: string, stride: st
 }
 
 /**
+ * Staging loop of a k-major panel of vec4 groups: thread `lid` fills entries lid, lid + threads,
+ * … of `tile`; entry e holds 4 consecutive rows (A) or columns (B) starting at `first` + 4·(e mod
+ * lineVecs) of panel line k0 + e / lineVecs, zero past the matrix edges.
+ */
+function vec4PanelLoad(o: {
+  tile: string; buffer: string; perThread: number; threads: number; panelVecs: number; lineVecs: number;
+  lineBase: string; kStride: string; first: string; stride: string; bound: string; uK: string;
+}): string {
+  return `
+    for (var l = 0u; l < ${o.perThread}u; l = l + 1u) {
+      let e = lid + l * ${o.threads}u;
+      if (e < ${o.panelVecs}u) {
+        let kk = e / ${o.lineVecs}u;
+        let i4 = (e % ${o.lineVecs}u) * 4u;
+        let gk = k0 + kk;
+        var v = vec4<f32>(0.0);
+        if (gk < ${o.uK}) {
+          let line = ${o.lineBase} + gk * ${o.kStride};
+          let gi = ${o.first} + i4;
+          ${guardedVec4Load(o.buffer, 'line', 'gi', o.stride, o.bound)}
+        }
+        ${o.tile}[e] = v;
+      }
+    }`;
+}
+
+/**
  * What a compiled program puts after a matmul instead of the plain store of C: bindings of its
  * own (from binding 2 on; the uniform block follows them), a WGSL function
  * `fn matmul_store(batch: u32, row: u32, col: u32, value: f32)` called for every element of C
@@ -122,22 +149,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   const aLoadsPerThread = Math.ceil(aPanelVecs / threads);
   const bLoadsPerThread = Math.ceil(bPanelVecs / threads);
   const loadA = aVec
-    ? `
-    for (var l = 0u; l < ${aLoadsPerThread}u; l = l + 1u) {
-      let e = lid + l * ${threads}u;
-      if (e < ${aPanelVecs}u) {
-        let kk = e / ${TM / 4}u;
-        let m4 = (e % ${TM / 4}u) * 4u;
-        let gk = k0 + kk;
-        var v = vec4<f32>(0.0);
-        if (gk < ${uK}) {
-          let col = aBase + gk * ${sAk};
-          let gm = rowBase + m4;
-          ${guardedVec4Load('A', 'col', 'gm', sAm, uM)}
-        }
-        tileA[e] = v;
-      }
-    }`
+    ? vec4PanelLoad({ tile: 'tileA', buffer: 'A', perThread: aLoadsPerThread, threads, panelVecs: aPanelVecs, lineVecs: TM / 4, lineBase: 'aBase', kStride: sAk, first: 'rowBase', stride: sAm, bound: uM, uK })
     : `
     for (var l = 0u; l < ${aLoadsPerThread}u; l = l + 1u) {
       let e = lid + l * ${threads}u;
@@ -151,22 +163,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
         tileA[e] = v;
       }
     }`;
-  const loadB = `
-    for (var l = 0u; l < ${bLoadsPerThread}u; l = l + 1u) {
-      let e = lid + l * ${threads}u;
-      if (e < ${bPanelVecs}u) {
-        let kk = e / ${TN / 4}u;
-        let n4 = (e % ${TN / 4}u) * 4u;
-        let gk = k0 + kk;
-        var v = vec4<f32>(0.0);
-        if (gk < ${uK}) {
-          let row = bBase + gk * ${sBk};
-          let gn = colBase + n4;
-          ${guardedVec4Load('B', 'row', 'gn', sBn, uN)}
-        }
-        tileB[e] = v;
-      }
-    }`;
+  const loadB = vec4PanelLoad({ tile: 'tileB', buffer: 'B', perThread: bLoadsPerThread, threads, panelVecs: bPanelVecs, lineVecs: TN / 4, lineBase: 'bBase', kStride: sBk, first: 'colBase', stride: sBn, bound: uN, uK });
   const accs = Array.from({ length: RM }, (_, i) => `acc${i}`);
   const aRead = aVec ? `let a = tileA[kk * ${TM / 4}u + ty];` : `let a = tileA[kk * ${TM}u + ty];`;
   const fma = aVec

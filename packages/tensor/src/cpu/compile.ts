@@ -23,13 +23,14 @@
 import { type TypedArray, bytesPerElement } from '../dtype.js';
 import { type FusedKernel, type FusionOptions, type FusionPlan, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
-import type { PrimitiveParams, RandomKey, ReducePrimitive } from '../primitives.js';
+import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
+import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
 import { matmulInto } from './cpuMatmul.js';
-import { combineJs, identityJs } from './eagerKernels.js';
+import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 
@@ -300,6 +301,10 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
       return [lowerRandom(ctx, kernel.equation)];
     case 'scatterAdd':
       return [lowerScatterAdd(ctx, kernel.equation)];
+    case 'scan':
+    case 'argReduce':
+    case 'custom':
+      return [lowerEagerKernel(ctx, kernel.equation)];
   }
 }
 
@@ -503,6 +508,64 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const cv = slots[cSlot] as Float32Array;
       for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
       if (epilogue) epilogue.bound.fn(epilogue.bound.arrays(slots), 0, rows);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scans, arg-reductions and defined shader primitives: the eager kernels on dense operands
+
+/**
+ * The kernel eager mode runs for `eq` (scanInto, argReduceInto, or a defined primitive's CPU
+ * function), on dense operands: a stored value is read in place, anything else (its prologue,
+ * a view) is first gathered into scratch by a generated loop. Same kernel, same bits as eager.
+ */
+function lowerEagerKernel(ctx: LoweringContext, index: number): Step {
+  const eq = ctx.program.equations[index]!;
+  const equations = new Set<number>([index]);
+  const gathers: { bound: Bound; source: string }[] = [];
+  const operandSlots = eq.inputs.map((x, k) => {
+    const loc = ctx.locations.get(x.id);
+    if (loc) return loc.slot;
+    const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
+    const w = newWriter(ctx);
+    const target = w.array(slot);
+    const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
+    for (const i of w.covered) equations.add(i);
+    const source = w.functionSource(`gather_${k}`, lines);
+    gathers.push({ bound: new Bound(buildFunction<Generated>(source), w.bindings), source });
+    return slot;
+  });
+  const outSlot = ctx.locations.get(eq.out.id)!.slot;
+  const p = eq.prim;
+  let compute: (inputs: readonly TypedArray[], out: TypedArray) => void;
+  let what: string;
+  if (isScan(p)) {
+    const { axis, reverse } = eq.params as PrimitiveParams['cumsum'];
+    compute = (inputs, out) => scanInto(p, inputs[0]!, eq.inputs[0]!.dtype, eq.inputs[0]!.shape, axis, reverse, out);
+    what = `scanInto('${p}', axis ${axis}${reverse ? ', reverse' : ''})`;
+  } else if (isArgReduce(p)) {
+    const { axis } = eq.params as PrimitiveParams['argmax'];
+    compute = (inputs, out) => argReduceInto(p, inputs[0]!, eq.inputs[0]!.dtype, eq.inputs[0]!.shape, axis, out);
+    what = `argReduceInto('${p}', axis ${axis})`;
+  } else if (p === 'custom') {
+    const { name } = eq.params as PrimitiveParams['custom'];
+    compute = (inputs, out) => {
+      const def = primitiveDefinition(name);
+      if (def.kind !== 'shader') throw new Error(`internal: '${name}' planned as a kernel of its own but is elementwise`);
+      def.cpu(eq.inputs.map((x, k) => ({ data: inputs[k]!, shape: x.shape, dtype: x.dtype })), { data: out, shape: eq.out.shape, dtype: eq.out.dtype });
+    };
+    what = `${name}'s CPU function`;
+  } else throw new Error(`internal: no compiled CPU kernel for '${p}'`);
+  const name = `${p === 'custom' ? `custom_${(eq.params as PrimitiveParams['custom']).name}` : p}_${sizeOf(eq.out.shape)}`;
+  const source = [...gathers.map((g) => g.source), `// ${what}, the eager kernel`].join('\n');
+  const inputs = new Array<TypedArray>(operandSlots.length);
+  return {
+    name, equations: [...equations].sort((a, b) => a - b), source,
+    run(slots) {
+      for (const g of gathers) g.bound.fn(g.bound.arrays(slots));
+      operandSlots.forEach((s, k) => (inputs[k] = slots[s]!));
+      compute(inputs, slots[outSlot]!);
     },
   };
 }

@@ -9,14 +9,15 @@
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
-import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '../primitives.js';
+import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '../primitives.js';
+import { primitiveDefinition } from '../primitiveRegistry.js';
 import type { Program } from '../program.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
-import { matmulInto } from './cpuMatmul.js';
-import { type EagerOperand, elementwiseInto, reduceInto } from './eagerKernels.js';
+import { matmulBatchedInto } from './cpuMatmul.js';
+import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
@@ -219,6 +220,15 @@ export class CpuBackend implements Backend<CpuHandle> {
       reduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
       return;
     }
+    if (isScan(prim)) {
+      const { axis, reverse } = params as PrimitiveParams['cumsum'];
+      scanInto(prim, x.data!, x.dtype, x.shape, axis, reverse, out);
+      return;
+    }
+    if (isArgReduce(prim)) {
+      argReduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out);
+      return;
+    }
     switch (prim) {
       case 'reshape':
       case 'stopGradient':
@@ -318,14 +328,28 @@ export class CpuBackend implements Backend<CpuHandle> {
         const k = a.shape[r - 1]!;
         const n = b.shape[r - 1]!;
         const batch = sizeOf(a.shape.slice(0, -2));
-        for (let i = 0; i < batch; i++) {
-          matmulInto(a.data! as Float32Array | Float64Array, i * m * k, b.data! as Float32Array | Float64Array, i * k * n, out as Float32Array | Float64Array, i * m * n, m, n, k);
-        }
+        // One call for the whole batch: the kernels split it across threads as one job.
+        matmulBatchedInto(batch, a.data! as Float32Array | Float64Array, 0, m * k, b.data! as Float32Array | Float64Array, 0, k * n, out as Float32Array | Float64Array, 0, m, n, k);
         return;
       }
       case 'random': {
         const p = params as PrimitiveParams['random'];
         fillRandom(out as Float32Array | Float64Array, p.key, p.distribution);
+        return;
+      }
+      case 'custom': {
+        const def = primitiveDefinition((params as PrimitiveParams['custom']).name);
+        if (def.kind === 'elementwise') {
+          // Inputs share the output's shape (inference checks); the store rounds to the dtype.
+          const arrays = inputs.map((h) => h.data!);
+          const args = new Array<number>(arrays.length);
+          for (let i = 0; i < out.length; i++) {
+            for (let k = 0; k < arrays.length; k++) args[k] = arrays[k]![i]!;
+            out[i] = def.cpu(...args);
+          }
+        } else {
+          def.cpu(inputs.map((h) => ({ data: h.data!, shape: h.shape, dtype: h.dtype })), { data: out, shape: info.shape, dtype: info.dtype });
+        }
         return;
       }
     }

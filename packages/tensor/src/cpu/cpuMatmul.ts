@@ -1,13 +1,27 @@
-// Matrix product kernel of the CPU backend: C[m×n] = A[m×k]·B[k×n], row-major, at offsets.
+// Matrix product kernels of the CPU backend: C[m×n] = A[m×k]·B[k×n], row-major, at offsets, one
+// product or a batch of them, with an optional epilogue that sees each finished block of rows.
 //
-// Plain scalar JavaScript cannot use SIMD, so speed comes from doing as few non-arithmetic
-// instructions per multiply-add as possible: an 8×8 tile of C lives in 64 local variables while
-// the kernel walks k, reading 8 values of A and 8 of B per step (64 multiply-adds per 16 loads).
-// Both operands are first copied ("packed") into Float64Array scratch laid out in exactly the
-// order the tile loop reads them, zero-padded to whole tiles, so the hot loop is branch-free,
-// reads memory sequentially and only ever sees one array type whatever the dtype. Blocking over
-// k, m and n bounds the scratch whatever the problem size, and keeps the B panel of the current
-// tile in L1 while the packed A block is reread from L2.
+// Two implementations. Where WebAssembly SIMD exists (Node 16.4+, every current browser), the
+// products run in a SIMD kernel that scorch generates at startup (./wasm/): packed panels, a
+// register tile of f32x4 or f64x2 accumulators, relaxed SIMD's fused multiply-add where the
+// engine offers it, and rows split across workers where SharedArrayBuffer and workers exist.
+// There each element of C is accumulated in its own type (float32 in float32, as BLAS does),
+// term by term in order of k: |error| ≤ γ_k·Σ|a||b| with γ_k = k·u/(1 − k·u), u the type's unit
+// roundoff, whatever the tiling or the thread count (results are bit-identical across both).
+//
+// The TypeScript kernels below are the fallback (and take the tiny products, where copying into
+// the module costs more than it saves; see WASM_MIN_WORK). They accumulate in double precision
+// and round once, so a float32 result there is the correctly rounded value of a double dot
+// product. `setCpuWasm(false)` forces them.
+//
+// TypeScript kernels. Plain scalar JavaScript cannot use SIMD, so speed comes from doing as few
+// non-arithmetic instructions per multiply-add as possible: an 8×8 tile of C lives in 64 local
+// variables while the kernel walks k, reading 8 values of A and 8 of B per step (64 multiply-adds
+// per 16 loads). Both operands are first copied ("packed") into Float64Array scratch laid out in
+// exactly the order the tile loop reads them, zero-padded to whole tiles, so the hot loop is
+// branch-free, reads memory sequentially and only ever sees one array type whatever the dtype.
+// Blocking over k, m and n bounds the scratch whatever the problem size, and keeps the B panel of
+// the current tile in L1 while the packed A block is reread from L2.
 //
 // V8 specialises element accesses on the typed-array class, so float32 and float64 could need
 // two monomorphic copies. Measured (float32 and float64 calls interleaved in one process, versus
@@ -15,10 +29,146 @@
 // reads only Float64Array scratch and the dtype-dependent copies are O(mk + kn + mn). Only the
 // tiny direct path slows (float64 4×4×4: 0.88 → 0.62 GFLOP/s), where per-call overhead dominates
 // anyway. So there is one copy of each function.
-//
-// On every path each element of C is accumulated in double precision over the full k (in
-// registers, then a double scratch block or row) and rounded to the output type once, so a
-// float32 result is the correctly rounded value of a double-precision dot product.
+
+import {
+  defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
+} from './wasm/wasmMatmul.js';
+import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
+import { checkOptions } from '../options.js';
+
+type FloatArray = Float32Array | Float64Array;
+
+export interface MatmulOptions {
+  /**
+   * Called with the range [start, end) of `c` each time a run of whole rows of C is final: the
+   * runs come in order and cover C once (for a batch, rows of the [batch·m, n] result). Meant
+   * for fused elementwise work on the fresh rows while they are still in cache.
+   */
+  epilogue?: (start: number, end: number) => void;
+}
+
+/**
+ * Multiply-adds below which a product stays in TypeScript: copying the operands into the
+ * module's memory and padding to whole tiles costs more than SIMD saves there. Measured per call,
+ * one thread (TypeScript / WebAssembly): 4×4×4 0.15 / 1.8 µs, 8×8×8 0.59 / 0.50 µs (float64
+ * 0.58 / 0.61), 16×16×16 2.9 / 1.2 µs, 2×64×64 24 / 3.6 µs; so the crossover is near 8³.
+ */
+export const WASM_MIN_WORK = 512;
+
+let wasmEnabled = true;
+
+/**
+ * Writes A·B into `c` (overwriting). All three arrays must have the same element type; `c` must
+ * not overlap `a` or `b`.
+ */
+export function matmulInto<T extends FloatArray>(
+  a: T, aOff: number, b: T, bOff: number, c: T, cOff: number, m: number, n: number, k: number, options?: MatmulOptions,
+): void {
+  product('matmulInto', 1, a, aOff, 0, b, bOff, 0, c, cOff, m, n, k, options);
+}
+
+/**
+ * For i < batch: C_i = A_i·B_i, with A_i at aOff + i·aStride, B_i at bOff + i·bStride (a stride
+ * of 0 shares one operand across the batch: it is packed once) and C_i at cOff + i·m·n.
+ */
+export function matmulBatchedInto<T extends FloatArray>(
+  batch: number, a: T, aOff: number, aStride: number, b: T, bOff: number, bStride: number, c: T, cOff: number,
+  m: number, n: number, k: number, options?: MatmulOptions,
+): void {
+  product('matmulBatchedInto', batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, options);
+}
+
+/** Checks the arguments (O(1): types, integers, ranges), then computes. */
+function product(
+  where: string, batch: number, a: FloatArray, aOff: number, aStride: number, b: FloatArray, bOff: number, bStride: number,
+  c: FloatArray, cOff: number, m: number, n: number, k: number, options: MatmulOptions | undefined,
+): void {
+  checkOptions(where, options, ['epilogue']);
+  const epilogue = options?.epilogue;
+  if (epilogue !== undefined && typeof epilogue !== 'function') throw new TypeError(`${where}: epilogue must be a function, got ${typeof epilogue}`);
+  const kind = (x: unknown) => (x instanceof Float32Array ? 'Float32Array' : x instanceof Float64Array ? 'Float64Array' : null);
+  const names = [kind(a), kind(b), kind(c)];
+  if (names.includes(null) || names[0] !== names[1] || names[0] !== names[2]) {
+    const got = [a, b, c].map((x) => kind(x) ?? (x as object | null)?.constructor?.name ?? String(x)).join(', ');
+    throw new TypeError(`${where}: a, b and c must all be Float32Array or all Float64Array, got ${got}`);
+  }
+  const ints: [string, number][] = [['batch', batch], ['m', m], ['n', n], ['k', k], ['aOff', aOff], ['bOff', bOff], ['cOff', cOff], ['aStride', aStride], ['bStride', bStride]];
+  for (const [name, v] of ints) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${v}`);
+  }
+  const within = (name: string, arr: FloatArray, off: number, stride: number, size: number) => {
+    const end = batch === 0 || size === 0 ? off : off + (batch - 1) * stride + size;
+    if (end > arr.length) throw new RangeError(`${where}: ${name} needs elements up to index ${end - 1}, but has length ${arr.length}`);
+  };
+  within('a', a, aOff, aStride, m * k);
+  within('b', b, bOff, bStride, k * n);
+  within('c', c, cOff, m * n, m * n);
+  if (batch === 0 || m === 0 || n === 0) return;
+  if (k === 0) {
+    c.fill(0, cOff, cOff + batch * m * n);
+    epilogue?.(cOff, cOff + batch * m * n);
+    return;
+  }
+  if (wasmEnabled && m * n * k >= WASM_MIN_WORK) {
+    const dtype = c instanceof Float32Array ? 'f32' : 'f64';
+    if (wasmMatmul(dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue)) return;
+  }
+  for (let i = 0; i < batch; i++) matmulTypeScript(a, aOff + i * aStride, b, bOff + i * bStride, c, cOff + i * m * n, m, n, k, epilogue);
+}
+
+/**
+ * Forces the TypeScript kernels (false) or allows the WebAssembly ones where the engine has
+ * WebAssembly SIMD (true, the default). Both agree within the bound stated in the header.
+ */
+export function setCpuWasm(enabled: boolean): void {
+  if (typeof enabled !== 'boolean') throw new TypeError(`setCpuWasm: expected true or false, got ${String(enabled)}`);
+  wasmEnabled = enabled;
+}
+
+/**
+ * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
+ * logical core, at most 8). Where workers or SharedArrayBuffer are missing it is always 1.
+ * Results are identical whatever the count. Workers start on the first product large enough to
+ * split and then wait, idle and unref'd, for the next; a lower count leaves some of them idle,
+ * shutdownCpuThreads() stops them.
+ */
+export function setCpuThreads(n: number | undefined): void {
+  setWasmThreads(n);
+}
+
+/** Stops the CPU kernels' workers now (they never keep a process alive; this frees them early). */
+export function shutdownCpuThreads(): void {
+  shutdownWasmThreads();
+}
+
+export interface CpuKernelInfo {
+  /** Which kernels a large product runs: 'wasm-simd' or 'typescript'. */
+  matmul: 'wasm-simd' | 'typescript';
+  /** The engine has WebAssembly SIMD / relaxed SIMD. */
+  wasmSimd: boolean;
+  relaxedSimd: boolean;
+  /** The WebAssembly kernels use fused multiply-add (relaxed_madd) rather than mul then add. */
+  fma: boolean;
+  /** Threads a large product uses now, and the default on this machine. */
+  threads: number;
+  defaultThreads: number;
+}
+
+/** What the CPU matrix product runs on here (for logs and benchmarks). */
+export function cpuKernelInfo(): CpuKernelInfo {
+  const wasm = wasmEnabled && wasmMatmulAvailable();
+  return {
+    matmul: wasm ? 'wasm-simd' : 'typescript',
+    wasmSimd: wasmSimdSupported(),
+    relaxedSimd: wasmRelaxedSimdSupported(),
+    fma: wasm && wasmMatmulUsesFma(),
+    threads: wasm ? wasmThreads() : 1,
+    defaultThreads: defaultThreads(),
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// TypeScript kernels
 
 /** Rows and columns of the register tile of C (the micro-kernel below is written for 8×8). */
 const MR = 8;
@@ -31,7 +181,7 @@ const KC = 256;
 const NC = 256;
 /**
  * Shapes the tiled path handles badly, where a simple loop wins (measured on float32; see
- * matmulInto): tiny products, where packing costs more than it saves, and products with only a
+ * matmulTypeScript): tiny products, where packing costs more than it saves, and products with only a
  * few rows or columns, where most of each padded 8×8 tile would be zeros.
  */
 const DIRECT_MAX_WORK = 216;
@@ -42,31 +192,31 @@ const aPack = new Float64Array(MC * KC);
 const bPack = new Float64Array(KC * NC);
 const cBlock = new Float64Array(MC * NC);
 
-/** Writes A·B into `c` (overwriting). All three arrays must have the same element type. */
-export function matmulInto<T extends Float32Array | Float64Array>(
-  a: T, aOff: number, b: T, bOff: number, c: T, cOff: number, m: number, n: number, k: number,
+/** One product in TypeScript, double accumulation; the epilogue sees each block of MC rows. */
+function matmulTypeScript(
+  a: FloatArray, aOff: number, b: FloatArray, bOff: number, c: FloatArray, cOff: number, m: number, n: number, k: number,
+  epilogue: ((start: number, end: number) => void) | undefined,
 ): void {
-  if (m === 0 || n === 0) return;
-  if (k === 0) {
-    c.fill(0, cOff, cOff + m * n);
-    return;
-  }
   // Crossovers measured with 1024 in the other dimensions: at 6³ direct and tiled are equal
   // (0.9 GFLOP/s), at n = 2 direct does 0.8 and tiled 0.6, at m = 3 rows 1.15 and tiled 1.0.
   if (m * n * k <= DIRECT_MAX_WORK || n <= DIRECT_MAX_N) {
     matmulDirect(a, aOff, b, bOff, c, cOff, m, n, k);
+    epilogue?.(cOff, cOff + m * n);
     return;
   }
   if (m <= ROWS_MAX_M) {
     matmulRows(a, aOff, b, bOff, c, cOff, m, n, k);
+    epilogue?.(cOff, cOff + m * n);
     return;
   }
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = Math.min(NC, n - jc);
-    const ncPadded = roundUp(nc, NR);
-    for (let ic = 0; ic < m; ic += MC) {
-      const mc = Math.min(MC, m - ic);
-      const mcPadded = roundUp(mc, MR);
+  // Row blocks outermost, so that a block of rows is final (every column, all of k) before the
+  // next starts; B is repacked per (row block, column block, k slab) either way.
+  for (let ic = 0; ic < m; ic += MC) {
+    const mc = Math.min(MC, m - ic);
+    const mcPadded = roundUp(mc, MR);
+    for (let jc = 0; jc < n; jc += NC) {
+      const nc = Math.min(NC, n - jc);
+      const ncPadded = roundUp(nc, NR);
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
         // B is repacked for every row block (k·n copies per MC rows of C: 1/MC, under 2%, of the
@@ -83,6 +233,7 @@ export function matmulInto<T extends Float32Array | Float64Array>(
       }
       unpackC(cBlock, ncPadded, c, cOff + ic * n + jc, n, mc, nc);
     }
+    epilogue?.(cOff + ic * n, cOff + (ic + mc) * n);
   }
 }
 
@@ -92,8 +243,7 @@ function roundUp(x: number, multiple: number): number {
 
 /** Tiny or very narrow products: one double accumulator per element of C, B read down a column. */
 function matmulDirect(
-  a: Float32Array | Float64Array, aOff: number, b: Float32Array | Float64Array, bOff: number,
-  c: Float32Array | Float64Array, cOff: number, m: number, n: number, k: number,
+  a: FloatArray, aOff: number, b: FloatArray, bOff: number, c: FloatArray, cOff: number, m: number, n: number, k: number,
 ): void {
   for (let i = 0; i < m; i++) {
     const aRow = aOff + i * k;
@@ -114,8 +264,7 @@ const rowAccumulator = new Float64Array(ROW_CHUNK);
  * B is read along its rows, sequentially.
  */
 function matmulRows(
-  a: Float32Array | Float64Array, aOff: number, b: Float32Array | Float64Array, bOff: number,
-  c: Float32Array | Float64Array, cOff: number, m: number, n: number, k: number,
+  a: FloatArray, aOff: number, b: FloatArray, bOff: number, c: FloatArray, cOff: number, m: number, n: number, k: number,
 ): void {
   const acc = rowAccumulator;
   for (let j0 = 0; j0 < n; j0 += ROW_CHUNK) {

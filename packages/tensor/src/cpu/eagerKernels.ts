@@ -15,8 +15,10 @@
 // local; other patterns walk the input in order, accumulating into a scratch row of doubles.
 
 import type { DType, TypedArray } from '../dtype.js';
-import { type ElementwiseOp, reduceCombineExpression, reduceIdentity } from '../expression.js';
-import type { ReducePrimitive } from '../primitives.js';
+import {
+  type ElementwiseOp, argReplaceCondition, reduceCombineExpression, reduceIdentity, scanCombineExpression, scanIdentity,
+} from '../expression.js';
+import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../primitives.js';
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
 
@@ -220,4 +222,69 @@ function generalSource(op: ReducePrimitive, dtype: DType, pattern: string): stri
   }
   lines.push(body, 'for (let o = 0; o < nOut; o++) out[o] = acc[o];');
   return `function ${op}_general(out, x, acc, g) {\n${lines.join('\n')}\n}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scans and arg-reductions along one axis: the input seen as [outer, extent, inner], one walk of
+// the axis per (outer, inner) pair.
+
+type AxisKernel = (out: TypedArray, x: TypedArray, outer: number, extent: number, inner: number) => void;
+
+function axisGeometry(shape: readonly number[], axis: number): [number, number, number] {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  return [outer, shape[axis]!, inner];
+}
+
+/**
+ * out = the inclusive scan of dense `x` along `axis` (from the end when `reverse`). Floats run in
+ * doubles, rounded only when stored (as reductions); int32 wraps at every step, as on a GPU.
+ */
+export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, reverse: boolean, out: TypedArray): void {
+  if (out.length === 0) return;
+  const kernel = cached<AxisKernel>(`scan|${op}|${dtype}|${reverse}`, () => {
+    const step = renderJs(scanCombineExpression(op, dtype), ['acc', 'x[p]'], dtype === 'int32');
+    const [first, cond, next] = reverse ? ['(extent - 1) * inner', 'j >= 0', 'j--, p -= inner'] : ['0', 'j < extent', 'j++, p += inner'];
+    return `function ${op}_scan(out, x, outer, extent, inner) {
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k < inner; k++) {
+      let acc = ${scanIdentity(op)};
+      for (let j = ${reverse ? 'extent - 1' : '0'}, p = o * extent * inner + k + ${first}; ${cond}; ${next}) {
+        acc = ${step};
+        out[p] = acc;
+      }
+    }
+  }
+}`;
+  });
+  kernel(out, x, ...axisGeometry(shape, axis));
+}
+
+/** out = the first index of the extreme of dense `x` along `axis` (argReplaceCondition; the first NaN wins). */
+export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, out: TypedArray): void {
+  if (out.length === 0) return;
+  const kernel = cached<AxisKernel>(`arg|${op}|${dtype}`, () => {
+    const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
+    return `function ${op}_axis(out, x, outer, extent, inner) {
+  for (let o = 0; o < outer; o++) {
+    for (let k = 0; k < inner; k++) {
+      const base = o * extent * inner + k;
+      let best = x[base];
+      let at = 0;
+      if (best === best) {
+        for (let j = 1, p = base + inner; j < extent; j++, p += inner) {
+          const v = x[p];
+          if (${replace}) {
+            best = v;
+            at = j;
+            if (best !== best) break;
+          }
+        }
+      }
+      out[o * inner + k] = at;
+    }
+  }
+}`;
+  });
+  kernel(out, x, ...axisGeometry(shape, axis));
 }

@@ -15,7 +15,7 @@ import type { ElementwiseOp } from '../expression.js';
 import type { Equation, ProgramVar } from '../program.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from '../primitives.js';
 import { sizeOf, stridesOf } from '../shape.js';
-import { jsCast, jsElementwise, jsLiteral } from './jsCode.js';
+import { jsCast, jsElementwise, jsLiteral, rounded } from './jsCode.js';
 
 /** A stored value: the index of its array among the kernel's arrays, and its element layout. */
 export interface JsLocation {
@@ -50,6 +50,8 @@ export class JsWriter {
   private counter = 0;
   /** Equation indices computed inline (for `kernels()`). */
   readonly covered = new Set<number>();
+  /** Defined elementwise primitives the kernel calls, by name (bound once per call). */
+  private readonly customs = new Set<string>();
 
   constructor(private readonly ctx: JsWriterContext) {}
 
@@ -96,7 +98,10 @@ export class JsWriter {
 
   /** The kernel as a function of its arrays, `(B) => void`, around `lines`. */
   functionSource(name: string, lines: readonly string[]): string {
-    const bind = this.slots.map((_, i) => `const b${i} = B[${i}];`).join(' ');
+    const bind = [
+      ...this.slots.map((_, i) => `const b${i} = B[${i}];`),
+      ...[...this.customs].map((n) => `const cp_${n} = customFunction('${n}');`),
+    ].join(' ');
     return `function ${name.replace(/\W/g, '_')}(B) {\n  ${bind}\n  ${lines.join('\n  ')}\n}`;
   }
 
@@ -201,6 +206,13 @@ export class JsWriter {
         return jsLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
       case 'stopGradient':
         return at(eq.inputs[0]!);
+      case 'custom': {
+        // A defined elementwise primitive (the planner inlines no other kind): its CPU function
+        // in doubles, rounded to the dtype as the eager kernel's store rounds it.
+        const { name } = eq.params as PrimitiveParams['custom'];
+        this.customs.add(name);
+        return rounded(`cp_${name}(${eq.inputs.map((x) => at(x)).join(', ')})`, v.dtype);
+      }
       case 'reshape':
         return at(eq.inputs[0]!, this.reshapeCoords(coords, v.shape, eq.inputs[0]!.shape));
       case 'expand': {

@@ -1,0 +1,292 @@
+// Primitives defined with definePrimitive, on the CPU: values against float64 host math, the
+// definition's own jvp and vjp rules reached by jvp, grad, vmap and jit (a deliberately wrong
+// rule proves which rule runs), checkGrads to order 2, the default batching of both kinds, and
+// the errors of bad definitions (name collisions, malformed fields, rules returning the wrong
+// thing). The WebGPU side is in packages/kernels/test/customPrimitive.test.ts.
+//
+// Tolerances: float64 throughout, against the same formula in host doubles: the CPU
+// implementation is that formula, so values agree to a few ulps (1e-14 relative covers the
+// handful of roundings of log1p/exp/products). checkGrads uses its documented defaults.
+
+import { describe, expect, it } from 'vitest';
+import {
+  type Tensor, definePrimitive, definedPrimitives, memory, mul, randn, randomKey, sigmoid, softplus, sum, tensor, tidy,
+} from '@scorch/tensor';
+import { checkGrads, grad, jit, jvp, jvpRules, makeProgram, vjp, vjpRules, vmap, batchRules } from '@scorch/autograd';
+
+const softplusHost = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+
+/** y = softplus(x)²; dy/dx = 2·softplus(x)·σ(x), written with tensor ops so it differentiates again. */
+const derivative = (x: Tensor) => mul(mul(softplus(x), sigmoid(x)), 2);
+const softplusSquare = definePrimitive({
+  name: 'softplusSquare',
+  kind: 'elementwise',
+  inputs: ['x'],
+  cpu: (x) => softplusHost(x) ** 2,
+  wgsl: { expression: 'softplusSquare_value(x)', functions: 'fn softplusSquare_value(x: f32) -> f32 { let s = max(x, 0.0) + sc_log1p(sc_exp(-abs(x))); return s * s; }' },
+  jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
+  vjp: (ct, [x]) => [mul(ct, derivative(x!))],
+});
+
+/** A two-input elementwise primitive: f(a, b) = a·e^b, ∂f/∂a = e^b, ∂f/∂b = f. */
+const scaledExp = definePrimitive({
+  name: 'scaledExp',
+  kind: 'elementwise',
+  inputs: ['a', 'b'],
+  cpu: (a, b) => a * Math.exp(b),
+  wgsl: { expression: 'a * exp(b)' },
+  jvp: ([, b], [ta, tb], y) => {
+    const fromA = ta ? mul(ta, b!.exp()) : null;
+    const fromB = tb ? mul(tb, y) : null;
+    return fromA && fromB ? fromA.add(fromB) : fromA ?? fromB;
+  },
+  vjp: (ct, [, b], y) => [mul(ct, b!.exp()), mul(ct, y)],
+});
+
+/** A shader primitive with its own output shape: the sum of each row's squares, [m, n] → [m]. */
+const rowSquares = definePrimitive({
+  name: 'rowSquares',
+  kind: 'shader',
+  inputs: ['x'],
+  infer: ([x]) => {
+    if (x!.shape.length !== 2) throw new Error(`rowSquares: expected a matrix, got rank ${x!.shape.length}`);
+    return { shape: [x!.shape[0]!], dtype: x!.dtype };
+  },
+  cpu: ([x], out) => {
+    const [m, n] = x!.shape as [number, number];
+    for (let i = 0; i < m; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += x!.data[i * n + j]! ** 2;
+      out.data[i] = acc;
+    }
+  },
+  wgsl: {
+    code: ({ inputs }) => `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+  let i = id.x;
+  if (i >= ${inputs[0]!.shape[0]}u) { return; }
+  var acc = 0.0;
+  for (var j = 0u; j < ${inputs[0]!.shape[1]}u; j = j + 1u) { let v = x[i * ${inputs[0]!.shape[1]}u + j]; acc = acc + v * v; }
+  y[i] = acc;
+}`,
+    workgroupSize: [64, 1, 1],
+  },
+  // d Σⱼ xᵢⱼ² = Σⱼ 2xᵢⱼ dxᵢⱼ; its transpose spreads 2xᵢⱼ·ȳᵢ.
+  jvp: ([x], [t]) => (t ? sum(mul(mul(x!, t), 2), [1]) : null),
+  vjp: (ct, [x]) => [mul(mul(x!, 2), ct.reshape([x!.shape[0]!, 1]))],
+});
+
+const f64 = (values: number[] | number[][] | number[][][]) => tensor(values, { dtype: 'float64' });
+
+async function expectClose(t: Tensor, expected: readonly number[], rtol = 1e-14): Promise<void> {
+  const got = Array.from(await t.data());
+  expect(got.length).toBe(expected.length);
+  got.forEach((g, i) => {
+    const e = expected[i]!;
+    if (Math.abs(g - e) > rtol * Math.abs(e) + 1e-300) throw new Error(`element ${i}: got ${g}, expected ${e}`);
+  });
+}
+
+describe('a defined elementwise primitive on the CPU', () => {
+  const xs = [-30, -2.5, -0.1, 0, 0.7, 3, 40];
+
+  it('computes its values eagerly, in float64 and float32', async () => {
+    await expectClose(softplusSquare(f64(xs)), xs.map((x) => softplusHost(x) ** 2));
+    const y32 = softplusSquare(tensor(xs));
+    expect(y32.dtype).toBe('float32');
+    expect(Array.from(await y32.data())).toEqual(xs.map((x) => Math.fround(softplusHost(Math.fround(x)) ** 2)));
+  });
+
+  it('broadcasts its operands and takes numbers', async () => {
+    const a = f64([[1, 2, 3], [4, 5, 6]]);
+    const b = f64([0.5, -1, 2]);
+    await expectClose(scaledExp(a, b), [1, 2, 3, 4, 5, 6].map((v, i) => v * Math.exp([0.5, -1, 2][i % 3]!)));
+    await expectClose(scaledExp(a, 1), [1, 2, 3, 4, 5, 6].map((v) => v * Math.E));
+  });
+
+  it('takes derivatives through its own rules: grad, jvp, second order', async () => {
+    const x = f64(xs);
+    const g = grad((t: Tensor) => sum(softplusSquare(t)))(x) as Tensor;
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    await expectClose(g, xs.map((v) => 2 * softplusHost(v) * sig(v)), 1e-13);
+    const [, tangent] = jvp((t: Tensor) => softplusSquare(t), [x], [f64(xs.map(() => 1))]);
+    await expectClose(tangent, xs.map((v) => 2 * softplusHost(v) * sig(v)), 1e-13);
+    // d²/dx² s² = 2(σ² + s·σ(1 − σ))
+    const second = grad((t: Tensor) => sum(grad((u: Tensor) => sum(softplusSquare(u)))(t) as Tensor))(x) as Tensor;
+    await expectClose(second, xs.map((v) => 2 * (sig(v) ** 2 + softplusHost(v) * sig(v) * (1 - sig(v)))), 1e-12);
+  });
+
+  it('passes checkGrads to order 2 in both modes (one and two inputs)', async () => {
+    await checkGrads((t) => softplusSquare(t), [randn([3, 4], { dtype: 'float64', key: randomKey(1) })], { order: 2, modes: ['fwd', 'rev'] });
+    const a = randn([2, 3], { dtype: 'float64', key: randomKey(2) });
+    const b = randn([3], { dtype: 'float64', key: randomKey(3) });
+    await checkGrads((u, v) => scaledExp(u, v), [a, b], { order: 2, modes: ['fwd', 'rev'] });
+  });
+
+  it('is batched by vmap like a built-in elementwise op (batched and unbatched operands)', async () => {
+    const a = f64([[1, 2], [3, 4], [5, 6]]);
+    const b = f64([0.5, -1]);
+    const y = vmap((u: Tensor, v: Tensor) => scaledExp(u, v), { inAxes: [0, null] })(a, b) as Tensor;
+    expect(y.shape).toEqual([3, 2]);
+    await expectClose(y, [1, 2, 3, 4, 5, 6].map((v, i) => v * Math.exp([0.5, -1][i % 2]!)));
+    // Per-example gradients through the primitive.
+    const perExample = vmap(grad((t: Tensor) => sum(softplusSquare(t))))(f64([[0.5, -1], [2, 0]])) as Tensor;
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    await expectClose(perExample, [0.5, -1, 2, 0].map((v) => 2 * softplusHost(v) * sig(v)), 1e-13);
+  });
+
+  it('is one equation of a traced program and runs under jit', async () => {
+    const f = (t: Tensor) => softplusSquare(t.mul(2)).add(1);
+    const program = makeProgram(f)(f64(xs));
+    expect(program.equations.filter((eq) => eq.prim === 'custom').map((eq) => eq.params)).toEqual([{ name: 'softplusSquare' }]);
+    expect(program.toString()).toContain('softplusSquare');
+    const compiled = jit(f);
+    await expectClose(compiled(f64(xs)) as Tensor, xs.map((x) => softplusHost(2 * x) ** 2 + 1));
+    const g = jit(grad((t: Tensor) => sum(f(t))));
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    await expectClose(g(f64(xs)) as Tensor, xs.map((x) => 4 * softplusHost(2 * x) * sig(2 * x)), 1e-13);
+  });
+
+  it('frees what it makes', () => {
+    const before = memory().tensors;
+    const g = tidy(() => grad((t: Tensor) => sum(rowSquares(softplusSquare(t).reshape([1, 7]))))(f64(xs)) as Tensor);
+    expect(memory().tensors).toBe(before + 1); // the gradient, the one result kept
+    g.dispose();
+    expect(memory().tensors).toBe(before);
+  });
+});
+
+describe('the rules that run are the definition\'s', () => {
+  // The same function as softplusSquare with a vjp that is off by a factor of 3: reverse mode
+  // gives 3× the true gradient, forward mode (its correct jvp) the true one.
+  const wrongVjp = definePrimitive({
+    name: 'softplusSquareWrongVjp',
+    kind: 'elementwise',
+    inputs: ['x'],
+    cpu: (x) => softplusHost(x) ** 2,
+    wgsl: { expression: 'x' },
+    jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
+    vjp: (ct, [x]) => [mul(ct, mul(derivative(x!), 3))],
+  });
+
+  it('grad uses the vjp rule and jvp the jvp rule', async () => {
+    const x = f64([0.3, -1.2]);
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const truth = [0.3, -1.2].map((v) => 2 * softplusHost(v) * sig(v));
+    await expectClose(grad((t: Tensor) => sum(wrongVjp(t)))(x) as Tensor, truth.map((v) => 3 * v), 1e-13);
+    const [, pullback] = vjp((t: Tensor) => wrongVjp(t), x);
+    await expectClose(pullback(f64([1, 1]))[0]!, truth.map((v) => 3 * v), 1e-13);
+    const [, tangent] = jvp((t: Tensor) => wrongVjp(t), [x], [f64([1, 1])]);
+    await expectClose(tangent, truth, 1e-13);
+  });
+
+  it('checkGrads finds the wrong rule (reverse mode) and passes forward mode', async () => {
+    const x = randn([4], { dtype: 'float64', key: randomKey(9) });
+    await checkGrads((t) => wrongVjp(t), [x], { order: 1, modes: ['fwd'] });
+    await expect(checkGrads((t) => wrongVjp(t), [x], { order: 1, modes: ['rev'] })).rejects.toThrow(/⟨VJP, v⟩ vs ⟨u, JVP⟩ differs/);
+  });
+
+  it('a rule returning the wrong shape is named', async () => {
+    const badShape = definePrimitive({
+      name: 'badShapeRules', kind: 'elementwise', inputs: ['x'], cpu: (x) => x, wgsl: { expression: 'x' },
+      jvp: ([x]) => sum(x!),
+      vjp: (ct) => [sum(ct)],
+    });
+    const x = f64([1, 2]);
+    expect(() => jvp((t: Tensor) => badShape(t), [x], [x])).toThrow(/badShapeRules: its jvp rule returned a float64 \[\] tangent for a float64 \[2\] output/);
+    expect(() => grad((t: Tensor) => sum(badShape(t)))(x)).toThrow(/badShapeRules: its vjp rule returned a float64 \[\] tensor as the cotangent of input 0/);
+  });
+});
+
+describe('a defined shader primitive on the CPU', () => {
+  const m = f64([[1, 2, 3], [-1, 0.5, 2]]);
+
+  it('computes its values with its own output shape', async () => {
+    const y = rowSquares(m);
+    expect(y.shape).toEqual([2]);
+    await expectClose(y, [14, 5.25]);
+    expect(() => rowSquares(f64([1, 2]))).toThrow(/rowSquares: expected a matrix, got rank 1/);
+  });
+
+  it('passes checkGrads to order 2 and is batched one example at a time by default', async () => {
+    await checkGrads((t) => rowSquares(t), [randn([3, 4], { dtype: 'float64', key: randomKey(4) })], { order: 2, modes: ['fwd', 'rev'] });
+    const batch = f64([[[1, 2], [3, 4]], [[0, 1], [-2, 2]], [[1, 1], [1, 1]]]);
+    const y = vmap((t: Tensor) => rowSquares(t))(batch) as Tensor;
+    expect(y.shape).toEqual([3, 2]);
+    await expectClose(y, [5, 25, 1, 8, 2, 2]);
+    // Batch axis elsewhere: axis 1 of [2, 3, 2] holds the examples.
+    const y1 = vmap((t: Tensor) => rowSquares(t), { inAxes: 1 })(batch.permute([1, 0, 2])) as Tensor;
+    await expectClose(y1, [5, 25, 1, 8, 2, 2]);
+  });
+
+  it('uses its own batching rule when it has one', async () => {
+    let calls = 0;
+    const batched = definePrimitive({
+      name: 'rowSquaresBatched', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: x!.shape.slice(0, -1), dtype: x!.dtype }),
+      cpu: ([x], out) => {
+        const n = x!.shape[x!.shape.length - 1]!;
+        for (let i = 0; i < out.data.length; i++) {
+          let acc = 0;
+          for (let j = 0; j < n; j++) acc += x!.data[i * n + j]! ** 2;
+          out.data[i] = acc;
+        }
+      },
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null,
+      vjp: () => [null],
+      batch: ([x], [bdim]) => {
+        calls++;
+        return [batched(x!), bdim ?? null];
+      },
+    });
+    const y = vmap((t: Tensor) => batched(t))(f64([[[1, 2]], [[3, 4]]])) as Tensor;
+    expect(calls).toBe(1);
+    await expectClose(y, [5, 25]);
+  });
+});
+
+describe('definitions are checked, names are unique', () => {
+  const valid = {
+    kind: 'elementwise' as const, inputs: ['x'], cpu: (x: number) => x, wgsl: { expression: 'x' },
+    jvp: () => null, vjp: () => [null],
+  };
+
+  it('rejects a built-in name and a name defined before', () => {
+    expect(() => definePrimitive({ ...valid, name: 'exp' })).toThrow(/definePrimitive\('exp'\): 'exp' is a built-in primitive; choose another name/);
+    expect(() => definePrimitive({ ...valid, name: 'custom' })).toThrow(/'custom' is a built-in primitive/);
+    expect(() => definePrimitive({ ...valid, name: 'softplusSquare' })).toThrow(/a primitive named 'softplusSquare' is already defined; names are unique/);
+  });
+
+  it('rejects malformed definitions with what was wrong', () => {
+    expect(() => definePrimitive({ ...valid, name: '2fast' })).toThrow(/name must be letters, digits and '_' starting with a letter, got "2fast"/);
+    expect(() => definePrimitive({ ...valid, name: 'noInputs', inputs: [] })).toThrow(/inputs must be a non-empty array of names/);
+    expect(() => definePrimitive({ ...valid, name: 'twice', inputs: ['x', 'x'] })).toThrow(/input names must differ/);
+    expect(() => definePrimitive({ ...valid, name: 'noVjp', vjp: undefined as never })).toThrow(/'vjp' must be a function, got nothing/);
+    expect(() => definePrimitive({ ...valid, name: 'typo', jvpRule: () => null } as never)).toThrow(/unknown option 'jvpRule' \(did you mean 'jvp'\?\)/);
+    expect(() => definePrimitive({ ...valid, name: 'noExpr', wgsl: { expression: ' ' } })).toThrow(/wgsl.expression must be a non-empty WGSL expression/);
+    expect(() => definePrimitive({ ...valid, name: 'badKind', kind: 'fused' } as never)).toThrow(/kind must be 'elementwise' or 'shader', got "fused"/);
+    expect(() => definePrimitive({
+      ...valid, name: 'badWorkgroup', kind: 'shader', infer: (i: readonly { shape: readonly number[]; dtype: 'float32' }[]) => i[0]!,
+      cpu: () => undefined, wgsl: { code: '', workgroupSize: [64, 1] },
+    } as never)).toThrow(/wgsl.workgroupSize must be three positive integers, got \[64,1\]/);
+    // Nothing of a rejected definition was registered.
+    expect(definedPrimitives().filter((n) => ['2fast', 'noInputs', 'twice', 'noVjp', 'typo', 'noExpr', 'badKind', 'badWorkgroup'].includes(n))).toEqual([]);
+  });
+
+  it('a call with the wrong arity or a non-tensor says so', () => {
+    expect(() => scaledExp(f64([1]))).toThrow(/scaledExp: expected 2 input\(s\) \(a, b\), got 1/);
+    expect(() => softplusSquare(2)).toThrow(/softplusSquare: at least one input must be a Tensor/);
+    expect(() => softplusSquare(tensor([1], { dtype: 'int32' }))).toThrow(/softplusSquare: expected float tensors, got int32/);
+  });
+
+  it('defining a primitive changes no built-in rule, and the rule tables are frozen', () => {
+    expect(Object.isFrozen(jvpRules) && Object.isFrozen(vjpRules) && Object.isFrozen(batchRules)).toBe(true);
+    expect(() => {
+      (vjpRules as Record<string, unknown>).sin = () => [];
+    }).toThrow(TypeError);
+    expect(Object.keys(vjpRules)).not.toContain('softplusSquare');
+  });
+});

@@ -1,0 +1,89 @@
+// WGSL of primitives defined with `definePrimitive` (@scorch/tensor's primitiveRegistry.ts).
+// An elementwise definition becomes a function `cp_<name>` over f32 arguments, called wherever
+// the op is computed: its own eager kernel, or any fused kernel of a compiled program, exactly
+// where a built-in op's expression would go. Each function is preceded by a marker comment, so a
+// compile error at some line of a kernel can be traced back to the definition it came from.
+// A shader definition supplies its whole module; it is launched with its inputs and output bound
+// dense (element 0 at offset 0), no uniform block.
+
+import { type KernelIO, type PrimitiveDefinition, type ShaderDefinition, primitiveDefinition } from '@scorch/tensor';
+import { type KernelSpec, grid1d } from './common.js';
+
+/** The WGSL function an elementwise definition becomes. */
+export function customFunctionName(name: string): string {
+  return `cp_${name}`;
+}
+
+/** A call of the defined elementwise primitive `name` on WGSL argument expressions. */
+export function customCall(name: string, args: readonly string[]): string {
+  return `${customFunctionName(name)}(${args.join(', ')})`;
+}
+
+/** The marker comment before a definition's code in a kernel (see `definitionAtLine`). */
+const marker = (name: string) => `// custom primitive '${name}'`;
+
+function elementwiseSource(def: PrimitiveDefinition & { kind: 'elementwise' }): string {
+  const params = def.inputs.map((n) => `${n}: f32`).join(', ');
+  return `${marker(def.name)}\n${def.wgsl.functions ? `${def.wgsl.functions.trim()}\n` : ''}fn ${customFunctionName(def.name)}(${params}) -> f32 {\n  return ${def.wgsl.expression};\n}\n// end of custom primitive '${def.name}'`;
+}
+
+/** The functions of every defined elementwise primitive `code` calls (their helpers included). */
+export function customPrelude(code: string): string {
+  const names = new Set<string>();
+  for (const m of code.matchAll(/\bcp_([A-Za-z][A-Za-z0-9_]*)\(/g)) names.add(m[1]!);
+  const out: string[] = [];
+  for (const name of names) {
+    const def = primitiveDefinition(name);
+    if (def.kind !== 'elementwise') throw new Error(`internal: '${name}' is not an elementwise primitive`);
+    out.push(elementwiseSource(def));
+  }
+  return out.join('\n');
+}
+
+/**
+ * The defined primitive whose code holds line `line` (1-based) of a kernel's `code`, by the
+ * marker comments, and the line's number within that code (its `functions` then the generated
+ * `cp_<name>` wrapper, or its shader); null for a line of generated code.
+ */
+export function definitionAtLine(code: string, line: number): { name: string; line: number } | null {
+  const lines = code.split('\n');
+  for (let i = Math.min(line, lines.length) - 1; i >= 0; i--) {
+    const m = /^\/\/ (end of )?custom primitive '([^']+)'/.exec(lines[i]!);
+    if (m) return m[1] || i === line - 1 ? null : { name: m[2]!, line: line - 1 - i };
+  }
+  return null;
+}
+
+/** The workgroup size a shader's `main` declares, or null when the code does not say it plainly. */
+function declaredWorkgroupSize(code: string): number[] | null {
+  const m = /@workgroup_size\s*\(([^)]*)\)/.exec(code);
+  if (!m) return null;
+  const parts = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const values = parts.map((s) => Number(s.replace(/[ui]$/, '')));
+  if (values.some((v) => !Number.isInteger(v))) return null;
+  while (values.length < 3) values.push(1);
+  return values;
+}
+
+/** The launch of a shader definition for one call: its code (marked), workgroup size and grid. */
+export function customShaderKernel(def: ShaderDefinition, io: KernelIO): KernelSpec {
+  const source = typeof def.wgsl.code === 'function' ? def.wgsl.code(io) : def.wgsl.code;
+  if (typeof source !== 'string') throw new Error(`${def.name}: wgsl.code must give WGSL source text, got ${typeof source}`);
+  const declared = declaredWorkgroupSize(source);
+  const ws = def.wgsl.workgroupSize;
+  if (declared && declared.some((d, i) => d !== ws[i])) {
+    throw new Error(`${def.name}: the shader declares @workgroup_size(${declared.join(', ')}) but the definition says workgroupSize [${ws.join(', ')}]`);
+  }
+  const size = io.output.shape.reduce((a, b) => a * b, 1);
+  const dispatch = def.wgsl.dispatch ? def.wgsl.dispatch(io) : size === 0 ? ([0, 0, 0] as const) : grid1d(Math.ceil(size / ws[0]));
+  if (!Array.isArray(dispatch) || dispatch.length !== 3 || dispatch.some((d) => !Number.isInteger(d) || d < 0 || d > 65535)) {
+    throw new Error(`${def.name}: wgsl.dispatch must give three integer workgroup counts in [0, 65535], got ${JSON.stringify(dispatch)}`);
+  }
+  return {
+    label: `custom_${def.name}`,
+    code: `${marker(def.name)}\n${source}`,
+    workgroupSize: [ws[0], ws[1], ws[2]],
+    dispatch: [dispatch[0]!, dispatch[1]!, dispatch[2]!],
+    uniforms: new Uint32Array(0),
+  };
+}

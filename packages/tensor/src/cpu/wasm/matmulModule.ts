@@ -1,0 +1,289 @@
+// Generates the WebAssembly module of the CPU matrix product: packing routines, a register-tiled
+// SIMD micro-kernel and the blocked loop nest around it (the structure of GotoBLAS/BLIS), for
+// float32 (f32x4 lanes) or float64 (f64x2 lanes), with or without relaxed SIMD's fused
+// multiply-add.
+//
+// Layout, all in the module's one imported memory (byte addresses, row-major inputs):
+// - B is packed once per product into column panels NR wide: panel q (columns q·NR…) holds all k
+//   rows, row p at q·NR·k + p·NR elements, zero-padded past column n. A micro-kernel then reads
+//   its B operand sequentially whatever n is.
+// - A is packed one MC×KC block at a time into row panels MR tall, stored column by column (MR
+//   values per step of k), zero-padded past the last row, so one pointer plus constant offsets
+//   addresses a whole column of the tile.
+// - C has a row stride ldc ≥ n rounded up to NR and rows rounded up to MR: every tile the kernel
+//   writes is whole, and the host copies out the valid part.
+//
+// Arithmetic: each element of C is one lane of one accumulator, which starts at zero and adds
+// a·b for p = 0, 1, …, k−1 in order (KC blocks reload the accumulator from C and carry on). So an
+// element's value depends only on its row of A and column of B, never on the tiling, the
+// blocking or which thread computed it: the same as a scalar loop `c = c + a·b` in the element
+// type (mul then add, each rounded; with relaxed madd, one fused rounding where the engine fuses).
+
+import { FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
+
+export type WasmFloat = 'f32' | 'f64';
+
+export interface MatmulKernelShape {
+  /** Rows of the register tile. */
+  mr: number;
+  /** v128 vectors per tile row: the tile is mr × nv·lanes. */
+  nv: number;
+  /** Steps of k unrolled in the micro-kernel. */
+  unroll: number;
+  /** Rows of A packed per block (a multiple of mr). */
+  mc: number;
+  /** Depth of a packed block of A. */
+  kc: number;
+  /**
+   * Operand order within a step of k: 'bRegs' loads the nv B vectors once and each A value once
+   * (mr·nv + nv + 2 registers), 'reloadB' reloads B per row (mr·nv + 2), 'reloadA' re-splats A
+   * per vector (mr·nv + 2).
+   */
+  order?: 'bRegs' | 'reloadB' | 'reloadA';
+}
+
+export interface MatmulModuleOptions {
+  /** Use relaxed SIMD's fused multiply-add (f32x4/f64x2.relaxed_madd) instead of mul then add. */
+  fma: boolean;
+  /** Register tiles and blocking per element type. */
+  shapes: Record<WasmFloat, MatmulKernelShape>;
+  /** Whether the imported memory is shared (for threads), and its maximum size in pages. */
+  sharedMemory: boolean;
+  maximumPages: number;
+}
+
+export interface MatmulModuleLayout {
+  /** Lanes per v128 and bytes per element. */
+  lanes: number;
+  bytes: number;
+  /** Columns of a tile (the B panel width) and rows. */
+  nr: number;
+  mr: number;
+  mc: number;
+  kc: number;
+}
+
+export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): MatmulModuleLayout {
+  const lanes = dtype === 'f32' ? 4 : 2;
+  return { lanes, bytes: dtype === 'f32' ? 4 : 8, nr: shape.nv * lanes, mr: shape.mr, mc: shape.mc, kc: shape.kc };
+}
+
+/**
+ * The module: for each element type T in f32, f64, these exports (addresses in bytes, sizes in
+ * elements):
+ * - packB_T(b, n, k, bp): all of B (k×n, row stride n) into panels at bp.
+ * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap): C[0:rows, 0:npad] = A[0:rows, 0:k]·B for the
+ *   packed B, with ap as scratch for one packed block of A. rows may be any count; C must have
+ *   room for rows rounded up to mr.
+ * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
+ */
+export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: opts.maximumPages, shared: opts.sharedMemory });
+  for (const dtype of ['f32', 'f64'] as const) addMatmulFunctions(m, dtype, opts.fma, opts.shapes[dtype]);
+  return m.encode();
+}
+
+function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, shape: MatmulKernelShape): void {
+  const L = matmulLayout(dtype, shape);
+  const { mr, nr, bytes: E, lanes } = L;
+  const nv = shape.nv;
+  if (shape.mc % mr !== 0) throw new Error(`matmul module: mc (${shape.mc}) must be a multiple of mr (${mr})`);
+  const load = (f: FunctionBody, off = 0) => (dtype === 'f32' ? f.f32Load(off) : f.f64Load(off));
+  const store = (f: FunctionBody, off = 0) => (dtype === 'f32' ? f.f32Store(off) : f.f64Store(off));
+  const zero = (f: FunctionBody) => (dtype === 'f32' ? f.f32Const(0) : f.f64Const(0));
+  const splat = (f: FunctionBody, off: number) => (dtype === 'f32' ? f.v128Load32Splat(off) : f.v128Load64Splat(off));
+  const vmul = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4Mul() : f.f64x2Mul());
+  const vadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4Add() : f.f64x2Add());
+  const vmadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4RelaxedMadd() : f.f64x2RelaxedMadd());
+
+  // `for (i = from; i < to; i += step) body()`, as block { loop { br_if exit; body; i += step; br loop } }.
+  const forRange = (f: FunctionBody, i: number, from: () => void, to: () => void, step: number, body: () => void) => {
+    from();
+    f.set(i);
+    f.block().loop();
+    f.get(i); to(); f.i32GeS().brIf(1);
+    body();
+    f.get(i).i32Const(step).i32Add().set(i);
+    f.br(0).end().end();
+  };
+
+  // packB(b, n, k, bp)
+  m.func(`packB_${dtype}`, [I32, I32, I32, I32], [], (f, [b, n, k, bp]) => {
+    const j0 = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), width = f.local(I32), j = f.local(I32);
+    f.get(bp).set(dst);
+    forRange(f, j0, () => f.i32Const(0), () => f.get(n), nr, () => {
+      f.get(b).get(j0).i32Const(E).i32Mul().i32Add().set(src);
+      f.get(n).get(j0).i32Sub().set(width);
+      f.get(width).i32Const(nr).i32GeS().if();
+      {
+        // A whole panel: nv vector copies per row.
+        forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+          for (let v = 0; v < nv; v++) f.get(dst).get(src).v128Load(v * 16).v128Store(v * 16);
+          f.get(src).get(n).i32Const(E).i32Mul().i32Add().set(src);
+          f.get(dst).i32Const(nr * E).i32Add().set(dst);
+        });
+      }
+      f.else();
+      {
+        // The last, partial panel: the valid columns, then zeros.
+        forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+          forRange(f, j, () => f.i32Const(0), () => f.get(width), 1, () => {
+            f.get(dst).get(j).i32Const(E).i32Mul().i32Add();
+            f.get(src).get(j).i32Const(E).i32Mul().i32Add();
+            load(f);
+            store(f);
+          });
+          forRange(f, j, () => f.get(width), () => f.i32Const(nr), 1, () => {
+            f.get(dst).get(j).i32Const(E).i32Mul().i32Add();
+            zero(f);
+            store(f);
+          });
+          f.get(src).get(n).i32Const(E).i32Mul().i32Add().set(src);
+          f.get(dst).i32Const(nr * E).i32Add().set(dst);
+        });
+      }
+      f.end();
+    });
+  });
+
+  // packA(a, lda, rows, kc, ap): rows × kc of A (row stride lda) into mr-row panels.
+  const packA = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+    const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
+    forRange(f, i0, () => f.i32Const(0), () => f.get(rows), mr, () => {
+      f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
+      forRange(f, i, () => f.i32Const(0), () => f.i32Const(mr), 1, () => {
+        f.get(panel).get(i).i32Const(E).i32Mul().i32Add().set(dst);
+        f.get(i0).get(i).i32Add().get(rows).i32LtS().if();
+        {
+          f.get(a).get(i0).get(i).i32Add().get(lda).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
+          forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+            f.get(dst).get(src).emit(load).emit(store);
+            f.get(src).i32Const(E).i32Add().set(src);
+            f.get(dst).i32Const(mr * E).i32Add().set(dst);
+          });
+        }
+        f.else();
+        forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+          f.get(dst).emit(zero).emit(store);
+          f.get(dst).i32Const(mr * E).i32Add().set(dst);
+        });
+        f.end();
+      });
+    });
+  });
+
+  // kernel(ap, bp, kc, c, ldcBytes, accumulate): the mr × nr tile at c (=, or += when accumulate)
+  // the product of an A panel and a B panel over kc steps.
+  const kernel = m.func(undefined, [I32, I32, I32, I32, I32, I32], [], (f, [ap, bp, kc, c, ldcB, acc]) => {
+    const accs: number[] = [];
+    for (let t = 0; t < mr * nv; t++) accs.push(f.local(V128));
+    const bvec: number[] = [];
+    for (let v = 0; v < nv; v++) bvec.push(f.local(V128));
+    const av = f.local(V128);
+    const p = f.local(I32), row = f.local(I32);
+    // Accumulators: from C (a later KC block continues the sum) or zero.
+    f.get(acc).if();
+    f.get(c).set(row);
+    for (let i = 0; i < mr; i++) {
+      for (let v = 0; v < nv; v++) f.get(row).v128Load(v * 16).set(accs[i * nv + v]!);
+      if (i < mr - 1) f.get(row).get(ldcB).i32Add().set(row);
+    }
+    f.else();
+    for (let t = 0; t < mr * nv; t++) f.v128Const().set(accs[t]!);
+    f.end();
+    const order = shape.order ?? 'bRegs';
+    const bOff = (u: number, v: number) => (u * nr + v * lanes) * E;
+    const aOff = (u: number, i: number) => (u * mr + i) * E;
+    const update = (t: number, a: () => void, b: () => void) => {
+      if (fma) { a(); b(); f.get(t).emit(vmadd).set(t); }
+      else { f.get(t); a(); b(); f.emit(vmul).emit(vadd).set(t); }
+    };
+    const step = (u: number) => {
+      if (order === 'bRegs') {
+        for (let v = 0; v < nv; v++) f.get(bp).v128Load(bOff(u, v)).set(bvec[v]!);
+        for (let i = 0; i < mr; i++) {
+          f.get(ap);
+          splat(f, aOff(u, i));
+          f.set(av);
+          for (let v = 0; v < nv; v++) update(accs[i * nv + v]!, () => f.get(av), () => f.get(bvec[v]!));
+        }
+      } else if (order === 'reloadB') {
+        for (let i = 0; i < mr; i++) {
+          f.get(ap);
+          splat(f, aOff(u, i));
+          f.set(av);
+          for (let v = 0; v < nv; v++) update(accs[i * nv + v]!, () => f.get(av), () => f.get(bp).v128Load(bOff(u, v)));
+        }
+      } else {
+        for (let v = 0; v < nv; v++) {
+          f.get(bp).v128Load(bOff(u, v)).set(bvec[0]!);
+          for (let i = 0; i < mr; i++) update(accs[i * nv + v]!, () => f.get(ap).emit((g) => splat(g, aOff(u, i))), () => f.get(bvec[0]!));
+        }
+      }
+    };
+    const U = shape.unroll;
+    f.get(kc).set(p);
+    // Unrolled steps while at least U remain, then single steps.
+    f.block().loop();
+    f.get(p).i32Const(U).i32LtS().brIf(1);
+    for (let u = 0; u < U; u++) step(u);
+    f.get(ap).i32Const(U * mr * E).i32Add().set(ap);
+    f.get(bp).i32Const(U * nr * E).i32Add().set(bp);
+    f.get(p).i32Const(U).i32Sub().set(p);
+    f.br(0).end().end();
+    if (U > 1) {
+      f.block().loop();
+      f.get(p).i32Eqz().brIf(1);
+      step(0);
+      f.get(ap).i32Const(mr * E).i32Add().set(ap);
+      f.get(bp).i32Const(nr * E).i32Add().set(bp);
+      f.get(p).i32Const(1).i32Sub().set(p);
+      f.br(0).end().end();
+    }
+    f.get(c).set(row);
+    for (let i = 0; i < mr; i++) {
+      for (let v = 0; v < nv; v++) f.get(row).get(accs[i * nv + v]!).v128Store(v * 16);
+      if (i < mr - 1) f.get(row).get(ldcB).i32Add().set(row);
+    }
+  });
+
+  // gemm(a, lda, bp, c, ldc, rows, npad, k, ap)
+  m.func(`gemm_${dtype}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, bp, c, ldc, rows, npad, k, ap]) => {
+    const ic = f.local(I32), pc = f.local(I32), jr = f.local(I32), ir = f.local(I32);
+    const mcur = f.local(I32), kcur = f.local(I32), ldcB = f.local(I32), crow = f.local(I32);
+    f.get(ldc).i32Const(E).i32Mul().set(ldcB);
+    forRange(f, ic, () => f.i32Const(0), () => f.get(rows), shape.mc, () => {
+      // mcur = min(mc, rows − ic)
+      f.get(rows).get(ic).i32Sub().set(mcur);
+      f.i32Const(shape.mc).get(mcur).get(mcur).i32Const(shape.mc).i32GtS().select().set(mcur);
+      forRange(f, pc, () => f.i32Const(0), () => f.get(k), shape.kc, () => {
+        f.get(k).get(pc).i32Sub().set(kcur);
+        f.i32Const(shape.kc).get(kcur).get(kcur).i32Const(shape.kc).i32GtS().select().set(kcur);
+        // packA(a + (ic·lda + pc)·E, lda, mcur, kcur, ap)
+        f.get(a).get(ic).get(lda).i32Mul().get(pc).i32Add().i32Const(E).i32Mul().i32Add();
+        f.get(lda).get(mcur).get(kcur).get(ap).call(packA);
+        forRange(f, jr, () => f.i32Const(0), () => f.get(npad), nr, () => {
+          // The C tile of row ic, column jr.
+          f.get(c).get(ic).get(ldc).i32Mul().get(jr).i32Add().i32Const(E).i32Mul().i32Add().set(crow);
+          forRange(f, ir, () => f.i32Const(0), () => f.get(mcur), mr, () => {
+            f.get(ap).get(ir).get(kcur).i32Mul().i32Const(E).i32Mul().i32Add();
+            f.get(bp).get(jr).get(k).i32Mul().get(pc).i32Const(nr).i32Mul().i32Add().i32Const(E).i32Mul().i32Add();
+            f.get(kcur).get(crow).get(ldcB).get(pc).i32Const(0).i32GtS().call(kernel);
+            f.get(crow).get(ldcB).i32Const(mr).i32Mul().i32Add().set(crow);
+          });
+        });
+      });
+    });
+  });
+
+  // compact(c, ldc, n, rows): row r moves from c + r·ldc to c + r·n (memmove; rows go downwards).
+  m.func(`compact_${dtype}`, [I32, I32, I32, I32], [], (f, [c, ldc, n, rows]) => {
+    const r = f.local(I32);
+    forRange(f, r, () => f.i32Const(1), () => f.get(rows), 1, () => {
+      f.get(c).get(r).get(n).i32Mul().i32Const(E).i32Mul().i32Add();
+      f.get(c).get(r).get(ldc).i32Mul().i32Const(E).i32Mul().i32Add();
+      f.get(n).i32Const(E).i32Mul();
+      f.memoryCopy();
+    });
+  });
+}

@@ -1,0 +1,257 @@
+// Workers that share the matmul module's memory and split a product's rows between them, so that
+// a synchronous call (the CPU backend's execute) can use every core: Node's worker_threads, or
+// Web Workers in a cross-origin-isolated page.
+//
+// Protocol, all through one small SharedArrayBuffer (never messages, so a job needs no event
+// loop turn): the caller writes a job's parameters, publishes it under a new epoch, wakes the
+// workers, then claims chunks of rows itself like any worker. A chunk is claimed by a
+// compare-and-swap on a 64-bit counter whose high half is the job's epoch: a worker that wakes
+// late, or reads the parameters of a job that has since ended, cannot claim anything, because the
+// caller retags the counter before it rewrites the parameters. The caller then waits only for
+// chunks that running workers have claimed, so a worker that has not started yet (a browser
+// starts workers asynchronously) or is descheduled delays nothing: the caller does the work.
+//
+// Every chunk runs the same wasm code on the same data whoever claims it, and each element of C
+// is computed by one lane from its row of A and column of B alone, so results are bit-identical
+// to a single thread's.
+
+/** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
+const EPOCH = 0;
+const DONE = 1;
+const STOP = 2;
+const FAILED = 3;
+/** Chunks computed by workers (not the caller) since the pool started: how tests know threads ran. */
+const WORKER_CHUNKS = 4;
+const PARAMS = 8;
+const COUNTER_BYTE = 128;
+const CONTROL_BYTES = 192;
+
+/** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
+export interface MatmulJob {
+  f64: boolean;
+  /** A (rows of stride lda) for batch entry 0; entry b starts aBatch bytes further. */
+  a: number;
+  aBatch: number;
+  lda: number;
+  /** Packed B for entry 0; entry b's is bpBatch bytes further (0 when B is shared). */
+  bp: number;
+  bpBatch: number;
+  /** C for entry 0, row stride ldc before compaction; entry b starts cBatch bytes further. */
+  c: number;
+  cBatch: number;
+  ldc: number;
+  m: number;
+  n: number;
+  k: number;
+  /** Rows per chunk (a multiple of the kernel's tile height) and chunks per batch entry. */
+  rowsPerChunk: number;
+  chunksPerBatch: number;
+  nChunks: number;
+  /** Scratch for packing A: participant id i uses apBase + i·apStride. */
+  apBase: number;
+  apStride: number;
+  /** Participants (the caller is id 0) that take part; workers with a higher id sit this job out. */
+  participants: number;
+}
+
+const JOB_FIELDS: readonly (keyof MatmulJob)[] = [
+  'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants',
+];
+
+/** The exports of an instance of the matmul module that a chunk needs. */
+export type MatmulExports = Record<string, (...args: number[]) => void>;
+
+/**
+ * Claims and computes chunks of the job published under `epoch` until none is left, as
+ * participant `id`. Self-contained (it reads nothing outside its arguments): the workers run its
+ * source text, so the caller and the workers share one definition.
+ */
+export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64Array, epoch: number, id: number): void {
+  // Parameters at ctl[8…25], in the order of JOB_FIELDS.
+  if (id >= ctl[25]!) return;
+  const f64 = ctl[8] === 1;
+  const gemm = f64 ? ex.gemm_f64! : ex.gemm_f32!;
+  const compact = f64 ? ex.compact_f64! : ex.compact_f32!;
+  const E = f64 ? 8 : 4;
+  const a = ctl[9]!, aBatch = ctl[10]!, lda = ctl[11]!, bp = ctl[12]!, bpBatch = ctl[13]!, c = ctl[14]!, cBatch = ctl[15]!;
+  const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
+  const ap = ctl[23]! + id * ctl[24]!;
+  const tag = BigInt(epoch >>> 0);
+  for (;;) {
+    const v = Atomics.load(counter, 0);
+    // Another job's counter (or this one closed): these parameters may be stale, so stop.
+    if (v >> 32n !== tag) return;
+    const index = Number(v & 0xffffffffn);
+    if (index >= nChunks) return;
+    if (Atomics.compareExchange(counter, 0, v, v + 1n) !== v) continue;
+    const batch = Math.floor(index / chunksPerBatch);
+    const r0 = (index - batch * chunksPerBatch) * rowsPerChunk;
+    const rows = Math.min(rowsPerChunk, m - r0);
+    const cChunk = c + batch * cBatch + r0 * ldc * E;
+    try {
+      gemm(a + batch * aBatch + r0 * lda * E, lda, bp + batch * bpBatch, cChunk, ldc, rows, ldc, k, ap);
+      // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go.
+      if (ldc !== n) compact(cChunk, ldc, n, rows);
+    } catch {
+      Atomics.store(ctl, 3, 1);
+    }
+    if (id !== 0) Atomics.add(ctl, 4, 1);
+    if (Atomics.add(ctl, 1, 1) + 1 === nChunks) Atomics.notify(ctl, 1);
+  }
+}
+
+/** A worker's program: instantiate the module on the shared memory, then serve jobs until STOP. */
+function workerSource(): string {
+  return `'use strict';
+const runChunks = ${runChunks.toString()};
+function start(data) {
+  const ex = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports;
+  const ctl = new Int32Array(data.control);
+  const counter = new BigUint64Array(data.control, ${COUNTER_BYTE}, 1);
+  for (;;) {
+    const epoch = Atomics.load(ctl, ${EPOCH});
+    if (Atomics.load(ctl, ${STOP}) !== 0) break;
+    runChunks(ex, ctl, counter, epoch, data.id);
+    Atomics.wait(ctl, ${EPOCH}, epoch);
+  }
+  if (typeof close === 'function') close();
+}
+if (typeof require === 'function') start(require('node:worker_threads').workerData);
+else self.onmessage = (event) => start(event.data);
+`;
+}
+
+interface WorkerHandle {
+  terminate(): unknown;
+}
+
+/** What a worker needs to start: the compiled module, the shared memory, the control block, its id. */
+interface WorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: SharedArrayBuffer;
+  id: number;
+}
+
+/** How workers are made here, or null where they cannot be (no Worker, no shared memory). */
+export type WorkerFactory = (source: string, data: WorkerData) => WorkerHandle;
+
+type NodeWorkerThreads = {
+  Worker: new (source: string, options: { eval: boolean; workerData: unknown }) => WorkerHandle & { unref(): void; on(event: string, f: (e: unknown) => void): void };
+};
+
+let nodeWorkerThreads: NodeWorkerThreads | null | undefined;
+
+/** Node's worker_threads, loaded synchronously where Node allows it (20.16+), else null. */
+function loadNodeWorkerThreads(): NodeWorkerThreads | null {
+  if (nodeWorkerThreads !== undefined) return nodeWorkerThreads;
+  const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
+  nodeWorkerThreads = proc?.versions?.node && typeof proc.getBuiltinModule === 'function' ? (proc.getBuiltinModule('node:worker_threads') as NodeWorkerThreads) : null;
+  return nodeWorkerThreads;
+}
+
+/** The platform's way to start a worker on `source`, or null. */
+export function workerFactory(): WorkerFactory | null {
+  const node = loadNodeWorkerThreads();
+  if (node) {
+    return (source, data) => {
+      const worker = new node.Worker(source, { eval: true, workerData: data });
+      // A pool must never keep the process alive once the user's work is done.
+      worker.unref();
+      worker.on('error', () => {});
+      return worker;
+    };
+  }
+  const g = globalThis as { Worker?: new (url: string) => WorkerHandle & { postMessage(d: unknown): void }; process?: unknown };
+  if (g.process === undefined && typeof g.Worker === 'function' && typeof Blob === 'function' && typeof URL === 'function') {
+    const Worker = g.Worker;
+    let url: string | undefined;
+    return (source, data) => {
+      url ??= URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+      const worker = new Worker(url);
+      worker.postMessage(data);
+      return worker;
+    };
+  }
+  return null;
+}
+
+/** Logical cores, for the default thread count. */
+export function hardwareThreads(): number {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const os = typeof proc?.getBuiltinModule === 'function' ? (proc.getBuiltinModule('node:os') as { availableParallelism?: () => number; cpus(): unknown[] }) : null;
+  if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  return nav?.hardwareConcurrency ?? 1;
+}
+
+/** Whether this thread may block in Atomics.wait (not a browser's main thread). */
+function canBlock(): boolean {
+  try {
+    // A value mismatch returns at once; a thread that may not block throws before comparing.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** participants − 1 workers plus the calling thread. */
+export class ThreadPool {
+  private readonly control = new SharedArrayBuffer(CONTROL_BYTES);
+  private readonly ctl = new Int32Array(this.control);
+  private readonly counter = new BigUint64Array(this.control, COUNTER_BYTE, 1);
+  private readonly workers: WorkerHandle[] = [];
+  private readonly blocking = canBlock();
+  private epoch = 0;
+  private closed = false;
+
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory) {
+    // Closed until the first job: a worker that starts now finds nothing to claim.
+    Atomics.store(this.counter, 0, 0xffffffffn);
+    const source = workerSource();
+    for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, id }));
+  }
+
+  /** Runs `job` on the calling thread and the workers; returns when every chunk is done. */
+  run(job: MatmulJob, exports: MatmulExports): void {
+    if (this.closed) throw new Error('cpu threads: the pool was closed');
+    const { ctl, counter } = this;
+    this.epoch = (this.epoch + 1) >>> 0 || 1;
+    const tag = BigInt(this.epoch) << 32n;
+    // Retag before rewriting the parameters: from here no claim for an earlier job can succeed.
+    Atomics.store(counter, 0, tag | 0xffffffffn);
+    JOB_FIELDS.forEach((field, i) => {
+      const value = job[field];
+      ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    });
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, FAILED, 0);
+    Atomics.store(counter, 0, tag);
+    Atomics.store(ctl, EPOCH, this.epoch | 0);
+    Atomics.notify(ctl, EPOCH);
+    runChunks(exports, ctl, counter, this.epoch | 0, 0);
+    for (;;) {
+      const done = Atomics.load(ctl, DONE);
+      if (done >= job.nChunks) break;
+      if (this.blocking) Atomics.wait(ctl, DONE, done);
+    }
+    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a matmul chunk failed in a worker');
+  }
+
+  /** Chunks the workers (not the calling thread) have computed so far. */
+  get workerChunks(): number {
+    return Atomics.load(this.ctl, WORKER_CHUNKS);
+  }
+
+  /** Stops the workers (they leave their wait loop and exit) and releases them. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.ctl, STOP, 1);
+    Atomics.add(this.ctl, EPOCH, 1);
+    Atomics.notify(this.ctl, EPOCH);
+    for (const w of this.workers) void w.terminate();
+    this.workers.length = 0;
+  }
+}

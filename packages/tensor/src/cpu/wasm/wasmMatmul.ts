@@ -1,0 +1,312 @@
+// The WebAssembly matrix product at run time: the module is generated and compiled once, on first
+// use, with relaxed SIMD's fused multiply-add where the engine has it; operands are copied into
+// its memory (one memcpy each), B is packed there, and C is computed in chunks of rows, on this
+// thread or split across workers, then copied out chunk by chunk, each chunk handed to the
+// caller's epilogue while it is still in cache.
+//
+// Copying costs O(mk + kn + mn) against the product's O(mnk) and lets the kernels read packed,
+// aligned operands whatever the caller's arrays are. The memory is shared (a SharedArrayBuffer)
+// wherever that is allowed, so workers can compute in place.
+
+import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
+import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
+import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, workerFactory } from './threadPool.js';
+
+/**
+ * Register tiles and blocks, measured on the development machine (see benchmarks/NOTES.md).
+ * V8 on x64 gives wasm 15 of the 16 xmm registers: with mul then add a tile needs mr·nv
+ * accumulators + nv B vectors + the A value + the product (5×2: 14), with fused madd one fewer.
+ */
+const SHAPES: Record<'mulAdd' | 'fma', Record<WasmFloat, MatmulKernelShape>> = {
+  mulAdd: {
+    f32: { mr: 5, nv: 2, unroll: 4, mc: 120, kc: 256 },
+    f64: { mr: 5, nv: 2, unroll: 4, mc: 120, kc: 256 },
+  },
+  fma: {
+    f32: { mr: 6, nv: 2, unroll: 4, mc: 120, kc: 256 },
+    f64: { mr: 6, nv: 2, unroll: 4, mc: 120, kc: 256 },
+  },
+};
+
+/** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
+const MAXIMUM_PAGES = 16384;
+const PAGE = 65536;
+/** Default cap on threads: beyond it a 2-D product gains little and memory bandwidth is shared. */
+const MAX_DEFAULT_THREADS = 8;
+/**
+ * Multiply-adds below which a product stays on one thread: 2^24, about 1 ms on one core at
+ * ~30 GFLOP/s. Waking the workers costs tens of µs on an idle machine, but on a busy one a worker
+ * that has claimed a chunk and is then descheduled makes the caller wait a time slice: measured on
+ * the 2-core development machine at load 10, 128³ (2^21) took 0.13 ms on one thread and a median
+ * of 2.6 ms on two. Above about a millisecond of work the split pays even there.
+ */
+const THREAD_MIN_WORK = 1 << 24;
+let threadMinWork = THREAD_MIN_WORK;
+
+interface Runtime {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  shared: boolean;
+  exports: MatmulExports;
+  fma: boolean;
+  layouts: Record<WasmFloat, MatmulModuleLayout>;
+  bytes: number;
+  f32: Float32Array;
+  f64: Float64Array;
+}
+
+let runtime: Runtime | null | undefined;
+let fmaOverride: boolean | undefined;
+let threadSetting: number | undefined;
+let pool: ThreadPool | null = null;
+/**
+ * Set while a product uses the module's memory: an epilogue that itself multiplies matrices
+ * would overwrite operands the rest of the product still reads, so such a nested call is
+ * refused (and runs in TypeScript).
+ */
+let busy = false;
+
+function newMemory(): { memory: WebAssembly.Memory; shared: boolean } {
+  if (sharedMemorySupported()) {
+    try {
+      return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }), shared: true };
+    } catch {
+      // A page that is not cross-origin isolated, or too little address space: unshared below.
+    }
+  }
+  return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES }), shared: false };
+}
+
+/** The compiled module and its memory, or null where WebAssembly SIMD is missing. */
+function getRuntime(): Runtime | null {
+  if (runtime !== undefined) return runtime;
+  runtime = null;
+  if (!wasmSimdSupported()) return null;
+  const fma = fmaOverride ?? wasmRelaxedSimdSupported();
+  const shapes = SHAPES[fma ? 'fma' : 'mulAdd'];
+  try {
+    const { memory, shared } = newMemory();
+    const module = new WebAssembly.Module(matmulModule({ fma, shapes, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as MatmulExports;
+    const bytes = memory.buffer.byteLength;
+    runtime = {
+      module, memory, shared, exports, fma, bytes,
+      layouts: { f32: matmulLayout('f32', shapes.f32), f64: matmulLayout('f64', shapes.f64) },
+      f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
+    };
+  } catch {
+    // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
+    // thread; this one is about 4.8 KB) or no memory: the TypeScript kernels.
+    runtime = null;
+  }
+  return runtime;
+}
+
+function ensureBytes(rt: Runtime, bytes: number): void {
+  if (rt.bytes >= bytes) return;
+  rt.memory.grow(Math.ceil((bytes - rt.bytes) / PAGE));
+  rt.bytes = rt.memory.buffer.byteLength;
+  rt.f32 = new Float32Array(rt.memory.buffer);
+  rt.f64 = new Float64Array(rt.memory.buffer);
+}
+
+/** Whether the WebAssembly kernels can run here. */
+export function wasmMatmulAvailable(): boolean {
+  return getRuntime() !== null;
+}
+
+/** Whether the kernels use fused multiply-add (relaxed SIMD). */
+export function wasmMatmulUsesFma(): boolean {
+  return getRuntime()?.fma ?? false;
+}
+
+/**
+ * For tests: build the kernels with (true) or without (false) relaxed SIMD's madd, or as detected
+ * (undefined). Discards the current module, memory and workers.
+ */
+export function setWasmFmaForTesting(fma: boolean | undefined): void {
+  if (fma === true && !wasmRelaxedSimdSupported()) throw new Error('relaxed SIMD is not available in this engine');
+  closePool();
+  fmaOverride = fma;
+  runtime = undefined;
+}
+
+/** For tests: split products from `work` multiply-adds on (undefined: the default, 2^24). */
+export function setWasmThreadMinWorkForTesting(work: number | undefined): void {
+  threadMinWork = work ?? THREAD_MIN_WORK;
+}
+
+/** Whether this platform can run workers on a shared memory at all. */
+function threadsPossible(): boolean {
+  return sharedMemorySupported() && workerFactory() !== null;
+}
+
+/** The default: one per logical core, capped; one where workers or shared memory are missing. */
+export function defaultThreads(): number {
+  return threadsPossible() ? Math.max(1, Math.min(MAX_DEFAULT_THREADS, hardwareThreads())) : 1;
+}
+
+/** Threads a large product uses now (the setting, or the default; 1 where threads cannot run). */
+export function wasmThreads(): number {
+  if (!threadsPossible()) return 1;
+  return threadSetting ?? defaultThreads();
+}
+
+export function setWasmThreads(n: number | undefined): void {
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 256)) {
+    throw new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`);
+  }
+  threadSetting = n;
+  // A smaller count uses part of the pool; only a larger one needs new workers.
+  if (pool && pool.participants < wasmThreads()) closePool();
+}
+
+function closePool(): void {
+  pool?.close();
+  pool = null;
+}
+
+/** A pool of at least `threads` participants, started on first need; null where it cannot start. */
+function getPool(rt: Runtime, threads: number): ThreadPool | null {
+  if (pool && pool.participants >= threads) return pool;
+  closePool();
+  const factory = workerFactory();
+  if (!rt.shared || !factory) return null;
+  try {
+    pool = new ThreadPool(threads, rt.module, rt.memory, factory);
+  } catch {
+    pool = null;
+  }
+  return pool;
+}
+
+/** Workers running now and the chunks they have computed (for tests: did threads take part?). */
+export function wasmThreadStats(): { workers: number; workerChunks: number } {
+  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks } : { workers: 0, workerChunks: 0 };
+}
+
+/** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */
+export function shutdownWasmThreads(): void {
+  closePool();
+}
+
+function align64(x: number): number {
+  return Math.ceil(x / 64) * 64;
+}
+
+function roundUp(x: number, multiple: number): number {
+  return Math.ceil(x / multiple) * multiple;
+}
+
+/**
+ * c[cOff + i·m·n …] = a[aOff + i·aStride …] · b[bOff + i·bStride …] for i < batch (a stride of
+ * 0 shares one operand across the batch); m, n, k ≥ 1. `epilogue(start, end)` is called for each
+ * finished run of whole rows of C, in order. Returns false, having written nothing, when the
+ * kernels cannot run here, the operands do not fit the memory, or another product is using it
+ * (a product started from an epilogue).
+ */
+export function wasmMatmul(
+  dtype: WasmFloat, batch: number,
+  a: Float32Array | Float64Array, aOff: number, aStride: number,
+  b: Float32Array | Float64Array, bOff: number, bStride: number,
+  c: Float32Array | Float64Array, cOff: number,
+  m: number, n: number, k: number,
+  epilogue?: (start: number, end: number) => void,
+): boolean {
+  if (busy) return false;
+  const rt = getRuntime();
+  if (!rt) return false;
+  busy = true;
+  try {
+    return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue);
+  } finally {
+    busy = false;
+  }
+}
+
+function runProduct(
+  rt: Runtime, dtype: WasmFloat, batch: number,
+  a: Float32Array | Float64Array, aOff: number, aStride: number,
+  b: Float32Array | Float64Array, bOff: number, bStride: number,
+  c: Float32Array | Float64Array, cOff: number,
+  m: number, n: number, k: number,
+  epilogue: ((start: number, end: number) => void) | undefined,
+): boolean {
+  const L = rt.layouts[dtype];
+  const E = L.bytes;
+  const npad = roundUp(n, L.nr);
+  const mpad = roundUp(m, L.mr);
+  const aShared = aStride === 0 || batch === 1;
+  const bShared = bStride === 0 || batch === 1;
+  const aCount = aShared ? 1 : batch;
+  const bCount = bShared ? 1 : batch;
+
+  const threads = wasmThreads();
+  const work = batch * m * n * k;
+  const threaded = threads > 1 && work >= threadMinWork && batch * Math.ceil(m / L.mr) >= 2;
+  // One thread: blocks of mc rows (the A block the kernel keeps in L2; the epilogue sees each
+  // block while it is in cache). Threads: about four chunks per participant, for balance.
+  const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
+  const chunksPerBatch = Math.ceil(m / rowsPerChunk);
+  const participants = threaded ? threads : 1;
+
+  // Regions, 64-byte aligned: A copies, one raw B, packed Bs, C (rows padded to mr, stride npad), A-pack scratch.
+  const aRegion = 0;
+  const aBatch = aShared ? 0 : align64(m * k * E);
+  const bRaw = align64(aRegion + (aShared ? align64(m * k * E) : aBatch * batch));
+  const bpRegion = align64(bRaw + k * n * E);
+  const bpBatch = bShared ? 0 : align64(npad * k * E);
+  const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
+  const cBatch = align64(mpad * npad * E);
+  const apRegion = cRegion + cBatch * batch;
+  const apStride = align64(L.mc * L.kc * E);
+  const total = apRegion + apStride * participants;
+  if (total > MAXIMUM_PAGES * PAGE) return false;
+  ensureBytes(rt, total);
+
+  const view = dtype === 'f32' ? rt.f32 : rt.f64;
+  const ex = rt.exports;
+  for (let i = 0; i < aCount; i++) {
+    const from = aOff + i * aStride;
+    view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
+  }
+  const packB = ex[`packB_${dtype}`]!;
+  for (let i = 0; i < bCount; i++) {
+    const from = bOff + i * bStride;
+    view.set(b.subarray(from, from + k * n), bRaw / E);
+    packB(bRaw, n, k, bpRegion + i * bpBatch);
+  }
+
+  const job: MatmulJob = {
+    f64: dtype === 'f64', a: aRegion, aBatch, lda: k, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
+    m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
+  };
+  // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
+  const chunk = (i: number) => {
+    const bi = Math.floor(i / chunksPerBatch);
+    const r0 = (i - bi * chunksPerBatch) * rowsPerChunk;
+    return { bi, r0, rows: Math.min(rowsPerChunk, m - r0), cChunk: cRegion + bi * cBatch + r0 * npad * E };
+  };
+  const copyOut = (i: number) => {
+    const { bi, r0, rows, cChunk } = chunk(i);
+    const to = cOff + bi * m * n + r0 * n;
+    c.set(view.subarray(cChunk / E, cChunk / E + rows * n), to);
+    epilogue?.(to, to + rows * n);
+  };
+
+  const threadPool = threaded ? getPool(rt, threads) : null;
+  if (threadPool) {
+    threadPool.run(job, ex);
+    for (let i = 0; i < job.nChunks; i++) copyOut(i);
+    return true;
+  }
+  const gemm = ex[`gemm_${dtype}`]!;
+  const compact = ex[`compact_${dtype}`]!;
+  for (let i = 0; i < job.nChunks; i++) {
+    const { bi, r0, rows, cChunk } = chunk(i);
+    gemm(aRegion + bi * aBatch + r0 * k * E, k, bpRegion + bi * bpBatch, cChunk, npad, rows, npad, k, apRegion);
+    if (npad !== n) compact(cChunk, npad, n, rows);
+    copyOut(i);
+  }
+  return true;
+}

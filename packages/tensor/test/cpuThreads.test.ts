@@ -1,0 +1,196 @@
+// The CPU matrix product on several threads (workers over a shared WebAssembly.Memory): the same
+// bits as one thread whatever the count, the workers really take part, small products stay on
+// the calling thread, the pool is replaced or stopped without leaking workers, and a process
+// that leaves its pool running still exits. Also, in a child process where relaxed SIMD is
+// switched on, the fused-multiply-add kernels against the reference (see the fixture).
+
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
+import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
+
+// Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
+// below (each over 2^16, most under 2^24) run on several threads while the references stay quick.
+setWasmThreadMinWorkForTesting(1 << 16);
+afterAll(() => {
+  setWasmThreadMinWorkForTesting(undefined);
+  setCpuThreads(undefined);
+  shutdownCpuThreads();
+});
+
+const WASM = cpuKernelInfo().wasmSimd;
+/** Workers need worker_threads (Node) and SharedArrayBuffer; both exist in Node 20. */
+const THREADS = WASM && cpuKernelInfo().defaultThreads >= 1 && typeof SharedArrayBuffer === 'function';
+
+function product(Ctor: FloatCtor, batch: number, m: number, k: number, n: number, threads: number, seed: number): Float32Array | Float64Array {
+  const next = seededUniform(seed);
+  const a = randomArray(Ctor, batch * m * k, next);
+  const b = randomArray(Ctor, batch * k * n, next);
+  setCpuThreads(threads);
+  const c = new Ctor(batch * m * n).fill(NaN);
+  matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, c, 0, m, n, k);
+  return c;
+}
+
+describe.runIf(THREADS)('threads', () => {
+  // [batch, m, k, n]: all ≥ 2^16 multiply-adds (split); rows not a multiple of the tile height or
+  // of the chunk, one product of few rows and many columns, a batch whose entries split unevenly.
+  const SHAPES: [number, number, number, number][] = [[1, 301, 257, 130], [1, 11, 1030, 200], [5, 97, 70, 33], [2, 256, 64, 256]];
+
+  it('workers take part in a large product', () => {
+    shutdownCpuThreads();
+    setCpuThreads(2);
+    // Workers start asynchronously: the first products may finish before they are up, so
+    // repeat (bounded) until a worker has computed a chunk.
+    const deadline = Date.now() + 20_000;
+    let tries = 0;
+    while (wasmThreadStats().workerChunks === 0 && Date.now() < deadline) {
+      product(Float32Array, 1, 400, 300, 200, 2, 3);
+      tries++;
+    }
+    expect(wasmThreadStats().workers).toBe(1);
+    expect(wasmThreadStats().workerChunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
+  });
+
+  for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+    for (const [batch, m, k, n] of SHAPES) {
+      it(`${batch} × (${m}×${k}×${n}) ${name}: the same bits on 1, 2, 3 and 4 threads, within the bound`, () => {
+        const seed = m * 31 + n;
+        const one = product(Ctor, batch, m, k, n, 1, seed);
+        for (const threads of [2, 3, 4]) {
+          const many = product(Ctor, batch, m, k, n, threads, seed);
+          const d = firstDifference(many, 0, one);
+          expect(d, `${threads} threads, element ${d}: ${many[d]} against ${one[d]}`).toBe(-1);
+        }
+        // And the values themselves (entry 0 and the last), so that agreement is not agreement on garbage.
+        const next = seededUniform(seed);
+        const a = randomArray(Ctor, batch * m * k, next);
+        const b = randomArray(Ctor, batch * k * n, next);
+        for (const t of [0, batch - 1]) {
+          const { value, absSum } = referenceProduct(a, t * m * k, b, t * k * n, m, n, k);
+          let firstBad = -1;
+          for (let e = 0; e < m * n && firstBad < 0; e++) {
+            if (!(Math.abs(one[t * m * n + e]! - value[e]!) <= wasmTolerance(absSum[e]!, k, Ctor === Float32Array))) firstBad = e;
+          }
+          expect(firstBad, `entry ${t} element ${firstBad}`).toBe(-1);
+        }
+      });
+    }
+  }
+
+  it('the epilogue sees every row once, in order, after the threads finish', () => {
+    const [m, k, n] = [300, 200, 50];
+    const next = seededUniform(77);
+    const a = Float32Array.from({ length: m * k }, next);
+    const b = Float32Array.from({ length: k * n }, next);
+    setCpuThreads(1);
+    const plain = new Float32Array(m * n);
+    matmulBatchedInto(1, a, 0, 0, b, 0, 0, plain, 0, m, n, k);
+    setCpuThreads(3);
+    const out = new Float32Array(m * n);
+    let at = 0;
+    matmulBatchedInto(1, a, 0, 0, b, 0, 0, out, 0, m, n, k, {
+      epilogue: (start, end) => {
+        expect(start).toBe(at);
+        for (let e = start; e < end; e++) expect(out[e]).toBe(plain[e]);
+        at = end;
+      },
+    });
+    expect(at).toBe(m * n);
+  });
+
+  it('small products stay on the calling thread and start no workers', () => {
+    shutdownCpuThreads();
+    setWasmThreadMinWorkForTesting(undefined);
+    setCpuThreads(4);
+    try {
+      // 128³ = 2^21 and 3·40·50·60 multiply-adds: under the default threshold (2^24), so no pool starts.
+      product(Float32Array, 1, 128, 128, 128, 4, 5);
+      product(Float64Array, 3, 40, 50, 60, 4, 6);
+      expect(wasmThreadStats().workers).toBe(0);
+    } finally {
+      setWasmThreadMinWorkForTesting(1 << 16);
+    }
+  });
+
+  it('a larger count replaces the pool, a smaller one reuses it, shutdown stops it', () => {
+    shutdownCpuThreads();
+    product(Float32Array, 1, 200, 200, 100, 3, 8);
+    expect(wasmThreadStats().workers).toBe(2);
+    setCpuThreads(2);
+    product(Float32Array, 1, 200, 200, 100, 2, 8);
+    expect(wasmThreadStats().workers).toBe(2);
+    product(Float32Array, 1, 200, 200, 100, 4, 8);
+    expect(wasmThreadStats().workers).toBe(3);
+    shutdownCpuThreads();
+    expect(wasmThreadStats().workers).toBe(0);
+    // And it starts again on the next large product.
+    product(Float32Array, 1, 200, 200, 100, 2, 8);
+    expect(wasmThreadStats().workers).toBe(1);
+  });
+
+  it('rejects a thread count that is not a positive integer', () => {
+    expect(() => setCpuThreads(0)).toThrow(/setCpuThreads: expected an integer from 1 to 256/);
+    expect(() => setCpuThreads(2.5)).toThrow(/got 2.5/);
+  });
+
+  it('through the public matmul with a broadcast batch: the same bits on 1 and 3 threads', () => {
+    const next = seededUniform(12);
+    const aData = Float32Array.from({ length: 4 * 130 * 90 }, next);
+    const bData = Float32Array.from({ length: 90 * 120 }, next);
+    const run = (threads: number) => {
+      setCpuThreads(threads);
+      // b broadcast over a's batch of 4 (batch [4] against [1]).
+      const r = matmul(tensor(aData, { shape: [4, 130, 90] }), tensor(bData, { shape: [1, 90, 120] }));
+      const data = r.dataSync();
+      r.dispose();
+      return data as Float32Array;
+    };
+    const one = run(1);
+    expect(firstDifference(run(3), 0, one)).toBe(-1);
+  });
+
+  it('a product from inside an epilogue runs (in TypeScript) without disturbing the outer one', () => {
+    setCpuWasm(true);
+    setCpuThreads(1);
+    const [m, k, n] = [250, 40, 30];
+    const next = seededUniform(21);
+    const a = Float64Array.from({ length: m * k }, next);
+    const b = Float64Array.from({ length: k * n }, next);
+    const plain = new Float64Array(m * n);
+    matmulBatchedInto(1, a, 0, 0, b, 0, 0, plain, 0, m, n, k);
+    const out = new Float64Array(m * n);
+    const inner = new Float64Array(20 * 20);
+    matmulBatchedInto(1, a, 0, 0, b, 0, 0, out, 0, m, n, k, {
+      epilogue: () => matmulBatchedInto(1, a, 0, 0, a, 0, 0, inner, 0, 20, 20, 20),
+    });
+    expect(firstDifference(out, 0, plain)).toBe(-1);
+  });
+});
+
+describe.runIf(THREADS)('in a child process', () => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = join(here, '..', '..', '..');
+  it('relaxed SIMD fused multiply-add within the bound and bit-identical across threads; the process exits with its pool running', () => {
+    const run = spawnSync(process.execPath, [join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'wasmMatmulChild.ts')], {
+      cwd: root, encoding: 'utf8', timeout: 120_000,
+    });
+    // Killed by the timeout (status null) would mean the workers kept it alive.
+    expect(run.signal, run.stderr).toBe(null);
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+      info: { relaxedSimd: boolean; fma: boolean }; outsideBound: number; sameAcrossThreads: boolean; fusedRecurrenceMismatches: number; workers: number; y0: number;
+    };
+    // Node 20 has relaxed SIMD behind the flag the fixture sets; later versions by default.
+    expect(out.info.relaxedSimd).toBe(true);
+    expect(out.info.fma).toBe(true);
+    expect(out.outsideBound).toBe(0);
+    expect(out.sameAcrossThreads).toBe(true);
+    expect(out.fusedRecurrenceMismatches).toBe(0);
+    expect(out.workers).toBeGreaterThan(0);
+    expect(out.y0).toBe(50); // 200 · 0.5 · 0.5, exact
+  });
+});

@@ -1,0 +1,84 @@
+// The CPU matrix product in headless Chromium: the WebAssembly SIMD kernels scorch assembles at
+// startup run in a browser page (with relaxed SIMD's fused multiply-add, which Chromium has),
+// within the error bound of the float64 reference; on a cross-origin-isolated page (COOP and
+// COEP headers) the product is split across Web Workers with the same bits as one thread, and on
+// a page that is not isolated it stays on one thread. The page is bundled from
+// tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
+//
+// Chromium is a hard requirement, as for the playground's test (scripts/setup.sh installs it).
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchHeadlessChromium } from '../playground/src/headlessChromium.js';
+import type { PageReport } from './fixtures/cpuMatmulPage.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+let server: Server;
+let base = '';
+
+beforeAll(async () => {
+  // The one list of workspace packages, loaded at run time (plain JS, as benchmarks/src/workerHost.ts does).
+  const workspace = (await import(pathToFileURL(join(root, 'scripts', 'workspace.mjs')).href)) as { workspaceAliases: Record<string, string> };
+  const workspaceAliases = workspace.workspaceAliases;
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('./fixtures/cpuMatmulPage.ts', import.meta.url))],
+    bundle: true, format: 'iife', platform: 'browser', write: false, alias: workspaceAliases, absWorkingDir: root, logLevel: 'warning',
+  });
+  const script = bundle.outputFiles[0]!.text;
+  const page = '<!doctype html><html><body><script src="page.js"></script></body></html>';
+  server = createServer((req, res) => {
+    // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer).
+    const headers: Record<string, string> = req.url?.startsWith('/isolated/')
+      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+    const js = req.url?.endsWith('/page.js');
+    res.writeHead(200, { ...headers, 'content-type': js ? 'text/javascript' : 'text/html' });
+    res.end(js ? script : page);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(() => {
+  server?.close();
+});
+
+async function check(path: string): Promise<PageReport> {
+  const browser = await launchHeadlessChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${base}${path}`);
+    await page.waitForFunction(() => typeof window.cpuMatmulCheck === 'function', null, { timeout: 30_000 });
+    return await page.evaluate((rounds) => window.cpuMatmulCheck(rounds), 10);
+  } finally {
+    await browser.close();
+  }
+}
+
+describe('the CPU matrix product in Chromium', () => {
+  it('a cross-origin-isolated page: WebAssembly SIMD with fused multiply-add, within the bound, threads with the same bits', async () => {
+    const report = await check('/isolated/');
+    expect(report.crossOriginIsolated).toBe(true);
+    expect(report.info.matmul).toBe('wasm-simd');
+    expect(report.info.relaxedSimd).toBe(true);
+    expect(report.info.fma).toBe(true);
+    expect(report.worstRatio).toBeLessThanOrEqual(1);
+    expect(report.sameBitsAcrossThreads).toBe(true);
+    // Workers start once the page yields; over ten rounds with pauses they take part.
+    expect(report.workerChunks).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a page that is not isolated: the same kernels on one thread', async () => {
+    const report = await check('/plain/');
+    expect(report.crossOriginIsolated).toBe(false);
+    expect(report.info.matmul).toBe('wasm-simd');
+    expect(report.info.threads).toBe(1);
+    expect(report.worstRatio).toBeLessThanOrEqual(1);
+    expect(report.sameBitsAcrossThreads).toBe(true);
+    expect(report.workerChunks).toBe(0);
+  }, 120_000);
+});
