@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where,
+  sum, tanh, tensor, traceProgram, where, zeros,
 } from '../src/index.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -263,6 +263,12 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const xs = x.dataSync();
     const ys = y.dataSync();
     got.forEach((v, i) => expect(v).toBe(Math.fround(2 * xs[i]! * xs[i]! + ys[i]!)));
+  });
+
+  it('empty tensors: sums of nothing, empty products and elementwise work on no elements', () => {
+    const x = zeros([0, 3]);
+    const y = zeros([3, 4]);
+    compare(([x, y]) => [sum(exp(x!), 0), matmul(x!, y!).add(1), x!.mul(2), sum(matmul(permute(x!, [1, 0]), zeros([0, 4])), 0)], [x, y]);
   });
 
   it('an index out of range is the eager range error', () => {

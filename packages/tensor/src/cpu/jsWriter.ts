@@ -206,6 +206,13 @@ export class JsWriter {
         return jsLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
       case 'stopGradient':
         return at(eq.inputs[0]!);
+      case 'matmul': {
+        // The CPU plans no inline contractions (inlineContractionMax 0) but the empty one: a sum
+        // of no products is 0, as the eager routine writes for k = 0.
+        const a = eq.inputs[0]!;
+        if (a.shape[a.shape.length - 1] === 0) return jsLiteral(0, v.dtype);
+        break;
+      }
       case 'custom': {
         // A defined elementwise primitive (the planner inlines no other kind): its CPU function
         // in doubles, rounded to the dtype as the eager kernel's store rounds it.
