@@ -1,11 +1,12 @@
-// jit on the CPU: programs print, compiled calls equal eager ones bit for bit (the CPU runs a
-// program through the same kernels eager mode calls, and no reassociation happens), the cache
+// jit on the CPU: programs print, compiled calls equal eager ones bit for bit (the CPU's
+// generated kernels round every fused value as a store would, accumulate reductions in eager's
+// order and call eager's matmul: no reassociation happens), the cache
 // retraces only when the signature changes, and jit composes with grad, jvp and itself.
 
 import { describe, expect, it } from 'vitest';
 import { grad, hvp, jit, jvp, makeProgram, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, softplus, splitKey, sum, tensor, tidy, zeros,
+  type CpuBackend, type RandomKey, type Tensor, foldIn, getBackend, matmul, memory, randn, randomKey, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 
 const keys = splitKey(randomKey(42), 8);
@@ -208,6 +209,53 @@ describe('memory', () => {
     for (let i = 1; i < 2000; i++) step(p, foldIn(keys[7]!, i)).dispose();
     expect(memory()).toEqual(before);
     expect(step.traceCount).toBe(1);
+  });
+
+  it('an MLP trained with Adam, eager and jitted, 2,000 steps each: flat live memory, no new arrays after the first step', async () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    const x = randn([64, 2], { key: keys[7] });
+    const names = ['w1', 'b1', 'w2'] as const;
+    // Adam (Kingma & Ba 2015, their default β₁, β₂, ε; no bias correction: a constant-rate step
+    // keeps the traced program the same every call). State updated by assign, as optimisers do.
+    const adamStep = (p: Mlp, m: Mlp, v: Mlp, key: RandomKey) => {
+      const [loss, grads] = valueAndGrad((w1: Tensor, b1: Tensor, w2: Tensor) => ssmLoss({ w1, b1, w2 }, x, key), { argnums: [0, 1, 2] })(p.w1, p.b1, p.w2) as [Tensor, Tensor[]];
+      names.forEach((n, i) => {
+        const g = grads[i]!;
+        m[n].assign(m[n].mul(0.9).add(g.mul(0.1)));
+        v[n].assign(v[n].mul(0.999).add(g.square().mul(0.001)));
+        p[n].assign(p[n].sub(m[n].mul(1e-3).div(v[n].sqrt().add(1e-8))));
+      });
+      return loss;
+    };
+    const zerosLike = (p: Mlp): Mlp => ({ w1: zeros(p.w1.shape), b1: zeros(p.b1.shape), w2: zeros(p.w2.shape) });
+    const jitted = jit(adamStep, { donate: [0, 1, 2] });
+    const runs: [string, (p: Mlp, m: Mlp, v: Mlp, key: RandomKey) => Tensor][] = [
+      ['eager', (p, m, v, key) => tidy(() => adamStep(p, m, v, key))],
+      ['jit', jitted],
+    ];
+    for (const [, step] of runs) {
+      const p = mlp();
+      const m = zerosLike(p);
+      const v = zerosLike(p);
+      // Warm-up: the first call traces, compiles and allocates; every later one reuses its arrays.
+      step(p, m, v, foldIn(keys[7]!, 0)).dispose();
+      const before = memory();
+      const pool = cpu.memoryStats();
+      let first = 0;
+      let last = 0;
+      for (let i = 1; i < 2000; i++) {
+        const loss = step(p, m, v, foldIn(keys[7]!, i));
+        if (i === 1) first = await loss.item();
+        if (i === 1999) last = await loss.item();
+        loss.dispose();
+      }
+      expect(memory()).toEqual(before);
+      expect(cpu.memoryStats().allocations).toBe(pool.allocations);
+      expect(last).toBeLessThan(first);
+      for (const t of [...Object.values(p), ...Object.values(m), ...Object.values(v)]) t.dispose();
+    }
+    expect(jitted.traceCount).toBe(1);
+    jitted.clearCache();
   });
 });
 

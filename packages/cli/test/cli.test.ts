@@ -402,11 +402,12 @@ describe('end to end on the CPU (child processes)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('SSM-VR training step (MLP 2→128→128→2, batch 1024, Adam), compiled with jit, on cpu:');
     expect(result.stdout).toMatch(/^ {2}kernel\s+device\s+calls\s+total ms\s+mean ms\s+%\s+MB moved\s+GFLOP\/s$/m);
-    // Forward and backward products of the three layers, each with its GFLOP/s.
-    expect(result.stdout).toMatch(/^ {2}matmul\s+cpu\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
+    // Forward and backward products of the three layers (compiled: each with its fused
+    // epilogue, named by its shape), each with its GFLOP/s.
+    expect(result.stdout).toMatch(/^ {2}fused_matmul_1024x128x128\S*\s+cpu\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
     expect(result.stdout).toMatch(/^ {2}\d+ kernel runs, [\d.]+ ms in kernels, [\d.]+ ms wall; timing: host$/m);
     const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as { ph: string; name: string }[];
-    expect(events.filter((e) => e.ph === 'X').some((e) => e.name === 'matmul')).toBe(true);
+    expect(events.filter((e) => e.ph === 'X').some((e) => e.name.startsWith('fused_matmul_'))).toBe(true);
     const misuse = runCli('bench', '--eager');
     expect(misuse.code).toBe(2);
     expect(misuse.stderr.trimEnd()).toBe('scorch bench: --eager only applies with --profile');

@@ -20,9 +20,10 @@
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
+import type { DType } from './dtype.js';
 import { type PrimitiveParams, isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
 import { primitiveDefinition } from './primitiveRegistry.js';
-import { stridesOf } from './shape.js';
+import { sizeOf, stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -141,9 +142,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const defs = new Map<number, Equation>();
   program.equations.forEach((eq) => defs.set(eq.out.id, eq));
   const inputIds = new Set(program.inputs.map((v) => v.id));
+  // Values kernels store (an output or update that is an input is stored already).
   const mat = new Set<number>();
-  for (const v of program.outputs) mat.add(v.id);
-  for (const u of program.updates) mat.add(u.value.id);
+  for (const v of program.outputs) if (!inputIds.has(v.id)) mat.add(v.id);
+  for (const u of program.updates) if (!inputIds.has(u.value.id)) mat.add(u.value.id);
   for (const eq of program.equations) if (!isInline(eq, opts)) mat.add(eq.out.id);
 
   // Operands that a kernel reads from memory through strides must be views of stored values
@@ -286,9 +288,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
       if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
-      if (readyAfter(leaves, leaf.id) >= k) continue;
-      // Other stored values of this kernel's epilogue may be read only at the same coordinates.
-      if (leaves.some((l) => l.id !== leaf.id && producer.get(l.id) === k && !l.identity)) continue;
+      // Everything else it reads is ready before this kernel, or is a value of this kernel's
+      // epilogue read at the same coordinates (computed just before it, element by element).
+      if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && l.identity))) continue;
       kernel.epilogue.push(v);
       producer.set(v.id, k);
       return;
@@ -419,6 +421,52 @@ export function viewAfter(eq: Equation, input: StridedView): StridedView | null 
     }
   }
   return null;
+}
+
+/**
+ * For each stored value, the index of the last kernel that reads it: how long a buffer that holds
+ * it must live (backends share one buffer among values whose lifetimes do not overlap).
+ */
+export function lastReaders(plan: FusionPlan): Map<number, number> {
+  const last = new Map<number, number>();
+  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
+    if (seen.has(v.id)) return;
+    seen.add(v.id);
+    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
+      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
+      return;
+    }
+    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
+  };
+  for (const id of plan.materialized) {
+    const eq = plan.definitions.get(id)!;
+    const k = plan.producer.get(id)!;
+    const seen = new Set<number>();
+    for (const x of eq.inputs) visit(x, k, seen);
+  }
+  return last;
+}
+
+/**
+ * What a kernel of a plan moves and computes, for the profiler: the stored values its equations
+ * read from outside it and the stored values it writes (`bytesOf` bytes per element of a dtype, as
+ * the backend stores it), and 2·m·n·k per product it computes.
+ */
+export function kernelCost(plan: FusionPlan, equations: readonly number[], bytesOf: (dtype: DType) => number): { bytes: number; flops?: number } {
+  const eqs = equations.map((i) => plan.program.equations[i]!);
+  const inside = new Set(eqs.map((eq) => eq.out.id));
+  const read = new Map<number, ProgramVar>();
+  for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
+  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
+  // A reduction's or product's result that only its epilogue reads is never stored.
+  const unwritten = new Set<number>();
+  for (const k of plan.kernels) if (k.kind !== 'elementwise' && 'writesResult' in k && !k.writesResult) unwritten.add(plan.program.equations[k.equation]!.out.id);
+  let bytes = 0;
+  for (const v of read.values()) bytes += sizeOf(v.shape) * bytesOf(v.dtype);
+  for (const eq of eqs) if ((plan.materialized.has(eq.out.id) && !unwritten.has(eq.out.id)) || outputs.has(eq.out.id)) bytes += sizeOf(eq.out.shape) * bytesOf(eq.out.dtype);
+  let flops = 0;
+  for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
+  return flops > 0 ? { bytes, flops } : { bytes };
 }
 
 /** A one-line summary of each kernel of a plan (for printing and tests). */

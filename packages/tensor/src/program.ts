@@ -140,7 +140,7 @@ export class Program {
     for (const d of this.keyDerivations) parts.push(`k${keyId(d.out)}=${d.kind}(k${keyId(d.input)},${d.kind === 'foldIn' ? d.data : `${d.index}/${d.count}`})`);
     for (const eq of this.equations) {
       const params = eq.key ? { ...(eq.params as PrimitiveParams['random']), key: `k${keyId(eq.key)}` } : eq.params;
-      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${JSON.stringify(params)}(${eq.inputs.map(id).join(',')})`);
+      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${JSON.stringify(params, exactNumbers)}(${eq.inputs.map(id).join(',')})`);
     }
     parts.push(`out(${this.outputs.map(id).join(',')})`, `upd(${this.updates.map((u) => `${u.input}<-${id(u.value)}`).join(',')})`);
     return parts.join(';');
@@ -274,7 +274,7 @@ export function simplifyProgram(program: Program): Program {
       const value = eq.prim === 'cast' ? storedValue(source.value, eq.out.dtype) : source.value;
       eq = { prim: 'full', inputs: [], params: { value, shape: [...eq.out.shape], dtype: eq.out.dtype, device: source.device }, out: eq.out };
     }
-    const key = `${eq.prim}|${eq.inputs.map((x) => x.id).join(',')}|${JSON.stringify(eq.params)}|${eq.key?.keyId ?? ''}`;
+    const key = `${eq.prim}|${eq.inputs.map((x) => x.id).join(',')}|${JSON.stringify(eq.params, exactNumbers)}|${eq.key?.keyId ?? ''}`;
     const same = seen.get(key);
     if (same) {
       replace.set(eq.out.id, same);
@@ -293,6 +293,15 @@ export function simplifyProgram(program: Program): Program {
 
 // ---------------------------------------------------------------------------------------------
 // Running
+
+/**
+ * JSON of a number that JSON alone would lose: NaN and ±Infinity (all `null`) and −0 (`0`), which
+ * compiled kernels bake in as literals, so programs (and equations) differing only there must differ in key.
+ */
+function exactNumbers(_key: string, value: unknown): unknown {
+  if (typeof value !== 'number' || (Number.isFinite(value) && !Object.is(value, -0))) return value;
+  return `#${Object.is(value, -0) ? '-0' : String(value)}`;
+}
 
 /** A program prepared for one backend: `run` takes input handles and keys, returns handles. */
 export interface CompiledProgram<H extends BackendHandle = BackendHandle> {

@@ -30,6 +30,19 @@ describe('planFusion', () => {
     expect(describePlan(plan)).toEqual(['matmul matmul [64,16] + epilogue ×1 (result not stored)']);
   });
 
+  it('an epilogue value may read another value of the same epilogue at its own coordinates', () => {
+    const x = randn([64, 32], { key: k1 });
+    const w = randn([32, 16], { key: k2 });
+    const b = randn([16], { key: k3 });
+    // softplus(z) = relu(z) + log1p(e), with e = exp(−|z|) stored for the backward pass.
+    const program = makeProgram((x: Tensor, w: Tensor, b: Tensor) => {
+      const z = matmul(x, w).add(b);
+      const e = z.abs().neg().exp();
+      return [e, z.maximum(0).add(e.log1p())];
+    })(x, w, b);
+    expect(describePlan(planFusion(program))).toEqual(['matmul matmul [64,16] + epilogue ×2 (result not stored)']);
+  });
+
   it('a tiny inner dimension is computed inline; a skinny output is a dot-product kernel with a prologue', () => {
     const x = randn([100, 2], { key: k1 });
     const w1 = randn([2, 20], { key: k2 });

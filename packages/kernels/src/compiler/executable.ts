@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
-  objectId, planFusion, sizeOf,
+  kernelCost, lastReaders, objectId, planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -197,7 +197,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       outputLocations: program.outputs.map((v) => locations.get(v.id)!),
       updateLocations: program.updates.map((u) => locations.get(u.value.id)!),
       uniformOffsets, uniformBytes, reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')),
-      costs: kernels.map((k) => kernelCost(plan, k.equations)),
+      costs: kernels.map((k) => kernelCost(plan, k.equations, () => BYTES)),
     };
   }
 
@@ -310,41 +310,3 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   }
 }
 
-/**
- * What a kernel moves and computes: the stored values its equations read from outside it and
- * the stored values it writes (4 bytes per element), and 2·m·n·k per product it computes.
- */
-function kernelCost(plan: FusionPlan, equations: readonly number[]): { bytes: number; flops?: number } {
-  const eqs = equations.map((i) => plan.program.equations[i]!);
-  const inside = new Set(eqs.map((eq) => eq.out.id));
-  const read = new Map<number, ProgramVar>();
-  for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
-  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
-  let elements = 0;
-  for (const v of read.values()) elements += sizeOf(v.shape);
-  for (const eq of eqs) if (plan.materialized.has(eq.out.id) || outputs.has(eq.out.id)) elements += sizeOf(eq.out.shape);
-  let flops = 0;
-  for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
-  return flops > 0 ? { bytes: elements * BYTES, flops } : { bytes: elements * BYTES };
-}
-
-/** For each stored value, the last kernel that reads it. */
-function lastReaders(plan: FusionPlan): Map<number, number> {
-  const last = new Map<number, number>();
-  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
-    if (seen.has(v.id)) return;
-    seen.add(v.id);
-    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
-      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
-      return;
-    }
-    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
-  };
-  for (const id of plan.materialized) {
-    const eq = plan.definitions.get(id)!;
-    const k = plan.producer.get(id)!;
-    const seen = new Set<number>();
-    for (const x of eq.inputs) visit(x, k, seen);
-  }
-  return last;
-}

@@ -4,16 +4,18 @@
 // scalar and bias operand reaches a binary op) makes a broadcast view that elementwise kernels
 // read through zero strides; any other consumer materialises it. And elementwise ops, casts and
 // reductions run generated loops (eagerKernels.ts), the same JavaScript from the same expression
-// table the WebGPU kernels are rendered from; arrays come from a pool by size class.
+// table that compiled programs (compile.ts) fuse; arrays come from a pool by size class.
 
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
 import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
+import type { Program } from '../program.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
+import { CpuCompiledProgram } from './compile.js';
 import { matmulBatchedInto } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 
@@ -181,6 +183,10 @@ export class CpuBackend implements Backend<CpuHandle> {
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
     return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats() };
+  }
+
+  compile(program: Program): CpuCompiledProgram {
+    return new CpuCompiledProgram(this, program);
   }
 
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {

@@ -11,6 +11,7 @@
 import { type DType, storedValue } from '../dtype.js';
 import { type ElementwiseOp, type Expr, castExpression, elementwiseExpression, expressionDType } from '../expression.js';
 import { indexOutOfRange } from '../primitives.js';
+import { primitiveDefinition } from '../primitiveRegistry.js';
 
 /** The logistic function σ(x) = 1/(1 + e⁻ˣ) through e^(−|x|) ∈ (0, 1]: no overflow, full relative accuracy for x ≪ 0. */
 function sigmoid(x: number): number {
@@ -53,7 +54,14 @@ export function erf(x: number): number {
 }
 
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
-const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange };
+/** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
+function customFunction(name: string): (...args: number[]) => number {
+  const def = primitiveDefinition(name);
+  if (def.kind !== 'elementwise') throw new Error(`internal: '${name}' is not an elementwise primitive`);
+  return def.cpu;
+}
+
+const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction };
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
 
 /** A number literal of `dtype` (the value that dtype holds) as JavaScript source. */
@@ -110,19 +118,52 @@ function render(e: Expr, args: readonly string[]): string {
   }
 }
 
-/** True when `e`, on operands that hold values of their dtypes, computes a value its dtype holds. */
-function exact(e: Expr): boolean {
+/** The literal value `e` stands for (a literal node, or an operand whose source is a literal), else null. */
+function literalValue(e: Expr, args: readonly string[]): number | null {
+  if (e.kind === 'literal') return e.value;
+  if (e.kind !== 'operand') return null;
+  const source = args[e.index]!.replace(/^\((.*)\)$/, '$1');
+  return /^-?\d+$/.test(source) ? Number(source) : null;
+}
+
+/**
+ * True when `e`, on operands that hold values of their dtypes (`args`: their sources, where a
+ * literal operand shows its value), computes a value its dtype holds, so rounding it changes
+ * nothing: a sign change, a selection, a maximum, x·(±1), x/(±1) and x ± 0 in a float dtype
+ * (every float32 x gives a float32, −0 and NaN included), and any int32 product (Math.imul).
+ */
+function exact(e: Expr, args: readonly string[]): boolean {
   switch (e.kind) {
     case 'operand':
     case 'literal':
     case 'condition':
       return true;
     case 'negate':
-      return e.dtype !== 'int32' && exact(e.arg);
+      return e.dtype !== 'int32' && exact(e.arg, args);
     case 'select':
-      return exact(e.ifTrue) && exact(e.ifFalse);
+      return exact(e.ifTrue, args) && exact(e.ifFalse, args);
     case 'call':
-      return e.fn === 'max' && e.args.every(exact);
+      return e.fn === 'max' && e.args.every((x) => exact(x, args));
+    case 'arithmetic': {
+      if (e.dtype === 'int32') return e.op === '*';
+      if (e.dtype !== 'float32' && e.dtype !== 'float64') return false;
+      const a = literalValue(e.a, args);
+      const b = literalValue(e.b, args);
+      const unit = (v: number | null) => v === 1 || v === -1;
+      const zero = (v: number | null) => v === 0;
+      switch (e.op) {
+        case '*':
+          return (unit(b) && exact(e.a, args)) || (unit(a) && exact(e.b, args));
+        case '/':
+          return unit(b) && exact(e.a, args);
+        case '+':
+          return (zero(b) && exact(e.a, args)) || (zero(a) && exact(e.b, args));
+        case '-':
+          return zero(b) && exact(e.a, args);
+        default:
+          return false;
+      }
+    }
     case 'convert': {
       const from = expressionDType(e.arg);
       if (e.dtype === 'float32') return from === 'bool' || from === 'float32';
@@ -144,7 +185,7 @@ export function rounded(code: string, dtype: DType): string {
 export function renderJs(e: Expr, args: readonly string[], round = true): string {
   const code = render(e, args);
   const dtype = expressionDType(e) ?? 'bool';
-  return round && !exact(e) ? rounded(code, dtype) : code;
+  return round && !exact(e, args) ? rounded(code, dtype) : code;
 }
 
 /** An elementwise op over operands of `dtype` (for `where`, its value operands'), as JavaScript. */

@@ -1,0 +1,614 @@
+// A program compiled for the CPU: its fusion plan (fusion.ts, shared with WebGPU) lowered to
+// generated JavaScript, one function per fused kernel, with a static buffer plan.
+//
+// - Elementwise groups: one loop per segment computing every root in locals and storing the
+//   materialised ones (no intermediate arrays, no per-element calls).
+// - Reductions: their input computed inline (the prologue), accumulated in doubles in the order
+//   the eager kernels use (row-major over the input), so jit on the CPU gives eager's bits; the
+//   epilogue runs on the rounded result.
+// - Matmuls: every one through `matmulInto` (the CPU's fusion options make none inline and none
+//   a dot product), so a compiled product is the eager product bit for bit whatever that routine
+//   does inside; an operand that is not a row-major view of a stored value (a transpose, a
+//   prologue) is gathered into scratch first, by a generated loop; the epilogue is a generated
+//   function over a range of rows of C, so it can run per block of rows once `matmulInto` takes
+//   an epilogue hook.
+// - Random draws through `fillRandom`; scatter-adds a generated loop with the CPU's range errors.
+//
+// Buffers: inputs are the argument arrays; results and updates take fresh arrays from the pool
+// each call (handed out as handles); intermediates live in arrays the compiled program holds,
+// shared by values whose lifetimes do not overlap (same dtype and length), allocated on the first
+// call and reused by every later one. The lowering (plan, buffer plan, generated functions) is
+// cached per backend under the program's structural key, computed before any source is built.
+
+import { type TypedArray, bytesPerElement } from '../dtype.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
+import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
+import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
+import { primitiveDefinition } from '../primitiveRegistry.js';
+import { type ProfileSession, profilerSession } from '../profiler.js';
+import { fillRandom } from '../random.js';
+import { sizeOf, stridesOf } from '../shape.js';
+import type { CpuBackend, CpuHandle } from './cpuBackend.js';
+import { matmulInto } from './cpuMatmul.js';
+import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
+import { buildFunction, rounded } from './jsCode.js';
+import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
+
+/**
+ * Fusion on the CPU. Matmuls always go through `matmulInto` (no inline K ≤ 4 sums, no dot-product
+ * kernels): jit then stays bit-identical to eager however that routine accumulates, and the
+ * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
+ * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
+ * reads a stored [1024,128] array faster than it recomputes an exp per element.
+ */
+export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true };
+
+/** Where a slot's array comes from when the program runs. */
+type SlotSource =
+  | { readonly kind: 'input'; readonly index: number }
+  | { readonly kind: 'result'; readonly value: ProgramVar }
+  | { readonly kind: 'temp'; readonly dtype: ProgramVar['dtype']; readonly length: number };
+
+type Generated = (arrays: readonly TypedArray[]) => void;
+type RowsFunction = (arrays: readonly TypedArray[], rowStart: number, rowEnd: number) => void;
+
+/** One step of a call: a generated kernel, a matmul, or a random draw. */
+interface Step {
+  readonly name: string;
+  readonly equations: readonly number[];
+  readonly source: string;
+  /** `keys`: this call's key values by canonical index (`program.canonicalKeys()`), or null. */
+  run(slots: readonly TypedArray[], keys: readonly RandomKey[] | null): void;
+}
+
+/** A generated function with its slots; the argument array is refilled every call (no allocation). */
+class Bound<F = Generated> {
+  private readonly args: TypedArray[];
+  constructor(readonly fn: F, readonly bindings: readonly number[]) {
+    this.args = new Array<TypedArray>(bindings.length);
+  }
+  arrays(slots: readonly TypedArray[]): TypedArray[] {
+    for (let i = 0; i < this.bindings.length; i++) this.args[i] = slots[this.bindings[i]!]!;
+    return this.args;
+  }
+}
+
+/** What depends only on the program's structure: cached and shared by every program of that structure. */
+interface Lowering {
+  readonly plan: FusionPlan;
+  readonly slots: readonly SlotSource[];
+  /** Slot of each output, then of each update value (one slot per distinct value). */
+  readonly resultSlots: readonly number[];
+  readonly steps: readonly Step[];
+  /** Per step, for the profiler: bytes of stored values it reads and writes, and its product flops. */
+  readonly costs: readonly { bytes: number; flops?: number }[];
+  readonly usesKeys: boolean;
+}
+
+const loweringCaches = new WeakMap<CpuBackend, Map<string, Lowering>>();
+const LOWERING_CACHE_LIMIT = 256;
+
+export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
+  private readonly lowering: Lowering;
+  /** Arrays by slot for the current call (inputs and results change; temps stay). */
+  private readonly slotArrays: TypedArray[];
+  private tempsHeld = false;
+  private disposed = false;
+
+  constructor(private readonly backend: CpuBackend, readonly program: Program) {
+    let cache = loweringCaches.get(backend);
+    if (!cache) loweringCaches.set(backend, (cache = new Map()));
+    const key = program.structuralKey();
+    let lowering = cache.get(key);
+    if (!lowering) {
+      lowering = lower(program);
+      cache.set(key, lowering);
+      if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    }
+    this.lowering = lowering;
+    this.slotArrays = new Array<TypedArray>(lowering.slots.length);
+  }
+
+  get plan(): FusionPlan {
+    return this.lowering.plan;
+  }
+
+  run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[], _donated?: readonly boolean[]): CpuHandle[] {
+    if (this.disposed) throw new Error('jit: this compiled program was disposed');
+    const { slots, steps, resultSlots } = this.lowering;
+    const arrays = this.slotArrays;
+    if (!this.tempsHeld) this.allocateTemps();
+    const fresh: number[] = [];
+    slots.forEach((s, i) => {
+      if (s.kind === 'input') arrays[i] = this.backend.dense(inputs[s.index]!);
+      else if (s.kind === 'result') {
+        arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
+        fresh.push(i);
+      }
+    });
+    // Keys by canonical index: the lowering is shared by programs of one structure, whose key
+    // variables are different objects in the same canonical order.
+    let keys: RandomKey[] | null = null;
+    if (this.lowering.usesKeys) {
+      const resolved = this.program.resolveKeys(keyValues);
+      keys = this.program.canonicalKeys().map((k) => resolved.get(k)!);
+    }
+    try {
+      const session = profilerSession();
+      if (session) this.runProfiled(session, arrays, keys);
+      else for (const step of steps) step.run(arrays, keys);
+    } catch (e) {
+      for (const i of fresh) this.backend.pool.give(arrays[i]!);
+      throw e;
+    }
+    // Each result its own handle: a value returned twice (or returned and assigned), or an input
+    // returned as it is, is copied.
+    const handedOut = new Set<number>();
+    const values = [...this.program.outputs, ...this.program.updates.map((u) => u.value)];
+    return values.map((v, i) => {
+      const slot = resultSlots[i]!;
+      let data = arrays[slot]!;
+      if (handedOut.has(slot) || slots[slot]!.kind === 'input') {
+        const copy = this.backend.allocate(v.dtype, data.length);
+        copy.set(data);
+        data = copy;
+      }
+      handedOut.add(slot);
+      return this.backend.wrap(data, v.shape, v.dtype);
+    });
+  }
+
+  /** Runs the steps with each timed on the host and reported to the profiler under its name. */
+  private runProfiled(session: ProfileSession, arrays: readonly TypedArray[], keys: readonly RandomKey[] | null): void {
+    const { steps, costs } = this.lowering;
+    steps.forEach((step, i) => {
+      const start = performance.now();
+      step.run(arrays, keys);
+      const duration = performance.now() - start;
+      session.record({ name: step.name, device: this.backend.name, start, duration, ...costs[i]!, timing: 'host' });
+    });
+  }
+
+  /** Intermediates: allocated on the first call, held (and counted as live) until disposed. */
+  private allocateTemps(): void {
+    let bytes = 0;
+    let count = 0;
+    this.lowering.slots.forEach((s, i) => {
+      if (s.kind !== 'temp') return;
+      const a = this.backend.allocate(s.dtype, s.length);
+      this.slotArrays[i] = a;
+      bytes += a.byteLength;
+      count++;
+    });
+    this.backend.hold(bytes, count);
+    this.tempsHeld = true;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (!this.tempsHeld) return;
+    let bytes = 0;
+    let count = 0;
+    this.lowering.slots.forEach((s, i) => {
+      if (s.kind !== 'temp') return;
+      const a = this.slotArrays[i]!;
+      bytes += a.byteLength;
+      count++;
+      this.backend.pool.give(a);
+    });
+    this.backend.hold(-bytes, -count);
+    this.slotArrays.fill(undefined as unknown as TypedArray);
+  }
+
+  kernels(): readonly KernelInfo[] {
+    return this.lowering.steps.map((s) => ({ name: s.name, equations: s.equations, source: s.source }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lowering
+
+interface LoweringContext {
+  readonly program: Program;
+  readonly plan: FusionPlan;
+  readonly slots: SlotSource[];
+  readonly locations: Map<number, JsLocation>;
+  readonly equationIndex: Map<number, number>;
+  /** A static scratch array (a temp no other value shares) of `length` elements of `dtype`. */
+  scratch(dtype: ProgramVar['dtype'], length: number): number;
+}
+
+function lower(program: Program): Lowering {
+  const plan = planFusion(program, CPU_FUSION_OPTIONS);
+  const slots: SlotSource[] = [];
+  const locations = new Map<number, JsLocation>();
+  const rowMajor = (v: ProgramVar, slot: number): JsLocation => ({ slot, offset: 0, strides: stridesOf(v.shape) });
+  program.inputs.forEach((v, index) => locations.set(v.id, rowMajor(v, slots.push({ kind: 'input', index }) - 1)));
+  const resultSlots = [...program.outputs, ...program.updates.map((u) => u.value)].map((v) => {
+    const known = locations.get(v.id);
+    if (known) return known.slot;
+    const slot = slots.push({ kind: 'result', value: v }) - 1;
+    locations.set(v.id, rowMajor(v, slot));
+    return slot;
+  });
+  // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
+  const lastRead = lastReaders(plan);
+  const freeAfter = new Map<number, number>();
+  // A reduction's result that only its epilogue reads lives in a local, not an array.
+  const unstored = new Set(plan.kernels.flatMap((k) => (k.kind === 'reduce' && !k.writesResult ? [program.equations[k.equation]!.out.id] : [])));
+  const order = [...plan.materialized].filter((id) => !locations.has(id) && !unstored.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
+  for (const id of order) {
+    const v = plan.definitions.get(id)!.out;
+    const born = plan.producer.get(id)!;
+    const length = sizeOf(v.shape);
+    let slot = -1;
+    for (const [s, free] of freeAfter) {
+      const src = slots[s]!;
+      if (free < born && src.kind === 'temp' && src.dtype === v.dtype && src.length === length) {
+        slot = s;
+        break;
+      }
+    }
+    if (slot < 0) slot = slots.push({ kind: 'temp', dtype: v.dtype, length }) - 1;
+    freeAfter.set(slot, Math.max(lastRead.get(id) ?? born, born));
+    locations.set(id, rowMajor(v, slot));
+  }
+  const equationIndex = new Map<number, number>();
+  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
+  const ctx: LoweringContext = {
+    program, plan, slots, locations, equationIndex,
+    scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
+  };
+  const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
+  const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
+  return { plan, slots, resultSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
+}
+
+function newWriter(ctx: LoweringContext): JsWriter {
+  return new JsWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locations.get(v.id) ?? null, equationIndex: ctx.equationIndex });
+}
+
+function covered(w: JsWriter, extra: readonly number[]): number[] {
+  return [...new Set([...extra, ...w.covered])].sort((a, b) => a - b);
+}
+
+/** A step running one generated function over the kernel's arrays. */
+function generatedStep(w: JsWriter, name: string, lines: readonly string[], equations: readonly number[]): Step {
+  const source = w.functionSource(name, lines);
+  const bound = new Bound(buildFunction<Generated>(source), w.bindings);
+  return { name, equations, source, run: (slots) => bound.fn(bound.arrays(slots)) };
+}
+
+/** Computes `root` at `coords` from its definition (not its own location), stores it, and makes it known. */
+function writeRoot(w: JsWriter, ctx: LoweringContext, root: ProgramVar, coords: JsCoords): void {
+  const value = w.value(root, coords, true);
+  w.store(root, coords, value);
+  w.define(root, coords, value);
+  w.covered.add(ctx.equationIndex.get(root.id)!);
+}
+
+function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
+  switch (kernel.kind) {
+    case 'elementwise':
+      return [lowerElementwise(ctx, kernel.segments)];
+    case 'reduce':
+      return [lowerReduction(ctx, kernel)];
+    case 'dot':
+    case 'matmul':
+      return [lowerMatmul(ctx, kernel)];
+    case 'random':
+      return [lowerRandom(ctx, kernel.equation)];
+    case 'scatterAdd':
+      return [lowerScatterAdd(ctx, kernel.equation)];
+    case 'scan':
+    case 'argReduce':
+    case 'custom':
+      return [lowerEagerKernel(ctx, kernel.equation)];
+  }
+}
+
+function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
+  const w = newWriter(ctx);
+  const lines: string[] = [];
+  for (const s of segments) lines.push(...w.forEach(s.shape, (coords) => {
+    for (const root of s.roots) writeRoot(w, ctx, root, coords);
+  }));
+  const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
+  return generatedStep(w, name, lines, covered(w, []));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+/**
+ * A reduction with its prologue and epilogue. Each output's elements are combined in row-major
+ * order of the input, in doubles, as the eager kernel does: when the reduced axes all come after
+ * the kept ones, one loop per output with a local accumulator; otherwise the input is walked in
+ * row-major order into a scratch row of accumulators, then the outputs are finished.
+ */
+function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
+  const eq = ctx.program.equations[kernel.equation]! as Equation<ReducePrimitive>;
+  const { axes } = eq.params as PrimitiveParams['sum'];
+  const x = eq.inputs[0]!;
+  const op = eq.prim;
+  const dtype = eq.out.dtype;
+  const outShape = eq.out.shape;
+  const w = newWriter(ctx);
+  const lines: string[] = [];
+  const finish = (out: JsCoords, acc: string) => {
+    const value = w.fresh('r');
+    w.emit(`const ${value} = ${rounded(acc, dtype)};`);
+    w.define(eq.out, out, value);
+    if (kernel.writesResult) w.store(eq.out, out, value);
+    for (const root of kernel.epilogue) writeRoot(w, ctx, root, out);
+  };
+  // The input's coordinates from output and reduced coordinates.
+  const inputCoords = (out: readonly string[], red: readonly string[]): JsCoords => {
+    let ko = 0;
+    let kr = 0;
+    return { axes: x.shape.map((_, i) => (axes.includes(i) ? red[kr++]! : out[ko++]!)) };
+  };
+  const significant = x.shape.map((d, i) => ({ d, reduced: axes.includes(i) })).filter((a) => a.d !== 1);
+  const lastKept = significant.map((a) => !a.reduced).lastIndexOf(true);
+  const firstReduced = significant.findIndex((a) => a.reduced);
+  const reducedShape = axes.map((a) => x.shape[a]!);
+  if (firstReduced < 0 || lastKept < firstReduced) {
+    lines.push(...w.forEach(outShape, (out) => {
+      w.emit(`let acc = ${identityJs(op, dtype)};`);
+      const inner = w.forEach(reducedShape, (red) => {
+        // The input's row-major index, when the reduced axes are its trailing run: out · extent + r.
+        const full = inputCoords(out.axes, red.axes);
+        const v = w.value(x, { ...full, linear: `${out.linear} * ${sizeOf(reducedShape)} + ${red.linear}`, shape: x.shape });
+        w.emit(`acc = ${combineJs(op, dtype, 'acc', v)};`);
+      });
+      for (const l of inner) w.emit(l);
+      finish(out, 'acc');
+    }));
+  } else {
+    const nOut = sizeOf(outShape);
+    const acc = w.array(ctx.scratch('float64', nOut));
+    lines.push(`${acc}.fill(${identityJs(op, dtype)});`);
+    // Row-major over the input: one loop per axis, the output offset advanced by kept axes.
+    const outStrides = stridesOf(outShape);
+    lines.push(...w.forEach(x.shape, (full) => {
+      let k = 0;
+      const terms: string[] = [];
+      full.axes.forEach((c, i) => {
+        if (axes.includes(i)) return;
+        const s = outStrides[k++]!;
+        if (c !== '0') terms.push(s === 1 ? c : `${c} * ${s}`);
+      });
+      const o = terms.join(' + ') || '0';
+      const v = w.value(x, full);
+      const a = w.fresh('a');
+      w.emit(`const ${a} = ${acc}[${o}];`);
+      w.emit(`${acc}[${o}] = ${combineJs(op, dtype, a, v)};`);
+    }));
+    lines.push(...w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`)));
+  }
+  const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  return generatedStep(w, name, lines, covered(w, [kernel.equation]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matmuls
+
+/** How a matmul reads an operand: an array and the offset of each batch's matrix in it. */
+interface OperandPlan {
+  readonly slot: number;
+  readonly offsets: readonly number[];
+  /** A generated loop that gathers the operand into `slot` first (null: read in place). */
+  readonly gather: Bound | null;
+  readonly source: string;
+}
+
+/**
+ * An operand of `matmulInto`, which reads row-major matrices at offsets: a view of a stored value
+ * whose matrices are row-major is read in place (batch axes may broadcast: each batch has its
+ * own offset); anything else (a transpose, a computed value) is gathered into scratch.
+ */
+function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string): OperandPlan {
+  const r = x.shape.length;
+  const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
+  const batches = sizeOf(batchShape);
+  const sv = storedView(x, ctx.plan.definitions, (id) => ctx.locations.has(id));
+  if (sv) {
+    const st = sv.view.strides;
+    const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
+    if (rowMajor) {
+      const loc = ctx.locations.get(sv.base.id)!;
+      const batchStrides = stridesOf(batchShape);
+      const offsets = Array.from({ length: batches }, (_, b) => {
+        let off = loc.offset + sv.view.offset;
+        batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
+        return off;
+      });
+      return { slot: loc.slot, offsets, gather: null, source: '' };
+    }
+  }
+  const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
+  const w = newWriter(ctx);
+  const target = w.array(slot);
+  const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
+  const source = w.functionSource(`gather_${name}`, lines);
+  return {
+    slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: new Bound(buildFunction<Generated>(source), w.bindings), source,
+  };
+}
+
+function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
+  const eq = ctx.program.equations[kernel.equation]! as Equation<'matmul'>;
+  const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
+  const outShape = eq.out.shape;
+  const r = outShape.length;
+  const batchShape = outShape.slice(0, -2);
+  const batches = sizeOf(batchShape);
+  const [m, n, k] = [outShape[r - 2]!, outShape[r - 1]!, a.shape[r - 1]!];
+  const pa = matmulOperand(ctx, a, batchShape, 'a');
+  const pb = matmulOperand(ctx, b, batchShape, 'b');
+  // C: the result's own array, or scratch that only the epilogue reads.
+  let cLoc = ctx.locations.get(eq.out.id);
+  if (!cLoc) {
+    cLoc = { slot: ctx.scratch(eq.out.dtype, sizeOf(outShape)), offset: 0, strides: stridesOf(outShape) };
+    ctx.locations.set(eq.out.id, cLoc);
+  }
+  const cSlot = cLoc.slot;
+  let epilogue: { bound: Bound<RowsFunction>; source: string } | null = null;
+  const equations = new Set<number>([kernel.equation]);
+  if (kernel.epilogue.length > 0) {
+    // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
+    const w = newWriter(ctx);
+    const lines = w.scope(() => {
+      const rowAxes: string[] = [];
+      if (r > 2) {
+        // Batch coordinates and the row within the matrix, from the flat row index.
+        let rem = 'row';
+        const inMatrix = w.fresh('i');
+        w.emit(`const ${inMatrix} = row % ${m};`);
+        rem = `Math.floor(row / ${m})`;
+        const batchAxes: string[] = new Array(batchShape.length);
+        for (let d = batchShape.length - 1; d >= 0; d--) {
+          const c = w.fresh('bc');
+          w.emit(`const ${c} = ${d === 0 ? rem : `${rem} % ${batchShape[d]}`};`);
+          batchAxes[d] = c;
+          if (d > 0) rem = `Math.floor(${rem} / ${batchShape[d]})`;
+        }
+        rowAxes.push(...batchAxes, inMatrix);
+      } else rowAxes.push('row');
+      const inner = w.scope(() => {
+        const coords: JsCoords = { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
+        for (const root of kernel.epilogue) writeRoot(w, ctx, root, coords);
+      });
+      w.emit(`for (let col = 0, e = row * ${n}; col < ${n}; col++, e++) {\n  ${inner.join('\n  ')}\n}`);
+    });
+    const body = [`for (let row = rowStart; row < rowEnd; row++) {`, ...lines.map((l) => `  ${l}`), '}'];
+    for (const i of w.covered) equations.add(i);
+    const source = w.functionSource('epilogue', body).replace('(B) {', '(B, rowStart, rowEnd) {');
+    epilogue = { bound: new Bound(buildFunction<RowsFunction>(source), w.bindings), source };
+  }
+  const ao = pa.offsets;
+  const bo = pb.offsets;
+  const rows = batches * m;
+  const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  const source = [
+    pa.gather ? pa.source : '', pb.gather ? pb.source : '',
+    `// matmulInto(a, b, c) per batch, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
+    epilogue ? epilogue.source : '',
+  ].filter(Boolean).join('\n');
+  return {
+    name,
+    equations: [...equations].sort((x, y) => x - y),
+    source,
+    run(slots) {
+      if (pa.gather) pa.gather.fn(pa.gather.arrays(slots));
+      if (pb.gather) pb.gather.fn(pb.gather.arrays(slots));
+      const av = slots[pa.slot] as Float32Array;
+      const bv = slots[pb.slot] as Float32Array;
+      const cv = slots[cSlot] as Float32Array;
+      for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
+      if (epilogue) epilogue.bound.fn(epilogue.bound.arrays(slots), 0, rows);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scans, arg-reductions and defined shader primitives: the eager kernels on dense operands
+
+/**
+ * The kernel eager mode runs for `eq` (scanInto, argReduceInto, or a defined primitive's CPU
+ * function), on dense operands: a stored value is read in place, anything else (its prologue,
+ * a view) is first gathered into scratch by a generated loop. Same kernel, same bits as eager.
+ */
+function lowerEagerKernel(ctx: LoweringContext, index: number): Step {
+  const eq = ctx.program.equations[index]!;
+  const equations = new Set<number>([index]);
+  const gathers: { bound: Bound; source: string }[] = [];
+  const operandSlots = eq.inputs.map((x, k) => {
+    const loc = ctx.locations.get(x.id);
+    if (loc) return loc.slot;
+    const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
+    const w = newWriter(ctx);
+    const target = w.array(slot);
+    const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
+    for (const i of w.covered) equations.add(i);
+    const source = w.functionSource(`gather_${k}`, lines);
+    gathers.push({ bound: new Bound(buildFunction<Generated>(source), w.bindings), source });
+    return slot;
+  });
+  const outSlot = ctx.locations.get(eq.out.id)!.slot;
+  const p = eq.prim;
+  let compute: (inputs: readonly TypedArray[], out: TypedArray) => void;
+  let what: string;
+  if (isScan(p)) {
+    const { axis, reverse } = eq.params as PrimitiveParams['cumsum'];
+    compute = (inputs, out) => scanInto(p, inputs[0]!, eq.inputs[0]!.dtype, eq.inputs[0]!.shape, axis, reverse, out);
+    what = `scanInto('${p}', axis ${axis}${reverse ? ', reverse' : ''})`;
+  } else if (isArgReduce(p)) {
+    const { axis } = eq.params as PrimitiveParams['argmax'];
+    compute = (inputs, out) => argReduceInto(p, inputs[0]!, eq.inputs[0]!.dtype, eq.inputs[0]!.shape, axis, out);
+    what = `argReduceInto('${p}', axis ${axis})`;
+  } else if (p === 'custom') {
+    const { name } = eq.params as PrimitiveParams['custom'];
+    compute = (inputs, out) => {
+      const def = primitiveDefinition(name);
+      if (def.kind !== 'shader') throw new Error(`internal: '${name}' planned as a kernel of its own but is elementwise`);
+      def.cpu(eq.inputs.map((x, k) => ({ data: inputs[k]!, shape: x.shape, dtype: x.dtype })), { data: out, shape: eq.out.shape, dtype: eq.out.dtype });
+    };
+    what = `${name}'s CPU function`;
+  } else throw new Error(`internal: no compiled CPU kernel for '${p}'`);
+  const name = `${p === 'custom' ? `custom_${(eq.params as PrimitiveParams['custom']).name}` : p}_${sizeOf(eq.out.shape)}`;
+  const source = [...gathers.map((g) => g.source), `// ${what}, the eager kernel`].join('\n');
+  const inputs = new Array<TypedArray>(operandSlots.length);
+  return {
+    name, equations: [...equations].sort((a, b) => a - b), source,
+    run(slots) {
+      for (const g of gathers) g.bound.fn(g.bound.arrays(slots));
+      operandSlots.forEach((s, k) => (inputs[k] = slots[s]!));
+      compute(inputs, slots[outSlot]!);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random draws and scatter-adds
+
+function lowerRandom(ctx: LoweringContext, index: number): Step {
+  const eq = ctx.program.equations[index]! as Equation<'random'>;
+  const p = eq.params;
+  const slot = ctx.locations.get(eq.out.id)!.slot;
+  const keyIndex = eq.key ? ctx.program.canonicalKeys().indexOf(eq.key) : -1;
+  return {
+    name: `random_${p.distribution}_${sizeOf(p.shape)}`,
+    equations: [index],
+    source: `// fillRandom(out, key, '${p.distribution}'): Philox 4x32-10, the stream layout of every backend`,
+    run(slots, keys) {
+      fillRandom(slots[slot] as Float32Array | Float64Array, keyIndex >= 0 ? keys![keyIndex]! : p.key, p.distribution);
+    },
+  };
+}
+
+/**
+ * Scatter-add as the eager kernel does it: every index checked first (the CPU's range error),
+ * then the updates added in row-major order into zeros, each sum rounded by the store.
+ */
+function lowerScatterAdd(ctx: LoweringContext, index: number): Step {
+  const eq = ctx.program.equations[index]! as Equation<'scatterAdd'>;
+  const { axis, size } = eq.params;
+  const [updates, indices] = eq.inputs as [ProgramVar, ProgramVar];
+  const w = newWriter(ctx);
+  const out = ctx.locations.get(eq.out.id)!;
+  const outName = w.array(out.slot);
+  const lines: string[] = [`${outName}.fill(0);`];
+  lines.push(...w.forEach(indices.shape, (j) => {
+    const r = w.value(indices, j);
+    w.emit(`if (!(${r} >= 0 && ${r} < ${size})) throw indexOutOfRange('scatterAdd', ${r}, ${axis}, ${size});`);
+  }));
+  lines.push(...w.forEach(updates.shape, (coords) => {
+    const r = w.value(indices, { axes: [coords.axes[axis]!] });
+    const at = w.address(out, { axes: coords.axes.map((c, d) => (d === axis ? r : c)) }, eq.out.shape);
+    const u = w.value(updates, coords);
+    w.emit(`${outName}[${at}] = ${outName}[${at}] + ${u};`);
+  }));
+  return generatedStep(w, `fused_scatterAdd_${sizeOf(eq.out.shape)}`, lines, covered(w, [index]));
+}

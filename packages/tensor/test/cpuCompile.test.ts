@@ -1,0 +1,332 @@
+// Compiled programs on the CPU (cpu/compile.ts): each fused group of a program is one generated
+// loop, and every compiled result equals the program run op by op through the eager kernels
+// (`interpretProgram`) bit for bit. Bit-identity is what the lowering promises, not a tolerance:
+// every fused value is rounded to its dtype as a store would round it, reductions accumulate in
+// doubles in the eager kernel's row-major order, and matmuls call the eager routine.
+
+import { describe, expect, it } from 'vitest';
+import {
+  type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
+  argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
+  sum, tanh, tensor, traceProgram, where, zeros,
+} from '../src/index.js';
+
+const cpu = getBackend('cpu') as CpuBackend;
+const keys = splitKey(randomKey(5), 16);
+const rn = (shape: number[], i: number, dtype: 'float32' | 'float64' = 'float32') => randn(shape, { key: keys[i]!, dtype });
+
+interface Compared {
+  program: Program;
+  kernels: readonly string[];
+}
+
+/** Bits of a typed array, so that NaN payloads, −0 and +0 compare exactly. */
+const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
+  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+
+/**
+ * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second
+ * call reuses the held intermediates) and expects every output bit for bit equal.
+ */
+function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = []): Compared {
+  const traced = traceProgram(f, args, keyArgs);
+  const program = traced.program;
+  const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
+  const handles = inputs.map((t) => t._live('test') as CpuHandle);
+  const donated = handles.map(() => false);
+  const compiled = cpu.compile(program);
+  const reference = interpretProgram(cpu, program);
+  const expected = reference.run(handles, keyArgs, donated);
+  for (let call = 0; call < 2; call++) {
+    const got = compiled.run(handles, keyArgs, donated);
+    expect(got).toHaveLength(expected.length);
+    got.forEach((h, i) => {
+      const e = cpu.readSync(expected[i]!);
+      const g = cpu.readSync(h);
+      expect(g.constructor).toBe(e.constructor);
+      expect(bitsOf(g)).toEqual(bitsOf(e));
+      cpu.dispose(h);
+    });
+  }
+  for (const h of expected) cpu.dispose(h);
+  const kernels = compiled.kernels().map((k) => k.name);
+  compiled.dispose();
+  for (const t of traced.owned) t.dispose();
+  return { program, kernels };
+}
+
+describe('compiled CPU programs equal the eager kernels bit for bit', () => {
+  it('an elementwise chain with broadcasting is one generated loop', () => {
+    const a = rn([4, 1, 3], 0);
+    const b = rn([5, 1], 1);
+    const { program, kernels } = compare(([a, b]) => [tanh(a!.mul(b!).add(0.5)).mul(exp(b!.neg())).sub(sigmoid(a!))], [a, b]);
+    expect(program.equations.length).toBeGreaterThan(6);
+    expect(kernels).toEqual(['fused_elementwise_[4,5,3]x1']);
+  });
+
+  it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
+    const x = rn([3, 4, 5], 2);
+    const y = rn([5, 3, 4], 3);
+    const z = rn([6, 8], 4);
+    const { kernels } = compare(([x, y, z]) => [
+      permute(x!, [2, 0, 1]).mul(y!).add(1),
+      slice(z!, [1, 2], [4, 5]).mul(slice(z!, [2, 0], [4, 5])),
+      reshape(permute(x!, [1, 0, 2]), [4, 15]).add(reshape(y!, [4, 15])),
+    ], [x, y, z]);
+    expect(kernels).toHaveLength(1);
+    expect(kernels[0]).toMatch(/^fused_elementwise_/);
+  });
+
+  it('reductions over leading, trailing and middle axes, with a prologue and an epilogue', () => {
+    const x = rn([6, 7, 5], 5);
+    const w = rn([7, 1], 6);
+    const pro = (t: Tensor, w: Tensor) => exp(t.mul(0.3)).mul(w).add(1);
+    const { kernels } = compare(([x, w]) => [
+      sum(pro(x!, w!), 0),
+      sum(pro(x!, w!), 2).mul(2).add(1),
+      sum(pro(x!, w!), 1),
+      sum(pro(x!, w!), [0, 2]),
+      max(pro(x!, w!), [1]).sub(3),
+      sum(x!),
+      sqrt(sum(x!.square(), -1, true)),
+    ], [x, w]);
+    expect(kernels.filter((k) => /^fused_(sum|reduceMax)/.test(k))).toHaveLength(7);
+  });
+
+  it('float64 end to end: elementwise, reductions and a matmul with its epilogue', () => {
+    const x = rn([33, 17], 7, 'float64');
+    const w = rn([17, 9], 8, 'float64');
+    const b = rn([9], 9, 'float64');
+    const { kernels } = compare(([x, w, b]) => {
+      const h = softplus(matmul(x!, w!).add(b!));
+      return [h, sum(h, 0), log1p(x!.square())];
+    }, [x, w, b]);
+    expect(kernels.some((k) => k.startsWith('fused_matmul_33x9x17_epilogue'))).toBe(true);
+  });
+
+  it('products by ±1, quotients by ±1 and sums with ±0 (left unrounded) on −0, NaN, ±∞, subnormals and extremes', () => {
+    const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1];
+    const f = tensor(special);
+    const d = tensor(special, { dtype: 'float64' });
+    const ops = (x: Tensor) => [x.mul(-1), x.mul(1), x.div(-1), x.div(1), x.add(0), x.add(-0), x.sub(0), x.sub(-0), x.neg().mul(-1).add(0.5)];
+    const { kernels } = compare(([f, d]) => [...ops(f!), ...ops(d!)], [f, d]);
+    expect(kernels).toHaveLength(1);
+  });
+
+  it('int32 arithmetic and casts between every dtype', () => {
+    const i = tensor([[3, -7, 2147483647, 0], [5, 9, -2147483648, 11]], { dtype: 'int32' });
+    const f = tensor([[1.5, -2.5, 1e10, Number.NaN], [-0.0, 0.49999997, -1e-30, 7]]);
+    const d = tensor([[1.5, -2.5, 1e300, Number.NaN], [-0.0, 1 / 3, -1e-30, 7]], { dtype: 'float64' });
+    compare(([i, f, d]) => [
+      i!.mul(i!).add(i!).sub(3),
+      cast(f!, 'int32').add(i!),
+      cast(cast(i!, 'float32').mul(0.5), 'float64').add(d!),
+      cast(d!, 'float32').mul(f!),
+      cast(f!.less(0), 'int32').add(cast(d!.equal(7), 'int32')),
+      where(i!.less(0), f!, cast(d!, 'float32')),
+      sum(i!, 1),
+      max(i!, 0),
+    ], [i, f, d]);
+  });
+
+  it('matmuls: transposed operands, batches that broadcast, skinny products, epilogues', () => {
+    const a = rn([2, 3, 16, 8], 10);
+    const b = rn([3, 8, 12], 11);
+    const c = rn([40, 6], 12);
+    const d = rn([40, 2], 13);
+    compare(([a, b, c, d]) => [
+      tanh(matmul(a!, b!)).mul(2),
+      matmul(permute(c!, [1, 0]), d!),
+      matmul(c!, matmul(permute(c!, [1, 0]), d!)).add(1),
+      matmul(exp(c!), permute(rn([4, 6], 14), [1, 0])),
+    ], [a, b, c, d]);
+    // An epilogue whose second value reads its first (softplus with e^(−|z|) kept).
+    const x = rn([64, 32], 1);
+    const w = rn([32, 16], 2);
+    const { kernels } = compare(([x, w]) => {
+      const z = matmul(x!, w!).add(0.25);
+      const e = z.abs().neg().exp();
+      return [e, z.maximum(0).add(e.log1p())];
+    }, [x, w]);
+    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
+  });
+
+  it('pad, concat, gather, scatter-add and random draws', () => {
+    const x = rn([5, 4], 15);
+    const idx = tensor([4, 0, 0, 2, 1, 4], { dtype: 'int32' });
+    const [k] = splitKey(randomKey(77), 1);
+    compare(([x, idx], [key]) => [
+      pad(x!.mul(2), [[1, 0], [0, 2]]).add(1),
+      concat([x!, exp(x!), x!.square()], 1).mul(3),
+      indexSelect(x!.add(1), 0, idx!).mul(2),
+      apply('scatterAdd', [x!.add(1), idx!.slice([0], [5])], { axis: 0, size: 7 }),
+      randn([5, 4], { key: foldIn(key!, 3) }).mul(x!),
+    ], [x, idx], [k!]);
+  });
+
+  it('constants that differ only as NaN, ±∞, −0 and +0 stay distinct (in the program and in the kernel cache)', () => {
+    const x = tensor([1, -2, 3]);
+    // One program with all five: simplification must not merge them (JSON writes them alike).
+    compare(([x]) => [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => x!.mul(0).add(c).mul(-1)), [x]);
+    const results = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => {
+      const traced = traceProgram(([x]) => [x!.mul(0).add(c).mul(-1)], [x], []);
+      const compiled = cpu.compile(traced.program);
+      const [h] = compiled.run([x._live('t') as CpuHandle], [], [false]);
+      const values = Array.from(cpu.readSync(h!));
+      cpu.dispose(h!);
+      compiled.dispose();
+      return values;
+    });
+    // Host arithmetic on the same values (exact here: ±0, ±∞, NaN and small integers).
+    const expected = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => [1, -2, 3].map((v) => (v * 0 + c) * -1));
+    expect(results).toEqual(expected);
+    expect(results[3]).not.toEqual(results[4]);
+  });
+
+  it('an input returned as it is, or returned twice, comes back in arrays of its own', () => {
+    const x = tensor([1, 2, 3]);
+    const p = traceProgram(([x]) => [x!.add(1)], [x], []).program;
+    const bare = new Program(p.device, p.inputs, p.inputSources, p.keyInputs, p.keyDerivations, [], [p.inputs[0]!, p.inputs[0]!], []);
+    const compiled = cpu.compile(bare);
+    const input = x._live('t') as CpuHandle;
+    const out = compiled.run([input], [], [false]);
+    expect(out.map((h) => Array.from(cpu.readSync(h)))).toEqual([[1, 2, 3], [1, 2, 3]]);
+    expect(out[0]!.data).not.toBe(input.data);
+    expect(out[1]!.data).not.toBe(out[0]!.data);
+    for (const h of out) cpu.dispose(h);
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+    compiled.dispose();
+  });
+
+  it('programs of one structure share their generated code, each with its own keys', () => {
+    const x = rn([6, 3], 2);
+    const run = (seed: number) => {
+      const traced = traceProgram(([x], [k]) => [randn([6, 3], { key: foldIn(k!, 1) }).add(x!)], [x], [randomKey(seed)]);
+      const compiled = cpu.compile(traced.program);
+      const [h] = compiled.run([x._live('t') as CpuHandle], [randomKey(seed + 100)], [false]);
+      const values = Array.from(cpu.readSync(h!));
+      cpu.dispose(h!);
+      compiled.dispose();
+      return values;
+    };
+    // Each traced program has its own key variables; the second reuses the first's lowering.
+    for (const seed of [1, 2]) {
+      const expected = randn([6, 3], { key: foldIn(randomKey(seed + 100), 1) }).add(x);
+      expect(run(seed)).toEqual(Array.from(expected.dataSync()));
+      expected.dispose();
+    }
+  });
+
+  it('scans, arg-reductions, rounding ops, erf and defined primitives (elementwise inline, a shader as its own kernel)', () => {
+    const twiceSquare = definePrimitive({
+      name: 'cpuCompileTwiceSquare', kind: 'elementwise', inputs: ['x', 'y'],
+      cpu: (x, y) => 2 * x * x + y,
+      wgsl: { expression: '2.0 * x * x + y' },
+      // d(2x² + y) = 4x dx + dy
+      jvp: ([x], [dx, dy]) => {
+        const fromX = dx ? dx.mul(x!.mul(4)) : null;
+        return fromX && dy ? fromX.add(dy) : (fromX ?? dy ?? null);
+      },
+      vjp: (ct, [x]) => [ct.mul(x!.mul(4)), ct],
+    });
+    const rowSums = definePrimitive({
+      name: 'cpuCompileRowSums', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
+      cpu: ([x], out) => {
+        const cols = x!.shape[1]!;
+        for (let r = 0; r < out.data.length; r++) {
+          let acc = 0;
+          for (let c = 0; c < cols; c++) acc += x!.data[r * cols + c]!;
+          out.data[r] = acc;
+        }
+      },
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null,
+      vjp: () => [null],
+    });
+    const x = rn([5, 7], 3);
+    const y = rn([5, 7], 4);
+    const { kernels } = compare(([x, y]) => [
+      cumsum(exp(x!.mul(0.5)).mul(2), 1),
+      cumprod(x!.mul(0.1).add(1), 0, { reverse: true }),
+      argmax(x!.mul(y!), 0),
+      argmin(x!.add(1), 1),
+      floor(x!.mul(3)).add(round(y!.mul(2))).mul(sign(x!)),
+      erf(x!).mul(2),
+      twiceSquare(x!.mul(0.5), y!).add(1),
+      rowSums(twiceSquare(x!, y!).exp()).mul(2),
+    ], [x, y]);
+    expect(kernels.filter((k) => k.startsWith('custom_cpuCompileRowSums'))).toHaveLength(1);
+    expect(kernels.filter((k) => /^(cumsum|cumprod|argmax|argmin)_/.test(k))).toHaveLength(4);
+    // The defined primitive against its definition, on the host (2x² + y in doubles, then rounded).
+    const got = twiceSquare(x, y).dataSync();
+    const xs = x.dataSync();
+    const ys = y.dataSync();
+    got.forEach((v, i) => expect(v).toBe(Math.fround(2 * xs[i]! * xs[i]! + ys[i]!)));
+  });
+
+  it('empty tensors: sums of nothing, empty products and elementwise work on no elements', () => {
+    const x = zeros([0, 3]);
+    const y = zeros([3, 4]);
+    compare(([x, y]) => [sum(exp(x!), 0), matmul(x!, y!).add(1), x!.mul(2), sum(matmul(permute(x!, [1, 0]), zeros([0, 4])), 0)], [x, y]);
+  });
+
+  it('an index out of range is the eager range error', () => {
+    const x = rn([5, 4], 0);
+    const idx = tensor([4, 9], { dtype: 'int32' });
+    const traced = traceProgram(([x, idx]) => [indexSelect(x!.add(1), 0, idx!)], [x, idx], []);
+    const compiled = cpu.compile(traced.program);
+    const before = cpu.memoryStats();
+    expect(() => compiled.run([x._live('t') as CpuHandle, idx._live('t') as CpuHandle], [], [false, false])).toThrow(RangeError);
+    expect(cpu.memoryStats().liveBuffers).toBe(before.liveBuffers);
+    compiled.dispose();
+  });
+});
+
+describe('compiled CPU programs: buffers and the profiler', () => {
+  it('a second call allocates nothing; dispose frees the held intermediates', () => {
+    const x = rn([64, 32], 1);
+    const w = rn([32, 32], 2);
+    const traced = traceProgram(([x, w]) => {
+      const h = tanh(matmul(x!, w!));
+      return [sum(matmul(h, w!).mul(h), 1)];
+    }, [x, w], []);
+    const handles = [x._live('t') as CpuHandle, w._live('t') as CpuHandle];
+    const live0 = cpu.memoryStats();
+    const compiled = cpu.compile(traced.program);
+    cpu.dispose(compiled.run(handles, [], [false, false])[0]!);
+    const warm = cpu.memoryStats();
+    for (let i = 0; i < 5; i++) cpu.dispose(compiled.run(handles, [], [false, false])[0]!);
+    const after = cpu.memoryStats();
+    expect(after.allocations).toBe(warm.allocations);
+    expect(after.liveBytes).toBe(warm.liveBytes);
+    compiled.dispose();
+    expect(cpu.memoryStats().liveBytes).toBe(live0.liveBytes);
+    expect(cpu.memoryStats().liveBuffers).toBe(live0.liveBuffers);
+  });
+
+  it('reports each fused kernel to profile() by name, host-timed, with its bytes and flops', async () => {
+    const x = rn([32, 16], 3);
+    const w = rn([16, 8], 4);
+    const traced = traceProgram(([x, w]) => [sum(exp(matmul(x!, w!)).add(1), 1).mul(2)], [x, w], []);
+    const compiled = cpu.compile(traced.program);
+    const handles = [x._live('t') as CpuHandle, w._live('t') as CpuHandle];
+    const r = await profile(() => {
+      const [h] = compiled.run(handles, [], [false, false]);
+      cpu.dispose(h!);
+    });
+    const names = compiled.kernels().map((k) => k.name);
+    expect(r.events.map((e) => e.name)).toEqual(names);
+    expect(names).toEqual(['fused_matmul_32x8x16', 'fused_sum_32x8_epilogue1']);
+    for (const e of r.events) {
+      expect(e.device).toBe('cpu');
+      expect(e.timing).toBe('host');
+      expect(e.duration).toBeGreaterThanOrEqual(0);
+    }
+    // The product reads x and w and writes C (4 bytes each), 2·m·n·k flops; the sum reads C, writes 32.
+    expect(r.events[0]!.bytes).toBe((32 * 16 + 16 * 8 + 32 * 8) * 4);
+    expect(r.events[0]!.flops).toBe(2 * 32 * 8 * 16);
+    expect(r.events[1]!.bytes).toBe((32 * 8 + 32) * 4);
+    compiled.dispose();
+  });
+});
