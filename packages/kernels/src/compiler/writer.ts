@@ -292,7 +292,8 @@ export class KernelWriter {
         this.emit(`${name}[(${at}) / ${u(VECTOR_WIDTH)}] = vec4<${type}>(${values.join(', ')});`);
         return;
       }
-      // First writing: scalar stores, this binding marked as wanting vectors.
+      // First writing (or a buffer also stored one element at a time): scalar stores, the
+      // binding marked as wanting vectors.
       this.vectorWanted.add(key);
       const name = this.bind(loc.slot, type, 'read_write');
       lanes.forEach((c, k) => this.emit(`${name}[${this.address(loc, c, v.shape)}] = ${values[k]};`));
