@@ -92,6 +92,71 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
   });
 });
 
+describe('elementwise kernels computing four elements per invocation', () => {
+  // Innermost extent 32: each invocation computes four consecutive elements. Operands reach it
+  // as vec4 loads (the value itself, a [32] row broadcast, an aligned slice of a [9,36] input,
+  // a reshape of a [4,64] input), as one load shared by the four (a [8,1] column broadcast), or
+  // a load per element (a transposed input, a slice at an unaligned start of a [9,35] input).
+  // Results must equal eager WebGPU bit for bit: the same expression per element.
+  const unary: ((a: Tensor) => Tensor)[] = [
+    (a) => a.tanh(), (a) => a.exp(), (a) => softplus(a), (a) => a.sin(), (a) => a.erf(), (a) => a.abs().add(1).log(), (a) => a.relu(),
+  ];
+  const binary: ((a: Tensor, b: Tensor) => Tensor)[] = [
+    (a, b) => a.add(b), (a, b) => a.mul(b), (a, b) => a.maximum(b), (a, b) => a.less(b).cast('float32').mul(a), (a, b) => a.div(b.abs().add(1)),
+  ];
+  const shapes = { x: [8, 32], row: [32], col: [8, 1], tr: [32, 8], wide: [9, 36], odd: [9, 35], flat: [4, 64] } as const;
+  const make = (rnd: () => number) =>
+    Object.fromEntries(Object.entries(shapes).map(([k, shape]) => [k, tensor(data(sizeOf([...shape]), rnd), { shape: [...shape], device: dev })])) as Record<keyof typeof shapes, Tensor>;
+
+  for (let trial = 0; trial < 8; trial++) {
+    it(`random chain ${trial}, with results of innermost extents 32, 36, 35, 30 and 5`, async () => {
+      const rnd = hostRandom(hashSeed('jit-vec4-chain', trial));
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+      const steps = Array.from({ length: 5 + Math.floor(rnd() * 5) }, () => ({ u: pick(unary), b: pick(binary), operand: Math.floor(rnd() * 6) }));
+      const f = (x: Tensor, row: Tensor, col: Tensor, tr: Tensor, wide: Tensor, odd: Tensor, flat: Tensor) => {
+        const operands = [row, col, tr.transpose(), wide.slice([1, 4], [8, 32]), odd.slice([1, 2], [8, 32]), flat.reshape([8, 32])];
+        let v = x;
+        for (const s of steps) v = s.b(s.u(v), operands[s.operand]!).tanh().mul(2);
+        // More results: a [8,30] window (innermost extent not a multiple of 4), a [5] vector, a
+        // comparison (stored as u32), and results of inputs of extents 35 and 36 computed in the
+        // chain's kernel (the float results' buffer is then written one element at a time).
+        return [v, v.slice([0, 1], [8, 30]).exp(), v.slice([2, 3], [1, 5]).reshape([5]).sigmoid(), v.less(x), odd.exp(), wide.sin()] as const;
+      };
+      const args = make(rnd);
+      const list = [args.x, args.row, args.col, args.tr, args.wide, args.odd, args.flat] as const;
+      const eager = await Promise.all(tidy(() => [...f(...list)]).map(read));
+      const compiled = jit(f);
+      const fused = await Promise.all(compiled(...list).map(read));
+      eager.forEach((e, k) => expect(firstMismatch(e, fused[k]!, exact), `chain ${trial}, result ${k} (seed ${RUN_SEED})`).toBeNull());
+    });
+  }
+
+  it('a chain whose innermost extent is a multiple of 4 is one kernel of vec4 loads and stores', async () => {
+    const rnd = hostRandom(hashSeed('jit-vec4-source'));
+    const { x, row, col } = make(rnd);
+    const f = (x: Tensor, row: Tensor, col: Tensor) => softplus(x.mul(row)).sub(col.tanh()).exp();
+    const compiled = jit(f);
+    const eager = await read(tidy(() => f(x, row, col)));
+    expect(firstMismatch(eager, await read(compiled(x, row, col)), exact)).toBeNull();
+    const kernels = compiled.lower(x, row, col).kernels();
+    expect(kernels.length).toBe(1);
+    // x and row as vec4 arrays, the [8,32] result stored as one vec4; col read as scalars.
+    expect(kernels[0]!.source).toMatch(/array<vec4<f32>>/);
+    expect(kernels[0]!.source).toContain('= vec4<f32>(');
+  });
+
+  it('sizes of 4 elements and fewer, and a vector part beside scalar parts', async () => {
+    const rnd = hostRandom(hashSeed('jit-vec4-small'));
+    for (const shape of [[4], [1, 4], [3], [2, 1], [4, 1], [2, 4, 1]]) {
+      const x = tensor(data(sizeOf(shape), rnd), { shape, device: dev });
+      const f = (x: Tensor) => [x.exp().mul(x), x.sin().add(1)] as const;
+      const eager = await Promise.all(tidy(() => [...f(x)]).map(read));
+      const fused = await Promise.all(jit(f)(x).map(read));
+      eager.forEach((e, k) => expect(firstMismatch(e, fused[k]!, exact), `[${shape}] result ${k}`).toBeNull());
+    }
+  });
+});
+
 describe('reductions and matmuls with fused prologues and epilogues', () => {
   const cases: [string, number[], number[]][] = [
     ['skinny N (dot products by row)', [300, 37], [37, 3]],

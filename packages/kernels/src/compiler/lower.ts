@@ -18,7 +18,7 @@ import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
 import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
-import { type Coords, KernelWriter, type Location, type Slot, slotKey, u } from './writer.js';
+import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -92,10 +92,10 @@ fn main(${ENTRY}) {
   };
 }
 
-function newWriter(ctx: LoweringContext): KernelWriter {
+function newWriter(ctx: LoweringContext, vectorSlots?: ReadonlySet<string>): KernelWriter {
   const index = new Map<number, number>();
   ctx.plan.program.equations.forEach((eq, i) => index.set(eq.out.id, i));
-  return new KernelWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locate(v) }, index);
+  return new KernelWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locate(v) }, index, vectorSlots);
 }
 
 function equationIndexOf(ctx: LoweringContext, v: ProgramVar): number {
@@ -113,19 +113,61 @@ function writeRoot(w: KernelWriter, ctx: LoweringContext, root: ProgramVar, coor
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
-function lowerElementwise(ctx: LoweringContext, parts: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): LoweredKernel {
-  const w = newWriter(ctx);
+type ElementwisePart = { readonly shape: readonly number[]; readonly roots: readonly ProgramVar[] };
+
+/**
+ * The axis along which one invocation computes VECTOR_WIDTH consecutive elements of a part: its
+ * innermost axis, when a multiple of the width (else one element per invocation).
+ */
+function vectorAxis(shape: readonly number[]): number | null {
+  const a = lastNonUnitAxis(shape);
+  return a >= 0 && shape[a]! % VECTOR_WIDTH === 0 ? a : null;
+}
+
+/**
+ * One launch over every part; each part covers a range of invocations. In a vectorised part an
+ * invocation decodes its first element's index once and computes VECTOR_WIDTH consecutive
+ * elements with the same expression each (so results equal the one-element kernel's): operands
+ * with unit inner stride at aligned addresses are one vec4 load, broadcast operands one load,
+ * others a load per element; results are one vec4 store where aligned. On software adapters every
+ * storage access costs a loop over the SIMD lanes, so four values per access is what pays (the
+ * eager template does the same, wgsl/elementwise.ts).
+ */
+function lowerElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[]): LoweredKernel {
+  // Written twice: the first writing finds which bindings some access reads or writes as
+  // vectors, the second declares those as vec4 arrays.
+  const first = writeElementwise(ctx, parts, new Set());
+  const vectors = first.writer.vectorBindings();
+  return vectors.size === 0 ? first.kernel : writeElementwise(ctx, parts, vectors).kernel;
+}
+
+function writeElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[], vectorSlots: ReadonlySet<string>): { kernel: LoweredKernel; writer: KernelWriter } {
+  const w = newWriter(ctx, vectorSlots);
   const blocks: string[] = [];
   let start = 0;
   for (const part of parts) {
     const n = sizeOf(part.shape);
     if (n === 0) continue;
-    const end = start + n;
+    const axis = vectorAxis(part.shape);
+    const end = start + (axis === null ? n : n / VECTOR_WIDTH);
     const lines = w.scope(() => {
       const j = start === 0 ? 'i' : w.fresh('j');
       if (start !== 0) w.emit(`let ${j} = i - ${u(start)};`);
-      const coords = w.decode(j, part.shape);
-      for (const root of part.roots) writeRoot(w, ctx, root, coords);
+      if (axis === null) {
+        const coords = w.decode(j, part.shape);
+        for (const root of part.roots) writeRoot(w, ctx, root, coords);
+        return;
+      }
+      const e = w.fresh('e');
+      w.emit(`let ${e} = ${j} * ${u(VECTOR_WIDTH)};`);
+      const at0 = w.decode(e, part.shape);
+      const lanes = Array.from({ length: VECTOR_WIDTH }, (_, k) => laneCoords(at0, axis, k, true));
+      for (const root of part.roots) {
+        const values = lanes.map((c) => w.value(root, c, true));
+        w.storeLanes(root, lanes, values);
+        lanes.forEach((c, k) => w.define(root, c, values[k]!));
+        w.covered.add(equationIndexOf(ctx, root));
+      }
     });
     blocks.push(`  if (i < ${u(end)}) {\n    ${lines.join('\n    ')}\n    return;\n  }`);
     start = end;
@@ -137,7 +179,7 @@ fn main(${ENTRY}) {
 ${blocks.join('\n')}
 }`;
   const shapes = parts.map((p) => `[${p.shape.join(',')}]x${p.roots.length}`).join('+');
-  return {
+  const kernel: LoweredKernel = {
     label: `fused_elementwise_${shapes}`,
     code: assemble(w, body),
     workgroupSize: [WORKGROUP, 1, 1],
@@ -146,10 +188,11 @@ ${blocks.join('\n')}
     uniforms: null,
     equations: [...w.covered].sort((a, b) => a - b),
   };
+  return { kernel, writer: w };
 }
 
 /** Lowers elementwise parts, splitting them over several kernels when they bind too many buffers. */
-function lowerElementwiseWithinLimits(ctx: LoweringContext, parts: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): LoweredKernel[] {
+function lowerElementwiseWithinLimits(ctx: LoweringContext, parts: readonly ElementwisePart[]): LoweredKernel[] {
   const kernel = lowerElementwise(ctx, parts);
   if (kernel.bindings.length <= ctx.maxStorageBuffers) return [kernel];
   // Split the roots in order: a root may read an earlier root of its segment, which a later

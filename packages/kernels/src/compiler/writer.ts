@@ -40,7 +40,43 @@ export interface Coords {
   /** The row-major linear index these coordinates decode (over `shape`), when they do. */
   readonly linear?: string;
   readonly shape?: readonly number[];
+  /** Set when these are one of VECTOR_WIDTH consecutive elements an invocation computes. */
+  readonly lane?: Lane;
 }
+
+/** Elements one invocation of a vectorised elementwise kernel computes (one vec4 access). */
+export const VECTOR_WIDTH = 4;
+
+/**
+ * Lane `k` of VECTOR_WIDTH elements that differ only along `axis`: these coordinates are
+ * `at0`'s with `k` added on that axis (all lanes inside the axis's extent). `aligned`: at0's
+ * coordinate on that axis is a multiple of VECTOR_WIDTH. A value read with unit stride along the
+ * axis, at an aligned address, is then one vector load shared by the lanes; a value that does not
+ * vary along the axis (broadcast) reads the same coordinates, so the lanes share one load.
+ */
+export interface Lane {
+  readonly axis: number;
+  readonly k: number;
+  readonly at0: Coords;
+  readonly aligned: boolean;
+}
+
+/** The index of the last axis of extent other than 1 (-1 for none). */
+export function lastNonUnitAxis(shape: readonly number[]): number {
+  for (let d = shape.length - 1; d >= 0; d--) if (shape[d] !== 1) return d;
+  return -1;
+}
+
+/** Lane `k`'s coordinates (see Lane): at0's, with k added along `axis`. */
+export function laneCoords(at0: Coords, axis: number, k: number, aligned: boolean): Coords {
+  const base: Coords = { axes: at0.axes, ...(at0.linear !== undefined ? { linear: at0.linear, shape: at0.shape } : {}) };
+  const axes = k === 0 ? base.axes : base.axes.map((c, i) => (i === axis ? `(${c} + ${u(k)})` : c));
+  // The row-major linear index moves with the lane only when the lane's axis is the innermost one.
+  const linear = base.linear !== undefined && base.shape && lastNonUnitAxis(base.shape) === axis ? (k === 0 ? base.linear : `(${base.linear} + ${u(k)})`) : undefined;
+  return { axes, ...(linear !== undefined ? { linear, shape: base.shape } : {}), lane: { axis, k, at0: base, aligned } };
+}
+
+const COMPONENTS = ['x', 'y', 'z', 'w'];
 
 export interface WriterContext {
   /** The defining equation of every value computed by the program. */
@@ -54,6 +90,13 @@ interface BindingInfo {
   readonly slot: Slot;
   readonly type: WgslScalar;
   access: 'read' | 'read_write';
+  /** Declared as array<vec4<type>>: scalar elements are then read as components. */
+  readonly vector: boolean;
+}
+
+/** A binding's key for vector access: the slot and the element type it is read as. */
+function vectorKey(slot: Slot, type: WgslScalar): string {
+  return `${slotKey(slot)}|${type}`;
 }
 
 /** A u32 literal. */
@@ -68,8 +111,31 @@ export class KernelWriter {
   private counter = 0;
   /** Equation indices computed inline (for `program.kernels()`). */
   readonly covered = new Set<number>();
+  /** Bindings (vectorKey) that some access would have read or written as a vector. */
+  private readonly vectorWanted = new Set<string>();
+  /** Slots (slotKey) written one element at a time. */
+  private readonly scalarWritten = new Set<string>();
+  /** Coordinates of reshapes already decoded in a scope, by value and source coordinates. */
+  private readonly reshapes: Map<string, Coords>[] = [new Map()];
 
-  constructor(private readonly ctx: WriterContext, private readonly equationIndex: ReadonlyMap<number, number>) {}
+  /**
+   * `vectorSlots`: bindings (vectorKey) declared as vec4 arrays. A kernel is written once with
+   * none, which records which bindings would profit (`vectorBindings()`), then again with those.
+   */
+  constructor(
+    private readonly ctx: WriterContext,
+    private readonly equationIndex: ReadonlyMap<number, number>,
+    private readonly vectorSlots: ReadonlySet<string> = new Set(),
+  ) {}
+
+  /**
+   * The bindings to declare as vec4 arrays in a second writing: those some access would read or
+   * write as a vector, less the slots also written one element at a time (a written buffer has one
+   * binding, and a component store would race with a neighbour's).
+   */
+  vectorBindings(): Set<string> {
+    return new Set([...this.vectorWanted].filter((k) => !this.scalarWritten.has(k.slice(0, k.lastIndexOf('|')))));
+  }
 
   /** The binding name for a slot read (or written) as `type`; read bindings of one slot share. */
   bind(slot: Slot, type: WgslScalar, access: 'read' | 'read_write'): string {
@@ -82,7 +148,7 @@ export class KernelWriter {
       if (access === 'read_write') b.access = 'read_write';
       return b.name;
     }
-    b = { name: `${key}_${type}`, slot, type, access };
+    b = { name: `${key}_${type}`, slot, type, access, vector: this.vectorSlots.has(vectorKey(slot, type)) };
     this.bindings.push(b);
     return b.name;
   }
@@ -94,7 +160,7 @@ export class KernelWriter {
   /** Storage declarations at bindings first..first+n-1. */
   declarations(first = 0): string {
     return this.bindings
-      .map((b, i) => (b.slot.kind === 'indexErrors' ? indexErrorDeclaration(first + i) : `@group(0) @binding(${first + i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`))
+      .map((b, i) => (b.slot.kind === 'indexErrors' ? indexErrorDeclaration(first + i) : `@group(0) @binding(${first + i}) var<storage, ${b.access}> ${b.name}: array<${b.vector ? `vec4<${b.type}>` : b.type}>;`))
       .join('\n') + '\n';
   }
 
@@ -117,11 +183,13 @@ export class KernelWriter {
     this.blocks.push([]);
     this.memo.push(new Map(this.memo[this.memo.length - 1]));
     this.known.push(new Map(this.known[this.known.length - 1]));
+    this.reshapes.push(new Map(this.reshapes[this.reshapes.length - 1]));
     try {
       body();
     } finally {
       this.memo.pop();
       this.known.pop();
+      this.reshapes.pop();
     }
     return this.blocks.pop()!;
   }
@@ -181,12 +249,57 @@ export class KernelWriter {
     return terms.length ? terms.join(' + ') : '0u';
   }
 
+  /**
+   * The element index of the first lane when the VECTOR_WIDTH lanes of `coords` are one aligned
+   * vector of `loc` (unit stride along the lanes' axis, every other step and the offset multiples
+   * of VECTOR_WIDTH), else null.
+   */
+  private vectorAddress(loc: Location, coords: Coords, shape: readonly number[]): string | null {
+    const lane = coords.lane;
+    if (!lane || !lane.aligned || loc.offset % VECTOR_WIDTH !== 0) return null;
+    if (shape[lane.axis] === 1 || loc.strides[lane.axis] !== 1) return null;
+    const ok = lane.at0.axes.every((c, i) => i === lane.axis || shape[i] === 1 || c === '0u' || loc.strides[i]! % VECTOR_WIDTH === 0);
+    return ok ? this.address(loc, lane.at0, shape) : null;
+  }
+
+  /** A scalar element of a binding (a component of a vec4 binding). */
+  private element(b: string, address: string): string {
+    const info = this.bindings.find((x) => x.name === b)!;
+    return info.vector ? `${b}[(${address}) / ${u(VECTOR_WIDTH)}][(${address}) % ${u(VECTOR_WIDTH)}]` : `${b}[${address}]`;
+  }
+
   /** Stores `value` as `v`'s element at `coords`. */
   store(v: ProgramVar, coords: Coords, value: string): void {
     const loc = this.ctx.locate(v);
     if (!loc) throw new Error(`internal: compiled kernel stores a value with no location`);
-    const name = this.bind(loc.slot, wgslType(v.dtype), 'read_write');
+    const type = wgslType(v.dtype);
+    if (this.vectorSlots.has(vectorKey(loc.slot, type))) throw new Error(`internal: compiled kernel stores one element into a vector binding`);
+    this.scalarWritten.add(slotKey(loc.slot));
+    const name = this.bind(loc.slot, type, 'read_write');
     this.emit(`${name}[${this.address(loc, coords, v.shape)}] = ${value};`);
+  }
+
+  /** Stores `values` as `v`'s elements at `lanes` (laneCoords 0..VECTOR_WIDTH-1): one vector store when aligned. */
+  storeLanes(v: ProgramVar, lanes: readonly Coords[], values: readonly string[]): void {
+    const loc = this.ctx.locate(v);
+    if (!loc) throw new Error(`internal: compiled kernel stores a value with no location`);
+    const type = wgslType(v.dtype);
+    const at = this.vectorAddress(loc, lanes[0]!, v.shape);
+    if (at !== null && lanes.length === VECTOR_WIDTH) {
+      const key = vectorKey(loc.slot, type);
+      if (this.vectorSlots.has(key)) {
+        const name = this.bind(loc.slot, type, 'read_write');
+        this.emit(`${name}[(${at}) / ${u(VECTOR_WIDTH)}] = vec4<${type}>(${values.join(', ')});`);
+        return;
+      }
+      // First writing (or a buffer also stored one element at a time): scalar stores, the
+      // binding marked as wanting vectors.
+      this.vectorWanted.add(key);
+      const name = this.bind(loc.slot, type, 'read_write');
+      lanes.forEach((c, k) => this.emit(`${name}[${this.address(loc, c, v.shape)}] = ${values[k]};`));
+      return;
+    }
+    lanes.forEach((c, k) => this.store(v, c, values[k]!));
   }
 
   /**
@@ -216,7 +329,24 @@ export class KernelWriter {
     const loc = fromDefinition ? null : this.ctx.locate(v);
     if (loc) {
       const type = wgslType(v.dtype);
-      return `${this.bind(loc.slot, type, 'read')}[${this.address(loc, coords, v.shape)}]`;
+      const at = this.vectorAddress(loc, coords, v.shape);
+      if (at !== null) {
+        const key = vectorKey(loc.slot, type);
+        if (this.vectorSlots.has(key)) {
+          const name = this.bind(loc.slot, type, 'read');
+          const memo = this.memo[this.memo.length - 1]!;
+          const memoKey = `vector ${name}[${at}]`;
+          let vec = memo.get(memoKey);
+          if (vec === undefined) {
+            vec = this.fresh('v');
+            this.emit(`let ${vec} = ${name}[(${at}) / ${u(VECTOR_WIDTH)}];`);
+            memo.set(memoKey, vec);
+          }
+          return `${vec}.${COMPONENTS[coords.lane!.k]}`;
+        }
+        this.vectorWanted.add(key);
+      }
+      return this.element(this.bind(loc.slot, type, 'read'), this.address(loc, coords, v.shape));
     }
     const eq = this.ctx.definitions.get(v.id);
     if (!eq) throw new Error(`internal: compiled kernel reads a value with no definition and no location`);
@@ -239,21 +369,54 @@ export class KernelWriter {
         return wgslLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
       case 'stopGradient':
         return at(eq.inputs[0]!);
-      case 'reshape':
-        return at(eq.inputs[0]!, this.reshapeCoords(coords, v.shape, eq.inputs[0]!.shape));
+      // Movement ops keep lanes together where they can: the lanes' first coordinates are
+      // moved, and each lane is rebuilt from them (so lanes share every other coordinate).
+      case 'reshape': {
+        const x = eq.inputs[0]!;
+        const lane = coords.lane;
+        if (lane && !sameShape(v.shape, x.shape)) {
+          // Consecutive row-major elements stay consecutive when both innermost extents are
+          // multiples of the width and the lanes start at a multiple of it.
+          const a = lastNonUnitAxis(v.shape);
+          const b = lastNonUnitAxis(x.shape);
+          if (lane.aligned && lane.axis === a && b >= 0 && v.shape[a]! % VECTOR_WIDTH === 0 && x.shape[b]! % VECTOR_WIDTH === 0) {
+            const reshapes = this.reshapes[this.reshapes.length - 1]!;
+            const key = `${v.id}@${lane.at0.axes.join(',')}#${lane.at0.linear ?? ''}`;
+            let at0 = reshapes.get(key);
+            if (!at0) {
+              at0 = this.reshapeCoords(lane.at0, v.shape, x.shape);
+              reshapes.set(key, at0);
+            }
+            return at(x, laneCoords(at0, b, lane.k, true));
+          }
+        }
+        return at(x, this.reshapeCoords(coords, v.shape, x.shape));
+      }
       case 'expand': {
         const x = eq.inputs[0]!;
-        return at(x, { axes: coords.axes.map((c, i) => (x.shape[i] === 1 ? '0u' : c)) });
+        const move = (c: Coords): Coords => ({ axes: c.axes.map((a, i) => (x.shape[i] === 1 ? '0u' : a)) });
+        const lane = coords.lane;
+        // Broadcast along the lanes' axis: every lane reads the same element (read once).
+        if (lane && x.shape[lane.axis] !== 1) return at(x, laneCoords(move(lane.at0), lane.axis, lane.k, lane.aligned));
+        return at(x, move(coords));
       }
       case 'permute': {
         const { perm } = eq.params as PrimitiveParams['permute'];
-        const axes = new Array<string>(perm.length);
-        perm.forEach((src, i) => (axes[src] = coords.axes[i]!));
-        return at(eq.inputs[0]!, { axes });
+        const move = (c: Coords): Coords => {
+          const axes = new Array<string>(perm.length);
+          perm.forEach((src, i) => (axes[src] = c.axes[i]!));
+          return { axes };
+        };
+        const lane = coords.lane;
+        if (lane) return at(eq.inputs[0]!, laneCoords(move(lane.at0), perm[lane.axis]!, lane.k, lane.aligned));
+        return at(eq.inputs[0]!, move(coords));
       }
       case 'slice': {
         const { starts } = eq.params as PrimitiveParams['slice'];
-        return at(eq.inputs[0]!, { axes: coords.axes.map((c, i) => (starts[i] ? `(${c} + ${u(starts[i]!)})` : c)) });
+        const move = (c: Coords): Coords => ({ axes: c.axes.map((a, i) => (starts[i] ? `(${a} + ${u(starts[i]!)})` : a)) });
+        const lane = coords.lane;
+        if (lane) return at(eq.inputs[0]!, laneCoords(move(lane.at0), lane.axis, lane.k, lane.aligned && (starts[lane.axis] ?? 0) % VECTOR_WIDTH === 0));
+        return at(eq.inputs[0]!, move(coords));
       }
       case 'pad': {
         const { before } = eq.params as PrimitiveParams['pad'];
@@ -298,10 +461,14 @@ export class KernelWriter {
         const r = v.shape.length;
         const k = a.shape[r - 1]!;
         const batch = coords.axes.slice(0, r - 2);
+        // Lanes along the output's columns: the same row of `a` (one read), consecutive columns of `b`.
+        const lane = coords.lane?.axis === r - 1 ? coords.lane : undefined;
         const terms: string[] = [];
         for (let i = 0; i < k; i++) {
           const ai = at(a, { axes: [...batch, coords.axes[r - 2]!, u(i)] });
-          const bi = at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
+          const bi = lane
+            ? at(b, laneCoords({ axes: [...lane.at0.axes.slice(0, r - 2), u(i), lane.at0.axes[r - 1]!] }, r - 1, lane.k, lane.aligned))
+            : at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
           terms.push(`${ai} * ${bi}`);
         }
         if (terms.length === 0) return '0.0';
