@@ -59,8 +59,15 @@ function render(e: Expr, args: readonly string[]): { code: string; prec: number 
     }
     case 'call':
       return { code: `${FUNCTIONS[e.fn]}(${e.args.map((x) => render(x, args).code).join(', ')})`, prec: ATOM };
-    case 'compare':
-      return { code: `${sub(e.a, PRECEDENCE.compare)} ${e.op} ${sub(e.b, PRECEDENCE.compare)}`, prec: PRECEDENCE.compare };
+    case 'compare': {
+      const code = `${sub(e.a, PRECEDENCE.compare)} ${e.op} ${sub(e.b, PRECEDENCE.compare)}`;
+      if (e.op === '!=' || !isFloatExpr(e.a)) return { code, prec: PRECEDENCE.compare };
+      // An ordered comparison is false when an operand is NaN, so these tests change no value;
+      // they stop the shader compiler from rewriting select(y, b, y < b) as max(y, b) (WGSL lets
+      // implementations assume no NaN; Mesa's NIR does this rewrite), which would turn a NaN y
+      // into b in a fused where-of-a-comparison (clamp) though the eager kernels keep it.
+      return { code: `(${code} && !sc_isnan(${render(e.a, args).code}) && !sc_isnan(${render(e.b, args).code}))`, prec: ATOM };
+    }
     case 'isNaN':
       return { code: `sc_isnan(${render(e.arg, args).code})`, prec: ATOM };
     case 'or':
@@ -71,6 +78,16 @@ function render(e: Expr, args: readonly string[]): { code: string; prec: number 
       return { code: `select(0u, 1u, ${render(e.cond, args).code})`, prec: ATOM };
     case 'convert':
       return { code: `${wgslType(e.dtype)}(${render(e.arg, args).code})`, prec: ATOM };
+  }
+}
+
+/** Whether `e` is a float value (compared operands have the same dtype). */
+function isFloatExpr(e: Expr): boolean {
+  switch (e.kind) {
+    case 'compare': case 'isNaN': case 'or': case 'condition':
+      return false;
+    default:
+      return e.dtype === 'float32' || e.dtype === 'float64';
   }
 }
 
