@@ -6,7 +6,7 @@
 // rebuilds exactly the model that was trained.
 
 import {
-  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, keep, minimum, mul,
+  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, keep, mean, minimum, mul,
   rand, randn, reshape, splitKey, tensor, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -314,10 +314,11 @@ export function modelSpecFor(name: ObjectiveName, hidden: readonly number[]): Mo
   checkOneOf('modelSpecFor', 'objective', name, OBJECTIVE_NAMES);
   const family = OBJECTIVES[name].family;
   const conditioning = family === 'levels' ? 'sigma' : family === 'sde' ? 'time' : 'none';
-  // DSM-type targets z/σ grow as 1/σ: dividing the network's output by σ (Song & Ermon 2020,
-  // technique 3) lets it predict a unit-scale quantity. The sliced and implicit objectives fit
-  // scores of the perturbed data, which stay bounded at small σ, so they need no rescaling.
-  const outputScaling = name === 'ncsn' || name === 've' ? 'divideBySigma' : name === 'vp' || name === 'subvp' ? 'noisePrediction' : 'none';
+  // The perturbed data's score is ∝ 1/σ once σ outgrows the data: dividing the network's output
+  // by σ (Song & Ermon 2020, technique 3) lets it predict a unit-scale quantity at every level.
+  // This holds for the sliced and implicit estimators at noise levels as much as for NCSN's DSM
+  // (they share its objective, makeObjective); VP and sub-VP predict the noise (Ho et al. 2020).
+  const outputScaling = family === 'levels' || name === 've' ? 'divideBySigma' : name === 'vp' || name === 'subvp' ? 'noisePrediction' : 'none';
   return { kind: 'mlpScore', inputDim: 2, hidden: [...hidden], activation: 'silu', conditioning, outputScaling };
 }
 
@@ -375,12 +376,13 @@ export function cleanScore(model: ScoreModel, noise: NoiseSpec): ScoreFunction {
 }
 
 /** The score-matching losses that fit a score to a batch as it is (clean or perturbed). */
+/** The per-example values, [N] (the caller weights and averages them). */
 type Estimator = (score: ScoreFunction, x: Tensor, key: RandomKey, cond: Tensor | undefined) => Tensor;
 const ESTIMATORS: { readonly [E in 'ssm-vr' | 'ssm' | 'ssm-fd' | 'ism']: Estimator } = {
-  'ssm-vr': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true }),
-  ssm: (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond }),
-  'ssm-fd': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true, method: 'finiteDifference' }),
-  ism: (score, x, _key, cond) => implicitScoreMatchingLoss(score, x, { cond }),
+  'ssm-vr': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true, reduction: 'none' }),
+  ssm: (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, reduction: 'none' }),
+  'ssm-fd': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true, method: 'finiteDifference', reduction: 'none' }),
+  ism: (score, x, _key, cond) => implicitScoreMatchingLoss(score, x, { cond, reduction: 'none' }),
 };
 const ESTIMATOR_OF: { readonly [O in ObjectiveName]?: Estimator } = {
   'ssm-vr': ESTIMATORS['ssm-vr'],
@@ -431,16 +433,18 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
       const index = cast(minimum(rand([batch], { key: levelKey }).mul(sigmas.length), sigmas.length - 1), 'int32');
       const sigma = indexSelect(table, 0, index);
       const noisy = add(x, mul(reshape(sigma, [batch, 1]), randn([batch, dataset.dim], { key: noiseKey })));
-      // Unweighted (λ = 1) across levels: unlike DSM's z/σ target, these objectives fit the
-      // perturbed data's score, whose size stays bounded as σ → 0, so σ² weighting (right for
-      // DSM) would leave the smallest levels — the ones samples end at — all but untrained.
-      return estimator(score, noisy, lossKey, sigma);
+      // Weighted by λ(σ) = σ², as ncsnLoss is (Song & Ermon 2019, eq. 6): ISM at level σ equals
+      // DSM at σ less a constant, so with this λ (and the model's division by σ, modelSpecFor)
+      // every estimator here has NCSN's objective in expectation, levels balanced alike. Unweighted,
+      // the largest levels' terms are ~1/σ₁² of the smallest's and stay untrained, and annealed
+      // Langevin's steps there (α₁ = ε·σ₁²/σ_L²) diverged on moons, the swiss roll and 8 Gaussians.
+      return mean(mul(estimator(score, noisy, lossKey, sigma), mul(sigma, sigma)));
     };
   }
   if (noise.kind === 'none') {
     return (params, key) => {
       const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
-      return estimator!(model.bind(params), dataset.sample(batch, { key: dataKey }), lossKey, undefined);
+      return mean(estimator!(model.bind(params), dataset.sample(batch, { key: dataKey }), lossKey, undefined));
     };
   }
   if (noise.kind === 'single') {
