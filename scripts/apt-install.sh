@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian packages with apt-get, as root or through sudo: the one place the set-up
-# scripts (setup-webgpu.sh, setup-browser.sh) get system packages from.
+# scripts (setup-webgpu.sh, setup-browser.sh, setup-peers.sh) get system packages from.
 # Usage: scripts/apt-install.sh WHO PACKAGE...   (WHO prefixes the messages)
 set -euo pipefail
 who=${1:?usage: apt-install.sh WHO PACKAGE...}

@@ -3,7 +3,9 @@
 // - examples/mlpDerivatives.ts: every pair of routes to the same derivative prints the same values;
 // - the README's gradient/JVP/HVP block, extracted from README.md and run the same way;
 // - examples/trainScore.ts: the trained sampler's mode weights and MMD² are within stated bounds,
-//   and the README's training block is that file's code, verbatim.
+//   and the README's training block is that file's code, verbatim;
+// - examples/jitStep.ts (docs/jit.md's worked example): the program it prints, the fused kernels
+//   and dispatch count on WebGPU, and the same loss on the CPU and on WebGPU.
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,8 +18,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 
 /** Runs a TypeScript file through scripts/run.mjs and returns what it printed on stdout. */
-async function runExample(file: string): Promise<string> {
-  const { stdout } = await run(process.execPath, [join(root, 'scripts', 'run.mjs'), file], { cwd: root, maxBuffer: 1 << 20 });
+async function runExample(file: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [join(root, 'scripts', 'run.mjs'), file, ...args], { cwd: root, maxBuffer: 1 << 20 });
   return stdout;
 }
 
@@ -48,6 +50,27 @@ describe('examples/mlpDerivatives.ts', () => {
     expect(hvpForwardOverReverse).toHaveLength(4);
     expect(numbersAfter(out, '∇²f(x)·v  (rev-over-rev)')).toEqual(hvpForwardOverReverse);
     expect(hvpForwardOverReverse.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('examples/jitStep.ts', () => {
+  it('prints the traced program, fuses it into a few kernels on WebGPU, and trains to the same loss on both backends', async () => {
+    const [cpu, gpu] = await Promise.all([runExample('examples/jitStep.ts', '--cpu'), runExample('examples/jitStep.ts')]);
+    expect(cpu).toContain('{ lambda a:f32[2,16] b:f32[16] c:f32[16,2] d:f32[2,2](captured) ; k0:key .');
+    expect(cpu).toMatch(/updates a <- \w+, b <- \w+, c <- \w+ }/);
+    const [equations, kernels] = numbersAfter(gpu, '');
+    // The program's own let-block, as printed on the CPU, has one line per equation.
+    expect(equations).toBe(cpu.split('\n').filter((l) => / = \w/.test(l) && !l.includes(':key =')).length);
+    expect(kernels).toBeLessThanOrEqual(10);
+    const [dispatches] = numbersAfter(gpu, 'one call:');
+    expect(dispatches).toBe(kernels);
+    // 200 float32 steps on each backend: the runs agree to float32 rounding amplified by the
+    // steps (relative 1e-3 is far above it and far below the loss's own 0.1 → 0.003 change).
+    const [cpuLoss] = numbersAfter(cpu, 'loss after 200 steps:');
+    const [gpuLoss] = numbersAfter(gpu, 'loss after 200 steps:');
+    expect(cpuLoss!).toBeLessThan(0.01);
+    expect(Math.abs(gpuLoss! - cpuLoss!)).toBeLessThanOrEqual(1e-3 * cpuLoss! + 1e-5);
+    expect(gpu).toContain('(traced 1 time)');
   });
 });
 

@@ -7,13 +7,13 @@
 // Values come back to the host only where the page shows them: the losses once per training
 // chunk, the score field on its grid, and the particle positions once per animation frame.
 
-import { valueAndGrad } from '@scorch/autograd';
+import { type JittedFunction, jit, valueAndGrad } from '@scorch/autograd';
 import {
   type DatasetName, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, adam, buildModel,
-  datasetEntry, langevinDynamics, makeObjective, modelSpecFor, noiseFor,
+  datasetEntry, makeObjective, modelSpecFor, noiseFor,
 } from '@scorch/score';
 import {
-  type RandomKey, type Tensor, concat, foldIn, keep, rand, randomKey, reshape, splitKey, tensor, tidy,
+  type RandomKey, type Tensor, concat, foldIn, full, keep, rand, randn, randomKey, reshape, splitKey, tensor, tidy,
 } from '@scorch/tensor';
 import { isPlaygroundObjective } from './objectives.js';
 
@@ -49,6 +49,11 @@ export class PlaygroundSession {
   readonly dataset: ToyDataset;
   readonly model: ScoreModel;
   private readonly optimizer: Optimizer;
+  private readonly compiledStep: JittedFunction<[Params, RandomKey, Record<string, Tensor>], Tensor>;
+  /** One Langevin step, x ← x + (ε/2)s_θ(x) + √ε z, compiled once; ε/2 and √ε are arguments. */
+  private readonly langevinStep = jit((x: Tensor, key: RandomKey, halfStep: Tensor, rootStep: Tensor) =>
+    x.add(this.model.score(x).mul(halfStep)).add(randn(x.shape, { key, dtype: x.dtype, device: x.device }).mul(rootStep)),
+  );
   /** The per-step loss: a fresh batch, the objective's noise and its loss, from one key. */
   private readonly objective: (params: Params, key: RandomKey) => Tensor;
   private readonly keys: Record<'init' | 'loss' | 'display' | 'particles' | 'langevin', RandomKey>;
@@ -74,6 +79,17 @@ export class PlaygroundSession {
     this.parameterNames = Object.keys(this.model.params);
     this.optimizer = adam({ lr: settings.learningRate });
     this.fieldGrid = makeGrid(fieldGridSize);
+    // The training step is compiled once (jit) and replayed: fused kernels, one submit per step.
+    // Adam's state must exist before it is traced; its step's scalars are arguments.
+    this.optimizer.init(this.model.params);
+    const names = this.parameterNames;
+    const asRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+    this.compiledStep = jit((params: Params, key: RandomKey, scalars: Record<string, Tensor>) => {
+      const lossAt = (...flat: Tensor[]): Tensor => this.objective(asRecord(flat), key);
+      const [value, grads] = valueAndGrad(lossAt, { argnums: names.map((_, k) => k) })(...names.map((n) => params[n]!));
+      this.optimizer.applyUpdate(params, asRecord(grads as Tensor[]), scalars);
+      return value;
+    }, { donate: [0] });
   }
 
   /**
@@ -81,20 +97,16 @@ export class PlaygroundSession {
    * transfer at the end (a read waits for the device, so once per chunk rather than per step).
    */
   async trainChunk(steps: number): Promise<number[]> {
-    const names = this.parameterNames;
     const params = this.model.params;
-    const tensors = names.map((n) => params[n]!);
-    const asRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+    const first = params[this.parameterNames[0]!]!;
     const stepLosses: Tensor[] = [];
     try {
       for (let i = 0; i < steps; i++) {
         const step = this.stepsDone + i;
+        const scalars = this.optimizer.beginStep();
         stepLosses.push(tidy(() => {
-          const key = foldIn(this.keys.loss, step);
-          const lossAt = (...flat: Tensor[]): Tensor => this.objective(asRecord(flat), key);
-          const [value, grads] = valueAndGrad(lossAt, { argnums: names.map((_, k) => k) })(...tensors);
-          this.optimizer.step(params, asRecord(grads as Tensor[]));
-          return value;
+          const asTensors = Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, full([], v, { dtype: first.dtype, device: first.device })]));
+          return this.compiledStep(params, foldIn(this.keys.loss, step), asTensors);
         }));
       }
       const joined = tidy(() => concat(stepLosses.map((l) => reshape(l, [1])), 0));
@@ -143,7 +155,14 @@ export class PlaygroundSession {
     if (!this.particleTensor) this.resetParticles();
     const current = this.particleTensor!;
     const key = foldIn(this.keys.langevin, this.langevinFrames++);
-    const next = keep(await langevinDynamics(this.model.score, current, { key, stepSize, steps }));
+    // The session's own compiled step (a sampler run would compile and free one every frame).
+    let x = current;
+    for (let i = 0; i < steps; i++) {
+      const previous = x;
+      x = tidy(() => this.langevinStep(previous, foldIn(key, i), full([], stepSize / 2, { device: previous.device }), full([], Math.sqrt(stepSize), { device: previous.device })));
+      if (previous !== current) previous.dispose();
+    }
+    const next = keep(x === current ? current.detach() : x);
     current.dispose();
     this.particleTensor = next;
     return new Float32Array(await next.data());
@@ -154,6 +173,8 @@ export class PlaygroundSession {
   }
 
   dispose(): void {
+    this.compiledStep.clearCache();
+    this.langevinStep.clearCache();
     this.particleTensor?.dispose();
     this.particleTensor = null;
     this.fieldGrid.tensor.dispose();

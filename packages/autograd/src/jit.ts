@@ -7,7 +7,7 @@
 
 import {
   type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkOptions,
-  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, traceDepth, traceProgram, treeDefKey,
+  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram, treeDefKey,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -25,9 +25,14 @@ export interface JitOptions {
    * assign is consumed (disposed) by the call, as JAX's donate_argnums. Default none.
    */
   donate?: readonly (number | string)[];
+  /**
+   * Print every program this function compiles: each kernel with the equations it covers and its
+   * source (WGSL on WebGPU). true prints with console.log; a function receives the text. Default false.
+   */
+  printKernels?: boolean | ((text: string) => void);
 }
 
-const JIT_OPTION_KEYS = ['static', 'donate'] as const satisfies readonly (keyof JitOptions)[];
+const JIT_OPTION_KEYS = ['static', 'donate', 'printKernels'] as const satisfies readonly (keyof JitOptions)[];
 
 /** A jitted function: call it like the original; inspect what it runs with `lower`. */
 export interface JittedFunction<A extends unknown[], R> {
@@ -48,6 +53,22 @@ export interface LoweredProgram {
   readonly compiled: CompiledProgram;
   /** The kernels one call launches, in order, with their source. */
   kernels(): readonly KernelInfo[];
+  /** The program, then each kernel with the equations it covers and its source, as text. */
+  describe(): string;
+}
+
+/** The text of `LoweredProgram.describe`. */
+export function describeCompiled(compiled: CompiledProgram): string {
+  const program = compiled.program;
+  const lines = program.equationLines();
+  const kernels = compiled.kernels();
+  const parts = [`program (${program.equations.length} equations, ${kernels.length} kernels):`, program.toString(), ''];
+  kernels.forEach((k, i) => {
+    parts.push(`-- kernel ${i + 1}/${kernels.length}: ${k.name} (${k.equations.length} equations)`);
+    for (const e of k.equations) parts.push(`   ${lines[e]}`);
+    parts.push(k.source.trim(), '');
+  });
+  return parts.join('\n');
 }
 
 /** One compiled signature. */
@@ -66,20 +87,12 @@ const RETRACE_WARNING = 32;
 /** Signatures kept per function; the least recently used is freed beyond. */
 const CACHE_LIMIT = 64;
 
-let objectIds = new WeakMap<object, number>();
-let nextObjectId = 0;
-function identity(value: object): number {
-  let id = objectIds.get(value);
-  if (id === undefined) objectIds.set(value, (id = nextObjectId++));
-  return id;
-}
-
 function staticKey(value: unknown): string {
   if (value === undefined) return 'u';
   if (typeof value === 'number') return Object.is(value, -0) ? 'n-0' : `n${value}`;
   if (typeof value === 'string') return `s${JSON.stringify(value)}`;
   if (typeof value === 'boolean' || value === null || typeof value === 'bigint') return `v${String(value)}`;
-  if (typeof value === 'object' || typeof value === 'function') return `o${identity(value)}`;
+  if (typeof value === 'object' || typeof value === 'function') return `o${objectId(value)}`;
   return `?${String(value)}`;
 }
 
@@ -96,6 +109,9 @@ function staticKey(value: unknown): string {
 export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptions = {}): JittedFunction<A, R> {
   if (typeof f !== 'function') throw new TypeError(`jit: expected a function, got ${f === null ? 'null' : typeof f}`);
   checkOptions('jit', opts, JIT_OPTION_KEYS);
+  if (opts.printKernels !== undefined && typeof opts.printKernels !== 'boolean' && typeof opts.printKernels !== 'function') {
+    throw new TypeError(`jit: printKernels must be a boolean or a function (text) => void, got ${typeof opts.printKernels}`);
+  }
   const staticArgs = new Set(opts.static ?? []);
   for (const i of staticArgs) if (!Number.isInteger(i) || i < 0) throw new RangeError(`jit: static must list argument indices (non-negative integers), got ${JSON.stringify(opts.static)}`);
   const donate = opts.donate ?? [];
@@ -173,6 +189,11 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     } catch (e) {
       for (const t of traced.owned) t.dispose();
       throw e;
+    }
+    if (opts.printKernels) {
+      const text = describeCompiled(compiled);
+      if (typeof opts.printKernels === 'function') opts.printKernels(text);
+      else console.log(text);
     }
     return { compiled, captured: traced.captured, owned: traced.owned, outDef, outSlots, staticOutLeaves };
   };
@@ -267,7 +288,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       value: (...args: A): LoweredProgram => {
         if (traceDepth() > 0) throw new Error('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
         const [entry] = entryFor(args);
-        return { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels() };
+        return { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels(), describe: () => describeCompiled(entry.compiled) };
       },
     },
     traceOnly: {

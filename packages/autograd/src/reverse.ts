@@ -14,10 +14,16 @@ import {
 import { vjpRules } from './rules.js';
 
 /** One recorded operation (or a leaf). */
+/** A node's own reverse rule (a custom derivative): one cotangent per input, null where none. */
+export type NodeRule = (ct: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
+
 export class GradNode {
+  /** For a value made by a function with a custom derivative: its reverse rule (prim is 'custom'). */
+  rule: NodeRule | null = null;
+
   constructor(
-    /** Primitive that produced the value; null for a leaf. */
-    readonly prim: Primitive | null,
+    /** Primitive that produced the value ('custom' for customJvp/customVjp); null for a leaf. */
+    readonly prim: Primitive | 'custom' | null,
     readonly params: unknown,
     /** Values the rule reads (one level below the recording trace). */
     readonly inputs: readonly Tensor[],
@@ -83,8 +89,9 @@ export function backwardPass(root: GradNode, seed: Tensor, onLeaf: (leaf: GradNo
       }
     }
     const needs = node.parents.map((p) => p !== null);
-    const rule = vjpRules[node.prim] as (typeof vjpRules)[Primitive];
-    const grads = rule(ct, node.inputs, node.out!, node.params as never, needs);
+    const grads = node.rule
+      ? node.rule(ct, needs)
+      : (vjpRules[node.prim as Primitive] as (typeof vjpRules)[Primitive])(ct, node.inputs, node.out!, node.params as never, needs);
     node.parents.forEach((p, i) => {
       const g = grads[i];
       if (!p || !g) return;
@@ -116,6 +123,11 @@ export class VjpTrace extends Trace {
   /** A leaf tracer for argument `index`. */
   leafFor(value: Tensor, index: number): Tensor {
     const node = new GradNode(null, null, [], null, [], index);
+    return Tensor._tracer(this, value.shape, value.dtype, value.device, { value, node } satisfies VjpPayload);
+  }
+
+  /** A tracer of this trace standing for `value`, produced by `node`. */
+  wrap(value: Tensor, node: GradNode): Tensor {
     return Tensor._tracer(this, value.shape, value.dtype, value.device, { value, node } satisfies VjpPayload);
   }
 

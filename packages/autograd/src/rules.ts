@@ -1,12 +1,13 @@
 // Differentiation rules, one table per transformation, keyed by primitive. The mapped types make
 // a missing entry a compile error. Rules are written with the public (differentiable) tensor
 // ops, never with raw buffers: that is what lets every transformation compose with every other
-// (grad of grad, jvp of grad, grad of jvp) with no extra code.
+// (grad of grad, jvp of grad, grad of jvp) with no extra code. Elementwise derivatives are
+// written once (UNARY_DERIVATIVES, BINARY_PARTIALS) and both tables are made from them.
 
 import {
-  type Primitive, type PrimitiveParams, Tensor, add, apply, broadcastTo, cast, cos, div,
-  equal, greater, isFloatDType, log, matmul, mul, neg, pow, reshape, sin, slice, sub, sum,
-  transpose, where, zerosLike,
+  type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, cos, div,
+  equal, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, neg, pow, reciprocal, reshape,
+  sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
 /** Forward rule: the output tangent from input tangents (null = zero); null if it is zero. */
@@ -29,10 +30,6 @@ function maxMask(a: Tensor, b: Tensor): Tensor {
   return add(cast(greater(a, b), a.dtype), mul(cast(equal(a, b), a.dtype), 0.5));
 }
 
-function keepdimsShape(shape: readonly number[], axes: readonly number[]): number[] {
-  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
-}
-
 /** Cotangent of a reduction output, spread back over the reduced axes. */
 function unreduce(ct: Tensor, x: Tensor, axes: readonly number[]): Tensor {
   return broadcastTo(reshape(ct, keepdimsShape(x.shape, axes)), x.shape);
@@ -44,35 +41,90 @@ function maxSelector(x: Tensor, out: Tensor, axes: readonly number[]): Tensor {
   return div(mask, broadcastTo(sum(mask, axes, true), x.shape));
 }
 
-const unaryJvp = (f: (x: Tensor, t: Tensor, out: Tensor) => Tensor): JvpRule<Primitive> =>
-  (p, t, out) => (t[0] ? f(p[0]!, t[0], out) : null);
-const unaryVjp = (f: (x: Tensor, ct: Tensor, out: Tensor) => Tensor): VjpRule<Primitive> =>
-  (ct, p, out) => [f(p[0]!, ct, out)];
+/**
+ * f'(x) of each elementwise unary primitive, from its input x and/or its output y. Both the jvp
+ * (dy = f'(x) dx) and the vjp (x̄ = f'(x) ȳ) rule are made from this one entry.
+ */
+type Derivative = (x: Tensor, y: Tensor) => Tensor | number;
+
+const UNARY_DERIVATIVES: { readonly [P in UnaryPrimitive]: Derivative } = {
+  neg: () => -1, // d(−x) = −dx
+  exp: (_x, y) => y, // d eˣ = eˣ dx
+  log: (x) => reciprocal(x), // d log x = dx / x
+  sin: (x) => cos(x), // d sin x = cos x dx
+  cos: (x) => neg(sin(x)), // d cos x = −sin x dx
+  sqrt: (_x, y) => reciprocal(mul(y, 2)), // d √x = dx / (2√x)
+  reciprocal: (_x, y) => neg(mul(y, y)), // d(1/x) = −dx / x²
+  tanh: (_x, y) => sub(1, mul(y, y)), // d tanh x = (1 − tanh² x) dx
+  log1p: (x) => reciprocal(add(x, 1)), // d log(1 + x) = dx / (1 + x)
+  expm1: (_x, y) => add(y, 1), // d(eˣ − 1) = eˣ dx
+  sigmoid: (_x, y) => mul(y, sub(1, y)), // d σ(x) = σ(x)(1 − σ(x)) dx
+};
+
+/** One rule per unary primitive, made from its entry in UNARY_DERIVATIVES. */
+function unaryRules<R>(make: (derivative: Derivative) => R): { [P in UnaryPrimitive]: R } {
+  const rules = {} as { [P in UnaryPrimitive]: R };
+  for (const p of Object.keys(UNARY_DERIVATIVES) as UnaryPrimitive[]) rules[p] = make(UNARY_DERIVATIVES[p]);
+  return rules;
+}
+
+/**
+ * ∂y/∂a and ∂y/∂b of the binary primitives whose partials are not constant, from the inputs a, b
+ * and the output y; only the flagged ones are built. Both the jvp (dy = ∂y/∂a da + ∂y/∂b db)
+ * and the vjp (ā = ∂y/∂a ȳ, b̄ = ∂y/∂b ȳ) rule are made from this one entry.
+ */
+type Partials = (a: Tensor, b: Tensor, y: Tensor, needs: readonly [boolean, boolean]) => [Tensor | null, Tensor | null];
+type ProductLikePrimitive = 'mul' | 'div' | 'max' | 'pow';
+
+/**
+ * The partials of aᵇ, with the values PyTorch and JAX give where the formulas are 0·∞:
+ * ∂/∂a = b aᵇ⁻¹ is 0 at a = b = 0, and ∂/∂b = aᵇ log a is 0 at a = 0, b ≥ 0. Only those points
+ * are masked (elsewhere the formulas are right, and so are their derivatives, e.g.
+ * ∂²aᵇ/∂a∂b = a⁻¹ at b = 0). Inside the formula the masked entries also take a = 1 (a `where`
+ * on the input, not only on the result), so that its derivatives there, which the mask
+ * multiplies by 0, are finite: higher-order derivatives stay 0 instead of 0·∞ = NaN.
+ */
+function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolean, boolean]): [Tensor | null, Tensor | null] {
+  const baseIsZero = equal(a, 0);
+  let da: Tensor | null = null;
+  let db: Tensor | null = null;
+  if (na) {
+    const masked = where(baseIsZero, equal(b, 0), 0);
+    da = where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1))));
+  }
+  if (nb) {
+    const masked = where(baseIsZero, greaterEqual(b, 0), 0);
+    db = where(masked, 0, mul(log(where(masked, 1, a)), y));
+  }
+  return [da, db];
+}
+
+const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
+  mul: (a, b, _y, [na, nb]) => [na ? b : null, nb ? a : null], // d(ab) = b da + a db
+  div: (_a, b, y, [na, nb]) => [na ? reciprocal(b) : null, nb ? neg(div(y, b)) : null], // d(a/b) = da/b − (a/b) db/b
+  // d max(a, b) = m da + (1 − m) db, m = [a > b] (+ ½ on ties)
+  max: (a, b, _y, [na, nb]) => {
+    const m = maxMask(a, b);
+    return [na ? m : null, nb ? sub(1, m) : null];
+  },
+  pow: powPartials, // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
+};
+
+/** One rule per product-like binary primitive, made from its entry in BINARY_PARTIALS. */
+function binaryRules<R>(make: (partials: Partials) => R): { [P in ProductLikePrimitive]: R } {
+  const rules = {} as { [P in ProductLikePrimitive]: R };
+  for (const p of Object.keys(BINARY_PARTIALS) as ProductLikePrimitive[]) rules[p] = make(BINARY_PARTIALS[p]);
+  return rules;
+}
 
 export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
-  neg: unaryJvp((_x, t) => neg(t)), // d(−x) = −dx
-  exp: unaryJvp((_x, t, y) => mul(t, y)), // d eˣ = eˣ dx
-  log: unaryJvp((x, t) => div(t, x)), // d log x = dx / x
-  sin: unaryJvp((x, t) => mul(t, cos(x))), // d sin x = cos x dx
-  cos: unaryJvp((x, t) => neg(mul(t, sin(x)))), // d cos x = −sin x dx
-  sqrt: unaryJvp((_x, t, y) => div(t, mul(y, 2))), // d √x = dx / (2√x)
-  reciprocal: unaryJvp((_x, t, y) => neg(mul(t, mul(y, y)))), // d(1/x) = −dx / x²
-  tanh: unaryJvp((_x, t, y) => mul(t, sub(1, mul(y, y)))), // d tanh x = (1 − tanh² x) dx
-  log1p: unaryJvp((x, t) => div(t, add(x, 1))), // d log(1 + x) = dx / (1 + x)
-  expm1: unaryJvp((_x, t, y) => mul(t, add(y, 1))), // d(eˣ − 1) = eˣ dx
-  sigmoid: unaryJvp((_x, t, y) => mul(t, mul(y, sub(1, y)))), // d σ(x) = σ(x)(1 − σ(x)) dx
+  ...unaryRules((derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
+  ...binaryRules((partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
+    const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
+    return addT(ta && da ? mul(ta, da) : null, tb && db ? mul(tb, db) : null);
+  }),
   add: (_p, [ta, tb]) => addT(ta!, tb!), // d(a + b) = da + db
   sub: (_p, [ta, tb]) => (tb ? (ta ? sub(ta, tb) : neg(tb)) : ta!), // d(a − b) = da − db
-  mul: ([a, b], [ta, tb]) => addT(ta ? mul(ta, b!) : null, tb ? mul(a!, tb) : null), // d(ab) = b da + a db
-  // d(a/b) = (da − (a/b) db) / b
-  div: ([_a, b], [ta, tb], y) => div(tb ? sub(orZeros(ta!, y), mul(tb, y)) : ta!, b!),
-  // d max(a, b) = m da + (1 − m) db, m = [a > b] (+ ½ on ties)
-  max: ([a, b], [ta, tb]) => {
-    const m = maxMask(a!, b!);
-    return addT(ta ? mul(ta, m) : null, tb ? mul(tb, sub(1, m)) : null);
-  },
-  // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
-  pow: ([a, b], [ta, tb], y) => addT(ta ? mul(ta, mul(b!, pow(a!, sub(b!, 1)))) : null, tb ? mul(tb, mul(log(a!), y)) : null),
   less: () => null,
   lessEqual: () => null,
   equal: () => null,
@@ -99,29 +151,13 @@ export const jvpRules: { [P in Primitive]: JvpRule<P> } = {
 };
 
 export const vjpRules: { [P in Primitive]: VjpRule<P> } = {
-  neg: unaryVjp((_x, ct) => neg(ct)),
-  exp: unaryVjp((_x, ct, y) => mul(ct, y)),
-  log: unaryVjp((x, ct) => div(ct, x)),
-  sin: unaryVjp((x, ct) => mul(ct, cos(x))),
-  cos: unaryVjp((x, ct) => neg(mul(ct, sin(x)))),
-  sqrt: unaryVjp((_x, ct, y) => div(ct, mul(y, 2))),
-  reciprocal: unaryVjp((_x, ct, y) => neg(mul(ct, mul(y, y)))),
-  tanh: unaryVjp((_x, ct, y) => mul(ct, sub(1, mul(y, y)))),
-  log1p: unaryVjp((x, ct) => div(ct, add(x, 1))),
-  expm1: unaryVjp((_x, ct, y) => mul(ct, add(y, 1))),
-  sigmoid: unaryVjp((_x, ct, y) => mul(ct, mul(y, sub(1, y)))),
+  ...unaryRules((derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
+  ...binaryRules((partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
+    const [da, db] = partials(a!, b!, y, [na!, nb!]);
+    return [da ? mul(ct, da) : null, db ? mul(ct, db) : null];
+  }),
   add: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? ct : null],
   sub: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? neg(ct) : null],
-  mul: (ct, [a, b], _y, _q, [na, nb]) => [na ? mul(ct, b!) : null, nb ? mul(ct, a!) : null],
-  div: (ct, [_a, b], y, _q, [na, nb]) => [na ? div(ct, b!) : null, nb ? neg(div(mul(ct, y), b!)) : null],
-  max: (ct, [a, b], _y, _q, [na, nb]) => {
-    const m = maxMask(a!, b!);
-    return [na ? mul(ct, m) : null, nb ? mul(ct, sub(1, m)) : null];
-  },
-  pow: (ct, [a, b], y, _q, [na, nb]) => [
-    na ? mul(ct, mul(b!, pow(a!, sub(b!, 1)))) : null,
-    nb ? mul(ct, mul(log(a!), y)) : null,
-  ],
   less: () => [null, null],
   lessEqual: () => [null, null],
   equal: () => [null, null],

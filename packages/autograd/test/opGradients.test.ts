@@ -314,6 +314,43 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     expect(await gradientOf((t) => t.elu(), at([1000]))).toEqual([1]);
   });
 
+  // Points (x, y): (0, 0), (0, 2), (2, 0), (0, ½), (0, 3). −0 is read as 0 (`+ 0`).
+  const powX = at([0, 0, 2, 0, 0]);
+  const powY = at([0, 2, 0, 0.5, 3]);
+  const ones = at([1, 1, 1, 1, 1]);
+  const values = async (t: Tensor) => ((await t.toArray()) as number[]).map((v) => v + 0);
+
+  it('pow at a zero base: ∂xʸ/∂x = 0 at (0, 0) and ∂0ʸ/∂y = 0 for y ≥ 0 (as PyTorch and JAX), both modes', async () => {
+    // ∂/∂x = y·x^(y−1): 0 at (0, 0) by convention, ∞ at (0, ½); ∂/∂y = xʸ log x: 0 where x = 0.
+    const dx = [0, 0, 0, Infinity, 0];
+    const dy = [0, 0, Math.LN2, 0, 0];
+    const [gx, gy] = grad((a: Tensor, b: Tensor) => a.pow(b).sum(), { argnums: [0, 1] })(powX, powY) as Tensor[];
+    expect(await values(gx!)).toEqual(dx);
+    expect(await values(gy!)).toEqual(dy);
+    expect(await values(jvp((a: Tensor) => a.pow(powY), [powX], [ones])[1])).toEqual(dx);
+    expect(await values(jvp((b: Tensor) => powX.pow(b), [powY], [ones])[1])).toEqual(dy);
+  });
+
+  it('pow at a zero base: second derivatives are finite where the convention makes pow flat, in every mode', async () => {
+    // ∂²/∂x² = y(y−1)x^(y−2): 0 along y = 0 (xʸ = 1 there), 2 at (0, 2), −∞ at (0, ½) (a true
+    // infinity), 0 at (0, 3). ∂²/∂y² = xʸ log² x: 0 wherever x = 0, y ≥ 0.
+    const d2x = [0, 2, 0, -Infinity, 0];
+    const d2y = [0, 0, Math.LN2 * Math.LN2, 0, 0];
+    const gradX = (a: Tensor) => grad((t: Tensor) => t.pow(powY).sum())(a) as Tensor;
+    const gradY = (b: Tensor) => grad((t: Tensor) => powX.pow(t).sum())(b) as Tensor;
+    const tangentX = (a: Tensor) => jvp((t: Tensor) => t.pow(powY), [a], [ones])[1];
+    const tangentY = (b: Tensor) => jvp((t: Tensor) => powX.pow(t), [b], [ones])[1];
+    expect(await values(grad((a: Tensor) => gradX(a).sum())(powX) as Tensor)).toEqual(d2x);
+    expect(await values(jvp(gradX, [powX], [ones])[1])).toEqual(d2x);
+    expect(await values(jvp(tangentX, [powX], [ones])[1])).toEqual(d2x);
+    expect(await values(grad((b: Tensor) => gradY(b).sum())(powY) as Tensor)).toEqual(d2y);
+    expect(await values(jvp(gradY, [powY], [ones])[1])).toEqual(d2y);
+    expect(await values(jvp(tangentY, [powY], [ones])[1])).toEqual(d2y);
+    // Only (0, 0) is masked: at y = 0 with x ≠ 0, ∂²xʸ/∂x∂y = x^(y−1)(1 + y log x) = 1/x.
+    const mixed = grad((b: Tensor) => (grad((t: Tensor) => t.pow(b).sum())(at([2, 0.5])) as Tensor).sum())(at([0, 0])) as Tensor;
+    expect(await mixed.toArray()).toEqual([0.5, 2]);
+  });
+
   it('maximum and minimum split a tie ½/½; max and min reductions share it among the k maxima', async () => {
     const [ga, gb] = grad((a: Tensor, b: Tensor) => a.maximum(b).sum(), { argnums: [0, 1] })(at([1, 2, 3]), at([1, 5, 0])) as Tensor[];
     expect(await ga!.toArray()).toEqual([0.5, 0, 1]);

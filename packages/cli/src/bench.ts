@@ -1,38 +1,99 @@
-// `scorch bench`: how fast this machine runs scorch. First the demo's own work on each backend (an
-// SSM-VR training step of the default model, and an annealed-Langevin step over 1000 samples),
-// then the repository's benchmark programs (benchmarks/*.ts) when they are present, each run as
-// its own process through scripts/run.mjs. Whatever is unavailable is named, with the reason.
+// `scorch bench`: how fast this machine runs scorch. Part 'score' times the demo's own work on
+// each backend (an SSM-VR training step of the default model, and an annealed-Langevin step over
+// 1000 samples). Part 'latest' prints the benchmark suite's latest side-by-side results
+// (benchmarks/results/latest.json, the same file the README's performance section shows), and
+// 'peers' runs that suite (pnpm bench) afresh. The suite lives in benchmarks/ and runs as its own
+// process through scripts/run.mjs. Whatever is unavailable is named, with the reason.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RandomKey, full, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
-import { adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, modelSpecFor, noiseFor, train } from '@scorch/score';
+import { type RandomKey, foldIn, full, profile, randn, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
+import {
+  adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, mlpScore, modelSpecFor, noiseFor, slicedScoreMatchingLoss, train, trainingStep,
+} from '@scorch/score';
 import type { CommandSpec, FlagValue } from './args.js';
 import { selectBackend } from './backend.js';
 import type { Io } from './io.js';
 import { fmt } from './report.js';
 
-/** The repository's benchmark programs, in the order they run. */
-const BENCHMARK_FILES = [
-  { file: 'benchmarks/cpuMatmul.ts', needsWebGPU: false, what: 'CPU matmul against TensorFlow.js CPU' },
-  { file: 'benchmarks/webgpuMatmul.ts', needsWebGPU: true, what: 'WebGPU matmul and elementwise add against TensorFlow.js WebGPU' },
-] as const;
+/** The benchmark suite's entry (pnpm bench), relative to the repository root. */
+const SUITE_ENTRY = 'benchmarks/bench.ts';
 
 export const BENCH_SPEC: CommandSpec = {
   name: 'bench',
-  summary: "time the demo's training and sampling steps per backend, then the repository's benchmarks",
+  summary: "time the demo's steps per backend and show the side-by-side benchmark results",
   details:
     "Part 'score': one SSM-VR training step of the demo's model (MLP 64×64, batch 256) and one annealed-Langevin step over 1000 samples, on the CPU and on WebGPU when an adapter exists. " +
-    "Part 'files': the repository's benchmark programs (" + BENCHMARK_FILES.map((b) => b.file).join(', ') + '), when present; like their pnpm scripts, they write their results into benchmarks/results/.',
+    "Part 'latest': the benchmark suite's latest results, scorch beside TensorFlow.js, jax-js and PyTorch (benchmarks/results/latest.json, as in the README). " +
+    "Part 'peers': runs that suite (the same as pnpm bench; minutes), which rewrites latest.json. 'all' is 'score' then 'latest'.",
   flags: [
-    { name: 'suite', kind: 'choice', valueName: 'NAME', choices: ['all', 'score', 'files'], default: 'all', description: 'which part to run' },
+    { name: 'suite', kind: 'choice', valueName: 'NAME', choices: ['all', 'score', 'latest', 'peers'], default: 'all', description: 'which part to run' },
     { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score'" },
     { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 30, description: "timed steps per measurement of part 'score' (after 5 warm-up steps)" },
+    { name: 'quick', kind: 'boolean', description: "part 'peers': the quick run (smaller sizes, fewer repetitions; under 3 minutes on 2 cores)" },
+    {
+      name: 'profile', kind: 'boolean',
+      description: "instead of the parts: profile one SSM-VR training step of the suite's workload (MLP 2→128→128→2, batch 1024, Adam) per backend and print its kernel table",
+    },
+    { name: 'eager', kind: 'boolean', description: 'with --profile: profile the step run op by op instead of compiled with jit' },
+    { name: 'trace', kind: 'string', valueName: 'FILE', description: "with --profile: also write the kernels as trace events (open in Perfetto or chrome://tracing); one file per backend, '<FILE>' with the backend before its extension" },
   ],
-  examples: ['scorch bench', 'scorch bench --suite score --backend cpu --steps 50'],
+  examples: ['scorch bench', 'scorch bench --suite score --backend cpu --steps 50', 'scorch bench --suite peers --quick', 'scorch bench --profile --backend webgpu --trace ssmvr.json'],
 };
+
+/**
+ * Profiles one SSM-VR training step of the benchmark suite's workload (W2: MLP 2→128→128→2,
+ * softplus, batch 1024, Adam) on `device`, after two warm-up steps (the first compiles).
+ */
+async function profileSsmStep(device: string, compiled: boolean) {
+  const [modelKey, dataKey, stepKey] = splitKey(randomKey(0), 3) as RandomKey[];
+  const model = mlpScore({ inputDim: 2, hidden: [128, 128], activation: 'softplus', key: modelKey!, device });
+  const x = randn([1024, 2], { key: dataKey!, device });
+  const step = trainingStep({
+    params: model.params, optimizer: adam({ lr: 1e-3 }), jit: compiled,
+    loss: (params, key) => slicedScoreMatchingLoss(model.bind(params), x, { key, varianceReduced: true }),
+  });
+  const once = async (i: number) => {
+    const loss = step(foldIn(stepKey!, i), i);
+    const value = await loss.item();
+    loss.dispose();
+    return value;
+  };
+  await once(0);
+  await once(1);
+  const result = await profile(() => once(2));
+  step.dispose();
+  x.dispose();
+  for (const p of Object.values(model.params)) p.dispose();
+  return result;
+}
+
+async function runProfile(values: Readonly<Record<string, FlagValue>>, io: Io): Promise<number> {
+  const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
+  const compiled = values.eager !== true;
+  const devices: { name: string; device: string }[] = [];
+  if (wanted !== 'webgpu') devices.push({ name: 'cpu', device: 'cpu' });
+  if (wanted !== 'cpu') {
+    const gpu = await selectBackend('auto');
+    if (gpu.fallbackReason) io.out(`webgpu: not available: ${gpu.fallbackReason}`);
+    else devices.push({ name: 'webgpu', device: gpu.device });
+  }
+  for (const d of devices) {
+    const result = await profileSsmStep(d.device, compiled);
+    io.out('');
+    io.out(`SSM-VR training step (MLP 2→128→128→2, batch 1024, Adam), ${compiled ? 'compiled with jit' : 'eager'}, on ${d.name}:`);
+    for (const line of result.table().split('\n')) io.out(`  ${line}`);
+    const trace = values.trace as string | undefined;
+    if (trace) {
+      const file = devices.length > 1 ? trace.replace(/(\.[^./]*)?$/, (ext) => `-${d.name}${ext}`) : trace;
+      writeFileSync(file, JSON.stringify(result.traceEvents()));
+      io.out(`  trace events: ${file}`);
+    }
+  }
+  return 0;
+}
 
 interface StepTimes {
   trainMs: number;
@@ -70,16 +131,45 @@ async function timeDemoSteps(device: string, steps: number): Promise<StepTimes> 
   return { trainMs, sampleMs };
 }
 
+/**
+ * Runs the benchmark suite's entry with `args` as its own process; returns its exit status. A
+ * run's progress streams straight to the terminal; a short command's output (`capture`) is
+ * passed through `io`.
+ */
+function runSuite(args: readonly string[], io: Io, capture: boolean): number {
+  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const runner = join(repoRoot, 'scripts', 'run.mjs');
+  for (const needed of [runner, join(repoRoot, SUITE_ENTRY)]) {
+    if (!existsSync(needed)) {
+      io.err(`scorch bench: ${needed} is missing; the benchmark suite runs from a checkout of the scorch repository`);
+      return 1;
+    }
+  }
+  if (!capture) return spawnSync(process.execPath, [runner, SUITE_ENTRY, ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] }).status ?? 1;
+  const result = spawnSync(process.execPath, [runner, SUITE_ENTRY, ...args], { cwd: repoRoot, encoding: 'utf8' });
+  for (const line of result.stdout.trimEnd().split('\n')) io.out(line);
+  for (const line of result.stderr.trimEnd().split('\n').filter(Boolean)) io.err(line);
+  return result.status ?? 1;
+}
+
 export async function runBench(values: Readonly<Record<string, FlagValue>>, _given: ReadonlySet<string>, io: Io): Promise<number> {
-  const suite = values.suite as 'all' | 'score' | 'files';
+  const suite = values.suite as 'all' | 'score' | 'latest' | 'peers';
   const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
   const steps = values.steps as number;
-  // WebGPU is probed once: both parts need to know whether an adapter exists.
-  const gpu = suite === 'score' && wanted === 'cpu' ? undefined : await selectBackend('auto');
-  const webgpuDevice = gpu && !gpu.fallbackReason ? gpu.device : undefined;
-  let failures = 0;
 
-  if (suite !== 'files') {
+  if (values.profile === true) return runProfile(values, io);
+  for (const flag of ['eager', 'trace']) {
+    if (_given.has(flag)) {
+      io.err(`scorch bench: --${flag} only applies with --profile`);
+      return 2;
+    }
+  }
+  if (suite === 'peers') return runSuite(values.quick ? ['--quick'] : [], io, false) === 0 ? 0 : 1;
+
+  if (suite !== 'latest') {
+    // WebGPU is probed only when it is wanted.
+    const gpu = wanted === 'cpu' ? undefined : await selectBackend('auto');
+    const webgpuDevice = gpu && !gpu.fallbackReason ? gpu.device : undefined;
     io.out(`score steps (demo model: SSM-VR, MLP 64×64, batch 256; annealed Langevin over 1000 samples), ${steps} timed steps each:`);
     const rows: string[][] = [['backend', 'train ms/step', 'train steps/s', 'sample ms/step']];
     const devices: { name: string; device: string | undefined; description: string; why?: string }[] = [];
@@ -98,26 +188,9 @@ export async function runBench(values: Readonly<Record<string, FlagValue>>, _giv
   }
 
   if (suite !== 'score') {
-    const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-    const runner = join(repoRoot, 'scripts', 'run.mjs');
-    for (const b of BENCHMARK_FILES) {
-      io.out('');
-      const path = join(repoRoot, b.file);
-      if (!existsSync(path) || !existsSync(runner)) {
-        io.out(`${b.file}: not available (${existsSync(runner) ? 'the file is not in this checkout' : 'scripts/run.mjs is missing'})`);
-        continue;
-      }
-      if (b.needsWebGPU && !webgpuDevice) {
-        io.out(`${b.file}: skipped, no WebGPU adapter (${gpu?.fallbackReason ?? 'not probed'})`);
-        continue;
-      }
-      io.out(`${b.file}: ${b.what}`);
-      const result = spawnSync(process.execPath, [runner, b.file], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-      if (result.status !== 0) {
-        failures++;
-        io.err(`scorch bench: ${b.file} failed (exit status ${result.status ?? result.signal})`);
-      }
-    }
+    io.out('');
+    io.out('side-by-side results of the benchmark suite (pnpm bench; scorch bench --suite peers runs it afresh):');
+    if (runSuite(['--show'], io, true) !== 0) return 1;
   }
-  return failures > 0 ? 1 : 0;
+  return 0;
 }

@@ -171,7 +171,7 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['train', '--sampler', 'langevin', '--steps-per-level', '5'], /^scorch train: --steps-per-level applies to --sampler ald only, not to langevin$/],
     [['train', '--sample-steps', '5'], /^scorch train: --sample-steps does not apply to --sampler ald \(use --steps-per-level\)$/],
     [['sample', '--checkpoint', '/nonexistent/scorch-run'], /^scorch sample: --checkpoint \/nonexistent\/scorch-run: no such file or directory; expected a directory written by 'scorch train'/],
-    [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, files, got "gpu"$/],
+    [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, latest, peers, got "gpu"$/],
   ])('%j', async (argv, pattern) => {
     const { code, stdout, stderr } = await runMain(...(argv as string[]));
     expect(code).toBe(2);
@@ -393,6 +393,35 @@ describe('end to end on the CPU (child processes)', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^ {2}backend\s+train ms\/step\s+train steps\/s\s+sample ms\/step$/m);
     expect(result.stdout).toMatch(/^ {2}cpu\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
+  });
+
+  it('bench --profile prints the kernel table of the SSM-VR step and writes its trace events', () => {
+    const trace = join(scratch, 'ssmvr-trace.json');
+    const result = runCli('bench', '--profile', '--backend', 'cpu', '--trace', trace);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('SSM-VR training step (MLP 2→128→128→2, batch 1024, Adam), compiled with jit, on cpu:');
+    expect(result.stdout).toMatch(/^ {2}kernel\s+device\s+calls\s+total ms\s+mean ms\s+%\s+MB moved\s+GFLOP\/s$/m);
+    // Forward and backward products of the three layers, each with its GFLOP/s.
+    expect(result.stdout).toMatch(/^ {2}matmul\s+cpu\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$/m);
+    expect(result.stdout).toMatch(/^ {2}\d+ kernel runs, [\d.]+ ms in kernels, [\d.]+ ms wall; timing: host$/m);
+    const events = JSON.parse(readFileSync(trace, 'utf8')).traceEvents as { ph: string; name: string }[];
+    expect(events.filter((e) => e.ph === 'X').some((e) => e.name === 'matmul')).toBe(true);
+    const misuse = runCli('bench', '--eager');
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr.trimEnd()).toBe('scorch bench: --eager only applies with --profile');
+  });
+
+  it('bench shows the side-by-side results of benchmarks/results/latest.json', () => {
+    const result = runCli('bench', '--suite', 'latest');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const latest = JSON.parse(readFileSync(join(repoRoot, 'benchmarks', 'results', 'latest.json'), 'utf8'));
+    expect(result.stdout).toContain(`scorch benchmark suite: ${latest.date.slice(0, 10)}, scorch ${latest.commit}, on ${latest.machine.name}`);
+    for (const title of ['W1 matmul, n=256', 'W2 SSM-VR training step', 'W3 DSM training step', 'W4 exact ISM step, d=2', 'W5 annealed Langevin sampling', 'W6 Hessian-vector product']) {
+      expect(result.stdout).toContain(title);
+    }
+    expect(result.stdout).toMatch(/^ {2}scorch CPU +[\d,.]+ +[\d,.]+–[\d,.]+ +1× /m);
   });
 
   it('an SDE loss trains and samples with the reverse SDE', () => {

@@ -44,11 +44,20 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   readonly info: AdapterSummary;
   /** Use only the tiled (strided, any alignment) matmul kernel: for tests of that path. */
   forceTiledMatmul = false;
+  /**
+   * True on a CPU-based adapter (Mesa llvmpipe, SwiftShader, lavapipe, WARP), where shader
+   * compiles are slow and compiled programs share kernels rather than fuse more.
+   */
+  readonly softwareAdapter: boolean;
+  /** Kernels are timed on the device and reported by the runtime (see profiling.ts). */
+  readonly reportsKernels = true;
 
   constructor(name: string, runtime: GpuRuntime, info: AdapterSummary) {
     this.name = name;
     this.runtime = runtime;
+    runtime.deviceName = name;
     this.info = info;
+    this.softwareAdapter = /llvmpipe|swiftshader|lavapipe|warp|software/i.test(`${info.device} ${info.description} ${info.vendor} ${info.architecture}`);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -63,7 +72,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   private output(shape: Shape, dtype: DType): GpuHandle {
     const h = this.newHandle(shape, dtype);
     if (this.runtime.poison) {
-      this.runtime.dispatch(fillKernel(h.storage.bytes / BYTES_PER_ELEMENT, this.runtime.poisonWord), [h.storage.buffer]);
+      this.runtime.poisonFill(h.storage);
     }
     return h;
   }

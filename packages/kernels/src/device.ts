@@ -165,7 +165,9 @@ export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDe
       create = (await loadDawn()).create;
     }
     const make = (flags: string[]): GPU => {
-      const gpu = create!(flags);
+      // Dawn rounds timestamp queries down to 2^16 ns by default (a browser's defence against
+      // timing attacks); the profiler wants the device's own resolution.
+      const gpu = create!([...flags, 'disable-dawn-features=timestamp_quantization']);
       retainedInstances.push(gpu);
       return gpu;
     };
@@ -203,7 +205,9 @@ export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDe
     const level: FeatureLevel = attempt.featureLevel === 'compatibility' && !adapter.features.has('core-features-and-limits') ? 'compatibility' : 'core';
     const limits = req.limits ?? DEVICE_REQUEST_DEFAULTS.limits;
     const requiredLimits = limits === 'defaults' ? {} : limitsToRequest(adapter);
-    const device = await adapter.requestDevice({ requiredLimits, label: 'scorch' });
+    // Timestamp queries let the profiler time each kernel on the device (profiling.ts).
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scorch' });
     return {
       device,
       adapter,

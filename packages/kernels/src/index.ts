@@ -116,6 +116,8 @@ export async function initWebGPU(opts: InitWebGPUOptions = {}): Promise<WebGPUHa
 }
 
 export { WebGPUBackend } from './backend.js';
+export { WebGPUCompiledProgram } from './compiler/executable.js';
+export { compiledReductionDepth } from './compiler/lower.js';
 export type { GpuHandle } from './backend.js';
 export { GpuRuntime, sizeClass } from './runtime.js';
 export type { GpuStorage, RuntimeOptions } from './runtime.js';

@@ -13,10 +13,12 @@
 
 /// <reference types="@webgpu/types" />
 
-import { checkBoolean, checkNumber } from '@scorch/tensor';
+import { type ProfileSession, checkBoolean, checkNumber, profilerSession } from '@scorch/tensor';
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
+import { KernelProfiler } from './profiling.js';
+import { fillKernel } from './wgsl/elementwise.js';
 
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
 export interface GpuStorage {
@@ -77,11 +79,26 @@ export interface CompiledLaunch {
   readonly pipeline: CachedPipeline;
   readonly bindGroup: GPUBindGroup;
   readonly dispatch: readonly [number, number, number];
+  /** For the profiler: the storage buffers bound (in binding order) and the uniform words. */
+  readonly buffers: readonly GPUBuffer[];
+  readonly uniforms: Uint32Array | null;
+  /** For the profiler: bytes the kernel reads and writes, and its flops (products). */
+  readonly bytes?: number;
+  readonly flops?: number;
 }
 
 export interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** Bindings the kernel may write (declared `read_write`). */
+  written: ReadonlySet<number>;
+}
+
+/** The storage bindings a WGSL kernel declares `read_write`. */
+function writtenBindings(code: string): Set<number> {
+  const out = new Set<number>();
+  for (const m of code.matchAll(/@binding\((\d+)\)\s+var<storage,\s*read_write>/g)) out.add(Number(m[1]));
+  return out;
 }
 
 const UNIFORM_ARENA_BYTES = 64 * 1024;
@@ -263,6 +280,7 @@ export class GpuRuntime {
     this.checkHealthy();
     this.ensureBatch();
     this.device.queue.writeBuffer(storage.buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+    this.profiler?.written(storage.buffer);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -273,7 +291,7 @@ export class GpuRuntime {
     if (!cached) {
       const module = this.device.createShaderModule({ code: spec.code, label: spec.label });
       const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.label });
-      cached = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+      cached = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
       this.pipelines.set(spec.code, cached);
       this.pipelineCompiles++;
     }
@@ -295,7 +313,7 @@ export class GpuRuntime {
    * Records one kernel launch. `buffers` are bound at 0..n-1 in the order the kernel declares
    * them; the uniform block follows. Launches with no workgroups are skipped.
    */
-  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[]): void {
+  dispatch(spec: KernelSpec, buffers: readonly GPUBuffer[], profiledAs?: string): void {
     this.checkHealthy();
     if (spec.dispatch.some((d) => d === 0)) return;
     const uniformBytes = spec.uniforms.byteLength;
@@ -311,10 +329,22 @@ export class GpuRuntime {
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
     entries.push({ binding: buffers.length, resource: { buffer: this.uniformArena, offset: at, size: uniformBytes } });
     const bindGroup = this.device.createBindGroup({ layout: entry.layout, entries, label: spec.label });
-    this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
-    this.pass.setPipeline(entry.pipeline);
-    this.pass.setBindGroup(0, bindGroup);
-    this.pass.dispatchWorkgroups(spec.dispatch[0], spec.dispatch[1], spec.dispatch[2]);
+    const session = profilerSession();
+    if (session) {
+      // An operation's bytes and flops are charged to its first kernel; a kernel that is not the
+      // operation's own work (a debugging fill) goes under its own name.
+      const op = profiledAs === undefined ? session.operation : null;
+      if (op) session.operation = { name: op.name, bytes: 0 };
+      this.profiled(session).launch({
+        label: spec.label, pipeline: entry, bindGroup, dispatch: spec.dispatch, buffers, uniforms: spec.uniforms,
+        bytes: op?.bytes, flops: op?.flops,
+      }, profiledAs ?? op?.name ?? spec.label);
+    } else {
+      this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
+      this.pass.setPipeline(entry.pipeline);
+      this.pass.setBindGroup(0, bindGroup);
+      this.pass.dispatchWorkgroups(spec.dispatch[0], spec.dispatch[1], spec.dispatch[2]);
+    }
     this.dispatchesInBatch++;
     this.dispatches++;
     this.labelsInBatch.add(spec.label);
@@ -331,6 +361,11 @@ export class GpuRuntime {
 
   get poisonWord(): number {
     return POISON_WORD;
+  }
+
+  /** Fills a fresh buffer with NaN bits (poisonAllocations), profiled as 'poison fill'. */
+  poisonFill(storage: GpuStorage): void {
+    this.dispatch(fillKernel(storage.bytes / 4, POISON_WORD), [storage.buffer], 'poison fill');
   }
 
   /**
@@ -353,12 +388,17 @@ export class GpuRuntime {
   runCompiled(launches: readonly CompiledLaunch[], reportsBadIndices: boolean): void {
     this.checkHealthy();
     const encoder = this.ensureBatch();
-    this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
+    const session = profilerSession();
     for (const launch of launches) {
       if (launch.dispatch.some((d) => d === 0)) continue;
-      this.pass.setPipeline(launch.pipeline.pipeline);
-      this.pass.setBindGroup(0, launch.bindGroup);
-      this.pass.dispatchWorkgroups(launch.dispatch[0], launch.dispatch[1], launch.dispatch[2]);
+      if (session) {
+        this.profiled(session).launch(launch, launch.label);
+      } else {
+        this.pass ??= encoder.beginComputePass({ label: 'scorch kernels' });
+        this.pass.setPipeline(launch.pipeline.pipeline);
+        this.pass.setBindGroup(0, launch.bindGroup);
+        this.pass.dispatchWorkgroups(launch.dispatch[0], launch.dispatch[1], launch.dispatch[2]);
+      }
       this.dispatchesInBatch++;
       this.dispatches++;
       this.labelsInBatch.add(launch.label);
@@ -377,7 +417,9 @@ export class GpuRuntime {
     if (this.uniformUsed > 0) {
       this.device.queue.writeBuffer(this.uniformArena, 0, this.uniformHost.buffer, 0, Math.ceil(this.uniformUsed / 4) * 4);
     }
+    this.profiler?.beforeSubmit(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.afterSubmit();
     this.submits++;
     this.encoder = null;
     this.uniformUsed = 0;
@@ -414,6 +456,46 @@ export class GpuRuntime {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.settle();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Profiling
+
+  /** The tensor device name this runtime serves (kernel events carry it). */
+  deviceName = 'webgpu';
+
+  /** The profiler of the `profile` call in progress (one per session; dropped when it ends). */
+  private profiler: KernelProfiler | null = null;
+
+  /**
+   * The kernel profiler for `session`: it records each launch in a compute pass of its own
+   * (timestamp queries) or keeps what is needed to replay it alone (no timestamp queries).
+   */
+  private profiled(session: ProfileSession): KernelProfiler {
+    if (this.profiler?.session !== session) {
+      const profiler = new KernelProfiler(this.device, session, {
+        encoder: () => {
+          const encoder = this.ensureBatch();
+          if (this.pass) {
+            this.pass.end();
+            this.pass = null;
+          }
+          return encoder;
+        },
+        flush: () => this.flush(),
+        settle: () => this.settle(),
+      }, this.deviceName);
+      this.profiler = profiler;
+      session.onFinish(async () => {
+        this.flush();
+        try {
+          await profiler.finish();
+        } finally {
+          if (this.profiler === profiler) this.profiler = null;
+        }
+      });
+    }
+    return this.profiler;
   }
 
   // ------------------------------------------------------------------------------------------

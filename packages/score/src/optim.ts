@@ -5,13 +5,21 @@
 // (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
 
 import { noGrad } from '@scorch/autograd';
-import { type Tensor, add, checkNumber, checkOptions, fmtShape, keep, minimum, mul, sqrt, sum, tidy } from '@scorch/tensor';
+import { type Tensor, add, checkNumber, checkOptions, currentDynamicTrace, fmtShape, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 
 /** A constant learning rate, or a schedule of the (1-based) step number. */
 export type LearningRate = number | ((step: number) => number);
 
+/** A step's scalars (learning rate, bias corrections): numbers, or scalar tensors in a compiled step. */
+export type StepScalars = Readonly<Record<string, number | Tensor>>;
+
+/**
+ * An optimiser of named parameters. `step` is the whole of one step; a compiled training step
+ * (jit) splits it: `init` creates the state before tracing, `beginStep` computes the step's
+ * scalars on the host every call, and `applyUpdate`, traced once, takes them as tensors.
+ */
 export interface Optimizer {
   readonly name: string;
   /** Steps taken so far. */
@@ -20,8 +28,78 @@ export interface Optimizer {
   learningRate(step: number): number;
   /** Updates every parameter in place from its gradient (same names, shapes and dtypes). */
   step(params: Params, grads: Params): void;
+  /** Creates the state tensors for `params` now (idempotent). */
+  init(params: Params): void;
+  /** Starts the next step: counts it and returns its scalars by name. */
+  beginStep(): Record<string, number>;
+  /** The update of a step begun by `beginStep`, with its scalars; parameters and state change by `assign`. */
+  applyUpdate(params: Params, grads: Params, scalars: StepScalars): void;
   /** Frees the optimiser's state tensors. */
   dispose(): void;
+}
+
+/** A scalar for arithmetic with `like`: a number as is, a tensor cast to `like`'s dtype if needed. */
+function scalarFor(value: number | Tensor | undefined, like: Tensor, where: string, name: string): number | Tensor {
+  if (value === undefined) throw new Error(`${where}: the step's scalar '${name}' is missing (take the scalars from beginStep())`);
+  return typeof value === 'number' || value.dtype === like.dtype ? value : value.cast(like.dtype);
+}
+
+/** What distinguishes one optimiser from another; `makeOptimizer` does the rest. */
+interface OptimizerRule {
+  /** The state tensors of one parameter (zeros like it), made once. */
+  state(p: Tensor): Tensor[];
+  /** The (1-based) step's host scalars, by name. */
+  scalars(step: number): Record<string, number>;
+  /** Updates one parameter and its state in place, by assign. */
+  update(p: Tensor, g: Tensor, state: readonly Tensor[], scalar: (name: string) => number | Tensor): void;
+}
+
+/** An Optimizer from its rule: the step count, state per parameter, and the split step. */
+function makeOptimizer(where: string, name: string, lr: LearningRate, rule: OptimizerRule): Optimizer {
+  const state = new Map<string, Tensor[]>();
+  let t = 0;
+  const init = (params: Params): void => {
+    for (const [key, p] of Object.entries(params)) {
+      if (state.has(key)) continue;
+      stateNeeded(where);
+      state.set(key, rule.state(p));
+    }
+  };
+  const optimizer: Optimizer = {
+    name,
+    get stepCount() {
+      return t;
+    },
+    learningRate: (step) => resolveRate(where, lr, step),
+    init,
+    beginStep() {
+      t++;
+      return rule.scalars(t);
+    },
+    applyUpdate(params, grads, scalars) {
+      checkSameLayout(where, params, grads);
+      init(params);
+      update(() => {
+        for (const [key, p] of Object.entries(params)) {
+          rule.update(p, grads[key]!, state.get(key)!, (k) => scalarFor(scalars[k], p, where, k));
+        }
+      });
+    },
+    step(params, grads) {
+      checkSameLayout(where, params, grads);
+      optimizer.applyUpdate(params, grads, optimizer.beginStep());
+    },
+    dispose() {
+      for (const list of state.values()) for (const s of list) s.dispose();
+      state.clear();
+    },
+  };
+  return optimizer;
+}
+
+/** Optimiser state is made before a step is traced; made during tracing it would be a traced value. */
+function stateNeeded(where: string): void {
+  if (currentDynamicTrace()) throw new Error(`${where}: its state does not exist yet; call init(params) before compiling a training step with jit`);
 }
 
 function resolveRate(where: string, lr: LearningRate, step: number): number {
@@ -62,7 +140,7 @@ function checkSameLayout(where: string, params: Params, other: Params, what = 'g
 
 /** Zeros shaped like `p`, exempt from enclosing tidy scopes (optimiser state outlives a step). */
 function stateLike(p: Tensor): Tensor {
-  return keep(mul(p.detach(), 0));
+  return keep(zerosLike(p));
 }
 
 /** Runs an in-place update: no gradient recording, temporaries freed. */
@@ -97,44 +175,17 @@ export function adam(opts: AdamOptions = {}): Optimizer {
   checkNumber(where, 'beta1', beta1, UNIT_INTERVAL);
   checkNumber(where, 'beta2', beta2, UNIT_INTERVAL);
   checkNumber(where, 'eps', eps, { min: 0 });
-  const state = new Map<string, { m: Tensor; v: Tensor }>();
-  let t = 0;
-  return {
-    name: 'adam',
-    get stepCount() {
-      return t;
+  return makeOptimizer(where, 'adam', lr, {
+    state: (p) => [stateLike(p), stateLike(p)],
+    scalars: (t) => ({ lr: resolveRate(where, lr, t), correction1: 1 - beta1 ** t, correction2: 1 - beta2 ** t }),
+    update: (p, g, [m, v], scalar) => {
+      m!.assign(add(mul(m!, beta1), mul(g, 1 - beta1)));
+      v!.assign(add(mul(v!, beta2), mul(mul(g, g), 1 - beta2)));
+      const mHat = m!.div(scalar('correction1'));
+      const vHat = v!.div(scalar('correction2'));
+      p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(scalar('lr'))));
     },
-    learningRate: (step) => resolveRate(where, lr, step),
-    step(params, grads) {
-      checkSameLayout(where, params, grads);
-      t++;
-      const alpha = resolveRate(where, lr, t);
-      const correction1 = 1 - beta1 ** t;
-      const correction2 = 1 - beta2 ** t;
-      update(() => {
-        for (const [name, p] of Object.entries(params)) {
-          const g = grads[name]!;
-          let s = state.get(name);
-          if (!s) {
-            s = { m: stateLike(p), v: stateLike(p) };
-            state.set(name, s);
-          }
-          s.m.assign(add(mul(s.m, beta1), mul(g, 1 - beta1)));
-          s.v.assign(add(mul(s.v, beta2), mul(mul(g, g), 1 - beta2)));
-          const mHat = s.m.div(correction1);
-          const vHat = s.v.div(correction2);
-          p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(alpha)));
-        }
-      });
-    },
-    dispose() {
-      for (const s of state.values()) {
-        s.m.dispose();
-        s.v.dispose();
-      }
-      state.clear();
-    },
-  };
+  });
 }
 
 export interface SgdOptions {
@@ -162,41 +213,19 @@ export function sgd(opts: SgdOptions): Optimizer {
   const nesterov = opts.nesterov ?? false;
   checkBoolean(where, 'nesterov', nesterov);
   if (nesterov && momentum === 0) throw new Error(`${where}: nesterov needs a momentum > 0`);
-  const buffers = new Map<string, Tensor>();
-  let t = 0;
-  return {
-    name: 'sgd',
-    get stepCount() {
-      return t;
+  // The momentum buffer starts at zero, so its first update b ← μ·0 + g is PyTorch's b₁ = g.
+  return makeOptimizer(where, 'sgd', lr, {
+    state: (p) => (momentum > 0 ? [stateLike(p)] : []),
+    scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
+    update: (p, g, [b], scalar) => {
+      let direction = g;
+      if (b) {
+        b.assign(add(mul(b, momentum), g));
+        direction = nesterov ? add(g, mul(b, momentum)) : b;
+      }
+      p.assign(p.sub(mul(direction, scalar('lr'))));
     },
-    learningRate: (step) => resolveRate(where, lr, step),
-    step(params, grads) {
-      checkSameLayout(where, params, grads);
-      t++;
-      const alpha = resolveRate(where, lr, t);
-      update(() => {
-        for (const [name, p] of Object.entries(params)) {
-          const g = grads[name]!;
-          let direction = g;
-          if (momentum > 0) {
-            let b = buffers.get(name);
-            if (!b) {
-              b = keep(g.detach());
-              buffers.set(name, b);
-            } else {
-              b.assign(add(mul(b, momentum), g));
-            }
-            direction = nesterov ? add(g, mul(b, momentum)) : b;
-          }
-          p.assign(p.sub(mul(direction, alpha)));
-        }
-      });
-    },
-    dispose() {
-      for (const b of buffers.values()) b.dispose();
-      buffers.clear();
-    },
-  };
+  });
 }
 
 /** √(Σ‖g‖²) over every gradient: a scalar tensor. */
@@ -257,6 +286,10 @@ export interface Ema {
   nextDecay(): number;
   /** shadow ← δ·shadow + (1 − δ)·params. */
   update(params: Params): void;
+  /** Starts the next update (for a compiled step): counts it and returns its scalars, δ and 1 − δ. */
+  beginUpdate(): { decay: number; complement: number };
+  /** The update begun by `beginUpdate`, with its scalars (numbers, or scalar tensors under jit). */
+  applyUpdate(params: Params, scalars: StepScalars): void;
   /** Writes the averages into `params` (e.g. the model's, for sampling or evaluation). */
   copyTo(params: Params): void;
   dispose(): void;
@@ -273,19 +306,31 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
   for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
   let n = 0;
   const nextDecay = (): number => (warmup ? Math.min(decay, (1 + n) / (10 + n)) : decay);
+  const beginUpdate = (): { decay: number; complement: number } => {
+    const d = nextDecay();
+    n++;
+    return { decay: d, complement: 1 - d };
+  };
+  const applyUpdate = (current: Params, scalars: StepScalars): void => {
+    checkSameLayout(where, shadow, current, 'value');
+    update(() => {
+      for (const [name, s] of Object.entries(shadow)) {
+        const delta = scalarFor(scalars.decay, s, where, 'decay');
+        const complement = scalarFor(scalars.complement, s, where, 'complement');
+        s.assign(add(mul(s, delta), mul(current[name]!, complement)));
+      }
+    });
+  };
   return {
     shadow,
     get updates() {
       return n;
     },
     nextDecay,
+    beginUpdate,
+    applyUpdate,
     update(current) {
-      checkSameLayout(where, shadow, current, 'value');
-      const delta = nextDecay();
-      update(() => {
-        for (const [name, s] of Object.entries(shadow)) s.assign(add(mul(s, delta), mul(current[name]!, 1 - delta)));
-      });
-      n++;
+      applyUpdate(current, beginUpdate());
     },
     copyTo(target) {
       checkSameLayout(where, target, shadow, 'average');

@@ -8,10 +8,13 @@
 // adaptive ODE solver reads one error norm per attempted step (its step-size control needs it).
 // Each step runs inside tidy(), so the intermediate tensors of a step are freed at its end; when the
 // score function or the callback throws, the sampler frees the state it holds before rethrowing.
+// Steps are compiled with `jit` (unless `jit: false`): a step function takes the step's key and
+// its time or noise level as arguments, so one program serves every step of a run.
 
+import { jit } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, abs, add, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, mul,
-  randn, splitKey, sqrt, sub, sum, tidy,
+  type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean,
+  mul, randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
@@ -24,6 +27,11 @@ export interface CallbackOptions {
   callback?: SamplerCallback;
   /** Default 1. */
   callbackEvery?: number;
+  /**
+   * Compile the step once (`jit`) and replay it for every step; default true. false runs each
+   * step eagerly, op by op (for debugging: a score function may then read values).
+   */
+  jit?: boolean;
 }
 
 /**
@@ -55,16 +63,49 @@ function checkSamplerCall(where: string, score: unknown, opts: unknown, known: r
   checkScoreFunction(where, score);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object with at least a key, got ${opts === null ? 'null' : typeof opts}`);
   checkOptions(where, opts, known);
-  const { key, callback, callbackEvery } = opts as LangevinOptions;
+  const { key, callback, callbackEvery, jit: compile } = opts as LangevinOptions;
+  checkBoolean(where, 'jit', compile);
   checkKey(key, `${where}: opts.key`);
   if (callback !== undefined && typeof callback !== 'function') throw new TypeError(`${where}: callback must be a function (step, x) => void, got ${typeof callback}`);
   checkNumber(where, 'callbackEvery', callbackEvery, POSITIVE_COUNT);
 }
 
 /** A per-row condition [N] holding one value (σ or t) for every sample. */
-function conditionFor(x: Tensor, value: number): Tensor {
-  return full([x.shape[0]!], value, { dtype: x.dtype, device: x.device });
+function conditionFor(x: Tensor, value: number | Tensor): Tensor {
+  return typeof value === 'number' ? full([x.shape[0]!], value, { dtype: x.dtype, device: x.device }) : broadcastTo(value.reshape([1]), [x.shape[0]!]);
 }
+
+/**
+ * The compiled steps of one sampler run. `make(fn)` turns a step `fn(x, key, ...scalars)` into a
+ * function taking the step's scalars (times, noise levels, step sizes) as numbers, handed to `fn`
+ * as scalar tensors of x's dtype and device: one program (jit) serves every step. `dispose` frees
+ * the programs (kernels, buffers, constants) when the run ends.
+ */
+class CompiledSteps {
+  private readonly compiled: { clearCache(): void }[] = [];
+  constructor(private readonly compile: boolean | undefined) {}
+
+  make(fn: (x: Tensor, key: RandomKey, ...scalars: Tensor[]) => Tensor): (x: Tensor, key: RandomKey, ...scalars: number[]) => Tensor {
+    let run = fn;
+    if (this.compile !== false) {
+      const compiled = jit(fn);
+      this.compiled.push(compiled);
+      run = compiled;
+    }
+    return (x, key, ...scalars) => run(x, key, ...scalars.map((v) => full([], v, { dtype: x.dtype, device: x.device })));
+  }
+
+  /** Runs the sampler's loop, freeing the programs however it ends. */
+  async run<T>(loop: () => Promise<T>): Promise<T> {
+    try {
+      return await loop();
+    } finally {
+      for (const c of this.compiled) c.clearCache();
+    }
+  }
+}
+
+
 
 function noiseLike(x: Tensor, key: RandomKey): Tensor {
   return randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
@@ -127,6 +168,7 @@ async function runLoop(init: Tensor, ownsInit: boolean, opts: CallbackOptions, b
   return out;
 }
 
+
 // ------------------------------------------------------------------------------------------------
 // Langevin dynamics
 
@@ -139,7 +181,7 @@ export interface LangevinOptions extends CallbackOptions {
   /** Condition passed to the score on every step (e.g. a fixed σ), as a number broadcast to [N]. */
   cond?: number;
 }
-const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'steps', 'cond', 'callback', 'callbackEvery']);
+const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'steps', 'cond', 'callback', 'callbackEvery', 'jit']);
 
 /**
  * Unadjusted Langevin dynamics from `init` [N, d]:
@@ -156,15 +198,17 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'steps', steps, COUNT);
   checkNumber(where, 'cond', opts.cond);
-  return runLoop(init, false, opts, async (loop) => {
-    for (let i = 0; i < steps; i++) {
-      await loop.step((x) => {
-        const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
-        const drift = score(x, cond).mul(stepSize / 2);
-        return add(add(x, drift), noiseLike(x, foldIn(opts.key, i)).mul(Math.sqrt(stepSize)));
-      });
-    }
+  const compiled = new CompiledSteps(opts.jit);
+  const step = compiled.make((x, key) => {
+    const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);
+    const drift = score(x, cond).mul(stepSize / 2);
+    return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(stepSize)));
   });
+  return compiled.run(() =>
+    runLoop(init, false, opts, async (loop) => {
+      for (let i = 0; i < steps; i++) await loop.step((x) => step(x, foldIn(opts.key, i)));
+    }),
+  );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -199,7 +243,7 @@ export interface AnnealedLangevinOptions extends CallbackOptions {
    */
   denoise?: boolean;
 }
-const ANNEALED_LANGEVIN_OPTIONS = optionNames<AnnealedLangevinOptions>()(['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', 'callback', 'callbackEvery']);
+const ANNEALED_LANGEVIN_OPTIONS = optionNames<AnnealedLangevinOptions>()(['key', 'sigmas', 'stepSize', 'stepsPerLevel', 'denoise', 'callback', 'callbackEvery', 'jit']);
 
 /**
  * Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1) from `init` [N, d], with a
@@ -225,23 +269,26 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
     if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`${where}: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
   });
   const sigmaLast = sigmas[sigmas.length - 1]!;
-  return runLoop(init, false, opts, async (loop) => {
+  // One program for every level: σ, α/2 and √α are the step's scalars.
+  const compiled = new CompiledSteps(opts.jit);
+  const langevinStep = compiled.make((x, key, sigma, halfAlpha, rootAlpha) => {
+    const drift = score(x, conditionFor(x, sigma!)).mul(halfAlpha!);
+    return add(add(x, drift), noiseLike(x, key).mul(rootAlpha!));
+  });
+  return compiled.run(() => runLoop(init, false, opts, async (loop) => {
     let step = 0;
     for (const sigma of sigmas) {
       const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
       for (let t = 0; t < stepsPerLevel; t++) {
         const key = foldIn(opts.key, step++);
-        await loop.step((x) => {
-          const drift = score(x, conditionFor(x, sigma)).mul(alpha / 2);
-          return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(alpha)));
-        });
+        await loop.step((x) => langevinStep(x, key, sigma, alpha / 2, Math.sqrt(alpha)));
       }
     }
     if (denoise) {
       const x = loop.current;
       loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
     }
-  });
+  }));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -267,7 +314,7 @@ export interface SdeSamplerOptions extends CallbackOptions {
    */
   denoiseFinalStep?: boolean;
 }
-const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', 'callback', 'callbackEvery']);
+const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', 'callback', 'callbackEvery', 'jit']);
 
 /**
  * Checks a reverse-time sampler's call (every option before any work), then makes its start
@@ -306,18 +353,37 @@ function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSa
 export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
   const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  return runLoop(init, ownsInit, opts, async (loop) => {
-    for (let i = 0; i < steps; i++) {
-      const addNoise = !(denoiseFinal && i === steps - 1);
-      await loop.step((x) => {
-        const t = conditionFor(x, timeAt(i));
-        const g = perRow(sde.diffusion(t));
-        const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
-        const xMean = sub(x, reverseDrift.mul(dt));
-        return addNoise ? add(xMean, mul(g, noiseLike(x, foldIn(stepKey, i))).mul(Math.sqrt(dt))) : xMean;
-      });
-    }
-  });
+  // The noise-free last step is a second program (it is traced once, for one step).
+  const compiled = new CompiledSteps(opts.jit);
+  const makeStep = (addNoise: boolean) =>
+    compiled.make((x, key, time) => {
+      const t = conditionFor(x, time!);
+      const g = perRow(sde.diffusion(t));
+      const reverseDrift = sub(sde.drift(x, t), mul(mul(g, g), score(x, t)));
+      const xMean = sub(x, reverseDrift.mul(dt));
+      return addNoise ? add(xMean, mul(g, noiseLike(x, key)).mul(Math.sqrt(dt))) : xMean;
+    });
+  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
+}
+
+/**
+ * The loop of the reverse-time samplers: step i from tᵢ with key foldIn(stepKey, i), the last
+ * step noise-free when `denoiseFinal` (a second compiled program, traced once).
+ */
+function runReverseTime(
+  compiled: CompiledSteps, makeStep: (addNoise: boolean) => (x: Tensor, key: RandomKey, time: number) => Tensor, denoiseFinal: boolean,
+  init: Tensor, ownsInit: boolean, opts: CallbackOptions, steps: number, stepKey: RandomKey, timeAt: (i: number) => number,
+): Promise<Tensor> {
+  const noisyStep = makeStep(true);
+  const lastStep = denoiseFinal ? makeStep(false) : noisyStep;
+  return compiled.run(() =>
+    runLoop(init, ownsInit, opts, async (loop) => {
+      for (let i = 0; i < steps; i++) {
+        const step = i === steps - 1 ? lastStep : noisyStep;
+        await loop.step((x) => step(x, foldIn(stepKey, i), timeAt(i)));
+      }
+    }),
+  );
 }
 
 export interface PredictorCorrectorOptions extends SdeSamplerOptions {
@@ -354,12 +420,10 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
   const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
-  return runLoop(init, ownsInit, opts, async (loop) => {
-    for (let i = 0; i < steps; i++) {
-      const stepKeys = foldIn(stepKey, i);
-      const addNoise = !(denoiseFinal && i === steps - 1);
-      await loop.step((x0) => {
-        const t = conditionFor(x0, timeAt(i));
+  const compiled = new CompiledSteps(opts.jit);
+  const makeStep = (addNoise: boolean) =>
+    compiled.make((x0, stepKeys, time) => {
+        const t = conditionFor(x0, time!);
         let x = x0;
         for (let j = 0; j < correctorSteps; j++) {
           const g = score(x, t);
@@ -384,9 +448,8 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
           noiseScale = G;
         }
         return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
-      });
-    }
-  });
+    });
+  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -421,7 +484,7 @@ export interface OdeSolution {
 }
 
 /** The probability-flow velocity h(x, t) = f(x, t) − ½ g(t)² s(x, t) (Song et al. 2021, eq. 13). */
-function flowVelocity(score: ScoreFunction, sde: Sde, x: Tensor, time: number): Tensor {
+function flowVelocity(score: ScoreFunction, sde: Sde, x: Tensor, time: number | Tensor): Tensor {
   const t = conditionFor(x, time);
   const g = perRow(sde.diffusion(t));
   return sub(sde.drift(x, t), mul(mul(g, g), score(x, t)).mul(0.5));
@@ -490,20 +553,27 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
     if (ownsInit && solution.x !== init) init.dispose();
     return solution;
   }
-  const x = await runLoop(init, ownsInit, opts, async (loop) => {
-    for (let i = 0; i < steps; i++) {
-      const t = timeAt(i);
-      await loop.step((x) => {
-        if (method === 'euler') return sub(x, velocity(x, t).mul(dt));
-        const h = -dt;
-        const k1 = velocity(x, t);
-        const k2 = velocity(add(x, k1.mul(h / 2)), t + h / 2);
-        const k3 = velocity(add(x, k2.mul(h / 2)), t + h / 2);
-        const k4 = velocity(add(x, k3.mul(h)), t + h);
-        return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
-      });
-    }
+  // One program for every step: the step's time and its midpoint and end are its scalars (the
+  // key argument is unused: the flow is deterministic).
+  const flow = (x: Tensor, t: number | Tensor) => flowVelocity(score, sde, x, t);
+  const compiled = new CompiledSteps(opts.jit);
+  const step = compiled.make((x, _key, t, tMid, tEnd) => {
+    if (method === 'euler') return sub(x, flow(x, t!).mul(dt));
+    const h = -dt;
+    const k1 = flow(x, t!);
+    const k2 = flow(add(x, k1.mul(h / 2)), tMid!);
+    const k3 = flow(add(x, k2.mul(h / 2)), tMid!);
+    const k4 = flow(add(x, k3.mul(h)), tEnd!);
+    return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
   });
+  const x = await compiled.run(() =>
+    runLoop(init, ownsInit, opts, async (loop) => {
+      for (let i = 0; i < steps; i++) {
+        const t = timeAt(i);
+        await loop.step((x) => step(x, opts.key, t, t - dt / 2, t - dt));
+      }
+    }),
+  );
   return { x, nfe: steps * (method === 'euler' ? 1 : 4), acceptedSteps: steps, rejectedSteps: 0 };
 }
 

@@ -1,13 +1,15 @@
 // A training loop for named parameters: each step differentiates the loss with `valueAndGrad`,
-// optionally clips the gradients, applies the optimiser and updates an EMA, all inside one
-// `tidy` so a step's temporaries are freed before the next. The loss value is read back from
-// the device only every `every` steps (a read waits for the device), for the progress callback.
+// optionally clips the gradients, applies the optimiser and updates an EMA. By default the whole
+// step is compiled once with `jit` and replayed (fused kernels, one submit per step on WebGPU);
+// the step's host scalars (learning rate, bias corrections, EMA decay) and its random key are
+// arguments, so nothing retraces. Eagerly (`jit: false`), each step runs inside one `tidy`. The
+// loss value is read back from the device only every `every` steps, for the progress callback.
 
-import { valueAndGrad } from '@scorch/autograd';
-import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, tidy } from '@scorch/tensor';
+import { type JittedFunction, jit, valueAndGrad } from '@scorch/autograd';
+import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, full, tidy } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
-import { type Ema, type Optimizer, clipGradNorm } from './optim.js';
+import { type Ema, type Optimizer, type StepScalars, clipGradNorm } from './optim.js';
 
 export interface TrainProgress {
   /** Steps completed (1-based). */
@@ -36,10 +38,16 @@ export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void | Promise<void>;
   /** Throw when a read loss is NaN or infinite; default true. */
   stopOnNonFinite?: boolean;
+  /**
+   * Compile the step once (`jit`) and replay it; default true, except for a loss that takes the
+   * step number (a third parameter), which would be a different program every step and so runs
+   * eagerly. false runs every step eagerly, op by op (for debugging: values can be read inside).
+   */
+  jit?: boolean;
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit',
 ]);
 
 export interface TrainResult {
@@ -47,50 +55,108 @@ export interface TrainResult {
   history: TrainProgress[];
 }
 
+/** What one training step needs: `train`'s options without the loop's. */
+export type TrainingStepOptions = Pick<TrainOptions, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit'>;
+const TRAINING_STEP_OPTIONS = optionNames<TrainingStepOptions>()(['params', 'loss', 'optimizer', 'clipNorm', 'ema', 'jit']);
+
+/**
+ * One training step, ready to call many times: `step(key, n)` computes the loss at the current
+ * parameters with the step's key (`n` is the 0-based step number), its gradient, clips it, and
+ * updates the parameters (and the EMA) in place; it returns the loss as a scalar tensor (the
+ * caller disposes it). Compiled once with jit unless `jit: false` (see TrainOptions.jit), so a
+ * loop that calls it replays one program. `dispose()` frees the compiled program.
+ */
+export interface TrainingStep {
+  (key: RandomKey, step: number): Tensor;
+  /** Whether the step is compiled (jit). */
+  readonly compiled: boolean;
+  dispose(): void;
+}
+
+export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'): TrainingStep {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
+  if (where === 'trainingStep') checkOptions(where, opts, TRAINING_STEP_OPTIONS);
+  const { params, loss, optimizer, clipNorm, ema } = opts;
+  if (params === null || typeof params !== 'object' || Object.keys(params).length === 0) throw new Error(`${where}: params must be a non-empty record of tensors`);
+  if (typeof loss !== 'function') throw new TypeError(`${where}: loss must be a function (params, key, step) => scalar Tensor`);
+  if (!optimizer || typeof optimizer.step !== 'function') throw new TypeError(`${where}: optimizer must be an Optimizer (adam(), sgd(...))`);
+  checkNumber(where, 'clipNorm', clipNorm, { min: 0, exclusiveMin: true });
+  if (ema !== undefined && (ema === null || typeof ema.update !== 'function')) throw new TypeError(`${where}: ema must be an Ema (from ema(params))`);
+  const takesStep = loss.length >= 3;
+  if (opts.jit !== undefined) checkBoolean(where, 'jit', opts.jit);
+  if (opts.jit === true && takesStep) {
+    throw new Error(`${where}: jit: true with a loss that takes the step number (a third parameter): a compiled step is traced once, so pass step-dependent values as tensors, or set jit: false`);
+  }
+  const compile = opts.jit ?? !takesStep;
+
+  const names = Object.keys(params);
+  const toRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+  const first = params[names[0]!]!;
+  const scalar = (v: number): Tensor => full([], v, { dtype: first.dtype, device: first.device });
+  const asTensors = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, scalar(v)]));
+
+  /** One step: the loss at `current` (returned) and the updates, all by assign. */
+  const stepOnce = (current: Params, stepKey: RandomKey, scalars: StepScalars, averaging: StepScalars | undefined, step: number): Tensor => {
+    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
+    const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...names.map((n) => current[n]!));
+    let grads = toRecord(gradList as Tensor[]);
+    if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
+    optimizer.applyUpdate(current, grads, scalars);
+    if (ema) ema.applyUpdate(current, averaging!);
+    return lossValue;
+  };
+  let compiled: JittedFunction<[Params, RandomKey, Record<string, Tensor>, Record<string, Tensor> | undefined], Tensor> | null = null;
+  if (compile) {
+    // The state must exist before the step is traced; the parameters are updated in place.
+    optimizer.init(params);
+    compiled = jit((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => stepOnce(current, stepKey, scalars, averaging, 0), { donate: [0] });
+  }
+  const run = ((stepKey: RandomKey, step: number): Tensor => {
+    const stepScalars = optimizer.beginStep();
+    const averaging = ema?.beginUpdate();
+    return tidy(() =>
+      compiled ? compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging)) : stepOnce(params, stepKey, stepScalars, averaging, step),
+    );
+  }) as TrainingStep;
+  Object.defineProperties(run, {
+    compiled: { value: compiled !== null },
+    dispose: { value: () => compiled?.clearCache() },
+  });
+  return run;
+}
+
 /** Runs `steps` optimisation steps of `loss` over `params`. */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const where = 'train';
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
   checkOptions(where, opts, TRAIN_OPTIONS);
-  const { params, loss, optimizer, steps, key, clipNorm, ema } = opts;
+  const { steps, key } = opts;
   const every = opts.every ?? 100;
   const stopOnNonFinite = opts.stopOnNonFinite ?? true;
-  if (params === null || typeof params !== 'object' || Object.keys(params).length === 0) throw new Error(`${where}: params must be a non-empty record of tensors`);
-  if (typeof loss !== 'function') throw new TypeError(`${where}: loss must be a function (params, key, step) => scalar Tensor`);
-  if (!optimizer || typeof optimizer.step !== 'function') throw new TypeError(`${where}: optimizer must be an Optimizer (adam(), sgd(...))`);
   checkNumber(where, 'steps', steps, { integer: true, min: 0 });
   checkNumber(where, 'every', every, { integer: true, min: 1 });
-  checkNumber(where, 'clipNorm', clipNorm, { min: 0, exclusiveMin: true });
-  if (ema !== undefined && (ema === null || typeof ema.update !== 'function')) throw new TypeError(`${where}: ema must be an Ema (from ema(params))`);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`${where}: onProgress must be a function ({ step, loss }) => void`);
   checkBoolean(where, 'stopOnNonFinite', stopOnNonFinite);
   checkKey(key, `${where}: key`);
-
-  const names = Object.keys(params);
-  const tensors = names.map((n) => params[n]!);
-  const toRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
+  const step = trainingStep(opts, where);
   const history: TrainProgress[] = [];
-
-  for (let step = 0; step < steps; step++) {
-    const stepKey = foldIn(key, step);
-    const read = (step + 1) % every === 0 || step === steps - 1;
-    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
-    const value = tidy(() => {
-      const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...tensors);
-      let grads = toRecord(gradList as Tensor[]);
-      if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
-      optimizer.step(params, grads);
-      ema?.update(params);
-      return read ? lossValue : null;
-    });
-    if (value) {
+  try {
+    for (let n = 0; n < steps; n++) {
+      const read = (n + 1) % every === 0 || n === steps - 1;
+      const value = step(foldIn(key, n), n);
+      if (!read) {
+        value.dispose();
+        continue;
+      }
       const lossNumber = (await value.data())[0]!;
       value.dispose();
-      const progress = { step: step + 1, loss: lossNumber };
+      const progress = { step: n + 1, loss: lossNumber };
       history.push(progress);
-      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(`${where}: the loss became ${lossNumber} at step ${step + 1}; lower the learning rate or clip gradients (clipNorm)`);
+      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(`${where}: the loss became ${lossNumber} at step ${n + 1}; lower the learning rate or clip gradients (clipNorm)`);
       await opts.onProgress?.(progress);
     }
+  } finally {
+    step.dispose();
   }
   return { history };
 }

@@ -2,8 +2,8 @@
 // implementing the papers' update rules), in float64 so agreement is to roundoff.
 
 import { describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, memory, sum, tensor } from '@scorch/tensor';
-import { type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/index.js';
+import { type RandomKey, type Tensor, memory, randn, sum, tensor } from '@scorch/tensor';
+import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/index.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -156,10 +156,37 @@ describe('train', () => {
     await expect(train({ params, loss: () => tensor(NaN, f64).add(sum(params.w!)), optimizer, steps: 1, key: [0, 0] })).rejects.toThrow(/the loss became NaN at step 1/);
   });
 
+  it('compiles the step by default: the same parameters and losses as eager steps, bit for bit on the CPU', async () => {
+    const run = async (jit: boolean | undefined, optimizer: Optimizer) => {
+      const params: Params = { w: tensor([0.1, -0.2, 0.3], f64), b: tensor([1], f64) };
+      const average = ema(params, { decay: 0.9 });
+      const loss = (p: Params, key: RandomKey) => sum(p.w!.sub(randn([3], { key, dtype: 'float64' })).square()).add(sum(p.b!.square()));
+      const { history } = await train({ params, loss, optimizer, steps: 25, key: [5, 6], every: 5, clipNorm: 0.5, ema: average, jit });
+      return { history, w: await read(params.w!), b: await read(params.b!), shadow: await read(average.shadow.w!) };
+    };
+    for (const make of [() => adam({ lr: (t) => 0.1 / t }), () => sgd({ lr: 0.05, momentum: 0.9, nesterov: true })]) {
+      const compiled = await run(undefined, make());
+      const eager = await run(false, make());
+      expect(compiled).toEqual(eager);
+    }
+  });
+
+  it('runs a loss that takes the step number eagerly, and refuses jit: true for it', async () => {
+    const params: Params = { w: tensor([1], f64) };
+    const seen: number[] = [];
+    const loss = (p: Params, _key: RandomKey, step: number) => {
+      seen.push(step);
+      return sum(p.w!.square()).mul(step + 1);
+    };
+    await train({ params, loss, optimizer: sgd({ lr: 0.01 }), steps: 3, key: [1, 1] });
+    expect(seen).toEqual([0, 1, 2]);
+    await expect(train({ params, loss, optimizer: sgd({ lr: 0.01 }), steps: 1, key: [1, 1], jit: true })).rejects.toThrow(/jit: true with a loss that takes the step number/);
+  });
+
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const params: Params = { w: tensor([0], f64) };
     const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
-    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite'];
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit'];
     await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
     await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
     await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);

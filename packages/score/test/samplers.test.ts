@@ -513,17 +513,17 @@ describe('a sampler whose score function or callback throws', () => {
   const key = randomKey(81);
   const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], { dtype: 'float64' });
   const f64 = { dtype: 'float64' as const };
-  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: () => void) => Promise<unknown>;
+  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: () => void, jit?: boolean) => Promise<unknown>;
   const runs: [string, number, Run][] = [
-    // [name, score calls of a full run, run]
-    ['langevinDynamics', 4, (score, callback) => langevinDynamics(score, init, { key, steps: 4, callback })],
-    ['annealedLangevinDynamics (last call: the denoising step)', 5, (score, callback) => annealedLangevinDynamics(score, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2, callback })],
-    ['reverseSdeEulerMaruyama from init', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, init, steps: 3, callback })],
-    ['reverseSdeEulerMaruyama from the prior', 3, (score, callback) => reverseSdeEulerMaruyama(score, vpSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
-    ['predictorCorrector from the prior', 6, (score, callback) => predictorCorrector(score, veSde(), { key, shape: [3, 2], steps: 3, ...f64, callback })],
-    ['probabilityFlowOde rk4 from the prior', 12, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], method: 'rk4', steps: 3, ...f64, callback })],
+    // [name, score calls of a full eager run, run]
+    ['langevinDynamics', 4, (score, callback, jit) => langevinDynamics(score, init, { key, steps: 4, callback, jit })],
+    ['annealedLangevinDynamics (last call: the denoising step)', 5, (score, callback, jit) => annealedLangevinDynamics(score, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2, callback, jit })],
+    ['reverseSdeEulerMaruyama from init', 3, (score, callback, jit) => reverseSdeEulerMaruyama(score, vpSde(), { key, init, steps: 3, callback, jit })],
+    ['reverseSdeEulerMaruyama from the prior', 3, (score, callback, jit) => reverseSdeEulerMaruyama(score, vpSde(), { key, shape: [3, 2], steps: 3, ...f64, callback, jit })],
+    ['predictorCorrector from the prior', 6, (score, callback, jit) => predictorCorrector(score, veSde(), { key, shape: [3, 2], steps: 3, ...f64, callback, jit })],
+    ['probabilityFlowOde rk4 from the prior', 12, (score, callback, jit) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], method: 'rk4', steps: 3, ...f64, callback, jit })],
     // RK45: call 1 is the first stage, call 2 the step-size probe, then 6 per attempted step.
-    ['probabilityFlowOde rk45 from the prior', 20, (score, callback) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], ...f64, callback })],
+    ['probabilityFlowOde rk45 from the prior', 20, (score, callback, jit) => probabilityFlowOde(score, vpSde(), { key, shape: [3, 2], ...f64, callback, jit })],
   ];
   /** A linear score that throws at its `failAt`-th call. */
   const failingScore = (failAt: number) => {
@@ -534,12 +534,19 @@ describe('a sampler whose score function or callback throws', () => {
     };
   };
 
-  it.each(runs)('%s frees its tensors when the score throws', async (_name, calls, run) => {
+  it.each(runs)('%s frees its tensors when the score throws (eager steps)', async (_name, calls, run) => {
     for (const failAt of [1, 2, Math.ceil(calls / 2), calls]) {
       const before = memory().tensors;
-      await expect(run(failingScore(failAt))).rejects.toThrow(`score failed at call ${failAt}`);
+      await expect(run(failingScore(failAt), undefined, false)).rejects.toThrow(`score failed at call ${failAt}`);
       expect(memory().tensors, `score throwing at call ${failAt}`).toBe(before);
     }
+  });
+
+  it.each(runs)('%s frees its tensors when the score throws while its step is compiled', async (_name, _calls, run) => {
+    // A compiled step calls the score while it is traced (once per program), never again.
+    const before = memory().tensors;
+    await expect(run(failingScore(1))).rejects.toThrow('score failed at call 1');
+    expect(memory().tensors).toBe(before);
   });
 
   it.each(runs)('%s frees its tensors when the callback throws', async (_name, _calls, run) => {
@@ -578,7 +585,7 @@ describe('sampler option checks', () => {
   it('rejects a misspelled option in every sampler, naming the closest valid one and all of them', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
     const key = randomKey(1);
-    const callbacks = ['callback', 'callbackEvery'];
+    const callbacks = ['callback', 'callbackEvery', 'jit'];
     const sdeOptions = ['key', 'shape', 'init', 'dtype', 'device', 'steps', 'eps', 'denoiseFinalStep', ...callbacks];
     const cases: [() => Promise<unknown>, RegExp][] = [
       [() => langevinDynamics((x) => x, init, { key, stepsize: 0.1 } as never), unknownOption('langevinDynamics', 'stepsize', 'stepSize', ['key', 'stepSize', 'steps', 'cond', ...callbacks])],

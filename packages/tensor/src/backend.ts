@@ -42,6 +42,11 @@ export interface Backend<H extends BackendHandle = BackendHandle> {
    * Without it, programs run through `interpretProgram`: op by op through `execute`.
    */
   compile?(program: Program): CompiledProgram<H>;
+  /**
+   * True when the backend reports its kernels to the profiler itself (WebGPU, from device
+   * timings). Otherwise, while `profile` runs, each `execute` is timed on the host.
+   */
+  readonly reportsKernels?: boolean;
 }
 
 const backends = new Map<string, Backend>();

@@ -49,9 +49,10 @@ const INT32_MAX = 2 ** 31 - 1;
 
 /**
  * A number as a tensor of `dtype` holds it; `cast`, `tensor`, `full` and number operands all
- * convert by this one rule. bool: 1 for any nonzero value (NaN included). int32: truncated toward
- * zero and saturated to [−2³¹, 2³¹ − 1], NaN to 0, as WGSL's i32(f32) does (a plain Int32Array
- * store would wrap 3e9 to −1294967296). Floats are stored as given (float32 rounds to nearest).
+ * convert by this one rule, which the WebGPU cast kernel follows too (docs/conventions.md).
+ * bool: 1 for any nonzero value (NaN included). int32: truncated toward zero and saturated to
+ * [−2³¹, 2³¹ − 1], NaN to 0, as Java and Rust cast (a plain Int32Array store would wrap 3e9 to
+ * −1294967296). Floats are stored as given (float32 rounds to nearest, ties to even).
  */
 export function storedValue(value: number, dtype: DType): number {
   if (dtype === 'bool') return value !== 0 ? 1 : 0;

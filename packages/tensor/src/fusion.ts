@@ -21,6 +21,7 @@
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
 import { isBinary, isCompare, isUnary } from './primitives.js';
+import { stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -29,6 +30,18 @@ export interface FusionOptions {
   skinnyMatmulMax?: number;
   /** A value read by several kernels is recomputed in each while its inline cost is at most this. Default 4. */
   recomputeCostMax?: number;
+  /**
+   * Most stored values (buffers) one value's computation may read: a device binds a limited
+   * number of buffers per kernel. A value reading more stores part of its computation first.
+   * Default unlimited.
+   */
+  maxReadsPerValue?: number;
+  /**
+   * Whether elementwise values computed from a large matmul's result join its kernel as an
+   * epilogue (default true). A backend whose shader compiles are slow (a software adapter)
+   * turns it off: the tiled matmul kernel is then the same code for every program, compiled once.
+   */
+  matmulEpilogues?: boolean;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -67,7 +80,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4 };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -173,21 +186,62 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   }
 
   // The stored values a root (or an anchor's operands) reads, walking inline definitions, and
-  // whether each is read only at the root's own coordinates.
-  const collect = (v: ProgramVar, identity: boolean, into: Map<number, boolean>): void => {
+  // whether each is read only at the root's own coordinates: through elementwise ops, or through
+  // reshapes (which keep the row-major order) to a value of the root's own shape.
+  type Access = 'same' | 'linear' | 'other';
+  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, boolean>): void => {
     if (inputIds.has(v.id) || mat.has(v.id)) {
+      const identity = access === 'same' || (access === 'linear' && sameShape(v.shape, root.shape));
       into.set(v.id, (into.get(v.id) ?? true) && identity);
       return;
     }
     const eq = defs.get(v.id)!;
-    for (const x of eq.inputs) collect(x, identity && keepsCoordinates(eq), into);
+    for (const x of eq.inputs) collect(x, root, through(eq, access), into);
   };
   const rootLeaves = (v: ProgramVar): Leaf[] => {
     const eq = defs.get(v.id)!;
     const map = new Map<number, boolean>();
-    for (const x of eq.inputs) collect(x, isInline(eq, opts) && keepsCoordinates(eq), map);
+    for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map);
     return [...map].map(([id, identity]) => ({ id, identity }));
   };
+
+  // A value (or an anchor's operands) reading more stored values than a kernel may bind stores
+  // part of its computation first: the inline value, among those it computes, that reads the
+  // most while staying within the limit (it then counts as one read).
+  const leafSet = (v: ProgramVar, into = new Set<number>()): Set<number> => {
+    if (inputIds.has(v.id) || mat.has(v.id)) return into.add(v.id);
+    for (const x of defs.get(v.id)!.inputs) leafSet(x, into);
+    return into;
+  };
+  const inlineNodes = (v: ProgramVar, into = new Set<number>()): Set<number> => {
+    for (const x of defs.get(v.id)!.inputs) {
+      if (inputIds.has(x.id) || mat.has(x.id) || into.has(x.id)) continue;
+      into.add(x.id);
+      inlineNodes(x, into);
+    }
+    return into;
+  };
+  if (Number.isFinite(opts.maxReadsPerValue)) {
+    for (const eq of program.equations) {
+      if (!mat.has(eq.out.id)) continue;
+      for (;;) {
+        const reads = new Set<number>();
+        for (const x of eq.inputs) leafSet(x, reads);
+        if (reads.size <= opts.maxReadsPerValue) break;
+        let best: number | null = null;
+        let bestReads = 1;
+        for (const id of inlineNodes(eq.out)) {
+          const n = leafSet(defs.get(id)!.out).size;
+          if (n > bestReads && n <= opts.maxReadsPerValue) {
+            best = id;
+            bestReads = n;
+          }
+        }
+        if (best === null) break; // a single input op reading too many (concat): nothing to split
+        mat.add(best);
+      }
+    }
+  }
 
   const kernels: FusedKernel[] = [];
   const producer = new Map<number, number>();
@@ -212,6 +266,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (k === undefined) continue;
       const kernel = kernels[k]!;
       if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
+      if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
       if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
       if (readyAfter(leaves, leaf.id) >= k) continue;
@@ -268,24 +323,17 @@ export function storedView(v: ProgramVar, definitions: ReadonlyMap<number, Equat
     chain.push(eq);
     cur = eq.inputs[0]!;
   }
-  let view: StridedView | null = { shape: cur.shape, strides: rowMajor(cur.shape), offset: 0 };
+  let view: StridedView | null = { shape: cur.shape, strides: stridesOf(cur.shape), offset: 0 };
   for (let k = chain.length - 1; k >= 0 && view; k--) view = viewAfter(chain[k]!, view);
   return view ? { base: cur, view } : null;
 }
 
-function rowMajor(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
-}
-
-/** True when `eq`'s output coordinates are its inputs' coordinates (elementwise ops). */
-function keepsCoordinates(eq: Equation): boolean {
-  return eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul');
+/** How `eq`'s inputs are read, given how its output is: elementwise ops keep it, reshapes keep the order. */
+function through(eq: Equation, access: 'same' | 'linear' | 'other'): 'same' | 'linear' | 'other' {
+  if (access === 'other') return 'other';
+  if (eq.prim === 'reshape') return 'linear';
+  if (eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul')) return access;
+  return 'other';
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -16,7 +16,10 @@ export * from './program.js';
 export { ProgramTrace, traceProgram } from './programTrace.js';
 export type { TracedProgram } from './programTrace.js';
 export * from './tree.js';
+export { operationCost, profile, profilerSession, ProfileSession } from './profiler.js';
+export type { KernelEvent, KernelSummary, KernelTiming, OpCost, ProfileResult } from './profiler.js';
 export * from './fusion.js';
+export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';
 export {

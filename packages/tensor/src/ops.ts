@@ -5,7 +5,7 @@
 import { type DType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
-import { type Shape, broadcastShapes, fmtShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
+import { broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply } from './tensor.js';
 
 type Operand = Tensor | number;
@@ -115,8 +115,11 @@ export const softplus = (x: Tensor): Tensor => {
 };
 /** SiLU (swish): x·σ(x). */
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
-/** max(x, 0), with derivative 0 at 0 (as PyTorch and JAX). */
-export const relu = (x: Tensor): Tensor => where(greater(x, 0), x, 0);
+/**
+ * max(x, 0), with derivative 0 at 0 and relu(NaN) = NaN (as PyTorch and JAX): the test is x ≤ 0,
+ * which NaN fails, so NaN takes the x branch.
+ */
+export const relu = (x: Tensor): Tensor => where(lessEqual(x, 0), 0, x);
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
 export const elu = (x: Tensor, alpha = 1): Tensor => {
   // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
@@ -152,10 +155,6 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 // Reductions ------------------------------------------------------------------------------------
 
-function keepdimsShape(shape: Shape, axes: readonly number[]): number[] {
-  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
-}
-
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   checkTensor(op, x);
   const ax = normalizeAxes(op, axes, x.rank);
@@ -171,7 +170,7 @@ export const min = (x: Tensor, axes?: number | readonly number[], keepdims = fal
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   checkTensor('mean', x);
   const ax = normalizeAxes('mean', axes, x.rank);
-  const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
+  const n = sizeOf(ax.map((a) => x.shape[a]!));
   return div(sum(x, ax, keepdims), n);
 }
 
@@ -198,7 +197,7 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
   checkTensor('variance', x);
   const { keepdims = false, correction = 0 } = opts;
   const ax = normalizeAxes('variance', axes, x.rank);
-  const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
+  const n = sizeOf(ax.map((a) => x.shape[a]!));
   const centred = sub(x, mean(x, ax, true));
   return div(sum(mul(centred, centred), ax, keepdims), n - correction);
 }
@@ -261,7 +260,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   if (shape.lastIndexOf(-1) !== inferred) throw new Error(`reshape: at most one -1 is allowed, got ${fmtShape(shape)}`);
   const target = [...shape];
   if (inferred >= 0) {
-    const known = shape.reduce((p, d, i) => (i === inferred ? p : p * d), 1);
+    const known = sizeOf(shape.filter((_, i) => i !== inferred));
     if (known === 0 || x.size % known !== 0) {
       throw new Error(`reshape: cannot infer the -1 in ${fmtShape(shape)}: ${x.size} elements of ${fmtShape(x.shape)} are not a multiple of ${known}`);
     }

@@ -9,6 +9,7 @@ import type { Backend, BackendHandle } from './backend.js';
 import { type DType, storedValue } from './dtype.js';
 import type { Primitive, PrimitiveParams, RandomKey } from './primitives.js';
 import { foldIn, splitKey } from './random.js';
+import { executeProfiled, profilerSession } from './profiler.js';
 import { fmtShape } from './shape.js';
 
 /** A value of a program: a tensor of fixed shape and dtype. */
@@ -90,16 +91,7 @@ export class Program {
    *     in ( c ) }
    */
   toString(): string {
-    const names = new Map<number, string>();
-    const name = (v: ProgramVar): string => {
-      let n = names.get(v.id);
-      if (n === undefined) {
-        n = varName(names.size);
-        names.set(v.id, n);
-      }
-      return n;
-    };
-    const typed = (v: ProgramVar) => `${name(v)}:${dtypeAbbrev(v.dtype)}${fmtShape(v.shape)}`;
+    const { name, typed, equation } = this.printer();
     const keyName = (k: KeyVar) => `k${k.keyId}`;
     const lines: string[] = [];
     const head = this.inputs.map((v, i) => {
@@ -112,10 +104,7 @@ export class Program {
     for (const d of this.keyDerivations) {
       body.push(d.kind === 'foldIn' ? `${keyName(d.out)}:key = foldIn ${keyName(d.input)} ${d.data}` : `${keyName(d.out)}:key = split ${keyName(d.input)} ${d.index}/${d.count}`);
     }
-    for (const eq of this.equations) {
-      const params = formatParams(eq);
-      body.push(`${typed(eq.out)} = ${eq.prim}${params} ${eq.inputs.map(name).join(' ')}`.trimEnd());
-    }
+    for (const eq of this.equations) body.push(equation(eq));
     body.forEach((line, i) => lines.push(`  ${i === 0 ? 'let ' : '    '}${line}`));
     lines.push(`  in ( ${this.outputs.map(name).join(', ')} )`);
     if (this.updates.length > 0) {
@@ -123,6 +112,60 @@ export class Program {
     }
     lines[lines.length - 1] += ' }';
     return lines.join('\n');
+  }
+
+  /**
+   * A text that is equal for two programs exactly when they compute the same thing the same way
+   * (inputs, equations with their params, outputs and updates, with variables numbered in order,
+   * and which keys draw what). Backends cache generated code under it: a function traced again
+   * (a sampler run after another) reuses the kernels made for the first trace.
+   */
+  /** Every key variable in a canonical order: the key inputs, then each derived key as derived. */
+  canonicalKeys(): KeyVar[] {
+    return [...this.keyInputs, ...this.keyDerivations.map((d) => d.out)];
+  }
+
+  structuralKey(): string {
+    const ids = new Map<number, number>();
+    const id = (v: ProgramVar): number => {
+      let n = ids.get(v.id);
+      if (n === undefined) ids.set(v.id, (n = ids.size));
+      return n;
+    };
+    const keyIds = new Map<KeyVar, number>(this.canonicalKeys().map((k, i) => [k, i]));
+    const keyId = (k: KeyVar): number => keyIds.get(k)!;
+    const type = (v: ProgramVar) => `${v.dtype}[${v.shape.join(',')}]`;
+    const parts: string[] = [this.device];
+    parts.push(this.inputs.map((v, i) => `${id(v)}:${type(v)}:${this.inputSources[i]!.kind}`).join(' '));
+    for (const d of this.keyDerivations) parts.push(`k${keyId(d.out)}=${d.kind}(k${keyId(d.input)},${d.kind === 'foldIn' ? d.data : `${d.index}/${d.count}`})`);
+    for (const eq of this.equations) {
+      const params = eq.key ? { ...(eq.params as PrimitiveParams['random']), key: `k${keyId(eq.key)}` } : eq.params;
+      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${JSON.stringify(params)}(${eq.inputs.map(id).join(',')})`);
+    }
+    parts.push(`out(${this.outputs.map(id).join(',')})`, `upd(${this.updates.map((u) => `${u.input}<-${id(u.value)}`).join(',')})`);
+    return parts.join(';');
+  }
+
+  /** Each equation as `toString` prints it (with the same variable names), by index. */
+  equationLines(): string[] {
+    return this.equations.map(this.printer().equation);
+  }
+
+  /** Names in print order (inputs first, then each equation's output), and line formatters. */
+  private printer() {
+    const names = new Map<number, string>();
+    const name = (v: ProgramVar): string => {
+      let n = names.get(v.id);
+      if (n === undefined) {
+        n = varName(names.size);
+        names.set(v.id, n);
+      }
+      return n;
+    };
+    for (const v of this.inputs) name(v);
+    const typed = (v: ProgramVar) => `${name(v)}:${dtypeAbbrev(v.dtype)}${fmtShape(v.shape)}`;
+    const equation = (eq: Equation) => `${typed(eq.out)} = ${eq.prim}${formatParams(eq)} ${eq.inputs.map(name).join(' ')}`.trimEnd();
+    return { name, typed, equation };
   }
 }
 
@@ -298,7 +341,10 @@ export function interpretProgram<H extends BackendHandle>(backend: Backend<H>, p
       try {
         program.equations.forEach((eq, i) => {
           const params = eq.key ? ({ ...(eq.params as PrimitiveParams['random']), key: keys.get(eq.key)! } as PrimitiveParams[Primitive]) : eq.params;
-          const out = backend.execute(eq.prim, eq.inputs.map((x) => env.get(x.id)!), params, { shape: [...eq.out.shape], dtype: eq.out.dtype });
+          const handles = eq.inputs.map((x) => env.get(x.id)!);
+          const info = { shape: [...eq.out.shape], dtype: eq.out.dtype };
+          const session = profilerSession();
+          const out = session ? executeProfiled(session, backend, eq.prim, handles, eq.inputs, params, info) : backend.execute(eq.prim, handles, params, info);
           env.set(eq.out.id, out);
           owned.push(out);
           for (const x of new Set(eq.inputs)) {

@@ -9,6 +9,11 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
+/** The shape of a reduction over `axes` with keepdims: each reduced axis stays, with size 1. */
+export function keepdimsShape(shape: Shape, axes: readonly number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
 export function stridesOf(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;

@@ -10,6 +10,7 @@ import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dt
 import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
 import * as ops from './ops.js';
+import { executeProfiled, profilerSession } from './profiler.js';
 
 // ---------------------------------------------------------------------------------------------
 // Transformations (traces)
@@ -526,7 +527,9 @@ function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], 
     throw new Error(`${prim}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
   }
   const handles = inputs.map((x) => x._live(prim));
-  const result = Tensor._fromHandle(backend.execute(prim, handles, params, out), out.shape, out.dtype, backend);
+  const session = profilerSession();
+  const handle = session ? executeProfiled(session, backend, prim, handles, inputs, params, out) : backend.execute(prim, handles, params, out);
+  const result = Tensor._fromHandle(handle, out.shape, out.dtype, backend);
   if (ambient && gradEnabledDepth === 0 && isFloatDType(out.dtype) && prim !== 'stopGradient') {
     for (const x of inputs) {
       if (x._node !== null) {

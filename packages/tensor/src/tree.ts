@@ -63,3 +63,13 @@ export function treeDefKey(def: TreeDef): string {
   if (def.kind === 'array') return `[${def.children.map(treeDefKey).join(',')}]`;
   return `{${def.keys.map((k, i) => `${JSON.stringify(k)}:${treeDefKey(def.children[i]!)}`).join(',')}}`;
 }
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+/** A number naming an object for as long as it lives (for cache keys that compare by identity). */
+export function objectId(value: object): number {
+  let id = objectIds.get(value);
+  if (id === undefined) objectIds.set(value, (id = nextObjectId++));
+  return id;
+}

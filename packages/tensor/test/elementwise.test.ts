@@ -254,6 +254,12 @@ describe('numerically stable composites', () => {
     expect(await square(tensor([1e20])).toArray()).toEqual([Infinity]);
   });
 
+  it('relu passes NaN through (as PyTorch) and clamps −∞ to 0', async () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      expect(await relu(tensor([NaN, -Infinity, Infinity, -0], { dtype })).toArray()).toEqual([NaN, 0, Infinity, 0]);
+    }
+  });
+
   it('rsqrt = 1/√x', () => {
     const xs = [0.25, 1, 2, 3, 1e-6, 4e4, 0];
     // sqrt rounds (u), the reciprocal rounds (u) and inherits sqrt's relative error (u): 2u.

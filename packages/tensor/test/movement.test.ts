@@ -244,7 +244,7 @@ describe('cast between every pair of dtypes', () => {
     expect(await cast(tensor([NaN, -0]), 'bool').toArray()).toEqual([true, false]);
   });
 
-  it('float → int32 saturates out-of-range values and maps NaN to 0 (as WGSL i32(f32)), never wraps', async () => {
+  it('float → int32 saturates out-of-range values and maps NaN to 0, never wraps (docs/conventions.md)', async () => {
     const wide = [3e9, -3e9, Infinity, -Infinity, NaN, 2147483647.9, -2147483648.5];
     const expected = [2147483647, -2147483648, 2147483647, -2147483648, 0, 2147483647, -2147483648];
     expect(await cast(tensor(wide, { dtype: 'float64' }), 'int32').toArray()).toEqual(expected);

@@ -15,14 +15,13 @@
 /// <reference types="@webgpu/types" />
 
 import {
-  type CompiledProgram, type FusionPlan, type KernelInfo, type KeyVar, type Program, type ProgramVar, type RandomKey,
-  planFusion, sizeOf,
+  type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
+  objectId, planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
 import type { CachedPipeline, CompiledLaunch, GpuRuntime, GpuStorage } from '../runtime.js';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
-import { fillKernel } from '../wgsl/elementwise.js';
 import { type LoweredKernel, lowerPlan } from './lower.js';
 import { type Location, type Slot, slotKey } from './writer.js';
 
@@ -31,33 +30,72 @@ const BYTES = 4;
 const BLOCK_ALIGN = 4;
 const UNIFORM_USAGE = 0x40 | 0x8; // UNIFORM | COPY_DST
 
-interface Variant {
-  kernels: LoweredKernel[];
-  pipelines: CachedPipeline[];
-  /** Element counts of the temps (allocated on first run). */
-  tempSizes: number[];
-  temps: GpuStorage[] | null;
-  /** Per block type: elements, and each result's / update's offset. */
-  outputBlocks: Map<WgslScalar, number>;
-  updateBlocks: Map<WgslScalar, number>;
-  /** Uniform buffer of the kernels that have uniforms, each at an aligned offset. */
-  uniformBuffer: GPUBuffer | null;
-  uniformOffsets: (number | null)[];
-  bindGroups: Map<string, GPUBindGroup>[];
-  reportsBadIndices: boolean;
-  locations: Map<number, Location>;
+/**
+ * The code and buffer plan of a program for one layout of its inputs. It depends only on the
+ * program's structure and the layout, so it is cached per device under a key made of both
+ * before any WGSL is generated: a function traced again (every sampler run traces its step)
+ * reuses the kernels, pipelines and plans made the first time.
+ */
+interface Lowering {
+  readonly kernels: readonly LoweredKernel[];
+  readonly pipelines: readonly CachedPipeline[];
+  /** Element counts of the temps it uses. */
+  readonly tempSizes: readonly number[];
+  /** Per block type: elements. */
+  readonly outputBlocks: ReadonlyMap<WgslScalar, number>;
+  readonly updateBlocks: ReadonlyMap<WgslScalar, number>;
+  /** Where each program output and each update value is written, by index. */
+  readonly outputLocations: readonly Location[];
+  readonly updateLocations: readonly Location[];
+  /** Byte offset of each kernel's uniform block in the uniform buffer (null: none), and its size. */
+  readonly uniformOffsets: readonly (number | null)[];
+  readonly uniformBytes: number;
+  readonly reportsBadIndices: boolean;
+  /** Per kernel, for the profiler: bytes of stored values it reads and writes, and its product flops. */
+  readonly costs: readonly { bytes: number; flops?: number }[];
 }
 
+/** A program's own state for one lowering: its uniform buffer and cached bind groups. */
+interface Variant {
+  readonly lowering: Lowering;
+  readonly uniformBuffer: GPUBuffer | null;
+  readonly bindGroups: Map<string, GPUBindGroup>[];
+}
+
+/** Lowerings per device, by structural key; the oldest are dropped past the limit. */
+const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
+const LOWERING_CACHE_LIMIT = 256;
+
 export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
-  readonly plan: FusionPlan;
+  private planned: FusionPlan | null = null;
+  private readonly structure: string;
   private readonly variants = new Map<string, Variant>();
   private lastVariant: Variant | null = null;
+  /**
+   * Temps, shared by every variant: the temp plan depends on the fusion plan only, so a variant
+   * for a new input layout (parameters that moved into one buffer after the first step) reuses
+   * the first variant's buffers instead of holding a second set.
+   */
+  private temps: GpuStorage[] = [];
   /** The launches of the last call (for timing kernels one by one). */
   lastLaunches: readonly CompiledLaunch[] = [];
   private disposed = false;
 
   constructor(private readonly backend: WebGPUBackend, readonly program: Program) {
-    this.plan = planFusion(program);
+    this.structure = program.structuralKey();
+  }
+
+  /** The fusion plan (made when a lowering is first needed). */
+  get plan(): FusionPlan {
+    if (!this.planned) {
+      // One binding each for what a value reads, plus its output and the index-error record.
+      const limits = this.runtime.device.limits;
+      // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
+      // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
+      // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
+      this.planned = planFusion(this.program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2, matmulEpilogues: !this.backend.softwareAdapter });
+    }
+    return this.planned;
   }
 
   private get runtime(): GpuRuntime {
@@ -67,7 +105,32 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   // ------------------------------------------------------------------------------------------
   // Building a variant
 
-  private build(groups: readonly number[], offsets: readonly number[]): Variant {
+  private variant(groups: readonly number[], offsets: readonly number[]): Variant {
+    const layout = `${groups.join(',')}|${offsets.join(',')}`;
+    let variant = this.variants.get(layout);
+    if (variant) return variant;
+    let cache = loweringCaches.get(this.runtime);
+    if (!cache) loweringCaches.set(this.runtime, (cache = new Map()));
+    const key = `${this.structure}#${layout}`;
+    let lowering = cache.get(key);
+    if (!lowering) {
+      lowering = this.lower(groups, offsets);
+      cache.set(key, lowering);
+      if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    }
+    let uniformBuffer: GPUBuffer | null = null;
+    if (lowering.uniformBytes > 0) {
+      uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: lowering.uniformBytes, usage: UNIFORM_USAGE });
+      lowering.kernels.forEach((k, i) => {
+        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
+      });
+    }
+    variant = { lowering, uniformBuffer, bindGroups: lowering.kernels.map(() => new Map()) };
+    this.variants.set(layout, variant);
+    return variant;
+  }
+
+  private lower(groups: readonly number[], offsets: readonly number[]): Lowering {
     const program = this.program;
     const plan = this.plan;
     const locations = new Map<number, Location>();
@@ -120,25 +183,21 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
     });
     const pipelines = kernels.map((k) => this.runtime.pipeline(k.code, k.label));
-    // Uniforms: static ones written now, a random kernel's key every call.
+    // Uniforms: static ones, and a random kernel's key (written every call).
     const align = Math.max(16, this.runtime.device.limits.minUniformBufferOffsetAlignment);
     let uniformBytes = 0;
     const uniformOffsets = kernels.map((k) => {
-      if (!k.uniforms && !k.key) return null;
+      if (!k.uniforms && k.key === undefined) return null;
       const at = uniformBytes;
       uniformBytes += Math.ceil(Math.max(k.uniforms?.byteLength ?? 16, 16) / align) * align;
       return at;
     });
-    let uniformBuffer: GPUBuffer | null = null;
-    if (uniformBytes > 0) {
-      uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: uniformBytes, usage: UNIFORM_USAGE });
-      kernels.forEach((k, i) => {
-        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
-      });
-    }
     return {
-      kernels, pipelines, tempSizes, temps: null, outputBlocks, updateBlocks, uniformBuffer, uniformOffsets,
-      bindGroups: kernels.map(() => new Map()), reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')), locations,
+      kernels, pipelines, tempSizes, outputBlocks, updateBlocks,
+      outputLocations: program.outputs.map((v) => locations.get(v.id)!),
+      updateLocations: program.updates.map((u) => locations.get(u.value.id)!),
+      uniformOffsets, uniformBytes, reportsBadIndices: kernels.some((k) => k.bindings.some((b) => b.kind === 'indexErrors')),
+      costs: kernels.map((k) => kernelCost(plan, k.equations)),
     };
   }
 
@@ -165,24 +224,26 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       return g;
     });
     const offsets = handles.map((h) => h.offset);
-    const key = `${groups.join(',')}|${offsets.join(',')}`;
-    let variant = this.variants.get(key);
-    if (!variant) {
-      variant = this.build(groups, offsets);
-      this.variants.set(key, variant);
-    }
+    const variant = this.variant(groups, offsets);
+    const lowering = variant.lowering;
     this.lastVariant = variant;
-    variant.temps ??= variant.tempSizes.map((n) => runtime.allocate(n * BYTES));
+    lowering.tempSizes.forEach((n, i) => {
+      const have = this.temps[i];
+      if (have && have.bytes >= n * BYTES) return;
+      if (have) runtime.release(have);
+      this.temps[i] = runtime.allocate(n * BYTES);
+    });
+    const temps = this.temps;
     const blocks = new Map<string, GpuStorage>();
-    for (const [type, n] of variant.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
-    for (const [type, n] of variant.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
-    if (runtime.poison) for (const b of blocks.values()) runtime.dispatch(fillKernel(b.bytes / BYTES, runtime.poisonWord), [b.buffer]);
+    for (const [type, n] of lowering.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
+    for (const [type, n] of lowering.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
+    if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
     const resolve = (slot: Slot): GPUBuffer => {
       switch (slot.kind) {
         case 'input':
           return storages[slot.group]!.buffer;
         case 'temp':
-          return variant!.temps![slot.index]!.buffer;
+          return temps[slot.index]!.buffer;
         case 'indexErrors':
           return runtime.indexErrors;
         default:
@@ -190,61 +251,81 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       }
     };
     // Random keys: written into their kernels' uniforms (queued before this call's commands).
-    const keys = variant.kernels.some((k) => k.key) ? this.program.resolveKeys(keyValues) : null;
-    variant.kernels.forEach((k, i) => {
-      if (!k.key) return;
-      const value = Array.isArray(k.key) ? (k.key as RandomKey) : keys!.get(k.key as KeyVar)!;
-      runtime.device.queue.writeBuffer(variant!.uniformBuffer!, variant!.uniformOffsets[i]!, new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]));
+    const keys = lowering.kernels.some((k) => typeof k.key === 'number') ? this.program.resolveKeys(keyValues) : null;
+    const canonical = keys ? this.program.canonicalKeys() : [];
+    const keyWords = lowering.kernels.map((k, i) => {
+      if (k.key === undefined) return null;
+      const value = typeof k.key === 'number' ? keys!.get(canonical[k.key]!)! : k.key;
+      const words = new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]);
+      runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
+      return words;
     });
-    const launches: CompiledLaunch[] = variant.kernels.map((k, i) => {
+    const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
       const buffers = k.bindings.map(resolve);
-      const cacheKey = buffers.map(bufferId).join(',');
-      let bindGroup = variant!.bindGroups[i]!.get(cacheKey);
+      const cacheKey = buffers.map(objectId).join(',');
+      let bindGroup = variant.bindGroups[i]!.get(cacheKey);
       if (!bindGroup) {
         const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
-        if (variant!.uniformOffsets[i] !== null) {
-          entries.push({ binding: buffers.length, resource: { buffer: variant!.uniformBuffer!, offset: variant!.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
+        if (lowering.uniformOffsets[i] !== null) {
+          entries.push({ binding: buffers.length, resource: { buffer: variant.uniformBuffer!, offset: lowering.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
         }
-        bindGroup = runtime.device.createBindGroup({ layout: variant!.pipelines[i]!.layout, entries, label: k.label });
+        bindGroup = runtime.device.createBindGroup({ layout: lowering.pipelines[i]!.layout, entries, label: k.label });
         // Pool buffers come back under new identities rarely; a small cache keeps the common ones.
-        if (variant!.bindGroups[i]!.size > 16) variant!.bindGroups[i]!.clear();
-        variant!.bindGroups[i]!.set(cacheKey, bindGroup);
+        if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
+        variant.bindGroups[i]!.set(cacheKey, bindGroup);
       }
-      return { label: k.label, pipeline: variant!.pipelines[i]!, bindGroup, dispatch: k.dispatch };
+      const uniforms = k.key !== undefined ? keyWords[i]! : k.uniforms;
+      return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
     });
-    runtime.runCompiled(launches, variant.reportsBadIndices);
+    runtime.runCompiled(launches, lowering.reportsBadIndices);
     this.lastLaunches = launches;
     for (const c of copies) this.backend.dispose(c);
     // Results and updates are views of their blocks; each block is freed with its last view.
-    const view = (v: ProgramVar): GpuHandle => {
-      const loc = variant!.locations.get(v.id)!;
+    const view = (v: ProgramVar, loc: Location): GpuHandle => {
       const storage = blocks.get(slotKey(loc.slot))!;
       storage.refs++;
       return { storage, shape: [...v.shape], strides: rowMajorStrides(v.shape), offset: loc.offset, dtype: v.dtype, disposed: false };
     };
-    const result = [...this.program.outputs.map(view), ...this.program.updates.map((u) => view(u.value))];
+    const result = [
+      ...this.program.outputs.map((v, i) => view(v, lowering.outputLocations[i]!)),
+      ...this.program.updates.map((u, i) => view(u.value, lowering.updateLocations[i]!)),
+    ];
     for (const b of blocks.values()) runtime.release(b);
     return result;
   }
 
   kernels(): readonly KernelInfo[] {
-    let variant = this.lastVariant;
-    if (!variant) {
-      // Not run yet: describe the layout of separate, contiguous inputs.
-      variant = this.build(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
-    }
-    return variant.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
+    // Not run yet: describe the layout of separate, contiguous inputs.
+    const variant = this.lastVariant ?? this.variant(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
+    return variant.lowering.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const v of this.variants.values()) {
-      for (const t of v.temps ?? []) this.runtime.release(t);
-      v.uniformBuffer?.destroy();
-    }
+    for (const v of this.variants.values()) v.uniformBuffer?.destroy();
+    for (const t of this.temps) this.runtime.release(t);
+    this.temps = [];
     this.variants.clear();
   }
+}
+
+/**
+ * What a kernel moves and computes: the stored values its equations read from outside it and
+ * the stored values it writes (4 bytes per element), and 2·m·n·k per product it computes.
+ */
+function kernelCost(plan: FusionPlan, equations: readonly number[]): { bytes: number; flops?: number } {
+  const eqs = equations.map((i) => plan.program.equations[i]!);
+  const inside = new Set(eqs.map((eq) => eq.out.id));
+  const read = new Map<number, ProgramVar>();
+  for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
+  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
+  let elements = 0;
+  for (const v of read.values()) elements += sizeOf(v.shape);
+  for (const eq of eqs) if (plan.materialized.has(eq.out.id) || outputs.has(eq.out.id)) elements += sizeOf(eq.out.shape);
+  let flops = 0;
+  for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
+  return flops > 0 ? { bytes: elements * BYTES, flops } : { bytes: elements * BYTES };
 }
 
 /** For each stored value, the last kernel that reads it. */
@@ -266,12 +347,4 @@ function lastReaders(plan: FusionPlan): Map<number, number> {
     for (const x of eq.inputs) visit(x, k, seen);
   }
   return last;
-}
-
-const bufferIds = new WeakMap<GPUBuffer, number>();
-let nextBufferId = 0;
-function bufferId(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
-  return id;
 }

@@ -5,16 +5,17 @@
 // as their store function; random draws and scatter-adds have kernels of their own.
 
 import {
-  type Equation, type FusionPlan, type KeyVar, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   sizeOf, storedView,
 } from '@scorch/tensor';
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
-import { PHILOX_WGSL } from '../wgsl/random.js';
+import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
-import { type Coords, KernelWriter, type Location, type Slot, literal, u } from './writer.js';
+import { wgslLiteral } from '../wgsl/expression.js';
+import { type Coords, KernelWriter, type Location, type Slot, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -26,8 +27,11 @@ export interface LoweredKernel {
   readonly bindings: readonly Slot[];
   /** Uniform words fixed at compile time (null: no uniform block, unless `key` is set). */
   readonly uniforms: Uint32Array | null;
-  /** A random draw's key: the uniform block is [k0, k1, 0, 0], written every call. */
-  readonly key?: KeyVar | readonly [number, number];
+  /**
+   * A random draw's key: the index of a program key in `program.canonicalKeys()`, or a constant
+   * key. The uniform block is [k0, k1, 0, 0], written every call.
+   */
+  readonly key?: number | readonly [number, number];
   /** Equations of the program this kernel computes. */
   readonly equations: readonly number[];
 }
@@ -45,6 +49,8 @@ export interface LoweringContext {
 const WORKGROUP = 64;
 /** With at least this many outputs, each is reduced by one thread. */
 const SERIAL_MIN_OUTPUTS = 1024;
+/** With at least this many outputs, a column sum is reduced by one thread per output. */
+const SERIAL_MIN_COLUMNS = 128;
 /**
  * Longest loop one thread runs (llvmpipe ends an invocation after 65,535 loop iterations, all
  * loops counted); longer extents are reduced cooperatively.
@@ -60,8 +66,27 @@ function grid(groups: number): [number, number, number] {
 
 function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
   const decl = w.declarations();
-  const functions = KernelWriter.prelude(body);
-  return `${decl}${uniformDecl}${body.includes('philox4x32(') ? PHILOX_WGSL : ''}${functions}\n${body}`;
+  const philox = body.includes('philox4x32(') ? PHILOX_WGSL : '';
+  const functions = KernelWriter.prelude(philox + body);
+  return `${decl}${uniformDecl}${functions}\n${philox}\n${body}`;
+}
+
+/**
+ * A kernel of one thread per index `name` < `count` running `lines` (emitted by `w`): the shape
+ * of serial reductions, dot products and scatter-adds.
+ */
+function perThreadKernel(w: KernelWriter, label: string, name: string, count: number, lines: readonly string[], equations: Iterable<number>): LoweredKernel {
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY}) {
+  let ${name} = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+  if (${name} >= ${u(count)}) { return; }
+  ${lines.join('\n  ')}
+}`;
+  return {
+    label, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
+    bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
+  };
 }
 
 function newWriter(ctx: LoweringContext): KernelWriter {
@@ -155,6 +180,8 @@ interface ReductionSpec {
   epilogue: readonly ProgramVar[];
   writesResult: boolean;
   equation: number;
+  /** The reduced axes come before every kept axis (a column sum). */
+  columns: boolean;
 }
 
 function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): ReductionSpec {
@@ -176,6 +203,7 @@ function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue:
       epilogue: kernel.epilogue,
       writesResult: kernel.writesResult,
       equation: kernel.equation,
+      columns: false,
     };
   }
   const { axes } = eq.params as PrimitiveParams['sum'];
@@ -194,7 +222,14 @@ function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue:
     epilogue: kernel.epilogue,
     writesResult: kernel.writesResult,
     equation: kernel.equation,
+    columns: isColumnReduction(axes, x.shape.length),
   };
+}
+
+/** True when every reduced axis comes before every kept axis. */
+export function isColumnReduction(axes: readonly number[], rank: number): boolean {
+  const kept = Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
+  return kept.length > 0 && Math.max(...axes) < Math.min(...kept);
 }
 
 /** Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`. */
@@ -202,6 +237,34 @@ function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: Pick<Reduc
   w.define(spec.anchor, out, acc);
   if (spec.writesResult) w.store(spec.anchor, out, acc);
   for (const root of spec.epilogue) writeRoot(w, ctx, root, out);
+}
+
+/**
+ * How a compiled reduction of `extent` elements per output, with `outputs` outputs, is run.
+ * `columns`: the reduced axes all come before the kept ones (a column sum), so neighbouring
+ * outputs read neighbouring elements.
+ */
+function reductionShape(outputs: number, extent: number, columns: boolean): { serial: boolean; chunks: number } {
+  // Many outputs keep every core busy with one thread each; cooperation (a workgroup per
+  // output, a tree in workgroup memory) pays only when outputs are few and long. Column sums
+  // go serial sooner: each SIMD group of threads then reads one contiguous run per step
+  // (measured on llvmpipe: a [1024,128] column sum 4× faster than cooperatively).
+  const serialFrom = columns ? SERIAL_MIN_COLUMNS : SERIAL_MIN_OUTPUTS;
+  if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= serialFrom && extent <= SERIAL_MAX_EXTENT)) return { serial: true, chunks: 1 };
+  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  return { serial: false, chunks };
+}
+
+/**
+ * The longest chain of additions any input takes part in when a compiled kernel sums `extent`
+ * elements per output: the summation error is at most depth·u·Σ|x| (Higham), the bound the
+ * parity tests hold compiled reductions to.
+ */
+export function compiledReductionDepth(outputs: number, extent: number, columns = false): number {
+  const { serial, chunks } = reductionShape(outputs, extent, columns);
+  if (serial) return Math.max(extent - 1, 0);
+  const perChunk = Math.ceil(extent / chunks);
+  return Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS) + (chunks > 1 ? chunks - 1 : 0);
 }
 
 function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKernel[] {
@@ -212,11 +275,9 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
   const combine = (a: string, b: string) => combineExpression(spec.op, t, a, b);
   const identity = reduceIdentity(spec.op, t);
   const label = `fused_${spec.op}_${outputs}x${extent}${spec.epilogue.length ? `_epilogue${spec.epilogue.length}` : ''}`;
-  const equations = (w: KernelWriter) => [spec.equation, ...w.covered].sort((a, b) => a - b);
 
-  // Many outputs keep every core busy with one thread each; cooperation (a workgroup per
-  // output, a tree in workgroup memory) pays only when outputs are few and long.
-  if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= SERIAL_MIN_OUTPUTS && extent <= SERIAL_MAX_EXTENT)) {
+  const shape = reductionShape(outputs, extent, spec.columns);
+  if (shape.serial) {
     // One thread per output walks the whole (short) extent.
     const w = newWriter(ctx);
     const lines = w.scope(() => {
@@ -229,20 +290,10 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
       w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
       finishReduction(w, ctx, spec, out, 'acc');
     });
-    const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(outputs)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-    return [{
-      label: `${label}_serial`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
-      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
-    }];
+    return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
   }
 
-  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  const chunks = shape.chunks;
   const chunkLength = Math.ceil(extent / chunks);
   const tree = `  partial[lid] = acc;
   workgroupBarrier();
@@ -282,7 +333,7 @@ fn main(${ENTRY}) {
 }`;
   const first: LoweredKernel = {
     label: `${label}_cooperative${chunks > 1 ? '_chunks' : ''}`, code: assemble(w, body), workgroupSize: [REDUCE_THREADS, 1, 1],
-    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: equations(w),
+    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
   };
   if (!partials) return [first];
   // Pass 2: one thread per output combines its chunks' partials, then the epilogue.
@@ -294,17 +345,7 @@ fn main(${ENTRY}) {
     w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
     finishReduction(w2, ctx, spec, out, 'acc');
   });
-  const body2 = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(outputs)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-  return [first, {
-    label: `${label}_combine`, code: assemble(w2, body2), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(outputs / WORKGROUP)),
-    bindings: w2.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w2.covered].sort((a, b) => a - b),
-  }];
+  return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
 }
 
 /**
@@ -329,7 +370,7 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
     const tc = w.decode('o', threadShape);
     const batch = tc.axes.slice(0, -1);
     const own = tc.axes[tc.axes.length - 1]!;
-    for (let q = 0; q < inner; q++) w.emit(`var acc${q}: ${t} = ${literal(0, eq.out.dtype)};`);
+    for (let q = 0; q < inner; q++) w.emit(`var acc${q}: ${t} = ${wgslLiteral(0, eq.out.dtype)};`);
     const loop = w.scope(() => {
       if (byRow) {
         const av = w.value(a, { axes: [...batch, own, 'kk'] });
@@ -346,18 +387,8 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
       w.emit(`{\n    ${part.join('\n    ')}\n  }`);
     }
   });
-  const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let o = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (o >= ${u(threads)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-  return [{
-    label: `fused_dot_${m}x${n}x${k}${byRow ? '_rows' : '_columns'}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`,
-    code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(threads / WORKGROUP)),
-    bindings: w.bindingList.map((x) => x.slot), uniforms: null, equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
-  }];
+  const label = `fused_dot_${m}x${n}x${k}${byRow ? '_rows' : '_columns'}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  return [perThreadKernel(w, label, 'o', threads, lines, [kernel.equation])];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,20 +413,42 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const batch = sizeOf(batchShape);
   const m = outShape[rank - 2]!;
   const n = outShape[rank - 1]!;
-  // The epilogue: a store function at (batch index, row, column).
-  const w = newWriter(ctx);
-  const storeLines = w.scope(() => {
-    const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
-    const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
-    finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, 'value');
-  });
-  const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${storeLines.join('\n  ')}\n}\n`;
-  const declarations = w.declarations(2);
-  const epilogue = { declarations: `${declarations}`, bindingCount: w.bindingList.length, functions: `${KernelWriter.prelude(functions)}\n${functions}` };
   const axes = vec4Layout(a.layout, b.layout);
   let tiling = chooseTiling(m, n, batch);
   if ((tiling.tileM * tiling.tileN) / (tiling.perThreadM * tiling.perThreadN) > ctx.maxInvocations) tiling = SMALL_TILING;
   const blocking = chooseVec4Blocking(m, n, batch);
+  if (kernel.epilogue.length === 0 && kernel.writesResult) {
+    // A plain product: the templates' own code (shapes are uniforms), the same for every program.
+    const c = ctx.locate(eq.out)!;
+    const kernels: LoweredKernel[] = [];
+    for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
+      const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
+      const spec = axes
+        ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, outOffset: c.offset })
+        : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, outOffset: c.offset });
+      kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, c.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+    }
+    return kernels;
+  }
+  // C goes where the result is stored, or to a scratch buffer the epilogue reads back; the
+  // epilogue runs once per element of each invocation's tile (see MatmulEpilogue).
+  const w = newWriter(ctx);
+  const raw: Location = kernel.writesResult ? ctx.locate(eq.out)! : { slot: ctx.scratch(batch * m * n), offset: 0, strides: [] };
+  const rawName = w.bind(raw.slot, 'f32', 'read_write');
+  const at = `${raw.offset ? `${u(raw.offset)} + ` : ''}batch * ${u(m * n)} + row * ${u(n)} + col`;
+  const perElement = kernel.epilogue.length > 0;
+  let epilogueFunction = '';
+  if (perElement) {
+    const lines = w.scope(() => {
+      const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
+      const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
+      w.emit(`let value = ${rawName}[${at}];`);
+      finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
+    });
+    epilogueFunction = `fn matmul_epilogue(batch: u32, row: u32, col: u32) {\n  ${lines.join('\n  ')}\n}\n`;
+  }
+  const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = value;\n}\n${epilogueFunction}`;
+  const epilogue = { declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${KernelWriter.prelude(functions)}\n${functions}`, perElement };
   const kernels: LoweredKernel[] = [];
   for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
     const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
@@ -427,15 +480,7 @@ function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
   const loc = ctx.locate(eq.out)!;
   const out = w.bind(loc.slot, 'f32', 'read_write');
   // The stream layout of @scorch/tensor's fillRandom (see wgsl/random.ts): block b → elements 4b..4b+3.
-  const values =
-    p.distribution === 'uniform'
-      ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
-      : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
-  let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
-  let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
-  let t0 = 6.28318530717958648 * (uu.y - 0.5);
-  let t1 = 6.28318530717958648 * (uu.w - 0.5);
-  let v = vec4<f32>(-r0 * sc_cos(t0), -r0 * sc_sin(t0), -r1 * sc_cos(t1), -r1 * sc_sin(t1));`;
+  const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${ENTRY}) {
@@ -456,7 +501,7 @@ fn main(${ENTRY}) {
     dispatch: grid(Math.ceil(Math.ceil(count / 4) / WORKGROUP)),
     bindings: w.bindingList.map((b) => b.slot),
     uniforms: null,
-    key: eq.key ?? p.key,
+    key: eq.key ? ctx.plan.program.canonicalKeys().indexOf(eq.key) : p.key,
     equations: [index],
   };
 }
@@ -478,7 +523,7 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const lines = w.scope(() => {
       const out = w.decode('i', eq.out.shape);
-      w.emit(`var acc: ${t} = ${start === 0 ? literal(0, eq.out.dtype) : w.value(eq.out, out)};`);
+      w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(0, eq.out.dtype) : w.value(eq.out, out)};`);
       const loop = w.scope(() => {
         const target = w.value(indices, { axes: ['j'] });
         const inner = w.scope(() => {
@@ -494,17 +539,7 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
       w.emit(`for (var j = ${u(start)}; j < ${u(start + count)}; j = j + 1u) {\n    ${loop.join('\n    ')}\n  }`);
       w.store(eq.out, out, 'acc');
     });
-    const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (i >= ${u(n)}) { return; }
-  ${lines.join('\n  ')}
-}`;
-    return {
-      label: `fused_scatterAdd_${n}_from${start}`, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(n / WORKGROUP)),
-      bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [index, ...w.covered].sort((a, b) => a - b),
-    };
+    return perThreadKernel(w, `fused_scatterAdd_${n}_from${start}`, 'i', n, lines, [index]);
   });
 }
 

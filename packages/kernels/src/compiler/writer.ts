@@ -9,6 +9,7 @@ import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tenso
 import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
+import { wgslLiteral } from '../wgsl/expression.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
 import { mathPrelude } from '../wgsl/mathLibrary.js';
 
@@ -56,16 +57,6 @@ interface BindingInfo {
 
 /** A u32 literal. */
 export const u = (n: number): string => `${n}u`;
-
-/** A WGSL literal of `dtype` for a stored value (float32 by its bits when not a small integer). */
-export function literal(value: number, dtype: DType): string {
-  if (dtype === 'bool') return value ? '1u' : '0u';
-  if (dtype === 'int32') return value === -2147483648 ? 'bitcast<i32>(0x80000000u)' : `i32(${value})`;
-  const f = Math.fround(value);
-  if (Number.isInteger(f) && Math.abs(f) < 2 ** 24 && !Object.is(f, -0)) return `${f}.0`;
-  const bits = new Uint32Array(new Float32Array([f]).buffer)[0]!;
-  return `bitcast<f32>(0x${bits.toString(16)}u)`;
-}
 
 export class KernelWriter {
   private readonly bindings: BindingInfo[] = [];
@@ -143,7 +134,7 @@ export class KernelWriter {
 
   /** Makes `v` at `coords` read as `expr` in the current scope (an accumulator, a value already computed). */
   define(v: ProgramVar, coords: Coords, expr: string): void {
-    this.known[this.known.length - 1]!.set(`${v.id}@${coords.axes.join(',')}`, expr);
+    this.known[this.known.length - 1]!.set(elementKey(v, coords), expr);
   }
 
   /** Row-major coordinates of linear index `index` over `shape` (decoded lazily, divisions by literals). */
@@ -203,14 +194,14 @@ export class KernelWriter {
    * kernel that stores it computes it).
    */
   value(v: ProgramVar, coords: Coords, fromDefinition = false): string {
-    const key = `${v.id}@${coords.axes.join(',')}`;
+    const key = elementKey(v, coords);
     const scopeKnown = this.known[this.known.length - 1]!.get(key);
     if (scopeKnown !== undefined) return scopeKnown;
     const memo = this.memo[this.memo.length - 1]!;
     const hit = fromDefinition ? undefined : memo.get(key);
     if (hit !== undefined) return hit;
     const expr = this.compute(v, coords, fromDefinition);
-    if (/^[A-Za-z_]\w*$|^[\d.]+u?$/.test(expr)) {
+    if (/^[A-Za-z_]\w*$|^[\d.]+[ui]?$/.test(expr)) {
       memo.set(key, expr);
       return expr;
     }
@@ -241,7 +232,7 @@ export class KernelWriter {
       case 'cast':
         return castExpression(eq.inputs[0]!.dtype, v.dtype, at(eq.inputs[0]!));
       case 'full':
-        return literal((eq.params as PrimitiveParams['full']).value, v.dtype);
+        return wgslLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
       case 'stopGradient':
         return at(eq.inputs[0]!);
       case 'reshape':
@@ -385,6 +376,16 @@ export class KernelWriter {
   static prelude(code: string): string {
     return mathPrelude(code);
   }
+}
+
+/**
+ * Which element of `v` coordinates name, as a memo key: by the row-major linear index when the
+ * coordinates carry it for v's shape (so a value reached through reshapes that return to its
+ * shape is recognised as the same element), else by the coordinate expressions.
+ */
+function elementKey(v: ProgramVar, coords: Coords): string {
+  if (coords.linear !== undefined && coords.shape && sameShape(coords.shape, v.shape)) return `${v.id}#${coords.linear}`;
+  return `${v.id}@${coords.axes.join(',')}`;
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -1,58 +1,38 @@
 // Elementwise kernels: every unary, binary, comparison, where, cast and copy is one template fed
-// by one table of `op → WGSL expression`. Operands are read through their strides and offsets
-// (broadcast, permuted and sliced views cost no copy), and the output may itself be a strided
-// window of a larger buffer (concat writes each input into its slot this way).
+// by one table of `op → WGSL expression`, rendered from @scorch/tensor's expression table (the
+// table the CPU backend generates its JavaScript from). Operands are read through their strides
+// and offsets (broadcast, permuted and sliced views cost no copy), and the output may itself be a
+// strided window of a larger buffer (concat writes each input into its slot this way).
 
-import type { BinaryPrimitive, ComparePrimitive, DType, UnaryPrimitive } from '@scorch/tensor';
+import { type DType, ELEMENTWISE_OPS, type ElementwiseOp, castExpression as castTree, elementwiseExpression } from '@scorch/tensor';
 import { type Layout, collapseAxes, isContiguous, sizeOfShape } from '../layout.js';
+import { dtypeOfWgsl, renderWgsl } from './expression.js';
 import {
   type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
 import { mathPrelude } from './mathLibrary.js';
 
-export type ElementwiseOp = UnaryPrimitive | BinaryPrimitive | ComparePrimitive | 'where' | 'copy';
+export type { ElementwiseOp };
 
 type Expression = (args: readonly string[], type: WgslScalar) => string;
 
 /**
- * The one table: each op as a WGSL expression over its operand variables (already loaded, of
- * WGSL type `type`, the inputs' common type; `where` gets the condition first). Comparisons
- * produce a bool stored as u32. Float max propagates NaN from either side, like the CPU.
+ * Each op as a WGSL expression over its operand variables (already loaded, of WGSL type `type`,
+ * the inputs' common type; `where` gets the condition first): @scorch/tensor's expression table
+ * rendered to WGSL. Comparisons produce a bool stored as u32.
  */
-export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expression } = {
-  neg: ([a]) => `-${a}`,
-  exp: ([a]) => `sc_exp(${a})`,
-  log: ([a]) => `sc_log(${a})`,
-  sin: ([a]) => `sc_sin(${a})`,
-  cos: ([a]) => `sc_cos(${a})`,
-  sqrt: ([a]) => `sqrt(${a})`,
-  reciprocal: ([a]) => `1.0 / ${a}`,
-  tanh: ([a]) => `sc_tanh(${a})`,
-  log1p: ([a]) => `sc_log1p(${a})`,
-  expm1: ([a]) => `sc_expm1(${a})`,
-  sigmoid: ([a]) => `sc_sigmoid(${a})`,
-  add: ([a, b]) => `${a} + ${b}`,
-  sub: ([a, b]) => `${a} - ${b}`,
-  mul: ([a, b]) => `${a} * ${b}`,
-  div: ([a, b]) => `${a} / ${b}`,
-  max: ([a, b], t) => (t === 'f32' ? `select(${b}, ${a}, ${a} > ${b} || sc_isnan(${a}))` : `max(${a}, ${b})`),
-  pow: ([a, b]) => `sc_pow(${a}, ${b})`,
-  less: ([a, b]) => `select(0u, 1u, ${a} < ${b})`,
-  lessEqual: ([a, b]) => `select(0u, 1u, ${a} <= ${b})`,
-  equal: ([a, b]) => `select(0u, 1u, ${a} == ${b})`,
-  notEqual: ([a, b]) => `select(0u, 1u, ${a} != ${b})`,
-  where: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0u)`,
-  copy: ([a]) => a!,
-};
+export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expression } = Object.fromEntries(
+  ELEMENTWISE_OPS.map((op) => [op, (args: readonly string[], type: WgslScalar) => renderWgsl(elementwiseExpression(op, dtypeOfWgsl(type)), args)]),
+) as { readonly [K in ElementwiseOp]: Expression };
 
 /**
- * Conversion between stored types, as the CPU does it: to bool is `x != 0` (NaN → true), float to
- * int truncates toward zero (WGSL saturates out-of-range values where the CPU wraps them).
+ * Conversion between stored types by the rule of @scorch/tensor's `castExpression` (the CPU's
+ * `storedValue`, docs/conventions.md). Spelled out because WGSL's own `i32(f32)` leaves NaN
+ * indeterminate and saturates to 2147483520, the largest float32 below 2³¹ (Dawn over llvmpipe
+ * gives NaN → −2³¹ and +inf → 2147483520).
  */
 export function castExpression(from: DType, to: DType, a: string): string {
-  if (from === to) return a;
-  if (to === 'bool') return from === 'float32' ? `select(0u, 1u, ${a} != 0.0 || sc_isnan(${a}))` : `select(0u, 1u, ${a} != 0)`;
-  return `${wgslType(to)}(${a})`;
+  return renderWgsl(castTree(from, to), [a]);
 }
 
 export interface ElementwiseOperand {

@@ -21,16 +21,21 @@ function guardedVec4Load(buffer: string, base: string, first: string, stride: st
 
 /**
  * What a compiled program puts after a matmul instead of the plain store of C: bindings of its
- * own (from binding 2 on; the uniform block follows them) and a WGSL function
+ * own (from binding 2 on; the uniform block follows them), a WGSL function
  * `fn matmul_store(batch: u32, row: u32, col: u32, value: f32)` called for every element of C
- * (batch is the linear batch index), which writes C and/or values computed from it (bias add,
- * activation).
+ * (batch is the linear batch index) where the plain store would be, and, when `perElement`,
+ * `fn matmul_epilogue(batch: u32, row: u32, col: u32)`, called for every element of the
+ * invocation's tile after all its stores, from one loop. An epilogue of several operations is
+ * that second function (reading back what matmul_store wrote): called at the hundreds of store
+ * sites of a register-blocked kernel, it would be inlined at each, and shader compilers on
+ * software adapters then take minutes.
  */
 export interface MatmulEpilogue {
   declarations: string;
   bindingCount: number;
-  /** The `matmul_store` function and what it calls. */
+  /** `matmul_store`, `matmul_epilogue` (when perElement) and what they call. */
   functions: string;
+  perElement: boolean;
 }
 
 export interface MatmulTiling {
@@ -67,6 +72,8 @@ export interface MatmulParams {
   /** First batch entry and how many this launch covers (batches beyond 65535 need several). */
   batchStart: number;
   batchCount: number;
+  /** Element offset of C in its buffer (default 0). */
+  outOffset?: number;
   epilogue?: MatmulEpilogue;
 }
 
@@ -193,7 +200,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ty = lid3.y;
   let batchIndex = ${batchStart} + wid.z;
   ${batchLines.join('\n  ')}
-  let cBase = batchIndex * ${uM} * ${uN};
+  let cBase = ${u.u32(p.outOffset ?? 0)} + batchIndex * ${uM} * ${uN};
   let rowBase = wid.y * ${TM}u;
   let colBase = wid.x * ${TN}u;
   ${accs.map((a) => `var ${a} = vec4<f32>(0.0);`).join('\n  ')}
@@ -210,6 +217,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
   let gn = colBase + tx * 4u;
   ${stores}
+  ${p.epilogue?.perElement ? `for (var i = 0u; i < ${RM}u; i = i + 1u) {
+    let gm = rowBase + ${aVec ? 'ty * 4u + i' : 'ty'};
+    if (gm < ${uM}) {
+      for (var j = 0u; j < 4u; j = j + 1u) { if (gn + j < ${uN}) { matmul_epilogue(batchIndex, gm, gn + j); } }
+    }
+  }` : ''}
 }`;
   const bindings = [
     { name: 'A', type: 'f32' as const, access: 'read' as const },
@@ -305,6 +318,8 @@ export interface Vec4MatmulParams {
   blocking: Vec4Blocking;
   batchStart: number;
   batchCount: number;
+  /** Element offset of C in its buffer (default 0). */
+  outOffset?: number;
   epilogue?: MatmulEpilogue;
 }
 
@@ -411,7 +426,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${batchLines.join('\n  ')}
   let aBase4 = aBase / 4u;
   let bBase4 = bBase / 4u;
-  let cBase = batchIndex * ${uM} * ${uN};
+  let cBase = ${u.u32(p.outOffset ?? 0)} + batchIndex * ${uM} * ${uN};
   let rowBase = wid.y * ${R}u;
   let groupBase = wid.x * ${L * CG}u;
   ${setup.join('\n  ')}
@@ -420,6 +435,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ${step.join('\n    ')}
   }
   ${stores.join('\n')}
+  ${p.epilogue?.perElement ? `for (var r = 0u; r < ${R}u; r = r + 1u) {
+    let row = rowBase + r;
+    if (row < ${uM}) {
+      for (var c = 0u; c < ${CG}u; c = c + 1u) {
+        let col0 = (groupBase + c * ${L}u + lid) * 4u;
+        for (var j = 0u; j < 4u; j = j + 1u) { if (col0 + j < ${uN}) { matmul_epilogue(batchIndex, row, col0 + j); } }
+      }
+    }
+  }` : ''}
 }`;
   // N need not be a multiple of 4 when B is read along k: the last group's columns past N are
   // computed from clamped loads and not stored.

@@ -4,7 +4,8 @@
 // the top 24 bits of each word times 2^-24 (bit-identical to the CPU). Normals pair words
 // (0,1) and (2,3) by Box–Muller, r = sqrt(-2 log(1 - u1)) with log1p(-u1) (accurate for tiny
 // u1), and the angle 2π·u2 evaluated as 2π(u2 - 1/2) + π so that it stays in [-π, π), where
-// the reduced sin/cos are most accurate: cos(θ) = -cos(θ - π), sin(θ) = -sin(θ - π).
+// one Cody–Waite reduction (no Payne–Hanek branch) serves both: cos(θ) = -cos(θ - π),
+// sin(θ) = -sin(θ - π).
 
 import type { RandomDistribution, RandomKey } from '@scorch/tensor';
 import { type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup } from './common.js';
@@ -12,27 +13,15 @@ import { mathPrelude } from './mathLibrary.js';
 
 const WORKGROUP = 64;
 
-/** WGSL Philox 4x32-10; the 32×32→64-bit high product is built from 16-bit halves (no u64 in WGSL). */
+/** WGSL Philox 4x32-10 (its 32×32→64-bit high products from the math library's sc_mul_hi). */
 export const PHILOX_WGSL = `
-fn philox_mulhi(a: u32, b: u32) -> u32 {
-  let a_hi = a >> 16u;
-  let a_lo = a & 0xffffu;
-  let b_hi = b >> 16u;
-  let b_lo = b & 0xffffu;
-  let lolo = a_lo * b_lo;
-  let hilo = a_hi * b_lo;
-  let lohi = a_lo * b_hi;
-  let cross = (lolo >> 16u) + (hilo & 0xffffu) + (lohi & 0xffffu);
-  return a_hi * b_hi + (hilo >> 16u) + (lohi >> 16u) + (cross >> 16u);
-}
-
 fn philox4x32(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
   var c = counter;
   var k = key;
   for (var round = 0u; round < 10u; round = round + 1u) {
-    let hi0 = philox_mulhi(0xd2511f53u, c.x);
+    let hi0 = sc_mul_hi(0xd2511f53u, c.x);
     let lo0 = 0xd2511f53u * c.x;
-    let hi1 = philox_mulhi(0xcd9e8d57u, c.z);
+    let hi1 = sc_mul_hi(0xcd9e8d57u, c.z);
     let lo1 = 0xcd9e8d57u * c.z;
     c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
     k = k + vec2<u32>(0x9e3779b9u, 0xbb67ae85u);
@@ -48,20 +37,27 @@ export interface RandomParams {
   count: number;
 }
 
+/**
+ * WGSL statements turning a Philox block `w` (vec4<u32>) into `v`, its four float32 values of
+ * `distribution`: every random kernel (eager and compiled) uses these, so all draw the same numbers.
+ */
+export function randomBlockValues(distribution: RandomDistribution): string {
+  return distribution === 'uniform'
+    ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
+    : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
+  let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
+  let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
+  let q0 = sc_rem_pio2_medium(6.28318530717958648 * (uu.y - 0.5));
+  let q1 = sc_rem_pio2_medium(6.28318530717958648 * (uu.w - 0.5));
+  let v = vec4<f32>(-r0 * sc_cos_of_quadrant(q0), -r0 * sc_sin_of_quadrant(q0), -r1 * sc_cos_of_quadrant(q1), -r1 * sc_sin_of_quadrant(q1));`;
+}
+
 /** out[i] for i < count: uniform [0, 1) or standard normal float32 values of `key`'s stream. */
 export function randomKernel(p: RandomParams): KernelSpec {
   const u = new UniformBlock();
   const count = u.u32(p.count);
   const key = `vec2<u32>(${u.u32(p.key[0] >>> 0)}, ${u.u32(p.key[1] >>> 0)})`;
-  const values =
-    p.distribution === 'uniform'
-      ? 'let v = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;'
-      : `let uu = vec4<f32>(w >> vec4<u32>(8u)) * 5.9604644775390625e-8;
-  let r0 = sqrt(-2.0 * sc_log1p(-uu.x));
-  let r1 = sqrt(-2.0 * sc_log1p(-uu.z));
-  let t0 = 6.28318530717958648 * (uu.y - 0.5);
-  let t1 = 6.28318530717958648 * (uu.w - 0.5);
-  let v = vec4<f32>(-r0 * sc_cos(t0), -r0 * sc_sin(t0), -r1 * sc_cos(t1), -r1 * sc_sin(t1));`;
+  const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${entryBuiltins}) {
@@ -76,7 +72,7 @@ fn main(${entryBuiltins}) {
 }`;
   return {
     label: `random_${p.distribution}_float32`,
-    code: `${declareStorage([{ name: 'out', type: 'f32', access: 'read_write' }])}${u.declare(1)}${PHILOX_WGSL}${mathPrelude(body)}\n${body}`,
+    code: `${declareStorage([{ name: 'out', type: 'f32', access: 'read_write' }])}${u.declare(1)}${mathPrelude(PHILOX_WGSL + body)}${PHILOX_WGSL}\n${body}`,
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch: p.count === 0 ? [0, 0, 0] : grid1d(Math.ceil(Math.ceil(p.count / 4) / WORKGROUP)),
     uniforms: u.data(),

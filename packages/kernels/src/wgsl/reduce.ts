@@ -6,10 +6,11 @@
 // pass and finished by a second, so more than one workgroup (one CPU core on llvmpipe) works.
 // Short extents use one thread per output. Float max propagates NaN like the CPU reference.
 
-import type { DType, ReducePrimitive } from '@scorch/tensor';
+import { type DType, type ReducePrimitive, reduceCombineExpression, reduceIdentity as identityValue } from '@scorch/tensor';
+import { dtypeOfWgsl, renderWgsl, wgslLiteral } from './expression.js';
 import { type Layout, collapseAxes, sizeOfShape } from '../layout.js';
 import {
-  F32_NEG_INF, I32_MIN, type KernelSpec, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType,
+  type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, wgslType,
 } from './common.js';
 import { mathPrelude } from './mathLibrary.js';
 
@@ -65,14 +66,15 @@ export interface ReduceParams {
   pass: ReducePass;
 }
 
-export function combineExpression(op: ReducePrimitive, t: string, a: string, b: string): string {
-  if (op === 'sum') return `${a} + ${b}`;
-  return t === 'f32' ? `select(${a}, ${b}, ${b} > ${a} || sc_isnan(${b}))` : `max(${a}, ${b})`;
+/** accumulator ⊕ element, from @scorch/tensor's expression table (max propagates NaN). */
+export function combineExpression(op: ReducePrimitive, t: WgslScalar, a: string, b: string): string {
+  return renderWgsl(reduceCombineExpression(op, dtypeOfWgsl(t)), [a, b]);
 }
 
-export function reduceIdentity(op: ReducePrimitive, t: string): string {
-  if (op === 'sum') return t === 'f32' ? '0.0' : `${t}(0)`;
-  return t === 'f32' ? F32_NEG_INF : t === 'i32' ? I32_MIN : '0u';
+/** The value an accumulator of `t` starts from. */
+export function reduceIdentity(op: ReducePrimitive, t: WgslScalar): string {
+  const dtype = dtypeOfWgsl(t);
+  return wgslLiteral(identityValue(op, dtype), dtype);
 }
 
 /** Code forming `name` = Σ coordinate·stride for a linear index over a collapsed axis group. */

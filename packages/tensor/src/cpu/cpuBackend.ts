@@ -1,120 +1,44 @@
-// The CPU backend: plain TypeScript over typed arrays, float32 and float64 (and int32/bool).
-// It is the reference every other backend is tested against, so it favours clarity: storage is
-// contiguous row-major, movement ops copy, reductions accumulate in float64. One exception, for
-// speed: expand (how every scalar and bias operand reaches a binary op) makes a broadcast view
-// that elementwise kernels read through zero strides; any other consumer materialises it.
+// The CPU backend: TypeScript over typed arrays, float32 and float64 (and int32/bool). It is the
+// reference every other backend is tested against: storage is contiguous row-major, movement ops
+// copy, reductions accumulate in float64. Two things are there for speed. Expand (how every
+// scalar and bias operand reaches a binary op) makes a broadcast view that elementwise kernels
+// read through zero strides; any other consumer materialises it. And elementwise ops, casts and
+// reductions run generated loops (eagerKernels.ts), the same JavaScript from the same expression
+// table the WebGPU kernels are rendered from; arrays come from a pool by size class.
 
 import type { Backend, BackendMemory } from '../backend.js';
-import { type DType, type TypedArray, allocTyped, bytesPerElement, storedValue } from '../dtype.js';
+import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
-import { indexOutOfRange, isBinary, isCompare, isUnary } from '../primitives.js';
+import { indexOutOfRange, isBinary, isCompare, isReduce, isUnary } from '../primitives.js';
 import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
+import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { matmulInto } from './cpuMatmul.js';
+import { type EagerOperand, elementwiseInto, reduceInto } from './eagerKernels.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
   /** Contiguous row-major values; null for a broadcast view until something needs it dense. */
   data: TypedArray | null;
-  /** A broadcast view (from expand): element i₀…iₙ is base[Σ iₖ·strides[k]], 0 on stretched axes. */
-  view: { base: TypedArray; strides: readonly number[] } | null;
+  /**
+   * A broadcast view (from expand): element i₀…iₙ is base[Σ iₖ·strides[k]], 0 on stretched axes.
+   * `source` owns `base`, which goes back to the pool only once no view reads it.
+   */
+  view: { base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
   dtype: DType;
   freed: boolean;
   /** Bytes this handle holds (a view holds none until materialised). */
   bytes: number;
+  /** Live views reading `data` as their base. */
+  readers: number;
 }
 
-/** An elementwise operand: its values and, for a view, its strides (null: dense, output-shaped). */
-interface Operand {
-  arr: TypedArray;
-  strides: readonly number[] | null;
+/** Live storage and the pool's counters. */
+export interface CpuMemoryStats extends ArrayPoolStats {
+  liveBuffers: number;
+  liveBytes: number;
 }
-
-/**
- * Calls `row(outStart, offsets)` for each run of the last axis of `shape`, with each operand's
- * element offset at the run's start; within a run operand k advances by its last stride.
- */
-function forEachRow(shape: readonly number[], strides: readonly (readonly number[])[], row: (outStart: number, offsets: readonly number[]) => void): void {
-  const n = sizeOf(shape);
-  if (n === 0) return;
-  const rank = shape.length;
-  const offsets = strides.map(() => 0);
-  if (rank === 0) {
-    row(0, offsets);
-    return;
-  }
-  const inner = shape[rank - 1]!;
-  const idx = new Array<number>(rank).fill(0);
-  for (let o = 0; o < n; o += inner) {
-    row(o, offsets);
-    for (let k = rank - 2; k >= 0; k--) {
-      idx[k]!++;
-      for (let j = 0; j < offsets.length; j++) offsets[j]! += strides[j]![k]!;
-      if (idx[k]! < shape[k]!) break;
-      for (let j = 0; j < offsets.length; j++) offsets[j]! -= strides[j]![k]! * shape[k]!;
-      idx[k] = 0;
-    }
-  }
-}
-
-/** out = f(a, b) elementwise; dense operands take a flat loop, views a strided one. */
-function binaryInto(prim: string, f: (a: number, b: number) => number, a: Operand, b: Operand, out: TypedArray, shape: readonly number[]): void {
-  const n = out.length;
-  const x = a.arr;
-  const y = b.arr;
-  if (!a.strides && !b.strides) {
-    // Monomorphic loops for the hottest ops; the table function otherwise.
-    switch (prim) {
-      case 'add': for (let i = 0; i < n; i++) out[i] = x[i]! + y[i]!; return;
-      case 'sub': for (let i = 0; i < n; i++) out[i] = x[i]! - y[i]!; return;
-      case 'mul': for (let i = 0; i < n; i++) out[i] = x[i]! * y[i]!; return;
-      case 'div': for (let i = 0; i < n; i++) out[i] = x[i]! / y[i]!; return;
-      default: for (let i = 0; i < n; i++) out[i] = f(x[i]!, y[i]!); return;
-    }
-  }
-  const rank = shape.length;
-  const dense = stridesOf(shape);
-  const sa = a.strides ?? dense;
-  const sb = b.strides ?? dense;
-  const inner = rank === 0 ? 1 : shape[rank - 1]!;
-  const ia = rank === 0 ? 0 : sa[rank - 1]!;
-  const ib = rank === 0 ? 0 : sb[rank - 1]!;
-  forEachRow(shape, [sa, sb], (o, [pa, pb]) => {
-    for (let j = 0, p = pa!, q = pb!; j < inner; j++, p += ia, q += ib) out[o + j] = f(x[p]!, y[q]!);
-  });
-}
-
-const UNARY: Record<string, (x: number) => number> = {
-  neg: (x) => -x,
-  exp: Math.exp,
-  log: Math.log,
-  sin: Math.sin,
-  cos: Math.cos,
-  sqrt: Math.sqrt,
-  reciprocal: (x) => 1 / x,
-  tanh: Math.tanh,
-  log1p: Math.log1p,
-  expm1: Math.expm1,
-  // σ(x) through e^(−|x|) ∈ (0, 1]: no overflow, and full relative accuracy for x ≪ 0.
-  sigmoid: (x) => {
-    const e = Math.exp(-Math.abs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-  },
-};
-
-const BINARY: Record<string, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  max: (a, b) => (a > b || Number.isNaN(a) ? a : b),
-  pow: Math.pow,
-  less: (a, b) => (a < b ? 1 : 0),
-  lessEqual: (a, b) => (a <= b ? 1 : 0),
-  equal: (a, b) => (a === b ? 1 : 0),
-  notEqual: (a, b) => (a !== b ? 1 : 0),
-};
 
 /**
  * Copies a strided view of `src` into contiguous `dst`: element (i₀, …, iₙ) of the output reads
@@ -145,42 +69,6 @@ export function stridedCopy(src: TypedArray, offset: number, strides: readonly n
   }
 }
 
-function reduceInto(x: CpuHandle, axes: readonly number[], isMax: boolean, out: TypedArray): void {
-  const shape = x.shape;
-  const rank = shape.length;
-  const outSize = out.length;
-  // Output strides per input axis (0 on reduced axes).
-  const keptShape = shape.filter((_, i) => !axes.includes(i));
-  const keptStrides = stridesOf(keptShape);
-  const outStrides: number[] = [];
-  let k = 0;
-  for (let i = 0; i < rank; i++) outStrides.push(axes.includes(i) ? 0 : keptStrides[k++]!);
-  const acc = new Float64Array(outSize).fill(isMax ? -Infinity : 0);
-  const src = x.data!;
-  const n = src.length;
-  if (n > 0) {
-    const idx = new Array<number>(rank).fill(0);
-    let pos = 0;
-    for (let i = 0; i < n; i++) {
-      const v = src[i]!;
-      if (isMax) {
-        const a = acc[pos]!;
-        if (v > a || Number.isNaN(v)) acc[pos] = v;
-      } else {
-        acc[pos] = acc[pos]! + v;
-      }
-      for (let d = rank - 1; d >= 0; d--) {
-        idx[d]!++;
-        pos += outStrides[d]!;
-        if (idx[d]! < shape[d]!) break;
-        pos -= outStrides[d]! * shape[d]!;
-        idx[d] = 0;
-      }
-    }
-  }
-  for (let i = 0; i < outSize; i++) out[i] = acc[i]!;
-}
-
 /** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
@@ -191,23 +79,37 @@ export class CpuBackend implements Backend<CpuHandle> {
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
   private liveBuffers = 0;
   private liveBytes = 0;
+  /** Arrays of freed handles, for the next handle of the same dtype and size. */
+  readonly pool = new ArrayPool();
 
   constructor(name = 'cpu') {
     this.name = name;
   }
 
-  private wrap(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
+  /** An array for new storage, contents arbitrary (every kernel that uses it writes all of it). */
+  allocate(dtype: DType, size: number): TypedArray {
+    return this.pool.take(dtype, size);
+  }
+
+  /** Wraps an array (from `allocate`) as a live handle. */
+  wrap(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
     const bytes = data.length * bytesPerElement(dtype);
     this.liveBuffers++;
     this.liveBytes += bytes;
-    return { data, view: null, shape: [...shape], dtype, freed: false, bytes };
+    return { data, view: null, shape: [...shape], dtype, freed: false, bytes, readers: 0 };
+  }
+
+  /** Counts memory a compiled program holds between calls (its intermediates) as live. */
+  hold(bytes: number, buffers: number): void {
+    this.liveBuffers += buffers;
+    this.liveBytes += bytes;
   }
 
   /** The handle's values as a contiguous array, materialising (once) a broadcast view. */
-  private dense(h: CpuHandle): TypedArray {
+  dense(h: CpuHandle): TypedArray {
     if (h.data) return h.data;
     const view = h.view!;
-    const data = allocTyped(h.dtype, sizeOf(h.shape));
+    const data = this.allocate(h.dtype, sizeOf(h.shape));
     stridedCopy(view.base, 0, view.strides, h.shape, data);
     h.data = data;
     h.bytes = data.length * bytesPerElement(h.dtype);
@@ -215,28 +117,30 @@ export class CpuBackend implements Backend<CpuHandle> {
     return data;
   }
 
-  private operand(h: CpuHandle): Operand {
-    return h.data || !h.view ? { arr: h.data!, strides: null } : { arr: h.view.base, strides: h.view.strides };
+  private operand(h: CpuHandle): EagerOperand {
+    return h.data || !h.view ? { arr: h.data!, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
   }
 
   /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
   private expandView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle {
-    const src = this.operand(x);
-    const inStrides = src.strides ?? stridesOf(x.shape);
+    const source = x.data || !x.view ? x : x.view.source;
+    const base = source.data!;
+    const inStrides = x.data || !x.view ? stridesOf(x.shape) : x.view.strides;
     const strides = shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!));
+    source.readers++;
     this.liveBuffers++;
-    return { data: null, view: { base: src.arr, strides }, shape: [...shape], dtype, freed: false, bytes: 0 };
+    return { data: null, view: { base, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
   upload(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
-    const copy = allocTyped(dtype, data.length);
+    const copy = this.allocate(dtype, data.length);
     copy.set(data);
     return this.wrap(copy, shape, dtype);
   }
 
   full(shape: Shape, value: number, dtype: DType): CpuHandle {
-    const data = allocTyped(dtype, sizeOf(shape));
-    if (value !== 0) data.fill(value);
+    const data = this.allocate(dtype, sizeOf(shape));
+    data.fill(value);
     return this.wrap(data, shape, dtype);
   }
 
@@ -254,61 +158,62 @@ export class CpuBackend implements Backend<CpuHandle> {
     h.freed = true;
     this.liveBuffers--;
     this.liveBytes -= h.bytes;
+    if (h.view) {
+      const source = h.view.source;
+      source.readers--;
+      this.recycle(source);
+    }
+    this.recycle(h);
+  }
+
+  /** Returns a freed handle's array to the pool once no view reads it. */
+  private recycle(h: CpuHandle): void {
+    if (!h.freed || h.readers > 0 || !h.data) return;
+    this.pool.give(h.data);
+    h.data = null;
   }
 
   memory(): BackendMemory {
     return { buffers: this.liveBuffers, bytes: this.liveBytes };
   }
 
+  /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
+  memoryStats(): CpuMemoryStats {
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats() };
+  }
+
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
     if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
     if (prim === 'full') return this.full(info.shape, (params as PrimitiveParams['full']).value, info.dtype);
-    const out = allocTyped(info.dtype, sizeOf(info.shape));
-    this.compute(prim, inputs, params, info, out);
+    const n = sizeOf(info.shape);
+    // pad and scatterAdd write only part of their output, onto zeros.
+    const out = prim === 'pad' || prim === 'scatterAdd' ? this.pool.takeZeroed(info.dtype, n) : this.allocate(info.dtype, n);
+    try {
+      this.compute(prim, inputs, params, info, out);
+    } catch (e) {
+      this.pool.give(out);
+      throw e;
+    }
     return this.wrap(out, info.shape, info.dtype);
   }
 
   private compute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo, out: TypedArray): void {
     const x = inputs[0]!;
-    if (isUnary(prim)) {
-      const f = UNARY[prim]!;
-      const a = this.dense(x);
-      for (let i = 0; i < out.length; i++) out[i] = f(a[i]!);
+    if (isUnary(prim) || isBinary(prim) || isCompare(prim) || prim === 'where') {
+      elementwiseInto(prim, inputs.map((h) => this.operand(h)), info.dtype, info.shape, out);
       return;
     }
-    if (isBinary(prim) || isCompare(prim)) {
-      if (prim === 'mul' && x.dtype === 'int32') {
-        const a = this.dense(x);
-        const b = this.dense(inputs[1]!);
-        for (let i = 0; i < out.length; i++) out[i] = Math.imul(a[i]!, b[i]!);
-        return;
-      }
-      binaryInto(prim, BINARY[prim]!, this.operand(x), this.operand(inputs[1]!), out, info.shape);
+    if (prim === 'cast') {
+      elementwiseInto('cast', [this.operand(x)], info.dtype, info.shape, out);
       return;
     }
     // Past elementwise ops every kernel reads dense storage: materialise any broadcast view.
-    if (prim !== 'where') for (const h of inputs) this.dense(h);
+    for (const h of inputs) this.dense(h);
+    if (isReduce(prim)) {
+      reduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
+      return;
+    }
     switch (prim) {
-      case 'where': {
-        const [c, a, b] = inputs.map((h) => this.operand(h)) as [Operand, Operand, Operand];
-        if (!c.strides && !a.strides && !b.strides) {
-          for (let i = 0; i < out.length; i++) out[i] = c.arr[i] ? a.arr[i]! : b.arr[i]!;
-          return;
-        }
-        const dense = stridesOf(info.shape);
-        const st = [c.strides ?? dense, a.strides ?? dense, b.strides ?? dense];
-        const last = info.shape.length - 1;
-        const inner = last < 0 ? 1 : info.shape[last]!;
-        const [ic, ia, ib] = st.map((s) => (last < 0 ? 0 : s[last]!)) as [number, number, number];
-        forEachRow(info.shape, st, (o, [pc, pa, pb]) => {
-          for (let j = 0, r = pc!, p = pa!, q = pb!; j < inner; j++, r += ic, p += ia, q += ib) out[o + j] = c.arr[r] ? a.arr[p]! : b.arr[q]!;
-        });
-        return;
-      }
-      case 'sum':
-      case 'reduceMax':
-        reduceInto(x, (params as PrimitiveParams['sum']).axes, prim === 'reduceMax', out);
-        return;
       case 'reshape':
       case 'stopGradient':
         out.set(x.data!);
@@ -410,12 +315,6 @@ export class CpuBackend implements Backend<CpuHandle> {
         for (let i = 0; i < batch; i++) {
           matmulInto(a.data! as Float32Array | Float64Array, i * m * k, b.data! as Float32Array | Float64Array, i * k * n, out as Float32Array | Float64Array, i * m * n, m, n, k);
         }
-        return;
-      }
-      case 'cast': {
-        // One conversion rule for the whole package (bool: nonzero; int32: truncate, saturate).
-        const src = x.data!;
-        for (let i = 0; i < out.length; i++) out[i] = storedValue(src[i]!, info.dtype);
         return;
       }
       case 'random': {

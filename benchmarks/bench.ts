@@ -1,0 +1,163 @@
+// `pnpm bench`: scorch beside TensorFlow.js, jax-js and PyTorch on the same work, in one run.
+// Runs every workload (benchmarks/src/workloads.ts) on every engine that can run here, checks
+// that their values agree, times them interleaved, prints one table per case, and writes
+// benchmarks/results/<date>-<machine>[-quick].json and .svg. A complete run (no --workloads or
+// --engines filter) also becomes latest.json/latest.svg and rewrites the READMEs' result tables.
+//
+//   pnpm bench [--quick] [--workloads matmul,ssmvr,...] [--engines scorch-cpu,tfjs-wasm,...]
+//   pnpm bench --show [FILE]     print a results file (default latest.json) without running
+//   pnpm bench --rerender        rewrite every chart from its JSON, and the READMEs' tables from latest.json
+//   pnpm bench --list            the workloads and engines
+//
+// Set-up for the peers: bash scripts/setup.sh (it runs scripts/setup-peers.sh). See benchmarks/README.md.
+
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { renderChart } from './src/chart.js';
+import { ENGINES, ENGINE_IDS, type EngineId } from './src/engines.js';
+import { updateReadmes } from './src/readme.js';
+import { textReport } from './src/report.js';
+import { latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
+import { runSuite } from './src/suite.js';
+import { scratchDir } from './src/workerHost.js';
+import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
+
+const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] | --show [FILE] | --rerender | --list';
+
+function repoRoot(): string {
+  let dir = process.cwd();
+  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('bench: run this from inside the scorch repository (no pnpm-workspace.yaml above the working directory)');
+    dir = up;
+  }
+  return dir;
+}
+
+class UsageError extends Error {}
+
+function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
+  if (!value) throw new UsageError(`${flag} needs a comma-separated list of ${allowed.join(', ')}`);
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`${flag}: unknown '${item}'; expected some of ${allowed.join(', ')}`);
+  }
+  return items as T[];
+}
+
+interface Args {
+  quick: boolean;
+  workloads?: WorkloadId[];
+  engines?: EngineId[];
+  reps?: number;
+  show?: string | true;
+  rerender: boolean;
+  list: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { quick: false, rerender: false, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--quick':
+        args.quick = true;
+        break;
+      case '--workloads':
+        args.workloads = parseList(flag, value(), WORKLOAD_IDS);
+        break;
+      case '--engines':
+        args.engines = parseList(flag, value(), ENGINE_IDS);
+        break;
+      case '--reps': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
+        args.reps = n;
+        break;
+      }
+      case '--show': {
+        const next = inline ?? (argv[i + 1] && !argv[i + 1]!.startsWith('--') ? argv[++i] : undefined);
+        args.show = next ?? true;
+        break;
+      }
+      case '--list':
+        args.list = true;
+        break;
+      case '--rerender':
+        args.rerender = true;
+        break;
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new UsageError(`unknown argument '${argv[i]}'`);
+    }
+  }
+  return args;
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  const root = repoRoot();
+  if (args.list) {
+    for (const id of WORKLOAD_IDS) console.log(`${id.padEnd(10)} ${WORKLOADS[id].code} ${WORKLOADS[id].title} (${WORKLOADS[id].unit})`);
+    for (const id of ENGINE_IDS) console.log(`${id.padEnd(14)} ${ENGINES[id].label}`);
+    return 0;
+  }
+  if (args.rerender) {
+    // After a change to the tables or the chart: everything generated from the results, again.
+    const dir = resultsDir(root);
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
+    for (const file of runs) writeFileSync(join(dir, file.replace(/\.json$/, '.svg')), renderChart(readResults(join(dir, file))));
+    writeFileSync(latestSvgPath(root), renderChart(readResults(latestJsonPath(root))));
+    const changed = updateReadmes(root, readResults(latestJsonPath(root)));
+    console.log(`rewrote the charts of ${runs.length} run(s) and latest.svg; ${changed.length > 0 ? `updated ${changed.join(' and ')}` : 'the READMEs already showed latest.json'}`);
+    return 0;
+  }
+  if (args.show) {
+    const path = args.show === true ? latestJsonPath(root) : args.show;
+    for (const line of textReport(readResults(path))) console.log(line);
+    console.log(`\n(${relative(process.cwd(), path) || path})`);
+    return 0;
+  }
+
+  const plan = planFor(args.quick ? 'quick' : 'full');
+  if (args.reps) plan.reps = args.reps;
+  const complete = !args.workloads && !args.engines;
+  const results = await runSuite({
+    plan,
+    engines: args.engines ?? ENGINE_IDS,
+    workloads: args.workloads ?? WORKLOAD_IDS,
+    complete,
+    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+    repoRoot: root,
+    log: (line) => console.error(line),
+  });
+  console.log('');
+  for (const line of textReport(results)) console.log(line);
+
+  // Partial runs are kept out of benchmarks/results: they are not the suite's record.
+  const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
+  const files = writeResults(results, renderChart(results), dir, complete);
+  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : ' (a partial run: latest.json is left alone)'}`);
+  if (complete) {
+    const changed = updateReadmes(root, results);
+    if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
+  }
+  const failed = results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}: ${r.status}`));
+  if (failed.length > 0) console.log(`\n${failed.length} row(s) failed: ${failed.join('; ')}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+// Exit explicitly: a library's handle (a Dawn instance, a timer) must not keep the run alive.
+process.exit(await main());

@@ -1,0 +1,60 @@
+// The engines the suite compares, in table order, and how each one's worker is started. An
+// engine that cannot run here still gets its row, saying why (its worker's hello, or the reason
+// below when there is no worker to ask).
+
+export const ENGINE_IDS = [
+  'scorch-cpu', 'scorch-webgpu',
+  'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu',
+  'jaxjs-wasm', 'jaxjs-webgpu',
+  'torch-cpu-1t', 'torch-cpu-default',
+  'torch-cuda',
+] as const;
+export type EngineId = (typeof ENGINE_IDS)[number];
+
+/** The engines whose worker is a Node process. */
+export type NodeEngineId = Exclude<EngineId, 'torch-cpu-1t' | 'torch-cpu-default' | 'torch-cuda'>;
+
+export interface EngineSpec {
+  id: EngineId;
+  /** Row label. */
+  label: string;
+  /** 'cpu' engines compute on the processor; 'gpu' ones through a GPU API (on this machine, llvmpipe). */
+  kind: 'cpu' | 'gpu';
+  /** Whether its first steps compile something (shaders, pipelines, a jit program). */
+  compiles: boolean;
+  worker: { runtime: 'node'; engine: NodeEngineId } | { runtime: 'python'; args: string[]; env: Record<string, string> };
+  /** How the engine differs in method (the engines table shows it). */
+  note?: string;
+}
+
+const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
+const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
+
+const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+
+export const ENGINES: Record<EngineId, EngineSpec> = {
+  'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'eager; the reference backend, pure TypeScript' },
+  'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'eager; dispatches batched into one command buffer per read' },
+  'tfjs-cpu': { id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE },
+  'tfjs-wasm': { id: 'tfjs-wasm', compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE },
+  'tfjs-webgpu': { id: 'tfjs-webgpu', compiles: true, label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
+  'jaxjs-wasm': { id: 'jaxjs-wasm', compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
+  'jaxjs-webgpu': { id: 'jaxjs-webgpu', compiles: true, label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },
+  'torch-cpu-1t': {
+    id: 'torch-cpu-1t',
+    compiles: false,
+    label: 'PyTorch CPU, 1 thread',
+    kind: 'cpu',
+    worker: { runtime: 'python', args: ['--threads', '1', '--device', 'cpu'], env: ONE_THREAD },
+    note: 'forward-mode AD for derivatives in x, functorch jvp-of-grad for the HVP; torch and OpenBLAS on one thread',
+  },
+  'torch-cpu-default': {
+    id: 'torch-cpu-default',
+    compiles: false,
+    label: 'PyTorch CPU, default threads (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cpu'], env: {} },
+    note: 'An extra row: PyTorch with the threads it chooses itself (torch and OpenBLAS each size their pools), beside the single-threaded comparison.',
+  },
+  'torch-cuda': { id: 'torch-cuda', compiles: true, label: 'PyTorch CUDA (NVIDIA GPU)', kind: 'gpu', worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cuda'], env: {} } },
+};

@@ -1,0 +1,68 @@
+// The shape every JavaScript engine's workloads take, so the harness can time any of them (and
+// scorch can later swap an eager step for a compiled one without the harness changing):
+// `prepare` builds the case's state from the shared inputs and returns the value to check and a
+// `step` to time. Also the value computations shared by all engines (a checksum, sample
+// statistics), done in float64 on the host so they add no rounding of their own.
+
+import type { HelloResult } from '../protocol.js';
+import type { Inputs } from '../inputs.js';
+import type { CaseSpec } from '../workloads.js';
+
+export interface PreparedCase {
+  /** The workload's value from the initial state; called once, before any step. */
+  value(): Promise<number[]>;
+  /** One timed unit of work, returning once its result has been computed (read back). */
+  step(): Promise<void>;
+  /** Counters of the last step (scorch on WebGPU: dispatches and submits). */
+  counters?(): Record<string, number>;
+  dispose(): void;
+}
+
+export interface Engine {
+  hello(): Promise<HelloResult>;
+  prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase>;
+}
+
+/** uᵀCw in float64 for a row-major [n, n] product C read back from an engine. */
+export function matmulChecksum(c: ArrayLike<number>, u: ArrayLike<number>, w: ArrayLike<number>, n: number): number {
+  if (c.length !== n * n) throw new Error(`matmulChecksum: expected ${n}×${n} = ${n * n} values, got ${c.length}`);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    let row = 0;
+    for (let j = 0; j < n; j++) row += c[i * n + j]! * w[j]!;
+    total += u[i]! * row;
+  }
+  return total;
+}
+
+/** Langevin's check statistics of particles [N, 2]: mean x₁, mean x₂, mean ‖x‖², mean of weights·x. */
+export function particleStatistics(x: ArrayLike<number>, weights: ArrayLike<number>): number[] {
+  if (x.length !== weights.length || x.length % 2 !== 0) throw new Error(`particleStatistics: expected [N, 2] particles and weights of one shape, got ${x.length} and ${weights.length} values`);
+  const n = x.length / 2;
+  let m1 = 0;
+  let m2 = 0;
+  let sq = 0;
+  let weighted = 0;
+  for (let i = 0; i < n; i++) {
+    const a = x[2 * i]!;
+    const b = x[2 * i + 1]!;
+    m1 += a;
+    m2 += b;
+    sq += a * a + b * b;
+    weighted += weights[2 * i]! * a + weights[2 * i + 1]! * b;
+  }
+  return [m1 / n, m2 / n, sq / n, weighted / n];
+}
+
+/** uᵀA and Bw in float64 for row-major [n, n] A and B: uᵀ(AB)w = (uᵀA)(Bw) without the product. */
+export function matmulProjections(a: ArrayLike<number>, b: ArrayLike<number>, u: ArrayLike<number>, w: ArrayLike<number>, n: number): { uA: Float64Array; bw: Float64Array } {
+  const uA = new Float64Array(n);
+  const bw = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < n; k++) {
+      uA[k]! += u[i]! * a[i * n + k]!;
+      bw[i]! += b[i * n + k]! * w[k]!;
+    }
+  }
+  return { uA, bw };
+}

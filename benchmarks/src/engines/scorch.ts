@@ -1,0 +1,344 @@
+// scorch's side of every workload, written with the public API the way a user would: `mlpScore`,
+// the losses of @scorch/score, `adam` and `trainingStep` (the step `train` runs, compiled with jit)
+// for a training step, `annealedLangevinDynamics` (its step compiled), `hvp` under `jit`. The same
+// code runs on the CPU and on WebGPU (the device is the only difference); on WebGPU each step's
+// dispatches and submits are counted from the runtime.
+//
+// Also the reference every engine is checked against: the same workloads in float64 on scorch's
+// CPU backend, from the same float32 inputs, written from the formulas (given projections and
+// noise instead of keys; the ISM trace by d separate JVPs; the HVP reverse-over-reverse; Adam's
+// first step on the host), so the check does not rest on the code it checks.
+
+import { grad, hvp, jit, jvp, valueAndGrad } from '@scorch/autograd';
+import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
+import {
+  type RandomKey, type Tensor, add, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
+} from '@scorch/tensor';
+import {
+  type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
+  mlpScore, slicedScoreMatchingLoss, trainingStep,
+} from '@scorch/score';
+import type { HelloResult } from '../protocol.js';
+import { type HostArray, type Inputs, input } from '../inputs.js';
+import { type CaseSpec, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type MlpShape, type TrainingCase } from '../workloads.js';
+import { type Engine, type PreparedCase, matmulChecksum, matmulProjections, particleStatistics } from './engine.js';
+
+type Dtype = 'float32' | 'float64';
+
+function upload(array: HostArray, device: string, dtype: Dtype = 'float32'): Tensor {
+  const data = dtype === 'float64' ? Float64Array.from(array.data) : array.data;
+  return tensor(data, { shape: array.shape, dtype, device });
+}
+
+/** An `mlpScore` (softplus) whose parameters are replaced by the shared initial weights. */
+function loadModel(net: MlpShape, inputs: Inputs, device: string, dtype: Dtype = 'float32'): ScoreModel {
+  const model = mlpScore({ inputDim: net.dim, hidden: [net.hidden, net.hidden], activation: 'softplus', key: randomKey(1), dtype, device });
+  for (const name of MLP_PARAM_NAMES) {
+    const value = upload(input(inputs, name), device, dtype);
+    model.params[name]!.assign(value);
+    value.dispose();
+  }
+  return model;
+}
+
+const paramsOf = (model: ScoreModel): Tensor[] => MLP_PARAM_NAMES.map((name) => model.params[name]!);
+const asRecord = (list: readonly Tensor[]): Params => Object.fromEntries(MLP_PARAM_NAMES.map((name, i) => [name, list[i]!]));
+
+/** Reads one element: it waits for all the work queued before it (WebGPU runs a queue in order). */
+async function settle(t: Tensor): Promise<void> {
+  const one = tidy(() => t.reshape([t.size]).slice([0], [1]));
+  await one.data();
+  one.dispose();
+}
+
+async function readAll(tensors: readonly Tensor[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const t of tensors) out.push(...(await t.data()));
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// float32, the public API
+
+function prepareMatmul(spec: MatmulCase, inputs: Inputs, device: string): PreparedCase {
+  const a = upload(input(inputs, 'a'), device);
+  const b = upload(input(inputs, 'b'), device);
+  return {
+    async value() {
+      const c = matmul(a, b);
+      const data = await c.data();
+      c.dispose();
+      return [matmulChecksum(data, input(inputs, 'u').data, input(inputs, 'w').data, spec.n)];
+    },
+    async step() {
+      const c = matmul(a, b);
+      await settle(c);
+      c.dispose();
+    },
+    dispose() {
+      a.dispose();
+      b.dispose();
+    },
+  };
+}
+
+function prepareTraining(spec: TrainingCase, inputs: Inputs, device: string): PreparedCase {
+  const model = loadModel(spec.net, inputs, device);
+  const x = upload(input(inputs, 'x'), device);
+  const { lr, beta1, beta2, eps } = spec.adam;
+  const optimizer = adam({ lr, beta1, beta2, eps });
+  const key = randomKey(spec.seed ?? 0);
+  const loss = (params: Params, stepKey: RandomKey): Tensor => {
+    const score = model.bind(params);
+    switch (spec.workload) {
+      case 'ssmvr':
+        return slicedScoreMatchingLoss(score, x, { key: stepKey, varianceReduced: true });
+      case 'dsm':
+        return denoisingScoreMatchingLoss(score, x, { key: stepKey, sigma: spec.sigma! });
+      case 'ism':
+        return implicitScoreMatchingLoss(score, x);
+    }
+  };
+  // The step `train` runs, made once and called per repetition (as a training loop calls it):
+  // loss, gradient, Adam, compiled with jit, then the loss read back (which waits for the
+  // device). Its key is foldIn(key, 0) every time, so every step sees the same projection or
+  // noise, as the other engines do.
+  const step = trainingStep({ params: model.params, loss, optimizer });
+  const stepKey = foldIn(key, 0);
+  const oneStep = async () => {
+    const value = step(stepKey, 0);
+    const loss = await value.item();
+    value.dispose();
+    return loss;
+  };
+  return {
+    async value() {
+      const lossBefore = await oneStep();
+      const after = tidy(() => loss(model.params, stepKey));
+      const lossAfter = await after.item();
+      after.dispose();
+      return [lossBefore, lossAfter];
+    },
+    async step() {
+      await oneStep();
+    },
+    dispose() {
+      step.dispose();
+      optimizer.dispose();
+      x.dispose();
+      for (const p of paramsOf(model)) p.dispose();
+    },
+  };
+}
+
+function prepareLangevin(spec: LangevinCase, inputs: Inputs, device: string): PreparedCase {
+  const model = loadModel(spec.net, inputs, device);
+  // The sampler passes σ as the score's second argument; W2's network is unconditional.
+  const score = (x: Tensor) => model.score(x);
+  let current = upload(input(inputs, 'init'), device);
+  let rep = 0;
+  return {
+    async value() {
+      const out = await annealedLangevinDynamics(score, current, {
+        key: randomKey(spec.seed), sigmas: spec.checkSigmas, stepsPerLevel: spec.checkStepsPerLevel, stepSize: spec.stepSize, denoise: false,
+      });
+      const stats = particleStatistics(await out.data(), input(inputs, 'checkWeights').data);
+      out.dispose();
+      return stats;
+    },
+    async step() {
+      // One level: the step size is then stepSize itself; a step costs the same at every level.
+      const out = await annealedLangevinDynamics(score, current, {
+        key: foldIn(randomKey(spec.seed + 1), rep++), sigmas: [spec.sigmas[0]!], stepsPerLevel: spec.stepsPerRep, stepSize: spec.stepSize, denoise: false,
+      });
+      await settle(out);
+      current.dispose();
+      current = out;
+    },
+    dispose() {
+      current.dispose();
+      for (const p of paramsOf(model)) p.dispose();
+    },
+  };
+}
+
+function prepareHvp(spec: HvpCase, inputs: Inputs, device: string): PreparedCase {
+  const model = loadModel(spec.net, inputs, device);
+  const x = upload(input(inputs, 'x'), device);
+  const tangents = MLP_PARAM_NAMES.map((name) => upload(input(inputs, `tangent.${name}`), device));
+  const summedOutput = (...params: Tensor[]) => sum(model.apply(asRecord(params), x));
+  // Forward over reverse, compiled once (jit) as a user would for a product taken repeatedly.
+  const compiled = jit((params: Tensor[], v: Tensor[]) => hvp(summedOutput, params, v) as Tensor[]);
+  const product = () => compiled(paramsOf(model), tangents);
+  return {
+    async value() {
+      const out = product();
+      const values = await readAll(out);
+      for (const t of out) t.dispose();
+      return values;
+    },
+    async step() {
+      const out = product();
+      await settle(out[out.length - 1]!);
+      for (const t of out) t.dispose();
+    },
+    dispose() {
+      compiled.clearCache();
+      x.dispose();
+      for (const t of [...tangents, ...paramsOf(model)]) t.dispose();
+    },
+  };
+}
+
+/** scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). */
+export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
+  let gpu: WebGPUHandle | undefined;
+  const device = (): string => (target === 'cpu' ? 'cpu' : gpu!.device);
+  return {
+    async hello(): Promise<HelloResult> {
+      const version = 'scorch';
+      if (target === 'cpu') return { available: true, version, backend: 'cpu (TypeScript)', threads: 1, details: {} };
+      try {
+        gpu = await initWebGPU();
+      } catch (e) {
+        return { available: false, reason: (e as Error).message };
+      }
+      setDefaultDevice(gpu.device);
+      const { info } = gpu;
+      return {
+        available: true,
+        version,
+        backend: `webgpu (${info.device || info.description}, ${info.backend}, ${info.featureLevel})`,
+        threads: info.backend === 'opengl' ? 'llvmpipe threads (all cores)' : 'GPU',
+        details: { adapterDevice: info.device, adapterDescription: info.description, adapterVendor: info.vendor, backend: info.backend, featureLevel: info.featureLevel },
+      };
+    },
+    async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
+      const dev = device();
+      const prepared =
+        spec.workload === 'matmul' ? prepareMatmul(spec, inputs, dev)
+        : spec.workload === 'langevin' ? prepareLangevin(spec, inputs, dev)
+        : spec.workload === 'hvp' ? prepareHvp(spec, inputs, dev)
+        : prepareTraining(spec, inputs, dev);
+      if (!gpu) return prepared;
+      const runtime = gpu.runtime;
+      let last: Record<string, number> = {};
+      return {
+        value: () => prepared.value(),
+        async step() {
+          const before = runtime.stats;
+          await prepared.step();
+          const after = runtime.stats;
+          last = { dispatches: after.dispatches - before.dispatches, submits: after.submits - before.submits };
+        },
+        counters: () => last,
+        dispose: () => prepared.dispose(),
+      };
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// The float64 reference
+
+/** Adam's first step on the host (m̂ = g, v̂ = g², so θ ← θ − lr·g/(|g| + ε)), in float64. */
+function adamFirstStep(params: readonly Float64Array[], grads: readonly Float64Array[], lr: number, eps: number): Float64Array[] {
+  return params.map((p, k) => p.map((value, i) => value - (lr * grads[k]![i]!) / (Math.sqrt(grads[k]![i]! ** 2) + eps)));
+}
+
+const hostData = (t: Tensor): Float64Array => Float64Array.from(t.dataSync());
+
+function referenceTraining(spec: TrainingCase, inputs: Inputs): number[] {
+  const f64 = (name: string) => upload(input(inputs, name), 'cpu', 'float64');
+  const model = loadModel(spec.net, inputs, 'cpu', 'float64');
+  const x = f64('x');
+  const objective = (...params: Tensor[]): Tensor => {
+    const score = model.bind(asRecord(params));
+    switch (spec.workload) {
+      case 'ssmvr': {
+        // SSM-VR = E[vᵀ(∂s/∂x)v + ½‖s‖²] with the given projection v.
+        const v = f64('projection');
+        const [s, jv] = jvp((xx: Tensor) => score(xx), [x], [v]);
+        return mean(add(sum(mul(v, jv), 1), mul(sum(mul(s, s), 1), 0.5)));
+      }
+      case 'dsm': {
+        // DSM = ½E‖s(x + σz) + z/σ‖² with the given noise z.
+        const z = f64('noise');
+        const sigma = spec.sigma!;
+        const s = score(add(x, mul(z, sigma)));
+        const r = add(s, mul(z, 1 / sigma));
+        return mean(mul(sum(mul(r, r), 1), 0.5));
+      }
+      case 'ism':
+        // The trace by d separate JVPs: another route than the batched one the engines take.
+        return implicitScoreMatchingLoss(score, x, { method: 'loop' });
+    }
+  };
+  const params = paramsOf(model);
+  const [loss, grads] = valueAndGrad(objective, { argnums: params.map((_, i) => i) })(...params);
+  const lossBefore = hostData(loss)[0]!;
+  const stepped = adamFirstStep(params.map(hostData), (grads as Tensor[]).map(hostData), spec.adam.lr, spec.adam.eps);
+  const lossAfter = hostData(objective(...stepped.map((data, k) => tensor(data, { shape: params[k]!.shape, dtype: 'float64' }))))[0]!;
+  return [lossBefore, lossAfter];
+}
+
+function referenceLangevin(spec: LangevinCase, inputs: Inputs): number[] {
+  const model = loadModel(spec.net, inputs, 'cpu', 'float64');
+  let x = upload(input(inputs, 'init'), 'cpu', 'float64');
+  const last = spec.checkSigmas[spec.checkSigmas.length - 1]!;
+  let k = 0;
+  for (const sigma of spec.checkSigmas) {
+    // Song & Ermon 2019, Algorithm 1: α = ε·σ²/σ_L², x ← x + (α/2)s(x) + √α z.
+    const alpha = (spec.stepSize * sigma * sigma) / (last * last);
+    for (let t = 0; t < spec.checkStepsPerLevel; t++) {
+      const z = upload(input(inputs, `noise${k++}`), 'cpu', 'float64');
+      x = add(add(x, mul(model.score(x), alpha / 2)), mul(z, Math.sqrt(alpha)));
+    }
+  }
+  return particleStatistics(x.dataSync(), input(inputs, 'checkWeights').data);
+}
+
+function referenceHvp(spec: HvpCase, inputs: Inputs): number[] {
+  const model = loadModel(spec.net, inputs, 'cpu', 'float64');
+  const x = upload(input(inputs, 'x'), 'cpu', 'float64');
+  const tangents = MLP_PARAM_NAMES.map((name) => upload(input(inputs, `tangent.${name}`), 'cpu', 'float64'));
+  const params = paramsOf(model);
+  const all = params.map((_, i) => i);
+  const summedOutput = (...ps: Tensor[]) => sum(model.apply(asRecord(ps), x));
+  // Reverse over reverse: ∇θ ⟨∇θ f, v⟩.
+  const directional = (...ps: Tensor[]) => {
+    const g = grad(summedOutput, { argnums: all })(...ps) as Tensor[];
+    return g.map((gk, k) => sum(mul(gk, tangents[k]!))).reduce((acc, term) => add(acc, term));
+  };
+  const product = grad(directional, { argnums: all })(...params) as Tensor[];
+  return product.flatMap((t) => Array.from(t.dataSync()));
+}
+
+/** uᵀ(AB)w = (uᵀA)(Bw) in float64, without forming the product. */
+function referenceMatmul(spec: MatmulCase, inputs: Inputs): number[] {
+  const [a, b, u, w] = ['a', 'b', 'u', 'w'].map((name) => input(inputs, name).data) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  const { uA, bw } = matmulProjections(a, b, u, w, spec.n);
+  return [uA.reduce((total, value, k) => total + value * bw[k]!, 0)];
+}
+
+/** The float64 reference values (not timed: `step` is not offered). */
+export function referenceEngine(): Engine {
+  return {
+    async hello() {
+      return { available: true, version: 'scorch', backend: 'cpu, float64 reference', threads: 1, details: {} };
+    },
+    async prepare(spec, inputs) {
+      return {
+        // Synchronous on the CPU, so one tidy frees every float64 intermediate.
+        value: async () =>
+          tidy(() =>
+            spec.workload === 'matmul' ? referenceMatmul(spec, inputs)
+            : spec.workload === 'langevin' ? referenceLangevin(spec, inputs)
+            : spec.workload === 'hvp' ? referenceHvp(spec, inputs)
+            : referenceTraining(spec, inputs)),
+        step: () => Promise.reject(new Error('the reference computes values only; it is not timed')),
+        dispose() {},
+      };
+    },
+  };
+}

@@ -1,0 +1,239 @@
+// TensorFlow.js's side of every workload, on its cpu (plain JavaScript), wasm (XNNPACK) or webgpu
+// backend, written as a TensorFlow.js user would: `tf.variable`s, `tf.train.adam` and
+// `optimizer.minimize`, `tf.grad`/`tf.grads`. TensorFlow.js has no forward mode, so every
+// derivative in x is a reverse-mode one: SSM-VR's vᵀ(∂s/∂x)v is a vector-Jacobian product inside
+// the loss (a double backward once ∇θ is taken), ISM's exact trace one VJP over the batch
+// replicated d times (block j pulls back e_j), and the HVP is reverse over reverse.
+//
+// The packages load lazily, after `navigator.gpu` is installed for the webgpu backend (it probes
+// navigator.gpu when it loads), and only in this engine's worker process.
+
+import type * as TfModule from '@tensorflow/tfjs';
+import type { Rank, Scalar, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
+import { installNavigatorGpu } from '../dawn.js';
+import type { HelloResult } from '../protocol.js';
+import { type HostArray, type Inputs, input } from '../inputs.js';
+import { type CaseSpec, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
+import { type Engine, type PreparedCase, matmulChecksum, particleStatistics } from './engine.js';
+
+type Tf = typeof TfModule;
+export type TfjsBackend = 'cpu' | 'wasm' | 'webgpu';
+
+/** s(x) = softplus(softplus(x W₀ + b₀) W₁ + b₁) W₂ + b₂ with the parameters in MLP_PARAM_NAMES order. */
+function mlp(tf: Tf, p: readonly Tensor[], x: Tensor): Tensor2D {
+  const h1 = tf.softplus(tf.add(tf.matMul(x as Tensor2D, p[0] as Tensor2D), p[1]!));
+  const h2 = tf.softplus(tf.add(tf.matMul(h1 as Tensor2D, p[2] as Tensor2D), p[3]!));
+  return tf.add(tf.matMul(h2 as Tensor2D, p[4] as Tensor2D), p[5]!) as Tensor2D;
+}
+
+function prepareMatmul(tf: Tf, spec: MatmulCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
+  const a = constant(input(inputs, 'a')) as Tensor2D;
+  const b = constant(input(inputs, 'b')) as Tensor2D;
+  return {
+    async value() {
+      const c = tf.matMul(a, b);
+      const data = await c.data();
+      c.dispose();
+      return [matmulChecksum(data, input(inputs, 'u').data, input(inputs, 'w').data, spec.n)];
+    },
+    async step() {
+      const c = tf.matMul(a, b);
+      const corner = tf.slice(c, [0, 0], [1, 1]);
+      await corner.data();
+      corner.dispose();
+      c.dispose();
+    },
+    dispose() {
+      tf.dispose([a, b]);
+    },
+  };
+}
+
+let variableCount = 0;
+
+function prepareTraining(tf: Tf, spec: TrainingCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
+  const params: Variable[] = MLP_PARAM_NAMES.map((name) => tf.variable(constant(input(inputs, name)), true, `${spec.id}.${name}.${variableCount++}`));
+  const x = constant(input(inputs, 'x')) as Tensor2D;
+  const { dim } = spec.net;
+  const n = spec.batch;
+  const net = (xx: Tensor) => mlp(tf, params, xx);
+  const rowSquaredNorm = (t: Tensor) => tf.sum(tf.square(t), 1);
+  let lossOf: () => Scalar;
+  const owned: Tensor[] = [x];
+  if (spec.workload === 'ssmvr') {
+    const v = constant(input(inputs, 'projection'));
+    owned.push(v);
+    // vᵀ(∂s/∂x)v: the pullback of v (rows vᵀ∂s/∂x), dotted with v.
+    const pullbackOfV = tf.grad((xx: Tensor) => tf.sum(tf.mul(net(xx), v)));
+    lossOf = () => {
+      const vJv = tf.sum(tf.mul(pullbackOfV(x), v), 1);
+      return tf.mean(tf.add(vJv, tf.mul(rowSquaredNorm(net(x)), 0.5)));
+    };
+  } else if (spec.workload === 'dsm') {
+    const z = constant(input(inputs, 'noise'));
+    const sigma = spec.sigma!;
+    owned.push(z);
+    lossOf = () => tf.mean(tf.mul(rowSquaredNorm(tf.add(net(tf.add(x, tf.mul(z, sigma))), tf.div(z, sigma))), 0.5));
+  } else {
+    // Block j of X = [x; …; x] pulls back e_j: row i of block j is e_jᵀ∂s/∂x at xᵢ, whose j-th
+    // entry is the diagonal one.
+    const replicated = tf.tile(x, [dim, 1]);
+    const basis = new Float32Array(dim * n * dim);
+    for (let j = 0; j < dim; j++) for (let i = 0; i < n; i++) basis[(j * n + i) * dim + j] = 1;
+    const tangents = tf.tensor2d(basis, [dim * n, dim]);
+    owned.push(replicated, tangents);
+    const pullbackOfBasis = tf.grad((xx: Tensor) => tf.sum(tf.mul(net(xx), tangents)));
+    lossOf = () => {
+      const diagonal = tf.sum(tf.mul(pullbackOfBasis(replicated), tangents), 1);
+      const trace = tf.sum(tf.reshape(diagonal, [dim, n]), 0);
+      return tf.mean(tf.add(tf.mul(rowSquaredNorm(net(x)), 0.5), trace));
+    };
+  }
+  const { lr, beta1, beta2, eps } = spec.adam;
+  const optimizer = tf.train.adam(lr, beta1, beta2, eps);
+  const oneStep = async (): Promise<number> => {
+    const loss = optimizer.minimize(lossOf, true, params)!;
+    const value = (await loss.data())[0]!;
+    loss.dispose();
+    return value;
+  };
+  return {
+    async value() {
+      const before = await oneStep();
+      const after = tf.tidy(lossOf);
+      const value = (await after.data())[0]!;
+      after.dispose();
+      return [before, value];
+    },
+    async step() {
+      await oneStep();
+    },
+    dispose() {
+      optimizer.dispose();
+      tf.dispose([...params, ...owned]);
+    },
+  };
+}
+
+function prepareLangevin(tf: Tf, spec: LangevinCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
+  const params = MLP_PARAM_NAMES.map((name) => constant(input(inputs, name)));
+  let current = constant(input(inputs, 'init'));
+  const update = (x: Tensor, noise: Tensor, alpha: number) =>
+    tf.tidy(() => tf.add(tf.add(x, tf.mul(mlp(tf, params, x), alpha / 2)), tf.mul(noise, Math.sqrt(alpha))));
+  return {
+    async value() {
+      const last = spec.checkSigmas[spec.checkSigmas.length - 1]!;
+      let x = current.clone();
+      let k = 0;
+      for (const sigma of spec.checkSigmas) {
+        const alpha = (spec.stepSize * sigma * sigma) / (last * last);
+        for (let t = 0; t < spec.checkStepsPerLevel; t++) {
+          const noise = constant(input(inputs, `noise${k++}`));
+          const next = update(x, noise, alpha);
+          tf.dispose([x, noise]);
+          x = next;
+        }
+      }
+      const stats = particleStatistics(await x.data(), input(inputs, 'checkWeights').data);
+      x.dispose();
+      return stats;
+    },
+    async step() {
+      // One level, so α is the step size itself; the noise is TensorFlow.js's own.
+      for (let t = 0; t < spec.stepsPerRep; t++) {
+        const next = tf.tidy(() => update(current, tf.randomNormal(current.shape), spec.stepSize));
+        current.dispose();
+        current = next;
+      }
+      const first = tf.slice(current, [0, 0], [1, 1]);
+      await first.data();
+      first.dispose();
+    },
+    dispose() {
+      tf.dispose([...params, current]);
+    },
+  };
+}
+
+function prepareHvp(tf: Tf, spec: HvpCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
+  const params: Variable[] = MLP_PARAM_NAMES.map((name) => tf.variable(constant(input(inputs, name)), true, `${spec.id}.${name}.${variableCount++}`));
+  const tangents = MLP_PARAM_NAMES.map((name) => constant(input(inputs, `tangent.${name}`)));
+  const x = constant(input(inputs, 'x'));
+  // Reverse over reverse: ∇θ ⟨∇θ f, v⟩ for f(θ) = Σ s_θ(x). The outer gradient is taken over
+  // variables: tf.grads over plain tensors refuses when one of them (the output bias, whose
+  // gradient is a constant) has no path to the result, and that part of the product is zero.
+  const gradient = tf.grads((...ps: Tensor[]) => tf.sum(mlp(tf, ps, x)));
+  const product = (): Tensor[] => {
+    const { value, grads } = tf.variableGrads(() => tf.addN(gradient(params).map((g, k) => tf.sum(tf.mul(g, tangents[k]!)))) as Scalar, params);
+    value.dispose();
+    return params.map((p) => grads[p.name] ?? tf.zerosLike(p));
+  };
+  return {
+    async value() {
+      const out = product();
+      const values: number[] = [];
+      for (const t of out) values.push(...(await t.data()));
+      tf.dispose(out);
+      return values;
+    },
+    async step() {
+      const out = product();
+      const last = tf.slice(tf.reshape(out[out.length - 2]!, [-1]), [0], [1]);
+      await last.data();
+      tf.dispose([...out, last]);
+    },
+    dispose() {
+      tf.dispose([...params, ...tangents, x]);
+    },
+  };
+}
+
+export function tfjsEngine(backend: TfjsBackend): Engine {
+  let tf: Tf | undefined;
+  return {
+    async hello(): Promise<HelloResult> {
+      const details: Record<string, string | number | boolean> = {};
+      if (backend === 'webgpu') {
+        try {
+          const peer = await installNavigatorGpu();
+          Object.assign(details, { adapterDevice: peer.adapter.device, adapterDescription: peer.adapter.description, backend: peer.adapter.backend, featureLevel: peer.featureLevel });
+        } catch (e) {
+          return { available: false, reason: (e as Error).message };
+        }
+      }
+      try {
+        tf = (await import('@tensorflow/tfjs')) as Tf;
+        if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+        if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+      } catch (e) {
+        return { available: false, reason: `TensorFlow.js did not load: ${(e as Error).message} (run pnpm install)` };
+      }
+      // Production mode skips debug checks, as a deployed model would run.
+      tf.enableProdMode();
+      if (!(await tf.setBackend(backend))) return { available: false, reason: `tf.setBackend('${backend}') failed (see the worker's log)` };
+      await tf.ready();
+      let threads: number | string = 1;
+      if (backend === 'wasm') {
+        const wasm = await import('@tensorflow/tfjs-backend-wasm');
+        threads = wasm.getThreadsCount();
+        details.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+      }
+      if (backend === 'webgpu') threads = 'llvmpipe threads (all cores)';
+      return { available: true, version: `@tensorflow/tfjs ${tf.version.tfjs}`, backend, threads, details };
+    },
+    async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
+      const t = tf!;
+      const constant = (a: HostArray) => t.tensor(a.data, a.shape, 'float32') as Tensor<Rank>;
+      switch (spec.workload) {
+        case 'matmul':
+          return prepareMatmul(t, spec, inputs, constant);
+        case 'langevin':
+          return prepareLangevin(t, spec, inputs, constant);
+        case 'hvp':
+          return prepareHvp(t, spec, inputs, constant);
+        default:
+          return prepareTraining(t, spec, inputs, constant);
+      }
+    },
+  };
+}

@@ -1,0 +1,172 @@
+// The results file: its JSON layout (one object per run, `schema: 'scorch-bench/v1'`), where runs
+// are written (benchmarks/results/<date>-<machine>.json, with `-quick` for quick runs, beside an
+// SVG chart, and latest.json/latest.svg for the most recent complete run), and reading it back
+// (the CLI, the README's tables and the tests read latest.json).
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EngineId } from './engines.js';
+import type { GpuPresence, MachineInfo } from './machine.js';
+import type { CaseSpec, Mode, Tolerance, WorkloadId } from './workloads.js';
+
+export const SCHEMA = 'scorch-bench/v1';
+
+/** A value as recorded: the numbers themselves, or for a long vector (W6's 16,898) a summary. */
+export type RecordedValue = number[] | { length: number; norm: number; head: number[] };
+
+/** Values up to this length are recorded whole; longer ones as their length, L2 norm and first entries. */
+const WHOLE_VALUE_LENGTH = 16;
+
+export function recordedValue(value: readonly number[]): RecordedValue {
+  if (value.length <= WHOLE_VALUE_LENGTH) return [...value];
+  return { length: value.length, norm: Math.sqrt(value.reduce((s, v) => s + v * v, 0)), head: value.slice(0, 4) };
+}
+
+export type ReferenceSource = 'torch-float64' | 'scorch-float64';
+
+/** How many numbers a recorded value has. */
+export const valueLength = (value: RecordedValue): number => (Array.isArray(value) ? value.length : value.length);
+
+export interface EngineRecord {
+  id: EngineId;
+  label: string;
+  kind: 'cpu' | 'gpu';
+  available: boolean;
+  /** Why the engine did not run here (unavailable engines only). */
+  reason?: string;
+  version?: string;
+  backend?: string;
+  threads?: number | string;
+  details?: Record<string, string | number | boolean>;
+  note?: string;
+}
+
+export type RowStatus = 'timed' | 'mismatch' | 'skipped' | 'unavailable' | 'error';
+
+export interface Row {
+  engine: EngineId;
+  status: RowStatus;
+  /** Why the row is not timed (every status but 'timed'), in words. */
+  reason?: string;
+  /** The value computed before timing (see `recordedValue`: long vectors are summarised). */
+  value?: RecordedValue;
+  /** The value check (absent when the engine never computed a value). */
+  check?: { ok: boolean; error: number; rtol: number };
+  valueMs?: number;
+  /**
+   * The first warm-up step's time, which decides whether the engine is timed within the limit
+   * (for an engine with nothing to compile whose step is slow, the estimate from its value
+   * computation, which ran a step).
+   */
+  warmupMs?: number;
+  samplesMs?: number[];
+  medianMs?: number;
+  minMs?: number;
+  maxMs?: number;
+  /** The figure in the workload's unit at the median, and at the fastest and slowest repetitions. */
+  figure?: number;
+  figureBest?: number;
+  figureWorst?: number;
+  /** Speed relative to scorch: scorch's median time ÷ this engine's (above 1: faster than scorch). */
+  vsScorchCpu?: number;
+  vsScorchWebgpu?: number;
+  /** Per-step counters (scorch WebGPU: dispatches, submits), medians over the repetitions. */
+  counters?: Record<string, number>;
+}
+
+export interface CaseResult {
+  spec: CaseSpec;
+  /** The 1-minute load average when the case started. */
+  loadAverage: number;
+  /** The float64 reference: PyTorch's when its worker runs here, else scorch's CPU backend's. */
+  reference: { by: ReferenceSource; value: RecordedValue; valueMs: number; scale: number };
+  rows: Row[];
+}
+
+export interface WorkloadRecord {
+  id: WorkloadId;
+  code: string;
+  title: string;
+  unit: string;
+  higherIsBetter: boolean;
+  about: string;
+  value: string;
+  tolerance: Tolerance;
+}
+
+export interface GrowthRecord {
+  engine: EngineId;
+  /** The fitted exponent b of ms ≈ a·d^b over `dims`. */
+  exponent: number;
+  dims: number[];
+}
+
+export interface SuiteResults {
+  schema: typeof SCHEMA;
+  date: string;
+  mode: Mode;
+  /** Whether every workload and engine was asked for (only such runs update latest.json). */
+  complete: boolean;
+  /** The scorch commit measured ('-dirty': with uncommitted changes). */
+  commit: string;
+  command: string;
+  durationS: number;
+  machine: MachineInfo & { loadAverageStart: number[]; loadAverageEnd: number[] };
+  gpu: GpuPresence;
+  method: {
+    warmup: number;
+    reps: number;
+    slowStepMs: number;
+    maxStepMs: number;
+    maxScorchStepMs: number;
+    statistic: string;
+    interleaved: string;
+    reference: string;
+  };
+  engines: EngineRecord[];
+  workloads: WorkloadRecord[];
+  cases: CaseResult[];
+  growth: GrowthRecord[];
+}
+
+export const resultsDir = (repoRoot: string): string => join(repoRoot, 'benchmarks', 'results');
+export const latestJsonPath = (repoRoot: string): string => join(resultsDir(repoRoot), 'latest.json');
+export const latestSvgPath = (repoRoot: string): string => join(resultsDir(repoRoot), 'latest.svg');
+
+/** `<date>-<machine>[-quick]`, the stem of a run's files. */
+export function runStem(results: SuiteResults): string {
+  return `${results.date.slice(0, 10)}-${results.machine.name}${results.mode === 'quick' ? '-quick' : ''}`;
+}
+
+export interface WrittenFiles {
+  json: string;
+  svg: string;
+  latest?: { json: string; svg: string };
+}
+
+/** Writes the run's JSON and SVG into `dir`; a complete run also becomes latest.json/latest.svg. */
+export function writeResults(results: SuiteResults, svg: string, dir: string, updateLatest: boolean): WrittenFiles {
+  mkdirSync(dir, { recursive: true });
+  const stem = runStem(results);
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const files: WrittenFiles = { json: join(dir, `${stem}.json`), svg: join(dir, `${stem}.svg`) };
+  writeFileSync(files.json, json);
+  writeFileSync(files.svg, svg);
+  if (updateLatest) {
+    files.latest = { json: join(dir, 'latest.json'), svg: join(dir, 'latest.svg') };
+    writeFileSync(files.latest.json, json);
+    writeFileSync(files.latest.svg, svg);
+  }
+  return files;
+}
+
+/** Reads and checks a results file (e.g. latest.json); throws saying what is wrong. */
+export function readResults(path: string): SuiteResults {
+  if (!existsSync(path)) throw new Error(`no results at ${path}: run pnpm bench (or pnpm bench --quick) first`);
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<SuiteResults>;
+  if (parsed.schema !== SCHEMA) throw new Error(`${path}: expected schema '${SCHEMA}', got ${JSON.stringify(parsed.schema)}`);
+  for (const key of ['date', 'mode', 'machine', 'engines', 'cases', 'workloads'] as const) {
+    if (parsed[key] === undefined) throw new Error(`${path}: the results have no '${key}'`);
+  }
+  return parsed as SuiteResults;
+}

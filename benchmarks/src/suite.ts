@@ -1,0 +1,374 @@
+// The run itself. For each case: make the inputs once, get the float64 reference, have every
+// engine compute the value from those inputs and check it, then time the engines that agree,
+// interleaved: each timed round runs one step of every engine in turn (the order rotating from
+// round to round), so that drift and other load hit every engine alike. An engine whose step
+// would overrun the plan's limit is not timed, and its row says so.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkScale, compareValues } from './agreement.js';
+import { ENGINES, type EngineId } from './engines.js';
+import { referenceEngine } from './engines/scorch.js';
+import { type Inputs, makeInputs, writeInputs } from './inputs.js';
+import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
+import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
+import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
+import { growthExponent, summarize } from './stats.js';
+import { type EngineWorker, bundleWorker, scratchDir, startWorker } from './workerHost.js';
+import { type CaseSpec, MIN_REPS, type Plan, TOLERANCES, WORKLOADS, type WorkloadId, figureFor } from './workloads.js';
+
+export interface SuiteOptions {
+  plan: Plan;
+  engines: readonly EngineId[];
+  workloads: readonly WorkloadId[];
+  /** Whether every engine and workload was asked for. */
+  complete: boolean;
+  command: string;
+  repoRoot: string;
+  /** Where inputs and worker logs go; default benchmarks/.tmp. */
+  scratch?: string;
+  /** Progress lines (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+const HELLO_TIMEOUT_MS = 180_000;
+
+/** The worker whose float64 values are the reference when it runs (see referenceValue). */
+const REFERENCE_ENGINE: EngineId = 'torch-cpu-1t';
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+
+/** The code measured: uncommitted changes here make a run's commit '-dirty' (tests, results and READMEs do not). */
+const MEASURED_PATHS = [':(glob)packages/*/src/**', 'benchmarks/src', 'benchmarks/bench.ts', 'benchmarks/package.json', 'pnpm-lock.yaml'];
+
+/** The checkout's commit, with '-dirty' when the code measured has uncommitted changes. */
+function commitOf(repoRoot: string): string {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return 'unknown';
+  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', ...MEASURED_PATHS).stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? '-dirty' : ''}`;
+}
+
+/** A step's cost estimated from the value computation (which does a step's work and a bit more). */
+function stepCostFromValue(spec: CaseSpec, valueMs: number): number {
+  switch (spec.workload) {
+    case 'langevin':
+      return (valueMs * spec.stepsPerRep) / (spec.checkSigmas.length * spec.checkStepsPerLevel);
+    case 'ssmvr':
+    case 'dsm':
+    case 'ism':
+      return valueMs / 1.5; // a step, plus a loss evaluation without the backward pass
+    default:
+      return valueMs;
+  }
+}
+
+/**
+ * Sizes of a sweep (matmul's n, ISM's d) and each engine's timed cost along it: predicts whether
+ * the next size would overrun the limit, and remembers where an engine went over it, so that a
+ * slow engine is not run on sizes it cannot finish in time.
+ */
+class SweepLimits {
+  private readonly timed = new Map<string, { size: number; ms: number }[]>();
+  private readonly overAt = new Map<string, string>();
+
+  static sizeOf(spec: CaseSpec): number | undefined {
+    if (spec.workload === 'matmul') return spec.n;
+    if (spec.workload === 'ism') return spec.net.dim;
+    return undefined;
+  }
+
+  /** Why `engine` should not run `spec` within `limit`, or undefined when it may. */
+  reasonToSkip(engine: EngineId, spec: CaseSpec, limit: number): string | undefined {
+    const size = SweepLimits.sizeOf(spec);
+    if (size === undefined) return undefined;
+    const key = `${engine}/${spec.workload}`;
+    const earlier = this.overAt.get(key);
+    if (earlier) return `already over the ${seconds(limit)} step limit at ${earlier}`;
+    const history = this.timed.get(key) ?? [];
+    const last = history[history.length - 1];
+    if (!last) return undefined;
+    // Matmul grows as n³; ISM by the exponent seen so far (from a single point, 1.2: at small d
+    // the d-fold replicated batch through the 256-wide layers dominates, which is linear in d).
+    const exponent = spec.workload === 'matmul' ? 3 : history.length >= 2 ? growthExponent(history.slice(-2).map((h) => ({ size: h.size, cost: h.ms }))) : 1.2;
+    const predicted = last.ms * (size / last.size) ** exponent;
+    if (predicted <= limit) return undefined;
+    this.overAt.set(key, spec.size);
+    return `a step would take about ${seconds(predicted)} (from ${seconds(last.ms)} at ${last.size}), over this mode's ${seconds(limit)} limit`;
+  }
+
+  overLimit(engine: EngineId, spec: CaseSpec): void {
+    if (SweepLimits.sizeOf(spec) !== undefined) this.overAt.set(`${engine}/${spec.workload}`, spec.size);
+  }
+
+  record(engine: EngineId, spec: CaseSpec, ms: number): void {
+    const size = SweepLimits.sizeOf(spec);
+    if (size === undefined) return;
+    const key = `${engine}/${spec.workload}`;
+    this.timed.set(key, [...(this.timed.get(key) ?? []), { size, ms }]);
+  }
+}
+
+interface Engines {
+  records: EngineRecord[];
+  workers: Map<EngineId, EngineWorker>;
+}
+
+/** Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet). */
+async function startEngines(opts: SuiteOptions, bundle: string, scratch: string, commit: string, log: (line: string) => void): Promise<Engines> {
+  const hellos = await Promise.all(
+    opts.engines.map(async (id) => {
+      const worker = startWorker(ENGINES[id], opts.repoRoot, bundle, scratch);
+      try {
+        return { id, worker, hello: await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS) };
+      } catch (e) {
+        return { id, worker, hello: { available: false, reason: `its worker failed: ${(e as Error).message}` } satisfies HelloResult };
+      }
+    }),
+  );
+  const engines: Engines = { records: [], workers: new Map() };
+  for (const { id, worker, hello } of hellos) {
+    const spec = ENGINES[id];
+    const base = { id, label: spec.label, kind: spec.kind, note: spec.note };
+    if (hello.available) {
+      // scorch's own workers cannot know which commit they were built from; the suite does.
+      const version = id.startsWith('scorch-') ? `scorch ${commit}` : hello.version;
+      engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details });
+      engines.workers.set(id, worker);
+    } else {
+      engines.records.push({ ...base, available: false, reason: hello.reason });
+      await worker.close();
+    }
+    log(`  ${spec.label}: ${hello.available ? `${hello.version}, ${hello.backend}, threads ${hello.threads}` : `not run: ${hello.reason}`}`);
+  }
+  return engines;
+}
+
+/** One engine's value check and first warm-up step: its row, and whether it goes on to be timed. */
+async function checkEngine(
+  id: EngineId, worker: EngineWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
+): Promise<{ row: Row; timed: boolean }> {
+  const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
+  const check = compareValues(spec, prepared.value, reference.value, reference.scale);
+  const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
+  const skip = async (reason: string) => {
+    sweeps.overLimit(id, spec);
+    await worker.request({ op: 'release' }, 60_000);
+    return { row: { ...row, status: 'skipped' as const, reason }, timed: false };
+  };
+  if (!check.ok) {
+    await worker.request({ op: 'release' }, 60_000);
+    return { row: { ...row, status: 'mismatch', reason: `value ${check.reason}; not timed` }, timed: false };
+  }
+  const estimate = stepCostFromValue(spec, prepared.valueMs);
+  if (estimate > plan.slowStepMs && (estimate <= limit || !ENGINES[id].compiles)) {
+    // A slow step: the value computation ran a whole one, compiling whatever it needed, so it was
+    // the warm-up (saving a step of tens of seconds on the largest sizes). Only an engine that
+    // compiles gets a separate warm-up step to judge the limit by, since compiling inflates the
+    // estimate.
+    row.warmupMs = estimate;
+    if (estimate > limit) return skip(`a step takes about ${seconds(estimate)} (from its value computation), over this mode's ${seconds(limit)} limit`);
+    return { row, timed: true };
+  }
+  // The first warm-up step, on its own: what a step costs once compilation and first allocations
+  // are done (the value computation includes them).
+  const probe = await worker.request<StepResult>({ op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
+  row.warmupMs = probe.ms;
+  if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);
+  return { row, timed: true };
+}
+
+/** Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their rows. */
+async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: Map<EngineId, EngineWorker>, rows: Map<EngineId, Row>): Promise<void> {
+  const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
+  const counters = new Map<EngineId, Record<string, number>[]>(live.map((id) => [id, []]));
+  const stepTimeout = Math.max(4 * plan.maxScorchStepMs, 60_000);
+  // checkEngine's warm-up step was the first; a slow engine needs no more, and gets the minimum
+  // number of timed repetitions.
+  const schedule = new Map(
+    live.map((id) => {
+      const slow = rows.get(id)!.warmupMs! > plan.slowStepMs;
+      return [id, { warmup: slow ? 0 : Math.max(0, plan.warmup - 1), reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
+    }),
+  );
+  const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
+  for (let round = 0; round < rounds; round++) {
+    const order = live.map((_, i) => live[(i + round) % live.length]!);
+    for (const id of order) {
+      const { warmup, reps } = schedule.get(id)!;
+      if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
+      try {
+        const result = await workers.get(id)!.request<StepResult>({ op: 'step' }, stepTimeout);
+        if (round < warmup) continue;
+        samples.get(id)!.push(result.ms);
+        if (result.counters) counters.get(id)!.push(result.counters);
+      } catch (e) {
+        samples.delete(id);
+        rows.set(id, { ...rows.get(id)!, status: 'error', reason: `a step failed: ${(e as Error).message}` });
+      }
+    }
+  }
+  for (const id of live) {
+    const worker = workers.get(id)!;
+    if (worker.alive) await worker.request({ op: 'release' }, 60_000).catch(() => undefined);
+    const timed = samples.get(id);
+    if (!timed) continue;
+    const s = summarize(timed);
+    const row = rows.get(id)!;
+    Object.assign(row, {
+      samplesMs: timed,
+      medianMs: s.median,
+      minMs: s.min,
+      maxMs: s.max,
+      figure: figureFor(spec, s.median),
+      figureBest: figureFor(spec, s.min),
+      figureWorst: figureFor(spec, s.max),
+    });
+    const perStep = counters.get(id)!;
+    if (perStep.length > 0) row.counters = Object.fromEntries(Object.keys(perStep[0]!).map((k) => [k, summarize(perStep.map((c) => c[k] ?? 0)).median]));
+  }
+}
+
+/**
+ * The case's float64 reference (never timed). PyTorch's worker computes it when it runs here: it
+ * is independent of scorch and takes seconds where scorch's float64 CPU backend takes minutes
+ * (W4 at d = 128). Otherwise scorch's CPU backend does, in this process, from the formulas. The
+ * suite's tests check that the two agree to 1e-9 on every workload.
+ */
+async function referenceValue(spec: CaseSpec, inputs: Inputs, inputPath: string, engines: Engines, log: (line: string) => void): Promise<{ by: ReferenceSource; value: number[]; valueMs: number }> {
+  const torch = engines.workers.get(REFERENCE_ENGINE);
+  if (torch?.alive) {
+    try {
+      return { by: 'torch-float64', ...(await torch.request<PrepareResult>({ op: 'reference', spec, inputs: inputPath }, 30 * 60_000)) };
+    } catch (e) {
+      log(`  the PyTorch reference failed (${(e as Error).message}); scorch's float64 CPU backend computes it`);
+    }
+  }
+  return scorchReference(spec, inputs);
+}
+
+/** scorch's float64 reference, computed in this process. */
+export async function scorchReference(spec: CaseSpec, inputs: Inputs): Promise<{ by: ReferenceSource; value: number[]; valueMs: number }> {
+  const start = performance.now();
+  const value = await (await referenceEngine().prepare(spec, inputs)).value();
+  return { by: 'scorch-float64', value, valueMs: performance.now() - start };
+}
+
+/** One case from inputs to rows: reference, value checks, interleaved timing, ratios. */
+async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inputDir: string, sweeps: SweepLimits, log: (line: string) => void): Promise<CaseResult> {
+  const { plan } = opts;
+  const info = WORKLOADS[spec.workload];
+  log(`${info.code} ${info.title}, ${spec.size}`);
+  const caseLoad = loadAverage()[0];
+  const inputs = makeInputs(spec);
+  const inputPath = join(inputDir, `${spec.id}.bin`);
+  writeInputs(inputPath, inputs);
+  const computed = await referenceValue(spec, inputs, inputPath, engines, log);
+  const reference = { ...computed, scale: checkScale(spec, inputs, computed.value) };
+
+  const rows = new Map<EngineId, Row>();
+  const live: EngineId[] = [];
+  for (const record of engines.records) {
+    const id = record.id;
+    const worker = engines.workers.get(id);
+    const limit = id.startsWith('scorch-') ? plan.maxScorchStepMs : plan.maxStepMs;
+    const skip = record.available ? sweeps.reasonToSkip(id, spec, limit) : undefined;
+    if (!record.available || !worker) rows.set(id, { engine: id, status: 'unavailable', reason: record.reason });
+    else if (!worker.alive) rows.set(id, { engine: id, status: 'error', reason: 'its worker died earlier in the run' });
+    else if (skip) rows.set(id, { engine: id, status: 'skipped', reason: skip });
+    else {
+      try {
+        const { row, timed } = await checkEngine(id, worker, spec, inputPath, reference, limit, plan, sweeps);
+        rows.set(id, row);
+        if (timed) live.push(id);
+      } catch (e) {
+        rows.set(id, { engine: id, status: 'error', reason: (e as Error).message });
+      }
+    }
+    const row = rows.get(id)!;
+    if (record.available) log(`  ${record.label}: ${row.status === 'timed' ? `value ok (error ${row.check!.error.toExponential(1)}) in ${seconds(row.valueMs!)}` : `${row.status}: ${row.reason}`}`);
+  }
+
+  await timeInterleaved(spec, plan, live, engines.workers, rows);
+  for (const id of live) {
+    const median = rows.get(id)!.medianMs;
+    if (median !== undefined) sweeps.record(id, spec, median);
+  }
+  const scorchCpu = rows.get('scorch-cpu')?.medianMs;
+  const scorchGpu = rows.get('scorch-webgpu')?.medianMs;
+  for (const row of rows.values()) {
+    if (row.medianMs === undefined) continue;
+    if (scorchCpu !== undefined) row.vsScorchCpu = scorchCpu / row.medianMs;
+    if (scorchGpu !== undefined) row.vsScorchWebgpu = scorchGpu / row.medianMs;
+  }
+  return { spec, loadAverage: caseLoad, reference: { ...reference, value: recordedValue(reference.value) }, rows: opts.engines.map((id) => rows.get(id)!) };
+}
+
+/** W4's growth exponent per engine timed at two or more d. */
+function growthOf(cases: readonly CaseResult[], engines: readonly EngineId[]): GrowthRecord[] {
+  const growth: GrowthRecord[] = [];
+  for (const id of engines) {
+    const points = cases.flatMap((c) => {
+      const row = c.rows.find((r) => r.engine === id);
+      return c.spec.workload === 'ism' && row?.medianMs !== undefined ? [{ size: c.spec.net.dim, cost: row.medianMs }] : [];
+    });
+    if (new Set(points.map((p) => p.size)).size >= 2) growth.push({ engine: id, exponent: growthExponent(points), dims: points.map((p) => p.size) });
+  }
+  return growth;
+}
+
+export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
+  const { plan, repoRoot } = opts;
+  const started = Date.now();
+  const log = (line: string) => opts.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+  const loadStart = loadAverage();
+  const machine = machineInfo();
+  const gpu = nvidiaGpu();
+  log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${loadStart.join(' ')}; ${gpu.detail}`);
+
+  const scratch = opts.scratch ?? scratchDir(repoRoot);
+  const inputDir = join(scratch, 'inputs');
+  mkdirSync(inputDir, { recursive: true });
+  const commit = commitOf(repoRoot);
+  const bundle = await bundleWorker(repoRoot);
+  let engines: Engines = { records: [], workers: new Map() };
+  const cases: CaseResult[] = [];
+  try {
+    engines = await startEngines(opts, bundle, scratch, commit, log);
+    const sweeps = new SweepLimits();
+    for (const spec of plan.cases.filter((c) => opts.workloads.includes(c.workload))) {
+      cases.push(await runCase(spec, opts, engines, inputDir, sweeps, log));
+    }
+  } finally {
+    await Promise.all([...engines.workers.values()].map((w) => w.close()));
+    rmSync(bundle, { force: true });
+  }
+
+  return {
+    schema: SCHEMA,
+    date: new Date(started).toISOString(),
+    mode: plan.mode,
+    complete: opts.complete,
+    commit,
+    command: opts.command,
+    durationS: Math.round((Date.now() - started) / 100) / 10,
+    machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: loadAverage() },
+    gpu,
+    method: {
+      warmup: plan.warmup,
+      reps: plan.reps,
+      slowStepMs: plan.slowStepMs,
+      maxStepMs: plan.maxStepMs,
+      maxScorchStepMs: plan.maxScorchStepMs,
+      statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back)',
+      interleaved: 'one worker process per engine; each round runs one step of every engine in turn, the order rotating by one each round',
+      reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
+    },
+    engines: engines.records,
+    workloads: [...new Set(cases.map((c) => c.spec.workload))].map((id) => ({ ...WORKLOADS[id], tolerance: TOLERANCES[id] })),
+    cases,
+    growth: growthOf(cases, opts.engines),
+  };
+}

@@ -1,0 +1,217 @@
+// Tests of the benchmark suite's own parts that need no engine: statistics, the value check, the
+// input bundle, the tables, the results file and its chart.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { foldIn, mean, mul, randomKey, sum, add, tensor } from '@scorch/tensor';
+import { jvp } from '@scorch/autograd';
+import { mlpScore, slicedScoreMatchingLoss } from '@scorch/score';
+import { checkScale, compareValues } from '../src/agreement.js';
+import { renderChart } from '../src/chart.js';
+import { ENGINES, type EngineId } from '../src/engines.js';
+import { matmulChecksum, matmulProjections, particleStatistics } from '../src/engines/engine.js';
+import { input, makeInputs, readInputs, writeInputs } from '../src/inputs.js';
+import { caseTable, formatNumber, markdownSummary, renderMarkdown, textReport } from '../src/report.js';
+import { type CaseResult, type Row, SCHEMA, type SuiteResults, readResults, runStem, writeResults } from '../src/results.js';
+import { growthExponent, summarize } from '../src/stats.js';
+import { MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'scorch-bench-test-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('statistics', () => {
+  it('summarizes odd and even counts', () => {
+    expect(summarize([5, 1, 3])).toEqual({ median: 3, min: 1, max: 5, count: 3 });
+    expect(summarize([4, 1, 3, 10])).toEqual({ median: 3.5, min: 1, max: 10, count: 4 });
+    expect(() => summarize([])).toThrow('no samples');
+  });
+
+  it('fits the exponent of a power law', () => {
+    const points = [2, 8, 32, 128].map((d) => ({ size: d, cost: 3 * d ** 1.7 }));
+    expect(growthExponent(points)).toBeCloseTo(1.7, 12);
+    // Multiplicative noise that averages out in log space leaves the exponent.
+    const noisy = [2, 8, 32, 128].map((d, i) => ({ size: d, cost: 5 * d ** 0.9 * (i % 2 === 0 ? 1.1 : 1 / 1.1) }));
+    expect(growthExponent(noisy)).toBeCloseTo(0.9, 1);
+    expect(() => growthExponent([{ size: 4, cost: 1 }, { size: 4, cost: 2 }])).toThrow('two or more sizes');
+  });
+});
+
+describe('the value check', () => {
+  it('measures relative to max(‖reference‖, floor)', () => {
+    const spec = SSMVR_CASE;
+    expect(checkScale(spec, new Map(), [3, 4])).toBe(5);
+    expect(checkScale(spec, new Map(), [0.01, 0])).toBe(TOLERANCES.ssmvr.floor);
+    const ok = compareValues(spec, [3 + 2e-4, 4], [3, 4], 5);
+    expect(ok.ok).toBe(true);
+    expect(ok.error).toBeCloseTo(4e-5, 12);
+    const off = compareValues(spec, [3 + 1e-3, 4], [3, 4], 5);
+    expect(off).toMatchObject({ ok: false, reason: expect.stringMatching(/^relative error 2\.00e-4 > 0\.0001$/) });
+    expect(compareValues(spec, [1], [3, 4], 5)).toMatchObject({ ok: false, reason: '1 values where the reference has 2' });
+    expect(compareValues(spec, [NaN, 4], [3, 4], 5)).toMatchObject({ ok: false, reason: 'a value is not finite' });
+  });
+
+  it("scales matmul's checksum by its typical size ‖uᵀA‖‖Bw‖/√n", () => {
+    const spec = matmulCase(3);
+    const inputs = new Map([
+      ['a', { shape: [3, 3], data: Float32Array.from([1, 2, 0, 0, 1, 0, 0, 0, 1]) }],
+      ['b', { shape: [3, 3], data: Float32Array.from([1, 0, 0, 0, 2, 0, 0, 0, 1]) }],
+      ['u', { shape: [3], data: Float32Array.from([1, 0, 0]) }],
+      ['w', { shape: [3], data: Float32Array.from([0, 1, 1]) }],
+    ]);
+    // uᵀA = [1, 2, 0], Bw = [0, 2, 1]: uᵀABw = 4; the scale is √5·√5/√3.
+    const { uA, bw } = matmulProjections(inputs.get('a')!.data, inputs.get('b')!.data, inputs.get('u')!.data, inputs.get('w')!.data, 3);
+    expect(Array.from(uA)).toEqual([1, 2, 0]);
+    expect(Array.from(bw)).toEqual([0, 2, 1]);
+    expect(checkScale(spec, inputs, [4])).toBeCloseTo(5 / Math.sqrt(3), 12);
+    // The engines' side: the checksum of the product itself.
+    const c = [1, 4, 0, 0, 2, 0, 0, 0, 1];
+    expect(matmulChecksum(c, [1, 0, 0], [0, 1, 1], 3)).toBe(4);
+  });
+
+  it('takes particle statistics in float64', () => {
+    expect(particleStatistics([1, 2, 3, 4], [1, 0, 0, 1])).toEqual([2, 3, (1 + 4 + 9 + 16) / 2, (1 + 4) / 2]);
+    expect(() => particleStatistics([1, 2, 3], [1, 2, 3])).toThrow('[N, 2]');
+  });
+});
+
+describe('inputs', () => {
+  const tiny: CaseSpec = { ...SSMVR_CASE, id: 'tiny-ssmvr', net: { dim: 2, hidden: 8 }, batch: 16 };
+
+  it('are deterministic and survive the bundle file byte for byte', () => {
+    const inputs = makeInputs(tiny);
+    expect([...inputs.keys()]).toEqual([...MLP_PARAM_NAMES, 'x', 'projection']);
+    expect(input(inputs, 'layer1.weight').shape).toEqual([8, 8]);
+    const again = makeInputs(tiny);
+    for (const [name, { data }] of inputs) expect(Array.from(again.get(name)!.data)).toEqual(Array.from(data));
+    const path = join(scratch, 'tiny.bin');
+    writeInputs(path, inputs);
+    const read = readInputs(path);
+    for (const [name, { shape, data }] of inputs) {
+      expect(read.get(name)!.shape).toEqual(shape);
+      expect(Array.from(read.get(name)!.data)).toEqual(Array.from(data));
+    }
+    expect(() => input(read, 'nothing')).toThrow("no array 'nothing' (the bundle holds layer0.weight, ");
+  });
+
+  it("hold the projection scorch's SSM-VR loss draws from its key", async () => {
+    const inputs = makeInputs(tiny);
+    const model = mlpScore({ inputDim: 2, hidden: [8, 8], activation: 'softplus', key: randomKey(1) });
+    for (const name of MLP_PARAM_NAMES) expect(Array.from(model.params[name]!.dataSync())).toEqual(Array.from(input(inputs, name).data));
+    const x = tensor(input(inputs, 'x').data, { shape: [16, 2] });
+    const v = tensor(input(inputs, 'projection').data, { shape: [16, 2] });
+    const viaKey = await slicedScoreMatchingLoss(model.score, x, { key: foldIn(randomKey(tiny.seed!), 0), varianceReduced: true }).item();
+    const [s, jv] = jvp((xx) => model.score(xx), [x], [v]);
+    const explicit = await mean(add(sum(mul(v, jv), 1), mul(sum(mul(s, s), 1), 0.5))).item();
+    expect(viaKey).toBeCloseTo(explicit, 6);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Tables and files, from a small made-up run
+
+function row(engine: EngineId, medianMs: number | undefined, extra: Partial<Row> = {}): Row {
+  if (medianMs === undefined) return { engine, status: 'unavailable', reason: 'not installed here', ...extra };
+  return {
+    engine, status: 'timed', medianMs, minMs: medianMs * 0.9, maxMs: medianMs * 1.2, samplesMs: [medianMs, medianMs, medianMs, medianMs, medianMs],
+    check: { ok: true, error: 3e-7, rtol: 1e-4 }, ...extra,
+  };
+}
+
+function madeUpResults(): SuiteResults {
+  const spec = matmulCase(256);
+  const timed = (engine: EngineId, ms: number): Row => {
+    const r = row(engine, ms);
+    return { ...r, figure: figureFor(spec, ms), figureBest: figureFor(spec, r.minMs!), figureWorst: figureFor(spec, r.maxMs!), vsScorchCpu: 10 / ms };
+  };
+  const matmul: CaseResult = {
+    spec,
+    loadAverage: 1.5,
+    reference: { by: 'scorch-float64', value: [1], valueMs: 1, scale: 1 },
+    rows: [
+      timed('scorch-cpu', 10),
+      { ...timed('scorch-webgpu', 5), counters: { dispatches: 1, submits: 1 } },
+      { engine: 'tfjs-cpu', status: 'mismatch', reason: 'value relative error 2.00e-2 > 0.0001; not timed', check: { ok: false, error: 0.02, rtol: 1e-4 } },
+      { engine: 'tfjs-wasm', status: 'skipped', reason: 'a warm-up step took 9.0 s, over this mode’s 1.0 s limit' },
+      row('torch-cuda', undefined),
+    ],
+  };
+  const engines: SuiteResults['engines'] = (['scorch-cpu', 'scorch-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'torch-cuda'] as EngineId[]).map((id) =>
+    id === 'torch-cuda'
+      ? { id, label: ENGINES[id].label, kind: ENGINES[id].kind, available: false, reason: 'not installed here' }
+      : { id, label: ENGINES[id].label, kind: ENGINES[id].kind, available: true, version: '1.0', backend: 'cpu', threads: 1 },
+  );
+  return {
+    schema: SCHEMA,
+    date: '2026-12-01T10:00:00.000Z',
+    mode: 'quick',
+    complete: true,
+    commit: 'abc1234',
+    command: 'pnpm bench --quick',
+    durationS: 12.5,
+    machine: { name: 'test-2cpu', hostname: 'test', cpu: 'Some <CPU>', cores: 2, memoryGiB: 8, os: 'Linux', node: 'v20', loadAverageStart: [1, 1, 1], loadAverageEnd: [2, 2, 2] },
+    gpu: { nvidia: false, detail: 'no NVIDIA GPU at hand' },
+    method: { warmup: 1, reps: 5, slowStepMs: 1000, maxStepMs: 1000, maxScorchStepMs: 4000, statistic: 'median', interleaved: 'rounds', reference: 'float64' },
+    engines,
+    workloads: [{ ...WORKLOADS.matmul, tolerance: TOLERANCES.matmul }],
+    cases: [matmul],
+    growth: [],
+  };
+}
+
+describe('tables', () => {
+  const results = madeUpResults();
+
+  it('give every engine a row, with a figure and ratios or the reason it has none', () => {
+    const table = caseTable(results, results.cases[0]!);
+    expect(table.header).toEqual(['engine', 'GFLOP/s', 'range', 'vs scorch CPU', 'vs scorch WebGPU', 'check', 'notes']);
+    expect(table.rows.map((r) => r[0])).toEqual(['scorch CPU', 'scorch WebGPU', 'TF.js cpu', 'TF.js wasm', 'PyTorch CUDA (NVIDIA GPU)']);
+    // 2·256³ flops in 10 ms is 3.36 GFLOP/s; in 5 ms twice that, and twice scorch CPU's speed.
+    expect(table.rows[0]!.slice(1, 4)).toEqual(['3.36', '2.80–3.73', '1×']);
+    expect(table.rows[1]!.slice(1, 4)).toEqual(['6.71', '5.59–7.46', '2×']);
+    expect(table.rows[1]![6]).toBe('per step: 1 dispatches, 1 submits');
+    expect(table.rows[2]!.slice(1)).toEqual(['—', '', '', '', 'MISMATCH 2.0e-2', 'mismatch: value relative error 2.00e-2 > 0.0001; not timed']);
+    expect(table.rows[3]![6]).toBe('skipped: a warm-up step took 9.0 s, over this mode’s 1.0 s limit');
+    expect(table.rows[4]![6]).toBe('not run: not installed here');
+  });
+
+  it('render as aligned text and as Markdown with one cell per column', () => {
+    const lines = textReport(results);
+    expect(lines[0]).toBe('scorch benchmark suite: 2026-12-01, scorch abc1234, on test-2cpu (Some <CPU>, 2 cores, 8 GiB, Node v20), quick run of 12.5 s, load average 1 1 1 → 2 2 2');
+    expect(lines).toContain('W1 matmul, n=256 — GFLOP/s, higher is better; load 1.50');
+    const markdown = renderMarkdown(caseTable(results, results.cases[0]!));
+    for (const line of markdown) expect(line.split(' | ')).toHaveLength(7);
+    expect(markdown[1]).toBe('| --- | ---: | ---: | ---: | ---: | --- | --- |');
+    const summary = markdownSummary(results);
+    expect(summary).toContain('| W1 matmul, n=256 | GFLOP/s ↑ | 3.36 | 6.71 | mismatch | skipped |');
+    expect(summary).toContain('- PyTorch CUDA (NVIDIA GPU): not run: not installed here');
+  });
+
+  it('format numbers to three significant digits', () => {
+    expect([123456.7, 512, 99.94, 1.234, 0.012345, 7].map(formatNumber)).toEqual(['123,457', '512', '99.9', '1.23', '0.0123', '7']);
+  });
+});
+
+describe('the results file and chart', () => {
+  it('round-trips through JSON and names runs by date, machine and mode', () => {
+    const results = madeUpResults();
+    const files = writeResults(results, '<svg/>', scratch, true);
+    expect(files.json).toBe(join(scratch, '2026-12-01-test-2cpu-quick.json'));
+    expect(runStem({ ...results, mode: 'full' })).toBe('2026-12-01-test-2cpu');
+    expect(readResults(files.latest!.json)).toEqual(results);
+    const wrong = join(scratch, 'wrong.json');
+    writeFileSync(wrong, JSON.stringify({ ...results, schema: 'other' }));
+    expect(() => readResults(wrong)).toThrow(`expected schema '${SCHEMA}', got "other"`);
+    expect(() => readResults(join(scratch, 'none.json'))).toThrow('run pnpm bench');
+  });
+
+  it('draws one bar per timed engine, escaping text', () => {
+    const svg = renderChart(madeUpResults());
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.match(/<rect x=/g)).toHaveLength(2);
+    expect(svg).toContain('>mismatch<');
+    expect(svg).toContain('>not run<');
+    expect(svg).not.toContain('<CPU>');
+  });
+});

@@ -1,0 +1,259 @@
+// Custom derivatives for functions built from ops (JAX's custom_jvp / custom_vjp, TF.js's
+// customGrad): a numerically stable or cheaper derivative for a composite, used by every
+// transformation. A call dispatches on the innermost transformation among its arguments, like
+// a primitive: forward mode applies the jvp rule (or, for a vjp rule, its transpose), reverse
+// mode records one node whose reverse rule is the vjp rule (or the jvp rule's transpose), and
+// the primal value is computed by the same function one level down, so nested transformations
+// (grad of grad, jvp of grad) each see the custom rule. Rules are written with tensor ops, so
+// they are differentiated in turn at higher orders. Under jit (or with no transformation) the
+// function simply runs.
+//
+// The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
+// c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
+
+import { Tensor, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, permute, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
+import { grad } from './api.js';
+import { JvpTrace } from './forward.js';
+import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
+import { BatchTrace, vmap } from './vmap.js';
+
+/** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
+export interface JvpRuleInputs {
+  readonly primals: readonly Tensor[];
+  readonly tangents: readonly Tensor[];
+  readonly output: Tensor;
+}
+
+export interface CustomVjpRule<S> {
+  /**
+   * Computes the output and what the backward rule needs (`saved`). Default: the function itself,
+   * saving its arguments.
+   */
+  forward?: (...args: Tensor[]) => { output: Tensor; saved: S };
+  /** The cotangent of every argument (null for none) from the output's cotangent. */
+  backward: (saved: S, cotangent: Tensor, output: Tensor) => readonly (Tensor | null)[];
+}
+
+type Definition =
+  | { kind: 'jvp'; name: string; f: (...args: Tensor[]) => Tensor; rule: (inputs: JvpRuleInputs) => Tensor }
+  | { kind: 'vjp'; name: string; f: (...args: Tensor[]) => Tensor; rule: CustomVjpRule<unknown> };
+
+/**
+ * `f` with a custom forward-mode rule: `jvpRule({ primals, tangents, output })` returns the
+ * output's tangent J·t (it must be linear in the tangents). Reverse mode uses its transpose.
+ * f takes tensors and returns one tensor.
+ *
+ *   const logsumexp = customJvp((x) => x.exp().sum().log(), ({ tangents: [t], output }) => ...);
+ */
+export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule: (inputs: JvpRuleInputs) => Tensor): (...args: A) => Tensor {
+  if (typeof f !== 'function' || typeof jvpRule !== 'function') throw new TypeError('customJvp: expected a function and its jvp rule, (inputs) => tangent');
+  const def: Definition = { kind: 'jvp', name: f.name || 'customJvp', f: f as (...args: Tensor[]) => Tensor, rule: jvpRule };
+  return ((...args: A) => call(def, args)) as (...args: A) => Tensor;
+}
+
+/**
+ * `f` with a custom reverse-mode rule: `backward(saved, cotangent, output)` returns one
+ * cotangent per argument (it must be linear in the cotangent), `forward` computes the output and
+ * what backward needs. Forward mode uses the rule's transpose. f takes tensors and returns one.
+ *
+ *   const clip = customVjp((x) => x, { backward: (_, ct) => [ct.maximum(-1).minimum(1)] });
+ */
+export function customVjp<A extends Tensor[], S = Tensor[]>(f: (...args: A) => Tensor, rule: CustomVjpRule<S>): (...args: A) => Tensor {
+  if (typeof f !== 'function' || rule === null || typeof rule !== 'object' || typeof rule.backward !== 'function') {
+    throw new TypeError('customVjp: expected a function and { backward(saved, cotangent, output), forward? }');
+  }
+  for (const key of Object.keys(rule)) {
+    if (key !== 'forward' && key !== 'backward') throw new TypeError(`customVjp: unknown rule field '${key}'; expected forward, backward`);
+  }
+  const def: Definition = { kind: 'vjp', name: f.name || 'customVjp', f: f as (...args: Tensor[]) => Tensor, rule: rule as CustomVjpRule<unknown> };
+  return ((...args: A) => call(def, args)) as (...args: A) => Tensor;
+}
+
+function checkArgs(def: Definition, args: readonly unknown[]): asserts args is Tensor[] {
+  args.forEach((a, i) => {
+    if (!(a instanceof Tensor)) throw new TypeError(`${def.name}: argument ${i} must be a Tensor, got ${a === null ? 'null' : typeof a}`);
+  });
+}
+
+function checkOutput(def: Definition, out: unknown, what: string): asserts out is Tensor {
+  if (!(out instanceof Tensor)) throw new TypeError(`${def.name}: ${what} must return a Tensor, got ${out === null ? 'null' : typeof out}`);
+}
+
+function checkLike(def: Definition, value: Tensor | null, like: Tensor, what: string): void {
+  if (value === null) return;
+  if (!(value instanceof Tensor) || value.dtype !== like.dtype || value.shape.length !== like.shape.length || value.shape.some((d, i) => d !== like.shape[i])) {
+    const got = value instanceof Tensor ? `${value.dtype} ${fmtShape(value.shape)}` : typeof value;
+    throw new Error(`${def.name}: ${what} must be ${like.dtype} ${fmtShape(like.shape)} (like its primal), got ${got}`);
+  }
+}
+
+/** The primal output and what the vjp rule needs, one level below the current trace. */
+function primal(def: Definition, args: Tensor[]): { output: Tensor; saved: unknown } {
+  if (def.kind === 'vjp' && def.rule.forward) {
+    const r = def.rule.forward(...args);
+    checkOutput(def, r?.output, 'forward');
+    return r;
+  }
+  const output = call(def, args);
+  return { output, saved: args };
+}
+
+/** J·t for every argument's tangent (zeros where none). */
+function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], output: Tensor, saved: unknown): Tensor {
+  if (def.kind === 'jvp') {
+    const t = def.rule({ primals, tangents, output });
+    checkOutput(def, t, 'the jvp rule');
+    checkLike(def, t, output, 'the jvp rule\'s tangent');
+    return t;
+  }
+  // J·t = ∇_c ⟨Jᵀc, t⟩, the backward rule being linear in c.
+  const inner = (c: Tensor): Tensor => {
+    const cts = def.rule.backward(saved, c, output);
+    let total: Tensor | null = null;
+    cts.forEach((g, i) => {
+      if (!g || !isFloatDType(primals[i]!.dtype)) return;
+      checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
+      const term = sum(mul(g, tangents[i]!));
+      total = total ? total.add(term) : term;
+    });
+    return total ?? sum(mul(c, 0));
+  };
+  return grad(inner)(zerosLike(output)) as Tensor;
+}
+
+/** The reverse rule of a node: per-argument cotangents from the output's. */
+function reverseRule(def: Definition, primals: Tensor[], output: Tensor, saved: unknown): NodeRule {
+  return (ct, needs) => {
+    if (def.kind === 'vjp') {
+      const cts = def.rule.backward(saved, ct, output);
+      if (!Array.isArray(cts) || cts.length !== primals.length) {
+        throw new Error(`${def.name}: the backward rule must return one cotangent (or null) per argument (${primals.length}), got ${Array.isArray(cts) ? cts.length : typeof cts}`);
+      }
+      return cts.map((g, i) => {
+        checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
+        return needs[i] ? g : null;
+      });
+    }
+    // Jᵀc = ∇ₜ ⟨c, J·t⟩, the jvp rule being linear in t.
+    const wanted = primals.flatMap((p, i) => (needs[i] && isFloatDType(p.dtype) ? [i] : []));
+    if (wanted.length === 0) return primals.map(() => null);
+    const inner = (...ts: Tensor[]): Tensor => {
+      const tangents = primals.map((p, i) => {
+        const k = wanted.indexOf(i);
+        return k >= 0 ? ts[k]! : zerosLike(p);
+      });
+      return sum(mul(ct, tangentOf(def, primals, tangents, output, saved)));
+    };
+    const grads = grad(inner, { argnums: wanted.map((_, k) => k) })(...wanted.map((i) => zerosLike(primals[i]!))) as Tensor[];
+    return primals.map((_, i) => {
+      const k = wanted.indexOf(i);
+      return k >= 0 ? grads[k]! : null;
+    });
+  };
+}
+
+/**
+ * The definition vmap makes of `def` for arguments batched along `bdims` (null: unbatched): its
+ * function, rule and forward are vmapped (outputs and saved values batched at axis 0); its
+ * backward's cotangents come back at each argument's own batch axis, summed over the batch for
+ * an unbatched argument.
+ */
+function batched(def: Definition, values: readonly Tensor[], bdims: readonly (number | null)[], size: number): Definition {
+  const f = vmap(def.f, { inAxes: [...bdims] }) as (...args: Tensor[]) => Tensor;
+  const name = `vmap(${def.name})`;
+  if (def.kind === 'jvp') {
+    const rule = def.rule;
+    const ruleB = vmap((primals: Tensor[], tangents: Tensor[], output: Tensor) => rule({ primals, tangents, output }), { inAxes: [[...bdims], [...bdims], 0] });
+    return { kind: 'jvp', name, f, rule: ({ primals, tangents, output }) => ruleB([...primals], [...tangents], output) as Tensor };
+  }
+  const rule = def.rule;
+  const forward = rule.forward;
+  const perExample = values.map((v, i) => (bdims[i] === null ? v.shape : v.shape.filter((_, d) => d !== bdims[i])));
+  const backward = (saved: unknown, ct: Tensor, output: Tensor): Tensor[] =>
+    rule.backward(saved, ct, output).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
+  const forwardB = forward
+    ? (vmap((...args: Tensor[]) => {
+        const r = forward(...args);
+        const leaves = flattenTree(r?.saved).leaves;
+        if (!leaves.every((x) => x instanceof Tensor)) throw new TypeError(`${def.name}: under vmap, forward's saved values must be tensors (or pytrees of them)`);
+        return r;
+      }, { inAxes: [...bdims] }) as (...args: Tensor[]) => { output: Tensor; saved: unknown })
+    : undefined;
+  // Saved values: the arguments at their own axes (no forward), or batched at 0 by forwardB.
+  const savedAxes = forward ? 0 : [...bdims];
+  const backwardB = vmap(backward, { inAxes: [savedAxes as never, 0, 0] });
+  return {
+    kind: 'vjp', name, f,
+    rule: {
+      forward: forwardB,
+      backward: (saved, ct, output) =>
+        (backwardB(saved, ct, output) as Tensor[]).map((g, i) => {
+          const b = bdims[i];
+          if (b === null || b === undefined) return sum(g, [0]);
+          if (b === 0) return g;
+          const perm = [...Array(g.shape.length).keys()].slice(1);
+          perm.splice(b, 0, 0);
+          return permute(g, perm);
+        }),
+    },
+  };
+}
+
+function call(def: Definition, args: unknown[]): Tensor {
+  checkArgs(def, args);
+  let top: JvpTrace | VjpTrace | BatchTrace | null = null;
+  let other = false;
+  for (const a of args) {
+    const t = a._trace;
+    if (!t) continue;
+    if (!t.active) throw new Error(`${def.name}: a tensor traced by ${t.name} was used after that transformation returned`);
+    if (top && t.level <= top.level) continue;
+    if (t instanceof JvpTrace || t instanceof VjpTrace || t instanceof BatchTrace) {
+      top = t;
+      other = false;
+    } else if (!top || t.level > top.level) {
+      other = true;
+    }
+  }
+  if (other || top === null) {
+    // No transformation of ours at the top: the function runs (jit records its operations).
+    const needsAmbient = isGradEnabled() && args.some((a) => a._node !== null && a._trace === null);
+    if (!needsAmbient) {
+      const out = def.f(...args);
+      checkOutput(def, out, 'the function');
+      return out;
+    }
+    // PyTorch-style recording: one node with the custom rule, the function itself unrecorded.
+    const { output, saved } = withGradMode(false, () => primal(def, args));
+    if (isFloatDType(output.dtype)) {
+      const node = new GradNode('custom', null, args, output, args.map((a) => a._node as GradNode | null));
+      node.rule = reverseRule(def, args, output, saved);
+      output._node = node;
+    }
+    return output;
+  }
+  if (top instanceof BatchTrace) {
+    // vmap: the batched definition one level down, so the rules still apply below it.
+    const trace = top;
+    const unpacked = args.map((a) => trace.unpack(a));
+    const values = unpacked.map(([v]) => v);
+    const out = call(batched(def, values, unpacked.map(([, b]) => b), trace.size), values);
+    return trace.wrap(out, 0);
+  }
+  if (top instanceof JvpTrace) {
+    const unpacked = args.map((a) => top.unpack(a));
+    const primals = unpacked.map(([p]) => p);
+    const { output, saved } = primal(def, primals);
+    if (!isFloatDType(output.dtype)) return output;
+    const tangents = unpacked.map(([p, t]) => t ?? zerosLike(p));
+    const tangent = tangentOf(def, primals, tangents, output, saved);
+    return top.lift(output, tangent, `${def.name}'s output`);
+  }
+  const values = args.map((a) => (a._trace === top ? (top.primal(a) as Tensor) : a));
+  const parents = args.map((a) => top.nodeOf(a));
+  const { output, saved } = primal(def, values);
+  if (!isFloatDType(output.dtype)) return output;
+  const node = new GradNode('custom', null, values, output, parents);
+  node.rule = reverseRule(def, values, output, saved);
+  return top.wrap(output, node);
+}

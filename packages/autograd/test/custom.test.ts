@@ -1,0 +1,95 @@
+// customJvp and customVjp: the rule given is the one every transformation uses, in every order,
+// and a differentiable rule passes the order-2 gradient checks.
+
+import { describe, expect, it } from 'vitest';
+import { checkGrads, customJvp, customVjp, grad, jit, jvp, vjp } from '@scorch/autograd';
+import { type Tensor, exp, logsumexp, randn, randomKey, softmax, sum, tensor } from '@scorch/tensor';
+
+const f64 = { dtype: 'float64' as const };
+const read = async (t: Tensor) => Array.from(await t.data());
+
+/** logsumexp written naively (overflows for large x) with the stable derivative Σ softmax(x)·t as its rule. */
+const naiveLogsumexp = customJvp(
+  (x: Tensor) => exp(x).sum().log(),
+  ({ primals: [x], tangents: [t] }) => sum(softmax(x!).mul(t!)),
+);
+
+describe('customJvp', () => {
+  const x = randn([5], { key: randomKey(1), ...f64 });
+  const t = randn([5], { key: randomKey(2), ...f64 });
+
+  it('a custom-rule logsumexp equals the built-in one in value, jvp and gradient', async () => {
+    expect(await read(naiveLogsumexp(x))).toEqual(await read(exp(x).sum().log()));
+    const [, tangent] = jvp(naiveLogsumexp, [x], [t]);
+    const [, reference] = jvp((y: Tensor) => logsumexp(y), [x], [t]);
+    expect((await read(tangent))[0]).toBeCloseTo((await read(reference))[0]!, 12);
+    const g = await read(grad(naiveLogsumexp)(x) as Tensor);
+    const gRef = await read(grad((y: Tensor) => logsumexp(y))(x) as Tensor);
+    g.forEach((v, i) => expect(v).toBeCloseTo(gRef[i]!, 12));
+  });
+
+  it('passes the order-2 gradient checks in both modes (its rule is differentiable)', async () => {
+    await checkGrads(naiveLogsumexp, [x], { order: 2, modes: ['fwd', 'rev'] });
+  });
+
+  it('a rule deliberately unlike the true derivative is the one used, forward and reverse, and under jit', async () => {
+    // d sin(x) is cos(x); the rule says 2.
+    const wrongSin = customJvp((y: Tensor) => y.sin(), ({ tangents: [dt] }) => dt!.mul(2));
+    const at = tensor([0.3, -1.2], f64);
+    const [, tangent] = jvp(wrongSin, [at], [tensor([1, 1], f64)]);
+    expect(await read(tangent)).toEqual([2, 2]);
+    expect(await read(grad((y: Tensor) => wrongSin(y).sum())(at) as Tensor)).toEqual([2, 2]);
+    expect(await read(jit(grad((y: Tensor) => wrongSin(y).sum()))(at) as Tensor)).toEqual([2, 2]);
+    // Second order through the rule: the rule is linear with slope 2, so its derivative is 0.
+    const second = grad((y: Tensor) => (grad((z: Tensor) => wrongSin(z).sum())(y) as Tensor).sum())(at) as Tensor;
+    expect(await read(second)).toEqual([0, 0]);
+  });
+
+  it('records one node in the PyTorch-style graph, with its rule', async () => {
+    const wrongExp = customJvp((y: Tensor) => y.exp(), ({ tangents: [dt] }) => dt!.mul(-1));
+    const w = tensor([0.5, 1.5], f64);
+    w.requiresGrad = true;
+    wrongExp(w).sum().backward();
+    expect(await read(w.grad!)).toEqual([-1, -1]);
+  });
+});
+
+describe('customVjp', () => {
+  /** The identity whose gradient is clipped to [-1, 1]. */
+  const clipGradient = customVjp((x: Tensor) => x.mul(1), { backward: (_saved, ct) => [ct.maximum(-1).minimum(1)] });
+
+  it('a gradient-clipping identity: the value passes, the gradient is clipped', async () => {
+    const x = tensor([1, 2, 3], f64);
+    const w = tensor([0.5, -4, 7], f64);
+    expect(await read(clipGradient(x))).toEqual([1, 2, 3]);
+    expect(await read(grad((y: Tensor) => clipGradient(y).mul(w).sum())(x) as Tensor)).toEqual([0.5, -1, 1]);
+    const [, pullback] = vjp(clipGradient, x);
+    expect(await read(pullback(tensor([3, -0.25, -9], f64))[0]!)).toEqual([1, -0.25, -1]);
+  });
+
+  it('forward mode uses the rule too (its transpose)', async () => {
+    // backward c ↦ 3c (not 1·c) means J = 3: the tangent comes out tripled.
+    const tripled = customVjp((y: Tensor) => y.mul(1), { backward: (_s, ct) => [ct.mul(3)] });
+    const [, tangent] = jvp(tripled, [tensor([1, 2], f64)], [tensor([1, -1], f64)]);
+    expect(await read(tangent)).toEqual([3, -3]);
+  });
+
+  it('forward saves what backward needs; a differentiable rule passes the order-2 checks', async () => {
+    // sigmoid with the rule σ(1 − σ)·c, saving the output.
+    const sigmoid = customVjp((y: Tensor) => y.sigmoid(), {
+      forward: (y: Tensor) => {
+        const s = y.sigmoid();
+        return { output: s, saved: s };
+      },
+      backward: (s: Tensor, ct) => [ct.mul(s.mul(s.neg().add(1)))],
+    });
+    const x = randn([4], { key: randomKey(3), ...f64 });
+    await checkGrads(sigmoid, [x], { order: 2, modes: ['fwd', 'rev'] });
+  });
+
+  it('says what is wrong with a malformed rule', () => {
+    const bad = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => [ct.sum()] });
+    expect(() => grad((y: Tensor) => bad(y).sum())(tensor([1, 2], f64))).toThrow(/the backward rule's cotangent 0 must be float64 \[2\] \(like its primal\), got float64 \[\]/);
+    expect(() => customVjp((y: Tensor) => y, { backwards: () => [] } as never)).toThrow(/expected a function and \{ backward/);
+  });
+});

@@ -1,0 +1,242 @@
+// vmap: every primitive's batching rule against a loop over the batch (float64 on the CPU), for
+// every way its inputs can be batched (each batched at the front, at the back, or not at all);
+// composition with grad, jvp, jit and custom rules in both orders; the uses it was made for
+// (per-example gradients, jacobian, the ISM trace); and its errors.
+//
+// Tolerances: a batched rule performs the same float64 operations on the same values as the
+// loop, in the same order, so results are equal exactly, except for products, whose batched
+// kernel may block the k-sum differently: those are held to the bound of a k-term float64 dot
+// product, k·2⁻⁵³·Σ|aᵢ||bᵢ| (Higham, Accuracy and Stability, §3.1).
+
+import { describe, expect, it } from 'vitest';
+import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
+import {
+  type Primitive, type PrimitiveParams, type Tensor, apply, exp, matmul, memory, randn, randomKey, stack, sum, tensor, tidy,
+} from '@scorch/tensor';
+import { batchRules } from '../src/vmap.js';
+
+const f64 = { dtype: 'float64' as const };
+const B = 3;
+const read = async (t: Tensor) => Array.from(await t.data());
+
+/** Per-example inputs of one primitive: their shapes, how to make valid values, and the params. */
+interface Case {
+  name: string;
+  prim: Primitive;
+  inputs: { shape: number[]; kind?: 'positive' | 'bool' | { indices: number } }[];
+  params: unknown;
+}
+
+const unary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }], params: {} });
+const binary = (prim: Primitive, kind?: 'positive'): Case => ({ name: prim, prim, inputs: [{ shape: [2, 3], kind }, { shape: [2, 3] }], params: {} });
+
+const CASES: Case[] = [
+  ...(['neg', 'exp', 'sin', 'cos', 'tanh', 'expm1', 'sigmoid', 'reciprocal'] as const).map((p) => unary(p)),
+  ...(['log', 'sqrt', 'log1p'] as const).map((p) => unary(p, 'positive')),
+  ...(['add', 'sub', 'mul', 'div', 'max', 'less', 'lessEqual', 'equal', 'notEqual'] as const).map((p) => binary(p)),
+  binary('pow', 'positive'),
+  { name: 'where', prim: 'where', inputs: [{ shape: [2, 3], kind: 'bool' }, { shape: [2, 3] }, { shape: [2, 3] }], params: {} },
+  { name: 'cast to int32', prim: 'cast', inputs: [{ shape: [4] }], params: { dtype: 'int32' } },
+  { name: 'stopGradient', prim: 'stopGradient', inputs: [{ shape: [4] }], params: {} },
+  { name: 'sum over axis 1', prim: 'sum', inputs: [{ shape: [2, 3, 2] }], params: { axes: [1] } },
+  { name: 'sum over all', prim: 'sum', inputs: [{ shape: [2, 3] }], params: { axes: [0, 1] } },
+  { name: 'reduceMax over axes 0, 2', prim: 'reduceMax', inputs: [{ shape: [2, 3, 2] }], params: { axes: [0, 2] } },
+  { name: 'reshape', prim: 'reshape', inputs: [{ shape: [2, 3] }], params: { shape: [3, 2] } },
+  { name: 'expand', prim: 'expand', inputs: [{ shape: [1, 3] }], params: { shape: [4, 3] } },
+  { name: 'permute', prim: 'permute', inputs: [{ shape: [2, 3, 4] }], params: { perm: [2, 0, 1] } },
+  { name: 'slice', prim: 'slice', inputs: [{ shape: [4, 5] }], params: { starts: [1, 0], ends: [3, 4] } },
+  { name: 'pad', prim: 'pad', inputs: [{ shape: [2, 3] }], params: { before: [1, 0], after: [0, 2] } },
+  { name: 'concat', prim: 'concat', inputs: [{ shape: [2, 3] }, { shape: [1, 3] }], params: { axis: 0 } },
+  { name: 'gather axis 0', prim: 'gather', inputs: [{ shape: [5, 3] }, { shape: [4], kind: { indices: 5 } }], params: { axis: 0 } },
+  { name: 'gather axis 1', prim: 'gather', inputs: [{ shape: [2, 5, 3] }, { shape: [4], kind: { indices: 5 } }], params: { axis: 1 } },
+  { name: 'scatterAdd axis 0', prim: 'scatterAdd', inputs: [{ shape: [4, 3] }, { shape: [4], kind: { indices: 5 } }], params: { axis: 0, size: 5 } },
+  { name: 'scatterAdd axis 1', prim: 'scatterAdd', inputs: [{ shape: [2, 4] }, { shape: [4], kind: { indices: 3 } }], params: { axis: 1, size: 3 } },
+  { name: 'matmul', prim: 'matmul', inputs: [{ shape: [2, 3] }, { shape: [3, 4] }], params: {} },
+  { name: 'batched matmul', prim: 'matmul', inputs: [{ shape: [2, 2, 3] }, { shape: [2, 3, 4] }], params: {} },
+];
+
+/** Batched values of one input: B examples stacked at `axis`. */
+function make(input: Case['inputs'][number], seed: number, batch: number | null): Tensor {
+  const shape = batch === null ? input.shape : [batch, ...input.shape];
+  const x = randn(shape, { key: randomKey(seed), ...f64 });
+  const kind = input.kind;
+  if (kind === 'positive') return x.abs().add(0.5);
+  if (kind === 'bool') return x.greater(0);
+  if (kind && typeof kind === 'object') {
+    // int32 indices in [0, extent), different per example.
+    const data = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i * 7 + seed) % kind.indices);
+    return tensor(data, { dtype: 'int32', shape });
+  }
+  return x;
+}
+
+/** Moves axis 0 of a batched value to `axis`. */
+function placeBatch(x: Tensor, axis: number): Tensor {
+  if (axis === 0) return x;
+  const perm = [...Array(x.rank).keys()].slice(1);
+  perm.splice(axis, 0, 0);
+  return x.permute(perm);
+}
+
+/** Example b of a value batched at `axis`. */
+function example(x: Tensor, axis: number, b: number): Tensor {
+  const starts = x.shape.map((_, i) => (i === axis ? b : 0));
+  const ends = x.shape.map((d, i) => (i === axis ? b + 1 : d));
+  return apply('slice', [x], { starts, ends }).squeeze(axis);
+}
+
+describe('every primitive\'s batching rule equals a loop over the batch', () => {
+  it('covers every primitive with inputs (random and full have none)', () => {
+    const tested = new Set(CASES.map((c) => c.prim));
+    for (const p of Object.keys(batchRules) as Primitive[]) {
+      if (p === 'random' || p === 'full') continue;
+      expect(tested.has(p), p).toBe(true);
+    }
+  });
+
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const n = c.inputs.length;
+      // Each input: batched at the front (0), at the back (-1), or not batched (null); at least one batched.
+      const choices: (number | null)[][] = [[]];
+      for (let i = 0; i < n; i++) {
+        const next: (number | null)[][] = [];
+        for (const prefix of choices) for (const a of [0, -1, null]) next.push([...prefix, a]);
+        choices.splice(0, choices.length, ...next);
+      }
+      for (const axes of choices.filter((a) => a.some((x) => x !== null))) {
+        const args = c.inputs.map((input, i) => {
+          const axis = axes[i]!;
+          if (axis === null) return make(input, 10 + i, null);
+          const batched = make(input, 20 + i, B);
+          return placeBatch(batched, axis === -1 ? input.shape.length : 0);
+        });
+        const f = (...xs: Tensor[]) => apply(c.prim, xs, c.params as PrimitiveParams[Primitive]);
+        const got = vmap(f, { inAxes: axes })(...args) as Tensor;
+        const loop = stack(
+          Array.from({ length: B }, (_, b) =>
+            f(...args.map((x, i) => (axes[i] === null ? x : example(x, axes[i] === -1 ? x.rank - 1 : 0, b)))),
+          ),
+          0,
+        );
+        expect(got.shape, `${c.name} ${JSON.stringify(axes)}`).toEqual(loop.shape);
+        expect(got.dtype).toBe(loop.dtype);
+        const [g, l] = [await read(got), await read(loop)];
+        if (c.prim === 'matmul') {
+          // |batched − loop| ≤ k·2⁻⁵³·Σ|a||b| per element: the loop's product of the absolute values gives the sum.
+          const k = c.inputs[0]!.shape.at(-1)!;
+          const magnitude = await read(vmap((a: Tensor, b: Tensor) => f(a.abs(), b.abs()), { inAxes: axes })(args[0]!, args[1]!) as Tensor);
+          g.forEach((v, i) => expect(Math.abs(v - l[i]!), `${c.name} ${JSON.stringify(axes)} at ${i}`).toBeLessThanOrEqual(k * 2 ** -53 * magnitude[i]!));
+        } else {
+          expect(g, `${c.name} ${JSON.stringify(axes)}`).toEqual(l);
+        }
+      }
+    });
+  }
+});
+
+describe('vmap composes', () => {
+  const w = randn([3, 2], { key: randomKey(1), ...f64 });
+  const xs = randn([5, 3], { key: randomKey(2), ...f64 });
+  const loss = (weights: Tensor, x: Tensor) => sum(exp(matmul(x.reshape([1, 3]), weights).mul(0.5)));
+
+  it('vmap(grad(f)) gives per-example gradients equal to a loop', async () => {
+    const perExample = vmap(grad(loss), { inAxes: [null, 0] })(w, xs) as Tensor;
+    expect(perExample.shape).toEqual([5, 3, 2]);
+    const loop = stack(Array.from({ length: 5 }, (_, b) => grad(loss)(w, example(xs, 0, b)) as Tensor), 0);
+    const [g, l] = [await read(perExample), await read(loop)];
+    g.forEach((v, i) => expect(v).toBeCloseTo(l[i]!, 14));
+  });
+
+  it('grad(vmap(f)) equals the gradient of the summed loop', async () => {
+    const total = (weights: Tensor) => sum(vmap((x: Tensor) => loss(weights, x))(xs) as Tensor);
+    const g = await read(grad(total)(w) as Tensor);
+    const ref = await read(grad((weights: Tensor) => sum(stack(Array.from({ length: 5 }, (_, b) => loss(weights, example(xs, 0, b))), 0)))(w) as Tensor);
+    g.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 14));
+  });
+
+  it('vmap(jvp) and jvp(vmap) agree with the loop', async () => {
+    const f = (x: Tensor) => x.sin().mul(x);
+    const ts = randn([5, 3], { key: randomKey(3), ...f64 });
+    const a = vmap((x: Tensor, t: Tensor) => jvp(f, [x], [t])[1])(xs, ts) as Tensor;
+    const [, b] = jvp((x: Tensor) => vmap(f)(x) as Tensor, [xs], [ts]);
+    const loop = stack(Array.from({ length: 5 }, (_, i) => jvp(f, [example(xs, 0, i)], [example(ts, 0, i)])[1]), 0);
+    expect(await read(a)).toEqual(await read(loop));
+    expect(await read(b)).toEqual(await read(loop));
+  });
+
+  it('jit(vmap(f)) and vmap(jit(f)) equal vmap(f)', async () => {
+    const f = (x: Tensor) => sum(matmul(x.reshape([1, 3]), w).tanh());
+    const plain = await read(vmap(f)(xs) as Tensor);
+    expect(await read(jit(vmap(f))(xs) as Tensor)).toEqual(plain);
+    expect(await read(vmap(jit(f))(xs) as Tensor)).toEqual(plain);
+  });
+
+  it('vmap of vmap maps over two axes', async () => {
+    const grid = randn([2, 4, 3], { key: randomKey(4), ...f64 });
+    const f = (x: Tensor) => x.mul(x).sum();
+    const got = vmap(vmap(f))(grid) as Tensor;
+    expect(got.shape).toEqual([2, 4]);
+    expect(await read(got)).toEqual(await read(grid.mul(grid).sum([2])));
+    // Inner over axis 1 of the outer example, outer over axis 1 of the whole: [4, 2].
+    const swapped = vmap(vmap(f, { inAxes: 0 }), { inAxes: 1 })(grid) as Tensor;
+    expect(swapped.shape).toEqual([4, 2]);
+    expect(await read(swapped)).toEqual(await read(grid.mul(grid).sum([2]).transpose()));
+  });
+
+  it('custom rules survive vmap: grad outside uses the rule, batched', async () => {
+    // d sin(x) is cos(x); the rule says 2.
+    const wrongSin = customJvp((y: Tensor) => y.sin(), ({ tangents: [dt] }) => dt!.mul(2));
+    const g = grad((x: Tensor) => sum(vmap(wrongSin)(x) as Tensor))(xs) as Tensor;
+    expect(await read(g)).toEqual(Array(15).fill(2));
+    const clip = customVjp((y: Tensor) => y, { backward: (_s, ct) => [ct.maximum(-0.5).minimum(0.5)] });
+    const cts = randn([5, 3], { key: randomKey(5), ...f64 });
+    const gv = vmap((x: Tensor, c: Tensor) => grad((y: Tensor) => sum(clip(y).mul(c)))(x))(xs, cts) as Tensor;
+    expect(await read(gv)).toEqual((await read(cts)).map((v) => Math.min(0.5, Math.max(-0.5, v))));
+    // vmap inside grad, with a shared (unbatched) argument: its cotangent is summed over the batch.
+    const scale = tensor([2], f64);
+    const scaled = customVjp((s: Tensor, y: Tensor) => y.mul(s), { backward: ([s, y]: Tensor[], ct) => [sum(ct.mul(y!)).reshape([1]).mul(10), ct.mul(s!)] });
+    const gs = grad((s: Tensor) => sum(vmap((y: Tensor) => scaled(s, y))(xs) as Tensor))(scale) as Tensor;
+    expect((await read(gs))[0]).toBeCloseTo(10 * (await read(sum(xs)))[0]!, 12);
+  });
+});
+
+describe('vmap where it is the natural tool', () => {
+  it('jacobian by vmap over basis vectors equals the loop of jvps', async () => {
+    const f = (x: Tensor) => x.sin().mul(x.sum());
+    const x = randn([4], { key: randomKey(6), ...f64 });
+    for (const mode of ['fwd', 'rev'] as const) {
+      const j = await read(jacobian(f, { mode })(x));
+      const loop: number[] = [];
+      const cols = Array.from({ length: 4 }, (_, k) => jvp(f, [x], [tensor(Array.from({ length: 4 }, (_, i) => (i === k ? 1 : 0)), f64)])[1]);
+      const m = await read(stack(cols, 1));
+      loop.push(...m);
+      j.forEach((v, i) => expect(v).toBeCloseTo(loop[i]!, 14));
+    }
+  });
+});
+
+describe('vmap errors', () => {
+  const x = randn([3, 2], { key: randomKey(7), ...f64 });
+  it('names what is wrong', () => {
+    expect(() => vmap(42 as never)).toThrow(/vmap: expected a function, got number/);
+    expect(() => vmap((a: Tensor) => a, { inAxis: 0 } as never)).toThrow(/vmap: unknown option 'inAxis'; expected one of inAxes, outAxes/);
+    expect(() => vmap((a: Tensor) => a, { inAxes: null })(x)).toThrow(/no argument is batched/);
+    expect(() => vmap((a: Tensor, b: Tensor) => a.add(b))(x, randn([4, 2], { key: randomKey(8), ...f64 }))).toThrow(
+      /batch sizes differ: input leaf 0 \[3,2\] at axis 0 has 3 but input leaf 1 \[4,2\] has 4 at axis 0/,
+    );
+    expect(() => vmap((a: Tensor) => a, { inAxes: [0, 0] })(x)).toThrow(/inAxes has 2 entries but the function was called with 1 arguments/);
+    expect(() => vmap((a: Tensor) => a, { inAxes: 2 })(x)).toThrow(/axis 2, outside \[-2, 1\]/);
+    expect(() => vmap((a: Tensor) => a, { outAxes: null })(x)).toThrow(/output leaf 0 depends on the batch, but its outAxes entry is null/);
+    expect(() => vmap((_a: Tensor) => 3)(x)).toThrow(/must return tensors .* output leaf 0 is number/);
+    expect(() => vmap((a: Tensor) => a.data())(x)).toThrow(/vmap/);
+  });
+
+  it('frees its intermediates under tidy', () => {
+    const before = memory().buffers;
+    const kept = tidy(() => vmap((a: Tensor) => a.exp().mul(a).sum())(x) as Tensor);
+    expect(memory().buffers).toBe(before + 1);
+    kept.dispose();
+    expect(memory().buffers).toBe(before);
+  });
+});

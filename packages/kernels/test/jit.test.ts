@@ -1,0 +1,251 @@
+// jit on WebGPU: traced programs compiled to fused kernels. A fused kernel evaluates the same
+// WGSL expressions as the eager kernels, in the same order, so elementwise fusion must give
+// eager WebGPU's results bit for bit; reductions and matmuls accumulate in other orders and are
+// held to the summation bound of the parity tests. Whole training steps are compared with eager
+// WebGPU; dispatch counts, submits per call, in-place updates, index errors and memory are
+// checked directly.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { jit, valueAndGrad } from '@scorch/autograd';
+import {
+  type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+} from '@scorch/tensor';
+import type { WebGPUHandle } from '@scorch/kernels';
+import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
+import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
+
+let gpu: WebGPUHandle;
+let dev = 'webgpu';
+beforeAll(async () => {
+  gpu = await gpuDevice();
+  dev = gpu.device;
+});
+
+const read = async (t: Tensor) => Array.from(await t.data());
+
+/** Host data in [-2, 2], float32. */
+function data(n: number, rnd: () => number): Float32Array {
+  return Float32Array.from({ length: n }, () => Math.fround(rnd() * 4 - 2));
+}
+
+describe('elementwise fusion equals eager WebGPU bit for bit', () => {
+  // A random chain over a [7,33] value, a [33] row broadcast, a [7,1] column broadcast, a
+  // transposed [33,7] input and a slice of a [9,35] input: every kind of read through index math.
+  type Op = (a: Tensor, b: Tensor) => Tensor;
+  const unary: ((a: Tensor) => Tensor)[] = [
+    (a) => a.neg(), (a) => a.tanh(), (a) => a.sigmoid(), (a) => a.exp(), (a) => a.abs().add(1).log(), (a) => a.abs().sqrt(),
+    (a) => softplus(a), (a) => a.sin(), (a) => a.square(), (a) => a.relu(),
+  ];
+  const binary: Op[] = [
+    (a, b) => a.add(b), (a, b) => a.sub(b), (a, b) => a.mul(b), (a, b) => a.maximum(b), (a, b) => a.minimum(b),
+    (a, b) => a.less(b).cast('float32').mul(a), (a, b) => a.div(b.abs().add(1)),
+  ];
+  for (let trial = 0; trial < 12; trial++) {
+    it(`random chain ${trial}`, async () => {
+      const rnd = hostRandom(hashSeed('jit-chain', trial));
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+      const steps = Array.from({ length: 6 + Math.floor(rnd() * 6) }, () => ({ u: pick(unary), b: pick(binary), operand: Math.floor(rnd() * 5), unaryFirst: rnd() < 0.5 }));
+      const inputs = {
+        x: data(7 * 33, rnd), row: data(33, rnd), col: data(7, rnd), tr: data(33 * 7, rnd), big: data(9 * 35, rnd),
+      };
+      const f = (x: Tensor, row: Tensor, col: Tensor, tr: Tensor, big: Tensor) => {
+        const operands = [row, col, tr.transpose(), big.slice([1, 2], [7, 33]), x.mul(0.5)];
+        let v = x;
+        for (const s of steps) {
+          if (s.unaryFirst) v = s.u(v);
+          v = s.b(v, operands[s.operand]!);
+          // Keep magnitudes bounded so no step overflows into a different special value.
+          v = v.tanh().mul(2);
+        }
+        return v.add(sum(v, 0, true));
+      };
+      const make = () => [
+        tensor(inputs.x, { shape: [7, 33], device: dev }), tensor(inputs.row, { shape: [33], device: dev }),
+        tensor(inputs.col, { shape: [7, 1], device: dev }), tensor(inputs.tr, { shape: [33, 7], device: dev }),
+        tensor(inputs.big, { shape: [9, 35], device: dev }),
+      ] as const;
+      const args = make();
+      const eager = await read(tidy(() => f(...args)));
+      const compiled = jit(f);
+      const fused = await read(compiled(...args));
+      // The column sum is one reduction over 7 values: eager and fused reductions add in
+      // different orders, so the bound is the summation's (7·u·Σ|v|, with |v| ≤ 2 → 28·7·u).
+      const bound = 7 * 2 ** -24 * 14 + ulp(30);
+      const mismatch = firstMismatch(eager, fused, () => bound);
+      expect(mismatch, `chain ${trial} (seed ${RUN_SEED})`).toBeNull();
+      // The chain, the column sum (its prologue) and the final add (its epilogue's reader).
+      expect(compiled.lower(...args).kernels().length).toBeLessThanOrEqual(3);
+    });
+  }
+
+  it('an elementwise chain with no reduction is exact', async () => {
+    const rnd = hostRandom(hashSeed('jit-exact'));
+    const x = tensor(data(1023, rnd), { device: dev });
+    const y = tensor(data(33, rnd), { shape: [33, 1], device: dev });
+    const f = (x: Tensor, y: Tensor) => softplus(x.mul(y)).sub(x.tanh()).div(y.abs().add(1)).exp().sigmoid();
+    const eager = await read(tidy(() => f(x, y)));
+    const compiled = jit(f);
+    expect(firstMismatch(eager, await read(compiled(x, y)), exact)).toBeNull();
+    expect(compiled.lower(x, y).kernels().length).toBe(1);
+  });
+});
+
+describe('reductions and matmuls with fused prologues and epilogues', () => {
+  const cases: [string, number[], number[]][] = [
+    ['skinny N (dot products by row)', [300, 37], [37, 3]],
+    ['skinny M (dot products by column)', [2, 513], [513, 70]],
+    ['tiny K (inline)', [257, 2], [2, 65]],
+    ['tiled', [130, 66], [66, 129]],
+  ];
+  for (const [name, as, bs] of cases) {
+    it(name, async () => {
+      const rnd = hostRandom(hashSeed('jit-mm', name));
+      const a = tensor(data(sizeOf(as), rnd), { shape: as, device: dev });
+      const b = tensor(data(sizeOf(bs), rnd), { shape: bs, device: dev });
+      const bias = tensor(data(bs[1]!, rnd), { device: dev });
+      // Prologue (tanh of A), epilogue (bias, softplus), and a row sum of the result.
+      const f = (a: Tensor, b: Tensor, bias: Tensor) => {
+        const h = softplus(matmul(a.tanh(), b).add(bias));
+        return [h, h.sum(1)];
+      };
+      const [eh, es] = tidy(() => f(a, b, bias));
+      const [jh, js] = jit(f)(a, b, bias);
+      // K products summed in float32 in a different order: ≤ K·u·Σ|a||b| ≤ K·u·K·2 (|tanh| < 1,
+      // |b| ≤ 2), softplus is 1-Lipschitz and adds its ULPs; the row sum adds N·u·Σ|h|.
+      const k = as[1]!;
+      const hBound = 2 * k * k * 2 ** -24 + 8 * ulp(2 * k);
+      expect(firstMismatch(await read(eh!), await read(jh!), () => hBound)).toBeNull();
+      const n = bs[1]!;
+      expect(firstMismatch(await read(es!), await read(js!), () => n * hBound + n * 2 ** -24 * n * (2 * k + 1))).toBeNull();
+    });
+  }
+});
+
+describe('epilogues that read their anchor through reshapes', () => {
+  it('a column sum, reshaped to [1,n] and back, updates a bias in the sum\'s own kernel', async () => {
+    const rnd = hostRandom(hashSeed('jit-reshape-epilogue'));
+    const g = tensor(data(256 * 16, rnd), { shape: [256, 16], device: dev });
+    const b = tensor(data(16, rnd), { device: dev });
+    const f = (g: Tensor, b: Tensor) => b.sub(g.sum(0, true).reshape([16]).mul(0.1));
+    const eager = await read(tidy(() => f(g, b)));
+    const compiled = jit(f);
+    const lowered = compiled.lower(g, b);
+    expect(lowered.kernels().length).toBe(1);
+    // One sum over 256 values per output, in another order: 256·u·Σ|g| (|g| ≤ 2), times 0.1.
+    const bound = 0.1 * 256 * 2 ** -24 * 512 + ulp(4);
+    expect(firstMismatch(eager, await read(compiled(g, b)), () => bound)).toBeNull();
+  });
+});
+
+/** The SSM-VR and DSM training steps of the benchmark: MLP 2→h→h→2 (softplus), Adam, one call. */
+function trainingStep(kind: 'ssm-vr' | 'dsm', device: string, hidden: number, batch: number) {
+  const model = mlpScore({ inputDim: 2, hidden: [hidden, hidden], activation: 'softplus', key: randomKey(0), device } as never);
+  const names = Object.keys(model.params);
+  const x = randn([batch, 2], { key: randomKey(5), device });
+  const state = Object.fromEntries(names.flatMap((n) => [[`m_${n}`, zeros(model.params[n]!.shape, { device })], [`v_${n}`, zeros(model.params[n]!.shape, { device })]]));
+  const step = (params: Record<string, Tensor>, key: RandomKey, lr: Tensor) => {
+    const objective = (...flat: Tensor[]) => {
+      const p = Object.fromEntries(names.map((n, i) => [n, flat[i]!]));
+      return kind === 'ssm-vr'
+        ? slicedScoreMatchingLoss(model.bind(p), x, { key, varianceReduced: true })
+        : denoisingScoreMatchingLoss(model.bind(p), x, { key, sigma: 0.5 });
+    };
+    const [loss, grads] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...names.map((n) => params[n]!)) as [Tensor, Tensor[]];
+    names.forEach((n, i) => {
+      const g = grads[i]!;
+      const m = state[`m_${n}`]!;
+      const v = state[`v_${n}`]!;
+      m.assign(m.mul(0.9).add(g.mul(0.1)));
+      v.assign(v.mul(0.999).add(g.square().mul(0.001)));
+      params[n]!.assign(params[n]!.sub(m.div(v.sqrt().add(1e-8)).mul(lr)));
+    });
+    return loss;
+  };
+  return { model, step, x, state };
+}
+
+describe('training steps', () => {
+  for (const [kind, maxDispatches] of [['ssm-vr', 40], ['dsm', 25]] as const) {
+    it(`${kind}: one submit and at most ${maxDispatches} dispatches per step, the eager step's loss`, async () => {
+      const eager = trainingStep(kind, dev, 128, 1024);
+      const compiled = trainingStep(kind, dev, 128, 1024);
+      const step = jit(compiled.step, { donate: [0] });
+      const lr = tensor(1e-3, { device: dev });
+      for (let i = 0; i < 3; i++) {
+        const key = foldIn(randomKey(1), i);
+        const e = tidy(() => eager.step(eager.model.params, key, lr));
+        const before = { ...gpu.runtime.stats };
+        const j = step(compiled.model.params, key, lr);
+        const after = gpu.runtime.stats;
+        if (i > 0) {
+          expect(after.submits - before.submits).toBe(1);
+          expect(after.dispatches - before.dispatches).toBeLessThanOrEqual(maxDispatches);
+        }
+        const [ev, jv] = [(await e.data())[0]!, (await j.data())[0]!];
+        // The loss is a mean over 1024 examples of sums over 2 (and 128-wide products): summed in
+        // another order, within 1024·u relative (Higham) of the eager value.
+        expect(Math.abs(ev - jv)).toBeLessThanOrEqual(1024 * 2 ** -24 * Math.abs(ev) + 1e-6);
+        e.dispose();
+        j.dispose();
+      }
+      expect(step.traceCount).toBe(1);
+    });
+  }
+
+  it('memory stays flat over 2,000 jitted training steps', async () => {
+    const t = trainingStep('ssm-vr', dev, 16, 64);
+    const step = jit(t.step, { donate: [0] });
+    const lr = tensor(1e-3, { device: dev });
+    step(t.model.params, randomKey(0), lr).dispose();
+    await gpu.runtime.sync();
+    const before = memory();
+    for (let i = 1; i < 2000; i++) step(t.model.params, foldIn(randomKey(2), i), lr).dispose();
+    await gpu.runtime.sync();
+    expect(memory()).toEqual(before);
+  });
+});
+
+describe('updates, random keys and errors', () => {
+  it('assigned arguments and closed-over state are updated, and read back correctly', async () => {
+    const total = zeros([4], { device: dev });
+    const f = jit((p: Tensor, x: Tensor) => {
+      p.assign(p.add(x));
+      total.assign(total.add(p));
+      return p.sum();
+    });
+    const p = tensor([1, 2, 3, 4], { device: dev });
+    for (let i = 0; i < 3; i++) f(p, tensor([1, 1, 1, 1], { device: dev })).dispose();
+    expect(await read(p)).toEqual([4, 5, 6, 7]);
+    expect(await read(total)).toEqual([2 + 3 + 4, 3 + 4 + 5, 4 + 5 + 6, 5 + 6 + 7]);
+  });
+
+  it('random draws take their key every call: the same numbers as eager mode', async () => {
+    const f = (k: RandomKey) => randn([1000], { key: foldIn(k, 3), device: dev }).mul(2);
+    const compiled = jit(f);
+    for (const seed of [1, 2]) {
+      expect(await read(compiled(randomKey(seed)))).toEqual(await read(f(randomKey(seed))));
+    }
+    expect(compiled.traceCount).toBe(1);
+  });
+
+  it('an index computed on the device and out of range fails the next read, as on the CPU', async () => {
+    const f = jit((x: Tensor, i: Tensor) => x.indexSelect(0, i.mul(3).cast('int32')).add(1));
+    const x = tensor([1, 2, 3, 4, 5], { device: dev });
+    const out = f(x, tensor([0, 1, 2], { device: dev }));
+    await expect(out.data()).rejects.toThrow('gather: index 6 is out of range for axis 0 of extent 5 (expected 0 <= index < 5)');
+    expect(await read(f(x, tensor([0, 1], { device: dev })))).toEqual([2, 5]);
+  });
+});
+
+describe('kernels for people who read them', () => {
+  it('every equation of the program is covered by a kernel, each with its WGSL', () => {
+    const [k1, k2] = splitKey(randomKey(3), 2);
+    const w = randn([2, 32], { key: k1, device: dev });
+    const x = randn([64, 2], { key: k2, device: dev });
+    const lowered = jit((w: Tensor, x: Tensor) => softplus(matmul(x, w)).mean()).lower(w, x);
+    const kernels = lowered.kernels();
+    const covered = new Set(kernels.flatMap((k) => k.equations));
+    lowered.program.equations.forEach((_, i) => expect(covered.has(i), `equation ${i}`).toBe(true));
+    for (const k of kernels) expect(k.source).toContain('@compute');
+  });
+});

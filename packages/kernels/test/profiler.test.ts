@@ -1,0 +1,127 @@
+// The profiler on WebGPU. On this suite's adapter (Mesa llvmpipe through OpenGL: no timestamp
+// queries) kernels are replayed alone on snapshots after `fn`: each eager kernel is reported
+// under its primitive with its WGSL kernel's label, each compiled kernel under its name, and
+// profiling changes no value (replays write scratch buffers, never a tensor's). A child process
+// pointed at SwiftShader's Vulkan driver (Chromium's, which scripts/setup.sh installs) checks
+// the timestamp-query path.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { grad, jit } from '@scorch/autograd';
+import { type KernelEvent, type Tensor, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tensor } from '@scorch/tensor';
+import type { WebGPUHandle } from '@scorch/kernels';
+import { gpuDevice } from './helpers.js';
+
+let gpu: WebGPUHandle;
+let dev = 'webgpu';
+beforeAll(async () => {
+  gpu = await gpuDevice();
+  dev = gpu.device;
+});
+
+const f = (x: Tensor, y: Tensor) => sum(exp(matmul(x, y).mul(0.01)), [1]);
+
+describe('profile on WebGPU', () => {
+  it('reports eager kernels under their primitives, with the WGSL kernel, bytes and flops', async () => {
+    const a = randn([128, 64], { key: randomKey(1), device: dev });
+    const b = randn([64, 32], { key: randomKey(2), device: dev });
+    const before = Array.from(await f(a, b).data());
+    const d0 = gpu.runtime.stats.dispatches;
+    const r = await profile(async () => Array.from(await f(a, b).data()));
+    expect(r.value).toEqual(before);
+    const dispatched = gpu.runtime.stats.dispatches - d0;
+    expect(r.events).toHaveLength(dispatched);
+    // The test device poisons every fresh output with NaN bits: those fills go under their own name.
+    const own = r.events.filter((e) => e.name !== 'poison fill');
+    expect(own.map((e) => e.name)).toEqual(['matmul', 'mul', 'exp', 'sum']);
+    expect(r.events.filter((e) => e.name === 'poison fill').every((e) => e.kernel === 'fill' && e.bytes === undefined)).toBe(true);
+    for (const e of r.events) {
+      expect(e.device).toBe(dev);
+      expect(e.timing).toBe(gpu.runtime.device.features.has('timestamp-query') ? 'timestamps' : 'replay');
+      expect(e.kernel).toMatch(/\w/);
+      expect(e.duration).toBeGreaterThanOrEqual(0);
+    }
+    const mm = own[0]!;
+    expect(mm.kernel).toMatch(/^matmul/);
+    expect(mm.flops).toBe(2 * 128 * 32 * 64);
+    expect(mm.bytes).toBe((128 * 64 + 64 * 32 + 128 * 32) * 4);
+    // A 128×32×64 product does measurable work: its replay takes time.
+    expect(mm.duration).toBeGreaterThan(0);
+    expect(r.table()).toMatch(/^matmul \[matmul\S*\]\s+webgpu\s+1\s/m);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('reports compiled kernels under the names lower() gives them, and the values do not change', async () => {
+    const a = randn([128, 64], { key: randomKey(3), device: dev });
+    const b = randn([64, 32], { key: randomKey(4), device: dev });
+    const jf = jit(f);
+    const plain = Array.from(await jf(a, b).data());
+    const r = await profile(async () => Array.from(await jf(a, b).data()));
+    expect(r.value).toEqual(plain);
+    const names = jf.lower(a, b).kernels().map((k) => k.name);
+    expect(r.events.map((e) => e.name).filter((n) => n !== 'poison fill')).toEqual(names);
+    const mm = r.events.find((e) => e.flops !== undefined)!;
+    expect(mm.flops).toBe(2 * 128 * 32 * 64);
+    expect(Array.from(await jf(a, b).data())).toEqual(plain);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('replays accumulating kernels on scratch buffers: gradients through a gather are unchanged', async () => {
+    const x = tensor([1, 2, 3, 4, 5, 6], { device: dev }).reshape([3, 2]);
+    const g = grad((t: Tensor) => sum(indexSelect(t, 0, [2, 0, 2, 2]).mul(t.sum().add(1))));
+    const expected = Array.from(await (g(x) as Tensor).data());
+    const r = await profile(async () => Array.from(await (g(x) as Tensor).data()));
+    expect(r.value).toEqual(expected);
+    expect(r.events.some((e) => e.name === 'scatterAdd')).toBe(true);
+    // The tensor read after the profile still holds the same values.
+    expect(Array.from(await (g(x) as Tensor).data())).toEqual(expected);
+  });
+
+  it('ends with the session: later work is neither profiled nor slowed', async () => {
+    const x = tensor([1, 2, 3], { device: dev });
+    await profile(async () => exp(x).data());
+    expect(profilerSession()).toBeNull();
+    const s0 = gpu.runtime.stats.submits;
+    const y = exp(exp(exp(x)));
+    await y.data();
+    // Three eager kernels, one batch, plus the read: two submits at most.
+    expect(gpu.runtime.stats.submits - s0).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('profile with timestamp queries (SwiftShader)', () => {
+  const icd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = join(here, '..', '..', '..');
+  // scripts/setup.sh installs Chromium (for the playground's browser test), which ships it.
+  const available = existsSync(icd);
+  it.runIf(available || process.env.CI)('times each kernel on the device', () => {
+    expect(available, `${icd} is missing: run scripts/setup.sh (it installs Debian's chromium, which ships SwiftShader)`).toBe(true);
+    const run = spawnSync(process.execPath, [join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'profileKernels.ts')], {
+      cwd: root, encoding: 'utf8', timeout: 240_000,
+      env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+      info: { backend: string }; timestampQuery: boolean; eager: KernelEvent[]; compiled: KernelEvent[]; names: string[];
+      plain: number[]; eagerValue: number[]; compiledValue: number[];
+    };
+    expect(out.info.backend).toBe('vulkan');
+    expect(out.timestampQuery).toBe(true);
+    expect(out.eager.map((e) => e.name)).toEqual(['matmul', 'mul', 'exp', 'sum']);
+    expect(out.compiled.map((e) => e.name)).toEqual(out.names);
+    for (const e of [...out.eager, ...out.compiled]) {
+      expect(e.timing).toBe('timestamps');
+      expect(e.duration).toBeGreaterThan(0);
+    }
+    // Dawn's default rounding of timestamps to 2^16 ns is off: durations have the device's resolution.
+    expect([...out.eager, ...out.compiled].some((e) => Math.round(e.duration * 1e6) % 65536 !== 0)).toBe(true);
+    expect(out.compiledValue).toEqual(out.plain);
+    expect(out.eagerValue).toHaveLength(64);
+  }, 300_000);
+});

@@ -1,0 +1,86 @@
+// Typed arrays of the CPU backend, recycled by size class. A training step or a sampler step
+// makes the same shapes every call, so arrays freed by one call (disposed tensors, the previous
+// values of updated parameters) are exactly the ones the next call needs: after its first call a
+// step allocates nothing, and the garbage collector has nothing to collect.
+//
+// A size class is a dtype and an exact element count. Rounding sizes up (powers of two) would
+// serve more requests from fewer arrays, but the backend then holds more than its tensors use
+// (memory() would report capacity, not tensors), and every consumer would need a subarray view
+// of the right length: a typed-array object made per use, which is the allocation this avoids.
+// Free arrays are not live memory: memory() counts only arrays held by handles and compiled
+// programs. Past `maxFreeBytes` of free arrays, freed arrays are left to the garbage collector.
+
+import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
+
+export interface ArrayPoolStats {
+  /** Free arrays waiting to be reused, and their bytes. */
+  freeArrays: number;
+  freeBytes: number;
+  /** Typed arrays made since the pool was created (requests the pool could not serve). */
+  allocations: number;
+  /** Requests served from the pool. */
+  reuses: number;
+}
+
+const DTYPE_INDEX: Record<DType, number> = { float32: 0, float64: 1, int32: 2, bool: 3 };
+const DTYPE_OF = ['float32', 'float64', 'int32', 'bool'] as const;
+
+function dtypeIndexOf(a: TypedArray): number {
+  return a instanceof Float32Array ? 0 : a instanceof Float64Array ? 1 : a instanceof Int32Array ? 2 : 3;
+}
+
+export class ArrayPool {
+  /** Per dtype: free arrays by length. */
+  private readonly free: Map<number, TypedArray[]>[] = DTYPE_OF.map(() => new Map());
+  private freeArrays = 0;
+  private freeBytes = 0;
+  private allocations = 0;
+  private reuses = 0;
+
+  constructor(readonly maxFreeBytes = 256 * 2 ** 20) {}
+
+  /** An array of `length` elements of `dtype`, with arbitrary contents. */
+  take(dtype: DType, length: number): TypedArray {
+    const list = this.free[DTYPE_INDEX[dtype]]!.get(length);
+    const reused = list?.pop();
+    if (reused) {
+      this.freeArrays--;
+      this.freeBytes -= length * bytesPerElement(dtype);
+      this.reuses++;
+      return reused;
+    }
+    this.allocations++;
+    return allocTyped(dtype, length);
+  }
+
+  /** An array of `length` zeros. */
+  takeZeroed(dtype: DType, length: number): TypedArray {
+    const a = this.take(dtype, length);
+    a.fill(0);
+    return a;
+  }
+
+  /** Returns an array nobody reads any more. */
+  give(array: TypedArray): void {
+    const d = dtypeIndexOf(array);
+    const bytes = array.byteLength;
+    if (this.freeBytes + bytes > this.maxFreeBytes) return;
+    const byLength = this.free[d]!;
+    let list = byLength.get(array.length);
+    if (!list) byLength.set(array.length, (list = []));
+    list.push(array);
+    this.freeArrays++;
+    this.freeBytes += bytes;
+  }
+
+  stats(): ArrayPoolStats {
+    return { freeArrays: this.freeArrays, freeBytes: this.freeBytes, allocations: this.allocations, reuses: this.reuses };
+  }
+
+  /** Drops every free array (to the garbage collector). */
+  clear(): void {
+    for (const m of this.free) m.clear();
+    this.freeArrays = 0;
+    this.freeBytes = 0;
+  }
+}

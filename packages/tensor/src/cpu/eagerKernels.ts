@@ -1,0 +1,223 @@
+// The CPU backend's eager kernels for elementwise ops, casts and reductions: one specialised
+// loop per op, dtypes and layout kind, generated from the expression table (jsCode.ts) and
+// cached, with shapes and strides as arguments so one function serves every shape of its kind.
+// No per-element function calls: the op is written into the loop.
+//
+// Layout kinds of an elementwise operand: dense (row-major, the output's shape: read at the
+// output's index), scalar (a broadcast of one element: read once, before the loop) or strided (a
+// broadcast view read through its strides). Kernels with only dense and scalar operands are one
+// flat loop; others walk the output's axes (after merging axes that every operand steps through
+// contiguously) with one running offset per strided operand.
+//
+// Reductions accumulate in doubles and visit each output's elements in row-major order of the
+// input, the order compiled programs follow too, so a reduction gives the same bits eagerly and
+// under jit. Reduced axes that come last make one loop per output with the accumulator in a
+// local; other patterns walk the input in order, accumulating into a scratch row of doubles.
+
+import type { DType, TypedArray } from '../dtype.js';
+import { type ElementwiseOp, reduceCombineExpression, reduceIdentity } from '../expression.js';
+import type { ReducePrimitive } from '../primitives.js';
+import { stridesOf } from '../shape.js';
+import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
+
+/** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
+export interface EagerOperand {
+  readonly arr: TypedArray;
+  readonly strides: readonly number[] | null;
+  readonly dtype: DType;
+}
+
+type Kind = 'd' | 's' | 'v';
+type FlatKernel = (out: TypedArray, n: number, ...inputs: TypedArray[]) => void;
+type StridedKernel = (out: TypedArray, geometry: readonly number[], ...inputs: TypedArray[]) => void;
+
+const kernels = new Map<string, unknown>();
+
+function cached<F>(key: string, make: () => string): F {
+  let f = kernels.get(key);
+  if (f === undefined) {
+    f = buildFunction<F>(make());
+    kernels.set(key, f);
+  }
+  return f as F;
+}
+
+/** The op applied to loaded operand values a0, a1, ... (stored into `out`, which rounds). */
+function opExpression(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType): string {
+  const args = inputs.map((_, k) => `a${k}`);
+  if (op === 'cast') return jsCast(inputs[0]!.dtype, outDType, args[0]!, false);
+  return jsElementwise(op, inputs[op === 'where' ? 1 : 0]!.dtype, args, false);
+}
+
+/**
+ * The output's axes with every operand's strides, size-1 axes dropped and neighbouring axes
+ * merged where every operand (and the dense output) steps through them contiguously.
+ */
+function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): { extents: number[]; strides: number[][] } {
+  const extents: number[] = [];
+  const out: number[][] = strides.map(() => []);
+  shape.forEach((d, axis) => {
+    if (d === 1) return;
+    const last = extents.length - 1;
+    if (last >= 0 && strides.every((s, k) => out[k]![last] === s[axis]! * d)) {
+      extents[last] = extents[last]! * d;
+      strides.forEach((s, k) => (out[k]![last] = s[axis]!));
+      return;
+    }
+    extents.push(d);
+    strides.forEach((s, k) => out[k]!.push(s[axis]!));
+  });
+  return { extents, strides: out };
+}
+
+/** out = op(inputs) over `shape`; `out` is dense. */
+export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, shape: readonly number[], out: TypedArray): void {
+  const n = out.length;
+  if (n === 0) return;
+  const kinds: Kind[] = inputs.map((x) => (x.strides === null ? 'd' : n === 1 || x.strides.every((s, i) => s === 0 || shape[i] === 1) ? 's' : 'v'));
+  const dtypes = `${inputs.map((x) => x.dtype).join(',')}>${outDType}`;
+  if (!kinds.includes('v')) {
+    const kernel = cached<FlatKernel>(`flat|${op}|${dtypes}|${kinds.join('')}`, () => flatSource(op, inputs, outDType, kinds));
+    switch (inputs.length) {
+      case 1: kernel(out, n, inputs[0]!.arr); return;
+      case 2: kernel(out, n, inputs[0]!.arr, inputs[1]!.arr); return;
+      default: kernel(out, n, inputs[0]!.arr, inputs[1]!.arr, inputs[2]!.arr); return;
+    }
+  }
+  // Strided: dense operands step like the output; scalars are read once.
+  const dense = stridesOf(shape);
+  const viewed = inputs.flatMap((x, k) => (kinds[k] === 'v' ? [x.strides!] : []));
+  const { extents, strides } = collapse(shape, [dense, ...viewed]);
+  const geometry = [...extents, ...strides.slice(1).flat()];
+  const kernel = cached<StridedKernel>(`strided|${op}|${dtypes}|${kinds.join('')}|${extents.length}`, () => stridedSource(op, inputs, outDType, kinds, extents.length));
+  switch (inputs.length) {
+    case 1: kernel(out, geometry, inputs[0]!.arr); return;
+    case 2: kernel(out, geometry, inputs[0]!.arr, inputs[1]!.arr); return;
+    default: kernel(out, geometry, inputs[0]!.arr, inputs[1]!.arr, inputs[2]!.arr); return;
+  }
+}
+
+function flatSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[]): string {
+  const params = inputs.map((_, k) => `x${k}`);
+  const hoisted = kinds.flatMap((kind, k) => (kind === 's' ? [`const a${k} = x${k}[0];`] : []));
+  const loads = kinds.flatMap((kind, k) => (kind === 'd' ? [`const a${k} = x${k}[i];`] : []));
+  return `function ${op}_flat(out, n, ${params.join(', ')}) {
+  ${hoisted.join('\n  ')}
+  for (let i = 0; i < n; i++) {
+    ${loads.join(' ')}
+    out[i] = ${opExpression(op, inputs, outDType)};
+  }
+}`;
+}
+
+function stridedSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[], rank: number): string {
+  const params = inputs.map((_, k) => `x${k}`);
+  const views = inputs.map((_, k) => k).filter((k) => kinds[k] === 'v');
+  const lines: string[] = [];
+  for (let d = 0; d < rank; d++) lines.push(`const d${d} = g[${d}];`);
+  views.forEach((k, j) => {
+    for (let d = 0; d < rank; d++) lines.push(`const t${k}_${d} = g[${rank + j * rank + d}];`);
+  });
+  kinds.forEach((kind, k) => {
+    if (kind === 's') lines.push(`const a${k} = x${k}[0];`);
+  });
+  lines.push('let i = 0;');
+  // One running offset per strided operand and axis: p{k}_{d} starts at its enclosing axis' offset.
+  const loads = kinds.map((kind, k) => (kind === 'd' ? `const a${k} = x${k}[i];` : kind === 'v' ? `const a${k} = x${k}[p${k}_${rank - 1}];` : '')).filter(Boolean);
+  let body = `${loads.join(' ')}\n  out[i] = ${opExpression(op, inputs, outDType)};`;
+  for (let d = rank - 1; d >= 0; d--) {
+    const init = views.map((k) => `, p${k}_${d} = ${d === 0 ? '0' : `p${k}_${d - 1}`}`).join('');
+    const step = views.map((k) => `, p${k}_${d} += t${k}_${d}`).join('');
+    const inner = d === rank - 1 ? ', i++' : '';
+    body = `for (let c${d} = 0${init}; c${d} < d${d}; c${d}++${step}${inner}) {\n  ${body}\n}`;
+  }
+  lines.push(body);
+  return `function ${op}_strided(out, g, ${params.join(', ')}) {\n${lines.join('\n')}\n}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+type RowsKernel = (out: TypedArray, x: TypedArray, outer: number, inner: number) => void;
+type GeneralKernel = (out: TypedArray, x: TypedArray, acc: Float64Array, geometry: readonly number[]) => void;
+
+let scratch = new Float64Array(1024);
+
+/** The reduction's combining step, `acc ⊕ v` in doubles (a sum is not rounded until stored). */
+export function combineJs(op: ReducePrimitive, dtype: DType, acc: string, v: string): string {
+  return renderJs(reduceCombineExpression(op, dtype), [acc, v], false);
+}
+
+/** The accumulator's starting value as JavaScript. */
+export function identityJs(op: ReducePrimitive, dtype: DType): string {
+  return jsLiteral(reduceIdentity(op, dtype), dtype === 'float32' ? 'float64' : dtype);
+}
+
+/** out = op of dense `x` (of `shape`) over sorted `axes`; `out` is dense over the kept axes. */
+export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axes: readonly number[], out: TypedArray): void {
+  const nOut = out.length;
+  if (nOut === 0) return;
+  // Groups of neighbouring axes of one class (size-1 axes dropped): a dense input steps through
+  // each group contiguously.
+  const groups: { reduced: boolean; extent: number }[] = [];
+  shape.forEach((d, axis) => {
+    if (d === 1) return;
+    const reduced = axes.includes(axis);
+    const last = groups[groups.length - 1];
+    if (last && last.reduced === reduced) last.extent *= d;
+    else groups.push({ reduced, extent: d });
+  });
+  const lastKept = groups.map((g) => !g.reduced).lastIndexOf(true);
+  const firstReduced = groups.findIndex((g) => g.reduced);
+  if (firstReduced < 0 || lastKept < firstReduced) {
+    // Kept axes, then reduced ones: one run of the input per output.
+    const inner = firstReduced < 0 ? 1 : groups[firstReduced]!.extent;
+    const kernel = cached<RowsKernel>(`rows|${op}|${dtype}`, () => rowsSource(op, dtype));
+    kernel(out, x, nOut, inner);
+    return;
+  }
+  if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
+  const outStrides: number[] = [];
+  let stride = 1;
+  for (let g = groups.length - 1; g >= 0; g--) {
+    outStrides[g] = groups[g]!.reduced ? 0 : stride;
+    if (!groups[g]!.reduced) stride *= groups[g]!.extent;
+  }
+  const pattern = groups.map((g) => (g.reduced ? 'R' : 'K')).join('');
+  const kernel = cached<GeneralKernel>(`general|${op}|${dtype}|${pattern}`, () => generalSource(op, dtype, pattern));
+  kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides]);
+}
+
+function rowsSource(op: ReducePrimitive, dtype: DType): string {
+  return `function ${op}_rows(out, x, outer, inner) {
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    let acc = ${identityJs(op, dtype)};
+    for (let r = 0; r < inner; r++) {
+      const v = x[i++];
+      acc = ${combineJs(op, dtype, 'acc', 'v')};
+    }
+    out[o] = acc;
+  }
+}`;
+}
+
+function generalSource(op: ReducePrimitive, dtype: DType, pattern: string): string {
+  const rank = pattern.length;
+  const lines = ['const nOut = g[0];'];
+  for (let d = 0; d < rank; d++) lines.push(`const e${d} = g[${1 + d}], s${d} = g[${1 + rank + d}];`);
+  lines.push(`acc.fill(${identityJs(op, dtype)}, 0, nOut);`, 'let i = 0;');
+  // q{d}: the output offset at depth d (kept groups advance it, reduced ones leave it).
+  const q = (d: number): string => {
+    for (let k = d; k >= 0; k--) if (pattern[k] === 'K') return `q${k}`;
+    return '0';
+  };
+  let body = `{ const v = x[i++]; const a = acc[${q(rank - 1)}]; acc[${q(rank - 1)}] = ${combineJs(op, dtype, 'a', 'v')}; }`;
+  for (let d = rank - 1; d >= 0; d--) {
+    body = pattern[d] === 'K'
+      ? `for (let c${d} = 0, q${d} = ${q(d - 1)}; c${d} < e${d}; c${d}++, q${d} += s${d}) {\n  ${body}\n}`
+      : `for (let c${d} = 0; c${d} < e${d}; c${d}++) {\n  ${body}\n}`;
+  }
+  lines.push(body, 'for (let o = 0; o < nOut; o++) out[o] = acc[o];');
+  return `function ${op}_general(out, x, acc, g) {\n${lines.join('\n')}\n}`;
+}

@@ -1,0 +1,81 @@
+// The fusion planner on small programs whose best grouping is known: what is stored, which
+// kernels exist, what becomes an epilogue, and the limit on buffers a value may read.
+
+import { describe, expect, it } from 'vitest';
+import { type Tensor, describePlan, matmul, planFusion, randn, randomKey, splitKey, tensor, traceProgram } from '@scorch/tensor';
+
+/** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
+const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) => (...args: A) =>
+  traceProgram((tracers) => [f(...(tracers as A))].flat(), args, []).program;
+
+const [k1, k2, k3] = splitKey(randomKey(11), 3);
+
+describe('planFusion', () => {
+  it('an elementwise chain with broadcasts is one kernel that stores only the result', () => {
+    const x = randn([8, 5], { key: k1 });
+    const b = randn([5], { key: k2 });
+    const program = makeProgram((x: Tensor, b: Tensor) => x.mul(2).add(b).exp().sub(1).tanh())(x, b);
+    const plan = planFusion(program);
+    expect(describePlan(plan)).toEqual(['elementwise [8,5]×1']);
+    expect([...plan.materialized]).toEqual([program.outputs[0]!.id]);
+  });
+
+  it('bias and activation after a large matmul are its epilogue; the raw product is not stored', () => {
+    const x = randn([64, 32], { key: k1 });
+    const w = randn([32, 16], { key: k2 });
+    const b = randn([16], { key: k3 });
+    const plan = planFusion(makeProgram((x: Tensor, w: Tensor, b: Tensor) => matmul(x, w).add(b).tanh())(x, w, b));
+    expect(describePlan(plan)).toEqual(['matmul matmul [64,16] + epilogue ×1 (result not stored)']);
+  });
+
+  it('a tiny inner dimension is computed inline; a skinny output is a dot-product kernel with a prologue', () => {
+    const x = randn([100, 2], { key: k1 });
+    const w1 = randn([2, 20], { key: k2 });
+    const w2 = randn([20, 2], { key: k3 });
+    const plan = planFusion(makeProgram((x: Tensor, w1: Tensor, w2: Tensor) => matmul(matmul(x, w1).tanh(), w2))(x, w1, w2));
+    // x·w1 (K = 2) and tanh feed the dot kernel's prologue: nothing but the result is stored.
+    expect(describePlan(plan)).toEqual(['dot matmul [100,2]']);
+  });
+
+  it('a mean is a reduction whose division is its epilogue', () => {
+    const x = randn([50, 30], { key: k1 });
+    expect(describePlan(planFusion(makeProgram((x: Tensor) => x.square().mean(0))(x)))).toEqual(['reduce sum [30] + epilogue ×1 (result not stored)']);
+  });
+
+  it('a costly value read by two kernels is stored once; a cheap one is recomputed', () => {
+    const x = randn([40, 40], { key: k1 });
+    const costly = planFusion(makeProgram((x: Tensor) => {
+      const e = x.exp().log1p();
+      return [e.sum(0), e.sum(1)];
+    })(x));
+    expect(describePlan(costly)).toEqual(['elementwise [40,40]×1', 'reduce sum [40]', 'reduce sum [40]']);
+    const cheap = planFusion(makeProgram((x: Tensor) => {
+      const e = x.mul(3);
+      return [e.sum(0), e.sum(1)];
+    })(x));
+    expect(describePlan(cheap)).toEqual(['reduce sum [40]', 'reduce sum [40]']);
+  });
+
+  it('a value reading more buffers than allowed stores part of its computation first', () => {
+    const xs = Array.from({ length: 12 }, (_, i) => tensor([i, i + 1, i + 2]));
+    const program = makeProgram((...t: Tensor[]) => t.reduce((a, b) => a.mul(b).add(1)))(...xs);
+    const unlimited = planFusion(program);
+    expect(describePlan(unlimited)).toEqual(['elementwise [3]×1']);
+    const limited = planFusion(program, { maxReadsPerValue: 5 });
+    // Every stored value now reads at most 5 buffers.
+    for (const id of limited.materialized) {
+      const reads = new Set<number>();
+      const inputs = new Set(program.inputs.map((v) => v.id));
+      const visit = (v: { id: number }): void => {
+        if (inputs.has(v.id) || (limited.materialized.has(v.id) && v.id !== id)) {
+          reads.add(v.id);
+          return;
+        }
+        for (const x of limited.definitions.get(v.id)!.inputs) visit(x);
+      };
+      visit({ id });
+      expect(reads.size, `value ${id}`).toBeLessThanOrEqual(5);
+    }
+    expect(limited.materialized.size).toBeGreaterThan(1);
+  });
+});

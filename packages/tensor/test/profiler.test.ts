@@ -1,0 +1,95 @@
+// The profiler on the CPU: every kernel run is reported once, named by its primitive, with the
+// bytes it moves and a product's flops; the summary, the table and the trace-event JSON agree
+// with the events; misuse is a clear error.
+import { describe, expect, it } from 'vitest';
+import {
+  type Program, add, exp, interpretProgram, matmul, operationCost, profile, profilerSession, randn, randomKey, sum, tensor, traceProgram,
+} from '../src/index.js';
+import { getBackend } from '../src/backend.js';
+
+describe('profile on the CPU', () => {
+  it('reports each kernel with its bytes and a matmul its flops', async () => {
+    const a = randn([8, 16], { key: randomKey(1), dtype: 'float64' });
+    const b = randn([16, 4], { key: randomKey(2), dtype: 'float64' });
+    const r = await profile(() => {
+      const c = matmul(a, b);
+      const d = exp(c);
+      const e = add(d, c);
+      return sum(e).item();
+    });
+    expect(Number.isFinite(r.value)).toBe(true);
+    expect(r.events.map((e) => e.name)).toEqual(['matmul', 'exp', 'add', 'sum']);
+    for (const e of r.events) {
+      expect(e.device).toBe('cpu');
+      expect(e.timing).toBe('host');
+      expect(e.duration).toBeGreaterThanOrEqual(0);
+    }
+    const mm = r.events[0]!;
+    // 8×16 and 16×4 read, 8×4 written, 8 bytes each; 2·m·n·k flops.
+    expect(mm.bytes).toBe((8 * 16 + 16 * 4 + 8 * 4) * 8);
+    expect(mm.flops).toBe(2 * 8 * 4 * 16);
+    expect(r.events[2]!.bytes).toBe(3 * 32 * 8);
+    expect(r.kernels.map((k) => k.name).sort()).toEqual(['add', 'exp', 'matmul', 'sum']);
+    const total = r.kernels.reduce((s, k) => s + k.totalMs, 0);
+    expect(total).toBeCloseTo(r.events.reduce((s, e) => s + e.duration, 0), 9);
+    expect(r.kernels.find((k) => k.name === 'matmul')!.gflops).toBeCloseTo(mm.flops! / (mm.duration * 1e6), 6);
+    expect(r.wallMs).toBeGreaterThanOrEqual(total);
+    const table = r.table().split('\n');
+    expect(table[0]).toMatch(/^kernel\s+device\s+calls\s+total ms\s+mean ms\s+%\s+MB moved\s+GFLOP\/s$/);
+    expect(table).toHaveLength(2 + 4 + 1);
+    expect(table.at(-1)).toMatch(/^4 kernel runs, .* ms in kernels, .* ms wall; timing: host$/);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('counts repeated kernels under one row and sorts rows by total time', async () => {
+    const x = tensor([1, 2, 3, 4]);
+    const r = await profile(() => {
+      let y = x;
+      for (let i = 0; i < 5; i++) y = add(y, x);
+      return y.toArray();
+    });
+    expect(r.value).toEqual([6, 12, 18, 24]);
+    const row = r.kernels.find((k) => k.name === 'add')!;
+    expect(row.calls).toBe(5);
+    expect(row.meanMs).toBeCloseTo(row.totalMs / 5, 12);
+    for (let i = 1; i < r.kernels.length; i++) expect(r.kernels[i - 1]!.totalMs).toBeGreaterThanOrEqual(r.kernels[i]!.totalMs);
+  });
+
+  it('writes trace events Perfetto opens: metadata, then one complete event per kernel in microseconds', async () => {
+    const x = tensor([1, 2, 3]);
+    const r = await profile(() => exp(x).toArray());
+    const trace = JSON.parse(JSON.stringify(r.traceEvents())) as { traceEvents: Record<string, unknown>[]; displayTimeUnit: string };
+    expect(trace.displayTimeUnit).toBe('ms');
+    expect(trace.traceEvents[0]).toMatchObject({ ph: 'M', name: 'thread_name', args: { name: 'cpu' } });
+    const complete = trace.traceEvents.filter((e) => e.ph === 'X');
+    expect(complete).toHaveLength(r.events.length);
+    expect(complete[0]).toMatchObject({ name: 'exp', cat: 'kernel', pid: 1, tid: 1 });
+    expect(complete[0]!.ts).toBe(Math.round(r.events[0]!.start * 1000));
+  });
+
+  it('profiles a program run op by op, and nothing when no profile runs', async () => {
+    const x = tensor([0.5, 1.5]);
+    const traced = traceProgram((t) => [exp(add(t[0]!, t[0]!))], [x], []);
+    const program: Program = traced.program;
+    const compiled = interpretProgram(getBackend('cpu'), program);
+    const r = await profile(() => {
+      const [h] = compiled.run([x._live('test') as never], [], [false]);
+      getBackend('cpu').dispose(h!);
+    });
+    expect(r.events.map((e) => e.name)).toEqual(['add', 'exp']);
+    expect(profilerSession()).toBeNull();
+  });
+
+  it('rejects a non-function and nested profiles, and ends the session when fn throws', async () => {
+    await expect(profile(42 as never)).rejects.toThrow(/profile: expected a function, got number/);
+    await expect(profile(async () => profile(() => 1))).rejects.toThrow(/a profile is already running; profiles do not nest/);
+    await expect(profile(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    expect(profilerSession()).toBeNull();
+  });
+
+  it('charges views no bytes', () => {
+    expect(operationCost('expand', [{ shape: [1, 3], dtype: 'float32' }], { shape: [4, 3], dtype: 'float32' }).bytes).toBe(0);
+    expect(operationCost('reshape', [{ shape: [2, 3], dtype: 'float32' }], { shape: [6], dtype: 'float32' }).bytes).toBe(48);
+  });
+});
