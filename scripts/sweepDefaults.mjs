@@ -7,7 +7,10 @@
 //
 //   node scripts/sweepDefaults.mjs [--data a,b] [--loss a,b] [--seeds 0,1,2] [--backend cpu]
 //                                  [--out DIR] [--json FILE] [--resume] [-- extra train flags]
+//   node scripts/sweepDefaults.mjs --merge a.json,b.json,…   (no runs: one table, later files win)
 //
+// --merge prints one table of the latest run of each (data, objective, seed) across sweep files
+// given oldest first, in the registry's order — for re-measuring only the pairs a change moved.
 // Each run is `nice -n 10` (the table is a measurement; the machine is shared) and goes to
 // DIR/<data>-<loss>-s<seed> (default DIR: a fresh folder under the system's temp directory). The
 // CLI is bundled once, up front, into a snapshot that every run imports, so editing sources while
@@ -24,7 +27,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const shim = join(root, 'packages/cli/bin/scorch.mjs');
 
 function parse(argv) {
-  const opts = { data: undefined, loss: undefined, seeds: [0], backend: 'cpu', out: undefined, json: undefined, resume: false, extra: [] };
+  const opts = { data: undefined, loss: undefined, seeds: [0], backend: 'cpu', out: undefined, json: undefined, resume: false, merge: undefined, extra: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -40,12 +43,23 @@ function parse(argv) {
     else if (a === '--out') opts.out = next();
     else if (a === '--json') opts.json = next();
     else if (a === '--resume') opts.resume = true;
+    else if (a === '--merge') opts.merge = next().split(',');
     else throw new Error(`sweepDefaults: unknown argument '${a}' (see the header of this file)`);
   }
   return opts;
 }
 
 const opts = parse(process.argv.slice(2));
+
+const fmt = (v) => (Math.abs(v) < 1e-3 ? v.toExponential(1) : v.toFixed(4));
+function printTable(rows) {
+  console.log('| data | objective | sampler | seed | MMD² | s.e. | MMD²/s.e. | time (s) |');
+  console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    if (!r.ok) console.log(`| ${r.data} | ${r.loss} | — | ${r.seed} | failed | | | ${r.seconds.toFixed(0)} |`);
+    else console.log(`| ${r.data} | ${r.loss} | ${r.sampler} | ${r.seed} | ${fmt(r.mmd2)} | ${fmt(r.se)} | ${r.ratio.toFixed(1)}${r.ratio > 3 ? ' ✗' : ''} | ${r.seconds.toFixed(0)} |`);
+  }
+}
 
 // Building the bundle is the shim's job: ask it for --help (which rebuilds when stale), then
 // freeze a copy beside it so npm packages still resolve from the CLI's own node_modules.
@@ -63,6 +77,25 @@ const names = (flag) => {
   if (!match) throw new Error(`sweepDefaults: could not read the choices of --${flag} from 'scorch train --help'`);
   return match[1].split(' | ');
 };
+if (opts.merge) {
+  // Runs made with extra train flags are not runs at the defaults: refused, not mixed in.
+  const latest = new Map();
+  for (const file of opts.merge) {
+    const sweep = JSON.parse(readFileSync(file, 'utf8'));
+    if (sweep.extra?.length) throw new Error(`sweepDefaults: ${file} was run with extra flags (${sweep.extra.join(' ')}), not at the defaults`);
+    for (const r of sweep.runs) latest.set(`${r.data}/${r.loss}/${r.seed}`, r);
+  }
+  printTable(orderedByRegistry([...latest.values()]));
+  process.exit(0);
+}
+
+/** Rows in the order of the registry's data sets, then objectives, then seeds (read from --help). */
+function orderedByRegistry(rows) {
+  const data = names('data');
+  const losses = names('loss');
+  return rows.sort((a, b) => data.indexOf(a.data) - data.indexOf(b.data) || losses.indexOf(a.loss) - losses.indexOf(b.loss) || a.seed - b.seed);
+}
+
 const datasets = opts.data ?? names('data');
 const losses = opts.loss ?? names('loss');
 
@@ -106,10 +139,4 @@ for (const data of datasets) {
   }
 }
 
-const fmt = (v) => (Math.abs(v) < 1e-3 ? v.toExponential(1) : v.toFixed(4));
-console.log('| data | objective | sampler | seed | MMD² | s.e. | MMD²/s.e. | time (s) |');
-console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
-for (const r of results) {
-  if (!r.ok) console.log(`| ${r.data} | ${r.loss} | — | ${r.seed} | failed | | | ${r.seconds.toFixed(0)} |`);
-  else console.log(`| ${r.data} | ${r.loss} | ${r.sampler} | ${r.seed} | ${fmt(r.mmd2)} | ${fmt(r.se)} | ${r.ratio.toFixed(1)}${r.ratio > 3 ? ' ✗' : ''} | ${r.seconds.toFixed(0)} |`);
-}
+printTable(results);
