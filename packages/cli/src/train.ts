@@ -24,13 +24,13 @@ const KDE_POINTS = 1000;
 /** Chains whose paths the trajectory plot shows. */
 export const RECORDED_PATHS = 10;
 
-/** Each objective's default training steps (OBJECTIVES[o].steps), grouped: '3000 for ncsn, 1000 for the others'. */
+/** Each objective's default training steps (OBJECTIVES[o].steps), grouped: '3000 for ncsn; 1000 for the others'. */
 function stepsByObjective(): string {
   const byCount = new Map<number, ObjectiveName[]>();
   for (const o of OBJECTIVE_NAMES) byCount.set(OBJECTIVES[o].steps, [...(byCount.get(OBJECTIVES[o].steps) ?? []), o]);
-  const common = byCount.get(DEFAULT_TRAINING_STEPS) ? DEFAULT_TRAINING_STEPS : undefined;
-  const special = [...byCount].filter(([count]) => count !== common).map(([count, losses]) => `${count} for ${losses.join(', ')}`);
-  return [...special, ...(common === undefined ? [] : [`${common} for the others`])].join(', ');
+  const names = (losses: ObjectiveName[]) => (losses.length === 1 ? losses[0]! : `${losses.slice(0, -1).join(', ')} and ${losses.at(-1)}`);
+  const special = [...byCount].filter(([count]) => count !== DEFAULT_TRAINING_STEPS).sort(([a], [b]) => a - b).map(([count, losses]) => `${count} for ${names(losses)}`);
+  return [...special, ...(byCount.has(DEFAULT_TRAINING_STEPS) ? [`${DEFAULT_TRAINING_STEPS} for the others`] : [])].join('; ');
 }
 
 /** KNOWN_HARD_PAIRS in words, pairs of the same reason together: 'dsm on mixture, moons; … — why'. */
@@ -94,7 +94,7 @@ export const TRAIN_SPEC: CommandSpec = {
     `At its defaults every pair of --data and --loss draws samples within 3 standard errors of MMD² of the data (the report's MMD² and s.e.), except these known hard pairs: ${hardPairsText()}.`,
   flags: trainFlags,
   examples: [
-    'scorch train --data moons --loss dsm --steps 2000',
+    'scorch train --data moons --loss ncsn',
     'scorch train --loss vp --sampler ode --out runs/vp-ode',
     'scorch train --backend cpu --steps 200 --out /tmp/quick --force',
   ],

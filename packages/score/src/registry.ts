@@ -216,6 +216,16 @@ export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
   { objectives: ['esm-kde', 'ssm-vr-clean', 'ssm-clean', 'ism-clean'], data: ['mixture', 'mixture3', 'moons', 'swissroll', 'checkerboard', 'rings', 'spirals'], reason: SINGLE_SCALE_LANGEVIN },
   // Measured: 4.7–216 s.e. on these sets; within 3 s.e. on spirals (1.7) and 8gaussians (2.8).
   { objectives: ['dsm'], data: ['mixture', 'mixture3', 'moons', 'swissroll', 'checkerboard', 'rings'], reason: SINGLE_SCALE_LANGEVIN },
+  // Measured: 3.3 s.e. (both: the finite difference changes nothing here), the modes' weights
+  // 0.09–0.15. With 2000 steps 8gaussians came to 2.2 s.e., but the mixture's went from 2.1 and 1.4
+  // to 2.8 and 3.8 and mixture3's SSM-VR from −0.4 to 2.4, so 1000 stays the default.
+  {
+    objectives: ['ssm-vr', 'ssm-fd'],
+    data: ['8gaussians'],
+    reason:
+      "at the threshold: the eight equal modes come out with weights 0.09–0.15 (3.3 s.e.); the ratio moves by 1–2 s.e. with the seed or the training length, " +
+      'and 2000 steps, which bring this pair within 3 s.e., push others above it',
+  },
 ];
 
 /** Why the pair is known to be hard at its defaults (KNOWN_HARD_PAIRS), or undefined if it is not. */
