@@ -134,6 +134,8 @@ describe('--help', () => {
     const train = commandHelp(TRAIN_SPEC);
     expect(train).toMatch(/--steps N\s+optimisation steps \(Adam\)\. Default:\s+the\s+objective's:\s+3000\s+for\s+ncsn;\s+1000\s+for\s+the\s+others\./);
     expect(train).toMatch(/--batch B\s+.*Default: 256\./);
+    // SDE losses sample by Euler–Maruyama, as Song et al. 2021's VP and sub-VP configurations do.
+    expect(train.replace(/\s+/g, ' ')).toContain("em for ve, vp, subvp — ald: Song & Ermon 2019; em: Song et al. 2021's VP and sub-VP configurations.");
     expect(train).toContain('Default: mixture.');
     expect(train).toContain('Default: ssm-vr.');
     expect(train).toContain('Default: auto.');
