@@ -217,7 +217,8 @@ export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
   // Measured: 4.7–216 s.e. on these sets; within 3 s.e. on spirals (1.7) and 8gaussians (2.8).
   { objectives: ['dsm'], data: ['mixture', 'mixture3', 'moons', 'swissroll', 'checkerboard', 'rings'], reason: SINGLE_SCALE_LANGEVIN },
   // Measured: 3.3 s.e. (both: the finite difference changes nothing here), the modes' weights
-  // 0.09–0.15. The same checkpoint resampled (scorch sample --seed 0) came to 1.1 s.e. With 2000
+  // 0.09–0.15. The same checkpoint resampled (scorch sample --seed 0) came to 1.1 s.e.; training
+  // seeds 1 and 2 to 0.8 and 2.4. With 2000
   // steps 8gaussians came to 2.2 s.e., but the mixture's went from 2.1 and 1.4 to 2.8 and 3.8 and
   // mixture3's SSM-VR from −0.4 to 2.4, so 1000 stays the default.
   {
@@ -228,7 +229,8 @@ export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
       'more training steps bring this pair within 3 s.e. but push others above it',
   },
   // Measured at NCSN's 3000 steps: 4.8 s.e. (0.5 at 1000 steps, where moons was 13); the same
-  // checkpoint resampled (scorch sample --seed 0) came to 0.45 s.e., with 200 steps per level 0.45.
+  // checkpoint resampled (scorch sample --seed 0) came to 0.45 s.e., with 200 steps per level 0.45;
+  // training seeds 1 and 2 to 1.8 and 1.4.
   {
     objectives: ['ncsn'],
     data: ['rings'],
