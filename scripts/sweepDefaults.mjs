@@ -68,6 +68,9 @@ if (built.status !== 0) throw new Error(`sweepDefaults: building the CLI failed:
 const snapshot = join(root, 'packages/cli/dist', `sweep-snapshot-${process.pid}.mjs`);
 copyFileSync(join(root, 'packages/cli/dist/scorch.mjs'), snapshot);
 process.on('exit', () => rmSync(snapshot, { force: true }));
+// Stopped by a signal the process does not exit normally: exit, so the snapshot goes too (once
+// the run in progress returns — spawnSync holds the event loop until then).
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 // The registry's names, read from the snapshot's own --help so the sweep and the CLI agree.
 const snapshotUrl = JSON.stringify(pathToFileURL(snapshot).href);
