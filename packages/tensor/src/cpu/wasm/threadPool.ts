@@ -14,6 +14,12 @@
 // Every chunk runs the same wasm code on the same data whoever claims it, and each element of C
 // is computed by one lane from its row of A and column of B alone, so results are bit-identical
 // to a single thread's.
+//
+// Range jobs (Node only: see rangeJobsSupported) use the same claiming for a generated JavaScript
+// function over a range of units, on arrays backed by SharedArrayBuffer (../rangeThreads.ts). The
+// job names its function and arrays by ids in a second shared block; a worker gets each source
+// and each array once, by a message it reads synchronously when it wakes, so a steady-state job
+// posts nothing.
 
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
