@@ -4,11 +4,15 @@
 // an independent path) on 1, 2 and 3 threads, float32 and float64, with broadcast and strided
 // reads; the workers really take part; small kernels start no worker; one thread (and arrays not
 // on SharedArrayBuffer) after setCpuThreads(1); an index error raised inside a chunk is reported
-// as on one thread; memory() counts shared arrays as it counts the others, and nothing leaks.
+// as on one thread; memory() counts shared arrays as it counts the others, and nothing leaks:
+// workers forget arrays this thread lets go, and a process with a pool running still exits.
 //
 // Bit-identity, not a tolerance: each element is computed by the same generated code from the
 // same inputs whichever thread runs its chunk, and no element reads another's result.
 
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey,
@@ -194,5 +198,22 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     } finally {
       setRangeThreadMinElementsForTesting(undefined);
     }
+  });
+
+  it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const root = join(here, '..', '..', '..');
+    const run = spawnSync(process.execPath, ['--expose-gc', join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'rangeThreadsChild.ts')], {
+      cwd: root, encoding: 'utf8', timeout: 120_000,
+    });
+    // Killed by the timeout (status null) would mean the workers kept it alive.
+    expect(run.signal, run.stderr).toBe(null);
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { heldBefore: number; heldAfter: number; workers: number };
+    expect(out.workers).toBe(1);
+    // Twelve runs of two new arrays each (input and output), all sent to the worker.
+    expect(out.heldBefore).toBe(24);
+    // After collection: the last run's two (still reachable) and the final run's two, at most.
+    expect(out.heldAfter).toBeLessThanOrEqual(4);
   });
 });

@@ -30,6 +30,8 @@ const FAILED = 3;
 const WORKER_CHUNKS = 4;
 /** The kind of the published job: 0 a matmul, 1 a range job (a generated function over ranges). */
 const KIND = 5;
+/** Arrays worker 1 holds for range jobs (after its last message): how tests know it forgets. */
+const HELD_ARRAYS = 6;
 const PARAMS = 8;
 /** A range job's parameters: chunks, units per chunk, units in all, participants. */
 const RANGE_PARAMS = 26;
@@ -172,6 +174,7 @@ function start(data) {
           built.set(j.id, new Function('H', '"use strict"; const { ' + Object.keys(H).join(', ') + ' } = H; return ' + j.source + ';')(H));
           if (built.size > ${RANGE_FUNCTION_LIMIT}) built.delete(built.keys().next().value);
         }
+        if (data.id === 1) Atomics.store(ctl, ${HELD_ARRAYS}, arrays.size);
       }
     }
     if (Atomics.load(ctl, ${KIND}) === 1) {
@@ -421,6 +424,11 @@ export class ThreadPool {
       if (this.blocking) Atomics.wait(ctl, DONE, done);
     }
     if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a range chunk failed');
+  }
+
+  /** Arrays the first worker holds for range jobs, as of the last message it read. */
+  get workerArrays(): number {
+    return Atomics.load(this.ctl, HELD_ARRAYS);
   }
 
   /** Chunks the workers (not the calling thread) have computed so far. */

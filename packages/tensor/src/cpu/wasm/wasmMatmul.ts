@@ -200,9 +200,9 @@ export function rangePool(threads: number): ThreadPool | null {
   return rt && rangeJobsSupported() ? getPool(rt, threads) : null;
 }
 
-/** Workers running now and the chunks they have computed (for tests: did threads take part?). */
-export function wasmThreadStats(): { workers: number; workerChunks: number } {
-  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks } : { workers: 0, workerChunks: 0 };
+/** Workers running now, the chunks they have computed, the arrays worker 1 holds (for tests: did threads take part, do they forget?). */
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number } {
+  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays } : { workers: 0, workerChunks: 0, workerArrays: 0 };
 }
 
 /** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */
