@@ -17,11 +17,12 @@ import { rangePool, rangeThreads } from './wasm/wasmMatmul.js';
 /**
  * Elements below which a kernel stays on one thread: 2^16. Measured on the 2-core development
  * machine: a range job costs 1–3 µs when the worker is already awake (8 trivial chunks, back to
- * back), tens of µs when it must be woken from Atomics.wait; a simple elementwise kernel (a
- * multiply-add) takes ~2 ns an element on one thread, so from 2^16 elements (~120 µs) half the
- * work outweighs the cost on a free core. Kernels with transcendentals (~10–30 ns an element)
- * would gain from less, but the threshold is per element count, not per cost. No speedup could be
- * measured on that machine (other work left the process about one core; benchmarks/NOTES.md).
+ * back), 10–20 µs to the worker's first claim when it must be woken from Atomics.wait (medians,
+ * 1 ms idle between jobs); a simple elementwise kernel (a multiply-add) takes ~2 ns an element on
+ * one thread, so from 2^16 elements (~120 µs) half the work outweighs the cost on a free core.
+ * Kernels with transcendentals (~10–30 ns an element) would gain from less, but the threshold is
+ * per element count, not per cost. No speedup could be measured on that machine (other work left
+ * the process about one core; benchmarks/NOTES.md).
  */
 export const RANGE_THREAD_MIN_ELEMENTS = 2 ** 16;
 let minElements = RANGE_THREAD_MIN_ELEMENTS;
