@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineId } from './engines.js';
 import type { GpuPresence, MachineInfo } from './machine.js';
-import type { CaseSpec, Mode, Tolerance, WorkloadId } from './workloads.js';
+import type { CaseSpec, Mode, Tolerance, WorkloadInfo } from './workloads.js';
 
 export const SCHEMA = 'scorch-bench/v1';
 
@@ -83,14 +83,8 @@ export interface CaseResult {
   rows: Row[];
 }
 
-export interface WorkloadRecord {
-  id: WorkloadId;
-  code: string;
-  title: string;
-  unit: string;
-  higherIsBetter: boolean;
-  about: string;
-  value: string;
+/** A workload as a results file records it: what it reports, and the tolerance its check used. */
+export interface WorkloadRecord extends WorkloadInfo {
   tolerance: Tolerance;
 }
 

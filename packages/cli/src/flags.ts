@@ -37,6 +37,7 @@ export const samplerFlags: readonly FlagSpec[] = [
     valueName: 'NAME',
     choices: SAMPLER_NAMES,
     defaultText: `per loss: ${lossesBySampler((fits) => fits[0]!)}`,
+    source: "ald: Song & Ermon 2019; em: Song et al. 2021's VP and sub-VP configurations",
     description: 'langevin: Langevin dynamics; ald: annealed Langevin dynamics; em: reverse-time SDE by Euler–Maruyama; pc: predictor–corrector; ode: probability-flow ODE (adaptive RK45)',
   },
   { name: 'n', kind: 'integer', valueName: 'N', min: 2, default: 1000, description: 'number of samples to draw' },

@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
 import {
-  DATASETS, DATASET_NAMES, type DatasetName, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
+  DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
   type SamplerName, type TrainProgress, adam, buildModel, datasetEntry, describeNoise, makeObjective, modelSpecFor, noiseFor,
-  ruleOfThumbBandwidth, train,
+  knownHardReason, ruleOfThumbBandwidth, train,
 } from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
@@ -24,6 +24,22 @@ const KDE_POINTS = 1000;
 /** Chains whose paths the trajectory plot shows. */
 export const RECORDED_PATHS = 10;
 
+/** Each objective's default training steps (OBJECTIVES[o].steps), grouped: '3000 for ncsn; 1000 for the others'. */
+function stepsByObjective(): string {
+  const byCount = new Map<number, ObjectiveName[]>();
+  for (const o of OBJECTIVE_NAMES) byCount.set(OBJECTIVES[o].steps, [...(byCount.get(OBJECTIVES[o].steps) ?? []), o]);
+  const names = (losses: ObjectiveName[]) => (losses.length === 1 ? losses[0]! : `${losses.slice(0, -1).join(', ')} and ${losses.at(-1)}`);
+  const special = [...byCount].filter(([count]) => count !== DEFAULT_TRAINING_STEPS).sort(([a], [b]) => a - b).map(([count, losses]) => `${count} for ${names(losses)}`);
+  return [...special, ...(byCount.has(DEFAULT_TRAINING_STEPS) ? [`${DEFAULT_TRAINING_STEPS} for the others`] : [])].join('; ');
+}
+
+/** KNOWN_HARD_PAIRS in words, pairs of the same reason together: 'dsm on mixture, moons; … — why'. */
+function hardPairsText(): string {
+  const byReason = new Map<string, string[]>();
+  for (const h of KNOWN_HARD_PAIRS) byReason.set(h.reason, [...(byReason.get(h.reason) ?? []), `${h.objectives.join(', ')} on ${h.data.join(', ')}`]);
+  return [...byReason].map(([reason, groups]) => `${groups.join('; and ')} — ${reason}`).join('. Also ');
+}
+
 const trainFlags: readonly FlagSpec[] = [
   {
     name: 'data', kind: 'choice', valueName: 'NAME', choices: DATASET_NAMES, default: 'mixture',
@@ -33,7 +49,11 @@ const trainFlags: readonly FlagSpec[] = [
     name: 'loss', kind: 'choice', valueName: 'NAME', choices: OBJECTIVE_NAMES, default: 'ssm-vr',
     description: `the training objective — ${OBJECTIVE_NAMES.map((l) => `${l}: ${OBJECTIVES[l].description}`).join('; ')}`,
   },
-  { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 1000, description: 'optimisation steps (Adam)' },
+  {
+    name: 'steps', kind: 'integer', valueName: 'N', min: 1,
+    defaultText: `the objective's: ${stepsByObjective()}`,
+    description: 'optimisation steps (Adam)',
+  },
   { name: 'batch', kind: 'integer', valueName: 'B', min: 2, default: 256, description: 'data points per step (fresh draws every step)' },
   backendFlag,
   seedFlag,
@@ -70,10 +90,11 @@ export const TRAIN_SPEC: CommandSpec = {
   summary: 'train a score model on a 2-D toy data set, then sample from it and write a report',
   details:
     'Trains an MLP score network with the chosen score-matching loss, saves checkpoint.json, draws samples with the sampler that fits the loss, and writes metrics.json (Fisher divergence where the true score is known, MMD², energy distance, mode weights), SVG plots and index.html into --out.\n\n' +
-    `Noise-conditional losses (${lossesOf('levels')}) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (${lossesOf('sde')}) train s(x, t); ${lossesOf('single', 'kde')} train an unconditional s(x) of noised or smoothed data, and ${lossesOf('none')} one of the data itself.`,
+    `Noise-conditional losses (${lossesOf('levels')}) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (${lossesOf('sde')}) train s(x, t); ${lossesOf('single', 'kde')} train an unconditional s(x) of noised or smoothed data, and ${lossesOf('none')} one of the data itself.\n\n` +
+    `At its defaults every pair of --data and --loss draws samples within 3 standard errors of MMD² of the data (the report's MMD² and s.e.), except these known hard pairs: ${hardPairsText()}.`,
   flags: trainFlags,
   examples: [
-    'scorch train --data moons --loss dsm --steps 2000',
+    'scorch train --data moons --loss ncsn',
     'scorch train --loss vp --sampler ode --out runs/vp-ode',
     'scorch train --backend cpu --steps 200 --out /tmp/quick --force',
   ],
@@ -147,7 +168,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   if (sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
     throw new UsageError(`${where}: --sigma-max (${sigmaMaxGiven}) must be larger than --sigma-min (${sigmaMin})`);
   }
-  const steps = values.steps as number;
+  const steps = (values.steps as number | undefined) ?? OBJECTIVES[loss].steps;
   const batch = values.batch as number;
   const seed = values.seed as number;
   const hidden = values.hidden as number[];
@@ -164,6 +185,8 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
   }
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
+  const hard = knownHardReason(data, loss);
+  if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
   io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${steps} steps × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
 
   const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];

@@ -23,7 +23,7 @@ import type { Primitive } from './primitives.js';
 import type { DType } from './dtype.js';
 import { type PrimitiveParams, isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
 import { primitiveDefinition } from './primitiveRegistry.js';
-import { sizeOf, stridesOf } from './shape.js';
+import { shapesEqual, sizeOf, stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -208,7 +208,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   type Access = 'same' | 'linear' | 'other';
   const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, boolean>): void => {
     if (inputIds.has(v.id) || mat.has(v.id)) {
-      const identity = access === 'same' || (access === 'linear' && sameShape(v.shape, root.shape));
+      const identity = access === 'same' || (access === 'linear' && shapesEqual(v.shape, root.shape));
       into.set(v.id, (into.get(v.id) ?? true) && identity);
       return;
     }
@@ -287,7 +287,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
       if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
-      if (anchor.id !== leaf.id || !sameShape(anchor.shape, v.shape)) continue;
+      if (anchor.id !== leaf.id || !shapesEqual(anchor.shape, v.shape)) continue;
       // Everything else it reads is ready before this kernel, or is a value of this kernel's
       // epilogue read at the same coordinates (computed just before it, element by element).
       if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && l.identity))) continue;
@@ -302,8 +302,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (kernel.kind !== 'elementwise') continue;
       const inKernel = leaves.filter((l) => producer.get(l.id) === k);
       if (ready > k || (ready === k && inKernel.some((l) => !l.identity))) continue;
-      if (inKernel.length > 0 && !kernel.segments.some((s) => sameShape(s.shape, v.shape) && inKernel.every((l) => s.roots.some((r) => r.id === l.id)))) continue;
-      const segment = kernel.segments.find((s) => sameShape(s.shape, v.shape));
+      if (inKernel.length > 0 && !kernel.segments.some((s) => shapesEqual(s.shape, v.shape) && inKernel.every((l) => s.roots.some((r) => r.id === l.id)))) continue;
+      const segment = kernel.segments.find((s) => shapesEqual(s.shape, v.shape));
       if (segment) segment.roots.push(v);
       else kernel.segments.push({ shape: v.shape, roots: [v] });
       producer.set(v.id, k);
@@ -353,10 +353,6 @@ function through(eq: Equation, access: 'same' | 'linear' | 'other'): 'same' | 'l
   if (eq.prim === 'reshape') return 'linear';
   if (eq.prim === 'stopGradient' || !(MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim) || eq.prim === 'matmul')) return access;
   return 'other';
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** A strided view of a stored buffer: element (i₀, …) is at offset + Σ iₖ·strides[k]. */

@@ -19,6 +19,8 @@ export * from './tree.js';
 export { operationCost, profile, profilerSession, ProfileSession } from './profiler.js';
 export type { KernelEvent, KernelSummary, KernelTiming, OpCost, ProfileResult } from './profiler.js';
 export * from './fusion.js';
+export { KernelWriterBase } from './kernelWriter.js';
+export type { AxisMap, KernelCoords, KernelLocation, KernelWriterContext, ReadAt } from './kernelWriter.js';
 export * from './expression.js';
 export * from './creation.js';
 export * from './ops.js';

@@ -1,14 +1,13 @@
-// Writing the WGSL of one fused kernel. A KernelWriter evaluates program values at coordinates:
-// a stored value is a load from its buffer; any other is computed from its defining equation,
-// whose inputs are evaluated at coordinates mapped through the movement ops on the way (index
-// arithmetic, no copies). Every value computed is a `let`, and a value asked for twice at the
-// same coordinates is computed once. Shapes, strides and constants are literals: a compiled
-// program runs many times, so the shader compiler may fold every division by a constant.
+// Writing the WGSL of one fused kernel: the WGSL dialect of @scorch/tensor's KernelWriterBase
+// (which evaluates program values at coordinates and is shared with the CPU's JavaScript writer),
+// plus what only WebGPU has: bindings, vec4 lanes, index-error reports and linear-index decoding.
+// Every value computed is a `let`; shapes, strides and constants are literals (u32 `…u`), so the
+// shader compiler may fold every division by a constant.
 
-import type { DType, Equation, PrimitiveParams, ProgramVar } from '@scorch/tensor';
-import { isBinary, isCompare, isUnary, stridesOf } from '@scorch/tensor';
+import type { AxisMap, DType, Equation, KernelCoords, KernelLocation, KernelWriterContext, ProgramVar, ReadAt } from '@scorch/tensor';
+import { KernelWriterBase, shapesEqual } from '@scorch/tensor';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
-import { customCall } from '../wgsl/custom.js';
+import { customCall as wgslCustomCall } from '../wgsl/custom.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
 import { wgslLiteral } from '../wgsl/expression.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
@@ -28,18 +27,12 @@ export function slotKey(s: Slot): string {
 }
 
 /** A stored value: its buffer, and how its elements are laid out in it (in elements). */
-export interface Location {
+export interface Location extends KernelLocation {
   readonly slot: Slot;
-  readonly offset: number;
-  readonly strides: readonly number[];
 }
 
 /** Coordinates of a value: one u32 expression per axis; `linear` when they decode a row-major index. */
-export interface Coords {
-  readonly axes: readonly string[];
-  /** The row-major linear index these coordinates decode (over `shape`), when they do. */
-  readonly linear?: string;
-  readonly shape?: readonly number[];
+export interface Coords extends KernelCoords {
   /** Set when these are one of VECTOR_WIDTH consecutive elements an invocation computes. */
   readonly lane?: Lane;
 }
@@ -78,12 +71,8 @@ export function laneCoords(at0: Coords, axis: number, k: number, aligned: boolea
 
 const COMPONENTS = ['x', 'y', 'z', 'w'];
 
-export interface WriterContext {
-  /** The defining equation of every value computed by the program. */
-  readonly definitions: ReadonlyMap<number, Equation>;
-  /** The location of a stored value (program input or materialised), or null to compute it. */
-  locate(v: ProgramVar): Location | null;
-}
+/** What a WGSL kernel writer knows of the program: definitions, and where stored values live. */
+export type WriterContext = KernelWriterContext<Location>;
 
 interface BindingInfo {
   readonly name: string;
@@ -102,15 +91,9 @@ function vectorKey(slot: Slot, type: WgslScalar): string {
 /** A u32 literal. */
 export const u = (n: number): string => `${n}u`;
 
-export class KernelWriter {
+export class KernelWriter extends KernelWriterBase<Location, Coords> {
+  protected readonly kernelKind = 'compiled kernel';
   private readonly bindings: BindingInfo[] = [];
-  private readonly blocks: string[][] = [[]];
-  private readonly memo: Map<string, string>[] = [new Map()];
-  /** Values known in the current scope by id at given coordinates (e.g. an accumulator). */
-  private readonly known: Map<string, string>[] = [new Map()];
-  private counter = 0;
-  /** Equation indices computed inline (for `program.kernels()`). */
-  readonly covered = new Set<number>();
   /** Bindings (vectorKey) that some access would have read or written as a vector. */
   private readonly vectorWanted = new Set<string>();
   /** Slots (slotKey) written one element at a time. */
@@ -123,10 +106,12 @@ export class KernelWriter {
    * none, which records which bindings would profit (`vectorBindings()`), then again with those.
    */
   constructor(
-    private readonly ctx: WriterContext,
-    private readonly equationIndex: ReadonlyMap<number, number>,
+    ctx: WriterContext,
+    equationIndex: ReadonlyMap<number, number>,
     private readonly vectorSlots: ReadonlySet<string> = new Set(),
-  ) {}
+  ) {
+    super(ctx, equationIndex);
+  }
 
   /**
    * The bindings to declare as vec4 arrays in a second writing: those some access would read or
@@ -170,40 +155,14 @@ export class KernelWriter {
     return reportBadIndex(prim, index, axis, u(extent));
   }
 
-  fresh(prefix = 't'): string {
-    return `${prefix}${this.counter++}`;
-  }
-
-  emit(line: string): void {
-    this.blocks[this.blocks.length - 1]!.push(line);
-  }
-
-  /** Runs `body` in a nested scope (a loop body, a branch); returns the statements it emitted. */
-  scope(body: () => void): string[] {
-    this.blocks.push([]);
-    this.memo.push(new Map(this.memo[this.memo.length - 1]));
-    this.known.push(new Map(this.known[this.known.length - 1]));
+  /** Runs `body` in a nested scope; reshapes decoded inside stay inside. */
+  override scope(body: () => void): string[] {
     this.reshapes.push(new Map(this.reshapes[this.reshapes.length - 1]));
     try {
-      body();
+      return super.scope(body);
     } finally {
-      this.memo.pop();
-      this.known.pop();
       this.reshapes.pop();
     }
-    return this.blocks.pop()!;
-  }
-
-  /** Statements emitted at the top level so far (and clears them). */
-  take(): string[] {
-    const lines = this.blocks[0]!;
-    this.blocks[0] = [];
-    return lines;
-  }
-
-  /** Makes `v` at `coords` read as `expr` in the current scope (an accumulator, a value already computed). */
-  define(v: ProgramVar, coords: Coords, expr: string): void {
-    this.known[this.known.length - 1]!.set(elementKey(v, coords), expr);
   }
 
   /** Row-major coordinates of linear index `index` over `shape` (decoded lazily, divisions by literals). */
@@ -230,23 +189,6 @@ export class KernelWriter {
     }
     for (let d = 0; d < shape.length; d++) axes[d] ??= '0u';
     return { axes, linear: index, shape };
-  }
-
-  /** The element index of `coords` in a stored value. */
-  address(loc: Location, coords: Coords, shape: readonly number[]): string {
-    const rowMajor = stridesOf(shape);
-    const terms: string[] = [];
-    if (coords.linear !== undefined && coords.shape && sameShape(coords.shape, shape) && loc.strides.every((s, i) => s === rowMajor[i] || shape[i] === 1)) {
-      terms.push(coords.linear);
-    } else {
-      coords.axes.forEach((c, i) => {
-        const s = loc.strides[i]!;
-        if (s === 0 || c === '0u' || shape[i] === 1) return;
-        terms.push(s === 1 ? c : `${c} * ${u(s)}`);
-      });
-    }
-    if (loc.offset !== 0) terms.unshift(u(loc.offset));
-    return terms.length ? terms.join(' + ') : '0u';
   }
 
   /**
@@ -302,263 +244,145 @@ export class KernelWriter {
     lanes.forEach((c, k) => this.store(v, c, values[k]!));
   }
 
-  /**
-   * The value of `v` at `coords`, as a WGSL expression (a `let` name or a literal). With
-   * `fromDefinition`, a stored value is computed from its equation instead of loaded (how the
-   * kernel that stores it computes it).
-   */
-  value(v: ProgramVar, coords: Coords, fromDefinition = false): string {
-    const key = elementKey(v, coords);
-    const scopeKnown = this.known[this.known.length - 1]!.get(key);
-    if (scopeKnown !== undefined) return scopeKnown;
-    const memo = this.memo[this.memo.length - 1]!;
-    const hit = fromDefinition ? undefined : memo.get(key);
-    if (hit !== undefined) return hit;
-    const expr = this.compute(v, coords, fromDefinition);
-    if (/^[A-Za-z_]\w*$|^[\d.]+[ui]?$/.test(expr)) {
-      memo.set(key, expr);
-      return expr;
-    }
-    const name = this.fresh();
-    this.emit(`let ${name} = ${expr};`);
-    memo.set(key, name);
-    return name;
+  // ---- the WGSL dialect --------------------------------------------------------------------
+
+  protected index(n: number): string {
+    return u(n);
   }
 
-  private compute(v: ProgramVar, coords: Coords, fromDefinition: boolean): string {
-    const loc = fromDefinition ? null : this.ctx.locate(v);
-    if (loc) {
-      const type = wgslType(v.dtype);
-      const at = this.vectorAddress(loc, coords, v.shape);
-      if (at !== null) {
-        const key = vectorKey(loc.slot, type);
-        if (this.vectorSlots.has(key)) {
-          const name = this.bind(loc.slot, type, 'read');
-          const memo = this.memo[this.memo.length - 1]!;
-          const memoKey = `vector ${name}[${at}]`;
-          let vec = memo.get(memoKey);
-          if (vec === undefined) {
-            vec = this.fresh('v');
-            this.emit(`let ${vec} = ${name}[(${at}) / ${u(VECTOR_WIDTH)}];`);
-            memo.set(memoKey, vec);
-          }
-          return `${vec}.${COMPONENTS[coords.lane!.k]}`;
-        }
-        this.vectorWanted.add(key);
-      }
-      return this.element(this.bind(loc.slot, type, 'read'), this.address(loc, coords, v.shape));
-    }
-    const eq = this.ctx.definitions.get(v.id);
-    if (!eq) throw new Error(`internal: compiled kernel reads a value with no definition and no location`);
-    const index = this.equationIndex.get(v.id);
-    if (index !== undefined) this.covered.add(index);
-    const at = (x: ProgramVar, c: Coords = coords) => this.value(x, c);
-    const p = eq.prim;
-    if (isUnary(p) || isBinary(p) || isCompare(p) || p === 'where') {
-      const args = eq.inputs.map((x) => at(x));
-      const operandType = wgslType(eq.inputs[p === 'where' ? 1 : 0]!.dtype);
-      return ELEMENTWISE_EXPRESSIONS[p as ElementwiseOp](args, operandType);
-    }
-    switch (p) {
-      case 'custom':
-        // Only elementwise definitions are computed inline (fusion.ts); a shader's result is stored.
-        return customCall((eq.params as PrimitiveParams['custom']).name, eq.inputs.map((x) => at(x)));
-      case 'cast':
-        return castExpression(eq.inputs[0]!.dtype, v.dtype, at(eq.inputs[0]!));
-      case 'full':
-        return wgslLiteral((eq.params as PrimitiveParams['full']).value, v.dtype);
-      case 'stopGradient':
-        return at(eq.inputs[0]!);
-      // Movement ops keep lanes together where they can: the lanes' first coordinates are
-      // moved, and each lane is rebuilt from them (so lanes share every other coordinate).
-      case 'reshape': {
-        const x = eq.inputs[0]!;
-        const lane = coords.lane;
-        if (lane && !sameShape(v.shape, x.shape)) {
-          // Consecutive row-major elements stay consecutive when both innermost extents are
-          // multiples of the width and the lanes start at a multiple of it.
-          const a = lastNonUnitAxis(v.shape);
-          const b = lastNonUnitAxis(x.shape);
-          if (lane.aligned && lane.axis === a && b >= 0 && v.shape[a]! % VECTOR_WIDTH === 0 && x.shape[b]! % VECTOR_WIDTH === 0) {
-            const reshapes = this.reshapes[this.reshapes.length - 1]!;
-            const key = `${v.id}@${lane.at0.axes.join(',')}#${lane.at0.linear ?? ''}`;
-            let at0 = reshapes.get(key);
-            if (!at0) {
-              at0 = this.reshapeCoords(lane.at0, v.shape, x.shape);
-              reshapes.set(key, at0);
-            }
-            return at(x, laneCoords(at0, b, lane.k, true));
-          }
-        }
-        return at(x, this.reshapeCoords(coords, v.shape, x.shape));
-      }
-      case 'expand': {
-        const x = eq.inputs[0]!;
-        const move = (c: Coords): Coords => ({ axes: c.axes.map((a, i) => (x.shape[i] === 1 ? '0u' : a)) });
-        const lane = coords.lane;
-        // Broadcast along the lanes' axis: every lane reads the same element (read once).
-        if (lane && x.shape[lane.axis] !== 1) return at(x, laneCoords(move(lane.at0), lane.axis, lane.k, lane.aligned));
-        return at(x, move(coords));
-      }
-      case 'permute': {
-        const { perm } = eq.params as PrimitiveParams['permute'];
-        const move = (c: Coords): Coords => {
-          const axes = new Array<string>(perm.length);
-          perm.forEach((src, i) => (axes[src] = c.axes[i]!));
-          return { axes };
-        };
-        const lane = coords.lane;
-        if (lane) return at(eq.inputs[0]!, laneCoords(move(lane.at0), perm[lane.axis]!, lane.k, lane.aligned));
-        return at(eq.inputs[0]!, move(coords));
-      }
-      case 'slice': {
-        const { starts } = eq.params as PrimitiveParams['slice'];
-        const move = (c: Coords): Coords => ({ axes: c.axes.map((a, i) => (starts[i] ? `(${a} + ${u(starts[i]!)})` : a)) });
-        const lane = coords.lane;
-        if (lane) return at(eq.inputs[0]!, laneCoords(move(lane.at0), lane.axis, lane.k, lane.aligned && (starts[lane.axis] ?? 0) % VECTOR_WIDTH === 0));
-        return at(eq.inputs[0]!, move(coords));
-      }
-      case 'pad': {
-        const { before } = eq.params as PrimitiveParams['pad'];
-        const x = eq.inputs[0]!;
-        const inner = coords.axes.map((c, i) => (before[i] ? `(${c} - ${u(before[i]!)})` : c));
-        // Unsigned wrap-around makes a coordinate before the window huge: one test per axis.
-        const inside = inner.map((c, i) => `${c} < ${u(x.shape[i]!)}`).filter((_, i) => x.shape[i] !== v.shape[i]);
-        return this.guarded(v.dtype, inside.join(' && ') || 'true', () => at(x, { axes: inner }));
-      }
-      case 'concat': {
-        const { axis } = eq.params as PrimitiveParams['concat'];
-        const result = this.fresh('cat');
-        this.emit(`var ${result}: ${wgslType(v.dtype)};`);
-        let start = 0;
-        const branches: string[] = [];
-        eq.inputs.forEach((x, k) => {
-          const local = start ? `(${coords.axes[axis]} - ${u(start)})` : coords.axes[axis]!;
-          const lines = this.scope(() => {
-            const val = at(x, { axes: coords.axes.map((c, i) => (i === axis ? local : c)) });
-            this.emit(`${result} = ${val};`);
-          });
-          const end = start + x.shape[axis]!;
-          const cond = k === eq.inputs.length - 1 ? '' : `if (${coords.axes[axis]} < ${u(end)}) `;
-          branches.push(`${k > 0 ? 'else ' : ''}${cond}{\n    ${lines.join('\n    ')}\n  }`);
-          start = end;
-        });
-        this.emit(branches.join(' '));
-        return result;
-      }
-      case 'gather': {
-        const { axis } = eq.params as PrimitiveParams['gather'];
-        const [x, idx] = eq.inputs as [ProgramVar, ProgramVar];
-        const index = at(idx, { axes: [coords.axes[axis]!] });
-        const row = this.fresh('row');
-        this.emit(`let ${row} = u32(${index});`);
-        const extent = x.shape[axis]!;
-        // Out of range: report it (the next read throws the CPU's error) and yield NaN (0).
-        return this.guarded(v.dtype, `${row} < ${u(extent)}`, () => at(x, { axes: coords.axes.map((c, i) => (i === axis ? row : c)) }), true, this.reportBadIndex('gather', index, axis, extent));
-      }
-      case 'matmul': {
-        const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
-        const r = v.shape.length;
-        const k = a.shape[r - 1]!;
-        const batch = coords.axes.slice(0, r - 2);
-        // Lanes along the output's columns: the same row of `a` (one read), consecutive columns of `b`.
-        const lane = coords.lane?.axis === r - 1 ? coords.lane : undefined;
-        const terms: string[] = [];
-        for (let i = 0; i < k; i++) {
-          const ai = at(a, { axes: [...batch, coords.axes[r - 2]!, u(i)] });
-          const bi = lane
-            ? at(b, laneCoords({ axes: [...lane.at0.axes.slice(0, r - 2), u(i), lane.at0.axes[r - 1]!] }, r - 1, lane.k, lane.aligned))
-            : at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
-          terms.push(`${ai} * ${bi}`);
-        }
-        if (terms.length === 0) return '0.0';
-        // Left to right, as the CPU accumulates.
-        return terms.reduce((acc, t, i) => (i === 0 ? t : `(${acc} + ${t})`), '');
-      }
-    }
-    throw new Error(`internal: '${p}' cannot be computed inline in a compiled kernel`);
+  protected declare(name: string, expr: string): string {
+    return `let ${name} = ${expr};`;
   }
 
-  /** `cond ? value() : 0` (NaN for floats out of a gather's range) with `value` evaluated in a branch. */
-  private guarded(dtype: DType, cond: string, value: () => string, nanOutside = false, otherwise = ''): string {
+  protected declareVariable(name: string, dtype: DType, init?: string): string {
+    return `var ${name}: ${wgslType(dtype)}${init === undefined ? '' : ` = ${init}`};`;
+  }
+
+  protected isSimple(expr: string): boolean {
+    return /^[A-Za-z_]\w*$|^[\d.]+[ui]?$/.test(expr);
+  }
+
+  protected quotient(expr: string, n: number): string {
+    return `(${expr} / ${u(n)})`;
+  }
+
+  /** Unsigned wrap-around makes a coordinate moved below 0 huge: one test. */
+  protected inRange(c: string, extent: number): string {
+    return `${c} < ${u(extent)}`;
+  }
+
+  protected block(lines: readonly string[]): string {
+    return `{\n    ${lines.join('\n    ')}\n  }`;
+  }
+
+  protected zero(dtype: DType): string {
     const t = wgslType(dtype);
-    const zero = t === 'f32' ? (nanOutside ? 'sc_nan()' : '0.0') : t === 'i32' ? 'i32(0)' : '0u';
-    const result = this.fresh('g');
-    this.emit(`var ${result}: ${t} = ${zero};`);
-    const lines = this.scope(() => this.emit(`${result} = ${value()};`));
-    this.emit(`if (${cond}) {\n    ${lines.join('\n    ')}\n  }${otherwise ? ` else { ${otherwise} }` : ''}`);
-    return result;
+    return t === 'f32' ? '0.0' : t === 'i32' ? 'i32(0)' : '0u';
   }
 
-  /** Coordinates in `inShape` of the element at `coords` of its reshape to `outShape`. */
-  reshapeCoords(coords: Coords, outShape: readonly number[], inShape: readonly number[]): Coords {
-    if (sameShape(outShape, inShape)) return coords;
-    const linear = coords.linear !== undefined && coords.shape && sameShape(coords.shape, outShape) ? coords.linear : undefined;
-    // Pair groups of axes with equal products; only size-1 axes are skipped.
-    const outAxes = outShape.map((d, i) => i).filter((i) => outShape[i] !== 1);
-    const inAxes = inShape.map((d, i) => i).filter((i) => inShape[i] !== 1);
-    const result = inShape.map(() => '0u');
-    let i = 0;
-    let j = 0;
-    while (i < outAxes.length || j < inAxes.length) {
-      const og = [outAxes[i++]!];
-      const ig = [inAxes[j++]!];
-      let po = outShape[og[0]!]!;
-      let pi = inShape[ig[0]!]!;
-      while (po !== pi) {
-        if (po < pi) {
-          og.push(outAxes[i++]!);
-          po *= outShape[og[og.length - 1]!]!;
-        } else {
-          ig.push(inAxes[j++]!);
-          pi *= inShape[ig[ig.length - 1]!]!;
+  protected literal(value: number, dtype: DType): string {
+    return wgslLiteral(value, dtype);
+  }
+
+  // ---- the WGSL leaves ---------------------------------------------------------------------
+
+  /** A load; one vec4 load shared by the lanes when they are an aligned vector of a vec4 binding. */
+  protected load(v: ProgramVar, loc: Location, coords: Coords): string {
+    const type = wgslType(v.dtype);
+    const at = this.vectorAddress(loc, coords, v.shape);
+    if (at !== null) {
+      const key = vectorKey(loc.slot, type);
+      if (this.vectorSlots.has(key)) {
+        const name = this.bind(loc.slot, type, 'read');
+        const memo = this.memo;
+        const memoKey = `vector ${name}[${at}]`;
+        let vec = memo.get(memoKey);
+        if (vec === undefined) {
+          vec = this.fresh('v');
+          this.emit(`let ${vec} = ${name}[(${at}) / ${u(VECTOR_WIDTH)}];`);
+          memo.set(memoKey, vec);
         }
+        return `${vec}.${COMPONENTS[coords.lane!.k]}`;
       }
-      if (og.length === 1 && ig.length === 1) {
-        result[ig[0]!] = coords.axes[og[0]!]!;
-        continue;
-      }
-      // Linearise the group's output coordinates, then decode them over the input axes.
-      let lin: string;
-      if (og.length === outAxes.length && ig.length === inAxes.length && linear !== undefined) lin = linear;
-      else {
-        const terms: string[] = [];
-        let stride = 1;
-        for (let k = og.length - 1; k >= 0; k--) {
-          const c = coords.axes[og[k]!]!;
-          terms.unshift(stride === 1 ? c : `${c} * ${u(stride)}`);
-          stride *= outShape[og[k]!]!;
+      this.vectorWanted.add(key);
+    }
+    return this.element(this.bind(loc.slot, type, 'read'), this.address(loc, coords, v.shape));
+  }
+
+  protected elementwise(op: ElementwiseOp, dtype: DType, args: readonly string[]): string {
+    return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype));
+  }
+
+  protected cast(from: DType, to: DType, x: string): string {
+    return castExpression(from, to, x);
+  }
+
+  protected customCall(name: string, args: readonly string[]): string {
+    return wgslCustomCall(name, args as string[]);
+  }
+
+  /** Out of range: report it (the next read throws the CPU's error) and yield NaN (0). */
+  protected gather(v: ProgramVar, index: string, axis: number, extent: number, read: (row: string) => string): string {
+    const row = this.fresh('row');
+    this.emit(`let ${row} = u32(${index});`);
+    const outside = wgslType(v.dtype) === 'f32' ? 'sc_nan()' : this.zero(v.dtype);
+    return this.guarded(v.dtype, outside, `${row} < ${u(extent)}`, () => read(row), this.reportBadIndex('gather', index, axis, extent));
+  }
+
+  /** A short contraction, its products summed left to right as the CPU accumulates. */
+  protected matmul(v: ProgramVar, eq: Equation, coords: Coords, at: ReadAt<Coords>): string {
+    const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
+    const r = v.shape.length;
+    const k = a.shape[r - 1]!;
+    const batch = coords.axes.slice(0, r - 2);
+    // Lanes along the output's columns: the same row of `a` (one read), consecutive columns of `b`.
+    const lane = coords.lane?.axis === r - 1 ? coords.lane : undefined;
+    const terms: string[] = [];
+    for (let i = 0; i < k; i++) {
+      const ai = at(a, { axes: [...batch, coords.axes[r - 2]!, u(i)] });
+      const bi = lane
+        ? at(b, laneCoords({ axes: [...lane.at0.axes.slice(0, r - 2), u(i), lane.at0.axes[r - 1]!] }, r - 1, lane.k, lane.aligned))
+        : at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
+      terms.push(`${ai} * ${bi}`);
+    }
+    if (terms.length === 0) return '0.0';
+    return terms.reduce((acc, t, i) => (i === 0 ? t : `(${acc} + ${t})`), '');
+  }
+
+  // Movement ops keep lanes together where they can: the lanes' first coordinates are moved, and
+  // each lane is rebuilt from them (so lanes share every other coordinate).
+
+  protected override moveCoords(coords: Coords, move: (c: Coords) => Coords, map: AxisMap): Coords {
+    const lane = coords.lane;
+    const axis = lane ? map.axis(lane.axis) : null;
+    if (!lane || axis === null) return move(coords);
+    const aligned = lane.aligned && (map.shift?.(lane.axis) ?? 0) % VECTOR_WIDTH === 0;
+    return laneCoords(move(lane.at0), axis, lane.k, aligned);
+  }
+
+  protected override reshapeInput(v: ProgramVar, x: ProgramVar, coords: Coords): Coords {
+    const lane = coords.lane;
+    if (lane && !shapesEqual(v.shape, x.shape)) {
+      // Consecutive row-major elements stay consecutive when both innermost extents are
+      // multiples of the width and the lanes start at a multiple of it.
+      const a = lastNonUnitAxis(v.shape);
+      const b = lastNonUnitAxis(x.shape);
+      if (lane.aligned && lane.axis === a && b >= 0 && v.shape[a]! % VECTOR_WIDTH === 0 && x.shape[b]! % VECTOR_WIDTH === 0) {
+        const reshapes = this.reshapes[this.reshapes.length - 1]!;
+        const key = `${v.id}@${lane.at0.axes.join(',')}#${lane.at0.linear ?? ''}`;
+        let at0 = reshapes.get(key);
+        if (!at0) {
+          at0 = this.reshapeCoords(lane.at0, v.shape, x.shape);
+          reshapes.set(key, at0);
         }
-        lin = this.fresh('l');
-        this.emit(`let ${lin} = ${terms.join(' + ')};`);
-      }
-      let inner = 1;
-      for (let k = ig.length - 1; k >= 0; k--) {
-        const d = inShape[ig[k]!]!;
-        const div = inner === 1 ? lin : `(${lin} / ${u(inner)})`;
-        result[ig[k]!] = k === 0 ? div : `(${div} % ${u(d)})`;
-        inner *= d;
+        return laneCoords(at0, b, lane.k, true);
       }
     }
-    return linear !== undefined && inAxes.length > 0 ? { axes: result, linear, shape: inShape } : { axes: result };
+    return super.reshapeInput(v, x, coords);
   }
 
   /** The WGSL math functions the given code calls. */
   static prelude(code: string): string {
     return mathPrelude(code);
   }
-}
-
-/**
- * Which element of `v` coordinates name, as a memo key: by the row-major linear index when the
- * coordinates carry it for v's shape (so a value reached through reshapes that return to its
- * shape is recognised as the same element), else by the coordinate expressions.
- */
-function elementKey(v: ProgramVar, coords: Coords): string {
-  if (coords.linear !== undefined && coords.shape && sameShape(coords.shape, v.shape)) return `${v.id}#${coords.linear}`;
-  return `${v.id}@${coords.axes.join(',')}`;
-}
-
-export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }

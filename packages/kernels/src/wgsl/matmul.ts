@@ -20,6 +20,21 @@ function guardedVec4Load(buffer: string, base: string, first: string, stride: st
 }
 
 /**
+ * WGSL lines that set `aBase` and `bBase`, the element offsets of batch entry `batchIndex` in A
+ * and B, from the collapsed batch axes and each operand's strides along them.
+ */
+function batchOffsetLines(u: UniformBlock, batch: { shape: readonly number[]; strides: readonly (readonly number[])[] }, aOffset: number, bOffset: number): string[] {
+  const lines = ['var brem = batchIndex;', `var aBase = ${u.u32(aOffset)};`, `var bBase = ${u.u32(bOffset)};`];
+  for (let d = batch.shape.length - 1; d >= 0; d--) {
+    const e = u.u32(batch.shape[d]!);
+    const coord = d === 0 ? 'brem' : `(brem % ${e})`;
+    lines.push(`aBase = aBase + ${coord} * ${u.u32(batch.strides[0]![d]!)}; bBase = bBase + ${coord} * ${u.u32(batch.strides[1]![d]!)};`);
+    if (d > 0) lines.push(`brem = brem / ${e};`);
+  }
+  return lines;
+}
+
+/**
  * Staging loop of a k-major panel of vec4 groups: thread `lid` fills entries lid, lid + threads,
  * … of `tile`; entry e holds 4 consecutive rows (A) or columns (B) starting at `first` + 4·(e mod
  * lineVecs) of panel line k0 + e / lineVecs, zero past the matrix edges.
@@ -129,13 +144,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   const uK = u.u32(K);
   const batchStart = u.u32(p.batchStart);
   // Batch coordinates → operand offsets (C is contiguous: batch index · M·N).
-  const batchLines = ['var brem = batchIndex;', `var aBase = ${u.u32(p.a.offset)};`, `var bBase = ${u.u32(p.b.offset)};`];
-  for (let d = batch.shape.length - 1; d >= 0; d--) {
-    const e = u.u32(batch.shape[d]!);
-    const coord = d === 0 ? 'brem' : `(brem % ${e})`;
-    batchLines.push(`aBase = aBase + ${coord} * ${u.u32(batch.strides[0]![d]!)}; bBase = bBase + ${coord} * ${u.u32(batch.strides[1]![d]!)};`);
-    if (d > 0) batchLines.push(`brem = brem / ${e};`);
-  }
+  const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
   const sAm = u.u32(p.a.strides[rank - 2]!);
   const sAk = u.u32(p.a.strides[rank - 1]!);
   const sBk = u.u32(p.b.strides[rank - 2]!);
@@ -336,13 +345,7 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   const lastGroup = u.u32(Math.ceil(N / 4) - 1);
   const batchStart = u.u32(p.batchStart);
   // Element offsets of this batch entry (multiples of 4, so /4 gives vec4 indices).
-  const batchLines = ['var brem = batchIndex;', `var aBase = ${u.u32(p.a.offset)};`, `var bBase = ${u.u32(p.b.offset)};`];
-  for (let d = batch.shape.length - 1; d >= 0; d--) {
-    const e = u.u32(batch.shape[d]!);
-    const coord = d === 0 ? 'brem' : `(brem % ${e})`;
-    batchLines.push(`aBase = aBase + ${coord} * ${u.u32(batch.strides[0]![d]!)}; bBase = bBase + ${coord} * ${u.u32(batch.strides[1]![d]!)};`);
-    if (d > 0) batchLines.push(`brem = brem / ${e};`);
-  }
+  const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
   // Strides in vec4 units along the non-vectorised axis of each operand.
   const aOuter4 = u.u32(p.axes.a === 'k' ? p.a.strides[rank - 2]! / 4 : p.a.strides[rank - 1]! / 4);
   const bOuter4 = u.u32(p.axes.b === 'n' ? p.b.strides[rank - 2]! / 4 : p.b.strides[rank - 1]! / 4);
