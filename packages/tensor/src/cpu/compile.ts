@@ -312,7 +312,7 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
 }
 
 /**
- * One generated function per segment, over a range [start, end) of its units (see forRange), so
+ * One generated function per segment, over a range [start, end) of its units (JsWriter.forRange), so
  * a large segment can split across threads (rangeThreads.ts); segments run one after another.
  */
 function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
@@ -320,7 +320,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   const equations = new Set<number>();
   const parts = segments.map((s, k) => {
     const w = newWriter(ctx);
-    const { lines, units } = forRange(w, s.shape, (coords) => {
+    const { lines, units } = w.forRange(s.shape, (coords) => {
       for (const root of s.roots) writeRoot(w, ctx, root, coords);
     });
     for (const i of w.covered) equations.add(i);
@@ -336,36 +336,6 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
       for (const p of parts) runRange(p.kernel, p.bound.arrays(slots));
     },
   };
-}
-
-/**
- * JsWriter.forEach over units [start, end) of `shape` in row-major order: a unit is an element
- * when the body reads every value at the element's own row-major index (one flat loop), else a
- * row of the outermost axis of extent above 1 (one loop per such axis, the outermost ranged).
- */
-function forRange(w: JsWriter, shape: readonly number[], body: (coords: JsCoords) => void): { lines: string[]; units: number } {
-  const n = sizeOf(shape);
-  if (n === 0) return { lines: [], units: 0 };
-  const linear = w.fresh('i');
-  const prefix = w.fresh('c');
-  const axes = shape.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
-  const lines = w.scope(() => body({ axes, linear, shape }));
-  const text = lines.join('\n');
-  const used = axes.filter((a) => a !== '0' && new RegExp(`\\b${a}\\b`).test(text));
-  if (used.length === 0) {
-    return { units: n, lines: [`for (let ${linear} = start; ${linear} < end; ${linear}++) {`, ...lines.map((l) => `  ${l}`), '}'] };
-  }
-  const loops = shape.map((d, i) => ({ d, name: axes[i]! })).filter((a) => a.d !== 1);
-  const units = loops[0]!.d;
-  const out = [`let ${linear} = start * ${n / units};`];
-  loops.forEach((a, k) => {
-    const last = k === loops.length - 1;
-    out.push(`${'  '.repeat(k)}for (let ${a.name} = ${k === 0 ? 'start' : 0}; ${a.name} < ${k === 0 ? 'end' : a.d}; ${a.name}++${last ? `, ${linear}++` : ''}) {`);
-  });
-  const indent = '  '.repeat(loops.length);
-  out.push(...lines.map((l) => `${indent}${l}`));
-  for (let k = loops.length - 1; k >= 0; k--) out.push(`${'  '.repeat(k)}}`);
-  return { lines: out, units };
 }
 
 // ---------------------------------------------------------------------------------------------
