@@ -10,7 +10,33 @@
 // Free arrays are not live memory: memory() counts only arrays held by handles and compiled
 // programs. Past `maxFreeBytes` of free arrays, freed arrays are left to the garbage collector.
 
+//
+// Where compiled elementwise kernels may split across threads (rangeThreads.ts), new arrays are
+// made on SharedArrayBuffers, which workers read and write in place; the bytes are the same, so
+// memory() counts them the same.
+
 import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
+import { sharedArraysWanted } from './wasm/wasmMatmul.js';
+
+/** Whether `a` lives on a SharedArrayBuffer. */
+export function isShared(a: TypedArray): boolean {
+  return typeof SharedArrayBuffer === 'function' && a.buffer instanceof SharedArrayBuffer;
+}
+
+/** A new array of `length` elements of `dtype` on a SharedArrayBuffer (zeros, as allocTyped). */
+function allocShared(dtype: DType, length: number): TypedArray {
+  const buffer = new SharedArrayBuffer(length * bytesPerElement(dtype));
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'bool':
+      return new Uint8Array(buffer);
+  }
+}
 
 export interface ArrayPoolStats {
   /** Free arrays waiting to be reused, and their bytes. */
@@ -42,15 +68,17 @@ export class ArrayPool {
   /** An array of `length` elements of `dtype`, with arbitrary contents. */
   take(dtype: DType, length: number): TypedArray {
     const list = this.free[DTYPE_INDEX[dtype]]!.get(length);
-    const reused = list?.pop();
-    if (reused) {
+    const shared = sharedArraysWanted();
+    for (let reused = list?.pop(); reused; reused = list!.pop()) {
       this.freeArrays--;
       this.freeBytes -= length * bytesPerElement(dtype);
+      // Made before threads were on: left to the garbage collector, so threaded kernels get shared arrays.
+      if (shared && !isShared(reused)) continue;
       this.reuses++;
       return reused;
     }
     this.allocations++;
-    return allocTyped(dtype, length);
+    return shared ? allocShared(dtype, length) : allocTyped(dtype, length);
   }
 
   /** An array of `length` zeros. */

@@ -10,8 +10,10 @@
 //   a dot product), so a compiled product is the eager product bit for bit whatever that routine
 //   does inside; an operand that is not a row-major view of a stored value (a transpose, a
 //   prologue) is gathered into scratch first, by a generated loop; the epilogue is a generated
-//   function over a range of rows of C, so it can run per block of rows once `matmulInto` takes
-//   an epilogue hook.
+//   function over a range of rows of C, run once the products are done, split across threads
+//   when large (rangeThreads.ts).
+// - Threads: an elementwise segment is a generated function over a range of its elements (or of
+//   its outermost axis' rows), so a large one splits across the worker pool like an epilogue.
 // - Random draws through `fillRandom`; scatter-adds a generated loop with the CPU's range errors.
 //
 // Buffers: inputs are the argument arrays; results and updates take fresh arrays from the pool
@@ -33,6 +35,7 @@ import { matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
+import { type RangeKernel, runRange } from './rangeThreads.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through `matmulInto` (no inline K ≤ 4 sums, no dot-product
@@ -308,14 +311,31 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
   }
 }
 
+/**
+ * One generated function per segment, over a range [start, end) of its units (JsWriter.forRange), so
+ * a large segment can split across threads (rangeThreads.ts); segments run one after another.
+ */
 function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
-  const w = newWriter(ctx);
-  const lines: string[] = [];
-  for (const s of segments) lines.push(...w.forEach(s.shape, (coords) => {
-    for (const root of s.roots) writeRoot(w, ctx, root, coords);
-  }));
   const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
-  return generatedStep(w, name, lines, covered(w, []));
+  const equations = new Set<number>();
+  const parts = segments.map((s, k) => {
+    const w = newWriter(ctx);
+    const { lines, units } = w.forRange(s.shape, (coords) => {
+      for (const root of s.roots) writeRoot(w, ctx, root, coords);
+    });
+    for (const i of w.covered) equations.add(i);
+    const source = w.functionSource(segments.length > 1 ? `${name}_${k}` : name, lines).replace('(B) {', '(B, start, end) {');
+    const kernel: RangeKernel = {
+      source, fn: buildFunction(source), units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, portable: !source.includes('customFunction('),
+    };
+    return { kernel, bound: new Bound(kernel.fn, w.bindings) };
+  });
+  return {
+    name, equations: [...equations].sort((a, b) => a - b), source: parts.map((p) => p.kernel.source).join('\n'),
+    run(slots) {
+      for (const p of parts) runRange(p.kernel, p.bound.arrays(slots));
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,7 +474,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     ctx.locations.set(eq.out.id, cLoc);
   }
   const cSlot = cLoc.slot;
-  let epilogue: { bound: Bound<RowsFunction>; source: string } | null = null;
+  let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel } | null = null;
   const equations = new Set<number>([kernel.equation]);
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
@@ -485,11 +505,13 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     const body = [`for (let row = rowStart; row < rowEnd; row++) {`, ...lines.map((l) => `  ${l}`), '}'];
     for (const i of w.covered) equations.add(i);
     const source = w.functionSource('epilogue', body).replace('(B) {', '(B, rowStart, rowEnd) {');
-    epilogue = { bound: new Bound(buildFunction<RowsFunction>(source), w.bindings), source };
+    const fn = buildFunction<RowsFunction>(source);
+    // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
+    const rows: RangeKernel = { source, fn, units: batches * m, elementsPerUnit: n, portable: !source.includes('customFunction(') };
+    epilogue = { bound: new Bound(fn, w.bindings), source, rows };
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
-  const rows = batches * m;
   const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
@@ -507,7 +529,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const bv = slots[pb.slot] as Float32Array;
       const cv = slots[cSlot] as Float32Array;
       for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
-      if (epilogue) epilogue.bound.fn(epilogue.bound.arrays(slots), 0, rows);
+      if (epilogue) runRange(epilogue.rows, epilogue.bound.arrays(slots));
     },
   };
 }

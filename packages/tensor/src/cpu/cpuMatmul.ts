@@ -128,9 +128,11 @@ export function setCpuWasm(enabled: boolean): void {
 /**
  * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
  * logical core, at most 8). Where workers or SharedArrayBuffer are missing it is always 1.
- * Results are identical whatever the count. Workers start on the first product large enough to
- * split and then wait, idle and unref'd, for the next; a lower count leaves some of them idle,
- * shutdownCpuThreads() stops them.
+ * In Node, compiled programs' large elementwise kernels and matmul epilogues (from 2^16
+ * elements) split across the same threads, and while the count is above 1 the CPU's arrays are
+ * made on SharedArrayBuffers. Results are identical whatever the count. Workers start on the
+ * first job large enough to split and then wait, idle and unref'd, for the next; a lower count
+ * leaves some of them idle, shutdownCpuThreads() stops them.
  */
 export function setCpuThreads(n: number | undefined): void {
   setWasmThreads(n);

@@ -62,6 +62,18 @@ function customFunction(name: string): (...args: number[]) => number {
 }
 
 const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction };
+/**
+ * The helpers as source text: the body of a function returning them, for a worker that builds
+ * generated functions (it shares no code with this thread). There indexOutOfRange and
+ * customFunction throw: a chunk that throws is rerun on the calling thread, which reports the
+ * real error, and kernels calling defined primitives are not sent to workers.
+ */
+export function helpersSource(): string {
+  const fail = "() => { throw new Error('not available in a worker'); }";
+  return `const sigmoid = (${sigmoid.toString()});\nconst roundEven = (${roundEven.toString()});\nconst erf = (${erf.toString()});\n` +
+    `return { sigmoid, roundEven, erf, indexOutOfRange: ${fail}, customFunction: ${fail} };`;
+}
+
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
 
 /** A number literal of `dtype` (the value that dtype holds) as JavaScript source. */

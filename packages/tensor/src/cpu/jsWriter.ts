@@ -67,27 +67,43 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
    * when the body uses no coordinate, else one loop per axis of extent above 1.
    */
   forEach(shape: readonly number[], body: (coords: JsCoords) => void, linear = this.fresh('i')): string[] {
+    return this.loops(shape, body, linear, false).lines;
+  }
+
+  /**
+   * forEach over the units [start, end) of `shape` only (`start` and `end` are variables of the
+   * generated function), so that threads can split it: a unit is an element when the loop is
+   * flat, else a row of the outermost axis of extent above 1. Returns the loops and the units.
+   */
+  forRange(shape: readonly number[], body: (coords: JsCoords) => void): { lines: string[]; units: number } {
+    return this.loops(shape, body, this.fresh('i'), true);
+  }
+
+  private loops(shape: readonly number[], body: (coords: JsCoords) => void, linear: string, ranged: boolean): { lines: string[]; units: number } {
     const n = sizeOf(shape);
-    if (n === 0) return [];
+    if (n === 0) return { lines: [], units: 0 };
     const prefix = this.fresh('c');
     const axes = shape.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
     const lines = this.scope(() => body({ axes, linear, shape }));
     const text = lines.join('\n');
     const used = axes.filter((a) => a !== '0' && new RegExp(`\\b${a}\\b`).test(text));
     if (used.length === 0) {
-      return [`for (let ${linear} = 0; ${linear} < ${n}; ${linear}++) {`, ...lines.map((l) => `  ${l}`), '}'];
+      const [from, to] = ranged ? ['start', 'end'] : ['0', String(n)];
+      return { units: n, lines: [`for (let ${linear} = ${from}; ${linear} < ${to}; ${linear}++) {`, ...lines.map((l) => `  ${l}`), '}'] };
     }
     // Loops over the axes of extent above 1; the linear index advances in the innermost.
     const loops = shape.map((d, i) => ({ d, name: axes[i]! })).filter((a) => a.d !== 1);
-    const out = [`let ${linear} = 0;`];
+    const units = loops[0]!.d;
+    const out = [`let ${linear} = ${ranged ? `start * ${n / units}` : '0'};`];
     loops.forEach((a, k) => {
       const last = k === loops.length - 1;
-      out.push(`${'  '.repeat(k)}for (let ${a.name} = 0; ${a.name} < ${a.d}; ${a.name}++${last ? `, ${linear}++` : ''}) {`);
+      const [from, to] = ranged && k === 0 ? ['start', 'end'] : ['0', String(a.d)];
+      out.push(`${'  '.repeat(k)}for (let ${a.name} = ${from}; ${a.name} < ${to}; ${a.name}++${last ? `, ${linear}++` : ''}) {`);
     });
     const indent = '  '.repeat(loops.length);
     out.push(...lines.map((l) => `${indent}${l}`));
     for (let k = loops.length - 1; k >= 0; k--) out.push(`${'  '.repeat(k)}}`);
-    return out;
+    return { lines: out, units };
   }
 
   /** Stores `value` as `v`'s element at `coords`. */

@@ -14,6 +14,12 @@
 // Every chunk runs the same wasm code on the same data whoever claims it, and each element of C
 // is computed by one lane from its row of A and column of B alone, so results are bit-identical
 // to a single thread's.
+//
+// Range jobs (Node only: see rangeJobsSupported) use the same claiming for a generated JavaScript
+// function over a range of units, on arrays backed by SharedArrayBuffer (../rangeThreads.ts). The
+// job names its function and arrays by ids in a second shared block; a worker gets each source
+// and each array once, by a message it reads synchronously when it wakes, so a steady-state job
+// posts nothing.
 
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
@@ -22,7 +28,13 @@ const STOP = 2;
 const FAILED = 3;
 /** Chunks computed by workers (not the caller) since the pool started: how tests know threads ran. */
 const WORKER_CHUNKS = 4;
+/** The kind of the published job: 0 a matmul, 1 a range job (a generated function over ranges). */
+const KIND = 5;
+/** Arrays worker 1 holds for range jobs (after its last message): how tests know it forgets. */
+const HELD_ARRAYS = 6;
 const PARAMS = 8;
+/** A range job's parameters: chunks, units per chunk, units in all, participants. */
+const RANGE_PARAMS = 26;
 const COUNTER_BYTE = 128;
 const CONTROL_BYTES = 192;
 
@@ -100,18 +112,84 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   }
 }
 
-/** A worker's program: instantiate the module on the shared memory, then serve jobs until STOP. */
-function workerSource(): string {
+/** A generated range function: computes units [start, end) of its output over `arrays`. */
+export type RangeFunction = (arrays: readonly unknown[], start: number, end: number) => void;
+
+/**
+ * Claims and runs chunks of the range job published under `epoch` until none is left. `fn`
+ * null: this participant has not got the job's function or arrays (a worker that woke before
+ * its message could be read), so it claims nothing. Self-contained, like runChunks.
+ */
+export function runRangeChunks(fn: RangeFunction | null, arrays: readonly unknown[], ctl: Int32Array, counter: BigUint64Array, epoch: number, id: number): void {
+  // Parameters at ctl[26…29]: chunks, units per chunk, units, participants.
+  if (fn === null || id >= ctl[29]!) return;
+  const nChunks = ctl[26]!, per = ctl[27]!, units = ctl[28]!;
+  const tag = BigInt(epoch >>> 0);
+  for (;;) {
+    const v = Atomics.load(counter, 0);
+    if (v >> 32n !== tag) return;
+    const index = Number(v & 0xffffffffn);
+    if (index >= nChunks) return;
+    if (Atomics.compareExchange(counter, 0, v, v + 1n) !== v) continue;
+    try {
+      fn(arrays, index * per, Math.min(units, (index + 1) * per));
+    } catch {
+      Atomics.store(ctl, 3, 1);
+    }
+    if (id !== 0) Atomics.add(ctl, 4, 1);
+    if (Atomics.add(ctl, 1, 1) + 1 === nChunks) Atomics.notify(ctl, 1);
+  }
+}
+
+/**
+ * A worker's program: instantiate the module on the shared memory, then serve jobs until STOP.
+ * A range job names its function and arrays by ids in the job block; what a worker has not seen
+ * yet (a function's source, an array) and ids to forget come in a message posted before the job
+ * is published, read synchronously (Node's receiveMessageOnPort) when the worker wakes. Functions
+ * are kept first in first out, numbered as the caller numbers them (RANGE_FUNCTION_LIMIT).
+ */
+function workerSource(helpers: string): string {
   return `'use strict';
 const runChunks = ${runChunks.toString()};
+const runRangeChunks = ${runRangeChunks.toString()};
 function start(data) {
   const ex = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports;
   const ctl = new Int32Array(data.control);
   const counter = new BigUint64Array(data.control, ${COUNTER_BYTE}, 1);
+  const block = new Int32Array(data.jobBlock);
+  const wt = typeof require === 'function' ? require('node:worker_threads') : null;
+  const H = (() => { ${helpers} })();
+  const built = new Map();
+  const arrays = new Map();
+  const args = [];
   for (;;) {
     const epoch = Atomics.load(ctl, ${EPOCH});
     if (Atomics.load(ctl, ${STOP}) !== 0) break;
-    runChunks(ex, ctl, counter, epoch, data.id);
+    if (wt) {
+      for (let m; (m = wt.receiveMessageOnPort(wt.parentPort)) !== undefined; ) {
+        const j = m.message;
+        for (const id of j.forget) arrays.delete(id);
+        for (const [id, a] of j.arrays) arrays.set(id, a);
+        if (j.source !== undefined) {
+          built.set(j.id, new Function('H', '"use strict"; const { ' + Object.keys(H).join(', ') + ' } = H; return ' + j.source + ';')(H));
+          if (built.size > ${RANGE_FUNCTION_LIMIT}) built.delete(built.keys().next().value);
+        }
+        if (data.id === 1) Atomics.store(ctl, ${HELD_ARRAYS}, arrays.size);
+      }
+    }
+    if (Atomics.load(ctl, ${KIND}) === 1) {
+      // The job block: function id, array count, array ids (a stale read claims nothing: see runRangeChunks).
+      let fn = built.get(block[0]) ?? null;
+      const count = block[1];
+      args.length = count;
+      for (let i = 0; i < count && fn !== null; i++) {
+        const a = arrays.get(block[2 + i]);
+        if (a === undefined) fn = null;
+        else args[i] = a;
+      }
+      runRangeChunks(fn, args, ctl, counter, epoch, data.id);
+      args.length = 0;
+    } else runChunks(ex, ctl, counter, epoch, data.id);
     Atomics.wait(ctl, ${EPOCH}, epoch);
   }
   if (typeof close === 'function') close();
@@ -121,8 +199,28 @@ else self.onmessage = (event) => start(event.data);
 `;
 }
 
+/** Arrays one range job may use (the job block's size). */
+const RANGE_ARRAYS_MAX = 1022;
+
+/** Range functions each worker keeps built (the caller numbers sources with the same limit). */
+const RANGE_FUNCTION_LIMIT = 1024;
+
+/** A range job: `units` units of work split in chunks, run by a generated function on shared arrays. */
+export interface RangeJob {
+  /** The function's source (a function expression of (B, start, end)), built with `helpers` in scope. */
+  readonly source: string;
+  /** The function built on this thread from the same source. */
+  readonly fn: RangeFunction;
+  /** Arrays backed by SharedArrayBuffer, the function's B. */
+  readonly arrays: readonly unknown[];
+  readonly units: number;
+  readonly unitsPerChunk: number;
+  readonly participants: number;
+}
+
 interface WorkerHandle {
   terminate(): unknown;
+  postMessage?(message: unknown): void;
 }
 
 /** What a worker needs to start: the compiled module, the shared memory, the control block, its id. */
@@ -130,6 +228,8 @@ interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
+  /** A range job's function id, array count and array ids. */
+  jobBlock: SharedArrayBuffer;
   id: number;
 }
 
@@ -148,6 +248,14 @@ function loadNodeWorkerThreads(): NodeWorkerThreads | null {
   const proc = (globalThis as { process?: { versions?: { node?: string }; getBuiltinModule?: (id: string) => unknown } }).process;
   nodeWorkerThreads = proc?.versions?.node && typeof proc.getBuiltinModule === 'function' ? (proc.getBuiltinModule('node:worker_threads') as NodeWorkerThreads) : null;
   return nodeWorkerThreads;
+}
+
+/**
+ * Whether workers here can take range jobs: they read each job's message synchronously, which
+ * Node allows (receiveMessageOnPort); a Web Worker blocked in Atomics.wait never sees messages.
+ */
+export function rangeJobsSupported(): boolean {
+  return loadNodeWorkerThreads() !== null;
 }
 
 /** The platform's way to start a worker on `source`, or null. */
@@ -206,11 +314,29 @@ export class ThreadPool {
   private epoch = 0;
   private closed = false;
 
-  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory) {
+  /** Range function ids by source, first in first out (the workers keep the same ids). */
+  private readonly rangeIds = new Map<string, number>();
+  private nextRangeId = 0;
+  private readonly jobBlock = new SharedArrayBuffer(4 * (2 + RANGE_ARRAYS_MAX));
+  private readonly block = new Int32Array(this.jobBlock);
+  /**
+   * Ids of the arrays the workers hold, by array: sent once, then named by id. When this thread
+   * lets an array go (garbage collected), the workers are told to forget it with the next message.
+   */
+  private readonly arrayIds = new WeakMap<object, number>();
+  private nextArrayId = 0;
+  private forgotten: number[] = [];
+  private readonly registry = new FinalizationRegistry<number>((id) => this.forgotten.push(id));
+
+  /**
+   * `helpers`: the body of a function returning the object of helpers generated range functions
+   * call (their source text: a worker shares no code with this thread).
+   */
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers = 'return {};') {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
-    const source = workerSource();
-    for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, id }));
+    const source = workerSource(helpers);
+    for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, jobBlock: this.jobBlock, id }));
   }
 
   /** Runs `job` on the calling thread and the workers; returns when every chunk is done. */
@@ -221,6 +347,7 @@ export class ThreadPool {
     const tag = BigInt(this.epoch) << 32n;
     // Retag before rewriting the parameters: from here no claim for an earlier job can succeed.
     Atomics.store(counter, 0, tag | 0xffffffffn);
+    ctl[KIND] = 0;
     JOB_FIELDS.forEach((field, i) => {
       const value = job[field];
       ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
@@ -237,6 +364,71 @@ export class ThreadPool {
       if (this.blocking) Atomics.wait(ctl, DONE, done);
     }
     if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a matmul chunk failed in a worker');
+  }
+
+  /**
+   * Runs a range job on the calling thread and the workers; returns when every chunk is done.
+   * Workers get a function's source and each array once, in a message posted before the job is
+   * published (a message costs about 0.3 ms on the development machine: per job it would cost
+   * more than a split saves); a worker without them claims nothing and the caller does the work. Throws when a chunk threw (the caller may rerun the job on one thread to get the error).
+   */
+  runRanges(job: RangeJob): void {
+    if (this.closed) throw new Error('cpu threads: the pool was closed');
+    if (job.arrays.length > RANGE_ARRAYS_MAX) throw new Error(`cpu threads: a range job takes at most ${RANGE_ARRAYS_MAX} arrays, got ${job.arrays.length}`);
+    const { ctl, counter } = this;
+    this.epoch = (this.epoch + 1) >>> 0 || 1;
+    const tag = BigInt(this.epoch) << 32n;
+    Atomics.store(counter, 0, tag | 0xffffffffn);
+    let id = this.rangeIds.get(job.source);
+    let source: string | undefined;
+    if (id === undefined) {
+      id = this.nextRangeId++;
+      this.rangeIds.set(job.source, id);
+      if (this.rangeIds.size > RANGE_FUNCTION_LIMIT) this.rangeIds.delete(this.rangeIds.keys().next().value!);
+      source = job.source;
+    }
+    const { block } = this;
+    const fresh: [number, unknown][] = [];
+    block[0] = id;
+    block[1] = job.arrays.length;
+    job.arrays.forEach((a, i) => {
+      let aid = this.arrayIds.get(a as object);
+      if (aid === undefined) {
+        aid = this.nextArrayId++;
+        this.arrayIds.set(a as object, aid);
+        this.registry.register(a as object, aid);
+        fresh.push([aid, a]);
+      }
+      block[2 + i] = aid;
+    });
+    if (source !== undefined || fresh.length > 0 || this.forgotten.length > 0) {
+      const message = { id, source, arrays: fresh, forget: this.forgotten };
+      this.forgotten = [];
+      for (const w of this.workers) w.postMessage!(message);
+    }
+    const nChunks = Math.ceil(job.units / job.unitsPerChunk);
+    ctl[KIND] = 1;
+    ctl[RANGE_PARAMS] = nChunks;
+    ctl[RANGE_PARAMS + 1] = job.unitsPerChunk;
+    ctl[RANGE_PARAMS + 2] = job.units;
+    ctl[RANGE_PARAMS + 3] = Math.min(job.participants, this.participants);
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, FAILED, 0);
+    Atomics.store(counter, 0, tag);
+    Atomics.store(ctl, EPOCH, this.epoch | 0);
+    Atomics.notify(ctl, EPOCH);
+    runRangeChunks(job.fn, job.arrays, ctl, counter, this.epoch | 0, 0);
+    for (;;) {
+      const done = Atomics.load(ctl, DONE);
+      if (done >= nChunks) break;
+      if (this.blocking) Atomics.wait(ctl, DONE, done);
+    }
+    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a range chunk failed');
+  }
+
+  /** Arrays the first worker holds for range jobs, as of the last message it read. */
+  get workerArrays(): number {
+    return Atomics.load(this.ctl, HELD_ARRAYS);
   }
 
   /** Chunks the workers (not the calling thread) have computed so far. */

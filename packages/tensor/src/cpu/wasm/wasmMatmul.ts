@@ -10,7 +10,8 @@
 
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
-import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, workerFactory } from './threadPool.js';
+import { helpersSource } from '../jsCode.js';
+import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
  * Register tiles and blocks, measured on the development machine (see benchmarks/NOTES.md).
@@ -157,6 +158,7 @@ export function setWasmThreads(n: number | undefined): void {
     throw new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`);
   }
   threadSetting = n;
+  sharedArrays = undefined;
   // A smaller count uses part of the pool; only a larger one needs new workers.
   if (pool && pool.participants < wasmThreads()) closePool();
 }
@@ -173,16 +175,34 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   const factory = workerFactory();
   if (!rt.shared || !factory) return null;
   try {
-    pool = new ThreadPool(threads, rt.module, rt.memory, factory);
+    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource());
   } catch {
     pool = null;
   }
   return pool;
 }
 
-/** Workers running now and the chunks they have computed (for tests: did threads take part?). */
-export function wasmThreadStats(): { workers: number; workerChunks: number } {
-  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks } : { workers: 0, workerChunks: 0 };
+/** Threads a large elementwise kernel uses now: wasmThreads() where workers take range jobs, else 1. */
+export function rangeThreads(): number {
+  return rangeJobsSupported() ? wasmThreads() : 1;
+}
+
+let sharedArrays: boolean | undefined;
+
+/** Whether the CPU's arrays should live in SharedArrayBuffers (so range jobs can split across threads). */
+export function sharedArraysWanted(): boolean {
+  return (sharedArrays ??= rangeThreads() > 1);
+}
+
+/** The pool for a range job on `threads` participants, started on first need; null where it cannot start. */
+export function rangePool(threads: number): ThreadPool | null {
+  const rt = getRuntime();
+  return rt && rangeJobsSupported() ? getPool(rt, threads) : null;
+}
+
+/** Workers running now, the chunks they have computed, the arrays worker 1 holds (for tests: did threads take part, do they forget?). */
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number } {
+  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays } : { workers: 0, workerChunks: 0, workerArrays: 0 };
 }
 
 /** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */

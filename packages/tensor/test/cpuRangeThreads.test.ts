@@ -1,0 +1,219 @@
+// Large elementwise kernels and matmul epilogues of compiled CPU programs split across the worker
+// pool (rangeThreads.ts):
+// every result bit for bit the program run op by op through the eager kernels (interpretProgram,
+// an independent path) on 1, 2 and 3 threads, float32 and float64, with broadcast and strided
+// reads; the workers really take part; small kernels start no worker; one thread (and arrays not
+// on SharedArrayBuffer) after setCpuThreads(1); an index error raised inside a chunk is reported
+// as on one thread; memory() counts shared arrays as it counts the others, and nothing leaks:
+// workers forget arrays this thread lets go, and a process with a pool running still exits.
+//
+// Bit-identity, not a tolerance: each element is computed by the same generated code from the
+// same inputs whichever thread runs its chunk, and no element reads another's result.
+
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey,
+  setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
+} from '../src/index.js';
+import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
+import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+
+const cpu = getBackend('cpu') as CpuBackend;
+const keys = splitKey(randomKey(11), 16);
+const THREADS = cpuKernelInfo().defaultThreads > 1 || (cpuKernelInfo().wasmSimd && typeof SharedArrayBuffer === 'function');
+
+afterAll(() => {
+  setRangeThreadMinElementsForTesting(undefined);
+  setCpuThreads(undefined);
+  shutdownCpuThreads();
+});
+
+const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
+  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+
+type Program = (xs: readonly Tensor[]) => Tensor[];
+
+/**
+ * Runs `f` compiled on `threads` threads (inputs made after the count is set, so on shared
+ * arrays where threads are on), until a worker has computed a chunk when threads > 1 (workers
+ * start asynchronously; bounded), and expects every run's outputs bit for bit equal to the
+ * program interpreted op by op. Returns the runs made.
+ */
+function check(f: Program, make: () => Tensor[], threads: number): number {
+  setCpuThreads(threads);
+  const args = make();
+  const traced = traceProgram(f, args, []);
+  const program = traced.program;
+  const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
+  const handles = inputs.map((t) => t._live('test') as CpuHandle);
+  const donated = handles.map(() => false);
+  const expected = interpretProgram(cpu, program).run(handles, [], donated).map((h) => {
+    const bits = bitsOf(cpu.readSync(h));
+    cpu.dispose(h);
+    return bits;
+  });
+  const compiled = cpu.compile(program);
+  const before = wasmThreadStats().workerChunks;
+  const deadline = Date.now() + 20_000;
+  let runs = 0;
+  do {
+    const got = compiled.run(handles, [], donated);
+    got.forEach((h, i) => {
+      expect(bitsOf(cpu.readSync(h)), `output ${i} on ${threads} threads, run ${runs}`).toEqual(expected[i]);
+      cpu.dispose(h);
+    });
+    runs++;
+  } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
+  if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${runs} runs`).toBeGreaterThan(before);
+  compiled.dispose();
+  for (const t of traced.owned) t.dispose();
+  for (const t of args) t.dispose();
+  return runs;
+}
+
+const rn = (shape: number[], i: number, dtype: 'float32' | 'float64') => randn(shape, { key: keys[i]!, dtype });
+
+/** Programs with large elementwise kernels (above the test threshold of 2^10 elements). */
+const PROGRAMS: { name: string; f: Program; make: (dtype: 'float32' | 'float64') => Tensor[] }[] = [
+  {
+    name: 'a chain of transcendentals, flat',
+    f: ([x, y]) => [tanh(x!).mul(exp(y!.mul(0.5))).add(x!), softplus(y!)],
+    make: (d) => [rn([3001], 0, d), rn([3001], 1, d)],
+  },
+  {
+    name: 'broadcast reads over three axes',
+    f: ([a, b, c]) => [a!.add(b!).mul(c!).sub(exp(b!))],
+    make: (d) => [rn([37, 1, 33], 2, d), rn([1, 50, 33], 3, d), rn([37, 50, 1], 4, d)],
+  },
+  {
+    name: 'strided reads: a transpose and a slice, and a select',
+    f: ([a, b]) => {
+      const t = permute(a!, [1, 0]);
+      const s = slice(b!, [3, 0], [64, 97]);
+      return [where(t.greater(s), t.mul(s), s.sub(t)), t.add(1)];
+    },
+    make: (d) => [rn([97, 64], 5, d), rn([70, 97], 6, d)],
+  },
+  {
+    // 150·40·90 multiply-adds: below the product's own split point, so the worker chunks are the epilogue's rows.
+    name: 'a matmul epilogue (a batch of products, a broadcast bias), split by rows',
+    f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)],
+    make: (d) => [rn([2, 75, 40], 10, d), rn([40, 90], 11, d), rn([90], 12, d)],
+  },
+  {
+    name: 'a reduction between elementwise kernels',
+    f: ([a]) => {
+      const e = exp(a!.sub(1));
+      return [e.div(sum(e, 1, true)).mul(a!)];
+    },
+    make: (d) => [rn([129, 65], 7, d)],
+  },
+];
+
+describe.runIf(THREADS)('compiled elementwise kernels on several threads', () => {
+  it('the same bits as the eager ops on 1, 2 and 3 threads (float32 and float64)', () => {
+    setRangeThreadMinElementsForTesting(1 << 10);
+    try {
+      for (const { name, f, make } of PROGRAMS) {
+        for (const dtype of ['float32', 'float64'] as const) {
+          for (const threads of [1, 2, 3]) {
+            expect(check(f, () => make(dtype), threads), `${name} ${dtype} ${threads}`).toBeGreaterThan(0);
+          }
+        }
+      }
+    } finally {
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+  });
+
+  it('kernels below the threshold start no worker', () => {
+    shutdownCpuThreads();
+    setCpuThreads(2);
+    // 4,096 elements: below the default 2^16.
+    for (let i = 0; i < 3; i++) check(([x]) => [exp(x!).mul(x!)], () => [rn([64, 64], 8, 'float32')], 1);
+    setCpuThreads(2);
+    const x = rn([64, 64], 8, 'float32');
+    const traced = traceProgram(([a]) => [exp(a!).mul(a!)], [x], []);
+    const compiled = cpu.compile(traced.program);
+    const h = x._live('test') as CpuHandle;
+    for (let i = 0; i < 5; i++) cpu.dispose(compiled.run([h], [], [false])[0]!);
+    expect(wasmThreadStats().workers).toBe(0);
+    compiled.dispose();
+    x.dispose();
+  });
+
+  it('one thread after setCpuThreads(1): arrays not shared, no worker, the same bits', () => {
+    setRangeThreadMinElementsForTesting(1 << 10);
+    try {
+      shutdownCpuThreads();
+      setCpuThreads(1);
+      const a = cpu.allocate('float32', 5000);
+      expect(a.buffer instanceof SharedArrayBuffer).toBe(false);
+      cpu.pool.give(a);
+      check(PROGRAMS[0]!.f, () => PROGRAMS[0]!.make('float32'), 1);
+      expect(wasmThreadStats().workers).toBe(0);
+      setCpuThreads(2);
+      const b = cpu.allocate('float32', 5000);
+      expect(b.buffer instanceof SharedArrayBuffer).toBe(true);
+      cpu.pool.give(b);
+    } finally {
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+  });
+
+  it('an index out of range inside a chunk throws the error one thread throws', () => {
+    setRangeThreadMinElementsForTesting(1 << 10);
+    try {
+      setCpuThreads(2);
+      const x = rn([4000, 3], 9, 'float32');
+      const idx = tensor(Array.from({ length: 4000 }, (_, i) => (i === 3500 ? 4000 : i)), { dtype: 'int32' });
+      const traced = traceProgram(([a, i]) => [exp(indexSelect(a!, 0, i!)).add(1)], [x, idx], []);
+      const compiled = cpu.compile(traced.program);
+      const hs = [x, idx].map((t) => t._live('test') as CpuHandle);
+      for (let r = 0; r < 3; r++) {
+        expect(() => compiled.run(hs, [], [false, false])).toThrow('gather: index 4000 is out of range for axis 0 of extent 4000');
+      }
+      compiled.dispose();
+      x.dispose();
+      idx.dispose();
+    } finally {
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+  });
+
+  it('memory() counts shared arrays by their bytes, and threaded runs leak nothing', () => {
+    setRangeThreadMinElementsForTesting(1 << 10);
+    try {
+      setCpuThreads(2);
+      const start = memory().bytes;
+      const x = rn([3001], 0, 'float64');
+      expect((x._live('test') as CpuHandle).data!.buffer instanceof SharedArrayBuffer).toBe(true);
+      expect(memory().bytes - start).toBe(3001 * 8);
+      x.dispose();
+      for (let i = 0; i < 3; i++) check(PROGRAMS[1]!.f, () => PROGRAMS[1]!.make('float32'), 2);
+      expect(memory().bytes).toBe(start);
+    } finally {
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+  });
+
+  it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const root = join(here, '..', '..', '..');
+    const run = spawnSync(process.execPath, ['--expose-gc', join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'rangeThreadsChild.ts')], {
+      cwd: root, encoding: 'utf8', timeout: 120_000,
+    });
+    // Killed by the timeout (status null) would mean the workers kept it alive.
+    expect(run.signal, run.stderr).toBe(null);
+    expect(run.status, run.stderr).toBe(0);
+    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { heldBefore: number; heldAfter: number; workers: number };
+    expect(out.workers).toBe(1);
+    // Twelve runs of two new arrays each (input and output), all sent to the worker.
+    expect(out.heldBefore).toBe(24);
+    // After collection: the last run's two (still reachable) and the final run's two, at most.
+    expect(out.heldAfter).toBeLessThanOrEqual(4);
+  });
+});
