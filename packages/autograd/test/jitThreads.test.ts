@@ -69,6 +69,8 @@ describe.runIf(THREADS)('an MLP training step under jit on several CPU threads',
   it('the same bits on 1, 2 and 3 threads as the eager step, and the workers take part', () => {
     const eager = twoSteps(1, false);
     for (const threads of [1, 2, 3]) {
+      // A new thread count replaces the pool (and its counters): count from the new pool's start.
+      setCpuThreads(threads);
       const before = wasmThreadStats().workerChunks;
       const deadline = Date.now() + 20_000;
       let tries = 0;
