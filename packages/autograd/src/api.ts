@@ -1,7 +1,7 @@
 // The functional API (JAX style) and the training-style switches (PyTorch style).
 
 import {
-  Tensor, apply, collectCreated, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
+  Tensor, apply, checkOneOf, checkOptions, collectCreated, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
   transpose, withGradMode, zeros, zerosLike,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
@@ -164,12 +164,9 @@ function basisStack(like: Tensor): Tensor {
  * cotangents of f(x) (one row per output element).
  */
 export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): (x: Tensor) => Tensor {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('jacobian: options must be an object');
-  for (const key of Object.keys(opts)) {
-    if (key !== 'mode') throw new TypeError(`jacobian: unknown option '${key}'; expected one of mode`);
-  }
+  checkOptions('jacobian', opts, ['mode']);
   const mode = opts.mode ?? 'rev';
-  if (mode !== 'fwd' && mode !== 'rev') throw new Error(`jacobian: mode must be 'fwd' or 'rev', got ${JSON.stringify(mode)}`);
+  checkOneOf('jacobian', 'mode', mode, ['fwd', 'rev'] as const);
   return (x) => {
     checkArgs('jacobian', [x]);
     if (mode === 'fwd') {

@@ -14,7 +14,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, fmtShape,
-  concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  checkOptions, concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -316,10 +316,7 @@ function normalizeAxis(where: string, axis: number, rank: number, what: string):
 export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
   const where = 'vmap';
   if (typeof f !== 'function') throw new TypeError(`${where}: expected a function, got ${typeof f}`);
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: options must be an object`);
-  for (const key of Object.keys(opts)) {
-    if (!VMAP_OPTION_KEYS.includes(key)) throw new TypeError(`${where}: unknown option '${key}'; expected one of ${VMAP_OPTION_KEYS.join(', ')}`);
-  }
+  checkOptions(where, opts, VMAP_OPTION_KEYS);
   return ((...args: unknown[]) => {
     const spec = opts.inAxes === undefined ? 0 : opts.inAxes;
     if (Array.isArray(spec) && spec.length !== args.length) {

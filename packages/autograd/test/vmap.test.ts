@@ -262,7 +262,9 @@ describe('vmap errors', () => {
   const x = randn([3, 2], { key: randomKey(7), ...f64 });
   it('names what is wrong', () => {
     expect(() => vmap(42 as never)).toThrow(/vmap: expected a function, got number/);
-    expect(() => vmap((a: Tensor) => a, { inAxis: 0 } as never)).toThrow(/vmap: unknown option 'inAxis'; expected one of inAxes, outAxes/);
+    expect(() => vmap((a: Tensor) => a, { inAxis: 0 } as never)).toThrow("vmap: unknown option 'inAxis' (did you mean 'inAxes'?); valid options: inAxes, outAxes");
+    expect(() => jacobian((a: Tensor) => a, { mod: 'fwd' } as never)).toThrow("jacobian: unknown option 'mod' (did you mean 'mode'?); valid options: mode");
+    expect(() => jacobian((a: Tensor) => a, { mode: 'forward' } as never)).toThrow("jacobian: unknown mode \"forward\"; expected one of 'fwd', 'rev'");
     expect(() => vmap((a: Tensor) => a, { inAxes: null })(x)).toThrow(/no argument is batched/);
     expect(() => vmap((a: Tensor, b: Tensor) => a.add(b))(x, randn([4, 2], { key: randomKey(8), ...f64 }))).toThrow(
       /batch sizes differ: input leaf 0 \[3,2\] at axis 0 has 3 but input leaf 1 \[4,2\] has 4 at axis 0/,
