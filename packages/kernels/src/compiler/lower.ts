@@ -5,8 +5,9 @@
 // as their store function; random draws and scatter-adds have kernels of their own.
 
 import {
-  type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
-  type ShaderDefinition, primitiveDefinition, sizeOf, storedView,
+  type ArgReducePrimitive, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  type ScanPrimitive, type ShaderDefinition, argReplaceCondition, primitiveDefinition, scanCombineExpression, scanIdentity,
+  sizeOf, storedView,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
 import { type Layout } from '../layout.js';
@@ -17,7 +18,6 @@ import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
-import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
 import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
@@ -273,7 +273,7 @@ function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue:
 }
 
 /** True when every reduced axis comes before every kept axis. */
-export function isColumnReduction(axes: readonly number[], rank: number): boolean {
+function isColumnReduction(axes: readonly number[], rank: number): boolean {
   const kept = Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
   return kept.length > 0 && Math.max(...axes) < Math.min(...kept);
 }
@@ -589,6 +589,13 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
   });
 }
 
+/** The coordinates of a line's element `pos` along `axis`: the line's coordinates with `pos` inserted there. */
+function withAxis(line: Coords, axis: number, pos: string): Coords {
+  const axes = [...line.axes];
+  axes.splice(axis, 0, pos);
+  return { axes };
+}
+
 /**
  * cumsum and cumprod: one thread per line (every coordinate but the axis) walks the axis in
  * order, its input computed inline, storing every running value; spans of the axis as in
@@ -607,11 +614,7 @@ function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const body = w.scope(() => {
       const line = w.decode('line', lineShape);
-      const at = (pos: string): Coords => {
-        const axes = [...line.axes];
-        axes.splice(axis, 0, pos);
-        return { axes };
-      };
+      const at = (pos: string) => withAxis(line, axis, pos);
       const previous = reverse ? u(extent - start) : u(start - 1);
       w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(scanIdentity(eq.prim), eq.out.dtype) : w.value(eq.out, at(previous))};`);
       const loop = w.scope(() => {
@@ -641,11 +644,7 @@ function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const body = w.scope(() => {
       const out = w.decode('i', eq.out.shape);
-      const at = (pos: string): Coords => {
-        const axes = [...out.axes];
-        axes.splice(axis, 0, pos);
-        return { axes };
-      };
+      const at = (pos: string) => withAxis(out, axis, pos);
       w.emit(`var at = ${start === 0 ? '0u' : `u32(${w.value(eq.out, out)})`};`);
       const first = w.scope(() => w.emit(`best = ${w.value(x, at('at'))};`));
       w.emit(`var best: ${t};\n  {\n    ${first.join('\n    ')}\n  }`);
