@@ -194,6 +194,20 @@ describe('a shader defined primitive on WebGPU', () => {
     await expectRowSquares(vm, rowsOf(await read(batch), 5));
   });
 
+  it('jit: an operand stored at an offset of the results block is copied to offset 0 first', async () => {
+    const xs = values(6 * 20, -2, 2, 'custom-shader-operand-offset');
+    const x = tensor(xs, { shape: [6, 20], device: dev });
+    // a = 3x takes the block's first 120 elements, so y = 2x, the shader's operand, starts at 120.
+    const compiled = jit((t: Tensor) => {
+      const y = t.mul(2);
+      return [t.mul(3), y, rowSquares(y)] as const;
+    });
+    const [a, y, r] = compiled(x) as unknown as [Tensor, Tensor, Tensor];
+    expect(await read(a)).toEqual(xs.map((v) => Math.fround(3 * v)));
+    expect(await read(y)).toEqual(xs.map((v) => 2 * v));
+    await expectRowSquares(r, rowsOf(xs.map((v) => 2 * v), 20));
+  });
+
   it('frees what it makes, copies included', async () => {
     const x = tensor(values(8 * 8, -1, 1, 'custom-memory'), { shape: [8, 8], device: dev });
     await read(rowSquares(x).mul(0)); // warm the pipelines
