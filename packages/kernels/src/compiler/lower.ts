@@ -5,11 +5,12 @@
 // as their store function; random draws and scatter-adds have kernels of their own.
 
 import {
-  type ArgReducePrimitive, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   type ScanPrimitive, type ShaderDefinition, argReplaceCondition, primitiveDefinition, scanCombineExpression, scanIdentity,
   sizeOf, storedView,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
+import { elementwiseKernel } from '../wgsl/elementwise.js';
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
@@ -663,20 +664,17 @@ function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
 // ---------------------------------------------------------------------------------------------
 // Defined primitives' shaders
 
-/** dst[dstOffset + i] = src[srcOffset + i] for i < count: moves a value to offset 0 of a buffer of its own, or back. */
-function copyKernel(from: Location, to: Location, count: number, type: string): LoweredKernel {
-  const body = `@group(0) @binding(0) var<storage, read> src: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> dst: array<${type}>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (i >= ${u(count)}) { return; }
-  dst[${u(to.offset)} + i] = src[${u(from.offset)} + i];
-}`;
+/**
+ * dst[to.offset + i] = src[from.offset + i] for i < count: moves a value to offset 0 of a buffer
+ * of its own, or back. The eager copy template (wgsl/elementwise.ts): its sizes are uniforms, so
+ * one pipeline serves every copy of a dtype.
+ */
+function copyKernel(from: Location, to: Location, count: number, dtype: DType): LoweredKernel {
+  const dense = (offset: number): Layout => ({ shape: [count], strides: [1], offset });
+  const spec = elementwiseKernel({ op: 'copy', inputs: [{ dtype, layout: dense(from.offset) }], output: { dtype, layout: dense(to.offset) } });
   return {
-    label: `copy_${count}`, code: body, workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
-    bindings: [from.slot, to.slot], uniforms: null, equations: [],
+    label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch,
+    bindings: [from.slot, to.slot], uniforms: spec.uniforms, equations: [],
   };
 }
 
@@ -695,7 +693,7 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
     if (!loc) throw new Error(`internal: an operand of ${def.name} is not stored`);
     if (loc.offset === 0) return loc.slot;
     const scratch: Location = { slot: ctx.scratch(Math.max(sizeOf(x.shape), 1)), offset: 0, strides: [] };
-    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), wgslType(x.dtype)));
+    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), x.dtype));
     return scratch.slot;
   });
   const out = ctx.locate(eq.out)!;
@@ -703,7 +701,7 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
   const direct = out.offset === 0 && !aliased;
   const target: Location = direct ? out : { slot: ctx.scratch(Math.max(sizeOf(eq.out.shape), 1)), offset: 0, strides: [] };
   kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [...reads, target.slot], uniforms: null, equations: [index] });
-  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), wgslType(eq.out.dtype)));
+  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), eq.out.dtype));
   return kernels;
 }
 
