@@ -12,7 +12,7 @@ import {
 import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
 import { type Layout } from '../layout.js';
-import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
+import { MAX_WORKGROUPS_PER_DIM, UniformBlock, entryBuiltins, linearWorkgroup, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
@@ -60,7 +60,6 @@ const SERIAL_MIN_COLUMNS = 128;
  * loops counted); longer extents are reduced cooperatively.
  */
 const SERIAL_MAX_EXTENT = 16384;
-const ENTRY = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 
 function grid(groups: number): [number, number, number] {
   if (groups === 0) return [0, 0, 0];
@@ -82,8 +81,8 @@ function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
 function perThreadKernel(w: KernelWriter, label: string, name: string, count: number, lines: readonly string[], equations: Iterable<number>): LoweredKernel {
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let ${name} = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let ${name} = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   if (${name} >= ${u(count)}) { return; }
   ${lines.join('\n  ')}
 }`;
@@ -175,8 +174,8 @@ function writeElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[
   }
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
 ${blocks.join('\n')}
 }`;
   const shapes = parts.map((p) => `[${p.shape.join(',')}]x${p.roots.length}`).join('+');
@@ -371,8 +370,8 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
 var<workgroup> partial: array<${t}, ${REDUCE_THREADS}>;
 
 @compute @workgroup_size(${REDUCE_THREADS})
-fn main(${ENTRY}) {
-  let slot = wid.x + wid.y * nwg.x;
+fn main(${entryBuiltins}) {
+  let slot = ${linearWorkgroup};
   if (slot >= ${u(outputs * chunks)}) { return; }
   let o = slot / ${u(chunks)};
   let chunk = slot % ${u(chunks)};
@@ -530,8 +529,8 @@ function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
   const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let block = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let block = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   let first = block * 4u;
   if (first >= ${u(count)}) { return; }
   let w = philox4x32(vec4<u32>(block, 0u, 0u, 0u), vec2<u32>(KEY.x, KEY.y));
