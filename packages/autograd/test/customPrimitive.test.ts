@@ -2,7 +2,8 @@
 // definition's own jvp and vjp rules reached by jvp, grad, vmap and jit (a deliberately wrong
 // rule proves which rule runs), checkGrads to order 2, the default batching of both kinds, and
 // the errors of bad definitions (name collisions, malformed fields, rules returning the wrong
-// thing). The WebGPU side is in packages/kernels/test/customPrimitive.test.ts.
+// thing). The WebGPU side is in packages/kernels/test/customPrimitive.test.ts; both test the
+// definitions in tests/fixtures/definedPrimitives.ts.
 //
 // Tolerances: float64 throughout, against the same formula in host doubles: the CPU
 // implementation is that formula, so values agree to a few ulps (1e-14 relative covers the
@@ -10,73 +11,10 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, definePrimitive, definedPrimitives, memory, mul, randn, randomKey, sigmoid, softplus, sum, tensor, tidy,
+  type Tensor, definePrimitive, definedPrimitives, memory, mul, randn, randomKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import { checkGrads, grad, jit, jvp, jvpRules, makeProgram, vjp, vjpRules, vmap, batchRules } from '@scorch/autograd';
-
-const softplusHost = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-
-/** y = softplus(x)²; dy/dx = 2·softplus(x)·σ(x), written with tensor ops so it differentiates again. */
-const derivative = (x: Tensor) => mul(mul(softplus(x), sigmoid(x)), 2);
-const softplusSquare = definePrimitive({
-  name: 'softplusSquare',
-  kind: 'elementwise',
-  inputs: ['x'],
-  cpu: (x) => softplusHost(x) ** 2,
-  wgsl: { expression: 'softplusSquare_value(x)', functions: 'fn softplusSquare_value(x: f32) -> f32 { let s = max(x, 0.0) + sc_log1p(sc_exp(-abs(x))); return s * s; }' },
-  jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
-  vjp: (ct, [x]) => [mul(ct, derivative(x!))],
-});
-
-/** A two-input elementwise primitive: f(a, b) = a·e^b, ∂f/∂a = e^b, ∂f/∂b = f. */
-const scaledExp = definePrimitive({
-  name: 'scaledExp',
-  kind: 'elementwise',
-  inputs: ['a', 'b'],
-  cpu: (a, b) => a * Math.exp(b),
-  wgsl: { expression: 'a * exp(b)' },
-  jvp: ([, b], [ta, tb], y) => {
-    const fromA = ta ? mul(ta, b!.exp()) : null;
-    const fromB = tb ? mul(tb, y) : null;
-    return fromA && fromB ? fromA.add(fromB) : fromA ?? fromB;
-  },
-  vjp: (ct, [, b], y) => [mul(ct, b!.exp()), mul(ct, y)],
-});
-
-/** A shader primitive with its own output shape: the sum of each row's squares, [m, n] → [m]. */
-const rowSquares = definePrimitive({
-  name: 'rowSquares',
-  kind: 'shader',
-  inputs: ['x'],
-  infer: ([x]) => {
-    if (x!.shape.length !== 2) throw new Error(`rowSquares: expected a matrix, got rank ${x!.shape.length}`);
-    return { shape: [x!.shape[0]!], dtype: x!.dtype };
-  },
-  cpu: ([x], out) => {
-    const [m, n] = x!.shape as [number, number];
-    for (let i = 0; i < m; i++) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) acc += x!.data[i * n + j]! ** 2;
-      out.data[i] = acc;
-    }
-  },
-  wgsl: {
-    code: ({ inputs }) => `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let i = id.x;
-  if (i >= ${inputs[0]!.shape[0]}u) { return; }
-  var acc = 0.0;
-  for (var j = 0u; j < ${inputs[0]!.shape[1]}u; j = j + 1u) { let v = x[i * ${inputs[0]!.shape[1]}u + j]; acc = acc + v * v; }
-  y[i] = acc;
-}`,
-    workgroupSize: [64, 1, 1],
-  },
-  // d Σⱼ xᵢⱼ² = Σⱼ 2xᵢⱼ dxᵢⱼ; its transpose spreads 2xᵢⱼ·ȳᵢ.
-  jvp: ([x], [t]) => (t ? sum(mul(mul(x!, t), 2), [1]) : null),
-  vjp: (ct, [x]) => [mul(mul(x!, 2), ct.reshape([x!.shape[0]!, 1]))],
-});
+import { rowSquares, scaledExp, softplusHost, softplusSquare, softplusSquareDerivative } from '../../../tests/fixtures/definedPrimitives.js';
 
 const f64 = (values: number[] | number[][] | number[][][]) => tensor(values, { dtype: 'float64' });
 
@@ -167,8 +105,8 @@ describe('the rules that run are the definition\'s', () => {
     inputs: ['x'],
     cpu: (x) => softplusHost(x) ** 2,
     wgsl: { expression: 'x' },
-    jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
-    vjp: (ct, [x]) => [mul(ct, mul(derivative(x!), 3))],
+    jvp: ([x], [t]) => (t ? mul(t, softplusSquareDerivative(x!)) : null),
+    vjp: (ct, [x]) => [mul(ct, mul(softplusSquareDerivative(x!), 3))],
   });
 
   it('grad uses the vjp rule and jvp the jvp rule', async () => {

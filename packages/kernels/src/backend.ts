@@ -96,8 +96,13 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   /** A contiguous handle with the same values (the handle itself, with one more reference, if already so). */
   private contiguous(h: GpuHandle): GpuHandle {
     if (isContiguous(h)) return this.view(h, h.shape, rowMajorStrides(h.shape), h.offset);
-    const out = this.output(h.shape, h.dtype);
-    this.run(elementwiseKernel({ op: 'copy', inputs: [{ dtype: h.dtype, layout: h }], output: { dtype: h.dtype, layout: out }, ownsOutputBuffer: true }), [h, out]);
+    return this.copied(h);
+  }
+
+  /** A fresh dense copy of a handle (offset 0, row-major). */
+  private copied(x: GpuHandle): GpuHandle {
+    const out = this.output(x.shape, x.dtype);
+    this.run(elementwiseKernel({ op: 'copy', inputs: [{ dtype: x.dtype, layout: x }], output: { dtype: x.dtype, layout: out }, ownsOutputBuffer: true }), [x, out]);
     return out;
   }
 
@@ -335,13 +340,6 @@ export class WebGPUBackend implements Backend<GpuHandle> {
       for (const d of dense) this.release(d);
     }
     return h;
-  }
-
-  /** A fresh dense copy of a handle. */
-  private copied(x: GpuHandle): GpuHandle {
-    const out = this.output(x.shape, x.dtype);
-    this.run(elementwiseKernel({ op: 'copy', inputs: [{ dtype: x.dtype, layout: x }], output: { dtype: x.dtype, layout: out }, ownsOutputBuffer: true }), [x, out]);
-    return out;
   }
 
   private reduce(op: 'sum' | 'reduceMax', x: GpuHandle, axes: readonly number[], out: OutputInfo): GpuHandle {

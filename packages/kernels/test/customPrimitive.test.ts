@@ -3,7 +3,8 @@
 // jvp and vmap through the definitions' rules, jit with the elementwise expression fused into its
 // neighbours (one kernel, the WGSL checked), a shader primitive eagerly and under jit (operands
 // and results moved to offset 0 where the compiled program stores them elsewhere), compile errors
-// that name the primitive and the compiler's line, and the profiler naming the primitive.
+// that name the primitive and the compiler's line, and the profiler naming the primitive. The
+// definitions are shared with the CPU tests: tests/fixtures/definedPrimitives.ts.
 //
 // Tolerances (u = 2^-24, float32):
 // - softplusSquare: s = max(x, 0) + sc_log1p(sc_exp(−|x|)) with sc_exp and sc_log1p ≤ 1 ULP
@@ -17,9 +18,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, jvp, vmap } from '@scorch/autograd';
 import {
-  type Tensor, definePrimitive, memory, mul, profile, sigmoid, softplus, sum, tensor, tidy,
+  type Tensor, definePrimitive, memory, mul, profile, sum, tensor, tidy,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
+import { rowSquares, scaledExp, softplusHost, softplusSquare, softplusSquareDerivative } from '../../../tests/fixtures/definedPrimitives.js';
 import { gpuDevice, hashSeed, hostRandom } from './helpers.js';
 
 let gpu: WebGPUHandle;
@@ -30,72 +32,7 @@ beforeAll(async () => {
 });
 
 const U = 2 ** -24;
-const softplusHost = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 const sigmoidHost = (x: number) => 1 / (1 + Math.exp(-x));
-const derivative = (x: Tensor) => mul(mul(softplus(x), sigmoid(x)), 2);
-
-const softplusSquare = definePrimitive({
-  name: 'softplusSquare',
-  kind: 'elementwise',
-  inputs: ['x'],
-  cpu: (x) => softplusHost(x) ** 2,
-  wgsl: {
-    expression: 'softplusSquare_value(x)',
-    functions: 'fn softplusSquare_value(x: f32) -> f32 {\n  let s = max(x, 0.0) + sc_log1p(sc_exp(-abs(x)));\n  return s * s;\n}',
-  },
-  jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
-  vjp: (ct, [x]) => [mul(ct, derivative(x!))],
-});
-
-const scaledExp = definePrimitive({
-  name: 'scaledExp',
-  kind: 'elementwise',
-  inputs: ['a', 'b'],
-  cpu: (a, b) => a * Math.exp(b),
-  wgsl: { expression: 'a * sc_exp(b)' },
-  jvp: ([, b], [ta, tb], y) => {
-    const fromA = ta ? mul(ta, b!.exp()) : null;
-    const fromB = tb ? mul(tb, y) : null;
-    return fromA && fromB ? fromA.add(fromB) : fromA ?? fromB;
-  },
-  vjp: (ct, [, b], y) => [mul(ct, b!.exp()), mul(ct, y)],
-});
-
-const rowSquaresCode = ({ inputs }: { inputs: readonly { shape: readonly number[] }[] }) => {
-  const [m, n] = inputs[0]!.shape as [number, number];
-  return `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-  let i = id.x;
-  if (i >= ${m}u) { return; }
-  var acc = 0.0;
-  for (var j = 0u; j < ${n}u; j = j + 1u) {
-    let v = x[i * ${n}u + j];
-    acc = acc + v * v;
-  }
-  y[i] = acc;
-}`;
-};
-
-const rowSquares = definePrimitive({
-  name: 'rowSquares',
-  kind: 'shader',
-  inputs: ['x'],
-  infer: ([x]) => ({ shape: [x!.shape[0]!], dtype: x!.dtype }),
-  cpu: ([x], out) => {
-    const [m, n] = x!.shape as [number, number];
-    for (let i = 0; i < m; i++) {
-      let acc = 0;
-      for (let j = 0; j < n; j++) acc += x!.data[i * n + j]! ** 2;
-      out.data[i] = acc;
-    }
-  },
-  wgsl: { code: rowSquaresCode, workgroupSize: [64, 1, 1] },
-  jvp: ([x], [t]) => (t ? sum(mul(mul(x!, t), 2), [1]) : null),
-  vjp: (ct, [x]) => [mul(mul(x!, 2), ct.reshape([x!.shape[0]!, 1]))],
-});
 
 const read = async (t: Tensor) => Array.from(await t.data());
 
@@ -187,8 +124,8 @@ describe('the rules that run on the device are the definition\'s', () => {
     inputs: ['x'],
     cpu: (x) => softplusHost(x) ** 2,
     wgsl: softplusSquare.definition.wgsl as { expression: string; functions: string },
-    jvp: ([x], [t]) => (t ? mul(t, derivative(x!)) : null),
-    vjp: (ct, [x]) => [mul(mul(ct, derivative(x!)), 3)],
+    jvp: ([x], [t]) => (t ? mul(t, softplusSquareDerivative(x!)) : null),
+    vjp: (ct, [x]) => [mul(mul(ct, softplusSquareDerivative(x!)), 3)],
   });
 
   it('grad uses the vjp rule (eager and under jit), jvp the jvp rule', async () => {
@@ -255,6 +192,20 @@ describe('a shader defined primitive on WebGPU', () => {
     const vm = vmap((t: Tensor) => rowSquares(t))(batch) as Tensor;
     expect(vm.shape).toEqual([3, 4]);
     await expectRowSquares(vm, rowsOf(await read(batch), 5));
+  });
+
+  it('jit: an operand stored at an offset of the results block is copied to offset 0 first', async () => {
+    const xs = values(6 * 20, -2, 2, 'custom-shader-operand-offset');
+    const x = tensor(xs, { shape: [6, 20], device: dev });
+    // a = 3x takes the block's first 120 elements, so y = 2x, the shader's operand, starts at 120.
+    const compiled = jit((t: Tensor) => {
+      const y = t.mul(2);
+      return [t.mul(3), y, rowSquares(y)] as const;
+    });
+    const [a, y, r] = compiled(x) as unknown as [Tensor, Tensor, Tensor];
+    expect(await read(a)).toEqual(xs.map((v) => Math.fround(3 * v)));
+    expect(await read(y)).toEqual(xs.map((v) => 2 * v));
+    await expectRowSquares(r, rowsOf(xs.map((v) => 2 * v), 20));
   });
 
   it('frees what it makes, copies included', async () => {

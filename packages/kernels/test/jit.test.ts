@@ -295,6 +295,18 @@ describe('updates, random keys and errors', () => {
     expect(compiled.traceCount).toBe(1);
   });
 
+  it('a constant key next to a program key draws the same numbers on every call', async () => {
+    // The constant key's words are written once, when the compiled variant is made; the program
+    // key's are rewritten each call: both must hold on the calls after the first.
+    const f = (x: Tensor, k: RandomKey) => randn([256], { key: randomKey(11), device: dev }).add(randn([256], { key: k, device: dev })).add(x);
+    const compiled = jit(f);
+    const x = tensor(Array.from({ length: 256 }, (_, i) => i), { device: dev });
+    for (const seed of [1, 2, 3]) {
+      expect(await read(compiled(x, randomKey(seed)))).toEqual(await read(f(x, randomKey(seed))));
+    }
+    expect(compiled.traceCount).toBe(1);
+  });
+
   it('an index computed on the device and out of range fails the next read, as on the CPU', async () => {
     const f = jit((x: Tensor, i: Tensor) => x.indexSelect(0, i.mul(3).cast('int32')).add(1));
     const x = tensor([1, 2, 3, 4, 5], { device: dev });

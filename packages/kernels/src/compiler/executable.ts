@@ -60,6 +60,11 @@ interface Variant {
   readonly lowering: Lowering;
   readonly uniformBuffer: GPUBuffer | null;
   readonly bindGroups: Map<string, GPUBindGroup>[];
+  /**
+   * Per kernel, a random draw's uniform words [k0, k1, 0, 0] (null: not a draw): a constant key's
+   * written once with the static uniforms, a program key's refilled and written every call.
+   */
+  readonly keyWords: readonly (Uint32Array<ArrayBuffer> | null)[];
 }
 
 /** Lowerings per device, by structural key; the oldest are dropped past the limit. */
@@ -125,7 +130,17 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
       });
     }
-    variant = { lowering, uniformBuffer, bindGroups: lowering.kernels.map(() => new Map()) };
+    const keyWords = lowering.kernels.map((k, i) => {
+      if (k.key === undefined) return null;
+      const words = new Uint32Array(4);
+      if (typeof k.key !== 'number') {
+        words[0] = k.key[0] >>> 0;
+        words[1] = k.key[1] >>> 0;
+        this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, words);
+      }
+      return words;
+    });
+    variant = { lowering, uniformBuffer, bindGroups: lowering.kernels.map(() => new Map()), keyWords };
     this.variants.set(layout, variant);
     return variant;
   }
@@ -250,16 +265,20 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
           return blocks.get(slotKey(slot))!.buffer;
       }
     };
-    // Random keys: written into their kernels' uniforms (queued before this call's commands).
-    const keys = lowering.kernels.some((k) => typeof k.key === 'number') ? this.program.resolveKeys(keyValues) : null;
-    const canonical = keys ? this.program.canonicalKeys() : [];
-    const keyWords = lowering.kernels.map((k, i) => {
-      if (k.key === undefined) return null;
-      const value = typeof k.key === 'number' ? keys!.get(canonical[k.key]!)! : k.key;
-      const words = new Uint32Array([value[0] >>> 0, value[1] >>> 0, 0, 0]);
-      runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
-      return words;
-    });
+    // Program keys: this call's values written into their kernels' uniforms (queued before this
+    // call's commands; writeBuffer copies the words, so each kernel's array is reused).
+    if (lowering.kernels.some((k) => typeof k.key === 'number')) {
+      const keys = this.program.resolveKeys(keyValues);
+      const canonical = this.program.canonicalKeys();
+      lowering.kernels.forEach((k, i) => {
+        if (typeof k.key !== 'number') return;
+        const value = keys.get(canonical[k.key]!)!;
+        const words = variant.keyWords[i]!;
+        words[0] = value[0] >>> 0;
+        words[1] = value[1] >>> 0;
+        runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
+      });
+    }
     const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
       const buffers = k.bindings.map(resolve);
       const cacheKey = buffers.map(objectId).join(',');
@@ -274,7 +293,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
         variant.bindGroups[i]!.set(cacheKey, bindGroup);
       }
-      const uniforms = k.key !== undefined ? keyWords[i]! : k.uniforms;
+      const uniforms = variant.keyWords[i] ?? k.uniforms;
       return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
     });
     runtime.runCompiled(launches, lowering.reportsBadIndices);

@@ -5,19 +5,20 @@
 // as their store function; random draws and scatter-adds have kernels of their own.
 
 import {
-  type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
-  type ShaderDefinition, primitiveDefinition, sizeOf, storedView,
+  type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
+  type ScanPrimitive, type ShaderDefinition, argReplaceCondition, primitiveDefinition, scanCombineExpression, scanIdentity,
+  sizeOf, storedView,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
+import { elementwiseKernel } from '../wgsl/elementwise.js';
 import { type Layout } from '../layout.js';
-import { MAX_WORKGROUPS_PER_DIM, UniformBlock, wgslType } from '../wgsl/common.js';
+import { MAX_WORKGROUPS_PER_DIM, UniformBlock, entryBuiltins, linearWorkgroup, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
-import { type ArgReducePrimitive, type ScanPrimitive, argReplaceCondition, scanCombineExpression, scanIdentity } from '@scorch/tensor';
 import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
@@ -59,7 +60,6 @@ const SERIAL_MIN_COLUMNS = 128;
  * loops counted); longer extents are reduced cooperatively.
  */
 const SERIAL_MAX_EXTENT = 16384;
-const ENTRY = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 
 function grid(groups: number): [number, number, number] {
   if (groups === 0) return [0, 0, 0];
@@ -81,8 +81,8 @@ function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
 function perThreadKernel(w: KernelWriter, label: string, name: string, count: number, lines: readonly string[], equations: Iterable<number>): LoweredKernel {
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let ${name} = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let ${name} = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   if (${name} >= ${u(count)}) { return; }
   ${lines.join('\n  ')}
 }`;
@@ -174,8 +174,8 @@ function writeElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[
   }
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
 ${blocks.join('\n')}
 }`;
   const shapes = parts.map((p) => `[${p.shape.join(',')}]x${p.roots.length}`).join('+');
@@ -273,7 +273,7 @@ function reductionOf(ctx: LoweringContext, kernel: { equation: number; epilogue:
 }
 
 /** True when every reduced axis comes before every kept axis. */
-export function isColumnReduction(axes: readonly number[], rank: number): boolean {
+function isColumnReduction(axes: readonly number[], rank: number): boolean {
   const kept = Array.from({ length: rank }, (_, i) => i).filter((i) => !axes.includes(i));
   return kept.length > 0 && Math.max(...axes) < Math.min(...kept);
 }
@@ -370,8 +370,8 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
 var<workgroup> partial: array<${t}, ${REDUCE_THREADS}>;
 
 @compute @workgroup_size(${REDUCE_THREADS})
-fn main(${ENTRY}) {
-  let slot = wid.x + wid.y * nwg.x;
+fn main(${entryBuiltins}) {
+  let slot = ${linearWorkgroup};
   if (slot >= ${u(outputs * chunks)}) { return; }
   let o = slot / ${u(chunks)};
   let chunk = slot % ${u(chunks)};
@@ -529,8 +529,8 @@ function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
   const values = randomBlockValues(p.distribution);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let block = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
+fn main(${entryBuiltins}) {
+  let block = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   let first = block * 4u;
   if (first >= ${u(count)}) { return; }
   let w = philox4x32(vec4<u32>(block, 0u, 0u, 0u), vec2<u32>(KEY.x, KEY.y));
@@ -589,6 +589,13 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
   });
 }
 
+/** The coordinates of a line's element `pos` along `axis`: the line's coordinates with `pos` inserted there. */
+function withAxis(line: Coords, axis: number, pos: string): Coords {
+  const axes = [...line.axes];
+  axes.splice(axis, 0, pos);
+  return { axes };
+}
+
 /**
  * cumsum and cumprod: one thread per line (every coordinate but the axis) walks the axis in
  * order, its input computed inline, storing every running value; spans of the axis as in
@@ -607,11 +614,7 @@ function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const body = w.scope(() => {
       const line = w.decode('line', lineShape);
-      const at = (pos: string): Coords => {
-        const axes = [...line.axes];
-        axes.splice(axis, 0, pos);
-        return { axes };
-      };
+      const at = (pos: string) => withAxis(line, axis, pos);
       const previous = reverse ? u(extent - start) : u(start - 1);
       w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(scanIdentity(eq.prim), eq.out.dtype) : w.value(eq.out, at(previous))};`);
       const loop = w.scope(() => {
@@ -641,11 +644,7 @@ function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
     const w = newWriter(ctx);
     const body = w.scope(() => {
       const out = w.decode('i', eq.out.shape);
-      const at = (pos: string): Coords => {
-        const axes = [...out.axes];
-        axes.splice(axis, 0, pos);
-        return { axes };
-      };
+      const at = (pos: string) => withAxis(out, axis, pos);
       w.emit(`var at = ${start === 0 ? '0u' : `u32(${w.value(eq.out, out)})`};`);
       const first = w.scope(() => w.emit(`best = ${w.value(x, at('at'))};`));
       w.emit(`var best: ${t};\n  {\n    ${first.join('\n    ')}\n  }`);
@@ -664,20 +663,17 @@ function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
 // ---------------------------------------------------------------------------------------------
 // Defined primitives' shaders
 
-/** dst[dstOffset + i] = src[srcOffset + i] for i < count: moves a value to offset 0 of a buffer of its own, or back. */
-function copyKernel(from: Location, to: Location, count: number, type: string): LoweredKernel {
-  const body = `@group(0) @binding(0) var<storage, read> src: array<${type}>;
-@group(0) @binding(1) var<storage, read_write> dst: array<${type}>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY}) {
-  let i = (wid.x + wid.y * nwg.x) * ${WORKGROUP}u + lid;
-  if (i >= ${u(count)}) { return; }
-  dst[${u(to.offset)} + i] = src[${u(from.offset)} + i];
-}`;
+/**
+ * dst[to.offset + i] = src[from.offset + i] for i < count: moves a value to offset 0 of a buffer
+ * of its own, or back. The eager copy template (wgsl/elementwise.ts): its sizes are uniforms, so
+ * one pipeline serves every copy of a dtype.
+ */
+function copyKernel(from: Location, to: Location, count: number, dtype: DType): LoweredKernel {
+  const dense = (offset: number): Layout => ({ shape: [count], strides: [1], offset });
+  const spec = elementwiseKernel({ op: 'copy', inputs: [{ dtype, layout: dense(from.offset) }], output: { dtype, layout: dense(to.offset) } });
   return {
-    label: `copy_${count}`, code: body, workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
-    bindings: [from.slot, to.slot], uniforms: null, equations: [],
+    label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch,
+    bindings: [from.slot, to.slot], uniforms: spec.uniforms, equations: [],
   };
 }
 
@@ -696,7 +692,7 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
     if (!loc) throw new Error(`internal: an operand of ${def.name} is not stored`);
     if (loc.offset === 0) return loc.slot;
     const scratch: Location = { slot: ctx.scratch(Math.max(sizeOf(x.shape), 1)), offset: 0, strides: [] };
-    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), wgslType(x.dtype)));
+    kernels.push(copyKernel(loc, scratch, sizeOf(x.shape), x.dtype));
     return scratch.slot;
   });
   const out = ctx.locate(eq.out)!;
@@ -704,7 +700,7 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
   const direct = out.offset === 0 && !aliased;
   const target: Location = direct ? out : { slot: ctx.scratch(Math.max(sizeOf(eq.out.shape), 1)), offset: 0, strides: [] };
   kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [...reads, target.slot], uniforms: null, equations: [index] });
-  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), wgslType(eq.out.dtype)));
+  if (!direct) kernels.push(copyKernel(target, out, sizeOf(eq.out.shape), eq.out.dtype));
   return kernels;
 }
 

@@ -10,7 +10,7 @@ import { type KernelIO, type PrimitiveDefinition, type ShaderDefinition, primiti
 import { type KernelSpec, grid1d } from './common.js';
 
 /** The WGSL function an elementwise definition becomes. */
-export function customFunctionName(name: string): string {
+function customFunctionName(name: string): string {
   return `cp_${name}`;
 }
 

@@ -63,7 +63,46 @@ function lineOffsets(u: UniformBlock, input: Layout, axis: number, outShape: rea
   return lines.join('\n  ');
 }
 
-function assemble(label: string, t: string, u: UniformBlock, body: string, lines: number, outType: string = t): KernelSpec {
+/** What a line-walking kernel's body is written with: the uniforms, and the walk's bounds. */
+interface Walk {
+  readonly u: UniformBlock;
+  /** The element type read. */
+  readonly t: string;
+  /** Stride of the axis in the input. */
+  readonly inStep: string;
+  /** This launch's span of the axis: positions start ≤ k < stop. */
+  readonly start: string;
+  readonly stop: string;
+}
+
+/**
+ * A kernel of one invocation per line of `input` along `axis` (see lineOffsets), bound to src and
+ * out. `walk` writes the body after the line's offsets `base` and `outBase` are decoded.
+ */
+function lineKernel(
+  label: string,
+  p: { dtype: DType; input: Layout; axis: number; span: AxisSpan },
+  outShape: readonly number[],
+  outType: string,
+  walk: (w: Walk) => string,
+): KernelSpec {
+  const u = new UniformBlock();
+  const t = wgslType(p.dtype);
+  const extent = p.input.shape[p.axis]!;
+  const lines = extent === 0 ? 0 : sizeOfShape(p.input.shape) / extent;
+  const count = u.u32(lines);
+  const offsets = lineOffsets(u, p.input, p.axis, outShape);
+  const inStep = u.u32(p.input.strides[p.axis]!);
+  const start = u.u32(p.span.start);
+  const stop = u.u32(p.span.start + p.span.count);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let line = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (line >= ${count}) { return; }
+  ${offsets}
+  ${walk({ u, t, inStep, start, stop })}
+}`;
   const bindings = [
     { name: 'src', type: t as 'f32', access: 'read' as const },
     { name: 'out', type: outType as 'f32', access: 'read_write' as const },
@@ -92,36 +131,22 @@ export interface ScanParams {
  * Bindings: src, out.
  */
 export function scanKernel(p: ScanParams): KernelSpec {
-  const u = new UniformBlock();
-  const t = wgslType(p.dtype);
   const shape = p.input.shape;
-  const extent = shape[p.axis]!;
-  const lines = extent === 0 ? 0 : sizeOfShape(shape) / extent;
-  const count = u.u32(lines);
-  const offsets = lineOffsets(u, p.input, p.axis, shape);
-  const inStep = u.u32(p.input.strides[p.axis]!);
-  const outStep = u.u32(sizeOfShape(shape.slice(p.axis + 1)));
-  const last = u.u32(extent - 1);
-  const start = u.u32(p.span.start);
-  const stop = u.u32(p.span.start + p.span.count);
-  // Position k of the walk is element k (or extent − 1 − k reversed) of the axis.
-  const at = p.reverse ? `(${last} - k)` : 'k';
-  const previous = p.reverse ? `(${last} - ${start} + 1u)` : `(${start} - 1u)`;
-  const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${entryBuiltins}) {
-  let line = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
-  if (line >= ${count}) { return; }
-  ${offsets}
-  var acc: ${t} = ${wgslLiteral(scanIdentity(p.op), p.dtype)};
+  const label = `${p.op}_${p.dtype}_rank${shape.length}${p.reverse ? '_reverse' : ''}`;
+  return lineKernel(label, p, shape, wgslType(p.dtype), ({ u, t, inStep, start, stop }) => {
+    const outStep = u.u32(sizeOfShape(shape.slice(p.axis + 1)));
+    const last = u.u32(shape[p.axis]! - 1);
+    // Position k of the walk is element k (or extent − 1 − k reversed) of the axis.
+    const at = p.reverse ? `(${last} - k)` : 'k';
+    const previous = p.reverse ? `(${last} - ${start} + 1u)` : `(${start} - 1u)`;
+    return `var acc: ${t} = ${wgslLiteral(scanIdentity(p.op), p.dtype)};
   if (${start} > 0u) { acc = out[outBase + ${previous} * ${outStep}]; }
   for (var k = ${start}; k < ${stop}; k = k + 1u) {
     let v = src[base + ${at} * ${inStep}];
     acc = ${renderWgsl(scanCombineExpression(p.op, p.dtype), ['acc', 'v'])};
     out[outBase + ${at} * ${outStep}] = acc;
-  }
-}`;
-  return assemble(`${p.op}_${p.dtype}_rank${shape.length}${p.reverse ? '_reverse' : ''}`, t, u, body, lines);
+  }`;
+  });
 }
 
 export interface ArgReduceParams {
@@ -138,24 +163,10 @@ export interface ArgReduceParams {
  * continues from the index the previous one stored. Bindings: src, out (int32).
  */
 export function argReduceKernel(p: ArgReduceParams): KernelSpec {
-  const u = new UniformBlock();
-  const t = wgslType(p.dtype);
-  const shape = p.input.shape;
-  const outShape = shape.filter((_, d) => d !== p.axis);
-  const lines = sizeOfShape(outShape);
-  const count = u.u32(lines);
-  const offsets = lineOffsets(u, p.input, p.axis, outShape);
-  const inStep = u.u32(p.input.strides[p.axis]!);
-  const start = u.u32(p.span.start);
-  const stop = u.u32(p.span.start + p.span.count);
-  const isNaN = t === 'f32' ? 'sc_isnan(best)' : 'false';
-  const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${entryBuiltins}) {
-  let line = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
-  if (line >= ${count}) { return; }
-  ${offsets}
-  var at = 0u;
+  const outShape = p.input.shape.filter((_, d) => d !== p.axis);
+  return lineKernel(`${p.op}_${p.dtype}_rank${p.input.shape.length}`, p, outShape, 'i32', ({ t, inStep, start, stop }) => {
+    const isNaN = t === 'f32' ? 'sc_isnan(best)' : 'false';
+    return `var at = 0u;
   if (${start} > 0u) { at = u32(out[outBase]); }
   var best = src[base + at * ${inStep}];
   if (!(${isNaN})) {
@@ -168,7 +179,6 @@ fn main(${entryBuiltins}) {
       }
     }
   }
-  out[outBase] = i32(at);
-}`;
-  return assemble(`${p.op}_${p.dtype}_rank${shape.length}`, t, u, body, lines, 'i32');
+  out[outBase] = i32(at);`;
+  });
 }
