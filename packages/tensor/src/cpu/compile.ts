@@ -82,6 +82,13 @@ interface Lowering {
   readonly slots: readonly SlotSource[];
   /** Slot of each output, then of each update value (one slot per distinct value). */
   readonly resultSlots: readonly number[];
+  /**
+   * Per entry of resultSlots, whether it is handed out as a copy: each result is its own handle,
+   * so a value returned twice (or returned and assigned), or an input returned as it is, is copied.
+   */
+  readonly copyResult: readonly boolean[];
+  /** Slots of kind 'result': a fresh pool array each call. */
+  readonly freshSlots: readonly number[];
   readonly steps: readonly Step[];
   /** Per step, for the profiler: bytes of stored values it reads and writes, and its product flops. */
   readonly costs: readonly { bytes: number; flops?: number }[];
@@ -95,6 +102,8 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
   private readonly lowering: Lowering;
   /** Arrays by slot for the current call (inputs and results change; temps stay). */
   private readonly slotArrays: TypedArray[];
+  /** The outputs, then the update values: what each call hands out, in that order. */
+  private readonly resultValues: readonly ProgramVar[];
   private tempsHeld = false;
   private disposed = false;
 
@@ -110,6 +119,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     }
     this.lowering = lowering;
     this.slotArrays = new Array<TypedArray>(lowering.slots.length);
+    this.resultValues = [...program.outputs, ...program.updates.map((u) => u.value)];
   }
 
   get plan(): FusionPlan {
@@ -118,17 +128,14 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
 
   run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[], _donated?: readonly boolean[]): CpuHandle[] {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
-    const { slots, steps, resultSlots } = this.lowering;
+    const { slots, steps, resultSlots, copyResult, freshSlots } = this.lowering;
     const arrays = this.slotArrays;
     if (!this.tempsHeld) this.allocateTemps();
-    const fresh: number[] = [];
-    slots.forEach((s, i) => {
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
       if (s.kind === 'input') arrays[i] = this.backend.dense(inputs[s.index]!);
-      else if (s.kind === 'result') {
-        arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
-        fresh.push(i);
-      }
-    });
+      else if (s.kind === 'result') arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
+    }
     // Keys by canonical index: the lowering is shared by programs of one structure, whose key
     // variables are different objects in the same canonical order.
     let keys: RandomKey[] | null = null;
@@ -141,22 +148,16 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       if (session) this.runProfiled(session, arrays, keys);
       else for (const step of steps) step.run(arrays, keys);
     } catch (e) {
-      for (const i of fresh) this.backend.pool.give(arrays[i]!);
+      for (const i of freshSlots) this.backend.pool.give(arrays[i]!);
       throw e;
     }
-    // Each result its own handle: a value returned twice (or returned and assigned), or an input
-    // returned as it is, is copied.
-    const handedOut = new Set<number>();
-    const values = [...this.program.outputs, ...this.program.updates.map((u) => u.value)];
-    return values.map((v, i) => {
-      const slot = resultSlots[i]!;
-      let data = arrays[slot]!;
-      if (handedOut.has(slot) || slots[slot]!.kind === 'input') {
+    return this.resultValues.map((v, i) => {
+      let data = arrays[resultSlots[i]!]!;
+      if (copyResult[i]) {
         const copy = this.backend.allocate(v.dtype, data.length);
         copy.set(data);
         data = copy;
       }
-      handedOut.add(slot);
       return this.backend.wrap(data, v.shape, v.dtype);
     });
   }
@@ -265,7 +266,9 @@ function lower(program: Program): Lowering {
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
   const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
-  return { plan, slots, resultSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
+  const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
+  const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
+  return { plan, slots, resultSlots, copyResult, freshSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
 }
 
 function newWriter(ctx: LoweringContext): JsWriter {
