@@ -151,6 +151,20 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
   });
 
+  it('batched matmuls with evenly spaced entries: one batched call, the eager bits', () => {
+    // Contiguous entries, a B shared by every entry (stride 0), and a batch large enough for the
+    // WebAssembly kernels (16·12·8 multiply-adds per entry, above WASM_MIN_WORK).
+    const a = rn([6, 16, 8], 3);
+    const b = rn([6, 8, 12], 4);
+    const w = rn([8, 12], 5);
+    const { program } = compare(([a, b, w]) => [matmul(a!, b!), matmul(a!, w!).add(1), matmul(a!.mul(2), w!)], [a, b, w]);
+    const compiled = cpu.compile(program);
+    const sources = compiled.kernels().map((k) => k.source).join('\n');
+    compiled.dispose();
+    expect(sources).toContain('matmulBatchedInto');
+    expect(sources).not.toContain('per batch');
+  });
+
   it('pad, concat, gather, scatter-add and random draws', () => {
     const x = rn([5, 4], 15);
     const idx = tensor([4, 0, 0, 2, 1, 4], { dtype: 'int32' });

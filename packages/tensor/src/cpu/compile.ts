@@ -6,9 +6,9 @@
 // - Reductions: their input computed inline (the prologue), accumulated in doubles in the order
 //   the eager kernels use (row-major over the input), so jit on the CPU gives eager's bits; the
 //   epilogue runs on the rounded result.
-// - Matmuls: every one through `matmulInto` (the CPU's fusion options make none inline and none
-//   a dot product), so a compiled product is the eager product bit for bit whatever that routine
-//   does inside; an operand that is not a row-major view of a stored value (a transpose, a
+// - Matmuls: every one through `matmulBatchedInto` or `matmulInto` (the CPU's fusion options make
+//   none inline and none a dot product), so a compiled product is the eager product bit for bit
+//   whatever those routines do inside; an operand that is not a row-major view of a stored value (a transpose, a
 //   prologue) is gathered into scratch first, by a generated loop; the epilogue is a generated
 //   function over a range of rows of C, run once the products are done, split across threads
 //   when large (rangeThreads.ts).
@@ -31,15 +31,15 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
-import { matmulInto } from './cpuMatmul.js';
+import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 
 /**
- * Fusion on the CPU. Matmuls always go through `matmulInto` (no inline K ≤ 4 sums, no dot-product
- * kernels): jit then stays bit-identical to eager however that routine accumulates, and the
+ * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
+ * dot-product kernels): jit then stays bit-identical to eager however that routine accumulates, and the
  * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
  * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
  * reads a stored [1024,128] array faster than it recomputes an exp per element.
@@ -460,6 +460,14 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
   };
 }
 
+/** The common step of `offsets` (0 for one offset), or null when none is (or it is negative). */
+function evenStep(offsets: readonly number[]): number | null {
+  if (offsets.length === 0) return null;
+  const first = offsets[0]!;
+  const step = offsets.length > 1 ? offsets[1]! - first : 0;
+  return step >= 0 && offsets.every((o, i) => o === first + i * step) ? step : null;
+}
+
 function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
   const eq = ctx.program.equations[kernel.equation]! as Equation<'matmul'>;
   const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
@@ -515,10 +523,16 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
+  // Operands whose batch entries are evenly spaced (contiguous, or one shared by every entry)
+  // go to the batched routine in one call, as eager's matmul does: a shared B is packed once and
+  // the batch splits across threads as one job. Others (a broadcast over some batch axes only)
+  // take one call per entry. Either way each entry is the same product, so the bits agree.
+  const aStep = evenStep(ao);
+  const bStep = evenStep(bo);
   const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
-    `// matmulInto(a, b, c) per batch, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
+    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
     epilogue ? epilogue.source : '',
   ].filter(Boolean).join('\n');
   return {
@@ -531,7 +545,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const av = slots[pa.slot] as Float32Array;
       const bv = slots[pb.slot] as Float32Array;
       const cv = slots[cSlot] as Float32Array;
-      for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
+      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k);
+      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
       if (epilogue) runRange(epilogue.rows, epilogue.bound.arrays(slots));
     },
   };
