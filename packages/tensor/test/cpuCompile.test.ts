@@ -165,6 +165,17 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     expect(sources).not.toContain('per batch');
   });
 
+  it('a matmul lists the equations its operand gathers compute', () => {
+    const c = rn([40, 6], 6);
+    const d = rn([4, 6], 7);
+    const { program } = compare(([c, d]) => [matmul(c!, permute(d!, [1, 0]))], [c, d]);
+    const compiled = cpu.compile(program);
+    // Equation 0 is the permute, read by the product through a gather into scratch; 1 the product.
+    expect(program.equations.map((eq) => eq.prim)).toEqual(['permute', 'matmul']);
+    expect(compiled.kernels().map((k) => k.equations)).toEqual([[0, 1]]);
+    compiled.dispose();
+  });
+
   it('pad, concat, gather, scatter-add and random draws', () => {
     const x = rn([5, 4], 15);
     const idx = tensor([4, 0, 0, 2, 1, 4], { dtype: 'int32' });

@@ -431,7 +431,7 @@ interface OperandPlan {
  * whose matrices are row-major is read in place (batch axes may broadcast: each batch has its
  * own offset); anything else (a transpose, a computed value) is gathered into scratch.
  */
-function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string): OperandPlan {
+function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string, equations: Set<number>): OperandPlan {
   const r = x.shape.length;
   const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
   const batches = sizeOf(batchShape);
@@ -450,14 +450,22 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
       return { slot: loc.slot, offsets, gather: null, source: '' };
     }
   }
+  const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
+  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source };
+}
+
+/**
+ * For a kernel that reads dense row-major operands: a generated loop that computes `x` from its
+ * definition (a view, a prologue) into a scratch array. The equations it computes join `equations`.
+ */
+function gatherOperand(ctx: LoweringContext, x: ProgramVar, name: string, equations: Set<number>): { slot: number; bound: Bound; source: string } {
   const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
   const w = newWriter(ctx);
   const target = w.array(slot);
   const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
-  const source = w.functionSource(`gather_${name}`, lines);
-  return {
-    slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: new Bound(buildFunction<Generated>(source), w.bindings), source,
-  };
+  for (const i of w.covered) equations.add(i);
+  const source = w.functionSource(name, lines);
+  return { slot, bound: new Bound(buildFunction<Generated>(source), w.bindings), source };
 }
 
 /** The common step of `offsets` (0 for one offset), or null when none is (or it is negative). */
@@ -476,8 +484,9 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const batchShape = outShape.slice(0, -2);
   const batches = sizeOf(batchShape);
   const [m, n, k] = [outShape[r - 2]!, outShape[r - 1]!, a.shape[r - 1]!];
-  const pa = matmulOperand(ctx, a, batchShape, 'a');
-  const pb = matmulOperand(ctx, b, batchShape, 'b');
+  const equations = new Set<number>([kernel.equation]);
+  const pa = matmulOperand(ctx, a, batchShape, 'a', equations);
+  const pb = matmulOperand(ctx, b, batchShape, 'b', equations);
   // C: the result's own array, or scratch that only the epilogue reads.
   let cLoc = ctx.locations.get(eq.out.id);
   if (!cLoc) {
@@ -486,7 +495,6 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   }
   const cSlot = cLoc.slot;
   let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel } | null = null;
-  const equations = new Set<number>([kernel.equation]);
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
@@ -567,13 +575,8 @@ function lowerEagerKernel(ctx: LoweringContext, index: number): Step {
   const operandSlots = eq.inputs.map((x, k) => {
     const loc = ctx.locations.get(x.id);
     if (loc) return loc.slot;
-    const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
-    const w = newWriter(ctx);
-    const target = w.array(slot);
-    const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
-    for (const i of w.covered) equations.add(i);
-    const source = w.functionSource(`gather_${k}`, lines);
-    gathers.push({ bound: new Bound(buildFunction<Generated>(source), w.bindings), source });
+    const { slot, bound, source } = gatherOperand(ctx, x, `gather_${k}`, equations);
+    gathers.push({ bound, source });
     return slot;
   });
   const outSlot = ctx.locations.get(eq.out.id)!.slot;
