@@ -10,6 +10,7 @@ import {
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros,
 } from '../src/index.js';
+import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
 const keys = splitKey(randomKey(5), 16);
@@ -19,10 +20,6 @@ interface Compared {
   program: Program;
   kernels: readonly string[];
 }
-
-/** Bits of a typed array, so that NaN payloads, −0 and +0 compare exactly. */
-const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
-  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 /**
  * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second

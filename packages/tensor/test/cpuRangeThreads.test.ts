@@ -18,6 +18,7 @@ import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
+import { bitsOf } from './reference.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 
@@ -30,9 +31,6 @@ afterAll(() => {
   setCpuThreads(undefined);
   shutdownCpuThreads();
 });
-
-const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
-  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 type Program = (xs: readonly Tensor[]) => Tensor[];
 
