@@ -57,7 +57,6 @@ interface Runtime {
 }
 
 let runtime: Runtime | null | undefined;
-let fmaOverride: boolean | undefined;
 let threadSetting: number | undefined;
 let pool: ThreadPool | null = null;
 /**
@@ -83,7 +82,7 @@ function getRuntime(): Runtime | null {
   if (runtime !== undefined) return runtime;
   runtime = null;
   if (!wasmSimdSupported()) return null;
-  const fma = fmaOverride ?? wasmRelaxedSimdSupported();
+  const fma = wasmRelaxedSimdSupported();
   const shapes = SHAPES[fma ? 'fma' : 'mulAdd'];
   try {
     const { memory, shared } = newMemory();
@@ -119,17 +118,6 @@ export function wasmMatmulAvailable(): boolean {
 /** Whether the kernels use fused multiply-add (relaxed SIMD). */
 export function wasmMatmulUsesFma(): boolean {
   return getRuntime()?.fma ?? false;
-}
-
-/**
- * For tests: build the kernels with (true) or without (false) relaxed SIMD's madd, or as detected
- * (undefined). Discards the current module, memory and workers.
- */
-export function setWasmFmaForTesting(fma: boolean | undefined): void {
-  if (fma === true && !wasmRelaxedSimdSupported()) throw new Error('relaxed SIMD is not available in this engine');
-  closePool();
-  fmaOverride = fma;
-  runtime = undefined;
 }
 
 /** For tests: split products from `work` multiply-adds on (undefined: the default, 2^24). */
