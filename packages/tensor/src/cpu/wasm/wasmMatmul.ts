@@ -49,6 +49,8 @@ interface Runtime {
   memory: WebAssembly.Memory;
   shared: boolean;
   exports: MatmulExports;
+  /** The exports a product calls, per element type (looked up once, not by name per call). */
+  kernels: Record<WasmFloat, { packB: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string] }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
   bytes: number;
@@ -91,6 +93,10 @@ function getRuntime(): Runtime | null {
     const bytes = memory.buffer.byteLength;
     runtime = {
       module, memory, shared, exports, fma, bytes,
+      kernels: {
+        f32: { packB: exports.packB_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
+        f64: { packB: exports.packB_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
+      },
       layouts: { f32: matmulLayout('f32', shapes.f32), f64: matmulLayout('f64', shapes.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
     };
@@ -284,7 +290,7 @@ function runProduct(
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
-  const packB = ex[`packB_${dtype}`]!;
+  const { packB, gemm, compact } = rt.kernels[dtype];
   for (let i = 0; i < bCount; i++) {
     const from = bOff + i * bStride;
     view.set(b.subarray(from, from + k * n), bRaw / E);
@@ -314,8 +320,6 @@ function runProduct(
     for (let i = 0; i < job.nChunks; i++) copyOut(i);
     return true;
   }
-  const gemm = ex[`gemm_${dtype}`]!;
-  const compact = ex[`compact_${dtype}`]!;
   for (let i = 0; i < job.nChunks; i++) {
     const { bi, r0, rows, cChunk } = chunk(i);
     gemm(aRegion + bi * aBatch + r0 * k * E, k, bpRegion + bi * bpBatch, cChunk, npad, rows, npad, k, apRegion);
