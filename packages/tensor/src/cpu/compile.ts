@@ -8,10 +8,10 @@
 //   epilogue runs on the rounded result.
 // - Matmuls: every one through `matmulBatchedInto` or `matmulInto` (the CPU's fusion options make
 //   none inline and none a dot product), so a compiled product is the eager product bit for bit
-//   whatever those routines do inside; an operand that is not a row-major view of a stored value (a transpose, a
-//   prologue) is gathered into scratch first, by a generated loop; the epilogue is a generated
-//   function over a range of rows of C, run once the products are done, split across threads
-//   when large (rangeThreads.ts).
+//   whatever those routines do inside; an operand that is not a row-major view of a stored value
+//   (a transpose, a prologue) is gathered into scratch first, by a generated loop; the epilogue
+//   is a generated function over a range of rows of C, run once the products are done, split
+//   across threads when large (rangeThreads.ts).
 // - Threads: an elementwise segment is a generated function over a range of its elements (or of
 //   its outermost axis' rows), so a large one splits across the worker pool like an epilogue.
 // - Random draws through `fillRandom`; scatter-adds a generated loop with the CPU's range errors.
@@ -39,7 +39,7 @@ import { type RangeKernel, runRange } from './rangeThreads.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
- * dot-product kernels): jit then stays bit-identical to eager however that routine accumulates, and the
+ * dot-product kernels): jit then stays bit-identical to eager however they accumulate, and the
  * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
  * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
  * reads a stored [1024,128] array faster than it recomputes an exp per element.
