@@ -7,20 +7,9 @@ import { getBackend } from './backend.js';
 import { checkBoolean, checkOneOf, checkOptions } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
-import { Tensor, apply } from './tensor.js';
+import { Tensor, apply, checkTensor } from './tensor.js';
 
 type Operand = Tensor | number;
-
-/**
- * Checks an argument of a public op: a Tensor, and not disposed. Checking liveness here, before
- * any broadcasting or scalar constants, makes the error name the op the caller wrote.
- */
-function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
-  if (x.isDisposed) {
-    throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
-  }
-}
 
 /** A constant of `shape`, `dtype` and `device` (the value converted as `cast` converts it). */
 export function constant(value: number, shape: readonly number[], dtype: DType, device: string): Tensor {

@@ -114,17 +114,17 @@ export class Program {
     return lines.join('\n');
   }
 
+  /** Every key variable in a canonical order: the key inputs, then each derived key as derived. */
+  canonicalKeys(): KeyVar[] {
+    return [...this.keyInputs, ...this.keyDerivations.map((d) => d.out)];
+  }
+
   /**
    * A text that is equal for two programs exactly when they compute the same thing the same way
    * (inputs, equations with their params, outputs and updates, with variables numbered in order,
    * and which keys draw what). Backends cache generated code under it: a function traced again
    * (a sampler run after another) reuses the kernels made for the first trace.
    */
-  /** Every key variable in a canonical order: the key inputs, then each derived key as derived. */
-  canonicalKeys(): KeyVar[] {
-    return [...this.keyInputs, ...this.keyDerivations.map((d) => d.out)];
-  }
-
   structuralKey(): string {
     const ids = new Map<number, number>();
     const id = (v: ProgramVar): number => {

@@ -207,6 +207,18 @@ export function collectCreated<T>(fn: () => T): [T, Tensor[]] {
   return [result, [...scope]];
 }
 
+/**
+ * Checks an argument of a public op (ops.ts, nn/): a Tensor, and not disposed. Checking
+ * liveness there, before any broadcasting or scalar constants, makes the error name the op the
+ * caller wrote.
+ */
+export function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.isDisposed) {
+    throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
+  }
+}
+
 /** Exempts `t` from the enclosing tidy scopes: it lives until disposed by hand. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);

@@ -10,6 +10,7 @@ import {
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros,
 } from '../src/index.js';
+import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
 const keys = splitKey(randomKey(5), 16);
@@ -19,10 +20,6 @@ interface Compared {
   program: Program;
   kernels: readonly string[];
 }
-
-/** Bits of a typed array, so that NaN payloads, −0 and +0 compare exactly. */
-const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
-  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 /**
  * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second
@@ -149,6 +146,31 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       return [e, z.maximum(0).add(e.log1p())];
     }, [x, w]);
     expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
+  });
+
+  it('batched matmuls with evenly spaced entries: one batched call, the eager bits', () => {
+    // Contiguous entries, a B shared by every entry (stride 0), and a batch large enough for the
+    // WebAssembly kernels (16·12·8 multiply-adds per entry, above WASM_MIN_WORK).
+    const a = rn([6, 16, 8], 3);
+    const b = rn([6, 8, 12], 4);
+    const w = rn([8, 12], 5);
+    const { program } = compare(([a, b, w]) => [matmul(a!, b!), matmul(a!, w!).add(1), matmul(a!.mul(2), w!)], [a, b, w]);
+    const compiled = cpu.compile(program);
+    const sources = compiled.kernels().map((k) => k.source).join('\n');
+    compiled.dispose();
+    expect(sources).toContain('matmulBatchedInto');
+    expect(sources).not.toContain('per batch');
+  });
+
+  it('a matmul lists the equations its operand gathers compute', () => {
+    const c = rn([40, 6], 6);
+    const d = rn([4, 6], 7);
+    const { program } = compare(([c, d]) => [matmul(c!, permute(d!, [1, 0]))], [c, d]);
+    const compiled = cpu.compile(program);
+    // Equation 0 is the permute, read by the product through a gather into scratch; 1 the product.
+    expect(program.equations.map((eq) => eq.prim)).toEqual(['permute', 'matmul']);
+    expect(compiled.kernels().map((k) => k.equations)).toEqual([[0, 1]]);
+    compiled.dispose();
   });
 
   it('pad, concat, gather, scatter-add and random draws', () => {

@@ -10,14 +10,13 @@
 // Bit-identity, not a tolerance: each element is computed by the same generated code from the
 // same inputs whichever thread runs its chunk, and no element reads another's result.
 
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
+import { bitsOf } from './reference.js';
+import { runFixture } from './runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 
@@ -30,9 +29,6 @@ afterAll(() => {
   setCpuThreads(undefined);
   shutdownCpuThreads();
 });
-
-const bitsOf = (a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
-  Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 type Program = (xs: readonly Tensor[]) => Tensor[];
 
@@ -201,15 +197,7 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
   });
 
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
-    const here = dirname(fileURLToPath(import.meta.url));
-    const root = join(here, '..', '..', '..');
-    const run = spawnSync(process.execPath, ['--expose-gc', join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'rangeThreadsChild.ts')], {
-      cwd: root, encoding: 'utf8', timeout: 120_000,
-    });
-    // Killed by the timeout (status null) would mean the workers kept it alive.
-    expect(run.signal, run.stderr).toBe(null);
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { heldBefore: number; heldAfter: number; workers: number };
+    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>('rangeThreadsChild.ts', ['--expose-gc']);
     expect(out.workers).toBe(1);
     // Twelve runs of two new arrays each (input and output), all sent to the worker.
     expect(out.heldBefore).toBe(24);

@@ -4,13 +4,11 @@
 // that leaves its pool running still exits. Also, in a child process where relaxed SIMD is
 // switched on, the fused-multiply-add kernels against the reference (see the fixture).
 
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
+import { runFixture } from './runFixture.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
 // below (each over 2^16, most under 2^24) run on several threads while the references stay quick.
@@ -172,18 +170,10 @@ describe.runIf(THREADS)('threads', () => {
 });
 
 describe.runIf(THREADS)('in a child process', () => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = join(here, '..', '..', '..');
   it('relaxed SIMD fused multiply-add within the bound and bit-identical across threads; the process exits with its pool running', () => {
-    const run = spawnSync(process.execPath, [join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'wasmMatmulChild.ts')], {
-      cwd: root, encoding: 'utf8', timeout: 120_000,
-    });
-    // Killed by the timeout (status null) would mean the workers kept it alive.
-    expect(run.signal, run.stderr).toBe(null);
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+    const out = runFixture<{
       info: { relaxedSimd: boolean; fma: boolean }; outsideBound: number; sameAcrossThreads: boolean; fusedRecurrenceMismatches: number; workers: number; y0: number;
-    };
+    }>('wasmMatmulChild.ts');
     // Node 20 has relaxed SIMD behind the flag the fixture sets; later versions by default.
     expect(out.info.relaxedSimd).toBe(true);
     expect(out.info.fma).toBe(true);

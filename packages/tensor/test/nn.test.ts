@@ -17,6 +17,7 @@ import {
   type ConvParams, type Image, conv2dReference, convTranspose2dReference, crossEntropyReference, normaliseBlocks, normals,
   pool2dReference, upsampleReference,
 } from './nnReference.js';
+import { expectClose } from './reference.js';
 
 const ATOL = 1e-10;
 
@@ -33,17 +34,10 @@ function image(shape: Image['shape'], seed: number): Image {
 }
 const t64 = (im: Image | { data: Float64Array; shape: readonly number[] }): Tensor => tensor(im.data, { dtype: 'float64', shape: im.shape });
 
+/** The shape, then every element within atol·(1 + |reference|). */
 function expectNear(got: Tensor, want: { data: ArrayLike<number>; shape: readonly number[] }, atol = ATOL): void {
   expect(got.shape).toEqual([...want.shape]);
-  const g = got.dataSync();
-  for (let i = 0; i < want.data.length; i++) {
-    const w = want.data[i]!;
-    if (Number.isNaN(w)) {
-      expect(g[i], `element ${i}`).toBeNaN();
-      continue;
-    }
-    if (!(Math.abs(g[i]! - w) <= atol * (1 + Math.abs(w)))) expect.fail(`element ${i}: ${g[i]} vs reference ${w}`);
-  }
+  expectClose(got.dataSync(), want.data, { abs: atol, rel: atol });
 }
 
 interface ConvCase {

@@ -1,5 +1,6 @@
 // Shared helpers for the @scorch/tensor tests: a seeded data generator, plain-JS reference
-// reductions over flat row-major data, and element-wise comparison with stated tolerances. They
+// reductions over flat row-major data, element-wise comparison with stated tolerances and the
+// bytes of an array for bit-for-bit comparison. They
 // use nothing from the package, so a test compares the library with an independent computation.
 
 import { expect } from 'vitest';
@@ -110,4 +111,9 @@ export function expectClose(
 /** Float32 values of a list of doubles (what the library stores for float32 data). */
 export function f32(values: readonly number[]): number[] {
   return values.map(Math.fround);
+}
+
+/** The bytes of a typed array, so that bit-identity checks compare NaN payloads, −0 and +0 exactly. */
+export function bitsOf(a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): number[] {
+  return Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 }

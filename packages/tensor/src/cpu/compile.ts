@@ -6,12 +6,12 @@
 // - Reductions: their input computed inline (the prologue), accumulated in doubles in the order
 //   the eager kernels use (row-major over the input), so jit on the CPU gives eager's bits; the
 //   epilogue runs on the rounded result.
-// - Matmuls: every one through `matmulInto` (the CPU's fusion options make none inline and none
-//   a dot product), so a compiled product is the eager product bit for bit whatever that routine
-//   does inside; an operand that is not a row-major view of a stored value (a transpose, a
-//   prologue) is gathered into scratch first, by a generated loop; the epilogue is a generated
-//   function over a range of rows of C, run once the products are done, split across threads
-//   when large (rangeThreads.ts).
+// - Matmuls: every one through `matmulBatchedInto` or `matmulInto` (the CPU's fusion options make
+//   none inline and none a dot product), so a compiled product is the eager product bit for bit
+//   whatever those routines do inside; an operand that is not a row-major view of a stored value
+//   (a transpose, a prologue) is gathered into scratch first, by a generated loop; the epilogue
+//   is a generated function over a range of rows of C, run once the products are done, split
+//   across threads when large (rangeThreads.ts).
 // - Threads: an elementwise segment is a generated function over a range of its elements (or of
 //   its outermost axis' rows), so a large one splits across the worker pool like an epilogue.
 // - Random draws through `fillRandom`; scatter-adds a generated loop with the CPU's range errors.
@@ -31,15 +31,15 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
-import { matmulInto } from './cpuMatmul.js';
+import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 
 /**
- * Fusion on the CPU. Matmuls always go through `matmulInto` (no inline K ≤ 4 sums, no dot-product
- * kernels): jit then stays bit-identical to eager however that routine accumulates, and the
+ * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
+ * dot-product kernels): jit then stays bit-identical to eager however they accumulate, and the
  * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
  * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
  * reads a stored [1024,128] array faster than it recomputes an exp per element.
@@ -82,6 +82,13 @@ interface Lowering {
   readonly slots: readonly SlotSource[];
   /** Slot of each output, then of each update value (one slot per distinct value). */
   readonly resultSlots: readonly number[];
+  /**
+   * Per entry of resultSlots, whether it is handed out as a copy: each result is its own handle,
+   * so a value returned twice (or returned and assigned), or an input returned as it is, is copied.
+   */
+  readonly copyResult: readonly boolean[];
+  /** Slots of kind 'result': a fresh pool array each call. */
+  readonly freshSlots: readonly number[];
   readonly steps: readonly Step[];
   /** Per step, for the profiler: bytes of stored values it reads and writes, and its product flops. */
   readonly costs: readonly { bytes: number; flops?: number }[];
@@ -95,6 +102,8 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
   private readonly lowering: Lowering;
   /** Arrays by slot for the current call (inputs and results change; temps stay). */
   private readonly slotArrays: TypedArray[];
+  /** The outputs, then the update values: what each call hands out, in that order. */
+  private readonly resultValues: readonly ProgramVar[];
   private tempsHeld = false;
   private disposed = false;
 
@@ -110,6 +119,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     }
     this.lowering = lowering;
     this.slotArrays = new Array<TypedArray>(lowering.slots.length);
+    this.resultValues = [...program.outputs, ...program.updates.map((u) => u.value)];
   }
 
   get plan(): FusionPlan {
@@ -118,17 +128,14 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
 
   run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[], _donated?: readonly boolean[]): CpuHandle[] {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
-    const { slots, steps, resultSlots } = this.lowering;
+    const { slots, steps, resultSlots, copyResult, freshSlots } = this.lowering;
     const arrays = this.slotArrays;
     if (!this.tempsHeld) this.allocateTemps();
-    const fresh: number[] = [];
-    slots.forEach((s, i) => {
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
       if (s.kind === 'input') arrays[i] = this.backend.dense(inputs[s.index]!);
-      else if (s.kind === 'result') {
-        arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
-        fresh.push(i);
-      }
-    });
+      else if (s.kind === 'result') arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
+    }
     // Keys by canonical index: the lowering is shared by programs of one structure, whose key
     // variables are different objects in the same canonical order.
     let keys: RandomKey[] | null = null;
@@ -141,22 +148,16 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       if (session) this.runProfiled(session, arrays, keys);
       else for (const step of steps) step.run(arrays, keys);
     } catch (e) {
-      for (const i of fresh) this.backend.pool.give(arrays[i]!);
+      for (const i of freshSlots) this.backend.pool.give(arrays[i]!);
       throw e;
     }
-    // Each result its own handle: a value returned twice (or returned and assigned), or an input
-    // returned as it is, is copied.
-    const handedOut = new Set<number>();
-    const values = [...this.program.outputs, ...this.program.updates.map((u) => u.value)];
-    return values.map((v, i) => {
-      const slot = resultSlots[i]!;
-      let data = arrays[slot]!;
-      if (handedOut.has(slot) || slots[slot]!.kind === 'input') {
+    return this.resultValues.map((v, i) => {
+      let data = arrays[resultSlots[i]!]!;
+      if (copyResult[i]) {
         const copy = this.backend.allocate(v.dtype, data.length);
         copy.set(data);
         data = copy;
       }
-      handedOut.add(slot);
       return this.backend.wrap(data, v.shape, v.dtype);
     });
   }
@@ -265,7 +266,9 @@ function lower(program: Program): Lowering {
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
   const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
-  return { plan, slots, resultSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
+  const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
+  const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
+  return { plan, slots, resultSlots, copyResult, freshSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
 }
 
 function newWriter(ctx: LoweringContext): JsWriter {
@@ -428,7 +431,7 @@ interface OperandPlan {
  * whose matrices are row-major is read in place (batch axes may broadcast: each batch has its
  * own offset); anything else (a transpose, a computed value) is gathered into scratch.
  */
-function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string): OperandPlan {
+function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string, equations: Set<number>): OperandPlan {
   const r = x.shape.length;
   const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
   const batches = sizeOf(batchShape);
@@ -447,14 +450,30 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
       return { slot: loc.slot, offsets, gather: null, source: '' };
     }
   }
+  const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
+  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source };
+}
+
+/**
+ * For a kernel that reads dense row-major operands: a generated loop that computes `x` from its
+ * definition (a view, a prologue) into a scratch array. The equations it computes join `equations`.
+ */
+function gatherOperand(ctx: LoweringContext, x: ProgramVar, name: string, equations: Set<number>): { slot: number; bound: Bound; source: string } {
   const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
   const w = newWriter(ctx);
   const target = w.array(slot);
   const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
-  const source = w.functionSource(`gather_${name}`, lines);
-  return {
-    slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: new Bound(buildFunction<Generated>(source), w.bindings), source,
-  };
+  for (const i of w.covered) equations.add(i);
+  const source = w.functionSource(name, lines);
+  return { slot, bound: new Bound(buildFunction<Generated>(source), w.bindings), source };
+}
+
+/** The common step of `offsets` (0 for one offset), or null when none is (or it is negative). */
+function evenStep(offsets: readonly number[]): number | null {
+  if (offsets.length === 0) return null;
+  const first = offsets[0]!;
+  const step = offsets.length > 1 ? offsets[1]! - first : 0;
+  return step >= 0 && offsets.every((o, i) => o === first + i * step) ? step : null;
 }
 
 function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
@@ -465,8 +484,9 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const batchShape = outShape.slice(0, -2);
   const batches = sizeOf(batchShape);
   const [m, n, k] = [outShape[r - 2]!, outShape[r - 1]!, a.shape[r - 1]!];
-  const pa = matmulOperand(ctx, a, batchShape, 'a');
-  const pb = matmulOperand(ctx, b, batchShape, 'b');
+  const equations = new Set<number>([kernel.equation]);
+  const pa = matmulOperand(ctx, a, batchShape, 'a', equations);
+  const pb = matmulOperand(ctx, b, batchShape, 'b', equations);
   // C: the result's own array, or scratch that only the epilogue reads.
   let cLoc = ctx.locations.get(eq.out.id);
   if (!cLoc) {
@@ -475,7 +495,6 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   }
   const cSlot = cLoc.slot;
   let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel } | null = null;
-  const equations = new Set<number>([kernel.equation]);
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
@@ -512,10 +531,16 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
+  // Operands whose batch entries are evenly spaced (contiguous, or one shared by every entry)
+  // go to the batched routine in one call, as eager's matmul does: a shared B is packed once and
+  // the batch splits across threads as one job. Others (a broadcast over some batch axes only)
+  // take one call per entry. Either way each entry is the same product, so the bits agree.
+  const aStep = evenStep(ao);
+  const bStep = evenStep(bo);
   const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
-    `// matmulInto(a, b, c) per batch, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
+    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
     epilogue ? epilogue.source : '',
   ].filter(Boolean).join('\n');
   return {
@@ -528,7 +553,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const av = slots[pa.slot] as Float32Array;
       const bv = slots[pb.slot] as Float32Array;
       const cv = slots[cSlot] as Float32Array;
-      for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
+      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k);
+      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
       if (epilogue) runRange(epilogue.rows, epilogue.bound.arrays(slots));
     },
   };
@@ -549,13 +575,8 @@ function lowerEagerKernel(ctx: LoweringContext, index: number): Step {
   const operandSlots = eq.inputs.map((x, k) => {
     const loc = ctx.locations.get(x.id);
     if (loc) return loc.slot;
-    const slot = ctx.scratch(x.dtype, sizeOf(x.shape));
-    const w = newWriter(ctx);
-    const target = w.array(slot);
-    const lines = w.forEach(x.shape, (coords) => w.emit(`${target}[${coords.linear}] = ${w.value(x, coords)};`));
-    for (const i of w.covered) equations.add(i);
-    const source = w.functionSource(`gather_${k}`, lines);
-    gathers.push({ bound: new Bound(buildFunction<Generated>(source), w.bindings), source });
+    const { slot, bound, source } = gatherOperand(ctx, x, `gather_${k}`, equations);
+    gathers.push({ bound, source });
     return slot;
   });
   const outSlot = ctx.locations.get(eq.out.id)!.slot;

@@ -83,26 +83,27 @@ function product(
   where: string, batch: number, a: FloatArray, aOff: number, aStride: number, b: FloatArray, bOff: number, bStride: number,
   c: FloatArray, cOff: number, m: number, n: number, k: number, options: MatmulOptions | undefined,
 ): void {
+  // Written without arrays or closures: compiled programs call this on every replay.
   checkOptions(where, options, ['epilogue']);
   const epilogue = options?.epilogue;
   if (epilogue !== undefined && typeof epilogue !== 'function') throw new TypeError(`${where}: epilogue must be a function, got ${typeof epilogue}`);
-  const kind = (x: unknown) => (x instanceof Float32Array ? 'Float32Array' : x instanceof Float64Array ? 'Float64Array' : null);
-  const names = [kind(a), kind(b), kind(c)];
-  if (names.includes(null) || names[0] !== names[1] || names[0] !== names[2]) {
-    const got = [a, b, c].map((x) => kind(x) ?? (x as object | null)?.constructor?.name ?? String(x)).join(', ');
+  const kindA = arrayKind(a);
+  if (kindA === null || arrayKind(b) !== kindA || arrayKind(c) !== kindA) {
+    const got = [a, b, c].map((x) => arrayKind(x) ?? (x as object | null)?.constructor?.name ?? String(x)).join(', ');
     throw new TypeError(`${where}: a, b and c must all be Float32Array or all Float64Array, got ${got}`);
   }
-  const ints: [string, number][] = [['batch', batch], ['m', m], ['n', n], ['k', k], ['aOff', aOff], ['bOff', bOff], ['cOff', cOff], ['aStride', aStride], ['bStride', bStride]];
-  for (const [name, v] of ints) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${v}`);
-  }
-  const within = (name: string, arr: FloatArray, off: number, stride: number, size: number) => {
-    const end = batch === 0 || size === 0 ? off : off + (batch - 1) * stride + size;
-    if (end > arr.length) throw new RangeError(`${where}: ${name} needs elements up to index ${end - 1}, but has length ${arr.length}`);
-  };
-  within('a', a, aOff, aStride, m * k);
-  within('b', b, bOff, bStride, k * n);
-  within('c', c, cOff, m * n, m * n);
+  checkCount(where, 'batch', batch);
+  checkCount(where, 'm', m);
+  checkCount(where, 'n', n);
+  checkCount(where, 'k', k);
+  checkCount(where, 'aOff', aOff);
+  checkCount(where, 'bOff', bOff);
+  checkCount(where, 'cOff', cOff);
+  checkCount(where, 'aStride', aStride);
+  checkCount(where, 'bStride', bStride);
+  checkWithin(where, 'a', a, batch, aOff, aStride, m * k);
+  checkWithin(where, 'b', b, batch, bOff, bStride, k * n);
+  checkWithin(where, 'c', c, batch, cOff, m * n, m * n);
   if (batch === 0 || m === 0 || n === 0) return;
   if (k === 0) {
     c.fill(0, cOff, cOff + batch * m * n);
@@ -114,6 +115,20 @@ function product(
     if (wasmMatmul(dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue)) return;
   }
   for (let i = 0; i < batch; i++) matmulTypeScript(a, aOff + i * aStride, b, bOff + i * bStride, c, cOff + i * m * n, m, n, k, epilogue);
+}
+
+function arrayKind(x: unknown): 'Float32Array' | 'Float64Array' | null {
+  return x instanceof Float32Array ? 'Float32Array' : x instanceof Float64Array ? 'Float64Array' : null;
+}
+
+function checkCount(where: string, name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${v}`);
+}
+
+/** Throws unless `arr` holds `batch` entries of `size` elements from `off`, `stride` apart. */
+function checkWithin(where: string, name: string, arr: FloatArray, batch: number, off: number, stride: number, size: number): void {
+  const end = batch === 0 || size === 0 ? off : off + (batch - 1) * stride + size;
+  if (end > arr.length) throw new RangeError(`${where}: ${name} needs elements up to index ${end - 1}, but has length ${arr.length}`);
 }
 
 /**

@@ -72,14 +72,29 @@ function collapse(shape: readonly number[], strides: readonly (readonly number[]
   return { extents, strides: out };
 }
 
+/** Whether a view reads one element wherever it is read (stride 0, or extent 1, on every axis). */
+function isScalarView(strides: readonly number[], shape: readonly number[]): boolean {
+  for (let i = 0; i < strides.length; i++) if (strides[i] !== 0 && shape[i] !== 1) return false;
+  return true;
+}
+
 /** out = op(inputs) over `shape`; `out` is dense. */
 export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, shape: readonly number[], out: TypedArray): void {
   const n = out.length;
   if (n === 0) return;
-  const kinds: Kind[] = inputs.map((x) => (x.strides === null ? 'd' : n === 1 || x.strides.every((s, i) => s === 0 || shape[i] === 1) ? 's' : 'v'));
-  const dtypes = `${inputs.map((x) => x.dtype).join(',')}>${outDType}`;
-  if (!kinds.includes('v')) {
-    const kernel = cached<FlatKernel>(`flat|${op}|${dtypes}|${kinds.join('')}`, () => flatSource(op, inputs, outDType, kinds));
+  // The cache key's parts, built by plain loops: this runs for every eager elementwise op.
+  let kindText = '';
+  let dtypes = outDType as string;
+  let strided = false;
+  for (let k = 0; k < inputs.length; k++) {
+    const x = inputs[k]!;
+    const kind: Kind = x.strides === null ? 'd' : n === 1 || isScalarView(x.strides, shape) ? 's' : 'v';
+    if (kind === 'v') strided = true;
+    kindText += kind;
+    dtypes += `<${x.dtype}`;
+  }
+  if (!strided) {
+    const kernel = cached<FlatKernel>(`flat|${op}|${dtypes}|${kindText}`, () => flatSource(op, inputs, outDType, [...kindText] as Kind[]));
     switch (inputs.length) {
       case 1: kernel(out, n, inputs[0]!.arr); return;
       case 2: kernel(out, n, inputs[0]!.arr, inputs[1]!.arr); return;
@@ -88,10 +103,10 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
   }
   // Strided: dense operands step like the output; scalars are read once.
   const dense = stridesOf(shape);
-  const viewed = inputs.flatMap((x, k) => (kinds[k] === 'v' ? [x.strides!] : []));
+  const viewed = inputs.flatMap((x, k) => (kindText[k] === 'v' ? [x.strides!] : []));
   const { extents, strides } = collapse(shape, [dense, ...viewed]);
   const geometry = [...extents, ...strides.slice(1).flat()];
-  const kernel = cached<StridedKernel>(`strided|${op}|${dtypes}|${kinds.join('')}|${extents.length}`, () => stridedSource(op, inputs, outDType, kinds, extents.length));
+  const kernel = cached<StridedKernel>(`strided|${op}|${dtypes}|${kindText}|${extents.length}`, () => stridedSource(op, inputs, outDType, [...kindText] as Kind[], extents.length));
   switch (inputs.length) {
     case 1: kernel(out, geometry, inputs[0]!.arr); return;
     case 2: kernel(out, geometry, inputs[0]!.arr, inputs[1]!.arr); return;

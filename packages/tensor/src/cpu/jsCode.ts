@@ -53,7 +53,6 @@ export function erf(x: number): number {
   return x < 0 ? erfc - 1 : 1 - erfc;
 }
 
-/** What generated code may call besides Math: bound as constants at the top of every generated module. */
 /** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
 function customFunction(name: string): (...args: number[]) => number {
   const def = primitiveDefinition(name);
@@ -61,6 +60,7 @@ function customFunction(name: string): (...args: number[]) => number {
   return def.cpu;
 }
 
+/** What generated code may call besides Math: bound as constants at the top of every generated module. */
 const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction };
 /**
  * The helpers as source text: the body of a function returning them, for a worker that builds
@@ -227,9 +227,4 @@ export function buildFunction<F>(source: string): F {
     if (built.size > BUILT_LIMIT) built.delete(built.keys().next().value!);
   }
   return f as F;
-}
-
-/** Generated functions built so far (for tests that check the caches work). */
-export function builtFunctionCount(): number {
-  return built.size;
 }

@@ -17,18 +17,13 @@ import {
   add, concat, constant, equal, greater, indexSelect, matmul, max, mean, min, mul, narrow, notEqual, pad, permute,
   reshape, sum, unsqueeze, where,
 } from '../ops.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 
 /** A size per spatial axis: one number for both (height, width), or [height, width]. */
 export type Size2 = number | readonly [number, number];
 
-function checkLive(op: string, x: unknown, what: string): asserts x is Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
-  if (x.isDisposed) throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
-}
-
 function checkImage(op: string, x: unknown, what = 'input'): asserts x is Tensor {
-  checkLive(op, x, what);
+  checkTensor(op, x, what);
   if (x.rank !== 4) throw new Error(`${op}: ${what} must be [N, C, H, W] (rank 4), got ${fmtShape(x.shape)}`);
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${op}: ${what} must be float32 or float64, got ${x.dtype}`);
 }
@@ -111,7 +106,7 @@ function convolvePadded(xp: Tensor, w: Tensor, sweep: Sweep, groups: number): Te
 
 function addChannelBias(op: string, y: Tensor, bias: Tensor | undefined): Tensor {
   if (bias === undefined) return y;
-  checkLive(op, bias, 'bias');
+  checkTensor(op, bias, 'bias');
   const o = y.shape[1]!;
   if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias has shape ${fmtShape(bias.shape)}, expected [${o}] (one per output channel)`);
   if (bias.dtype !== y.dtype) throw new TypeError(`${op}: bias is ${bias.dtype} but the input is ${y.dtype}`);

@@ -8,7 +8,7 @@ import { checkNumber, checkOneOf, checkOptions } from '../options.js';
 import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, checkTensor } from '../tensor.js';
 
 /** Default ε added to the variance: 1e-5, as torch.nn.LayerNorm and torch.nn.GroupNorm. */
 export const NORM_EPS_DEFAULT = 1e-5;
@@ -23,11 +23,6 @@ export interface NormOptions {
 }
 
 const NORM_OPTIONS = ['weight', 'bias', 'eps'] as const satisfies readonly (keyof NormOptions)[];
-
-function checkLive(op: string, x: unknown, what: string): asserts x is Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
-  if (x.isDisposed) throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
-}
 
 function checkFloat(op: string, x: Tensor, what: string): void {
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${op}: ${what} must be float32 or float64, got ${x.dtype}`);
@@ -47,7 +42,7 @@ function affine(op: string, x: Tensor, opts: NormOptions, shape: readonly number
   checkNumber(op, 'eps', eps, { min: 0 });
   for (const [name, p] of [['weight', weight], ['bias', bias]] as const) {
     if (p === undefined) continue;
-    checkLive(op, p, name);
+    checkTensor(op, p, name);
     if (!shapesEqual(p.shape, shape)) throw new Error(`${op}: ${name} has shape ${fmtShape(p.shape)}, expected ${fmtShape(shape)} for input ${fmtShape(x.shape)}`);
     if (p.dtype !== x.dtype) throw new TypeError(`${op}: ${name} is ${p.dtype} but the input is ${x.dtype}`);
   }
@@ -68,7 +63,7 @@ export type LayerNormAxes = number | readonly number[] | { axes: number | readon
  * An axis of size 1 normalises to 0 (then y = bias). eps defaults to 1e-5 (PyTorch).
  */
 export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOptions = {}): Tensor {
-  checkLive('layerNorm', x, 'input');
+  checkTensor('layerNorm', x, 'input');
   checkFloat('layerNorm', x, 'input');
   let axes: number[];
   if (typeof normalized === 'object' && normalized !== null && !Array.isArray(normalized)) {
@@ -101,7 +96,7 @@ export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOption
  * groups = 1 is layer norm over [C, ...]; groups = C is instance norm. eps defaults to 1e-5.
  */
 export function groupNorm(x: Tensor, groups: number, opts: NormOptions = {}): Tensor {
-  checkLive('groupNorm', x, 'input');
+  checkTensor('groupNorm', x, 'input');
   checkFloat('groupNorm', x, 'input');
   if (x.rank < 2) throw new Error(`groupNorm: input must be [N, C, ...] (rank >= 2), got ${fmtShape(x.shape)}`);
   const [n, c] = x.shape as [number, number];
@@ -139,8 +134,8 @@ export interface SoftmaxCrossEntropyOptions {
  */
 export function softmaxCrossEntropy(logits: Tensor, targets: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
   const op = 'softmaxCrossEntropy';
-  checkLive(op, logits, 'logits');
-  checkLive(op, targets, 'targets');
+  checkTensor(op, logits, 'logits');
+  checkTensor(op, targets, 'targets');
   checkFloat(op, logits, 'logits');
   checkOptions(op, opts, ['reduction', 'axis']);
   const { reduction = 'mean', axis = -1 } = opts;

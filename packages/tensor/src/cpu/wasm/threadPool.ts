@@ -341,29 +341,49 @@ export class ThreadPool {
 
   /** Runs `job` on the calling thread and the workers; returns when every chunk is done. */
   run(job: MatmulJob, exports: MatmulExports): void {
-    if (this.closed) throw new Error('cpu threads: the pool was closed');
     const { ctl, counter } = this;
+    const tag = this.open();
+    ctl[KIND] = 0;
+    for (let i = 0; i < JOB_FIELDS.length; i++) {
+      const value = job[JOB_FIELDS[i]!];
+      ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    }
+    this.publish(tag);
+    runChunks(exports, ctl, counter, this.epoch | 0, 0);
+    this.finish(job.nChunks, 'cpu threads: a matmul chunk failed in a worker');
+  }
+
+  /**
+   * Starts a job: a new epoch, with the counter retagged before the caller rewrites the job's
+   * parameters, so that from here no claim for an earlier job can succeed. Returns the epoch's tag.
+   */
+  private open(): bigint {
+    if (this.closed) throw new Error('cpu threads: the pool was closed');
     this.epoch = (this.epoch + 1) >>> 0 || 1;
     const tag = BigInt(this.epoch) << 32n;
-    // Retag before rewriting the parameters: from here no claim for an earlier job can succeed.
-    Atomics.store(counter, 0, tag | 0xffffffffn);
-    ctl[KIND] = 0;
-    JOB_FIELDS.forEach((field, i) => {
-      const value = job[field];
-      ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
-    });
+    Atomics.store(this.counter, 0, tag | 0xffffffffn);
+    return tag;
+  }
+
+  /** Publishes the job whose parameters are written: opens its counter and wakes the workers. */
+  private publish(tag: bigint): void {
+    const { ctl } = this;
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, FAILED, 0);
-    Atomics.store(counter, 0, tag);
+    Atomics.store(this.counter, 0, tag);
     Atomics.store(ctl, EPOCH, this.epoch | 0);
     Atomics.notify(ctl, EPOCH);
-    runChunks(exports, ctl, counter, this.epoch | 0, 0);
+  }
+
+  /** Once the caller has claimed what it could: waits for all `nChunks`, throws `failure` if one failed. */
+  private finish(nChunks: number, failure: string): void {
+    const { ctl } = this;
     for (;;) {
       const done = Atomics.load(ctl, DONE);
-      if (done >= job.nChunks) break;
+      if (done >= nChunks) break;
       if (this.blocking) Atomics.wait(ctl, DONE, done);
     }
-    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a matmul chunk failed in a worker');
+    if (Atomics.load(ctl, FAILED) !== 0) throw new Error(failure);
   }
 
   /**
@@ -373,12 +393,9 @@ export class ThreadPool {
    * more than a split saves); a worker without them claims nothing and the caller does the work. Throws when a chunk threw (the caller may rerun the job on one thread to get the error).
    */
   runRanges(job: RangeJob): void {
-    if (this.closed) throw new Error('cpu threads: the pool was closed');
     if (job.arrays.length > RANGE_ARRAYS_MAX) throw new Error(`cpu threads: a range job takes at most ${RANGE_ARRAYS_MAX} arrays, got ${job.arrays.length}`);
     const { ctl, counter } = this;
-    this.epoch = (this.epoch + 1) >>> 0 || 1;
-    const tag = BigInt(this.epoch) << 32n;
-    Atomics.store(counter, 0, tag | 0xffffffffn);
+    const tag = this.open();
     let id = this.rangeIds.get(job.source);
     let source: string | undefined;
     if (id === undefined) {
@@ -412,18 +429,9 @@ export class ThreadPool {
     ctl[RANGE_PARAMS + 1] = job.unitsPerChunk;
     ctl[RANGE_PARAMS + 2] = job.units;
     ctl[RANGE_PARAMS + 3] = Math.min(job.participants, this.participants);
-    Atomics.store(ctl, DONE, 0);
-    Atomics.store(ctl, FAILED, 0);
-    Atomics.store(counter, 0, tag);
-    Atomics.store(ctl, EPOCH, this.epoch | 0);
-    Atomics.notify(ctl, EPOCH);
+    this.publish(tag);
     runRangeChunks(job.fn, job.arrays, ctl, counter, this.epoch | 0, 0);
-    for (;;) {
-      const done = Atomics.load(ctl, DONE);
-      if (done >= nChunks) break;
-      if (this.blocking) Atomics.wait(ctl, DONE, done);
-    }
-    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('cpu threads: a range chunk failed');
+    this.finish(nChunks, 'cpu threads: a range chunk failed');
   }
 
   /** Arrays the first worker holds for range jobs, as of the last message it read. */

@@ -49,6 +49,8 @@ interface Runtime {
   memory: WebAssembly.Memory;
   shared: boolean;
   exports: MatmulExports;
+  /** The exports a product calls, per element type (looked up once, not by name per call). */
+  kernels: Record<WasmFloat, { packB: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string] }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
   bytes: number;
@@ -57,7 +59,6 @@ interface Runtime {
 }
 
 let runtime: Runtime | null | undefined;
-let fmaOverride: boolean | undefined;
 let threadSetting: number | undefined;
 let pool: ThreadPool | null = null;
 /**
@@ -83,7 +84,7 @@ function getRuntime(): Runtime | null {
   if (runtime !== undefined) return runtime;
   runtime = null;
   if (!wasmSimdSupported()) return null;
-  const fma = fmaOverride ?? wasmRelaxedSimdSupported();
+  const fma = wasmRelaxedSimdSupported();
   const shapes = SHAPES[fma ? 'fma' : 'mulAdd'];
   try {
     const { memory, shared } = newMemory();
@@ -92,6 +93,10 @@ function getRuntime(): Runtime | null {
     const bytes = memory.buffer.byteLength;
     runtime = {
       module, memory, shared, exports, fma, bytes,
+      kernels: {
+        f32: { packB: exports.packB_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
+        f64: { packB: exports.packB_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
+      },
       layouts: { f32: matmulLayout('f32', shapes.f32), f64: matmulLayout('f64', shapes.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
     };
@@ -121,30 +126,25 @@ export function wasmMatmulUsesFma(): boolean {
   return getRuntime()?.fma ?? false;
 }
 
-/**
- * For tests: build the kernels with (true) or without (false) relaxed SIMD's madd, or as detected
- * (undefined). Discards the current module, memory and workers.
- */
-export function setWasmFmaForTesting(fma: boolean | undefined): void {
-  if (fma === true && !wasmRelaxedSimdSupported()) throw new Error('relaxed SIMD is not available in this engine');
-  closePool();
-  fmaOverride = fma;
-  runtime = undefined;
-}
-
 /** For tests: split products from `work` multiply-adds on (undefined: the default, 2^24). */
 export function setWasmThreadMinWorkForTesting(work: number | undefined): void {
   threadMinWork = work ?? THREAD_MIN_WORK;
 }
 
-/** Whether this platform can run workers on a shared memory at all. */
+let possible: boolean | undefined;
+let defaultCount: number | undefined;
+
+/**
+ * Whether this platform can run workers on a shared memory at all. Fixed for the process, and
+ * asked on every product: worked out once (asking the platform each time cost ~0.2 µs a call).
+ */
 function threadsPossible(): boolean {
-  return sharedMemorySupported() && workerFactory() !== null;
+  return (possible ??= sharedMemorySupported() && workerFactory() !== null);
 }
 
 /** The default: one per logical core, capped; one where workers or shared memory are missing. */
 export function defaultThreads(): number {
-  return threadsPossible() ? Math.max(1, Math.min(MAX_DEFAULT_THREADS, hardwareThreads())) : 1;
+  return (defaultCount ??= threadsPossible() ? Math.max(1, Math.min(MAX_DEFAULT_THREADS, hardwareThreads())) : 1);
 }
 
 /** Threads a large product uses now (the setting, or the default; 1 where threads cannot run). */
@@ -290,7 +290,7 @@ function runProduct(
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
-  const packB = ex[`packB_${dtype}`]!;
+  const { packB, gemm, compact } = rt.kernels[dtype];
   for (let i = 0; i < bCount; i++) {
     const from = bOff + i * bStride;
     view.set(b.subarray(from, from + k * n), bRaw / E);
@@ -320,8 +320,6 @@ function runProduct(
     for (let i = 0; i < job.nChunks; i++) copyOut(i);
     return true;
   }
-  const gemm = ex[`gemm_${dtype}`]!;
-  const compact = ex[`compact_${dtype}`]!;
   for (let i = 0; i < job.nChunks; i++) {
     const { bi, r0, rows, cChunk } = chunk(i);
     gemm(aRegion + bi * aBatch + r0 * k * E, k, bpRegion + bi * bpBatch, cChunk, npad, rows, npad, k, apRegion);
