@@ -57,8 +57,8 @@ export interface LoweredProgram {
   describe(): string;
 }
 
-/** The text of `LoweredProgram.describe`. */
-export function describeCompiled(compiled: CompiledProgram): string {
+/** The text of `LoweredProgram.describe` (also what `printKernels` prints). */
+function describeCompiled(compiled: CompiledProgram): string {
   const program = compiled.program;
   const lines = program.equationLines();
   const kernels = compiled.kernels();
