@@ -14,7 +14,7 @@ import { installNavigatorGpu } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
+import { type Engine, type PreparedCase, byWorkload, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
 
 type Tf = typeof TfModule;
 export type TfjsBackend = 'cpu' | 'wasm' | 'webgpu';
@@ -270,18 +270,13 @@ export function tfjsEngine(backend: TfjsBackend): Engine {
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
       const t = tf!;
       const constant = (a: HostArray) => t.tensor(a.data, a.shape, 'float32') as Tensor<Rank>;
-      switch (spec.workload) {
-        case 'matmul':
-          return prepareMatmul(t, spec, inputs, constant);
-        case 'langevin':
-          return prepareLangevin(t, spec, inputs, constant);
-        case 'hvp':
-          return prepareHvp(t, spec, inputs, constant);
-        case 'conv':
-          return prepareConv(t, spec, inputs, constant);
-        default:
-          return prepareTraining(t, spec, inputs, constant);
-      }
+      return byWorkload<PreparedCase>(spec, {
+        matmul: (s) => prepareMatmul(t, s, inputs, constant),
+        langevin: (s) => prepareLangevin(t, s, inputs, constant),
+        hvp: (s) => prepareHvp(t, s, inputs, constant),
+        conv: (s) => prepareConv(t, s, inputs, constant),
+        training: (s) => prepareTraining(t, s, inputs, constant),
+      });
     },
   };
 }
