@@ -288,7 +288,8 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
   if (spec === null || typeof spec === 'number') {
     if (spec !== null && !Number.isInteger(spec)) throw new TypeError(`${where}: ${what} must be an integer axis or null, got ${spec}`);
     const { leaves } = flattenTree(value, isRandomKey);
-    return { leaves, axes: leaves.map(() => spec) };
+    // Random keys are host values, never batched (the same draw for every example).
+    return { leaves, axes: leaves.map((leaf) => (isRandomKey(leaf) ? null : spec)) };
   }
   if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null or an array of those, got ${typeof spec}`);
   if (!Array.isArray(value) || value.length !== spec.length) {
