@@ -140,7 +140,6 @@ function prepareTraining(jax: Jax, spec: TrainingCase, inputs: Inputs, constant:
 }
 
 function prepareLangevin(jax: Jax, spec: LangevinCase, inputs: Inputs, constant: (a: HostArray) => JaxArray): PreparedCase {
-  const np = jax.numpy;
   const params = MLP_PARAM_NAMES.map((name) => constant(input(inputs, name)));
   const shape = [spec.particles, spec.net.dim];
   // x ← x + (α/2)s(x) + √α z (Song & Ermon 2019, Algorithm 1).
