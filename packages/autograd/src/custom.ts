@@ -11,7 +11,7 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
+import { Tensor, type Trace, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
@@ -198,21 +198,16 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
 
 function call(def: Definition, args: unknown[]): Tensor {
   checkArgs(def, args);
-  let top: JvpTrace | VjpTrace | BatchTrace | null = null;
-  let other = false;
+  // The innermost (highest-level) trace among the arguments decides, as for a primitive.
+  let innermost: Trace | null = null;
   for (const a of args) {
     const t = a._trace;
     if (!t) continue;
     if (!t.active) throw new Error(`${def.name}: a tensor traced by ${t.name} was used after that transformation returned`);
-    if (top && t.level <= top.level) continue;
-    if (t instanceof JvpTrace || t instanceof VjpTrace || t instanceof BatchTrace) {
-      top = t;
-      other = false;
-    } else if (!top || t.level > top.level) {
-      other = true;
-    }
+    if (!innermost || t.level > innermost.level) innermost = t;
   }
-  if (other || top === null) {
+  const top = innermost instanceof JvpTrace || innermost instanceof VjpTrace || innermost instanceof BatchTrace ? innermost : null;
+  if (top === null) {
     // No transformation of ours at the top: the function runs (jit records its operations).
     const needsAmbient = isGradEnabled() && args.some((a) => a._node !== null && a._trace === null);
     if (!needsAmbient) {
