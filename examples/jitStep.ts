@@ -1,7 +1,8 @@
 // A compiled training step, for people who read programs and kernels: an MLP 2→16→2 (tanh)
 // fitted by least squares with SGD, traced by `jit` into a program, fused into kernels, and run.
 // On WebGPU (when an adapter exists) it prints each fused kernel with the equations it covers and
-// counts the dispatches of one call; on the CPU it prints the program, which runs op by op.
+// counts the dispatches of one call; on the CPU it prints the program (which the CPU compiles
+// into generated JavaScript loops: docs/jit.md, "On the CPU").
 // Usage, from the repository's root: node scripts/run.mjs examples/jitStep.ts [--cpu] [--wgsl]
 
 import { createRequire } from 'node:module';

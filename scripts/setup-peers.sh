@@ -15,18 +15,9 @@ if ! command -v dpkg >/dev/null 2>&1; then
   exit 0
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
-    missing+=("$p")
-  fi
-done
-
-if [[ ${#missing[@]} -gt 0 ]]; then
-  if ! bash "$(dirname "$0")/apt-install.sh" setup-peers "${missing[@]}"; then
-    echo "setup-peers: could not install ${missing[*]}; pnpm bench will report PyTorch as not run" >&2
-    exit 0
-  fi
+if ! bash "$(dirname "$0")/apt-install.sh" setup-peers "${packages[@]}"; then
+  echo "setup-peers: could not install ${packages[*]}; pnpm bench will report PyTorch as not run" >&2
+  exit 0
 fi
 
 # Debian's torch lives in /usr/lib/python3/dist-packages, which only Debian's own python3 reads

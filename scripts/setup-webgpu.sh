@@ -16,16 +16,4 @@ if ! command -v dpkg >/dev/null 2>&1; then
   exit 1
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
-    missing+=("$p")
-  fi
-done
-
-if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "setup-webgpu: ${packages[*]} already installed"
-  exit 0
-fi
-
-bash "$(dirname "$0")/apt-install.sh" setup-webgpu "${missing[@]}"
+bash "$(dirname "$0")/apt-install.sh" setup-webgpu "${packages[@]}"

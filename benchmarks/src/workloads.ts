@@ -27,12 +27,6 @@ export const ADAM: AdamSpec = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 /** The parameter names, in order, as scorch's `mlpScore` names them; every engine uses this order. */
 export const MLP_PARAM_NAMES = ['layer0.weight', 'layer0.bias', 'layer1.weight', 'layer1.bias', 'out.weight', 'out.bias'] as const;
 
-/** Shapes of the MLP's parameters, in `MLP_PARAM_NAMES` order. */
-export function mlpParamShapes(net: MlpShape): number[][] {
-  const { dim, hidden } = net;
-  return [[dim, hidden], [hidden], [hidden, hidden], [hidden], [hidden, dim], [dim]];
-}
-
 interface CaseBase {
   /** Unique within a run, e.g. 'matmul-512', 'ism-d32'. */
   id: string;

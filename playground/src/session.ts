@@ -7,10 +7,10 @@
 // Values come back to the host only where the page shows them: the losses once per training
 // chunk, the score field on its grid, and the particle positions once per animation frame.
 
-import { type JittedFunction, jit, valueAndGrad } from '@scorch/autograd';
+import { jit } from '@scorch/autograd';
 import {
-  type DatasetName, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, adam, buildModel,
-  datasetEntry, makeObjective, modelSpecFor, noiseFor,
+  type DatasetName, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, type TrainingStep, adam,
+  buildModel, datasetEntry, makeObjective, modelSpecFor, noiseFor, trainingStep,
 } from '@scorch/score';
 import {
   type RandomKey, type Tensor, concat, foldIn, full, keep, rand, randn, randomKey, reshape, splitKey, tensor, tidy,
@@ -49,7 +49,8 @@ export class PlaygroundSession {
   readonly dataset: ToyDataset;
   readonly model: ScoreModel;
   private readonly optimizer: Optimizer;
-  private readonly compiledStep: JittedFunction<[Params, RandomKey, Record<string, Tensor>], Tensor>;
+  /** One training step (loss, gradient, Adam), compiled once with jit and replayed. */
+  private readonly trainingStep: TrainingStep;
   /** One Langevin step, x ← x + (ε/2)s_θ(x) + √ε z, compiled once; ε/2 and √ε are arguments. */
   private readonly langevinStep = jit((x: Tensor, key: RandomKey, halfStep: Tensor, rootStep: Tensor) =>
     x.add(this.model.score(x).mul(halfStep)).add(randn(x.shape, { key, dtype: x.dtype, device: x.device }).mul(rootStep)),
@@ -57,7 +58,6 @@ export class PlaygroundSession {
   /** The per-step loss: a fresh batch, the objective's noise and its loss, from one key. */
   private readonly objective: (params: Params, key: RandomKey) => Tensor;
   private readonly keys: Record<'init' | 'loss' | 'display' | 'particles' | 'langevin', RandomKey>;
-  private readonly parameterNames: string[];
   private readonly fieldGrid: { size: number; points: Float32Array; tensor: Tensor };
   private particleTensor: Tensor | null = null;
   private langevinFrames = 0;
@@ -76,20 +76,10 @@ export class PlaygroundSession {
     const noise = noiseFor(settings.objective, { sigma: settings.dsmSigma });
     this.model = buildModel(modelSpecFor(settings.objective, settings.hidden), noise, init);
     this.objective = makeObjective({ objective: settings.objective, noise, model: this.model, dataset: this.dataset, batch: settings.batchSize });
-    this.parameterNames = Object.keys(this.model.params);
     this.optimizer = adam({ lr: settings.learningRate });
     this.fieldGrid = makeGrid(fieldGridSize);
-    // The training step is compiled once (jit) and replayed: fused kernels, one submit per step.
-    // Adam's state must exist before it is traced; its step's scalars are arguments.
-    this.optimizer.init(this.model.params);
-    const names = this.parameterNames;
-    const asRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
-    this.compiledStep = jit((params: Params, key: RandomKey, scalars: Record<string, Tensor>) => {
-      const lossAt = (...flat: Tensor[]): Tensor => this.objective(asRecord(flat), key);
-      const [value, grads] = valueAndGrad(lossAt, { argnums: names.map((_, k) => k) })(...names.map((n) => params[n]!));
-      this.optimizer.applyUpdate(params, asRecord(grads as Tensor[]), scalars);
-      return value;
-    }, { donate: [0] });
+    // The training step `train` runs: fused kernels, one submit per step.
+    this.trainingStep = trainingStep({ params: this.model.params, loss: (params, key) => this.objective(params, key), optimizer: this.optimizer });
   }
 
   /**
@@ -97,17 +87,11 @@ export class PlaygroundSession {
    * transfer at the end (a read waits for the device, so once per chunk rather than per step).
    */
   async trainChunk(steps: number): Promise<number[]> {
-    const params = this.model.params;
-    const first = params[this.parameterNames[0]!]!;
     const stepLosses: Tensor[] = [];
     try {
       for (let i = 0; i < steps; i++) {
         const step = this.stepsDone + i;
-        const scalars = this.optimizer.beginStep();
-        stepLosses.push(tidy(() => {
-          const asTensors = Object.fromEntries(Object.entries(scalars).map(([k, v]) => [k, full([], v, { dtype: first.dtype, device: first.device })]));
-          return this.compiledStep(params, foldIn(this.keys.loss, step), asTensors);
-        }));
+        stepLosses.push(this.trainingStep(foldIn(this.keys.loss, step), step));
       }
       const joined = tidy(() => concat(stepLosses.map((l) => reshape(l, [1])), 0));
       const values = Array.from(await joined.data());
@@ -173,7 +157,7 @@ export class PlaygroundSession {
   }
 
   dispose(): void {
-    this.compiledStep.clearCache();
+    this.trainingStep.dispose();
     this.langevinStep.clearCache();
     this.particleTensor?.dispose();
     this.particleTensor = null;

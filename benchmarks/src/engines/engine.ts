@@ -6,7 +6,7 @@
 
 import type { HelloResult } from '../protocol.js';
 import type { Inputs } from '../inputs.js';
-import type { CaseSpec } from '../workloads.js';
+import type { CaseSpec, ConvCase, HvpCase, LangevinCase, MatmulCase, TrainingCase } from '../workloads.js';
 
 export interface PreparedCase {
   /** The workload's value from the initial state; called once, before any step. */
@@ -21,6 +21,31 @@ export interface PreparedCase {
 export interface Engine {
   hello(): Promise<HelloResult>;
   prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase>;
+}
+
+/** One handler per kind of case (a missing one is a compile error); the training objectives share one. */
+export interface WorkloadHandlers<R> {
+  matmul(spec: MatmulCase): R;
+  langevin(spec: LangevinCase): R;
+  hvp(spec: HvpCase): R;
+  conv(spec: ConvCase): R;
+  training(spec: TrainingCase): R;
+}
+
+/** The handler of `spec`'s workload, called with it: every engine dispatches its cases through this. */
+export function byWorkload<R>(spec: CaseSpec, handlers: WorkloadHandlers<R>): R {
+  switch (spec.workload) {
+    case 'matmul':
+      return handlers.matmul(spec);
+    case 'langevin':
+      return handlers.langevin(spec);
+    case 'hvp':
+      return handlers.hvp(spec);
+    case 'conv':
+      return handlers.conv(spec);
+    default:
+      return handlers.training(spec);
+  }
 }
 
 /** uᵀCw in float64 for a row-major [n, n] product C read back from an engine. */

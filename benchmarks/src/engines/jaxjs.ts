@@ -11,7 +11,7 @@ import { installNavigatorGpu } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type AdamSpec, type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
+import { type Engine, type PreparedCase, byWorkload, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
 
 type Jax = typeof JaxModule;
 export type JaxBackend = 'wasm' | 'webgpu';
@@ -140,7 +140,6 @@ function prepareTraining(jax: Jax, spec: TrainingCase, inputs: Inputs, constant:
 }
 
 function prepareLangevin(jax: Jax, spec: LangevinCase, inputs: Inputs, constant: (a: HostArray) => JaxArray): PreparedCase {
-  const np = jax.numpy;
   const params = MLP_PARAM_NAMES.map((name) => constant(input(inputs, name)));
   const shape = [spec.particles, spec.net.dim];
   // x ← x + (α/2)s(x) + √α z (Song & Ermon 2019, Algorithm 1).
@@ -278,18 +277,13 @@ export function jaxjsEngine(backend: JaxBackend): Engine {
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
       const j = jax!;
       const constant = (a: HostArray) => j.numpy.array(a.data, { shape: a.shape });
-      switch (spec.workload) {
-        case 'matmul':
-          return prepareMatmul(j, spec, inputs, constant);
-        case 'langevin':
-          return prepareLangevin(j, spec, inputs, constant);
-        case 'hvp':
-          return prepareHvp(j, spec, inputs, constant);
-        case 'conv':
-          return prepareConv(j, spec, inputs, constant);
-        default:
-          return prepareTraining(j, spec, inputs, constant);
-      }
+      return byWorkload<PreparedCase>(spec, {
+        matmul: (s) => prepareMatmul(j, s, inputs, constant),
+        langevin: (s) => prepareLangevin(j, s, inputs, constant),
+        hvp: (s) => prepareHvp(j, s, inputs, constant),
+        conv: (s) => prepareConv(j, s, inputs, constant),
+        training: (s) => prepareTraining(j, s, inputs, constant),
+      });
     },
   };
 }

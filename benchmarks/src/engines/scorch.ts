@@ -21,7 +21,7 @@ import {
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type MlpShape, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, innerProduct, matmulChecksum, matmulProjections, particleStatistics } from './engine.js';
+import { type Engine, type PreparedCase, byWorkload, innerProduct, matmulChecksum, matmulProjections, particleStatistics } from './engine.js';
 
 type Dtype = 'float32' | 'float64';
 
@@ -263,12 +263,13 @@ export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
     },
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
       const dev = device();
-      const prepared =
-        spec.workload === 'matmul' ? prepareMatmul(spec, inputs, dev)
-        : spec.workload === 'langevin' ? prepareLangevin(spec, inputs, dev)
-        : spec.workload === 'hvp' ? prepareHvp(spec, inputs, dev)
-        : spec.workload === 'conv' ? prepareConv(spec, inputs, dev)
-        : prepareTraining(spec, inputs, dev);
+      const prepared = byWorkload<PreparedCase>(spec, {
+        matmul: (s) => prepareMatmul(s, inputs, dev),
+        langevin: (s) => prepareLangevin(s, inputs, dev),
+        hvp: (s) => prepareHvp(s, inputs, dev),
+        conv: (s) => prepareConv(s, inputs, dev),
+        training: (s) => prepareTraining(s, inputs, dev),
+      });
       if (!gpu) return prepared;
       const runtime = gpu.runtime;
       let last: Record<string, number> = {};
@@ -422,11 +423,13 @@ export function referenceEngine(): Engine {
         // Synchronous on the CPU, so one tidy frees every float64 intermediate.
         value: async () =>
           tidy(() =>
-            spec.workload === 'matmul' ? referenceMatmul(spec, inputs)
-            : spec.workload === 'langevin' ? referenceLangevin(spec, inputs)
-            : spec.workload === 'hvp' ? referenceHvp(spec, inputs)
-            : spec.workload === 'conv' ? referenceConv(spec, inputs)
-            : referenceTraining(spec, inputs)),
+            byWorkload(spec, {
+              matmul: (s) => referenceMatmul(s, inputs),
+              langevin: (s) => referenceLangevin(s, inputs),
+              hvp: (s) => referenceHvp(s, inputs),
+              conv: (s) => referenceConv(s, inputs),
+              training: (s) => referenceTraining(s, inputs),
+            })),
         step: () => Promise.reject(new Error('the reference computes values only; it is not timed')),
         dispose() {},
       };

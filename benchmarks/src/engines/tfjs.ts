@@ -14,7 +14,7 @@ import { installNavigatorGpu } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
-import { type Engine, type PreparedCase, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
+import { type Engine, type PreparedCase, byWorkload, innerProduct, matmulChecksum, particleStatistics } from './engine.js';
 
 type Tf = typeof TfModule;
 export type TfjsBackend = 'cpu' | 'wasm' | 'webgpu';
@@ -24,6 +24,17 @@ function mlp(tf: Tf, p: readonly Tensor[], x: Tensor): Tensor2D {
   const h1 = tf.softplus(tf.add(tf.matMul(x as Tensor2D, p[0] as Tensor2D), p[1]!));
   const h2 = tf.softplus(tf.add(tf.matMul(h1 as Tensor2D, p[2] as Tensor2D), p[3]!));
   return tf.add(tf.matMul(h2 as Tensor2D, p[4] as Tensor2D), p[5]!) as Tensor2D;
+}
+
+/**
+ * Waits for `t` by reading back one element of it (a read is what makes TF.js finish the work).
+ * The flattening view is made inside tidy: a reshape holds a reference to `t`'s data, so one left
+ * undisposed would keep every step's output alive.
+ */
+async function readOne(tf: Tf, t: Tensor): Promise<void> {
+  const one = tf.tidy(() => tf.slice(tf.reshape(t, [-1]), [0], [1]));
+  await one.data();
+  one.dispose();
 }
 
 function prepareMatmul(tf: Tf, spec: MatmulCase, inputs: Inputs, constant: (a: HostArray) => Tensor): PreparedCase {
@@ -38,9 +49,7 @@ function prepareMatmul(tf: Tf, spec: MatmulCase, inputs: Inputs, constant: (a: H
     },
     async step() {
       const c = tf.matMul(a, b);
-      const corner = tf.slice(c, [0, 0], [1, 1]);
-      await corner.data();
-      corner.dispose();
+      await readOne(tf, c);
       c.dispose();
     },
     dispose() {
@@ -145,9 +154,7 @@ function prepareLangevin(tf: Tf, spec: LangevinCase, inputs: Inputs, constant: (
         current.dispose();
         current = next;
       }
-      const first = tf.slice(current, [0, 0], [1, 1]);
-      await first.data();
-      first.dispose();
+      await readOne(tf, current);
     },
     dispose() {
       tf.dispose([...params, current]);
@@ -178,9 +185,8 @@ function prepareHvp(tf: Tf, spec: HvpCase, inputs: Inputs, constant: (a: HostArr
     },
     async step() {
       const out = product();
-      const last = tf.slice(tf.reshape(out[out.length - 2]!, [-1]), [0], [1]);
-      await last.data();
-      tf.dispose([...out, last]);
+      await readOne(tf, out[out.length - 2]!);
+      tf.dispose(out);
     },
     dispose() {
       tf.dispose([...params, ...tangents, x]);
@@ -224,9 +230,8 @@ function prepareConv(tf: Tf, spec: ConvCase, inputs: Inputs, constant: (a: HostA
     },
     async step() {
       const out = pass();
-      const last = tf.slice(tf.reshape(out[out.length - 1]!, [-1]), [0], [1]);
-      await last.data();
-      tf.dispose([...out, last]);
+      await readOne(tf, out[out.length - 1]!);
+      tf.dispose(out);
     },
     dispose() {
       tf.dispose([x, r, w]);
@@ -270,18 +275,13 @@ export function tfjsEngine(backend: TfjsBackend): Engine {
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
       const t = tf!;
       const constant = (a: HostArray) => t.tensor(a.data, a.shape, 'float32') as Tensor<Rank>;
-      switch (spec.workload) {
-        case 'matmul':
-          return prepareMatmul(t, spec, inputs, constant);
-        case 'langevin':
-          return prepareLangevin(t, spec, inputs, constant);
-        case 'hvp':
-          return prepareHvp(t, spec, inputs, constant);
-        case 'conv':
-          return prepareConv(t, spec, inputs, constant);
-        default:
-          return prepareTraining(t, spec, inputs, constant);
-      }
+      return byWorkload<PreparedCase>(spec, {
+        matmul: (s) => prepareMatmul(t, s, inputs, constant),
+        langevin: (s) => prepareLangevin(t, s, inputs, constant),
+        hvp: (s) => prepareHvp(t, s, inputs, constant),
+        conv: (s) => prepareConv(t, s, inputs, constant),
+        training: (s) => prepareTraining(t, s, inputs, constant),
+      });
     },
   };
 }

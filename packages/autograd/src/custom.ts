@@ -11,11 +11,11 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, permute, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
+import { Tensor, type Trace, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
-import { BatchTrace, vmap } from './vmap.js';
+import { BatchTrace, fromFront, vmap } from './vmap.js';
 
 /** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
 export interface JvpRuleInputs {
@@ -158,7 +158,7 @@ function reverseRule(def: Definition, primals: Tensor[], output: Tensor, saved: 
  * backward's cotangents come back at each argument's own batch axis, summed over the batch for
  * an unbatched argument.
  */
-function batched(def: Definition, values: readonly Tensor[], bdims: readonly (number | null)[], size: number): Definition {
+function batched(def: Definition, values: readonly Tensor[], bdims: readonly (number | null)[]): Definition {
   const f = vmap(def.f, { inAxes: [...bdims] }) as (...args: Tensor[]) => Tensor;
   const name = `vmap(${def.name})`;
   if (def.kind === 'jvp') {
@@ -190,10 +190,7 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
         (backwardB(saved, ct, output) as Tensor[]).map((g, i) => {
           const b = bdims[i];
           if (b === null || b === undefined) return sum(g, [0]);
-          if (b === 0) return g;
-          const perm = [...Array(g.shape.length).keys()].slice(1);
-          perm.splice(b, 0, 0);
-          return permute(g, perm);
+          return fromFront(g, b);
         }),
     },
   };
@@ -201,21 +198,16 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
 
 function call(def: Definition, args: unknown[]): Tensor {
   checkArgs(def, args);
-  let top: JvpTrace | VjpTrace | BatchTrace | null = null;
-  let other = false;
+  // The innermost (highest-level) trace among the arguments decides, as for a primitive.
+  let innermost: Trace | null = null;
   for (const a of args) {
     const t = a._trace;
     if (!t) continue;
     if (!t.active) throw new Error(`${def.name}: a tensor traced by ${t.name} was used after that transformation returned`);
-    if (top && t.level <= top.level) continue;
-    if (t instanceof JvpTrace || t instanceof VjpTrace || t instanceof BatchTrace) {
-      top = t;
-      other = false;
-    } else if (!top || t.level > top.level) {
-      other = true;
-    }
+    if (!innermost || t.level > innermost.level) innermost = t;
   }
-  if (other || top === null) {
+  const top = innermost instanceof JvpTrace || innermost instanceof VjpTrace || innermost instanceof BatchTrace ? innermost : null;
+  if (top === null) {
     // No transformation of ours at the top: the function runs (jit records its operations).
     const needsAmbient = isGradEnabled() && args.some((a) => a._node !== null && a._trace === null);
     if (!needsAmbient) {
@@ -237,7 +229,7 @@ function call(def: Definition, args: unknown[]): Tensor {
     const trace = top;
     const unpacked = args.map((a) => trace.unpack(a));
     const values = unpacked.map(([v]) => v);
-    const out = call(batched(def, values, unpacked.map(([, b]) => b), trace.size), values);
+    const out = call(batched(def, values, unpacked.map(([, b]) => b)), values);
     return trace.wrap(out, 0);
   }
   if (top instanceof JvpTrace) {

@@ -9,7 +9,7 @@ installAmbientAutograd(ambientAutograd);
 
 export { vjp, grad, gradOf, valueAndGrad, jvp, hvp, jacobian, hessian, noGrad, enableGrad } from './api.js';
 export type { TensorFn, Pullback, GradOptions, JacobianOptions } from './api.js';
-export { jit, makeProgram, describeCompiled } from './jit.js';
+export { jit, makeProgram } from './jit.js';
 export { customJvp, customVjp } from './custom.js';
 export { vmap, batchRules, BatchTrace } from './vmap.js';
 export type { AxisSpec, BatchRule, VmapOptions } from './vmap.js';

@@ -57,8 +57,8 @@ export interface LoweredProgram {
   describe(): string;
 }
 
-/** The text of `LoweredProgram.describe`. */
-export function describeCompiled(compiled: CompiledProgram): string {
+/** The text of `LoweredProgram.describe` (also what `printKernels` prints). */
+function describeCompiled(compiled: CompiledProgram): string {
   const program = compiled.program;
   const lines = program.equationLines();
   const kernels = compiled.kernels();
@@ -80,6 +80,12 @@ interface Entry {
   /** Per output leaf: the output index, or -1 for a static leaf (returned as traced). */
   outSlots: readonly number[];
   staticOutLeaves: readonly unknown[];
+  /**
+   * Per program input: whether a call consumes it (`donate`). It follows from the signature (the
+   * argument count and each argument's structure and keys), so it is worked out on the entry's
+   * first call and reused.
+   */
+  donated?: readonly boolean[];
 }
 
 /** Past this many signatures a jitted function warns once that something changes every call. */
@@ -127,17 +133,15 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     const traced = args.map((a, i) => (staticArgs.has(i) ? undefined : a));
     const { leaves, def } = flattenTree(traced, isRandomKey);
     const tensors: Tensor[] = [];
-    const tensorArg: number[] = [];
     const keys: RandomKey[] = [];
     const parts: string[] = [treeDefKey(def)];
-    // Which argument each leaf came from, for donation.
-    const argOfLeaf = leafArguments(traced);
+    // Which argument each leaf came from, for messages.
+    const argOfLeaf = leafArguments(def);
     leaves.forEach((leaf, i) => {
       if (leaf instanceof Tensor) {
         if (leaf._trace) throw new Error('internal: a traced tensor reached a top-level jit call');
         leaf._live(`jit argument ${argOfLeaf[i]}`);
         tensors.push(leaf);
-        tensorArg.push(argOfLeaf[i]!);
         parts.push(`T${leaf.dtype}[${leaf.shape.join(',')}]@${leaf.device}`);
       } else if (isRandomKey(leaf)) {
         keys.push(leaf);
@@ -150,7 +154,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (staticArgs.has(i)) parts.push(`S${i}:${staticKey(a)}`);
     });
     parts.push(`n${args.length}`);
-    return { leaves, def, tensors, tensorArg, keys, signature: parts.join('|') };
+    return { leaves, def, tensors, keys, signature: parts.join('|') };
   };
 
   const trace = (args: A, a: ReturnType<typeof analyse>) => {
@@ -223,6 +227,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     return [entry, a];
   };
 
+  const byKey = new Set(donate.filter((d): d is string => typeof d === 'string'));
+  const byIndex = new Set(donate.filter((d): d is number => typeof d === 'number'));
+
   const donatedArgs = (args: A): Set<number> => {
     const out = new Set<number>();
     for (const d of donate) {
@@ -243,10 +250,6 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   const run = (args: A): R => {
     const [entry, a] = entryFor(args);
     const program = entry.compiled.program;
-    const byKey = new Set<string>(donate.filter((d): d is string => typeof d === 'string'));
-    const donatedArgIndices = donatedArgs(args);
-    // A string donation donates only that key's subtree of its argument.
-    const donatedLeaf = donatedLeaves(args, staticArgs, donatedArgIndices, byKey, donate);
     const inputs: Tensor[] = program.inputSources.map((src) => {
       if (src.kind === 'argument') return a.tensors[src.index]!;
       const t = entry.captured[src.index]!;
@@ -254,7 +257,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       return t;
     });
     const backend = getBackend(program.device);
-    const donated = program.inputSources.map((src) => src.kind === 'argument' && donatedLeaf[src.index] === true);
+    const donated = (entry.donated ??= donatedInputs(program, args));
     const handles = entry.compiled.run(inputs.map((t) => t._handle!), a.keys, donated);
     const outputs = handles.slice(0, program.outputs.length).map((h, i) => {
       const v = program.outputs[i]!;
@@ -270,6 +273,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     });
     const leaves = entry.outSlots.map((slot, i) => (slot >= 0 ? outputs[slot] : entry.staticOutLeaves[i]));
     return unflattenTree(entry.outDef, leaves) as R;
+  };
+
+  /** Per program input: whether it is donated. A string donation donates only that key's subtree of its argument. */
+  const donatedInputs = (program: Program, args: A): boolean[] => {
+    if (donate.length === 0) return program.inputSources.map(() => false);
+    const donatedLeaf = donatedLeaves(args, staticArgs, donatedArgs(args), byKey, byIndex);
+    return program.inputSources.map((src) => src.kind === 'argument' && donatedLeaf[src.index] === true);
   };
 
   const free = (entry: Entry) => {
@@ -311,19 +321,19 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   return jitted;
 }
 
-/** For each leaf of `flattenTree(args, isRandomKey)`: the index of the argument it came from. */
-function leafArguments(args: readonly unknown[]): number[] {
+/** For each leaf of the arguments' tree (`def`, an array of one subtree per argument): the index of the argument it came from. */
+function leafArguments(def: TreeDef): number[] {
   const out: number[] = [];
-  args.forEach((a, i) => {
-    const { leaves } = flattenTree(a, isRandomKey);
-    for (let k = 0; k < leaves.length; k++) out.push(i);
+  const count = (d: TreeDef): number => (d.kind === 'leaf' ? 1 : d.children.reduce((n, c) => n + count(c), 0));
+  if (def.kind !== 'array') throw new Error('internal: jit arguments flatten to an array');
+  def.children.forEach((child, i) => {
+    for (let k = count(child); k > 0; k--) out.push(i);
   });
   return out;
 }
 
 /** Per tensor leaf (in order): whether it is donated (a donated argument, or a donated key's subtree). */
-function donatedLeaves(args: readonly unknown[], staticArgs: ReadonlySet<number>, argIndices: ReadonlySet<number>, byKey: ReadonlySet<string>, donate: readonly (number | string)[]): boolean[] {
-  const numeric = new Set(donate.filter((d): d is number => typeof d === 'number'));
+function donatedLeaves(args: readonly unknown[], staticArgs: ReadonlySet<number>, argIndices: ReadonlySet<number>, byKey: ReadonlySet<string>, numeric: ReadonlySet<number>): boolean[] {
   const out: boolean[] = [];
   args.forEach((a, i) => {
     if (staticArgs.has(i)) return;

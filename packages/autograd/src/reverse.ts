@@ -13,10 +13,10 @@ import {
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
 
-/** One recorded operation (or a leaf). */
 /** A node's own reverse rule (a custom derivative): one cotangent per input, null where none. */
 export type NodeRule = (ct: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 
+/** One recorded operation (or a leaf). */
 export class GradNode {
   /** For a value made by a function with a custom derivative: its reverse rule (prim is 'custom'). */
   rule: NodeRule | null = null;
@@ -122,8 +122,7 @@ export class VjpTrace extends Trace {
 
   /** A leaf tracer for argument `index`. */
   leafFor(value: Tensor, index: number): Tensor {
-    const node = new GradNode(null, null, [], null, [], index);
-    return Tensor._tracer(this, value.shape, value.dtype, value.device, { value, node } satisfies VjpPayload);
+    return this.wrap(value, new GradNode(null, null, [], null, [], index));
   }
 
   /** A tracer of this trace standing for `value`, produced by `node`. */
@@ -140,8 +139,7 @@ export class VjpTrace extends Trace {
     const parents = inputs.map((x) => this.nodeOf(x));
     const y = apply(prim, values, params);
     if (!isFloatDType(y.dtype)) return y;
-    const node = new GradNode(prim, params, values, y, parents);
-    return Tensor._tracer(this, y.shape, y.dtype, y.device, { value: y, node } satisfies VjpPayload);
+    return this.wrap(y, new GradNode(prim, params, values, y, parents));
   }
 
   children(t: Tensor): Tensor[] {

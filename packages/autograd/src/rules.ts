@@ -121,10 +121,10 @@ function cumprodVjp(ct: Tensor, x: Tensor, { axis, reverse }: PrimitiveParams['c
   return g;
 }
 
-/** One rule per unary primitive, made from its entry in UNARY_DERIVATIVES. */
-function unaryRules<R>(make: (derivative: Derivative) => R): { [P in UnaryPrimitive]: R } {
-  const rules = {} as { [P in UnaryPrimitive]: R };
-  for (const p of Object.keys(UNARY_DERIVATIVES) as UnaryPrimitive[]) rules[p] = make(UNARY_DERIVATIVES[p]);
+/** One rule per primitive of a derivative table (UNARY_DERIVATIVES, BINARY_PARTIALS), made from its entry. */
+function rulesFrom<K extends Primitive, E, R>(table: { readonly [P in K]: E }, make: (entry: E) => R): { [P in K]: R } {
+  const rules = {} as { [P in K]: R };
+  for (const p of Object.keys(table) as K[]) rules[p] = make(table[p]);
   return rules;
 }
 
@@ -170,13 +170,6 @@ const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
   pow: powPartials, // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
 };
 
-/** One rule per product-like binary primitive, made from its entry in BINARY_PARTIALS. */
-function binaryRules<R>(make: (partials: Partials) => R): { [P in ProductLikePrimitive]: R } {
-  const rules = {} as { [P in ProductLikePrimitive]: R };
-  for (const p of Object.keys(BINARY_PARTIALS) as ProductLikePrimitive[]) rules[p] = make(BINARY_PARTIALS[p]);
-  return rules;
-}
-
 /** A defined primitive's tangent, checked against its output (a rule's mistake named, not a later shape error). */
 const customJvp: JvpRule<'custom'> = (primals, tangents, out, { name }) => {
   const t = primitiveDefinition(name).jvp(primals, tangents, out);
@@ -206,8 +199,8 @@ const customVjp: VjpRule<'custom'> = (ct, primals, out, { name }, needs) => {
 
 /** Forward rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze({
-  ...unaryRules((derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
-  ...binaryRules((partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
+  ...rulesFrom(BINARY_PARTIALS, (partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
     const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
     return addT(ta && da ? mul(ta, da) : null, tb && db ? mul(tb, db) : null);
   }),
@@ -245,8 +238,8 @@ export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze
 
 /** Reverse rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const vjpRules: { readonly [P in Primitive]: VjpRule<P> } = Object.freeze({
-  ...unaryRules((derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
-  ...binaryRules((partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
+  ...rulesFrom(BINARY_PARTIALS, (partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
     const [da, db] = partials(a!, b!, y, [na!, nb!]);
     return [da ? mul(ct, da) : null, db ? mul(ct, db) : null];
   }),

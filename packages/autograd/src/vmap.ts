@@ -83,6 +83,14 @@ function front(x: Tensor, bdim: number | null, size: number): Tensor {
   return permute(x, perm);
 }
 
+/** `x` with its front axis moved to `axis` (the inverse of `front`): [B, …] → […, B at axis, …]. */
+export function fromFront(x: Tensor, axis: number): Tensor {
+  if (axis === 0) return x;
+  const perm = [...Array(x.shape.length).keys()].slice(1);
+  perm.splice(axis, 0, 0);
+  return permute(x, perm);
+}
+
 /** A primitive applied to every input at the front, with axes shifted by one: output batched at 0. */
 function atFront<P extends Primitive>(prim: P, params: (p: PrimitiveParams[P], size: number) => PrimitiveParams[P]): BatchRule<P> {
   return (values, bdims, p, size) => [apply(prim, values.map((v, i) => front(v, bdims[i]!, size)), params(p, size)), 0];
@@ -90,10 +98,7 @@ function atFront<P extends Primitive>(prim: P, params: (p: PrimitiveParams[P], s
 
 /** Folds the batch axis (at the front) into axis `axis` + 1: [B, …a, n, …] → […a, B·n, …]. */
 function foldInto(x: Tensor, axis: number): Tensor {
-  const r = x.shape.length;
-  const perm = [...Array(r).keys()].slice(1);
-  perm.splice(axis, 0, 0);
-  const moved = permute(x, perm);
+  const moved = fromFront(x, axis);
   const shape = [...moved.shape];
   shape.splice(axis, 2, shape[axis]! * shape[axis + 1]!);
   return reshape(moved, shape);
@@ -283,7 +288,8 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
   if (spec === null || typeof spec === 'number') {
     if (spec !== null && !Number.isInteger(spec)) throw new TypeError(`${where}: ${what} must be an integer axis or null, got ${spec}`);
     const { leaves } = flattenTree(value, isRandomKey);
-    return { leaves, axes: leaves.map(() => spec) };
+    // Random keys are host values, never batched (the same draw for every example).
+    return { leaves, axes: leaves.map((leaf) => (isRandomKey(leaf) ? null : spec)) };
   }
   if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null or an array of those, got ${typeof spec}`);
   if (!Array.isArray(value) || value.length !== spec.length) {
@@ -362,11 +368,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
       }
       const rank = leaf.shape.length + 1;
       const target = normalizeAxis(where, axis, rank, `outAxes for output leaf ${j} (${fmtShape(leaf.shape)} per example)`);
-      const batched = front(value, bdim, batch);
-      if (target === 0) return batched;
-      const perm = [...Array(rank).keys()].slice(1);
-      perm.splice(target, 0, 0);
-      return permute(batched, perm);
+      return fromFront(front(value, bdim, batch), target);
     });
     return unflattenTree(flattenTree(out).def, results);
   }) as (...args: Parameters<F>) => ReturnType<F>;

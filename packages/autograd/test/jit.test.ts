@@ -190,6 +190,29 @@ describe('assign and donation', () => {
     f({ params, grads }).dispose();
     expect(await values(params)).toEqual([4, 3]);
     expect(grads.isDisposed).toBe(true);
+    // A replay (the same signature) donates the same way: the new gradient is consumed too.
+    const grads2 = tensor([1, 1]);
+    f({ params, grads: grads2 }).dispose();
+    expect(await values(params)).toEqual([3, 2]);
+    expect(grads2.isDisposed).toBe(true);
+    expect(f.traceCount).toBe(1);
+  });
+
+  it('donation on replays: a positional donation consumes only its argument on every call; without donate nothing is consumed', async () => {
+    const g = jit((a: Tensor, b: Tensor) => a.add(b), { donate: [1] });
+    const a = tensor([1, 2]);
+    for (let i = 0; i < 2; i++) {
+      const b = tensor([10, 20]);
+      const out = g(a, b);
+      expect(await values(out)).toEqual([11, 22]);
+      out.dispose();
+      expect(b.isDisposed).toBe(true);
+      expect(a.isDisposed).toBe(false);
+    }
+    const h = jit((a: Tensor, b: Tensor) => a.add(b));
+    const b = tensor([10, 20]);
+    for (let i = 0; i < 2; i++) h(a, b).dispose();
+    expect(a.isDisposed || b.isDisposed).toBe(false);
   });
 });
 

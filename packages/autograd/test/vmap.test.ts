@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
-  type Primitive, type PrimitiveParams, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
+  type Primitive, type PrimitiveParams, type RandomKey, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
   randomKey, split, stack, sum, tensor, tidy, tile,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
@@ -255,6 +255,18 @@ describe('vmap where it is the natural tool', () => {
       loop.push(...m);
       j.forEach((v, i) => expect(v).toBeCloseTo(loop[i]!, 14));
     }
+  });
+});
+
+describe('vmap and random keys', () => {
+  it('a key argument is never batched, even under the default inAxes: every example sees the same draw', async () => {
+    const xs = randn([3, 2], { key: randomKey(9), ...f64 });
+    const key = randomKey(10);
+    const out = await read(vmap((x: Tensor, k: RandomKey) => x.add(randn([2], { key: k, ...f64 })))(xs, key) as Tensor);
+    const noise = await read(randn([2], { key, ...f64 }));
+    const rows = await read(xs);
+    // x + z in float64, the same z on every row: the sum is one rounding, exact to compare.
+    rows.forEach((v, i) => expect(out[i]).toBe(v + noise[i % 2]!));
   });
 });
 

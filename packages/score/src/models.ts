@@ -22,7 +22,7 @@
 import { grad } from '@scorch/autograd';
 import {
   type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
-  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor,
+  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
 import { type Sde, perRow } from './sde.js';
@@ -194,12 +194,13 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   for (let l = 0; l < numLayers; l++) {
     const name = l === numLayers - 1 ? 'out' : `layer${l}`;
     const fanIn = widths[l]!;
-    params[`${name}.weight`] = randn([fanIn, widths[l + 1]!], { key: keys[l]!, dtype, device }).mul(Math.sqrt((l === numLayers - 1 ? 1 : gain) / fanIn));
+    // In tidy: the unscaled draw and the scale's constant are freed, only the weight stays.
+    params[`${name}.weight`] = tidy(() => randn([fanIn, widths[l + 1]!], { key: keys[l]!, dtype, device }).mul(Math.sqrt((l === numLayers - 1 ? 1 : gain) / fanIn)));
     params[`${name}.bias`] = tensor(new Float64Array(widths[l + 1]!), { dtype, device, shape: [widths[l + 1]!] });
   }
   const buffers: Params = {};
   if (conditioning !== 'none' && embedding === 'fourier') {
-    buffers['embedding.frequencies'] = randn([1, embeddingDim / 2], { key: keys[numLayers]!, dtype, device }).mul(fourierScale);
+    buffers['embedding.frequencies'] = tidy(() => randn([1, embeddingDim / 2], { key: keys[numLayers]!, dtype, device }).mul(fourierScale));
   }
   const act = activationFns[activation];
 

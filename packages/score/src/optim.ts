@@ -86,7 +86,7 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       });
     },
     step(params, grads) {
-      checkSameLayout(where, params, grads);
+      checkSameLayout(where, params, grads); // before beginStep counts a step that would not run
       optimizer.applyUpdate(params, grads, optimizer.beginStep());
     },
     dispose() {

@@ -218,9 +218,9 @@ export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
   { objectives: ['dsm'], data: ['mixture', 'mixture3', 'moons', 'swissroll', 'checkerboard', 'rings'], reason: SINGLE_SCALE_LANGEVIN },
   // Measured: 3.3 s.e. (both: the finite difference changes nothing here), the modes' weights
   // 0.09–0.15. The same checkpoint resampled (scorch sample --seed 0) came to 1.1 s.e.; training
-  // seeds 1 and 2 to 0.8 and 2.4. With 2000
-  // steps 8gaussians came to 2.2 s.e., but the mixture's went from 2.1 and 1.4 to 2.8 and 3.8 and
-  // mixture3's SSM-VR from −0.4 to 2.4, so 1000 stays the default.
+  // seeds 1 and 2 to 0.8 and 2.4. With 2000 steps 8gaussians came to 2.2 s.e., but the mixture's
+  // went from 2.1 and 1.4 to 2.8 and 3.8 and mixture3's SSM-VR from −0.4 to 2.4, so 1000 stays
+  // the default.
   {
     objectives: ['ssm-vr', 'ssm-fd'],
     data: ['8gaussians'],
@@ -442,8 +442,10 @@ export function cleanScore(model: ScoreModel, noise: NoiseSpec): ScoreFunction {
   return (x) => model.score(x, full([x.shape[0]!], c, { dtype: x.dtype, device: x.device }));
 }
 
-/** The score-matching losses that fit a score to a batch as it is (clean or perturbed). */
-/** The per-example values, [N] (the caller weights and averages them). */
+/**
+ * The score-matching losses that fit a score to a batch as it is (clean or perturbed): the
+ * per-example values, [N] (the caller weights and averages them).
+ */
 type Estimator = (score: ScoreFunction, x: Tensor, key: RandomKey, cond: Tensor | undefined) => Tensor;
 const ESTIMATORS: { readonly [E in 'ssm-vr' | 'ssm' | 'ssm-fd' | 'ism']: Estimator } = {
   'ssm-vr': (score, x, key, cond) => slicedScoreMatchingLoss(score, x, { key, cond, varianceReduced: true, reduction: 'none' }),

@@ -105,8 +105,6 @@ class CompiledSteps {
   }
 }
 
-
-
 function noiseLike(x: Tensor, key: RandomKey): Tensor {
   return randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
 }
@@ -167,7 +165,6 @@ async function runLoop(init: Tensor, ownsInit: boolean, opts: CallbackOptions, b
   if (ownsInit && out !== init) init.dispose();
   return out;
 }
-
 
 // ------------------------------------------------------------------------------------------------
 // Langevin dynamics
@@ -423,31 +420,31 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   const compiled = new CompiledSteps(opts.jit);
   const makeStep = (addNoise: boolean) =>
     compiled.make((x0, stepKeys, time) => {
-        const t = conditionFor(x0, time!);
-        let x = x0;
-        for (let j = 0; j < correctorSteps; j++) {
-          const g = score(x, t);
-          const z = noiseLike(x, foldIn(stepKeys, j + 1));
-          const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
-          const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
-          const ratio = noiseNorm.div(gradNorm).mul(snr);
-          const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
-          x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
-        }
-        const z = noiseLike(x, foldIn(stepKeys, 0));
-        const s = score(x, t);
-        let xMean: Tensor;
-        let noiseScale: Tensor;
-        if (predictor === 'eulerMaruyama') {
-          const g = perRow(sde.diffusion(t));
-          xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
-          noiseScale = g.mul(Math.sqrt(dt));
-        } else {
-          const { f, G } = sde.discretize(x, t, dt);
-          xMean = add(sub(x, f), mul(mul(G, G), s));
-          noiseScale = G;
-        }
-        return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
+      const t = conditionFor(x0, time!);
+      let x = x0;
+      for (let j = 0; j < correctorSteps; j++) {
+        const g = score(x, t);
+        const z = noiseLike(x, foldIn(stepKeys, j + 1));
+        const gradNorm = mean(sqrt(sum(mul(g, g), 1)));
+        const noiseNorm = mean(sqrt(sum(mul(z, z), 1)));
+        const ratio = noiseNorm.div(gradNorm).mul(snr);
+        const step = mul(mul(ratio, ratio).mul(2), sde.discreteAlpha(t, dt)); // [N, 1], equal rows: one ε per step
+        x = add(add(x, mul(step, g)), mul(sqrt(step.mul(2)), z));
+      }
+      const z = noiseLike(x, foldIn(stepKeys, 0));
+      const s = score(x, t);
+      let xMean: Tensor;
+      let noiseScale: Tensor;
+      if (predictor === 'eulerMaruyama') {
+        const g = perRow(sde.diffusion(t));
+        xMean = sub(x, sub(sde.drift(x, t), mul(mul(g, g), s)).mul(dt));
+        noiseScale = g.mul(Math.sqrt(dt));
+      } else {
+        const { f, G } = sde.discretize(x, t, dt);
+        xMean = add(sub(x, f), mul(mul(G, G), s));
+        noiseScale = G;
+      }
+      return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
     });
   return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
 }

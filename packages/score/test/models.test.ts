@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { grad, hessian, jacobian } from '@scorch/autograd';
-import { type Tensor, concat, randn, randomKey, reshape, tensor } from '@scorch/tensor';
+import { type Tensor, concat, memory, randn, randomKey, reshape, tensor } from '@scorch/tensor';
 import {
   type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
   saveParams, scoreJacobianTrace, sinusoidalEmbedding,
@@ -42,6 +42,17 @@ describe('mlpScore', () => {
       expect(Math.abs(variance - expected)).toBeLessThan(4 * expected * Math.sqrt(2 / (w.length - 1)));
     }
     expect(await read(model.params['layer0.bias']!)).toEqual(new Array(400).fill(0));
+  });
+
+  it('allocates only its parameters and buffers: the initialisation frees its draws', () => {
+    for (const embedding of ['sinusoidal', 'fourier'] as const) {
+      const before = memory().tensors;
+      const model = mlpScore({ inputDim: 2, hidden: [16, 16], conditioning: 'sigma', embedding, embeddingDim: 8, key: randomKey(5), ...f64 });
+      const owned = [...Object.values(model.params), ...Object.values(model.buffers)];
+      expect(memory().tensors).toBe(before + owned.length);
+      for (const t of owned) t.dispose();
+      expect(memory().tensors).toBe(before);
+    }
   });
 
   it('conditions on σ or t through sinusoidal or Fourier embeddings', async () => {
