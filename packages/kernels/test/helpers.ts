@@ -4,6 +4,7 @@
 
 import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
+import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 
 /** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
 export async function gpuDevice(): Promise<WebGPUHandle> {
@@ -13,17 +14,8 @@ export async function gpuDevice(): Promise<WebGPUHandle> {
 /** Seed of this run: fresh each run, printed with every failure so a run can be repeated. */
 export const RUN_SEED = Number(process.env.SCORCH_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded generator for host-side test data. */
-export function hostRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded generator for host-side test data, in [0, 1). */
+export const hostRandom = mulberry32;
 
 export function hashSeed(...parts: (string | number | boolean)[]): number {
   let h = 2166136261 ^ RUN_SEED;

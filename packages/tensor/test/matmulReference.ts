@@ -17,6 +17,8 @@
 //   So |kernel − ref| ≤ (γ_k(u) + γ_k(u64))·S (+ k·2^-150 in float32). For float32 this is
 //   about k·u32·S: what BLAS guarantees, and k/2 times the TypeScript kernels' bound.
 
+import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
+
 export type Float = Float32Array | Float64Array;
 export type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -26,14 +28,8 @@ const HALF_MIN_SUBNORMAL_F32 = 2 ** -150;
 
 /** Deterministic values in [-1, 1) (mulberry32), so a failure reproduces. */
 export function seededUniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 /** Reference product in float64, with S = Σ|a||b| per element for the error bounds. */
