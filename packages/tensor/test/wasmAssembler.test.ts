@@ -130,6 +130,117 @@ describe('modules', () => {
     expect(ex.splats!()).toBe(4);
   });
 
+  it.skipIf(!wasmSimdSupported())('SIMD: comparisons, bitwise, shuffles, conversions and integer lanes, against host arithmetic', () => {
+    const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: 4 });
+    type Emit = (f: Parameters<Parameters<ModuleBuilder['func']>[3]>[0]) => unknown;
+    // Each case: out(16 bytes at 64) = op(a at 0, b at 16, c at 32).
+    const cases: Record<string, Emit> = {
+      f32sub: (f) => f.f32x4Sub(), f32div: (f) => f.f32x4Div(), f32lt: (f) => f.f32x4Lt(), f32ge: (f) => f.f32x4Ge(),
+      f32ne: (f) => f.f32x4Ne(), f32eq: (f) => f.f32x4Eq(), f32le: (f) => f.f32x4Le(), f32gt: (f) => f.f32x4Gt(),
+      f64sub: (f) => f.f64x2Sub(), f64div: (f) => f.f64x2Div(), f64lt: (f) => f.f64x2Lt(), f64ge: (f) => f.f64x2Ge(),
+      f64eq: (f) => f.f64x2Eq(), f64ne: (f) => f.f64x2Ne(), f64le: (f) => f.f64x2Le(), f64gt: (f) => f.f64x2Gt(),
+      and: (f) => f.v128And(), or: (f) => f.v128Or(), xor: (f) => f.v128Xor(), andNot: (f) => f.v128AndNot(),
+      i32add: (f) => f.i32x4Add(), i32sub: (f) => f.i32x4Sub(), i32eq: (f) => f.i32x4Eq(), i32ne: (f) => f.i32x4Ne(),
+      i64add: (f) => f.i64x2Add(), i64sub: (f) => f.i64x2Sub(),
+      // Lanes 2, 3 of a then lanes 0, 1 of b.
+      shuffle: (f) => f.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]),
+      bitselect: (f) => f.get(0).v128Load(32).v128Bitselect(),
+    };
+    const unary: Record<string, Emit> = {
+      f32abs: (f) => f.f32x4Abs(), f32neg: (f) => f.f32x4Neg(), f32sqrt: (f) => f.f32x4Sqrt(),
+      f64abs: (f) => f.f64x2Abs(), f64neg: (f) => f.f64x2Neg(), f64sqrt: (f) => f.f64x2Sqrt(),
+      f64ceil: (f) => f.f64x2Ceil(), f64floor: (f) => f.f64x2Floor(), f64trunc: (f) => f.f64x2Trunc(), f64nearest: (f) => f.f64x2Nearest(),
+      not: (f) => f.v128Not(), demote: (f) => f.f32x4DemoteF64x2Zero(), promote: (f) => f.f64x2PromoteLowF32x4(),
+      truncF32: (f) => f.i32x4TruncSatF32x4S(), convertI32: (f) => f.f32x4ConvertI32x4S(),
+      truncF64: (f) => f.i32x4TruncSatF64x2SZero(), convertLowI32: (f) => f.f64x2ConvertLowI32x4S(), extendLow: (f) => f.i64x2ExtendLowI32x4S(),
+      shl32: (f) => f.i32Const(3).i32x4Shl(), shrS32: (f) => f.i32Const(3).i32x4ShrS(), shrU32: (f) => f.i32Const(3).i32x4ShrU(),
+      shl64: (f) => f.i32Const(52).i64x2Shl(), shrS64: (f) => f.i32Const(52).i64x2ShrS(), shrU64: (f) => f.i32Const(52).i64x2ShrU(),
+      splat32: (f) => f.drop().i32Const(-7).i32x4Splat(), anyTrue: (f) => f.v128AnyTrue().i32x4Splat(),
+    };
+    for (const [name, emit] of Object.entries(cases)) m.func(name, [I32], [], (f, [p]) => { f.get(p).get(p).v128Load(0).get(p).v128Load(16).emit(emit).v128Store(64); });
+    for (const [name, emit] of Object.entries(unary)) m.func(name, [I32], [], (f, [p]) => { f.get(p).get(p).v128Load(0).emit(emit).v128Store(64); });
+    const { ex, memory } = instantiate(m);
+    const buf = memory.buffer;
+    const f32 = new Float32Array(buf, 0, 20);
+    const f64 = new Float64Array(buf, 0, 10);
+    const i32 = new Int32Array(buf, 0, 20);
+    const run = (name: string, a: number[], b: number[] | null, kind: 'f32' | 'f64' | 'i32', c?: number[]) => {
+      const view = kind === 'f32' ? f32 : kind === 'f64' ? f64 : i32;
+      const lanes = kind === 'f64' ? 2 : 4;
+      view.set(a, 0);
+      if (b) view.set(b, lanes);
+      if (c) i32.set(c, 8);
+      ex[name]!(0);
+      return { f32: Array.from(f32.subarray(16, 20)), f64: Array.from(f64.subarray(8, 10)), i32: Array.from(i32.subarray(16, 20)) };
+    };
+    const fa = [1.5, -2, NaN, 3];
+    const fb = [0.25, -2, 1, NaN];
+    const r32 = (x: number) => Math.fround(x);
+    expect(run('f32sub', fa, fb, 'f32').f32).toEqual(fa.map((x, i) => r32(x - fb[i]!)));
+    expect(run('f32div', [1, 2, 3, 7], [3, 3, 0, -0.1], 'f32').f32).toEqual([1 / 3, 2 / 3, Infinity, 7 / -0.1].map((x, i) => (i === 3 ? r32(7 / r32(-0.1)) : r32(x))));
+    const mask = (cond: (x: number, y: number) => boolean) => fa.map((x, i) => (cond(x, fb[i]!) ? -1 : 0));
+    expect(run('f32lt', fa, fb, 'f32').i32).toEqual(mask((x, y) => x < y));
+    expect(run('f32le', fa, fb, 'f32').i32).toEqual(mask((x, y) => x <= y));
+    expect(run('f32gt', fa, fb, 'f32').i32).toEqual(mask((x, y) => x > y));
+    expect(run('f32ge', fa, fb, 'f32').i32).toEqual(mask((x, y) => x >= y));
+    expect(run('f32eq', fa, fb, 'f32').i32).toEqual(mask((x, y) => x === y));
+    expect(run('f32ne', fa, fb, 'f32').i32).toEqual(mask((x, y) => x !== y));
+    const da = [0.1, NaN];
+    const db = [0.3, 1];
+    expect(run('f64sub', da, db, 'f64').f64).toEqual([0.1 - 0.3, NaN]);
+    expect(run('f64div', da, db, 'f64').f64).toEqual([0.1 / 0.3, NaN]);
+    const mask64 = (cond: (x: number, y: number) => boolean) => da.flatMap((x, i) => (cond(x, db[i]!) ? [-1, -1] : [0, 0]));
+    expect(run('f64lt', da, db, 'f64').i32).toEqual(mask64((x, y) => x < y));
+    expect(run('f64le', da, db, 'f64').i32).toEqual(mask64((x, y) => x <= y));
+    expect(run('f64gt', [0.5, NaN], [0.3, 1], 'f64').i32).toEqual([-1, -1, 0, 0]);
+    expect(run('f64ge', [0.3, 2], [0.3, 1], 'f64').i32).toEqual([-1, -1, -1, -1]);
+    expect(run('f64eq', [0.3, NaN], [0.3, NaN], 'f64').i32).toEqual([-1, -1, 0, 0]);
+    expect(run('f64ne', [0.3, NaN], [0.3, NaN], 'f64').i32).toEqual([0, 0, -1, -1]);
+    const ia = [0x0f0f, -1, 7, 0];
+    const ib = [0x00ff, 5, 7, 1];
+    expect(run('and', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => x & ib[i]!));
+    expect(run('or', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => x | ib[i]!));
+    expect(run('xor', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => x ^ ib[i]!));
+    expect(run('andNot', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => x & ~ib[i]!));
+    expect(run('i32add', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => (x + ib[i]!) | 0));
+    expect(run('i32sub', ia, ib, 'i32').i32).toEqual(ia.map((x, i) => (x - ib[i]!) | 0));
+    expect(run('i32eq', ia, ib, 'i32').i32).toEqual([0, 0, -1, 0]);
+    expect(run('i32ne', ia, ib, 'i32').i32).toEqual([-1, -1, 0, -1]);
+    // i64 lanes: (lo, hi) pairs; 0xffffffff + 1 carries into the high word.
+    expect(run('i64add', [-1, 0, 5, 1], [1, 0, 6, 2], 'i32').i32).toEqual([0, 1, 11, 3]);
+    expect(run('i64sub', [0, 1, 5, 1], [1, 0, 6, 2], 'i32').i32).toEqual([-1, 0, -1, -2]);
+    expect(run('shuffle', [1, 2, 3, 4], [5, 6, 7, 8], 'i32').i32).toEqual([3, 4, 5, 6]);
+    expect(run('bitselect', [0x1111, 0x2222, -1, 0], [0x4444, 0x8888, 0, -1], 'i32', [0x00ff, -1, 0, 0x0f0f]).i32).toEqual([0x4411, 0x2222, 0, ~0x0f0f]);
+    expect(run('f32abs', [-1.5, 2, -0, NaN], null, 'f32').f32).toEqual([1.5, 2, 0, NaN]);
+    expect(run('f32neg', [-1.5, 2, 0, 1], null, 'f32').f32).toEqual([1.5, -2, -0, -1]);
+    expect(run('f32sqrt', [4, 2, -1, 0], null, 'f32').f32).toEqual([2, r32(Math.SQRT2), NaN, 0]);
+    expect(run('f64abs', [-1.5, 2], null, 'f64').f64).toEqual([1.5, 2]);
+    expect(run('f64neg', [-1.5, 2], null, 'f64').f64).toEqual([1.5, -2]);
+    expect(run('f64sqrt', [2, 9], null, 'f64').f64).toEqual([Math.SQRT2, 3]);
+    expect(run('f64ceil', [-1.5, 2.25], null, 'f64').f64).toEqual([-1, 3]);
+    expect(run('f64floor', [-1.5, 2.25], null, 'f64').f64).toEqual([-2, 2]);
+    expect(run('f64trunc', [-1.5, 2.75], null, 'f64').f64).toEqual([-1, 2]);
+    expect(run('f64nearest', [2.5, -3.5], null, 'f64').f64).toEqual([2, -4]);
+    expect(run('not', [0, -1, 5, 0], null, 'i32').i32).toEqual([-1, 0, ~5, -1]);
+    expect(run('demote', [0.1, -1e300], null, 'f64').f32).toEqual([r32(0.1), -Infinity, 0, 0]);
+    expect(run('promote', [0.1, -2, 7, 8], null, 'f32').f64).toEqual([r32(0.1), -2]);
+    expect(run('truncF32', [1.9, -1.9, NaN, 3e9], null, 'f32').i32).toEqual([1, -1, 0, 2147483647]);
+    expect(run('convertI32', [3, -4, 0, 16777217], null, 'i32').f32).toEqual([3, -4, 0, 16777216]);
+    expect(run('truncF64', [-2.9, 1e12], null, 'f64').i32).toEqual([-2, 2147483647, 0, 0]);
+    expect(run('convertLowI32', [-7, 11, 99, 99], null, 'i32').f64).toEqual([-7, 11]);
+    expect(run('extendLow', [-7, 11, 99, 99], null, 'i32').i32).toEqual([-7, -1, 11, 0]);
+    expect(run('shl32', [1, -1, 3, 0], null, 'i32').i32).toEqual([8, -8, 24, 0]);
+    expect(run('shrS32', [64, -64, 7, 0], null, 'i32').i32).toEqual([8, -8, 0, 0]);
+    expect(run('shrU32', [64, -64, 7, 0], null, 'i32').i32).toEqual([8, 0x1ffffff8, 0, 0]);
+    // The high word of 1.0 is 0x3ff00000: shifted right by 52 as a 64-bit lane it is 1023.
+    expect(run('shrU64', [1, 2], null, 'f64').i32).toEqual([1023, 0, 1024, 0]);
+    expect(run('shrS64', [-1, 2], null, 'f64').i32).toEqual([-1025, -1, 1024, 0]);
+    expect(run('shl64', [1023, 0, 1024, 0], null, 'i32').f64).toEqual([1, 2]);
+    expect(run('splat32', [0, 0, 0, 0], null, 'i32').i32).toEqual([-7, -7, -7, -7]);
+    expect(run('anyTrue', [0, 0, 0, 0], null, 'i32').i32).toEqual([0, 0, 0, 0]);
+    expect(run('anyTrue', [0, 0, 4, 0], null, 'i32').i32).toEqual([1, 1, 1, 1]);
+  });
+
   it('bulk memory: copy (overlapping) and fill', () => {
     const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: 4 });
     m.func('copy', [I32, I32, I32], [], (f, [to, from, bytes]) => {

@@ -195,6 +195,74 @@ export class FunctionBody {
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
   f64x2RelaxedMadd(): this { return this.simd(0x107); }
 
+  // Bitwise, lane-shuffling and conversion instructions (the elementwise kernels and their math).
+  v128Not(): this { return this.simd(0x4d); }
+  v128And(): this { return this.simd(0x4e); }
+  /** a & ~b. */
+  v128AndNot(): this { return this.simd(0x4f); }
+  v128Or(): this { return this.simd(0x50); }
+  v128Xor(): this { return this.simd(0x51); }
+  /** (ifTrue, ifFalse, mask) → per bit, mask ? ifTrue : ifFalse. */
+  v128Bitselect(): this { return this.simd(0x52); }
+  v128AnyTrue(): this { return this.simd(0x53); }
+  /** Lanes of two vectors picked by byte: 16 indices, 0–15 from the first, 16–31 from the second. */
+  i8x16Shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => !(Number.isInteger(l) && l >= 0 && l < 32))) throw new RangeError('wasm: i8x16.shuffle takes 16 lane indices below 32');
+    this.simd(0x0d);
+    return this.op(...lanes);
+  }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i64x2Splat(): this { return this.simd(0x12); }
+  i32x4Eq(): this { return this.simd(0x37); }
+  i32x4Ne(): this { return this.simd(0x38); }
+  f32x4Eq(): this { return this.simd(0x41); }
+  f32x4Ne(): this { return this.simd(0x42); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Le(): this { return this.simd(0x45); }
+  f32x4Ge(): this { return this.simd(0x46); }
+  f64x2Eq(): this { return this.simd(0x47); }
+  f64x2Ne(): this { return this.simd(0x48); }
+  f64x2Lt(): this { return this.simd(0x49); }
+  f64x2Gt(): this { return this.simd(0x4a); }
+  f64x2Le(): this { return this.simd(0x4b); }
+  f64x2Ge(): this { return this.simd(0x4c); }
+  /** The two f64 lanes rounded to f32 in lanes 0–1; lanes 2–3 zero. */
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+  /** f32 lanes 0–1 as two f64 lanes (exact). */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  f64x2Ceil(): this { return this.simd(0x74); }
+  f64x2Floor(): this { return this.simd(0x75); }
+  f64x2Trunc(): this { return this.simd(0x7a); }
+  f64x2Nearest(): this { return this.simd(0x94); }
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i32x4ShrU(): this { return this.simd(0xad); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  i64x2ExtendLowI32x4S(): this { return this.simd(0xc7); }
+  i64x2Shl(): this { return this.simd(0xcb); }
+  i64x2ShrS(): this { return this.simd(0xcc); }
+  i64x2ShrU(): this { return this.simd(0xcd); }
+  i64x2Add(): this { return this.simd(0xce); }
+  i64x2Sub(): this { return this.simd(0xd1); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  f32x4Sub(): this { return this.simd(0xe5); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  f64x2Abs(): this { return this.simd(0xec); }
+  f64x2Neg(): this { return this.simd(0xed); }
+  f64x2Sqrt(): this { return this.simd(0xef); }
+  f64x2Sub(): this { return this.simd(0xf1); }
+  f64x2Div(): this { return this.simd(0xf3); }
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+  f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
+  /** The two f64 lanes truncated and saturated to i32 in lanes 0–1; lanes 2–3 zero. */
+  i32x4TruncSatF64x2SZero(): this { return this.simd(0xfc); }
+  /** i32 lanes 0–1 as two f64 lanes. */
+  f64x2ConvertLowI32x4S(): this { return this.simd(0xfe); }
+
   private memarg(alignLog2: number, offset: number): this {
     writeU32(this.code, alignLog2);
     writeU32(this.code, offset);
