@@ -31,11 +31,12 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
-import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
+import { cpuWasmEnabled, matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
+import { type WasmSegment, planWasmSegment } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -314,6 +315,26 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
   }
 }
 
+function wasmContext(ctx: LoweringContext) {
+  return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
+}
+
+/** A WebAssembly kernel with its argument arrays refilled from the slots each call (no allocation). */
+class WasmRun {
+  private readonly leaves: Float32Array[];
+  private readonly outputs: Float32Array[];
+  constructor(readonly segment: WasmSegment) {
+    this.leaves = new Array<Float32Array>(segment.leafSlots.length);
+    this.outputs = new Array<Float32Array>(segment.outputSlots.length);
+  }
+  run(slots: readonly TypedArray[]): void {
+    const { leafSlots, outputSlots, leafOffsets, kernel } = this.segment;
+    for (let i = 0; i < leafSlots.length; i++) this.leaves[i] = slots[leafSlots[i]!] as Float32Array;
+    for (let i = 0; i < outputSlots.length; i++) this.outputs[i] = slots[outputSlots[i]!] as Float32Array;
+    kernel.run(this.leaves, leafOffsets, this.outputs);
+  }
+}
+
 /**
  * One generated function per segment, over a range [start, end) of its units (JsWriter.forRange), so
  * a large segment can split across threads (rangeThreads.ts); segments run one after another.
@@ -331,12 +352,17 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     const kernel: RangeKernel = {
       source, fn: buildFunction(source), units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, portable: !source.includes('customFunction('),
     };
-    return { kernel, bound: new Bound(kernel.fn, w.bindings) };
+    const wasm = planWasmSegment(wasmContext(ctx), s.shape, s.roots);
+    return { kernel, bound: new Bound(kernel.fn, w.bindings), wasm: wasm && new WasmRun(wasm) };
   });
   return {
-    name, equations: [...equations].sort((a, b) => a - b), source: parts.map((p) => p.kernel.source).join('\n'),
+    name, equations: [...equations].sort((a, b) => a - b),
+    source: parts.map((p) => (p.wasm ? `${p.wasm.segment.listing}\n// without WebAssembly SIMD:\n${p.kernel.source}` : p.kernel.source)).join('\n'),
     run(slots) {
-      for (const p of parts) runRange(p.kernel, p.bound.arrays(slots));
+      for (const p of parts) {
+        if (p.wasm && cpuWasmEnabled()) p.wasm.run(slots);
+        else runRange(p.kernel, p.bound.arrays(slots));
+      }
     },
   };
 }
@@ -494,7 +520,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     ctx.locations.set(eq.out.id, cLoc);
   }
   const cSlot = cLoc.slot;
-  let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel } | null = null;
+  let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel; wasm: WasmRun | null } | null = null;
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
@@ -527,7 +553,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     const fn = buildFunction<RowsFunction>(source);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
     const rows: RangeKernel = { source, fn, units: batches * m, elementsPerUnit: n, portable: !source.includes('customFunction(') };
-    epilogue = { bound: new Bound(fn, w.bindings), source, rows };
+    const wasm = planWasmSegment(wasmContext(ctx), outShape, kernel.epilogue);
+    epilogue = { bound: new Bound(fn, w.bindings), source: wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${source}` : source, rows, wasm: wasm && new WasmRun(wasm) };
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
@@ -555,7 +582,10 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const cv = slots[cSlot] as Float32Array;
       if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k);
       else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
-      if (epilogue) runRange(epilogue.rows, epilogue.bound.arrays(slots));
+      if (epilogue) {
+        if (epilogue.wasm && cpuWasmEnabled()) epilogue.wasm.run(slots);
+        else runRange(epilogue.rows, epilogue.bound.arrays(slots));
+      }
     },
   };
 }

@@ -140,6 +140,11 @@ export function setCpuWasm(enabled: boolean): void {
   wasmEnabled = enabled;
 }
 
+/** Whether setCpuWasm allows the WebAssembly kernels (they still need WebAssembly SIMD to run). */
+export function cpuWasmEnabled(): boolean {
+  return wasmEnabled;
+}
+
 /**
  * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
  * logical core, at most 8). Where workers or SharedArrayBuffer are missing it is always 1.

@@ -1,0 +1,340 @@
+// Elementwise kernels in WebAssembly SIMD, generated from the expression table (../../expression.ts)
+// like the JavaScript ones (../jsCode.ts), for float32 chains: four elements per instruction,
+// selects as bit selects (no branch to mispredict), exp/log/log1p through f64x2 transcriptions of
+// the algorithms the JavaScript engine's Math functions use (mathF64x2.ts).
+//
+// Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
+// float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
+// that are float32 values, rounding the exact result once to float32, or first to double and then
+// to float32, agree (double has more than 2·24 + 2 bits, so the second rounding is innocuous). A
+// math function runs on the doubles of its float32 operands, with the double result rounded to
+// float32 as Math.fround does; comparisons of float32 values are the same in either width; bools
+// live in lanes as all-ones or zero masks.
+//
+// A kernel reads float32 arrays laid out as its output is (`full`), repeating with a period that
+// is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value (`scalar`),
+// and writes float32 arrays. Operands are copied into the module's memory and results out of it:
+// O(n) copies next to work that is O(n) too, but 5–30 times heavier per element.
+
+import { type DType } from '../../dtype.js';
+import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
+import { type FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
+import { wasmSimdSupported } from './features.js';
+
+/** How a kernel's operand is read at output element i. */
+export type WasmLeafPattern =
+  /** Element i (an array laid out as the output). */
+  | { readonly kind: 'full' }
+  /** Element i mod period, period a multiple of 4 (a broadcast over leading axes). */
+  | { readonly kind: 'row'; readonly period: number }
+  /** Element 0 (a broadcast of one value). */
+  | { readonly kind: 'scalar' };
+
+/** One value of the kernel: an operand read from memory, or an expression over earlier values. */
+export type WasmNode =
+  | { readonly kind: 'leaf'; readonly leaf: number }
+  /** `expr` (of the expression table) with its operand k being node `args[k]`. */
+  | { readonly kind: 'expr'; readonly expr: Expr; readonly args: readonly number[] };
+
+export interface WasmKernelSpec {
+  /** Output elements. */
+  readonly count: number;
+  readonly leaves: readonly WasmLeafPattern[];
+  /** Values in an order where every expression's arguments come first. */
+  readonly nodes: readonly WasmNode[];
+  /** The nodes stored, in the order of the kernel's output arrays. */
+  readonly outputs: readonly number[];
+}
+
+/** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
+export class WasmUnsupported extends Error {}
+
+/**
+ * Emitters of math functions on f64x2 values: each leaves f(x) of the two lanes of V128 local
+ * `x` on the stack, bit-identical to the JavaScript engine's Math function.
+ */
+export type F64x2MathEmitter = (f: FunctionBody, x: number) => void;
+const mathEmitters = new Map<MathFunction, F64x2MathEmitter>();
+
+/** Makes `fn` computable by the kernels (mathF64x2.ts registers its functions at load). */
+export function registerF64x2Math(fn: MathFunction, emit: F64x2MathEmitter): void {
+  mathEmitters.set(fn, emit);
+}
+
+const padded = (n: number) => Math.ceil(n / 4) * 4;
+
+/** The byte layout of a kernel in the memory: each operand's and each output's region. */
+export interface WasmKernelLayout {
+  readonly leafBytes: readonly number[];
+  readonly outputBytes: readonly number[];
+  /** Bytes of memory the kernel uses. */
+  readonly bytes: number;
+}
+
+export function kernelLayout(spec: WasmKernelSpec): WasmKernelLayout {
+  let at = 0;
+  const region = (elements: number) => {
+    const start = at;
+    at += padded(elements) * 4;
+    return start;
+  };
+  const leafBytes = spec.leaves.map((l) => region(l.kind === 'full' ? spec.count : l.kind === 'row' ? l.period : 1));
+  const outputBytes = spec.outputs.map(() => region(spec.count));
+  return { leafBytes, outputBytes, bytes: at };
+}
+
+const f32Splat = (value: number): number[] => {
+  const bytes = new Uint8Array(new Float32Array([value, value, value, value]).buffer);
+  return Array.from(bytes);
+};
+const MASK_TRUE = new Array<number>(16).fill(0xff);
+const ZERO = new Array<number>(16).fill(0);
+/** Lanes 2, 3 of a vector moved to lanes 0, 1. */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second. */
+const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
+ * f32x4, a bool or a condition as a mask.
+ */
+function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
+  const typeOf = (x: Expr) => expressionDType(x) ?? 'bool';
+  const check = (dtype: DType) => {
+    if (dtype !== 'float32' && dtype !== 'bool') throw new WasmUnsupported(`${dtype} values`);
+  };
+  switch (e.kind) {
+    case 'operand':
+      check(e.dtype);
+      f.get(args[e.index]!);
+      return;
+    case 'literal':
+      check(e.dtype);
+      f.v128Const(e.dtype === 'bool' ? (e.value !== 0 ? MASK_TRUE : ZERO) : f32Splat(Math.fround(e.value)));
+      return;
+    case 'negate':
+      if (e.dtype !== 'float32') throw new WasmUnsupported(`negate of ${e.dtype}`);
+      emitExpr(f, e.arg, args);
+      f.f32x4Neg();
+      return;
+    case 'arithmetic':
+      if (e.dtype !== 'float32') throw new WasmUnsupported(`arithmetic in ${e.dtype}`);
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
+      if (e.op === '+') f.f32x4Add();
+      else if (e.op === '-') f.f32x4Sub();
+      else if (e.op === '*') f.f32x4Mul();
+      else f.f32x4Div();
+      return;
+    case 'call': {
+      if (e.dtype !== 'float32' || e.args.length !== 1 || typeOf(e.args[0]!) !== 'float32') throw new WasmUnsupported(`${e.fn} in ${e.dtype}`);
+      if (e.fn === 'sqrt') {
+        emitExpr(f, e.args[0]!, args);
+        f.f32x4Sqrt();
+        return;
+      }
+      const math = mathEmitters.get(e.fn);
+      if (!math) throw new WasmUnsupported(`math function ${e.fn}`);
+      // The two halves as doubles, f in doubles, each rounded to float32, joined again.
+      const x = f.local(V128);
+      const half = f.local(V128);
+      const low = f.local(V128);
+      emitExpr(f, e.args[0]!, args);
+      f.set(x);
+      f.get(x).f64x2PromoteLowF32x4().set(half);
+      math(f, half);
+      f.f32x4DemoteF64x2Zero().set(low);
+      f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(half);
+      f.get(low);
+      math(f, half);
+      f.f32x4DemoteF64x2Zero();
+      f.i8x16Shuffle(JOIN_LOW);
+      return;
+    }
+    case 'compare': {
+      const dtype = typeOf(e.a);
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
+      if (dtype === 'float32') {
+        const ops = { '<': () => f.f32x4Lt(), '<=': () => f.f32x4Le(), '>': () => f.f32x4Gt(), '>=': () => f.f32x4Ge(), '==': () => f.f32x4Eq(), '!=': () => f.f32x4Ne() };
+        ops[e.op]();
+        return;
+      }
+      // Bools as masks: equal masks are equal bools.
+      if (dtype === 'bool' && (e.op === '==' || e.op === '!=')) {
+        if (e.op === '==') f.i32x4Eq();
+        else f.i32x4Ne();
+        return;
+      }
+      throw new WasmUnsupported(`comparison ${e.op} of ${dtype}`);
+    }
+    case 'isNaN':
+      if (typeOf(e.arg) !== 'float32') throw new WasmUnsupported('isNaN of a non-float');
+      emitExpr(f, e.arg, args);
+      {
+        const x = f.local(V128);
+        f.tee(x).get(x).f32x4Ne();
+      }
+      return;
+    case 'or':
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
+      f.v128Or();
+      return;
+    case 'select':
+      check(e.dtype);
+      emitExpr(f, e.ifTrue, args);
+      emitExpr(f, e.ifFalse, args);
+      emitExpr(f, e.cond, args);
+      f.v128Bitselect();
+      return;
+    case 'condition':
+      emitExpr(f, e.cond, args);
+      return;
+    case 'convert': {
+      const from = typeOf(e.arg);
+      if (e.dtype === 'float32' && from === 'bool') {
+        emitExpr(f, e.arg, args);
+        f.v128Const(f32Splat(1)).v128And();
+        return;
+      }
+      if (e.dtype === from && from === 'float32') {
+        emitExpr(f, e.arg, args);
+        return;
+      }
+      throw new WasmUnsupported(`conversion from ${from} to ${e.dtype}`);
+    }
+  }
+}
+
+/**
+ * The module of one kernel: it imports `env.memory` and exports `run()`, which computes every
+ * output element (in steps of four; the regions are padded) from the operands at the layout's
+ * offsets. Throws WasmUnsupported for what it cannot compute.
+ */
+export function elementwiseModule(spec: WasmKernelSpec, layout: WasmKernelLayout, maximumPages: number): Uint8Array<ArrayBuffer> {
+  for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0 || spec.count % l.period !== 0)) throw new WasmUnsupported(`a period of ${l.period}`);
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
+  m.func('run', [], [], (f) => {
+    const at = f.local(I32);
+    const periods = [...new Set(spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])))];
+    const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
+    const values = spec.nodes.map(() => f.local(V128));
+    // Scalars once, before the loop.
+    spec.leaves.forEach((l, k) => {
+      if (l.kind !== 'scalar') return;
+      spec.nodes.forEach((n, i) => {
+        if (n.kind === 'leaf' && n.leaf === k) f.i32Const(0).v128Load32Splat(layout.leafBytes[k]!).set(values[i]!);
+      });
+    });
+    f.block().loop();
+    spec.nodes.forEach((n, i) => {
+      if (n.kind === 'leaf') {
+        const l = spec.leaves[n.leaf]!;
+        if (l.kind === 'scalar') return;
+        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).v128Load(layout.leafBytes[n.leaf]!).set(values[i]!);
+        return;
+      }
+      emitExpr(f, n.expr, n.args.map((a) => values[a]!));
+      f.set(values[i]!);
+    });
+    spec.outputs.forEach((node, j) => {
+      f.get(at).get(values[node]!).v128Store(layout.outputBytes[j]!);
+    });
+    for (const [period, local] of rowAt) {
+      // Advance within the period, back to 0 at its end.
+      f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
+    }
+    f.get(at).i32Const(16).i32Add().tee(at).i32Const(padded(spec.count) * 4).i32LtU().brIf(0);
+    f.end().end();
+  });
+  return m.encode();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running kernels: one memory for all of them, operands copied in and results out.
+
+const PAGE = 65536;
+/** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
+const MAXIMUM_PAGES = 16384;
+
+interface Memory {
+  readonly memory: WebAssembly.Memory;
+  f32: Float32Array;
+}
+let shared: Memory | null | undefined;
+
+function memoryFor(bytes: number): Memory | null {
+  if (shared === undefined) {
+    shared = null;
+    if (wasmSimdSupported()) {
+      try {
+        const memory = new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES });
+        shared = { memory, f32: new Float32Array(memory.buffer) };
+      } catch {
+        shared = null;
+      }
+    }
+  }
+  if (!shared) return null;
+  if (shared.memory.buffer.byteLength < bytes) {
+    shared.memory.grow(Math.ceil((bytes - shared.memory.buffer.byteLength) / PAGE));
+    shared.f32 = new Float32Array(shared.memory.buffer);
+  }
+  return shared;
+}
+
+/** A compiled kernel: `run(leaves, outputs)` on float32 arrays (operands at their offsets). */
+export interface WasmElementwiseKernel {
+  readonly spec: WasmKernelSpec;
+  /**
+   * Computes the outputs: operand k is read from `leaves[k]` starting at `offsets[k]` (its
+   * pattern's elements: count, period or one), output j written to `outputs[j]` from 0.
+   */
+  run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[]): void;
+}
+
+const compiled = new Map<string, WasmElementwiseKernel | null>();
+const COMPILED_LIMIT = 1024;
+
+/**
+ * The kernel of `spec` (cached under `key`, which must determine the spec), or null where
+ * WebAssembly SIMD is missing, the engine refuses to compile it, or it computes something the
+ * kernels do not (then the caller runs its JavaScript kernel).
+ */
+export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElementwiseKernel | null {
+  const hit = compiled.get(key);
+  if (hit !== undefined) return hit;
+  let kernel: WasmElementwiseKernel | null = null;
+  const layout = kernelLayout(spec);
+  const mem = memoryFor(layout.bytes);
+  if (mem) {
+    try {
+      const module = new WebAssembly.Module(elementwiseModule(spec, layout, MAXIMUM_PAGES));
+      const run = (new WebAssembly.Instance(module, { env: { memory: mem.memory } }).exports as { run: () => void }).run;
+      const lengths = spec.leaves.map((l) => (l.kind === 'full' ? spec.count : l.kind === 'row' ? l.period : 1));
+      const leafAt = layout.leafBytes.map((b) => b / 4);
+      const outAt = layout.outputBytes.map((b) => b / 4);
+      const count = spec.count;
+      kernel = {
+        spec,
+        run(leaves, offsets, outputs) {
+          const m = memoryFor(layout.bytes)!;
+          const heap = m.f32;
+          for (let k = 0; k < leaves.length; k++) {
+            const off = offsets[k]!;
+            heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
+          }
+          run();
+          for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + count));
+        },
+      };
+    } catch (e) {
+      if (!(e instanceof WasmUnsupported) && !(e instanceof WebAssembly.CompileError) && !(e instanceof RangeError)) throw e;
+      kernel = null;
+    }
+  }
+  compiled.set(key, kernel);
+  if (compiled.size > COMPILED_LIMIT) compiled.delete(compiled.keys().next().value!);
+  return kernel;
+}

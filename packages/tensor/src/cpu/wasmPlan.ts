@@ -1,0 +1,171 @@
+// Which elementwise work of a compiled CPU program runs as a WebAssembly SIMD kernel
+// (wasm/elementwiseModule.ts), and how: a segment's roots (or a matmul's epilogue) become a list of
+// values, each an operand read from a stored array or an expression of the table over earlier
+// values. Only float32 work whose every read is at the element's own index, at its index modulo a
+// period (a broadcast of trailing axes) or at one element qualifies; the rest keeps its
+// generated JavaScript, which computes the same bits.
+
+import { type Expr, castExpression, elementwiseExpression } from '../expression.js';
+import type { ElementwiseOp } from '../expression.js';
+import { storedView, viewAfter } from '../fusion.js';
+import { type PrimitiveParams, isBinary, isCompare, isUnary } from '../primitives.js';
+import type { Equation, ProgramVar } from '../program.js';
+import { sizeOf, stridesOf } from '../shape.js';
+import { renderJs } from './jsCode.js';
+import type { JsLocation } from './jsWriter.js';
+import { type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel } from './wasm/elementwiseModule.js';
+
+/**
+ * Elements below which the JavaScript kernel runs: 256. Each call copies its operands in and its
+ * results out and crosses into WebAssembly, which costs a few hundred nanoseconds; below this the
+ * JavaScript loop is as fast.
+ */
+export const WASM_ELEMENTWISE_MIN = 256;
+
+export interface WasmSegment {
+  readonly kernel: WasmElementwiseKernel;
+  /** Per operand: the slot and the element offset it is read from. */
+  readonly leafSlots: readonly number[];
+  readonly leafOffsets: readonly number[];
+  /** Per output: the slot written. */
+  readonly outputSlots: readonly number[];
+  /** The kernel's values as text, for `program.kernels()`. */
+  readonly listing: string;
+}
+
+interface PlanContext {
+  readonly definitions: ReadonlyMap<number, Equation>;
+  locate(v: ProgramVar): JsLocation | null;
+}
+
+class Unsupported extends Error {}
+
+/** The leaf pattern of a strided view over `shape`, or null when it is none of the three. */
+function pattern(shape: readonly number[], strides: readonly number[]): WasmLeafPattern | null {
+  const axes = shape.map((d, i) => ({ d, s: strides[i]! })).filter((a) => a.d !== 1);
+  if (axes.every((a) => a.s === 0)) return { kind: 'scalar' };
+  // Leading axes of stride 0, then a row-major run to the end.
+  let k = 0;
+  while (k < axes.length && axes[k]!.s === 0) k++;
+  let expect = 1;
+  for (let i = axes.length - 1; i >= k; i--) {
+    if (axes[i]!.s !== expect) return null;
+    expect *= axes[i]!.d;
+  }
+  return k === 0 ? { kind: 'full' } : { kind: 'row', period: expect };
+}
+
+/**
+ * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
+ * storing them where `ctx` locates them, or null when some of the work does not qualify.
+ */
+export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
+  const count = sizeOf(shape);
+  if (count < WASM_ELEMENTWISE_MIN) return null;
+  const nodes: WasmNode[] = [];
+  const names: string[] = [];
+  const leaves: WasmLeafPattern[] = [];
+  const leafSlots: number[] = [];
+  const leafOffsets: number[] = [];
+  const memo = new Map<number, number>();
+  const leafText = (slot: number, offset: number, p: WasmLeafPattern) => {
+    const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : '0';
+    return `slot${slot}[${offset ? `${offset} + ` : ''}${at}]`;
+  };
+  const leafNode = (slot: number, offset: number, p: WasmLeafPattern): number => {
+    let k = leaves.findIndex((l, i) => leafSlots[i] === slot && leafOffsets[i] === offset && JSON.stringify(l) === JSON.stringify(p));
+    if (k < 0) {
+      k = leaves.push(p) - 1;
+      leafSlots.push(slot);
+      leafOffsets.push(offset);
+    }
+    const existing = nodes.findIndex((n) => n.kind === 'leaf' && n.leaf === k);
+    if (existing >= 0) return existing;
+    names.push(`t${nodes.length} = ${leafText(slot, offset, p)}`);
+    return nodes.push({ kind: 'leaf', leaf: k }) - 1;
+  };
+  const exprNode = (expr: Expr, args: readonly number[]): number => {
+    names.push(`t${nodes.length} = ${renderJs(expr, args.map((a) => `t${a}`), false)}`);
+    return nodes.push({ kind: 'expr', expr, args }) - 1;
+  };
+  // Program inputs have no definition and are always stored.
+  const isStored = (id: number) => {
+    const def = ctx.definitions.get(id);
+    return def ? ctx.locate(def.out) !== null : true;
+  };
+  const visit = (v: ProgramVar, fromDefinition: boolean): number => {
+    if (!fromDefinition) {
+      const hit = memo.get(v.id);
+      if (hit !== undefined) return hit;
+    }
+    // Every read is at the element's linear index: a reshape keeps it, so only sizes must agree.
+    if (sizeOf(v.shape) !== count) throw new Unsupported('a value of another size');
+    if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new Unsupported(`${v.dtype} values`);
+    const loc = fromDefinition ? null : ctx.locate(v);
+    let node: number;
+    if (loc) {
+      if (v.dtype !== 'float32') throw new Unsupported('a stored bool');
+      const p = pattern(v.shape, loc.strides);
+      if (!p) throw new Unsupported('a strided read');
+      node = leafNode(loc.slot, loc.offset, p);
+    } else {
+      const eq = ctx.definitions.get(v.id);
+      if (!eq) throw new Unsupported('a value with no definition');
+      const p = eq.prim;
+      if (isUnary(p) || isBinary(p) || isCompare(p) || p === 'where') {
+        const args = eq.inputs.map((x) => visit(x, false));
+        node = exprNode(elementwiseExpression(p as ElementwiseOp, eq.inputs[p === 'where' ? 1 : 0]!.dtype), args);
+      } else if (p === 'cast') {
+        node = exprNode(castExpression(eq.inputs[0]!.dtype, v.dtype), [visit(eq.inputs[0]!, false)]);
+      } else if (p === 'full') {
+        node = exprNode({ kind: 'literal', value: (eq.params as PrimitiveParams['full']).value, dtype: v.dtype }, []);
+      } else if (p === 'stopGradient') {
+        node = visit(eq.inputs[0]!, false);
+      } else if (p === 'reshape' || p === 'expand' || p === 'permute' || p === 'slice') {
+        // From the input on: `v` itself may be stored (a root computed from its definition).
+        const input = storedView(eq.inputs[0]!, ctx.definitions, isStored);
+        const view = input && viewAfter(eq, input.view);
+        if (!input && p === 'reshape') {
+          node = visit(eq.inputs[0]!, false);
+          memo.set(v.id, node);
+          return node;
+        }
+        if (!input || !view) throw new Unsupported('a view of a computed value');
+        const sv = { base: input.base, view };
+        if (sv.base.dtype !== 'float32') throw new Unsupported(`a view of ${sv.base.dtype}`);
+        const base = ctx.locate(sv.base);
+        if (!base || !base.strides.every((s, i) => s === stridesOf(sv.base.shape)[i] || sv.base.shape[i] === 1)) throw new Unsupported('a view of a strided value');
+        const pat = pattern(sv.view.shape, sv.view.strides);
+        if (!pat) throw new Unsupported('a strided view');
+        node = leafNode(base.slot, base.offset + sv.view.offset, pat);
+      } else throw new Unsupported(`'${p}'`);
+    }
+    memo.set(v.id, node);
+    return node;
+  };
+  let outputs: number[];
+  try {
+    outputs = roots.map((r) => {
+      if (r.dtype !== 'float32') throw new Unsupported(`a ${r.dtype} result`);
+      return visit(r, true);
+    });
+  } catch (e) {
+    if (e instanceof Unsupported) return null;
+    throw e;
+  }
+  const outputSlots = roots.map((r) => {
+    const loc = ctx.locate(r);
+    if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
+    return loc.slot;
+  });
+  const spec = { count, leaves, nodes, outputs };
+  const kernel = elementwiseKernel(JSON.stringify(spec), spec);
+  if (!kernel) return null;
+  const stores = outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`);
+  const listing = [
+    `// WebAssembly SIMD, 4 elements a step, i over [0, ${count}): f32 arithmetic; exp/log/log1p in f64 lanes, rounded to f32`,
+    ...names.map((l) => `//   ${l}`),
+    ...stores.map((l) => `//   ${l}`),
+  ].join('\n');
+  return { kernel, leafSlots, leafOffsets, outputSlots, listing };
+}
