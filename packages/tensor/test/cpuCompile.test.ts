@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm,
 } from '../src/index.js';
 import { bitsOf } from './reference.js';
 
@@ -25,7 +25,7 @@ interface Compared {
  * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second
  * call reuses the held intermediates) and expects every output bit for bit equal.
  */
-function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = []): Compared {
+function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [], anyNaN = false): Compared {
   const traced = traceProgram(f, args, keyArgs);
   const program = traced.program;
   const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
@@ -41,7 +41,9 @@ function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[
       const e = cpu.readSync(expected[i]!);
       const g = cpu.readSync(h);
       expect(g.constructor).toBe(e.constructor);
-      expect(bitsOf(g)).toEqual(bitsOf(e));
+      // With anyNaN, every NaN reads as one value (docs/conventions.md, "Which NaN"); all other bits must agree.
+      const canonical = (a: typeof g) => (anyNaN ? a.map((v) => (Number.isNaN(v) ? Number.NaN : v)) : a);
+      expect(bitsOf(canonical(g))).toEqual(bitsOf(canonical(e)));
       cpu.dispose(h);
     });
   }
@@ -350,5 +352,87 @@ describe('compiled CPU programs: buffers and the profiler', () => {
     expect(r.events[0]!.flops).toBe(2 * 32 * 8 * 16);
     expect(r.events[1]!.bytes).toBe((32 * 8 + 32) * 4);
     compiled.dispose();
+  });
+});
+
+/** The float32 values where elementwise arithmetic goes wrong first, then `n` − 14 normal draws. */
+function withSpecials(shape: number[], i: number): Tensor {
+  const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1, -1, 1];
+  const draws = Array.from(rn(shape, i).dataSync());
+  draws.splice(0, special.length, ...special);
+  return tensor(draws).reshape(shape);
+}
+
+const sources = (program: Program) => {
+  const compiled = cpu.compile(program);
+  const text = compiled.kernels().map((k) => k.source);
+  compiled.dispose();
+  return text;
+};
+
+describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kernels\' bits', () => {
+  // Every case runs through compare(): compiled (WebAssembly where it qualifies) against the
+  // program run op by op through the eager kernels, bit for bit, on −0, NaN, ±∞, subnormals and
+  // the float32 extremes as well as normal draws; then again with setCpuWasm(false).
+  // NaN operands meet NaN operands here (x + y with both NaN): which one's sign the sum keeps is
+  // the compiler's choice in either language, so NaNs compare as NaN (docs/conventions.md).
+  const both = (f: Parameters<typeof compare>[0], args: Tensor[]) => {
+    const result = compare(f, args, [], true);
+    setCpuWasm(false);
+    try {
+      compare(f, args, [], true);
+    } finally {
+      setCpuWasm(true);
+    }
+    return result;
+  };
+
+  it('arithmetic, selects, comparisons and casts over 1,001 elements (a partial last vector)', () => {
+    const x = withSpecials([7, 143], 0);
+    const y = withSpecials([7, 143], 1).flip([0]);
+    const { program } = both(([x, y]) => [
+      x!.add(y!).mul(x!).sub(y!.div(3)),
+      x!.neg().reciprocal().add(x!.square()),
+      x!.maximum(y!).add(y!.maximum(x!)),
+      x!.relu().mul(x!.abs()).add(sign(y!)),
+      where(x!.less(y!), x!, y!.mul(2)),
+      cast(x!.less(0), 'float32').add(cast(y!.equal(y!), 'float32')),
+      sqrt(x!.abs()).sub(reshape(y!, [1001]).reshape([7, 143])),
+    ], [x, y]);
+    const text = sources(program);
+    expect(text.length).toBeGreaterThan(0);
+    expect(text.every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
+  });
+
+  it('broadcasts: a bias over rows (period 132), a scalar, a transpose-free reshape', () => {
+    const x = withSpecials([8, 132], 2);
+    const b = withSpecials([132], 3);
+    const s = tensor([0.75]);
+    const { program } = both(([x, b, s]) => [x!.add(b!).mul(s!.reshape([])), x!.mul(b!).maximum(s!)], [x, b, s]);
+    expect(sources(program).every((t) => t.includes('WebAssembly SIMD') && /slot\d+\[i % 132\]/.test(t))).toBe(true);
+  });
+
+  it('matmul epilogues: bias, the softplus derivative\'s selects on one condition', () => {
+    const x = rn([64, 32], 4);
+    const w = rn([32, 16], 5);
+    const b = rn([16], 6);
+    const g = rn([64, 16], 7);
+    const { program, kernels } = both(([x, w, b, g]) => {
+      const z = matmul(x!, w!).add(b!);
+      const pos = z.less(0);
+      return [where(pos, g!.mul(-1), g!).add(where(pos, z, g!.div(z.add(1))))];
+    }, [x, w, b, g]);
+    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue1']);
+    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
+  it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {
+    const x = rn([8, 130], 8);
+    const b = rn([130], 9);
+    const t = rn([130, 8], 10);
+    const d = rn([40, 40], 11, 'float64');
+    const small = rn([255], 12);
+    const { program } = both(([x, b, t, d, small]) => [x!.add(b!), x!.mul(permute(t!, [1, 0])), d!.mul(d!), small!.mul(2)], [x, b, t, d, small]);
+    for (const text of sources(program)) expect(text).not.toContain('WebAssembly');
   });
 });
