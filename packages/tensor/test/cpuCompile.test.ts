@@ -10,6 +10,8 @@ import {
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm,
 } from '../src/index.js';
+import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
+import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
 import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -424,6 +426,36 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     }, [x, w, b, g]);
     expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue1']);
     expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
+  it('eager ops: every elementwise primitive on 1,001 float32 elements and on a row broadcast, WebAssembly against JavaScript', () => {
+    const x = withSpecials([7, 143], 13);
+    const y = withSpecials([7, 143], 14).flip([1]);
+    const r = withSpecials([8, 132], 15);
+    const bias = withSpecials([132], 0).mul(0.5);
+    const run = (wasm: boolean) => {
+      setCpuWasm(wasm);
+      try {
+        return [
+          ...UNARY_PRIMITIVES.map((p) => apply(p, [x], {} as never)),
+          ...BINARY_PRIMITIVES.map((p) => apply(p, [x, y], {} as never)),
+          ...BINARY_PRIMITIVES.map((p) => apply(p, [r, bias.reshape([1, 132]).expand([8, 132])], {} as never)),
+          where(x.less(y), x, y), x.add(2.5),
+        ];
+      } finally {
+        setCpuWasm(true);
+      }
+    };
+    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
+    const before = elementwiseKernelCalls();
+    const on = run(true);
+    // At least the arithmetic (add, sub, mul, div, max: twice each), neg, reciprocal, sqrt and the scalar add.
+    expect(elementwiseKernelCalls() - before).toBeGreaterThanOrEqual(14);
+    const during = elementwiseKernelCalls();
+    const off = run(false);
+    expect(elementwiseKernelCalls()).toBe(during);
+    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
+    for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

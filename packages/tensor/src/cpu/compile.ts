@@ -331,7 +331,7 @@ class WasmRun {
     const { leafSlots, outputSlots, leafOffsets, kernel } = this.segment;
     for (let i = 0; i < leafSlots.length; i++) this.leaves[i] = slots[leafSlots[i]!] as Float32Array;
     for (let i = 0; i < outputSlots.length; i++) this.outputs[i] = slots[outputSlots[i]!] as Float32Array;
-    kernel.run(this.leaves, leafOffsets, this.outputs);
+    kernel.run(this.leaves, leafOffsets, this.outputs, this.segment.count);
   }
 }
 

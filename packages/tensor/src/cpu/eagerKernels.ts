@@ -21,6 +21,7 @@ import {
 import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../primitives.js';
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
+import { eagerWasmElementwise } from './wasmPlan.js';
 
 /** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
 export interface EagerOperand {
@@ -82,6 +83,8 @@ function isScalarView(strides: readonly number[], shape: readonly number[]): boo
 export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, shape: readonly number[], out: TypedArray): void {
   const n = out.length;
   if (n === 0) return;
+  // Large float32 work: the WebAssembly kernel (same bits) where it qualifies.
+  if (op !== 'cast' && out instanceof Float32Array && eagerWasmElementwise(op, inputs, shape, out)) return;
   // The cache key's parts, built by plain loops: this runs for every eager elementwise op.
   let kindText = '';
   let dtypes = outDType as string;

@@ -13,6 +13,8 @@ import type { Equation, ProgramVar } from '../program.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
 import type { JsLocation } from './jsWriter.js';
+import type { EagerOperand } from './eagerKernels.js';
+import { cpuWasmEnabled } from './cpuMatmul.js';
 import { type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel } from './wasm/elementwiseModule.js';
 
 /**
@@ -24,6 +26,8 @@ export const WASM_ELEMENTWISE_MIN = 256;
 
 export interface WasmSegment {
   readonly kernel: WasmElementwiseKernel;
+  /** Elements computed. */
+  readonly count: number;
   /** Per operand: the slot and the element offset it is read from. */
   readonly leafSlots: readonly number[];
   readonly leafOffsets: readonly number[];
@@ -158,7 +162,7 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
-  const spec = { count, leaves, nodes, outputs };
+  const spec = { leaves, nodes, outputs };
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const stores = outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`);
@@ -167,5 +171,48 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     ...names.map((l) => `//   ${l}`),
     ...stores.map((l) => `//   ${l}`),
   ].join('\n');
-  return { kernel, leafSlots, leafOffsets, outputSlots, listing };
+  return { kernel, count, leafSlots, leafOffsets, outputSlots, listing };
 }
+
+/** Per arity, the argument arrays of eager calls (refilled each call: no allocation). */
+const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as Float32Array<ArrayBufferLike>[][];
+const eagerOut: Float32Array<ArrayBufferLike>[] = [new Float32Array(0)];
+const ZEROS = [0, 0, 0];
+
+/**
+ * An eager elementwise op (out = op(inputs), over `shape`) through a WebAssembly kernel, when it
+ * qualifies: float32 operands and result, at least WASM_ELEMENTWISE_MIN elements, each operand
+ * dense, a broadcast of trailing axes with a period that is a multiple of 4, or one value.
+ * Returns false (having done nothing) otherwise. The kernels are cached by op and operand
+ * patterns, not by size: a kernel serves every length.
+ */
+export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
+  const n = out.length;
+  if (n < WASM_ELEMENTWISE_MIN || !cpuWasmEnabled()) return false;
+  let key = op;
+  const patterns: WasmLeafPattern[] = [];
+  for (let k = 0; k < inputs.length; k++) {
+    const x = inputs[k]!;
+    if (x.dtype !== 'float32') return false;
+    const p = x.strides === null ? FULL : pattern(shape, x.strides);
+    if (!p) return false;
+    patterns.push(p);
+    key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
+  }
+  let kernel = eagerKernels.get(key);
+  if (kernel === undefined) {
+    const nodes: WasmNode[] = patterns.map((_, leaf) => ({ kind: 'leaf', leaf }));
+    nodes.push({ kind: 'expr', expr: elementwiseExpression(op, inputs[op === 'where' ? 1 : 0]!.dtype), args: patterns.map((_, k) => k) });
+    kernel = elementwiseKernel(`eager|${key}`, { leaves: patterns, nodes, outputs: [patterns.length] });
+    eagerKernels.set(key, kernel);
+  }
+  if (!kernel) return false;
+  const leaves = eagerLeaves[inputs.length]!;
+  for (let k = 0; k < inputs.length; k++) leaves[k] = inputs[k]!.arr as Float32Array;
+  eagerOut[0] = out;
+  kernel.run(leaves, ZEROS, eagerOut, n);
+  return true;
+}
+
+const FULL: WasmLeafPattern = { kind: 'full' };
+const eagerKernels = new Map<string, WasmElementwiseKernel | null>();

@@ -18,7 +18,7 @@
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
-import { type FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
+import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -37,8 +37,6 @@ export type WasmNode =
   | { readonly kind: 'expr'; readonly expr: Expr; readonly args: readonly number[] };
 
 export interface WasmKernelSpec {
-  /** Output elements. */
-  readonly count: number;
   readonly leaves: readonly WasmLeafPattern[];
   /** Values in an order where every expression's arguments come first. */
   readonly nodes: readonly WasmNode[];
@@ -63,23 +61,23 @@ export function registerF64x2Math(fn: MathFunction, emit: F64x2MathEmitter): voi
 
 const padded = (n: number) => Math.ceil(n / 4) * 4;
 
-/** The byte layout of a kernel in the memory: each operand's and each output's region. */
-export interface WasmKernelLayout {
-  readonly leafBytes: readonly number[];
-  readonly outputBytes: readonly number[];
-  /** Bytes of memory the kernel uses. */
+/** The byte layout of a call of `count` elements in the memory: each operand's and each output's region. */
+interface CallLayout {
+  readonly leafBytes: number[];
+  readonly outputBytes: number[];
+  /** Bytes of memory the call uses. */
   readonly bytes: number;
 }
 
-export function kernelLayout(spec: WasmKernelSpec): WasmKernelLayout {
+function callLayout(spec: WasmKernelSpec, count: number): CallLayout {
   let at = 0;
   const region = (elements: number) => {
     const start = at;
     at += padded(elements) * 4;
     return start;
   };
-  const leafBytes = spec.leaves.map((l) => region(l.kind === 'full' ? spec.count : l.kind === 'row' ? l.period : 1));
-  const outputBytes = spec.outputs.map(() => region(spec.count));
+  const leafBytes = spec.leaves.map((l) => region(l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1));
+  const outputBytes = spec.outputs.map(() => region(count));
   return { leafBytes, outputBytes, bytes: at };
 }
 
@@ -208,44 +206,47 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
 }
 
 /**
- * The module of one kernel: it imports `env.memory` and exports `run()`, which computes every
- * output element (in steps of four; the regions are padded) from the operands at the layout's
- * offsets. Throws WasmUnsupported for what it cannot compute.
+ * The module of one kernel: it imports `env.memory` and exports `run(bytes, leaf₀, …, out₀, …)`,
+ * which computes the first `bytes`/4 output elements (in steps of four; regions are padded) from
+ * the operands at the given byte addresses. Throws WasmUnsupported for what it cannot compute.
  */
-export function elementwiseModule(spec: WasmKernelSpec, layout: WasmKernelLayout, maximumPages: number): Uint8Array<ArrayBuffer> {
-  for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0 || spec.count % l.period !== 0)) throw new WasmUnsupported(`a period of ${l.period}`);
+export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
+  for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
-  m.func('run', [], [], (f) => {
+  const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
+  m.func('run', params, [], (f) => {
+    const bytes = 0;
+    const leafAt = spec.leaves.map((_, k) => 1 + k);
+    const outAt = spec.outputs.map((_, j) => 1 + spec.leaves.length + j);
     const at = f.local(I32);
     const periods = [...new Set(spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])))];
     const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
     const values = spec.nodes.map(() => f.local(V128));
     // Scalars once, before the loop.
-    spec.leaves.forEach((l, k) => {
-      if (l.kind !== 'scalar') return;
-      spec.nodes.forEach((n, i) => {
-        if (n.kind === 'leaf' && n.leaf === k) f.i32Const(0).v128Load32Splat(layout.leafBytes[k]!).set(values[i]!);
-      });
+    spec.nodes.forEach((n, i) => {
+      if (n.kind === 'leaf' && spec.leaves[n.leaf]!.kind === 'scalar') f.get(leafAt[n.leaf]!).v128Load32Splat().set(values[i]!);
     });
-    f.block().loop();
+    f.block();
+    f.get(bytes).i32Eqz().brIf(0);
+    f.loop();
     spec.nodes.forEach((n, i) => {
       if (n.kind === 'leaf') {
         const l = spec.leaves[n.leaf]!;
         if (l.kind === 'scalar') return;
-        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).v128Load(layout.leafBytes[n.leaf]!).set(values[i]!);
+        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load().set(values[i]!);
         return;
       }
       emitExpr(f, n.expr, n.args.map((a) => values[a]!));
       f.set(values[i]!);
     });
     spec.outputs.forEach((node, j) => {
-      f.get(at).get(values[node]!).v128Store(layout.outputBytes[j]!);
+      f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
     });
     for (const [period, local] of rowAt) {
       // Advance within the period, back to 0 at its end.
       f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
     }
-    f.get(at).i32Const(16).i32Add().tee(at).i32Const(padded(spec.count) * 4).i32LtU().brIf(0);
+    f.get(at).i32Const(16).i32Add().tee(at).get(bytes).i32LtU().brIf(0);
     f.end().end();
   });
   return m.encode();
@@ -284,17 +285,24 @@ function memoryFor(bytes: number): Memory | null {
   return shared;
 }
 
-/** A compiled kernel: `run(leaves, outputs)` on float32 arrays (operands at their offsets). */
+/** A compiled kernel, for outputs of any length. */
 export interface WasmElementwiseKernel {
   readonly spec: WasmKernelSpec;
   /**
-   * Computes the outputs: operand k is read from `leaves[k]` starting at `offsets[k]` (its
-   * pattern's elements: count, period or one), output j written to `outputs[j]` from 0.
+   * Computes `count` elements of each output: operand k is read from `leaves[k]` starting at
+   * `offsets[k]` (count elements, its period, or one, by its pattern); output j is written to
+   * `outputs[j]` from 0. A row operand's period must divide `count`.
    */
-  run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[]): void;
+  run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[], count: number): void;
 }
 
 const compiled = new Map<string, WasmElementwiseKernel | null>();
+let calls = 0;
+
+/** Calls of WebAssembly elementwise kernels so far (for tests: that work took this path). */
+export function elementwiseKernelCalls(): number {
+  return calls;
+}
 const COMPILED_LIMIT = 1024;
 
 /**
@@ -306,27 +314,37 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   const hit = compiled.get(key);
   if (hit !== undefined) return hit;
   let kernel: WasmElementwiseKernel | null = null;
-  const layout = kernelLayout(spec);
-  const mem = memoryFor(layout.bytes);
+  const mem = memoryFor(0);
   if (mem) {
     try {
-      const module = new WebAssembly.Module(elementwiseModule(spec, layout, MAXIMUM_PAGES));
-      const run = (new WebAssembly.Instance(module, { env: { memory: mem.memory } }).exports as { run: () => void }).run;
-      const lengths = spec.leaves.map((l) => (l.kind === 'full' ? spec.count : l.kind === 'row' ? l.period : 1));
-      const leafAt = layout.leafBytes.map((b) => b / 4);
-      const outAt = layout.outputBytes.map((b) => b / 4);
-      const count = spec.count;
+      const module = new WebAssembly.Module(elementwiseModule(spec, MAXIMUM_PAGES));
+      const run = (new WebAssembly.Instance(module, { env: { memory: mem.memory } }).exports as { run: (...args: number[]) => void }).run;
+      const args = new Array<number>(1 + spec.leaves.length + spec.outputs.length).fill(0);
+      let layoutCount = -1;
+      let layout: CallLayout | null = null;
       kernel = {
         spec,
-        run(leaves, offsets, outputs) {
-          const m = memoryFor(layout.bytes)!;
-          const heap = m.f32;
-          for (let k = 0; k < leaves.length; k++) {
-            const off = offsets[k]!;
-            heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
+        run(leaves, offsets, outputs, count) {
+          if (count !== layoutCount) {
+            layout = callLayout(spec, count);
+            layoutCount = count;
+            args[0] = padded(count) * 4;
+            layout.leafBytes.forEach((b, k) => (args[1 + k] = b));
+            layout.outputBytes.forEach((b, j) => (args[1 + leaves.length + j] = b));
           }
-          run();
-          for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + count));
+          calls++;
+          const heap = memoryFor(layout!.bytes)!.f32;
+          for (let k = 0; k < leaves.length; k++) {
+            const l = spec.leaves[k]!;
+            const length = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
+            const off = offsets[k]!;
+            heap.set(leaves[k]!.subarray(off, off + length), layout!.leafBytes[k]! / 4);
+          }
+          run(...args);
+          for (let j = 0; j < outputs.length; j++) {
+            const at = layout!.outputBytes[j]! / 4;
+            outputs[j]!.set(heap.subarray(at, at + count));
+          }
         },
       };
     } catch (e) {
