@@ -1,0 +1,279 @@
+// exp, log1p and log on f64x2 lanes (cpu/wasm/mathF64x2.ts) against the engine's own Math.exp,
+// Math.log1p and Math.log, bit for bit: the WebAssembly elementwise kernels must give the JavaScript
+// kernels' bits. No tolerance: both sides run fdlibm's algorithm in IEEE double arithmetic, so any
+// difference is a transcription error. Inputs: every special value and every threshold fdlibm
+// branches on, with the doubles either side of it; float32 values (what the kernels feed in) as
+// random bit patterns over all exponents and as sweeps of the useful range; random doubles.
+
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
+import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
+import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
+import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
+
+type Emitter = (f: FunctionBody, x: number) => void;
+const FUNCTIONS: Record<'exp' | 'log1p' | 'log', { emit: Emitter; ref: (x: number) => number }> = {
+  exp: { emit: emitExpF64x2, ref: Math.exp },
+  log1p: { emit: emitLog1pF64x2, ref: Math.log1p },
+  log: { emit: emitLogF64x2, ref: Math.log },
+};
+type Name = keyof typeof FUNCTIONS;
+
+const CHUNK = 1 << 15; // doubles per call: 256 KiB in, 256 KiB out
+const PAGES = (2 * CHUNK * 8) / 65536;
+
+/**
+ * One exported function per emitter, (src, dst, pairs): dst[i] = fn(src[i]) over pairs of doubles;
+ * and one kernel-shaped function per emitter on four float32 lanes (promote each half, apply,
+ * demote, recombine), the way the elementwise kernels will call them.
+ */
+function buildModule() {
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES, maximum: PAGES });
+  for (const [name, { emit }] of Object.entries(FUNCTIONS)) {
+    m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
+      const x = f.local(V128);
+      f.block().loop();
+      f.get(n).i32Eqz().brIf(1);
+      f.get(src).v128Load(0).set(x);
+      f.get(dst).emit((g) => emit(g, x)).v128Store(0);
+      f.get(src).i32Const(16).i32Add().set(src);
+      f.get(dst).i32Const(16).i32Add().set(dst);
+      f.get(n).i32Const(1).i32Sub().set(n);
+      f.br(0).end().end();
+    });
+    m.func(`${name}F32`, [I32, I32, I32], [], (f, [src, dst, n]) => {
+      const v = f.local(V128);
+      const lo = f.local(V128);
+      const hi = f.local(V128);
+      f.block().loop();
+      f.get(n).i32Eqz().brIf(1);
+      f.get(src).v128Load(0).tee(v).f64x2PromoteLowF32x4().set(lo);
+      f.get(v).get(v).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]).f64x2PromoteLowF32x4().set(hi);
+      f.get(dst);
+      emit(f, lo);
+      f.f32x4DemoteF64x2Zero();
+      emit(f, hi);
+      f.f32x4DemoteF64x2Zero();
+      f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]).v128Store(0);
+      f.get(src).i32Const(16).i32Add().set(src);
+      f.get(dst).i32Const(16).i32Add().set(dst);
+      f.get(n).i32Const(1).i32Sub().set(n);
+      f.br(0).end().end();
+    });
+  }
+  const bytes = m.encode();
+  expect(WebAssembly.validate(bytes)).toBe(true);
+  const memory = new WebAssembly.Memory({ initial: PAGES, maximum: PAGES });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
+  return { ex, memory };
+}
+
+let built: ReturnType<typeof buildModule> | undefined;
+
+/** fn over every double of `xs` through the module. */
+function run(name: Name, xs: Float64Array): Float64Array {
+  built ??= buildModule();
+  const { ex, memory } = built;
+  const src = new Float64Array(memory.buffer, 0, CHUNK);
+  const dst = new Float64Array(memory.buffer, CHUNK * 8, CHUNK);
+  const out = new Float64Array(xs.length);
+  for (let start = 0; start < xs.length; start += CHUNK) {
+    const part = xs.subarray(start, Math.min(start + CHUNK, xs.length));
+    src.set(part);
+    if (part.length % 2) src[part.length] = 0; // the odd lane of the last pair
+    ex[name]!(0, CHUNK * 8, Math.ceil(part.length / 2));
+    out.set(dst.subarray(0, part.length), start);
+  }
+  return out;
+}
+
+const words = new DataView(new ArrayBuffer(8));
+const bitsOf = (x: number): bigint => (words.setFloat64(0, x), words.getBigUint64(0));
+const fromBits = (b: bigint): number => (words.setBigUint64(0, BigInt.asUintN(64, b)), words.getFloat64(0));
+const fromWords = (hi: number, lo: number): number => fromBits((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+const hex = (x: number): string => `0x${bitsOf(x).toString(16).padStart(16, '0')}`;
+/** The next double towards +∞ / −∞ (nextafter). */
+function nextUp(x: number): number {
+  if (Number.isNaN(x) || x === Infinity) return x;
+  if (x === 0) return Number.MIN_VALUE;
+  return fromBits(bitsOf(x) + (x > 0 ? 1n : -1n));
+}
+const nextDown = (x: number): number => -nextUp(-x);
+
+/** Each value, its neighbours either side and the negatives of all three. */
+function around(values: readonly number[]): number[] {
+  return values.flatMap((v) => [nextDown(v), v, nextUp(v)]).flatMap((v) => [v, -v]);
+}
+
+/** Inputs whose result differs from the reference in any bit (NaN matches any NaN). */
+function mismatches(name: Name, xs: Float64Array): { count: number; first: string[] } {
+  const { ref } = FUNCTIONS[name];
+  const got = run(name, xs);
+  let count = 0;
+  const first: string[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    const want = ref(xs[i]!);
+    const same = Number.isNaN(want) ? Number.isNaN(got[i]!) : bitsOf(want) === bitsOf(got[i]!);
+    if (!same) {
+      count++;
+      if (first.length < 8) first.push(`${name}(${xs[i]} ${hex(xs[i]!)}) = ${want} ${hex(want)}, got ${got[i]} ${hex(got[i]!)}`);
+    }
+  }
+  return { count, first };
+}
+
+const ZERO_MISMATCHES = { count: 0, first: [] };
+const SPECIALS = [0, Infinity, NaN, Number.MIN_VALUE, Number.MAX_VALUE, 2 ** -1022, 1, 2, 0.5, Math.E, 10];
+const LN2 = Math.LN2;
+
+/** Every threshold of e_exp.c (as the doubles its high-word tests separate), and k's steps. */
+function expBoundaries(): number[] {
+  const v = [
+    ...SPECIALS,
+    fromWords(0x3fd62e42, 0), fromWords(0x3fd62e42, 0xffffffff), fromWords(0x3fd62e43, 0), LN2 / 2, // |x| > ln2/2
+    fromWords(0x3ff0a2b2, 0), 1.5 * LN2, // |x| < 1.5·ln2
+    2 ** -28, 2 ** -54, fromWords(0x3e300000, 0), // |x| < 2^-28
+    7.09782712893383973096e+02, -7.45133219101941108420e+02, fromWords(0x40862e42, 0), 709.78, 745.13, // overflow, underflow
+    1023.5 * LN2, 1024 * LN2, 708.39, 708.4, 709, 709.5, 709.7, 1000, 1e300,
+  ];
+  // k changes where x/ln2 crosses a half-integer (k = trunc(x/ln2 ± 1/2)); the scaling changes at
+  // k = −1021, −1022 and 1024, all inside this range.
+  for (let j = -1080; j <= 1030; j++) v.push((j + 0.5) * LN2, j * LN2);
+  // Between ln2/2 and D(0x3fd62e43:0) fdlibm takes k = 0 though x/ln2 + 1/2 truncates to 1.
+  const next = mulberry32(14);
+  for (let i = 0; i < 2000; i++) v.push(fromWords(0x3fd62e42, 0xfefa39ef + Math.floor(next() * (0xffffffff - 0xfefa39ef))));
+  return around(v);
+}
+
+/** Every threshold of s_log1p.c: the tiny cases, −1, the k = 0 interval, 2^53, and where 1 + x meets the normalisation thresholds. */
+function log1pBoundaries(): number[] {
+  const v = [
+    ...SPECIALS, 2 ** -29, 2 ** -54, fromWords(0x3e200000, 0), fromWords(0x3c900000, 0),
+    fromWords(0x3fda827a, 0), fromWords(0x3fd2bec5, 0), fromWords(0x3fd2bec4, 0xffffffff), fromWords(0x3fd2bec4, 0),
+    Math.SQRT2 - 1, 1 - Math.SQRT1_2, 2 ** 53, 2 ** 53 + 2, 2 ** 52, 0.999999, 0.99999999999,
+  ];
+  // u = 1 + x (or x from 2^53) at powers of two (f = 0), at the √2 split (hu = 0x6a09e) and at the
+  // edges of |f| < 2^−20 (hu = 0 or ≥ 0xffffd), for k from −60 to 1023.
+  const mantissas = [1, fromWords(0x3ff6a09e, 0), fromWords(0x3ff00001, 0), fromWords(0x3ffffffd, 0), fromWords(0x3ff00000, 1), Math.SQRT2];
+  for (let e = -60; e <= 1023; e++) for (const m of mantissas) v.push(m * 2 ** e - 1, m * 2 ** e);
+  return around(v);
+}
+
+/** Every threshold of e_log.c: zeros, subnormals, and each mantissa split, at every exponent. */
+function logBoundaries(): number[] {
+  const v = [...SPECIALS];
+  const m20s = [0, 1, 2, 0x6147a, 0x6a09c, 0x6b851, 0x6b852, 0xffffd, 0xffffe, 0xfffff];
+  for (let e = 1; e <= 2046; e++) for (const m20 of m20s) for (const lo of [0, 0xffffffff]) v.push(fromWords((e << 20) | m20, lo));
+  // The same mantissa splits in subnormals (scaled by 2^54 before the split).
+  for (let shift = 0; shift < 52; shift++) for (const m20 of m20s) v.push(fromBits(((BigInt(0x100000 | m20) << 32n) >> BigInt(shift)) & 0x000fffffffffffffn));
+  return around(v);
+}
+
+/** `count` random finite float32 values over every exponent, from random bit patterns. */
+function randomFloat32(seed: number, count: number): number[] {
+  const next = mulberry32(seed);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  const out: number[] = [];
+  while (out.length < count) {
+    u32[0] = Math.floor(next() * 2 ** 32);
+    if ((u32[0] >>> 23 & 0xff) !== 0xff) out.push(f32[0]!);
+  }
+  return out;
+}
+
+/** `count` float32 values evenly spaced over [lo, hi]. */
+function sweep32(lo: number, hi: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.fround(lo + ((hi - lo) * i) / (count - 1)));
+}
+
+/** `count` float32 values spaced evenly in log scale over [lo, hi] (both positive). */
+function logSweep32(lo: number, hi: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.fround(lo * (hi / lo) ** (i / (count - 1))));
+}
+
+/** `count` random doubles from random 64-bit patterns (every exponent, both signs, some NaNs). */
+function randomBits64(seed: number, count: number): number[] {
+  const next = mulberry32(seed);
+  return Array.from({ length: count }, () => fromWords(Math.floor(next() * 2 ** 32), Math.floor(next() * 2 ** 32)));
+}
+
+/** `count` random doubles with random mantissas and exponents uniform in [e0, e1), sign as given. */
+function randomLogUniform(seed: number, count: number, e0: number, e1: number, sign: () => number): number[] {
+  const next = mulberry32(seed);
+  return Array.from({ length: count }, () => sign() * (1 + next()) * 2 ** Math.floor(e0 + next() * (e1 - e0)));
+}
+
+const inputs: Record<Name, { boundaries: () => number[]; float32: () => number[]; doubles: () => number[] }> = {
+  exp: {
+    boundaries: expBoundaries,
+    float32: () => [...randomFloat32(1, 200_000), ...sweep32(-104, 89, 200_000)],
+    doubles: () => {
+      const next = mulberry32(3);
+      return [...randomBits64(2, 200_000), ...Array.from({ length: 200_000 }, () => (next() * 2 - 1) * 750), ...randomLogUniform(4, 100_000, -60, 11, () => (next() < 0.5 ? -1 : 1))];
+    },
+  },
+  log1p: {
+    boundaries: log1pBoundaries,
+    float32: () => [...randomFloat32(5, 200_000), ...sweep32(Math.fround(-1 + 2 ** -24), 1e4, 100_000), ...logSweep32(1e-45, 1, 50_000).map((x) => -x), ...logSweep32(1e-45, 1e4, 50_000)],
+    doubles: () => {
+      const next = mulberry32(7);
+      return [
+        ...randomBits64(6, 200_000),
+        ...randomLogUniform(8, 100_000, -60, 1024, () => 1),
+        ...randomLogUniform(9, 100_000, -60, 0, () => -1).map((x) => Math.max(x, -1 + 2 ** -53)),
+        ...Array.from({ length: 100_000 }, () => next() * 4 - 1),
+      ];
+    },
+  },
+  log: {
+    boundaries: logBoundaries,
+    float32: () => [...randomFloat32(10, 200_000), ...sweep32(Math.fround(1e-6), 1e6, 100_000), ...logSweep32(1e-45, 1e6, 100_000)],
+    doubles: () => {
+      const next = mulberry32(12);
+      return [...randomBits64(11, 200_000), ...randomLogUniform(13, 200_000, -1074, 1024, () => 1), ...Array.from({ length: 100_000 }, () => next() * 4)];
+    },
+  },
+};
+
+describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit against Math', () => {
+  for (const name of ['exp', 'log1p', 'log'] as const) {
+    describe(name, () => {
+      it('every special value and branch threshold, and the doubles either side', () => {
+        const xs = new Float64Array(inputs[name].boundaries());
+        expect(xs.length).toBeGreaterThan(1000);
+        expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
+      });
+
+      it('float32 inputs: random bit patterns over every exponent, and sweeps of the useful range', () => {
+        const xs = new Float64Array(inputs[name].float32());
+        expect(xs.length).toBeGreaterThanOrEqual(400_000);
+        expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
+      });
+
+      it('random doubles over wide exponent ranges', () => {
+        const xs = new Float64Array(inputs[name].doubles());
+        expect(xs.length).toBeGreaterThanOrEqual(400_000);
+        expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
+      });
+
+      it('four float32 lanes promoted, mapped and demoted give Math.fround(Math.' + name + '(x))', () => {
+        // Every 12th of the float32 inputs: one chunk's worth (4 bytes each, below the output's offset).
+        const xs = new Float32Array(inputs[name].float32().filter((_, i) => i % 12 === 0).slice(0, CHUNK));
+        built ??= buildModule();
+        const { ex, memory } = built;
+        const src = new Float32Array(memory.buffer, 0, xs.length);
+        const dst = new Float32Array(memory.buffer, CHUNK * 8, xs.length);
+        src.set(xs);
+        ex[`${name}F32`]!(0, CHUNK * 8, xs.length / 4);
+        const ref = FUNCTIONS[name].ref;
+        const wrong: string[] = [];
+        for (let i = 0; i < xs.length; i++) {
+          const want = Math.fround(ref(xs[i]!));
+          if (!(Object.is(want, dst[i]) || (Number.isNaN(want) && Number.isNaN(dst[i]!)))) wrong.push(`${name}(${xs[i]}) = ${want}, got ${dst[i]}`);
+        }
+        expect(wrong.slice(0, 8)).toEqual([]);
+      });
+    });
+  }
+});
