@@ -173,7 +173,10 @@ export function emitExpF64x2(f: FunctionBody, x: number): void {
   assign(f, t, mul(R, R));
   assign(f, c, sub(R, mul(get(t), horner(get(t), EXP_P))));
   const C = get(c);
-  // k ≠ 0: y = 1 − ((lo − r·c/(2 − c)) − hi), then scaled by 2^k.
+  // y = 1 − ((lo − r·c/(2 − c)) − hi), then scaled by 2^k. fdlibm writes k = 0 (no reduction) as
+  // 1 − (x·c/(c − 2) − x); with lo = +0 and hi = r = x that is the same double: negating a divisor
+  // negates the rounded quotient exactly, 0 − q = −q, and a − b = a + (−b) in IEEE arithmetic (the
+  // sign of a zero q cannot reach the result, since x ≠ 0 there). One division serves both.
   assign(f, y, sub(ONE, sub(sub(get(lo), div(mul(R, C), sub(TWO, C))), get(hi))));
   // fdlibm scales in two steps where 2^k is not a normal double's power: k = 1024 as y·2·2^1023,
   // k < −1021 as y·2^(k+1000)·2^−1000 (the second product rounds once, to the subnormal result).
@@ -182,9 +185,6 @@ export function emitExpF64x2(f: FunctionBody, x: number): void {
   const top = eq(K, num(1024));
   assign(f, sc, select(low, num(2 ** -1000), select(top, num(2 ** 1023), ONE)));
   assign(f, t, mul(mul(get(y), pow2(select(low, add(K, num(1000)), select(top, ONE, K)))), get(sc)));
-  // k = 0 (2^−28 ≤ |x| ≤ ln2/2, r = x): 1 − (x·c/(c − 2) − x).
-  select(reduce, get(t), sub(ONE, sub(div(mul(R, C), sub(C, TWO)), R)))(f);
-  f.set(t);
   const result = [
     // |x| < 2^−28 (hx < 0x3e300000): 1 + x.
     (prev: Expr) => select(lt(abs(X), num(2 ** -28)), add(ONE, X), prev),
