@@ -160,6 +160,10 @@ function log1pBoundaries(): number[] {
   // (hu = 0, 1, 0x6a09d…0x6a09f, 0xffffc…0xfffff), with random low words: u − 1 is exact for
   // u ≥ 1/2, so 1 + x gives back u.
   v.push(...inMantissaBands(15, [0, 1, 0x6a09d, 0x6a09e, 0x6a09f, 0xffffc, 0xffffd, 0xfffff], 1022, 1083).map((u) => u - 1));
+  // Either side of the k = 0 interval's ends, where both formulas are accurate and so agree on
+  // most inputs: many draws with random low words.
+  v.push(...inMantissaBands(19, [0x2bec3, 0x2bec4, 0x2bec5, 0x2bec6], 0x3fd, 0x3fe, 1000).map((a) => -a));
+  v.push(...inMantissaBands(20, [0xa8278, 0xa8279, 0xa827a, 0xa827b], 0x3fd, 0x3fe, 1000));
   return around(v);
 }
 
