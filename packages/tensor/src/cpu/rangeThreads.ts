@@ -5,6 +5,9 @@
 // the same inputs whoever runs its chunk, and no element reads another's result, so the results
 // are bit-identical to one thread's whatever the thread count.
 //
+// Float32 kernels that run as WebAssembly (wasmPlan.ts) stay on the calling thread: on the
+// machines measured one WebAssembly thread beat the JavaScript kernel split in two.
+//
 // One thread where workers cannot take range jobs (no SharedArrayBuffer, no Node worker_threads),
 // where setCpuThreads(1), below the threshold, when an array is not shared (an array made before
 // threads were on, or handed in by the user), or when the kernel calls a defined primitive (its
