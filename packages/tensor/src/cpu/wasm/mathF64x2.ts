@@ -23,11 +23,14 @@
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 
+// The expression combinators and constants below are exported for the float32 fast paths
+// (mathF32x4.ts), which build on the same pieces.
+
 /** Pushes one v128 onto the stack. */
-type Expr = (f: FunctionBody) => void;
+export type Expr = (f: FunctionBody) => void;
 
 /** The double with the given high and low 32-bit words (how fdlibm writes its thresholds). */
-function fromWords(hi: number, lo: number): number {
+export function fromWords(hi: number, lo: number): number {
   const view = new DataView(new ArrayBuffer(8));
   view.setUint32(0, lo >>> 0, true); // little-endian: the low word comes first
   view.setUint32(4, hi >>> 0, true);
@@ -35,7 +38,7 @@ function fromWords(hi: number, lo: number): number {
 }
 
 /** Both f64 lanes = `value`. */
-function num(value: number): Expr {
+export function num(value: number): Expr {
   const view = new DataView(new ArrayBuffer(16));
   view.setFloat64(0, value, true);
   view.setFloat64(8, value, true);
@@ -44,7 +47,7 @@ function num(value: number): Expr {
 }
 
 /** Both i64 lanes = the 64-bit pattern `value` (as a bigint, to keep all 64 bits). */
-function int64(value: bigint): Expr {
+export function int64(value: bigint): Expr {
   const view = new DataView(new ArrayBuffer(16));
   view.setBigUint64(0, BigInt.asUintN(64, value), true);
   view.setBigUint64(8, BigInt.asUintN(64, value), true);
@@ -52,39 +55,39 @@ function int64(value: bigint): Expr {
   return (f) => void f.v128Const(bytes);
 }
 
-const get = (local: number): Expr => (f) => void f.get(local);
-const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
+export const get = (local: number): Expr => (f) => void f.get(local);
+export const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
   a(f);
   b(f);
   op(f);
 };
-const add = binary((f) => f.f64x2Add());
-const sub = binary((f) => f.f64x2Sub());
-const mul = binary((f) => f.f64x2Mul());
-const div = binary((f) => f.f64x2Div());
-const lt = binary((f) => f.f64x2Lt());
-const le = binary((f) => f.f64x2Le());
-const gt = binary((f) => f.f64x2Gt());
-const ge = binary((f) => f.f64x2Ge());
-const eq = binary((f) => f.f64x2Eq());
-const ne = binary((f) => f.f64x2Ne());
-const and = binary((f) => f.v128And());
-const or = binary((f) => f.v128Or());
+export const add = binary((f) => f.f64x2Add());
+export const sub = binary((f) => f.f64x2Sub());
+export const mul = binary((f) => f.f64x2Mul());
+export const div = binary((f) => f.f64x2Div());
+export const lt = binary((f) => f.f64x2Lt());
+export const le = binary((f) => f.f64x2Le());
+export const gt = binary((f) => f.f64x2Gt());
+export const ge = binary((f) => f.f64x2Ge());
+export const eq = binary((f) => f.f64x2Eq());
+export const ne = binary((f) => f.f64x2Ne());
+export const and = binary((f) => f.v128And());
+export const or = binary((f) => f.v128Or());
 /** a & ~b. */
-const andNot = binary((f) => f.v128AndNot());
-const abs = (a: Expr): Expr => (f) => {
+export const andNot = binary((f) => f.v128AndNot());
+export const abs = (a: Expr): Expr => (f) => {
   a(f);
   f.f64x2Abs();
 };
 /** Per lane: mask ? ifTrue : ifFalse (masks are comparison results: all ones or all zeros). */
-const select = (mask: Expr, ifTrue: Expr, ifFalse: Expr): Expr => (f) => {
+export const select = (mask: Expr, ifTrue: Expr, ifFalse: Expr): Expr => (f) => {
   ifTrue(f);
   ifFalse(f);
   mask(f);
   f.v128Bitselect();
 };
 /** The biased exponent field of each (non-negative) lane, as a 64-bit integer. */
-const exponentField = (a: Expr): Expr => (f) => {
+export const exponentField = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2ShrU();
 };
@@ -92,7 +95,7 @@ const exponentField = (a: Expr): Expr => (f) => {
  * A small non-negative 64-bit integer lane (< 2^52) as a double, exactly: placed in the mantissa
  * of 2^52 it reads as 2^52 + n, and subtracting 2^52 is exact.
  */
-const intToF64 = (a: Expr): Expr => sub(or(a, int64(0x4330000000000000n)), num(2 ** 52));
+export const intToF64 = (a: Expr): Expr => sub(or(a, int64(0x4330000000000000n)), num(2 ** 52));
 /** 2^k for integral double lanes k in [−1022, 1023], built in the exponent field. */
 const pow2 = (k: Expr): Expr => (f) => {
   k(f);
@@ -101,13 +104,13 @@ const pow2 = (k: Expr): Expr => (f) => {
   f.i64x2Add().i32Const(52).i64x2Shl();
 };
 
-const SIGN = int64(0x8000000000000000n);
-const MANTISSA = int64(0x000fffffffffffffn);
-const ONE_BITS = int64(0x3ff0000000000000n);
-const ZERO = num(0);
-const ONE = num(1);
-const TWO = num(2);
-const HALF = num(0.5);
+export const SIGN = int64(0x8000000000000000n);
+export const MANTISSA = int64(0x000fffffffffffffn);
+export const ONE_BITS = int64(0x3ff0000000000000n);
+export const ZERO = num(0);
+export const ONE = num(1);
+export const TWO = num(2);
+export const HALF = num(0.5);
 
 /** Scratch v128 locals per function body, shared by every emitter call in it. */
 const scratchLocals = new WeakMap<FunctionBody, number[]>();
@@ -131,9 +134,9 @@ function assign(f: FunctionBody, local: number, value: Expr): void {
 
 // fdlibm's constants (the same doubles as in e_exp.c, s_log1p.c and e_log.c; each decimal literal
 // below rounds to the hex pattern the C source documents, which the tests check through results).
-const LN2_HI = 6.93147180369123816490e-01; // 0x3fe62e42 fee00000: k·LN2_HI is exact for |k| < 2000
-const LN2_LO = 1.90821492927058770002e-10; // 0x3dea39ef 35793c76
-const INV_LN2 = 1.44269504088896338700e+00; // 0x3ff71547 652b82fe
+export const LN2_HI = 6.93147180369123816490e-01; // 0x3fe62e42 fee00000: k·LN2_HI is exact for |k| < 2000
+export const LN2_LO = 1.90821492927058770002e-10; // 0x3dea39ef 35793c76
+export const INV_LN2 = 1.44269504088896338700e+00; // 0x3ff71547 652b82fe
 const EXP_P = [1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05, -1.65339022054652515390e-06, 4.13813679705723846039e-08];
 const EXP_OVERFLOW = 7.09782712893383973096e+02; // 0x40862e42 fefa39ef
 const EXP_UNDERFLOW = -7.45133219101941108420e+02; // 0xc0874910 d52d3051
@@ -141,7 +144,7 @@ const EXP_UNDERFLOW = -7.45133219101941108420e+02; // 0xc0874910 d52d3051
 const LOG_L = [6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01];
 
 /** Horner's rule in fdlibm's nesting: c0 + t·(c1 + t·(c2 + …)), innermost product last. */
-function horner(t: Expr, coefficients: readonly number[]): Expr {
+export function horner(t: Expr, coefficients: readonly number[]): Expr {
   let acc: Expr = num(coefficients[coefficients.length - 1]!);
   for (let i = coefficients.length - 2; i >= 0; i--) acc = add(num(coefficients[i]!), mul(t, acc));
   return acc;

@@ -1,0 +1,301 @@
+// exp, log1p and log of four float32 lanes, emitted as WebAssembly SIMD, giving per lane the bits
+// of the JavaScript kernels' `Math.fround(Math.exp(x))` (and log1p, log): V8's fdlibm result
+// rounded once to float32. Only that float32 is observable, so instead of running fdlibm's
+// algorithm (mathF64x2.ts, exact but slow) each lane first takes a fast path:
+//
+//   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
+//      short reduction and a polynomial, no table and at most one division;
+//   2. if d lies farther than (ε·|d| + fdlibm's own error, < 1 ulp of double) from every float32
+//      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
+//      answer;
+//   3. otherwise (an ambiguous lane), and on lanes outside the fast path's domain, the exact
+//      transcription of fdlibm runs, on all four lanes, inside an `if` taken only when some lane
+//      needs it, and its result replaces those lanes.
+//
+// The boundary test. In the fast domain d is a normal double whose float32 rounding is a normal
+// float32. The float32 rounding boundaries are the midpoints between adjacent float32 values; in
+// d's bits those are the doubles whose low 29 mantissa bits are 2^28 (the float32 values
+// themselves, powers of two included, have them 0, so no boundary sits at a binade edge). Let d
+// be in [2^E, 2^(E+1)) with ulp u = 2^(E−52), and y = f(x) exactly. Then |d − y| ≤ ε·|y| ≤
+// ε·2^53·u·(1 + 2ε), and fdlibm's F has |F − y| < 1 ulp(y) ≤ 2u (y may lie in the next binade).
+// So |d − F| < (ε·2^53·(1 + 2ε) + 2)·u. If the low 29 bits of d are farther than that from 2^28,
+// no midpoint lies between d and F (nor on either), and both round to the same float32. Lanes
+// within the window W = 2^w ulps of a midpoint are ambiguous; each function's W is at least twice
+// the bound it needs (the margin), and costs an ambiguity rate of 2W/2^29 per lane.
+//
+// Equal bits are checked in the tests against every float32 input's Math.fround(Math.fn(x)) in a
+// dense sweep, the neighbourhoods of every domain threshold, and inputs found to be ambiguous.
+
+import type { FunctionBody } from './assembler.js';
+import { V128 } from './assembler.js';
+import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
+import {
+  type Expr, HALF, INV_LN2, LN2_HI, LN2_LO, MANTISSA, ONE, ONE_BITS, TWO, abs, add, and, div, exponentField, ge, get, horner, intToF64, lt, mul, num, or, select, sub,
+} from './mathF64x2.js';
+
+/** Four f32 lanes = `value` (rounded to float32). */
+function f32(value: number): Expr {
+  const bytes = Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+  return (f) => void f.v128Const(bytes);
+}
+/** Four i32 lanes = `value`. */
+function i32(value: number): Expr {
+  const bytes = Array.from(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
+  return (f) => void f.v128Const(bytes);
+}
+const op2 = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
+  a(f);
+  b(f);
+  op(f);
+};
+const lt32 = op2((f) => f.f32x4Lt());
+const le32 = op2((f) => f.f32x4Le());
+const gt32 = op2((f) => f.f32x4Gt());
+const ge32 = op2((f) => f.f32x4Ge());
+const eq32 = op2((f) => f.f32x4Eq());
+const ne32 = op2((f) => f.f32x4Ne());
+const or32 = op2((f) => f.v128Or());
+const and32 = op2((f) => f.v128And());
+
+/** Lanes 2, 3 of a vector moved to lanes 0, 1. */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second. */
+const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
+const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+
+/** How one function's fast path is built. */
+interface FastPath {
+  /** Leaves d ≈ f(x) on the stack for the two f64 lanes of V128 local `x` (promoted float32 values). */
+  readonly approx: (f: FunctionBody, x: number) => void;
+  /** The exact transcription (an f64x2 emitter of mathF64x2.ts). */
+  readonly exact: (f: FunctionBody, x: number) => void;
+  /** log2 of the ambiguity window W, in ulps of d. */
+  readonly window: number;
+  /** A mask over the four float32 inputs: lanes where `approx` is valid (inside its domain). */
+  readonly domain: (x: Expr) => Expr;
+  /** Lanes whose float32 result is a constant (or x + x, for NaN), as (mask, value); disjoint, and outside `domain`. */
+  readonly specials: (x: Expr) => readonly (readonly [Expr, Expr])[];
+}
+
+/** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
+const pools = new WeakMap<FunctionBody, number[]>();
+function locals(f: FunctionBody, count: number): number[] {
+  let pool = pools.get(f);
+  if (!pool) pools.set(f, (pool = []));
+  while (pool.length < count) pool.push(f.local(V128));
+  return pool.slice(0, count);
+}
+
+/** Emitted inside the exact path's `if` block, once per entry (tests count entries with it). */
+export type OnExact = (f: FunctionBody) => void;
+
+function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact): void {
+  const [lo, hi, dlo, dhi, res, need] = locals(f, 6) as [number, number, number, number, number, number];
+  const X = get(x);
+  f.get(x).f64x2PromoteLowF32x4().set(lo);
+  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+  path.approx(f, lo);
+  f.set(dlo);
+  path.approx(f, hi);
+  f.set(dhi);
+  // The four doubles rounded to float32, then the constant lanes.
+  f.get(dlo).f32x4DemoteF64x2Zero().get(dhi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).set(res);
+  const specials = path.specials(X);
+  for (const [mask, value] of specials) assign(f, res, select(mask, value, get(res)));
+  // Ambiguous: the low 29 bits of d within W of 2^28, i.e. (low − (2^28 − W)) mod 2^29 < 2W.
+  const w = path.window;
+  f.get(dlo).get(dhi).i8x16Shuffle(LOW_WORDS);
+  i32(2 ** 28 - 2 ** w)(f);
+  f.i32x4Sub();
+  i32(2 ** 29 - 1)(f);
+  f.v128And().i32Const(w + 1).i32x4ShrU();
+  i32(0)(f);
+  f.i32x4Eq();
+  // Needs the exact path: neither a special lane nor a fast lane that is unambiguous.
+  f.v128Not();
+  path.domain(X)(f);
+  f.v128And();
+  for (const [mask] of specials) {
+    mask(f);
+    f.v128Or();
+  }
+  f.v128Not().tee(need).v128AnyTrue().if();
+  onExact?.(f);
+  path.exact(f, lo);
+  f.f32x4DemoteF64x2Zero();
+  path.exact(f, hi);
+  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).get(res).get(need).v128Bitselect().set(res);
+  f.end();
+  f.get(res);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exp. x = k·ln2 + r with k = nearest(x/ln2), r = (x − k·LN2_HI) − k·LN2_LO, e^x = 2^k·p(r), p the
+// Taylor polynomial of degree 10.
+//
+// Error bound, for float32 x in the domain [−87.33, 88.72] (|k| ≤ 128):
+// - k: x·INV_LN2 + 1.5·2^52 rounds twice, so k may miss nearest(x/ln2) at a near-tie: |x/ln2 − k|
+//   ≤ 1/2 + 2^−45, |r| ≤ 0.34658.
+// - r: LN2_HI (fdlibm's, 32 significant bits) times |k| ≤ 2^8 is exact; x − k·LN2_HI is exact
+//   (k ≠ 0 only for |x| ≥ 0.34, a multiple of 2^−25; k·LN2_HI a multiple of 2^−32; the
+//   difference below 1 in magnitude fits in 53 bits). Then |k·LN2_LO| < 2^−25 rounds by ≤ 2^−79,
+//   LN2_HI + LN2_LO misses ln2 by ≤ 2^−86 (times |k| ≤ 2^−78), and the subtraction rounds by ≤
+//   2^−55: |Δr| ≤ 2^−54.9, a relative error of e^r of at most 1.0001·2^−54.9.
+// - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^11/11!, relative to e^r at most e^(2|r|)·|r|^11/11! ≤
+//   2·0.34658^11/11! ≤ 4.37e−13.
+// - Evaluation: Horner's rule over 11 coefficients (each rounded: ≤ 2^−53 relative) rounds 20
+//   times; its error is at most γ_21·Σ|c_i||r|^i ≤ 21·2^−53·(1 + 2^−50)·e^|r|, relative to e^r ≤
+//   42·2^−53 ≤ 4.7e−15. Scaling by 2^k (built in the exponent field) is exact for normal results.
+// Total ε ≤ 4.37e−13 + 4.7e−15 + 3e−17 ≤ 4.42e−13 < 2^−41 (4.547e−13). The bound needed is
+// 2^53·2^−41·(1 + 2^−40) + 2 < 4099 ulps; the window is W = 2^13 (twice that), so 2^−15 of
+// lanes are ambiguous.
+//
+// Domain: d and its float32 rounding normal and finite: e^−87.33 > 2^−126 (e^−87.3365 = 2^−126)
+// and e^88.72 < 2^128·(1 − 2^−25) (the overflow threshold: e^88.72284). Special lanes: x ≥ 88.73
+// (and +∞) overflow to +∞; x ≤ −104 (and −∞) round to +0, since e^−104 < 2^−150 (half the least
+// float32 subnormal; e^−103.972 = 2^−150); NaN gives NaN. Left to the exact path: the float32
+// subnormal results (−104 < x < −87.33) and 88.72 < x < 88.73.
+
+const MAGIC = 1.5 * 2 ** 52;
+const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
+  let factorial = 1;
+  for (let i = 2; i <= n; i++) factorial *= i; // exact: 10! < 2^53
+  return 1 / factorial;
+});
+
+/** d ≈ e^x on two f64 lanes (float32 values in [−87.33, 88.72]; relative error < 2^−41). */
+function expApprox(f: FunctionBody, x: number): void {
+  const [t, k, r] = locals(f, 9).slice(6) as [number, number, number];
+  const X = get(x);
+  assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
+  assign(f, k, sub(get(t), num(MAGIC)));
+  const K = get(k);
+  assign(f, r, sub(sub(X, mul(K, num(LN2_HI))), mul(K, num(LN2_LO))));
+  // t's bits are those of 1.5·2^52 plus k: shifted left 52, the k in the exponent field (mod 2^12),
+  // plus 1023 there: 2^k.
+  const scale: Expr = (g) => {
+    g.get(t).i32Const(52).i64x2Shl();
+    ONE_BITS(g);
+    g.i64x2Add();
+  };
+  mul(horner(get(r), EXP_TAYLOR), scale)(f);
+}
+
+const EXP: FastPath = {
+  approx: expApprox,
+  exact: emitExpF64x2,
+  window: 13,
+  domain: (x) => and32(ge32(x, f32(-87.33)), le32(x, f32(88.72))),
+  specials: (x) => [
+    [ge32(x, f32(88.73)), f32(Infinity)],
+    [le32(x, f32(-104)), f32(0)],
+    [ne32(x, x), x],
+  ],
+};
+
+// ---------------------------------------------------------------------------------------------
+// log and log1p: log(u) for a positive normal double u = 2^k·m, m in [√2/2, √2) (the mantissa,
+// halved with k + 1 from √2), as k·LN2_HI + (k·LN2_LO + L), L = log(m) = 2·atanh(s) with f = m − 1
+// (exact: Sterbenz), s = f/(2 + f), L = 2s·P(s²), P(z) = Σ_{j=0..7} z^j/(2j + 1).
+//
+// Error bound:
+// - |s| ≤ (√2 − 1)/(√2 + 1), z ≤ 0.029437. Truncating atanh's series after z^7 leaves
+//   Σ_{j≥8} s^(2j+1)/(2j+1) ≤ |s|·z^8/(17·(1 − z)) ≤ 3.4e−14·atanh(|s|) (atanh(s) ≥ s).
+// - s: 2 + f, the quotient each round once (f exact): ≤ 2.0001·2^−53 relative. z from s: its error
+//   moves P by at most z·|P'|·5·2^−53 < 0.01·2^−53. P: 8 coefficients (rounded, terms < 0.0102 in
+//   all), 14 roundings over terms summing to < 1.0102: ≤ 15·1.0102·2^−53 relative (P ≥ 1). The
+//   product 2s·P rounds once. L: ≤ 3.4e−14 + 18.2·2^−53 ≤ 3.61e−14 relative.
+// - k = 0: the result is L, computed as 0 + (0 + L) exactly. k ≠ 0: |L| ≤ ln2/2 ≤ |result|, the two
+//   additions round by ≤ 2^−53·1.01·|result| each, k·LN2_HI is exact (|k| ≤ 1075) and LN2_HI +
+//   LN2_LO misses ln2 by ≤ 2^−86 (|k|·2^−86 ≤ 2^−75 against |result| ≥ ln2/2).
+// Total ε ≤ 3.61e−14 + 2.02·2^−53 ≤ 3.64e−14 < 2^−44 (5.68e−14). Needed: 2^53·2^−44·(1 + 2^−43)
+// + 2 < 515 ulps; the window is W = 2^10 (twice that), so 2^−18 of lanes are ambiguous.
+
+const ATANH_SERIES = Array.from({ length: 8 }, (_, j) => 1 / (2 * j + 1));
+
+/** log of two positive normal double lanes in V128 local `u` (relative error < 2^−44). */
+function logCore(f: FunctionBody, u: number): void {
+  const [k, m, big, s] = locals(f, 10).slice(6) as [number, number, number, number];
+  const U = get(u);
+  assign(f, m, or(and(U, MANTISSA), ONE_BITS));
+  assign(f, big, ge(get(m), num(Math.SQRT2)));
+  const BIG = get(big);
+  assign(f, k, add(sub(intToF64(exponentField(U)), num(1023)), and(BIG, ONE)));
+  // f = m − 1 (into m), s = f/(2 + f).
+  assign(f, m, sub(select(BIG, mul(get(m), HALF), get(m)), ONE));
+  assign(f, s, div(get(m), add(TWO, get(m))));
+  const S = get(s);
+  assign(f, m, mul(S, S)); // z
+  const K = get(k);
+  add(mul(K, num(LN2_HI)), add(mul(K, num(LN2_LO)), mul(add(S, S), horner(get(m), ATANH_SERIES))))(f);
+}
+
+/** d ≈ log(x) on two f64 lanes (positive finite float32 values, all normal doubles). */
+function logApprox(f: FunctionBody, x: number): void {
+  logCore(f, x);
+}
+
+// log1p(x) = log(1 + x). For float32 x with 2^−29 ≤ |x| < 2^53, 1 + x is exact in double (x is a
+// multiple of 2^−52 there, and the sum has at most 53 bits); from 2^53 up it rounds by ≤ 2^−53
+// relative, which moves the log by ≤ 2^−53 against a result ≥ 36: ≤ 2^−58 relative. Below 2^−29,
+// x − x²/2 (the series' remaining terms ≤ x²/3 ≤ 2^−58 relative; two roundings): for |x| < 2^−54
+// that is x itself (x²/2 is below half an ulp of x, also at powers of two), fdlibm's value, and
+// exact for float32 subnormals (whose float32 rounding the boundary test would not describe). The
+// same ε = 2^−44 and window W = 2^10 as log.
+
+/** d ≈ log1p(x) on two f64 lanes (float32 values in (−1, ∞)). */
+function log1pApprox(f: FunctionBody, x: number): void {
+  const [u] = locals(f, 11).slice(10) as [number];
+  const X = get(x);
+  assign(f, u, add(ONE, X));
+  const tiny = lt(abs(X), num(2 ** -29));
+  select(tiny, sub(X, mul(mul(X, X), HALF)), (g) => logCore(g, u))(f);
+}
+
+const LOG: FastPath = {
+  approx: logApprox,
+  exact: emitLogF64x2,
+  window: 10,
+  domain: (x) => and32(gt32(x, f32(0)), lt32(x, f32(Infinity))),
+  specials: (x) => [
+    [eq32(x, f32(0)), f32(-Infinity)],
+    [lt32(x, f32(0)), f32(NaN)],
+    [or32(eq32(x, f32(Infinity)), ne32(x, x)), x],
+  ],
+};
+
+const LOG1P: FastPath = {
+  approx: log1pApprox,
+  exact: emitLog1pF64x2,
+  window: 10,
+  domain: (x) => and32(gt32(x, f32(-1)), lt32(x, f32(Infinity))),
+  specials: (x) => [
+    [eq32(x, f32(-1)), f32(-Infinity)],
+    [lt32(x, f32(-1)), f32(NaN)],
+    [or32(eq32(x, f32(Infinity)), ne32(x, x)), x],
+  ],
+};
+
+function assign(f: FunctionBody, local: number, value: Expr): void {
+  value(f);
+  f.set(local);
+}
+
+/**
+ * Leaves Math.fround(Math.exp(x)) of the four float32 lanes of V128 local `x` on the stack (an
+ * f32x4), bit for bit (NaN lanes give a NaN).
+ */
+export function emitExpF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
+  emitFast(f, x, EXP, onExact);
+}
+
+/** Leaves Math.fround(Math.log1p(x)) of the four float32 lanes of V128 local `x` on the stack (an f32x4), bit for bit. */
+export function emitLog1pF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
+  emitFast(f, x, LOG1P, onExact);
+}
+
+/** Leaves Math.fround(Math.log(x)) of the four float32 lanes of V128 local `x` on the stack (an f32x4), bit for bit. */
+export function emitLogF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
+  emitFast(f, x, LOG, onExact);
+}
