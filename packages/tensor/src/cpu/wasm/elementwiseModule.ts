@@ -20,6 +20,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
+import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4 } from './mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -53,6 +54,13 @@ export class WasmUnsupported extends Error {}
  * stack, bit-identical to the JavaScript engine's Math function (mathF64x2.ts).
  */
 const MATH: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = { exp: emitExpF64x2, log: emitLogF64x2, log1p: emitLog1pF64x2, sigmoid: emitSigmoidF64x2 };
+
+/**
+ * Math functions on four float32 lanes: each leaves Math.fround(f(x)) of the lanes of V128 local
+ * `x` on the stack, bit for bit, through a fast path exact after rounding (mathF32x4.ts). Where a
+ * function has one, it replaces the promote/f64x2/demote path.
+ */
+const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = { exp: emitExpF32x4, log: emitLogF32x4, log1p: emitLog1pF32x4 };
 
 /**
  * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
@@ -141,6 +149,14 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
       if (e.fn === 'sqrt') {
         emitExpr(f, e.args[0]!, args);
         f.f32x4Sqrt();
+        return;
+      }
+      const math32 = MATH_F32X4[e.fn];
+      if (math32) {
+        const x = f.local(V128);
+        emitExpr(f, e.args[0]!, args);
+        f.set(x);
+        math32(f, x);
         return;
       }
       const math = MATH[e.fn];

@@ -30,7 +30,7 @@ import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
 import {
-  type Expr, HALF, INV_LN2, LN2_HI, LN2_LO, MANTISSA, ONE, ONE_BITS, TWO, abs, add, and, div, exponentField, ge, get, horner, intToF64, lt, mul, num, or, select, sub,
+  type Expr, HALF, INV_LN2, LN2_HI, LN2_LO, MANTISSA, ONE, ONE_BITS, TWO, abs, add, and, div, exponentField, ge, get, intToF64, lt, mul, num, or, select, sub,
 } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
@@ -76,6 +76,33 @@ interface FastPath {
   readonly domain: (x: Expr) => Expr;
   /** Lanes whose float32 result is a constant (or x + x, for NaN), as (mask, value); disjoint, and outside `domain`. */
   readonly specials: (x: Expr) => readonly (readonly [Expr, Expr])[];
+}
+
+/**
+ * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those
+ * with t², t⁴, …; the powers go to `powers` (one local per level). The dependency chain is about
+ * log2(n) products deep instead of Horner's n products and sums, which is what bounds a kernel
+ * loop whose iterations the processor can overlap only a few at a time. Every term c_i·t^i passes
+ * through at most 1 + Σ_ℓ (2^ℓ − 1 + 2) roundings over its levels ℓ ≥ 1 (the power t^(2^ℓ) made by
+ * ℓ squarings carries 2^ℓ − 1, then a product and a sum), plus its coefficient's.
+ */
+function estrin(f: FunctionBody, t: number, coefficients: readonly number[], powers: readonly number[]): Expr {
+  let terms: Expr[] = [];
+  for (let i = 0; i < coefficients.length; i += 2) {
+    const c0 = num(coefficients[i]!);
+    terms.push(i + 1 < coefficients.length ? add(c0, mul(get(t), num(coefficients[i + 1]!))) : c0);
+  }
+  let power = t;
+  let level = 0;
+  while (terms.length > 1) {
+    const next = powers[level++]!;
+    assign(f, next, mul(get(power), get(power)));
+    power = next;
+    const paired: Expr[] = [];
+    for (let i = 0; i < terms.length; i += 2) paired.push(i + 1 < terms.length ? add(terms[i]!, mul(get(power), terms[i + 1]!)) : terms[i]!);
+    terms = paired;
+  }
+  return terms[0]!;
 }
 
 /** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
@@ -144,10 +171,11 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 //   2^−55: |Δr| ≤ 2^−54.9, a relative error of e^r of at most 1.0001·2^−54.9.
 // - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^11/11!, relative to e^r at most e^(2|r|)·|r|^11/11! ≤
 //   2·0.34658^11/11! ≤ 4.37e−13.
-// - Evaluation: Horner's rule over 11 coefficients (each rounded: ≤ 2^−53 relative) rounds 20
-//   times; its error is at most γ_21·Σ|c_i||r|^i ≤ 21·2^−53·(1 + 2^−50)·e^|r|, relative to e^r ≤
-//   42·2^−53 ≤ 4.7e−15. Scaling by 2^k (built in the exponent field) is exact for normal results.
-// Total ε ≤ 4.37e−13 + 4.7e−15 + 3e−17 ≤ 4.42e−13 < 2^−41 (4.547e−13). The bound needed is
+// - Evaluation: Estrin's scheme over 11 coefficients (4 levels): each term passes through at most
+//   1 + (1 + 2) + (3 + 2) + (7 + 2) = 18 roundings (estrin below), so the error is at most
+//   γ_18·Σ|c_i||r|^i ≤ 18·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 36·2^−53 ≤ 4.0e−15. Scaling by
+//   2^k (built in the exponent field) is exact for normal results.
+// Total ε ≤ 4.37e−13 + 4.0e−15 + 3e−17 ≤ 4.42e−13 < 2^−41 (4.547e−13). The bound needed is
 // 2^53·2^−41·(1 + 2^−40) + 2 < 4099 ulps; the window is W = 2^13 (twice that), so 2^−15 of
 // lanes are ambiguous.
 //
@@ -166,7 +194,7 @@ const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
 
 /** d ≈ e^x on two f64 lanes (float32 values in [−87.33, 88.72]; relative error < 2^−41). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r] = locals(f, 9).slice(6) as [number, number, number];
+  const [t, k, r, r2, r4, r8] = locals(f, 12).slice(6) as [number, number, number, number, number, number];
   const X = get(x);
   assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
@@ -179,7 +207,7 @@ function expApprox(f: FunctionBody, x: number): void {
     ONE_BITS(g);
     g.i64x2Add();
   };
-  mul(horner(get(r), EXP_TAYLOR), scale)(f);
+  mul(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), scale)(f);
 }
 
 const EXP: FastPath = {
@@ -203,8 +231,9 @@ const EXP: FastPath = {
 // - |s| ≤ (√2 − 1)/(√2 + 1), z ≤ 0.029437. Truncating atanh's series after z^7 leaves
 //   Σ_{j≥8} s^(2j+1)/(2j+1) ≤ |s|·z^8/(17·(1 − z)) ≤ 3.4e−14·atanh(|s|) (atanh(s) ≥ s).
 // - s: 2 + f, the quotient each round once (f exact): ≤ 2.0001·2^−53 relative. z from s: its error
-//   moves P by at most z·|P'|·5·2^−53 < 0.01·2^−53. P: 8 coefficients (rounded, terms < 0.0102 in
-//   all), 14 roundings over terms summing to < 1.0102: ≤ 15·1.0102·2^−53 relative (P ≥ 1). The
+//   moves P by at most z·|P'|·5·2^−53 < 0.01·2^−53. P: Estrin's scheme over 8 coefficients (3
+//   levels): each term through at most 1 + (1 + 2) + (3 + 2) = 9 roundings, over terms summing to
+//   < 1.0102: ≤ 9.01·1.0102·2^−53 ≤ 15·2^−53 relative (P ≥ 1; the bound kept from Horner's rule). The
 //   product 2s·P rounds once. L: ≤ 3.4e−14 + 18.2·2^−53 ≤ 3.61e−14 relative.
 // - k = 0: the result is L, computed as 0 + (0 + L) exactly. k ≠ 0: |L| ≤ ln2/2 ≤ |result|, the two
 //   additions round by ≤ 2^−53·1.01·|result| each, k·LN2_HI is exact (|k| ≤ 1075) and LN2_HI +
@@ -216,7 +245,7 @@ const ATANH_SERIES = Array.from({ length: 8 }, (_, j) => 1 / (2 * j + 1));
 
 /** log of two positive normal double lanes in V128 local `u` (relative error < 2^−44). */
 function logCore(f: FunctionBody, u: number): void {
-  const [k, m, big, s] = locals(f, 10).slice(6) as [number, number, number, number];
+  const [k, m, big, s, z2, z4, z8] = locals(f, 13).slice(6) as [number, number, number, number, number, number, number];
   const U = get(u);
   assign(f, m, or(and(U, MANTISSA), ONE_BITS));
   assign(f, big, ge(get(m), num(Math.SQRT2)));
@@ -228,7 +257,8 @@ function logCore(f: FunctionBody, u: number): void {
   const S = get(s);
   assign(f, m, mul(S, S)); // z
   const K = get(k);
-  add(mul(K, num(LN2_HI)), add(mul(K, num(LN2_LO)), mul(add(S, S), horner(get(m), ATANH_SERIES))))(f);
+  const P = estrin(f, m, ATANH_SERIES, [z2, z4, z8]);
+  add(mul(K, num(LN2_HI)), add(mul(K, num(LN2_LO)), mul(add(S, S), P)))(f);
 }
 
 /** d ≈ log(x) on two f64 lanes (positive finite float32 values, all normal doubles). */
@@ -246,7 +276,7 @@ function logApprox(f: FunctionBody, x: number): void {
 
 /** d ≈ log1p(x) on two f64 lanes (float32 values in (−1, ∞)). */
 function log1pApprox(f: FunctionBody, x: number): void {
-  const [u] = locals(f, 11).slice(10) as [number];
+  const [u] = locals(f, 14).slice(13) as [number];
   const X = get(x);
   assign(f, u, add(ONE, X));
   const tiny = lt(abs(X), num(2 ** -29));
