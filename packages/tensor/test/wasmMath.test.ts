@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
+import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4 } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Emitter = (f: FunctionBody, x: number) => void;
@@ -295,6 +296,212 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
           if (!(Object.is(want, dst[i]) || (Number.isNaN(want) && Number.isNaN(dst[i]!)))) wrong.push(`${name}(${xs[i]}) = ${want}, got ${dst[i]}`);
         }
         expect(wrong.slice(0, 8)).toEqual([]);
+      });
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Four float32 lanes through the fast paths (cpu/wasm/mathF32x4.ts): each lane must equal
+// Math.fround(Math.fn(x)) for every float32 x. No tolerance: the fast path answers only where its
+// double cannot round to a different float32 than fdlibm's, and the exact transcription answers
+// the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
+// the 8192 patterns around every threshold where the fast path's domain or reduction changes,
+// inputs whose fdlibm result lies near a float32 rounding boundary (found by search), and each of
+// those in each of the four lanes.
+
+type Name32 = 'exp' | 'log1p' | 'log';
+const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: FunctionBody) => void) => void; ref: (x: number) => number; window: number }> = {
+  // window: log2 of the ambiguity window in ulps of the double, as in mathF32x4.ts.
+  exp: { emit: emitExpF32x4, ref: Math.exp, window: 13 },
+  log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
+  log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
+};
+const CHUNK32 = 1 << 18; // float32 values per call
+const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
+const DST32 = SRC32 + CHUNK32 * 4;
+const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
+
+/** One function per fast path, (src, dst, vectors), each entry into its exact path adding 1 at address 0. */
+function buildModule32() {
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
+  for (const [name, { emit }] of Object.entries(FAST)) {
+    m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
+      const x = f.local(V128);
+      f.block().loop();
+      f.get(n).i32Eqz().brIf(1);
+      f.get(src).v128Load(0).set(x);
+      f.get(dst);
+      emit(f, x, (g) => void g.i32Const(0).i32Const(0).i32Load(0).i32Const(1).i32Add().i32Store(0));
+      f.v128Store(0);
+      f.get(src).i32Const(16).i32Add().set(src);
+      f.get(dst).i32Const(16).i32Add().set(dst);
+      f.get(n).i32Const(1).i32Sub().set(n);
+      f.br(0).end().end();
+    });
+  }
+  const bytes = m.encode();
+  expect(WebAssembly.validate(bytes)).toBe(true);
+  const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
+  return { ex, counter: new Int32Array(memory.buffer, 0, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
+}
+let built32: ReturnType<typeof buildModule32> | undefined;
+
+const f32Cell = new Float32Array(1);
+const u32Cell = new Uint32Array(f32Cell.buffer);
+const f32FromBits = (b: number): number => ((u32Cell[0] = b), f32Cell[0]!);
+const bitsOfF32 = (x: number): number => ((f32Cell[0] = x), u32Cell[0]!);
+const isNaN32 = (b: number): boolean => (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0;
+
+/**
+ * Runs the float32 bit patterns `count` of `next()` yields (in order, padded to whole vectors with
+ * +0) through the fast path; counts mismatches against Math.fround(Math.fn(x)) (a NaN matches any
+ * NaN) and entries into the exact path.
+ */
+function check32(name: Name32, patterns: Iterable<number>): { inputs: number; exactEntries: number; mismatches: number; first: string[] } {
+  built32 ??= buildModule32();
+  const { ex, counter, src, dst } = built32;
+  const ref = FAST[name].ref;
+  counter[0] = 0;
+  let inputs = 0;
+  let mismatches = 0;
+  const first: string[] = [];
+  let n = 0;
+  const flush = () => {
+    while (n % 4) src[n++] = 0;
+    ex[name]!(SRC32, DST32, n / 4);
+    for (let i = 0; i < n; i++) {
+      const x = f32FromBits(src[i]!);
+      const want = bitsOfF32(Math.fround(ref(x)));
+      const got = dst[i]!;
+      if (got !== want && !(isNaN32(want) && isNaN32(got))) {
+        mismatches++;
+        if (first.length < 8) first.push(`${name}(${x} 0x${src[i]!.toString(16)}) = 0x${want.toString(16)}, got 0x${got.toString(16)}`);
+      }
+    }
+    n = 0;
+  };
+  for (const p of patterns) {
+    src[n++] = p;
+    inputs++;
+    if (n === CHUNK32) flush();
+  }
+  if (n) flush();
+  return { inputs, exactEntries: counter[0]!, mismatches, first };
+}
+
+function* strided(stride: number): Generator<number> {
+  for (let p = 0; p < 2 ** 32; p += stride) yield p;
+}
+
+/** The 8192 bit patterns around each float32 value of `values` (4096 either side), for both signs. */
+function* neighbourhoods(values: readonly number[]): Generator<number> {
+  for (const v of values) {
+    for (const sign of [0, 0x80000000]) {
+      const centre = (bitsOfF32(Math.abs(v)) | sign) >>> 0;
+      for (let d = -4096; d < 4096; d++) {
+        const p = centre + d;
+        if (p >= 0 && p < 2 ** 32) yield p;
+      }
+    }
+  }
+}
+
+/** Where each fast path's domain, special cases or reduction change (as float32 values). */
+function thresholds32(name: Name32): number[] {
+  const common = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
+  if (name === 'exp') {
+    const v = [...common, -87.33, 88.72, 88.73, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
+    // k steps where x/ln2 crosses a half-integer.
+    for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
+    return v;
+  }
+  // Where u = 1 + x (log1p) or x (log) crosses a power of two or the √2 split of the mantissa.
+  const shift = name === 'log1p' ? -1 : 0;
+  const v = [...common, -1, 2 ** -29, 2 ** -54, 2 ** 53];
+  for (let e = -150; e <= 128; e++) v.push(2 ** e + shift, Math.SQRT2 * 2 ** e + shift);
+  return v;
+}
+
+/**
+ * Float32 inputs (from a seeded search over `draws` random bit patterns in [lo, hi)) whose fdlibm
+ * result has its low 29 bits within half the ambiguity window of 2^28: since the fast double is
+ * within half the window of fdlibm's (the window is twice the bound), these are ambiguous lanes.
+ */
+function nearBoundary(name: Name32, seed: number, lo: number, hi: number, draws: number): number[] {
+  const { ref, window } = FAST[name];
+  const next = mulberry32(seed);
+  const half = 2 ** (window - 1);
+  const out: number[] = [];
+  for (let i = 0; i < draws; i++) {
+    const x = f32FromBits(Math.floor(lo + next() * (hi - lo)) >>> 0);
+    const y = ref(x);
+    if (!Number.isFinite(y) || y === 0) continue;
+    words.setFloat64(0, y);
+    const low29 = words.getUint32(4) & 0x1fffffff;
+    if (Math.abs(low29 - 2 ** 28) < half) out.push(bitsOfF32(x));
+  }
+  return out;
+}
+
+/** Bit-pattern ranges inside each fast path's domain, [lo, hi), for nearBoundary. */
+const DOMAIN32: Record<Name32, readonly (readonly [number, number])[]> = {
+  exp: [[0, bitsOfF32(88.72)], [0x80000000, bitsOfF32(-87.33)]],
+  // From 2^−20 in magnitude: below that log1p(x) is x less a part in 2^20 or less, whose low 29
+  // bits stay near 0 (x's own), so the search would find little there.
+  log1p: [[bitsOfF32(2 ** -20), 0x7f800000], [bitsOfF32(-(2 ** -20)), bitsOfF32(-0.99)]],
+  log: [[0, 0x7f800000]],
+};
+
+describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
+  for (const name of ['exp', 'log1p', 'log'] as const) {
+    describe(name, () => {
+      it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
+        const r = check32(name, strided(97));
+        expect(r.inputs).toBe(Math.ceil(2 ** 32 / 97));
+        expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+      });
+
+      it('the 8192 patterns around every threshold of the fast domain, the specials and the reduction', () => {
+        const r = check32(name, neighbourhoods(thresholds32(name)));
+        expect(r.inputs).toBeGreaterThan(4_000_000);
+        expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+      });
+
+      it('inputs near a float32 rounding boundary take the exact path, in each of the four lanes, and give its bits', () => {
+        const ranges = DOMAIN32[name];
+        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' ? 4_000_000 : 8_000_000) / ranges.length));
+        expect(found.length).toBeGreaterThanOrEqual(8);
+        // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
+        const ordinary = bitsOfF32(name === 'exp' ? 0.75 : 3);
+        const patterns: number[] = [];
+        for (const p of found) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(j === lane ? p : ordinary);
+        const r = check32(name, patterns);
+        expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+        // Checked against the same inputs: every vector (and only those) entered the exact path.
+        expect(r.exactEntries).toBe(found.length * 4);
+        expect(check32(name, Array.from({ length: 4096 }, () => ordinary)).exactEntries).toBe(0);
+      });
+
+      it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
+        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38] }[name];
+        const patterns: number[] = [];
+        for (const s of specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
+        const r = check32(name, patterns);
+        expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+      });
+
+      it('the exact path is rare on ordinary inputs: at most twice the rate the window predicts', () => {
+        // Random float32 values inside the fast domain: a lane is ambiguous with probability
+        // 2W/2^29 (W the window), a vector enters the exact path with at most 4 times that.
+        const next = mulberry32(40);
+        const count = 1 << 20;
+        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : next() * 100));
+        const r = check32(name, xs);
+        expect(r.mismatches).toBe(0);
+        const expected = (count / 4) * 4 * 2 ** (FAST[name].window + 1 - 29);
+        expect(r.exactEntries).toBeLessThanOrEqual(2 * expected + 8);
       });
     });
   }
