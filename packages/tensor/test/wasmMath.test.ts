@@ -412,7 +412,7 @@ function* neighbourhoods(values: readonly number[]): Generator<number> {
 function thresholds32(name: Name32): number[] {
   const common = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
   if (name === 'exp') {
-    const v = [...common, -87.33, 88.72, 88.73, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
+    const v = [...common, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
     // k steps where x/ln2 crosses a half-integer.
     for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
     return v;

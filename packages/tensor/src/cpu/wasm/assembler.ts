@@ -251,6 +251,10 @@ export class FunctionBody {
   f32x4Sqrt(): this { return this.simd(0xe3); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Div(): this { return this.simd(0xe7); }
+  /** Per lane b < a ? b : a (one instruction where IEEE min, with its NaN and signed-zero rules, takes several). */
+  f32x4Pmin(): this { return this.simd(0xea); }
+  /** Per lane a < b ? b : a. */
+  f32x4Pmax(): this { return this.simd(0xeb); }
   f64x2Abs(): this { return this.simd(0xec); }
   f64x2Neg(): this { return this.simd(0xed); }
   f64x2Sqrt(): this { return this.simd(0xef); }

@@ -8,7 +8,8 @@
 //   2. if d lies farther than (ε·|d| + fdlibm's own error, < 1 ulp of double) from every float32
 //      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
 //      answer;
-//   3. otherwise (an ambiguous lane), and on lanes outside the fast path's domain, the exact
+//   3. otherwise (an ambiguous lane), and on lanes outside the fast path's domain (NaN, infinities,
+//      zeros and negatives for the logarithms, float32 subnormal results of exp), the exact
 //      transcription of fdlibm runs, on all four lanes, inside an `if` taken only when some lane
 //      needs it, and its result replaces those lanes.
 //
@@ -29,9 +30,7 @@
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
-import {
-  type Expr, HALF, INV_LN2, LN2_HI, LN2_LO, MANTISSA, ONE, ONE_BITS, TWO, abs, add, and, div, exponentField, ge, get, intToF64, lt, mul, num, or, select, sub,
-} from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
@@ -52,10 +51,20 @@ const lt32 = op2((f) => f.f32x4Lt());
 const le32 = op2((f) => f.f32x4Le());
 const gt32 = op2((f) => f.f32x4Gt());
 const ge32 = op2((f) => f.f32x4Ge());
-const eq32 = op2((f) => f.f32x4Eq());
-const ne32 = op2((f) => f.f32x4Ne());
-const or32 = op2((f) => f.v128Or());
+/** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
+const pmin32 = op2((f) => f.f32x4Pmin());
+const pmax32 = op2((f) => f.f32x4Pmax());
 const and32 = op2((f) => f.v128And());
+const or32 = op2((f) => f.v128Or());
+const addI64 = op2((f) => f.i64x2Add());
+const shl52 = (a: Expr): Expr => (f) => {
+  a(f);
+  f.i32Const(52).i64x2Shl();
+};
+const shr52 = (a: Expr): Expr => (f) => {
+  a(f);
+  f.i32Const(52).i64x2ShrU();
+};
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1. */
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -66,16 +75,30 @@ const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
 /** How one function's fast path is built. */
 interface FastPath {
-  /** Leaves d ≈ f(x) on the stack for the two f64 lanes of V128 local `x` (promoted float32 values). */
+  /** The float32 inputs the approximation runs on (exp clamps them); the identity if absent. */
+  readonly input?: (x: Expr) => Expr;
+  /** Leaves d ≈ f(x) on the stack for the two f64 lanes of V128 local `x` (promoted float32 values from `input`). */
   readonly approx: (f: FunctionBody, x: number) => void;
-  /** The exact transcription (an f64x2 emitter of mathF64x2.ts). */
+  /** The exact transcription (an f64x2 emitter of mathF64x2.ts), run on the original inputs. */
   readonly exact: (f: FunctionBody, x: number) => void;
   /** log2 of the ambiguity window W, in ulps of d. */
   readonly window: number;
-  /** A mask over the four float32 inputs: lanes where `approx` is valid (inside its domain). */
+  /** A mask over the four float32 lanes of `input`: lanes where the rounded d is the answer unless ambiguous. */
   readonly domain: (x: Expr) => Expr;
-  /** Lanes whose float32 result is a constant (or x + x, for NaN), as (mask, value); disjoint, and outside `domain`. */
-  readonly specials: (x: Expr) => readonly (readonly [Expr, Expr])[];
+}
+
+/** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
+const pools = new WeakMap<FunctionBody, number[]>();
+function locals(f: FunctionBody, count: number): number[] {
+  let pool = pools.get(f);
+  if (!pool) pools.set(f, (pool = []));
+  while (pool.length < count) pool.push(f.local(V128));
+  return pool.slice(0, count);
+}
+
+function assign(f: FunctionBody, local: number, value: Expr): void {
+  value(f);
+  f.set(local);
 }
 
 /**
@@ -90,7 +113,8 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
   let terms: Expr[] = [];
   for (let i = 0; i < coefficients.length; i += 2) {
     const c0 = num(coefficients[i]!);
-    terms.push(i + 1 < coefficients.length ? add(c0, mul(get(t), num(coefficients[i + 1]!))) : c0);
+    const c1 = coefficients[i + 1];
+    terms.push(c1 === undefined ? c0 : add(c0, c1 === 1 ? get(t) : mul(get(t), num(c1))));
   }
   let power = t;
   let level = 0;
@@ -105,50 +129,43 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
   return terms[0]!;
 }
 
-/** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
-const pools = new WeakMap<FunctionBody, number[]>();
-function locals(f: FunctionBody, count: number): number[] {
-  let pool = pools.get(f);
-  if (!pool) pools.set(f, (pool = []));
-  while (pool.length < count) pool.push(f.local(V128));
-  return pool.slice(0, count);
-}
-
 /** Emitted inside the exact path's `if` block, once per entry (tests count entries with it). */
 export type OnExact = (f: FunctionBody) => void;
 
 function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact): void {
-  const [lo, hi, dlo, dhi, res, need] = locals(f, 6) as [number, number, number, number, number, number];
-  const X = get(x);
-  f.get(x).f64x2PromoteLowF32x4().set(lo);
-  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+  const [xs, lo, hi, res, need] = locals(f, 5) as [number, number, number, number, number];
+  let X = get(x);
+  if (path.input) {
+    assign(f, xs, path.input(X));
+    X = get(xs);
+  }
+  X(f);
+  f.f64x2PromoteLowF32x4().set(lo);
+  X(f);
+  X(f);
+  f.i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
   path.approx(f, lo);
-  f.set(dlo);
+  f.set(lo);
   path.approx(f, hi);
-  f.set(dhi);
-  // The four doubles rounded to float32, then the constant lanes.
-  f.get(dlo).f32x4DemoteF64x2Zero().get(dhi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).set(res);
-  const specials = path.specials(X);
-  for (const [mask, value] of specials) assign(f, res, select(mask, value, get(res)));
-  // Ambiguous: the low 29 bits of d within W of 2^28, i.e. (low − (2^28 − W)) mod 2^29 < 2W.
+  f.set(hi);
+  // The four doubles rounded to float32.
+  f.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).set(res);
+  // Unambiguous: the low 29 bits of d at least W from 2^28, i.e. (low − (2^28 − W)) mod 2^29 ≥ 2W:
+  // shifted right by log2(2W), not zero.
   const w = path.window;
-  f.get(dlo).get(dhi).i8x16Shuffle(LOW_WORDS);
+  f.get(lo).get(hi).i8x16Shuffle(LOW_WORDS);
   i32(2 ** 28 - 2 ** w)(f);
   f.i32x4Sub();
   i32(2 ** 29 - 1)(f);
   f.v128And().i32Const(w + 1).i32x4ShrU();
-  i32(0)(f);
-  f.i32x4Eq();
-  // Needs the exact path: neither a special lane nor a fast lane that is unambiguous.
-  f.v128Not();
+  // Needs the exact path: outside the domain, or ambiguous.
   path.domain(X)(f);
   f.v128And();
-  for (const [mask] of specials) {
-    mask(f);
-    f.v128Or();
-  }
-  f.v128Not().tee(need).v128AnyTrue().if();
+  i32(0)(f);
+  f.i32x4Eq().tee(need).v128AnyTrue().if();
   onExact?.(f);
+  f.get(x).f64x2PromoteLowF32x4().set(lo);
+  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
   path.exact(f, lo);
   f.f32x4DemoteF64x2Zero();
   path.exact(f, hi);
@@ -158,10 +175,11 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 }
 
 // ---------------------------------------------------------------------------------------------
-// exp. x = k·ln2 + r with k = nearest(x/ln2), r = (x − k·LN2_HI) − k·LN2_LO, e^x = 2^k·p(r), p the
-// Taylor polynomial of degree 10.
+// exp. x is first clamped to [−104, 89]; then x = k·ln2 + r with k = nearest(x/ln2), r = (x −
+// k·LN2_HI) − k·LN2_LO, e^x = 2^k·p(r), p the Taylor polynomial of degree 10, 2^k added to p's
+// exponent field.
 //
-// Error bound, for float32 x in the domain [−87.33, 88.72] (|k| ≤ 128):
+// Error bound, for float32 x in [−104, 89] (|k| ≤ 151):
 // - k: x·INV_LN2 + 1.5·2^52 rounds twice, so k may miss nearest(x/ln2) at a near-tie: |x/ln2 − k|
 //   ≤ 1/2 + 2^−45, |r| ≤ 0.34658.
 // - r: LN2_HI (fdlibm's, 32 significant bits) times |k| ≤ 2^8 is exact; x − k·LN2_HI is exact
@@ -172,18 +190,20 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 // - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^11/11!, relative to e^r at most e^(2|r|)·|r|^11/11! ≤
 //   2·0.34658^11/11! ≤ 4.37e−13.
 // - Evaluation: Estrin's scheme over 11 coefficients (4 levels): each term passes through at most
-//   1 + (1 + 2) + (3 + 2) + (7 + 2) = 18 roundings (estrin below), so the error is at most
-//   γ_18·Σ|c_i||r|^i ≤ 18·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 36·2^−53 ≤ 4.0e−15. Scaling by
-//   2^k (built in the exponent field) is exact for normal results.
+//   1 + (1 + 2) + (3 + 2) + (7 + 2) = 18 roundings (estrin above), so the error is at most
+//   γ_18·Σ|c_i||r|^i ≤ 18·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 36·2^−53 ≤ 4.0e−15. p is in
+//   [0.7, 1.42], so adding k to its exponent field (2^k·p) is exact and normal.
 // Total ε ≤ 4.37e−13 + 4.0e−15 + 3e−17 ≤ 4.42e−13 < 2^−41 (4.547e−13). The bound needed is
 // 2^53·2^−41·(1 + 2^−40) + 2 < 4099 ulps; the window is W = 2^13 (twice that), so 2^−15 of
 // lanes are ambiguous.
 //
-// Domain: d and its float32 rounding normal and finite: e^−87.33 > 2^−126 (e^−87.3365 = 2^−126)
-// and e^88.72 < 2^128·(1 − 2^−25) (the overflow threshold: e^88.72284). Special lanes: x ≥ 88.73
-// (and +∞) overflow to +∞; x ≤ −104 (and −∞) round to +0, since e^−104 < 2^−150 (half the least
-// float32 subnormal; e^−103.972 = 2^−150); NaN gives NaN. Left to the exact path: the float32
-// subnormal results (−104 < x < −87.33) and 88.72 < x < 88.73.
+// Domain. The boundary test describes the rounding of d to a normal float32 or to +∞: the
+// midpoint between the largest float32 and 2^128 (the overflow threshold) is a boundary like any
+// other. So the rounded d is the answer from x = −87.33 (e^−87.33 > 2^−126, the least normal;
+// e^−87.3365 = 2^−126) up, and past 88.7229 it is +∞ unless ambiguous. Clamping at 89 keeps that
+// (e^89 > 2^128) and sends +∞ there too. Clamping at −104 gives +0 for x ≤ −104 (and −∞), since
+// e^−104 < 0.98·2^−150 (half the least float32 subnormal; e^−103.972 = 2^−150), far from the
+// boundary. Left to the exact path: −104 < x < −87.33 (float32 subnormal results) and NaN.
 
 const MAGIC = 1.5 * 2 ** 52;
 const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
@@ -192,40 +212,33 @@ const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
   return 1 / factorial;
 });
 
-/** d ≈ e^x on two f64 lanes (float32 values in [−87.33, 88.72]; relative error < 2^−41). */
+/** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−41). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r, r2, r4, r8] = locals(f, 12).slice(6) as [number, number, number, number, number, number];
+  const [t, k, r, r2, r4, r8] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
   const X = get(x);
   assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
   const K = get(k);
   assign(f, r, sub(sub(X, mul(K, num(LN2_HI))), mul(K, num(LN2_LO))));
-  // t's bits are those of 1.5·2^52 plus k: shifted left 52, the k in the exponent field (mod 2^12),
-  // plus 1023 there: 2^k.
-  const scale: Expr = (g) => {
-    g.get(t).i32Const(52).i64x2Shl();
-    ONE_BITS(g);
-    g.i64x2Add();
-  };
-  mul(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), scale)(f);
+  // t's bits are those of 1.5·2^52 plus k: shifted left 52, k in the exponent field (mod 2^12).
+  addI64(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), shl52(get(t)))(f);
 }
 
 const EXP: FastPath = {
+  input: (x) => pmin32(pmax32(x, f32(-104)), f32(89)), // a NaN stays NaN
   approx: expApprox,
   exact: emitExpF64x2,
   window: 13,
-  domain: (x) => and32(ge32(x, f32(-87.33)), le32(x, f32(88.72))),
-  specials: (x) => [
-    [ge32(x, f32(88.73)), f32(Infinity)],
-    [le32(x, f32(-104)), f32(0)],
-    [ne32(x, x), x],
-  ],
+  domain: (x) => or32(le32(x, f32(-104)), ge32(x, f32(-87.33))),
 };
 
 // ---------------------------------------------------------------------------------------------
-// log and log1p: log(u) for a positive normal double u = 2^k·m, m in [√2/2, √2) (the mantissa,
-// halved with k + 1 from √2), as k·LN2_HI + (k·LN2_LO + L), L = log(m) = 2·atanh(s) with f = m − 1
-// (exact: Sterbenz), s = f/(2 + f), L = 2s·P(s²), P(z) = Σ_{j=0..7} z^j/(2j + 1).
+// log and log1p: log(u) for a positive normal double u = 2^k·m, m in [√2/2, √2), as k·LN2_HI +
+// (k·LN2_LO + L), L = log(m) = 2·atanh(s) with f = m − 1 (exact: Sterbenz), s = f/(2 + f),
+// L = 2s·P(s²), P(z) = Σ_{j=0..7} z^j/(2j + 1). k and m come from the bits without a branch:
+// adding 1 − bits(√2/2) in the exponent field's units carries into the exponent exactly when
+// the mantissa is at or past √2 (k = exponent − 1022 there), and the mantissa bits plus
+// bits(√2/2)'s give m.
 //
 // Error bound:
 // - |s| ≤ (√2 − 1)/(√2 + 1), z ≤ 0.029437. Truncating atanh's series after z^7 leaves
@@ -233,84 +246,65 @@ const EXP: FastPath = {
 // - s: 2 + f, the quotient each round once (f exact): ≤ 2.0001·2^−53 relative. z from s: its error
 //   moves P by at most z·|P'|·5·2^−53 < 0.01·2^−53. P: Estrin's scheme over 8 coefficients (3
 //   levels): each term through at most 1 + (1 + 2) + (3 + 2) = 9 roundings, over terms summing to
-//   < 1.0102: ≤ 9.01·1.0102·2^−53 ≤ 15·2^−53 relative (P ≥ 1; the bound kept from Horner's rule). The
-//   product 2s·P rounds once. L: ≤ 3.4e−14 + 18.2·2^−53 ≤ 3.61e−14 relative.
-// - k = 0: the result is L, computed as 0 + (0 + L) exactly. k ≠ 0: |L| ≤ ln2/2 ≤ |result|, the two
-//   additions round by ≤ 2^−53·1.01·|result| each, k·LN2_HI is exact (|k| ≤ 1075) and LN2_HI +
-//   LN2_LO misses ln2 by ≤ 2^−86 (|k|·2^−86 ≤ 2^−75 against |result| ≥ ln2/2).
+//   < 1.0102: ≤ 9.01·1.0102·2^−53 ≤ 15·2^−53 relative (P ≥ 1). The product 2s·P rounds once.
+//   L: ≤ 3.4e−14 + 18.2·2^−53 ≤ 3.61e−14 relative.
+// - k = 0: the result is L: k is made −0 there (below), and L + (−0) = L, signed zeros included.
+//   k ≠ 0: |L| ≤ ln2/2 ≤ |result|, the two additions round by ≤ 2^−53·1.01·|result| each,
+//   k·LN2_HI is exact (|k| ≤ 1075) and LN2_HI + LN2_LO misses ln2 by ≤ 2^−86 (|k|·2^−86 ≤ 2^−75
+//   against |result| ≥ ln2/2).
 // Total ε ≤ 3.61e−14 + 2.02·2^−53 ≤ 3.64e−14 < 2^−44 (5.68e−14). Needed: 2^53·2^−44·(1 + 2^−43)
 // + 2 < 515 ulps; the window is W = 2^10 (twice that), so 2^−18 of lanes are ambiguous.
 
 const ATANH_SERIES = Array.from({ length: 8 }, (_, j) => 1 / (2 * j + 1));
+const SQRT1_2_BITS = 0x3fe6a09e667f3bcdn; // √2/2 rounded
+const TWO52_BITS = 0x4330000000000000n; // 2^52: a small integer n in its mantissa reads 2^52 + n
 
-/** log of two positive normal double lanes in V128 local `u` (relative error < 2^−44). */
-function logCore(f: FunctionBody, u: number): void {
-  const [k, m, big, s, z2, z4, z8] = locals(f, 13).slice(6) as [number, number, number, number, number, number, number];
-  const U = get(u);
-  assign(f, m, or(and(U, MANTISSA), ONE_BITS));
-  assign(f, big, ge(get(m), num(Math.SQRT2)));
-  const BIG = get(big);
-  assign(f, k, add(sub(intToF64(exponentField(U)), num(1023)), and(BIG, ONE)));
-  // f = m − 1 (into m), s = f/(2 + f).
-  assign(f, m, sub(select(BIG, mul(get(m), HALF), get(m)), ONE));
-  assign(f, s, div(get(m), add(TWO, get(m))));
+/**
+ * log of the two lanes of V128 local `u` (positive normal doubles); `f0`, where given, is what f
+ * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
+ */
+function logCore(f: FunctionBody, u: number, f0?: Expr): void {
+  const [t, nk, m, s, z2, z4] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
+  assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - SQRT1_2_BITS)));
+  // −k = (2^52 + 1023) − (2^52 + exponent of t), exact, and +0 (not −0) where k = 0; multiplying
+  // by −LN2_HI and −LN2_LO then gives the −0 that leaves L (and its sign) alone.
+  assign(f, nk, sub(num(2 ** 52 + 1023), or(shr52(get(t)), int64(TWO52_BITS))));
+  const NK = get(nk);
+  assign(f, m, sub(addI64(and(get(t), MANTISSA), int64(SQRT1_2_BITS)), num(1)));
+  if (f0) assign(f, m, select(eq(NK, num(0)), f0, get(m)));
+  const F = get(m);
+  assign(f, s, div(F, add(TWO, F)));
   const S = get(s);
   assign(f, m, mul(S, S)); // z
-  const K = get(k);
-  const P = estrin(f, m, ATANH_SERIES, [z2, z4, z8]);
-  add(mul(K, num(LN2_HI)), add(mul(K, num(LN2_LO)), mul(add(S, S), P)))(f);
-}
-
-/** d ≈ log(x) on two f64 lanes (positive finite float32 values, all normal doubles). */
-function logApprox(f: FunctionBody, x: number): void {
-  logCore(f, x);
-}
-
-// log1p(x) = log(1 + x). For float32 x with 2^−29 ≤ |x| < 2^53, 1 + x is exact in double (x is a
-// multiple of 2^−52 there, and the sum has at most 53 bits); from 2^53 up it rounds by ≤ 2^−53
-// relative, which moves the log by ≤ 2^−53 against a result ≥ 36: ≤ 2^−58 relative. Below 2^−29,
-// x − x²/2 (the series' remaining terms ≤ x²/3 ≤ 2^−58 relative; two roundings): for |x| < 2^−54
-// that is x itself (x²/2 is below half an ulp of x, also at powers of two), fdlibm's value, and
-// exact for float32 subnormals (whose float32 rounding the boundary test would not describe). The
-// same ε = 2^−44 and window W = 2^10 as log.
-
-/** d ≈ log1p(x) on two f64 lanes (float32 values in (−1, ∞)). */
-function log1pApprox(f: FunctionBody, x: number): void {
-  const [u] = locals(f, 14).slice(13) as [number];
-  const X = get(x);
-  assign(f, u, add(ONE, X));
-  const tiny = lt(abs(X), num(2 ** -29));
-  select(tiny, sub(X, mul(mul(X, X), HALF)), (g) => logCore(g, u))(f);
+  const P = estrin(f, m, ATANH_SERIES, [z2, z4]);
+  add(mul(NK, num(-LN2_HI)), add(mul(NK, num(-LN2_LO)), mul(add(S, S), P)))(f);
 }
 
 const LOG: FastPath = {
-  approx: logApprox,
+  approx: (f, x) => logCore(f, x),
   exact: emitLogF64x2,
   window: 10,
+  // Positive and finite: float32 subnormals are normal doubles. NaN, ±0, negatives and +∞ go exact.
   domain: (x) => and32(gt32(x, f32(0)), lt32(x, f32(Infinity))),
-  specials: (x) => [
-    [eq32(x, f32(0)), f32(-Infinity)],
-    [lt32(x, f32(0)), f32(NaN)],
-    [or32(eq32(x, f32(Infinity)), ne32(x, x)), x],
-  ],
 };
 
+// log1p(x) = log(1 + x). For float32 x with 2^−29 ≤ |x| < 2^53, u = 1 + x is exact in double (x
+// is a multiple of 2^−52 there, and the sum has at most 53 bits); from 2^53 up it rounds by ≤
+// 2^−53 relative, which moves the log by ≤ 2^−53 against a result ≥ 36: ≤ 2^−58 relative. Where
+// k = 0 (u in [√2/2, √2)), f is x itself, exact even when 1 + x rounded (|x| < 2^−29); there
+// log1p(x) = 2·atanh(x/(2 + x)) to the same ε, and for float32 subnormals (and ±0) the chain gives
+// x exactly (2 + x = 2, s = x/2, P = 1): fdlibm's value, whose float32 rounding the boundary test
+// would not describe but which is x's own. Same ε = 2^−44 and W = 2^10 as log.
 const LOG1P: FastPath = {
-  approx: log1pApprox,
+  approx: (f, x) => {
+    const [u] = locals(f, 12).slice(11) as [number];
+    assign(f, u, add(num(1), get(x)));
+    logCore(f, u, get(x));
+  },
   exact: emitLog1pF64x2,
   window: 10,
   domain: (x) => and32(gt32(x, f32(-1)), lt32(x, f32(Infinity))),
-  specials: (x) => [
-    [eq32(x, f32(-1)), f32(-Infinity)],
-    [lt32(x, f32(-1)), f32(NaN)],
-    [or32(eq32(x, f32(Infinity)), ne32(x, x)), x],
-  ],
 };
-
-function assign(f: FunctionBody, local: number, value: Expr): void {
-  value(f);
-  f.set(local);
-}
 
 /**
  * Leaves Math.fround(Math.exp(x)) of the four float32 lanes of V128 local `x` on the stack (an
