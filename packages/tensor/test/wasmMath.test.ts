@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4 } from '../src/cpu/wasm/mathF32x4.js';
+import { emitSigmoidF64x2 } from '../src/cpu/wasm/elementwiseModule.js';
+import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Emitter = (f: FunctionBody, x: number) => void;
@@ -303,19 +304,25 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 
 // ---------------------------------------------------------------------------------------------
 // Four float32 lanes through the fast paths (cpu/wasm/mathF32x4.ts): each lane must equal
-// Math.fround(Math.fn(x)) for every float32 x. No tolerance: the fast path answers only where its
+// Math.fround(Math.fn(x)) (for sigmoid, the JavaScript kernels' formula) for every float32 x. No tolerance: the fast path answers only where its
 // double cannot round to a different float32 than fdlibm's, and the exact transcription answers
 // the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
 // the 8192 patterns around every threshold where the fast path's domain or reduction changes,
 // inputs whose fdlibm result lies near a float32 rounding boundary (found by search), and each of
 // those in each of the four lanes.
 
-type Name32 = 'exp' | 'log1p' | 'log';
+type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid';
+/** The JavaScript kernels' sigmoid (jsCode.ts), restated. */
+const jsSigmoid = (x: number): number => {
+  const e = Math.exp(-Math.abs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+};
 const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: FunctionBody) => void) => void; ref: (x: number) => number; window: number }> = {
   // window: log2 of the ambiguity window in ulps of the double, as in mathF32x4.ts.
   exp: { emit: emitExpF32x4, ref: Math.exp, window: 13 },
   log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
   log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
+  sigmoid: { emit: (f, x, onExact) => emitSigmoidF32x4(f, x, emitSigmoidF64x2, onExact), ref: jsSigmoid, window: 13 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
@@ -411,8 +418,8 @@ function* neighbourhoods(values: readonly number[]): Generator<number> {
 /** Where each fast path's domain, special cases or reduction change (as float32 values). */
 function thresholds32(name: Name32): number[] {
   const common = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
-  if (name === 'exp') {
-    const v = [...common, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
+  if (name === 'exp' || name === 'sigmoid') {
+    const v = [...common, 104, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
     // k steps where x/ln2 crosses a half-integer.
     for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
     return v;
@@ -452,10 +459,11 @@ const DOMAIN32: Record<Name32, readonly (readonly [number, number])[]> = {
   // bits stay near 0 (x's own), so the search would find little there.
   log1p: [[bitsOfF32(2 ** -20), 0x7f800000], [bitsOfF32(-(2 ** -20)), bitsOfF32(-0.99)]],
   log: [[0, 0x7f800000]],
+  sigmoid: [[0, bitsOfF32(40)], [0x80000000, bitsOfF32(-87.33)]],
 };
 
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
-  for (const name of ['exp', 'log1p', 'log'] as const) {
+  for (const name of ['exp', 'log1p', 'log', 'sigmoid'] as const) {
     describe(name, () => {
       it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
         const r = check32(name, strided(97));
@@ -471,10 +479,10 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
 
       it('inputs near a float32 rounding boundary take the exact path, in each of the four lanes, and give its bits', () => {
         const ranges = DOMAIN32[name];
-        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' ? 4_000_000 : 8_000_000) / ranges.length));
+        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' ? 4_000_000 : 8_000_000) / ranges.length));
         expect(found.length).toBeGreaterThanOrEqual(8);
         // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
-        const ordinary = bitsOfF32(name === 'exp' ? 0.75 : 3);
+        const ordinary = bitsOfF32(name === 'log' || name === 'log1p' ? 3 : 0.75);
         const patterns: number[] = [];
         for (const p of found) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(j === lane ? p : ordinary);
         const r = check32(name, patterns);
@@ -485,7 +493,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
-        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38] }[name];
+        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0] }[name];
         const patterns: number[] = [];
         for (const s of specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
         const r = check32(name, patterns);
@@ -497,7 +505,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
         // 2W/2^29 (W the window), a vector enters the exact path with at most 4 times that.
         const next = mulberry32(40);
         const count = 1 << 20;
-        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : next() * 100));
+        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : next() * 100));
         const r = check32(name, xs);
         expect(r.mismatches).toBe(0);
         const expected = (count / 4) * 4 * 2 ** (FAST[name].window + 1 - 29);

@@ -20,7 +20,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4 } from './mathF32x4.js';
+import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -60,13 +60,18 @@ const MATH: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> 
  * `x` on the stack, bit for bit, through a fast path exact after rounding (mathF32x4.ts). Where a
  * function has one, it replaces the promote/f64x2/demote path.
  */
-const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = { exp: emitExpF32x4, log: emitLogF32x4, log1p: emitLog1pF32x4 };
+const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = {
+  exp: emitExpF32x4,
+  log: emitLogF32x4,
+  log1p: emitLog1pF32x4,
+  sigmoid: (f, x) => emitSigmoidF32x4(f, x, emitSigmoidF64x2),
+};
 
 /**
  * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
  * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
  */
-function emitSigmoidF64x2(f: FunctionBody, x: number): void {
+export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
   const e = f.local(V128);
   const d = f.local(V128);
   f.get(x).f64x2Abs().f64x2Neg().set(e);

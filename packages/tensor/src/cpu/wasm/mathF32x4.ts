@@ -30,7 +30,7 @@
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
@@ -305,6 +305,41 @@ const LOG1P: FastPath = {
   window: 10,
   domain: (x) => and32(gt32(x, f32(-1)), lt32(x, f32(Infinity))),
 };
+
+// ---------------------------------------------------------------------------------------------
+// sigmoid as the JavaScript kernels compute it (jsCode.ts): e = Math.exp(−|x|), then 1/(1 + e) for
+// x ≥ 0 and e/(1 + e) below, in doubles, rounded to float32. Here e ≈ e^−|x| from exp's fast path
+// (ε_e < 2^−41; x clamped to [−104, 104] first: beyond, e^−|x| < 2^−150 and both formulas give
+// exactly 1 or round to +0 either way), q = 1/(1 + e), and q or e·q.
+//
+// Error bound. σ = 1/(1 + e) moves by at most half e's relative error (|dσ/σ| = e/(1 + e)·|de/e|),
+// e/(1 + e) by at most all of it. The JavaScript value: fdlibm's e (< 1 ulp: 2^−52 relative), then a
+// sum and a quotient rounded (2·2^−53); this one: ε_e, then a sum, a quotient and a product rounded
+// (3·2^−53). The two differ by at most (ε_e + 2^−52 + 5·2^−53)·σ·(1 + 2^−50) = (2^−41 + 7·2^−53)·σ
+// (1.0000…), in ulps of d at most 2^12 + 7 + 2 (σ may sit in the next binade) < 4106: the window is
+// W = 2^13, as for exp. Left to the exact path: NaN and −104 < x < −87.33 (float32 subnormal
+// results), as for exp.
+
+/**
+ * Leaves the JavaScript kernels' float32 sigmoid of the four float32 lanes of V128 local `x` on the
+ * stack (an f32x4), bit for bit; `exact` is the f64x2 transcription of their formula (the fallback).
+ */
+export function emitSigmoidF32x4(f: FunctionBody, x: number, exact: (f: FunctionBody, x: number) => void, onExact?: OnExact): void {
+  emitFast(f, x, {
+    input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
+    approx: (g, v) => {
+      const [a, e] = locals(g, 13).slice(11) as [number, number];
+      g.get(v).f64x2Abs().f64x2Neg().set(a);
+      expApprox(g, a);
+      g.set(e);
+      assign(g, a, div(num(1), add(num(1), get(e)))); // q
+      select(ge(get(v), num(0)), get(a), mul(get(e), get(a)))(g);
+    },
+    exact,
+    window: 13,
+    domain: EXP.domain,
+  }, onExact);
+}
 
 /**
  * Leaves Math.fround(Math.exp(x)) of the four float32 lanes of V128 local `x` on the stack (an
