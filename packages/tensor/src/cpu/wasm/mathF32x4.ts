@@ -1,6 +1,6 @@
-// exp, log1p and log of four float32 lanes, emitted as WebAssembly SIMD, giving per lane the bits
-// of the JavaScript kernels' `Math.fround(Math.exp(x))` (and log1p, log): V8's fdlibm result
-// rounded once to float32. Only that float32 is observable, so instead of running fdlibm's
+// exp, log1p, log and sigmoid of four float32 lanes, emitted as WebAssembly SIMD, giving per lane
+// the bits of the JavaScript kernels' `Math.fround(Math.exp(x))` (and log1p, log, and their
+// sigmoid formula): V8's fdlibm result rounded once to float32. Only that float32 is observable, so instead of running fdlibm's
 // algorithm (mathF64x2.ts, exact but slow) each lane first takes a fast path:
 //
 //   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
@@ -9,23 +9,26 @@
 //      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
 //      answer;
 //   3. otherwise (an ambiguous lane), and on lanes outside the fast path's domain (NaN, infinities,
-//      zeros and negatives for the logarithms, float32 subnormal results of exp), the exact
+//      zeros and negatives for the logarithms, float32 subnormal results of exp and sigmoid), the exact
 //      transcription of fdlibm runs, on all four lanes, inside an `if` taken only when some lane
 //      needs it, and its result replaces those lanes.
 //
 // The boundary test. In the fast domain d is a normal double whose float32 rounding is a normal
-// float32. The float32 rounding boundaries are the midpoints between adjacent float32 values; in
+// float32 or +∞ (exp's overflow; log1p's tiny inputs, whose d is x itself, are the one other case,
+// below). The float32 rounding boundaries are the midpoints between adjacent float32 values; in
 // d's bits those are the doubles whose low 29 mantissa bits are 2^28 (the float32 values
 // themselves, powers of two included, have them 0, so no boundary sits at a binade edge). Let d
 // be in [2^E, 2^(E+1)) with ulp u = 2^(E−52), and y = f(x) exactly. Then |d − y| ≤ ε·|y| ≤
 // ε·2^53·u·(1 + 2ε), and fdlibm's F has |F − y| < 1 ulp(y) ≤ 2u (y may lie in the next binade).
 // So |d − F| < (ε·2^53·(1 + 2ε) + 2)·u. If the low 29 bits of d are farther than that from 2^28,
-// no midpoint lies between d and F (nor on either), and both round to the same float32. Lanes
+// no midpoint lies between d and F (nor on either), and both round to the same float32 (the
+// midpoint between the largest float32 and 2^128 is where rounding overflows to +∞). Lanes
 // within the window W = 2^w ulps of a midpoint are ambiguous; each function's W is at least twice
 // the bound it needs (the margin), and costs an ambiguity rate of 2W/2^29 per lane.
 //
-// Equal bits are checked in the tests against every float32 input's Math.fround(Math.fn(x)) in a
-// dense sweep, the neighbourhoods of every domain threshold, and inputs found to be ambiguous.
+// Equal bits are checked in the tests against Math.fround(Math.fn(x)) on a dense sweep of float32
+// inputs, the neighbourhoods of every domain threshold, and inputs found to be ambiguous; a run
+// over all 2^32 float32 inputs (too slow for the test suite) found no difference either.
 
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
