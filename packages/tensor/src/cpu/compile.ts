@@ -319,19 +319,16 @@ function wasmContext(ctx: LoweringContext) {
   return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
 }
 
-/** A WebAssembly kernel with its argument arrays refilled from the slots each call (no allocation). */
+/** A WebAssembly kernel as a range function (split across threads like the JavaScript ones). */
 class WasmRun {
-  private readonly leaves: Float32Array[];
-  private readonly outputs: Float32Array[];
+  private readonly kernel: RangeKernel;
+  private readonly bound: Bound<RangeKernel['fn']>;
   constructor(readonly segment: WasmSegment) {
-    this.leaves = new Array<Float32Array>(segment.leafSlots.length);
-    this.outputs = new Array<Float32Array>(segment.outputSlots.length);
+    this.kernel = { source: segment.source, fn: buildFunction(segment.source), units: segment.units, elementsPerUnit: segment.elementsPerUnit, portable: true };
+    this.bound = new Bound(this.kernel.fn, segment.bindings);
   }
   run(slots: readonly TypedArray[]): void {
-    const { leafSlots, outputSlots, leafOffsets, kernel } = this.segment;
-    for (let i = 0; i < leafSlots.length; i++) this.leaves[i] = slots[leafSlots[i]!] as Float32Array;
-    for (let i = 0; i < outputSlots.length; i++) this.outputs[i] = slots[outputSlots[i]!] as Float32Array;
-    kernel.run(this.leaves, leafOffsets, this.outputs, this.segment.count);
+    runRange(this.kernel, this.bound.arrays(slots));
   }
 }
 

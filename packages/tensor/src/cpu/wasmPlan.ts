@@ -15,7 +15,9 @@ import { renderJs } from './jsCode.js';
 import type { JsLocation } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
-import { type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel } from './wasm/elementwiseModule.js';
+import {
+  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel, elementwiseRangeSource, rangeUnit,
+} from './wasm/elementwiseModule.js';
 
 /**
  * Elements below which the JavaScript kernel runs: 256. Each call copies its operands in and its
@@ -37,14 +39,12 @@ export function wasmElementwiseEnabled(): boolean {
 }
 
 export interface WasmSegment {
-  readonly kernel: WasmElementwiseKernel;
-  /** Elements computed. */
-  readonly count: number;
-  /** Per operand: the slot and the element offset it is read from. */
-  readonly leafSlots: readonly number[];
-  readonly leafOffsets: readonly number[];
-  /** Per output: the slot written. */
-  readonly outputSlots: readonly number[];
+  /** A range function over the kernel's output (rangeThreads.ts), and its units. */
+  readonly source: string;
+  readonly units: number;
+  readonly elementsPerUnit: number;
+  /** The slots it reads (in order), then the slots it writes: the function's arrays. */
+  readonly bindings: readonly number[];
   /** The kernel's values as text, for `program.kernels()`. */
   readonly listing: string;
 }
@@ -183,7 +183,9 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     ...names.map((l) => `//   ${l}`),
     ...stores.map((l) => `//   ${l}`),
   ].join('\n');
-  return { kernel, count, leafSlots, leafOffsets, outputSlots, listing };
+  const unit = rangeUnit(spec);
+  const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, leafOffsets);
+  return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing };
 }
 
 /** Per arity, the argument arrays of eager calls (refilled each call: no allocation). */
