@@ -72,9 +72,15 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * The module: for each element type T in f32, f64, these exports (addresses in bytes, sizes in
  * elements):
  * - packB_T(b, n, k, bp): all of B (k×n, row stride n) into panels at bp.
- * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap): C[0:rows, 0:npad] = A[0:rows, 0:k]·B for the
- *   packed B, with ap as scratch for one packed block of A. rows may be any count; C must have
- *   room for rows rounded up to mr.
+ * - packBT_T(b, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
+ *   element (p, j) at j·k + p).
+ * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
+ *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
+ *   (i, p) at i·lda + p) when transA is 0, stored transposed (at p·lda + i) when it is 1. rows may
+ *   be any count; C must have room for rows rounded up to mr.
+ *
+ * Packing from a transposed operand writes the same values to the same panel slots as packing
+ * from its row-major copy, so the kernel's arithmetic, and every bit of C, is the same.
  * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
  */
 export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
@@ -146,6 +152,34 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     });
   });
 
+  // packBT(b, n, k, bp): B stored transposed (row j of the stored n×k matrix is column j of B)
+  // into the panels packB makes. Column by column, so that reads of the stored rows are
+  // sequential; the writes stride by nr within a panel.
+  m.func(`packBT_${dtype}`, [I32, I32, I32, I32], [], (f, [b, n, k, bp]) => {
+    const j0 = f.local(I32), j = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
+    forRange(f, j0, () => f.i32Const(0), () => f.get(n), nr, () => {
+      f.get(bp).get(j0).get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
+      forRange(f, j, () => f.i32Const(0), () => f.i32Const(nr), 1, () => {
+        f.get(panel).get(j).i32Const(E).i32Mul().i32Add().set(dst);
+        f.get(j0).get(j).i32Add().get(n).i32LtS().if();
+        {
+          f.get(b).get(j0).get(j).i32Add().get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
+          forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+            f.get(dst).get(src).emit(load).emit(store);
+            f.get(src).i32Const(E).i32Add().set(src);
+            f.get(dst).i32Const(nr * E).i32Add().set(dst);
+          });
+        }
+        f.else();
+        forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+          f.get(dst).emit(zero).emit(store);
+          f.get(dst).i32Const(nr * E).i32Add().set(dst);
+        });
+        f.end();
+      });
+    });
+  });
+
   // packA(a, lda, rows, kc, ap): rows × kc of A (row stride lda) into mr-row panels.
   const packA = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
@@ -169,6 +203,45 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
         });
         f.end();
       });
+    });
+  });
+
+  // packAT(a, lda, rows, kc, ap): the same panels from A stored transposed (element (i, p) at
+  // p·lda + i). A panel's column at step p is mr consecutive elements of stored row p, so a whole
+  // panel copies mr values per step, unrolled; only the last, partial panel pads with zeros.
+  const packAT = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+    const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), height = f.local(I32);
+    forRange(f, i0, () => f.i32Const(0), () => f.get(rows), mr, () => {
+      f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(dst);
+      f.get(a).get(i0).i32Const(E).i32Mul().i32Add().set(src);
+      f.get(rows).get(i0).i32Sub().set(height);
+      f.get(height).i32Const(mr).i32GeS().if();
+      forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+        for (let r = 0; r < mr; r++) {
+          f.get(dst).get(src);
+          load(f, r * E);
+          store(f, r * E);
+        }
+        f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
+        f.get(dst).i32Const(mr * E).i32Add().set(dst);
+      });
+      f.else();
+      forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+        forRange(f, i, () => f.i32Const(0), () => f.get(height), 1, () => {
+          f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+          f.get(src).get(i).i32Const(E).i32Mul().i32Add();
+          load(f);
+          store(f);
+        });
+        forRange(f, i, () => f.get(height), () => f.i32Const(mr), 1, () => {
+          f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+          zero(f);
+          store(f);
+        });
+        f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
+        f.get(dst).i32Const(mr * E).i32Add().set(dst);
+      });
+      f.end();
     });
   });
 
@@ -247,8 +320,8 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     }
   });
 
-  // gemm(a, lda, bp, c, ldc, rows, npad, k, ap)
-  m.func(`gemm_${dtype}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, bp, c, ldc, rows, npad, k, ap]) => {
+  // gemm(a, lda, bp, c, ldc, rows, npad, k, ap, transA)
+  m.func(`gemm_${dtype}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, bp, c, ldc, rows, npad, k, ap, transA]) => {
     const ic = f.local(I32), pc = f.local(I32), jr = f.local(I32), ir = f.local(I32);
     const mcur = f.local(I32), kcur = f.local(I32), ldcB = f.local(I32), crow = f.local(I32);
     f.get(ldc).i32Const(E).i32Mul().set(ldcB);
@@ -259,9 +332,15 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       forRange(f, pc, () => f.i32Const(0), () => f.get(k), shape.kc, () => {
         f.get(k).get(pc).i32Sub().set(kcur);
         f.i32Const(shape.kc).get(kcur).get(kcur).i32Const(shape.kc).i32GtS().select().set(kcur);
+        f.get(transA).if();
+        // packAT(a + (pc·lda + ic)·E, lda, mcur, kcur, ap)
+        f.get(a).get(pc).get(lda).i32Mul().get(ic).i32Add().i32Const(E).i32Mul().i32Add();
+        f.get(lda).get(mcur).get(kcur).get(ap).call(packAT);
+        f.else();
         // packA(a + (ic·lda + pc)·E, lda, mcur, kcur, ap)
         f.get(a).get(ic).get(lda).i32Mul().get(pc).i32Add().i32Const(E).i32Mul().i32Add();
         f.get(lda).get(mcur).get(kcur).get(ap).call(packA);
+        f.end();
         forRange(f, jr, () => f.i32Const(0), () => f.get(npad), nr, () => {
           // The C tile of row ic, column jr.
           f.get(c).get(ic).get(ldc).i32Mul().get(jr).i32Add().i32Const(E).i32Mul().i32Add().set(crow);
