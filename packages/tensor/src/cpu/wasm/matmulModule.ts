@@ -207,42 +207,57 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
   });
 
   // packAT(a, lda, rows, kc, ap): the same panels from A stored transposed (element (i, p) at
-  // p·lda + i). A panel's column at step p is mr consecutive elements of stored row p, so a whole
-  // panel copies mr values per step, unrolled; only the last, partial panel pads with zeros.
+  // p·lda + i). A whole panel's column at step p is mr consecutive elements of stored row p, so
+  // the whole panels are filled step by step, each stored row read once, left to right, mr
+  // elements (whole vectors, then single elements) to each panel; the last, partial panel after
+  // them, padded with zeros.
+  const rowBytes = mr * E;
   const packAT = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
-    const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), height = f.local(I32);
-    forRange(f, i0, () => f.i32Const(0), () => f.get(rows), mr, () => {
-      f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(dst);
-      f.get(a).get(i0).i32Const(E).i32Mul().i32Add().set(src);
-      f.get(rows).get(i0).i32Sub().set(height);
-      f.get(height).i32Const(mr).i32GeS().if();
-      forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
-        for (let r = 0; r < mr; r++) {
+    const q = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32);
+    const full = f.local(I32), height = f.local(I32), panelBytes = f.local(I32);
+    // full = ⌊rows / mr⌋ (at most mc / mr steps; the assembler has no division).
+    f.i32Const(0).set(full);
+    f.block().loop();
+    f.get(full).i32Const(1).i32Add().i32Const(mr).i32Mul().get(rows).i32GtS().brIf(1);
+    f.get(full).i32Const(1).i32Add().set(full);
+    f.br(0).end().end();
+    f.get(kc).i32Const(rowBytes).i32Mul().set(panelBytes);
+    forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+      f.get(a).get(p).get(lda).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
+      f.get(ap).get(p).i32Const(rowBytes).i32Mul().i32Add().set(dst);
+      forRange(f, q, () => f.i32Const(0), () => f.get(full), 1, () => {
+        let o = 0;
+        for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
+        for (; o < rowBytes; o += E) {
           f.get(dst).get(src);
-          load(f, r * E);
-          store(f, r * E);
+          load(f, o);
+          store(f, o);
         }
-        f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
-        f.get(dst).i32Const(mr * E).i32Add().set(dst);
+        f.get(src).i32Const(rowBytes).i32Add().set(src);
+        f.get(dst).get(panelBytes).i32Add().set(dst);
       });
-      f.else();
-      forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
-        forRange(f, i, () => f.i32Const(0), () => f.get(height), 1, () => {
-          f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
-          f.get(src).get(i).i32Const(E).i32Mul().i32Add();
-          load(f);
-          store(f);
-        });
-        forRange(f, i, () => f.get(height), () => f.i32Const(mr), 1, () => {
-          f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
-          zero(f);
-          store(f);
-        });
-        f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
-        f.get(dst).i32Const(mr * E).i32Add().set(dst);
-      });
-      f.end();
     });
+    // The partial panel: rows full·mr … rows−1, then zeros to mr.
+    f.get(rows).get(full).i32Const(mr).i32Mul().i32Sub().set(height);
+    f.get(height).if();
+    f.get(a).get(full).i32Const(rowBytes).i32Mul().i32Add().set(src);
+    f.get(ap).get(full).get(panelBytes).i32Mul().i32Add().set(dst);
+    forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+      forRange(f, i, () => f.i32Const(0), () => f.get(height), 1, () => {
+        f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+        f.get(src).get(i).i32Const(E).i32Mul().i32Add();
+        load(f);
+        store(f);
+      });
+      forRange(f, i, () => f.get(height), () => f.i32Const(mr), 1, () => {
+        f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+        zero(f);
+        store(f);
+      });
+      f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
+      f.get(dst).i32Const(rowBytes).i32Add().set(dst);
+    });
+    f.end();
   });
 
   // kernel(ap, bp, kc, c, ldcBytes, accumulate): the mr × nr tile at c (=, or += when accumulate)
