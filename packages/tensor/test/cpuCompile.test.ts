@@ -12,6 +12,7 @@ import {
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
+import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -27,7 +28,10 @@ interface Compared {
  * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second
  * call reuses the held intermediates) and expects every output bit for bit equal.
  */
-function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [], anyNaN = false): Compared {
+function compare(
+  f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [],
+  { anyNaN = false, javascriptReference = false } = {},
+): Compared {
   const traced = traceProgram(f, args, keyArgs);
   const program = traced.program;
   const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
@@ -35,7 +39,15 @@ function compare(f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[
   const donated = handles.map(() => false);
   const compiled = cpu.compile(program);
   const reference = interpretProgram(cpu, program);
-  const expected = reference.run(handles, keyArgs, donated);
+  // javascriptReference: the op-by-op run without WebAssembly elementwise kernels (eager ops use
+  // them too); its matmuls stay as they are, so only the elementwise kernels differ.
+  if (javascriptReference) setWasmElementwiseForTesting(false);
+  let expected: CpuHandle[];
+  try {
+    expected = reference.run(handles, keyArgs, donated);
+  } finally {
+    setWasmElementwiseForTesting(true);
+  }
   for (let call = 0; call < 2; call++) {
     const got = compiled.run(handles, keyArgs, donated);
     expect(got).toHaveLength(expected.length);
@@ -416,15 +428,15 @@ const sources = (program: Program) => {
 
 describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kernels\' bits', () => {
   // Every case runs through compare(): compiled (WebAssembly where it qualifies) against the
-  // program run op by op through the eager kernels, bit for bit, on −0, NaN, ±∞, subnormals and
+  // program run op by op through the eager JavaScript kernels, bit for bit, on −0, NaN, ±∞, subnormals and
   // the float32 extremes as well as normal draws; then again with setCpuWasm(false).
   // NaN operands meet NaN operands here (x + y with both NaN): which one's sign the sum keeps is
   // the compiler's choice in either language, so NaNs compare as NaN (docs/conventions.md).
   const both = (f: Parameters<typeof compare>[0], args: Tensor[]) => {
-    const result = compare(f, args, [], true);
+    const result = compare(f, args, [], { anyNaN: true, javascriptReference: true });
     setCpuWasm(false);
     try {
-      compare(f, args, [], true);
+      compare(f, args, [], { anyNaN: true });
     } finally {
       setCpuWasm(true);
     }
@@ -498,6 +510,21 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(elementwiseKernelCalls()).toBe(during);
     on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
     for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
+  });
+
+  it('exp, log, log1p and sigmoid (f64 lanes, fdlibm\'s algorithms) in softplus and SiLU epilogues, over the whole float32 range', () => {
+    // Values from −200 to 200 and beyond (exp's overflow and underflow, subnormal results), the
+    // specials, and normal draws.
+    const x = withSpecials([64, 40], 16);
+    const w = withSpecials([40, 16], 17).mul(0.01);
+    const wide = tensor(Array.from({ length: 1024 }, (_, i) => (i - 512) * 0.39 + (i % 7) * 1e-3)).reshape([64, 16]);
+    const { program, kernels } = both(([x, w, wide]) => {
+      const z = matmul(x!, w!).mul(40).add(wide!);
+      const e = z.abs().neg().exp();
+      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), exp(wide!), log1p(wide!), sigmoid(wide!)];
+    }, [x, w, wide]);
+    expect(kernels[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
+    expect(sources(program).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

@@ -19,12 +19,18 @@ import { bitsOf } from './reference.js';
 import { runFixture } from './runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
 const keys = splitKey(randomKey(11), 16);
 const THREADS = cpuKernelInfo().defaultThreads > 1 || (cpuKernelInfo().wasmSimd && typeof SharedArrayBuffer === 'function');
 
+// The JavaScript kernels: float32 kernels that qualify run as WebAssembly on the calling thread
+// (cpu/wasmPlan.ts); what splits across workers is the JavaScript kernels, tested here.
+setWasmElementwiseForTesting(false);
+
 afterAll(() => {
+  setWasmElementwiseForTesting(true);
   setRangeThreadMinElementsForTesting(undefined);
   setCpuThreads(undefined);
   shutdownCpuThreads();

@@ -156,6 +156,14 @@ function log1pBoundaries(): number[] {
   // edges of |f| < 2^−20 (hu = 0 or ≥ 0xffffd), for k from −60 to 1023.
   const mantissas = [1, fromWords(0x3ff6a09e, 0), fromWords(0x3ff00001, 0), fromWords(0x3ffffffd, 0), fromWords(0x3ff00000, 1), Math.SQRT2];
   for (let e = -60; e <= 1023; e++) for (const m of mantissas) v.push(m * 2 ** e - 1, m * 2 ** e);
+  // Inside the bands where fdlibm's choice of formula turns on the top 20 mantissa bits of u alone
+  // (hu = 0, 1, 0x6a09d…0x6a09f, 0xffffc…0xfffff), with random low words: u − 1 is exact for
+  // u ≥ 1/2, so 1 + x gives back u.
+  v.push(...inMantissaBands(15, [0, 1, 0x6a09d, 0x6a09e, 0x6a09f, 0xffffc, 0xffffd, 0xfffff], 1022, 1083).map((u) => u - 1));
+  // Either side of the k = 0 interval's ends, where both formulas are accurate and so agree on
+  // most inputs: many draws with random low words.
+  v.push(...inMantissaBands(19, [0x2bec3, 0x2bec4, 0x2bec5, 0x2bec6], 0x3fd, 0x3fe, 1000).map((a) => -a));
+  v.push(...inMantissaBands(20, [0xa8278, 0xa8279, 0xa827a, 0xa827b], 0x3fd, 0x3fe, 1000));
   return around(v);
 }
 
@@ -166,7 +174,21 @@ function logBoundaries(): number[] {
   for (let e = 1; e <= 2046; e++) for (const m20 of m20s) for (const lo of [0, 0xffffffff]) v.push(fromWords((e << 20) | m20, lo));
   // The same mantissa splits in subnormals (scaled by 2^54 before the split).
   for (let shift = 0; shift < 52; shift++) for (const m20 of m20s) v.push(fromBits(((BigInt(0x100000 | m20) << 32n) >> BigInt(shift)) & 0x000fffffffffffffn));
+  // Inside the bands where the formula turns on the top 20 mantissa bits alone, random low words.
+  v.push(...inMantissaBands(16, [0, 1, 2, 0x61479, 0x6147a, 0x6a09b, 0x6a09c, 0x6b851, 0x6b852, 0xffffd, 0xffffe, 0xfffff], 1, 2047));
+  // Near 1 (k = 0) the short series for |f| < 2^−20 and the general formula differ by about a
+  // thousandth of an ulp, so only many draws on either side of the band edge tell them apart.
+  v.push(...inMantissaBands(17, [0, 1, 2], 0x3ff, 0x400, 5000), ...inMantissaBands(18, [0xffffc, 0xffffd, 0xffffe], 0x3fe, 0x3ff, 5000));
   return around(v);
+}
+
+/**
+ * `count` doubles per entry of `m20s`: that top-20-bit mantissa, a random low word and a random
+ * exponent field in [e0, e1).
+ */
+function inMantissaBands(seed: number, m20s: readonly number[], e0: number, e1: number, count = 300): number[] {
+  const next = mulberry32(seed);
+  return m20s.flatMap((m20) => Array.from({ length: count }, () => fromWords(((e0 + Math.floor(next() * (e1 - e0))) << 20) | m20, Math.floor(next() * 2 ** 32))));
 }
 
 /** `count` random finite float32 values over every exponent, from random bit patterns. */

@@ -31,12 +31,12 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import type { CpuBackend, CpuHandle } from './cpuBackend.js';
-import { cpuWasmEnabled, matmulBatchedInto, matmulInto } from './cpuMatmul.js';
+import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { type WasmSegment, planWasmSegment } from './wasmPlan.js';
+import { type WasmSegment, planWasmSegment, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -360,7 +360,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     source: parts.map((p) => (p.wasm ? `${p.wasm.segment.listing}\n// without WebAssembly SIMD:\n${p.kernel.source}` : p.kernel.source)).join('\n'),
     run(slots) {
       for (const p of parts) {
-        if (p.wasm && cpuWasmEnabled()) p.wasm.run(slots);
+        if (p.wasm && wasmElementwiseEnabled()) p.wasm.run(slots);
         else runRange(p.kernel, p.bound.arrays(slots));
       }
     },
@@ -588,7 +588,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
       else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
       if (epilogue) {
-        if (epilogue.wasm && cpuWasmEnabled()) epilogue.wasm.run(slots);
+        if (epilogue.wasm && wasmElementwiseEnabled()) epilogue.wasm.run(slots);
         else runRange(epilogue.rows, epilogue.bound.arrays(slots));
       }
     },

@@ -24,6 +24,18 @@ import { type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elemen
  */
 export const WASM_ELEMENTWISE_MIN = 256;
 
+let elementwiseEnabled = true;
+
+/** For tests: turns the WebAssembly elementwise kernels off (true: on, still subject to setCpuWasm). */
+export function setWasmElementwiseForTesting(enabled: boolean): void {
+  elementwiseEnabled = enabled;
+}
+
+/** Whether WebAssembly elementwise kernels run now (setCpuWasm allows them; tests may turn them off). */
+export function wasmElementwiseEnabled(): boolean {
+  return elementwiseEnabled && cpuWasmEnabled();
+}
+
 export interface WasmSegment {
   readonly kernel: WasmElementwiseKernel;
   /** Elements computed. */
@@ -188,7 +200,7 @@ const ZEROS = [0, 0, 0];
  */
 export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
   const n = out.length;
-  if (n < WASM_ELEMENTWISE_MIN || !cpuWasmEnabled()) return false;
+  if (n < WASM_ELEMENTWISE_MIN || !wasmElementwiseEnabled()) return false;
   let key = op;
   const patterns: WasmLeafPattern[] = [];
   for (let k = 0; k < inputs.length; k++) {

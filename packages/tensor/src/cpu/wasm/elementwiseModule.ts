@@ -20,6 +20,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
+import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -48,15 +49,26 @@ export interface WasmKernelSpec {
 export class WasmUnsupported extends Error {}
 
 /**
- * Emitters of math functions on f64x2 values: each leaves f(x) of the two lanes of V128 local
- * `x` on the stack, bit-identical to the JavaScript engine's Math function.
+ * Math functions on f64x2 values: each leaves f(x) of the two lanes of V128 local `x` on the
+ * stack, bit-identical to the JavaScript engine's Math function (mathF64x2.ts).
  */
-export type F64x2MathEmitter = (f: FunctionBody, x: number) => void;
-const mathEmitters = new Map<MathFunction, F64x2MathEmitter>();
+const MATH: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = { exp: emitExpF64x2, log: emitLogF64x2, log1p: emitLog1pF64x2, sigmoid: emitSigmoidF64x2 };
 
-/** Makes `fn` computable by the kernels (mathF64x2.ts registers its functions at load). */
-export function registerF64x2Math(fn: MathFunction, emit: F64x2MathEmitter): void {
-  mathEmitters.set(fn, emit);
+/**
+ * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
+ * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
+ */
+function emitSigmoidF64x2(f: FunctionBody, x: number): void {
+  const e = f.local(V128);
+  const d = f.local(V128);
+  f.get(x).f64x2Abs().f64x2Neg().set(e);
+  emitExpF64x2(f, e);
+  f.set(e);
+  f.f64Const(1).f64x2Splat().get(e).f64x2Add().set(d);
+  f.f64Const(1).f64x2Splat().get(d).f64x2Div();
+  f.get(e).get(d).f64x2Div();
+  f.get(x).f64Const(0).f64x2Splat().f64x2Ge();
+  f.v128Bitselect();
 }
 
 const padded = (n: number) => Math.ceil(n / 4) * 4;
@@ -131,7 +143,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
         f.f32x4Sqrt();
         return;
       }
-      const math = mathEmitters.get(e.fn);
+      const math = MATH[e.fn];
       if (!math) throw new WasmUnsupported(`math function ${e.fn}`);
       // The two halves as doubles, f in doubles, each rounded to float32, joined again.
       const x = f.local(V128);

@@ -173,7 +173,10 @@ export function emitExpF64x2(f: FunctionBody, x: number): void {
   assign(f, t, mul(R, R));
   assign(f, c, sub(R, mul(get(t), horner(get(t), EXP_P))));
   const C = get(c);
-  // k ≠ 0: y = 1 − ((lo − r·c/(2 − c)) − hi), then scaled by 2^k.
+  // y = 1 − ((lo − r·c/(2 − c)) − hi), then scaled by 2^k. fdlibm writes k = 0 (no reduction) as
+  // 1 − (x·c/(c − 2) − x); with lo = +0 and hi = r = x that is the same double: negating a divisor
+  // negates the rounded quotient exactly, 0 − q = −q, and a − b = a + (−b) in IEEE arithmetic (the
+  // sign of a zero q cannot reach the result, since x ≠ 0 there). One division serves both.
   assign(f, y, sub(ONE, sub(sub(get(lo), div(mul(R, C), sub(TWO, C))), get(hi))));
   // fdlibm scales in two steps where 2^k is not a normal double's power: k = 1024 as y·2·2^1023,
   // k < −1021 as y·2^(k+1000)·2^−1000 (the second product rounds once, to the subnormal result).
@@ -182,9 +185,6 @@ export function emitExpF64x2(f: FunctionBody, x: number): void {
   const top = eq(K, num(1024));
   assign(f, sc, select(low, num(2 ** -1000), select(top, num(2 ** 1023), ONE)));
   assign(f, t, mul(mul(get(y), pow2(select(low, add(K, num(1000)), select(top, ONE, K)))), get(sc)));
-  // k = 0 (2^−28 ≤ |x| ≤ ln2/2, r = x): 1 − (x·c/(c − 2) − x).
-  select(reduce, get(t), sub(ONE, sub(div(mul(R, C), sub(C, TWO)), R)))(f);
-  f.set(t);
   const result = [
     // |x| < 2^−28 (hx < 0x3e300000): 1 + x.
     (prev: Expr) => select(lt(abs(X), num(2 ** -28)), add(ONE, X), prev),
@@ -205,54 +205,53 @@ export function emitExpF64x2(f: FunctionBody, x: number): void {
  * log1p(x < −1) = NaN.
  */
 export function emitLog1pF64x2(f: FunctionBody, x: number): void {
-  const [u, kf, c, u1, fr, huZero, hfsq, s, z, res, cond] = scratch(f, 11) as [number, number, number, number, number, number, number, number, number, number, number];
+  const [u, kf, c, u1, fr, huZero, hfsq, s, z, klo, khi, k0] = scratch(f, 12) as [number, number, number, number, number, number, number, number, number, number, number, number];
   const X = get(x);
-  // k ≠ 0 path (1 + x outside [√2/2, √2)): u = 1 + x, or x itself from 2^53 up (hx ≥ 0x43400000),
-  // where 1 + x would add nothing and the correction term is 0.
+  // k = 0 path: 1 + x in [√2/2, √2), i.e. −D(0x3fd2bec5:0) < x < D(0x3fda827a:0) (hx > 0 or
+  // hx ≤ 0xbfd2bec4 as signed, below 0x3fda827a); there f = x, k = 0 and hu = 1.
+  assign(f, k0, and(gt(X, num(-fromWords(0x3fd2bec5, 0))), lt(X, num(fromWords(0x3fda827a, 0)))));
+  const K0 = get(k0);
+  // k ≠ 0 path: u = 1 + x, or x itself from 2^53 up (hx ≥ 0x43400000), where 1 + x would add
+  // nothing and the correction term is 0.
   const big = ge(X, num(2 ** 53));
-  assign(f, cond, big);
-  assign(f, u, select(get(cond), X, add(ONE, X)));
+  assign(f, u, select(big, X, add(ONE, X)));
   const U = get(u);
   assign(f, kf, sub(intToF64(exponentField(U)), num(1023)));
   const K = get(kf);
-  // Correction c = ((1 + x) − u)/u, computed as fdlibm does on either side of u = 2.
-  assign(f, c, select(get(cond), ZERO, div(select(gt(K, ZERO), sub(ONE, sub(U, X)), sub(X, sub(U, ONE))), U)));
+  // Correction c = ((1 + x) − u)/u, computed as fdlibm does on either side of u = 2; 0 from 2^53,
+  // and 0 on the k = 0 path too (where fdlibm has no c; see below).
+  assign(f, c, andNot(div(select(gt(K, ZERO), sub(ONE, sub(U, X)), sub(X, sub(U, ONE))), U), or(big, K0)));
   // Normalise u to [√2/2, √2): the mantissa in [1, 2) (u1), halved with k + 1 from hu ≥ 0x6a09e.
   assign(f, u1, or(and(U, MANTISSA), ONE_BITS));
   const U1 = get(u1);
-  assign(f, cond, lt(U1, num(fromWords(0x3ff6a09e, 0))));
-  const below = get(cond);
-  assign(f, fr, sub(select(below, U1, mul(U1, HALF)), ONE));
-  assign(f, kf, select(below, K, add(K, ONE)));
+  const below = lt(U1, num(fromWords(0x3ff6a09e, 0)));
   // fdlibm's hu == 0 (|f| < 2^−20): the top 20 mantissa bits are 0 when u1 stays, or hu ≥ 0xffffd
-  // when halved ((0x100000 − hu) >> 2 == 0).
-  assign(f, huZero, select(below, lt(U1, num(fromWords(0x3ff00001, 0))), ge(U1, num(fromWords(0x3ffffffd, 0)))));
-  // k = 0 path: 1 + x in [√2/2, √2), i.e. −D(0x3fd2bec5:0) < x < D(0x3fda827a:0); f = x, k = 0,
-  // and hu = 1 (the general formula, never the |f| < 2^−20 one).
-  assign(f, cond, and(gt(X, num(-fromWords(0x3fd2bec5, 0))), lt(X, num(fromWords(0x3fda827a, 0)))));
-  const k0 = get(cond);
-  assign(f, fr, select(k0, X, get(fr)));
-  assign(f, kf, andNot(K, k0));
-  assign(f, huZero, andNot(get(huZero), k0));
+  // when halved ((0x100000 − hu) >> 2 == 0); never on the k = 0 path.
+  assign(f, huZero, andNot(select(below, lt(U1, num(fromWords(0x3ff00001, 0))), ge(U1, num(fromWords(0x3ffffffd, 0)))), K0));
+  assign(f, fr, select(K0, X, sub(select(below, U1, mul(U1, HALF)), ONE)));
+  assign(f, kf, andNot(select(below, K, add(K, ONE)), K0));
   const F = get(fr);
-  const C = get(c);
-  const kIsZero = eq(K, ZERO);
+  // fdlibm returns different expressions for k = 0 and k ≠ 0 (and for f = 0), but this path never
+  // reaches k = 0 (its thresholds put u = 1 + x below D(0x3fe6a09e:0) or at or above
+  // D(0x3ff6a09e:0)), and with k = 0 and c = 0 the k ≠ 0 expression is the k = 0 one exactly:
+  // 0·ln2_hi − (A − f) is f − A (a − b = −(b − a) in IEEE arithmetic, and a zero there is +0 on
+  // both sides), and adding 0·ln2_lo + 0 = +0 changes nothing. Likewise at f = 0 the short series
+  // gives k·ln2_hi + (k·ln2_lo + c), fdlibm's f = 0 value. So one expression serves all lanes.
+  assign(f, khi, mul(K, num(LN2_HI)));
+  assign(f, klo, add(mul(K, num(LN2_LO)), get(c)));
+  const KHI = get(khi);
+  const KLO = get(klo);
   assign(f, hfsq, mul(mul(HALF, F), F));
   const H = get(hfsq);
-  // |f| < 2^−20: f = 0 gives k·ln2 exactly split (+ c); otherwise a short series R.
+  // |f| < 2^−20: a short series R.
   const rShort = mul(H, sub(ONE, mul(num(0.66666666666666666), F)));
-  const exact = select(kIsZero, ZERO, add(mul(K, num(LN2_HI)), add(C, mul(K, num(LN2_LO)))));
-  const short = select(kIsZero, sub(F, rShort), sub(mul(K, num(LN2_HI)), sub(sub(rShort, add(mul(K, num(LN2_LO)), C)), F)));
-  assign(f, res, select(eq(F, ZERO), exact, short));
+  const short = sub(KHI, sub(sub(rShort, KLO), F));
   // General: s = f/(2 + f), R = z·(Lp1 + z·(… + z·Lp7)) with z = s².
   assign(f, s, div(F, add(TWO, F)));
   const S = get(s);
   assign(f, z, mul(S, S));
-  const R = mul(get(z), horner(get(z), LOG_L));
-  assign(f, z, R); // z is dead once R is formed
-  const SR = mul(S, add(H, get(z)));
-  const general = select(kIsZero, sub(F, sub(H, SR)), sub(mul(K, num(LN2_HI)), sub(sub(H, add(SR, add(mul(K, num(LN2_LO)), C))), F)));
-  assign(f, res, select(get(huZero), get(res), general));
+  assign(f, z, mul(get(z), horner(get(z), LOG_L))); // R (z is dead once R is formed)
+  const general = sub(KHI, sub(sub(H, add(mul(S, add(H, get(z))), KLO)), F));
   const result = [
     // |x| < 2^−29 (ax < 0x3e200000): x − x²/2, or x itself below 2^−54 (ax < 0x3c900000; keeps −0).
     (prev: Expr) => select(lt(abs(X), num(2 ** -29)), select(lt(abs(X), num(2 ** -54)), X, sub(X, mul(mul(X, X), HALF))), prev),
@@ -260,7 +259,7 @@ export function emitLog1pF64x2(f: FunctionBody, x: number): void {
     (prev: Expr) => select(le(X, num(-1)), select(eq(X, num(-1)), num(-Infinity), num(NaN)), prev),
     // +∞ and NaN: x + x.
     (prev: Expr) => select(or(eq(X, num(Infinity)), ne(X, X)), add(X, X), prev),
-  ].reduce<Expr>((prev, wrap) => wrap(prev), get(res));
+  ].reduce<Expr>((prev, wrap) => wrap(prev), select(get(huZero), short, general));
   result(f);
 }
 
@@ -269,7 +268,7 @@ export function emitLog1pF64x2(f: FunctionBody, x: number): void {
  * Math.log per lane (fdlibm's e_log.c as ported in V8): log(±0) = −∞, log(x < 0) = NaN.
  */
 export function emitLogF64x2(f: FunctionBody, x: number): void {
-  const [xs, kf, u1, up, fr, s, z, w, r, hfsq, res] = scratch(f, 11) as [number, number, number, number, number, number, number, number, number, number, number];
+  const [xs, kf, u1, up, fr, s, z, w, r, hfsq, khi, klo] = scratch(f, 12) as [number, number, number, number, number, number, number, number, number, number, number, number];
   const X = get(x);
   // Subnormals (hx < 0x00100000 for positive x) are scaled by 2^54 first, k starting at −54.
   assign(f, up, lt(X, num(2 ** -1022)));
@@ -285,13 +284,18 @@ export function emitLogF64x2(f: FunctionBody, x: number): void {
   assign(f, kf, add(get(kf), and(UP, ONE)));
   const K = get(kf);
   const F = get(fr);
-  const kIsZero = eq(K, ZERO);
+  // fdlibm returns different expressions for k = 0 and k ≠ 0, and for f = 0; they are the same
+  // doubles, so one expression serves all lanes: with k = 0, 0·ln2_hi − (A − f) is f − A (a − b =
+  // −(b − a) in IEEE arithmetic, and a zero there is +0 on both sides) and ± 0·ln2_lo = ±(+0)
+  // changes nothing; with f = 0 the short series is k·ln2_hi + k·ln2_lo.
+  assign(f, khi, mul(K, num(LN2_HI)));
+  assign(f, klo, mul(K, num(LN2_LO)));
+  const KHI = get(khi);
+  const KLO = get(klo);
   // |f| < 2^−20 (fdlibm: (0xfffff & (2 + hx)) < 3, i.e. the top mantissa bits are 0, 0xffffe or
-  // 0xfffff): f = 0 gives k·ln2_hi + k·ln2_lo; otherwise a short series R.
+  // 0xfffff): a short series R.
   const rShort = mul(mul(F, F), sub(HALF, mul(num(0.33333333333333333), F)));
-  const exact = select(kIsZero, ZERO, add(mul(K, num(LN2_HI)), mul(K, num(LN2_LO))));
-  const short = select(kIsZero, sub(F, rShort), sub(mul(K, num(LN2_HI)), sub(sub(rShort, mul(K, num(LN2_LO))), F)));
-  assign(f, res, select(eq(F, ZERO), exact, short));
+  const short = sub(KHI, sub(sub(rShort, KLO), F));
   // General: s = f/(2 + f), R from z = s², w = z² in fdlibm's split into odd and even terms.
   assign(f, s, div(F, add(TWO, F)));
   const S = get(s);
@@ -308,16 +312,15 @@ export function emitLogF64x2(f: FunctionBody, x: number): void {
   const H = get(hfsq);
   // 0x6147a ≤ hx & 0xfffff ≤ 0x6b851 (fdlibm's i | j > 0): the more accurate form with hfsq.
   const nearSqrt2 = and(ge(U1, num(fromWords(0x3ff6147a, 0))), lt(U1, num(fromWords(0x3ff6b852, 0))));
-  const withHfsq = select(kIsZero, sub(F, sub(H, mul(S, add(H, R)))), sub(mul(K, num(LN2_HI)), sub(sub(H, add(mul(S, add(H, R)), mul(K, num(LN2_LO)))), F)));
-  const plain = select(kIsZero, sub(F, mul(S, sub(F, R))), sub(mul(K, num(LN2_HI)), sub(sub(mul(S, sub(F, R)), mul(K, num(LN2_LO))), F)));
+  const withHfsq = sub(KHI, sub(sub(H, add(mul(S, add(H, R)), KLO)), F));
+  const plain = sub(KHI, sub(sub(mul(S, sub(F, R)), KLO), F));
   const small = or(lt(U1, num(fromWords(0x3ff00001, 0))), ge(U1, num(fromWords(0x3ffffffe, 0))));
-  assign(f, res, select(small, get(res), select(nearSqrt2, withHfsq, plain)));
   const result = [
     // x < 0 (and −∞): NaN; ±0: −∞.
     (prev: Expr) => select(lt(X, ZERO), num(NaN), prev),
     (prev: Expr) => select(eq(X, ZERO), num(-Infinity), prev),
     // +∞ and NaN: x + x.
     (prev: Expr) => select(or(eq(X, num(Infinity)), ne(X, X)), add(X, X), prev),
-  ].reduce<Expr>((prev, wrap) => wrap(prev), get(res));
+  ].reduce<Expr>((prev, wrap) => wrap(prev), select(small, short, select(nearSqrt2, withHfsq, plain)));
   result(f);
 }
