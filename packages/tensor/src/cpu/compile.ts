@@ -9,7 +9,7 @@
 // - Matmuls: every one through `matmulBatchedInto` or `matmulInto` (the CPU's fusion options make
 //   none inline and none a dot product), so a compiled product is the eager product bit for bit
 //   whatever those routines do inside; an operand that is not a row-major view of a stored value
-//   (a transpose, a prologue) is gathered into scratch first, by a generated loop; the epilogue
+//   or a transpose of one (read in place) is gathered into scratch first, by a generated loop; the epilogue
 //   is a generated function over a range of rows of C, run once the products are done, split
 //   across threads when large (rangeThreads.ts).
 // - Threads: an elementwise segment is a generated function over a range of its elements (or of
@@ -447,12 +447,15 @@ interface OperandPlan {
   /** A generated loop that gathers the operand into `slot` first (null: read in place). */
   readonly gather: Bound | null;
   readonly source: string;
+  /** Read in place as the transpose of a row-major matrix (matmulInto's transA / transB). */
+  readonly transposed: boolean;
 }
 
 /**
  * An operand of `matmulInto`, which reads row-major matrices at offsets: a view of a stored value
- * whose matrices are row-major is read in place (batch axes may broadcast: each batch has its
- * own offset); anything else (a transpose, a computed value) is gathered into scratch.
+ * whose matrices are row-major, or are transposes of row-major ones (strides [.., 1, rows]: the
+ * routine packs them in place), is read in place (batch axes may broadcast: each batch has its
+ * own offset); anything else (another permutation, a computed value) is gathered into scratch.
  */
 function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string, equations: Set<number>): OperandPlan {
   const r = x.shape.length;
@@ -462,7 +465,8 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
   if (sv) {
     const st = sv.view.strides;
     const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
-    if (rowMajor) {
+    const transposed = !rowMajor && st[r - 2] === 1 && st[r - 1] === rows;
+    if (rowMajor || transposed) {
       const loc = ctx.locations.get(sv.base.id)!;
       const batchStrides = stridesOf(batchShape);
       const offsets = Array.from({ length: batches }, (_, b) => {
@@ -470,11 +474,11 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
         batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
         return off;
       });
-      return { slot: loc.slot, offsets, gather: null, source: '' };
+      return { slot: loc.slot, offsets, gather: null, source: '', transposed };
     }
   }
   const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
-  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source };
+  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source, transposed: false };
 }
 
 /**
@@ -561,10 +565,11 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   // take one call per entry. Either way each entry is the same product, so the bits agree.
   const aStep = evenStep(ao);
   const bStep = evenStep(bo);
+  const options = pa.transposed || pb.transposed ? { transA: pa.transposed, transB: pb.transposed } : undefined;
   const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
-    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
+    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}${pa.transposed ? ', a transposed in place' : ''}${pb.transposed ? ', b transposed in place' : ''}`,
     epilogue ? epilogue.source : '',
   ].filter(Boolean).join('\n');
   return {
@@ -577,8 +582,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const av = slots[pa.slot] as Float32Array;
       const bv = slots[pb.slot] as Float32Array;
       const cv = slots[cSlot] as Float32Array;
-      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k);
-      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
+      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
+      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
       if (epilogue) {
         if (epilogue.wasm && wasmElementwiseEnabled()) epilogue.wasm.run(slots);
         else runRange(epilogue.rows, epilogue.bound.arrays(slots));
