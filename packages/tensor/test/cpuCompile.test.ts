@@ -527,6 +527,19 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(sources(program).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
   });
 
+  it('sums over leading axes (bias gradients): accumulated in WebAssembly in the JavaScript kernel\'s order, with prologue and epilogue', () => {
+    const g = withSpecials([1024, 128], 18);
+    const x = rn([300, 4, 8], 19);
+    const w = rn([4, 8], 20);
+    const { program } = both(([g, x, w]) => [
+      sum(g!, 0),
+      sum(exp(x!.mul(0.3)).mul(w!).add(1), 0).mul(2),
+      sum(x!.mul(x!), [0, 1], true),
+    ], [g, x, w]);
+    const text = sources(program).filter((t) => t.includes('summed in f64'));
+    expect(text).toHaveLength(3);
+  });
+
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {
     const x = rn([8, 130], 8);
     const b = rn([130], 9);

@@ -36,7 +36,7 @@ import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.j
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { type WasmSegment, planWasmSegment, wasmElementwiseEnabled } from './wasmPlan.js';
+import { type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -413,7 +413,8 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     }));
   } else {
     const nOut = sizeOf(outShape);
-    const acc = w.array(ctx.scratch('float64', nOut));
+    const accSlot = ctx.scratch('float64', nOut);
+    const acc = w.array(accSlot);
     lines.push(`${acc}.fill(${identityJs(op, dtype)});`);
     // Row-major over the input: one loop per axis, the output offset advanced by kept axes.
     const outStrides = stridesOf(outShape);
@@ -431,7 +432,27 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
       w.emit(`const ${a} = ${acc}[${o}];`);
       w.emit(`${acc}[${o}] = ${combineJs(op, dtype, a, v)};`);
     }));
-    lines.push(...w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`)));
+    const finishLines = w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`));
+    lines.push(...finishLines);
+    // A sum over leading axes (a column sum, like a bias gradient): accumulated in WebAssembly, in
+    // the same order and the same doubles, then finished by the generated JavaScript.
+    const leading = significant.every((a, i) => a.reduced === i < significant.length - significant.filter((b) => !b.reduced).length);
+    const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
+    if (wasm) {
+      const name = `fused_${op}_${nOut}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+      const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
+      const finishSource = w.functionSource(`${name}_finish`, finishLines);
+      const finishing = new Bound(buildFunction<Generated>(finishSource), w.bindings);
+      return {
+        ...full,
+        source: `${wasm.listing}\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
+        run(slots, keys) {
+          if (!wasmElementwiseEnabled()) return full.run(slots, keys);
+          wasm.run(slots, slots[accSlot] as Float64Array);
+          finishing.fn(finishing.arrays(slots));
+        },
+      };
+    }
   }
   const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   return generatedStep(w, name, lines, covered(w, [kernel.equation]));

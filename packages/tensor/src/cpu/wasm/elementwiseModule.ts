@@ -43,6 +43,12 @@ export interface WasmKernelSpec {
   readonly nodes: readonly WasmNode[];
   /** The nodes stored, in the order of the kernel's output arrays. */
   readonly outputs: readonly number[];
+  /**
+   * Instead of storing its one output, add it into a row of `accumulate` doubles: element i into
+   * double i mod accumulate, rows in order (a sum over leading axes, in the order of the
+   * JavaScript reduction kernels). A multiple of 4.
+   */
+  readonly accumulate?: number;
 }
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
@@ -69,28 +75,6 @@ function emitSigmoidF64x2(f: FunctionBody, x: number): void {
   f.get(e).get(d).f64x2Div();
   f.get(x).f64Const(0).f64x2Splat().f64x2Ge();
   f.v128Bitselect();
-}
-
-const padded = (n: number) => Math.ceil(n / 4) * 4;
-
-/** The byte layout of a call of `count` elements in the memory: each operand's and each output's region. */
-interface CallLayout {
-  readonly leafBytes: number[];
-  readonly outputBytes: number[];
-  /** Bytes of memory the call uses. */
-  readonly bytes: number;
-}
-
-function callLayout(spec: WasmKernelSpec, count: number): CallLayout {
-  let at = 0;
-  const region = (elements: number) => {
-    const start = at;
-    at += padded(elements) * 4;
-    return start;
-  };
-  const leafBytes = spec.leaves.map((l) => region(l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1));
-  const outputBytes = spec.outputs.map(() => region(count));
-  return { leafBytes, outputBytes, bytes: at };
 }
 
 const f32Splat = (value: number): number[] => {
@@ -224,6 +208,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
  */
 export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
+  if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
@@ -231,7 +216,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
     const leafAt = spec.leaves.map((_, k) => 1 + k);
     const outAt = spec.outputs.map((_, j) => 1 + spec.leaves.length + j);
     const at = f.local(I32);
-    const periods = [...new Set(spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])))];
+    const periods = [...new Set([...spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])), ...(spec.accumulate ? [spec.accumulate] : [])])];
     const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
     const values = spec.nodes.map(() => f.local(V128));
     // Scalars once, before the loop.
@@ -251,9 +236,19 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
       emitExpr(f, n.expr, n.args.map((a) => values[a]!));
       f.set(values[i]!);
     });
-    spec.outputs.forEach((node, j) => {
-      f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
-    });
+    if (spec.accumulate) {
+      // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
+      const row = rowAt.get(spec.accumulate)!;
+      const address = f.local(I32);
+      const v = values[spec.outputs[0]!]!;
+      f.get(row).i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
+      f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
+      f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
+    } else {
+      spec.outputs.forEach((node, j) => {
+        f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
+      });
+    }
     for (const [period, local] of rowAt) {
       // Advance within the period, back to 0 at its end.
       f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
@@ -361,6 +356,11 @@ export interface WasmElementwiseKernel {
    * `outputs[j]` from 0. A row operand's period must divide `count`.
    */
   run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[], count: number): void;
+  /**
+   * For a spec with `accumulate`: sets `acc` (accumulate doubles) to the sums over the `count`
+   * elements (a multiple of accumulate), from zeros.
+   */
+  sum(leaves: readonly Float32Array[], offsets: readonly number[], acc: Float64Array, count: number): void;
 }
 
 const compiled = new Map<string, WasmElementwiseKernel | null>();
@@ -391,39 +391,52 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       const outAt = new Array<number>(spec.outputs.length).fill(0);
       let layoutCount = -1;
       let need = 0;
+      /** Lays out a call of `count` elements (once per count), grows the memory, copies the operands in. */
+      const prepare = (leaves: readonly Float32Array[], offsets: readonly number[], count: number): Float32Array => {
+        calls++;
+        if (count !== layoutCount) {
+          // Regions of `count` elements (padded to a vector) for full operands and outputs; an
+          // accumulation row of doubles.
+          let at = 0;
+          spec.leaves.forEach((l, k) => {
+            lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
+            leafAt[k] = at / 4;
+            args[1 + k] = at;
+            at += Math.ceil(lengths[k]! / 4) * 16;
+          });
+          spec.outputs.forEach((_, j) => {
+            outAt[j] = at / 4;
+            args[1 + spec.leaves.length + j] = at;
+            at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+          });
+          args[0] = Math.ceil(count / 4) * 16;
+          need = at;
+          layoutCount = count;
+        }
+        const mem = instance.memory;
+        if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+        if (instance.view.buffer !== mem.buffer) instance.view = new Float32Array(mem.buffer);
+        const heap = instance.view;
+        for (let k = 0; k < leaves.length; k++) {
+          const off = offsets[k]!;
+          heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
+        }
+        return heap;
+      };
       kernel = {
         spec,
         bytes,
         run(leaves, offsets, outputs, count) {
-          calls++;
-          if (count !== layoutCount) {
-            // Regions of `count` elements (padded to a vector) for full operands and outputs.
-            let at = 0;
-            spec.leaves.forEach((l, k) => {
-              lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
-              leafAt[k] = at / 4;
-              args[1 + k] = at;
-              at += Math.ceil(lengths[k]! / 4) * 16;
-            });
-            spec.outputs.forEach((_, j) => {
-              outAt[j] = at / 4;
-              args[1 + spec.leaves.length + j] = at;
-              at += Math.ceil(count / 4) * 16;
-            });
-            args[0] = Math.ceil(count / 4) * 16;
-            need = at;
-            layoutCount = count;
-          }
-          const mem = instance.memory;
-          if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
-          if (instance.view.buffer !== mem.buffer) instance.view = new Float32Array(mem.buffer);
-          const heap = instance.view;
-          for (let k = 0; k < leaves.length; k++) {
-            const off = offsets[k]!;
-            heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
-          }
+          const heap = prepare(leaves, offsets, count);
           instance.run(...args);
           for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + count));
+        },
+        sum(leaves, offsets, acc, count) {
+          const heap = prepare(leaves, offsets, count);
+          const at = outAt[0]!;
+          heap.fill(0, at, at + 2 * acc.length);
+          instance.run(...args);
+          acc.set(new Float64Array(heap.buffer, at * 4, acc.length));
         },
       };
     } catch (e) {
