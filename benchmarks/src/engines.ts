@@ -37,7 +37,7 @@ const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
 const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
 export const ENGINES: Record<EngineId, EngineSpec> = {
-  'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: TypeScript, matmul in WebAssembly SIMD; one thread' },
+  'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: matmul and float32 elementwise kernels in WebAssembly SIMD, the rest generated JavaScript; one thread' },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
   'tfjs-cpu': {
     id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE,

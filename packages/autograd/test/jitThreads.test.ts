@@ -9,17 +9,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { jit, valueAndGrad } from '@scorch/autograd';
 import { type Tensor, cpuKernelInfo, matmul, randn, randomKey, setCpuThreads, shutdownCpuThreads, softplus, splitKey } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../../tensor/src/cpu/wasm/wasmMatmul.js';
-import { setWasmElementwiseForTesting } from '../../tensor/src/cpu/wasmPlan.js';
 
 // Products stay on one thread here (the [1024,128]·[128,128] ones are 2^24 multiply-adds, the
 // default split point), so every chunk a worker computes is an elementwise kernel's.
 setWasmThreadMinWorkForTesting(2 ** 40);
-// The JavaScript kernels: float32 kernels that qualify run as WebAssembly on the calling thread
-// (cpu/wasmPlan.ts); what splits across workers is the JavaScript kernels, tested here.
-setWasmElementwiseForTesting(false);
 
 afterAll(() => {
-  setWasmElementwiseForTesting(true);
   setWasmThreadMinWorkForTesting(undefined);
   setCpuThreads(undefined);
   shutdownCpuThreads();

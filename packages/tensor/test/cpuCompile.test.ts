@@ -180,13 +180,55 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
 
   it('a matmul lists the equations its operand gathers compute', () => {
     const c = rn([40, 6], 6);
-    const d = rn([4, 6], 7);
-    const { program } = compare(([c, d]) => [matmul(c!, permute(d!, [1, 0]))], [c, d]);
+    const d = rn([6, 5], 7);
+    // A window of columns: rows 5 apart, neither row-major nor a transpose, so it is gathered.
+    const { program } = compare(([c, d]) => [matmul(c!, slice(d!, [0, 1], [6, 4]))], [c, d]);
     const compiled = cpu.compile(program);
-    // Equation 0 is the permute, read by the product through a gather into scratch; 1 the product.
-    expect(program.equations.map((eq) => eq.prim)).toEqual(['permute', 'matmul']);
+    // Equation 0 is the slice, read by the product through a gather into scratch; 1 the product.
+    expect(program.equations.map((eq) => eq.prim)).toEqual(['slice', 'matmul']);
     expect(compiled.kernels().map((k) => k.equations)).toEqual([[0, 1]]);
+    expect(compiled.kernels()[0]!.source).toContain('gather_b');
     compiled.dispose();
+  });
+
+  it('transposed operands are read in place (no gather), with the eager bits, on both kernel paths', () => {
+    // Aᵀ·B and A·Bᵀ as a training step's backward pass makes them, both at once, batched with
+    // per-entry and shared transposed operands, one with an epilogue, float64, and products
+    // below WASM_MIN_WORK (TypeScript on either path) and above it.
+    const f32 = [rn([64, 48], 1), rn([64, 40], 2), rn([30, 64], 3), rn([50, 64], 4), rn([3, 2], 5), rn([3, 4], 6)];
+    const batched = [rn([4, 16, 8], 7), rn([4, 16, 12], 8), rn([12, 10], 9), rn([4, 9, 10], 10), rn([12, 16], 14)];
+    const f64 = [rn([33, 17], 11, 'float64'), rn([33, 9], 12, 'float64'), rn([21, 9], 13, 'float64')];
+    const t = (x: Tensor) => permute(x, [1, 0]);
+    const cases: [Parameters<typeof compare>[0], Tensor[]][] = [
+      [([x, y, z, w, s, u]) => [
+        matmul(t(x!), y!), // 48×64 · 64×40: A transposed
+        matmul(z!, t(w!)), // 30×64 · 64×50: B transposed
+        matmul(t(x!), t(matmul(y!, t(y!)))).add(1), // both, with an epilogue
+        matmul(t(s!), u!), // 2×3 · 3×4: TypeScript whatever the setting
+      ], f32],
+      [([a, b, w, v, q]) => [
+        matmul(permute(a!, [0, 2, 1]), b!), // per-entry Aᵀ: 4 × (8×16 · 16×12)
+        matmul(permute(a!, [0, 2, 1]), reshape(t(q!), [1, 16, 12])).add(1), // and a Bᵀ shared by the batch (stride 0), with an epilogue
+        matmul(v!, t(w!)), // a Bᵀ under a batched A: one 36×10 · 10×12 product
+      ], batched],
+      [([x, y, z]) => [matmul(t(x!), y!), matmul(y!, t(z!)).mul(2)], f64],
+    ];
+    for (const wasm of [true, false]) {
+      setCpuWasm(wasm);
+      try {
+        for (const [f, args] of cases) {
+          const { program } = compare(f, args);
+          const compiled = cpu.compile(program);
+          const sources = compiled.kernels().map((k) => k.source).join('\n');
+          compiled.dispose();
+          expect(sources).toContain('transposed in place');
+          expect(sources).not.toContain('gather_a');
+          expect(sources).not.toContain('gather_b');
+        }
+      } finally {
+        setCpuWasm(true);
+      }
+    }
   });
 
   it('pad, concat, gather, scatter-add and random draws', () => {
@@ -483,6 +525,19 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     }, [x, w, wide]);
     expect(kernels[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
     expect(sources(program).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
+  });
+
+  it('sums over leading axes (bias gradients): accumulated in WebAssembly in the JavaScript kernel\'s order, with prologue and epilogue', () => {
+    const g = withSpecials([1024, 128], 18);
+    const x = rn([300, 4, 8], 19);
+    const w = rn([4, 8], 20);
+    const { program } = both(([g, x, w]) => [
+      sum(g!, 0),
+      sum(exp(x!.mul(0.3)).mul(w!).add(1), 0).mul(2),
+      sum(x!.mul(x!), [0, 1], true),
+    ], [g, x, w]);
+    const text = sources(program).filter((t) => t.includes('summed in f64'));
+    expect(text).toHaveLength(3);
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

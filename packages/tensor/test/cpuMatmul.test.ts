@@ -11,8 +11,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK } from '../src/cpu/cpuMatmul.js';
+import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import {
-  type Float, type FloatCtor, firstDifference, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
+  type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
 } from './matmulReference.js';
 
 // One thread here: cpuThreads.test.ts compares threads with one thread.
@@ -381,5 +382,121 @@ describe('matmul through the public API', () => {
       }
     }
     result.dispose();
+  });
+});
+
+describe('operands stored transposed (transA / transB): the bits of the same call on row-major copies', () => {
+  // [m, k, n]: tiny (TypeScript on either path), just under and over WASM_MIN_WORK, sizes that
+  // are no multiple of any register tile (8×8 TypeScript; 5 or 6 rows × 8 float32 / 4 float64
+  // columns in WebAssembly), one and two row blocks plus a row (mc = 120), k past a k block
+  // (kc = 256), long k, one-row and one-column products, and a square one.
+  const SHAPES: [number, number, number][] = [
+    [3, 4, 5], [7, 9, 5], [8, 8, 7], [8, 8, 8], [1, 600, 1], [1, 40, 70], [70, 40, 1], [13, 17, 11], [33, 40, 17],
+    [127, 255, 63], [241, 257, 129], [7, 5003, 11], [64, 64, 64],
+  ];
+  const FLAGS: [boolean, boolean][] = [[true, false], [false, true], [true, true]];
+
+  /** rows×cols row-major at `off` of `x`, transposed into a cols×rows array at `to` of a new array (NaN elsewhere). */
+  function transposeInto(Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, to: number): Float {
+    const out = new Ctor(to + rows * cols + GUARD).fill(NaN);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[to + c * rows + r] = x[off + r * cols + c]!;
+    return out;
+  }
+
+  for (const path of PATHS) {
+    for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+      for (const [transA, transB] of FLAGS) {
+        const flags = `${transA ? 'Aᵀ' : 'A'}·${transB ? 'Bᵀ' : 'B'}`;
+        it(`${flags}, ${name}, ${path} kernels, every shape`, () => {
+          usePath(path);
+          for (const [m, k, n] of SHAPES) {
+            const c: Case = { m, k, n, aOff: 3, bOff: 5 };
+            const { a, b } = operands(Ctor, c, m * 7 + n);
+            const want = new Ctor(m * n).fill(NaN);
+            matmulInto(a, 3, b, 5, want, 0, m, n, k);
+            // The stored operands sit at other offsets, in arrays whose other cells are NaN.
+            const aStored = transA ? transposeInto(Ctor, a, 3, m, k, 2) : a;
+            const bStored = transB ? transposeInto(Ctor, b, 5, k, n, 9) : b;
+            const got = new Ctor(4 + m * n + GUARD).fill(-7.5);
+            got.fill(NaN, 4, 4 + m * n);
+            matmulInto(aStored, transA ? 2 : 3, bStored, transB ? 9 : 5, got, 4, m, n, k, { transA, transB });
+            const d = firstDifference(got, 4, want);
+            expect(d, `${m}×${k}×${n} element ${d}: got ${got[4 + d]}, row-major copies give ${want[d]}`).toBe(-1);
+            for (let i = 0; i < 4; i++) expect(got[i]).toBe(-7.5);
+            for (let i = 4 + m * n; i < got.length; i++) expect(got[i]).toBe(-7.5);
+          }
+        });
+      }
+      // [batch, m, k, n, aStride, bStride]: per-entry operands (dense, or with gaps) and shared ones (0).
+      const BATCHES: [number, number, number, number, number | 'dense', number | 'dense'][] = [
+        [3, 33, 40, 17, 'dense', 'dense'],
+        [4, 7, 257, 9, 'dense', 0],
+        [5, 21, 33, 40, 0, 'dense'],
+        [2, 130, 20, 31, 2700, 700],
+        [3, 2, 3, 4, 'dense', 0],
+      ];
+      it(`batched, ${name}, ${path} kernels: shared and per-entry operands, every flag`, () => {
+        usePath(path);
+        for (const [batch, m, k, n, as, bs] of BATCHES) {
+          const aStride = as === 'dense' ? m * k : as;
+          const bStride = bs === 'dense' ? k * n : bs;
+          const next = seededUniform(batch * 17 + m);
+          const aCount = aStride === 0 ? 1 : batch;
+          const bCount = bStride === 0 ? 1 : batch;
+          const a = randomArray(Ctor, 1 + (aCount - 1) * aStride + m * k + GUARD, next);
+          const b = randomArray(Ctor, 2 + (bCount - 1) * bStride + k * n + GUARD, next);
+          const want = new Ctor(batch * m * n);
+          matmulBatchedInto(batch, a, 1, aStride, b, 2, bStride, want, 0, m, n, k);
+          // Each entry transposed in place of itself: the same offsets and strides.
+          const aT = new Ctor(a.length).fill(NaN);
+          for (let e = 0; e < aCount; e++) aT.set(transposeInto(Ctor, a, 1 + e * aStride, m, k, 0).subarray(0, m * k), 1 + e * aStride);
+          const bT = new Ctor(b.length).fill(NaN);
+          for (let e = 0; e < bCount; e++) bT.set(transposeInto(Ctor, b, 2 + e * bStride, k, n, 0).subarray(0, k * n), 2 + e * bStride);
+          for (const [transA, transB] of FLAGS) {
+            const got = new Ctor(batch * m * n).fill(NaN);
+            matmulBatchedInto(batch, transA ? aT : a, 1, aStride, transB ? bT : b, 2, bStride, got, 0, m, n, k, { transA, transB });
+            const d = firstDifference(got, 0, want);
+            expect(d, `${batch} × ${m}×${k}×${n} (${transA}, ${transB}) element ${d}`).toBe(-1);
+          }
+        }
+      });
+    }
+  }
+
+  it.runIf(WASM && typeof SharedArrayBuffer === 'function')('split across threads, with workers taking part: the same bits', () => {
+    // From 2^16 multiply-adds the product splits (here on 2 threads); the workers read transA from the job.
+    setWasmThreadMinWorkForTesting(1 << 16);
+    setCpuWasm(true);
+    try {
+      const [m, k, n] = [301, 257, 130];
+      const next = seededUniform(77);
+      const a = randomArray(Float32Array, m * k, next);
+      const b = randomArray(Float32Array, k * n, next);
+      setCpuThreads(1);
+      const want = new Float32Array(m * n);
+      matmulInto(a, 0, b, 0, want, 0, m, n, k);
+      const aT = transposeInto(Float32Array, a, 0, m, k, 0);
+      const bT = transposeInto(Float32Array, b, 0, k, n, 0);
+      setCpuThreads(2);
+      // Workers start asynchronously: repeat (bounded) until one has computed a chunk.
+      const before = wasmThreadStats().workerChunks;
+      const deadline = Date.now() + 20_000;
+      do {
+        for (const [transA, transB] of FLAGS) {
+          const got = new Float32Array(m * n).fill(NaN);
+          matmulInto(transA ? aT : a, 0, transB ? bT : b, 0, got, 0, m, n, k, { transA, transB });
+          expect(firstDifference(got, 0, want), `(${transA}, ${transB})`).toBe(-1);
+        }
+      } while (wasmThreadStats().workerChunks === before && Date.now() < deadline);
+      expect(wasmThreadStats().workerChunks).toBeGreaterThan(before);
+    } finally {
+      setWasmThreadMinWorkForTesting(undefined);
+      setCpuThreads(1);
+    }
+  });
+
+  it('rejects a flag that is not a boolean', () => {
+    const x = new Float32Array(4);
+    expect(() => matmulInto(x, 0, x, 0, new Float32Array(4), 0, 2, 2, 2, { transA: 1 as unknown as boolean })).toThrow('matmulInto: transA must be true or false, got 1');
   });
 });

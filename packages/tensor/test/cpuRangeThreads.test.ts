@@ -44,7 +44,7 @@ type Program = (xs: readonly Tensor[]) => Tensor[];
  * start asynchronously; bounded), and expects every run's outputs bit for bit equal to the
  * program interpreted op by op. Returns the runs made.
  */
-function check(f: Program, make: () => Tensor[], threads: number): number {
+function check(f: Program, make: () => Tensor[], threads: number, wasm = false): number {
   setCpuThreads(threads);
   const args = make();
   const traced = traceProgram(f, args, []);
@@ -57,7 +57,10 @@ function check(f: Program, make: () => Tensor[], threads: number): number {
     cpu.dispose(h);
     return bits;
   });
+  // wasm: the compiled program's float32 kernels as WebAssembly, against the JavaScript eager ops.
+  setWasmElementwiseForTesting(wasm);
   const compiled = cpu.compile(program);
+  if (wasm) expect(compiled.kernels().some((k) => k.source.includes('WebAssembly SIMD'))).toBe(true);
   const before = wasmThreadStats().workerChunks;
   const deadline = Date.now() + 20_000;
   let runs = 0;
@@ -70,6 +73,7 @@ function check(f: Program, make: () => Tensor[], threads: number): number {
     runs++;
   } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
   if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${runs} runs`).toBeGreaterThan(before);
+  setWasmElementwiseForTesting(false);
   compiled.dispose();
   for (const t of traced.owned) t.dispose();
   for (const t of args) t.dispose();
@@ -125,6 +129,23 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
             expect(check(f, () => make(dtype), threads), `${name} ${dtype} ${threads}`).toBeGreaterThan(0);
           }
         }
+      }
+    } finally {
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+  });
+
+  it('WebAssembly kernels split the same way: the eager JavaScript ops\' bits on 1, 2 and 3 threads', () => {
+    // Float32 work that runs as WebAssembly: a flat chain, and a matmul epilogue with a bias whose
+    // period (96) makes the unit of a chunk 96 elements.
+    const programs: { name: string; f: Program; make: () => Tensor[] }[] = [
+      { name: 'a chain with exp, log1p and sigmoid', f: ([x, y]) => [exp(y!.mul(0.5)).mul(x!).add(softplus(x!)), x!.sigmoid().mul(y!)], make: () => [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')] },
+      { name: 'a softplus epilogue with a bias', f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)], make: () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')] },
+    ];
+    setRangeThreadMinElementsForTesting(1 << 10);
+    try {
+      for (const { name, f, make } of programs) {
+        for (const threads of [1, 2, 3]) expect(check(f, make, threads, true), `${name} ${threads}`).toBeGreaterThan(0);
       }
     } finally {
       setRangeThreadMinElementsForTesting(undefined);

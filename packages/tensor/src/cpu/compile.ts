@@ -9,7 +9,7 @@
 // - Matmuls: every one through `matmulBatchedInto` or `matmulInto` (the CPU's fusion options make
 //   none inline and none a dot product), so a compiled product is the eager product bit for bit
 //   whatever those routines do inside; an operand that is not a row-major view of a stored value
-//   (a transpose, a prologue) is gathered into scratch first, by a generated loop; the epilogue
+//   or a transpose of one (read in place) is gathered into scratch first, by a generated loop; the epilogue
 //   is a generated function over a range of rows of C, run once the products are done, split
 //   across threads when large (rangeThreads.ts).
 // - Threads: an elementwise segment is a generated function over a range of its elements (or of
@@ -36,7 +36,7 @@ import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.j
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { type WasmSegment, planWasmSegment, wasmElementwiseEnabled } from './wasmPlan.js';
+import { type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -319,19 +319,16 @@ function wasmContext(ctx: LoweringContext) {
   return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
 }
 
-/** A WebAssembly kernel with its argument arrays refilled from the slots each call (no allocation). */
+/** A WebAssembly kernel as a range function (split across threads like the JavaScript ones). */
 class WasmRun {
-  private readonly leaves: Float32Array[];
-  private readonly outputs: Float32Array[];
+  private readonly kernel: RangeKernel;
+  private readonly bound: Bound<RangeKernel['fn']>;
   constructor(readonly segment: WasmSegment) {
-    this.leaves = new Array<Float32Array>(segment.leafSlots.length);
-    this.outputs = new Array<Float32Array>(segment.outputSlots.length);
+    this.kernel = { source: segment.source, fn: buildFunction(segment.source), units: segment.units, elementsPerUnit: segment.elementsPerUnit, portable: true };
+    this.bound = new Bound(this.kernel.fn, segment.bindings);
   }
   run(slots: readonly TypedArray[]): void {
-    const { leafSlots, outputSlots, leafOffsets, kernel } = this.segment;
-    for (let i = 0; i < leafSlots.length; i++) this.leaves[i] = slots[leafSlots[i]!] as Float32Array;
-    for (let i = 0; i < outputSlots.length; i++) this.outputs[i] = slots[outputSlots[i]!] as Float32Array;
-    kernel.run(this.leaves, leafOffsets, this.outputs, this.segment.count);
+    runRange(this.kernel, this.bound.arrays(slots));
   }
 }
 
@@ -416,7 +413,8 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     }));
   } else {
     const nOut = sizeOf(outShape);
-    const acc = w.array(ctx.scratch('float64', nOut));
+    const accSlot = ctx.scratch('float64', nOut);
+    const acc = w.array(accSlot);
     lines.push(`${acc}.fill(${identityJs(op, dtype)});`);
     // Row-major over the input: one loop per axis, the output offset advanced by kept axes.
     const outStrides = stridesOf(outShape);
@@ -434,7 +432,27 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
       w.emit(`const ${a} = ${acc}[${o}];`);
       w.emit(`${acc}[${o}] = ${combineJs(op, dtype, a, v)};`);
     }));
-    lines.push(...w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`)));
+    const finishLines = w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`));
+    lines.push(...finishLines);
+    // A sum over leading axes (a column sum, like a bias gradient): accumulated in WebAssembly, in
+    // the same order and the same doubles, then finished by the generated JavaScript.
+    const leading = significant.every((a, i) => a.reduced === i < significant.length - significant.filter((b) => !b.reduced).length);
+    const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
+    if (wasm) {
+      const name = `fused_${op}_${nOut}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+      const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
+      const finishSource = w.functionSource(`${name}_finish`, finishLines);
+      const finishing = new Bound(buildFunction<Generated>(finishSource), w.bindings);
+      return {
+        ...full,
+        source: `${wasm.listing}\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
+        run(slots, keys) {
+          if (!wasmElementwiseEnabled()) return full.run(slots, keys);
+          wasm.run(slots, slots[accSlot] as Float64Array);
+          finishing.fn(finishing.arrays(slots));
+        },
+      };
+    }
   }
   const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   return generatedStep(w, name, lines, covered(w, [kernel.equation]));
@@ -450,12 +468,15 @@ interface OperandPlan {
   /** A generated loop that gathers the operand into `slot` first (null: read in place). */
   readonly gather: Bound | null;
   readonly source: string;
+  /** Read in place as the transpose of a row-major matrix (matmulInto's transA / transB). */
+  readonly transposed: boolean;
 }
 
 /**
  * An operand of `matmulInto`, which reads row-major matrices at offsets: a view of a stored value
- * whose matrices are row-major is read in place (batch axes may broadcast: each batch has its
- * own offset); anything else (a transpose, a computed value) is gathered into scratch.
+ * whose matrices are row-major, or are transposes of row-major ones (strides [.., 1, rows]: the
+ * routine packs them in place), is read in place (batch axes may broadcast: each batch has its
+ * own offset); anything else (another permutation, a computed value) is gathered into scratch.
  */
 function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly number[], name: string, equations: Set<number>): OperandPlan {
   const r = x.shape.length;
@@ -465,7 +486,8 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
   if (sv) {
     const st = sv.view.strides;
     const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
-    if (rowMajor) {
+    const transposed = !rowMajor && st[r - 2] === 1 && st[r - 1] === rows;
+    if (rowMajor || transposed) {
       const loc = ctx.locations.get(sv.base.id)!;
       const batchStrides = stridesOf(batchShape);
       const offsets = Array.from({ length: batches }, (_, b) => {
@@ -473,11 +495,11 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
         batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
         return off;
       });
-      return { slot: loc.slot, offsets, gather: null, source: '' };
+      return { slot: loc.slot, offsets, gather: null, source: '', transposed };
     }
   }
   const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
-  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source };
+  return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source, transposed: false };
 }
 
 /**
@@ -564,10 +586,11 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   // take one call per entry. Either way each entry is the same product, so the bits agree.
   const aStep = evenStep(ao);
   const bStep = evenStep(bo);
+  const options = pa.transposed || pb.transposed ? { transA: pa.transposed, transB: pb.transposed } : undefined;
   const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
-    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}`,
+    `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}${pa.transposed ? ', a transposed in place' : ''}${pb.transposed ? ', b transposed in place' : ''}`,
     epilogue ? epilogue.source : '',
   ].filter(Boolean).join('\n');
   return {
@@ -580,8 +603,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const av = slots[pa.slot] as Float32Array;
       const bv = slots[pb.slot] as Float32Array;
       const cv = slots[cSlot] as Float32Array;
-      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k);
-      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k);
+      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
+      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
       if (epilogue) {
         if (epilogue.wasm && wasmElementwiseEnabled()) epilogue.wasm.run(slots);
         else runRange(epilogue.rows, epilogue.bound.arrays(slots));

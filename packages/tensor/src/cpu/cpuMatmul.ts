@@ -14,6 +14,11 @@
 // and round once, so a float32 result there is the correctly rounded value of a double dot
 // product. `setCpuWasm(false)` forces them.
 //
+// An operand may be stored transposed (options transA / transB: the array holds Aᵀ or Bᵀ,
+// row-major). The WebAssembly kernel packs it from there; the TypeScript kernels read a
+// transposed copy. Either way each element of C is the same sum in the same order as for the
+// operand's row-major copy, so the bits are those of the same call on that copy.
+//
 // TypeScript kernels. Plain scalar JavaScript cannot use SIMD, so speed comes from doing as few
 // non-arithmetic instructions per multiply-add as possible: an 8×8 tile of C lives in 64 local
 // variables while the kernel walks k, reading 8 values of A and 8 of B per step (64 multiply-adds
@@ -34,7 +39,7 @@ import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
-import { checkOptions } from '../options.js';
+import { checkBoolean, checkOptions } from '../options.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -45,7 +50,17 @@ export interface MatmulOptions {
    * for fused elementwise work on the fresh rows while they are still in cache.
    */
   epilogue?: (start: number, end: number) => void;
+  /**
+   * A is stored transposed: at its offset the array holds Aᵀ, the k×m row-major matrix (element
+   * (i, p) of A at i + p·m). Default false (A is m×k row-major).
+   */
+  transA?: boolean;
+  /** B is stored transposed: Bᵀ, n×k row-major (element (p, j) of B at p + j·k). Default false. */
+  transB?: boolean;
 }
+
+/** The keys MatmulOptions accepts (one array, not one per call: compiled programs call per replay). */
+const MATMUL_OPTION_KEYS: readonly string[] = ['epilogue', 'transA', 'transB'];
 
 /**
  * Multiply-adds below which a product stays in TypeScript: copying the operands into the
@@ -59,7 +74,8 @@ let wasmEnabled = true;
 
 /**
  * Writes A·B into `c` (overwriting). All three arrays must have the same element type; `c` must
- * not overlap `a` or `b`.
+ * not overlap `a` or `b`. A (m×k) and B (k×n) are row-major unless options.transA / transB say
+ * they are stored transposed.
  */
 export function matmulInto<T extends FloatArray>(
   a: T, aOff: number, b: T, bOff: number, c: T, cOff: number, m: number, n: number, k: number, options?: MatmulOptions,
@@ -84,9 +100,13 @@ function product(
   c: FloatArray, cOff: number, m: number, n: number, k: number, options: MatmulOptions | undefined,
 ): void {
   // Written without arrays or closures: compiled programs call this on every replay.
-  checkOptions(where, options, ['epilogue']);
+  checkOptions(where, options, MATMUL_OPTION_KEYS);
   const epilogue = options?.epilogue;
   if (epilogue !== undefined && typeof epilogue !== 'function') throw new TypeError(`${where}: epilogue must be a function, got ${typeof epilogue}`);
+  const transA = options?.transA ?? false;
+  const transB = options?.transB ?? false;
+  checkBoolean(where, 'transA', transA);
+  checkBoolean(where, 'transB', transB);
   const kindA = arrayKind(a);
   if (kindA === null || arrayKind(b) !== kindA || arrayKind(c) !== kindA) {
     const got = [a, b, c].map((x) => arrayKind(x) ?? (x as object | null)?.constructor?.name ?? String(x)).join(', ');
@@ -112,9 +132,39 @@ function product(
   }
   if (wasmEnabled && m * n * k >= WASM_MIN_WORK) {
     const dtype = c instanceof Float32Array ? 'f32' : 'f64';
-    if (wasmMatmul(dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue)) return;
+    if (wasmMatmul(dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB)) return;
+  }
+  if (transA) {
+    a = transposedCopy(a, aOff, aStride, batch, k, m);
+    aOff = 0;
+    aStride = aStride === 0 ? 0 : m * k;
+  }
+  if (transB) {
+    b = transposedCopy(b, bOff, bStride, batch, n, k);
+    bOff = 0;
+    bStride = bStride === 0 ? 0 : k * n;
   }
   for (let i = 0; i < batch; i++) matmulTypeScript(a, aOff + i * aStride, b, bOff + i * bStride, c, cOff + i * m * n, m, n, k, epilogue);
+}
+
+/**
+ * The TypeScript kernels read row-major operands: entries of `x` (each a rows×cols row-major
+ * matrix at off + i·stride; stride 0 is one shared entry) transposed into a new dense array
+ * (cols×rows each, `stride === 0 ? 0 : rows·cols` apart). A fresh array each call, so an epilogue
+ * that itself multiplies cannot overwrite an operand still being read.
+ */
+function transposedCopy(x: FloatArray, off: number, stride: number, batch: number, rows: number, cols: number): FloatArray {
+  const count = stride === 0 ? 1 : batch;
+  const size = rows * cols;
+  const out = x instanceof Float32Array ? new Float32Array(count * size) : new Float64Array(count * size);
+  for (let e = 0; e < count; e++) {
+    const from = off + e * stride;
+    const to = e * size;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0, s = from + r * cols; c < cols; c++, s++) out[to + c * rows + r] = x[s]!;
+    }
+  }
+  return out;
 }
 
 function arrayKind(x: unknown): 'Float32Array' | 'Float64Array' | null {

@@ -12,6 +12,7 @@ import { type DType, storedValue } from '../dtype.js';
 import { type ElementwiseOp, type Expr, castExpression, elementwiseExpression, expressionDType } from '../expression.js';
 import { indexOutOfRange } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
+import { wasmElementwiseInstance } from './wasm/elementwiseModule.js';
 
 /** The logistic function σ(x) = 1/(1 + e⁻ˣ) through e^(−|x|) ∈ (0, 1]: no overflow, full relative accuracy for x ≪ 0. */
 function sigmoid(x: number): number {
@@ -61,7 +62,7 @@ function customFunction(name: string): (...args: number[]) => number {
 }
 
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
-const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction };
+const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction, wasmElementwiseInstance };
 /**
  * The helpers as source text: the body of a function returning them, for a worker that builds
  * generated functions (it shares no code with this thread). There indexOutOfRange and
@@ -71,7 +72,8 @@ const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction };
 export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
   return `const sigmoid = (${sigmoid.toString()});\nconst roundEven = (${roundEven.toString()});\nconst erf = (${erf.toString()});\n` +
-    `return { sigmoid, roundEven, erf, indexOutOfRange: ${fail}, customFunction: ${fail} };`;
+    `const wasmElementwiseInstance = (${wasmElementwiseInstance.toString()});\n` +
+    `return { sigmoid, roundEven, erf, wasmElementwiseInstance, indexOutOfRange: ${fail}, customFunction: ${fail} };`;
 }
 
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;

@@ -5,10 +5,9 @@
 // the same inputs whoever runs its chunk, and no element reads another's result, so the results
 // are bit-identical to one thread's whatever the thread count.
 //
-// Float32 kernels that run as WebAssembly (wasmPlan.ts) stay on the calling thread: per element
-// they are 1.6-8 times faster than the JavaScript kernels, whose split gained nothing measurable
-// on the 2-core development machine (benchmarks/NOTES.md). Splitting WebAssembly kernels across
-// the workers is not done yet.
+// WebAssembly elementwise kernels (wasmPlan.ts) are range functions too: their source carries
+// the module, which each worker compiles once onto a memory of its own, copying its chunk's
+// operands in and results out.
 //
 // One thread where workers cannot take range jobs (no SharedArrayBuffer, no Node worker_threads),
 // where setCpuThreads(1), below the threshold, when an array is not shared (an array made before

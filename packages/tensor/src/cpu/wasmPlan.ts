@@ -10,12 +10,15 @@ import type { ElementwiseOp } from '../expression.js';
 import { storedView, viewAfter } from '../fusion.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from '../primitives.js';
 import type { Equation, ProgramVar } from '../program.js';
+import type { TypedArray } from '../dtype.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
 import type { JsLocation } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
-import { type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel } from './wasm/elementwiseModule.js';
+import {
+  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel, elementwiseRangeSource, rangeUnit,
+} from './wasm/elementwiseModule.js';
 
 /**
  * Elements below which the JavaScript kernel runs: 256. Each call copies its operands in and its
@@ -37,14 +40,12 @@ export function wasmElementwiseEnabled(): boolean {
 }
 
 export interface WasmSegment {
-  readonly kernel: WasmElementwiseKernel;
-  /** Elements computed. */
-  readonly count: number;
-  /** Per operand: the slot and the element offset it is read from. */
-  readonly leafSlots: readonly number[];
-  readonly leafOffsets: readonly number[];
-  /** Per output: the slot written. */
-  readonly outputSlots: readonly number[];
+  /** A range function over the kernel's output (rangeThreads.ts), and its units. */
+  readonly source: string;
+  readonly units: number;
+  readonly elementsPerUnit: number;
+  /** The slots it reads (in order), then the slots it writes: the function's arrays. */
+  readonly bindings: readonly number[];
   /** The kernel's values as text, for `program.kernels()`. */
   readonly listing: string;
 }
@@ -71,24 +72,19 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
   return k === 0 ? { kind: 'full' } : { kind: 'row', period: expect };
 }
 
-/**
- * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
- * storing them where `ctx` locates them, or null when some of the work does not qualify.
- */
-export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
-  const count = sizeOf(shape);
-  if (count < WASM_ELEMENTWISE_MIN) return null;
-  const nodes: WasmNode[] = [];
-  const names: string[] = [];
-  const leaves: WasmLeafPattern[] = [];
-  const leafSlots: number[] = [];
-  const leafOffsets: number[] = [];
-  const memo = new Map<number, number>();
-  const leafText = (slot: number, offset: number, p: WasmLeafPattern) => {
-    const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : '0';
-    return `slot${slot}[${offset ? `${offset} + ` : ''}${at}]`;
-  };
-  const leafNode = (slot: number, offset: number, p: WasmLeafPattern): number => {
+/** The values of a kernel being planned: its operands, its nodes, and text for the listing. */
+class KernelBuilder {
+  readonly nodes: WasmNode[] = [];
+  readonly names: string[] = [];
+  readonly leaves: WasmLeafPattern[] = [];
+  readonly leafSlots: number[] = [];
+  readonly leafOffsets: number[] = [];
+  private readonly memo = new Map<number, number>();
+
+  constructor(private readonly ctx: PlanContext, private readonly count: number) {}
+
+  private leafNode(slot: number, offset: number, p: WasmLeafPattern): number {
+    const { leaves, leafSlots, leafOffsets, nodes } = this;
     let k = leaves.findIndex((l, i) => leafSlots[i] === slot && leafOffsets[i] === offset && JSON.stringify(l) === JSON.stringify(p));
     if (k < 0) {
       k = leaves.push(p) - 1;
@@ -97,25 +93,34 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     }
     const existing = nodes.findIndex((n) => n.kind === 'leaf' && n.leaf === k);
     if (existing >= 0) return existing;
-    names.push(`t${nodes.length} = ${leafText(slot, offset, p)}`);
+    const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : '0';
+    this.names.push(`t${nodes.length} = slot${slot}[${offset ? `${offset} + ` : ''}${at}]`);
     return nodes.push({ kind: 'leaf', leaf: k }) - 1;
+  }
+
+  private exprNode(expr: Expr, args: readonly number[]): number {
+    this.names.push(`t${this.nodes.length} = ${renderJs(expr, args.map((a) => `t${a}`), false)}`);
+    return this.nodes.push({ kind: 'expr', expr, args }) - 1;
+  }
+
+  /** Program inputs have no definition and are always stored. */
+  private readonly isStored = (id: number) => {
+    const def = this.ctx.definitions.get(id);
+    return def ? this.ctx.locate(def.out) !== null : true;
   };
-  const exprNode = (expr: Expr, args: readonly number[]): number => {
-    names.push(`t${nodes.length} = ${renderJs(expr, args.map((a) => `t${a}`), false)}`);
-    return nodes.push({ kind: 'expr', expr, args }) - 1;
-  };
-  // Program inputs have no definition and are always stored.
-  const isStored = (id: number) => {
-    const def = ctx.definitions.get(id);
-    return def ? ctx.locate(def.out) !== null : true;
-  };
-  const visit = (v: ProgramVar, fromDefinition: boolean): number => {
+
+  /**
+   * The node of `v` at the element's own index (from its definition when `fromDefinition`, even
+   * if it is stored); throws Unsupported for what the kernels cannot read or compute.
+   */
+  visit(v: ProgramVar, fromDefinition: boolean): number {
+    const { ctx, memo } = this;
     if (!fromDefinition) {
       const hit = memo.get(v.id);
       if (hit !== undefined) return hit;
     }
     // Every read is at the element's linear index: a reshape keeps it, so only sizes must agree.
-    if (sizeOf(v.shape) !== count) throw new Unsupported('a value of another size');
+    if (sizeOf(v.shape) !== this.count) throw new Unsupported('a value of another size');
     if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new Unsupported(`${v.dtype} values`);
     const loc = fromDefinition ? null : ctx.locate(v);
     let node: number;
@@ -123,47 +128,63 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
       if (v.dtype !== 'float32') throw new Unsupported('a stored bool');
       const p = pattern(v.shape, loc.strides);
       if (!p) throw new Unsupported('a strided read');
-      node = leafNode(loc.slot, loc.offset, p);
+      node = this.leafNode(loc.slot, loc.offset, p);
     } else {
       const eq = ctx.definitions.get(v.id);
       if (!eq) throw new Unsupported('a value with no definition');
       const p = eq.prim;
       if (isUnary(p) || isBinary(p) || isCompare(p) || p === 'where') {
-        const args = eq.inputs.map((x) => visit(x, false));
-        node = exprNode(elementwiseExpression(p as ElementwiseOp, eq.inputs[p === 'where' ? 1 : 0]!.dtype), args);
+        const args = eq.inputs.map((x) => this.visit(x, false));
+        node = this.exprNode(elementwiseExpression(p as ElementwiseOp, eq.inputs[p === 'where' ? 1 : 0]!.dtype), args);
       } else if (p === 'cast') {
-        node = exprNode(castExpression(eq.inputs[0]!.dtype, v.dtype), [visit(eq.inputs[0]!, false)]);
+        node = this.exprNode(castExpression(eq.inputs[0]!.dtype, v.dtype), [this.visit(eq.inputs[0]!, false)]);
       } else if (p === 'full') {
-        node = exprNode({ kind: 'literal', value: (eq.params as PrimitiveParams['full']).value, dtype: v.dtype }, []);
+        node = this.exprNode({ kind: 'literal', value: (eq.params as PrimitiveParams['full']).value, dtype: v.dtype }, []);
       } else if (p === 'stopGradient') {
-        node = visit(eq.inputs[0]!, false);
+        node = this.visit(eq.inputs[0]!, false);
       } else if (p === 'reshape' || p === 'expand' || p === 'permute' || p === 'slice') {
         // From the input on: `v` itself may be stored (a root computed from its definition).
-        const input = storedView(eq.inputs[0]!, ctx.definitions, isStored);
+        const input = storedView(eq.inputs[0]!, ctx.definitions, this.isStored);
         const view = input && viewAfter(eq, input.view);
         if (!input && p === 'reshape') {
-          node = visit(eq.inputs[0]!, false);
+          node = this.visit(eq.inputs[0]!, false);
           memo.set(v.id, node);
           return node;
         }
         if (!input || !view) throw new Unsupported('a view of a computed value');
-        const sv = { base: input.base, view };
-        if (sv.base.dtype !== 'float32') throw new Unsupported(`a view of ${sv.base.dtype}`);
-        const base = ctx.locate(sv.base);
-        if (!base || !base.strides.every((s, i) => s === stridesOf(sv.base.shape)[i] || sv.base.shape[i] === 1)) throw new Unsupported('a view of a strided value');
-        const pat = pattern(sv.view.shape, sv.view.strides);
+        if (input.base.dtype !== 'float32') throw new Unsupported(`a view of ${input.base.dtype}`);
+        const base = ctx.locate(input.base);
+        if (!base || !base.strides.every((st, i) => st === stridesOf(input.base.shape)[i] || input.base.shape[i] === 1)) throw new Unsupported('a view of a strided value');
+        const pat = pattern(view.shape, view.strides);
         if (!pat) throw new Unsupported('a strided view');
-        node = leafNode(base.slot, base.offset + sv.view.offset, pat);
+        node = this.leafNode(base.slot, base.offset + view.offset, pat);
       } else throw new Unsupported(`'${p}'`);
     }
     memo.set(v.id, node);
     return node;
-  };
+  }
+
+  /** The listing for `program.kernels()`: a header, the values, then `stores`. */
+  listing(header: string, stores: readonly string[]): string {
+    return [`// ${header}`, ...this.names.map((l) => `//   ${l}`), ...stores.map((l) => `//   ${l}`)].join('\n');
+  }
+}
+
+const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic; exp/log/log1p in f64 lanes, rounded to f32';
+
+/**
+ * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
+ * storing them where `ctx` locates them, or null when some of the work does not qualify.
+ */
+export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
+  const count = sizeOf(shape);
+  if (count < WASM_ELEMENTWISE_MIN) return null;
+  const b = new KernelBuilder(ctx, count);
   let outputs: number[];
   try {
     outputs = roots.map((r) => {
       if (r.dtype !== 'float32') throw new Unsupported(`a ${r.dtype} result`);
-      return visit(r, true);
+      return b.visit(r, true);
     });
   } catch (e) {
     if (e instanceof Unsupported) return null;
@@ -174,16 +195,49 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
-  const spec = { leaves, nodes, outputs };
+  const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
-  const stores = outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`);
-  const listing = [
-    `// WebAssembly SIMD, 4 elements a step, i over [0, ${count}): f32 arithmetic; exp/log/log1p in f64 lanes, rounded to f32`,
-    ...names.map((l) => `//   ${l}`),
-    ...stores.map((l) => `//   ${l}`),
-  ].join('\n');
-  return { kernel, count, leafSlots, leafOffsets, outputSlots, listing };
+  const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
+  const unit = rangeUnit(spec);
+  const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets);
+  return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...b.leafSlots, ...outputSlots], listing };
+}
+
+/** A column sum in WebAssembly: `run(slots, acc)` sets acc (doubles) to the sums. */
+export interface WasmSum {
+  run(slots: readonly TypedArray[], acc: Float64Array): void;
+  readonly listing: string;
+}
+
+/**
+ * The accumulation of a sum of `x` over its leading axes into `period` doubles (the kept trailing
+ * axes), in row-major order as the JavaScript reduction kernel adds, with x's prologue computed
+ * inline; or null when x's computation does not qualify or `period` is not a multiple of 4.
+ */
+export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): WasmSum | null {
+  const count = sizeOf(x.shape);
+  if (count < WASM_ELEMENTWISE_MIN || period % 4 !== 0 || x.dtype !== 'float32') return null;
+  const b = new KernelBuilder(ctx, count);
+  let output: number;
+  try {
+    output = b.visit(x, false);
+  } catch (e) {
+    if (e instanceof Unsupported) return null;
+    throw e;
+  }
+  const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
+  const kernel = elementwiseKernel(JSON.stringify(spec), spec);
+  if (!kernel) return null;
+  const leaves = new Array<Float32Array>(b.leafSlots.length);
+  const { leafSlots, leafOffsets } = b;
+  return {
+    listing: b.listing(`${HEADER}, i over [0, ${count}), summed in f64 into acc[i % ${period}]`, [`acc[i % ${period}] += t${output}`]),
+    run(slots, acc) {
+      for (let i = 0; i < leafSlots.length; i++) leaves[i] = slots[leafSlots[i]!] as Float32Array;
+      kernel.sum(leaves, leafOffsets, acc, count);
+    },
+  };
 }
 
 /** Per arity, the argument arrays of eager calls (refilled each call: no allocation). */

@@ -44,6 +44,12 @@ export interface WasmKernelSpec {
   readonly nodes: readonly WasmNode[];
   /** The nodes stored, in the order of the kernel's output arrays. */
   readonly outputs: readonly number[];
+  /**
+   * Instead of storing its one output, add it into a row of `accumulate` doubles: element i into
+   * double i mod accumulate, rows in order (a sum over leading axes, in the order of the
+   * JavaScript reduction kernels). A multiple of 4.
+   */
+  readonly accumulate?: number;
 }
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
@@ -82,28 +88,6 @@ export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
   f.get(e).get(d).f64x2Div();
   f.get(x).f64Const(0).f64x2Splat().f64x2Ge();
   f.v128Bitselect();
-}
-
-const padded = (n: number) => Math.ceil(n / 4) * 4;
-
-/** The byte layout of a call of `count` elements in the memory: each operand's and each output's region. */
-interface CallLayout {
-  readonly leafBytes: number[];
-  readonly outputBytes: number[];
-  /** Bytes of memory the call uses. */
-  readonly bytes: number;
-}
-
-function callLayout(spec: WasmKernelSpec, count: number): CallLayout {
-  let at = 0;
-  const region = (elements: number) => {
-    const start = at;
-    at += padded(elements) * 4;
-    return start;
-  };
-  const leafBytes = spec.leaves.map((l) => region(l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1));
-  const outputBytes = spec.outputs.map(() => region(count));
-  return { leafBytes, outputBytes, bytes: at };
 }
 
 const f32Splat = (value: number): number[] => {
@@ -245,6 +229,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
  */
 export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
+  if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
@@ -252,7 +237,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
     const leafAt = spec.leaves.map((_, k) => 1 + k);
     const outAt = spec.outputs.map((_, j) => 1 + spec.leaves.length + j);
     const at = f.local(I32);
-    const periods = [...new Set(spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])))];
+    const periods = [...new Set([...spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])), ...(spec.accumulate ? [spec.accumulate] : [])])];
     const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
     const values = spec.nodes.map(() => f.local(V128));
     // Scalars once, before the loop.
@@ -272,9 +257,19 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
       emitExpr(f, n.expr, n.args.map((a) => values[a]!));
       f.set(values[i]!);
     });
-    spec.outputs.forEach((node, j) => {
-      f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
-    });
+    if (spec.accumulate) {
+      // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
+      const row = rowAt.get(spec.accumulate)!;
+      const address = f.local(I32);
+      const v = values[spec.outputs[0]!]!;
+      f.get(row).i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
+      f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
+      f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
+    } else {
+      spec.outputs.forEach((node, j) => {
+        f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
+      });
+    }
     for (const [period, local] of rowAt) {
       // Advance within the period, back to 0 at its end.
       f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
@@ -286,57 +281,117 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running kernels: one memory for all of them, operands copied in and results out.
+// Running kernels: on each thread one memory for all of them, operands copied in, results out.
 
-const PAGE = 65536;
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
 const MAXIMUM_PAGES = 16384;
 
-interface Memory {
+/** A kernel's instance on this thread, with the thread's memory and a view of it. */
+export interface ElementwiseInstance {
+  readonly run: (...args: number[]) => void;
   readonly memory: WebAssembly.Memory;
-  f32: Float32Array;
+  view: Float32Array;
 }
-let shared: Memory | null | undefined;
 
-function memoryFor(bytes: number): Memory | null {
-  if (shared === undefined) {
-    shared = null;
-    if (wasmSimdSupported()) {
-      try {
-        const memory = new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES });
-        shared = { memory, f32: new Float32Array(memory.buffer) };
-      } catch {
-        shared = null;
-      }
+/**
+ * An instance of a kernel module (its bytes) on this thread's memory for elementwise kernels,
+ * made on first use and grown as calls need. Self-contained (it keeps the memory on itself):
+ * worker threads build it from its source text (jsCode.ts's helpers), so each thread has its own.
+ */
+export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): ElementwiseInstance {
+  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory };
+  self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
+  const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
+  return { run: exports.run, memory: self.memory, view: new Float32Array(self.memory.buffer) };
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** Elements per unit of a range over a kernel's output: a multiple of 4 and of every row period. */
+export function rangeUnit(spec: WasmKernelSpec): number {
+  return spec.leaves.reduce((u, l) => (l.kind === 'row' ? (u * l.period) / gcd(u, l.period) : u), 4);
+}
+
+/**
+ * The kernel as a range function's source (rangeThreads.ts): a function expression of
+ * (B, start, end) computing units [start, end) (`rangeUnit` elements each) of `count` output
+ * elements, B holding the operand arrays (operand k read from `offsets[k]`) then the outputs.
+ * The module's bytes are in the source, so a worker compiles its own instance.
+ */
+export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: WasmKernelSpec, count: number, offsets: readonly number[]): string {
+  const unit = rangeUnit(spec);
+  const L = spec.leaves.length;
+  const lines: string[] = [];
+  const regions: string[] = [];
+  let at = '0';
+  const region = (size: string) => {
+    const name = `r${regions.length}`;
+    lines.push(`const ${name} = ${at};`);
+    regions.push(name);
+    at = `${name} + ${size}`;
+    return name;
+  };
+  const copies: string[] = [];
+  spec.leaves.forEach((l, k) => {
+    const off = offsets[k]!;
+    if (l.kind === 'full') {
+      const r = region('np * 4');
+      copies.push(`h.set(B[${k}].subarray(${off} + e0, ${off} + e0 + n), ${r} >> 2);`);
+    } else {
+      const len = l.kind === 'row' ? l.period : 1;
+      const r = region(String(Math.ceil(len / 4) * 16));
+      copies.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${r} >> 2);`);
     }
-  }
-  if (!shared) return null;
-  if (shared.memory.buffer.byteLength < bytes) {
-    shared.memory.grow(Math.ceil((bytes - shared.memory.buffer.byteLength) / PAGE));
-    shared.f32 = new Float32Array(shared.memory.buffer);
-  }
-  return shared;
+  });
+  const outs = spec.outputs.map(() => region('np * 4'));
+  lines.push(`const need = ${at};`);
+  return `(() => {
+  const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
+  let k = null;
+  return function ${name.replace(/\W/g, '_')}(B, start, end) {
+    if (k === null) k = wasmElementwiseInstance(bytes);
+    const e0 = start * ${unit};
+    const n = Math.min(end * ${unit}, ${count}) - e0;
+    if (n <= 0) return;
+    const np = (n + 3) & ~3;
+    ${lines.join('\n    ')}
+    const mem = k.memory;
+    if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+    if (k.view.buffer !== mem.buffer) k.view = new Float32Array(mem.buffer);
+    const h = k.view;
+    ${copies.join('\n    ')}
+    k.run(np * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
+    ${outs.map((r, j) => `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + n), e0);`).join('\n    ')}
+  };
+})()`;
 }
 
-/** A compiled kernel, for outputs of any length. */
+/** A compiled kernel, for outputs of any length, on this thread. */
 export interface WasmElementwiseKernel {
   readonly spec: WasmKernelSpec;
+  /** The module (for range functions that other threads build). */
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /**
    * Computes `count` elements of each output: operand k is read from `leaves[k]` starting at
    * `offsets[k]` (count elements, its period, or one, by its pattern); output j is written to
    * `outputs[j]` from 0. A row operand's period must divide `count`.
    */
   run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[], count: number): void;
+  /**
+   * For a spec with `accumulate`: sets `acc` (accumulate doubles) to the sums over the `count`
+   * elements (a multiple of accumulate), from zeros.
+   */
+  sum(leaves: readonly Float32Array[], offsets: readonly number[], acc: Float64Array, count: number): void;
 }
 
 const compiled = new Map<string, WasmElementwiseKernel | null>();
+const COMPILED_LIMIT = 1024;
 let calls = 0;
 
-/** Calls of WebAssembly elementwise kernels so far (for tests: that work took this path). */
+/** Calls of WebAssembly elementwise kernels through `run` so far (for tests: that work took this path). */
 export function elementwiseKernelCalls(): number {
   return calls;
 }
-const COMPILED_LIMIT = 1024;
 
 /**
  * The kernel of `spec` (cached under `key`, which must determine the spec), or null where
@@ -347,37 +402,62 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   const hit = compiled.get(key);
   if (hit !== undefined) return hit;
   let kernel: WasmElementwiseKernel | null = null;
-  const mem = memoryFor(0);
-  if (mem) {
+  if (wasmSimdSupported()) {
     try {
-      const module = new WebAssembly.Module(elementwiseModule(spec, MAXIMUM_PAGES));
-      const run = (new WebAssembly.Instance(module, { env: { memory: mem.memory } }).exports as { run: (...args: number[]) => void }).run;
+      const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
+      const instance = wasmElementwiseInstance(bytes);
       const args = new Array<number>(1 + spec.leaves.length + spec.outputs.length).fill(0);
+      const lengths = new Array<number>(spec.leaves.length).fill(0);
+      const leafAt = new Array<number>(spec.leaves.length).fill(0);
+      const outAt = new Array<number>(spec.outputs.length).fill(0);
       let layoutCount = -1;
-      let layout: CallLayout | null = null;
+      let need = 0;
+      /** Lays out a call of `count` elements (once per count), grows the memory, copies the operands in. */
+      const prepare = (leaves: readonly Float32Array[], offsets: readonly number[], count: number): Float32Array => {
+        calls++;
+        if (count !== layoutCount) {
+          // Regions of `count` elements (padded to a vector) for full operands and outputs; an
+          // accumulation row of doubles.
+          let at = 0;
+          spec.leaves.forEach((l, k) => {
+            lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
+            leafAt[k] = at / 4;
+            args[1 + k] = at;
+            at += Math.ceil(lengths[k]! / 4) * 16;
+          });
+          spec.outputs.forEach((_, j) => {
+            outAt[j] = at / 4;
+            args[1 + spec.leaves.length + j] = at;
+            at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+          });
+          args[0] = Math.ceil(count / 4) * 16;
+          need = at;
+          layoutCount = count;
+        }
+        const mem = instance.memory;
+        if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
+        if (instance.view.buffer !== mem.buffer) instance.view = new Float32Array(mem.buffer);
+        const heap = instance.view;
+        for (let k = 0; k < leaves.length; k++) {
+          const off = offsets[k]!;
+          heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
+        }
+        return heap;
+      };
       kernel = {
         spec,
+        bytes,
         run(leaves, offsets, outputs, count) {
-          if (count !== layoutCount) {
-            layout = callLayout(spec, count);
-            layoutCount = count;
-            args[0] = padded(count) * 4;
-            layout.leafBytes.forEach((b, k) => (args[1 + k] = b));
-            layout.outputBytes.forEach((b, j) => (args[1 + leaves.length + j] = b));
-          }
-          calls++;
-          const heap = memoryFor(layout!.bytes)!.f32;
-          for (let k = 0; k < leaves.length; k++) {
-            const l = spec.leaves[k]!;
-            const length = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
-            const off = offsets[k]!;
-            heap.set(leaves[k]!.subarray(off, off + length), layout!.leafBytes[k]! / 4);
-          }
-          run(...args);
-          for (let j = 0; j < outputs.length; j++) {
-            const at = layout!.outputBytes[j]! / 4;
-            outputs[j]!.set(heap.subarray(at, at + count));
-          }
+          const heap = prepare(leaves, offsets, count);
+          instance.run(...args);
+          for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + count));
+        },
+        sum(leaves, offsets, acc, count) {
+          const heap = prepare(leaves, offsets, count);
+          const at = outAt[0]!;
+          heap.fill(0, at, at + 2 * acc.length);
+          instance.run(...args);
+          acc.set(new Float64Array(heap.buffer, at * 4, acc.length));
         },
       };
     } catch (e) {

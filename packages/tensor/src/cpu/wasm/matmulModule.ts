@@ -72,9 +72,15 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * The module: for each element type T in f32, f64, these exports (addresses in bytes, sizes in
  * elements):
  * - packB_T(b, n, k, bp): all of B (k×n, row stride n) into panels at bp.
- * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap): C[0:rows, 0:npad] = A[0:rows, 0:k]·B for the
- *   packed B, with ap as scratch for one packed block of A. rows may be any count; C must have
- *   room for rows rounded up to mr.
+ * - packBT_T(b, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
+ *   element (p, j) at j·k + p).
+ * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
+ *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
+ *   (i, p) at i·lda + p) when transA is 0, stored transposed (at p·lda + i) when it is 1. rows may
+ *   be any count; C must have room for rows rounded up to mr.
+ *
+ * Packing from a transposed operand writes the same values to the same panel slots as packing
+ * from its row-major copy, so the kernel's arithmetic, and every bit of C, is the same.
  * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
  */
 export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
@@ -146,6 +152,34 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     });
   });
 
+  // packBT(b, n, k, bp): B stored transposed (row j of the stored n×k matrix is column j of B)
+  // into the panels packB makes. Column by column, so that reads of the stored rows are
+  // sequential; the writes stride by nr within a panel.
+  m.func(`packBT_${dtype}`, [I32, I32, I32, I32], [], (f, [b, n, k, bp]) => {
+    const j0 = f.local(I32), j = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
+    forRange(f, j0, () => f.i32Const(0), () => f.get(n), nr, () => {
+      f.get(bp).get(j0).get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
+      forRange(f, j, () => f.i32Const(0), () => f.i32Const(nr), 1, () => {
+        f.get(panel).get(j).i32Const(E).i32Mul().i32Add().set(dst);
+        f.get(j0).get(j).i32Add().get(n).i32LtS().if();
+        {
+          f.get(b).get(j0).get(j).i32Add().get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
+          forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+            f.get(dst).get(src).emit(load).emit(store);
+            f.get(src).i32Const(E).i32Add().set(src);
+            f.get(dst).i32Const(nr * E).i32Add().set(dst);
+          });
+        }
+        f.else();
+        forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
+          f.get(dst).emit(zero).emit(store);
+          f.get(dst).i32Const(nr * E).i32Add().set(dst);
+        });
+        f.end();
+      });
+    });
+  });
+
   // packA(a, lda, rows, kc, ap): rows × kc of A (row stride lda) into mr-row panels.
   const packA = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
@@ -170,6 +204,60 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
         f.end();
       });
     });
+  });
+
+  // packAT(a, lda, rows, kc, ap): the same panels from A stored transposed (element (i, p) at
+  // p·lda + i). A whole panel's column at step p is mr consecutive elements of stored row p, so
+  // the whole panels are filled step by step, each stored row read once, left to right, mr
+  // elements (whole vectors, then single elements) to each panel; the last, partial panel after
+  // them, padded with zeros.
+  const rowBytes = mr * E;
+  const packAT = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+    const q = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32);
+    const full = f.local(I32), height = f.local(I32), panelBytes = f.local(I32);
+    // full = ⌊rows / mr⌋ (at most mc / mr steps; the assembler has no division).
+    f.i32Const(0).set(full);
+    f.block().loop();
+    f.get(full).i32Const(1).i32Add().i32Const(mr).i32Mul().get(rows).i32GtS().brIf(1);
+    f.get(full).i32Const(1).i32Add().set(full);
+    f.br(0).end().end();
+    f.get(kc).i32Const(rowBytes).i32Mul().set(panelBytes);
+    forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+      f.get(a).get(p).get(lda).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
+      f.get(ap).get(p).i32Const(rowBytes).i32Mul().i32Add().set(dst);
+      forRange(f, q, () => f.i32Const(0), () => f.get(full), 1, () => {
+        let o = 0;
+        for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
+        for (; o < rowBytes; o += E) {
+          f.get(dst).get(src);
+          load(f, o);
+          store(f, o);
+        }
+        f.get(src).i32Const(rowBytes).i32Add().set(src);
+        f.get(dst).get(panelBytes).i32Add().set(dst);
+      });
+    });
+    // The partial panel: rows full·mr … rows−1, then zeros to mr.
+    f.get(rows).get(full).i32Const(mr).i32Mul().i32Sub().set(height);
+    f.get(height).if();
+    f.get(a).get(full).i32Const(rowBytes).i32Mul().i32Add().set(src);
+    f.get(ap).get(full).get(panelBytes).i32Mul().i32Add().set(dst);
+    forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
+      forRange(f, i, () => f.i32Const(0), () => f.get(height), 1, () => {
+        f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+        f.get(src).get(i).i32Const(E).i32Mul().i32Add();
+        load(f);
+        store(f);
+      });
+      forRange(f, i, () => f.get(height), () => f.i32Const(mr), 1, () => {
+        f.get(dst).get(i).i32Const(E).i32Mul().i32Add();
+        zero(f);
+        store(f);
+      });
+      f.get(src).get(lda).i32Const(E).i32Mul().i32Add().set(src);
+      f.get(dst).i32Const(rowBytes).i32Add().set(dst);
+    });
+    f.end();
   });
 
   // kernel(ap, bp, kc, c, ldcBytes, accumulate): the mr × nr tile at c (=, or += when accumulate)
@@ -247,8 +335,8 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     }
   });
 
-  // gemm(a, lda, bp, c, ldc, rows, npad, k, ap)
-  m.func(`gemm_${dtype}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, bp, c, ldc, rows, npad, k, ap]) => {
+  // gemm(a, lda, bp, c, ldc, rows, npad, k, ap, transA)
+  m.func(`gemm_${dtype}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, bp, c, ldc, rows, npad, k, ap, transA]) => {
     const ic = f.local(I32), pc = f.local(I32), jr = f.local(I32), ir = f.local(I32);
     const mcur = f.local(I32), kcur = f.local(I32), ldcB = f.local(I32), crow = f.local(I32);
     f.get(ldc).i32Const(E).i32Mul().set(ldcB);
@@ -259,9 +347,15 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       forRange(f, pc, () => f.i32Const(0), () => f.get(k), shape.kc, () => {
         f.get(k).get(pc).i32Sub().set(kcur);
         f.i32Const(shape.kc).get(kcur).get(kcur).i32Const(shape.kc).i32GtS().select().set(kcur);
+        f.get(transA).if();
+        // packAT(a + (pc·lda + ic)·E, lda, mcur, kcur, ap)
+        f.get(a).get(pc).get(lda).i32Mul().get(ic).i32Add().i32Const(E).i32Mul().i32Add();
+        f.get(lda).get(mcur).get(kcur).get(ap).call(packAT);
+        f.else();
         // packA(a + (ic·lda + pc)·E, lda, mcur, kcur, ap)
         f.get(a).get(ic).get(lda).i32Mul().get(pc).i32Add().i32Const(E).i32Mul().i32Add();
         f.get(lda).get(mcur).get(kcur).get(ap).call(packA);
+        f.end();
         forRange(f, jr, () => f.i32Const(0), () => f.get(npad), nr, () => {
           // The C tile of row ic, column jr.
           f.get(c).get(ic).get(ldc).i32Mul().get(jr).i32Add().i32Const(E).i32Mul().i32Add().set(crow);

@@ -34,14 +34,17 @@ const KIND = 5;
 const HELD_ARRAYS = 6;
 const PARAMS = 8;
 /** A range job's parameters: chunks, units per chunk, units in all, participants. */
-const RANGE_PARAMS = 26;
+const RANGE_PARAMS = 27;
 const COUNTER_BYTE = 128;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
 export interface MatmulJob {
   f64: boolean;
-  /** A (rows of stride lda) for batch entry 0; entry b starts aBatch bytes further. */
+  /**
+   * A for batch entry 0, rows of stride lda, or stored transposed (element (i, p) at p·lda + i)
+   * when transA; entry b starts aBatch bytes further.
+   */
   a: number;
   aBatch: number;
   lda: number;
@@ -64,10 +67,11 @@ export interface MatmulJob {
   apStride: number;
   /** Participants (the caller is id 0) that take part; workers with a higher id sit this job out. */
   participants: number;
+  transA: boolean;
 }
 
 const JOB_FIELDS: readonly (keyof MatmulJob)[] = [
-  'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants',
+  'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants', 'transA',
 ];
 
 /** The exports of an instance of the matmul module that a chunk needs. */
@@ -79,7 +83,7 @@ export type MatmulExports = Record<string, (...args: number[]) => void>;
  * source text, so the caller and the workers share one definition.
  */
 export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64Array, epoch: number, id: number): void {
-  // Parameters at ctl[8…25], in the order of JOB_FIELDS.
+  // Parameters at ctl[8…26], in the order of JOB_FIELDS.
   if (id >= ctl[25]!) return;
   const f64 = ctl[8] === 1;
   const gemm = f64 ? ex.gemm_f64! : ex.gemm_f32!;
@@ -88,6 +92,9 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   const a = ctl[9]!, aBatch = ctl[10]!, lda = ctl[11]!, bp = ctl[12]!, bpBatch = ctl[13]!, c = ctl[14]!, cBatch = ctl[15]!;
   const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
   const ap = ctl[23]! + id * ctl[24]!;
+  const transA = ctl[26]!;
+  // Bytes from one row of A to the next: a row of lda elements, or one element of a stored row of Aᵀ.
+  const aRow = transA === 1 ? E : lda * E;
   const tag = BigInt(epoch >>> 0);
   for (;;) {
     const v = Atomics.load(counter, 0);
@@ -101,7 +108,7 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     const rows = Math.min(rowsPerChunk, m - r0);
     const cChunk = c + batch * cBatch + r0 * ldc * E;
     try {
-      gemm(a + batch * aBatch + r0 * lda * E, lda, bp + batch * bpBatch, cChunk, ldc, rows, ldc, k, ap);
+      gemm(a + batch * aBatch + r0 * aRow, lda, bp + batch * bpBatch, cChunk, ldc, rows, ldc, k, ap, transA);
       // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go.
       if (ldc !== n) compact(cChunk, ldc, n, rows);
     } catch {
@@ -121,9 +128,9 @@ export type RangeFunction = (arrays: readonly unknown[], start: number, end: num
  * its message could be read), so it claims nothing. Self-contained, like runChunks.
  */
 export function runRangeChunks(fn: RangeFunction | null, arrays: readonly unknown[], ctl: Int32Array, counter: BigUint64Array, epoch: number, id: number): void {
-  // Parameters at ctl[26…29]: chunks, units per chunk, units, participants.
-  if (fn === null || id >= ctl[29]!) return;
-  const nChunks = ctl[26]!, per = ctl[27]!, units = ctl[28]!;
+  // Parameters at ctl[27…30]: chunks, units per chunk, units, participants.
+  if (fn === null || id >= ctl[30]!) return;
+  const nChunks = ctl[27]!, per = ctl[28]!, units = ctl[29]!;
   const tag = BigInt(epoch >>> 0);
   for (;;) {
     const v = Atomics.load(counter, 0);

@@ -50,7 +50,7 @@ interface Runtime {
   shared: boolean;
   exports: MatmulExports;
   /** The exports a product calls, per element type (looked up once, not by name per call). */
-  kernels: Record<WasmFloat, { packB: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string] }>;
+  kernels: Record<WasmFloat, { packB: MatmulExports[string]; packBT: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string] }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
   bytes: number;
@@ -94,15 +94,15 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, bytes,
       kernels: {
-        f32: { packB: exports.packB_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
-        f64: { packB: exports.packB_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
       },
       layouts: { f32: matmulLayout('f32', shapes.f32), f64: matmulLayout('f64', shapes.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
     };
   } catch {
     // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
-    // thread; this one is about 4.8 KB) or no memory: the TypeScript kernels.
+    // thread; this one is about 5.9 KB) or no memory: the TypeScript kernels.
     runtime = null;
   }
   return runtime;
@@ -224,6 +224,10 @@ function roundUp(x: number, multiple: number): number {
  * finished run of whole rows of C, in order. Returns false, having written nothing, when the
  * kernels cannot run here, the operands do not fit the memory, or another product is using it
  * (a product started from an epilogue).
+ *
+ * `transA`: each A_i is stored transposed, as the k×m row-major matrix Aᵀ (element (i, p) at
+ * p·m + i); `transB` likewise for B (Bᵀ, n×k). Such an operand is copied as stored and packed
+ * from there: the packed panels, and so every bit of C, are those of its row-major copy.
  */
 export function wasmMatmul(
   dtype: WasmFloat, batch: number,
@@ -232,13 +236,14 @@ export function wasmMatmul(
   c: Float32Array | Float64Array, cOff: number,
   m: number, n: number, k: number,
   epilogue?: (start: number, end: number) => void,
+  transA = false, transB = false,
 ): boolean {
   if (busy) return false;
   const rt = getRuntime();
   if (!rt) return false;
   busy = true;
   try {
-    return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue);
+    return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
   } finally {
     busy = false;
   }
@@ -251,6 +256,7 @@ function runProduct(
   c: Float32Array | Float64Array, cOff: number,
   m: number, n: number, k: number,
   epilogue: ((start: number, end: number) => void) | undefined,
+  transA: boolean, transB: boolean,
 ): boolean {
   const L = rt.layouts[dtype];
   const E = L.bytes;
@@ -290,16 +296,20 @@ function runProduct(
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
-  const { packB, gemm, compact } = rt.kernels[dtype];
+  const { packB, packBT, gemm, compact } = rt.kernels[dtype];
   for (let i = 0; i < bCount; i++) {
     const from = bOff + i * bStride;
     view.set(b.subarray(from, from + k * n), bRaw / E);
-    packB(bRaw, n, k, bpRegion + i * bpBatch);
+    (transB ? packBT : packB)(bRaw, n, k, bpRegion + i * bpBatch);
   }
+  // A's row stride as stored (m for Aᵀ), and the bytes from one row of A to the next.
+  const lda = transA ? m : k;
+  const aRowBytes = transA ? E : k * E;
 
   const job: MatmulJob = {
-    f64: dtype === 'f64', a: aRegion, aBatch, lda: k, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
+    f64: dtype === 'f64', a: aRegion, aBatch, lda, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
     m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
+    transA,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
   const chunk = (i: number) => {
@@ -322,7 +332,7 @@ function runProduct(
   }
   for (let i = 0; i < job.nChunks; i++) {
     const { bi, r0, rows, cChunk } = chunk(i);
-    gemm(aRegion + bi * aBatch + r0 * k * E, k, bpRegion + bi * bpBatch, cChunk, npad, rows, npad, k, apRegion);
+    gemm(aRegion + bi * aBatch + r0 * aRowBytes, lda, bpRegion + bi * bpBatch, cChunk, npad, rows, npad, k, apRegion, transA ? 1 : 0);
     if (npad !== n) compact(cChunk, npad, n, rows);
     copyOut(i);
   }
