@@ -23,14 +23,14 @@
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 
-// The expression combinators and constants below are exported for the float32 fast paths
-// (mathF32x4.ts), which build on the same pieces.
+// The combinators and constants exported below are shared with the float32 fast paths
+// (mathF32x4.ts).
 
 /** Pushes one v128 onto the stack. */
 export type Expr = (f: FunctionBody) => void;
 
 /** The double with the given high and low 32-bit words (how fdlibm writes its thresholds). */
-export function fromWords(hi: number, lo: number): number {
+function fromWords(hi: number, lo: number): number {
   const view = new DataView(new ArrayBuffer(8));
   view.setUint32(0, lo >>> 0, true); // little-endian: the low word comes first
   view.setUint32(4, hi >>> 0, true);
@@ -56,7 +56,7 @@ export function int64(value: bigint): Expr {
 }
 
 export const get = (local: number): Expr => (f) => void f.get(local);
-export const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
+const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
   a(f);
   b(f);
   op(f);
@@ -65,17 +65,17 @@ export const add = binary((f) => f.f64x2Add());
 export const sub = binary((f) => f.f64x2Sub());
 export const mul = binary((f) => f.f64x2Mul());
 export const div = binary((f) => f.f64x2Div());
-export const lt = binary((f) => f.f64x2Lt());
-export const le = binary((f) => f.f64x2Le());
-export const gt = binary((f) => f.f64x2Gt());
+const lt = binary((f) => f.f64x2Lt());
+const le = binary((f) => f.f64x2Le());
+const gt = binary((f) => f.f64x2Gt());
 export const ge = binary((f) => f.f64x2Ge());
 export const eq = binary((f) => f.f64x2Eq());
-export const ne = binary((f) => f.f64x2Ne());
+const ne = binary((f) => f.f64x2Ne());
 export const and = binary((f) => f.v128And());
 export const or = binary((f) => f.v128Or());
 /** a & ~b. */
-export const andNot = binary((f) => f.v128AndNot());
-export const abs = (a: Expr): Expr => (f) => {
+const andNot = binary((f) => f.v128AndNot());
+const abs = (a: Expr): Expr => (f) => {
   a(f);
   f.f64x2Abs();
 };
@@ -87,7 +87,7 @@ export const select = (mask: Expr, ifTrue: Expr, ifFalse: Expr): Expr => (f) => 
   f.v128Bitselect();
 };
 /** The biased exponent field of each (non-negative) lane, as a 64-bit integer. */
-export const exponentField = (a: Expr): Expr => (f) => {
+const exponentField = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2ShrU();
 };
@@ -95,7 +95,7 @@ export const exponentField = (a: Expr): Expr => (f) => {
  * A small non-negative 64-bit integer lane (< 2^52) as a double, exactly: placed in the mantissa
  * of 2^52 it reads as 2^52 + n, and subtracting 2^52 is exact.
  */
-export const intToF64 = (a: Expr): Expr => sub(or(a, int64(0x4330000000000000n)), num(2 ** 52));
+const intToF64 = (a: Expr): Expr => sub(or(a, int64(0x4330000000000000n)), num(2 ** 52));
 /** 2^k for integral double lanes k in [−1022, 1023], built in the exponent field. */
 const pow2 = (k: Expr): Expr => (f) => {
   k(f);
@@ -104,13 +104,13 @@ const pow2 = (k: Expr): Expr => (f) => {
   f.i64x2Add().i32Const(52).i64x2Shl();
 };
 
-export const SIGN = int64(0x8000000000000000n);
+const SIGN = int64(0x8000000000000000n);
 export const MANTISSA = int64(0x000fffffffffffffn);
-export const ONE_BITS = int64(0x3ff0000000000000n);
-export const ZERO = num(0);
-export const ONE = num(1);
+const ONE_BITS = int64(0x3ff0000000000000n);
+const ZERO = num(0);
+const ONE = num(1);
 export const TWO = num(2);
-export const HALF = num(0.5);
+const HALF = num(0.5);
 
 /** Scratch v128 locals per function body, shared by every emitter call in it. */
 const scratchLocals = new WeakMap<FunctionBody, number[]>();
@@ -144,7 +144,7 @@ const EXP_UNDERFLOW = -7.45133219101941108420e+02; // 0xc0874910 d52d3051
 const LOG_L = [6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01];
 
 /** Horner's rule in fdlibm's nesting: c0 + t·(c1 + t·(c2 + …)), innermost product last. */
-export function horner(t: Expr, coefficients: readonly number[]): Expr {
+function horner(t: Expr, coefficients: readonly number[]): Expr {
   let acc: Expr = num(coefficients[coefficients.length - 1]!);
   for (let i = coefficients.length - 2; i >= 0; i--) acc = add(num(coefficients[i]!), mul(t, acc));
   return acc;
