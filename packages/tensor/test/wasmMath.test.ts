@@ -24,6 +24,17 @@ type Name = keyof typeof FUNCTIONS;
 const CHUNK = 1 << 15; // doubles per call: 256 KiB in, 256 KiB out
 const PAGES = (2 * CHUNK * 8) / 65536;
 
+/** `body` once per vector: src and dst (byte addresses) advance by 16 after it, n vectors in all. */
+function vectorLoop(f: FunctionBody, src: number, dst: number, n: number, body: () => void): void {
+  f.block().loop();
+  f.get(n).i32Eqz().brIf(1);
+  body();
+  f.get(src).i32Const(16).i32Add().set(src);
+  f.get(dst).i32Const(16).i32Add().set(dst);
+  f.get(n).i32Const(1).i32Sub().set(n);
+  f.br(0).end().end();
+}
+
 /**
  * One exported function per emitter, (src, dst, pairs): dst[i] = fn(src[i]) over pairs of doubles;
  * and one kernel-shaped function per emitter on four float32 lanes (promote each half, apply,
@@ -34,33 +45,25 @@ function buildModule() {
   for (const [name, { emit }] of Object.entries(FUNCTIONS)) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
-      f.block().loop();
-      f.get(n).i32Eqz().brIf(1);
-      f.get(src).v128Load(0).set(x);
-      f.get(dst).emit((g) => emit(g, x)).v128Store(0);
-      f.get(src).i32Const(16).i32Add().set(src);
-      f.get(dst).i32Const(16).i32Add().set(dst);
-      f.get(n).i32Const(1).i32Sub().set(n);
-      f.br(0).end().end();
+      vectorLoop(f, src, dst, n, () => {
+        f.get(src).v128Load(0).set(x);
+        f.get(dst).emit((g) => emit(g, x)).v128Store(0);
+      });
     });
     m.func(`${name}F32`, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const v = f.local(V128);
       const lo = f.local(V128);
       const hi = f.local(V128);
-      f.block().loop();
-      f.get(n).i32Eqz().brIf(1);
-      f.get(src).v128Load(0).tee(v).f64x2PromoteLowF32x4().set(lo);
-      f.get(v).get(v).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]).f64x2PromoteLowF32x4().set(hi);
-      f.get(dst);
-      emit(f, lo);
-      f.f32x4DemoteF64x2Zero();
-      emit(f, hi);
-      f.f32x4DemoteF64x2Zero();
-      f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]).v128Store(0);
-      f.get(src).i32Const(16).i32Add().set(src);
-      f.get(dst).i32Const(16).i32Add().set(dst);
-      f.get(n).i32Const(1).i32Sub().set(n);
-      f.br(0).end().end();
+      vectorLoop(f, src, dst, n, () => {
+        f.get(src).v128Load(0).tee(v).f64x2PromoteLowF32x4().set(lo);
+        f.get(v).get(v).i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]).f64x2PromoteLowF32x4().set(hi);
+        f.get(dst);
+        emit(f, lo);
+        f.f32x4DemoteF64x2Zero();
+        emit(f, hi);
+        f.f32x4DemoteF64x2Zero();
+        f.i8x16Shuffle([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]).v128Store(0);
+      });
     });
   }
   const bytes = m.encode();
@@ -335,16 +338,12 @@ function buildModule32() {
   for (const [name, { emit }] of Object.entries(FAST)) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
-      f.block().loop();
-      f.get(n).i32Eqz().brIf(1);
-      f.get(src).v128Load(0).set(x);
-      f.get(dst);
-      emit(f, x, (g) => void g.i32Const(0).i32Const(0).i32Load(0).i32Const(1).i32Add().i32Store(0));
-      f.v128Store(0);
-      f.get(src).i32Const(16).i32Add().set(src);
-      f.get(dst).i32Const(16).i32Add().set(dst);
-      f.get(n).i32Const(1).i32Sub().set(n);
-      f.br(0).end().end();
+      vectorLoop(f, src, dst, n, () => {
+        f.get(src).v128Load(0).set(x);
+        f.get(dst);
+        emit(f, x, (g) => void g.i32Const(0).i32Const(0).i32Load(0).i32Const(1).i32Add().i32Store(0));
+        f.v128Store(0);
+      });
     });
   }
   const bytes = m.encode();

@@ -72,7 +72,7 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * The module: for each element type T in f32, f64, these exports (addresses in bytes, sizes in
  * elements):
  * - packB_T(b, n, k, bp): all of B (k×n, row stride n) into panels at bp.
- * - packBT_T(b, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
+ * - packBT_T(b, k, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
  *   element (p, j) at j·k + p).
  * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
  *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
@@ -152,40 +152,16 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     });
   });
 
-  // packBT(b, n, k, bp): B stored transposed (row j of the stored n×k matrix is column j of B)
-  // into the panels packB makes. Column by column, so that reads of the stored rows are
-  // sequential; the writes stride by nr within a panel.
-  m.func(`packBT_${dtype}`, [I32, I32, I32, I32], [], (f, [b, n, k, bp]) => {
-    const j0 = f.local(I32), j = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
-    forRange(f, j0, () => f.i32Const(0), () => f.get(n), nr, () => {
-      f.get(bp).get(j0).get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
-      forRange(f, j, () => f.i32Const(0), () => f.i32Const(nr), 1, () => {
-        f.get(panel).get(j).i32Const(E).i32Mul().i32Add().set(dst);
-        f.get(j0).get(j).i32Add().get(n).i32LtS().if();
-        {
-          f.get(b).get(j0).get(j).i32Add().get(k).i32Mul().i32Const(E).i32Mul().i32Add().set(src);
-          forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
-            f.get(dst).get(src).emit(load).emit(store);
-            f.get(src).i32Const(E).i32Add().set(src);
-            f.get(dst).i32Const(nr * E).i32Add().set(dst);
-          });
-        }
-        f.else();
-        forRange(f, p, () => f.i32Const(0), () => f.get(k), 1, () => {
-          f.get(dst).emit(zero).emit(store);
-          f.get(dst).i32Const(nr * E).i32Add().set(dst);
-        });
-        f.end();
-      });
-    });
-  });
-
-  // packA(a, lda, rows, kc, ap): rows × kc of A (row stride lda) into mr-row panels.
-  const packA = m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+  // Rows of a row-major matrix into panels `width` rows wide: row i's element p goes to panel
+  // ⌊i/width⌋, slot p·width + i mod width, padding rows past `rows` with zeros. packA(a, lda,
+  // rows, kc, ap) packs a block of A into mr-row panels; packBT(b, k, n, k, bp) packs B from Bᵀ
+  // (its rows are B's columns) into the nr-column panels packB makes. Row by row, so that reads
+  // are sequential; the writes stride by width within a panel.
+  const rowPanels = (name: string | undefined, width: number) => m.func(name, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
-    forRange(f, i0, () => f.i32Const(0), () => f.get(rows), mr, () => {
+    forRange(f, i0, () => f.i32Const(0), () => f.get(rows), width, () => {
       f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
-      forRange(f, i, () => f.i32Const(0), () => f.i32Const(mr), 1, () => {
+      forRange(f, i, () => f.i32Const(0), () => f.i32Const(width), 1, () => {
         f.get(panel).get(i).i32Const(E).i32Mul().i32Add().set(dst);
         f.get(i0).get(i).i32Add().get(rows).i32LtS().if();
         {
@@ -193,18 +169,20 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
           forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
             f.get(dst).get(src).emit(load).emit(store);
             f.get(src).i32Const(E).i32Add().set(src);
-            f.get(dst).i32Const(mr * E).i32Add().set(dst);
+            f.get(dst).i32Const(width * E).i32Add().set(dst);
           });
         }
         f.else();
         forRange(f, p, () => f.i32Const(0), () => f.get(kc), 1, () => {
           f.get(dst).emit(zero).emit(store);
-          f.get(dst).i32Const(mr * E).i32Add().set(dst);
+          f.get(dst).i32Const(width * E).i32Add().set(dst);
         });
         f.end();
       });
     });
   });
+  rowPanels(`packBT_${dtype}`, nr);
+  const packA = rowPanels(undefined, mr);
 
   // packAT(a, lda, rows, kc, ap): the same panels from A stored transposed (element (i, p) at
   // p·lda + i). A whole panel's column at step p is mr consecutive elements of stored row p, so

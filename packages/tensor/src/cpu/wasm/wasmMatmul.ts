@@ -300,7 +300,8 @@ function runProduct(
   for (let i = 0; i < bCount; i++) {
     const from = bOff + i * bStride;
     view.set(b.subarray(from, from + k * n), bRaw / E);
-    (transB ? packBT : packB)(bRaw, n, k, bpRegion + i * bpBatch);
+    if (transB) packBT(bRaw, k, n, k, bpRegion + i * bpBatch);
+    else packB(bRaw, n, k, bpRegion + i * bpBatch);
   }
   // A's row stride as stored (m for Aᵀ), and the bytes from one row of A to the next.
   const lda = transA ? m : k;
