@@ -1,7 +1,8 @@
 // Elementwise kernels in WebAssembly SIMD, generated from the expression table (../../expression.ts)
 // like the JavaScript ones (../jsCode.ts), for float32 chains: four elements per instruction,
-// selects as bit selects (no branch to mispredict), exp/log/log1p through f64x2 transcriptions of
-// the algorithms the JavaScript engine's Math functions use (mathF64x2.ts).
+// selects as bit selects (no branch to mispredict), exp/log/log1p/sigmoid by a fast path that is
+// exact after rounding to float32 (mathF32x4.ts), falling back on f64x2 transcriptions of the
+// algorithms the JavaScript engine's Math functions use (mathF64x2.ts).
 //
 // Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
 // float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
@@ -14,14 +15,14 @@
 // A kernel reads float32 arrays laid out as its output is (`full`), repeating with a period that
 // is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value (`scalar`),
 // and writes float32 arrays. Operands are copied into the module's memory and results out of it:
-// O(n) copies next to work that is O(n) too, but 5–30 times heavier per element.
+// O(n) copies next to work that is O(n) too, but several times heavier per element.
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
-import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
+import { emitExpF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -54,12 +55,6 @@ export interface WasmKernelSpec {
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
 export class WasmUnsupported extends Error {}
-
-/**
- * Math functions on f64x2 values: each leaves f(x) of the two lanes of V128 local `x` on the
- * stack, bit-identical to the JavaScript engine's Math function (mathF64x2.ts).
- */
-const MATH: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = { exp: emitExpF64x2, log: emitLogF64x2, log1p: emitLog1pF64x2, sigmoid: emitSigmoidF64x2 };
 
 /**
  * Math functions on four float32 lanes: each leaves Math.fround(f(x)) of the lanes of V128 local
@@ -98,8 +93,6 @@ const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
 /** Lanes 2, 3 of a vector moved to lanes 0, 1. */
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second. */
-const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
@@ -140,31 +133,15 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
         f.f32x4Sqrt();
         return;
       }
-      const math32 = MATH_F32X4[e.fn];
-      if (math32) {
+      const math = MATH_F32X4[e.fn];
+      if (math) {
         const x = f.local(V128);
         emitExpr(f, e.args[0]!, args);
         f.set(x);
-        math32(f, x);
+        math(f, x);
         return;
       }
-      const math = MATH[e.fn];
-      if (!math) throw new WasmUnsupported(`math function ${e.fn}`);
-      // The two halves as doubles, f in doubles, each rounded to float32, joined again.
-      const x = f.local(V128);
-      const half = f.local(V128);
-      const low = f.local(V128);
-      emitExpr(f, e.args[0]!, args);
-      f.set(x);
-      f.get(x).f64x2PromoteLowF32x4().set(half);
-      math(f, half);
-      f.f32x4DemoteF64x2Zero().set(low);
-      f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(half);
-      f.get(low);
-      math(f, half);
-      f.f32x4DemoteF64x2Zero();
-      f.i8x16Shuffle(JOIN_LOW);
-      return;
+      throw new WasmUnsupported(`math function ${e.fn}`);
     }
     case 'compare': {
       const dtype = typeOf(e.a);
