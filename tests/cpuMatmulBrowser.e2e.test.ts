@@ -2,7 +2,8 @@
 // startup run in a browser page (with relaxed SIMD's fused multiply-add, which Chromium has),
 // within the error bound of the float64 reference; on a cross-origin-isolated page (COOP and
 // COEP headers) the product is split across Web Workers with the same bits as one thread, and on
-// a page that is not isolated it stays on one thread. The page is bundled from
+// a page that is not isolated it stays on one thread. Compiled float32 elementwise kernels run as
+// WebAssembly on the page with the JavaScript kernels' bits. The page is bundled from
 // tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
 //
 // Chromium is a hard requirement, as for the playground's test (scripts/setup.sh installs it).
@@ -70,6 +71,10 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.sameBitsAcrossThreads).toBe(true);
     // Workers start once the page yields; over ten rounds with pauses they take part.
     expect(report.workerChunks).toBeGreaterThan(0);
+    // Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels' bits.
+    expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
+    expect(report.elementwise.sameBits).toBe(true);
+    expect(report.elementwise.eagerWasmCalls).toBe(1);
   }, 120_000);
 
   it('a page that is not isolated: the same kernels on one thread', async () => {
@@ -80,5 +85,8 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.worstRatio).toBeLessThanOrEqual(1);
     expect(report.sameBitsAcrossThreads).toBe(true);
     expect(report.workerChunks).toBe(0);
+    expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
+    expect(report.elementwise.sameBits).toBe(true);
+    expect(report.elementwise.eagerWasmCalls).toBe(1);
   }, 120_000);
 });
