@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
-import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -538,6 +538,16 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     ], [g, x, w]);
     const text = sources(program).filter((t) => t.includes('summed in f64'));
     expect(text).toHaveLength(3);
+  });
+
+  it('eager ops beyond WASM_ELEMENTWISE_MAX elements keep the JavaScript kernel (the module\'s memory holds 1 GiB)', () => {
+    // Arrays the size of the limit are not touched before the decision, so the OS commits no memory for them.
+    const big = WASM_ELEMENTWISE_MAX + 4;
+    const operand = (n: number) => ({ arr: new Float32Array(n), strides: null, dtype: 'float32' as const });
+    expect(eagerWasmElementwise('add', [operand(big), operand(big)], [big], new Float32Array(big))).toBe(false);
+    const small = new Float32Array(1024);
+    expect(eagerWasmElementwise('add', [operand(1024), { arr: new Float32Array([0.5]), strides: [0], dtype: 'float32' }], [1024], small)).toBe(true);
+    expect(small.every((v) => v === 0.5)).toBe(true);
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

@@ -27,6 +27,18 @@ import {
  */
 export const WASM_ELEMENTWISE_MIN = 256;
 
+/**
+ * Elements above which the JavaScript kernel runs: 2^25 (128 MiB of float32). A call copies its
+ * full operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB;
+ * with up to eight such arrays a call stays inside it.
+ */
+export const WASM_ELEMENTWISE_MAX = 2 ** 25;
+
+/** Whether a kernel of `count` elements with `arrays` full operands and outputs fits the memory. */
+function fits(count: number, arrays: number): boolean {
+  return count <= WASM_ELEMENTWISE_MAX && count * arrays <= 8 * WASM_ELEMENTWISE_MAX;
+}
+
 let elementwiseEnabled = true;
 
 /** For tests: turns the WebAssembly elementwise kernels off (true: on, still subject to setCpuWasm). */
@@ -195,6 +207,7 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
+  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length + outputs.length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
@@ -226,6 +239,7 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     if (e instanceof Unsupported) return null;
     throw e;
   }
+  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
@@ -254,7 +268,7 @@ const ZEROS = [0, 0, 0];
  */
 export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
   const n = out.length;
-  if (n < WASM_ELEMENTWISE_MIN || !wasmElementwiseEnabled()) return false;
+  if (n < WASM_ELEMENTWISE_MIN || n > WASM_ELEMENTWISE_MAX || !wasmElementwiseEnabled()) return false;
   let key = op;
   const patterns: WasmLeafPattern[] = [];
   for (let k = 0; k < inputs.length; k++) {
