@@ -9,7 +9,7 @@
 import type {
   Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition } from '@scorch/tensor';
+import { hardwareThreads, indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition } from '@scorch/tensor';
 import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
@@ -17,7 +17,9 @@ import type { GpuRuntime, GpuStorage } from './runtime.js';
 import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
 import { customShaderKernel } from './wgsl/custom.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
-import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from './wgsl/matmul.js';
+import {
+  MIN_WORKGROUPS, SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel,
+} from './wgsl/matmul.js';
 import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
 import { argReduceKernel, axisSpans, scanKernel } from './wgsl/scan.js';
 import { randomKernel } from './wgsl/random.js';
@@ -51,6 +53,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
    * compiles are slow and compiled programs share kernels rather than fuse more.
    */
   readonly softwareAdapter: boolean;
+  /** Workgroups a register-blocked matmul keeps at least before its blocks shrink (chooseVec4Blocking). */
+  readonly vec4MinWorkgroups: number;
   /** Kernels are timed on the device and reported by the runtime (see profiling.ts). */
   readonly reportsKernels = true;
 
@@ -60,6 +64,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     runtime.deviceName = name;
     this.info = info;
     this.softwareAdapter = /llvmpipe|swiftshader|lavapipe|warp|software/i.test(`${info.device} ${info.description} ${info.vendor} ${info.architecture}`);
+    // A software adapter runs workgroups on the CPU's cores (llvmpipe: one thread per core).
+    this.vec4MinWorkgroups = this.softwareAdapter ? softwareAdapterMinWorkgroups(hardwareThreads()) : MIN_WORKGROUPS;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -386,7 +392,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     let tiling = chooseTiling(m, n, batch);
     // Compatibility mode's default is 128 invocations per workgroup; use the 64-thread tiles then.
     if (tiling.tileM * tiling.tileN / (tiling.perThreadM * tiling.perThreadN) > this.runtime.device.limits.maxComputeInvocationsPerWorkgroup) tiling = SMALL_TILING;
-    const blocking = chooseVec4Blocking(m, n, batch);
+    const blocking = chooseVec4Blocking(m, n, batch, this.vec4MinWorkgroups);
     for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
       const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
       const spec = axes

@@ -8,7 +8,8 @@
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
-import { type WebGPUHandle, vec4Layout } from '@scorch/kernels';
+import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout } from '@scorch/kernels';
+import { hardwareThreads } from '@scorch/tensor';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
 
 let gpu: WebGPUHandle;
@@ -115,5 +116,16 @@ describe('matmul', () => {
     expect(vec4Layout(a, bT)).toEqual({ a: 'k', b: 'k' });
     expect(vec4Layout(aT, bT)).toEqual({ a: 'm', b: 'k' });
     expect(vec4Layout({ shape: [7, 33], strides: [33, 1], offset: 0 }, b)).toBeNull(); // K = 33: rows not 16-byte aligned
+  });
+
+  it('register blocks shrink only below the adapter\'s minimum of workgroups: two per core on a software adapter', () => {
+    // 128×128: 32-row blocks of 4 column groups of 8 lanes make 4 workgroups.
+    expect(chooseVec4Blocking(128, 128, 1, 4)).toEqual({ rows: 32, columnGroups: 4, lanes: 8 });
+    expect(chooseVec4Blocking(128, 128, 1, MIN_WORKGROUPS)).toEqual({ rows: 8, columnGroups: 4, lanes: 8 });
+    expect(chooseVec4Blocking(128, 128, 1)).toEqual(chooseVec4Blocking(128, 128, 1, 16));
+    // 1024 rows already make 32 workgroups of 32 rows.
+    expect(chooseVec4Blocking(1024, 128, 1, MIN_WORKGROUPS)).toEqual({ rows: 32, columnGroups: 4, lanes: 8 });
+    expect(softwareAdapterMinWorkgroups(2)).toBe(4);
+    expect(gpu.backend.vec4MinWorkgroups).toBe(gpu.backend.softwareAdapter ? softwareAdapterMinWorkgroups(hardwareThreads()) : MIN_WORKGROUPS);
   });
 });

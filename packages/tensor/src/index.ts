@@ -40,4 +40,5 @@ export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from '
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
 export type { CpuHandle } from './cpu/cpuBackend.js';
 export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
+export { hardwareThreads } from './cpu/wasm/threadPool.js';
 export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';

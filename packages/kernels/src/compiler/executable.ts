@@ -196,6 +196,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       },
       maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,
       maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
+      vec4MinWorkgroups: this.backend.vec4MinWorkgroups,
     });
     const pipelines = kernels.map((k) => this.runtime.pipeline(k.code, k.label));
     // Uniforms: static ones, and a random kernel's key (written every call).

@@ -48,6 +48,8 @@ export interface LoweringContext {
   scratch(elements: number): Slot;
   readonly maxStorageBuffers: number;
   readonly maxInvocations: number;
+  /** Workgroups a register-blocked matmul keeps at least before its blocks shrink. */
+  readonly vec4MinWorkgroups: number;
 }
 
 const WORKGROUP = 64;
@@ -462,7 +464,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const axes = vec4Layout(a.layout, b.layout);
   let tiling = chooseTiling(m, n, batch);
   if ((tiling.tileM * tiling.tileN) / (tiling.perThreadM * tiling.perThreadN) > ctx.maxInvocations) tiling = SMALL_TILING;
-  const blocking = chooseVec4Blocking(m, n, batch);
+  const blocking = chooseVec4Blocking(m, n, batch, ctx.vec4MinWorkgroups);
   if (kernel.epilogue.length === 0 && kernel.writesResult) {
     // A plain product: the templates' own code (shapes are uniforms), the same for every program.
     const c = ctx.locate(eq.out)!;

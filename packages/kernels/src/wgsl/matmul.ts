@@ -278,17 +278,33 @@ export interface Vec4Blocking {
  */
 export const VEC4_BLOCKING: Vec4Blocking = { rows: 32, columnGroups: 4, lanes: 8 };
 
-/** Workgroups wanted at least, so that every core of a software adapter gets work. */
-const MIN_WORKGROUPS = 16;
+/**
+ * Workgroups wanted at least before blocks shrink, on adapters other than software ones: 16 (not
+ * measured on a hardware GPU).
+ */
+export const MIN_WORKGROUPS = 16;
 
-/** Register blocks no larger than the matrix, shrunk while there are too few workgroups. */
-export function chooseVec4Blocking(m: number, n: number, batch: number): Vec4Blocking {
+/**
+ * On a software adapter: two workgroups per core its threads run on, so each thread gets work
+ * and large blocks stay large. Measured on llvmpipe (2 cores, LP_NUM_THREADS=1): the compiled DSM
+ * step's hᵀ·g (M = N = 128, K = 1024) keeps 32×16 blocks in 4 workgroups instead of 8×16 in 16,
+ * 2.6 → 1.8 ms; the DSM step 14.2 → 13.5 ms, SSM-VR 25.5 → 23.5 ms (benchmarks/NOTES.md).
+ */
+export function softwareAdapterMinWorkgroups(cores: number): number {
+  return 2 * Math.max(1, cores);
+}
+
+/**
+ * Register blocks no larger than the matrix, shrunk while there are fewer than `minWorkgroups`
+ * workgroups.
+ */
+export function chooseVec4Blocking(m: number, n: number, batch: number, minWorkgroups = MIN_WORKGROUPS): Vec4Blocking {
   const { lanes } = VEC4_BLOCKING;
   const groups4 = Math.ceil(n / 4);
   let columnGroups = Math.max(1, Math.min(VEC4_BLOCKING.columnGroups, Math.ceil(groups4 / lanes)));
   let rows = Math.min(VEC4_BLOCKING.rows, Math.ceil(m / 4) * 4);
   const workgroups = () => Math.ceil(groups4 / (lanes * columnGroups)) * Math.ceil(m / rows) * batch;
-  while (workgroups() < MIN_WORKGROUPS && (rows > 8 || columnGroups > 1)) {
+  while (workgroups() < minWorkgroups && (rows > 8 || columnGroups > 1)) {
     if (rows > 8) rows = Math.max(8, rows / 2);
     else columnGroups = Math.max(1, columnGroups / 2);
   }
