@@ -29,6 +29,12 @@ export interface EngineSpec {
   note?: string;
   /** Why the engine cannot run a case at all (a kernel it lacks), or undefined: its row is skipped with this reason. */
   cannot?: (spec: CaseSpec) => string | undefined;
+  /**
+   * Milliseconds the suite waits after each of its steps before the next engine's step, for an
+   * engine whose idle threads keep a core busy after a step (benchmarks/NOTES.md), so the next
+   * engine does not share the cores with them.
+   */
+  settleMs?: number;
 }
 
 const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
@@ -66,6 +72,10 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cpu'], env: {} },
     note: 'An extra row: PyTorch with the threads it chooses itself (torch and OpenBLAS each size their pools), beside the single-threaded comparison.',
+    // OpenBLAS's pthread workers busy-wait 2^28 cycles (its default THREAD_TIMEOUT, ~0.1 s on a
+    // ~2.6 GHz core) after a call before sleeping: measured, the engine after this one in a round
+    // ran its step on cores shared with them (W3 scorch WebGPU 14.3 ms against 9.6 without it).
+    settleMs: 250,
   },
   'torch-cuda': { id: 'torch-cuda', compiles: true, label: 'PyTorch CUDA (NVIDIA GPU)', kind: 'gpu', worker: { runtime: 'python', args: ['--threads', 'default', '--device', 'cuda'], env: {} } },
 };

@@ -180,8 +180,14 @@ async function checkEngine(
   return { row, timed: true };
 }
 
-/** Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their rows. */
-async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: Map<EngineId, EngineWorker>, rows: Map<EngineId, Row>): Promise<void> {
+/** What the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
+export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
+
+/**
+ * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
+ * rows. After a step of an engine with `settleMs`, waits that long before the next step.
+ */
+export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
   const counters = new Map<EngineId, Record<string, number>[]>(live.map((id) => [id, []]));
   const stepTimeout = Math.max(4 * plan.maxScorchStepMs, 60_000);
@@ -201,6 +207,8 @@ async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly Engine
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
         const result = await workers.get(id)!.request<StepResult>({ op: 'step' }, stepTimeout);
+        const settle = ENGINES[id].settleMs;
+        if (settle) await new Promise((resolve) => setTimeout(resolve, settle));
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);
