@@ -550,6 +550,19 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(small.every((v) => v === 0.5)).toBe(true);
   });
 
+  it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {
+    // y is stored by the kernel and z reads it through reshapes (linear access, same shape): both
+    // roots of one segment, so z must see y's new values, not what y's array held before.
+    const x = withSpecials([16, 16], 21);
+    const { program, kernels } = both(([x]) => {
+      const y = x!.mul(3).add(1);
+      const z = reshape(reshape(y, [256]).add(0.5), [16, 16]).mul(2);
+      return [y, z];
+    }, [x]);
+    expect(kernels).toEqual(['fused_elementwise_[16,16]x2']);
+    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {
     const x = rn([8, 130], 8);
     const b = rn([130], 9);

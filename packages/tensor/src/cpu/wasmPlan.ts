@@ -93,7 +93,12 @@ class KernelBuilder {
   readonly leafOffsets: number[] = [];
   private readonly memo = new Map<number, number>();
 
-  constructor(private readonly ctx: PlanContext, private readonly count: number) {}
+  /**
+   * `own`: the values this kernel stores (its roots). Operands are copied into the module's memory
+   * before it runs, so an own value read back (through reshapes, by a later root) would be read
+   * from its array before the kernel writes it: it is computed from its definition instead.
+   */
+  constructor(private readonly ctx: PlanContext, private readonly count: number, private readonly own: ReadonlySet<number> = new Set()) {}
 
   private leafNode(slot: number, offset: number, p: WasmLeafPattern): number {
     const { leaves, leafSlots, leafOffsets, nodes } = this;
@@ -115,8 +120,9 @@ class KernelBuilder {
     return this.nodes.push({ kind: 'expr', expr, args }) - 1;
   }
 
-  /** Program inputs have no definition and are always stored. */
+  /** Program inputs have no definition and are always stored; this kernel's own roots are not yet. */
   private readonly isStored = (id: number) => {
+    if (this.own.has(id)) return false;
     const def = this.ctx.definitions.get(id);
     return def ? this.ctx.locate(def.out) !== null : true;
   };
@@ -134,7 +140,7 @@ class KernelBuilder {
     // Every read is at the element's linear index: a reshape keeps it, so only sizes must agree.
     if (sizeOf(v.shape) !== this.count) throw new Unsupported('a value of another size');
     if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new Unsupported(`${v.dtype} values`);
-    const loc = fromDefinition ? null : ctx.locate(v);
+    const loc = fromDefinition || this.own.has(v.id) ? null : ctx.locate(v);
     let node: number;
     if (loc) {
       if (v.dtype !== 'float32') throw new Unsupported('a stored bool');
@@ -191,7 +197,7 @@ const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic; exp/log/log
 export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
   const count = sizeOf(shape);
   if (count < WASM_ELEMENTWISE_MIN) return null;
-  const b = new KernelBuilder(ctx, count);
+  const b = new KernelBuilder(ctx, count, new Set(roots.map((r) => r.id)));
   let outputs: number[];
   try {
     outputs = roots.map((r) => {
