@@ -12,7 +12,8 @@ import {
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
-import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import type { Equation, ProgramVar } from '../src/program.js';
 import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -561,6 +562,46 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     }, [x]);
     expect(kernels).toEqual(['fused_elementwise_[16,16]x2']);
     expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
+  it('kernels whose call would need more than the module\'s 1 GiB keep the JavaScript kernel (planned, not run)', () => {
+    // A call copies every operand region and writes every output region into one memory of at
+    // most 2^30 bytes (16,384 pages). 2^25 elements: 7 full operands and the output are 2^30
+    // bytes exactly; a bias row (128 floats, 512 bytes) then does not fit, nor do 8 full operands
+    // summed into a row of 2^20 doubles (8 MiB). Plans only: no array is made.
+    const n = WASM_ELEMENTWISE_MAX;
+    const shape = [n / 128, 128];
+    let id = 0;
+    const v = (dtype: 'float32' = 'float32', s: readonly number[] = shape): ProgramVar => ({ id: id++, shape: s, dtype });
+    const xs = Array.from({ length: 8 }, () => v());
+    const bias = v();
+    const definitions = new Map<number, Equation>();
+    const locations = new Map<number, { slot: number; offset: number; strides: readonly number[] }>();
+    [...xs, bias].forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: x === bias ? [0, 1] : [128, 1] }));
+    const chain = (operands: readonly ProgramVar[]) => operands.slice(1).reduce((acc: ProgramVar, x) => {
+      const out = v();
+      definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
+      return out;
+    }, operands[0]!);
+    const ctx = { definitions, locate: (x: ProgramVar) => locations.get(x.id) ?? null };
+    const store = (root: ProgramVar) => locations.set(root.id, { slot: 99, offset: 0, strides: [128, 1] });
+    // 7 operands and the output: exactly the memory, so it still qualifies.
+    const seven = chain(xs.slice(0, 7));
+    store(seven);
+    expect(planWasmSegment(ctx, shape, [seven])).not.toBeNull();
+    const withBias = chain([...xs.slice(0, 7), bias]);
+    store(withBias);
+    expect(planWasmSegment(ctx, shape, [withBias])).toBeNull();
+    // A sum over the leading axis of [32, 2^20]: 8 full operands (2^30 bytes) and the row of doubles.
+    const wide = [32, n / 32];
+    const ws = Array.from({ length: 8 }, () => v('float32', wide));
+    ws.forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: [n / 32, 1] }));
+    const summed = ws.slice(1).reduce((acc: ProgramVar, x) => {
+      const out = v('float32', wide);
+      definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
+      return out;
+    }, ws[0]!);
+    expect(planWasmSum(ctx, summed, n / 32)).toBeNull();
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

@@ -17,7 +17,8 @@ import type { JsLocation } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
-  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel, elementwiseRangeSource, rangeUnit,
+  type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, ELEMENTWISE_MEMORY_BYTES, callBytes, elementwiseKernel,
+  elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -29,14 +30,14 @@ export const WASM_ELEMENTWISE_MIN = 256;
 
 /**
  * Elements above which the JavaScript kernel runs: 2^25 (128 MiB of float32). A call copies its
- * full operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB;
- * with up to eight such arrays a call stays inside it.
+ * operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB; an
+ * eager op (at most four such arrays) always stays inside it, a compiled kernel when `fits`.
  */
 export const WASM_ELEMENTWISE_MAX = 2 ** 25;
 
-/** Whether a kernel of `count` elements with `arrays` full operands and outputs fits the memory. */
-function fits(count: number, arrays: number): boolean {
-  return count <= WASM_ELEMENTWISE_MAX && count * arrays <= 8 * WASM_ELEMENTWISE_MAX;
+/** Whether a call of `spec` over `count` elements fits the memory: every region it lays out counts. */
+function fits(count: number, spec: WasmKernelSpec): boolean {
+  return count <= WASM_ELEMENTWISE_MAX && callBytes(spec, count) <= ELEMENTWISE_MEMORY_BYTES;
 }
 
 let elementwiseEnabled = true;
@@ -213,8 +214,8 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
-  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length + outputs.length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
+  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
@@ -245,8 +246,8 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     if (e instanceof Unsupported) return null;
     throw e;
   }
-  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
+  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const leaves = new Array<Float32Array>(b.leafSlots.length);

@@ -262,6 +262,23 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
 const MAXIMUM_PAGES = 16384;
+/** The most bytes a call may lay out in the thread's memory: its maximum. */
+export const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
+
+/** Bytes of operand `l`'s region in a call of `count` elements, padded to a whole vector. */
+function leafBytes(l: WasmLeafPattern, count: number): number {
+  return Math.ceil((l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1) / 4) * 16;
+}
+
+/** Bytes of each output's region in a call of `count` elements: its floats, or the row of doubles it accumulates into. */
+function outputBytes(spec: WasmKernelSpec, count: number): number {
+  return spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+}
+
+/** Bytes a call of `count` elements lays out in the memory (a range function's chunk needs no more). */
+export function callBytes(spec: WasmKernelSpec, count: number): number {
+  return spec.leaves.reduce((b, l) => b + leafBytes(l, count), 0) + spec.outputs.length * outputBytes(spec, count);
+}
 
 /** A kernel's instance on this thread, with the thread's memory and a view of it. */
 export interface ElementwiseInstance {
@@ -400,12 +417,12 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
             lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
             leafAt[k] = at / 4;
             args[1 + k] = at;
-            at += Math.ceil(lengths[k]! / 4) * 16;
+            at += leafBytes(l, count);
           });
           spec.outputs.forEach((_, j) => {
             outAt[j] = at / 4;
             args[1 + spec.leaves.length + j] = at;
-            at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+            at += outputBytes(spec, count);
           });
           args[0] = Math.ceil(count / 4) * 16;
           need = at;
