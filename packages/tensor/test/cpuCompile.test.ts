@@ -564,6 +564,26 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(sources(program)[0]).toContain('WebAssembly SIMD');
   });
 
+  it('operands at offsets (slices), period-4 and scalar broadcasts, selects on computed conditions, bool casts in the chain', () => {
+    // 3 x 339 = 1,017 elements (a partial last vector); slices start at element 1 and 2 of their arrays.
+    const z = withSpecials([1020], 22);
+    const q = withSpecials([1020], 23);
+    const r4 = tensor([0.5, -2, 3, -0]);
+    const s = tensor(0.25);
+    const { program } = both(([z, q, r4, s]) => {
+      const a = slice(z!, [1], [1017]).reshape([3, 339]);
+      const b = slice(q!, [2], [1017]).reshape([3, 339]);
+      const c = where(a.greater(b), a.mul(s!), cast(a.less(0), 'float32').add(b));
+      return [c, a.sub(b).mul(cast(b.equal(b), 'float32')), q!.reshape([255, 4]).mul(r4!).add(s!)];
+    }, [z, q, r4, s]);
+    const text = sources(program).join('\n');
+    // Two segments ([3,339] and [255,4]), both WebAssembly, reading the slices at their offsets.
+    expect(text.match(/^\/\/ WebAssembly SIMD/gm)).toHaveLength(2);
+    expect(text).toMatch(/slot\d+\[1 \+ i\]/);
+    expect(text).toMatch(/slot\d+\[2 \+ i\]/);
+    expect(text).toMatch(/slot\d+\[i % 4\]/);
+  });
+
   it('kernels whose call would need more than the module\'s 1 GiB keep the JavaScript kernel (planned, not run)', () => {
     // A call copies every operand region and writes every output region into one memory of at
     // most 2^30 bytes (16,384 pages). 2^25 elements: 7 full operands and the output are 2^30
