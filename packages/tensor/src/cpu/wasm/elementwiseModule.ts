@@ -21,7 +21,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
 import { emitExpF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -91,8 +91,6 @@ const f32Splat = (value: number): number[] => {
 };
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
-/** Lanes 2, 3 of a vector moved to lanes 0, 1. */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
