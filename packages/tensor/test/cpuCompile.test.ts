@@ -564,6 +564,19 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(sources(program)[0]).toContain('WebAssembly SIMD');
   });
 
+  it('a matmul epilogue root read back through reshapes by a later epilogue root: read as computed', () => {
+    const x = rn([64, 32], 25);
+    const w = rn([32, 16], 26);
+    const b = rn([16], 27);
+    const { program, kernels } = both(([x, w, b]) => {
+      const z = matmul(x!, w!);
+      const y = z.add(b!);
+      return [y, reshape(reshape(y, [1024]).mul(2), [64, 16]).add(z)];
+    }, [x, w, b]);
+    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
+    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
   it('operands at offsets (slices), period-4 and scalar broadcasts, selects on computed conditions, bool casts in the chain', () => {
     // 3 x 339 = 1,017 elements (a partial last vector); slices start at element 1 and 2 of their arrays.
     const z = withSpecials([1020], 22);
