@@ -12,7 +12,8 @@ import {
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
-import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import type { Equation, ProgramVar } from '../src/program.js';
 import { bitsOf } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -548,6 +549,92 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const small = new Float32Array(1024);
     expect(eagerWasmElementwise('add', [operand(1024), { arr: new Float32Array([0.5]), strides: [0], dtype: 'float32' }], [1024], small)).toBe(true);
     expect(small.every((v) => v === 0.5)).toBe(true);
+  });
+
+  it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {
+    // y is stored by the kernel and z reads it through reshapes (linear access, same shape): both
+    // roots of one segment, so z must see y's new values, not what y's array held before.
+    const x = withSpecials([16, 16], 21);
+    const { program, kernels } = both(([x]) => {
+      const y = x!.mul(3).add(1);
+      const z = reshape(reshape(y, [256]).add(0.5), [16, 16]).mul(2);
+      return [y, z];
+    }, [x]);
+    expect(kernels).toEqual(['fused_elementwise_[16,16]x2']);
+    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
+  it('a matmul epilogue root read back through reshapes by a later epilogue root: read as computed', () => {
+    const x = rn([64, 32], 25);
+    const w = rn([32, 16], 26);
+    const b = rn([16], 27);
+    const { program, kernels } = both(([x, w, b]) => {
+      const z = matmul(x!, w!);
+      const y = z.add(b!);
+      return [y, reshape(reshape(y, [1024]).mul(2), [64, 16]).add(z)];
+    }, [x, w, b]);
+    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
+    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+  });
+
+  it('operands at offsets (slices), period-4 and scalar broadcasts, selects on computed conditions, bool casts in the chain', () => {
+    // 3 x 339 = 1,017 elements (a partial last vector); slices start at element 1 and 2 of their arrays.
+    const z = withSpecials([1020], 22);
+    const q = withSpecials([1020], 23);
+    const r4 = tensor([0.5, -2, 3, -0]);
+    const s = tensor(0.25);
+    const { program } = both(([z, q, r4, s]) => {
+      const a = slice(z!, [1], [1017]).reshape([3, 339]);
+      const b = slice(q!, [2], [1017]).reshape([3, 339]);
+      const c = where(a.greater(b), a.mul(s!), cast(a.less(0), 'float32').add(b));
+      return [c, a.sub(b).mul(cast(b.equal(b), 'float32')), q!.reshape([255, 4]).mul(r4!).add(s!)];
+    }, [z, q, r4, s]);
+    const text = sources(program).join('\n');
+    // Two segments ([3,339] and [255,4]), both WebAssembly, reading the slices at their offsets.
+    expect(text.match(/^\/\/ WebAssembly SIMD/gm)).toHaveLength(2);
+    expect(text).toMatch(/slot\d+\[1 \+ i\]/);
+    expect(text).toMatch(/slot\d+\[2 \+ i\]/);
+    expect(text).toMatch(/slot\d+\[i % 4\]/);
+  });
+
+  it('kernels whose call would need more than the module\'s 1 GiB keep the JavaScript kernel (planned, not run)', () => {
+    // A call copies every operand region and writes every output region into one memory of at
+    // most 2^30 bytes (16,384 pages). 2^25 elements: 7 full operands and the output are 2^30
+    // bytes exactly; a bias row (128 floats, 512 bytes) then does not fit, nor do 8 full operands
+    // summed into a row of 2^20 doubles (8 MiB). Plans only: no array is made.
+    const n = WASM_ELEMENTWISE_MAX;
+    const shape = [n / 128, 128];
+    let id = 0;
+    const v = (dtype: 'float32' = 'float32', s: readonly number[] = shape): ProgramVar => ({ id: id++, shape: s, dtype });
+    const xs = Array.from({ length: 8 }, () => v());
+    const bias = v();
+    const definitions = new Map<number, Equation>();
+    const locations = new Map<number, { slot: number; offset: number; strides: readonly number[] }>();
+    [...xs, bias].forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: x === bias ? [0, 1] : [128, 1] }));
+    const chain = (operands: readonly ProgramVar[]) => operands.slice(1).reduce((acc: ProgramVar, x) => {
+      const out = v();
+      definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
+      return out;
+    }, operands[0]!);
+    const ctx = { definitions, locate: (x: ProgramVar) => locations.get(x.id) ?? null };
+    const store = (root: ProgramVar) => locations.set(root.id, { slot: 99, offset: 0, strides: [128, 1] });
+    // 7 operands and the output: exactly the memory, so it still qualifies.
+    const seven = chain(xs.slice(0, 7));
+    store(seven);
+    expect(planWasmSegment(ctx, shape, [seven])).not.toBeNull();
+    const withBias = chain([...xs.slice(0, 7), bias]);
+    store(withBias);
+    expect(planWasmSegment(ctx, shape, [withBias])).toBeNull();
+    // A sum over the leading axis of [32, 2^20]: 8 full operands (2^30 bytes) and the row of doubles.
+    const wide = [32, n / 32];
+    const ws = Array.from({ length: 8 }, () => v('float32', wide));
+    ws.forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: [n / 32, 1] }));
+    const summed = ws.slice(1).reduce((acc: ProgramVar, x) => {
+      const out = v('float32', wide);
+      definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
+      return out;
+    }, ws[0]!);
+    expect(planWasmSum(ctx, summed, n / 32)).toBeNull();
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

@@ -12,7 +12,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey,
+  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 import { bitsOf } from './reference.js';
@@ -141,6 +141,16 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     const programs: { name: string; f: Program; make: () => Tensor[] }[] = [
       { name: 'a chain with exp, log1p and sigmoid', f: ([x, y]) => [exp(y!.mul(0.5)).mul(x!).add(softplus(x!)), x!.sigmoid().mul(y!)], make: () => [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')] },
       { name: 'a softplus epilogue with a bias', f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)], make: () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')] },
+      // Operands at offsets 1 and 96 of their arrays, a root read back by another root through
+      // reshapes; chunks of 96 elements (the bias period) copy each operand from its offset.
+      {
+        name: 'slices at offsets with a bias, and a root read back',
+        f: ([x, c]) => {
+          const y = slice(x!, [1], [96 * 40]).reshape([40, 96]).mul(c!).add(slice(x!, [96], [96 * 40]).reshape([40, 96]));
+          return [y, reshape(reshape(y, [96 * 40]).exp(), [40, 96]).sub(c!)];
+        },
+        make: () => [rn([96 * 41], 13, 'float32'), rn([96], 12, 'float32')],
+      },
     ];
     setRangeThreadMinElementsForTesting(1 << 10);
     try {

@@ -17,7 +17,8 @@ import type { JsLocation } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
-  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel, elementwiseRangeSource, rangeUnit,
+  type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, ELEMENTWISE_MEMORY_BYTES, callBytes, elementwiseKernel,
+  elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -29,14 +30,14 @@ export const WASM_ELEMENTWISE_MIN = 256;
 
 /**
  * Elements above which the JavaScript kernel runs: 2^25 (128 MiB of float32). A call copies its
- * full operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB;
- * with up to eight such arrays a call stays inside it.
+ * operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB; an
+ * eager op (at most four such arrays) always stays inside it, a compiled kernel when `fits`.
  */
 export const WASM_ELEMENTWISE_MAX = 2 ** 25;
 
-/** Whether a kernel of `count` elements with `arrays` full operands and outputs fits the memory. */
-function fits(count: number, arrays: number): boolean {
-  return count <= WASM_ELEMENTWISE_MAX && count * arrays <= 8 * WASM_ELEMENTWISE_MAX;
+/** Whether a call of `spec` over `count` elements fits the memory: every region it lays out counts. */
+function fits(count: number, spec: WasmKernelSpec): boolean {
+  return count <= WASM_ELEMENTWISE_MAX && callBytes(spec, count) <= ELEMENTWISE_MEMORY_BYTES;
 }
 
 let elementwiseEnabled = true;
@@ -93,7 +94,12 @@ class KernelBuilder {
   readonly leafOffsets: number[] = [];
   private readonly memo = new Map<number, number>();
 
-  constructor(private readonly ctx: PlanContext, private readonly count: number) {}
+  /**
+   * `own`: the values this kernel stores (its roots). Operands are copied into the module's memory
+   * before it runs, so an own value read back (through reshapes, by a later root) would be read
+   * from its array before the kernel writes it: it is computed from its definition instead.
+   */
+  constructor(private readonly ctx: PlanContext, private readonly count: number, private readonly own: ReadonlySet<number> = new Set()) {}
 
   private leafNode(slot: number, offset: number, p: WasmLeafPattern): number {
     const { leaves, leafSlots, leafOffsets, nodes } = this;
@@ -115,8 +121,9 @@ class KernelBuilder {
     return this.nodes.push({ kind: 'expr', expr, args }) - 1;
   }
 
-  /** Program inputs have no definition and are always stored. */
+  /** Program inputs have no definition and are always stored; this kernel's own roots are not yet. */
   private readonly isStored = (id: number) => {
+    if (this.own.has(id)) return false;
     const def = this.ctx.definitions.get(id);
     return def ? this.ctx.locate(def.out) !== null : true;
   };
@@ -134,7 +141,7 @@ class KernelBuilder {
     // Every read is at the element's linear index: a reshape keeps it, so only sizes must agree.
     if (sizeOf(v.shape) !== this.count) throw new Unsupported('a value of another size');
     if (v.dtype !== 'float32' && v.dtype !== 'bool') throw new Unsupported(`${v.dtype} values`);
-    const loc = fromDefinition ? null : ctx.locate(v);
+    const loc = fromDefinition || this.own.has(v.id) ? null : ctx.locate(v);
     let node: number;
     if (loc) {
       if (v.dtype !== 'float32') throw new Unsupported('a stored bool');
@@ -191,7 +198,7 @@ const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic; exp/log/log
 export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
   const count = sizeOf(shape);
   if (count < WASM_ELEMENTWISE_MIN) return null;
-  const b = new KernelBuilder(ctx, count);
+  const b = new KernelBuilder(ctx, count, new Set(roots.map((r) => r.id)));
   let outputs: number[];
   try {
     outputs = roots.map((r) => {
@@ -207,8 +214,8 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
-  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length + outputs.length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
+  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
@@ -239,8 +246,8 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     if (e instanceof Unsupported) return null;
     throw e;
   }
-  if (!fits(count, b.leaves.filter((l) => l.kind === 'full').length)) return null;
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
+  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const leaves = new Array<Float32Array>(b.leafSlots.length);

@@ -21,7 +21,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
 import { emitExpF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -91,8 +91,6 @@ const f32Splat = (value: number): number[] => {
 };
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
-/** Lanes 2, 3 of a vector moved to lanes 0, 1. */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
@@ -262,6 +260,23 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
 const MAXIMUM_PAGES = 16384;
+/** The most bytes a call may lay out in the thread's memory: its maximum. */
+export const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
+
+/** Bytes of operand `l`'s region in a call of `count` elements, padded to a whole vector. */
+function leafBytes(l: WasmLeafPattern, count: number): number {
+  return Math.ceil((l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1) / 4) * 16;
+}
+
+/** Bytes of each output's region in a call of `count` elements: its floats, or the row of doubles it accumulates into. */
+function outputBytes(spec: WasmKernelSpec, count: number): number {
+  return spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+}
+
+/** Bytes a call of `count` elements lays out in the memory (a range function's chunk needs no more). */
+export function callBytes(spec: WasmKernelSpec, count: number): number {
+  return spec.leaves.reduce((b, l) => b + leafBytes(l, count), 0) + spec.outputs.length * outputBytes(spec, count);
+}
 
 /** A kernel's instance on this thread, with the thread's memory and a view of it. */
 export interface ElementwiseInstance {
@@ -400,12 +415,12 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
             lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
             leafAt[k] = at / 4;
             args[1 + k] = at;
-            at += Math.ceil(lengths[k]! / 4) * 16;
+            at += leafBytes(l, count);
           });
           spec.outputs.forEach((_, j) => {
             outAt[j] = at / 4;
             args[1 + spec.leaves.length + j] = at;
-            at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+            at += outputBytes(spec, count);
           });
           args[0] = Math.ceil(count / 4) * 16;
           need = at;

@@ -69,8 +69,8 @@ const shr52 = (a: Expr): Expr => (f) => {
   f.i32Const(52).i64x2ShrU();
 };
 
-/** Lanes 2, 3 of a vector moved to lanes 0, 1. */
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
+export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second. */
 const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 /** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
