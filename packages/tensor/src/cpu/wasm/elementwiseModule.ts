@@ -403,6 +403,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       const leafAt = new Array<number>(spec.leaves.length).fill(0);
       const outAt = new Array<number>(spec.outputs.length).fill(0);
       let layoutCount = -1;
+      let sumView: Float64Array | null = null;
       let need = 0;
       /** Lays out a call of `count` elements (once per count), grows the memory, copies the operands in. */
       const prepare = (leaves: readonly Float32Array[], offsets: readonly number[], count: number): Float32Array => {
@@ -449,7 +450,11 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
           const at = outAt[0]!;
           heap.fill(0, at, at + 2 * acc.length);
           instance.run(...args);
-          acc.set(new Float64Array(heap.buffer, at * 4, acc.length));
+          // A view of the row of doubles, made again only when the memory or the row moves.
+          if (sumView === null || sumView.buffer !== heap.buffer || sumView.byteOffset !== at * 4 || sumView.length !== acc.length) {
+            sumView = new Float64Array(heap.buffer, at * 4, acc.length);
+          }
+          acc.set(sumView);
         },
       };
     } catch (e) {
