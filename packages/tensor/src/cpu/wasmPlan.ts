@@ -292,6 +292,7 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     nodes.push({ kind: 'expr', expr: elementwiseExpression(op, inputs[op === 'where' ? 1 : 0]!.dtype), args: patterns.map((_, k) => k) });
     kernel = elementwiseKernel(`eager|${key}`, { leaves: patterns, nodes, outputs: [patterns.length] });
     eagerKernels.set(key, kernel);
+    if (eagerKernels.size > EAGER_KERNELS_LIMIT) eagerKernels.delete(eagerKernels.keys().next().value!);
   }
   if (!kernel) return false;
   const leaves = eagerLeaves[inputs.length]!;
@@ -302,4 +303,6 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
 }
 
 const FULL: WasmLeafPattern = { kind: 'full' };
+/** Eager kernels by op and operand patterns, the oldest dropped beyond the limit (elementwiseKernel keeps its own cache of modules). */
 const eagerKernels = new Map<string, WasmElementwiseKernel | null>();
+const EAGER_KERNELS_LIMIT = 1024;

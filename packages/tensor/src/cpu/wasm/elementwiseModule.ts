@@ -360,7 +360,6 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
 
 /** A compiled kernel, for outputs of any length, on this thread. */
 export interface WasmElementwiseKernel {
-  readonly spec: WasmKernelSpec;
   /** The module (for range functions that other threads build). */
   readonly bytes: Uint8Array<ArrayBuffer>;
   /**
@@ -438,7 +437,6 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         return heap;
       };
       kernel = {
-        spec,
         bytes,
         run(leaves, offsets, outputs, count) {
           const heap = prepare(leaves, offsets, count);
