@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitSigmoidF64x2 } from '../src/cpu/wasm/elementwiseModule.js';
 import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
@@ -325,7 +324,7 @@ const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: Fu
   exp: { emit: emitExpF32x4, ref: Math.exp, window: 13 },
   log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
   log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
-  sigmoid: { emit: (f, x, onExact) => emitSigmoidF32x4(f, x, emitSigmoidF64x2, onExact), ref: jsSigmoid, window: 13 },
+  sigmoid: { emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path

@@ -22,7 +22,6 @@ import { type Expr, type MathFunction, expressionDType } from '../../expression.
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
-import { emitExpF64x2 } from './mathF64x2.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -65,25 +64,8 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
   exp: emitExpF32x4,
   log: emitLogF32x4,
   log1p: emitLog1pF32x4,
-  sigmoid: (f, x) => emitSigmoidF32x4(f, x, emitSigmoidF64x2),
+  sigmoid: emitSigmoidF32x4,
 };
-
-/**
- * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
- * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
- */
-export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
-  const e = f.local(V128);
-  const d = f.local(V128);
-  f.get(x).f64x2Abs().f64x2Neg().set(e);
-  emitExpF64x2(f, e);
-  f.set(e);
-  f.f64Const(1).f64x2Splat().get(e).f64x2Add().set(d);
-  f.f64Const(1).f64x2Splat().get(d).f64x2Div();
-  f.get(e).get(d).f64x2Div();
-  f.get(x).f64Const(0).f64x2Splat().f64x2Ge();
-  f.v128Bitselect();
-}
 
 const f32Splat = (value: number): number[] => {
   const bytes = new Uint8Array(new Float32Array([value, value, value, value]).buffer);

@@ -32,7 +32,7 @@
 
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
-import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from './mathF64x2.js';
+import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
 import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
@@ -325,9 +325,9 @@ const LOG1P: FastPath = {
 
 /**
  * Leaves the JavaScript kernels' float32 sigmoid of the four float32 lanes of V128 local `x` on the
- * stack (an f32x4), bit for bit; `exact` is the f64x2 transcription of their formula (the fallback).
+ * stack (an f32x4), bit for bit; the exact path is the f64x2 transcription of their formula.
  */
-export function emitSigmoidF32x4(f: FunctionBody, x: number, exact: (f: FunctionBody, x: number) => void, onExact?: OnExact): void {
+export function emitSigmoidF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
   emitFast(f, x, {
     input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
     approx: (g, v) => {
@@ -338,7 +338,7 @@ export function emitSigmoidF32x4(f: FunctionBody, x: number, exact: (f: Function
       assign(g, a, div(num(1), add(num(1), get(e)))); // q
       select(ge(get(v), num(0)), get(a), mul(get(e), get(a)))(g);
     },
-    exact,
+    exact: emitSigmoidF64x2,
     window: 13,
     domain: EXP.domain,
   }, onExact);

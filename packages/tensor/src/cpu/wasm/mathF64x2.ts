@@ -1,5 +1,6 @@
 // exp, log1p and log on the two f64 lanes of a v128, emitted as WebAssembly SIMD, giving per lane
-// the same bits as V8's Math.exp, Math.log1p and Math.log. V8 computes those with its port of
+// the same bits as V8's Math.exp, Math.log1p and Math.log (and, through exp, the JavaScript
+// kernels' sigmoid). V8 computes those with its port of
 // fdlibm (FreeBSD msun's e_exp.c, s_log1p.c and e_log.c), so the JavaScript kernels' float32 math
 // (`Math.fround(Math.exp(x))`) is fdlibm's double result rounded once; the WebAssembly kernels
 // reproduce it by running the same algorithm on f64x2 lanes.
@@ -326,4 +327,21 @@ export function emitLogF64x2(f: FunctionBody, x: number): void {
     (prev: Expr) => select(or(eq(X, num(Infinity)), ne(X, X)), add(X, X), prev),
   ].reduce<Expr>((prev, wrap) => wrap(prev), select(small, short, select(nearSqrt2, withHfsq, plain)));
   result(f);
+}
+
+/**
+ * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
+ * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
+ */
+export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
+  const e = f.local(V128);
+  const d = f.local(V128);
+  f.get(x).f64x2Abs().f64x2Neg().set(e);
+  emitExpF64x2(f, e);
+  f.set(e);
+  f.f64Const(1).f64x2Splat().get(e).f64x2Add().set(d);
+  f.f64Const(1).f64x2Splat().get(d).f64x2Div();
+  f.get(e).get(d).f64x2Div();
+  f.get(x).f64Const(0).f64x2Splat().f64x2Ge();
+  f.v128Bitselect();
 }
