@@ -273,9 +273,19 @@ export interface ElementwiseInstance {
  * worker threads build it from its source text (jsCode.ts's helpers), so each thread has its own.
  */
 export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): ElementwiseInstance {
-  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory };
+  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; modules?: Map<string, WebAssembly.Module> };
   self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
+  // Each module compiled once per thread: the planner's instance (which checks that the engine
+  // compiles it) and a compiled program's range function share it. Kept first in first out.
+  self.modules ??= new Map();
+  const key = bytes.join(',');
+  let module = self.modules.get(key);
+  if (module === undefined) {
+    module = new WebAssembly.Module(bytes);
+    self.modules.set(key, module);
+    if (self.modules.size > 1024) self.modules.delete(self.modules.keys().next().value!);
+  }
+  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
   return { run: exports.run, memory: self.memory, view: new Float32Array(self.memory.buffer) };
 }
 
