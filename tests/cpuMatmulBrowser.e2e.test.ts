@@ -60,6 +60,13 @@ async function check(path: string): Promise<PageReport> {
   }
 }
 
+/** Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels' bits; so does an eager op. */
+function expectElementwiseOnPage(report: PageReport): void {
+  expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
+  expect(report.elementwise.sameBits).toBe(true);
+  expect(report.elementwise.eagerWasmCalls).toBe(1);
+}
+
 describe('the CPU matrix product in Chromium', () => {
   it('a cross-origin-isolated page: WebAssembly SIMD with fused multiply-add, within the bound, threads with the same bits', async () => {
     const report = await check('/isolated/');
@@ -71,10 +78,7 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.sameBitsAcrossThreads).toBe(true);
     // Workers start once the page yields; over ten rounds with pauses they take part.
     expect(report.workerChunks).toBeGreaterThan(0);
-    // Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels' bits.
-    expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
-    expect(report.elementwise.sameBits).toBe(true);
-    expect(report.elementwise.eagerWasmCalls).toBe(1);
+    expectElementwiseOnPage(report);
   }, 120_000);
 
   it('a page that is not isolated: the same kernels on one thread', async () => {
@@ -85,8 +89,6 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.worstRatio).toBeLessThanOrEqual(1);
     expect(report.sameBitsAcrossThreads).toBe(true);
     expect(report.workerChunks).toBe(0);
-    expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
-    expect(report.elementwise.sameBits).toBe(true);
-    expect(report.elementwise.eagerWasmCalls).toBe(1);
+    expectElementwiseOnPage(report);
   }, 120_000);
 });

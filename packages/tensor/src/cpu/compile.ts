@@ -436,7 +436,8 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     lines.push(...finishLines);
     // A sum over leading axes (a column sum, like a bias gradient): accumulated in WebAssembly, in
     // the same order and the same doubles, then finished by the generated JavaScript.
-    const leading = significant.every((a, i) => a.reduced === i < significant.length - significant.filter((b) => !b.reduced).length);
+    const firstKept = significant.findIndex((a) => !a.reduced);
+    const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
     const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
     if (wasm) {
       const name = `fused_${op}_${nOut}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
