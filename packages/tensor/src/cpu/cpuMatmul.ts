@@ -134,29 +134,60 @@ function product(
     const dtype = c instanceof Float32Array ? 'f32' : 'f64';
     if (wasmMatmul(dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB)) return;
   }
-  if (transA) {
-    a = transposedCopy(a, aOff, aStride, batch, k, m);
-    aOff = 0;
-    aStride = aStride === 0 ? 0 : m * k;
+  const aCopy = transA ? transposedCopy(a, aOff, aStride, batch, k, m) : null;
+  const bCopy = transB ? transposedCopy(b, bOff, bStride, batch, n, k) : null;
+  try {
+    if (aCopy) {
+      a = aCopy;
+      aOff = 0;
+      aStride = aStride === 0 ? 0 : m * k;
+    }
+    if (bCopy) {
+      b = bCopy;
+      bOff = 0;
+      bStride = bStride === 0 ? 0 : k * n;
+    }
+    for (let i = 0; i < batch; i++) matmulTypeScript(a, aOff + i * aStride, b, bOff + i * bStride, c, cOff + i * m * n, m, n, k, epilogue);
+  } finally {
+    if (aCopy) giveSpare(aCopy);
+    if (bCopy) giveSpare(bCopy);
   }
-  if (transB) {
-    b = transposedCopy(b, bOff, bStride, batch, n, k);
-    bOff = 0;
-    bStride = bStride === 0 ? 0 : k * n;
+}
+
+/**
+ * Arrays for transposed copies, reused so that a compiled step's small products allocate nothing
+ * after the first call. Taken for the length of one product (an epilogue that itself multiplies
+ * takes others), then given back; a few of each kind are kept.
+ */
+const spares: { f32: Float32Array[]; f64: Float64Array[] } = { f32: [], f64: [] };
+const SPARES_KEPT = 4;
+
+function takeSpare(f32: boolean, n: number): FloatArray {
+  const list: FloatArray[] = f32 ? spares.f32 : spares.f64;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const x = list[i]!;
+    if (x.length < n) continue;
+    list[i] = list[list.length - 1]!;
+    list.pop();
+    return x;
   }
-  for (let i = 0; i < batch; i++) matmulTypeScript(a, aOff + i * aStride, b, bOff + i * bStride, c, cOff + i * m * n, m, n, k, epilogue);
+  return f32 ? new Float32Array(n) : new Float64Array(n);
+}
+
+function giveSpare(x: FloatArray): void {
+  const list: FloatArray[] = x instanceof Float32Array ? spares.f32 : spares.f64;
+  if (list.length < SPARES_KEPT) list.push(x);
 }
 
 /**
  * The TypeScript kernels read row-major operands: entries of `x` (each a rows×cols row-major
- * matrix at off + i·stride; stride 0 is one shared entry) transposed into a new dense array
- * (cols×rows each, `stride === 0 ? 0 : rows·cols` apart). A fresh array each call, so an epilogue
- * that itself multiplies cannot overwrite an operand still being read.
+ * matrix at off + i·stride; stride 0 is one shared entry) transposed into a dense spare array
+ * (cols×rows each, `stride === 0 ? 0 : rows·cols` apart), which the caller gives back.
  */
 function transposedCopy(x: FloatArray, off: number, stride: number, batch: number, rows: number, cols: number): FloatArray {
   const count = stride === 0 ? 1 : batch;
   const size = rows * cols;
-  const out = x instanceof Float32Array ? new Float32Array(count * size) : new Float64Array(count * size);
+  const out = takeSpare(x instanceof Float32Array, count * size);
   for (let e = 0; e < count; e++) {
     const from = off + e * stride;
     const to = e * size;
