@@ -1,7 +1,7 @@
 // The CPU backend's matrix-product kernels (matmulInto, matmulBatchedInto) against a plain
 // triple loop computed in float64, on shapes chosen to hit every path and every edge of the
 // tilings: empty and unit dimensions, 1, 3, 7, 33, 257, sizes that are not multiples of the
-// register tiles (8×8 in TypeScript, 5×8 / 5×4 in WebAssembly) or of the blocks, nonzero offsets
+// register tiles (8×8 in TypeScript, 6×8 / 6×4 in WebAssembly) or of the blocks, nonzero offsets
 // into larger arrays, batches with shared and strided operands. Every case runs twice: with the
 // WebAssembly SIMD kernels (where the engine has them) and with the TypeScript kernels forced
 // (setCpuWasm(false)), each held to its own bound (matmulReference.ts derives both). On the
@@ -48,8 +48,8 @@ interface Case {
 
 // [m, k, n]. TypeScript paths: tiny products and n ≤ 2 the direct loop, m ≤ 3 the row loop,
 // otherwise the tiled kernel (8×8 tiles; blocks of 64 rows, 256 of k, 256 columns). WebAssembly
-// (m·n·k ≥ WASM_MIN_WORK): 5×8 float32 tiles (5×4 float64; 6×… with fused multiply-add), blocks
-// of 120 rows and 256 of k, chunks of 120 rows.
+// (m·n·k ≥ WASM_MIN_WORK): 6×8 float32 tiles (6×4 float64), with or without fused multiply-add,
+// blocks of 120 rows and 256 of k, chunks of 120 rows.
 const CASES: Case[] = [
   { m: 0, k: 0, n: 0 },
   { m: 0, k: 5, n: 3 },
@@ -75,8 +75,9 @@ const CASES: Case[] = [
   { m: 257, k: 33, n: 7 },
   { m: 3, k: 7, n: 257 },
   { m: 241, k: 257, n: 129 }, // two full row blocks plus one row; k one past a block; n one past a tile
-  { m: 5, k: 8, n: 256 }, // exactly one tile high
-  { m: 7, k: 5003, n: 11 }, // large prime k: twenty k blocks, the last partial (and the unroll's remainder)
+  { m: 6, k: 8, n: 256 }, // exactly one tile high
+  { m: 5, k: 8, n: 256 }, // one row short of a tile
+  { m: 7, k: 5003, n: 11 }, // large prime k: twenty k blocks, the last partial
   { m: 1, k: 4099, n: 1 }, // one dot product long enough for the WebAssembly kernel
   { m: 127, k: 255, n: 63, aOff: 5, bOff: 11, cOff: 7 },
   { m: 65, k: 64, n: 66, aOff: 1, bOff: 2, cOff: 3 },

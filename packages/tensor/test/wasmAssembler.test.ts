@@ -278,4 +278,47 @@ describe('modules', () => {
     }
     expect(() => matmulModule({ fma: false, shapes: { f32: { ...shape, mc: 121 }, f64: shape }, sharedMemory: false, maximumPages: 16 })).toThrow(/multiple of mr/);
   });
+
+  // The runtime uses one tile (6 rows, k not unrolled); other shapes are kept for the sweep in
+  // benchmarks/NOTES.md. Each element is one accumulator summing a·b in order of k whatever the
+  // tile, so every shape must give the same bits: here the unrolled kernels (with the remainder
+  // loop: k = 23 is 5 steps of 4 and 3 single ones, across two KC blocks of 16) and other tiles
+  // against the runtime's, on a product with partial tiles in both directions.
+  it.skipIf(!wasmSimdSupported())('every tile, unroll and block gives the same bits', () => {
+    const [m, n, k] = [13, 11, 23];
+    const shapes = [
+      { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 },
+      { mr: 5, nv: 2, unroll: 4, mc: 10, kc: 16 },
+      { mr: 3, nv: 3, unroll: 2, mc: 6, kc: 7 },
+      { mr: 4, nv: 1, unroll: 8, mc: 8, kc: 256, order: 'reloadB' as const },
+      { mr: 2, nv: 2, unroll: 3, mc: 4, kc: 5, order: 'reloadA' as const },
+    ];
+    for (const dtype of ['f32', 'f64'] as const) {
+      const E = dtype === 'f32' ? 4 : 8;
+      const results = shapes.map((shape) => {
+        const memory = new WebAssembly.Memory({ initial: 4, maximum: 4 });
+        const mod = new WebAssembly.Module(matmulModule({ fma: false, shapes: { f32: shape, f64: shape }, sharedMemory: false, maximumPages: 4 }));
+        const ex = new WebAssembly.Instance(mod, { env: { memory } }).exports as Record<string, (...args: number[]) => void>;
+        const view = dtype === 'f32' ? new Float32Array(memory.buffer) : new Float64Array(memory.buffer);
+        const [a, b, bp, c, ap] = [0, 4096, 8192, 16384, 65536];
+        for (let i = 0; i < m * k; i++) view[a / E + i] = Math.sin(i * 0.37) * 3;
+        for (let i = 0; i < k * n; i++) view[b / E + i] = Math.cos(i * 0.11) / 7;
+        const nr = shape.nv * (16 / E);
+        const npad = Math.ceil(n / nr) * nr;
+        ex[`packB_${dtype}`]!(b, n, k, bp);
+        ex[`gemm_${dtype}`]!(a, k, bp, c, npad, m, npad, k, ap, 0);
+        ex[`compact_${dtype}`]!(c, npad, n, m);
+        return Array.from(view.subarray(c / E, c / E + m * n));
+      });
+      // A float64 reference of the same recurrence in the element type, so the check has teeth.
+      const round = dtype === 'f32' ? Math.fround : (x: number) => x;
+      const ref: number[] = [];
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc = round(acc + round(round(Math.sin((i * k + p) * 0.37) * 3) * round(Math.cos((p * n + j) * 0.11) / 7)));
+        ref.push(acc);
+      }
+      for (const r of results) expect(r).toEqual(ref);
+    }
+  });
 });

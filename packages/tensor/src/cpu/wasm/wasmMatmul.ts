@@ -14,20 +14,15 @@ import { helpersSource } from '../jsCode.js';
 import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
- * Register tiles and blocks, measured on the development machine (see benchmarks/NOTES.md).
- * V8 on x64 gives wasm 15 of the 16 xmm registers: with mul then add a tile needs mr·nv
- * accumulators + nv B vectors + the A value + the product (5×2: 14), with fused madd one fewer.
+ * Register tiles and blocks, measured on the development machine (benchmarks/NOTES.md, "no
+ * unrolling over k"). V8 on x64 gives wasm 15 of the 16 xmm registers: a 6×2-vector tile needs
+ * 12 accumulators + 2 B vectors + the A value (+ the product with mul then add). Unrolling over
+ * k cost about a quarter of the speed (TurboFan's schedule of the unrolled loop); one step per
+ * iteration runs at 85–92% of the register-only SIMD bound.
  */
-const SHAPES: Record<'mulAdd' | 'fma', Record<WasmFloat, MatmulKernelShape>> = {
-  mulAdd: {
-    f32: { mr: 5, nv: 2, unroll: 4, mc: 120, kc: 256 },
-    f64: { mr: 5, nv: 2, unroll: 4, mc: 120, kc: 256 },
-  },
-  fma: {
-    f32: { mr: 6, nv: 2, unroll: 4, mc: 120, kc: 256 },
-    f64: { mr: 6, nv: 2, unroll: 4, mc: 120, kc: 256 },
-  },
-};
+const TILE: MatmulKernelShape = { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 };
+/** The same tile for both element types, with or without fused multiply-add. */
+const SHAPES: Record<WasmFloat, MatmulKernelShape> = { f32: TILE, f64: TILE };
 
 /** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
 const MAXIMUM_PAGES = 16384;
@@ -85,7 +80,7 @@ function getRuntime(): Runtime | null {
   runtime = null;
   if (!wasmSimdSupported()) return null;
   const fma = wasmRelaxedSimdSupported();
-  const shapes = SHAPES[fma ? 'fma' : 'mulAdd'];
+  const shapes = SHAPES;
   try {
     const { memory, shared } = newMemory();
     const module = new WebAssembly.Module(matmulModule({ fma, shapes, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
