@@ -19,6 +19,7 @@ const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 
 const COLOURS: Record<string, string> = {
   'scorch-cpu': '#d1495b',
+  'scorch-cpu-threads': '#e8899a',
   'scorch-webgpu': '#edae49',
   'tfjs-cpu': '#66a182',
   'tfjs-wasm': '#2e8b57',

@@ -5,7 +5,7 @@
 import type { CaseSpec } from './workloads.js';
 
 export const ENGINE_IDS = [
-  'scorch-cpu', 'scorch-webgpu',
+  'scorch-cpu', 'scorch-cpu-threads', 'scorch-webgpu',
   'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu',
   'jaxjs-wasm', 'jaxjs-webgpu',
   'torch-cpu-1t', 'torch-cpu-default',
@@ -44,6 +44,14 @@ const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_TH
 
 export const ENGINES: Record<EngineId, EngineSpec> = {
   'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: matmul and float32 elementwise kernels in WebAssembly SIMD, the rest generated JavaScript; one thread' },
+  'scorch-cpu-threads': {
+    id: 'scorch-cpu-threads',
+    compiles: false,
+    label: 'scorch CPU, default threads (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'scorch-cpu-threads' },
+    note: 'An extra row: scorch CPU as a Node program gets it, its matmul and large elementwise kernels split across one worker thread per core (setCpuThreads), beside the single-threaded comparison.',
+  },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
   'tfjs-cpu': {
     id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE,

@@ -9,12 +9,14 @@ import type { Engine, PreparedCase } from './engines/engine.js';
 import { readInputs } from './inputs.js';
 import { type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
 
-const NODE_ENGINE_IDS: readonly NodeEngineId[] = ['scorch-cpu', 'scorch-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'jaxjs-wasm', 'jaxjs-webgpu'];
+const NODE_ENGINE_IDS: readonly NodeEngineId[] = ['scorch-cpu', 'scorch-cpu-threads', 'scorch-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'jaxjs-wasm', 'jaxjs-webgpu'];
 
 async function loadEngine(id: NodeEngineId): Promise<Engine> {
   switch (id) {
     case 'scorch-cpu':
       return (await import('./engines/scorch.js')).scorchEngine('cpu');
+    case 'scorch-cpu-threads':
+      return (await import('./engines/scorch.js')).scorchEngine('cpu', { threads: 'default' });
     case 'scorch-webgpu':
       return (await import('./engines/scorch.js')).scorchEngine('webgpu');
     case 'tfjs-cpu':

@@ -65,7 +65,7 @@ describe('the suite on tiny workloads', () => {
 
   it('starts every engine that can run here, and says why the others cannot', () => {
     const available = new Set(results.engines.filter((e) => e.available).map((e) => e.id));
-    const required: EngineId[] = ['scorch-cpu', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm'];
+    const required: EngineId[] = ['scorch-cpu', 'scorch-cpu-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm'];
     if (torchInstalled) required.push('torch-cpu-1t');
     for (const id of required) expect(available.has(id), `${id}: ${results.engines.find((e) => e.id === id)?.reason}\n${log.join('\n')}`).toBe(true);
     for (const e of results.engines.filter((r) => !r.available)) expect(e.reason).toMatch(/\w/);

@@ -233,16 +233,20 @@ function prepareConv(spec: ConvCase, inputs: Inputs, device: string): PreparedCa
   };
 }
 
-/** scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). */
-export function scorchEngine(target: 'cpu' | 'webgpu'): Engine {
+/**
+ * scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). On the
+ * CPU, one thread unless `threads: 'default'` (one per core, as a Node program gets it).
+ */
+export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 1 | 'default' } = {}): Engine {
   let gpu: WebGPUHandle | undefined;
   const device = (): string => (target === 'cpu' ? 'cpu' : gpu!.device);
   return {
     async hello(): Promise<HelloResult> {
       const version = 'scorch';
       if (target === 'cpu') {
-        // One thread, as the rows it is compared with (jax-js and TF.js wasm, PyTorch 1 thread).
-        setCpuThreads(1);
+        // One thread, as the rows it is compared with (jax-js and TF.js wasm, PyTorch 1 thread);
+        // the extra row keeps the default.
+        setCpuThreads(opts.threads === 'default' ? undefined : 1);
         const k = cpuKernelInfo();
         return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''})`, threads: k.threads, details: { ...k } };
       }
