@@ -6,6 +6,7 @@
 import { ENGINES, type EngineId } from './engines.js';
 import type { CaseResult, EngineRecord, Row, SuiteResults } from './results.js';
 import { WORKLOADS } from './workloads.js';
+import { simdPeakLine } from './simdPeak.js';
 
 type Align = 'left' | 'right';
 
@@ -139,7 +140,7 @@ export function unavailableLines(results: SuiteResults): string[] {
 
 /** The whole report for the terminal. */
 export function textReport(results: SuiteResults): string[] {
-  const lines = [`scorch benchmark suite: ${runLine(results)}`, `NVIDIA GPU: ${results.gpu.detail}`, '', 'engines:', ...renderText(enginesTable(results))];
+  const lines = [`scorch benchmark suite: ${runLine(results)}`, `NVIDIA GPU: ${results.gpu.detail}`, simdPeakLine(results.machine.wasmSimdPeak), '', 'engines:', ...renderText(enginesTable(results))];
   lines.push('', 'ratios are speeds relative to scorch (scorch’s median time ÷ the engine’s): above 1 the engine is faster than scorch; check = relative error of the value against the float64 reference');
   for (const c of results.cases) {
     lines.push('', caseTitle(c), ...renderText(caseTable(results, c)));
@@ -151,7 +152,7 @@ export function textReport(results: SuiteResults): string[] {
 
 /** The detailed Markdown section of benchmarks/README.md. */
 export function markdownReport(results: SuiteResults): string[] {
-  const lines = [`Measured ${runLine(results)}. NVIDIA GPU: ${results.gpu.detail}.`, '', ...renderMarkdown(enginesTable(results))];
+  const lines = [`Measured ${runLine(results)}. NVIDIA GPU: ${results.gpu.detail}. ${simdPeakLine(results.machine.wasmSimdPeak)}.`, '', ...renderMarkdown(enginesTable(results))];
   for (const c of results.cases) lines.push('', `**${caseTitle(c)}**`, '', ...renderMarkdown(caseTable(results, c)));
   const growth = growthTable(results);
   if (growth) lines.push('', '**W4 exact ISM: growth of the step time in d**', '', ...renderMarkdown(growth));
@@ -167,5 +168,6 @@ export function markdownSummary(results: SuiteResults): string[] {
     ...renderMarkdown(summaryTable(results)),
     ...(missing.length > 0 ? ['', ...missing.map((l) => `- ${l}`)] : []),
     `- NVIDIA GPU: ${results.gpu.detail}.`,
+    `- ${simdPeakLine(results.machine.wasmSimdPeak)}.`,
   ];
 }

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineId } from './engines.js';
 import type { GpuPresence, MachineInfo } from './machine.js';
+import type { SimdPeak } from './simdPeak.js';
 import type { CaseSpec, Mode, Tolerance, WorkloadInfo } from './workloads.js';
 
 export const SCHEMA = 'scorch-bench/v1';
@@ -105,7 +106,8 @@ export interface SuiteResults {
   commit: string;
   command: string;
   durationS: number;
-  machine: MachineInfo & { loadAverageStart: number[]; loadAverageEnd: number[] };
+  /** wasmSimdPeak: the register-only SIMD bound of one core (simdPeak.ts); absent in runs before it. */
+  machine: MachineInfo & { loadAverageStart: number[]; loadAverageEnd: number[]; wasmSimdPeak?: SimdPeak | null };
   gpu: GpuPresence;
   method: {
     warmup: number;

@@ -12,6 +12,7 @@ import { ENGINES, type EngineId } from './engines.js';
 import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
+import { measureSimdPeak, simdPeakLine } from './simdPeak.js';
 import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
@@ -335,6 +336,9 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   const machine = machineInfo();
   const gpu = nvidiaGpu();
   log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${loadStart.join(' ')}; ${gpu.detail}`);
+  // Before any engine starts, so nothing else of the suite's runs beside it.
+  const wasmSimdPeak = measureSimdPeak(undefined, undefined, true);
+  log(simdPeakLine(wasmSimdPeak));
 
   const scratch = opts.scratch ?? scratchDir(repoRoot);
   const inputDir = join(scratch, 'inputs');
@@ -362,7 +366,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
     commit,
     command: opts.command,
     durationS: Math.round((Date.now() - started) / 100) / 10,
-    machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: loadAverage() },
+    machine: { ...machine, loadAverageStart: loadStart, loadAverageEnd: loadAverage(), wasmSimdPeak },
     gpu,
     method: {
       warmup: plan.warmup,
