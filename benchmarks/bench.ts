@@ -5,6 +5,9 @@
 // --engines filter) also becomes latest.json/latest.svg and rewrites the READMEs' result tables.
 //
 //   pnpm bench [--quick] [--workloads matmul,ssmvr,...] [--engines scorch-cpu,tfjs-wasm,...]
+//   pnpm bench --relaxed-simd    every Node engine with relaxed SIMD on (Chrome 114+'s and Node 22+'s
+//                                default; a V8 flag on Node 20): written as <...>-relaxed-simd.json,
+//                                never latest.json
 //   pnpm bench --show [FILE]     print a results file (default latest.json) without running
 //   pnpm bench --rerender        rewrite every chart from its JSON, and the READMEs' tables from latest.json
 //   pnpm bench --list            the workloads and engines
@@ -19,10 +22,11 @@ import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
 import { latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
 import { runSuite } from './src/suite.js';
+import { relaxedSimdNodeFlags } from './src/simdPeak.js';
 import { scratchDir } from './src/workerHost.js';
 import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
 
-const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] | --show [FILE] | --rerender | --list';
+const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] [--relaxed-simd] | --show [FILE] | --rerender | --list';
 
 function repoRoot(): string {
   let dir = process.cwd();
@@ -53,10 +57,11 @@ interface Args {
   show?: string | true;
   rerender: boolean;
   list: boolean;
+  relaxedSimd: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, rerender: false, list: false };
+  const args: Args = { quick: false, rerender: false, list: false, relaxedSimd: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i];
@@ -81,6 +86,9 @@ function parseArgs(argv: readonly string[]): Args {
         args.show = next ?? true;
         break;
       }
+      case '--relaxed-simd':
+        args.relaxedSimd = true;
+        break;
       case '--list':
         args.list = true;
         break;
@@ -134,6 +142,15 @@ async function main(): Promise<number> {
   const plan = planFor(args.quick ? 'quick' : 'full');
   if (args.reps) plan.reps = args.reps;
   const complete = !args.workloads && !args.engines;
+  let relaxedSimd: { nodeFlags: string[] } | undefined;
+  if (args.relaxedSimd) {
+    try {
+      relaxedSimd = { nodeFlags: relaxedSimdNodeFlags() };
+    } catch (e) {
+      console.error(`bench: --relaxed-simd: ${(e as Error).message}`);
+      return 2;
+    }
+  }
   const results = await runSuite({
     plan,
     engines: args.engines ?? ENGINE_IDS,
@@ -142,15 +159,17 @@ async function main(): Promise<number> {
     command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
     repoRoot: root,
     log: (line) => console.error(line),
+    ...(relaxedSimd ? { relaxedSimd } : {}),
   });
   console.log('');
   for (const line of textReport(results)) console.log(line);
 
   // Partial runs are kept out of benchmarks/results: they are not the suite's record.
   const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
-  const files = writeResults(results, renderChart(results), dir, complete);
+  // A run with relaxed SIMD forced on is kept beside the record (its own file name), never as latest.
+  const files = writeResults(results, renderChart(results), dir, complete && !relaxedSimd);
   console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : ' (a partial run: latest.json is left alone)'}`);
-  if (complete) {
+  if (complete && !relaxedSimd) {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
   }

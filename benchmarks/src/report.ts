@@ -130,7 +130,7 @@ export function summaryTable(results: SuiteResults): Table {
 /** One line on the run: when, where, which mode, how long. */
 export function runLine(results: SuiteResults): string {
   const m = results.machine;
-  return `${results.date.slice(0, 10)}, scorch ${results.commit}, on ${m.name} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${results.mode} run of ${results.durationS} s, load average ${m.loadAverageStart.join(' ')} → ${m.loadAverageEnd.join(' ')}`;
+  return `${results.date.slice(0, 10)}, scorch ${results.commit}, on ${m.name} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${results.mode} run${results.method.relaxedSimd ? ` with relaxed SIMD on in every Node engine${results.method.relaxedSimd.nodeFlags.length > 0 ? ` (${results.method.relaxedSimd.nodeFlags.join(' ')})` : ''}` : ''} of ${results.durationS} s, load average ${m.loadAverageStart.join(' ')} → ${m.loadAverageEnd.join(' ')}`;
 }
 
 /** Engines that did not run, one line each (the README's summary names them under the table). */

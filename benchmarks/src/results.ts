@@ -118,6 +118,11 @@ export interface SuiteResults {
     statistic: string;
     interleaved: string;
     reference: string;
+    /**
+     * Set on runs made with `--relaxed-simd`: every Node engine had relaxed SIMD (the default in
+     * Chrome 114+ and Node 22+), with these flags. Such runs never become latest.json.
+     */
+    relaxedSimd?: { nodeFlags: string[] };
   };
   engines: EngineRecord[];
   workloads: WorkloadRecord[];
@@ -129,9 +134,9 @@ export const resultsDir = (repoRoot: string): string => join(repoRoot, 'benchmar
 export const latestJsonPath = (repoRoot: string): string => join(resultsDir(repoRoot), 'latest.json');
 export const latestSvgPath = (repoRoot: string): string => join(resultsDir(repoRoot), 'latest.svg');
 
-/** `<date>-<machine>[-quick]`, the stem of a run's files. */
+/** `<date>-<machine>[-quick][-relaxed-simd]`, the stem of a run's files. */
 export function runStem(results: SuiteResults): string {
-  return `${results.date.slice(0, 10)}-${results.machine.name}${results.mode === 'quick' ? '-quick' : ''}`;
+  return `${results.date.slice(0, 10)}-${results.machine.name}${results.mode === 'quick' ? '-quick' : ''}${results.method.relaxedSimd ? '-relaxed-simd' : ''}`;
 }
 
 export interface WrittenFiles {

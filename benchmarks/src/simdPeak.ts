@@ -136,6 +136,21 @@ console.log(g);`;
   return child.status === 0 && Number.isFinite(value) && value > 0 ? Math.round(value * 10) / 10 : null;
 }
 
+/** V8's switch for relaxed SIMD where it is not on by default (Node 20). */
+export const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
+
+/**
+ * The Node flags that give a worker relaxed SIMD: none where this Node has it by default (Node
+ * 22+), the V8 flag where that flag turns it on (Node 20); throws where neither does.
+ */
+export function relaxedSimdNodeFlags(): string[] {
+  if (WebAssembly.validate(peakModule(true, 1, 1))) return [];
+  const bytes = JSON.stringify(Array.from(peakModule(true, 1, 1)));
+  const child = spawnSync(process.execPath, [RELAXED_SIMD_FLAG, '-e', `process.exit(WebAssembly.validate(new Uint8Array(${bytes})) ? 0 : 3)`], { encoding: 'utf8', timeout: 60_000 });
+  if (child.status !== 0) throw new Error(`relaxed SIMD: this Node (${process.version}) has it neither by default nor with ${RELAXED_SIMD_FLAG}: ${child.stderr.trim() || `exit ${child.status}`}`);
+  return [RELAXED_SIMD_FLAG];
+}
+
 /** One line for the reports. */
 export function simdPeakLine(peak: SimdPeak | null | undefined): string {
   if (!peak) return 'WebAssembly SIMD bound: not measured';

@@ -31,6 +31,8 @@ export interface SuiteOptions {
   scratch?: string;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
+  /** Run the Node engines with relaxed SIMD on (`--relaxed-simd`): with these flags (see relaxedSimdNodeFlags). */
+  relaxedSimd?: { nodeFlags: string[] };
 }
 
 const HELLO_TIMEOUT_MS = 180_000;
@@ -121,7 +123,7 @@ interface Engines {
 async function startEngines(opts: SuiteOptions, bundle: string, scratch: string, commit: string, log: (line: string) => void): Promise<Engines> {
   const hellos = await Promise.all(
     opts.engines.map(async (id) => {
-      const worker = startWorker(ENGINES[id], opts.repoRoot, bundle, scratch);
+      const worker = startWorker(ENGINES[id], opts.repoRoot, bundle, scratch, opts.relaxedSimd?.nodeFlags);
       try {
         return { id, worker, hello: await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS) };
       } catch (e) {
@@ -339,6 +341,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   // Before any engine starts, so nothing else of the suite's runs beside it.
   const wasmSimdPeak = measureSimdPeak(undefined, undefined, true);
   log(simdPeakLine(wasmSimdPeak));
+  if (opts.relaxedSimd) log(`relaxed SIMD on in every Node engine (${opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'this Node\'s default'})`);
 
   const scratch = opts.scratch ?? scratchDir(repoRoot);
   const inputDir = join(scratch, 'inputs');
@@ -377,6 +380,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back)',
       interleaved: 'one worker process per engine; each round runs one step of every engine in turn, the order rotating by one each round',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
+      ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),
     },
     engines: engines.records,
     workloads: [...new Set(cases.map((c) => c.spec.workload))].map((id) => ({ ...WORKLOADS[id], tolerance: TOLERANCES[id] })),

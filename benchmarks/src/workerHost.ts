@@ -144,11 +144,14 @@ export class EngineWorker {
   }
 }
 
-/** Starts the worker for `spec`, its stderr logged to `<scratch>/logs/<engine>.log`. */
-export function startWorker(spec: EngineSpec, repoRoot: string, workerBundle: string, scratch: string): EngineWorker {
+/**
+ * Starts the worker for `spec`, its stderr logged to `<scratch>/logs/<engine>.log`; a Node worker
+ * gets `nodeFlags` before its script.
+ */
+export function startWorker(spec: EngineSpec, repoRoot: string, workerBundle: string, scratch: string, nodeFlags: readonly string[] = []): EngineWorker {
   const logPath = join(scratch, 'logs', `${spec.id}.log`);
   if (spec.worker.runtime === 'node') {
-    return new EngineWorker(spec.id, process.execPath, [workerBundle, spec.worker.engine], { cwd: repoRoot, env: {}, logPath });
+    return new EngineWorker(spec.id, process.execPath, [...nodeFlags, workerBundle, spec.worker.engine], { cwd: repoRoot, env: {}, logPath });
   }
   const script = join(repoRoot, 'benchmarks', 'src', 'engines', 'torch_worker.py');
   return new EngineWorker(spec.id, pythonExecutable(), ['-u', script, ...spec.worker.args], { cwd: repoRoot, env: spec.worker.env, logPath });

@@ -3,7 +3,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { expectedPeakResult, measureSimdPeak, peakModule } from '../src/simdPeak.js';
+import { type SuiteResults, runStem } from '../src/results.js';
+import { RELAXED_SIMD_FLAG, expectedPeakResult, measureSimdPeak, peakModule, relaxedSimdNodeFlags } from '../src/simdPeak.js';
 
 const run = (fused: boolean, x: number, y: number) =>
   (new WebAssembly.Instance(new WebAssembly.Module(peakModule(fused, x, y))).exports as { run: (n: number) => number }).run;
@@ -31,5 +32,22 @@ describe('the WebAssembly SIMD peak', () => {
     const fusedAvailable = WebAssembly.validate(peakModule(true, 1, 1));
     expect(peak.fusedMultiplyAdd === null).toBe(!fusedAvailable);
     if (fusedAvailable) expect(peak.fusedMultiplyAdd).toBeGreaterThan(0);
+  });
+});
+
+describe('--relaxed-simd', () => {
+  it('finds the flags that give a Node worker relaxed SIMD, and they do', () => {
+    const flags = relaxedSimdNodeFlags();
+    // Node 20 needs V8's flag; a Node with relaxed SIMD by default needs none.
+    expect(flags).toEqual(WebAssembly.validate(peakModule(true, 1, 1)) ? [] : [RELAXED_SIMD_FLAG]);
+    const bytes = JSON.stringify(Array.from(peakModule(true, 1, 1)));
+    const child = spawnSync(process.execPath, [...flags, '-e', `process.exit(WebAssembly.validate(new Uint8Array(${bytes})) ? 0 : 3)`], { timeout: 30_000 });
+    expect(child.status).toBe(0);
+  });
+
+  it('names a run made with it apart from the record', () => {
+    const results = { date: '2026-12-02T00:00:00Z', mode: 'full', machine: { name: 'm' }, method: { relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } } as unknown as SuiteResults;
+    expect(runStem(results)).toBe('2026-12-02-m-relaxed-simd');
+    expect(runStem({ ...results, method: {} } as unknown as SuiteResults)).toBe('2026-12-02-m');
   });
 });
