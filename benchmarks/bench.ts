@@ -168,7 +168,7 @@ async function main(): Promise<number> {
   const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
   // A run with relaxed SIMD forced on is kept beside the record (its own file name), never as latest.
   const files = writeResults(results, renderChart(results), dir, complete && !relaxedSimd);
-  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : ' (a partial run: latest.json is left alone)'}`);
+  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : relaxedSimd ? ' (relaxed SIMD forced on: latest.json is left alone)' : ' (a partial run: latest.json is left alone)'}`);
   if (complete && !relaxedSimd) {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
