@@ -8,6 +8,9 @@
 
 import { spawnSync } from 'node:child_process';
 
+/** V8's switch for relaxed SIMD where it is not on by default (Node 20). */
+export const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
+
 /** Independent accumulators: more than the add latency × issue width, fewer than the 16 xmm registers. */
 const ACCUMULATORS = 10;
 /** Flops per step of the loop: each accumulator gets a·b added to it, four lanes, two flops each. */
@@ -122,7 +125,7 @@ export function measureSimdPeak(steps = 10_000_000, rounds = 5, childWithFlag = 
   return { mulAdd: best(mulAdd, steps, rounds), fusedMultiplyAdd };
 }
 
-/** The fused figure from `node --experimental-wasm-relaxed-simd`, or null if that fails. */
+/** The fused figure from a child Node with RELAXED_SIMD_FLAG, or null if that fails. */
 function fusedPeakInChild(steps: number, rounds: number): number | null {
   const bytes = JSON.stringify(Array.from(peakModule(true, 1.0000001, 0.9999999)));
   const script = `const b = new Uint8Array(${bytes});
@@ -131,13 +134,10 @@ run(${steps / 10});
 let g = 0;
 for (let i = 0; i < ${rounds}; i++) { const t = performance.now(); run(${steps}); g = Math.max(g, ${steps * FLOPS_PER_STEP} / ((performance.now() - t) / 1000) / 1e9); }
 console.log(g);`;
-  const child = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(process.execPath, [RELAXED_SIMD_FLAG, '-e', script], { encoding: 'utf8', timeout: 60_000 });
   const value = Number(child.stdout?.trim());
   return child.status === 0 && Number.isFinite(value) && value > 0 ? Math.round(value * 10) / 10 : null;
 }
-
-/** V8's switch for relaxed SIMD where it is not on by default (Node 20). */
-export const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
 
 /**
  * The Node flags that give a worker relaxed SIMD: none where this Node has it by default (Node
