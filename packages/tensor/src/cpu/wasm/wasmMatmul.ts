@@ -17,8 +17,8 @@ import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJ
  * Register tiles and blocks, measured on the development machine (benchmarks/NOTES.md, "no
  * unrolling over k"). V8 on x64 gives wasm 15 of the 16 xmm registers: a 6×2-vector tile needs
  * 12 accumulators + 2 B vectors + the A value (+ the product with mul then add). Unrolling over
- * k cost about a quarter of the speed (TurboFan's schedule of the unrolled loop); one step per
- * iteration runs at 85–92% of the register-only SIMD bound.
+ * k by 4 cost about a quarter of the speed (measured; the engine's code for it was not read);
+ * one step per iteration runs at 85–92% of the register-only SIMD bound.
  */
 const TILE: MatmulKernelShape = { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 };
 /** The same tile for both element types, with or without fused multiply-add. */
@@ -80,10 +80,9 @@ function getRuntime(): Runtime | null {
   runtime = null;
   if (!wasmSimdSupported()) return null;
   const fma = wasmRelaxedSimdSupported();
-  const shapes = SHAPES;
   try {
     const { memory, shared } = newMemory();
-    const module = new WebAssembly.Module(matmulModule({ fma, shapes, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
+    const module = new WebAssembly.Module(matmulModule({ fma, shapes: SHAPES, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as MatmulExports;
     const bytes = memory.buffer.byteLength;
     runtime = {
@@ -92,12 +91,12 @@ function getRuntime(): Runtime | null {
         f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
         f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
       },
-      layouts: { f32: matmulLayout('f32', shapes.f32), f64: matmulLayout('f64', shapes.f64) },
+      layouts: { f32: matmulLayout('f32', SHAPES.f32), f64: matmulLayout('f64', SHAPES.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
     };
   } catch {
     // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
-    // thread; this one is about 5.9 KB) or no memory: the TypeScript kernels.
+    // thread; this one is about 4.5 KB) or no memory: the TypeScript kernels.
     runtime = null;
   }
   return runtime;
