@@ -119,7 +119,8 @@ async function main(): Promise<number> {
   const root = repoRoot();
   if (args.list) {
     for (const id of WORKLOAD_IDS) console.log(`${id.padEnd(10)} ${WORKLOADS[id].code} ${WORKLOADS[id].title} (${WORKLOADS[id].unit})`);
-    for (const id of ENGINE_IDS) console.log(`${id.padEnd(14)} ${ENGINES[id].label}`);
+    const width = Math.max(...ENGINE_IDS.map((id) => id.length)) + 1;
+    for (const id of ENGINE_IDS) console.log(`${id.padEnd(width)} ${ENGINES[id].label}`);
     return 0;
   }
   if (args.rerender) {
