@@ -12,7 +12,7 @@ import { ENGINES, type EngineId } from './engines.js';
 import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
-import { measureSimdPeak, simdPeakLine } from './simdPeak.js';
+import { RELAXED_SIMD_FLAG, measureSimdPeak, simdPeakLine } from './simdPeak.js';
 import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
@@ -339,7 +339,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   const gpu = nvidiaGpu();
   log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${loadStart.join(' ')}; ${gpu.detail}`);
   // Before any engine starts, so nothing else of the suite's runs beside it.
-  const wasmSimdPeak = measureSimdPeak(undefined, undefined, true);
+  const wasmSimdPeak = measureSimdPeak({ fusedChildFlags: opts.relaxedSimd?.nodeFlags ?? [RELAXED_SIMD_FLAG] });
   log(simdPeakLine(wasmSimdPeak));
   if (opts.relaxedSimd) log(`relaxed SIMD on in every Node engine (${opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'this Node\'s default'})`);
 

@@ -18,7 +18,7 @@ import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJ
  * unrolling over k"). V8 on x64 gives wasm 15 of the 16 xmm registers: a 6×2-vector tile needs
  * 12 accumulators + 2 B vectors + the A value (+ the product with mul then add). Unrolling over
  * k by 4 cost about a quarter of the speed (measured; the engine's code for it was not read);
- * one step per iteration runs at 85–92% of the register-only SIMD bound.
+ * one step per iteration runs at 88–98% of the SIMD bound the suite measures (benchmarks/src/simdPeak.ts).
  */
 const TILE: MatmulKernelShape = { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 };
 /** The same tile for both element types, with or without fused multiply-add. */
