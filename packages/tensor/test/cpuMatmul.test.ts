@@ -10,7 +10,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
-import { WASM_MIN_WORK } from '../src/cpu/cpuMatmul.js';
+import { WASM_MIN_WORK, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
@@ -493,6 +493,32 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
     } finally {
       setWasmThreadMinWorkForTesting(undefined);
       setCpuThreads(1);
+    }
+  });
+
+  it('the TypeScript path reuses its transposed copies: a repeated sequence of products allocates none', () => {
+    // Products of different sizes, as in a compiled step: both operands transposed (10 and 20
+    // elements), then one of 30. Taking the first spare that fits and dropping returns once four
+    // were kept made the third allocate on every repetition.
+    setCpuWasm(false);
+    try {
+      const products: [number, number, number, boolean, boolean][] = [[2, 5, 2, true, true], [4, 5, 4, true, true], [5, 6, 5, true, false]];
+      const run = () => {
+        for (const [m, k, n, transA, transB] of products) {
+          const a = new Float32Array(m * k).fill(1);
+          const b = new Float32Array(k * n).fill(2);
+          const c = new Float32Array(m * n);
+          matmulInto(a, 0, b, 0, c, 0, m, n, k, { transA, transB });
+          expect(c[0]).toBe(2 * k);
+        }
+      };
+      run();
+      run();
+      const before = transposeSparesMade();
+      for (let i = 0; i < 5; i++) run();
+      expect(transposeSparesMade()).toBe(before);
+    } finally {
+      setCpuWasm(true);
     }
   });
 

@@ -157,26 +157,45 @@ function product(
 /**
  * Arrays for transposed copies, reused so that a compiled step's small products allocate nothing
  * after the first call. Taken for the length of one product (an epilogue that itself multiplies
- * takes others), then given back; a few of each kind are kept.
+ * takes others), then given back; a few of each kind are kept, the largest given back. A taker
+ * gets the smallest that fits, so the set settles on what the step's products need.
  */
 const spares: { f32: Float32Array[]; f64: Float64Array[] } = { f32: [], f64: [] };
 const SPARES_KEPT = 4;
+let sparesMade = 0;
+
+/** Spare arrays allocated so far (for tests: a repeated sequence of products allocates none). */
+export function transposeSparesMade(): number {
+  return sparesMade;
+}
 
 function takeSpare(f32: boolean, n: number): FloatArray {
   const list: FloatArray[] = f32 ? spares.f32 : spares.f64;
-  for (let i = list.length - 1; i >= 0; i--) {
-    const x = list[i]!;
-    if (x.length < n) continue;
-    list[i] = list[list.length - 1]!;
+  let best = -1;
+  for (let i = 0; i < list.length; i++) {
+    const length = list[i]!.length;
+    if (length >= n && (best < 0 || length < list[best]!.length)) best = i;
+  }
+  if (best >= 0) {
+    const x = list[best]!;
+    list[best] = list[list.length - 1]!;
     list.pop();
     return x;
   }
+  sparesMade++;
   return f32 ? new Float32Array(n) : new Float64Array(n);
 }
 
 function giveSpare(x: FloatArray): void {
   const list: FloatArray[] = x instanceof Float32Array ? spares.f32 : spares.f64;
-  if (list.length < SPARES_KEPT) list.push(x);
+  if (list.length < SPARES_KEPT) {
+    list.push(x);
+    return;
+  }
+  // Full: x replaces the smallest kept, if it is larger.
+  let smallest = 0;
+  for (let i = 1; i < list.length; i++) if (list[i]!.length < list[smallest]!.length) smallest = i;
+  if (list[smallest]!.length < x.length) list[smallest] = x;
 }
 
 /**
