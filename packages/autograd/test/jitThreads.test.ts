@@ -7,8 +7,9 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { jit, valueAndGrad } from '@scorch/autograd';
-import { type Tensor, cpuKernelInfo, matmul, randn, randomKey, setCpuThreads, shutdownCpuThreads, softplus, splitKey } from '@scorch/tensor';
+import { type Tensor, cpuKernelInfo, matmul, randn, randomKey, setCpuThreads, shutdownCpuThreads, softplus, splitKey, tidy, zeros } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../../tensor/src/cpu/wasm/wasmMatmul.js';
+import { bitsOf } from '../../tensor/test/reference.js';
 
 // Products stay on one thread here (the [1024,128]·[128,128] ones are 2^24 multiply-adds, the
 // default split point), so every chunk a worker computes is an elementwise kernel's.
@@ -40,16 +41,15 @@ const step = (params: Tensor[], m: Tensor[], v: Tensor[], x: Tensor, y: Tensor):
   return [loss, ...p2, ...m2, ...v2];
 };
 
-/** Two steps from the same start on `threads` threads, eagerly or compiled; every result's bytes. */
-function twoSteps(threads: number, compiled: boolean): number[][] {
+/** Two steps from the same start on `threads` threads with `run` (the step, or its jit); every result's bytes. */
+function twoSteps(threads: number, run: typeof step): number[][] {
   setCpuThreads(threads);
   // Made after the count is set, so on shared arrays where threads are on.
   const x = randn([1024, 2], { key: keys[0]! });
   const y = randn([1024, 2], { key: keys[1]! });
-  let params = SHAPES.map((s, i) => randn(s, { key: keys[2 + i]! }).mul(0.3));
-  let m = SHAPES.map((s) => randn(s, { key: keys[7]! }).mul(0));
-  let v = m.map((t) => t.mul(1));
-  const run = compiled ? jit(step) : step;
+  let params = tidy(() => SHAPES.map((s, i) => randn(s, { key: keys[2 + i]! }).mul(0.3)));
+  let m = SHAPES.map((s) => zeros(s));
+  let v = SHAPES.map((s) => zeros(s));
   let out: Tensor[] = [];
   for (let s = 0; s < 2; s++) {
     const previous = [...params, ...m, ...v, ...out.slice(0, 1)];
@@ -57,29 +57,29 @@ function twoSteps(threads: number, compiled: boolean): number[][] {
     for (const t of previous) t.dispose();
     [params, m, v] = [out.slice(1, 6), out.slice(6, 11), out.slice(11, 16)];
   }
-  const bytes = out.map((t) => {
-    const d = t.dataSync();
-    return Array.from(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-  });
+  const bytes = out.map((t) => bitsOf(t.dataSync()));
   for (const t of [...out, x, y]) t.dispose();
   return bytes;
 }
 
 describe.runIf(THREADS)('an MLP training step under jit on several CPU threads', () => {
   it('the same bits on 1, 2 and 3 threads as the eager step, and the workers take part', () => {
-    const eager = twoSteps(1, false);
+    const eager = twoSteps(1, step);
     for (const threads of [1, 2, 3]) {
       // A new thread count replaces the pool (and its counters): count from the new pool's start.
       setCpuThreads(threads);
       const before = wasmThreadStats().workerChunks;
       const deadline = Date.now() + 20_000;
       let tries = 0;
+      // Traced once for this count (after it is set); later tries rerun the compiled program.
+      const compiled = jit(step);
       // Workers start asynchronously: repeat (bounded) until one has computed a chunk.
       do {
-        const got = twoSteps(threads, true);
+        const got = twoSteps(threads, compiled);
         got.forEach((b, i) => expect(b, `result ${i} on ${threads} threads, try ${tries}`).toEqual(eager[i]));
         tries++;
       } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
+      compiled.clearCache();
       if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${tries} tries`).toBeGreaterThan(before);
     }
   });

@@ -122,10 +122,13 @@ describe('matmul', () => {
     // 128×128: 32-row blocks of 4 column groups of 8 lanes make 4 workgroups.
     expect(chooseVec4Blocking(128, 128, 1, 4)).toEqual({ rows: 32, columnGroups: 4, lanes: 8 });
     expect(chooseVec4Blocking(128, 128, 1, MIN_WORKGROUPS)).toEqual({ rows: 8, columnGroups: 4, lanes: 8 });
-    expect(chooseVec4Blocking(128, 128, 1)).toEqual(chooseVec4Blocking(128, 128, 1, 16));
+    expect(chooseVec4Blocking(128, 128, 1)).toEqual(chooseVec4Blocking(128, 128, 1, MIN_WORKGROUPS));
     // 1024 rows already make 32 workgroups of 32 rows.
     expect(chooseVec4Blocking(1024, 128, 1, MIN_WORKGROUPS)).toEqual({ rows: 32, columnGroups: 4, lanes: 8 });
+    // The documented minimums, as numbers: 16 on a hardware adapter, two per core on a software one.
+    expect(MIN_WORKGROUPS).toBe(16);
     expect(softwareAdapterMinWorkgroups(2)).toBe(4);
-    expect(gpu.backend.vec4MinWorkgroups).toBe(gpu.backend.softwareAdapter ? softwareAdapterMinWorkgroups(hardwareThreads()) : MIN_WORKGROUPS);
+    expect(softwareAdapterMinWorkgroups(8)).toBe(16);
+    expect(gpu.backend.vec4MinWorkgroups).toBe(gpu.backend.softwareAdapter ? 2 * hardwareThreads() : 16);
   });
 });

@@ -100,12 +100,17 @@ describe('defaults of the objectives', () => {
   });
 
   it('divides every noise-level model by σ (Song & Ermon 2020, technique 3)', () => {
-    // The perturbed data's score grows as 1/σ once σ outgrows the data, whatever estimator fits it.
-    for (const name of OBJECTIVE_NAMES) {
-      const { family } = OBJECTIVES[name];
-      const want = family === 'levels' || name === 've' ? 'divideBySigma' : name === 'vp' || name === 'subvp' ? 'noisePrediction' : 'none';
-      expect(modelSpecFor(name, [8]).outputScaling, name).toBe(want);
-    }
+    // The perturbed data's score grows as 1/σ once σ outgrows the data, whatever estimator fits it:
+    // every noise-level objective and VE divide by σ; VP and sub-VP predict the noise (Ho et al.
+    // 2020); one fixed σ (DSM), the KDE and the clean objectives leave the output as it is.
+    const want: Record<string, 'none' | 'divideBySigma' | 'noisePrediction'> = {
+      'ssm-vr': 'divideBySigma', ssm: 'divideBySigma', 'ssm-fd': 'divideBySigma', ism: 'divideBySigma', ncsn: 'divideBySigma',
+      ve: 'divideBySigma', vp: 'noisePrediction', subvp: 'noisePrediction',
+      dsm: 'none', 'esm-kde': 'none', 'ssm-vr-clean': 'none', 'ssm-clean': 'none', 'ism-clean': 'none',
+    };
+    // The table names every registered objective, and nothing else.
+    expect(Object.keys(want).sort()).toEqual([...OBJECTIVE_NAMES].sort());
+    for (const name of OBJECTIVE_NAMES) expect(modelSpecFor(name, [8]).outputScaling, name).toBe(want[name]);
   });
 
   it('names the known hard pairs once each, by registered names, with a reason', () => {
