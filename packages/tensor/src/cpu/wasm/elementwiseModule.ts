@@ -273,17 +273,33 @@ export interface ElementwiseInstance {
  * worker threads build it from its source text (jsCode.ts's helpers), so each thread has its own.
  */
 export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): ElementwiseInstance {
-  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; modules?: Map<string, WebAssembly.Module> };
+  type Compiled = { bytes: Uint8Array; module: WebAssembly.Module };
+  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; modules?: Map<number, Compiled[]>; count?: number };
   self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
   // Each module compiled once per thread: the planner's instance (which checks that the engine
-  // compiles it) and a compiled program's range function share it. Kept first in first out.
+  // compiles it) and a compiled program's range function share it. Found by a hash of the bytes
+  // (FNV-1a), then compared byte for byte; at most 1024 kept, the oldest bucket dropped first.
   self.modules ??= new Map();
-  const key = bytes.join(',');
-  let module = self.modules.get(key);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  const bucket = self.modules.get(hash) ?? [];
+  let module: WebAssembly.Module | undefined;
+  for (const c of bucket) {
+    if (c.bytes.length !== bytes.length) continue;
+    let same = true;
+    for (let i = 0; i < bytes.length && same; i++) same = c.bytes[i] === bytes[i];
+    if (same) module = c.module;
+  }
   if (module === undefined) {
     module = new WebAssembly.Module(bytes);
-    self.modules.set(key, module);
-    if (self.modules.size > 1024) self.modules.delete(self.modules.keys().next().value!);
+    if (bucket.length === 0) self.modules.set(hash, bucket);
+    bucket.push({ bytes, module });
+    self.count = (self.count ?? 0) + 1;
+    if (self.count > 1024) {
+      const [oldest, dropped] = self.modules.entries().next().value!;
+      self.modules.delete(oldest);
+      self.count -= dropped.length;
+    }
   }
   const exports = new WebAssembly.Instance(module, { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
   return { run: exports.run, memory: self.memory, view: new Float32Array(self.memory.buffer) };

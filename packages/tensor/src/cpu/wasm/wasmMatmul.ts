@@ -152,7 +152,6 @@ export function setWasmThreads(n: number | undefined): void {
     throw new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`);
   }
   threadSetting = n;
-  sharedArrays = undefined;
   // A smaller count uses part of the pool; only a larger one needs new workers.
   if (pool && pool.participants < wasmThreads()) closePool();
 }
@@ -181,11 +180,9 @@ export function rangeThreads(): number {
   return rangeJobsSupported() ? wasmThreads() : 1;
 }
 
-let sharedArrays: boolean | undefined;
-
 /** Whether the CPU's arrays should live in SharedArrayBuffers (so range jobs can split across threads). */
 export function sharedArraysWanted(): boolean {
-  return (sharedArrays ??= rangeThreads() > 1);
+  return rangeThreads() > 1;
 }
 
 /** The pool for a range job on `threads` participants, started on first need; null where it cannot start. */
