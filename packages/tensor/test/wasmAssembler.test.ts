@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { F32, F64, I32, ModuleBuilder, V128, writeS32, writeU32 } from '../src/cpu/wasm/assembler.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { matmulModule } from '../src/cpu/wasm/matmulModule.js';
+import { sequentialProduct } from './matmulReference.js';
 
 const u32 = (v: number) => {
   const out: number[] = [];
@@ -295,30 +296,26 @@ describe('modules', () => {
     ];
     for (const dtype of ['f32', 'f64'] as const) {
       const E = dtype === 'f32' ? 4 : 8;
-      const results = shapes.map((shape) => {
+      const Ctor = dtype === 'f32' ? Float32Array : Float64Array;
+      const a = new Ctor(m * k).map((_, i) => Math.sin(i * 0.37) * 3);
+      const b = new Ctor(k * n).map((_, i) => Math.cos(i * 0.11) / 7);
+      // The same recurrence in the element type, evaluated in JavaScript, so the check has teeth.
+      const ref = Array.from(sequentialProduct(a, 0, b, 0, m, n, k, dtype === 'f32', false));
+      for (const shape of shapes) {
         const memory = new WebAssembly.Memory({ initial: 4, maximum: 4 });
         const mod = new WebAssembly.Module(matmulModule({ fma: false, shapes: { f32: shape, f64: shape }, sharedMemory: false, maximumPages: 4 }));
         const ex = new WebAssembly.Instance(mod, { env: { memory } }).exports as Record<string, (...args: number[]) => void>;
-        const view = dtype === 'f32' ? new Float32Array(memory.buffer) : new Float64Array(memory.buffer);
-        const [a, b, bp, c, ap] = [0, 4096, 8192, 16384, 65536];
-        for (let i = 0; i < m * k; i++) view[a / E + i] = Math.sin(i * 0.37) * 3;
-        for (let i = 0; i < k * n; i++) view[b / E + i] = Math.cos(i * 0.11) / 7;
+        const view = new Ctor(memory.buffer);
+        const [aAt, bAt, bp, c, ap] = [0, 4096, 8192, 16384, 65536];
+        view.set(a, aAt / E);
+        view.set(b, bAt / E);
         const nr = shape.nv * (16 / E);
         const npad = Math.ceil(n / nr) * nr;
-        ex[`packB_${dtype}`]!(b, n, k, bp);
-        ex[`gemm_${dtype}`]!(a, k, bp, c, npad, m, npad, k, ap, 0);
+        ex[`packB_${dtype}`]!(bAt, n, k, bp);
+        ex[`gemm_${dtype}`]!(aAt, k, bp, c, npad, m, npad, k, ap, 0);
         ex[`compact_${dtype}`]!(c, npad, n, m);
-        return Array.from(view.subarray(c / E, c / E + m * n));
-      });
-      // A float64 reference of the same recurrence in the element type, so the check has teeth.
-      const round = dtype === 'f32' ? Math.fround : (x: number) => x;
-      const ref: number[] = [];
-      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc = round(acc + round(round(Math.sin((i * k + p) * 0.37) * 3) * round(Math.cos((p * n + j) * 0.11) / 7)));
-        ref.push(acc);
+        expect(Array.from(view.subarray(c / E, c / E + m * n)), `${dtype} ${JSON.stringify(shape)}`).toEqual(ref);
       }
-      for (const r of results) expect(r).toEqual(ref);
     }
   });
 });
