@@ -22,17 +22,17 @@ export function bytesPerElement(dtype: DType): number {
   }
 }
 
-export function allocTyped(dtype: DType, size: number): TypedArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(size);
-    case 'float64':
-      return new Float64Array(size);
-    case 'int32':
-      return new Int32Array(size);
-    case 'bool':
-      return new Uint8Array(size);
-  }
+/** The typed array each dtype is stored in. */
+const TYPED_ARRAY: Record<DType, new (storage: number | SharedArrayBuffer) => TypedArray> = {
+  float32: Float32Array as never,
+  float64: Float64Array as never,
+  int32: Int32Array as never,
+  bool: Uint8Array as never,
+};
+
+/** A new zeroed array of `size` elements of `dtype`; on a SharedArrayBuffer when `shared`. */
+export function allocTyped(dtype: DType, size: number, shared = false): TypedArray {
+  return new TYPED_ARRAY[dtype](shared ? new SharedArrayBuffer(size * bytesPerElement(dtype)) : size);
 }
 
 export function dtypeOfTyped(data: TypedArray, where = 'dtypeOfTyped'): DType {

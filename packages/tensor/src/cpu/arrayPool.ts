@@ -23,21 +23,6 @@ export function isShared(a: TypedArray): boolean {
   return typeof SharedArrayBuffer === 'function' && a.buffer instanceof SharedArrayBuffer;
 }
 
-/** A new array of `length` elements of `dtype` on a SharedArrayBuffer (zeros, as allocTyped). */
-function allocShared(dtype: DType, length: number): TypedArray {
-  const buffer = new SharedArrayBuffer(length * bytesPerElement(dtype));
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer);
-    case 'float64':
-      return new Float64Array(buffer);
-    case 'int32':
-      return new Int32Array(buffer);
-    case 'bool':
-      return new Uint8Array(buffer);
-  }
-}
-
 export interface ArrayPoolStats {
   /** Free arrays waiting to be reused, and their bytes. */
   freeArrays: number;
@@ -78,7 +63,7 @@ export class ArrayPool {
       return reused;
     }
     this.allocations++;
-    return shared ? allocShared(dtype, length) : allocTyped(dtype, length);
+    return allocTyped(dtype, length, shared);
   }
 
   /** An array of `length` zeros. */

@@ -399,6 +399,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
   const lastKept = significant.map((a) => !a.reduced).lastIndexOf(true);
   const firstReduced = significant.findIndex((a) => a.reduced);
   const reducedShape = axes.map((a) => x.shape[a]!);
+  const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   if (firstReduced < 0 || lastKept < firstReduced) {
     lines.push(...w.forEach(outShape, (out) => {
       w.emit(`let acc = ${identityJs(op, dtype)};`);
@@ -440,7 +441,6 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
     const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
     if (wasm) {
-      const name = `fused_${op}_${nOut}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
       const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
       const finishSource = w.functionSource(`${name}_finish`, finishLines);
       const finishing = new Bound(buildFunction<Generated>(finishSource), w.bindings);
@@ -455,7 +455,6 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
       };
     }
   }
-  const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
   return generatedStep(w, name, lines, covered(w, [kernel.equation]));
 }
 

@@ -63,11 +63,11 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
 
   /**
    * Loops over every element of `shape` in row-major order, with `body` emitting the statements
-   * for the element at the given coordinates; `linear` names the row-major index. A flat loop
-   * when the body uses no coordinate, else one loop per axis of extent above 1.
+   * for the element at the given coordinates (with the row-major index). A flat loop when the
+   * body uses no coordinate, else one loop per axis of extent above 1.
    */
-  forEach(shape: readonly number[], body: (coords: JsCoords) => void, linear = this.fresh('i')): string[] {
-    return this.loops(shape, body, linear, false).lines;
+  forEach(shape: readonly number[], body: (coords: JsCoords) => void): string[] {
+    return this.loops(shape, body, false).lines;
   }
 
   /**
@@ -76,10 +76,11 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
    * flat, else a row of the outermost axis of extent above 1. Returns the loops and the units.
    */
   forRange(shape: readonly number[], body: (coords: JsCoords) => void): { lines: string[]; units: number } {
-    return this.loops(shape, body, this.fresh('i'), true);
+    return this.loops(shape, body, true);
   }
 
-  private loops(shape: readonly number[], body: (coords: JsCoords) => void, linear: string, ranged: boolean): { lines: string[]; units: number } {
+  private loops(shape: readonly number[], body: (coords: JsCoords) => void, ranged: boolean): { lines: string[]; units: number } {
+    const linear = this.fresh('i');
     const n = sizeOf(shape);
     if (n === 0) return { lines: [], units: 0 };
     const prefix = this.fresh('c');
