@@ -168,9 +168,10 @@ async function main(): Promise<number> {
   // Partial runs are kept out of benchmarks/results: they are not the suite's record.
   const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
   // A run with relaxed SIMD forced on is kept beside the record (its own file name), never as latest.
-  const files = writeResults(results, renderChart(results), dir, complete && !relaxedSimd);
+  const isRecord = complete && !relaxedSimd;
+  const files = writeResults(results, renderChart(results), dir, isRecord);
   console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : relaxedSimd ? ' (relaxed SIMD forced on: latest.json is left alone)' : ' (a partial run: latest.json is left alone)'}`);
-  if (complete && !relaxedSimd) {
+  if (isRecord) {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
   }

@@ -4,12 +4,13 @@
 // goes to stderr; stdout carries the replies only.
 
 import { createInterface } from 'node:readline';
-import type { NodeEngineId } from './engines.js';
+import { ENGINES, ENGINE_IDS, type NodeEngineId } from './engines.js';
 import type { Engine, PreparedCase } from './engines/engine.js';
 import { readInputs } from './inputs.js';
 import { type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
 
-const NODE_ENGINE_IDS: readonly NodeEngineId[] = ['scorch-cpu', 'scorch-cpu-threads', 'scorch-webgpu', 'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu', 'jaxjs-wasm', 'jaxjs-webgpu'];
+/** The engines whose worker is this script, from the one engine table. */
+const NODE_ENGINE_IDS = ENGINE_IDS.filter((id): id is NodeEngineId => ENGINES[id].worker.runtime === 'node');
 
 async function loadEngine(id: NodeEngineId): Promise<Engine> {
   switch (id) {

@@ -237,7 +237,7 @@ function prepareConv(spec: ConvCase, inputs: Inputs, device: string): PreparedCa
  * scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). On the
  * CPU, one thread unless `threads: 'default'` (one per core, as a Node program gets it).
  */
-export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 1 | 'default' } = {}): Engine {
+export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'default' } = {}): Engine {
   let gpu: WebGPUHandle | undefined;
   const device = (): string => (target === 'cpu' ? 'cpu' : gpu!.device);
   return {
