@@ -54,8 +54,9 @@ async function profileSsmStep(device: string, compiled: boolean) {
   const [modelKey, dataKey, stepKey] = splitKey(randomKey(0), 3) as RandomKey[];
   const model = mlpScore({ inputDim: 2, hidden: [128, 128], activation: 'softplus', key: modelKey!, device });
   const x = randn([1024, 2], { key: dataKey!, device });
+  const optimizer = adam({ lr: 1e-3 });
   const step = trainingStep({
-    params: model.params, optimizer: adam({ lr: 1e-3 }), jit: compiled,
+    params: model.params, optimizer, jit: compiled,
     loss: (params, key) => slicedScoreMatchingLoss(model.bind(params), x, { key, varianceReduced: true }),
   });
   const once = async (i: number) => {
@@ -69,6 +70,7 @@ async function profileSsmStep(device: string, compiled: boolean) {
   for (let i = 0; i < PROFILE_WARMUP_STEPS; i++) await once(i);
   const result = await profile(() => once(PROFILE_WARMUP_STEPS));
   step.dispose();
+  optimizer.dispose();
   x.dispose();
   for (const p of Object.values(model.params)) p.dispose();
   return result;
@@ -133,6 +135,7 @@ async function timeDemoSteps(device: string, steps: number): Promise<StepTimes> 
   await trainRun(warmUp, steps);
   const trainMs = (performance.now() - started) / steps;
   step.dispose();
+  optimizer.dispose();
 
   // A sampler call compiles its own step, so the sampling time includes one trace per run
   // (spread over its steps); the warm-up run fills the kernel caches.
