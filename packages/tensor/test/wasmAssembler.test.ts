@@ -311,7 +311,7 @@ describe('modules', () => {
         view.set(b, bAt / E);
         const nr = shape.nv * (16 / E);
         const npad = Math.ceil(n / nr) * nr;
-        ex[`packB_${dtype}`]!(bAt, n, k, bp);
+        ex[`packB_${dtype}`]!(bAt, n, n, k, bp);
         ex[`gemm_${dtype}`]!(aAt, k, bp, c, npad, m, npad, k, ap, 0);
         ex[`compact_${dtype}`]!(c, npad, n, m);
         expect(Array.from(view.subarray(c / E, c / E + m * n)), `${dtype} ${JSON.stringify(shape)}`).toEqual(ref);

@@ -292,7 +292,7 @@ function runProduct(
     const from = bOff + i * bStride;
     view.set(b.subarray(from, from + k * n), bRaw / E);
     if (transB) packBT(bRaw, k, n, k, bpRegion + i * bpBatch);
-    else packB(bRaw, n, k, bpRegion + i * bpBatch);
+    else packB(bRaw, n, n, k, bpRegion + i * bpBatch);
   }
   // A's row stride as stored (m for Aᵀ), and the bytes from one row of A to the next.
   const lda = transA ? m : k;
