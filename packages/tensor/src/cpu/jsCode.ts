@@ -63,9 +63,12 @@ function customFunction(name: string): (...args: number[]) => number {
 
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
 const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction, wasmElementwiseInstance };
+const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
+
 /**
- * The helpers as source text: the body of a function returning them, for a worker that builds
- * generated functions (it shares no code with this thread). There indexOutOfRange and
+ * For a worker that builds generated functions (it shares no code with this thread): source text
+ * of the body of a function returning `build(source)`, buildFunction's counterpart there (the
+ * same prelude, over the worker's own copies of the helpers). There indexOutOfRange and
  * customFunction throw: a chunk that throws is rerun on the calling thread, which reports the
  * real error, and kernels calling defined primitives are not sent to workers.
  */
@@ -73,10 +76,9 @@ export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
   return `const sigmoid = (${sigmoid.toString()});\nconst roundEven = (${roundEven.toString()});\nconst erf = (${erf.toString()});\n` +
     `const wasmElementwiseInstance = (${wasmElementwiseInstance.toString()});\n` +
-    `return { sigmoid, roundEven, erf, wasmElementwiseInstance, indexOutOfRange: ${fail}, customFunction: ${fail} };`;
+    `const H = { sigmoid, roundEven, erf, wasmElementwiseInstance, indexOutOfRange: ${fail}, customFunction: ${fail} };\n` +
+    `return (source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H);`;
 }
-
-const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
 
 /** A number literal of `dtype` (the value that dtype holds) as JavaScript source. */
 export function jsLiteral(value: number, dtype: DType): string {

@@ -165,7 +165,7 @@ function start(data) {
   const counter = new BigUint64Array(data.control, ${COUNTER_BYTE}, 1);
   const block = new Int32Array(data.jobBlock);
   const wt = typeof require === 'function' ? require('node:worker_threads') : null;
-  const H = (() => { ${helpers} })();
+  const build = (() => { ${helpers} })();
   const built = new Map();
   const arrays = new Map();
   const args = [];
@@ -178,7 +178,7 @@ function start(data) {
         for (const id of j.forget) arrays.delete(id);
         for (const [id, a] of j.arrays) arrays.set(id, a);
         if (j.source !== undefined) {
-          built.set(j.id, new Function('H', '"use strict"; const { ' + Object.keys(H).join(', ') + ' } = H; return ' + j.source + ';')(H));
+          built.set(j.id, build(j.source));
           if (built.size > ${RANGE_FUNCTION_LIMIT}) built.delete(built.keys().next().value);
         }
         if (data.id === 1) Atomics.store(ctl, ${HELD_ARRAYS}, arrays.size);
@@ -214,7 +214,7 @@ const RANGE_FUNCTION_LIMIT = 1024;
 
 /** A range job: `units` units of work split in chunks, run by a generated function on shared arrays. */
 export interface RangeJob {
-  /** The function's source (a function expression of (B, start, end)), built with `helpers` in scope. */
+  /** The function's source (a function expression of (B, start, end)), built by the workers' `build`. */
   readonly source: string;
   /** The function built on this thread from the same source. */
   readonly fn: RangeFunction;
@@ -336,10 +336,10 @@ export class ThreadPool {
   private readonly registry = new FinalizationRegistry<number>((id) => this.forgotten.push(id));
 
   /**
-   * `helpers`: the body of a function returning the object of helpers generated range functions
-   * call (their source text: a worker shares no code with this thread).
+   * `helpers`: the body of a function returning how a worker builds a range function from its
+   * source (jsCode.ts's helpersSource: a worker shares no code with this thread).
    */
-  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers = 'return {};') {
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string) {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
     const source = workerSource(helpers);
