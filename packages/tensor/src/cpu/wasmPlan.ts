@@ -18,7 +18,7 @@ import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
   type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, ELEMENTWISE_MEMORY_BYTES, callBytes, elementwiseKernel,
-  elementwiseRangeSource, rangeUnit,
+  cachedElementwiseKernel, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -69,21 +69,6 @@ interface PlanContext {
 }
 
 class Unsupported extends Error {}
-
-/** The leaf pattern of a strided view over `shape`, or null when it is none of the three. */
-function pattern(shape: readonly number[], strides: readonly number[]): WasmLeafPattern | null {
-  const axes = shape.map((d, i) => ({ d, s: strides[i]! })).filter((a) => a.d !== 1);
-  if (axes.every((a) => a.s === 0)) return { kind: 'scalar' };
-  // Leading axes of stride 0, then a row-major run to the end.
-  let k = 0;
-  while (k < axes.length && axes[k]!.s === 0) k++;
-  let expect = 1;
-  for (let i = axes.length - 1; i >= k; i--) {
-    if (axes[i]!.s !== expect) return null;
-    expect *= axes[i]!.d;
-  }
-  return k === 0 ? { kind: 'full' } : { kind: 'row', period: expect };
-}
 
 /** The values of a kernel being planned: its operands, its nodes, and text for the listing. */
 class KernelBuilder {
@@ -261,10 +246,38 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
   };
 }
 
-/** Per arity, the argument arrays of eager calls (refilled each call: no allocation). */
+/** Per arity, the argument arrays and operand patterns of eager calls (refilled each call: no allocation). */
 const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as Float32Array<ArrayBufferLike>[][];
+const eagerPatterns: WasmLeafPattern[] = [];
 const eagerOut: Float32Array<ArrayBufferLike>[] = [new Float32Array(0)];
 const ZEROS = [0, 0, 0];
+const FULL: WasmLeafPattern = { kind: 'full' };
+const SCALAR: WasmLeafPattern = { kind: 'scalar' };
+const ROWS = new Map<number, WasmLeafPattern>();
+/** Ops whose expression the kernels cannot compute (found on their first call): straight to JavaScript. */
+const eagerUnsupported = new Set<string>();
+
+/**
+ * The leaf pattern of a strided view over `shape`, or null when it is none of the three. Without
+ * allocating (eager ops call it for every large float32 operand): shared pattern objects.
+ */
+function pattern(shape: readonly number[], strides: readonly number[]): WasmLeafPattern | null {
+  // Leading axes of stride 0, then a row-major run to the end (axes of extent 1 skipped).
+  let expect = 1;
+  let i = shape.length - 1;
+  for (; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (strides[i] === 0) break;
+    if (strides[i] !== expect) return null;
+    expect *= shape[i]!;
+  }
+  for (let j = i; j >= 0; j--) if (shape[j] !== 1 && strides[j] !== 0) return null;
+  if (i < 0) return FULL;
+  if (expect === 1) return SCALAR;
+  let row = ROWS.get(expect);
+  if (row === undefined) ROWS.set(expect, (row = { kind: 'row', period: expect }));
+  return row;
+}
 
 /**
  * An eager elementwise op (out = op(inputs), over `shape`) through a WebAssembly kernel, when it
@@ -275,24 +288,28 @@ const ZEROS = [0, 0, 0];
  */
 export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
   const n = out.length;
-  if (n < WASM_ELEMENTWISE_MIN || n > WASM_ELEMENTWISE_MAX || !wasmElementwiseEnabled()) return false;
-  let key = op;
-  const patterns: WasmLeafPattern[] = [];
+  if (n < WASM_ELEMENTWISE_MIN || n > WASM_ELEMENTWISE_MAX || !wasmElementwiseEnabled() || eagerUnsupported.has(op)) return false;
+  // The cache key (op and patterns; no spec key starts like it), built by plain loops.
+  let key: string = op;
+  let allFull = true;
+  eagerPatterns.length = inputs.length;
   for (let k = 0; k < inputs.length; k++) {
     const x = inputs[k]!;
     if (x.dtype !== 'float32') return false;
     const p = x.strides === null ? FULL : pattern(shape, x.strides);
     if (!p) return false;
-    patterns.push(p);
+    eagerPatterns[k] = p;
+    if (p !== FULL) allFull = false;
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
   }
-  let kernel = eagerKernels.get(key);
+  let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {
+    const patterns = eagerPatterns.slice();
     const nodes: WasmNode[] = patterns.map((_, leaf) => ({ kind: 'leaf', leaf }));
     nodes.push({ kind: 'expr', expr: elementwiseExpression(op, inputs[op === 'where' ? 1 : 0]!.dtype), args: patterns.map((_, k) => k) });
-    kernel = elementwiseKernel(`eager|${key}`, { leaves: patterns, nodes, outputs: [patterns.length] });
-    eagerKernels.set(key, kernel);
-    if (eagerKernels.size > EAGER_KERNELS_LIMIT) eagerKernels.delete(eagerKernels.keys().next().value!);
+    kernel = elementwiseKernel(key, { leaves: patterns, nodes, outputs: [patterns.length] });
+    // With every operand dense only the expression can be refused: the op never qualifies.
+    if (kernel === null && allFull) eagerUnsupported.add(op);
   }
   if (!kernel) return false;
   const leaves = eagerLeaves[inputs.length]!;
@@ -301,8 +318,3 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
   kernel.run(leaves, ZEROS, eagerOut, n);
   return true;
 }
-
-const FULL: WasmLeafPattern = { kind: 'full' };
-/** Eager kernels by op and operand patterns, the oldest dropped beyond the limit (elementwiseKernel keeps its own cache of modules). */
-const eagerKernels = new Map<string, WasmElementwiseKernel | null>();
-const EAGER_KERNELS_LIMIT = 1024;

@@ -392,6 +392,11 @@ export function elementwiseKernelCalls(): number {
   return calls;
 }
 
+/** The kernel cached under `key` (null: it cannot be made), or undefined if none is yet. */
+export function cachedElementwiseKernel(key: string): WasmElementwiseKernel | null | undefined {
+  return compiled.get(key);
+}
+
 /**
  * The kernel of `spec` (cached under `key`, which must determine the spec), or null where
  * WebAssembly SIMD is missing, the engine refuses to compile it, or it computes something the
