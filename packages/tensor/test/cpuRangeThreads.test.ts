@@ -19,6 +19,7 @@ import { bitsOf } from './reference.js';
 import { runFixture } from './runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { untilWorkerChunk } from './workerChunks.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -61,18 +62,21 @@ function check(f: Program, make: () => Tensor[], threads: number, wasm = false):
   setWasmElementwiseForTesting(wasm);
   const compiled = cpu.compile(program);
   if (wasm) expect(compiled.kernels().some((k) => k.source.includes('WebAssembly SIMD'))).toBe(true);
-  const before = wasmThreadStats().workerChunks;
-  const deadline = Date.now() + 20_000;
   let runs = 0;
-  do {
+  const runOnce = () => {
     const got = compiled.run(handles, [], donated);
     got.forEach((h, i) => {
       expect(bitsOf(cpu.readSync(h)), `output ${i} on ${threads} threads, run ${runs}`).toEqual(expected[i]);
       cpu.dispose(h);
     });
     runs++;
-  } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
-  if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${runs} runs`).toBeGreaterThan(before);
+  };
+  if (threads > 1) {
+    const { chunks } = untilWorkerChunk(runOnce);
+    expect(chunks, `no worker chunk after ${runs} runs`).toBeGreaterThan(0);
+  } else {
+    runOnce();
+  }
   setWasmElementwiseForTesting(false);
   compiled.dispose();
   for (const t of traced.owned) t.dispose();

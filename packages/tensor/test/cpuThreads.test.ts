@@ -9,6 +9,7 @@ import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, sh
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
 import { runFixture } from './runFixture.js';
+import { untilWorkerChunk } from './workerChunks.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
 // below (each over 2^16, most under 2^24) run on several threads while the references stay quick.
@@ -41,16 +42,10 @@ describe.runIf(THREADS)('threads', () => {
   it('workers take part in a large product', () => {
     shutdownCpuThreads();
     setCpuThreads(2);
-    // Workers start asynchronously: the first products may finish before they are up, so
-    // repeat (bounded) until a worker has computed a chunk.
-    const deadline = Date.now() + 20_000;
-    let tries = 0;
-    while (wasmThreadStats().workerChunks === 0 && Date.now() < deadline) {
-      product(Float32Array, 1, 400, 300, 200, 2, 3);
-      tries++;
-    }
+    // Workers start asynchronously: the first products may finish before they are up.
+    const { tries, chunks } = untilWorkerChunk(() => product(Float32Array, 1, 400, 300, 200, 2, 3));
     expect(wasmThreadStats().workers).toBe(1);
-    expect(wasmThreadStats().workerChunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
+    expect(chunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
   });
 
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
