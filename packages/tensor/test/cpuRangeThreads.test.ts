@@ -16,7 +16,7 @@ import {
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 import { bitsOf } from './reference.js';
-import { runFixture } from './runFixture.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { untilWorkerChunk } from './workerChunks.js';
@@ -213,7 +213,7 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
   });
 
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
-    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>('rangeThreadsChild.ts', ['--expose-gc']);
+    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>(new URL('./fixtures/rangeThreadsChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
     expect(out.workers).toBe(1);
     // Twelve runs of two new arrays each (input and output), all sent to the worker.
     expect(out.heldBefore).toBe(24);

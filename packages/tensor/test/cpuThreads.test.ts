@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
-import { runFixture } from './runFixture.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { untilWorkerChunk } from './workerChunks.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
@@ -168,7 +168,7 @@ describe.runIf(THREADS)('in a child process', () => {
   it('relaxed SIMD fused multiply-add within the bound and bit-identical across threads; the process exits with its pool running', () => {
     const out = runFixture<{
       info: { relaxedSimd: boolean; fma: boolean }; outsideBound: number; sameAcrossThreads: boolean; fusedRecurrenceMismatches: number; workers: number; y0: number;
-    }>('wasmMatmulChild.ts');
+    }>(new URL('./fixtures/wasmMatmulChild.ts', import.meta.url));
     // Node 20 has relaxed SIMD behind the flag the fixture sets; later versions by default.
     expect(out.info.relaxedSimd).toBe(true);
     expect(out.info.fma).toBe(true);
