@@ -5,15 +5,14 @@
 // pointed at SwiftShader's Vulkan driver (Chromium's, which scripts/setup.sh installs) checks
 // the timestamp-query path.
 
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import { type KernelEvent, type Tensor, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { gpuDevice } from './helpers.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -96,21 +95,17 @@ describe('profile on WebGPU', () => {
 
 describe('profile with timestamp queries (SwiftShader)', () => {
   const icd = '/usr/lib/chromium/vk_swiftshader_icd.json';
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = join(here, '..', '..', '..');
   // scripts/setup.sh installs Chromium (for the playground's browser test), which ships it.
   const available = existsSync(icd);
   it.runIf(available || process.env.CI)('times each kernel on the device', () => {
     expect(available, `${icd} is missing: run scripts/setup.sh (it installs Debian's chromium, which ships SwiftShader)`).toBe(true);
-    const run = spawnSync(process.execPath, [join(root, 'scripts', 'run.mjs'), join(here, 'fixtures', 'profileKernels.ts')], {
-      cwd: root, encoding: 'utf8', timeout: 240_000,
-      env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
-    });
-    expect(run.status, run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+    const out = runFixture<{
       info: { backend: string }; timestampQuery: boolean; eager: KernelEvent[]; compiled: KernelEvent[]; names: string[];
       plain: number[]; eagerValue: number[]; compiledValue: number[];
-    };
+    }>(new URL('./fixtures/profileKernels.ts', import.meta.url), {
+      env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
+      timeoutMs: 240_000,
+    });
     expect(out.info.backend).toBe('vulkan');
     expect(out.timestampQuery).toBe(true);
     expect(out.eager.map((e) => e.name)).toEqual(['matmul', 'mul', 'exp', 'sum']);

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
+  type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm,
 } from '../src/index.js';
@@ -22,12 +22,18 @@ const rn = (shape: number[], i: number, dtype: 'float32' | 'float64' = 'float32'
 
 interface Compared {
   program: Program;
-  kernels: readonly string[];
+  /** The compiled program's kernels (name, source, equations), as compiled under the settings of the call. */
+  kernels: readonly KernelInfo[];
 }
+
+const names = (kernels: readonly KernelInfo[]) => kernels.map((k) => k.name);
+const sources = (kernels: readonly KernelInfo[]) => kernels.map((k) => k.source);
 
 /**
  * Traces `f`, runs it compiled and interpreted on the same handles (twice compiled: the second
- * call reuses the held intermediates) and expects every output bit for bit equal.
+ * call reuses the held intermediates) and expects every output bit for bit equal. Returns the
+ * program and the kernels it compiled to, so tests read kernel names and sources without
+ * compiling it again.
  */
 function compare(
   f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [],
@@ -63,7 +69,7 @@ function compare(
     });
   }
   for (const h of expected) cpu.dispose(h);
-  const kernels = compiled.kernels().map((k) => k.name);
+  const kernels = compiled.kernels();
   compiled.dispose();
   for (const t of traced.owned) t.dispose();
   return { program, kernels };
@@ -75,7 +81,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const b = rn([5, 1], 1);
     const { program, kernels } = compare(([a, b]) => [tanh(a!.mul(b!).add(0.5)).mul(exp(b!.neg())).sub(sigmoid(a!))], [a, b]);
     expect(program.equations.length).toBeGreaterThan(6);
-    expect(kernels).toEqual(['fused_elementwise_[4,5,3]x1']);
+    expect(names(kernels)).toEqual(['fused_elementwise_[4,5,3]x1']);
   });
 
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
@@ -88,7 +94,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       reshape(permute(x!, [1, 0, 2]), [4, 15]).add(reshape(y!, [4, 15])),
     ], [x, y, z]);
     expect(kernels).toHaveLength(1);
-    expect(kernels[0]).toMatch(/^fused_elementwise_/);
+    expect(names(kernels)[0]).toMatch(/^fused_elementwise_/);
   });
 
   it('reductions over leading, trailing and middle axes, with a prologue and an epilogue', () => {
@@ -104,7 +110,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       sum(x!),
       sqrt(sum(x!.square(), -1, true)),
     ], [x, w]);
-    expect(kernels.filter((k) => /^fused_(sum|reduceMax)/.test(k))).toHaveLength(7);
+    expect(names(kernels).filter((k) => /^fused_(sum|reduceMax)/.test(k))).toHaveLength(7);
   });
 
   it('float64 end to end: elementwise, reductions and a matmul with its epilogue', () => {
@@ -115,7 +121,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       const h = softplus(matmul(x!, w!).add(b!));
       return [h, sum(h, 0), log1p(x!.square())];
     }, [x, w, b]);
-    expect(kernels.some((k) => k.startsWith('fused_matmul_33x9x17_epilogue'))).toBe(true);
+    expect(names(kernels).some((k) => k.startsWith('fused_matmul_33x9x17_epilogue'))).toBe(true);
   });
 
   it('products by ±1, quotients by ±1 and sums with ±0 (left unrounded) on −0, NaN, ±∞, subnormals and extremes', () => {
@@ -162,7 +168,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       const e = z.abs().neg().exp();
       return [e, z.maximum(0).add(e.log1p())];
     }, [x, w]);
-    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
+    expect(names(kernels)).toEqual(['fused_matmul_64x16x32_epilogue2']);
   });
 
   it('batched matmuls with evenly spaced entries: one batched call, the eager bits', () => {
@@ -171,25 +177,21 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const a = rn([6, 16, 8], 3);
     const b = rn([6, 8, 12], 4);
     const w = rn([8, 12], 5);
-    const { program } = compare(([a, b, w]) => [matmul(a!, b!), matmul(a!, w!).add(1), matmul(a!.mul(2), w!)], [a, b, w]);
-    const compiled = cpu.compile(program);
-    const sources = compiled.kernels().map((k) => k.source).join('\n');
-    compiled.dispose();
-    expect(sources).toContain('matmulBatchedInto');
-    expect(sources).not.toContain('per batch');
+    const { kernels } = compare(([a, b, w]) => [matmul(a!, b!), matmul(a!, w!).add(1), matmul(a!.mul(2), w!)], [a, b, w]);
+    const text = sources(kernels).join('\n');
+    expect(text).toContain('matmulBatchedInto');
+    expect(text).not.toContain('per batch');
   });
 
   it('a matmul lists the equations its operand gathers compute', () => {
     const c = rn([40, 6], 6);
     const d = rn([6, 5], 7);
     // A window of columns: rows 5 apart, neither row-major nor a transpose, so it is gathered.
-    const { program } = compare(([c, d]) => [matmul(c!, slice(d!, [0, 1], [6, 4]))], [c, d]);
-    const compiled = cpu.compile(program);
+    const { program, kernels } = compare(([c, d]) => [matmul(c!, slice(d!, [0, 1], [6, 4]))], [c, d]);
     // Equation 0 is the slice, read by the product through a gather into scratch; 1 the product.
     expect(program.equations.map((eq) => eq.prim)).toEqual(['slice', 'matmul']);
-    expect(compiled.kernels().map((k) => k.equations)).toEqual([[0, 1]]);
-    expect(compiled.kernels()[0]!.source).toContain('gather_b');
-    compiled.dispose();
+    expect(kernels.map((k) => k.equations)).toEqual([[0, 1]]);
+    expect(kernels[0]!.source).toContain('gather_b');
   });
 
   it('transposed operands are read in place (no gather), with the eager bits, on both kernel paths', () => {
@@ -218,13 +220,11 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       setCpuWasm(wasm);
       try {
         for (const [f, args] of cases) {
-          const { program } = compare(f, args);
-          const compiled = cpu.compile(program);
-          const sources = compiled.kernels().map((k) => k.source).join('\n');
-          compiled.dispose();
-          expect(sources).toContain('transposed in place');
-          expect(sources).not.toContain('gather_a');
-          expect(sources).not.toContain('gather_b');
+          // compare compiled under setCpuWasm(wasm): these are that path's kernels.
+          const text = sources(compare(f, args).kernels).join('\n');
+          expect(text).toContain('transposed in place');
+          expect(text).not.toContain('gather_a');
+          expect(text).not.toContain('gather_b');
         }
       } finally {
         setCpuWasm(true);
@@ -337,8 +337,8 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       twiceSquare(x!.mul(0.5), y!).add(1),
       rowSums(twiceSquare(x!, y!).exp()).mul(2),
     ], [x, y]);
-    expect(kernels.filter((k) => k.startsWith('custom_cpuCompileRowSums'))).toHaveLength(1);
-    expect(kernels.filter((k) => /^(cumsum|cumprod|argmax|argmin)_/.test(k))).toHaveLength(4);
+    expect(names(kernels).filter((k) => k.startsWith('custom_cpuCompileRowSums'))).toHaveLength(1);
+    expect(names(kernels).filter((k) => /^(cumsum|cumprod|argmax|argmin)_/.test(k))).toHaveLength(4);
     // The defined primitive against its definition, on the host (2x² + y in doubles, then rounded).
     const got = twiceSquare(x, y).dataSync();
     const xs = x.dataSync();
@@ -420,19 +420,13 @@ function withSpecials(shape: number[], i: number): Tensor {
   return tensor(draws).reshape(shape);
 }
 
-const sources = (program: Program) => {
-  const compiled = cpu.compile(program);
-  const text = compiled.kernels().map((k) => k.source);
-  compiled.dispose();
-  return text;
-};
-
 describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kernels\' bits', () => {
   // Every case runs through compare(): compiled (WebAssembly where it qualifies) against the
   // program run op by op through the eager JavaScript kernels, bit for bit, on −0, NaN, ±∞, subnormals and
   // the float32 extremes as well as normal draws; then again with setCpuWasm(false).
   // NaN operands meet NaN operands here (x + y with both NaN): which one's sign the sum keeps is
   // the compiler's choice in either language, so NaNs compare as NaN (docs/conventions.md).
+  // Returns the first run's result: its kernels are those compiled with WebAssembly on.
   const both = (f: Parameters<typeof compare>[0], args: Tensor[]) => {
     const result = compare(f, args, [], { anyNaN: true, javascriptReference: true });
     setCpuWasm(false);
@@ -447,7 +441,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
   it('arithmetic, selects, comparisons and casts over 1,001 elements (a partial last vector)', () => {
     const x = withSpecials([7, 143], 0);
     const y = withSpecials([7, 143], 1).flip([0]);
-    const { program } = both(([x, y]) => [
+    const { kernels } = both(([x, y]) => [
       x!.add(y!).mul(x!).sub(y!.div(3)),
       x!.neg().reciprocal().add(x!.square()),
       x!.maximum(y!).add(y!.maximum(x!)),
@@ -456,7 +450,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
       cast(x!.less(0), 'float32').add(cast(y!.equal(y!), 'float32')),
       sqrt(x!.abs()).sub(reshape(y!, [1001]).reshape([7, 143])),
     ], [x, y]);
-    const text = sources(program);
+    const text = sources(kernels);
     expect(text.length).toBeGreaterThan(0);
     expect(text.every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
   });
@@ -465,8 +459,8 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const x = withSpecials([8, 132], 2);
     const b = withSpecials([132], 3);
     const s = tensor([0.75]);
-    const { program } = both(([x, b, s]) => [x!.add(b!).mul(s!.reshape([])), x!.mul(b!).maximum(s!)], [x, b, s]);
-    expect(sources(program).every((t) => t.includes('WebAssembly SIMD') && /slot\d+\[i % 132\]/.test(t))).toBe(true);
+    const { kernels } = both(([x, b, s]) => [x!.add(b!).mul(s!.reshape([])), x!.mul(b!).maximum(s!)], [x, b, s]);
+    expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD') && /slot\d+\[i % 132\]/.test(t))).toBe(true);
   });
 
   it('matmul epilogues: bias, the softplus derivative\'s selects on one condition', () => {
@@ -474,13 +468,13 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const w = rn([32, 16], 5);
     const b = rn([16], 6);
     const g = rn([64, 16], 7);
-    const { program, kernels } = both(([x, w, b, g]) => {
+    const { kernels } = both(([x, w, b, g]) => {
       const z = matmul(x!, w!).add(b!);
       const pos = z.less(0);
       return [where(pos, g!.mul(-1), g!).add(where(pos, z, g!.div(z.add(1))))];
     }, [x, w, b, g]);
-    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue1']);
-    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+    expect(names(kernels)).toEqual(['fused_matmul_64x16x32_epilogue1']);
+    expect(sources(kernels)[0]).toContain('WebAssembly SIMD');
   });
 
   it('eager ops: every elementwise primitive on 1,001 float32 elements and on a row broadcast, WebAssembly against JavaScript', () => {
@@ -519,25 +513,25 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const x = withSpecials([64, 40], 16);
     const w = withSpecials([40, 16], 17).mul(0.01);
     const wide = tensor(Array.from({ length: 1024 }, (_, i) => (i - 512) * 0.39 + (i % 7) * 1e-3)).reshape([64, 16]);
-    const { program, kernels } = both(([x, w, wide]) => {
+    const { kernels } = both(([x, w, wide]) => {
       const z = matmul(x!, w!).mul(40).add(wide!);
       const e = z.abs().neg().exp();
       return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), exp(wide!), log1p(wide!), sigmoid(wide!)];
     }, [x, w, wide]);
-    expect(kernels[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
-    expect(sources(program).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
+    expect(names(kernels)[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
+    expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
   });
 
   it('sums over leading axes (bias gradients): accumulated in WebAssembly in the JavaScript kernel\'s order, with prologue and epilogue', () => {
     const g = withSpecials([1024, 128], 18);
     const x = rn([300, 4, 8], 19);
     const w = rn([4, 8], 20);
-    const { program } = both(([g, x, w]) => [
+    const { kernels } = both(([g, x, w]) => [
       sum(g!, 0),
       sum(exp(x!.mul(0.3)).mul(w!).add(1), 0).mul(2),
       sum(x!.mul(x!), [0, 1], true),
     ], [g, x, w]);
-    const text = sources(program).filter((t) => t.includes('summed in f64'));
+    const text = sources(kernels).filter((t) => t.includes('summed in f64'));
     expect(text).toHaveLength(3);
   });
 
@@ -555,26 +549,26 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     // y is stored by the kernel and z reads it through reshapes (linear access, same shape): both
     // roots of one segment, so z must see y's new values, not what y's array held before.
     const x = withSpecials([16, 16], 21);
-    const { program, kernels } = both(([x]) => {
+    const { kernels } = both(([x]) => {
       const y = x!.mul(3).add(1);
       const z = reshape(reshape(y, [256]).add(0.5), [16, 16]).mul(2);
       return [y, z];
     }, [x]);
-    expect(kernels).toEqual(['fused_elementwise_[16,16]x2']);
-    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+    expect(names(kernels)).toEqual(['fused_elementwise_[16,16]x2']);
+    expect(sources(kernels)[0]).toContain('WebAssembly SIMD');
   });
 
   it('a matmul epilogue root read back through reshapes by a later epilogue root: read as computed', () => {
     const x = rn([64, 32], 25);
     const w = rn([32, 16], 26);
     const b = rn([16], 27);
-    const { program, kernels } = both(([x, w, b]) => {
+    const { kernels } = both(([x, w, b]) => {
       const z = matmul(x!, w!);
       const y = z.add(b!);
       return [y, reshape(reshape(y, [1024]).mul(2), [64, 16]).add(z)];
     }, [x, w, b]);
-    expect(kernels).toEqual(['fused_matmul_64x16x32_epilogue2']);
-    expect(sources(program)[0]).toContain('WebAssembly SIMD');
+    expect(names(kernels)).toEqual(['fused_matmul_64x16x32_epilogue2']);
+    expect(sources(kernels)[0]).toContain('WebAssembly SIMD');
   });
 
   it('operands at offsets (slices), period-4 and scalar broadcasts, selects on computed conditions, bool casts in the chain', () => {
@@ -583,13 +577,13 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const q = withSpecials([1020], 23);
     const r4 = tensor([0.5, -2, 3, -0]);
     const s = tensor(0.25);
-    const { program } = both(([z, q, r4, s]) => {
+    const { kernels } = both(([z, q, r4, s]) => {
       const a = slice(z!, [1], [1017]).reshape([3, 339]);
       const b = slice(q!, [2], [1017]).reshape([3, 339]);
       const c = where(a.greater(b), a.mul(s!), cast(a.less(0), 'float32').add(b));
       return [c, a.sub(b).mul(cast(b.equal(b), 'float32')), q!.reshape([255, 4]).mul(r4!).add(s!)];
     }, [z, q, r4, s]);
-    const text = sources(program).join('\n');
+    const text = sources(kernels).join('\n');
     // Two segments ([3,339] and [255,4]), both WebAssembly, reading the slices at their offsets.
     expect(text.match(/^\/\/ WebAssembly SIMD/gm)).toHaveLength(2);
     expect(text).toMatch(/slot\d+\[1 \+ i\]/);
@@ -643,7 +637,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const t = rn([130, 8], 10);
     const d = rn([40, 40], 11, 'float64');
     const small = rn([255], 12);
-    const { program } = both(([x, b, t, d, small]) => [x!.add(b!), x!.mul(permute(t!, [1, 0])), d!.mul(d!), small!.mul(2)], [x, b, t, d, small]);
-    for (const text of sources(program)) expect(text).not.toContain('WebAssembly');
+    const { kernels } = both(([x, b, t, d, small]) => [x!.add(b!), x!.mul(permute(t!, [1, 0])), d!.mul(d!), small!.mul(2)], [x, b, t, d, small]);
+    for (const text of sources(kernels)) expect(text).not.toContain('WebAssembly');
   });
 });

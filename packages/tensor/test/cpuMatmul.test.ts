@@ -11,10 +11,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
-import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
 } from './matmulReference.js';
+import { untilWorkerChunk } from './workerChunks.js';
 
 // One thread here: cpuThreads.test.ts compares threads with one thread.
 setCpuThreads(1);
@@ -480,16 +481,14 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
       const bT = transposeInto(Float32Array, b, 0, k, n, 0);
       setCpuThreads(2);
       // Workers start asynchronously: repeat (bounded) until one has computed a chunk.
-      const before = wasmThreadStats().workerChunks;
-      const deadline = Date.now() + 20_000;
-      do {
+      const { tries, chunks } = untilWorkerChunk(() => {
         for (const [transA, transB] of FLAGS) {
           const got = new Float32Array(m * n).fill(NaN);
           matmulInto(transA ? aT : a, 0, transB ? bT : b, 0, got, 0, m, n, k, { transA, transB });
           expect(firstDifference(got, 0, want), `(${transA}, ${transB})`).toBe(-1);
         }
-      } while (wasmThreadStats().workerChunks === before && Date.now() < deadline);
-      expect(wasmThreadStats().workerChunks).toBeGreaterThan(before);
+      });
+      expect(chunks, `no worker chunk after ${tries} rounds`).toBeGreaterThan(0);
     } finally {
       setWasmThreadMinWorkForTesting(undefined);
       setCpuThreads(1);

@@ -10,15 +10,16 @@
 // Bit-identity, not a tolerance: each element is computed by the same generated code from the
 // same inputs whichever thread runs its chunk, and no element reads another's result.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 import { bitsOf } from './reference.js';
-import { runFixture } from './runFixture.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { untilWorkerChunk } from './workerChunks.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -42,9 +43,9 @@ type Program = (xs: readonly Tensor[]) => Tensor[];
  * Runs `f` compiled on `threads` threads (inputs made after the count is set, so on shared
  * arrays where threads are on), until a worker has computed a chunk when threads > 1 (workers
  * start asynchronously; bounded), and expects every run's outputs bit for bit equal to the
- * program interpreted op by op. Returns the runs made.
+ * program interpreted op by op. `label` names the case in failure messages.
  */
-function check(f: Program, make: () => Tensor[], threads: number, wasm = false): number {
+function check(label: string, f: Program, make: () => Tensor[], threads: number, wasm = false): void {
   setCpuThreads(threads);
   const args = make();
   const traced = traceProgram(f, args, []);
@@ -60,24 +61,26 @@ function check(f: Program, make: () => Tensor[], threads: number, wasm = false):
   // wasm: the compiled program's float32 kernels as WebAssembly, against the JavaScript eager ops.
   setWasmElementwiseForTesting(wasm);
   const compiled = cpu.compile(program);
-  if (wasm) expect(compiled.kernels().some((k) => k.source.includes('WebAssembly SIMD'))).toBe(true);
-  const before = wasmThreadStats().workerChunks;
-  const deadline = Date.now() + 20_000;
+  if (wasm) expect(compiled.kernels().some((k) => k.source.includes('WebAssembly SIMD')), `${label}: a WebAssembly kernel`).toBe(true);
   let runs = 0;
-  do {
+  const runOnce = () => {
     const got = compiled.run(handles, [], donated);
     got.forEach((h, i) => {
-      expect(bitsOf(cpu.readSync(h)), `output ${i} on ${threads} threads, run ${runs}`).toEqual(expected[i]);
+      expect(bitsOf(cpu.readSync(h)), `${label}: output ${i} on ${threads} threads, run ${runs}`).toEqual(expected[i]);
       cpu.dispose(h);
     });
     runs++;
-  } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
-  if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${runs} runs`).toBeGreaterThan(before);
+  };
+  if (threads > 1) {
+    const { chunks } = untilWorkerChunk(runOnce);
+    expect(chunks, `${label}: no worker chunk after ${runs} runs on ${threads} threads`).toBeGreaterThan(0);
+  } else {
+    runOnce();
+  }
   setWasmElementwiseForTesting(false);
   compiled.dispose();
   for (const t of traced.owned) t.dispose();
   for (const t of args) t.dispose();
-  return runs;
 }
 
 const rn = (shape: number[], i: number, dtype: 'float32' | 'float64') => randn(shape, { key: keys[i]!, dtype });
@@ -120,18 +123,15 @@ const PROGRAMS: { name: string; f: Program; make: (dtype: 'float32' | 'float64')
 ];
 
 describe.runIf(THREADS)('compiled elementwise kernels on several threads', () => {
+  // Split from 2^10 elements (the default is 2^16): the kernels here have a few thousand elements.
+  // The test of the default threshold sets it back itself; afterAll restores it.
+  beforeEach(() => setRangeThreadMinElementsForTesting(1 << 10));
+
   it('the same bits as the eager ops on 1, 2 and 3 threads (float32 and float64)', () => {
-    setRangeThreadMinElementsForTesting(1 << 10);
-    try {
-      for (const { name, f, make } of PROGRAMS) {
-        for (const dtype of ['float32', 'float64'] as const) {
-          for (const threads of [1, 2, 3]) {
-            expect(check(f, () => make(dtype), threads), `${name} ${dtype} ${threads}`).toBeGreaterThan(0);
-          }
-        }
+    for (const { name, f, make } of PROGRAMS) {
+      for (const dtype of ['float32', 'float64'] as const) {
+        for (const threads of [1, 2, 3]) check(`${name} ${dtype}`, f, () => make(dtype), threads);
       }
-    } finally {
-      setRangeThreadMinElementsForTesting(undefined);
     }
   });
 
@@ -152,22 +152,16 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
         make: () => [rn([96 * 41], 13, 'float32'), rn([96], 12, 'float32')],
       },
     ];
-    setRangeThreadMinElementsForTesting(1 << 10);
-    try {
-      for (const { name, f, make } of programs) {
-        for (const threads of [1, 2, 3]) expect(check(f, make, threads, true), `${name} ${threads}`).toBeGreaterThan(0);
-      }
-    } finally {
-      setRangeThreadMinElementsForTesting(undefined);
+    for (const { name, f, make } of programs) {
+      for (const threads of [1, 2, 3]) check(name, f, make, threads, true);
     }
   });
 
   it('kernels below the threshold start no worker', () => {
+    setRangeThreadMinElementsForTesting(undefined);
     shutdownCpuThreads();
     setCpuThreads(2);
-    // 4,096 elements: below the default 2^16.
-    for (let i = 0; i < 3; i++) check(([x]) => [exp(x!).mul(x!)], () => [rn([64, 64], 8, 'float32')], 1);
-    setCpuThreads(2);
+    // 4,096 elements: below the default 2^16. The pool starts on the first split, so no worker means none was tried.
     const x = rn([64, 64], 8, 'float32');
     const traced = traceProgram(([a]) => [exp(a!).mul(a!)], [x], []);
     const compiled = cpu.compile(traced.program);
@@ -179,62 +173,47 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
   });
 
   it('one thread after setCpuThreads(1): arrays not shared, no worker, the same bits', () => {
-    setRangeThreadMinElementsForTesting(1 << 10);
-    try {
-      shutdownCpuThreads();
-      setCpuThreads(1);
-      const a = cpu.allocate('float32', 5000);
-      expect(a.buffer instanceof SharedArrayBuffer).toBe(false);
-      cpu.pool.give(a);
-      check(PROGRAMS[0]!.f, () => PROGRAMS[0]!.make('float32'), 1);
-      expect(wasmThreadStats().workers).toBe(0);
-      setCpuThreads(2);
-      const b = cpu.allocate('float32', 5000);
-      expect(b.buffer instanceof SharedArrayBuffer).toBe(true);
-      cpu.pool.give(b);
-    } finally {
-      setRangeThreadMinElementsForTesting(undefined);
-    }
+    shutdownCpuThreads();
+    setCpuThreads(1);
+    const a = cpu.allocate('float32', 5000);
+    expect(a.buffer instanceof SharedArrayBuffer).toBe(false);
+    cpu.pool.give(a);
+    check(PROGRAMS[0]!.name, PROGRAMS[0]!.f, () => PROGRAMS[0]!.make('float32'), 1);
+    expect(wasmThreadStats().workers).toBe(0);
+    setCpuThreads(2);
+    const b = cpu.allocate('float32', 5000);
+    expect(b.buffer instanceof SharedArrayBuffer).toBe(true);
+    cpu.pool.give(b);
   });
 
   it('an index out of range inside a chunk throws the error one thread throws', () => {
-    setRangeThreadMinElementsForTesting(1 << 10);
-    try {
-      setCpuThreads(2);
-      const x = rn([4000, 3], 9, 'float32');
-      const idx = tensor(Array.from({ length: 4000 }, (_, i) => (i === 3500 ? 4000 : i)), { dtype: 'int32' });
-      const traced = traceProgram(([a, i]) => [exp(indexSelect(a!, 0, i!)).add(1)], [x, idx], []);
-      const compiled = cpu.compile(traced.program);
-      const hs = [x, idx].map((t) => t._live('test') as CpuHandle);
-      for (let r = 0; r < 3; r++) {
-        expect(() => compiled.run(hs, [], [false, false])).toThrow('gather: index 4000 is out of range for axis 0 of extent 4000');
-      }
-      compiled.dispose();
-      x.dispose();
-      idx.dispose();
-    } finally {
-      setRangeThreadMinElementsForTesting(undefined);
+    setCpuThreads(2);
+    const x = rn([4000, 3], 9, 'float32');
+    const idx = tensor(Array.from({ length: 4000 }, (_, i) => (i === 3500 ? 4000 : i)), { dtype: 'int32' });
+    const traced = traceProgram(([a, i]) => [exp(indexSelect(a!, 0, i!)).add(1)], [x, idx], []);
+    const compiled = cpu.compile(traced.program);
+    const hs = [x, idx].map((t) => t._live('test') as CpuHandle);
+    for (let r = 0; r < 3; r++) {
+      expect(() => compiled.run(hs, [], [false, false])).toThrow('gather: index 4000 is out of range for axis 0 of extent 4000');
     }
+    compiled.dispose();
+    x.dispose();
+    idx.dispose();
   });
 
   it('memory() counts shared arrays by their bytes, and threaded runs leak nothing', () => {
-    setRangeThreadMinElementsForTesting(1 << 10);
-    try {
-      setCpuThreads(2);
-      const start = memory().bytes;
-      const x = rn([3001], 0, 'float64');
-      expect((x._live('test') as CpuHandle).data!.buffer instanceof SharedArrayBuffer).toBe(true);
-      expect(memory().bytes - start).toBe(3001 * 8);
-      x.dispose();
-      for (let i = 0; i < 3; i++) check(PROGRAMS[1]!.f, () => PROGRAMS[1]!.make('float32'), 2);
-      expect(memory().bytes).toBe(start);
-    } finally {
-      setRangeThreadMinElementsForTesting(undefined);
-    }
+    setCpuThreads(2);
+    const start = memory().bytes;
+    const x = rn([3001], 0, 'float64');
+    expect((x._live('test') as CpuHandle).data!.buffer instanceof SharedArrayBuffer).toBe(true);
+    expect(memory().bytes - start).toBe(3001 * 8);
+    x.dispose();
+    for (let i = 0; i < 3; i++) check(PROGRAMS[1]!.name, PROGRAMS[1]!.f, () => PROGRAMS[1]!.make('float32'), 2);
+    expect(memory().bytes).toBe(start);
   });
 
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
-    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>('rangeThreadsChild.ts', ['--expose-gc']);
+    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>(new URL('./fixtures/rangeThreadsChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
     expect(out.workers).toBe(1);
     // Twelve runs of two new arrays each (input and output), all sent to the worker.
     expect(out.heldBefore).toBe(24);

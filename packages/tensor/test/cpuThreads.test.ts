@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
-import { runFixture } from './runFixture.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
+import { untilWorkerChunk } from './workerChunks.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
 // below (each over 2^16, most under 2^24) run on several threads while the references stay quick.
@@ -41,16 +42,10 @@ describe.runIf(THREADS)('threads', () => {
   it('workers take part in a large product', () => {
     shutdownCpuThreads();
     setCpuThreads(2);
-    // Workers start asynchronously: the first products may finish before they are up, so
-    // repeat (bounded) until a worker has computed a chunk.
-    const deadline = Date.now() + 20_000;
-    let tries = 0;
-    while (wasmThreadStats().workerChunks === 0 && Date.now() < deadline) {
-      product(Float32Array, 1, 400, 300, 200, 2, 3);
-      tries++;
-    }
+    // Workers start asynchronously: the first products may finish before they are up.
+    const { tries, chunks } = untilWorkerChunk(() => product(Float32Array, 1, 400, 300, 200, 2, 3));
     expect(wasmThreadStats().workers).toBe(1);
-    expect(wasmThreadStats().workerChunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
+    expect(chunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
   });
 
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
@@ -173,7 +168,7 @@ describe.runIf(THREADS)('in a child process', () => {
   it('relaxed SIMD fused multiply-add within the bound and bit-identical across threads; the process exits with its pool running', () => {
     const out = runFixture<{
       info: { relaxedSimd: boolean; fma: boolean }; outsideBound: number; sameAcrossThreads: boolean; fusedRecurrenceMismatches: number; workers: number; y0: number;
-    }>('wasmMatmulChild.ts');
+    }>(new URL('./fixtures/wasmMatmulChild.ts', import.meta.url));
     // Node 20 has relaxed SIMD behind the flag the fixture sets; later versions by default.
     expect(out.info.relaxedSimd).toBe(true);
     expect(out.info.fma).toBe(true);

@@ -1,0 +1,22 @@
+// Workers of the CPU pool start asynchronously: the first threaded products or kernels may finish
+// on the calling thread before any worker is up. Tests that must see the workers take part repeat
+// their work (bounded) until a worker has computed a chunk. No vitest here: a child-process
+// fixture (fixtures/rangeThreadsChild.ts) uses it too, so callers make the assertion.
+
+import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+
+/**
+ * Calls `step` at least once, and again until a worker has computed a chunk or `ms` milliseconds
+ * have passed. Returns the calls made (`tries`) and the chunks workers computed meanwhile
+ * (`chunks`; 0 means none took part: the caller's assertion, with `tries` in its message).
+ */
+export function untilWorkerChunk(step: () => void, ms = 20_000): { tries: number; chunks: number } {
+  const before = wasmThreadStats().workerChunks;
+  const deadline = Date.now() + ms;
+  let tries = 0;
+  do {
+    step();
+    tries++;
+  } while (wasmThreadStats().workerChunks === before && Date.now() < deadline);
+  return { tries, chunks: wasmThreadStats().workerChunks - before };
+}
