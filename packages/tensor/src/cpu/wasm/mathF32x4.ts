@@ -33,7 +33,7 @@
 import type { FunctionBody } from './assembler.js';
 import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
@@ -45,28 +45,19 @@ function i32(value: number): Expr {
   const bytes = Array.from(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
   return (f) => void f.v128Const(bytes);
 }
-const op2 = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
-  a(f);
-  b(f);
-  op(f);
-};
-const lt32 = op2((f) => f.f32x4Lt());
-const le32 = op2((f) => f.f32x4Le());
-const gt32 = op2((f) => f.f32x4Gt());
-const ge32 = op2((f) => f.f32x4Ge());
+const lt32 = binary((f) => f.f32x4Lt());
+const le32 = binary((f) => f.f32x4Le());
+const gt32 = binary((f) => f.f32x4Gt());
+const ge32 = binary((f) => f.f32x4Ge());
 /** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
-const pmin32 = op2((f) => f.f32x4Pmin());
-const pmax32 = op2((f) => f.f32x4Pmax());
-const and32 = op2((f) => f.v128And());
-const or32 = op2((f) => f.v128Or());
-const addI64 = op2((f) => f.i64x2Add());
+const pmin32 = binary((f) => f.f32x4Pmin());
+const pmax32 = binary((f) => f.f32x4Pmax());
+const and32 = binary((f) => f.v128And());
+const or32 = binary((f) => f.v128Or());
+const addI64 = binary((f) => f.i64x2Add());
 const shl52 = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2Shl();
-};
-const shr52 = (a: Expr): Expr => (f) => {
-  a(f);
-  f.i32Const(52).i64x2ShrU();
 };
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
@@ -97,11 +88,6 @@ function locals(f: FunctionBody, count: number): number[] {
   if (!pool) pools.set(f, (pool = []));
   while (pool.length < count) pool.push(f.local(V128));
   return pool.slice(0, count);
-}
-
-function assign(f: FunctionBody, local: number, value: Expr): void {
-  value(f);
-  f.set(local);
 }
 
 /**
@@ -271,7 +257,7 @@ function logCore(f: FunctionBody, u: number, f0?: Expr): void {
   assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - SQRT1_2_BITS)));
   // −k = (2^52 + 1023) − (2^52 + exponent of t), exact, and +0 (not −0) where k = 0; multiplying
   // by −LN2_HI and −LN2_LO then gives the −0 that leaves L (and its sign) alone.
-  assign(f, nk, sub(num(2 ** 52 + 1023), or(shr52(get(t)), int64(TWO52_BITS))));
+  assign(f, nk, sub(num(2 ** 52 + 1023), or(exponentField(get(t)), int64(TWO52_BITS))));
   const NK = get(nk);
   assign(f, m, sub(addI64(and(get(t), MANTISSA), int64(SQRT1_2_BITS)), num(1)));
   if (f0) assign(f, m, select(eq(NK, num(0)), f0, get(m)));

@@ -57,7 +57,8 @@ export function int64(value: bigint): Expr {
 }
 
 export const get = (local: number): Expr => (f) => void f.get(local);
-const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
+/** The binary combinator of instruction `op`: pushes a, then b, then applies `op`. */
+export const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
   a(f);
   b(f);
   op(f);
@@ -88,7 +89,7 @@ export const select = (mask: Expr, ifTrue: Expr, ifFalse: Expr): Expr => (f) => 
   f.v128Bitselect();
 };
 /** The biased exponent field of each (non-negative) lane, as a 64-bit integer. */
-const exponentField = (a: Expr): Expr => (f) => {
+export const exponentField = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2ShrU();
 };
@@ -128,7 +129,8 @@ function scratch(f: FunctionBody, count: number): number[] {
   return pool.slice(0, count);
 }
 
-function assign(f: FunctionBody, local: number, value: Expr): void {
+/** Local `local` = `value`. */
+export function assign(f: FunctionBody, local: number, value: Expr): void {
   value(f);
   f.set(local);
 }
