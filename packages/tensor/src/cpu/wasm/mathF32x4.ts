@@ -31,9 +31,8 @@
 // over all 2^32 float32 inputs (too slow for the test suite) found no difference either.
 
 import type { FunctionBody } from './assembler.js';
-import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
@@ -82,13 +81,7 @@ interface FastPath {
 }
 
 /** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
-const pools = new WeakMap<FunctionBody, number[]>();
-function locals(f: FunctionBody, count: number): number[] {
-  let pool = pools.get(f);
-  if (!pool) pools.set(f, (pool = []));
-  while (pool.length < count) pool.push(f.local(V128));
-  return pool.slice(0, count);
-}
+const locals = localPool();
 
 /**
  * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those

@@ -114,20 +114,26 @@ const ONE = num(1);
 export const TWO = num(2);
 const HALF = num(0.5);
 
-/** Scratch v128 locals per function body, shared by every emitter call in it. */
-const scratchLocals = new WeakMap<FunctionBody, number[]>();
-
 /**
- * `count` v128 locals for an emitter's intermediates. Each emitter leaves only its result on the
- * stack, so its locals are dead once it returns and the next call (on the other half of a
- * vector, or another function) reuses them instead of growing the function's frame.
+ * A new pool of scratch v128 locals: called as `pool(f, count)`, it gives `count` locals of
+ * function body `f`, the same ones on every call for that body (declared on first need). An
+ * emitter takes its intermediates from a pool and leaves only its result on the stack, so they are
+ * dead once it returns and the next call (on the other half of a vector, or another function of
+ * the kernel) reuses them instead of growing the function's frame. Emitters whose locals are live
+ * while another emitter runs (a caller's across its callee's) take them from different pools.
  */
-function scratch(f: FunctionBody, count: number): number[] {
-  let pool = scratchLocals.get(f);
-  if (!pool) scratchLocals.set(f, (pool = []));
-  while (pool.length < count) pool.push(f.local(V128));
-  return pool.slice(0, count);
+export function localPool(): (f: FunctionBody, count: number) => number[] {
+  const pools = new WeakMap<FunctionBody, number[]>();
+  return (f, count) => {
+    let pool = pools.get(f);
+    if (!pool) pools.set(f, (pool = []));
+    while (pool.length < count) pool.push(f.local(V128));
+    return pool.slice(0, count);
+  };
 }
+
+/** The transcriptions' intermediates (exp, log1p and log never run inside one another). */
+const scratch = localPool();
 
 /** Local `local` = `value`. */
 export function assign(f: FunctionBody, local: number, value: Expr): void {
