@@ -80,8 +80,16 @@ interface FastPath {
   readonly domain: (x: Expr) => Expr;
 }
 
-/** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
-const locals = localPool();
+/*
+ * The f32x4 emitters' v128 locals, one pool per level of nesting, so that no emitter can overwrite
+ * a local of one that calls it (mathF64x2.ts's exact transcriptions have pools of their own):
+ * emitFast's stay live across the approximation and the exact path it runs; a wrapper's (log1p's
+ * 1 + x, sigmoid's −|x| and e) across the approximation it calls; the approximations (expApprox,
+ * logCore) call no emitter and never run inside one another, so they share one pool.
+ */
+const fastLocals = localPool();
+const wrapperLocals = localPool();
+const approxLocals = localPool();
 
 /**
  * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those
@@ -115,7 +123,7 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
 export type OnExact = (f: FunctionBody) => void;
 
 function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact): void {
-  const [xs, lo, hi, res, need] = locals(f, 5) as [number, number, number, number, number];
+  const [xs, lo, hi, res, need] = fastLocals(f, 5) as [number, number, number, number, number];
   let X = get(x);
   if (path.input) {
     assign(f, xs, path.input(X));
@@ -196,7 +204,7 @@ const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
 
 /** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−41). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r, r2, r4, r8] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
+  const [t, k, r, r2, r4, r8] = approxLocals(f, 6) as [number, number, number, number, number, number];
   const X = get(x);
   assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
@@ -246,7 +254,7 @@ const TWO52_BITS = 0x4330000000000000n; // 2^52: a small integer n in its mantis
  * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
  */
 function logCore(f: FunctionBody, u: number, f0?: Expr): void {
-  const [t, nk, m, s, z2, z4] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
+  const [t, nk, m, s, z2, z4] = approxLocals(f, 6) as [number, number, number, number, number, number];
   assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - SQRT1_2_BITS)));
   // −k = (2^52 + 1023) − (2^52 + exponent of t), exact, and +0 (not −0) where k = 0; multiplying
   // by −LN2_HI and −LN2_LO then gives the −0 that leaves L (and its sign) alone.
@@ -279,7 +287,7 @@ const LOG: FastPath = {
 // would not describe but which is x's own. Same ε = 2^−44 and W = 2^10 as log.
 const LOG1P: FastPath = {
   approx: (f, x) => {
-    const [u] = locals(f, 12).slice(11) as [number];
+    const [u] = wrapperLocals(f, 1) as [number];
     assign(f, u, add(num(1), get(x)));
     logCore(f, u, get(x));
   },
@@ -310,7 +318,7 @@ export function emitSigmoidF32x4(f: FunctionBody, x: number, onExact?: OnExact):
   emitFast(f, x, {
     input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
     approx: (g, v) => {
-      const [a, e] = locals(g, 13).slice(11) as [number, number];
+      const [a, e] = wrapperLocals(g, 2) as [number, number];
       g.get(v).f64x2Abs().f64x2Neg().set(a);
       expApprox(g, a);
       g.set(e);
