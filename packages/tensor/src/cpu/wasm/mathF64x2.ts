@@ -337,13 +337,15 @@ export function emitLogF64x2(f: FunctionBody, x: number): void {
   result(f);
 }
 
+/** sigmoid's locals: its own pool, since e is exp's argument, live while exp takes scratch locals. */
+const sigmoidLocals = localPool();
+
 /**
  * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
  * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
  */
 export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
-  const e = f.local(V128);
-  const d = f.local(V128);
+  const [e, d] = sigmoidLocals(f, 2) as [number, number];
   f.get(x).f64x2Abs().f64x2Neg().set(e);
   emitExpF64x2(f, e);
   f.set(e);
