@@ -34,9 +34,13 @@ import type { FunctionBody } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
 import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
 
+/** The bytes of a v128 whose four f32 lanes are `value` (rounded to float32). */
+export function f32Splat(value: number): number[] {
+  return Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+}
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
-  const bytes = Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+  const bytes = f32Splat(value);
   return (f) => void f.v128Const(bytes);
 }
 /** Four i32 lanes = `value`. */
