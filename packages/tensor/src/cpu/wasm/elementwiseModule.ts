@@ -21,7 +21,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4 } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, f32Splat } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -67,10 +67,6 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
   sigmoid: emitSigmoidF32x4,
 };
 
-const f32Splat = (value: number): number[] => {
-  const bytes = new Uint8Array(new Float32Array([value, value, value, value]).buffer);
-  return Array.from(bytes);
-};
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
 

@@ -31,13 +31,16 @@
 // over all 2^32 float32 inputs (too slow for the test suite) found no difference either.
 
 import type { FunctionBody } from './assembler.js';
-import { V128 } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, div, eq, ge, get, int64, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
 
+/** The bytes of a v128 whose four f32 lanes are `value` (rounded to float32). */
+export function f32Splat(value: number): number[] {
+  return Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+}
 /** Four f32 lanes = `value` (rounded to float32). */
 function f32(value: number): Expr {
-  const bytes = Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer));
+  const bytes = f32Splat(value);
   return (f) => void f.v128Const(bytes);
 }
 /** Four i32 lanes = `value`. */
@@ -45,28 +48,19 @@ function i32(value: number): Expr {
   const bytes = Array.from(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
   return (f) => void f.v128Const(bytes);
 }
-const op2 = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
-  a(f);
-  b(f);
-  op(f);
-};
-const lt32 = op2((f) => f.f32x4Lt());
-const le32 = op2((f) => f.f32x4Le());
-const gt32 = op2((f) => f.f32x4Gt());
-const ge32 = op2((f) => f.f32x4Ge());
+const lt32 = binary((f) => f.f32x4Lt());
+const le32 = binary((f) => f.f32x4Le());
+const gt32 = binary((f) => f.f32x4Gt());
+const ge32 = binary((f) => f.f32x4Ge());
 /** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
-const pmin32 = op2((f) => f.f32x4Pmin());
-const pmax32 = op2((f) => f.f32x4Pmax());
-const and32 = op2((f) => f.v128And());
-const or32 = op2((f) => f.v128Or());
-const addI64 = op2((f) => f.i64x2Add());
+const pmin32 = binary((f) => f.f32x4Pmin());
+const pmax32 = binary((f) => f.f32x4Pmax());
+const and32 = binary((f) => f.v128And());
+const or32 = binary((f) => f.v128Or());
+const addI64 = binary((f) => f.i64x2Add());
 const shl52 = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2Shl();
-};
-const shr52 = (a: Expr): Expr => (f) => {
-  a(f);
-  f.i32Const(52).i64x2ShrU();
 };
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
@@ -90,19 +84,16 @@ interface FastPath {
   readonly domain: (x: Expr) => Expr;
 }
 
-/** v128 locals per function body for the f32x4 emitters (separate from mathF64x2.ts's pool, which the fallback uses). */
-const pools = new WeakMap<FunctionBody, number[]>();
-function locals(f: FunctionBody, count: number): number[] {
-  let pool = pools.get(f);
-  if (!pool) pools.set(f, (pool = []));
-  while (pool.length < count) pool.push(f.local(V128));
-  return pool.slice(0, count);
-}
-
-function assign(f: FunctionBody, local: number, value: Expr): void {
-  value(f);
-  f.set(local);
-}
+/*
+ * The f32x4 emitters' v128 locals, one pool per level of nesting, so that no emitter can overwrite
+ * a local of one that calls it (mathF64x2.ts's exact transcriptions have pools of their own):
+ * emitFast's stay live across the approximation and the exact path it runs; a wrapper's (log1p's
+ * 1 + x, sigmoid's −|x| and e) across the approximation it calls; the approximations (expApprox,
+ * logCore) call no emitter and never run inside one another, so they share one pool.
+ */
+const fastLocals = localPool();
+const wrapperLocals = localPool();
+const approxLocals = localPool();
 
 /**
  * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those
@@ -136,7 +127,7 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
 export type OnExact = (f: FunctionBody) => void;
 
 function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact): void {
-  const [xs, lo, hi, res, need] = locals(f, 5) as [number, number, number, number, number];
+  const [xs, lo, hi, res, need] = fastLocals(f, 5) as [number, number, number, number, number];
   let X = get(x);
   if (path.input) {
     assign(f, xs, path.input(X));
@@ -217,7 +208,7 @@ const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
 
 /** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−41). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r, r2, r4, r8] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
+  const [t, k, r, r2, r4, r8] = approxLocals(f, 6) as [number, number, number, number, number, number];
   const X = get(x);
   assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
@@ -267,11 +258,11 @@ const TWO52_BITS = 0x4330000000000000n; // 2^52: a small integer n in its mantis
  * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
  */
 function logCore(f: FunctionBody, u: number, f0?: Expr): void {
-  const [t, nk, m, s, z2, z4] = locals(f, 11).slice(5) as [number, number, number, number, number, number];
+  const [t, nk, m, s, z2, z4] = approxLocals(f, 6) as [number, number, number, number, number, number];
   assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - SQRT1_2_BITS)));
   // −k = (2^52 + 1023) − (2^52 + exponent of t), exact, and +0 (not −0) where k = 0; multiplying
   // by −LN2_HI and −LN2_LO then gives the −0 that leaves L (and its sign) alone.
-  assign(f, nk, sub(num(2 ** 52 + 1023), or(shr52(get(t)), int64(TWO52_BITS))));
+  assign(f, nk, sub(num(2 ** 52 + 1023), or(exponentField(get(t)), int64(TWO52_BITS))));
   const NK = get(nk);
   assign(f, m, sub(addI64(and(get(t), MANTISSA), int64(SQRT1_2_BITS)), num(1)));
   if (f0) assign(f, m, select(eq(NK, num(0)), f0, get(m)));
@@ -300,7 +291,7 @@ const LOG: FastPath = {
 // would not describe but which is x's own. Same ε = 2^−44 and W = 2^10 as log.
 const LOG1P: FastPath = {
   approx: (f, x) => {
-    const [u] = locals(f, 12).slice(11) as [number];
+    const [u] = wrapperLocals(f, 1) as [number];
     assign(f, u, add(num(1), get(x)));
     logCore(f, u, get(x));
   },
@@ -331,7 +322,7 @@ export function emitSigmoidF32x4(f: FunctionBody, x: number, onExact?: OnExact):
   emitFast(f, x, {
     input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
     approx: (g, v) => {
-      const [a, e] = locals(g, 13).slice(11) as [number, number];
+      const [a, e] = wrapperLocals(g, 2) as [number, number];
       g.get(v).f64x2Abs().f64x2Neg().set(a);
       expApprox(g, a);
       g.set(e);

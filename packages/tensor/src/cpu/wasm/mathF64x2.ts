@@ -57,7 +57,8 @@ export function int64(value: bigint): Expr {
 }
 
 export const get = (local: number): Expr => (f) => void f.get(local);
-const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
+/** The binary combinator of instruction `op`: pushes a, then b, then applies `op`. */
+export const binary = (op: (f: FunctionBody) => unknown) => (a: Expr, b: Expr): Expr => (f) => {
   a(f);
   b(f);
   op(f);
@@ -88,7 +89,7 @@ export const select = (mask: Expr, ifTrue: Expr, ifFalse: Expr): Expr => (f) => 
   f.v128Bitselect();
 };
 /** The biased exponent field of each (non-negative) lane, as a 64-bit integer. */
-const exponentField = (a: Expr): Expr => (f) => {
+export const exponentField = (a: Expr): Expr => (f) => {
   a(f);
   f.i32Const(52).i64x2ShrU();
 };
@@ -113,22 +114,29 @@ const ONE = num(1);
 export const TWO = num(2);
 const HALF = num(0.5);
 
-/** Scratch v128 locals per function body, shared by every emitter call in it. */
-const scratchLocals = new WeakMap<FunctionBody, number[]>();
-
 /**
- * `count` v128 locals for an emitter's intermediates. Each emitter leaves only its result on the
- * stack, so its locals are dead once it returns and the next call (on the other half of a
- * vector, or another function) reuses them instead of growing the function's frame.
+ * A new pool of scratch v128 locals: called as `pool(f, count)`, it gives `count` locals of
+ * function body `f`, the same ones on every call for that body (declared on first need). An
+ * emitter takes its intermediates from a pool and leaves only its result on the stack, so they are
+ * dead once it returns and the next call (on the other half of a vector, or another function of
+ * the kernel) reuses them instead of growing the function's frame. Emitters whose locals are live
+ * while another emitter runs (a caller's across its callee's) take them from different pools.
  */
-function scratch(f: FunctionBody, count: number): number[] {
-  let pool = scratchLocals.get(f);
-  if (!pool) scratchLocals.set(f, (pool = []));
-  while (pool.length < count) pool.push(f.local(V128));
-  return pool.slice(0, count);
+export function localPool(): (f: FunctionBody, count: number) => number[] {
+  const pools = new WeakMap<FunctionBody, number[]>();
+  return (f, count) => {
+    let pool = pools.get(f);
+    if (!pool) pools.set(f, (pool = []));
+    while (pool.length < count) pool.push(f.local(V128));
+    return pool.slice(0, count);
+  };
 }
 
-function assign(f: FunctionBody, local: number, value: Expr): void {
+/** The transcriptions' intermediates (exp, log1p and log never run inside one another). */
+const scratch = localPool();
+
+/** Local `local` = `value`. */
+export function assign(f: FunctionBody, local: number, value: Expr): void {
   value(f);
   f.set(local);
 }
@@ -329,13 +337,15 @@ export function emitLogF64x2(f: FunctionBody, x: number): void {
   result(f);
 }
 
+/** sigmoid's locals: its own pool, since e is exp's argument, live while exp takes scratch locals. */
+const sigmoidLocals = localPool();
+
 /**
  * The logistic function as the JavaScript kernels' helper computes it (jsCode.ts): e = e^(−|x|),
  * then 1/(1 + e) for x ≥ 0 and e/(1 + e) below, in doubles, so the same bits.
  */
 export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
-  const e = f.local(V128);
-  const d = f.local(V128);
+  const [e, d] = sigmoidLocals(f, 2) as [number, number];
   f.get(x).f64x2Abs().f64x2Neg().set(e);
   emitExpF64x2(f, e);
   f.set(e);
