@@ -259,8 +259,8 @@ export function callBytes(spec: WasmKernelSpec, count: number): number {
 /** A kernel's instance on this thread, with the thread's memory and a view of it. */
 export interface ElementwiseInstance {
   readonly run: (...args: number[]) => void;
-  readonly memory: WebAssembly.Memory;
-  view: Float32Array;
+  /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
+  heap(bytes: number): Float32Array;
 }
 
 /**
@@ -298,7 +298,18 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
     }
   }
   const exports = new WebAssembly.Instance(module, { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
-  return { run: exports.run, memory: self.memory, view: new Float32Array(self.memory.buffer) };
+  const memory = self.memory;
+  let view = new Float32Array(memory.buffer);
+  return {
+    run: exports.run,
+    heap(need) {
+      if (view.byteLength < need) {
+        if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+        view = new Float32Array(memory.buffer);
+      }
+      return view;
+    },
+  };
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -351,10 +362,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
     if (n <= 0) return;
     const np = (n + 3) & ~3;
     ${lines.join('\n    ')}
-    const mem = k.memory;
-    if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
-    if (k.view.buffer !== mem.buffer) k.view = new Float32Array(mem.buffer);
-    const h = k.view;
+    const h = k.heap(need);
     ${copies.join('\n    ')}
     k.run(np * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
     ${outs.map((r, j) => `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + n), e0);`).join('\n    ')}
@@ -435,10 +443,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
           need = at;
           layoutCount = count;
         }
-        const mem = instance.memory;
-        if (mem.buffer.byteLength < need) mem.grow(Math.ceil((need - mem.buffer.byteLength) / 65536));
-        if (instance.view.buffer !== mem.buffer) instance.view = new Float32Array(mem.buffer);
-        const heap = instance.view;
+        const heap = instance.heap(need);
         for (let k = 0; k < leaves.length; k++) {
           const off = offsets[k]!;
           heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
