@@ -71,7 +71,7 @@ export function laneCoords(at0: Coords, axis: number, k: number, aligned: boolea
 
 const COMPONENTS = ['x', 'y', 'z', 'w'];
 
-/** What a WGSL kernel writer knows of the program: definitions, and where stored values live. */
+/** What a WGSL kernel writer knows of the program: definitions, where stored values live, equation indices. */
 export type WriterContext = KernelWriterContext<Location>;
 
 interface BindingInfo {
@@ -107,10 +107,9 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
    */
   constructor(
     ctx: WriterContext,
-    equationIndex: ReadonlyMap<number, number>,
     private readonly vectorSlots: ReadonlySet<string> = new Set(),
   ) {
-    super(ctx, equationIndex);
+    super(ctx);
   }
 
   /**
@@ -221,8 +220,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     this.emit(`${name}[${this.address(loc, coords, v.shape)}] = ${value};`);
   }
 
-  /** Stores `values` as `v`'s elements at `lanes` (laneCoords 0..VECTOR_WIDTH-1): one vector store when aligned. */
-  storeLanes(v: ProgramVar, lanes: readonly Coords[], values: readonly string[]): void {
+  /**
+   * Stores `values` as `v`'s elements at `lanes`: one vector store when they are the lanes
+   * (laneCoords 0..VECTOR_WIDTH-1) of an aligned vector, else one store each.
+   */
+  protected override storeAll(v: ProgramVar, lanes: readonly Coords[], values: readonly string[]): void {
     const loc = this.ctx.locate(v);
     if (!loc) throw new Error(`internal: compiled kernel stores a value with no location`);
     const type = wgslType(v.dtype);

@@ -219,7 +219,8 @@ interface LoweringContext {
   readonly plan: FusionPlan;
   readonly slots: SlotSource[];
   readonly locations: Map<number, JsLocation>;
-  readonly equationIndex: Map<number, number>;
+  /** Indices into `program.equations` by output id (KernelWriterContext.equationIndex). */
+  readonly equationIndex: ReadonlyMap<number, number>;
   /** A static scratch array (a temp no other value shares) of `length` elements of `dtype`. */
   scratch(dtype: ProgramVar['dtype'], length: number): number;
 }
@@ -259,10 +260,8 @@ function lower(program: Program): Lowering {
     freeAfter.set(slot, Math.max(lastRead.get(id) ?? born, born));
     locations.set(id, rowMajor(v, slot));
   }
-  const equationIndex = new Map<number, number>();
-  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
   const ctx: LoweringContext = {
-    program, plan, slots, locations, equationIndex,
+    program, plan, slots, locations, equationIndex: JsWriter.equationIndex(program),
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
@@ -285,14 +284,6 @@ function generatedStep(w: JsWriter, name: string, lines: readonly string[], equa
   const source = w.functionSource(name, lines);
   const bound = new Bound(buildFunction<Generated>(source), w.bindings);
   return { name, equations, source, run: (slots) => bound.fn(bound.arrays(slots)) };
-}
-
-/** Computes `root` at `coords` from its definition (not its own location), stores it, and makes it known. */
-function writeRoot(w: JsWriter, ctx: LoweringContext, root: ProgramVar, coords: JsCoords): void {
-  const value = w.value(root, coords, true);
-  w.store(root, coords, value);
-  w.define(root, coords, value);
-  w.covered.add(ctx.equationIndex.get(root.id)!);
 }
 
 function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
@@ -342,7 +333,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   const parts = segments.map((s, k) => {
     const w = newWriter(ctx);
     const { lines, units } = w.forRange(s.shape, (coords) => {
-      for (const root of s.roots) writeRoot(w, ctx, root, coords);
+      for (const root of s.roots) w.writeRoot(root, coords);
     });
     for (const i of w.covered) equations.add(i);
     const source = w.functionSource(segments.length > 1 ? `${name}_${k}` : name, lines).replace('(B) {', '(B, start, end) {');
@@ -387,7 +378,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     w.emit(`const ${value} = ${rounded(acc, dtype)};`);
     w.define(eq.out, out, value);
     if (kernel.writesResult) w.store(eq.out, out, value);
-    for (const root of kernel.epilogue) writeRoot(w, ctx, root, out);
+    for (const root of kernel.epilogue) w.writeRoot(root, out);
   };
   // The input's coordinates from output and reduced coordinates.
   const inputCoords = (out: readonly string[], red: readonly string[]): JsCoords => {
@@ -565,7 +556,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       } else rowAxes.push('row');
       const inner = w.scope(() => {
         const coords: JsCoords = { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
-        for (const root of kernel.epilogue) writeRoot(w, ctx, root, coords);
+        for (const root of kernel.epilogue) w.writeRoot(root, coords);
       });
       w.emit(`for (let col = 0, e = row * ${n}; col < ${n}; col++, e++) {\n  ${inner.join('\n  ')}\n}`);
     });

@@ -23,10 +23,8 @@ export interface JsLocation extends KernelLocation {
 /** Coordinates of a value: one integer expression per axis; `linear` when they decode a row-major index over `shape`. */
 export type JsCoords = KernelCoords;
 
-export interface JsWriterContext extends KernelWriterContext<JsLocation> {
-  /** Indices into `program.equations` by output id (for the equations a kernel covers). */
-  readonly equationIndex: ReadonlyMap<number, number>;
-}
+/** What a CPU kernel writer knows of the program: definitions, locations, equation indices. */
+export type JsWriterContext = KernelWriterContext<JsLocation>;
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$|^\(?-?[\d.e+-]+\)?$|^NaN$|^\(?-?Infinity\)?$/;
 
@@ -35,10 +33,6 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   private readonly slots: number[] = [];
   /** Defined elementwise primitives the kernel calls, by name (bound once per call). */
   private readonly customs = new Set<string>();
-
-  constructor(ctx: JsWriterContext) {
-    super(ctx, ctx.equationIndex);
-  }
 
   /** The local name of the array in `slot` (bound as the kernel's array argument). */
   array(slot: number): string {
