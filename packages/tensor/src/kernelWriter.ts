@@ -189,6 +189,33 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
 
   // ---- values ------------------------------------------------------------------------------
 
+  /**
+   * Row-major coordinates of the linear index `index` over `shape`: from the innermost axis out,
+   * each coordinate a named remainder and the rest a named quotient (divisions by literals),
+   * emitted once in the current scope; axes of extent 1 are 0, and the outermost axis of extent
+   * above 1 is the last quotient itself.
+   */
+  decode(index: string, shape: readonly number[]): C {
+    const zero = this.index(0);
+    const axes = shape.map(() => zero);
+    let rem = index;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const n = shape[d]!;
+      if (n === 1) continue;
+      if (shape.slice(0, d).every((x) => x === 1)) {
+        axes[d] = rem;
+        break;
+      }
+      const c = this.fresh('c');
+      this.emit(this.declare(c, `${rem} % ${this.index(n)}`));
+      axes[d] = c;
+      const q = this.fresh('q');
+      this.emit(this.declare(q, this.quotient(rem, n)));
+      rem = q;
+    }
+    return { axes, linear: index, shape } as KernelCoords as C;
+  }
+
   /** The element index of `coords` in a stored value of `shape` at `loc`. */
   address(loc: L, coords: C, shape: readonly number[]): string {
     const rowMajor = stridesOf(shape);

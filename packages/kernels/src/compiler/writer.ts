@@ -1,6 +1,6 @@
 // Writing the WGSL of one fused kernel: the WGSL dialect of @scorch/tensor's KernelWriterBase
 // (which evaluates program values at coordinates and is shared with the CPU's JavaScript writer),
-// plus what only WebGPU has: bindings, vec4 lanes, index-error reports and linear-index decoding.
+// plus what only WebGPU has: bindings, vec4 lanes and index-error reports.
 // Every value computed is a `let`; shapes, strides and constants are literals (u32 `…u`), so the
 // shader compiler may fold every division by a constant.
 
@@ -162,32 +162,6 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     } finally {
       this.reshapes.pop();
     }
-  }
-
-  /** Row-major coordinates of linear index `index` over `shape` (decoded lazily, divisions by literals). */
-  decode(index: string, shape: readonly number[]): Coords {
-    if (shape.length === 0) return { axes: [], linear: index, shape };
-    const axes: string[] = new Array(shape.length);
-    let rem = index;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      const n = shape[d]!;
-      if (n === 1) {
-        axes[d] = '0u';
-        continue;
-      }
-      if (d === 0 || shape.slice(0, d).every((x) => x === 1)) {
-        axes[d] = rem;
-        break;
-      }
-      const c = this.fresh('c');
-      this.emit(`let ${c} = ${rem} % ${u(n)};`);
-      axes[d] = c;
-      const q = this.fresh('q');
-      this.emit(`let ${q} = ${rem} / ${u(n)};`);
-      rem = q;
-    }
-    for (let d = 0; d < shape.length; d++) axes[d] ??= '0u';
-    return { axes, linear: index, shape };
   }
 
   /**

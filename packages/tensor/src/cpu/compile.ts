@@ -538,22 +538,8 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
     const lines = w.scope(() => {
-      const rowAxes: string[] = [];
-      if (r > 2) {
-        // Batch coordinates and the row within the matrix, from the flat row index.
-        let rem = 'row';
-        const inMatrix = w.fresh('i');
-        w.emit(`const ${inMatrix} = row % ${m};`);
-        rem = `Math.floor(row / ${m})`;
-        const batchAxes: string[] = new Array(batchShape.length);
-        for (let d = batchShape.length - 1; d >= 0; d--) {
-          const c = w.fresh('bc');
-          w.emit(`const ${c} = ${d === 0 ? rem : `${rem} % ${batchShape[d]}`};`);
-          batchAxes[d] = c;
-          if (d > 0) rem = `Math.floor(${rem} / ${batchShape[d]})`;
-        }
-        rowAxes.push(...batchAxes, inMatrix);
-      } else rowAxes.push('row');
+      // Batch coordinates and the row within the matrix, from the flat row index: once per row.
+      const rowAxes = w.decode('row', [...batchShape, m]).axes;
       const inner = w.scope(() => {
         const coords: JsCoords = { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
         for (const root of kernel.epilogue) w.writeRoot(root, coords);
