@@ -54,7 +54,6 @@ type SlotSource =
   | { readonly kind: 'temp'; readonly dtype: ProgramVar['dtype']; readonly length: number };
 
 type Generated = (arrays: readonly TypedArray[]) => void;
-type RowsFunction = (arrays: readonly TypedArray[], rowStart: number, rowEnd: number) => void;
 
 /** One step of a call: a generated kernel, a matmul, or a random draw. */
 interface Step {
@@ -310,16 +309,43 @@ function wasmContext(ctx: LoweringContext) {
   return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
 }
 
-/** A WebAssembly kernel as a range function (split across threads like the JavaScript ones). */
-class WasmRun {
-  private readonly kernel: RangeKernel;
-  private readonly bound: Bound<RangeKernel['fn']>;
-  constructor(readonly segment: WasmSegment) {
-    this.kernel = { source: segment.source, fn: buildFunction(segment.source), units: segment.units, elementsPerUnit: segment.elementsPerUnit, portable: true };
-    this.bound = new Bound(this.kernel.fn, segment.bindings);
+/** A range function (rangeThreads.ts) and its arguments' slots. */
+interface BoundRange {
+  readonly kernel: RangeKernel;
+  readonly bound: Bound<RangeKernel['fn']>;
+}
+
+function boundRange(source: string, bindings: readonly number[], units: number, elementsPerUnit: number, portable: boolean): BoundRange {
+  const kernel: RangeKernel = { source, fn: buildFunction(source), units, elementsPerUnit, portable };
+  return { kernel, bound: new Bound(kernel.fn, bindings) };
+}
+
+/**
+ * Elementwise work over a range of units: the generated JavaScript range function, and the
+ * WebAssembly SIMD kernel wasmPlan made of the same work when it made one (the same bits), which
+ * runs instead while enabled. Each run covers every unit, split across threads when large.
+ */
+class RangeRun {
+  readonly source: string;
+  private readonly js: BoundRange;
+  private readonly wasm: BoundRange | null;
+
+  /**
+   * `lines`: written by `w` over the units [start, end) of `range` (the names they read);
+   * `units` of `elementsPerUnit` elements each.
+   */
+  constructor(
+    w: JsWriter, name: string, lines: readonly string[], range: readonly [string, string],
+    { units, elementsPerUnit, wasm }: { units: number; elementsPerUnit: number; wasm: WasmSegment | null },
+  ) {
+    this.js = boundRange(w.functionSource(name, lines, range), w.bindings, units, elementsPerUnit, !w.callsCustomFunction);
+    this.wasm = wasm && boundRange(wasm.source, wasm.bindings, wasm.units, wasm.elementsPerUnit, true);
+    this.source = wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${this.js.kernel.source}` : this.js.kernel.source;
   }
+
   run(slots: readonly TypedArray[]): void {
-    runRange(this.kernel, this.bound.arrays(slots));
+    const r = this.wasm && wasmElementwiseEnabled() ? this.wasm : this.js;
+    runRange(r.kernel, r.bound.arrays(slots));
   }
 }
 
@@ -336,21 +362,15 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
       for (const root of s.roots) w.writeRoot(root, coords);
     });
     for (const i of w.covered) equations.add(i);
-    const source = w.functionSource(segments.length > 1 ? `${name}_${k}` : name, lines).replace('(B) {', '(B, start, end) {');
-    const kernel: RangeKernel = {
-      source, fn: buildFunction(source), units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, portable: !source.includes('customFunction('),
-    };
-    const wasm = planWasmSegment(wasmContext(ctx), s.shape, s.roots);
-    return { kernel, bound: new Bound(kernel.fn, w.bindings), wasm: wasm && new WasmRun(wasm) };
+    return new RangeRun(w, segments.length > 1 ? `${name}_${k}` : name, lines, ['start', 'end'], {
+      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(wasmContext(ctx), s.shape, s.roots),
+    });
   });
   return {
     name, equations: [...equations].sort((a, b) => a - b),
-    source: parts.map((p) => (p.wasm ? `${p.wasm.segment.listing}\n// without WebAssembly SIMD:\n${p.kernel.source}` : p.kernel.source)).join('\n'),
+    source: parts.map((p) => p.source).join('\n'),
     run(slots) {
-      for (const p of parts) {
-        if (p.wasm && wasmElementwiseEnabled()) p.wasm.run(slots);
-        else runRange(p.kernel, p.bound.arrays(slots));
-      }
+      for (const p of parts) p.run(slots);
     },
   };
 }
@@ -533,7 +553,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     ctx.locations.set(eq.out.id, cLoc);
   }
   const cSlot = cLoc.slot;
-  let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel; wasm: WasmRun | null } | null = null;
+  let epilogue: RangeRun | null = null;
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
@@ -548,12 +568,10 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     });
     const body = [`for (let row = rowStart; row < rowEnd; row++) {`, ...lines.map((l) => `  ${l}`), '}'];
     for (const i of w.covered) equations.add(i);
-    const source = w.functionSource('epilogue', body).replace('(B) {', '(B, rowStart, rowEnd) {');
-    const fn = buildFunction<RowsFunction>(source);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
-    const rows: RangeKernel = { source, fn, units: batches * m, elementsPerUnit: n, portable: !source.includes('customFunction(') };
-    const wasm = planWasmSegment(wasmContext(ctx), outShape, kernel.epilogue);
-    epilogue = { bound: new Bound(fn, w.bindings), source: wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${source}` : source, rows, wasm: wasm && new WasmRun(wasm) };
+    epilogue = new RangeRun(w, 'epilogue', body, ['rowStart', 'rowEnd'], {
+      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(wasmContext(ctx), outShape, kernel.epilogue),
+    });
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
@@ -582,10 +600,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const cv = slots[cSlot] as Float32Array;
       if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
       else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
-      if (epilogue) {
-        if (epilogue.wasm && wasmElementwiseEnabled()) epilogue.wasm.run(slots);
-        else runRange(epilogue.rows, epilogue.bound.arrays(slots));
-      }
+      epilogue?.run(slots);
     },
   };
 }

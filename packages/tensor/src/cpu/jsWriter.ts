@@ -46,13 +46,25 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     return this.slots;
   }
 
-  /** The kernel as a function of its arrays, `(B) => void`, around `lines`. */
-  functionSource(name: string, lines: readonly string[]): string {
+  /**
+   * The kernel as a function of its arrays, `(B) => void`, around `lines`; with `range`, a range
+   * function `(B, start, end) => void` (rangeThreads.ts) whose bounds `lines` read by those names.
+   */
+  functionSource(name: string, lines: readonly string[], range?: readonly [start: string, end: string]): string {
     const bind = [
       ...this.slots.map((_, i) => `const b${i} = B[${i}];`),
       ...[...this.customs].map((n) => `const cp_${n} = customFunction('${n}');`),
     ].join(' ');
-    return `function ${name.replace(/\W/g, '_')}(B) {\n  ${bind}\n  ${lines.join('\n  ')}\n}`;
+    const params = ['B', ...(range ?? [])].join(', ');
+    return `function ${name.replace(/\W/g, '_')}(${params}) {\n  ${bind}\n  ${lines.join('\n  ')}\n}`;
+  }
+
+  /**
+   * Whether the kernel calls a defined primitive's CPU function, which only this thread has
+   * (jsCode.ts: a worker's customFunction throws): such a kernel does not run on workers.
+   */
+  get callsCustomFunction(): boolean {
+    return this.customs.size > 0;
   }
 
   /**
