@@ -34,7 +34,7 @@ import type { CpuBackend, CpuHandle } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
-import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
+import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 import { type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
@@ -218,8 +218,8 @@ interface LoweringContext {
   readonly plan: FusionPlan;
   readonly slots: SlotSource[];
   readonly locations: Map<number, JsLocation>;
-  /** Indices into `program.equations` by output id (KernelWriterContext.equationIndex). */
-  readonly equationIndex: ReadonlyMap<number, number>;
+  /** What every kernel writer (and wasmPlan) of this lowering reads of the program: built once. */
+  readonly writer: JsWriterContext;
   /** A static scratch array (a temp no other value shares) of `length` elements of `dtype`. */
   scratch(dtype: ProgramVar['dtype'], length: number): number;
 }
@@ -260,7 +260,8 @@ function lower(program: Program): Lowering {
     locations.set(id, rowMajor(v, slot));
   }
   const ctx: LoweringContext = {
-    program, plan, slots, locations, equationIndex: JsWriter.equationIndex(program),
+    program, plan, slots, locations,
+    writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program) },
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
@@ -271,7 +272,7 @@ function lower(program: Program): Lowering {
 }
 
 function newWriter(ctx: LoweringContext): JsWriter {
-  return new JsWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locations.get(v.id) ?? null, equationIndex: ctx.equationIndex });
+  return new JsWriter(ctx.writer);
 }
 
 function covered(w: JsWriter, extra: readonly number[]): number[] {
@@ -303,10 +304,6 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
     case 'custom':
       return [lowerEagerKernel(ctx, kernel.equation)];
   }
-}
-
-function wasmContext(ctx: LoweringContext) {
-  return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
 }
 
 /** A range function (rangeThreads.ts) and its arguments' slots. */
@@ -363,7 +360,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     });
     for (const i of w.covered) equations.add(i);
     return new RangeRun(w, segments.length > 1 ? `${name}_${k}` : name, lines, ['start', 'end'], {
-      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(wasmContext(ctx), s.shape, s.roots),
+      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots),
     });
   });
   return {
@@ -450,7 +447,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     // the same order and the same doubles, then finished by the generated JavaScript.
     const firstKept = significant.findIndex((a) => !a.reduced);
     const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
-    const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
+    const wasm = op === 'sum' && leading ? planWasmSum(ctx.writer, x, nOut) : null;
     if (wasm) {
       const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
       const finishSource = w.functionSource(`${name}_finish`, finishLines);
@@ -570,7 +567,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     for (const i of w.covered) equations.add(i);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
     epilogue = new RangeRun(w, 'epilogue', body, ['rowStart', 'rowEnd'], {
-      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(wasmContext(ctx), outShape, kernel.epilogue),
+      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue),
     });
   }
   const ao = pa.offsets;
