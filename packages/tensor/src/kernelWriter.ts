@@ -7,14 +7,14 @@
 //
 // Both code generators build on this class: @scorch/kernels' WGSL KernelWriter (WebGPU) and the
 // CPU backend's JsWriter (cpu/jsWriter.ts). A subclass supplies the dialect (how to write an
-// index literal, a declaration, a quotient, a range test, a block), the leaves (a load, an
+// index literal, a declaration, a quotient, a range test, a block), the leaves (a load, a store, an
 // elementwise expression, a cast, a literal, a defined primitive's call, a gather's bounds check,
 // an inline matmul) and target features (vector lanes on WebGPU, loops on the CPU).
 
 import type { DType } from './dtype.js';
 import type { ElementwiseOp } from './expression.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from './primitives.js';
-import type { Equation, ProgramVar } from './program.js';
+import type { Equation, Program, ProgramVar } from './program.js';
 import { shapesEqual, stridesOf } from './shape.js';
 
 /**
@@ -39,6 +39,11 @@ export interface KernelWriterContext<L extends KernelLocation> {
   readonly definitions: ReadonlyMap<number, Equation>;
   /** The location of a stored value (a program input or a materialised value), or null to compute it. */
   locate(v: ProgramVar): L | null;
+  /**
+   * Indices into `program.equations` by output id (the equations a kernel covers, for
+   * `program.kernels()`): built once per lowering (KernelWriterBase.equationIndex).
+   */
+  readonly equationIndex: ReadonlyMap<number, number>;
 }
 
 /** Reads `x` at coordinates (default: those being computed). */
@@ -68,10 +73,14 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   /** Equation indices computed inline (for `program.kernels()`). */
   readonly covered = new Set<number>();
 
-  constructor(
-    protected readonly ctx: KernelWriterContext<L>,
-    private readonly equationIndex: ReadonlyMap<number, number>,
-  ) {}
+  constructor(protected readonly ctx: KernelWriterContext<L>) {}
+
+  /** The index of every equation of `program` by its output's id (KernelWriterContext.equationIndex). */
+  static equationIndex(program: Program): Map<number, number> {
+    const index = new Map<number, number>();
+    program.equations.forEach((eq, i) => index.set(eq.out.id, i));
+    return index;
+  }
 
   // ---- the target's dialect ----------------------------------------------------------------
 
@@ -112,6 +121,17 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   protected abstract gather(v: ProgramVar, index: string, axis: number, extent: number, read: (row: string) => string): string;
   /** A matmul computed inline, or null when the target computes none at `coords`. */
   protected abstract matmul(v: ProgramVar, eq: Equation, coords: C, at: ReadAt<C>): string | null;
+
+  /** Stores `value` as stored value `v`'s element at `coords`. */
+  abstract store(v: ProgramVar, coords: C, value: string): void;
+
+  /**
+   * Stores `values` as `v`'s elements at `at` (one coordinates each): one `store` each, unless the
+   * target stores several at once (WebGPU's vector lanes).
+   */
+  protected storeAll(v: ProgramVar, at: readonly C[], values: readonly string[]): void {
+    at.forEach((c, k) => this.store(v, c, values[k]!));
+  }
 
   /**
    * The coordinates of the input that `move` maps `coords` to. A target whose coordinates stand
@@ -169,6 +189,33 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
 
   // ---- values ------------------------------------------------------------------------------
 
+  /**
+   * Row-major coordinates of the linear index `index` over `shape`: from the innermost axis out,
+   * each coordinate a named remainder and the rest a named quotient (divisions by literals),
+   * emitted once in the current scope; axes of extent 1 are 0, and the outermost axis of extent
+   * above 1 is the last quotient itself.
+   */
+  decode(index: string, shape: readonly number[]): C {
+    const zero = this.index(0);
+    const axes = shape.map(() => zero);
+    let rem = index;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const n = shape[d]!;
+      if (n === 1) continue;
+      if (shape.slice(0, d).every((x) => x === 1)) {
+        axes[d] = rem;
+        break;
+      }
+      const c = this.fresh('c');
+      this.emit(this.declare(c, `${rem} % ${this.index(n)}`));
+      axes[d] = c;
+      const q = this.fresh('q');
+      this.emit(this.declare(q, this.quotient(rem, n)));
+      rem = q;
+    }
+    return { axes, linear: index, shape } as KernelCoords as C;
+  }
+
   /** The element index of `coords` in a stored value of `shape` at `loc`. */
   address(loc: L, coords: C, shape: readonly number[]): string {
     const rowMajor = stridesOf(shape);
@@ -210,12 +257,24 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
     return name;
   }
 
+  /**
+   * Computes stored value `root` at `at` (one coordinates, or several that the target may store
+   * together, e.g. vector lanes) from its definition, not from its own location; stores it, and
+   * makes it known in the current scope, so later roots that read it use the value computed.
+   */
+  writeRoot(root: ProgramVar, ...at: C[]): void {
+    const values = at.map((c) => this.value(root, c, true));
+    this.storeAll(root, at, values);
+    at.forEach((c, k) => this.define(root, c, values[k]!));
+    this.covered.add(this.ctx.equationIndex.get(root.id)!);
+  }
+
   private compute(v: ProgramVar, coords: C, fromDefinition: boolean): string {
     const loc = fromDefinition ? null : this.ctx.locate(v);
     if (loc) return this.load(v, loc, coords);
     const eq = this.ctx.definitions.get(v.id);
     if (!eq) throw new Error(`internal: ${this.kernelKind} reads a value with no definition and no location`);
-    const index = this.equationIndex.get(v.id);
+    const index = this.ctx.equationIndex.get(v.id);
     if (index !== undefined) this.covered.add(index);
     const at: ReadAt<C> = (x, c = coords) => this.value(x, c);
     const plain = (axes: readonly string[]) => ({ axes }) as KernelCoords as C;

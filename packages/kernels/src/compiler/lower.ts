@@ -19,7 +19,7 @@ import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
-import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
+import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, type WriterContext, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -94,22 +94,13 @@ fn main(${entryBuiltins}) {
   };
 }
 
-function newWriter(ctx: LoweringContext, vectorSlots?: ReadonlySet<string>): KernelWriter {
-  const index = new Map<number, number>();
-  ctx.plan.program.equations.forEach((eq, i) => index.set(eq.out.id, i));
-  return new KernelWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locate(v) }, index, vectorSlots);
+/** A lowering in progress: its context, and the kernel writers' context, built once per plan. */
+interface Lowering extends LoweringContext {
+  readonly writer: WriterContext;
 }
 
-function equationIndexOf(ctx: LoweringContext, v: ProgramVar): number {
-  return ctx.plan.program.equations.findIndex((eq) => eq.out === v);
-}
-
-/** Computes `root` at `coords` from its definition (not from its own location), and stores it. */
-function writeRoot(w: KernelWriter, ctx: LoweringContext, root: ProgramVar, coords: Coords): void {
-  const value = w.value(root, coords, true);
-  w.store(root, coords, value);
-  w.define(root, coords, value);
-  w.covered.add(equationIndexOf(ctx, root));
+function newWriter(ctx: Lowering, vectorSlots?: ReadonlySet<string>): KernelWriter {
+  return new KernelWriter(ctx.writer, vectorSlots);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,7 +126,7 @@ function vectorAxis(shape: readonly number[]): number | null {
  * storage access costs a loop over the SIMD lanes, so four values per access is what pays (the
  * eager template does the same, wgsl/elementwise.ts).
  */
-function lowerElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[]): LoweredKernel {
+function lowerElementwise(ctx: Lowering, parts: readonly ElementwisePart[]): LoweredKernel {
   // Written twice: the first writing finds which bindings some access reads or writes as
   // vectors, the second declares those as vec4 arrays.
   const first = writeElementwise(ctx, parts, new Set());
@@ -143,7 +134,7 @@ function lowerElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[
   return vectors.size === 0 ? first.kernel : writeElementwise(ctx, parts, vectors).kernel;
 }
 
-function writeElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[], vectorSlots: ReadonlySet<string>): { kernel: LoweredKernel; writer: KernelWriter } {
+function writeElementwise(ctx: Lowering, parts: readonly ElementwisePart[], vectorSlots: ReadonlySet<string>): { kernel: LoweredKernel; writer: KernelWriter } {
   const w = newWriter(ctx, vectorSlots);
   const blocks: string[] = [];
   let start = 0;
@@ -157,19 +148,14 @@ function writeElementwise(ctx: LoweringContext, parts: readonly ElementwisePart[
       if (start !== 0) w.emit(`let ${j} = i - ${u(start)};`);
       if (axis === null) {
         const coords = w.decode(j, part.shape);
-        for (const root of part.roots) writeRoot(w, ctx, root, coords);
+        for (const root of part.roots) w.writeRoot(root, coords);
         return;
       }
       const e = w.fresh('e');
       w.emit(`let ${e} = ${j} * ${u(VECTOR_WIDTH)};`);
       const at0 = w.decode(e, part.shape);
       const lanes = Array.from({ length: VECTOR_WIDTH }, (_, k) => laneCoords(at0, axis, k, true));
-      for (const root of part.roots) {
-        const values = lanes.map((c) => w.value(root, c, true));
-        w.storeLanes(root, lanes, values);
-        lanes.forEach((c, k) => w.define(root, c, values[k]!));
-        w.covered.add(equationIndexOf(ctx, root));
-      }
+      for (const root of part.roots) w.writeRoot(root, ...lanes);
     });
     blocks.push(`  if (i < ${u(end)}) {\n    ${lines.join('\n    ')}\n    return;\n  }`);
     start = end;
@@ -194,7 +180,7 @@ ${blocks.join('\n')}
 }
 
 /** Lowers elementwise parts, splitting them over several kernels when they bind too many buffers. */
-function lowerElementwiseWithinLimits(ctx: LoweringContext, parts: readonly ElementwisePart[]): LoweredKernel[] {
+function lowerElementwiseWithinLimits(ctx: Lowering, parts: readonly ElementwisePart[]): LoweredKernel[] {
   const kernel = lowerElementwise(ctx, parts);
   if (kernel.bindings.length <= ctx.maxStorageBuffers) return [kernel];
   // Split the roots in order: a root may read an earlier root of its segment, which a later
@@ -281,10 +267,10 @@ function isColumnReduction(axes: readonly number[], rank: number): boolean {
 }
 
 /** Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`. */
-function finishReduction(w: KernelWriter, ctx: LoweringContext, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
+function finishReduction(w: KernelWriter, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
   w.define(spec.anchor, out, acc);
   if (spec.writesResult) w.store(spec.anchor, out, acc);
-  for (const root of spec.epilogue) writeRoot(w, ctx, root, out);
+  for (const root of spec.epilogue) w.writeRoot(root, out);
 }
 
 /**
@@ -315,7 +301,7 @@ export function compiledReductionDepth(outputs: number, extent: number, columns 
   return Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS) + (chunks > 1 ? chunks - 1 : 0);
 }
 
-function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKernel[] {
+function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
   const outShape = spec.anchor.shape;
   const outputs = sizeOf(outShape);
   const extent = sizeOf(spec.reduced);
@@ -336,7 +322,7 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
         w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
       });
       w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
-      finishReduction(w, ctx, spec, out, 'acc');
+      finishReduction(w, spec, out, 'acc');
     });
     return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
   }
@@ -364,7 +350,7 @@ function lowerReduction(ctx: LoweringContext, spec: ReductionSpec): LoweredKerne
     w.emit(tree);
     const finish = w.scope(() => {
       if (partials) w.emit(`${partialName}[slot] = partial[0];`);
-      else finishReduction(w, ctx, spec, out, 'partial[0]');
+      else finishReduction(w, spec, out, 'partial[0]');
     });
     w.emit(`if (lid == 0u) {\n    ${finish.join('\n    ')}\n  }`);
   });
@@ -391,7 +377,7 @@ fn main(${entryBuiltins}) {
     const out = w2.decode('o', outShape);
     w2.emit(`var acc: ${t} = ${identity};`);
     w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
-    finishReduction(w2, ctx, spec, out, 'acc');
+    finishReduction(w2, spec, out, 'acc');
   });
   return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
 }
@@ -401,7 +387,7 @@ fn main(${entryBuiltins}) {
  * (or per column) computes its N (or M) outputs together, so the long operand's element, and
  * whatever prologue computes it, is loaded once per k and feeds every output of the thread.
  */
-function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
+function lowerDot(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
   const eq = ctx.plan.program.equations[kernel.equation]!;
   const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
   const outShape = eq.out.shape;
@@ -431,7 +417,7 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
     w.emit(`for (var kk = 0u; kk < ${u(k)}; kk = kk + 1u) {\n    ${loop.join('\n    ')}\n  }`);
     for (let q = 0; q < inner; q++) {
       const out: Coords = { axes: byRow ? [...batch, own, u(q)] : [...batch, u(q), own] };
-      const part = w.scope(() => finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, `acc${q}`));
+      const part = w.scope(() => finishReduction(w, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, `acc${q}`));
       w.emit(`{\n    ${part.join('\n    ')}\n  }`);
     }
   });
@@ -442,7 +428,7 @@ function lowerDot(ctx: LoweringContext, kernel: { equation: number; epilogue: Pr
 // ---------------------------------------------------------------------------------------------
 // Large matmuls
 
-function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
+function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
   const eq = ctx.plan.program.equations[kernel.equation]! as Equation<'matmul'>;
   const plan = ctx.plan;
   const operand = (x: ProgramVar): { slot: Slot; layout: Layout } => {
@@ -491,7 +477,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
       const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
       w.emit(`let value = ${rawName}[${at}];`);
-      finishReduction(w, ctx, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
+      finishReduction(w, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
     });
     epilogueFunction = `fn matmul_epilogue(batch: u32, row: u32, col: u32) {\n  ${lines.join('\n  ')}\n}\n`;
   }
@@ -519,7 +505,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
 // ---------------------------------------------------------------------------------------------
 // Random draws and scatter-adds
 
-function lowerRandom(ctx: LoweringContext, index: number): LoweredKernel {
+function lowerRandom(ctx: Lowering, index: number): LoweredKernel {
   const eq = ctx.plan.program.equations[index]! as Equation<'random'>;
   const p = eq.params;
   if (p.dtype !== 'float32') throw new Error(`webgpu random: dtype ${p.dtype} is not supported; WebGPU draws float32`);
@@ -560,7 +546,7 @@ fn main(${entryBuiltins}) {
  * iterations, so long index lists are walked in spans of SCATTER_ADD_SPAN, one launch each,
  * every launch after the first adding to what the previous one stored.
  */
-function lowerScatterAdd(ctx: LoweringContext, index: number): LoweredKernel[] {
+function lowerScatterAdd(ctx: Lowering, index: number): LoweredKernel[] {
   const eq = ctx.plan.program.equations[index]! as Equation<'scatterAdd'>;
   const { axis, size } = eq.params;
   const [updates, indices] = eq.inputs as [ProgramVar, ProgramVar];
@@ -603,7 +589,7 @@ function withAxis(line: Coords, axis: number, pos: string): Coords {
  * order, its input computed inline, storing every running value; spans of the axis as in
  * wgsl/scan.ts (each launch continues from the value the previous one stored).
  */
-function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
+function lowerScan(ctx: Lowering, index: number): LoweredKernel[] {
   const eq = ctx.plan.program.equations[index]! as Equation<ScanPrimitive>;
   const { axis, reverse } = eq.params;
   const x = eq.inputs[0]!;
@@ -635,7 +621,7 @@ function lowerScan(ctx: LoweringContext, index: number): LoweredKernel[] {
  * argmax and argmin: one thread per output walks the axis (its input computed inline), keeping
  * the first extreme (argReplaceCondition; the first NaN ends the walk). Spans as in wgsl/scan.ts.
  */
-function lowerArgReduce(ctx: LoweringContext, index: number): LoweredKernel[] {
+function lowerArgReduce(ctx: Lowering, index: number): LoweredKernel[] {
   const eq = ctx.plan.program.equations[index]! as Equation<ArgReducePrimitive>;
   const { axis } = eq.params;
   const x = eq.inputs[0]!;
@@ -707,7 +693,11 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
 }
 
 /** Every kernel of a plan, in launch order. */
-export function lowerPlan(ctx: LoweringContext): LoweredKernel[] {
+export function lowerPlan(context: LoweringContext): LoweredKernel[] {
+  const ctx: Lowering = {
+    ...context,
+    writer: { definitions: context.plan.definitions, locate: (v) => context.locate(v), equationIndex: KernelWriter.equationIndex(context.plan.program) },
+  };
   const out: LoweredKernel[] = [];
   for (const kernel of ctx.plan.kernels) {
     switch (kernel.kind) {

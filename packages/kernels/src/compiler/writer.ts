@@ -1,6 +1,6 @@
 // Writing the WGSL of one fused kernel: the WGSL dialect of @scorch/tensor's KernelWriterBase
 // (which evaluates program values at coordinates and is shared with the CPU's JavaScript writer),
-// plus what only WebGPU has: bindings, vec4 lanes, index-error reports and linear-index decoding.
+// plus what only WebGPU has: bindings, vec4 lanes and index-error reports.
 // Every value computed is a `let`; shapes, strides and constants are literals (u32 `…u`), so the
 // shader compiler may fold every division by a constant.
 
@@ -71,7 +71,7 @@ export function laneCoords(at0: Coords, axis: number, k: number, aligned: boolea
 
 const COMPONENTS = ['x', 'y', 'z', 'w'];
 
-/** What a WGSL kernel writer knows of the program: definitions, and where stored values live. */
+/** What a WGSL kernel writer knows of the program: definitions, where stored values live, equation indices. */
 export type WriterContext = KernelWriterContext<Location>;
 
 interface BindingInfo {
@@ -107,10 +107,9 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
    */
   constructor(
     ctx: WriterContext,
-    equationIndex: ReadonlyMap<number, number>,
     private readonly vectorSlots: ReadonlySet<string> = new Set(),
   ) {
-    super(ctx, equationIndex);
+    super(ctx);
   }
 
   /**
@@ -165,32 +164,6 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     }
   }
 
-  /** Row-major coordinates of linear index `index` over `shape` (decoded lazily, divisions by literals). */
-  decode(index: string, shape: readonly number[]): Coords {
-    if (shape.length === 0) return { axes: [], linear: index, shape };
-    const axes: string[] = new Array(shape.length);
-    let rem = index;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      const n = shape[d]!;
-      if (n === 1) {
-        axes[d] = '0u';
-        continue;
-      }
-      if (d === 0 || shape.slice(0, d).every((x) => x === 1)) {
-        axes[d] = rem;
-        break;
-      }
-      const c = this.fresh('c');
-      this.emit(`let ${c} = ${rem} % ${u(n)};`);
-      axes[d] = c;
-      const q = this.fresh('q');
-      this.emit(`let ${q} = ${rem} / ${u(n)};`);
-      rem = q;
-    }
-    for (let d = 0; d < shape.length; d++) axes[d] ??= '0u';
-    return { axes, linear: index, shape };
-  }
-
   /**
    * The element index of the first lane when the VECTOR_WIDTH lanes of `coords` are one aligned
    * vector of `loc` (unit stride along the lanes' axis, every other step and the offset multiples
@@ -221,8 +194,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     this.emit(`${name}[${this.address(loc, coords, v.shape)}] = ${value};`);
   }
 
-  /** Stores `values` as `v`'s elements at `lanes` (laneCoords 0..VECTOR_WIDTH-1): one vector store when aligned. */
-  storeLanes(v: ProgramVar, lanes: readonly Coords[], values: readonly string[]): void {
+  /**
+   * Stores `values` as `v`'s elements at `lanes`: one vector store when they are the lanes
+   * (laneCoords 0..VECTOR_WIDTH-1) of an aligned vector, else one store each.
+   */
+  protected override storeAll(v: ProgramVar, lanes: readonly Coords[], values: readonly string[]): void {
     const loc = this.ctx.locate(v);
     if (!loc) throw new Error(`internal: compiled kernel stores a value with no location`);
     const type = wgslType(v.dtype);

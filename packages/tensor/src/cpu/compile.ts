@@ -34,7 +34,7 @@ import type { CpuBackend, CpuHandle } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
-import { type JsCoords, type JsLocation, JsWriter } from './jsWriter.js';
+import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 import { type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
@@ -54,7 +54,6 @@ type SlotSource =
   | { readonly kind: 'temp'; readonly dtype: ProgramVar['dtype']; readonly length: number };
 
 type Generated = (arrays: readonly TypedArray[]) => void;
-type RowsFunction = (arrays: readonly TypedArray[], rowStart: number, rowEnd: number) => void;
 
 /** One step of a call: a generated kernel, a matmul, or a random draw. */
 interface Step {
@@ -219,7 +218,8 @@ interface LoweringContext {
   readonly plan: FusionPlan;
   readonly slots: SlotSource[];
   readonly locations: Map<number, JsLocation>;
-  readonly equationIndex: Map<number, number>;
+  /** What every kernel writer (and wasmPlan) of this lowering reads of the program: built once. */
+  readonly writer: JsWriterContext;
   /** A static scratch array (a temp no other value shares) of `length` elements of `dtype`. */
   scratch(dtype: ProgramVar['dtype'], length: number): number;
 }
@@ -259,10 +259,9 @@ function lower(program: Program): Lowering {
     freeAfter.set(slot, Math.max(lastRead.get(id) ?? born, born));
     locations.set(id, rowMajor(v, slot));
   }
-  const equationIndex = new Map<number, number>();
-  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
   const ctx: LoweringContext = {
-    program, plan, slots, locations, equationIndex,
+    program, plan, slots, locations,
+    writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program) },
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
   };
   const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
@@ -273,7 +272,7 @@ function lower(program: Program): Lowering {
 }
 
 function newWriter(ctx: LoweringContext): JsWriter {
-  return new JsWriter({ definitions: ctx.plan.definitions, locate: (v) => ctx.locations.get(v.id) ?? null, equationIndex: ctx.equationIndex });
+  return new JsWriter(ctx.writer);
 }
 
 function covered(w: JsWriter, extra: readonly number[]): number[] {
@@ -285,14 +284,6 @@ function generatedStep(w: JsWriter, name: string, lines: readonly string[], equa
   const source = w.functionSource(name, lines);
   const bound = new Bound(buildFunction<Generated>(source), w.bindings);
   return { name, equations, source, run: (slots) => bound.fn(bound.arrays(slots)) };
-}
-
-/** Computes `root` at `coords` from its definition (not its own location), stores it, and makes it known. */
-function writeRoot(w: JsWriter, ctx: LoweringContext, root: ProgramVar, coords: JsCoords): void {
-  const value = w.value(root, coords, true);
-  w.store(root, coords, value);
-  w.define(root, coords, value);
-  w.covered.add(ctx.equationIndex.get(root.id)!);
 }
 
 function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
@@ -315,20 +306,43 @@ function lowerKernel(ctx: LoweringContext, kernel: FusedKernel): Step[] {
   }
 }
 
-function wasmContext(ctx: LoweringContext) {
-  return { definitions: ctx.plan.definitions, locate: (v: ProgramVar) => ctx.locations.get(v.id) ?? null };
+/** A range function (rangeThreads.ts) and its arguments' slots. */
+interface BoundRange {
+  readonly kernel: RangeKernel;
+  readonly bound: Bound<RangeKernel['fn']>;
 }
 
-/** A WebAssembly kernel as a range function (split across threads like the JavaScript ones). */
-class WasmRun {
-  private readonly kernel: RangeKernel;
-  private readonly bound: Bound<RangeKernel['fn']>;
-  constructor(readonly segment: WasmSegment) {
-    this.kernel = { source: segment.source, fn: buildFunction(segment.source), units: segment.units, elementsPerUnit: segment.elementsPerUnit, portable: true };
-    this.bound = new Bound(this.kernel.fn, segment.bindings);
+function boundRange(source: string, bindings: readonly number[], units: number, elementsPerUnit: number, portable: boolean): BoundRange {
+  const kernel: RangeKernel = { source, fn: buildFunction(source), units, elementsPerUnit, portable };
+  return { kernel, bound: new Bound(kernel.fn, bindings) };
+}
+
+/**
+ * Elementwise work over a range of units: the generated JavaScript range function, and the
+ * WebAssembly SIMD kernel wasmPlan made of the same work when it made one (the same bits), which
+ * runs instead while enabled. Each run covers every unit, split across threads when large.
+ */
+class RangeRun {
+  readonly source: string;
+  private readonly js: BoundRange;
+  private readonly wasm: BoundRange | null;
+
+  /**
+   * `lines`: written by `w` over the units [start, end) of `range` (the names they read);
+   * `units` of `elementsPerUnit` elements each.
+   */
+  constructor(
+    w: JsWriter, name: string, lines: readonly string[], range: readonly [string, string],
+    { units, elementsPerUnit, wasm }: { units: number; elementsPerUnit: number; wasm: WasmSegment | null },
+  ) {
+    this.js = boundRange(w.functionSource(name, lines, range), w.bindings, units, elementsPerUnit, !w.callsCustomFunction);
+    this.wasm = wasm && boundRange(wasm.source, wasm.bindings, wasm.units, wasm.elementsPerUnit, true);
+    this.source = wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${this.js.kernel.source}` : this.js.kernel.source;
   }
+
   run(slots: readonly TypedArray[]): void {
-    runRange(this.kernel, this.bound.arrays(slots));
+    const r = this.wasm && wasmElementwiseEnabled() ? this.wasm : this.js;
+    runRange(r.kernel, r.bound.arrays(slots));
   }
 }
 
@@ -342,24 +356,18 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   const parts = segments.map((s, k) => {
     const w = newWriter(ctx);
     const { lines, units } = w.forRange(s.shape, (coords) => {
-      for (const root of s.roots) writeRoot(w, ctx, root, coords);
+      for (const root of s.roots) w.writeRoot(root, coords);
     });
     for (const i of w.covered) equations.add(i);
-    const source = w.functionSource(segments.length > 1 ? `${name}_${k}` : name, lines).replace('(B) {', '(B, start, end) {');
-    const kernel: RangeKernel = {
-      source, fn: buildFunction(source), units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, portable: !source.includes('customFunction('),
-    };
-    const wasm = planWasmSegment(wasmContext(ctx), s.shape, s.roots);
-    return { kernel, bound: new Bound(kernel.fn, w.bindings), wasm: wasm && new WasmRun(wasm) };
+    return new RangeRun(w, segments.length > 1 ? `${name}_${k}` : name, lines, ['start', 'end'], {
+      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots),
+    });
   });
   return {
     name, equations: [...equations].sort((a, b) => a - b),
-    source: parts.map((p) => (p.wasm ? `${p.wasm.segment.listing}\n// without WebAssembly SIMD:\n${p.kernel.source}` : p.kernel.source)).join('\n'),
+    source: parts.map((p) => p.source).join('\n'),
     run(slots) {
-      for (const p of parts) {
-        if (p.wasm && wasmElementwiseEnabled()) p.wasm.run(slots);
-        else runRange(p.kernel, p.bound.arrays(slots));
-      }
+      for (const p of parts) p.run(slots);
     },
   };
 }
@@ -387,7 +395,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     w.emit(`const ${value} = ${rounded(acc, dtype)};`);
     w.define(eq.out, out, value);
     if (kernel.writesResult) w.store(eq.out, out, value);
-    for (const root of kernel.epilogue) writeRoot(w, ctx, root, out);
+    for (const root of kernel.epilogue) w.writeRoot(root, out);
   };
   // The input's coordinates from output and reduced coordinates.
   const inputCoords = (out: readonly string[], red: readonly string[]): JsCoords => {
@@ -439,7 +447,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     // the same order and the same doubles, then finished by the generated JavaScript.
     const firstKept = significant.findIndex((a) => !a.reduced);
     const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
-    const wasm = op === 'sum' && leading ? planWasmSum(wasmContext(ctx), x, nOut) : null;
+    const wasm = op === 'sum' && leading ? planWasmSum(ctx.writer, x, nOut) : null;
     if (wasm) {
       const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
       const finishSource = w.functionSource(`${name}_finish`, finishLines);
@@ -542,41 +550,25 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     ctx.locations.set(eq.out.id, cLoc);
   }
   const cSlot = cLoc.slot;
-  let epilogue: { bound: Bound<RowsFunction>; source: string; rows: RangeKernel; wasm: WasmRun | null } | null = null;
+  let epilogue: RangeRun | null = null;
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
     const lines = w.scope(() => {
-      const rowAxes: string[] = [];
-      if (r > 2) {
-        // Batch coordinates and the row within the matrix, from the flat row index.
-        let rem = 'row';
-        const inMatrix = w.fresh('i');
-        w.emit(`const ${inMatrix} = row % ${m};`);
-        rem = `Math.floor(row / ${m})`;
-        const batchAxes: string[] = new Array(batchShape.length);
-        for (let d = batchShape.length - 1; d >= 0; d--) {
-          const c = w.fresh('bc');
-          w.emit(`const ${c} = ${d === 0 ? rem : `${rem} % ${batchShape[d]}`};`);
-          batchAxes[d] = c;
-          if (d > 0) rem = `Math.floor(${rem} / ${batchShape[d]})`;
-        }
-        rowAxes.push(...batchAxes, inMatrix);
-      } else rowAxes.push('row');
+      // Batch coordinates and the row within the matrix, from the flat row index: once per row.
+      const rowAxes = w.decode('row', [...batchShape, m]).axes;
       const inner = w.scope(() => {
         const coords: JsCoords = { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
-        for (const root of kernel.epilogue) writeRoot(w, ctx, root, coords);
+        for (const root of kernel.epilogue) w.writeRoot(root, coords);
       });
       w.emit(`for (let col = 0, e = row * ${n}; col < ${n}; col++, e++) {\n  ${inner.join('\n  ')}\n}`);
     });
     const body = [`for (let row = rowStart; row < rowEnd; row++) {`, ...lines.map((l) => `  ${l}`), '}'];
     for (const i of w.covered) equations.add(i);
-    const source = w.functionSource('epilogue', body).replace('(B) {', '(B, rowStart, rowEnd) {');
-    const fn = buildFunction<RowsFunction>(source);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
-    const rows: RangeKernel = { source, fn, units: batches * m, elementsPerUnit: n, portable: !source.includes('customFunction(') };
-    const wasm = planWasmSegment(wasmContext(ctx), outShape, kernel.epilogue);
-    epilogue = { bound: new Bound(fn, w.bindings), source: wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${source}` : source, rows, wasm: wasm && new WasmRun(wasm) };
+    epilogue = new RangeRun(w, 'epilogue', body, ['rowStart', 'rowEnd'], {
+      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue),
+    });
   }
   const ao = pa.offsets;
   const bo = pb.offsets;
@@ -605,10 +597,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       const cv = slots[cSlot] as Float32Array;
       if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
       else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
-      if (epilogue) {
-        if (epilogue.wasm && wasmElementwiseEnabled()) epilogue.wasm.run(slots);
-        else runRange(epilogue.rows, epilogue.bound.arrays(slots));
-      }
+      epilogue?.run(slots);
     },
   };
 }

@@ -23,10 +23,8 @@ export interface JsLocation extends KernelLocation {
 /** Coordinates of a value: one integer expression per axis; `linear` when they decode a row-major index over `shape`. */
 export type JsCoords = KernelCoords;
 
-export interface JsWriterContext extends KernelWriterContext<JsLocation> {
-  /** Indices into `program.equations` by output id (for the equations a kernel covers). */
-  readonly equationIndex: ReadonlyMap<number, number>;
-}
+/** What a CPU kernel writer knows of the program: definitions, locations, equation indices. */
+export type JsWriterContext = KernelWriterContext<JsLocation>;
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$|^\(?-?[\d.e+-]+\)?$|^NaN$|^\(?-?Infinity\)?$/;
 
@@ -35,10 +33,6 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   private readonly slots: number[] = [];
   /** Defined elementwise primitives the kernel calls, by name (bound once per call). */
   private readonly customs = new Set<string>();
-
-  constructor(ctx: JsWriterContext) {
-    super(ctx, ctx.equationIndex);
-  }
 
   /** The local name of the array in `slot` (bound as the kernel's array argument). */
   array(slot: number): string {
@@ -52,13 +46,25 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     return this.slots;
   }
 
-  /** The kernel as a function of its arrays, `(B) => void`, around `lines`. */
-  functionSource(name: string, lines: readonly string[]): string {
+  /**
+   * The kernel as a function of its arrays, `(B) => void`, around `lines`; with `range`, a range
+   * function `(B, start, end) => void` (rangeThreads.ts) whose bounds `lines` read by those names.
+   */
+  functionSource(name: string, lines: readonly string[], range?: readonly [start: string, end: string]): string {
     const bind = [
       ...this.slots.map((_, i) => `const b${i} = B[${i}];`),
       ...[...this.customs].map((n) => `const cp_${n} = customFunction('${n}');`),
     ].join(' ');
-    return `function ${name.replace(/\W/g, '_')}(B) {\n  ${bind}\n  ${lines.join('\n  ')}\n}`;
+    const params = ['B', ...(range ?? [])].join(', ');
+    return `function ${name.replace(/\W/g, '_')}(${params}) {\n  ${bind}\n  ${lines.join('\n  ')}\n}`;
+  }
+
+  /**
+   * Whether the kernel calls a defined primitive's CPU function, which only this thread has
+   * (jsCode.ts: a worker's customFunction throws): such a kernel does not run on workers.
+   */
+  get callsCustomFunction(): boolean {
+    return this.customs.size > 0;
   }
 
   /**

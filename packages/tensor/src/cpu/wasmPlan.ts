@@ -9,11 +9,11 @@ import { type Expr, castExpression, elementwiseExpression } from '../expression.
 import type { ElementwiseOp } from '../expression.js';
 import { storedView, viewAfter } from '../fusion.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from '../primitives.js';
-import type { Equation, ProgramVar } from '../program.js';
+import type { ProgramVar } from '../program.js';
 import type { TypedArray } from '../dtype.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
-import type { JsLocation } from './jsWriter.js';
+import type { JsWriterContext } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
@@ -63,10 +63,11 @@ export interface WasmSegment {
   readonly listing: string;
 }
 
-interface PlanContext {
-  readonly definitions: ReadonlyMap<number, Equation>;
-  locate(v: ProgramVar): JsLocation | null;
-}
+/**
+ * What planning reads of the program: the definitions and locations of the CPU kernel writers'
+ * context (a lowering passes its writers' context as it is).
+ */
+type PlanContext = Pick<JsWriterContext, 'definitions' | 'locate'>;
 
 class Unsupported extends Error {}
 
