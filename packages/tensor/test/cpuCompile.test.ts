@@ -12,7 +12,7 @@ import {
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
-import { WASM_ELEMENTWISE_MAX, eagerWasmElementwise, planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import { planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
 import { bitsOf } from './reference.js';
 
@@ -535,14 +535,44 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(text).toHaveLength(3);
   });
 
-  it('eager ops beyond WASM_ELEMENTWISE_MAX elements keep the JavaScript kernel (the module\'s memory holds 1 GiB)', () => {
-    // Arrays the size of the limit are not touched before the decision, so the OS commits no memory for them.
-    const big = WASM_ELEMENTWISE_MAX + 4;
-    const operand = (n: number) => ({ arr: new Float32Array(n), strides: null, dtype: 'float32' as const });
-    expect(eagerWasmElementwise('add', [operand(big), operand(big)], [big], new Float32Array(big))).toBe(false);
-    const small = new Float32Array(1024);
-    expect(eagerWasmElementwise('add', [operand(1024), { arr: new Float32Array([0.5]), strides: [0], dtype: 'float32' }], [1024], small)).toBe(true);
-    expect(small.every((v) => v === 0.5)).toBe(true);
+  it('calls longer than a pass (8,192 elements) run in passes: full, row and scalar operands, partial last vectors, sums; eager and compiled', () => {
+    // 3 × 8,191 = 24,573 elements: passes of 8,192 with a partial last vector. Rows of period 132
+    // (passes of 8,184, whole periods) over 70 × 132 = 9,240 elements, and the column sums of
+    // that shape (an accumulation row of 132 doubles, added to across passes). Specials sit on
+    // both sides of each pass boundary.
+    const specials = (shape: number[], i: number, at: readonly number[]) => {
+      const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1, -1, 1];
+      const draws = Array.from(rn(shape, i).dataSync());
+      for (const start of at) draws.splice(start, special.length, ...special);
+      return tensor(draws).reshape(shape);
+    };
+    const x = specials([3, 8191], 21, [0, 8185, 16377, 24559]);
+    const y = specials([3, 8191], 22, [7, 8188, 16380]);
+    const r = specials([70, 132], 23, [0, 8177, 9226]);
+    const bias = withSpecials([132], 24);
+    const { kernels } = both(([x, y, r, bias]) => [
+      x!.mul(y!).add(x!.exp()).sub(y!.mul(0.5)),
+      r!.add(bias!).mul(r!.log1p()),
+      sum(r!.mul(bias!).add(1), 0),
+    ], [x, y, r, bias]);
+    expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
+    expect(sources(kernels).filter((t) => t.includes('summed in f64'))).toHaveLength(1);
+    // The same shapes through eager ops: WebAssembly against JavaScript.
+    const run = (wasm: boolean) => {
+      setCpuWasm(wasm);
+      try {
+        return [x.mul(y), x.exp(), r.add(bias), r.log1p(), x.add(2.5)];
+      } finally {
+        setCpuWasm(true);
+      }
+    };
+    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
+    const before = elementwiseKernelCalls();
+    const on = run(true);
+    expect(elementwiseKernelCalls() - before).toBe(5);
+    const off = run(false);
+    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
+    for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
   });
 
   it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {
@@ -591,44 +621,44 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(text).toMatch(/slot\d+\[i % 4\]/);
   });
 
-  it('kernels whose call would need more than the module\'s 1 GiB keep the JavaScript kernel (planned, not run)', () => {
-    // A call copies every operand region and writes every output region into one memory of at
-    // most 2^30 bytes (16,384 pages). 2^25 elements: 7 full operands and the output are 2^30
-    // bytes exactly; a bias row (128 floats, 512 bytes) then does not fit, nor do 8 full operands
-    // summed into a row of 2^20 doubles (8 MiB). Plans only: no array is made.
-    const n = WASM_ELEMENTWISE_MAX;
+  it('kernels over arrays of any length are planned in WebAssembly; only a row too long for the module\'s 1 GiB keeps the JavaScript kernel (planned, not run)', () => {
+    // A call lays out one pass (at most 8,192 elements) of each full operand and output in one
+    // memory of at most 2^30 bytes (16,384 pages), and each row operand whole. So 8 full operands
+    // of 2^25 elements (2^30 bytes of arrays) and a bias row qualify, and so do their column sums;
+    // a row of 2^28 floats (2^30 bytes by itself) does not, nor does a sum into 2^27 doubles.
+    // Plans only: no array is made.
+    const n = 2 ** 25;
     const shape = [n / 128, 128];
     let id = 0;
     const v = (dtype: 'float32' = 'float32', s: readonly number[] = shape): ProgramVar => ({ id: id++, shape: s, dtype });
-    const xs = Array.from({ length: 8 }, () => v());
-    const bias = v();
     const definitions = new Map<number, Equation>();
     const locations = new Map<number, { slot: number; offset: number; strides: readonly number[] }>();
-    [...xs, bias].forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: x === bias ? [0, 1] : [128, 1] }));
     const chain = (operands: readonly ProgramVar[]) => operands.slice(1).reduce((acc: ProgramVar, x) => {
-      const out = v();
+      const out = v('float32', acc.shape);
       definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
       return out;
     }, operands[0]!);
     const ctx = { definitions, locate: (x: ProgramVar) => locations.get(x.id) ?? null };
-    const store = (root: ProgramVar) => locations.set(root.id, { slot: 99, offset: 0, strides: [128, 1] });
-    // 7 operands and the output: exactly the memory, so it still qualifies.
-    const seven = chain(xs.slice(0, 7));
-    store(seven);
-    expect(planWasmSegment(ctx, shape, [seven])).not.toBeNull();
-    const withBias = chain([...xs.slice(0, 7), bias]);
-    store(withBias);
-    expect(planWasmSegment(ctx, shape, [withBias])).toBeNull();
-    // A sum over the leading axis of [32, 2^20]: 8 full operands (2^30 bytes) and the row of doubles.
-    const wide = [32, n / 32];
-    const ws = Array.from({ length: 8 }, () => v('float32', wide));
-    ws.forEach((x, slot) => locations.set(x.id, { slot, offset: 0, strides: [n / 32, 1] }));
-    const summed = ws.slice(1).reduce((acc: ProgramVar, x) => {
-      const out = v('float32', wide);
-      definitions.set(out.id, { prim: 'add', inputs: [acc, x], params: {} as never, out });
-      return out;
-    }, ws[0]!);
-    expect(planWasmSum(ctx, summed, n / 32)).toBeNull();
+    const dense = (s: readonly number[]) => [s[1]!, 1];
+    const operands = (s: readonly number[], count: number, rowPeriod?: number) => {
+      const xs = Array.from({ length: count }, () => v('float32', s));
+      xs.forEach((x) => locations.set(x.id, { slot: locations.size, offset: 0, strides: dense(s) }));
+      if (rowPeriod === undefined) return xs;
+      const row = v('float32', s);
+      locations.set(row.id, { slot: locations.size, offset: 0, strides: [0, 1] });
+      return [...xs, row];
+    };
+    const planned = (s: readonly number[], xs: readonly ProgramVar[]) => {
+      const root = chain(xs);
+      locations.set(root.id, { slot: locations.size, offset: 0, strides: dense(s) });
+      return planWasmSegment(ctx, s, [root]);
+    };
+    expect(planned(shape, operands(shape, 8, 128))).not.toBeNull();
+    expect(planWasmSum(ctx, chain(operands(shape, 8)), 128)).not.toBeNull();
+    const long = [2, 2 ** 28];
+    expect(planned(long, operands(long, 1, 2 ** 28))).toBeNull();
+    const wide = [2, 2 ** 27];
+    expect(planWasmSum(ctx, chain(operands(wide, 2)), 2 ** 27)).toBeNull();
   });
 
   it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {

@@ -29,15 +29,12 @@ import {
 export const WASM_ELEMENTWISE_MIN = 256;
 
 /**
- * Elements above which the JavaScript kernel runs: 2^25 (128 MiB of float32). A call copies its
- * operands and its outputs into the thread's WebAssembly memory, which holds at most 1 GiB; an
- * eager op (at most four such arrays) always stays inside it, a compiled kernel when `fits`.
+ * Whether a call of `spec` over `count` elements fits the thread's WebAssembly memory (1 GiB). A
+ * call works in passes of a few thousand elements, so only row operands with enormous periods
+ * (each copied whole) can exceed it.
  */
-export const WASM_ELEMENTWISE_MAX = 2 ** 25;
-
-/** Whether a call of `spec` over `count` elements fits the memory: every region it lays out counts. */
 function fits(count: number, spec: WasmKernelSpec): boolean {
-  return count <= WASM_ELEMENTWISE_MAX && callBytes(spec, count) <= ELEMENTWISE_MEMORY_BYTES;
+  return callBytes(spec, count) <= ELEMENTWISE_MEMORY_BYTES;
 }
 
 let elementwiseEnabled = true;
@@ -251,6 +248,8 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
 const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as Float32Array<ArrayBufferLike>[][];
 const eagerPatterns: WasmLeafPattern[] = [];
 const eagerOut: Float32Array<ArrayBufferLike>[] = [new Float32Array(0)];
+/** What `fits` reads of an eager call's spec: its operand patterns (refilled each call) and one output. */
+const eagerSpec: WasmKernelSpec = { leaves: eagerPatterns, nodes: [], outputs: [0] };
 const ZEROS = [0, 0, 0];
 const FULL: WasmLeafPattern = { kind: 'full' };
 const SCALAR: WasmLeafPattern = { kind: 'scalar' };
@@ -289,7 +288,7 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
  */
 export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
   const n = out.length;
-  if (n < WASM_ELEMENTWISE_MIN || n > WASM_ELEMENTWISE_MAX || !wasmElementwiseEnabled() || eagerUnsupported.has(op)) return false;
+  if (n < WASM_ELEMENTWISE_MIN || !wasmElementwiseEnabled() || eagerUnsupported.has(op)) return false;
   // The cache key (op and patterns; no spec key starts like it), built by plain loops.
   let key: string = op;
   let allFull = true;
@@ -303,6 +302,7 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     if (p !== FULL) allFull = false;
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
   }
+  if (!fits(n, eagerSpec)) return false;
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {
     const patterns = eagerPatterns.slice();

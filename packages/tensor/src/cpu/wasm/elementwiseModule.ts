@@ -14,8 +14,9 @@
 //
 // A kernel reads float32 arrays laid out as its output is (`full`), repeating with a period that
 // is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value (`scalar`),
-// and writes float32 arrays. Operands are copied into the module's memory and results out of it:
-// O(n) copies next to work that is O(n) too, but several times heavier per element.
+// and writes float32 arrays. Operands are copied into the module's memory and results out of it,
+// a pass of a few thousand elements at a time so that both copies hit the cache: O(n) copies
+// next to work that is O(n) too, but several times heavier per element.
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
@@ -234,7 +235,8 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 }
 
 // ---------------------------------------------------------------------------------------------
-// Running kernels: on each thread one memory for all of them, operands copied in, results out.
+// Running kernels: on each thread one memory for all of them, operands copied in, results out,
+// in passes.
 
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
 const MAXIMUM_PAGES = 16384;
@@ -251,9 +253,13 @@ function outputBytes(spec: WasmKernelSpec, count: number): number {
   return spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
 }
 
-/** Bytes a call of `count` elements lays out in the memory (a range function's chunk needs no more). */
+/**
+ * Bytes a call of `count` elements lays out in the memory: one pass's regions (a range
+ * function's chunk needs no more). Only a row operand's period grows it beyond a pass's.
+ */
 export function callBytes(spec: WasmKernelSpec, count: number): number {
-  return spec.leaves.reduce((b, l) => b + leafBytes(l, count), 0) + spec.outputs.length * outputBytes(spec, count);
+  const n = Math.min(count, passElements(spec));
+  return spec.leaves.reduce((b, l) => b + leafBytes(l, n), 0) + spec.outputs.length * outputBytes(spec, n);
 }
 
 /** A kernel's instance on this thread, with the thread's memory and a view of it. */
@@ -313,10 +319,30 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number): number => (a * b) / gcd(a, b);
 
 /** Elements per unit of a range over a kernel's output: a multiple of 4 and of every row period. */
 export function rangeUnit(spec: WasmKernelSpec): number {
-  return spec.leaves.reduce((u, l) => (l.kind === 'row' ? (u * l.period) / gcd(u, l.period) : u), 4);
+  return spec.leaves.reduce((u, l) => (l.kind === 'row' ? lcm(u, l.period) : u), 4);
+}
+
+/**
+ * Elements a call copies in, computes and copies out at a time: 8192 (32 KiB an operand), so
+ * that a pass's operands and results are still in cache when the kernel reads them and when
+ * they are copied out, instead of a whole array's going through memory three times. Measured
+ * (benchmarks/NOTES.md, "elementwise calls in passes"): 4096–16384 equal, whole arrays ~8% slower
+ * on the SSM-VR step, 512 ~4%.
+ */
+const PASS_ELEMENTS = 8192;
+
+/**
+ * Elements of one pass of `spec`'s calls: about PASS_ELEMENTS, in whole units (so a row
+ * operand's pass starts on a whole period) and whole accumulation rows (so each element is added
+ * to the same double, in the same order, as in one pass over everything).
+ */
+export function passElements(spec: WasmKernelSpec): number {
+  const unit = spec.accumulate ? lcm(rangeUnit(spec), spec.accumulate) : rangeUnit(spec);
+  return Math.max(1, Math.floor(PASS_ELEMENTS / unit)) * unit;
 }
 
 /**
@@ -327,6 +353,7 @@ export function rangeUnit(spec: WasmKernelSpec): number {
  */
 export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: WasmKernelSpec, count: number, offsets: readonly number[]): string {
   const unit = rangeUnit(spec);
+  const pass = passElements(spec);
   const L = spec.leaves.length;
   const lines: string[] = [];
   const regions: string[] = [];
@@ -338,19 +365,21 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
     at = `${name} + ${size}`;
     return name;
   };
+  const fixed: string[] = [];
   const copies: string[] = [];
   spec.leaves.forEach((l, k) => {
     const off = offsets[k]!;
     if (l.kind === 'full') {
-      const r = region('np * 4');
-      copies.push(`h.set(B[${k}].subarray(${off} + e0, ${off} + e0 + n), ${r} >> 2);`);
+      const r = region('pp * 4');
+      copies.push(`h.set(B[${k}].subarray(${off} + p0, ${off} + p0 + pn), ${r} >> 2);`);
     } else {
+      // A row operand's pass starts on a whole period (passes start on whole units).
       const len = l.kind === 'row' ? l.period : 1;
       const r = region(String(Math.ceil(len / 4) * 16));
-      copies.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${r} >> 2);`);
+      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${r} >> 2);`);
     }
   });
-  const outs = spec.outputs.map(() => region('np * 4'));
+  const outs = spec.outputs.map(() => region('pp * 4'));
   lines.push(`const need = ${at};`);
   return `(() => {
   const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
@@ -358,14 +387,18 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
   return function ${name.replace(/\W/g, '_')}(B, start, end) {
     if (k === null) k = wasmElementwiseInstance(bytes);
     const e0 = start * ${unit};
-    const n = Math.min(end * ${unit}, ${count}) - e0;
-    if (n <= 0) return;
-    const np = (n + 3) & ~3;
+    const e1 = Math.min(end * ${unit}, ${count});
+    if (e1 <= e0) return;
+    const pp = (Math.min(e1 - e0, ${pass}) + 3) & ~3;
     ${lines.join('\n    ')}
     const h = k.heap(need);
-    ${copies.join('\n    ')}
-    k.run(np * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
-    ${outs.map((r, j) => `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + n), e0);`).join('\n    ')}
+    ${fixed.join('\n    ')}
+    for (let p0 = e0; p0 < e1; p0 += ${pass}) {
+      const pn = Math.min(e1 - p0, ${pass});
+      ${copies.join('\n      ')}
+      k.run(((pn + 3) & ~3) * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
+      ${outs.map((r, j) => `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + pn), p0);`).join('\n      ')}
+    }
   };
 })()`;
 }
@@ -418,50 +451,70 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       const lengths = new Array<number>(spec.leaves.length).fill(0);
       const leafAt = new Array<number>(spec.leaves.length).fill(0);
       const outAt = new Array<number>(spec.outputs.length).fill(0);
-      let layoutCount = -1;
+      const full = spec.leaves.map((l) => l.kind === 'full');
+      const pass = passElements(spec);
+      let layoutN = -1;
       let sumView: Float64Array | null = null;
       let need = 0;
-      /** Lays out a call of `count` elements (once per count), grows the memory, copies the operands in. */
+      /**
+       * Lays out passes of up to `count` elements (once per size), grows the memory, copies the
+       * row and scalar operands in (each pass starts on a whole period, so they serve every pass).
+       */
       const prepare = (leaves: readonly Float32Array[], offsets: readonly number[], count: number): Float32Array => {
         calls++;
-        if (count !== layoutCount) {
-          // Regions of `count` elements (padded to a vector) for full operands and outputs; an
+        const n = Math.min(count, pass);
+        if (n !== layoutN) {
+          // Regions of n elements (padded to a vector) for full operands and outputs; an
           // accumulation row of doubles.
           let at = 0;
           spec.leaves.forEach((l, k) => {
-            lengths[k] = l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1;
+            lengths[k] = l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1;
             leafAt[k] = at / 4;
             args[1 + k] = at;
-            at += leafBytes(l, count);
+            at += leafBytes(l, n);
           });
           spec.outputs.forEach((_, j) => {
             outAt[j] = at / 4;
             args[1 + spec.leaves.length + j] = at;
-            at += outputBytes(spec, count);
+            at += outputBytes(spec, n);
           });
-          args[0] = Math.ceil(count / 4) * 16;
           need = at;
-          layoutCount = count;
+          layoutN = n;
         }
         const heap = instance.heap(need);
         for (let k = 0; k < leaves.length; k++) {
+          if (full[k]) continue;
           const off = offsets[k]!;
           heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
         }
         return heap;
       };
+      /** Copies the full operands' elements [p0, p0 + pn) in and runs the kernel over them. */
+      const runPass = (heap: Float32Array, leaves: readonly Float32Array[], offsets: readonly number[], p0: number, pn: number): void => {
+        for (let k = 0; k < leaves.length; k++) {
+          if (!full[k]) continue;
+          const from = offsets[k]! + p0;
+          heap.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
+        }
+        args[0] = Math.ceil(pn / 4) * 16;
+        instance.run(...args);
+      };
       kernel = {
         bytes,
         run(leaves, offsets, outputs, count) {
           const heap = prepare(leaves, offsets, count);
-          instance.run(...args);
-          for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + count));
+          for (let p0 = 0; p0 < count; p0 += pass) {
+            const pn = Math.min(count - p0, pass);
+            runPass(heap, leaves, offsets, p0, pn);
+            for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + pn), p0);
+          }
         },
         sum(leaves, offsets, acc, count) {
           const heap = prepare(leaves, offsets, count);
           const at = outAt[0]!;
           heap.fill(0, at, at + 2 * acc.length);
-          instance.run(...args);
+          // Each pass adds its elements to the same doubles: passes are whole rows.
+          for (let p0 = 0; p0 < count; p0 += pass) runPass(heap, leaves, offsets, p0, Math.min(count - p0, pass));
           // A view of the row of doubles, made again only when the memory or the row moves.
           if (sumView === null || sumView.buffer !== heap.buffer || sumView.byteOffset !== at * 4 || sumView.length !== acc.length) {
             sumView = new Float64Array(heap.buffer, at * 4, acc.length);
