@@ -386,6 +386,26 @@ describe('compiled CPU programs: buffers and the profiler', () => {
     expect(cpu.memoryStats().liveBuffers).toBe(live0.liveBuffers);
   });
 
+  it('memoryStats() reports the WebAssembly kernels\' memories apart from live storage', () => {
+    const before = cpu.memoryStats();
+    // A 320² product lays out A, B, B packed and C (each at least 320² floats) in the matmul's
+    // memory; an exp over 2^16 elements, one pass of 8,192 in and out in the elementwise memory.
+    const n = 320;
+    const a = rn([n, n], 5);
+    const b = rn([n, n], 6);
+    const x = rn([1 << 16], 7);
+    const c = matmul(a, b);
+    const y = exp(x);
+    const stats = cpu.memoryStats();
+    expect(stats.kernelMemoryBytes).toBeGreaterThanOrEqual(4 * n * n * 4 + 2 * 8192 * 4);
+    // Not live storage: the live bytes grew by the five tensors' arrays exactly.
+    expect(stats.liveBytes - before.liveBytes).toBe((3 * n * n + 2 * (1 << 16)) * 4);
+    for (const t of [a, b, x, c, y]) t.dispose();
+    expect(cpu.memoryStats().liveBytes).toBe(before.liveBytes);
+    // Memories never shrink.
+    expect(cpu.memoryStats().kernelMemoryBytes).toBe(stats.kernelMemoryBytes);
+  });
+
   it('reports each fused kernel to profile() by name, host-timed, with its bytes and flops', async () => {
     const x = rn([32, 16], 3);
     const w = rn([16, 8], 4);

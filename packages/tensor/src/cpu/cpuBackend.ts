@@ -18,6 +18,8 @@ import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
 import { matmulBatchedInto } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
+import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
+import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
@@ -37,10 +39,18 @@ export interface CpuHandle {
   readers: number;
 }
 
-/** Live storage and the pool's counters. */
+/** Live storage, the pool's counters, and the WebAssembly kernels' memories. */
 export interface CpuMemoryStats extends ArrayPoolStats {
   liveBuffers: number;
   liveBytes: number;
+  /**
+   * Bytes of this thread's WebAssembly memories: the matrix product's (shared with its workers)
+   * and the elementwise kernels'. They hold copies of operands while a kernel runs, grow to the
+   * largest call so far, and never shrink (a WebAssembly memory cannot), so they are not live
+   * storage and `memory()` leaves them out. Each worker thread has an elementwise memory of its
+   * own besides, not counted here.
+   */
+  kernelMemoryBytes: number;
 }
 
 /**
@@ -182,7 +192,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {

@@ -318,6 +318,11 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   };
 }
 
+/** Bytes of this thread's memory for elementwise kernels: 0 until a kernel first runs here. */
+export function elementwiseMemoryBytes(): number {
+  return (wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory }).memory?.buffer.byteLength ?? 0;
+}
+
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const lcm = (a: number, b: number): number => (a * b) / gcd(a, b);
 

@@ -110,6 +110,11 @@ function ensureBytes(rt: Runtime, bytes: number): void {
   rt.f64 = new Float64Array(rt.memory.buffer);
 }
 
+/** Bytes of the matrix product's WebAssembly memory (shared with its workers): 0 until its first product. */
+export function matmulMemoryBytes(): number {
+  return runtime ? runtime.memory.buffer.byteLength : 0;
+}
+
 /** Whether the WebAssembly kernels can run here. */
 export function wasmMatmulAvailable(): boolean {
   return getRuntime() !== null;
