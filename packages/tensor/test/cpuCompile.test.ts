@@ -527,7 +527,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
   });
 
-  it('exp, log, log1p and sigmoid (f64 lanes, fdlibm\'s algorithms) in softplus and SiLU epilogues, over the whole float32 range', () => {
+  it('exp, log, log1p, sigmoid and tanh (f64 lanes; fdlibm\'s algorithms, Math.tanh) in softplus, SiLU and tanh epilogues, over the whole float32 range', () => {
     // Values from −200 to 200 and beyond (exp's overflow and underflow, subnormal results), the
     // specials, and normal draws.
     const x = withSpecials([64, 40], 16);
@@ -536,7 +536,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const { kernels } = both(([x, w, wide]) => {
       const z = matmul(x!, w!).mul(40).add(wide!);
       const e = z.abs().neg().exp();
-      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), exp(wide!), log1p(wide!), sigmoid(wide!)];
+      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), tanh(z).mul(2), exp(wide!), log1p(wide!), sigmoid(wide!), tanh(wide!)];
     }, [x, w, wide]);
     expect(names(kernels)[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
     expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);

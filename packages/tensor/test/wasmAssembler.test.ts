@@ -259,6 +259,31 @@ describe('modules', () => {
     expect(Array.from(u8.subarray(199, 206))).toEqual([0, 7, 7, 7, 7, 7, 0]);
   });
 
+  it('imported host functions come first in the index space; calls reach them and the module\'s own', () => {
+    const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: 4 });
+    const half = m.importFunction('env', 'half', [F64], [F64]);
+    const twice = m.importFunction('env', 'twice', [F64], [F64]);
+    expect([half, twice]).toEqual([0, 1]);
+    const own = m.func(undefined, [F64], [F64], (f, [x]) => void f.get(x).call(half).call(twice).f64Const(1).f64Add());
+    expect(own).toBe(2);
+    // Both lanes of an f64x2 through a host function: extract, call, splat, replace.
+    m.func('lanes', [I32], [], (f, [at]) => {
+      f.get(at);
+      f.get(at).v128Load().f64x2ExtractLane(1).call(own).f64x2Splat();
+      f.get(at).v128Load().f64x2ExtractLane(0).call(twice).f64x2ReplaceLane(0);
+      f.v128Store();
+    });
+    expect(() => m.importFunction('env', 'late', [F64], [F64])).toThrow(/before any is defined/);
+    const bytes = m.encode();
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, half: (x: number) => x / 2, twice: (x: number) => 2 * x } }).exports as Record<string, (at: number) => void>;
+    const f64 = new Float64Array(memory.buffer, 64, 2);
+    f64.set([3, 10]);
+    ex.lanes!(64);
+    expect(Array.from(f64)).toEqual([6, 11]);
+  });
+
   it('refuses unbalanced blocks, unknown locals and a shared memory without a maximum', () => {
     const m = new ModuleBuilder();
     expect(() => m.func('f', [], [], (f) => void f.end())).toThrow(/end without an open block/);

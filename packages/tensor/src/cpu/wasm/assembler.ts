@@ -1,5 +1,5 @@
 // A small assembler for the WebAssembly binary format: just enough of it (types, an imported
-// memory, functions with locals, structured control flow, integer and float arithmetic, loads and
+// memory, imported host functions, functions with locals, structured control flow, integer and float arithmetic, loads and
 // stores, bulk memory, and the 128-bit SIMD instructions the CPU kernels use) for scorch to emit
 // its kernels itself, at startup, from TypeScript. Shipping no .wasm file and needing no
 // toolchain is what lets the package stay free of runtime dependencies and work unchanged in
@@ -187,6 +187,7 @@ export class FunctionBody {
   f64x2Splat(): this { return this.simd(0x14); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f).op(lane); }
   f64x2ExtractLane(lane: number): this { return this.simd(0x21).op(lane); }
+  f64x2ReplaceLane(lane: number): this { return this.simd(0x22).op(lane); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Mul(): this { return this.simd(0xe6); }
   f64x2Add(): this { return this.simd(0xf0); }
@@ -307,12 +308,24 @@ export interface MemoryImport {
   shared?: boolean;
 }
 
-/** A module under construction: one imported memory, functions, exports. */
+/** A module under construction: one imported memory, imported functions, functions, exports. */
 export class ModuleBuilder {
   private readonly types: string[] = [];
   private readonly typeBytes: number[][] = [];
+  private readonly imports: { module: string; name: string; type: number }[] = [];
   private readonly functions: { type: number; body: FunctionBody; name?: string }[] = [];
   private memory: MemoryImport | null = null;
+
+  /**
+   * Declares a host function the module imports (`module`.`name`) and returns its function
+   * index, for `call`. Imported functions come first in the index space, so every import is
+   * declared before the first `func`.
+   */
+  importFunction(module: string, name: string, params: readonly ValType[], results: readonly ValType[]): number {
+    if (this.functions.length > 0) throw new Error('wasm: functions are imported before any is defined');
+    this.imports.push({ module, name, type: this.typeIndex(params, results) });
+    return this.imports.length - 1;
+  }
 
   importMemory(memory: MemoryImport): this {
     if (memory.shared && memory.maximum === undefined) throw new Error('wasm: a shared memory needs a maximum');
@@ -345,7 +358,7 @@ export class ModuleBuilder {
   ): number {
     const body = new FunctionBody(params, results);
     build(body, params.map((_, i) => i) as { [K in keyof P]: number });
-    const index = this.functions.length;
+    const index = this.imports.length + this.functions.length;
     this.functions.push(name === undefined ? { type: this.typeIndex(params, results), body } : { type: this.typeIndex(params, results), body, name });
     return index;
   }
@@ -364,6 +377,14 @@ export class ModuleBuilder {
       return c;
     };
     section(1, vec(this.typeBytes));
+    const imports = this.imports.map((i) => {
+      const entry: number[] = [];
+      writeName(entry, i.module);
+      writeName(entry, i.name);
+      entry.push(0x00);
+      writeU32(entry, i.type);
+      return entry;
+    });
     if (this.memory) {
       const m = this.memory;
       const entry: number[] = [];
@@ -373,8 +394,9 @@ export class ModuleBuilder {
       entry.push(m.maximum === undefined ? 0x00 : m.shared ? 0x03 : 0x01);
       writeU32(entry, m.initial);
       if (m.maximum !== undefined) writeU32(entry, m.maximum);
-      section(2, vec([entry]));
+      imports.push(entry);
     }
+    if (imports.length > 0) section(2, vec(imports));
     section(3, vec(this.functions.map((f) => {
       const b: number[] = [];
       writeU32(b, f.type);
@@ -385,7 +407,7 @@ export class ModuleBuilder {
       const b: number[] = [];
       writeName(b, f.name);
       b.push(0x00);
-      writeU32(b, i);
+      writeU32(b, this.imports.length + i);
       return [b];
     });
     section(7, vec(exports));

@@ -1,8 +1,9 @@
 // Elementwise kernels in WebAssembly SIMD, generated from the expression table (../../expression.ts)
 // like the JavaScript ones (../jsCode.ts), for float32 chains: four elements per instruction,
-// selects as bit selects (no branch to mispredict), exp/log/log1p/sigmoid by a fast path that is
-// exact after rounding to float32 (mathF32x4.ts), falling back on f64x2 transcriptions of the
-// algorithms the JavaScript engine's Math functions use (mathF64x2.ts).
+// selects as bit selects (no branch to mispredict), exp/log/log1p/sigmoid/tanh by a fast path that
+// is exact after rounding to float32 (mathF32x4.ts), falling back on f64x2 transcriptions of the
+// algorithms the JavaScript engine's Math functions use (mathF64x2.ts), or, for tanh, on the
+// engine's Math.tanh itself, imported from the host and called per lane.
 //
 // Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
 // float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
@@ -20,9 +21,9 @@
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
-import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
+import { F64, type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, f32Splat } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitTanhF32x4, f32Splat } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -68,6 +69,26 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
   sigmoid: emitSigmoidF32x4,
 };
 
+/**
+ * Math functions whose exact path calls the host's own function (imported from `env`, f64 → f64),
+ * given that import's function index. The instance supplies these imports
+ * (wasmElementwiseInstance); a module imports only those its expressions call.
+ */
+const HOST_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number, host: number) => void>> = {
+  tanh: emitTanhF32x4,
+};
+
+/** The host functions a module imports, by name, with their function indices. */
+type HostFunctions = ReadonlyMap<MathFunction, number>;
+
+/** Adds to `out` the math functions `e` calls that have a host exact path. */
+function hostCalls(e: Expr, out: Set<MathFunction>): void {
+  if (e.kind === 'call' && HOST_F32X4[e.fn]) out.add(e.fn);
+  for (const v of Object.values(e)) {
+    for (const c of Array.isArray(v) ? v : [v]) if (c !== null && typeof c === 'object' && 'kind' in c) hostCalls(c as Expr, out);
+  }
+}
+
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
 
@@ -75,7 +96,7 @@ const ZERO = new Array<number>(16).fill(0);
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
  * f32x4, a bool or a condition as a mask.
  */
-function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
+function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: HostFunctions): void {
   const typeOf = (x: Expr) => expressionDType(x) ?? 'bool';
   const check = (dtype: DType) => {
     if (dtype !== 'float32' && dtype !== 'bool') throw new WasmUnsupported(`${dtype} values`);
@@ -91,13 +112,13 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
       return;
     case 'negate':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`negate of ${e.dtype}`);
-      emitExpr(f, e.arg, args);
+      emitExpr(f, e.arg, args, hosts);
       f.f32x4Neg();
       return;
     case 'arithmetic':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`arithmetic in ${e.dtype}`);
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, hosts);
+      emitExpr(f, e.b, args, hosts);
       if (e.op === '+') f.f32x4Add();
       else if (e.op === '-') f.f32x4Sub();
       else if (e.op === '*') f.f32x4Mul();
@@ -106,24 +127,26 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
     case 'call': {
       if (e.dtype !== 'float32' || e.args.length !== 1 || typeOf(e.args[0]!) !== 'float32') throw new WasmUnsupported(`${e.fn} in ${e.dtype}`);
       if (e.fn === 'sqrt') {
-        emitExpr(f, e.args[0]!, args);
+        emitExpr(f, e.args[0]!, args, hosts);
         f.f32x4Sqrt();
         return;
       }
       const math = MATH_F32X4[e.fn];
-      if (math) {
+      const host = HOST_F32X4[e.fn];
+      if (math || host) {
         const x = f.local(V128);
-        emitExpr(f, e.args[0]!, args);
+        emitExpr(f, e.args[0]!, args, hosts);
         f.set(x);
-        math(f, x);
+        if (math) math(f, x);
+        else host!(f, x, hosts.get(e.fn)!);
         return;
       }
       throw new WasmUnsupported(`math function ${e.fn}`);
     }
     case 'compare': {
       const dtype = typeOf(e.a);
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, hosts);
+      emitExpr(f, e.b, args, hosts);
       if (dtype === 'float32') {
         const ops = { '<': () => f.f32x4Lt(), '<=': () => f.f32x4Le(), '>': () => f.f32x4Gt(), '>=': () => f.f32x4Ge(), '==': () => f.f32x4Eq(), '!=': () => f.f32x4Ne() };
         ops[e.op]();
@@ -139,36 +162,36 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
     }
     case 'isNaN':
       if (typeOf(e.arg) !== 'float32') throw new WasmUnsupported('isNaN of a non-float');
-      emitExpr(f, e.arg, args);
+      emitExpr(f, e.arg, args, hosts);
       {
         const x = f.local(V128);
         f.tee(x).get(x).f32x4Ne();
       }
       return;
     case 'or':
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, hosts);
+      emitExpr(f, e.b, args, hosts);
       f.v128Or();
       return;
     case 'select':
       check(e.dtype);
-      emitExpr(f, e.ifTrue, args);
-      emitExpr(f, e.ifFalse, args);
-      emitExpr(f, e.cond, args);
+      emitExpr(f, e.ifTrue, args, hosts);
+      emitExpr(f, e.ifFalse, args, hosts);
+      emitExpr(f, e.cond, args, hosts);
       f.v128Bitselect();
       return;
     case 'condition':
-      emitExpr(f, e.cond, args);
+      emitExpr(f, e.cond, args, hosts);
       return;
     case 'convert': {
       const from = typeOf(e.arg);
       if (e.dtype === 'float32' && from === 'bool') {
-        emitExpr(f, e.arg, args);
+        emitExpr(f, e.arg, args, hosts);
         f.v128Const(f32Splat(1)).v128And();
         return;
       }
       if (e.dtype === from && from === 'float32') {
-        emitExpr(f, e.arg, args);
+        emitExpr(f, e.arg, args, hosts);
         return;
       }
       throw new WasmUnsupported(`conversion from ${from} to ${e.dtype}`);
@@ -185,6 +208,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
+  const called = new Set<MathFunction>();
+  for (const n of spec.nodes) if (n.kind === 'expr') hostCalls(n.expr, called);
+  const hosts: HostFunctions = new Map([...called].map((fn) => [fn, m.importFunction('env', fn, [F64], [F64])]));
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
     const bytes = 0;
@@ -208,7 +234,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
         f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load().set(values[i]!);
         return;
       }
-      emitExpr(f, n.expr, n.args.map((a) => values[a]!));
+      emitExpr(f, n.expr, n.args.map((a) => values[a]!), hosts);
       f.set(values[i]!);
     });
     if (spec.accumulate) {
@@ -303,7 +329,8 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
       self.count -= dropped.length;
     }
   }
-  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory } }).exports as { run: (...args: number[]) => void };
+  // The host functions of HOST_F32X4 (elementwiseModule), each imported only by the modules that call it.
+  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory, tanh: Math.tanh } }).exports as { run: (...args: number[]) => void };
   const memory = self.memory;
   let view = new Float32Array(memory.buffer);
   return {

@@ -314,6 +314,61 @@ const LOG1P: FastPath = {
 // W = 2^13, as for exp. Left to the exact path: NaN and −104 < x < −87.33 (float32 subnormal
 // results), as for exp.
 
+// ---------------------------------------------------------------------------------------------
+// tanh. a = |x| (x clamped to [−10, 10] first: beyond, tanh rounds to ±1 in float32, as tanh(10)
+// = 1 − 4.1e−9 already does, far above the midpoint 1 − 2^−25), and the result takes x's sign (V8's
+// fdlibm tanh is odd, computed on |x|). Two branches, both computed, one selected per lane:
+// - a ≥ 1/16: t = 1 − 2/(E + 1) with E ≈ e^(2a) from exp's fast path. 2a is a float32 value in
+//   [1/8, 20], inside exp's proven domain, so ε_E < 2^−41. E + 1 and the quotient round once each:
+//   q = 2/(E + 1) is within (2^−41 + 2^−52)·q. 1 − q then adds at most 2^−53·t (it is exact when
+//   q ≥ 1/2). Relative to t, q's error is multiplied by q/t = 2/(E − 1) ≤ 16 (E − 1 ≥ 2a ≥ 1/8):
+//   ε ≤ 16·(2^−41 + 2^−52) + 2^−53 < 2^−36.9.
+// - a < 1/16: t = a·P(a²), P the Taylor series of tanh(a)/a to a^8 (1, −1/3, 2/15, −17/315,
+//   62/2835). The series alternates with falling terms here, so the truncation is below the first
+//   term left out, 1382/155925·a^10 < 2^−46.8 relative. Estrin's scheme over 5 coefficients puts
+//   each term through at most 1 + (1 + 2) + (3 + 2) = 9 roundings (P ≥ 0.9987), and a·P adds one:
+//   ε < 2^−46.8 + 10.1·2^−53 < 2^−46.
+// V8's Math.tanh is fdlibm's, built on expm1. Its error is not documented, so the window assumes
+// 4 ulps (twice the 2 of the other functions). The bound needed is 2^53·2^−36.9·(1 + 2^−35) + 4 <
+// 2^16.2 ulps; the window is W = 2^18 (more than twice that), so 2^−10 of lanes are ambiguous.
+// The exact path is Math.tanh itself, imported from the host and called on each lane of the
+// `if`. A float32 call costs far more than a lane of the fast path, but the path is taken by one
+// vector in ~250. Left to it: NaN, ±0 and float32 subnormals (whose rounding the boundary test
+// does not describe; tanh gives them back).
+
+const TANH_SERIES = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835];
+
+/**
+ * Leaves Math.fround(Math.tanh(x)) of the four float32 lanes of V128 local `x` on the stack (an
+ * f32x4), bit for bit; `tanh` is the function index of the imported Math.tanh (f64 → f64).
+ */
+export function emitTanhF32x4(f: FunctionBody, x: number, tanh: number, onExact?: OnExact): void {
+  emitFast(f, x, {
+    input: (v) => pmin32(pmax32(v, f32(-10)), f32(10)), // a NaN stays NaN
+    approx: (g, v) => {
+      const [a, twoA, z] = wrapperLocals(g, 3) as [number, number, number];
+      g.get(v).f64x2Abs().set(a);
+      assign(g, twoA, add(get(a), get(a)));
+      expApprox(g, twoA);
+      g.set(twoA); // E
+      // The large branch: 1 − 2/(E + 1), into twoA.
+      assign(g, twoA, sub(num(1), div(TWO, add(get(twoA), num(1)))));
+      assign(g, z, mul(get(a), get(a)));
+      const [p2, p4] = approxLocals(g, 2) as [number, number];
+      const small = mul(get(a), estrin(g, z, TANH_SERIES, [p2, p4]));
+      // |tanh| with x's sign bit.
+      or(select(ge(get(a), num(1 / 16)), get(twoA), small), and(get(v), int64(0x8000000000000000n)))(g);
+    },
+    exact: (g, v) => {
+      g.get(v).f64x2ExtractLane(0).call(tanh).f64x2Splat();
+      g.get(v).f64x2ExtractLane(1).call(tanh).f64x2ReplaceLane(1);
+    },
+    window: 18,
+    // Normal or infinite: |x| ≥ 2^−126 (NaN fails the compare).
+    domain: (v) => ge32(and32(v, i32(0x7fffffff)), f32(2 ** -126)),
+  }, onExact);
+}
+
 /**
  * Leaves the JavaScript kernels' float32 sigmoid of the four float32 lanes of V128 local `x` on the
  * stack (an f32x4), bit for bit; the exact path is the f64x2 transcription of their formula.
