@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
-  argmax, argmin, cumprod, cumsum, definePrimitive, erf, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
+  argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm,
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
@@ -527,7 +527,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
   });
 
-  it('exp, log, log1p, sigmoid and tanh (f64 lanes; fdlibm\'s algorithms, Math.tanh) in softplus, SiLU and tanh epilogues, over the whole float32 range', () => {
+  it('exp, log, log1p, sigmoid, tanh and expm1 (f64 lanes; fdlibm\'s algorithms, Math.tanh, Math.expm1) in softplus, SiLU, tanh and ELU epilogues, over the whole float32 range', () => {
     // Values from −200 to 200 and beyond (exp's overflow and underflow, subnormal results), the
     // specials, and normal draws.
     const x = withSpecials([64, 40], 16);
@@ -536,7 +536,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const { kernels } = both(([x, w, wide]) => {
       const z = matmul(x!, w!).mul(40).add(wide!);
       const e = z.abs().neg().exp();
-      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), tanh(z).mul(2), exp(wide!), log1p(wide!), sigmoid(wide!), tanh(wide!)];
+      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), tanh(z).mul(2), expm1(z.minimum(0)), exp(wide!), log1p(wide!), sigmoid(wide!), tanh(wide!), expm1(wide!)];
     }, [x, w, wide]);
     expect(names(kernels)[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
     expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { F64, type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitTanhF32x4 } from '../src/cpu/wasm/mathF32x4.js';
+import { emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitTanhF32x4 } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Emitter = (f: FunctionBody, x: number) => void;
@@ -308,14 +308,15 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 // Four float32 lanes through the fast paths (cpu/wasm/mathF32x4.ts): each lane must equal
 // Math.fround(Math.fn(x)) (for sigmoid, the JavaScript kernels' formula) for every float32 x. No tolerance: the fast path answers only where its
 // double cannot round to a different float32 than fdlibm's, and the exact transcription (for
-// tanh, the host's Math.tanh itself, imported) answers the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
+// tanh and expm1, the host's Math function itself, imported) answers the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
 // the 8192 patterns around every threshold where the fast path's domain or reduction changes,
 // inputs whose fdlibm result lies near a float32 rounding boundary (found by search), and each of
 // those in each of the four lanes.
 
-type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh';
-/** The function index of Math.tanh, which buildModule32's module imports first (tanh's exact path calls it). */
+type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1';
+/** The function indices of Math.tanh and Math.expm1, which buildModule32's module imports first (their exact paths call them). */
 const TANH_IMPORT = 0;
+const EXPM1_IMPORT = 1;
 /** The JavaScript kernels' sigmoid (jsCode.ts), restated. */
 const jsSigmoid = (x: number): number => {
   const e = Math.exp(-Math.abs(x));
@@ -328,6 +329,7 @@ const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: Fu
   log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
   sigmoid: { emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13 },
   tanh: { emit: (f, x, onExact) => emitTanhF32x4(f, x, TANH_IMPORT, onExact), ref: Math.tanh, window: 18 },
+  expm1: { emit: (f, x, onExact) => emitExpm1F32x4(f, x, EXPM1_IMPORT, onExact), ref: Math.expm1, window: 18 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
@@ -338,6 +340,7 @@ const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
 function buildModule32() {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
   expect(m.importFunction('env', 'tanh', [F64], [F64])).toBe(TANH_IMPORT);
+  expect(m.importFunction('env', 'expm1', [F64], [F64])).toBe(EXPM1_IMPORT);
   for (const [name, { emit }] of Object.entries(FAST)) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
@@ -352,7 +355,7 @@ function buildModule32() {
   const bytes = m.encode();
   expect(WebAssembly.validate(bytes)).toBe(true);
   const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, tanh: Math.tanh } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, tanh: Math.tanh, expm1: Math.expm1 } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
   return { ex, counter: new Int32Array(memory.buffer, 0, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
 }
 let built32: ReturnType<typeof buildModule32> | undefined;
@@ -427,8 +430,8 @@ function thresholds32(name: Name32): number[] {
     for (let j = 0; j <= 29; j++) v.push(((j + 0.5) * Math.LN2) / 2);
     return v;
   }
-  if (name === 'exp' || name === 'sigmoid') {
-    const v = [...common, 104, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
+  if (name === 'exp' || name === 'sigmoid' || name === 'expm1') {
+    const v = [...common, 104, 1 / 16, 17.33, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
     // k steps where x/ln2 crosses a half-integer.
     for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
     return v;
@@ -472,10 +475,12 @@ const DOMAIN32: Record<Name32, readonly (readonly [number, number])[]> = {
   // From 2^−12 in magnitude (below, tanh(x) is x less a part in 2^24 or less, near x's own bits)
   // to 9, past which it rounds to ±1; both branches of the fast path.
   tanh: [[bitsOfF32(2 ** -12), bitsOfF32(9)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-9)]],
+  // From 2^−12 in magnitude (as tanh) to exp's overflow, and to −17.4, past which it rounds to −1.
+  expm1: [[bitsOfF32(2 ** -12), bitsOfF32(88.72)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-17.4)]],
 };
 
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
-  for (const name of ['exp', 'log1p', 'log', 'sigmoid', 'tanh'] as const) {
+  for (const name of ['exp', 'log1p', 'log', 'sigmoid', 'tanh', 'expm1'] as const) {
     describe(name, () => {
       it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
         const r = check32(name, strided(97));
@@ -492,7 +497,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
 
       it('inputs near a float32 rounding boundary take the exact path, in each of the four lanes, and give its bits', () => {
         const ranges = DOMAIN32[name];
-        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' ? 4_000_000 : name === 'tanh' ? 1_000_000 : 8_000_000) / ranges.length));
+        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' ? 4_000_000 : name === 'tanh' || name === 'expm1' ? 1_000_000 : 8_000_000) / ranges.length));
         expect(found.length).toBeGreaterThanOrEqual(8);
         // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
         const ordinary = bitsOfF32(name === 'log' || name === 'log1p' ? 3 : 0.75);
@@ -506,7 +511,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
-        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0], tanh: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925] }[name];
+        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0], tanh: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925], expm1: [NaN, Infinity, -Infinity, 89, -105, 88.725, -17.34, 0, -0, 1e-45, 1 / 16, -0.0625] }[name];
         const patterns: number[] = [];
         for (const s of specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
         const r = check32(name, patterns);
@@ -518,7 +523,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
         // 2W/2^29 (W the window), a vector enters the exact path with at most 4 times that.
         const next = mulberry32(40);
         const count = 1 << 20;
-        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : name === 'tanh' ? (next() * 2 - 1) * 9 : next() * 100));
+        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : name === 'tanh' ? (next() * 2 - 1) * 9 : name === 'expm1' ? (next() * 2 - 1) * 20 : next() * 100));
         const r = check32(name, xs);
         expect(r.mismatches).toBe(0);
         const expected = (count / 4) * 4 * 2 ** (FAST[name].window + 1 - 29);

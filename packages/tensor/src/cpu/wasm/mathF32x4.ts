@@ -52,6 +52,7 @@ const lt32 = binary((f) => f.f32x4Lt());
 const le32 = binary((f) => f.f32x4Le());
 const gt32 = binary((f) => f.f32x4Gt());
 const ge32 = binary((f) => f.f32x4Ge());
+const eq32 = binary((f) => f.f32x4Eq());
 /** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
 const pmin32 = binary((f) => f.f32x4Pmin());
 const pmax32 = binary((f) => f.f32x4Pmax());
@@ -333,10 +334,23 @@ const LOG1P: FastPath = {
 // 2^16.2 ulps; the window is W = 2^18 (more than twice that), so 2^−10 of lanes are ambiguous.
 // The exact path is Math.tanh itself, imported from the host and called on each lane of the
 // `if`. A float32 call costs far more than a lane of the fast path, but the path is taken by one
-// vector in ~250. Left to it: NaN, ±0 and float32 subnormals (whose rounding the boundary test
-// does not describe; tanh gives them back).
+// vector in ~250. Left to it: NaN and float32 subnormals (whose rounding the boundary test does
+// not describe; tanh gives them back). ±0 take the series branch: ±0·P = ±0, tanh's value.
 
 const TANH_SERIES = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835];
+
+/** An exact path that calls the imported host function `fn` (f64 → f64) on each of the two lanes. */
+const hostExact = (fn: number) => (f: FunctionBody, v: number): void => {
+  f.get(v).f64x2ExtractLane(0).call(fn).f64x2Splat();
+  f.get(v).f64x2ExtractLane(1).call(fn).f64x2ReplaceLane(1);
+};
+
+/**
+ * Lanes whose float32 value is normal, infinite or zero (NaN fails both compares). A zero takes
+ * the series branch, whose ±0·P is ±0 exactly, as tanh and expm1 give it: ELU computes expm1 of
+ * min(x, 0), zero on every positive lane, which must not send those lanes to the host.
+ */
+const normalInfiniteOrZero = (v: Expr): Expr => or32(ge32(and32(v, i32(0x7fffffff)), f32(2 ** -126)), eq32(v, f32(0)));
 
 /**
  * Leaves Math.fround(Math.tanh(x)) of the four float32 lanes of V128 local `x` on the stack (an
@@ -359,13 +373,49 @@ export function emitTanhF32x4(f: FunctionBody, x: number, tanh: number, onExact?
       // |tanh| with x's sign bit.
       or(select(ge(get(a), num(1 / 16)), get(twoA), small), and(get(v), int64(0x8000000000000000n)))(g);
     },
-    exact: (g, v) => {
-      g.get(v).f64x2ExtractLane(0).call(tanh).f64x2Splat();
-      g.get(v).f64x2ExtractLane(1).call(tanh).f64x2ReplaceLane(1);
-    },
+    exact: hostExact(tanh),
     window: 18,
-    // Normal or infinite: |x| ≥ 2^−126 (NaN fails the compare).
-    domain: (v) => ge32(and32(v, i32(0x7fffffff)), f32(2 ** -126)),
+    domain: normalInfiniteOrZero,
+  }, onExact);
+}
+
+// ---------------------------------------------------------------------------------------------
+// expm1, the same way (x clamped to [−104, 89] first, as for exp: below, expm1 rounds to −1, as it
+// does from −17.33; above, to +∞). Two branches, both computed, one selected per lane:
+// - |x| ≥ 1/16: E − 1 with E ≈ e^x from exp's fast path (ε_E < 2^−41). The subtraction is exact
+//   for E in [1/2, 2] (Sterbenz) and rounds by at most 2^−53 of the result elsewhere. Relative to
+//   the result, E's error is multiplied by E/|E − 1| ≤ 16.5 (|E − 1| ≥ 1 − e^(−1/16) > 0.0606):
+//   ε ≤ 16.5·2^−41 + 2^−53 < 2^−36.9.
+// - |x| < 1/16: x·P(x), P the Taylor series of expm1(x)/x to x^7 (1/(j + 1)!). The terms left out
+//   sum to less than |x|^8/9!·1.007 < 2^−50.5 (P ≥ 0.968). Estrin's scheme over 8 coefficients: at
+//   most 9 roundings per term, and x·P one more: ε < 2^−50.5 + 10.7·2^−53 < 2^−49.
+// fdlibm's expm1 is within 1 ulp; the window assumes 2, as for the others. The bound needed is
+// under 2^16.2 ulps, the window W = 2^18, and 2^−10 of lanes are ambiguous. The exact path is the
+// engine's Math.expm1, imported as for tanh. Left to it: NaN and float32 subnormals; ±0 take the
+// series branch, as for tanh.
+
+const EXPM1_SERIES = [1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040, 1 / 40320];
+
+/**
+ * Leaves Math.fround(Math.expm1(x)) of the four float32 lanes of V128 local `x` on the stack (an
+ * f32x4), bit for bit; `expm1` is the function index of the imported Math.expm1 (f64 → f64).
+ */
+export function emitExpm1F32x4(f: FunctionBody, x: number, expm1: number, onExact?: OnExact): void {
+  emitFast(f, x, {
+    input: EXP.input,
+    approx: (g, v) => {
+      const [big] = wrapperLocals(g, 1) as [number];
+      expApprox(g, v);
+      g.set(big);
+      assign(g, big, sub(get(big), num(1)));
+      const [p2, p4] = approxLocals(g, 2) as [number, number];
+      const small = mul(get(v), estrin(g, v, EXPM1_SERIES, [p2, p4]));
+      const a = (h: FunctionBody) => void h.get(v).f64x2Abs();
+      select(ge(a, num(1 / 16)), get(big), small)(g);
+    },
+    exact: hostExact(expm1),
+    window: 18,
+    domain: normalInfiniteOrZero,
   }, onExact);
 }
 
