@@ -458,6 +458,31 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     return result;
   };
 
+  /**
+   * Runs the eager ops of `ops` with WebAssembly on, then with setCpuWasm(false), and expects every
+   * result equal bit for bit (NaN as NaN) and no WebAssembly kernel in the second run. Returns the
+   * WebAssembly kernel calls of the first; disposes the results.
+   */
+  const eagerBothWays = (ops: () => Tensor[]): number => {
+    const run = (wasm: boolean) => {
+      setCpuWasm(wasm);
+      try {
+        return ops();
+      } finally {
+        setCpuWasm(true);
+      }
+    };
+    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
+    const before = elementwiseKernelCalls();
+    const on = run(true);
+    const calls = elementwiseKernelCalls() - before;
+    const off = run(false);
+    expect(elementwiseKernelCalls() - before).toBe(calls);
+    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
+    for (const t of [...on, ...off]) t.dispose();
+    return calls;
+  };
+
   it('arithmetic, selects, comparisons and casts over 1,001 elements (a partial last vector)', () => {
     const x = withSpecials([7, 143], 0);
     const y = withSpecials([7, 143], 1).flip([0]);
@@ -502,29 +527,15 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const y = withSpecials([7, 143], 14).flip([1]);
     const r = withSpecials([8, 132], 15);
     const bias = withSpecials([132], 0).mul(0.5);
-    const run = (wasm: boolean) => {
-      setCpuWasm(wasm);
-      try {
-        return [
-          ...UNARY_PRIMITIVES.map((p) => apply(p, [x], {} as never)),
-          ...BINARY_PRIMITIVES.map((p) => apply(p, [x, y], {} as never)),
-          ...BINARY_PRIMITIVES.map((p) => apply(p, [r, bias.reshape([1, 132]).expand([8, 132])], {} as never)),
-          where(x.less(y), x, y), x.add(2.5),
-        ];
-      } finally {
-        setCpuWasm(true);
-      }
-    };
-    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
-    const before = elementwiseKernelCalls();
-    const on = run(true);
+    const calls = eagerBothWays(() => [
+      ...UNARY_PRIMITIVES.map((p) => apply(p, [x], {} as never)),
+      ...BINARY_PRIMITIVES.map((p) => apply(p, [x, y], {} as never)),
+      ...BINARY_PRIMITIVES.map((p) => apply(p, [r, bias.reshape([1, 132]).expand([8, 132])], {} as never)),
+      where(x.less(y), x, y), x.add(2.5),
+    ]);
     // At least the arithmetic (add, sub, mul, div, max: twice each), neg, reciprocal, sqrt and the scalar add.
-    expect(elementwiseKernelCalls() - before).toBeGreaterThanOrEqual(14);
-    const during = elementwiseKernelCalls();
-    const off = run(false);
-    expect(elementwiseKernelCalls()).toBe(during);
-    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
-    for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
+    expect(calls).toBeGreaterThanOrEqual(14);
+    for (const t of [x, y, r, bias]) t.dispose();
   });
 
   it('exp, log, log1p, sigmoid, tanh and expm1 (f64 lanes; fdlibm\'s algorithms, Math.tanh, Math.expm1) in softplus, SiLU, tanh and ELU epilogues, over the whole float32 range', () => {
@@ -578,21 +589,8 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);
     expect(sources(kernels).filter((t) => t.includes('summed in f64'))).toHaveLength(1);
     // The same shapes through eager ops: WebAssembly against JavaScript.
-    const run = (wasm: boolean) => {
-      setCpuWasm(wasm);
-      try {
-        return [x.mul(y), x.exp(), r.add(bias), r.log1p(), x.add(2.5)];
-      } finally {
-        setCpuWasm(true);
-      }
-    };
-    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
-    const before = elementwiseKernelCalls();
-    const on = run(true);
-    expect(elementwiseKernelCalls() - before).toBe(5);
-    const off = run(false);
-    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
-    for (const t of [...on, ...off, x, y, r, bias]) t.dispose();
+    expect(eagerBothWays(() => [x.mul(y), x.exp(), r.add(bias), r.log1p(), x.add(2.5)])).toBe(5);
+    for (const t of [x, y, r, bias]) t.dispose();
   });
 
   it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {
