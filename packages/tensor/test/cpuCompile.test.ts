@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos,
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
@@ -538,7 +538,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [x, y, r, bias]) t.dispose();
   });
 
-  it('exp, log, log1p, sigmoid, tanh and expm1 (f64 lanes; fdlibm\'s algorithms, Math.tanh, Math.expm1) in softplus, SiLU, tanh and ELU epilogues, over the whole float32 range', () => {
+  it('exp, log, log1p, sigmoid, tanh, expm1, sin and cos (f64 lanes; fdlibm\'s algorithms, or the imported Math function) in softplus, SiLU, tanh, ELU and Fourier epilogues, over the whole float32 range', () => {
     // Values from −200 to 200 and beyond (exp's overflow and underflow, subnormal results), the
     // specials, and normal draws.
     const x = withSpecials([64, 40], 16);
@@ -547,7 +547,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const { kernels } = both(([x, w, wide]) => {
       const z = matmul(x!, w!).mul(40).add(wide!);
       const e = z.abs().neg().exp();
-      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), tanh(z).mul(2), expm1(z.minimum(0)), exp(wide!), log1p(wide!), sigmoid(wide!), tanh(wide!), expm1(wide!)];
+      return [e, z.maximum(0).add(e.log1p()), z.mul(sigmoid(z)), z.abs().log(), tanh(z).mul(2), expm1(z.minimum(0)), sin(z.mul(30)), cos(z.mul(30)), exp(wide!), log1p(wide!), sigmoid(wide!), tanh(wide!), expm1(wide!), sin(wide!), cos(wide!)];
     }, [x, w, wide]);
     expect(names(kernels)[0]).toMatch(/^fused_matmul_64x16x40_epilogue/);
     expect(sources(kernels).every((t) => t.includes('WebAssembly SIMD'))).toBe(true);

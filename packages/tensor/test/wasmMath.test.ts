@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { F64, type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitTanhF32x4 } from '../src/cpu/wasm/mathF32x4.js';
+import { emitCosF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4 } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Emitter = (f: FunctionBody, x: number) => void;
@@ -308,15 +308,15 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 // Four float32 lanes through the fast paths (cpu/wasm/mathF32x4.ts): each lane must equal
 // Math.fround(Math.fn(x)) (for sigmoid, the JavaScript kernels' formula) for every float32 x. No tolerance: the fast path answers only where its
 // double cannot round to a different float32 than fdlibm's, and the exact transcription (for
-// tanh and expm1, the host's Math function itself, imported) answers the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
+// tanh, expm1, sin and cos, the host's Math function itself, imported) answers the rest. Inputs: every 97th float32 bit pattern (all exponents, both signs, NaNs, infinities),
 // the 8192 patterns around every threshold where the fast path's domain or reduction changes,
 // inputs whose fdlibm result lies near a float32 rounding boundary (found by search), and each of
 // those in each of the four lanes.
 
-type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1';
-/** The function indices of Math.tanh and Math.expm1, which buildModule32's module imports first (their exact paths call them). */
-const TANH_IMPORT = 0;
-const EXPM1_IMPORT = 1;
+type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1' | 'sin' | 'cos';
+/** The host functions buildModule32's module imports first (the exact paths of tanh, expm1, sin and cos call them), by function index. */
+const HOSTS = ['tanh', 'expm1', 'sin', 'cos'] as const;
+const hostIndex = (name: (typeof HOSTS)[number]): number => HOSTS.indexOf(name);
 /** The JavaScript kernels' sigmoid (jsCode.ts), restated. */
 const jsSigmoid = (x: number): number => {
   const e = Math.exp(-Math.abs(x));
@@ -328,8 +328,10 @@ const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: Fu
   log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
   log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
   sigmoid: { emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13 },
-  tanh: { emit: (f, x, onExact) => emitTanhF32x4(f, x, TANH_IMPORT, onExact), ref: Math.tanh, window: 18 },
-  expm1: { emit: (f, x, onExact) => emitExpm1F32x4(f, x, EXPM1_IMPORT, onExact), ref: Math.expm1, window: 18 },
+  tanh: { emit: (f, x, onExact) => emitTanhF32x4(f, x, hostIndex('tanh'), onExact), ref: Math.tanh, window: 18 },
+  expm1: { emit: (f, x, onExact) => emitExpm1F32x4(f, x, hostIndex('expm1'), onExact), ref: Math.expm1, window: 18 },
+  sin: { emit: (f, x, onExact) => emitSinF32x4(f, x, hostIndex('sin'), onExact), ref: Math.sin, window: 13 },
+  cos: { emit: (f, x, onExact) => emitCosF32x4(f, x, hostIndex('cos'), onExact), ref: Math.cos, window: 13 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
@@ -339,8 +341,7 @@ const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
 /** One function per fast path, (src, dst, vectors), each entry into its exact path adding 1 at address 0. */
 function buildModule32() {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
-  expect(m.importFunction('env', 'tanh', [F64], [F64])).toBe(TANH_IMPORT);
-  expect(m.importFunction('env', 'expm1', [F64], [F64])).toBe(EXPM1_IMPORT);
+  for (const name of HOSTS) expect(m.importFunction('env', name, [F64], [F64])).toBe(hostIndex(name));
   for (const [name, { emit }] of Object.entries(FAST)) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
@@ -355,7 +356,7 @@ function buildModule32() {
   const bytes = m.encode();
   expect(WebAssembly.validate(bytes)).toBe(true);
   const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, tanh: Math.tanh, expm1: Math.expm1 } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, tanh: Math.tanh, expm1: Math.expm1, sin: Math.sin, cos: Math.cos } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
   return { ex, counter: new Int32Array(memory.buffer, 0, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
 }
 let built32: ReturnType<typeof buildModule32> | undefined;
@@ -423,6 +424,13 @@ function* neighbourhoods(values: readonly number[]): Generator<number> {
 /** Where each fast path's domain, special cases or reduction change (as float32 values). */
 function thresholds32(name: Name32): number[] {
   const common = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
+  if (name === 'sin' || name === 'cos') {
+    // The end of the fast domain, and for the first 64 quadrants either side of 0 the points
+    // where k changes ((j + ½)·π/2) and the zeros and extremes of sin and cos (j·π/2).
+    const v = [...common, 4096];
+    for (let j = 0; j <= 64; j++) v.push(((j + 0.5) * Math.PI) / 2, (j * Math.PI) / 2);
+    return v;
+  }
   if (name === 'tanh') {
     // The branch point 1/16, the clamp at 10, where tanh first rounds to 1 (≈ 9.01), and the
     // steps of exp's reduction of 2|x| (k changes where 2|x|/ln2 crosses a half-integer).
@@ -477,10 +485,12 @@ const DOMAIN32: Record<Name32, readonly (readonly [number, number])[]> = {
   tanh: [[bitsOfF32(2 ** -12), bitsOfF32(9)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-9)]],
   // From 2^−12 in magnitude (as tanh) to exp's overflow, and to −17.4, past which it rounds to −1.
   expm1: [[bitsOfF32(2 ** -12), bitsOfF32(88.72)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-17.4)]],
+  sin: [[bitsOfF32(2 ** -10), bitsOfF32(4096)], [bitsOfF32(-(2 ** -10)), bitsOfF32(-4096)]],
+  cos: [[bitsOfF32(2 ** -10), bitsOfF32(4096)], [bitsOfF32(-(2 ** -10)), bitsOfF32(-4096)]],
 };
 
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
-  for (const name of ['exp', 'log1p', 'log', 'sigmoid', 'tanh', 'expm1'] as const) {
+  for (const name of ['exp', 'log1p', 'log', 'sigmoid', 'tanh', 'expm1', 'sin', 'cos'] as const) {
     describe(name, () => {
       it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
         const r = check32(name, strided(97));
@@ -490,14 +500,27 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
 
       it('the 8192 patterns around every threshold of the fast domain, the specials and the reduction', () => {
         const r = check32(name, neighbourhoods(thresholds32(name)));
-        // tanh has fewer thresholds (its reduction covers 2|x| ≤ 20 only).
-        expect(r.inputs).toBeGreaterThan(name === 'tanh' ? 600_000 : 4_000_000);
+        // tanh has fewer thresholds (its reduction covers 2|x| ≤ 20 only), sin and cos 64 quadrants each side.
+        expect(r.inputs).toBeGreaterThan(name === 'tanh' ? 600_000 : name === 'sin' || name === 'cos' ? 2_000_000 : 4_000_000);
         expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
       });
 
+      if (name === 'sin' || name === 'cos') {
+        it('the float32 values nearest every multiple of π/2 up to 4096, where r is smallest and its reduction error counts most', () => {
+          const patterns: number[] = [];
+          for (let j = 1; j * (Math.PI / 2) <= 4096; j++) {
+            const centre = bitsOfF32(Math.fround((j * Math.PI) / 2));
+            for (let d = -2; d <= 2; d++) patterns.push(centre + d, (centre + d + 0x80000000) >>> 0);
+          }
+          const r = check32(name, patterns);
+          expect(r.inputs).toBe(2607 * 10);
+          expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+        });
+      }
+
       it('inputs near a float32 rounding boundary take the exact path, in each of the four lanes, and give its bits', () => {
         const ranges = DOMAIN32[name];
-        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' ? 4_000_000 : name === 'tanh' || name === 'expm1' ? 1_000_000 : 8_000_000) / ranges.length));
+        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' || name === 'sin' || name === 'cos' ? 4_000_000 : name === 'tanh' || name === 'expm1' ? 1_000_000 : 8_000_000) / ranges.length));
         expect(found.length).toBeGreaterThanOrEqual(8);
         // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
         const ordinary = bitsOfF32(name === 'log' || name === 'log1p' ? 3 : 0.75);
@@ -511,7 +534,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
-        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0], tanh: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925], expm1: [NaN, Infinity, -Infinity, 89, -105, 88.725, -17.34, 0, -0, 1e-45, 1 / 16, -0.0625] }[name];
+        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0], tanh: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925], expm1: [NaN, Infinity, -Infinity, 89, -105, 88.725, -17.34, 0, -0, 1e-45, 1 / 16, -0.0625], sin: [NaN, Infinity, -Infinity, 4096, -4096, 4096.0005, 0, -0, 1e-45, Math.PI, -Math.PI / 2, 1e-30], cos: [NaN, Infinity, -Infinity, 4096, -4096, 4096.0005, 0, -0, 1e-45, Math.PI, -Math.PI / 2, 1e-30] }[name];
         const patterns: number[] = [];
         for (const s of specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
         const r = check32(name, patterns);
@@ -523,7 +546,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
         // 2W/2^29 (W the window), a vector enters the exact path with at most 4 times that.
         const next = mulberry32(40);
         const count = 1 << 20;
-        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : name === 'tanh' ? (next() * 2 - 1) * 9 : name === 'expm1' ? (next() * 2 - 1) * 20 : next() * 100));
+        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : name === 'tanh' ? (next() * 2 - 1) * 9 : name === 'expm1' ? (next() * 2 - 1) * 20 : name === 'sin' || name === 'cos' ? (next() * 2 - 1) * 1000 : next() * 100));
         const r = check32(name, xs);
         expect(r.mismatches).toBe(0);
         const expected = (count / 4) * 4 * 2 ** (FAST[name].window + 1 - 29);

@@ -1,9 +1,10 @@
 // Elementwise kernels in WebAssembly SIMD, generated from the expression table (../../expression.ts)
 // like the JavaScript ones (../jsCode.ts), for float32 chains: four elements per instruction,
-// selects as bit selects (no branch to mispredict), exp/log/log1p/sigmoid/tanh/expm1 by a fast path
-// that is exact after rounding to float32 (mathF32x4.ts), falling back on f64x2 transcriptions of
-// the algorithms the JavaScript engine's Math functions use (mathF64x2.ts), or, for tanh and expm1,
-// on the engine's Math function itself, imported from the host and called per lane.
+// selects as bit selects (no branch to mispredict), exp/log/log1p/sigmoid/tanh/expm1/sin/cos by a
+// fast path that is exact after rounding to float32 (mathF32x4.ts), falling back on f64x2
+// transcriptions of the algorithms the JavaScript engine's Math functions use (mathF64x2.ts), or,
+// for tanh, expm1, sin and cos, on the engine's Math function itself, imported from the host and
+// called per lane.
 //
 // Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
 // float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
@@ -23,7 +24,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { F64, type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitExpm1F32x4, emitTanhF32x4, f32Splat } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -77,6 +78,8 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
 const HOST_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number, host: number) => void>> = {
   tanh: emitTanhF32x4,
   expm1: emitExpm1F32x4,
+  sin: emitSinF32x4,
+  cos: emitCosF32x4,
 };
 
 /** The host functions a module imports, by name, with their function indices. */
@@ -331,7 +334,7 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
     }
   }
   // The host functions of HOST_F32X4 (elementwiseModule), each imported only by the modules that call it.
-  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory, tanh: Math.tanh, expm1: Math.expm1 } }).exports as { run: (...args: number[]) => void };
+  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory, tanh: Math.tanh, expm1: Math.expm1, sin: Math.sin, cos: Math.cos } }).exports as { run: (...args: number[]) => void };
   const memory = self.memory;
   let view = new Float32Array(memory.buffer);
   return {

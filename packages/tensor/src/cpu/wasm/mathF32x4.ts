@@ -419,6 +419,82 @@ export function emitExpm1F32x4(f: FunctionBody, x: number, expm1: number, onExac
   }, onExact);
 }
 
+// ---------------------------------------------------------------------------------------------
+// sin and cos, for |x| ≤ 4096: x = k·π/2 + r with k = nearest(x·2/π) (as exp finds its k; a near
+// tie may give |r| up to π/4 + 2^−40), r = ((x − k·P1) − k·P2) − k·P3 (fdlibm's pio2_1, pio2_2 and
+// pio2_2t: π/2 in 33 + 33 + 53 bits), then by the quadrant k mod 4 one of ±sin(r), ±cos(r), each
+// a Taylor polynomial in z = r².
+//
+// Error bound:
+// - r: k·P1 and k·P2 are exact (|k| ≤ 2608 has 12 bits; P1 and P2 have 33), and so is x − k·P1
+//   (both are multiples of 2^−32 below 2^13 in magnitude: 45 bits). The two other subtractions
+//   round by ≤ 2^−53 of their results. |k·P3| ≤ 2^−56.7 rounds by ≤ 2^−109, and P1 + P2 + P3 misses
+//   π/2 by ≤ 2^−122 (times |k|: 2^−110). A float32 x ≤ 4096 in magnitude is never within 2^−40 of a
+//   multiple of π/2 other than 0 (found by the exhaustive check below, which would fail otherwise;
+//   k = 0 gives r = x exactly), so r is within 2.01·2^−53 of x − k·π/2, relatively.
+// - Truncation, |r| ≤ 0.7854: sin(r)/r to z^7 leaves z^8/17! < 2^−55 (sin(r)/r ≥ 0.9); cos(r) to
+//   z^7 leaves z^8/16! < 2^−50 (cos(r) ≥ 0.707).
+// - Evaluation: Estrin's scheme over 8 coefficients, at most 9 roundings per term, over terms
+//   summing to at most 1.11 (sin(r)/r) and 1.33 (cos): ≤ 11.1·2^−53 and 17·2^−53 relative, and r·P
+//   one more rounding for sin. r's error moves sin(r) by ≤ 2.01·2^−53 relative (|r·cot r| ≤ 1)
+//   and cos(r) by ≤ 2.01·2^−53·|r·tan r| ≤ 2.01·2^−53.
+// Total ε < 2^−48. Needed: 2^53·2^−48·(1 + 2^−47) + 2 < 35 ulps. The window is W = 2^13, as
+// for exp: far more than twice that, so that the tests can find ambiguous inputs by search, at a
+// cost of 2^−15 of lanes. The exact path is the engine's Math.sin or Math.cos, imported as for
+// tanh. Left to it: |x| > 4096, NaN, ±∞ and float32 subnormals.
+
+const PIO2 = [1.57079632673412561417e+00, 6.07710050630396597660e-11, 2.02226624879595063154e-21];
+const INV_PIO2 = 6.36619772367581382433e-01;
+const SIN_SERIES = [1, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800, -1 / 1307674368000];
+const COS_SERIES = [1, -1 / 2, 1 / 24, -1 / 720, 1 / 40320, -1 / 3628800, 1 / 479001600, -1 / 87178291200];
+
+/** The bits of `a` (i64 lanes) shifted left by `bits`. */
+const shl = (a: Expr, bits: number): Expr => (f) => {
+  a(f);
+  f.i32Const(bits).i64x2Shl();
+};
+/** All ones where bit 63 of `a` is set (an arithmetic shift right by 63). */
+const spreadSign = (a: Expr): Expr => (f) => {
+  a(f);
+  f.i32Const(63).i64x2ShrS();
+};
+const xor = binary((f) => f.v128Xor());
+
+/** d ≈ sin(x) or cos(x) on two f64 lanes (float32 values, |x| ≤ 4096; relative error < 2^−48). */
+function trigApprox(f: FunctionBody, x: number, cosine: boolean): void {
+  const [t, k, r, z] = wrapperLocals(f, 4) as [number, number, number, number];
+  assign(f, t, add(mul(get(x), num(INV_PIO2)), num(MAGIC)));
+  assign(f, k, sub(get(t), num(MAGIC)));
+  const K = get(k);
+  assign(f, r, sub(sub(sub(get(x), mul(K, num(PIO2[0]!))), mul(K, num(PIO2[1]!))), mul(K, num(PIO2[2]!))));
+  assign(f, z, mul(get(r), get(r)));
+  const [a2, a4, b2, b4] = approxLocals(f, 4) as [number, number, number, number];
+  const sine = mul(get(r), estrin(f, z, SIN_SERIES, [a2, a4]));
+  const cos = estrin(f, z, COS_SERIES, [b2, b4]);
+  // t's low two bits are k mod 4 (t = 1.5·2^52 + k): bit 0 swaps sin and cos, and the sign is bit 1
+  // for sin, bit 0 xor bit 1 for cos (sin: S, C, −S, −C; cos: C, −S, −C, S).
+  const swap = spreadSign(shl(get(t), 63));
+  const SIGN = int64(0x8000000000000000n);
+  if (cosine) xor(select(swap, sine, cos), and(xor(shl(get(t), 62), shl(get(t), 63)), SIGN))(f);
+  else xor(select(swap, cos, sine), and(shl(get(t), 62), SIGN))(f);
+}
+
+/** Lanes with a normal float32 value of magnitude at most 4096, or zero. */
+const trigDomain = (v: Expr): Expr => {
+  const magnitude = and32(v, i32(0x7fffffff));
+  return or32(and32(ge32(magnitude, f32(2 ** -126)), le32(magnitude, f32(4096))), eq32(v, f32(0)));
+};
+
+/** Leaves Math.fround(Math.sin(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; `sin` indexes the imported Math.sin. */
+export function emitSinF32x4(f: FunctionBody, x: number, sin: number, onExact?: OnExact): void {
+  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, false), exact: hostExact(sin), window: 13, domain: trigDomain }, onExact);
+}
+
+/** Leaves Math.fround(Math.cos(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; `cos` indexes the imported Math.cos. */
+export function emitCosF32x4(f: FunctionBody, x: number, cos: number, onExact?: OnExact): void {
+  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, true), exact: hostExact(cos), window: 13, domain: trigDomain }, onExact);
+}
+
 /**
  * Leaves the JavaScript kernels' float32 sigmoid of the four float32 lanes of V128 local `x` on the
  * stack (an f32x4), bit for bit; the exact path is the f64x2 transcription of their formula.
