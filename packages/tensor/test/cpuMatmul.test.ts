@@ -10,7 +10,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
-import { WASM_MIN_WORK, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
@@ -497,11 +497,21 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
 
   it('the TypeScript path reuses its transposed copies: a repeated sequence of products allocates none', () => {
     // Products of different sizes, as in a compiled step: both operands transposed (10 and 20
-    // elements), then one of 30. Taking the first spare that fits and dropping returns once four
-    // were kept made the third allocate on every repetition.
+    // elements), then one of 30, then a 5 and a 35. Taking the first spare that fits and dropping
+    // returns once four were kept made the third allocate on every repetition. Taking the first
+    // that fits alone hands the 35-element spare to a small copy, so the 35 allocates again in
+    // the fourth repetition (best fit settles within the first).
     setCpuWasm(false);
+    // Start from no spares: ones left by earlier tests are large enough to fit every product
+    // here, and would hide the allocations this test guards against.
+    clearTransposeSparesForTesting();
     try {
-      const products: [number, number, number, boolean, boolean][] = [[2, 5, 2, true, true], [4, 5, 4, true, true], [5, 6, 5, true, false]];
+      const products: [number, number, number, boolean, boolean][] = [
+        [2, 5, 2, true, true],
+        [4, 5, 4, true, true],
+        [5, 6, 5, true, false],
+        [1, 5, 7, true, true],
+      ];
       const run = () => {
         for (const [m, k, n, transA, transB] of products) {
           const a = new Float32Array(m * k).fill(1);

@@ -169,6 +169,12 @@ export function transposeSparesMade(): number {
   return sparesMade;
 }
 
+/** Drops every kept spare (for tests: a test of the reuse starts from none, not from what earlier products left). */
+export function clearTransposeSparesForTesting(): void {
+  spares.f32.length = 0;
+  spares.f64.length = 0;
+}
+
 function takeSpare(f32: boolean, n: number): FloatArray {
   const list: FloatArray[] = f32 ? spares.f32 : spares.f64;
   let best = -1;
