@@ -157,8 +157,9 @@ function product(
 /**
  * Arrays for transposed copies, reused so that a compiled step's small products allocate nothing
  * after the first call. Taken for the length of one product (an epilogue that itself multiplies
- * takes others), then given back; a few of each kind are kept, the largest given back. A taker
- * gets the smallest that fits, so the set settles on what the step's products need.
+ * takes others), then given back. Up to four of each kind are kept; one given back to a full set
+ * replaces the smallest kept if it is larger, else it is dropped, so the largest stay. A taker gets
+ * the smallest that fits, so the set settles on what the step's products need.
  */
 const spares: { f32: Float32Array[]; f64: Float64Array[] } = { f32: [], f64: [] };
 const SPARES_KEPT = 4;
