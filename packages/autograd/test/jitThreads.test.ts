@@ -8,8 +8,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { jit, valueAndGrad } from '@scorch/autograd';
 import { type Tensor, cpuKernelInfo, matmul, randn, randomKey, setCpuThreads, shutdownCpuThreads, softplus, splitKey, tidy, zeros } from '@scorch/tensor';
-import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../../tensor/src/cpu/wasm/wasmMatmul.js';
+import { setWasmThreadMinWorkForTesting } from '../../tensor/src/cpu/wasm/wasmMatmul.js';
 import { bitsOf } from '../../tensor/test/reference.js';
+import { untilWorkerChunk } from '../../tensor/test/workerChunks.js';
 
 // Products stay on one thread here (the [1024,128]·[128,128] ones are 2^24 multiply-adds, the
 // default split point), so every chunk a worker computes is an elementwise kernel's.
@@ -68,19 +69,21 @@ describe.runIf(THREADS)('an MLP training step under jit on several CPU threads',
     for (const threads of [1, 2, 3]) {
       // A new thread count replaces the pool (and its counters): count from the new pool's start.
       setCpuThreads(threads);
-      const before = wasmThreadStats().workerChunks;
-      const deadline = Date.now() + 20_000;
       let tries = 0;
       // Traced once for this count (after it is set); later tries rerun the compiled program.
       const compiled = jit(step);
-      // Workers start asynchronously: repeat (bounded) until one has computed a chunk.
-      do {
+      const once = () => {
         const got = twoSteps(threads, compiled);
         got.forEach((b, i) => expect(b, `result ${i} on ${threads} threads, try ${tries}`).toEqual(eager[i]));
         tries++;
-      } while (threads > 1 && wasmThreadStats().workerChunks === before && Date.now() < deadline);
+      };
+      if (threads === 1) once();
+      else {
+        // Workers start asynchronously: repeat (bounded) until one has computed a chunk.
+        const { chunks } = untilWorkerChunk(once);
+        expect(chunks, `no worker chunk after ${tries} tries`).toBeGreaterThan(0);
+      }
       compiled.clearCache();
-      if (threads > 1) expect(wasmThreadStats().workerChunks, `no worker chunk after ${tries} tries`).toBeGreaterThan(before);
     }
   });
 });
