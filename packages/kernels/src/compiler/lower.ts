@@ -474,7 +474,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   let epilogueFunction = '';
   if (perElement) {
     const lines = w.scope(() => {
-      const batchCoords = batchShape.length ? w.decode('batch', batchShape).axes : [];
+      const batchCoords = w.decode('batch', batchShape).axes;
       const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
       w.emit(`let value = ${rawName}[${at}];`);
       finishReduction(w, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
