@@ -66,18 +66,23 @@ const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction, wasm
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
 
 /**
+ * HELPERS that need this thread's state (the error a kernel reports, the primitive registry): in a
+ * worker they throw. A chunk that throws is rerun on the calling thread, which reports the real
+ * error, and kernels calling defined primitives are not sent to workers.
+ */
+const THREAD_ONLY: ReadonlySet<keyof typeof HELPERS> = new Set(['indexOutOfRange', 'customFunction']);
+
+/**
  * For a worker that builds generated functions (it shares no code with this thread): source text
  * of the body of a function returning `build(source)`, buildFunction's counterpart there (the
- * same prelude, over the worker's own copies of the helpers). There indexOutOfRange and
- * customFunction throw: a chunk that throws is rerun on the calling thread, which reports the
- * real error, and kernels calling defined primitives are not sent to workers.
+ * same prelude, over the worker's own copies of every entry of HELPERS, each from its source
+ * text, except THREAD_ONLY's, which throw there).
  */
 export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
-  return `const sigmoid = (${sigmoid.toString()});\nconst roundEven = (${roundEven.toString()});\nconst erf = (${erf.toString()});\n` +
-    `const wasmElementwiseInstance = (${wasmElementwiseInstance.toString()});\n` +
-    `const H = { sigmoid, roundEven, erf, wasmElementwiseInstance, indexOutOfRange: ${fail}, customFunction: ${fail} };\n` +
-    `return (source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H);`;
+  const names = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
+  const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${HELPERS[name].toString()})`};\n`).join('');
+  return `${definitions}const H = { ${names.join(', ')} };\n` + `return (source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H);`;
 }
 
 /** A number literal of `dtype` (the value that dtype holds) as JavaScript source. */
