@@ -4,7 +4,6 @@
 // it was checked in the disassembly (simdPeak.ts says how).
 
 import { describe, expect, it } from 'vitest';
-import { type SuiteResults, runStem } from '../src/results.js';
 import { RELAXED_SIMD_FLAG, expectedPeakResult, inChildNode, measureSimdPeak, peakModule, relaxedSimdNodeFlags } from '../src/simdPeak.js';
 
 const run = (fused: boolean, x: number, y: number) =>
@@ -38,13 +37,5 @@ describe('the WebAssembly SIMD peak', () => {
     // The suite passes fusedChildFlags (suite.ts); the child's figure must come back, not a null.
     const peak = measureSimdPeak({ steps: 100_000, rounds: 2, fusedChildFlags: [RELAXED_SIMD_FLAG] })!;
     expect(peak.fusedMultiplyAdd).toBeGreaterThan(0);
-  });
-});
-
-describe('--relaxed-simd', () => {
-  it('names a run made with it apart from the record', () => {
-    const results = { date: '2026-12-02T00:00:00Z', mode: 'full', machine: { name: 'm' }, method: { relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } } as unknown as SuiteResults;
-    expect(runStem(results)).toBe('2026-12-02-m-relaxed-simd');
-    expect(runStem({ ...results, method: {} } as unknown as SuiteResults)).toBe('2026-12-02-m');
   });
 });
