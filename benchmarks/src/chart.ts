@@ -3,6 +3,7 @@
 // line; bars to the right are faster than scorch CPU), labelled with the figure in the workload's
 // unit. Engines that were not timed are listed by name with their status.
 
+import type { EngineId } from './engines.js';
 import type { CaseResult, SuiteResults } from './results.js';
 import { formatNumber } from './report.js';
 import { WORKLOADS } from './workloads.js';
@@ -17,7 +18,8 @@ const TITLE_HEIGHT = 18;
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-const COLOURS: Record<string, string> = {
+/** One colour per engine: an engine added to ENGINE_IDS without one is a type error, not a grey bar. */
+const COLOURS: Record<EngineId, string> = {
   'scorch-cpu': '#d1495b',
   'scorch-cpu-threads': '#e8899a',
   'scorch-webgpu': '#edae49',
@@ -55,7 +57,7 @@ export function renderChart(results: SuiteResults): string {
       if (row.vsScorchCpu !== undefined && row.figure !== undefined) {
         const end = x(row.vsScorchCpu);
         const start = x(lo);
-        parts.push(`<rect x="${start.toFixed(1)}" y="${y}" width="${Math.max(1, end - start).toFixed(1)}" height="${BAR_HEIGHT}" fill="${COLOURS[row.engine] ?? '#888'}"/>`);
+        parts.push(`<rect x="${start.toFixed(1)}" y="${y}" width="${Math.max(1, end - start).toFixed(1)}" height="${BAR_HEIGHT}" fill="${COLOURS[row.engine]}"/>`);
         parts.push(`<text x="${(end + 4).toFixed(1)}" y="${y + BAR_HEIGHT - 3}">${escapeXml(`${formatNumber(row.figure)} (${formatNumber(row.vsScorchCpu)}×)`)}</text>`);
       } else {
         const status = row.status === 'unavailable' ? 'not run' : row.status === 'timed' ? 'no scorch CPU figure' : row.status;

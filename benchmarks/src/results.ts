@@ -106,7 +106,7 @@ export interface SuiteResults {
   commit: string;
   command: string;
   durationS: number;
-  /** wasmSimdPeak: the register-only SIMD bound of one core (simdPeak.ts); absent in runs before it. */
+  /** wasmSimdPeak: the SIMD bound of one core, operands loaded from L1 (simdPeak.ts); absent in runs before it. */
   machine: MachineInfo & { loadAverageStart: number[]; loadAverageEnd: number[]; wasmSimdPeak?: SimdPeak | null };
   gpu: GpuPresence;
   method: {

@@ -174,8 +174,10 @@ export function measureSimdPeak(opts: SimdPeakOptions = {}): SimdPeak | null {
   if (fused) fusedMultiplyAdd = best(fused, steps, rounds, FLOPS_PER_STEP);
   else if (fusedChildFlags) {
     const script = `const run = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.run;\nconsole.log((${best.toString()})(run, ${steps}, ${rounds}, ${FLOPS_PER_STEP}));`;
-    const value = Number(inChildNode(fusedChildFlags, peakModule(true, x, y), script).output);
-    fusedMultiplyAdd = Number.isFinite(value) && value > 0 ? value : null;
+    const child = inChildNode(fusedChildFlags, peakModule(true, x, y), script);
+    const value = Number(child.output);
+    if (child.output !== null && Number.isFinite(value) && value > 0) fusedMultiplyAdd = value;
+    else console.warn(`WebAssembly SIMD bound: the fused multiply-add figure is not measured: a child Node with ${fusedChildFlags.join(' ') || 'no flags'} gave ${child.output === null ? child.error : JSON.stringify(child.output)}`);
   }
   return { mulAdd: best(mulAdd, steps, rounds, FLOPS_PER_STEP), fusedMultiplyAdd };
 }

@@ -15,6 +15,7 @@ import { matmulChecksum, matmulProjections, particleStatistics } from '../src/en
 import { input, makeInputs, readInputs, writeInputs } from '../src/inputs.js';
 import { caseTable, formatNumber, markdownSummary, renderMarkdown, textReport } from '../src/report.js';
 import { type CaseResult, type Row, SCHEMA, type SuiteResults, readResults, runStem, writeResults } from '../src/results.js';
+import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
 import { MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
 
@@ -194,11 +195,14 @@ describe('tables', () => {
 });
 
 describe('the results file and chart', () => {
-  it('round-trips through JSON and names runs by date, machine and mode', () => {
+  it('round-trips through JSON and names runs by date, machine, mode and relaxed SIMD', () => {
     const results = madeUpResults();
     const files = writeResults(results, '<svg/>', scratch, true);
     expect(files.json).toBe(join(scratch, '2026-12-01-test-2cpu-quick.json'));
     expect(runStem({ ...results, mode: 'full' })).toBe('2026-12-01-test-2cpu');
+    // A run with relaxed SIMD forced on is named apart from the record.
+    const relaxed = { ...results, mode: 'full' as const, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    expect(runStem(relaxed)).toBe('2026-12-01-test-2cpu-relaxed-simd');
     expect(readResults(files.latest!.json)).toEqual(results);
     const wrong = join(scratch, 'wrong.json');
     writeFileSync(wrong, JSON.stringify({ ...results, schema: 'other' }));

@@ -19,6 +19,7 @@ describe('the committed results', () => {
 
   it('cover every workload and engine, each row timed with a passing check or saying why not', () => {
     expect(latest.complete).toBe(true);
+    expect(latest.method.relaxedSimd, 'a run with relaxed SIMD forced on never becomes latest.json').toBeUndefined();
     expect(latest.engines.map((e) => e.id)).toEqual([...ENGINE_IDS]);
     expect(new Set(latest.cases.map((c) => c.spec.workload))).toEqual(new Set(Object.keys(WORKLOADS)));
     const plan = planFor(latest.mode);
