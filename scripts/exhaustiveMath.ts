@@ -7,6 +7,7 @@
 // (all of them when none is named). Exits 1 on any mismatch, printing the first few.
 
 import { type Tensor, cos, cpuKernelInfo, exp, expm1, log, log1p, setCpuThreads, sigmoid, sin, tanh, tensor } from '@scorch/tensor';
+import { elementwiseKernelCalls } from '../packages/tensor/src/cpu/wasm/elementwiseModule.js';
 
 /** The JavaScript kernels' sigmoid (packages/tensor/src/cpu/jsCode.ts), restated. */
 const jsSigmoid = (x: number): number => {
@@ -52,7 +53,13 @@ for (const name of names.length ? names : Object.keys(FUNCTIONS)) {
     for (let i = 0; i < CHUNK; i++) bits[i] = (c * CHUNK + i) >>> 0;
     for (let i = 0; i < CHUNK; i++) ref[i] = fn(xs[i]!);
     const x = tensor(xs, { shape: [CHUNK] });
+    const before = elementwiseKernelCalls();
     const y = op(x);
+    // Through the WebAssembly kernel, or this would compare the JavaScript kernel with itself.
+    if (elementwiseKernelCalls() === before) {
+      console.error(`${name} did not run a WebAssembly kernel: nothing was checked`);
+      process.exit(2);
+    }
     const got = y.dataSync() as Float32Array;
     const gotBits = new Uint32Array(got.buffer, got.byteOffset, got.length);
     for (let i = 0; i < CHUNK; i++) {
