@@ -7,9 +7,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
-import { F64, type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
+import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitCosF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4 } from '../src/cpu/wasm/mathF32x4.js';
+import { emitCosF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Emitter = (f: FunctionBody, x: number) => void;
@@ -314,9 +314,7 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 // those in each of the four lanes.
 
 type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1' | 'sin' | 'cos';
-/** The host functions buildModule32's module imports first (the exact paths of tanh, expm1, sin and cos call them), by function index. */
-const HOSTS = ['tanh', 'expm1', 'sin', 'cos'] as const;
-const hostIndex = (name: (typeof HOSTS)[number]): number => HOSTS.indexOf(name);
+
 /** The JavaScript kernels' sigmoid (jsCode.ts), restated. */
 const jsSigmoid = (x: number): number => {
   const e = Math.exp(-Math.abs(x));
@@ -328,10 +326,10 @@ const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: Fu
   log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
   log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
   sigmoid: { emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13 },
-  tanh: { emit: (f, x, onExact) => emitTanhF32x4(f, x, hostIndex('tanh'), onExact), ref: Math.tanh, window: 18 },
-  expm1: { emit: (f, x, onExact) => emitExpm1F32x4(f, x, hostIndex('expm1'), onExact), ref: Math.expm1, window: 18 },
-  sin: { emit: (f, x, onExact) => emitSinF32x4(f, x, hostIndex('sin'), onExact), ref: Math.sin, window: 13 },
-  cos: { emit: (f, x, onExact) => emitCosF32x4(f, x, hostIndex('cos'), onExact), ref: Math.cos, window: 13 },
+  tanh: { emit: emitTanhF32x4, ref: Math.tanh, window: 18 },
+  expm1: { emit: emitExpm1F32x4, ref: Math.expm1, window: 18 },
+  sin: { emit: emitSinF32x4, ref: Math.sin, window: 13 },
+  cos: { emit: emitCosF32x4, ref: Math.cos, window: 13 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
@@ -341,7 +339,7 @@ const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
 /** One function per fast path, (src, dst, vectors), each entry into its exact path adding 1 at address 0. */
 function buildModule32() {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
-  for (const name of HOSTS) expect(m.importFunction('env', name, [F64], [F64])).toBe(hostIndex(name));
+  importHostMath(m);
   for (const [name, { emit }] of Object.entries(FAST)) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
@@ -356,7 +354,7 @@ function buildModule32() {
   const bytes = m.encode();
   expect(WebAssembly.validate(bytes)).toBe(true);
   const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory, tanh: Math.tanh, expm1: Math.expm1, sin: Math.sin, cos: Math.cos } }).exports as Record<string, (src: number, dst: number, n: number) => void>;
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as Record<string, (src: number, dst: number, n: number) => void>;
   return { ex, counter: new Int32Array(memory.buffer, 0, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
 }
 let built32: ReturnType<typeof buildModule32> | undefined;

@@ -17,7 +17,7 @@ import type { JsWriterContext } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
-  type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, ELEMENTWISE_MEMORY_BYTES, callBytes, elementwiseKernel,
+  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel,
   cachedElementwiseKernel, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
@@ -27,15 +27,6 @@ import {
  * JavaScript loop is as fast.
  */
 export const WASM_ELEMENTWISE_MIN = 256;
-
-/**
- * Whether a call of `spec` over `count` elements fits the thread's WebAssembly memory (1 GiB). A
- * call works in passes of a few thousand elements, so only row operands with enormous periods
- * (each copied whole) can exceed it.
- */
-function fits(count: number, spec: WasmKernelSpec): boolean {
-  return callBytes(spec, count) <= ELEMENTWISE_MEMORY_BYTES;
-}
 
 let elementwiseEnabled = true;
 
@@ -198,7 +189,6 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     return loc.slot;
   });
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
-  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
@@ -230,7 +220,6 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     throw e;
   }
   const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
-  if (!fits(count, spec)) return null;
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const leaves = new Array<Float32Array>(b.leafSlots.length);
@@ -248,8 +237,6 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
 const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as Float32Array<ArrayBufferLike>[][];
 const eagerPatterns: WasmLeafPattern[] = [];
 const eagerOut: Float32Array<ArrayBufferLike>[] = [new Float32Array(0)];
-/** What `fits` reads of an eager call's spec: its operand patterns (refilled each call) and one output. */
-const eagerSpec: WasmKernelSpec = { leaves: eagerPatterns, nodes: [], outputs: [0] };
 const ZEROS = [0, 0, 0];
 const FULL: WasmLeafPattern = { kind: 'full' };
 const SCALAR: WasmLeafPattern = { kind: 'scalar' };
@@ -302,7 +289,6 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     if (p !== FULL) allFull = false;
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
   }
-  if (!fits(n, eagerSpec)) return false;
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {
     const patterns = eagerPatterns.slice();

@@ -22,9 +22,9 @@
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
-import { F64, type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
+import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat } from './mathF32x4.js';
+import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -60,38 +60,20 @@ export class WasmUnsupported extends Error {}
 
 /**
  * Math functions on four float32 lanes: each leaves Math.fround(f(x)) of the lanes of V128 local
- * `x` on the stack, bit for bit, through a fast path exact after rounding (mathF32x4.ts). Where a
- * function has one, it replaces the promote/f64x2/demote path.
+ * `x` on the stack, bit for bit, through a fast path exact after rounding (mathF32x4.ts). tanh,
+ * expm1, sin and cos call the host's Math functions on their rare exact lanes: every module
+ * imports those (importHostMath), and the instance passes the global Math object.
  */
 const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = {
   exp: emitExpF32x4,
   log: emitLogF32x4,
   log1p: emitLog1pF32x4,
   sigmoid: emitSigmoidF32x4,
-};
-
-/**
- * Math functions whose exact path calls the host's own function (imported from `env`, f64 → f64),
- * given that import's function index. The instance supplies these imports
- * (wasmElementwiseInstance); a module imports only those its expressions call.
- */
-const HOST_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number, host: number) => void>> = {
   tanh: emitTanhF32x4,
   expm1: emitExpm1F32x4,
   sin: emitSinF32x4,
   cos: emitCosF32x4,
 };
-
-/** The host functions a module imports, by name, with their function indices. */
-type HostFunctions = ReadonlyMap<MathFunction, number>;
-
-/** Adds to `out` the math functions `e` calls that have a host exact path. */
-function hostCalls(e: Expr, out: Set<MathFunction>): void {
-  if (e.kind === 'call' && HOST_F32X4[e.fn]) out.add(e.fn);
-  for (const v of Object.values(e)) {
-    for (const c of Array.isArray(v) ? v : [v]) if (c !== null && typeof c === 'object' && 'kind' in c) hostCalls(c as Expr, out);
-  }
-}
 
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
@@ -100,7 +82,7 @@ const ZERO = new Array<number>(16).fill(0);
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
  * f32x4, a bool or a condition as a mask.
  */
-function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: HostFunctions): void {
+function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
   const typeOf = (x: Expr) => expressionDType(x) ?? 'bool';
   const check = (dtype: DType) => {
     if (dtype !== 'float32' && dtype !== 'bool') throw new WasmUnsupported(`${dtype} values`);
@@ -116,13 +98,13 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: Host
       return;
     case 'negate':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`negate of ${e.dtype}`);
-      emitExpr(f, e.arg, args, hosts);
+      emitExpr(f, e.arg, args);
       f.f32x4Neg();
       return;
     case 'arithmetic':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`arithmetic in ${e.dtype}`);
-      emitExpr(f, e.a, args, hosts);
-      emitExpr(f, e.b, args, hosts);
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
       if (e.op === '+') f.f32x4Add();
       else if (e.op === '-') f.f32x4Sub();
       else if (e.op === '*') f.f32x4Mul();
@@ -131,26 +113,24 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: Host
     case 'call': {
       if (e.dtype !== 'float32' || e.args.length !== 1 || typeOf(e.args[0]!) !== 'float32') throw new WasmUnsupported(`${e.fn} in ${e.dtype}`);
       if (e.fn === 'sqrt') {
-        emitExpr(f, e.args[0]!, args, hosts);
+        emitExpr(f, e.args[0]!, args);
         f.f32x4Sqrt();
         return;
       }
       const math = MATH_F32X4[e.fn];
-      const host = HOST_F32X4[e.fn];
-      if (math || host) {
+      if (math) {
         const x = f.local(V128);
-        emitExpr(f, e.args[0]!, args, hosts);
+        emitExpr(f, e.args[0]!, args);
         f.set(x);
-        if (math) math(f, x);
-        else host!(f, x, hosts.get(e.fn)!);
+        math(f, x);
         return;
       }
       throw new WasmUnsupported(`math function ${e.fn}`);
     }
     case 'compare': {
       const dtype = typeOf(e.a);
-      emitExpr(f, e.a, args, hosts);
-      emitExpr(f, e.b, args, hosts);
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
       if (dtype === 'float32') {
         const ops = { '<': () => f.f32x4Lt(), '<=': () => f.f32x4Le(), '>': () => f.f32x4Gt(), '>=': () => f.f32x4Ge(), '==': () => f.f32x4Eq(), '!=': () => f.f32x4Ne() };
         ops[e.op]();
@@ -166,36 +146,36 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: Host
     }
     case 'isNaN':
       if (typeOf(e.arg) !== 'float32') throw new WasmUnsupported('isNaN of a non-float');
-      emitExpr(f, e.arg, args, hosts);
+      emitExpr(f, e.arg, args);
       {
         const x = f.local(V128);
         f.tee(x).get(x).f32x4Ne();
       }
       return;
     case 'or':
-      emitExpr(f, e.a, args, hosts);
-      emitExpr(f, e.b, args, hosts);
+      emitExpr(f, e.a, args);
+      emitExpr(f, e.b, args);
       f.v128Or();
       return;
     case 'select':
       check(e.dtype);
-      emitExpr(f, e.ifTrue, args, hosts);
-      emitExpr(f, e.ifFalse, args, hosts);
-      emitExpr(f, e.cond, args, hosts);
+      emitExpr(f, e.ifTrue, args);
+      emitExpr(f, e.ifFalse, args);
+      emitExpr(f, e.cond, args);
       f.v128Bitselect();
       return;
     case 'condition':
-      emitExpr(f, e.cond, args, hosts);
+      emitExpr(f, e.cond, args);
       return;
     case 'convert': {
       const from = typeOf(e.arg);
       if (e.dtype === 'float32' && from === 'bool') {
-        emitExpr(f, e.arg, args, hosts);
+        emitExpr(f, e.arg, args);
         f.v128Const(f32Splat(1)).v128And();
         return;
       }
       if (e.dtype === from && from === 'float32') {
-        emitExpr(f, e.arg, args, hosts);
+        emitExpr(f, e.arg, args);
         return;
       }
       throw new WasmUnsupported(`conversion from ${from} to ${e.dtype}`);
@@ -204,7 +184,8 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], hosts: Host
 }
 
 /**
- * The module of one kernel: it imports `env.memory` and exports `run(bytes, leaf₀, …, out₀, …)`,
+ * The module of one kernel: it imports `env.memory` and the host's Math functions (importHostMath)
+ * and exports `run(bytes, leaf₀, …, out₀, …)`,
  * which computes the first `bytes`/4 output elements (in steps of four; regions are padded) from
  * the operands at the given byte addresses. Throws WasmUnsupported for what it cannot compute.
  */
@@ -212,9 +193,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
-  const called = new Set<MathFunction>();
-  for (const n of spec.nodes) if (n.kind === 'expr') hostCalls(n.expr, called);
-  const hosts: HostFunctions = new Map([...called].map((fn) => [fn, m.importFunction('env', fn, [F64], [F64])]));
+  importHostMath(m);
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
     const bytes = 0;
@@ -238,7 +217,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
         f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load().set(values[i]!);
         return;
       }
-      emitExpr(f, n.expr, n.args.map((a) => values[a]!), hosts);
+      emitExpr(f, n.expr, n.args.map((a) => values[a]!));
       f.set(values[i]!);
     });
     if (spec.accumulate) {
@@ -271,7 +250,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
 const MAXIMUM_PAGES = 16384;
 /** The most bytes a call may lay out in the thread's memory: its maximum. */
-export const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
+const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
 
 /** Bytes of operand `l`'s region in a call of `count` elements, padded to a whole vector. */
 function leafBytes(l: WasmLeafPattern, count: number): number {
@@ -287,12 +266,12 @@ function outputBytes(spec: WasmKernelSpec, count: number): number {
  * Bytes a call of `count` elements lays out in the memory: one pass's regions (a range
  * function's chunk needs no more). Only a row operand's period grows it beyond a pass's.
  */
-export function callBytes(spec: WasmKernelSpec, count: number): number {
+function callBytes(spec: WasmKernelSpec, count: number): number {
   const n = Math.min(count, passElements(spec));
   return spec.leaves.reduce((b, l) => b + leafBytes(l, n), 0) + spec.outputs.length * outputBytes(spec, n);
 }
 
-/** A kernel's instance on this thread, with the thread's memory and a view of it. */
+/** A kernel's instance on this thread: its `run`, and the thread's memory through `heap`. */
 export interface ElementwiseInstance {
   readonly run: (...args: number[]) => void;
   /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
@@ -333,8 +312,8 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
       self.count -= dropped.length;
     }
   }
-  // The host functions of HOST_F32X4 (elementwiseModule), each imported only by the modules that call it.
-  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory, tanh: Math.tanh, expm1: Math.expm1, sin: Math.sin, cos: Math.cos } }).exports as { run: (...args: number[]) => void };
+  // Math: the host functions the exact paths of tanh, expm1, sin and cos call (importHostMath).
+  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as { run: (...args: number[]) => void };
   const memory = self.memory;
   let view = new Float32Array(memory.buffer);
   return {
@@ -479,7 +458,10 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   const hit = compiled.get(key);
   if (hit !== undefined) return hit;
   let kernel: WasmElementwiseKernel | null = null;
-  if (wasmSimdSupported()) {
+  // The most a call lays out is one whole pass (every count is a multiple of every period, so a
+  // period longer than a pass makes the call at least a pass long): only row operands of
+  // enormous periods, each copied whole, can overflow the memory, whatever the count.
+  if (wasmSimdSupported() && callBytes(spec, passElements(spec)) <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
       const instance = wasmElementwiseInstance(bytes);

@@ -1,17 +1,19 @@
-// exp, log1p, log and sigmoid of four float32 lanes, emitted as WebAssembly SIMD, giving per lane
-// the bits of the JavaScript kernels' `Math.fround(Math.exp(x))` (and log1p, log, and their
-// sigmoid formula): V8's fdlibm result rounded once to float32. Only that float32 is observable, so instead of running fdlibm's
-// algorithm (mathF64x2.ts, exact but slow) each lane first takes a fast path:
+// exp, log1p, log, sigmoid, tanh, expm1, sin and cos of four float32 lanes, emitted as WebAssembly
+// SIMD, giving per lane the bits of the JavaScript kernels' `Math.fround(Math.exp(x))` (and the
+// others; for sigmoid, their formula): V8's fdlibm result rounded once to float32. Only that
+// float32 is observable, so instead of running fdlibm's algorithm each lane first takes a fast path:
 //
 //   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
 //      short reduction and a polynomial, no table and at most one division;
-//   2. if d lies farther than (ε·|d| + fdlibm's own error, < 1 ulp of double) from every float32
+//   2. if d lies farther than (ε·|d| + fdlibm's own error, a few ulps of double) from every float32
 //      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
 //      answer;
 //   3. otherwise (an ambiguous lane), and on lanes outside the fast path's domain (NaN, infinities,
-//      zeros and negatives for the logarithms, float32 subnormal results of exp and sigmoid), the exact
-//      transcription of fdlibm runs, on all four lanes, inside an `if` taken only when some lane
-//      needs it, and its result replaces those lanes.
+//      zeros and negatives for the logarithms, float32 subnormal results of exp and sigmoid, sin and
+//      cos beyond 4096, ...), the exact path runs on all four lanes, inside an `if` taken only when
+//      some lane needs it, and its result replaces those lanes. For exp, log1p, log and sigmoid it is
+//      a transcription of fdlibm's algorithm (mathF64x2.ts); for tanh, expm1, sin and cos, a call of
+//      the host's own Math function on each lane, imported into the module (importHostMath).
 //
 // The boundary test. In the fast domain d is a normal double whose float32 rounding is a normal
 // float32 or +∞ (exp's overflow; log1p's tiny inputs, whose d is x itself, are the one other case,
@@ -19,8 +21,8 @@
 // d's bits those are the doubles whose low 29 mantissa bits are 2^28 (the float32 values
 // themselves, powers of two included, have them 0, so no boundary sits at a binade edge). Let d
 // be in [2^E, 2^(E+1)) with ulp u = 2^(E−52), and y = f(x) exactly. Then |d − y| ≤ ε·|y| ≤
-// ε·2^53·u·(1 + 2ε), and fdlibm's F has |F − y| < 1 ulp(y) ≤ 2u (y may lie in the next binade).
-// So |d − F| < (ε·2^53·(1 + 2ε) + 2)·u. If the low 29 bits of d are farther than that from 2^28,
+// ε·2^53·u·(1 + 2ε), and fdlibm's F has |F − y| < 1 ulp(y) ≤ 2u (y may lie in the next binade;
+// tanh's section assumes twice that). So |d − F| < (ε·2^53·(1 + 2ε) + 2)·u. If the low 29 bits of d are farther than that from 2^28,
 // no midpoint lies between d and F (nor on either), and both round to the same float32 (the
 // midpoint between the largest float32 and 2^128 is where rounding overflows to +∞). Lanes
 // within the window W = 2^w ulps of a midpoint are ambiguous; each function's W is at least twice
@@ -31,9 +33,9 @@
 // over all 2^32 float32 inputs (too slow for the test suite: `node scripts/run.mjs
 // scripts/exhaustiveMath.ts`) found no difference either, for every function here.
 
-import type { FunctionBody } from './assembler.js';
+import { F64, type FunctionBody, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, TWO, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
 
 /** The bytes of a v128 whose four f32 lanes are `value` (rounded to float32). */
 export function f32Splat(value: number): number[] {
@@ -54,15 +56,18 @@ const le32 = binary((f) => f.f32x4Le());
 const gt32 = binary((f) => f.f32x4Gt());
 const ge32 = binary((f) => f.f32x4Ge());
 const eq32 = binary((f) => f.f32x4Eq());
+/** |a| of four f32 lanes (the sign bits cleared; NaN stays NaN). */
+const abs32 = (a: Expr): Expr => and32(a, i32(0x7fffffff));
 /** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
 const pmin32 = binary((f) => f.f32x4Pmin());
 const pmax32 = binary((f) => f.f32x4Pmax());
 const and32 = binary((f) => f.v128And());
 const or32 = binary((f) => f.v128Or());
 const addI64 = binary((f) => f.i64x2Add());
-const shl52 = (a: Expr): Expr => (f) => {
+/** The bits of `a` (i64 lanes) shifted left by `bits`. */
+const shl = (a: Expr, bits: number): Expr => (f) => {
   a(f);
-  f.i32Const(52).i64x2Shl();
+  f.i32Const(bits).i64x2Shl();
 };
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
@@ -90,8 +95,9 @@ interface FastPath {
  * The f32x4 emitters' v128 locals, one pool per level of nesting, so that no emitter can overwrite
  * a local of one that calls it (mathF64x2.ts's exact transcriptions have pools of their own):
  * emitFast's stay live across the approximation and the exact path it runs; a wrapper's (log1p's
- * 1 + x, sigmoid's −|x| and e) across the approximation it calls; the approximations (expApprox,
- * logCore) call no emitter and never run inside one another, so they share one pool.
+ * 1 + x, sigmoid's −|x| and e, tanh's, expm1's and trigApprox's values) across the approximation it
+ * calls; the approximations (expApprox, logCore) and the polynomials' powers call no emitter and
+ * never run inside one another, so they share one pool.
  */
 const fastLocals = localPool();
 const wrapperLocals = localPool();
@@ -105,7 +111,7 @@ const approxLocals = localPool();
  * through at most 1 + Σ_ℓ (2^ℓ − 1 + 2) roundings over its levels ℓ ≥ 1 (the power t^(2^ℓ) made by
  * ℓ squarings carries 2^ℓ − 1, then a product and a sum), plus its coefficient's.
  */
-function estrin(f: FunctionBody, t: number, coefficients: readonly number[], powers: readonly number[]): Expr {
+function estrin(f: FunctionBody, t: number, coefficients: readonly number[], powers: readonly number[], powersReady = false): Expr {
   let terms: Expr[] = [];
   for (let i = 0; i < coefficients.length; i += 2) {
     const c0 = num(coefficients[i]!);
@@ -116,7 +122,8 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
   let level = 0;
   while (terms.length > 1) {
     const next = powers[level++]!;
-    assign(f, next, mul(get(power), get(power)));
+    // `powersReady`: an earlier call over the same t left t², t⁴, … in these locals.
+    if (!powersReady) assign(f, next, mul(get(power), get(power)));
     power = next;
     const paired: Expr[] = [];
     for (let i = 0; i < terms.length; i += 2) paired.push(i + 1 < terms.length ? add(terms[i]!, mul(get(power), terms[i + 1]!)) : terms[i]!);
@@ -217,7 +224,7 @@ function expApprox(f: FunctionBody, x: number): void {
   const K = get(k);
   assign(f, r, sub(sub(X, mul(K, num(LN2_HI))), mul(K, num(LN2_LO))));
   // t's bits are those of 1.5·2^52 plus k: shifted left 52, k in the exponent field (mod 2^12).
-  addI64(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), shl52(get(t)))(f);
+  addI64(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), shl(get(t), 52))(f);
 }
 
 const EXP: FastPath = {
@@ -340,8 +347,23 @@ const LOG1P: FastPath = {
 
 const TANH_SERIES = [1, -1 / 3, 2 / 15, -17 / 315, 62 / 2835];
 
-/** An exact path that calls the imported host function `fn` (f64 → f64) on each of the two lanes. */
-const hostExact = (fn: number) => (f: FunctionBody, v: number): void => {
+/**
+ * The host's own Math functions that exact paths call (f64 → f64), imported from the import
+ * object's `Math` (the global Math object supplies them: `{ env: { memory }, Math }`) at these
+ * function indices, by `importHostMath` before any function of the module is defined.
+ */
+const HOST_MATH = ['tanh', 'expm1', 'sin', 'cos'] as const;
+
+/** Declares the HOST_MATH imports on `m` (first, so each lands at its index in HOST_MATH). */
+export function importHostMath(m: ModuleBuilder): void {
+  HOST_MATH.forEach((name, i) => {
+    if (m.importFunction('Math', name, [F64], [F64]) !== i) throw new Error('internal: host Math functions are imported first');
+  });
+}
+
+/** An exact path that calls the imported Math function `name` on each of the two lanes. */
+const hostExact = (name: (typeof HOST_MATH)[number]) => (f: FunctionBody, v: number): void => {
+  const fn = HOST_MATH.indexOf(name);
   f.get(v).f64x2ExtractLane(0).call(fn).f64x2Splat();
   f.get(v).f64x2ExtractLane(1).call(fn).f64x2ReplaceLane(1);
 };
@@ -351,13 +373,13 @@ const hostExact = (fn: number) => (f: FunctionBody, v: number): void => {
  * the series branch, whose ±0·P is ±0 exactly, as tanh and expm1 give it: ELU computes expm1 of
  * min(x, 0), zero on every positive lane, which must not send those lanes to the host.
  */
-const normalInfiniteOrZero = (v: Expr): Expr => or32(ge32(and32(v, i32(0x7fffffff)), f32(2 ** -126)), eq32(v, f32(0)));
+const normalInfiniteOrZero = (v: Expr): Expr => or32(ge32(abs32(v), f32(2 ** -126)), eq32(v, f32(0)));
 
 /**
  * Leaves Math.fround(Math.tanh(x)) of the four float32 lanes of V128 local `x` on the stack (an
- * f32x4), bit for bit; `tanh` is the function index of the imported Math.tanh (f64 → f64).
+ * f32x4), bit for bit; the module imports Math.tanh (importHostMath).
  */
-export function emitTanhF32x4(f: FunctionBody, x: number, tanh: number, onExact?: OnExact): void {
+export function emitTanhF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
   emitFast(f, x, {
     input: (v) => pmin32(pmax32(v, f32(-10)), f32(10)), // a NaN stays NaN
     approx: (g, v) => {
@@ -372,9 +394,9 @@ export function emitTanhF32x4(f: FunctionBody, x: number, tanh: number, onExact?
       const [p2, p4] = approxLocals(g, 2) as [number, number];
       const small = mul(get(a), estrin(g, z, TANH_SERIES, [p2, p4]));
       // |tanh| with x's sign bit.
-      or(select(ge(get(a), num(1 / 16)), get(twoA), small), and(get(v), int64(0x8000000000000000n)))(g);
+      or(select(ge(get(a), num(1 / 16)), get(twoA), small), and(get(v), SIGN))(g);
     },
-    exact: hostExact(tanh),
+    exact: hostExact('tanh'),
     window: 18,
     domain: normalInfiniteOrZero,
   }, onExact);
@@ -399,9 +421,9 @@ const EXPM1_SERIES = [1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040, 1 / 4
 
 /**
  * Leaves Math.fround(Math.expm1(x)) of the four float32 lanes of V128 local `x` on the stack (an
- * f32x4), bit for bit; `expm1` is the function index of the imported Math.expm1 (f64 → f64).
+ * f32x4), bit for bit; the module imports Math.expm1 (importHostMath).
  */
-export function emitExpm1F32x4(f: FunctionBody, x: number, expm1: number, onExact?: OnExact): void {
+export function emitExpm1F32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
   emitFast(f, x, {
     input: EXP.input,
     approx: (g, v) => {
@@ -411,10 +433,9 @@ export function emitExpm1F32x4(f: FunctionBody, x: number, expm1: number, onExac
       assign(g, big, sub(get(big), num(1)));
       const [p2, p4] = approxLocals(g, 2) as [number, number];
       const small = mul(get(v), estrin(g, v, EXPM1_SERIES, [p2, p4]));
-      const a = (h: FunctionBody) => void h.get(v).f64x2Abs();
-      select(ge(a, num(1 / 16)), get(big), small)(g);
+      select(ge(abs(get(v)), num(1 / 16)), get(big), small)(g);
     },
-    exact: hostExact(expm1),
+    exact: hostExact('expm1'),
     window: 18,
     domain: normalInfiniteOrZero,
   }, onExact);
@@ -449,11 +470,6 @@ const INV_PIO2 = 6.36619772367581382433e-01;
 const SIN_SERIES = [1, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800, -1 / 1307674368000];
 const COS_SERIES = [1, -1 / 2, 1 / 24, -1 / 720, 1 / 40320, -1 / 3628800, 1 / 479001600, -1 / 87178291200];
 
-/** The bits of `a` (i64 lanes) shifted left by `bits`. */
-const shl = (a: Expr, bits: number): Expr => (f) => {
-  a(f);
-  f.i32Const(bits).i64x2Shl();
-};
 /** All ones where bit 63 of `a` is set (an arithmetic shift right by 63). */
 const spreadSign = (a: Expr): Expr => (f) => {
   a(f);
@@ -469,31 +485,27 @@ function trigApprox(f: FunctionBody, x: number, cosine: boolean): void {
   const K = get(k);
   assign(f, r, sub(sub(sub(get(x), mul(K, num(PIO2[0]!))), mul(K, num(PIO2[1]!))), mul(K, num(PIO2[2]!))));
   assign(f, z, mul(get(r), get(r)));
-  const [a2, a4, b2, b4] = approxLocals(f, 4) as [number, number, number, number];
-  const sine = mul(get(r), estrin(f, z, SIN_SERIES, [a2, a4]));
-  const cos = estrin(f, z, COS_SERIES, [b2, b4]);
-  // t's low two bits are k mod 4 (t = 1.5·2^52 + k): bit 0 swaps sin and cos, and the sign is bit 1
-  // for sin, bit 0 xor bit 1 for cos (sin: S, C, −S, −C; cos: C, −S, −C, S).
-  const swap = spreadSign(shl(get(t), 63));
-  const SIGN = int64(0x8000000000000000n);
-  if (cosine) xor(select(swap, sine, cos), and(xor(shl(get(t), 62), shl(get(t), 63)), SIGN))(f);
-  else xor(select(swap, cos, sine), and(shl(get(t), 62), SIGN))(f);
+  // z² and z⁴, made by the first polynomial and read by the second.
+  const powers = approxLocals(f, 2);
+  const sine = mul(get(r), estrin(f, z, SIN_SERIES, powers));
+  const cos = estrin(f, z, COS_SERIES, powers, true);
+  // t's low two bits are k mod 4 (t = 1.5·2^52 + k), the quadrant: sin is S, C, −S, −C in
+  // quadrants 0–3, and cos(x) is sin in quadrant k + 1. Bit 0 picks C, bit 1 negates.
+  const q = cosine ? addI64(get(t), int64(1n)) : get(t);
+  xor(select(spreadSign(shl(q, 63)), cos, sine), and(shl(q, 62), SIGN))(f);
 }
 
 /** Lanes with a normal float32 value of magnitude at most 4096, or zero. */
-const trigDomain = (v: Expr): Expr => {
-  const magnitude = and32(v, i32(0x7fffffff));
-  return or32(and32(ge32(magnitude, f32(2 ** -126)), le32(magnitude, f32(4096))), eq32(v, f32(0)));
-};
+const trigDomain = (v: Expr): Expr => and32(normalInfiniteOrZero(v), le32(abs32(v), f32(4096)));
 
-/** Leaves Math.fround(Math.sin(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; `sin` indexes the imported Math.sin. */
-export function emitSinF32x4(f: FunctionBody, x: number, sin: number, onExact?: OnExact): void {
-  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, false), exact: hostExact(sin), window: 13, domain: trigDomain }, onExact);
+/** Leaves Math.fround(Math.sin(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; the module imports Math.sin (importHostMath). */
+export function emitSinF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
+  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, false), exact: hostExact('sin'), window: 13, domain: trigDomain }, onExact);
 }
 
-/** Leaves Math.fround(Math.cos(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; `cos` indexes the imported Math.cos. */
-export function emitCosF32x4(f: FunctionBody, x: number, cos: number, onExact?: OnExact): void {
-  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, true), exact: hostExact(cos), window: 13, domain: trigDomain }, onExact);
+/** Leaves Math.fround(Math.cos(x)) of the four float32 lanes of V128 local `x` (an f32x4), bit for bit; the module imports Math.cos (importHostMath). */
+export function emitCosF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
+  emitFast(f, x, { approx: (g, v) => trigApprox(g, v, true), exact: hostExact('cos'), window: 13, domain: trigDomain }, onExact);
 }
 
 /**

@@ -77,7 +77,7 @@ export const and = binary((f) => f.v128And());
 export const or = binary((f) => f.v128Or());
 /** a & ~b. */
 const andNot = binary((f) => f.v128AndNot());
-const abs = (a: Expr): Expr => (f) => {
+export const abs = (a: Expr): Expr => (f) => {
   a(f);
   f.f64x2Abs();
 };
@@ -106,7 +106,7 @@ const pow2 = (k: Expr): Expr => (f) => {
   f.i64x2Add().i32Const(52).i64x2Shl();
 };
 
-const SIGN = int64(0x8000000000000000n);
+export const SIGN = int64(0x8000000000000000n);
 export const MANTISSA = int64(0x000fffffffffffffn);
 const ONE_BITS = int64(0x3ff0000000000000n);
 const ZERO = num(0);
