@@ -10,7 +10,7 @@ import {
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos,
 } from '../src/index.js';
-import { BINARY_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
+import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
 import { planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
@@ -538,6 +538,52 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     // At least the arithmetic (add, sub, mul, div, max: twice each), neg, reciprocal, sqrt and the scalar add.
     expect(calls).toBeGreaterThanOrEqual(14);
     for (const t of [x, y, r, bias]) t.dispose();
+  });
+
+  it('eager comparisons with bool results and selects on bool conditions (full, row, scalar), bools compared and selected: WebAssembly against JavaScript', () => {
+    // 1,001 elements (a partial last vector) with NaN, ±0 and ±∞ on both sides of each comparison.
+    const x = withSpecials([7, 143], 24);
+    const y = withSpecials([7, 143], 25).flip([1]);
+    const r = withSpecials([8, 132], 26);
+    const c = x.less(y);
+    const d = x.greater(0);
+    const rowCondition = withSpecials([132], 27).greater(0);
+    const yes = tensor([1]).greater(0).reshape([]);
+    const no = tensor([-1]).greater(0).reshape([]);
+    const negR = r.neg();
+    const ops = () => [
+      ...COMPARE_PRIMITIVES.map((p) => apply(p, [x, y], {} as never)),
+      where(c, x, y),
+      where(c, x, 0),
+      where(rowCondition, r, negR),
+      where(yes, x, y),
+      where(no, x, y),
+      where(c, d, c),
+      c.equal(d),
+      c.notEqual(d),
+    ];
+    const expected = ops().length;
+    const calls = eagerBothWays(ops);
+    // Every op above ran as WebAssembly (a 1,001-element op is one call).
+    expect(calls).toBe(expected);
+    for (const t of [x, y, r, c, d, rowCondition, yes, no, negR]) t.dispose();
+  });
+
+  it('compiled: bools read from arrays (full and row) and stored as results, in WebAssembly', () => {
+    const x = withSpecials([8, 132], 28);
+    const y = withSpecials([8, 132], 29).flip([1]);
+    const m = withSpecials([8, 132], 30).greater(0);
+    const row = withSpecials([132], 31).less(0);
+    const { kernels } = both(([x, y, m, row]) => [
+      where(m!, x!, y!.mul(2)),
+      x!.lessEqual(y!),
+      where(row!, x!.greater(0), m!),
+      m!.equal(x!.less(0)).notEqual(row!),
+    ], [x, y, m, row]);
+    const text = sources(kernels).join('\n');
+    // One segment over [8, 132], all four roots: two of them bools.
+    expect(text.match(/^\/\/ WebAssembly SIMD/gm)).toHaveLength(1);
+    expect(text).toMatch(/slot\d+\[i % 132\]/);
   });
 
   it('exp, log, log1p, sigmoid, tanh, expm1, sin and cos (f64 lanes; fdlibm\'s algorithms, or the imported Math function) in softplus, SiLU, tanh, ELU and Fourier epilogues, over the whole float32 range', () => {

@@ -151,6 +151,15 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
         },
         make: () => [rn([96 * 41], 13, 'float32'), rn([96], 12, 'float32')],
       },
+      // A bool operand (copied in as 0.0/1.0 on each worker) and bool results (bytes copied out).
+      {
+        name: 'a stored condition, a select on it, and bool results',
+        f: ([x, y, m]) => [where(m!, x!, y!.mul(2)), x!.less(y!), where(m!, x!.greater(0), y!.less(0))],
+        make: () => {
+          const [x, y] = [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')];
+          return [x, y, rn([3001], 2, 'float32').greater(0)];
+        },
+      },
     ];
     for (const { name, f, make } of programs) {
       for (const threads of [1, 2, 3]) check(name, f, make, threads, true);

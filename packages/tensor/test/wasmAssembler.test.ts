@@ -112,6 +112,10 @@ describe('modules', () => {
     m.func('lane2', [I32], [F32], (f, [base]) => {
       f.get(base).v128Load(32).f32x4ExtractLane(2);
     });
+    // Lane 3 of the v128 at base stored alone at base + 64 + 4.
+    m.func('storeLane', [I32], [], (f, [base]) => {
+      f.get(base).get(base).v128Load(0).v128Store32Lane(68, 3);
+    });
     m.func('splats', [], [F32], (f) => {
       f.f32Const(1.5).f32x4Splat().v128Const([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x40, 0, 0, 0, 0]).f32x4Add().f32x4ExtractLane(2);
     });
@@ -129,6 +133,11 @@ describe('modules', () => {
     expect(Array.from(f64.subarray(4, 6))).toEqual([103.75, 194]);
     // 0x40200000 is 2.5 in float32: lane 2 = 1.5 + 2.5.
     expect(ex.splats!()).toBe(4);
+    const i32 = new Int32Array(memory.buffer, 4096, 20);
+    i32.set([11, 12, 13, -14]);
+    i32.fill(7, 16, 20);
+    ex.storeLane!(4096);
+    expect(Array.from(i32.subarray(16, 20))).toEqual([7, -14, 7, 7]);
   });
 
   it.skipIf(!wasmSimdSupported())('SIMD: comparisons, bitwise, shuffles, conversions and integer lanes, against host arithmetic', () => {
@@ -143,6 +152,9 @@ describe('modules', () => {
       and: (f) => f.v128And(), or: (f) => f.v128Or(), xor: (f) => f.v128Xor(), andNot: (f) => f.v128AndNot(),
       i32add: (f) => f.i32x4Add(), i32sub: (f) => f.i32x4Sub(), i32eq: (f) => f.i32x4Eq(), i32ne: (f) => f.i32x4Ne(),
       i64add: (f) => f.i64x2Add(), i64sub: (f) => f.i64x2Sub(),
+      // a's four i32 lanes then b's, saturated to i16; then those eight and eight more (b's again) to bytes.
+      narrow16: (f) => f.i16x8NarrowI32x4S(),
+      narrow8: (f) => f.i16x8NarrowI32x4S().get(0).v128Load(16).get(0).v128Load(16).i16x8NarrowI32x4S().i8x16NarrowI16x8S(),
       // Lanes 2, 3 of a then lanes 0, 1 of b.
       shuffle: (f) => f.i8x16Shuffle([8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]),
       bitselect: (f) => f.get(0).v128Load(32).v128Bitselect(),
@@ -210,6 +222,9 @@ describe('modules', () => {
     // i64 lanes: (lo, hi) pairs; 0xffffffff + 1 carries into the high word.
     expect(run('i64add', [-1, 0, 5, 1], [1, 0, 6, 2], 'i32').i32).toEqual([0, 1, 11, 3]);
     expect(run('i64sub', [0, 1, 5, 1], [1, 0, 6, 2], 'i32').i32).toEqual([-1, 0, -1, -2]);
+    expect(run('narrow16', [1, -1, 70000, -70000], [-32768, 32767, 0, 5], 'i32').i32).toEqual([0xffff0001, 0x8000_7fff, 0x7fff8000, 0x50000].map((x) => x | 0));
+    // Bytes of lanes 0–3 then 4–7 (a), 8–15 (b twice): 1, −1, 300 → 127, −300 → −128; b: 0, 5, −5, 128 → 127.
+    expect(run('narrow8', [1, -1, 300, -300], [0, 5, -5, 128], 'i32').i32).toEqual([0x807fff01, 0x7ffb0500, 0x7ffb0500, 0x7ffb0500].map((x) => x | 0));
     expect(run('shuffle', [1, 2, 3, 4], [5, 6, 7, 8], 'i32').i32).toEqual([3, 4, 5, 6]);
     expect(run('bitselect', [0x1111, 0x2222, -1, 0], [0x4444, 0x8888, 0, -1], 'i32', [0x00ff, -1, 0, 0x0f0f]).i32).toEqual([0x4411, 0x2222, 0, ~0x0f0f]);
     expect(run('f32abs', [-1.5, 2, -0, NaN], null, 'f32').f32).toEqual([1.5, 2, 0, NaN]);

@@ -83,8 +83,8 @@ function isScalarView(strides: readonly number[], shape: readonly number[]): boo
 export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, shape: readonly number[], out: TypedArray): void {
   const n = out.length;
   if (n === 0) return;
-  // Large float32 work: the WebAssembly kernel (same bits) where it qualifies.
-  if (op !== 'cast' && out instanceof Float32Array && eagerWasmElementwise(op, inputs, shape, out)) return;
+  // Large float32 and bool work: the WebAssembly kernel (same bits) where it qualifies.
+  if (op !== 'cast' && (out instanceof Float32Array || (outDType === 'bool' && out instanceof Uint8Array)) && eagerWasmElementwise(op, inputs, shape, out)) return;
   // The cache key's parts, built by plain loops: this runs for every eager elementwise op.
   let kindText = '';
   let dtypes = outDType as string;

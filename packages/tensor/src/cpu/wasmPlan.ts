@@ -1,8 +1,8 @@
 // Which elementwise work of a compiled CPU program runs as a WebAssembly SIMD kernel
 // (wasm/elementwiseModule.ts), and how: a segment's roots (or a matmul's epilogue) become a list of
 // values, each an operand read from a stored array or an expression of the table over earlier
-// values. Only float32 work whose every read is at the element's own index, at its index modulo a
-// period (a broadcast of trailing axes) or at one element qualifies; the rest keeps its
+// values. Only float32 and bool work whose every read is at the element's own index, at its index
+// modulo a period (a broadcast of trailing axes) or at one element qualifies; the rest keeps its
 // generated JavaScript, which computes the same bits.
 
 import { type Expr, castExpression, elementwiseExpression } from '../expression.js';
@@ -17,7 +17,7 @@ import type { JsWriterContext } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
-  type WasmElementwiseKernel, type WasmLeafPattern, type WasmNode, elementwiseKernel,
+  type WasmArray, type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, elementwiseKernel,
   cachedElementwiseKernel, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
@@ -64,6 +64,7 @@ class KernelBuilder {
   readonly nodes: WasmNode[] = [];
   readonly names: string[] = [];
   readonly leaves: WasmLeafPattern[] = [];
+  readonly boolLeaves: boolean[] = [];
   readonly leafSlots: number[] = [];
   readonly leafOffsets: number[] = [];
   private readonly memo = new Map<number, number>();
@@ -75,11 +76,12 @@ class KernelBuilder {
    */
   constructor(private readonly ctx: PlanContext, private readonly count: number, private readonly own: ReadonlySet<number> = new Set()) {}
 
-  private leafNode(slot: number, offset: number, p: WasmLeafPattern): number {
+  private leafNode(slot: number, offset: number, p: WasmLeafPattern, bool: boolean): number {
     const { leaves, leafSlots, leafOffsets, nodes } = this;
     let k = leaves.findIndex((l, i) => leafSlots[i] === slot && leafOffsets[i] === offset && JSON.stringify(l) === JSON.stringify(p));
     if (k < 0) {
       k = leaves.push(p) - 1;
+      this.boolLeaves.push(bool);
       leafSlots.push(slot);
       leafOffsets.push(offset);
     }
@@ -118,10 +120,9 @@ class KernelBuilder {
     const loc = fromDefinition || this.own.has(v.id) ? null : ctx.locate(v);
     let node: number;
     if (loc) {
-      if (v.dtype !== 'float32') throw new Unsupported('a stored bool');
       const p = pattern(v.shape, loc.strides);
       if (!p) throw new Unsupported('a strided read');
-      node = this.leafNode(loc.slot, loc.offset, p);
+      node = this.leafNode(loc.slot, loc.offset, p, v.dtype === 'bool');
     } else {
       const eq = ctx.definitions.get(v.id);
       if (!eq) throw new Unsupported('a value with no definition');
@@ -145,16 +146,22 @@ class KernelBuilder {
           return node;
         }
         if (!input || !view) throw new Unsupported('a view of a computed value');
-        if (input.base.dtype !== 'float32') throw new Unsupported(`a view of ${input.base.dtype}`);
+        if (input.base.dtype !== 'float32' && input.base.dtype !== 'bool') throw new Unsupported(`a view of ${input.base.dtype}`);
         const base = ctx.locate(input.base);
         if (!base || !base.strides.every((st, i) => st === stridesOf(input.base.shape)[i] || input.base.shape[i] === 1)) throw new Unsupported('a view of a strided value');
         const pat = pattern(view.shape, view.strides);
         if (!pat) throw new Unsupported('a strided view');
-        node = this.leafNode(base.slot, base.offset + view.offset, pat);
+        node = this.leafNode(base.slot, base.offset + view.offset, pat, input.base.dtype === 'bool');
       } else throw new Unsupported(`'${p}'`);
     }
     memo.set(v.id, node);
     return node;
+  }
+
+  /** The kernel's spec: its values, stored as `outputs` (or accumulated into a row of `accumulate`). */
+  spec(outputs: readonly number[], accumulate?: number): WasmKernelSpec {
+    const { leaves, nodes, boolLeaves } = this;
+    return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...(accumulate === undefined ? {} : { accumulate }) };
   }
 
   /** The listing for `program.kernels()`: a header, the values, then `stores`. */
@@ -163,7 +170,7 @@ class KernelBuilder {
   }
 }
 
-const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic; exp/log/log1p/sigmoid/tanh/expm1/sin/cos in f64 lanes, rounded to f32';
+const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as masks; exp/log/log1p/sigmoid/tanh/expm1/sin/cos in f64 lanes, rounded to f32';
 
 /**
  * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
@@ -176,7 +183,7 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
   let outputs: number[];
   try {
     outputs = roots.map((r) => {
-      if (r.dtype !== 'float32') throw new Unsupported(`a ${r.dtype} result`);
+      if (r.dtype !== 'float32' && r.dtype !== 'bool') throw new Unsupported(`a ${r.dtype} result`);
       return b.visit(r, true);
     });
   } catch (e) {
@@ -188,7 +195,7 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
     if (!loc || loc.offset !== 0 || pattern(r.shape, loc.strides)?.kind !== 'full') throw new Error('internal: a compiled CPU kernel stores a value with no dense location');
     return loc.slot;
   });
-  const spec = { leaves: b.leaves, nodes: b.nodes, outputs };
+  const spec = b.spec(outputs);
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
@@ -219,30 +226,29 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     if (e instanceof Unsupported) return null;
     throw e;
   }
-  const spec = { leaves: b.leaves, nodes: b.nodes, outputs: [output], accumulate: period };
+  const spec = b.spec([output], period);
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
-  const leaves = new Array<Float32Array>(b.leafSlots.length);
+  const leaves = new Array<WasmArray>(b.leafSlots.length);
   const { leafSlots, leafOffsets } = b;
   return {
     listing: b.listing(`${HEADER}, i over [0, ${count}), summed in f64 into acc[i % ${period}]`, [`acc[i % ${period}] += t${output}`]),
     run(slots, acc) {
-      for (let i = 0; i < leafSlots.length; i++) leaves[i] = slots[leafSlots[i]!] as Float32Array;
+      for (let i = 0; i < leafSlots.length; i++) leaves[i] = slots[leafSlots[i]!] as WasmArray;
       kernel.sum(leaves, leafOffsets, acc, count);
     },
   };
 }
 
 /** Per arity, the argument arrays and operand patterns of eager calls (refilled each call: no allocation). */
-const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as Float32Array<ArrayBufferLike>[][];
+const eagerLeaves = [[], [new Float32Array(0)], [new Float32Array(0), new Float32Array(0)], [new Float32Array(0), new Float32Array(0), new Float32Array(0)]] as WasmArray[][];
 const eagerPatterns: WasmLeafPattern[] = [];
-const eagerOut: Float32Array<ArrayBufferLike>[] = [new Float32Array(0)];
+const eagerBools: boolean[] = [];
+const eagerOut: WasmArray[] = [new Float32Array(0)];
 const ZEROS = [0, 0, 0];
 const FULL: WasmLeafPattern = { kind: 'full' };
 const SCALAR: WasmLeafPattern = { kind: 'scalar' };
 const ROWS = new Map<number, WasmLeafPattern>();
-/** Ops whose expression the kernels cannot compute (found on their first call): straight to JavaScript. */
-const eagerUnsupported = new Set<string>();
 
 /**
  * The leaf pattern of a strided view over `shape`, or null when it is none of the three. Without
@@ -268,35 +274,37 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
 
 /**
  * An eager elementwise op (out = op(inputs), over `shape`) through a WebAssembly kernel, when it
- * qualifies: float32 operands and result, at least WASM_ELEMENTWISE_MIN elements, each operand
- * dense, a broadcast of trailing axes with a period that is a multiple of 4, or one value.
- * Returns false (having done nothing) otherwise. The kernels are cached by op and operand
- * patterns, not by size: a kernel serves every length.
+ * qualifies: float32 or bool operands and result (`out` a Float32Array or, for bools, a
+ * Uint8Array), at least WASM_ELEMENTWISE_MIN elements, each operand dense, a broadcast of trailing
+ * axes with a period that is a multiple of 4, or one value. Returns false (having done nothing)
+ * otherwise. The kernels are cached by op, operand dtypes and patterns, not by size: a kernel
+ * serves every length; an op the kernels cannot compute is cached as null, so its later calls go
+ * straight to JavaScript.
  */
-export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: Float32Array): boolean {
+export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: WasmArray): boolean {
   const n = out.length;
-  if (n < WASM_ELEMENTWISE_MIN || !wasmElementwiseEnabled() || eagerUnsupported.has(op)) return false;
-  // The cache key (op and patterns; no spec key starts like it), built by plain loops.
+  if (n < WASM_ELEMENTWISE_MIN || !wasmElementwiseEnabled()) return false;
+  // The cache key (op, operand dtypes and patterns; no spec key starts like it), built by plain
+  // loops. The result's dtype follows from the op and the operands' dtypes.
   let key: string = op;
-  let allFull = true;
   eagerPatterns.length = inputs.length;
+  eagerBools.length = inputs.length;
   for (let k = 0; k < inputs.length; k++) {
     const x = inputs[k]!;
-    if (x.dtype !== 'float32') return false;
+    if (x.dtype !== 'float32' && x.dtype !== 'bool') return false;
     const p = x.strides === null ? FULL : pattern(shape, x.strides);
     if (!p) return false;
     eagerPatterns[k] = p;
-    if (p !== FULL) allFull = false;
+    eagerBools[k] = x.dtype === 'bool';
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
+    if (x.dtype === 'bool') key += 'b';
   }
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {
     const patterns = eagerPatterns.slice();
     const nodes: WasmNode[] = patterns.map((_, leaf) => ({ kind: 'leaf', leaf }));
     nodes.push({ kind: 'expr', expr: elementwiseExpression(op, inputs[op === 'where' ? 1 : 0]!.dtype), args: patterns.map((_, k) => k) });
-    kernel = elementwiseKernel(key, { leaves: patterns, nodes, outputs: [patterns.length] });
-    // With every operand dense only the expression can be refused: the op never qualifies.
-    if (kernel === null && allFull) eagerUnsupported.add(op);
+    kernel = elementwiseKernel(key, { leaves: patterns, ...(eagerBools.includes(true) ? { boolLeaves: eagerBools.slice() } : {}), nodes, outputs: [patterns.length] });
   }
   if (!kernel) return false;
   const leaves = eagerLeaves[inputs.length]!;

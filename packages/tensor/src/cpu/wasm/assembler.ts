@@ -176,6 +176,11 @@ export class FunctionBody {
   v128Store(offset = 0): this { return this.simd(0x0b).memarg(4, offset); }
   /** Loads one f32 (or i32) and replicates it into all four lanes. */
   v128Load32Splat(offset = 0): this { return this.simd(0x09).memarg(2, offset); }
+  /** Stores lane `lane` (0–3) of a v128 as 32 bits. */
+  v128Store32Lane(offset: number, lane: number): this {
+    if (!(Number.isInteger(lane) && lane >= 0 && lane < 4)) throw new RangeError('wasm: v128.store32_lane takes a lane below 4');
+    return this.simd(0x5a).memarg(2, offset).op(lane);
+  }
   /** Loads one f64 (or i64) and replicates it into both lanes. */
   v128Load64Splat(offset = 0): this { return this.simd(0x0a).memarg(3, offset); }
   v128Const(bytes: readonly number[] = new Array<number>(16).fill(0)): this {
@@ -212,6 +217,10 @@ export class FunctionBody {
     this.simd(0x0d);
     return this.op(...lanes);
   }
+  /** Eight i16 lanes of a then b, each saturated to a signed byte: sixteen i8 lanes. */
+  i8x16NarrowI16x8S(): this { return this.simd(0x65); }
+  /** Four i32 lanes of a then b, each saturated to a signed i16: eight i16 lanes. */
+  i16x8NarrowI32x4S(): this { return this.simd(0x85); }
   i32x4Splat(): this { return this.simd(0x11); }
   i64x2Splat(): this { return this.simd(0x12); }
   i32x4Eq(): this { return this.simd(0x37); }

@@ -14,11 +14,14 @@
 // float32 as Math.fround does; comparisons of float32 values are the same in either width; bools
 // live in lanes as all-ones or zero masks.
 //
-// A kernel reads float32 arrays laid out as its output is (`full`), repeating with a period that
-// is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value (`scalar`),
-// and writes float32 arrays. Operands are copied into the module's memory and results out of it,
-// a pass of a few thousand elements at a time so that both copies hit the cache: O(n) copies
-// next to work that is O(n) too, but several times heavier per element.
+// A kernel reads float32 or bool arrays laid out as its output is (`full`), repeating with a
+// period that is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value
+// (`scalar`), and writes float32 or bool arrays. Operands are copied into the module's memory and
+// results out of it, a pass of a few thousand elements at a time so that both copies hit the
+// cache: O(n) copies next to work that is O(n) too, but several times heavier per element. A bool
+// operand's bytes (0 or 1) are copied in by the same TypedArray.set as a float32 operand's, which
+// converts them to 0.0 and 1.0 (a vectorised copy), and are read as masks; a bool result is
+// narrowed from its mask to bytes 0 or 1 in the kernel and copied out byte for byte.
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
@@ -43,6 +46,8 @@ export type WasmNode =
 
 export interface WasmKernelSpec {
   readonly leaves: readonly WasmLeafPattern[];
+  /** Per leaf, whether its array holds bools (bytes 0 or 1) instead of float32 values. Default: none. */
+  readonly boolLeaves?: readonly boolean[];
   /** Values in an order where every expression's arguments come first. */
   readonly nodes: readonly WasmNode[];
   /** The nodes stored, in the order of the kernel's output arrays. */
@@ -57,6 +62,12 @@ export interface WasmKernelSpec {
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
 export class WasmUnsupported extends Error {}
+
+/** Whether node `i` of `spec` is a bool (a mask in the kernel; bytes in its array) rather than a float32. */
+function isBoolNode(spec: WasmKernelSpec, i: number): boolean {
+  const n = spec.nodes[i]!;
+  return n.kind === 'leaf' ? spec.boolLeaves?.[n.leaf] === true : (expressionDType(n.expr) ?? 'bool') === 'bool';
+}
 
 /**
  * Math functions on four float32 lanes: each leaves Math.fround(f(x)) of the lanes of V128 local
@@ -77,6 +88,8 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
 
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
+/** Four i32 lanes of 1. */
+const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
 
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
@@ -192,6 +205,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
 export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
+  if (spec.accumulate !== undefined && isBoolNode(spec, spec.outputs[0]!)) throw new WasmUnsupported('an accumulation of bools');
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
   importHostMath(m);
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
@@ -203,9 +217,17 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
     const periods = [...new Set([...spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])), ...(spec.accumulate ? [spec.accumulate] : [])])];
     const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
     const values = spec.nodes.map(() => f.local(V128));
+    // A bool operand was copied in as 0.0 or 1.0: its mask is the lanes whose bits are nonzero.
+    const asMask = (i: number) => {
+      if (isBoolNode(spec, i)) f.v128Const(ZERO).i32x4Ne();
+    };
     // Scalars once, before the loop.
     spec.nodes.forEach((n, i) => {
-      if (n.kind === 'leaf' && spec.leaves[n.leaf]!.kind === 'scalar') f.get(leafAt[n.leaf]!).v128Load32Splat().set(values[i]!);
+      if (n.kind === 'leaf' && spec.leaves[n.leaf]!.kind === 'scalar') {
+        f.get(leafAt[n.leaf]!).v128Load32Splat();
+        asMask(i);
+        f.set(values[i]!);
+      }
     });
     f.block();
     f.get(bytes).i32Eqz().brIf(0);
@@ -214,7 +236,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
       if (n.kind === 'leaf') {
         const l = spec.leaves[n.leaf]!;
         if (l.kind === 'scalar') return;
-        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load().set(values[i]!);
+        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load();
+        asMask(i);
+        f.set(values[i]!);
         return;
       }
       emitExpr(f, n.expr, n.args.map((a) => values[a]!));
@@ -229,8 +253,16 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
       f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
       f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
     } else {
+      const narrow = f.local(V128);
       spec.outputs.forEach((node, j) => {
-        f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
+        if (!isBoolNode(spec, node)) {
+          f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
+          return;
+        }
+        // Four bytes at the element's index: each lane's mask & 1, narrowed i32 → i16 → i8.
+        f.get(at).i32Const(2).i32ShrU().get(outAt[j]!).i32Add();
+        f.get(values[node]!).v128Const(I32_ONES).v128And().tee(narrow).get(narrow).i16x8NarrowI32x4S();
+        f.tee(narrow).get(narrow).i8x16NarrowI16x8S().v128Store32Lane(0, 0);
       });
     }
     for (const [period, local] of rowAt) {
@@ -276,6 +308,8 @@ export interface ElementwiseInstance {
   readonly run: (...args: number[]) => void;
   /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
   heap(bytes: number): Float32Array;
+  /** The same memory as bytes (for bool results), as large as `heap` last made it. */
+  byteView(): Uint8Array;
 }
 
 /**
@@ -316,6 +350,7 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   const exports = new WebAssembly.Instance(module, { env: { memory: self.memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as { run: (...args: number[]) => void };
   const memory = self.memory;
   let view = new Float32Array(memory.buffer);
+  let bytesView = new Uint8Array(memory.buffer);
   return {
     run: exports.run,
     heap(need) {
@@ -324,6 +359,10 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
         view = new Float32Array(memory.buffer);
       }
       return view;
+    },
+    byteView() {
+      if (bytesView.buffer !== view.buffer) bytesView = new Uint8Array(view.buffer);
+      return bytesView;
     },
   };
 }
@@ -395,6 +434,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
     }
   });
   const outs = spec.outputs.map(() => region('pp * 4'));
+  const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
   lines.push(`const need = ${at};`);
   return `(() => {
   const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
@@ -406,13 +446,13 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
     if (e1 <= e0) return;
     const pp = (Math.min(e1 - e0, ${pass}) + 3) & ~3;
     ${lines.join('\n    ')}
-    const h = k.heap(need);
+    const h = k.heap(need);${boolOut.includes(true) ? '\n    const hb = k.byteView();' : ''}
     ${fixed.join('\n    ')}
     for (let p0 = e0; p0 < e1; p0 += ${pass}) {
       const pn = Math.min(e1 - p0, ${pass});
       ${copies.join('\n      ')}
       k.run(((pn + 3) & ~3) * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
-      ${outs.map((r, j) => `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + pn), p0);`).join('\n      ')}
+      ${outs.map((r, j) => (boolOut[j] ? `B[${L + j}].set(hb.subarray(${r}, ${r} + pn), p0);` : `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + pn), p0);`)).join('\n      ')}
     }
   };
 })()`;
@@ -425,15 +465,19 @@ export interface WasmElementwiseKernel {
   /**
    * Computes `count` elements of each output: operand k is read from `leaves[k]` starting at
    * `offsets[k]` (count elements, its period, or one, by its pattern); output j is written to
-   * `outputs[j]` from 0. A row operand's period must divide `count`.
+   * `outputs[j]` from 0. A row operand's period must divide `count`. Bool operands and results
+   * (the spec's bool leaves and nodes) are Uint8Arrays.
    */
-  run(leaves: readonly Float32Array[], offsets: readonly number[], outputs: readonly Float32Array[], count: number): void;
+  run(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly WasmArray[], count: number): void;
   /**
    * For a spec with `accumulate`: sets `acc` (accumulate doubles) to the sums over the `count`
    * elements (a multiple of accumulate), from zeros.
    */
-  sum(leaves: readonly Float32Array[], offsets: readonly number[], acc: Float64Array, count: number): void;
+  sum(leaves: readonly WasmArray[], offsets: readonly number[], acc: Float64Array, count: number): void;
 }
+
+/** An operand's or result's array: float32 values, or bools as bytes 0 or 1. */
+export type WasmArray = Float32Array<ArrayBufferLike> | Uint8Array<ArrayBufferLike>;
 
 const compiled = new Map<string, WasmElementwiseKernel | null>();
 const COMPILED_LIMIT = 1024;
@@ -470,6 +514,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       const leafAt = new Array<number>(spec.leaves.length).fill(0);
       const outAt = new Array<number>(spec.outputs.length).fill(0);
       const full = spec.leaves.map((l) => l.kind === 'full');
+      const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
       const pass = passElements(spec);
       let layoutN = -1;
       let sumView: Float64Array | null = null;
@@ -478,7 +523,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
        * Lays out passes of up to `count` elements (once per size), grows the memory, copies the
        * row and scalar operands in (each pass starts on a whole period, so they serve every pass).
        */
-      const prepare = (leaves: readonly Float32Array[], offsets: readonly number[], count: number): Float32Array => {
+      const prepare = (leaves: readonly WasmArray[], offsets: readonly number[], count: number): Float32Array => {
         calls++;
         const n = Math.min(count, pass);
         if (n !== layoutN) {
@@ -508,7 +553,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         return heap;
       };
       /** Copies the full operands' elements [p0, p0 + pn) in and runs the kernel over them. */
-      const runPass = (heap: Float32Array, leaves: readonly Float32Array[], offsets: readonly number[], p0: number, pn: number): void => {
+      const runPass = (heap: Float32Array, leaves: readonly WasmArray[], offsets: readonly number[], p0: number, pn: number): void => {
         for (let k = 0; k < leaves.length; k++) {
           if (!full[k]) continue;
           const from = offsets[k]! + p0;
@@ -521,10 +566,14 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         bytes,
         run(leaves, offsets, outputs, count) {
           const heap = prepare(leaves, offsets, count);
+          const bytes = boolOut.includes(true) ? instance.byteView() : null;
           for (let p0 = 0; p0 < count; p0 += pass) {
             const pn = Math.min(count - p0, pass);
             runPass(heap, leaves, offsets, p0, pn);
-            for (let j = 0; j < outputs.length; j++) outputs[j]!.set(heap.subarray(outAt[j]!, outAt[j]! + pn), p0);
+            for (let j = 0; j < outputs.length; j++) {
+              const at = outAt[j]!;
+              outputs[j]!.set(boolOut[j] ? bytes!.subarray(at * 4, at * 4 + pn) : heap.subarray(at, at + pn), p0);
+            }
           }
         },
         sum(leaves, offsets, acc, count) {
