@@ -569,6 +569,20 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [x, y, r, c, d, rowCondition, yes, no, negR]) t.dispose();
   });
 
+  it('eager sums over leading axes in WebAssembly: the JavaScript kernel\'s order and bits, over one pass and several', () => {
+    const a = withSpecials([8, 132], 32);
+    const b = withSpecials([4, 6, 132], 33);
+    // 13,200 elements: two passes of whole rows (8,184 elements, then the rest).
+    const c = withSpecials([100, 132], 34);
+    // A column of −0 only: +0 + −0 is +0 in either kernel.
+    const z = tensor(new Array(64 * 4).fill(-0)).reshape([64, 4]);
+    const odd = withSpecials([7, 143], 35);
+    const calls = eagerBothWays(() => [a.sum(0), b.sum([0, 1]), c.sum(0, true), z.sum(0), odd.sum(0)]);
+    // All but the sum with a period of 143 (not a multiple of 4).
+    expect(calls).toBe(4);
+    for (const t of [a, b, c, z, odd]) t.dispose();
+  });
+
   it('compiled: bools read from arrays (full and row) and stored as results, in WebAssembly', () => {
     const x = withSpecials([8, 132], 28);
     const y = withSpecials([8, 132], 29).flip([1]);

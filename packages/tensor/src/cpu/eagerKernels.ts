@@ -21,7 +21,7 @@ import {
 import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../primitives.js';
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
-import { eagerWasmElementwise } from './wasmPlan.js';
+import { eagerWasmColumnSum, eagerWasmElementwise } from './wasmPlan.js';
 
 /** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
 export interface EagerOperand {
@@ -196,6 +196,9 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
     kernel(out, x, nOut, inner);
     return;
   }
+  // A float32 sum over leading axes (a column sum, like a bias gradient): the WebAssembly kernel
+  // adds each element to the same double in the same order as the loop below.
+  if (op === 'sum' && groups.length === 2 && groups[0]!.reduced && out instanceof Float32Array && x instanceof Float32Array && eagerWasmColumnSum(x, nOut, out)) return;
   if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
   const outStrides: number[] = [];
   let stride = 1;
