@@ -9,12 +9,13 @@
 // JavaScript: a misplaced, missing or reordered term cannot hide inside a tolerance.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpuKernelInfo, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
+import { type Tensor, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
 } from './matmulReference.js';
+import { bitsOf } from './reference.js';
 import { untilWorkerChunk } from './workerChunks.js';
 
 // One thread here: cpuThreads.test.ts compares threads with one thread.
@@ -340,7 +341,7 @@ describe('matmul through the public API', () => {
     result.dispose();
   });
 
-  it('takes transposed and sliced operands (the backend makes them dense first), both kernels', () => {
+  it('takes transposed and sliced operands (a transpose read in place, a slice made dense first), both kernels', () => {
     // a is stored [k, m] and transposed; b is a [k, n] window (rows 3…, columns 2…) of a wider
     // array, so neither operand is contiguous as a matrix when matmul is called.
     const [m, k, n] = [45, 67, 38];
@@ -365,6 +366,42 @@ describe('matmul through the public API', () => {
       result.dispose();
       at.dispose();
       bw.dispose();
+    }
+    setCpuWasm(true);
+  });
+
+  it('eager transposes of the last two axes are views: read in place with the bits of dense copies, no bytes until used elsewhere, alive after their source', () => {
+    const next = seededUniform(57);
+    const [batch, m, k, n] = [3, 19, 33, 26];
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const path of PATHS) {
+        usePath(path);
+        const aStored = tensor(Array.from({ length: batch * k * m }, next), { shape: [batch, k, m], dtype });
+        const bStored = tensor(Array.from({ length: batch * n * k }, next), { shape: [batch, n, k], dtype });
+        const b = tensor(Array.from({ length: batch * k * n }, next), { shape: [batch, k, n], dtype });
+        // Dense copies of the transposes, made from their values.
+        const aDense = tensor(Array.from(transpose(aStored, [0, 2, 1]).dataSync()), { shape: [batch, m, k], dtype });
+        const bDense = tensor(Array.from(transpose(bStored, [0, 2, 1]).dataSync()), { shape: [batch, k, n], dtype });
+        const before = getBackend('cpu').memory();
+        const at = transpose(aStored, [0, 2, 1]);
+        const bt = transpose(bStored, [0, 2, 1]);
+        // Views: a buffer each, no bytes.
+        expect(getBackend('cpu').memory()).toEqual({ buffers: before.buffers + 2, bytes: before.bytes });
+        const cases: [Tensor, Tensor, Tensor, Tensor][] = [[at, b, aDense, b], [aDense, bt, aDense, bDense], [at, bt, aDense, bDense]];
+        for (const [x, y, xd, yd] of cases) {
+          const got = matmul(x, y);
+          const want = matmul(xd, yd);
+          expect(bitsOf(got.dataSync()), `${dtype} ${path}`).toEqual(bitsOf(want.dataSync()));
+          got.dispose();
+          want.dispose();
+        }
+        expect(getBackend('cpu').memory().bytes, 'the products read the views in place').toBe(before.bytes);
+        // The view outlives its source, and reads dense for an elementwise op or another permute.
+        aStored.dispose();
+        expect(Array.from(at.mul(2).dataSync())).toEqual(Array.from(aDense.dataSync()).map((v) => v * 2));
+        expect(Array.from(transpose(at, [0, 2, 1]).dataSync())).toEqual(Array.from(transpose(aDense, [0, 2, 1]).dataSync()));
+        for (const t of [bStored, b, aDense, bDense, at, bt]) t.dispose();
+      }
     }
     setCpuWasm(true);
   });

@@ -26,10 +26,12 @@ export interface CpuHandle {
   /** Contiguous row-major values; null for a broadcast view until something needs it dense. */
   data: TypedArray | null;
   /**
-   * A broadcast view (from expand): element i₀…iₙ is base[Σ iₖ·strides[k]], 0 on stretched axes.
-   * `source` owns `base`, which goes back to the pool only once no view reads it.
+   * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
+   * stretched axes; a `transpose` (an eager permute swapping the last two axes of a dense float
+   * array) is read in place by a matmul and materialised for anything else. `source` owns
+   * `base`, which goes back to the pool only once no view reads it.
    */
-  view: { base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
+  view: { kind: 'broadcast' | 'transpose'; base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
   dtype: DType;
   freed: boolean;
@@ -87,6 +89,10 @@ function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
 
+const TRANSPOSED_A = { transA: true };
+const TRANSPOSED_B = { transB: true };
+const TRANSPOSED_BOTH = { transA: true, transB: true };
+
 export class CpuBackend implements Backend<CpuHandle> {
   readonly name: string;
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
@@ -131,7 +137,28 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   private operand(h: CpuHandle): EagerOperand {
+    // A transpose is read dense: the fast elementwise kernels read row-major operands.
+    if (!h.data && h.view?.kind === 'transpose') this.dense(h);
     return h.data || !h.view ? { arr: h.data!, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
+  }
+
+  /**
+   * An eager permute that swaps the last two axes of a dense float array, as a view (null for any
+   * other permute): the matmul reads it in place, as Aᵀ or Bᵀ stored (its `transA`/`transB`).
+   */
+  private transposeView(x: CpuHandle, perm: readonly number[], shape: readonly number[], dtype: DType): CpuHandle | null {
+    const r = perm.length;
+    if (!x.data || r < 2 || (dtype !== 'float32' && dtype !== 'float64') || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2) return null;
+    for (let i = 0; i < r - 2; i++) if (perm[i] !== i) return null;
+    const st = stridesOf(x.shape);
+    x.readers++;
+    this.liveBuffers++;
+    return { data: null, view: { kind: 'transpose', base: x.data, strides: perm.map((p) => st[p]!), source: x }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+  }
+
+  /** The array a matmul reads `h` from transposed (a transpose view's), or null to read it dense. */
+  private static storedTransposed(h: CpuHandle): TypedArray | null {
+    return !h.data && h.view?.kind === 'transpose' ? h.view.base : null;
   }
 
   /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
@@ -142,7 +169,23 @@ export class CpuBackend implements Backend<CpuHandle> {
     const strides = shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!));
     source.readers++;
     this.liveBuffers++;
-    return { data: null, view: { base, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return { data: null, view: { kind: 'broadcast', base, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+  }
+
+  /** out = a·b over the batch: a transpose view is read in place, anything else dense. */
+  private matmul(a: CpuHandle, b: CpuHandle, out: Float32Array | Float64Array): void {
+    const r = a.shape.length;
+    const m = a.shape[r - 2]!;
+    const k = a.shape[r - 1]!;
+    const n = b.shape[r - 1]!;
+    const batch = sizeOf(a.shape.slice(0, -2));
+    const at = CpuBackend.storedTransposed(a);
+    const bt = CpuBackend.storedTransposed(b);
+    const aData = (at ?? this.dense(a)) as Float32Array | Float64Array;
+    const bData = (bt ?? this.dense(b)) as Float32Array | Float64Array;
+    const options = at ? (bt ? TRANSPOSED_BOTH : TRANSPOSED_A) : bt ? TRANSPOSED_B : undefined;
+    // One call for the whole batch: the kernels split it across threads as one job.
+    matmulBatchedInto(batch, aData, 0, m * k, bData, 0, k * n, out, 0, m, n, k, options);
   }
 
   upload(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
@@ -201,6 +244,10 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
     if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
+    if (prim === 'permute') {
+      const view = this.transposeView(inputs[0]!, (params as PrimitiveParams['permute']).perm, info.shape, info.dtype);
+      if (view) return view;
+    }
     if (prim === 'full') return this.full(info.shape, (params as PrimitiveParams['full']).value, info.dtype);
     const n = sizeOf(info.shape);
     // pad and scatterAdd write only part of their output, onto zeros.
@@ -224,7 +271,11 @@ export class CpuBackend implements Backend<CpuHandle> {
       elementwiseInto('cast', [this.operand(x)], info.dtype, info.shape, out);
       return;
     }
-    // Past elementwise ops every kernel reads dense storage: materialise any broadcast view.
+    if (prim === 'matmul') {
+      this.matmul(inputs[0]!, inputs[1]!, out as Float32Array | Float64Array);
+      return;
+    }
+    // Past elementwise ops and matmuls every kernel reads dense storage: materialise any view.
     for (const h of inputs) this.dense(h);
     if (isReduce(prim)) {
       reduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
@@ -328,18 +379,6 @@ export class CpuBackend implements Backend<CpuHandle> {
             for (let e = 0; e < inner; e++) out[to + e] = out[to + e]! + x.data![from + e]!;
           }
         }
-        return;
-      }
-      case 'matmul': {
-        const a = x;
-        const b = inputs[1]!;
-        const r = a.shape.length;
-        const m = a.shape[r - 2]!;
-        const k = a.shape[r - 1]!;
-        const n = b.shape[r - 1]!;
-        const batch = sizeOf(a.shape.slice(0, -2));
-        // One call for the whole batch: the kernels split it across threads as one job.
-        matmulBatchedInto(batch, a.data! as Float32Array | Float64Array, 0, m * k, b.data! as Float32Array | Float64Array, 0, k * n, out as Float32Array | Float64Array, 0, m, n, k);
         return;
       }
       case 'random': {
