@@ -73,7 +73,7 @@ function stepCostFromValue(spec: CaseSpec, valueMs: number): number {
  * the next size would overrun the limit, and remembers where an engine went over it, so that a
  * slow engine is not run on sizes it cannot finish in time.
  */
-class SweepLimits {
+export class SweepLimits {
   private readonly timed = new Map<string, { size: number; ms: number }[]>();
   private readonly overAt = new Map<string, string>();
 
@@ -150,8 +150,8 @@ async function startEngines(opts: SuiteOptions, bundle: string, scratch: string,
 }
 
 /** One engine's value check and first warm-up step: its row, and whether it goes on to be timed. */
-async function checkEngine(
-  id: EngineId, worker: EngineWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
+export async function checkEngine(
+  id: EngineId, worker: StepWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
   const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
@@ -177,18 +177,31 @@ async function checkEngine(
   }
   // The first warm-up step, on its own: what a step costs once compilation and first allocations
   // are done (the value computation includes them).
-  const probe = await worker.request<StepResult>({ op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
+  const probe = await stepAndSettle(id, worker, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
   row.warmupMs = probe.ms;
   if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);
   return { row, timed: true };
 }
 
-/** What the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
+/** What the value check and the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
 export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
 
 /**
+ * One step of engine `id`, then the engine's `settleMs` wait (engines.ts), if it has one, before
+ * anything else runs. Every step the suite runs goes through here, the value check's warm-up step
+ * as well as the timed rounds', so no engine's step ever starts beside such an engine's spinning
+ * threads.
+ */
+export async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
+  const result = await worker.request<StepResult>({ op: 'step' }, timeoutMs);
+  const settle = ENGINES[id].settleMs;
+  if (settle) await new Promise((resolve) => setTimeout(resolve, settle));
+  return result;
+}
+
+/**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
- * rows. After a step of an engine with `settleMs`, waits that long before the next step.
+ * rows. After a step of an engine with `settleMs`, waits that long before the next step (stepAndSettle).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
@@ -209,9 +222,7 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       const { warmup, reps } = schedule.get(id)!;
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
-        const result = await workers.get(id)!.request<StepResult>({ op: 'step' }, stepTimeout);
-        const settle = ENGINES[id].settleMs;
-        if (settle) await new Promise((resolve) => setTimeout(resolve, settle));
+        const result = await stepAndSettle(id, workers.get(id)!, stepTimeout);
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);

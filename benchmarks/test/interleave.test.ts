@@ -1,12 +1,13 @@
 // The suite's timed rounds (suite.ts, timeInterleaved) with stand-in workers: engines take turns
 // in a rotating order, and after a step of an engine with `settleMs` (PyTorch with its default
 // threads, whose idle OpenBLAS threads busy-wait after a call) the next engine's step starts only
-// that long after, while other engines' steps follow each other at once.
+// that long after, while other engines' steps follow each other at once. The same holds for the
+// first warm-up step, which the value check (checkEngine) runs before the rounds.
 
 import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import type { Row } from '../src/results.js';
-import { type StepWorker, timeInterleaved } from '../src/suite.js';
+import { type StepWorker, SweepLimits, checkEngine, timeInterleaved } from '../src/suite.js';
 import { DSM_CASE, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
@@ -36,5 +37,32 @@ describe('timed rounds', () => {
       else expect(gap).toBeLessThan(settle / 2);
     }
     for (const id of live) expect(rows.get(id)!.samplesMs).toEqual([1, 1]);
+  });
+
+  it('wait settleMs after the value check\'s warm-up step too, before the next engine runs', async () => {
+    const settle = ENGINES['torch-cpu-default'].settleMs!;
+    const plan = planFor('quick');
+    const value = [1.5, -2.25];
+    for (const id of ['torch-cpu-default', 'scorch-cpu'] as const) {
+      const requests: { op: string; at: number }[] = [];
+      const worker: StepWorker = {
+        alive: true,
+        request: (async (message: { op: string }) => {
+          requests.push({ op: message.op, at: performance.now() });
+          // A value equal to the reference, computed in 1 ms: cheap enough that the check runs its own warm-up step.
+          if (message.op === 'prepare') return { value, valueMs: 1 };
+          if (message.op === 'step') return { ms: 1 };
+          return null;
+        }) as StepWorker['request'],
+      };
+      const { row, timed } = await checkEngine(id, worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, plan.maxStepMs, plan, new SweepLimits());
+      // What the next engine's first step would see: the time since this engine's warm-up step (which takes no time here).
+      const sinceStep = performance.now() - requests[requests.length - 1]!.at;
+      expect(requests.map((r) => r.op)).toEqual(['prepare', 'step']);
+      expect(timed).toBe(true);
+      expect(row.warmupMs).toBe(1);
+      if (id === 'torch-cpu-default') expect(sinceStep).toBeGreaterThanOrEqual(settle - 2);
+      else expect(sinceStep).toBeLessThan(settle / 2);
+    }
   });
 });
