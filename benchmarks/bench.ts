@@ -20,8 +20,8 @@ import { renderChart } from './src/chart.js';
 import { ENGINES, ENGINE_IDS, type EngineId } from './src/engines.js';
 import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
-import { latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
-import { runSuite } from './src/suite.js';
+import { type SuiteResults, latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
+import { RelaxedSimdError, runSuite } from './src/suite.js';
 import { relaxedSimdNodeFlags } from './src/simdPeak.js';
 import { scratchDir } from './src/workerHost.js';
 import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
@@ -152,16 +152,23 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const results = await runSuite({
-    plan,
-    engines: args.engines ?? ENGINE_IDS,
-    workloads: args.workloads ?? WORKLOAD_IDS,
-    complete,
-    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
-    repoRoot: root,
-    log: (line) => console.error(line),
-    ...(relaxedSimd ? { relaxedSimd } : {}),
-  });
+  let results: SuiteResults;
+  try {
+    results = await runSuite({
+      plan,
+      engines: args.engines ?? ENGINE_IDS,
+      workloads: args.workloads ?? WORKLOAD_IDS,
+      complete,
+      command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+      repoRoot: root,
+      log: (line) => console.error(line),
+      ...(relaxedSimd ? { relaxedSimd } : {}),
+    });
+  } catch (e) {
+    if (!(e instanceof RelaxedSimdError)) throw e;
+    console.error(`bench: ${e.message}`);
+    return 2;
+  }
   console.log('');
   for (const line of textReport(results)) console.log(line);
 

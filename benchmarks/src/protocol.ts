@@ -34,6 +34,11 @@ export type HelloResult =
       threads: number | string;
       /** Anything else worth recording: BLAS library, adapter, SIMD, ... */
       details: Record<string, string | number | boolean>;
+      /**
+       * Node workers: whether WebAssembly in the worker's own process has relaxed SIMD (as started,
+       * flags included; simdPeak.ts hasRelaxedSimd). The PyTorch worker leaves it out.
+       */
+      relaxedSimd?: boolean;
     }
   | { available: false; reason: string };
 

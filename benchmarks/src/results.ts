@@ -39,6 +39,12 @@ export interface EngineRecord {
   backend?: string;
   threads?: number | string;
   details?: Record<string, string | number | boolean>;
+  /**
+   * Node engines that ran: whether WebAssembly in the worker's process had relaxed SIMD (its
+   * hello). Absent for the PyTorch workers, for engines that did not run, and in runs before it was
+   * recorded.
+   */
+  relaxedSimd?: boolean;
   note?: string;
 }
 

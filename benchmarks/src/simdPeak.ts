@@ -183,12 +183,20 @@ export function measureSimdPeak(opts: SimdPeakOptions = {}): SimdPeak | null {
 }
 
 /**
+ * Whether WebAssembly in this process has relaxed SIMD: it validates the fused peak module, whose
+ * loop is f32x4.relaxed_madd. Each Node engine's worker reports it in its hello (worker.ts).
+ */
+export function hasRelaxedSimd(): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(peakModule(true, 1, 1));
+}
+
+/**
  * The Node flags that give a worker relaxed SIMD: none where this Node has it by default (Node
  * 22+), the V8 flag where that flag turns it on (Node 20); throws where neither does.
  */
 export function relaxedSimdNodeFlags(): string[] {
+  if (hasRelaxedSimd()) return [];
   const bytes = peakModule(true, 1, 1);
-  if (WebAssembly.validate(bytes)) return [];
   const child = inChildNode([RELAXED_SIMD_FLAG], bytes, 'console.log(WebAssembly.validate(bytes));');
   if (child.output !== 'true') throw new Error(`relaxed SIMD: this Node (${process.version}) has it neither by default nor with ${RELAXED_SIMD_FLAG}: ${child.output ?? child.error}`);
   return [RELAXED_SIMD_FLAG];

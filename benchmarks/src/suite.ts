@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkScale, compareValues } from './agreement.js';
-import { ENGINES, type EngineId } from './engines.js';
+import { ENGINES, type EngineId, type EngineSpec } from './engines.js';
 import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
@@ -114,16 +114,31 @@ export class SweepLimits {
   }
 }
 
-interface Engines {
-  records: EngineRecord[];
-  workers: Map<EngineId, EngineWorker>;
+/** A `--relaxed-simd` run whose Node worker lacks relaxed SIMD: the run stops (bench.ts reports it). */
+export class RelaxedSimdError extends Error {
+  override readonly name = 'RelaxedSimdError';
 }
 
-/** Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet). */
-async function startEngines(opts: SuiteOptions, bundle: string, scratch: string, commit: string, log: (line: string) => void): Promise<Engines> {
+/** What the suite needs of an engine's worker (an EngineWorker; tests pass stand-ins). */
+export type SuiteWorker = Pick<EngineWorker, 'request' | 'alive' | 'close'>;
+
+export interface Engines {
+  records: EngineRecord[];
+  workers: Map<EngineId, SuiteWorker>;
+}
+
+/**
+ * Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet),
+ * each by `start`, and asks each for its hello. With `relaxedSimd`, every Node worker that runs
+ * must say it has relaxed SIMD in its process; where one does not, every worker is closed and a
+ * RelaxedSimdError names the engine.
+ */
+export async function startEngines(
+  opts: Pick<SuiteOptions, 'engines' | 'relaxedSimd'>, start: (spec: EngineSpec) => SuiteWorker, commit: string, log: (line: string) => void,
+): Promise<Engines> {
   const hellos = await Promise.all(
     opts.engines.map(async (id) => {
-      const worker = startWorker(ENGINES[id], opts.repoRoot, bundle, scratch, opts.relaxedSimd?.nodeFlags);
+      const worker = start(ENGINES[id]);
       try {
         return { id, worker, hello: await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS) };
       } catch (e) {
@@ -131,6 +146,17 @@ async function startEngines(opts: SuiteOptions, bundle: string, scratch: string,
       }
     }),
   );
+  if (opts.relaxedSimd) {
+    const lacking = hellos.filter(({ id, hello }) => ENGINES[id].worker.runtime === 'node' && hello.available && hello.relaxedSimd !== true);
+    if (lacking.length > 0) {
+      await Promise.all(hellos.map(({ worker }) => worker.close()));
+      const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
+      const names = lacking.map(({ id }) => `${ENGINES[id].label} (${id})`);
+      throw new RelaxedSimdError(
+        `--relaxed-simd: the worker of ${names.join(', the worker of ')} has no relaxed SIMD in its process (started with ${flags}); the run stops rather than record its rows as relaxed-SIMD figures`,
+      );
+    }
+  }
   const engines: Engines = { records: [], workers: new Map() };
   for (const { id, worker, hello } of hellos) {
     const spec = ENGINES[id];
@@ -138,7 +164,8 @@ async function startEngines(opts: SuiteOptions, bundle: string, scratch: string,
     if (hello.available) {
       // scorch's own workers cannot know which commit they were built from; the suite does.
       const version = id.startsWith('scorch-') ? `scorch ${commit}` : hello.version;
-      engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details });
+      const relaxedSimd = ENGINES[id].worker.runtime === 'node' ? { relaxedSimd: hello.relaxedSimd === true } : {};
+      engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details, ...relaxedSimd });
       engines.workers.set(id, worker);
     } else {
       engines.records.push({ ...base, available: false, reason: hello.reason });
@@ -362,7 +389,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   let engines: Engines = { records: [], workers: new Map() };
   const cases: CaseResult[] = [];
   try {
-    engines = await startEngines(opts, bundle, scratch, commit, log);
+    engines = await startEngines(opts, (spec) => startWorker(spec, repoRoot, bundle, scratch, opts.relaxedSimd?.nodeFlags), commit, log);
     const sweeps = new SweepLimits();
     for (const spec of plan.cases.filter((c) => opts.workloads.includes(c.workload))) {
       cases.push(await runCase(spec, opts, engines, inputDir, sweeps, log));

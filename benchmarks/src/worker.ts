@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline';
 import { ENGINES, ENGINE_IDS, type NodeEngineId } from './engines.js';
 import type { Engine, PreparedCase } from './engines/engine.js';
 import { readInputs } from './inputs.js';
-import { type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
+import { type HelloResult, type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
+import { hasRelaxedSimd } from './simdPeak.js';
 
 /** The engines whose worker is this script, from the one engine table. */
 const NODE_ENGINE_IDS = ENGINE_IDS.filter((id): id is NodeEngineId => ENGINES[id].worker.runtime === 'node');
@@ -48,7 +49,9 @@ async function main(): Promise<void> {
     switch (request.op) {
       case 'hello': {
         engine = await loadEngine(id);
-        return engine.hello();
+        const hello = await engine.hello();
+        // Checked here, in the worker's own process: the flags it was started with decide it.
+        return (hello.available ? { ...hello, relaxedSimd: hasRelaxedSimd() } : hello) satisfies HelloResult;
       }
       case 'prepare': {
         if (!engine) throw new Error('prepare before hello');
