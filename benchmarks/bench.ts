@@ -20,7 +20,7 @@ import { renderChart } from './src/chart.js';
 import { ENGINES, ENGINE_IDS, type EngineId } from './src/engines.js';
 import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
-import { type SuiteResults, latestJsonPath, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
+import { type SuiteResults, latestJsonPath, latestRefusal, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
 import { RelaxedSimdError, runSuite } from './src/suite.js';
 import { relaxedSimdNodeFlags } from './src/simdPeak.js';
 import { scratchDir } from './src/workerHost.js';
@@ -128,8 +128,15 @@ async function main(): Promise<number> {
     const dir = resultsDir(root);
     const runs = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
     for (const file of runs) writeFileSync(join(dir, file.replace(/\.json$/, '.svg')), renderChart(readResults(join(dir, file))));
-    writeFileSync(latestSvgPath(root), renderChart(readResults(latestJsonPath(root))));
-    const changed = updateReadmes(root, readResults(latestJsonPath(root)));
+    const latest = readResults(latestJsonPath(root));
+    // The READMEs show the record: a latest.json that may not be one (copied by hand) is not rendered.
+    const refusal = latestRefusal(latest);
+    if (refusal) {
+      console.error(`bench: ${relative(process.cwd(), latestJsonPath(root))} is not a run that may be the record (${refusal}); the READMEs and latest.svg are left alone`);
+      return 1;
+    }
+    writeFileSync(latestSvgPath(root), renderChart(latest));
+    const changed = updateReadmes(root, latest);
     console.log(`rewrote the charts of ${runs.length} run(s) and latest.svg; ${changed.length > 0 ? `updated ${changed.join(' and ')}` : 'the READMEs already showed latest.json'}`);
     return 0;
   }
@@ -174,10 +181,11 @@ async function main(): Promise<number> {
 
   // Partial runs are kept out of benchmarks/results: they are not the suite's record.
   const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
-  // A run with relaxed SIMD forced on is kept beside the record (its own file name), never as latest.
-  const isRecord = complete && !relaxedSimd;
+  // Only a complete run without relaxed SIMD forced on is the record; others are kept under their own names.
+  const refusal = latestRefusal(results);
+  const isRecord = refusal === undefined;
   const files = writeResults(results, renderChart(results), dir, isRecord);
-  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : relaxedSimd ? ' (relaxed SIMD forced on: latest.json is left alone)' : ' (a partial run: latest.json is left alone)'}`);
+  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : `; latest.json is left alone: ${refusal}`}`);
   if (isRecord) {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);

@@ -145,14 +145,36 @@ export function runStem(results: SuiteResults): string {
   return `${results.date.slice(0, 10)}-${results.machine.name}${results.mode === 'quick' ? '-quick' : ''}${results.method.relaxedSimd ? '-relaxed-simd' : ''}`;
 }
 
+/**
+ * Why a run may not become latest.json, the suite's record (the READMEs' tables and `scorch bench`
+ * read it), or undefined when it may: a complete run (every workload and engine) made without
+ * `--relaxed-simd`. Decided from the results themselves, strictly: a file that does not say
+ * (`complete` missing or not a boolean, no `method`) is refused, not taken for the record.
+ */
+export function latestRefusal(results: unknown): string | undefined {
+  if (typeof results !== 'object' || results === null || Array.isArray(results)) return 'not a results object';
+  const { complete, method } = results as { complete?: unknown; method?: unknown };
+  if (complete !== true) return complete === false ? 'a partial run (--workloads or --engines)' : `'complete' is ${complete === undefined ? 'missing' : JSON.stringify(complete)}, not true or false`;
+  if (typeof method !== 'object' || method === null) return "the results have no 'method'";
+  const { relaxedSimd } = method as { relaxedSimd?: unknown };
+  if (relaxedSimd === undefined) return undefined;
+  if (typeof relaxedSimd === 'object' && relaxedSimd !== null) return 'relaxed SIMD was forced on (--relaxed-simd)';
+  return `'method.relaxedSimd' is ${JSON.stringify(relaxedSimd)}, neither absent nor { nodeFlags }`;
+}
+
 export interface WrittenFiles {
   json: string;
   svg: string;
   latest?: { json: string; svg: string };
 }
 
-/** Writes the run's JSON and SVG into `dir`; a complete run also becomes latest.json/latest.svg. */
+/**
+ * Writes the run's JSON and SVG into `dir`; with `updateLatest`, also as latest.json/latest.svg,
+ * which only a run latestRefusal accepts may become (it throws before writing anything otherwise).
+ */
 export function writeResults(results: SuiteResults, svg: string, dir: string, updateLatest: boolean): WrittenFiles {
+  const refusal = updateLatest ? latestRefusal(results) : undefined;
+  if (refusal) throw new Error(`writeResults: this run may not become latest.json: ${refusal}`);
   mkdirSync(dir, { recursive: true });
   const stem = runStem(results);
   const json = `${JSON.stringify(results, null, 2)}\n`;

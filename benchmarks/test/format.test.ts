@@ -1,7 +1,7 @@
 // Tests of the benchmark suite's own parts that need no engine: statistics, the value check, the
 // input bundle, the tables, the results file and its chart.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { ENGINES, type EngineId } from '../src/engines.js';
 import { matmulChecksum, matmulProjections, particleStatistics } from '../src/engines/engine.js';
 import { input, makeInputs, readInputs, writeInputs } from '../src/inputs.js';
 import { caseTable, formatNumber, markdownSummary, renderMarkdown, textReport } from '../src/report.js';
-import { type CaseResult, type Row, SCHEMA, type SuiteResults, readResults, runStem, writeResults } from '../src/results.js';
+import { type CaseResult, type Row, SCHEMA, type SuiteResults, latestRefusal, readResults, runStem, writeResults } from '../src/results.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
 import { MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
@@ -208,6 +208,40 @@ describe('the results file and chart', () => {
     writeFileSync(wrong, JSON.stringify({ ...results, schema: 'other' }));
     expect(() => readResults(wrong)).toThrow(`expected schema '${SCHEMA}', got "other"`);
     expect(() => readResults(join(scratch, 'none.json'))).toThrow('run pnpm bench');
+  });
+
+  it('become latest.json only when complete and made without --relaxed-simd', () => {
+    const results = madeUpResults();
+    expect(latestRefusal(results)).toBeUndefined();
+    const relaxed = { ...results, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    expect(latestRefusal(relaxed)).toBe('relaxed SIMD was forced on (--relaxed-simd)');
+    // Relaxed SIMD with this Node's default (no flags) is still forced on.
+    expect(latestRefusal({ ...relaxed, method: { ...results.method, relaxedSimd: { nodeFlags: [] } } })).toBe('relaxed SIMD was forced on (--relaxed-simd)');
+    expect(latestRefusal({ ...results, complete: false })).toBe('a partial run (--workloads or --engines)');
+    // writeResults holds to it: such a run is written under its own name only.
+    const dir = mkdtempSync(join(scratch, 'latest-'));
+    expect(() => writeResults(relaxed, '<svg/>', dir, true)).toThrow('writeResults: this run may not become latest.json: relaxed SIMD was forced on (--relaxed-simd)');
+    expect(existsSync(join(dir, 'latest.json'))).toBe(false);
+    expect(writeResults(relaxed, '<svg/>', dir, false).latest).toBeUndefined();
+  });
+
+  it('refuse a malformed results file as latest.json, saying what it lacks', () => {
+    // Files that readResults accepts (it checks the schema and a few keys) but that do not say
+    // whether the run was complete or how it was made: never the record.
+    const results = madeUpResults();
+    const cases: [unknown, string][] = [
+      [{ ...results, complete: undefined }, "'complete' is missing, not true or false"],
+      [{ ...results, complete: 'true' }, "'complete' is \"true\", not true or false"],
+      [{ ...results, method: undefined }, "the results have no 'method'"],
+      [{ ...results, method: { ...results.method, relaxedSimd: null } }, "'method.relaxedSimd' is null, neither absent nor { nodeFlags }"],
+    ];
+    for (const [i, [malformed, reason]] of cases.entries()) {
+      const path = join(scratch, `malformed-${i}.json`);
+      writeFileSync(path, JSON.stringify(malformed));
+      expect(latestRefusal(readResults(path)), path).toBe(reason);
+    }
+    expect(latestRefusal(null)).toBe('not a results object');
+    expect(latestRefusal([results])).toBe('not a results object');
   });
 
   it('draws one bar per timed engine, escaping text', () => {
