@@ -467,8 +467,6 @@ export function kernelCost(plan: FusionPlan, equations: readonly number[], bytes
 
 /** A one-line summary of each kernel of a plan (for printing and tests). */
 export function describePlan(plan: FusionPlan): string[] {
-  const eqIndex = new Map<number, number>();
-  plan.program.equations.forEach((eq, i) => eqIndex.set(eq.out.id, i));
   return plan.kernels.map((k) => {
     if (k.kind === 'elementwise') return `elementwise ${k.segments.map((s) => `[${s.shape.join(',')}]×${s.roots.length}`).join(' + ')}`;
     const eq = plan.program.equations[k.equation]!;

@@ -12,13 +12,18 @@ import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { emitCosF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
-type Emitter = (f: FunctionBody, x: number) => void;
-const FUNCTIONS: Record<'exp' | 'log1p' | 'log', { emit: Emitter; ref: (x: number) => number }> = {
-  exp: { emit: emitExpF64x2, ref: Math.exp },
-  log1p: { emit: emitLog1pF64x2, ref: Math.log1p },
-  log: { emit: emitLogF64x2, ref: Math.log },
-};
-type Name = keyof typeof FUNCTIONS;
+type Name = 'exp' | 'log1p' | 'log';
+/** One f64x2 function: its emitter, the reference it must match bit for bit, and its inputs. */
+interface F64x2Function {
+  emit: (f: FunctionBody, x: number) => void;
+  ref: (x: number) => number;
+  /** Every special value and branch threshold of its fdlibm source, and the doubles either side. */
+  boundaries: () => number[];
+  /** Float32 values: random bit patterns over every exponent, and sweeps of the useful range. */
+  float32: () => number[];
+  /** Random doubles over wide exponent ranges. */
+  doubles: () => number[];
+}
 
 const CHUNK = 1 << 15; // doubles per call: 256 KiB in, 256 KiB out
 const PAGES = (2 * CHUNK * 8) / 65536;
@@ -230,8 +235,10 @@ function randomLogUniform(seed: number, count: number, e0: number, e1: number, s
   return Array.from({ length: count }, () => sign() * (1 + next()) * 2 ** Math.floor(e0 + next() * (e1 - e0)));
 }
 
-const inputs: Record<Name, { boundaries: () => number[]; float32: () => number[]; doubles: () => number[] }> = {
+const FUNCTIONS: Record<Name, F64x2Function> = {
   exp: {
+    emit: emitExpF64x2,
+    ref: Math.exp,
     boundaries: expBoundaries,
     float32: () => [...randomFloat32(1, 200_000), ...sweep32(-104, 89, 200_000)],
     doubles: () => {
@@ -240,6 +247,8 @@ const inputs: Record<Name, { boundaries: () => number[]; float32: () => number[]
     },
   },
   log1p: {
+    emit: emitLog1pF64x2,
+    ref: Math.log1p,
     boundaries: log1pBoundaries,
     float32: () => [...randomFloat32(5, 200_000), ...sweep32(Math.fround(-1 + 2 ** -24), 1e4, 100_000), ...logSweep32(1e-45, 1, 50_000).map((x) => -x), ...logSweep32(1e-45, 1e4, 50_000)],
     doubles: () => {
@@ -253,6 +262,8 @@ const inputs: Record<Name, { boundaries: () => number[]; float32: () => number[]
     },
   },
   log: {
+    emit: emitLogF64x2,
+    ref: Math.log,
     boundaries: logBoundaries,
     float32: () => [...randomFloat32(10, 200_000), ...sweep32(Math.fround(1e-6), 1e6, 100_000), ...logSweep32(1e-45, 1e6, 100_000)],
     doubles: () => {
@@ -263,29 +274,29 @@ const inputs: Record<Name, { boundaries: () => number[]; float32: () => number[]
 };
 
 describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit against Math', () => {
-  for (const name of ['exp', 'log1p', 'log'] as const) {
+  for (const name of Object.keys(FUNCTIONS) as Name[]) {
     describe(name, () => {
       it('every special value and branch threshold, and the doubles either side', () => {
-        const xs = new Float64Array(inputs[name].boundaries());
+        const xs = new Float64Array(FUNCTIONS[name].boundaries());
         expect(xs.length).toBeGreaterThan(1000);
         expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
       });
 
       it('float32 inputs: random bit patterns over every exponent, and sweeps of the useful range', () => {
-        const xs = new Float64Array(inputs[name].float32());
+        const xs = new Float64Array(FUNCTIONS[name].float32());
         expect(xs.length).toBeGreaterThanOrEqual(400_000);
         expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
       });
 
       it('random doubles over wide exponent ranges', () => {
-        const xs = new Float64Array(inputs[name].doubles());
+        const xs = new Float64Array(FUNCTIONS[name].doubles());
         expect(xs.length).toBeGreaterThanOrEqual(400_000);
         expect(mismatches(name, xs)).toEqual(ZERO_MISMATCHES);
       });
 
       it('four float32 lanes promoted, mapped and demoted give Math.fround(Math.' + name + '(x))', () => {
         // Every 12th of the float32 inputs: one chunk's worth (4 bytes each, below the output's offset).
-        const xs = new Float32Array(inputs[name].float32().filter((_, i) => i % 12 === 0).slice(0, CHUNK));
+        const xs = new Float32Array(FUNCTIONS[name].float32().filter((_, i) => i % 12 === 0).slice(0, CHUNK));
         built ??= buildModule();
         const { ex, memory } = built;
         const src = new Float32Array(memory.buffer, 0, xs.length);
@@ -319,17 +330,6 @@ type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1' | 'sin' | '
 const jsSigmoid = (x: number): number => {
   const e = Math.exp(-Math.abs(x));
   return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-};
-const FAST: Record<Name32, { emit: (f: FunctionBody, x: number, onExact?: (f: FunctionBody) => void) => void; ref: (x: number) => number; window: number }> = {
-  // window: log2 of the ambiguity window in ulps of the double, as in mathF32x4.ts.
-  exp: { emit: emitExpF32x4, ref: Math.exp, window: 13 },
-  log1p: { emit: emitLog1pF32x4, ref: Math.log1p, window: 10 },
-  log: { emit: emitLogF32x4, ref: Math.log, window: 10 },
-  sigmoid: { emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13 },
-  tanh: { emit: emitTanhF32x4, ref: Math.tanh, window: 18 },
-  expm1: { emit: emitExpm1F32x4, ref: Math.expm1, window: 18 },
-  sin: { emit: emitSinF32x4, ref: Math.sin, window: 13 },
-  cos: { emit: emitCosF32x4, ref: Math.cos, window: 13 },
 };
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
@@ -419,32 +419,40 @@ function* neighbourhoods(values: readonly number[]): Generator<number> {
   }
 }
 
-/** Where each fast path's domain, special cases or reduction change (as float32 values). */
-function thresholds32(name: Name32): number[] {
-  const common = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
-  if (name === 'sin' || name === 'cos') {
-    // The end of the fast domain, and for the first 64 quadrants either side of 0 the points
-    // where k changes ((j + ½)·π/2) and the zeros and extremes of sin and cos (j·π/2).
-    const v = [...common, 4096];
-    for (let j = 0; j <= 64; j++) v.push(((j + 0.5) * Math.PI) / 2, (j * Math.PI) / 2);
-    return v;
-  }
-  if (name === 'tanh') {
-    // The branch point 1/16, the clamp at 10, where tanh first rounds to 1 (≈ 9.01), and the
-    // steps of exp's reduction of 2|x| (k changes where 2|x|/ln2 crosses a half-integer).
-    const v = [...common, 1 / 16, 10, 9.0109, 2 ** -28];
-    for (let j = 0; j <= 29; j++) v.push(((j + 0.5) * Math.LN2) / 2);
-    return v;
-  }
-  if (name === 'exp' || name === 'sigmoid' || name === 'expm1') {
-    const v = [...common, 104, 1 / 16, 17.33, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
-    // k steps where x/ln2 crosses a half-integer.
-    for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
-    return v;
-  }
-  // Where u = 1 + x (log1p) or x (log) crosses a power of two or the √2 split of the mantissa.
-  const shift = name === 'log1p' ? -1 : 0;
-  const v = [...common, -1, 2 ** -29, 2 ** -54, 2 ** 53];
+/** Thresholds every fast path shares (as float32 values): zero, the subnormal and normal edges, 1, 2, ∞, the largest float32. */
+const COMMON_THRESHOLDS = [0, 2 ** -149, 2 ** -126, 1, 2, Infinity, 3.4028234663852886e38];
+
+/**
+ * sin and cos: the end of the fast domain, and for the first 64 quadrants either side of 0 the
+ * points where k changes ((j + ½)·π/2) and the zeros and extremes of sin and cos (j·π/2).
+ */
+function sinCosThresholds(): number[] {
+  const v = [...COMMON_THRESHOLDS, 4096];
+  for (let j = 0; j <= 64; j++) v.push(((j + 0.5) * Math.PI) / 2, (j * Math.PI) / 2);
+  return v;
+}
+
+/**
+ * tanh: the branch point 1/16, the clamp at 10, where tanh first rounds to 1 (≈ 9.01), and the
+ * steps of exp's reduction of 2|x| (k changes where 2|x|/ln2 crosses a half-integer).
+ */
+function tanhThresholds(): number[] {
+  const v = [...COMMON_THRESHOLDS, 1 / 16, 10, 9.0109, 2 ** -28];
+  for (let j = 0; j <= 29; j++) v.push(((j + 0.5) * Math.LN2) / 2);
+  return v;
+}
+
+/** exp, sigmoid and expm1: the ends of the domain, the branch points, and the steps of exp's reduction. */
+function expThresholds(): number[] {
+  const v = [...COMMON_THRESHOLDS, 104, 1 / 16, 17.33, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
+  // k steps where x/ln2 crosses a half-integer.
+  for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
+  return v;
+}
+
+/** log1p (shift −1) and log (shift 0): where u = 1 + x or x crosses a power of two or the √2 split of the mantissa. */
+function logThresholds(shift: number): number[] {
+  const v = [...COMMON_THRESHOLDS, -1, 2 ** -29, 2 ** -54, 2 ** 53];
   for (let e = -150; e <= 128; e++) v.push(2 ** e + shift, Math.SQRT2 * 2 ** e + shift);
   return v;
 }
@@ -470,25 +478,99 @@ function nearBoundary(name: Name32, seed: number, lo: number, hi: number, draws:
   return out;
 }
 
-/** Bit-pattern ranges inside each fast path's domain, [lo, hi), for nearBoundary. */
-const DOMAIN32: Record<Name32, readonly (readonly [number, number])[]> = {
-  exp: [[0, bitsOfF32(88.72)], [0x80000000, bitsOfF32(-87.33)]],
-  // From 2^−20 in magnitude: below that log1p(x) is x less a part in 2^20 or less, whose low 29
-  // bits stay near 0 (x's own), so the search would find little there.
-  log1p: [[bitsOfF32(2 ** -20), 0x7f800000], [bitsOfF32(-(2 ** -20)), bitsOfF32(-0.99)]],
-  log: [[0, 0x7f800000]],
-  sigmoid: [[0, bitsOfF32(40)], [0x80000000, bitsOfF32(-87.33)]],
-  // From 2^−12 in magnitude (below, tanh(x) is x less a part in 2^24 or less, near x's own bits)
-  // to 9, past which it rounds to ±1; both branches of the fast path.
-  tanh: [[bitsOfF32(2 ** -12), bitsOfF32(9)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-9)]],
-  // From 2^−12 in magnitude (as tanh) to exp's overflow, and to −17.4, past which it rounds to −1.
-  expm1: [[bitsOfF32(2 ** -12), bitsOfF32(88.72)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-17.4)]],
-  sin: [[bitsOfF32(2 ** -10), bitsOfF32(4096)], [bitsOfF32(-(2 ** -10)), bitsOfF32(-4096)]],
-  cos: [[bitsOfF32(2 ** -10), bitsOfF32(4096)], [bitsOfF32(-(2 ** -10)), bitsOfF32(-4096)]],
+/** One float32 fast path and every parameter its tests use. */
+interface FastPath {
+  emit: (f: FunctionBody, x: number, onExact?: (f: FunctionBody) => void) => void;
+  /** The double function Math.fround must round to each lane's result. */
+  ref: (x: number) => number;
+  /** log2 of the ambiguity window in ulps of the double, as in mathF32x4.ts. */
+  window: number;
+  /** Where the fast path's domain, special cases or reduction change (as float32 values). */
+  thresholds: () => number[];
+  /**
+   * Fewer patterns than this around `thresholds` means thresholds went missing: tanh has fewer
+   * thresholds (its reduction covers 2|x| ≤ 20 only), sin and cos 64 quadrants each side.
+   */
+  minThresholdPatterns: number;
+  /** Bit-pattern ranges inside the fast domain, [lo, hi), for nearBoundary. */
+  domain: readonly (readonly [number, number])[];
+  /** Random bit patterns nearBoundary draws, split evenly over `domain`. */
+  boundaryDraws: number;
+  /** An ordinary fast-path input for the other lanes of a vector. */
+  ordinary: number;
+  /** Special lanes: NaN, ±∞ and the ends of the domain. */
+  specials: readonly number[];
+  /** A random input inside the fast domain, from `next` (uniform in [0, 1)), for the exact path's rate. */
+  sample: (next: () => number) => number;
+  /** Reduces by multiples of π/2 up to 4096: also checked on the float32 values nearest each. */
+  quadrants?: true;
+}
+
+/** sin and cos share every parameter but the function. */
+const SIN_COS: Omit<FastPath, 'emit' | 'ref'> = {
+  window: 13, thresholds: sinCosThresholds, minThresholdPatterns: 2_000_000,
+  domain: [[bitsOfF32(2 ** -10), bitsOfF32(4096)], [bitsOfF32(-(2 ** -10)), bitsOfF32(-4096)]],
+  boundaryDraws: 4_000_000, ordinary: 0.75,
+  specials: [NaN, Infinity, -Infinity, 4096, -4096, 4096.0005, 0, -0, 1e-45, Math.PI, -Math.PI / 2, 1e-30],
+  sample: (next) => (next() * 2 - 1) * 1000,
+  quadrants: true,
+};
+
+const FAST: Record<Name32, FastPath> = {
+  exp: {
+    emit: emitExpF32x4, ref: Math.exp, window: 13, thresholds: expThresholds, minThresholdPatterns: 4_000_000,
+    domain: [[0, bitsOfF32(88.72)], [0x80000000, bitsOfF32(-87.33)]],
+    boundaryDraws: 4_000_000, ordinary: 0.75,
+    specials: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1],
+    sample: (next) => (next() * 2 - 1) * 87,
+  },
+  log1p: {
+    emit: emitLog1pF32x4, ref: Math.log1p, window: 10, thresholds: () => logThresholds(-1), minThresholdPatterns: 4_000_000,
+    // From 2^−20 in magnitude: below that log1p(x) is x less a part in 2^20 or less, whose low 29
+    // bits stay near 0 (x's own), so the search would find little there.
+    domain: [[bitsOfF32(2 ** -20), 0x7f800000], [bitsOfF32(-(2 ** -20)), bitsOfF32(-0.99)]],
+    boundaryDraws: 8_000_000, ordinary: 3,
+    specials: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30],
+    sample: (next) => next() * 4 - 0.99,
+  },
+  log: {
+    emit: emitLogF32x4, ref: Math.log, window: 10, thresholds: () => logThresholds(0), minThresholdPatterns: 4_000_000,
+    domain: [[0, 0x7f800000]],
+    boundaryDraws: 8_000_000, ordinary: 3,
+    specials: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38],
+    sample: (next) => next() * 100,
+  },
+  sigmoid: {
+    emit: emitSigmoidF32x4, ref: jsSigmoid, window: 13, thresholds: expThresholds, minThresholdPatterns: 4_000_000,
+    domain: [[0, bitsOfF32(40)], [0x80000000, bitsOfF32(-87.33)]],
+    boundaryDraws: 4_000_000, ordinary: 0.75,
+    specials: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0],
+    sample: (next) => (next() * 2 - 1) * 87,
+  },
+  tanh: {
+    emit: emitTanhF32x4, ref: Math.tanh, window: 18, thresholds: tanhThresholds, minThresholdPatterns: 600_000,
+    // From 2^−12 in magnitude (below, tanh(x) is x less a part in 2^24 or less, near x's own bits)
+    // to 9, past which it rounds to ±1; both branches of the fast path.
+    domain: [[bitsOfF32(2 ** -12), bitsOfF32(9)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-9)]],
+    boundaryDraws: 1_000_000, ordinary: 0.75,
+    specials: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925],
+    sample: (next) => (next() * 2 - 1) * 9,
+  },
+  expm1: {
+    emit: emitExpm1F32x4, ref: Math.expm1, window: 18, thresholds: expThresholds, minThresholdPatterns: 4_000_000,
+    // From 2^−12 in magnitude (as tanh) to exp's overflow, and to −17.4, past which it rounds to −1.
+    domain: [[bitsOfF32(2 ** -12), bitsOfF32(88.72)], [bitsOfF32(-(2 ** -12)), bitsOfF32(-17.4)]],
+    boundaryDraws: 1_000_000, ordinary: 0.75,
+    specials: [NaN, Infinity, -Infinity, 89, -105, 88.725, -17.34, 0, -0, 1e-45, 1 / 16, -0.0625],
+    sample: (next) => (next() * 2 - 1) * 20,
+  },
+  sin: { emit: emitSinF32x4, ref: Math.sin, ...SIN_COS },
+  cos: { emit: emitCosF32x4, ref: Math.cos, ...SIN_COS },
 };
 
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
-  for (const name of ['exp', 'log1p', 'log', 'sigmoid', 'tanh', 'expm1', 'sin', 'cos'] as const) {
+  for (const name of Object.keys(FAST) as Name32[]) {
+    const fast = FAST[name];
     describe(name, () => {
       it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
         const r = check32(name, strided(97));
@@ -497,13 +579,12 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('the 8192 patterns around every threshold of the fast domain, the specials and the reduction', () => {
-        const r = check32(name, neighbourhoods(thresholds32(name)));
-        // tanh has fewer thresholds (its reduction covers 2|x| ≤ 20 only), sin and cos 64 quadrants each side.
-        expect(r.inputs).toBeGreaterThan(name === 'tanh' ? 600_000 : name === 'sin' || name === 'cos' ? 2_000_000 : 4_000_000);
+        const r = check32(name, neighbourhoods(fast.thresholds()));
+        expect(r.inputs).toBeGreaterThan(fast.minThresholdPatterns);
         expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
       });
 
-      if (name === 'sin' || name === 'cos') {
+      if (fast.quadrants) {
         it('the float32 values nearest every multiple of π/2 up to 4096, where r is smallest and its reduction error counts most', () => {
           const patterns: number[] = [];
           for (let j = 1; j * (Math.PI / 2) <= 4096; j++) {
@@ -517,11 +598,11 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       }
 
       it('inputs near a float32 rounding boundary take the exact path, in each of the four lanes, and give its bits', () => {
-        const ranges = DOMAIN32[name];
-        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, (name === 'exp' || name === 'sigmoid' || name === 'sin' || name === 'cos' ? 4_000_000 : name === 'tanh' || name === 'expm1' ? 1_000_000 : 8_000_000) / ranges.length));
+        const ranges = fast.domain;
+        const found = ranges.flatMap(([lo, hi], i) => nearBoundary(name, 31 + i, lo, hi, fast.boundaryDraws / ranges.length));
         expect(found.length).toBeGreaterThanOrEqual(8);
         // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
-        const ordinary = bitsOfF32(name === 'log' || name === 'log1p' ? 3 : 0.75);
+        const ordinary = bitsOfF32(fast.ordinary);
         const patterns: number[] = [];
         for (const p of found) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(j === lane ? p : ordinary);
         const r = check32(name, patterns);
@@ -532,9 +613,8 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
-        const specials = { exp: [NaN, Infinity, -Infinity, 89, -105, -90, 88.725, 0, -0, 1], log1p: [NaN, Infinity, -Infinity, -1, -2, -0, 0, 1e-40, 2 ** -60, 1e30], log: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38], sigmoid: [NaN, Infinity, -Infinity, 105, -105, -90, 20, -20, 0, -0], tanh: [NaN, Infinity, -Infinity, 10, -10, 11, -9.5, 0, -0, 1e-45, -(2 ** -126), 1 / 16, -0.0624999925], expm1: [NaN, Infinity, -Infinity, 89, -105, 88.725, -17.34, 0, -0, 1e-45, 1 / 16, -0.0625], sin: [NaN, Infinity, -Infinity, 4096, -4096, 4096.0005, 0, -0, 1e-45, Math.PI, -Math.PI / 2, 1e-30], cos: [NaN, Infinity, -Infinity, 4096, -4096, 4096.0005, 0, -0, 1e-45, Math.PI, -Math.PI / 2, 1e-30] }[name];
         const patterns: number[] = [];
-        for (const s of specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
+        for (const s of fast.specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
         const r = check32(name, patterns);
         expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
       });
@@ -544,10 +624,10 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
         // 2W/2^29 (W the window), a vector enters the exact path with at most 4 times that.
         const next = mulberry32(40);
         const count = 1 << 20;
-        const xs = Array.from({ length: count }, () => bitsOfF32(name === 'exp' || name === 'sigmoid' ? (next() * 2 - 1) * 87 : name === 'log1p' ? next() * 4 - 0.99 : name === 'tanh' ? (next() * 2 - 1) * 9 : name === 'expm1' ? (next() * 2 - 1) * 20 : name === 'sin' || name === 'cos' ? (next() * 2 - 1) * 1000 : next() * 100));
+        const xs = Array.from({ length: count }, () => bitsOfF32(fast.sample(next)));
         const r = check32(name, xs);
         expect(r.mismatches).toBe(0);
-        const expected = (count / 4) * 4 * 2 ** (FAST[name].window + 1 - 29);
+        const expected = (count / 4) * 4 * 2 ** (fast.window + 1 - 29);
         expect(r.exactEntries).toBeLessThanOrEqual(2 * expected + 8);
       });
     });
