@@ -10,7 +10,8 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
-import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import type { CpuBackend } from '../src/cpu/cpuBackend.js';
 import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
@@ -563,6 +564,13 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
       const before = transposeSparesMade();
       for (let i = 0; i < 5; i++) run();
       expect(transposeSparesMade()).toBe(before);
+      // The kept spares are counted with the kernels' memory: their float32 elements, no more.
+      const kept = transposeSpareBytes();
+      expect(kept).toBeGreaterThanOrEqual(4 * 35);
+      const withSpares = (getBackend('cpu') as CpuBackend).memoryStats().kernelMemoryBytes;
+      clearTransposeSparesForTesting();
+      expect(transposeSpareBytes()).toBe(0);
+      expect((getBackend('cpu') as CpuBackend).memoryStats().kernelMemoryBytes).toBe(withSpares - kept);
     } finally {
       setCpuWasm(true);
     }

@@ -16,7 +16,7 @@ import { fillRandom } from '../random.js';
 import { type Shape, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
-import { matmulBatchedInto } from './cpuMatmul.js';
+import { matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
@@ -46,9 +46,11 @@ export interface CpuMemoryStats extends ArrayPoolStats {
   liveBuffers: number;
   liveBytes: number;
   /**
-   * Bytes of this thread's WebAssembly memories: the matrix product's (shared with its workers)
-   * and the elementwise kernels'. They hold copies of operands while a kernel runs, grow to the
-   * largest call so far, and never shrink (a WebAssembly memory cannot), so they are not live
+   * Bytes the kernels keep on this thread for copies of their operands: the WebAssembly memories,
+   * the matrix product's (shared with its workers) and the elementwise kernels', and the
+   * TypeScript matrix product's kept arrays for transposed operands. They hold copies only while a
+   * kernel runs; the memories grow to the largest call so far and never shrink (a WebAssembly
+   * memory cannot), and at most four arrays of each float type are kept. So they are not live
    * storage and `memory()` leaves them out. Each worker thread has an elementwise memory of its
    * own besides, not counted here.
    */
@@ -235,7 +237,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {

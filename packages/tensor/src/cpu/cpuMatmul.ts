@@ -170,6 +170,14 @@ export function transposeSparesMade(): number {
   return sparesMade;
 }
 
+/** Bytes of the spare arrays kept now (CpuBackend.memoryStats().kernelMemoryBytes counts them). */
+export function transposeSpareBytes(): number {
+  let bytes = 0;
+  for (const x of spares.f32) bytes += x.byteLength;
+  for (const x of spares.f64) bytes += x.byteLength;
+  return bytes;
+}
+
 /** Drops every kept spare (for tests: a test of the reuse starts from none, not from what earlier products left). */
 export function clearTransposeSparesForTesting(): void {
   spares.f32.length = 0;
