@@ -284,23 +284,33 @@ const MAXIMUM_PAGES = 16384;
 /** The most bytes a call may lay out in the thread's memory: its maximum. */
 const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
 
-/** Bytes of operand `l`'s region in a call of `count` elements, padded to a whole vector. */
-function leafBytes(l: WasmLeafPattern, count: number): number {
-  return Math.ceil((l.kind === 'full' ? count : l.kind === 'row' ? l.period : 1) / 4) * 16;
-}
-
-/** Bytes of each output's region in a call of `count` elements: its floats, or the row of doubles it accumulates into. */
-function outputBytes(spec: WasmKernelSpec, count: number): number {
-  return spec.accumulate ? spec.accumulate * 8 : Math.ceil(count / 4) * 16;
+/** Where a call's operands and results lie in the thread's memory (byte addresses), and its extent. */
+interface Layout {
+  readonly leafAt: readonly number[];
+  readonly outAt: readonly number[];
+  readonly bytes: number;
 }
 
 /**
- * Bytes a call of `count` elements lays out in the memory: one pass's regions (a range
- * function's chunk needs no more). Only a row operand's period grows it beyond a pass's.
+ * The one layout of a call of `count` elements, for eager calls and range functions alike: one
+ * pass's regions, each padded to a whole vector: a full operand's pass of elements, a row
+ * operand's period, a scalar's one value; an output's pass of elements, or the row of doubles it
+ * accumulates into. Only a row operand's period grows it beyond a pass's.
  */
-function callBytes(spec: WasmKernelSpec, count: number): number {
+function layout(spec: WasmKernelSpec, count: number): Layout {
   const n = Math.min(count, passElements(spec));
-  return spec.leaves.reduce((b, l) => b + leafBytes(l, n), 0) + spec.outputs.length * outputBytes(spec, n);
+  let at = 0;
+  const leafAt = spec.leaves.map((l) => {
+    const start = at;
+    at += Math.ceil((l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1) / 4) * 16;
+    return start;
+  });
+  const outAt = spec.outputs.map(() => {
+    const start = at;
+    at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(n / 4) * 16;
+    return start;
+  });
+  return { leafAt, outAt, bytes: at };
 }
 
 /** A kernel's instance on this thread: its `run`, and the thread's memory through `heap`. */
@@ -409,33 +419,21 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
   const unit = rangeUnit(spec);
   const pass = passElements(spec);
   const L = spec.leaves.length;
-  const lines: string[] = [];
-  const regions: string[] = [];
-  let at = '0';
-  const region = (size: string) => {
-    const name = `r${regions.length}`;
-    lines.push(`const ${name} = ${at};`);
-    regions.push(name);
-    at = `${name} + ${size}`;
-    return name;
-  };
+  // The layout of a call of the whole count: every chunk fits it (a chunk's passes are no longer).
+  const { leafAt, outAt, bytes: need } = layout(spec, count);
   const fixed: string[] = [];
   const copies: string[] = [];
   spec.leaves.forEach((l, k) => {
     const off = offsets[k]!;
     if (l.kind === 'full') {
-      const r = region('pp * 4');
-      copies.push(`h.set(B[${k}].subarray(${off} + p0, ${off} + p0 + pn), ${r} >> 2);`);
+      copies.push(`h.set(B[${k}].subarray(${off} + p0, ${off} + p0 + pn), ${leafAt[k]! / 4});`);
     } else {
       // A row operand's pass starts on a whole period (passes start on whole units).
       const len = l.kind === 'row' ? l.period : 1;
-      const r = region(String(Math.ceil(len / 4) * 16));
-      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${r} >> 2);`);
+      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${leafAt[k]! / 4});`);
     }
   });
-  const outs = spec.outputs.map(() => region('pp * 4'));
   const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
-  lines.push(`const need = ${at};`);
   return `(() => {
   const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
   let k = null;
@@ -444,15 +442,13 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
     const e0 = start * ${unit};
     const e1 = Math.min(end * ${unit}, ${count});
     if (e1 <= e0) return;
-    const pp = (Math.min(e1 - e0, ${pass}) + 3) & ~3;
-    ${lines.join('\n    ')}
-    const h = k.heap(need);${boolOut.includes(true) ? '\n    const hb = k.byteView();' : ''}
+    const h = k.heap(${need});${boolOut.includes(true) ? '\n    const hb = k.byteView();' : ''}
     ${fixed.join('\n    ')}
     for (let p0 = e0; p0 < e1; p0 += ${pass}) {
       const pn = Math.min(e1 - p0, ${pass});
       ${copies.join('\n      ')}
-      k.run(((pn + 3) & ~3) * 4, ${[...regions.slice(0, L), ...outs].join(', ')});
-      ${outs.map((r, j) => (boolOut[j] ? `B[${L + j}].set(hb.subarray(${r}, ${r} + pn), p0);` : `B[${L + j}].set(h.subarray(${r} >> 2, (${r} >> 2) + pn), p0);`)).join('\n      ')}
+      k.run(((pn + 3) & ~3) * 4, ${[...leafAt, ...outAt].join(', ')});
+      ${outAt.map((r, j) => (boolOut[j] ? `B[${L + j}].set(hb.subarray(${r}, ${r} + pn), p0);` : `B[${L + j}].set(h.subarray(${r / 4}, ${r / 4} + pn), p0);`)).join('\n      ')}
     }
   };
 })()`;
@@ -505,7 +501,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   // The most a call lays out is one whole pass (every count is a multiple of every period, so a
   // period longer than a pass makes the call at least a pass long): only row operands of
   // enormous periods, each copied whole, can overflow the memory, whatever the count.
-  if (wasmSimdSupported() && callBytes(spec, passElements(spec)) <= ELEMENTWISE_MEMORY_BYTES) {
+  if (wasmSimdSupported() && layout(spec, passElements(spec)).bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
       const instance = wasmElementwiseInstance(bytes);
@@ -527,21 +523,17 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         calls++;
         const n = Math.min(count, pass);
         if (n !== layoutN) {
-          // Regions of n elements (padded to a vector) for full operands and outputs; an
-          // accumulation row of doubles.
-          let at = 0;
-          spec.leaves.forEach((l, k) => {
-            lengths[k] = l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1;
-            leafAt[k] = at / 4;
-            args[1 + k] = at;
-            at += leafBytes(l, n);
+          const l = layout(spec, n);
+          spec.leaves.forEach((leaf, k) => {
+            lengths[k] = leaf.kind === 'full' ? n : leaf.kind === 'row' ? leaf.period : 1;
+            leafAt[k] = l.leafAt[k]! / 4;
+            args[1 + k] = l.leafAt[k]!;
           });
           spec.outputs.forEach((_, j) => {
-            outAt[j] = at / 4;
-            args[1 + spec.leaves.length + j] = at;
-            at += outputBytes(spec, n);
+            outAt[j] = l.outAt[j]! / 4;
+            args[1 + spec.leaves.length + j] = l.outAt[j]!;
           });
-          need = at;
+          need = l.bytes;
           layoutN = n;
         }
         const heap = instance.heap(need);
