@@ -126,15 +126,16 @@ async function main(): Promise<number> {
   if (args.rerender) {
     // After a change to the tables or the chart: everything generated from the results, again.
     const dir = resultsDir(root);
-    const runs = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
-    for (const file of runs) writeFileSync(join(dir, file.replace(/\.json$/, '.svg')), renderChart(readResults(join(dir, file))));
     const latest = readResults(latestJsonPath(root));
-    // The READMEs show the record: a latest.json that may not be one (copied by hand) is not rendered.
+    // The READMEs show the record: a latest.json that may not be one (copied by hand) is not
+    // rendered, and nothing else is rewritten either.
     const refusal = latestRefusal(latest);
     if (refusal) {
-      console.error(`bench: ${relative(process.cwd(), latestJsonPath(root))} is not a run that may be the record (${refusal}); the READMEs and latest.svg are left alone`);
+      console.error(`bench: ${relative(process.cwd(), latestJsonPath(root))} is not a run that may be the record (${refusal}); nothing was rewritten`);
       return 1;
     }
+    const runs = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
+    for (const file of runs) writeFileSync(join(dir, file.replace(/\.json$/, '.svg')), renderChart(readResults(join(dir, file))));
     writeFileSync(latestSvgPath(root), renderChart(latest));
     const changed = updateReadmes(root, latest);
     console.log(`rewrote the charts of ${runs.length} run(s) and latest.svg; ${changed.length > 0 ? `updated ${changed.join(' and ')}` : 'the READMEs already showed latest.json'}`);

@@ -127,10 +127,19 @@ export function summaryTable(results: SuiteResults): Table {
   return { header, align: ['left', 'left', ...engines.map((): Align => 'right')], rows };
 }
 
-/** One line on the run: when, where, which mode, how long. */
+/**
+ * One line on the run: when, where, which mode, how long, and whether its Node engines had relaxed
+ * SIMD: forced on (`--relaxed-simd`), or on by default in this Node (22 and later), which a plain
+ * run, the record, then has too.
+ */
 export function runLine(results: SuiteResults): string {
   const m = results.machine;
-  return `${results.date.slice(0, 10)}, scorch ${results.commit}, on ${m.name} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${results.mode} run${results.method.relaxedSimd ? ` with relaxed SIMD on in every Node engine${results.method.relaxedSimd.nodeFlags.length > 0 ? ` (${results.method.relaxedSimd.nodeFlags.join(' ')})` : ''}` : ''} of ${results.durationS} s, load average ${m.loadAverageStart.join(' ')} → ${m.loadAverageEnd.join(' ')}`;
+  const forced = results.method.relaxedSimd;
+  const byDefault = !forced && results.engines.some((e) => e.relaxedSimd === true);
+  const relaxed = forced
+    ? ` with relaxed SIMD on in every Node engine${forced.nodeFlags.length > 0 ? ` (${forced.nodeFlags.join(' ')})` : ''}`
+    : byDefault ? ' with relaxed SIMD on by default in its Node engines' : '';
+  return `${results.date.slice(0, 10)}, scorch ${results.commit}, on ${m.name} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${results.mode} run${relaxed} of ${results.durationS} s, load average ${m.loadAverageStart.join(' ')} → ${m.loadAverageEnd.join(' ')}`;
 }
 
 /** Engines that did not run, one line each (the README's summary names them under the table). */

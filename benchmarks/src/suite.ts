@@ -138,7 +138,13 @@ export async function startEngines(
 ): Promise<Engines> {
   const hellos = await Promise.all(
     opts.engines.map(async (id) => {
-      const worker = start(ENGINES[id]);
+      let worker: SuiteWorker;
+      try {
+        worker = start(ENGINES[id]);
+      } catch (e) {
+        // Not started: nothing to close. The other workers go on (and are closed as usual).
+        return { id, worker: null, hello: { available: false, reason: `its worker could not start: ${(e as Error).message}` } satisfies HelloResult };
+      }
       try {
         return { id, worker, hello: await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS) };
       } catch (e) {
@@ -149,7 +155,7 @@ export async function startEngines(
   if (opts.relaxedSimd) {
     const lacking = hellos.filter(({ id, hello }) => ENGINES[id].worker.runtime === 'node' && hello.available && hello.relaxedSimd !== true);
     if (lacking.length > 0) {
-      await Promise.all(hellos.map(({ worker }) => worker.close()));
+      await Promise.all(hellos.map(({ worker }) => worker?.close()));
       const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
       const names = lacking.map(({ id }) => `${ENGINES[id].label} (${id})`);
       throw new RelaxedSimdError(
@@ -161,15 +167,16 @@ export async function startEngines(
   for (const { id, worker, hello } of hellos) {
     const spec = ENGINES[id];
     const base = { id, label: spec.label, kind: spec.kind, note: spec.note };
-    if (hello.available) {
+    if (hello.available && worker) {
       // scorch's own workers cannot know which commit they were built from; the suite does.
       const version = id.startsWith('scorch-') ? `scorch ${commit}` : hello.version;
-      const relaxedSimd = ENGINES[id].worker.runtime === 'node' ? { relaxedSimd: hello.relaxedSimd === true } : {};
+      // What a Node worker said of relaxed SIMD, as it said it (a worker that did not say leaves it out).
+      const relaxedSimd = spec.worker.runtime === 'node' && hello.relaxedSimd !== undefined ? { relaxedSimd: hello.relaxedSimd } : {};
       engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details, ...relaxedSimd });
       engines.workers.set(id, worker);
     } else {
-      engines.records.push({ ...base, available: false, reason: hello.reason });
-      await worker.close();
+      engines.records.push({ ...base, available: false, reason: hello.available ? 'its worker could not start' : hello.reason });
+      await worker?.close();
     }
     log(`  ${spec.label}: ${hello.available ? `${hello.version}, ${hello.backend}, threads ${hello.threads}` : `not run: ${hello.reason}`}`);
   }
@@ -181,6 +188,8 @@ export async function checkEngine(
   id: EngineId, worker: StepWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
   const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
+  // The value computation runs a whole step (on the slow path it is the warm-up): it settles too.
+  await settle(id);
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
   const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
   const skip = async (reason: string) => {
@@ -213,16 +222,21 @@ export async function checkEngine(
 /** What the value check and the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
 export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
 
+/** Engine `id`'s `settleMs` wait (engines.ts), if it has one. */
+async function settle(id: EngineId): Promise<void> {
+  const ms = ENGINES[id].settleMs;
+  if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /**
- * One step of engine `id`, then the engine's `settleMs` wait (engines.ts), if it has one, before
- * anything else runs. Every step the suite runs goes through here, the value check's warm-up step
- * as well as the timed rounds', so no engine's step ever starts beside such an engine's spinning
- * threads.
+ * One step of engine `id`, then its `settleMs` wait, before anything else runs. Every step the
+ * suite runs goes through here (the value check's warm-up step as well as the timed rounds'), and
+ * the value computation, which runs a step too, is followed by the same wait, so no engine's step
+ * starts beside such an engine's spinning threads.
  */
 export async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
   const result = await worker.request<StepResult>({ op: 'step' }, timeoutMs);
-  const settle = ENGINES[id].settleMs;
-  if (settle) await new Promise((resolve) => setTimeout(resolve, settle));
+  await settle(id);
   return result;
 }
 

@@ -13,7 +13,7 @@ import { renderChart } from '../src/chart.js';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import { matmulChecksum, matmulProjections, particleStatistics } from '../src/engines/engine.js';
 import { input, makeInputs, readInputs, writeInputs } from '../src/inputs.js';
-import { caseTable, formatNumber, markdownSummary, renderMarkdown, textReport } from '../src/report.js';
+import { caseTable, formatNumber, markdownSummary, renderMarkdown, runLine, textReport } from '../src/report.js';
 import { type CaseResult, type Row, SCHEMA, type SuiteResults, latestRefusal, readResults, runStem, writeResults } from '../src/results.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
@@ -208,6 +208,18 @@ describe('the results file and chart', () => {
     writeFileSync(wrong, JSON.stringify({ ...results, schema: 'other' }));
     expect(() => readResults(wrong)).toThrow(`expected schema '${SCHEMA}', got "other"`);
     expect(() => readResults(join(scratch, 'none.json'))).toThrow('run pnpm bench');
+  });
+
+  it('say in the run line when the Node engines had relaxed SIMD, forced on or by default', () => {
+    const results = madeUpResults();
+    expect(runLine(results)).not.toContain('relaxed SIMD');
+    const withEngines = (relaxedSimd: boolean) => ({ ...results, engines: results.engines.map((e) => (e.available ? { ...e, relaxedSimd } : e)) });
+    expect(runLine(withEngines(false))).not.toContain('relaxed SIMD');
+    // A Node where it is on by default (22 and later): a plain run, which may be the record, says so.
+    expect(latestRefusal(withEngines(true))).toBeUndefined();
+    expect(runLine(withEngines(true))).toContain(' run with relaxed SIMD on by default in its Node engines of');
+    const forced = { ...withEngines(true), method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    expect(runLine(forced)).toContain(`run with relaxed SIMD on in every Node engine (${RELAXED_SIMD_FLAG}) of`);
   });
 
   it('become latest.json only when complete and made without --relaxed-simd', () => {

@@ -2,7 +2,7 @@
 // in a rotating order, and after a step of an engine with `settleMs` (PyTorch with its default
 // threads, whose idle OpenBLAS threads busy-wait after a call) the next engine's step starts only
 // that long after, while other engines' steps follow each other at once. The same holds for the
-// first warm-up step, which the value check (checkEngine) runs before the rounds.
+// value check (checkEngine): its value computation and its first warm-up step.
 
 import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
@@ -58,11 +58,38 @@ describe('timed rounds', () => {
       const { row, timed } = await checkEngine(id, worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, plan.maxStepMs, plan, new SweepLimits());
       // What the next engine's first step would see: the time since this engine's warm-up step (which takes no time here).
       const sinceStep = performance.now() - requests[requests.length - 1]!.at;
+      // The value computation runs a step as well: the warm-up step waits for it to settle too.
+      const betweenThem = requests[1]!.at - requests[0]!.at;
       expect(requests.map((r) => r.op)).toEqual(['prepare', 'step']);
       expect(timed).toBe(true);
       expect(row.warmupMs).toBe(1);
-      if (id === 'torch-cpu-default') expect(sinceStep).toBeGreaterThanOrEqual(settle - 2);
-      else expect(sinceStep).toBeLessThan(settle / 2);
+      if (id === 'torch-cpu-default') {
+        expect(sinceStep).toBeGreaterThanOrEqual(settle - 2);
+        expect(betweenThem).toBeGreaterThanOrEqual(settle - 2);
+      } else {
+        expect(sinceStep).toBeLessThan(settle / 2);
+        expect(betweenThem).toBeLessThan(settle / 2);
+      }
     }
+  });
+
+  it('wait settleMs after the value computation where it is the warm-up (a slow step)', async () => {
+    const settle = ENGINES['torch-cpu-default'].settleMs!;
+    const plan = planFor('quick');
+    const value = [1.5, -2.25];
+    const requests: { op: string; at: number }[] = [];
+    const worker: StepWorker = {
+      alive: true,
+      request: (async (message: { op: string }) => {
+        requests.push({ op: message.op, at: performance.now() });
+        // A value that took longer than a slow step: no separate warm-up step follows.
+        if (message.op === 'prepare') return { value, valueMs: 4 * plan.slowStepMs };
+        return { ms: 1 };
+      }) as StepWorker['request'],
+    };
+    const { timed } = await checkEngine('torch-cpu-default', worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, 100 * plan.slowStepMs, plan, new SweepLimits());
+    expect(timed).toBe(true);
+    expect(requests.map((r) => r.op)).toEqual(['prepare']);
+    expect(performance.now() - requests[0]!.at).toBeGreaterThanOrEqual(settle - 2);
   });
 });

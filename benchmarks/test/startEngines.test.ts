@@ -52,6 +52,24 @@ describe('starting the engines', () => {
     expect([...started.workers.keys()]).toEqual(['scorch-cpu', 'tfjs-wasm', 'torch-cpu-1t']);
   });
 
+  it('leaves relaxedSimd out for a Node worker that does not say, and records an engine whose worker cannot start as not run', async () => {
+    const { start: startStandIn, closed } = standIns({ 'scorch-cpu': available(), 'tfjs-wasm': available(true), 'torch-cpu-1t': available() });
+    const start = (spec: (typeof ENGINES)[EngineId]) => {
+      if (spec.id === 'jaxjs-webgpu') throw new Error('no bundle');
+      return startStandIn(spec);
+    };
+    const started = await startEngines({ engines }, start, 'abc1234', log);
+    expect(started.records.map((r) => [r.id, r.available, r.relaxedSimd, r.reason])).toEqual([
+      ['scorch-cpu', true, undefined, undefined],
+      ['tfjs-wasm', true, true, undefined],
+      ['jaxjs-webgpu', false, undefined, 'its worker could not start: no bundle'],
+      ['torch-cpu-1t', true, undefined, undefined],
+    ]);
+    // The others were started and go on to run: none closed, none lost.
+    expect(closed.size).toBe(0);
+    expect([...started.workers.keys()]).toEqual(['scorch-cpu', 'tfjs-wasm', 'torch-cpu-1t']);
+  });
+
   it('runs with --relaxed-simd when every Node worker that runs has it', async () => {
     const { start } = standIns({
       'scorch-cpu': available(true),
