@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
-import type { CpuBackend } from '../src/cpu/cpuBackend.js';
+import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
 import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
@@ -381,8 +381,14 @@ describe('matmul through the public API', () => {
         const bStored = tensor(Array.from({ length: batch * n * k }, next), { shape: [batch, n, k], dtype });
         const b = tensor(Array.from({ length: batch * k * n }, next), { shape: [batch, k, n], dtype });
         // Dense copies of the transposes, made from their values.
-        const aDense = tensor(Array.from(transpose(aStored, [0, 2, 1]).dataSync()), { shape: [batch, m, k], dtype });
-        const bDense = tensor(Array.from(transpose(bStored, [0, 2, 1]).dataSync()), { shape: [batch, k, n], dtype });
+        const denseOf = (x: Tensor, shape: number[]) => {
+          const t = transpose(x, [0, 2, 1]);
+          const copy = tensor(Array.from(t.dataSync()), { shape, dtype });
+          t.dispose();
+          return copy;
+        };
+        const aDense = denseOf(aStored, [batch, m, k]);
+        const bDense = denseOf(bStored, [batch, k, n]);
         const before = getBackend('cpu').memory();
         const at = transpose(aStored, [0, 2, 1]);
         const bt = transpose(bStored, [0, 2, 1]);
@@ -398,10 +404,20 @@ describe('matmul through the public API', () => {
         }
         expect(getBackend('cpu').memory().bytes, 'the products read the views in place').toBe(before.bytes);
         // The view outlives its source, and reads dense for an elementwise op or another permute.
+        const source = aStored._live('test') as CpuHandle;
         aStored.dispose();
-        expect(Array.from(at.mul(2).dataSync())).toEqual(Array.from(aDense.dataSync()).map((v) => v * 2));
-        expect(Array.from(transpose(at, [0, 2, 1]).dataSync())).toEqual(Array.from(transpose(aDense, [0, 2, 1]).dataSync()));
-        for (const t of [bStored, b, aDense, bDense, at, bt]) t.dispose();
+        // Disposed, but the view still reads its array.
+        expect(source.data).not.toBeNull();
+        const doubled = at.mul(2);
+        expect(Array.from(doubled.dataSync())).toEqual(Array.from(aDense.dataSync()).map((v) => v * 2));
+        // Materialised by the elementwise op: the view holds its own array and lets the source's go.
+        expect((at._live('test') as CpuHandle).view).toBeNull();
+        expect(source.readers).toBe(0);
+        expect(source.data).toBeNull();
+        const back = transpose(at, [0, 2, 1]);
+        const backDense = transpose(aDense, [0, 2, 1]);
+        expect(Array.from(back.dataSync())).toEqual(Array.from(backDense.dataSync()));
+        for (const t of [bStored, b, aDense, bDense, at, bt, doubled, back, backDense]) t.dispose();
       }
     }
     setCpuWasm(true);

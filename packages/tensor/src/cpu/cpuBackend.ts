@@ -19,6 +19,7 @@ import { CpuCompiledProgram } from './compile.js';
 import { matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
+import { columnSumScratchBytes } from './wasmPlan.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
 
 /** A CPU tensor's storage. */
@@ -29,7 +30,8 @@ export interface CpuHandle {
    * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
    * stretched axes; a `transpose` (an eager permute swapping the last two axes of a dense float
    * array) is read in place by a matmul and materialised for anything else. `source` owns
-   * `base`, which goes back to the pool only once no view reads it.
+   * `base`, which goes back to the pool only once no view reads it; a view that is materialised
+   * (`dense`) drops it and becomes a plain handle.
    */
   view: { kind: 'broadcast' | 'transpose'; base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
@@ -47,8 +49,8 @@ export interface CpuMemoryStats extends ArrayPoolStats {
   liveBytes: number;
   /**
    * Bytes the kernels keep on this thread for copies of their operands: the WebAssembly memories,
-   * the matrix product's (shared with its workers) and the elementwise kernels', and the
-   * TypeScript matrix product's kept arrays for transposed operands. They hold copies only while a
+   * the matrix product's (shared with its workers) and the elementwise kernels', the TypeScript
+   * matrix product's kept arrays for transposed operands, and the eager column sums' doubles. They hold copies only while a
    * kernel runs; the memories grow to the largest call so far and never shrink (a WebAssembly
    * memory cannot), and at most four arrays of each float type are kept. So they are not live
    * storage and `memory()` leaves them out. Each worker thread has an elementwise memory of its
@@ -126,7 +128,10 @@ export class CpuBackend implements Backend<CpuHandle> {
     this.liveBytes += bytes;
   }
 
-  /** The handle's values as a contiguous array, materialising (once) a broadcast view. */
+  /**
+   * The handle's values as a contiguous array, materialising (once) a view; a materialised view
+   * no longer reads its source, which goes back to the pool if nothing else holds it.
+   */
   dense(h: CpuHandle): TypedArray {
     if (h.data) return h.data;
     const view = h.view!;
@@ -135,6 +140,9 @@ export class CpuBackend implements Backend<CpuHandle> {
     h.data = data;
     h.bytes = data.length * bytesPerElement(h.dtype);
     this.liveBytes += h.bytes;
+    h.view = null;
+    view.source.readers--;
+    this.recycle(view.source);
     return data;
   }
 
@@ -237,7 +245,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() + columnSumScratchBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {

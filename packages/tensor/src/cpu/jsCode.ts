@@ -30,7 +30,8 @@ export function roundEven(x: number): number {
  * The error function in float64, within an ulp: the piecewise rational approximations of Sun's
  * fdlibm (1993), with that method's coefficients, each fit's error below 2^−57:
  * - |x| < 0.84375: x + x·P(x²)/Q(x²) (below 2^−28, x + x·(2/√π − 1));
- * - |x| < 1.25: ±(c + P(s)/Q(s)) in s = |x| − 1, c = erf(1) rounded to 24 bits;
+ * - |x| < 1.25: ±(c + P(s)/Q(s)) in s = |x| − 1, c = 0.84506291151 rounded to 24 bits (P/Q fits
+ *   erf(1 + s) − c);
  * - |x| < 6: ±(1 − e^(−z² − 0.5625)·e^((z − |x|)(z + |x|) + R/S)/|x|), R/S a rational function of
  *   1/x² (one fit below 1/0.35, another above), z = |x| rounded to float32 so that z² is exact;
  * - beyond: ±1 (1 − erf(6) ≈ 2e−17 is below half an ulp of 1).
@@ -41,8 +42,9 @@ export function erf(x: number): number {
   const ax = Math.abs(x);
   if (ax < 0.84375) {
     if (ax < 3.725290298461914e-9) {
-      // 2^−28: erf(x) = x·2/√π to within an ulp; scaled by 8 first where x·0.128… would lose bits as a subnormal.
-      return ax < 2.2250738585072014e-308 ? 0.125 * (8 * x + 1.02703333676410069053 * x) : x + 1.28379167095512586316e-1 * x;
+      // 2^−28: erf(x) = x·2/√π to within an ulp; below 2^−1015 scaled by 8 first, where x·0.128…
+      // would lose bits as a subnormal (fdlibm's threshold).
+      return ax < 2.848094538889218e-306 ? 0.125 * (8 * x + 1.02703333676410069053 * x) : x + 1.28379167095512586316e-1 * x;
     }
     const z = x * x;
     const p = 1.28379167095512558561e-1 + z * (-3.25042107247001499370e-1 + z * (-2.84817495755985104766e-2 + z * (-5.77027029648944159157e-3 + z * -2.37630166566501626084e-5)));
