@@ -286,6 +286,8 @@ const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
 
 /** Where a call's operands and results lie in the thread's memory (byte addresses), and its extent. */
 interface Layout {
+  /** Elements of each operand a pass copies: a pass of the count, a period, or one. */
+  readonly leafLength: readonly number[];
   readonly leafAt: readonly number[];
   readonly outAt: readonly number[];
   readonly bytes: number;
@@ -300,9 +302,10 @@ interface Layout {
 function layout(spec: WasmKernelSpec, count: number): Layout {
   const n = Math.min(count, passElements(spec));
   let at = 0;
-  const leafAt = spec.leaves.map((l) => {
+  const leafLength = spec.leaves.map((l) => (l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1));
+  const leafAt = leafLength.map((length) => {
     const start = at;
-    at += Math.ceil((l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1) / 4) * 16;
+    at += Math.ceil(length / 4) * 16;
     return start;
   });
   const outAt = spec.outputs.map(() => {
@@ -310,7 +313,7 @@ function layout(spec: WasmKernelSpec, count: number): Layout {
     at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(n / 4) * 16;
     return start;
   });
-  return { leafAt, outAt, bytes: at };
+  return { leafLength, leafAt, outAt, bytes: at };
 }
 
 /** A kernel's instance on this thread: its `run`, and the thread's memory through `heap`. */
@@ -420,7 +423,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
   const pass = passElements(spec);
   const L = spec.leaves.length;
   // The layout of a call of the whole count: every chunk fits it (a chunk's passes are no longer).
-  const { leafAt, outAt, bytes: need } = layout(spec, count);
+  const { leafLength, leafAt, outAt, bytes: need } = layout(spec, count);
   const fixed: string[] = [];
   const copies: string[] = [];
   spec.leaves.forEach((l, k) => {
@@ -429,8 +432,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
       copies.push(`h.set(B[${k}].subarray(${off} + p0, ${off} + p0 + pn), ${leafAt[k]! / 4});`);
     } else {
       // A row operand's pass starts on a whole period (passes start on whole units).
-      const len = l.kind === 'row' ? l.period : 1;
-      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + len}), ${leafAt[k]! / 4});`);
+      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + leafLength[k]!}), ${leafAt[k]! / 4});`);
     }
   });
   const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
@@ -524,8 +526,8 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         const n = Math.min(count, pass);
         if (n !== layoutN) {
           const l = layout(spec, n);
-          spec.leaves.forEach((leaf, k) => {
-            lengths[k] = leaf.kind === 'full' ? n : leaf.kind === 'row' ? leaf.period : 1;
+          spec.leaves.forEach((_, k) => {
+            lengths[k] = l.leafLength[k]!;
             leafAt[k] = l.leafAt[k]! / 4;
             args[1 + k] = l.leafAt[k]!;
           });
