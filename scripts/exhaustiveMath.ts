@@ -1,12 +1,14 @@
 // Every float32 input through the CPU's WebAssembly fast paths for the math functions
 // (packages/tensor/src/cpu/wasm/mathF32x4.ts), as eager ops, against the JavaScript kernels'
-// value Math.fround(Math.fn(x)) bit for bit (a NaN matches any NaN). Too slow for the test suite
+// value Math.fround(Math.fn(x)) bit for bit (a NaN matches any NaN; erf: the CPU's own float64
+// erf, which the WebAssembly erf runs lane by lane). Too slow for the test suite
 // (from 80 s to 5 minutes a function on one core), which checks samples of the same inputs.
 //
-// Usage: node scripts/run.mjs scripts/exhaustiveMath.ts [exp|log|log1p|sigmoid|tanh|expm1|sin|cos ...]
+// Usage: node scripts/run.mjs scripts/exhaustiveMath.ts [exp|log|log1p|sigmoid|tanh|expm1|sin|cos|erf ...]
 // (all of them when none is named). Exits 1 on any mismatch, printing the first few.
 
-import { type Tensor, cos, cpuKernelInfo, exp, expm1, log, log1p, setCpuThreads, sigmoid, sin, tanh, tensor } from '@scorch/tensor';
+import { type Tensor, cos, cpuKernelInfo, erf, exp, expm1, log, log1p, setCpuThreads, sigmoid, sin, tanh, tensor } from '@scorch/tensor';
+import { erf as jsErf } from '../packages/tensor/src/cpu/jsCode.js';
 import { elementwiseKernelCalls } from '../packages/tensor/src/cpu/wasm/elementwiseModule.js';
 
 /** The JavaScript kernels' sigmoid (packages/tensor/src/cpu/jsCode.ts), restated. */
@@ -24,6 +26,7 @@ const FUNCTIONS: Record<string, { op: (x: Tensor) => Tensor; ref: (x: number) =>
   expm1: { op: expm1, ref: Math.expm1 },
   sin: { op: sin, ref: Math.sin },
   cos: { op: cos, ref: Math.cos },
+  erf: { op: erf, ref: jsErf },
 };
 
 const names = process.argv.slice(2);

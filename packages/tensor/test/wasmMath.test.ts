@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitCosF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
+import { emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
+import { erf } from '../src/cpu/jsCode.js';
+import { ERF_FIT } from '../src/cpu/erfFit.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Name = 'exp' | 'log1p' | 'log';
@@ -366,22 +368,20 @@ const bitsOfF32 = (x: number): number => ((f32Cell[0] = x), u32Cell[0]!);
 const isNaN32 = (b: number): boolean => (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0;
 
 /**
- * Runs the float32 bit patterns `count` of `next()` yields (in order, padded to whole vectors with
- * +0) through the fast path; counts mismatches against Math.fround(Math.fn(x)) (a NaN matches any
- * NaN) and entries into the exact path.
+ * Runs the float32 bit patterns of `patterns` (in order, CHUNK32 at a time, padded to whole vectors
+ * with +0) through `run(vectors)` over `src` and `dst`, and counts the lanes that differ from
+ * Math.fround(ref(x)) (a NaN matches any NaN), describing the first few with `name`.
  */
-function check32(name: Name32, patterns: Iterable<number>): { inputs: number; exactEntries: number; mismatches: number; first: string[] } {
-  built32 ??= buildModule32();
-  const { ex, counter, src, dst } = built32;
-  const ref = FAST[name].ref;
-  counter[0] = 0;
+function compareLanes(
+  name: string, ref: (x: number) => number, patterns: Iterable<number>, src: Uint32Array, dst: Uint32Array, run: (vectors: number) => void,
+): { inputs: number; mismatches: number; first: string[] } {
   let inputs = 0;
   let mismatches = 0;
   const first: string[] = [];
   let n = 0;
   const flush = () => {
     while (n % 4) src[n++] = 0;
-    ex[name]!(SRC32, DST32, n / 4);
+    run(n / 4);
     for (let i = 0; i < n; i++) {
       const x = f32FromBits(src[i]!);
       const want = bitsOfF32(Math.fround(ref(x)));
@@ -399,7 +399,16 @@ function check32(name: Name32, patterns: Iterable<number>): { inputs: number; ex
     if (n === CHUNK32) flush();
   }
   if (n) flush();
-  return { inputs, exactEntries: counter[0]!, mismatches, first };
+  return { inputs, mismatches, first };
+}
+
+/** compareLanes through function `name`'s fast path, with the entries into its exact path counted. */
+function check32(name: Name32, patterns: Iterable<number>): { inputs: number; exactEntries: number; mismatches: number; first: string[] } {
+  built32 ??= buildModule32();
+  const { ex, counter, src, dst } = built32;
+  counter[0] = 0;
+  const r = compareLanes(name, FAST[name].ref, patterns, src, dst, (vectors) => ex[name]!(SRC32, DST32, vectors));
+  return { ...r, exactEntries: counter[0]! };
 }
 
 function* strided(stride: number): Generator<number> {
@@ -632,4 +641,61 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
     });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// erf in four float32 lanes (mathF32x4.ts, emitErfF32x4): the CPU's float64 erf (jsCode.ts) run on
+// each lane by the same double operations, rounded to float32: Math.fround(erf(x)) bit for bit,
+// with no fast path, so no lane is exempt. Inputs: every 97th float32 bit pattern, the 8192
+// patterns around each piece's boundary (2^−28, 0.84375, 1.25, 1/0.35, 6), and vectors mixing a
+// lane of the piece beyond 1.25 (which runs only where some lane needs it) with lanes of the others.
+
+describe.runIf(wasmSimdSupported())('erf in WebAssembly SIMD: the JavaScript function\'s bits', () => {
+  const build = () => {
+    const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
+    importHostMath(m);
+    m.func('erf', [I32, I32, I32], [], (f, [src, dst, n]) => {
+      const x = f.local(V128);
+      vectorLoop(f, src, dst, n, () => {
+        f.get(src).v128Load(0).set(x);
+        f.get(dst);
+        emitErfF32x4(f, x);
+        f.v128Store(0);
+      });
+    });
+    const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
+    const run = (new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as Record<string, (src: number, dst: number, n: number) => void>).erf!;
+    return { run, src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
+  };
+  let built: ReturnType<typeof build> | undefined;
+  const check = (patterns: Iterable<number>) => {
+    built ??= build();
+    const { run, src, dst } = built;
+    const r = compareLanes('erf', erf, patterns, src, dst, (vectors) => run(SRC32, DST32, vectors));
+    return { inputs: r.inputs, wrong: r.first };
+  };
+
+  it('every 97th float32 bit pattern (all exponents, both signs, NaNs and infinities)', () => {
+    const r = check(strided(97));
+    expect(r.inputs).toBeGreaterThan(44_000_000);
+    expect(r.wrong).toEqual([]);
+  });
+
+  it('around every boundary between the pieces, and specials', () => {
+    const r = check(neighbourhoods([ERF_FIT.tiny, ERF_FIT.small, ERF_FIT.mid, ERF_FIT.split, ERF_FIT.large, 1]));
+    expect(r.inputs).toBe(6 * 2 * 8192);
+    expect(r.wrong).toEqual([]);
+    const specials = [0, -0, NaN, Infinity, -Infinity, 1e-45, -1e-45, 3.4028234663852886e38, -3.4028234663852886e38].map(bitsOfF32);
+    expect(check(specials).wrong).toEqual([]);
+  });
+
+  it('vectors mixing a lane beyond 1.25 with lanes below it, in every lane', () => {
+    // The piece beyond 1.25 runs for a half-vector when one of its lanes needs it; the others
+    // must keep their own piece's value.
+    const patterns: number[] = [];
+    for (const far of [1.3, -2.9, 5.99, 3]) {
+      for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? far : [0.1, -0.9, 1e-9, 1.1][j]!));
+    }
+    expect(check(patterns).wrong).toEqual([]);
+  });
 });

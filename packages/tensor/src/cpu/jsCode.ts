@@ -13,6 +13,7 @@ import { type ElementwiseOp, type Expr, castExpression, elementwiseExpression, e
 import { indexOutOfRange } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { wasmElementwiseInstance } from './wasm/elementwiseModule.js';
+import { ERF_FIT } from './erfFit.js';
 
 /** The logistic function σ(x) = 1/(1 + e⁻ˣ) through e^(−|x|) ∈ (0, 1]: no overflow, full relative accuracy for x ≪ 0. */
 function sigmoid(x: number): number {
@@ -26,54 +27,40 @@ export function roundEven(x: number): number {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** c₀ + t·(c₁ + t·(…)) as JavaScript, the numbers written exactly. */
+function hornerJs(t: string, coefficients: readonly number[]): string {
+  let text = String(coefficients[coefficients.length - 1]);
+  for (let i = coefficients.length - 2; i >= 0; i--) text = `${coefficients[i]} + ${t} * (${text})`;
+  return text;
+}
+
 /**
- * The error function in float64, within an ulp: the piecewise rational approximations of Sun's
- * fdlibm (1993), with that method's coefficients, each fit's error below 2^−57:
- * - |x| < 0.84375: x + x·P(x²)/Q(x²) (below 2^−28, x + x·(2/√π − 1));
- * - |x| < 1.25: ±(c + P(s)/Q(s)) in s = |x| − 1, c = 0.84506291151 rounded to 24 bits (P/Q fits
- *   erf(1 + s) − c);
- * - |x| < 6: ±(1 − e^(−z² − 0.5625)·e^((z − |x|)(z + |x|) + R/S)/|x|), R/S a rational function of
- *   1/x² (one fit below 1/0.35, another above), z = |x| rounded to float32 so that z² is exact;
- * - beyond: ±1 (1 − erf(6) ≈ 2e−17 is below half an ulp of 1).
- * Self-contained (worker threads run a copy of its source).
+ * The error function in float64, within an ulp (ERF_FIT); beyond 6, ±1 (1 − erf(6) ≈ 2e−17 is
+ * below half an ulp of 1). Generated from ERF_FIT so that its source, which worker threads copy,
+ * holds the numbers themselves.
  */
-export function erf(x: number): number {
-  if (Number.isNaN(x) || x === 0) return x; // ±0 keep their sign
+export const erf = new Function('x', `
+  if (x !== x || x === 0) return x; // NaN, and ±0 with their sign
   const ax = Math.abs(x);
-  if (ax < 0.84375) {
-    if (ax < 3.725290298461914e-9) {
-      // 2^−28: erf(x) = x·2/√π to within an ulp; below 2^−1015 scaled by 8 first, where x·0.128…
-      // would lose bits as a subnormal (fdlibm's threshold).
-      return ax < 2.848094538889218e-306 ? 0.125 * (8 * x + 1.02703333676410069053 * x) : x + 1.28379167095512586316e-1 * x;
-    }
+  if (ax < ${ERF_FIT.small}) {
+    if (ax < ${ERF_FIT.tiny}) return ax < ${ERF_FIT.subnormal} ? 0.125 * (8 * x + ${ERF_FIT.efx8} * x) : x + ${ERF_FIT.efx} * x;
     const z = x * x;
-    const p = 1.28379167095512558561e-1 + z * (-3.25042107247001499370e-1 + z * (-2.84817495755985104766e-2 + z * (-5.77027029648944159157e-3 + z * -2.37630166566501626084e-5)));
-    const q = 1 + z * (3.97917223959155352819e-1 + z * (6.50222499887672944485e-2 + z * (5.08130628187576562776e-3 + z * (1.32494738004321644526e-4 + z * -3.96022827877536812320e-6))));
-    return x + x * (p / q);
+    return x + x * ((${hornerJs('z', ERF_FIT.pp)}) / (${hornerJs('z', ERF_FIT.qq)}));
   }
-  if (ax < 1.25) {
+  if (ax < ${ERF_FIT.mid}) {
     const s = ax - 1;
-    const p = -2.36211856075265944077e-3 + s * (4.14856118683748331666e-1 + s * (-3.72207876035701323847e-1 + s * (3.18346619901161753674e-1 + s * (-1.10894694282396677476e-1 + s * (3.54783043256182359371e-2 + s * -2.16637559486879084300e-3)))));
-    const q = 1 + s * (1.06420880400844228286e-1 + s * (5.40397917702171048937e-1 + s * (7.18286544141962662868e-2 + s * (1.26171219808761642112e-1 + s * (1.36370839120290507362e-2 + s * 1.19844998467991074170e-2)))));
-    const y = 8.45062911510467529297e-1 + p / q;
+    const y = ${ERF_FIT.erx} + (${hornerJs('s', ERF_FIT.pa)}) / (${hornerJs('s', ERF_FIT.qa)});
     return x < 0 ? -y : y;
   }
-  if (ax >= 6) return x < 0 ? -1 : 1;
+  if (ax >= ${ERF_FIT.large}) return x < 0 ? -1 : 1;
   const s = 1 / (ax * ax);
-  let r: number;
-  let q: number;
-  if (ax < 2.857142857142857) {
-    // 1/0.35
-    r = -9.86494403484714822705e-3 + s * (-6.93858572707181764372e-1 + s * (-1.05586262253232909814e1 + s * (-6.23753324503260060396e1 + s * (-1.62396669462573470355e2 + s * (-1.84605092906711035994e2 + s * (-8.12874355063065934246e1 + s * -9.81432934416914548592))))));
-    q = 1 + s * (1.96512716674392571292e1 + s * (1.37657754143519042600e2 + s * (4.34565877475229228821e2 + s * (6.45387271733267880336e2 + s * (4.29008140027567833386e2 + s * (1.08635005541779435134e2 + s * (6.57024977031928170135 + s * -6.04244152148580987438e-2)))))));
-  } else {
-    r = -9.86494292470009928597e-3 + s * (-7.99283237680523006574e-1 + s * (-1.77579549177547519889e1 + s * (-1.60636384855821916062e2 + s * (-6.37566443368389627722e2 + s * (-1.02509513161107724954e3 + s * -4.83519191608651397019e2)))));
-    q = 1 + s * (3.03380607434824582924e1 + s * (3.25792512996573918826e2 + s * (1.53672958608443695994e3 + s * (3.19985821950859553908e3 + s * (2.55305040643316442583e3 + s * (4.74528541206955367215e2 + s * -2.24409524465858183362e1))))));
-  }
+  const first = ax < ${ERF_FIT.split};
+  const r = first ? ${hornerJs('s', ERF_FIT.ra)} : ${hornerJs('s', ERF_FIT.rb)};
+  const q = first ? ${hornerJs('s', ERF_FIT.sa)} : ${hornerJs('s', ERF_FIT.sb)};
   const z = Math.fround(ax);
   const y = 1 - (Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + r / q)) / ax;
   return x < 0 ? -y : y;
-}
+`) as (x: number) => number;
 
 /** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
 function customFunction(name: string): (...args: number[]) => number {

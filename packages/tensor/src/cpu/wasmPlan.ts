@@ -170,7 +170,7 @@ class KernelBuilder {
   }
 }
 
-const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as masks; exp/log/log1p/sigmoid/tanh/expm1/sin/cos in f64 lanes, rounded to f32';
+const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as masks; exp/log/log1p/sigmoid/tanh/expm1/sin/cos/erf in f64 lanes, rounded to f32';
 
 /**
  * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and

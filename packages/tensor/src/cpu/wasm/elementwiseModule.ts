@@ -4,7 +4,7 @@
 // fast path that is exact after rounding to float32 (mathF32x4.ts), falling back on f64x2
 // transcriptions of the algorithms the JavaScript engine's Math functions use (mathF64x2.ts), or,
 // for tanh, expm1, sin and cos, on the engine's Math function itself, imported from the host and
-// called per lane.
+// called per lane; erf by the CPU's own float64 erf, run on each lane in f64x2.
 //
 // Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
 // float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
@@ -27,7 +27,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HIGH_HALF, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
+import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -84,6 +84,7 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
   expm1: emitExpm1F32x4,
   sin: emitSinF32x4,
   cos: emitCosF32x4,
+  erf: emitErfF32x4,
 };
 
 const MASK_TRUE = new Array<number>(16).fill(0xff);

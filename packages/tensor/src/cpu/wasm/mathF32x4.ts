@@ -35,7 +35,8 @@
 
 import { F64, type FunctionBody, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, int64, localPool, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, num, or, select, sub } from './mathF64x2.js';
+import { ERF_FIT } from '../erfFit.js';
 
 /** The bytes of a v128 whose four f32 lanes are `value` (rounded to float32). */
 export function f32Splat(value: number): number[] {
@@ -545,4 +546,69 @@ export function emitLog1pF32x4(f: FunctionBody, x: number, onExact?: OnExact): v
 /** Leaves Math.fround(Math.log(x)) of the four float32 lanes of V128 local `x` on the stack (an f32x4), bit for bit. */
 export function emitLogF32x4(f: FunctionBody, x: number, onExact?: OnExact): void {
   emitFast(f, x, LOG, onExact);
+}
+
+// ---------------------------------------------------------------------------------------------
+// erf: the JavaScript kernels' float32 erf, Math.fround(erf(x)) with erf the CPU's float64 function
+// (jsCode.ts, from ERF_FIT), by the same double operations on each lane in the same order (less
+// those that are exact no-ops on a float32 input, said where), its two exps by emitExpF64x2
+// (Math.exp's bits): the same bits without a fast path or a window.
+// Every lane computes the two pieces below 1.25 and takes its own; the piece from 1.25 to 6, with
+// its exps, runs only where some lane of the two needs it. Float32 inputs never reach the
+// JavaScript function's subnormal branch (the least float32 is far above 2^−1015) and its zeros
+// come out of the tiny branch as themselves (±0 + efx·±0 = ±0).
+
+const erfLocals = localPool();
+
+/** erf of the two f64 lanes of V128 local `x` (promoted float32 values), left on the stack. */
+function erfF64x2(f: FunctionBody, x: number): void {
+  const [ax, t, res, tail, e1, e2] = erfLocals(f, 6) as [number, number, number, number, number, number];
+  const X = get(x);
+  const AX = get(ax);
+  const sign = and(X, SIGN);
+  assign(f, ax, abs(X));
+  // Below 0.84375: x + x·(P(x²)/Q(x²)); below 2^−28, x + efx·x.
+  assign(f, t, mul(X, X));
+  assign(f, res, add(X, mul(X, div(horner(get(t), ERF_FIT.pp), horner(get(t), ERF_FIT.qq)))));
+  assign(f, res, select(lt(AX, num(ERF_FIT.tiny)), add(X, mul(num(ERF_FIT.efx), X)), get(res)));
+  // Below 1.25: ±(erx + P(s)/Q(s)), s = |x| − 1 (the sign of a positive value set: −y exactly).
+  assign(f, t, sub(AX, num(1)));
+  assign(f, res, select(lt(AX, num(ERF_FIT.small)), get(res), or(sign, add(num(ERF_FIT.erx), div(horner(get(t), ERF_FIT.pa), horner(get(t), ERF_FIT.qa))))));
+  // From 1.25 (below 6, ±1 beyond, set last): only where a lane needs it.
+  assign(f, tail, ge(AX, num(ERF_FIT.mid)));
+  f.get(tail).v128AnyTrue().if();
+  {
+    assign(f, t, div(num(1), mul(AX, AX))); // s
+    const first = lt(AX, num(ERF_FIT.split));
+    // r/q of the fit the lane's |x| picks.
+    assign(f, e2, div(select(first, horner(get(t), ERF_FIT.ra), horner(get(t), ERF_FIT.rb)), select(first, horner(get(t), ERF_FIT.sa), horner(get(t), ERF_FIT.sb))));
+    // The JavaScript function's z = fround(|x|) is |x| itself on a float32 lane, so its second
+    // exponent (z − |x|)(z + |x|) + r/q is +0 + r/q = r/q exactly (r/q is never zero), and the
+    // first is −|x|·|x| − 0.5625.
+    assign(f, e1, sub(mul((g) => {
+      AX(g);
+      g.f64x2Neg();
+    }, AX), num(0.5625)));
+    emitExpF64x2(f, e1);
+    f.set(e1);
+    emitExpF64x2(f, e2);
+    f.set(e2);
+    assign(f, res, select(get(tail), or(sign, sub(num(1), div(mul(get(e1), get(e2)), AX))), get(res)));
+  }
+  f.end();
+  select(ge(AX, num(ERF_FIT.large)), or(sign, num(1)), get(res))(f);
+}
+
+/**
+ * Leaves the JavaScript kernels' float32 erf of the four float32 lanes of V128 local `x` on the
+ * stack (an f32x4), bit for bit (NaN lanes give a NaN).
+ */
+export function emitErfF32x4(f: FunctionBody, x: number): void {
+  const [lo, hi] = fastLocals(f, 2) as [number, number];
+  f.get(x).f64x2PromoteLowF32x4().set(lo);
+  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+  erfF64x2(f, lo);
+  f.f32x4DemoteF64x2Zero();
+  erfF64x2(f, hi);
+  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW);
 }

@@ -67,7 +67,7 @@ export const add = binary((f) => f.f64x2Add());
 export const sub = binary((f) => f.f64x2Sub());
 export const mul = binary((f) => f.f64x2Mul());
 export const div = binary((f) => f.f64x2Div());
-const lt = binary((f) => f.f64x2Lt());
+export const lt = binary((f) => f.f64x2Lt());
 const le = binary((f) => f.f64x2Le());
 const gt = binary((f) => f.f64x2Gt());
 export const ge = binary((f) => f.f64x2Ge());
@@ -153,7 +153,7 @@ const EXP_UNDERFLOW = -7.45133219101941108420e+02; // 0xc0874910 d52d3051
 const LOG_L = [6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01, 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01, 1.479819860511658591e-01];
 
 /** Horner's rule in fdlibm's nesting: c0 + t·(c1 + t·(c2 + …)), innermost product last. */
-function horner(t: Expr, coefficients: readonly number[]): Expr {
+export function horner(t: Expr, coefficients: readonly number[]): Expr {
   let acc: Expr = num(coefficients[coefficients.length - 1]!);
   for (let i = coefficients.length - 2; i >= 0; i--) acc = add(num(coefficients[i]!), mul(t, acc));
   return acc;
