@@ -12,12 +12,12 @@
 
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey, reshape,
+  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
-import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
+import { rangeRerunsForTesting, setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { untilWorkerChunk } from './workerChunks.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
@@ -72,8 +72,11 @@ function check(label: string, f: Program, make: () => Tensor[], threads: number,
     runs++;
   };
   if (threads > 1) {
+    const reruns = rangeRerunsForTesting();
     const { chunks } = untilWorkerChunk(runOnce);
     expect(chunks, `${label}: no worker chunk after ${runs} runs on ${threads} threads`).toBeGreaterThan(0);
+    // No chunk threw: a worker's failure would be hidden by the rerun on this thread.
+    expect(rangeRerunsForTesting() - reruns, `${label}: split jobs rerun after a chunk threw`).toBe(0);
   } else {
     runOnce();
   }
@@ -91,6 +94,13 @@ const PROGRAMS: { name: string; f: Program; make: (dtype: 'float32' | 'float64')
     name: 'a chain of transcendentals, flat',
     f: ([x, y]) => [tanh(x!).mul(exp(y!.mul(0.5))).add(x!), softplus(y!)],
     make: (d) => [rn([3001], 0, d), rn([3001], 1, d)],
+  },
+  {
+    // The program's only kernel calls erf: a worker's chunk counts only if the worker's copy of
+    // erf's generated source (helpersSource) runs there (a chunk that throws reruns here).
+    name: 'erf alone',
+    f: ([x]) => [erf(x!.mul(2))],
+    make: (d) => [rn([3001], 0, d)],
   },
   {
     name: 'broadcast reads over three axes',

@@ -35,11 +35,11 @@ function hornerJs(t: string, coefficients: readonly number[]): string {
 }
 
 /**
- * The error function in float64, within an ulp (ERF_FIT); beyond 6, ±1 (1 − erf(6) ≈ 2e−17 is
- * below half an ulp of 1). Generated from ERF_FIT so that its source, which worker threads copy,
- * holds the numbers themselves.
+ * The source of the CPU's float64 erf, generated from ERF_FIT so that it holds the numbers
+ * themselves (worker threads copy it): within an ulp; beyond 6, ±1 (1 − erf(6) ≈ 2e−17 is below
+ * half an ulp of 1).
  */
-export const erf = new Function('x', `
+const ERF_SOURCE = `function erf(x) {
   if (x !== x || x === 0) return x; // NaN, and ±0 with their sign
   const ax = Math.abs(x);
   if (ax < ${ERF_FIT.small}) {
@@ -60,7 +60,18 @@ export const erf = new Function('x', `
   const z = Math.fround(ax);
   const y = 1 - (Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + r / q)) / ax;
   return x < 0 ? -y : y;
-`) as (x: number) => number;
+}`;
+let erfBuilt: ((x: number) => number) | undefined;
+
+/**
+ * The error function in float64 (ERF_SOURCE), built on its first call: building it evaluates
+ * code, which a page whose content security policy forbids that allows only for the CPU's
+ * generated kernels, not at import.
+ */
+export function erf(x: number): number {
+  erfBuilt ??= new Function(`return ${ERF_SOURCE}`)() as (x: number) => number;
+  return erfBuilt(x);
+}
 
 /** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
 function customFunction(name: string): (...args: number[]) => number {
@@ -71,6 +82,8 @@ function customFunction(name: string): (...args: number[]) => number {
 
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
 const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction, wasmElementwiseInstance };
+/** HELPERS whose source a worker copies is not their own function's (erf's builds from ERF_SOURCE on this thread). */
+const SOURCES: Partial<Record<keyof typeof HELPERS, string>> = { erf: ERF_SOURCE };
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\n`;
 
 /**
@@ -89,7 +102,7 @@ const THREAD_ONLY: ReadonlySet<keyof typeof HELPERS> = new Set(['indexOutOfRange
 export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
   const names = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
-  const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${HELPERS[name].toString()})`};\n`).join('');
+  const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${SOURCES[name] ?? HELPERS[name].toString()})`};\n`).join('');
   return `${definitions}const H = { ${names.join(', ')} };\n` + `return (source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H);`;
 }
 
