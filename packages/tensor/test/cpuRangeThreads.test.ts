@@ -150,6 +150,8 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     // period (96) makes the unit of a chunk 96 elements.
     const programs: { name: string; f: Program; make: () => Tensor[] }[] = [
       { name: 'a chain with exp, log1p and sigmoid', f: ([x, y]) => [exp(y!.mul(0.5)).mul(x!).add(softplus(x!)), x!.sigmoid().mul(y!)], make: () => [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')] },
+      // erf's pieces on both sides of 1.25 and 6 (x·3 spans them), the exps of the middle one included.
+      { name: 'erf', f: ([x]) => [erf(x!.mul(3))], make: () => [rn([3001], 2, 'float32')] },
       { name: 'a softplus epilogue with a bias', f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)], make: () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')] },
       // Operands at offsets 1 and 96 of their arrays, a root read back by another root through
       // reshapes; chunks of 96 elements (the bias period) copy each operand from its offset.

@@ -1,17 +1,19 @@
-// The fit behind the CPU's float64 erf, read by its JavaScript function (jsCode.ts) and by the
-// WebAssembly kernels' float32 erf (wasm/mathF32x4.ts), which give the same bits.
-
 /**
  * The fit behind the CPU's float64 erf: the piecewise rational approximations of Sun's fdlibm
  * (1993), with that method's coefficients (each piece's error below 2^−57), one table that the
  * JavaScript function (jsCode.ts) and the WebAssembly kernels (wasm/mathF32x4.ts) both read. A
  * polynomial is its coefficients from the constant term up, evaluated by Horner's rule
- * c₀ + t·(c₁ + t·(…)) in that order in both.
+ * c₀ + t·(c₁ + t·(…)) in that order in both. The thresholds are compared as these doubles
+ * (fdlibm compares high words, so its split near 1/0.35 differs for one float32 magnitude, where
+ * both fits hold).
  */
 export const ERF_FIT = {
-  /** Below 2^−28: x + efx·x (efx = 2/√π − 1); below 2^−1015 as 0.125·(8x + 8·efx·x) (a subnormal efx·x would lose bits). */
+  /**
+   * Below 2^−28: x + efx·x (efx = 2/√π − 1); below 2^−1015 (`scaled`, fdlibm's margin above
+   * where efx·x would be a subnormal and lose bits) as 0.125·(8x + 8·efx·x).
+   */
   tiny: 3.725290298461914e-9,
-  subnormal: 2.848094538889218e-306,
+  scaled: 2.848094538889218e-306,
   efx: 1.28379167095512586316e-1,
   efx8: 1.02703333676410069053,
   /** Below 0.84375: x + x·P(x²)/Q(x²). */

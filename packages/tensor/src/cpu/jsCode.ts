@@ -43,7 +43,7 @@ const ERF_SOURCE = `function erf(x) {
   if (x !== x || x === 0) return x; // NaN, and ±0 with their sign
   const ax = Math.abs(x);
   if (ax < ${ERF_FIT.small}) {
-    if (ax < ${ERF_FIT.tiny}) return ax < ${ERF_FIT.subnormal} ? 0.125 * (8 * x + ${ERF_FIT.efx8} * x) : x + ${ERF_FIT.efx} * x;
+    if (ax < ${ERF_FIT.tiny}) return ax < ${ERF_FIT.scaled} ? 0.125 * (8 * x + ${ERF_FIT.efx8} * x) : x + ${ERF_FIT.efx} * x;
     const z = x * x;
     return x + x * ((${hornerJs('z', ERF_FIT.pp)}) / (${hornerJs('z', ERF_FIT.qq)}));
   }
@@ -251,7 +251,6 @@ const BUILT_LIMIT = 4096;
 export function buildFunction<F>(source: string): F {
   let f = built.get(source);
   if (f === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     f = new Function('H', `${PRELUDE}return ${source};`)(HELPERS) as unknown;
     built.set(source, f);
     if (built.size > BUILT_LIMIT) built.delete(built.keys().next().value!);

@@ -70,10 +70,12 @@ function isBoolNode(spec: WasmKernelSpec, i: number): boolean {
 }
 
 /**
- * Math functions on four float32 lanes: each leaves Math.fround(f(x)) of the lanes of V128 local
- * `x` on the stack, bit for bit, through a fast path exact after rounding (mathF32x4.ts). tanh,
- * expm1, sin and cos call the host's Math functions on their rare exact lanes: every module
- * imports those (importHostMath), and the instance passes the global Math object.
+ * Math functions on four float32 lanes: each leaves the JavaScript kernels' float32 value of the
+ * lanes of V128 local `x` on the stack (Math.fround(f(x)); for erf, of the CPU's own float64 erf),
+ * bit for bit (mathF32x4.ts): through a fast path exact after rounding, except erf, computed
+ * outright lane by lane. tanh, expm1, sin and cos call the host's Math functions on their rare
+ * exact lanes: every module imports those (importHostMath), and the instance passes the global
+ * Math object.
  */
 const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = {
   exp: emitExpF32x4,

@@ -1,7 +1,9 @@
 // exp, log1p, log, sigmoid, tanh, expm1, sin and cos of four float32 lanes, emitted as WebAssembly
 // SIMD, giving per lane the bits of the JavaScript kernels' `Math.fround(Math.exp(x))` (and the
-// others; for sigmoid, their formula): V8's fdlibm result rounded once to float32. Only that
-// float32 is observable, so instead of running fdlibm's algorithm each lane first takes a fast path:
+// others; for sigmoid, their formula): V8's fdlibm result rounded once to float32. (erf, at the
+// end of this file, is the exception: it computes the CPU's float64 erf outright, lane by lane.)
+// Only that float32 is observable, so instead of running fdlibm's algorithm each lane first takes
+// a fast path:
 //
 //   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
 //      short reduction and a polynomial, no table and at most one division;
@@ -98,7 +100,9 @@ interface FastPath {
  * emitFast's stay live across the approximation and the exact path it runs; a wrapper's (log1p's
  * 1 + x, sigmoid's −|x| and e, tanh's, expm1's and trigApprox's values) across the approximation it
  * calls; the approximations (expApprox, logCore) and the polynomials' powers call no emitter and
- * never run inside one another, so they share one pool.
+ * never run inside one another, so they share one pool. erf, which has no fast path and never runs
+ * inside emitFast, takes its two halves from emitFast's pool and its values from one of its own
+ * (erfLocals), live across the exp transcriptions it calls.
  */
 const fastLocals = localPool();
 const wrapperLocals = localPool();
@@ -574,8 +578,8 @@ function erfF64x2(f: FunctionBody, x: number): void {
   // Below 1.25: ±(erx + P(s)/Q(s)), s = |x| − 1 (the sign of a positive value set: −y exactly).
   assign(f, t, sub(AX, num(1)));
   assign(f, res, select(lt(AX, num(ERF_FIT.small)), get(res), or(sign, add(num(ERF_FIT.erx), div(horner(get(t), ERF_FIT.pa), horner(get(t), ERF_FIT.qa))))));
-  // From 1.25 (below 6, ±1 beyond, set last): only where a lane needs it.
-  assign(f, tail, ge(AX, num(ERF_FIT.mid)));
+  // From 1.25 to 6 (±1 beyond, set last): only where a lane needs it.
+  assign(f, tail, and(ge(AX, num(ERF_FIT.mid)), lt(AX, num(ERF_FIT.large))));
   f.get(tail).v128AnyTrue().if();
   {
     assign(f, t, div(num(1), mul(AX, AX))); // s
