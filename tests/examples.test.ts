@@ -61,6 +61,8 @@ describe('examples/jitStep.ts', () => {
     const [cpu, gpu] = await Promise.all([runExample('examples/jitStep.ts', '--cpu'), runExample('examples/jitStep.ts')]);
     expect(cpu).toContain('{ lambda a:f32[2,16] b:f32[16] c:f32[16,2] d:f32[2,2](captured) ; k0:key .');
     expect(cpu).toMatch(/updates a <- \w+, b <- \w+, c <- \w+ }/);
+    // On this machine the example must find llvmpipe's adapter; if it fell back to the CPU, say why.
+    expect(gpu.split('\n')[0], 'examples/jitStep.ts ran on the CPU').not.toMatch(/^no WebGPU adapter/);
     const [equations, kernels] = numbersAfter(gpu, '');
     // The program's own let-block, as printed on the CPU, has one line per equation.
     expect(equations).toBe(cpu.split('\n').filter((l) => / = \w/.test(l) && !l.includes(':key =')).length);
