@@ -2,9 +2,12 @@
 // Runs a TypeScript entry file of this repository: esbuild bundles it (workspace packages from
 // their sources, npm dependencies left external) into a .tmp/ folder beside the entry, so Node
 // resolves the external packages from the entry's own workspace package; then Node imports it.
+// The bundle is named by this process's id and removed when the process exits: two runs of one
+// entry at once (a test runs an example on the CPU and on WebGPU side by side) each import their
+// own, where one shared file could be read while the other run rewrote it, and run nothing.
 // Usage: node scripts/run.mjs FILE.ts [args...]
 import { build } from 'esbuild';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { workspaceAliases } from './workspace.mjs';
@@ -16,7 +19,8 @@ if (!entry) {
 }
 const outdir = resolve(dirname(resolve(process.cwd(), entry)), '.tmp');
 mkdirSync(outdir, { recursive: true });
-const outfile = resolve(outdir, `${basename(entry).replace(/\.[cm]?tsx?$/, '')}.mjs`);
+const outfile = resolve(outdir, `${basename(entry).replace(/\.[cm]?tsx?$/, '')}-${process.pid}.mjs`);
+process.on('exit', () => rmSync(outfile, { force: true }));
 await build({
   entryPoints: [resolve(process.cwd(), entry)],
   outfile,
