@@ -19,7 +19,6 @@ import { CpuCompiledProgram } from './compile.js';
 import { matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
-import { columnSumScratchBytes } from './wasmPlan.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
 
 /** A CPU tensor's storage. */
@@ -49,8 +48,8 @@ export interface CpuMemoryStats extends ArrayPoolStats {
   liveBytes: number;
   /**
    * Bytes the kernels keep on this thread for copies of their operands: the WebAssembly memories,
-   * the matrix product's (shared with its workers) and the elementwise kernels', the TypeScript
-   * matrix product's kept arrays for transposed operands, and the eager column sums' doubles. They hold copies only while a
+   * the matrix product's (shared with its workers) and the elementwise kernels', and the
+   * TypeScript matrix product's kept arrays for transposed operands. They hold copies only while a
    * kernel runs; the memories grow to the largest call so far and never shrink (a WebAssembly
    * memory cannot), and at most four arrays of each float type are kept. So they are not live
    * storage and `memory()` leaves them out. Each worker thread has an elementwise memory of its
@@ -245,7 +244,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() + columnSumScratchBytes() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {

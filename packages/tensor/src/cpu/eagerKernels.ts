@@ -198,7 +198,7 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
   }
   // A float32 sum over leading axes (a column sum, like a bias gradient): the WebAssembly kernel
   // adds each element to the same double in the same order as the loop below.
-  if (op === 'sum' && groups.length === 2 && groups[0]!.reduced && out instanceof Float32Array && x instanceof Float32Array && eagerWasmColumnSum(x, groups[0]!.extent * nOut, nOut, out)) return;
+  if (op === 'sum' && groups.length === 2 && groups[0]!.reduced && out instanceof Float32Array && x instanceof Float32Array && eagerWasmColumnSum(x, groups[0]!.extent * nOut, out)) return;
   if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
   const outStrides: number[] = [];
   let stride = 1;

@@ -314,38 +314,25 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
   return true;
 }
 
-/**
- * The doubles an eager column sum accumulates into: one array, grown to the longest row so far
- * (kept, so a call allocates no array; counted in CpuBackend.memoryStats().kernelMemoryBytes).
- */
-let columnSumScratch = new Float64Array(0);
 const COLUMN_LEAF = [FULL];
 const COLUMN_NODES: WasmNode[] = [{ kind: 'leaf', leaf: 0 }];
 
-/** Bytes of the eager column sums' kept doubles. */
-export function columnSumScratchBytes(): number {
-  return columnSumScratch.byteLength;
-}
-
 /**
  * An eager float32 sum of the first `count` elements of dense `x` over its leading axes into `out`
- * (the `period` = out.length trailing elements kept), through the WebAssembly sum kernel, when it
- * qualifies: at least WASM_ELEMENTWISE_MIN elements and a period that is a multiple of 4. Each
- * element is added to its column's double in row-major order, as the JavaScript reduction kernel
- * adds, and the doubles rounded to float32 as it stores them. Returns false (having done
- * nothing) otherwise.
+ * (its out.length trailing elements kept), through the WebAssembly sum kernel, when it qualifies:
+ * at least WASM_ELEMENTWISE_MIN elements and a row that is a multiple of 4 long. Each element is
+ * added to its column's double in row-major order, as the JavaScript reduction kernel adds, and
+ * the doubles rounded to float32 as it stores them. Returns false (having done nothing) otherwise.
  */
-export function eagerWasmColumnSum(x: Float32Array, count: number, period: number, out: Float32Array): boolean {
+export function eagerWasmColumnSum(x: Float32Array, count: number, out: Float32Array): boolean {
+  const period = out.length;
   if (count < WASM_ELEMENTWISE_MIN || period % 4 !== 0 || !wasmElementwiseEnabled()) return false;
   // No eager elementwise key starts like this one (those start with an op's name).
   const key = `columnSum|${period}`;
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) kernel = elementwiseKernel(key, { leaves: COLUMN_LEAF, nodes: COLUMN_NODES, outputs: [0], accumulate: period });
   if (!kernel) return false;
-  if (columnSumScratch.length < period) columnSumScratch = new Float64Array(period);
-  const row = columnSumScratch.length === period ? columnSumScratch : columnSumScratch.subarray(0, period);
   eagerLeaves[1]![0] = x;
-  kernel.sum(eagerLeaves[1]!, ZEROS, row, count);
-  out.set(row);
+  kernel.sum(eagerLeaves[1]!, ZEROS, out, count);
   return true;
 }

@@ -297,13 +297,14 @@ interface Layout {
 }
 
 /**
- * The one layout of a call of `count` elements, for eager calls and range functions alike: one
- * pass's regions, each padded to a whole vector: a full operand's pass of elements, a row
- * operand's period, a scalar's one value; an output's pass of elements, or the row of doubles it
- * accumulates into. Only a row operand's period grows it beyond a pass's.
+ * The one layout of a kernel's calls, eager calls and range functions alike, whatever their
+ * count: one whole pass's regions (a call of fewer elements uses their start), each padded to a
+ * whole vector: a full operand's pass of elements, a row operand's period, a scalar's one value;
+ * an output's pass of elements, or the row of doubles it accumulates into. Only a row operand's
+ * period grows it beyond a pass's.
  */
-function layout(spec: WasmKernelSpec, count: number): Layout {
-  const n = Math.min(count, passElements(spec));
+function layout(spec: WasmKernelSpec): Layout {
+  const n = passElements(spec);
   let at = 0;
   const leafLength = spec.leaves.map((l) => (l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1));
   const leafAt = leafLength.map((length) => {
@@ -425,8 +426,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
   const unit = rangeUnit(spec);
   const pass = passElements(spec);
   const L = spec.leaves.length;
-  // The layout of a call of the whole count: every chunk fits it (a chunk's passes are no longer).
-  const { leafLength, leafAt, outAt, bytes: need } = layout(spec, count);
+  const { leafLength, leafAt, outAt, bytes: need } = layout(spec);
   const fixed: string[] = [];
   const copies: string[] = [];
   spec.leaves.forEach((l, k) => {
@@ -471,10 +471,11 @@ export interface WasmElementwiseKernel {
    */
   run(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly WasmArray[], count: number): void;
   /**
-   * For a spec with `accumulate`: sets `acc` (accumulate doubles) to the sums over the `count`
-   * elements (a multiple of accumulate), from zeros.
+   * For a spec with `accumulate`: sets `acc` (accumulate values) to the sums over the `count`
+   * elements (a multiple of accumulate), from zeros, accumulated in doubles; a float32 `acc` gets
+   * them rounded as a store rounds.
    */
-  sum(leaves: readonly WasmArray[], offsets: readonly number[], acc: Float64Array, count: number): void;
+  sum(leaves: readonly WasmArray[], offsets: readonly number[], acc: Float64Array | Float32Array, count: number): void;
 }
 
 /** An operand's or result's array: float32 values, or bools as bytes 0 or 1. */
@@ -506,42 +507,25 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   // The most a call lays out is one whole pass (every count is a multiple of every period, so a
   // period longer than a pass makes the call at least a pass long): only row operands of
   // enormous periods, each copied whole, can overflow the memory, whatever the count.
-  if (wasmSimdSupported() && layout(spec, passElements(spec)).bytes <= ELEMENTWISE_MEMORY_BYTES) {
+  const regions = layout(spec);
+  if (wasmSimdSupported() && regions.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
       const instance = wasmElementwiseInstance(bytes);
-      const args = new Array<number>(1 + spec.leaves.length + spec.outputs.length).fill(0);
-      const lengths = new Array<number>(spec.leaves.length).fill(0);
-      const leafAt = new Array<number>(spec.leaves.length).fill(0);
-      const outAt = new Array<number>(spec.outputs.length).fill(0);
+      // The run function's arguments after the byte count: every region's address, fixed.
+      const args = [0, ...regions.leafAt, ...regions.outAt];
+      const lengths = regions.leafLength;
+      const leafAt = regions.leafAt.map((b) => b / 4);
+      const outAt = regions.outAt.map((b) => b / 4);
       const full = spec.leaves.map((l) => l.kind === 'full');
       const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
+      const anyBoolOut = boolOut.includes(true);
       const pass = passElements(spec);
-      let layoutN = -1;
       let sumView: Float64Array | null = null;
-      let need = 0;
-      /**
-       * Lays out passes of up to `count` elements (once per size), grows the memory, copies the
-       * row and scalar operands in (each pass starts on a whole period, so they serve every pass).
-       */
-      const prepare = (leaves: readonly WasmArray[], offsets: readonly number[], count: number): Float32Array => {
+      /** Grows the memory to the layout, copies the row and scalar operands in (each pass starts on a whole period, so they serve every pass). */
+      const prepare = (leaves: readonly WasmArray[], offsets: readonly number[]): Float32Array => {
         calls++;
-        const n = Math.min(count, pass);
-        if (n !== layoutN) {
-          const l = layout(spec, n);
-          spec.leaves.forEach((_, k) => {
-            lengths[k] = l.leafLength[k]!;
-            leafAt[k] = l.leafAt[k]! / 4;
-            args[1 + k] = l.leafAt[k]!;
-          });
-          spec.outputs.forEach((_, j) => {
-            outAt[j] = l.outAt[j]! / 4;
-            args[1 + spec.leaves.length + j] = l.outAt[j]!;
-          });
-          need = l.bytes;
-          layoutN = n;
-        }
-        const heap = instance.heap(need);
+        const heap = instance.heap(regions.bytes);
         for (let k = 0; k < leaves.length; k++) {
           if (full[k]) continue;
           const off = offsets[k]!;
@@ -562,8 +546,8 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       kernel = {
         bytes,
         run(leaves, offsets, outputs, count) {
-          const heap = prepare(leaves, offsets, count);
-          const bytes = boolOut.includes(true) ? instance.byteView() : null;
+          const heap = prepare(leaves, offsets);
+          const bytes = anyBoolOut ? instance.byteView() : null;
           for (let p0 = 0; p0 < count; p0 += pass) {
             const pn = Math.min(count - p0, pass);
             runPass(heap, leaves, offsets, p0, pn);
@@ -574,7 +558,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
           }
         },
         sum(leaves, offsets, acc, count) {
-          const heap = prepare(leaves, offsets, count);
+          const heap = prepare(leaves, offsets);
           const at = outAt[0]!;
           heap.fill(0, at, at + 2 * acc.length);
           // Each pass adds its elements to the same doubles: passes are whole rows.
@@ -583,7 +567,7 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
           if (sumView === null || sumView.buffer !== heap.buffer || sumView.byteOffset !== at * 4 || sumView.length !== acc.length) {
             sumView = new Float64Array(heap.buffer, at * 4, acc.length);
           }
-          acc.set(sumView);
+          acc.set(sumView); // rounded to float32 where acc is float32, as a store rounds
         },
       };
     } catch (e) {
