@@ -8,14 +8,9 @@
 // (all of them when none is named). Exits 1 on any mismatch, printing the first few.
 
 import { type Tensor, cos, cpuKernelInfo, erf, exp, expm1, log, log1p, setCpuThreads, sigmoid, sin, tanh, tensor } from '@scorch/tensor';
-import { erf as jsErf } from '../packages/tensor/src/cpu/jsCode.js';
+import { erf as jsErf, sigmoid as jsSigmoid } from '../packages/tensor/src/cpu/jsCode.js';
 import { elementwiseKernelCalls } from '../packages/tensor/src/cpu/wasm/elementwiseModule.js';
 
-/** The JavaScript kernels' sigmoid (packages/tensor/src/cpu/jsCode.ts), restated. */
-const jsSigmoid = (x: number): number => {
-  const e = Math.exp(-Math.abs(x));
-  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-};
 
 const FUNCTIONS: Record<string, { op: (x: Tensor) => Tensor; ref: (x: number) => number }> = {
   exp: { op: exp, ref: Math.exp },

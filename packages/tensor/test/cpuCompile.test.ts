@@ -435,11 +435,14 @@ describe('compiled CPU programs: buffers and the profiler', () => {
 });
 
 /** The float32 values where elementwise arithmetic goes wrong first, then `n` − 14 normal draws. */
-function withSpecials(shape: number[], i: number): Tensor {
+/** Normal draws of `shape` with the specials written in at each of the element offsets `at`. */
+function withSpecials(shape: number[], i: number, at: readonly number[] = [0]): Tensor {
   const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1, -1, 1];
-  const draws = Array.from(rn(shape, i).dataSync());
-  draws.splice(0, special.length, ...special);
-  return tensor(draws).reshape(shape);
+  const drawn = rn(shape, i);
+  const draws = Array.from(drawn.dataSync());
+  drawn.dispose();
+  for (const start of at) draws.splice(start, special.length, ...special);
+  return tensor(draws, { shape });
 }
 
 describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kernels\' bits', () => {
@@ -562,10 +565,10 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
       c.equal(d),
       c.notEqual(d),
     ];
-    const expected = ops().length;
     const calls = eagerBothWays(ops);
-    // Every op above ran as WebAssembly (a 1,001-element op is one call).
-    expect(calls).toBe(expected);
+    // Every op above ran as WebAssembly (a 1,001-element op is one call): the comparisons, five
+    // selects on float32 values, one on bools, and == and != of bools.
+    expect(calls).toBe(COMPARE_PRIMITIVES.length + 8);
     for (const t of [x, y, r, c, d, rowCondition, yes, no, negR]) t.dispose();
   });
 
@@ -633,15 +636,9 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     // (passes of 8,184, whole periods) over 70 × 132 = 9,240 elements, and the column sums of
     // that shape (an accumulation row of 132 doubles, added to across passes). Specials sit on
     // both sides of each pass boundary.
-    const specials = (shape: number[], i: number, at: readonly number[]) => {
-      const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1, -1, 1];
-      const draws = Array.from(rn(shape, i).dataSync());
-      for (const start of at) draws.splice(start, special.length, ...special);
-      return tensor(draws).reshape(shape);
-    };
-    const x = specials([3, 8191], 21, [0, 8185, 16377, 24559]);
-    const y = specials([3, 8191], 22, [7, 8188, 16380]);
-    const r = specials([70, 132], 23, [0, 8177, 9226]);
+    const x = withSpecials([3, 8191], 21, [0, 8185, 16377, 24559]);
+    const y = withSpecials([3, 8191], 22, [7, 8188, 16380]);
+    const r = withSpecials([70, 132], 23, [0, 8177, 9226]);
     const bias = withSpecials([132], 24);
     const { kernels } = both(([x, y, r, bias]) => [
       x!.mul(y!).add(x!.exp()).sub(y!.mul(0.5)),

@@ -10,7 +10,7 @@ import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
-import { erf } from '../src/cpu/jsCode.js';
+import { erf, sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { ERF_FIT } from '../src/cpu/erfFit.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
@@ -328,21 +328,20 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 
 type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1' | 'sin' | 'cos';
 
-/** The JavaScript kernels' sigmoid (jsCode.ts), restated. */
-const jsSigmoid = (x: number): number => {
-  const e = Math.exp(-Math.abs(x));
-  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-};
 const CHUNK32 = 1 << 18; // float32 values per call
 const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
 const DST32 = SRC32 + CHUNK32 * 4;
 const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
 
-/** One function per fast path, (src, dst, vectors), each entry into its exact path adding 1 at address 0. */
+/**
+ * One function per fast path, (src, dst, vectors), each entry into its exact path adding 1 at
+ * address 0; and `erf` (no fast path).
+ */
 function buildModule32() {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
   importHostMath(m);
-  for (const [name, { emit }] of Object.entries(FAST)) {
+  const emitters: [string, FastPath['emit']][] = [...Object.entries(FAST).map(([name, { emit }]): [string, FastPath['emit']] => [name, emit]), ['erf', emitErfF32x4]];
+  for (const [name, emit] of emitters) {
     m.func(name, [I32, I32, I32], [], (f, [src, dst, n]) => {
       const x = f.local(V128);
       vectorLoop(f, src, dst, n, () => {
@@ -651,27 +650,10 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
 // lane of the piece beyond 1.25 (which runs only where some lane needs it) with lanes of the others.
 
 describe.runIf(wasmSimdSupported())('erf in WebAssembly SIMD: the JavaScript function\'s bits', () => {
-  const build = () => {
-    const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: PAGES32, maximum: PAGES32 });
-    importHostMath(m);
-    m.func('erf', [I32, I32, I32], [], (f, [src, dst, n]) => {
-      const x = f.local(V128);
-      vectorLoop(f, src, dst, n, () => {
-        f.get(src).v128Load(0).set(x);
-        f.get(dst);
-        emitErfF32x4(f, x);
-        f.v128Store(0);
-      });
-    });
-    const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
-    const run = (new WebAssembly.Instance(new WebAssembly.Module(m.encode()), { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as Record<string, (src: number, dst: number, n: number) => void>).erf!;
-    return { run, src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
-  };
-  let built: ReturnType<typeof build> | undefined;
   const check = (patterns: Iterable<number>) => {
-    built ??= build();
-    const { run, src, dst } = built;
-    const r = compareLanes('erf', erf, patterns, src, dst, (vectors) => run(SRC32, DST32, vectors));
+    built32 ??= buildModule32();
+    const { ex, src, dst } = built32;
+    const r = compareLanes('erf', erf, patterns, src, dst, (vectors) => ex.erf!(SRC32, DST32, vectors));
     return { inputs: r.inputs, wrong: r.first };
   };
 

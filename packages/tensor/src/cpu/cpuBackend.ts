@@ -1,8 +1,9 @@
 // The CPU backend: TypeScript over typed arrays, float32 and float64 (and int32/bool). It is the
 // reference every other backend is tested against: storage is contiguous row-major, movement ops
-// copy, reductions accumulate in float64. Two things are there for speed. Expand (how every
+// copy, reductions accumulate in float64. Three things are there for speed. Expand (how every
 // scalar and bias operand reaches a binary op) makes a broadcast view that elementwise kernels
-// read through zero strides; any other consumer materialises it. And elementwise ops, casts and
+// read through zero strides; a permute swapping the last two axes makes a transpose view that a
+// matmul reads in place; any other consumer materialises either. And elementwise ops, casts and
 // reductions run generated loops (eagerKernels.ts), the same JavaScript from the same expression
 // table that compiled programs (compile.ts) fuse; arrays come from a pool by size class.
 
@@ -23,7 +24,7 @@ import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
-  /** Contiguous row-major values; null for a broadcast view until something needs it dense. */
+  /** Contiguous row-major values; null for a view until something needs it dense. */
   data: TypedArray | null;
   /**
    * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on

@@ -16,7 +16,7 @@ import { wasmElementwiseInstance } from './wasm/elementwiseModule.js';
 import { ERF_FIT } from './erfFit.js';
 
 /** The logistic function σ(x) = 1/(1 + e⁻ˣ) through e^(−|x|) ∈ (0, 1]: no overflow, full relative accuracy for x ≪ 0. */
-function sigmoid(x: number): number {
+export function sigmoid(x: number): number {
   const e = Math.exp(-Math.abs(x));
   return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
