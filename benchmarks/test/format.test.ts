@@ -161,6 +161,11 @@ function madeUpResults(): SuiteResults {
   };
 }
 
+/** `results` as a run made with `--relaxed-simd` records itself, its Node engines started with `nodeFlags`. */
+function forcedRelaxed(results: SuiteResults, nodeFlags = [RELAXED_SIMD_FLAG]): SuiteResults {
+  return { ...results, method: { ...results.method, relaxedSimd: { nodeFlags } } };
+}
+
 describe('tables', () => {
   const results = madeUpResults();
 
@@ -201,7 +206,7 @@ describe('the results file and chart', () => {
     expect(files.json).toBe(join(scratch, '2026-12-01-test-2cpu-quick.json'));
     expect(runStem({ ...results, mode: 'full' })).toBe('2026-12-01-test-2cpu');
     // A run with relaxed SIMD forced on is named apart from the record.
-    const relaxed = { ...results, mode: 'full' as const, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const relaxed = forcedRelaxed({ ...results, mode: 'full' });
     expect(runStem(relaxed)).toBe('2026-12-01-test-2cpu-relaxed-simd');
     expect(readResults(files.latest!.json)).toEqual(results);
     const wrong = join(scratch, 'wrong.json');
@@ -218,17 +223,17 @@ describe('the results file and chart', () => {
     // A Node where it is on by default (22 and later): a plain run, which may be the record, says so.
     expect(latestRefusal(withEngines(true))).toBeUndefined();
     expect(runLine(withEngines(true))).toContain(' run with relaxed SIMD on by default in its Node engines of');
-    const forced = { ...withEngines(true), method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const forced = forcedRelaxed(withEngines(true));
     expect(runLine(forced)).toContain(`run with relaxed SIMD on in every Node engine (${RELAXED_SIMD_FLAG}) of`);
   });
 
   it('become latest.json only when complete and made without --relaxed-simd', () => {
     const results = madeUpResults();
     expect(latestRefusal(results)).toBeUndefined();
-    const relaxed = { ...results, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const relaxed = forcedRelaxed(results);
     expect(latestRefusal(relaxed)).toBe('relaxed SIMD was forced on (--relaxed-simd)');
     // Relaxed SIMD with this Node's default (no flags) is still forced on.
-    expect(latestRefusal({ ...relaxed, method: { ...results.method, relaxedSimd: { nodeFlags: [] } } })).toBe('relaxed SIMD was forced on (--relaxed-simd)');
+    expect(latestRefusal(forcedRelaxed(results, []))).toBe('relaxed SIMD was forced on (--relaxed-simd)');
     expect(latestRefusal({ ...results, complete: false })).toBe('a partial run (--workloads or --engines)');
     // writeResults holds to it: such a run is written under its own name only, saying why.
     const dir = mkdtempSync(join(scratch, 'latest-'));
