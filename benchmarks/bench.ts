@@ -183,11 +183,9 @@ async function main(): Promise<number> {
   // Partial runs are kept out of benchmarks/results: they are not the suite's record.
   const dir = complete ? resultsDir(root) : join(scratchDir(root), 'results');
   // Only a complete run without relaxed SIMD forced on is the record; others are kept under their own names.
-  const refusal = latestRefusal(results);
-  const isRecord = refusal === undefined;
-  const files = writeResults(results, renderChart(results), dir, isRecord);
-  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : `; latest.json is left alone: ${refusal}`}`);
-  if (isRecord) {
+  const files = writeResults(results, renderChart(results), dir);
+  console.log(`\nwrote ${relative(root, files.json)} and ${relative(root, files.svg)}${files.latest ? ', updated latest.json and latest.svg' : `; latest.json is left alone: ${files.refusal}`}`);
+  if (files.latest) {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
   }

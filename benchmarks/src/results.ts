@@ -148,54 +148,72 @@ export function runStem(results: SuiteResults): string {
 /**
  * Why a run may not become latest.json, the suite's record (the READMEs' tables and `scorch bench`
  * read it), or undefined when it may: a complete run (every workload and engine) made without
- * `--relaxed-simd`. Decided from the results themselves, strictly: a file that does not say
- * (`complete` missing or not a boolean, no `method`) is refused, not taken for the record.
+ * `--relaxed-simd`. A file's shape (`complete` a boolean, `method` an object) is readResults' check.
  */
-export function latestRefusal(results: unknown): string | undefined {
-  if (typeof results !== 'object' || results === null || Array.isArray(results)) return 'not a results object';
-  const { complete, method } = results as { complete?: unknown; method?: unknown };
-  if (complete !== true) return complete === false ? 'a partial run (--workloads or --engines)' : `'complete' is ${complete === undefined ? 'missing' : JSON.stringify(complete)}, not true or false`;
-  if (typeof method !== 'object' || method === null) return "the results have no 'method'";
-  const { relaxedSimd } = method as { relaxedSimd?: unknown };
-  if (relaxedSimd === undefined) return undefined;
-  if (typeof relaxedSimd === 'object' && relaxedSimd !== null) return 'relaxed SIMD was forced on (--relaxed-simd)';
-  return `'method.relaxedSimd' is ${JSON.stringify(relaxedSimd)}, neither absent nor { nodeFlags }`;
-}
-
-export interface WrittenFiles {
-  json: string;
-  svg: string;
-  latest?: { json: string; svg: string };
+export function latestRefusal(results: SuiteResults): string | undefined {
+  if (!results.complete) return 'a partial run (--workloads or --engines)';
+  if (results.method.relaxedSimd) return 'relaxed SIMD was forced on (--relaxed-simd)';
+  return undefined;
 }
 
 /**
- * Writes the run's JSON and SVG into `dir`; with `updateLatest`, also as latest.json/latest.svg,
- * which only a run latestRefusal accepts may become (it throws before writing anything otherwise).
+ * The files a run was written to: its own JSON and SVG, and latest.json/latest.svg too when it is
+ * the record, or else why it is not (latestRefusal).
  */
-export function writeResults(results: SuiteResults, svg: string, dir: string, updateLatest: boolean): WrittenFiles {
-  const refusal = updateLatest ? latestRefusal(results) : undefined;
-  if (refusal) throw new Error(`writeResults: this run may not become latest.json: ${refusal}`);
+export type WrittenFiles = { json: string; svg: string } & (
+  | { latest: { json: string; svg: string }; refusal?: undefined }
+  | { latest?: undefined; refusal: string }
+);
+
+/**
+ * Writes the run's JSON and SVG into `dir`, and as latest.json/latest.svg too when latestRefusal
+ * accepts it as the record; returns the files, or the refusal when latest.json was left alone.
+ */
+export function writeResults(results: SuiteResults, svg: string, dir: string): WrittenFiles {
   mkdirSync(dir, { recursive: true });
   const stem = runStem(results);
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  const files: WrittenFiles = { json: join(dir, `${stem}.json`), svg: join(dir, `${stem}.svg`) };
-  writeFileSync(files.json, json);
-  writeFileSync(files.svg, svg);
-  if (updateLatest) {
-    files.latest = { json: join(dir, 'latest.json'), svg: join(dir, 'latest.svg') };
-    writeFileSync(files.latest.json, json);
-    writeFileSync(files.latest.svg, svg);
-  }
-  return files;
+  const own = { json: join(dir, `${stem}.json`), svg: join(dir, `${stem}.svg`) };
+  writeFileSync(own.json, json);
+  writeFileSync(own.svg, svg);
+  const refusal = latestRefusal(results);
+  if (refusal) return { ...own, refusal };
+  const latest = { json: join(dir, 'latest.json'), svg: join(dir, 'latest.svg') };
+  writeFileSync(latest.json, json);
+  writeFileSync(latest.svg, svg);
+  return { ...own, latest };
 }
+
+/** What a value is, in words, for readResults' errors. */
+const kindOf = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
+
+/** The keys every results file has, and what each is (a kindOf). */
+const REQUIRED_KEYS = {
+  date: 'string',
+  mode: 'string',
+  complete: 'boolean',
+  machine: 'object',
+  method: 'object',
+  engines: 'array',
+  cases: 'array',
+  workloads: 'array',
+} as const satisfies Partial<Record<keyof SuiteResults, string>>;
 
 /** Reads and checks a results file (e.g. latest.json); throws saying what is wrong. */
 export function readResults(path: string): SuiteResults {
   if (!existsSync(path)) throw new Error(`no results at ${path}: run pnpm bench (or pnpm bench --quick) first`);
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<SuiteResults>;
-  if (parsed.schema !== SCHEMA) throw new Error(`${path}: expected schema '${SCHEMA}', got ${JSON.stringify(parsed.schema)}`);
-  for (const key of ['date', 'mode', 'machine', 'engines', 'cases', 'workloads'] as const) {
-    if (parsed[key] === undefined) throw new Error(`${path}: the results have no '${key}'`);
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  if (kindOf(parsed) !== 'object') throw new Error(`${path}: expected a results object, got ${kindOf(parsed)}`);
+  const file = parsed as Record<string, unknown>;
+  if (file.schema !== SCHEMA) throw new Error(`${path}: expected schema '${SCHEMA}', got ${JSON.stringify(file.schema)}`);
+  for (const [key, kind] of Object.entries(REQUIRED_KEYS)) {
+    if (file[key] === undefined) throw new Error(`${path}: the results have no '${key}'`);
+    if (kindOf(file[key]) !== kind) throw new Error(`${path}: '${key}' is ${kindOf(file[key])}, expected ${kind}`);
+  }
+  // Absent, or { nodeFlags } (a run with --relaxed-simd): anything else would say neither.
+  const { relaxedSimd } = file.method as { relaxedSimd?: unknown };
+  if (relaxedSimd !== undefined && !(kindOf(relaxedSimd) === 'object' && Array.isArray((relaxedSimd as { nodeFlags?: unknown }).nodeFlags))) {
+    throw new Error(`${path}: 'method.relaxedSimd' is ${JSON.stringify(relaxedSimd)}, neither absent nor { nodeFlags }`);
   }
   return parsed as SuiteResults;
 }

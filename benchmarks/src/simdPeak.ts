@@ -169,12 +169,13 @@ export function measureSimdPeak(opts: SimdPeakOptions = {}): SimdPeak | null {
   const y = 0.9999999;
   const mulAdd = runExport(peakModule(false, x, y));
   if (!mulAdd) return null;
-  const fused = runExport(peakModule(true, x, y));
+  const fusedBytes = peakModule(true, x, y);
+  const fused = runExport(fusedBytes);
   let fusedMultiplyAdd: number | null = null;
   if (fused) fusedMultiplyAdd = best(fused, steps, rounds, FLOPS_PER_STEP);
   else if (fusedChildFlags) {
     const script = `const run = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.run;\nconsole.log((${best.toString()})(run, ${steps}, ${rounds}, ${FLOPS_PER_STEP}));`;
-    const child = inChildNode(fusedChildFlags, peakModule(true, x, y), script);
+    const child = inChildNode(fusedChildFlags, fusedBytes, script);
     const value = Number(child.output);
     if (child.output !== null && Number.isFinite(value) && value > 0) fusedMultiplyAdd = value;
     else console.warn(`WebAssembly SIMD bound: the fused multiply-add figure is not measured: a child Node with ${fusedChildFlags.join(' ') || 'no flags'} gave ${child.output === null ? child.error : JSON.stringify(child.output)}`);
@@ -183,11 +184,12 @@ export function measureSimdPeak(opts: SimdPeakOptions = {}): SimdPeak | null {
 }
 
 /**
- * Whether WebAssembly in this process has relaxed SIMD: it validates the fused peak module, whose
- * loop is f32x4.relaxed_madd. Each Node engine's worker reports it in its hello (worker.ts).
+ * Whether WebAssembly in this process has relaxed SIMD: it validates the fused peak module (`bytes`,
+ * built here unless the caller has them), whose loop is f32x4.relaxed_madd. Each Node engine's
+ * worker reports it in its hello (worker.ts).
  */
-export function hasRelaxedSimd(): boolean {
-  return typeof WebAssembly === 'object' && WebAssembly.validate(peakModule(true, 1, 1));
+export function hasRelaxedSimd(bytes: Uint8Array<ArrayBuffer> = peakModule(true, 1, 1)): boolean {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
 }
 
 /**
@@ -195,8 +197,8 @@ export function hasRelaxedSimd(): boolean {
  * 22+), the V8 flag where that flag turns it on (Node 20); throws where neither does.
  */
 export function relaxedSimdNodeFlags(): string[] {
-  if (hasRelaxedSimd()) return [];
   const bytes = peakModule(true, 1, 1);
+  if (hasRelaxedSimd(bytes)) return [];
   const child = inChildNode([RELAXED_SIMD_FLAG], bytes, 'console.log(WebAssembly.validate(bytes));');
   if (child.output !== 'true') throw new Error(`relaxed SIMD: this Node (${process.version}) has it neither by default nor with ${RELAXED_SIMD_FLAG}: ${child.output ?? child.error}`);
   return [RELAXED_SIMD_FLAG];

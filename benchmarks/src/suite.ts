@@ -120,12 +120,21 @@ export class RelaxedSimdError extends Error {
 }
 
 /** What the suite needs of an engine's worker (an EngineWorker; tests pass stand-ins). */
-export type SuiteWorker = Pick<EngineWorker, 'request' | 'alive' | 'close'>;
+export type SuiteWorker = StepWorker & Pick<EngineWorker, 'close'>;
 
 export interface Engines {
   records: EngineRecord[];
   workers: Map<EngineId, SuiteWorker>;
 }
+
+/**
+ * An engine's hello with its worker: one that answered available has a worker; one whose worker
+ * could not start has none (and is unavailable, saying so).
+ */
+type Started = { id: EngineId } & (
+  | (Extract<HelloResult, { available: true }> & { worker: SuiteWorker })
+  | (Extract<HelloResult, { available: false }> & { worker: SuiteWorker | null })
+);
 
 /**
  * Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet),
@@ -136,26 +145,27 @@ export interface Engines {
 export async function startEngines(
   opts: Pick<SuiteOptions, 'engines' | 'relaxedSimd'>, start: (spec: EngineSpec) => SuiteWorker, commit: string, log: (line: string) => void,
 ): Promise<Engines> {
-  const hellos = await Promise.all(
-    opts.engines.map(async (id) => {
+  const started = await Promise.all(
+    opts.engines.map(async (id): Promise<Started> => {
       let worker: SuiteWorker;
       try {
         worker = start(ENGINES[id]);
       } catch (e) {
         // Not started: nothing to close. The other workers go on (and are closed as usual).
-        return { id, worker: null, hello: { available: false, reason: `its worker could not start: ${(e as Error).message}` } satisfies HelloResult };
+        return { id, worker: null, available: false, reason: `its worker could not start: ${(e as Error).message}` };
       }
       try {
-        return { id, worker, hello: await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS) };
+        return { ...(await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS)), id, worker };
       } catch (e) {
-        return { id, worker, hello: { available: false, reason: `its worker failed: ${(e as Error).message}` } satisfies HelloResult };
+        return { id, worker, available: false, reason: `its worker failed: ${(e as Error).message}` };
       }
     }),
   );
   if (opts.relaxedSimd) {
-    const lacking = hellos.filter(({ id, hello }) => ENGINES[id].worker.runtime === 'node' && hello.available && hello.relaxedSimd !== true);
+    // The PyTorch worker never says (protocol.ts), so only the Node workers are asked for it.
+    const lacking = started.filter((engine) => ENGINES[engine.id].worker.runtime === 'node' && engine.available && engine.relaxedSimd !== true);
     if (lacking.length > 0) {
-      await Promise.all(hellos.map(({ worker }) => worker?.close()));
+      await Promise.all(started.map(({ worker }) => worker?.close()));
       const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
       const names = lacking.map(({ id }) => `${ENGINES[id].label} (${id})`);
       throw new RelaxedSimdError(
@@ -164,21 +174,23 @@ export async function startEngines(
     }
   }
   const engines: Engines = { records: [], workers: new Map() };
-  for (const { id, worker, hello } of hellos) {
-    const spec = ENGINES[id];
-    const base = { id, label: spec.label, kind: spec.kind, note: spec.note };
-    if (hello.available && worker) {
+  for (const engine of started) {
+    const spec = ENGINES[engine.id];
+    const base = { id: engine.id, label: spec.label, kind: spec.kind, note: spec.note };
+    if (engine.available) {
       // scorch's own workers cannot know which commit they were built from; the suite does.
-      const version = id.startsWith('scorch-') ? `scorch ${commit}` : hello.version;
-      // What a Node worker said of relaxed SIMD, as it said it (a worker that did not say leaves it out).
-      const relaxedSimd = spec.worker.runtime === 'node' && hello.relaxedSimd !== undefined ? { relaxedSimd: hello.relaxedSimd } : {};
-      engines.records.push({ ...base, available: true, version, backend: hello.backend, threads: hello.threads, details: hello.details, ...relaxedSimd });
-      engines.workers.set(id, worker);
+      const version = engine.id.startsWith('scorch-') ? `scorch ${commit}` : engine.version;
+      // What a Node worker said of relaxed SIMD, as it said it (the PyTorch worker, and a Node
+      // worker that did not say, leave it out).
+      const relaxedSimd = engine.relaxedSimd !== undefined ? { relaxedSimd: engine.relaxedSimd } : {};
+      engines.records.push({ ...base, available: true, version, backend: engine.backend, threads: engine.threads, details: engine.details, ...relaxedSimd });
+      engines.workers.set(engine.id, engine.worker);
+      log(`  ${spec.label}: ${engine.version}, ${engine.backend}, threads ${engine.threads}`);
     } else {
-      engines.records.push({ ...base, available: false, reason: hello.available ? 'its worker could not start' : hello.reason });
-      await worker?.close();
+      engines.records.push({ ...base, available: false, reason: engine.reason });
+      await engine.worker?.close();
+      log(`  ${spec.label}: not run: ${engine.reason}`);
     }
-    log(`  ${spec.label}: ${hello.available ? `${hello.version}, ${hello.backend}, threads ${hello.threads}` : `not run: ${hello.reason}`}`);
   }
   return engines;
 }
@@ -234,7 +246,7 @@ async function settle(id: EngineId): Promise<void> {
  * the value computation, which runs a step too, is followed by the same wait, so no engine's step
  * starts beside such an engine's spinning threads.
  */
-export async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
+async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
   const result = await worker.request<StepResult>({ op: 'step' }, timeoutMs);
   await settle(id);
   return result;

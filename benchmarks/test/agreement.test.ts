@@ -124,7 +124,7 @@ describe('the suite on tiny workloads', () => {
 
   it('fits a growth exponent in d and writes a results file that reads back', () => {
     expect(results.growth.find((g) => g.engine === 'scorch-cpu')).toMatchObject({ dims: [3, 5], exponent: expect.any(Number) });
-    const files = writeResults(results, '<svg/>', scratch, false);
+    const files = writeResults(results, '<svg/>', scratch);
     expect(readResults(files.json)).toEqual(results);
     const report = textReport(results);
     for (const e of results.engines) expect(report.some((line) => line.includes(e.label))).toBe(true);

@@ -161,6 +161,11 @@ function madeUpResults(): SuiteResults {
   };
 }
 
+/** `results` as a run made with `--relaxed-simd` records itself, its Node engines started with `nodeFlags`. */
+function forcedRelaxed(results: SuiteResults, nodeFlags = [RELAXED_SIMD_FLAG]): SuiteResults {
+  return { ...results, method: { ...results.method, relaxedSimd: { nodeFlags } } };
+}
+
 describe('tables', () => {
   const results = madeUpResults();
 
@@ -197,11 +202,11 @@ describe('tables', () => {
 describe('the results file and chart', () => {
   it('round-trips through JSON and names runs by date, machine, mode and relaxed SIMD', () => {
     const results = madeUpResults();
-    const files = writeResults(results, '<svg/>', scratch, true);
+    const files = writeResults(results, '<svg/>', scratch);
     expect(files.json).toBe(join(scratch, '2026-12-01-test-2cpu-quick.json'));
     expect(runStem({ ...results, mode: 'full' })).toBe('2026-12-01-test-2cpu');
     // A run with relaxed SIMD forced on is named apart from the record.
-    const relaxed = { ...results, mode: 'full' as const, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const relaxed = forcedRelaxed({ ...results, mode: 'full' });
     expect(runStem(relaxed)).toBe('2026-12-01-test-2cpu-relaxed-simd');
     expect(readResults(files.latest!.json)).toEqual(results);
     const wrong = join(scratch, 'wrong.json');
@@ -218,42 +223,45 @@ describe('the results file and chart', () => {
     // A Node where it is on by default (22 and later): a plain run, which may be the record, says so.
     expect(latestRefusal(withEngines(true))).toBeUndefined();
     expect(runLine(withEngines(true))).toContain(' run with relaxed SIMD on by default in its Node engines of');
-    const forced = { ...withEngines(true), method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const forced = forcedRelaxed(withEngines(true));
     expect(runLine(forced)).toContain(`run with relaxed SIMD on in every Node engine (${RELAXED_SIMD_FLAG}) of`);
   });
 
   it('become latest.json only when complete and made without --relaxed-simd', () => {
     const results = madeUpResults();
     expect(latestRefusal(results)).toBeUndefined();
-    const relaxed = { ...results, method: { ...results.method, relaxedSimd: { nodeFlags: [RELAXED_SIMD_FLAG] } } };
+    const relaxed = forcedRelaxed(results);
     expect(latestRefusal(relaxed)).toBe('relaxed SIMD was forced on (--relaxed-simd)');
     // Relaxed SIMD with this Node's default (no flags) is still forced on.
-    expect(latestRefusal({ ...relaxed, method: { ...results.method, relaxedSimd: { nodeFlags: [] } } })).toBe('relaxed SIMD was forced on (--relaxed-simd)');
+    expect(latestRefusal(forcedRelaxed(results, []))).toBe('relaxed SIMD was forced on (--relaxed-simd)');
     expect(latestRefusal({ ...results, complete: false })).toBe('a partial run (--workloads or --engines)');
-    // writeResults holds to it: such a run is written under its own name only.
+    // writeResults holds to it: such a run is written under its own name only, saying why.
     const dir = mkdtempSync(join(scratch, 'latest-'));
-    expect(() => writeResults(relaxed, '<svg/>', dir, true)).toThrow('writeResults: this run may not become latest.json: relaxed SIMD was forced on (--relaxed-simd)');
+    const files = writeResults(relaxed, '<svg/>', dir);
+    expect(files.refusal).toBe('relaxed SIMD was forced on (--relaxed-simd)');
+    expect(files.latest).toBeUndefined();
+    expect(existsSync(files.json)).toBe(true);
     expect(existsSync(join(dir, 'latest.json'))).toBe(false);
-    expect(writeResults(relaxed, '<svg/>', dir, false).latest).toBeUndefined();
   });
 
-  it('refuse a malformed results file as latest.json, saying what it lacks', () => {
-    // Files that readResults accepts (it checks the schema and a few keys) but that do not say
-    // whether the run was complete or how it was made: never the record.
+  it('refuse to read a malformed results file, saying what it lacks', () => {
+    // Files that do not say whether the run was complete or how it was made: never read, so never
+    // the record.
     const results = madeUpResults();
     const cases: [unknown, string][] = [
-      [{ ...results, complete: undefined }, "'complete' is missing, not true or false"],
-      [{ ...results, complete: 'true' }, "'complete' is \"true\", not true or false"],
+      [{ ...results, complete: undefined }, "the results have no 'complete'"],
+      [{ ...results, complete: 'true' }, "'complete' is string, expected boolean"],
       [{ ...results, method: undefined }, "the results have no 'method'"],
+      [{ ...results, method: [] }, "'method' is array, expected object"],
       [{ ...results, method: { ...results.method, relaxedSimd: null } }, "'method.relaxedSimd' is null, neither absent nor { nodeFlags }"],
+      [null, 'expected a results object, got null'],
+      [[results], 'expected a results object, got array'],
     ];
     for (const [i, [malformed, reason]] of cases.entries()) {
       const path = join(scratch, `malformed-${i}.json`);
       writeFileSync(path, JSON.stringify(malformed));
-      expect(latestRefusal(readResults(path)), path).toBe(reason);
+      expect(() => readResults(path), path).toThrow(`${path}: ${reason}`);
     }
-    expect(latestRefusal(null)).toBe('not a results object');
-    expect(latestRefusal([results])).toBe('not a results object');
   });
 
   it('draws one bar per timed engine, escaping text', () => {

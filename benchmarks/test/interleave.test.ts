@@ -11,9 +11,30 @@ import { type StepWorker, SweepLimits, checkEngine, timeInterleaved } from '../s
 import { DSM_CASE, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
+  const settle = ENGINES['torch-cpu-default'].settleMs!;
+  const plan = planFor('quick');
+  const value = [1.5, -2.25];
+
+  /**
+   * A stand-in worker for checkEngine, recording each request and when it came: its value equals
+   * the reference (`value`), computed in `valueMs`, and a step takes 1 ms.
+   */
+  function recordingWorker(valueMs: number) {
+    const requests: { op: string; at: number }[] = [];
+    const worker: StepWorker = {
+      alive: true,
+      request: (async (message: { op: string }) => {
+        requests.push({ op: message.op, at: performance.now() });
+        if (message.op === 'prepare') return { value, valueMs };
+        if (message.op === 'step') return { ms: 1 };
+        return null;
+      }) as StepWorker['request'],
+    };
+    return { worker, requests };
+  }
+
   it('wait settleMs after a step of an engine that has it, and only then', async () => {
     const live: EngineId[] = ['scorch-cpu', 'torch-cpu-default', 'scorch-webgpu'];
-    const settle = ENGINES['torch-cpu-default'].settleMs!;
     expect(settle).toBeGreaterThanOrEqual(200);
     const log: { id: EngineId; start: number }[] = [];
     const worker = (id: EngineId): StepWorker => ({
@@ -26,8 +47,8 @@ describe('timed rounds', () => {
     });
     const workers = new Map(live.map((id) => [id, worker(id)]));
     const rows = new Map(live.map((id) => [id, { engine: id, status: 'timed', warmupMs: 1 } as Row]));
-    const plan = { ...planFor('quick'), reps: 2 }; // quick's one warm-up step (the check's)
-    await timeInterleaved(DSM_CASE, plan, live, workers, rows);
+    const twoReps = { ...plan, reps: 2 }; // quick's one warm-up step (the check's)
+    await timeInterleaved(DSM_CASE, twoReps, live, workers, rows);
     // Rounds of the three engines, the order rotating by one: 2 reps (the first warm-up step is the check's).
     expect(log.map((e) => e.id)).toEqual(['scorch-cpu', 'torch-cpu-default', 'scorch-webgpu', 'torch-cpu-default', 'scorch-webgpu', 'scorch-cpu']);
     for (let i = 1; i < log.length; i++) {
@@ -40,21 +61,9 @@ describe('timed rounds', () => {
   });
 
   it('wait settleMs after the value check\'s warm-up step too, before the next engine runs', async () => {
-    const settle = ENGINES['torch-cpu-default'].settleMs!;
-    const plan = planFor('quick');
-    const value = [1.5, -2.25];
     for (const id of ['torch-cpu-default', 'scorch-cpu'] as const) {
-      const requests: { op: string; at: number }[] = [];
-      const worker: StepWorker = {
-        alive: true,
-        request: (async (message: { op: string }) => {
-          requests.push({ op: message.op, at: performance.now() });
-          // A value equal to the reference, computed in 1 ms: cheap enough that the check runs its own warm-up step.
-          if (message.op === 'prepare') return { value, valueMs: 1 };
-          if (message.op === 'step') return { ms: 1 };
-          return null;
-        }) as StepWorker['request'],
-      };
+      // A value computed in 1 ms: cheap enough that the check runs its own warm-up step.
+      const { worker, requests } = recordingWorker(1);
       const { row, timed } = await checkEngine(id, worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, plan.maxStepMs, plan, new SweepLimits());
       // What the next engine's first step would see: the time since this engine's warm-up step (which takes no time here).
       const sinceStep = performance.now() - requests[requests.length - 1]!.at;
@@ -74,19 +83,8 @@ describe('timed rounds', () => {
   });
 
   it('wait settleMs after the value computation where it is the warm-up (a slow step)', async () => {
-    const settle = ENGINES['torch-cpu-default'].settleMs!;
-    const plan = planFor('quick');
-    const value = [1.5, -2.25];
-    const requests: { op: string; at: number }[] = [];
-    const worker: StepWorker = {
-      alive: true,
-      request: (async (message: { op: string }) => {
-        requests.push({ op: message.op, at: performance.now() });
-        // A value that took longer than a slow step: no separate warm-up step follows.
-        if (message.op === 'prepare') return { value, valueMs: 4 * plan.slowStepMs };
-        return { ms: 1 };
-      }) as StepWorker['request'],
-    };
+    // A value that took longer than a slow step: no separate warm-up step follows.
+    const { worker, requests } = recordingWorker(4 * plan.slowStepMs);
     const { timed } = await checkEngine('torch-cpu-default', worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, 100 * plan.slowStepMs, plan, new SweepLimits());
     expect(timed).toBe(true);
     expect(requests.map((r) => r.op)).toEqual(['prepare']);

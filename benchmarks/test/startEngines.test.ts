@@ -5,7 +5,7 @@
 // when it stops.
 
 import { describe, expect, it } from 'vitest';
-import { ENGINES, type EngineId } from '../src/engines.js';
+import { ENGINES, type EngineId, type EngineSpec } from '../src/engines.js';
 import type { HelloResult } from '../src/protocol.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { type SuiteWorker, startEngines } from '../src/suite.js';
@@ -13,7 +13,7 @@ import { type SuiteWorker, startEngines } from '../src/suite.js';
 /** Stand-in workers answering hello with `hellos[id]`, remembering which were closed. */
 function standIns(hellos: Partial<Record<EngineId, HelloResult>>) {
   const closed = new Set<EngineId>();
-  const start = (spec: (typeof ENGINES)[EngineId]): SuiteWorker => ({
+  const start = (spec: EngineSpec): SuiteWorker => ({
     alive: true,
     request: (async (message: { op: string }) => {
       if (message.op !== 'hello') throw new Error(`unexpected '${message.op}'`);
@@ -54,7 +54,7 @@ describe('starting the engines', () => {
 
   it('leaves relaxedSimd out for a Node worker that does not say, and records an engine whose worker cannot start as not run', async () => {
     const { start: startStandIn, closed } = standIns({ 'scorch-cpu': available(), 'tfjs-wasm': available(true), 'torch-cpu-1t': available() });
-    const start = (spec: (typeof ENGINES)[EngineId]) => {
+    const start = (spec: EngineSpec) => {
       if (spec.id === 'jaxjs-webgpu') throw new Error('no bundle');
       return startStandIn(spec);
     };
