@@ -320,13 +320,52 @@ function layout(spec: WasmKernelSpec): Layout {
   return { leafLength, leafAt, outAt, bytes: at };
 }
 
-/** A kernel's instance on this thread: its `run`, and the thread's memory through `heap`. */
+/**
+ * What a kernel's pass loop needs (plain data, so that a range function's source can hold it as a
+ * literal): the layout's regions as float32 indices, which operands are full, which results bools,
+ * the elements of a pass, and whether the results are rows of doubles that passes accumulate into
+ * (a sum: nothing is copied out).
+ */
+export interface PassPlan {
+  readonly leafAt: readonly number[];
+  readonly leafLength: readonly number[];
+  readonly outAt: readonly number[];
+  readonly full: readonly boolean[];
+  readonly boolOut: readonly boolean[];
+  readonly pass: number;
+  readonly bytes: number;
+  readonly accumulate: boolean;
+}
+
+function passPlan(spec: WasmKernelSpec): PassPlan {
+  const { leafLength, leafAt, outAt, bytes } = layout(spec);
+  return {
+    leafAt: leafAt.map((b) => b / 4),
+    leafLength,
+    outAt: outAt.map((b) => b / 4),
+    full: spec.leaves.map((l) => l.kind === 'full'),
+    boolOut: spec.outputs.map((node) => isBoolNode(spec, node)),
+    pass: passElements(spec),
+    bytes,
+    accumulate: spec.accumulate !== undefined && spec.accumulate > 0,
+  };
+}
+
+/** A kernel's instance on this thread: its `run`, the thread's memory through `heap`, and its pass loop. */
 export interface ElementwiseInstance {
   readonly run: (...args: number[]) => void;
   /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
   heap(bytes: number): Float32Array;
   /** The same memory as bytes (for bool results), as large as `heap` last made it. */
   byteView(): Uint8Array;
+  /**
+   * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k read from `leaves[k]`
+   * at `offsets[k]` (a row operand's period and a scalar copied in once: passes start on whole
+   * periods), result j written to `outputs[outBase + j]` at the same elements (none with
+   * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`). The one pass
+   * loop of eager calls, column sums and compiled range functions.
+   */
+  passes(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly WasmArray[], outBase: number, plan: PassPlan, e0: number, e1: number): void;
 }
 
 /**
@@ -368,18 +407,52 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   const memory = self.memory;
   let view = new Float32Array(memory.buffer);
   let bytesView = new Uint8Array(memory.buffer);
+  const heap = (need: number): Float32Array => {
+    if (view.byteLength < need) {
+      if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+      view = new Float32Array(memory.buffer);
+    }
+    return view;
+  };
+  const byteView = (): Uint8Array => {
+    if (bytesView.buffer !== view.buffer) bytesView = new Uint8Array(view.buffer);
+    return bytesView;
+  };
+  // The run function's arguments: the byte count of a pass, then every region's byte address.
+  let args: number[] = [];
+  let argsOf: PassPlan | null = null;
   return {
     run: exports.run,
-    heap(need) {
-      if (view.byteLength < need) {
-        if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
-        view = new Float32Array(memory.buffer);
+    heap,
+    byteView,
+    passes(leaves, offsets, outputs, outBase, plan, e0, e1) {
+      if (argsOf !== plan) {
+        args = [0, ...plan.leafAt.map((f) => f * 4), ...plan.outAt.map((f) => f * 4)];
+        argsOf = plan;
       }
-      return view;
-    },
-    byteView() {
-      if (bytesView.buffer !== view.buffer) bytesView = new Uint8Array(view.buffer);
-      return bytesView;
+      const h = heap(plan.bytes);
+      const hb = plan.boolOut.includes(true) ? byteView() : null;
+      const { leafAt, leafLength, outAt, full, boolOut, pass } = plan;
+      for (let k = 0; k < leaves.length; k++) {
+        if (full[k]) continue;
+        const off = offsets[k]!;
+        h.set(leaves[k]!.subarray(off, off + leafLength[k]!), leafAt[k]!);
+      }
+      for (let p0 = e0; p0 < e1; p0 += pass) {
+        const pn = Math.min(e1 - p0, pass);
+        for (let k = 0; k < leaves.length; k++) {
+          if (!full[k]) continue;
+          const from = offsets[k]! + p0;
+          h.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
+        }
+        args[0] = ((pn + 3) & ~3) * 4;
+        exports.run(...args);
+        if (plan.accumulate) continue;
+        for (let j = 0; j < outAt.length; j++) {
+          const at = outAt[j]!;
+          outputs[outBase + j]!.set(boolOut[j] ? hb!.subarray(at * 4, at * 4 + pn) : h.subarray(at, at + pn), p0);
+        }
+      }
     },
   };
 }
@@ -424,37 +497,15 @@ export function passElements(spec: WasmKernelSpec): number {
  */
 export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: WasmKernelSpec, count: number, offsets: readonly number[]): string {
   const unit = rangeUnit(spec);
-  const pass = passElements(spec);
-  const L = spec.leaves.length;
-  const { leafLength, leafAt, outAt, bytes: need } = layout(spec);
-  const fixed: string[] = [];
-  const copies: string[] = [];
-  spec.leaves.forEach((l, k) => {
-    const off = offsets[k]!;
-    if (l.kind === 'full') {
-      copies.push(`h.set(B[${k}].subarray(${off} + p0, ${off} + p0 + pn), ${leafAt[k]! / 4});`);
-    } else {
-      // A row operand's pass starts on a whole period (passes start on whole units).
-      fixed.push(`h.set(B[${k}].subarray(${off}, ${off + leafLength[k]!}), ${leafAt[k]! / 4});`);
-    }
-  });
-  const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
   return `(() => {
   const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
+  const plan = ${JSON.stringify(passPlan(spec))};
+  const offsets = ${JSON.stringify(offsets)};
   let k = null;
   return function ${name.replace(/\W/g, '_')}(B, start, end) {
     if (k === null) k = wasmElementwiseInstance(bytes);
-    const e0 = start * ${unit};
     const e1 = Math.min(end * ${unit}, ${count});
-    if (e1 <= e0) return;
-    const h = k.heap(${need});${boolOut.includes(true) ? '\n    const hb = k.byteView();' : ''}
-    ${fixed.join('\n    ')}
-    for (let p0 = e0; p0 < e1; p0 += ${pass}) {
-      const pn = Math.min(e1 - p0, ${pass});
-      ${copies.join('\n      ')}
-      k.run(((pn + 3) & ~3) * 4, ${[...leafAt, ...outAt].join(', ')});
-      ${outAt.map((r, j) => (boolOut[j] ? `B[${L + j}].set(hb.subarray(${r}, ${r} + pn), p0);` : `B[${L + j}].set(h.subarray(${r / 4}, ${r / 4} + pn), p0);`)).join('\n      ')}
-    }
+    if (e1 > start * ${unit}) k.passes(B, offsets, B, ${spec.leaves.length}, plan, start * ${unit}, e1);
   };
 })()`;
 }
@@ -512,58 +563,23 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
     try {
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
       const instance = wasmElementwiseInstance(bytes);
-      // The run function's arguments after the byte count: every region's address, fixed.
-      const args = [0, ...regions.leafAt, ...regions.outAt];
-      const lengths = regions.leafLength;
-      const leafAt = regions.leafAt.map((b) => b / 4);
-      const outAt = regions.outAt.map((b) => b / 4);
-      const full = spec.leaves.map((l) => l.kind === 'full');
-      const boolOut = spec.outputs.map((node) => isBoolNode(spec, node));
-      const anyBoolOut = boolOut.includes(true);
-      const pass = passElements(spec);
+      const plan = passPlan(spec);
       let sumView: Float64Array | null = null;
-      /** Grows the memory to the layout, copies the row and scalar operands in (each pass starts on a whole period, so they serve every pass). */
-      const prepare = (leaves: readonly WasmArray[], offsets: readonly number[]): Float32Array => {
-        calls++;
-        const heap = instance.heap(regions.bytes);
-        for (let k = 0; k < leaves.length; k++) {
-          if (full[k]) continue;
-          const off = offsets[k]!;
-          heap.set(leaves[k]!.subarray(off, off + lengths[k]!), leafAt[k]!);
-        }
-        return heap;
-      };
-      /** Copies the full operands' elements [p0, p0 + pn) in and runs the kernel over them. */
-      const runPass = (heap: Float32Array, leaves: readonly WasmArray[], offsets: readonly number[], p0: number, pn: number): void => {
-        for (let k = 0; k < leaves.length; k++) {
-          if (!full[k]) continue;
-          const from = offsets[k]! + p0;
-          heap.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
-        }
-        args[0] = Math.ceil(pn / 4) * 16;
-        instance.run(...args);
-      };
       kernel = {
         bytes,
         run(leaves, offsets, outputs, count) {
-          const heap = prepare(leaves, offsets);
-          const bytes = anyBoolOut ? instance.byteView() : null;
-          for (let p0 = 0; p0 < count; p0 += pass) {
-            const pn = Math.min(count - p0, pass);
-            runPass(heap, leaves, offsets, p0, pn);
-            for (let j = 0; j < outputs.length; j++) {
-              const at = outAt[j]!;
-              outputs[j]!.set(boolOut[j] ? bytes!.subarray(at * 4, at * 4 + pn) : heap.subarray(at, at + pn), p0);
-            }
-          }
+          calls++;
+          instance.passes(leaves, offsets, outputs, 0, plan, 0, count);
         },
         sum(leaves, offsets, acc, count) {
-          const heap = prepare(leaves, offsets);
-          const at = outAt[0]!;
-          heap.fill(0, at, at + 2 * acc.length);
-          // Each pass adds its elements to the same doubles: passes are whole rows.
-          for (let p0 = 0; p0 < count; p0 += pass) runPass(heap, leaves, offsets, p0, Math.min(count - p0, pass));
+          calls++;
+          const at = plan.outAt[0]!;
+          // The row of doubles starts from zeros; each pass adds its elements to the same doubles
+          // (passes are whole rows).
+          instance.heap(plan.bytes).fill(0, at, at + 2 * acc.length);
+          instance.passes(leaves, offsets, [], 0, plan, 0, count);
           // A view of the row of doubles, made again only when the memory or the row moves.
+          const heap = instance.heap(plan.bytes);
           if (sumView === null || sumView.buffer !== heap.buffer || sumView.byteOffset !== at * 4 || sumView.length !== acc.length) {
             sumView = new Float64Array(heap.buffer, at * 4, acc.length);
           }
