@@ -155,6 +155,11 @@ export class CpuBackend implements Backend<CpuHandle> {
     return data;
   }
 
+  /** True for a broadcast or transpose view not yet materialised: `execute` copied nothing. */
+  isView(h: CpuHandle): boolean {
+    return h.view !== null;
+  }
+
   private operand(h: CpuHandle): EagerOperand {
     // A transpose is read dense: the fast elementwise kernels read row-major operands.
     if (!h.data && h.view?.kind === 'transpose') this.dense(h);
