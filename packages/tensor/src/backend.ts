@@ -47,6 +47,13 @@ export interface Backend<H extends BackendHandle = BackendHandle> {
    * timings). Otherwise, while `profile` runs, each `execute` is timed on the host.
    */
   readonly reportsKernels?: boolean;
+  /**
+   * True when `handle`, just returned by `execute`, is a view of an input's storage: the call read
+   * and wrote nothing (the CPU's broadcast views from expand and transpose views from permute).
+   * The profiler's host timing then charges the call no bytes, where `operationCost` gives what
+   * the primitive moves when it copies.
+   */
+  isView?(handle: H): boolean;
 }
 
 const backends = new Map<string, Backend>();

@@ -76,7 +76,10 @@ export interface OpCost {
 /**
  * Bytes an operation reads and writes (its inputs' and output's elements; none for `expand`,
  * a view on every backend) and its floating-point work where it is dominated by a product
- * (2·m·n·k per matmul). Elementwise flops are not counted: their cost is the bytes.
+ * (2·m·n·k per matmul). Elementwise flops are not counted: their cost is the bytes. Other
+ * primitives are views on some backends and copies on others (permute: a view on WebGPU always,
+ * on the CPU only as a transpose of a dense float array); a host-timed call whose result the
+ * backend says is a view (`Backend.isView`) is charged no bytes.
  */
 export function operationCost(prim: Primitive, inputs: readonly { shape: Shape; dtype: DType }[], out: { shape: Shape; dtype: DType }): OpCost {
   if (prim === 'expand') return { name: prim, bytes: 0 };
@@ -143,7 +146,10 @@ export function executeProfiled<H extends BackendHandle, P extends Primitive>(
   }
   const start = performance.now();
   const handle = backend.execute(prim, handles, params, out);
-  session.record({ name, device: backend.name, start, duration: performance.now() - start, bytes: cost.bytes, flops: cost.flops, timing: 'host' });
+  const duration = performance.now() - start;
+  // A view moved nothing, whatever the primitive moves where it copies.
+  const bytes = backend.isView?.(handle) ? 0 : cost.bytes;
+  session.record({ name, device: backend.name, start, duration, bytes, flops: cost.flops, timing: 'host' });
   return handle;
 }
 

@@ -7,14 +7,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
-  argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, interpretProgram, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
+  argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos,
 } from '../src/index.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
-import { planWasmSegment, planWasmSum, setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
-import { bitsOf } from './reference.js';
+import { traceAndInterpret } from './programReference.js';
+import { bitsOf, canonicalNaNBits } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
 const keys = splitKey(randomKey(5), 16);
@@ -39,22 +40,11 @@ function compare(
   f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [],
   { anyNaN = false, javascriptReference = false } = {},
 ): Compared {
-  const traced = traceProgram(f, args, keyArgs);
+  const { traced, handles, donated, expected } = traceAndInterpret(cpu, f, args, keyArgs, { javascriptReference });
   const program = traced.program;
-  const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
-  const handles = inputs.map((t) => t._live('test') as CpuHandle);
-  const donated = handles.map(() => false);
   const compiled = cpu.compile(program);
-  const reference = interpretProgram(cpu, program);
-  // javascriptReference: the op-by-op run without WebAssembly elementwise kernels (eager ops use
-  // them too); its matmuls stay as they are, so only the elementwise kernels differ.
-  if (javascriptReference) setWasmElementwiseForTesting(false);
-  let expected: CpuHandle[];
-  try {
-    expected = reference.run(handles, keyArgs, donated);
-  } finally {
-    setWasmElementwiseForTesting(true);
-  }
+  // With anyNaN, every NaN reads as one value (docs/conventions.md, "Which NaN"); all other bits must agree.
+  const bits = anyNaN ? canonicalNaNBits : bitsOf;
   for (let call = 0; call < 2; call++) {
     const got = compiled.run(handles, keyArgs, donated);
     expect(got).toHaveLength(expected.length);
@@ -62,9 +52,7 @@ function compare(
       const e = cpu.readSync(expected[i]!);
       const g = cpu.readSync(h);
       expect(g.constructor).toBe(e.constructor);
-      // With anyNaN, every NaN reads as one value (docs/conventions.md, "Which NaN"); all other bits must agree.
-      const canonical = (a: typeof g) => (anyNaN ? a.map((v) => (Number.isNaN(v) ? Number.NaN : v)) : a);
-      expect(bitsOf(canonical(g))).toEqual(bitsOf(canonical(e)));
+      expect(bits(g)).toEqual(bits(e));
       cpu.dispose(h);
     });
   }
@@ -477,13 +465,12 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
         setCpuWasm(true);
       }
     };
-    const canonical = (t: Tensor) => bitsOf((t.dataSync() as Float32Array).map((v) => (Number.isNaN(v) ? Number.NaN : v)));
     const before = elementwiseKernelCalls();
     const on = run(true);
     const calls = elementwiseKernelCalls() - before;
     const off = run(false);
     expect(elementwiseKernelCalls() - before).toBe(calls);
-    on.forEach((t, i) => expect(canonical(t), `result ${i}`).toEqual(canonical(off[i]!)));
+    on.forEach((t, i) => expect(canonicalNaNBits(t.dataSync()), `result ${i}`).toEqual(canonicalNaNBits(off[i]!.dataSync())));
     for (const t of [...on, ...off]) t.dispose();
     return calls;
   };

@@ -12,9 +12,10 @@
 
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, interpretProgram, matmul, memory, permute, randn, randomKey, reshape,
+  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
+import { traceAndInterpret } from './programReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
@@ -48,12 +49,9 @@ type Program = (xs: readonly Tensor[]) => Tensor[];
 function check(label: string, f: Program, make: () => Tensor[], threads: number, wasm = false): void {
   setCpuThreads(threads);
   const args = make();
-  const traced = traceProgram(f, args, []);
+  const { traced, handles, donated, expected: reference } = traceAndInterpret(cpu, f, args);
   const program = traced.program;
-  const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
-  const handles = inputs.map((t) => t._live('test') as CpuHandle);
-  const donated = handles.map(() => false);
-  const expected = interpretProgram(cpu, program).run(handles, [], donated).map((h) => {
+  const expected = reference.map((h) => {
     const bits = bitsOf(cpu.readSync(h));
     cpu.dispose(h);
     return bits;

@@ -1,6 +1,6 @@
 // Shared helpers for the @scorch/tensor tests: a seeded data generator, plain-JS reference
 // reductions over flat row-major data, element-wise comparison with stated tolerances and the
-// bytes of an array for bit-for-bit comparison. They
+// bytes of an array for bit-for-bit comparison (as stored, or with every NaN read as one). They
 // use nothing from the package, so a test compares the library with an independent computation.
 
 import { expect } from 'vitest';
@@ -116,4 +116,13 @@ export function f32(values: readonly number[]): number[] {
 /** The bytes of a typed array, so that bit-identity checks compare NaN payloads, −0 and +0 exactly. */
 export function bitsOf(a: ArrayLike<number> & { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): number[] {
   return Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+}
+
+/**
+ * The bytes of a typed array with every NaN first written as the canonical NaN (`Number.NaN`
+ * stored in the array's type), for bit-identity checks where which NaN a result holds is left
+ * open (docs/conventions.md, "Which NaN"); −0, +0 and all other values must still agree exactly.
+ */
+export function canonicalNaNBits(a: Float32Array | Float64Array | Int32Array | Uint8Array): number[] {
+  return bitsOf(a.map((v: number) => (Number.isNaN(v) ? Number.NaN : v)));
 }

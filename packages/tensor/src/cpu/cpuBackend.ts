@@ -88,6 +88,15 @@ export function stridedCopy(src: TypedArray, offset: number, strides: readonly n
   }
 }
 
+/**
+ * The strides through which a permute reads its contiguous row-major input of `shape`: output axis
+ * k walks input axis perm[k]. The transpose view and the eager permute's copy both read by these.
+ */
+function permutedStrides(shape: readonly number[], perm: readonly number[]): number[] {
+  const st = stridesOf(shape);
+  return perm.map((p) => st[p]!);
+}
+
 /** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
@@ -146,6 +155,11 @@ export class CpuBackend implements Backend<CpuHandle> {
     return data;
   }
 
+  /** True for a broadcast or transpose view not yet materialised: `execute` copied nothing. */
+  isView(h: CpuHandle): boolean {
+    return h.view !== null;
+  }
+
   private operand(h: CpuHandle): EagerOperand {
     // A transpose is read dense: the fast elementwise kernels read row-major operands.
     if (!h.data && h.view?.kind === 'transpose') this.dense(h);
@@ -160,10 +174,9 @@ export class CpuBackend implements Backend<CpuHandle> {
     const r = perm.length;
     if (!x.data || r < 2 || (dtype !== 'float32' && dtype !== 'float64') || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2) return null;
     for (let i = 0; i < r - 2; i++) if (perm[i] !== i) return null;
-    const st = stridesOf(x.shape);
     x.readers++;
     this.liveBuffers++;
-    return { data: null, view: { kind: 'transpose', base: x.data, strides: perm.map((p) => st[p]!), source: x }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return { data: null, view: { kind: 'transpose', base: x.data, strides: permutedStrides(x.shape, perm), source: x }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
   /** The array a matmul reads `h` from transposed (a transpose view's), or null to read it dense. */
@@ -311,9 +324,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         return;
       }
       case 'permute': {
-        const { perm } = params as PrimitiveParams['permute'];
-        const st = stridesOf(x.shape);
-        stridedCopy(x.data!, 0, perm.map((p) => st[p]!), info.shape, out);
+        stridedCopy(x.data!, 0, permutedStrides(x.shape, (params as PrimitiveParams['permute']).perm), info.shape, out);
         return;
       }
       case 'slice': {

@@ -1,0 +1,42 @@
+// The reference run for tests of compiled CPU programs: a function traced to a program and that
+// program run op by op through the eager kernels (`interpretProgram`), the independent path a
+// compiled run is compared with bit for bit. Unlike reference.ts this uses the package: what it
+// provides is the package's own op-by-op semantics, against which its compiler is checked.
+
+import { type CpuBackend, type CpuHandle, type RandomKey, type Tensor, type TracedProgram, interpretProgram, traceProgram } from '../src/index.js';
+import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
+
+/** A traced program, the CPU handles it runs on, and its outputs run op by op. */
+export interface Interpreted {
+  traced: TracedProgram;
+  /** The program's inputs in its order (the arguments and the constants the trace captured). */
+  handles: CpuHandle[];
+  /** One `false` per input: no run donates its inputs. */
+  donated: boolean[];
+  /** The outputs of the program run op by op through the eager kernels; the caller disposes them. */
+  expected: CpuHandle[];
+}
+
+/**
+ * Traces `f` on `args` and `keyArgs` and runs the program once through `interpretProgram`.
+ * `javascriptReference`: that run without the WebAssembly elementwise kernels (eager ops use them
+ * too; its matmuls stay as they are, so only the elementwise kernels differ). The trace's `owned`
+ * tensors stay the caller's to dispose.
+ */
+export function traceAndInterpret(
+  cpu: CpuBackend, f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: readonly Tensor[], keyArgs: readonly RandomKey[] = [],
+  { javascriptReference = false } = {},
+): Interpreted {
+  const traced = traceProgram(f, args, keyArgs);
+  const program = traced.program;
+  const inputs = program.inputSources.map((src) => (src.kind === 'argument' ? args[src.index]! : traced.captured[src.index]!));
+  const handles = inputs.map((t) => t._live('test') as CpuHandle);
+  const donated = handles.map(() => false);
+  const reference = interpretProgram(cpu, program);
+  if (javascriptReference) setWasmElementwiseForTesting(false);
+  try {
+    return { traced, handles, donated, expected: reference.run(handles, keyArgs, donated) };
+  } finally {
+    if (javascriptReference) setWasmElementwiseForTesting(true);
+  }
+}
