@@ -9,7 +9,7 @@
 // JavaScript: a misplaced, missing or reordered term cannot hide inside a tolerance.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Tensor, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
+import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
 import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
@@ -418,6 +418,67 @@ describe('matmul through the public API', () => {
         const backDense = transpose(aDense, [0, 2, 1]);
         expect(Array.from(back.dataSync())).toEqual(Array.from(backDense.dataSync()));
         for (const t of [bStored, b, aDense, bDense, at, bt, doubled, back, backDense]) t.dispose();
+      }
+    }
+    setCpuWasm(true);
+  });
+
+  it('batch-broadcast operands (a 2-D left operand of a batched product, an expanded right one, a broadcast transpose) are read in place with the bits of dense copies', () => {
+    const next = seededUniform(58);
+    const [m, k, n] = [13, 35, 22];
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const path of PATHS) {
+        usePath(path);
+        const make = (shape: number[]) => tensor(Array.from({ length: shape.reduce((p, d) => p * d, 1) }, next), { shape, dtype });
+        const dense = (x: Tensor) => tensor(Array.from(x.dataSync()), { shape: [...x.shape], dtype });
+        const w = make([m, k]);
+        const v = make([k, n]);
+        const wStoredT = make([1, k, m]);
+        const x = make([4, k, n]);
+        const y = make([4, m, k]);
+        const z = make([2, 3, k, n]);
+        const wt = transpose(wStoredT, [0, 2, 1]); // a transpose view, [1, M, K]
+        const bpe = dtype === 'float32' ? 4 : 8;
+        // Each operand is made twice: once for the product under test, once for its dense copy
+        // (reading a view's values materialises it). W·x and W·z broadcast W inside matmul (a
+        // reshape to [1, M, K], then an expand view): in place, that costs one M × K copy, not one
+        // per batch entry (`internal`).
+        const wide = make([1, 3, m, k]);
+        const cases: { what: string; a: () => Tensor; b: () => Tensor; inPlace: boolean; internal?: number }[] = [
+          { what: 'W·x', a: () => w, b: () => x, inPlace: true, internal: m * k * bpe },
+          { what: 'y·expand(V)', a: () => y, b: () => broadcastTo(v, [4, k, n]), inPlace: true },
+          { what: 'expand(W)·expand(V)', a: () => broadcastTo(w, [4, m, k]), b: () => broadcastTo(v, [4, k, n]), inPlace: true },
+          { what: 'expand(Wᵀ stored)·x', a: () => broadcastTo(wt, [4, m, k]), b: () => x, inPlace: true },
+          { what: 'W·z over two batch axes', a: () => w, b: () => z, inPlace: true, internal: m * k * bpe },
+          // Broadcast over the first of two batch axes only: no single batch stride, read dense.
+          { what: 'expand([1,3,M,K])·z', a: () => broadcastTo(wide, [2, 3, m, k]), b: () => z, inPlace: false },
+        ];
+        const isView = (t: Tensor) => (t._live('test') as CpuHandle).view !== null;
+        for (const { what, a: makeA, b: makeB, inPlace, internal } of cases) {
+          const [a, b] = [makeA(), makeB()];
+          const [a2, b2] = [makeA(), makeB()];
+          const ad = dense(a2);
+          const bd = dense(b2);
+          const views = [a, b].filter((t) => isView(t) && t !== wt);
+          // The broadcast of the transpose view reads its source through both: Wᵀ's strides, batch stride 0.
+          if (what.startsWith('expand(Wᵀ')) expect((a._live('test') as CpuHandle).view!.strides).toEqual([0, 1, m]);
+          const bytesBefore = getBackend('cpu').memory().bytes;
+          const got = matmul(a, b);
+          const added = getBackend('cpu').memory().bytes - bytesBefore - got.size * bpe;
+          const stayed = views.filter(isView).length;
+          const want = matmul(ad, bd);
+          expect(bitsOf(got.dataSync()), `${dtype} ${path} ${what}`).toEqual(bitsOf(want.dataSync()));
+          if (inPlace) {
+            expect(stayed, `${dtype} ${path} ${what}: the views stay views`).toBe(views.length);
+            expect(added, `${dtype} ${path} ${what}: no copy`).toBe(internal ?? 0);
+          } else {
+            expect(views.length).toBe(1);
+            expect(stayed, `${dtype} ${path} ${what}: made dense`).toBe(0);
+            expect(added, `${dtype} ${path} ${what}: made dense`).toBe(a.size * bpe);
+          }
+          for (const t of new Set([a, b, a2, b2, ad, bd, got, want])) if (![w, x, y, z, wt].includes(t)) t.dispose();
+        }
+        for (const t of [w, v, wStoredT, x, y, z, wt, wide]) t.dispose();
       }
     }
     setCpuWasm(true);

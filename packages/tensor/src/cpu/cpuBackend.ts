@@ -102,6 +102,13 @@ function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
 
+/** A matmul operand as the product reads it: its array, the elements between batch entries (0: shared), stored transposed or not. */
+interface MatmulOperand {
+  readonly data: Float32Array | Float64Array;
+  readonly stride: number;
+  readonly transposed: boolean;
+}
+
 const TRANSPOSED_A = { transA: true };
 const TRANSPOSED_B = { transB: true };
 const TRANSPOSED_BOTH = { transA: true, transB: true };
@@ -179,9 +186,35 @@ export class CpuBackend implements Backend<CpuHandle> {
     return { data: null, view: { kind: 'transpose', base: x.data, strides: permutedStrides(x.shape, perm), source: x }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
-  /** The array a matmul reads `h` from transposed (a transpose view's), or null to read it dense. */
-  private static storedTransposed(h: CpuHandle): TypedArray | null {
-    return !h.data && h.view?.kind === 'transpose' ? h.view.base : null;
+  /**
+   * How a matmul reads view `h` (a batch of rows × cols matrices) in place, from its strides: each
+   * matrix stored row-major or transposed (a transpose view, or a broadcast of one), and the batch
+   * either shared (stride 0 on every batch axis: a broadcast operand, packed once) or one matrix
+   * after another. Null to read it dense (any other view, or a dense handle).
+   */
+  private static inPlace(h: CpuHandle, rows: number, cols: number): MatmulOperand | null {
+    if (h.data || !h.view) return null;
+    const s = h.view.strides;
+    const r = s.length;
+    // A stride along an axis of extent 1 is never used: any value does.
+    const rowStride = rows === 1 ? null : s[r - 2]!;
+    const colStride = cols === 1 ? null : s[r - 1]!;
+    let transposed: boolean;
+    if ((colStride ?? 1) === 1 && (rowStride ?? cols) === cols) transposed = false;
+    else if ((rowStride ?? 1) === 1 && (colStride ?? rows) === rows) transposed = true;
+    else return null;
+    const matrix = rows * cols;
+    let shared = true;
+    let packed = true;
+    for (let i = r - 3, next = matrix; i >= 0; i--) {
+      const d = h.shape[i]!;
+      if (d === 1) continue;
+      if (s[i] !== 0) shared = false;
+      if (s[i] !== next) packed = false;
+      next *= d;
+    }
+    if (!shared && !packed) return null;
+    return { data: h.view.base as Float32Array | Float64Array, stride: shared ? 0 : matrix, transposed };
   }
 
   /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
@@ -195,20 +228,21 @@ export class CpuBackend implements Backend<CpuHandle> {
     return { data: null, view: { kind: 'broadcast', base, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
-  /** out = a·b over the batch: a transpose view is read in place, anything else dense. */
+  /**
+   * out = a·b over the batch: a view whose strides the product can follow (CpuBackend.inPlace: a
+   * transpose, a batch broadcast) is read in place, anything else dense.
+   */
   private matmul(a: CpuHandle, b: CpuHandle, out: Float32Array | Float64Array): void {
     const r = a.shape.length;
     const m = a.shape[r - 2]!;
     const k = a.shape[r - 1]!;
     const n = b.shape[r - 1]!;
     const batch = sizeOf(a.shape.slice(0, -2));
-    const at = CpuBackend.storedTransposed(a);
-    const bt = CpuBackend.storedTransposed(b);
-    const aData = (at ?? this.dense(a)) as Float32Array | Float64Array;
-    const bData = (bt ?? this.dense(b)) as Float32Array | Float64Array;
-    const options = at ? (bt ? TRANSPOSED_BOTH : TRANSPOSED_A) : bt ? TRANSPOSED_B : undefined;
+    const A = CpuBackend.inPlace(a, m, k) ?? { data: this.dense(a) as Float32Array | Float64Array, stride: m * k, transposed: false };
+    const B = CpuBackend.inPlace(b, k, n) ?? { data: this.dense(b) as Float32Array | Float64Array, stride: k * n, transposed: false };
+    const options = A.transposed ? (B.transposed ? TRANSPOSED_BOTH : TRANSPOSED_A) : B.transposed ? TRANSPOSED_B : undefined;
     // One call for the whole batch: the kernels split it across threads as one job.
-    matmulBatchedInto(batch, aData, 0, m * k, bData, 0, k * n, out, 0, m, n, k, options);
+    matmulBatchedInto(batch, A.data, 0, A.stride, B.data, 0, B.stride, out, 0, m, n, k, options);
   }
 
   upload(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
