@@ -137,6 +137,29 @@ function estrin(f: FunctionBody, t: number, coefficients: readonly number[], pow
   return terms[0]!;
 }
 
+/** The four float32 lanes of `x` as doubles: lanes 0, 1 into V128 local `lo`, lanes 2, 3 into `hi`. */
+function promoteHalves(f: FunctionBody, x: Expr, lo: number, hi: number): void {
+  x(f);
+  f.f64x2PromoteLowF32x4().set(lo);
+  x(f);
+  x(f);
+  f.i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+}
+
+/**
+ * Runs the f64x2 emitter `each` (it leaves its two results on the stack) on the two halves of the
+ * four float32 lanes of V128 local `x`, promoted to doubles in `lo` and `hi` (promoteHalves), and
+ * leaves the four results rounded to float32, in lane order (an f32x4): how emitFast's exact path
+ * and erf run a double computation on float32 lanes.
+ */
+function perHalf(f: FunctionBody, x: number, lo: number, hi: number, each: (f: FunctionBody, v: number) => void): void {
+  promoteHalves(f, get(x), lo, hi);
+  each(f, lo);
+  f.f32x4DemoteF64x2Zero();
+  each(f, hi);
+  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW);
+}
+
 /** Emitted inside the exact path's `if` block, once per entry (tests count entries with it). */
 export type OnExact = (f: FunctionBody) => void;
 
@@ -147,11 +170,7 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
     assign(f, xs, path.input(X));
     X = get(xs);
   }
-  X(f);
-  f.f64x2PromoteLowF32x4().set(lo);
-  X(f);
-  X(f);
-  f.i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+  promoteHalves(f, X, lo, hi);
   path.approx(f, lo);
   f.set(lo);
   path.approx(f, hi);
@@ -172,12 +191,8 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
   i32(0)(f);
   f.i32x4Eq().tee(need).v128AnyTrue().if();
   onExact?.(f);
-  f.get(x).f64x2PromoteLowF32x4().set(lo);
-  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
-  path.exact(f, lo);
-  f.f32x4DemoteF64x2Zero();
-  path.exact(f, hi);
-  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).get(res).get(need).v128Bitselect().set(res);
+  perHalf(f, x, lo, hi, path.exact);
+  f.get(res).get(need).v128Bitselect().set(res);
   f.end();
   f.get(res);
 }
@@ -609,10 +624,5 @@ function erfF64x2(f: FunctionBody, x: number): void {
  */
 export function emitErfF32x4(f: FunctionBody, x: number): void {
   const [lo, hi] = fastLocals(f, 2) as [number, number];
-  f.get(x).f64x2PromoteLowF32x4().set(lo);
-  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
-  erfF64x2(f, lo);
-  f.f32x4DemoteF64x2Zero();
-  erfF64x2(f, hi);
-  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW);
+  perHalf(f, x, lo, hi, erfF64x2);
 }
