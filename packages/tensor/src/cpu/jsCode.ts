@@ -4,9 +4,9 @@
 // exactly what a store into a Float32Array or Int32Array does. So a fused chain that rounds every
 // op's value gives bit for bit the values of the same ops run one by one through stored arrays.
 //
-// Generated functions are built once per source text with `new Function` and cached: callers
-// compute a key from the structure they generate for (op, dtypes, layout) before building any
-// source, so a cache hit costs a Map lookup.
+// Generated functions (erf's too) are built once per source text with `new Function`, in
+// buildFunction alone, and cached: callers compute a key from the structure they generate for
+// (op, dtypes, layout) before building any source, so a cache hit costs a Map lookup.
 
 import { type DType, storedValue } from '../dtype.js';
 import { type ElementwiseOp, type Expr, castExpression, elementwiseExpression, expressionDType } from '../expression.js';
@@ -64,12 +64,12 @@ const ERF_SOURCE = `function erf(x) {
 let erfBuilt: ((x: number) => number) | undefined;
 
 /**
- * The error function in float64 (ERF_SOURCE), built on its first call: building it evaluates
- * code, which a page whose content security policy forbids that allows only for the CPU's
- * generated kernels, not at import.
+ * The error function in float64 (ERF_SOURCE), built by buildFunction on its first call: building
+ * it evaluates code, which a page whose content security policy forbids that allows only for the
+ * CPU's generated kernels, not at import.
  */
 export function erf(x: number): number {
-  erfBuilt ??= new Function(`return ${ERF_SOURCE}`)() as (x: number) => number;
+  erfBuilt ??= buildFunction<(x: number) => number>(ERF_SOURCE);
   return erfBuilt(x);
 }
 

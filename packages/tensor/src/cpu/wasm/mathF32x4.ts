@@ -109,32 +109,68 @@ const wrapperLocals = localPool();
 const approxLocals = localPool();
 
 /**
- * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those
- * with t², t⁴, …; the powers go to `powers` (one local per level). The dependency chain is about
- * log2(n) products deep instead of Horner's n products and sums, which is what bounds a kernel
- * loop whose iterations the processor can overlap only a few at a time. Every term c_i·t^i passes
- * through at most 1 + Σ_ℓ (2^ℓ − 1 + 2) roundings over its levels ℓ ≥ 1 (the power t^(2^ℓ) made by
- * ℓ squarings carries 2^ℓ − 1, then a product and a sum), plus its coefficient's.
+ * t², t⁴, t⁸, … of V128 local `t`, each the square of the one before, into the locals `powers`
+ * (one per level of the estrin polynomials that read them), emitted now; returns `powers`, so that
+ * two polynomials in the same t can share them (trigApprox's).
  */
-function estrin(f: FunctionBody, t: number, coefficients: readonly number[], powers: readonly number[], powersReady = false): Expr {
+function squares(f: FunctionBody, t: number, powers: readonly number[]): readonly number[] {
+  let power = t;
+  for (const next of powers) {
+    assign(f, next, mul(get(power), get(power)));
+    power = next;
+  }
+  return powers;
+}
+
+/**
+ * Σ c_i·t^i by Estrin's scheme, t in V128 local `t`: pairs c_2j + c_2j+1·t, then pairs of those
+ * with t², t⁴, …, read from the locals `powers` (filled by squares(), one per level, no more).
+ * The dependency chain is about log2(n) products deep instead of Horner's n products and sums,
+ * which is what bounds a kernel loop whose iterations the processor can overlap only a few at a
+ * time. Every term c_i·t^i passes through at most 1 + Σ_ℓ (2^ℓ − 1 + 2) roundings over its levels
+ * ℓ ≥ 1 (the power t^(2^ℓ) made by ℓ squarings carries 2^ℓ − 1, then a product and a sum), plus its
+ * coefficient's.
+ */
+function estrin(t: number, coefficients: readonly number[], powers: readonly number[]): Expr {
   let terms: Expr[] = [];
   for (let i = 0; i < coefficients.length; i += 2) {
     const c0 = num(coefficients[i]!);
     const c1 = coefficients[i + 1];
     terms.push(c1 === undefined ? c0 : add(c0, c1 === 1 ? get(t) : mul(get(t), num(c1))));
   }
-  let power = t;
   let level = 0;
   while (terms.length > 1) {
-    const next = powers[level++]!;
-    // `powersReady`: an earlier call over the same t left t², t⁴, … in these locals.
-    if (!powersReady) assign(f, next, mul(get(power), get(power)));
-    power = next;
+    const power = powers[level++];
+    if (power === undefined) throw new Error(`internal: estrin over ${coefficients.length} coefficients needs more than ${powers.length} powers`);
     const paired: Expr[] = [];
     for (let i = 0; i < terms.length; i += 2) paired.push(i + 1 < terms.length ? add(terms[i]!, mul(get(power), terms[i + 1]!)) : terms[i]!);
     terms = paired;
   }
+  if (level !== powers.length) throw new Error(`internal: estrin over ${coefficients.length} coefficients reads ${level} powers, not ${powers.length}`);
   return terms[0]!;
+}
+
+/** The four float32 lanes of `x` as doubles: lanes 0, 1 into V128 local `lo`, lanes 2, 3 into `hi`. */
+function promoteHalves(f: FunctionBody, x: Expr, lo: number, hi: number): void {
+  x(f);
+  f.f64x2PromoteLowF32x4().set(lo);
+  x(f);
+  x(f);
+  f.i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+}
+
+/**
+ * Runs the f64x2 emitter `each` (it leaves its two results on the stack) on the two halves of the
+ * four float32 lanes of V128 local `x`, promoted to doubles in `lo` and `hi` (promoteHalves), and
+ * leaves the four results rounded to float32, in lane order (an f32x4): how emitFast's exact path
+ * and erf run a double computation on float32 lanes.
+ */
+function perHalf(f: FunctionBody, x: number, lo: number, hi: number, each: (f: FunctionBody, v: number) => void): void {
+  promoteHalves(f, get(x), lo, hi);
+  each(f, lo);
+  f.f32x4DemoteF64x2Zero();
+  each(f, hi);
+  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW);
 }
 
 /** Emitted inside the exact path's `if` block, once per entry (tests count entries with it). */
@@ -147,11 +183,7 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
     assign(f, xs, path.input(X));
     X = get(xs);
   }
-  X(f);
-  f.f64x2PromoteLowF32x4().set(lo);
-  X(f);
-  X(f);
-  f.i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
+  promoteHalves(f, X, lo, hi);
   path.approx(f, lo);
   f.set(lo);
   path.approx(f, hi);
@@ -172,12 +204,8 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
   i32(0)(f);
   f.i32x4Eq().tee(need).v128AnyTrue().if();
   onExact?.(f);
-  f.get(x).f64x2PromoteLowF32x4().set(lo);
-  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
-  path.exact(f, lo);
-  f.f32x4DemoteF64x2Zero();
-  path.exact(f, hi);
-  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).get(res).get(need).v128Bitselect().set(res);
+  perHalf(f, x, lo, hi, path.exact);
+  f.get(res).get(need).v128Bitselect().set(res);
   f.end();
   f.get(res);
 }
@@ -229,7 +257,7 @@ function expApprox(f: FunctionBody, x: number): void {
   const K = get(k);
   assign(f, r, sub(sub(X, mul(K, num(LN2_HI))), mul(K, num(LN2_LO))));
   // t's bits are those of 1.5·2^52 plus k: shifted left 52, k in the exponent field (mod 2^12).
-  addI64(estrin(f, r, EXP_TAYLOR, [r2, r4, r8]), shl(get(t), 52))(f);
+  addI64(estrin(r, EXP_TAYLOR, squares(f, r, [r2, r4, r8])), shl(get(t), 52))(f);
 }
 
 const EXP: FastPath = {
@@ -284,7 +312,7 @@ function logCore(f: FunctionBody, u: number, f0?: Expr): void {
   assign(f, s, div(F, add(TWO, F)));
   const S = get(s);
   assign(f, m, mul(S, S)); // z
-  const P = estrin(f, m, ATANH_SERIES, [z2, z4]);
+  const P = estrin(m, ATANH_SERIES, squares(f, m, [z2, z4]));
   add(mul(NK, num(-LN2_HI)), add(mul(NK, num(-LN2_LO)), mul(add(S, S), P)))(f);
 }
 
@@ -397,7 +425,7 @@ export function emitTanhF32x4(f: FunctionBody, x: number, onExact?: OnExact): vo
       assign(g, twoA, sub(num(1), div(TWO, add(get(twoA), num(1)))));
       assign(g, z, mul(get(a), get(a)));
       const [p2, p4] = approxLocals(g, 2) as [number, number];
-      const small = mul(get(a), estrin(g, z, TANH_SERIES, [p2, p4]));
+      const small = mul(get(a), estrin(z, TANH_SERIES, squares(g, z, [p2, p4])));
       // |tanh| with x's sign bit.
       or(select(ge(get(a), num(1 / 16)), get(twoA), small), and(get(v), SIGN))(g);
     },
@@ -437,7 +465,7 @@ export function emitExpm1F32x4(f: FunctionBody, x: number, onExact?: OnExact): v
       g.set(big);
       assign(g, big, sub(get(big), num(1)));
       const [p2, p4] = approxLocals(g, 2) as [number, number];
-      const small = mul(get(v), estrin(g, v, EXPM1_SERIES, [p2, p4]));
+      const small = mul(get(v), estrin(v, EXPM1_SERIES, squares(g, v, [p2, p4])));
       select(ge(abs(get(v)), num(1 / 16)), get(big), small)(g);
     },
     exact: hostExact('expm1'),
@@ -490,10 +518,10 @@ function trigApprox(f: FunctionBody, x: number, cosine: boolean): void {
   const K = get(k);
   assign(f, r, sub(sub(sub(get(x), mul(K, num(PIO2[0]!))), mul(K, num(PIO2[1]!))), mul(K, num(PIO2[2]!))));
   assign(f, z, mul(get(r), get(r)));
-  // z² and z⁴, made by the first polynomial and read by the second.
-  const powers = approxLocals(f, 2);
-  const sine = mul(get(r), estrin(f, z, SIN_SERIES, powers));
-  const cos = estrin(f, z, COS_SERIES, powers, true);
+  // z² and z⁴, read by both polynomials.
+  const powers = squares(f, z, approxLocals(f, 2));
+  const sine = mul(get(r), estrin(z, SIN_SERIES, powers));
+  const cos = estrin(z, COS_SERIES, powers);
   // t's low two bits are k mod 4 (t = 1.5·2^52 + k), the quadrant: sin is S, C, −S, −C in
   // quadrants 0–3, and cos(x) is sin in quadrant k + 1. Bit 0 picks C, bit 1 negates.
   const q = cosine ? addI64(get(t), int64(1n)) : get(t);
@@ -609,10 +637,5 @@ function erfF64x2(f: FunctionBody, x: number): void {
  */
 export function emitErfF32x4(f: FunctionBody, x: number): void {
   const [lo, hi] = fastLocals(f, 2) as [number, number];
-  f.get(x).f64x2PromoteLowF32x4().set(lo);
-  f.get(x).get(x).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().set(hi);
-  erfF64x2(f, lo);
-  f.f32x4DemoteF64x2Zero();
-  erfF64x2(f, hi);
-  f.f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW);
+  perHalf(f, x, lo, hi, erfF64x2);
 }
