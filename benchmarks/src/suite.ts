@@ -13,7 +13,7 @@ import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
 import { RELAXED_SIMD_FLAG, measureSimdPeak, simdPeakLine } from './simdPeak.js';
-import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
+import type { HelloResult, PrepareResult, RequestBody, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
 import { type EngineWorker, bundleWorker, scratchDir, startWorker } from './workerHost.js';
@@ -199,9 +199,8 @@ export async function startEngines(
 export async function checkEngine(
   id: EngineId, worker: StepWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
-  const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   // The value computation runs a whole step (on the slow path it is the warm-up): it settles too.
-  await settle(id);
+  const prepared = await runStep(id, worker, { op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
   const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
   const skip = async (reason: string) => {
@@ -225,7 +224,7 @@ export async function checkEngine(
   }
   // The first warm-up step, on its own: what a step costs once compilation and first allocations
   // are done (the value computation includes them).
-  const probe = await stepAndSettle(id, worker, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
+  const probe = await runStep(id, worker, { op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
   row.warmupMs = probe.ms;
   if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);
   return { row, timed: true };
@@ -234,27 +233,23 @@ export async function checkEngine(
 /** What the value check and the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
 export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
 
-/** Engine `id`'s `settleMs` wait (engines.ts), if it has one. */
-async function settle(id: EngineId): Promise<void> {
+/**
+ * A request that runs a step of engine `id` (a step, or the value computation, which runs one and
+ * a bit more), then the engine's `settleMs` wait (engines.ts), if it has one, before anything else
+ * runs. Every request of the suite that runs a step goes through here (the value computation, the
+ * value check's warm-up step, the timed rounds' steps), so no engine's step starts beside such an
+ * engine's spinning threads. A request that fails is not waited for: it throws at once.
+ */
+async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }>>(id: EngineId, worker: StepWorker, message: M, timeoutMs: number): Promise<M extends { op: 'prepare' } ? PrepareResult : StepResult> {
+  const result = await worker.request<M extends { op: 'prepare' } ? PrepareResult : StepResult>(message, timeoutMs);
   const ms = ENGINES[id].settleMs;
   if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * One step of engine `id`, then its `settleMs` wait, before anything else runs. Every step the
- * suite runs goes through here (the value check's warm-up step as well as the timed rounds'), and
- * the value computation, which runs a step too, is followed by the same wait, so no engine's step
- * starts beside such an engine's spinning threads.
- */
-async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
-  const result = await worker.request<StepResult>({ op: 'step' }, timeoutMs);
-  await settle(id);
   return result;
 }
 
 /**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
- * rows. After a step of an engine with `settleMs`, waits that long before the next step (stepAndSettle).
+ * rows. After a step of an engine with `settleMs`, waits that long before the next step (runStep).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
@@ -275,7 +270,7 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       const { warmup, reps } = schedule.get(id)!;
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
-        const result = await stepAndSettle(id, workers.get(id)!, stepTimeout);
+        const result = await runStep(id, workers.get(id)!, { op: 'step' }, stepTimeout);
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);
