@@ -114,7 +114,7 @@ export class SweepLimits {
   }
 }
 
-/** A `--relaxed-simd` run whose Node worker lacks relaxed SIMD: the run stops (bench.ts reports it). */
+/** A `--relaxed-simd` run whose Node worker failed to start or lacks relaxed SIMD: the run stops (bench.ts reports it). */
 export class RelaxedSimdError extends Error {
   override readonly name = 'RelaxedSimdError';
 }
@@ -129,48 +129,64 @@ export interface Engines {
 
 /**
  * An engine's hello with its worker: one that answered available has a worker; one whose worker
- * could not start has none (and is unavailable, saying so).
+ * could not start has none (and is unavailable, saying so). `failure` says how a worker failed to
+ * start or to answer its hello (the reason reads 'its worker ' and it), where it did not answer
+ * that its engine cannot run here.
  */
 type Started = { id: EngineId } & (
   | (Extract<HelloResult, { available: true }> & { worker: SuiteWorker })
-  | (Extract<HelloResult, { available: false }> & { worker: SuiteWorker | null })
+  | (Extract<HelloResult, { available: false }> & { worker: SuiteWorker | null; failure?: string })
 );
 
 /**
  * Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet),
- * each by `start`, and asks each for its hello. With `relaxedSimd`, every Node worker that runs
- * must say it has relaxed SIMD in its process; where one does not, every worker is closed and a
- * RelaxedSimdError names the engine.
+ * each by `start`, and asks each for its hello. With `relaxedSimd`, every Node worker must start
+ * and answer its hello, and every one that runs must say it has relaxed SIMD in its process; where
+ * one does not, every worker is closed and a RelaxedSimdError names the engine and why. (A Node
+ * worker that answers that its engine cannot run here, no WebGPU adapter say, is recorded as not
+ * run as usual: it ran nothing with or without relaxed SIMD.)
  */
 export async function startEngines(
   opts: Pick<SuiteOptions, 'engines' | 'relaxedSimd'>, start: (spec: EngineSpec) => SuiteWorker, commit: string, log: (line: string) => void,
 ): Promise<Engines> {
   const started = await Promise.all(
     opts.engines.map(async (id): Promise<Started> => {
+      const failed = (worker: SuiteWorker | null, failure: string): Started => ({ id, worker, available: false, reason: `its worker ${failure}`, failure });
       let worker: SuiteWorker;
       try {
         worker = start(ENGINES[id]);
       } catch (e) {
         // Not started: nothing to close. The other workers go on (and are closed as usual).
-        return { id, worker: null, available: false, reason: `its worker could not start: ${(e as Error).message}` };
+        return failed(null, `could not start: ${(e as Error).message}`);
       }
       try {
         return { ...(await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS)), id, worker };
       } catch (e) {
-        return { id, worker, available: false, reason: `its worker failed: ${(e as Error).message}` };
+        return failed(worker, `failed: ${(e as Error).message}`);
       }
     }),
   );
   if (opts.relaxedSimd) {
+    // Only the Node workers get the flags. A Node worker that failed to start would drop the very
+    // engine whose relaxed SIMD the run is for; one that lacks it would record figures without it.
     // The PyTorch worker never says (protocol.ts), so only the Node workers are asked for it.
-    const lacking = started.filter((engine) => ENGINES[engine.id].worker.runtime === 'node' && engine.available && engine.relaxedSimd !== true);
+    const node = started.filter((engine) => ENGINES[engine.id].worker.runtime === 'node');
+    const name = (id: EngineId) => `${ENGINES[id].label} (${id})`;
+    const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
+    const problems = node.flatMap((engine) =>
+      !engine.available && engine.failure !== undefined
+        ? [`the worker of ${name(engine.id)} ${engine.failure} (started with ${flags}); the run stops rather than go on without an engine whose relaxed-SIMD figures it is for`]
+        : [],
+    );
+    const lacking = node.filter((engine) => engine.available && engine.relaxedSimd !== true);
     if (lacking.length > 0) {
-      await Promise.all(started.map(({ worker }) => worker?.close()));
-      const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
-      const names = lacking.map(({ id }) => `${ENGINES[id].label} (${id})`);
-      throw new RelaxedSimdError(
-        `--relaxed-simd: the worker of ${names.join(', the worker of ')} has no relaxed SIMD in its process (started with ${flags}); the run stops rather than record its rows as relaxed-SIMD figures`,
+      problems.push(
+        `the worker of ${lacking.map(({ id }) => name(id)).join(', the worker of ')} has no relaxed SIMD in its process (started with ${flags}); the run stops rather than record its rows as relaxed-SIMD figures`,
       );
+    }
+    if (problems.length > 0) {
+      await Promise.all(started.map(({ worker }) => worker?.close()));
+      throw new RelaxedSimdError(`--relaxed-simd: ${problems.join('; ')}`);
     }
   }
   const engines: Engines = { records: [], workers: new Map() };
