@@ -13,7 +13,7 @@ import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, makeInputs, writeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
 import { RELAXED_SIMD_FLAG, measureSimdPeak, simdPeakLine } from './simdPeak.js';
-import type { HelloResult, PrepareResult, StepResult } from './protocol.js';
+import type { HelloResult, PrepareResult, RequestBody, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
 import { type EngineWorker, bundleWorker, scratchDir, startWorker } from './workerHost.js';
@@ -114,7 +114,7 @@ export class SweepLimits {
   }
 }
 
-/** A `--relaxed-simd` run whose Node worker lacks relaxed SIMD: the run stops (bench.ts reports it). */
+/** A `--relaxed-simd` run whose Node worker failed to start or lacks relaxed SIMD: the run stops (bench.ts reports it). */
 export class RelaxedSimdError extends Error {
   override readonly name = 'RelaxedSimdError';
 }
@@ -129,48 +129,64 @@ export interface Engines {
 
 /**
  * An engine's hello with its worker: one that answered available has a worker; one whose worker
- * could not start has none (and is unavailable, saying so).
+ * could not start has none (and is unavailable, saying so). `failure` says how a worker failed to
+ * start or to answer its hello (the reason reads 'its worker ' and it), where it did not answer
+ * that its engine cannot run here.
  */
 type Started = { id: EngineId } & (
   | (Extract<HelloResult, { available: true }> & { worker: SuiteWorker })
-  | (Extract<HelloResult, { available: false }> & { worker: SuiteWorker | null })
+  | (Extract<HelloResult, { available: false }> & { worker: SuiteWorker | null; failure?: string })
 );
 
 /**
  * Starts every engine's worker at once (their imports and warm-ups overlap; nothing is timed yet),
- * each by `start`, and asks each for its hello. With `relaxedSimd`, every Node worker that runs
- * must say it has relaxed SIMD in its process; where one does not, every worker is closed and a
- * RelaxedSimdError names the engine.
+ * each by `start`, and asks each for its hello. With `relaxedSimd`, every Node worker must start
+ * and answer its hello, and every one that runs must say it has relaxed SIMD in its process; where
+ * one does not, every worker is closed and a RelaxedSimdError names the engine and why. (A Node
+ * worker that answers that its engine cannot run here, no WebGPU adapter say, is recorded as not
+ * run as usual: it ran nothing with or without relaxed SIMD.)
  */
 export async function startEngines(
   opts: Pick<SuiteOptions, 'engines' | 'relaxedSimd'>, start: (spec: EngineSpec) => SuiteWorker, commit: string, log: (line: string) => void,
 ): Promise<Engines> {
   const started = await Promise.all(
     opts.engines.map(async (id): Promise<Started> => {
+      const failed = (worker: SuiteWorker | null, failure: string): Started => ({ id, worker, available: false, reason: `its worker ${failure}`, failure });
       let worker: SuiteWorker;
       try {
         worker = start(ENGINES[id]);
       } catch (e) {
         // Not started: nothing to close. The other workers go on (and are closed as usual).
-        return { id, worker: null, available: false, reason: `its worker could not start: ${(e as Error).message}` };
+        return failed(null, `could not start: ${(e as Error).message}`);
       }
       try {
         return { ...(await worker.request<HelloResult>({ op: 'hello' }, HELLO_TIMEOUT_MS)), id, worker };
       } catch (e) {
-        return { id, worker, available: false, reason: `its worker failed: ${(e as Error).message}` };
+        return failed(worker, `failed: ${(e as Error).message}`);
       }
     }),
   );
   if (opts.relaxedSimd) {
+    // Only the Node workers get the flags. A Node worker that failed to start would drop the very
+    // engine whose relaxed SIMD the run is for; one that lacks it would record figures without it.
     // The PyTorch worker never says (protocol.ts), so only the Node workers are asked for it.
-    const lacking = started.filter((engine) => ENGINES[engine.id].worker.runtime === 'node' && engine.available && engine.relaxedSimd !== true);
+    const node = started.filter((engine) => ENGINES[engine.id].worker.runtime === 'node');
+    const name = (id: EngineId) => `${ENGINES[id].label} (${id})`;
+    const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
+    const problems = node.flatMap((engine) =>
+      !engine.available && engine.failure !== undefined
+        ? [`the worker of ${name(engine.id)} ${engine.failure} (started with ${flags}); the run stops rather than go on without an engine whose relaxed-SIMD figures it is for`]
+        : [],
+    );
+    const lacking = node.filter((engine) => engine.available && engine.relaxedSimd !== true);
     if (lacking.length > 0) {
-      await Promise.all(started.map(({ worker }) => worker?.close()));
-      const flags = opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'no flags';
-      const names = lacking.map(({ id }) => `${ENGINES[id].label} (${id})`);
-      throw new RelaxedSimdError(
-        `--relaxed-simd: the worker of ${names.join(', the worker of ')} has no relaxed SIMD in its process (started with ${flags}); the run stops rather than record its rows as relaxed-SIMD figures`,
+      problems.push(
+        `the worker of ${lacking.map(({ id }) => name(id)).join(', the worker of ')} has no relaxed SIMD in its process (started with ${flags}); the run stops rather than record its rows as relaxed-SIMD figures`,
       );
+    }
+    if (problems.length > 0) {
+      await Promise.all(started.map(({ worker }) => worker?.close()));
+      throw new RelaxedSimdError(`--relaxed-simd: ${problems.join('; ')}`);
     }
   }
   const engines: Engines = { records: [], workers: new Map() };
@@ -199,9 +215,8 @@ export async function startEngines(
 export async function checkEngine(
   id: EngineId, worker: StepWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
-  const prepared = await worker.request<PrepareResult>({ op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   // The value computation runs a whole step (on the slow path it is the warm-up): it settles too.
-  await settle(id);
+  const prepared = await runStep(id, worker, { op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
   const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
   const skip = async (reason: string) => {
@@ -225,7 +240,7 @@ export async function checkEngine(
   }
   // The first warm-up step, on its own: what a step costs once compilation and first allocations
   // are done (the value computation includes them).
-  const probe = await stepAndSettle(id, worker, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
+  const probe = await runStep(id, worker, { op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
   row.warmupMs = probe.ms;
   if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);
   return { row, timed: true };
@@ -234,27 +249,23 @@ export async function checkEngine(
 /** What the value check and the timed rounds need of a worker (an EngineWorker; tests pass stand-ins). */
 export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
 
-/** Engine `id`'s `settleMs` wait (engines.ts), if it has one. */
-async function settle(id: EngineId): Promise<void> {
+/**
+ * A request that runs a step of engine `id` (a step, or the value computation, which runs one and
+ * a bit more), then the engine's `settleMs` wait (engines.ts), if it has one, before anything else
+ * runs. Every request of the suite that runs a step goes through here (the value computation, the
+ * value check's warm-up step, the timed rounds' steps), so no engine's step starts beside such an
+ * engine's spinning threads. A request that fails is not waited for: it throws at once.
+ */
+async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }>>(id: EngineId, worker: StepWorker, message: M, timeoutMs: number): Promise<M extends { op: 'prepare' } ? PrepareResult : StepResult> {
+  const result = await worker.request<M extends { op: 'prepare' } ? PrepareResult : StepResult>(message, timeoutMs);
   const ms = ENGINES[id].settleMs;
   if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * One step of engine `id`, then its `settleMs` wait, before anything else runs. Every step the
- * suite runs goes through here (the value check's warm-up step as well as the timed rounds'), and
- * the value computation, which runs a step too, is followed by the same wait, so no engine's step
- * starts beside such an engine's spinning threads.
- */
-async function stepAndSettle(id: EngineId, worker: StepWorker, timeoutMs: number): Promise<StepResult> {
-  const result = await worker.request<StepResult>({ op: 'step' }, timeoutMs);
-  await settle(id);
   return result;
 }
 
 /**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
- * rows. After a step of an engine with `settleMs`, waits that long before the next step (stepAndSettle).
+ * rows. After a step of an engine with `settleMs`, waits that long before the next step (runStep).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
@@ -275,7 +286,7 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       const { warmup, reps } = schedule.get(id)!;
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
-        const result = await stepAndSettle(id, workers.get(id)!, stepTimeout);
+        const result = await runStep(id, workers.get(id)!, { op: 'step' }, stepTimeout);
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);

@@ -1,23 +1,28 @@
 // Starting the engines (suite.ts, startEngines) with stand-in workers: each Node worker says in its
 // hello whether relaxed SIMD is there in its own process, the engine records keep it, and a
 // `--relaxed-simd` run stops, naming the engine, when a Node worker that would run lacks it (its
-// rows would otherwise be recorded as relaxed-SIMD figures that are not). Every worker is closed
-// when it stops.
+// rows would otherwise be recorded as relaxed-SIMD figures that are not) or when a Node worker
+// fails to start (the run would silently go on without it). Every worker is closed when it stops.
 
 import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId, type EngineSpec } from '../src/engines.js';
 import type { HelloResult } from '../src/protocol.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
-import { type SuiteWorker, startEngines } from '../src/suite.js';
+import { RelaxedSimdError, type SuiteWorker, startEngines } from '../src/suite.js';
 
-/** Stand-in workers answering hello with `hellos[id]`, remembering which were closed. */
-function standIns(hellos: Partial<Record<EngineId, HelloResult>>) {
+/**
+ * Stand-in workers answering hello with `hellos[id]` (failing with it where it is an Error, as a
+ * worker that exits before its reply does), remembering which were closed.
+ */
+function standIns(hellos: Partial<Record<EngineId, HelloResult | Error>>) {
   const closed = new Set<EngineId>();
   const start = (spec: EngineSpec): SuiteWorker => ({
     alive: true,
     request: (async (message: { op: string }) => {
       if (message.op !== 'hello') throw new Error(`unexpected '${message.op}'`);
-      return hellos[spec.id];
+      const hello = hellos[spec.id];
+      if (hello instanceof Error) throw hello;
+      return hello;
     }) as SuiteWorker['request'],
     close: async () => {
       closed.add(spec.id);
@@ -96,5 +101,48 @@ describe('starting the engines', () => {
       );
       expect(new Set(closed)).toEqual(new Set(engines));
     }
+  });
+
+  it('stops a --relaxed-simd run, naming the engine and why, when a Node worker fails to start or to answer its hello, and closes every worker', async () => {
+    const hellos = { 'scorch-cpu': available(true), 'tfjs-wasm': available(true), 'jaxjs-webgpu': available(true), 'torch-cpu-1t': available() };
+    const tfjs = `${ENGINES['tfjs-wasm'].label} (tfjs-wasm)`;
+    const stops = `(started with ${RELAXED_SIMD_FLAG}); the run stops rather than go on without an engine whose relaxed-SIMD figures it is for`;
+
+    // Its worker cannot be started at all: there is nothing of it to close.
+    const { start: startStandIn, closed } = standIns(hellos);
+    const start = (spec: EngineSpec) => {
+      if (spec.id === 'tfjs-wasm') throw new Error('no bundle');
+      return startStandIn(spec);
+    };
+    const notStarted = await startEngines({ engines, relaxedSimd }, start, 'abc1234', log).catch((e: unknown) => e);
+    expect(notStarted).toBeInstanceOf(RelaxedSimdError);
+    expect((notStarted as Error).message).toBe(`--relaxed-simd: the worker of ${tfjs} could not start: no bundle ${stops}`);
+    expect(new Set(closed)).toEqual(new Set(engines.filter((id) => id !== 'tfjs-wasm')));
+
+    // Its worker started but exited before answering its hello; with another lacking relaxed SIMD, both are named.
+    const exited = standIns({ ...hellos, 'tfjs-wasm': new Error('the worker exited (status 1)'), 'scorch-cpu': available(false) });
+    const noHello = await startEngines({ engines, relaxedSimd }, exited.start, 'abc1234', log).catch((e: unknown) => e);
+    expect(noHello).toBeInstanceOf(RelaxedSimdError);
+    expect((noHello as Error).message).toBe(
+      `--relaxed-simd: the worker of ${tfjs} failed: the worker exited (status 1) ${stops}; ` +
+        `the worker of ${ENGINES['scorch-cpu'].label} (scorch-cpu) has no relaxed SIMD in its process (started with ${RELAXED_SIMD_FLAG}); the run stops rather than record its rows as relaxed-SIMD figures`,
+    );
+    expect(new Set(exited.closed)).toEqual(new Set(engines));
+  });
+
+  it('goes on with a --relaxed-simd run whose PyTorch worker fails to start (it gets no Node flags), recording it as not run', async () => {
+    const { start: startStandIn, closed } = standIns({ 'scorch-cpu': available(true), 'tfjs-wasm': available(true), 'jaxjs-webgpu': available(true) });
+    const start = (spec: EngineSpec) => {
+      if (spec.id === 'torch-cpu-1t') throw new Error('no python3');
+      return startStandIn(spec);
+    };
+    const started = await startEngines({ engines, relaxedSimd }, start, 'abc1234', log);
+    expect(started.records.map((r) => [r.id, r.available, r.reason])).toEqual([
+      ['scorch-cpu', true, undefined],
+      ['tfjs-wasm', true, undefined],
+      ['jaxjs-webgpu', true, undefined],
+      ['torch-cpu-1t', false, 'its worker could not start: no python3'],
+    ]);
+    expect(closed.size).toBe(0);
   });
 });

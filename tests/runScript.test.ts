@@ -1,0 +1,65 @@
+// scripts/run.mjs bundles a TypeScript file to <its folder>/.tmp/<name>-<pid>.mjs and removes the
+// bundle when the process ends: by exiting (its exit status kept), and by SIGINT or SIGTERM (a
+// Ctrl-C, a timeout's kill), after which the process still dies by that signal, as its parent
+// expects. A script with its own handler for the signal decides for itself.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const fixture = join(root, 'tests', 'fixtures', 'waitForSignal.ts');
+
+/**
+ * Runs the fixture with `args`; once it prints 'ready', checks its bundle is there and sends
+ * `signal` (if any). Resolves with how it ended, what it printed, and whether its bundle remains.
+ */
+async function runFixture(args: string[], signal?: NodeJS.Signals) {
+  const child = spawn(process.execPath, [join(root, 'scripts', 'run.mjs'), fixture, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const bundle = join(root, 'tests', 'fixtures', '.tmp', `waitForSignal-${child.pid}.mjs`);
+  let stdout = '';
+  let stderr = '';
+  let bundledWhileRunning = false;
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+    if (stdout.includes('ready\n') && !bundledWhileRunning) {
+      bundledWhileRunning = existsSync(bundle);
+      if (signal) child.kill(signal);
+    }
+  });
+  try {
+    const [code, killedBy] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    return { code, signal: killedBy, stdout, stderr, bundledWhileRunning, bundleLeft: existsSync(bundle) };
+  } finally {
+    child.kill('SIGKILL'); // a no-op once it has exited
+  }
+}
+
+describe('scripts/run.mjs', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('removes the bundle when %s stops the run, and dies by that signal', async (signal) => {
+    const run = await runFixture(['wait'], signal);
+    expect(run.bundledWhileRunning, run.stderr).toBe(true);
+    expect(run.signal, run.stderr).toBe(signal);
+    expect(run.code).toBe(null);
+    expect(run.stdout).not.toContain('not stopped');
+    expect(run.bundleLeft).toBe(false);
+  });
+
+  it("keeps the script's exit status, and removes the bundle", async () => {
+    const run = await runFixture(['exit', '3']);
+    expect(run.stdout, run.stderr).toContain('ready');
+    expect(run.bundledWhileRunning).toBe(true);
+    expect([run.code, run.signal]).toEqual([3, null]);
+    expect(run.bundleLeft).toBe(false);
+  });
+
+  it('leaves a signal to the script when it handles it, and removes the bundle when it then exits', async () => {
+    const run = await runFixture(['handle'], 'SIGTERM');
+    expect(run.stdout, run.stderr).toContain('handled');
+    expect([run.code, run.signal]).toEqual([7, null]);
+    expect(run.bundleLeft).toBe(false);
+  });
+});
