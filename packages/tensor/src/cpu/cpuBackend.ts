@@ -2,8 +2,9 @@
 // reference every other backend is tested against: storage is contiguous row-major, movement ops
 // copy, reductions accumulate in float64. Three things are there for speed. Expand (how every
 // scalar and bias operand reaches a binary op) makes a broadcast view that elementwise kernels
-// read through zero strides; a permute swapping the last two axes makes a transpose view that a
-// matmul reads in place; any other consumer materialises either. And elementwise ops, casts and
+// read through zero strides; a permute swapping the last two axes makes a transpose view; a matmul
+// reads either in place where its strides allow (a transposed matrix, a batch broadcast); any
+// other consumer materialises them. And elementwise ops, casts and
 // reductions run generated loops (eagerKernels.ts), the same JavaScript from the same expression
 // table that compiled programs (compile.ts) fuse; arrays come from a pool by size class.
 
