@@ -192,6 +192,48 @@ describe('indexSelect', () => {
   });
 });
 
+describe('gather and concat blocks of every length', () => {
+  // The CPU copies a block shorter than 64 elements by a loop and a longer one by one `set`
+  // (cpuBackend.ts, copyBlock): blocks of 1, 5, 80 and 350 elements cover both, in every dtype.
+  // Values are small integers (bools: their parity), exact in every dtype.
+  const dtypes: DType[] = ['float32', 'float64', 'int32', 'bool'];
+  const valueOf = (flat: number, dtype: DType) => (dtype === 'bool' ? flat % 2 : flat);
+  const make = (shape: number[], dtype: DType, base = 0) =>
+    cast(tensor(Array.from({ length: product(shape) }, (_, i) => valueOf(base + i, dtype)), { shape, dtype: 'float64' }), dtype);
+
+  for (const dtype of dtypes) {
+    it(`indexSelect along each axis (${dtype})`, () => {
+      for (const shape of [[3, 70, 5], [3, 70, 80]]) {
+        const x = make(shape, dtype);
+        for (let axis = 0; axis < 3; axis++) {
+          const idx = [shape[axis]! - 1, 0, 1, shape[axis]! - 1];
+          const out = indexSelect(x, axis, idx);
+          const outShape = shape.map((d, i) => (i === axis ? idx.length : d));
+          const want = Array.from({ length: product(outShape) }, (_, i) => {
+            const c = unravel(i, outShape);
+            c[axis] = idx[c[axis]!]!;
+            return valueOf(ravel(c, shape), dtype);
+          });
+          expect(Array.from(out.dataSync(), Number), `${dtype} [${shape}] axis ${axis}`).toEqual(want);
+        }
+      }
+    });
+
+    it(`concat of blocks of 1 and 100 elements (${dtype})`, () => {
+      const parts = [make([3, 70, 1], dtype), make([3, 70, 100], dtype, 1000), make([2, 70, 100], dtype, 30000)];
+      const along2 = concat([parts[0]!, parts[1]!], 2);
+      const want2 = Array.from({ length: 3 * 70 * 101 }, (_, i) => {
+        const [a, b, c] = unravel(i, [3, 70, 101]) as [number, number, number];
+        return c === 0 ? valueOf(a * 70 + b, dtype) : valueOf(1000 + (a * 70 + b) * 100 + c - 1, dtype);
+      });
+      expect(Array.from(along2.dataSync(), Number), `${dtype} axis 2`).toEqual(want2);
+      const along0 = concat([parts[1]!, parts[2]!], 0);
+      const want0 = [...Array.from({ length: 21000 }, (_, i) => valueOf(1000 + i, dtype)), ...Array.from({ length: 14000 }, (_, i) => valueOf(30000 + i, dtype))];
+      expect(Array.from(along0.dataSync(), Number), `${dtype} axis 0`).toEqual(want0);
+    });
+  }
+});
+
 describe('cast between every pair of dtypes', () => {
   // Source values per dtype and what each target must hold: float → int32 truncates toward zero,
   // → bool is "nonzero", bool → numbers is 0/1, float64 → float32 rounds to nearest.

@@ -98,6 +98,19 @@ function permutedStrides(shape: readonly number[], perm: readonly number[]): num
   return perm.map((p) => st[p]!);
 }
 
+/**
+ * Below this many elements a block is copied element by element: `set` of a `subarray` makes a
+ * view object per call (~30–40 ns), which dominated a gather or concat of short blocks (flip
+ * along the last axis took ~42 ns an element; benchmarks/NOTES.md, "Short blocks").
+ */
+const SHORT_BLOCK = 64;
+
+/** dst[at …] = src[from … from + length): one `set` for a long block, a loop for a short one. */
+function copyBlock(dst: TypedArray, at: number, src: TypedArray, from: number, length: number): void {
+  if (length >= SHORT_BLOCK) dst.set(src.subarray(from, from + length), at);
+  else for (let e = 0; e < length; e++) dst[at + e] = src[from + e]!;
+}
+
 /** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
@@ -398,7 +411,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         let col = 0;
         for (const t of inputs) {
           const w = t.shape[axis]! * inner;
-          for (let o = 0; o < outer; o++) out.set(t.data!.subarray(o * w, (o + 1) * w), o * outRow + col);
+          for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, t.data!, o * w, w);
           col += w;
         }
         return;
@@ -414,8 +427,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
-            const from = (o * extent + idx[j]!) * inner;
-            out.set(x.data!.subarray(from, from + inner), (o * idx.length + j) * inner);
+            copyBlock(out, (o * idx.length + j) * inner, x.data!, (o * extent + idx[j]!) * inner, inner);
           }
         }
         return;
