@@ -114,6 +114,7 @@ const elementwiseBinary: GradCase[] = [
   { name: 'div', fn: (a, b) => a.div(b), shapes: [[3, 4], [3, 4]], domain: ['real', 'positive'] },
   { name: 'div broadcast [3,1] / [1,4]', fn: (a, b) => a.div(b), shapes: [[3, 1], [1, 4]], domain: ['real', 'positive'] },
   { name: 'div number by tensor', fn: (b) => tensor(2, { dtype: 'float64' }).div(b), shapes: [[3]], domain: 'positive' },
+  { name: 'pow number exponent 2 (computed as a·a)', fn: (a) => a.pow(2), shapes: [[3, 4]], domain: 'real' },
   { name: 'pow number exponent 3', fn: (a) => a.pow(3), shapes: [[3, 4]], domain: 'positive' },
   { name: 'pow number exponent −1.5', fn: (a) => a.pow(-1.5), shapes: [[3, 4]], domain: 'positive' },
   { name: 'pow tensor exponent', fn: (a, b) => a.pow(b), shapes: [[3, 4], [3, 4]], domain: ['positive', 'real'] },

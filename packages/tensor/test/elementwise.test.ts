@@ -6,8 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, abs, add, div, elu, isFinite, logSoftmax, logsumexp, maximum, minimum, mul, onesLike, relu, rsqrt,
-  sigmoid, silu, softmax, softplus, square, sub, tensor, where, zerosLike,
+  type Tensor, abs, add, div, elu, isFinite, logSoftmax, logsumexp, maximum, minimum, mul, onesLike, pow, relu, rsqrt,
+  sigmoid, silu, softmax, softplus, square, sub, tensor, traceProgram, where, zerosLike,
 } from '@scorch/tensor';
 import { F32_SUBNORMAL, U32, expectClose, f32, product, ravel, seededValues, unravel } from './reference.js';
 
@@ -76,6 +76,27 @@ describe('broadcasting', () => {
     const out = div(tensor(a, { shape: [2, 3] }), tensor(b));
     // One float32 rounding of the exact quotient of float32 inputs.
     expect(values(out)).toEqual(f32(broadcastReference(a, [2, 3], b, [3], (x, y) => x / y).data));
+  });
+
+  it('pow to the number 2 is the product a·a: Math.pow(a, 2) bit for bit, specials included, in both float dtypes', () => {
+    // Mantissas from seededValues, scaled over ±2^40 so that squares overflow and underflow float32.
+    const mantissas = seededValues(500, 71, -8, 8, 1 << 20);
+    const scales = seededValues(500, 72, -40, 40, 1);
+    const specials = [0, -0, 1, -1, Infinity, -Infinity, NaN, 1e-30, -3e-39, 1.5e19, -1.9e19, 3.4e38, 1e-200, 1e200];
+    for (const dtype of ['float32', 'float64'] as const) {
+      const raw = [...specials, ...mantissas.map((m, i) => m * 2 ** scales[i]!)];
+      const x = tensor(raw, { dtype });
+      const stored = Array.from(x.dataSync());
+      const round = dtype === 'float32' ? Math.fround : (v: number) => v;
+      expect(Array.from(x.pow(2).dataSync()), dtype).toEqual(stored.map((v) => round(Math.pow(v, 2))));
+      expect(Array.from(pow(x, 2).dataSync()), dtype).toEqual(stored.map((v) => round(v * v)));
+    }
+    // The program records the product; another exponent, an int tensor or a tensor exponent keep pow.
+    const x = tensor([1.5, -2]);
+    expect(traceProgram(([t]) => [t!.pow(2)], [x], []).program.equations.map((e) => e.prim)).toEqual(['mul']);
+    expect(traceProgram(([t]) => [t!.pow(3)], [x], []).program.equations.map((e) => e.prim)).toContain('pow');
+    expect(traceProgram(([t]) => [t!.pow(tensor(2))], [x], []).program.equations.map((e) => e.prim)).toContain('pow');
+    expect(() => tensor([2], { dtype: 'int32' }).pow(2)).toThrow(/pow: expected float tensors, got int32/);
   });
 
   it('numbers adopt the tensor dtype on either side', async () => {
