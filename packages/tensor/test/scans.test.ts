@@ -101,6 +101,23 @@ describe('cumsum and cumprod', () => {
     }
   }
 
+  it('along a leading axis (a row of running doubles), float32 is rounded only when stored and int32 wraps per step', () => {
+    // Column k holds 1 then eleven 2^-26 (below float32's half ulp of 1): a float32 running sum
+    // would stay at 1, the double one reaches 1 + 11·2^-26, rounded when stored.
+    const rows = 12;
+    const cols = 3;
+    const values = Array.from({ length: rows * cols }, (_, i) => (i < cols ? 1 + i : 2 ** -26));
+    const want = values.map((_, i) => {
+      let sum = 0;
+      for (let r = 0; r <= Math.floor(i / cols); r++) sum += values[r * cols + (i % cols)]!;
+      return Math.fround(sum);
+    });
+    expect(Array.from(cumsum(tensor(values, { shape: [rows, cols] }), 0).dataSync())).toEqual(want);
+    expect(want[want.length - 3]).toBe(Math.fround(1 + 11 * 2 ** -26));
+    expect(Array.from(cumsum(tensor([[2 ** 31 - 1, 5], [1, 6]], { dtype: 'int32' }), 0).dataSync())).toEqual([2 ** 31 - 1, 5, -(2 ** 31), 11]);
+    expect(Array.from(cumprod(tensor([[65536, 2], [65536, 3]], { dtype: 'int32' }), 0, { reverse: true }).dataSync())).toEqual([0, 6, 65536, 3]);
+  });
+
   it('negative axes, int32 (wrapping as on a GPU), NaN from the first NaN on', () => {
     expect(Array.from(cumsum(tensor([[1, 2], [3, 4]]), -2).dataSync())).toEqual([1, 2, 4, 6]);
     expect(Array.from(cumprod(tensor([65536, 65536, 3], { dtype: 'int32' }), 0).dataSync())).toEqual([65536, 0, 0]);
