@@ -60,6 +60,32 @@ describe('transpose and permute', () => {
   });
 });
 
+describe('permutes of large axes (the CPU copies them in tiles)', () => {
+  // Extents from 32 up, not multiples of the 32 × 32 tiles, with every permutation of four axes:
+  // the tiled copy (cpuBackend.ts, tiledCopy) takes those whose last axis strides far through the
+  // source, the plain loop the rest. Values are their own flat positions, so equality is exact.
+  const shape = [2, 40, 33, 35];
+  const perms: number[][] = [];
+  const grow = (prefix: number[]) => {
+    if (prefix.length === 4) perms.push(prefix);
+    else for (let a = 0; a < 4; a++) if (!prefix.includes(a)) grow([...prefix, a]);
+  };
+  grow([]);
+  for (const dtype of ['float32', 'float64', 'int32'] as DType[]) {
+    it(`all 24 permutations of [2, 40, 33, 35] (${dtype})`, () => {
+      const x = cast(iota(shape), dtype);
+      for (const perm of perms) {
+        expect(Array.from(permute(x, perm).dataSync()), `${dtype} ${perm}`).toEqual(permuteReference(shape, perm));
+      }
+    });
+  }
+
+  it('a transpose view of a 64 × 70 matrix, materialised by an elementwise op', () => {
+    const x = iota([64, 70]);
+    expect(Array.from(permute(x, [1, 0]).add(0).dataSync())).toEqual(permuteReference([64, 70], [1, 0]));
+  });
+});
+
 describe('broadcastTo', () => {
   it('stretches size-1 axes and adds leading axes', async () => {
     expect(await broadcastTo(tensor([1, 2, 3]), [2, 3]).toArray()).toEqual([[1, 2, 3], [1, 2, 3]]);
