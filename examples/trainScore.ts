@@ -2,7 +2,7 @@
 // denoising score matching (ncsnLoss; Song & Ermon 2019), samples it with annealed Langevin
 // dynamics, and prints the last training loss, the fraction of samples nearest each of the eight
 // means (1/8 each for the data) and MMD² between the samples and fresh data, with its standard
-// error under "same distribution". 20–25 s on the CPU backend of a 2-core machine.
+// error under "same distribution". About 3 s on the CPU backend of a 2-core machine.
 // Run: node scripts/run.mjs examples/trainScore.ts (tests/examples.test.ts checks its output).
 
 import {
