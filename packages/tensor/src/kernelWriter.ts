@@ -25,6 +25,18 @@ export interface KernelCoords {
   readonly axes: readonly string[];
   readonly linear?: string;
   readonly shape?: readonly number[];
+  /**
+   * With `linear`: the same element's coordinates over a finer shape of the same row-major order
+   * (a loop over it, CPU kernels), so that a reshape to any coarsening of it reads them grouped
+   * instead of decoding `linear` by divisions.
+   */
+  readonly fine?: FineCoords;
+}
+
+/** Coordinates over `shape`, a refinement of a value's shape (KernelCoords.fine). */
+export interface FineCoords {
+  readonly shape: readonly number[];
+  readonly axes: readonly string[];
 }
 
 /** How a stored value's elements are laid out in their buffer (in elements). */
@@ -330,6 +342,16 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       }
       case 'concat': {
         const { axis } = eq.params as PrimitiveParams['concat'];
+        // A coordinate that is a literal (a CPU loop unrolled over it) picks its piece here.
+        const fixed = /^\d+$/.test(coords.axes[axis]!) ? Number(coords.axes[axis]) : null;
+        if (fixed !== null) {
+          let start = 0;
+          for (const x of eq.inputs) {
+            const end = start + x.shape[axis]!;
+            if (fixed < end) return at(x, plain(coords.axes.map((c, i) => (i === axis ? String(fixed - start) : c))));
+            start = end;
+          }
+        }
         const result = this.fresh('cat');
         this.emit(this.declareVariable(result, v.dtype));
         let start = 0;
@@ -342,6 +364,7 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
           });
           const end = start + x.shape[axis]!;
           const cond = k === eq.inputs.length - 1 ? '' : `if (${coords.axes[axis]} < ${this.index(end)}) `;
+        if (k === 0) this.branchOn(coords.axes[axis]!);
           branches.push(`${k > 0 ? 'else ' : ''}${cond}${this.block(lines)}`);
           start = end;
         });
@@ -374,6 +397,12 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   reshapeCoords(coords: C, outShape: readonly number[], inShape: readonly number[]): C {
     if (shapesEqual(outShape, inShape)) return coords;
     const linear = coords.linear !== undefined && coords.shape && shapesEqual(coords.shape, outShape) ? coords.linear : undefined;
+    const fine = linear !== undefined ? coords.fine : undefined;
+    if (linear !== undefined) this.reshapeOfElement(inShape);
+    if (fine) {
+      const grouped = this.groupFine(fine, inShape);
+      if (grouped) return { axes: grouped, linear, shape: inShape, fine } as KernelCoords as C;
+    }
     // Pair groups of axes with equal products; only size-1 axes are skipped.
     const outAxes = outShape.map((_, i) => i).filter((i) => outShape[i] !== 1);
     const inAxes = inShape.map((_, i) => i).filter((i) => inShape[i] !== 1);
@@ -420,7 +449,47 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
         inner *= d;
       }
     }
-    return (linear !== undefined && inAxes.length > 0 ? { axes: result, linear, shape: inShape } : { axes: result }) as KernelCoords as C;
+    return (linear !== undefined && inAxes.length > 0 ? { axes: result, linear, shape: inShape, ...(fine ? { fine } : {}) } : { axes: result }) as KernelCoords as C;
+  }
+
+  /**
+   * Called with the input shape of every reshape of a kernel's own element (coordinates that
+   * carry its linear index): a CPU kernel looks for a loop shape that refines them all.
+   */
+  protected reshapeOfElement(_inShape: readonly number[]): void {}
+
+  /** Called with the coordinate a concat's pieces branch on: a CPU kernel may unroll its loop. */
+  protected branchOn(_coordinate: string): void {}
+
+  /**
+   * Coordinates over `shape` from finer ones, when `shape` (size-1 axes aside) groups consecutive
+   * axes of `fine.shape`: each axis the row-major combination of its group's coordinates. Null
+   * when it does not.
+   */
+  groupFine(fine: FineCoords, shape: readonly number[]): string[] | null {
+    const zero = this.index(0);
+    const axes = shape.map(() => zero);
+    const parts = fine.shape.map((d, i) => ({ d, c: fine.axes[i]! })).filter((a) => a.d !== 1);
+    let j = 0;
+    for (let i = 0; i < shape.length; i++) {
+      const extent = shape[i]!;
+      if (extent === 1) continue;
+      const group: { d: number; c: string }[] = [];
+      let product = 1;
+      while (product < extent && j < parts.length) {
+        group.push(parts[j]!);
+        product *= parts[j++]!.d;
+      }
+      if (product !== extent) return null;
+      let stride = 1;
+      const terms: string[] = [];
+      for (let k = group.length - 1; k >= 0; k--) {
+        terms.unshift(stride === 1 ? group[k]!.c : `${group[k]!.c} * ${this.index(stride)}`);
+        stride *= group[k]!.d;
+      }
+      axes[i] = terms.length === 1 ? terms[0]! : `(${terms.join(' + ')})`;
+    }
+    return j === parts.length ? axes : null;
   }
 }
 

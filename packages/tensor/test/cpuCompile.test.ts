@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d,
 } from '../src/index.js';
+import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
 import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
@@ -70,6 +71,26 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const { program, kernels } = compare(([a, b]) => [tanh(a!.mul(b!).add(0.5)).mul(exp(b!.neg())).sub(sigmoid(a!))], [a, b]);
     expect(program.equations.length).toBeGreaterThan(6);
     expect(names(kernels)).toEqual(['fused_elementwise_[4,5,3]x1']);
+  });
+
+  it('a convolution\'s columns (windows stacked, then merged) loop over the refined shape with the nine windows unrolled; pools too; the eager bits', () => {
+    // The loop shape refining [2, 27, 90] and the windows' [2, 3, 9, 9, 10]; shapes whose cuts do
+    // not nest are left out; nothing to refine gives null.
+    expect(refinement([2, 27, 90], [[2, 3, 9, 90], [2, 3, 9, 9, 10]])).toEqual([2, 3, 9, 9, 10]);
+    expect(refinement([6], [[2, 3], [3, 2]])).toEqual([2, 3]);
+    expect(refinement([4, 6], [[24], [4, 6, 1], [5, 5]])).toBeNull();
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([2, 3, 9, 10], 14, dtype);
+      const w = rn([4, 3, 3, 3], 15, dtype);
+      const plain = compare(([x, w]) => [conv2d(x!, w!, { padding: 1 })], [x, w]);
+      const text = sources(plain.kernels).join('\n');
+      // Counters, not divisions of the linear index, and no branch between the windows.
+      expect(text).not.toMatch(/Math\.floor|% 9\b|let cat/);
+      expect(text.match(/for \(let c\d+_4 = 0; c\d+_4 < 10;/g)?.length, `${dtype}: one loop nest per window`).toBe(9);
+      compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [x, w]);
+      compare(([x, w]) => [conv2d(x!, w!, { padding: 2, dilation: 2 })], [x, w]);
+      compare(([x]) => [maxPool2d(x!, 2), avgPool2d(x!, 3, { stride: 1, padding: 1 })], [x]);
+    }
   });
 
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {

@@ -28,6 +28,42 @@ export type JsWriterContext = KernelWriterContext<JsLocation>;
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$|^\(?-?[\d.e+-]+\)?$|^NaN$|^\(?-?Infinity\)?$/;
 
+/** The most values of a loop counter that forRange unrolls (a 3 × 3 kernel's nine windows). */
+const UNROLL_MAX = 16;
+
+/**
+ * The coarsest shape (size-1 axes dropped) that refines `shape` and every shape in `others` of its
+ * size, the others that no common refinement admits left out; null when that is `shape` itself.
+ * A shape's axes cut the row-major order at its suffix products; a refinement has every cut of
+ * both, which works only when the cuts, sorted, each divide the next.
+ */
+export function refinement(shape: readonly number[], others: readonly (readonly number[])[]): number[] | null {
+  const n = sizeOf(shape);
+  const cutsOf = (s: readonly number[]) => {
+    const cuts = new Set<number>();
+    let p = 1;
+    for (let k = s.length - 1; k >= 0; k--) {
+      p *= s[k]!;
+      if (p > 1) cuts.add(p);
+    }
+    return cuts;
+  };
+  const chain = (cuts: Set<number>) => {
+    const sorted = [...cuts].sort((a, b) => a - b);
+    return sorted.every((c, i) => i === 0 || c % sorted[i - 1]! === 0) ? sorted : null;
+  };
+  const base = cutsOf(shape);
+  let cuts = base;
+  for (const o of others) {
+    if (sizeOf(o) !== n) continue;
+    const merged = new Set([...cuts, ...cutsOf(o)]);
+    if (chain(merged)) cuts = merged;
+  }
+  if (cuts.size === base.size) return null;
+  const sorted = chain(cuts)!;
+  return sorted.map((c, i) => (i === 0 ? c : c / sorted[i - 1]!)).reverse();
+}
+
 export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   protected readonly kernelKind = 'compiled CPU kernel';
   private readonly slots: number[] = [];
@@ -79,10 +115,88 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   /**
    * forEach over the units [start, end) of `shape` only (`start` and `end` are variables of the
    * generated function), so that threads can split it: a unit is an element when the loop is
-   * flat, else a row of the outermost axis of extent above 1. Returns the loops and the units.
+   * flat, else a row of the outermost loop axis of extent above 1. Returns the loops and the units.
+   *
+   * `body` may run more than once (it must only emit). When the body reshapes its element to
+   * shapes that split the loop's axes (a concat's pieces stacked and merged, as a convolution's
+   * columns are), the loops run over the coarsest shape refining them all, so those reshapes read
+   * loop counters instead of dividing the linear index; and a loop counter that a concat's pieces
+   * branch on, of at most UNROLL_MAX values and not the outermost or innermost loop, is unrolled,
+   * each copy of the body with the counter a literal (whose branches the engine folds away).
    */
   forRange(shape: readonly number[], body: (coords: JsCoords) => void): { lines: string[]; units: number } {
-    return this.loops(shape, body, true);
+    const n = sizeOf(shape);
+    if (n === 0) return { lines: [], units: 0 };
+    const seen: (readonly number[])[] = [];
+    this.seenReshapes = seen;
+    const plain = this.loops(shape, body, true);
+    this.seenReshapes = null;
+    const fine = refinement(shape, seen);
+    if (!fine) return plain;
+    const prefix = this.fresh('c');
+    const axes = fine.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
+    const linear = this.fresh('i');
+    const coordsOf = (fineAxes: readonly string[]): JsCoords => ({ axes: this.groupFine({ shape: fine, axes: fineAxes }, shape)!, linear, shape, fine: { shape: fine, axes: fineAxes } });
+    const branches = new Set<string>();
+    this.branches = branches;
+    const lines = this.scope(() => body(coordsOf(axes)));
+    this.branches = null;
+    const loopAxes = fine.map((d, i) => i).filter((i) => fine[i] !== 1);
+    const unroll = loopAxes.slice(1, -1).find((i) => fine[i]! <= UNROLL_MAX && branches.has(axes[i]!));
+    if (unroll === undefined) return this.nest(fine, axes, linear, [{ lines }], n);
+    const copies = Array.from({ length: fine[unroll]! }, (_, v) => {
+      const fixed = axes.map((a, i) => (i === unroll ? String(v) : a));
+      return { lines: this.scope(() => body(coordsOf(fixed))), at: unroll };
+    });
+    return this.nest(fine, axes, linear, copies, n);
+  }
+
+  /** Input shapes of the reshapes of the element being written (forRange's first pass). */
+  private seenReshapes: (readonly number[])[] | null = null;
+  /** Coordinates concats branched on (forRange's refined pass). */
+  private branches: Set<string> | null = null;
+
+  protected override reshapeOfElement(inShape: readonly number[]): void {
+    this.seenReshapes?.push(inShape);
+  }
+
+  protected override branchOn(coordinate: string): void {
+    this.branches?.add(coordinate);
+  }
+
+  /**
+   * The ranged loops over `shape` (counters `axes`, the linear index advancing in the innermost):
+   * one body, or (`at`) one copy per value of that axis, each in its own loops over the axes after it.
+   */
+  private nest(shape: readonly number[], axes: readonly string[], linear: string, bodies: readonly { lines: readonly string[]; at?: number }[], n: number): { lines: string[]; units: number } {
+    const loopAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+    const units = shape[loopAxes[0]!]!;
+    const at = bodies[0]!.at;
+    const outer = at === undefined ? loopAxes : loopAxes.filter((i) => i < at);
+    const inner = at === undefined ? [] : loopAxes.filter((i) => i > at);
+    const open = (list: readonly number[], depth: number, first: boolean, last: boolean) =>
+      list.map((i, k) => {
+        const [from, to] = first && k === 0 ? ['start', 'end'] : ['0', String(shape[i])];
+        const step = last && k === list.length - 1 ? `, ${linear}++` : '';
+        return `${'  '.repeat(depth + k)}for (let ${axes[i]} = ${from}; ${axes[i]} < ${to}; ${axes[i]}++${step}) {`;
+      });
+    const close = (count: number, depth: number) => Array.from({ length: count }, (_, k) => `${'  '.repeat(depth + count - 1 - k)}}`);
+    const out = [`let ${linear} = start * ${n / units};`];
+    out.push(...open(outer, 0, true, at === undefined));
+    const depth = outer.length;
+    if (at === undefined) {
+      out.push(...bodies[0]!.lines.map((l) => `${'  '.repeat(depth)}${l}`));
+    } else {
+      for (const b of bodies) {
+        out.push(`${'  '.repeat(depth)}{`);
+        out.push(...open(inner, depth + 1, false, true));
+        out.push(...b.lines.map((l) => `${'  '.repeat(depth + 1 + inner.length)}${l}`));
+        out.push(...close(inner.length, depth + 1));
+        out.push(`${'  '.repeat(depth)}}`);
+      }
+    }
+    out.push(...close(outer.length, 0));
+    return { lines: out, units };
   }
 
   private loops(shape: readonly number[], body: (coords: JsCoords) => void, ranged: boolean): { lines: string[]; units: number } {
