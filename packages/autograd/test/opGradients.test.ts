@@ -495,3 +495,28 @@ describe('softplus at large |x|', () => {
     await checkGrads((t) => t.softplus(), [tensor([-30, 30], { dtype: 'float64' })], { order: 2, atol: 0 });
   });
 });
+
+describe('pow to the number 2 is recorded as a·a: its derivative', () => {
+  it("is pow's 2a·g bit for bit in the normal range, and 2·(a·g) where 2a overflows or a·g is subnormal", () => {
+    tidy(() => {
+      // Normal range: 2a and the product are exact doublings, so g·a + g·a = 2·round(a·g) =
+      // round(2a·g), the pow rule's value; reference: host doubles rounded as the dtype stores.
+      for (const dtype of ['float32', 'float64'] as const) {
+        const round = dtype === 'float32' ? Math.fround : (v: number) => v;
+        const a = [1.5, -3.25, 0.1, 1e10, -7e-20, 0];
+        const g = [3, 0.7, -1e-3, 2.5e-8, 11, 5];
+        const [, pullback] = vjp((x: Tensor) => x.pow(2), tensor(a, { dtype }));
+        const got = Array.from(pullback(tensor(g, { dtype }))[0]!.dataSync());
+        expect(got, dtype).toEqual(a.map((v, i) => round(round(2 * round(v)) * round(g[i]!))));
+      }
+      // float32 extremes: 2·3e38 overflows (the pow rule's ∞·1e-10 = ∞), while a·g = 3e28 doubles to
+      // a finite value; a·g = 2^-150 rounds to 0 (a tie, to even) before doubling, where 2a·g = 2^-149.
+      const a = [3e38, 2 ** -75];
+      const g = [1e-10, 2 ** -75];
+      const [, pullback] = vjp((x: Tensor) => x.pow(2), tensor(a, { dtype: 'float32' }));
+      const got = Array.from(pullback(tensor(g, { dtype: 'float32' }))[0]!.dataSync());
+      expect(got).toEqual([Math.fround(2 * Math.fround(Math.fround(3e38) * Math.fround(1e-10))), 0]);
+      expect(Number.isFinite(got[0])).toBe(true);
+    });
+  });
+});

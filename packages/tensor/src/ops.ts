@@ -78,7 +78,9 @@ export const div = (a: Operand, b: Operand): Tensor => binary('div', 'div', a, b
  * a·a, as JAX's integer_pow and PyTorch's pow with exponent 2 are: the same bits as Math.pow(a, 2)
  * (fdlibm's pow returns x·x for y = 2), and a cheaper kernel on every backend (the CPU's
  * WebAssembly kernels have no pow; WebGPU's is within 1 ULP where the product is correctly
- * rounded). Its derivative, g·a + g·a, equals pow's 2a·g exactly.
+ * rounded). Its derivative, g·a + g·a, equals pow's 2a·g (2·(a·g), doubling being exact) wherever
+ * 2a stays finite and a·g is not below the normal range: where 2a overflows pow's gives ±∞ and the
+ * product's the finite 2·(a·g); among subnormals g·a is rounded before it is doubled.
  */
 export const pow = (a: Operand, b: Operand): Tensor => {
   if (b === 2 && a instanceof Tensor && !a.isDisposed && (a.dtype === 'float32' || a.dtype === 'float64')) return mul(a, a);

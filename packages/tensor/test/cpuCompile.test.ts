@@ -12,7 +12,8 @@ import {
 } from '../src/index.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
-import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
+import { type WasmKernelSpec, elementwiseKernel, elementwiseKernelCalls, elementwiseRangeSource, rangeUnit, wasmElementwiseInstance } from '../src/cpu/wasm/elementwiseModule.js';
+import { elementwiseExpression } from '../src/expression.js';
 import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
 import { traceAndInterpret } from './programReference.js';
@@ -658,6 +659,37 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     // The same shapes through eager ops: WebAssembly against JavaScript.
     expect(eagerBothWays(() => [x.mul(y), x.exp(), r.add(bias), r.log1p(), x.add(2.5)])).toBe(5);
     for (const t of [x, y, r, bias]) t.dispose();
+  });
+
+  it('a range function reads only its operands from its array of operands then results (the results are written, never read)', () => {
+    // Operands: a row of period 4 and a full array; one result, their sum, over 3 passes' worth of
+    // units split into two ranges. The range function hands the pass loop one array (operands,
+    // then results): every read of a result's array would be a read of an operand that is not one.
+    const spec: WasmKernelSpec = {
+      leaves: [{ kind: 'row', period: 4 }, { kind: 'full' }],
+      nodes: [{ kind: 'leaf', leaf: 0 }, { kind: 'leaf', leaf: 1 }, { kind: 'expr', expr: elementwiseExpression('add', 'float32'), args: [0, 1] }],
+      outputs: [2],
+    };
+    const kernel = elementwiseKernel(JSON.stringify(spec), spec);
+    expect(kernel).not.toBeNull();
+    const count = 3 * 8192 + 12;
+    const range = new Function('wasmElementwiseInstance', `return ${elementwiseRangeSource('sum', kernel!.bytes, spec, count, [4, 1])}`)(wasmElementwiseInstance) as
+      (B: Float32Array[], start: number, end: number) => void;
+    const row = Float32Array.from({ length: 8 }, (_, i) => i + 0.25);
+    const full = Float32Array.from({ length: count + 1 }, (_, i) => i * 3);
+    const out = new Float32Array(count).fill(Number.NaN);
+    let resultReads = 0;
+    const subarray = out.subarray.bind(out);
+    out.subarray = (...args: Parameters<Float32Array['subarray']>) => {
+      resultReads++;
+      return subarray(...args);
+    };
+    const units = count / rangeUnit(spec);
+    range([row, full, out], 0, 3000);
+    range([row, full, out], 3000, units);
+    expect(resultReads).toBe(0);
+    // Element i: row[4 + i mod 4] + full[1 + i], each exact in float32 (sums below 2^24 of quarters).
+    expect(Array.from(out)).toEqual(Array.from({ length: count }, (_, i) => Math.fround(row[4 + (i % 4)]! + full[1 + i]!)));
   });
 
   it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {

@@ -30,7 +30,8 @@ export interface CpuHandle {
   /**
    * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
    * stretched axes; a `transpose` (an eager permute swapping the last two axes of a dense float
-   * array) is read in place by a matmul and materialised for anything else. `source` owns
+   * array) is materialised for anything but a matmul. A matmul reads either kind in place where
+   * its strides allow (CpuBackend.inPlace), else materialises it. `source` owns
    * `base`, which goes back to the pool only once no view reads it; a view that is materialised
    * (`dense`) drops it and becomes a plain handle.
    */
@@ -62,7 +63,8 @@ export interface CpuMemoryStats extends ArrayPoolStats {
 
 /**
  * Copies a strided view of `src` into contiguous `dst`: element (i₀, …, iₙ) of the output reads
- * src[offset + Σ iₖ·strides[k]]. Expand (stride 0), permute and slice are all this one loop.
+ * src[offset + Σ iₖ·strides[k]]. Expand (stride 0), permute and slice are all this one copy: a
+ * loop over output rows, or tiledCopy where the last output axis strides far through `src`.
  */
 export function stridedCopy(src: TypedArray, offset: number, strides: readonly number[], shape: readonly number[], dst: TypedArray): void {
   const n = sizeOf(shape);

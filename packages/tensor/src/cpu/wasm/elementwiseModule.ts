@@ -359,9 +359,9 @@ export interface ElementwiseInstance {
   /** The same memory as bytes (for bool results), as large as `heap` last made it. */
   byteView(): Uint8Array;
   /**
-   * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k read from `leaves[k]`
-   * at `offsets[k]` (a row operand's period and a scalar copied in once: passes start on whole
-   * periods), result j written to `outputs[outBase + j]` at the same elements (none with
+   * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k of the plan read from
+   * `leaves[k]` at `offsets[k]` (a row operand's period and a scalar copied in once: passes start on
+   * whole periods; entries past the plan's operands, a range function's results, are not read), result j written to `outputs[outBase + j]` at the same elements (none with
    * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`). The one pass
    * loop of eager calls, column sums and compiled range functions.
    */
@@ -433,14 +433,16 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
       const h = heap(plan.bytes);
       const hb = plan.boolOut.includes(true) ? byteView() : null;
       const { leafAt, leafLength, outAt, full, boolOut, pass } = plan;
-      for (let k = 0; k < leaves.length; k++) {
+      // The plan's operands only: a range function passes one array of operands then results.
+      const L = full.length;
+      for (let k = 0; k < L; k++) {
         if (full[k]) continue;
         const off = offsets[k]!;
         h.set(leaves[k]!.subarray(off, off + leafLength[k]!), leafAt[k]!);
       }
       for (let p0 = e0; p0 < e1; p0 += pass) {
         const pn = Math.min(e1 - p0, pass);
-        for (let k = 0; k < leaves.length; k++) {
+        for (let k = 0; k < L; k++) {
           if (!full[k]) continue;
           const from = offsets[k]! + p0;
           h.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
