@@ -5,7 +5,7 @@
 // memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, type Tensor, keep, memory, ones, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, broadcastTo, keep, memory, ones, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -30,6 +30,23 @@ describe('dispose', () => {
     y.dispose();
     expect(memory().tensors - before.tensors).toBe(1); // only the [3,4] operand is left
     expect(await x.toArray()).toEqual([1, 2]);
+  });
+  it('a disposed tensor that a view still reads keeps its bytes counted until the view lets it go (CPU)', () => {
+    const before = memory();
+    const x = zeros([1, 32, 16]); // 2048 bytes
+    const wide = broadcastTo(x, [4, 32, 16]); // a view: no bytes of its own
+    const y = zeros([8, 16]); // 512 bytes
+    const swapped = permute(y, [1, 0]); // a transpose view
+    expect(memory().bytes - before.bytes).toBe(2048 + 512);
+    x.dispose();
+    y.dispose();
+    expect(memory().bytes - before.bytes, 'the views still read x and y').toBe(2048 + 512);
+    wide.dispose();
+    expect(memory().bytes - before.bytes, 'x released with its last view').toBe(512);
+    tidy(() => void swapped.add(0)); // materialises the view: it holds its own copy and lets y go
+    expect(memory().bytes - before.bytes).toBe(512);
+    swapped.dispose();
+    expect(memory()).toEqual(before);
   });
 });
 

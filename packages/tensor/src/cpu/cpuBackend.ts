@@ -354,7 +354,6 @@ export class CpuBackend implements Backend<CpuHandle> {
     if (h.freed) return;
     h.freed = true;
     this.liveBuffers--;
-    this.liveBytes -= h.bytes;
     if (h.view) {
       const source = h.view.source;
       source.readers--;
@@ -363,9 +362,13 @@ export class CpuBackend implements Backend<CpuHandle> {
     this.recycle(h);
   }
 
-  /** Returns a freed handle's array to the pool once no view reads it. */
+  /**
+   * Returns a freed handle's array to the pool once no view reads it. Its bytes count as live
+   * until then: a disposed tensor that a view still reads still holds its array.
+   */
   private recycle(h: CpuHandle): void {
     if (!h.freed || h.readers > 0 || !h.data) return;
+    this.liveBytes -= h.bytes;
     this.pool.give(h.data);
     h.data = null;
   }
