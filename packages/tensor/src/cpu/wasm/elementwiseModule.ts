@@ -351,17 +351,15 @@ function passPlan(spec: WasmKernelSpec): PassPlan {
   };
 }
 
-/** A kernel's instance on this thread: its `run`, the thread's memory through `heap`, and its pass loop. */
+/** A kernel's instance on this thread: the thread's memory through `heap`, and its pass loop. */
 export interface ElementwiseInstance {
-  readonly run: (...args: number[]) => void;
   /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
   heap(bytes: number): Float32Array;
-  /** The same memory as bytes (for bool results), as large as `heap` last made it. */
-  byteView(): Uint8Array;
   /**
    * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k of the plan read from
-   * `leaves[k]` at `offsets[k]` (a row operand's period and a scalar copied in once: passes start on
-   * whole periods; entries past the plan's operands, a range function's results, are not read), result j written to `outputs[outBase + j]` at the same elements (none with
+   * `leaves[k]` at `offsets[k]` (a row operand's period and a scalar copied in once: passes start
+   * on whole periods; entries past the plan's operands, a range function's results, are not
+   * read), result j written to `outputs[outBase + j]` at the same elements (none with
    * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`). The one pass
    * loop of eager calls, column sums and compiled range functions.
    */
@@ -422,9 +420,7 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   let args: number[] = [];
   let argsOf: PassPlan | null = null;
   return {
-    run: exports.run,
     heap,
-    byteView,
     passes(leaves, offsets, outputs, outBase, plan, e0, e1) {
       if (argsOf !== plan) {
         args = [0, ...plan.leafAt.map((f) => f * 4), ...plan.outAt.map((f) => f * 4)];
