@@ -5,7 +5,7 @@
 // memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, type Tensor, broadcastTo, keep, memory, ones, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, arange, broadcastTo, keep, memory, ones, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -31,6 +31,33 @@ describe('dispose', () => {
     expect(memory().tensors - before.tensors).toBe(1); // only the [3,4] operand is left
     expect(await x.toArray()).toEqual([1, 2]);
   });
+  it('a reshape on the CPU is an alias of its input\'s array: no bytes, read by every kind of kernel, alive after its source', () => {
+    const before = memory();
+    const x = arange(24); // 96 bytes, 0 … 23
+    const r = x.reshape([2, 3, 4]);
+    const rr = r.reshape([6, 4]); // an alias of an alias reads the same array
+    const frozen = rr.detach(); // stopGradient is an alias too
+    expect(memory().bytes - before.bytes, 'the aliases hold no bytes').toBe(96);
+    const values = Array.from({ length: 24 }, (_, i) => i);
+    x.dispose();
+    expect(memory().bytes - before.bytes, 'x\'s array stays while aliases read it').toBe(96);
+    tidy(() => {
+      expect(Array.from(r.dataSync())).toEqual(values);
+      expect(Array.from(rr.add(1).dataSync())).toEqual(values.map((v) => v + 1)); // elementwise
+      expect(Array.from(rr.sum(1).dataSync())).toEqual([6, 22, 38, 54, 70, 86]); // a reduction
+      expect(Array.from(frozen.matmul(ones([4, 1])).dataSync())).toEqual([6, 22, 38, 54, 70, 86]); // a matmul
+      expect(Array.from(permute(r, [2, 0, 1]).dataSync())).toEqual(values.map((_, i) => (i % 6) * 4 + Math.floor(i / 6))); // a copy
+      expect(Array.from(broadcastTo(rr.reshape([1, 24]), [2, 24]).dataSync())).toEqual([...values, ...values]); // expand of an alias
+    });
+    // A reshape of a broadcast view is a copy of its values.
+    tidy(() => {
+      const b = broadcastTo(tensor([1, 2], { dtype: 'int32' }), [3, 2]).reshape([6]);
+      expect(Array.from(b.dataSync())).toEqual([1, 2, 1, 2, 1, 2]);
+    });
+    for (const t of [r, rr, frozen]) t.dispose();
+    expect(memory()).toEqual(before);
+  });
+
   it('a disposed tensor that a view still reads keeps its bytes counted until the view lets it go (CPU)', () => {
     const before = memory();
     const x = zeros([1, 32, 16]); // 2048 bytes
@@ -187,11 +214,15 @@ describe('assign', () => {
     const same = w.assign(v);
     expect(same).toBe(w);
     expect(await w.toArray()).toEqual([4, 5, 6]);
-    // Same number of tensors and buffers: the old storage was released.
-    expect(memory()).toEqual(before);
-    // w has its own storage: disposing v does not affect it.
+    // Same number of tensors and buffers; w's old 12 bytes were released, and on the CPU w reads
+    // v's array (values never change in place, so nothing is copied).
+    expect(memory()).toEqual({ ...before, bytes: before.bytes - 12 });
+    // Disposing v does not affect w, which keeps the array (and its bytes) alive.
     v.dispose();
     expect(await w.toArray()).toEqual([4, 5, 6]);
+    expect(memory()).toEqual({ tensors: before.tensors - 1, buffers: before.buffers - 1, bytes: before.bytes - 12 });
+    w.dispose();
+    expect(memory()).toEqual({ tensors: before.tensors - 2, buffers: before.buffers - 2, bytes: before.bytes - 24 });
   });
 
   it('rejects a value of another shape or dtype', () => {

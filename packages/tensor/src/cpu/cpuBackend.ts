@@ -31,11 +31,12 @@ export interface CpuHandle {
    * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
    * stretched axes; a `transpose` (an eager permute swapping the last two axes of a dense float
    * array) is materialised for anything but a matmul. A matmul reads either kind in place where
-   * its strides allow (CpuBackend.inPlace), else materialises it. `source` owns
-   * `base`, which goes back to the pool only once no view reads it; a view that is materialised
-   * (`dense`) drops it and becomes a plain handle.
+   * its strides allow (CpuBackend.inPlace), else materialises it. An `alias` (a reshape of a
+   * dense array or of an alias) is `base` itself in row-major order: every kernel reads it as
+   * dense storage, and it is never copied. `source` owns `base`, which goes back to the pool only
+   * once no view reads it; a view that is materialised (`dense`) drops it and becomes a plain handle.
    */
-  view: { kind: 'broadcast' | 'transpose'; base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
+  view: { kind: 'broadcast' | 'transpose' | 'alias'; base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
   dtype: DType;
   freed: boolean;
@@ -235,6 +236,7 @@ export class CpuBackend implements Backend<CpuHandle> {
   dense(h: CpuHandle): TypedArray {
     if (h.data) return h.data;
     const view = h.view!;
+    if (view.kind === 'alias') return view.base;
     const data = this.allocate(h.dtype, sizeOf(h.shape));
     stridedCopy(view.base, 0, view.strides, h.shape, data);
     h.data = data;
@@ -254,7 +256,21 @@ export class CpuBackend implements Backend<CpuHandle> {
   private operand(h: CpuHandle): EagerOperand {
     // A transpose is read dense: the fast elementwise kernels read row-major operands.
     if (!h.data && h.view?.kind === 'transpose') this.dense(h);
-    return h.data || !h.view ? { arr: h.data!, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
+    if (h.data || !h.view) return { arr: h.data!, strides: null, dtype: h.dtype };
+    return h.view.kind === 'alias' ? { arr: h.view.base, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
+  }
+
+  /**
+   * A reshape (or stopGradient) of a dense array or of an alias, as an alias of the same array:
+   * the same elements in the same row-major order, so nothing is copied. Null for a broadcast or
+   * transpose view, which the copy materialises.
+   */
+  private aliasView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle | null {
+    const source = x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
+    if (!source) return null;
+    source.readers++;
+    this.liveBuffers++;
+    return { data: null, view: { kind: 'alias', base: source.data!, strides: stridesOf(shape), source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
   /**
@@ -388,6 +404,10 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
     if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
+    if (prim === 'reshape' || prim === 'stopGradient') {
+      const alias = this.aliasView(inputs[0]!, info.shape, info.dtype);
+      if (alias) return alias;
+    }
     if (prim === 'permute') {
       const view = this.transposeView(inputs[0]!, (params as PrimitiveParams['permute']).perm, info.shape, info.dtype);
       if (view) return view;
@@ -419,40 +439,42 @@ export class CpuBackend implements Backend<CpuHandle> {
       this.matmul(inputs[0]!, inputs[1]!, out as Float32Array | Float64Array);
       return;
     }
-    // Past elementwise ops and matmuls every kernel reads dense storage: materialise any view.
-    for (const h of inputs) this.dense(h);
+    // Past elementwise ops and matmuls every kernel reads dense storage: materialise any view
+    // (an alias is its source's array as it is).
+    const data = inputs.map((h) => this.dense(h));
+    const xd = data[0]!;
     if (isReduce(prim)) {
-      reduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
+      reduceInto(prim, xd, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
       return;
     }
     if (isScan(prim)) {
       const { axis, reverse } = params as PrimitiveParams['cumsum'];
-      scanInto(prim, x.data!, x.dtype, x.shape, axis, reverse, out);
+      scanInto(prim, xd, x.dtype, x.shape, axis, reverse, out);
       return;
     }
     if (isArgReduce(prim)) {
-      argReduceInto(prim, x.data!, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out);
+      argReduceInto(prim, xd, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out);
       return;
     }
     switch (prim) {
       case 'reshape':
       case 'stopGradient':
-        out.set(x.data!);
+        out.set(xd);
         return;
       case 'expand': {
         const strides = stridesOf(x.shape).map((s, i) => (x.shape[i] === 1 ? 0 : s));
-        stridedCopy(x.data!, 0, strides, info.shape, out);
+        stridedCopy(xd, 0, strides, info.shape, out);
         return;
       }
       case 'permute': {
-        stridedCopy(x.data!, 0, permutedStrides(x.shape, (params as PrimitiveParams['permute']).perm), info.shape, out);
+        stridedCopy(xd, 0, permutedStrides(x.shape, (params as PrimitiveParams['permute']).perm), info.shape, out);
         return;
       }
       case 'slice': {
         const { starts } = params as PrimitiveParams['slice'];
         const st = stridesOf(x.shape);
         const offset = starts.reduce((acc, s, i) => acc + s * st[i]!, 0);
-        stridedCopy(x.data!, offset, st, info.shape, out);
+        stridedCopy(xd, offset, st, info.shape, out);
         return;
       }
       case 'pad': {
@@ -460,13 +482,13 @@ export class CpuBackend implements Backend<CpuHandle> {
         const st = stridesOf(info.shape);
         const offset = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
         // Scatter the input into the window: walk the input, write through the output strides.
-        const n = x.data!.length;
+        const n = xd.length;
         if (n === 0) return;
         const rank = x.shape.length;
         const idx = new Array<number>(rank).fill(0);
         let pos = offset;
         for (let i = 0; i < n; i++) {
-          out[pos] = x.data![i]!;
+          out[pos] = xd[i]!;
           for (let d = rank - 1; d >= 0; d--) {
             idx[d]!++;
             pos += st[d]!;
@@ -482,16 +504,16 @@ export class CpuBackend implements Backend<CpuHandle> {
         const { outer, inner } = blocks(info.shape, axis);
         const outRow = info.shape[axis]! * inner;
         let col = 0;
-        for (const t of inputs) {
+        inputs.forEach((t, k) => {
           const w = t.shape[axis]! * inner;
-          for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, t.data!, o * w, w);
+          for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, data[k]!, o * w, w);
           col += w;
-        }
+        });
         return;
       }
       case 'gather': {
         const { axis } = params as PrimitiveParams['gather'];
-        const idx = inputs[1]!.data!;
+        const idx = data[1]!;
         const { outer, inner } = blocks(x.shape, axis);
         const extent = x.shape[axis]!;
         for (let j = 0; j < idx.length; j++) {
@@ -500,14 +522,14 @@ export class CpuBackend implements Backend<CpuHandle> {
         }
         for (let o = 0; o < outer; o++) {
           for (let j = 0; j < idx.length; j++) {
-            copyBlock(out, (o * idx.length + j) * inner, x.data!, (o * extent + idx[j]!) * inner, inner);
+            copyBlock(out, (o * idx.length + j) * inner, xd, (o * extent + idx[j]!) * inner, inner);
           }
         }
         return;
       }
       case 'scatterAdd': {
         const { axis, size } = params as PrimitiveParams['scatterAdd'];
-        const idx = inputs[1]!.data!;
+        const idx = data[1]!;
         const { outer, inner } = blocks(x.shape, axis);
         for (let j = 0; j < idx.length; j++) {
           const r = idx[j]!;
@@ -517,7 +539,7 @@ export class CpuBackend implements Backend<CpuHandle> {
           for (let j = 0; j < idx.length; j++) {
             const to = (o * size + idx[j]!) * inner;
             const from = (o * idx.length + j) * inner;
-            for (let e = 0; e < inner; e++) out[to + e] = out[to + e]! + x.data![from + e]!;
+            for (let e = 0; e < inner; e++) out[to + e] = out[to + e]! + xd[from + e]!;
           }
         }
         return;
@@ -531,14 +553,14 @@ export class CpuBackend implements Backend<CpuHandle> {
         const def = primitiveDefinition((params as PrimitiveParams['custom']).name);
         if (def.kind === 'elementwise') {
           // Inputs share the output's shape (inference checks); the store rounds to the dtype.
-          const arrays = inputs.map((h) => h.data!);
+          const arrays = data;
           const args = new Array<number>(arrays.length);
           for (let i = 0; i < out.length; i++) {
             for (let k = 0; k < arrays.length; k++) args[k] = arrays[k]![i]!;
             out[i] = def.cpu(...args);
           }
         } else {
-          def.cpu(inputs.map((h) => ({ data: h.data!, shape: h.shape, dtype: h.dtype })), { data: out, shape: info.shape, dtype: info.dtype });
+          def.cpu(inputs.map((h, k) => ({ data: data[k]!, shape: h.shape, dtype: h.dtype })), { data: out, shape: info.shape, dtype: info.dtype });
         }
         return;
       }
