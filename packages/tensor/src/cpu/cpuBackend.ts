@@ -1,13 +1,14 @@
 // The CPU backend: TypeScript over typed arrays, float32 and float64 (and int32/bool). It is the
-// reference every other backend is tested against: storage is contiguous row-major, movement ops
-// copy, reductions accumulate in float64. Three things are there for speed. Expand (how every
-// scalar and bias operand reaches a binary op) makes a broadcast view that elementwise kernels
-// read through zero strides; a permute swapping the last two axes makes a transpose view; a matmul
-// reads either in place where its strides allow (a transposed matrix, a batch broadcast); any
-// other consumer materialises them. And elementwise ops, casts and
-// reductions run generated loops (eagerKernels.ts), the same JavaScript from the same expression
-// table that compiled programs (compile.ts) fuse; arrays come from a pool by size class.
-
+// reference every other backend is tested against: storage is contiguous row-major, slices,
+// pads and most permutes copy, reductions accumulate in float64. Views are there for speed, and
+// values never change in place, so a view may share its source's array. Expand (how every scalar
+// and bias operand reaches a binary op) makes a broadcast view that elementwise kernels read
+// through zero strides; a permute swapping the last two axes makes a transpose view; a reshape
+// of a dense array is an alias that every kernel reads as dense storage; a matmul reads a
+// broadcast or transpose view in place where its strides allow (a transposed matrix, a batch
+// broadcast), and any other consumer materialises them. Elementwise ops, casts and reductions
+// run generated loops (eagerKernels.ts), the same JavaScript from the same expression table that
+// compiled programs (compile.ts) fuse; arrays come from a pool by size class.
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
