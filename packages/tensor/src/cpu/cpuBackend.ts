@@ -9,6 +9,7 @@
 // broadcast), and any other consumer materialises them. Elementwise ops, casts and reductions
 // run generated loops (eagerKernels.ts), the same JavaScript from the same expression table that
 // compiled programs (compile.ts) fuse; arrays come from a pool by size class.
+
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
 import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
