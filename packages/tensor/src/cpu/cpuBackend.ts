@@ -87,7 +87,8 @@ export function stridedCopy(src: TypedArray, offset: number, strides: readonly n
   const idx = new Array<number>(rank).fill(0);
   let srcPos = offset;
   for (let o = 0; o < n; o += inner) {
-    for (let j = 0, p = srcPos; j < inner; j++, p += innerStride) dst[o + j] = src[p]!;
+    if (innerStride === 1) copyBlock(dst, o, src, srcPos, inner);
+    else for (let j = 0, p = srcPos; j < inner; j++, p += innerStride) dst[o + j] = src[p]!;
     // advance the outer counter (axes rank-2 .. 0)
     for (let k = rank - 2; k >= 0; k--) {
       idx[k]!++;
@@ -483,15 +484,17 @@ export class CpuBackend implements Backend<CpuHandle> {
         const { before } = params as PrimitiveParams['pad'];
         const st = stridesOf(info.shape);
         const offset = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
-        // Scatter the input into the window: walk the input, write through the output strides.
+        // Scatter the input into the window: its rows (the last axis, contiguous on both sides)
+        // one block each, the output position following the output strides over the other axes.
         const n = xd.length;
         if (n === 0) return;
         const rank = x.shape.length;
+        const row = rank === 0 ? 1 : x.shape[rank - 1]!;
         const idx = new Array<number>(rank).fill(0);
         let pos = offset;
-        for (let i = 0; i < n; i++) {
-          out[pos] = xd[i]!;
-          for (let d = rank - 1; d >= 0; d--) {
+        for (let i = 0; i < n; i += row) {
+          copyBlock(out, pos, xd, i, row);
+          for (let d = rank - 2; d >= 0; d--) {
             idx[d]!++;
             pos += st[d]!;
             if (idx[d]! < x.shape[d]!) break;
