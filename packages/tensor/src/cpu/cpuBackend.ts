@@ -69,9 +69,10 @@ export interface CpuMemoryStats extends ArrayPoolStats {
  * src[offset + Σ iₖ·strides[k]]. Expand (stride 0), permute and slice are all this one copy: a
  * loop over output rows, or tiledCopy where the last output axis strides far through `src`.
  */
-export function stridedCopy(src: TypedArray, offset: number, strides: readonly number[], shape: readonly number[], dst: TypedArray): void {
-  const n = sizeOf(shape);
+export function stridedCopy(src: TypedArray, offset: number, viewStrides: readonly number[], viewShape: readonly number[], dst: TypedArray): void {
+  const n = sizeOf(viewShape);
   if (n === 0) return;
+  const { shape, strides } = coalesced(viewShape, viewStrides);
   const rank = shape.length;
   if (rank === 0) {
     dst[0] = src[offset]!;
@@ -98,6 +99,29 @@ export function stridedCopy(src: TypedArray, offset: number, strides: readonly n
       idx[k] = 0;
     }
   }
+}
+
+/**
+ * The same walk over fewer axes: axes of extent 1 dropped, and each axis merged into the one
+ * before it where that one steps exactly over it (stride = its stride × its extent), so that the
+ * innermost loop runs as long as it can (a window sliced as [..., 16, 1, 16, 1] walks rows of 16,
+ * not single elements).
+ */
+function coalesced(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
+  const outShape: number[] = [];
+  const outStrides: number[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const last = outShape.length - 1;
+    if (last >= 0 && outStrides[last] === strides[i]! * d) {
+      outShape[last] = outShape[last]! * d;
+      outStrides[last] = strides[i]!;
+    } else {
+      outShape.push(d);
+      outStrides.push(strides[i]!);
+    }
+  });
+  return { shape: outShape, strides: outStrides };
 }
 
 /** The side of tiledCopy's square tiles: 32 rows of 32 floats read and 32 written stay in the first-level cache. */
@@ -525,10 +549,11 @@ export class CpuBackend implements Backend<CpuHandle> {
           const r = idx[j]!;
           if (!(r >= 0 && r < extent)) throw indexOutOfRange('gather', r, axis, extent);
         }
+        const m = idx.length;
         for (let o = 0; o < outer; o++) {
-          for (let j = 0; j < idx.length; j++) {
-            copyBlock(out, (o * idx.length + j) * inner, xd, (o * extent + idx[j]!) * inner, inner);
-          }
+          // Single elements (a gather along the last axis) without a call each.
+          if (inner === 1) for (let j = 0, base = o * extent; j < m; j++) out[o * m + j] = xd[base + idx[j]!]!;
+          else for (let j = 0; j < m; j++) copyBlock(out, (o * m + j) * inner, xd, (o * extent + idx[j]!) * inner, inner);
         }
         return;
       }
