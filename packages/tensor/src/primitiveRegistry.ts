@@ -84,7 +84,7 @@ export interface ShaderDefinition extends DefinitionBase {
   readonly kind: 'shader';
   /** Output shape and dtype (throw an Error saying what was wrong for bad inputs). */
   readonly infer: (inputs: readonly ValueInfo[]) => ValueInfo;
-  /** Fills `output.data` (every element) from the dense inputs. */
+  /** Fills `output.data` (every element) from the dense inputs, which it must not write (on the CPU an input's array may be shared with other tensors). */
   readonly cpu: (inputs: readonly HostTensor[], output: HostTensor) => void;
   readonly wgsl: ShaderWgsl;
 }

@@ -257,8 +257,10 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   /**
-   * The handle's values as a contiguous array, materialising (once) a view; a materialised view
-   * no longer reads its source, which goes back to the pool if nothing else holds it.
+   * The handle's values as a contiguous array, materialising (once) a broadcast or transpose
+   * view; a materialised view no longer reads its source, which goes back to the pool if nothing
+   * else holds it. An alias gives its source's array itself, which other handles read too: the
+   * array is for reading only (no kernel writes into an input).
    */
   dense(h: CpuHandle): TypedArray {
     if (h.data) return h.data;
@@ -275,7 +277,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     return data;
   }
 
-  /** True for a broadcast or transpose view not yet materialised: `execute` copied nothing. */
+  /** True for an alias, or a broadcast or transpose view not yet materialised: `execute` copied nothing. */
   isView(h: CpuHandle): boolean {
     return h.view !== null;
   }
