@@ -49,6 +49,13 @@ describe('dispose', () => {
       expect(Array.from(permute(r, [2, 0, 1]).dataSync())).toEqual(values.map((_, i) => (i % 6) * 4 + Math.floor(i / 6))); // a copy
       expect(Array.from(broadcastTo(rr.reshape([1, 24]), [2, 24]).dataSync())).toEqual([...values, ...values]); // expand of an alias
     });
+    tidy(() => {
+      // A transpose of an alias is a view of the same array too; a matmul reads it in place.
+      const t = permute(rr, [1, 0]);
+      expect(memory().bytes - before.bytes, 'the transpose of an alias holds no bytes').toBe(96);
+      expect(Array.from(t.matmul(ones([6, 1])).dataSync())).toEqual([60, 66, 72, 78]);
+      expect(Array.from(t.dataSync())).toEqual(values.map((_, i) => (i % 6) * 4 + Math.floor(i / 6)));
+    });
     // A reshape of a broadcast view is a copy of its values.
     tidy(() => {
       const b = broadcastTo(tensor([1, 2], { dtype: 'int32' }), [3, 2]).reshape([6]);

@@ -308,11 +308,13 @@ export class CpuBackend implements Backend<CpuHandle> {
    */
   private transposeView(x: CpuHandle, perm: readonly number[], shape: readonly number[], dtype: DType): CpuHandle | null {
     const r = perm.length;
-    if (!x.data || r < 2 || (dtype !== 'float32' && dtype !== 'float64') || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2) return null;
+    // A dense array, or an alias of one (read through its source's array, in its own shape).
+    const source = x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
+    if (!source || r < 2 || (dtype !== 'float32' && dtype !== 'float64') || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2) return null;
     for (let i = 0; i < r - 2; i++) if (perm[i] !== i) return null;
-    x.readers++;
+    source.readers++;
     this.liveBuffers++;
-    return { data: null, view: { kind: 'transpose', base: x.data, strides: permutedStrides(x.shape, perm), source: x }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return { data: null, view: { kind: 'transpose', base: source.data!, strides: permutedStrides(x.shape, perm), source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
   /**
