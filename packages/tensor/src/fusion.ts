@@ -44,6 +44,15 @@ export interface FusionOptions {
    * turns it off: the tiled matmul kernel is then the same code for every program, compiled once.
    */
   matmulEpilogues?: boolean;
+  /**
+   * A computed value that a kernel reads through a broadcast (an expand to a larger shape, like
+   * a row's log-sum-exp subtracted in a softmax) is stored by its own small kernel, instead of
+   * recomputed for every element of the broadcast, when the broadcast has at least this many
+   * elements. Default Infinity (never). The CPU sets the size from which its WebAssembly kernels
+   * run: they read only stored operands, and a value per row then costs a row's work once
+   * instead of once per element.
+   */
+  broadcastStoreMin?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -88,7 +97,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -156,6 +165,17 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
     // A custom shader reads its operands dense: each is a stored value (or a program input).
     if (eq.prim === 'custom' && !isElementwiseCustom(eq)) for (const x of eq.inputs) if (!inputIds.has(x.id)) mat.add(x.id);
+  }
+
+  // A computed value broadcast to a larger shape of at least broadcastStoreMin elements is
+  // stored: the value the broadcast moves, past the movement ops between (a keepdims reshape),
+  // unless a literal.
+  for (const eq of program.equations) {
+    if (eq.prim !== 'expand' || sizeOf(eq.out.shape) < opts.broadcastStoreMin || sizeOf(eq.out.shape) <= sizeOf(eq.inputs[0]!.shape)) continue;
+    let v = eq.inputs[0]!;
+    while (!mat.has(v.id) && !inputIds.has(v.id) && MOVEMENT.has(defs.get(v.id)!.prim)) v = defs.get(v.id)!.inputs[0]!;
+    if (mat.has(v.id) || inputIds.has(v.id) || defs.get(v.id)!.prim === 'full') continue;
+    mat.add(v.id);
   }
 
   // Several kernels reading one costly inline value each recompute it: store it instead. One

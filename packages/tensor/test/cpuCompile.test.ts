@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp,
 } from '../src/index.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
@@ -659,6 +659,35 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     // The same shapes through eager ops: WebAssembly against JavaScript.
     expect(eagerBothWays(() => [x.mul(y), x.exp(), r.add(bias), r.log1p(), x.add(2.5)])).toBe(5);
     for (const t of [x, y, r, bias]) t.dispose();
+  });
+
+  it('column broadcasts (a value per row, spread over the row) in WebAssembly, eager and compiled: softmax and layer norm, runs of 3, 5, 1,024 and 16,384, a condition per row', () => {
+    // A [rows, 1] operand against [rows, n]: the pass loop fills each value over its run (`col`).
+    // Runs of 5 and 3 are not whole vectors; one of 16,384 spans two passes; one with a leading
+    // broadcast repeats its values (⌊i / 5⌋ mod 7). Specials sit in the operands and the longer columns.
+    const x = withSpecials([20, 1024], 31, [0, 1017, 8190, 20460]);
+    const col = withSpecials([20, 1], 32);
+    const five = withSpecials([200, 5], 33, [0, 980]);
+    const fiveCol = withSpecials([200, 1], 34);
+    const wide = withSpecials([3, 16384], 35, [0, 16380, 32760]);
+    const wideCol = rn([3, 1], 36 % 16);
+    const three = withSpecials([100, 3], 37);
+    const threeCol = rn([100, 1], 6);
+    const rep = withSpecials([8, 7, 5], 38);
+    const repCol = rn([7, 1], 39 % 16);
+    const cond = tensor(Array.from({ length: 20 }, (_, i) => i % 3), { shape: [20, 1] }).greater(0);
+    const calls = eagerBothWays(() => [
+      x.sub(col), col.mul(x), five.div(fiveCol), wide.add(wideCol).exp(), rep.mul(repCol),
+      three.sub(threeCol), where(broadcastTo(cond, [20, 1024]), x, col),
+    ]);
+    expect(calls, 'every op in WebAssembly').toBe(8);
+    // Compiled: the per-row values (a maximum, a log-sum-exp, a mean and a variance) are stored by
+    // small kernels, and the kernels over [20, 1024] read them as column operands in WebAssembly.
+    const { kernels } = both(([x]) => [softmax(x!, 1), layerNorm(x!, [1024]), x!.sub(logsumexp(x!, 1, true)).exp()], [x]);
+    const wide2 = sources(kernels).filter((t) => t.includes('i over [0, 20480)'));
+    expect(wide2.length, 'the kernels over [20, 1024]').toBeGreaterThanOrEqual(2);
+    for (const t of wide2) expect(t).toMatch(/Math\.floor\(i \/ 1024\) % 20/);
+    for (const t of [x, col, five, fiveCol, wide, wideCol, three, threeCol, rep, repCol, cond]) t.dispose();
   });
 
   it('a range function reads only its operands from its array of operands then results (the results are written, never read)', () => {

@@ -13,7 +13,7 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
-  setCpuThreads, shutdownCpuThreads, slice, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
+  setCpuThreads, shutdownCpuThreads, slice, softmax, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
 } from '../src/index.js';
 import { traceAndInterpret } from './programReference.js';
 import { bitsOf } from './reference.js';
@@ -169,6 +169,9 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
           return [x, y, rn([3001], 2, 'float32').greater(0)];
         },
       },
+      // Column operands (a value per row, filled over its run on each worker from the chunk's
+      // first element): a softmax over rows of 250, chunks not starting on a row.
+      { name: 'a softmax (values per row as column operands)', f: ([x]) => [softmax(x!, 1)], make: () => [rn([60, 250], 3, 'float32')] },
     ];
     for (const { name, f, make } of programs) {
       for (const threads of [1, 2, 3]) check(name, f, make, threads, true);

@@ -36,16 +36,18 @@ import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.j
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
+import { WASM_ELEMENTWISE_MIN, type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
  * dot-product kernels): jit then stays bit-identical to eager however they accumulate, and the
  * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
  * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
- * reads a stored [1024,128] array faster than it recomputes an exp per element.
+ * reads a stored [1024,128] array faster than it recomputes an exp per element. A computed value
+ * broadcast to WASM_ELEMENTWISE_MIN elements or more is stored too (a softmax's per-row log-sum-exp):
+ * the WebAssembly kernels then take its consumers, and it is computed once per row.
  */
-export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true };
+export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN };
 
 /** Where a slot's array comes from when the program runs. */
 type SlotSource =

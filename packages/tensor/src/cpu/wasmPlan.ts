@@ -87,7 +87,7 @@ class KernelBuilder {
     }
     const existing = nodes.findIndex((n) => n.kind === 'leaf' && n.leaf === k);
     if (existing >= 0) return existing;
-    const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : '0';
+    const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : p.kind === 'col' ? `Math.floor(i / ${p.repeat}) % ${p.period}` : '0';
     this.names.push(`t${nodes.length} = slot${slot}[${offset ? `${offset} + ` : ''}${at}]`);
     return nodes.push({ kind: 'leaf', leaf: k }) - 1;
   }
@@ -255,9 +255,16 @@ const ROWS = new Map<number, WasmLeafPattern>();
  * allocating (eager ops call it for every large float32 operand): shared pattern objects.
  */
 function pattern(shape: readonly number[], strides: readonly number[]): WasmLeafPattern | null {
-  // Leading axes of stride 0, then a row-major run to the end (axes of extent 1 skipped).
-  let expect = 1;
+  // Trailing axes of stride 0 (a run of `repeat` equal elements), then a row-major run of
+  // `period` values, then leading axes of stride 0 (axes of extent 1 skipped anywhere).
   let i = shape.length - 1;
+  let repeat = 1;
+  for (; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (strides[i] !== 0) break;
+    repeat *= shape[i]!;
+  }
+  let expect = 1;
   for (; i >= 0; i--) {
     if (shape[i] === 1) continue;
     if (strides[i] === 0) break;
@@ -265,8 +272,9 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
     expect *= shape[i]!;
   }
   for (let j = i; j >= 0; j--) if (shape[j] !== 1 && strides[j] !== 0) return null;
-  if (i < 0) return FULL;
+  if (repeat === 1 && i < 0) return FULL;
   if (expect === 1) return SCALAR;
+  if (repeat > 1) return { kind: 'col', repeat, period: expect };
   let row = ROWS.get(expect);
   if (row === undefined) ROWS.set(expect, (row = { kind: 'row', period: expect }));
   return row;
@@ -296,7 +304,7 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     if (!p) return false;
     eagerPatterns[k] = p;
     eagerBools[k] = x.dtype === 'bool';
-    key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'full' ? '|f' : '|s';
+    key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'col' ? `|c${p.repeat}x${p.period}` : p.kind === 'full' ? '|f' : '|s';
     if (x.dtype === 'bool') key += 'b';
   }
   let kernel = cachedElementwiseKernel(key);

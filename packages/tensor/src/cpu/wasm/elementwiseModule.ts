@@ -15,7 +15,9 @@
 // live in lanes as all-ones or zero masks.
 //
 // A kernel reads float32 or bool arrays laid out as its output is (`full`), repeating with a
-// period that is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), or one value
+// period that is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), each value
+// repeated over a run of elements (`col`: a broadcast of leading axes, like a row's maximum in a
+// softmax, spread by the pass loop into a region the kernel reads as `full`), or one value
 // (`scalar`), and writes float32 or bool arrays. Operands are copied into the module's memory and
 // results out of it, a pass of a few thousand elements at a time so that both copies hit the
 // cache: O(n) copies next to work that is O(n) too, but several times heavier per element. A bool
@@ -35,6 +37,12 @@ export type WasmLeafPattern =
   | { readonly kind: 'full' }
   /** Element i mod period, period a multiple of 4 (a broadcast over leading axes). */
   | { readonly kind: 'row'; readonly period: number }
+  /**
+   * Element ⌊i / repeat⌋ mod period (repeat > 1: a broadcast over trailing axes, after a run of
+   * `period` values and perhaps leading broadcast axes). The pass loop fills each value over its
+   * run; the kernel reads the filled region as a full operand.
+   */
+  | { readonly kind: 'col'; readonly repeat: number; readonly period: number }
   /** Element 0 (a broadcast of one value). */
   | { readonly kind: 'scalar' };
 
@@ -239,6 +247,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
       if (n.kind === 'leaf') {
         const l = spec.leaves[n.leaf]!;
         if (l.kind === 'scalar') return;
+        // A col operand's region is filled as a full one (PassPlan.cols).
         f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load();
         asMask(i);
         f.set(values[i]!);
@@ -306,7 +315,7 @@ interface Layout {
 function layout(spec: WasmKernelSpec): Layout {
   const n = passElements(spec);
   let at = 0;
-  const leafLength = spec.leaves.map((l) => (l.kind === 'full' ? n : l.kind === 'row' ? l.period : 1));
+  const leafLength = spec.leaves.map((l) => (l.kind === 'full' || l.kind === 'col' ? n : l.kind === 'row' ? l.period : 1));
   const leafAt = leafLength.map((length) => {
     const start = at;
     at += Math.ceil(length / 4) * 16;
@@ -331,6 +340,8 @@ export interface PassPlan {
   readonly leafLength: readonly number[];
   readonly outAt: readonly number[];
   readonly full: readonly boolean[];
+  /** Per operand, its run and period when it is a `col` operand (filled each pass), else null. */
+  readonly cols: readonly ({ readonly repeat: number; readonly period: number } | null)[];
   readonly boolOut: readonly boolean[];
   readonly pass: number;
   readonly bytes: number;
@@ -344,6 +355,7 @@ function passPlan(spec: WasmKernelSpec): PassPlan {
     leafLength,
     outAt: outAt.map((b) => b / 4),
     full: spec.leaves.map((l) => l.kind === 'full'),
+    cols: spec.leaves.map((l) => (l.kind === 'col' ? { repeat: l.repeat, period: l.period } : null)),
     boolOut: spec.outputs.map((node) => isBoolNode(spec, node)),
     pass: passElements(spec),
     bytes,
@@ -428,17 +440,30 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
       }
       const h = heap(plan.bytes);
       const hb = plan.boolOut.includes(true) ? byteView() : null;
-      const { leafAt, leafLength, outAt, full, boolOut, pass } = plan;
+      const { leafAt, leafLength, outAt, full, cols, boolOut, pass } = plan;
       // The plan's operands only: a range function passes one array of operands then results.
       const L = full.length;
       for (let k = 0; k < L; k++) {
-        if (full[k]) continue;
+        if (full[k] || cols[k]) continue;
         const off = offsets[k]!;
         h.set(leaves[k]!.subarray(off, off + leafLength[k]!), leafAt[k]!);
       }
       for (let p0 = e0; p0 < e1; p0 += pass) {
         const pn = Math.min(e1 - p0, pass);
         for (let k = 0; k < L; k++) {
+          const col = cols[k];
+          if (col) {
+            // Each value over its run of elements: element e reads value ⌊e / repeat⌋ mod period.
+            const src = leaves[k]!;
+            const off = offsets[k]!;
+            for (let e = p0, end = p0 + pn; e < end; ) {
+              const q = Math.floor(e / col.repeat);
+              const stop = Math.min(end, (q + 1) * col.repeat);
+              h.fill(src[off + (q % col.period)]!, leafAt[k]! + e - p0, leafAt[k]! + stop - p0);
+              e = stop;
+            }
+            continue;
+          }
           if (!full[k]) continue;
           const from = offsets[k]! + p0;
           h.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
