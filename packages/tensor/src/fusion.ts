@@ -53,6 +53,12 @@ export interface FusionOptions {
    * instead of once per element.
    */
   broadcastStoreMin?: number;
+  /**
+   * A `pad` read by at least this many equations (a convolution's or a pool's windows, each a
+   * slice of it) is stored by its own kernel, so that the windows read it without a range test
+   * per element. Default Infinity (never). The CPU sets 2: a padded copy costs one pass.
+   */
+  padStoreReaders?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -97,7 +103,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -176,6 +182,13 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     while (!mat.has(v.id) && !inputIds.has(v.id) && MOVEMENT.has(defs.get(v.id)!.prim)) v = defs.get(v.id)!.inputs[0]!;
     if (mat.has(v.id) || inputIds.has(v.id) || defs.get(v.id)!.prim === 'full') continue;
     mat.add(v.id);
+  }
+
+  // A pad that many windows read (padStoreReaders) is stored: each window then reads memory.
+  const readersOf = new Map<number, number>();
+  for (const eq of program.equations) for (const x of new Set(eq.inputs)) readersOf.set(x.id, (readersOf.get(x.id) ?? 0) + 1);
+  for (const eq of program.equations) {
+    if (eq.prim === 'pad' && !mat.has(eq.out.id) && (readersOf.get(eq.out.id) ?? 0) >= opts.padStoreReaders) mat.add(eq.out.id);
   }
 
   // Several kernels reading one costly inline value each recompute it: store it instead. One

@@ -88,6 +88,11 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       // Counters, not divisions of the linear index, and no branch between the windows.
       expect(text).not.toMatch(/Math\.floor|% 9\b|let cat/);
       expect(text.match(/for \(let c\d+_4 = 0; c\d+_4 < 10;/g)?.length, `${dtype}: one loop nest per window`).toBe(9);
+      // The pad, read by nine windows, is stored by its own kernel (padStoreReaders): the columns
+      // are then copies with no range test.
+      expect(names(plain.kernels)).toContain('fused_elementwise_[2,3,11,12]x1');
+      const columns = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,27,90]'))!;
+      expect(columns.source).not.toMatch(/>= 0/);
       compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [x, w]);
       compare(([x, w]) => [conv2d(x!, w!, { padding: 2, dilation: 2 })], [x, w]);
       compare(([x]) => [maxPool2d(x!, 2), avgPool2d(x!, 3, { stride: 1, padding: 1 })], [x]);

@@ -45,9 +45,10 @@ import { WASM_ELEMENTWISE_MIN, type WasmSegment, planWasmSegment, planWasmSum, w
  * recomputed once it costs more than `recomputeCostMax` (a transcendental counts 8): a CPU
  * reads a stored [1024,128] array faster than it recomputes an exp per element. A computed value
  * broadcast to WASM_ELEMENTWISE_MIN elements or more is stored too (a softmax's per-row log-sum-exp):
- * the WebAssembly kernels then take its consumers, and it is computed once per row.
+ * the WebAssembly kernels then take its consumers, and it is computed once per row. A pad that
+ * several windows read (a convolution's nine) is stored: the windows are then plain copies.
  */
-export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN };
+export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2 };
 
 /** Where a slot's array comes from when the program runs. */
 type SlotSource =
