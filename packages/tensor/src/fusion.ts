@@ -184,18 +184,18 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     mat.add(v.id);
   }
 
+  // The equations that read each value.
+  const consumers = new Map<number, Equation[]>();
+  for (const eq of program.equations) for (const x of new Set(eq.inputs)) (consumers.get(x.id) ?? consumers.set(x.id, []).get(x.id)!).push(eq);
+
   // A pad that many windows read (padStoreReaders) is stored: each window then reads memory.
-  const readersOf = new Map<number, number>();
-  for (const eq of program.equations) for (const x of new Set(eq.inputs)) readersOf.set(x.id, (readersOf.get(x.id) ?? 0) + 1);
   for (const eq of program.equations) {
-    if (eq.prim === 'pad' && !mat.has(eq.out.id) && (readersOf.get(eq.out.id) ?? 0) >= opts.padStoreReaders) mat.add(eq.out.id);
+    if (eq.prim === 'pad' && (consumers.get(eq.out.id)?.length ?? 0) >= opts.padStoreReaders) mat.add(eq.out.id);
   }
 
   // Several kernels reading one costly inline value each recompute it: store it instead. One
   // value at a time, the latest first: storing a value leaves its own inputs with one reader
   // (that value's kernel), so whole chains are not stored for the sake of their last link.
-  const consumers = new Map<number, Equation[]>();
-  for (const eq of program.equations) for (const x of new Set(eq.inputs)) (consumers.get(x.id) ?? consumers.set(x.id, []).get(x.id)!).push(eq);
   for (;;) {
     // The inline values each value's computation needs (shared ones counted once, as a kernel
     // computes a value once), and its cost.

@@ -295,11 +295,20 @@ export class CpuBackend implements Backend<CpuHandle> {
    * transpose view, which the copy materialises.
    */
   private aliasView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle | null {
-    const source = x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
-    if (!source) return null;
+    const source = CpuBackend.denseSource(x);
+    return source && this.newView('alias', source, stridesOf(shape), shape, dtype);
+  }
+
+  /** The handle whose array `x` reads in row-major order as it is: x if dense, an alias's source; else null. */
+  private static denseSource(x: CpuHandle): CpuHandle | null {
+    return x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
+  }
+
+  /** A view of `source`'s array (kept from the pool while the view lives), holding no bytes. */
+  private newView(kind: NonNullable<CpuHandle['view']>['kind'], source: CpuHandle, strides: readonly number[], shape: readonly number[], dtype: DType): CpuHandle {
     source.readers++;
     this.liveBuffers++;
-    return { data: null, view: { kind: 'alias', base: source.data!, strides: stridesOf(shape), source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return { data: null, view: { kind, base: source.data!, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
   /**
@@ -309,12 +318,10 @@ export class CpuBackend implements Backend<CpuHandle> {
   private transposeView(x: CpuHandle, perm: readonly number[], shape: readonly number[], dtype: DType): CpuHandle | null {
     const r = perm.length;
     // A dense array, or an alias of one (read through its source's array, in its own shape).
-    const source = x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
+    const source = CpuBackend.denseSource(x);
     if (!source || r < 2 || (dtype !== 'float32' && dtype !== 'float64') || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2) return null;
     for (let i = 0; i < r - 2; i++) if (perm[i] !== i) return null;
-    source.readers++;
-    this.liveBuffers++;
-    return { data: null, view: { kind: 'transpose', base: source.data!, strides: permutedStrides(x.shape, perm), source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return this.newView('transpose', source, permutedStrides(x.shape, perm), shape, dtype);
   }
 
   /**
@@ -351,12 +358,8 @@ export class CpuBackend implements Backend<CpuHandle> {
   /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
   private expandView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle {
     const source = x.data || !x.view ? x : x.view.source;
-    const base = source.data!;
     const inStrides = x.data || !x.view ? stridesOf(x.shape) : x.view.strides;
-    const strides = shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!));
-    source.readers++;
-    this.liveBuffers++;
-    return { data: null, view: { kind: 'broadcast', base, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return this.newView('broadcast', source, shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!)), shape, dtype);
   }
 
   /**
@@ -492,11 +495,6 @@ export class CpuBackend implements Backend<CpuHandle> {
       case 'stopGradient':
         out.set(xd);
         return;
-      case 'expand': {
-        const strides = stridesOf(x.shape).map((s, i) => (x.shape[i] === 1 ? 0 : s));
-        stridedCopy(xd, 0, strides, info.shape, out);
-        return;
-      }
       case 'permute': {
         stridedCopy(xd, 0, permutedStrides(x.shape, (params as PrimitiveParams['permute']).perm), info.shape, out);
         return;

@@ -165,10 +165,11 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   }
 
   /**
-   * The ranged loops over `shape` (counters `axes`, the linear index advancing in the innermost):
-   * one body, or (`at`) one copy per value of that axis, each in its own loops over the axes after it.
+   * The loops over the axes of `shape` of extent above 1 (counters `axes`, the linear index
+   * advancing in the innermost; `ranged`: the outermost over [start, end)): one body, or (`at`)
+   * one copy per value of that axis, each in its own loops over the axes after it.
    */
-  private nest(shape: readonly number[], axes: readonly string[], linear: string, bodies: readonly { lines: readonly string[]; at?: number }[], n: number): { lines: string[]; units: number } {
+  private nest(shape: readonly number[], axes: readonly string[], linear: string, bodies: readonly { lines: readonly string[]; at?: number }[], n: number, ranged = true): { lines: string[]; units: number } {
     const loopAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
     const units = shape[loopAxes[0]!]!;
     const at = bodies[0]!.at;
@@ -181,8 +182,8 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
         return `${'  '.repeat(depth + k)}for (let ${axes[i]} = ${from}; ${axes[i]} < ${to}; ${axes[i]}++${step}) {`;
       });
     const close = (count: number, depth: number) => Array.from({ length: count }, (_, k) => `${'  '.repeat(depth + count - 1 - k)}}`);
-    const out = [`let ${linear} = start * ${n / units};`];
-    out.push(...open(outer, 0, true, at === undefined));
+    const out = [`let ${linear} = ${ranged ? `start * ${n / units}` : '0'};`];
+    out.push(...open(outer, 0, ranged, at === undefined));
     const depth = outer.length;
     if (at === undefined) {
       out.push(...bodies[0]!.lines.map((l) => `${'  '.repeat(depth)}${l}`));
@@ -212,19 +213,7 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
       const [from, to] = ranged ? ['start', 'end'] : ['0', String(n)];
       return { units: n, lines: [`for (let ${linear} = ${from}; ${linear} < ${to}; ${linear}++) {`, ...lines.map((l) => `  ${l}`), '}'] };
     }
-    // Loops over the axes of extent above 1; the linear index advances in the innermost.
-    const loops = shape.map((d, i) => ({ d, name: axes[i]! })).filter((a) => a.d !== 1);
-    const units = loops[0]!.d;
-    const out = [`let ${linear} = ${ranged ? `start * ${n / units}` : '0'};`];
-    loops.forEach((a, k) => {
-      const last = k === loops.length - 1;
-      const [from, to] = ranged && k === 0 ? ['start', 'end'] : ['0', String(a.d)];
-      out.push(`${'  '.repeat(k)}for (let ${a.name} = ${from}; ${a.name} < ${to}; ${a.name}++${last ? `, ${linear}++` : ''}) {`);
-    });
-    const indent = '  '.repeat(loops.length);
-    out.push(...lines.map((l) => `${indent}${l}`));
-    for (let k = loops.length - 1; k >= 0; k--) out.push(`${'  '.repeat(k)}}`);
-    return { lines: out, units };
+    return this.nest(shape, axes, linear, [{ lines }], n, ranged);
   }
 
   /** Stores `value` as `v`'s element at `coords`. */
