@@ -15,8 +15,10 @@ const fixture = join(root, 'tests', 'fixtures', 'waitForSignal.ts');
 /**
  * Runs the fixture with `args`; once it prints 'ready', checks its bundle is there and sends
  * `signal` (if any). Resolves with how it ended, what it printed, and whether its bundle remains.
+ * (Not tests/fixtures/runFixture.ts: that one waits for a fixture's JSON and its exit with status 0;
+ * these runs are stopped by signals, or exit with other statuses, and are watched while running.)
  */
-async function runFixture(args: string[], signal?: NodeJS.Signals) {
+async function runWaitForSignal(args: string[], signal?: NodeJS.Signals) {
   const child = spawn(process.execPath, [join(root, 'scripts', 'run.mjs'), fixture, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const bundle = join(root, 'tests', 'fixtures', '.tmp', `waitForSignal-${child.pid}.mjs`);
   let stdout = '';
@@ -40,7 +42,7 @@ async function runFixture(args: string[], signal?: NodeJS.Signals) {
 
 describe('scripts/run.mjs', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('removes the bundle when %s stops the run, and dies by that signal', async (signal) => {
-    const run = await runFixture(['wait'], signal);
+    const run = await runWaitForSignal(['wait'], signal);
     expect(run.bundledWhileRunning, run.stderr).toBe(true);
     expect(run.signal, run.stderr).toBe(signal);
     expect(run.code).toBe(null);
@@ -49,7 +51,7 @@ describe('scripts/run.mjs', () => {
   });
 
   it("keeps the script's exit status, and removes the bundle", async () => {
-    const run = await runFixture(['exit', '3']);
+    const run = await runWaitForSignal(['exit', '3']);
     expect(run.stdout, run.stderr).toContain('ready');
     // The script saw its bundle (it may exit, and the bundle go, before this test reads 'ready').
     expect(run.stdout).toContain('bundle: yes');
@@ -58,7 +60,7 @@ describe('scripts/run.mjs', () => {
   });
 
   it('leaves a signal to the script when it handles it, and removes the bundle when it then exits', async () => {
-    const run = await runFixture(['handle'], 'SIGTERM');
+    const run = await runWaitForSignal(['handle'], 'SIGTERM');
     expect(run.stdout, run.stderr).toContain('handled');
     expect([run.code, run.signal]).toEqual([7, null]);
     expect(run.bundleLeft).toBe(false);

@@ -12,22 +12,27 @@ import { RelaxedSimdError, type SuiteWorker, startEngines } from '../src/suite.j
 
 /**
  * Stand-in workers answering hello with `hellos[id]` (failing with it where it is an Error, as a
- * worker that exits before its reply does), remembering which were closed.
+ * worker that exits before its reply does), remembering which were closed. Starting engine `id`
+ * throws `cannotStart[id]` where one is given (a worker that cannot be started at all).
  */
-function standIns(hellos: Partial<Record<EngineId, HelloResult | Error>>) {
+function standIns(hellos: Partial<Record<EngineId, HelloResult | Error>>, cannotStart: Partial<Record<EngineId, string>> = {}) {
   const closed = new Set<EngineId>();
-  const start = (spec: EngineSpec): SuiteWorker => ({
-    alive: true,
-    request: (async (message: { op: string }) => {
-      if (message.op !== 'hello') throw new Error(`unexpected '${message.op}'`);
-      const hello = hellos[spec.id];
-      if (hello instanceof Error) throw hello;
-      return hello;
-    }) as SuiteWorker['request'],
-    close: async () => {
-      closed.add(spec.id);
-    },
-  });
+  const start = (spec: EngineSpec): SuiteWorker => {
+    const failure = cannotStart[spec.id];
+    if (failure !== undefined) throw new Error(failure);
+    return {
+      alive: true,
+      request: (async (message: { op: string }) => {
+        if (message.op !== 'hello') throw new Error(`unexpected '${message.op}'`);
+        const hello = hellos[spec.id];
+        if (hello instanceof Error) throw hello;
+        return hello;
+      }) as SuiteWorker['request'],
+      close: async () => {
+        closed.add(spec.id);
+      },
+    };
+  };
   return { start, closed };
 }
 
@@ -58,11 +63,7 @@ describe('starting the engines', () => {
   });
 
   it('leaves relaxedSimd out for a Node worker that does not say, and records an engine whose worker cannot start as not run', async () => {
-    const { start: startStandIn, closed } = standIns({ 'scorch-cpu': available(), 'tfjs-wasm': available(true), 'torch-cpu-1t': available() });
-    const start = (spec: EngineSpec) => {
-      if (spec.id === 'jaxjs-webgpu') throw new Error('no bundle');
-      return startStandIn(spec);
-    };
+    const { start, closed } = standIns({ 'scorch-cpu': available(), 'tfjs-wasm': available(true), 'torch-cpu-1t': available() }, { 'jaxjs-webgpu': 'no bundle' });
     const started = await startEngines({ engines }, start, 'abc1234', log);
     expect(started.records.map((r) => [r.id, r.available, r.relaxedSimd, r.reason])).toEqual([
       ['scorch-cpu', true, undefined, undefined],
@@ -109,11 +110,7 @@ describe('starting the engines', () => {
     const stops = `(started with ${RELAXED_SIMD_FLAG}); the run stops rather than go on without an engine whose relaxed-SIMD figures it is for`;
 
     // Its worker cannot be started at all: there is nothing of it to close.
-    const { start: startStandIn, closed } = standIns(hellos);
-    const start = (spec: EngineSpec) => {
-      if (spec.id === 'tfjs-wasm') throw new Error('no bundle');
-      return startStandIn(spec);
-    };
+    const { start, closed } = standIns(hellos, { 'tfjs-wasm': 'no bundle' });
     const notStarted = await startEngines({ engines, relaxedSimd }, start, 'abc1234', log).catch((e: unknown) => e);
     expect(notStarted).toBeInstanceOf(RelaxedSimdError);
     expect((notStarted as Error).message).toBe(`--relaxed-simd: the worker of ${tfjs} could not start: no bundle ${stops}`);
@@ -131,11 +128,7 @@ describe('starting the engines', () => {
   });
 
   it('goes on with a --relaxed-simd run whose PyTorch worker fails to start (it gets no Node flags), recording it as not run', async () => {
-    const { start: startStandIn, closed } = standIns({ 'scorch-cpu': available(true), 'tfjs-wasm': available(true), 'jaxjs-webgpu': available(true) });
-    const start = (spec: EngineSpec) => {
-      if (spec.id === 'torch-cpu-1t') throw new Error('no python3');
-      return startStandIn(spec);
-    };
+    const { start, closed } = standIns({ 'scorch-cpu': available(true), 'tfjs-wasm': available(true), 'jaxjs-webgpu': available(true) }, { 'torch-cpu-1t': 'no python3' });
     const started = await startEngines({ engines, relaxedSimd }, start, 'abc1234', log);
     expect(started.records.map((r) => [r.id, r.available, r.reason])).toEqual([
       ['scorch-cpu', true, undefined],

@@ -449,8 +449,10 @@ describe('compiled CPU programs: buffers and the profiler', () => {
   });
 });
 
-/** The float32 values where elementwise arithmetic goes wrong first, then `n` − 14 normal draws. */
-/** Normal draws of `shape` with the specials written in at each of the element offsets `at`. */
+/**
+ * Normal draws of `shape` with the float32 values where elementwise arithmetic goes wrong first
+ * (14 specials) written in at each of the element offsets `at`.
+ */
 function withSpecials(shape: number[], i: number, at: readonly number[] = [0]): Tensor {
   const special = [-0, 0, Number.NaN, Infinity, -Infinity, 1e-45, -1.4e-45, 1.1754942e-38, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3, 0.1, -1, 1];
   const drawn = rn(shape, i);

@@ -218,26 +218,31 @@ describe('indexSelect', () => {
   });
 });
 
+/** The value at flat position `flat` in the copy tests below: the position itself (bools: its parity), exact in every dtype. */
+const valueOf = (flat: number, dtype: DType) => (dtype === 'bool' ? flat % 2 : flat);
+/** A tensor of `shape` and `dtype` holding valueOf(base + i) at flat position i. */
+const make = (shape: number[], dtype: DType, base = 0) =>
+  cast(tensor(Array.from({ length: product(shape) }, (_, i) => valueOf(base + i, dtype)), { shape, dtype: 'float64' }), dtype);
+
 describe('pad and slice copy rows of every length', () => {
   // The CPU copies a contiguous row shorter than 64 elements by a loop and a longer one by one
   // `set` (cpuBackend.ts, copyBlock): rows of 7 and 100 elements, in every dtype, against index
   // arithmetic. Values are small integers (bools: their parity).
   for (const dtype of ['float32', 'float64', 'int32', 'bool'] as DType[]) {
     it(`pads and slices [3, 5, 7] and [3, 5, 100] (${dtype})`, () => {
-      const valueOf = (flat: number) => (dtype === 'bool' ? flat % 2 : flat);
       for (const shape of [[3, 5, 7], [3, 5, 100]]) {
-        const x = cast(tensor(Array.from({ length: product(shape) }, (_, i) => valueOf(i)), { shape, dtype: 'float64' }), dtype);
+        const x = make(shape, dtype);
         const widths: [number, number][] = [[1, 0], [0, 2], [3, 1]];
         const padded = pad(x, widths);
         const outShape = shape.map((d, i) => d + widths[i]![0] + widths[i]![1]);
         const wantPad = Array.from({ length: product(outShape) }, (_, i) => {
           const c = unravel(i, outShape).map((v, k) => v - widths[k]![0]);
-          return c.every((v, k) => v >= 0 && v < shape[k]!) ? valueOf(ravel(c, shape)) : 0;
+          return c.every((v, k) => v >= 0 && v < shape[k]!) ? valueOf(ravel(c, shape), dtype) : 0;
         });
         expect(Array.from(padded.dataSync(), Number), `pad ${dtype} [${shape}]`).toEqual(wantPad);
         const begin = [1, 2, 3];
         const size = [2, 3, shape[2]! - 4];
-        const want = Array.from({ length: product(size) }, (_, i) => valueOf(ravel(unravel(i, size).map((v, k) => v + begin[k]!), shape)));
+        const want = Array.from({ length: product(size) }, (_, i) => valueOf(ravel(unravel(i, size).map((v, k) => v + begin[k]!), shape), dtype));
         expect(Array.from(slice(x, begin, size).dataSync(), Number), `slice ${dtype} [${shape}]`).toEqual(want);
       }
     });
@@ -249,9 +254,6 @@ describe('gather and concat blocks of every length', () => {
   // (cpuBackend.ts, copyBlock): blocks of 1, 5, 80 and 350 elements cover both, in every dtype.
   // Values are small integers (bools: their parity), exact in every dtype.
   const dtypes: DType[] = ['float32', 'float64', 'int32', 'bool'];
-  const valueOf = (flat: number, dtype: DType) => (dtype === 'bool' ? flat % 2 : flat);
-  const make = (shape: number[], dtype: DType, base = 0) =>
-    cast(tensor(Array.from({ length: product(shape) }, (_, i) => valueOf(base + i, dtype)), { shape, dtype: 'float64' }), dtype);
 
   for (const dtype of dtypes) {
     it(`indexSelect along each axis (${dtype})`, () => {
