@@ -281,7 +281,7 @@ export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: 
       }
       continue;
     }
-    acc.fill(${scanIdentity(op)});
+    acc.fill(${scanIdentity(op)}, 0, inner);
     for (let j = ${from}; ${cond}; ${next}) {
       const row = base + j * inner;
       for (let k = 0; k < inner; k++) {
@@ -296,10 +296,10 @@ export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: 
 }`;
   });
   const [outer, extent, inner] = axisGeometry(shape, axis);
-  kernel(out, x, outer, extent, inner, inner > 1 ? new Float64Array(inner) : EMPTY_ACC);
+  // The running doubles: the reductions' scratch row (grown, never allocated per call).
+  if (scratch.length < inner) scratch = new Float64Array(Math.max(inner, 2 * scratch.length));
+  kernel(out, x, outer, extent, inner, scratch);
 }
-
-const EMPTY_ACC = new Float64Array(0);
 
 /** out = the first index of the extreme of dense `x` along `axis` (argReplaceCondition; the first NaN wins). */
 export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, out: TypedArray): void {

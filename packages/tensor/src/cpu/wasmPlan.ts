@@ -249,9 +249,11 @@ const ZEROS = [0, 0, 0];
 const FULL: WasmLeafPattern = { kind: 'full' };
 const SCALAR: WasmLeafPattern = { kind: 'scalar' };
 const ROWS = new Map<number, WasmLeafPattern>();
+/** Per run length, per period, the shared col pattern. */
+const COLS = new Map<number, Map<number, WasmLeafPattern>>();
 
 /**
- * The leaf pattern of a strided view over `shape`, or null when it is none of the three. Without
+ * The leaf pattern of a strided view over `shape`, or null when it is none of the four. Without
  * allocating (eager ops call it for every large float32 operand): shared pattern objects.
  */
 function pattern(shape: readonly number[], strides: readonly number[]): WasmLeafPattern | null {
@@ -274,7 +276,13 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
   for (let j = i; j >= 0; j--) if (shape[j] !== 1 && strides[j] !== 0) return null;
   if (repeat === 1 && i < 0) return FULL;
   if (expect === 1) return SCALAR;
-  if (repeat > 1) return { kind: 'col', repeat, period: expect };
+  if (repeat > 1) {
+    let byPeriod = COLS.get(repeat);
+    if (byPeriod === undefined) COLS.set(repeat, (byPeriod = new Map()));
+    let col = byPeriod.get(expect);
+    if (col === undefined) byPeriod.set(expect, (col = { kind: 'col', repeat, period: expect }));
+    return col;
+  }
   let row = ROWS.get(expect);
   if (row === undefined) ROWS.set(expect, (row = { kind: 'row', period: expect }));
   return row;
@@ -284,10 +292,11 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
  * An eager elementwise op (out = op(inputs), over `shape`) through a WebAssembly kernel, when it
  * qualifies: float32 or bool operands and result (`out` a Float32Array or, for bools, a
  * Uint8Array), at least WASM_ELEMENTWISE_MIN elements, each operand dense, a broadcast of trailing
- * axes with a period that is a multiple of 4, or one value. Returns false (having done nothing)
- * otherwise. The kernels are cached by op, operand dtypes and patterns, not by size: a kernel
- * serves every length; an op the kernels cannot compute is cached as null, so its later calls go
- * straight to JavaScript.
+ * axes with a period that is a multiple of 4, a broadcast over trailing axes (col), or one value.
+ * Returns false (having done nothing) otherwise. The kernels are cached by op, operand dtypes and
+ * patterns, not by size: a kernel serves every length (a col operand's key holds its run and
+ * period, which its pass loop fills by); an op the kernels cannot compute is cached as null, so
+ * its later calls go straight to JavaScript.
  */
 export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOperand[], shape: readonly number[], out: WasmArray): boolean {
   const n = out.length;

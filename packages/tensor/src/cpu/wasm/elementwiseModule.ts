@@ -581,12 +581,11 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   // The most a call lays out is one whole pass (every count is a multiple of every period, so a
   // period longer than a pass makes the call at least a pass long): only row operands of
   // enormous periods, each copied whole, can overflow the memory, whatever the count.
-  const regions = layout(spec);
-  if (wasmSimdSupported() && regions.bytes <= ELEMENTWISE_MEMORY_BYTES) {
+  const plan = passPlan(spec);
+  if (wasmSimdSupported() && plan.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
       const instance = wasmElementwiseInstance(bytes);
-      const plan = passPlan(spec);
       let sumView: Float64Array | null = null;
       kernel = {
         bytes,
