@@ -647,6 +647,34 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(text).toHaveLength(3);
   });
 
+  it('sums over trailing axes whose prologue calls a library function (a softmax\'s sum of exps): the prologue in WebAssembly, each row added in the JavaScript kernel\'s order; rows of 2, 5, 12, 1,024, 1,500 and 16,384, across passes', () => {
+    // Rows of 5 (with a column operand, the row's maximum, stored by its own kernel) straddle the
+    // passes' boundaries (passes of 8,192 elements); rows of 16,384 span two passes; rows of 12
+    // read a row operand (passes of whole periods). Specials sit on both sides of boundaries.
+    const x = withSpecials([20, 1024], 40, [0, 1017, 8190, 20460]);
+    const five = withSpecials([3000, 5], 41, [0, 8185, 8190]);
+    const two = withSpecials([700, 2], 42);
+    const twoCol = rn([700, 1], 7);
+    const twelve = withSpecials([800, 12], 43);
+    const w = rn([12], 8);
+    const wide = withSpecials([3, 16384], 44, [0, 16380, 32760]);
+    const cube = withSpecials([7, 30, 50], 45);
+    const { kernels } = both(([x, five, two, twoCol, twelve, w, wide, cube]) => [
+      softmax(x!, 1),
+      logsumexp(five!, 1),
+      sum(exp(two!.sub(twoCol!)), 1, true),
+      sum(sigmoid(twelve!.mul(w!)), 1).mul(2),
+      sum(log1p(wide!.abs()), 1),
+      sum(tanh(cube!), [1, 2]),
+    ], [x, five, two, twoCol, twelve, w, wide, cube]);
+    const rowSums = sources(kernels).filter((t) => /summed in f64 into acc\[Math\.floor\(i \/ \d+\)\]/.test(t));
+    expect(rowSums.map((t) => t.match(/Math\.floor\(i \/ (\d+)\)/)![1])).toEqual(['1024', '5', '2', '12', '16384', '1500']);
+    // Plain arithmetic (no library call) keeps the JavaScript kernel, which is as fast.
+    const plain = both(([x]) => [sum(x!.mul(x!), 1)], [x]);
+    expect(sources(plain.kernels).join('\n')).not.toMatch(/summed in f64/);
+    for (const t of [x, five, two, twoCol, twelve, w, wide, cube]) t.dispose();
+  });
+
   it('calls longer than a pass (8,192 elements) run in passes: full, row and scalar operands, partial last vectors, sums; eager and compiled', () => {
     // 3 × 8,191 = 24,573 elements: passes of 8,192 with a partial last vector. Rows of period 132
     // (passes of 8,184, whole periods) over 70 × 132 = 9,240 elements, and the column sums of

@@ -36,7 +36,7 @@ import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.j
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { WASM_ELEMENTWISE_MIN, type WasmSegment, planWasmSegment, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
+import { WASM_ELEMENTWISE_MIN, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -393,12 +393,31 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
   const outShape = eq.out.shape;
   const w = newWriter(ctx);
   const lines: string[] = [];
-  const finish = (out: JsCoords, acc: string) => {
+  const finishWith = (w: JsWriter, out: JsCoords, acc: string) => {
     const value = w.fresh('r');
     w.emit(`const ${value} = ${rounded(acc, dtype)};`);
     w.define(eq.out, out, value);
     if (kernel.writesResult) w.store(eq.out, out, value);
     for (const root of kernel.epilogue) w.writeRoot(root, out);
+  };
+  const finish = (out: JsCoords, acc: string) => finishWith(w, out, acc);
+  /**
+   * The step for a sum whose accumulation `wasm` does into doubles in scratch (the same order and
+   * bits), finished from them by generated JavaScript; the full JavaScript kernel where
+   * WebAssembly is off.
+   */
+  const wasmSumStep = (wasm: WasmSum, accSlot: number, full: Step, finishing: JsWriter, finishLines: readonly string[]): Step => {
+    const finishSource = finishing.functionSource(`${name}_finish`, finishLines);
+    const bound = new Bound(buildFunction<Generated>(finishSource), finishing.bindings);
+    return {
+      ...full,
+      source: `${wasm.listing}\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
+      run(slots, keys) {
+        if (!wasmElementwiseEnabled()) return full.run(slots, keys);
+        wasm.run(slots, slots[accSlot] as Float64Array);
+        bound.fn(bound.arrays(slots));
+      },
+    };
   };
   // The input's coordinates from output and reduced coordinates.
   const inputCoords = (out: readonly string[], red: readonly string[]): JsCoords => {
@@ -423,6 +442,18 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
       for (const l of inner) w.emit(l);
       finish(out, 'acc');
     }));
+    // A sum over trailing axes with a prologue (a softmax's sum of exps): the prologue computed in
+    // WebAssembly, each row accumulated in the same order and doubles, then finished.
+    const rowLength = sizeOf(reducedShape);
+    const wasm = op === 'sum' && rowLength > 1 ? planWasmRowSum(ctx.writer, x, rowLength) : null;
+    if (wasm) {
+      const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
+      const accSlot = ctx.scratch('float64', sizeOf(outShape));
+      const f = newWriter(ctx);
+      const acc = f.array(accSlot);
+      const finishLines = f.forEach(outShape, (out) => finishWith(f, out, `${acc}[${out.linear}]`));
+      return wasmSumStep(wasm, accSlot, { ...full, equations: covered(f, full.equations) }, f, finishLines);
+    }
   } else {
     const nOut = sizeOf(outShape);
     const accSlot = ctx.scratch('float64', nOut);
@@ -451,20 +482,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     const firstKept = significant.findIndex((a) => !a.reduced);
     const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
     const wasm = op === 'sum' && leading ? planWasmSum(ctx.writer, x, nOut) : null;
-    if (wasm) {
-      const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
-      const finishSource = w.functionSource(`${name}_finish`, finishLines);
-      const finishing = new Bound(buildFunction<Generated>(finishSource), w.bindings);
-      return {
-        ...full,
-        source: `${wasm.listing}\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
-        run(slots, keys) {
-          if (!wasmElementwiseEnabled()) return full.run(slots, keys);
-          wasm.run(slots, slots[accSlot] as Float64Array);
-          finishing.fn(finishing.arrays(slots));
-        },
-      };
-    }
+    if (wasm) return wasmSumStep(wasm, accSlot, generatedStep(w, name, lines, covered(w, [kernel.equation])), w, finishLines);
   }
   return generatedStep(w, name, lines, covered(w, [kernel.equation]));
 }

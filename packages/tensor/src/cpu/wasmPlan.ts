@@ -158,10 +158,10 @@ class KernelBuilder {
     return node;
   }
 
-  /** The kernel's spec: its values, stored as `outputs` (or accumulated into a row of `accumulate`). */
-  spec(outputs: readonly number[], accumulate?: number): WasmKernelSpec {
+  /** The kernel's spec: its values, stored as `outputs` (or summed: `sums`, a spec's accumulate or sumRows). */
+  spec(outputs: readonly number[], sums: Pick<WasmKernelSpec, 'accumulate' | 'sumRows'> = {}): WasmKernelSpec {
     const { leaves, nodes, boolLeaves } = this;
-    return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...(accumulate === undefined ? {} : { accumulate }) };
+    return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...sums };
   }
 
   /** The listing for `program.kernels()`: a header, the values, then `stores`. */
@@ -204,20 +204,23 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
   return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...b.leafSlots, ...outputSlots], listing };
 }
 
-/** A column sum in WebAssembly: `run(slots, acc)` sets acc (doubles) to the sums. */
+/** A sum in WebAssembly: `run(slots, acc)` sets acc (doubles) to the sums. */
 export interface WasmSum {
   run(slots: readonly TypedArray[], acc: Float64Array): void;
   readonly listing: string;
 }
 
 /**
- * The accumulation of a sum of `x` over its leading axes into `period` doubles (the kept trailing
- * axes), in row-major order as the JavaScript reduction kernel adds, with x's prologue computed
- * inline; or null when x's computation does not qualify or `period` is not a multiple of 4.
+ * The sums of float32 `x` (its prologue computed inline, a WebAssembly kernel's values) into
+ * doubles, in the JavaScript reduction kernel's order: over its leading axes into `period`
+ * doubles (`{ accumulate: period }`, a multiple of 4: x's kept trailing axes), or over its
+ * trailing axes into one double per row of `sumRows` elements. Null when x's computation does
+ * not qualify, or (`needsLibraryCall`) calls none of LIBRARY_CALLS.
  */
-export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): WasmSum | null {
+function planWasmSums(ctx: PlanContext, x: ProgramVar, sums: { accumulate: number } | { sumRows: number }, needsLibraryCall: boolean): WasmSum | null {
   const count = sizeOf(x.shape);
-  if (count < WASM_ELEMENTWISE_MIN || period % 4 !== 0 || x.dtype !== 'float32') return null;
+  if (count < WASM_ELEMENTWISE_MIN || x.dtype !== 'float32') return null;
+  if ('accumulate' in sums && sums.accumulate % 4 !== 0) return null;
   const b = new KernelBuilder(ctx, count);
   let output: number;
   try {
@@ -226,18 +229,70 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
     if (e instanceof Unsupported) return null;
     throw e;
   }
-  const spec = b.spec([output], period);
+  if (needsLibraryCall && !b.nodes.some((n) => n.kind === 'expr' && callsLibrary(n.expr))) return null;
+  const spec = b.spec([output], sums);
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
   const leaves = new Array<WasmArray>(b.leafSlots.length);
   const { leafSlots, leafOffsets } = b;
+  const into = 'accumulate' in sums ? `acc[i % ${sums.accumulate}]` : `acc[Math.floor(i / ${sums.sumRows})]`;
   return {
-    listing: b.listing(`${HEADER}, i over [0, ${count}), summed in f64 into acc[i % ${period}]`, [`acc[i % ${period}] += t${output}`]),
+    listing: b.listing(`${HEADER}, i over [0, ${count}), summed in f64 into ${into}`, [`${into} += t${output}`]),
     run(slots, acc) {
       for (let i = 0; i < leafSlots.length; i++) leaves[i] = slots[leafSlots[i]!] as WasmArray;
       kernel.sum(leaves, leafOffsets, acc, count);
     },
   };
+}
+
+/**
+ * The accumulation of a sum of `x` over its leading axes into `period` doubles (the kept trailing
+ * axes), in row-major order as the JavaScript reduction kernel adds, with x's prologue computed
+ * inline; or null when x's computation does not qualify or `period` is not a multiple of 4.
+ */
+export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): WasmSum | null {
+  return planWasmSums(ctx, x, { accumulate: period }, false);
+}
+
+/**
+ * The functions whose JavaScript form is a library call of several nanoseconds an element (exp
+ * ~11 ns), where the WebAssembly kernels take ~3: sqrt, the roundings and max are single
+ * instructions in both.
+ */
+const LIBRARY_CALLS: ReadonlySet<string> = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'erf']);
+
+function callsLibrary(e: Expr): boolean {
+  switch (e.kind) {
+    case 'operand':
+    case 'literal':
+      return false;
+    case 'call':
+      return LIBRARY_CALLS.has(e.fn) || e.args.some(callsLibrary);
+    case 'negate':
+    case 'isNaN':
+    case 'convert':
+      return callsLibrary(e.arg);
+    case 'condition':
+      return callsLibrary(e.cond);
+    case 'select':
+      return callsLibrary(e.cond) || callsLibrary(e.ifTrue) || callsLibrary(e.ifFalse);
+    case 'arithmetic':
+    case 'compare':
+    case 'or':
+      return callsLibrary(e.a) || callsLibrary(e.b);
+  }
+}
+
+/**
+ * The sums of `x` over its trailing axes, rows of `rowLength` elements, into one double per row:
+ * x's prologue computed in WebAssembly a pass at a time, each pass's values added to their rows'
+ * doubles in order, as the JavaScript reduction kernel adds. Null when x's computation does not
+ * qualify or calls no library function (LIBRARY_CALLS): the JavaScript kernel computes plain
+ * arithmetic as fast as the WebAssembly kernel's copies and adds (benchmarks/NOTES.md, "Row sums
+ * with a prologue").
+ */
+export function planWasmRowSum(ctx: PlanContext, x: ProgramVar, rowLength: number): WasmSum | null {
+  return planWasmSums(ctx, x, { sumRows: rowLength }, true);
 }
 
 /** Per arity, the argument arrays and operand patterns of eager calls (refilled each call: no allocation). */

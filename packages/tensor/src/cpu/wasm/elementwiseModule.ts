@@ -66,6 +66,13 @@ export interface WasmKernelSpec {
    * JavaScript reduction kernels). A multiple of 4.
    */
   readonly accumulate?: number;
+  /**
+   * Instead of storing its one output, the pass loop adds element i to double ⌊i / sumRows⌋ of
+   * the result, elements in order (a sum over trailing axes, in the order of the JavaScript
+   * reduction kernels: a row's doubles start at 0 and take each value in turn). The module is
+   * the one that stores the output; only the pass loop differs.
+   */
+  readonly sumRows?: number;
 }
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
@@ -217,6 +224,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   if (spec.accumulate !== undefined && isBoolNode(spec, spec.outputs[0]!)) throw new WasmUnsupported('an accumulation of bools');
+  if (spec.sumRows !== undefined && (!Number.isInteger(spec.sumRows) || spec.sumRows <= 0 || spec.outputs.length !== 1 || spec.accumulate !== undefined || isBoolNode(spec, spec.outputs[0]!))) {
+    throw new WasmUnsupported(`a sum of rows of ${spec.sumRows}`);
+  }
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
   importHostMath(m);
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
@@ -346,6 +356,8 @@ export interface PassPlan {
   readonly pass: number;
   readonly bytes: number;
   readonly accumulate: boolean;
+  /** Elements of a row the pass loop sums each output element into (spec.sumRows), or 0: stored. */
+  readonly sumRows: number;
 }
 
 function passPlan(spec: WasmKernelSpec): PassPlan {
@@ -360,6 +372,7 @@ function passPlan(spec: WasmKernelSpec): PassPlan {
     pass: passElements(spec),
     bytes,
     accumulate: spec.accumulate !== undefined && spec.accumulate > 0,
+    sumRows: spec.sumRows ?? 0,
   };
 }
 
@@ -372,10 +385,12 @@ export interface ElementwiseInstance {
    * `leaves[k]` at `offsets[k]` (a row operand's period and a scalar copied in once: passes start
    * on whole periods; entries past the plan's operands, a range function's results, are not
    * read), result j written to `outputs[outBase + j]` at the same elements (none with
-   * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`). The one pass
-   * loop of eager calls, column sums and compiled range functions.
+   * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`; with
+   * `plan.sumRows`, element e is added to double ⌊e / sumRows⌋ of `outputs[outBase]`, a
+   * Float64Array, in order). The one pass loop of eager calls, column and row sums and compiled
+   * range functions.
    */
-  passes(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly WasmArray[], outBase: number, plan: PassPlan, e0: number, e1: number): void;
+  passes(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly (WasmArray | Float64Array)[], outBase: number, plan: PassPlan, e0: number, e1: number): void;
 }
 
 /**
@@ -428,6 +443,9 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
     if (bytesView.buffer !== view.buffer) bytesView = new Uint8Array(view.buffer);
     return bytesView;
   };
+  // Below this many elements a col operand's run is filled by a loop, not by `fill` (a call).
+  // (Here, not at the top level: workers build this function from its source alone.)
+  const SHORT_RUN = 16;
   // The run function's arguments: the byte count of a pass, then every region's byte address.
   let args: number[] = [];
   let argsOf: PassPlan | null = null;
@@ -454,13 +472,19 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
           const col = cols[k];
           if (col) {
             // Each value over its run of elements: element e reads value ⌊e / repeat⌋ mod period.
+            // Runs shorter than SHORT_RUN are stored by a loop: a call of fill costs more.
             const src = leaves[k]!;
             const off = offsets[k]!;
-            for (let e = p0, end = p0 + pn; e < end; ) {
-              const q = Math.floor(e / col.repeat);
-              const stop = Math.min(end, (q + 1) * col.repeat);
-              h.fill(src[off + (q % col.period)]!, leafAt[k]! + e - p0, leafAt[k]! + stop - p0);
-              e = stop;
+            const { repeat, period } = col;
+            const base = leafAt[k]! - p0;
+            const end = p0 + pn;
+            const q = Math.floor(p0 / repeat);
+            let v = q % period;
+            for (let e = p0, stop = Math.min(end, (q + 1) * repeat); e < end; e = stop, stop = Math.min(end, stop + repeat)) {
+              const value = src[off + v]!;
+              if (stop - e < SHORT_RUN) for (let i = e + base, j = stop + base; i < j; i++) h[i] = value;
+              else h.fill(value, e + base, stop + base);
+              if (++v === period) v = 0;
             }
             continue;
           }
@@ -471,6 +495,20 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
         args[0] = ((pn + 3) & ~3) * 4;
         exports.run(...args);
         if (plan.accumulate) continue;
+        if (plan.sumRows > 0) {
+          // Each row's values in order into its double, as the JavaScript kernel's acc = acc + t.
+          const acc = outputs[outBase]!;
+          const len = plan.sumRows;
+          const base = outAt[0]! - p0;
+          const end = p0 + pn;
+          let r = Math.floor(p0 / len);
+          for (let e = p0, stop = Math.min(end, (r + 1) * len); e < end; e = stop, stop = Math.min(end, stop + len), r++) {
+            let a = acc[r]!;
+            for (let i = e + base, j = stop + base; i < j; i++) a += h[i]!;
+            acc[r] = a;
+          }
+          continue;
+        }
         for (let j = 0; j < outAt.length; j++) {
           const at = outAt[j]!;
           outputs[outBase + j]!.set(boolOut[j] ? hb!.subarray(at * 4, at * 4 + pn) : h.subarray(at, at + pn), p0);
@@ -547,7 +585,8 @@ export interface WasmElementwiseKernel {
   /**
    * For a spec with `accumulate`: sets `acc` (accumulate values) to the sums over the `count`
    * elements (a multiple of accumulate), from zeros, accumulated in doubles; a float32 `acc` gets
-   * them rounded as a store rounds.
+   * them rounded as a store rounds. For a spec with `sumRows`: sets `acc`, a Float64Array of
+   * count / sumRows doubles, to the sums of the rows.
    */
   sum(leaves: readonly WasmArray[], offsets: readonly number[], acc: Float64Array | Float32Array, count: number): void;
 }
@@ -595,6 +634,12 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
         },
         sum(leaves, offsets, acc, count) {
           calls++;
+          if (plan.sumRows > 0) {
+            if (!(acc instanceof Float64Array) || acc.length * plan.sumRows !== count) throw new Error(`internal: a sum of rows of ${plan.sumRows} into ${acc.length} ${acc.constructor.name} values from ${count}`);
+            acc.fill(0);
+            instance.passes(leaves, offsets, [acc], 0, plan, 0, count);
+            return;
+          }
           const at = plan.outAt[0]!;
           // The row of doubles starts from zeros; each pass adds its elements to the same doubles
           // (passes are whole rows).
