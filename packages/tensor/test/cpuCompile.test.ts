@@ -675,6 +675,35 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [x, five, two, twoCol, twelve, w, wide, cube]) t.dispose();
   });
 
+  it('views that no operand pattern reads (a transpose, a permutation, a slice of columns, a broadcast between axes, bools) are copied densely first; the segments run in WebAssembly', () => {
+    const x = withSpecials([40, 33], 46);
+    const y = withSpecials([33, 40], 47);
+    const z = withSpecials([6, 7, 40], 48);
+    const m = withSpecials([40, 33], 49).greater(0);
+    const b = withSpecials([6, 1, 40], 50);
+    const { kernels } = both(([x, y, z, m, b]) => [
+      x!.transpose().add(y!).exp(),
+      where(m!.transpose(), y!, x!.transpose().mul(3)),
+      permute(z!, [2, 0, 1]).mul(3).add(1),
+      sigmoid(slice(y!, [1, 4], [32, 32]).mul(2)).add(slice(y!, [0, 0], [32, 32])),
+      broadcastTo(b!, [6, 7, 40]).add(z!),
+    ], [x, y, z, m, b]);
+    const text = sources(kernels).join('\n');
+    const copies = text.match(/gather\d+ = slot\d+ from \d+, shape \[[\d, ]+\], strides \[[\d, ]+\], copied densely first/g) ?? [];
+    // x transposed (read twice, copied once), m transposed, z permuted, two blocks of y's
+    // columns (the same shape and strides at two offsets), b broadcast.
+    expect(copies.map((c) => c.replace(/^gather\d+ = slot\d+ /, ''))).toEqual(expect.arrayContaining([
+      'from 0, shape [33, 40], strides [1, 33], copied densely first',
+      'from 0, shape [40, 6, 7], strides [1, 280, 40], copied densely first',
+      'from 44, shape [32, 32], strides [40, 1], copied densely first',
+      'from 0, shape [32, 32], strides [40, 1], copied densely first',
+      'from 0, shape [6, 7, 40], strides [40, 0, 1], copied densely first',
+    ]));
+    expect(copies).toHaveLength(6);
+    expect(sources(kernels).every((t) => t.startsWith('// WebAssembly SIMD'))).toBe(true);
+    for (const t of [x, y, z, m, b]) t.dispose();
+  });
+
   it('calls longer than a pass (8,192 elements) run in passes: full, row and scalar operands, partial last vectors, sums; eager and compiled', () => {
     // 3 × 8,191 = 24,573 elements: passes of 8,192 with a partial last vector. Rows of period 132
     // (passes of 8,184, whole periods) over 70 × 132 = 9,240 elements, and the column sums of
@@ -842,7 +871,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(planWasmSum(ctx, chain(operands(wide, 2)), 2 ** 27)).toBeNull();
   });
 
-  it('keeps the JavaScript kernel where a read is strided, a period is not a multiple of 4, the dtype is not float32, or the work is small', () => {
+  it('keeps the JavaScript kernel where a period is not a multiple of 4 (a transposed read in that segment is then read in place, not copied), the dtype is not float32, or the work is small', () => {
     const x = rn([8, 130], 8);
     const b = rn([130], 9);
     const t = rn([130, 8], 10);
@@ -850,5 +879,6 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const small = rn([255], 12);
     const { kernels } = both(([x, b, t, d, small]) => [x!.add(b!), x!.mul(permute(t!, [1, 0])), d!.mul(d!), small!.mul(2)], [x, b, t, d, small]);
     for (const text of sources(kernels)) expect(text).not.toContain('WebAssembly');
+    for (const text of sources(kernels)) expect(text).not.toContain('copied densely');
   });
 });

@@ -172,6 +172,12 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
       // Column operands (a value per row, filled over its run on each worker from the chunk's
       // first element): a softmax over rows of 250, chunks not starting on a row.
       { name: 'a softmax (values per row as column operands)', f: ([x]) => [softmax(x!, 1)], make: () => [rn([60, 250], 3, 'float32')] },
+      // A transpose and a slice of columns, copied densely on this thread before the kernel splits.
+      {
+        name: 'views copied densely first',
+        f: ([a, b]) => [exp(permute(a!, [1, 0]).mul(slice(b!, [3, 0], [64, 97])))],
+        make: () => [rn([97, 64], 5, 'float32'), rn([70, 97], 6, 'float32')],
+      },
     ];
     for (const { name, f, make } of programs) {
       for (const threads of [1, 2, 3]) check(name, f, make, threads, true);

@@ -30,13 +30,13 @@ import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
-import type { CpuBackend, CpuHandle } from './cpuBackend.js';
+import { type CpuBackend, type CpuHandle, stridedCopy } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
-import { WASM_ELEMENTWISE_MIN, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
+import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
@@ -329,6 +329,8 @@ class RangeRun {
   readonly source: string;
   private readonly js: BoundRange;
   private readonly wasm: BoundRange | null;
+  /** The views the WebAssembly kernel reads as dense copies, made before it runs. */
+  private readonly gathers: readonly WasmGather[];
 
   /**
    * `lines`: written by `w` over the units [start, end) of `range` (the names they read);
@@ -340,11 +342,13 @@ class RangeRun {
   ) {
     this.js = boundRange(w.functionSource(name, lines, range), w.bindings, units, elementsPerUnit, !w.callsCustomFunction);
     this.wasm = wasm && boundRange(wasm.source, wasm.bindings, wasm.units, wasm.elementsPerUnit, true);
+    this.gathers = wasm?.gathers ?? [];
     this.source = wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${this.js.kernel.source}` : this.js.kernel.source;
   }
 
   run(slots: readonly TypedArray[]): void {
     const r = this.wasm && wasmElementwiseEnabled() ? this.wasm : this.js;
+    if (r === this.wasm) for (const g of this.gathers) stridedCopy(slots[g.from]!, g.offset, g.strides, g.shape, slots[g.to]!);
     runRange(r.kernel, r.bound.arrays(slots));
   }
 }
@@ -363,7 +367,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     });
     for (const i of w.covered) equations.add(i);
     return new RangeRun(w, segments.length > 1 ? `${name}_${k}` : name, lines, ['start', 'end'], {
-      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots),
+      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots, ctx.scratch),
     });
   });
   return {
@@ -588,7 +592,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     for (const i of w.covered) equations.add(i);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
     epilogue = new RangeRun(w, 'epilogue', body, ['rowStart', 'rowEnd'], {
-      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue),
+      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue, ctx.scratch),
     });
   }
   const ao = pa.offsets;

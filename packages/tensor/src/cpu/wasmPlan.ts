@@ -49,6 +49,22 @@ export interface WasmSegment {
   readonly bindings: readonly number[];
   /** The kernel's values as text, for `program.kernels()`. */
   readonly listing: string;
+  /** Views copied densely (stridedCopy) into their slots before the kernel runs, in order. */
+  readonly gathers: readonly WasmGather[];
+}
+
+/**
+ * A view of a stored float32 or bool value that no operand pattern reads (a transpose, a slice of
+ * columns): its elements in row-major order of `shape`, element (c₀, c₁, …) at `offset` + Σ cᵢ ·
+ * `strides`ᵢ of slot `from`, copied into slot `to` (dense) before the kernel runs, which then
+ * reads it as a full operand.
+ */
+export interface WasmGather {
+  readonly from: number;
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly to: number;
 }
 
 /**
@@ -67,16 +83,28 @@ class KernelBuilder {
   readonly boolLeaves: boolean[] = [];
   readonly leafSlots: number[] = [];
   readonly leafOffsets: number[] = [];
+  /** Views to copy densely first (`gatherViews`), each read through leaf slot −1 − its index until placed. */
+  readonly gathers: { readonly from: number; readonly offset: number; readonly shape: readonly number[]; readonly strides: readonly number[]; readonly dtype: 'float32' | 'bool' }[] = [];
   private readonly memo = new Map<number, number>();
 
   /**
    * `own`: the values this kernel stores (its roots). Operands are copied into the module's memory
    * before it runs, so an own value read back (through reshapes, by a later root) would be read
    * from its array before the kernel writes it: it is computed from its definition instead.
+   * `gatherViews`: a view of a stored value that no pattern reads is copied densely first
+   * (`gathers`) instead of making the kernel unsupported.
    */
-  constructor(private readonly ctx: PlanContext, private readonly count: number, private readonly own: ReadonlySet<number> = new Set()) {}
+  constructor(private readonly ctx: PlanContext, private readonly count: number, private readonly own: ReadonlySet<number> = new Set(), private readonly gatherViews = false) {}
 
-  private leafNode(slot: number, offset: number, p: WasmLeafPattern, bool: boolean): number {
+  /** The node reading a dense copy of a strided view (one copy per distinct view). */
+  private gatherNode(from: number, offset: number, shape: readonly number[], strides: readonly number[], dtype: 'float32' | 'bool'): number {
+    const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+    let k = this.gathers.findIndex((g) => g.from === from && g.offset === offset && same(g.shape, shape) && same(g.strides, strides));
+    if (k < 0) k = this.gathers.push({ from, offset, shape, strides, dtype }) - 1;
+    return this.leafNode(-1 - k, 0, FULL, dtype === 'bool', `gather${k}`);
+  }
+
+  private leafNode(slot: number, offset: number, p: WasmLeafPattern, bool: boolean, label = `slot${slot}`): number {
     const { leaves, leafSlots, leafOffsets, nodes } = this;
     let k = leaves.findIndex((l, i) => leafSlots[i] === slot && leafOffsets[i] === offset && JSON.stringify(l) === JSON.stringify(p));
     if (k < 0) {
@@ -88,7 +116,7 @@ class KernelBuilder {
     const existing = nodes.findIndex((n) => n.kind === 'leaf' && n.leaf === k);
     if (existing >= 0) return existing;
     const at = p.kind === 'full' ? 'i' : p.kind === 'row' ? `i % ${p.period}` : p.kind === 'col' ? `Math.floor(i / ${p.repeat}) % ${p.period}` : '0';
-    this.names.push(`t${nodes.length} = slot${slot}[${offset ? `${offset} + ` : ''}${at}]`);
+    this.names.push(`t${nodes.length} = ${label}[${offset ? `${offset} + ` : ''}${at}]`);
     return nodes.push({ kind: 'leaf', leaf: k }) - 1;
   }
 
@@ -150,8 +178,9 @@ class KernelBuilder {
         const base = ctx.locate(input.base);
         if (!base || !base.strides.every((st, i) => st === stridesOf(input.base.shape)[i] || input.base.shape[i] === 1)) throw new Unsupported('a view of a strided value');
         const pat = pattern(view.shape, view.strides);
-        if (!pat) throw new Unsupported('a strided view');
-        node = this.leafNode(base.slot, base.offset + view.offset, pat, input.base.dtype === 'bool');
+        if (pat) node = this.leafNode(base.slot, base.offset + view.offset, pat, input.base.dtype === 'bool');
+        else if (this.gatherViews) node = this.gatherNode(base.slot, base.offset + view.offset, view.shape, view.strides, input.base.dtype);
+        else throw new Unsupported('a strided view');
       } else throw new Unsupported(`'${p}'`);
     }
     memo.set(v.id, node);
@@ -164,9 +193,10 @@ class KernelBuilder {
     return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...sums };
   }
 
-  /** The listing for `program.kernels()`: a header, the values, then `stores`. */
+  /** The listing for `program.kernels()`: a header, the copies of views, the values, then `stores`. */
   listing(header: string, stores: readonly string[]): string {
-    return [`// ${header}`, ...this.names.map((l) => `//   ${l}`), ...stores.map((l) => `//   ${l}`)].join('\n');
+    const copies = this.gathers.map((g, k) => `gather${k} = slot${g.from} from ${g.offset}, shape [${g.shape.join(', ')}], strides [${g.strides.join(', ')}], copied densely first (stridedCopy)`);
+    return [`// ${header}`, ...copies.map((l) => `//   ${l}`), ...this.names.map((l) => `//   ${l}`), ...stores.map((l) => `//   ${l}`)].join('\n');
   }
 }
 
@@ -174,12 +204,21 @@ const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as ma
 
 /**
  * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
- * storing them where `ctx` locates them, or null when some of the work does not qualify.
+ * storing them where `ctx` locates them, or null when some of the work does not qualify. With
+ * `gatherSlot` (which makes a dense array of that dtype and length for the plan, and is called
+ * only for a plan that is used), views of stored values that no operand pattern reads (a
+ * transpose, a slice of columns) are copied densely first (the segment's `gathers`), as eager
+ * ops read them, and the kernel reads the copies: the copy (a tiled one for a transpose) and the
+ * SIMD kernel together are faster than the JavaScript kernel reading the view element by element
+ * (benchmarks/NOTES.md, "Strided views in compiled WebAssembly segments").
  */
-export function planWasmSegment(ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[]): WasmSegment | null {
+export function planWasmSegment(
+  ctx: PlanContext, shape: readonly number[], roots: readonly ProgramVar[],
+  gatherSlot?: (dtype: 'float32' | 'bool', length: number) => number,
+): WasmSegment | null {
   const count = sizeOf(shape);
   if (count < WASM_ELEMENTWISE_MIN) return null;
-  const b = new KernelBuilder(ctx, count, new Set(roots.map((r) => r.id)));
+  const b = new KernelBuilder(ctx, count, new Set(roots.map((r) => r.id)), gatherSlot !== undefined);
   let outputs: number[];
   try {
     outputs = roots.map((r) => {
@@ -201,7 +240,10 @@ export function planWasmSegment(ctx: PlanContext, shape: readonly number[], root
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
   const unit = rangeUnit(spec);
   const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets);
-  return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...b.leafSlots, ...outputSlots], listing };
+  // Each copied view's slot, made now that the plan is used; its leaf reads it.
+  const gathers = b.gathers.map(({ from, offset, shape, strides, dtype }) => ({ from, offset, shape, strides, to: gatherSlot!(dtype, count) }));
+  const leafSlots = b.leafSlots.map((s) => (s < 0 ? gathers[-1 - s]!.to : s));
+  return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing, gathers };
 }
 
 /** A sum in WebAssembly: `run(slots, acc)` sets acc (doubles) to the sums. */
