@@ -59,6 +59,14 @@ export interface FusionOptions {
    * per element. Default Infinity (never). The CPU sets 2: a padded copy costs one pass.
    */
   padStoreReaders?: number;
+  /**
+   * A `concat` of at least this many elements is stored by a kernel of its own, and so is each
+   * of its pieces that is not a view of a stored value: the concat is then a copy of blocks.
+   * Default Infinity (never). The CPU sets the size from which its WebAssembly kernels run: the
+   * pieces are computed by them and copied by blocks, where a fused loop picks a piece per element
+   * in JavaScript.
+   */
+  concatStoreMin?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -103,7 +111,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -191,6 +199,19 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // A pad that many windows read (padStoreReaders) is stored: each window then reads memory.
   for (const eq of program.equations) {
     if (eq.prim === 'pad' && (consumers.get(eq.out.id)?.length ?? 0) >= opts.padStoreReaders) mat.add(eq.out.id);
+  }
+
+  // A large concat (concatStoreMin) is stored, with its computed pieces: a copy of blocks. Not
+  // one whose pieces are all views of stored values, some strided (a convolution's windows):
+  // copying those is the work of the kernel that reads them, as before.
+  for (const eq of program.equations) {
+    if (eq.prim !== 'concat' || sizeOf(eq.out.shape) < opts.concatStoreMin) continue;
+    const views = eq.inputs.map((x) => storedView(x, defs, (id) => inputIds.has(id) || mat.has(id)));
+    if (views.every((v) => v !== null) && views.some((v) => !isContiguous(v.view))) continue;
+    mat.add(eq.out.id);
+    eq.inputs.forEach((x, k) => {
+      if (views[k] === null) mat.add(x.id);
+    });
   }
 
   // Several kernels reading one costly inline value each recompute it: store it instead. One
@@ -393,6 +414,12 @@ export interface StridedView {
   readonly shape: readonly number[];
   readonly strides: readonly number[];
   readonly offset: number;
+}
+
+/** Whether `view` reads a contiguous run of its array, in row-major order (any offset). */
+export function isContiguous(view: StridedView): boolean {
+  const rowMajor = stridesOf(view.shape);
+  return view.shape.every((d, i) => d === 1 || view.strides[i] === rowMajor[i]);
 }
 
 /**

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion,
 } from '../src/index.js';
+import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { type WasmKernelSpec, elementwiseKernel, elementwiseKernelCalls, elementwiseRangeSource, rangeUnit, wasmElementwiseInstance } from '../src/cpu/wasm/elementwiseModule.js';
@@ -97,6 +98,41 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       compare(([x, w]) => [conv2d(x!, w!, { padding: 2, dilation: 2 })], [x, w]);
       compare(([x]) => [maxPool2d(x!, 2), avgPool2d(x!, 3, { stride: 1, padding: 1 })], [x]);
     }
+  });
+
+  it('a concat of 256 elements or more is stored with its computed pieces and copied by blocks (concatStoreMin); the eager bits in every dtype', () => {
+    const x = rn([40, 33], 16);
+    const y = rn([40, 7], 17);
+    const z = rn([12, 33], 18);
+    const blocks = (ks: readonly KernelInfo[]) => sources(ks).join('\n').match(/concatInto: /g) ?? [];
+    // Stored pieces (inputs), computed pieces (each stored by its own kernel first), a stack (a
+    // concat of reshapes), rows at an offset (a contiguous slice), and a concat read by more work.
+    const { kernels, program } = compare(([x, y, z]) => [
+      concat([x!, y!], 1),
+      concat([x!.mul(2), exp(y!)], 1),
+      concat([x!, z!], 0).mul(3),
+      stack([x!, x!.neg()], 0),
+      concat([slice(x!, [2, 0], [10, 33]), z!], 0),
+    ], [x, y, z]);
+    expect(blocks(kernels)).toHaveLength(5);
+    // The computed pieces' own kernels: x · 2, exp(y), and −x as the stack's piece (unsqueezed).
+    const plan = planFusion(program, CPU_FUSION_OPTIONS);
+    const computed = program.equations.filter((e) => e.prim === 'exp' || (e.prim === 'mul' && e.out.shape.join() === '40,33'));
+    expect(computed).toHaveLength(2);
+    for (const e of computed) expect(plan.materialized.has(e.out.id), e.prim).toBe(true);
+    const neg = program.equations.find((e) => e.prim === 'neg')!.out;
+    expect(plan.materialized.has(program.equations.find((e) => e.prim === 'reshape' && e.inputs[0] === neg)!.out.id)).toBe(true);
+    // The default (WebGPU's) stores none of them: the concat is read inline.
+    const fused = planFusion(program, {});
+    expect(program.equations.filter((e) => e.prim === 'exp').some((e) => fused.materialized.has(e.out.id))).toBe(false);
+    // Bools and int32 (copies of any array); a strided piece with a computed one (the concat is
+    // stored, its generated loop reads the transpose); small concats stay inline.
+    const m = x.greater(0);
+    const n = cast(y, 'int32');
+    compare(([m, n, x, y]) => [concat([m!, y!.less(0)], 1), concat([cast(x!, 'int32'), n!], 1), concat([x!.transpose(), exp(y!.transpose())], 0)], [m, n, x, y]);
+    const small = compare(([a, b]) => [concat([a!, b!.mul(2)], 0)], [rn([3, 5], 19), rn([4, 5], 20)]);
+    expect(blocks(small.kernels)).toHaveLength(0);
+    for (const t of [x, y, z, m, n]) t.dispose();
   });
 
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {

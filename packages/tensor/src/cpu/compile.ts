@@ -23,14 +23,14 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
-import { type CpuBackend, type CpuHandle, stridedCopy } from './cpuBackend.js';
+import { type CpuBackend, type CpuHandle, concatInto, stridedCopy } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
@@ -46,9 +46,14 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  * reads a stored [1024,128] array faster than it recomputes an exp per element. A computed value
  * broadcast to WASM_ELEMENTWISE_MIN elements or more is stored too (a softmax's per-row log-sum-exp):
  * the WebAssembly kernels then take its consumers, and it is computed once per row. A pad that
- * several windows read (a convolution's nine) is stored: the windows are then plain copies.
+ * several windows read (a convolution's nine) is stored: the windows are then plain copies. A
+ * concat of WASM_ELEMENTWISE_MIN elements or more is stored with its computed pieces: the pieces
+ * qualify for WebAssembly, and the concat is a copy of blocks (lowerConcat).
  */
-export const CPU_FUSION_OPTIONS: FusionOptions = { inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2 };
+export const CPU_FUSION_OPTIONS: FusionOptions = {
+  inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
+  concatStoreMin: WASM_ELEMENTWISE_MIN,
+};
 
 /** Where a slot's array comes from when the program runs. */
 type SlotSource =
@@ -360,15 +365,17 @@ class RangeRun {
 function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
   const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
   const equations = new Set<number>();
-  const parts = segments.map((s, k) => {
-    const w = newWriter(ctx);
-    const { lines, units } = w.forRange(s.shape, (coords) => {
-      for (const root of s.roots) w.writeRoot(root, coords);
+  const parts = segments.flatMap((s, k) => {
+    // Concats of dense stored pieces first, as copies of blocks; the other roots (which compute
+    // such a concat from its definition if they read it) after.
+    const copies = s.roots.flatMap((r) => {
+      const c = concatCopy(ctx, r);
+      return c ? [c] : [];
     });
-    for (const i of w.covered) equations.add(i);
-    return new RangeRun(w, segments.length > 1 ? `${name}_${k}` : name, lines, ['start', 'end'], {
-      units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots, ctx.scratch),
-    });
+    if (copies.length === 0) return [segmentRun(ctx, s, segments.length > 1 ? `${name}_${k}` : name, equations)];
+    for (const c of copies) for (const i of c.equations) equations.add(i);
+    const rest = s.roots.filter((r) => !copies.some((c) => c.root === r));
+    return [...copies, ...(rest.length ? [segmentRun(ctx, { shape: s.shape, roots: rest }, `${name}_${k}`, equations)] : [])];
   });
   return {
     name, equations: [...equations].sort((a, b) => a - b),
@@ -377,6 +384,51 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
       for (const p of parts) p.run(slots);
     },
   };
+}
+
+/**
+ * A concat root whose pieces are all dense stored values (or contiguous views of them), as the
+ * eager kernel copies it: each piece's run of every row one block (concatInto). Null otherwise.
+ */
+function concatCopy(ctx: LoweringContext, root: ProgramVar): { root: ProgramVar; equations: number[]; source: string; run(slots: readonly TypedArray[]): void } | null {
+  const eq = ctx.plan.definitions.get(root.id);
+  if (!eq || eq.prim !== 'concat') return null;
+  const { axis } = eq.params as PrimitiveParams['concat'];
+  const equations = [ctx.writer.equationIndex.get(root.id)!];
+  const pieces: { slot: number; offset: number }[] = [];
+  for (const x of eq.inputs) {
+    const sv = storedView(x, ctx.plan.definitions, (id) => ctx.locations.has(id));
+    if (!sv) return null;
+    const loc = ctx.locations.get(sv.base.id)!;
+    if (!isContiguous({ shape: sv.base.shape, strides: loc.strides, offset: 0 }) || !isContiguous(sv.view)) return null;
+    pieces.push({ slot: loc.slot, offset: loc.offset + sv.view.offset });
+    // The movements between the piece and its stored value are this copy's too.
+    for (let v = x; !ctx.locations.has(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
+  }
+  const out = ctx.locations.get(root.id)!;
+  const extents = eq.inputs.map((x) => x.shape[axis]!);
+  const offsets = pieces.map((p) => p.offset);
+  const arrays = new Array<TypedArray>(pieces.length);
+  return {
+    root, equations,
+    source: `// concatInto: ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''}`).join(', ')} along axis ${axis} into slot${out.slot}, a copy of blocks`,
+    run(slots) {
+      for (let k = 0; k < pieces.length; k++) arrays[k] = slots[pieces[k]!.slot]!;
+      concatInto(slots[out.slot]!, root.shape, axis, arrays, offsets, extents);
+    },
+  };
+}
+
+/** One segment's generated range function (and its WebAssembly kernel, where one qualifies). */
+function segmentRun(ctx: LoweringContext, s: { shape: readonly number[]; roots: readonly ProgramVar[] }, name: string, equations: Set<number>): RangeRun {
+  const w = newWriter(ctx);
+  const { lines, units } = w.forRange(s.shape, (coords) => {
+    for (const root of s.roots) w.writeRoot(root, coords);
+  });
+  for (const i of w.covered) equations.add(i);
+  return new RangeRun(w, name, lines, ['start', 'end'], {
+    units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots, ctx.scratch),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

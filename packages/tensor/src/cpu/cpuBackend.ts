@@ -210,6 +210,24 @@ function copyBlock(dst: TypedArray, at: number, src: TypedArray, from: number, l
 }
 
 /** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
+/**
+ * `out` (dense, of `shape`) = the concatenation along `axis` of dense pieces: piece k of extent
+ * `extents[k]` along the axis, read from `offsets[k]` of `pieces[k]`. Each piece's run of every
+ * row of the axes before `axis` is one block copy (eager and compiled concats).
+ */
+export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: readonly TypedArray[], offsets: readonly number[], extents: readonly number[]): void {
+  const { outer, inner } = blocks(shape, axis);
+  const outRow = shape[axis]! * inner;
+  let col = 0;
+  for (let k = 0; k < pieces.length; k++) {
+    const w = extents[k]! * inner;
+    const src = pieces[k]!;
+    const from = offsets[k]!;
+    for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, src, from + o * w, w);
+    col += w;
+  }
+}
+
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
@@ -532,14 +550,7 @@ export class CpuBackend implements Backend<CpuHandle> {
       }
       case 'concat': {
         const { axis } = params as PrimitiveParams['concat'];
-        const { outer, inner } = blocks(info.shape, axis);
-        const outRow = info.shape[axis]! * inner;
-        let col = 0;
-        inputs.forEach((t, k) => {
-          const w = t.shape[axis]! * inner;
-          for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, data[k]!, o * w, w);
-          col += w;
-        });
+        concatInto(out, info.shape, axis, data, inputs.map(() => 0), inputs.map((t) => t.shape[axis]!));
         return;
       }
       case 'gather': {
