@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile,
 } from '../src/index.js';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
@@ -104,7 +104,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const x = rn([40, 33], 16);
     const y = rn([40, 7], 17);
     const z = rn([12, 33], 18);
-    const blocks = (ks: readonly KernelInfo[]) => sources(ks).join('\n').match(/concatInto: /g) ?? [];
+    const blocks = (ks: readonly KernelInfo[]) => sources(ks).join('\n').match(/concatInto along axis/g) ?? [];
     // Stored pieces (inputs), computed pieces (each stored by its own kernel first), a stack (a
     // concat of reshapes), rows at an offset (a contiguous slice), and a concat read by more work.
     const { kernels, program } = compare(([x, y, z]) => [
@@ -133,6 +133,46 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const small = compare(([a, b]) => [concat([a!, b!.mul(2)], 0)], [rn([3, 5], 19), rn([4, 5], 20)]);
     expect(blocks(small.kernels)).toHaveLength(0);
     for (const t of [x, y, z, m, n]) t.dispose();
+  });
+
+  it('roots that only move stored data are copied as eager copies them (views by rows or tiles, pads, gathers); large gathers, and a pad\'s input that calls a transcendental, are stored (gatherStoreMin); the eager bits in every dtype', () => {
+    const copied = (ks: readonly KernelInfo[]) => sources(ks).join('\n').match(/^\/\/ \w+[^\n]*copied as eager copies it$/gm) ?? [];
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([40, 33], 21, dtype);
+      const i = tensor([5, 0, 39, 5, 17, 2, 2, 30], { dtype: 'int32' });
+      const j = tensor([5, 0, 32, 5, 17, 2, 2, 30], { dtype: 'int32' });
+      const { kernels } = compare(([x, i, j]) => [
+        x!.transpose(),
+        slice(x!, [3, 1], [20, 30]),
+        tile(slice(x!, [0, 0], [10, 33]), [3, 2]),
+        pad(x!, [[2, 1], [0, 3]]),
+        indexSelect(x!, 0, i!),
+        indexSelect(x!, 1, j!),
+        // Work on a gather from rows at an offset: the gather stored first, then the arithmetic.
+        indexSelect(slice(x!, [1, 0], [39, 33]), 0, j!).add(1),
+        // Work on a pad: one generated loop, as before. A pad of a value that calls a
+        // transcendental: the value stored first (in WebAssembly), then padded.
+        pad(x!, [[1, 1], [1, 1]]).mul(2),
+        pad(exp(x!.mul(0.5)), [[0, 2], [2, 0]]),
+      ], [x, i, j]);
+      const text = copied(kernels).join('\n');
+      expect(text.match(/^\/\/ stridedCopy/gm), `${dtype}: the transpose, the slice and the tile`).toHaveLength(3);
+      expect(text.match(/^\/\/ padInto/gm), `${dtype}: the pads of a stored value and of exp's`).toHaveLength(2);
+      expect(text.match(/^\/\/ gatherInto/gm), `${dtype}: three gathers`).toHaveLength(3);
+      for (const t of [x, i, j]) t.dispose();
+    }
+    // Bools and int32; an index out of range raises the eager error.
+    const m = rn([40, 33], 22).greater(0);
+    const n = cast(rn([40, 33], 23).mul(10), 'int32');
+    const { kernels } = compare(([m, n]) => [m!.transpose(), pad(n!, [[1, 1], [2, 2]]), indexSelect(m!, 1, [3, 3, 0])], [m, n]);
+    expect(copied(kernels)).toHaveLength(3);
+    const x = rn([40, 33], 24);
+    const bad = tensor([1, 40], { dtype: 'int32' });
+    const compiled = cpu.compile(traceProgram(([x, i]) => [indexSelect(x!, 0, i!)], [x, bad], []).program);
+    expect(compiled.kernels()[0]!.source).toMatch(/^\/\/ gatherInto/);
+    expect(() => compiled.run([x._live('t') as CpuHandle, bad._live('t') as CpuHandle], [], [false, false])).toThrow('gather: index 40 is out of range for axis 0 of extent 40');
+    compiled.dispose();
+    for (const t of [m, n, x, bad]) t.dispose();
   });
 
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {

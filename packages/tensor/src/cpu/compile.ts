@@ -30,7 +30,7 @@ import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { sizeOf, stridesOf } from '../shape.js';
-import { type CpuBackend, type CpuHandle, concatInto, stridedCopy } from './cpuBackend.js';
+import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
@@ -48,11 +48,12 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  * the WebAssembly kernels then take its consumers, and it is computed once per row. A pad that
  * several windows read (a convolution's nine) is stored: the windows are then plain copies. A
  * concat of WASM_ELEMENTWISE_MIN elements or more is stored with its computed pieces: the pieces
- * qualify for WebAssembly, and the concat is a copy of blocks (lowerConcat).
+ * qualify for WebAssembly, and the concat is a copy of blocks (movementCopy); so is a large
+ * gather, whose readers then qualify too.
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
   inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
-  concatStoreMin: WASM_ELEMENTWISE_MIN,
+  concatStoreMin: WASM_ELEMENTWISE_MIN, gatherStoreMin: WASM_ELEMENTWISE_MIN,
 };
 
 /** Where a slot's array comes from when the program runs. */
@@ -366,10 +367,10 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
   const equations = new Set<number>();
   const parts = segments.flatMap((s, k) => {
-    // Concats of dense stored pieces first, as copies of blocks; the other roots (which compute
-    // such a concat from its definition if they read it) after.
+    // Roots that only move stored data first, copied as eager copies them; the other roots
+    // (which compute such a root from its definition if they read it) after.
     const copies = s.roots.flatMap((r) => {
-      const c = concatCopy(ctx, r);
+      const c = movementCopy(ctx, r);
       return c ? [c] : [];
     });
     if (copies.length === 0) return [segmentRun(ctx, s, segments.length > 1 ? `${name}_${k}` : name, equations)];
@@ -386,35 +387,101 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   };
 }
 
+/** A root of a segment copied by an eager routine (movementCopy). */
+interface MovementCopy {
+  readonly root: ProgramVar;
+  readonly equations: readonly number[];
+  readonly source: string;
+  run(slots: readonly TypedArray[]): void;
+}
+
 /**
- * A concat root whose pieces are all dense stored values (or contiguous views of them), as the
- * eager kernel copies it: each piece's run of every row one block (concatInto). Null otherwise.
+ * A segment root that is pure data movement of stored values, copied as eager mode copies it:
+ * a view of a stored value (a transpose, a slice, a broadcast: `stridedCopy`, by rows or tiles),
+ * a pad or a gather of a contiguous stored value (`padInto`, `gatherInto`, by rows or blocks),
+ * or a concat of contiguous ones (`concatInto`). The generated loop would move one element at a
+ * time. Null for anything else.
  */
-function concatCopy(ctx: LoweringContext, root: ProgramVar): { root: ProgramVar; equations: number[]; source: string; run(slots: readonly TypedArray[]): void } | null {
+function movementCopy(ctx: LoweringContext, root: ProgramVar): MovementCopy | null {
   const eq = ctx.plan.definitions.get(root.id);
-  if (!eq || eq.prim !== 'concat') return null;
-  const { axis } = eq.params as PrimitiveParams['concat'];
-  const equations = [ctx.writer.equationIndex.get(root.id)!];
-  const pieces: { slot: number; offset: number }[] = [];
-  for (const x of eq.inputs) {
+  if (!eq) return null;
+  const out = ctx.locations.get(root.id)!;
+  const rootIndex = ctx.writer.equationIndex.get(root.id)!;
+  // A value as a contiguous run of a stored array: its slot and offset, and the movements on the
+  // way (this copy computes them too); null when it is not one.
+  const contiguous = (x: ProgramVar): { slot: number; offset: number; equations: number[] } | null => {
     const sv = storedView(x, ctx.plan.definitions, (id) => ctx.locations.has(id));
     if (!sv) return null;
     const loc = ctx.locations.get(sv.base.id)!;
     if (!isContiguous({ shape: sv.base.shape, strides: loc.strides, offset: 0 }) || !isContiguous(sv.view)) return null;
-    pieces.push({ slot: loc.slot, offset: loc.offset + sv.view.offset });
-    // The movements between the piece and its stored value are this copy's too.
+    const equations: number[] = [];
     for (let v = x; !ctx.locations.has(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
+    return { slot: loc.slot, offset: loc.offset + sv.view.offset, equations };
+  };
+  const step = (what: string, reads: readonly { slot: number; offset: number; equations: readonly number[] }[], run: (slots: readonly TypedArray[]) => void): MovementCopy => ({
+    root,
+    equations: [rootIndex, ...reads.flatMap((r) => r.equations)],
+    source: `// ${what}: ${reads.map((r) => `slot${r.slot}${r.offset ? ` from ${r.offset}` : ''}`).join(', ')} into slot${out.slot}, copied as eager copies it`,
+    run,
+  });
+  if (eq.prim === 'concat') {
+    const { axis } = eq.params as PrimitiveParams['concat'];
+    const pieces = eq.inputs.map(contiguous);
+    if (pieces.some((p) => p === null)) return null;
+    const reads = pieces as { slot: number; offset: number; equations: number[] }[];
+    const extents = eq.inputs.map((x) => x.shape[axis]!);
+    const offsets = reads.map((p) => p.offset);
+    const arrays = new Array<TypedArray>(reads.length);
+    return step(`concatInto along axis ${axis}`, reads, (slots) => {
+      for (let k = 0; k < reads.length; k++) arrays[k] = slots[reads[k]!.slot]!;
+      concatInto(slots[out.slot]!, root.shape, axis, arrays, offsets, extents);
+    });
   }
-  const out = ctx.locations.get(root.id)!;
-  const extents = eq.inputs.map((x) => x.shape[axis]!);
-  const offsets = pieces.map((p) => p.offset);
-  const arrays = new Array<TypedArray>(pieces.length);
+  if (eq.prim === 'pad') {
+    const x = eq.inputs[0]!;
+    const src = contiguous(x);
+    if (!src) return null;
+    const { before } = eq.params as PrimitiveParams['pad'];
+    return step('padInto, zeros first', [src], (slots) => {
+      const o = slots[out.slot]!;
+      o.fill(0);
+      padInto(o, root.shape, before, slots[src.slot]!, src.offset, x.shape);
+    });
+  }
+  if (eq.prim === 'gather') {
+    const [x, idx] = eq.inputs as [ProgramVar, ProgramVar];
+    const src = contiguous(x);
+    const at = contiguous(idx);
+    if (!src || !at) return null;
+    const { axis } = eq.params as PrimitiveParams['gather'];
+    const count = sizeOf(idx.shape);
+    return step(`gatherInto along axis ${axis}`, [src, at], (slots) => {
+      gatherInto(slots[out.slot]!, slots[src.slot]!, src.offset, x.shape, axis, slots[at.slot]!, at.offset, count);
+    });
+  }
+  // A view of a stored value: the root's chain of movements from it; or, where reshapes on top
+  // make it no view (a tile: a broadcast, then its axes merged), the view under them, copied in
+  // row-major order, which is the root's.
+  const isStored = (id: number) => id !== root.id && ctx.locations.has(id);
+  let top = root;
+  let sv = storedView(top, ctx.plan.definitions, isStored);
+  while (!sv) {
+    const d = ctx.plan.definitions.get(top.id);
+    if (!d || (d.prim !== 'reshape' && d.prim !== 'stopGradient') || isStored(d.inputs[0]!.id)) return null;
+    top = d.inputs[0]!;
+    sv = storedView(top, ctx.plan.definitions, isStored);
+  }
+  const base = ctx.locations.get(sv.base.id)!;
+  if (!isContiguous({ shape: sv.base.shape, strides: base.strides, offset: 0 })) return null;
+  const equations: number[] = [];
+  for (let v = root; !isStored(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
+  const { shape, strides, offset } = sv.view;
+  const from = base.offset + offset;
   return {
     root, equations,
-    source: `// concatInto: ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''}`).join(', ')} along axis ${axis} into slot${out.slot}, a copy of blocks`,
+    source: `// stridedCopy: slot${base.slot}${from ? ` from ${from}` : ''}, shape [${shape.join(', ')}], strides [${strides.join(', ')}] into slot${out.slot}, copied as eager copies it`,
     run(slots) {
-      for (let k = 0; k < pieces.length; k++) arrays[k] = slots[pieces[k]!.slot]!;
-      concatInto(slots[out.slot]!, root.shape, axis, arrays, offsets, extents);
+      stridedCopy(slots[base.slot]!, from, strides, shape, slots[out.slot]!);
     },
   };
 }

@@ -228,6 +228,53 @@ export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: 
   }
 }
 
+/**
+ * `out` (dense, of `outShape`, already zero: pad writes only the window) = dense `x` (of
+ * `shape`, from `xOffset`) placed `before` elements into each axis: its rows (the last axis,
+ * contiguous on both sides) one block each, the output position following the output strides
+ * over the other axes (eager and compiled pads).
+ */
+export function padInto(out: TypedArray, outShape: Shape, before: readonly number[], x: TypedArray, xOffset: number, shape: Shape): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  const st = stridesOf(outShape);
+  const rank = shape.length;
+  const row = rank === 0 ? 1 : shape[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let pos = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
+  for (let i = 0; i < n; i += row) {
+    copyBlock(out, pos, x, xOffset + i, row);
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      pos += st[d]!;
+      if (idx[d]! < shape[d]!) break;
+      pos -= st[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/**
+ * `out` (dense) = dense `x` (of `shape`, from `xOffset`) gathered along `axis` at the `count`
+ * indices of `indices` from `indicesOffset`, each checked first (the CPU's range error): blocks of
+ * the axes after `axis` copied whole (eager and compiled gathers).
+ */
+export function gatherInto(out: TypedArray, x: TypedArray, xOffset: number, shape: Shape, axis: number, indices: TypedArray, indicesOffset: number, count: number): void {
+  const { outer, inner } = blocks(shape, axis);
+  const extent = shape[axis]!;
+  for (let j = 0; j < count; j++) {
+    const r = indices[indicesOffset + j]!;
+    if (!(r >= 0 && r < extent)) throw indexOutOfRange('gather', r, axis, extent);
+  }
+  const m = count;
+  for (let o = 0; o < outer; o++) {
+    const base = xOffset + o * extent * inner;
+    // Single elements (a gather along the last axis) without a call each.
+    if (inner === 1) for (let j = 0; j < m; j++) out[o * m + j] = x[base + indices[indicesOffset + j]!]!;
+    else for (let j = 0; j < m; j++) copyBlock(out, (o * m + j) * inner, x, base + indices[indicesOffset + j]! * inner, inner);
+  }
+}
+
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
@@ -525,27 +572,7 @@ export class CpuBackend implements Backend<CpuHandle> {
         return;
       }
       case 'pad': {
-        const { before } = params as PrimitiveParams['pad'];
-        const st = stridesOf(info.shape);
-        const offset = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
-        // Scatter the input into the window: its rows (the last axis, contiguous on both sides)
-        // one block each, the output position following the output strides over the other axes.
-        const n = xd.length;
-        if (n === 0) return;
-        const rank = x.shape.length;
-        const row = rank === 0 ? 1 : x.shape[rank - 1]!;
-        const idx = new Array<number>(rank).fill(0);
-        let pos = offset;
-        for (let i = 0; i < n; i += row) {
-          copyBlock(out, pos, xd, i, row);
-          for (let d = rank - 2; d >= 0; d--) {
-            idx[d]!++;
-            pos += st[d]!;
-            if (idx[d]! < x.shape[d]!) break;
-            pos -= st[d]! * x.shape[d]!;
-            idx[d] = 0;
-          }
-        }
+        padInto(out, info.shape, (params as PrimitiveParams['pad']).before, xd, 0, x.shape);
         return;
       }
       case 'concat': {
@@ -553,23 +580,9 @@ export class CpuBackend implements Backend<CpuHandle> {
         concatInto(out, info.shape, axis, data, inputs.map(() => 0), inputs.map((t) => t.shape[axis]!));
         return;
       }
-      case 'gather': {
-        const { axis } = params as PrimitiveParams['gather'];
-        const idx = data[1]!;
-        const { outer, inner } = blocks(x.shape, axis);
-        const extent = x.shape[axis]!;
-        for (let j = 0; j < idx.length; j++) {
-          const r = idx[j]!;
-          if (!(r >= 0 && r < extent)) throw indexOutOfRange('gather', r, axis, extent);
-        }
-        const m = idx.length;
-        for (let o = 0; o < outer; o++) {
-          // Single elements (a gather along the last axis) without a call each.
-          if (inner === 1) for (let j = 0, base = o * extent; j < m; j++) out[o * m + j] = xd[base + idx[j]!]!;
-          else for (let j = 0; j < m; j++) copyBlock(out, (o * m + j) * inner, xd, (o * extent + idx[j]!) * inner, inner);
-        }
+      case 'gather':
+        gatherInto(out, xd, 0, x.shape, (params as PrimitiveParams['gather']).axis, data[1]!, 0, sizeOf(inputs[1]!.shape));
         return;
-      }
       case 'scatterAdd': {
         const { axis, size } = params as PrimitiveParams['scatterAdd'];
         const idx = data[1]!;
