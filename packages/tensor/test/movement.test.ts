@@ -87,6 +87,19 @@ describe('permutes of large axes (the CPU copies them in tiles)', () => {
 });
 
 describe('broadcastTo', () => {
+  it('copies of column broadcasts (runs of one value along the last axis, filled when 16 or longer), every dtype', () => {
+    // A reshape of a broadcast view copies it (stridedCopy); runs of 3, 16 and 40 (with a
+    // leading broadcast axis too), values their rows' positions.
+    for (const dtype of ['float32', 'float64', 'int32', 'bool'] as DType[]) {
+      for (const [rows, run] of [[5, 3], [7, 16], [6, 40]] as const) {
+        const col = cast(iota([rows, 1]), dtype);
+        const got = Array.from(broadcastTo(col, [2, rows, run]).reshape([2 * rows * run]).dataSync());
+        const want = Array.from({ length: 2 * rows * run }, (_, i) => Math.floor(i / run) % rows);
+        expect(got, `${dtype} runs of ${run}`).toEqual(dtype === 'bool' ? want.map((v) => (v !== 0 ? 1 : 0)) : want);
+      }
+    }
+  });
+
   it('stretches size-1 axes and adds leading axes', async () => {
     expect(await broadcastTo(tensor([1, 2, 3]), [2, 3]).toArray()).toEqual([[1, 2, 3], [1, 2, 3]]);
     expect(await broadcastTo(tensor([[1], [2]]), [2, 2, 2]).toArray()).toEqual([[[1, 1], [2, 2]], [[1, 1], [2, 2]]]);

@@ -89,6 +89,8 @@ export function stridedCopy(src: TypedArray, offset: number, viewStrides: readon
   let srcPos = offset;
   for (let o = 0; o < n; o += inner) {
     if (innerStride === 1) copyBlock(dst, o, src, srcPos, inner);
+    // A broadcast along the last axis (a column): one value over the run, by fill when long.
+    else if (innerStride === 0 && inner >= 16) dst.fill(src[srcPos]!, o, o + inner);
     else for (let j = 0, p = srcPos; j < inner; j++, p += innerStride) dst[o + j] = src[p]!;
     // advance the outer counter (axes rank-2 .. 0)
     for (let k = rank - 2; k >= 0; k--) {
