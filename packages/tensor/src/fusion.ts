@@ -61,7 +61,8 @@ export interface FusionOptions {
   padStoreReaders?: number;
   /**
    * A `concat` of at least this many elements is stored by a kernel of its own, and so is each
-   * of its pieces that is not a view of a stored value: the concat is then a copy of blocks.
+   * of its pieces that is not a view of a stored value: the concat is then a copy of blocks
+   * where its pieces are contiguous runs of their arrays (the backend's choice).
    * Default Infinity (never). The CPU sets the size from which its WebAssembly kernels run: the
    * pieces are computed by them and copied by blocks, where a fused loop picks a piece per element
    * in JavaScript.
@@ -469,6 +470,8 @@ export function viewAfter(eq: Equation, input: StridedView): StridedView | null 
       return { shape: out, strides: input.strides, offset: input.offset + starts.reduce((a, st, i) => a + st * input.strides[i]!, 0) };
     }
     case 'reshape': {
+      // An empty reshape reads nothing: any strides serve (the grouping below needs nonzero extents).
+      if (sizeOf(out) === 0) return { shape: out, strides: stridesOf(out), offset: input.offset };
       // Pair groups of non-unit axes with equal products; within a group the old axes must step
       // contiguously relative to each other, and the new axes then split the group's span.
       const inAxes = input.shape.map((_, i) => i).filter((i) => input.shape[i] !== 1);

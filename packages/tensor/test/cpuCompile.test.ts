@@ -175,6 +175,24 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     for (const t of [m, n, x, bad]) t.dispose();
   });
 
+  it('a root that moves another root of its segment is computed with it, not copied before it is written; empty movements', () => {
+    // exp(x) and its detached copy, a reshape round trip and a transpose of it: one segment, the
+    // movements read exp's values (a copy run first would read an unwritten array).
+    const x = rn([32, 32], 25);
+    compare(([x]) => {
+      const a = exp(x!);
+      return [a, a.detach(), reshape(reshape(a, [1024]), [32, 32]), a.transpose().mul(2)];
+    }, [x]);
+    // Empty results of movements (reshapes of empty values end the view analysis at once).
+    const e = rn([0, 5], 26);
+    const b = rn([64, 5], 27);
+    const z = rn([5, 0], 28);
+    compare(([x]) => [tile(x!, [0, 2])], [x]);
+    compare(([e]) => [reshape(e!, [5, 0]), pad(e!, [[1, 1], [0, 2]])], [e]);
+    compare(([b, z]) => [concat([b!.mul(2), reshape(z!, [0, 5])], 0)], [b, z]);
+    for (const t of [x, e, b, z]) t.dispose();
+  });
+
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
     const x = rn([3, 4, 5], 2);
     const y = rn([5, 3, 4], 3);

@@ -48,8 +48,8 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  * the WebAssembly kernels then take its consumers, and it is computed once per row. A pad that
  * several windows read (a convolution's nine) is stored: the windows are then plain copies. A
  * concat of WASM_ELEMENTWISE_MIN elements or more is stored with its computed pieces: the pieces
- * qualify for WebAssembly, and the concat is a copy of blocks (movementCopy); so is a large
- * gather, whose readers then qualify too.
+ * qualify for WebAssembly, and the concat is a copy of blocks when they are contiguous
+ * (movementCopy); so is a large gather, whose readers then qualify too.
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
   inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
@@ -367,10 +367,12 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
   const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
   const equations = new Set<number>();
   const parts = segments.flatMap((s, k) => {
-    // Roots that only move stored data first, copied as eager copies them; the other roots
-    // (which compute such a root from its definition if they read it) after.
+    // Roots that only move data stored before this segment first, copied as eager copies them;
+    // the other roots after (they read a copied root from its array, written by then). A root
+    // moving another root of this segment is computed with the others.
+    const own = new Set(s.roots.map((r) => r.id));
     const copies = s.roots.flatMap((r) => {
-      const c = movementCopy(ctx, r);
+      const c = movementCopy(ctx, r, own);
       return c ? [c] : [];
     });
     if (copies.length === 0) return [segmentRun(ctx, s, segments.length > 1 ? `${name}_${k}` : name, equations)];
@@ -400,22 +402,25 @@ interface MovementCopy {
  * a view of a stored value (a transpose, a slice, a broadcast: `stridedCopy`, by rows or tiles),
  * a pad or a gather of a contiguous stored value (`padInto`, `gatherInto`, by rows or blocks),
  * or a concat of contiguous ones (`concatInto`). The generated loop would move one element at a
- * time. Null for anything else.
+ * time. Null for anything else, and for a movement of a value in `own` (its segment's roots, not
+ * yet stored when the copies run) or of nothing (an empty root).
  */
-function movementCopy(ctx: LoweringContext, root: ProgramVar): MovementCopy | null {
+function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<number>): MovementCopy | null {
   const eq = ctx.plan.definitions.get(root.id);
-  if (!eq) return null;
+  if (!eq || sizeOf(root.shape) === 0) return null;
+  // Stored before this segment runs: not the root itself, nor the other roots of its segment.
+  const isStored = (id: number) => !own.has(id) && ctx.locations.has(id);
   const out = ctx.locations.get(root.id)!;
   const rootIndex = ctx.writer.equationIndex.get(root.id)!;
   // A value as a contiguous run of a stored array: its slot and offset, and the movements on the
   // way (this copy computes them too); null when it is not one.
   const contiguous = (x: ProgramVar): { slot: number; offset: number; equations: number[] } | null => {
-    const sv = storedView(x, ctx.plan.definitions, (id) => ctx.locations.has(id));
+    const sv = storedView(x, ctx.plan.definitions, isStored);
     if (!sv) return null;
     const loc = ctx.locations.get(sv.base.id)!;
     if (!isContiguous({ shape: sv.base.shape, strides: loc.strides, offset: 0 }) || !isContiguous(sv.view)) return null;
     const equations: number[] = [];
-    for (let v = x; !ctx.locations.has(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
+    for (let v = x; !isStored(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
     return { slot: loc.slot, offset: loc.offset + sv.view.offset, equations };
   };
   const step = (what: string, reads: readonly { slot: number; offset: number; equations: readonly number[] }[], run: (slots: readonly TypedArray[]) => void): MovementCopy => ({
@@ -462,7 +467,6 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar): MovementCopy | nu
   // A view of a stored value: the root's chain of movements from it; or, where reshapes on top
   // make it no view (a tile: a broadcast, then its axes merged), the view under them, copied in
   // row-major order, which is the root's.
-  const isStored = (id: number) => id !== root.id && ctx.locations.has(id);
   let top = root;
   let sv = storedView(top, ctx.plan.definitions, isStored);
   while (!sv) {
