@@ -784,6 +784,9 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     ], [x, y, z, m, b]);
     const text = sources(kernels).join('\n');
     const copies = text.match(/gather\d+ = slot\d+ from \d+, shape \[[\d, ]+\], strides \[[\d, ]+\], copied densely first/g) ?? [];
+    // Each copy has its own array in its kernel; the next test shares them across kernels.
+    const targets = text.match(/copied densely first into slot\d+/g) ?? [];
+    expect(new Set(targets).size).toBe(targets.length);
     // x transposed (read twice, copied once), m transposed, z permuted, two blocks of y's
     // columns (the same shape and strides at two offsets), b broadcast.
     expect(copies.map((c) => c.replace(/^gather\d+ = slot\d+ /, ''))).toEqual(expect.arrayContaining([
@@ -796,6 +799,26 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(copies).toHaveLength(6);
     expect(sources(kernels).every((t) => t.startsWith('// WebAssembly SIMD'))).toBe(true);
     for (const t of [x, y, z, m, b]) t.dispose();
+  });
+
+  it('copies of views and rows of sums are scratch of their kernel: kernels that run one after another share it', () => {
+    // Two kernels, each copying a transposed [40, 33] view (the second needs the first's sum),
+    // and two row sums of exps of that shape: one array for both copies, one for both rows.
+    const x = withSpecials([33, 40], 51);
+    const y = withSpecials([33, 40], 52);
+    const { kernels } = both(([x, y]) => {
+      const a = exp(x!.transpose());
+      const b = y!.transpose().mul(sum(a));
+      return [a, b, sum(exp(a), 1), sum(exp(b), 1)];
+    }, [x, y]);
+    const text = sources(kernels).join('\n');
+    const targets = text.match(/copied densely first into slot\d+/g) ?? [];
+    expect(targets).toHaveLength(2);
+    expect(new Set(targets).size, 'one array for both copies').toBe(1);
+    const rows = text.match(/^\/\/ acc = slot\d+, doubles/gm) ?? [];
+    expect(rows).toHaveLength(2);
+    expect(new Set(rows).size, 'one row of doubles for both sums').toBe(1);
+    for (const t of [x, y]) t.dispose();
   });
 
   it('calls longer than a pass (8,192 elements) run in passes: full, row and scalar operands, partial last vectors, sums; eager and compiled', () => {

@@ -231,6 +231,12 @@ interface LoweringContext {
   readonly writer: JsWriterContext;
   /** A static scratch array (a temp no other value shares) of `length` elements of `dtype`. */
   scratch(dtype: ProgramVar['dtype'], length: number): number;
+  /**
+   * A scratch array that only the step being lowered uses while it runs (a dense copy of a view,
+   * a row of sums): distinct from the others this step takes, shared with other steps' of the
+   * same dtype and length, since steps run one after another.
+   */
+  stepScratch(dtype: ProgramVar['dtype'], length: number): number;
 }
 
 function lower(program: Program): Lowering {
@@ -272,8 +278,23 @@ function lower(program: Program): Lowering {
     program, plan, slots, locations,
     writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program) },
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
+    stepScratch: (dtype, length) => {
+      const key = `${dtype} ${length}`;
+      const k = takenThisStep.get(key) ?? 0;
+      takenThisStep.set(key, k + 1);
+      let list = stepScratchSlots.get(key);
+      if (!list) stepScratchSlots.set(key, (list = []));
+      if (k === list.length) list.push(slots.push({ kind: 'temp', dtype, length }) - 1);
+      return list[k]!;
+    },
   };
-  const steps = plan.kernels.flatMap((k) => lowerKernel(ctx, k));
+  // Step scratch by dtype and length, and how many of each the step being lowered has taken.
+  const stepScratchSlots = new Map<string, number[]>();
+  const takenThisStep = new Map<string, number>();
+  const steps = plan.kernels.flatMap((k) => {
+    takenThisStep.clear();
+    return lowerKernel(ctx, k);
+  });
   const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
   const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
   const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
@@ -498,7 +519,7 @@ function segmentRun(ctx: LoweringContext, s: { shape: readonly number[]; roots: 
   });
   for (const i of w.covered) equations.add(i);
   return new RangeRun(w, name, lines, ['start', 'end'], {
-    units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots, ctx.scratch),
+    units, elementsPerUnit: units > 0 ? sizeOf(s.shape) / units : 0, wasm: planWasmSegment(ctx.writer, s.shape, s.roots, ctx.stepScratch),
   });
 }
 
@@ -538,7 +559,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     const bound = new Bound(buildFunction<Generated>(finishSource), finishing.bindings);
     return {
       ...full,
-      source: `${wasm.listing}\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
+      source: `${wasm.listing}\n// acc = slot${accSlot}, doubles (scratch of this step)\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
       run(slots, keys) {
         if (!wasmElementwiseEnabled()) return full.run(slots, keys);
         wasm.run(slots, slots[accSlot] as Float64Array);
@@ -575,7 +596,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     const wasm = op === 'sum' && rowLength > 1 ? planWasmRowSum(ctx.writer, x, rowLength) : null;
     if (wasm) {
       const full = generatedStep(w, name, lines, covered(w, [kernel.equation]));
-      const accSlot = ctx.scratch('float64', sizeOf(outShape));
+      const accSlot = ctx.stepScratch('float64', sizeOf(outShape));
       const f = newWriter(ctx);
       const acc = f.array(accSlot);
       const finishLines = f.forEach(outShape, (out) => finishWith(f, out, `${acc}[${out.linear}]`));
@@ -583,7 +604,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     }
   } else {
     const nOut = sizeOf(outShape);
-    const accSlot = ctx.scratch('float64', nOut);
+    const accSlot = ctx.stepScratch('float64', nOut);
     const acc = w.array(accSlot);
     lines.push(`${acc}.fill(${identityJs(op, dtype)});`);
     // Row-major over the input: one loop per axis, the output offset advanced by kept axes.
@@ -715,7 +736,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     for (const i of w.covered) equations.add(i);
     // Over all rows of C once the products are done, split across threads when large (rangeThreads.ts).
     epilogue = new RangeRun(w, 'epilogue', body, ['rowStart', 'rowEnd'], {
-      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue, ctx.scratch),
+      units: batches * m, elementsPerUnit: n, wasm: planWasmSegment(ctx.writer, outShape, kernel.epilogue, ctx.stepScratch),
     });
   }
   const ao = pa.offsets;

@@ -193,9 +193,9 @@ class KernelBuilder {
     return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...sums };
   }
 
-  /** The listing for `program.kernels()`: a header, the copies of views, the values, then `stores`. */
-  listing(header: string, stores: readonly string[]): string {
-    const copies = this.gathers.map((g, k) => `gather${k} = slot${g.from} from ${g.offset}, shape [${g.shape.join(', ')}], strides [${g.strides.join(', ')}], copied densely first (stridedCopy)`);
+  /** The listing for `program.kernels()`: a header, the copies of views (into slots `copyTo`), the values, then `stores`. */
+  listing(header: string, stores: readonly string[], copyTo: readonly number[] = []): string {
+    const copies = this.gathers.map((g, k) => `gather${k} = slot${g.from} from ${g.offset}, shape [${g.shape.join(', ')}], strides [${g.strides.join(', ')}], copied densely first into slot${copyTo[k]} (stridedCopy)`);
     return [`// ${header}`, ...copies.map((l) => `//   ${l}`), ...this.names.map((l) => `//   ${l}`), ...stores.map((l) => `//   ${l}`)].join('\n');
   }
 }
@@ -237,11 +237,11 @@ export function planWasmSegment(
   const spec = b.spec(outputs);
   const kernel = elementwiseKernel(JSON.stringify(spec), spec);
   if (!kernel) return null;
-  const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`));
   const unit = rangeUnit(spec);
   const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets);
   // Each copied view's slot, made now that the plan is used; its leaf reads it.
   const gathers = b.gathers.map(({ from, offset, shape, strides, dtype }) => ({ from, offset, shape, strides, to: gatherSlot!(dtype, count) }));
+  const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`), gathers.map((g) => g.to));
   const leafSlots = b.leafSlots.map((s) => (s < 0 ? gathers[-1 - s]!.to : s));
   return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing, gathers };
 }
