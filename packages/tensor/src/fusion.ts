@@ -69,13 +69,15 @@ export interface FusionOptions {
    */
   concatStoreMin?: number;
   /**
-   * A `gather` of at least this many elements is stored by a kernel of its own, whose work is
-   * then a copy of blocks, and the kernels reading it read memory. Default Infinity (never). The
-   * CPU sets the size from which its WebAssembly kernels run: those read stored operands only,
-   * and the copy is the eager routine's. (Pads are not stored so: the gradient of a slice is a
-   * pad, and a sum of such pads, a pool's gradient, is one fused loop.)
+   * From this many elements, a `gather` is stored by a kernel of its own, whose work is then a
+   * copy of blocks, and the kernels reading it read memory; and a `pad`'s computed input that
+   * calls a transcendental is stored, so that it is computed once by an elementwise kernel
+   * rather than inside the pad's. Default Infinity (never). The CPU sets the size from which its
+   * WebAssembly kernels run: those read stored operands only, and the copies are the eager
+   * routines'. (Pads themselves are not stored so: the gradient of a slice is a pad, and a sum of
+   * such pads, a pool's gradient, is one fused loop.)
    */
-  gatherStoreMin?: number;
+  movementStoreMin?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -120,7 +122,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, gatherStoreMin: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity };
 
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
@@ -210,9 +212,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     if (eq.prim === 'pad' && (consumers.get(eq.out.id)?.length ?? 0) >= opts.padStoreReaders) mat.add(eq.out.id);
   }
 
-  // A large gather (gatherStoreMin) is stored: a copy of blocks.
+  // A large gather (movementStoreMin) is stored: a copy of blocks.
   for (const eq of program.equations) {
-    if (eq.prim === 'gather' && sizeOf(eq.out.shape) >= opts.gatherStoreMin) mat.add(eq.out.id);
+    if (eq.prim === 'gather' && sizeOf(eq.out.shape) >= opts.movementStoreMin) mat.add(eq.out.id);
   }
   // A pad's computed input that calls a transcendental (a convolution after a softplus) is stored
   // from the same size on, so that the CPU computes it once in WebAssembly rather than in the pad's
@@ -225,7 +227,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     return TRANSCENDENTAL.has(d.prim) || d.inputs.some((x) => transcendentalInline(x, seen));
   };
   for (const eq of program.equations) {
-    if (eq.prim === 'pad' && sizeOf(eq.out.shape) >= opts.gatherStoreMin && transcendentalInline(eq.inputs[0]!)) mat.add(eq.inputs[0]!.id);
+    if (eq.prim === 'pad' && sizeOf(eq.out.shape) >= opts.movementStoreMin && transcendentalInline(eq.inputs[0]!)) mat.add(eq.inputs[0]!.id);
   }
 
   // A large concat (concatStoreMin) is stored, with its computed pieces: a copy of blocks. Not

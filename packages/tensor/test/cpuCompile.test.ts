@@ -135,7 +135,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     for (const t of [x, y, z, m, n]) t.dispose();
   });
 
-  it('roots that only move stored data are copied as eager copies them (views by rows or tiles, pads, gathers); large gathers, and a pad\'s input that calls a transcendental, are stored (gatherStoreMin); the eager bits in every dtype', () => {
+  it('roots that only move stored data are copied as eager copies them (views by rows or tiles, pads, gathers); large gathers, and a pad\'s input that calls a transcendental, are stored (movementStoreMin); the eager bits in every dtype', () => {
     const copied = (ks: readonly KernelInfo[]) => sources(ks).join('\n').match(/^\/\/ \w+[^\n]*copied as eager copies it$/gm) ?? [];
     for (const dtype of ['float32', 'float64'] as const) {
       const x = rn([40, 33], 21, dtype);

@@ -53,7 +53,7 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
   inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
-  concatStoreMin: WASM_ELEMENTWISE_MIN, gatherStoreMin: WASM_ELEMENTWISE_MIN,
+  concatStoreMin: WASM_ELEMENTWISE_MIN, movementStoreMin: WASM_ELEMENTWISE_MIN,
 };
 
 /** Where a slot's array comes from when the program runs. */
