@@ -211,7 +211,6 @@ function copyBlock(dst: TypedArray, at: number, src: TypedArray, from: number, l
   else for (let e = 0; e < length; e++) dst[at + e] = src[from + e]!;
 }
 
-/** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
 /**
  * `out` (dense, of `shape`) = the concatenation along `axis` of dense pieces: piece k of extent
  * `extents[k]` along the axis, read from `offsets[k]` of `pieces[k]`. Each piece's run of every
@@ -277,6 +276,7 @@ export function gatherInto(out: TypedArray, x: TypedArray, xOffset: number, shap
   }
 }
 
+/** Outer/inner block decomposition around `axis` for concat, gather and scatter. */
 function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
