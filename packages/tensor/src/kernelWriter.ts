@@ -210,7 +210,7 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   decode(index: string, shape: readonly number[]): C {
     const zero = this.index(0);
     const axes = shape.map(() => zero);
-    let rem = index;
+    let rem = this.isSimple(index) ? index : `(${index})`;
     for (let d = shape.length - 1; d >= 0; d--) {
       const n = shape[d]!;
       if (n === 1) continue;
@@ -429,7 +429,9 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       }
       // Linearise the group's output coordinates, then decode them over the input axes.
       let lin: string;
-      if (og.length === outAxes.length && ig.length === inAxes.length && linear !== undefined) lin = linear;
+      // (A compound linear index, such as a reduction's `out * extent + r`, in parentheses: it is
+      // divided, reduced modulo and scaled below.)
+      if (og.length === outAxes.length && ig.length === inAxes.length && linear !== undefined) lin = this.isSimple(linear) ? linear : `(${linear})`;
       else {
         const terms: string[] = [];
         let stride = 1;

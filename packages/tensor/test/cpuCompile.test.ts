@@ -193,6 +193,19 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     for (const t of [x, e, b, z]) t.dispose();
   });
 
+  it('reductions of reshapes of a computed value, a transpose and a concat: the compound index divided whole', () => {
+    // The reduction reads its input at out · extent + r; through a reshape that regroups axes,
+    // that index is divided and reduced modulo, which needs it in parentheses.
+    const x = rn([66, 20], 29);
+    const y = rn([33, 20], 30);
+    compare(([x, y]) => [
+      sum(reshape(x!.mul(2), [20, 66]), 1),
+      sum(reshape(x!.transpose(), [33, 40]), 1),
+      max(reshape(concat([y!, y!.mul(2)], 0), [20, 66]), 1),
+    ], [x, y]);
+    for (const t of [x, y]) t.dispose();
+  });
+
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
     const x = rn([3, 4, 5], 2);
     const y = rn([5, 3, 4], 3);
