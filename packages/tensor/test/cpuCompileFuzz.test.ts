@@ -6,12 +6,21 @@
 // reshape round trips, stacks, selects, and a detached read of an earlier value; some
 // intermediate values are outputs too. Every fourth seed runs again with WebAssembly off.
 //
+// A second test widens the steps (permutations, pads on every axis, three-piece concats, max,
+// mean, logsumexp and cumsum along any axis, axes merged and split by reshapes, matmuls) over
+// inputs of rank 1 to 4, a third of them float64, and returns the gradient of the chain's
+// outputs too: the backward pass brings pads, scatter-adds and sums of broadcasts.
+//
 // Seeds 292 and 336 found a writer bug: a reduction's compound linear index (out · extent + r)
 // was divided and reduced modulo without parentheses when its input was a reshape of a
 // transpose or of a computed value, so the kernel read the wrong elements.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, type Tensor, concat, flip, getBackend, indexSelect, narrow, pad, randn, randomKey, setCpuWasm, softmax, softplus, stack, sum, tile, where } from '../src/index.js';
+import {
+  type CpuBackend, type Tensor, concat, cumsum, flip, getBackend, indexSelect, logsumexp, matmul, max, mean, narrow, ones, pad, permute, randn, randomKey, setCpuWasm,
+  sigmoid, softmax, softplus, stack, sum, tanh, tile, where, zeros,
+} from '../src/index.js';
+import { grad } from '@scorch/autograd';
 import { traceAndInterpret } from './programReference.js';
 import { canonicalNaNBits } from './reference.js';
 
@@ -59,6 +68,48 @@ const STEPS: Step[] = [
   (v) => where(v.greater(0), v, v.mul(-0.5)),
 ];
 
+/** More steps, for inputs of any rank (the second test). */
+const axis = (v: Tensor, r: () => number) => Math.floor(r() * v.rank);
+const STEPS_ANY_RANK: Step[] = [
+  ...STEPS,
+  (v) => tanh(v),
+  (v) => v.sub(1).abs().sqrt(),
+  (v, r) => {
+    const p = Array.from({ length: v.rank }, (_, i) => i);
+    for (let i = p.length - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [p[i], p[j]] = [p[j]!, p[i]!];
+    }
+    return permute(v, p);
+  },
+  (v, r) => pad(v, v.shape.map(() => [Math.floor(r() * 2), Math.floor(r() * 3)] as [number, number])),
+  (v, r) => concat([v, v.mul(2), v.neg()], axis(v, r)),
+  (v, r) => {
+    const a = axis(v, r);
+    return tile(v, v.shape.map((_, i) => (i === a ? 2 : 1)));
+  },
+  (v, r) => max(v, axis(v, r), true).sub(v),
+  (v, r) => mean(v.mul(v), axis(v, r), true).mul(v),
+  (v, r) => logsumexp(v, axis(v, r), true).add(v),
+  (v, r) => cumsum(v, axis(v, r)),
+  (v, r) => {
+    const a = axis(v, r);
+    if (a === v.rank - 1) return null;
+    const s = [...v.shape];
+    s.splice(a, 2, v.shape[a]! * v.shape[a + 1]!);
+    return v.reshape(s);
+  },
+  (v, r) => {
+    const a = axis(v, r);
+    if (v.shape[a]! % 2) return null;
+    const s = [...v.shape];
+    s.splice(a, 1, 2, v.shape[a]! / 2);
+    return v.reshape(s);
+  },
+  (v) => (v.rank >= 2 ? matmul(v, ones([v.shape[v.rank - 1]!, 5], { dtype: v.dtype }).mul(0.1)) : null),
+  (v) => softplus(v).mul(sigmoid(v)),
+];
+
 function check(seed: number): void {
   const r = generator(seed);
   const x = randn(pick(r, [[20, 33], [33, 20], [17, 40], [64, 8], [8, 64]]), { key: randomKey(seed) });
@@ -96,8 +147,50 @@ function check(seed: number): void {
   }
 }
 
+/** A chain of up to six STEPS_ANY_RANK steps, its outputs and their gradient (float64 for every third seed). */
+function checkWithGradient(seed: number): void {
+  const r = generator(seed);
+  const dtype = seed % 3 === 0 ? 'float64' : 'float32';
+  const x = randn(pick(r, [[20, 33], [6, 7, 9], [4, 5, 6, 3], [300], [16, 17]]), { key: randomKey(seed), dtype });
+  // The choices drawn once, so that the forward chain and its gradient trace the same steps.
+  const choices = Array.from({ length: 32 }, () => r());
+  const chain = (x0: Tensor): Tensor[] => {
+    let c = 0;
+    const rc = () => choices[c++ % choices.length]!;
+    const earlier: Tensor[] = [x0];
+    const outputs: Tensor[] = [];
+    let v = x0;
+    for (let k = 0; k < 6; k++) {
+      const next = pick(rc, STEPS_ANY_RANK)(v, rc, earlier);
+      if (!next || next.size === 0 || next.size > 60_000 || next.rank > 5) continue;
+      v = next;
+      earlier.push(v);
+      if (rc() < 0.4) outputs.push(v);
+    }
+    return [...outputs, v];
+  };
+  const total = (x0: Tensor) => chain(x0).reduce((acc, t) => acc.add(sum(t.mul(0.01))), zeros([], { dtype }));
+  const { traced, handles, donated, expected } = traceAndInterpret(cpu, ([x0]) => [...chain(x0!), grad(total)(x0!) as Tensor], [x]);
+  const compiled = cpu.compile(traced.program);
+  try {
+    compiled.run(handles, [], donated).forEach((h, i) => {
+      expect(canonicalNaNBits(cpu.readSync(h)), `seed ${seed} (${dtype}), output ${i}`).toEqual(canonicalNaNBits(cpu.readSync(expected[i]!)));
+      cpu.dispose(h);
+    });
+  } finally {
+    for (const h of expected) cpu.dispose(h);
+    compiled.dispose();
+    for (const t of traced.owned) t.dispose();
+    x.dispose();
+  }
+}
+
 describe('random compiled CPU programs equal their op-by-op runs bit for bit', () => {
   it('seeds 201 to 600', () => {
     for (let seed = 201; seed <= 600; seed++) check(seed);
+  });
+
+  it('any rank, float64 too, with the gradient: seeds 1000 to 1299', () => {
+    for (let seed = 1000; seed < 1300; seed++) checkWithGradient(seed);
   });
 });
