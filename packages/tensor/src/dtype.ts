@@ -56,7 +56,8 @@ const INT32_MAX = 2 ** 31 - 1;
  */
 export function storedValue(value: number, dtype: DType): number {
   if (dtype === 'bool') return value !== 0 ? 1 : 0;
-  if (dtype === 'int32') return Number.isNaN(value) ? 0 : Math.min(INT32_MAX, Math.max(INT32_MIN, Math.trunc(value)));
+  // (+ 0: Math.trunc gives −0 for (−1, −0], which an int32 never holds.)
+  if (dtype === 'int32') return Number.isNaN(value) ? 0 : Math.min(INT32_MAX, Math.max(INT32_MIN, Math.trunc(value) + 0));
   return value;
 }
 

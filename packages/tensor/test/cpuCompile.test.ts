@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full,
 } from '../src/index.js';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
@@ -269,6 +269,21 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       sum(i!, 1),
       max(i!, 0),
     ], [i, f, d]);
+  });
+
+  it('a float cast to int32 and back in one kernel is +0, never −0, for values in (−1, −0], as a stored int32 is', () => {
+    // The fused kernel keeps the int32 in a local: truncation by Math.trunc would leave −0 there,
+    // and the cast back to a float would keep it (1 / x then −∞ where eager gives +∞).
+    const f = tensor([-0.5, -0, -1e-30, 0.75, -1.5, 2.5, -0.99999994, 0]);
+    const d = tensor([-0.5, -0, -1e-300, 0.75, -1.5, 2.5, -0.9999999999, 0], { dtype: 'float64' });
+    compare(([f, d]) => [
+      tensor(1).div(cast(cast(f!, 'int32'), 'float32')),
+      tensor(1, { dtype: 'float64' }).div(cast(cast(d!, 'int32'), 'float64')),
+      cast(cast(f!.mul(0.5), 'int32'), 'float32'),
+    ], [f, d]);
+    // A literal cast when the program is built (storedValue) too.
+    expect(Object.is(storedValue(-0.5, 'int32'), 0)).toBe(true);
+    expect(Array.from(tensor(1).div(cast(full([2], -0.5, { dtype: 'int32' }), 'float32')).dataSync())).toEqual([Infinity, Infinity]);
   });
 
   it('matmuls: transposed operands, batches that broadcast, skinny products, epilogues', () => {

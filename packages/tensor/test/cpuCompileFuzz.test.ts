@@ -11,15 +11,24 @@
 // inputs of rank 1 to 4, a third of them float64, and returns the gradient of the chain's
 // outputs too: the backward pass brings pads, scatter-adds and sums of broadcasts.
 //
+// A third test combines the input with a second one that broadcasts against it (full, a row, a
+// column, a vector, a scalar) through selects, extrema, casts to int32 and bool and back,
+// argmax, clamp, erf, GELU, powers, rounding, sign, softmax and layer norm, on one thread and,
+// with the split threshold lowered, on two.
+//
+// The third test's seed 1 found a second bug: a float cast to int32 and back to a float in one
+// kernel kept −0 for values in (−1, −0] (Math.trunc), where a stored int32 is 0.
+//
 // Seeds 292 and 336 found a writer bug: a reduction's compound linear index (out · extent + r)
 // was divided and reduced modulo without parentheses when its input was a reshape of a
 // transpose or of a computed value, so the kernel read the wrong elements.
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type Tensor, concat, cumsum, flip, getBackend, indexSelect, logsumexp, matmul, max, mean, narrow, ones, pad, permute, randn, randomKey, setCpuWasm,
-  sigmoid, softmax, softplus, stack, sum, tanh, tile, where, zeros,
+  type CpuBackend, type Tensor, argmax, cast, clamp, concat, cumsum, erf, flip, gelu, getBackend, indexSelect, isFinite, layerNorm, logsumexp, matmul, max, maximum, mean,
+  minimum, narrow, ones, pad, permute, randn, randomKey, round, setCpuThreads, setCpuWasm, sigmoid, sign, softmax, softplus, stack, sum, tanh, tile, where, zeros,
 } from '../src/index.js';
+import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { grad } from '@scorch/autograd';
 import { traceAndInterpret } from './programReference.js';
 import { canonicalNaNBits } from './reference.js';
@@ -185,6 +194,64 @@ function checkWithGradient(seed: number): void {
   }
 }
 
+/** Steps of `v` with a second operand `w` that broadcasts against it (the third test). */
+type PairStep = (v: Tensor, w: Tensor) => Tensor;
+const PAIR_STEPS: PairStep[] = [
+  (v, w) => v.add(w),
+  (v, w) => v.mul(w.exp()),
+  (v, w) => where(v.greater(w), v, w),
+  (v, w) => maximum(v, w).sub(minimum(v, w)),
+  (v) => cast(cast(v.mul(10), 'int32'), 'float32'),
+  (v) => cast(v.greater(0), 'float32').mul(v),
+  (v) => cast(argmax(v, -1), 'float32').reshape([...v.shape.slice(0, -1), 1]).add(v),
+  (v) => clamp(v, -0.5, 0.7),
+  (v, w) => v.div(w.abs().add(1)),
+  (v) => cast(isFinite(v.log()), 'float32').add(v),
+  (v) => erf(v),
+  (v) => gelu(v),
+  (v) => v.pow(3),
+  (v) => round(v.mul(3)).div(3),
+  (v) => sign(v).mul(v.sqrt()),
+  (v, w) => softmax(v.add(w), -1),
+  (v) => layerNorm(v, [v.shape[v.rank - 1]!]),
+];
+
+function checkPair(seed: number): void {
+  const r = generator(seed);
+  const shape = pick(r, [[40, 32], [64, 24], [12, 130], [256, 4]]);
+  const x = randn(shape, { key: randomKey(seed) });
+  const w = randn(pick(r, [shape, [1, shape[1]!], [shape[0]!, 1], [shape[1]!], []]), { key: randomKey(seed + 7) });
+  const program = ([x0, w0]: readonly Tensor[]): Tensor[] => {
+    const outputs: Tensor[] = [];
+    let v = x0!;
+    for (let k = 0; k < 6; k++) {
+      v = pick(r, PAIR_STEPS)(v, w0!);
+      if (r() < 0.4) outputs.push(v);
+    }
+    return [...outputs, v];
+  };
+  const { traced, handles, donated, expected } = traceAndInterpret(cpu, program, [x, w]);
+  const compiled = cpu.compile(traced.program);
+  try {
+    for (let call = 0; call < 2; call++) {
+      compiled.run(handles, [], donated).forEach((h, i) => {
+        expect(canonicalNaNBits(cpu.readSync(h)), `seed ${seed}, output ${i}, call ${call}`).toEqual(canonicalNaNBits(cpu.readSync(expected[i]!)));
+        cpu.dispose(h);
+      });
+    }
+  } finally {
+    for (const h of expected) cpu.dispose(h);
+    compiled.dispose();
+    for (const t of traced.owned) t.dispose();
+    for (const t of [x, w]) t.dispose();
+  }
+}
+
+afterAll(() => {
+  setCpuThreads(undefined);
+  setRangeThreadMinElementsForTesting(undefined);
+});
+
 describe('random compiled CPU programs equal their op-by-op runs bit for bit', () => {
   it('seeds 201 to 600', () => {
     for (let seed = 201; seed <= 600; seed++) check(seed);
@@ -192,5 +259,14 @@ describe('random compiled CPU programs equal their op-by-op runs bit for bit', (
 
   it('any rank, float64 too, with the gradient: seeds 1000 to 1299', () => {
     for (let seed = 1000; seed < 1300; seed++) checkWithGradient(seed);
+  });
+
+  it('two operands that broadcast, casts, selects and norms: seeds 1 to 300 on one thread, 600 to 799 on two', () => {
+    setCpuThreads(1);
+    for (let seed = 1; seed <= 300; seed++) checkPair(seed);
+    // Kernels of 512 elements and more split across the workers.
+    setCpuThreads(2);
+    setRangeThreadMinElementsForTesting(1 << 9);
+    for (let seed = 600; seed < 800; seed++) checkPair(seed);
   });
 });

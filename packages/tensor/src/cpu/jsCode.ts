@@ -154,8 +154,10 @@ function render(e: Expr, args: readonly string[]): string {
     case 'convert': {
       const from = expressionDType(e.arg);
       const a = render(e.arg, args);
-      // Float to int32 (the cast rule has already handled NaN and the range): truncate.
-      return e.dtype === 'int32' && (from === 'float32' || from === 'float64') ? `Math.trunc(${a})` : a;
+      // Float to int32 (the cast rule has already handled NaN and the range): truncate, as
+      // ToInt32 does in range. Not Math.trunc: it gives −0 for (−1, −0], which an int32 never
+      // holds, and a fused kernel that converts the value back to a float would keep it.
+      return e.dtype === 'int32' && (from === 'float32' || from === 'float64') ? `(${a} | 0)` : a;
     }
   }
 }
