@@ -186,6 +186,25 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
       expect(firstMismatch(await read(es!), await read(js!), () => n * hBound + n * 2 ** -24 * n * (2 * k + 1))).toBeNull();
     });
   }
+
+  it('a tiled product of one returned value, written beside it (program outputs share a block): plain and with an epilogue', async () => {
+    // The product reads h from the outputs' block and writes into it: its operand is copied to
+    // scratch first, since WebGPU forbids a buffer bound writable and readable in one dispatch.
+    const rnd = hostRandom(hashSeed('jit-mm', 'output operand'));
+    const a = tensor(data(130 * 66, rnd), { shape: [130, 66], device: dev });
+    const b = tensor(data(66 * 129, rnd), { shape: [66, 129], device: dev });
+    const bias = tensor(data(129, rnd), { device: dev });
+    const f = (a: Tensor, b: Tensor, bias: Tensor) => {
+      const h = a.tanh();
+      return [h, matmul(h, b), softplus(matmul(h, b).add(bias))];
+    };
+    const expected = tidy(() => f(a, b, bias));
+    const got = jit(f)(a, b, bias);
+    // |h| < 1 and |b| ≤ 2, K = 66: the bound of the cases above.
+    const hBound = 2 * 66 * 66 * 2 ** -24 + 8 * ulp(2 * 66);
+    expect(firstMismatch(await read(expected[0]!), await read(got[0]!), () => 0)).toBeNull();
+    for (const i of [1, 2]) expect(firstMismatch(await read(expected[i]!), await read(got[i]!), () => hBound)).toBeNull();
+  });
 });
 
 describe('epilogues that read their anchor through reshapes', () => {

@@ -431,30 +431,44 @@ function lowerDot(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVa
 function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
   const eq = ctx.plan.program.equations[kernel.equation]! as Equation<'matmul'>;
   const plan = ctx.plan;
-  const operand = (x: ProgramVar): { slot: Slot; layout: Layout } => {
+  type Operand = { slot: Slot; layout: Layout; base: Location; count: number };
+  const operand = (x: ProgramVar): Operand => {
     const sv = storedView(x, plan.definitions, (id) => ctx.locate({ id, shape: [], dtype: 'float32' }) !== null);
     if (!sv) throw new Error('internal: a tiled matmul operand is not a view of a stored value');
     const loc = ctx.locate(sv.base)!;
     // A size-1 axis is never stepped along; a zero stride keeps it out of alignment checks.
     const strides = sv.view.strides.map((s, i) => (sv.view.shape[i] === 1 ? 0 : s));
-    return { slot: loc.slot, layout: { shape: sv.view.shape, strides, offset: loc.offset + sv.view.offset } };
+    return { slot: loc.slot, layout: { shape: sv.view.shape, strides, offset: loc.offset + sv.view.offset }, base: loc, count: sizeOf(sv.base.shape) };
   };
-  const a = operand(eq.inputs[0]!);
-  const b = operand(eq.inputs[1]!);
+  // An operand in a buffer this kernel writes (two program outputs share one block: the product
+  // of one output written beside another it reads) would alias a writable binding, which WebGPU
+  // forbids: its stored value is copied to scratch first (a copy kernel before the product).
+  const copies: LoweredKernel[] = [];
+  const apart = (x: Operand, written: readonly Slot[]): Operand => {
+    if (!written.some((s) => slotKey(s) === slotKey(x.slot))) return x;
+    const scratch: Location = { slot: ctx.scratch(Math.max(x.count, 1)), offset: 0, strides: [] };
+    copies.push(copyKernel(x.base, scratch, x.count, 'float32'));
+    return { ...x, slot: scratch.slot, layout: { ...x.layout, offset: x.layout.offset - x.base.offset }, base: scratch };
+  };
+  let a = operand(eq.inputs[0]!);
+  let b = operand(eq.inputs[1]!);
   const outShape = eq.out.shape;
   const rank = outShape.length;
   const batchShape = outShape.slice(0, -2);
   const batch = sizeOf(batchShape);
   const m = outShape[rank - 2]!;
   const n = outShape[rank - 1]!;
-  const axes = vec4Layout(a.layout, b.layout);
   let tiling = chooseTiling(m, n, batch);
   if ((tiling.tileM * tiling.tileN) / (tiling.perThreadM * tiling.perThreadN) > ctx.maxInvocations) tiling = SMALL_TILING;
   const blocking = chooseVec4Blocking(m, n, batch, ctx.vec4MinWorkgroups);
   if (kernel.epilogue.length === 0 && kernel.writesResult) {
     // A plain product: the templates' own code (shapes are uniforms), the same for every program.
     const c = ctx.locate(eq.out)!;
-    const kernels: LoweredKernel[] = [];
+    a = apart(a, [c.slot]);
+    b = apart(b, [c.slot]);
+    // (The vec4 layout after any copy: a copy moves the operand's offset.)
+    const axes = vec4Layout(a.layout, b.layout);
+    const kernels: LoweredKernel[] = [...copies];
     for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
       const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
       const spec = axes
@@ -483,7 +497,11 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   }
   const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = value;\n}\n${epilogueFunction}`;
   const epilogue = { declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${KernelWriter.prelude(functions)}\n${functions}`, perElement };
-  const kernels: LoweredKernel[] = [];
+  const written = w.bindingList.filter((x) => x.access === 'read_write').map((x) => x.slot);
+  a = apart(a, written);
+  b = apart(b, written);
+  const axes = vec4Layout(a.layout, b.layout);
+  const kernels: LoweredKernel[] = [...copies];
   for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
     const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
     const spec = axes
