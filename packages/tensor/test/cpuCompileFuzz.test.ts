@@ -11,6 +11,9 @@
 // inputs of rank 1 to 4, a third of them float64, and returns the gradient of the chain's
 // outputs too: the backward pass brings pads, scatter-adds and sums of broadcasts.
 //
+// A fourth test compiles the other transformations of such chains: a Hessian-vector product
+// (forward over reverse), a JVP, and vmap of the chain and of its gradient over a batch of 4.
+//
 // A third test combines the input with a second one that broadcasts against it (full, a row, a
 // column, a vector, a scalar) through selects, extrema, casts to int32 and bool and back,
 // argmax, clamp, erf, GELU, powers, rounding, sign, softmax and layer norm, on one thread and,
@@ -29,7 +32,7 @@ import {
   minimum, narrow, ones, pad, permute, randn, randomKey, round, setCpuThreads, setCpuWasm, sigmoid, sign, softmax, softplus, stack, sum, tanh, tile, where, zeros,
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
-import { grad } from '@scorch/autograd';
+import { grad, hvp, jvp, vmap } from '@scorch/autograd';
 import { traceAndInterpret } from './programReference.js';
 import { canonicalNaNBits } from './reference.js';
 
@@ -156,6 +159,52 @@ function check(seed: number): void {
   }
 }
 
+/** The chain of STEPS_ANY_RANK steps drawn from `choices` (the same steps at every call). */
+function chainOf(choices: readonly number[], steps: number): (x0: Tensor) => Tensor {
+  return (x0) => {
+    let c = 0;
+    const rc = () => choices[c++ % choices.length]!;
+    const earlier: Tensor[] = [x0];
+    let v = x0;
+    for (let k = 0; k < steps; k++) {
+      const next = pick(rc, STEPS_ANY_RANK)(v, rc, earlier);
+      if (!next || next.size === 0 || next.size > 40_000 || next.rank > 4) continue;
+      v = next;
+      earlier.push(v);
+    }
+    return v;
+  };
+}
+
+/** Seed's chain under `mode`, compiled against op by op (float64 for even seeds). */
+function checkTransformed(seed: number, mode: 'hvp' | 'jvp' | 'vmap'): void {
+  const r = generator(seed);
+  const dtype = seed % 2 ? 'float32' : 'float64';
+  const shape = pick(r, [[12, 25], [5, 6, 7], [300], [16, 17]]);
+  const chain = chainOf(Array.from({ length: 32 }, () => r()), 5);
+  const total = (z: Tensor) => sum(chain(z).mul(0.01));
+  const x = randn(mode === 'vmap' ? [4, ...shape] : shape, { key: randomKey(seed), dtype });
+  const t = randn(x.shape, { key: randomKey(seed + 1), dtype });
+  const program = ([x0, t0]: readonly Tensor[]): Tensor[] => {
+    if (mode === 'hvp') return [hvp(total, [x0!], [t0!]) as Tensor];
+    if (mode === 'jvp') return jvp((z: Tensor) => chain(z), [x0!], [t0!]);
+    return [vmap((z: Tensor) => chain(z))(x0!), vmap((z: Tensor) => grad(total)(z) as Tensor)(x0!)];
+  };
+  const { traced, handles, donated, expected } = traceAndInterpret(cpu, program, [x, t]);
+  const compiled = cpu.compile(traced.program);
+  try {
+    compiled.run(handles, [], donated).forEach((h, i) => {
+      expect(canonicalNaNBits(cpu.readSync(h)), `${mode}, seed ${seed} (${dtype}), output ${i}`).toEqual(canonicalNaNBits(cpu.readSync(expected[i]!)));
+      cpu.dispose(h);
+    });
+  } finally {
+    for (const h of expected) cpu.dispose(h);
+    compiled.dispose();
+    for (const q of traced.owned) q.dispose();
+    for (const q of [x, t]) q.dispose();
+  }
+}
+
 /** A chain of up to six STEPS_ANY_RANK steps, its outputs and their gradient (float64 for every third seed). */
 function checkWithGradient(seed: number): void {
   const r = generator(seed);
@@ -259,6 +308,10 @@ describe('random compiled CPU programs equal their op-by-op runs bit for bit', (
 
   it('any rank, float64 too, with the gradient: seeds 1000 to 1299', () => {
     for (let seed = 1000; seed < 1300; seed++) checkWithGradient(seed);
+  });
+
+  it('Hessian-vector products, JVPs and vmap of random chains and their gradients: 150 seeds each', () => {
+    for (const mode of ['hvp', 'jvp', 'vmap'] as const) for (let seed = 1; seed <= 150; seed++) checkTransformed(seed, mode);
   });
 
   it('two operands that broadcast, casts, selects and norms: seeds 1 to 300 on one thread, 600 to 799 on two', () => {
