@@ -433,16 +433,23 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
   const isStored = (id: number) => !own.has(id) && ctx.locations.has(id);
   const out = ctx.locations.get(root.id)!;
   const rootIndex = ctx.writer.equationIndex.get(root.id)!;
-  // A value as a contiguous run of a stored array: its slot and offset, and the movements on the
-  // way (this copy computes them too); null when it is not one.
-  const contiguous = (x: ProgramVar): { slot: number; offset: number; equations: number[] } | null => {
-    const sv = storedView(x, ctx.plan.definitions, isStored);
-    if (!sv) return null;
-    const loc = ctx.locations.get(sv.base.id)!;
-    if (!isContiguous({ shape: sv.base.shape, strides: loc.strides, offset: 0 }) || !isContiguous(sv.view)) return null;
+  // The movements from `x` down to the stored value it views (this copy computes them too).
+  const movements = (x: ProgramVar): number[] => {
     const equations: number[] = [];
     for (let v = x; !isStored(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
-    return { slot: loc.slot, offset: loc.offset + sv.view.offset, equations };
+    return equations;
+  };
+  // The location of a stored value, when it is row-major (every stored value's is).
+  const denseBase = (base: ProgramVar): JsLocation | null => {
+    const loc = ctx.locations.get(base.id)!;
+    return isContiguous({ shape: base.shape, strides: loc.strides, offset: 0 }) ? loc : null;
+  };
+  // A value as a contiguous run of a stored array: its slot and offset, and the movements on the
+  // way; null when it is not one.
+  const contiguous = (x: ProgramVar): { slot: number; offset: number; equations: number[] } | null => {
+    const sv = storedView(x, ctx.plan.definitions, isStored);
+    const loc = sv && isContiguous(sv.view) ? denseBase(sv.base) : null;
+    return loc ? { slot: loc.slot, offset: loc.offset + sv!.view.offset, equations: movements(x) } : null;
   };
   const step = (what: string, reads: readonly { slot: number; offset: number; equations: readonly number[] }[], run: (slots: readonly TypedArray[]) => void): MovementCopy => ({
     root,
@@ -496,10 +503,9 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
     top = d.inputs[0]!;
     sv = storedView(top, ctx.plan.definitions, isStored);
   }
-  const base = ctx.locations.get(sv.base.id)!;
-  if (!isContiguous({ shape: sv.base.shape, strides: base.strides, offset: 0 })) return null;
-  const equations: number[] = [];
-  for (let v = root; !isStored(v.id); v = ctx.plan.definitions.get(v.id)!.inputs[0]!) equations.push(ctx.writer.equationIndex.get(v.id)!);
+  const base = denseBase(sv.base);
+  if (!base) return null;
+  const equations = movements(root);
   const { shape, strides, offset } = sv.view;
   const from = base.offset + offset;
   return {
