@@ -17,7 +17,7 @@ import { type WasmKernelSpec, elementwiseKernel, elementwiseKernelCalls, element
 import { elementwiseExpression } from '../src/expression.js';
 import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
-import { traceAndInterpret } from './programReference.js';
+import { expectCompiledMatches } from './programReference.js';
 import { bitsOf, canonicalNaNBits } from './reference.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -43,27 +43,8 @@ function compare(
   f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: Tensor[], keyArgs: RandomKey[] = [],
   { anyNaN = false, javascriptReference = false } = {},
 ): Compared {
-  const { traced, handles, donated, expected } = traceAndInterpret(cpu, f, args, keyArgs, { javascriptReference });
-  const program = traced.program;
-  const compiled = cpu.compile(program);
   // With anyNaN, every NaN reads as one value (docs/conventions.md, "Which NaN"); all other bits must agree.
-  const bits = anyNaN ? canonicalNaNBits : bitsOf;
-  for (let call = 0; call < 2; call++) {
-    const got = compiled.run(handles, keyArgs, donated);
-    expect(got).toHaveLength(expected.length);
-    got.forEach((h, i) => {
-      const e = cpu.readSync(expected[i]!);
-      const g = cpu.readSync(h);
-      expect(g.constructor).toBe(e.constructor);
-      expect(bits(g)).toEqual(bits(e));
-      cpu.dispose(h);
-    });
-  }
-  for (const h of expected) cpu.dispose(h);
-  const kernels = compiled.kernels();
-  compiled.dispose();
-  for (const t of traced.owned) t.dispose();
-  return { program, kernels };
+  return expectCompiledMatches(cpu, f, args, { keyArgs, bits: anyNaN ? canonicalNaNBits : bitsOf, javascriptReference });
 }
 
 describe('compiled CPU programs equal the eager kernels bit for bit', () => {

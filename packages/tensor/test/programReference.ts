@@ -3,7 +3,10 @@
 // compiled run is compared with bit for bit. Unlike reference.ts this uses the package: what it
 // provides is the package's own op-by-op semantics, against which its compiler is checked.
 
-import { type CpuBackend, type CpuHandle, type RandomKey, type Tensor, type TracedProgram, interpretProgram, traceProgram } from '../src/index.js';
+import { expect } from 'vitest';
+import {
+  type CpuBackend, type CpuHandle, type KernelInfo, type Program, type RandomKey, type Tensor, type TracedProgram, type TypedArray, interpretProgram, traceProgram,
+} from '../src/index.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
 /** A traced program, the CPU handles it runs on, and its outputs run op by op. */
@@ -38,5 +41,40 @@ export function traceAndInterpret(
     return { traced, handles, donated, expected: reference.run(handles, keyArgs, donated) };
   } finally {
     if (javascriptReference) setWasmElementwiseForTesting(true);
+  }
+}
+
+/**
+ * Traces `f`, compiles the program for `cpu` and runs it `calls` times (a later call reuses the
+ * held intermediates), expecting every output equal to the op-by-op run (traceAndInterpret) in
+ * `bits` (bitsOf: every bit; canonicalNaNBits: NaNs as one value) and of the same array type,
+ * under the caller's setCpuWasm for both runs (it picks the matmul routine too). Returns the
+ * program and its kernels. `label` prefixes failure messages (a fuzz test's seed).
+ */
+export function expectCompiledMatches(
+  cpu: CpuBackend, f: (xs: readonly Tensor[], ks: readonly RandomKey[]) => Tensor[], args: readonly Tensor[],
+  { keyArgs = [], calls = 2, bits, javascriptReference = false, label = '' }: {
+    keyArgs?: readonly RandomKey[]; calls?: number; bits: (a: TypedArray) => unknown; javascriptReference?: boolean; label?: string;
+  },
+): { program: Program; kernels: readonly KernelInfo[] } {
+  const { traced, handles, donated, expected } = traceAndInterpret(cpu, f, args, keyArgs, { javascriptReference });
+  const compiled = cpu.compile(traced.program);
+  try {
+    for (let call = 0; call < calls; call++) {
+      const got = compiled.run(handles, keyArgs, donated);
+      expect(got).toHaveLength(expected.length);
+      got.forEach((h, i) => {
+        const e = cpu.readSync(expected[i]!);
+        const g = cpu.readSync(h);
+        expect(g.constructor, `${label}output ${i}, call ${call}`).toBe(e.constructor);
+        expect(bits(g), `${label}output ${i}, call ${call}`).toEqual(bits(e));
+        cpu.dispose(h);
+      });
+    }
+    return { program: traced.program, kernels: compiled.kernels() };
+  } finally {
+    for (const h of expected) cpu.dispose(h);
+    compiled.dispose();
+    for (const t of traced.owned) t.dispose();
   }
 }
