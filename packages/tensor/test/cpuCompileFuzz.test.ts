@@ -12,18 +12,22 @@
 //   gradient over a batch of 4;
 // - a second operand that broadcasts against the input (full, a row, a column, a vector, a
 //   scalar) through selects, extrema, casts to int32 and bool and back, argmax, clamp, erf, GELU,
-//   powers, rounding, sign, softmax and layer norm, on one thread and, with the split threshold
-//   lowered, on two.
+//   powers, rounding, sign, softmax and layer norm, sines, expm1 and log1p, softplus, overflowing
+//   exps, logsumexp, cumsum and variance, on one thread and, with the split threshold lowered, on
+//   two.
+//
+// The same chains and two-operand steps, run op by op with WebAssembly on and off, also give the
+// same bits, gradients included (products aside: the two matmuls accumulate in different types).
 //
 // They found two bugs, each also pinned by a test of its own in cpuCompile.test.ts: a reduction's
 // compound linear index (out · extent + r) divided and reduced modulo without parentheses when
 // its input was a reshape of a transpose or of a computed value; and a float cast to int32 and
 // back in one kernel keeping −0 for values in (−1, −0] (Math.trunc), where a stored int32 is 0.
 
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type Tensor, argmax, cast, clamp, erf, gelu, getBackend, isFinite, layerNorm, maximum, minimum, randn, randomKey, round, setCpuThreads, setCpuWasm, sign,
-  softmax, sum, where, zeros,
+  type CpuBackend, type Tensor, argmax, cast, clamp, cumsum, erf, expm1, gelu, getBackend, isFinite, layerNorm, log1p, logsumexp, maximum, minimum, randn, randomKey, round,
+  setCpuThreads, setCpuWasm, sigmoid, sign, softmax, softplus, sum, tanh, tidy, variance, where, zeros,
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { grad, hvp, jvp, vmap } from '@scorch/autograd';
@@ -100,6 +104,15 @@ const PAIR_STEPS: PairStep[] = [
   (v) => sign(v).mul(v.sqrt()),
   (v, w) => softmax(v.add(w), -1),
   (v) => layerNorm(v, [v.shape[v.rank - 1]!]),
+  (v) => v.sin().add(v.cos()),
+  (v) => expm1(v).add(log1p(v.abs())),
+  (v) => tanh(v).mul(sigmoid(v)),
+  (v) => softplus(v.mul(5)),
+  (v) => v.abs().add(0.5).pow(tanh(v)),
+  (v) => v.mul(1e20).exp().sub(v.mul(-100).exp()),
+  (v) => logsumexp(v, 0, true).sub(v),
+  (v) => cumsum(v, -1),
+  (v) => variance(v, -1, { keepdims: true }).add(v),
 ];
 
 /** Six PAIR_STEPS from a [rows, cols] input and a second operand broadcasting against it. */
@@ -123,9 +136,57 @@ function checkPair(seed: number): void {
   for (const t of [x, w]) t.dispose();
 }
 
+/** Seed's values and gradient, run op by op with WebAssembly on and then off: the same bits. */
+function checkWasmAgainstJs(label: string, f: (x: Tensor) => Tensor[], x: Tensor): void {
+  const total = (z: Tensor) => f(z).reduce((acc, t) => acc.add(sum(t.mul(0.01))), zeros([], { dtype: z.dtype }));
+  const run = () => tidy(() => [...f(x), grad(total)(x) as Tensor].map((t) => Array.from(t.dataSync())));
+  const wasm = run();
+  setCpuWasm(false);
+  try {
+    const js = run();
+    wasm.forEach((a, o) => {
+      const k = a.findIndex((v, i) => !Object.is(v, js[o]![i]) && !(Number.isNaN(v) && Number.isNaN(js[o]![i])));
+      expect(k, `${label}, output ${o} of ${wasm.length}, element ${k}: ${a[k]} in WebAssembly, ${js[o]![k]} in JavaScript`).toBe(-1);
+    });
+  } finally {
+    setCpuWasm(true);
+  }
+}
+
 afterAll(() => {
   setCpuThreads(undefined);
   setRangeThreadMinElementsForTesting(undefined);
+});
+
+// The WebAssembly kernels give the JavaScript kernels' bits (docs/jit.md, "On the CPU"); products
+// are left out, since the WebAssembly matmul accumulates float32 in float32 and the TypeScript one
+// in doubles. Shapes include runs that end in partial vectors and rows longer than a pass.
+describe('eager CPU kernels in WebAssembly equal the JavaScript kernels bit for bit', () => {
+  it('random chains and their gradients, float32: 1,000 seeds', () => {
+    for (let seed = 1; seed <= 1000; seed++) {
+      const r = mulberry32(seed);
+      const x = randn(pick(r, [[20, 33], [6, 7, 9], [4, 5, 6, 3], [300], [64, 130], [1030]]), { key: randomKey(seed) });
+      checkWasmAgainstJs(`chain seed ${seed}`, randomChain(Array.from({ length: 48 }, () => r()), { length: 7, maxSize: 60_000, products: false }), x);
+      x.dispose();
+    }
+  });
+
+  it('two operands that broadcast, casts, selects, transcendentals and norms, and their gradients: 1,000 seeds', () => {
+    for (let seed = 1; seed <= 1000; seed++) {
+      const r = mulberry32(seed);
+      const shape = pick(r, [[40, 32], [64, 24], [12, 130], [256, 4], [3, 1031]]);
+      const x = randn(shape, { key: randomKey(seed) });
+      const w = randn(pick(r, [shape, [1, shape[1]!], [shape[0]!, 1], [shape[1]!], []]), { key: randomKey(seed + 7) });
+      const scale = pick(r, [1, 3, 30]);
+      const steps = Array.from({ length: 6 }, () => pick(r, PAIR_STEPS));
+      const f = (x0: Tensor) => {
+        let v = x0.mul(scale);
+        return steps.map((step) => (v = step(v, w)));
+      };
+      checkWasmAgainstJs(`pair seed ${seed}`, f, x);
+      for (const t of [x, w]) t.dispose();
+    }
+  });
 });
 
 describe('random compiled CPU programs equal their op-by-op runs bit for bit', () => {
