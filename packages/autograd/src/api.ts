@@ -1,7 +1,7 @@
 // The functional API (JAX style) and the training-style switches (PyTorch style).
 
 import {
-  Tensor, apply, checkOneOf, checkOptions, collectCreated, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
+  Tensor, apply, checkOneOf, checkOptions, collectCreated, composite, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
   transpose, withGradMode, zeros, zerosLike,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
@@ -81,27 +81,28 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
 /** Value of a scalar function and its gradient with respect to `argnums`. */
 export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]] {
   const argnums = opts.argnums ?? 0;
-  return (...args) => {
-    const idx = argIndices('grad', argnums, args.length);
-    checkArgs('grad', idx.map((i) => args[i]));
-    const g = (...diff: Tensor[]): Tensor => {
-      const full = [...args];
-      idx.forEach((a, j) => (full[a] = diff[j]!));
-      return f(...full);
-    };
-    const [value, pullback] = vjp(g, ...idx.map((i) => args[i]!));
-    if (value.size !== 1 || value.rank !== 0) {
-      throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
-    }
-    const grads = pullback(onesLike(value));
-    return [value, typeof argnums === 'number' ? grads[0]! : grads];
-  };
+  return (...args) =>
+    composite(() => {
+      const idx = argIndices('grad', argnums, args.length);
+      checkArgs('grad', idx.map((i) => args[i]));
+      const g = (...diff: Tensor[]): Tensor => {
+        const full = [...args];
+        idx.forEach((a, j) => (full[a] = diff[j]!));
+        return f(...full);
+      };
+      const [value, pullback] = vjp(g, ...idx.map((i) => args[i]!));
+      if (value.size !== 1 || value.rank !== 0) {
+        throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
+      }
+      const grads = pullback(onesLike(value));
+      return [value, typeof argnums === 'number' ? grads[0]! : grads];
+    });
 }
 
 /** Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument. */
 export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => Tensor | Tensor[] {
   const vg = valueAndGrad(f, opts);
-  return (...args) => vg(...args)[1];
+  return (...args) => composite(() => vg(...args)[1]);
 }
 
 /** Single-argument gradient with a Tensor result type (the common case). */
@@ -115,36 +116,37 @@ export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
  * `f` may return a tensor or an array of tensors (the tangent result has the same form).
  */
 export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
-  checkArgs('jvp', primals);
-  if (!Array.isArray(tangents) || tangents.length !== primals.length) {
-    throw new Error(`jvp: expected one tangent per primal (${primals.length}), got ${Array.isArray(tangents) ? tangents.length : typeof tangents}`);
-  }
-  const trace = pushTrace((level) => new JvpTrace(level));
-  let out: unknown;
-  try {
-    out = f(...primals.map((p, i) => trace.lift(p, tangents[i]!, `argument ${i}`)));
-  } finally {
-    popTrace(trace);
-  }
-  const split = (o: unknown): [Tensor, Tensor] => {
-    checkOutput('jvp', o);
-    const [p, t] = trace.unpack(o);
-    return [p, t ?? zerosLike(p)];
-  };
-  if (Array.isArray(out)) {
-    const pairs = out.map(split);
-    return [pairs.map((p) => p[0]) as R, pairs.map((p) => p[1]) as R];
-  }
-  const [p, t] = split(out);
-  return [p as R, t as R];
+  return composite(() => {
+    checkArgs('jvp', primals);
+    if (!Array.isArray(tangents) || tangents.length !== primals.length) {
+      throw new Error(`jvp: expected one tangent per primal (${primals.length}), got ${Array.isArray(tangents) ? tangents.length : typeof tangents}`);
+    }
+    const trace = pushTrace((level) => new JvpTrace(level));
+    let out: unknown;
+    try {
+      out = f(...primals.map((p, i) => trace.lift(p, tangents[i]!, `argument ${i}`)));
+    } finally {
+      popTrace(trace);
+    }
+    const split = (o: unknown): [Tensor, Tensor] => {
+      checkOutput('jvp', o);
+      const [p, t] = trace.unpack(o);
+      return [p, t ?? zerosLike(p)];
+    };
+    if (Array.isArray(out)) {
+      const pairs = out.map(split);
+      return [pairs.map((p) => p[0]) as R, pairs.map((p) => p[1]) as R];
+    }
+    const [p, t] = split(out);
+    return [p as R, t as R];
+  });
 }
 
 /** Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. */
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
   const argnums = primals.map((_, i) => i);
   const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
-  const [, t] = jvp((...xs: Tensor[]) => g(...xs), primals, tangents);
-  return t;
+  return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
 }
 
 export interface JacobianOptions {
@@ -167,24 +169,25 @@ export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): 
   checkOptions('jacobian', opts, ['mode']);
   const mode = opts.mode ?? 'rev';
   checkOneOf('jacobian', 'mode', mode, ['fwd', 'rev'] as const);
-  return (x) => {
-    checkArgs('jacobian', [x]);
-    if (mode === 'fwd') {
-      if (x.size === 0) return zeros([...f(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
-      let outShape: readonly number[] = [];
-      const columns = vmap((t: Tensor) => {
-        const [y, jt] = jvp(f, [x], [t]);
-        outShape = y.shape;
-        return jt;
-      })(basisStack(x)); // [x.size, ...out]
-      const outSize = outShape.reduce((a, b) => a * b, 1);
-      return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
-    }
-    const [y, pullback] = vjp(f, x);
-    if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
-    const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
-    return reshape(rows, [...y.shape, ...x.shape]);
-  };
+  return (x) =>
+    composite(() => {
+      checkArgs('jacobian', [x]);
+      if (mode === 'fwd') {
+        if (x.size === 0) return zeros([...f(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
+        let outShape: readonly number[] = [];
+        const columns = vmap((t: Tensor) => {
+          const [y, jt] = jvp(f, [x], [t]);
+          outShape = y.shape;
+          return jt;
+        })(basisStack(x)); // [x.size, ...out]
+        const outSize = outShape.reduce((a, b) => a * b, 1);
+        return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
+      }
+      const [y, pullback] = vjp(f, x);
+      if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
+      const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
+      return reshape(rows, [...y.shape, ...x.shape]);
+    });
 }
 
 /** Hessian of a scalar single-argument function (forward-over-reverse): shape [...x.shape, ...x.shape]. */

@@ -14,7 +14,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, fmtShape,
-  checkOptions, concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  checkOptions, composite, concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -323,53 +323,54 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
   const where = 'vmap';
   if (typeof f !== 'function') throw new TypeError(`${where}: expected a function, got ${typeof f}`);
   checkOptions(where, opts, VMAP_OPTION_KEYS);
-  return ((...args: unknown[]) => {
-    const spec = opts.inAxes === undefined ? 0 : opts.inAxes;
-    if (Array.isArray(spec) && spec.length !== args.length) {
-      throw new Error(`${where}: inAxes has ${spec.length} entries but the function was called with ${args.length} arguments`);
-    }
-    // The batch size, from every batched leaf (they must agree).
-    let size: number | null = null;
-    let sizeFrom = '';
-    const { leaves, axes } = leafAxes(where, args, Array.isArray(spec) ? spec : args.map(() => spec as number | null), 'inAxes');
-    const { def } = flattenTree(args, isRandomKey);
-    const normalized = leaves.map((leaf, j) => {
-      const axis = axes[j]!;
-      if (axis === null) return null;
-      if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: input leaf ${j} is batched (axis ${axis}) but is ${leaf === null ? 'null' : typeof leaf}, not a Tensor`);
-      const a = normalizeAxis(where, axis, leaf.shape.length, `the batch axis of input leaf ${j} (${fmtShape(leaf.shape)})`);
-      const n = leaf.shape[a]!;
-      if (size === null) {
-        size = n;
-        sizeFrom = `input leaf ${j} ${fmtShape(leaf.shape)} at axis ${a}`;
-      } else if (n !== size) {
-        throw new Error(`${where}: batch sizes differ: ${sizeFrom} has ${size} but input leaf ${j} ${fmtShape(leaf.shape)} has ${n} at axis ${a}`);
+  return ((...args: unknown[]) =>
+    composite(() => {
+      const spec = opts.inAxes === undefined ? 0 : opts.inAxes;
+      if (Array.isArray(spec) && spec.length !== args.length) {
+        throw new Error(`${where}: inAxes has ${spec.length} entries but the function was called with ${args.length} arguments`);
       }
-      return a;
-    });
-    if (size === null) throw new Error(`${where}: no argument is batched (every inAxes entry is null or applies to no tensor); there is nothing to map over`);
-    const batch: number = size;
-    const trace = pushTrace((level) => new BatchTrace(level, batch));
-    let out: unknown;
-    try {
-      const traced = unflattenTree(def, leaves.map((leaf, j) => (normalized[j] === null ? leaf : trace.wrap(leaf as Tensor, normalized[j]!)))) as unknown[];
-      out = (f as unknown as (...a: unknown[]) => unknown)(...traced);
-    } finally {
-      popTrace(trace);
-    }
-    const outSpec = leafAxes(where, out, opts.outAxes === undefined ? 0 : opts.outAxes, 'outAxes');
-    const results = outSpec.leaves.map((leaf, j) => {
-      if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: the function must return tensors (or pytrees of them); output leaf ${j} is ${leaf === null ? 'null' : typeof leaf}`);
-      const [value, bdim] = trace.unpack(leaf);
-      const axis = outSpec.axes[j]!;
-      if (axis === null) {
-        if (bdim !== null) throw new Error(`${where}: output leaf ${j} depends on the batch, but its outAxes entry is null`);
-        return value;
+      // The batch size, from every batched leaf (they must agree).
+      let size: number | null = null;
+      let sizeFrom = '';
+      const { leaves, axes } = leafAxes(where, args, Array.isArray(spec) ? spec : args.map(() => spec as number | null), 'inAxes');
+      const { def } = flattenTree(args, isRandomKey);
+      const normalized = leaves.map((leaf, j) => {
+        const axis = axes[j]!;
+        if (axis === null) return null;
+        if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: input leaf ${j} is batched (axis ${axis}) but is ${leaf === null ? 'null' : typeof leaf}, not a Tensor`);
+        const a = normalizeAxis(where, axis, leaf.shape.length, `the batch axis of input leaf ${j} (${fmtShape(leaf.shape)})`);
+        const n = leaf.shape[a]!;
+        if (size === null) {
+          size = n;
+          sizeFrom = `input leaf ${j} ${fmtShape(leaf.shape)} at axis ${a}`;
+        } else if (n !== size) {
+          throw new Error(`${where}: batch sizes differ: ${sizeFrom} has ${size} but input leaf ${j} ${fmtShape(leaf.shape)} has ${n} at axis ${a}`);
+        }
+        return a;
+      });
+      if (size === null) throw new Error(`${where}: no argument is batched (every inAxes entry is null or applies to no tensor); there is nothing to map over`);
+      const batch: number = size;
+      const trace = pushTrace((level) => new BatchTrace(level, batch));
+      let out: unknown;
+      try {
+        const traced = unflattenTree(def, leaves.map((leaf, j) => (normalized[j] === null ? leaf : trace.wrap(leaf as Tensor, normalized[j]!)))) as unknown[];
+        out = (f as unknown as (...a: unknown[]) => unknown)(...traced);
+      } finally {
+        popTrace(trace);
       }
-      const rank = leaf.shape.length + 1;
-      const target = normalizeAxis(where, axis, rank, `outAxes for output leaf ${j} (${fmtShape(leaf.shape)} per example)`);
-      return fromFront(front(value, bdim, batch), target);
-    });
-    return unflattenTree(flattenTree(out).def, results);
-  }) as (...args: Parameters<F>) => ReturnType<F>;
+      const outSpec = leafAxes(where, out, opts.outAxes === undefined ? 0 : opts.outAxes, 'outAxes');
+      const results = outSpec.leaves.map((leaf, j) => {
+        if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: the function must return tensors (or pytrees of them); output leaf ${j} is ${leaf === null ? 'null' : typeof leaf}`);
+        const [value, bdim] = trace.unpack(leaf);
+        const axis = outSpec.axes[j]!;
+        if (axis === null) {
+          if (bdim !== null) throw new Error(`${where}: output leaf ${j} depends on the batch, but its outAxes entry is null`);
+          return value;
+        }
+        const rank = leaf.shape.length + 1;
+        const target = normalizeAxis(where, axis, rank, `outAxes for output leaf ${j} (${fmtShape(leaf.shape)} per example)`);
+        return fromFront(front(value, bdim, batch), target);
+      });
+      return unflattenTree(flattenTree(out).def, results);
+    })) as (...args: Parameters<F>) => ReturnType<F>;
 }

@@ -5,7 +5,7 @@ import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isF
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
 import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
-import { Tensor, apply } from './tensor.js';
+import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
@@ -171,7 +171,9 @@ export const randn = (shape: Shape, opts: RandomOptions = {}): Tensor => randomP
 export const rand = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('rand', shape, 'uniform', opts);
 /** Random signs ±1 with equal probability (Rademacher), in the requested float dtype. */
 export function rademacher(shape: Shape, opts: RandomOptions = {}): Tensor {
-  const u = randomPrim('rademacher', shape, 'uniform', opts);
-  // The constants take u's dtype, so float64 draws give float64 signs.
-  return where(less(u, 0.5), scalarLike(-1, u), 1);
+  return composite(() => {
+    const u = randomPrim('rademacher', shape, 'uniform', opts);
+    // The constants take u's dtype, so float64 draws give float64 signs.
+    return where(less(u, 0.5), scalarLike(-1, u), 1);
+  });
 }

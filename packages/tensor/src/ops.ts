@@ -7,7 +7,7 @@ import { getBackend } from './backend.js';
 import { checkBoolean, checkOneOf, checkOptions } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
-import { Tensor, apply, checkTensor } from './tensor.js';
+import { Tensor, apply, checkTensor, composite } from './tensor.js';
 
 type Operand = Tensor | number;
 
@@ -23,22 +23,24 @@ export function scalarLike(value: number, like: Tensor): Tensor {
 
 /** Broadcasts `x` to `shape` (NumPy rules): a reshape that adds leading 1s, then an expand. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
-  checkTensor('broadcastTo', x);
-  if (shapesEqual(x.shape, shape)) return x;
-  if (shape.length < x.rank) {
-    throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
-  }
-  // Axes align from the right; each of x's axes must equal the target's or be 1.
-  const lead = shape.length - x.rank;
-  const bad = x.shape.findIndex((d, i) => d !== 1 && d !== shape[lead + i]);
-  if (bad >= 0) {
-    throw new Error(
-      `broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)} ` +
-        `(axis ${bad} has size ${x.shape[bad]} but the target has ${shape[lead + bad]}; only size-1 axes stretch)`,
-    );
-  }
-  const lifted = x.rank < shape.length ? reshape(x, [...new Array<number>(shape.length - x.rank).fill(1), ...x.shape]) : x;
-  return shapesEqual(lifted.shape, shape) ? lifted : apply('expand', [lifted], { shape: [...shape] });
+  return composite(() => {
+    checkTensor('broadcastTo', x);
+    if (shapesEqual(x.shape, shape)) return x;
+    if (shape.length < x.rank) {
+      throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
+    }
+    // Axes align from the right; each of x's axes must equal the target's or be 1.
+    const lead = shape.length - x.rank;
+    const bad = x.shape.findIndex((d, i) => d !== 1 && d !== shape[lead + i]);
+    if (bad >= 0) {
+      throw new Error(
+        `broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)} ` +
+          `(axis ${bad} has size ${x.shape[bad]} but the target has ${shape[lead + bad]}; only size-1 axes stretch)`,
+      );
+    }
+    const lifted = x.rank < shape.length ? reshape(x, [...new Array<number>(shape.length - x.rank).fill(1), ...x.shape]) : x;
+    return shapesEqual(lifted.shape, shape) ? lifted : apply('expand', [lifted], { shape: [...shape] });
+  });
 }
 
 function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
@@ -57,9 +59,17 @@ function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   return [broadcastTo(ta, shape), broadcastTo(tb, shape)];
 }
 
+/**
+ * `body` of a's and b's tensors (numbers made constants, shapes broadcast). Two tensors of one
+ * shape need neither, so only the other calls pay for a composite scope that frees them.
+ */
+function withOperands(op: string, a: Operand, b: Operand, body: (ta: Tensor, tb: Tensor) => Tensor): Tensor {
+  if (a instanceof Tensor && b instanceof Tensor && shapesEqual(a.shape, b.shape)) return body(...operands(op, a, b));
+  return composite(() => body(...operands(op, a, b)));
+}
+
 function binary(prim: Primitive & ('add' | 'sub' | 'mul' | 'div' | 'max' | 'pow' | 'less' | 'lessEqual' | 'equal' | 'notEqual'), op: string, a: Operand, b: Operand): Tensor {
-  const [ta, tb] = operands(op, a, b);
-  return apply(prim, [ta, tb], {} as PrimitiveParams[typeof prim]);
+  return withOperands(op, a, b, (ta, tb) => apply(prim, [ta, tb], {} as PrimitiveParams[typeof prim]));
 }
 
 function unary(prim: UnaryPrimitive, x: Tensor): Tensor {
@@ -88,10 +98,10 @@ export const pow = (a: Operand, b: Operand): Tensor => {
 };
 export const maximum = (a: Operand, b: Operand): Tensor => binary('max', 'maximum', a, b);
 /** min(a, b) = −max(−a, −b). */
-export const minimum = (a: Operand, b: Operand): Tensor => {
+export const minimum = (a: Operand, b: Operand): Tensor => composite(() => {
   const [ta, tb] = operands('minimum', a, b);
   return neg(apply('max', [neg(ta), neg(tb)], {}));
-};
+});
 export const neg = (x: Tensor): Tensor => unary('neg', x);
 export const exp = (x: Tensor): Tensor => unary('exp', x);
 export const log = (x: Tensor): Tensor => unary('log', x);
@@ -102,33 +112,33 @@ export const cos = (x: Tensor): Tensor => unary('cos', x);
 export const tanh = (x: Tensor): Tensor => unary('tanh', x);
 export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
 export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
-export const rsqrt = (x: Tensor): Tensor => reciprocal(sqrt(x));
+export const rsqrt = (x: Tensor): Tensor => composite(() => reciprocal(sqrt(x)));
 export const square = (x: Tensor): Tensor => mul(x, x);
-export const abs = (x: Tensor): Tensor => where(less(x, 0), neg(x), x);
+export const abs = (x: Tensor): Tensor => composite(() => where(less(x, 0), neg(x), x));
 /** σ(x) = 1/(1 + e⁻ˣ), a primitive computed through e^(−|x|): no overflow, accurate for x ≪ 0. */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 /**
  * softplus(x) = max(x, 0) + log1p(exp(−|x|)): no overflow for large |x| in either direction.
  * Both pieces take the x ≥ 0 branch at 0, so the derivative there is 1 − ½ = ½ = σ(0).
  */
-export const softplus = (x: Tensor): Tensor => {
+export const softplus = (x: Tensor): Tensor => composite(() => {
   const nonNegative = greaterEqual(x, 0);
   return add(where(nonNegative, x, 0), log1p(exp(neg(where(nonNegative, x, neg(x))))));
-};
+});
 /** SiLU (swish): x·σ(x). */
-export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+export const silu = (x: Tensor): Tensor => composite(() => mul(x, sigmoid(x)));
 /**
  * max(x, 0), with derivative 0 at 0 and relu(NaN) = NaN (as PyTorch and JAX): the test is x ≤ 0,
  * which NaN fails, so NaN takes the x branch.
  */
-export const relu = (x: Tensor): Tensor => where(lessEqual(x, 0), 0, x);
+export const relu = (x: Tensor): Tensor => composite(() => where(lessEqual(x, 0), 0, x));
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
-export const elu = (x: Tensor, alpha = 1): Tensor => {
+export const elu = (x: Tensor, alpha = 1): Tensor => composite(() => {
   // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
   // but its ½/½ tie split at 0 made elu'(0) = α/2 instead of α (for α = 1 elu is C¹ there).
   const positive = greater(x, 0);
   return where(positive, x, mul(expm1(where(positive, 0, x)), alpha));
-};
+});
 
 /**
  * ⌊x⌋, the largest integer ≤ x; ±0, ±∞ and NaN are kept. Float tensors only. The derivative is
@@ -168,15 +178,17 @@ export interface GeluOptions {
  * (1 + erf(x/√2)), so its relative error there grows like that of 1 + erf (as in PyTorch).
  */
 export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
-  checkTensor('gelu', x);
-  checkOptions('gelu', opts, ['approximate']);
-  const approximate = opts.approximate ?? 'none';
-  checkOneOf('gelu', 'approximate', approximate, ['none', 'tanh'] as const);
-  const half = mul(x, 0.5);
-  if (approximate === 'none') return mul(half, add(erf(mul(x, Math.SQRT1_2)), 1));
-  // √(2/π)(x + 0.044715x³) = √(2/π)·x·(1 + 0.044715x²)
-  const inner = mul(mul(x, Math.sqrt(2 / Math.PI)), add(mul(mul(x, x), 0.044715), 1));
-  return mul(half, add(tanh(inner), 1));
+  return composite(() => {
+    checkTensor('gelu', x);
+    checkOptions('gelu', opts, ['approximate']);
+    const approximate = opts.approximate ?? 'none';
+    checkOneOf('gelu', 'approximate', approximate, ['none', 'tanh'] as const);
+    const half = mul(x, 0.5);
+    if (approximate === 'none') return mul(half, add(erf(mul(x, Math.SQRT1_2)), 1));
+    // √(2/π)(x + 0.044715x³) = √(2/π)·x·(1 + 0.044715x²)
+    const inner = mul(mul(x, Math.sqrt(2 / Math.PI)), add(mul(mul(x, x), 0.044715), 1));
+    return mul(half, add(tanh(inner), 1));
+  });
 }
 
 /**
@@ -189,27 +201,29 @@ export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
  *   outside; ∂y/∂min = 1 where x < min, ∂y/∂max = 1 where the value exceeds max.
  */
 export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Tensor {
-  checkTensor('clamp', x);
-  const lo = min ?? undefined;
-  const hi = max ?? undefined;
-  if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');
-  for (const [name, b] of [['min', lo], ['max', hi]] as const) {
-    if (b !== undefined && typeof b !== 'number') checkTensor('clamp', b, name);
-  }
-  if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) {
-    throw new RangeError(`clamp: min (${lo}) is greater than max (${hi}); expected min <= max`);
-  }
-  const bounded = (y: Tensor, b: Operand, beyond: (y: Tensor, b: Operand) => Tensor): Tensor => {
-    let r = where(beyond(y, b), b, y);
-    // A NaN bound propagates: comparisons with NaN are false, so `where` alone would keep y.
-    if (typeof b !== 'number') r = where(notEqual(b, b), b, r);
-    else if (Number.isNaN(b)) r = where(isNaNTensor(r), r, b);
-    return r;
-  };
-  let y = x;
-  if (lo !== undefined) y = bounded(y, lo, less);
-  if (hi !== undefined) y = bounded(y, hi, greater);
-  return y;
+  return composite(() => {
+    checkTensor('clamp', x);
+    const lo = min ?? undefined;
+    const hi = max ?? undefined;
+    if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');
+    for (const [name, b] of [['min', lo], ['max', hi]] as const) {
+      if (b !== undefined && typeof b !== 'number') checkTensor('clamp', b, name);
+    }
+    if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) {
+      throw new RangeError(`clamp: min (${lo}) is greater than max (${hi}); expected min <= max`);
+    }
+    const bounded = (y: Tensor, b: Operand, beyond: (y: Tensor, b: Operand) => Tensor): Tensor => {
+      let r = where(beyond(y, b), b, y);
+      // A NaN bound propagates: comparisons with NaN are false, so `where` alone would keep y.
+      if (typeof b !== 'number') r = where(notEqual(b, b), b, r);
+      else if (Number.isNaN(b)) r = where(isNaNTensor(r), r, b);
+      return r;
+    };
+    let y = x;
+    if (lo !== undefined) y = bounded(y, lo, less);
+    if (hi !== undefined) y = bounded(y, hi, greater);
+    return y;
+  });
 }
 
 const isNaNTensor = (x: Tensor): Tensor => notEqual(x, x);
@@ -219,57 +233,59 @@ const isNaNTensor = (x: Tensor): Tensor => notEqual(x, x);
 export const less = (a: Operand, b: Operand): Tensor => binary('less', 'less', a, b);
 export const lessEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'lessEqual', a, b);
 // a > b is b < a; the operands are checked in the caller's order so errors list them that way.
-export const greater = (a: Operand, b: Operand): Tensor => {
-  const [ta, tb] = operands('greater', a, b);
-  return apply('less', [tb, ta], {});
-};
-export const greaterEqual = (a: Operand, b: Operand): Tensor => {
-  const [ta, tb] = operands('greaterEqual', a, b);
-  return apply('lessEqual', [tb, ta], {});
-};
+export const greater = (a: Operand, b: Operand): Tensor => withOperands('greater', a, b, (ta, tb) => apply('less', [tb, ta], {}));
+export const greaterEqual = (a: Operand, b: Operand): Tensor => withOperands('greaterEqual', a, b, (ta, tb) => apply('lessEqual', [tb, ta], {}));
 export const equal = (a: Operand, b: Operand): Tensor => binary('equal', 'equal', a, b);
 export const notEqual = (a: Operand, b: Operand): Tensor => binary('notEqual', 'notEqual', a, b);
 
 /** Elementwise select: `cond ? a : b`, all three broadcast together. */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
-  checkTensor('where', cond, 'condition');
-  if (cond.dtype !== 'bool') throw new TypeError(`where: condition must be a bool tensor, got ${cond.dtype}`);
-  const [ta, tb] = operands('where', a, b);
-  const shape = broadcastShapes('where', cond.shape, ta.shape);
-  return apply('where', [broadcastTo(cond, shape), broadcastTo(ta, shape), broadcastTo(tb, shape)], {});
+  return composite(() => {
+    checkTensor('where', cond, 'condition');
+    if (cond.dtype !== 'bool') throw new TypeError(`where: condition must be a bool tensor, got ${cond.dtype}`);
+    const [ta, tb] = operands('where', a, b);
+    const shape = broadcastShapes('where', cond.shape, ta.shape);
+    return apply('where', [broadcastTo(cond, shape), broadcastTo(ta, shape), broadcastTo(tb, shape)], {});
+  });
 }
 
 // Reductions ------------------------------------------------------------------------------------
 
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
-  checkTensor(op, x);
-  const ax = normalizeAxes(op, axes, x.rank);
-  if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
-  const r = ax.length === 0 ? x : apply(prim, [x], { axes: ax });
-  return keepdims ? reshape(r, keepdimsShape(x.shape, ax)) : r;
+  return composite(() => {
+    checkTensor(op, x);
+    const ax = normalizeAxes(op, axes, x.rank);
+    if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
+    const r = ax.length === 0 ? x : apply(prim, [x], { axes: ax });
+    return keepdims ? reshape(r, keepdimsShape(x.shape, ax)) : r;
+  });
 }
 
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', 'sum', x, axes, keepdims);
 export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
-export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => neg(max(neg(x), axes, keepdims));
+export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => neg(max(neg(x), axes, keepdims)));
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
-  checkTensor('mean', x);
-  const ax = normalizeAxes('mean', axes, x.rank);
-  const n = sizeOf(ax.map((a) => x.shape[a]!));
-  return div(sum(x, ax, keepdims), n);
+  return composite(() => {
+    checkTensor('mean', x);
+    const ax = normalizeAxes('mean', axes, x.rank);
+    const n = sizeOf(ax.map((a) => x.shape[a]!));
+    return div(sum(x, ax, keepdims), n);
+  });
 }
 
 /** log Σ exp(x), shifted by the (gradient-free) maximum so large inputs do not overflow. */
 export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
-  checkTensor('logsumexp', x);
-  const ax = normalizeAxes('logsumexp', axes, x.rank);
-  const m = max(x, ax, true).detach();
-  // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
-  // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
-  const shift = where(isFinite(m), m, 0);
-  const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
-  return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
+  return composite(() => {
+    checkTensor('logsumexp', x);
+    const ax = normalizeAxes('logsumexp', axes, x.rank);
+    const m = max(x, ax, true).detach();
+    // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
+    // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
+    const shift = where(isFinite(m), m, 0);
+    const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
+    return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
+  });
 }
 
 export interface VarianceOptions {
@@ -280,20 +296,26 @@ export interface VarianceOptions {
 
 /** Variance over `axes`: Σ(x − mean)² / (n − correction). */
 export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
-  checkTensor('variance', x);
-  const { keepdims = false, correction = 0 } = opts;
-  const ax = normalizeAxes('variance', axes, x.rank);
-  const n = sizeOf(ax.map((a) => x.shape[a]!));
-  const centred = sub(x, mean(x, ax, true));
-  return div(sum(mul(centred, centred), ax, keepdims), n - correction);
+  return composite(() => {
+    checkTensor('variance', x);
+    const { keepdims = false, correction = 0 } = opts;
+    const ax = normalizeAxes('variance', axes, x.rank);
+    const n = sizeOf(ax.map((a) => x.shape[a]!));
+    const centred = sub(x, mean(x, ax, true));
+    return div(sum(mul(centred, centred), ax, keepdims), n - correction);
+  });
 }
 
 /** Softmax along `axis` (default last). */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return exp(logSoftmax(x, axis));
+  return composite(() => {
+    return exp(logSoftmax(x, axis));
+  });
 }
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return sub(x, logsumexp(x, axis, true));
+  return composite(() => {
+    return sub(x, logsumexp(x, axis, true));
+  });
 }
 
 export interface ArgReduceOptions {
@@ -302,20 +324,22 @@ export interface ArgReduceOptions {
 }
 
 function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefined, opts: ArgReduceOptions): Tensor {
-  checkTensor(prim, x);
-  checkOptions(prim, opts, ['keepdims']);
-  checkBoolean(prim, 'keepdims', opts.keepdims);
-  if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
-  if (axis === undefined) {
-    // Over all elements, as torch.argmax(x) and numpy.argmax(x): the index into the flattened x.
-    if (x.size === 0) throw new Error(`${prim}: cannot reduce the empty tensor ${fmtShape(x.shape)}`);
-    const r = apply(prim, [reshape(x, [x.size])], { axis: 0 });
-    return opts.keepdims ? reshape(r, x.shape.map(() => 1)) : r;
-  }
-  const a = normalizeAxis(prim, axis, x.rank);
-  if (x.shape[a] === 0) throw new Error(`${prim}: cannot reduce the empty axis ${a} of ${fmtShape(x.shape)}`);
-  const r = apply(prim, [x], { axis: a });
-  return opts.keepdims ? reshape(r, keepdimsShape(x.shape, [a])) : r;
+  return composite(() => {
+    checkTensor(prim, x);
+    checkOptions(prim, opts, ['keepdims']);
+    checkBoolean(prim, 'keepdims', opts.keepdims);
+    if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
+    if (axis === undefined) {
+      // Over all elements, as torch.argmax(x) and numpy.argmax(x): the index into the flattened x.
+      if (x.size === 0) throw new Error(`${prim}: cannot reduce the empty tensor ${fmtShape(x.shape)}`);
+      const r = apply(prim, [reshape(x, [x.size])], { axis: 0 });
+      return opts.keepdims ? reshape(r, x.shape.map(() => 1)) : r;
+    }
+    const a = normalizeAxis(prim, axis, x.rank);
+    if (x.shape[a] === 0) throw new Error(`${prim}: cannot reduce the empty axis ${a} of ${fmtShape(x.shape)}`);
+    const r = apply(prim, [x], { axis: a });
+    return opts.keepdims ? reshape(r, keepdimsShape(x.shape, [a])) : r;
+  });
 }
 
 /**
@@ -361,35 +385,37 @@ export const cumprod = (x: Tensor, axis: number, opts: ScanOptions = {}): Tensor
  * (a row on the left, a column on the right) whose axis is removed from the result.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
-  checkTensor('matmul', a, 'first operand');
-  checkTensor('matmul', b, 'second operand');
-  if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
-  if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch (${a.dtype} vs ${b.dtype}); cast one operand first`);
-  const k1 = a.shape[a.rank - 1]!;
-  const k2 = b.rank === 1 ? b.shape[0]! : b.shape[b.rank - 2]!;
-  if (k1 !== k2) throw new Error(`matmul: inner dimensions differ (${k1} vs ${k2}) for shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
-  const a2 = a.rank === 1 ? reshape(a, [1, k1]) : a;
-  const b2 = b.rank === 1 ? reshape(b, [k2, 1]) : b;
-  const m = a2.shape[a2.rank - 2]!;
-  const n = b2.shape[b2.rank - 1]!;
-  let out: Tensor;
-  if (b2.rank === 2 && a2.rank > 2) {
-    // Fold a's batch into its rows: one large product, and no copies of b per batch entry.
-    const batch = a2.shape.slice(0, -2);
-    const flat = apply('matmul', [reshape(a2, [sizeOf(batch) * m, k1]), b2], {});
-    out = reshape(flat, [...batch, m, n]);
-  } else {
-    // The label names the operands' full shapes: the batch shapes alone would not say which call failed.
-    const what = `matmul (batch dimensions of ${fmtShape(a.shape)} and ${fmtShape(b.shape)})`;
-    const batch = broadcastShapes(what, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
-    const ax = broadcastTo(a2, [...batch, m, k1]);
-    const bx = broadcastTo(b2, [...batch, k1, n]);
-    out = apply('matmul', [ax, bx], {});
-  }
-  if (a.rank === 1 && b.rank === 1) return reshape(out, out.shape.slice(0, -2));
-  if (a.rank === 1) return reshape(out, [...out.shape.slice(0, -2), n]);
-  if (b.rank === 1) return reshape(out, out.shape.slice(0, -1));
-  return out;
+  return composite(() => {
+    checkTensor('matmul', a, 'first operand');
+    checkTensor('matmul', b, 'second operand');
+    if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch (${a.dtype} vs ${b.dtype}); cast one operand first`);
+    const k1 = a.shape[a.rank - 1]!;
+    const k2 = b.rank === 1 ? b.shape[0]! : b.shape[b.rank - 2]!;
+    if (k1 !== k2) throw new Error(`matmul: inner dimensions differ (${k1} vs ${k2}) for shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    const a2 = a.rank === 1 ? reshape(a, [1, k1]) : a;
+    const b2 = b.rank === 1 ? reshape(b, [k2, 1]) : b;
+    const m = a2.shape[a2.rank - 2]!;
+    const n = b2.shape[b2.rank - 1]!;
+    let out: Tensor;
+    if (b2.rank === 2 && a2.rank > 2) {
+      // Fold a's batch into its rows: one large product, and no copies of b per batch entry.
+      const batch = a2.shape.slice(0, -2);
+      const flat = apply('matmul', [reshape(a2, [sizeOf(batch) * m, k1]), b2], {});
+      out = reshape(flat, [...batch, m, n]);
+    } else {
+      // The label names the operands' full shapes: the batch shapes alone would not say which call failed.
+      const what = `matmul (batch dimensions of ${fmtShape(a.shape)} and ${fmtShape(b.shape)})`;
+      const batch = broadcastShapes(what, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+      const ax = broadcastTo(a2, [...batch, m, k1]);
+      const bx = broadcastTo(b2, [...batch, k1, n]);
+      out = apply('matmul', [ax, bx], {});
+    }
+    if (a.rank === 1 && b.rank === 1) return reshape(out, out.shape.slice(0, -2));
+    if (a.rank === 1) return reshape(out, [...out.shape.slice(0, -2), n]);
+    if (b.rank === 1) return reshape(out, out.shape.slice(0, -1));
+    return out;
+  });
 }
 
 // Movement --------------------------------------------------------------------------------------
@@ -533,16 +559,18 @@ export function split(x: Tensor, sections: number | readonly number[], axis = 0)
  * numpy.flip. A gather with reversed indices per axis: its transpose is the same reversal.
  */
 export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
-  checkTensor('flip', x);
-  const ax = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [normalizeAxis('flip', axes, x.rank)] : axes.map((a) => normalizeAxis('flip', a, x.rank));
-  if (new Set(ax).size !== ax.length) throw new Error(`flip: axes ${JSON.stringify(axes)} name an axis twice`);
-  let y = x;
-  for (const a of ax) {
-    const n = x.shape[a]!;
-    if (n <= 1) continue;
-    y = indexSelect(y, a, Array.from({ length: n }, (_, i) => n - 1 - i));
-  }
-  return y;
+  return composite(() => {
+    checkTensor('flip', x);
+    const ax = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [normalizeAxis('flip', axes, x.rank)] : axes.map((a) => normalizeAxis('flip', a, x.rank));
+    if (new Set(ax).size !== ax.length) throw new Error(`flip: axes ${JSON.stringify(axes)} name an axis twice`);
+    let y = x;
+    for (const a of ax) {
+      const n = x.shape[a]!;
+      if (n <= 1) continue;
+      y = indexSelect(y, a, Array.from({ length: n }, (_, i) => n - 1 - i));
+    }
+    return y;
+  });
 }
 
 /**
@@ -551,28 +579,32 @@ export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
  * an expand and a reshape, so the gradient sums over the copies (expand's transpose).
  */
 export function tile(x: Tensor, reps: readonly number[]): Tensor {
-  checkTensor('tile', x);
-  if (!Array.isArray(reps)) throw new TypeError(`tile: reps must be an array of non-negative integers, got ${typeof reps}`);
-  reps.forEach((r, i) => {
-    if (!(Number.isInteger(r) && r >= 0)) throw new RangeError(`tile: reps[${i}] = ${r} is invalid; expected a non-negative integer`);
+  return composite(() => {
+    checkTensor('tile', x);
+    if (!Array.isArray(reps)) throw new TypeError(`tile: reps must be an array of non-negative integers, got ${typeof reps}`);
+    reps.forEach((r, i) => {
+      if (!(Number.isInteger(r) && r >= 0)) throw new RangeError(`tile: reps[${i}] = ${r} is invalid; expected a non-negative integer`);
+    });
+    const rank = Math.max(x.rank, reps.length);
+    const shape = [...new Array<number>(rank - x.rank).fill(1), ...x.shape];
+    const r = [...new Array<number>(rank - reps.length).fill(1), ...reps];
+    const lifted = reshape(x, shape.flatMap((d) => [1, d]));
+    const expanded = broadcastTo(lifted, shape.flatMap((d, i) => [r[i]!, d]));
+    return reshape(expanded, shape.map((d, i) => d * r[i]!));
   });
-  const rank = Math.max(x.rank, reps.length);
-  const shape = [...new Array<number>(rank - x.rank).fill(1), ...x.shape];
-  const r = [...new Array<number>(rank - reps.length).fill(1), ...reps];
-  const lifted = reshape(x, shape.flatMap((d) => [1, d]));
-  const expanded = broadcastTo(lifted, shape.flatMap((d, i) => [r[i]!, d]));
-  return reshape(expanded, shape.map((d, i) => d * r[i]!));
 }
 
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('stack: expected a non-empty array of tensors');
-  const first = tensors[0]!;
-  for (const t of tensors) {
-    checkTensor('stack', t);
-    if (!shapesEqual(t.shape, first.shape)) throw new Error(`stack: shapes differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
-  }
-  const a = insertionAxis('stack', axis, first.rank);
-  return concat(tensors.map((t) => unsqueeze(t, a)), a);
+  return composite(() => {
+    if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('stack: expected a non-empty array of tensors');
+    const first = tensors[0]!;
+    for (const t of tensors) {
+      checkTensor('stack', t);
+      if (!shapesEqual(t.shape, first.shape)) throw new Error(`stack: shapes differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
+    }
+    const a = insertionAxis('stack', axis, first.rank);
+    return concat(tensors.map((t) => unsqueeze(t, a)), a);
+  });
 }
 
 /** Position of a new axis inserted into a tensor of `rank` (negative counts from rank + 1). */
@@ -601,26 +633,28 @@ export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
 
 /** Rows (entries of `axis`) at the given int32 indices, in order; repeats allowed. */
 export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly number[]): Tensor {
-  checkTensor('indexSelect', x);
-  const a = normalizeAxis('indexSelect', axis, x.rank);
-  let idx: Tensor;
-  if (indices instanceof Tensor) {
-    idx = indices;
-  } else {
-    // Host indices are checked here, where the error can name the call; indices already on a
-    // device are checked by the backend.
-    const extent = x.shape[a]!;
-    indices.forEach((i, pos) => {
-      if (!Number.isInteger(i)) throw new TypeError(`indexSelect: indices must be integers, got ${i} at position ${pos}`);
-      if (i < 0 || i >= extent) {
-        throw new RangeError(`indexSelect: index ${i} at position ${pos} is out of range for axis ${a} of ${fmtShape(x.shape)} (expected 0 <= index < ${extent})`);
-      }
-    });
-    const backend = getBackend(x.device);
-    idx = Tensor._fromHandle(backend.upload(Int32Array.from(indices), [indices.length], 'int32'), [indices.length], 'int32', backend);
-  }
-  if (idx.dtype !== 'int32' || idx.rank !== 1) throw new TypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
-  return apply('gather', [x, idx], { axis: a });
+  return composite(() => {
+    checkTensor('indexSelect', x);
+    const a = normalizeAxis('indexSelect', axis, x.rank);
+    let idx: Tensor;
+    if (indices instanceof Tensor) {
+      idx = indices;
+    } else {
+      // Host indices are checked here, where the error can name the call; indices already on a
+      // device are checked by the backend.
+      const extent = x.shape[a]!;
+      indices.forEach((i, pos) => {
+        if (!Number.isInteger(i)) throw new TypeError(`indexSelect: indices must be integers, got ${i} at position ${pos}`);
+        if (i < 0 || i >= extent) {
+          throw new RangeError(`indexSelect: index ${i} at position ${pos} is out of range for axis ${a} of ${fmtShape(x.shape)} (expected 0 <= index < ${extent})`);
+        }
+      });
+      const backend = getBackend(x.device);
+      idx = Tensor._fromHandle(backend.upload(Int32Array.from(indices), [indices.length], 'int32'), [indices.length], 'int32', backend);
+    }
+    if (idx.dtype !== 'int32' || idx.rank !== 1) throw new TypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+    return apply('gather', [x, idx], { axis: a });
+  });
 }
 
 export function cast(x: Tensor, dtype: DType): Tensor {
@@ -640,6 +674,8 @@ export function onesLike(x: Tensor): Tensor {
 
 /** True where floats are neither infinite nor NaN. */
 export function isFinite(x: Tensor): Tensor {
-  return less(abs(x), Infinity);
+  return composite(() => {
+    return less(abs(x), Infinity);
+  });
 }
 

@@ -161,17 +161,9 @@ function collectTensors(value: unknown, into: Set<Tensor>): void {
  * propagates, so a failed step does not leak.
  */
 export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw err;
-  }
-  scopes.pop();
+  const [result, scope] = inScope(fn, (created) => {
+    for (const t of created) t.dispose();
+  });
   if (result instanceof Promise) {
     for (const t of scope) t.dispose();
     // The caller gets the error below; the abandoned promise may later reject (e.g. on a tensor
@@ -187,6 +179,57 @@ export function tidy<T>(fn: () => T): T {
     else t.dispose();
   }
   return result;
+}
+
+/** `fn`'s result and the tensors it created (a new scope); if it throws, `onThrow` gets them first. */
+function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, Set<Tensor>] {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    scopes.pop();
+    onThrow(scope);
+    throw err;
+  }
+  scopes.pop();
+  return [result, scope];
+}
+
+/**
+ * Runs the body of an op composed of other ops (a broadcast, softplus, logsumexp, a convolution)
+ * so that, as a primitive does, it leaves only its result: the tensors the body created besides
+ * the result are disposed on return, as TF.js disposes its ops' intermediates. Under a
+ * transformation (grad, jvp, vmap, jit) the body runs as it is: the transformation owns its
+ * tracers and frees them, and a backward pass may read them. So it does when the body recorded
+ * into the ambient graph (an input requires grad), whose `backward()` reads the intermediates:
+ * they are then left to the enclosing scope, as before.
+ */
+export function composite<T>(fn: () => T): T {
+  if (traceStack.length > 0 || dynamicTrace !== null) return fn();
+  const [result, scope] = inScope(fn, (created) => releaseComposite(created, null));
+  releaseComposite(scope, result);
+  return result;
+}
+
+/** Disposes what a composite op created outside its result, unless any of it joined the ambient graph. */
+function releaseComposite(scope: Set<Tensor>, result: unknown): void {
+  if (scope.size === 0) return;
+  const parent = scopes[scopes.length - 1];
+  let recorded = false;
+  for (const t of scope) {
+    if (t._node !== null) {
+      recorded = true;
+      break;
+    }
+  }
+  const kept = new Set<Tensor>();
+  if (!recorded) collectTensors(result, kept);
+  for (const t of scope) {
+    if (recorded || kept.has(t)) parent?.add(t);
+    else t.dispose();
+  }
 }
 
 /**

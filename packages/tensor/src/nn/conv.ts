@@ -17,7 +17,7 @@ import {
   add, concat, constant, equal, greater, indexSelect, matmul, max, mean, min, mul, narrow, notEqual, pad, permute,
   reshape, sum, unsqueeze, where,
 } from '../ops.js';
-import { Tensor, checkTensor } from '../tensor.js';
+import { Tensor, checkTensor, composite } from '../tensor.js';
 
 /** A size per spatial axis: one number for both (height, width), or [height, width]. */
 export type Size2 = number | readonly [number, number];
@@ -145,26 +145,28 @@ function checkGroups(op: string, groups: unknown, channels: Record<string, numbe
  * by groups, negative padding, stride or dilation < 1, and an output extent < 1.
  */
 export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
-  const op = 'conv2d';
-  checkImage(op, x);
-  checkImage(op, w, 'weight');
-  checkOptions(op, opts, CONV_OPTIONS);
-  if (w.dtype !== x.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${x.dtype}`);
-  const stride = pair(op, 'stride', opts.stride ?? 1, 1);
-  const padding = pair(op, 'padding', opts.padding ?? 0, 0);
-  const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
-  const [, c, h, wd] = x.shape as [number, number, number, number];
-  const [o, cg, kh, kw] = w.shape as [number, number, number, number];
-  const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': c, 'output channels': o });
-  if (cg * groups !== c) {
-    throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${cg * groups} input channels (${cg} per group × ${groups} groups) but the input ${fmtShape(x.shape)} has ${c}`);
-  }
-  const out: [number, number] = [
-    outExtent(op, 'height', h, kh, stride[0], padding[0], dilation[0]),
-    outExtent(op, 'width', wd, kw, stride[1], padding[1], dilation[1]),
-  ];
-  const sweep: Sweep = { kernel: [kh, kw], stride, dilation, out };
-  return addChannelBias(op, convolvePadded(padForSweep(x, padding, sweep), w, sweep, groups), opts.bias);
+  return composite(() => {
+    const op = 'conv2d';
+    checkImage(op, x);
+    checkImage(op, w, 'weight');
+    checkOptions(op, opts, CONV_OPTIONS);
+    if (w.dtype !== x.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${x.dtype}`);
+    const stride = pair(op, 'stride', opts.stride ?? 1, 1);
+    const padding = pair(op, 'padding', opts.padding ?? 0, 0);
+    const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
+    const [, c, h, wd] = x.shape as [number, number, number, number];
+    const [o, cg, kh, kw] = w.shape as [number, number, number, number];
+    const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': c, 'output channels': o });
+    if (cg * groups !== c) {
+      throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${cg * groups} input channels (${cg} per group × ${groups} groups) but the input ${fmtShape(x.shape)} has ${c}`);
+    }
+    const out: [number, number] = [
+      outExtent(op, 'height', h, kh, stride[0], padding[0], dilation[0]),
+      outExtent(op, 'width', wd, kw, stride[1], padding[1], dilation[1]),
+    ];
+    const sweep: Sweep = { kernel: [kh, kw], stride, dilation, out };
+    return addChannelBias(op, convolvePadded(padForSweep(x, padding, sweep), w, sweep, groups), opts.bias);
+  });
 }
 
 export interface ConvTranspose2dOptions extends Conv2dOptions {
@@ -198,47 +200,49 @@ function reverseAxis(x: Tensor, axis: number): Tensor {
  * smaller than the stride or the dilation (as PyTorch).
  */
 export function convTranspose2d(y: Tensor, w: Tensor, opts: ConvTranspose2dOptions = {}): Tensor {
-  const op = 'convTranspose2d';
-  checkImage(op, y);
-  checkImage(op, w, 'weight');
-  checkOptions(op, opts, [...CONV_OPTIONS, 'outputPadding']);
-  if (w.dtype !== y.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${y.dtype}`);
-  const stride = pair(op, 'stride', opts.stride ?? 1, 1);
-  const padding = pair(op, 'padding', opts.padding ?? 0, 0);
-  const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
-  const outputPadding = pair(op, 'outputPadding', opts.outputPadding ?? 0, 0);
-  const [n, cin, h, wd] = y.shape as [number, number, number, number];
-  const [wcin, cog, kh, kw] = w.shape as [number, number, number, number];
-  if (wcin !== cin) throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${wcin} input channels but the input ${fmtShape(y.shape)} has ${cin}`);
-  const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': cin });
-  const cout = cog * groups;
-  const kernel = [kh, kw];
-  const extents = [h, wd];
-  const out = [0, 1].map((a) => {
-    const op_ = outputPadding[a]!;
-    if (op_ >= stride[a]! && op_ >= dilation[a]!) {
-      throw new RangeError(`${op}: outputPadding ${op_} must be smaller than the stride (${stride[a]}) or the dilation (${dilation[a]})`);
+  return composite(() => {
+    const op = 'convTranspose2d';
+    checkImage(op, y);
+    checkImage(op, w, 'weight');
+    checkOptions(op, opts, [...CONV_OPTIONS, 'outputPadding']);
+    if (w.dtype !== y.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${y.dtype}`);
+    const stride = pair(op, 'stride', opts.stride ?? 1, 1);
+    const padding = pair(op, 'padding', opts.padding ?? 0, 0);
+    const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
+    const outputPadding = pair(op, 'outputPadding', opts.outputPadding ?? 0, 0);
+    const [n, cin, h, wd] = y.shape as [number, number, number, number];
+    const [wcin, cog, kh, kw] = w.shape as [number, number, number, number];
+    if (wcin !== cin) throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${wcin} input channels but the input ${fmtShape(y.shape)} has ${cin}`);
+    const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': cin });
+    const cout = cog * groups;
+    const kernel = [kh, kw];
+    const extents = [h, wd];
+    const out = [0, 1].map((a) => {
+      const op_ = outputPadding[a]!;
+      if (op_ >= stride[a]! && op_ >= dilation[a]!) {
+        throw new RangeError(`${op}: outputPadding ${op_} must be smaller than the stride (${stride[a]}) or the dilation (${dilation[a]})`);
+      }
+      const size = (extents[a]! - 1) * stride[a]! - 2 * padding[a]! + dilation[a]! * (kernel[a]! - 1) + op_ + 1;
+      if (size < 1) throw new Error(`${op}: output ${a === 0 ? 'height' : 'width'} would be ${size} (input ${extents[a]}, stride ${stride[a]}, padding ${padding[a]}, kernel ${kernel[a]}, dilation ${dilation[a]}, outputPadding ${op_})`);
+      return size;
+    }) as [number, number];
+    // Dilate by the stride: [.., H, 1, W, 1] padded to [.., H, sh, W, sw] is H·sh rows, of which the
+    // last sh − 1 (zeros) are cropped below together with the convolution's padding.
+    let z = y;
+    if (stride[0] > 1 || stride[1] > 1) {
+      const spread = pad(reshape(y, [n, cin, h, 1, wd, 1]), [[0, 0], [0, 0], [0, 0], [0, stride[0] - 1], [0, 0], [0, stride[1] - 1]]);
+      z = reshape(spread, [n, cin, h * stride[0], wd * stride[1]]);
     }
-    const size = (extents[a]! - 1) * stride[a]! - 2 * padding[a]! + dilation[a]! * (kernel[a]! - 1) + op_ + 1;
-    if (size < 1) throw new Error(`${op}: output ${a === 0 ? 'height' : 'width'} would be ${size} (input ${extents[a]}, stride ${stride[a]}, padding ${padding[a]}, kernel ${kernel[a]}, dilation ${dilation[a]}, outputPadding ${op_})`);
-    return size;
-  }) as [number, number];
-  // Dilate by the stride: [.., H, 1, W, 1] padded to [.., H, sh, W, sw] is H·sh rows, of which the
-  // last sh − 1 (zeros) are cropped below together with the convolution's padding.
-  let z = y;
-  if (stride[0] > 1 || stride[1] > 1) {
-    const spread = pad(reshape(y, [n, cin, h, 1, wd, 1]), [[0, 0], [0, 0], [0, 0], [0, stride[0] - 1], [0, 0], [0, stride[1] - 1]]);
-    z = reshape(spread, [n, cin, h * stride[0], wd * stride[1]]);
-  }
-  for (const a of [0, 1]) {
-    const reach = dilation[a]! * (kernel[a]! - 1);
-    z = padOrCrop(z, 2 + a, reach - padding[a]!, reach - padding[a]! + outputPadding[a]! - (stride[a]! - 1));
-  }
-  // [Cin, Cout/G, kh, kw] → [Cout, Cin/G, kh, kw] per group, taps reversed.
-  const perGroup = permute(reshape(w, [groups, cin / groups, cog, kh, kw]), [0, 2, 1, 3, 4]);
-  const flipped = reverseAxis(reverseAxis(reshape(perGroup, [cout, cin / groups, kh, kw]), 2), 3);
-  const sweep: Sweep = { kernel: [kh, kw], stride: [1, 1], dilation, out };
-  return addChannelBias(op, convolvePadded(z, flipped, sweep, groups), opts.bias);
+    for (const a of [0, 1]) {
+      const reach = dilation[a]! * (kernel[a]! - 1);
+      z = padOrCrop(z, 2 + a, reach - padding[a]!, reach - padding[a]! + outputPadding[a]! - (stride[a]! - 1));
+    }
+    // [Cin, Cout/G, kh, kw] → [Cout, Cin/G, kh, kw] per group, taps reversed.
+    const perGroup = permute(reshape(w, [groups, cin / groups, cog, kh, kw]), [0, 2, 1, 3, 4]);
+    const flipped = reverseAxis(reverseAxis(reshape(perGroup, [cout, cin / groups, kh, kw]), 2), 3);
+    const sweep: Sweep = { kernel: [kh, kw], stride: [1, 1], dilation, out };
+    return addChannelBias(op, convolvePadded(z, flipped, sweep, groups), opts.bias);
+  });
 }
 
 export interface Pool2dOptions {
@@ -271,7 +275,9 @@ function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptio
  * windows that do not fit dropped (ceil_mode false). Output [N, C, Ho, Wo], Ho as conv2d's.
  */
 export function avgPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}): Tensor {
-  return mean(poolWindows('avgPool2d', x, kernelSize, opts, 0), 2);
+  return composite(() => {
+    return mean(poolWindows('avgPool2d', x, kernelSize, opts, 0), 2);
+  });
 }
 
 /**
@@ -281,16 +287,18 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}
  * same; a tie is not split as `max` splits it).
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}): Tensor {
-  const win = poolWindows('maxPool2d', x, kernelSize, opts, -Infinity);
-  const taps = win.shape[2]!;
-  // The position of the first maximum (or first NaN) is computed without gradient, then the
-  // window's entry there is selected: its value is the maximum, and only it receives gradient.
-  const top = max(win, 2, true).detach();
-  const tap = reshape(arange(0, taps, 1, { dtype: x.dtype, device: x.device }), [1, 1, taps, 1, 1]);
-  const isNaN = notEqual(win, win);
-  const candidate = where(isNaN, tap, where(equal(win, top), tap, taps));
-  const first = min(candidate.detach(), 2, true);
-  return sum(where(equal(tap, first), win, 0), 2);
+  return composite(() => {
+    const win = poolWindows('maxPool2d', x, kernelSize, opts, -Infinity);
+    const taps = win.shape[2]!;
+    // The position of the first maximum (or first NaN) is computed without gradient, then the
+    // window's entry there is selected: its value is the maximum, and only it receives gradient.
+    const top = max(win, 2, true).detach();
+    const tap = reshape(arange(0, taps, 1, { dtype: x.dtype, device: x.device }), [1, 1, taps, 1, 1]);
+    const isNaN = notEqual(win, win);
+    const candidate = where(isNaN, tap, where(equal(win, top), tap, taps));
+    const first = min(candidate.detach(), 2, true);
+    return sum(where(equal(tap, first), win, 0), 2);
+  });
 }
 
 export type UpsampleMode = 'nearest' | 'bilinear';
@@ -338,42 +346,44 @@ function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: numb
  * Also downsamples when the size is smaller. Differentiable in x.
  */
 export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
-  const op = 'upsample';
-  checkImage(op, x);
-  checkOptions(op, opts, ['size', 'scaleFactor', 'mode', 'alignCorners']);
-  const { mode = 'nearest', alignCorners } = opts;
-  checkOneOf(op, 'mode', mode, ['nearest', 'bilinear']);
-  checkBoolean(op, 'alignCorners', alignCorners);
-  if (alignCorners !== undefined && mode === 'nearest') throw new Error(`${op}: alignCorners applies to bilinear mode only (as PyTorch), not to 'nearest'`);
-  if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw new Error(`${op}: give exactly one of size and scaleFactor`);
-  const inSize = [x.shape[2]!, x.shape[3]!];
-  let outSize: number[];
-  let factors: (number | undefined)[] = [undefined, undefined];
-  if (opts.size !== undefined) outSize = pair(op, 'size', opts.size, 1);
-  else {
-    const f = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
-    if (!Array.isArray(f) || f.length !== 2 || !f.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      throw new RangeError(`${op}: scaleFactor must be a positive number or a [height, width] pair of them, got ${JSON.stringify(opts.scaleFactor)}`);
+  return composite(() => {
+    const op = 'upsample';
+    checkImage(op, x);
+    checkOptions(op, opts, ['size', 'scaleFactor', 'mode', 'alignCorners']);
+    const { mode = 'nearest', alignCorners } = opts;
+    checkOneOf(op, 'mode', mode, ['nearest', 'bilinear']);
+    checkBoolean(op, 'alignCorners', alignCorners);
+    if (alignCorners !== undefined && mode === 'nearest') throw new Error(`${op}: alignCorners applies to bilinear mode only (as PyTorch), not to 'nearest'`);
+    if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw new Error(`${op}: give exactly one of size and scaleFactor`);
+    const inSize = [x.shape[2]!, x.shape[3]!];
+    let outSize: number[];
+    let factors: (number | undefined)[] = [undefined, undefined];
+    if (opts.size !== undefined) outSize = pair(op, 'size', opts.size, 1);
+    else {
+      const f = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
+      if (!Array.isArray(f) || f.length !== 2 || !f.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+        throw new RangeError(`${op}: scaleFactor must be a positive number or a [height, width] pair of them, got ${JSON.stringify(opts.scaleFactor)}`);
+      }
+      factors = f as number[];
+      outSize = inSize.map((n, a) => Math.floor(n * f[a]!));
+      outSize.forEach((n, a) => {
+        if (n < 1) throw new Error(`${op}: scaleFactor ${f[a]} makes the output ${a === 0 ? 'height' : 'width'} ${n} from ${inSize[a]}; it must be at least 1`);
+      });
     }
-    factors = f as number[];
-    outSize = inSize.map((n, a) => Math.floor(n * f[a]!));
-    outSize.forEach((n, a) => {
-      if (n < 1) throw new Error(`${op}: scaleFactor ${f[a]} makes the output ${a === 0 ? 'height' : 'width'} ${n} from ${inSize[a]}; it must be at least 1`);
-    });
-  }
-  let out = x;
-  for (const a of [0, 1]) {
-    const axis = 2 + a;
-    if (mode === 'nearest' && outSize[a] === inSize[a] && factors[a] === undefined) continue;
-    const { i0, i1, l1 } = sourcePositions(mode, alignCorners ?? false, inSize[a]!, outSize[a]!, factors[a]);
-    if (mode === 'nearest') {
-      out = indexSelect(out, axis, i0);
-      continue;
+    let out = x;
+    for (const a of [0, 1]) {
+      const axis = 2 + a;
+      if (mode === 'nearest' && outSize[a] === inSize[a] && factors[a] === undefined) continue;
+      const { i0, i1, l1 } = sourcePositions(mode, alignCorners ?? false, inSize[a]!, outSize[a]!, factors[a]);
+      if (mode === 'nearest') {
+        out = indexSelect(out, axis, i0);
+        continue;
+      }
+      const weightShape = a === 0 ? [outSize[a]!, 1] : [outSize[a]!];
+      const upper = tensor(Float64Array.from(l1), { dtype: x.dtype, device: x.device, shape: weightShape });
+      const lower = tensor(Float64Array.from(l1, (l) => 1 - l), { dtype: x.dtype, device: x.device, shape: weightShape });
+      out = add(mul(indexSelect(out, axis, i0), lower), mul(indexSelect(out, axis, i1), upper));
     }
-    const weightShape = a === 0 ? [outSize[a]!, 1] : [outSize[a]!];
-    const upper = tensor(Float64Array.from(l1), { dtype: x.dtype, device: x.device, shape: weightShape });
-    const lower = tensor(Float64Array.from(l1, (l) => 1 - l), { dtype: x.dtype, device: x.device, shape: weightShape });
-    out = add(mul(indexSelect(out, axis, i0), lower), mul(indexSelect(out, axis, i1), upper));
-  }
-  return out;
+    return out;
+  });
 }

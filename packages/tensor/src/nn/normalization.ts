@@ -8,7 +8,7 @@ import { checkNumber, checkOneOf, checkOptions } from '../options.js';
 import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';
-import { Tensor, checkTensor } from '../tensor.js';
+import { Tensor, checkTensor, composite } from '../tensor.js';
 
 /** Default ε added to the variance: 1e-5, as torch.nn.LayerNorm and torch.nn.GroupNorm. */
 export const NORM_EPS_DEFAULT = 1e-5;
@@ -63,30 +63,32 @@ export type LayerNormAxes = number | readonly number[] | { axes: number | readon
  * An axis of size 1 normalises to 0 (then y = bias). eps defaults to 1e-5 (PyTorch).
  */
 export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOptions = {}): Tensor {
-  checkTensor('layerNorm', x, 'input');
-  checkFloat('layerNorm', x, 'input');
-  let axes: number[];
-  if (typeof normalized === 'object' && normalized !== null && !Array.isArray(normalized)) {
-    checkOptions('layerNorm', normalized, ['axes']);
-    const given = (normalized as { axes: number | readonly number[] }).axes;
-    axes = normalizeAxes('layerNorm', given, x.rank);
-    if (axes.length === 0) throw new Error('layerNorm: axes must name at least one axis');
-  } else {
-    const shape = typeof normalized === 'number' ? [normalized] : [...(normalized as readonly number[])];
-    const trailing = x.shape.slice(x.rank - shape.length);
-    if (shape.length === 0 || shape.length > x.rank || !shapesEqual(trailing, shape)) {
-      throw new Error(`layerNorm: normalizedShape ${fmtShape(shape)} must be a non-empty list equal to the trailing dimensions of the input ${fmtShape(x.shape)}`);
+  return composite(() => {
+    checkTensor('layerNorm', x, 'input');
+    checkFloat('layerNorm', x, 'input');
+    let axes: number[];
+    if (typeof normalized === 'object' && normalized !== null && !Array.isArray(normalized)) {
+      checkOptions('layerNorm', normalized, ['axes']);
+      const given = (normalized as { axes: number | readonly number[] }).axes;
+      axes = normalizeAxes('layerNorm', given, x.rank);
+      if (axes.length === 0) throw new Error('layerNorm: axes must name at least one axis');
+    } else {
+      const shape = typeof normalized === 'number' ? [normalized] : [...(normalized as readonly number[])];
+      const trailing = x.shape.slice(x.rank - shape.length);
+      if (shape.length === 0 || shape.length > x.rank || !shapesEqual(trailing, shape)) {
+        throw new Error(`layerNorm: normalizedShape ${fmtShape(shape)} must be a non-empty list equal to the trailing dimensions of the input ${fmtShape(x.shape)}`);
+      }
+      axes = shape.map((_, i) => x.rank - shape.length + i);
     }
-    axes = shape.map((_, i) => x.rank - shape.length + i);
-  }
-  const paramShape = axes.map((a) => x.shape[a]!);
-  const { weight, bias, eps } = affine('layerNorm', x, opts, paramShape);
-  let y = standardise(x, axes, eps);
-  // The parameters carry the normalised axes in order; size-1 axes elsewhere broadcast them.
-  const lifted = keepdimsShape(x.shape, x.shape.map((_, i) => i).filter((i) => !axes.includes(i)));
-  if (weight) y = mul(y, reshape(weight, lifted));
-  if (bias) y = add(y, reshape(bias, lifted));
-  return y;
+    const paramShape = axes.map((a) => x.shape[a]!);
+    const { weight, bias, eps } = affine('layerNorm', x, opts, paramShape);
+    let y = standardise(x, axes, eps);
+    // The parameters carry the normalised axes in order; size-1 axes elsewhere broadcast them.
+    const lifted = keepdimsShape(x.shape, x.shape.map((_, i) => i).filter((i) => !axes.includes(i)));
+    if (weight) y = mul(y, reshape(weight, lifted));
+    if (bias) y = add(y, reshape(bias, lifted));
+    return y;
+  });
 }
 
 /**
@@ -96,19 +98,21 @@ export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOption
  * groups = 1 is layer norm over [C, ...]; groups = C is instance norm. eps defaults to 1e-5.
  */
 export function groupNorm(x: Tensor, groups: number, opts: NormOptions = {}): Tensor {
-  checkTensor('groupNorm', x, 'input');
-  checkFloat('groupNorm', x, 'input');
-  if (x.rank < 2) throw new Error(`groupNorm: input must be [N, C, ...] (rank >= 2), got ${fmtShape(x.shape)}`);
-  const [n, c] = x.shape as [number, number];
-  if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`groupNorm: groups must be a positive integer, got ${groups}`);
-  if (c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${fmtShape(x.shape)} are not divisible by ${groups} groups`);
-  const { weight, bias, eps } = affine('groupNorm', x, opts, [c]);
-  const grouped = reshape(x, [n, groups, x.size === 0 ? 0 : -1]);
-  let y = reshape(standardise(grouped, [2], eps), x.shape);
-  const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
-  if (weight) y = mul(y, reshape(weight, perChannel));
-  if (bias) y = add(y, reshape(bias, perChannel));
-  return y;
+  return composite(() => {
+    checkTensor('groupNorm', x, 'input');
+    checkFloat('groupNorm', x, 'input');
+    if (x.rank < 2) throw new Error(`groupNorm: input must be [N, C, ...] (rank >= 2), got ${fmtShape(x.shape)}`);
+    const [n, c] = x.shape as [number, number];
+    if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`groupNorm: groups must be a positive integer, got ${groups}`);
+    if (c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${fmtShape(x.shape)} are not divisible by ${groups} groups`);
+    const { weight, bias, eps } = affine('groupNorm', x, opts, [c]);
+    const grouped = reshape(x, [n, groups, x.size === 0 ? 0 : -1]);
+    let y = reshape(standardise(grouped, [2], eps), x.shape);
+    const perChannel = [1, c, ...x.shape.slice(2).map(() => 1)];
+    if (weight) y = mul(y, reshape(weight, perChannel));
+    if (bias) y = add(y, reshape(bias, perChannel));
+    return y;
+  });
 }
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -133,41 +137,43 @@ export interface SoftmaxCrossEntropyOptions {
  * (and in probability targets).
  */
 export function softmaxCrossEntropy(logits: Tensor, targets: Tensor, opts: SoftmaxCrossEntropyOptions = {}): Tensor {
-  const op = 'softmaxCrossEntropy';
-  checkTensor(op, logits, 'logits');
-  checkTensor(op, targets, 'targets');
-  checkFloat(op, logits, 'logits');
-  checkOptions(op, opts, ['reduction', 'axis']);
-  const { reduction = 'mean', axis = -1 } = opts;
-  checkOneOf(op, 'reduction', reduction, REDUCTIONS);
-  if (logits.rank === 0) throw new Error(`${op}: logits must have a class axis, got a scalar`);
-  const a = normalizeAxis(op, axis, logits.rank);
-  const classes = logits.shape[a]!;
-  const logp = logSoftmax(logits, a);
-  let losses: Tensor;
-  if (targets.dtype === 'int32') {
-    const want = logits.shape.filter((_, i) => i !== a);
-    if (!shapesEqual(targets.shape, want)) {
-      throw new Error(`${op}: integer labels have shape ${fmtShape(targets.shape)}, expected ${fmtShape(want)} (the logits ${fmtShape(logits.shape)} without class axis ${a})`);
-    }
-    if (targets._trace === null && targets.device === 'cpu') {
-      const labels = targets.dataSync();
-      for (let i = 0; i < labels.length; i++) {
-        const y = labels[i]!;
-        if (y < 0 || y >= classes) throw new RangeError(`${op}: label ${y} at position ${i} is out of range for ${classes} classes (expected 0 <= label < ${classes})`);
+  return composite(() => {
+    const op = 'softmaxCrossEntropy';
+    checkTensor(op, logits, 'logits');
+    checkTensor(op, targets, 'targets');
+    checkFloat(op, logits, 'logits');
+    checkOptions(op, opts, ['reduction', 'axis']);
+    const { reduction = 'mean', axis = -1 } = opts;
+    checkOneOf(op, 'reduction', reduction, REDUCTIONS);
+    if (logits.rank === 0) throw new Error(`${op}: logits must have a class axis, got a scalar`);
+    const a = normalizeAxis(op, axis, logits.rank);
+    const classes = logits.shape[a]!;
+    const logp = logSoftmax(logits, a);
+    let losses: Tensor;
+    if (targets.dtype === 'int32') {
+      const want = logits.shape.filter((_, i) => i !== a);
+      if (!shapesEqual(targets.shape, want)) {
+        throw new Error(`${op}: integer labels have shape ${fmtShape(targets.shape)}, expected ${fmtShape(want)} (the logits ${fmtShape(logits.shape)} without class axis ${a})`);
       }
+      if (targets._trace === null && targets.device === 'cpu') {
+        const labels = targets.dataSync();
+        for (let i = 0; i < labels.length; i++) {
+          const y = labels[i]!;
+          if (y < 0 || y >= classes) throw new RangeError(`${op}: label ${y} at position ${i} is out of range for ${classes} classes (expected 0 <= label < ${classes})`);
+        }
+      }
+      const ids = reshape(arange(0, classes, 1, { dtype: 'int32', device: logits.device }), logits.shape.map((d, i) => (i === a ? d : 1)));
+      const oneHot = equal(unsqueeze(targets, a), ids);
+      losses = neg(sum(where(oneHot, logp, 0), a));
+    } else {
+      if (targets.dtype !== logits.dtype) throw new TypeError(`${op}: targets must be int32 labels or probabilities of the logits' dtype (${logits.dtype}), got ${targets.dtype}`);
+      if (!shapesEqual(targets.shape, logits.shape)) {
+        throw new Error(`${op}: probability targets have shape ${fmtShape(targets.shape)}, expected the logits' shape ${fmtShape(logits.shape)}`);
+      }
+      losses = neg(sum(mul(targets, logp), a));
     }
-    const ids = reshape(arange(0, classes, 1, { dtype: 'int32', device: logits.device }), logits.shape.map((d, i) => (i === a ? d : 1)));
-    const oneHot = equal(unsqueeze(targets, a), ids);
-    losses = neg(sum(where(oneHot, logp, 0), a));
-  } else {
-    if (targets.dtype !== logits.dtype) throw new TypeError(`${op}: targets must be int32 labels or probabilities of the logits' dtype (${logits.dtype}), got ${targets.dtype}`);
-    if (!shapesEqual(targets.shape, logits.shape)) {
-      throw new Error(`${op}: probability targets have shape ${fmtShape(targets.shape)}, expected the logits' shape ${fmtShape(logits.shape)}`);
-    }
-    losses = neg(sum(mul(targets, logp), a));
-  }
-  if (reduction === 'none') return losses;
-  if (reduction === 'sum') return sum(losses);
-  return mean(losses);
+    if (reduction === 'none') return losses;
+    if (reduction === 'sum') return sum(losses);
+    return mean(losses);
+  });
 }

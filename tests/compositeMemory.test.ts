@@ -1,0 +1,156 @@
+// An op leaves only its result. Ops composed of other ops (a broadcast against a number,
+// softplus, logsumexp, a convolution) and the transformations (grad, jvp, vmap, jacobian) dispose
+// the tensors they create on the way when they return (`composite`), as a primitive does and as
+// TF.js's ops do, so `const y = op(x); …; y.dispose()` frees everything without a `tidy`. Where
+// the intermediates are still needed they stay: under an enclosing transformation, and when an
+// input requires grad (the ambient graph's `backward()` reads them); `vjp` keeps its forward
+// values for the pullback.
+
+import { describe, expect, it } from 'vitest';
+import * as T from '@scorch/tensor';
+import { grad, hessian, hvp, jacobian, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+
+const x = T.randn([4, 6], { key: T.randomKey(1) });
+const image = T.randn([1, 2, 6, 6], { key: T.randomKey(2) });
+const kernel = T.randn([2, 2, 3, 3], { key: T.randomKey(3) });
+const labels = T.tensor([0, 1, 2, 3], { dtype: 'int32' });
+const row = T.randn([6], { key: T.randomKey(4) });
+const tangent = T.randn([4, 6], { key: T.randomKey(5) });
+const ones = T.ones([6]);
+const mask = x.greater(0);
+const f = (z: T.Tensor) => T.sum(T.softplus(z.mul(z)).exp());
+const g = (z: T.Tensor) => T.softplus(z.mul(z)).exp();
+
+/** Calls that create intermediates; each must leave exactly its outputs alive. */
+const CALLS: Record<string, () => T.Tensor | T.Tensor[]> = {
+  'x · 2 (a constant and its broadcast)': () => x.mul(2),
+  'x + row (a broadcast)': () => x.add(row),
+  '2 − x': () => T.sub(2, x),
+  'x > 0': () => x.greater(0),
+  'x ≥ 0': () => x.greaterEqual(0),
+  minimum: () => T.minimum(x, 0),
+  maximum: () => T.maximum(x, 0.5),
+  'where with numbers': () => T.where(mask, x, 0),
+  abs: () => x.abs(),
+  rsqrt: () => T.rsqrt(x),
+  'pow (tensor exponent)': () => x.pow(3),
+  softplus: () => T.softplus(x),
+  silu: () => T.silu(x),
+  relu: () => T.relu(x),
+  elu: () => T.elu(x),
+  gelu: () => T.gelu(x),
+  'gelu (tanh)': () => T.gelu(x, { approximate: 'tanh' }),
+  clamp: () => T.clamp(x, -0.5, 0.5),
+  isFinite: () => T.isFinite(x),
+  'sum (keepdims)': () => T.sum(x, 1, true),
+  'max (keepdims)': () => T.max(x, 1, true),
+  min: () => T.min(x, 1),
+  mean: () => T.mean(x, 1),
+  logsumexp: () => T.logsumexp(x, 1),
+  variance: () => T.variance(x, 0),
+  softmax: () => T.softmax(x, 1),
+  logSoftmax: () => T.logSoftmax(x, 0),
+  'argmax (keepdims)': () => T.argmax(x, 1, { keepdims: true }),
+  'matmul (vector)': () => T.matmul(x, ones),
+  broadcastTo: () => T.broadcastTo(row, [3, 6]),
+  flip: () => T.flip(x),
+  tile: () => T.tile(x, [2, 3]),
+  stack: () => T.stack([x, x], 1),
+  'indexSelect (host indices)': () => T.indexSelect(x, 0, [3, 0, 0]),
+  rademacher: () => T.rademacher([5], { key: T.randomKey(6) }),
+  conv2d: () => T.conv2d(image, kernel, { padding: 1 }),
+  convTranspose2d: () => T.convTranspose2d(image, kernel, { stride: 2 }),
+  maxPool2d: () => T.maxPool2d(image, 2),
+  avgPool2d: () => T.avgPool2d(image, 3, { stride: 1, padding: 1 }),
+  upsample: () => T.upsample(image, { scaleFactor: 2, mode: 'bilinear' }),
+  layerNorm: () => T.layerNorm(x, [6]),
+  groupNorm: () => T.groupNorm(image, 2),
+  softmaxCrossEntropy: () => T.softmaxCrossEntropy(x, labels),
+  grad: () => grad(f)(x) as T.Tensor,
+  valueAndGrad: () => {
+    const [value, gradient] = valueAndGrad(f)(x);
+    return [value, gradient as T.Tensor];
+  },
+  jvp: () => jvp(g, [x], [tangent]),
+  vmap: () => vmap(g)(x),
+  'vmap of grad': () => vmap(grad(f))(x),
+  hvp: () => hvp(f, [x], [x]) as T.Tensor,
+  'jacobian (rev)': () => jacobian(g)(row),
+  'jacobian (fwd)': () => jacobian(g, { mode: 'fwd' })(row),
+  hessian: () => hessian(f)(row),
+  'grad of grad': () => grad((z: T.Tensor) => T.sum(grad(f)(z) as T.Tensor))(x) as T.Tensor,
+};
+
+/** Tensors alive after `call` and disposing what it returned, less those alive before. */
+function leftBehind(call: () => T.Tensor | T.Tensor[]): number {
+  const before = T.memory();
+  const out = call();
+  for (const t of new Set(Array.isArray(out) ? out : [out])) t.dispose();
+  const after = T.memory();
+  expect(after.buffers - before.buffers).toBe(after.tensors - before.tensors);
+  return after.tensors - before.tensors;
+}
+
+describe('ops and transformations leave only their results', () => {
+  it.each(Object.entries(CALLS))('%s', (_name, call) => {
+    expect(leftBehind(call)).toBe(0);
+  });
+
+  it('a result that is a view of an intermediate keeps its values (logsumexp without keepdims reshapes its sum)', async () => {
+    const want = T.tidy(() => T.logsumexp(x, 1, true).reshape([4]));
+    const got = T.logsumexp(x, 1);
+    expect(Array.from(await got.data())).toEqual(Array.from(await want.data()));
+    for (const t of [want, got]) t.dispose();
+  });
+
+  it('an op that throws after creating constants disposes them', () => {
+    const five = T.ones([5]);
+    const before = T.memory().tensors;
+    expect(() => T.where(mask, 1, five)).toThrow(/cannot be broadcast/);
+    expect(T.memory().tensors).toBe(before);
+    five.dispose();
+  });
+
+  it('inside a tidy, the result joins the tidy scope and the intermediates are gone already', () => {
+    const before = T.memory().tensors;
+    const kept = T.tidy(() => {
+      const y = T.softmax(x, 1);
+      expect(T.memory().tensors).toBe(before + 1);
+      return y.mul(2);
+    });
+    expect(T.memory().tensors).toBe(before + 1);
+    kept.dispose();
+  });
+
+  it('intermediates stay for the ambient graph: backward() through softplus and a broadcast after they returned', async () => {
+    const w = T.tensor([[-1, 0.5], [2, -3]], { dtype: 'float64' });
+    w.requiresGrad = true;
+    const y = T.sum(T.softplus(w.mul(2)).add(T.tensor([1, 2], { dtype: 'float64' })));
+    y.backward();
+    // d/dw Σ softplus(2w) = 2σ(2w)
+    const want = [-2, 1, 4, -6].map((v) => 2 / (1 + Math.exp(-v)));
+    const got = Array.from(await w.grad!.data());
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 14));
+    for (const t of [y, w]) t.dispose();
+  });
+
+  it('vjp keeps its forward values for the pullback, which may run later and more than once', async () => {
+    const [y, pullback] = vjp(g, x);
+    const first = pullback(T.onesLike(y))[0]!;
+    const second = pullback(T.onesLike(y))[0]!;
+    expect(Array.from(await second.data())).toEqual(Array.from(await first.data()));
+    const reference = grad((z: T.Tensor) => T.sum(g(z)))(x) as T.Tensor;
+    expect(Array.from(await first.data())).toEqual(Array.from(await reference.data()));
+    for (const t of [y, first, second, reference]) t.dispose();
+  });
+
+  it('a thousand softmaxes, gradients and convolutions hold no tensors', () => {
+    const before = T.memory();
+    for (let i = 0; i < 1000; i++) {
+      T.softmax(x, 1).dispose();
+      (grad(f)(x) as T.Tensor).dispose();
+      if (i % 10 === 0) T.conv2d(image, kernel, { padding: 1 }).dispose();
+    }
+    expect(T.memory()).toEqual(before);
+  });
+});
