@@ -7,7 +7,7 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, checkOneOf, checkOptions, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { type Tensor, checkOneOf, checkOptions, composite, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
@@ -29,13 +29,15 @@ function checkKdeOptions(where: string, opts: unknown): void {
 
 /** The rule-of-thumb bandwidth per dimension, shape [d]. */
 export function ruleOfThumbBandwidth(data: Tensor, rule: BandwidthRule = 'scott'): Tensor {
-  checkBatch('ruleOfThumbBandwidth', data, 'data');
-  const [n, d] = data.shape as [number, number];
-  if (n < 2) throw new Error(`ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got ${n}`);
-  checkOneOf('ruleOfThumbBandwidth', 'rule', rule, ['scott', 'silverman'] as const);
-  const scott = n ** (-1 / (d + 4));
-  const factor = rule === 'scott' ? scott : (4 / (d + 2)) ** (1 / (d + 4)) * scott;
-  return sqrt(variance(data, 0, { correction: 1 })).mul(factor);
+  return composite(() => {
+    checkBatch('ruleOfThumbBandwidth', data, 'data');
+    const [n, d] = data.shape as [number, number];
+    if (n < 2) throw new Error(`ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got ${n}`);
+    checkOneOf('ruleOfThumbBandwidth', 'rule', rule, ['scott', 'silverman'] as const);
+    const scott = n ** (-1 / (d + 4));
+    const factor = rule === 'scott' ? scott : (4 / (d + 2)) ** (1 / (d + 4)) * scott;
+    return sqrt(variance(data, 0, { correction: 1 })).mul(factor);
+  });
 }
 
 function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['bandwidth']): Tensor {
@@ -80,11 +82,12 @@ export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
   checkKdeOptions('kdeScore', opts);
   const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
   const h2 = mul(h, h);
-  return (x) => {
-    checkQuery('kdeScore', x, data);
-    const weights = softmax(kernelExponents(x, data, h), 1);
-    return sub(matmul(weights, data), x).div(h2);
-  };
+  return (x) =>
+    composite(() => {
+      checkQuery('kdeScore', x, data);
+      const weights = softmax(kernelExponents(x, data, h), 1);
+      return sub(matmul(weights, data), x).div(h2);
+    });
 }
 
 /** log p̂(x) of the same KDE, shape [m]. */
@@ -95,8 +98,9 @@ export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): (x: Tensor) 
   const [n, d] = data.shape as [number, number];
   // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.
   const logNormaliser = sum(h.log()).neg().sub(0.5 * d * Math.log(2 * Math.PI) + Math.log(n));
-  return (x) => {
-    checkQuery('kdeLogDensity', x, data);
-    return logsumexp(kernelExponents(x, data, h), 1).add(logNormaliser);
-  };
+  return (x) =>
+    composite(() => {
+      checkQuery('kdeLogDensity', x, data);
+      return logsumexp(kernelExponents(x, data, h), 1).add(logNormaliser);
+    });
 }

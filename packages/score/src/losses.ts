@@ -18,6 +18,7 @@
 
 import { jvp, vmap } from '@scorch/autograd';
 import {
+  composite,
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
   indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor,
 } from '@scorch/tensor';
@@ -98,18 +99,20 @@ const ESM_OPTIONS = optionNames<ExplicitScoreMatchingOptions>()(['targetScore', 
 
 /** ESM = ½E‖s(x) − ∇log p(x)‖², with ∇log p given by `targetScore` (Hyvärinen 2005's J(θ)). */
 export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ExplicitScoreMatchingOptions): Tensor {
-  const where = 'explicitScoreMatchingLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, ESM_OPTIONS);
-  if (typeof opts.targetScore !== 'function') throw new TypeError(`${where}: opts.targetScore must be a function x ↦ ∇log p(x) (e.g. kdeScore(data))`);
-  checkCond(where, opts.cond, x.shape[0]!);
-  const s = evalScore(where, score, x, opts.cond);
-  const target = opts.targetScore(x);
-  if (!(target instanceof Tensor) || target.shape.length !== 2 || target.shape[0] !== x.shape[0] || target.shape[1] !== x.shape[1]) {
-    throw new Error(`${where}: targetScore returned ${target instanceof Tensor ? `shape ${fmtShape(target.shape)}` : typeof target} for x of shape ${fmtShape(x.shape)}`);
-  }
-  return reduce(where, rowSquaredNorm(sub(s, target)).mul(0.5), opts.reduction);
+  return composite(() => {
+    const where = 'explicitScoreMatchingLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, ESM_OPTIONS);
+    if (typeof opts.targetScore !== 'function') throw new TypeError(`${where}: opts.targetScore must be a function x ↦ ∇log p(x) (e.g. kdeScore(data))`);
+    checkCond(where, opts.cond, x.shape[0]!);
+    const s = evalScore(where, score, x, opts.cond);
+    const target = opts.targetScore(x);
+    if (!(target instanceof Tensor) || target.shape.length !== 2 || target.shape[0] !== x.shape[0] || target.shape[1] !== x.shape[1]) {
+      throw new Error(`${where}: targetScore returned ${target instanceof Tensor ? `shape ${fmtShape(target.shape)}` : typeof target} for x of shape ${fmtShape(x.shape)}`);
+    }
+    return reduce(where, rowSquaredNorm(sub(s, target)).mul(0.5), opts.reduction);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -162,12 +165,14 @@ function scoreAndTrace(where: string, score: ScoreFunction, x: Tensor, cond: Ten
 
 /** tr ∂s/∂x at each row of x, shape [N], computed exactly with d JVPs (see `method`). */
 export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
-  const where = 'scoreJacobianTrace';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
-  checkCond(where, opts.cond, x.shape[0]!);
-  return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
+  return composite(() => {
+    const where = 'scoreJacobianTrace';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
+    checkCond(where, opts.cond, x.shape[0]!);
+    return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
+  });
 }
 
 /**
@@ -175,9 +180,11 @@ export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: Jacobi
  * the same batched forward-mode route applied to s = −∇ₓE (forward over reverse).
  */
 export function energyHessianTrace(energy: EnergyFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
-  if (typeof energy !== 'function') throw new TypeError(`energyHessianTrace: energy must be a function (x [N, d], cond?) => [N], got ${typeof energy}`);
-  checkLossOptions('energyHessianTrace', opts, JACOBIAN_TRACE_OPTIONS);
-  return scoreJacobianTrace(energyScore(energy), x, opts).neg();
+  return composite(() => {
+    if (typeof energy !== 'function') throw new TypeError(`energyHessianTrace: energy must be a function (x [N, d], cond?) => [N], got ${typeof energy}`);
+    checkLossOptions('energyHessianTrace', opts, JACOBIAN_TRACE_OPTIONS);
+    return scoreJacobianTrace(energyScore(energy), x, opts).neg();
+  });
 }
 
 export interface ImplicitScoreMatchingOptions extends LossOptions {
@@ -192,13 +199,15 @@ const ISM_OPTIONS = optionNames<ImplicitScoreMatchingOptions>()(['cond', 'reduct
  * trace is −tr ∇²E, the Hessian trace, by the same route.
  */
 export function implicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: ImplicitScoreMatchingOptions = {}): Tensor {
-  const where = 'implicitScoreMatchingLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, ISM_OPTIONS);
-  checkCond(where, opts.cond, x.shape[0]!);
-  const { s, trace } = scoreAndTrace(where, score, x, opts.cond, opts.method);
-  return reduce(where, add(rowSquaredNorm(s).mul(0.5), trace), opts.reduction);
+  return composite(() => {
+    const where = 'implicitScoreMatchingLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, ISM_OPTIONS);
+    checkCond(where, opts.cond, x.shape[0]!);
+    const { s, trace } = scoreAndTrace(where, score, x, opts.cond, opts.method);
+    return reduce(where, add(rowSquaredNorm(s).mul(0.5), trace), opts.reduction);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -219,20 +228,22 @@ const DRAW_PROJECTIONS_OPTIONS = optionNames<DrawProjectionsOptions>()(['key', '
  * Rademacher ±1, or √d times a uniform unit vector.
  */
 export function drawProjections(shape: readonly [number, number], distribution: ProjectionDistribution, opts: DrawProjectionsOptions): Tensor {
-  const where = 'drawProjections';
-  checkOneOf(where, 'distribution', distribution, PROJECTIONS);
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, dtype, device? }`);
-  checkOptions(where, opts, DRAW_PROJECTIONS_OPTIONS);
-  const { key, dtype, device } = opts;
-  checkKey(key, `${where}: opts.key`);
-  checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
-  if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${JSON.stringify(shape)}`);
-  shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, { integer: true, min: 1 }));
-  if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
-  const g = randn(shape, { key, dtype, device });
-  if (distribution === 'gaussian') return g;
-  // u/‖u‖ is uniform on the sphere (the Gaussian is rotation invariant); E[uuᵀ] = I/d.
-  return g.div(sqrt(sum(mul(g, g), 1, true))).mul(Math.sqrt(shape[1]));
+  return composite(() => {
+    const where = 'drawProjections';
+    checkOneOf(where, 'distribution', distribution, PROJECTIONS);
+    if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, dtype, device? }`);
+    checkOptions(where, opts, DRAW_PROJECTIONS_OPTIONS);
+    const { key, dtype, device } = opts;
+    checkKey(key, `${where}: opts.key`);
+    checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${JSON.stringify(shape)}`);
+    shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, { integer: true, min: 1 }));
+    if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
+    const g = randn(shape, { key, dtype, device });
+    if (distribution === 'gaussian') return g;
+    // u/‖u‖ is uniform on the sphere (the Gaussian is rotation invariant); E[uuᵀ] = I/d.
+    return g.div(sqrt(sum(mul(g, g), 1, true))).mul(Math.sqrt(shape[1]));
+  });
 }
 
 export type SlicedMethod = 'jvp' | 'finiteDifference';
@@ -306,19 +317,21 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Pr
  * every supported distribution.
  */
 export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: SlicedScoreMatchingOptions): Tensor {
-  const where = 'slicedScoreMatchingLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, SSM_OPTIONS);
-  checkCond(where, opts.cond, x.shape[0]!);
-  const n = x.shape[0]!;
-  const m = opts.projections ?? 1;
-  const varianceReduced = opts.varianceReduced ?? false;
-  checkBoolean(where, 'varianceReduced', varianceReduced);
-  const { vJv, v, s } = projectedTrace(where, score, x, opts, varianceReduced ? 'original' : 'replicated');
-  const trace = meanOverBlocks(vJv, m, n);
-  const second = varianceReduced ? rowSquaredNorm(s).mul(0.5) : meanOverBlocks(rowDot(v, s).square().mul(0.5), m, n);
-  return reduce(where, add(trace, second), opts.reduction);
+  return composite(() => {
+    const where = 'slicedScoreMatchingLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, SSM_OPTIONS);
+    checkCond(where, opts.cond, x.shape[0]!);
+    const n = x.shape[0]!;
+    const m = opts.projections ?? 1;
+    const varianceReduced = opts.varianceReduced ?? false;
+    checkBoolean(where, 'varianceReduced', varianceReduced);
+    const { vJv, v, s } = projectedTrace(where, score, x, opts, varianceReduced ? 'original' : 'replicated');
+    const trace = meanOverBlocks(vJv, m, n);
+    const second = varianceReduced ? rowSquaredNorm(s).mul(0.5) : meanOverBlocks(rowDot(v, s).square().mul(0.5), m, n);
+    return reduce(where, add(trace, second), opts.reduction);
+  });
 }
 
 /**
@@ -326,13 +339,15 @@ export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: S
  * first term of SSM alone, exposed to measure the estimator's variance per distribution.
  */
 export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: ProjectedJacobianTraceOptions): Tensor {
-  const where = 'projectedJacobianTrace';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, PROJECTED_TRACE_OPTIONS);
-  checkCond(where, opts.cond, x.shape[0]!);
-  const { vJv } = projectedTrace(where, score, x, opts, 'original');
-  return meanOverBlocks(vJv, opts.projections ?? 1, x.shape[0]!);
+  return composite(() => {
+    const where = 'projectedJacobianTrace';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, PROJECTED_TRACE_OPTIONS);
+    checkCond(where, opts.cond, x.shape[0]!);
+    const { vJv } = projectedTrace(where, score, x, opts, 'original');
+    return meanOverBlocks(vJv, opts.projections ?? 1, x.shape[0]!);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -359,24 +374,26 @@ function denoisingTerms(where: string, score: ScoreFunction, x: Tensor, sigmaCol
  * so a caller can rebuild x̃ (e.g. to evaluate a reference score at the same points).
  */
 export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: DenoisingScoreMatchingOptions): Tensor {
-  const where = 'denoisingScoreMatchingLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, DSM_OPTIONS);
-  checkKey(opts.key, `${where}: opts.key`);
-  const n = x.shape[0]!;
-  checkCond(where, opts.cond, n);
-  let sigmaColumn: Tensor;
-  if (typeof opts.sigma === 'number') {
-    if (!(opts.sigma > 0 && Number.isFinite(opts.sigma))) throw new RangeError(`${where}: sigma must be a positive finite number, got ${opts.sigma}`);
-    sigmaColumn = tensor(opts.sigma, { dtype: x.dtype, device: x.device }).reshape([1, 1]);
-  } else if (opts.sigma instanceof Tensor && opts.sigma.rank === 1 && opts.sigma.shape[0] === n) {
-    sigmaColumn = perRow(opts.sigma);
-  } else {
-    throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : JSON.stringify(opts.sigma)}`);
-  }
-  const z = randn(x.shape, { key: opts.key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
-  return reduce(where, denoisingTerms(where, score, x, sigmaColumn, z, opts.cond), opts.reduction);
+  return composite(() => {
+    const where = 'denoisingScoreMatchingLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, DSM_OPTIONS);
+    checkKey(opts.key, `${where}: opts.key`);
+    const n = x.shape[0]!;
+    checkCond(where, opts.cond, n);
+    let sigmaColumn: Tensor;
+    if (typeof opts.sigma === 'number') {
+      if (!(opts.sigma > 0 && Number.isFinite(opts.sigma))) throw new RangeError(`${where}: sigma must be a positive finite number, got ${opts.sigma}`);
+      sigmaColumn = tensor(opts.sigma, { dtype: x.dtype, device: x.device }).reshape([1, 1]);
+    } else if (opts.sigma instanceof Tensor && opts.sigma.rank === 1 && opts.sigma.shape[0] === n) {
+      sigmaColumn = perRow(opts.sigma);
+    } else {
+      throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : JSON.stringify(opts.sigma)}`);
+    }
+    const z = randn(x.shape, { key: opts.key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
+    return reduce(where, denoisingTerms(where, score, x, sigmaColumn, z, opts.cond), opts.reduction);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -405,31 +422,33 @@ const NCSN_OPTIONS = optionNames<NcsnLossOptions>()(['key', 'sigmas', 'sigmaMax'
  *   ℓ = E_σ E_x E_z[½ λ(σ) ‖s(x + σz, σ) + z/σ‖²],  λ(σ) = σ^power.
  */
 export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions): Tensor {
-  const where = 'ncsnLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, NCSN_OPTIONS);
-  checkKey(opts.key, `${where}: opts.key`);
-  const gridOptions = (['sigmaMax', 'sigmaMin', 'numScales'] as const).filter((k) => opts[k] !== undefined);
-  if (opts.sigmas !== undefined && gridOptions.length > 0) {
-    throw new Error(`${where}: give either sigmas or the grid (sigmaMax, sigmaMin, numScales), not both; got sigmas and ${gridOptions.join(', ')}`);
-  }
-  const sigmas = opts.sigmas ?? geometricSigmas(opts.sigmaMax ?? 1, opts.sigmaMin ?? 0.01, opts.numScales ?? 10);
-  if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
-    throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
-  }
-  const power = opts.power ?? 2;
-  checkNumber(where, 'power', power);
-  const [n] = x.shape as [number, number];
-  const dtype = x.dtype as 'float32' | 'float64';
-  const [levelKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
-  const levels = sigmas.length;
-  // Level index ⌊uL⌋, clamped because float rounding can lift u·L to L when u is just below 1.
-  const index = cast(minimum(rand([n], { key: levelKey, dtype, device: x.device }).mul(levels), levels - 1), 'int32');
-  const sigma = indexSelect(tensor(Float64Array.from(sigmas), { dtype, device: x.device }), 0, index);
-  const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });
-  const terms = denoisingTerms(where, score, x, perRow(sigma), z, sigma);
-  return reduce(where, mul(terms, pow(sigma, power)), opts.reduction);
+  return composite(() => {
+    const where = 'ncsnLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, NCSN_OPTIONS);
+    checkKey(opts.key, `${where}: opts.key`);
+    const gridOptions = (['sigmaMax', 'sigmaMin', 'numScales'] as const).filter((k) => opts[k] !== undefined);
+    if (opts.sigmas !== undefined && gridOptions.length > 0) {
+      throw new Error(`${where}: give either sigmas or the grid (sigmaMax, sigmaMin, numScales), not both; got sigmas and ${gridOptions.join(', ')}`);
+    }
+    const sigmas = opts.sigmas ?? geometricSigmas(opts.sigmaMax ?? 1, opts.sigmaMin ?? 0.01, opts.numScales ?? 10);
+    if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
+      throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
+    }
+    const power = opts.power ?? 2;
+    checkNumber(where, 'power', power);
+    const [n] = x.shape as [number, number];
+    const dtype = x.dtype as 'float32' | 'float64';
+    const [levelKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+    const levels = sigmas.length;
+    // Level index ⌊uL⌋, clamped because float rounding can lift u·L to L when u is just below 1.
+    const index = cast(minimum(rand([n], { key: levelKey, dtype, device: x.device }).mul(levels), levels - 1), 'int32');
+    const sigma = indexSelect(tensor(Float64Array.from(sigmas), { dtype, device: x.device }), 0, index);
+    const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });
+    const terms = denoisingTerms(where, score, x, perRow(sigma), z, sigma);
+    return reduce(where, mul(terms, pow(sigma, power)), opts.reduction);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -461,33 +480,35 @@ const SDE_LOSS_OPTIONS = optionNames<SdeScoreLossOptions>()(['sde', 'key', 'weig
  * (z/s(t) = −∇log p₀ₜ(x_t | x)). The model is conditioned on t (cond = t, shape [N]).
  */
 export function sdeScoreLoss(score: ScoreFunction, x: Tensor, opts: SdeScoreLossOptions): Tensor {
-  const where = 'sdeScoreLoss';
-  checkScoreFunction(where, score);
-  checkBatch(where, x);
-  checkLossOptions(where, opts, SDE_LOSS_OPTIONS);
-  checkKey(opts.key, `${where}: opts.key`);
-  const { sde } = opts;
-  if (!sde || typeof sde.std !== 'function' || typeof sde.meanCoefficient !== 'function') throw new TypeError(`${where}: opts.sde must be an Sde (veSde(), vpSde() or subVpSde())`);
-  const weighting = opts.weighting ?? 'sigma2';
-  checkOneOf(where, 'weighting', weighting, SDE_WEIGHTINGS);
-  const eps = opts.eps ?? SDE_EPSILON;
-  checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
-  const [n, d] = x.shape as [number, number];
-  const dtype = x.dtype as 'float32' | 'float64';
-  const [timeKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
-  const t = rand([n], { key: timeKey, dtype, device: x.device }).mul(sde.T - eps).add(eps);
-  const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });
-  const std = perRow(sde.std(t));
-  const noisy = add(mul(x, perRow(sde.meanCoefficient(t))), mul(z, std));
-  const s = evalScore(where, score, noisy, t);
-  let terms: Tensor;
-  if (weighting === 'likelihood') {
-    const g = sde.diffusion(t);
-    terms = rowSquaredNorm(add(s, z.div(std))).mul(mul(g, g)).mul(0.5);
-  } else {
-    // s(t)²·½‖s_θ + z/s(t)‖² = ½‖s(t)s_θ + z‖²: no division by a tiny s(t) near t = ε.
-    const scaled = rowSquaredNorm(add(mul(s, std), z));
-    terms = weighting === 'sigma2' ? scaled.mul(0.5) : scaled.div(d);
-  }
-  return reduce(where, terms, opts.reduction);
+  return composite(() => {
+    const where = 'sdeScoreLoss';
+    checkScoreFunction(where, score);
+    checkBatch(where, x);
+    checkLossOptions(where, opts, SDE_LOSS_OPTIONS);
+    checkKey(opts.key, `${where}: opts.key`);
+    const { sde } = opts;
+    if (!sde || typeof sde.std !== 'function' || typeof sde.meanCoefficient !== 'function') throw new TypeError(`${where}: opts.sde must be an Sde (veSde(), vpSde() or subVpSde())`);
+    const weighting = opts.weighting ?? 'sigma2';
+    checkOneOf(where, 'weighting', weighting, SDE_WEIGHTINGS);
+    const eps = opts.eps ?? SDE_EPSILON;
+    checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
+    const [n, d] = x.shape as [number, number];
+    const dtype = x.dtype as 'float32' | 'float64';
+    const [timeKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+    const t = rand([n], { key: timeKey, dtype, device: x.device }).mul(sde.T - eps).add(eps);
+    const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });
+    const std = perRow(sde.std(t));
+    const noisy = add(mul(x, perRow(sde.meanCoefficient(t))), mul(z, std));
+    const s = evalScore(where, score, noisy, t);
+    let terms: Tensor;
+    if (weighting === 'likelihood') {
+      const g = sde.diffusion(t);
+      terms = rowSquaredNorm(add(s, z.div(std))).mul(mul(g, g)).mul(0.5);
+    } else {
+      // s(t)²·½‖s_θ + z/s(t)‖² = ½‖s(t)s_θ + z‖²: no division by a tiny s(t) near t = ε.
+      const scaled = rowSquaredNorm(add(mul(s, std), z));
+      terms = weighting === 'sigma2' ? scaled.mul(0.5) : scaled.div(d);
+    }
+    return reduce(where, terms, opts.reduction);
+  });
 }

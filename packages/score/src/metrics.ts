@@ -9,6 +9,7 @@
 // distances or their nearest mode would be NaN, an error about the bandwidth, or all zeros.
 
 import {
+  composite,
   Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
@@ -74,13 +75,15 @@ export async function fisherDivergence(score: ScoreFunction, referenceScore: Sco
 
 /** ‖aᵢ − bⱼ‖² for a [M, d], b [N, d], as [M, N]: |a|² + |b|² − 2abᵀ, clamped at 0 against rounding. */
 export function pairwiseSquaredDistances(a: Tensor, b: Tensor): Tensor {
-  const m = a.shape[0]!;
-  const n = b.shape[0]!;
-  const aa = reshape(sum(mul(a, a), 1), [m, 1]);
-  const bb = reshape(sum(mul(b, b), 1), [1, n]);
-  const cross = matmul(a, transpose(b));
-  const sq = sub(add(aa, bb), cross.mul(2));
-  return maximum(sq, 0);
+  return composite(() => {
+    const m = a.shape[0]!;
+    const n = b.shape[0]!;
+    const aa = reshape(sum(mul(a, a), 1), [m, 1]);
+    const bb = reshape(sum(mul(b, b), 1), [1, n]);
+    const cross = matmul(a, transpose(b));
+    const sq = sub(add(aa, bb), cross.mul(2));
+    return maximum(sq, 0);
+  });
 }
 
 export interface TwoSampleStatistic {
@@ -273,26 +276,28 @@ const HISTOGRAM_KL_OPTIONS = optionNames<HistogramKlOptions>()(['pseudocount']);
 
 /** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
 export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
-  checkBatch('histogram2d', x, 'the sample');
-  if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
-  if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
-  checkOptions('histogram2d', grid, HISTOGRAM_GRID);
-  const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
-  for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
-    if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
-    if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram2d: bins must be positive integers, got ${bins}`);
-  }
-  return tidy(() => {
-    // Half-open bins [e_i, e_{i+1}); a point outside [lo, hi) falls in no bin and is not counted.
-    const oneHot = (column: Tensor, [lo, hi]: readonly [number, number], bins: number) => {
-      const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
-      const lower = tensor(edges.slice(0, bins), { dtype: x.dtype, device: x.device });
-      const upper = tensor(edges.slice(1), { dtype: x.dtype, device: x.device });
-      return sub(cast(greaterEqual(column, lower), x.dtype), cast(greaterEqual(column, upper), x.dtype)); // [N, bins]
-    };
-    const ox = oneHot(narrow(x, 1, 0, 1), grid.xRange, nx);
-    const oy = oneHot(narrow(x, 1, 1, 1), grid.yRange, ny);
-    return matmul(transpose(ox), oy);
+  return composite(() => {
+    checkBatch('histogram2d', x, 'the sample');
+    if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
+    if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
+    checkOptions('histogram2d', grid, HISTOGRAM_GRID);
+    const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
+    for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
+      if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
+      if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram2d: bins must be positive integers, got ${bins}`);
+    }
+    return tidy(() => {
+      // Half-open bins [e_i, e_{i+1}); a point outside [lo, hi) falls in no bin and is not counted.
+      const oneHot = (column: Tensor, [lo, hi]: readonly [number, number], bins: number) => {
+        const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+        const lower = tensor(edges.slice(0, bins), { dtype: x.dtype, device: x.device });
+        const upper = tensor(edges.slice(1), { dtype: x.dtype, device: x.device });
+        return sub(cast(greaterEqual(column, lower), x.dtype), cast(greaterEqual(column, upper), x.dtype)); // [N, bins]
+      };
+      const ox = oneHot(narrow(x, 1, 0, 1), grid.xRange, nx);
+      const oy = oneHot(narrow(x, 1, 1, 1), grid.yRange, ny);
+      return matmul(transpose(ox), oy);
+    });
   });
 }
 

@@ -21,6 +21,7 @@
 
 import { grad } from '@scorch/autograd';
 import {
+  composite,
   type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
   silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy,
 } from '@scorch/tensor';
@@ -126,13 +127,15 @@ export interface EnergyModel extends ScoreModel {
  * [sin(c·ω_k), cos(c·ω_k)], ω_k = 10000^(−k/(h−1)), k = 0…h−1, h = dim/2. c: [N] → [N, dim].
  */
 export function sinusoidalEmbedding(c: Tensor, dim: number): Tensor {
-  checkEmbeddingDim('sinusoidalEmbedding', dim);
-  const half = dim / 2;
-  const freqs = new Float64Array(half);
-  for (let k = 0; k < half; k++) freqs[k] = Math.exp(-Math.log(10000) * (half > 1 ? k / (half - 1) : 0));
-  const omega = tensor(freqs, { dtype: c.dtype, device: c.device, shape: [1, half] });
-  const angles = matmul(reshape(c, [c.shape[0]!, 1]), omega);
-  return concat([sin(angles), cos(angles)], 1);
+  return composite(() => {
+    checkEmbeddingDim('sinusoidalEmbedding', dim);
+    const half = dim / 2;
+    const freqs = new Float64Array(half);
+    for (let k = 0; k < half; k++) freqs[k] = Math.exp(-Math.log(10000) * (half > 1 ? k / (half - 1) : 0));
+    const omega = tensor(freqs, { dtype: c.dtype, device: c.device, shape: [1, half] });
+    const angles = matmul(reshape(c, [c.shape[0]!, 1]), omega);
+    return concat([sin(angles), cos(angles)], 1);
+  });
 }
 
 /**
@@ -140,8 +143,10 @@ export function sinusoidalEmbedding(c: Tensor, dim: number): Tensor {
  * [sin(2π c W_k), cos(2π c W_k)] with fixed W ~ N(0, scale²), W of shape [1, dim/2].
  */
 export function fourierEmbedding(c: Tensor, frequencies: Tensor): Tensor {
-  const angles = matmul(reshape(c, [c.shape[0]!, 1]), frequencies).mul(2 * Math.PI);
-  return concat([sin(angles), cos(angles)], 1);
+  return composite(() => {
+    const angles = matmul(reshape(c, [c.shape[0]!, 1]), frequencies).mul(2 * Math.PI);
+    return concat([sin(angles), cos(angles)], 1);
+  });
 }
 
 function checkEmbeddingDim(where: string, dim: number): void {
@@ -253,13 +258,14 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
   const sigmaOf = (cond: Tensor): Tensor => (conditioning === 'sigma' ? cond : opts.sde!.std(cond));
   const inputDim = opts.inputDim;
 
-  const apply = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
-    checkInputs(where, inputDim, conditioning, x, cond);
-    const out = body.forward(params, x, cond);
-    if (outputScaling === 'none') return out;
-    const sigma = perRow(sigmaOf(cond!));
-    return outputScaling === 'divideBySigma' ? out.div(sigma) : out.neg().div(sigma);
-  };
+  const apply = (params: Params, x: Tensor, cond?: Tensor): Tensor =>
+    composite(() => {
+      checkInputs(where, inputDim, conditioning, x, cond);
+      const out = body.forward(params, x, cond);
+      if (outputScaling === 'none') return out;
+      const sigma = perRow(sigmaOf(cond!));
+      return outputScaling === 'divideBySigma' ? out.div(sigma) : out.neg().div(sigma);
+    });
   const model: ScoreModel = {
     kind: 'mlpScore',
     params: body.params,
@@ -275,12 +281,13 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
 
 /** The score of an energy: s(x) = −∇ₓ Σᵢ E(xᵢ) (rows are independent, so row i is −∇E(xᵢ)). */
 export function energyScore(energy: EnergyFunction): ScoreFunction {
-  return (x, cond) => {
-    // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and
-    // ∇_θ of a loss on s differentiates through this gradient.
-    const g = grad((xx: Tensor) => sum(energy(xx, cond)))(x) as Tensor;
-    return g.neg();
-  };
+  return (x, cond) =>
+    composite(() => {
+      // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and
+      // ∇_θ of a loss on s differentiates through this gradient.
+      const g = grad((xx: Tensor) => sum(energy(xx, cond)))(x) as Tensor;
+      return g.neg();
+    });
 }
 
 /**
@@ -292,11 +299,12 @@ export function mlpEnergy(opts: MlpOptions): EnergyModel {
   const body = buildMlp(where, opts, 1, MLP_OPTIONS);
   const { conditioning } = body;
   const inputDim = opts.inputDim;
-  const applyEnergy = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
-    checkInputs(where, inputDim, conditioning, x, cond);
-    const out = body.forward(params, x, cond);
-    return reshape(out, [x.shape[0]!]);
-  };
+  const applyEnergy = (params: Params, x: Tensor, cond?: Tensor): Tensor =>
+    composite(() => {
+      checkInputs(where, inputDim, conditioning, x, cond);
+      const out = body.forward(params, x, cond);
+      return reshape(out, [x.shape[0]!]);
+    });
   const apply = (params: Params, x: Tensor, cond?: Tensor): Tensor => {
     checkInputs(where, inputDim, conditioning, x, cond);
     return energyScore((xx, c) => applyEnergy(params, xx, c))(x, cond);

@@ -6,6 +6,7 @@
 // per-SDE cases.
 
 import {
+  composite,
   type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, full, mul, randn, sqrt, sub, tidy,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
@@ -76,6 +77,20 @@ export function perRow(c: Tensor): Tensor {
   return c.reshape([c.shape[0]!, 1]);
 }
 
+/** `sde` with each coefficient function run as a composite op: it leaves only its result (see `composite`). */
+function freeingTemporaries(sde: Sde): Sde {
+  const scoped = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => composite(() => fn(...args));
+  return {
+    ...sde,
+    meanCoefficient: scoped(sde.meanCoefficient),
+    std: scoped(sde.std),
+    drift: scoped(sde.drift),
+    diffusion: scoped(sde.diffusion),
+    discretize: scoped(sde.discretize),
+    discreteAlpha: scoped(sde.discreteAlpha),
+  };
+}
+
 export interface VeSdeOptions {
   /** σ_min = 0.01 (Song et al. 2021, §C; NCSN++ on 2-D/CIFAR-10 settings). */
   sigmaMin?: number;
@@ -92,7 +107,7 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
   if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`veSde: need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
   const logRatio = Math.log(sigmaMax / sigmaMin);
   const sigma = (t: Tensor): Tensor => exp(mul(t, logRatio)).mul(sigmaMin);
-  return {
+  return freeingTemporaries({
     kind: 've',
     T: 1,
     meanCoefficient: (t) => full(t.shape, 1, { dtype: t.dtype, device: t.device }),
@@ -107,7 +122,7 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
       return { f: mul(x, 0), G: sqrt(sub(mul(now, now), mul(before, before))) };
     },
     discreteAlpha: (t) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device }),
-  };
+  });
 }
 
 export interface VpSdeOptions {
@@ -134,7 +149,7 @@ function vpParts(where: string, opts: VpSdeOptions) {
 /** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
 export function vpSde(opts: VpSdeOptions = {}): Sde {
   const { beta, logMean, drift, discreteAlpha } = vpParts('vpSde', opts);
-  return {
+  return freeingTemporaries({
     kind: 'vp',
     T: 1,
     meanCoefficient: (t) => exp(logMean(t)),
@@ -147,14 +162,14 @@ export function vpSde(opts: VpSdeOptions = {}): Sde {
       return { f: mul(sub(sqrt(sub(1, betaStep)), 1), x), G: sqrt(betaStep) };
     },
     discreteAlpha,
-  };
+  });
 }
 
 /** Sub-VP: VP's drift with g(t)² = β(t)(1 − e^{−2∫β}); its variance stays below VP's. */
 export function subVpSde(opts: VpSdeOptions = {}): Sde {
   const { beta, logMean, drift, discreteAlpha } = vpParts('subVpSde', opts);
   const diffusion = (t: Tensor): Tensor => sqrt(beta(t).mul(exp(logMean(t).mul(4)).neg().add(1)));
-  return {
+  return freeingTemporaries({
     kind: 'subvp',
     T: 1,
     meanCoefficient: (t) => exp(logMean(t)),
@@ -165,7 +180,7 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
     priorSample: (shape, o) => gaussianPrior('subVpSde.priorSample', shape, o, 1),
     discretize: (x, t, dt) => ({ f: drift(x, t).mul(dt), G: perRow(diffusion(t)).mul(Math.sqrt(dt)) }),
     discreteAlpha,
-  };
+  });
 }
 
 /** Smallest time sampled in training and reached in sampling: ε = 1e-5 (Song et al. 2021). */
