@@ -2,11 +2,12 @@
 // uses a Jacobian-vector product inside (a sliced-score-matching-like term), differentiated with
 // valueAndGrad and updated by an Adam step written with tensor ops and `assign`, everything in
 // `tidy`. Live buffers and bytes must be identical at step 10 and at step 2 000, and no value is
-// read back during the steps (no host round trip).
+// read back during the steps (no host round trip). And ops and transformations called outside
+// any tidy leave only their results' buffers (composite in @scorch/tensor).
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, memory, randomKey, randn, splitKey, tidy, keep, zeros } from '@scorch/tensor';
-import { jvp, valueAndGrad } from '@scorch/autograd';
+import { type Tensor, memory, randomKey, randn, softmax, softplus, splitKey, tidy, keep, zeros } from '@scorch/tensor';
+import { grad, jvp, valueAndGrad } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
 describe('training-loop memory', () => {
@@ -66,5 +67,18 @@ describe('training-loop memory', () => {
     expect(end.buffers).toBe(snapshot!.buffers);
     expect(end.bytes).toBe(snapshot!.bytes);
     expect(end.tensors).toBe(snapshot!.tensors);
+  });
+
+  it('ops and transformations called outside a tidy leave only their results on the GPU', async () => {
+    const { device, runtime } = await gpuDevice();
+    const x = randn([8, 6], { key: randomKey(9), device });
+    const f = (z: Tensor) => softmax(z.mul(2), 1).square().sum();
+    const before = memory();
+    for (let i = 0; i < 20; i++) {
+      for (const t of [x.mul(2), softmax(x, 1), x.logsumexp(1), softplus(x), grad(f)(x) as Tensor]) t.dispose();
+    }
+    await runtime.sync();
+    expect(memory()).toEqual(before);
+    x.dispose();
   });
 });
