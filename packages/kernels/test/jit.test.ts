@@ -6,7 +6,7 @@
 // checked directly.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { jit, valueAndGrad } from '@scorch/autograd';
+import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
   type RandomKey, type Tensor, concat, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
@@ -370,6 +370,17 @@ describe('split, flip and tile under jit', () => {
     const compiled = jit(f);
     expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
     expect(compiled.lower(x).kernels().length).toBe(1);
+  });
+});
+
+describe('a reduction to one element, read through reshapes to all-ones shapes', () => {
+  // The epilogue named the sum's element by coordinates that had lost its linear index, missed
+  // the accumulator, and read the sum's unwritten scratch (0 or garbage).
+  it('is the sum, forward and as the gradient of a tile', async () => {
+    const x = tensor([[0.5], [1.5]], { device: dev });
+    expect(await read(jit((v: Tensor) => sum(v, 0).reshape([1, 1]).reshape([1]))(x))).toEqual([2]);
+    const y = tensor([0.5], { device: dev });
+    expect(await read(jit((z: Tensor) => grad((q: Tensor) => sum(q.tile([2])))(z) as Tensor)(y))).toEqual([2]);
   });
 });
 

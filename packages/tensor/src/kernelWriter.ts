@@ -501,6 +501,9 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
  * shape is recognised as the same element), else by the coordinate expressions.
  */
 function elementKey(v: ProgramVar, coords: KernelCoords): string {
+  // A value of one element has one element, whatever coordinates name it (a reduction's result
+  // reached through reshapes to all-ones shapes loses its linear index, not its identity).
+  if (v.shape.every((d) => d === 1)) return `${v.id}#0`;
   if (coords.linear !== undefined && coords.shape && shapesEqual(coords.shape, v.shape)) return `${v.id}#${coords.linear}`;
   return `${v.id}@${coords.axes.join(',')}`;
 }

@@ -187,6 +187,19 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     for (const t of [x, y]) t.dispose();
   });
 
+  it('a reduction to one element read through reshapes to all-ones shapes: its accumulator, as any one element', () => {
+    // The epilogue named the sum's element by coordinates that had lost its linear index and
+    // missed the accumulator ("'sum' cannot be computed inline"); also the gradient of a tile.
+    const x = rn([2, 1], 31);
+    const y = rn([1], 32);
+    compare(([x, y]) => [
+      sum(x!, 0).reshape([1, 1]).reshape([1]),
+      max(x!, 0, true).reshape([1]).mul(2).reshape([1, 1]),
+      sum(tile(y!, [2])).reshape([1, 1, 1]).add(y!),
+    ], [x, y]);
+    for (const t of [x, y]) t.dispose();
+  });
+
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
     const x = rn([3, 4, 5], 2);
     const y = rn([5, 3, 4], 3);
