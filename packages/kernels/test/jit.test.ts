@@ -384,6 +384,24 @@ describe('a reduction to one element, read through reshapes to all-ones shapes',
   });
 });
 
+describe('the gradient of a long cumprod under jit', () => {
+  // cumprod's derivatives are a Hillis–Steele scan, each level reading the one below at two
+  // offsets; inlined whole, a 173-long scan's gradient was a shader too large to compile. Levels
+  // read in many ways are stored, so each kernel stays small. Products sum in the same order as
+  // eager, but WGSL's tanh may differ by an ulp with inlining: held to 1e-5 relative.
+  it('compiles to bounded kernels and equals eager', async () => {
+    const rnd = hostRandom(hashSeed('jit-cumprod-grad'));
+    const x = tensor(data(173 * 7, rnd), { shape: [173, 7], device: dev });
+    const f = (z: Tensor) => grad((q: Tensor) => sum(q.tanh().mul(0.3).add(1).cumprod(0).mul(0.01)))(z) as Tensor;
+    const eager = await read(tidy(() => f(x)));
+    const compiled = jit(f);
+    const got = await read(compiled(x));
+    const scale = Math.max(...eager.map(Math.abs));
+    got.forEach((v, i) => expect(Math.abs(v - eager[i]!)).toBeLessThanOrEqual(1e-5 * scale));
+    for (const k of compiled.lower(x).kernels()) expect(k.source.length).toBeLessThan(60_000);
+  });
+});
+
 describe('kernels for people who read them', () => {
   it('every equation of the program is covered by a kernel, each with its WGSL', () => {
     const [k1, k2] = splitKey(randomKey(3), 2);

@@ -124,6 +124,11 @@ export interface FusionPlan {
 
 const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity };
 
+/** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
+const INLINE_EXPANSION_MAX = 1024;
+/** Ways of reading one value counted, at most (enough to pass INLINE_EXPANSION_MAX with any costly value). */
+const EXPANSION_WAYS_MAX = 256;
+
 const MOVEMENT = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient']);
 const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
 const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
@@ -280,6 +285,69 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       const id = eq.out.id;
       if (mat.has(id) || !isInline(eq, opts)) continue;
       if ((readers.get(id)?.size ?? 0) >= 2 && cost.get(id)! > opts.recomputeCostMax) chosen = id;
+    }
+    if (chosen === null) break;
+    mat.add(chosen);
+  }
+
+  // A kernel computes an inline value once for each distinct way it reads it: through movements
+  // (slices at other offsets, pads, concat pieces, gathers, broadcasts) the same value is needed at
+  // other coordinates, and the values those copies read are copied again. Nested, that
+  // multiplies: the levels of a Hillis–Steele scan (cumprod's derivatives) each read the level
+  // below at two offsets, so its inline code grows as 4^levels (a 173-long cumprod's gradient
+  // made a kernel the compilers could not finish). While the inline work of some stored value's
+  // kernel passes INLINE_EXPANSION_MAX operations, store the inline value whose copies cost most.
+  const equationIndex = new Map<number, number>();
+  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
+  const stored = (id: number) => mat.has(id) || inputIds.has(id);
+  for (;;) {
+    const unique = new Map<number, number>();
+    const uniqueCost = (v: ProgramVar): number => {
+      const known = unique.get(v.id);
+      if (known !== undefined) return known;
+      const seen = new Set<number>();
+      const walk = (x: ProgramVar): number => {
+        if (stored(x.id) || seen.has(x.id)) return 0;
+        seen.add(x.id);
+        const eq = defs.get(x.id)!;
+        return Math.max(1, ownCost(eq)) + eq.inputs.reduce((c, y) => c + walk(y), 0);
+      };
+      const c = walk(v);
+      unique.set(v.id, c);
+      return c;
+    };
+    let chosen: number | null = null;
+    for (const rootId of mat) {
+      const start = equationIndex.get(rootId);
+      if (start === undefined) continue;
+      const ways = new Map<number, Set<string>>([[rootId, new Set([''])]]);
+      let size = 0;
+      for (let i = start; i >= 0; i--) {
+        const eq = program.equations[i]!;
+        const mine = ways.get(eq.out.id);
+        if (!mine || (i !== start && stored(eq.out.id))) continue;
+        if (i !== start) size += mine.size * Math.max(1, ownCost(eq));
+        const moves = MOVEMENT.has(eq.prim) || INDEXING.has(eq.prim);
+        eq.inputs.forEach((x, k) => {
+          if (stored(x.id)) return;
+          const theirs = ways.get(x.id) ?? ways.set(x.id, new Set()).get(x.id)!;
+          for (const w of mine) {
+            if (theirs.size >= EXPANSION_WAYS_MAX) break;
+            theirs.add(moves ? `${w}/${eq.out.id}.${k}` : w);
+          }
+        });
+      }
+      if (size <= INLINE_EXPANSION_MAX) continue;
+      let best = 0;
+      for (const [id, w] of ways) {
+        if (id === rootId || w.size < 2) continue;
+        const saved = (w.size - 1) * uniqueCost(defs.get(id)!.out);
+        if (saved > best) {
+          best = saved;
+          chosen = id;
+        }
+      }
+      if (chosen !== null) break;
     }
     if (chosen === null) break;
     mat.add(chosen);

@@ -10,6 +10,7 @@ import {
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full,
 } from '../src/index.js';
+import { grad } from '@scorch/autograd';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
@@ -198,6 +199,18 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       sum(tile(y!, [2])).reshape([1, 1, 1]).add(y!),
     ], [x, y]);
     for (const t of [x, y]) t.dispose();
+  });
+
+  it('the gradient of a long cumprod (a Hillis–Steele scan read at two offsets per level) stores levels: bounded kernels, the eager bits', () => {
+    // Inline, each level copied the one below twice, so the kernel's code grew as 4^levels: a
+    // 173-long scan's gradient overflowed the stack generating it. Values read in many ways are
+    // now stored. (One column: wider levels pass concatStoreMin and were stored already.)
+    const x = rn([173, 1], 33);
+    const f = (z: Tensor) => grad((q: Tensor) => sum(tanh(q).mul(0.3).add(1).cumprod(0).mul(0.01)))(z) as Tensor;
+    const { kernels } = compare(([x]) => [f(x!)], [x]);
+    expect(kernels.length).toBeGreaterThan(1);
+    for (const k of kernels) expect(k.source.length).toBeLessThan(40_000);
+    x.dispose();
   });
 
   it('strided reads: a transpose, a slice and a reshape of a permuted value, with no copies', () => {
