@@ -402,6 +402,31 @@ describe('the gradient of a long cumprod under jit', () => {
   });
 });
 
+describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
+  // WGSL lets a shader compiler assume none of them, and Mesa's folded the jitted kernels'
+  // inline constants and repeated operands: x·0 → 0, x − x → 0, x + 0 → x. Eager kernels read
+  // both from memory. Jitted constants and second copies of an operand now pass through an
+  // opaque select (compiler/writer.ts, OPAQUE_NEVER).
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  const cases: [string, (x: Tensor) => Tensor, number[]][] = [
+    ['log(x) · 0', (x) => x.log().mul(0), [0, -1, 1]],
+    ['x − x', (x) => x.sub(x), [Infinity, -Infinity, NaN, 2, -0]],
+    ['x / x', (x) => x.div(x), [0, Infinity, 3]],
+    ['(1 / x) · 0', (x) => x.reciprocal().mul(0), [0, 2]],
+    ['exp(100x) · 0 (overflow)', (x) => x.mul(100).exp().mul(0), [1, 0]],
+    ['x · 1 + 0 (−0 + 0 is +0)', (x) => x.mul(1).add(0), [-0, 1]],
+    ['the gradient of √x where x > 0, at 0 (0 · ∞)', (x) => grad((z: Tensor) => sum(z.sqrt().mul(z.greater(0).cast('float32'))))(x) as Tensor, [0, 4]],
+  ];
+  for (const [name, f, values] of cases) {
+    it(name, async () => {
+      const x = tensor(values, { device: dev });
+      const eager = await read(tidy(() => f(x)));
+      const jitted = await read(jit(f)(x));
+      expect(same(jitted, eager), `eager ${eager}, jitted ${jitted}`).toBe(true);
+    });
+  }
+});
+
 describe('kernels for people who read them', () => {
   it('every equation of the program is covered by a kernel, each with its WGSL', () => {
     const [k1, k2] = splitKey(randomKey(3), 2);

@@ -19,7 +19,7 @@ import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
 import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
-import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, type WriterContext, laneCoords, lastNonUnitAxis, slotKey, u } from './writer.js';
+import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, type WriterContext, laneCoords, lastNonUnitAxis, opaquePrelude, slotKey, u } from './writer.js';
 
 /** A kernel ready to run: its code, launch size, and what to bind. */
 export interface LoweredKernel {
@@ -73,7 +73,11 @@ function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
   const decl = w.declarations();
   const philox = body.includes('philox4x32(') ? PHILOX_WGSL : '';
   const functions = KernelWriter.prelude(philox + body);
-  return `${decl}${uniformDecl}${functions}\n${philox}\n${body}`;
+  const opaque = opaquePrelude(body);
+  const entry = `fn main(${entryBuiltins}) {`;
+  if (opaque && !body.includes(entry)) throw new Error('internal: a kernel using opaque constants has no main to set them in');
+  const main = opaque ? body.replace(entry, `${entry}\n  ${opaque.assignment}`) : body;
+  return `${decl}${uniformDecl}${opaque?.declarations ?? ''}${functions}\n${philox}\n${main}`;
 }
 
 /**

@@ -13,6 +13,26 @@ import { wgslLiteral } from '../wgsl/expression.js';
 import { type IndexCheckedPrimitive, indexErrorDeclaration, reportBadIndex } from '../wgsl/indexErrors.js';
 import { mathPrelude } from '../wgsl/mathLibrary.js';
 
+/**
+ * A bool that is false whenever the kernel runs, which the shader compiler cannot know: set at
+ * the start of `main` from the dispatch size (a kernel dispatched with no workgroups never runs).
+ * `opaque_value(x)` selects x by it, so the compiler sees a value it cannot fold: WGSL lets a
+ * compiler assume there are no infinities, NaN or signed zeros, and Mesa's folds x·0 to 0,
+ * x − x to 0 and x + 0 to x. A jitted log(x)·0 gave 0 at x = 0 and a jitted x − x gave 0 at ±∞
+ * where the eager kernels, which read their operands from memory, give NaN.
+ */
+const OPAQUE_NEVER = 'opaque_never';
+const OPAQUE = 'opaque_value';
+
+/** The declarations `opaque_value` needs and the assignment that starts `main`, for a kernel whose code uses it. */
+export function opaquePrelude(code: string): { declarations: string; assignment: string } | null {
+  if (!code.includes(`${OPAQUE}(`)) return null;
+  return {
+    declarations: `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n`,
+    assignment: `${OPAQUE_NEVER} = nwg.x == 0u;`,
+  };
+}
+
 /** Where a buffer a kernel binds comes from when the program runs. */
 export type Slot =
   | { readonly kind: 'input'; readonly group: number }
@@ -256,8 +276,10 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return t === 'f32' ? '0.0' : t === 'i32' ? 'i32(0)' : '0u';
   }
 
+  /** A constant; a finite float through `opaque_value`, so that x·0 and x + 0 are not folded (OPAQUE_NEVER). */
   protected literal(value: number, dtype: DType): string {
-    return wgslLiteral(value, dtype);
+    const literal = wgslLiteral(value, dtype);
+    return dtype === 'float32' && Number.isFinite(value) ? `${OPAQUE}(${literal})` : literal;
   }
 
   // ---- the WGSL leaves ---------------------------------------------------------------------
@@ -286,7 +308,10 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   }
 
   protected elementwise(op: ElementwiseOp, dtype: DType, args: readonly string[]): string {
-    return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype));
+    // One value as both operands (x − x, x / x) is passed through `opaque_value` the second time:
+    // folded, x − x is 0 for x = ±∞, where eager reads it twice and gives NaN (OPAQUE_NEVER).
+    const operands = wgslType(dtype) === 'f32' ? args.map((a, i) => (args.indexOf(a) < i ? `${OPAQUE}(${a})` : a)) : args;
+    return ELEMENTWISE_EXPRESSIONS[op](operands as string[], wgslType(dtype));
   }
 
   protected cast(from: DType, to: DType, x: string): string {
