@@ -25,16 +25,16 @@
 // back in one kernel keeping −0 for values in (−1, −0] (Math.trunc), where a stored int32 is 0.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  type CpuBackend, type Tensor, argmax, cast, clamp, cumsum, erf, expm1, gelu, getBackend, isFinite, layerNorm, log1p, logsumexp, maximum, minimum, randn, randomKey, round,
-  setCpuThreads, setCpuWasm, sigmoid, sign, softmax, softplus, sum, tanh, tidy, variance, where, zeros,
-} from '../src/index.js';
+import { type CpuBackend, type Tensor, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, sum, tidy, zeros } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { grad, hvp, jvp, vmap } from '@scorch/autograd';
 import { expectCompiledMatches } from './programReference.js';
 import { canonicalNaNBits } from './reference.js';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { pick, randomChain } from '../../../tests/fixtures/randomChains.js';
+import { PAIR_STEPS, SPECIAL_PAIR_STEPS } from '../../../tests/fixtures/pairSteps.js';
+
+const ALL_PAIR_STEPS = [...PAIR_STEPS, ...SPECIAL_PAIR_STEPS];
 
 const cpu = getBackend('cpu') as CpuBackend;
 const SHAPES = [[20, 33], [33, 20], [6, 7, 9], [4, 5, 6, 3], [300], [16, 17]];
@@ -84,44 +84,14 @@ function checkTransformed(seed: number, mode: 'hvp' | 'jvp' | 'vmap'): void {
   for (const q of [x, t]) q.dispose();
 }
 
-/** Steps of `v` with a second operand `w` that broadcasts against it (the third test). */
-type PairStep = (v: Tensor, w: Tensor) => Tensor;
-const PAIR_STEPS: PairStep[] = [
-  (v, w) => v.add(w),
-  (v, w) => v.mul(w.exp()),
-  (v, w) => where(v.greater(w), v, w),
-  (v, w) => maximum(v, w).sub(minimum(v, w)),
-  (v) => cast(cast(v.mul(10), 'int32'), 'float32'),
-  (v) => cast(v.greater(0), 'float32').mul(v),
-  (v) => cast(argmax(v, -1), 'float32').reshape([...v.shape.slice(0, -1), 1]).add(v),
-  (v) => clamp(v, -0.5, 0.7),
-  (v, w) => v.div(w.abs().add(1)),
-  (v) => cast(isFinite(v.log()), 'float32').add(v),
-  (v) => erf(v),
-  (v) => gelu(v),
-  (v) => v.pow(3),
-  (v) => round(v.mul(3)).div(3),
-  (v) => sign(v).mul(v.sqrt()),
-  (v, w) => softmax(v.add(w), -1),
-  (v) => layerNorm(v, [v.shape[v.rank - 1]!]),
-  (v) => v.sin().add(v.cos()),
-  (v) => expm1(v).add(log1p(v.abs())),
-  (v) => tanh(v).mul(sigmoid(v)),
-  (v) => softplus(v.mul(5)),
-  (v) => v.abs().add(0.5).pow(tanh(v)),
-  (v) => v.mul(1e20).exp().sub(v.mul(-100).exp()),
-  (v) => logsumexp(v, 0, true).sub(v),
-  (v) => cumsum(v, -1),
-  (v) => variance(v, -1, { keepdims: true }).add(v),
-];
 
-/** Six PAIR_STEPS from a [rows, cols] input and a second operand broadcasting against it. */
+/** Six ALL_PAIR_STEPS from a [rows, cols] input and a second operand broadcasting against it. */
 function checkPair(seed: number): void {
   const r = mulberry32(seed);
   const shape = pick(r, [[40, 32], [64, 24], [12, 130], [256, 4]]);
   const x = randn(shape, { key: randomKey(seed) });
   const w = randn(pick(r, [shape, [1, shape[1]!], [shape[0]!, 1], [shape[1]!], []]), { key: randomKey(seed + 7) });
-  const steps = Array.from({ length: 6 }, () => pick(r, PAIR_STEPS));
+  const steps = Array.from({ length: 6 }, () => pick(r, ALL_PAIR_STEPS));
   const keep = steps.map(() => r() < 0.4);
   const program = ([x0, w0]: readonly Tensor[]): Tensor[] => {
     const outputs: Tensor[] = [];
@@ -178,7 +148,7 @@ describe('eager CPU kernels in WebAssembly equal the JavaScript kernels bit for 
       const x = randn(shape, { key: randomKey(seed) });
       const w = randn(pick(r, [shape, [1, shape[1]!], [shape[0]!, 1], [shape[1]!], []]), { key: randomKey(seed + 7) });
       const scale = pick(r, [1, 3, 30]);
-      const steps = Array.from({ length: 6 }, () => pick(r, PAIR_STEPS));
+      const steps = Array.from({ length: 6 }, () => pick(r, ALL_PAIR_STEPS));
       const f = (x0: Tensor) => {
         let v = x0.mul(scale);
         return steps.map((step) => (v = step(v, w)));
