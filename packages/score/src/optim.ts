@@ -5,7 +5,7 @@
 // (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
 
 import { noGrad } from '@scorch/autograd';
-import { type Tensor, add, checkNumber, checkOptions, currentDynamicTrace, fmtShape, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
+import { type Tensor, add, checkNumber, checkOptions, composite, currentDynamicTrace, fmtShape, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 
@@ -230,14 +230,16 @@ export function sgd(opts: SgdOptions): Optimizer {
 
 /** √(Σ‖g‖²) over every gradient: a scalar tensor. */
 export function globalNorm(grads: Params): Tensor {
-  const tensors = Object.values(grads);
-  if (tensors.length === 0) throw new Error('globalNorm: no gradients given');
-  let total: Tensor | null = null;
-  for (const g of tensors) {
-    const sq = sum(mul(g, g));
-    total = total === null ? sq : add(total, sq);
-  }
-  return sqrt(total!);
+  return composite(() => {
+    const tensors = Object.values(grads);
+    if (tensors.length === 0) throw new Error('globalNorm: no gradients given');
+    let total: Tensor | null = null;
+    for (const g of tensors) {
+      const sq = sum(mul(g, g));
+      total = total === null ? sq : add(total, sq);
+    }
+    return sqrt(total!);
+  });
 }
 
 /**
@@ -246,12 +248,14 @@ export function globalNorm(grads: Params): Tensor {
  * is a tensor: no value is read back. Returns new gradient tensors and the norm before clipping.
  */
 export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
-  checkNumber('clipGradNorm', 'maxNorm', maxNorm, { min: 0, exclusiveMin: true });
-  const norm = globalNorm(grads);
-  const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);
-  const clipped: Params = {};
-  for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale);
-  return { grads: clipped, norm };
+  return composite(() => {
+    checkNumber('clipGradNorm', 'maxNorm', maxNorm, { min: 0, exclusiveMin: true });
+    const norm = globalNorm(grads);
+    const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);
+    const clipped: Params = {};
+    for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale);
+    return { grads: clipped, norm };
+  });
 }
 
 /**

@@ -1,12 +1,13 @@
 // The score layer's functions leave only their results, as the tensor ops do (composite in
 // @scorch/tensor): a model's forward pass, the losses, the Jacobian traces, the KDE's score and
-// log density, the SDEs' coefficients and the metrics' tensor helpers dispose what they create on
-// the way, so calling one outside a `tidy` and disposing its result frees everything.
+// log density, the SDEs' coefficients, the metrics' tensor helpers and the gradient norms
+// dispose what they create on the way, so calling one outside a `tidy` and disposing its result
+// frees everything.
 
 import { describe, expect, it } from 'vitest';
 import * as T from '@scorch/tensor';
 import {
-  denoisingScoreMatchingLoss, energyScore, explicitScoreMatchingLoss, fourierEmbedding, implicitScoreMatchingLoss, kdeLogDensity, kdeScore, mlpEnergy, mlpScore,
+  clipGradNorm, denoisingScoreMatchingLoss, energyScore, explicitScoreMatchingLoss, fourierEmbedding, globalNorm, implicitScoreMatchingLoss, kdeLogDensity, kdeScore, mlpEnergy, mlpScore,
   ncsnLoss, pairwiseSquaredDistances, projectedJacobianTrace, scoreJacobianTrace, sdeScoreLoss, sinusoidalEmbedding, slicedScoreMatchingLoss, subVpSde, veSde, vpSde,
 } from '../src/index.js';
 
@@ -41,6 +42,10 @@ const CALLS: Record<string, () => T.Tensor | T.Tensor[]> = {
   'projected Jacobian trace': () => projectedJacobianTrace(model.score, x, { projections: 2, key: T.randomKey(12) }),
   'KDE score and log density': () => [kde(x), kdeDensity(x)],
   pairwiseSquaredDistances: () => pairwiseSquaredDistances(x, y),
+  'globalNorm and clipGradNorm': () => {
+    const { grads, norm } = clipGradNorm(model.params, 0.01);
+    return [globalNorm(model.params), norm, ...Object.values(grads)];
+  },
   ...Object.fromEntries(
     Object.entries(sdes).map(([name, sde]) => [
       `${name} SDE coefficients`,
