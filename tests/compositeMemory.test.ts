@@ -144,6 +144,20 @@ describe('ops and transformations leave only their results', () => {
     for (const t of [y, first, second, reference]) t.dispose();
   });
 
+  it('a side value made inside grad lives on when kept, tracer and all, and is disposed when not, as in a tidy', async () => {
+    let kept: T.Tensor | null = null;
+    let dropped: T.Tensor | null = null;
+    const gradient = grad((z: T.Tensor) => {
+      kept = T.keep(T.sum(z.mul(z)).detach());
+      dropped = T.sum(z).detach();
+      return f(z);
+    })(x) as T.Tensor;
+    const squares = Array.from(await x.data()).reduce((s, v) => s + Math.fround(v * v), 0);
+    expect((await kept!.data())[0]).toBeCloseTo(squares, 4);
+    expect(() => dropped!.dataSync()).toThrow(/was disposed/);
+    for (const t of [gradient, kept!]) t.dispose();
+  });
+
   it('a thousand softmaxes, gradients and convolutions hold no tensors', () => {
     const before = T.memory();
     for (let i = 0; i < 1000; i++) {

@@ -262,9 +262,12 @@ export function checkTensor(op: string, x: unknown, what = 'argument'): asserts 
   }
 }
 
-/** Exempts `t` from the enclosing tidy scopes: it lives until disposed by hand. */
+/** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
 export function keep<T extends Tensor>(t: T): T {
-  for (const s of scopes) s.delete(t);
+  // A tracer (a value inside grad, jvp, vmap) holds the tensors it stands for: they are kept too.
+  const held = new Set<Tensor>();
+  collectTensors(t, held);
+  for (const s of scopes) for (const x of held) s.delete(x);
   return t;
 }
 
