@@ -427,6 +427,33 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
   }
 });
 
+describe('a tiled product with a fused epilogue holding float constants', () => {
+  // On a software adapter the products' epilogues are off (compiles there are slow), so this
+  // forces the hardware path: the epilogue's constants pass through opaque_value, which the
+  // product templates must declare and whose flag their main must set (an undeclared call was
+  // invalid WGSL on every real GPU).
+  it('compiles and equals eager', async () => {
+    const backend = gpu.backend as { softwareAdapter: boolean };
+    const software = backend.softwareAdapter;
+    backend.softwareAdapter = false;
+    try {
+      const rnd = hostRandom(hashSeed('jit-epilogue-constants'));
+      const a = tensor(data(130 * 66, rnd), { shape: [130, 66], device: dev });
+      const b = tensor(data(66 * 129, rnd), { shape: [66, 129], device: dev });
+      for (const f of [(x: Tensor, y: Tensor) => matmul(x, y).mul(2).add(0.5), (x: Tensor, y: Tensor) => softplus(matmul(x, y))]) {
+        const want = await read(tidy(() => f(a, b)));
+        const compiled = jit(f);
+        const got = await read(compiled(a, b));
+        expect(compiled.lower(a, b).kernels().some((k) => k.name.includes('epilogue'))).toBe(true);
+        const scale = Math.max(...want.map(Math.abs));
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-5 * scale));
+      }
+    } finally {
+      backend.softwareAdapter = software;
+    }
+  });
+});
+
 describe('kernels for people who read them', () => {
   it('every equation of the program is covered by a kernel, each with its WGSL', () => {
     const [k1, k2] = splitKey(randomKey(3), 2);

@@ -500,7 +500,12 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
     epilogueFunction = `fn matmul_epilogue(batch: u32, row: u32, col: u32) {\n  ${lines.join('\n  ')}\n}\n`;
   }
   const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = value;\n}\n${epilogueFunction}`;
-  const epilogue = { declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${KernelWriter.prelude(functions)}\n${functions}`, perElement };
+  // Constants in the epilogue pass through opaque_value (compiler/writer.ts): the templates' main sets its flag.
+  const opaque = opaquePrelude(functions);
+  const epilogue = {
+    declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${opaque?.declarations ?? ''}${KernelWriter.prelude(functions)}\n${functions}`, perElement,
+    entry: opaque?.assignment ?? '',
+  };
   const written = w.bindingList.filter((x) => x.access === 'read_write').map((x) => x.slot);
   a = apart(a, written);
   b = apart(b, written);

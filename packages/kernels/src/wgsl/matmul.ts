@@ -78,6 +78,8 @@ export interface MatmulEpilogue {
   /** `matmul_store`, `matmul_epilogue` (when perElement) and what they call. */
   functions: string;
   perElement: boolean;
+  /** Statements that start `main`, which has `nwg` (num_workgroups) in scope: the opaque flag's assignment (compiler/writer.ts). */
+  entry: string;
 }
 
 export interface MatmulTiling {
@@ -201,7 +203,8 @@ var<workgroup> tileA: array<${aVec ? 'vec4<f32>' : 'f32'}, ${aPanelVecs}>;
 var<workgroup> tileB: array<vec4<f32>, ${bPanelVecs}>;
 
 @compute @workgroup_size(${threadsX}, ${threadsY}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${p.epilogue?.entry ?? ''}
   let tx = lid3.x;
   let ty = lid3.y;
   let batchIndex = ${batchStart} + wid.z;
@@ -437,7 +440,8 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   for (let r = 0; r < R; r++) for (let c = 0; c < CG; c++) accs.push(`var acc${r}_${c} = vec4<f32>(0.0);`);
   const body = `
 @compute @workgroup_size(${L})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${p.epilogue?.entry ?? ''}
   let batchIndex = ${batchStart} + wid.z;
   ${batchLines.join('\n  ')}
   let aBase4 = aBase / 4u;
