@@ -134,6 +134,29 @@ describe('ops and transformations leave only their results', () => {
     for (const t of [y, w]) t.dispose();
   });
 
+  it('a body that records into the ambient graph and keeps its recorded result (backward with createGraph) leaves the rest to the graph', async () => {
+    const w = T.tensor([0.5, 1.5], { dtype: 'float64' });
+    w.requiresGrad = true;
+    const y = T.sum(T.exp(w));
+    T.composite(() => {
+      y.backward(undefined, { createGraph: true });
+      return null;
+    });
+    const g = w.grad!;
+    w.grad = null;
+    T.sum(g).backward();
+    // d/dw Σ exp(w) = exp(w), again
+    const got = Array.from(await w.grad!.data());
+    got.forEach((v, i) => expect(v).toBeCloseTo(Math.exp([0.5, 1.5][i]!), 14));
+    for (const t of [y, g, w]) t.dispose();
+  });
+
+  it('an asynchronous body is refused, as by tidy, and what it made before its first await is disposed', () => {
+    const before = T.memory().tensors;
+    expect(() => T.composite(async () => x.mul(2))).toThrow(/composite: the function returned a Promise/);
+    expect(T.memory().tensors).toBe(before);
+  });
+
   it('vjp keeps its forward values for the pullback, which may run later and more than once', async () => {
     const [y, pullback] = vjp(g, x);
     const first = pullback(T.onesLike(y))[0]!;

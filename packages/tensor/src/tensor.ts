@@ -99,6 +99,8 @@ export interface BackwardOptions {
 }
 
 let ambient: AmbientAutograd | null = null;
+/** Operations recorded into the ambient graph so far (composite keeps what a body that recorded made). */
+let ambientRecords = 0;
 let gradEnabledDepth = 0; // > 0 inside noGrad-like scopes
 
 export function installAmbientAutograd(hooks: AmbientAutograd): void {
@@ -208,16 +210,26 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
  */
 export function composite<T>(fn: () => T): T {
   if (traceStack.length > 0 || dynamicTrace !== null) return fn();
-  const [result, scope] = inScope(fn, (created) => releaseComposite(created, null));
-  releaseComposite(scope, result);
+  const records = ambientRecords;
+  const [result, scope] = inScope(fn, (created) => releaseComposite(created, null, ambientRecords !== records));
+  if (result instanceof Promise) {
+    releaseComposite(scope, null, ambientRecords !== records);
+    result.catch(() => undefined); // the caller gets the error below, not an unhandled rejection
+    throw new Error('composite: the function returned a Promise; composite ops are synchronous (await outside)');
+  }
+  releaseComposite(scope, result, ambientRecords !== records);
   return result;
 }
 
-/** Disposes what a composite op created outside its result, unless any of it joined the ambient graph. */
-function releaseComposite(scope: Set<Tensor>, result: unknown): void {
+/**
+ * Disposes what a composite op created outside its result, unless the body recorded into the
+ * ambient graph (counted, since a recorded tensor the body `keep`s has left the scope) or any of
+ * it is a graph node.
+ */
+function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: boolean): void {
   if (scope.size === 0) return;
   const parent = scopes[scopes.length - 1];
-  let recorded = false;
+  let recorded = recordedAny;
   for (const t of scope) {
     if (t._node !== null) {
       recorded = true;
@@ -606,6 +618,7 @@ function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], 
     for (const x of inputs) {
       if (x._node !== null) {
         ambient.record(prim, inputs, params, result);
+        ambientRecords++;
         break;
       }
     }
