@@ -5,7 +5,7 @@
 // with tensor ops from an explicit key, so it runs on any device and repeats exactly.
 
 import {
-  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
+  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, composite, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
   matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -303,20 +303,24 @@ export class GaussianMixture implements ToyDataset {
    * tensors: Σₖ rₖ (−(m²Σₖ + s²I)⁻¹(x − mμₖ)), responsibilities from the same log densities.
    */
   perturbedScore(x: Tensor, scale: Coefficient, noiseStd: Coefficient): Tensor {
-    const parts = this.residuals(x, scale, noiseStd);
-    const N = x.shape[0]!;
-    const d = this.dim;
-    const K = this.components;
-    const componentScores = matmul(parts.whitened, parts.tensors.vectorsT); // U_k diag(1/v) U_kᵀ (x − mμ_k), [K, N, d]
-    if (K === 1) return reshape(componentScores, [N, d]).neg();
-    const responsibilities = reshape(softmax(this.logJoint(parts), 0), [K, N, 1]);
-    return sum(mul(responsibilities, componentScores), 0).neg();
+    return composite(() => {
+      const parts = this.residuals(x, scale, noiseStd);
+      const N = x.shape[0]!;
+      const d = this.dim;
+      const K = this.components;
+      const componentScores = matmul(parts.whitened, parts.tensors.vectorsT); // U_k diag(1/v) U_kᵀ (x − mμ_k), [K, N, d]
+      if (K === 1) return reshape(componentScores, [N, d]).neg();
+      const responsibilities = reshape(softmax(this.logJoint(parts), 0), [K, N, 1]);
+      return sum(mul(responsibilities, componentScores), 0).neg();
+    });
   }
 
   /** log density of the law of m·X + s·Z (see `perturbed`) at x; returns [N]. */
   perturbedLogProb(x: Tensor, scale: Coefficient, noiseStd: Coefficient): Tensor {
-    const logJoint = this.logJoint(this.residuals(x, scale, noiseStd));
-    return this.components === 1 ? reshape(logJoint, [x.shape[0]!]) : logsumexp(logJoint, 0);
+    return composite(() => {
+      const logJoint = this.logJoint(this.residuals(x, scale, noiseStd));
+      return this.components === 1 ? reshape(logJoint, [x.shape[0]!]) : logsumexp(logJoint, 0);
+    });
   }
 
   /** Score of the data noised at level σ (p ∗ N(0, σ²I)); σ a number or per-row [N] tensor. */
@@ -342,7 +346,7 @@ export class GaussianMixture implements ToyDataset {
   diffusedScore(sde: Sde): ScoreFunction {
     return (x, t) => {
       if (!t) throw new Error('diffusedScore: the score needs t as its second argument (shape [N])');
-      return this.perturbedScore(x, sde.meanCoefficient(t), sde.std(t));
+      return composite(() => this.perturbedScore(x, sde.meanCoefficient(t), sde.std(t)));
     };
   }
 

@@ -1,13 +1,13 @@
 // The score layer's functions leave only their results, as the tensor ops do (composite in
 // @scorch/tensor): a model's forward pass, the losses, the Jacobian traces, the KDE's score and
-// log density, the SDEs' coefficients, the metrics' tensor helpers and the gradient norms
-// dispose what they create on the way, so calling one outside a `tidy` and disposing its result
-// frees everything.
+// log density, the SDEs' coefficients, the metrics' tensor helpers, the gradient norms and the
+// toy mixtures' exact scores dispose what they create on the way, so calling one outside a
+// `tidy` and disposing its result frees everything.
 
 import { describe, expect, it } from 'vitest';
 import * as T from '@scorch/tensor';
 import {
-  clipGradNorm, denoisingScoreMatchingLoss, energyScore, explicitScoreMatchingLoss, fourierEmbedding, globalNorm, implicitScoreMatchingLoss, kdeLogDensity, kdeScore, mlpEnergy, mlpScore,
+  clipGradNorm, denoisingScoreMatchingLoss, eightGaussians, energyScore, explicitScoreMatchingLoss, fourierEmbedding, globalNorm, implicitScoreMatchingLoss, kdeLogDensity, kdeScore, mlpEnergy, mlpScore,
   ncsnLoss, pairwiseSquaredDistances, projectedJacobianTrace, scoreJacobianTrace, sdeScoreLoss, sinusoidalEmbedding, slicedScoreMatchingLoss, subVpSde, veSde, vpSde,
 } from '../src/index.js';
 
@@ -24,6 +24,9 @@ const energy = mlpEnergy({ inputDim: 2, hidden: [8], key: T.randomKey(7) });
 const kde = kdeScore(x);
 const kdeDensity = kdeLogDensity(x);
 const sdes = { ve: veSde(), vp: vpSde(), subVp: subVpSde() };
+const mixture = eightGaussians();
+// The mixture caches its parameters per dtype and device on first use (kept): make them first.
+mixture.score(x).dispose();
 
 const CALLS: Record<string, () => T.Tensor | T.Tensor[]> = {
   'mlpScore forward': () => model.score(x),
@@ -42,6 +45,9 @@ const CALLS: Record<string, () => T.Tensor | T.Tensor[]> = {
   'projected Jacobian trace': () => projectedJacobianTrace(model.score, x, { projections: 2, key: T.randomKey(12) }),
   'KDE score and log density': () => [kde(x), kdeDensity(x)],
   pairwiseSquaredDistances: () => pairwiseSquaredDistances(x, y),
+  'a Gaussian mixture\'s score, log density, noised and diffused scores': () => [
+    mixture.score(x), mixture.logProb(x), mixture.noisyScore(x, 0.3), mixture.noiseConditionalScore()(x, sigma), mixture.diffusedScore(sdes.vp)(x, time),
+  ],
   'globalNorm and clipGradNorm': () => {
     const { grads, norm } = clipGradNorm(model.params, 0.01);
     return [globalNorm(model.params), norm, ...Object.values(grads)];
