@@ -3,13 +3,18 @@
 // same arithmetic in the same order, batched or not). The batch axis of the input is drawn at any
 // position and the outputs' at 0 or 1; the programs are random chains (tests/fixtures/
 // randomChains.ts: views, pads, concats, gathers, reductions and scans along any axis, products),
-// their gradients and JVPs, and steps with a second operand that is batched or shared.
+// their gradients and JVPs, and the pair steps of tests/fixtures/pairSteps.ts with a second
+// operand that is batched or shared.
 
 import { describe, expect, it } from 'vitest';
 import { grad, jvp, vmap } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { pick, randomChain } from '../../../tests/fixtures/randomChains.js';
+import { PAIR_STEPS, SPECIAL_PAIR_STEPS } from '../../../tests/fixtures/pairSteps.js';
+
+/** The fixture's pair steps and an attention-like product (batched or shared operands into matmul). */
+const ALL_PAIR_STEPS = [...PAIR_STEPS, ...SPECIAL_PAIR_STEPS, (v: T.Tensor, w: T.Tensor) => T.matmul(T.softmax(T.matmul(v, T.transpose(v.add(w))), -1), v)];
 
 const f64 = { dtype: 'float64' as const };
 const SHAPES = [[20, 33], [33, 20], [6, 7, 9], [4, 5, 6, 3], [300], [16, 17], [3, 4]];
@@ -50,25 +55,8 @@ function checkChain(seed: number, mode: Mode): void {
   });
 }
 
-/** Steps of v with a second operand w that broadcasts against it. */
-type PairStep = (v: T.Tensor, w: T.Tensor) => T.Tensor;
-const PAIR_STEPS: readonly PairStep[] = [
-  (v, w) => v.add(w),
-  (v, w) => v.mul(w.exp()),
-  (v, w) => T.where(v.greater(w), v, w),
-  (v, w) => T.maximum(v, w).sub(T.minimum(v, w)),
-  (v, w) => v.abs().add(0.5).pow(w.mul(0.5)),
-  (v) => v.mul(0.3).add(1).cumprod(v.rank - 1),
-  (v) => T.cast(T.cast(v.mul(4), 'int32'), 'float64').add(v),
-  (v, w) => T.softmax(v.add(w), -1),
-  (v) => T.layerNorm(v, [v.shape[v.rank - 1]!]),
-  (v) => T.variance(v, 0, { keepdims: true }).mul(v),
-  (v) => T.cast(T.argmax(v, 0), 'float64').add(v),
-  (v, w) => T.matmul(T.softmax(T.matmul(v, T.transpose(v.add(w))), -1), v),
-  (v) => T.sum(v, -1, true).sub(T.max(v, 0, true)),
-];
 
-/** A chain of PAIR_STEPS of x ([rows, cols]) and w, batched over x alone or over both. */
+/** A chain of the fixture's pair steps (tests/fixtures/pairSteps.ts) of x ([rows, cols]) and w, batched over x alone or over both. */
 function checkPair(seed: number): void {
   T.tidy(() => {
     const r = mulberry32(seed);
@@ -78,7 +66,7 @@ function checkPair(seed: number): void {
     const batch = pick(r, [2, 3]);
     const x = T.randn([batch, ...shape], { key: T.randomKey(seed), ...f64 });
     const w = T.randn(shared ? wShape : [...wShape, batch], { key: T.randomKey(seed + 7), ...f64 });
-    const steps = Array.from({ length: 5 }, () => pick(r, PAIR_STEPS));
+    const steps = Array.from({ length: 5 }, () => pick(r, ALL_PAIR_STEPS));
     const f = (x0: T.Tensor, w0: T.Tensor) => {
       let v = x0;
       return steps.map((step) => (v = step(v, w0)));

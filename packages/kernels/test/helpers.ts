@@ -131,5 +131,15 @@ export function firstMismatch(reference: ArrayLike<number>, actual: ArrayLike<nu
 }
 
 export const exact: ElementTolerance = () => 0;
+/**
+ * `fraction` of (1 + the reference's largest finite magnitude), at every element: for programs
+ * whose sums run in other orders (a misplaced element is off by the values' own size).
+ */
+export const ofLargest = (reference: ArrayLike<number>, fraction: number): ElementTolerance => {
+  let largest = 0;
+  for (let i = 0; i < reference.length; i++) if (Number.isFinite(reference[i]!)) largest = Math.max(largest, Math.abs(reference[i]!));
+  const allowed = fraction * (1 + largest);
+  return () => allowed;
+};
 /** n ULP of the reference, with the subnormal-flush floor. */
 export const ulps = (n: number): ElementTolerance => (_i, r) => n * ulp(r) + FLUSH_FLOOR;

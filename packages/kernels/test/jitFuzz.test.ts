@@ -10,7 +10,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
-import { gpuDevice } from './helpers.js';
+import { firstMismatch, gpuDevice, ofLargest } from './helpers.js';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { pick, randomChain } from '../../../tests/fixtures/randomChains.js';
 
@@ -30,15 +30,7 @@ async function check(seed: number): Promise<void> {
   const compiled = jit(f)(x);
   for (let i = 0; i < eager.length; i++) {
     const want = await eager[i]!.data();
-    const got = await compiled[i]!.data();
-    let scale = 0;
-    for (const w of want) if (Number.isFinite(w)) scale = Math.max(scale, Math.abs(w));
-    let bad = -1;
-    for (let k = 0; k < want.length && bad < 0; k++) {
-      if (want[k] === got[k] || (Number.isNaN(want[k]) && Number.isNaN(got[k]))) continue;
-      if (!(Math.abs(want[k]! - got[k]!) <= 1e-3 * (1 + scale))) bad = k;
-    }
-    expect(bad, `seed ${seed}, output ${i}, element ${bad}: ${want[bad]} eager, ${got[bad]} jitted`).toBe(-1);
+    expect(firstMismatch(want, await compiled[i]!.data(), ofLargest(want, 1e-3)), `seed ${seed}, output ${i} (eager, then jitted)`).toBeNull();
   }
   for (const t of [...eager, ...compiled, x]) t.dispose();
 }
