@@ -252,13 +252,12 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 // Reductions ------------------------------------------------------------------------------------
 
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
-  return composite(() => {
-    checkTensor(op, x);
-    const ax = normalizeAxes(op, axes, x.rank);
-    if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
-    const r = ax.length === 0 ? x : apply(prim, [x], { axes: ax });
-    return keepdims ? reshape(r, keepdimsShape(x.shape, ax)) : r;
-  });
+  checkTensor(op, x);
+  const ax = normalizeAxes(op, axes, x.rank);
+  if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
+  const reduced = () => (ax.length === 0 ? x : apply(prim, [x], { axes: ax }));
+  // Only keepdims makes an intermediate (the reduction before its reshape).
+  return keepdims ? composite(() => reshape(reduced(), keepdimsShape(x.shape, ax))) : reduced();
 }
 
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', 'sum', x, axes, keepdims);
