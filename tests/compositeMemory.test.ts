@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import * as T from '@scorch/tensor';
-import { grad, hessian, hvp, jacobian, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, grad, hessian, hvp, jacobian, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 
 const x = T.randn([4, 6], { key: T.randomKey(1) });
 const image = T.randn([1, 2, 6, 6], { key: T.randomKey(2) });
@@ -179,6 +179,19 @@ describe('ops and transformations leave only their results', () => {
     expect((await kept!.data())[0]).toBeCloseTo(squares, 4);
     expect(() => dropped!.dataSync()).toThrow(/was disposed/);
     for (const t of [gradient, kept!]) t.dispose();
+  });
+
+  it('checkGrads leaves nothing behind, whether its check passes or fails, and never disposes its arguments', async () => {
+    const a = T.randn([3, 2], { key: T.randomKey(7), dtype: 'float64' });
+    const b = T.randn([2], { key: T.randomKey(8), dtype: 'float64' });
+    const before = T.memory();
+    await checkGrads((p, q) => T.softplus(p.add(q)).mul(p), [a, b]);
+    await checkGrads((p) => p, [a], { order: 3 }); // the tangent map returns its direction as is
+    await expect(checkGrads((p) => p.mul(p.detach()), [a], { order: 1 })).rejects.toThrow('checkGrads: JVP vs central difference');
+    expect(T.memory()).toEqual(before);
+    expect(a.isDisposed || b.isDisposed).toBe(false);
+    a.dispose();
+    b.dispose();
   });
 
   it('a thousand softmaxes, gradients and convolutions hold no tensors', () => {

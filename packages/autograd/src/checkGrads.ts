@@ -5,7 +5,9 @@
 //   difference when forward mode is not checked);
 // - order n > 1: the same checks, recursively, on the functions x, v ↦ ∂f·v and x, u ↦ ∂fᵀu.
 
-import { type RandomKey, Tensor, add, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy } from '@scorch/tensor';
+import {
+  type RandomKey, Tensor, add, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy,
+} from '@scorch/tensor';
 import { type TensorFn, jvp, vjp } from './api.js';
 
 export interface CheckGradsOptions {
@@ -48,53 +50,70 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
   const { modes, eps, rtol, atol } = opts;
   let key = opts.key;
   const nextKey = (): RandomKey => (key = foldIn(key, 1));
-  const dirs = args.map((a) => randn(a.shape, { dtype: 'float64', device: a.device, key: nextKey() }));
-  // Only the output's shape is needed here. tidy frees what f created but never an argument or
-  // a captured constant that f may return as is (x ↦ x + 1 has tangent map v ↦ v): disposing
-  // `out` itself would destroy the caller's tensor.
-  const outInfo = tidy(() => {
-    const out = f(...args);
-    if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
-    return { shape: [...out.shape], device: out.device };
-  });
-  const u = randn(outInfo.shape, { dtype: 'float64', device: outInfo.device, key: nextKey() });
-
-  const [, jv] = tidy(() => jvp(f, args, dirs));
-  const numeric = tidy(() => {
-    const plus = f(...args.map((a, i) => add(a, mul(dirs[i]!, eps))));
-    const minus = f(...args.map((a, i) => sub(a, mul(dirs[i]!, eps))));
-    return mul(sub(plus, minus), 1 / (2 * eps));
-  });
-  if (modes.includes('fwd')) compare(`${path}JVP vs central difference`, await values(jv), await values(numeric), rtol, atol);
-
-  if (modes.includes('rev')) {
-    const [lhs, rhs] = tidy(() => {
-      const [, pullback] = vjp(f, ...args);
-      const cts = pullback(u);
-      const l = cts.reduce<Tensor | null>((acc, ct, i) => {
-        const term = inner(ct, dirs[i]!);
-        return acc ? add(acc, term) : term;
-      }, null)!;
-      return [l, inner(u, modes.includes('fwd') ? jv : numeric)];
+  // Everything this level makes (directions, cotangent, the values compared) is disposed when it
+  // returns or throws: a checker called in a loop or over a whole op table leaves nothing behind.
+  const made: Tensor[] = [];
+  const own = <T extends Tensor>(t: T): T => (made.push(t), t);
+  try {
+    const dirs = args.map((a) => own(randn(a.shape, { dtype: 'float64', device: a.device, key: nextKey() })));
+    // Only the output's shape is needed here. tidy frees what f created but never an argument or
+    // a captured constant that f may return as is (x ↦ x + 1 has tangent map v ↦ v): disposing
+    // `out` itself would destroy the caller's tensor.
+    const outInfo = tidy(() => {
+      const out = f(...args);
+      if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
+      return { shape: [...out.shape], device: out.device };
     });
-    compare(`${path}⟨VJP, v⟩ vs ⟨u, JVP⟩`, await values(lhs), await values(rhs), rtol, atol);
-  }
+    const u = own(randn(outInfo.shape, { dtype: 'float64', device: outInfo.device, key: nextKey() }));
 
-  if (order > 1) {
-    const n = args.length;
-    if (modes.includes('fwd')) {
-      const fwd: TensorFn = (...xv) => jvp(f, xv.slice(0, n), xv.slice(n))[1];
-      await checkLevel(fwd, [...args, ...dirs], order - 1, { ...opts, key: nextKey() }, `${path}(jvp) `);
-    }
+    // A tangent map may return one of its inputs as is (a linear f's JVP is v itself); `fresh`
+    // copies such a result so that disposing it never reaches a caller's tensor.
+    const jv = own(tidy(() => fresh(jvp(f, args, dirs)[1], [...args, ...dirs])));
+    const numeric = own(tidy(() => {
+      const plus = f(...args.map((a, i) => add(a, mul(dirs[i]!, eps))));
+      const minus = f(...args.map((a, i) => sub(a, mul(dirs[i]!, eps))));
+      return mul(sub(plus, minus), 1 / (2 * eps));
+    }));
+    if (modes.includes('fwd')) compare(`${path}JVP vs central difference`, await values(jv), await values(numeric), rtol, atol);
+
     if (modes.includes('rev')) {
-      const rev: TensorFn = (...xu) => {
-        const [, pullback] = vjp(f, ...xu.slice(0, n));
-        const cts = pullback(xu[n]!);
-        return cts.length === 1 ? cts[0]! : concat(cts.map((c) => reshape(c, [c.size])));
-      };
-      await checkLevel(rev, [...args, u], order - 1, { ...opts, key: nextKey() }, `${path}(vjp) `);
+      const [lhs, rhs] = tidy(() => {
+        const [, pullback] = vjp(f, ...args);
+        const cts = pullback(u);
+        const l = cts.reduce<Tensor | null>((acc, ct, i) => {
+          const term = inner(ct, dirs[i]!);
+          return acc ? add(acc, term) : term;
+        }, null)!;
+        return [l, inner(u, modes.includes('fwd') ? jv : numeric)];
+      });
+      own(lhs);
+      own(rhs);
+      compare(`${path}⟨VJP, v⟩ vs ⟨u, JVP⟩`, await values(lhs), await values(rhs), rtol, atol);
     }
+
+    if (order > 1) {
+      const n = args.length;
+      if (modes.includes('fwd')) {
+        const fwd: TensorFn = (...xv) => jvp(f, xv.slice(0, n), xv.slice(n))[1];
+        await checkLevel(fwd, [...args, ...dirs], order - 1, { ...opts, key: nextKey() }, `${path}(jvp) `);
+      }
+      if (modes.includes('rev')) {
+        const rev: TensorFn = (...xu) => {
+          const [, pullback] = vjp(f, ...xu.slice(0, n));
+          const cts = pullback(xu[n]!);
+          return cts.length === 1 ? cts[0]! : concat(cts.map((c) => reshape(c, [c.size])));
+        };
+        await checkLevel(rev, [...args, u], order - 1, { ...opts, key: nextKey() }, `${path}(vjp) `);
+      }
+    }
+  } finally {
+    for (const t of made) if (!t.isDisposed) t.dispose();
   }
+}
+
+/** `t`, or a copy of it when it is one of `inputs` (which the caller owns). */
+function fresh(t: Tensor, inputs: readonly Tensor[]): Tensor {
+  return inputs.includes(t) ? mul(t, 1) : t;
 }
 
 /**
@@ -108,10 +127,18 @@ export async function checkGrads(f: TensorFn, args: readonly Tensor[], opts: Che
       throw new TypeError(`checkGrads: argument ${i} is ${a.dtype} ${fmtShape(a.shape)}; finite differences need float64 (cast it)`);
     }
   }
+  checkOptions('checkGrads', opts, ['order', 'modes', 'eps', 'rtol', 'atol', 'key']);
   const order = opts.order ?? 2;
   if (!Number.isInteger(order) || order < 1) throw new RangeError(`checkGrads: order must be a positive integer, got ${order}`);
+  const modes = opts.modes ?? ['fwd', 'rev'];
+  if (!Array.isArray(modes) || modes.length === 0 || modes.some((m) => m !== 'fwd' && m !== 'rev')) {
+    throw new TypeError(`checkGrads: modes must be a non-empty array of 'fwd' and 'rev', got ${JSON.stringify(modes)}`);
+  }
+  checkNumber('checkGrads', 'eps', opts.eps, { min: 0, exclusiveMin: true });
+  checkNumber('checkGrads', 'rtol', opts.rtol, { min: 0 });
+  checkNumber('checkGrads', 'atol', opts.atol, { min: 0 });
   await checkLevel(f, [...args], order, {
-    modes: opts.modes ?? ['fwd', 'rev'],
+    modes,
     eps: opts.eps ?? 1e-6,
     rtol: opts.rtol ?? 1e-5,
     atol: opts.atol ?? 1e-6,

@@ -145,6 +145,21 @@ describe('errors say what was wrong and what was expected', () => {
     );
   });
 
+  it('checkGrads rejects unknown options and bad values', async () => {
+    const x = f64([1, 2]);
+    const sin = (a: Tensor) => a.sin();
+    await expect(checkGrads(sin, [x], { tol: 1e-3 } as never)).rejects.toThrow(
+      "checkGrads: unknown option 'tol' (did you mean 'rtol'?); valid options: order, modes, eps, rtol, atol, key",
+    );
+    await expect(checkGrads(sin, [x], { eps: 0 })).rejects.toThrow('checkGrads: eps must be');
+    await expect(checkGrads(sin, [x], { eps: Number.NaN })).rejects.toThrow('checkGrads: eps must be');
+    await expect(checkGrads(sin, [x], { rtol: -1 })).rejects.toThrow('checkGrads: rtol must be');
+    await expect(checkGrads(sin, [x], { modes: [] })).rejects.toThrow("checkGrads: modes must be a non-empty array of 'fwd' and 'rev', got []");
+    await expect(checkGrads(sin, [x], { modes: ['forward'] as never })).rejects.toThrow(
+      `checkGrads: modes must be a non-empty array of 'fwd' and 'rev', got ["forward"]`,
+    );
+  });
+
   it('checkGrads reports the first disagreement with both values and the tolerance', async () => {
     // A function whose "derivative" is wrong on purpose: the stop-gradient hides x from the JVP.
     const message = await checkGrads((a) => a.mul(a.detach()), [f64([1.5])], { order: 1, modes: ['fwd'] }).then(
