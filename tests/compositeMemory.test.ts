@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import * as T from '@scorch/tensor';
-import { checkGrads, grad, hessian, hvp, jacobian, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, grad, hessian, hvp, jacobian, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 
 const x = T.randn([4, 6], { key: T.randomKey(1) });
 const image = T.randn([1, 2, 6, 6], { key: T.randomKey(2) });
@@ -132,6 +132,72 @@ describe('ops and transformations leave only their results', () => {
     const got = Array.from(await w.grad!.data());
     got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 14));
     for (const t of [y, w]) t.dispose();
+  });
+
+  it('the intermediates kept for the ambient graph go with the results: a training-style loop that disposes its own tensors holds flat memory', async () => {
+    // PyTorch-style steps with no tidy, each disposing every tensor it names. The composed ops'
+    // intermediates (softplus, logsumexp, layer norm, the mean's constant) are the graph's until
+    // their op's result is disposed; before, each step left 31 tensors behind for good.
+    const inputs = T.randn([8, 3], { key: T.randomKey(11), dtype: 'float64' });
+    const w = T.randn([3, 4], { key: T.randomKey(12), dtype: 'float64' });
+    w.requiresGrad = true;
+    const step = () => {
+      const h = T.matmul(inputs, w);
+      const s = T.softplus(h);
+      const n = T.layerNorm(s, [4]);
+      const l = T.logsumexp(n, 1);
+      const loss = T.mean(l);
+      loss.backward();
+      const named = [h, s, n, l, loss];
+      return named;
+    };
+    // The same gradient in a tidy, where everything is freed at the end.
+    const want = T.tidy(() => {
+      step();
+      const g = w.grad!;
+      w.grad = null;
+      return g;
+    });
+    const first = step();
+    expect(Array.from(await w.grad!.data())).toEqual(Array.from(await want.data()));
+    for (const t of [...first, want]) t.dispose();
+    w.grad!.dispose();
+    w.grad = null;
+    const before = T.memory();
+    for (let i = 0; i < 50; i++) {
+      for (const t of step()) t.dispose();
+      noGrad(() => {
+        const scaled = w.grad!.mul(0.01);
+        const update = w.sub(scaled);
+        w.assign(update);
+        for (const t of [scaled, update]) t.dispose();
+      });
+      w.grad!.dispose();
+      w.grad = null;
+    }
+    expect(T.memory()).toEqual(before);
+    for (const t of [inputs, w]) t.dispose();
+  });
+
+  it('a composed op with two results keeps its intermediates for the graph until both are disposed', async () => {
+    const x = T.tensor([0.25, -1.5], { dtype: 'float64' });
+    x.requiresGrad = true;
+    const before = T.memory().tensors;
+    const [a, b] = T.composite(() => {
+      const e = T.exp(x);
+      return [e.mul(2), e.mul(3)];
+    });
+    // e, a and b, and each product's constant with its broadcast (the graph saved them too)
+    expect(T.memory().tensors).toBe(before + 7);
+    a.dispose(); // frees a and its product's constants, which only a's graph reaches
+    expect(T.memory().tensors).toBe(before + 4);
+    const y = T.sum(b);
+    y.backward(); // reads e, which a's disposal left alone: d/dx Σ 3eˣ = 3eˣ
+    expect(Array.from(await x.grad!.data())).toEqual([0.25, -1.5].map((v) => 3 * Math.exp(v)));
+    for (const t of [y, b, x.grad!]) t.dispose();
+    x.grad = null;
+    expect(T.memory().tensors).toBe(before);
+    x.dispose();
   });
 
   it('a body that records into the ambient graph and keeps its recorded result (backward with createGraph) leaves the rest to the graph', async () => {

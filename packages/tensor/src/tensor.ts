@@ -101,6 +101,8 @@ export interface BackwardOptions {
 let ambient: AmbientAutograd | null = null;
 /** Operations recorded into the ambient graph so far (composite keeps what a body that recorded made). */
 let ambientRecords = 0;
+/** Calls of `keep` so far (composite: a body that kept a tensor may have shared its intermediates). */
+let keepCalls = 0;
 let gradEnabledDepth = 0; // > 0 inside noGrad-like scopes
 
 export function installAmbientAutograd(hooks: AmbientAutograd): void {
@@ -211,22 +213,36 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
 export function composite<T>(fn: () => T): T {
   if (traceStack.length > 0 || dynamicTrace !== null) return fn();
   const records = ambientRecords;
-  const [result, scope] = inScope(fn, (created) => releaseComposite(created, null, ambientRecords !== records));
+  const keeps = keepCalls;
+  const [result, scope] = inScope(fn, (created) => releaseComposite(created, null, ambientRecords !== records, true));
   if (result instanceof Promise) {
-    releaseComposite(scope, null, ambientRecords !== records);
+    releaseComposite(scope, null, ambientRecords !== records, true);
     result.catch(() => undefined); // the caller gets the error below, not an unhandled rejection
     throw new Error('composite: the function returned a Promise; composite ops are synchronous (await outside)');
   }
-  releaseComposite(scope, result, ambientRecords !== records);
+  releaseComposite(scope, result, ambientRecords !== records, keepCalls !== keeps);
   return result;
 }
 
 /**
- * Disposes what a composite op created outside its result, unless the body recorded into the
- * ambient graph (counted, since a recorded tensor the body `keep`s has left the scope) or any of
- * it is a graph node.
+ * Intermediates of a composite op that the ambient graph may read, released with the op's
+ * results: when every result the body made is disposed, no backward pass can reach them.
  */
-function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: boolean): void {
+interface Companions {
+  pending: number;
+  readonly tensors: readonly Tensor[];
+}
+
+/**
+ * Disposes what a composite op created outside its result. When the body recorded into the
+ * ambient graph (counted, since a recorded tensor the body `keep`s has left the scope) or any of
+ * it is a graph node, `backward()` may read the intermediates: they go to the enclosing scope,
+ * and, unless the body kept a tensor (which might reach them through the graph), they are
+ * disposed once every result the body made is. Outside any `tidy` they would otherwise live for
+ * good, though only the graph behind the results can reach them: a training step written with
+ * `requiresGrad` that disposes its own tensors would leave a softplus's intermediates each step.
+ */
+function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: boolean, keptAny: boolean): void {
   if (scope.size === 0) return;
   const parent = scopes[scopes.length - 1];
   let recorded = recordedAny;
@@ -237,9 +253,23 @@ function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: bool
     }
   }
   const kept = new Set<Tensor>();
-  if (!recorded) collectTensors(result, kept);
+  collectTensors(result, kept);
+  if (recorded) {
+    for (const t of scope) parent?.add(t);
+    if (keptAny) return;
+    const results = [...kept].filter((t) => scope.has(t));
+    const rest = [...scope].filter((t) => !kept.has(t));
+    if (rest.length === 0) return;
+    if (results.length === 0) {
+      for (const t of rest) t.dispose();
+      return;
+    }
+    const group: Companions = { pending: results.length, tensors: rest };
+    for (const t of results) (t._companions ??= []).push(group);
+    return;
+  }
   for (const t of scope) {
-    if (recorded || kept.has(t)) parent?.add(t);
+    if (kept.has(t)) parent?.add(t);
     else t.dispose();
   }
 }
@@ -276,6 +306,7 @@ export function checkTensor(op: string, x: unknown, what = 'argument'): asserts 
 
 /** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
 export function keep<T extends Tensor>(t: T): T {
+  keepCalls++;
   // A tracer (a value inside grad, jvp, vmap) holds the tensors it stands for: they are kept too.
   const held = new Set<Tensor>();
   collectTensors(t, held);
@@ -327,6 +358,8 @@ export class Tensor {
   _node: unknown = null;
   /** @internal */
   _disposed = false;
+  /** @internal Groups of a composite op's intermediates released when this result is disposed. */
+  _companions: Companions[] | null = null;
   /** @internal Creation order of concrete tensors (-1 for tracers). */
   _id = -1;
   /** Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor. */
@@ -387,6 +420,11 @@ export class Tensor {
     if (this.grad) {
       this.grad.dispose();
       this.grad = null;
+    }
+    const groups = this._companions;
+    if (groups) {
+      this._companions = null;
+      for (const g of groups) if (--g.pending === 0) for (const t of g.tensors) t.dispose();
     }
   }
 
