@@ -4,6 +4,7 @@ import { getBackend, getDefaultDevice } from './backend.js';
 import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType, storedValue, toTyped } from './dtype.js';
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
+import { checkNumber, checkOptions } from './options.js';
 import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
@@ -19,6 +20,9 @@ export interface TensorOptions extends CreationOptions {
   /** Shape for flat data; default: inferred from nesting (or [length] for typed arrays). */
   shape?: readonly number[];
 }
+
+const CREATION_OPTIONS = ['dtype', 'device'] as const satisfies readonly (keyof CreationOptions)[];
+const TENSOR_OPTIONS = [...CREATION_OPTIONS, 'shape'] as const satisfies readonly (keyof TensorOptions)[];
 
 export type NestedNumbers = number | boolean | readonly NestedNumbers[];
 
@@ -75,6 +79,7 @@ function firstLeaf(data: NestedNumbers): unknown {
  * converted to `dtype` as `cast` converts them (bool: nonzero; int32: truncated).
  */
 export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {}): Tensor {
+  checkOptions('tensor', opts, TENSOR_OPTIONS);
   const device = opts.device ?? getDefaultDevice();
   let source: ArrayLike<number>;
   let shape: number[];
@@ -103,6 +108,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
 
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, opts: CreationOptions = {}): Tensor {
+  checkOptions('full', opts, CREATION_OPTIONS);
   assertShape(shape, 'full');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full');
@@ -116,6 +122,9 @@ export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => full(s
 
 /** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */
 export function arange(start: number, stop?: number, step = 1, opts: CreationOptions = {}): Tensor {
+  checkOptions('arange', opts, CREATION_OPTIONS);
+  checkNumber('arange', stop === undefined ? 'stop' : 'start', start);
+  checkNumber('arange', 'stop', stop);
   if (stop === undefined) {
     stop = start;
     start = 0;
@@ -131,6 +140,9 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
 
 /** `num` evenly spaced values from start to stop inclusive. */
 export function linspace(start: number, stop: number, num: number, opts: CreationOptions = {}): Tensor {
+  checkOptions('linspace', opts, CREATION_OPTIONS);
+  checkNumber('linspace', 'start', start);
+  checkNumber('linspace', 'stop', stop);
   if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'linspace');
@@ -142,6 +154,7 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
 
 /** The n×m identity (m defaults to n). */
 export function eye(n: number, m = n, opts: CreationOptions = {}): Tensor {
+  checkOptions('eye', opts, CREATION_OPTIONS);
   if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${n}, ${m}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'eye');
@@ -155,7 +168,11 @@ export interface RandomOptions extends CreationOptions {
   key?: RandomKey;
 }
 
+const RANDOM_OPTIONS = [...CREATION_OPTIONS, 'key'] as const satisfies readonly (keyof RandomOptions)[];
+
 function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal', opts: RandomOptions): Tensor {
+  // A misspelt key (`seed:`, `Key:`) must not fall back to the default stream unnoticed.
+  checkOptions(op, opts, RANDOM_OPTIONS);
   assertShape(shape, op);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, op);

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, concat, foldIn, indexSelect, matmul, ones, pad, permute, rand, randn,
-  randomKey, slice, splitKey, squeeze, stack, tensor, unsqueeze, where, zeros,
+  type RandomKey, arange, broadcastTo, concat, eye, foldIn, full, indexSelect, linspace, matmul, ones, pad, permute, rademacher, rand,
+  randn, randomKey, slice, splitKey, squeeze, stack, tensor, unsqueeze, where, zeros,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -243,5 +243,33 @@ describe('other argument checks', () => {
 
   it('unknown devices list the registered ones', () => {
     expect(() => ones([1], { device: 'tpu' })).toThrow("unknown device 'tpu'; registered devices: cpu");
+  });
+});
+
+describe('options of creation functions', () => {
+  it('creation functions reject unknown option keys instead of using the defaults', () => {
+    expect(() => tensor([1, 2], { dtpye: 'float64' } as never)).toThrow(
+      "tensor: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device, shape",
+    );
+    expect(() => zeros([2], { dtpye: 'float64' } as never)).toThrow("full: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
+    expect(() => full([2], 1, { devise: 'cpu' } as never)).toThrow("full: unknown option 'devise' (did you mean 'device'?)");
+    expect(() => arange(3, undefined, 1, { dtpye: 'int32' } as never)).toThrow("arange: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
+    expect(() => linspace(0, 1, 3, { shape: [3] } as never)).toThrow("linspace: unknown option 'shape'; valid options: dtype, device");
+    expect(() => eye(2, 2, { dtpye: 'int32' } as never)).toThrow("eye: unknown option 'dtpye' (did you mean 'dtype'?)");
+  });
+
+  it('random draws reject a misspelt key rather than falling back to the default stream', () => {
+    expect(() => randn([2], { seed: 3 } as never)).toThrow("randn: unknown option 'seed'; valid options: dtype, device, key");
+    expect(() => rand([2], { Key: randomKey(1) } as never)).toThrow("rand: unknown option 'Key' (did you mean 'key'?); valid options: dtype, device, key");
+    expect(() => rademacher([2], { keys: randomKey(1) } as never)).toThrow("rademacher: unknown option 'keys' (did you mean 'key'?)");
+  });
+
+  it('arange and linspace need finite bounds', () => {
+    expect(() => arange(0, Number.NaN)).toThrow('arange: stop must be a finite number, got NaN');
+    expect(() => arange(0, Infinity)).toThrow('arange: stop must be a finite number, got Infinity');
+    expect(() => arange(Number.NaN)).toThrow('arange: stop must be a finite number, got NaN');
+    expect(() => arange(Number.NaN, 3)).toThrow('arange: start must be a finite number, got NaN');
+    expect(() => linspace(0, Number.NaN, 3)).toThrow('linspace: stop must be a finite number, got NaN');
+    expect(() => linspace(-Infinity, 0, 3)).toThrow('linspace: start must be a finite number, got -Infinity');
   });
 });
