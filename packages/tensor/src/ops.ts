@@ -4,9 +4,9 @@
 
 import { type DType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
-import { checkBoolean, checkOneOf, checkOptions } from './options.js';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
-import { broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
+import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply, checkTensor, composite } from './tensor.js';
 
 type Operand = Tensor | number;
@@ -26,6 +26,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   return composite(() => {
     checkTensor('broadcastTo', x);
     if (shapesEqual(x.shape, shape)) return x;
+    assertShape(shape, 'broadcastTo');
     if (shape.length < x.rank) {
       throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
     }
@@ -134,6 +135,7 @@ export const silu = (x: Tensor): Tensor => composite(() => mul(x, sigmoid(x)));
 export const relu = (x: Tensor): Tensor => composite(() => where(lessEqual(x, 0), 0, x));
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
 export const elu = (x: Tensor, alpha = 1): Tensor => composite(() => {
+  checkNumber('elu', 'alpha', alpha);
   // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
   // but its ½/½ tie split at 0 made elu'(0) = α/2 instead of α (for α = 1 elu is C¹ there).
   const positive = greater(x, 0);
@@ -297,7 +299,11 @@ export interface VarianceOptions {
 export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
   return composite(() => {
     checkTensor('variance', x);
+    checkOptions('variance', opts, ['keepdims', 'correction']);
     const { keepdims = false, correction = 0 } = opts;
+    checkBoolean('variance', 'keepdims', keepdims);
+    // A negative or NaN correction has no meaning as a count of degrees of freedom.
+    checkNumber('variance', 'correction', correction, { min: 0 });
     const ax = normalizeAxes('variance', axes, x.rank);
     const n = sizeOf(ax.map((a) => x.shape[a]!));
     const centred = sub(x, mean(x, ax, true));
@@ -422,6 +428,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 /** Reshape; one entry may be −1 (inferred). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', x);
+  if (!Array.isArray(shape)) throw new TypeError(`reshape: expected the new shape as an array of integers, got ${typeof shape === 'number' ? shape : typeof shape}`);
   if (!shape.every((d) => Number.isInteger(d) && d >= -1)) {
     throw new Error(`reshape: invalid shape ${fmtShape(shape)}; expected non-negative integers and at most one -1`);
   }

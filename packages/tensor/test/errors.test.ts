@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, concat, eye, foldIn, full, indexSelect, linspace, matmul, ones, pad, permute, rademacher, rand,
-  randn, randomKey, slice, splitKey, squeeze, stack, tensor, unsqueeze, where, zeros,
+  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, matmul, ones, pad, permute, rademacher, rand,
+  randn, randomKey, reshape, slice, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -246,7 +246,7 @@ describe('other argument checks', () => {
   });
 });
 
-describe('options of creation functions', () => {
+describe('options of creation functions and variance', () => {
   it('creation functions reject unknown option keys instead of using the defaults', () => {
     expect(() => tensor([1, 2], { dtpye: 'float64' } as never)).toThrow(
       "tensor: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device, shape",
@@ -271,5 +271,25 @@ describe('options of creation functions', () => {
     expect(() => arange(Number.NaN, 3)).toThrow('arange: start must be a finite number, got NaN');
     expect(() => linspace(0, Number.NaN, 3)).toThrow('linspace: stop must be a finite number, got NaN');
     expect(() => linspace(-Infinity, 0, 3)).toThrow('linspace: start must be a finite number, got -Infinity');
+  });
+
+  it('variance checks its options: known keys, a boolean keepdims, a correction >= 0', () => {
+    const x = ones([2, 3]);
+    expect(() => variance(x, 0, { ddof: 1 } as never)).toThrow("variance: unknown option 'ddof'; valid options: keepdims, correction");
+    expect(() => variance(x, 0, { correction: Number.NaN })).toThrow('variance: correction must be a finite number >= 0, got NaN');
+    expect(() => variance(x, 0, { correction: -1 })).toThrow('variance: correction must be a finite number >= 0, got -1');
+    expect(() => x.variance(0, { keepdims: 'yes' as never })).toThrow('variance: keepdims must be true or false, got "yes"');
+  });
+});
+
+describe('shapes and scalars of movement ops and activations', () => {
+  it('broadcastTo and reshape say what a shape must be', () => {
+    expect(() => broadcastTo(ones([1]), [-1])).toThrow('broadcastTo: shape must be an array of non-negative integers, got [-1]');
+    expect(() => broadcastTo(ones([1]), [1.5])).toThrow('broadcastTo: shape must be an array of non-negative integers, got [1.5]');
+    expect(() => reshape(ones([2, 3]), 6 as never)).toThrow('reshape: expected the new shape as an array of integers, got 6');
+  });
+
+  it('elu needs a finite alpha', () => {
+    expect(() => elu(ones([2]), Number.NaN)).toThrow('elu: alpha must be a finite number, got NaN');
   });
 });
