@@ -70,6 +70,8 @@ export interface GradOptions {
   argnums?: number | readonly number[];
 }
 
+const GRAD_OPTIONS = ['argnums'] as const satisfies readonly (keyof GradOptions)[];
+
 function argIndices(op: string, argnums: number | readonly number[], n: number): number[] {
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
   for (const a of list) {
@@ -80,6 +82,7 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
 
 /** Value of a scalar function and its gradient with respect to `argnums`. */
 export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]] {
+  checkOptions('valueAndGrad', opts, GRAD_OPTIONS);
   const argnums = opts.argnums ?? 0;
   return (...args) =>
     composite(() => {
@@ -101,6 +104,7 @@ export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Ten
 
 /** Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument. */
 export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => Tensor | Tensor[] {
+  checkOptions('grad', opts, GRAD_OPTIONS);
   const vg = valueAndGrad(f, opts);
   return (...args) => composite(() => vg(...args)[1]);
 }

@@ -8,7 +8,7 @@
 //   nodes; `createGraph` keeps recording during the backward pass.
 
 import {
-  type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, fmtShape,
+  type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
   isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
@@ -173,6 +173,12 @@ export const ambientAutograd = {
   },
 
   backward(t: Tensor, gradient: Tensor | undefined, opts: { createGraph?: boolean }): void {
+    if (gradient !== undefined && !(gradient instanceof Tensor)) {
+      const got = gradient === null ? 'null' : Array.isArray(gradient) ? 'an array' : typeof gradient === 'object' ? 'an object' : typeof gradient;
+      throw new TypeError(`backward: gradient must be a Tensor of the output's shape (or omitted for a scalar output), got ${got}; options go second: backward(undefined, { createGraph })`);
+    }
+    checkOptions('backward', opts, ['createGraph']);
+    checkBoolean('backward', 'createGraph', opts.createGraph);
     const root = t._node as GradNode | null;
     if (!root) {
       throw new Error('backward: this tensor does not require grad (no input had requiresGrad = true, or it was computed under noGrad)');

@@ -80,6 +80,28 @@ describe('errors say what was wrong and what was expected', () => {
     expect(message).toBe('grad: argnums [0,2] out of range for 2 argument(s)');
   });
 
+  it('grad and valueAndGrad reject unknown options rather than differentiating argument 0', () => {
+    const f = (a: Tensor, b: Tensor) => a.mul(b).sum();
+    expect(messageOf(() => grad(f, { argnum: 1 } as never))).toBe("grad: unknown option 'argnum' (did you mean 'argnums'?); valid options: argnums");
+    expect(messageOf(() => valueAndGrad(f, { argNums: 1 } as never))).toBe(
+      "valueAndGrad: unknown option 'argNums' (did you mean 'argnums'?); valid options: argnums",
+    );
+    expect(messageOf(() => grad(f, null as never))).toBe('grad: expected an options object, got null');
+  });
+
+  it('backward rejects unknown options, a non-boolean createGraph and options in the gradient slot', () => {
+    const x = f64([1, 2]);
+    x.requiresGrad = true;
+    expect(messageOf(() => x.mul(x).sum().backward(undefined, { create_graph: true } as never))).toBe(
+      "backward: unknown option 'create_graph' (did you mean 'createGraph'?); valid options: createGraph",
+    );
+    expect(messageOf(() => x.mul(x).sum().backward(undefined, { createGraph: 'yes' as never }))).toBe('backward: createGraph must be true or false, got "yes"');
+    expect(messageOf(() => x.mul(x).sum().backward({ createGraph: true } as never))).toBe(
+      "backward: gradient must be a Tensor of the output's shape (or omitted for a scalar output), got an object; options go second: backward(undefined, { createGraph })",
+    );
+    expect(x.grad).toBeNull();
+  });
+
   describe('using a tracer after its transformation returned', () => {
     const expected = 'was used after that transformation returned; return it from the function instead';
 
