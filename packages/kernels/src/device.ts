@@ -5,7 +5,7 @@
 
 /// <reference types="@webgpu/types" />
 
-import { checkBoolean, checkOneOf } from '@scorch/tensor';
+import { checkBoolean, checkOneOf, checkOptions } from '@scorch/tensor';
 
 export type FeatureLevel = 'core' | 'compatibility';
 
@@ -146,6 +146,7 @@ interface Attempt {
 
 /** Finds an adapter (core first, then compatibility) and opens a device with raised limits. */
 export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDevice> {
+  checkOptions('acquireDevice', req, DEVICE_REQUEST_KEYS);
   checkDeviceRequest('acquireDevice', req);
   const tried: string[] = [];
 

@@ -55,6 +55,11 @@ function checkSameOptions(name: string, opened: DeviceOptions, opts: InitWebGPUO
   }
 }
 
+/** The entries of `opts` under `keys`. */
+function pick<T extends object, K extends keyof T>(opts: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.filter((k) => k in opts).map((k) => [k, opts[k]])) as Pick<T, K>;
+}
+
 interface Opening {
   handle: Promise<WebGPUHandle>;
   opts: DeviceOptions;
@@ -99,8 +104,9 @@ export async function initWebGPU(opts: InitWebGPUOptions = {}): Promise<WebGPUHa
     checkSameOptions(name, opening.opts, opts);
   } else {
     const handle = (async () => {
-      const acquired = await acquireDevice(deviceOptions);
-      const runtime = new GpuRuntime(acquired, deviceOptions);
+      // Each part takes its own keys (and rejects the other's).
+      const acquired = await acquireDevice(pick(deviceOptions, DEVICE_REQUEST_KEYS));
+      const runtime = new GpuRuntime(acquired, pick(deviceOptions, RUNTIME_OPTION_KEYS));
       const backend = new WebGPUBackend(name, runtime, acquired.info);
       registerBackend(backend);
       return { device: name, info: acquired.info, gpu: acquired.device, backend, runtime };

@@ -13,7 +13,7 @@
 
 /// <reference types="@webgpu/types" />
 
-import { type ProfileSession, checkBoolean, checkNumber, profilerSession } from '@scorch/tensor';
+import { type ProfileSession, checkBoolean, checkNumber, checkOptions, profilerSession } from '@scorch/tensor';
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
@@ -169,6 +169,7 @@ export class GpuRuntime {
   constructor(acquired: AcquiredDevice, opts: RuntimeOptions = {}) {
     this.device = acquired.device;
     this.acquired = acquired;
+    checkOptions('GpuRuntime', opts, RUNTIME_OPTION_KEYS);
     checkRuntimeOptions('GpuRuntime', opts);
     this.maxDispatches = opts.maxDispatchesPerBatch ?? RUNTIME_DEFAULTS.maxDispatchesPerBatch;
     this.poolLimit = opts.poolLimitBytes ?? RUNTIME_DEFAULTS.poolLimitBytes;

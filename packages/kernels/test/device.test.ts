@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CpuBackend, getBackend, listDevices, rand, randomKey, tensor } from '@scorch/tensor';
-import { acquireDevice, initWebGPU } from '@scorch/kernels';
+import { GpuRuntime, acquireDevice, initWebGPU } from '@scorch/kernels';
 import { create } from 'webgpu';
 import { gpuDevice } from './helpers.js';
 
@@ -63,6 +63,17 @@ describe('initWebGPU options', () => {
         'name, gpu, dawnCreate, forceCompatibility, limits, maxDispatchesPerBatch, poolLimitBytes, poisonAllocations',
     );
     await expect(initWebGPU('webgpu' as never)).rejects.toThrow('initWebGPU: expected an options object, got string');
+  });
+
+  it('acquireDevice and GpuRuntime reject unknown keys too, each listing its own', async () => {
+    await expect(acquireDevice({ forceCompatability: true } as never)).rejects.toThrow(
+      "acquireDevice: unknown option 'forceCompatability' (did you mean 'forceCompatibility'?); valid options: gpu, dawnCreate, forceCompatibility, limits",
+    );
+    // A runtime option is not a device request: it takes effect only through initWebGPU or GpuRuntime.
+    await expect(acquireDevice({ poolLimitBytes: 0 } as never)).rejects.toThrow("acquireDevice: unknown option 'poolLimitBytes'");
+    expect(() => new GpuRuntime({} as never, { poolLimit: 0 } as never)).toThrow(
+      "GpuRuntime: unknown option 'poolLimit' (did you mean 'poolLimitBytes'?); valid options: maxDispatchesPerBatch, poolLimitBytes, poisonAllocations",
+    );
   });
 
   it('rejects values out of their range or set', async () => {
