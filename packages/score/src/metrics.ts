@@ -13,7 +13,7 @@ import {
   Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
+import { type ScoreFunction, checkBatch, checkScoreFunction, optionNames } from './conventions.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, x, 'the first sample');
@@ -60,12 +60,20 @@ async function readNumbers(t: Tensor): Promise<number[]> {
  * Zero exactly when the two agree on every sample.
  */
 export async function fisherDivergence(score: ScoreFunction, referenceScore: ScoreFunction, x: Tensor, cond?: Tensor): Promise<number> {
-  checkBatch('fisherDivergence', x, 'x');
+  const where = 'fisherDivergence';
+  checkScoreFunction(where, score);
+  checkScoreFunction(where, referenceScore, 'referenceScore');
+  checkBatch(where, x, 'x');
+  const n = x.shape[0]!;
+  if (cond !== undefined && !(cond instanceof Tensor && cond.rank === 1 && cond.shape[0] === n)) {
+    throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? `shape [${cond.shape.join(',')}]` : cond === null ? 'null' : typeof cond}`);
+  }
   const value = tidy(() => {
     const s = score(x, cond);
     const ref = referenceScore(x, cond);
-    if (s.shape.join() !== x.shape.join() || ref.shape.join() !== x.shape.join()) {
-      throw new Error(`fisherDivergence: scores must have x's shape [${x.shape.join(',')}], got [${s.shape.join(',')}] and [${ref.shape.join(',')}]`);
+    const describe = (t: unknown) => (t instanceof Tensor ? `[${t.shape.join(',')}]` : t === null ? 'null' : typeof t);
+    if (!(s instanceof Tensor) || !(ref instanceof Tensor) || s.shape.join() !== x.shape.join() || ref.shape.join() !== x.shape.join()) {
+      throw new Error(`${where}: scores must be Tensors of x's shape [${x.shape.join(',')}], got ${describe(s)} and ${describe(ref)}`);
     }
     const diff = sub(s, ref);
     return sum(mul(diff, diff)).mul(0.5 / x.shape[0]!);
@@ -76,6 +84,7 @@ export async function fisherDivergence(score: ScoreFunction, referenceScore: Sco
 /** ‖aᵢ − bⱼ‖² for a [M, d], b [N, d], as [M, N]: |a|² + |b|² − 2abᵀ, clamped at 0 against rounding. */
 export function pairwiseSquaredDistances(a: Tensor, b: Tensor): Tensor {
   return composite(() => {
+    checkPair('pairwiseSquaredDistances', a, b);
     const m = a.shape[0]!;
     const n = b.shape[0]!;
     const aa = reshape(sum(mul(a, a), 1), [m, 1]);

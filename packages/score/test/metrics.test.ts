@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor, foldIn, randn, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, eightGaussians, rings } from '../src/data.js';
 import {
-  countNonFinite, energyDistance, fisherDivergence, histogram2d, histogramKL, medianBandwidth, mmd2, modeWeights,
+  countNonFinite, energyDistance, fisherDivergence, histogram2d, histogramKL, medianBandwidth, mmd2, modeWeights, pairwiseSquaredDistances,
 } from '../src/metrics.js';
 import { unknownOption } from './options.js';
 
@@ -154,6 +154,23 @@ describe('Fisher divergence', () => {
     const x = randn([n, d], { key: randomKey(33), ...f64 });
     const fd = await fisherDivergence((y) => y.mul(-1 / tau ** 2), standardScore, x);
     expect(Math.abs(fd - c * d)).toBeLessThanOrEqual((4 * c * Math.sqrt(2 * d)) / Math.sqrt(n));
+  });
+
+  it('checks its scores and cond instead of passing a mismatched cond through (the scores may ignore it)', async () => {
+    const x = randn([4, 2], { key: randomKey(34), ...f64 });
+    await expect(fisherDivergence(standardScore, standardScore, x, tensor([1, 2, 3], f64))).rejects.toThrow(
+      /^fisherDivergence: cond must be a Tensor of shape \[4\] \(one noise level per row of x\), got shape \[3\]$/,
+    );
+    await expect(fisherDivergence(standardScore, 'normal' as never, x)).rejects.toThrow(/^fisherDivergence: referenceScore must be a function \(x \[N, d\], cond\?\) => \[N, d\], got string$/);
+    await expect(fisherDivergence(standardScore, (() => 0) as never, x)).rejects.toThrow(/^fisherDivergence: scores must be Tensors of x's shape \[4,2\], got \[4,2\] and number$/);
+  });
+});
+
+describe('pairwise squared distances', () => {
+  it('names itself and the mismatch when the points differ in dimension or are not [N, d]', () => {
+    const a = randn([3, 2], { key: randomKey(35), ...f64 });
+    expect(() => pairwiseSquaredDistances(a, randn([3, 3], { key: randomKey(36), ...f64 }))).toThrow(/^pairwiseSquaredDistances: samples have different dimensions \(2 vs 3\)$/);
+    expect(() => pairwiseSquaredDistances(a, tensor([1, 2], f64))).toThrow(/^pairwiseSquaredDistances: the second sample must have rank 2 \(shape \[N, d\]/);
   });
 });
 
