@@ -253,8 +253,20 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 
 // Reductions ------------------------------------------------------------------------------------
 
+/**
+ * The reductions take keepdims positionally; an options object in its place (`{ keepdims: false }`,
+ * as variance and argmax take it) is truthy and would keep the axes, so anything but a boolean is refused.
+ */
+function checkKeepdims(op: string, keepdims: unknown): void {
+  if (typeof keepdims !== 'boolean') {
+    const got = keepdims === null ? 'null' : typeof keepdims === 'object' ? 'an object' : typeof keepdims === 'string' ? JSON.stringify(keepdims) : String(keepdims);
+    throw new TypeError(`${op}: keepdims must be true or false, got ${got}; it is the third argument: ${op}(x, axes, true)`);
+  }
+}
+
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   checkTensor(op, x);
+  checkKeepdims(op, keepdims);
   const ax = normalizeAxes(op, axes, x.rank);
   if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
   const reduced = () => (ax.length === 0 ? x : apply(prim, [x], { axes: ax }));
@@ -264,11 +276,16 @@ function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number |
 
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', 'sum', x, axes, keepdims);
 export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
-export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => neg(max(neg(x), axes, keepdims)));
+export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => {
+  checkTensor('min', x);
+  checkKeepdims('min', keepdims);
+  return neg(max(neg(x), axes, keepdims));
+});
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return composite(() => {
     checkTensor('mean', x);
+    checkKeepdims('mean', keepdims);
     const ax = normalizeAxes('mean', axes, x.rank);
     const n = sizeOf(ax.map((a) => x.shape[a]!));
     return div(sum(x, ax, keepdims), n);
@@ -279,6 +296,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdims = fa
 export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return composite(() => {
     checkTensor('logsumexp', x);
+    checkKeepdims('logsumexp', keepdims);
     const ax = normalizeAxes('logsumexp', axes, x.rank);
     const m = max(x, ax, true).detach();
     // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry

@@ -116,6 +116,14 @@ describe('axes', () => {
     expect(() => tensor(1).sum(0)).toThrow('sum: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
   });
 
+  it('reductions refuse a keepdims that is not a boolean (an options object would read as true)', () => {
+    expect(() => m.sum(0, { keepdims: false } as never)).toThrow('sum: keepdims must be true or false, got an object; it is the third argument: sum(x, axes, true)');
+    expect(() => m.max(0, 'no' as never)).toThrow('max: keepdims must be true or false, got "no"');
+    expect(() => m.min(0, 1 as never)).toThrow('min: keepdims must be true or false, got 1');
+    expect(() => m.mean(0, null as never)).toThrow('mean: keepdims must be true or false, got null');
+    expect(() => m.logsumexp(0, {} as never)).toThrow('logsumexp: keepdims must be true or false, got an object');
+  });
+
   it('repeated axes are named', () => {
     expect(() => m.sum([0, -2])).toThrow('sum: axes [0,-2] name the same axis twice');
   });
