@@ -81,6 +81,11 @@ interface Entry {
   outSlots: readonly number[];
   staticOutLeaves: readonly unknown[];
   /**
+   * Per output leaf: for a random key derived from a key argument, its value for a call's keys
+   * (recomputed every call, as eager mode would return it); undefined otherwise.
+   */
+  keyOutLeaves: readonly (((keys: readonly RandomKey[]) => RandomKey) | undefined)[];
+  /**
    * Per program input: whether a call consumes it (`donate`). It follows from the signature (the
    * argument count and each argument's structure and keys), so it is worked out on the entry's
    * first call and reused.
@@ -161,6 +166,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     let outDef: TreeDef | null = null;
     let outSlots: number[] = [];
     let staticOutLeaves: unknown[] = [];
+    let keyLeaves: number[] = [];
     const traced = traceProgram(
       (tracers, keys) => {
         let t = 0;
@@ -170,22 +176,27 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         const callArgs = args.map((arg, i) => (staticArgs.has(i) ? arg : rebuilt[i])) as A;
         const result = f(...callArgs);
         if (result instanceof Promise) throw new TypeError('jit: the function returned a Promise; a jitted function must be synchronous (read values after the call)');
-        const out = flattenTree(result);
+        const out = flattenTree(result, isRandomKey);
         outDef = out.def;
         const outputs: Tensor[] = [];
         outSlots = out.leaves.map((leaf) => (leaf instanceof Tensor ? outputs.push(leaf) - 1 : -1));
         staticOutLeaves = out.leaves.map((leaf) => (leaf instanceof Tensor ? undefined : leaf));
-        return outputs;
+        // Returned keys go to the trace, which tells those derived from key arguments (new on
+        // every call) from constant ones.
+        keyLeaves = out.leaves.flatMap((leaf, i) => (isRandomKey(leaf) ? [i] : []));
+        return { tensors: outputs, keys: keyLeaves.map((i) => out.leaves[i] as RandomKey) };
       },
       a.tensors,
       a.keys,
     );
     traces++;
-    return { traced, outDef: outDef!, outSlots, staticOutLeaves };
+    const keyOutLeaves: (((keys: readonly RandomKey[]) => RandomKey) | undefined)[] = outSlots.map(() => undefined);
+    keyLeaves.forEach((leaf, i) => (keyOutLeaves[leaf] = traced.keyOutputs[i] ?? undefined));
+    return { traced, outDef: outDef!, outSlots, staticOutLeaves, keyOutLeaves };
   };
 
   const build = (args: A, a: ReturnType<typeof analyse>): Entry => {
-    const { traced, outDef, outSlots, staticOutLeaves } = trace(args, a);
+    const { traced, outDef, outSlots, staticOutLeaves, keyOutLeaves } = trace(args, a);
     const backend = getBackend(traced.program.device);
     let compiled: CompiledProgram;
     try {
@@ -199,7 +210,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (typeof opts.printKernels === 'function') opts.printKernels(text);
       else console.log(text);
     }
-    return { compiled, captured: traced.captured, owned: traced.owned, outDef, outSlots, staticOutLeaves };
+    return { compiled, captured: traced.captured, owned: traced.owned, outDef, outSlots, staticOutLeaves, keyOutLeaves };
   };
 
   const entryFor = (args: A): [Entry, ReturnType<typeof analyse>] => {
@@ -271,7 +282,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     program.inputSources.forEach((src, i) => {
       if (donated[i] && !updatedInputs.has(i)) inputs[i]!.dispose();
     });
-    const leaves = entry.outSlots.map((slot, i) => (slot >= 0 ? outputs[slot] : entry.staticOutLeaves[i]));
+    const leaves = entry.outSlots.map((slot, i) => (slot >= 0 ? outputs[slot] : entry.keyOutLeaves[i]?.(a.keys) ?? entry.staticOutLeaves[i]));
     return unflattenTree(entry.outDef, leaves) as R;
   };
 

@@ -125,6 +125,31 @@ describe('jit signatures and the cache', () => {
     expect(f.cacheSize).toBe(0);
   });
 
+  it('returns the keys a call derives from its key argument, new on every call, as eager mode does', async () => {
+    // A step that hands back the key for the next step (as with JAX's split-and-carry).
+    const step = (x: Tensor, key: RandomKey) => {
+      const [draw, next] = splitKey(key, 2);
+      return { y: x.add(randn(x.shape, { key: draw! })), next, same: key, folded: [foldIn(next!, 3)], constant: randomKey(9) };
+    };
+    const compiled = jit(step);
+    const x = tensor([1, 2, 3]);
+    let key = randomKey(1);
+    for (let i = 0; i < 3; i++) {
+      const got = compiled(x, key);
+      const want = step(x, key);
+      expect(got.next).toEqual(want.next);
+      expect(got.same).toEqual(key);
+      expect(got.folded).toEqual(want.folded);
+      expect(got.constant).toEqual(want.constant);
+      expect(await values(got.y)).toEqual(await values(want.y));
+      // The returned key is a key (so it can be passed back in without a retrace).
+      key = got.next!;
+    }
+    expect(compiled.traceCount).toBe(1);
+    // A fresh key of the caller's own: the keys returned are this call's, not the first call's.
+    expect(compiled(x, randomKey(5)).next).toEqual(splitKey(randomKey(5), 2)[1]);
+  });
+
   it('reads a closed-over tensor by reference: updates between calls are seen', async () => {
     const w = tensor([1, 1]);
     const f = jit((x: Tensor) => x.mul(w));

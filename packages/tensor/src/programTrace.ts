@@ -12,7 +12,7 @@
 import { getBackend } from './backend.js';
 import type { OutputInfo, Primitive, PrimitiveParams, RandomKey } from './primitives.js';
 import {
-  type Equation, type InputSource, type KeyVar, type ProgramUpdate, type ProgramVar, Program, ProgramBuilder,
+  type Equation, type InputSource, type KeyDerivation, type KeyVar, type ProgramUpdate, type ProgramVar, Program, ProgramBuilder,
   simplifyProgram,
 } from './program.js';
 import { type KeyObserver, copyKey, isStreamKey, withKeyObserver } from './random.js';
@@ -69,6 +69,26 @@ export class ProgramTrace extends Trace implements KeyObserver {
     this.keyInputs.push(v);
     this.keyVars.set(k, v);
     return k;
+  }
+
+  /**
+   * How to compute returned key `key` from a call's key inputs: the derivations that lead to it
+   * from a key input (recorded in full: the program keeps only those its draws need), or null
+   * for a key not derived from a key input (a constant).
+   */
+  keyOutput(key: RandomKey): ((keyInputs: readonly RandomKey[]) => RandomKey) | null {
+    const target = this.keyVars.get(key);
+    if (!target) return null;
+    const needed = new Set<KeyVar>([target]);
+    const chain: KeyDerivation[] = [];
+    for (let i = this.builder.keyDerivations.length - 1; i >= 0; i--) {
+      const d = this.builder.keyDerivations[i]!;
+      if (!needed.has(d.out)) continue;
+      chain.push(d);
+      needed.add(d.input);
+    }
+    const keys = new Program(this.device ?? 'cpu', [], [], [...this.keyInputs], chain.reverse(), [], [], []);
+    return (keyInputs) => keys.resolveKeys(keyInputs).get(target)!;
   }
 
   derived(kind: 'foldIn' | 'split', input: RandomKey, out: RandomKey, data: number, count?: number): void {
@@ -192,28 +212,42 @@ export interface TracedProgram {
   captured: readonly Tensor[];
   /** Snapshots the program owns (dispose them with the program). */
   owned: readonly Tensor[];
+  /**
+   * Random keys the function returned (`keys` of `fn`'s result): per key, a function of the call's
+   * key inputs giving its value for that call (keys derived from key inputs are recomputed on the
+   * host, as the program's own derivations are), or null for a constant key.
+   */
+  keyOutputs: readonly (((keyInputs: readonly RandomKey[]) => RandomKey) | null)[];
+}
+
+function isTensorList(outs: readonly Tensor[] | { tensors: readonly Tensor[] }): outs is readonly Tensor[] {
+  return Array.isArray(outs);
 }
 
 /**
  * Traces `fn` into a program: `tensorArgs` become argument inputs (in order), `keyArgs` key
- * inputs; `fn` receives their tracers and traced keys and returns the output tensors. Must be
+ * inputs; `fn` receives their tracers and traced keys and returns the output tensors (or
+ * `{ tensors, keys }`: the output tensors and the keys it returns, see `keyOutputs`). Must be
  * called with no transformation active (jit inlines otherwise).
  */
 export function traceProgram(
-  fn: (tensors: readonly Tensor[], keys: readonly RandomKey[]) => readonly Tensor[],
+  fn: (tensors: readonly Tensor[], keys: readonly RandomKey[]) => readonly Tensor[] | { tensors: readonly Tensor[]; keys: readonly RandomKey[] },
   tensorArgs: readonly Tensor[],
   keyArgs: readonly RandomKey[],
 ): TracedProgram {
   if (traceDepth() > 0) throw new Error('internal: traceProgram called inside a transformation');
   const trace = pushTrace((level) => new ProgramTrace(level));
   let result: { program: Program; captures: readonly Capture[] };
+  let keyOutputs: TracedProgram['keyOutputs'] = [];
   try {
     const tracers = tensorArgs.map((t, i) => trace.argument(t, i));
     const keys = keyArgs.map((k) => trace.keyArgument(k));
     result = withKeyObserver(trace, () =>
       withDynamicTrace(trace, () => {
         const outs = fn(tracers, keys);
-        return trace.finish(outs);
+        if (isTensorList(outs)) return trace.finish(outs);
+        keyOutputs = outs.keys.map((k) => trace.keyOutput(k));
+        return trace.finish(outs.tensors);
       }),
     );
   } catch (e) {
@@ -224,5 +258,5 @@ export function traceProgram(
   popTrace(trace);
   const captured = result.captures.map((c) => c.snapshot ?? c.tensor);
   const owned = result.captures.flatMap((c) => (c.snapshot ? [c.snapshot] : []));
-  return { program: result.program, captured, owned };
+  return { program: result.program, captured, owned, keyOutputs };
 }
