@@ -137,7 +137,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   const analyse = (args: A) => {
     const traced = args.map((a, i) => (staticArgs.has(i) ? undefined : a));
     const { leaves, def } = flattenTree(traced, isRandomKey);
+    // One program input per distinct tensor: a tensor passed twice (or inside two arguments) is one
+    // tracer, so an `assign` to it is seen through both, as in eager mode. Which leaves repeat
+    // which is part of the signature.
     const tensors: Tensor[] = [];
+    const tensorIndex = new Map<Tensor, number>();
+    /** Per tensor leaf: its index in `tensors`. */
+    const leafTensors: number[] = [];
     const keys: RandomKey[] = [];
     const parts: string[] = [treeDefKey(def)];
     // Which argument each leaf came from, for messages.
@@ -146,6 +152,14 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (leaf instanceof Tensor) {
         if (leaf._trace) throw new Error('internal: a traced tensor reached a top-level jit call');
         leaf._live(`jit argument ${argOfLeaf[i]}`);
+        const seen = tensorIndex.get(leaf);
+        if (seen !== undefined) {
+          leafTensors.push(seen);
+          parts.push(`A${seen}`);
+          return;
+        }
+        tensorIndex.set(leaf, tensors.length);
+        leafTensors.push(tensors.length);
         tensors.push(leaf);
         parts.push(`T${leaf.dtype}[${leaf.shape.join(',')}]@${leaf.device}`);
       } else if (isRandomKey(leaf)) {
@@ -159,7 +173,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (staticArgs.has(i)) parts.push(`S${i}:${staticKey(a)}`);
     });
     parts.push(`n${args.length}`);
-    return { leaves, def, tensors, keys, signature: parts.join('|') };
+    return { leaves, def, tensors, leafTensors, keys, signature: parts.join('|') };
   };
 
   const trace = (args: A, a: ReturnType<typeof analyse>) => {
@@ -171,7 +185,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       (tracers, keys) => {
         let t = 0;
         let k = 0;
-        const leaves = a.leaves.map((leaf) => (leaf instanceof Tensor ? tracers[t++]! : isRandomKey(leaf) ? keys[k++]! : leaf));
+        const leaves = a.leaves.map((leaf) => (leaf instanceof Tensor ? tracers[a.leafTensors[t++]!]! : isRandomKey(leaf) ? keys[k++]! : leaf));
         const rebuilt = unflattenTree(a.def, leaves) as unknown[];
         const callArgs = args.map((arg, i) => (staticArgs.has(i) ? arg : rebuilt[i])) as A;
         const result = f(...callArgs);
@@ -268,7 +282,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       return t;
     });
     const backend = getBackend(program.device);
-    const donated = (entry.donated ??= donatedInputs(program, args));
+    const donated = (entry.donated ??= donatedInputs(program, args, a.leafTensors));
     const handles = entry.compiled.run(inputs.map((t) => t._handle!), a.keys, donated);
     const outputs = handles.slice(0, program.outputs.length).map((h, i) => {
       const v = program.outputs[i]!;
@@ -286,11 +300,18 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     return unflattenTree(entry.outDef, leaves) as R;
   };
 
-  /** Per program input: whether it is donated. A string donation donates only that key's subtree of its argument. */
-  const donatedInputs = (program: Program, args: A): boolean[] => {
+  /**
+   * Per program input: whether it is donated. A string donation donates only that key's subtree of
+   * its argument; a tensor passed more than once is donated where any of its leaves is.
+   */
+  const donatedInputs = (program: Program, args: A, leafTensors: readonly number[]): boolean[] => {
     if (donate.length === 0) return program.inputSources.map(() => false);
-    const donatedLeaf = donatedLeaves(args, staticArgs, donatedArgs(args), byKey, byIndex);
-    return program.inputSources.map((src) => src.kind === 'argument' && donatedLeaf[src.index] === true);
+    const donatedTensor: boolean[] = [];
+    donatedLeaves(args, staticArgs, donatedArgs(args), byKey, byIndex).forEach((d, leaf) => {
+      const t = leafTensors[leaf]!;
+      donatedTensor[t] = donatedTensor[t] === true || d;
+    });
+    return program.inputSources.map((src) => src.kind === 'argument' && donatedTensor[src.index] === true);
   };
 
   const free = (entry: Entry) => {

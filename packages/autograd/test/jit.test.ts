@@ -195,6 +195,32 @@ describe('assign and donation', () => {
     expect(await values(s)).toEqual([3, 4]);
   });
 
+  it('a tensor passed as two arguments is one tensor: an assign through one is read through the other, as in eager mode', async () => {
+    const body = (a: Tensor, b: Tensor) => {
+      a.assign(b.flip([0]).mul(2));
+      b.assign(b.add(1));
+      return b.sum();
+    };
+    const f = jit(body, { donate: [0] });
+    const x = tensor([1, 2, 3]);
+    const y = tensor([1, 2, 3]);
+    for (let i = 0; i < 2; i++) {
+      const got = f(x, x);
+      const want = body(y, y);
+      expect(await values(x)).toEqual(await values(y));
+      expect(await values(got)).toEqual(await values(want));
+    }
+    expect(await values(x)).toEqual([7, 11, 15]);
+    expect(x.isDisposed).toBe(false);
+    // Two different tensors of the same shapes are another signature, each updated on its own.
+    const p = tensor([1, 2, 3]);
+    const q = tensor([0, 0, 1]);
+    expect(await values(f(p, q))).toEqual([4]);
+    expect(await values(p)).toEqual([2, 0, 0]);
+    expect(await values(q)).toEqual([1, 1, 2]);
+    expect(f.traceCount).toBe(2);
+  });
+
   it('updates closed-over state on every call', async () => {
     const total = zeros([2]);
     const accumulate = jit((x: Tensor) => {
