@@ -490,6 +490,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   }
   const starts = x.shape.map((d, i) => {
     const b = begin[i] ?? 0;
+    if (!Number.isInteger(b)) throw new RangeError(`slice: begin ${b} on axis ${i} is invalid; expected an integer (negative counts from the end)`);
     return b < 0 ? b + d : b;
   });
   const ends = x.shape.map((d, i) => {

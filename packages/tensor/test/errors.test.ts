@@ -221,6 +221,8 @@ describe('slice and pad', () => {
 
   it('sizes below −1 are rejected rather than read as "to the end"', () => {
     expect(() => slice(x, [0], [-2])).toThrow('slice: size -2 on axis 0 is invalid; expected a non-negative extent or -1 (to the end)');
+    expect(() => slice(x, [0.5], [1])).toThrow('slice: begin 0.5 on axis 0 is invalid; expected an integer (negative counts from the end)');
+    expect(() => slice(x, [Number.NaN], [1])).toThrow('slice: begin NaN on axis 0 is invalid; expected an integer (negative counts from the end)');
   });
 
   it('begin/size lists that do not match the rank', () => {
