@@ -407,6 +407,19 @@ describe('end to end on the CPU (child processes)', () => {
     expect(existsSync(join(run, made[0]!, 'index.html'))).toBe(true);
   });
 
+  it('sample draws as few samples as the trajectory plot records chains (n <= 10), with every sampler step intact', () => {
+    // With n at most the number of recorded chains, the recorded window is the whole batch.
+    for (const [sampler, steps] of [['ald', '--steps-per-level'], ['langevin', '--sample-steps']] as const) {
+      const out = join(scratch, `few-${sampler}`);
+      const sampled = runCli('sample', '--checkpoint', run, '--sampler', sampler, '--n', '10', steps, '3', '--backend', 'cpu', '--out', out);
+      expect(sampled.stderr).toBe('');
+      expect(sampled.code).toBe(0);
+      const points = JSON.parse(readFileSync(join(out, 'samples.json'), 'utf8')).points as [number, number][];
+      expect(points).toHaveLength(10);
+      for (const [x, y] of points) expect(Number.isFinite(x) && Number.isFinite(y)).toBe(true);
+    }
+  });
+
   it('sample refuses a sampler that does not fit the checkpoint', () => {
     const wrong = runCli('sample', '--checkpoint', run, '--sampler', 'pc', '--backend', 'cpu');
     expect(wrong.code).toBe(2);
