@@ -15,7 +15,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:pat
 import { type RandomKey } from '@scorch/tensor';
 import {
   type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type SavedParams, type ScoreModel, type TrainProgress,
-  buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
+  OBJECTIVES, buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
 } from '@scorch/score';
 import { UsageError } from './args.js';
 
@@ -171,6 +171,8 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : !isObjectiveName(c.loss) ? `its loss ${JSON.stringify(c.loss)} is unknown`
     : !c.model || c.model.kind !== 'mlpScore' || !Array.isArray(c.model.hidden) ? 'its model description is missing or not an mlpScore'
     : !c.noise || typeof c.noise.kind !== 'string' ? 'its noise description is missing'
+    : c.noise.kind !== OBJECTIVES[c.loss].family ? `its noise description is of kind ${JSON.stringify(c.noise.kind)}, but loss ${c.loss} trains with noise of kind '${OBJECTIVES[c.loss].family}'`
+    : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
     : !(typeof c.domain === 'number' && c.domain > 0) ? 'its plot domain is missing'
     : undefined;

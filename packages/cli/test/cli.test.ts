@@ -222,6 +222,30 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(code).toBe(2);
     expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
   });
+
+  it('a checkpoint whose noise does not fit its loss, or without its training record, is a usage error before any work', async () => {
+    const base = {
+      format: 'scorch-checkpoint/v1', data: 'mixture', loss: 've', domain: 2,
+      model: { kind: 'mlpScore', inputDim: 2, hidden: [4], activation: 'silu', conditioning: 'time', outputScaling: 'divideBySigma' },
+      noise: { kind: 'sde', sde: 've', sigmaMin: 0.01, sigmaMax: 1 },
+      training: { steps: 1, batch: 2, seed: 0, learningRate: 0.01, backend: 'cpu', seconds: 0, history: [] },
+      params: { format: 'scorch-params/v1', tensors: {} },
+    };
+    const cases: [string, object, string][] = [
+      ['mismatched', { ...base, noise: { kind: 'levels', sigmas: [1, 0.1] } }, `its noise description is of kind "levels", but loss ve trains with noise of kind 'sde'`],
+      ['untrained', { ...base, training: undefined }, 'its training record (with its loss history) is missing'],
+    ];
+    for (const [name, checkpoint, problem] of cases) {
+      const dir = join(scratch, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(checkpoint));
+      const { code, stdout, stderr } = await runMain('sample', '--checkpoint', dir, '--backend', 'cpu', '--out', join(scratch, `${name}-out`));
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd()).toBe(`scorch sample: --checkpoint ${dir}: ${problem}; expected a checkpoint written by 'scorch train'`);
+      expect(existsSync(join(scratch, `${name}-out`))).toBe(false);
+    }
+  });
 });
 
 describe('output files', () => {
