@@ -10,7 +10,7 @@
 // training settings, and the parameters in saveParams' format.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
 import {
@@ -68,6 +68,17 @@ export function prepareOutputDirectory(where: string, dir: string, force: boolea
       if (inside !== undefined) throw new UsageError(`${where}: --out ${dir} holds ${inside === resolve(process.cwd()) ? 'the current directory' : inside}, which --force would move aside; choose another directory`);
       movedAside = freshDirectory(dirname(path), `${basename(path)}.replaced`);
       renameSync(path, movedAside);
+    }
+  } else {
+    // The directory is made with the run's first file, after the work: its nearest existing
+    // ancestor must be a directory this process can write into, or the run would fail only then.
+    let ancestor = dirname(path);
+    while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+    if (!statSync(ancestor).isDirectory()) throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is a file; expected a directory path that is new or empty`);
+    try {
+      accessSync(ancestor, constants.W_OK);
+    } catch {
+      throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is not writable; expected a directory path that is new or empty`);
     }
   }
   return { path, movedAside };

@@ -214,6 +214,17 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(readFileSync(join(occupied, 'notes.txt'), 'utf8')).toBe('mine');
   });
 
+  it('refuses, before any work, a --out that cannot be made because a file stands on its path', async () => {
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, 'mine');
+    const under = join(file, 'run', 'inner');
+    const { code, stdout, stderr } = await runMain('train', '--backend', 'cpu', '--steps', '2', '--out', under);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd()).toBe(`scorch train: --out ${under} cannot be made: ${file} is a file; expected a directory path that is new or empty`);
+    expect(readFileSync(file, 'utf8')).toBe('mine');
+  });
+
   it('a checkpoint that is not one is a usage error', async () => {
     const fake = join(scratch, 'fake');
     mkdirSync(fake, { recursive: true });
