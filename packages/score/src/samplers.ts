@@ -61,13 +61,18 @@ const POSITIVE_COUNT = { integer: true, min: 1 } as const;
  */
 function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): void {
   checkScoreFunction(where, score);
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object with at least a key, got ${opts === null ? 'null' : typeof opts}`);
+  checkOptionsObject(where, opts);
   checkOptions(where, opts, known);
   const { key, callback, callbackEvery, jit: compile } = opts as LangevinOptions;
   checkBoolean(where, 'jit', compile);
   checkKey(key, `${where}: opts.key`);
   if (callback !== undefined && typeof callback !== 'function') throw new TypeError(`${where}: callback must be a function (step, x) => void, got ${typeof callback}`);
   checkNumber(where, 'callbackEvery', callbackEvery, POSITIVE_COUNT);
+}
+
+/** The options argument is an object (checked before a sampler reads any of its options). */
+function checkOptionsObject(where: string, opts: unknown): asserts opts is object {
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object with at least a key, got ${opts === null ? 'null' : typeof opts}`);
 }
 
 /** A per-row condition [N] holding one value (σ or t) for every sample. */
@@ -409,6 +414,7 @@ const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTI
  */
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
   const where = 'predictorCorrector';
+  checkOptionsObject(where, opts);
   const snr = opts.snr ?? SAMPLER_DEFAULTS.predictorCorrector.snr;
   const correctorSteps = opts.correctorSteps ?? SAMPLER_DEFAULTS.predictorCorrector.correctorSteps;
   const predictor = opts.predictor ?? 'reverseDiffusion';
@@ -529,6 +535,7 @@ function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[
  */
 export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
   const where = 'probabilityFlowOde';
+  checkOptionsObject(where, opts);
   const method = opts.method ?? 'rk45';
   checkOneOf(where, 'method', method, ['euler', 'rk4', 'rk45'] as const);
   // Options the chosen method would ignore are refused, so no setting is silently dropped.

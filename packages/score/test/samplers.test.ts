@@ -612,6 +612,22 @@ describe('sampler option checks', () => {
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
   });
 
+  it('every sampler refuses a missing or non-object options argument by name, before reading an option', async () => {
+    const init = tensor([[0, 0]], { dtype: 'float64' });
+    const score = (x: Tensor) => x.neg();
+    const cases: [string, (opts: never) => Promise<unknown>][] = [
+      ['langevinDynamics', (opts) => langevinDynamics(score, init, opts)],
+      ['annealedLangevinDynamics', (opts) => annealedLangevinDynamics(score, init, opts)],
+      ['reverseSdeEulerMaruyama', (opts) => reverseSdeEulerMaruyama(score, vpSde(), opts)],
+      ['predictorCorrector', (opts) => predictorCorrector(score, vpSde(), opts)],
+      ['probabilityFlowOde', (opts) => probabilityFlowOde(score, vpSde(), opts)],
+    ];
+    for (const [where, run] of cases) {
+      await expect(run(null as never)).rejects.toThrow(`${where}: expected an options object with at least a key, got null`);
+      await expect(run(undefined as never)).rejects.toThrow(`${where}: expected an options object with at least a key, got undefined`);
+    }
+  });
+
   it('the SDEs reject misspelled options and nonsense values', () => {
     expect(() => veSde({ sigma_max: 10 } as never)).toThrow(unknownOption('veSde', 'sigma_max', 'sigmaMax', ['sigmaMin', 'sigmaMax']));
     expect(() => vpSde({ betamin: 0.1 } as never)).toThrow(unknownOption('vpSde', 'betamin', 'betaMin', ['betaMin', 'betaMax']));
