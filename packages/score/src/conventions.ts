@@ -33,6 +33,21 @@ export function checkScoreFunction(where: string, score: unknown, what = 'score'
 }
 
 /**
+ * `score` with its result checked on every call: a Tensor of the shape of its input x. A score of
+ * another shape ([N, 1], say) would otherwise broadcast against x and give wrong values silently.
+ */
+export function checkedScore(where: string, score: ScoreFunction): ScoreFunction {
+  return (x, cond) => {
+    const s = score(x, cond);
+    if (!(s instanceof Tensor)) throw new TypeError(`${where}: the score function must return a Tensor, got ${s === null ? 'null' : typeof s}`);
+    if (s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
+      throw new Error(`${where}: the score function returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
+    }
+    return s;
+  };
+}
+
+/**
  * A boolean option: `undefined` passes (the default applies); anything but true or false is
  * refused, since a truthy string or number would otherwise switch the option silently.
  */

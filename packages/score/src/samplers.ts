@@ -16,7 +16,7 @@ import {
   type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean,
   mul, randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
+import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
 import { SDE_EPSILON, type Sde, perRow } from './sde.js';
 
 /** Called with the number of completed steps and the current samples (valid during the call). */
@@ -57,9 +57,10 @@ const POSITIVE_COUNT = { integer: true, min: 1 } as const;
 
 /**
  * The checks every sampler makes before any work: the score is a function, the options an object
- * of known names with a key, and the callback settings make sense.
+ * of known names with a key, and the callback settings make sense. Returns the score to call, which
+ * checks the shape of what it returns.
  */
-function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): void {
+function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): ScoreFunction {
   checkScoreFunction(where, score);
   checkOptionsObject(where, opts);
   checkOptions(where, opts, known);
@@ -68,6 +69,7 @@ function checkSamplerCall(where: string, score: unknown, opts: unknown, known: r
   checkKey(key, `${where}: opts.key`);
   if (callback !== undefined && typeof callback !== 'function') throw new TypeError(`${where}: callback must be a function (step, x) => void, got ${typeof callback}`);
   checkNumber(where, 'callbackEvery', callbackEvery, POSITIVE_COUNT);
+  return checkedScore(where, score);
 }
 
 /** The options argument is an object (checked before a sampler reads any of its options). */
@@ -193,7 +195,7 @@ const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'ste
  */
 export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts: LangevinOptions): Promise<Tensor> {
   const where = 'langevinDynamics';
-  checkSamplerCall(where, score, opts, LANGEVIN_OPTIONS);
+  score = checkSamplerCall(where, score, opts, LANGEVIN_OPTIONS);
   checkBatch(where, init, 'init');
   const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.langevin.stepSize;
   const steps = opts.steps ?? SAMPLER_DEFAULTS.langevin.steps;
@@ -256,7 +258,7 @@ const ANNEALED_LANGEVIN_OPTIONS = optionNames<AnnealedLangevinOptions>()(['key',
  */
 export async function annealedLangevinDynamics(score: ScoreFunction, init: Tensor, opts: AnnealedLangevinOptions): Promise<Tensor> {
   const where = 'annealedLangevinDynamics';
-  checkSamplerCall(where, score, opts, ANNEALED_LANGEVIN_OPTIONS);
+  score = checkSamplerCall(where, score, opts, ANNEALED_LANGEVIN_OPTIONS);
   checkBatch(where, init, 'init');
   const sigmas = opts.sigmas ?? geometricSigmas(1, 0.01, 10);
   const stepSize = opts.stepSize ?? SAMPLER_DEFAULTS.annealedLangevin.stepSize;
@@ -322,8 +324,8 @@ const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'i
  * Checks a reverse-time sampler's call (every option before any work), then makes its start
  * samples, time grid and keys.
  */
-function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
-  checkSamplerCall(where, score, opts, known);
+function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
+  const score = checkSamplerCall(where, rawScore, opts, known);
   if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const steps = opts.steps ?? SAMPLER_DEFAULTS.reverseSde.steps;
   const eps = opts.eps ?? SDE_EPSILON;
@@ -344,7 +346,7 @@ function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSa
   const dt = (sde.T - eps) / steps;
   // Step i goes from tᵢ = T − i·Δt down to tᵢ₊₁ (the last one lands on ε exactly).
   const timeAt = (i: number) => (i === steps ? eps : sde.T - i * dt);
-  return { init, ownsInit: !opts.init, steps, dt, timeAt, stepKey };
+  return { score, init, ownsInit: !opts.init, steps, dt, timeAt, stepKey };
 }
 
 /**
@@ -353,7 +355,8 @@ function reverseSetup(where: string, score: ScoreFunction, sde: Sde, opts: SdeSa
  *   x ← x − [f(x, tᵢ) − g(tᵢ)²·s(x, tᵢ)]·Δt + g(tᵢ)·√Δt·z.
  */
 export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, opts: SdeSamplerOptions): Promise<Tensor> {
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
+  const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup('reverseSdeEulerMaruyama', score, sde, opts, SDE_SAMPLER_OPTIONS);
+  score = checked;
   const denoiseFinal = opts.denoiseFinalStep ?? true;
   // The noise-free last step is a second program (it is traced once, for one step).
   const compiled = new CompiledSteps(opts.jit);
@@ -421,7 +424,8 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkNumber(where, 'snr', snr, POSITIVE);
   checkNumber(where, 'correctorSteps', correctorSteps, COUNT);
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
-  const { init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
+  const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
+  score = checked;
   const denoiseFinal = opts.denoiseFinalStep ?? true;
   const compiled = new CompiledSteps(opts.jit);
   const makeStep = (addNoise: boolean) =>
@@ -544,7 +548,8 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   if (method !== 'rk45' && ignored.length > 0) throw new Error(`${where}: ${ignored.join(', ')} applies to method 'rk45' only, not to '${method}'`);
   for (const k of ['rtol', 'atol', 'initialStep'] as const) checkNumber(where, k, opts[k], POSITIVE);
   checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
-  const { init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
+  const { score: checked, init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
+  score = checked;
   const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
   if (method === 'rk45') {
     let solution: OdeSolution;

@@ -628,6 +628,24 @@ describe('sampler option checks', () => {
     }
   });
 
+  it('every sampler refuses a score that returns another shape than its input (which would broadcast silently)', async () => {
+    const init = tensor([[1, 2], [3, 4], [5, 6]], { dtype: 'float64' });
+    const key = randomKey(1);
+    const column = (x: Tensor) => x.sum(1, true).neg(); // [N, 1]: broadcasts against [N, d]
+    const cases: [string, () => Promise<unknown>][] = [
+      ['langevinDynamics', () => langevinDynamics(column, init, { key, steps: 2 })],
+      ['annealedLangevinDynamics', () => annealedLangevinDynamics(column, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2 })],
+      ['reverseSdeEulerMaruyama', () => reverseSdeEulerMaruyama(column, vpSde(), { key, init, steps: 2 })],
+      ['predictorCorrector', () => predictorCorrector(column, vpSde(), { key, init, steps: 30 })],
+      ['probabilityFlowOde', () => probabilityFlowOde(column, vpSde(), { key, init })],
+      ['probabilityFlowOde', () => probabilityFlowOde(column, vpSde(), { key, init, method: 'rk4', steps: 2 })],
+    ];
+    for (const [where, run] of cases) {
+      await expect(run()).rejects.toThrow(`${where}: the score function returned shape [3,1] for an input of shape [3,2]; a score has the shape of its input`);
+    }
+    await expect(langevinDynamics((() => 3) as never, init, { key, steps: 1 })).rejects.toThrow('langevinDynamics: the score function must return a Tensor, got number');
+  });
+
   it('the SDEs reject misspelled options and nonsense values', () => {
     expect(() => veSde({ sigma_max: 10 } as never)).toThrow(unknownOption('veSde', 'sigma_max', 'sigmaMax', ['sigmaMin', 'sigmaMax']));
     expect(() => vpSde({ betamin: 0.1 } as never)).toThrow(unknownOption('vpSde', 'betamin', 'betaMin', ['betaMin', 'betaMax']));
