@@ -13,7 +13,7 @@ import { type RandomKey, type Tensor, foldIn, full, profile, randn, randomKey, s
 import {
   adam, annealedLangevinDynamics, buildModel, datasetEntry, makeObjective, mlpScore, modelSpecFor, noiseFor, slicedScoreMatchingLoss, trainingStep,
 } from '@scorch/score';
-import type { CommandSpec, FlagValue } from './args.js';
+import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { selectBackend } from './backend.js';
 import type { Io } from './io.js';
 import { fmt } from './report.js';
@@ -174,18 +174,30 @@ function runSuite(args: readonly string[], io: Io, capture: boolean): number {
   return result.status ?? 1;
 }
 
-export async function runBench(values: Readonly<Record<string, FlagValue>>, _given: ReadonlySet<string>, io: Io): Promise<number> {
+/** Flags given where they do nothing are refused, so no setting is silently dropped. */
+function checkBenchFlags(given: ReadonlySet<string>, suite: string, profile: boolean): void {
+  if (profile) {
+    for (const flag of ['suite', 'steps', 'quick']) {
+      if (given.has(flag)) throw new UsageError(`scorch bench: --${flag} does not apply with --profile, which profiles one step of the suite's workload`);
+    }
+    return;
+  }
+  for (const flag of ['eager', 'trace']) {
+    if (given.has(flag)) throw new UsageError(`scorch bench: --${flag} only applies with --profile`);
+  }
+  if (given.has('quick') && suite !== 'peers') throw new UsageError(`scorch bench: --quick applies to --suite peers only, not to ${suite}`);
+  for (const flag of ['backend', 'steps']) {
+    if (given.has(flag) && (suite === 'latest' || suite === 'peers')) throw new UsageError(`scorch bench: --${flag} applies to part 'score' (--suite score or all) only, not to --suite ${suite}`);
+  }
+}
+
+export async function runBench(values: Readonly<Record<string, FlagValue>>, given: ReadonlySet<string>, io: Io): Promise<number> {
   const suite = values.suite as 'all' | 'score' | 'latest' | 'peers';
   const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
   const steps = values.steps as number;
 
+  checkBenchFlags(given, suite, values.profile === true);
   if (values.profile === true) return runProfile(values, io);
-  for (const flag of ['eager', 'trace']) {
-    if (_given.has(flag)) {
-      io.err(`scorch bench: --${flag} only applies with --profile`);
-      return 2;
-    }
-  }
   if (suite === 'peers') return runSuite(values.quick ? ['--quick'] : [], io, false) === 0 ? 0 : 1;
 
   if (suite !== 'latest') {

@@ -193,6 +193,14 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['train', '--sample-steps', '5'], /^scorch train: --sample-steps does not apply to --sampler ald \(use --steps-per-level\)$/],
     [['sample', '--checkpoint', '/nonexistent/scorch-run'], /^scorch sample: --checkpoint \/nonexistent\/scorch-run: no such file or directory; expected a directory written by 'scorch train'/],
     [['bench', '--suite', 'gpu'], /^scorch bench: --suite must be one of all, score, latest, peers, got "gpu"$/],
+    // Flags of one part are refused where they would be ignored (a bare --quick ran the whole default part).
+    [['bench', '--quick'], /^scorch bench: --quick applies to --suite peers only, not to all$/],
+    [['bench', '--suite', 'score', '--quick'], /^scorch bench: --quick applies to --suite peers only, not to score$/],
+    [['bench', '--suite', 'latest', '--backend', 'cpu'], /^scorch bench: --backend applies to part 'score' \(--suite score or all\) only, not to --suite latest$/],
+    [['bench', '--suite', 'peers', '--steps', '3'], /^scorch bench: --steps applies to part 'score' \(--suite score or all\) only, not to --suite peers$/],
+    [['bench', '--profile', '--steps', '3'], /^scorch bench: --steps does not apply with --profile, which profiles one step of the suite's workload$/],
+    [['bench', '--profile', '--suite', 'score'], /^scorch bench: --suite does not apply with --profile/],
+    [['bench', '--trace', 'x.json'], /^scorch bench: --trace only applies with --profile$/],
   ])('%j', async (argv, pattern) => {
     const { code, stdout, stderr } = await runMain(...(argv as string[]));
     expect(code).toBe(2);
