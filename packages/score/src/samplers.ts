@@ -13,7 +13,7 @@
 
 import { jit } from '@scorch/autograd';
 import {
-  type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean,
+  type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, tensor,
   mul, randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
@@ -404,6 +404,34 @@ export interface PredictorCorrectorOptions extends SdeSamplerOptions {
 const PC_OPTIONS = optionNames<PredictorCorrectorOptions>()([...SDE_SAMPLER_OPTIONS, 'snr', 'correctorSteps', 'predictor']);
 
 /**
+ * The discrete chain's αᵢ = 1 − β(tᵢ)Δt over the time grid must be positive for the corrector
+ * (ε ∝ α, then √(2ε)) and non-negative for VP's reverse-diffusion step (√(1 − βᵢ)): with VP's
+ * default β_max = 20, fewer than 20 steps make it negative at t = T, and every sample NaN.
+ * Refused before any work, with the number of steps that would do.
+ */
+function checkChainAlpha(
+  where: string, sde: Sde, init: Tensor, steps: number, dt: number, timeAt: (i: number) => number,
+  corrector: boolean, reverseDiffusionVp: boolean, ownsInit: boolean,
+): void {
+  if (!corrector && !reverseDiffusionVp) return;
+  // Host numbers: evaluated on the CPU in float64, so a GPU run waits on nothing.
+  const values = tidy(() => sde.discreteAlpha(tensor(Array.from({ length: steps }, (_, i) => timeAt(i)), { device: 'cpu', dtype: 'float64' }), dt).dataSync());
+  let worst = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! < values[worst]!) worst = i;
+  const alpha = values[worst]!;
+  if (corrector ? alpha > 0 : alpha >= 0) return;
+  if (ownsInit) init.dispose();
+  // α = 1 − β(t)Δt with Δt = (T − ε)/steps: the smallest count with β(t)(T − ε)/steps below 1.
+  const betaDt = 1 - alpha;
+  const needed = Math.floor((betaDt * steps) + 1e-9) + 1;
+  const what = corrector ? 'the corrector (correctorSteps > 0) needs αᵢ > 0' : 'the reverse-diffusion step needs βᵢ ≤ 1';
+  throw new RangeError(
+    `${where}: with ${steps} steps the discrete chain's αᵢ = 1 − β(t)Δt is ${alpha.toPrecision(4)} at t = ${timeAt(worst).toPrecision(4)}; ` +
+      `${what}, or every sample is NaN; use at least ${needed} steps`,
+  );
+}
+
+/**
  * Predictor–corrector sampling (Song et al. 2021, Alg. 1–3; ordered as in their reference code):
  * at each tᵢ, M Langevin corrector steps targeting p_{tᵢ}, then one predictor step to tᵢ₊₁.
  *
@@ -426,6 +454,7 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
   const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   score = checked;
+  checkChainAlpha(where, sde, init, steps, dt, timeAt, correctorSteps > 0, predictor === 'reverseDiffusion' && sde.kind === 'vp', ownsInit);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
   const compiled = new CompiledSteps(opts.jit);
   const makeStep = (addNoise: boolean) =>

@@ -453,7 +453,9 @@ onEachDevice('sampler plumbing', (device) => {
     for (const [name, run] of runs) {
       const { result, reads } = await countHostReads(device, run);
       expect(result.device, name).toBe(device);
-      expect(reads, name).toBe(0);
+      // Predictor–corrector checks its chain's αᵢ over the time grid before any work, as host
+      // numbers: one read of a float64 tensor on the CPU, whatever the samples' device.
+      expect(reads, name).toBe(name.includes('predictor–corrector') && device === 'cpu' ? 1 : 0);
     }
     // RK45 reads its error norm once per attempted step and three norms to choose the first step.
     const { result: solution, reads } = await countHostReads(device, () => probabilityFlowOde(score, sde, { key: randomKey(72), init: start, method: 'rk45' }));
@@ -610,6 +612,24 @@ describe('sampler option checks', () => {
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, steps: 50 })).rejects.toThrow(/^probabilityFlowOde: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'euler', rtol: 1e-3 })).rejects.toThrow(/^probabilityFlowOde: rtol applies to method 'rk45' only, not to 'euler'$/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
+  });
+
+  it('predictor–corrector refuses a VP or sub-VP grid too coarse for its chain (every sample would be NaN), and runs from the first count that fits', async () => {
+    // α = 1 − β(t)Δt, Δt = (1 − 1e-5)/steps, β(1) = 20: negative below 20 steps.
+    const key = randomKey(5);
+    const before = memory().tensors;
+    await expect(predictorCorrector((x) => x.neg(), vpSde(), { key, shape: [4, 2], steps: 10 })).rejects.toThrow(
+      /^predictorCorrector: with 10 steps the discrete chain's αᵢ = 1 − β\(t\)Δt is -1\.000 at t = 1\.000; the corrector \(correctorSteps > 0\) needs αᵢ > 0, or every sample is NaN; use at least 20 steps$/,
+    );
+    await expect(predictorCorrector((x) => x.neg(), subVpSde(), { key, shape: [4, 2], steps: 19 })).rejects.toThrow(/with 19 steps .* use at least 20 steps$/);
+    // Without the corrector, VP's reverse-diffusion step needs βᵢ ≤ 1; Euler–Maruyama's needs nothing.
+    await expect(predictorCorrector((x) => x.neg(), vpSde(), { key, shape: [4, 2], steps: 10, correctorSteps: 0 })).rejects.toThrow(/the reverse-diffusion step needs βᵢ ≤ 1/);
+    expect(memory().tensors).toBe(before); // the prior sample it drew is disposed with the refusal
+    for (const opts of [{ steps: 20 }, { steps: 10, correctorSteps: 0, predictor: 'eulerMaruyama' as const }]) {
+      const x = await predictorCorrector((x) => x.neg(), vpSde(), { key, shape: [4, 2], ...opts });
+      expect(Array.from(await x.data()).every(Number.isFinite)).toBe(true);
+      x.dispose();
+    }
   });
 
   it('every sampler refuses a missing or non-object options argument by name, before reading an option', async () => {
