@@ -39,7 +39,7 @@ export interface JittedFunction<A extends unknown[], R> {
   (...args: A): R;
   /** Traces and compiles for these arguments (without running): the program and its kernels. */
   lower(...args: A): LoweredProgram;
-  /** Compiled programs held (one per signature seen). */
+  /** Compiled programs held (one per signature seen, and per way its arguments alias tensors the function closes over). */
   readonly cacheSize: number;
   /** Times the function has been traced (a new signature, or after `clearCache`). */
   readonly traceCount: number;
@@ -76,6 +76,19 @@ interface Entry {
   compiled: CompiledProgram;
   captured: readonly Tensor[];
   owned: readonly Tensor[];
+  /**
+   * The captured tensors read by reference (not snapshots): a call that passes one of them as an
+   * argument needs a program that reads it through that argument, so this one does not serve it.
+   */
+  byReference: readonly Tensor[];
+  /** `byReference` as a set. */
+  byReferenceSet: ReadonlySet<Tensor>;
+  /**
+   * The argument tensors the function also closed over, by their index in the call's distinct
+   * tensors: the program reads the closed-over tensor through the argument, so it serves only
+   * calls that pass that same tensor there.
+   */
+  closedArguments: readonly { index: number; tensor: Tensor }[];
   outDef: TreeDef;
   /** Per output leaf: the output index, or -1 for a static leaf (returned as traced). */
   outSlots: readonly number[];
@@ -129,7 +142,12 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   for (const d of donate) {
     if (!(typeof d === 'string' || (Number.isInteger(d) && d >= 0))) throw new TypeError(`jit: donate lists argument indices or argument keys, got ${JSON.stringify(d)}`);
   }
-  const cache = new Map<string, Entry>();
+  /**
+   * Per signature: its compiled programs, most recently used first. One signature has more than
+   * one when calls differ in which closed-over tensors they also pass as arguments.
+   */
+  const cache = new Map<string, Entry[]>();
+  let entryCount = 0;
   let traces = 0;
   let warned = false;
 
@@ -173,7 +191,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (staticArgs.has(i)) parts.push(`S${i}:${staticKey(a)}`);
     });
     parts.push(`n${args.length}`);
-    return { leaves, def, tensors, leafTensors, keys, signature: parts.join('|') };
+    return { leaves, def, tensors, tensorIndex, leafTensors, keys, signature: parts.join('|') };
   };
 
   const trace = (args: A, a: ReturnType<typeof analyse>) => {
@@ -224,32 +242,74 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       if (typeof opts.printKernels === 'function') opts.printKernels(text);
       else console.log(text);
     }
-    return { compiled, captured: traced.captured, owned: traced.owned, outDef, outSlots, staticOutLeaves, keyOutLeaves };
+    const owned = new Set(traced.owned);
+    const byReference = traced.captured.filter((t) => !owned.has(t));
+    return {
+      compiled, captured: traced.captured, owned: traced.owned, byReference, byReferenceSet: new Set(byReference),
+      closedArguments: traced.capturedArguments.map((index) => ({ index, tensor: a.tensors[index]! })),
+      outDef, outSlots, staticOutLeaves, keyOutLeaves,
+    };
   };
 
-  const entryFor = (args: A): [Entry, ReturnType<typeof analyse>] => {
-    const a = analyse(args);
-    let entry = cache.get(a.signature);
-    if (entry) {
-      cache.delete(a.signature); // re-insert: most recently used last
-      cache.set(a.signature, entry);
-      return [entry, a];
+  /**
+   * Whether `entry` serves a call: the arguments it read closed-over tensors through are those
+   * tensors again, and no tensor it reads by reference is passed as an argument (which the
+   * function would then see through both, as one tensor). Tracing decides which tensors are
+   * closed over, so this is checked per call rather than being part of the signature.
+   */
+  const serves = (entry: Entry, a: ReturnType<typeof analyse>): boolean => {
+    for (let i = 0; i < entry.closedArguments.length; i++) {
+      const c = entry.closedArguments[i]!;
+      if (a.tensors[c.index] !== c.tensor) return false;
     }
-    entry = build(args, a);
-    cache.set(a.signature, entry);
-    if (cache.size > CACHE_LIMIT) {
-      const [oldest, old] = cache.entries().next().value as [string, Entry];
-      cache.delete(oldest);
-      free(old);
+    // Whichever of the two is shorter is walked, the other looked up.
+    if (a.tensors.length <= entry.byReference.length) {
+      for (let i = 0; i < a.tensors.length; i++) if (entry.byReferenceSet.has(a.tensors[i]!)) return false;
+    } else {
+      for (let i = 0; i < entry.byReference.length; i++) if (a.tensorIndex.has(entry.byReference[i]!)) return false;
     }
-    if (cache.size >= RETRACE_WARNING && !warned) {
+    return true;
+  };
+
+  const entryFor = (args: A, a: ReturnType<typeof analyse>): Entry => {
+    const variants = cache.get(a.signature);
+    if (variants) {
+      for (let i = 0; i < variants.length; i++) {
+        const entry = variants[i]!;
+        if (!serves(entry, a)) continue;
+        if (i > 0) {
+          variants.splice(i, 1);
+          variants.unshift(entry);
+        }
+        cache.delete(a.signature); // re-insert: most recently used last
+        cache.set(a.signature, variants);
+        return entry;
+      }
+    }
+    const entry = build(args, a);
+    if (!serves(entry, a)) throw new Error('internal: jit traced a program that does not serve its own call');
+    if (variants) {
+      variants.unshift(entry);
+      cache.delete(a.signature);
+      cache.set(a.signature, variants);
+    } else {
+      cache.set(a.signature, [entry]);
+    }
+    entryCount++;
+    if (entryCount > CACHE_LIMIT) {
+      const [oldest, olds] = cache.entries().next().value as [string, Entry[]];
+      free(olds.pop()!);
+      if (olds.length === 0) cache.delete(oldest);
+      entryCount--;
+    }
+    if (entryCount >= RETRACE_WARNING && !warned) {
       warned = true;
       console.warn(
-        `jit: ${f.name || 'a function'} has been traced for ${cache.size} different signatures; a non-tensor argument ` +
+        `jit: ${f.name || 'a function'} has been traced for ${entryCount} different signatures; a non-tensor argument ` +
           '(a number, a string, an object) is a compile-time constant, so one that changes every call retraces every call. Pass it as a tensor.',
       );
     }
-    return [entry, a];
+    return entry;
   };
 
   const byKey = new Set(donate.filter((d): d is string => typeof d === 'string'));
@@ -273,7 +333,8 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   };
 
   const run = (args: A): R => {
-    const [entry, a] = entryFor(args);
+    const a = analyse(args);
+    const entry = entryFor(args, a);
     const program = entry.compiled.program;
     const inputs: Tensor[] = program.inputSources.map((src) => {
       if (src.kind === 'argument') return a.tensors[src.index]!;
@@ -329,7 +390,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     lower: {
       value: (...args: A): LoweredProgram => {
         if (traceDepth() > 0) throw new Error('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
-        const [entry] = entryFor(args);
+        const entry = entryFor(args, analyse(args));
         return { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels(), describe: () => describeCompiled(entry.compiled) };
       },
     },
@@ -341,12 +402,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         return traced.program;
       },
     },
-    cacheSize: { get: () => cache.size },
+    cacheSize: { get: () => entryCount },
     traceCount: { get: () => traces },
     clearCache: {
       value: () => {
-        for (const e of cache.values()) free(e);
+        for (const variants of cache.values()) for (const e of variants) free(e);
         cache.clear();
+        entryCount = 0;
       },
     },
   });

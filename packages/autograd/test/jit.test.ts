@@ -221,6 +221,45 @@ describe('assign and donation', () => {
     expect(f.traceCount).toBe(2);
   });
 
+  it('a tensor the function closes over and is passed is one tensor, and a program for one use does not serve the other', async () => {
+    // Closes over `state`; called with it, with another tensor, and back, in both orders.
+    const make = (state: Tensor) => (a: Tensor) => {
+      const before = a.mul(2);
+      state.assign(state.add(0.1));
+      a.assign(a.mul(3));
+      return before.add(state).add(a);
+    };
+    for (const donate of [[], [0]]) {
+      for (const order of [['same', 'other', 'same', 'other'], ['other', 'same', 'other', 'same']]) {
+        const s = tensor([0.3, -1.7]);
+        const e = tensor([0.3, -1.7]);
+        const p = tensor([2.5, 0.25]);
+        const q = tensor([2.5, 0.25]);
+        const f = jit(make(s), { donate });
+        const eager = make(e);
+        for (const which of order) {
+          for (let i = 0; i < 2; i++) {
+            const got = which === 'same' ? f(s) : f(p);
+            const want = which === 'same' ? eager(e) : eager(q);
+            expect(await values(got)).toEqual(await values(want));
+            expect(await values(s)).toEqual(await values(e));
+            expect(await values(p)).toEqual(await values(q));
+          }
+        }
+        expect(s.isDisposed || p.isDisposed).toBe(false);
+        expect(f.traceCount).toBe(2);
+        expect(f.cacheSize).toBe(2);
+      }
+    }
+    // The example: eager reads the assigned value through the argument.
+    const s = tensor([1, 2]);
+    const out = jit((a: Tensor) => {
+      s.assign(s.add(1));
+      return a.mul(1);
+    })(s);
+    expect(await values(out)).toEqual([2, 3]);
+  });
+
   it('updates closed-over state on every call', async () => {
     const total = zeros([2]);
     const accumulate = jit((x: Tensor) => {

@@ -37,6 +37,13 @@ export class ProgramTrace extends Trace implements KeyObserver {
   readonly inputSources: InputSource[] = [];
   readonly captures: Capture[] = [];
   private readonly captureVars = new Map<Tensor, ProgramVar>();
+  /**
+   * Argument tensor → its tracer. The function may also close over a tensor it is passed: that
+   * is the argument's input too (reads see its assigns, assigns update it), as in eager mode.
+   */
+  private readonly argumentTracers = new Map<Tensor, { tracer: Tensor; index: number }>();
+  /** Indices of the arguments the function also closed over (in first-use order). */
+  readonly capturedArguments: number[] = [];
   /** Concrete tensors assigned during tracing: later reads see the assigned value. */
   private readonly assigned = new Map<Tensor, ProgramVar>();
   /** Input index → the value it takes after the call. */
@@ -59,7 +66,20 @@ export class ProgramTrace extends Trace implements KeyObserver {
     const v = this.builder.newVar(value.shape, value.dtype);
     this.inputs.push(v);
     this.inputSources.push({ kind: 'argument', index });
-    return Tensor._tracer(this, value.shape, value.dtype, value.device, v);
+    const tracer = Tensor._tracer(this, value.shape, value.dtype, value.device, v);
+    this.argumentTracers.set(value, { tracer, index });
+    return tracer;
+  }
+
+  /**
+   * The tracer of argument tensor `t`, which the function also closes over (recorded in
+   * `capturedArguments`); undefined for a tensor that is not an argument.
+   */
+  private argumentTracer(t: Tensor): Tensor | undefined {
+    const arg = this.argumentTracers.get(t);
+    if (arg === undefined) return undefined;
+    if (!this.capturedArguments.includes(arg.index)) this.capturedArguments.push(arg.index);
+    return arg.tracer;
   }
 
   /** A traced key standing for key argument `index`: keys derived from it are program keys. */
@@ -103,6 +123,8 @@ export class ProgramTrace extends Trace implements KeyObserver {
   varOf(t: Tensor, what: string): ProgramVar {
     if (t._trace === this) return t._payload as ProgramVar;
     if (t._trace) throw new Error(`internal: jit saw a tensor of another transformation (${t._trace.name})`);
+    const arg = this.argumentTracer(t);
+    if (arg) return arg._payload as ProgramVar;
     return this.assigned.get(t) ?? this.capture(t, what, false);
   }
 
@@ -162,6 +184,11 @@ export class ProgramTrace extends Trace implements KeyObserver {
       return;
     }
     if (target._trace) throw new Error(`internal: jit cannot assign to a tensor of ${target._trace.name}`);
+    const arg = this.argumentTracer(target);
+    if (arg) {
+      this.assign(arg, value);
+      return;
+    }
     const input = this.inputs.indexOf(this.capture(target, 'assign', true));
     // The target is state that outlives the call: read it by reference from now on.
     const capture = this.captures.find((c) => c.tensor === target);
@@ -213,6 +240,12 @@ export interface TracedProgram {
   /** Snapshots the program owns (dispose them with the program). */
   owned: readonly Tensor[];
   /**
+   * Indices (into `tensorArgs`) of the arguments the function also closed over: the program reads
+   * and updates those tensors through their argument input, so it serves only calls that pass
+   * the same tensor there.
+   */
+  capturedArguments: readonly number[];
+  /**
    * Random keys the function returned (`keys` of `fn`'s result): per key, a function of the call's
    * key inputs giving its value for that call (keys derived from key inputs are recomputed on the
    * host, as the program's own derivations are), or null for a constant key.
@@ -258,5 +291,5 @@ export function traceProgram(
   popTrace(trace);
   const captured = result.captures.map((c) => c.snapshot ?? c.tensor);
   const owned = result.captures.flatMap((c) => (c.snapshot ? [c.snapshot] : []));
-  return { program: result.program, captured, owned, keyOutputs };
+  return { program: result.program, captured, owned, keyOutputs, capturedArguments: trace.capturedArguments };
 }
