@@ -7,8 +7,8 @@
 
 import {
   type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkOptions,
-  flattenTree, getBackend, interpretProgram, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram, treeDefKey,
-  unflattenTree,
+  flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
+  treeDefKey, unflattenTree,
 } from '@scorch/tensor';
 
 export interface JitOptions {
@@ -129,6 +129,10 @@ function staticKey(value: unknown): string {
  * The function must be pure apart from `assign`: an `assign` to an argument or to a tensor it
  * closes over is applied on every call. Values cannot be read inside it (there are none while
  * it is traced); random numbers must use keys derived from a key argument.
+ *
+ * While gradients are recorded (not under `noGrad`), a call that an argument or closed-over
+ * tensor of the ambient graph (`requiresGrad`) reaches runs `f` eagerly, so `backward()` works
+ * through it; under `noGrad`, or with detached tensors, it runs the compiled program.
  */
 export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptions = {}): JittedFunction<A, R> {
   if (typeof f !== 'function') throw new TypeError(`jit: expected a function, got ${f === null ? 'null' : typeof f}`);
@@ -334,7 +338,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
 
   const run = (args: A): R => {
     const a = analyse(args);
+    // A compiled program's results are outside the ambient graph (`requiresGrad`/`backward()`),
+    // so while it records, a call that an input of the graph reaches runs eagerly, as the function
+    // itself would. Which tensors the function closes over is known once it has been traced.
+    const recording = isGradEnabled();
+    if (recording && inAmbientGraph(a.tensors)) return f(...args);
     const entry = entryFor(args, a);
+    if (recording && inAmbientGraph(entry.byReference)) return f(...args);
     const program = entry.compiled.program;
     const inputs: Tensor[] = program.inputSources.map((src) => {
       if (src.kind === 'argument') return a.tensors[src.index]!;
@@ -413,6 +423,12 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     },
   });
   return jitted;
+}
+
+/** Whether any of `tensors` is in the ambient graph: requires grad, or was computed from one that does. */
+function inAmbientGraph(tensors: readonly Tensor[]): boolean {
+  for (let i = 0; i < tensors.length; i++) if (tensors[i]!._node !== null) return true;
+  return false;
 }
 
 /** For each leaf of the arguments' tree (`def`, an array of one subtree per argument): the index of the argument it came from. */

@@ -4,7 +4,7 @@
 // retraces only when the signature changes, and jit composes with grad, jvp and itself.
 
 import { describe, expect, it } from 'vitest';
-import { grad, hvp, jit, jvp, makeProgram, valueAndGrad } from '@scorch/autograd';
+import { grad, hvp, jit, jvp, makeProgram, noGrad, valueAndGrad } from '@scorch/autograd';
 import {
   type CpuBackend, type RandomKey, type Tensor, foldIn, getBackend, matmul, memory, randn, randomKey, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
@@ -178,6 +178,74 @@ describe('jit composes', () => {
     const [, tangent] = jvp(jit(f), [x], [t]);
     expect(await values(tangent)).toEqual(await values(eagerTangent));
     expect(await values(jit((y: Tensor) => jit(f)(y).mul(2))(x))).toEqual(await values(f(x).mul(2)));
+  });
+});
+
+describe('jit and requiresGrad/backward()', () => {
+  const f = (x: Tensor) => softplus(x.mul(x)).sum().mul(x.sin().sum());
+  const leaf = () => {
+    const x = tensor([0.5, -1.5, 2]);
+    x.requiresGrad = true;
+    return x;
+  };
+
+  it('a call an argument of the ambient graph reaches runs eagerly: backward() gives the eager gradients', async () => {
+    const x = leaf();
+    const y = leaf();
+    const jf = jit(f, { donate: [0] });
+    for (let i = 0; i < 3; i++) {
+      const got = jf(x);
+      const want = f(y);
+      expect(got.requiresGrad).toBe(true);
+      expect(await values(got)).toEqual(await values(want));
+      got.backward();
+      want.backward();
+      expect(await values(x.grad!)).toEqual(await values(y.grad!));
+    }
+    expect(x.isDisposed).toBe(false);
+    expect(jf.traceCount).toBe(0);
+    // jit(grad(f)) of a tensor that requires grad is in the graph as eager's is: its gradient differentiates again.
+    const g = jit(grad(f));
+    const got = g(x) as Tensor;
+    const want = grad(f)(y) as Tensor;
+    expect(got.requiresGrad).toBe(true);
+    expect(await values(got)).toEqual(await values(want));
+    got.sum().backward();
+    want.sum().backward();
+    expect(await values(x.grad!)).toEqual(await values(y.grad!));
+    // Under noGrad, or for a detached argument, the call runs the compiled program (which consumes a donated argument).
+    const plain = jit(f);
+    expect(await values(noGrad(() => plain(x)))).toEqual(await values(noGrad(() => f(y))));
+    expect(noGrad(() => plain(x)).requiresGrad).toBe(false);
+    expect(plain.traceCount).toBe(1);
+    const detached = x.detach();
+    expect(jf(detached).requiresGrad).toBe(false);
+    expect(detached.isDisposed).toBe(true);
+    expect(jf.traceCount).toBe(1);
+    expect(await values(x)).toEqual(await values(y));
+  });
+
+  it('so does a call that reads a closed-over tensor of the graph, though the program was compiled without it', async () => {
+    const w = tensor([0.25, -2, 1.5]);
+    const v = tensor([0.25, -2, 1.5]);
+    const body = (p: Tensor) => (x: Tensor) => f(x.mul(p));
+    const jf = jit(body(w));
+    const x = tensor([1, 3, -0.5]);
+    expect(await values(jf(x))).toEqual(await values(body(v)(x)));
+    expect(jf(x).requiresGrad).toBe(false);
+    w.requiresGrad = true;
+    v.requiresGrad = true;
+    for (let i = 0; i < 2; i++) {
+      const got = jf(x);
+      const want = body(v)(x);
+      expect(got.requiresGrad).toBe(true);
+      expect(await values(got)).toEqual(await values(want));
+      got.backward();
+      want.backward();
+      expect(await values(w.grad!)).toEqual(await values(v.grad!));
+    }
+    expect(noGrad(() => jf(x)).requiresGrad).toBe(false);
+    expect(jf.traceCount).toBe(1);
   });
 });
 
