@@ -11,7 +11,7 @@
 // Steps are compiled with `jit` (unless `jit: false`): a step function takes the step's key and
 // its time or noise level as arguments, so one program serves every step of a run.
 
-import { jit } from '@scorch/autograd';
+import { jit, noGrad } from '@scorch/autograd';
 import {
   type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, tensor,
   mul, randn, splitKey, sqrt, sub, sum, tidy,
@@ -99,7 +99,9 @@ class CompiledSteps {
       this.compiled.push(compiled);
       run = compiled;
     }
-    return (x, key, ...scalars) => run(x, key, ...scalars.map((v) => full([], v, { dtype: x.dtype, device: x.device })));
+    // Sampling needs no ambient gradient graph: a model whose parameters require grad (trained
+    // with backward()) is not recorded, and its steps stay compiled.
+    return (x, key, ...scalars) => noGrad(() => run(x, key, ...scalars.map((v) => full([], v, { dtype: x.dtype, device: x.device }))));
   }
 
   /** Runs the sampler's loop, freeing the programs however it ends. */
@@ -579,7 +581,9 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
   const { score: checked, init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
   score = checked;
-  const velocity = (x: Tensor, t: number) => flowVelocity(score, sde, x, t);
+  // RK45 runs eagerly (its step sizes are read back); like the compiled steps, it records nothing
+  // into the ambient gradient graph.
+  const velocity = (x: Tensor, t: number) => noGrad(() => flowVelocity(score, sde, x, t));
   if (method === 'rk45') {
     let solution: OdeSolution;
     try {

@@ -5,7 +5,7 @@
 // arguments, so nothing retraces. Eagerly (`jit: false`), each step runs inside one `tidy`. The
 // loss value is read back from the device only every `every` steps, for the progress callback.
 
-import { type JittedFunction, jit, valueAndGrad } from '@scorch/autograd';
+import { type JittedFunction, jit, noGrad, valueAndGrad } from '@scorch/autograd';
 import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, full, tidy } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
@@ -114,8 +114,12 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
   const run = ((stepKey: RandomKey, step: number): Tensor => {
     const stepScalars = optimizer.beginStep();
     const averaging = ema?.beginUpdate();
-    return tidy(() =>
-      compiled ? compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging)) : stepOnce(params, stepKey, stepScalars, averaging, step),
+    // The gradients are taken functionally: parameters that also require grad (for backward()
+    // elsewhere) are not recorded into the ambient graph, which would make jit run the step eagerly.
+    return noGrad(() =>
+      tidy(() =>
+        compiled ? compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging)) : stepOnce(params, stepKey, stepScalars, averaging, step),
+      ),
     );
   }) as TrainingStep;
   Object.defineProperties(run, {

@@ -171,6 +171,26 @@ describe('train', () => {
     }
   });
 
+  it('parameters that also require grad (for backward() elsewhere) train the same, with the step still compiled', async () => {
+    const run = async (requiresGrad: boolean) => {
+      const params: Params = { w: tensor([0.1, -0.2, 0.3], f64), b: tensor([1], f64) };
+      for (const p of Object.values(params)) p.requiresGrad = requiresGrad;
+      let traced = 0;
+      const loss = (p: Params, key: RandomKey) => {
+        traced++;
+        return sum(p.w!.sub(randn([3], { key, dtype: 'float64' })).square()).add(sum(p.b!.square()));
+      };
+      const { history } = await train({ params, loss, optimizer: adam({ lr: 0.1 }), steps: 12, key: [5, 6], every: 4 });
+      const result = { history: history.map((h) => h.loss), w: await read(params.w!), b: await read(params.b!), traced };
+      expect(params.w!.requiresGrad).toBe(requiresGrad);
+      for (const p of Object.values(params)) p.dispose();
+      return result;
+    };
+    const plain = await run(false);
+    expect(plain.traced).toBe(1); // traced once, then the compiled program runs
+    expect(await run(true)).toEqual(plain);
+  });
+
   it('runs a loss that takes the step number eagerly, and refuses jit: true for it', async () => {
     const params: Params = { w: tensor([1], f64) };
     const seen: number[] = [];

@@ -575,6 +575,40 @@ describe('a sampler whose score function or callback throws', () => {
   });
 });
 
+describe('samplers and the ambient gradient graph', () => {
+  it('a score whose parameters require grad samples the same, compiled, and its samples are not in the graph', async () => {
+    const sample = async (requiresGrad: boolean) => {
+      const w = tensor([[-1, 0.25], [0.25, -1]], { dtype: 'float64' });
+      w.requiresGrad = requiresGrad;
+      let calls = 0;
+      const score = (x: Tensor) => {
+        calls++;
+        return x.matmul(w);
+      };
+      const timeScore = (x: Tensor, _t?: Tensor) => score(x);
+      const init = tensor([[1, 2], [-0.5, 0.5], [0, 3]], { dtype: 'float64' });
+      const outs = [
+        await langevinDynamics(score, init, { key: randomKey(3), steps: 6, stepSize: 0.01 }),
+        await predictorCorrector(timeScore, vpSde(), { key: randomKey(4), init, steps: 20 }),
+        (await probabilityFlowOde(timeScore, vpSde(), { key: randomKey(5), init, method: 'rk4', steps: 4 })).x,
+        (await probabilityFlowOde(timeScore, vpSde(), { key: randomKey(6), init, rtol: 1e-3, atol: 1e-3 })).x,
+      ];
+      const values = [];
+      for (const x of outs) {
+        expect(x.requiresGrad).toBe(false);
+        values.push(Array.from(await x.data()));
+        x.dispose();
+      }
+      for (const t of [w, init]) t.dispose();
+      return { values, calls };
+    };
+    const before = memory().tensors;
+    const plain = await sample(false);
+    expect(await sample(true)).toEqual(plain); // the same calls: the compiled steps were traced, not run eagerly
+    expect(memory().tensors).toBe(before);
+  });
+});
+
 describe('sampler option checks', () => {
   it('rejects bad options with messages that say what was expected', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
