@@ -9,7 +9,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
-  isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated,
+  isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
 
@@ -202,7 +202,7 @@ export const ambientAutograd = {
           // user's gradient stays the user's: each .grad gets its own storage.
           const own = !createGraph && (delivered.has(ct) || ct === gradient) ? ct.detach() : ct;
           const next = prev ? add(prev, own) : own;
-          if (prev && !createGraph) replaced.push(prev);
+          if (prev) replaced.push(prev);
           target.grad = keep(next);
           delivered.add(next);
         });
@@ -212,9 +212,15 @@ export const ambientAutograd = {
     // The old .grad is freed only after the pass, and only if this graph did not save it: a loss
     // built from x.grad (x.grad·x, or x.grad of a createGraph pass) still reads it when x's leaf
     // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
-    if (replaced.length > 0) {
-      const saved = savedTensors(root);
-      for (const prev of replaced) if (!saved.has(prev)) prev.dispose();
+    const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
+    const unsaved = replaced.filter((prev) => !saved.has(prev));
+    if (!createGraph) {
+      for (const prev of unsaved) prev.dispose();
+    } else if (traceDepth() === 0) {
+      // The new .grads' graph reads what the pass made and the .grads it replaced (their sum's
+      // input), and nothing else can reach them: they go when every new .grad is disposed, as a
+      // composite op's intermediates go with its results. Outside a tidy nothing freed them.
+      releaseWith([...delivered], [...created.filter((t) => !delivered.has(t)), ...unsaved]);
     }
   },
 };

@@ -257,21 +257,30 @@ function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: bool
   if (recorded) {
     for (const t of scope) parent?.add(t);
     if (keptAny) return;
-    const results = [...kept].filter((t) => scope.has(t));
-    const rest = [...scope].filter((t) => !kept.has(t));
-    if (rest.length === 0) return;
-    if (results.length === 0) {
-      for (const t of rest) t.dispose();
-      return;
-    }
-    const group: Companions = { pending: results.length, tensors: rest };
-    for (const t of results) (t._companions ??= []).push(group);
+    releaseWith([...kept].filter((t) => scope.has(t)), [...scope].filter((t) => !kept.has(t)));
     return;
   }
   for (const t of scope) {
     if (kept.has(t)) parent?.add(t);
     else t.dispose();
   }
+}
+
+/**
+ * Disposes `tensors` once every tensor of `results` is disposed (now, if `results` is empty):
+ * for intermediates that only the ambient graph behind the results reads, a composite op's or a
+ * `backward({ createGraph: true })` pass's. They stay in their scope too, so a `tidy` may free
+ * them first.
+ */
+export function releaseWith(results: readonly Tensor[], tensors: readonly Tensor[]): void {
+  if (tensors.length === 0) return;
+  const owners = new Set(results.filter((t) => !t.isDisposed));
+  if (owners.size === 0) {
+    for (const t of tensors) t.dispose();
+    return;
+  }
+  const group: Companions = { pending: owners.size, tensors };
+  for (const t of owners) (t._companions ??= []).push(group);
 }
 
 /**
