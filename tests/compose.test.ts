@@ -292,6 +292,33 @@ describe('ambient (PyTorch-style) reverse mode', () => {
     expect(await b.grad!.toArray()).toEqual([1, 1]);
   });
 
+  it('with createGraph too, each .grad has its own storage: resetting one leaves the other .grads, the gradient passed and the graphs that read it', async () => {
+    // Before, a recorded pass gave a leaf the cotangent itself: a and b shared one .grad, and c's
+    // was the caller's gradient u, which d.grad's graph reads (the product's cotangent u·d), so
+    // resetting one .grad (dispose, null) freed the others.
+    const a = leaf([1, 2]);
+    const b = leaf([3, 4]);
+    a.add(b).sum().backward(undefined, { createGraph: true });
+    expect(a.grad).not.toBe(b.grad);
+    a.grad!.dispose();
+    a.grad = null;
+    expect(await b.grad!.toArray()).toEqual([1, 1]);
+
+    const c = leaf([0.5, -1]);
+    const d = leaf([3, 4]);
+    const u = f64([2, 3]);
+    c.add(d.mul(d)).backward(u, { createGraph: true }); // c.grad = u, d.grad = 2u·d
+    expect(c.grad).not.toBe(u);
+    c.grad!.dispose();
+    c.grad = null;
+    expect(await u.toArray()).toEqual([2, 3]);
+    const dGrad = d.grad!;
+    d.grad = null;
+    dGrad.sum().backward(); // ∂ Σ 2u·d / ∂d = 2u
+    expect(await dGrad.toArray()).toEqual([12, 24]);
+    expect(await d.grad!.toArray()).toEqual([4, 6]);
+  });
+
   it('noGrad stops recording; enableGrad turns it back on inside', async () => {
     const x = leaf([1, 2]);
     const untracked = noGrad(() => x.mul(2));

@@ -199,8 +199,13 @@ export const ambientAutograd = {
           const target = leaf.leaf as Tensor;
           const prev = target.grad;
           // A cotangent can reach two leaves as one tensor (add passes it through), and a
-          // user's gradient stays the user's: each .grad gets its own storage.
-          const own = !createGraph && (delivered.has(ct) || ct === gradient) ? ct.detach() : ct;
+          // user's gradient stays the user's: each .grad gets its own storage. A recorded pass
+          // gives a new .grad a differentiable copy (a reshape primitive, as vjp does): the
+          // cotangent may also be another .grad, the user's, or an input that another .grad's
+          // graph reads, and disposing this .grad must not free it.
+          const own = createGraph
+            ? prev ? ct : apply('reshape', [ct], { shape: ct.shape })
+            : delivered.has(ct) || ct === gradient ? ct.detach() : ct;
           const next = prev ? add(prev, own) : own;
           if (prev) replaced.push(prev);
           target.grad = keep(next);
