@@ -9,6 +9,8 @@
 // - examples/customPrimitive.ts (docs/extending.md's walkthrough): its rules pass checkGrads, the
 //   score network trains with it to the loss of the built-in composition, and the profile lists
 //   one kernel for the custom op against the composition's several.
+// - the README's training-style and checkGrads blocks, and docs/autograd.md's blocks, extracted
+//   and run the same way: they run as written and print what their comments say.
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,10 +35,23 @@ function numbersAfter(output: string, label: string): number[] {
   return (line.slice(label.length).match(/-?\d+(\.\d+)?(e[-+]?\d+)?/gi) ?? []).map(Number);
 }
 
-/** The ```ts code blocks of README.md. */
-function readmeBlocks(): string[] {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** The ```ts code blocks of a Markdown file of the repository (README.md by default). */
+function codeBlocks(file = 'README.md'): string[] {
+  const readme = readFileSync(join(root, file), 'utf8');
   return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+/** Runs the ```ts block of `file` that contains `marker`, as written, and returns what it printed. */
+async function runDocBlock(file: string, marker: string, name: string): Promise<string> {
+  const block = codeBlocks(file).find((b) => b.includes(marker));
+  expect(block, `${file} has a \`\`\`ts block containing ${JSON.stringify(marker)}`).toBeDefined();
+  // .tmp/ is git-ignored; scripts/run.mjs bundles the file beside it, inside the repository,
+  // so the workspace packages resolve.
+  const dir = join(root, 'tests', '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.ts`);
+  writeFileSync(path, block!);
+  return runExample(path);
 }
 
 describe('examples/mlpDerivatives.ts', () => {
@@ -81,15 +96,7 @@ describe('examples/jitStep.ts', () => {
 
 describe("README's gradient, JVP and HVP example", () => {
   it('runs as written and prints matching values', async () => {
-    const block = readmeBlocks().find((b) => b.includes('hvp(f'));
-    expect(block, 'README.md has a ```ts block calling hvp(f, …)').toBeDefined();
-    // .tmp/ is git-ignored; scripts/run.mjs bundles the file beside it, inside the repository,
-    // so the workspace packages resolve.
-    const dir = join(root, 'tests', '.tmp');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'readmeDerivatives.ts');
-    writeFileSync(file, block!);
-    const out = await runExample(file);
+    const out = await runDocBlock('README.md', 'hvp(f', 'readmeDerivatives');
     const [fv, gv] = numbersAfter(out, '∂f·v');
     expect(fv).toBeCloseTo(gv!, 12);
     const pulled = numbersAfter(out, 'vjp(1)');
@@ -102,12 +109,42 @@ describe("README's gradient, JVP and HVP example", () => {
   });
 });
 
+describe("README's training-style and checkGrads examples", () => {
+  it('run as written', async () => {
+    // Both print nothing: the first ends with an in-place update, the second's promise rejects
+    // (and the run fails) on a mismatch.
+    expect(await runDocBlock('README.md', 'loss.backward()', 'readmeBackward')).toBe('');
+    expect(await runDocBlock('README.md', 'checkGrads(myOp', 'readmeCheckGrads')).toBe('');
+  });
+});
+
+describe("docs/autograd.md's examples", () => {
+  it('run as written and print what their comments say', async () => {
+    // jacobian, hessian, hvp, jvp and grad with argnums: the last values are gA's and gx's shapes.
+    const first = await runDocBlock('docs/autograd.md', 'hessian(f)(x)', 'autogradFunctional');
+    expect(first.trimEnd().endsWith('[ 3, 3 ] [ 3 ]')).toBe(true);
+    // grad of jvp: a [2, 2] gradient, finite.
+    const dTheta = ((await runDocBlock('docs/autograd.md', 'grad(vJv)', 'autogradGradOfJvp')).match(/-?\d+(\.\d+)?(e[-+]?\d+)?/gi) ?? []).map(Number);
+    expect(dTheta).toHaveLength(4);
+    expect(dTheta.every(Number.isFinite)).toBe(true);
+    // jvp of jvp: the mixed partial, then its closed form cos(1) − sin(1) at x = 0.5, y = 2.
+    const [mixed, exact] = numbersAfter(await runDocBlock('docs/autograd.md', 'const [, mixed]', 'autogradMixed'), '');
+    expect(exact).toBeCloseTo(Math.cos(1) - Math.sin(1), 15);
+    expect(mixed).toBeCloseTo(exact!, 12);
+    // requiresGrad and backward(): three SGD steps of a least-squares loss, each lower.
+    const losses = (await runDocBlock('docs/autograd.md', 'loss.backward()', 'autogradBackward')).trim().split('\n').map(Number);
+    expect(losses).toHaveLength(3);
+    expect(losses[1]!).toBeLessThan(losses[0]!);
+    expect(losses[2]!).toBeLessThan(losses[1]!);
+  }, 60_000);
+});
+
 describe('examples/trainScore.ts', () => {
   it("is the README's training example, verbatim", () => {
     const source = readFileSync(join(root, 'examples', 'trainScore.ts'), 'utf8');
     // The code after the header comment (the leading // lines and the blank line after them).
     const code = source.replace(/^(\/\/.*\n)+\n/, '');
-    expect(readmeBlocks()).toContain(code);
+    expect(codeBlocks()).toContain(code);
     const codeLines = code.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('//'));
     expect(codeLines.length).toBeLessThanOrEqual(30);
   });
