@@ -76,7 +76,7 @@ export function expectation(flag: FlagSpec): string {
     case 'choice':
       return `one of ${(flag.choices ?? []).join(', ')}`;
     case 'list':
-      return `comma-separated positive integers, e.g. 64,64`;
+      return `comma-separated positive integers${flag.max === undefined ? '' : ` of at most ${flag.max}`}, e.g. 64,64`;
     case 'string':
       return flag.valueName === 'DIR' ? 'a directory path' : 'a value';
   }
@@ -112,7 +112,7 @@ function convert(where: string, flag: FlagSpec, text: string): FlagValue {
       return text;
     case 'list': {
       const parts = text.split(',');
-      if (parts.length === 0 || !parts.every((p) => /^\d+$/.test(p.trim()) && Number(p) >= (flag.min ?? 1))) throw wrong();
+      if (parts.length === 0 || !parts.every((p) => /^\d+$/.test(p.trim()) && Number.isSafeInteger(Number(p)) && Number(p) >= (flag.min ?? 1) && (flag.max === undefined || Number(p) <= flag.max))) throw wrong();
       return parts.map((p) => Number(p));
     }
     case 'string':

@@ -62,7 +62,9 @@ const trainFlags: readonly FlagSpec[] = [
     description: 'where the checkpoint, metrics.json, the SVG plots and index.html are written; must be new or empty unless --force',
   },
   forceFlag,
-  { name: 'hidden', kind: 'list', valueName: 'W,W', min: 1, default: [64, 64], description: 'hidden layer widths of the MLP score network (SiLU activations)' },
+  // At most 16384 wide: two such layers already hold 2.7·10⁸ weights (1 GiB in float32); a wider
+  // one failed only when allocated, with the runtime's "Array buffer allocation failed".
+  { name: 'hidden', kind: 'list', valueName: 'W,W', min: 1, max: 16384, default: [64, 64], description: 'hidden layer widths of the MLP score network (SiLU activations)' },
   {
     name: 'lr', kind: 'number', valueName: 'LR', min: 0, exclusiveMin: true, default: 0.01,
     description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
