@@ -5,6 +5,7 @@
 // Max is exact, and NaN anywhere in a reduced slice gives NaN, as on the CPU.
 
 import { beforeAll, describe, expect, it } from 'vitest';
+import { jit } from '@scorch/autograd';
 import { type Tensor, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, reductionPlan } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
@@ -63,6 +64,19 @@ describe('sum', () => {
     const g = tensor(data, { shape: [3, 40001], device: gpu.device });
     expect(await g.sum(1).toArray()).toEqual(await cpu.sum(1).toArray());
     expect(await g.sum().toArray()).toEqual(await cpu.sum().toArray());
+  });
+  it('every element of an extent longer than a thread may walk counts (a broadcast view, eager and fused under jit)', async () => {
+    // 32 outputs (too many to be chunked for speed) of 128·65,530 elements each: one thread per
+    // 128 would loop 65,530 times, and llvmpipe silently ends an invocation after 65,535 loop
+    // iterations in all (the tree's 7 included), which dropped most of each sum.
+    const extent = 128 * 65530;
+    const rows = tensor(Int32Array.from({ length: 32 }, (_, i) => i + 1), { shape: [32, 1], dtype: 'int32', device: gpu.device });
+    const expected = Array.from({ length: 32 }, (_, i) => (i + 1) * extent);
+    expect(await rows.expand([32, extent]).sum(1).toArray()).toEqual(expected);
+    expect(await rows.cast('float32').expand([32, extent]).sum(1).toArray()).toEqual(expected);
+    const fused = jit((x: Tensor) => x.mul(2).expand([32, extent]).sum(1));
+    expect(await fused(rows).toArray()).toEqual(expected.map((v) => 2 * v));
+    expect(reductionPlan(32, extent).passes.length).toBe(2);
   });
   it('uses a tree: the rounding-error depth of a 10^6-element sum is far below 10^6', () => {
     expect(reductionPlan(1, 1_000_000).depth).toBeLessThan(100);

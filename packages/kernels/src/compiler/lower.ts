@@ -17,7 +17,7 @@ import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layou
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
-import { CHUNK_ELEMENTS, COOPERATIVE_MIN_EXTENT, FEW_OUTPUTS, REDUCE_THREADS, combineExpression, reduceIdentity } from '../wgsl/reduce.js';
+import { COOPERATIVE_MIN_EXTENT, REDUCE_THREADS, combineExpression, cooperativeChunks, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
 import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, type WriterContext, laneCoords, lastNonUnitAxis, opaquePrelude, slotKey, u } from './writer.js';
 
@@ -289,8 +289,7 @@ function reductionShape(outputs: number, extent: number, columns: boolean): { se
   // (measured on llvmpipe: a [1024,128] column sum 4× faster than cooperatively).
   const serialFrom = columns ? SERIAL_MIN_COLUMNS : SERIAL_MIN_OUTPUTS;
   if (extent < COOPERATIVE_MIN_EXTENT || (outputs >= serialFrom && extent <= SERIAL_MAX_EXTENT)) return { serial: true, chunks: 1 };
-  const chunks = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
-  return { serial: false, chunks };
+  return { serial: false, chunks: cooperativeChunks(outputs, extent) };
 }
 
 /**

@@ -22,6 +22,22 @@ export const COOPERATIVE_MIN_EXTENT = 64;
 export const CHUNK_ELEMENTS = 8192;
 /** With fewer outputs than this, long extents are split into chunks. */
 export const FEW_OUTPUTS = 32;
+/**
+ * Steps one thread of a cooperative pass takes through its chunk at most. llvmpipe ends an
+ * invocation after 65,535 loop iterations in all, silently, so a longer walk (an extent beyond
+ * 128·65,535 per output: a broadcast view, or a fused product never stored) would drop the rest.
+ */
+export const MAX_THREAD_STEPS = 16384;
+
+/**
+ * Chunks a cooperative pass splits each output's extent into: many when outputs are few (so
+ * more workgroups share the work), and always enough that no thread walks more than
+ * MAX_THREAD_STEPS elements.
+ */
+export function cooperativeChunks(outputs: number, extent: number): number {
+  const spread = outputs < FEW_OUTPUTS && extent > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(extent / CHUNK_ELEMENTS), 1024) : 1;
+  return Math.max(spread, Math.ceil(extent / (REDUCE_THREADS * MAX_THREAD_STEPS)));
+}
 const SERIAL_WORKGROUP = 64;
 
 export interface ReducePass {
@@ -47,7 +63,7 @@ export function reductionPlan(outputs: number, extent: number): { passes: Reduce
       depth += Math.max(remaining - 1, 0);
       break;
     }
-    const chunks = outputs < FEW_OUTPUTS && remaining > 2 * CHUNK_ELEMENTS ? Math.min(Math.ceil(remaining / CHUNK_ELEMENTS), 1024) : 1;
+    const chunks = cooperativeChunks(outputs, remaining);
     passes.push({ cooperative: true, chunks, extent: remaining });
     const perChunk = Math.ceil(remaining / chunks);
     depth += Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS);
