@@ -18,7 +18,7 @@ import { type KernelSpec, MAX_WORKGROUPS_PER_DIM } from './wgsl/common.js';
 import { customShaderKernel } from './wgsl/custom.js';
 import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elementwise.js';
 import {
-  MIN_WORKGROUPS, SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel,
+  MIN_WORKGROUPS, SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKSpans, matmulKernel, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel,
 } from './wgsl/matmul.js';
 import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
 import { argReduceKernel, axisSpans, scanKernel } from './wgsl/scan.js';
@@ -393,12 +393,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     // Compatibility mode's default is 128 invocations per workgroup; use the 64-thread tiles then.
     if (tiling.tileM * tiling.tileN / (tiling.perThreadM * tiling.perThreadN) > this.runtime.device.limits.maxComputeInvocationsPerWorkgroup) tiling = SMALL_TILING;
     const blocking = chooseVec4Blocking(m, n, batch, this.vec4MinWorkgroups);
+    // A long K is summed in spans, each launch after the first adding to C (MATMUL_K_SPAN).
+    const k = aHandle.shape[rank - 1]!;
     for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
       const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
-      const spec = axes
-        ? vec4MatmulKernel({ a, b, outShape: out.shape, axes, blocking, batchStart: start, batchCount: count })
-        : matmulKernel({ a, b, outShape: out.shape, tiling, batchStart: start, batchCount: count });
-      this.run(spec, [aHandle, bHandle, h]);
+      for (const span of matmulKSpans(k)) {
+        const ks = { kStart: span.start, kCount: span.count, accumulate: span.start > 0 };
+        const spec = axes
+          ? vec4MatmulKernel({ a, b, outShape: out.shape, axes, blocking, batchStart: start, batchCount: count, ...ks })
+          : matmulKernel({ a, b, outShape: out.shape, tiling, batchStart: start, batchCount: count, ...ks });
+        this.run(spec, [aHandle, bHandle, h]);
+      }
     }
     return h;
   }

@@ -133,7 +133,7 @@ export { ELEMENTWISE_EXPRESSIONS, castExpression, elementwiseKernel, fillKernel 
 export type { ElementwiseOp, ElementwiseParams } from './wgsl/elementwise.js';
 export { reduceKernel, reductionPlan, REDUCE_THREADS } from './wgsl/reduce.js';
 export {
-  matmulKernel, chooseTiling, LARGE_TILING, SMALL_TILING, SKINNY_TILING, vec4Layout, vec4MatmulKernel, chooseVec4Blocking, VEC4_BLOCKING, MIN_WORKGROUPS, softwareAdapterMinWorkgroups,
+  matmulKernel, matmulKSpans, MATMUL_K_SPAN, chooseTiling, LARGE_TILING, SMALL_TILING, SKINNY_TILING, vec4Layout, vec4MatmulKernel, chooseVec4Blocking, VEC4_BLOCKING, MIN_WORKGROUPS, softwareAdapterMinWorkgroups,
 } from './wgsl/matmul.js';
 export type { MatmulTiling, MatmulParams, Vec4Blocking, Vec4MatmulParams } from './wgsl/matmul.js';
 export { padKernel, gatherKernel, scatterAddKernel, scatterAddSpans, SCATTER_ADD_SPAN } from './wgsl/movement.js';

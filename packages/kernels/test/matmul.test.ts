@@ -7,6 +7,7 @@
 // once (≤ 1/2 ULP), so K·2^-24·Σ|a||b| + 1 ULP.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jit } from '@scorch/autograd';
 import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout } from '@scorch/kernels';
 import { hardwareThreads } from '@scorch/tensor';
@@ -104,6 +105,33 @@ describe('matmul', () => {
     const a = tensor(new Float32Array(0), { shape: [3, 0], device: gpu.device });
     const b = tensor(new Float32Array(0), { shape: [0, 4], device: gpu.device });
     expect(await a.matmul(b).toArray()).toEqual([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]);
+  });
+
+  it('a K longer than one launch may walk is summed over several (tiled and vec4 kernels, eager and under jit)', async () => {
+    // llvmpipe silently ends an invocation after 65,535 loop iterations: the tiled kernel's walk
+    // (16 elements of K a step here) stopped at K = 1,048,560, the vec4 kernel's (4 a step) at
+    // 262,140. Small integers make every partial sum exact, so any order of summation gives the
+    // CPU's result exactly.
+    const [m, n] = [5, 6];
+    const product = jit((a: Tensor, b: Tensor) => matmul(a, b));
+    const withEpilogue = jit((a: Tensor, b: Tensor) => matmul(a, b).mul(2).add(1));
+    for (const [k, bTransposed] of [[1048577, false], [262148, true]] as const) {
+      const rnd = hostRandom(hashSeed('long K', k));
+      const aData = Float32Array.from({ length: m * k }, () => Math.floor(rnd() * 3) - 1);
+      const bData = Float32Array.from({ length: k * n }, () => Math.floor(rnd() * 5) - 2);
+      const bOf = (device: string) => (bTransposed ? tensor(bData, { shape: [n, k], device }).transpose() : tensor(bData, { shape: [k, n], device }));
+      const bLayout = bTransposed ? { shape: [k, n], strides: [1, k], offset: 0 } : { shape: [k, n], strides: [n, 1], offset: 0 };
+      const kernel = vec4Layout({ shape: [m, k], strides: [k, 1], offset: 0 }, bLayout) ? 'vec4' : 'tiled';
+      expect(kernel).toBe(bTransposed ? 'vec4' : 'tiled');
+      const reference = matmul(tensor(aData, { shape: [m, k] }), bOf('cpu'));
+      const a = tensor(aData, { shape: [m, k], device: gpu.device });
+      const b = bOf(gpu.device);
+      expect(await matmul(a, b).toArray(), `${kernel} K = ${k}`).toEqual(await reference.toArray());
+      expect(await product(a, b).toArray(), `jit ${kernel} K = ${k}`).toEqual(await reference.toArray());
+      expect(await withEpilogue(a, b).toArray(), `jit ${kernel} K = ${k}, epilogue`).toEqual(await reference.mul(2).add(1).toArray());
+      a.dispose();
+      b.dispose();
+    }
   });
 
   it('transposed operands are read in place: the vec4 kernel accepts all four layouts of aligned operands', () => {

@@ -13,7 +13,7 @@ import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
 import { type Layout } from '../layout.js';
 import { MAX_WORKGROUPS_PER_DIM, UniformBlock, entryBuiltins, linearWorkgroup, wgslType } from '../wgsl/common.js';
-import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
+import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKSpans, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
@@ -464,6 +464,8 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   let tiling = chooseTiling(m, n, batch);
   if ((tiling.tileM * tiling.tileN) / (tiling.perThreadM * tiling.perThreadN) > ctx.maxInvocations) tiling = SMALL_TILING;
   const blocking = chooseVec4Blocking(m, n, batch, ctx.vec4MinWorkgroups);
+  // A long K is summed in spans, each launch after the first adding to C (MATMUL_K_SPAN).
+  const kSpans = matmulKSpans(eq.inputs[0]!.shape[rank - 1]!);
   if (kernel.epilogue.length === 0 && kernel.writesResult) {
     // A plain product: the templates' own code (shapes are uniforms), the same for every program.
     const c = ctx.locate(eq.out)!;
@@ -474,10 +476,13 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
     const kernels: LoweredKernel[] = [...copies];
     for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
       const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
-      const spec = axes
-        ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, outOffset: c.offset })
-        : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, outOffset: c.offset });
-      kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, c.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+      for (const span of kSpans) {
+        const ks = { kStart: span.start, kCount: span.count, accumulate: span.start > 0 };
+        const spec = axes
+          ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, outOffset: c.offset, ...ks })
+          : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, outOffset: c.offset, ...ks });
+        kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, c.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+      }
     }
     return kernels;
   }
@@ -498,7 +503,10 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
     });
     epilogueFunction = `fn matmul_epilogue(batch: u32, row: u32, col: u32) {\n  ${lines.join('\n  ')}\n}\n`;
   }
-  const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = value;\n}\n${epilogueFunction}`;
+  // After the first span of K, the last launch (the one with the epilogue) adds to what the
+  // plain launches before it stored.
+  const accumulate = kSpans.length > 1;
+  const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = ${accumulate ? `${rawName}[${at}] + ` : ''}value;\n}\n${epilogueFunction}`;
   // Constants in the epilogue pass through opaque_value (compiler/writer.ts): the templates' main sets its flag.
   const opaque = opaquePrelude(functions);
   const epilogue = {
@@ -510,11 +518,22 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   b = apart(b, written);
   const axes = vec4Layout(a.layout, b.layout);
   const kernels: LoweredKernel[] = [...copies];
+  const last = kSpans[kSpans.length - 1]!;
   for (let start = 0; start < batch; start += MAX_WORKGROUPS_PER_DIM) {
     const count = Math.min(MAX_WORKGROUPS_PER_DIM, batch - start);
+    // Every span but the last: the plain template, storing or adding the raw product where the
+    // epilogue's launch reads it.
+    for (const span of kSpans.slice(0, -1)) {
+      const ks = { kStart: span.start, kCount: span.count, accumulate: span.start > 0, outOffset: raw.offset };
+      const spec = axes
+        ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, ...ks })
+        : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, ...ks });
+      kernels.push({ label: `fused_${spec.label}`, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, raw.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+    }
+    const ks = { kStart: last.start, kCount: last.count };
     const spec = axes
-      ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, epilogue })
-      : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, epilogue });
+      ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, epilogue, ...ks })
+      : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, epilogue, ...ks });
     kernels.push({
       label: `fused_${spec.label}`,
       code: spec.code,

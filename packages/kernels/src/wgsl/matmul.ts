@@ -82,6 +82,36 @@ export interface MatmulEpilogue {
   entry: string;
 }
 
+/**
+ * Elements of K one launch walks at most. llvmpipe ends an invocation after 65,535 loop
+ * iterations in all, silently, which cut the vec4 kernel's walk (4 elements a step) at K =
+ * 262,140 and the tiled kernel's (16 or 32 a step; its inner loops, of constant length, cost
+ * nothing measurable) at about a million; a longer K is summed over several launches, each after
+ * the first adding its partial products to C. 2^15 leaves room even if the inner loops counted
+ * (the tiled kernels take at most 43 iterations per 32 elements of K), and is a multiple of
+ * every kernel's step.
+ */
+export const MATMUL_K_SPAN = 1 << 15;
+
+/** The spans of K the launches of an M×N×K product cover, in order (at least one). */
+export function matmulKSpans(k: number): { start: number; count: number }[] {
+  const spans: { start: number; count: number }[] = [];
+  for (let start = 0; start === 0 || start < k; start += MATMUL_K_SPAN) spans.push({ start, count: Math.min(MATMUL_K_SPAN, k - start) });
+  return spans;
+}
+
+/** The part of K a launch covers; a span after the first adds to C rather than storing it. */
+export interface MatmulKSpan {
+  /** First element of K this launch sums over (default 0) and how many (default all of K). */
+  kStart?: number;
+  kCount?: number;
+  /**
+   * Add the partial products to what C holds instead of storing them. With an epilogue, its
+   * `matmul_store` is the caller's to make add.
+   */
+  accumulate?: boolean;
+}
+
 export interface MatmulTiling {
   /** Rows and columns of C per workgroup. */
   tileM: number;
@@ -107,7 +137,7 @@ export function chooseTiling(m: number, n: number, batch: number): MatmulTiling 
   return largeTiles >= 8 ? LARGE_TILING : SMALL_TILING;
 }
 
-export interface MatmulParams {
+export interface MatmulParams extends MatmulKSpan {
   a: Layout;
   b: Layout;
   /** Contiguous output of shape [...batch, M, N], starting at element `outOffset`. */
@@ -143,7 +173,10 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   const u = new UniformBlock();
   const uM = u.u32(M);
   const uN = u.u32(N);
-  const uK = u.u32(K);
+  const kStart = p.kStart ?? 0;
+  // Panel loads stop at the span's end (zero past it), as at the matrix's edge.
+  const uK = u.u32(kStart + (p.kCount ?? K - kStart));
+  const uKStart = u.u32(kStart);
   const batchStart = u.u32(p.batchStart);
   // Batch coordinates → operand offsets (C is contiguous: batch index · M·N).
   const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
@@ -181,10 +214,11 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
     ? ['x', 'y', 'z', 'w'].slice(0, RM).map((c, i) => `acc${i} = acc${i} + a.${c} * b;`).join(' ')
     : 'acc0 = acc0 + a * b;';
   const rowOf = (i: number) => (aVec ? `ty * 4u + ${i}u` : 'ty');
+  const store = (at: string, value: string) => (p.accumulate ? `${at} = ${at} + ${value};` : `${at} = ${value};`);
   const stores = accs
     .map((acc, i) => {
       const put = (j: number, lane: string) =>
-        p.epilogue ? `matmul_store(batchIndex, gm, gn${j ? ` + ${j}u` : ''}, ${acc}.${lane});` : `C[rowStart + gn${j ? ` + ${j}u` : ''}] = ${acc}.${lane};`;
+        p.epilogue ? `matmul_store(batchIndex, gm, gn${j ? ` + ${j}u` : ''}, ${acc}.${lane});` : store(`C[rowStart + gn${j ? ` + ${j}u` : ''}]`, `${acc}.${lane}`);
       return `
   {
     let gm = rowBase + ${rowOf(i)};
@@ -213,7 +247,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let rowBase = wid.y * ${TM}u;
   let colBase = wid.x * ${TN}u;
   ${accs.map((a) => `var ${a} = vec4<f32>(0.0);`).join('\n  ')}
-  for (var k0 = 0u; k0 < ${uK}; k0 = k0 + ${TK}u) {
+  for (var k0 = ${uKStart}; k0 < ${uK}; k0 = k0 + ${TK}u) {
     ${loadA}
     ${loadB}
     workgroupBarrier();
@@ -243,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} tiles along one side`);
   }
   return {
-    label: `matmul_${TM}x${TN}x${TK}_batchrank${batch.shape.length}${p.epilogue ? '_epilogue' : ''}`,
+    label: `matmul_${TM}x${TN}x${TK}_batchrank${batch.shape.length}${p.accumulate ? '_accumulate' : ''}${p.epilogue ? '_epilogue' : ''}`,
     code: `${declareStorage(bindings)}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [threadsX, threadsY, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
@@ -335,7 +369,7 @@ export function vec4Layout(a: Layout, b: Layout): { a: 'k' | 'm'; b: 'n' | 'k' }
   return av && bv ? { a: av, b: bv } : null;
 }
 
-export interface Vec4MatmulParams {
+export interface Vec4MatmulParams extends MatmulKSpan {
   a: Layout;
   b: Layout;
   outShape: readonly number[];
@@ -360,7 +394,9 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   const u = new UniformBlock();
   const uM = u.u32(M);
   const uN = u.u32(N);
-  const uK4 = u.u32(K / 4);
+  const kStart = p.kStart ?? 0;
+  const uK4Start = u.u32(kStart / 4);
+  const uK4 = u.u32((kStart + (p.kCount ?? K - kStart)) / 4);
   const lastGroup = u.u32(Math.ceil(N / 4) - 1);
   const batchStart = u.u32(p.batchStart);
   // Element offsets of this batch entry (multiples of 4, so /4 gives vec4 indices).
@@ -432,7 +468,8 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
         stores.push(`      if (${row} < ${uM}) { matmul_store(batchIndex, ${row}, col, acc${r}_${c}.x); if (col + 1u < ${uN}) { matmul_store(batchIndex, ${row}, col + 1u, acc${r}_${c}.y); } if (col + 2u < ${uN}) { matmul_store(batchIndex, ${row}, col + 2u, acc${r}_${c}.z); } if (col + 3u < ${uN}) { matmul_store(batchIndex, ${row}, col + 3u, acc${r}_${c}.w); } }`);
         continue;
       }
-      stores.push(`      if (rowBase + ${r}u < ${uM}) { let at = cBase + (rowBase + ${r}u) * ${uN} + col; C[at] = acc${r}_${c}.x; if (col + 1u < ${uN}) { C[at + 1u] = acc${r}_${c}.y; } if (col + 2u < ${uN}) { C[at + 2u] = acc${r}_${c}.z; } if (col + 3u < ${uN}) { C[at + 3u] = acc${r}_${c}.w; } }`);
+      const put = (at: string, value: string) => (p.accumulate ? `${at} = ${at} + ${value};` : `${at} = ${value};`);
+      stores.push(`      if (rowBase + ${r}u < ${uM}) { let at = cBase + (rowBase + ${r}u) * ${uN} + col; ${put('C[at]', `acc${r}_${c}.x`)} if (col + 1u < ${uN}) { ${put('C[at + 1u]', `acc${r}_${c}.y`)} } if (col + 2u < ${uN}) { ${put('C[at + 2u]', `acc${r}_${c}.z`)} } if (col + 3u < ${uN}) { ${put('C[at + 3u]', `acc${r}_${c}.w`)} } }`);
     }
     stores.push('    }\n  }');
   }
@@ -451,7 +488,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let groupBase = wid.x * ${L * CG}u;
   ${setup.join('\n  ')}
   ${accs.join('\n  ')}
-  for (var k4 = 0u; k4 < ${uK4}; k4 = k4 + 1u) {
+  for (var k4 = ${uK4Start}; k4 < ${uK4}; k4 = k4 + 1u) {
     ${step.join('\n    ')}
   }
   ${stores.join('\n')}
@@ -478,7 +515,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} blocks along one side`);
   }
   return {
-    label: `matmul_vec4_a${p.axes.a}_b${p.axes.b}_${R}x${4 * CG}_batchrank${batch.shape.length}${p.epilogue ? '_epilogue' : ''}`,
+    label: `matmul_vec4_a${p.axes.a}_b${p.axes.b}_${R}x${4 * CG}_batchrank${batch.shape.length}${p.accumulate ? '_accumulate' : ''}${p.epilogue ? '_epilogue' : ''}`,
     code: `${decl}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [L, 1, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
