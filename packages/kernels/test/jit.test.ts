@@ -335,6 +335,27 @@ describe('updates, random keys and errors', () => {
   });
 });
 
+describe('results that are constants of the function', () => {
+  it('a tensor the function made or closed over and returns unused is a result of its own', async () => {
+    // Such a tensor becomes a program input only when the trace reads its outputs; it must
+    // still get the copy every result that is an input gets, or the result has no buffer.
+    const closed = tensor([5, 6], { device: dev });
+    const made = jit(() => tensor(Int32Array.from([7, -8, 9]), { dtype: 'int32', device: dev }));
+    const returned = jit(() => closed);
+    const beside = jit((x: Tensor) => [x.add(1), tensor([true, false], { dtype: 'bool', device: dev })]);
+    for (let call = 0; call < 2; call++) {
+      expect(await made().toArray()).toEqual([7, -8, 9]);
+      const r = returned();
+      expect(await r.toArray()).toEqual([5, 6]);
+      r.dispose();
+      const [y, flags] = beside(tensor([1, 2], { device: dev })) as Tensor[];
+      expect(await y!.toArray()).toEqual([2, 3]);
+      expect(await flags!.toArray()).toEqual([true, false]);
+    }
+    expect(await closed.toArray()).toEqual([5, 6]);
+  });
+});
+
 describe('scans and arg-reductions with fused prologues', () => {
   // The scan and arg-reduction kernels compute their input inline with the eager kernels' WGSL
   // and walk the axis in the eager kernels' order, so they must match eager WebGPU bit for bit.

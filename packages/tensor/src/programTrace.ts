@@ -214,10 +214,11 @@ export class ProgramTrace extends Trace implements KeyObserver {
 
   /** Ends tracing: the program whose outputs are `outputs` (tracers of this trace or concrete tensors). */
   finish(outputs: readonly Tensor[]): { program: Program; captures: readonly Capture[] } {
-    const inputIds = new Set(this.inputs.map((v) => v.id));
     // An output or update that is an input value gets its own copy: results never alias inputs.
+    // Inputs are looked up when each output is: a tensor the function returns without using it
+    // (a constant it made, one it closed over) becomes an input only as its output is read.
     const own = (v: ProgramVar): ProgramVar => {
-      if (!inputIds.has(v.id)) return v;
+      if (!this.inputs.some((x) => x.id === v.id)) return v;
       const c = this.builder.newVar(v.shape, v.dtype);
       this.builder.add('stopGradient', [v], {}, c);
       return c;
