@@ -40,7 +40,7 @@ export interface GpuStorage {
 export interface RuntimeOptions {
   /** Dispatches recorded before the batch is submitted. Default 64. */
   maxDispatchesPerBatch?: number;
-  /** Bytes of freed buffers kept for reuse; beyond it they are destroyed. Default 256 MiB. */
+  /** Bytes of freed buffers (tensor storage and readback staging) kept for reuse; beyond it they are destroyed. Default 256 MiB. */
   poolLimitBytes?: number;
   /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
   poisonAllocations?: boolean;
@@ -138,6 +138,7 @@ export class GpuRuntime {
   private readonly uniformAlign: number;
 
   private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Bytes of both pools (storage and readback staging), held to poolLimit together. */
   private pooledBytes = 0;
   private readonly stagingPool = new Map<number, GPUBuffer[]>();
   private releasedInBatch: GpuStorage[] = [];
@@ -279,21 +280,23 @@ export class GpuRuntime {
     else this.returnToPool(storage.buffer, storage.bytes);
   }
 
-  private returnToPool(buffer: GPUBuffer, size: number): void {
+  private returnToPool(buffer: GPUBuffer, size: number, pool = this.pool): void {
     if (this.pooledBytes + size > this.poolLimit) {
       buffer.destroy();
       return;
     }
-    let list = this.pool.get(size);
-    if (!list) this.pool.set(size, (list = []));
+    let list = pool.get(size);
+    if (!list) pool.set(size, (list = []));
     list.push(buffer);
     this.pooledBytes += size;
   }
 
-  /** Destroys every pooled buffer (live tensors are untouched). */
+  /** Destroys every pooled buffer, readback staging buffers included (live tensors are untouched). */
   trimPool(): void {
-    for (const list of this.pool.values()) for (const b of list) b.destroy();
-    this.pool.clear();
+    for (const pool of [this.pool, this.stagingPool]) {
+      for (const list of pool.values()) for (const b of list) b.destroy();
+      pool.clear();
+    }
     this.pooledBytes = 0;
   }
 
@@ -558,9 +561,9 @@ export class GpuRuntime {
     const recordAt = Math.ceil(byteLength / 4) * 4;
     const mapped = withRecord ? recordAt + INDEX_ERROR_RECORD_BYTES : byteLength;
     const size = sizeClass(mapped);
-    const staging =
-      this.stagingPool.get(size)?.pop() ??
-      this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+    let staging = this.stagingPool.get(size)?.pop();
+    if (staging) this.pooledBytes -= size;
+    else staging = this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
     const encoder = this.ensureBatch();
     if (this.pass) {
       this.pass.end();
@@ -584,9 +587,9 @@ export class GpuRuntime {
     const copy = range.slice(0, byteLength);
     const indexError = withRecord ? indexErrorOf(new Uint32Array(range, recordAt, INDEX_ERROR_RECORD_BYTES / 4)) : null;
     staging.unmap();
-    let list = this.stagingPool.get(size);
-    if (!list) this.stagingPool.set(size, (list = []));
-    list.push(staging);
+    // Kept under the pool's limit like freed storage: reads of many sizes, or many at once, would
+    // otherwise each leave a buffer behind for good.
+    if (!this.isLost) this.returnToPool(staging, size, this.stagingPool);
     await this.settle();
     if (indexError) throw indexError;
     return copy;

@@ -98,6 +98,48 @@ describe('buffer reuse and queue ordering', () => {
     expect((await y.data())[4999]).toBe(4999);
   });
 
+  it('readback staging buffers are pooled under poolLimitBytes with the rest, and trimPool frees them', async () => {
+    const limit = 1 << 20;
+    const small = await initWebGPU({ name: 'webgpu-small-pool', poolLimitBytes: limit, poisonAllocations: true });
+    // Staging buffers are the mappable ones: follow how many bytes of them exist.
+    const device = small.gpu;
+    const create = device.createBuffer;
+    const staging = new Map<GPUBuffer, number>();
+    device.createBuffer = (desc: GPUBufferDescriptor) => {
+      const b = create.call(device, desc);
+      if (desc.usage & 0x1 /* MAP_READ */) {
+        staging.set(b, desc.size);
+        const destroy = b.destroy;
+        b.destroy = () => {
+          staging.delete(b);
+          destroy.call(b);
+        };
+      }
+      return b;
+    };
+    const stagingBytes = () => [...staging.values()].reduce((a, b) => a + b, 0);
+    try {
+      // Reads of 24 sizes, one after another, then 8 at once.
+      for (let i = 1; i <= 24; i++) {
+        const t = full([i * 8192], i, { device: small.device });
+        expect((await t.data())[i * 8192 - 1]).toBe(i);
+        t.dispose();
+      }
+      const many = Array.from({ length: 8 }, (_, i) => full([65536], i, { device: small.device }));
+      expect((await Promise.all(many.map((t) => t.data()))).map((d) => d[65535])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      many.forEach((t) => t.dispose());
+      await small.runtime.sync();
+      expect(small.runtime.stats.pooledBytes).toBeLessThanOrEqual(limit);
+      expect(stagingBytes()).toBeLessThanOrEqual(limit);
+      small.runtime.trimPool();
+      expect(small.runtime.stats.pooledBytes).toBe(0);
+      expect(stagingBytes()).toBe(0);
+    } finally {
+      device.createBuffer = create;
+      small.gpu.destroy();
+    }
+  });
+
   it('views share a reference-counted buffer: memory() counts it once and keeps it for the last view', async () => {
     await gpu.runtime.sync();
     const start = memory();
