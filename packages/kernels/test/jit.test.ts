@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -353,6 +353,22 @@ describe('results that are constants of the function', () => {
       expect(await flags!.toArray()).toEqual([true, false]);
     }
     expect(await closed.toArray()).toEqual([5, 6]);
+  });
+});
+
+describe('results larger together than one binding', () => {
+  it('go to separate blocks: two results of 64 MiB + 16 bytes each, as eager mode returns them', async () => {
+    // Results of one dtype share a block; past the device's maxStorageBufferBindingSize (128 MiB
+    // by default) the call failed, naming a 'tensor' of both results' size.
+    const n = 2 ** 24 + 4;
+    expect(2 * n * 4).toBeGreaterThan(gpu.gpu.limits.maxStorageBufferBindingSize);
+    const x = full([n], 3, { device: dev });
+    const f = jit((a: Tensor) => [a.mul(2), a.add(1)]);
+    const [p, q] = f(x) as Tensor[];
+    const [pv, qv] = [await p!.data(), await q!.data()];
+    expect([pv[0], pv[n - 1], qv[0], qv[n - 1]]).toEqual([6, 6, 4, 4]);
+    for (const t of [x, p!, q!]) t.dispose();
+    f.clearCache();
   });
 });
 

@@ -20,7 +20,7 @@ import {
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
-import type { CachedPipeline, CompiledLaunch, GpuRuntime, GpuStorage } from '../runtime.js';
+import { type CachedPipeline, type CompiledLaunch, type GpuRuntime, type GpuStorage, sizeClass } from '../runtime.js';
 import { type WgslScalar, wgslType } from '../wgsl/common.js';
 import { type LoweredKernel, lowerPlan } from './lower.js';
 import { type Location, type Slot, slotKey } from './writer.js';
@@ -42,8 +42,9 @@ interface Lowering {
   /** Element counts of the temps it uses. */
   readonly tempSizes: readonly number[];
   /** Per block type: elements. */
-  readonly outputBlocks: ReadonlyMap<WgslScalar, number>;
-  readonly updateBlocks: ReadonlyMap<WgslScalar, number>;
+  /** Elements of each block of results and of updates, by slotKey. */
+  readonly outputBlocks: ReadonlyMap<string, number>;
+  readonly updateBlocks: ReadonlyMap<string, number>;
   /** Where each program output and each update value is written, by index. */
   readonly outputLocations: readonly Location[];
   readonly updateLocations: readonly Location[];
@@ -151,15 +152,27 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     const locations = new Map<number, Location>();
     program.inputs.forEach((v, i) => locations.set(v.id, { slot: { kind: 'input', group: groups[i]! }, offset: offsets[i]!, strides: rowMajorStrides(v.shape) }));
     // Results and updates: blocks by element type.
-    const outputBlocks = new Map<WgslScalar, number>();
-    const updateBlocks = new Map<WgslScalar, number>();
+    const outputBlocks = new Map<string, number>();
+    const updateBlocks = new Map<string, number>();
+    // A block is one buffer, bound whole: results that would take it past the device's binding
+    // size start another (each result alone is within it, as an eager tensor must be).
+    const maxBlockBytes = this.runtime.device.limits.maxStorageBufferBindingSize;
+    const openBlock = new Map<string, number>();
     const place = (v: ProgramVar, kind: 'outputs' | 'updates') => {
       if (locations.has(v.id)) return;
       const type = wgslType(v.dtype);
       const blocks = kind === 'outputs' ? outputBlocks : updateBlocks;
-      const at = blocks.get(type) ?? 0;
-      locations.set(v.id, { slot: { kind, type }, offset: at, strides: rowMajorStrides(v.shape) });
-      blocks.set(type, at + Math.ceil(Math.max(sizeOf(v.shape), 1) / BLOCK_ALIGN) * BLOCK_ALIGN);
+      const size = Math.ceil(Math.max(sizeOf(v.shape), 1) / BLOCK_ALIGN) * BLOCK_ALIGN;
+      let block = openBlock.get(`${kind}_${type}`) ?? 0;
+      let at = blocks.get(slotKey({ kind, type, block })) ?? 0;
+      if (at > 0 && sizeClass((at + size) * BYTES) > maxBlockBytes) {
+        block++;
+        at = 0;
+      }
+      openBlock.set(`${kind}_${type}`, block);
+      const slot: Slot = { kind, type, block };
+      locations.set(v.id, { slot, offset: at, strides: rowMajorStrides(v.shape) });
+      blocks.set(slotKey(slot), at + size);
     };
     for (const u of program.updates) place(u.value, 'updates');
     for (const v of program.outputs) place(v, 'outputs');
@@ -251,8 +264,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     });
     const temps = this.temps;
     const blocks = new Map<string, GpuStorage>();
-    for (const [type, n] of lowering.outputBlocks) blocks.set(slotKey({ kind: 'outputs', type }), runtime.allocate(n * BYTES));
-    for (const [type, n] of lowering.updateBlocks) blocks.set(slotKey({ kind: 'updates', type }), runtime.allocate(n * BYTES));
+    for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES));
     if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
     const resolve = (slot: Slot): GPUBuffer => {
       switch (slot.kind) {

@@ -37,13 +37,14 @@ export function opaquePrelude(code: string): { declarations: string; assignment:
 export type Slot =
   | { readonly kind: 'input'; readonly group: number }
   | { readonly kind: 'temp'; readonly index: number }
-  | { readonly kind: 'outputs'; readonly type: WgslScalar }
-  | { readonly kind: 'updates'; readonly type: WgslScalar }
+  /** Results of one element type share blocks, a new one when the last would outgrow a binding. */
+  | { readonly kind: 'outputs'; readonly type: WgslScalar; readonly block: number }
+  | { readonly kind: 'updates'; readonly type: WgslScalar; readonly block: number }
   /** The device's index-error record (wgsl/indexErrors.ts). */
   | { readonly kind: 'indexErrors' };
 
 export function slotKey(s: Slot): string {
-  return s.kind === 'input' ? `in${s.group}` : s.kind === 'temp' ? `tmp${s.index}` : s.kind === 'indexErrors' ? 'index_error' : `${s.kind}_${s.type}`;
+  return s.kind === 'input' ? `in${s.group}` : s.kind === 'temp' ? `tmp${s.index}` : s.kind === 'indexErrors' ? 'index_error' : `${s.kind}_${s.type}_${s.block}`;
 }
 
 /** A stored value: its buffer, and how its elements are laid out in it (in elements). */
