@@ -520,3 +520,16 @@ describe('pow to the number 2 is recorded as a·a: its derivative', () => {
     });
   });
 });
+
+describe('logsumexp and softmax along an empty axis', () => {
+  it('logsumexp is the constant −∞: zero tangent, a gradient of x\'s empty shape; softmax\'s gradient is empty', async () => {
+    const x = tensor([], { shape: [3, 0], dtype: 'float64' });
+    const [y, dy] = jvp((v: Tensor) => v.logsumexp(1), [x], [tensor([], { shape: [3, 0], dtype: 'float64' })]);
+    expect(await y.toArray()).toEqual([-Infinity, -Infinity, -Infinity]);
+    expect(await dy.toArray()).toEqual([0, 0, 0]);
+    const g = grad((v: Tensor) => v.logsumexp([0, 1], true).sum())(x) as Tensor;
+    expect(g.shape).toEqual([3, 0]);
+    const gs = grad((v: Tensor) => softmax(v, 1).mul(2).sum().add(logSoftmax(v, 1).sum()))(x) as Tensor;
+    expect(gs.shape).toEqual([3, 0]);
+  });
+});

@@ -2,7 +2,7 @@
 // them; composites (softplus, logsumexp, variance, ...) get their derivatives from the
 // primitives' rules, so only primitives carry differentiation rules.
 
-import { type DType, storedValue } from './dtype.js';
+import { type DType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
@@ -264,11 +264,19 @@ function checkKeepdims(op: string, keepdims: unknown): void {
   }
 }
 
+/** max and min have no identity: an empty axis among `axes` has no extreme to give. */
+function checkNoEmptyAxis(op: string, x: Tensor, axes: readonly number[]): void {
+  const empty = axes.find((a) => x.shape[a] === 0);
+  if (empty !== undefined) {
+    throw new Error(`${op}: cannot reduce the empty axis ${empty} of ${fmtShape(x.shape)}; expected the reduced axes to have at least one element`);
+  }
+}
+
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   checkTensor(op, x);
   checkKeepdims(op, keepdims);
   const ax = normalizeAxes(op, axes, x.rank);
-  if (prim === 'reduceMax' && ax.some((a) => x.shape[a] === 0)) throw new Error(`${op}: cannot reduce an empty axis of ${fmtShape(x.shape)}`);
+  if (prim === 'reduceMax') checkNoEmptyAxis(op, x, ax);
   const reduced = () => (ax.length === 0 ? x : apply(prim, [x], { axes: ax }));
   // Only keepdims makes an intermediate (the reduction before its reshape).
   return keepdims ? composite(() => reshape(reduced(), keepdimsShape(x.shape, ax))) : reduced();
@@ -279,6 +287,7 @@ export const max = (x: Tensor, axes?: number | readonly number[], keepdims = fal
 export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => {
   checkTensor('min', x);
   checkKeepdims('min', keepdims);
+  checkNoEmptyAxis('min', x, normalizeAxes('min', axes, x.rank));
   return neg(max(neg(x), axes, keepdims));
 });
 
@@ -298,6 +307,12 @@ export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims
     checkTensor('logsumexp', x);
     checkKeepdims('logsumexp', keepdims);
     const ax = normalizeAxes('logsumexp', axes, x.rank);
+    if (ax.some((a) => x.shape[a] === 0)) {
+      // A sum of no terms is 0, so the result is the constant log 0 = −∞ (as torch.logsumexp),
+      // with derivative 0, and a softmax along the axis is empty; there is no maximum to shift by.
+      if (!isFloatDType(x.dtype)) throw new TypeError(`logsumexp: expected a float tensor, got ${x.dtype}`);
+      return constant(-Infinity, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
+    }
     const m = max(x, ax, true).detach();
     // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
     // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.

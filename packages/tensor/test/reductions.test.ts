@@ -3,7 +3,7 @@
 // reference (reference.ts) that groups the values of each output cell by index arithmetic.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, tensor } from '@scorch/tensor';
+import { type Tensor, logSoftmax, logsumexp, softmax, tensor } from '@scorch/tensor';
 import { U32, expectClose, product, reduceReference, seededValues } from './reference.js';
 
 const shape = [2, 3, 4, 5];
@@ -146,5 +146,24 @@ describe('hand-computed reductions', () => {
   it('summing a zero-size axis gives zeros', async () => {
     const e = tensor([], { shape: [2, 0] });
     expect(await e.sum(1).toArray()).toEqual([0, 0]);
+  });
+
+  it('logsumexp over a zero-size axis is −∞ (log of an empty sum), and softmax along it is empty', async () => {
+    const e = tensor([], { shape: [2, 0] });
+    expect(await logsumexp(e, 1).toArray()).toEqual([-Infinity, -Infinity]);
+    expect(await logsumexp(e, [0, 1], true).toArray()).toEqual([[-Infinity]]);
+    expect(await logsumexp(e, 0).toArray()).toEqual([]);
+    for (const y of [softmax(e, 1), logSoftmax(e, -1), softmax(e, 0)]) {
+      expect(y.shape).toEqual([2, 0]);
+      expect(await y.toArray()).toEqual([[], []]);
+    }
+  });
+
+  it('max and min over a zero-size axis are errors that name the call and the axis', () => {
+    const e = tensor([], { shape: [2, 0] });
+    expect(() => e.max(1)).toThrow('max: cannot reduce the empty axis 1 of [2,0]; expected the reduced axes to have at least one element');
+    expect(() => e.min(-1, true)).toThrow('min: cannot reduce the empty axis 1 of [2,0]; expected the reduced axes to have at least one element');
+    // Over the other axis there is nothing to reduce and nothing to return.
+    expect(e.min(0).shape).toEqual([0]);
   });
 });
