@@ -221,6 +221,8 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     if (isScan(prim)) {
       const { axis, reverse } = params as PrimitiveParams['cumsum'];
       const h = this.output(out.shape, out.dtype);
+      // An empty result has nothing to write (and an empty axis has no last position for the kernel's uniforms).
+      if (sizeOfShape(out.shape) === 0) return h;
       for (const span of axisSpans(x.shape[axis]!)) this.run(scanKernel({ op: prim, dtype: out.dtype, input: x, axis, reverse, span }), [x, h]);
       return h;
     }

@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, full, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -418,6 +418,34 @@ describe('a reduction to one element, read through reshapes to all-ones shapes',
     expect(await read(jit((v: Tensor) => sum(v, 0).reshape([1, 1]).reshape([1]))(x))).toEqual([2]);
     const y = tensor([0.5], { device: dev });
     expect(await read(jit((z: Tensor) => grad((q: Tensor) => sum(q.tile([2])))(z) as Tensor)(y))).toEqual([2]);
+  });
+});
+
+describe('values with an empty axis, compiled and eager', () => {
+  // Kernels over empty shapes never run, but their WGSL must still compile: decoding an index over
+  // a shape with a 0 divided by a literal 0u, reshapes between empty shapes looped forever pairing
+  // axes, and a scan along an empty axis wrote its last position as -1.
+  const empty = (shape: number[]) => tensor([], { shape, device: dev });
+  it('reductions over an empty extent give the identity; to an empty result, nothing', async () => {
+    expect(await read(jit((v: Tensor) => v.sum())(empty([3, 0])))).toEqual([0]);
+    const y = jit((v: Tensor) => v.sum(2).add(1))(empty([2, 0, 5]));
+    expect(y.shape).toEqual([2, 0]);
+    expect(await read(y)).toEqual([]);
+  });
+  it('reshapes between empty shapes: a group norm of an empty batch, the gradient of a tile by 0', async () => {
+    const g = jit((v: Tensor) => groupNorm(v, 2))(empty([0, 4, 3, 3]));
+    expect(g.shape).toEqual([0, 4, 3, 3]);
+    expect(await read(g)).toEqual([]);
+    const x = tensor([[1, 2], [3, 4], [5, 6]], { device: dev });
+    expect(await read(jit((v: Tensor) => grad((q: Tensor) => sum(q.tile([0, 2])))(v) as Tensor)(x))).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+  it('cumsum and cumprod along an empty axis are empty, eager and compiled', async () => {
+    for (const f of [(v: Tensor) => v.cumsum(1), (v: Tensor) => v.mul(2).cumprod(1, { reverse: true })]) {
+      for (const y of [f(empty([3, 0])), jit(f)(empty([3, 0]))]) {
+        expect(y.shape).toEqual([3, 0]);
+        expect(await read(y)).toEqual([]);
+      }
+    }
   });
 });
 

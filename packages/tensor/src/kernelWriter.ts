@@ -210,6 +210,9 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   decode(index: string, shape: readonly number[]): C {
     const zero = this.index(0);
     const axes = shape.map(() => zero);
+    // An empty shape has no element to decode: code over it never runs, and its divisions by the
+    // extent 0 would not compile (WGSL rejects a literal divisor of 0).
+    if (shape.includes(0)) return { axes, linear: index, shape } as KernelCoords as C;
     let rem = this.isSimple(index) ? index : `(${index})`;
     for (let d = shape.length - 1; d >= 0; d--) {
       const n = shape[d]!;
@@ -396,6 +399,9 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   /** Coordinates in `inShape` of the element at `coords` of its reshape to `outShape`. */
   reshapeCoords(coords: C, outShape: readonly number[], inShape: readonly number[]): C {
     if (shapesEqual(outShape, inShape)) return coords;
+    // A reshape of an empty value names no element, and the axis pairing below needs nonzero
+    // extents (a 0 against a nonzero extent never balances).
+    if (inShape.includes(0)) return { axes: inShape.map(() => this.index(0)) } as KernelCoords as C;
     const linear = coords.linear !== undefined && coords.shape && shapesEqual(coords.shape, outShape) ? coords.linear : undefined;
     const fine = linear !== undefined ? coords.fine : undefined;
     if (linear !== undefined) this.reshapeOfElement(inShape);

@@ -642,6 +642,8 @@ function lowerScan(ctx: Lowering, index: number): LoweredKernel[] {
   const extent = shape[axis]!;
   const lineShape = shape.filter((_, d) => d !== axis);
   const lines = extent === 0 ? 0 : sizeOf(lineShape);
+  // An empty result has nothing to write (and position extent − 1 would be −1u).
+  if (sizeOf(shape) === 0) return [];
   const t = wgslType(eq.out.dtype);
   return axisSpans(extent).map(({ start, count }) => {
     const w = newWriter(ctx);
