@@ -424,13 +424,20 @@ describe('a reduction to one element, read through reshapes to all-ones shapes',
 describe('values with an empty axis, compiled and eager', () => {
   // Kernels over empty shapes never run, but their WGSL must still compile: decoding an index over
   // a shape with a 0 divided by a literal 0u, reshapes between empty shapes looped forever pairing
-  // axes, and a scan along an empty axis wrote its last position as -1.
+  // axes, and a scan along an empty axis wrote its last position as -1. And where a loop is empty
+  // its result is a constant the compiler folds: 0/0 gave 0 where eager gives NaN.
   const empty = (shape: number[]) => tensor([], { shape, device: dev });
-  it('reductions over an empty extent give the identity; to an empty result, nothing', async () => {
+  it('reductions over an empty extent give the identity (a mean NaN); to an empty result, nothing', async () => {
     expect(await read(jit((v: Tensor) => v.sum())(empty([3, 0])))).toEqual([0]);
+    expect(await read(jit((v: Tensor) => v.mean(1))(empty([3, 0])))).toEqual([NaN, NaN, NaN]);
     const y = jit((v: Tensor) => v.sum(2).add(1))(empty([2, 0, 5]));
     expect(y.shape).toEqual([2, 0]);
     expect(await read(y)).toEqual([]);
+  });
+  it('a product with an empty inner dimension is 0, not a folded constant', async () => {
+    const f = (a: Tensor, b: Tensor) => matmul(a, b).div(0);
+    expect(await read(f(empty([2, 0]), empty([0, 3])))).toEqual(new Array(6).fill(NaN));
+    expect(await read(jit(f)(empty([2, 0]), empty([0, 3])))).toEqual(new Array(6).fill(NaN));
   });
   it('reshapes between empty shapes: a group norm of an empty batch, the gradient of a tile by 0', async () => {
     const g = jit((v: Tensor) => groupNorm(v, 2))(empty([0, 4, 3, 3]));

@@ -319,7 +319,9 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
     const w = newWriter(ctx);
     const lines = w.scope(() => {
       const out = w.decode('o', outShape);
-      w.emit(`var acc: ${t} = ${identity};`);
+      // Over an empty extent the loop never runs: acc is then the identity, a constant the
+      // compiler would fold into the epilogue (a mean's 0/0 to 0, not NaN) unless it is opaque.
+      w.emit(`var acc: ${t} = ${extent === 0 && t === 'f32' ? w.opaque(identity) : identity};`);
       const loop = w.scope(() => {
         const red = w.decode('r', spec.reduced);
         w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);

@@ -277,6 +277,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return t === 'f32' ? '0.0' : t === 'i32' ? 'i32(0)' : '0u';
   }
 
+  /** A float32 expression through `opaque_value`: its value, which the compiler cannot fold into what uses it (OPAQUE_NEVER). */
+  opaque(expr: string): string {
+    return `${OPAQUE}(${expr})`;
+  }
+
   /** A constant; a finite float through `opaque_value`, so that x·0 and x + 0 are not folded (OPAQUE_NEVER). */
   protected literal(value: number, dtype: DType): string {
     const literal = wgslLiteral(value, dtype);
@@ -347,7 +352,9 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
         : at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
       terms.push(`${ai} * ${bi}`);
     }
-    if (terms.length === 0) return '0.0';
+    // An empty contraction is the constant 0, opaque as every constant is (a literal 0.0 would be
+    // folded: 0/0 to 0 where eager gives NaN).
+    if (terms.length === 0) return this.literal(0, v.dtype);
     return terms.reduce((acc, t, i) => (i === 0 ? t : `(${acc} + ${t})`), '');
   }
 
