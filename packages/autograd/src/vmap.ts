@@ -104,10 +104,13 @@ function foldInto(x: Tensor, axis: number): Tensor {
   return reshape(moved, shape);
 }
 
-/** Splits axis `axis` of length B·n into (B, n): the batch axis lands at `axis`. */
-function splitAt(x: Tensor, axis: number, size: number): Tensor {
+/**
+ * Splits axis `axis` of length B·n into (B, n): the batch axis lands at `axis`. n is given, not
+ * divided out: with B = 0 the axis has length 0 for every n.
+ */
+function splitAt(x: Tensor, axis: number, size: number, n: number): Tensor {
   const shape = [...x.shape];
-  shape.splice(axis, 1, size, x.shape[axis]! / size);
+  shape.splice(axis, 1, size, n);
   return reshape(x, shape);
 }
 
@@ -158,12 +161,12 @@ function gatherRule(values: readonly Tensor[], bdims: readonly (number | null)[]
   if (dx === null) {
     // Every example's indices into the one x: gather B·n slices, then split the axis.
     const flat = reshape(idx, [idx.shape[0]! * idx.shape[1]!]);
-    return [splitAt(apply('gather', [x, flat], { axis }), axis, size), axis];
+    return [splitAt(apply('gather', [x, flat], { axis }), axis, size, idx.shape[1]!), axis];
   }
   const xf = front(x, dx, size);
   const extent = xf.shape[axis + 1]!;
   const out = apply('gather', [foldInto(xf, axis), globalIndices(idx, size, extent)], { axis });
-  return [splitAt(out, axis, size), axis];
+  return [splitAt(out, axis, size, idx.shape[1]!), axis];
 }
 
 function scatterAddRule(values: readonly Tensor[], bdims: readonly (number | null)[], params: PrimitiveParams['scatterAdd'], size: number): [Tensor, number | null] {
@@ -174,7 +177,7 @@ function scatterAddRule(values: readonly Tensor[], bdims: readonly (number | nul
   const idx = front(indices, di, size);
   const uf = front(updates, du, size);
   const out = apply('scatterAdd', [foldInto(uf, axis), globalIndices(idx, size, params.size)], { axis, size: size * params.size });
-  return [splitAt(out, axis, size), axis];
+  return [splitAt(out, axis, size, params.size), axis];
 }
 
 /**

@@ -258,6 +258,21 @@ describe('vmap where it is the natural tool', () => {
   });
 });
 
+describe('vmap over a batch of size 0', () => {
+  // Rules that fold the batch into an axis split it back as (B, n); n was the folded length
+  // divided by B, 0/0 = NaN with B = 0: 'reshape: invalid shape [0,NaN]'.
+  it('gathers and scatter-adds with batched indices give empty results of the right shape', async () => {
+    const idx = tensor([], { shape: [0, 2], dtype: 'int32' });
+    const x = tensor([], { shape: [0, 4], dtype: 'float64' });
+    const select = (v: Tensor, i: Tensor) => v.indexSelect(0, i);
+    expect(vmap(select)(x, idx).shape).toEqual([0, 2]);
+    expect(vmap(select, { inAxes: [null, 0] })(tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' }), idx).shape).toEqual([0, 2, 3]);
+    const g = vmap((v: Tensor, i: Tensor) => grad((y: Tensor) => sum(y.indexSelect(0, i)))(v) as Tensor)(x, idx);
+    expect(g.shape).toEqual([0, 4]);
+    expect(await g.toArray()).toEqual([]);
+  });
+});
+
 describe('vmap and random keys', () => {
   it('a key argument is never batched, even under the default inAxes: every example sees the same draw', async () => {
     const xs = randn([3, 2], { key: randomKey(9), ...f64 });
