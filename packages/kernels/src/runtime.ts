@@ -239,11 +239,12 @@ export class GpuRuntime {
     return { pooledBytes: this.pooledBytes, pipelines: this.pipelines.size, compiles: this.pipelineCompiles, submits: this.submits, dispatches: this.dispatches };
   }
 
-  allocate(bytes: number): GpuStorage {
+  /** Storage of `bytes`; `what` names it in the error when it exceeds the binding limit. */
+  allocate(bytes: number, what = 'tensor'): GpuStorage {
     this.checkHealthy();
     const size = sizeClass(bytes);
     if (size > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(`webgpu: a ${bytes}-byte tensor exceeds this device's maxStorageBufferBindingSize (${this.device.limits.maxStorageBufferBindingSize} bytes)`);
+      throw new Error(`webgpu: a ${bytes}-byte ${what} exceeds this device's maxStorageBufferBindingSize (${this.device.limits.maxStorageBufferBindingSize} bytes)`);
     }
     let buffer = this.pool.get(size)?.pop();
     if (buffer) {

@@ -37,6 +37,16 @@ describe('errors name the kernel', () => {
   });
 });
 
+describe('storage past the binding limit', () => {
+  it('is refused before any allocation, naming what it was for', () => {
+    const limit = gpu.runtime.device.limits.maxStorageBufferBindingSize;
+    expect(() => gpu.runtime.allocate(limit + 4)).toThrow(`webgpu: a ${limit + 4}-byte tensor exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`);
+    expect(() => gpu.runtime.allocate(limit + 4, "block of a compiled program's results")).toThrow(
+      `webgpu: a ${limit + 4}-byte block of a compiled program's results exceeds this device's maxStorageBufferBindingSize`,
+    );
+  });
+});
+
 describe('index checks', () => {
   it('out-of-range indices known on the host throw the CPU backend\'s error', () => {
     const x = tensor([[1, 2], [3, 4]], { device: gpu.device });

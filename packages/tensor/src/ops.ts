@@ -346,11 +346,15 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
 
 /** Softmax along `axis` (default last). */
 export function softmax(x: Tensor, axis = -1): Tensor {
+  checkTensor('softmax', x);
+  normalizeAxis('softmax', axis, x.rank); // the error names the op the caller wrote
   return composite(() => {
     return exp(logSoftmax(x, axis));
   });
 }
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  checkTensor('logSoftmax', x);
+  normalizeAxis('logSoftmax', axis, x.rank);
   return composite(() => {
     return sub(x, logsumexp(x, axis, true));
   });
@@ -470,7 +474,10 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = [...shape];
   if (inferred >= 0) {
     const known = sizeOf(shape.filter((_, i) => i !== inferred));
-    if (known === 0 || x.size % known !== 0) {
+    if (known === 0) {
+      throw new Error(`reshape: cannot infer the -1 in ${fmtShape(shape)}: the other extents multiply to 0, so any extent would fit; give it explicitly`);
+    }
+    if (x.size % known !== 0) {
       throw new Error(`reshape: cannot infer the -1 in ${fmtShape(shape)}: ${x.size} elements of ${fmtShape(x.shape)} are not a multiple of ${known}`);
     }
     target[inferred] = x.size / known;

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, matmul, ones, pad, permute, rademacher, rand,
-  randn, randomKey, reshape, slice, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
+  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, matmul, ones, pad, permute, rademacher, rand,
+  randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -148,6 +148,9 @@ describe('reshape', () => {
 
   it('a −1 that cannot be inferred, and more than one −1', () => {
     expect(() => x.reshape([4, -1])).toThrow('reshape: cannot infer the -1 in [4,-1]: 6 elements of [2,3] are not a multiple of 4');
+    expect(() => zeros([3, 0]).reshape([0, -1])).toThrow('reshape: cannot infer the -1 in [0,-1]: the other extents multiply to 0, so any extent would fit; give it explicitly');
+    expect(() => softmax(tensor(1), 0)).toThrow('softmax: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
+    expect(() => logSoftmax(x, 2)).toThrow('logSoftmax: axis 2 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
     expect(() => x.reshape([-1, -1])).toThrow('reshape: at most one -1 is allowed, got [-1,-1]');
   });
 

@@ -260,11 +260,11 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       const have = this.temps[i];
       if (have && have.bytes >= n * BYTES) return;
       if (have) runtime.release(have);
-      this.temps[i] = runtime.allocate(n * BYTES);
+      this.temps[i] = runtime.allocate(n * BYTES, 'block of a compiled program\'s intermediate values');
     });
     const temps = this.temps;
     const blocks = new Map<string, GpuStorage>();
-    for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES));
+    for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES, 'block of a compiled program\'s results'));
     if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
     const resolve = (slot: Slot): GPUBuffer => {
       switch (slot.kind) {
