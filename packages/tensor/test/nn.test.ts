@@ -166,6 +166,19 @@ describe('pooling against loops', () => {
     expect([...ref.argmax]).toEqual([1, 2]);
   });
 
+  it('maxPool2d never sends the gradient into padding, even when a window holds only −∞', async () => {
+    const { grad, jit } = await import('@scorch/autograd');
+    // 2×2 windows at stride 1 over [−∞ 1; −∞ −∞] padded by 1: nine windows, each with a maximum
+    // that is an entry of x. Windows (0,0) and (1,0) hold only −∞ besides padding: their first
+    // entry is x[0,0]; window (2,0) gives x[1,0], (2,1) x[1,0], (2,2) x[1,1], the other four x[0,1].
+    const x = tensor([[[[-Infinity, 1], [-Infinity, -Infinity]]]], { dtype: 'float64' });
+    const f = (v: Tensor) => sum(maxPool2d(v, 2, { stride: 1, padding: 1 }));
+    expect(nested(grad(f)(x) as Tensor)).toEqual([[[[2, 4], [2, 1]]]]);
+    expect(nested(jit(grad(f))(x) as Tensor)).toEqual([[[[2, 4], [2, 1]]]]);
+    const ref = pool2dReference({ data: x.dataSync() as Float64Array, shape: [1, 1, 2, 2] }, { kernel: [2, 2], stride: [1, 1], padding: [1, 1] }, 'max');
+    expect([...ref.argmax]).toEqual([0, 1, 1, 0, 1, 1, 2, 2, 3]);
+  });
+
   it('maxPool2d propagates NaN and pads with −∞', () => {
     const x = tensor([[[[NaN, 1], [2, 3]]]], { dtype: 'float64' });
     expect(maxPool2d(x, 2).dataSync()[0]).toBeNaN();

@@ -82,7 +82,8 @@ export interface PoolParams {
 
 /**
  * Pooling by loops: the average (padding counted as zeros in the divisor kh·kw) or the maximum
- * (padding ignored); for max also the flat input index of the first maximum of each window.
+ * (padding ignored); for max also the flat input index of the first maximum of each window
+ * (an entry of x even when every entry of the window is −∞).
  */
 export function pool2dReference(x: Image, p: PoolParams, kind: 'avg' | 'max'): Image & { argmax: Int32Array } {
   const [n, c, h, wd] = x.shape;
@@ -104,7 +105,7 @@ export function pool2dReference(x: Image, p: PoolParams, kind: 'avg' | 'max'): I
               if (r < 0 || r >= h || q < 0 || q >= wd) continue;
               const v = x.data[at(x.shape, b, ch, r, q)]!;
               if (kind === 'avg') acc += v;
-              else if (v > acc || (Number.isNaN(v) && !Number.isNaN(acc))) {
+              else if (arg < 0 || v > acc || (Number.isNaN(v) && !Number.isNaN(acc))) {
                 acc = v;
                 arg = at(x.shape, b, ch, r, q);
               }

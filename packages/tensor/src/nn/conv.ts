@@ -252,7 +252,11 @@ export interface Pool2dOptions {
   padding?: Size2;
 }
 
-function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptions, padValue: number): Tensor {
+/**
+ * The pooling windows of x as [N, C, kh·kw, Ho, Wo], padding read as `padValue`; with padding, also
+ * `inside` [1, 1, kh·kw, Ho, Wo]: 1 where a tap reads an entry of x, 0 where it reads padding.
+ */
+function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptions, padValue: number): { win: Tensor; inside?: Tensor } {
   checkImage(op, x);
   checkOptions(op, opts, ['stride', 'padding']);
   const kernel = pair(op, 'kernel', kernelSize, 1);
@@ -266,7 +270,10 @@ function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptio
     outExtent(op, 'width', x.shape[3]!, kernel[1], stride[1], padding[1], 1),
   ];
   const sweep: Sweep = { kernel, stride, dilation: [1, 1], out };
-  return windows(padForSweep(x, padding, sweep, padValue), sweep);
+  const win = windows(padForSweep(x, padding, sweep, padValue), sweep);
+  if (padding[0] === 0 && padding[1] === 0) return { win };
+  const ones = constant(1, [1, 1, x.shape[2]!, x.shape[3]!], x.dtype, x.device);
+  return { win, inside: windows(padForSweep(ones, padding, sweep), sweep) };
 }
 
 /**
@@ -276,7 +283,7 @@ function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptio
  */
 export function avgPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}): Tensor {
   return composite(() => {
-    return mean(poolWindows('avgPool2d', x, kernelSize, opts, 0), 2);
+    return mean(poolWindows('avgPool2d', x, kernelSize, opts, 0).win, 2);
   });
 }
 
@@ -288,14 +295,17 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, opts: Pool2dOptions = {}): Tensor {
   return composite(() => {
-    const win = poolWindows('maxPool2d', x, kernelSize, opts, -Infinity);
+    const { win, inside } = poolWindows('maxPool2d', x, kernelSize, opts, -Infinity);
     const taps = win.shape[2]!;
     // The position of the first maximum (or first NaN) is computed without gradient, then the
     // window's entry there is selected: its value is the maximum, and only it receives gradient.
+    // A padding tap (−∞) is never picked: in a window whose entries are all −∞ it would tie with
+    // them and take the gradient away from the input; every window holds an entry of x.
     const top = max(win, 2, true).detach();
     const tap = reshape(arange(0, taps, 1, { dtype: x.dtype, device: x.device }), [1, 1, taps, 1, 1]);
     const isNaN = notEqual(win, win);
-    const candidate = where(isNaN, tap, where(equal(win, top), tap, taps));
+    const atTop = where(equal(win, top), tap, taps);
+    const candidate = where(isNaN, tap, inside === undefined ? atTop : where(greater(inside, 0.5), atTop, taps));
     const first = min(candidate.detach(), 2, true);
     return sum(where(equal(tap, first), win, 0), 2);
   });
