@@ -322,12 +322,22 @@ describe('argument errors', () => {
     expect(() => conv2d(x, w, { groups: 2, bias: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/bias has shape \[2\], expected \[6\]/);
     expect(() => conv2d(x, w, { groups: 2, strides: 2 } as never)).toThrow(/unknown option 'strides'/);
     expect(() => conv2d(x.reshape([8, 5, 5]), w)).toThrow(/input must be \[N, C, H, W\]/);
+    const empty = (shape: number[]): Tensor => tensor(new Float64Array(0), { dtype: 'float64', shape });
+    expect(() => conv2d(x, empty([6, 4, 0, 3]))).toThrow(/the kernel of weight \[6,4,0,3\] has an empty height or width/);
+    expect(() => conv2d(x, empty([6, 4, 3, 0]), { padding: 1 })).toThrow(/the kernel of weight \[6,4,3,0\] has an empty height or width/);
   });
   it('convTranspose2d, pools, upsample, norms', () => {
     expect(() => convTranspose2d(x, w)).toThrow(/expects 6 input channels/);
     expect(() => convTranspose2d(x, w.reshape([4, 3, 3, 3]), { stride: 2, outputPadding: 2 })).toThrow(/outputPadding 2 must be smaller than the stride \(2\) or the dilation \(1\)/);
     expect(() => maxPool2d(x, 2, { padding: 2 })).toThrow(/padding 2 must be at most half the kernel size 2/);
     expect(() => avgPool2d(x, 6)).toThrow(/output height would be 0/);
+    const empty = (shape: number[]): Tensor => tensor(new Float64Array(0), { dtype: 'float64', shape });
+    expect(() => convTranspose2d(x, empty([4, 3, 3, 0]))).toThrow(/the kernel of weight \[4,3,3,0\] has an empty height or width/);
+    // An empty input: (H − 1)·stride would be negative; pools would have windows of padding only.
+    expect(() => convTranspose2d(empty([1, 4, 0, 5]), w.reshape([4, 3, 3, 3]), { stride: 2 })).toThrow(/input \[1,4,0,5\] has an empty height or width/);
+    expect(() => maxPool2d(empty([1, 4, 0, 5]), 2, { padding: 1 })).toThrow(/input \[1,4,0,5\] has an empty height or width/);
+    expect(() => avgPool2d(empty([1, 4, 5, 0]), 2, { padding: 1 })).toThrow(/input \[1,4,5,0\] has an empty height or width/);
+    expect(() => upsample(empty([1, 4, 0, 5]), { size: 3, mode: 'bilinear' })).toThrow(/input \[1,4,0,5\] has an empty height or width/);
     expect(() => upsample(x, { size: [3, 3], scaleFactor: 2 })).toThrow(/exactly one of size and scaleFactor/);
     expect(() => upsample(x)).toThrow(/exactly one of size and scaleFactor/);
     expect(() => upsample(x, { scaleFactor: 0.1 })).toThrow(/makes the output height 0 from 5/);

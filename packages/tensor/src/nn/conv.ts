@@ -28,6 +28,11 @@ function checkImage(op: string, x: unknown, what = 'input'): asserts x is Tensor
   if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new TypeError(`${op}: ${what} must be float32 or float64, got ${x.dtype}`);
 }
 
+/** Errors when x [N, C, H, W] has no rows or no columns: `what` (the input's, the kernel's) extents must be at least 1. */
+function checkSpatial(op: string, x: Tensor, what: string): void {
+  if (x.shape[2]! < 1 || x.shape[3]! < 1) throw new Error(`${op}: ${what} ${fmtShape(x.shape)} has an empty height or width; both must be at least 1`);
+}
+
 /** [height, width] from a Size2, each an integer >= min. */
 function pair(op: string, name: string, v: unknown, min: number): [number, number] {
   const p = typeof v === 'number' ? [v, v] : v;
@@ -156,6 +161,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
     const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
     const [, c, h, wd] = x.shape as [number, number, number, number];
     const [o, cg, kh, kw] = w.shape as [number, number, number, number];
+    checkSpatial(op, w, 'the kernel of weight');
     const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': c, 'output channels': o });
     if (cg * groups !== c) {
       throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${cg * groups} input channels (${cg} per group × ${groups} groups) but the input ${fmtShape(x.shape)} has ${c}`);
@@ -212,6 +218,8 @@ export function convTranspose2d(y: Tensor, w: Tensor, opts: ConvTranspose2dOptio
     const outputPadding = pair(op, 'outputPadding', opts.outputPadding ?? 0, 0);
     const [n, cin, h, wd] = y.shape as [number, number, number, number];
     const [wcin, cog, kh, kw] = w.shape as [number, number, number, number];
+    checkSpatial(op, y, 'input');
+    checkSpatial(op, w, 'the kernel of weight');
     if (wcin !== cin) throw new Error(`${op}: weight ${fmtShape(w.shape)} expects ${wcin} input channels but the input ${fmtShape(y.shape)} has ${cin}`);
     const groups = checkGroups(op, opts.groups ?? 1, { 'input channels': cin });
     const cout = cog * groups;
@@ -258,6 +266,7 @@ export interface Pool2dOptions {
  */
 function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptions, padValue: number): { win: Tensor; inside?: Tensor } {
   checkImage(op, x);
+  checkSpatial(op, x, 'input');
   checkOptions(op, opts, ['stride', 'padding']);
   const kernel = pair(op, 'kernel', kernelSize, 1);
   const stride = pair(op, 'stride', opts.stride ?? kernel, 1);
@@ -365,6 +374,7 @@ export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
     checkBoolean(op, 'alignCorners', alignCorners);
     if (alignCorners !== undefined && mode === 'nearest') throw new Error(`${op}: alignCorners applies to bilinear mode only (as PyTorch), not to 'nearest'`);
     if ((opts.size === undefined) === (opts.scaleFactor === undefined)) throw new Error(`${op}: give exactly one of size and scaleFactor`);
+    checkSpatial(op, x, 'input');
     const inSize = [x.shape[2]!, x.shape[3]!];
     let outSize: number[];
     let factors: (number | undefined)[] = [undefined, undefined];
