@@ -349,6 +349,32 @@ describe('argument errors', () => {
   });
 });
 
+describe('argument errors come before any work', () => {
+  it('a bias of the wrong shape or dtype is rejected before the convolution runs', async () => {
+    const { profile } = await import('@scorch/tensor');
+    const x = tensor(normals(1 * 2 * 6 * 6, 3), { dtype: 'float64', shape: [1, 2, 6, 6] });
+    const w = tensor(normals(4 * 2 * 3 * 3, 4), { dtype: 'float64', shape: [4, 2, 3, 3] });
+    const wt = tensor(normals(2 * 4 * 3 * 3, 5), { dtype: 'float64', shape: [2, 4, 3, 3] });
+    const attempts: [() => Tensor, RegExp][] = [
+      [() => conv2d(x, w, { bias: tensor([1, 2], { dtype: 'float64' }) }), /conv2d: bias has shape \[2\], expected \[4\]/],
+      [() => conv2d(x, w, { bias: tensor([1, 2, 3, 4], { dtype: 'float32' }) }), /conv2d: bias is float32 but the input is float64/],
+      [() => convTranspose2d(x, wt, { stride: 2, bias: tensor([1, 2], { dtype: 'float64' }) }), /convTranspose2d: bias has shape \[2\], expected \[4\]/],
+    ];
+    for (const [call, message] of attempts) {
+      const { value, events } = await profile(() => {
+        try {
+          call();
+          return 'no error';
+        } catch (e) {
+          return (e as Error).message;
+        }
+      });
+      expect(value).toMatch(message);
+      expect(events).toEqual([]);
+    }
+  });
+});
+
 describe('memory', () => {
   it('frees every intermediate inside tidy', () => {
     const before = memory().tensors;

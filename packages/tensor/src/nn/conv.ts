@@ -109,13 +109,17 @@ function convolvePadded(xp: Tensor, w: Tensor, sweep: Sweep, groups: number): Te
   return reshape(product, [n, o, ho, wo]);
 }
 
-function addChannelBias(op: string, y: Tensor, bias: Tensor | undefined): Tensor {
-  if (bias === undefined) return y;
+/** Checks an optional bias against the output channels o and the input x's dtype (before any work). */
+function checkBias(op: string, bias: Tensor | undefined, o: number, x: Tensor): void {
+  if (bias === undefined) return;
   checkTensor(op, bias, 'bias');
-  const o = y.shape[1]!;
   if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias has shape ${fmtShape(bias.shape)}, expected [${o}] (one per output channel)`);
-  if (bias.dtype !== y.dtype) throw new TypeError(`${op}: bias is ${bias.dtype} but the input is ${y.dtype}`);
-  return add(y, reshape(bias, [1, o, 1, 1]));
+  if (bias.dtype !== x.dtype) throw new TypeError(`${op}: bias is ${bias.dtype} but the input is ${x.dtype}`);
+}
+
+/** y [N, O, Ho, Wo] + bias[o] (checked by checkBias). */
+function addChannelBias(y: Tensor, bias: Tensor | undefined): Tensor {
+  return bias === undefined ? y : add(y, reshape(bias, [1, y.shape[1]!, 1, 1]));
 }
 
 export interface Conv2dOptions {
@@ -170,8 +174,9 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
       outExtent(op, 'height', h, kh, stride[0], padding[0], dilation[0]),
       outExtent(op, 'width', wd, kw, stride[1], padding[1], dilation[1]),
     ];
+    checkBias(op, opts.bias, o, x);
     const sweep: Sweep = { kernel: [kh, kw], stride, dilation, out };
-    return addChannelBias(op, convolvePadded(padForSweep(x, padding, sweep), w, sweep, groups), opts.bias);
+    return addChannelBias(convolvePadded(padForSweep(x, padding, sweep), w, sweep, groups), opts.bias);
   });
 }
 
@@ -234,6 +239,7 @@ export function convTranspose2d(y: Tensor, w: Tensor, opts: ConvTranspose2dOptio
       if (size < 1) throw new Error(`${op}: output ${a === 0 ? 'height' : 'width'} would be ${size} (input ${extents[a]}, stride ${stride[a]}, padding ${padding[a]}, kernel ${kernel[a]}, dilation ${dilation[a]}, outputPadding ${op_})`);
       return size;
     }) as [number, number];
+    checkBias(op, opts.bias, cout, y);
     // Dilate by the stride: [.., H, 1, W, 1] padded to [.., H, sh, W, sw] is H·sh rows, of which the
     // last sh − 1 (zeros) are cropped below together with the convolution's padding.
     let z = y;
@@ -249,7 +255,7 @@ export function convTranspose2d(y: Tensor, w: Tensor, opts: ConvTranspose2dOptio
     const perGroup = permute(reshape(w, [groups, cin / groups, cog, kh, kw]), [0, 2, 1, 3, 4]);
     const flipped = reverseAxis(reverseAxis(reshape(perGroup, [cout, cin / groups, kh, kw]), 2), 3);
     const sweep: Sweep = { kernel: [kh, kw], stride: [1, 1], dilation, out };
-    return addChannelBias(op, convolvePadded(z, flipped, sweep, groups), opts.bias);
+    return addChannelBias(convolvePadded(z, flipped, sweep, groups), opts.bias);
   });
 }
 
