@@ -244,6 +244,12 @@ describe('layerNorm and groupNorm against loops', () => {
     });
   });
 
+  it('a one-element axis set gives the bias when eps > 0, and NaN when eps = 0 (0 · 1/√0)', () => {
+    const x = tensor([[1], [-7]], { dtype: 'float64' });
+    expect(nested(layerNorm(x, 1, { bias: tensor([5], { dtype: 'float64' }) }))).toEqual([[5], [5]]);
+    expect(nested(layerNorm(x, 1, { eps: 0 }))).toEqual([[NaN], [NaN]]);
+  });
+
   it('is numerically sound when |mean| ≫ std (two-pass variance)', () => {
     // Values 1e8 + {−1, 0, 1} in float32: E[x²] − E[x]² would lose every digit (1e16 vs 2/3).
     const x = tensor([[1e8 - 1, 1e8, 1e8 + 1]], { dtype: 'float64' });

@@ -60,7 +60,8 @@ export type LayerNormAxes = number | readonly number[] | { axes: number | readon
  * `normalized` is either PyTorch's `normalizedShape` (a number or a list equal to x's trailing
  * dimensions) or `{ axes }` (any axes, negative counting from the end). `weight` and `bias` have
  * the normalised axes' sizes in axis order (for trailing axes: `normalizedShape`).
- * An axis of size 1 normalises to 0 (then y = bias). eps defaults to 1e-5 (PyTorch).
+ * An axis of size 1 normalises to 0 (then y = bias) when eps > 0; with eps = 0, equal values are
+ * 0 · 1/√0 = NaN (as PyTorch). eps defaults to 1e-5 (PyTorch).
  */
 export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOptions = {}): Tensor {
   return composite(() => {
