@@ -375,6 +375,24 @@ describe('assign and donation', () => {
 });
 
 describe('memory', () => {
+  it('a trace leaves nothing behind: the constants made while tracing are freed when it ends (clearCache frees the rest), also when it throws', () => {
+    const x = tensor([1, 2, 3, 4]);
+    const before = memory();
+    // flip's indices, a number broadcast against a tracer, a host tensor, a state kept by the function
+    const f = jit((z: Tensor) => z.flip(0).mul(2).add(tensor([1, 0, 1, 0])).indexSelect(0, [3, 1]));
+    f(x).dispose();
+    f(x).dispose();
+    f.clearCache();
+    expect(memory()).toEqual(before);
+    const g = jit((z: Tensor) => {
+      z.add(tensor([5, 5, 5, 5])).flip(0);
+      throw new Error('stop');
+    });
+    expect(() => g(x)).toThrow('stop');
+    expect(memory()).toEqual(before);
+    x.dispose();
+  });
+
   it('stays flat over 2,000 jitted training steps', async () => {
     const p = mlp();
     const x = randn([32, 2], { key: keys[7] });

@@ -18,7 +18,7 @@ import {
 import { type KeyObserver, copyKey, isStreamKey, withKeyObserver } from './random.js';
 import { fmtShape } from './shape.js';
 import {
-  Tensor, Trace, deviceOf, keep, popTrace, pushTrace, tensorIdCounter, traceDepth, withDynamicTrace,
+  Tensor, Trace, collectCreated, deviceOf, keep, popTrace, pushTrace, tensorIdCounter, traceDepth, withDynamicTrace,
 } from './tensor.js';
 
 interface Capture {
@@ -273,23 +273,35 @@ export function traceProgram(
   const trace = pushTrace((level) => new ProgramTrace(level));
   let result: { program: Program; captures: readonly Capture[] };
   let keyOutputs: TracedProgram['keyOutputs'] = [];
+  // Concrete tensors the function makes while traced (host constants, a flip's indices) are
+  // temporaries of the trace: the program holds its own snapshot of those it reads. They are
+  // disposed when the trace ends, unless kept (`keep` takes them out of the scope) or read by
+  // reference as state the program updates.
+  let created: Tensor[] = [];
   try {
     const tracers = tensorArgs.map((t, i) => trace.argument(t, i));
     const keys = keyArgs.map((k) => trace.keyArgument(k));
-    result = withKeyObserver(trace, () =>
-      withDynamicTrace(trace, () => {
-        const outs = fn(tracers, keys);
-        if (isTensorList(outs)) return trace.finish(outs);
-        keyOutputs = outs.keys.map((k) => trace.keyOutput(k));
-        return trace.finish(outs.tensors);
-      }),
+    [result, created] = collectCreated(
+      () =>
+        withKeyObserver(trace, () =>
+          withDynamicTrace(trace, () => {
+            const outs = fn(tracers, keys);
+            if (isTensorList(outs)) return trace.finish(outs);
+            keyOutputs = outs.keys.map((k) => trace.keyOutput(k));
+            return trace.finish(outs.tensors);
+          }),
+        ),
+      (made) => (created = made),
     );
   } catch (e) {
     popTrace(trace);
     for (const c of trace.captures) c.snapshot?.dispose();
+    for (const t of created) if (t._trace === null) t.dispose();
     throw e;
   }
   popTrace(trace);
+  const byReference = new Set(result.captures.flatMap((c) => (c.snapshot ? [] : [c.tensor])));
+  for (const t of created) if (t._trace === null && !byReference.has(t)) t.dispose();
   const captured = result.captures.map((c) => c.snapshot ?? c.tensor);
   const owned = result.captures.flatMap((c) => (c.snapshot ? [c.snapshot] : []));
   return { program: result.program, captured, owned, keyOutputs, capturedArguments: trace.capturedArguments };

@@ -285,17 +285,23 @@ export function releaseWith(results: readonly Tensor[], tensors: readonly Tensor
 
 /**
  * Runs `fn` and returns its result with every tensor it created that is still alive. The
- * tensors stay owned by the enclosing scope; the caller decides what to dispose.
+ * tensors stay owned by the enclosing scope; the caller decides what to dispose (`onThrow` is
+ * given them when `fn` throws).
  */
-export function collectCreated<T>(fn: () => T): [T, Tensor[]] {
+export function collectCreated<T>(fn: () => T, onThrow?: (created: Tensor[]) => void): [T, Tensor[]] {
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (err) {
     scopes.pop();
+    const parent = scopes[scopes.length - 1];
+    if (parent) for (const t of scope) parent.add(t);
+    onThrow?.([...scope]);
+    throw err;
   }
+  scopes.pop();
   const parent = scopes[scopes.length - 1];
   if (parent) for (const t of scope) parent.add(t);
   return [result, [...scope]];
