@@ -20,7 +20,7 @@ import { jvp, vmap } from '@scorch/autograd';
 import {
   composite,
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
-  indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor,
+  greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
@@ -241,8 +241,12 @@ export function drawProjections(shape: readonly [number, number], distribution: 
     if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
     const g = randn(shape, { key, dtype, device });
     if (distribution === 'gaussian') return g;
-    // u/‖u‖ is uniform on the sphere (the Gaussian is rotation invariant); E[uuᵀ] = I/d.
-    return g.div(sqrt(sum(mul(g, g), 1, true))).mul(Math.sqrt(shape[1]));
+    // u/‖u‖ is uniform on the sphere (the Gaussian is rotation invariant); E[uuᵀ] = I/d. A row
+    // of g is exactly zero when each of its Box–Muller pairs has u₁ = 0: at d = 2 that is one
+    // pair, probability 2⁻²⁴ per row in float32. Such a row takes the direction e₁, not 0/0.
+    const norm = sqrt(sum(mul(g, g), 1, true));
+    const e1 = tensor(Array.from({ length: shape[1] }, (_, j) => (j === 0 ? 1 : 0)), { dtype, device: g.device, shape: [1, shape[1]] });
+    return select(greater(norm, 0), g.div(norm), e1).mul(Math.sqrt(shape[1]));
   });
 }
 

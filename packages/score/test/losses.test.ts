@@ -363,6 +363,19 @@ describe('sliced score matching', () => {
     }
   });
 
+  it('a sphere direction is a unit vector even when its Gaussian row is exactly zero', async () => {
+    // At d = 2 a row of the Gaussian draw is one Box–Muller pair, and both its values are exactly
+    // 0 when the pair's u₁ is 0: probability 2⁻²⁴ per row in float32, so about one row in 16.8
+    // million, not rare in training. Under randomKey(20524) this is the pair at elements 1552 and
+    // 1553, row 776. Every row must still have norm √d.
+    const key = randomKey(20524);
+    const g = await read(randn([777, 2], { key }));
+    expect(Math.hypot(g[1552]!, g[1553]!)).toBe(0); // ±0 each
+    const v = await read(drawProjections([777, 2], 'sphere', { key, dtype: 'float32' }));
+    for (let i = 0; i < 777; i++) expect(Math.hypot(v[2 * i]!, v[2 * i + 1]!), `row ${i}`).toBeCloseTo(Math.SQRT2, 5);
+    expect([v[1552], v[1553]]).toEqual([Math.fround(Math.SQRT2), 0]);
+  });
+
   it('the Rademacher trace estimate has lower variance than the Gaussian one, as theory says', async () => {
     // At one point x₀ with A = ∂s/∂x(x₀): Var_gauss(vᵀAv) = 2‖A_sym‖²_F and
     // Var_rad(vᵀAv) = 2(‖A_sym‖²_F − Σ A_ii²). R estimates from one batched call (x₀ repeated R
