@@ -177,7 +177,8 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, op);
   if (!isFloatDType(dtype)) throw new TypeError(`${op}: dtype must be float32 or float64, got ${dtype}`);
-  const key = opts.key ?? nextKey();
+  // Only an absent key means the default stream: `key: null` is a key that went missing.
+  const key = opts.key === undefined ? nextKey() : opts.key;
   checkKey(key, op);
   return apply('random', [], { key, distribution, shape: [...shape], dtype, device: opts.device ?? getDefaultDevice() });
 }

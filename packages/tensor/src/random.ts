@@ -138,9 +138,21 @@ export function copyKey(key: RandomKey): RandomKey {
   return made([key[0], key[1]]);
 }
 
+/** A value for an error message: JSON, except that numbers (NaN too) and bigints show as written. */
+function showValue(value: unknown, inArray = false): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value) && !inArray) return `[${value.map((w) => showValue(w, true)).join(',')}]`;
+  try {
+    return JSON.stringify(value) ?? (value === undefined ? 'undefined' : typeof value);
+  } catch {
+    return Array.isArray(value) ? 'an array' : typeof value;
+  }
+}
+
 function checkKey(key: unknown, where: string): asserts key is RandomKey {
   if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
-    throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${JSON.stringify(key)}`);
+    throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${showValue(key)}`);
   }
 }
 

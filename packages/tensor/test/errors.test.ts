@@ -203,6 +203,18 @@ describe('random keys', () => {
     expect(() => randn([2], { key: [1, -1] })).toThrow(`randn: ${expected} [1,-1]`);
     expect(() => splitKey([0.5, 0])).toThrow(`splitKey: ${expected} [0.5,0]`);
     expect(() => foldIn([2 ** 32, 0], 1)).toThrow(`foldIn: ${expected} [4294967296,0]`);
+    // Words that JSON cannot show: a bigint (a 64-bit habit) and NaN (which JSON prints as null).
+    expect(() => rand([2], { key: [1n, 2n] as unknown as RandomKey })).toThrow(`rand: ${expected} [1n,2n]`);
+    expect(() => splitKey([Number.NaN, 0])).toThrow(`splitKey: ${expected} [NaN,0]`);
+    expect(() => foldIn(7n as unknown as RandomKey, 1)).toThrow(`foldIn: ${expected} 7n`);
+  });
+
+  it('a null key is an error, not the default stream', () => {
+    // Only an absent (undefined) key means the default stream; null is a key that is missing.
+    const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got null';
+    expect(() => rand([2], { key: null as unknown as RandomKey })).toThrow(`rand: ${expected}`);
+    expect(() => randn([2], { key: null as unknown as RandomKey })).toThrow(`randn: ${expected}`);
+    expect(() => rademacher([2], { key: null as unknown as RandomKey })).toThrow(`rademacher: ${expected}`);
   });
 
   it('bad seeds, split counts and fold-in data', () => {
