@@ -60,6 +60,23 @@ describe('normal', () => {
     }
   });
 
+  it('agrees at the ends of the uniform grid: u₁ = 0 (r = 0) and u₁ = 1 − 2^-24 (the largest r)', async () => {
+    // Under randomKey(20524) element 1552 is the uniform 0, under randomKey(25665) element 126 is
+    // 1 − 2^-24 (packages/tensor/test/random.test.ts); each is the u₁ of its Box–Muller pair.
+    for (const [seed, i] of [[20524, 1552], [25665, 126]] as const) {
+      const key = randomKey(seed);
+      const u = (await rand([i + 1], { key, device: gpu.device }).data())[i]!;
+      expect(u).toBe(seed === 20524 ? 0 : 1 - 2 ** -24);
+      const cpu = randn([i + 2], { key }).dataSync();
+      const g = await randn([i + 2], { key, device: gpu.device }).data();
+      const r = Math.hypot(cpu[i]!, cpu[i + 1]!);
+      for (const j of [i, i + 1]) {
+        expect(Number.isFinite(g[j]!)).toBe(true);
+        expect(Math.abs(g[j]! - cpu[j]!), `seed ${seed}, element ${j}`).toBeLessThanOrEqual(8e-7 * Math.abs(cpu[j]!) + 6.4e-7 * r + ulp(cpu[j]!));
+      }
+    }
+  });
+
   it('has the moments of a standard normal (10^6 draws)', async () => {
     const z = randn([1_000_000], { key: randomKey(hashSeed('moments')), device: gpu.device });
     const mean = await z.mean().item();

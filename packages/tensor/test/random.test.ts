@@ -47,6 +47,49 @@ describe('keys', () => {
     expect(foldIn(k, 2 ** 32)).not.toEqual(foldIn(k, 0));
     expect(foldIn(randomKey(4), 17)).not.toEqual(foldIn(k, 17));
   });
+
+  it('foldIn gives a distinct key for each of 200,000 integers, below and above 2^32 and near 2^53', () => {
+    // Keys are 64 bits: by the birthday bound, m random keys collide with probability about
+    // m²/2^65, 1e-9 here, so any repeat is a defect, not chance.
+    const k = randomKey(8);
+    const seen = new Set<string>();
+    for (let i = 0; i < 100_000; i++) seen.add(foldIn(k, i).join(','));
+    for (let i = 0; i < 50_000; i++) seen.add(foldIn(k, 2 ** 32 - 25_000 + i).join(','));
+    for (let i = 0; i < 50_000; i++) seen.add(foldIn(k, 2 ** 53 - 1 - i).join(','));
+    expect(seen.size).toBe(200_000);
+  });
+
+  it('different derivation paths give different keys', () => {
+    // foldIn then foldIn, split then split, and the two mixed, from several roots (raw seeds
+    // included): 6 · (1 + 500 + 500 + 4 · 400 + 500) = 18,606 keys, none equal (see above).
+    const seen = new Map<string, string>();
+    const repeats: string[] = [];
+    const add = (key: readonly number[], path: string) => {
+      const id = key.join(',');
+      const earlier = seen.get(id);
+      if (earlier !== undefined) repeats.push(`${path} = ${earlier}`);
+      else seen.set(id, path);
+    };
+    [0, 1, 2, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1].forEach((seed, r) => {
+      const root = randomKey(seed);
+      add(root, `randomKey(${seed})`);
+      for (let i = 0; i < 500; i++) add(foldIn(root, i), `foldIn(${r}, ${i})`);
+      splitKey(root, 500).forEach((key, i) => add(key, `splitKey(${r})[${i}]`));
+      const folded = Array.from({ length: 20 }, (_, i) => foldIn(root, i));
+      const split = splitKey(root, 20);
+      for (let i = 0; i < 20; i++) {
+        for (let j = 0; j < 20; j++) {
+          add(foldIn(folded[i]!, j), `foldIn(foldIn(${r}, ${i}), ${j})`);
+          add(splitKey(folded[i]!, 20)[j]!, `splitKey(foldIn(${r}, ${i}))[${j}]`);
+          add(foldIn(split[i]!, j), `foldIn(splitKey(${r})[${i}], ${j})`);
+          add(splitKey(split[i]!, 20)[j]!, `splitKey(splitKey(${r})[${i}])[${j}]`);
+        }
+      }
+      for (let i = 0; i < 500; i++) add(randomKey(1000 * (r + 1) + i), `randomKey(${1000 * (r + 1) + i})`);
+    });
+    expect(repeats).toEqual([]);
+    expect(seen.size).toBe(18_606);
+  });
 });
 
 describe('determinism', () => {
@@ -216,5 +259,78 @@ describe('rademacher', () => {
     expect(a.shape).toEqual([2, 50]);
     expect(a.dataSync()).toEqual(rademacher([2, 50], { key: randomKey(6), dtype: 'float64' }).dataSync());
     expect(Array.from(a.dataSync()).every((x) => x === 1 || x === -1)).toBe(true);
+  });
+});
+
+// Kolmogorov–Smirnov: by the Dvoretzky–Kiefer–Wolfowitz inequality (Massart's constant), the
+// largest gap D between the empirical CDF of n draws and the true CDF exceeds ε with probability
+// at most 2·exp(−2nε²); ε = √(ln(2/α)/(2n)) with α = 1e−4 is 0.0070 at n = 10⁵. The float32 grid
+// (2^-24) and the normal CDF's approximation (below, 1.2e−7) are far below that.
+describe('Kolmogorov–Smirnov against the exact CDF', () => {
+  const ksBound = (n: number) => Math.sqrt(Math.log(2 / 1e-4) / (2 * n));
+
+  function ksDistance(v: ArrayLike<number>, cdf: (x: number) => number): number {
+    const sorted = Float64Array.from(v).sort();
+    const n = sorted.length;
+    let d = 0;
+    for (let i = 0; i < n; i++) {
+      const f = cdf(sorted[i]!);
+      d = Math.max(d, f - i / n, (i + 1) / n - f);
+    }
+    return d;
+  }
+
+  // erfc with fractional error below 1.2e−7 everywhere (Press et al., Numerical Recipes, §6.2).
+  function erfc(x: number): number {
+    const z = Math.abs(x);
+    const t = 1 / (1 + 0.5 * z);
+    const p = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851973 + t * (-0.82215223 + t * 0.17087277))))))));
+    const r = t * Math.exp(p);
+    return x >= 0 ? r : 2 - r;
+  }
+  const normalCdf = (x: number) => 0.5 * erfc(-x / Math.SQRT2);
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`rand (${dtype}) is U(0, 1)`, () => {
+      const u = rand([N], { key: randomKey(4001), dtype }).dataSync();
+      expect(ksDistance(u, (x) => Math.min(1, Math.max(0, x)))).toBeLessThan(ksBound(N));
+    });
+
+    it(`randn (${dtype}) is N(0, 1)`, () => {
+      const z = randn([N], { key: randomKey(4002), dtype }).dataSync();
+      expect(ksDistance(z, normalCdf)).toBeLessThan(ksBound(N));
+      // The tail beyond ±3: P = 2.6998e−3, an indicator with σ = √(P(1 − P)).
+      const p3 = 2 * normalCdf(-3);
+      expect(Math.abs(mean(z, (x) => (Math.abs(x) > 3 ? 1 : 0)) - p3)).toBeLessThan((4 * Math.sqrt(p3 * (1 - p3))) / sqrtN);
+    });
+  }
+});
+
+// Keys found by searching Philox blocks: under randomKey(20524) word 0 of block 388 has its top
+// 24 bits all 0, so element 1552 is the uniform 0; under randomKey(25665) word 2 of block 31 has
+// them all 1, so element 126 is the largest float32 uniform, 1 − 2^-24. Both are a Box–Muller u₁
+// (the first of a pair), where r = √(−2 ln(1 − u₁)) is 0 and its largest value √(48 ln 2).
+describe('the ends of the float32 uniform grid', () => {
+  it('rand reaches 0 and 1 − 2^-24, never 1', () => {
+    expect(rand([1553], { key: randomKey(20524) }).dataSync()[1552]).toBe(0);
+    const top = rand([127], { key: randomKey(25665) }).dataSync()[126]!;
+    expect(top).toBe(1 - 2 ** -24);
+    expect(top).toBeLessThan(1);
+  });
+
+  it('randn turns them into r = 0 and the largest radius, finite', () => {
+    const zero = randn([1554], { key: randomKey(20524) }).dataSync();
+    expect(Math.hypot(zero[1552]!, zero[1553]!)).toBe(0);
+    const far = randn([128], { key: randomKey(25665) }).dataSync();
+    const r = Math.hypot(far[126]!, far[127]!);
+    // Each value is r·cos or r·sin rounded to float32: relative error ≤ 2^-24 per value.
+    expect(Math.abs(r - Math.sqrt(48 * Math.LN2))).toBeLessThan(Math.sqrt(48 * Math.LN2) * 2 ** -23);
+  });
+
+  it('no float32 normal is beyond the largest radius √(48 ln 2) ≈ 5.768, or non-finite', () => {
+    const z = randn([N], { key: randomKey(4003) }).dataSync();
+    let worst = 0;
+    for (const x of z) worst = Number.isFinite(x) ? Math.max(worst, Math.abs(x)) : Infinity;
+    expect(worst).toBeLessThanOrEqual(Math.fround(Math.sqrt(48 * Math.LN2)));
   });
 });
