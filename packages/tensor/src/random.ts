@@ -47,8 +47,10 @@ export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: n
 
 /**
  * The stream layout shared by all backends: element i of a float32 uniform draw is word i % 4 of
- * block ⌊i/4⌋ (counter [block, 0, 0, 0]); float64 uses two words per element; normals use
- * Box–Muller on consecutive uniform pairs (see `fillRandom`).
+ * block ⌊i/4⌋ (counter [block mod 2³², ⌊block/2³²⌋, 0, 0]: a 64-bit block index, so no draw
+ * repeats itself; WebGPU buffers stay far below 2³² blocks and its kernels count in one word);
+ * float64 uses two words per element; normals use Box–Muller on consecutive uniform pairs (see
+ * `fillRandom`).
  */
 export const RANDOM_LAYOUT = 'philox4x32-10/v1';
 
@@ -69,7 +71,7 @@ export function fillRandom(out: Float32Array | Float64Array, key: RandomKey, dis
   const blocks = Math.ceil(n / perBlock);
   const u = new Float64Array(perBlock);
   for (let b = 0; b < blocks; b++) {
-    philox4x32(b, 0, 0, 0, key[0], key[1], words);
+    philox4x32(b >>> 0, Math.floor(b / 2 ** 32), 0, 0, key[0], key[1], words);
     if (f64) {
       u[0] = ((words[0]! >>> 5) * 67108864 + (words[1]! >>> 6)) * TWO_M53;
       u[1] = ((words[2]! >>> 5) * 67108864 + (words[3]! >>> 6)) * TWO_M53;
