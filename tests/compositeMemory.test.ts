@@ -91,6 +91,27 @@ function leftBehind(call: () => T.Tensor | T.Tensor[]): number {
   return after.tensors - before.tensors;
 }
 
+/**
+ * A training-style step (it leaves w.grad and returns the tensors it named) gives `want` as w's
+ * gradient, then runs `steps` more times, disposing what it named and w.grad (after `update`),
+ * with memory() unchanged.
+ */
+async function expectFlatSteps(w: T.Tensor, step: () => T.Tensor[], want: T.Tensor, steps: number, update?: () => void): Promise<void> {
+  const first = step();
+  expect(Array.from(await w.grad!.data())).toEqual(Array.from(await want.data()));
+  for (const t of [...first, want]) t.dispose();
+  w.grad!.dispose();
+  w.grad = null;
+  const before = T.memory();
+  for (let i = 0; i < steps; i++) {
+    for (const t of step()) t.dispose();
+    update?.();
+    w.grad!.dispose();
+    w.grad = null;
+  }
+  expect(T.memory()).toEqual(before);
+}
+
 describe('ops and transformations leave only their results', () => {
   it.each(Object.entries(CALLS))('%s', (_name, call) => {
     expect(leftBehind(call)).toBe(0);
@@ -158,24 +179,14 @@ describe('ops and transformations leave only their results', () => {
       w.grad = null;
       return g;
     });
-    const first = step();
-    expect(Array.from(await w.grad!.data())).toEqual(Array.from(await want.data()));
-    for (const t of [...first, want]) t.dispose();
-    w.grad!.dispose();
-    w.grad = null;
-    const before = T.memory();
-    for (let i = 0; i < 50; i++) {
-      for (const t of step()) t.dispose();
+    await expectFlatSteps(w, step, want, 50, () =>
       noGrad(() => {
         const scaled = w.grad!.mul(0.01);
         const update = w.sub(scaled);
         w.assign(update);
         for (const t of [scaled, update]) t.dispose();
-      });
-      w.grad!.dispose();
-      w.grad = null;
-    }
-    expect(T.memory()).toEqual(before);
+      }),
+    );
     for (const t of [inputs, w]) t.dispose();
   });
 
@@ -205,19 +216,7 @@ describe('ops and transformations leave only their results', () => {
       const g = pullback(T.onesLike(loss))[0]!.add(pullback(T.onesLike(loss))[0]!);
       return T.sum(g.mul(g));
     };
-    const want = grad(penalty)(w) as T.Tensor;
-    const first = step();
-    expect(Array.from(await w.grad!.data())).toEqual(Array.from(await want.data()));
-    for (const t of [...first, want]) t.dispose();
-    w.grad!.dispose();
-    w.grad = null;
-    const before = T.memory();
-    for (let i = 0; i < 20; i++) {
-      for (const t of step()) t.dispose();
-      w.grad!.dispose();
-      w.grad = null;
-    }
-    expect(T.memory()).toEqual(before);
+    await expectFlatSteps(w, step, grad(penalty)(w) as T.Tensor, 20);
     for (const t of [inputs, w]) t.dispose();
   });
 
