@@ -5,7 +5,7 @@
 // (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
 
 import { noGrad } from '@scorch/autograd';
-import { type Tensor, add, checkNumber, checkOptions, composite, currentDynamicTrace, fmtShape, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
+import { type Tensor, add, checkNumber, checkOptions, composite, currentDynamicTrace, fmtShape, isFloatDType, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 
@@ -59,6 +59,14 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
   const state = new Map<string, Tensor[]>();
   let t = 0;
   const init = (params: Params): void => {
+    // Every parameter is checked before any state is made, so a refused call changes nothing.
+    for (const [key, p] of Object.entries(params)) {
+      checkFloatParam(where, key, p);
+      const existing = state.get(key)?.[0];
+      if (existing && (existing.dtype !== p.dtype || !sameShape(existing.shape, p.shape))) {
+        throw new Error(`${where}: its state for '${key}' is ${existing.dtype} ${fmtShape(existing.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}; use a new optimiser for a different model`);
+      }
+    }
     for (const [key, p] of Object.entries(params)) {
       if (state.has(key)) continue;
       stateNeeded(where);
@@ -73,8 +81,10 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     learningRate: (step) => resolveRate(where, lr, step),
     init,
     beginStep() {
+      // The scalars first: a schedule that refuses step t + 1 leaves the count at t.
+      const scalars = rule.scalars(t + 1);
       t++;
-      return rule.scalars(t);
+      return scalars;
     },
     applyUpdate(params, grads, scalars) {
       checkSameLayout(where, params, grads);
@@ -86,7 +96,9 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       });
     },
     step(params, grads) {
-      checkSameLayout(where, params, grads); // before beginStep counts a step that would not run
+      // Checked (and the state made) before beginStep counts a step that would not run.
+      checkSameLayout(where, params, grads);
+      init(params);
       optimizer.applyUpdate(params, grads, optimizer.beginStep());
     },
     dispose() {
@@ -127,12 +139,24 @@ function checkOptimizerOptions(where: string, opts: unknown, known: readonly str
   checkOptions(where, opts, known);
 }
 
+/**
+ * Parameters are float32 or float64: in an int32 tensor the step's fractional scalars (lr, 1 − β)
+ * would round to integers (to 0), so an update would silently do nothing or erase the values.
+ */
+function checkFloatParam(where: string, name: string, p: Tensor): void {
+  if (!isFloatDType(p.dtype)) throw new TypeError(`${where}: parameter '${name}' is ${p.dtype}; only float32 and float64 parameters can be trained or averaged`);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 /** Checks that `other` has a tensor of matching shape and dtype for every entry of `params`. */
 function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient'): void {
   for (const [name, p] of Object.entries(params)) {
     const g = other[name];
     if (!g) throw new Error(`${where}: no ${what} for parameter '${name}' (${what}s given for: ${Object.keys(other).join(', ') || 'none'})`);
-    if (g.dtype !== p.dtype || g.shape.length !== p.shape.length || g.shape.some((d, i) => d !== p.shape[i])) {
+    if (g.dtype !== p.dtype || !sameShape(g.shape, p.shape)) {
       throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
     }
   }
@@ -306,6 +330,7 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
   checkNumber(where, 'decay', decay, UNIT_INTERVAL);
   const warmup = opts.warmup ?? true;
   checkBoolean(where, 'warmup', warmup);
+  for (const [name, p] of Object.entries(params)) checkFloatParam(where, name, p);
   const shadow: Params = {};
   for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
   let n = 0;

@@ -69,6 +69,35 @@ describe('adam', () => {
   });
 });
 
+describe('optimiser state and parameters', () => {
+  it('refuses integer parameters, which an update would leave unchanged or zero', () => {
+    // In int32 the step's scalars round to integers: lr 0.5 to 0, the decay 0.5 and 1 − 0.5 to 0.
+    const ints = () => ({ w: tensor([10, 20], { dtype: 'int32' }) });
+    for (const make of [() => sgd({ lr: 0.5 }), () => adam({ lr: 0.5 })]) {
+      const opt = make();
+      expect(() => opt.step(ints(), ints())).toThrow(new RegExp(`^${opt.name}: parameter 'w' is int32; only float32 and float64 parameters can be trained or averaged$`));
+      expect(opt.stepCount).toBe(0);
+    }
+    expect(() => ema(ints(), { decay: 0.5, warmup: false })).toThrow(/^ema: parameter 'w' is int32; only float32 and float64/);
+  });
+
+  it('does not count a step its schedule refuses, and names a parameter whose shape changed', async () => {
+    const opt = sgd({ lr: (t) => (t === 2 ? NaN : 0.5) });
+    const params: Params = { w: tensor([1], f64) };
+    opt.step(params, { w: tensor([1], f64) });
+    expect(() => opt.step(params, { w: tensor([1], f64) })).toThrow(/^sgd: the learning rate must be a finite non-negative number, got NaN at step 2$/);
+    expect(opt.stepCount).toBe(1);
+    expect(await read(params.w!)).toEqual([0.5]);
+
+    const moments = adam({ lr: 0.1 });
+    moments.step({ w: tensor(P0, f64) }, { w: tensor(GRADS[0]!, f64) });
+    const wider = { w: tensor([1, 2, 3], f64) };
+    expect(() => moments.step(wider, { w: tensor([1, 1, 1], f64) })).toThrow(/^adam: its state for 'w' is float64 \[2\] but the parameter is float64 \[3\]; use a new optimiser/);
+    expect(moments.stepCount).toBe(1);
+    expect(await read(wider.w)).toEqual([1, 2, 3]);
+  });
+});
+
 describe('sgd', () => {
   it('applies heavy-ball and Nesterov momentum as PyTorch does', async () => {
     for (const nesterov of [false, true]) {
