@@ -91,8 +91,11 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
 
   const names = Object.keys(params);
   const toRecord = (list: readonly Tensor[]): Params => Object.fromEntries(names.map((n, i) => [n, list[i]!]));
-  const first = params[names[0]!]!;
-  const scalar = (v: number): Tensor => full([], v, { dtype: first.dtype, device: first.device });
+  // The step's scalars are made in the widest float dtype among the parameters and cast down to
+  // each parameter's (optim.ts scalarFor), as an eager step rounds a number to the parameter's
+  // dtype: made in float32, the scalars of a float64 parameter would lose their low bits.
+  const widest = Object.values(params).find((p) => p.dtype === 'float64') ?? params[names[0]!]!;
+  const scalar = (v: number): Tensor => full([], v, { dtype: widest.dtype, device: widest.device });
   const asTensors = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, scalar(v)]));
 
   /** One step: the loss at `current` (returned) and the updates, all by assign. */
@@ -106,9 +109,14 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
     return lossValue;
   };
   let compiled: JittedFunction<[Params, RandomKey, Record<string, Tensor>, Record<string, Tensor> | undefined], Tensor> | null = null;
+  // The state must exist before a step is traced, and the parameters are checked (float dtypes)
+  // before a step is counted; the parameters are updated in place.
+  optimizer.init(params);
+  if (ema) {
+    const missing = Object.keys(ema.shadow).filter((n) => !Object.hasOwn(params, n));
+    if (missing.length > 0) throw new Error(`${where}: the ema averages ${missing.map((n) => `'${n}'`).join(', ')}, not among the params (${names.join(', ')})`);
+  }
   if (compile) {
-    // The state must exist before the step is traced; the parameters are updated in place.
-    optimizer.init(params);
     compiled = jit((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => stepOnce(current, stepKey, scalars, averaging, 0), { donate: [0] });
   }
   const run = ((stepKey: RandomKey, step: number): Tensor => {

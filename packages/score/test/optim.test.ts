@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type RandomKey, type Tensor, memory, randn, sum, tensor } from '@scorch/tensor';
-import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train } from '../src/index.js';
+import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep } from '../src/index.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -198,6 +198,46 @@ describe('train', () => {
       const eager = await run(false, make());
       expect(compiled).toEqual(eager);
     }
+  });
+
+  it('gives float64 parameters beside float32 ones their exact scalars when compiled, as eagerly', async () => {
+    // The compiled step takes lr, the bias corrections and the EMA decay as tensors; a float64
+    // parameter must see the same double as an eager step does, not its float32 rounding.
+    const run = async (jit: boolean) => {
+      const params: Params = { a: tensor([0.1, 0.2]), b: tensor([0.3, -0.7], f64) };
+      const average = ema(params, { decay: 0.9 });
+      const loss = (p: Params) => sum(p.a!.square()).cast('float64').add(sum(p.b!.sub(1).square()));
+      await train({ params, loss, optimizer: adam({ lr: (t) => 0.1 / t }), steps: 20, key: [1, 2], ema: average, jit });
+      return { a: await read(params.a!), b: await read(params.b!), shadow: await read(average.shadow.b!) };
+    };
+    const eager = await run(false);
+    // b's gradient is 2(b − 1), exact in float64: Adam and the EMA by hand, in the step's order.
+    let b = [0.3, -0.7];
+    let shadow = [...b];
+    const m = [0, 0];
+    const v = [0, 0];
+    for (let t = 1; t <= 20; t++) {
+      const [c1, c2, lr] = [1 - 0.9 ** t, 1 - 0.999 ** t, 0.1 / t];
+      b = b.map((w, i) => {
+        const g = 2 * (w - 1);
+        m[i] = m[i]! * 0.9 + g * (1 - 0.9);
+        v[i] = v[i]! * 0.999 + g * g * (1 - 0.999);
+        return w - (m[i]! / c1 / (Math.sqrt(v[i]! / c2) + 1e-8)) * lr;
+      });
+      const delta = Math.min(0.9, t / (9 + t));
+      shadow = shadow.map((s, i) => s * delta + b[i]! * (1 - delta));
+    }
+    expect(eager.b).toEqual(b);
+    expect(eager.shadow).toEqual(shadow);
+    expect(await run(true)).toEqual(eager);
+  });
+
+  it('checks the EMA against the params before a step is counted', () => {
+    const params: Params = { w: tensor([1], f64) };
+    const average = ema({ v: tensor([1], f64) });
+    const optimizer = sgd({ lr: 0.1 });
+    expect(() => trainingStep({ params, loss: (p: Params) => sum(p.w!), optimizer, ema: average })).toThrow(/^trainingStep: the ema averages 'v', not among the params \(w\)$/);
+    expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
   });
 
   it('parameters that also require grad (for backward() elsewhere) train the same, with the step still compiled', async () => {
