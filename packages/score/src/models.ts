@@ -391,15 +391,25 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
   if (saved === null || typeof saved !== 'object' || saved.format !== 'scorch-params/v1' || typeof saved.tensors !== 'object' || saved.tensors === null) {
     throw new Error(`loadParamsInto: expected an object with format 'scorch-params/v1' and a tensors record (from saveParams)`);
   }
-  const out: Record<string, DecodedTensor> = {};
+  if (Array.isArray(saved.tensors)) throw new Error(`loadParamsInto: the tensors record is an array; expected tensors by name (from saveParams)`);
+  // No prototype: a saved name such as 'toString' or '__proto__' is an entry like any other.
+  const out: Record<string, DecodedTensor> = Object.create(null);
   for (const [name, entry] of Object.entries(saved.tensors)) {
     const where = `loadParamsInto: '${name}'`;
+    if (entry === null || typeof entry !== 'object') throw new Error(`${where}: expected { dtype, shape, data }, got ${JSON.stringify(entry)}`);
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
     if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
     const size = sizeOf(entry.shape);
-    if (!Array.isArray(entry.data) || entry.data.length !== size) throw new Error(`${where}: ${entry.data?.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
+    if (!Array.isArray(entry.data)) throw new Error(`${where}: data must be an array of ${size} values`);
+    if (entry.data.length !== size) throw new Error(`${where}: ${entry.data.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
-    entry.data.forEach((v, i) => (values[i] = decodeNumber(where, v)));
+    entry.data.forEach((v, i) => {
+      const x = decodeNumber(where, v);
+      values[i] = x;
+      // saveParams writes float32 values exactly; one that float32 cannot hold (0.1, 1e39) would
+      // be rounded or overflow to ±Infinity without a word.
+      if (!Object.is(values[i], x) && !Number.isNaN(x)) throw new Error(`${where}: value ${x} at index ${i} is not a float32 value (saved as float32)`);
+    });
     out[name] = { dtype: entry.dtype, shape: entry.shape, values };
   }
   return out;
@@ -407,19 +417,26 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
 
 /**
  * Loads saved values into existing tensors by name (e.g. a model's params and buffers), with
- * `assign`, so references to them (optimizer state, closures) stay valid. Every target must be
- * present in the file with the same shape and dtype. Each value is uploaded to its target's own
- * device (a model trained on WebGPU loads onto WebGPU).
+ * `assign`, so references to them (optimizer state, closures) stay valid. The file and the target
+ * hold the same names (a name in only one of them is an error: a model with another layout), each
+ * with the same shape and dtype. Each value is uploaded to its target's own device (a model
+ * trained on WebGPU loads onto WebGPU).
  */
 export function loadParamsInto(target: Params, json: string): void {
   const loaded = decodeSavedParams(json);
   // Everything is checked before anything is assigned, so a mismatch leaves the target unchanged.
   for (const [name, t] of Object.entries(target)) {
+    if (!(t instanceof Tensor)) throw new TypeError(`loadParamsInto: target '${name}' is not a Tensor`);
+    if (t.isDisposed) throw new Error(`loadParamsInto: target '${name}' was disposed`);
     const v = loaded[name];
-    if (!v) throw new Error(`loadParamsInto: '${name}' is not in the saved parameters (saved: ${Object.keys(loaded).join(', ')})`);
+    if (!v) throw new Error(`loadParamsInto: '${name}' is not in the saved parameters (saved: ${Object.keys(loaded).join(', ') || 'none'})`);
     if (v.dtype !== t.dtype || v.shape.length !== t.shape.length || v.shape.some((d, i) => d !== t.shape[i])) {
       throw new Error(`loadParamsInto: '${name}' is saved as ${v.dtype} ${fmtShape(v.shape)} but the target is ${t.dtype} ${fmtShape(t.shape)}`);
     }
+  }
+  const extra = Object.keys(loaded).filter((name) => !Object.hasOwn(target, name));
+  if (extra.length > 0) {
+    throw new Error(`loadParamsInto: the saved parameters hold ${extra.map((n) => `'${n}'`).join(', ')}, not in the target (target: ${Object.keys(target).join(', ') || 'none'})`);
   }
   for (const [name, t] of Object.entries(target)) {
     const { dtype, shape, values } = loaded[name]!;

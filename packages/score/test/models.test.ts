@@ -245,6 +245,52 @@ describe('saveParams / loadParamsInto', () => {
     expect(() => loadParamsInto(target.params, '{"format":"other"}')).toThrow(/^loadParamsInto: expected an object with format 'scorch-params\/v1'/);
     expect(() => loadParamsInto(target.params, 'not json')).toThrow(/^loadParamsInto: not valid JSON/);
   });
+
+  it('refuses names the target lacks: a deeper model does not load into a shallower one', async () => {
+    // layer0 [2,6] and out [6,2] exist in both models; the deeper one's layer1 has nowhere to go.
+    const deep = mlpScore({ inputDim: 2, hidden: [6, 6], key: randomKey(18) });
+    const shallow = mlpScore({ inputDim: 2, hidden: [6], key: randomKey(19) });
+    const before = await Promise.all(Object.values(shallow.params).map(read));
+    const saved = await saveParams(deep.params);
+    expect(() => loadParamsInto(shallow.params, saved)).toThrow(
+      /^loadParamsInto: the saved parameters hold 'layer1.weight', 'layer1.bias', not in the target \(target: layer0.weight, layer0.bias, out.weight, out.bias\)$/,
+    );
+    expect(await Promise.all(Object.values(shallow.params).map(read))).toEqual(before);
+  });
+
+  it('changes nothing when any target cannot take its value, and reads names literally', async () => {
+    const saved = await saveParams({ a: tensor([1, 2]), b: tensor([3]) });
+    const a = tensor([9, 9]);
+    const b = tensor([9]);
+    b.dispose();
+    expect(() => loadParamsInto({ a, b }, saved)).toThrow(/^loadParamsInto: target 'b' was disposed$/);
+    expect(() => loadParamsInto({ a, b: [3] as never }, saved)).toThrow(/^loadParamsInto: target 'b' is not a Tensor$/);
+    expect(await read(a)).toEqual([9, 9]);
+    // 'toString' is no saved entry (the record has no prototype), and '__proto__' is one.
+    expect(() => loadParamsInto({ a, b: tensor([9]), toString: tensor([0]) }, saved)).toThrow(/^loadParamsInto: 'toString' is not in the saved parameters \(saved: a, b\)$/);
+    const withProto = saved.replace('"tensors":{', '"tensors":{"__proto__":{"dtype":"float32","shape":[1],"data":[5]},');
+    expect(() => loadParamsInto({ a, b: tensor([9]) }, withProto)).toThrow(/^loadParamsInto: the saved parameters hold '__proto__', not in the target/);
+  });
+
+  it('refuses a malformed entry, and a float32 entry holding a value float32 cannot hold', () => {
+    const file = (entry: unknown) => JSON.stringify({ format: 'scorch-params/v1', tensors: { w: entry } });
+    const w = () => ({ w: tensor([0]) });
+    expect(() => loadParamsInto(w(), file(null))).toThrow(/^loadParamsInto: 'w': expected \{ dtype, shape, data \}, got null$/);
+    expect(() => loadParamsInto(w(), file({ dtype: 'float32', shape: [1], data: '1' }))).toThrow(/^loadParamsInto: 'w': data must be an array of 1 values$/);
+    // Written by hand or from float64 values: 0.1 would round, 1e39 become Infinity.
+    expect(() => loadParamsInto(w(), file({ dtype: 'float32', shape: [1], data: [0.1] }))).toThrow(/^loadParamsInto: 'w': value 0.1 at index 0 is not a float32 value \(saved as float32\)$/);
+    expect(() => loadParamsInto(w(), file({ dtype: 'float32', shape: [1], data: [1e39] }))).toThrow(/value 1e\+39 at index 0 is not a float32 value/);
+    expect(() => loadParamsInto(w(), JSON.stringify({ format: 'scorch-params/v1', tensors: [] }))).toThrow(/^loadParamsInto: the tensors record is an array/);
+  });
+
+  it('round-trips a large float64 tensor and float64 subnormals exactly', async () => {
+    const values = [5e-324, -5e-324, 2.2250738585072009e-308, 1.7976931348623157e308, 1 / 3];
+    const params: Params = { big: randn([500, 400], { key: randomKey(24), ...f64 }), small: tensor(values, f64) };
+    const target: Params = { big: randn([500, 400], { key: randomKey(25), ...f64 }), small: tensor([0, 0, 0, 0, 0], f64) };
+    loadParamsInto(target, await saveParams(params));
+    expect(await read(target.big!)).toEqual(await read(params.big!));
+    expect(await read(target.small!)).toEqual(values);
+  });
 });
 
 onEachDevice('a model saved and loaded on its device', (device) => {
