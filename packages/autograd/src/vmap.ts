@@ -13,7 +13,7 @@
 // numbers. Draw the noise outside and pass it in (batched), or split keys per example.
 
 import {
-  type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, fmtShape,
+  type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
   checkOptions, composite, concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
@@ -196,6 +196,14 @@ function customRule(values: readonly Tensor[], bdims: readonly (number | null)[]
   }
   if (def.kind === 'elementwise') return elementwiseRule('custom')(values, bdims, params, size);
   const fronts = values.map((v, i) => (bdims[i] === null ? null : front(v, bdims[i]!, size)));
+  if (size === 0) {
+    // No example to run: the result is empty, with the shape and dtype one example's would have.
+    // It is made from a batched operand (emptied, cast), so it stays on that operand's device
+    // and trace.
+    const out = def.infer(values.map((v, i) => (fronts[i] ? { shape: fronts[i]!.shape.slice(1), dtype: v.dtype } : v)));
+    const empty = reshape(fronts.find((f) => f !== null)!, [0]);
+    return [reshape(empty.dtype === out.dtype ? empty : cast(empty, out.dtype), [0, ...out.shape]), 0];
+  }
   const examples: Tensor[] = [];
   for (let b = 0; b < size; b++) {
     const inputs = values.map((v, i) => {

@@ -52,6 +52,20 @@ definePrimitive({
   wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
   jvp: () => null, vjp: () => [null],
 });
+definePrimitive({
+  name: 'vmapCountTrue', kind: 'shader', inputs: ['x'],
+  infer: ([x]) => ({ shape: x!.shape.slice(0, -1), dtype: 'int32' }),
+  cpu: ([x], out) => {
+    const n = x!.shape.at(-1)!;
+    for (let i = 0; i < out.data.length; i++) {
+      let c = 0;
+      for (let j = 0; j < n; j++) c += x!.data[i * n + j]! ? 1 : 0;
+      out.data[i] = c;
+    }
+  },
+  wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+  jvp: () => null, vjp: () => [null],
+});
 
 const CASES: Case[] = [
   { name: 'custom elementwise (two inputs)', prim: 'custom', inputs: [{ shape: [2, 3] }, { shape: [2, 3] }], params: { name: 'vmapScaledExp' } },
@@ -270,6 +284,21 @@ describe('vmap over a batch of size 0', () => {
     const g = vmap((v: Tensor, i: Tensor) => grad((y: Tensor) => sum(y.indexSelect(0, i)))(v) as Tensor)(x, idx);
     expect(g.shape).toEqual([0, 4]);
     expect(await g.toArray()).toEqual([]);
+  });
+
+  it('a shader defined primitive without a batching rule gives an empty result of the per-example shape and dtype', async () => {
+    // The default rule runs one example at a time; with none to run it used to concat nothing.
+    const rowSums = (t: Tensor) => apply('custom', [t], { name: 'vmapRowSums' });
+    const x = tensor([], { shape: [0, 2, 3], dtype: 'float64' });
+    for (const y of [vmap(rowSums)(x) as Tensor, jit(vmap(rowSums))(x) as Tensor, vmap(rowSums, { inAxes: 2 })(tensor([], { shape: [2, 3, 0], dtype: 'float64' })) as Tensor]) {
+      expect(y.shape).toEqual([0, 2]);
+      expect(y.dtype).toBe('float64');
+      expect(await y.toArray()).toEqual([]);
+    }
+    // infer's dtype, not the operand's: a count of true values per row, bool in and int32 out.
+    const y = vmap((t: Tensor) => apply('custom', [t], { name: 'vmapCountTrue' }))(tensor([], { shape: [0, 2, 3], dtype: 'bool' })) as Tensor;
+    expect([y.shape, y.dtype]).toEqual([[0, 2], 'int32']);
+    expect(await (vmap((t: Tensor) => apply('custom', [t], { name: 'vmapCountTrue' }))(tensor([[[true, false, true]], [[false, false, true]]], { dtype: 'bool' })) as Tensor).toArray()).toEqual([[2], [1]]);
   });
 });
 
