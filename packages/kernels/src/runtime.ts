@@ -18,7 +18,7 @@ import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
 import { KernelProfiler } from './profiling.js';
-import { definitionAtLine } from './wgsl/custom.js';
+import { definitionAtLine, shaderContract, shaderDefinitionOf } from './wgsl/custom.js';
 import { fillKernel } from './wgsl/elementwise.js';
 
 /** A pooled GPU buffer holding tensor data; views share it through the reference count. */
@@ -119,13 +119,19 @@ function compileError(spec: Pick<KernelSpec, 'code' | 'label'>, message: string,
     return `  ${where}: ${m.message}\n    ${(source[m.lineNum - 1] ?? '').trim()}`;
   });
   const what = owner !== null ? `custom primitive '${owner}': its WGSL does not compile (kernel '${spec.label}')` : `webgpu: kernel '${spec.label}' is invalid`;
-  return new Error(details.length > 0 ? `${what}:\n${details.join('\n')}` : `${what}: ${message}`);
+  if (details.length > 0) return new Error(`${what}:\n${details.join('\n')}`);
+  // A shader definition that compiles but does not fit its bindings or entry point: the device
+  // says what it found, the contract says what was expected.
+  const shader = shaderDefinitionOf(spec.code);
+  if (shader) return new Error(`custom primitive '${shader.name}': its shader is not a valid kernel (kernel '${spec.label}'): ${message}\n  expected: ${shaderContract(shader)}`);
+  return new Error(`${what}: ${message}`);
 }
 
 const UNIFORM_ARENA_BYTES = 64 * 1024;
 // Flag values fixed by the WebGPU spec; Dawn for Node does not put GPUBufferUsage on globalThis.
 const BUFFER_USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_MODE_READ = 0x1;
+const SHADER_STAGE_COMPUTE = 0x4;
 const POISON_WORD = 0x7fc00000;
 
 export class GpuRuntime {
@@ -320,7 +326,7 @@ export class GpuRuntime {
       // compiler's messages and lines, rather than as a failed batch.
       this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code: spec.code, label: spec.label });
-      const pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: spec.label });
+      const pipeline = this.device.createComputePipeline({ layout: this.pipelineLayout(spec.code), compute: { module, entryPoint: 'main' }, label: spec.label });
       const entry: CachedPipeline = { pipeline, layout: pipeline.getBindGroupLayout(0), written: writtenBindings(spec.code) };
       cached = entry;
       const scope = this.device.popErrorScope();
@@ -336,6 +342,23 @@ export class GpuRuntime {
       this.pipelineCompiles++;
     }
     return cached;
+  }
+
+  /**
+   * A generated kernel's layout is derived from its code ('auto'). A shader definition's is its
+   * contract (input k read-only at binding k, the output read-write after them), so a binding the
+   * shader declares but never uses (which 'auto' leaves out) still accepts its buffer.
+   */
+  private pipelineLayout(code: string): GPUPipelineLayout | 'auto' {
+    const shader = shaderDefinitionOf(code);
+    if (!shader) return 'auto';
+    const n = shader.inputs.length;
+    const entries: GPUBindGroupLayoutEntry[] = Array.from({ length: n + 1 }, (_, k) => ({
+      binding: k, visibility: SHADER_STAGE_COMPUTE, buffer: { type: k < n ? 'read-only-storage' : 'storage' },
+    }));
+    // Labelled by shape, not by primitive: the device may share one layout between definitions.
+    const label = `defined shader, ${n} input(s) and an output`;
+    return this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries, label })], label });
   }
 
   /** Opens a batch: an encoder, and error scopes that collect everything until it is submitted. */

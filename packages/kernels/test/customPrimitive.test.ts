@@ -230,6 +230,55 @@ describe('a shader defined primitive on WebGPU', () => {
   });
 });
 
+describe('a shader defined primitive is bound by its contract, not by what its code uses', () => {
+  it('an input the shader declares but never reads still takes its buffer', async () => {
+    // A layout derived from the code leaves out bindings the code does not use, and binding the
+    // input there failed validation ('binding index 0 not present in the bind group layout').
+    const onesLike = definePrimitive({
+      name: 'onesLike', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => x!, cpu: (_inputs, out) => out.data.fill(1),
+      wgsl: {
+        code: '@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) id: vec3<u32>) { if (id.x < arrayLength(&y)) { y[id.x] = 1.0; } }',
+        workgroupSize: [64, 1, 1],
+      },
+      jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor([[1, 2, 3], [4, 5, 6]], { device: dev });
+    expect(await read(onesLike(x))).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(await read(jit((t: Tensor) => onesLike(t.mul(2)).add(t))(x))).toEqual([2, 3, 4, 5, 6, 7]);
+  });
+
+  it('bindings or an entry point that differ from the contract are an error naming the primitive and what was expected', async () => {
+    const x = tensor([1, 2, 3], { device: dev });
+    const contract = /\n {2}expected: entry point 'main'; group 0 with @binding\(0\) var<storage, read> x: array<T> and the output at @binding\(1\) as var<storage, read_write> …: array<T>/;
+    const writesItsInput = definePrimitive({
+      name: 'writesItsInput', kind: 'shader', inputs: ['x'],
+      infer: ([v]) => v!, cpu: ([v], out) => out.data.set(v!.data),
+      wgsl: {
+        code: '@group(0) @binding(0) var<storage, read_write> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) id: vec3<u32>) { if (id.x < 3u) { x[id.x] = 0.0; y[id.x] = 1.0; } }',
+        workgroupSize: [64, 1, 1],
+      },
+      jvp: () => null, vjp: () => [null],
+    });
+    await expect(writesItsInput(x).data()).rejects.toThrow(/^custom primitive 'writesItsInput': its shader is not a valid kernel \(kernel 'custom_writesItsInput'\): [\s\S]*@binding\(0\)/);
+    expect(() => writesItsInput(x)).toThrow(contract);
+    const noMain = definePrimitive({
+      name: 'noMain', kind: 'shader', inputs: ['x'],
+      infer: ([v]) => v!, cpu: ([v], out) => out.data.set(v!.data),
+      wgsl: {
+        code: '@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64)\nfn entry(@builtin(global_invocation_id) id: vec3<u32>) { if (id.x < 3u) { y[id.x] = x[id.x]; } }',
+        workgroupSize: [64, 1, 1],
+      },
+      jvp: () => null, vjp: () => [null],
+    });
+    await expect(noMain(x).data()).rejects.toThrow(/^custom primitive 'noMain': its shader is not a valid kernel \(kernel 'custom_noMain'\): [\s\S]*main/);
+    // Known invalid, it throws at once when used again, with the same message.
+    expect(() => noMain(x)).toThrow(contract);
+    expect(await read(x.add(1))).toEqual([2, 3, 4]);
+    expect(await read(x)).toEqual([1, 2, 3]);
+  });
+});
+
 describe('malformed WGSL is an error naming the primitive, with the compiler\'s line', () => {
   it('an elementwise expression calling an unknown function', async () => {
     const bad = definePrimitive({

@@ -54,6 +54,24 @@ export function definitionAtLine(code: string, line: number): { name: string; li
   return null;
 }
 
+/**
+ * The shader definition whose kernel `code` is (its marker is the kernel's first line), or null
+ * for any other kernel.
+ */
+export function shaderDefinitionOf(code: string): ShaderDefinition | null {
+  const m = /^\/\/ custom primitive '([^']+)'\n/.exec(code);
+  if (!m) return null;
+  const def = primitiveDefinition(m[1]!);
+  return def.kind === 'shader' ? def : null;
+}
+
+/** The bindings a shader definition's kernel must declare, in words (for its errors). */
+export function shaderContract(def: ShaderDefinition): string {
+  const n = def.inputs.length;
+  const inputs = def.inputs.map((name, k) => `@binding(${k}) var<storage, read> ${name}: array<T>`).join(', ');
+  return `entry point 'main'; group 0 with ${inputs} and the output at @binding(${n}) as var<storage, read_write> …: array<T> (T is f32, i32, or u32 for bool)`;
+}
+
 /** The workgroup size a shader's `main` declares, or null when the code does not say it plainly. */
 function declaredWorkgroupSize(code: string): number[] | null {
   const m = /@workgroup_size\s*\(([^)]*)\)/.exec(code);
