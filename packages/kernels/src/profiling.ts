@@ -159,17 +159,22 @@ export class KernelProfiler {
     );
   }
 
-  /** After `fn`: waits for the device, replays what has to be replayed, frees the snapshots. */
-  async finish(): Promise<void> {
+  /**
+   * After `fn`: waits for the device, replays what has to be replayed, frees the snapshots. When
+   * `fn` threw (`failed`) nothing is replayed or reported, and an error of its device work is
+   * left for the next operation to throw.
+   */
+  async finish(failed = false): Promise<void> {
     await this.device.queue.onSubmittedWorkDone();
     try {
-      if (this.replays.length > 0) await this.replay();
+      if (this.replays.length > 0 && !failed) await this.replay();
     } finally {
       for (const b of this.owned) b.destroy();
       this.owned.length = 0;
       this.snapshots.clear();
+      this.replays.length = 0;
     }
-    await this.hooks.settle();
+    if (!failed) await this.hooks.settle();
   }
 
   private async roundTrip(encode: ((encoder: GPUCommandEncoder) => void) | null): Promise<number> {

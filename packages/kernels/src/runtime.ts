@@ -550,10 +550,10 @@ export class GpuRuntime {
         settle: () => this.settle(),
       }, this.deviceName);
       this.profiler = profiler;
-      session.onFinish(async () => {
+      session.onFinish(async (failed) => {
         this.flush();
         try {
-          await profiler.finish();
+          await profiler.finish(failed);
         } finally {
           if (this.profiler === profiler) this.profiler = null;
         }

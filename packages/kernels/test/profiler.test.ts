@@ -91,6 +91,45 @@ describe('profile on WebGPU', () => {
     // Three eager kernels, one batch, plus the read: two submits at most.
     expect(gpu.runtime.stats.submits - s0).toBeLessThanOrEqual(2);
   });
+
+  it('when fn throws, frees what it made for the session and stops profiling', async () => {
+    const x = tensor([1, 2, 3], { device: dev });
+    await exp(x).data();
+    // Every buffer the device makes from here on, and whether it was destroyed.
+    const device = gpu.runtime.device;
+    const made: { label: string; destroyed: boolean }[] = [];
+    const create = device.createBuffer.bind(device);
+    device.createBuffer = (desc: GPUBufferDescriptor) => {
+      const buffer = create(desc);
+      const entry = { label: desc.label ?? '', destroyed: false };
+      made.push(entry);
+      const destroy = buffer.destroy.bind(buffer);
+      buffer.destroy = () => {
+        entry.destroyed = true;
+        destroy();
+      };
+      return buffer;
+    };
+    try {
+      for (const fn of [async () => { await exp(x).data(); throw new Error('boom'); }, () => { exp(exp(x)); throw new Error('sync boom'); }]) {
+        await expect(profile(fn)).rejects.toThrow(/boom/);
+        expect(profilerSession()).toBeNull();
+        // Snapshots (no timestamp queries) or query resolution buffers (with them): none outlives the profile.
+        const ours = made.filter((b) => b.label.startsWith('scorch profile'));
+        if (!gpu.runtime.device.features.has('timestamp-query')) expect(ours.length).toBeGreaterThan(0);
+        expect(ours.filter((b) => !b.destroyed)).toEqual([]);
+        made.length = 0;
+        // Later work is not profiled: it makes no snapshots.
+        await exp(exp(x)).data();
+        expect(made.filter((b) => b.label.startsWith('scorch profile'))).toEqual([]);
+      }
+    } finally {
+      device.createBuffer = create;
+    }
+    // The next profile reports its own kernels only.
+    const r = await profile(async () => exp(x).data());
+    expect(r.events.filter((e) => e.name !== 'poison fill').map((e) => e.name)).toEqual(['exp']);
+  });
 });
 
 describe('profile with timestamp queries (SwiftShader)', () => {

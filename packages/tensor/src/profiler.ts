@@ -102,7 +102,7 @@ export class ProfileSession {
    */
   operation: OpCost | null = null;
   private readonly pending: Promise<unknown>[] = [];
-  private readonly syncs: (() => Promise<void>)[] = [];
+  private readonly syncs: ((failed: boolean) => Promise<void>)[] = [];
 
   record(event: KernelEvent): void {
     this.events.push(event);
@@ -113,14 +113,18 @@ export class ProfileSession {
     this.pending.push(events.then((list) => this.events.push(...list)));
   }
 
-  /** A device's way to finish its queued work before the session ends. */
-  onFinish(sync: () => Promise<void>): void {
+  /**
+   * A device's way to finish its queued work before the session ends, and to stop profiling and
+   * free what it holds for the session. `failed`: `fn` threw, so the session reports nothing and
+   * the device need not time what it recorded.
+   */
+  onFinish(sync: (failed: boolean) => Promise<void>): void {
     if (!this.syncs.includes(sync)) this.syncs.push(sync);
   }
 
   /** @internal Waits for the devices and for every late report. */
-  async finish(): Promise<void> {
-    for (const s of this.syncs) await s();
+  async finish(failed = false): Promise<void> {
+    for (const s of this.syncs) await s(failed);
     await Promise.all(this.pending);
   }
 }
@@ -173,7 +177,13 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<ProfileResul
   const t0 = performance.now();
   let value: T;
   try {
-    value = await fn();
+    try {
+      value = await fn();
+    } catch (e) {
+      // The devices still stop profiling and free what they hold; fn's error is the one thrown.
+      await session.finish(true).catch(() => undefined);
+      throw e;
+    }
     await session.finish();
   } finally {
     active = null;
