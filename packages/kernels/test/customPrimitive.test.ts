@@ -228,6 +228,26 @@ describe('a shader defined primitive on WebGPU', () => {
     });
     expect(() => mismatched(tensor([1, 2], { device: dev }))).toThrow(/mismatchedWorkgroup: the shader declares @workgroup_size\(32, 1, 1\) but the definition says workgroupSize \[64, 1, 1\]/);
   });
+
+  it('an output too large for the default launch along x is an error at once, not elements left unwritten', () => {
+    // One element more than 65535 workgroups of 64 cover. The default launch used to fold into
+    // y, and a shader indexing by global_invocation_id.x, as documented, never wrote the rest.
+    const n = 65535 * 64 + 1;
+    const tooLong = definePrimitive({
+      name: 'tooLongForX', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: [n], dtype: x!.dtype }), cpu: (_inputs, out) => out.data.fill(1),
+      wgsl: {
+        code: '@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) id: vec3<u32>) { if (id.x < arrayLength(&y)) { y[id.x] = 1.0; } }',
+        workgroupSize: [64, 1, 1],
+      },
+      jvp: () => null, vjp: () => [null],
+    });
+    const before = memory().buffers;
+    expect(() => tooLong(tensor([1], { device: dev }))).toThrow(
+      `tooLongForX: the default dispatch is one invocation per output element along x, at most 65535 workgroups of 64 (4194240 elements), but the output has ${n}; give wgsl.dispatch`,
+    );
+    expect(memory().buffers).toBe(before + 1);
+  });
 });
 
 describe('a shader defined primitive is bound by its contract, not by what its code uses', () => {

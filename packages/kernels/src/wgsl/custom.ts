@@ -7,7 +7,7 @@
 // dense (element 0 at offset 0), no uniform block.
 
 import { type KernelIO, type PrimitiveDefinition, type ShaderDefinition, primitiveDefinition } from '@scorch/tensor';
-import { type KernelSpec, grid1d } from './common.js';
+import { type KernelSpec, MAX_WORKGROUPS_PER_DIM, grid1d } from './common.js';
 
 /** The WGSL function an elementwise definition becomes. */
 function customFunctionName(name: string): string {
@@ -93,7 +93,15 @@ export function customShaderKernel(def: ShaderDefinition, io: KernelIO): KernelS
     throw new Error(`${def.name}: the shader declares @workgroup_size(${declared.join(', ')}) but the definition says workgroupSize [${ws.join(', ')}]`);
   }
   const size = io.output.shape.reduce((a, b) => a * b, 1);
-  const dispatch = def.wgsl.dispatch ? def.wgsl.dispatch(io) : size === 0 ? ([0, 0, 0] as const) : grid1d(Math.ceil(size / ws[0]));
+  const groups = Math.ceil(size / ws[0]);
+  if (!def.wgsl.dispatch && groups > MAX_WORKGROUPS_PER_DIM) {
+    // Folding the launch into y (as scorch's own kernels do) would leave every element past the
+    // x range to a shader that, as documented, indexes its output by global_invocation_id.x.
+    throw new Error(
+      `${def.name}: the default dispatch is one invocation per output element along x, at most ${MAX_WORKGROUPS_PER_DIM} workgroups of ${ws[0]} (${MAX_WORKGROUPS_PER_DIM * ws[0]} elements), but the output has ${size}; give wgsl.dispatch a launch in x and y (and index with @builtin(num_workgroups)), or a larger workgroupSize`,
+    );
+  }
+  const dispatch = def.wgsl.dispatch ? def.wgsl.dispatch(io) : size === 0 ? ([0, 0, 0] as const) : grid1d(groups);
   if (!Array.isArray(dispatch) || dispatch.length !== 3 || dispatch.some((d) => !Number.isInteger(d) || d < 0 || d > 65535)) {
     throw new Error(`${def.name}: wgsl.dispatch must give three integer workgroup counts in [0, 65535], got ${JSON.stringify(dispatch)}`);
   }
