@@ -508,6 +508,30 @@ describe('SDE discretisations', () => {
   });
 });
 
+describe('SDE coefficients in float32', () => {
+  // The float32 coefficients against float64 ones at the same (float32) times, from t = ε = 1e-5
+  // to T. Each is a handful of rounded operations on t whose condition numbers stay below ~1
+  // (log m is a sum of two negative terms; expm1(y) has condition y·eʸ/(eʸ − 1) ≤ 1 for y ≤ 0;
+  // the VE exponent's condition log(σ_max/σ_min)·t ≤ 8.6 for the defaults), so each agrees to a
+  // few units of roundoff: 16u. VP's s(t) = √(1 − m²) and sub-VP's 1 − m² and 1 − m⁴ cancel when
+  // m ≈ 1 unless formed by expm1; formed as 1 − m² they lose ~u/(β_min t), 1e-2 at t = ε.
+  const times = [1e-5, 3e-5, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 0.9, 1];
+  const t32 = tensor(times, { dtype: 'float32' });
+  const t64 = t32.cast('float64');
+  const bound = 16 * unitRoundoff('float32');
+  const sdes: [string, Sde][] = [['VE', veSde()], ['VP', vpSde()], ['sub-VP', subVpSde()]];
+  it.each(sdes)('%s: m(t), s(t) and g(t) agree with float64 to 16u', async (_name, sde) => {
+    for (const fn of ['meanCoefficient', 'std', 'diffusion'] as const) {
+      const single = await hostValues(sde[fn](t32));
+      const double = await hostValues(sde[fn](t64));
+      single.forEach((v, i) => {
+        const relative = Math.abs(v - double[i]!) / Math.abs(double[i]!);
+        expect(relative, `${fn}(${times[i]})`).toBeLessThanOrEqual(bound);
+      });
+    }
+  });
+});
+
 describe('a sampler whose score function or callback throws', () => {
   // Every sampler, from a given start and (for the SDE samplers) from its own prior draw, which it
   // owns. After the error nothing the run made may still be alive: live tensors are counted
