@@ -537,6 +537,49 @@ describe('KDE score targets', () => {
   });
 });
 
+describe('KDE score targets in float32', () => {
+  // Data far from the origin beside its spread (here N(100, I), as raw, uncentred features are):
+  // the float32 KDE against the float64 one of the same (cast) data and queries, with a bandwidth
+  // exact in both (0.25). The exponent −½‖a − b‖² (a = (x − c)/h, b = (xᵢ − c)/h) is formed from
+  // ‖a‖², ‖b‖² and a·b, so each of its entries carries up to C·u·(‖a‖² + ‖b‖²) of rounding, with
+  // C = 4(d + 2) covering the d-term dot products, the centring and the combination; logsumexp is
+  // 1-Lipschitz in the largest entry and adds C·u·(|log p̂| + log n). For the score, weights moved
+  // by δ in their exponents move Σwᵢxᵢ − x by at most 2δ·Σwᵢ‖xᵢ − x‖, and its last operations
+  // round by C·u·(Σwᵢ‖xᵢ − c‖ + ‖x − c‖), both over h². The bounds use the centred a and b:
+  // computing the exponents from the raw, uncentred values would leave errors ~u(100/h)², ~300
+  // times these bounds.
+  const n = 200;
+  const d = 2;
+  const h = 0.25;
+  const offset = 100;
+  const data32 = tidy(() => randn([n, d], { key: randomKey(65), dtype: 'float32' }).add(offset));
+  const queries32 = tidy(() => data32.slice([0, 0], [32, d]).add(randn([32, d], { key: randomKey(66), dtype: 'float32' }).mul(0.2)));
+  const [data64, queries64] = [data32.cast('float64'), queries32.cast('float64')];
+  const C = 4 * (d + 2);
+  const u = unitRoundoff('float32');
+
+  it('kdeLogDensity and kdeScore of offset data agree with float64 within the rounding of the centred exponents', async () => {
+    const [xs, qs] = [await asMat(data64), await asMat(queries64)];
+    const centre = Array.from({ length: d }, (_, k) => xs.reduce((acc, r) => acc + r[k]!, 0) / n);
+    const norm2 = (r: readonly number[]) => r.reduce((acc, v, k) => acc + ((v - centre[k]!) / h) ** 2, 0);
+    const maxData = Math.max(...xs.map(norm2));
+    const [lp32, lp64] = [await read(kdeLogDensity(data32, { bandwidth: h })(queries32)), await read(kdeLogDensity(data64, { bandwidth: h })(queries64))];
+    const [s32, s64] = [await asMat(kdeScore(data32, { bandwidth: h })(queries32)), await asMat(kdeScore(data64, { bandwidth: h })(queries64))];
+    qs.forEach((q, i) => {
+      const delta = C * u * (norm2(q) + maxData);
+      expect(Math.abs(lp32[i]! - lp64[i]!), `log p̂ at query ${i}`).toBeLessThanOrEqual(delta + C * u * (Math.abs(lp64[i]!) + Math.log(n)));
+      const logw = xs.map((xi) => -0.5 * xi.reduce((acc, v, k) => acc + ((q[k]! - v) / h) ** 2, 0));
+      const top = Math.max(...logw);
+      const w = logw.map((l) => Math.exp(l - top));
+      const total = w.reduce((acc, v) => acc + v, 0);
+      const dist = (a: readonly number[], b: readonly number[]) => Math.hypot(...a.map((v, k) => v - b[k]!));
+      const spread = xs.reduce((acc, xi, j) => acc + (w[j]! / total) * dist(xi, q), 0);
+      const size = xs.reduce((acc, xi, j) => acc + (w[j]! / total) * dist(xi, centre), 0) + dist(q, centre);
+      expect(dist(s32[i]!, s64[i]!), `score at query ${i}`).toBeLessThanOrEqual((2 * delta * spread + C * u * size) / h ** 2);
+    });
+  });
+});
+
 describe('loss input checks', () => {
   const score = (z: Tensor) => z.neg();
   const x = randn([4, 2], { key: randomKey(71) });
