@@ -116,11 +116,10 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
     drift: (x) => mul(x, 0),
     diffusion: (t) => sigma(t).mul(Math.sqrt(2 * logRatio)),
     priorSample: (shape, o) => gaussianPrior('veSde.priorSample', shape, o, sigmaMax),
-    discretize: (x, t, dt) => {
-      const now = perRow(sigma(t));
-      const before = perRow(sigma(sub(t, dt)));
-      return { f: mul(x, 0), G: sqrt(sub(mul(now, now), mul(before, before))) };
-    },
+    // σ(t − Δt)² = σ(t)² e^{−2Δt log(σ_max/σ_min)}, so G = σ(t)·√(−expm1(−2Δt log(σ_max/σ_min))):
+    // the difference of the two squares, which cancels to ~2Δt·log(σ_max/σ_min) of each, is
+    // taken in closed form on the host rather than between rounded values of σ.
+    discretize: (x, t, dt) => ({ f: mul(x, 0), G: perRow(sigma(t)).mul(Math.sqrt(-Math.expm1(-2 * dt * logRatio))) }),
     discreteAlpha: (t) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device }),
   });
 }
@@ -163,7 +162,8 @@ export function vpSde(opts: VpSdeOptions = {}): Sde {
     priorSample: (shape, o) => gaussianPrior('vpSde.priorSample', shape, o, 1),
     discretize: (x, t, dt) => {
       const betaStep = perRow(beta(t)).mul(dt);
-      return { f: mul(sub(sqrt(sub(1, betaStep)), 1), x), G: sqrt(betaStep) };
+      // √(1 − βᵢ) − 1 = −βᵢ/(1 + √(1 − βᵢ)): the left side cancels to ~βᵢ/2 ≪ 1.
+      return { f: mul(betaStep.div(sqrt(sub(1, betaStep)).add(1)).neg(), x), G: sqrt(betaStep) };
     },
     discreteAlpha,
   });

@@ -530,6 +530,23 @@ describe('SDE coefficients in float32', () => {
       });
     }
   });
+
+  // The discrete chains' f (per unit x) and G at Δt = 1e-4 (10⁴ steps), to the same 16u. Formed as
+  // differences of rounded values they cancel: VP's √(1 − βᵢ) − 1 ≈ −βᵢ/2 lost ~2u/βᵢ (4e-3 at
+  // small t), VE's √(σ(t)² − σ(t − Δt)²) lost ~u/(2Δt log(σ_max/σ_min)) (1e-4).
+  it.each(sdes)('%s: discretize agrees with float64 to 16u at Δt = 1e-4', async (_name, sde) => {
+    const dt = 1e-4;
+    const ones = (dtype: 'float32' | 'float64') => full([times.length, 1], 1, { dtype });
+    const single = sde.discretize(ones('float32'), t32, dt);
+    const double = sde.discretize(ones('float64'), t64, dt);
+    for (const part of ['f', 'G'] as const) {
+      const [a, b] = [await hostValues(single[part]), await hostValues(double[part])];
+      a.forEach((v, i) => {
+        const relative = b[i] === 0 ? Math.abs(v) : Math.abs(v - b[i]!) / Math.abs(b[i]!);
+        expect(relative, `${part} at t = ${times[i]}`).toBeLessThanOrEqual(bound);
+      });
+    }
+  });
 });
 
 describe('a sampler whose score function or callback throws', () => {
