@@ -74,6 +74,19 @@ describe('the suite on tiny workloads', () => {
     }
   });
 
+  it('runs the single-threaded CPU rows on one thread, PyTorch inter-op and OpenBLAS included', () => {
+    const oneThread: EngineId[] = ['scorch-cpu', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm'];
+    for (const id of oneThread) {
+      const engine = results.engines.find((e) => e.id === id)!;
+      if (engine.available) expect(engine.threads, id).toBe(1);
+    }
+    const torch = results.engines.find((e) => e.id === 'torch-cpu-1t')!;
+    if (!torch.available) return;
+    expect(torch.threads).toMatch(/^torch 1(, OpenBLAS 1)?$/);
+    expect(torch.details).toMatchObject({ interopThreads: 1 });
+    if (torch.details!.openblasThreads !== 'n/a') expect(torch.details!.openblasThreads).toBe(1);
+  });
+
   it("agrees with the float64 reference on every workload, then times each engine at least 5 times", () => {
     const available = results.engines.filter((e) => e.available).map((e) => e.id);
     for (const c of results.cases) {

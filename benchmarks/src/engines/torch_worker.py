@@ -9,9 +9,10 @@ also computes the suite's float64 reference values ('reference' requests).
     python3 torch_worker.py --threads 1|default --device cpu|cuda
 
 Run it with Debian's /usr/bin/python3 (python3-torch and libopenblas0-pthread from
-scripts/setup-peers.sh). With --threads 1 the suite also sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS
-and MKL_NUM_THREADS to 1 before Python starts, since OpenBLAS sizes its thread pool when it loads;
-with --threads default nothing is set, and torch and OpenBLAS choose as they would for a user.
+scripts/setup-peers.sh). With --threads 1 the worker sets torch's intra-op and inter-op threads to 1,
+and the suite also sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS to 1 before Python
+starts, since OpenBLAS sizes its thread pool when it loads; with --threads default nothing is set,
+and torch and OpenBLAS choose as they would for a user.
 """
 
 import argparse
@@ -100,7 +101,11 @@ class Engine:
         torch, np = torch_module, numpy
         default_threads = torch.get_num_threads()
         if self.threads_arg == "1":
+            # Intra-op (ATen's OpenMP pool) and inter-op threads both: the row says one thread, and
+            # the inter-op pool is sized by the core count whatever OMP_NUM_THREADS says. It can
+            # only be set before any inter-op work, which nothing has done yet.
             torch.set_num_threads(1)
+            torch.set_num_interop_threads(1)
         if self.device_name == "cuda":
             if not torch.cuda.is_available():
                 return {
