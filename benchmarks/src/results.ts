@@ -62,8 +62,8 @@ export interface Row {
   valueMs?: number;
   /**
    * The first warm-up step's time, which decides whether the engine is timed within the limit
-   * (for an engine with nothing to compile whose step is slow, the estimate from its value
-   * computation, which ran a step).
+   * and whether its step is slow (for an engine with nothing to compile skipped without one, the
+   * estimate from its value computation, which ran a step).
    */
   warmupMs?: number;
   samplesMs?: number[];

@@ -215,7 +215,7 @@ export async function startEngines(
 export async function checkEngine(
   id: EngineId, worker: StepWorker, spec: CaseSpec, inputPath: string, reference: { value: number[]; scale: number }, limit: number, plan: Plan, sweeps: SweepLimits,
 ): Promise<{ row: Row; timed: boolean }> {
-  // The value computation runs a whole step (on the slow path it is the warm-up): it settles too.
+  // The value computation runs a whole step: it settles too.
   const prepared = await runStep(id, worker, { op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
   const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
@@ -229,17 +229,18 @@ export async function checkEngine(
     return { row: { ...row, status: 'mismatch', reason: `value ${check.reason}; not timed` }, timed: false };
   }
   const estimate = stepCostFromValue(spec, prepared.valueMs);
-  if (estimate > plan.slowStepMs && (estimate <= limit || !ENGINES[id].compiles)) {
-    // A slow step: the value computation ran a whole one, compiling whatever it needed, so it was
-    // the warm-up (saving a step of tens of seconds on the largest sizes). Only an engine that
-    // compiles gets a separate warm-up step to judge the limit by, since compiling inflates the
-    // estimate.
+  if (estimate > limit && !ENGINES[id].compiles) {
+    // Far over the limit already: not worth another step. An engine that compiles gets one to be
+    // judged by, since compiling inflates the estimate.
     row.warmupMs = estimate;
-    if (estimate > limit) return skip(`a step takes about ${seconds(estimate)} (from its value computation), over this mode's ${seconds(limit)} limit`);
-    return { row, timed: true };
+    return skip(`a step takes about ${seconds(estimate)} (from its value computation), over this mode's ${seconds(limit)} limit`);
   }
-  // The first warm-up step, on its own: what a step costs once compilation and first allocations
-  // are done (the value computation includes them).
+  // The first warm-up step, on its own, for every engine that may be timed: what a step costs once
+  // compilation and first allocations are done (the value computation includes them, and its
+  // estimate can be twice a step: PyTorch's first step at a new size faults in fresh memory, a
+  // jit engine compiles). Its time, not the estimate, says whether the step is slow (5 timed
+  // repetitions, no further warm-up: timeInterleaved), so engines with the same step time get the
+  // same warm-up and repetitions.
   const probe = await runStep(id, worker, { op: 'step' }, Math.max(4 * Math.min(estimate, limit * 10), 4 * limit, 60_000));
   row.warmupMs = probe.ms;
   if (probe.ms > limit) return skip(`a warm-up step took ${seconds(probe.ms)}, over this mode's ${seconds(limit)} limit`);

@@ -82,12 +82,41 @@ describe('timed rounds', () => {
     }
   });
 
-  it('wait settleMs after the value computation where it is the warm-up (a slow step)', async () => {
-    // A value that took longer than a slow step: no separate warm-up step follows.
+  it('run the warm-up step after a slow value computation too, waiting settleMs after each', async () => {
+    // A value that took longer than a slow step, within the limit: the warm-up step still follows.
     const { worker, requests } = recordingWorker(4 * plan.slowStepMs);
     const { timed } = await checkEngine('torch-cpu-default', worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, 100 * plan.slowStepMs, plan, new SweepLimits());
     expect(timed).toBe(true);
-    expect(requests.map((r) => r.op)).toEqual(['prepare']);
-    expect(performance.now() - requests[0]!.at).toBeGreaterThanOrEqual(settle - 2);
+    expect(requests.map((r) => r.op)).toEqual(['prepare', 'step']);
+    expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(settle - 2);
+    expect(performance.now() - requests[1]!.at).toBeGreaterThanOrEqual(settle - 2);
+  });
+
+  it("judge a step slow by the warm-up step, not by the value computation's estimate", async () => {
+    // Two engines with the same 1 ms step, one of whose value computations took far longer (a
+    // first step at a new size, a compilation): both get the plan's warm-up rounds and repetitions.
+    const live: EngineId[] = ['scorch-cpu', 'torch-cpu-1t'];
+    const rows = new Map<EngineId, Row>();
+    const workers = new Map<EngineId, StepWorker>();
+    for (const [id, valueMs] of [['scorch-cpu', 1], ['torch-cpu-1t', 6 * plan.slowStepMs]] as const) {
+      const { worker, requests } = recordingWorker(valueMs);
+      const { row, timed } = await checkEngine(id, worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, 100 * plan.slowStepMs, plan, new SweepLimits());
+      expect(timed).toBe(true);
+      expect(requests.map((r) => r.op)).toEqual(['prepare', 'step']);
+      expect(row.warmupMs).toBe(1);
+      rows.set(id, row);
+      workers.set(id, worker);
+    }
+    const full = planFor('full');
+    await timeInterleaved(DSM_CASE, full, live, workers, rows);
+    for (const id of live) expect(rows.get(id)!.samplesMs).toHaveLength(full.reps);
+  });
+
+  it('skip an engine with nothing to compile whose value computation puts a step over the limit, without a warm-up step', async () => {
+    const { worker, requests } = recordingWorker(3 * plan.maxStepMs);
+    const { row, timed } = await checkEngine('torch-cpu-1t', worker, DSM_CASE, 'inputs.bin', { value, scale: 1 }, plan.maxStepMs, plan, new SweepLimits());
+    expect(timed).toBe(false);
+    expect(requests.map((r) => r.op)).toEqual(['prepare', 'release']);
+    expect(row).toMatchObject({ status: 'skipped', warmupMs: 2 * plan.maxStepMs, reason: expect.stringMatching(/from its value computation/) });
   });
 });
