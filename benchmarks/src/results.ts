@@ -12,7 +12,7 @@ import type { CaseSpec, Mode, Tolerance, WorkloadInfo } from './workloads.js';
 
 export const SCHEMA = 'scorch-bench/v1';
 
-/** A value as recorded: the numbers themselves, or for a long vector (W6's 16,898) a summary. */
+/** A value as recorded: the numbers themselves, or for a long vector (W6's 17,154) a summary. */
 export type RecordedValue = number[] | { length: number; norm: number; head: number[] };
 
 /** Values up to this length are recorded whole; longer ones as their length, L2 norm and first entries. */

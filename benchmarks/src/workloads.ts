@@ -98,6 +98,11 @@ export type CaseSpec = MatmulCase | TrainingCase | LangevinCase | HvpCase | Conv
 /** W2's network: 2 → 128 → 128 → 2, also used by W3, W5 and W6. */
 export const SMALL_NET: MlpShape = { dim: 2, hidden: 128 };
 
+/** The number of parameters of an MLP d → h → h → d (weights and biases): the length of W6's product. */
+export function mlpParamCount({ dim, hidden }: MlpShape): number {
+  return dim * hidden + hidden + hidden * hidden + hidden + hidden * dim + dim;
+}
+
 export function matmulCase(n: number): MatmulCase {
   return { workload: 'matmul', id: `matmul-${n}`, size: `n=${n}`, n };
 }
@@ -215,7 +220,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadInfo> = {
     higherIsBetter: false,
     about:
       "∇²θ f · v for f(θ) = Σ s_θ(x) of W2's network over a batch of 1024, v a random direction in parameter space; forward-over-reverse where the engine has forward mode, reverse-over-reverse otherwise.",
-    value: 'the whole product (16,898 numbers)',
+    value: `the whole product (${mlpParamCount(SMALL_NET).toLocaleString('en-US')} numbers)`,
   },
   conv: {
     id: 'conv',

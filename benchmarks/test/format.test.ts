@@ -17,7 +17,7 @@ import { caseTable, formatNumber, markdownSummary, renderMarkdown, runLine, text
 import { type CaseResult, type Row, SCHEMA, type SuiteResults, latestRefusal, readResults, runStem, writeResults } from '../src/results.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
-import { MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
+import { HVP_CASE, MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'scorch-bench-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -40,6 +40,13 @@ describe('statistics', () => {
 });
 
 describe('the value check', () => {
+  it("describes W6's value with the length of the product it compares", () => {
+    const inputs = makeInputs(HVP_CASE);
+    const length = MLP_PARAM_NAMES.reduce((n, name) => n + input(inputs, `tangent.${name}`).data.length, 0);
+    expect(length).toBe(17_154);
+    expect(WORKLOADS.hvp.value).toBe('the whole product (17,154 numbers)');
+  });
+
   it('measures relative to max(‖reference‖, floor)', () => {
     const spec = SSMVR_CASE;
     expect(checkScale(spec, new Map(), [3, 4])).toBe(5);
