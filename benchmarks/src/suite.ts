@@ -453,7 +453,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       slowStepMs: plan.slowStepMs,
       maxStepMs: plan.maxStepMs,
       maxScorchStepMs: plan.maxScorchStepMs,
-      statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back)',
+      statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back, or jax-js’s blockUntilReady)',
       interleaved: 'one worker process per engine; each round runs one step of every engine in turn, the order rotating by one each round',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
       ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),

@@ -170,7 +170,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadInfo> = {
     title: 'matmul',
     unit: 'GFLOP/s',
     higherIsBetter: true,
-    about: 'float32 C = A·B, square; 2n³ flops; the kernel every other workload leans on. One timed repetition is the product and a one-element read back.',
+    about: 'float32 C = A·B, square; 2n³ flops; the kernel every other workload leans on. One timed repetition is the product and a one-element read back (jax-js: blockUntilReady).',
     value: 'uᵀCw for fixed random u, w (float64 sum of the read-back C)',
   },
   ssmvr: {

@@ -11,7 +11,7 @@ import type { CaseSpec, ConvCase, HvpCase, LangevinCase, MatmulCase, TrainingCas
 export interface PreparedCase {
   /** The workload's value from the initial state; called once, before any step. */
   value(): Promise<number[]>;
-  /** One timed unit of work, returning once its result has been computed (read back). */
+  /** One timed unit of work, returning once its result has been computed (read back, or jax-js's blockUntilReady). */
   step(): Promise<void>;
   /** Counters of the last step (scorch on WebGPU: dispatches and submits). */
   counters?(): Record<string, number>;
