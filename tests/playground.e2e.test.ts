@@ -11,7 +11,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH, launchHeadlessChromium } from '../playground/src/headlessChromium.js';
 import type { PlaygroundSettings } from '../playground/src/playgroundApi.js';
 
@@ -53,30 +53,51 @@ function startServer(): Promise<{ server: ChildProcess; url: string }> {
   });
 }
 
+// playwright-core resolves from playground/, which depends on it; its types come through there.
+type Browser = Awaited<ReturnType<typeof launchHeadlessChromium>>;
+type Page = Awaited<ReturnType<Browser['newPage']>>;
+
 const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
+/** Opens the page at `query`, collecting its errors (page errors and console errors). */
+async function openPage(browser: Browser, url: string, query: string): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(m.text());
+  });
+  await page.goto(`${url}${query}`);
+  await page.waitForFunction(() => window.scorchPlayground !== undefined || document.body.dataset.error !== undefined, null, { timeout: 30_000 });
+  const startError = await page.evaluate(() => document.body.dataset.error ?? null);
+  expect(startError, 'the page failed to start').toBeNull();
+  return { page, pageErrors };
+}
+
 describe('playground in headless Chromium', () => {
-  it('loads, trains with a falling loss on WebGPU, draws the canvas, and saves a screenshot', async () => {
+  let started = 0;
+  let server: ChildProcess | undefined;
+  let url = '';
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
     if (!existsSync(CHROMIUM_PATH)) {
       throw new Error(`Chromium is missing at ${CHROMIUM_PATH}; install it with 'bash scripts/setup-browser.sh' (scripts/setup.sh runs it)`);
     }
-    const started = Date.now();
+    started = Date.now();
     execFileSync(process.execPath, [join(root, 'playground', 'build.mjs')], { cwd: root, stdio: 'pipe' });
+    ({ server, url } = await startServer());
+    browser = await launchHeadlessChromium();
+  }, 60_000);
 
-    const { server, url } = await startServer();
-    const browser = await launchHeadlessChromium();
+  afterAll(async () => {
+    await browser?.close();
+    server?.kill();
+  });
+
+  it('loads, trains with a falling loss on WebGPU, draws the canvas, and saves a screenshot', async () => {
+    const { page, pageErrors } = await openPage(browser!, url, `?seed=${SEED}&dataset=moons&loss=ssm-vr-clean&chunk=10`);
     try {
-      const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
-      const pageErrors: string[] = [];
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      page.on('console', (m) => {
-        if (m.type() === 'error') pageErrors.push(m.text());
-      });
-
-      await page.goto(`${url}?seed=${SEED}&dataset=moons&loss=ssm-vr-clean&chunk=10`);
-      await page.waitForFunction(() => window.scorchPlayground !== undefined || document.body.dataset.error !== undefined, null, { timeout: 30_000 });
-      const startError = await page.evaluate(() => document.body.dataset.error ?? null);
-      expect(startError, 'the page failed to start').toBeNull();
 
       // Which backend the page chose, against what the browser itself offers.
       const backend = await page.evaluate(() => window.scorchPlayground!.backend);
@@ -95,6 +116,10 @@ describe('playground in headless Chromium', () => {
       const last = mean(report.losses.slice(-10));
       console.log(`playground: ${TRAINING_STEPS} steps in ${(report.millis / 1000).toFixed(1)} s; mean loss of the first 10 steps ${first.toFixed(3)}, of the last 10 ${last.toFixed(3)}`);
       expect(last).toBeLessThan(first - REQUIRED_LOSS_DROP);
+      // The status shows the steps done and the mean loss of the last chunk (10 steps), as formatLoss writes it.
+      expect(await page.textContent('#step')).toBe(String(TRAINING_STEPS));
+      expect(Math.abs(last)).toBeGreaterThanOrEqual(1);
+      expect(await page.textContent('#loss')).toBe(last.toFixed(3));
 
       // A few frames of Langevin dynamics with a larger step, so the particles visibly gather.
       await page.evaluate((settings: Partial<PlaygroundSettings>) => window.scorchPlayground!.configure(settings), { stepSize: 0.03, langevinStepsPerFrame: 10 });
@@ -125,8 +150,91 @@ describe('playground in headless Chromium', () => {
       expect(pageErrors).toEqual([]);
       console.log(`playground e2e: ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
     } finally {
-      await browser.close();
-      server.kill();
+      await page.close();
     }
   }, 120_000);
+
+  it('on the CPU: keeps one session and one Langevin loop through quick clicks, and refuses bad input with a message', async () => {
+    const { page, pageErrors } = await openPage(browser!, url, `?backend=cpu&seed=${SEED}&steps=20`);
+    try {
+      const message = () => page.textContent('#message');
+
+      // A bad value is refused with a message, and the field shows the value in use again.
+      await page.fill('#learning-rate', '-1');
+      await page.dispatchEvent('#learning-rate', 'change');
+      expect(await message()).toBe("Learning rate: '-1' is not a positive number; keeping 0.003");
+      expect(await page.inputValue('#learning-rate')).toBe('0.003');
+      await page.fill('#langevin-steps', '');
+      await page.dispatchEvent('#langevin-steps', 'change');
+      expect(await message()).toBe('Langevin steps / frame: an empty field is not a positive whole number; keeping 5');
+      expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
+      expect(pageErrors.splice(0)).toEqual([
+        "playground: Learning rate: '-1' is not a positive number; keeping 0.003",
+        'playground: Langevin steps / frame: an empty field is not a positive whole number; keeping 5',
+      ]);
+
+      // A new learning rate and Train at once (a click right after typing): training runs on the new model.
+      await page.evaluate(() => {
+        const rate = document.getElementById('learning-rate') as HTMLInputElement;
+        rate.value = '0.002';
+        rate.dispatchEvent(new Event('change'));
+        document.getElementById('train')!.click();
+      });
+      await page.waitForFunction(() => document.getElementById('train')!.textContent === 'Train');
+      expect(await message()).toBe('');
+      expect(await page.textContent('#step')).toBe('20');
+
+      // Two model changes at once (a data set, then Reset): the page ends on one fresh model without errors.
+      await page.evaluate(() => {
+        const dataset = document.getElementById('dataset') as HTMLSelectElement;
+        dataset.value = 'rings';
+        dataset.dispatchEvent(new Event('change'));
+        document.getElementById('reset')!.click();
+      });
+      await page.waitForFunction(() => document.getElementById('step')!.textContent === '0');
+      await page.evaluate(() => window.scorchPlayground!.sample(1));
+      expect(await message()).toBe('');
+
+      // Sample, then Stop and Sample within one frame: one Langevin loop runs on, not two (each
+      // loop waits on one animation frame at a time, so two show as two frames requested at once).
+      await page.evaluate(() => {
+        const counts = { pending: 0, most: 0 };
+        (window as unknown as { frameCounts: typeof counts }).frameCounts = counts;
+        const request = window.requestAnimationFrame.bind(window);
+        window.requestAnimationFrame = (callback) => {
+          counts.most = Math.max(counts.most, ++counts.pending);
+          return request((time) => {
+            counts.pending--;
+            callback(time);
+          });
+        };
+      });
+      await page.click('#sample');
+      await page.waitForTimeout(200);
+      await page.evaluate(() => {
+        document.getElementById('sample')!.click();
+        document.getElementById('sample')!.click();
+      });
+      // The stopped loop ends at its pending frame; from then on, one frame is requested at a time.
+      await page.waitForTimeout(200);
+      await page.evaluate(() => {
+        const counts = (window as unknown as { frameCounts: { pending: number; most: number } }).frameCounts;
+        counts.most = counts.pending;
+      });
+      await page.waitForTimeout(500);
+      expect(await page.textContent('#sample')).toBe('Stop');
+      await page.click('#sample');
+      await page.waitForFunction(() => document.getElementById('sample')!.textContent === 'Sample');
+      expect(await page.evaluate(() => (window as unknown as { frameCounts: { most: number } }).frameCounts.most)).toBe(1);
+
+      // A loss that becomes infinite stops training, and the status counts the steps that ran.
+      await page.evaluate(() => window.scorchPlayground!.configure({ learningRate: 1e9 }));
+      const failure = await page.evaluate(() => window.scorchPlayground!.train(10).then(() => null, (e: Error) => e.message));
+      expect(failure).toMatch(/^the loss became (-?Infinity|NaN) at step \d+;/);
+      expect(await page.textContent('#step')).toBe('10');
+      expect(pageErrors.splice(0)).toEqual([`playground: Training stopped: ${failure}`]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
 });

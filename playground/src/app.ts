@@ -86,14 +86,12 @@ function nextFrame(): Promise<void> {
   });
 }
 
-function positiveNumber(input: HTMLInputElement, fallback: number): number {
-  const v = Number(input.value);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
-
-function positiveInteger(input: HTMLInputElement, fallback: number): number {
-  const v = Math.round(Number(input.value));
-  return Number.isFinite(v) && v >= 1 ? v : fallback;
+/** The input's value as a positive number (rounded, for a count), or null when it is not one. */
+function positiveValue(input: HTMLInputElement, count: boolean): number | null {
+  // An empty field, or text a number field cannot parse ('1e', '--1'), reads as ''.
+  if (input.value.trim() === '') return null;
+  const v = count ? Math.round(Number(input.value)) : Number(input.value);
+  return Number.isFinite(v) && v > 0 ? v : null;
 }
 
 export class PlaygroundApp {
@@ -107,6 +105,8 @@ export class PlaygroundApp {
   private training: Promise<TrainReport> | null = null;
   private stopTrainingRequested = false;
   private animating = false;
+  /** Bumped by every start of the Sample button's loop, so a loop stopped and restarted within one frame ends. */
+  private animationRun = 0;
   /** Bumped whenever the session is replaced, so loops of the old one stop. */
   private generation = 0;
 
@@ -163,11 +163,15 @@ export class PlaygroundApp {
     if (needsNewModel) await this.replaceSession();
   }
 
+  /**
+   * Replaces the session at once in the queue: loops of the old generation queue no more work once
+   * the generation is bumped, what they queued before runs first on the old session, and work
+   * queued after (a Train click right after a setting's change) finds the new one.
+   */
   private async replaceSession(): Promise<void> {
     this.generation++;
     this.stopTrainingRequested = true;
     this.animating = false;
-    await this.training?.catch(() => undefined);
     await this.exclusive(async () => {
       this.session.dispose();
       this.session = this.newSession();
@@ -207,18 +211,27 @@ export class PlaygroundApp {
 
   private async trainLoop(steps: number): Promise<TrainReport> {
     const generation = this.generation;
-    const session = this.session;
     const losses: number[] = [];
+    let stepsDone = 0;
     const started = performance.now();
     this.stopTrainingRequested = false;
     while (losses.length < steps && !this.stopTrainingRequested && generation === this.generation) {
       const chunk = Math.min(this.settings.chunkSize, steps - losses.length);
       const chunkStarted = performance.now();
       try {
-        const chunkLosses = await this.exclusive(() => session.trainChunk(chunk));
-        losses.push(...chunkLosses);
-        this.field = await this.exclusive(() => session.scoreField());
+        // One queued item per chunk, taking the session when it runs (see replaceSession).
+        const done = await this.exclusive(async () => {
+          const session = this.session;
+          const chunkLosses = await session.trainChunk(chunk);
+          return { chunkLosses, field: await session.scoreField(), stepsDone: session.stepsDone };
+        });
+        losses.push(...done.chunkLosses);
+        this.field = done.field;
+        stepsDone = done.stepsDone;
       } catch (e) {
+        // The failed chunk's steps ran (a non-finite loss is found after them): show their count and curve.
+        this.updateStatus([]);
+        this.redraw();
         this.showMessage(`Training stopped: ${(e as Error).message}`);
         throw e;
       }
@@ -226,7 +239,7 @@ export class PlaygroundApp {
       this.redraw();
       await nextFrame();
     }
-    return { losses, stepsDone: session.stepsDone, millis: performance.now() - started };
+    return { losses, stepsDone, millis: performance.now() - started };
   }
 
   /** `frames` frames of Langevin dynamics from freshly scattered particles. */
@@ -234,10 +247,14 @@ export class PlaygroundApp {
     if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`sample: frames must be a positive integer, got ${frames}`);
     this.animating = false;
     const started = performance.now();
-    const session = this.session;
-    await this.exclusive(async () => session.resetParticles());
+    const generation = this.generation;
+    const session = await this.exclusive(async () => {
+      this.session.resetParticles();
+      return this.session;
+    });
     let positions: Float32Array | null = null;
     for (let f = 0; f < frames; f++) {
+      if (generation !== this.generation) throw new Error('sample: the model was replaced (a setting changed, or Reset) while sampling');
       positions = await this.exclusive(() => session.langevinFrame(this.settings.langevinStepsPerFrame, this.settings.stepSize));
       this.particles = positions;
       this.redraw();
@@ -249,12 +266,15 @@ export class PlaygroundApp {
   /** The Sample button: Langevin dynamics until pressed again (or the model is replaced). */
   private async animate(): Promise<void> {
     const generation = this.generation;
-    const session = this.session;
+    const run = ++this.animationRun;
     this.animating = true;
     this.ui.sample.textContent = 'Stop';
     try {
-      await this.exclusive(async () => session.resetParticles());
-      while (this.animating && generation === this.generation) {
+      const session = await this.exclusive(async () => {
+        this.session.resetParticles();
+        return this.session;
+      });
+      while (this.animating && run === this.animationRun && generation === this.generation) {
         this.particles = await this.exclusive(() => session.langevinFrame(this.settings.langevinStepsPerFrame, this.settings.stepSize));
         this.redraw();
         await nextFrame();
@@ -262,8 +282,10 @@ export class PlaygroundApp {
     } catch (e) {
       this.showMessage(`Sampling stopped: ${(e as Error).message}`);
     } finally {
-      this.animating = false;
-      this.ui.sample.textContent = 'Sample';
+      if (run === this.animationRun) {
+        this.animating = false;
+        this.ui.sample.textContent = 'Sample';
+      }
     }
   }
 
@@ -271,9 +293,12 @@ export class PlaygroundApp {
   // Page
 
   private async refreshView(): Promise<void> {
-    const session = this.session;
-    this.dataPoints = await this.exclusive(() => session.dataPoints(DATA_POINTS_SHOWN));
-    this.field = await this.exclusive(() => session.scoreField());
+    const generation = this.generation;
+    const view = await this.exclusive(async () => ({ data: await this.session.dataPoints(DATA_POINTS_SHOWN), field: await this.session.scoreField() }));
+    // A newer replacement has its own refresh coming; this one's session may be gone already.
+    if (generation !== this.generation) return;
+    this.dataPoints = view.data;
+    this.field = view.field;
     this.redraw();
   }
 
@@ -316,11 +341,26 @@ export class PlaygroundApp {
     const reportFailure = (e: unknown) => this.showMessage((e as Error).message);
     ui.dataset.addEventListener('change', () => this.configure({ dataset: ui.dataset.value as DatasetName }).catch(reportFailure));
     ui.objective.addEventListener('change', () => this.configure({ objective: ui.objective.value as ObjectiveName }).catch(reportFailure));
-    ui.learningRate.addEventListener('change', () => this.configure({ learningRate: positiveNumber(ui.learningRate, this.settings.learningRate) }).catch(reportFailure));
-    ui.dsmSigma.addEventListener('change', () => this.configure({ dsmSigma: positiveNumber(ui.dsmSigma, this.settings.dsmSigma) }).catch(reportFailure));
-    ui.trainingSteps.addEventListener('change', () => void this.configure({ trainingSteps: positiveInteger(ui.trainingSteps, this.settings.trainingSteps) }));
-    ui.stepSize.addEventListener('change', () => void this.configure({ stepSize: positiveNumber(ui.stepSize, this.settings.stepSize) }));
-    ui.langevinStepsPerFrame.addEventListener('change', () => void this.configure({ langevinStepsPerFrame: positiveInteger(ui.langevinStepsPerFrame, this.settings.langevinStepsPerFrame) }));
+    // A value that is not a positive number is refused with a message, and the field shows the
+    // value still in use again.
+    const bindNumber = (input: HTMLInputElement, key: 'learningRate' | 'dsmSigma' | 'trainingSteps' | 'stepSize' | 'langevinStepsPerFrame', label: string, count: boolean) => {
+      input.addEventListener('change', () => {
+        const value = positiveValue(input, count);
+        if (value === null) {
+          const entered = input.value.trim() === '' ? 'an empty field' : `'${input.value}'`;
+          this.showMessage(`${label}: ${entered} is not a positive ${count ? 'whole number' : 'number'}; keeping ${this.settings[key]}`);
+          input.value = String(this.settings[key]);
+          return;
+        }
+        this.showMessage('');
+        this.configure({ [key]: value }).catch(reportFailure);
+      });
+    };
+    bindNumber(ui.trainingSteps, 'trainingSteps', 'Training steps', true);
+    bindNumber(ui.learningRate, 'learningRate', 'Learning rate', false);
+    bindNumber(ui.dsmSigma, 'dsmSigma', 'DSM noise σ', false);
+    bindNumber(ui.stepSize, 'stepSize', 'Langevin step ε', false);
+    bindNumber(ui.langevinStepsPerFrame, 'langevinStepsPerFrame', 'Langevin steps / frame', true);
     ui.train.addEventListener('click', () => {
       if (this.training) {
         this.stopTrainingRequested = true;
