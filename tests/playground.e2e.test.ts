@@ -237,4 +237,20 @@ describe('playground in headless Chromium', () => {
       await page.close();
     }
   }, 60_000);
+
+  it('?backend=webgpu without an adapter says so in a line for the page, not "starting…" and advice for Node', async () => {
+    const page = await browser!.newPage();
+    try {
+      await page.addInitScript(() => {
+        Object.defineProperty(navigator.gpu, 'requestAdapter', { value: async () => null });
+      });
+      await page.goto(`${url}?backend=webgpu`);
+      await page.waitForFunction(() => document.body.dataset.error !== undefined, null, { timeout: 30_000 });
+      const message = await page.textContent('#message');
+      expect(message).toBe('The playground could not start: backend=webgpu: the browser offers no WebGPU adapter; open the page without ?backend=webgpu to compute on the CPU');
+      expect(await page.textContent('#backend')).toBe('none (the page did not start)');
+    } finally {
+      await page.close();
+    }
+  }, 30_000);
 });

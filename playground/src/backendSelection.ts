@@ -39,7 +39,8 @@ export async function chooseBackend(preference: BackendPreference): Promise<Back
     setDefaultDevice(handle.device);
     return { device: 'webgpu', adapter: handle.info };
   } catch (e) {
-    if (preference === 'webgpu') throw e;
+    // initWebGPU's full text advises on Node set-ups; on the page the first sentence is what helps.
+    if (preference === 'webgpu') throw new Error(`backend=webgpu: ${shortReason((e as Error).message)}; open the page without ?backend=webgpu to compute on the CPU`);
     setDefaultDevice('cpu');
     return { device: 'cpu', fallbackReason: (e as Error).message };
   }

@@ -61,5 +61,7 @@ main().catch((e: unknown) => {
   console.error('playground: failed to start:', e);
   const target = document.getElementById('message');
   if (target) target.textContent = `The playground could not start: ${message}`;
+  const backend = document.getElementById('backend');
+  if (backend && backend.dataset.device === undefined) backend.textContent = 'none (the page did not start)';
   document.body.dataset.error = message;
 });
