@@ -192,8 +192,12 @@ export async function makePlots(input: ReportInput): Promise<Record<string, stri
     });
   }
 
-  // Samplers that start from the SDE prior range far beyond the data: let those axes fit the paths.
-  const startsInDomain = run.settings.sampler === 'langevin' || run.settings.sampler === 'ald';
+  // The paths share the data's square only while they stay inside it: trajectoryPlot does not
+  // clip, so a position beyond the square would be drawn over the margins or off the canvas.
+  // Samplers that start from the SDE prior range far beyond the data, and annealed Langevin's
+  // paths are recorded from a noise level that still scatters chains past the square: the axes
+  // then fit the paths.
+  const startsInDomain = run.paths.every((xy) => xy.every((v) => Math.abs(v) <= domain));
   plots['trajectories.svg'] = trajectoryPlot({
     title: `${SAMPLERS[run.settings.sampler as SamplerName].description}, ${run.paths.length} chains`,
     paths: run.paths.map((xy) => ({ xy })),

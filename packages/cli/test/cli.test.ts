@@ -372,6 +372,21 @@ describe('end to end on the CPU (child processes)', () => {
     expect(first.stdout).not.toContain('known hard pair');
   });
 
+  it('the trajectory plot draws every recorded position inside its axes', () => {
+    // Annealed Langevin's paths are recorded from σ = 1.88, where chains still stray past the
+    // data's square: the axes must hold them, or they are drawn over the margins and off the canvas.
+    const svg = readFileSync(join(run, 'trajectories.svg'), 'utf8');
+    const frame = /<rect class="frame" x="([\d.-]+)" y="([\d.-]+)" width="([\d.-]+)" height="([\d.-]+)"/.exec(svg)!;
+    const [left, top, width, height] = frame.slice(1).map(Number) as [number, number, number, number];
+    const inside = (x: number, y: number) => x >= left && x <= left + width && y >= top && y <= top + height;
+    const vertices = [...svg.matchAll(/<polyline points="([^"]*)"/g)].flatMap((m) => m[1]!.split(' ').map((p) => p.split(',').map(Number) as [number, number]));
+    const markers = [...svg.split('<g class="markers">')[1]!.split('</g>')[0]!.matchAll(/<circle cx="([\d.-]+)" cy="([\d.-]+)"/g)].map((m) => [Number(m[1]), Number(m[2])] as [number, number]);
+    expect(vertices).toHaveLength(10 * 82); // 10 chains: 8 levels × 10 steps recorded, the start and the end
+    expect(markers).toHaveLength(20);
+    expect(vertices.filter(([x, y]) => !inside(x, y))).toEqual([]);
+    expect(markers.filter(([x, y]) => !inside(x, y))).toEqual([]);
+  });
+
   it('refuses to write into the run directory again without --force, and keeps its files', () => {
     const before = statSync(join(run, 'checkpoint.json')).mtimeMs;
     const again = runCli('train', '--backend', 'cpu', '--steps', '5', '--out', run);
