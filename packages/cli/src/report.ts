@@ -20,6 +20,8 @@ export interface Metrics {
   readonly loss: ObjectiveName;
   readonly sampler: SamplerName;
   readonly backend: string;
+  /** --seed of the command that wrote these metrics (train: of the whole run; sample: of its draws and the fresh data). */
+  readonly seed: number;
   readonly samples: number;
   /** ½E‖s_θ − ∇log p‖² over data points (at the cleanest noise level for conditional models); null when ∇log p is unknown. */
   readonly fisherDivergence: { value: number; zeroScoreValue: number; relative: number; evaluatedAt: string; points: number } | null;
@@ -40,6 +42,7 @@ export interface ReportInput {
   /** Fresh data points (as many as samples), to compare the samples with. */
   readonly reference: Tensor;
   readonly backend: string;
+  readonly seed: number;
   /** Half-width of the square shown in the 2-D plots. */
   readonly domain: number;
   readonly training: Metrics['training'];
@@ -81,6 +84,7 @@ export async function computeMetrics(input: ReportInput): Promise<Metrics> {
     loss: input.loss,
     sampler: run.settings.sampler as SamplerName,
     backend: input.backend,
+    seed: input.seed,
     samples: samples.shape[0]!,
     fisherDivergence: fisher,
     mmd2: { value: mmd.value, nullStandardError: mmd.nullStandardError, bandwidth: mmd.bandwidth },

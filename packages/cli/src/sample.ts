@@ -50,9 +50,10 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
   const entry = datasetEntry(checkpoint.data);
   const n = values.n as number;
-  io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description}`);
+  const seed = values.seed as number;
+  io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
 
-  const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(values.seed as number), 3) as RandomKey[];
+  const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
   const model = restoreModel(checkpoint, modelKey!);
   const reference = entry.dataset.sample(n, { key: referenceKey! });
   const progress = { bar: undefined as Progress | undefined };
@@ -71,7 +72,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   progress.bar?.finish();
 
   const history = checkpoint.training.history ?? [];
-  const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, domain: checkpoint.domain, training: null, history };
+  const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, seed, domain: checkpoint.domain, training: null, history };
   const metrics = await computeMetrics(reportInput);
   const plots = await makePlots(reportInput);
   const html = makeHtml({
@@ -85,6 +86,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
       ['trained', `${checkpoint.training.steps} steps × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
       ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
       ['backend', backend.description],
+      ['seed', seed],
     ],
     metrics,
     plots,

@@ -248,7 +248,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   });
   sampleProgress.bar?.finish();
 
-  const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, domain, training, history };
+  const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, seed, domain, training, history };
   const metrics = await computeMetrics(reportInput);
   const plots = await makePlots(reportInput);
   const settings: [string, string | number][] = [

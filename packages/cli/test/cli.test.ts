@@ -445,12 +445,16 @@ describe('end to end on the CPU (child processes)', () => {
 
   it('sample draws from the checkpoint with another sampler into a new directory', () => {
     const out = join(scratch, 'langevin');
-    const sampled = runCli('sample', '--checkpoint', run, '--sampler', 'langevin', '--n', '150', '--sample-steps', '30', '--backend', 'cpu', '--out', out);
+    const sampled = runCli('sample', '--checkpoint', run, '--sampler', 'langevin', '--n', '150', '--sample-steps', '30', '--seed', '7', '--backend', 'cpu', '--out', out);
     expect(sampled.stderr).toBe('');
     expect(sampled.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
-    expect(metrics).toMatchObject({ loss: 'ssm-vr', sampler: 'langevin', samples: 150, training: null });
+    expect(metrics).toMatchObject({ loss: 'ssm-vr', sampler: 'langevin', seed: 7, samples: 150, training: null });
+    // The seed the samples were drawn with is on record: in the report, in metrics.json and on the terminal.
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<tr><td>seed</td><td>7</td></tr>');
+    expect(sampled.stdout).toMatch(/^sample: Langevin dynamics from ssm-vr on mixture \(.*\) · 150 samples · backend cpu · seed 7$/m);
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).seed).toBe(3);
     // The same checkpoint as the training run's own metrics name.
     expect(metrics.checkpoint).toEqual(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).checkpoint);
     expect(metrics.sampling).toMatchObject({ steps: 30, sigma: 0.01 });
