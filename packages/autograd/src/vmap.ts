@@ -318,6 +318,8 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
 }
 
 function normalizeAxis(where: string, axis: number, rank: number, what: string): number {
+  // A scalar has no axis at all: the range below would read [0, -1].
+  if (rank === 0) throw new RangeError(`${where}: ${what} is axis ${axis}, but a scalar has no axis to map over (inAxes null shares it with every example)`);
   if (axis < -rank || axis >= rank) throw new RangeError(`${where}: ${what} is axis ${axis}, outside [${-rank}, ${rank - 1}]`);
   return axis < 0 ? axis + rank : axis;
 }

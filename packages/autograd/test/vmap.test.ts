@@ -327,6 +327,10 @@ describe('vmap errors', () => {
     );
     expect(() => vmap((a: Tensor) => a, { inAxes: [0, 0] })(x)).toThrow(/inAxes has 2 entries but the function was called with 1 arguments/);
     expect(() => vmap((a: Tensor) => a, { inAxes: 2 })(x)).toThrow(/axis 2, outside \[-2, 1\]/);
+    // A scalar has no axis: the range of valid axes would be the empty [0, -1].
+    expect(() => vmap((a: Tensor, s: Tensor) => a.mul(s))(x, tensor(2, f64))).toThrow(
+      'vmap: the batch axis of input leaf 1 ([]) is axis 0, but a scalar has no axis to map over (inAxes null shares it with every example)',
+    );
     expect(() => vmap((a: Tensor) => a, { outAxes: null })(x)).toThrow(/output leaf 0 depends on the batch, but its outAxes entry is null/);
     expect(() => vmap((_a: Tensor) => 3)(x)).toThrow(/must return tensors .* output leaf 0 is number/);
     expect(() => vmap((a: Tensor) => a.data())(x)).toThrow(/vmap/);
