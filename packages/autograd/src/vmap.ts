@@ -10,7 +10,8 @@
 // columns; gathers and scatters with batched indices fold the batch into the indexed axis.
 //
 // Random draws inside `f` are not batched: keys are host values, so every example sees the same
-// numbers. Draw the noise outside and pass it in (batched), or split keys per example.
+// numbers, and an array of keys is not mapped over. Per-example noise is drawn outside and passed
+// in batched.
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
