@@ -32,19 +32,22 @@ export function checkScoreFunction(where: string, score: unknown, what = 'score'
   if (typeof score !== 'function') throw new TypeError(`${where}: ${what} must be a function (x [N, d], cond?) => [N, d], got ${score === null ? 'null' : typeof score}`);
 }
 
+/** Calls the score and checks that it returned a tensor of x's shape. */
+export function evalScore(where: string, score: ScoreFunction, x: Tensor, cond: Tensor | undefined): Tensor {
+  const s = cond === undefined ? score(x) : score(x, cond);
+  if (!(s instanceof Tensor)) throw new TypeError(`${where}: the score function must return a Tensor, got ${s === null ? 'null' : typeof s}`);
+  if (s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
+    throw new Error(`${where}: the score function returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
+  }
+  return s;
+}
+
 /**
- * `score` with its result checked on every call: a Tensor of the shape of its input x. A score of
- * another shape ([N, 1], say) would otherwise broadcast against x and give wrong values silently.
+ * `score` with its result checked on every call (`evalScore`). A score of another shape ([N, 1],
+ * say) would otherwise broadcast against x and give wrong values silently.
  */
 export function checkedScore(where: string, score: ScoreFunction): ScoreFunction {
-  return (x, cond) => {
-    const s = score(x, cond);
-    if (!(s instanceof Tensor)) throw new TypeError(`${where}: the score function must return a Tensor, got ${s === null ? 'null' : typeof s}`);
-    if (s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
-      throw new Error(`${where}: the score function returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
-    }
-    return s;
-  };
+  return (x, cond) => evalScore(where, score, x, cond);
 }
 
 /**

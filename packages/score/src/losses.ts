@@ -22,7 +22,7 @@ import {
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
   greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select,
 } from '@scorch/tensor';
-import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, optionNames } from './conventions.js';
+import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
 import { type Sde, SDE_EPSILON, perRow } from './sde.js';
 // The σ grid is shared with annealed Langevin sampling, so training and sampling use one grid.
@@ -46,16 +46,6 @@ function checkCond(where: string, cond: unknown, n: number): void {
   if (!(cond instanceof Tensor) || cond.rank !== 1 || cond.shape[0] !== n) {
     throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? fmtShape(cond.shape) : typeof cond}`);
   }
-}
-
-/** Calls the score and checks that it returned a tensor of x's shape. */
-function evalScore(where: string, score: ScoreFunction, x: Tensor, cond: Tensor | undefined): Tensor {
-  const s = cond === undefined ? score(x) : score(x, cond);
-  if (!(s instanceof Tensor)) throw new TypeError(`${where}: the score function must return a Tensor, got ${s === null ? 'null' : typeof s}`);
-  if (s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
-    throw new Error(`${where}: the score function returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
-  }
-  return s;
 }
 
 function reduce(where: string, perExample: Tensor, reduction: unknown): Tensor {
