@@ -289,21 +289,15 @@ export function releaseWith(results: readonly Tensor[], tensors: readonly Tensor
  * given them when `fn` throws).
  */
 export function collectCreated<T>(fn: () => T, onThrow?: (created: Tensor[]) => void): [T, Tensor[]] {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    scopes.pop();
+  const toParent = (scope: Set<Tensor>) => {
     const parent = scopes[scopes.length - 1];
     if (parent) for (const t of scope) parent.add(t);
-    onThrow?.([...scope]);
-    throw err;
-  }
-  scopes.pop();
-  const parent = scopes[scopes.length - 1];
-  if (parent) for (const t of scope) parent.add(t);
+  };
+  const [result, scope] = inScope(fn, (made) => {
+    toParent(made);
+    onThrow?.([...made]);
+  });
+  toParent(scope);
   return [result, [...scope]];
 }
 
