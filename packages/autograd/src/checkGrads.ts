@@ -66,9 +66,9 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
     });
     const u = own(randn(outInfo.shape, { dtype: 'float64', device: outInfo.device, key: nextKey() }));
 
-    // A tangent map may return one of its inputs as is (a linear f's JVP is v itself); `fresh`
-    // copies such a result so that disposing it never reaches a caller's tensor.
-    const jv = own(tidy(() => fresh(jvp(f, args, dirs)[1], [...args, ...dirs])));
+    // A tangent is built from this level's directions (a linear f's JVP is v itself, which `made`
+    // then holds twice: disposal skips a disposed tensor), never from the caller's arguments.
+    const jv = own(tidy(() => jvp(f, args, dirs)[1]));
     const numeric = own(tidy(() => {
       const plus = f(...args.map((a, i) => add(a, mul(dirs[i]!, eps))));
       const minus = f(...args.map((a, i) => sub(a, mul(dirs[i]!, eps))));
@@ -109,11 +109,6 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
   } finally {
     for (const t of made) if (!t.isDisposed) t.dispose();
   }
-}
-
-/** `t`, or a copy of it when it is one of `inputs` (which the caller owns). */
-function fresh(t: Tensor, inputs: readonly Tensor[]): Tensor {
-  return inputs.includes(t) ? mul(t, 1) : t;
 }
 
 /**
