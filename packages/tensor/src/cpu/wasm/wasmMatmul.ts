@@ -14,15 +14,22 @@ import { helpersSource } from '../jsCode.js';
 import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
- * Register tiles and blocks, measured on the development machine (benchmarks/NOTES.md, "no
- * unrolling over k"). V8 on x64 gives wasm 15 of the 16 xmm registers: a 6×2-vector tile needs
- * 12 accumulators + 2 B vectors + the A value (+ the product with mul then add). Unrolling over
- * k by 4 cost about a quarter of the speed (measured; the engine's code for it was not read);
- * one step per iteration runs at 88–98% of the SIMD bound the suite measures (benchmarks/src/simdPeak.ts).
+ * Register tiles and blocks, measured (benchmarks/NOTES.md, "no unrolling over k" and "5 rows,
+ * not 6"). V8 on x64 gives wasm 15 of the 16 xmm registers. With mul then add a step of k holds
+ * mr·nv accumulators, nv B vectors, the A splat and the product: a 5×2-vector tile needs 14, a
+ * 6×2 one 16, which spills (a third of the speed on an AMD EPYC; hidden on the Intel machine the
+ * first sweep ran on). The fused multiply-add needs no product register, so it keeps 6 rows (15).
+ * Unrolling over k by 4 cost about a quarter of the speed; one step per iteration runs at
+ * 88–98% of the SIMD bound the suite measures (benchmarks/src/simdPeak.ts). mc = 120 is a
+ * multiple of both row counts.
  */
-const TILE: MatmulKernelShape = { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 };
-/** The same tile for both element types, with or without fused multiply-add. */
-const SHAPES: Record<WasmFloat, MatmulKernelShape> = { f32: TILE, f64: TILE };
+const MUL_ADD_TILE: MatmulKernelShape = { mr: 5, nv: 2, unroll: 1, mc: 120, kc: 256 };
+const FMA_TILE: MatmulKernelShape = { mr: 6, nv: 2, unroll: 1, mc: 120, kc: 256 };
+/** The same tile for both element types (f32x4 or f64x2 lanes), chosen by whether the kernels fuse. */
+function shapes(fma: boolean): Record<WasmFloat, MatmulKernelShape> {
+  const tile = fma ? FMA_TILE : MUL_ADD_TILE;
+  return { f32: tile, f64: tile };
+}
 
 /** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
 const MAXIMUM_PAGES = 16384;
@@ -82,7 +89,8 @@ function getRuntime(): Runtime | null {
   const fma = wasmRelaxedSimdSupported();
   try {
     const { memory, shared } = newMemory();
-    const module = new WebAssembly.Module(matmulModule({ fma, shapes: SHAPES, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
+    const tiles = shapes(fma);
+    const module = new WebAssembly.Module(matmulModule({ fma, shapes: tiles, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as MatmulExports;
     const bytes = memory.buffer.byteLength;
     runtime = {
@@ -91,7 +99,7 @@ function getRuntime(): Runtime | null {
         f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
         f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
       },
-      layouts: { f32: matmulLayout('f32', SHAPES.f32), f64: matmulLayout('f64', SHAPES.f64) },
+      layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
     };
   } catch {
