@@ -7,7 +7,7 @@ import { type Tensor, tensor, tidy } from '@scorch/tensor';
 import {
   type ScoreModel, type TrainProgress, energyDistance, fisherDivergence, kdeScore, mmd2, modeWeights,
 } from '@scorch/score';
-import { gridPoints, htmlReport, linePlot, quiverComparison, scatterPlot, trajectoryPlot } from '@scorch/report';
+import { gridPoints, htmlReport, linePlot, plural, quiverComparison, scatterPlot, trajectoryPlot } from '@scorch/report';
 import {
   type DatasetEntry, type NoiseSpec, OBJECTIVES, type ObjectiveName, SAMPLERS, type SamplerName, type ScoreFunction,
   cleanScore, cleanestCondition,
@@ -118,7 +118,7 @@ export function metricRows(m: Metrics): [string, string, string][] {
   }
   if (m.training) {
     const t = m.training;
-    rows.push(['training', `${t.steps} steps`, `${fmt(t.seconds)} s, ${fmt(t.stepsPerSecond)} steps/s, final loss ${t.finalLoss === null ? '—' : fmt(t.finalLoss)}`]);
+    rows.push(['training', plural(t.steps, 'step'), `${fmt(t.seconds)} s, ${fmt(t.stepsPerSecond)} steps/s, final loss ${t.finalLoss === null ? '—' : fmt(t.finalLoss)}`]);
   }
   rows.push(['sampling', `${m.samples} samples`, `${fmt(m.sampling.seconds)} s, ${SAMPLERS[m.sampler].description}`]);
   return rows;

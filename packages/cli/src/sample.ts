@@ -12,6 +12,7 @@ import { Progress, formatDuration } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
 import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
 import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
+import { plural } from '@scorch/report';
 
 export const SAMPLE_SPEC: CommandSpec = {
   name: 'sample',
@@ -83,7 +84,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
       ['data', `${checkpoint.data} (${entry.description})`],
       ['loss', `${checkpoint.loss}: ${OBJECTIVES[checkpoint.loss].description}`],
       ['noise', describeNoise(checkpoint.noise)],
-      ['trained', `${checkpoint.training.steps} steps × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
+      ['trained', `${plural(checkpoint.training.steps, 'step')} × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
       ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
       ['backend', backend.description],
       ['seed', seed],

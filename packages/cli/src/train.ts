@@ -18,6 +18,7 @@ import { Progress, formatDuration } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
 import type { Io } from './io.js';
+import { plural } from '@scorch/report';
 
 /** Points the KDE target of esm-kde is built on. */
 const KDE_POINTS = 1000;
@@ -189,7 +190,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
   const hard = knownHardReason(data, loss);
   if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
-  io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${steps} steps × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
+  io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
 
   const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
   // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
@@ -256,7 +257,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
     ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
     ['noise', describeNoise(noise)],
-    ['training', `${steps} steps × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
+    ['training', `${plural(steps, 'step')} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
     ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
     ['backend', backend.description],
   ];

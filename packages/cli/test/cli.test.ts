@@ -422,6 +422,18 @@ describe('end to end on the CPU (child processes)', () => {
     expect(forced.stdout).toMatch(/^note: dsm on mixture is a known hard pair — its samples stay more than 3 s\.e\. of MMD² from the data at the defaults: a model with one noise level/m);
   });
 
+  it('counts one step in the singular: the header, the report and a sample of the checkpoint', () => {
+    const one = join(scratch, 'one-step');
+    const trained = runCli('train', '--backend', 'cpu', '--loss', 'dsm', '--steps', '1', '--batch', '16', '--n', '20', '--sample-steps', '5', '--out', one);
+    expect(trained.stderr).toBe('');
+    expect(trained.stdout).toMatch(/ · 1 step × batch 16 · /);
+    expect(readFileSync(join(one, 'index.html'), 'utf8')).toContain('1 step × batch 16,');
+    expect(readFileSync(join(one, 'index.html'), 'utf8')).not.toMatch(/\b1 steps\b/);
+    const sampled = runCli('sample', '--checkpoint', one, '--sampler', 'langevin', '--n', '20', '--sample-steps', '5', '--backend', 'cpu', '--out', join(scratch, 'one-step-samples'));
+    expect(sampled.stderr).toBe('');
+    expect(readFileSync(join(scratch, 'one-step-samples', 'index.html'), 'utf8')).toContain('1 step × batch 16 on ');
+  });
+
   it('a run that fails after --force leaves the old files aside and none of its own mixed in; diverged samples are counted', () => {
     const target = join(scratch, 'diverged');
     mkdirSync(target);

@@ -108,6 +108,7 @@ export function checkSize(where: string, width: number, height: number): void {
   }
 }
 
+/** `count` and the noun, with an s unless the count is 1 ("1 step", "0 steps", "2 steps"). */
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -7,6 +7,8 @@
 // SVG builder underneath (svg.ts) stays internal: a new kind of chart belongs in this package.
 
 export type { AxisLabels, PlotSize, PointsInput } from './chart.js';
+/** A count and its noun, for captions and tables ("1 step", "2 steps"). */
+export { plural } from './chart.js';
 export { type ScatterPlotOptions, type ScatterSeries, scatterPlot } from './scatter.js';
 export { type ArrowNormalization, type QuiverComparisonOptions, type VectorField, gridPoints, quiverComparison } from './quiver.js';
 export { type LinePlotOptions, type LineSeries, linePlot } from './line.js';
