@@ -32,6 +32,13 @@ export interface Optimizer {
   init(params: Params): void;
   /** Starts the next step: counts it and returns its scalars by name. */
   beginStep(): Record<string, number>;
+  /**
+   * Takes back the count of the step `beginStep` last began, whose update did not run (its loss
+   * threw): the next step then gets the scalars this one would have had, as in PyTorch, where a
+   * loss that throws never reaches `optimizer.step()`. Optional for optimisers written outside
+   * this package; `trainingStep` calls it when present.
+   */
+  abandonStep?(): void;
   /** The update of a step begun by `beginStep`, with its scalars; parameters and state change by `assign`. */
   applyUpdate(params: Params, grads: Params, scalars: StepScalars): void;
   /** Frees the optimiser's state tensors. */
@@ -85,6 +92,9 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       const scalars = rule.scalars(t + 1);
       t++;
       return scalars;
+    },
+    abandonStep() {
+      if (t > 0) t--;
     },
     applyUpdate(params, grads, scalars) {
       checkSameLayout(where, params, grads);
@@ -318,6 +328,8 @@ export interface Ema {
   beginUpdate(): { decay: number; complement: number };
   /** The update begun by `beginUpdate`, with its scalars (numbers, or scalar tensors under jit). */
   applyUpdate(params: Params, scalars: StepScalars): void;
+  /** Takes back the count of the update `beginUpdate` last began, which did not run (the step's loss threw). */
+  abandonUpdate(): void;
   /** Writes the averages into `params` (e.g. the model's, for sampling or evaluation). */
   copyTo(params: Params): void;
   dispose(): void;
@@ -358,6 +370,9 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
     nextDecay,
     beginUpdate,
     applyUpdate,
+    abandonUpdate() {
+      if (n > 0) n--;
+    },
     update(current) {
       applyUpdate(current, beginUpdate());
     },

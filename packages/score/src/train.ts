@@ -121,14 +121,23 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
   }
   const run = ((stepKey: RandomKey, step: number): Tensor => {
     const stepScalars = optimizer.beginStep();
-    const averaging = ema?.beginUpdate();
-    // The gradients are taken functionally: parameters that also require grad (for backward()
-    // elsewhere) are not recorded into the ambient graph, which would make jit run the step eagerly.
-    return noGrad(() =>
-      tidy(() =>
-        compiled ? compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging)) : stepOnce(params, stepKey, stepScalars, averaging, step),
-      ),
-    );
+    let averaging: Record<string, number> | undefined;
+    try {
+      averaging = ema?.beginUpdate();
+      // The gradients are taken functionally: parameters that also require grad (for backward()
+      // elsewhere) are not recorded into the ambient graph, which would make jit run the step eagerly.
+      return noGrad(() =>
+        tidy(() =>
+          compiled ? compiled(params, stepKey, asTensors(stepScalars), averaging && asTensors(averaging)) : stepOnce(params, stepKey, stepScalars, averaging, step),
+        ),
+      );
+    } catch (error) {
+      // The loss (or its trace) threw before any update: the step is not counted, so the next
+      // one gets this one's bias corrections and schedule, as if it had not been tried.
+      optimizer.abandonStep?.();
+      if (averaging) ema!.abandonUpdate();
+      throw error;
+    }
   }) as TrainingStep;
   Object.defineProperties(run, {
     compiled: { value: compiled !== null },

@@ -232,6 +232,35 @@ describe('train', () => {
     expect(await run(true)).toEqual(eager);
   });
 
+  it('a step whose loss throws is not counted: the next one is the first step, eager and compiled', async () => {
+    const run = async (compiled: boolean, throwFirst: boolean) => {
+      const params: Params = { w: tensor([0.5, -1.5], f64) };
+      const optimizer = adam({ lr: 0.1 });
+      const average = ema(params, { decay: 0.9 });
+      let calls = 0;
+      const loss = (p: Params) => {
+        if (throwFirst && calls++ === 0) throw new Error('no data yet');
+        return sum(p.w!.sub(1).square());
+      };
+      const step = trainingStep({ params, loss, optimizer, ema: average, jit: compiled });
+      if (throwFirst) expect(() => step([1, 2], 0)).toThrow(/^no data yet$/);
+      expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
+      for (let i = 0; i < 3; i++) step([1, 2], i).dispose();
+      const result = { counts: [optimizer.stepCount, average.updates], w: await params.w!.data(), shadow: await average.shadow.w!.data() };
+      step.dispose();
+      optimizer.dispose();
+      average.dispose();
+      params.w!.dispose();
+      return result;
+    };
+    for (const compiled of [false, true]) {
+      const clean = await run(compiled, false);
+      expect(clean.counts).toEqual([3, 3]);
+      // Adam's first step moves each weight by lr exactly (m̂/√v̂ = ±1): counted twice it would not.
+      expect(await run(compiled, true)).toEqual(clean);
+    }
+  });
+
   it('checks the EMA against the params before a step is counted', () => {
     const params: Params = { w: tensor([1], f64) };
     const average = ema({ v: tensor([1], f64) });
