@@ -168,9 +168,18 @@ describe('playground in headless Chromium', () => {
       await page.dispatchEvent('#langevin-steps', 'change');
       expect(await message()).toBe('Langevin steps / frame: an empty field is not a positive whole number; keeping 5');
       expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
+      // A frame runs all its steps before the page can answer: a count that would hold it for long is refused too.
+      await page.fill('#langevin-steps', '100000');
+      await page.dispatchEvent('#langevin-steps', 'change');
+      expect(await message()).toBe("Langevin steps / frame: '100000' is more than 500; keeping 5");
+      expect(await page.inputValue('#langevin-steps')).toBe('5');
+      const refused = await page.evaluate(() => window.scorchPlayground!.configure({ langevinStepsPerFrame: 1e9 }).then(() => 'accepted', (e: Error) => e.message));
+      expect(refused).toBe('configure: langevinStepsPerFrame is more than 500, got 1000000000');
+      expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
       expect(pageErrors.splice(0)).toEqual([
         "playground: Learning rate: '-1' is not a positive number; keeping 0.003",
         'playground: Langevin steps / frame: an empty field is not a positive whole number; keeping 5',
+        "playground: Langevin steps / frame: '100000' is more than 500; keeping 5",
       ]);
 
       // A new learning rate and Train at once (a click right after typing): training runs on the new model.

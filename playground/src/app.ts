@@ -86,6 +86,33 @@ function nextFrame(): Promise<void> {
   });
 }
 
+/**
+ * The numeric settings: which are counts, and the largest value each takes. A Langevin frame runs
+ * all its steps before the page can draw or take a click, so its count is bounded (500 steps of
+ * the default 500 particles take about a second on the CPU backend); training runs in chunks of
+ * `chunkSize` steps between frames, so its step count needs no bound.
+ */
+const NUMERIC_SETTINGS = {
+  learningRate: { count: false, max: Infinity },
+  dsmSigma: { count: false, max: Infinity },
+  stepSize: { count: false, max: Infinity },
+  trainingSteps: { count: true, max: Infinity },
+  chunkSize: { count: true, max: 1000 },
+  langevinStepsPerFrame: { count: true, max: 500 },
+  batchSize: { count: true, max: Infinity },
+  particleCount: { count: true, max: 100000 }, // one Langevin frame of 10⁵ particles takes about as long as one of 500 steps
+} as const satisfies Partial<Record<keyof PlaygroundSettings, { count: boolean; max: number }>>;
+export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
+
+/** Why `value` cannot be the setting `key` (not a positive number, not whole, too large), or null. */
+export function numericSettingProblem(key: NumericSetting, value: unknown): string | null {
+  const { count, max } = NUMERIC_SETTINGS[key];
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (count && !Number.isInteger(value))) {
+    return `is not a positive ${count ? 'whole number' : 'number'}`;
+  }
+  return value > max ? `is more than ${max}` : null;
+}
+
 /** The input's value as a positive number (rounded, for a count), or null when it is not one. */
 function positiveValue(input: HTMLInputElement, count: boolean): number | null {
   // An empty field, or text a number field cannot parse ('1e', '--1'), reads as ''.
@@ -156,6 +183,11 @@ export class PlaygroundApp {
   async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
     if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${DATASET_NAMES.join(', ')}`);
     if (changes.objective !== undefined && !isPlaygroundObjective(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
+    for (const key of Object.keys(NUMERIC_SETTINGS) as NumericSetting[]) {
+      if (changes[key] === undefined) continue;
+      const problem = numericSettingProblem(key, changes[key]);
+      if (problem) throw new RangeError(`configure: ${key} ${problem}, got ${changes[key]}`);
+    }
     const next = { ...this.settings, ...changes };
     const needsNewModel = MODEL_SETTINGS.some((k) => next[k] !== this.settings[k]);
     this.settings = next;
@@ -346,9 +378,10 @@ export class PlaygroundApp {
     const bindNumber = (input: HTMLInputElement, key: 'learningRate' | 'dsmSigma' | 'trainingSteps' | 'stepSize' | 'langevinStepsPerFrame', label: string, count: boolean) => {
       input.addEventListener('change', () => {
         const value = positiveValue(input, count);
-        if (value === null) {
+        const problem = value === null ? `is not a positive ${count ? 'whole number' : 'number'}` : numericSettingProblem(key, value);
+        if (problem) {
           const entered = input.value.trim() === '' ? 'an empty field' : `'${input.value}'`;
-          this.showMessage(`${label}: ${entered} is not a positive ${count ? 'whole number' : 'number'}; keeping ${this.settings[key]}`);
+          this.showMessage(`${label}: ${entered} ${problem}; keeping ${this.settings[key]}`);
           input.value = String(this.settings[key]);
           return;
         }

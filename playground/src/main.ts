@@ -7,22 +7,21 @@
 // their names in @scorch/score's registry, as on the command line (`swissroll`, `ssm-vr-clean`).
 
 import { DATASET_NAMES, isDatasetName } from '@scorch/score';
-import { DEFAULT_SETTINGS, PlaygroundApp } from './app.js';
+import { DEFAULT_SETTINGS, type NumericSetting, PlaygroundApp, numericSettingProblem } from './app.js';
 import { chooseBackend, parseBackendPreference } from './backendSelection.js';
 import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundSettings } from './playgroundApi.js';
 
 function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
   const settings = { ...DEFAULT_SETTINGS };
-  const number = (name: string, check: (v: number) => boolean, what: string): number | undefined => {
+  // The settings the page's fields and configure() take, with their bounds (app.ts).
+  const setting = (name: string, key: NumericSetting): number | undefined => {
     const raw = params.get(name);
     if (raw === null) return undefined;
-    const v = Number(raw);
-    if (!check(v)) throw new Error(`${name}=${raw}: expected ${what}`);
-    return v;
+    const problem = numericSettingProblem(key, Number(raw));
+    if (problem) throw new Error(`${name}=${raw}: ${problem}`);
+    return Number(raw);
   };
-  const positive = (v: number) => Number.isFinite(v) && v > 0;
-  const count = (v: number) => Number.isInteger(v) && v >= 1;
 
   const dataset = params.get('dataset');
   if (dataset !== null) {
@@ -34,14 +33,18 @@ function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
     if (!isPlaygroundObjective(objective)) throw new Error(`loss=${objective}: expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
     settings.objective = objective;
   }
-  settings.seed = number('seed', (v) => Number.isSafeInteger(v) && v >= 0, 'a non-negative integer') ?? settings.seed;
-  settings.trainingSteps = number('steps', count, 'a positive integer') ?? settings.trainingSteps;
-  settings.learningRate = number('lr', positive, 'a positive number') ?? settings.learningRate;
-  settings.batchSize = number('batch', count, 'a positive integer') ?? settings.batchSize;
-  settings.dsmSigma = number('sigma', positive, 'a positive number') ?? settings.dsmSigma;
-  settings.stepSize = number('eps', positive, 'a positive number') ?? settings.stepSize;
-  settings.chunkSize = number('chunk', count, 'a positive integer') ?? settings.chunkSize;
-  settings.particleCount = number('particles', count, 'a positive integer') ?? settings.particleCount;
+  const seed = params.get('seed');
+  if (seed !== null) {
+    if (!(Number.isSafeInteger(Number(seed)) && Number(seed) >= 0)) throw new Error(`seed=${seed}: expected a non-negative integer`);
+    settings.seed = Number(seed);
+  }
+  settings.trainingSteps = setting('steps', 'trainingSteps') ?? settings.trainingSteps;
+  settings.learningRate = setting('lr', 'learningRate') ?? settings.learningRate;
+  settings.batchSize = setting('batch', 'batchSize') ?? settings.batchSize;
+  settings.dsmSigma = setting('sigma', 'dsmSigma') ?? settings.dsmSigma;
+  settings.stepSize = setting('eps', 'stepSize') ?? settings.stepSize;
+  settings.chunkSize = setting('chunk', 'chunkSize') ?? settings.chunkSize;
+  settings.particleCount = setting('particles', 'particleCount') ?? settings.particleCount;
   return settings;
 }
 
