@@ -88,8 +88,8 @@ function nextFrame(): Promise<void> {
 
 /**
  * The numeric settings: which are counts, and the largest value each takes. A Langevin frame runs
- * all its steps before the page can draw or take a click, so its count is bounded (500 steps of
- * the default 500 particles take about a second on the CPU backend); training runs in chunks of
+ * all its steps before the page can draw or take a click, so its count is bounded (100000 froze
+ * the tab; the default is 5) and so is the particle count; training runs in chunks of
  * `chunkSize` steps between frames, so its step count needs no bound.
  */
 const NUMERIC_SETTINGS = {
@@ -100,7 +100,7 @@ const NUMERIC_SETTINGS = {
   chunkSize: { count: true, max: 1000 },
   langevinStepsPerFrame: { count: true, max: 500 },
   batchSize: { count: true, max: Infinity },
-  particleCount: { count: true, max: 100000 }, // one Langevin frame of 10⁵ particles takes about as long as one of 500 steps
+  particleCount: { count: true, max: 100000 },
 } as const satisfies Partial<Record<keyof PlaygroundSettings, { count: boolean; max: number }>>;
 export type NumericSetting = keyof typeof NUMERIC_SETTINGS;
 
