@@ -147,9 +147,10 @@ async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<num
   for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper.push(Math.max(values[i * n + j]!, 0));
   if (upper.length === 0) throw new Error('medianBandwidth: need at least two points in total');
   upper.sort((a, b) => a - b);
+  // Sorted squared distances are sorted distances; for an even count the median is the mean of
+  // the middle two distances (not the root of the mean of their squares, which is larger).
   const mid = upper.length >> 1;
-  const medianSq = upper.length % 2 === 1 ? upper[mid]! : 0.5 * (upper[mid - 1]! + upper[mid]!);
-  const h = Math.sqrt(medianSq);
+  const h = upper.length % 2 === 1 ? Math.sqrt(upper[mid]!) : 0.5 * (Math.sqrt(upper[mid - 1]!) + Math.sqrt(upper[mid]!));
   if (!(h > 0)) throw new Error('medianBandwidth: the median pairwise distance is 0 (more than half the points coincide); pass a bandwidth');
   return h;
 }

@@ -74,6 +74,18 @@ describe('MMD² (unbiased, RBF)', () => {
     report.push(`MMD² closed form ${exact.toFixed(5)}: replicate mean ${mean.toFixed(5)} ± ${se.toFixed(5)}`);
     expect(Math.abs(mean - exact)).toBeLessThanOrEqual(4 * se);
   });
+
+  it('the median heuristic is the median of the distances, the mean of the middle two for an even count', async () => {
+    // 1-D points 0, 1 (x) and 3, 7 (y): the 6 pairwise distances are 1, 2, 3, 4, 6, 7, whose
+    // median is (3 + 4)/2 = 3.5 exactly, not √((3² + 4²)/2) = 3.5355… (the median of the squared
+    // distances, rooted). Every value here is exact in float64.
+    const x = tensor([[0], [1]], f64);
+    const y = tensor([[3], [7]], f64);
+    expect(await medianBandwidth(x, y)).toBe(3.5);
+    expect((await mmd2(x, y)).bandwidth).toBe(3.5);
+    // With points = 3 (0 and 1 from x, 3 from y) the 3 distances 1, 3, 2 have a middle one: 2.
+    expect(await medianBandwidth(x, y, 3)).toBe(2);
+  });
 });
 
 describe('energy distance', () => {
