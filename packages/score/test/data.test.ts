@@ -284,6 +284,174 @@ describe('sample moments match the known values within Monte-Carlo error', () =>
   });
 });
 
+// ------------------------------------------------------------------------------------------------
+// Goodness of fit of the samplers' discrete and latent structure: Pearson's χ² on the counts of
+// n = 20000 draws in cells of known probability (the component of a mixture, the square of the
+// checkerboard, the ring, the moon, an angle or arc-length bin), with the cells' latent variable
+// read back exactly from a noise-free draw. Under a correct sampler the statistic is χ² with
+// (cells − 1) degrees of freedom to O(1/n); each check fails at the 1 − 1e-4 quantile, so a false
+// alarm has probability 1e-4 per check (the keys are fixed: a pass is a pass on every run).
+
+/** Γ(a) for a a positive multiple of ½ (exact recurrences from Γ(½) = √π and Γ(1) = 1). */
+function halfIntegerGamma(a: number): number {
+  let g = Number.isInteger(a) ? 1 : Math.sqrt(Math.PI);
+  for (let b = Number.isInteger(a) ? 1 : 0.5; b < a; b++) g *= b;
+  return g;
+}
+
+/** P(χ²_k ≤ x): the regularised lower incomplete gamma P(k/2, x/2) by its power series. */
+function chiSquareCdf(x: number, k: number): number {
+  if (x <= 0) return 0;
+  const a = k / 2;
+  const y = x / 2;
+  let term = Math.exp(a * Math.log(y) - y) / halfIntegerGamma(a + 1);
+  let sum = term;
+  for (let j = 1; j < 1000 && term > 1e-17 * sum; j++) sum += term *= y / (a + j);
+  return sum;
+}
+
+/** The x with P(χ²_k > x) = alpha, by bisection. */
+function chiSquareQuantileAbove(alpha: number, k: number): number {
+  let lo = 0;
+  let hi = 10 * k + 100;
+  for (let i = 0; i < 200; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (1 - chiSquareCdf(mid, k) > alpha) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+const FALSE_ALARM = 1e-4;
+
+/** Pearson's statistic of cell counts against cell probabilities (summing to 1), checked at FALSE_ALARM. */
+function expectChiSquareFit(label: string, counts: readonly number[], probabilities: readonly number[]): void {
+  const total = counts.reduce((a, b) => a + b, 0);
+  expect(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1), `${label}: cell probabilities`).toBeLessThan(1e-12);
+  const statistic = counts.reduce((acc, c, i) => acc + (c - total * probabilities[i]!) ** 2 / (total * probabilities[i]!), 0);
+  const critical = chiSquareQuantileAbove(FALSE_ALARM, counts.length - 1);
+  measured.push(`${label}: χ² = ${statistic.toFixed(2)} on ${counts.length - 1} df (critical ${critical.toFixed(2)})`);
+  expect(statistic, `${label}: χ² on ${counts.length - 1} df`).toBeLessThanOrEqual(critical);
+}
+
+/** Counts of values in the cells [edges[i], edges[i+1]). */
+function binCounts(values: readonly number[], edges: readonly number[]): number[] {
+  const counts = new Array<number>(edges.length - 1).fill(0);
+  for (const v of values) {
+    const i = edges.findIndex((e, j) => j < edges.length - 1 && v >= e && v < edges[j + 1]!);
+    expect(i, `value ${v} outside [${edges[0]}, ${edges[edges.length - 1]})`).toBeGreaterThanOrEqual(0);
+    counts[i]!++;
+  }
+  return counts;
+}
+
+describe('samplers fit their distributions (Pearson χ², false alarm 1e-4 per check)', () => {
+  const gofN = 20000;
+
+  it('the χ² helpers reproduce known quantiles', () => {
+    // P(χ²₂ > x) = e^{−x/2} exactly; χ²₁ is Z²: P(χ²₁ ≤ 1.959964²) = 0.95; the 0.999 quantile of χ²₃ is 16.266.
+    expect(chiSquareQuantileAbove(1e-4, 2)).toBeCloseTo(-2 * Math.log(1e-4), 9);
+    expect(chiSquareCdf(1.959963984540054 ** 2, 1)).toBeCloseTo(0.95, 9);
+    expect(chiSquareQuantileAbove(1e-3, 3)).toBeCloseTo(16.266, 3);
+  });
+
+  it('a 3-D mixture: component frequencies are the weights, and each component is N(μₖ, Σₖ) (Mahalanobis² ~ χ²₃)', () => {
+    // Means 20 apart and standard deviations ≤ 1.5: a draw is nearer another component's mean
+    // than its own with probability below 1e-20, so the nearest mean names the component drawn.
+    const means = [[0, 0, 0], [20, 0, 0], [0, -20, 10]];
+    const covariances = [[[1, 0.5, 0.2], [0.5, 2, -0.3], [0.2, -0.3, 0.5]], [[0.3, 0, 0], [0, 0.3, 0], [0, 0, 0.3]], [[0.4, 0, 0.1], [0, 0.4, 0], [0.1, 0, 0.9]]];
+    const weights = [0.5, 0.3, 0.2];
+    const g = new GaussianMixture({ means, weights, covariances });
+    const v = g.sample(gofN, { key: randomKey(70), dtype: 'float64' }).dataSync();
+    // Σₖ⁻¹ on the host from the eigen-decomposition: U diag(1/λ) Uᵀ.
+    const inverses = covariances.map((c) => {
+      const { values, vectors: u } = symmetricEigen(c);
+      return [0, 1, 2].map((i) => [0, 1, 2].map((j) => values.reduce((acc, l, k) => acc + (u[i]![k]! * u[j]![k]!) / l, 0)));
+    });
+    const counts = [0, 0, 0];
+    const mahalanobis: number[][] = [[], [], []];
+    for (let i = 0; i < gofN; i++) {
+      const p = [v[3 * i]!, v[3 * i + 1]!, v[3 * i + 2]!];
+      const sq = means.map((m) => m.reduce((acc, mj, j) => acc + (p[j]! - mj) ** 2, 0));
+      const k = sq.indexOf(Math.min(...sq));
+      counts[k]!++;
+      const r = p.map((pj, j) => pj - means[k]![j]!);
+      mahalanobis[k]!.push(r.reduce((acc, ri, a) => acc + ri * r.reduce((b, rj, c) => b + inverses[k]![a]![c]! * rj, 0), 0));
+    }
+    expectChiSquareFit('mixture weights', counts, weights);
+    const edges = [0, 0.5, 1, 1.5, 2, 3, 4, 6, 8, Infinity];
+    const probabilities = edges.slice(0, -1).map((e, i) => (edges[i + 1] === Infinity ? 1 : chiSquareCdf(edges[i + 1]!, 3)) - chiSquareCdf(e, 3));
+    mahalanobis.forEach((values, k) => expectChiSquareFit(`mixture component ${k} (Mahalanobis²)`, binCounts(values, edges), probabilities));
+  });
+
+  it('checkerboard: the 8 occupied unit squares equally often', () => {
+    const v = checkerboard().sample(gofN, { key: randomKey(71), dtype: 'float64' }).dataSync();
+    // Squares [i, i+1) × [j, j+1), i + j even, numbered by column i and row pair ⌊(j + 2)/2⌋.
+    const counts = new Array<number>(8).fill(0);
+    for (let i = 0; i < gofN; i++) counts[2 * (Math.floor(v[2 * i]!) + 2) + Math.floor((Math.floor(v[2 * i + 1]!) + 2) / 2)]!++;
+    expectChiSquareFit('checkerboard squares', counts, new Array<number>(8).fill(1 / 8));
+  });
+
+  it('rings (noise 0): each ring with probability ¼, the angle uniform', () => {
+    const v = rings({ noise: 0 }).sample(gofN, { key: randomKey(72), dtype: 'float64' }).dataSync();
+    const ring = new Array<number>(4).fill(0);
+    const angles: number[] = [];
+    for (let i = 0; i < gofN; i++) {
+      ring[Math.round(Math.hypot(v[2 * i]!, v[2 * i + 1]!) / 0.5) - 1]!++;
+      angles.push(Math.atan2(v[2 * i + 1]!, v[2 * i]!) + Math.PI);
+    }
+    expectChiSquareFit('rings: ring chosen', ring, [0.25, 0.25, 0.25, 0.25]);
+    const edges = Array.from({ length: 13 }, (_, i) => (i === 12 ? 2 * Math.PI + 1e-12 : (i * Math.PI) / 6));
+    expectChiSquareFit('rings: angle', binCounts(angles, edges), new Array<number>(12).fill(1 / 12));
+  });
+
+  it('two moons (noise 0): each moon with probability ½, θ ~ U[0, π] on each', () => {
+    const v = twoMoons({ noise: 0 }).sample(gofN, { key: randomKey(73), dtype: 'float64' }).dataSync();
+    const upper: number[] = [];
+    const lower: number[] = [];
+    for (let i = 0; i < gofN; i++) {
+      // Undo the centring and doubling: (x, y) = p/2 + (½, ¼); upper (cos θ, sin θ), lower (1 − cos θ, ½ − sin θ).
+      const x = v[2 * i]! / 2 + 0.5;
+      const y = v[2 * i + 1]! / 2 + 0.25;
+      if (Math.abs(Math.hypot(x, y) - 1) < 1e-9) upper.push(Math.atan2(y, x));
+      else {
+        expect(Math.abs(Math.hypot(1 - x, 0.5 - y) - 1)).toBeLessThan(1e-9);
+        lower.push(Math.atan2(0.5 - y, 1 - x));
+      }
+    }
+    expectChiSquareFit('two moons: moon chosen', [upper.length, lower.length], [0.5, 0.5]);
+    const edges = Array.from({ length: 11 }, (_, i) => (i === 10 ? Math.PI + 1e-9 : (i * Math.PI) / 10 - (i === 0 ? 1e-9 : 0)));
+    expectChiSquareFit('two moons: θ on the upper moon', binCounts(upper, edges), new Array<number>(10).fill(0.1));
+    expectChiSquareFit('two moons: θ on the lower moon', binCounts(lower, edges), new Array<number>(10).fill(0.1));
+  });
+
+  it('swiss roll (noise 0): t ~ U[1.5π, 4.5π]', () => {
+    const v = swissRoll({ noise: 0 }).sample(gofN, { key: randomKey(74), dtype: 'float64' }).dataSync();
+    const scale = 2 / (4.5 * Math.PI);
+    const t = Array.from({ length: gofN }, (_, i) => Math.hypot(v[2 * i]!, v[2 * i + 1]!) / scale);
+    const edges = Array.from({ length: 13 }, (_, i) => 1.5 * Math.PI + (i * 3 * Math.PI) / 12 + (i === 0 ? -1e-9 : i === 12 ? 1e-9 : 0));
+    expectChiSquareFit('swiss roll: t', binCounts(t, edges), new Array<number>(12).fill(1 / 12));
+  });
+
+  it('two spirals (noise 0): each spiral with probability ½, P(θ ≤ a) = (a/3π)²', () => {
+    const v = twoSpirals({ noise: 0 }).sample(gofN, { key: randomKey(75), dtype: 'float64' }).dataSync();
+    const thetas: number[] = [];
+    let positive = 0;
+    for (let i = 0; i < gofN; i++) {
+      // The point is ±(θ/(1.5π))·(−cos θ, sin θ): θ from the radius, the sign from the direction.
+      const theta = Math.hypot(v[2 * i]!, v[2 * i + 1]!) * 1.5 * Math.PI;
+      thetas.push(theta);
+      const dot = -Math.cos(theta) * v[2 * i]! + Math.sin(theta) * v[2 * i + 1]!;
+      if (dot > 0) positive++;
+    }
+    expectChiSquareFit('two spirals: spiral chosen', [positive, gofN - positive], [0.5, 0.5]);
+    const top = 3 * Math.PI;
+    const edges = Array.from({ length: 11 }, (_, i) => (i === 10 ? top + 1e-9 : (i * top) / 10));
+    const probabilities = edges.slice(0, -1).map((e, i) => (Math.min(edges[i + 1]!, top) / top) ** 2 - (e / top) ** 2);
+    expectChiSquareFit('two spirals: θ', binCounts(thetas, edges), probabilities);
+  });
+});
+
 describe('sampling conventions', () => {
   const sets: ToyDataset[] = [mixture, twoMoons(), swissRoll(), eightGaussians(), checkerboard(), rings(), twoSpirals()];
 
