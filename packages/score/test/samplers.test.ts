@@ -24,7 +24,7 @@
 //   checks, which have no Monte-Carlo error, carry it.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, full, memory, rand, randomKey, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, full, memory, rand, randn, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, symmetricEigen } from '../src/data.js';
 import { modeWeights } from '../src/metrics.js';
 import {
@@ -412,6 +412,69 @@ onEachTarget('annealed Langevin dynamics recovers mode weights that plain Langev
     // Off by more than 0.03: the start's split ≈ 0.5 ± 3·√(0.25/1000) = 0.5 ± 0.047 stays.
     expect(Math.abs(weights[0]! - 0.8)).toBeGreaterThan(0.03);
     expect(Math.abs(weights[0]! - 0.5)).toBeLessThan(0.05);
+  });
+});
+
+describe('Langevin samplers on N(μ, Σ): the moments of their own discretised chains (CPU, float64)', () => {
+  // With the exact score −Σ⁻¹(x − μ) (for annealed Langevin at level σ, −(Σ + σ²I)⁻¹(x − μ)) every
+  // step is affine plus Gaussian noise, so per eigen-direction (eigenvalue λ, mean component μ)
+  // the chain's mean and variance follow exactly from a scalar recursion on the host:
+  //   u ← a·u + (1 − a)·μ + √α·z,  a = 1 − (α/2)/v,  v = λ (+ σ²),
+  // and the denoising step u ← u − σ_L²(u − μ)/(λ + σ_L²). No discretisation allowance: the
+  // prediction is that of the discrete chain itself (stationary variance v/(1 − α/(4v)) per
+  // direction, not v). The output is Gaussian; tolerance 4 SE of the sample mean and covariance
+  // (Wishart), as expectMoments: a false alarm has probability 6e-5 per check.
+  const n = 4000;
+  const dtype = 'float64';
+  const initStd = 0.5; // init = 0.5·z: isotropic, so independent with variance ¼ in every eigen-direction
+
+  /** Mean and variance per eigen-direction after steps (α, σ²; σ² = 0 for plain Langevin), then an optional denoise. */
+  function chainMoments(steps: readonly { alpha: number; sigma2: number }[], denoise?: { sigma2: number }): Moments {
+    const a = [0, 1].map(() => 0);
+    const q = [0, 1].map(() => initStd * initStd);
+    for (const { alpha, sigma2 } of steps) {
+      for (let j = 0; j < 2; j++) {
+        const c = 1 - alpha / 2 / (LAMBDA[j]! + sigma2);
+        a[j] = c * a[j]! + (1 - c) * muEigen[j]!;
+        q[j] = c * c * q[j]! + alpha;
+      }
+    }
+    if (denoise) {
+      for (let j = 0; j < 2; j++) {
+        const c = 1 - denoise.sigma2 / (LAMBDA[j]! + denoise.sigma2);
+        a[j] = c * a[j]! + (1 - c) * muEigen[j]!;
+        q[j] = c * c * q[j]!;
+      }
+    }
+    return fromEigen(a, q);
+  }
+  const none = { mean: [0, 0], cov: [[0, 0], [0, 0]] };
+  const init = () => randn([n, 2], { key: randomKey(90), dtype }).mul(initStd);
+
+  it('langevinDynamics (ε = 0.4, 100 steps): stationary covariance inflated as its chain predicts', async () => {
+    // ε = 0.4 is large beside λ_min = 0.29: the chain's stationary variance λ/(1 − ε/(4λ)) is 52%
+    // above λ_min and 7% above λ_max, so the prediction and Σ differ by more than the tolerance on
+    // the diagonal (checked below): the test tells the unadjusted chain from exact sampling of p.
+    const eps = 0.4;
+    const steps = 100;
+    const x = await langevinDynamics((y) => data.score(y), init(), { key: randomKey(91), stepSize: eps, steps });
+    const predicted = chainMoments(new Array(steps).fill({ alpha: eps, sigma2: 0 }));
+    for (let i = 0; i < 2; i++) {
+      const c = predicted.cov[i]![i]!;
+      expect(c - SIGMA[i]![i]!).toBeGreaterThan(4 * Math.sqrt((2 * c * c) / n));
+    }
+    await expectMoments('Langevin(0.4, 100)', x, predicted, none);
+  });
+
+  it('annealedLangevinDynamics: αᵢ = ε·σᵢ²/σ_L² per level, then the Tweedie denoising step', async () => {
+    const sigmas = [1, 0.5, 0.25];
+    const stepSize = 0.02;
+    const stepsPerLevel = 100;
+    const schedule = sigmas.flatMap((sigma) => new Array(stepsPerLevel).fill({ alpha: (stepSize * sigma * sigma) / (0.25 * 0.25), sigma2: sigma * sigma }));
+    for (const denoise of [false, true]) {
+      const x = await annealedLangevinDynamics(data.noiseConditionalScore(), init(), { key: randomKey(92), sigmas, stepSize, stepsPerLevel, denoise });
+      await expectMoments(`annealed Langevin (denoise ${denoise})`, x, chainMoments(schedule, denoise ? { sigma2: 0.25 * 0.25 } : undefined), none);
+    }
   });
 });
 
