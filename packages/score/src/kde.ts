@@ -7,7 +7,7 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, checkOneOf, checkOptions, composite, fmtShape, isFloatDType, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { type Tensor, checkOneOf, checkOptions, composite, fmtShape, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
@@ -53,7 +53,7 @@ function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['ba
     return tensor(Float64Array.from(values), { dtype: data.dtype, device: data.device });
   }
   const t = bw as Tensor;
-  if (t.rank !== 1 || t.shape[0] !== d || !isFloatDType(t.dtype)) throw new Error(`${where}: a bandwidth tensor must have shape [${d}] and the data's dtype, got ${t.dtype} ${fmtShape(t.shape)}`);
+  if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== data.dtype) throw new Error(`${where}: a bandwidth tensor must have shape [${d}] and the data's dtype, got ${t.dtype} ${fmtShape(t.shape)}`);
   return t;
 }
 

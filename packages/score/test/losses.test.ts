@@ -534,6 +534,11 @@ describe('KDE score targets', () => {
     expect(() => kdeScore(data, { bandwidth: [1, 2] })(q)).toThrow(/one number or 3 numbers/);
     expect(() => kdeScore(data, { bandwith: 0.3 } as never)).toThrow(unknownOption('kdeScore', 'bandwith', 'bandwidth', ['bandwidth']));
     expect(() => kdeLogDensity(data, { bandWidth: 0.3 } as never)).toThrow(unknownOption('kdeLogDensity', 'bandWidth', 'bandwidth', ['bandwidth']));
+    // A bandwidth tensor of another float dtype is named at once, not by a later op's dtype mismatch.
+    const bandwidth32 = tensor([0.5, 0.5, 0.5]);
+    expect(() => kdeScore(data, { bandwidth: bandwidth32 })).toThrow(/^kdeScore: a bandwidth tensor must have shape \[3\] and the data's dtype, got float32 \[3\]$/);
+    expect(() => kdeLogDensity(data, { bandwidth: bandwidth32 })).toThrow(/^kdeLogDensity: a bandwidth tensor must have shape \[3\] and the data's dtype, got float32 \[3\]$/);
+    bandwidth32.dispose();
   });
 });
 
