@@ -36,6 +36,28 @@ function replicateMean(values: number[]): { mean: number; se: number } {
 
 const report: string[] = [];
 
+describe('two-sample statistics far from the origin', () => {
+  it('float32 MMD², energy distance and the median bandwidth at an offset of 1000 match float64 on the same points', async () => {
+    // Distances are taken after centring the rows together, so the offset's square no longer
+    // cancels in |a|² + |b|² − 2abᵀ. What is left is float32 rounding of each kernel value (a few
+    // ulps, 2⁻²⁴ relative, of values of order 1): about 1e-6 on the statistic, a thousandth of its
+    // null standard error at 1000 points (about 1e-3). Before, the error was 4–5% of it.
+    const x = randn([1000, 2], { key: randomKey(1) }).add(1000);
+    const y = randn([1000, 2], { key: randomKey(2) }).add(1000.05);
+    const [x64, y64] = [x.cast('float64'), y.cast('float64')];
+    for (const [name, stat] of [
+      ['mmd2', (a: Tensor, b: Tensor) => mmd2(a, b, { bandwidth: 1 })],
+      ['energyDistance', energyDistance],
+    ] as const) {
+      const [single, double] = [await stat(x, y), await stat(x64, y64)];
+      expect(Math.abs(single.value - double.value), name).toBeLessThan(1e-3 * double.nullStandardError);
+    }
+    const [h32, h64] = [await medianBandwidth(x, y), await medianBandwidth(x64, y64)];
+    expect(Math.abs(h32 - h64)).toBeLessThan(1e-5 * h64); // was 6e-3 relative
+    for (const t of [x, y, x64, y64]) t.dispose();
+  });
+});
+
 describe('MMD² (unbiased, RBF)', () => {
   const p = eightGaussians();
   const n = 1000;
