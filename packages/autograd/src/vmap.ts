@@ -15,7 +15,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
-  checkOptions, composite, concat, flattenTree, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  checkOptions, composite, concat, flattenTree, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -277,10 +277,11 @@ export const batchRules: { readonly [P in Primitive]: BatchRule<P> } = Object.fr
 // The transformation
 
 /**
- * Where the batch axis is: one number (or null: not batched) for a whole argument or output, or
- * an array of specs matching an array's elements (JAX's in_axes/out_axes as a tree prefix).
+ * Where the batch axis is: one number (or null: not batched) for a whole argument or output, an
+ * array of specs matching an array's elements, or a plain object of specs with the same keys as a
+ * plain object (a params record: `{ w: null, b: 0 }`); JAX's in_axes/out_axes as a tree prefix.
  */
-export type AxisSpec = number | null | readonly AxisSpec[];
+export type AxisSpec = number | null | readonly AxisSpec[] | { readonly [key: string]: AxisSpec };
 
 export interface VmapOptions {
   /**
@@ -303,7 +304,29 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
     // Random keys are host values, never batched (the same draw for every example).
     return { leaves, axes: leaves.map((leaf) => (isRandomKey(leaf) ? null : spec)) };
   }
-  if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null or an array of those, got ${typeof spec}`);
+  if (isPlainObject(spec)) {
+    if (!isPlainObject(value)) {
+      const got = Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value;
+      throw new Error(`${where}: ${what} is an object of specs but the value it describes is ${got}`);
+    }
+    const keys = Object.keys(value);
+    const missing = keys.filter((k) => !Object.hasOwn(spec, k));
+    const extra = Object.keys(spec).filter((k) => !Object.hasOwn(value, k));
+    if (missing.length > 0 || extra.length > 0) {
+      const parts = [missing.length > 0 ? `no spec for ${missing.map((k) => `'${k}'`).join(', ')}` : '', extra.length > 0 ? `specs for ${extra.map((k) => `'${k}'`).join(', ')}, which the value lacks` : ''];
+      throw new Error(`${where}: ${what} has ${parts.filter(Boolean).join(' and ')} (the value's keys: ${keys.join(', ') || 'none'})`);
+    }
+    const leaves: unknown[] = [];
+    const axes: (number | null)[] = [];
+    // The value's key order, which flattenTree follows.
+    for (const k of keys) {
+      const r = leafAxes(where, value[k], (spec as Record<string, AxisSpec>)[k]!, `${what}.${k}`);
+      leaves.push(...r.leaves);
+      axes.push(...r.axes);
+    }
+    return { leaves, axes };
+  }
+  if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null, an array or a plain object of those, got ${spec === undefined ? 'undefined' : typeof spec}`);
   if (!Array.isArray(value) || value.length !== spec.length) {
     const got = Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value;
     throw new Error(`${where}: ${what} is an array of ${spec.length} specs but the value it describes is ${got}`);

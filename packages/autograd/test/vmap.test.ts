@@ -314,6 +314,35 @@ describe('vmap and random keys', () => {
   });
 });
 
+describe('vmap specs as plain objects (a params record)', () => {
+  it('inAxes { w: null, b: 0 } shares w and maps b, as a loop over the examples; outAxes by key too', async () => {
+    const w = randn([3, 2], { key: randomKey(31), ...f64 });
+    const b = randn([4, 2], { key: randomKey(32), ...f64 });
+    const x = randn([4, 3], { key: randomKey(33), ...f64 });
+    const f = (p: { w: Tensor; b: Tensor }, xi: Tensor) => ({ y: matmul(xi.reshape([1, 3]), p.w).reshape([2]).add(p.b), norm: sum(xi.mul(xi)) });
+    const out = vmap(f, { inAxes: [{ w: null, b: 0 }, 0], outAxes: { y: 1, norm: 0 } })({ w, b }, x) as { y: Tensor; norm: Tensor };
+    expect(out.y.shape).toEqual([2, 4]);
+    expect(out.norm.shape).toEqual([4]);
+    const [ys, norms] = [await out.y.data(), await out.norm.data()];
+    for (let i = 0; i < 4; i++) {
+      const one = f({ w, b: b.slice([i, 0], [1, 2]).reshape([2]) }, x.slice([i, 0], [1, 3]).reshape([3]));
+      const [y1, n1] = [await one.y.data(), await one.norm.data()];
+      for (let j = 0; j < 2; j++) expect(ys[j * 4 + i]).toBe(y1[j]);
+      expect(norms[i]).toBe(n1[0]);
+    }
+  });
+
+  it('names a key without a spec, a spec without a key, and an object spec for a tensor', () => {
+    const w = randn([3], { key: randomKey(34), ...f64 });
+    const x = randn([5, 3], { key: randomKey(35), ...f64 });
+    const f = (p: { w: Tensor; b?: Tensor }, xi: Tensor) => xi.mul(p.w);
+    expect(() => vmap(f, { inAxes: [{}, 0] })({ w }, x)).toThrow("vmap: inAxes[0] has no spec for 'w' (the value's keys: w)");
+    expect(() => vmap(f, { inAxes: [{ w: null, c: 0 }, 0] })({ w }, x)).toThrow("vmap: inAxes[0] has specs for 'c', which the value lacks (the value's keys: w)");
+    expect(() => vmap(f, { inAxes: [{ w: null }, { x: 0 }] })({ w }, x)).toThrow('vmap: inAxes[1] is an object of specs but the value it describes is a tensor');
+    expect(() => vmap(f, { inAxes: [{ w: 'all' as never }, 0] })({ w }, x)).toThrow(/^vmap: inAxes\[0\]\.w must be a number, null, an array or a plain object of those, got string$/);
+  });
+});
+
 describe('vmap errors', () => {
   const x = randn([3, 2], { key: randomKey(7), ...f64 });
   it('names what is wrong', () => {
