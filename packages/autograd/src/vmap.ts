@@ -285,7 +285,8 @@ export type AxisSpec = number | null | readonly AxisSpec[] | { readonly [key: st
 
 export interface VmapOptions {
   /**
-   * The batch axis of each positional argument, as an array with one spec per argument, or one
+   * The batch axis of each positional argument, as an array with one spec per argument (each a
+   * number, null, or an array or plain object of specs matching the argument's structure), or one
    * number for every tensor of every argument; null: shared by every example. Default 0 (JAX's
    * in_axes=0).
    */
