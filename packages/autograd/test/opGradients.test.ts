@@ -521,6 +521,27 @@ describe('pow to the number 2 is recorded as a·a: its derivative', () => {
   });
 });
 
+describe('softmax and logSoftmax of logits of large magnitude', () => {
+  it('have the derivatives of the same logits shifted to 0, in both modes (exact)', () => {
+    // Softmax is shift invariant and x − max is exact, so rows of equal logits at 1e17 must give
+    // what rows of zeros give, bit for bit; x − logsumexp(x) rounded log 3 away (a softmax of 1s,
+    // whose derivative is 0).
+    const x = tensor([[1e17, 1e17, 1e17], [0, 0, 0]], { dtype: 'float64' });
+    const w = tensor([[1, 0, 0], [1, 0, 0]], { dtype: 'float64' });
+    for (const f of [(t: Tensor) => softmax(t, 1), (t: Tensor) => logSoftmax(t, 1).mul(logSoftmax(t, 1))]) {
+      const g = Array.from((grad((t: Tensor) => f(t).mul(w).sum())(x) as Tensor).dataSync());
+      const dy = Array.from(jvp(f, [x], [w])[1].dataSync());
+      expect(g.slice(0, 3)).toEqual(g.slice(3));
+      expect(dy.slice(0, 3)).toEqual(dy.slice(3));
+    }
+    // softmax: ∂(s·w)/∂x = s ⊙ (w − s·w) = (2/9, −1/9, −1/9) for s = 1/3, w = e₀; each entry is a
+    // handful of roundings of values below 1 (s within 4u, then a product and a difference): well
+    // within 8u ≈ 8.9e-16, so below 1e-15, where the old 0s are off by 1/9.
+    const g = Array.from((grad((t: Tensor) => softmax(t, 1).mul(w).sum())(x) as Tensor).dataSync());
+    g.forEach((v, i) => expect(Math.abs(v - [2 / 9, -1 / 9, -1 / 9][i % 3]!)).toBeLessThan(1e-15));
+  });
+});
+
 describe('logsumexp and softmax along an empty axis', () => {
   it('logsumexp is the constant −∞: zero tangent, a gradient of x\'s empty shape; softmax\'s gradient is empty', async () => {
     const x = tensor([], { shape: [3, 0], dtype: 'float64' });

@@ -313,13 +313,23 @@ export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims
       if (!isFloatDType(x.dtype)) throw new TypeError(`logsumexp: expected a float tensor, got ${x.dtype}`);
       return constant(-Infinity, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
     }
-    const m = max(x, ax, true).detach();
-    // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
-    // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
-    const shift = where(isFinite(m), m, 0);
-    const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
+    const { shift, logSum } = shiftedLogSumExp(x, ax);
+    const r = add(logSum, shift);
     return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
   });
+}
+
+/**
+ * x − s and log Σ exp(x − s) over `axes` (kept), s the (gradient-free) maximum along them:
+ * logsumexp is their sum plus s, logSoftmax their difference. No axis may be empty.
+ */
+function shiftedLogSumExp(x: Tensor, axes: readonly number[]): { shift: Tensor; shifted: Tensor; logSum: Tensor } {
+  const m = max(x, axes, true).detach();
+  // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
+  // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
+  const shift = where(isFinite(m), m, 0);
+  const shifted = sub(x, shift);
+  return { shift, shifted, logSum: log(sum(exp(shifted), axes, true)) };
 }
 
 export interface VarianceOptions {
@@ -352,11 +362,20 @@ export function softmax(x: Tensor, axis = -1): Tensor {
     return exp(logSoftmax(x, axis));
   });
 }
+/**
+ * log softmax(x) along `axis` (default last), computed as (x − m) − log Σ exp(x − m), m the
+ * maximum (as PyTorch and JAX): not as x − logsumexp(x), which rounds log Σ into logsumexp's
+ * magnitude, so that for |m| ≫ 1 the result lost up to half an ulp of m (all of log 2 for two
+ * equal logits of 1e17 in float64, or 1e8 in float32: a softmax of [1, 1]).
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
-  normalizeAxis('logSoftmax', axis, x.rank);
+  const a = normalizeAxis('logSoftmax', axis, x.rank);
   return composite(() => {
-    return sub(x, logsumexp(x, axis, true));
+    // An empty axis has no maximum to shift by, and the result is empty.
+    if (x.shape[a] === 0) return sub(x, logsumexp(x, a, true));
+    const { shifted, logSum } = shiftedLogSumExp(x, [a]);
+    return sub(shifted, logSum);
   });
 }
 

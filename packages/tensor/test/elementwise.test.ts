@@ -338,6 +338,22 @@ describe('softmax and logSoftmax', () => {
     expect(values(softmax(tensor([[0, 0, 0, 0]])))).toEqual([0.25, 0.25, 0.25, 0.25]);
   });
 
+  it('logits of large magnitude give the same values as the same logits shifted to 0 (shift invariance)', () => {
+    // x − max is exact (0 here), so a row of equal logits at 1e17 (float64) or 1e8 (float32) must
+    // give what a row of zeros gives, bit for bit: −log 3 and 1/3. Computed as x − logsumexp(x),
+    // log 3 was lost in rounding logsumexp to the spacing of 1e17 (16) or 1e8 (8): 0 and 1.
+    for (const [dtype, big] of [['float64', 1e17], ['float32', 1e8]] as const) {
+      const x = tensor([[big, big, big], [0, 0, 0]], { dtype });
+      const logp = logSoftmax(x, 1).dataSync();
+      const p = softmax(x, 1).dataSync();
+      expect(Array.from(logp.slice(0, 3)), dtype).toEqual(Array.from(logp.slice(3)));
+      expect(Array.from(p.slice(0, 3)), dtype).toEqual(Array.from(p.slice(3)));
+      // exp(−log 3): log 3 rounded (absolute u·ln 3, relative ≈ 1.1u after exp), exp's rounding
+      // (≤ 2u): within 4u of 1/3.
+      expectClose(Array.from(p.slice(0, 3)), [1 / 3, 1 / 3, 1 / 3], { rel: 4 * (dtype === 'float32' ? U32 : U64) });
+    }
+  });
+
   it('logSoftmax along axis 0', async () => {
     const x = tensor([[0, 1], [0, 1]], { dtype: 'float64' });
     // Column 1 computes 1 − ((ln 2 rounded) + 1 rounded): errors ≤ u·0.7 and u·1.7 (u = 2^-53),
