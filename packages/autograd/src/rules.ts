@@ -95,13 +95,25 @@ function productScanLevels(x: Tensor, axis: number, reverse: boolean): { levels:
   return { levels, shifts };
 }
 
+/**
+ * y ⊙ S(t) with S(t)'s vacated places 0 in the result, the product taken only where S(t) holds
+ * an entry of t: multiplying by a fill of 0 would give ∞·0 = NaN where y is ±∞ or NaN.
+ */
+function timesShifted(y: Tensor, t: Tensor, axis: number, d: number, reverse: boolean): Tensor {
+  const n = y.shape[axis]!;
+  const zeros = constant(0, y.shape.map((e, i) => (i === axis ? d : e)), y.dtype, y.device);
+  return reverse
+    ? concat([mul(narrow(y, axis, 0, n - d), narrow(t, axis, d, n - d)), zeros], axis)
+    : concat([zeros, mul(narrow(y, axis, d, n - d), narrow(t, axis, 0, n - d))], axis);
+}
+
 /** d cumprod(x) from dx: each level y' = y ⊙ S(y) gives dy' = dy ⊙ S(y) + y ⊙ S(dy) (fill 0). */
 function cumprodJvp(x: Tensor, t: Tensor, { axis, reverse }: PrimitiveParams['cumprod']): Tensor {
   const { levels, shifts } = productScanLevels(x, axis, reverse);
   let dy = t;
   shifts.forEach((d, k) => {
     const y = levels[k]!;
-    dy = add(mul(dy, shiftAlong(y, axis, d, reverse, 1)), mul(y, shiftAlong(dy, axis, d, reverse, 0)));
+    dy = add(mul(dy, shiftAlong(y, axis, d, reverse, 1)), timesShifted(y, dy, axis, d, reverse));
   });
   return dy;
 }

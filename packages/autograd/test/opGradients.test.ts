@@ -441,6 +441,22 @@ describe('derivatives of the rounding ops, clamp and cumprod at their special po
     expect(await h.toArray()).toEqual([4, 0, 2, 36, 0]);
   });
 
+  it('cumprod\'s tangent is not NaN where the scan\'s shift vacates a place next to an infinite entry', async () => {
+    // x = (∞, 2, 3): ∂y/∂x₁ = (0, x₀, x₀x₂) = (0, ∞, ∞), and y₀ = x₀ has derivative 1 in x₀. The
+    // scan's levels multiply y by the shifted tangent; a vacated place filled with 0 gave
+    // y·0 = ∞·0 = NaN there, and the next level spread it (all NaN). Mirrored for reverse: true.
+    // (Where the chain rule itself meets ∞·0, d(x₀x₁) = x₁dx₀ + x₀dx₁ with dx₁ = 0, the tangent
+    // is NaN in every mode and every engine; those entries are not checked.)
+    for (const reverse of [false, true]) {
+      const order = (v: number[]) => (reverse ? [...v].reverse() : v);
+      const x = at(order([Infinity, 2, 3]));
+      const f = (t: Tensor) => cumprod(t, 0, { reverse });
+      expect(await jvp(f, [x], [at(order([0, 1, 0]))])[1].toArray(), `reverse ${reverse}`).toEqual(order([0, Infinity, Infinity]));
+      const first = order(Array.from(jvp(f, [x], [at(order([1, 0, 0]))])[1].dataSync()))[0];
+      expect(first, `reverse ${reverse}`).toBe(1);
+    }
+  });
+
   it('gradients through the new ops free every intermediate under tidy', () => {
     const x = tensor([[0.5, -1, 2, 0], [1.5, 0.25, -0.75, 3]], { dtype: 'float64' });
     const f = (t: Tensor) => {
