@@ -6,7 +6,7 @@
 
 import {
   type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, concat, constant, cos, div,
-  equal, exp, fmtShape, greater, greaterEqual, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
+  equal, exp, fmtShape, greater, greaterEqual, isFinite, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
   primitiveDefinition, reciprocal, reshape, shapesEqual, sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
@@ -149,23 +149,23 @@ type Partials = (a: Tensor, b: Tensor, y: Tensor, needs: readonly [boolean, bool
 type ProductLikePrimitive = 'mul' | 'div' | 'max' | 'pow';
 
 /**
- * The partials of aᵇ, with the values PyTorch and JAX give where the formulas are 0·∞:
- * ∂/∂a = b aᵇ⁻¹ is 0 at a = b = 0, and ∂/∂b = aᵇ log a is 0 at a = 0, b ≥ 0. Only those points
- * are masked (elsewhere the formulas are right, and so are their derivatives, e.g.
+ * The partials of aᵇ, with the values PyTorch and JAX give where the formulas are 0·∞ or 0·NaN:
+ * ∂/∂a = b aᵇ⁻¹ is 0 at b = 0 where a⁻¹ is not finite (a = ±0, a subnormal whose reciprocal
+ * overflows, or NaN: aᵇ = 1 for every a there), and ∂/∂b = aᵇ log a is 0 at a = 0, b ≥ 0. Only
+ * those points are masked (elsewhere the formulas are right, and so are their derivatives, e.g.
  * ∂²aᵇ/∂a∂b = a⁻¹ at b = 0). Inside the formula the masked entries also take a = 1 (a `where`
  * on the input, not only on the result), so that its derivatives there, which the mask
  * multiplies by 0, are finite: higher-order derivatives stay 0 instead of 0·∞ = NaN.
  */
 function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolean, boolean]): [Tensor | null, Tensor | null] {
-  const baseIsZero = equal(a, 0);
   let da: Tensor | null = null;
   let db: Tensor | null = null;
   if (na) {
-    const masked = where(baseIsZero, equal(b, 0), 0);
+    const masked = where(equal(b, 0), equal(isFinite(reciprocal(a)), 0), 0);
     da = where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1))));
   }
   if (nb) {
-    const masked = where(baseIsZero, greaterEqual(b, 0), 0);
+    const masked = where(equal(a, 0), greaterEqual(b, 0), 0);
     db = where(masked, 0, mul(log(where(masked, 1, a)), y));
   }
   return [da, db];

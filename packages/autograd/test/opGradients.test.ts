@@ -390,6 +390,20 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     expect(await mixed.toArray()).toEqual([0.5, 2]);
   });
 
+  it('pow to the exponent 0: ∂aᵇ/∂a = 0 at every a, a subnormal or NaN too (as PyTorch and JAX), both modes', async () => {
+    // aᵇ = 1 for every a at b = 0; the formula b·aᵇ⁻¹ is 0·a⁻¹, which is 0·∞ = NaN where a⁻¹
+    // overflows (|a| below 1/MAX_VALUE ≈ 5.6e-309) or a is NaN, as it is at a = 0.
+    const a = at([5e-324, -5e-324, 1e-310, NaN, 0, 2, Infinity]);
+    const zero = at([0, 0, 0, 0, 0, 0, 0]);
+    const ones7 = at([1, 1, 1, 1, 1, 1, 1]);
+    const want = [0, 0, 0, 0, 0, 0, 0];
+    expect(await values(grad((t: Tensor) => t.pow(zero).sum())(a) as Tensor)).toEqual(want);
+    expect(await values(jvp((t: Tensor) => t.pow(zero), [a], [ones7])[1])).toEqual(want);
+    // ∂²a¹/∂a² = 1·0·a⁻¹: the inner pow has exponent 0, so it is 0 at subnormal a too.
+    const first = (t: Tensor) => grad((u: Tensor) => u.pow(ones7).sum())(t) as Tensor;
+    expect(await values(grad((t: Tensor) => first(t).sum())(at([5e-324, -5e-324, 1e-310, NaN, 0, 2, Infinity])) as Tensor)).toEqual([0, 0, 0, 0, 0, 0, 0]);
+  });
+
   it('maximum and minimum split a tie ½/½; max and min reductions share it among the k maxima', async () => {
     const [ga, gb] = grad((a: Tensor, b: Tensor) => a.maximum(b).sum(), { argnums: [0, 1] })(at([1, 2, 3]), at([1, 5, 0])) as Tensor[];
     expect(await ga!.toArray()).toEqual([0.5, 0, 1]);
