@@ -42,15 +42,25 @@ function maxSelector(x: Tensor, out: Tensor, axes: readonly number[]): Tensor {
 }
 
 /**
+ * A derivative as the factor a tangent or cotangent g is scaled by: a tensor or number it is
+ * multiplied by, or `{ over: d }` for 1/d, by which it is divided instead (as PyTorch's and JAX's
+ * rules for log and div divide): g/d is finite where d is subnormal and 1/d overflows to ∞ (for
+ * small g, and 0 for g = 0, as the branch a `where` did not take gets), where g·(1/d) was ±∞ or NaN.
+ */
+type Factor = Tensor | number | { readonly over: Tensor };
+
+const scaleBy = (g: Tensor, f: Factor): Tensor => (typeof f === 'object' && !(f instanceof Tensor) ? div(g, f.over) : mul(g, f));
+
+/**
  * f'(x) of each elementwise unary primitive, from its input x and/or its output y. Both the jvp
  * (dy = f'(x) dx) and the vjp (x̄ = f'(x) ȳ) rule are made from this one entry.
  */
-type Derivative = (x: Tensor, y: Tensor) => Tensor | number;
+type Derivative = (x: Tensor, y: Tensor) => Factor;
 
 const UNARY_DERIVATIVES: { readonly [P in UnaryPrimitive]: Derivative } = {
   neg: () => -1, // d(−x) = −dx
   exp: (_x, y) => y, // d eˣ = eˣ dx
-  log: (x) => reciprocal(x), // d log x = dx / x
+  log: (x) => ({ over: x }), // d log x = dx / x
   sin: (x) => cos(x), // d sin x = cos x dx
   cos: (x) => neg(sin(x)), // d cos x = −sin x dx
   sqrt: (_x, y) => reciprocal(mul(y, 2)), // d √x = dx / (2√x)
@@ -145,7 +155,7 @@ function rulesFrom<K extends Primitive, E, R>(table: { readonly [P in K]: E }, m
  * and the output y; only the flagged ones are built. Both the jvp (dy = ∂y/∂a da + ∂y/∂b db)
  * and the vjp (ā = ∂y/∂a ȳ, b̄ = ∂y/∂b ȳ) rule are made from this one entry.
  */
-type Partials = (a: Tensor, b: Tensor, y: Tensor, needs: readonly [boolean, boolean]) => [Tensor | null, Tensor | null];
+type Partials = (a: Tensor, b: Tensor, y: Tensor, needs: readonly [boolean, boolean]) => [Factor | null, Factor | null];
 type ProductLikePrimitive = 'mul' | 'div' | 'max' | 'pow';
 
 /**
@@ -173,7 +183,7 @@ function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolea
 
 const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
   mul: (a, b, _y, [na, nb]) => [na ? b : null, nb ? a : null], // d(ab) = b da + a db
-  div: (_a, b, y, [na, nb]) => [na ? reciprocal(b) : null, nb ? neg(div(y, b)) : null], // d(a/b) = da/b − (a/b) db/b
+  div: (_a, b, y, [na, nb]) => [na ? { over: b } : null, nb ? neg(div(y, b)) : null], // d(a/b) = da/b − (a/b) db/b
   // d max(a, b) = m da + (1 − m) db, m = [a > b] (+ ½ on ties)
   max: (a, b, _y, [na, nb]) => {
     const m = maxMask(a, b);
@@ -211,10 +221,10 @@ const customVjp: VjpRule<'custom'> = (ct, primals, out, { name }, needs) => {
 
 /** Forward rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze({
-  ...rulesFrom(UNARY_DERIVATIVES, (derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? mul(t, derivative(x!, y)) : null)),
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? scaleBy(t, derivative(x!, y)) : null)),
   ...rulesFrom(BINARY_PARTIALS, (partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
     const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
-    return addT(ta && da ? mul(ta, da) : null, tb && db ? mul(tb, db) : null);
+    return addT(ta && da ? scaleBy(ta, da) : null, tb && db ? scaleBy(tb, db) : null);
   }),
   add: (_p, [ta, tb]) => addT(ta!, tb!), // d(a + b) = da + db
   sub: (_p, [ta, tb]) => (tb ? (ta ? sub(ta, tb) : neg(tb)) : ta!), // d(a − b) = da − db
@@ -250,10 +260,10 @@ export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze
 
 /** Reverse rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const vjpRules: { readonly [P in Primitive]: VjpRule<P> } = Object.freeze({
-  ...rulesFrom(UNARY_DERIVATIVES, (derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [mul(ct, derivative(x!, y))]),
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [scaleBy(ct, derivative(x!, y))]),
   ...rulesFrom(BINARY_PARTIALS, (partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
     const [da, db] = partials(a!, b!, y, [na!, nb!]);
-    return [da ? mul(ct, da) : null, db ? mul(ct, db) : null];
+    return [da ? scaleBy(ct, da) : null, db ? scaleBy(ct, db) : null];
   }),
   add: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? ct : null],
   sub: (ct, _p, _y, _q, [na, nb]) => [na ? ct : null, nb ? neg(ct) : null],

@@ -404,6 +404,21 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     expect(await values(grad((t: Tensor) => first(t).sum())(at([5e-324, -5e-324, 1e-310, NaN, 0, 2, Infinity])) as Tensor)).toEqual([0, 0, 0, 0, 0, 0, 0]);
   });
 
+  it('log and div divide by a subnormal instead of multiplying by its overflowed reciprocal (as PyTorch and JAX)', async () => {
+    // 1/1e-310 overflows to ∞, but g/1e-310 is finite for small g and 0 for g = 0: a cotangent or
+    // tangent of 1e-10 gives 1e300, not ∞; the branch a `where` does not take (g = 0) gives 0, not
+    // 0·∞ = NaN, so the taken branch's gradient survives (3 at x = −5e-324 and −1e-310 here).
+    const x = at([1e-310, 5e-324]);
+    const g = at([1e-10, 0]);
+    const want = [1e-10 / 1e-310, 0];
+    expect(await values(vjp((t: Tensor) => t.log(), x)[1](g)[0]!)).toEqual(want);
+    expect(await values(jvp((t: Tensor) => t.log(), [x], [g])[1])).toEqual(want);
+    expect(await values(vjp((t: Tensor) => t.div(x), at([1, 1]))[1](g)[0]!)).toEqual(want);
+    expect(await values(jvp((t: Tensor) => t.div(x), [at([1, 1])], [g])[1])).toEqual(want);
+    const guarded = (t: Tensor) => where(less(0, t), t.log(), t.mul(3));
+    expect(await gradientOf(guarded, at([-5e-324, -1e-310, 2]))).toEqual([3, 3, 0.5]);
+  });
+
   it('maximum and minimum split a tie ½/½; max and min reductions share it among the k maxima', async () => {
     const [ga, gb] = grad((a: Tensor, b: Tensor) => a.maximum(b).sum(), { argnums: [0, 1] })(at([1, 2, 3]), at([1, 5, 0])) as Tensor[];
     expect(await ga!.toArray()).toEqual([0.5, 0, 1]);
