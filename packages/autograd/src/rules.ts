@@ -67,7 +67,8 @@ const UNARY_DERIVATIVES: { readonly [P in UnaryPrimitive]: Derivative } = {
   reciprocal: (_x, y) => neg(mul(y, y)), // d(1/x) = −dx / x²
   tanh: (_x, y) => sub(1, mul(y, y)), // d tanh x = (1 − tanh² x) dx
   log1p: (x) => reciprocal(add(x, 1)), // d log(1 + x) = dx / (1 + x)
-  expm1: (_x, y) => add(y, 1), // d(eˣ − 1) = eˣ dx
+  // d(eˣ − 1) = eˣ dx, as exp(x): y + 1 cancels for x ≪ 0 (all of eˣ is lost below x ≈ −37)
+  expm1: (x) => exp(x),
   sigmoid: (_x, y) => mul(y, sub(1, y)), // d σ(x) = σ(x)(1 − σ(x)) dx
   // Piecewise constant: derivative 0, at the jumps too (as PyTorch and JAX).
   floor: () => 0,

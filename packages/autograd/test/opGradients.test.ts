@@ -353,6 +353,20 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     expect(await gradientOf((t) => t.elu(), at([1000]))).toEqual([1]);
   });
 
+  it('expm1\'(x) = eˣ and elu\'(x) = αeˣ keep their relative accuracy for x ≪ 0 (as PyTorch\'s elu)', async () => {
+    // As expm1(x) + 1 the derivative cancels: expm1(−30) + 1 is off by 1.7e-4 relative, and from
+    // x ≈ −37 on, expm1(x) rounds to −1 and the derivative to 0. As eˣ it is one correctly rounded
+    // exp (within an ulp or two of Math.exp): 4 ulps (4·2^-52 relative).
+    const xs = [-30, -40, -700];
+    const want = xs.map((v) => Math.exp(v));
+    for (const f of [(t: Tensor) => t.expm1(), (t: Tensor) => t.elu(), (t: Tensor) => t.elu(2).mul(0.5)]) {
+      const got = (await gradientOf(f, at(xs))) as number[];
+      got.forEach((v, i) => expect(Math.abs(v - want[i]!), `at ${xs[i]}: ${v} vs ${want[i]}`).toBeLessThanOrEqual(4 * Number.EPSILON * want[i]!));
+      const tangent = Array.from(jvp(f, [at(xs)], [at([1, 1, 1])])[1].dataSync());
+      expect(tangent).toEqual(got);
+    }
+  });
+
   // Points (x, y): (0, 0), (0, 2), (2, 0), (0, ½), (0, 3). −0 is read as 0 (`+ 0`).
   const powX = at([0, 0, 2, 0, 0]);
   const powY = at([0, 2, 0, 0.5, 3]);
