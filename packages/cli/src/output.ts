@@ -1,4 +1,6 @@
 // Output directories and checkpoints, written so that nothing is lost or mixed on disk:
+// - A run claims its directory before any work (see prepareOutputDirectory), so two runs started
+//   at once (into one --out, or a default name made in the same second) never share a directory.
 // - A run never writes into a directory that already holds files unless the user says --force;
 //   then the directory's old contents are first moved, whole, to a sibling
 //   `<dir>.replaced-<date>-<time>` (kept, never deleted: it is the user's to remove), so a run
@@ -10,7 +12,7 @@
 // training settings, and the parameters in saveParams' format.
 
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
 import {
@@ -41,28 +43,139 @@ function isWithin(path: string, dir: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
+/**
+ * The file a run keeps in its output directory while it works there: its claim on the directory,
+ * holding its process id. A second run finds it and stays out; release() removes it.
+ */
+export const CLAIM_FILE = '.scorch-run';
+
 export interface OutputDirectory {
-  /** The absolute path: absent or empty; `writeFiles` creates it with the run's first file. */
+  /** The absolute path: made and claimed (it holds only CLAIM_FILE) until the run writes. */
   readonly path: string;
   /** Where --force moved the directory's previous contents, if it had any. */
   readonly movedAside?: string;
+  /**
+   * Ends the run's claim, whether it succeeded or failed: removes CLAIM_FILE, and the directory
+   * itself (with any parents the claim made) when the run wrote nothing into it.
+   */
+  release(): void;
+}
+
+/** Whether the process `pid` is running (on this machine). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The process id in `dir`'s CLAIM_FILE, or undefined when there is none (or it is unreadable). */
+function claimant(dir: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, CLAIM_FILE), 'utf8'), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses a directory that cannot be made: its nearest existing ancestor must be a writable directory. */
+function checkCanMake(where: string, dir: string, path: string): void {
+  let ancestor = dirname(path);
+  while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+  if (!statSync(ancestor).isDirectory()) throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is a file; expected a directory path that is new or empty`);
+  try {
+    accessSync(ancestor, constants.W_OK);
+  } catch {
+    throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is not writable; expected a directory path that is new or empty`);
+  }
 }
 
 /**
- * Makes `dir` ready for a run, before any work: refuses (UsageError, exit 2) when it is a file,
- * or a directory with entries and `force` is off. With `force`, a non-empty directory is renamed
- * to a fresh sibling `<dir>.replaced-<date>-<time>` (kept); `protect` lists paths that must not be
- * moved that way (the working directory, the checkpoint being read). Nothing is created here, so
- * a run that fails before writing leaves no empty directory behind.
+ * Claims `path` for this run: makes it (`exclusive`: it must not exist yet) and creates
+ * CLAIM_FILE in it with the exclusive flag, so of two runs claiming one directory at once exactly
+ * one succeeds. Returns undefined when `exclusive` and the directory appeared meanwhile.
  */
-export function prepareOutputDirectory(where: string, dir: string, force: boolean, protect: readonly string[] = []): OutputDirectory {
+function claim(where: string, dir: string, path: string, exclusive: boolean): OutputDirectory | undefined {
+  let made: string | undefined;
+  if (exclusive) {
+    made = mkdirSync(dirname(path), { recursive: true });
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+      throw e;
+    }
+    made ??= path;
+  } else {
+    made = mkdirSync(path, { recursive: true });
+  }
+  const claimFile = join(path, CLAIM_FILE);
+  const release = () => {
+    rmSync(claimFile, { force: true });
+    // Remove what the claim made, innermost first, as long as it is empty.
+    if (made === undefined) return;
+    for (let d = path; isWithin(d, made); d = dirname(d)) {
+      if (!existsSync(d) || readdirSync(d).length > 0) break;
+      rmdirSync(d);
+    }
+  };
+  try {
+    writeFileSync(claimFile, `${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${claimant(path) ?? 'unknown'}); choose another directory`);
+  }
+  // Another process may have written into the directory between the check and the claim.
+  if (readdirSync(path).length > 1) {
+    rmSync(claimFile, { force: true });
+    throw new UsageError(`${where}: --out ${dir} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ${basename(path)}.replaced-<date>-<time> first`);
+  }
+  return { path, release };
+}
+
+/**
+ * Makes `dir` ready for a run, before any work, and claims it (see CLAIM_FILE): refuses
+ * (UsageError, exit 2) when it is a file, a directory another run is writing into, or a directory
+ * with entries and `force` is off. With `force`, a non-empty directory is renamed to a fresh
+ * sibling `<dir>.replaced-<date>-<time>` (kept); `protect` lists paths that must not be moved that
+ * way (the working directory, the checkpoint being read). `dir` given as { parent, stem } is a
+ * fresh `<parent>/<stem>-<date>-<time>` of this run's own (see freshDirectory). The caller must
+ * call release() when the run ends, so a run that fails before writing leaves no directory behind.
+ */
+export function prepareOutputDirectory(
+  where: string, dir: string | { readonly parent: string; readonly stem: string }, force: boolean, protect: readonly string[] = [],
+): OutputDirectory {
+  if (typeof dir !== 'string') {
+    // Two runs naming their directory in the same second take -2, -3, …: whichever makes the
+    // name first has it.
+    for (;;) {
+      const path = freshDirectory(dir.parent, dir.stem);
+      checkCanMake(where, path, path);
+      const claimed = claim(where, path, path, true);
+      if (claimed) return claimed;
+    }
+  }
   const path = resolve(dir);
   let movedAside: string | undefined;
   if (existsSync(path)) {
     if (!statSync(path).isDirectory()) throw new UsageError(`${where}: --out ${dir} is a file; expected a directory that is new or empty`);
-    if (readdirSync(path).length > 0) {
+    let entries = readdirSync(path);
+    const pid = entries.includes(CLAIM_FILE) ? claimant(path) : undefined;
+    if (pid !== undefined && isRunning(pid)) {
+      throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
+    }
+    if (entries.length === 1 && entries[0] === CLAIM_FILE) {
+      // The claim of a run that was killed before it wrote anything: nothing of the user's.
+      rmSync(join(path, CLAIM_FILE), { force: true });
+      entries = [];
+    }
+    if (entries.length > 0) {
       if (!force) {
-        throw new UsageError(`${where}: --out ${dir} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ${basename(path)}.replaced-<date>-<time> first`);
+        const what = entries.includes(CLAIM_FILE) ? 'holds the files of an interrupted scorch run' : 'already exists and is not empty';
+        throw new UsageError(`${where}: --out ${dir} ${what}; choose a new directory, or pass --force to move its contents aside to ${basename(path)}.replaced-<date>-<time> first`);
       }
       const inside = [process.cwd(), ...protect].map((p) => resolve(p)).find((p) => isWithin(p, path));
       if (inside !== undefined) throw new UsageError(`${where}: --out ${dir} holds ${inside === resolve(process.cwd()) ? 'the current directory' : inside}, which --force would move aside; choose another directory`);
@@ -70,18 +183,9 @@ export function prepareOutputDirectory(where: string, dir: string, force: boolea
       renameSync(path, movedAside);
     }
   } else {
-    // The directory is made with the run's first file, after the work: its nearest existing
-    // ancestor must be a directory this process can write into, or the run would fail only then.
-    let ancestor = dirname(path);
-    while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
-    if (!statSync(ancestor).isDirectory()) throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is a file; expected a directory path that is new or empty`);
-    try {
-      accessSync(ancestor, constants.W_OK);
-    } catch {
-      throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is not writable; expected a directory path that is new or empty`);
-    }
+    checkCanMake(where, dir, path);
   }
-  return { path, movedAside };
+  return { ...claim(where, dir, path, false)!, movedAside };
 }
 
 /**

@@ -7,7 +7,7 @@ import { type CommandSpec, type FlagValue } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
-import { freshDirectory, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, writeFiles } from './output.js';
+import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
 import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
@@ -43,66 +43,70 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   checkSamplerFits(where, sampler, checkpoint.loss);
   checkSamplerFlags(where, given, sampler);
   // --force must not move aside the checkpoint this run samples from.
-  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory(dir, `samples-${sampler}`), values.force as boolean, [ref.path]);
-  const outDir = out.path;
-  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: dir, stem: `samples-${sampler}` }, values.force as boolean, [ref.path]);
+  try {
+    const outDir = out.path;
+    if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
 
-  const backend = await selectBackend(values.backend as BackendChoice);
-  if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
-  const entry = datasetEntry(checkpoint.data);
-  const n = values.n as number;
-  const seed = values.seed as number;
-  io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
+    const backend = await selectBackend(values.backend as BackendChoice);
+    if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
+    const entry = datasetEntry(checkpoint.data);
+    const n = values.n as number;
+    const seed = values.seed as number;
+    io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
 
-  const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
-  const model = restoreModel(checkpoint, modelKey!);
-  const reference = entry.dataset.sample(n, { key: referenceKey! });
-  const progress = { bar: undefined as Progress | undefined };
-  const run = await drawSamples(
-    { model, noise: checkpoint.noise, loss: checkpoint.loss, domain: checkpoint.domain, localStd: entry.localStd },
-    samplerChoicesFrom(values, sampler),
-    sampleKey!,
-    {
-      paths: RECORDED_PATHS,
-      onStep: (done, total) => {
-        progress.bar ??= new Progress('sample', total, io.stdout);
-        progress.bar.update(done);
+    const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
+    const model = restoreModel(checkpoint, modelKey!);
+    const reference = entry.dataset.sample(n, { key: referenceKey! });
+    const progress = { bar: undefined as Progress | undefined };
+    const run = await drawSamples(
+      { model, noise: checkpoint.noise, loss: checkpoint.loss, domain: checkpoint.domain, localStd: entry.localStd },
+      samplerChoicesFrom(values, sampler),
+      sampleKey!,
+      {
+        paths: RECORDED_PATHS,
+        onStep: (done, total) => {
+          progress.bar ??= new Progress('sample', total, io.stdout);
+          progress.bar.update(done);
+        },
       },
-    },
-  );
-  progress.bar?.finish();
+    );
+    progress.bar?.finish();
 
-  const history = checkpoint.training.history ?? [];
-  const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, seed, domain: checkpoint.domain, training: null, history };
-  const metrics = await computeMetrics(reportInput);
-  const plots = await makePlots(reportInput);
-  const html = makeHtml({
-    title: `scorch sample: ${sampler} from ${checkpoint.loss} on ${checkpoint.data}`,
-    intro: `Samples from the checkpoint in ${dir}, drawn with ${SAMPLERS[sampler].description}.`,
-    settings: [
-      ['checkpoint', dir],
-      ['data', `${checkpoint.data} (${entry.description})`],
-      ['loss', `${checkpoint.loss}: ${OBJECTIVES[checkpoint.loss].description}`],
-      ['noise', describeNoise(checkpoint.noise)],
-      ['trained', `${plural(checkpoint.training.steps, 'step')} × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
-      ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
-      ['backend', backend.description],
-      ['seed', seed],
-    ],
-    metrics,
-    plots,
-  });
-  writeFiles(outDir, {
-    'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
-    'metrics.json': metricsJson(metrics, ref),
-    ...plots,
-    'index.html': html,
-  });
-  io.out('');
-  io.out(metricsTable(metrics));
-  io.out('');
-  io.out(`Wrote ${Object.keys(plots).length + 3} files to ${outDir}`);
-  io.out(`Report: ${outDir}/index.html`);
-  io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
-  return 0;
+    const history = checkpoint.training.history ?? [];
+    const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, seed, domain: checkpoint.domain, training: null, history };
+    const metrics = await computeMetrics(reportInput);
+    const plots = await makePlots(reportInput);
+    const html = makeHtml({
+      title: `scorch sample: ${sampler} from ${checkpoint.loss} on ${checkpoint.data}`,
+      intro: `Samples from the checkpoint in ${dir}, drawn with ${SAMPLERS[sampler].description}.`,
+      settings: [
+        ['checkpoint', dir],
+        ['data', `${checkpoint.data} (${entry.description})`],
+        ['loss', `${checkpoint.loss}: ${OBJECTIVES[checkpoint.loss].description}`],
+        ['noise', describeNoise(checkpoint.noise)],
+        ['trained', `${plural(checkpoint.training.steps, 'step')} × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
+        ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+        ['backend', backend.description],
+        ['seed', seed],
+      ],
+      metrics,
+      plots,
+    });
+    writeFiles(outDir, {
+      'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
+      'metrics.json': metricsJson(metrics, ref),
+      ...plots,
+      'index.html': html,
+    });
+    io.out('');
+    io.out(metricsTable(metrics));
+    io.out('');
+    io.out(`Wrote ${Object.keys(plots).length + 3} files to ${outDir}`);
+    io.out(`Report: ${outDir}/index.html`);
+    io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+    return 0;
+  } finally {
+    out.release();
+  }
 }

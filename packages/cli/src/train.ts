@@ -13,7 +13,7 @@ import {
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
-import { CHECKPOINT_FILE, checkpointJson, checkpointRef, freshDirectory, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
+import { CHECKPOINT_FILE, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
 import { Progress, formatDuration } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
@@ -178,115 +178,119 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const lr = values.lr as number;
   const n = values.n as number;
   const logEvery = (values['log-every'] as number | undefined) ?? Math.max(1, Math.round(steps / 100));
-  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? freshDirectory('scorch-runs', `${mode === 'demo' ? 'demo' : `${data}-${loss}`}`), values.force as boolean);
-  const outDir = out.path;
-  if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
-
-  const backend = await selectBackend(values.backend as BackendChoice);
-  const entry = datasetEntry(data);
-  if (mode === 'demo') {
-    io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
-  }
-  if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
-  const hard = knownHardReason(data, loss);
-  if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
-  io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
-
-  const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
-  // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
-  // evaluation only, never the training.
-  const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
-  const domain = plotHalfWidth(scalePoints);
-  // Fresh data for the metrics and plots.
-  const reference = entry.dataset.sample(n, { key: referenceKey! });
-  const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
-  const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
-  const noise = noiseFor(loss, {
-    levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number,
-    dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
-  });
-  if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
-  const modelSpec = modelSpecFor(loss, hidden);
-  const model = buildModel(modelSpec, noise, modelKey!);
-  const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
-
-  const progress = new Progress('train', steps, io.stdout);
-  const trainStart = performance.now();
-  let history: TrainProgress[];
+  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: 'scorch-runs', stem: mode === 'demo' ? 'demo' : `${data}-${loss}` }, values.force as boolean);
   try {
-    ({ history } = await train({
-      params: model.params,
-      loss: objective,
-      // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
-      optimizer: adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }),
-      steps,
-      key: trainKey!,
-      every: logEvery,
-      onProgress: (p) => progress.update(p.step, p.loss),
-    }));
+    const outDir = out.path;
+    if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
+
+    const backend = await selectBackend(values.backend as BackendChoice);
+    const entry = datasetEntry(data);
+    if (mode === 'demo') {
+      io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
+    }
+    if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
+    const hard = knownHardReason(data, loss);
+    if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
+    io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
+
+    const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
+    // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
+    // evaluation only, never the training.
+    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
+    const domain = plotHalfWidth(scalePoints);
+    // Fresh data for the metrics and plots.
+    const reference = entry.dataset.sample(n, { key: referenceKey! });
+    const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
+    const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
+    const noise = noiseFor(loss, {
+      levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number,
+      dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
+    });
+    if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
+    const modelSpec = modelSpecFor(loss, hidden);
+    const model = buildModel(modelSpec, noise, modelKey!);
+    const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
+
+    const progress = new Progress('train', steps, io.stdout);
+    const trainStart = performance.now();
+    let history: TrainProgress[];
+    try {
+      ({ history } = await train({
+        params: model.params,
+        loss: objective,
+        // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
+        optimizer: adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }),
+        steps,
+        key: trainKey!,
+        every: logEvery,
+        onProgress: (p) => progress.update(p.step, p.loss),
+      }));
+    } finally {
+      progress.finish();
+    }
+    const trainSeconds = (performance.now() - trainStart) / 1000;
+    const training: Metrics['training'] = {
+      steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+    };
+    // Saved before sampling, so a failure later still leaves the trained model.
+    const checkpointText = await checkpointJson({
+      data, loss, model: modelSpec, noise, domain,
+      training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
+    }, model);
+    writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
+
+    const choices = samplerChoicesFrom(values, sampler);
+    const sampleProgress = { bar: undefined as Progress | undefined };
+    const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey!, {
+      paths: RECORDED_PATHS,
+      onStep: (done, total) => {
+        sampleProgress.bar ??= new Progress('sample', total, io.stdout);
+        sampleProgress.bar.update(done);
+      },
+    });
+    sampleProgress.bar?.finish();
+
+    const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, seed, domain, training, history };
+    const metrics = await computeMetrics(reportInput);
+    const plots = await makePlots(reportInput);
+    const settings: [string, string | number][] = [
+      ['data', `${data} (${entry.description})`],
+      ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
+      ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
+      ['noise', describeNoise(noise)],
+      ['training', `${plural(steps, 'step')} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
+      ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+      ['backend', backend.description],
+    ];
+    const html = makeHtml({
+      title: `scorch ${mode}: ${loss} on ${data}`,
+      intro: `A score network trained with ${OBJECTIVES[loss].description} on ${entry.description}, sampled with ${SAMPLERS[sampler].description}.`,
+      settings,
+      metrics,
+      plots,
+    });
+    const samplePoints = Array.from(await run.samples.data());
+    writeFiles(outDir, {
+      'metrics.json': metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText)),
+      'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
+      ...plots,
+      'index.html': html,
+    });
+
+    io.out('');
+    io.out(metricsTable(metrics));
+    io.out('');
+    io.out(`Wrote ${Object.keys(plots).length + 4} files to ${outDir}`);
+    io.out(`Report: ${outDir}/index.html`);
+    io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+    if (mode === 'demo' && sampler === 'ald') {
+      io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
+      io.out(`  scorch sample --checkpoint ${outDir} --sampler langevin`);
+    }
+    return 0;
   } finally {
-    progress.finish();
+    out.release();
   }
-  const trainSeconds = (performance.now() - trainStart) / 1000;
-  const training: Metrics['training'] = {
-    steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
-  };
-  // Saved before sampling, so a failure later still leaves the trained model.
-  const checkpointText = await checkpointJson({
-    data, loss, model: modelSpec, noise, domain,
-    training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
-  }, model);
-  writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
-
-  const choices = samplerChoicesFrom(values, sampler);
-  const sampleProgress = { bar: undefined as Progress | undefined };
-  const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey!, {
-    paths: RECORDED_PATHS,
-    onStep: (done, total) => {
-      sampleProgress.bar ??= new Progress('sample', total, io.stdout);
-      sampleProgress.bar.update(done);
-    },
-  });
-  sampleProgress.bar?.finish();
-
-  const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, seed, domain, training, history };
-  const metrics = await computeMetrics(reportInput);
-  const plots = await makePlots(reportInput);
-  const settings: [string, string | number][] = [
-    ['data', `${data} (${entry.description})`],
-    ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
-    ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
-    ['noise', describeNoise(noise)],
-    ['training', `${plural(steps, 'step')} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
-    ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
-    ['backend', backend.description],
-  ];
-  const html = makeHtml({
-    title: `scorch ${mode}: ${loss} on ${data}`,
-    intro: `A score network trained with ${OBJECTIVES[loss].description} on ${entry.description}, sampled with ${SAMPLERS[sampler].description}.`,
-    settings,
-    metrics,
-    plots,
-  });
-  const samplePoints = Array.from(await run.samples.data());
-  writeFiles(outDir, {
-    'metrics.json': metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText)),
-    'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
-    ...plots,
-    'index.html': html,
-  });
-
-  io.out('');
-  io.out(metricsTable(metrics));
-  io.out('');
-  io.out(`Wrote ${Object.keys(plots).length + 4} files to ${outDir}`);
-  io.out(`Report: ${outDir}/index.html`);
-  io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
-  if (mode === 'demo' && sampler === 'ald') {
-    io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
-    io.out(`  scorch sample --checkpoint ${outDir} --sampler langevin`);
-  }
-  return 0;
 }
 
 async function readAndDispose(t: Tensor): Promise<Float32Array | Float64Array> {

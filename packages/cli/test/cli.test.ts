@@ -3,7 +3,7 @@
 // end, as a child process on the CPU: a short `train` writing every output file, --force, and
 // `sample` from the checkpoint it wrote.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
 import { type Io, streamIo } from '../src/io.js';
 import { main } from '../src/main.js';
-import { writeFiles } from '../src/output.js';
+import { CLAIM_FILE, prepareOutputDirectory, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
 import { DEMO_SPEC, TRAIN_SPEC } from '../src/train.js';
@@ -283,6 +283,82 @@ describe('output files', () => {
     writeFiles(join(scratch, 'made'), { 'metrics.json': 'new', 'samples.json': '[]' });
     expect(readdirSync(join(scratch, 'made')).sort()).toEqual(['metrics.json', 'samples.json']);
   });
+});
+
+describe('output directories are claimed before any work', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-claim-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  /** The id of a process that has exited (a pid nobody holds, barring reuse within the test). */
+  const exitedPid = () => spawnSync(process.execPath, ['-e', '']).pid;
+
+  it('a second run into the same --out is refused while the first holds it, before either wrote a file', () => {
+    const dir = join(scratch, 'shared');
+    const first = prepareOutputDirectory('scorch train', dir, false);
+    expect(readdirSync(dir)).toEqual([CLAIM_FILE]);
+    const message = `scorch train: --out ${dir} is being written by another scorch run (process ${process.pid}); choose another directory`;
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toBe(message);
+    // --force must not move a running run's directory aside either.
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, true))).toBe(message);
+    expect(readdirSync(scratch).filter((name) => name.startsWith('shared.replaced-'))).toEqual([]);
+    writeFiles(first.path, { 'checkpoint.json': '{}' });
+    first.release();
+    expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+  });
+
+  it('default directories named in the same second are distinct', () => {
+    const parent = join(scratch, 'runs');
+    const a = prepareOutputDirectory('scorch train', { parent, stem: 'mixture-ssm-vr' }, false);
+    const b = prepareOutputDirectory('scorch train', { parent, stem: 'mixture-ssm-vr' }, false);
+    expect(b.path).not.toBe(a.path);
+    b.release();
+    a.release();
+    // Neither wrote anything: no directory is left, nor the parent the first claim made.
+    expect(existsSync(parent)).toBe(false);
+  });
+
+  it("a killed run's claim: alone it is cleared; beside files it names them, and --force moves them aside", () => {
+    const empty = join(scratch, 'killed-early');
+    mkdirSync(empty);
+    writeFileSync(join(empty, CLAIM_FILE), `${exitedPid()}\n`);
+    const out = prepareOutputDirectory('scorch train', empty, false);
+    expect(readFileSync(join(empty, CLAIM_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    out.release();
+
+    const partial = join(scratch, 'killed-late');
+    mkdirSync(partial);
+    writeFileSync(join(partial, CLAIM_FILE), `${exitedPid()}\n`);
+    writeFileSync(join(partial, 'checkpoint.json'), 'trained');
+    expect(usageError(() => prepareOutputDirectory('scorch train', partial, false))).toBe(
+      `scorch train: --out ${partial} holds the files of an interrupted scorch run; choose a new directory, or pass --force to move its contents aside to killed-late.replaced-<date>-<time> first`,
+    );
+    const forced = prepareOutputDirectory('scorch train', partial, true);
+    expect(readFileSync(join(forced.movedAside!, 'checkpoint.json'), 'utf8')).toBe('trained');
+    forced.release();
+  });
+
+  it('two runs started at once into one --out: one writes it, the other is refused and nothing is mixed', async () => {
+    const dir = join(scratch, 'race');
+    const start = (seed: string) =>
+      new Promise<{ code: number | null; stderr: string }>((done) => {
+        const child = spawn(process.execPath, [bin, 'train', '--backend', 'cpu', '--steps', '20', '--batch', '16', '--hidden', '8', '--n', '50', '--steps-per-level', '2', '--seed', seed, '--out', dir], { cwd: repoRoot });
+        let stderr = '';
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('close', (code) => done({ code, stderr }));
+      });
+    const results = await Promise.all([start('1'), start('2')]);
+    const won = results.findIndex((r) => r.code === 0);
+    expect(won).toBeGreaterThanOrEqual(0);
+    const lost = results[1 - won]!;
+    expect(lost.code).toBe(2);
+    // Refused at its claim, or (had the winner finished first) at the emptiness check.
+    expect(lost.stderr.trimEnd()).toMatch(/^scorch train: --out \S+ (is being written by another scorch run \(process \d+\); choose another directory|already exists and is not empty;)/);
+    const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    expect(metrics.seed).toBe(won + 1);
+    const checkpoint = readFileSync(join(dir, 'checkpoint.json'), 'utf8');
+    expect(JSON.parse(checkpoint).training.seed).toBe(won + 1);
+    expect(metrics.checkpoint.sha256).toBe(createHash('sha256').update(checkpoint).digest('hex'));
+    expect(readdirSync(dir)).not.toContain(CLAIM_FILE);
+  }, 60_000);
 });
 
 describe('progress display', () => {
