@@ -261,6 +261,31 @@ export async function checkpointJson(fields: Omit<Checkpoint, 'format' | 'params
   return `${readableJson(checkpoint)}\n`;
 }
 
+/** Whether `v` is a finite number above 0. */
+const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+
+/**
+ * What is wrong with a checkpoint's noise description, read from JSON, for a model trained with
+ * `loss` (whose noise family it is already known to match); undefined when it is whole.
+ */
+function noiseProblem(noise: Record<string, unknown>, loss: ObjectiveName): string | undefined {
+  const list = (v: unknown, length?: number) => Array.isArray(v) && v.length > 0 && (length === undefined || v.length === length) && v.every(isPositive);
+  switch (noise.kind) {
+    case 'levels':
+      return list(noise.sigmas) ? undefined : 'its noise levels (noise.sigmas) are not a list of positive numbers';
+    case 'single':
+      return isPositive(noise.sigma) ? undefined : 'its noise level (noise.sigma) is not a positive number';
+    case 'kde':
+      return list(noise.bandwidth, 2) && isPositive(noise.points) && Number.isInteger(noise.points) ? undefined : 'its kernel density estimate (noise.bandwidth, noise.points) is not two positive widths and a point count';
+    case 'sde':
+      if (noise.sde !== loss) return `its SDE is ${JSON.stringify(noise.sde)}, but loss ${loss} trains with the ${loss} SDE`;
+      if (loss === 've') return isPositive(noise.sigmaMin) && isPositive(noise.sigmaMax) && noise.sigmaMin < noise.sigmaMax ? undefined : 'its SDE\'s noise scales (noise.sigmaMin < noise.sigmaMax) are not positive numbers in order';
+      return isPositive(noise.betaMin) && isPositive(noise.betaMax) && noise.betaMin < noise.betaMax ? undefined : 'its SDE\'s rates (noise.betaMin < noise.betaMax) are not positive numbers in order';
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Reads `--checkpoint PATH` (a run directory, or its checkpoint.json). Any problem is a usage
  * error: the path is the user's value, and it is wrong.
@@ -287,9 +312,10 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : !c.model || c.model.kind !== 'mlpScore' || !Array.isArray(c.model.hidden) ? 'its model description is missing or not an mlpScore'
     : !c.noise || typeof c.noise.kind !== 'string' ? 'its noise description is missing'
     : c.noise.kind !== OBJECTIVES[c.loss].family ? `its noise description is of kind ${JSON.stringify(c.noise.kind)}, but loss ${c.loss} trains with noise of kind '${OBJECTIVES[c.loss].family}'`
+    : noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss) !== undefined ? noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss)
     : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
-    : !(typeof c.domain === 'number' && c.domain > 0) ? 'its plot domain is missing'
+    : !isPositive(c.domain) ? 'its plot domain is missing'
     : undefined;
   if (problem) throw new UsageError(`${where}: --checkpoint ${path}: ${problem}; expected a checkpoint written by 'scorch train'`);
   return { checkpoint: c as Checkpoint, dir: file === full ? resolve(full, '..') : full, ref: checkpointRef(file, text) };

@@ -243,7 +243,7 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
   });
 
-  it('a checkpoint whose noise does not fit its loss, or without its training record, is a usage error before any work', async () => {
+  it('a checkpoint whose noise does not fit its loss or is not whole, or without its training record, is a usage error before any work', async () => {
     const base = {
       format: 'scorch-checkpoint/v1', data: 'mixture', loss: 've', domain: 2,
       model: { kind: 'mlpScore', inputDim: 2, hidden: [4], activation: 'silu', conditioning: 'time', outputScaling: 'divideBySigma' },
@@ -254,6 +254,15 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     const cases: [string, object, string][] = [
       ['mismatched', { ...base, noise: { kind: 'levels', sigmas: [1, 0.1] } }, `its noise description is of kind "levels", but loss ve trains with noise of kind 'sde'`],
       ['untrained', { ...base, training: undefined }, 'its training record (with its loss history) is missing'],
+      // Edited noise descriptions, which failed only while sampling, with the runtime's words
+      // ('noise.sigmas.findIndex is not a function', "Cannot read properties of undefined").
+      ['other-sde', { ...base, noise: { kind: 'sde', sde: 'vp', betaMin: 0.1, betaMax: 20 } }, `its SDE is "vp", but loss ve trains with the ve SDE`],
+      ['ve-scales', { ...base, noise: { kind: 'sde', sde: 've', sigmaMin: 1, sigmaMax: 0.01 } }, "its SDE's noise scales (noise.sigmaMin < noise.sigmaMax) are not positive numbers in order"],
+      ['sigmas-text', { ...base, loss: 'ncsn', noise: { kind: 'levels', sigmas: 'x' } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
+      ['sigmas-missing', { ...base, loss: 'ncsn', noise: { kind: 'levels' } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
+      ['sigmas-negative', { ...base, loss: 'ncsn', noise: { kind: 'levels', sigmas: [1, -0.1] } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
+      ['sigma-missing', { ...base, loss: 'dsm', noise: { kind: 'single' } }, 'its noise level (noise.sigma) is not a positive number'],
+      ['kde-points', { ...base, loss: 'esm-kde', noise: { kind: 'kde', bandwidth: [0.1, 0.1], points: 0 } }, 'its kernel density estimate (noise.bandwidth, noise.points) is not two positive widths and a point count'],
     ];
     for (const [name, checkpoint, problem] of cases) {
       const dir = join(scratch, name);
