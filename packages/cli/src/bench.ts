@@ -6,8 +6,8 @@
 // process through scripts/run.mjs. Whatever is unavailable is named, with the reason.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type RandomKey, type Tensor, foldIn, full, profile, randn, randomKey, setDefaultDevice, splitKey } from '@scorch/tensor';
 import {
@@ -16,6 +16,7 @@ import {
 import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { selectBackend } from './backend.js';
 import type { Io } from './io.js';
+import { writeFiles } from './output.js';
 import { fmt } from './report.js';
 
 /** The benchmark suite's entry (pnpm bench), relative to the repository root. */
@@ -38,7 +39,7 @@ export const BENCH_SPEC: CommandSpec = {
       description: "instead of the parts: profile one SSM-VR training step of the suite's workload (MLP 2→128→128→2, batch 1024, Adam) per backend, after 20 warm-up steps, and print its kernel table",
     },
     { name: 'eager', kind: 'boolean', description: 'with --profile: profile the step run op by op instead of compiled with jit' },
-    { name: 'trace', kind: 'string', valueName: 'FILE', description: "with --profile: also write the kernels as trace events (open in Perfetto or chrome://tracing); one file per backend, '<FILE>' with the backend before its extension" },
+    { name: 'trace', kind: 'string', valueName: 'FILE', description: "with --profile: also write the kernels as trace events (open in Perfetto or chrome://tracing) to FILE, a new file; with --backend all one file per backend, '<FILE>' with the backend before its extension" },
   ],
   examples: ['scorch bench', 'scorch bench --suite score --backend cpu --steps 50', 'scorch bench --suite peers --quick', 'scorch bench --profile --backend webgpu --trace ssmvr.json'],
 };
@@ -76,9 +77,35 @@ async function profileSsmStep(device: string, compiled: boolean) {
   return result;
 }
 
+/**
+ * The trace file of each backend `--trace FILE` may write ('<FILE>' itself for one backend; with
+ * the backend before its extension for --backend all), checked before any work: a file that
+ * exists is the user's and is refused, not overwritten, and the folder must be there to write in.
+ */
+function traceFiles(trace: string, wanted: 'all' | 'cpu' | 'webgpu'): Record<string, string> {
+  const names = wanted === 'all' ? ['cpu', 'webgpu'] : [wanted];
+  const files = Object.fromEntries(names.map((name) => [name, wanted === 'all' ? trace.replace(/(\.[^./]*)?$/, (ext) => `-${name}${ext}`) : trace]));
+  for (const file of Object.values(files)) {
+    if (existsSync(file)) {
+      throw new UsageError(`scorch bench: --trace ${trace}: ${file} already exists; choose a new file name (or remove that ${statSync(file).isDirectory() ? 'directory' : 'file'} first)`);
+    }
+    const folder = dirname(resolve(file));
+    let writable = existsSync(folder) && statSync(folder).isDirectory();
+    try {
+      if (writable) accessSync(folder, constants.W_OK);
+    } catch {
+      writable = false;
+    }
+    if (!writable) throw new UsageError(`scorch bench: --trace ${trace}: ${folder} is not a directory this process can write into; expected a new file in an existing directory`);
+  }
+  return files;
+}
+
 async function runProfile(values: Readonly<Record<string, FlagValue>>, io: Io): Promise<number> {
   const wanted = values.backend as 'all' | 'cpu' | 'webgpu';
   const compiled = values.eager !== true;
+  const trace = values.trace as string | undefined;
+  const files = trace === undefined ? undefined : traceFiles(trace, wanted);
   const devices: { name: string; device: string }[] = [];
   if (wanted !== 'webgpu') devices.push({ name: 'cpu', device: 'cpu' });
   if (wanted !== 'cpu') {
@@ -91,10 +118,11 @@ async function runProfile(values: Readonly<Record<string, FlagValue>>, io: Io): 
     io.out('');
     io.out(`SSM-VR training step (MLP 2→128→128→2, batch 1024, Adam), ${compiled ? 'compiled with jit' : 'eager'}, on ${d.name}:`);
     for (const line of result.table().split('\n')) io.out(`  ${line}`);
-    const trace = values.trace as string | undefined;
-    if (trace) {
-      const file = devices.length > 1 ? trace.replace(/(\.[^./]*)?$/, (ext) => `-${d.name}${ext}`) : trace;
-      writeFileSync(file, JSON.stringify(result.traceEvents()));
+    const file = files?.[d.name];
+    if (file !== undefined) {
+      // Written under a temporary name and renamed into place, so an interrupted write leaves no
+      // truncated trace.
+      writeFiles(dirname(resolve(file)), { [basename(file)]: JSON.stringify(result.traceEvents()) });
       io.out(`  trace events: ${file}`);
     }
   }

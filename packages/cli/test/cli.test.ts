@@ -234,6 +234,28 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(readFileSync(file, 'utf8')).toBe('mine');
   });
 
+  it('bench --trace never overwrites a file, and needs a folder to write in, checked before any work', async () => {
+    const mine = join(scratch, 'notes.json');
+    writeFileSync(mine, 'my notes');
+    const taken = await runMain('bench', '--profile', '--backend', 'cpu', '--trace', mine);
+    expect(taken.code).toBe(2);
+    expect(taken.stdout).toBe('');
+    expect(taken.stderr.trimEnd()).toBe(`scorch bench: --trace ${mine}: ${mine} already exists; choose a new file name (or remove that file first)`);
+    expect(readFileSync(mine, 'utf8')).toBe('my notes');
+    // With --backend all each backend has its own file, '<FILE>' with the backend before the extension.
+    const cpuFile = join(scratch, 'run-cpu.json');
+    writeFileSync(cpuFile, 'an earlier trace');
+    const both = await runMain('bench', '--profile', '--trace', join(scratch, 'run.json'));
+    expect(both.code).toBe(2);
+    expect(both.stderr.trimEnd()).toBe(`scorch bench: --trace ${join(scratch, 'run.json')}: ${cpuFile} already exists; choose a new file name (or remove that file first)`);
+    expect(readFileSync(cpuFile, 'utf8')).toBe('an earlier trace');
+    const nowhere = join(scratch, 'no-such-folder', 'trace.json');
+    const missing = await runMain('bench', '--profile', '--backend', 'cpu', '--trace', nowhere);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr.trimEnd()).toBe(`scorch bench: --trace ${nowhere}: ${join(scratch, 'no-such-folder')} is not a directory this process can write into; expected a new file in an existing directory`);
+  });
+
   it('a checkpoint that is not one is a usage error', async () => {
     const fake = join(scratch, 'fake');
     mkdirSync(fake, { recursive: true });
