@@ -2,8 +2,8 @@
 // write the samples, their metrics, plots and an HTML report (next to the checkpoint by default).
 
 import { type RandomKey, randomKey, splitKey } from '@scorch/tensor';
-import { OBJECTIVES, SAMPLERS, SAMPLERS_FOR, type SamplerName, datasetEntry, describeNoise } from '@scorch/score';
-import { type CommandSpec, type FlagValue } from './args.js';
+import { OBJECTIVES, SAMPLERS, SAMPLERS_FOR, type SamplerName, type ScoreModel, datasetEntry, describeNoise } from '@scorch/score';
+import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
@@ -53,10 +53,16 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
     const entry = datasetEntry(checkpoint.data);
     const n = values.n as number;
     const seed = values.seed as number;
+    const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
+    let model: ScoreModel;
+    try {
+      model = restoreModel(checkpoint, modelKey!);
+    } catch (e) {
+      // A model description edited, or parameters of another model size, layout or dtype.
+      throw new UsageError(`${where}: --checkpoint ${values.checkpoint as string}: its parameters do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+    }
     io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
 
-    const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
-    const model = restoreModel(checkpoint, modelKey!);
     const reference = entry.dataset.sample(n, { key: referenceKey! });
     const progress = { bar: undefined as Progress | undefined };
     const run = await drawSamples(

@@ -562,6 +562,28 @@ describe('end to end on the CPU (child processes)', () => {
     expect(existsSync(join(run, 'checkpoint.json'))).toBe(true);
   });
 
+  it('sample refuses a checkpoint whose parameters are of another model size or dtype, naming it, and makes no --out', async () => {
+    const trained = JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8'));
+    const edits: [string, (c: typeof trained) => void, RegExp][] = [
+      ['resized', (c) => (c.model.hidden = [32, 32]), /'layer0\.weight' is saved as float32 \[\d+,64\] but the target is float32 \[\d+,32\]\);/],
+      ['float64', (c) => (c.params.tensors['layer0.weight'].dtype = 'float64'), /'layer0\.weight' is saved as float64 \[\d+,64\] but the target is float32 \[\d+,64\]\);/],
+    ];
+    for (const [name, edit, detail] of edits) {
+      const dir = join(scratch, `checkpoint-${name}`);
+      mkdirSync(dir);
+      const checkpoint = structuredClone(trained);
+      edit(checkpoint);
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(checkpoint));
+      const { code, stdout, stderr } = await runMain('sample', '--checkpoint', dir, '--backend', 'cpu', '--n', '20', '--out', join(dir, 'out'));
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd()).toMatch(new RegExp(`^scorch sample: --checkpoint ${dir.replace(/[.*+?^$()[\]{}|\\]/g, '\\$&')}: its parameters do not fit its model description \\(loadParamsInto: `));
+      expect(stderr.trimEnd()).toMatch(detail);
+      expect(stderr.trimEnd().endsWith("; expected a checkpoint written by 'scorch train'")).toBe(true);
+      expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+    }
+  });
+
   it('sample draws from the checkpoint with another sampler into a new directory', () => {
     const out = join(scratch, 'langevin');
     const sampled = runCli('sample', '--checkpoint', run, '--sampler', 'langevin', '--n', '150', '--sample-steps', '30', '--seed', '7', '--backend', 'cpu', '--out', out);
