@@ -40,7 +40,10 @@ export const samplerFlags: readonly FlagSpec[] = [
     source: "ald: Song & Ermon 2019; em: Song et al. 2021's VP and sub-VP configurations",
     description: 'langevin: Langevin dynamics; ald: annealed Langevin dynamics; em: reverse-time SDE by Euler–Maruyama; pc: predictor–corrector; ode: probability-flow ODE (adaptive RK45)',
   },
-  { name: 'n', kind: 'integer', valueName: 'N', min: 2, default: 1000, description: 'number of samples to draw' },
+  // At most 16384: the metrics (MMD², energy distance) hold n × n matrices of every pair of
+  // points, 1 GiB each in float32 at 16384 (a run there peaked at 10.7 GB and took a minute on the
+  // CPU); 70000 failed only after sampling, with the runtime's 'Invalid typed array length'.
+  { name: 'n', kind: 'integer', valueName: 'N', min: 2, max: 16384, default: 1000, description: 'number of samples to draw (the metrics compare every pair of them: memory and time grow as N²)' },
   {
     name: 'sample-steps',
     kind: 'integer',

@@ -103,6 +103,9 @@ describe('argument parsing', () => {
     [['--hidden', '64,x'], /--hidden must be comma-separated positive integers of at most 16384, e.g. 64,64, got "64,x"/],
     [['--hidden', '64,4294967297'], /--hidden must be comma-separated positive integers of at most 16384, e.g. 64,64, got "64,4294967297"/],
     [['--hidden', '64,0'], /--hidden must be comma-separated positive integers/],
+    // The metrics hold n × n matrices: 70000 failed after sampling with 'Invalid typed array length'.
+    [['--n', '70000'], /^scorch train: --n must be an integer >= 2 and <= 16384, got "70000"$/],
+    [['--n', '16385'], /^scorch train: --n must be an integer >= 2 and <= 16384, got "16385"$/],
     [['--force=yes'], /--force takes no value, got "yes"/],
     [['--steps', '3', '--steps', '4'], /--steps is given twice/],
     [['moons'], /unexpected argument "moons"; flags are written --name value/],
@@ -111,6 +114,14 @@ describe('argument parsing', () => {
     const message = usageError(() => parseArgs(TRAIN_SPEC, argv as string[]));
     expect(message).toMatch(/^scorch train: /);
     expect(message).toMatch(pattern);
+  });
+
+  it('--n is bounded alike for train, demo and sample, and 16384 itself is taken', () => {
+    for (const spec of [TRAIN_SPEC, DEMO_SPEC, SAMPLE_SPEC]) {
+      const argv = spec === SAMPLE_SPEC ? ['--checkpoint', 'x', '--n', '100000'] : ['--n', '100000'];
+      expect(usageError(() => parseArgs(spec, argv))).toBe(`scorch ${spec.name}: --n must be an integer >= 2 and <= 16384, got "100000"`);
+    }
+    expect(parseArgs(SAMPLE_SPEC, ['--checkpoint', 'x', '--n', '16384']).values.n).toBe(16384);
   });
 
   it('a required flag that is missing is named', () => {
