@@ -81,6 +81,22 @@ function claimant(dir: string): number | undefined {
   }
 }
 
+/**
+ * The first directory at or under `dir` that a running scorch run has claimed (a sample's default
+ * --out lies inside its checkpoint's run directory), or undefined. Symbolic links are not followed.
+ */
+function liveClaimWithin(dir: string): { path: string; pid: number } | undefined {
+  const entries = readdirSync(dir, { withFileTypes: true });
+  const pid = entries.some((e) => e.name === CLAIM_FILE && e.isFile()) ? claimant(dir) : undefined;
+  if (pid !== undefined && isRunning(pid)) return { path: dir, pid };
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const found = liveClaimWithin(join(dir, entry.name));
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /** Refuses a directory that cannot be made: its nearest existing ancestor must be a writable directory. */
 function checkCanMake(where: string, dir: string, path: string): void {
   let ancestor = dirname(path);
@@ -179,6 +195,10 @@ export function prepareOutputDirectory(
       }
       const inside = [process.cwd(), ...protect].map((p) => resolve(p)).find((p) => isWithin(p, path));
       if (inside !== undefined) throw new UsageError(`${where}: --out ${dir} holds ${inside === resolve(process.cwd()) ? 'the current directory' : inside}, which --force would move aside; choose another directory`);
+      // A run writing further down (a sample into <run>/samples-…) would, once its directory
+      // was moved, make it again inside this run's and write there.
+      const busy = liveClaimWithin(path);
+      if (busy) throw new UsageError(`${where}: --out ${dir} holds ${busy.path}, which another scorch run (process ${busy.pid}) is writing into; --force would move it aside mid-run; choose another directory`);
       movedAside = freshDirectory(dirname(path), `${basename(path)}.replaced`);
       renameSync(path, movedAside);
     }

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
@@ -375,6 +375,23 @@ describe('output directories are claimed before any work', () => {
     );
     const forced = prepareOutputDirectory('scorch train', partial, true);
     expect(readFileSync(join(forced.movedAside!, 'checkpoint.json'), 'utf8')).toBe('trained');
+    forced.release();
+  });
+
+  it('--force does not move aside a run directory while a sample is writing inside it', () => {
+    const run = join(scratch, 'sampled-run');
+    writeFiles(run, { 'checkpoint.json': 'trained' });
+    // `scorch sample --checkpoint <run>` claims its default --out inside the run directory.
+    const sample = prepareOutputDirectory('scorch sample', { parent: run, stem: 'samples-ald' }, false);
+    expect(usageError(() => prepareOutputDirectory('scorch train', run, true))).toBe(
+      `scorch train: --out ${run} holds ${sample.path}, which another scorch run (process ${process.pid}) is writing into; --force would move it aside mid-run; choose another directory`,
+    );
+    expect(readdirSync(scratch).filter((name) => name.startsWith('sampled-run.replaced-'))).toEqual([]);
+    writeFiles(sample.path, { 'metrics.json': '{}' });
+    sample.release();
+    // Once the sample is done, --force moves the run and its samples aside, whole.
+    const forced = prepareOutputDirectory('scorch train', run, true);
+    expect(readdirSync(forced.movedAside!).sort()).toEqual(['checkpoint.json', basename(sample.path)]);
     forced.release();
   });
 
