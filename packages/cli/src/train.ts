@@ -285,12 +285,21 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
     if (mode === 'demo' && sampler === 'ald') {
       io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
-      io.out(`  scorch sample --checkpoint ${outDir} --sampler langevin`);
+      io.out(`  scorch sample --checkpoint ${shellWord(outDir)} --sampler langevin`);
     }
     return 0;
   } finally {
     out.release();
   }
+}
+
+/**
+ * `text` as one word of a POSIX shell command line, for commands printed to be copied: as it is
+ * when it holds only characters no shell treats specially, else in single quotes (a quote inside
+ * written '\'').
+ */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 async function readAndDispose(t: Tensor): Promise<Float32Array | Float64Array> {

@@ -696,6 +696,18 @@ describe('end to end on the CPU (child processes)', () => {
     expect(result.stdout).toMatch(/^ {2}scorch CPU +[\d,.]+ +[\d,.]+–[\d,.]+ +1× /m);
   });
 
+  it("demo's suggested sample command reads back, through a shell, the run directory it names", () => {
+    // A space, a quote and a $ in the path: printed bare, the command split it into three words.
+    const out = join(scratch, "demo run's $HOME");
+    const demo = runCli('demo', '--backend', 'cpu', '--steps', '2', '--batch', '16', '--hidden', '4', '--n', '20', '--steps-per-level', '2', '--out', out);
+    expect(demo.stderr).toBe('');
+    expect(demo.code).toBe(0);
+    const line = demo.stdout.split('\n').find((l) => l.startsWith('  scorch sample --checkpoint '));
+    expect(line).toBe(`  scorch sample --checkpoint '${out.replace("'", "'\\''")}' --sampler langevin`);
+    const words = spawnSync('sh', ['-c', `printf '%s\\n' ${line!.trim()}`], { encoding: 'utf8' }).stdout.trimEnd().split('\n');
+    expect(words).toEqual(['scorch', 'sample', '--checkpoint', out, '--sampler', 'langevin']);
+  });
+
   it('an SDE loss trains and samples with the reverse SDE, by Euler–Maruyama unless told otherwise', () => {
     // Song et al. 2021's VP and sub-VP configurations sample with the EM predictor and no
     // corrector; on the 2-D sets PC's corrector (r = 0.16, tuned for VE on CIFAR-10) left samples
