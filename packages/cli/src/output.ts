@@ -317,7 +317,13 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     throw new UsageError(`${where}: --checkpoint ${path}: no ${existsSync(full) ? CHECKPOINT_FILE + ' in that directory' : 'such file or directory'}; expected a directory written by 'scorch train' (or its ${CHECKPOINT_FILE})`);
   }
   let parsed: unknown;
-  const text = readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    // A directory where the file should be (EISDIR), or a file this process may not read.
+    throw new UsageError(`${where}: --checkpoint ${path}: ${file} cannot be read (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+  }
   try {
     parsed = JSON.parse(text);
   } catch (e) {

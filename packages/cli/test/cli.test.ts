@@ -276,6 +276,15 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
   });
 
+  it('a checkpoint.json that cannot be read (a directory of that name) is a usage error naming it', async () => {
+    const odd = join(scratch, 'odd-run');
+    mkdirSync(join(odd, 'checkpoint.json'), { recursive: true });
+    const { code, stdout, stderr } = await runMain('sample', '--checkpoint', odd);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd()).toBe(`scorch sample: --checkpoint ${odd}: ${join(odd, 'checkpoint.json')} cannot be read (EISDIR: illegal operation on a directory, read); expected a checkpoint written by 'scorch train'`);
+  });
+
   it('a checkpoint whose noise does not fit its loss or is not whole, or without its training record, is a usage error before any work', async () => {
     const base = {
       format: 'scorch-checkpoint/v1', data: 'mixture', loss: 've', domain: 2,
