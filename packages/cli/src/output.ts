@@ -12,7 +12,7 @@
 // training settings, and the parameters in saveParams' format.
 
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
 import {
@@ -99,6 +99,16 @@ function liveClaimWithin(dir: string): { path: string; pid: number } | undefined
 
 /** Refuses a directory that cannot be made: its nearest existing ancestor must be a writable directory. */
 function checkCanMake(where: string, dir: string, path: string): void {
+  // existsSync follows links: a link to nowhere is "absent", yet nothing can be made in its place.
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch {
+    // Nothing there (ENOENT), or a file on the way (ENOTDIR, refused below).
+  }
+  if (link) {
+    throw new UsageError(`${where}: --out ${dir} is a symbolic link to ${readlinkSync(path)}, which does not exist; expected a directory path that is new or empty`);
+  }
   let ancestor = dirname(path);
   while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
   if (!statSync(ancestor).isDirectory()) throw new UsageError(`${where}: --out ${dir} cannot be made: ${ancestor} is a file; expected a directory path that is new or empty`);

@@ -5,7 +5,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -265,6 +265,17 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(missing.code).toBe(2);
     expect(missing.stdout).toBe('');
     expect(missing.stderr.trimEnd()).toBe(`scorch bench: --trace ${nowhere}: ${join(scratch, 'no-such-folder')} is not a directory this process can write into; expected a new file in an existing directory`);
+  });
+
+  it('refuses, before any work, a --out that is a symbolic link to nowhere', async () => {
+    const link = join(scratch, 'dangling');
+    const target = join(scratch, 'not-there');
+    symlinkSync(target, link);
+    const { code, stdout, stderr } = await runMain('train', '--backend', 'cpu', '--steps', '2', '--out', link);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd()).toBe(`scorch train: --out ${link} is a symbolic link to ${target}, which does not exist; expected a directory path that is new or empty`);
+    expect(existsSync(target)).toBe(false);
   });
 
   it('a checkpoint that is not one is a usage error', async () => {
