@@ -350,6 +350,9 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : c.noise.kind !== OBJECTIVES[c.loss].family ? `its noise description is of kind ${JSON.stringify(c.noise.kind)}, but loss ${c.loss} trains with noise of kind '${OBJECTIVES[c.loss].family}'`
     : noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss) !== undefined ? noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss)
     : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
+    : !(Number.isSafeInteger(c.training.steps) && c.training.steps >= 1 && Number.isSafeInteger(c.training.batch) && c.training.batch >= 1) ? 'its training record\'s steps and batch are not positive integers'
+    : !c.training.history.every((h) => h !== null && typeof h === 'object' && Number.isSafeInteger(h.step) && h.step >= 1 && Number.isFinite(h.loss))
+      ? 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
     : !isPositive(c.domain) ? 'its plot domain is missing'
     : undefined;

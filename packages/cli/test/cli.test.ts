@@ -315,6 +315,10 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
       ['sigmas-missing', { ...base, loss: 'ncsn', noise: { kind: 'levels' } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
       ['sigmas-negative', { ...base, loss: 'ncsn', noise: { kind: 'levels', sigmas: [1, -0.1] } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
       ['sigma-missing', { ...base, loss: 'dsm', noise: { kind: 'single' } }, 'its noise level (noise.sigma) is not a positive number'],
+      // An edited history was drawn as an empty loss chart; an edited step count went into the report.
+      ['history-numbers', { ...base, training: { ...base.training, history: [1, 2] } }, 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'],
+      ['history-null-loss', { ...base, training: { ...base.training, history: [{ step: 1, loss: null }] } }, 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'],
+      ['steps-text', { ...base, training: { ...base.training, steps: '<b>many</b>' } }, "its training record's steps and batch are not positive integers"],
       ['kde-points', { ...base, loss: 'esm-kde', noise: { kind: 'kde', bandwidth: [0.1, 0.1], points: 0 } }, 'its kernel density estimate (noise.bandwidth, noise.points) is not two positive widths and a point count'],
     ];
     for (const [name, checkpoint, problem] of cases) {
