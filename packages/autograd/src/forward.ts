@@ -10,6 +10,7 @@ interface JvpPayload {
   tangent: Tensor;
 }
 
+/** The trace level of one `jvp` call: its tracers carry a primal and a tangent, pushed through `jvpRules`. */
 export class JvpTrace extends Trace {
   readonly name = 'jvp';
 

@@ -30,6 +30,7 @@ export type BatchRule<P extends Primitive> = (
   values: readonly Tensor[], bdims: readonly (number | null)[], params: PrimitiveParams[P], size: number,
 ) => [Tensor, number | null];
 
+/** The trace level of one `vmap` call: its tracers hold batched values and the position of their batch axis. */
 export class BatchTrace extends Trace {
   readonly name = 'vmap';
   constructor(level: number, readonly size: number) {

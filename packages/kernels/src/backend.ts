@@ -41,6 +41,7 @@ function describe(h: Layout & { dtype: DType }): string {
   return `${h.dtype} [${h.shape.join(',')}]`;
 }
 
+/** The WebGPU backend (float32, int32, bool): every primitive as a WGSL kernel on one `GpuRuntime`. `initWebGPU` makes and registers it. */
 export class WebGPUBackend implements Backend<GpuHandle> {
   readonly name: string;
   readonly dtypes: readonly DType[] = ['float32', 'int32', 'bool'];

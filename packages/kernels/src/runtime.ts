@@ -134,6 +134,10 @@ const MAP_MODE_READ = 0x1;
 const SHADER_STAGE_COMPUTE = 0x4;
 const POISON_WORD = 0x7fc00000;
 
+/**
+ * The runtime under one WebGPU device: the buffer pool, the pipeline cache, command batching
+ * (`maxDispatchesPerBatch`), reads back to the host and `stats`; `handle.runtime` of `initWebGPU`.
+ */
 export class GpuRuntime {
   readonly device: GPUDevice;
   /** Kept so the adapter (and its Dawn instance) live as long as the device. */

@@ -335,6 +335,11 @@ export interface Ema {
   dispose(): void;
 }
 
+/**
+ * An exponential moving average of `params` (`Ema`): each `update` sets shadow ← δ·shadow +
+ * (1 − δ)·params, δ = `decay` (default 0.999), with `warmup` (default true) δ = min(decay,
+ * (1 + n)/(10 + n)) at the n-th update. The shadow starts as a copy of `params`.
+ */
 export function ema(params: Params, opts: EmaOptions = {}): Ema {
   const where = 'ema';
   checkOptimizerOptions(where, opts, EMA_OPTIONS);

@@ -23,6 +23,7 @@ import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from './sde.js';
 // ------------------------------------------------------------------------------------------------
 // Data sets
 
+/** Names of the 2-D toy data sets front ends offer (`--data`). */
 export const DATASET_NAMES = ['mixture', 'mixture3', 'moons', 'swissroll', '8gaussians', 'checkerboard', 'rings', 'spirals'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];
 
@@ -70,6 +71,7 @@ function tiltedMixture(): GaussianMixture {
   });
 }
 
+/** Each named data set: its menu label, description, scale and how to make it. */
 export const DATASETS: { readonly [N in DatasetName]: DatasetInfo } = {
   mixture: {
     label: 'Two Gaussians (⅕, ⅘)',
@@ -88,6 +90,7 @@ export const DATASETS: { readonly [N in DatasetName]: DatasetInfo } = {
   spirals: { label: 'Two spirals', description: 'two interleaved spirals, noise 0.1', localStd: 0.1, make: () => twoSpirals() },
 };
 
+/** Whether `name` is one of `DATASET_NAMES`. */
 export function isDatasetName(name: unknown): name is DatasetName {
   return (DATASET_NAMES as readonly unknown[]).includes(name);
 }
@@ -103,9 +106,11 @@ export function datasetEntry(name: DatasetName): DatasetEntry {
 // ------------------------------------------------------------------------------------------------
 // Samplers
 
+/** Names of the samplers front ends offer (`--sampler`). */
 export const SAMPLER_NAMES = ['langevin', 'ald', 'em', 'pc', 'ode'] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
+/** Each named sampler, with a description for menus and reports. */
 export const SAMPLERS: { readonly [S in SamplerName]: { readonly description: string } } = {
   langevin: { description: 'Langevin dynamics' },
   ald: { description: 'annealed Langevin dynamics' },
@@ -117,6 +122,7 @@ export const SAMPLERS: { readonly [S in SamplerName]: { readonly description: st
 // ------------------------------------------------------------------------------------------------
 // Objectives
 
+/** Names of the training objectives front ends offer (`--loss`). */
 export const OBJECTIVE_NAMES = [
   'ssm-vr', 'ssm', 'ssm-fd', 'ism', 'dsm', 'ncsn', 've', 'vp', 'subvp', 'esm-kde', 'ssm-vr-clean', 'ssm-clean', 'ism-clean',
 ] as const;
@@ -156,6 +162,7 @@ const objective = (name: ObjectiveName, family: NoiseFamily, label: string, desc
   name, family, label, description, steps,
 });
 
+/** Each named objective: its noise family, label, description and default number of training steps. */
 export const OBJECTIVES: { readonly [O in ObjectiveName]: ObjectiveEntry } = {
   'ssm-vr': objective('ssm-vr', 'levels', 'Sliced SM-VR, noise levels', 'sliced score matching, variance-reduced (Song, Garg, Shi & Ermon 2019), at every noise level'),
   ssm: objective('ssm', 'levels', 'Sliced SM, noise levels', 'sliced score matching (Song et al. 2019), at every noise level'),
@@ -210,6 +217,7 @@ const SINGLE_SCALE_LANGEVIN =
   "and plain Langevin dynamics from a uniform start keeps the proportions of the basins its chains start in, not the modes' weights (Song & Ermon 2019, §3.2); " +
   'the noise-level objectives with annealed Langevin dynamics fix both';
 
+/** The (data set, objective) pairs that miss the data at their defaults, grouped by why (`HardPairs`). */
 export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
   // Measured: 4–216 s.e. on these sets; 1.0–2.8 s.e. on 8gaussians, whose eight equal modes lie
   // evenly round a circle, so a uniform start already gives them equal weight.
@@ -243,6 +251,7 @@ export function knownHardReason(data: DatasetName, objective: ObjectiveName): st
   return KNOWN_HARD_PAIRS.find((h) => h.data.includes(data) && h.objectives.includes(objective))?.reason;
 }
 
+/** Whether `name` is one of `OBJECTIVE_NAMES`. */
 export function isObjectiveName(name: unknown): name is ObjectiveName {
   return (OBJECTIVE_NAMES as readonly unknown[]).includes(name);
 }

@@ -73,6 +73,11 @@ export interface TrainingStep {
   dispose(): void;
 }
 
+/**
+ * Builds one training step (`TrainingStep`) from `params`, `loss`, `optimizer` and optional
+ * `clipNorm`, `ema` and `jit` (default: compiled unless the loss takes the step number); `train`
+ * runs it `steps` times. The optimiser state is initialised here.
+ */
 export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'): TrainingStep {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
   if (where === 'trainingStep') checkOptions(where, opts, TRAINING_STEP_OPTIONS);

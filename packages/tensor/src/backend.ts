@@ -64,6 +64,7 @@ export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
 }
 
+/** The backend registered as `device`; an unknown name throws, listing the registered devices. */
 export function getBackend(device: string): Backend {
   const b = backends.get(device);
   if (!b) {
@@ -72,6 +73,7 @@ export function getBackend(device: string): Backend {
   return b;
 }
 
+/** Names of the registered tensor devices (`cpu`, and `webgpu` after `initWebGPU()`). */
 export function listDevices(): string[] {
   return [...backends.keys()];
 }
@@ -82,6 +84,7 @@ export function setDefaultDevice(device: string): void {
   defaultDevice = device;
 }
 
+/** Device the creation functions use when none is given: `'cpu'` until `setDefaultDevice`. */
 export function getDefaultDevice(): string {
   return defaultDevice;
 }

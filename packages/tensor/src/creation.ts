@@ -117,7 +117,9 @@ export function full(shape: Shape, value: number, opts: CreationOptions = {}): T
   return constant(value, shape, dtype, device);
 }
 
+/** A tensor of `shape` filled with 0 (`opts`: dtype, default float32; device, default the default device). */
 export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 0, opts);
+/** A tensor of `shape` filled with 1 (`opts` as `zeros`). */
 export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 1, opts);
 
 /** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */

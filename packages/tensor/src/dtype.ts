@@ -5,12 +5,15 @@ export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
+/** Every dtype, in the order errors list them. */
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
 
+/** Whether `dtype` is float32 or float64 (the dtypes that are differentiated). */
 export function isFloatDType(dtype: DType): dtype is 'float32' | 'float64' {
   return dtype === 'float32' || dtype === 'float64';
 }
 
+/** Bytes one element of `dtype` takes in host storage: 8 for float64, 1 for bool (a Uint8Array), else 4. */
 export function bytesPerElement(dtype: DType): number {
   switch (dtype) {
     case 'float64':
@@ -35,6 +38,10 @@ export function allocTyped(dtype: DType, size: number, shared = false): TypedArr
   return new TYPED_ARRAY[dtype](shared ? new SharedArrayBuffer(size * bytesPerElement(dtype)) : size);
 }
 
+/**
+ * The dtype a typed array stores: Float32Array → float32, Float64Array → float64, Int32Array →
+ * int32, Uint8Array → bool. Any other array is a TypeError naming `where`.
+ */
 export function dtypeOfTyped(data: TypedArray, where = 'dtypeOfTyped'): DType {
   if (data instanceof Float32Array) return 'float32';
   if (data instanceof Float64Array) return 'float64';
@@ -68,6 +75,7 @@ export function toTyped(values: ArrayLike<number>, dtype: DType): TypedArray {
   return out;
 }
 
+/** Throws a TypeError naming `where` unless `dtype` is one of `DTYPES`. */
 export function assertDType(dtype: unknown, where: string): asserts dtype is DType {
   if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
     throw new TypeError(`${where}: unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);

@@ -20,6 +20,7 @@ import {
 /** Every op an elementwise kernel applies: the elementwise primitives, and a plain copy. */
 export type ElementwiseOp = UnaryPrimitive | BinaryPrimitive | ComparePrimitive | 'where' | 'copy';
 
+/** Every `ElementwiseOp`, as a list. */
 export const ELEMENTWISE_OPS: readonly ElementwiseOp[] = [...UNARY_PRIMITIVES, ...BINARY_PRIMITIVES, ...COMPARE_PRIMITIVES, 'where', 'copy'];
 
 /**
@@ -167,6 +168,7 @@ export function scanCombineExpression(op: ScanPrimitive, dtype: DType): Expr {
   return arithmetic(op === 'cumsum' ? '+' : '*', operand(0, dtype), operand(1, dtype), dtype);
 }
 
+/** The value a scan starts from: 0 for cumsum, 1 for cumprod. */
 export function scanIdentity(op: ScanPrimitive): number {
   return op === 'cumsum' ? 0 : 1;
 }

@@ -80,9 +80,13 @@ function unary(prim: UnaryPrimitive, x: Tensor): Tensor {
 
 // Elementwise arithmetic -----------------------------------------------------------------------
 
+/** a + b elementwise; operands broadcast together (NumPy rules), a number takes the tensor's dtype. */
 export const add = (a: Operand, b: Operand): Tensor => binary('add', 'add', a, b);
+/** a − b elementwise, broadcast as `add`. */
 export const sub = (a: Operand, b: Operand): Tensor => binary('sub', 'sub', a, b);
+/** a · b elementwise, broadcast as `add`. */
 export const mul = (a: Operand, b: Operand): Tensor => binary('mul', 'mul', a, b);
+/** a / b elementwise, broadcast as `add` (IEEE division for floats). */
 export const div = (a: Operand, b: Operand): Tensor => binary('div', 'div', a, b);
 /**
  * a^b elementwise, with Math.pow's special values. A float tensor to the number 2 is computed as
@@ -97,24 +101,41 @@ export const pow = (a: Operand, b: Operand): Tensor => {
   if (b === 2 && a instanceof Tensor && !a.isDisposed && (a.dtype === 'float32' || a.dtype === 'float64')) return mul(a, a);
   return binary('pow', 'pow', a, b);
 };
+/**
+ * max(a, b) elementwise, broadcast as `add`; NaN in either operand gives NaN (as PyTorch). At a
+ * tie the gradient is split equally between the operands.
+ */
 export const maximum = (a: Operand, b: Operand): Tensor => binary('max', 'maximum', a, b);
 /** min(a, b) = −max(−a, −b). */
 export const minimum = (a: Operand, b: Operand): Tensor => composite(() => {
   const [ta, tb] = operands('minimum', a, b);
   return neg(apply('max', [neg(ta), neg(tb)], {}));
 });
+/** −x elementwise. */
 export const neg = (x: Tensor): Tensor => unary('neg', x);
+/** eˣ elementwise. */
 export const exp = (x: Tensor): Tensor => unary('exp', x);
+/** Natural logarithm elementwise (−∞ at 0, NaN below). */
 export const log = (x: Tensor): Tensor => unary('log', x);
+/** log(1 + x) elementwise, accurate for |x| ≪ 1. */
 export const log1p = (x: Tensor): Tensor => unary('log1p', x);
+/** eˣ − 1 elementwise, accurate for |x| ≪ 1. */
 export const expm1 = (x: Tensor): Tensor => unary('expm1', x);
+/** sin x elementwise (radians). */
 export const sin = (x: Tensor): Tensor => unary('sin', x);
+/** cos x elementwise (radians). */
 export const cos = (x: Tensor): Tensor => unary('cos', x);
+/** tanh x elementwise. */
 export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+/** √x elementwise (NaN below 0). */
 export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+/** 1/x elementwise. */
 export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
+/** 1/√x elementwise, as `reciprocal(sqrt(x))`. */
 export const rsqrt = (x: Tensor): Tensor => composite(() => reciprocal(sqrt(x)));
+/** x² elementwise, as x · x. */
 export const square = (x: Tensor): Tensor => mul(x, x);
+/** |x| elementwise, as where(x < 0, −x, x): its derivative at ±0 is 1, the x ≥ 0 branch (PyTorch's is 0). */
 export const abs = (x: Tensor): Tensor => composite(() => where(less(x, 0), neg(x), x));
 /** σ(x) = 1/(1 + e⁻ˣ), a primitive computed through e^(−|x|): no overflow, accurate for x ≪ 0. */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
@@ -232,12 +253,18 @@ const isNaNTensor = (x: Tensor): Tensor => notEqual(x, x);
 
 // Comparisons and selection ---------------------------------------------------------------------
 
+/** a < b elementwise, broadcast as `add`: a bool tensor (false where either is NaN). */
 export const less = (a: Operand, b: Operand): Tensor => binary('less', 'less', a, b);
+/** a ≤ b elementwise: a bool tensor (false where either is NaN). */
 export const lessEqual = (a: Operand, b: Operand): Tensor => binary('lessEqual', 'lessEqual', a, b);
 // a > b is b < a; the operands are checked in the caller's order so errors list them that way.
+/** a > b elementwise: a bool tensor (false where either is NaN). */
 export const greater = (a: Operand, b: Operand): Tensor => withOperands('greater', a, b, (ta, tb) => apply('less', [tb, ta], {}));
+/** a ≥ b elementwise: a bool tensor (false where either is NaN). */
 export const greaterEqual = (a: Operand, b: Operand): Tensor => withOperands('greaterEqual', a, b, (ta, tb) => apply('lessEqual', [tb, ta], {}));
+/** a = b elementwise: a bool tensor (false where either is NaN). */
 export const equal = (a: Operand, b: Operand): Tensor => binary('equal', 'equal', a, b);
+/** a ≠ b elementwise: a bool tensor (true where either is NaN). */
 export const notEqual = (a: Operand, b: Operand): Tensor => binary('notEqual', 'notEqual', a, b);
 
 /** Elementwise select: `cond ? a : b`, all three broadcast together. */
@@ -282,8 +309,17 @@ function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number |
   return keepdims ? composite(() => reshape(reduced(), keepdimsShape(x.shape, ax))) : reduced();
 }
 
+/**
+ * Sum over `axes` (a number or a list; negative from the end; default all), removing them, or
+ * keeping them with extent 1 when `keepdims` (default false). An empty axis sums to 0.
+ */
 export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('sum', 'sum', x, axes, keepdims);
+/**
+ * Largest entry over `axes` (default all), as `sum`; NaN propagates. Ties share the gradient
+ * equally. Reducing an empty axis is an error.
+ */
 export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
+/** Smallest entry over `axes` (default all), as `max`: −max(−x). */
 export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => {
   checkTensor('min', x);
   checkKeepdims('min', keepdims);
@@ -291,6 +327,7 @@ export const min = (x: Tensor, axes?: number | readonly number[], keepdims = fal
   return neg(max(neg(x), axes, keepdims));
 });
 
+/** Mean over `axes` (default all): `sum(x, axes, keepdims)` divided by the number of entries reduced. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return composite(() => {
     checkTensor('mean', x);
@@ -505,6 +542,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return apply('reshape', [x], { shape: target });
 }
 
+/** The axes of x reordered: output axis i is input axis `perm[i]` (negative axes count from the end). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   checkTensor('permute', x);
   const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
@@ -572,6 +610,7 @@ export function pad(x: Tensor, widths: ReadonlyArray<readonly [number, number]>)
   return apply('pad', [x], { before, after });
 }
 
+/** Tensors of one dtype and device joined along `axis` (default 0); every other extent must match. */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('concat: expected a non-empty array of tensors');
   tensors.forEach((t, i) => checkTensor('concat', t, `tensor ${i}`));
@@ -660,6 +699,7 @@ export function tile(x: Tensor, reps: readonly number[]): Tensor {
   });
 }
 
+/** Tensors of one shape, dtype and device stacked along a new axis `axis` (default 0). */
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   return composite(() => {
     if (!Array.isArray(tensors) || tensors.length === 0) throw new Error('stack: expected a non-empty array of tensors');
@@ -681,6 +721,7 @@ function insertionAxis(op: string, axis: number, rank: number): number {
   return axis < 0 ? axis + rank + 1 : axis;
 }
 
+/** x with a new axis of extent 1 inserted at `axis` (negative: counted from the end of the result). */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
   checkTensor('unsqueeze', x);
   const a = insertionAxis('unsqueeze', axis, x.rank);
@@ -723,6 +764,7 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
   });
 }
 
+/** x converted to `dtype` by the rules of docs/conventions.md ("Casts between dtypes"); x itself when it has that dtype. */
 export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
   if (x.dtype === dtype) return x;
@@ -734,6 +776,7 @@ export function zerosLike(x: Tensor): Tensor {
   return constant(0, x.shape, x.dtype, x.device);
 }
 
+/** Ones of `x`'s shape, dtype and device. */
 export function onesLike(x: Tensor): Tensor {
   return constant(1, x.shape, x.dtype, x.device);
 }

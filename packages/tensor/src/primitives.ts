@@ -7,12 +7,16 @@ import { type DType, isFloatDType } from './dtype.js';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
+/** Elementwise primitives of one operand (float tensors; `neg` takes int32 too). */
 export const UNARY_PRIMITIVES = [
   'neg', 'exp', 'log', 'sin', 'cos', 'sqrt', 'reciprocal', 'tanh', 'log1p', 'expm1', 'sigmoid',
   'floor', 'ceil', 'round', 'sign', 'erf',
 ] as const;
+/** Elementwise primitives of two operands of one shape and dtype (`max` is `maximum`). */
 export const BINARY_PRIMITIVES = ['add', 'sub', 'mul', 'div', 'max', 'pow'] as const;
+/** Elementwise comparisons: two operands of one shape and dtype, a bool result. */
 export const COMPARE_PRIMITIVES = ['less', 'lessEqual', 'equal', 'notEqual'] as const;
+/** Reductions over a list of axes (`reduceMax` is `max`). */
 export const REDUCE_PRIMITIVES = ['sum', 'reduceMax'] as const;
 /** Index of the largest (smallest) entry along one axis: int32 results, no derivative. */
 export const ARG_REDUCE_PRIMITIVES = ['argmax', 'argmin'] as const;
@@ -128,21 +132,27 @@ export function isSource(p: Primitive): p is 'random' | 'full' {
   return p === 'random' || p === 'full';
 }
 
+/** Whether `p` is one of `UNARY_PRIMITIVES`. */
 export function isUnary(p: Primitive): p is UnaryPrimitive {
   return (UNARY_PRIMITIVES as readonly string[]).includes(p);
 }
+/** Whether `p` is one of `BINARY_PRIMITIVES`. */
 export function isBinary(p: Primitive): p is BinaryPrimitive {
   return (BINARY_PRIMITIVES as readonly string[]).includes(p);
 }
+/** Whether `p` is one of `COMPARE_PRIMITIVES`. */
 export function isCompare(p: Primitive): p is ComparePrimitive {
   return (COMPARE_PRIMITIVES as readonly string[]).includes(p);
 }
+/** Whether `p` is one of `REDUCE_PRIMITIVES`. */
 export function isReduce(p: Primitive): p is ReducePrimitive {
   return (REDUCE_PRIMITIVES as readonly string[]).includes(p);
 }
+/** Whether `p` is one of `ARG_REDUCE_PRIMITIVES`. */
 export function isArgReduce(p: Primitive): p is ArgReducePrimitive {
   return (ARG_REDUCE_PRIMITIVES as readonly string[]).includes(p);
 }
+/** Whether `p` is one of `SCAN_PRIMITIVES`. */
 export function isScan(p: Primitive): p is ScanPrimitive {
   return (SCAN_PRIMITIVES as readonly string[]).includes(p);
 }

@@ -51,6 +51,10 @@ export type InputSource =
   | { readonly kind: 'argument'; readonly index: number }
   | { readonly kind: 'capture'; readonly index: number };
 
+/**
+ * A traced program (`makeProgram`, `jit`): its tensor and key inputs, its equations (one primitive
+ * each), its outputs and the `assign` updates it makes; `toString()` prints it like a jaxpr.
+ */
 export class Program {
   constructor(
     /** The device every value lives on. */

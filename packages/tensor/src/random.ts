@@ -152,6 +152,7 @@ function showValue(value: unknown, inArray = false): string {
   }
 }
 
+/** Throws a TypeError naming `where` unless `key` is a `RandomKey`: two unsigned 32-bit integers. */
 function checkKey(key: unknown, where: string): asserts key is RandomKey {
   if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
     throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${showValue(key)}`);

@@ -3,6 +3,7 @@
 
 export type Shape = readonly number[];
 
+/** Number of elements of `shape`: the product of its extents (1 for the scalar shape `[]`). */
 export function sizeOf(shape: Shape): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -14,6 +15,7 @@ export function keepdimsShape(shape: Shape, axes: readonly number[]): number[] {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
+/** Row-major (C-order) strides of `shape`, in elements: the last axis has stride 1. */
 export function stridesOf(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
@@ -24,14 +26,17 @@ export function stridesOf(shape: Shape): number[] {
   return strides;
 }
 
+/** Whether two shapes have the same rank and extents. */
 export function shapesEqual(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** A shape as errors print it: `[2,3]`, `[]` for a scalar. */
 export function fmtShape(shape: Shape): string {
   return `[${shape.join(',')}]`;
 }
 
+/** Throws a TypeError naming `where` unless `shape` is an array of non-negative integers. */
 export function assertShape(shape: unknown, where: string): asserts shape is Shape {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);

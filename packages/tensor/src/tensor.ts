@@ -105,6 +105,10 @@ let ambientRecords = 0;
 let keepCalls = 0;
 let gradEnabledDepth = 0; // > 0 inside noGrad-like scopes
 
+/**
+ * Installs the hooks that give tensors `requiresGrad`, `backward()` and `.grad` (the ambient
+ * graph). `@scorch/autograd` calls it when imported; before that, setting `requiresGrad` throws.
+ */
 export function installAmbientAutograd(hooks: AmbientAutograd): void {
   ambient = hooks;
 }
@@ -120,6 +124,7 @@ export function withGradMode<T>(enabled: boolean, fn: () => T): T {
   }
 }
 
+/** Whether operations are recorded for `backward()` now: false inside `noGrad` (and `withGradMode(false, …)`). */
 export function isGradEnabled(): boolean {
   return gradEnabledDepth === 0;
 }

@@ -72,6 +72,7 @@ interface Variant {
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 
+/** A jit program compiled for WebGPU: its fused kernels, temps and bind groups, replayed as one command buffer per call. */
 export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private planned: FusionPlan | null = null;
   private readonly structure: string;

@@ -292,6 +292,11 @@ const TRANSPOSED_A = { transA: true };
 const TRANSPOSED_B = { transB: true };
 const TRANSPOSED_BOTH = { transA: true, transB: true };
 
+/**
+ * The CPU reference backend (float32, float64, int32, bool), registered as device `'cpu'`:
+ * TypeScript kernels, WebAssembly SIMD for float32 elementwise work and matrix products, and
+ * `compile` for jit programs (docs/jit.md, "On the CPU").
+ */
 export class CpuBackend implements Backend<CpuHandle> {
   readonly name: string;
   readonly dtypes: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
