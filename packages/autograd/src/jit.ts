@@ -39,7 +39,10 @@ export interface JittedFunction<A extends unknown[], R> {
   (...args: A): R;
   /** Traces and compiles for these arguments (without running): the program and its kernels. */
   lower(...args: A): LoweredProgram;
-  /** Compiled programs held (one per signature seen, and per way its arguments alias tensors the function closes over). */
+  /**
+   * Compiled programs held (one per signature seen, and per way its arguments alias tensors the
+   * function closes over), at most 64: beyond that the least recently used is freed.
+   */
   readonly cacheSize: number;
   /** Times the function has been traced (a new signature, or after `clearCache`). */
   readonly traceCount: number;
@@ -106,7 +109,7 @@ interface Entry {
   donated?: readonly boolean[];
 }
 
-/** Past this many signatures a jitted function warns once that something changes every call. */
+/** At this many cached signatures a jitted function warns once that something changes every call. */
 const RETRACE_WARNING = 32;
 /** Signatures kept per function; the least recently used is freed beyond. */
 const CACHE_LIMIT = 64;

@@ -125,6 +125,37 @@ describe('jit signatures and the cache', () => {
     expect(f.cacheSize).toBe(0);
   });
 
+  it('keeps at most 64 programs, freeing the least recently used, and warns once at 32 (docs/jit.md)', async () => {
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (message: string) => void warnings.push(message);
+    try {
+      let traced = 0;
+      const f = jit((x: Tensor, scale: number) => {
+        traced++;
+        return x.mul(scale);
+      });
+      const a = tensor([1, 2, 3]);
+      for (let s = 1; s <= 31; s++) f(a, s).dispose();
+      expect(warnings).toEqual([]);
+      f(a, 32).dispose();
+      expect(warnings.length).toBe(1);
+      expect(warnings[0]).toMatch(/traced for 32 different signatures/);
+      f(a, 1).dispose(); // a hit: scale 1 becomes the most recently used
+      for (let s = 33; s <= 65; s++) f(a, s).dispose();
+      expect(f.cacheSize).toBe(64);
+      expect(warnings.length).toBe(1);
+      expect(traced).toBe(65);
+      f(a, 1).dispose(); // still held: scale 2, the least recently used, was freed instead
+      expect(traced).toBe(65);
+      f(a, 2).dispose();
+      expect(traced).toBe(66);
+      f.clearCache();
+    } finally {
+      console.warn = warn;
+    }
+  });
+
   it('returns the keys a call derives from its key argument, new on every call, as eager mode does', async () => {
     // A step that hands back the key for the next step (as with JAX's split-and-carry).
     const step = (x: Tensor, key: RandomKey) => {
