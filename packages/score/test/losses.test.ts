@@ -585,6 +585,29 @@ describe('KDE score targets in float32', () => {
   });
 });
 
+describe("ISM's batched trace (docs/losses.md)", () => {
+  it('calls the score once, on x itself: the tangents are batched by vmap, x is not replicated', async () => {
+    const x = randn([5, 3], { key: randomKey(81), dtype: 'float64' });
+    const seen: number[][] = [];
+    const score = (z: Tensor) => {
+      seen.push([...z.shape]);
+      return z.mul(z).neg();
+    };
+    const trace = scoreJacobianTrace(score, x);
+    expect(seen).toEqual([[5, 3]]);
+    // tr ∂s/∂x of s = −x² (elementwise) is −2 Σ_j x_j. Each term −2x_j is exact (doubling), so
+    // the two sums differ only by the rounding of their d − 1 = 2 additions, in whatever order:
+    // at most 2·2u·Σ|2x_j| each, u = 2⁻⁵³.
+    const rows = (await x.toArray()) as number[][];
+    const got = Array.from(await trace.data());
+    rows.forEach((row, i) => {
+      const expected = row.reduce((a, b) => a - 2 * b, 0);
+      const bound = 2 * 2 * 2 ** -53 * row.reduce((a, b) => a + Math.abs(2 * b), 0);
+      expect(Math.abs(got[i]! - expected)).toBeLessThanOrEqual(bound);
+    });
+  });
+});
+
 describe('loss input checks', () => {
   const score = (z: Tensor) => z.neg();
   const x = randn([4, 2], { key: randomKey(71) });
