@@ -75,6 +75,23 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => { ints.requiresGrad = true; })).toBe('requiresGrad: only float tensors can require gradients, got int32');
   });
 
+  it('requiresGrad changes only on leaves: a tensor computed from one that requires grad refuses, one computed from constants is a leaf (docs/autograd.md)', () => {
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    const y = w.mul(2);
+    expect(y.requiresGrad).toBe(true);
+    const leafMessage = 'requiresGrad: can only be changed on leaf tensors; use detach() to cut a computed tensor from the graph';
+    expect(messageOf(() => { y.requiresGrad = false; })).toBe(leafMessage);
+    expect(messageOf(() => { y.requiresGrad = true; })).toBe(leafMessage);
+    const d = y.detach();
+    d.requiresGrad = true;
+    expect(d.requiresGrad).toBe(true);
+    const c = f64([1, 2]).mul(3); // computed, but from no tensor that requires grad: a leaf, as in PyTorch
+    c.requiresGrad = true;
+    c.sum().backward();
+    expect(c.grad).not.toBeNull();
+  });
+
   it('argnums out of range', () => {
     const message = messageOf(() => valueAndGrad((a: Tensor) => a.sum(), { argnums: [0, 2] })(f64([1]), f64([2])));
     expect(message).toBe('grad: argnums [0,2] out of range for 2 argument(s)');
