@@ -12,6 +12,9 @@ import {
   type DatasetEntry, type NoiseSpec, OBJECTIVES, type ObjectiveName, SAMPLERS, type SamplerName, type ScoreFunction,
   cleanScore, cleanestCondition,
 } from '@scorch/score';
+import type { Io } from './io.js';
+import { writeFiles } from './output.js';
+import { formatDuration } from './progress.js';
 import type { SampleRun } from './sampling.js';
 
 export interface Metrics {
@@ -247,4 +250,23 @@ export function makeHtml(input: HtmlInput): string {
       ...figure('trajectories.svg', 'Sampler trajectories', `A few chains of the sampler, from ${metrics.sampling.pathsFrom} (hollow circles) to the samples (filled).`),
     ],
   });
+}
+
+/**
+ * Writes a run's results into `outDir` (samples.json, metrics.json, the plots, index.html) and
+ * prints what ends the run: the metrics table, the files the directory now holds (`alsoThere`
+ * written before, such as train's checkpoint) and the total time.
+ */
+export function writeResults(
+  io: Io, outDir: string, results: { samples: string; metrics: string; plots: Readonly<Record<string, string>>; html: string },
+  metrics: Metrics, alsoThere: number, backend: string, wallStart: number,
+): void {
+  const files = { 'samples.json': results.samples, 'metrics.json': results.metrics, ...results.plots, 'index.html': results.html };
+  writeFiles(outDir, files);
+  io.out('');
+  io.out(metricsTable(metrics));
+  io.out('');
+  io.out(`Wrote ${Object.keys(files).length + alsoThere} files to ${outDir}`);
+  io.out(`Report: ${outDir}/index.html`);
+  io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend}.`);
 }

@@ -7,9 +7,9 @@ import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
-import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, writeFiles } from './output.js';
-import { Progress, formatDuration } from './progress.js';
-import { computeMetrics, makeHtml, makePlots, metricsTable } from './report.js';
+import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel } from './output.js';
+import { Progress } from './progress.js';
+import { computeMetrics, makeHtml, makePlots, writeResults } from './report.js';
 import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
 import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
 import { plural } from '@scorch/report';
@@ -99,18 +99,8 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
       metrics,
       plots,
     });
-    writeFiles(outDir, {
-      'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`,
-      'metrics.json': metricsJson(metrics, ref),
-      ...plots,
-      'index.html': html,
-    });
-    io.out('');
-    io.out(metricsTable(metrics));
-    io.out('');
-    io.out(`Wrote ${Object.keys(plots).length + 3} files to ${outDir}`);
-    io.out(`Report: ${outDir}/index.html`);
-    io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+    const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`;
+    writeResults(io, outDir, { samples, metrics: metricsJson(metrics, ref), plots, html }, metrics, 0, backend.description, wallStart);
     return 0;
   } finally {
     out.release();

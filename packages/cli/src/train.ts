@@ -14,8 +14,8 @@ import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './a
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
 import { CHECKPOINT_FILE, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
-import { Progress, formatDuration } from './progress.js';
-import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, metricsTable } from './report.js';
+import { Progress } from './progress.js';
+import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
 import type { Io } from './io.js';
 import { plural } from '@scorch/report';
@@ -270,19 +270,9 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
       plots,
     });
     const samplePoints = Array.from(await run.samples.data());
-    writeFiles(outDir, {
-      'metrics.json': metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText)),
-      'samples.json': `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`,
-      ...plots,
-      'index.html': html,
-    });
-
-    io.out('');
-    io.out(metricsTable(metrics));
-    io.out('');
-    io.out(`Wrote ${Object.keys(plots).length + 4} files to ${outDir}`);
-    io.out(`Report: ${outDir}/index.html`);
-    io.out(`Total time ${formatDuration((performance.now() - wallStart) / 1000)} on ${backend.description}.`);
+    const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`;
+    const metricsText = metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText));
+    writeResults(io, outDir, { samples, metrics: metricsText, plots, html }, metrics, 1, backend.description, wallStart); // and the checkpoint
     if (mode === 'demo' && sampler === 'ald') {
       io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
       io.out(`  scorch sample --checkpoint ${shellWord(outDir)} --sampler langevin`);
