@@ -55,7 +55,9 @@ const trainFlags: readonly FlagSpec[] = [
     defaultText: `the objective's: ${stepsByObjective()}`,
     description: 'optimisation steps (Adam)',
   },
-  { name: 'batch', kind: 'integer', valueName: 'B', min: 2, default: 256, description: 'data points per step (fresh draws every step)' },
+  // At most 65536: each layer's activations are [B, width] (a step holds several, with their
+  // gradients); 10⁸ failed at allocation with the runtime's "Array buffer allocation failed".
+  { name: 'batch', kind: 'integer', valueName: 'B', min: 2, max: 65536, default: 256, description: 'data points per step (fresh draws every step)' },
   backendFlag,
   seedFlag,
   {
@@ -71,7 +73,9 @@ const trainFlags: readonly FlagSpec[] = [
     description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
   },
   {
-    name: 'levels', kind: 'integer', valueName: 'L', min: 1, default: NOISE_DEFAULTS.levels, source: 'Song & Ermon 2019',
+    // At most 10000: annealed Langevin runs --steps-per-level steps at every level, and the
+    // checkpoint lists every σ (10⁸ levels ran for good).
+    name: 'levels', kind: 'integer', valueName: 'L', min: 1, max: 10000, default: NOISE_DEFAULTS.levels, source: 'Song & Ermon 2019',
     description: `noise levels σ₁ > … > σ_L (geometric) of the noise-conditional losses ${lossesOf('levels')}`,
   },
   {

@@ -92,7 +92,7 @@ describe('argument parsing', () => {
     [['--steps', 'ten'], /--steps must be a positive integer, got "ten"/],
     [['--steps', '0'], /--steps must be a positive integer, got "0"/],
     [['--steps', '2.5'], /--steps must be a positive integer, got "2.5"/],
-    [['--batch', '1'], /--batch must be an integer >= 2, got "1"/],
+    [['--batch', '1'], /--batch must be an integer >= 2 and <= 65536, got "1"/],
     [['--seed', '-1'], /--seed must be a non-negative integer, got "-1"/],
     [['--lr', '0'], /--lr must be a positive number, got "0"/],
     [['--lr', 'fast'], /--lr must be a positive number, got "fast"/],
@@ -106,6 +106,9 @@ describe('argument parsing', () => {
     // The metrics hold n × n matrices: 70000 failed after sampling with 'Invalid typed array length'.
     [['--n', '70000'], /^scorch train: --n must be an integer >= 2 and <= 16384, got "70000"$/],
     [['--n', '16385'], /^scorch train: --n must be an integer >= 2 and <= 16384, got "16385"$/],
+    // 10⁸ failed at allocation; 10⁸ levels ran for good and would fill the checkpoint with σs.
+    [['--batch', '100000000'], /^scorch train: --batch must be an integer >= 2 and <= 65536, got "100000000"$/],
+    [['--levels', '10001'], /^scorch train: --levels must be an integer >= 1 and <= 10000, got "10001"$/],
     [['--force=yes'], /--force takes no value, got "yes"/],
     [['--steps', '3', '--steps', '4'], /--steps is given twice/],
     [['moons'], /unexpected argument "moons"; flags are written --name value/],
