@@ -106,10 +106,17 @@ export const pow = (a: Operand, b: Operand): Tensor => {
  * tie the gradient is split equally between the operands.
  */
 export const maximum = (a: Operand, b: Operand): Tensor => binary('max', 'maximum', a, b);
-/** min(a, b) = −max(−a, −b). */
+/**
+ * The order-reversing involution that `minimum` and `min` are computed through: −x for floats
+ * (so NaN propagates as in max, and the derivative is max's); for int32 −1 − x (two's complement
+ * ~x), which never overflows, where −x wraps −2³¹ to itself and would make min(−2³¹, 1) = 1.
+ */
+const reverseOrder = (x: Tensor): Tensor => (x.dtype === 'int32' ? sub(-1, x) : neg(x));
+
+/** min(a, b) = −max(−a, −b) (for int32 through ~x = −1 − x, which cannot overflow). */
 export const minimum = (a: Operand, b: Operand): Tensor => composite(() => {
   const [ta, tb] = operands('minimum', a, b);
-  return neg(apply('max', [neg(ta), neg(tb)], {}));
+  return reverseOrder(apply('max', [reverseOrder(ta), reverseOrder(tb)], {}));
 });
 /** −x elementwise. */
 export const neg = (x: Tensor): Tensor => unary('neg', x);
@@ -319,12 +326,12 @@ export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = fal
  * equally. Reducing an empty axis is an error.
  */
 export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
-/** Smallest entry over `axes` (default all), as `max`: −max(−x). */
+/** Smallest entry over `axes` (default all), as `max`: −max(−x) (for int32 −1 − max(−1 − x), which cannot overflow). */
 export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => {
   checkTensor('min', x);
   checkKeepdims('min', keepdims);
   checkNoEmptyAxis('min', x, normalizeAxes('min', axes, x.rank));
-  return neg(max(neg(x), axes, keepdims));
+  return reverseOrder(max(reverseOrder(x), axes, keepdims));
 });
 
 /** Mean over `axes` (default all): `sum(x, axes, keepdims)` divided by the number of entries reduced. */

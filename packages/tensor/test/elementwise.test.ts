@@ -142,6 +142,18 @@ describe('int32 arithmetic', () => {
     expect(await a.mul(b).toArray()).toEqual([14, -21, 1410065408, 2147483647]);
   });
 
+  it('minimum holds at the int32 extremes (no overflow in the order reversal)', async () => {
+    // minimum is −max(−a, −b) for floats; −(−2³¹) wraps to −2³¹ in int32, so it goes through
+    // ~x = −1 − x there, which maps [−2³¹, 2³¹ − 1] onto itself.
+    const lo = -2147483648;
+    const hi = 2147483647;
+    const p = tensor([lo, hi, lo, 1, lo, -1, 0], { dtype: 'int32' });
+    const q = tensor([hi, lo, 1, lo, lo, 0, hi], { dtype: 'int32' });
+    expect(await minimum(p, q).toArray()).toEqual([lo, lo, lo, lo, lo, -1, 0]);
+    expect(await maximum(p, q).toArray()).toEqual([hi, hi, 1, 1, lo, 0, hi]);
+    expect(await minimum(p, 5).toArray()).toEqual([lo, 5, lo, 1, lo, -1, 0]);
+  });
+
   it('numbers are truncated to int32', async () => {
     expect(await tensor([1, 2], { dtype: 'int32' }).add(2.9).toArray()).toEqual([3, 4]);
   });

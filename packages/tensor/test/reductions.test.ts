@@ -134,6 +134,16 @@ describe('hand-computed reductions', () => {
     expect(await i.max(1).toArray()).toEqual([2, 4]);
   });
 
+  it('int32 min reaches −2³¹ (the order reversal does not overflow)', async () => {
+    // min is −max(−x) for floats; in int32 −(−2³¹) wraps to −2³¹ and hid it behind 1.
+    const i = tensor([[2147483647, 1, -2147483648], [5, -2147483648, 2147483647]], { dtype: 'int32' });
+    expect(await i.min(1).toArray()).toEqual([-2147483648, -2147483648]);
+    expect(await i.min(0).toArray()).toEqual([5, -2147483648, -2147483648]);
+    expect(await i.min().item()).toBe(-2147483648);
+    expect(await i.min(-1, true).toArray()).toEqual([[-2147483648], [-2147483648]]);
+    expect(await tensor([2147483647, 3], { dtype: 'int32' }).min().item()).toBe(3);
+  });
+
   it('max propagates NaN', async () => {
     expect(await tensor([[1, NaN], [2, 3]]).max(1).toArray()).toEqual([NaN, 3]);
   });
