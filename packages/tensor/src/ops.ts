@@ -382,7 +382,11 @@ export interface VarianceOptions {
   correction?: number;
 }
 
-/** Variance over `axes`: Σ(x − mean)² / (n − correction). */
+/**
+ * Variance over `axes`: Σ(x − mean)² / (n − correction). NaN where n − correction ≤ 0 (no degrees
+ * of freedom left: an empty axis, or correction ≥ n), as jnp.var; torch.var divides by
+ * max(n − correction, 0) there, giving ∞ for a nonzero sum (and NaN for a zero one).
+ */
 export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
   return composite(() => {
     checkTensor('variance', x);
@@ -393,6 +397,12 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
     checkNumber('variance', 'correction', correction, { min: 0 });
     const ax = normalizeAxes('variance', axes, x.rank);
     const n = sizeOf(ax.map((a) => x.shape[a]!));
+    // Dividing by n − correction ≤ 0 would give −0 or a negative variance; the result is a NaN
+    // constant, so its derivative is 0 (as jnp.var's `where`).
+    if (!(n - correction > 0)) {
+      if (!isFloatDType(x.dtype)) throw new TypeError(`variance: expected a float tensor, got ${x.dtype}`);
+      return constant(NaN, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
+    }
     const centred = sub(x, mean(x, ax, true));
     return div(sum(mul(centred, centred), ax, keepdims), n - correction);
   });

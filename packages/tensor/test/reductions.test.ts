@@ -106,6 +106,24 @@ describe('variance', () => {
     expect(out.shape).toEqual([2, 1, 4, 1]);
   });
 
+  it('is NaN where no degrees of freedom are left (n − correction ≤ 0), never negative or −0', async () => {
+    // Σ(x − mean)²/(n − correction) gave −0 over an empty axis with correction 1 and −1 for
+    // [1, 3] (Σ = 2) with correction 4; jnp.var gives NaN for both.
+    const v = tensor([1, 3]);
+    expect(await v.variance(0, { correction: 2 }).item()).toBeNaN();
+    expect(await v.variance(0, { correction: 4 }).item()).toBeNaN();
+    expect(await v.variance(0, { correction: 1 }).item()).toBe(2);
+    expect(await v.variance(0, { correction: 1.5 }).item()).toBe(4);
+    const e = tensor([], { shape: [2, 0], dtype: 'float64' });
+    expect(await e.variance(1, { correction: 1 }).toArray()).toEqual([NaN, NaN]);
+    expect(await e.variance(1).toArray()).toEqual([NaN, NaN]);
+    const k = e.variance([0, 1], { correction: 1, keepdims: true });
+    expect([k.shape, k.dtype]).toEqual([[1, 1], 'float64']);
+    expect(await k.toArray()).toEqual([[NaN]]);
+    // A size-1 axis: one value has no sample variance.
+    expect(await tensor([[7], [8]]).variance(1, { correction: 1 }).toArray()).toEqual([NaN, NaN]);
+  });
+
   it('hand-computed: [1, 2, 3, 4] has population variance 1.25 and sample variance 5/3', async () => {
     const v = tensor([1, 2, 3, 4]);
     expect(await v.variance().item()).toBe(1.25);
