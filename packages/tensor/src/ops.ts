@@ -142,8 +142,13 @@ export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
 export const rsqrt = (x: Tensor): Tensor => composite(() => reciprocal(sqrt(x)));
 /** x² elementwise, as x · x. */
 export const square = (x: Tensor): Tensor => mul(x, x);
-/** |x| elementwise, as where(x < 0, −x, x): its derivative at ±0 is 1, the x ≥ 0 branch (PyTorch's is 0). */
-export const abs = (x: Tensor): Tensor => composite(() => where(less(x, 0), neg(x), x));
+/**
+ * |x| elementwise, with abs(−0) = +0 (IEEE 754, as torch.abs and jnp.abs): as
+ * where(x < 0, −x, x + 0), the x branch adding 0, which turns −0 into +0 and leaves every other
+ * value (NaN, ±∞, int32) as it is. Its derivative at ±0 is 1, the x ≥ 0 branch (as JAX's;
+ * PyTorch's is 0).
+ */
+export const abs = (x: Tensor): Tensor => composite(() => where(less(x, 0), neg(x), add(x, 0)));
 /** σ(x) = 1/(1 + e⁻ˣ), a primitive computed through e^(−|x|): no overflow, accurate for x ≪ 0. */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 /**

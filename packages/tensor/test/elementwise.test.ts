@@ -374,6 +374,17 @@ describe('softmax and logSoftmax', () => {
   });
 });
 
+describe('abs', () => {
+  it('clears the sign of zero and keeps ±∞ and NaN', () => {
+    // abs was where(x < 0, −x, x), which returned −0 itself; |−0| = +0 (IEEE 754 abs).
+    for (const dtype of ['float32', 'float64'] as const) {
+      const out = values(abs(tensor([-0, 0, -Infinity, Infinity, NaN, -2.5, 3e38], { dtype })));
+      expect(out).toEqual([0, 0, Infinity, Infinity, NaN, 2.5, dtype === 'float32' ? Math.fround(3e38) : 3e38]);
+      expect(Object.is(out[0], 0), 'abs(−0) is +0').toBe(true);
+    }
+  });
+});
+
 describe('small helpers', () => {
   it('isFinite is false for ±∞ and NaN', async () => {
     expect(await isFinite(tensor([1, Infinity, -Infinity, NaN, -3e38])).toArray()).toEqual([true, false, false, false, true]);
