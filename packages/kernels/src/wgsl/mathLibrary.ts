@@ -72,7 +72,8 @@ const LIBRARY: Record<string, string> = {
   if (sc_isnan(x)) { return x; }
   if (x > 88.72283935546875) { return sc_pos_inf(); }
   if (x < -17.3286795) { return -1.0; }
-  if (abs(x) <= 0.34657359) { return sc_expm1_reduced(x); }
+  // x + x²p would turn −0 into −0 + 0 = +0: ±0 are returned as they are (expm1(−0) = −0).
+  if (abs(x) <= 0.34657359) { return select(sc_expm1_reduced(x), x, x == 0.0); }
   let k = round(x * 1.44269504088896341);
   let r = (x - k * 0.693359375) + k * 2.12194440e-4;
   let p = sc_expm1_reduced(r);
@@ -145,7 +146,8 @@ const LIBRARY: Record<string, string> = {
     let t = sc_expm1(-2.0 * a);
     y = -t / (t + 2.0);
   }
-  return select(y, -y, x < 0.0);
+  // y ≥ +0; x's sign bit goes onto it, so tanh(−0) = −0 (x < 0 is false there).
+  return bitcast<f32>(bitcast<u32>(y) | (bitcast<u32>(x) & 0x80000000u));
 }`,
   // erf. |x| < 0.5: the Maclaurin series to x^13 (truncation < 1e-9 relative), so tiny arguments
   // keep full relative accuracy. |x| >= 0.5: 1 - erfc(|x|), erfc from the Chebyshev fit of
@@ -274,7 +276,8 @@ const LIBRARY: Record<string, string> = {
 }`,
   sc_sin: `fn sc_sin(x: f32) -> f32 {
   if (sc_isnan(x) || sc_isinf(x)) { return sc_nan(); }
-  return sc_sin_of_quadrant(sc_rem_pio2(x));
+  // The reduction gives r = −0 − (−0·C) = +0 for x = −0: ±0 are returned as they are.
+  return select(sc_sin_of_quadrant(sc_rem_pio2(x)), x, x == 0.0);
 }`,
   sc_cos: `fn sc_cos(x: f32) -> f32 {
   if (sc_isnan(x) || sc_isinf(x)) { return sc_nan(); }
