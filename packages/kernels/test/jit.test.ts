@@ -487,6 +487,11 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['(1 / x) · 0', (x) => x.reciprocal().mul(0), [0, 2]],
     ['exp(100x) · 0 (overflow)', (x) => x.mul(100).exp().mul(0), [1, 0]],
     ['x · 1 + 0 (−0 + 0 is +0)', (x) => x.mul(1).add(0), [-0, 1]],
+    // A short sum or scan is one unrolled loop from acc = 0: 0 + (−0) was folded to −0.
+    ['the sum of −0s', (x) => x.sum(), [-0, -0, -0]],
+    ['the sum of −0s over one axis, then a mean', (x) => x.reshape([3, 1]).sum(1).add(x.reshape([1, 3]).mean(1)), [-0, -0, -0]],
+    ['cumsum from a −0', (x) => x.cumsum(0), [-0, -0, 1]],
+    ['reverse cumsum to a −0', (x) => x.cumsum(0, { reverse: true }), [1, -0, -0]],
     ['the gradient of √x where x > 0, at 0 (0 · ∞)', (x) => grad((z: Tensor) => sum(z.sqrt().mul(z.greater(0).cast('float32'))))(x) as Tensor, [0, 4]],
   ];
   for (const [name, f, values] of cases) {

@@ -321,7 +321,10 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
       const out = w.decode('o', outShape);
       // Over an empty extent the loop never runs: acc is then the identity, a constant the
       // compiler would fold into the epilogue (a mean's 0/0 to 0, not NaN) unless it is opaque.
-      w.emit(`var acc: ${t} = ${extent === 0 && t === 'f32' ? w.opaque(identity) : identity};`);
+      // A float sum's 0 is opaque always: the loop over a short literal extent is unrolled and
+      // 0 + x folded to x, which keeps x = −0 where the eager kernel's 0 + (−0) gives +0.
+      const opaqueStart = t === 'f32' && (extent === 0 || spec.op === 'sum');
+      w.emit(`var acc: ${t} = ${opaqueStart ? w.opaque(identity) : identity};`);
       const loop = w.scope(() => {
         const red = w.decode('r', spec.reduced);
         w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
@@ -653,7 +656,11 @@ function lowerScan(ctx: Lowering, index: number): LoweredKernel[] {
       const line = w.decode('line', lineShape);
       const at = (pos: string) => withAxis(line, axis, pos);
       const previous = reverse ? u(extent - start) : u(start - 1);
-      w.emit(`var acc: ${t} = ${start === 0 ? wgslLiteral(scanIdentity(eq.prim), eq.out.dtype) : w.value(eq.out, at(previous))};`);
+      // A float cumsum starts from an opaque 0: the compiler would fold 0 + x to x in the
+      // unrolled loop, giving −0 for a leading −0 where the eager kernel gives +0.
+      const identity = wgslLiteral(scanIdentity(eq.prim), eq.out.dtype);
+      const first = t === 'f32' && eq.prim === 'cumsum' ? w.opaque(identity) : identity;
+      w.emit(`var acc: ${t} = ${start === 0 ? first : w.value(eq.out, at(previous))};`);
       const loop = w.scope(() => {
         w.emit(`let pos = ${reverse ? `${u(extent - 1)} - k` : 'k'};`);
         const v = w.value(x, at('pos'));
