@@ -803,9 +803,15 @@ export function onesLike(x: Tensor): Tensor {
   return constant(1, x.shape, x.dtype, x.device);
 }
 
-/** True where floats are neither infinite nor NaN. */
+/**
+ * True where floats are neither infinite nor NaN; every int32 and bool element is finite (as
+ * torch.isfinite and jnp.isfinite). The float test is |x| < ∞, which NaN fails.
+ */
 export function isFinite(x: Tensor): Tensor {
   return composite(() => {
+    checkTensor('isFinite', x);
+    // Not |x| < ∞ for int32: ∞ converts to 2³¹ − 1, so 2³¹ − 1 itself came out not finite.
+    if (!isFloatDType(x.dtype)) return constant(1, x.shape, 'bool', x.device);
     return less(abs(x), Infinity);
   });
 }

@@ -390,6 +390,14 @@ describe('small helpers', () => {
     expect(await isFinite(tensor([1, Infinity, -Infinity, NaN, -3e38])).toArray()).toEqual([true, false, false, false, true]);
   });
 
+  it('isFinite is true for every int32 and bool element, the int32 extremes included', async () => {
+    // |x| < ∞ with ∞ converted to int32 (2³¹ − 1) said 2³¹ − 1 was not finite; bool failed in neg.
+    const i = isFinite(tensor([[2147483647, -2147483648], [0, -5]], { dtype: 'int32' }));
+    expect([i.shape, i.dtype]).toEqual([[2, 2], 'bool']);
+    expect(await i.toArray()).toEqual([[true, true], [true, true]]);
+    expect(await isFinite(tensor([true, false])).toArray()).toEqual([true, true]);
+  });
+
   it('zerosLike and onesLike copy shape, dtype and device', async () => {
     const x = tensor([[1, 2, 3]], { dtype: 'int32' });
     const z = zerosLike(x);
