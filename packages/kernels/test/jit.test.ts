@@ -480,6 +480,7 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
   // both from memory. Jitted constants and second copies of an operand now pass through an
   // opaque select (compiler/writer.ts, OPAQUE_NEVER).
   const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  const withFlip = (x: Tensor, f: (y: Tensor) => Tensor) => f(x.flip());
   const cases: [string, (x: Tensor) => Tensor, number[]][] = [
     ['log(x) · 0', (x) => x.log().mul(0), [0, -1, 1]],
     ['x − x', (x) => x.sub(x), [Infinity, -Infinity, NaN, 2, -0]],
@@ -487,6 +488,11 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['(1 / x) · 0', (x) => x.reciprocal().mul(0), [0, 2]],
     ['exp(100x) · 0 (overflow)', (x) => x.mul(100).exp().mul(0), [1, 0]],
     ['x · 1 + 0 (−0 + 0 is +0)', (x) => x.mul(1).add(0), [-0, 1]],
+    // A value used by two operations was reassociated: (x + y) − y became x, dropping y's NaN and
+    // ∞ and the rounding of x + y; a third use must not fold either. y is x reversed.
+    ['(x + y) − y', (x) => withFlip(x, (y) => x.add(y).sub(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
+    ['(x − y) + y', (x) => withFlip(x, (y) => x.sub(y).add(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
+    ['((x + y) − y) + y − y', (x) => withFlip(x, (y) => x.add(y).sub(y).add(y).sub(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
     // A short sum or scan is one unrolled loop from acc = 0: 0 + (−0) was folded to −0.
     ['the sum of −0s', (x) => x.sum(), [-0, -0, -0]],
     ['the sum of −0s over one axis, then a mean', (x) => x.reshape([3, 1]).sum(1).add(x.reshape([1, 3]).mean(1)), [-0, -0, -0]],

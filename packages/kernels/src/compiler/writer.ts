@@ -23,12 +23,19 @@ import { mathPrelude } from '../wgsl/mathLibrary.js';
  */
 const OPAQUE_NEVER = 'opaque_never';
 const OPAQUE = 'opaque_value';
+/**
+ * `opaque_use(x, k)`: x again, opaque, and distinct for each k (`opaque_value(x)` twice would be
+ * one value to the compiler once both calls are inlined, so a third use could fold again).
+ */
+const OPAQUE_USE = 'opaque_use';
 
 /** The declarations `opaque_value` needs and the assignment that starts `main`, for a kernel whose code uses it. */
 export function opaquePrelude(code: string): { declarations: string; assignment: string } | null {
-  if (!code.includes(`${OPAQUE}(`)) return null;
+  if (!code.includes(`${OPAQUE}(`) && !code.includes(`${OPAQUE_USE}(`)) return null;
   return {
-    declarations: `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n`,
+    declarations:
+      `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n` +
+      `fn ${OPAQUE_USE}(x: f32, k: f32) -> f32 { return select(x, k, ${OPAQUE_NEVER}); }\n`,
     assignment: `${OPAQUE_NEVER} = nwg.x == 0u;`,
   };
 }
@@ -314,11 +321,22 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   }
 
   protected elementwise(op: ElementwiseOp, dtype: DType, args: readonly string[]): string {
-    // One value as both operands (x − x, x / x) is passed through `opaque_value` the second time:
-    // folded, x − x is 0 for x = ±∞, where eager reads it twice and gives NaN (OPAQUE_NEVER).
-    const operands = wgslType(dtype) === 'f32' ? args.map((a, i) => (args.indexOf(a) < i ? `${OPAQUE}(${a})` : a)) : args;
-    return ELEMENTWISE_EXPRESSIONS[op](operands as string[], wgslType(dtype));
+    // A float value used again, by this operation or by an earlier one of the kernel, is passed
+    // through `opaque_use` (a distinct one per use): folded, x − x is 0 for x = ±∞, where eager
+    // reads it twice and gives NaN, and Mesa's reassociation turns (x + y) − y into x, which
+    // drops a NaN or ∞ in y and the rounding of x + y (OPAQUE_NEVER). where's condition is bool.
+    if (wgslType(dtype) !== 'f32') return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype));
+    const operands = args.map((a, i) => {
+      if (op === 'where' && i === 0) return a;
+      const uses = this.floatUses.get(a) ?? 0;
+      this.floatUses.set(a, uses + 1);
+      return uses === 0 ? a : `${OPAQUE_USE}(${a}, ${uses}.0)`;
+    });
+    return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype));
   }
+
+  /** How often each float operand has been used by the elementwise operations written so far. */
+  private readonly floatUses = new Map<string, number>();
 
   protected cast(from: DType, to: DType, x: string): string {
     return castExpression(from, to, x);
