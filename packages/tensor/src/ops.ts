@@ -44,10 +44,31 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   });
 }
 
+/**
+ * A number operand takes the tensor's dtype, so it must be a value of that dtype: an integer in
+ * [−2³¹, 2³¹ − 1] beside an int32 tensor, 0 or 1 beside a bool one. Converted by the cast rule,
+ * 2.5 became 2 and 3e9 became 2³¹ − 1, so int32 [2, 3] · 0.5 gave [0, 0] and [2, 3] < 2.5 gave
+ * [false, false], where PyTorch, JAX and TF.js promote to float and give [1, 1.5] and [true,
+ * false]. scorch does not promote implicitly (two tensors of different dtypes are refused too):
+ * the caller casts.
+ */
+function checkNumberFits(op: string, value: number, other: Operand): void {
+  if (!(other instanceof Tensor) || other.isDisposed) return; // checkTensor names it
+  const fits = other.dtype === 'int32' ? Number.isInteger(value) && value >= -(2 ** 31) && value <= 2 ** 31 - 1
+    : other.dtype === 'bool' ? value === 0 || value === 1
+    : true;
+  if (!fits) {
+    const expected = other.dtype === 'int32' ? 'an integer from −2³¹ to 2³¹ − 1' : '0 or 1';
+    throw new TypeError(`${op}: the number ${value} is not a value of the other operand's dtype ${other.dtype} (a number takes the tensor's dtype; expected ${expected}); cast the tensor first, e.g. x.cast('float32')`);
+  }
+}
+
 function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   if (typeof a === 'number' && typeof b === 'number') {
     throw new TypeError(`${op}: at least one operand must be a Tensor (a number takes the other operand's dtype)`);
   }
+  if (typeof a === 'number') checkNumberFits(op, a, b);
+  if (typeof b === 'number') checkNumberFits(op, b, a);
   const ta = typeof a === 'number' ? scalarLike(a, b as Tensor) : a;
   const tb = typeof b === 'number' ? scalarLike(b, ta) : b;
   checkTensor(op, ta, 'first operand');

@@ -154,8 +154,24 @@ describe('int32 arithmetic', () => {
     expect(await minimum(p, 5).toArray()).toEqual([lo, 5, lo, 1, lo, -1, 0]);
   });
 
-  it('numbers are truncated to int32', async () => {
-    expect(await tensor([1, 2], { dtype: 'int32' }).add(2.9).toArray()).toEqual([3, 4]);
+  it('a number must be an int32 value: integers take part, a fraction or one out of range is refused', async () => {
+    const i = tensor([2, 3], { dtype: 'int32' });
+    expect(await i.add(2).toArray()).toEqual([4, 5]);
+    expect(await i.less(3).toArray()).toEqual([true, false]);
+    expect(await i.mul(-(2 ** 31)).toArray()).toEqual([0, -(2 ** 31)]); // wraps, as int32 products do
+    // Converted by the cast rule these were [0, 0], [false, false] and [2³¹ + 1, …] wrapped:
+    // PyTorch, JAX and TF.js promote to float instead. scorch refuses and names the cast.
+    const message = (v: number) => `the number ${v} is not a value of the other operand's dtype int32 (a number takes the tensor's dtype; expected an integer from −2³¹ to 2³¹ − 1); cast the tensor first, e.g. x.cast('float32')`;
+    expect(() => i.mul(0.5)).toThrow(`mul: ${message(0.5)}`);
+    expect(() => i.less(2.5)).toThrow(`less: ${message(2.5)}`);
+    expect(() => i.add(3e9)).toThrow(`add: ${message(3000000000)}`);
+    expect(() => i.add(NaN)).toThrow(`add: ${message(NaN)}`);
+    expect(() => i.equal(Infinity)).toThrow(`equal: ${message(Infinity)}`);
+    expect(() => where(i.less(3), 2.5, i)).toThrow(`where: ${message(2.5)}`);
+    expect(await i.cast('float32').mul(0.5).toArray()).toEqual([1, 1.5]);
+    const b = tensor([true, false]);
+    expect(await b.equal(1).toArray()).toEqual([true, false]);
+    expect(() => b.equal(2)).toThrow("equal: the number 2 is not a value of the other operand's dtype bool (a number takes the tensor's dtype; expected 0 or 1); cast the tensor first, e.g. x.cast('float32')");
   });
 });
 
