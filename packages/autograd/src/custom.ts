@@ -11,7 +11,7 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, type Trace, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
+import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
@@ -48,7 +48,7 @@ type Definition =
 export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule: (inputs: JvpRuleInputs) => Tensor): (...args: A) => Tensor {
   if (typeof f !== 'function' || typeof jvpRule !== 'function') throw new TypeError('customJvp: expected a function and its jvp rule, (inputs) => tangent');
   const def: Definition = { kind: 'jvp', name: f.name || 'customJvp', f: f as (...args: Tensor[]) => Tensor, rule: jvpRule };
-  return ((...args: A) => call(def, args)) as (...args: A) => Tensor;
+  return ((...args: A) => composite(() => call(def, args))) as (...args: A) => Tensor;
 }
 
 /**
@@ -66,7 +66,7 @@ export function customVjp<A extends Tensor[], S = Tensor[]>(f: (...args: A) => T
     if (key !== 'forward' && key !== 'backward') throw new TypeError(`customVjp: unknown rule field '${key}'; expected forward, backward`);
   }
   const def: Definition = { kind: 'vjp', name: f.name || 'customVjp', f: f as (...args: Tensor[]) => Tensor, rule: rule as CustomVjpRule<unknown> };
-  return ((...args: A) => call(def, args)) as (...args: A) => Tensor;
+  return ((...args: A) => composite(() => call(def, args))) as (...args: A) => Tensor;
 }
 
 function checkArgs(def: Definition, args: readonly unknown[]): asserts args is Tensor[] {

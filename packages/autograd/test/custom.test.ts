@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { checkGrads, customJvp, customVjp, grad, jit, jvp, vjp } from '@scorch/autograd';
-import { type Tensor, exp, logsumexp, randn, randomKey, softmax, sum, tensor } from '@scorch/tensor';
+import { type Tensor, exp, logsumexp, memory, randn, randomKey, softmax, sum, tensor } from '@scorch/tensor';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor) => Array.from(await t.data());
@@ -91,5 +91,42 @@ describe('customVjp', () => {
     const bad = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => [ct.sum()] });
     expect(() => grad((y: Tensor) => bad(y).sum())(tensor([1, 2], f64))).toThrow(/the backward rule's cotangent 0 must be float64 \[2\] \(like its primal\), got float64 \[\]/);
     expect(() => customVjp((y: Tensor) => y, { backwards: () => [] } as never)).toThrow(/expected a function and \{ backward/);
+  });
+});
+
+describe('memory', () => {
+  // A custom function is an op: called outside any tidy it leaves only its result (the
+  // intermediates of its function and the residuals its forward saved go with it), as
+  // docs/autograd.md ("Memory") promises of ops and transformations.
+  const twiceSin = (y: Tensor) => y.sin().mul(2); // one intermediate, sin(y)
+  const slope = (y: Tensor) => y.cos().mul(2);
+  const byJvp = customJvp(twiceSin, ({ primals: [y], tangents: [t] }) => slope(y!).mul(t!));
+  const byVjp = customVjp(twiceSin, {
+    forward: (y: Tensor) => ({ output: twiceSin(y), saved: slope(y) }),
+    backward: (s: Tensor, ct) => [s.mul(ct)],
+  });
+  const x = tensor([0.3, -1.2, 2], f64);
+
+  it.each([['customJvp', byJvp], ['customVjp', byVjp]] as const)('%s: memory() is flat over many calls, eager and with requiresGrad', async (_name, f) => {
+    const eager = () => f(x).dispose();
+    const recorded = () => {
+      const w = tensor([0.3, -1.2, 2], f64);
+      w.requiresGrad = true;
+      const y = f(w);
+      const s = y.sum();
+      s.backward();
+      for (const t of [s, y, w.grad!, w]) t.dispose();
+    };
+    for (const run of [eager, recorded]) {
+      run();
+      const before = memory().tensors;
+      for (let i = 0; i < 10; i++) run();
+      expect(memory().tensors).toBe(before);
+    }
+    // The residuals lived until backward read them: the gradient is the rule's, 2 cos(x).
+    const w = tensor([0.3, -1.2, 2], f64);
+    w.requiresGrad = true;
+    f(w).sum().backward();
+    (await read(w.grad!)).forEach((g, i) => expect(g).toBeCloseTo(2 * Math.cos([0.3, -1.2, 2][i]!), 14));
   });
 });
