@@ -87,6 +87,16 @@ function checkLike(def: Definition, value: Tensor | null, like: Tensor, what: st
   }
 }
 
+/** The backward rule's cotangents, checked to be an array of one (or null) per argument, in every mode. */
+function backwardOf(name: string, rule: CustomVjpRule<unknown>, saved: unknown, ct: Tensor, output: Tensor, arity: number): readonly (Tensor | null)[] {
+  const cts = rule.backward(saved, ct, output);
+  if (!Array.isArray(cts) || cts.length !== arity) {
+    const got = Array.isArray(cts) ? `${cts.length}` : cts instanceof Tensor ? 'a Tensor, not an array' : cts === null ? 'null' : typeof cts;
+    throw new Error(`${name}: the backward rule must return one cotangent (or null) per argument (${arity}), got ${got}`);
+  }
+  return cts;
+}
+
 /** The primal output and what the vjp rule needs, one level below the current trace. */
 function primal(def: Definition, args: Tensor[]): { output: Tensor; saved: unknown } {
   if (def.kind === 'vjp' && def.rule.forward) {
@@ -108,7 +118,7 @@ function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], outpu
   }
   // J·t = ∇_c ⟨Jᵀc, t⟩, the backward rule being linear in c.
   const inner = (c: Tensor): Tensor => {
-    const cts = def.rule.backward(saved, c, output);
+    const cts = backwardOf(def.name, def.rule, saved, c, output, primals.length);
     let total: Tensor | null = null;
     cts.forEach((g, i) => {
       if (!g || !isFloatDType(primals[i]!.dtype)) return;
@@ -125,10 +135,7 @@ function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], outpu
 function reverseRule(def: Definition, primals: Tensor[], output: Tensor, saved: unknown): NodeRule {
   return (ct, needs) => {
     if (def.kind === 'vjp') {
-      const cts = def.rule.backward(saved, ct, output);
-      if (!Array.isArray(cts) || cts.length !== primals.length) {
-        throw new Error(`${def.name}: the backward rule must return one cotangent (or null) per argument (${primals.length}), got ${Array.isArray(cts) ? cts.length : typeof cts}`);
-      }
+      const cts = backwardOf(def.name, def.rule, saved, ct, output, primals.length);
       return cts.map((g, i) => {
         checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
         return needs[i] ? g : null;
@@ -170,7 +177,7 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
   const forward = rule.forward;
   const perExample = values.map((v, i) => (bdims[i] === null ? v.shape : v.shape.filter((_, d) => d !== bdims[i])));
   const backward = (saved: unknown, ct: Tensor, output: Tensor): Tensor[] =>
-    rule.backward(saved, ct, output).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
+    backwardOf(def.name, rule, saved, ct, output, values.length).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
   const forwardB = forward
     ? (vmap((...args: Tensor[]) => {
         const r = forward(...args);

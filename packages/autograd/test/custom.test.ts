@@ -2,7 +2,7 @@
 // and a differentiable rule passes the order-2 gradient checks.
 
 import { describe, expect, it } from 'vitest';
-import { checkGrads, customJvp, customVjp, grad, jit, jvp, vjp } from '@scorch/autograd';
+import { checkGrads, customJvp, customVjp, grad, jit, jvp, vjp, vmap } from '@scorch/autograd';
 import { type Tensor, exp, logsumexp, memory, randn, randomKey, softmax, sum, tensor } from '@scorch/tensor';
 
 const f64 = { dtype: 'float64' as const };
@@ -91,6 +91,20 @@ describe('customVjp', () => {
     const bad = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => [ct.sum()] });
     expect(() => grad((y: Tensor) => bad(y).sum())(tensor([1, 2], f64))).toThrow(/the backward rule's cotangent 0 must be float64 \[2\] \(like its primal\), got float64 \[\]/);
     expect(() => customVjp((y: Tensor) => y, { backwards: () => [] } as never)).toThrow(/expected a function and \{ backward/);
+  });
+
+  it('a backward rule with the wrong count of cotangents is named in forward mode and under vmap too', () => {
+    const x = tensor([1, 2], f64);
+    const twoForOne = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => [ct.mul(2), null] });
+    const notAnArray = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => ct.mul(2) as never });
+    const count = /customVjp: the backward rule must return one cotangent \(or null\) per argument \(1\), got 2/;
+    const tensorNotArray = /customVjp: the backward rule must return one cotangent \(or null\) per argument \(1\), got a Tensor, not an array/;
+    // Forward mode transposes the backward rule: it read the cotangents without checking them.
+    expect(() => jvp(twoForOne, [x], [x])).toThrow(count);
+    expect(() => jvp(notAnArray, [x], [x])).toThrow(tensorNotArray);
+    expect(() => grad((y: Tensor) => notAnArray(y).sum())(x)).toThrow(tensorNotArray);
+    expect(() => vmap(grad((y: Tensor) => twoForOne(y).sum()))(tensor([[1, 2]], f64))).toThrow(count);
+    expect(() => vmap((y: Tensor) => jvp(notAnArray, [y], [y])[1])(tensor([[1, 2]], f64))).toThrow(tensorNotArray);
   });
 });
 
