@@ -220,6 +220,21 @@ describe('definitions are checked, names are unique', () => {
     expect(() => softplusSquare(tensor([1], { dtype: 'int32' }))).toThrow(/softplusSquare: expected float tensors, got int32/);
   });
 
+  it('a shader primitive whose infer returns no valid { shape, dtype } is named at the call', () => {
+    const inferring = (name: string, infer: (inputs: readonly { shape: readonly number[]; dtype: string }[]) => unknown) => definePrimitive({
+      name, kind: 'shader', inputs: ['x'], infer: infer as never, cpu: () => undefined,
+      wgsl: { code: '', workgroupSize: [1, 1, 1] }, jvp: () => null, vjp: () => [null],
+    });
+    const x = f64([1, 2]);
+    const expected = 'its infer must return \\{ shape: non-negative integers, dtype: one of float32, float64, int32, bool \\}, got';
+    // These reached the allocator ("Invalid array buffer length"), a property read of undefined,
+    // or the device's dtype check, which named 'custom' rather than the primitive.
+    expect(() => inferring('negativeExtent', ([i]) => ({ shape: [-1], dtype: i!.dtype }))(x)).toThrow(new RegExp(`negativeExtent: ${expected} \\{ shape: \\[-1\\], dtype: "float64" \\}`));
+    expect(() => inferring('inferredNothing', () => undefined)(x)).toThrow(new RegExp(`inferredNothing: ${expected} undefined`));
+    expect(() => inferring('unknownDType', ([i]) => ({ shape: i!.shape, dtype: 'complex64' }))(x)).toThrow(new RegExp(`unknownDType: ${expected} \\{ shape: \\[2\\], dtype: "complex64" \\}`));
+    expect(() => inferring('fractionalExtent', () => ({ shape: [1.5], dtype: 'float64' }))(x)).toThrow(/fractionalExtent: its infer must return/);
+  });
+
   it('defining a primitive changes no built-in rule, and the rule tables are frozen', () => {
     expect(Object.isFrozen(jvpRules) && Object.isFrozen(vjpRules) && Object.isFrozen(batchRules)).toBe(true);
     expect(() => {

@@ -3,7 +3,7 @@
 // Adding a primitive: a member here, a `params` entry, an inference case, a CPU implementation,
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
-import { type DType, isFloatDType } from './dtype.js';
+import { DTYPES, type DType, isFloatDType } from './dtype.js';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
@@ -376,8 +376,14 @@ export function inferOutput<P extends Primitive>(
         if (!isFloatDType(dtype)) fail(name, `expected float tensors, got ${dtype}`);
         return { shape: sameShape(name, inputs), dtype };
       }
-      const out = def.infer(inputs);
-      return { shape: [...out.shape], dtype: out.dtype };
+      const out = def.infer(inputs) as unknown;
+      const shape = (out as { shape?: unknown } | null)?.shape;
+      const dtype = (out as { dtype?: unknown } | null)?.dtype;
+      if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !(DTYPES as readonly unknown[]).includes(dtype)) {
+        const got = out === null || typeof out !== 'object' ? String(out) : `{ shape: ${JSON.stringify(shape)}, dtype: ${JSON.stringify(dtype)} }`;
+        fail(name, `its infer must return { shape: non-negative integers, dtype: one of ${DTYPES.join(', ')} }, got ${got}`);
+      }
+      return { shape: [...(shape as number[])], dtype: dtype as DType };
     }
   }
   return fail(prim, 'unknown primitive');
