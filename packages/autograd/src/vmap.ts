@@ -15,7 +15,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
-  checkOptions, composite, concat, flattenTree, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -190,11 +190,21 @@ function scatterAddRule(values: readonly Tensor[], bdims: readonly (number | nul
 function customRule(values: readonly Tensor[], bdims: readonly (number | null)[], params: PrimitiveParams['custom'], size: number): [Tensor, number | null] {
   const def = primitiveDefinition(params.name);
   if (def.batch) {
-    const [y, bdim] = def.batch(values, bdims, size);
-    if (!(y instanceof Tensor) || !(bdim === null || (Number.isInteger(bdim) && bdim >= 0 && bdim < y.shape.length))) {
+    const r = def.batch(values, bdims, size) as unknown;
+    if (!Array.isArray(r) || r.length !== 2) {
+      throw new Error(`${params.name}: its batching rule must return [tensor, batch axis or null], got ${r instanceof Tensor ? 'a Tensor, not a pair' : Array.isArray(r) ? `an array of ${r.length}` : String(r)}`);
+    }
+    const [y, bdim] = r as [unknown, unknown];
+    if (!(y instanceof Tensor) || !(bdim === null || (Number.isInteger(bdim) && (bdim as number) >= 0 && (bdim as number) < y.shape.length))) {
       throw new Error(`${params.name}: its batching rule must return [tensor, batch axis or null], got a batch axis ${bdim} for ${y instanceof Tensor ? fmtShape(y.shape) : typeof y}`);
     }
-    return [y, bdim];
+    // The result must be what the primitive gives one example, with the batch axis inserted.
+    const one = inferOutput('custom', values.map((v, i) => (bdims[i] === null ? v : { shape: v.shape.filter((_, d) => d !== bdims[i]), dtype: v.dtype })), params);
+    const shape = bdim === null ? one.shape : [...one.shape.slice(0, bdim as number), size, ...one.shape.slice(bdim as number)];
+    if (y.dtype !== one.dtype || y.shape.length !== shape.length || y.shape.some((d, k) => d !== shape[k])) {
+      throw new Error(`${params.name}: its batching rule returned a ${y.dtype} ${fmtShape(y.shape)} tensor with batch axis ${bdim}; for ${size} examples of a ${one.dtype} ${fmtShape(one.shape)} output it must be ${one.dtype} ${fmtShape(shape)}`);
+    }
+    return [y, bdim as number | null];
   }
   if (def.kind === 'elementwise') return elementwiseRule('custom')(values, bdims, params, size);
   const fronts = values.map((v, i) => (bdims[i] === null ? null : front(v, bdims[i]!, size)));

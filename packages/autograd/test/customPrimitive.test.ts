@@ -184,6 +184,27 @@ describe('a defined shader primitive on the CPU', () => {
     expect(calls).toBe(1);
     await expectClose(y, [5, 25]);
   });
+
+  it('a batching rule returning the wrong shape, dtype or structure is named, not taken as the result', () => {
+    /** The identity on a matrix, with the batching rule `batch` (the rule is all that is under test). */
+    const withBatch = (name: string, batch: (x: Tensor, bdim: number | null) => unknown) => definePrimitive({
+      name, kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
+      cpu: ([x], out) => out.data.set(x!.data),
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null, vjp: () => [null],
+      batch: ([x], [bdim]) => batch(x!, bdim!) as [Tensor, number | null],
+    });
+    const xs = f64([[[1, 2, 3]], [[4, 5, 6]]]); // 2 examples of [1, 3]
+    // Summed over the batch: vmap returned the [1, 3] sum as the whole [2, 1, 3] result.
+    const summed = withBatch('batchSummed', (x) => [sum(x, [0]), 0]);
+    expect(() => vmap((t: Tensor) => summed(t))(xs)).toThrow(/batchSummed: its batching rule returned a float64 \[1,3\] tensor with batch axis 0; for 2 examples of a float64 \[1,3\] output it must be float64 \[2,1,3\]/);
+    const cast32 = withBatch('batchCast', (x, b) => [x.cast('float32'), b]);
+    expect(() => vmap((t: Tensor) => cast32(t))(xs)).toThrow(/batchCast: its batching rule returned a float32 \[2,1,3\] tensor with batch axis 0; for 2 examples of a float64 \[1,3\] output it must be float64 \[2,1,3\]/);
+    // A bare tensor: "object is not iterable" from destructuring.
+    const bare = withBatch('batchBare', (x) => x);
+    expect(() => vmap((t: Tensor) => bare(t))(xs)).toThrow(/batchBare: its batching rule must return \[tensor, batch axis or null\], got a Tensor, not a pair/);
+  });
 });
 
 describe('definitions are checked, names are unique', () => {
