@@ -343,6 +343,25 @@ describe('malformed WGSL is an error naming the primitive, with the compiler\'s 
   });
 });
 
+describe('device errors name the defined primitive, not the built-in entry point', () => {
+  it('a float64 output on WebGPU, and inputs on two devices', async () => {
+    // infer says float64, which WGSL has no type for: the device check said "custom: device ...".
+    const widen = definePrimitive({
+      name: 'widenToFloat64', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: x!.shape, dtype: 'float64' }),
+      cpu: ([x], out) => out.data.set(x!.data),
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null, vjp: () => [null],
+    });
+    expect(await read(widen(tensor([1, 2])))).toEqual([1, 2]); // the CPU has float64
+    const x = tensor([1, 2], { device: dev });
+    const before = memory();
+    expect(() => widen(x)).toThrow(/^widenToFloat64: device 'webgpu' does not support dtype float64 \(it supports float32, int32, bool\)$/);
+    expect(memory().buffers).toBe(before.buffers);
+    expect(() => scaledExp(tensor([1, 2]), x)).toThrow(/^scaledExp: tensors are on different devices \('cpu' and 'webgpu'\); move one first$/);
+  });
+});
+
 describe('the profiler names a defined primitive', () => {
   it('eager kernels are reported under the primitive\'s name', async () => {
     const x = tensor(values(1024, -3, 3, 'custom-profile'), { device: dev });
