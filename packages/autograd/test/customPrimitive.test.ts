@@ -94,6 +94,36 @@ describe('a defined elementwise primitive on the CPU', () => {
     g.dispose();
     expect(memory().tensors).toBe(before);
   });
+
+  it('called outside a tidy with a number or operands to broadcast, leaves only its result', async () => {
+    // The constant a number becomes and the broadcast operands are intermediates, freed as a
+    // built-in binary op's are (docs/autograd.md, "Memory"); they outlived every call.
+    const a = f64([[0.5], [-1]]);
+    const b = f64([0.25, 2, -3]);
+    const calls = [() => scaledExp(a, 2), () => scaledExp(a, b), () => scaledExp(3, b)];
+    for (const call of calls) {
+      call().dispose();
+      const before = memory().tensors;
+      for (let i = 0; i < 5; i++) call().dispose();
+      expect(memory().tensors).toBe(before);
+    }
+    await expectClose(scaledExp(a, b), [0.5 * Math.exp(0.25), 0.5 * Math.exp(2), 0.5 * Math.exp(-3), -Math.exp(0.25), -Math.exp(2), -Math.exp(-3)]);
+    // Recorded for backward (an input requires grad): freed with the result, after backward read them.
+    const recorded = async () => {
+      const w = f64([0.5, -1]);
+      w.requiresGrad = true;
+      const y = scaledExp(w, 2);
+      const s = sum(y);
+      s.backward();
+      const g = Array.from(await w.grad!.data());
+      for (const t of [s, y, w.grad!, w]) t.dispose();
+      return g;
+    };
+    expect(await recorded()).toEqual([Math.exp(2), Math.exp(2)]);
+    const before = memory().tensors;
+    for (let i = 0; i < 5; i++) await recorded();
+    expect(memory().tensors).toBe(before);
+  });
 });
 
 describe('the rules that run are the definition\'s', () => {

@@ -10,8 +10,8 @@ import { PRIMITIVES } from './primitives.js';
 import {
   type PrimitiveDefinition, findPrimitiveDefinition, registerDefinition,
 } from './primitiveRegistry.js';
-import { broadcastShapes } from './shape.js';
-import { Tensor, apply } from './tensor.js';
+import { broadcastShapes, shapesEqual } from './shape.js';
+import { Tensor, apply, composite } from './tensor.js';
 import { broadcastTo, scalarLike } from './ops.js';
 
 /** A defined primitive: call it on tensors (numbers take the first tensor's dtype and device). */
@@ -100,13 +100,17 @@ export function definePrimitive(def: PrimitiveDefinition): DefinedPrimitive {
     }
     const first = args.find((a): a is Tensor => a instanceof Tensor);
     if (!first) fail(name, 'at least one input must be a Tensor (a number takes the first tensor\'s dtype and device)');
-    const tensors = args.map((a, i) => {
-      if (typeof a === 'number') return scalarLike(a, first);
-      if (!(a instanceof Tensor)) fail(name, `input ${i} (${frozen.inputs[i]}) must be a Tensor or a number, got ${typeof a}`);
-      return a;
+    args.forEach((a, i) => {
+      if (typeof a !== 'number' && !(a instanceof Tensor)) fail(name, `input ${i} (${frozen.inputs[i]}) must be a Tensor or a number, got ${typeof a}`);
     });
-    if (frozen.kind === 'elementwise') return apply('custom', broadcastAll(name, tensors), params);
-    return apply('custom', tensors, params);
+    const run = () => {
+      const tensors = args.map((a) => (typeof a === 'number' ? scalarLike(a, first) : a));
+      return apply('custom', frozen.kind === 'elementwise' ? broadcastAll(name, tensors) : tensors, params);
+    };
+    // Numbers made constants and operands broadcast are intermediates: a composite scope frees
+    // them, as a built-in binary op's (only the calls that make any pay for the scope).
+    const direct = args.every((a) => a instanceof Tensor && (frozen.kind === 'shader' || shapesEqual(a.shape, first.shape)));
+    return direct ? run() : composite(run);
   }) as DefinedPrimitive;
   Object.defineProperty(fn, 'definition', { value: frozen });
   Object.defineProperty(fn, 'name', { value: name });
