@@ -41,7 +41,7 @@ export interface Optimizer {
   abandonStep?(): void;
   /** The update of a step begun by `beginStep`, with its scalars; parameters and state change by `assign`. */
   applyUpdate(params: Params, grads: Params, scalars: StepScalars): void;
-  /** Frees the optimiser's state tensors. */
+  /** Frees the optimiser's state tensors; a disposed optimiser refuses further steps. */
   dispose(): void;
 }
 
@@ -65,7 +65,14 @@ interface OptimizerRule {
 function makeOptimizer(where: string, name: string, lr: LearningRate, rule: OptimizerRule): Optimizer {
   const state = new Map<string, Tensor[]>();
   let t = 0;
+  // After dispose the moments are gone but the count is not: a step would start from zero
+  // moments with the bias correction of step t + 1 (far too small a correction), so it is refused.
+  let disposed = false;
+  const checkLive = (): void => {
+    if (disposed) throw new Error(`${where}: the optimiser was disposed (its state is freed); make a new one to train again`);
+  };
   const init = (params: Params): void => {
+    checkLive();
     // Every parameter is checked before any state is made, so a refused call changes nothing.
     for (const [key, p] of Object.entries(params)) {
       checkFloatParam(where, key, p);
@@ -88,6 +95,7 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     learningRate: (step) => resolveRate(where, lr, step),
     init,
     beginStep() {
+      checkLive();
       // The scalars first: a schedule that refuses step t + 1 leaves the count at t.
       const scalars = rule.scalars(t + 1);
       t++;
@@ -114,6 +122,7 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     dispose() {
       for (const list of state.values()) for (const s of list) s.dispose();
       state.clear();
+      disposed = true;
     },
   };
   return optimizer;

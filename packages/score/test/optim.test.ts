@@ -96,6 +96,24 @@ describe('optimiser state and parameters', () => {
     expect(moments.stepCount).toBe(1);
     expect(await read(wider.w)).toEqual([1, 2, 3]);
   });
+
+  it('refuses a step after dispose, which would restart from zero moments with a later bias correction', async () => {
+    const opt = adam({ lr: 0.1 });
+    const params: Params = { w: tensor([1], f64) };
+    opt.step(params, { w: tensor([1], f64) });
+    // Step 1: m̂ = g, v̂ = g², so θ₁ = 1 − 0.1·1/(1 + 1e-8).
+    expect(await read(params.w!)).toEqual([1 - 0.1 / (1 + 1e-8)]);
+    opt.dispose();
+    // Before the fix this stepped: fresh zero moments m = 0.1, v = 0.001 corrected by step 2's
+    // 1 − 0.9² and 1 − 0.999², an update 0.1·0.5263/(0.5003 + 1e-8) ≈ 0.105 instead of the 0.1 of a first step.
+    const refused = /^adam: the optimiser was disposed \(its state is freed\); make a new one to train again$/;
+    expect(() => opt.step(params, { w: tensor([1], f64) })).toThrow(refused);
+    expect(() => opt.init(params)).toThrow(refused);
+    expect(() => opt.beginStep()).toThrow(refused);
+    expect(() => trainingStep({ params, loss: (p) => sum(p.w!), optimizer: opt })).toThrow(refused);
+    expect(opt.stepCount).toBe(1);
+    expect(await read(params.w!)).toEqual([1 - 0.1 / (1 + 1e-8)]);
+  });
 });
 
 describe('sgd', () => {
