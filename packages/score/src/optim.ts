@@ -55,8 +55,14 @@ function scalarFor(value: number | Tensor | undefined, like: Tensor, where: stri
 interface OptimizerRule {
   /** The state tensors of one parameter (zeros like it), made once. */
   state(p: Tensor): Tensor[];
-  /** The (1-based) step's host scalars, by name. */
+  /** The (1-based) step's host scalars, by name (the learning rate schedule's, global). */
   scalars(step: number): Record<string, number>;
+  /**
+   * Scalars that follow a parameter's own step count (Adam's bias corrections): `own` is the
+   * number of steps that parameter has taken, this one included. PyTorch counts them per
+   * parameter too, so a parameter added mid-training starts its corrections at 1.
+   */
+  ownScalars?(own: number): Record<string, number>;
   /** Updates one parameter and its state in place, by assign. */
   update(p: Tensor, g: Tensor, state: readonly Tensor[], scalar: (name: string) => number | Tensor): void;
 }
@@ -64,7 +70,13 @@ interface OptimizerRule {
 /** An Optimizer from its rule: the step count, state per parameter, and the split step. */
 function makeOptimizer(where: string, name: string, lr: LearningRate, rule: OptimizerRule): Optimizer {
   const state = new Map<string, Tensor[]>();
+  /** The global step count when each parameter's state was made: its own count is t − born. */
+  const born = new Map<string, number>();
+  /** The tensor each name's state belongs to: another tensor under that name is another model's. */
+  const owner = new Map<string, Tensor>();
   let t = 0;
+  /** A parameter's scalar `k` in a step's record: suffixed by its birth step unless it was born at 0. */
+  const ownKey = (k: string, b: number): string => (b === 0 ? k : `${k}@${b}`);
   // After dispose the moments are gone but the count is not: a step would start from zero
   // moments with the bias correction of step t + 1 (far too small a correction), so it is refused.
   let disposed = false;
@@ -80,11 +92,18 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       if (existing && (existing.dtype !== p.dtype || !sameShape(existing.shape, p.shape))) {
         throw new Error(`${where}: its state for '${key}' is ${existing.dtype} ${fmtShape(existing.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}; use a new optimiser for a different model`);
       }
+      // Under jit the parameters are the trace's stand-ins; the real ones were checked before.
+      const first = owner.get(key);
+      if (first && first !== p && !currentDynamicTrace()) {
+        throw new Error(`${where}: its state for '${key}' belongs to another tensor (a parameter of that name it stepped before); an optimiser's moments are one model's, so use a new optimiser for another model`);
+      }
     }
     for (const [key, p] of Object.entries(params)) {
       if (state.has(key)) continue;
       stateNeeded(where);
       state.set(key, rule.state(p));
+      born.set(key, t);
+      owner.set(key, p);
     }
   };
   const optimizer: Optimizer = {
@@ -98,6 +117,11 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       checkLive();
       // The scalars first: a schedule that refuses step t + 1 leaves the count at t.
       const scalars = rule.scalars(t + 1);
+      if (rule.ownScalars) {
+        for (const b of new Set(born.values()).add(0)) {
+          for (const [k, v] of Object.entries(rule.ownScalars(t + 1 - b))) scalars[ownKey(k, b)] = v;
+        }
+      }
       t++;
       return scalars;
     },
@@ -109,7 +133,11 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       init(params);
       update(() => {
         for (const [key, p] of Object.entries(params)) {
-          rule.update(p, grads[key]!, state.get(key)!, (k) => scalarFor(scalars[k], p, where, k));
+          const b = born.get(key)!;
+          rule.update(p, grads[key]!, state.get(key)!, (k) => {
+            const own = ownKey(k, b);
+            return scalarFor(own in scalars ? scalars[own] : scalars[k], p, where, own);
+          });
         }
       });
     },
@@ -122,6 +150,8 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     dispose() {
       for (const list of state.values()) for (const s of list) s.dispose();
       state.clear();
+      born.clear();
+      owner.clear();
       disposed = true;
     },
   };
@@ -220,7 +250,8 @@ export function adam(opts: AdamOptions = {}): Optimizer {
   checkNumber(where, 'eps', eps, { min: 0 });
   return makeOptimizer(where, 'adam', lr, {
     state: (p) => [stateLike(p), stateLike(p)],
-    scalars: (t) => ({ lr: resolveRate(where, lr, t), correction1: 1 - beta1 ** t, correction2: 1 - beta2 ** t }),
+    scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
+    ownScalars: (own) => ({ correction1: 1 - beta1 ** own, correction2: 1 - beta2 ** own }),
     update: (p, g, [m, v], scalar) => {
       m!.assign(add(mul(m!, beta1), mul(g, 1 - beta1)));
       v!.assign(add(mul(v!, beta2), mul(mul(g, g), 1 - beta2)));

@@ -250,6 +250,32 @@ describe('train', () => {
     expect(await run(true)).toEqual(eager);
   });
 
+  it('a parameter added mid-training starts its own bias corrections at step 1, as in PyTorch', async () => {
+    const optimizer = adam({ lr: 0.1 });
+    const w = tensor([1], f64);
+    for (let i = 0; i < 100; i++) optimizer.step({ w }, { w: tensor([1], f64) });
+    const v = tensor([0], f64);
+    optimizer.step({ w, v }, { w: tensor([1], f64), v: tensor([1], f64) });
+    // v's first Adam step, by the paper's formula with its own t = 1 (Kingma & Ba 2015, Alg. 1),
+    // in the order the update rounds: m = (1 − β₁)g, s = (1 − β₂)g², m̂ = m/(1 − β₁¹), ŝ = s/(1 − β₂¹).
+    const [m, sq] = [1 - 0.9, 1 - 0.999];
+    const first = 0 - (m / (1 - 0.9 ** 1) / (Math.sqrt(sq / (1 - 0.999 ** 1)) + 1e-8)) * 0.1;
+    expect((await v.data())[0]).toBe(first);
+    // With the optimiser's global t = 101 it was −0.09804: the corrections of a hundred steps.
+    expect(optimizer.stepCount).toBe(101);
+    optimizer.dispose();
+  });
+
+  it('refuses a parameter of another model under a name whose state it holds', () => {
+    const optimizer = adam({ lr: 0.1 });
+    optimizer.step({ w: tensor([1], f64) }, { w: tensor([1], f64) });
+    expect(() => optimizer.step({ w: tensor([5], f64) }, { w: tensor([-1], f64) })).toThrow(
+      "adam: its state for 'w' belongs to another tensor (a parameter of that name it stepped before); an optimiser's moments are one model's, so use a new optimiser for another model",
+    );
+    expect(optimizer.stepCount).toBe(1);
+    optimizer.dispose();
+  });
+
   it('a step whose loss throws is not counted: the next one is the first step, eager and compiled', async () => {
     const run = async (compiled: boolean, throwFirst: boolean) => {
       const params: Params = { w: tensor([0.5, -1.5], f64) };
