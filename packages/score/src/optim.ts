@@ -391,13 +391,20 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
   const shadow: Params = {};
   for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
   let n = 0;
+  let disposed = false;
+  // Its averages are freed: an update or a copy would fail inside an op, naming the op.
+  const checkLive = (): void => {
+    if (disposed) throw new Error(`${where}: the average was disposed (its tensors are freed); make a new one`);
+  };
   const nextDecay = (): number => (warmup ? Math.min(decay, (1 + n) / (10 + n)) : decay);
   const beginUpdate = (): { decay: number; complement: number } => {
+    checkLive();
     const d = nextDecay();
     n++;
     return { decay: d, complement: 1 - d };
   };
   const applyUpdate = (current: Params, scalars: StepScalars): void => {
+    checkLive();
     checkSameLayout(where, shadow, current, 'value');
     update(() => {
       for (const [name, s] of Object.entries(shadow)) {
@@ -422,6 +429,7 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
       applyUpdate(current, beginUpdate());
     },
     copyTo(target) {
+      checkLive();
       checkSameLayout(where, target, shadow, 'average');
       update(() => {
         for (const [name, p] of Object.entries(target)) p.assign(shadow[name]!);
@@ -429,6 +437,7 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
     },
     dispose() {
       for (const s of Object.values(shadow)) s.dispose();
+      disposed = true;
     },
   };
 }

@@ -266,6 +266,18 @@ describe('train', () => {
     optimizer.dispose();
   });
 
+  it('an EMA refuses to update or copy after dispose, by name', () => {
+    const w = tensor([1], f64);
+    const average = ema({ w });
+    average.update({ w });
+    average.dispose();
+    const message = 'ema: the average was disposed (its tensors are freed); make a new one';
+    expect(() => average.update({ w })).toThrow(message);
+    expect(() => average.copyTo({ w })).toThrow(message);
+    expect(average.updates).toBe(1);
+    w.dispose();
+  });
+
   it('refuses a parameter of another model under a name whose state it holds', () => {
     const optimizer = adam({ lr: 0.1 });
     optimizer.step({ w: tensor([1], f64) }, { w: tensor([1], f64) });
