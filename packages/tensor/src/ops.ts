@@ -438,6 +438,7 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
 export function softmax(x: Tensor, axis = -1): Tensor {
   checkTensor('softmax', x);
   normalizeAxis('softmax', axis, x.rank); // the error names the op the caller wrote
+  if (!isFloatDType(x.dtype)) throw new TypeError(`softmax: expected a float tensor, got ${x.dtype}`);
   return composite(() => {
     return exp(logSoftmax(x, axis));
   });
@@ -451,6 +452,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
   const a = normalizeAxis('logSoftmax', axis, x.rank);
+  if (!isFloatDType(x.dtype)) throw new TypeError(`logSoftmax: expected a float tensor, got ${x.dtype}`);
   return composite(() => {
     // An empty axis has no maximum to shift by, and the result is empty.
     if (x.shape[a] === 0) return sub(x, logsumexp(x, a, true));

@@ -151,6 +151,9 @@ describe('reshape', () => {
     expect(() => zeros([3, 0]).reshape([0, -1])).toThrow('reshape: cannot infer the -1 in [0,-1]: the other extents multiply to 0, so any extent would fit; give it explicitly');
     expect(() => softmax(tensor(1), 0)).toThrow('softmax: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
     expect(() => logSoftmax(x, 2)).toThrow('logSoftmax: axis 2 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
+    // An int32 input named exp or logsumexp, the ops they are built from.
+    expect(() => softmax(tensor([1, 2], { dtype: 'int32' }))).toThrow('softmax: expected a float tensor, got int32');
+    expect(() => logSoftmax(zeros([2, 0], { dtype: 'int32' }))).toThrow('logSoftmax: expected a float tensor, got int32');
     expect(() => x.reshape([-1, -1])).toThrow('reshape: at most one -1 is allowed, got [-1,-1]');
   });
 
