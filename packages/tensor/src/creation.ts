@@ -10,7 +10,7 @@ import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
-  /** Element type; default float32 (int32 for integer typed arrays, bool for boolean data). */
+  /** Element type; default float32 (int32 for an Int32Array, bool for a Uint8Array or data that is all booleans). */
   dtype?: DType;
   /** Device name; default the current default device ('cpu' unless changed). */
   device?: string;
@@ -68,10 +68,15 @@ function flatten(data: unknown, shape: readonly number[], out: number[], path: n
   data.forEach((v, i) => flatten(v, shape, out, [...path, i]));
 }
 
-function firstLeaf(data: NestedNumbers): unknown {
-  let d: unknown = data;
-  while (Array.isArray(d)) d = d[0];
-  return d;
+/** Whether `data` has leaves and every one is a boolean (a mix with numbers is numeric, as in torch.tensor). */
+function allBoolean(data: readonly number[] | NestedNumbers): boolean {
+  let any = false;
+  const visit = (d: unknown): boolean => {
+    if (Array.isArray(d)) return d.every(visit);
+    any = true;
+    return typeof d === 'boolean';
+  };
+  return visit(data) && any;
 }
 
 /**
@@ -90,10 +95,12 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
     shape = opts.shape ? [...opts.shape] : [typed.length];
     source = typed;
   } else {
-    dtype = opts.dtype ?? (typeof firstLeaf(data) === 'boolean' ? 'bool' : 'float32');
     const natural = inferShape(data);
     const flat: number[] = [];
     flatten(data, natural, flat);
+    // Bool only when every value is a boolean: inferred from the first alone, [true, 2] became
+    // [true, true] (2 read as nonzero) while [2, true] became [2, 1].
+    dtype = opts.dtype ?? (allBoolean(data) ? 'bool' : 'float32');
     shape = opts.shape ? [...opts.shape] : natural;
     source = flat;
   }

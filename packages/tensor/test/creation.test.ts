@@ -49,6 +49,19 @@ describe('tensor() from host data', () => {
     expect(Array.from(b.dataSync())).toEqual([1, 0, 0, 1]);
   });
 
+  it('infers bool only when every value is a boolean, whichever comes first', async () => {
+    // torch.tensor([True, 2]) is numeric ([1, 2]); a 2 must not be read as "nonzero".
+    const a = tensor([true, 2]);
+    expect(a.dtype).toBe('float32');
+    expect(await a.toArray()).toEqual([1, 2]);
+    const b = tensor([[false, true], [3, 0]]);
+    expect(b.dtype).toBe('float32');
+    expect(await b.toArray()).toEqual([[0, 1], [3, 0]]);
+    expect(tensor([2, true]).dtype).toBe('float32');
+    expect(tensor([[true], [false]]).dtype).toBe('bool');
+    expect(tensor([]).dtype).toBe('float32');
+  });
+
   it('converts numbers to int32 by truncation and to bool by "nonzero", as cast does', async () => {
     expect(await tensor([1.7, -1.7, 2.5, -0.5], { dtype: 'int32' }).toArray()).toEqual([1, -1, 2, 0]);
     // 256 and 0.5 are nonzero: a byte store would wrap 256 to 0 and truncate 0.5 to 0.
