@@ -142,7 +142,9 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'arange');
-  const values = allocTyped(dtype, n);
+  // Computed in float64 and converted by `tensor` (storedValue's rules): written straight into
+  // int32 or bool storage, 3e9 wrapped to −1294967296 and 256 to 0 (false).
+  const values = new Float64Array(n);
   for (let i = 0; i < n; i++) values[i] = start + i * step;
   return tensor(values, { dtype, device: opts.device, shape: [n] });
 }
@@ -155,7 +157,7 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
   if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'linspace');
-  const values = allocTyped(dtype, num);
+  const values = new Float64Array(num); // converted by `tensor`, as arange's
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) values[i] = i === num - 1 && num > 1 ? stop : start + i * step;
   return tensor(values, { dtype, device: opts.device, shape: [num] });

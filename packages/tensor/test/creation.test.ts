@@ -122,6 +122,16 @@ describe('constant constructors', () => {
 });
 
 describe('arange', () => {
+  it('converts int32 and bool ranges as tensor() does (saturating, nonzero), not by a wrapping store', async () => {
+    // int32 saturates to 2^31 - 1 (docs/conventions.md); a plain Int32Array store wraps 3e9 to -1294967296.
+    expect(await arange(3e9, 3e9 + 2, 1, { dtype: 'int32' }).toArray()).toEqual([2147483647, 2147483647]);
+    // bool is "nonzero"; a Uint8Array store wraps 256 to 0.
+    expect(await arange(255, 258, 1, { dtype: 'bool' }).toArray()).toEqual([true, true, true]);
+    expect(await arange(-2.5, 0, 1, { dtype: 'int32' }).toArray()).toEqual([-2, -1, 0]);
+    expect(await linspace(0, 3e9, 2, { dtype: 'int32' }).toArray()).toEqual([0, 2147483647]);
+    expect(await linspace(0, 512, 3, { dtype: 'bool' }).toArray()).toEqual([false, true, true]);
+  });
+
   it('one argument counts from 0 to n−1', async () => {
     const r = arange(5);
     expect(r.dtype).toBe('float32');
