@@ -469,8 +469,12 @@ export class Tensor {
 
   /** Reads the values into a new typed array (flat, row-major). */
   async data(): Promise<TypedArray> {
+    return this._read('data');
+  }
+  /** Reads the values; a disposed tensor's error names `op`, the method the caller wrote. */
+  private _read(op: string): Promise<TypedArray> {
     const c = this._concrete();
-    return getBackend(c.device).read(c._live('data'));
+    return getBackend(c.device).read(c._live(op));
   }
   /** Synchronous read; only on backends that allow it (the CPU). */
   dataSync(): TypedArray {
@@ -481,12 +485,12 @@ export class Tensor {
   }
   /** Reads the values as nested arrays (numbers; booleans for bool tensors). */
   async toArray(): Promise<NestedArray> {
-    return toNested(await this.data(), this.shape, this.dtype);
+    return toNested(await this._read('toArray'), this.shape, this.dtype);
   }
   /** Reads the single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmtShape(this.shape)}`);
-    return (await this.data())[0]!;
+    return (await this._read('item'))[0]!;
   }
 
   /** Reverse-mode gradient of this scalar into every tensor that requires grad (`.grad`). */

@@ -95,6 +95,11 @@ describe('disposed tensors', () => {
     expect(() => x.sum()).toThrow('sum: argument, a float32 [2] tensor, was disposed');
     expect(() => x.dataSync()).toThrow('dataSync: tensor [2] float32 was disposed (by dispose() or tidy()) and cannot be used');
     await expect(x.data()).rejects.toThrow('data: tensor [2] float32 was disposed');
+    // toArray and item name themselves, not data (which they read through).
+    await expect(x.toArray()).rejects.toThrow('toArray: tensor [2] float32 was disposed (by dispose() or tidy()) and cannot be used');
+    const s = ones([]);
+    s.dispose();
+    await expect(s.item()).rejects.toThrow('item: tensor [] float32 was disposed (by dispose() or tidy()) and cannot be used');
     x.dispose(); // idempotent
   });
 
