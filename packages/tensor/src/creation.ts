@@ -5,7 +5,7 @@ import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isF
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
 import { checkNumber, checkOptions } from './options.js';
-import { type Shape, assertShape, fmtShape, sizeOf } from './shape.js';
+import { type Shape, assertAllocatable, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
@@ -106,6 +106,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
   }
   assertDType(dtype, 'tensor');
   assertShape(shape, 'tensor');
+  assertAllocatable(shape, 'tensor');
   if (sizeOf(shape) !== source.length) {
     throw new Error(`tensor: ${source.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
   }
@@ -117,6 +118,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
 export function full(shape: Shape, value: number, opts: CreationOptions = {}): Tensor {
   checkOptions('full', opts, CREATION_OPTIONS);
   assertShape(shape, 'full');
+  assertAllocatable(shape, 'full');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full');
   const device = opts.device ?? getDefaultDevice();
@@ -140,6 +142,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
   }
   if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a finite non-zero number, got ${step}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
+  assertAllocatable([n], 'arange');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'arange');
   // Computed in float64 and converted by `tensor` (storedValue's rules): written straight into
@@ -155,6 +158,7 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
   checkNumber('linspace', 'start', start);
   checkNumber('linspace', 'stop', stop);
   if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
+  assertAllocatable([num], 'linspace');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'linspace');
   const values = new Float64Array(num); // converted by `tensor`, as arange's
@@ -169,6 +173,7 @@ export function eye(n: number, m = n, opts: CreationOptions = {}): Tensor {
   if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${n}, ${m}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'eye');
+  assertAllocatable([n, m], 'eye');
   const values = allocTyped(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;
   return tensor(values, { dtype, device: opts.device, shape: [n, m] });
@@ -185,6 +190,7 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
   // A misspelt key (`seed:`, `Key:`) must not fall back to the default stream unnoticed.
   checkOptions(op, opts, RANDOM_OPTIONS);
   assertShape(shape, op);
+  assertAllocatable(shape, op);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, op);
   if (!isFloatDType(dtype)) throw new TypeError(`${op}: dtype must be float32 or float64, got ${dtype}`);

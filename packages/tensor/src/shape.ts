@@ -43,6 +43,24 @@ export function assertShape(shape: unknown, where: string): asserts shape is Sha
   }
 }
 
+/**
+ * The most elements a tensor may have: the longest typed array JavaScript engines allocate
+ * (V8's limit is 2³² elements; beyond it `new Float32Array(n)` throws "Invalid typed array length").
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 32 - 1;
+
+/**
+ * Throws a RangeError naming `where` when a tensor of `shape` would have more than
+ * MAX_TENSOR_ELEMENTS elements, before anything is allocated (else the failure is the engine's
+ * "Array buffer allocation failed" or "Invalid typed array length", naming no op or shape).
+ */
+export function assertAllocatable(shape: Shape, where: string): void {
+  const n = sizeOf(shape);
+  if (n > MAX_TENSOR_ELEMENTS) {
+    throw new RangeError(`${where}: shape ${fmtShape(shape)} has ${n} elements, more than a tensor can hold (at most ${MAX_TENSOR_ELEMENTS} = 2^32 - 1)`);
+  }
+}
+
 /** NumPy broadcasting of two shapes; the error names the op, both shapes and the first bad axis. */
 export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
   const rank = Math.max(a.length, b.length);

@@ -4,7 +4,7 @@
 // dataSync). Expected values are written out by hand.
 
 import { describe, expect, it } from 'vitest';
-import { arange, eye, full, linspace, ones, tensor, zeros } from '@scorch/tensor';
+import { arange, eye, full, linspace, ones, rand, randn, tensor, zeros } from '@scorch/tensor';
 
 describe('tensor() from host data', () => {
   it('infers shape and float32 dtype from nested arrays', async () => {
@@ -182,5 +182,21 @@ describe('eye', () => {
   it('rectangular identity in both orientations', async () => {
     expect(await eye(2, 4).toArray()).toEqual([[1, 0, 0, 0], [0, 1, 0, 0]]);
     expect(await eye(3, 2, { dtype: 'int32' }).toArray()).toEqual([[1, 0], [0, 1], [0, 0]]);
+  });
+});
+
+describe('huge shapes', () => {
+  it('are refused by name before anything is allocated', () => {
+    // 10^12 elements: the engine's own error ("Array buffer allocation failed", "Invalid typed
+    // array length") named neither the op nor the shape.
+    const msg = 'has 1000000000000 elements, more than a tensor can hold (at most 4294967295 = 2^32 - 1)';
+    expect(() => zeros([1e6, 1e6])).toThrow(`full: shape [1000000,1000000] ${msg}`);
+    expect(() => full([1e6, 1e6], 2, { dtype: 'float64' })).toThrow(`full: shape [1000000,1000000] ${msg}`);
+    expect(() => randn([1e6, 1e6])).toThrow(`randn: shape [1000000,1000000] ${msg}`);
+    expect(() => rand([1e12])).toThrow(`rand: shape [1000000000000] ${msg}`);
+    expect(() => arange(1e12)).toThrow(`arange: shape [1000000000000] ${msg}`);
+    expect(() => linspace(0, 1, 1e12)).toThrow(`linspace: shape [1000000000000] ${msg}`);
+    expect(() => eye(1e6)).toThrow(`eye: shape [1000000,1000000] ${msg}`);
+    expect(() => tensor([1], { shape: [1e6, 1e6] })).toThrow(`tensor: shape [1000000,1000000] ${msg}`);
   });
 });
