@@ -90,6 +90,11 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
   let shape: number[];
   let dtype: DType;
   if (ArrayBuffer.isView(data)) {
+    // With a dtype, any numeric typed array converts; BigInt arrays and DataViews hold no numbers
+    // (converting one threw JavaScript's 'Cannot convert a BigInt value to a number').
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array || data instanceof DataView) {
+      throw new TypeError(`tensor: unsupported ${data.constructor.name}; convert it to a Float64Array or Int32Array (or an array of numbers) first`);
+    }
     const typed = data as TypedArray;
     dtype = opts.dtype ?? dtypeOfTyped(typed, 'tensor');
     shape = opts.shape ? [...opts.shape] : [typed.length];

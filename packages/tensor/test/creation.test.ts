@@ -200,3 +200,13 @@ describe('huge shapes', () => {
     expect(() => tensor([1], { shape: [1e6, 1e6] })).toThrow(`tensor: shape [1000000,1000000] ${msg}`);
   });
 });
+
+describe('typed arrays of other kinds', () => {
+  it('convert with an explicit dtype; BigInt arrays and DataViews are refused by name', async () => {
+    expect(await tensor(new Int16Array([-1, 2]) as never, { dtype: 'float32' }).toArray()).toEqual([-1, 2]);
+    const msg = 'convert it to a Float64Array or Int32Array (or an array of numbers) first';
+    expect(() => tensor(new BigInt64Array([1n]) as never, { dtype: 'float32' })).toThrow(`tensor: unsupported BigInt64Array; ${msg}`);
+    expect(() => tensor(new BigUint64Array([1n]) as never)).toThrow(`tensor: unsupported BigUint64Array; ${msg}`);
+    expect(() => tensor(new DataView(new ArrayBuffer(4)) as never, { dtype: 'int32' })).toThrow(`tensor: unsupported DataView; ${msg}`);
+  });
+});
