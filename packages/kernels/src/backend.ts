@@ -153,12 +153,16 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     this.checkUsable('read', h);
     const n = sizeOfShape(h.shape);
     const c = this.contiguous(h);
-    let bytes: ArrayBuffer;
+    // runtime.read records and submits the copy before its first await, so `c` can go now: a
+    // tensor disposed while its read is pending then holds no buffer in memory()'s figures, and
+    // a later write into the recycled buffer is queued after the copy.
+    let pending: Promise<ArrayBuffer>;
     try {
-      bytes = await this.runtime.read(c.storage.buffer, c.offset * BYTES_PER_ELEMENT, n * BYTES_PER_ELEMENT);
+      pending = this.runtime.read(c.storage.buffer, c.offset * BYTES_PER_ELEMENT, n * BYTES_PER_ELEMENT);
     } finally {
       this.release(c);
     }
+    const bytes = await pending;
     if (h.dtype === 'float32') return new Float32Array(bytes);
     if (h.dtype === 'int32') return new Int32Array(bytes);
     const words = new Uint32Array(bytes);

@@ -1,0 +1,52 @@
+// Reads, disposal and memory figures under the async patterns real programs produce: a tensor
+// disposed while its read is pending, many reads in flight at once, buffers recycled while a
+// copy out of them is still queued.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { memory, tensor } from '@scorch/tensor';
+import { type WebGPUHandle } from '@scorch/kernels';
+import { gpuDevice } from './helpers.js';
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+
+describe('a tensor disposed while its read is pending', () => {
+  it('holds no buffer in memory() from the dispose on, and the read still returns its values', async () => {
+    const { device } = gpu;
+    await gpu.runtime.sync();
+    const base = memory();
+    const a = tensor([1, 2, 3], { device });
+    const x = a.mul(2);
+    a.dispose();
+    const pending = x.data();
+    x.dispose();
+    // The copy out of x's buffer is already submitted: nothing holds the buffer any more.
+    expect(memory()).toEqual(base);
+    // Recycling the buffer at once (same size class) must not change what the read returns.
+    const b = tensor([9, 9, 9], { device });
+    const y = b.add(0);
+    b.dispose();
+    expect(Array.from(await pending)).toEqual([2, 4, 6]);
+    expect(Array.from(await y.data())).toEqual([9, 9, 9]);
+    y.dispose();
+    expect(memory()).toEqual(base);
+  });
+
+  it('many reads in flight, each disposed at once, return their own values', async () => {
+    const { device } = gpu;
+    const base = memory();
+    const xs = Array.from({ length: 40 }, (_, i) => {
+      const a = tensor([i, -i, 2 * i], { device });
+      const x = a.mul(3);
+      a.dispose();
+      return x;
+    });
+    const reads = xs.map((x) => x.data());
+    for (const x of xs) x.dispose();
+    expect(memory()).toEqual(base);
+    // Small integers times 3: exact in float32.
+    (await Promise.all(reads)).forEach((r, i) => expect(Array.from(r)).toEqual([3 * i, -3 * i, 6 * i]));
+  });
+});
