@@ -368,7 +368,10 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       updatedInputs.add(u.input);
     });
     program.inputSources.forEach((src, i) => {
-      if (donated[i] && !updatedInputs.has(i)) inputs[i]!.dispose();
+      if (donated[i] && !updatedInputs.has(i)) {
+        inputs[i]!._disposedBy = 'donated to a call of a jitted function, which consumed it: jit(f, { donate })';
+        inputs[i]!.dispose();
+      }
     });
     const leaves = entry.outSlots.map((slot, i) => (slot >= 0 ? outputs[slot] : entry.keyOutLeaves[i]?.(a.keys) ?? entry.staticOutLeaves[i]));
     return unflattenTree(entry.outDef, leaves) as R;

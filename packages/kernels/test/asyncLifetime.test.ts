@@ -3,7 +3,8 @@
 // copy out of them is still queued.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memory, tensor } from '@scorch/tensor';
+import { type Tensor, memory, tensor } from '@scorch/tensor';
+import { jit } from '@scorch/autograd';
 import { type WebGPUHandle } from '@scorch/kernels';
 import { gpuDevice } from './helpers.js';
 
@@ -48,5 +49,21 @@ describe('a tensor disposed while its read is pending', () => {
     expect(memory()).toEqual(base);
     // Small integers times 3: exact in float32.
     (await Promise.all(reads)).forEach((r, i) => expect(Array.from(r)).toEqual([3 * i, -3 * i, 6 * i]));
+  });
+});
+
+describe('a donated input used after the call', () => {
+  it('is an error that says the jitted call consumed it, not that dispose() or tidy() did', async () => {
+    const { device } = gpu;
+    const f = jit((x: Tensor) => x.mul(2), { donate: [0] });
+    const a = tensor([1, 2], { device });
+    const x = a.add(0);
+    a.dispose();
+    const y = f(x) as Tensor;
+    expect(Array.from(await y.data())).toEqual([2, 4]);
+    y.dispose();
+    const consumed = /was disposed \(donated to a call of a jitted function, which consumed it: jit\(f, \{ donate \}\)\) and cannot be used/;
+    await expect(x.data()).rejects.toThrow(consumed);
+    expect(() => x.add(1)).toThrow(consumed);
   });
 });

@@ -314,7 +314,7 @@ export function collectCreated<T>(fn: () => T, onThrow?: (created: Tensor[]) => 
 export function checkTensor(op: string, x: unknown, what = 'argument'): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
   if (x.isDisposed) {
-    throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (by dispose() or tidy()) and cannot be used`);
+    throw new Error(`${op}: ${what}, a ${x.dtype} ${fmtShape(x.shape)} tensor, was disposed (${x._disposedBy}) and cannot be used`);
   }
 }
 
@@ -372,6 +372,8 @@ export class Tensor {
   _node: unknown = null;
   /** @internal */
   _disposed = false;
+  /** @internal What disposed it, for the error on a later use (default: dispose() or tidy()). */
+  _disposedBy = 'by dispose() or tidy()';
   /** @internal Groups of a composite op's intermediates released when this result is disposed. */
   _companions: Companions[] | null = null;
   /** @internal Creation order of concrete tensors (-1 for tracers). */
@@ -462,7 +464,7 @@ export class Tensor {
   /** @internal Live handle, or an error naming the operation that needed it. */
   _live(op: string): BackendHandle {
     if (this._disposed || !this._handle) {
-      throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} was disposed (by dispose() or tidy()) and cannot be used`);
+      throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} was disposed (${this._disposedBy}) and cannot be used`);
     }
     return this._handle;
   }
