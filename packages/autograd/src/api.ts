@@ -18,6 +18,7 @@ function checkArgs(op: string, args: readonly unknown[]): asserts args is Tensor
 }
 
 function checkOutput(op: string, out: unknown): asserts out is Tensor {
+  if (out instanceof Promise) throw new TypeError(`${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 

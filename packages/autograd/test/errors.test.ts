@@ -63,6 +63,13 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => pullback(f64([1, 2])))).toBe('vjp: the cotangent must match the output (float64 [3]), got float64 [2]');
   });
 
+  it('an async function: the Promise is named, not "got object"', () => {
+    const message = 'the function returned a Promise; it must be synchronous and return a Tensor (an async function\'s work would run after the transformation ended)';
+    const f = async (x: Tensor) => x.mul(x).sum();
+    expect(() => grad(f as never)(f64([1, 2]))).toThrow(`vjp: ${message}`);
+    expect(() => jvp(f as never, [f64([1])], [f64([1])])).toThrow(message);
+  });
+
   it('differentiating an int32 argument', () => {
     const ints = tensor([1, 2, 3], { dtype: 'int32' });
     const expected = 'argument 0 has dtype int32; only float32/float64 tensors can be differentiated';

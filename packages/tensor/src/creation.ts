@@ -124,6 +124,8 @@ export function full(shape: Shape, value: number, opts: CreationOptions = {}): T
   checkOptions('full', opts, CREATION_OPTIONS);
   assertShape(shape, 'full');
   assertAllocatable(shape, 'full');
+  // A string or boolean would be converted by the cast rule ('3' → 3, true → 1) without a word.
+  if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${value === null ? 'null' : typeof value}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full');
   const device = opts.device ?? getDefaultDevice();

@@ -286,6 +286,9 @@ describe('options of creation functions and variance', () => {
     );
     expect(() => zeros([2], { dtpye: 'float64' } as never)).toThrow("full: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
     expect(() => full([2], 1, { devise: 'cpu' } as never)).toThrow("full: unknown option 'devise' (did you mean 'device'?)");
+    // '3' and true were converted by the cast rule, to 3 and 1, without a word.
+    expect(() => full([2], '3' as never)).toThrow('full: value must be a number, got string');
+    expect(() => full([2], true as never)).toThrow('full: value must be a number, got boolean');
     expect(() => arange(3, undefined, 1, { dtpye: 'int32' } as never)).toThrow("arange: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
     expect(() => linspace(0, 1, 3, { shape: [3] } as never)).toThrow("linspace: unknown option 'shape'; valid options: dtype, device");
     expect(() => eye(2, 2, { dtpye: 'int32' } as never)).toThrow("eye: unknown option 'dtpye' (did you mean 'dtype'?)");
