@@ -316,11 +316,11 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
     // Random keys are host values, never batched (the same draw for every example).
     return { leaves, axes: leaves.map((leaf) => (isRandomKey(leaf) ? null : spec)) };
   }
+  const got = () => (Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value);
+  // (child value, its spec, its name) in flattenTree's order: an array's elements, an object's keys in the value's order.
+  let children: [unknown, AxisSpec, string][];
   if (isPlainObject(spec)) {
-    if (!isPlainObject(value)) {
-      const got = Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value;
-      throw new Error(`${where}: ${what} is an object of specs but the value it describes is ${got}`);
-    }
+    if (!isPlainObject(value)) throw new Error(`${where}: ${what} is an object of specs but the value it describes is ${got()}`);
     const keys = Object.keys(value);
     const missing = keys.filter((k) => !Object.hasOwn(spec, k));
     const extra = Object.keys(spec).filter((k) => !Object.hasOwn(value, k));
@@ -328,28 +328,19 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
       const parts = [missing.length > 0 ? `no spec for ${missing.map((k) => `'${k}'`).join(', ')}` : '', extra.length > 0 ? `specs for ${extra.map((k) => `'${k}'`).join(', ')}, which the value lacks` : ''];
       throw new Error(`${where}: ${what} has ${parts.filter(Boolean).join(' and ')} (the value's keys: ${keys.join(', ') || 'none'})`);
     }
-    const leaves: unknown[] = [];
-    const axes: (number | null)[] = [];
-    // The value's key order, which flattenTree follows.
-    for (const k of keys) {
-      const r = leafAxes(where, value[k], (spec as Record<string, AxisSpec>)[k]!, `${what}.${k}`);
-      leaves.push(...r.leaves);
-      axes.push(...r.axes);
-    }
-    return { leaves, axes };
-  }
-  if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null, an array or a plain object of those, got ${spec === undefined ? 'undefined' : typeof spec}`);
-  if (!Array.isArray(value) || value.length !== spec.length) {
-    const got = Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value;
-    throw new Error(`${where}: ${what} is an array of ${spec.length} specs but the value it describes is ${got}`);
+    children = keys.map((k) => [value[k], (spec as Record<string, AxisSpec>)[k]!, `${what}.${k}`]);
+  } else {
+    if (!Array.isArray(spec)) throw new TypeError(`${where}: ${what} must be a number, null, an array or a plain object of those, got ${spec === undefined ? 'undefined' : typeof spec}`);
+    if (!Array.isArray(value) || value.length !== spec.length) throw new Error(`${where}: ${what} is an array of ${spec.length} specs but the value it describes is ${got()}`);
+    children = spec.map((s, k) => [value[k], s, `${what}[${k}]`]);
   }
   const leaves: unknown[] = [];
   const axes: (number | null)[] = [];
-  spec.forEach((s, k) => {
-    const r = leafAxes(where, value[k], s, `${what}[${k}]`);
+  for (const [v, s, name] of children) {
+    const r = leafAxes(where, v, s, name);
     leaves.push(...r.leaves);
     axes.push(...r.axes);
-  });
+  }
   return { leaves, axes };
 }
 

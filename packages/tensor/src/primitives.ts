@@ -200,6 +200,11 @@ function arity(prim: string, inputs: readonly AbstractValue[], n: number): void 
   if (inputs.length !== n) fail(prim, `expected ${n} input(s), got ${inputs.length}`);
 }
 
+/** How errors and profiles name a primitive call: a defined primitive by its own name, not as 'custom'. */
+export function primitiveCallName<P extends Primitive>(prim: P, params: PrimitiveParams[P]): string {
+  return prim === 'custom' ? (params as PrimitiveParams['custom']).name : prim;
+}
+
 /** Output shape and dtype of a primitive, or an error that says what was wrong. */
 export function inferOutput<P extends Primitive>(
   prim: P,

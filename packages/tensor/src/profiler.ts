@@ -9,7 +9,7 @@
 import type { DType } from './dtype.js';
 import { bytesPerElement } from './dtype.js';
 import type { Backend, BackendHandle } from './backend.js';
-import type { OutputInfo, Primitive, PrimitiveParams } from './primitives.js';
+import { type OutputInfo, type Primitive, type PrimitiveParams, primitiveCallName } from './primitives.js';
 import { type Shape, sizeOf } from './shape.js';
 
 /** How a duration was measured. */
@@ -137,8 +137,7 @@ export function executeProfiled<H extends BackendHandle, P extends Primitive>(
   session: ProfileSession, backend: Backend<H>, prim: P, handles: readonly H[],
   inputs: readonly { shape: Shape; dtype: DType }[], params: PrimitiveParams[P], out: OutputInfo,
 ): H {
-  // A defined primitive is reported under its own name, not as 'custom'.
-  const name = prim === 'custom' ? (params as PrimitiveParams['custom']).name : prim;
+  const name = primitiveCallName(prim, params);
   const cost = { ...operationCost(prim, inputs, out), name };
   if (backend.reportsKernels) {
     session.operation = cost;

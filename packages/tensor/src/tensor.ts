@@ -7,7 +7,7 @@
 
 import { type Backend, type BackendHandle, getBackend, listDevices } from './backend.js';
 import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
-import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput } from './primitives.js';
+import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput, primitiveCallName } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
 import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
@@ -642,7 +642,7 @@ export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], p
     const tr = x._trace;
     if (tr) {
       if (!tr.active) {
-        throw new Error(`${opName(prim, params)}: a tensor traced by ${tr.name} was used after that transformation returned; return it from the function instead`);
+        throw new Error(`${primitiveCallName(prim, params)}: a tensor traced by ${tr.name} was used after that transformation returned; return it from the function instead`);
       }
       if (!top || tr.level > top.level) top = tr;
     }
@@ -651,17 +651,12 @@ export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], p
   return applyConcrete(prim, inputs, params, out);
 }
 
-/** How errors name a primitive call: a defined primitive by its own name, not as 'custom'. */
-function opName<P extends Primitive>(prim: P, params: PrimitiveParams[P]): string {
-  return prim === 'custom' ? (params as PrimitiveParams['custom']).name : prim;
-}
-
 /** The device a primitive call runs on: its inputs', or its params' for a source (random, full). */
 export function deviceOf<P extends Primitive>(prim: P, inputs: readonly { device: string }[], params: PrimitiveParams[P]): string {
   const device = inputs.length > 0 ? inputs[0]!.device : (params as PrimitiveParams['random']).device;
   for (const x of inputs) {
     if (x.device !== device) {
-      throw new Error(`${opName(prim, params)}: tensors are on different devices ('${device}' and '${x.device}'); move one first`);
+      throw new Error(`${primitiveCallName(prim, params)}: tensors are on different devices ('${device}' and '${x.device}'); move one first`);
     }
   }
   return device;
@@ -671,9 +666,9 @@ function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], 
   const device = deviceOf(prim, inputs, params);
   const backend = getBackend(device);
   if (!backend.dtypes.includes(out.dtype)) {
-    throw new Error(`${opName(prim, params)}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
+    throw new Error(`${primitiveCallName(prim, params)}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
   }
-  const handles = inputs.map((x) => x._live(prim));
+  const handles = inputs.map((x) => x._live(primitiveCallName(prim, params)));
   const session = profilerSession();
   const handle = session ? executeProfiled(session, backend, prim, handles, inputs, params, out) : backend.execute(prim, handles, params, out);
   const result = Tensor._fromHandle(handle, out.shape, out.dtype, backend);
