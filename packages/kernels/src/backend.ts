@@ -218,6 +218,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   execute<P extends Primitive>(prim: P, inputs: readonly GpuHandle[], params: PrimitiveParams[P], out: OutputInfo): GpuHandle {
     for (const x of inputs) this.checkUsable(prim, x);
     this.runtime.checkHealthy();
+    if (this.runtime.anyBatchFailed) this.runtime.checkInputsHaveValues(inputs.map((x) => x.storage.buffer), `'${prim}'`);
     if (isUnary(prim) || isBinary(prim) || isCompare(prim) || prim === 'where') {
       return this.elementwise(prim as ElementwiseOp, inputs, out);
     }

@@ -97,8 +97,14 @@ export interface CachedPipeline {
   invalid?: Error;
 }
 
-/** The storage bindings a WGSL kernel declares `read_write`. */
+/**
+ * The storage bindings a kernel may write: those a generated kernel declares `read_write`; a
+ * shader definition's output only, whatever its code declares (its layout binds the inputs
+ * read-only, so a pipeline that would write one is invalid and writes nothing).
+ */
 function writtenBindings(code: string): Set<number> {
+  const shader = shaderDefinitionOf(code);
+  if (shader) return new Set([shader.inputs.length]);
   const out = new Set<number>();
   for (const m of code.matchAll(/@binding\((\d+)\)\s+var<storage,\s*read_write>/g)) out.add(Number(m[1]));
   return out;
@@ -173,6 +179,23 @@ export class GpuRuntime {
   /** Validation/OOM/internal errors not yet reported, and the checks still in flight. */
   private failure: Error | null = null;
   private readonly pendingChecks = new Set<Promise<void>>();
+  /**
+   * What a failed batch takes with it. Batches are numbered as they are opened (`batch` is the
+   * open one's number, or the next one's); a submitted batch stays in `unsettledBatches` until its
+   * error check settles (`settledThrough`: every batch up to it has settled), and joins
+   * `failedBatches` if the check found an error: none of its commands ran, so every buffer it was
+   * to write holds stale bytes. `dependsOn` gives, for each buffer a kernel wrote, the batches
+   * [lo, hi] its value may depend on that were not known to have succeeded when it was written:
+   * its writer's, and those of its inputs (a range, so a long chain recorded without a pause
+   * costs the same as a short one; a failure inside the range counts even for a value that did
+   * not depend on it, which errs on the side of refusing). A read, or a kernel, that meets a
+   * failed batch throws instead of using the stale bytes.
+   */
+  private batch = 0;
+  private settledThrough = -1;
+  private readonly unsettledBatches = new Set<number>();
+  private readonly failedBatches = new Map<number, Error>();
+  private readonly dependsOn = new WeakMap<GPUBuffer, { readonly lo: number; readonly hi: number }>();
   private lostReason: string | null = null;
   private submits = 0;
   private dispatches = 0;
@@ -259,6 +282,8 @@ export class GpuRuntime {
     let buffer = this.pool.get(size)?.pop();
     if (buffer) {
       this.pooledBytes -= size;
+      // What the buffer held before went with its last tensor.
+      this.dependsOn.delete(buffer);
     } else {
       this.ensureBatch();
       buffer = this.device.createBuffer({
@@ -365,6 +390,65 @@ export class GpuRuntime {
     return this.device.createPipelineLayout({ bindGroupLayouts: [this.device.createBindGroupLayout({ entries, label })], label });
   }
 
+  /** The error of a failed batch the buffer's value may depend on, or null. */
+  private failedDependency(buffer: GPUBuffer): Error | null {
+    const range = this.dependsOn.get(buffer);
+    if (!range) return null;
+    for (const [b, error] of this.failedBatches) if (b >= range.lo && b <= range.hi) return error;
+    return null;
+  }
+
+  /**
+   * Throws if a buffer holds the stale bytes of a failed batch instead of a value: an operation's
+   * inputs (`what` names the operation) are checked before anything is allocated for it, and
+   * every kernel's buffers again when it is recorded (an input, or a buffer it writes in place;
+   * fresh outputs hold nothing yet: `allocate` and `discardContents` clear their record).
+   */
+  checkInputsHaveValues(buffers: readonly GPUBuffer[], what: string): void {
+    if (this.failedBatches.size === 0) return;
+    for (const buffer of buffers) {
+      const failed = this.failedDependency(buffer);
+      if (failed) throw new Error(`webgpu: ${what} has an input with no value: the batch of kernels that computes it failed, so none of its kernels ran (${failed.message}). Compute the input again`);
+    }
+  }
+
+  /** True once a submitted batch has failed (until then no buffer can lack its value). */
+  get anyBatchFailed(): boolean {
+    return this.failedBatches.size > 0;
+  }
+
+  /**
+   * Checks a kernel's buffers (checkInputsHaveValues), then records, for each buffer it writes,
+   * the batches its value may now depend on: from the earliest batch not yet settled that one of
+   * its inputs (or the buffer itself: a kernel may write part of it, or update it in place) may
+   * depend on, to the open batch. The index-error record is not a value: it is read and cleared
+   * on its own.
+   */
+  private recordWrites(written: ReadonlySet<number>, buffers: readonly GPUBuffer[], label: string): void {
+    this.checkInputsHaveValues(buffers, `kernel '${label}'`);
+    let lo = this.batch;
+    for (const buffer of buffers) {
+      if (buffer === this.indexErrorRecord) continue;
+      const range = this.dependsOn.get(buffer);
+      // Settled batches in the range succeeded (checkInputsHaveValues would have thrown).
+      if (range && range.hi > this.settledThrough) lo = Math.min(lo, Math.max(range.lo, this.settledThrough + 1));
+    }
+    const range = { lo, hi: this.batch };
+    for (const i of written) {
+      const buffer = buffers[i];
+      if (buffer && buffer !== this.indexErrorRecord) this.dependsOn.set(buffer, range);
+    }
+  }
+
+  /**
+   * Says that the next kernels write the whole of a storage before reading it (a compiled
+   * program's intermediate block, kept from call to call), so what it held no longer matters,
+   * even the stale bytes of a failed batch.
+   */
+  discardContents(storage: GpuStorage): void {
+    this.dependsOn.delete(storage.buffer);
+  }
+
   /** Opens a batch: an encoder, and error scopes that collect everything until it is submitted. */
   private ensureBatch(): GPUCommandEncoder {
     if (!this.encoder) {
@@ -391,6 +475,7 @@ export class GpuRuntime {
     }
     const encoder = this.ensureBatch();
     const entry = this.pipelineFor(spec);
+    this.recordWrites(entry.written, buffers, spec.label);
     this.uniformHost.set(new Uint8Array(spec.uniforms.buffer, spec.uniforms.byteOffset, uniformBytes), at);
     this.uniformUsed = at + uniformBytes;
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
@@ -456,6 +541,9 @@ export class GpuRuntime {
   runCompiled(launches: readonly CompiledLaunch[], reportsBadIndices: boolean): void {
     this.checkHealthy();
     const encoder = this.ensureBatch();
+    // Every input is checked before any launch is recorded, so a refused call leaves the batch as it was.
+    for (const launch of launches) this.checkInputsHaveValues(launch.buffers, `kernel '${launch.label}'`);
+    for (const launch of launches) this.recordWrites(launch.pipeline.written, launch.buffers, launch.label);
     const session = profilerSession();
     for (const launch of launches) {
       if (launch.dispatch.some((d) => d === 0)) continue;
@@ -494,18 +582,26 @@ export class GpuRuntime {
     this.dispatchesInBatch = 0;
     const labels = [...this.labelsInBatch];
     this.labelsInBatch = new Set();
+    const batch = this.batch++;
+    this.unsettledBatches.add(batch);
     const scopes = [this.device.popErrorScope(), this.device.popErrorScope(), this.device.popErrorScope()];
     // Kept until it settles (a loop that never reads must not accumulate them); an error it
-    // finds is thrown by the next operation or read.
+    // finds is thrown by the next operation or read, and the values the batch was to compute
+    // by any read or kernel that meets them (recordWrites).
     const check: Promise<void> = Promise.all(scopes)
       .then((errors) => {
         const e = errors.find((x) => x !== null);
-        if (e && !this.failure) {
-          const which = labels.length > 0 ? ` in a batch running kernels [${labels.join(', ')}]` : '';
-          this.failure = new Error(`webgpu: ${e.constructor.name}${which}: ${e.message}`);
-        }
+        if (!e) return;
+        const which = labels.length > 0 ? ` in a batch running kernels [${labels.join(', ')}]` : '';
+        const error = new Error(`webgpu: ${e.constructor.name}${which}: ${e.message}`);
+        this.failedBatches.set(batch, error);
+        this.failure ??= error;
       })
-      .finally(() => this.pendingChecks.delete(check));
+      .finally(() => {
+        this.unsettledBatches.delete(batch);
+        while (this.settledThrough + 1 < this.batch && !this.unsettledBatches.has(this.settledThrough + 1)) this.settledThrough++;
+        this.pendingChecks.delete(check);
+      });
     this.pendingChecks.add(check);
     for (const s of this.releasedInBatch) this.returnToPool(s.buffer, s.bytes);
     this.releasedInBatch = [];
@@ -620,6 +716,10 @@ export class GpuRuntime {
     if (!this.isLost) this.returnToPool(staging, size, this.stagingPool);
     await this.settle();
     if (indexError) throw indexError;
+    // Every batch up to this read has settled: the bytes are the value unless a batch it
+    // depends on failed.
+    const failed = buffer ? this.failedDependency(buffer) : null;
+    if (failed) throw new Error(`webgpu: this tensor has no value: the batch of kernels that computes it (or one of its inputs) failed, so none of its kernels ran (${failed.message}). Compute it again`);
     return copy;
   }
 }

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, full, memory, tensor, tidy } from '@scorch/tensor';
 import { type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU } from '@scorch/kernels';
+import { jit } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
 let gpu: WebGPUHandle;
@@ -34,6 +35,60 @@ describe('errors name the kernel', () => {
     // The fill kernel declares one storage buffer; binding none is a validation error.
     gpu.runtime.dispatch({ ...fillKernel(4, 0), label: 'fill_with_missing_binding' }, []);
     await expect(gpu.runtime.sync()).rejects.toThrow(/fill_with_missing_binding/);
+  });
+});
+
+describe('a failed batch', () => {
+  // None of a failed batch's commands run, so each buffer it was to write keeps the bytes it held
+  // (zeros, or a freed tensor's values). Those must never be read as values: the results of the
+  // batch, and everything computed from them, throw on reading and as kernel inputs.
+  const breakTheBatch = () => gpu.runtime.dispatch({ ...fillKernel(4, 0), label: 'fill_with_missing_binding' }, []);
+
+  it('its results and what was computed from them have no value; other tensors keep theirs', async () => {
+    const dev = gpu.device;
+    const x = tensor([1, 2, 3], { device: dev });
+    await x.data();
+    const before = memory().buffers;
+    const a = x.mul(2);
+    breakTheBatch();
+    gpu.runtime.flush();
+    // Recorded into the next batch before the failure is known: it reads a's stale bytes.
+    const b = a.add(1);
+    await expect(gpu.runtime.settle()).rejects.toThrow(/fill_with_missing_binding/);
+    await expect(a.data()).rejects.toThrow(/this tensor has no value: the batch of kernels that computes it \(or one of its inputs\) failed.*fill_with_missing_binding/s);
+    await expect(b.data()).rejects.toThrow(/this tensor has no value/);
+    // Once the failure is known, a kernel refuses such an input, leaving no buffer behind.
+    const held = memory().buffers;
+    expect(() => a.mul(3)).toThrow(/webgpu: 'mul' has an input with no value: the batch of kernels that computes it failed.*fill_with_missing_binding/s);
+    expect(memory().buffers).toBe(held);
+    // The tensor computed before the failure, and new work, are untouched.
+    expect(await x.toArray()).toEqual([1, 2, 3]);
+    const again = x.mul(2);
+    expect(await again.toArray()).toEqual([2, 4, 6]);
+    for (const t of [a, b, again]) t.dispose();
+    expect(memory().buffers).toBe(before);
+    // A failed result's buffer, back from the pool, holds the next value.
+    const next = x.add(10);
+    expect(await next.toArray()).toEqual([11, 12, 13]);
+    next.dispose();
+    x.dispose();
+  });
+
+  it('a compiled call refuses an input with no value, and its next call runs', async () => {
+    const dev = gpu.device;
+    const f = jit((t: Tensor) => t.mul(t).sum().add(t).exp().sum());
+    const x = tensor([0.5, -1, 2], { device: dev });
+    const expected = await f(x).toArray();
+    const a = x.mul(1);
+    breakTheBatch();
+    // Joins the open batch, which fails: its result has no value.
+    const y = f(x);
+    await expect(gpu.runtime.settle()).rejects.toThrow(/fill_with_missing_binding/);
+    await expect(y.data()).rejects.toThrow(/this tensor has no value/);
+    expect(() => f(a)).toThrow(/a compiled program has an input with no value/);
+    // Its intermediate blocks held the failed batch's stale bytes; the next call writes them first.
+    expect(await f(x).toArray()).toEqual(expected);
+    for (const t of [x, a, y]) t.dispose();
   });
 });
 

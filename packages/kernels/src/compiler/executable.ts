@@ -238,6 +238,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
     const runtime = this.runtime;
     runtime.checkHealthy();
+    if (runtime.anyBatchFailed) runtime.checkInputsHaveValues(inputs.map((h) => h.storage.buffer), 'a compiled program');
     // Inputs must be row-major; a strided view is copied (one elementwise launch, queued first).
     const copies: GpuHandle[] = [];
     const handles = inputs.map((h) => {
@@ -264,6 +265,8 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       this.temps[i] = runtime.allocate(n * BYTES, 'block of a compiled program\'s intermediate values');
     });
     const temps = this.temps;
+    // Every intermediate block is written before it is read in each call.
+    for (const t of temps) if (t) runtime.discardContents(t);
     const blocks = new Map<string, GpuStorage>();
     for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES, 'block of a compiled program\'s results'));
     if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
