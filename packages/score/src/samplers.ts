@@ -317,6 +317,7 @@ export interface SdeSamplerOptions extends CallbackOptions {
   /**
    * Leave the noise out of the last step, returning its mean (Song et al. 2021's reference code,
    * `denoise=True`): the last noise term has scale g(ε)√Δt and only blurs the result. Default true.
+   * probabilityFlowOde refuses it: the flow adds no noise.
    */
   denoiseFinalStep?: boolean;
 }
@@ -577,6 +578,9 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   if (method === 'rk45' && opts.steps !== undefined) throw new Error(`${where}: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps (set rtol/atol)`);
   const ignored = RK45_ONLY_OPTIONS.filter((k) => opts[k] !== undefined);
   if (method !== 'rk45' && ignored.length > 0) throw new Error(`${where}: ${ignored.join(', ')} applies to method 'rk45' only, not to '${method}'`);
+  if (opts.denoiseFinalStep !== undefined) {
+    throw new Error(`${where}: denoiseFinalStep applies to the stochastic samplers (reverseSdeEulerMaruyama, predictorCorrector); the probability-flow ODE adds no noise to leave out`);
+  }
   for (const k of ['rtol', 'atol', 'initialStep'] as const) checkNumber(where, k, opts[k], POSITIVE);
   checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
   const { score: checked, init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);

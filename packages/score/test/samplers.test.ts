@@ -749,6 +749,12 @@ describe('sampler option checks', () => {
     await expect(predictorCorrector((x) => x, vpSde(), { key, init, predictor: 'euler' as never })).rejects.toThrow(/^predictorCorrector: unknown predictor "euler" \(did you mean 'eulerMaruyama'\?\)/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, steps: 50 })).rejects.toThrow(/^probabilityFlowOde: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'euler', rtol: 1e-3 })).rejects.toThrow(/^probabilityFlowOde: rtol applies to method 'rk45' only, not to 'euler'$/);
+    // The flow is deterministic: there is no last noise term for denoiseFinalStep to leave out.
+    for (const denoiseFinalStep of [true, false]) {
+      await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'rk4', steps: 2, denoiseFinalStep })).rejects.toThrow(
+        /^probabilityFlowOde: denoiseFinalStep applies to the stochastic samplers \(reverseSdeEulerMaruyama, predictorCorrector\); the probability-flow ODE adds no noise to leave out$/,
+      );
+    }
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
   });
 
