@@ -455,6 +455,8 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkNumber(where, 'snr', snr, POSITIVE);
   checkNumber(where, 'correctorSteps', correctorSteps, COUNT);
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
+  // snr sets the corrector's step: with no corrector steps it would be dropped silently.
+  if (correctorSteps === 0 && opts.snr !== undefined) throw new Error(`${where}: snr sets the Langevin corrector's step size; with correctorSteps 0 there is no corrector (leave snr out, or set correctorSteps >= 1)`);
   const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
   score = checked;
   checkChainAlpha(where, sde, init, steps, dt, timeAt, correctorSteps > 0, predictor === 'reverseDiffusion' && sde.kind === 'vp', ownsInit);

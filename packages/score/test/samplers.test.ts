@@ -746,6 +746,9 @@ describe('sampler option checks', () => {
     await expect(annealedLangevinDynamics((x) => x, init, { key, denoise: 'no' as never })).rejects.toThrow(/^annealedLangevinDynamics: denoise must be true or false, got "no"$/);
     await expect(reverseSdeEulerMaruyama((x) => x, vpSde(), { key, shape: [4, 2.5] })).rejects.toThrow(/^reverseSdeEulerMaruyama: shape\[1\] must be an integer >= 1, got 2.5$/);
     await expect(predictorCorrector((x) => x, vpSde(), { key, init, snr: 0 })).rejects.toThrow(/^predictorCorrector: snr must be a finite number > 0, got 0$/);
+    await expect(predictorCorrector((x) => x, veSde(), { key, init, steps: 2, correctorSteps: 0, snr: 0.3 })).rejects.toThrow(
+      /^predictorCorrector: snr sets the Langevin corrector's step size; with correctorSteps 0 there is no corrector \(leave snr out, or set correctorSteps >= 1\)$/,
+    );
     await expect(predictorCorrector((x) => x, vpSde(), { key, init, predictor: 'euler' as never })).rejects.toThrow(/^predictorCorrector: unknown predictor "euler" \(did you mean 'eulerMaruyama'\?\)/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, steps: 50 })).rejects.toThrow(/^probabilityFlowOde: steps applies to the fixed-step methods 'euler' and 'rk4'; 'rk45' chooses its own steps/);
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, method: 'euler', rtol: 1e-3 })).rejects.toThrow(/^probabilityFlowOde: rtol applies to method 'rk45' only, not to 'euler'$/);
