@@ -292,7 +292,8 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
     }
     if (denoise) {
       const x = loop.current;
-      loop.replace(tidy(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
+      // Eager, so outside the compiled steps' noGrad: it records nothing into the ambient graph either.
+      loop.replace(tidy(() => noGrad(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast)))));
     }
   }));
 }

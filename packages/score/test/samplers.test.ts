@@ -693,6 +693,8 @@ describe('samplers and the ambient gradient graph', () => {
       const init = tensor([[1, 2], [-0.5, 0.5], [0, 3]], { dtype: 'float64' });
       const outs = [
         await langevinDynamics(score, init, { key: randomKey(3), steps: 6, stepSize: 0.01 }),
+        // Its last step (Tweedie's denoising, on by default) runs eagerly, after the compiled ones.
+        await annealedLangevinDynamics(score, init, { key: randomKey(7), sigmas: [1, 0.5], stepsPerLevel: 3, stepSize: 0.01 }),
         await predictorCorrector(timeScore, vpSde(), { key: randomKey(4), init, steps: 20 }),
         (await probabilityFlowOde(timeScore, vpSde(), { key: randomKey(5), init, method: 'rk4', steps: 4 })).x,
         (await probabilityFlowOde(timeScore, vpSde(), { key: randomKey(6), init, rtol: 1e-3, atol: 1e-3 })).x,
