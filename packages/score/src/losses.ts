@@ -381,6 +381,9 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
       if (!(opts.sigma > 0 && Number.isFinite(opts.sigma))) throw new RangeError(`${where}: sigma must be a positive finite number, got ${opts.sigma}`);
       sigmaColumn = tensor(opts.sigma, { dtype: x.dtype, device: x.device }).reshape([1, 1]);
     } else if (opts.sigma instanceof Tensor && opts.sigma.rank === 1 && opts.sigma.shape[0] === n) {
+      // Checked here: a σ of another dtype (int32, or float32 beside float64 data) would fail
+      // inside the noise's product with a message that does not name sigma.
+      if (opts.sigma.dtype !== x.dtype) throw new TypeError(`${where}: a sigma tensor must have x's dtype (${x.dtype}), got ${opts.sigma.dtype}`);
       sigmaColumn = perRow(opts.sigma);
     } else {
       throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : JSON.stringify(opts.sigma)}`);

@@ -628,6 +628,9 @@ describe('loss input checks', () => {
     expect(() => implicitScoreMatchingLoss(score, x, { reduction: 'sum' as never })).toThrow(/unknown reduction/);
     expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, weighting: 'snr' as never })).toThrow(/unknown weighting/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: -1, key })).toThrow(/sigma must be a positive/);
+    // A σ tensor of another dtype than x is named as such, not left to fail inside a product.
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: tensor([1, 2, 1, 1], { dtype: 'int32' }), key })).toThrow(/^denoisingScoreMatchingLoss: a sigma tensor must have x's dtype \(float32\), got int32$/);
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: tensor([1, 2, 1, 1], { dtype: 'float64' }), key })).toThrow(/^denoisingScoreMatchingLoss: a sigma tensor must have x's dtype \(float32\), got float64$/);
     expect(() => ncsnLoss(score, x, { key, sigmas: [] })).toThrow(/non-empty array/);
     expect(() => slicedScoreMatchingLoss(score, x, { key, projections: 0 })).toThrow(/^slicedScoreMatchingLoss: projections must be an integer >= 1, got 0$/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1 } as never)).toThrow(/opts.key/);
