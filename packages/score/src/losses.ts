@@ -32,7 +32,7 @@ export type Reduction = 'mean' | 'none';
 const REDUCTIONS: readonly Reduction[] = ['mean', 'none'];
 
 export interface LossOptions {
-  /** Noise level passed to the score as its second argument (σ or t, shape [N]). */
+  /** Noise level passed to the score as its second argument (σ or t, shape [N], in x's dtype). */
   cond?: Tensor;
   /** 'mean' (default): the batch mean, a scalar. 'none': the [N] per-example values. */
   reduction?: Reduction;
@@ -41,11 +41,14 @@ export interface LossOptions {
 // ------------------------------------------------------------------------------------------------
 // Shared checks
 
-function checkCond(where: string, cond: unknown, n: number): void {
+/** cond, when given: one noise level (σ or t) per row of x, [N], in x's dtype. */
+function checkCond(where: string, cond: unknown, x: Tensor): void {
   if (cond === undefined) return;
+  const n = x.shape[0]!;
   if (!(cond instanceof Tensor) || cond.rank !== 1 || cond.shape[0] !== n) {
     throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? fmtShape(cond.shape) : typeof cond}`);
   }
+  if (cond.dtype !== x.dtype) throw new TypeError(`${where}: cond must have x's dtype (${x.dtype}), got ${cond.dtype}`);
 }
 
 function reduce(where: string, perExample: Tensor, reduction: unknown): Tensor {
@@ -95,7 +98,7 @@ export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts:
     checkBatch(where, x);
     checkLossOptions(where, opts, ESM_OPTIONS);
     if (typeof opts.targetScore !== 'function') throw new TypeError(`${where}: opts.targetScore must be a function x ↦ ∇log p(x) (e.g. kdeScore(data))`);
-    checkCond(where, opts.cond, x.shape[0]!);
+    checkCond(where, opts.cond, x);
     const s = evalScore(where, score, x, opts.cond);
     const target = opts.targetScore(x);
     if (!(target instanceof Tensor) || target.shape.length !== 2 || target.shape[0] !== x.shape[0] || target.shape[1] !== x.shape[1]) {
@@ -160,7 +163,7 @@ export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: Jacobi
     checkScoreFunction(where, score);
     checkBatch(where, x);
     checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
-    checkCond(where, opts.cond, x.shape[0]!);
+    checkCond(where, opts.cond, x);
     return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
   });
 }
@@ -194,7 +197,7 @@ export function implicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts:
     checkScoreFunction(where, score);
     checkBatch(where, x);
     checkLossOptions(where, opts, ISM_OPTIONS);
-    checkCond(where, opts.cond, x.shape[0]!);
+    checkCond(where, opts.cond, x);
     const { s, trace } = scoreAndTrace(where, score, x, opts.cond, opts.method);
     return reduce(where, add(rowSquaredNorm(s).mul(0.5), trace), opts.reduction);
   });
@@ -316,7 +319,7 @@ export function slicedScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts: S
     checkScoreFunction(where, score);
     checkBatch(where, x);
     checkLossOptions(where, opts, SSM_OPTIONS);
-    checkCond(where, opts.cond, x.shape[0]!);
+    checkCond(where, opts.cond, x);
     const n = x.shape[0]!;
     const m = opts.projections ?? 1;
     const varianceReduced = opts.varianceReduced ?? false;
@@ -338,7 +341,7 @@ export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: Pr
     checkScoreFunction(where, score);
     checkBatch(where, x);
     checkLossOptions(where, opts, PROJECTED_TRACE_OPTIONS);
-    checkCond(where, opts.cond, x.shape[0]!);
+    checkCond(where, opts.cond, x);
     const { vJv } = projectedTrace(where, score, x, opts, 'original');
     return meanOverBlocks(vJv, opts.projections ?? 1, x.shape[0]!);
   });
@@ -375,7 +378,7 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
     checkLossOptions(where, opts, DSM_OPTIONS);
     checkKey(opts.key, `${where}: opts.key`);
     const n = x.shape[0]!;
-    checkCond(where, opts.cond, n);
+    checkCond(where, opts.cond, x);
     let sigmaColumn: Tensor;
     if (typeof opts.sigma === 'number') {
       if (!(opts.sigma > 0 && Number.isFinite(opts.sigma))) throw new RangeError(`${where}: sigma must be a positive finite number, got ${opts.sigma}`);

@@ -628,6 +628,17 @@ describe('loss input checks', () => {
     expect(() => implicitScoreMatchingLoss(score, x, { reduction: 'sum' as never })).toThrow(/unknown reduction/);
     expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, weighting: 'snr' as never })).toThrow(/unknown weighting/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: -1, key })).toThrow(/sigma must be a positive/);
+    // cond is a noise level per row in x's dtype: an int32 or float64 one beside float32 data
+    // was handed to the score as it was.
+    const levels = [1, 2, 3, 4];
+    for (const dtype of ['int32', 'float64'] as const) {
+      const cond = tensor(levels, { dtype });
+      const message = (where: string) => new RegExp(`^${where}: cond must have x's dtype \\(float32\\), got ${dtype}$`);
+      expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1, key, cond })).toThrow(message('denoisingScoreMatchingLoss'));
+      expect(() => implicitScoreMatchingLoss(score, x, { cond })).toThrow(message('implicitScoreMatchingLoss'));
+      expect(() => slicedScoreMatchingLoss(score, x, { key, cond })).toThrow(message('slicedScoreMatchingLoss'));
+      expect(() => explicitScoreMatchingLoss(score, x, { targetScore: score, cond })).toThrow(message('explicitScoreMatchingLoss'));
+    }
     // A σ tensor of another dtype than x is named as such, not left to fail inside a product.
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: tensor([1, 2, 1, 1], { dtype: 'int32' }), key })).toThrow(/^denoisingScoreMatchingLoss: a sigma tensor must have x's dtype \(float32\), got int32$/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: tensor([1, 2, 1, 1], { dtype: 'float64' }), key })).toThrow(/^denoisingScoreMatchingLoss: a sigma tensor must have x's dtype \(float32\), got float64$/);
