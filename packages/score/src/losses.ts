@@ -104,6 +104,7 @@ export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts:
     if (!(target instanceof Tensor) || target.shape.length !== 2 || target.shape[0] !== x.shape[0] || target.shape[1] !== x.shape[1]) {
       throw new Error(`${where}: targetScore returned ${target instanceof Tensor ? `shape ${fmtShape(target.shape)}` : typeof target} for x of shape ${fmtShape(x.shape)}`);
     }
+    if (target.dtype !== x.dtype) throw new TypeError(`${where}: targetScore returned ${target.dtype} for a ${x.dtype} x; it must return x's dtype`);
     return reduce(where, rowSquaredNorm(sub(s, target)).mul(0.5), opts.reduction);
   });
 }

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { grad, jacobian } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, matmul, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
+  type RandomKey, type Tensor, cast, concat, matmul, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections,
@@ -621,6 +621,16 @@ describe('loss input checks', () => {
     expect(() => implicitScoreMatchingLoss(bad, x)).toThrow(/returned shape \[4\] for an input of shape \[4,2\]/);
     expect(() => denoisingScoreMatchingLoss(bad, x, { sigma: 0.1, key })).toThrow(/returned shape/);
     expect(() => slicedScoreMatchingLoss(bad, x, { key, method: 'finiteDifference' })).toThrow(/returned shape/);
+  });
+  it('rejects a score or a target score of another dtype than x, naming it', () => {
+    // They failed in the loss's next operation: 'add: dtype mismatch (float64 vs float32) …'.
+    const wide = (z: Tensor) => cast(z, 'float64').neg();
+    const message = (where: string) => new RegExp(`^${where}: the score function returned float64 for a float32 input; a score has the dtype of its input$`);
+    expect(() => implicitScoreMatchingLoss(wide, x)).toThrow(message('implicitScoreMatchingLoss'));
+    expect(() => denoisingScoreMatchingLoss(wide, x, { sigma: 0.1, key })).toThrow(message('denoisingScoreMatchingLoss'));
+    expect(() => slicedScoreMatchingLoss(wide, x, { key, method: 'finiteDifference' })).toThrow(message('slicedScoreMatchingLoss'));
+    expect(() => ncsnLoss(wide, x, { key })).toThrow(message('ncsnLoss'));
+    expect(() => explicitScoreMatchingLoss(score, x, { targetScore: wide })).toThrow(/^explicitScoreMatchingLoss: targetScore returned float64 for a float32 x; it must return x's dtype$/);
   });
   it('rejects unknown option values', () => {
     expect(() => slicedScoreMatchingLoss(score, x, { key, distribution: 'uniform' as never })).toThrow(/unknown distribution "uniform"; expected one of 'gaussian', 'rademacher', 'sphere'/);
