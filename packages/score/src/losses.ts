@@ -68,6 +68,15 @@ function checkLossOptions(where: string, opts: unknown, known: readonly string[]
   if (reduction !== undefined) checkOneOf(where, 'reduction', reduction, REDUCTIONS);
 }
 
+/**
+ * A noise level σ > 0 as the loss computes with it: rounded to x's dtype. One that float32 holds
+ * only as 0 or ∞ (below ~7e-46, above ~3.4e38) would give an infinite or NaN loss without a word.
+ */
+function checkSigmaInDType(where: string, what: string, sigma: number, dtype: string): void {
+  const rounded = dtype === 'float32' ? Math.fround(sigma) : sigma;
+  if (!(rounded > 0 && Number.isFinite(rounded))) throw new RangeError(`${where}: ${what} ${sigma} rounds to ${rounded} in ${dtype}, x's dtype; it must be a positive finite ${dtype} value`);
+}
+
 const rowSquaredNorm = (t: Tensor): Tensor => sum(mul(t, t), 1);
 const rowDot = (a: Tensor, b: Tensor): Tensor => sum(mul(a, b), 1);
 
@@ -383,6 +392,7 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
     let sigmaColumn: Tensor;
     if (typeof opts.sigma === 'number') {
       if (!(opts.sigma > 0 && Number.isFinite(opts.sigma))) throw new RangeError(`${where}: sigma must be a positive finite number, got ${opts.sigma}`);
+      checkSigmaInDType(where, 'sigma', opts.sigma, x.dtype);
       sigmaColumn = tensor(opts.sigma, { dtype: x.dtype, device: x.device }).reshape([1, 1]);
     } else if (opts.sigma instanceof Tensor && opts.sigma.rank === 1 && opts.sigma.shape[0] === n) {
       // Checked here: a σ of another dtype (int32, or float32 beside float64 data) would fail
@@ -437,6 +447,7 @@ export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions)
     if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
       throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
     }
+    sigmas.forEach((s, i) => checkSigmaInDType(where, `sigmas[${i}] =`, s, x.dtype));
     const power = opts.power ?? 2;
     checkNumber(where, 'power', power);
     const [n] = x.shape as [number, number];

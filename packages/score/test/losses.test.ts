@@ -674,6 +674,19 @@ describe('loss input checks', () => {
     ];
     for (const [fn, message] of cases) expect(fn).toThrow(message);
   });
+  it('rejects a noise level that x\'s dtype holds only as 0 or ∞', async () => {
+    // x is float32: σ = 1e39 became Infinity (a NaN loss) and σ = 1e-50 became 0 (an infinite
+    // one), though both passed the check of the number itself.
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1e39, key })).toThrow(/^denoisingScoreMatchingLoss: sigma 1e\+39 rounds to Infinity in float32, x's dtype; it must be a positive finite float32 value$/);
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1e-50, key })).toThrow(/^denoisingScoreMatchingLoss: sigma 1e-50 rounds to 0 in float32, x's dtype; it must be a positive finite float32 value$/);
+    expect(() => ncsnLoss(score, x, { key, sigmas: [1, 1e-50] })).toThrow(/^ncsnLoss: sigmas\[1\] = 1e-50 rounds to 0 in float32, x's dtype; it must be a positive finite float32 value$/);
+    // The same levels are fine in float64, and float32's extremes are accepted.
+    const x64 = cast(x, 'float64');
+    expect(Number.isFinite((await denoisingScoreMatchingLoss((z: Tensor) => z.neg(), x64, { sigma: 1e39, key }).data())[0])).toBe(true);
+    // (A zero score here: −x̃ would make the loss ~½σ²‖z‖², beyond float32.)
+    expect(Number.isFinite((await denoisingScoreMatchingLoss((z: Tensor) => z.mul(0), x, { sigma: 1e38, key }).data())[0])).toBe(true);
+    expect(Number.isFinite((await ncsnLoss(score, x, { key, sigmas: [1, 1e-6] }).data())[0])).toBe(true);
+  });
   it('rejects option values that make no sense, and options that would be ignored', () => {
     expect(() => ncsnLoss(score, x, { key, sigmas: [1, 0.1], sigmaMax: 5 })).toThrow(/^ncsnLoss: give either sigmas or the grid \(sigmaMax, sigmaMin, numScales\), not both; got sigmas and sigmaMax$/);
     expect(() => ncsnLoss(score, x, { key, numScales: 2.5 })).toThrow(/^geometricSigmas: levels must be an integer >= 1, got 2.5$/);
