@@ -17,7 +17,7 @@ import {
   mul, randn, splitKey, sqrt, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
-import { SDE_EPSILON, type Sde, perRow } from './sde.js';
+import { type Sde, perRow, samplingEpsilon } from './sde.js';
 
 /** Called with the number of completed steps and the current samples (valid during the call). */
 export type SamplerCallback = (step: number, x: Tensor) => void | Promise<void>;
@@ -313,7 +313,7 @@ export interface SdeSamplerOptions extends CallbackOptions {
   device?: string;
   /** Number of time steps N from T down to ε; default 1000 (Song et al. 2021, §4.2 / App. D). */
   steps?: number;
-  /** Final time ε; default SDE_EPSILON = 1e-5 (see sde.ts). */
+  /** Final time ε; default samplingEpsilon(sde): 1e-5 for VE, 1e-3 for VP and sub-VP (see sde.ts). */
   eps?: number;
   /**
    * Leave the noise out of the last step, returning its mean (Song et al. 2021's reference code,
@@ -332,7 +332,7 @@ function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: Sd
   const score = checkSamplerCall(where, rawScore, opts, known);
   if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const steps = opts.steps ?? SAMPLER_DEFAULTS.reverseSde.steps;
-  const eps = opts.eps ?? SDE_EPSILON;
+  const eps = opts.eps ?? samplingEpsilon(sde);
   checkNumber(where, 'steps', steps, POSITIVE_COUNT);
   checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
   checkBoolean(where, 'denoiseFinalStep', opts.denoiseFinalStep);
@@ -594,7 +594,7 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   if (method === 'rk45') {
     let solution: OdeSolution;
     try {
-      solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? SDE_EPSILON, opts);
+      solution = await dormandPrince(velocity, init, sde.T, opts.eps ?? samplingEpsilon(sde), opts);
     } catch (error) {
       if (ownsInit) init.dispose();
       throw error;

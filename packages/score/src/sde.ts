@@ -187,5 +187,18 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
   });
 }
 
-/** Smallest time sampled in training and reached in sampling: ε = 1e-5 (Song et al. 2021). */
+/**
+ * Smallest time sampled in training, for every SDE, and the final time a sampler reaches on a VE
+ * SDE: ε = 1e-5 (Song et al. 2021; their reference code, score_sde's losses.py and run_lib.py).
+ */
 export const SDE_EPSILON = 1e-5;
+
+/**
+ * The final time ε a sampler reaches by default on `sde`: 1e-5 for VE and 1e-3 for VP and sub-VP,
+ * as Song et al. 2021's reference code samples (run_lib.py, `sampling_eps`). At t = 1e-5 the VP
+ * kernel's std is about 1e-3 and sub-VP's about 1e-6, so the score there is of order 1/std and
+ * its errors with it; at 1e-3 the VP std is about 0.01.
+ */
+export function samplingEpsilon(sde: Pick<Sde, 'kind'>): number {
+  return sde.kind === 've' ? SDE_EPSILON : 1e-3;
+}

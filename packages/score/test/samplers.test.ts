@@ -31,7 +31,7 @@ import {
   annealedLangevinDynamics, geometricSigmas, langevinDynamics, predictorCorrector, probabilityFlowOde,
   reverseSdeEulerMaruyama,
 } from '../src/samplers.js';
-import { SDE_EPSILON, type Sde, subVpSde, veSde, vpSde } from '../src/sde.js';
+import { type Sde, samplingEpsilon, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { type TestTarget, countHostReads, hostValues, onEachDevice, onEachTarget, unitRoundoff } from './devices.js';
 import { unknownOption } from './options.js';
 
@@ -93,7 +93,7 @@ type Scheme = 'eulerMaruyama' | 'reverseDiffusion' | 'euler' | 'rk4';
  * largest |aᵢ − 1| of a step's map u ↦ aᵢu + bᵢ: how large a step's move is next to the state.
  */
 function predictScheme(sde: Sde, scheme: Scheme, steps: number, lambda: number, mu: number) {
-  const eps = SDE_EPSILON;
+  const eps = samplingEpsilon(sde);
   const dt = (sde.T - eps) / steps;
   const timeAt = (i: number) => (i === steps ? eps : sde.T - i * dt);
   const c = (k: ReturnType<typeof coefficients>) => k.m * k.m * lambda + k.s2;
@@ -254,7 +254,7 @@ function applyEigenMaps(v: readonly number[], A: number[], B: number[]): Float64
  */
 function exactFlow(sde: Sde, v: readonly number[]): Float64Array {
   const start = coefficients(sde, sde.T);
-  const end = coefficients(sde, SDE_EPSILON);
+  const end = coefficients(sde, samplingEpsilon(sde));
   const c = (k: typeof start, j: number) => k.m * k.m * LAMBDA[j]! + k.s2;
   const A = [0, 1].map((j) => Math.sqrt(c(end, j) / c(start, j)));
   const B = [0, 1].map((j) => end.m * muEigen[j]! - A[j]! * start.m * muEigen[j]!);
@@ -360,7 +360,7 @@ onEachTarget('probability-flow ODE recovers N(μ, Σ) and follows the exact flow
     expect(flowError).toBeLessThan(allowed);
     // A pointwise error ≤ δ moves the sample mean by ≤ δ and a sample covariance entry by
     // ≤ δ(E|xᵢ − x̄ᵢ| + E|xⱼ − x̄ⱼ|) + δ² ≤ 3δ here (standard deviations ≤ 1.3).
-    const marginalAtEps = data.diffused(sde, SDE_EPSILON);
+    const marginalAtEps = data.diffused(sde, samplingEpsilon(sde));
     await expectMoments(`${name} rk45 [${where}]`, sol.x, { mean: marginalAtEps.mean(), cov: marginalAtEps.covariance() }, {
       mean: [allowed, allowed],
       cov: [[3 * allowed, 3 * allowed], [3 * allowed, 3 * allowed]],
@@ -764,11 +764,11 @@ describe('sampler option checks', () => {
   });
 
   it('predictor–corrector refuses a VP or sub-VP grid too coarse for its chain (every sample would be NaN), and runs from the first count that fits', async () => {
-    // α = 1 − β(t)Δt, Δt = (1 − 1e-5)/steps, β(1) = 20: negative below 20 steps.
+    // α = 1 − β(t)Δt, Δt = (1 − ε)/steps with VP's sampling ε = 1e-3, β(1) = 20: negative below 20 steps.
     const key = randomKey(5);
     const before = memory().tensors;
     await expect(predictorCorrector((x) => x.neg(), vpSde(), { key, shape: [4, 2], steps: 10 })).rejects.toThrow(
-      /^predictorCorrector: with 10 steps the discrete chain's αᵢ = 1 − β\(t\)Δt is -1\.000 at t = 1\.000; the corrector \(correctorSteps > 0\) needs αᵢ > 0, or every sample is NaN; use at least 20 steps$/,
+      /^predictorCorrector: with 10 steps the discrete chain's αᵢ = 1 − β\(t\)Δt is -0\.9980 at t = 1\.000; the corrector \(correctorSteps > 0\) needs αᵢ > 0, or every sample is NaN; use at least 20 steps$/,
     );
     await expect(predictorCorrector((x) => x.neg(), subVpSde(), { key, shape: [4, 2], steps: 19 })).rejects.toThrow(/with 19 steps .* use at least 20 steps$/);
     // Without the corrector, VP's reverse-diffusion step needs βᵢ ≤ 1; Euler–Maruyama's needs nothing.

@@ -21,7 +21,7 @@ import {
   type SdeSamplerOptions, annealedLangevinDynamics, langevinDynamics, predictorCorrector, probabilityFlowOde,
   reverseSdeEulerMaruyama,
 } from '../src/samplers.js';
-import { SDE_EPSILON, type Sde, type SdeKind, subVpSde, veSde, vpSde } from '../src/sde.js';
+import { SDE_EPSILON, type Sde, type SdeKind, samplingEpsilon, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { unitRoundoff } from './devices.js';
 
 const K_SE = 5;
@@ -293,7 +293,7 @@ describe('reverse-time samplers with the exact score: the law of their discrete 
     const priorKey = splitKey(key, 2)[0] as RandomKey;
     const scale = kind === 've' ? DEFAULTS.sigmaMax : 1;
     const start = randn([1, 1], { key: priorKey, dtype: 'float64' }).dataSync()[0]! * scale;
-    const { a, b } = predictorStep(kind, 'eulerMaruyama', 1, 1 - SDE_EPSILON);
+    const { a, b } = predictorStep(kind, 'eulerMaruyama', 1, 1 - samplingEpsilon(makers[kind]()));
     const x = await reverseSdeEulerMaruyama(exactScore(kind), makers[kind](), { key, shape: [1, 1], dtype: 'float64', steps: 1 });
     expect(x.shape).toEqual([1, 1]);
     // Two roundings of a·x + b plus the score's ≲ 10, on values ≤ |a·x| + |b|.
@@ -334,12 +334,12 @@ describe('probability-flow ODE with the exact score (d = 1)', () => {
     // The reference: RK4 with 20000 steps (its error, O(h⁴), is checked against the closed form
     // y(ε) = √(c(ε)/c(T))·y(T) for y = x − m(t)μ, which holds because the flow is linear).
     // The flow is affine in x, so two runs give its map x ↦ A·x + B.
-    const offset = hostRk4(kind, 0, 1, SDE_EPSILON, fine);
-    const slope = hostRk4(kind, 1, 1, SDE_EPSILON, fine) - offset;
+    const offset = hostRk4(kind, 0, 1, samplingEpsilon(makers[kind]()), fine);
+    const slope = hostRk4(kind, 1, 1, samplingEpsilon(makers[kind]()), fine) - offset;
     const reference = start.map((x) => slope * x + offset);
     const k1 = paperCoefficients(kind)(1);
-    const kEps = paperCoefficients(kind)(SDE_EPSILON);
-    const closed = start.map((x) => kEps.m * MU + Math.sqrt(variance(kind, SDE_EPSILON) / variance(kind, 1)) * (x - k1.m * MU));
+    const kEps = paperCoefficients(kind)(samplingEpsilon(makers[kind]()));
+    const closed = start.map((x) => kEps.m * MU + Math.sqrt(variance(kind, samplingEpsilon(makers[kind]())) / variance(kind, 1)) * (x - k1.m * MU));
     reference.forEach((r, i) => expect(Math.abs(r - closed[i]!)).toBeLessThanOrEqual(1e-9));
     const sol = await probabilityFlowOde(exactScore(kind), makers[kind](), { key: randomKey(1), init });
     const out = Array.from(sol.x.dataSync());
@@ -354,7 +354,7 @@ describe('probability-flow ODE with the exact score (d = 1)', () => {
     const steps = 100;
     const init = startSample(kind, 4000);
     const start = Array.from(init.dataSync());
-    const dt = (1 - SDE_EPSILON) / steps;
+    const dt = (1 - samplingEpsilon(makers[kind]())) / steps;
     // Per step, in the callback: the state after k steps is at t_k = 1 − kΔt. The scheme is affine
     // with the same coefficient for every point, so the sample std scales exactly by the host
     // RK4 map's |A_k|, and the sample at T has the exact std √c(T) within 5 SE.
@@ -366,12 +366,12 @@ describe('probability-flow ODE with the exact score (d = 1)', () => {
     const sol = await probabilityFlowOde(exactScore(kind), makers[kind](), {
       key: randomKey(1), init, method: 'rk4', steps, callbackEvery: 10,
       callback: (step, x) => {
-        const t = step === steps ? SDE_EPSILON : 1 - step * dt;
+        const t = step === steps ? samplingEpsilon(makers[kind]()) : 1 - step * dt;
         // The host map from T to t_k, composed step by step (each step's map: b = step(0), a = step(1) − b).
         while (checked.length < step) {
           const i = checked.length;
           const from = 1 - i * dt;
-          const to = i === steps - 1 ? SDE_EPSILON : from - dt;
+          const to = i === steps - 1 ? samplingEpsilon(makers[kind]()) : from - dt;
           const b = hostRk4(kind, 0, from, to, 1);
           const a = hostRk4(kind, 1, from, to, 1) - b;
           A = a * A;
