@@ -219,6 +219,11 @@ function expectLaw(label: string, x: Tensor, law: { mean: number; variance: numb
 }
 
 describe('reverse-time samplers with the exact score: the law of their discrete chains (d = 1)', () => {
+  it('stop at the reference code\'s sampling ε by default: 1e-5 for VE, 1e-3 for VP and sub-VP (training\'s is 1e-5 for all)', () => {
+    expect(KINDS.map((kind) => samplingEpsilon(makers[kind]()))).toEqual([1e-5, 1e-3, 1e-3]);
+    expect(SDE_EPSILON).toBe(1e-5);
+  });
+
   const n = 20000;
   // steps 1 (one step from T to ε), a coarse grid, and a final time other than the default with
   // the last step's noise kept.
