@@ -303,13 +303,13 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
 
 export interface SdeSamplerOptions extends CallbackOptions {
   key: RandomKey;
-  /** Samples to draw, [N, d]; ignored when `init` is given. */
+  /** Samples to draw, [N, d]; with `init`, it must be init's shape if given. */
   shape?: readonly [number, number];
   /** Starting samples at time T; default a draw of `sde.priorSample(shape)`. Not disposed. */
   init?: Tensor;
-  /** Default float32 (ignored with `init`). */
+  /** Default float32 (with `init`, it must be init's dtype if given). */
   dtype?: 'float32' | 'float64';
-  /** Default: the default device (ignored with `init`). */
+  /** Default: the default device (with `init`, it must be init's device if given). */
   device?: string;
   /** Number of time steps N from T down to ε; default 1000 (Song et al. 2021, §4.2 / App. D). */
   steps?: number;
@@ -341,6 +341,14 @@ function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: Sd
   let init = opts.init;
   if (init !== undefined) {
     checkBatch(where, init, 'init');
+    // The samples come from init: a shape, dtype or device that says otherwise was a mistake.
+    const given = init;
+    const conflicts = [
+      opts.shape !== undefined && (!Array.isArray(opts.shape) || opts.shape.length !== given.rank || opts.shape.some((n, i) => n !== given.shape[i])) ? `shape ${JSON.stringify(opts.shape)} (init's is ${JSON.stringify(given.shape)})` : null,
+      opts.dtype !== undefined && opts.dtype !== given.dtype ? `dtype '${opts.dtype}' (init's is '${given.dtype}')` : null,
+      opts.device !== undefined && opts.device !== given.device ? `device '${opts.device}' (init's is '${given.device}')` : null,
+    ].filter((c) => c !== null);
+    if (conflicts.length > 0) throw new Error(`${where}: init gives the samples, but ${conflicts.join(', ')} was given too; leave it out or make it init's`);
   } else {
     const shape: unknown = opts.shape;
     if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(shape)}`);

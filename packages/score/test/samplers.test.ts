@@ -763,6 +763,26 @@ describe('sampler option checks', () => {
     await expect(probabilityFlowOde((x) => x, vpSde(), { key, init, eps: 0 })).rejects.toThrow(/^probabilityFlowOde: eps must be a finite number > 0 and < 1, got 0$/);
   });
 
+  it('the SDE samplers refuse a shape, dtype or device that contradicts init (they were ignored)', async () => {
+    const key = randomKey(8);
+    const init = vpSde().priorSample([3, 2], { key, dtype: 'float64', device: 'cpu' });
+    const before = memory().tensors;
+    for (const run of [
+      (o: object) => reverseSdeEulerMaruyama((x) => x.neg(), vpSde(), { key, init, steps: 2, ...o }),
+      (o: object) => predictorCorrector((x) => x.neg(), vpSde(), { key, init, steps: 40, ...o }),
+      (o: object) => probabilityFlowOde((x) => x.neg(), vpSde(), { key, init, method: 'euler', steps: 2, ...o }).then((r) => r.x),
+    ]) {
+      await expect(run({ shape: [5, 5] })).rejects.toThrow(/: init gives the samples, but shape \[5,5\] \(init's is \[3,2\]\) was given too; leave it out or make it init's$/);
+      await expect(run({ dtype: 'float32', device: 'webgpu' })).rejects.toThrow(/: init gives the samples, but dtype 'float32' \(init's is 'float64'\), device 'webgpu' \(init's is 'cpu'\) was given too/);
+      // The same values as init's are accepted.
+      const x = await run({ shape: [3, 2], dtype: 'float64', device: 'cpu' });
+      expect(x.shape).toEqual([3, 2]);
+      x.dispose();
+    }
+    expect(memory().tensors).toBe(before);
+    init.dispose();
+  });
+
   it('predictor–corrector refuses a VP or sub-VP grid too coarse for its chain (every sample would be NaN), and runs from the first count that fits', async () => {
     // α = 1 − β(t)Δt, Δt = (1 − ε)/steps with VP's sampling ε = 1e-3, β(1) = 20: negative below 20 steps.
     const key = randomKey(5);
