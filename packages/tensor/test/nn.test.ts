@@ -211,6 +211,28 @@ describe('upsample against loops', () => {
     });
   });
 
+  it("nearest picks PyTorch's source indices: same size copies, twice the size halves, else float32 ⌊i·scale⌋", () => {
+    // Values of torch.nn.functional.interpolate(arange(w).reshape(1, 1, 1, w), mode='nearest')
+    // (PyTorch 1.13, float64). A factor whose floored size is the input's or twice it takes
+    // PyTorch's shortcut (the index itself, or i >> 1) instead of ⌊i / factor⌋; the other sizes
+    // use ⌊i·scale⌋ in float32, which differs from float64 where i·scale is just below an integer.
+    const row = (w: number, opts: { size?: [number, number]; scaleFactor?: [number, number] }): number[] =>
+      Array.from(upsample(tensor(Float64Array.from({ length: w }, (_, i) => i), { dtype: 'float64', shape: [1, 1, 1, w] }), opts).dataSync(), Number);
+    expect(row(3, { scaleFactor: [1, 1.2] })).toEqual([0, 1, 2]);
+    expect(row(3, { scaleFactor: [1, 2.2] })).toEqual([0, 0, 1, 1, 2, 2]);
+    expect(row(5, { scaleFactor: [1, 2.1] })).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+    // float32: 37·float32(1/3.7) rounds to 10, while 37/3.7 = 9.999… in float64.
+    expect(row(11, { scaleFactor: [1, 3.7] })).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 10, 10, 10]);
+    expect(row(6, { size: [1, 74] })).toEqual([
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+      3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    ]);
+    expect(row(26, { size: [1, 22] })).toEqual([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24]);
+    // Both axes: 3 rows × 1.2 stay 3 rows (copied); 4 columns × 2.2 are 8 (halved indices).
+    const grid = tensor(Float64Array.from({ length: 12 }, (_, i) => i), { dtype: 'float64', shape: [1, 1, 3, 4] });
+    expect(nested(upsample(grid, { scaleFactor: [1.2, 2.2] }))).toEqual([[[[0, 0, 1, 1, 2, 2, 3, 3], [4, 4, 5, 5, 6, 6, 7, 7], [8, 8, 9, 9, 10, 10, 11, 11]]]]);
+  });
+
   it('known small values (PyTorch: interpolate([[0, 1]], scale_factor=2))', () => {
     const x = tensor([[[[0, 1]]]], { dtype: 'float64' });
     expect(nested(upsample(x, { scaleFactor: [1, 2] }))).toEqual([[[[0, 0, 1, 1]]]]);

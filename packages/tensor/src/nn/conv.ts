@@ -339,16 +339,21 @@ export interface UpsampleOptions {
   alignCorners?: boolean;
 }
 
-/** Source indices and blend weights along one axis (host float64 arithmetic). */
+/** Source indices and blend weights along one axis (host arithmetic: float32 for nearest, as PyTorch; float64 for bilinear). */
 function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: number, outSize: number, factor: number | undefined): { i0: number[]; i1: number[]; l1: number[] } {
   // PyTorch's scale: 1/scaleFactor when a factor is given, else in/out; (in−1)/(out−1) with aligned corners.
   const scale = alignCorners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : factor !== undefined ? 1 / factor : inSize / outSize;
   const i0: number[] = [];
   const i1: number[] = [];
   const l1: number[] = [];
+  // Nearest follows PyTorch's nearest_idx (UpSample.h): the same size copies and twice the size
+  // halves the index, whatever the factor; otherwise ⌊i·scale⌋ in float32 (a float scale times
+  // float(i), as floorf(i * scale)): float64 differs where i·scale is just below an integer.
+  const scale32 = Math.fround(scale);
   for (let d = 0; d < outSize; d++) {
     if (mode === 'nearest') {
-      i0.push(Math.min(Math.floor(d * scale), inSize - 1));
+      const src = outSize === inSize ? d : outSize === 2 * inSize ? Math.floor(d / 2) : Math.floor(Math.fround(Math.fround(d) * scale32));
+      i0.push(Math.min(src, inSize - 1));
       continue;
     }
     const src = alignCorners ? d * scale : Math.max(0, (d + 0.5) * scale - 0.5);
@@ -362,12 +367,13 @@ function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: numb
 
 /**
  * Upsampling (torch.nn.functional.interpolate) of x [N, C, H, W] to `size` or by `scaleFactor`:
- * - nearest: out[i] = x[min(⌊i·scale⌋, H − 1)] per axis;
+ * - nearest: out[i] = x[min(⌊i·scale⌋, H − 1)] per axis, as PyTorch's nearest_idx: ⌊i·scale⌋ in
+ *   float32, and out[i] = x[i] when Ho = H, x[⌊i/2⌋] when Ho = 2H, whatever the factor;
  * - bilinear: with alignCorners false (default), src = max(0, (i + ½)·scale − ½); with true,
  *   src = i·(H − 1)/(Ho − 1); out = (1 − λ)·x[⌊src⌋] + λ·x[⌊src⌋ + 1], λ = src − ⌊src⌋, the
  *   upper index clamped to H − 1; applied to rows, then columns.
  * scale is 1/scaleFactor when a factor is given, else H/Ho, as PyTorch's; indices and weights
- * are computed in float64 on the host (PyTorch uses float32, which can differ at rare exact ties).
+ * are computed on the host (nearest's indices exactly as PyTorch's, bilinear's in float64).
  * Also downsamples when the size is smaller. Differentiable in x.
  */
 export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
@@ -399,7 +405,7 @@ export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
     let out = x;
     for (const a of [0, 1]) {
       const axis = 2 + a;
-      if (mode === 'nearest' && outSize[a] === inSize[a] && factors[a] === undefined) continue;
+      if (mode === 'nearest' && outSize[a] === inSize[a]) continue; // PyTorch copies, whatever the factor
       const { i0, i1, l1 } = sourcePositions(mode, alignCorners ?? false, inSize[a]!, outSize[a]!, factors[a]);
       if (mode === 'nearest') {
         out = indexSelect(out, axis, i0);
