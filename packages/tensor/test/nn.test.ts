@@ -370,6 +370,10 @@ describe('argument errors', () => {
     expect(() => upsample(x)).toThrow(/exactly one of size and scaleFactor/);
     expect(() => upsample(x, { scaleFactor: 0.1 })).toThrow(/makes the output height 0 from 5/);
     expect(() => upsample(x, { scaleFactor: 2, alignCorners: true })).toThrow(/alignCorners applies to bilinear/);
+    // An output too large for a tensor is refused before the host builds its index arrays (a
+    // JavaScript array of ~10⁸ entries or more aborts the process instead of throwing).
+    expect(() => upsample(x, { size: [70000, 70000] })).toThrow(/upsample: shape \[2,4,70000,70000\] has 39200000000 elements, more than a tensor can hold/);
+    expect(() => upsample(x, { scaleFactor: 1e300, mode: 'bilinear' })).toThrow(/upsample: shape \[2,4,5e\+300,5e\+300\] has .* elements, more than a tensor can hold/);
     expect(() => groupNorm(x, 3)).toThrow(/4 channels of \[2,4,5,5\] are not divisible by 3 groups/);
     expect(() => layerNorm(x, [4, 5])).toThrow(/normalizedShape \[4,5\] must be a non-empty list equal to the trailing dimensions/);
     expect(() => layerNorm(x, 5, { weight: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/weight has shape \[2\], expected \[5\]/);

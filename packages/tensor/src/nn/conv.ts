@@ -11,7 +11,7 @@
 //   blends them with computed weights.
 
 import { checkBoolean, checkOneOf, checkOptions } from '../options.js';
-import { fmtShape } from '../shape.js';
+import { assertAllocatable, fmtShape } from '../shape.js';
 import { arange, tensor } from '../creation.js';
 import {
   add, concat, constant, equal, greater, indexSelect, matmul, max, mean, min, mul, narrow, notEqual, pad, permute,
@@ -340,12 +340,12 @@ export interface UpsampleOptions {
 }
 
 /** Source indices and blend weights along one axis (host arithmetic: float32 for nearest, as PyTorch; float64 for bilinear). */
-function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: number, outSize: number, factor: number | undefined): { i0: number[]; i1: number[]; l1: number[] } {
+function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: number, outSize: number, factor: number | undefined): { i0: Int32Array; i1: Int32Array; l1: Float64Array } {
   // PyTorch's scale: 1/scaleFactor when a factor is given, else in/out; (in−1)/(out−1) with aligned corners.
   const scale = alignCorners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : factor !== undefined ? 1 / factor : inSize / outSize;
-  const i0: number[] = [];
-  const i1: number[] = [];
-  const l1: number[] = [];
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(mode === 'nearest' ? 0 : outSize);
+  const l1 = new Float64Array(mode === 'nearest' ? 0 : outSize);
   // Nearest follows PyTorch's nearest_idx (UpSample.h): the same size copies and twice the size
   // halves the index, whatever the factor; otherwise ⌊i·scale⌋ in float32 (a float scale times
   // float(i), as floorf(i * scale)): float64 differs where i·scale is just below an integer.
@@ -353,14 +353,14 @@ function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: numb
   for (let d = 0; d < outSize; d++) {
     if (mode === 'nearest') {
       const src = outSize === inSize ? d : outSize === 2 * inSize ? Math.floor(d / 2) : Math.floor(Math.fround(Math.fround(d) * scale32));
-      i0.push(Math.min(src, inSize - 1));
+      i0[d] = Math.min(src, inSize - 1);
       continue;
     }
     const src = alignCorners ? d * scale : Math.max(0, (d + 0.5) * scale - 0.5);
     const lo = Math.min(Math.floor(src), inSize - 1);
-    i0.push(lo);
-    i1.push(lo < inSize - 1 ? lo + 1 : lo);
-    l1.push(src - lo);
+    i0[d] = lo;
+    i1[d] = lo < inSize - 1 ? lo + 1 : lo;
+    l1[d] = src - lo;
   }
   return { i0, i1, l1 };
 }
@@ -402,19 +402,24 @@ export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
         if (n < 1) throw new Error(`${op}: scaleFactor ${f[a]} makes the output ${a === 0 ? 'height' : 'width'} ${n} from ${inSize[a]}; it must be at least 1`);
       });
     }
+    // Refused before the host index arrays are built: an output no tensor can hold would fail
+    // later (or, with arrays of ~10⁸ entries or more, abort the process).
+    assertAllocatable([x.shape[0]!, x.shape[1]!, outSize[0]!, outSize[1]!], op);
     let out = x;
     for (const a of [0, 1]) {
       const axis = 2 + a;
       if (mode === 'nearest' && outSize[a] === inSize[a]) continue; // PyTorch copies, whatever the factor
       const { i0, i1, l1 } = sourcePositions(mode, alignCorners ?? false, inSize[a]!, outSize[a]!, factors[a]);
+      // The indices are in [0, H) by construction: int32 tensors, not checked again by indexSelect.
+      const rows = (i: Int32Array): Tensor => indexSelect(out, axis, tensor(i, { dtype: 'int32', device: x.device }));
       if (mode === 'nearest') {
-        out = indexSelect(out, axis, i0);
+        out = rows(i0);
         continue;
       }
       const weightShape = a === 0 ? [outSize[a]!, 1] : [outSize[a]!];
-      const upper = tensor(Float64Array.from(l1), { dtype: x.dtype, device: x.device, shape: weightShape });
-      const lower = tensor(Float64Array.from(l1, (l) => 1 - l), { dtype: x.dtype, device: x.device, shape: weightShape });
-      out = add(mul(indexSelect(out, axis, i0), lower), mul(indexSelect(out, axis, i1), upper));
+      const upper = tensor(l1, { dtype: x.dtype, device: x.device, shape: weightShape });
+      const lower = tensor(l1.map((l) => 1 - l), { dtype: x.dtype, device: x.device, shape: weightShape });
+      out = add(mul(rows(i0), lower), mul(rows(i1), upper));
     }
     return out;
   });
