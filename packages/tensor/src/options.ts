@@ -58,11 +58,30 @@ export function checkOptions(where: string, opts: unknown, known: readonly strin
   }
 }
 
+/**
+ * A value as an error message shows it: numbers as JavaScript prints them (NaN and Infinity, where
+ * JSON.stringify says null), bigints with their n (which JSON.stringify throws on), strings quoted,
+ * arrays element by element, other objects as JSON where they have one.
+ */
+export function showValue(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(showValue).join(',')}]`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return value.toString();
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`;
+  }
+}
+
 /** Throws a clear error when `value` is not one of `allowed`. */
 export function checkOneOf<T extends string>(where: string, option: string, value: unknown, allowed: readonly T[]): asserts value is T {
   if (!(allowed as readonly unknown[]).includes(value)) {
     const hint = typeof value === 'string' ? didYouMean(value, allowed) : '';
-    throw new Error(`${where}: unknown ${option} ${JSON.stringify(value)}${hint}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+    throw new Error(`${where}: unknown ${option} ${showValue(value)}${hint}; expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
   }
 }
 
@@ -104,5 +123,5 @@ export function checkNumber(where: string, option: string, value: unknown, range
     (!range.integer || Number.isInteger(value)) &&
     (range.min === undefined || (range.exclusiveMin ? value > range.min : value >= range.min)) &&
     (range.max === undefined || (range.exclusiveMax ? value < range.max : value <= range.max));
-  if (!ok) throw new RangeError(`${where}: ${option} must be ${rangeText(range)}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`);
+  if (!ok) throw new RangeError(`${where}: ${option} must be ${rangeText(range)}, got ${showValue(value)}`);
 }

@@ -350,6 +350,11 @@ describe('argument errors', () => {
     expect(() => conv2d(x, w, { groups: 2, bias: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/bias has shape \[2\], expected \[6\]/);
     expect(() => conv2d(x, w, { groups: 2, strides: 2 } as never)).toThrow(/unknown option 'strides'/);
     expect(() => conv2d(x.reshape([8, 5, 5]), w)).toThrow(/input must be \[N, C, H, W\]/);
+    // The value given is shown as written: NaN and Infinity (not JSON's null), a bigint (which JSON.stringify throws on).
+    expect(() => conv2d(x, w, { groups: 2, stride: NaN })).toThrow(/conv2d: stride must be an integer >= 1 or a \[height, width\] pair of them, got NaN$/);
+    expect(() => conv2d(x, w, { groups: 2, dilation: [1, Infinity] })).toThrow(/conv2d: dilation must be .*, got \[1,Infinity\]$/);
+    expect(() => conv2d(x, w, { groups: 2, padding: 1n as never })).toThrow(/conv2d: padding must be .*, got 1n$/);
+    expect(() => conv2d(x, w, { groups: NaN })).toThrow(/conv2d: groups must be a positive integer, got NaN$/);
     const empty = (shape: number[]): Tensor => tensor(new Float64Array(0), { dtype: 'float64', shape });
     expect(() => conv2d(x, empty([6, 4, 0, 3]))).toThrow(/the kernel of weight \[6,4,0,3\] has an empty height or width/);
     expect(() => conv2d(x, empty([6, 4, 3, 0]), { padding: 1 })).toThrow(/the kernel of weight \[6,4,3,0\] has an empty height or width/);
@@ -375,6 +380,12 @@ describe('argument errors', () => {
     expect(() => upsample(x, { size: [70000, 70000] })).toThrow(/upsample: shape \[2,4,70000,70000\] has 39200000000 elements, more than a tensor can hold/);
     expect(() => upsample(x, { scaleFactor: 1e300, mode: 'bilinear' })).toThrow(/upsample: shape \[2,4,5e\+300,5e\+300\] has .* elements, more than a tensor can hold/);
     expect(() => groupNorm(x, 3)).toThrow(/4 channels of \[2,4,5,5\] are not divisible by 3 groups/);
+    expect(() => groupNorm(x, '2' as never)).toThrow(/groupNorm: groups must be a positive integer, got "2"$/);
+    expect(() => upsample(x, { scaleFactor: [2, NaN] })).toThrow(/upsample: scaleFactor must be a positive number or a \[height, width\] pair of them, got \[2,NaN\]$/);
+    expect(() => maxPool2d(x, Infinity)).toThrow(/maxPool2d: kernel must be an integer >= 1 or a \[height, width\] pair of them, got Infinity$/);
+    expect(() => layerNorm(x, null as never)).toThrow(/layerNorm: normalized must be a normalizedShape \(a number or a list of them\) or \{ axes \}, got null$/);
+    expect(() => layerNorm(x, undefined as never)).toThrow(/layerNorm: normalized must be .*, got undefined$/);
+    expect(() => layerNorm(x, '5' as never)).toThrow(/layerNorm: normalized must be .*, got "5"$/);
     expect(() => layerNorm(x, [4, 5])).toThrow(/normalizedShape \[4,5\] must be a non-empty list equal to the trailing dimensions/);
     expect(() => layerNorm(x, 5, { weight: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/weight has shape \[2\], expected \[5\]/);
     expect(() => softmaxCrossEntropy(x.reshape([10, 20]), tensor([1], { dtype: 'int32' }))).toThrow(/integer labels have shape \[1\], expected \[10\]/);

@@ -10,7 +10,7 @@
 // - pools reduce the same windows; upsampling gathers rows and columns at computed indices and
 //   blends them with computed weights.
 
-import { checkBoolean, checkOneOf, checkOptions } from '../options.js';
+import { checkBoolean, checkOneOf, checkOptions, showValue } from '../options.js';
 import { assertAllocatable, fmtShape } from '../shape.js';
 import { arange, tensor } from '../creation.js';
 import {
@@ -37,7 +37,7 @@ function checkSpatial(op: string, x: Tensor, what: string): void {
 function pair(op: string, name: string, v: unknown, min: number): [number, number] {
   const p = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => Number.isInteger(n) && n >= min)) {
-    throw new RangeError(`${op}: ${name} must be an integer >= ${min} or a [height, width] pair of them, got ${JSON.stringify(v)}`);
+    throw new RangeError(`${op}: ${name} must be an integer >= ${min} or a [height, width] pair of them, got ${showValue(v)}`);
   }
   return [p[0] as number, p[1] as number];
 }
@@ -138,7 +138,7 @@ export interface Conv2dOptions {
 const CONV_OPTIONS = ['bias', 'stride', 'padding', 'dilation', 'groups'] as const satisfies readonly (keyof Conv2dOptions)[];
 
 function checkGroups(op: string, groups: unknown, channels: Record<string, number>): number {
-  if (!(typeof groups === 'number' && Number.isInteger(groups) && groups >= 1)) throw new RangeError(`${op}: groups must be a positive integer, got ${JSON.stringify(groups)}`);
+  if (!(typeof groups === 'number' && Number.isInteger(groups) && groups >= 1)) throw new RangeError(`${op}: groups must be a positive integer, got ${showValue(groups)}`);
   for (const [what, n] of Object.entries(channels)) {
     if (n % groups !== 0) throw new Error(`${op}: ${what} (${n}) are not divisible by groups (${groups})`);
   }
@@ -394,7 +394,7 @@ export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
     else {
       const f = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
       if (!Array.isArray(f) || f.length !== 2 || !f.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-        throw new RangeError(`${op}: scaleFactor must be a positive number or a [height, width] pair of them, got ${JSON.stringify(opts.scaleFactor)}`);
+        throw new RangeError(`${op}: scaleFactor must be a positive number or a [height, width] pair of them, got ${showValue(opts.scaleFactor)}`);
       }
       factors = f as number[];
       outSize = inSize.map((n, a) => Math.floor(n * f[a]!));

@@ -4,7 +4,7 @@
 // mean of squared deviations), never as E[x²] − E[x]², which cancels catastrophically when
 // |mean| ≫ std.
 
-import { checkNumber, checkOneOf, checkOptions } from '../options.js';
+import { checkNumber, checkOneOf, checkOptions, showValue } from '../options.js';
 import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';
@@ -74,6 +74,9 @@ export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOption
       axes = normalizeAxes('layerNorm', given, x.rank);
       if (axes.length === 0) throw new Error('layerNorm: axes must name at least one axis');
     } else {
+      if (typeof normalized !== 'number' && !Array.isArray(normalized)) {
+        throw new TypeError(`layerNorm: normalized must be a normalizedShape (a number or a list of them) or { axes }, got ${showValue(normalized)}`);
+      }
       const shape = typeof normalized === 'number' ? [normalized] : [...(normalized as readonly number[])];
       const trailing = x.shape.slice(x.rank - shape.length);
       if (shape.length === 0 || shape.length > x.rank || !shapesEqual(trailing, shape)) {
@@ -104,7 +107,7 @@ export function groupNorm(x: Tensor, groups: number, opts: NormOptions = {}): Te
     checkFloat('groupNorm', x, 'input');
     if (x.rank < 2) throw new Error(`groupNorm: input must be [N, C, ...] (rank >= 2), got ${fmtShape(x.shape)}`);
     const [n, c] = x.shape as [number, number];
-    if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`groupNorm: groups must be a positive integer, got ${groups}`);
+    if (!Number.isInteger(groups) || groups < 1) throw new RangeError(`groupNorm: groups must be a positive integer, got ${showValue(groups)}`);
     if (c % groups !== 0) throw new Error(`groupNorm: ${c} channels of ${fmtShape(x.shape)} are not divisible by ${groups} groups`);
     const { weight, bias, eps } = affine('groupNorm', x, opts, [c]);
     const grouped = reshape(x, [n, groups, x.size === 0 ? 0 : -1]);
