@@ -116,3 +116,20 @@ describe('NCHW layers and norms on WebGPU match the CPU', () => {
     await expectParity(gc, gg, 7, 1, 'gradient');
   });
 });
+
+describe('arguments on another device than the input', () => {
+  it('are refused, naming the op, the argument and both devices', () => {
+    const x = randn([1, 2, 5, 5], { key: randomKey(1), device: gpu });
+    const wGpu = randn([3, 2, 3, 3], { key: randomKey(2), device: gpu });
+    const onCpu = (shape: number[]): Tensor => randn(shape, { key: randomKey(3) });
+    const attempts: [() => Tensor, RegExp][] = [
+      [() => conv2d(x, onCpu([3, 2, 3, 3])), /^conv2d: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
+      [() => conv2d(x, wGpu, { bias: onCpu([3]) }), /^conv2d: bias is on 'cpu' but the input is on 'webgpu'; move one first$/],
+      [() => convTranspose2d(x, onCpu([2, 3, 3, 3])), /^convTranspose2d: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
+      [() => layerNorm(x, 5, { weight: onCpu([5]) }), /^layerNorm: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
+      [() => groupNorm(x, 2, { bias: onCpu([2]) }), /^groupNorm: bias is on 'cpu' but the input is on 'webgpu'; move one first$/],
+      [() => softmaxCrossEntropy(onCpu([3, 7]), intGpu()), /^softmaxCrossEntropy: targets are on 'webgpu' but the logits are on 'cpu'; move one first$/],
+    ];
+    for (const [call, message] of attempts) expect(call).toThrow(message);
+  });
+});

@@ -109,12 +109,18 @@ function convolvePadded(xp: Tensor, w: Tensor, sweep: Sweep, groups: number): Te
   return reshape(product, [n, o, ho, wo]);
 }
 
-/** Checks an optional bias against the output channels o and the input x's dtype (before any work). */
+/** Errors unless t (`what`: the weight, the bias) is on x's device, before any work. */
+function checkSameDevice(op: string, what: string, t: Tensor, x: Tensor): void {
+  if (t.device !== x.device) throw new Error(`${op}: ${what} is on '${t.device}' but the input is on '${x.device}'; move one first`);
+}
+
+/** Checks an optional bias against the output channels o and the input x's dtype and device (before any work). */
 function checkBias(op: string, bias: Tensor | undefined, o: number, x: Tensor): void {
   if (bias === undefined) return;
   checkTensor(op, bias, 'bias');
   if (bias.rank !== 1 || bias.shape[0] !== o) throw new Error(`${op}: bias has shape ${fmtShape(bias.shape)}, expected [${o}] (one per output channel)`);
   if (bias.dtype !== x.dtype) throw new TypeError(`${op}: bias is ${bias.dtype} but the input is ${x.dtype}`);
+  checkSameDevice(op, 'bias', bias, x);
 }
 
 /** y [N, O, Ho, Wo] + bias[o] (checked by checkBias). */
@@ -160,6 +166,7 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
     checkImage(op, w, 'weight');
     checkOptions(op, opts, CONV_OPTIONS);
     if (w.dtype !== x.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${x.dtype}`);
+    checkSameDevice(op, 'weight', w, x);
     const stride = pair(op, 'stride', opts.stride ?? 1, 1);
     const padding = pair(op, 'padding', opts.padding ?? 0, 0);
     const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);
@@ -217,6 +224,7 @@ export function convTranspose2d(y: Tensor, w: Tensor, opts: ConvTranspose2dOptio
     checkImage(op, w, 'weight');
     checkOptions(op, opts, [...CONV_OPTIONS, 'outputPadding']);
     if (w.dtype !== y.dtype) throw new TypeError(`${op}: weight is ${w.dtype} but the input is ${y.dtype}`);
+    checkSameDevice(op, 'weight', w, y);
     const stride = pair(op, 'stride', opts.stride ?? 1, 1);
     const padding = pair(op, 'padding', opts.padding ?? 0, 0);
     const dilation = pair(op, 'dilation', opts.dilation ?? 1, 1);

@@ -45,6 +45,7 @@ function affine(op: string, x: Tensor, opts: NormOptions, shape: readonly number
     checkTensor(op, p, name);
     if (!shapesEqual(p.shape, shape)) throw new Error(`${op}: ${name} has shape ${fmtShape(p.shape)}, expected ${fmtShape(shape)} for input ${fmtShape(x.shape)}`);
     if (p.dtype !== x.dtype) throw new TypeError(`${op}: ${name} is ${p.dtype} but the input is ${x.dtype}`);
+    if (p.device !== x.device) throw new Error(`${op}: ${name} is on '${p.device}' but the input is on '${x.device}'; move one first`);
   }
   return { weight, bias, eps };
 }
@@ -146,6 +147,7 @@ export function softmaxCrossEntropy(logits: Tensor, targets: Tensor, opts: Softm
     checkTensor(op, logits, 'logits');
     checkTensor(op, targets, 'targets');
     checkFloat(op, logits, 'logits');
+    if (targets.device !== logits.device) throw new Error(`${op}: targets are on '${targets.device}' but the logits are on '${logits.device}'; move one first`);
     checkOptions(op, opts, ['reduction', 'axis']);
     const { reduction = 'mean', axis = -1 } = opts;
     checkOneOf(op, 'reduction', reduction, REDUCTIONS);
