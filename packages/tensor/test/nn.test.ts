@@ -363,7 +363,9 @@ describe('argument errors', () => {
     expect(() => convTranspose2d(x, w)).toThrow(/expects 6 input channels/);
     expect(() => convTranspose2d(x, w.reshape([4, 3, 3, 3]), { stride: 2, outputPadding: 2 })).toThrow(/outputPadding 2 must be smaller than the stride \(2\) or the dilation \(1\)/);
     expect(() => maxPool2d(x, 2, { padding: 2 })).toThrow(/padding 2 must be at most half the kernel size 2/);
-    expect(() => avgPool2d(x, 6)).toThrow(/output height would be 0/);
+    // The pools take no dilation: their message names the kernel, not a dilated one.
+    expect(() => avgPool2d(x, 6)).toThrow(/^avgPool2d: output height would be 0 \(input 5, padding 0, kernel 6, stride 6\); the padded input 5 must be at least the kernel 6$/);
+    expect(() => maxPool2d(x, [2, 8], { padding: [1, 1], stride: 1 })).toThrow(/^maxPool2d: output width would be 0 \(input 5, padding 1, kernel 8, stride 1\); the padded input 7 must be at least the kernel 8$/);
     const empty = (shape: number[]): Tensor => tensor(new Float64Array(0), { dtype: 'float64', shape });
     expect(() => convTranspose2d(x, empty([4, 3, 3, 0]))).toThrow(/the kernel of weight \[4,3,3,0\] has an empty height or width/);
     // An empty input: (H − 1)·stride would be negative; pools would have windows of padding only.

@@ -42,11 +42,15 @@ function pair(op: string, name: string, v: unknown, min: number): [number, numbe
   return [p[0] as number, p[1] as number];
 }
 
-/** Output extent of a window sweep: floor((n + 2p − d(k − 1) − 1) / s) + 1, checked >= 1. */
-function outExtent(op: string, axis: string, n: number, k: number, s: number, p: number, d: number): number {
-  const out = Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+/**
+ * Output extent of a window sweep: floor((n + 2p − d(k − 1) − 1) / s) + 1, checked >= 1. d is
+ * null for the pools, which take no dilation (their error does not mention one).
+ */
+function outExtent(op: string, axis: string, n: number, k: number, s: number, p: number, d: number | null): number {
+  const out = Math.floor((n + 2 * p - (d ?? 1) * (k - 1) - 1) / s) + 1;
   if (out < 1) {
-    throw new Error(`${op}: output ${axis} would be ${out} (input ${n}, padding ${p}, kernel ${k}, dilation ${d}, stride ${s}); the padded input ${n + 2 * p} must be at least the dilated kernel ${d * (k - 1) + 1}`);
+    const kernel = d === null ? `kernel ${k}` : `dilated kernel ${d * (k - 1) + 1}`;
+    throw new Error(`${op}: output ${axis} would be ${out} (input ${n}, padding ${p}, kernel ${k}${d === null ? '' : `, dilation ${d}`}, stride ${s}); the padded input ${n + 2 * p} must be at least the ${kernel}`);
   }
   return out;
 }
@@ -289,8 +293,8 @@ function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptio
     if (2 * padding[a]! > kernel[a]!) throw new RangeError(`${op}: padding ${padding[a]} must be at most half the kernel size ${kernel[a]}`);
   }
   const out: [number, number] = [
-    outExtent(op, 'height', x.shape[2]!, kernel[0], stride[0], padding[0], 1),
-    outExtent(op, 'width', x.shape[3]!, kernel[1], stride[1], padding[1], 1),
+    outExtent(op, 'height', x.shape[2]!, kernel[0], stride[0], padding[0], null),
+    outExtent(op, 'width', x.shape[3]!, kernel[1], stride[1], padding[1], null),
   ];
   const sweep: Sweep = { kernel, stride, dilation: [1, 1], out };
   const win = windows(padForSweep(x, padding, sweep, padValue), sweep);
