@@ -233,6 +233,17 @@ describe('upsample against loops', () => {
     expect(nested(upsample(grid, { scaleFactor: [1.2, 2.2] }))).toEqual([[[[0, 0, 1, 1, 2, 2, 3, 3], [4, 4, 5, 5, 6, 6, 7, 7], [8, 8, 9, 9, 10, 10, 11, 11]]]]);
   });
 
+  it('bilinear copies an axis whose output size is the input size, whatever the factor (PyTorch)', () => {
+    // torch.nn.functional.interpolate(x, scale_factor=(1.2, 2), mode='bilinear') on 3 rows × 2
+    // columns (PyTorch 1.13): ⌊3 · 1.2⌋ = 3 rows are the input rows, not a blend at scale 1/1.2;
+    // the columns are blended at scale 1/2. Likewise 2 columns × 1.3 and 3 columns × 1.2.
+    const x = tensor([[[[0, 10], [20, 30], [40, 50]]]], { dtype: 'float64' });
+    expect(nested(upsample(x, { scaleFactor: [1.2, 2], mode: 'bilinear' }))).toEqual([[[[0, 2.5, 7.5, 10], [20, 22.5, 27.5, 30], [40, 42.5, 47.5, 50]]]]);
+    expect(nested(upsample(x, { scaleFactor: [1.2, 1.3], mode: 'bilinear' }))).toEqual([[[[0, 10], [20, 30], [40, 50]]]]);
+    const row = tensor([[[[0, 1, 2]]]], { dtype: 'float64' });
+    expect(nested(upsample(row, { scaleFactor: [1, 1.2], mode: 'bilinear' }))).toEqual([[[[0, 1, 2]]]]);
+  });
+
   it('known small values (PyTorch: interpolate([[0, 1]], scale_factor=2))', () => {
     const x = tensor([[[[0, 1]]]], { dtype: 'float64' });
     expect(nested(upsample(x, { scaleFactor: [1, 2] }))).toEqual([[[[0, 0, 1, 1]]]]);

@@ -143,8 +143,9 @@ export function upsampleReference(x: Image, out: [number, number], mode: 'neares
           if (mode === 'nearest') {
             v = x.data[at(x.shape, b, ch, nearest(i, sh, h, ho), nearest(j, sw, wd, wo))]!;
           } else {
-            const [r0, r1, lr] = source(i, sh, h);
-            const [q0, q1, lq] = source(j, sw, wd);
+            // PyTorch leaves an axis of unchanged size as it is, whatever the factor.
+            const [r0, r1, lr] = ho === h ? [i, i, 0] : source(i, sh, h);
+            const [q0, q1, lq] = wo === wd ? [j, j, 0] : source(j, sw, wd);
             const g = (r: number, q: number): number => x.data[at(x.shape, b, ch, r, q)]!;
             v = (1 - lr) * ((1 - lq) * g(r0, q0) + lq * g(r0, q1)) + lr * ((1 - lq) * g(r1, q0) + lq * g(r1, q1));
           }

@@ -383,7 +383,8 @@ function sourcePositions(mode: UpsampleMode, alignCorners: boolean, inSize: numb
  *   float32, and out[i] = x[i] when Ho = H, x[⌊i/2⌋] when Ho = 2H, whatever the factor;
  * - bilinear: with alignCorners false (default), src = max(0, (i + ½)·scale − ½); with true,
  *   src = i·(H − 1)/(Ho − 1); out = (1 − λ)·x[⌊src⌋] + λ·x[⌊src⌋ + 1], λ = src − ⌊src⌋, the
- *   upper index clamped to H − 1; applied to rows, then columns.
+ *   upper index clamped to H − 1; applied to rows, then columns. An axis whose output size is
+ *   its input size is copied, whatever the factor (as PyTorch).
  * scale is 1/scaleFactor when a factor is given, else H/Ho, as PyTorch's; indices and weights
  * are computed on the host (nearest's indices exactly as PyTorch's, bilinear's in float64).
  * Also downsamples when the size is smaller. Differentiable in x.
@@ -420,7 +421,9 @@ export function upsample(x: Tensor, opts: UpsampleOptions = {}): Tensor {
     let out = x;
     for (const a of [0, 1]) {
       const axis = 2 + a;
-      if (mode === 'nearest' && outSize[a] === inSize[a]) continue; // PyTorch copies, whatever the factor
+      // An axis whose output size is its input size is copied, whatever the factor: PyTorch's
+      // nearest_idx returns the index itself, and its bilinear kernel leaves such an axis as is.
+      if (outSize[a] === inSize[a]) continue;
       const { i0, i1, l1 } = sourcePositions(mode, alignCorners ?? false, inSize[a]!, outSize[a]!, factors[a]);
       // The indices are in [0, H) by construction: int32 tensors, not checked again by indexSelect.
       const rows = (i: Int32Array): Tensor => indexSelect(out, axis, tensor(i, { dtype: 'int32', device: x.device }));
