@@ -395,7 +395,9 @@ describe('argument errors', () => {
     expect(() => groupNorm(x, 3)).toThrow(/4 channels of \[2,4,5,5\] are not divisible by 3 groups/);
     expect(() => groupNorm(x, '2' as never)).toThrow(/groupNorm: groups must be a positive integer, got "2"$/);
     expect(() => upsample(x, { scaleFactor: [2, NaN] })).toThrow(/upsample: scaleFactor must be a positive number or a \[height, width\] pair of them, got \[2,NaN\]$/);
-    expect(() => maxPool2d(x, Infinity)).toThrow(/maxPool2d: kernel must be an integer >= 1 or a \[height, width\] pair of them, got Infinity$/);
+    // The argument is kernelSize (the parameter's and the docs' name).
+    expect(() => maxPool2d(x, Infinity)).toThrow(/maxPool2d: kernelSize must be an integer >= 1 or a \[height, width\] pair of them, got Infinity$/);
+    expect(() => avgPool2d(x, [2, 0])).toThrow(/avgPool2d: kernelSize must be an integer >= 1 or a \[height, width\] pair of them, got \[2,0\]$/);
     expect(() => layerNorm(x, null as never)).toThrow(/layerNorm: normalized must be a normalizedShape \(a number or a list of them\) or \{ axes \}, got null$/);
     expect(() => layerNorm(x, undefined as never)).toThrow(/layerNorm: normalized must be .*, got undefined$/);
     expect(() => layerNorm(x, '5' as never)).toThrow(/layerNorm: normalized must be .*, got "5"$/);

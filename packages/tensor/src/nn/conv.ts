@@ -286,7 +286,7 @@ function poolWindows(op: string, x: Tensor, kernelSize: Size2, opts: Pool2dOptio
   checkImage(op, x);
   checkSpatial(op, x, 'input');
   checkOptions(op, opts, ['stride', 'padding']);
-  const kernel = pair(op, 'kernel', kernelSize, 1);
+  const kernel = pair(op, 'kernelSize', kernelSize, 1);
   const stride = pair(op, 'stride', opts.stride ?? kernel, 1);
   const padding = pair(op, 'padding', opts.padding ?? 0, 0);
   for (const a of [0, 1]) {
