@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -408,6 +408,25 @@ describe('split, flip and tile under jit', () => {
     expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
     expect(compiled.lower(x).kernels().length).toBe(1);
   });
+});
+
+describe('a concat of many pieces inside one kernel', () => {
+  // Each piece is picked by comparisons on the concat coordinate. As an if/else-if chain, 80
+  // pieces or more (a 9×9 kernel's im2col taps) nested as deep and Dawn's OpenGL backend on
+  // llvmpipe dropped the chain's last branch: that piece read as 0. Exact: a copy of entries.
+  for (const pieces of [79, 80, 81, 200]) {
+    it(`${pieces} slices of one input, reversed and of uneven sizes`, async () => {
+      const sizes = Array.from({ length: pieces }, (_, i) => 1 + (i % 3));
+      const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const x = tensor(Float32Array.from({ length: total }, (_, i) => i), { shape: [1, total], device: dev });
+      const f = (a: Tensor) => concat(sizes.map((_, k) => narrow(a, 1, starts[pieces - 1 - k]!, sizes[pieces - 1 - k]!)), 1).mul(2);
+      const want = sizes.flatMap((_, k) => Array.from({ length: sizes[pieces - 1 - k]! }, (_, j) => 2 * (starts[pieces - 1 - k]! + j)));
+      const compiled = jit(f);
+      expect(firstMismatch(want, await read(compiled(x)), exact)).toBeNull();
+      expect(compiled.lower(x).kernels().length).toBe(1);
+    });
+  }
 });
 
 describe('a reduction to one element, read through reshapes to all-ones shapes', () => {

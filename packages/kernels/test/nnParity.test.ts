@@ -41,6 +41,10 @@ const CASES: Case[] = [
   { name: 'conv2d 1×1 on [1,7,1,1023]', shapes: [[1, 7, 1, 1023], [3, 7, 1, 1]], fn: (x, w) => conv2d(x, w), terms: 1023 },
   { name: 'convTranspose2d stride 2 padding 1 outputPadding 1 on [3,4,5,6]', shapes: [[3, 4, 5, 6], [4, 3, 3, 3]], fn: (y, w) => convTranspose2d(y, w, { stride: 2, padding: 1, outputPadding: 1 }), terms: 4 * 9 * 90 },
   { name: 'convTranspose2d groups 2 dilation 2 on [1,2,7,3]', shapes: [[1, 2, 7, 3], [2, 3, 2, 2]], fn: (y, w) => convTranspose2d(y, w, { dilation: 2, groups: 2 }), terms: 4 * 21 },
+  // More than 79 taps: the windows are one concat of kh·kw pieces (81 and 100 here), which a
+  // chain of 80 or more else-ifs in a fused WebGPU kernel computed wrongly under jit.
+  { name: 'conv2d 9×9 padding 4 on [1,2,11,10] (81 taps)', shapes: [[1, 2, 11, 10], [3, 2, 9, 9]], fn: (x, w) => conv2d(x, w, { padding: 4 }), terms: 3 * 81 },
+  { name: 'avgPool2d 10 (global) on [2,3,10,10] (100 taps)', shapes: [[2, 3, 10, 10]], fn: (x) => avgPool2d(x, 10), terms: 100 },
   { name: 'avgPool2d 3 stride 2 padding 1 on [3,2,33,7]', shapes: [[3, 2, 33, 7]], fn: (x) => avgPool2d(x, 3, { stride: 2, padding: 1 }), terms: 9 },
   { name: 'maxPool2d 2 on [1,3,7,9]', shapes: [[1, 3, 7, 9]], fn: (x) => maxPool2d(x, 2), terms: 4 },
   { name: 'maxPool2d 3 stride 1 padding 1 on [3,1,5,33]', shapes: [[3, 1, 5, 33]], fn: (x) => maxPool2d(x, 3, { stride: 1, padding: 1 }), terms: 9 },

@@ -357,21 +357,33 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
         }
         const result = this.fresh('cat');
         this.emit(this.declareVariable(result, v.dtype));
+        const c = coords.axes[axis]!;
+        const starts: number[] = [];
         let start = 0;
-        const branches: string[] = [];
-        eq.inputs.forEach((x, k) => {
-          const local = start ? `(${coords.axes[axis]} - ${this.index(start)})` : coords.axes[axis]!;
+        const bodies = eq.inputs.map((x, k) => {
+          const from = start;
+          starts.push(from);
+          start += x.shape[axis]!;
+          const local = from ? `(${c} - ${this.index(from)})` : c;
           const lines = this.scope(() => {
-            const val = at(x, plain(coords.axes.map((c, i) => (i === axis ? local : c))));
+            const val = at(x, plain(coords.axes.map((a, i) => (i === axis ? local : a))));
             this.emit(`${result} = ${val};`);
           });
-          const end = start + x.shape[axis]!;
-          const cond = k === eq.inputs.length - 1 ? '' : `if (${coords.axes[axis]} < ${this.index(end)}) `;
-        if (k === 0) this.branchOn(coords.axes[axis]!);
-          branches.push(`${k > 0 ? 'else ' : ''}${cond}${this.block(lines)}`);
-          start = end;
+          if (k === 0) this.branchOn(c);
+          return lines;
         });
-        this.emit(branches.join(' '));
+        // The pieces are picked by a balanced tree of comparisons, nested ⌈log₂ pieces⌉ deep, not by
+        // an if/else-if chain, which nests one level per piece: with 80 pieces or more (a 9×9
+        // kernel's taps) WebGPU on Dawn's OpenGL backend and llvmpipe miscompiled the chain (its
+        // last piece read as 0 under jit). WGSL wants a block after `if (…)` (`else if` is
+        // allowed), so an inner `if` there is braced.
+        const pick = (lo: number, hi: number): string => {
+          if (hi - lo === 1) return this.block(bodies[lo]!);
+          const mid = (lo + hi) >> 1;
+          const below = mid - lo === 1 ? pick(lo, mid) : this.block([pick(lo, mid)]);
+          return `if (${c} < ${this.index(starts[mid]!)}) ${below} else ${pick(mid, hi)}`;
+        };
+        this.emit(pick(0, bodies.length));
         return result;
       }
       case 'gather': {
