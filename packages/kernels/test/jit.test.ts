@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, randn, randomKey, sizeOf, softplus, splitKey, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -425,6 +425,27 @@ describe('a concat of many pieces inside one kernel', () => {
       const compiled = jit(f);
       expect(firstMismatch(want, await read(compiled(x)), exact)).toBeNull();
       expect(compiled.lower(x).kernels().length).toBe(1);
+    });
+  }
+});
+
+describe('a concat of more separately computed pieces than a kernel may bind', () => {
+  // One binding per piece: a concat of 16 computed values or more (llvmpipe binds 16 buffers) was
+  // 'one fused value reads 17 buffers' under jit, where eager runs. It is compiled as a tree of
+  // concats, the inner ones stored as needed. Exact: each piece is one rounding, as eager's.
+  for (const pieces of [16, 20, 40]) {
+    it(`${pieces} pieces of one and of two buffers each, and a stack, as eager`, async () => {
+      const as = Array.from({ length: pieces }, (_, i) => tensor([i, -i, 0.5 * i], { device: dev }));
+      const bs = Array.from({ length: pieces }, (_, i) => tensor([1 + i, 3, -2], { device: dev }));
+      const f = (...xs: Tensor[]) => {
+        const a = xs.slice(0, pieces);
+        const b = xs.slice(pieces);
+        return [concat(a.map((x) => x.add(1)), 0), concat(a.map((x, i) => x.mul(b[i]!)), 0), stack(b.map((x) => x.exp()), 1)];
+      };
+      const eager = f(...as, ...bs);
+      const compiled = jit(f)(...as, ...bs) as unknown as Tensor[];
+      for (let k = 0; k < 3; k++) expect(firstMismatch(await read(eager[k]!), await read(compiled[k]!), exact)).toBeNull();
+      for (const t of [...as, ...bs, ...eager, ...compiled]) t.dispose();
     });
   }
 });

@@ -405,7 +405,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
             bestReads = n;
           }
         }
-        if (best === null) break; // a single input op reading too many (concat): nothing to split
+        if (best === null) break; // a single op reading too many: nothing to split (WebGPU splits wide concats first)
         mat.add(best);
       }
     }

@@ -15,7 +15,7 @@
 /// <reference types="@webgpu/types" />
 
 import {
-  type CompiledProgram, type FusionPlan, type KernelInfo, type Program, type ProgramVar, type RandomKey,
+  type CompiledProgram, type Equation, type FusionPlan, type KernelInfo, Program, type ProgramVar, type RandomKey,
   kernelCost, lastReaders, objectId, planFusion, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
@@ -72,6 +72,45 @@ interface Variant {
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 
+/**
+ * The program with every concat of more than `maxPieces` pieces rewritten as a tree of concats of
+ * at most `maxPieces` each. A kernel binds one buffer per piece it reads (plus its output and the
+ * index-error record), so one concat of 16 separately computed values or more could not be a
+ * kernel at all; as a tree, the fusion plan stores inner concats as it needs (maxReadsPerValue).
+ * The values and their order are the same: a concat of concats along one axis is the concat.
+ */
+export function splitWideConcats(program: Program, maxPieces: number): Program {
+  if (!program.equations.some((eq) => eq.prim === 'concat' && eq.inputs.length > maxPieces)) return program;
+  let nextId = Math.max(...program.inputs.map((v) => v.id), ...program.equations.map((eq) => eq.out.id)) + 1;
+  const equations: Equation[] = [];
+  for (const eq of program.equations) {
+    if (eq.prim !== 'concat' || eq.inputs.length <= maxPieces) {
+      equations.push(eq);
+      continue;
+    }
+    const { axis } = eq.params as { axis: number };
+    let pieces: readonly ProgramVar[] = eq.inputs;
+    while (pieces.length > maxPieces) {
+      const next: ProgramVar[] = [];
+      for (let i = 0; i < pieces.length; i += maxPieces) {
+        const group = pieces.slice(i, i + maxPieces);
+        if (group.length === 1) {
+          next.push(group[0]!);
+          continue;
+        }
+        const shape = [...group[0]!.shape];
+        shape[axis] = group.reduce((n, v) => n + v.shape[axis]!, 0);
+        const out: ProgramVar = { id: nextId++, shape: Object.freeze(shape), dtype: eq.out.dtype };
+        equations.push({ prim: 'concat', inputs: group, params: { axis }, out });
+        next.push(out);
+      }
+      pieces = next;
+    }
+    equations.push({ ...eq, inputs: pieces });
+  }
+  return new Program(program.device, program.inputs, program.inputSources, program.keyInputs, program.keyDerivations, equations, program.outputs, program.updates);
+}
+
 /** A jit program compiled for WebGPU: its fused kernels, temps and bind groups, replayed as one command buffer per call. */
 export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private planned: FusionPlan | null = null;
@@ -88,8 +127,12 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   lastLaunches: readonly CompiledLaunch[] = [];
   private disposed = false;
 
-  constructor(private readonly backend: WebGPUBackend, readonly program: Program) {
+  /** The program as compiled: the traced one, with concats of too many pieces split (splitWideConcats). */
+  readonly program: Program;
+
+  constructor(private readonly backend: WebGPUBackend, program: Program) {
     this.structure = program.structuralKey();
+    this.program = splitWideConcats(program, backend.runtime.device.limits.maxStorageBuffersPerShaderStage - 2);
   }
 
   /** The fusion plan (made when a lowering is first needed). */
