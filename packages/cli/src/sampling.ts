@@ -8,7 +8,7 @@ import { type RandomKey, type Tensor, rand, splitKey } from '@scorch/tensor';
 import {
   type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
   type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
-  predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, sdeOf,
+  predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, samplingEpsilon, sdeOf,
 } from '@scorch/score';
 import { UsageError } from './args.js';
 
@@ -162,15 +162,15 @@ export async function drawSamples(
     await record(init);
     const steps = choices.sampleSteps ?? SAMPLER_DEFAULTS.reverseSde.steps;
     if (sampler === 'em') {
-      Object.assign(settings, { steps });
+      Object.assign(settings, { steps, eps: samplingEpsilon(sde) });
       samples = await reverseSdeEulerMaruyama(model.score, sde, { key: runKey, init, steps, ...callbackFor(steps) });
     } else if (sampler === 'pc') {
-      Object.assign(settings, { steps, ...SAMPLER_DEFAULTS.predictorCorrector });
+      Object.assign(settings, { steps, eps: samplingEpsilon(sde), ...SAMPLER_DEFAULTS.predictorCorrector });
       samples = await predictorCorrector(model.score, sde, { key: runKey, init, steps, ...callbackFor(steps) });
     } else {
       const solution = await probabilityFlowOde(model.score, sde, { key: runKey, init, method: 'rk45', ...callbackFor(undefined) });
       const { rtol, atol } = SAMPLER_DEFAULTS.probabilityFlow;
-      Object.assign(settings, { method: 'rk45', rtol, atol, nfe: solution.nfe, acceptedSteps: solution.acceptedSteps, rejectedSteps: solution.rejectedSteps });
+      Object.assign(settings, { method: 'rk45', eps: samplingEpsilon(sde), rtol, atol, nfe: solution.nfe, acceptedSteps: solution.acceptedSteps, rejectedSteps: solution.rejectedSteps });
       samples = solution.x;
     }
   }

@@ -745,7 +745,7 @@ describe('end to end on the CPU (child processes)', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
-    expect(metrics).toMatchObject({ loss: 'vp', sampler: 'em', sampling: { sampler: 'em', steps: 20 } });
+    expect(metrics).toMatchObject({ loss: 'vp', sampler: 'em', sampling: { sampler: 'em', steps: 20, eps: 1e-3 } });
     expect(metrics.sampling.snr).toBeUndefined();
   });
 });
