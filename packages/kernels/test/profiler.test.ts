@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
-import { type KernelEvent, type Tensor, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tensor } from '@scorch/tensor';
+import { type KernelEvent, type Tensor, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { gpuDevice } from './helpers.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
@@ -68,6 +68,31 @@ describe('profile on WebGPU', () => {
     expect(Array.from(await jf(a, b).data())).toEqual(plain);
     a.dispose();
     b.dispose();
+  });
+
+  it('names the kernels of a compiled program uniquely: two products of one shape are two rows', async () => {
+    const x = randn([64, 64], { key: randomKey(5), device: dev });
+    const w = randn([64, 64], { key: randomKey(6), device: dev });
+    const jf = jit((x: Tensor, w: Tensor) => matmul(tanh(matmul(x, w)), w).mul(2));
+    jf(x, w).dispose();
+    const names = jf.lower(x, w).kernels().map((k) => k.name);
+    // Each product, then the elementwise kernel after it: the second pair took the first pair's labels.
+    expect(names).toHaveLength(4);
+    expect(new Set(names).size).toBe(4);
+    expect(names[2]).toBe(`${names[0]}_2`);
+    expect(names[3]).toBe(`${names[1]}_2`);
+    const d0 = gpu.runtime.stats.dispatches;
+    const r = await profile(async () => {
+      const y = jf(x, w);
+      await y.data();
+      y.dispose();
+    });
+    const own = r.events.filter((e) => e.name !== 'poison fill');
+    expect(own.map((e) => e.name)).toEqual(names);
+    expect(r.events).toHaveLength(gpu.runtime.stats.dispatches - d0);
+    for (const name of names) expect(r.kernels.find((k) => k.name === name)!.calls).toBe(1);
+    x.dispose();
+    w.dispose();
   });
 
   it('replays accumulating kernels on scratch buffers: gradients through a gather are unchanged', async () => {

@@ -603,6 +603,23 @@ export function lastReaders(plan: FusionPlan): Map<number, number> {
 }
 
 /**
+ * Names a program's kernels uniquely: a namer for one program's lowering, called once per kernel
+ * in launch order with the name its shape suggests. The first kernel of a name keeps it; a later
+ * one gets `_2`, `_3`, ... (the first free), so two kernels of one shape (two products of the
+ * same sizes, two reductions with the same epilogue count) are two rows of a profile and two
+ * names in `kernels()`. Deterministic: the same program always gets the same names.
+ */
+export function kernelNamer(): (base: string) => string {
+  const given = new Set<string>();
+  return (base) => {
+    let name = base;
+    for (let n = 2; given.has(name); n++) name = `${base}_${n}`;
+    given.add(name);
+    return name;
+  };
+}
+
+/**
  * What a kernel of a plan moves and computes, for the profiler: the stored values its equations
  * read from outside it and the stored values it writes (`bytesOf` bytes per element of a dtype, as
  * the backend stores it), and 2·m·n·k per product it computes.

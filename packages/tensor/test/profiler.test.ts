@@ -3,8 +3,8 @@
 // summary, the table and the trace-event JSON agree with the events; misuse is a clear error.
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuHandle, type Program, add, broadcastTo, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn, randomKey, sum, tensor,
-  traceProgram,
+  type CpuBackend, type CpuHandle, type Program, add, broadcastTo, cumsum, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
+  randomKey, sum, tanh, tensor, traceProgram,
 } from '../src/index.js';
 import { getBackend } from '../src/backend.js';
 
@@ -87,6 +87,30 @@ describe('profile on the CPU', () => {
     await expect(profile(async () => profile(() => 1))).rejects.toThrow(/a profile is already running; profiles do not nest/);
     await expect(profile(() => { throw new Error('boom'); })).rejects.toThrow('boom');
     expect(profilerSession()).toBeNull();
+  });
+
+  it('names the kernels of a compiled program uniquely: two of one shape are two rows', async () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    const x = randn([16, 16], { key: randomKey(4) });
+    const w = randn([16, 16], { key: randomKey(5) });
+    // Two products of the same sizes, each with a one-op epilogue; two scans of the same size.
+    const traced = traceProgram(([x, w]) => [matmul(tanh(matmul(x!, w!)), w!).mul(2), cumsum(tanh(cumsum(x!, 1)), 1)], [x, w], []);
+    const compiled = cpu.compile(traced.program);
+    const kernels = compiled.kernels();
+    expect(kernels.map((k) => k.name)).toEqual(['fused_matmul_16x16x16_epilogue1', 'fused_matmul_16x16x16_epilogue1_2', 'cumsum_256', 'cumsum_256_2']);
+    expect(kernels.map((k) => k.equations)).toEqual([[0, 1], [2, 3, 4], [5], [6, 7]]);
+    const handles = [x._live('test') as CpuHandle, w._live('test') as CpuHandle];
+    const r = await profile(() => {
+      for (const h of compiled.run(handles, [], [false, false])) cpu.dispose(h);
+    });
+    expect(r.events.map((e) => e.name)).toEqual(kernels.map((k) => k.name));
+    // One row per kernel, each run once: the second product's time is not added to the first's.
+    expect(r.kernels.map((k) => [k.name, k.calls]).sort()).toEqual(kernels.map((k) => [k.name, 1]).sort());
+    // The same program compiled again gets the same names.
+    const again = cpu.compile(traced.program);
+    expect(again.kernels().map((k) => k.name)).toEqual(kernels.map((k) => k.name));
+    for (const c of [compiled, again]) c.dispose();
+    for (const t of [x, w, ...traced.owned]) t.dispose();
   });
 
   it('charges views no bytes', () => {

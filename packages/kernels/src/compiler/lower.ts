@@ -6,7 +6,7 @@
 
 import {
   type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
-  type ScanPrimitive, type ShaderDefinition, argReplaceCondition, primitiveDefinition, scanCombineExpression, scanIdentity,
+  type ScanPrimitive, type ShaderDefinition, argReplaceCondition, kernelNamer, primitiveDefinition, scanCombineExpression, scanIdentity,
   sizeOf, storedView,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
@@ -748,7 +748,10 @@ function lowerCustom(ctx: LoweringContext, index: number): LoweredKernel[] {
   return kernels;
 }
 
-/** Every kernel of a plan, in launch order. */
+/**
+ * Every kernel of a plan, in launch order, each labelled uniquely in the program (kernelNamer: a
+ * later kernel of an earlier one's label, such as a second product of the same sizes, is numbered).
+ */
 export function lowerPlan(context: LoweringContext): LoweredKernel[] {
   const ctx: Lowering = {
     ...context,
@@ -791,7 +794,8 @@ export function lowerPlan(context: LoweringContext): LoweredKernel[] {
       throw new Error(`webgpu jit: kernel ${k.label} binds ${k.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} this device allows`);
     }
   }
-  return out;
+  const name = kernelNamer();
+  return out.map((k) => ({ ...k, label: name(k.label) }));
 }
 
 export { UniformBlock };

@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, lastReaders, planFusion, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -237,6 +237,8 @@ interface LoweringContext {
    * same dtype and length, since steps run one after another.
    */
   stepScratch(dtype: ProgramVar['dtype'], length: number): number;
+  /** The kernel's name from the one its shape suggests: unique in the program (kernelNamer). */
+  kernelName(base: string): string;
 }
 
 function lower(program: Program): Lowering {
@@ -287,6 +289,7 @@ function lower(program: Program): Lowering {
       if (k === list.length) list.push(slots.push({ kind: 'temp', dtype, length }) - 1);
       return list[k]!;
     },
+    kernelName: kernelNamer(),
   };
   // Step scratch by dtype and length, and how many of each the step being lowered has taken.
   const stepScratchSlots = new Map<string, number[]>();
@@ -385,7 +388,7 @@ class RangeRun {
  * a large segment can split across threads (rangeThreads.ts); segments run one after another.
  */
 function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
-  const name = `fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`;
+  const name = ctx.kernelName(`fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`);
   const equations = new Set<number>();
   const parts = segments.flatMap((s, k) => {
     // Roots that only move data stored before this segment first, copied as eager copies them;
@@ -583,7 +586,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
   const lastKept = significant.map((a) => !a.reduced).lastIndexOf(true);
   const firstReduced = significant.findIndex((a) => a.reduced);
   const reducedShape = axes.map((a) => x.shape[a]!);
-  const name = `fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  const name = ctx.kernelName(`fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`);
   if (firstReduced < 0 || lastKept < firstReduced) {
     lines.push(...w.forEach(outShape, (out) => {
       w.emit(`let acc = ${identityJs(op, dtype)};`);
@@ -754,7 +757,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   const aStep = evenStep(ao);
   const bStep = evenStep(bo);
   const options = pa.transposed || pb.transposed ? { transA: pa.transposed, transB: pb.transposed } : undefined;
-  const name = `fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`;
+  const name = ctx.kernelName(`fused_matmul_${m}x${n}x${k}${batches > 1 ? `_batch${batches}` : ''}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`);
   const source = [
     pa.gather ? pa.source : '', pb.gather ? pb.source : '',
     `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}${pa.transposed ? ', a transposed in place' : ''}${pb.transposed ? ', b transposed in place' : ''}`,
@@ -817,7 +820,7 @@ function lowerEagerKernel(ctx: LoweringContext, index: number): Step {
     };
     what = `${name}'s CPU function`;
   } else throw new Error(`internal: no compiled CPU kernel for '${p}'`);
-  const name = `${p === 'custom' ? `custom_${(eq.params as PrimitiveParams['custom']).name}` : p}_${sizeOf(eq.out.shape)}`;
+  const name = ctx.kernelName(`${p === 'custom' ? `custom_${(eq.params as PrimitiveParams['custom']).name}` : p}_${sizeOf(eq.out.shape)}`);
   const source = [...gathers.map((g) => g.source), `// ${what}, the eager kernel`].join('\n');
   const inputs = new Array<TypedArray>(operandSlots.length);
   return {
@@ -839,7 +842,7 @@ function lowerRandom(ctx: LoweringContext, index: number): Step {
   const slot = ctx.locations.get(eq.out.id)!.slot;
   const keyIndex = eq.key ? ctx.program.canonicalKeys().indexOf(eq.key) : -1;
   return {
-    name: `random_${p.distribution}_${sizeOf(p.shape)}`,
+    name: ctx.kernelName(`random_${p.distribution}_${sizeOf(p.shape)}`),
     equations: [index],
     source: `// fillRandom(out, key, '${p.distribution}'): Philox 4x32-10, the stream layout of every backend`,
     run(slots, keys) {
@@ -870,5 +873,5 @@ function lowerScatterAdd(ctx: LoweringContext, index: number): Step {
     const u = w.value(updates, coords);
     w.emit(`${outName}[${at}] = ${outName}[${at}] + ${u};`);
   }));
-  return generatedStep(w, `fused_scatterAdd_${sizeOf(eq.out.shape)}`, lines, covered(w, [index]));
+  return generatedStep(w, ctx.kernelName(`fused_scatterAdd_${sizeOf(eq.out.shape)}`), lines, covered(w, [index]));
 }
