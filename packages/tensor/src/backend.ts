@@ -49,9 +49,9 @@ export interface Backend<H extends BackendHandle = BackendHandle> {
   readonly reportsKernels?: boolean;
   /**
    * True when `handle`, just returned by `execute`, is a view of an input's storage: the call read
-   * and wrote nothing (the CPU's broadcast views from expand and transpose views from permute).
-   * The profiler's host timing then charges the call no bytes, where `operationCost` gives what
-   * the primitive moves when it copies.
+   * and wrote nothing (the CPU's broadcast views from expand, transpose views from permute and
+   * aliases from reshape). The profiler's host timing then reports no kernel for the call, as a
+   * view on WebGPU makes no dispatch; `operationCost` gives what the primitive moves when it copies.
    */
   isView?(handle: H): boolean;
 }

@@ -79,7 +79,7 @@ export interface OpCost {
  * (2·m·n·k per matmul). Elementwise flops are not counted: their cost is the bytes. Other
  * primitives are views on some backends and copies on others (permute: a view on WebGPU always,
  * on the CPU only as a transpose of a dense float array); a host-timed call whose result the
- * backend says is a view (`Backend.isView`) is charged no bytes.
+ * backend says is a view (`Backend.isView`) ran no kernel and is not reported at all.
  */
 export function operationCost(prim: Primitive, inputs: readonly { shape: Shape; dtype: DType }[], out: { shape: Shape; dtype: DType }): OpCost {
   if (prim === 'expand') return { name: prim, bytes: 0 };
@@ -150,9 +150,9 @@ export function executeProfiled<H extends BackendHandle, P extends Primitive>(
   const start = performance.now();
   const handle = backend.execute(prim, handles, params, out);
   const duration = performance.now() - start;
-  // A view moved nothing, whatever the primitive moves where it copies.
-  const bytes = backend.isView?.(handle) ? 0 : cost.bytes;
-  session.record({ name, device: backend.name, start, duration, bytes, flops: cost.flops, timing: 'host' });
+  // A view ran no kernel (as WebGPU's views make no dispatch): nothing to report.
+  if (backend.isView?.(handle)) return handle;
+  session.record({ name, device: backend.name, start, duration, bytes: cost.bytes, flops: cost.flops, timing: 'host' });
   return handle;
 }
 

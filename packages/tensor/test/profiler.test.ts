@@ -1,10 +1,10 @@
 // The profiler on the CPU: every kernel run is reported once, named by its primitive, with the
-// bytes it moves (none for a call the backend answered with a view) and a product's flops; the
+// bytes it moves and a product's flops (a call the backend answered with a view ran none); the
 // summary, the table and the trace-event JSON agree with the events; misuse is a clear error.
 import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Program, add, broadcastTo, cumsum, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
-  randomKey, sum, tanh, tensor, traceProgram,
+  randomKey, reshape, sum, tanh, tensor, traceProgram,
 } from '../src/index.js';
 import { getBackend } from '../src/backend.js';
 
@@ -118,7 +118,7 @@ describe('profile on the CPU', () => {
     expect(operationCost('reshape', [{ shape: [2, 3], dtype: 'float32' }], { shape: [6], dtype: 'float32' }).bytes).toBe(48);
   });
 
-  it('charges a call the CPU answered with a view no bytes, and the same primitive copied its bytes', async () => {
+  it('lists no call the CPU answered with a view, and charges the same primitive its bytes where it copied', async () => {
     const x = randn([3, 4, 5], { key: randomKey(3) });
     const n = tensor([[1, 2, 3]]);
     const xi = tensor(Array.from({ length: 60 }, (_, i) => i), { shape: [3, 4, 5], dtype: 'int32' });
@@ -127,15 +127,19 @@ describe('profile on the CPU', () => {
       permute(x, [1, 0, 2]), // any other permute is copied
       permute(xi, [0, 2, 1]), // so is a transpose of int32 values
       broadcastTo(n, [4, 3]), // expand: a broadcast view
+      reshape(x, [12, 5]), // a reshape of a dense array: an alias
     ]);
-    const [transposed, copied, copiedInt, broadcast] = r.value;
+    const [transposed, copied, copiedInt, broadcast, reshaped] = r.value;
     expect((transposed!._live('test') as CpuHandle).view?.kind).toBe('transpose');
     expect((copied!._live('test') as CpuHandle).view).toBeNull();
     expect((copiedInt!._live('test') as CpuHandle).view).toBeNull();
     expect((broadcast!._live('test') as CpuHandle).view?.kind).toBe('broadcast');
-    expect(r.events.map((e) => e.name)).toEqual(['permute', 'permute', 'permute', 'expand']);
-    // A copy reads its 60 elements and writes 60, 4 bytes each; the views moved nothing.
-    expect(r.events.map((e) => e.bytes)).toEqual([0, 2 * 60 * 4, 2 * 60 * 4, 0]);
+    expect((reshaped!._live('test') as CpuHandle).view?.kind).toBe('alias');
+    // The views ran no kernel: only the two copies are listed, each reading its 60 elements and
+    // writing 60, 4 bytes each.
+    expect(r.events.map((e) => e.name)).toEqual(['permute', 'permute']);
+    expect(r.events.map((e) => e.bytes)).toEqual([2 * 60 * 4, 2 * 60 * 4]);
+    expect(r.kernels.map((k) => [k.name, k.calls])).toEqual([['permute', 2]]);
     // The model gives what a permute moves where it copies; only the backend knows it made a view.
     expect(operationCost('permute', [{ shape: [3, 4, 5], dtype: 'float32' }], { shape: [3, 5, 4], dtype: 'float32' }).bytes).toBe(2 * 60 * 4);
     for (const t of [x, n, xi, ...r.value]) t.dispose();
