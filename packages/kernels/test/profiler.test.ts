@@ -50,6 +50,10 @@ describe('profile on WebGPU', () => {
     // A 128×32×64 product does measurable work: its replay takes time.
     expect(mm.duration).toBeGreaterThan(0);
     expect(r.table()).toMatch(/^matmul \[matmul\S*\]\s+webgpu\s+1\s/m);
+    // The trace events carry each run's WGSL kernel too (a row is a name and a kernel), and its
+    // start and duration as they are, in microseconds.
+    const trace = (JSON.parse(JSON.stringify(r.traceEvents())) as { traceEvents: { ph: string; name: string; ts: number; dur: number; args: { kernel?: string } }[] }).traceEvents;
+    expect(trace.filter((e) => e.ph === 'X').map((e) => [e.name, e.args.kernel, e.ts, e.dur])).toEqual(r.events.map((e) => [e.name, e.kernel, e.start * 1000, e.duration * 1000]));
     a.dispose();
     b.dispose();
   });

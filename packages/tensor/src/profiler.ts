@@ -228,14 +228,20 @@ function formatTable(rows: readonly KernelSummary[], wallMs: number): string {
   ].join('\n');
 }
 
+/**
+ * One thread per device, one complete ('X') event per kernel run. Times are in microseconds as
+ * the format wants, unrounded (fractions are valid JSON numbers, and Perfetto and chrome://tracing
+ * read them): rounding each start and duration apart made back-to-back kernels overlap by a
+ * microsecond and gave a kernel shorter than half a microsecond a whole one.
+ */
 function toTraceEvents(events: readonly KernelEvent[]): { traceEvents: object[]; displayTimeUnit: 'ms' } {
   const devices = [...new Set(events.map((e) => e.device))];
   const traceEvents: object[] = devices.map((d, i) => ({ name: 'thread_name', ph: 'M', pid: 1, tid: i + 1, args: { name: d } }));
   for (const e of events) {
     traceEvents.push({
       name: e.name, cat: 'kernel', ph: 'X', pid: 1, tid: devices.indexOf(e.device) + 1,
-      ts: Math.round(e.start * 1000), dur: Math.max(1, Math.round(e.duration * 1000)),
-      args: { bytes: e.bytes, flops: e.flops, timing: e.timing },
+      ts: e.start * 1000, dur: e.duration * 1000,
+      args: { kernel: e.kernel, bytes: e.bytes, flops: e.flops, timing: e.timing },
     });
   }
   return { traceEvents, displayTimeUnit: 'ms' };

@@ -66,7 +66,34 @@ describe('profile on the CPU', () => {
     const complete = trace.traceEvents.filter((e) => e.ph === 'X');
     expect(complete).toHaveLength(r.events.length);
     expect(complete[0]).toMatchObject({ name: 'exp', cat: 'kernel', pid: 1, tid: 1 });
-    expect(complete[0]!.ts).toBe(Math.round(r.events[0]!.start * 1000));
+    expect(complete[0]!.ts).toBe(r.events[0]!.start * 1000);
+  });
+
+  it('gives each trace event its kernel run\'s start and duration, unrounded: the rows\' totals, and no overlaps', async () => {
+    const x = tensor([1, 2, 3]);
+    // Many short kernels, back to back: a few microseconds each, less than one apart.
+    const r = await profile(() => {
+      let y = x;
+      for (let i = 0; i < 40; i++) y = i % 2 ? exp(y.mul(0.01)) : add(y, x);
+      return y.toArray();
+    });
+    const trace = JSON.parse(JSON.stringify(r.traceEvents())) as { traceEvents: { ph: string; name: string; ts: number; dur: number; pid: number; tid: number; args: Record<string, unknown> }[] };
+    const complete = trace.traceEvents.filter((e) => e.ph === 'X');
+    expect(complete).toHaveLength(r.events.length);
+    complete.forEach((e, i) => {
+      const k = r.events[i]!;
+      expect([e.name, e.pid, e.tid, e.ts, e.dur]).toEqual([k.name, 1, 1, k.start * 1000, k.duration * 1000]);
+      expect(e.args).toEqual({ bytes: k.bytes, timing: 'host' });
+    });
+    // Per name, the events' durations add up to the row's total (the same doubles in the same
+    // order, scaled by 1000: equal to a few ulps, 1e-9 relative).
+    for (const row of r.kernels) {
+      const us = complete.filter((e) => e.name === row.name).reduce((a, e) => a + e.dur, 0);
+      expect(Math.abs(us - row.totalMs * 1000)).toBeLessThanOrEqual(1e-9 * row.totalMs * 1000);
+    }
+    // Kernels on one thread ran one after another; so do their events, to 1e-6 µs: ten ulps of a
+    // ts below 1e9 µs (a process younger than a quarter hour), a thousandth of a nanosecond.
+    for (let i = 1; i < complete.length; i++) expect(complete[i - 1]!.ts + complete[i - 1]!.dur).toBeLessThanOrEqual(complete[i]!.ts + 1e-6);
   });
 
   it('profiles a program run op by op, and nothing when no profile runs', async () => {
