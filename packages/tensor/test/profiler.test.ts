@@ -140,6 +140,32 @@ describe('profile on the CPU', () => {
     for (const t of [x, w, ...traced.owned]) t.dispose();
   });
 
+  it('reports the dense copy a compiled program makes of an input that is a view', async () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    const x = randn([8, 6], { key: randomKey(6) });
+    const row = randn([1, 6], { key: randomKey(7) });
+    const traced = traceProgram(([a, b]) => [exp(a!).mul(b!)], [x, x], []);
+    const compiled = cpu.compile(traced.program);
+    const transposed = permute(randn([6, 8], { key: randomKey(8) }), [1, 0]); // a transpose view
+    const broadcast = broadcastTo(row, [8, 6]); // a broadcast view
+    expect((transposed._live('test') as CpuHandle).view?.kind).toBe('transpose');
+    expect((broadcast._live('test') as CpuHandle).view?.kind).toBe('broadcast');
+    const handles = [transposed._live('test') as CpuHandle, broadcast._live('test') as CpuHandle];
+    const names = compiled.kernels().map((k) => k.name);
+    const run = () => profile(() => {
+      for (const h of compiled.run(handles, [], [false, false])) cpu.dispose(h);
+    });
+    const r = await run();
+    // Each view copied densely before the kernels, host-timed: the transpose reads and writes its
+    // 48 elements, the broadcast reads its 6 distinct ones and writes 48 (4 bytes each).
+    expect(r.events.map((e) => e.name)).toEqual(['dense_input0', 'dense_input1', ...names]);
+    expect(r.events.slice(0, 2).map((e) => e.bytes)).toEqual([(48 + 48) * 4, (6 + 48) * 4]);
+    // The handles keep their copies: a second call copies nothing.
+    expect((await run()).events.map((e) => e.name)).toEqual(names);
+    compiled.dispose();
+    for (const t of [x, row, transposed, broadcast, ...traced.owned]) t.dispose();
+  });
+
   it('charges views no bytes', () => {
     expect(operationCost('expand', [{ shape: [1, 3], dtype: 'float32' }], { shape: [4, 3], dtype: 'float32' }).bytes).toBe(0);
     expect(operationCost('reshape', [{ shape: [2, 3], dtype: 'float32' }], { shape: [6], dtype: 'float32' }).bytes).toBe(48);

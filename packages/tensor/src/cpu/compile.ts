@@ -140,9 +140,10 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     const { slots, steps, resultSlots, copyResult, freshSlots } = this.lowering;
     const arrays = this.slotArrays;
     if (!this.tempsHeld) this.allocateTemps();
+    const session = profilerSession();
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (s.kind === 'input') arrays[i] = this.backend.dense(inputs[s.index]!);
+      if (s.kind === 'input') arrays[i] = session ? this.denseProfiled(session, inputs[s.index]!, s.index) : this.backend.dense(inputs[s.index]!);
       else if (s.kind === 'result') arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
     }
     // Keys by canonical index: the lowering is shared by programs of one structure, whose key
@@ -153,7 +154,6 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       keys = this.program.canonicalKeys().map((k) => resolved.get(k)!);
     }
     try {
-      const session = profilerSession();
       if (session) this.runProfiled(session, arrays, keys);
       else for (const step of steps) step.run(arrays, keys);
     } catch (e) {
@@ -169,6 +169,22 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
       }
       return this.backend.wrap(data, v.shape, v.dtype);
     });
+  }
+
+  /**
+   * An input's array, as `dense` gives it; an input that is a broadcast or transpose view is
+   * copied densely first (once: the handle keeps the copy), which is reported to the profiler
+   * as `dense_input<i>` with the distinct elements it reads and the elements it writes.
+   */
+  private denseProfiled(session: ProfileSession, h: CpuHandle, index: number): TypedArray {
+    const view = h.view;
+    if (!view || view.kind === 'alias') return this.backend.dense(h);
+    const start = performance.now();
+    const data = this.backend.dense(h);
+    const duration = performance.now() - start;
+    const read = h.shape.reduce((n, d, i) => (view.strides[i] === 0 ? n : n * d), 1);
+    session.record({ name: `dense_input${index}`, device: this.backend.name, start, duration, bytes: (read + data.length) * bytesPerElement(h.dtype), timing: 'host' });
+    return data;
   }
 
   /** Runs the steps with each timed on the host and reported to the profiler under its name. */
