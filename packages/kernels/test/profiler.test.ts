@@ -99,6 +99,27 @@ describe('profile on WebGPU', () => {
     w.dispose();
   });
 
+  it('reports the dense copy a compiled program makes of a strided input as dense_input<i>, with its bytes', async () => {
+    const x = randn([32, 16], { key: randomKey(7), device: dev });
+    const xt = x.transpose([1, 0]); // a strided view: no kernel
+    const jf = jit((t: Tensor) => exp(t).mul(2));
+    jf(xt).dispose();
+    const names = jf.lower(xt).kernels().map((k) => k.name);
+    const d0 = gpu.runtime.stats.dispatches;
+    const r = await profile(async () => {
+      const y = jf(xt);
+      await y.data();
+      y.dispose();
+    });
+    expect(r.events).toHaveLength(gpu.runtime.stats.dispatches - d0);
+    const own = r.events.filter((e) => e.name !== 'poison fill');
+    expect(own.map((e) => e.name)).toEqual(['dense_input0', ...names]);
+    // The copy reads the view's 512 elements and writes 512, 4 bytes each.
+    expect(own[0]!.kernel).toMatch(/^copy/);
+    expect(own[0]!.bytes).toBe((512 + 512) * 4);
+    x.dispose();
+  });
+
   it('replays accumulating kernels on scratch buffers: gradients through a gather are unchanged', async () => {
     const x = tensor([1, 2, 3, 4, 5, 6], { device: dev }).reshape([3, 2]);
     const g = grad((t: Tensor) => sum(indexSelect(t, 0, [2, 0, 2, 2]).mul(t.sum().add(1))));

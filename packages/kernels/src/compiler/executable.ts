@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type Equation, type FusionPlan, type KernelInfo, Program, type ProgramVar, type RandomKey,
-  kernelCost, lastReaders, objectId, planFusion, sizeOf,
+  kernelCost, lastReaders, objectId, planFusion, profilerSession, sizeOf,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -282,14 +282,24 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     const runtime = this.runtime;
     runtime.checkHealthy();
     if (runtime.anyBatchFailed) runtime.checkInputsHaveValues(inputs.map((h) => h.storage.buffer), 'a compiled program');
-    // Inputs must be row-major; a strided view is copied (one elementwise launch, queued first).
+    // Inputs must be row-major; a strided view is copied (one elementwise launch, queued first),
+    // profiled as dense_input<i> with the distinct elements it reads and the elements it writes.
     const copies: GpuHandle[] = [];
-    const handles = inputs.map((h) => {
+    const session = profilerSession();
+    const handles = inputs.map((h, i) => {
       if (isContiguous(h)) return h;
-      // A reshape of a strided view is a contiguous copy.
-      const dense = this.backend.execute('reshape', [h], { shape: h.shape }, { shape: [...h.shape], dtype: h.dtype });
-      copies.push(dense);
-      return dense;
+      const elements = sizeOf(h.shape);
+      const read = h.shape.reduce((n, d, k) => (h.strides[k] === 0 ? n : n * d), 1);
+      const outer = session?.operation ?? null;
+      if (session) session.operation = { name: `dense_input${i}`, bytes: (read + elements) * BYTES };
+      try {
+        // A reshape of a strided view is a contiguous copy.
+        const dense = this.backend.execute('reshape', [h], { shape: h.shape }, { shape: [...h.shape], dtype: h.dtype });
+        copies.push(dense);
+        return dense;
+      } finally {
+        if (session) session.operation = outer;
+      }
     });
     const storages: GpuStorage[] = [];
     const groups = handles.map((h) => {
