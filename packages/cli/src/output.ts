@@ -85,10 +85,13 @@ function claimant(dir: string): number | undefined {
  * The first directory at or under `dir` that a running scorch run has claimed (a sample's default
  * --out lies inside its checkpoint's run directory), or undefined. Symbolic links are not followed.
  */
-function liveClaimWithin(dir: string): { path: string; pid: number } | undefined {
+function liveClaimWithin(dir: string): { path: string; pid: number | undefined } | undefined {
   const entries = readdirSync(dir, { withFileTypes: true });
-  const pid = entries.some((e) => e.name === CLAIM_FILE && e.isFile()) ? claimant(dir) : undefined;
-  if (pid !== undefined && isRunning(pid)) return { path: dir, pid };
+  if (entries.some((e) => e.name === CLAIM_FILE && e.isFile())) {
+    // A claim that names no process yet is being made (see prepareOutputDirectory): live too.
+    const pid = claimant(dir);
+    if (pid === undefined || isRunning(pid)) return { path: dir, pid };
+  }
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
     const found = liveClaimWithin(join(dir, entry.name));
@@ -189,9 +192,17 @@ export function prepareOutputDirectory(
   if (existsSync(path)) {
     if (!statSync(path).isDirectory()) throw new UsageError(`${where}: --out ${dir} is a file; expected a directory that is new or empty`);
     let entries = readdirSync(path);
-    const pid = entries.includes(CLAIM_FILE) ? claimant(path) : undefined;
-    if (pid !== undefined && isRunning(pid)) {
-      throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
+    if (entries.includes(CLAIM_FILE)) {
+      const pid = claimant(path);
+      if (pid !== undefined && isRunning(pid)) {
+        throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
+      }
+      // A claim names its process once its writer has written it: one that names none yet is a
+      // run claiming the directory this very moment (the file is made, then written), not one
+      // that died, so it must not be taken for stale and removed.
+      if (pid === undefined) {
+        throw new UsageError(`${where}: --out ${dir} is being claimed by another scorch run (its ${CLAIM_FILE} names no process yet); choose another directory, or remove ${join(path, CLAIM_FILE)} if no scorch run is writing there`);
+      }
     }
     if (entries.length === 1 && entries[0] === CLAIM_FILE) {
       // The claim of a run that was killed before it wrote anything: nothing of the user's.
@@ -208,7 +219,7 @@ export function prepareOutputDirectory(
       // A run writing further down (a sample into <run>/samples-…) would, once its directory
       // was moved, make it again inside this run's and write there.
       const busy = liveClaimWithin(path);
-      if (busy) throw new UsageError(`${where}: --out ${dir} holds ${busy.path}, which another scorch run (process ${busy.pid}) is writing into; --force would move it aside mid-run; choose another directory`);
+      if (busy) throw new UsageError(`${where}: --out ${dir} holds ${busy.path}, which another scorch run (process ${busy.pid ?? 'unknown'}) is writing into; --force would move it aside mid-run; choose another directory`);
       movedAside = freshDirectory(dirname(path), `${basename(path)}.replaced`);
       renameSync(path, movedAside);
     }

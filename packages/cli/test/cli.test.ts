@@ -405,6 +405,26 @@ describe('output directories are claimed before any work', () => {
     forced.release();
   });
 
+  it('a claim that names no process yet is a run claiming the directory now, not a stale one', () => {
+    // The claim file is made, then written: a second run that read it in between found no pid,
+    // took it for a dead run's, removed it and claimed the directory too, so both trained into
+    // one --out (seen as two runs started at once both exiting 0).
+    const dir = join(scratch, 'being-claimed');
+    mkdirSync(dir);
+    writeFileSync(join(dir, CLAIM_FILE), '');
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toBe(
+      `scorch train: --out ${dir} is being claimed by another scorch run (its ${CLAIM_FILE} names no process yet); choose another directory, or remove ${join(dir, CLAIM_FILE)} if no scorch run is writing there`,
+    );
+    expect(readFileSync(join(dir, CLAIM_FILE), 'utf8')).toBe('');
+    // Nor does --force move a directory with such a claim inside it.
+    const run = join(scratch, 'run-with-claiming-sample');
+    mkdirSync(join(run, 'samples-ald-1'), { recursive: true });
+    writeFileSync(join(run, 'checkpoint.json'), 'trained');
+    writeFileSync(join(run, 'samples-ald-1', CLAIM_FILE), '');
+    expect(usageError(() => prepareOutputDirectory('scorch train', run, true))).toMatch(/holds \S+samples-ald-1, which another scorch run \(process unknown\) is writing into/);
+    expect(readdirSync(run).sort()).toEqual(['checkpoint.json', 'samples-ald-1']);
+  });
+
   it('--force does not move aside a run directory while a sample is writing inside it', () => {
     const run = join(scratch, 'sampled-run');
     writeFiles(run, { 'checkpoint.json': 'trained' });
@@ -436,8 +456,9 @@ describe('output directories are claimed before any work', () => {
     expect(won).toBeGreaterThanOrEqual(0);
     const lost = results[1 - won]!;
     expect(lost.code).toBe(2);
-    // Refused at its claim, or (had the winner finished first) at the emptiness check.
-    expect(lost.stderr.trimEnd()).toMatch(/^scorch train: --out \S+ (is being written by another scorch run \(process \d+\); choose another directory|already exists and is not empty;)/);
+    // Refused at its claim (made, or still being written), or (had the winner finished first)
+    // at the emptiness check.
+    expect(lost.stderr.trimEnd()).toMatch(/^scorch train: --out \S+ (is being written by another scorch run \(process \d+\); choose another directory|is being claimed by another scorch run|already exists and is not empty;)/);
     const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
     expect(metrics.seed).toBe(won + 1);
     const checkpoint = readFileSync(join(dir, 'checkpoint.json'), 'utf8');
