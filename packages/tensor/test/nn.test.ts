@@ -284,7 +284,8 @@ describe('layerNorm and groupNorm against loops', () => {
   });
 
   it('is numerically sound when |mean| ≫ std (two-pass variance)', () => {
-    // Values 1e8 + {−1, 0, 1} in float32: E[x²] − E[x]² would lose every digit (1e16 vs 2/3).
+    // Values 1e8 + {−1, 0, 1} in float64: E[x²] − E[x]² would lose every digit (E[x²] ≈ 1e16, whose
+    // ulp is 2, against a variance of 2/3); the two-pass variance keeps them.
     const x = tensor([[1e8 - 1, 1e8, 1e8 + 1]], { dtype: 'float64' });
     expectNear(layerNorm(x, 3, { eps: 0 }), { data: [-Math.sqrt(1.5), 0, Math.sqrt(1.5)], shape: [1, 3] }, 1e-9);
   });
