@@ -447,7 +447,8 @@ export function softmax(x: Tensor, axis = -1): Tensor {
  * log softmax(x) along `axis` (default last), computed as (x − m) − log Σ exp(x − m), m the
  * maximum (as PyTorch and JAX): not as x − logsumexp(x), which rounds log Σ into logsumexp's
  * magnitude, so that for |m| ≫ 1 the result lost up to half an ulp of m (all of log 2 for two
- * equal logits of 1e17 in float64, or 1e8 in float32: a softmax of [1, 1]).
+ * equal logits of 1e17 in float64, or 1e8 in float32: a softmax of [1, 1]). A row whose maximum
+ * is ±∞ is NaN throughout, as PyTorch's and JAX's (logsumexp alone gives ±∞ there).
  */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
@@ -456,8 +457,11 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return composite(() => {
     // An empty axis has no maximum to shift by, and the result is empty.
     if (x.shape[a] === 0) return sub(x, logsumexp(x, a, true));
-    const { shifted, logSum } = shiftedLogSumExp(x, [a]);
-    return sub(shifted, logSum);
+    // Shifted by the maximum itself, infinite or not: ∞ − ∞ and −∞ − (−∞) are NaN, and the NaN
+    // reaches the whole row through the sum (logsumexp's shift leaves out an infinite maximum,
+    // which gave [NaN, 0, 0] for the softmax of [∞, 0, 0]).
+    const shifted = sub(x, max(x, [a], true).detach());
+    return sub(shifted, log(sum(exp(shifted), [a], true)));
   });
 }
 

@@ -382,6 +382,23 @@ describe('softmax and logSoftmax', () => {
     }
   });
 
+  it('a row whose maximum is ±∞ is NaN throughout, as PyTorch and JAX give it; other rows are unaffected', () => {
+    // torch.softmax / log_softmax (1.13, float64): [∞, 0, 0] → [nan, nan, nan], [∞, ∞, 0] → nan
+    // throughout, [−∞, −∞] → nan throughout; a −∞ entry beside finite ones is an exact 0 (−∞ in
+    // log space). Shifted by a finite stand-in for the infinite maximum, the first row was [NaN, 0, 0].
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tensor([[Infinity, 0, 0], [Infinity, Infinity, 0], [-Infinity, -Infinity, -Infinity], [-Infinity, 0, 0]], { dtype });
+      const p = Array.from(softmax(x, 1).dataSync());
+      const logp = Array.from(logSoftmax(x, 1).dataSync());
+      expect(p.slice(0, 9).every(Number.isNaN), dtype).toBe(true);
+      expect(logp.slice(0, 9).every(Number.isNaN), dtype).toBe(true);
+      expect(p.slice(9), dtype).toEqual([0, 0.5, 0.5]);
+      // 0 − log(1 + 1): ln 2 rounded to the dtype.
+      const ln2 = dtype === 'float32' ? Math.fround(Math.LN2) : Math.LN2;
+      expect(logp.slice(9), dtype).toEqual([-Infinity, -ln2, -ln2]);
+    }
+  });
+
   it('logSoftmax along axis 0', async () => {
     const x = tensor([[0, 1], [0, 1]], { dtype: 'float64' });
     // Column 1 computes 1 − ((ln 2 rounded) + 1 rounded): errors ≤ u·0.7 and u·1.7 (u = 2^-53),
