@@ -117,7 +117,8 @@ export interface GaussianMixtureSpec {
   weights?: readonly number[];
   /**
    * Per component: a d × d symmetric positive-definite covariance, or a number v meaning v·I.
-   * Default: the identity for every component.
+   * Default: the identity for every component. One whose smallest eigenvalue is at rounding level
+   * (at most d·10⁻¹⁴ times its Frobenius norm: singular, to working precision) is refused.
    */
   covariances?: ReadonlyArray<number | readonly (readonly number[])[]>;
   /** Name reported by `name`; default 'gaussianMixture'. */
@@ -213,6 +214,19 @@ export class GaussianMixture implements ToyDataset {
       const e = symmetricEigen(c);
       const smallest = Math.min(...e.values);
       if (!(smallest > 0)) throw new Error(`GaussianMixture: covariance ${k} is not positive definite (smallest eigenvalue ${smallest})`);
+      // A singular covariance (rank-deficient, such as v·vᵀ) comes out of symmetricEigen with a
+      // smallest eigenvalue at rounding level, of either sign: the eigenvalues it returns are
+      // exact for a matrix within √2·10⁻¹⁵‖Σ‖_F (its stopping rule) plus the rotations' rounding,
+      // a few u·‖Σ‖_F per sweep, of Σ. Below d·10⁻¹⁴‖Σ‖_F, above both bounds, an eigenvalue cannot
+      // be told from 0, and taken as positive it would make the density and score ~1/(it) ≈ 10¹⁶.
+      const norm = Math.sqrt(c.reduce((acc, row) => acc + row.reduce((a, v) => a + v * v, 0), 0));
+      const roundingLevel = d * 1e-14 * norm;
+      if (smallest <= roundingLevel) {
+        throw new Error(
+          `GaussianMixture: covariance ${k} is not positive definite: it is singular to rounding (smallest eigenvalue ${smallest}, ` +
+            `not above the rounding level d·1e-14·‖Σ‖_F = ${roundingLevel} of a matrix of Frobenius norm ${norm})`,
+        );
+      }
       return e;
     });
   }

@@ -144,6 +144,42 @@ describe('GaussianMixture: exact score and density', () => {
     expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [[[1, 0.1], [0, 1]]] })).toThrow(/not symmetric/);
     expect(() => mixture.score(tensor([[1, 2, 3]], f64))).toThrow(/expected x of shape \[N, 2\]/);
   });
+
+  it('refuses a covariance that is singular to rounding, whatever the sign its rounding takes', () => {
+    // Each is exactly singular (rank d − 1): [0.1, 0.3; 0.3, 0.9] = v·vᵀ with v = (√0.1)(1, 3), and
+    // v·vᵀ + w·wᵀ in 3-D. symmetricEigen returns their zero eigenvalue as ±1e-17 or so; taken as
+    // positive it made the score ~1e16 at x = 1 (this first matrix passed as 2.6e-17).
+    const v = [1.2, -0.7, 0.4];
+    const w = [0.3, 0.9, -1.1];
+    const rank2 = v.map((vi, i) => v.map((vj, j) => vi * vj + w[i]! * w[j]!));
+    const rank1 = [
+      [0.1, 0.3],
+      [0.3, 0.9],
+    ];
+    expect(symmetricEigen(rank1).values.some((l) => l > 0 && l < 1e-15)).toBe(true); // the case that got through
+    expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [rank1] })).toThrow(/^GaussianMixture: covariance 0 is not positive definite: it is singular to rounding/);
+    expect(() => new GaussianMixture({ means: [[0, 0, 0], [1, 1, 1]], covariances: [1, rank2] })).toThrow(/^GaussianMixture: covariance 1 is not positive definite: it is singular to rounding/);
+    // Singular matrices from 40 directions (2-D v·vᵀ, 3-D rank 2): every one refused.
+    for (let i = 1; i <= 40; i++) {
+      const a = [Math.sin(i * 1.3) * 1.7, Math.cos(i * 0.7) * 0.9, (i % 5) * 0.31 - 0.5];
+      const b = [Math.cos(i * 2.1), 0.4 * Math.sin(i), 0.77];
+      const c2 = [0, 1].map((p) => [0, 1].map((q) => a[p]! * a[q]!));
+      const c3 = [0, 1, 2].map((p) => [0, 1, 2].map((q) => a[p]! * a[q]! + b[p]! * b[q]!));
+      expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [c2] }), `2-D direction ${i}`).toThrow(/not positive definite/);
+      expect(() => new GaussianMixture({ means: [[0, 0, 0]], covariances: [c3] }), `3-D direction ${i}`).toThrow(/not positive definite/);
+    }
+    // Ill-conditioned but regular (condition number 1e10) is kept, with the Gaussian's exact log density.
+    const c = Math.cos(0.3);
+    const s = Math.sin(0.3);
+    const thin = [
+      [c * c + 1e-10 * s * s, (1 - 1e-10) * c * s],
+      [(1 - 1e-10) * c * s, s * s + 1e-10 * c * c],
+    ];
+    const g = new GaussianMixture({ means: [[0, 0]], covariances: [thin] });
+    // At x = 1e-5·(−sin, cos), along the thin direction: log p = −½·(1e-10/1e-10) − ½ log(1e-10) − log 2π.
+    const at = tensor([[-1e-5 * s, 1e-5 * c]], f64);
+    expect(g.logProb(at).dataSync()[0]!).toBeCloseTo(-0.5 - 0.5 * Math.log(1e-10) - Math.log(2 * Math.PI), 5);
+  });
 });
 
 // ------------------------------------------------------------------------------------------------
