@@ -197,6 +197,11 @@ export class GaussianMixture implements ToyDataset {
       if (c.length !== d || !c.every((row) => row.length === d)) {
         throw new Error(`GaussianMixture: covariance ${k} must be ${d}×${d}, got ${c.length}×${c[0]?.length ?? 0}`);
       }
+      // Before the symmetry test, where NaN compares as symmetric and ∞ − ∞ is NaN: an infinite
+      // variance made a mixture whose log density was −∞ everywhere and whose score was 0.
+      c.forEach((row, i) => row.forEach((v, j) => {
+        if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`GaussianMixture: covariance ${k} has a non-finite entry: [${i}][${j}] = ${v}`);
+      }));
       for (let i = 0; i < d; i++) {
         for (let j = 0; j < d; j++) {
           const a = c[i]![j]!;
@@ -264,7 +269,7 @@ export class GaussianMixture implements ToyDataset {
    * with m = m(t), s = s(t) of a forward SDE it is the time-t marginal.
    */
   perturbed(scale: number, noiseStd: number): GaussianMixture {
-    if (!Number.isFinite(scale) || !(noiseStd >= 0)) throw new RangeError(`perturbed: need a finite scale and noiseStd >= 0, got ${scale}, ${noiseStd}`);
+    if (!Number.isFinite(scale) || !(Number.isFinite(noiseStd) && noiseStd >= 0)) throw new RangeError(`perturbed: need a finite scale and a finite noiseStd >= 0, got ${scale}, ${noiseStd}`);
     return new GaussianMixture({
       name: `${this.name}(perturbed)`,
       weights: this.weights,

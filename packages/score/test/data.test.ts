@@ -145,6 +145,14 @@ describe('GaussianMixture: exact score and density', () => {
     expect(() => mixture.score(tensor([[1, 2, 3]], f64))).toThrow(/expected x of shape \[N, 2\]/);
   });
 
+  it('refuses a covariance with an infinite or NaN entry, and an infinite noise level, by name', () => {
+    // An infinite variance used to be accepted (log p = −∞ everywhere, score 0), and a NaN one was
+    // reported as 'not positive definite (smallest eigenvalue NaN)'.
+    expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [[[Infinity, 0], [0, 1]]] })).toThrow(/^GaussianMixture: covariance 0 has a non-finite entry: \[0\]\[0\] = Infinity$/);
+    expect(() => new GaussianMixture({ means: [[0, 0], [1, 1]], covariances: [1, [[1, NaN], [NaN, 1]]] })).toThrow(/^GaussianMixture: covariance 1 has a non-finite entry: \[0\]\[1\] = NaN$/);
+    expect(() => mixture.perturbed(1, Infinity)).toThrow(/^perturbed: need a finite scale and a finite noiseStd >= 0, got 1, Infinity$/);
+  });
+
   it('refuses a covariance that is singular to rounding, whatever the sign its rounding takes', () => {
     // Each is exactly singular (rank d − 1): [0.1, 0.3; 0.3, 0.9] = v·vᵀ with v = (√0.1)(1, 3), and
     // v·vᵀ + w·wᵀ in 3-D. symmetricEigen returns their zero eigenvalue as ±1e-17 or so; taken as
