@@ -202,11 +202,15 @@ export class GaussianMixture implements ToyDataset {
       c.forEach((row, i) => row.forEach((v, j) => {
         if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`GaussianMixture: covariance ${k} has a non-finite entry: [${i}][${j}] = ${v}`);
       }));
+      // Symmetric up to rounding relative to the matrix's own scale (its largest entry): a
+      // covariance formed in floating point is off by a few u·max|Σᵢⱼ| (|Σᵢⱼ|² ≤ ΣᵢᵢΣⱼⱼ), whatever
+      // the units, so neither an absolute floor nor the entry's own size is the measure.
+      const largest = Math.max(...c.map((row) => Math.max(...row.map(Math.abs))));
       for (let i = 0; i < d; i++) {
         for (let j = 0; j < d; j++) {
           const a = c[i]![j]!;
           const b = c[j]![i]!;
-          if (Math.abs(a - b) > 1e-12 * Math.max(1, Math.abs(a))) {
+          if (Math.abs(a - b) > 1e-12 * largest) {
             throw new Error(`GaussianMixture: covariance ${k} is not symmetric ([${i}][${j}] = ${a}, [${j}][${i}] = ${b})`);
           }
         }

@@ -153,6 +153,16 @@ describe('GaussianMixture: exact score and density', () => {
     expect(() => mixture.perturbed(1, Infinity)).toThrow(/^perturbed: need a finite scale and a finite noiseStd >= 0, got 1, Infinity$/);
   });
 
+  it('tests symmetry relative to the covariance\'s own scale, whatever its units', () => {
+    // The tolerance was 1e-12·max(1, |Σᵢⱼ|): at a scale of 1e-13 an off-diagonal pair 4e-14 and
+    // −4e-14 passed as symmetric, while at a scale of 1e6 a rounding-level asymmetry of 1e-10
+    // (1e-16 of the matrix) in an off-diagonal entry of 1 was refused.
+    expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [[[1e-13, 4e-14], [-4e-14, 1e-13]]] })).toThrow(/^GaussianMixture: covariance 0 is not symmetric \(\[0\]\[1\] = 4e-14, \[1\]\[0\] = -4e-14\)$/);
+    const wide = new GaussianMixture({ means: [[0, 0]], covariances: [[[1e6, 1], [1 + 1e-10, 1e6]]] });
+    // Accepted, with the determinant 1e12 − 1 of either triangle: log p(0) = −½ log det − log 2π.
+    expect(wide.logProb(tensor([[0, 0]], f64)).dataSync()[0]!).toBeCloseTo(-0.5 * Math.log(1e12 - 1) - Math.log(2 * Math.PI), 12);
+  });
+
   it('refuses a covariance that is singular to rounding, whatever the sign its rounding takes', () => {
     // Each is exactly singular (rank d − 1): [0.1, 0.3; 0.3, 0.9] = v·vᵀ with v = (√0.1)(1, 3), and
     // v·vᵀ + w·wᵀ in 3-D. symmetricEigen returns their zero eigenvalue as ±1e-17 or so; taken as
