@@ -324,6 +324,7 @@ export class GaussianMixture implements ToyDataset {
   /**
    * Score of the law of m·X + s·Z (see `perturbed`) at x, with m and s numbers or per-row [N]
    * tensors: Σₖ rₖ (−(m²Σₖ + s²I)⁻¹(x − mμₖ)), responsibilities from the same log densities.
+   * As numbers, s must be >= 0 and m and s not both 0 (a point mass).
    */
   perturbedScore(x: Tensor, scale: Coefficient, noiseStd: Coefficient): Tensor {
     return composite(() => {
@@ -402,6 +403,10 @@ export class GaussianMixture implements ToyDataset {
     };
     const m = perRow(scale, 'the mean scale');
     const s = perRow(noiseStd, 'the noise std');
+    // Number coefficients are checked as perturbed() checks them (per-row tensors are not read
+    // back): s is a standard deviation, and m = s = 0 is a point mass at 0, which has no density.
+    if (typeof s === 'number' && s < 0) throw new RangeError(`GaussianMixture: the noise std must be >= 0, got ${s}`);
+    if (m === 0 && s === 0) throw new RangeError('GaussianMixture: the mean scale and the noise std are both 0: the law of 0·X + 0·Z is a point mass, with no density or score');
     const scaledMeans = m === 1 ? p.means3 : mul(p.means3, m);
     const rotated = matmul(sub(reshape(x, [1, N, d]), scaledMeans), p.vectors); // [K, N, d]
     const m2 = typeof m === 'number' ? m * m : mul(m, m);

@@ -120,6 +120,23 @@ describe('GaussianMixture: exact score and density', () => {
     });
   });
 
+  it('refuses a negative noise std and the point mass m = s = 0 given as numbers, as perturbed does', () => {
+    // A negative σ was squared away (noisyScore(x, −0.5) returned the score at σ = 0.5) and
+    // m = s = 0 returned NaN; perturbed(1, −0.5) and perturbed(0, 0) were already refused.
+    const x = tensor([[0.3, -0.2]], f64);
+    expect(() => mixture.noisyScore(x, -0.5)).toThrow(/^GaussianMixture: the noise std must be >= 0, got -0.5$/);
+    expect(() => mixture.perturbedLogProb(x, 1, -0.5)).toThrow(/^GaussianMixture: the noise std must be >= 0, got -0.5$/);
+    expect(() => mixture.perturbedScore(x, 0, 0)).toThrow(/^GaussianMixture: the mean scale and the noise std are both 0/);
+    expect(() => mixture.perturbedLogProb(x, 0, 0)).toThrow(/^GaussianMixture: the mean scale and the noise std are both 0/);
+    // A negative mean scale is a law like any other (that of −X): the mixture with means −μₖ.
+    const flipped = new GaussianMixture({ weights: mixture.weights, means: mixture.means.map((m) => m.map((v) => -v)), covariances: mixture.covariances });
+    const a = mixture.perturbedScore(x, -1, 0).dataSync();
+    const b = flipped.score(x).dataSync();
+    // Identical arithmetic up to the sign of the means: equal to a few ulps of the score.
+    expect(Math.abs(a[0]! - b[0]!)).toBeLessThan(1e-14);
+    expect(Math.abs(a[1]! - b[1]!)).toBeLessThan(1e-14);
+  });
+
   it('symmetricEigen reconstructs its input', () => {
     const a = [
       [4, 1, -2],
