@@ -171,9 +171,19 @@ export class GaussianMixture implements ToyDataset {
     if (spec === null || typeof spec !== 'object') throw new TypeError(`GaussianMixture: expected a spec { means, weights?, covariances?, name? }`);
     checkOptions('GaussianMixture', spec, MIXTURE_SPEC);
     if (!Array.isArray(spec.means)) throw new TypeError(`GaussianMixture: means must be an array of component means (K rows of length d), got ${JSON.stringify(spec.means)}`);
+    if (spec.name !== undefined && typeof spec.name !== 'string') throw new TypeError(`GaussianMixture: name must be a string, got ${JSON.stringify(spec.name)}`);
     this.name = spec.name ?? 'gaussianMixture';
     const K = spec.means.length;
     if (K === 0) throw new Error('GaussianMixture: expected at least one component mean, got none');
+    // Each container is checked to be an array before its length or entries are read: a flat
+    // mean [1, 2] or weights given as a number otherwise failed inside the checks themselves.
+    spec.means.forEach((m, k) => {
+      if (!Array.isArray(m)) throw new TypeError(`GaussianMixture: mean ${k} must be an array of coordinates (means are K rows of length d), got ${JSON.stringify(m)}`);
+    });
+    for (const field of ['weights', 'covariances'] as const) {
+      const value = spec[field];
+      if (value !== undefined && !Array.isArray(value)) throw new TypeError(`GaussianMixture: ${field} must be an array with one entry per component, got ${JSON.stringify(value)}`);
+    }
     const d = spec.means[0]!.length;
     if (d === 0) throw new Error('GaussianMixture: means must have at least one coordinate');
     spec.means.forEach((m, k) => {
@@ -193,6 +203,9 @@ export class GaussianMixture implements ToyDataset {
       if (typeof c === 'number') {
         if (!(c > 0 && Number.isFinite(c))) throw new Error(`GaussianMixture: covariance ${k} is the number ${c}; an isotropic variance must be positive`);
         return Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? c : 0)));
+      }
+      if (!Array.isArray(c) || !c.every((row) => Array.isArray(row))) {
+        throw new TypeError(`GaussianMixture: covariance ${k} must be a number or a ${d}×${d} array of rows, got ${JSON.stringify(c)}`);
       }
       if (c.length !== d || !c.every((row) => row.length === d)) {
         throw new Error(`GaussianMixture: covariance ${k} must be ${d}×${d}, got ${c.length}×${c[0]?.length ?? 0}`);

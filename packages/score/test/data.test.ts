@@ -162,6 +162,18 @@ describe('GaussianMixture: exact score and density', () => {
     expect(() => mixture.score(tensor([[1, 2, 3]], f64))).toThrow(/expected x of shape \[N, 2\]/);
   });
 
+  it('refuses spec fields of the wrong type by name, before reading them', () => {
+    // These failed inside the checks ('m.every is not a function', 'undefined weights for 2
+    // components', 'covariance 0 must be 2×2, got 1×1' for a string) or, for the name, passed.
+    expect(() => new GaussianMixture({ means: [1, 2] as never })).toThrow(/^GaussianMixture: mean 0 must be an array of coordinates \(means are K rows of length d\), got 1$/);
+    expect(() => new GaussianMixture({ means: [[0, 0], 3] as never })).toThrow(/^GaussianMixture: mean 1 must be an array of coordinates/);
+    expect(() => new GaussianMixture({ means: [[0], [1]], weights: 3 as never })).toThrow(/^GaussianMixture: weights must be an array with one entry per component, got 3$/);
+    expect(() => new GaussianMixture({ means: [[0], [1]], covariances: 0.5 as never })).toThrow(/^GaussianMixture: covariances must be an array with one entry per component, got 0.5$/);
+    expect(() => new GaussianMixture({ means: [[0, 0]], covariances: ['ab' as never] })).toThrow(/^GaussianMixture: covariance 0 must be a number or a 2×2 array of rows, got "ab"$/);
+    expect(() => new GaussianMixture({ means: [[0, 0]], covariances: [[1, 1] as never] })).toThrow(/^GaussianMixture: covariance 0 must be a number or a 2×2 array of rows, got \[1,1\]$/);
+    expect(() => new GaussianMixture({ means: [[0, 0]], name: 3 as never })).toThrow(/^GaussianMixture: name must be a string, got 3$/);
+  });
+
   it('refuses a covariance with an infinite or NaN entry, and an infinite noise level, by name', () => {
     // An infinite variance used to be accepted (log p = −∞ everywhere, score 0), and a NaN one was
     // reported as 'not positive definite (smallest eigenvalue NaN)'.
