@@ -622,6 +622,7 @@ const RINGS_OPTIONS = optionNames<RingsOptions>()(['noise', 'radii']);
  */
 export function rings(opts: RingsOptions = {}): ToyDataset {
   checkDatasetOptions('rings', opts, RINGS_OPTIONS);
+  if (opts.radii !== undefined && !Array.isArray(opts.radii)) throw new TypeError(`rings: radii must be an array of positive numbers, got ${JSON.stringify(opts.radii)}`);
   const radii = [...(opts.radii ?? [0.5, 1, 1.5, 2])];
   const noise = opts.noise ?? 0.05;
   checkNoise('rings', noise);

@@ -550,9 +550,12 @@ describe('sampling conventions', () => {
     }
   });
 
-  it('bad counts and noise levels are reported', () => {
+  it('bad counts, noise levels and radii are reported', () => {
     expect(() => twoMoons().sample(-1, { key: randomKey(1) })).toThrow(/non-negative integer, got -1/);
     expect(() => rings({ noise: -1 })).toThrow(/noise must be a finite number >= 0/);
+    // A number for the radii failed in the spread ('(opts.radii ?? …) is not iterable').
+    expect(() => rings({ radii: 1.5 as never })).toThrow(/^rings: radii must be an array of positive numbers, got 1.5$/);
+    expect(() => rings({ radii: [1, -1] })).toThrow(/^rings: radii must be positive numbers, got \[1,-1\]$/);
   });
 
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
