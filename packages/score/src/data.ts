@@ -295,8 +295,12 @@ export class GaussianMixture implements ToyDataset {
     });
   }
 
-  /** The marginal at time t of the forward SDE started from this mixture (t a number). */
+  /** The marginal at time t ∈ [0, sde.T] of the forward SDE started from this mixture (t a number). */
   diffused(sde: Sde, t: number): GaussianMixture {
+    // The SDE is defined on [0, T]: outside it the kernel formulas extrapolate silently (VE at
+    // t = −1 gives s = 2e-6) or give NaN (VP's s² = 1 − m² < 0 for t < 0).
+    if (t === undefined) throw new TypeError(`diffused: t must be a finite number >= 0 and <= ${sde.T}, got undefined`);
+    checkNumber('diffused', 't', t, { min: 0, max: sde.T });
     // Two host numbers, computed through the SDE's own (tensor) formulas on the CPU.
     const [m, s] = tidy(() => {
       const tt = full([1], t, { dtype: 'float64', device: 'cpu' });

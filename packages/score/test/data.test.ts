@@ -14,7 +14,7 @@ import {
   GaussianMixture, type ToyDataset, checkerboard, eightGaussians, rings, swissRoll, symmetricEigen,
   twoMoons, twoSpirals,
 } from '../src/data.js';
-import { vpSde } from '../src/sde.js';
+import { veSde, vpSde } from '../src/sde.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -135,6 +135,19 @@ describe('GaussianMixture: exact score and density', () => {
     // Identical arithmetic up to the sign of the means: equal to a few ulps of the score.
     expect(Math.abs(a[0]! - b[0]!)).toBeLessThan(1e-14);
     expect(Math.abs(a[1]! - b[1]!)).toBeLessThan(1e-14);
+  });
+
+  it('diffused(sde, t) takes t in [0, T] only', () => {
+    // t = −1 on the VE SDE used to give the mixture noised at s = σ(−1) = 2e-6, t = 2 on VP an
+    // extrapolated kernel, and t = −1e-3 on VP 'perturbed: need … got 1.00005…, NaN'.
+    expect(() => mixture.diffused(veSde(), -1)).toThrow(/^diffused: t must be a finite number >= 0 and <= 1, got -1$/);
+    expect(() => mixture.diffused(vpSde(), -1e-3)).toThrow(/^diffused: t must be a finite number >= 0 and <= 1, got -0.001$/);
+    expect(() => mixture.diffused(vpSde(), 2)).toThrow(/^diffused: t must be a finite number >= 0 and <= 1, got 2$/);
+    expect(() => mixture.diffused(vpSde(), Number.NaN)).toThrow(/^diffused: t must be a finite number >= 0 and <= 1, got NaN$/);
+    expect(() => mixture.diffused(vpSde(), undefined as never)).toThrow(/^diffused: t must be a finite number >= 0 and <= 1, got undefined$/);
+    // The ends are the data (VP at 0: m = 1, s = 0) and the last marginal.
+    expect(mixture.diffused(vpSde(), 0).covariances).toEqual(mixture.covariances);
+    expect(mixture.diffused(vpSde(), 1).dim).toBe(2);
   });
 
   it('symmetricEigen reconstructs its input', () => {
