@@ -376,6 +376,7 @@ export class GaussianMixture implements ToyDataset {
   noiseConditionalScore(): ScoreFunction {
     return (x, sigma) => {
       if (!sigma) throw new Error('noiseConditionalScore: the score needs σ as its second argument (shape [N])');
+      checkPerRow('noiseConditionalScore', 'σ', x, sigma);
       return this.noisyScore(x, sigma);
     };
   }
@@ -387,6 +388,8 @@ export class GaussianMixture implements ToyDataset {
   diffusedScore(sde: Sde): ScoreFunction {
     return (x, t) => {
       if (!t) throw new Error('diffusedScore: the score needs t as its second argument (shape [N])');
+      // Checked here, where it is t: past the SDE's formulas a wrong t is reported as 'the mean scale'.
+      checkPerRow('diffusedScore', 't', x, t);
       return composite(() => this.perturbedScore(x, sde.meanCoefficient(t), sde.std(t)));
     };
   }
@@ -415,7 +418,7 @@ export class GaussianMixture implements ToyDataset {
         if (!Number.isFinite(c)) throw new RangeError(`GaussianMixture: ${what} must be finite, got ${c}`);
         return c;
       }
-      if (c.rank !== 1 || c.shape[0] !== N) throw new Error(`GaussianMixture: ${what} must be a number or a [${N}] tensor, got [${c.shape.join(',')}]`);
+      checkPerRow('GaussianMixture', what, x, c, 'a number or ');
       return reshape(c, [1, N, 1]);
     };
     const m = perRow(scale, 'the mean scale');
@@ -472,6 +475,19 @@ export class GaussianMixture implements ToyDataset {
     };
     this.cache.set(id, made);
     return made;
+  }
+}
+
+/**
+ * A per-row coefficient `c` (σ, t, a mean scale) for a batch x [N, d]: shape [N], in x's dtype
+ * and on x's device, else an error naming `what` (mixed dtypes otherwise failed deep inside as
+ * 'mul: dtype mismatch', naming neither the function nor the argument).
+ */
+function checkPerRow(where: string, what: string, x: Tensor, c: Tensor, alternative = ''): void {
+  const N = x.shape[0]!;
+  if (c.rank !== 1 || c.shape[0] !== N) throw new Error(`${where}: ${what} must be ${alternative}a [${N}] tensor (one value per row of x), got [${c.shape.join(',')}]`);
+  if (c.dtype !== x.dtype || c.device !== x.device) {
+    throw new TypeError(`${where}: ${what} must be in x's dtype and on its device (${x.dtype} on '${x.device}'), got ${c.dtype} on '${c.device}'`);
   }
 }
 

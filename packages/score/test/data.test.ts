@@ -137,6 +137,17 @@ describe('GaussianMixture: exact score and density', () => {
     expect(Math.abs(a[1]! - b[1]!)).toBeLessThan(1e-14);
   });
 
+  it('the conditional scores name a σ or t of the wrong shape or dtype', () => {
+    // A float32 σ or t beside float64 x failed as 'add: dtype mismatch (float64 vs float32) for
+    // shapes [3,1,2] and [1,2,1]', and a t of shape [N, 1] was reported as 'the mean scale'.
+    const x = tensor(points.slice(0, 2), f64);
+    expect(() => mixture.noiseConditionalScore()(x, tensor([0.5, 1]))).toThrow(/^noiseConditionalScore: σ must be in x's dtype and on its device \(float64 on 'cpu'\), got float32 on 'cpu'$/);
+    expect(() => mixture.diffusedScore(vpSde())(x, tensor([0.5, 1]))).toThrow(/^diffusedScore: t must be in x's dtype and on its device \(float64 on 'cpu'\), got float32 on 'cpu'$/);
+    expect(() => mixture.diffusedScore(vpSde())(x, tensor([[0.5], [1]], f64))).toThrow(/^diffusedScore: t must be a \[2\] tensor \(one value per row of x\), got \[2,1\]$/);
+    expect(() => mixture.noisyScore(x, tensor([0.5, 1]))).toThrow(/^GaussianMixture: the noise std must be in x's dtype and on its device \(float64 on 'cpu'\), got float32 on 'cpu'$/);
+    expect(() => mixture.perturbedScore(x, tensor([1], f64), 0)).toThrow(/^GaussianMixture: the mean scale must be a number or a \[2\] tensor \(one value per row of x\), got \[1\]$/);
+  });
+
   it('diffused(sde, t) takes t in [0, T] only', () => {
     // t = −1 on the VE SDE used to give the mixture noised at s = σ(−1) = 2e-6, t = 2 on VP an
     // extrapolated kernel, and t = −1e-3 on VP 'perturbed: need … got 1.00005…, NaN'.
