@@ -73,12 +73,21 @@ export interface GradOptions {
 
 const GRAD_OPTIONS = ['argnums'] as const satisfies readonly (keyof GradOptions)[];
 
+/**
+ * The argument indices `argnums` names. An index listed twice is an error (as PyTorch's): the
+ * second copy of the argument would replace the first inside f, so the first would get a zero
+ * gradient.
+ */
 function argIndices(op: string, argnums: number | readonly number[], n: number): number[] {
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
-  for (const a of list) {
+  const idx = list.map((a) => {
     if (!Number.isInteger(a) || a < 0 || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
-  }
-  return list;
+    return a;
+  });
+  idx.forEach((a, j) => {
+    if (idx.indexOf(a) !== j) throw new Error(`${op}: argnums ${JSON.stringify(argnums)} names argument ${a} twice; list each argument once`);
+  });
+  return idx;
 }
 
 /** Value of a scalar function and its gradient with respect to `argnums`. */
