@@ -67,22 +67,22 @@ export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
 }
 
 export interface GradOptions {
-  /** Which arguments to differentiate: an index (result is one tensor) or a list (an array). Default 0. */
+  /** Which arguments to differentiate: an index (result is one tensor) or a list (an array); negative counts from the end. Default 0. */
   argnums?: number | readonly number[];
 }
 
 const GRAD_OPTIONS = ['argnums'] as const satisfies readonly (keyof GradOptions)[];
 
 /**
- * The argument indices `argnums` names. An index listed twice is an error (as PyTorch's): the
- * second copy of the argument would replace the first inside f, so the first would get a zero
- * gradient.
+ * The argument indices `argnums` names, negative ones counted from the end (as JAX's and
+ * PyTorch's). An index listed twice is an error (as PyTorch's): the second copy of the argument
+ * would replace the first inside f, so the first would get a zero gradient.
  */
 function argIndices(op: string, argnums: number | readonly number[], n: number): number[] {
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
   const idx = list.map((a) => {
-    if (!Number.isInteger(a) || a < 0 || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
-    return a;
+    if (!Number.isInteger(a) || a < -n || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
+    return a < 0 ? a + n : a;
   });
   idx.forEach((a, j) => {
     if (idx.indexOf(a) !== j) throw new Error(`${op}: argnums ${JSON.stringify(argnums)} names argument ${a} twice; list each argument once`);

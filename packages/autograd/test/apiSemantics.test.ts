@@ -36,3 +36,15 @@ describe('argnums', () => {
     expect(await ga!.item()).toBe(9); // ∂(ab²)/∂a = b²
   });
 });
+
+describe('negative argnums', () => {
+  it('count from the end, as in JAX and PyTorch', async () => {
+    const f = (a: Tensor, b: Tensor) => a.mul(b.square());
+    expect(await (grad(f, { argnums: -1 })(f64(2), f64(3)) as Tensor).item()).toBe(12); // ∂/∂b = 2ab
+    const [ga, gb] = grad(f, { argnums: [-2, -1] })(f64(2), f64(3)) as Tensor[];
+    expect([await ga!.item(), await gb!.item()]).toEqual([9, 12]);
+    // -1 and 1 are the same argument of two.
+    expect(messageOf(() => grad(f, { argnums: [1, -1] })(f64(2), f64(3)))).toBe('grad: argnums [1,-1] names argument 1 twice; list each argument once');
+    expect(messageOf(() => grad(f, { argnums: -3 })(f64(2), f64(3)))).toBe('grad: argnums -3 out of range for 2 argument(s)');
+  });
+});
