@@ -69,8 +69,15 @@ export class BatchTrace extends Trace {
     return [(t._payload as BatchPayload).value];
   }
 
+  /**
+   * A batch tracer stands for every example at once: it has no single value to read (its payload
+   * is the whole batch, of another shape). Reading it is an error, as in JAX and PyTorch's vmap.
+   */
   primal(t: Tensor): Tensor {
-    return (t._payload as BatchPayload).value;
+    throw new Error(
+      `vmap: the values of a per-example ${t.dtype} ${fmtShape(t.shape)} tensor cannot be read inside vmap (it stands for every ` +
+        'example of the batch at once); return it from the function and read the batched result after the call',
+    );
   }
 }
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, tensor } from '@scorch/tensor';
-import { grad, valueAndGrad } from '@scorch/autograd';
+import { grad, valueAndGrad, vmap } from '@scorch/autograd';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
 
@@ -46,5 +46,31 @@ describe('negative argnums', () => {
     // -1 and 1 are the same argument of two.
     expect(messageOf(() => grad(f, { argnums: [1, -1] })(f64(2), f64(3)))).toBe('grad: argnums [1,-1] names argument 1 twice; list each argument once');
     expect(messageOf(() => grad(f, { argnums: -3 })(f64(2), f64(3)))).toBe('grad: argnums -3 out of range for 2 argument(s)');
+  });
+});
+
+describe('reading values inside vmap', () => {
+  it('is an error: a per-example tensor has no single value (before: the first example, or the whole batch)', async () => {
+    const expected = 'tensor cannot be read inside vmap (it stands for every example of the batch at once); return it from the function and read the batched result after the call';
+    const xs = f64([[1, 2], [3, 4]]);
+    // Before: item() of the per-example sum gave 3 (the first example's) for the batch [3, 7], and
+    // dataSync() gave all four values for a tensor of shape [2].
+    // item() and toArray() are async: they reject.
+    let item: Promise<number> | undefined;
+    let array: Promise<unknown> | undefined;
+    vmap((x: Tensor) => {
+      item = x.sum().item();
+      array = x.toArray();
+      return x;
+    })(xs);
+    await expect(item).rejects.toThrow(`vmap: the values of a per-example float64 [] ${expected}`);
+    await expect(array).rejects.toThrow(`vmap: the values of a per-example float64 [2] ${expected}`);
+    expect(messageOf(() => vmap((x: Tensor) => { x.dataSync(); return x; })(xs))).toBe(`vmap: the values of a per-example float64 [2] ${expected}`);
+    // Under grad inside vmap the read reaches the batch tracer below the reverse-mode one.
+    expect(messageOf(() => vmap(grad((x: Tensor) => { x.mul(2).dataSync(); return x.sum(); }))(xs))).toBe(`vmap: the values of a per-example float64 [2] ${expected}`);
+    // A value that does not depend on the batch is concrete and can be read.
+    let read: Promise<number> | undefined;
+    vmap((x: Tensor) => { read = f64(5).item(); return x; })(xs);
+    expect(await read).toBe(5);
   });
 });
