@@ -6,7 +6,7 @@
 // jvp, or an outer jit) a jitted function runs its body inline, so every composition works.
 
 import {
-  type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkOptions,
+  type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
   treeDefKey, unflattenTree,
 } from '@scorch/tensor';
@@ -175,7 +175,12 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     const argOfLeaf = leafArguments(def);
     leaves.forEach((leaf, i) => {
       if (leaf instanceof Tensor) {
-        if (leaf._trace) throw new Error('internal: a traced tensor reached a top-level jit call');
+        if (leaf._trace) {
+          // A tracer of an active transformation makes the call run under it (never here); an
+          // inactive one leaked out of a transformation that has returned.
+          checkActive(`jit argument ${argOfLeaf[i]}`, leaf._trace);
+          throw new Error('internal: a traced tensor reached a top-level jit call');
+        }
         leaf._live(`jit argument ${argOfLeaf[i]}`);
         const seen = tensorIndex.get(leaf);
         if (seen !== undefined) {

@@ -9,7 +9,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
-  isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
+  checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
 
@@ -159,7 +159,10 @@ export const ambientAutograd = {
   },
 
   setRequiresGrad(t: Tensor, value: boolean): void {
-    if (t._trace) throw new Error('requiresGrad: cannot be set on a tensor traced inside grad/jvp');
+    if (t._trace) {
+      checkActive('requiresGrad', t._trace);
+      throw new Error(`requiresGrad: cannot be set on a tensor traced by ${t._trace.name} (inside grad, jvp, vmap or jit)`);
+    }
     const node = t._node as GradNode | null;
     if (node && node.prim !== null) {
       throw new Error('requiresGrad: can only be changed on leaf tensors; use detach() to cut a computed tensor from the graph');
@@ -177,6 +180,7 @@ export const ambientAutograd = {
       const got = gradient === null ? 'null' : Array.isArray(gradient) ? 'an array' : typeof gradient === 'object' ? 'an object' : typeof gradient;
       throw new TypeError(`backward: gradient must be a Tensor of the output's shape (or omitted for a scalar output), got ${got}; options go second: backward(undefined, { createGraph })`);
     }
+    if (t._trace) checkActive('backward', t._trace);
     checkOptions('backward', opts, ['createGraph']);
     checkBoolean('backward', 'createGraph', opts.createGraph);
     const root = t._node as GradNode | null;

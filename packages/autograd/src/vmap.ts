@@ -15,7 +15,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
-  checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
+  checkActive, checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
 
@@ -74,6 +74,7 @@ export class BatchTrace extends Trace {
    * is the whole batch, of another shape). Reading it is an error, as in JAX and PyTorch's vmap.
    */
   primal(t: Tensor): Tensor {
+    checkActive('vmap', this);
     throw new Error(
       `vmap: the values of a per-example ${t.dtype} ${fmtShape(t.shape)} tensor cannot be read inside vmap (it stands for every ` +
         'example of the batch at once); return it from the function and read the batched result after the call',

@@ -5,8 +5,8 @@
 // integers and their products), so the comparisons are exact.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, tensor } from '@scorch/tensor';
-import { grad, valueAndGrad, vmap } from '@scorch/autograd';
+import { type Tensor, keep, tensor } from '@scorch/tensor';
+import { grad, jit, jvp, valueAndGrad, vmap } from '@scorch/autograd';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
 
@@ -72,5 +72,63 @@ describe('reading values inside vmap', () => {
     let read: Promise<number> | undefined;
     vmap((x: Tensor) => { read = f64(5).item(); return x; })(xs);
     expect(await read).toBe(5);
+  });
+});
+
+describe('a tracer used after its transformation returned', () => {
+  const expected = 'was used after that transformation returned; return it from the function instead';
+  /** A tracer of `transform` stored outside the function: the argument or an intermediate. */
+  function leak(transform: 'grad' | 'jvp' | 'vmap' | 'jit', intermediate: boolean): Tensor {
+    let leaked: Tensor | undefined;
+    const body = (x: Tensor) => {
+      leaked = intermediate ? x.mul(3) : x;
+      return x.sum();
+    };
+    const x = f64([1, 2]);
+    if (transform === 'grad') grad(body)(x);
+    else if (transform === 'jvp') jvp(body, [x], [f64([1, 1])]);
+    else if (transform === 'vmap') vmap(body)(x);
+    else jit(body)(x);
+    return leaked!;
+  }
+  const name = { grad: 'vjp', jvp: 'jvp', vmap: 'vmap', jit: 'jit' } as const;
+
+  it('reading a leaked vmap or jit tracer is that error (before: "cannot be read inside vmap", "not known while its function is traced")', async () => {
+    for (const transform of ['vmap', 'jit'] as const) {
+      for (const intermediate of [false, true]) {
+        const leaked = leak(transform, intermediate);
+        const message = `${transform}: a tensor traced by ${name[transform]} ${expected}`;
+        await expect(leaked.toArray()).rejects.toThrow(message);
+        expect(messageOf(() => leaked.dataSync())).toBe(message);
+      }
+    }
+  });
+
+  it('a side value of grad or jvp kept with keep() can still be read, as documented; one not kept was disposed', async () => {
+    let kept: Tensor | undefined;
+    let dropped: Tensor | undefined;
+    grad((x: Tensor) => {
+      kept = keep(x.mul(3));
+      dropped = x.mul(4);
+      return x.sum();
+    })(f64([1, 2]));
+    expect(await kept!.toArray()).toEqual([3, 6]);
+    expect(messageOf(() => dropped!.dataSync())).toContain('was disposed');
+    // Used in an operation, it is the leaked-tracer error.
+    expect(messageOf(() => kept!.add(1))).toBe(`add: a tensor traced by vjp ${expected}`);
+  });
+
+  it('as a jit argument, assign target or value, backward root or requiresGrad target, it is that error', () => {
+    const leaked = leak('grad', false);
+    const message = `a tensor traced by vjp ${expected}`;
+    // Before: 'internal: a traced tensor reached a top-level jit call'.
+    expect(messageOf(() => jit((a: Tensor) => a.mul(2))(leaked))).toBe(`jit argument 0: ${message}`);
+    // Before: 'assign: cannot assign a traced value inside vjp', though no vjp was running.
+    expect(messageOf(() => f64([0, 0]).assign(leaked))).toBe(`assign: ${message}`);
+    expect(messageOf(() => leaked.assign(f64([0, 0])))).toBe(`assign: ${message}`);
+    // Before: 'backward: this tensor does not require grad'.
+    expect(messageOf(() => leaked.sum().backward())).toBe(`sum: ${message}`);
+    expect(messageOf(() => leaked.backward(f64([1, 1])))).toBe(`backward: ${message}`);
+    expect(messageOf(() => { leaked.requiresGrad = true; })).toBe(`requiresGrad: ${message}`);
   });
 });

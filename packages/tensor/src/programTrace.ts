@@ -18,7 +18,7 @@ import {
 import { type KeyObserver, copyKey, isStreamKey, withKeyObserver } from './random.js';
 import { fmtShape } from './shape.js';
 import {
-  Tensor, Trace, collectCreated, deviceOf, keep, popTrace, pushTrace, tensorIdCounter, traceDepth, withDynamicTrace,
+  Tensor, Trace, checkActive, collectCreated, deviceOf, keep, popTrace, pushTrace, tensorIdCounter, traceDepth, withDynamicTrace,
 } from './tensor.js';
 
 interface Capture {
@@ -205,6 +205,7 @@ export class ProgramTrace extends Trace implements KeyObserver {
   }
 
   primal(t: Tensor): Tensor {
+    checkActive('jit', this);
     throw new Error(
       `jit: the values of a ${t.dtype} ${fmtShape(t.shape)} tensor are not known while its function is traced (tracing runs the ` +
         'function once on abstract values of the arguments\' shapes and dtypes); return the tensor from the function and read it ' +

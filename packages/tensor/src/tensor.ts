@@ -454,7 +454,11 @@ export class Tensor {
     this._handle = handle;
   }
 
-  /** @internal The concrete tensor a tracer stands for (itself when concrete). */
+  /**
+   * @internal The concrete tensor a tracer stands for (itself when concrete). A tracer that
+   * outlived its transformation can still be read (a side value kept with `keep`); a trace with
+   * no value to give (vmap's, jit's) refuses in its `primal`.
+   */
   _concrete(): Tensor {
     let t: Tensor = this;
     while (t._trace) t = t._trace.primal(t);
@@ -519,7 +523,10 @@ export class Tensor {
       throw new Error(`assign: expected a ${this.dtype} ${fmtShape(this.shape)} value, got ${value.dtype} ${fmtShape(value.shape)}`);
     }
     let owner: Trace | null = dynamicTrace;
-    for (const t of [this._trace, value._trace]) if (t && (!owner || t.level > owner.level)) owner = t;
+    for (const t of [this._trace, value._trace]) {
+      if (t) checkActive('assign', t);
+      if (t && (!owner || t.level > owner.level)) owner = t;
+    }
     if (owner) {
       if (!owner.assign) throw new Error(`assign: cannot assign ${this._trace ? 'to a traced tensor' : 'a traced value'} inside ${owner.name}; return the new value from the function instead`);
       owner.assign(this, value);
@@ -641,14 +648,17 @@ export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], p
   for (const x of inputs) {
     const tr = x._trace;
     if (tr) {
-      if (!tr.active) {
-        throw new Error(`${primitiveCallName(prim, params)}: a tensor traced by ${tr.name} was used after that transformation returned; return it from the function instead`);
-      }
+      checkActive(primitiveCallName(prim, params), tr);
       if (!top || tr.level > top.level) top = tr;
     }
   }
   if (top) return top.process(prim, inputs, params, out);
   return applyConcrete(prim, inputs, params, out);
+}
+
+/** Throws if `trace` has returned: a tensor it traced leaked out of the function (stored outside and used later). */
+export function checkActive(op: string, trace: Trace): void {
+  if (!trace.active) throw new Error(`${op}: a tensor traced by ${trace.name} was used after that transformation returned; return it from the function instead`);
 }
 
 /** The device a primitive call runs on: its inputs', or its params' for a source (random, full). */
