@@ -180,7 +180,10 @@ export const ambientAutograd = {
       const got = gradient === null ? 'null' : Array.isArray(gradient) ? 'an array' : typeof gradient === 'object' ? 'an object' : typeof gradient;
       throw new TypeError(`backward: gradient must be a Tensor of the output's shape (or omitted for a scalar output), got ${got}; options go second: backward(undefined, { createGraph })`);
     }
-    if (t._trace) checkActive('backward', t._trace);
+    if (t._trace) {
+      checkActive('backward', t._trace);
+      throw new Error(`backward: cannot be called on a tensor traced by ${t._trace.name}; inside a transformation use grad or vjp (backward() differentiates concrete tensors that require grad)`);
+    }
     checkOptions('backward', opts, ['createGraph']);
     checkBoolean('backward', 'createGraph', opts.createGraph);
     const root = t._node as GradNode | null;

@@ -131,4 +131,14 @@ describe('a tracer used after its transformation returned', () => {
     expect(messageOf(() => leaked.backward(f64([1, 1])))).toBe(`backward: ${message}`);
     expect(messageOf(() => { leaked.requiresGrad = true; })).toBe(`requiresGrad: ${message}`);
   });
+
+  it('backward() on a live tracer says to use grad or vjp (before: "this tensor does not require grad")', () => {
+    const message = messageOf(() => grad((x: Tensor) => { x.sum().backward(); return x.sum(); })(f64([1, 2])));
+    expect(message).toBe('backward: cannot be called on a tensor traced by vjp; inside a transformation use grad or vjp (backward() differentiates concrete tensors that require grad)');
+    // Also when an outer tensor requires grad: the tracer's own graph is the transformation's.
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    expect(messageOf(() => vmap((x: Tensor) => { x.mul(w).sum().backward(); return x; })(f64([[1, 2]])))).toBe(message.replace('vjp;', 'vmap;'));
+    expect(w.grad).toBeNull();
+  });
 });
