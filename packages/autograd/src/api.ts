@@ -17,6 +17,10 @@ function checkArgs(op: string, args: readonly unknown[]): asserts args is Tensor
   });
 }
 
+function checkFunction(op: string, f: unknown): void {
+  if (typeof f !== 'function') throw new TypeError(`${op}: expected a function, got ${f === null ? 'null' : typeof f}`);
+}
+
 function checkOutput(op: string, out: unknown): asserts out is Tensor {
   if (out instanceof Promise) throw new TypeError(`${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
@@ -30,6 +34,7 @@ export type Pullback = (cotangent: Tensor) => Tensor[];
  * argument). The pullback may be called many times.
  */
 export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
+  checkFunction('vjp', f);
   checkArgs('vjp', primals);
   const trace = pushTrace((level) => new VjpTrace(level));
   let out: unknown;
@@ -92,6 +97,7 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
 
 /** Value of a scalar function and its gradient with respect to `argnums`. */
 export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]] {
+  checkFunction('valueAndGrad', f);
   checkOptions('valueAndGrad', opts, GRAD_OPTIONS);
   const argnums = opts.argnums ?? 0;
   return (...args) =>
@@ -114,6 +120,7 @@ export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Ten
 
 /** Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument. */
 export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => Tensor | Tensor[] {
+  checkFunction('grad', f);
   checkOptions('grad', opts, GRAD_OPTIONS);
   const vg = valueAndGrad(f, opts);
   return (...args) => composite(() => vg(...args)[1]);
@@ -121,6 +128,7 @@ export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) =
 
 /** Single-argument gradient with a Tensor result type (the common case). */
 export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  checkFunction('gradOf', f);
   const g = grad(f);
   return (x) => g(x) as Tensor;
 }
@@ -130,6 +138,7 @@ export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
  * `f` may return a tensor or an array of tensors (the tangent result has the same form).
  */
 export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
+  checkFunction('jvp', f);
   return composite(() => {
     checkArgs('jvp', primals);
     if (!Array.isArray(tangents) || tangents.length !== primals.length) {
@@ -158,6 +167,7 @@ export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, pr
 
 /** Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. */
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
+  checkFunction('hvp', f);
   const argnums = primals.map((_, i) => i);
   const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
   return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
@@ -180,6 +190,7 @@ function basisStack(like: Tensor): Tensor {
  * cotangents of f(x) (one row per output element).
  */
 export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): (x: Tensor) => Tensor {
+  checkFunction('jacobian', f);
   checkOptions('jacobian', opts, ['mode']);
   const mode = opts.mode ?? 'rev';
   checkOneOf('jacobian', 'mode', mode, ['fwd', 'rev'] as const);
@@ -206,6 +217,7 @@ export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): 
 
 /** Hessian of a scalar single-argument function (forward-over-reverse): shape [...x.shape, ...x.shape]. */
 export function hessian(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+  checkFunction('hessian', f);
   return jacobian((x) => grad(f)(x) as Tensor, { mode: 'fwd' });
 }
 

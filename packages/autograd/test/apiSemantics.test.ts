@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, keep, tensor } from '@scorch/tensor';
-import { grad, jit, jvp, valueAndGrad, vmap } from '@scorch/autograd';
+import { grad, gradOf, hessian, hvp, jacobian, jit, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
 
@@ -140,5 +140,20 @@ describe('a tracer used after its transformation returned', () => {
     w.requiresGrad = true;
     expect(messageOf(() => vmap((x: Tensor) => { x.mul(w).sum().backward(); return x; })(f64([[1, 2]])))).toBe(message.replace('vjp;', 'vmap;'));
     expect(w.grad).toBeNull();
+  });
+});
+
+describe('misuse of the functional API names the transformation', () => {
+  it('a transformed value that is not a function (before: "f is not a function", when called)', () => {
+    const x = f64([1, 2]);
+    const notFn = 5 as never;
+    expect(messageOf(() => grad(notFn))).toBe('grad: expected a function, got number');
+    expect(messageOf(() => valueAndGrad(null as never))).toBe('valueAndGrad: expected a function, got null');
+    expect(messageOf(() => gradOf(notFn))).toBe('gradOf: expected a function, got number');
+    expect(messageOf(() => vjp(notFn, x))).toBe('vjp: expected a function, got number');
+    expect(messageOf(() => jvp(notFn, [x], [x]))).toBe('jvp: expected a function, got number');
+    expect(messageOf(() => hvp(notFn, [x], [x]))).toBe('hvp: expected a function, got number');
+    expect(messageOf(() => jacobian(notFn))).toBe('jacobian: expected a function, got number');
+    expect(messageOf(() => hessian(notFn))).toBe('hessian: expected a function, got number');
   });
 });
