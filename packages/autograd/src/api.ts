@@ -36,6 +36,11 @@ export type Pullback = (cotangent: Tensor) => Tensor[];
 export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
   checkFunction('vjp', f);
   checkArgs('vjp', primals);
+  return vjpOf('vjp', f, primals);
+}
+
+/** `vjp` for the transformation `op` built on it (grad, jacobian): its errors name `op`. */
+function vjpOf(op: string, f: TensorFn, primals: readonly Tensor[]): [Tensor, Pullback] {
   const trace = pushTrace((level) => new VjpTrace(level));
   let out: unknown;
   try {
@@ -43,7 +48,7 @@ export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
   } finally {
     popTrace(trace);
   }
-  checkOutput('vjp', out);
+  checkOutput(op, out);
   const [value, root] = unpackVjp(trace, out);
   const pullback: Pullback = (cotangent) => {
     if (!(cotangent instanceof Tensor) || cotangent.dtype !== value.dtype || cotangent.shape.length !== value.shape.length || cotangent.shape.some((d, i) => d !== value.shape[i])) {
@@ -109,7 +114,7 @@ export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Ten
         idx.forEach((a, j) => (full[a] = diff[j]!));
         return f(...full);
       };
-      const [value, pullback] = vjp(g, ...idx.map((i) => args[i]!));
+      const [value, pullback] = vjpOf('grad', g, idx.map((i) => args[i]!));
       if (value.size !== 1 || value.rank !== 0) {
         throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
       }
@@ -198,17 +203,23 @@ export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): 
     composite(() => {
       checkArgs('jacobian', [x]);
       if (mode === 'fwd') {
-        if (x.size === 0) return zeros([...f(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
+        // jvp accepts an array of outputs; the Jacobian is of one tensor.
+        const g = (x: Tensor): Tensor => {
+          const y = f(x);
+          checkOutput('jacobian', y);
+          return y;
+        };
+        if (x.size === 0) return zeros([...g(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
         let outShape: readonly number[] = [];
         const columns = vmap((t: Tensor) => {
-          const [y, jt] = jvp(f, [x], [t]);
+          const [y, jt] = jvp(g, [x], [t]);
           outShape = y.shape;
           return jt;
         })(basisStack(x)); // [x.size, ...out]
         const outSize = outShape.reduce((a, b) => a * b, 1);
         return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
       }
-      const [y, pullback] = vjp(f, x);
+      const [y, pullback] = vjpOf('jacobian', f, [x]);
       if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
       const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
       return reshape(rows, [...y.shape, ...x.shape]);

@@ -156,4 +156,16 @@ describe('misuse of the functional API names the transformation', () => {
     expect(messageOf(() => jacobian(notFn))).toBe('jacobian: expected a function, got number');
     expect(messageOf(() => hessian(notFn))).toBe('hessian: expected a function, got number');
   });
+
+  it('a function that does not return a tensor (before: "vjp: ..." from grad and jacobian, a TypeError on reduce from jacobian fwd)', () => {
+    const x = f64([1, 2]);
+    const returnsArray = ((a: Tensor) => [a.sum()]) as never;
+    expect(messageOf(() => grad(returnsArray)(x))).toBe('grad: the function must return a Tensor, got object');
+    expect(messageOf(() => valueAndGrad(((a: Tensor) => 3) as never)(x))).toBe('grad: the function must return a Tensor, got number');
+    expect(messageOf(() => grad((async (a: Tensor) => a.sum()) as never)(x))).toContain('grad: the function returned a Promise; it must be synchronous');
+    expect(messageOf(() => jacobian(returnsArray)(x))).toBe('jacobian: the function must return a Tensor, got object');
+    expect(messageOf(() => jacobian(returnsArray, { mode: 'fwd' })(x))).toBe('jacobian: the function must return a Tensor, got object');
+    expect(messageOf(() => jacobian(returnsArray, { mode: 'fwd' })(f64([])))).toBe('jacobian: the function must return a Tensor, got object');
+    expect(messageOf(() => vjp(returnsArray, x))).toBe('vjp: the function must return a Tensor, got object');
+  });
 });

@@ -66,7 +66,7 @@ describe('errors say what was wrong and what was expected', () => {
   it('an async function: the Promise is named, not "got object"', () => {
     const message = 'the function returned a Promise; it must be synchronous and return a Tensor (an async function\'s work would run after the transformation ended)';
     const f = async (x: Tensor) => x.mul(x).sum();
-    expect(() => grad(f as never)(f64([1, 2]))).toThrow(`vjp: ${message}`);
+    expect(() => grad(f as never)(f64([1, 2]))).toThrow(`grad: ${message}`);
     expect(() => jvp(f as never, [f64([1])], [f64([1])])).toThrow(message);
   });
 
