@@ -21,6 +21,14 @@ function checkFunction(op: string, f: unknown): void {
   if (typeof f !== 'function') throw new TypeError(`${op}: expected a function, got ${f === null ? 'null' : typeof f}`);
 }
 
+/** `primals`/`tangents` of jvp and hvp: an array, one entry per argument of f. */
+function checkList(op: string, what: 'primals' | 'tangents', list: unknown): void {
+  if (!Array.isArray(list)) {
+    const got = list === null ? 'null' : list instanceof Tensor ? 'a Tensor' : typeof list;
+    throw new TypeError(`${op}: ${what} must be an array of tensors, one per argument of f (e.g. ${op}(f, [x], [v])), got ${got}`);
+  }
+}
+
 function checkOutput(op: string, out: unknown): asserts out is Tensor {
   if (out instanceof Promise) throw new TypeError(`${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
@@ -144,6 +152,8 @@ export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
  */
 export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
   checkFunction('jvp', f);
+  checkList('jvp', 'primals', primals);
+  checkList('jvp', 'tangents', tangents);
   return composite(() => {
     checkArgs('jvp', primals);
     if (!Array.isArray(tangents) || tangents.length !== primals.length) {
@@ -173,6 +183,8 @@ export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, pr
 /** Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. */
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
   checkFunction('hvp', f);
+  checkList('hvp', 'primals', primals);
+  checkList('hvp', 'tangents', tangents);
   const argnums = primals.map((_, i) => i);
   const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
   return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);

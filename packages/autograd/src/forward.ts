@@ -16,6 +16,7 @@ export class JvpTrace extends Trace {
 
   /** A tracer standing for `primal` moving in direction `tangent`. */
   lift(primal: Tensor, tangent: Tensor, what: string): Tensor {
+    if (!(tangent instanceof Tensor)) throw new TypeError(`jvp: ${what} tangent must be a Tensor, got ${tangent === null ? 'null' : typeof tangent}`);
     if (tangent.dtype !== primal.dtype || tangent.shape.length !== primal.shape.length || tangent.shape.some((d, i) => d !== primal.shape[i])) {
       throw new Error(`jvp: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
     }

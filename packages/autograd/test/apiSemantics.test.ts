@@ -168,4 +168,14 @@ describe('misuse of the functional API names the transformation', () => {
     expect(messageOf(() => jacobian(returnsArray, { mode: 'fwd' })(f64([])))).toBe('jacobian: the function must return a Tensor, got object');
     expect(messageOf(() => vjp(returnsArray, x))).toBe('vjp: the function must return a Tensor, got object');
   });
+
+  it('jvp and hvp with primals or tangents that are not arrays of tensors (before: TypeErrors on forEach, map and join)', () => {
+    const x = f64([1, 2]);
+    const f = (a: Tensor) => a.square().sum();
+    expect(messageOf(() => jvp(f, x as never, [x]))).toBe('jvp: primals must be an array of tensors, one per argument of f (e.g. jvp(f, [x], [v])), got a Tensor');
+    expect(messageOf(() => jvp(f, [x], x as never))).toBe('jvp: tangents must be an array of tensors, one per argument of f (e.g. jvp(f, [x], [v])), got a Tensor');
+    expect(messageOf(() => jvp(f, [x], [1 as never]))).toBe('jvp: argument 0 tangent must be a Tensor, got number');
+    expect(messageOf(() => hvp(f, x as never, x as never))).toBe('hvp: primals must be an array of tensors, one per argument of f (e.g. hvp(f, [x], [v])), got a Tensor');
+    expect(messageOf(() => hvp(f, [x], null as never))).toBe('hvp: tangents must be an array of tensors, one per argument of f (e.g. hvp(f, [x], [v])), got null');
+  });
 });
