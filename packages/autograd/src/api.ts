@@ -201,23 +201,24 @@ function basisStack(like: Tensor): Tensor {
 }
 
 /**
- * Jacobian of a single-argument function: shape [...out.shape, ...x.shape]. Both modes are one
+ * Jacobian of a function with respect to its first argument: shape [...out.shape, ...x.shape].
+ * Further arguments are passed through as constants (JAX's and PyTorch's default argnums 0). Both modes are one
  * batched pass (JAX's jacfwd/jacrev): 'fwd' is `vmap` of `jvp` over the basis tangents of x (one
  * column per input element), 'rev' one forward pass and `vmap` of its pullback over the basis
  * cotangents of f(x) (one row per output element).
  */
-export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): (x: Tensor) => Tensor {
+export function jacobian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tensor, opts: JacobianOptions = {}): (x: Tensor, ...rest: A) => Tensor {
   checkFunction('jacobian', f);
   checkOptions('jacobian', opts, ['mode']);
   const mode = opts.mode ?? 'rev';
   checkOneOf('jacobian', 'mode', mode, ['fwd', 'rev'] as const);
-  return (x) =>
+  return (x, ...rest) =>
     composite(() => {
       checkArgs('jacobian', [x]);
       if (mode === 'fwd') {
         // jvp accepts an array of outputs; the Jacobian is of one tensor.
         const g = (x: Tensor): Tensor => {
-          const y = f(x);
+          const y = f(x, ...rest);
           checkOutput('jacobian', y);
           return y;
         };
@@ -231,17 +232,21 @@ export function jacobian(f: (x: Tensor) => Tensor, opts: JacobianOptions = {}): 
         const outSize = outShape.reduce((a, b) => a * b, 1);
         return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
       }
-      const [y, pullback] = vjpOf('jacobian', f, [x]);
+      const [y, pullback] = vjpOf('jacobian', (x) => f(x, ...rest), [x]);
       if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
       const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
       return reshape(rows, [...y.shape, ...x.shape]);
     });
 }
 
-/** Hessian of a scalar single-argument function (forward-over-reverse): shape [...x.shape, ...x.shape]. */
-export function hessian(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
+/**
+ * Hessian of a scalar function with respect to its first argument (forward-over-reverse): shape
+ * [...x.shape, ...x.shape]. Further arguments are passed through as constants, as in `jacobian`.
+ */
+export function hessian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tensor): (x: Tensor, ...rest: A) => Tensor {
   checkFunction('hessian', f);
-  return jacobian((x) => grad(f)(x) as Tensor, { mode: 'fwd' });
+  const g = grad(f as TensorFn);
+  return jacobian((x: Tensor, ...rest: A) => g(x, ...(rest as Tensor[])) as Tensor, { mode: 'fwd' });
 }
 
 /** Runs `fn` without recording operations for `backward()` (functional transforms still work). */

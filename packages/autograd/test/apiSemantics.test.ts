@@ -179,3 +179,19 @@ describe('misuse of the functional API names the transformation', () => {
     expect(messageOf(() => hvp(f, [x], null as never))).toBe('hvp: tangents must be an array of tensors, one per argument of f (e.g. hvp(f, [x], [v])), got null');
   });
 });
+
+describe('jacobian and hessian of a function of several arguments', () => {
+  it('differentiate the first and pass the others as constants (before: f got undefined for them)', async () => {
+    const x = f64([1, 2]);
+    const y = f64([3, 5]);
+    for (const mode of ['rev', 'fwd'] as const) {
+      // ∂(a ⊙ b)/∂a = diag(b)
+      const J = jacobian((a: Tensor, b: Tensor) => a.mul(b), { mode })(x, y);
+      expect(J.shape).toEqual([2, 2]);
+      expect(await J.toArray()).toEqual([[3, 0], [0, 5]]);
+    }
+    // ∂²(Σ a² b)/∂a² = diag(2b)
+    const H = hessian((a: Tensor, b: Tensor) => a.square().mul(b).sum())(x, y);
+    expect(await H.toArray()).toEqual([[6, 0], [0, 10]]);
+  });
+});
