@@ -20,6 +20,8 @@ export type NodeRule = (ct: Tensor, needs: readonly boolean[]) => (Tensor | null
 export class GradNode {
   /** For a value made by a function with a custom derivative: its reverse rule (prim is 'custom'). */
   rule: NodeRule | null = null;
+  /** The `_version` of each input and of the output when recorded: the rule reads those values. */
+  readonly versions: readonly number[];
 
   constructor(
     /** Primitive that produced the value ('custom' for customJvp/customVjp); null for a leaf. */
@@ -33,7 +35,9 @@ export class GradNode {
     readonly parents: readonly (GradNode | null)[],
     /** For leaves: the argument index (functional) or the tensor whose `.grad` accumulates. */
     readonly leaf: number | Tensor | null = null,
-  ) {}
+  ) {
+    this.versions = [...inputs.map((x) => x._version), out ? out._version : 0];
+  }
 }
 
 /** Reverse topological order of the nodes reachable from `root` (iterative: graphs can be deep). */
@@ -70,12 +74,35 @@ function savedTensors(root: GradNode): Set<Tensor> {
 }
 
 /**
- * Propagates `seed` from `root` to the leaves, calling `onLeaf` once per reached leaf with its
- * total cotangent. Pure: it frees nothing (see `freeIntermediates`).
+ * Refuses a graph whose saved values were updated in place (assign) after they were recorded: the
+ * rules would read the new values, or an output would no longer be the function of its inputs the
+ * graph says, and the gradient would be wrong (PyTorch: 'one of the variables needed for gradient
+ * computation has been modified by an inplace operation'). Checked before the pass makes anything.
  */
-export function backwardPass(root: GradNode, seed: Tensor, onLeaf: (leaf: GradNode, ct: Tensor) => void): void {
-  const cts = new Map<GradNode, Tensor>([[root, seed]]);
-  for (const node of topoOrder(root)) {
+function checkVersions(order: readonly GradNode[]): void {
+  for (const node of order) {
+    if (node.prim === null) continue;
+    [...node.inputs, node.out].forEach((x, i) => {
+      if (x && x._trace === null && x._version !== node.versions[i]) {
+        throw new Error(
+          `backward: the ${x === node.out ? 'output' : 'input'} ${fmtShape(x.shape)} ${x.dtype} of '${node.prim}' was modified in place (assign) after ` +
+            'the operation was recorded, so the recorded gradient no longer holds; run the backward pass before the update, or compute again from the updated tensor',
+        );
+      }
+    });
+  }
+}
+
+/**
+ * Propagates `seed` from `root` to the leaves, calling `onLeaf` once per reached leaf with its
+ * total cotangent. Pure: it frees nothing (see `freeIntermediates`). A seed given as a function
+ * is made after the graph is checked, so a refused graph leaves nothing behind.
+ */
+export function backwardPass(root: GradNode, seed: Tensor | (() => Tensor), onLeaf: (leaf: GradNode, ct: Tensor) => void): void {
+  const order = topoOrder(root);
+  checkVersions(order);
+  const cts = new Map<GradNode, Tensor>([[root, typeof seed === 'function' ? seed() : seed]]);
+  for (const node of order) {
     const ct = cts.get(node);
     if (!ct) continue;
     cts.delete(node);
@@ -201,8 +228,7 @@ export const ambientAutograd = {
     const replaced: Tensor[] = [];
     const [, created] = collectCreated(() =>
       withGradMode(createGraph, () => {
-        const seed = gradient ?? onesLike(t);
-        backwardPass(root, seed, (leaf, ct) => {
+        backwardPass(root, () => gradient ?? onesLike(t), (leaf, ct) => {
           const target = leaf.leaf as Tensor;
           const prev = target.grad;
           // A cotangent can reach two leaves as one tensor (add passes it through), and a

@@ -5,8 +5,8 @@
 // integers and their products), so the comparisons are exact.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, tensor } from '@scorch/tensor';
-import { grad, gradOf, hessian, hvp, jacobian, jit, jvp, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { type Tensor, keep, memory, tensor } from '@scorch/tensor';
+import { grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
 
@@ -193,5 +193,54 @@ describe('jacobian and hessian of a function of several arguments', () => {
     // ∂²(Σ a² b)/∂a² = diag(2b)
     const H = hessian((a: Tensor, b: Tensor) => a.square().mul(b).sum())(x, y);
     expect(await H.toArray()).toEqual([[6, 0], [0, 10]]);
+  });
+});
+
+describe('an in-place update (assign) of a tensor a recorded graph saved', () => {
+  const stale = (what: string, prim: string) =>
+    `backward: the ${what} [2] float64 of '${prim}' was modified in place (assign) after the operation was recorded, so the recorded gradient no longer holds; run the backward pass before the update, or compute again from the updated tensor`;
+
+  it('makes backward() an error, as in PyTorch (before: the gradient at the new values, [10, 12] for 2x at x = [1, 2])', () => {
+    const x = f64([1, 2]);
+    x.requiresGrad = true;
+    const loss = x.mul(x).sum();
+    noGrad(() => x.assign(f64([5, 6])));
+    const live = memory().tensors;
+    expect(messageOf(() => loss.backward())).toBe(stale('input', 'mul'));
+    expect(x.grad).toBeNull();
+    expect(memory().tensors).toBe(live); // the refused pass made nothing
+  });
+
+  it('of a computed tensor, its graph no longer describes it (before: a gradient through the overwritten mul)', () => {
+    const x = f64([1, 2]);
+    x.requiresGrad = true;
+    const y = x.mul(2);
+    noGrad(() => y.assign(f64([5, 6])));
+    expect(messageOf(() => y.square().sum().backward())).toBe(stale('output', 'mul'));
+    expect(x.grad).toBeNull();
+  });
+
+  it('by a jit program, or before a vjp pullback runs, is the same error', () => {
+    const x = f64([1, 2]);
+    x.requiresGrad = true;
+    const loss = x.exp().sum();
+    noGrad(() => jit((p: Tensor) => { p.assign(p.mul(2)); })(x));
+    expect(messageOf(() => loss.backward())).toBe(stale('input', 'exp'));
+    const a = f64([1, 2]);
+    const [, pullback] = vjp((t: Tensor) => t.mul(t).sum(), a);
+    a.assign(f64([3, 4]));
+    expect(messageOf(() => pullback(f64(1)))).toBe(stale('input', 'mul'));
+  });
+
+  it('after backward(), as a training step does, is fine, and the next step sees the new values', async () => {
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    for (const expected of [[2, 4], [4, 8]]) {
+      w.mul(w).sum().backward(); // ∂Σw²/∂w = 2w
+      expect(await w.grad!.toArray()).toEqual(expected);
+      noGrad(() => w.assign(w.mul(2)));
+      w.grad!.dispose();
+      w.grad = null;
+    }
   });
 });

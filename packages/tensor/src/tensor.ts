@@ -378,6 +378,11 @@ export class Tensor {
   _companions: Companions[] | null = null;
   /** @internal Creation order of concrete tensors (-1 for tracers). */
   _id = -1;
+  /**
+   * @internal Number of in-place updates of the values (`assign`, a jit program's update), as
+   * PyTorch's version counter: a backward pass checks that the values a graph saved are unchanged.
+   */
+  _version = 0;
   /** Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor. */
   grad: Tensor | null = null;
 
@@ -452,6 +457,7 @@ export class Tensor {
     const old = this._live('assign');
     if (old !== handle) getBackend(this.device).dispose(old);
     this._handle = handle;
+    this._version++;
   }
 
   /**
@@ -540,6 +546,7 @@ export class Tensor {
     const h = backend.execute('reshape', [src._live('assign')], { shape: this.shape }, { shape: [...this.shape], dtype: this.dtype });
     backend.dispose(old);
     this._handle = h;
+    this._version++;
     return this;
   }
 
