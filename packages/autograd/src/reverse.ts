@@ -186,6 +186,9 @@ export const ambientAutograd = {
   },
 
   setRequiresGrad(t: Tensor, value: boolean): void {
+    if (typeof value !== 'boolean') {
+      throw new TypeError(`requiresGrad: must be true or false, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    }
     if (t._trace) {
       checkActive('requiresGrad', t._trace);
       throw new Error(`requiresGrad: cannot be set on a tensor traced by ${t._trace.name} (inside grad, jvp, vmap or jit)`);

@@ -244,3 +244,12 @@ describe('an in-place update (assign) of a tensor a recorded graph saved', () =>
     }
   });
 });
+
+describe('requiresGrad', () => {
+  it('takes a boolean (before: "yes" turned recording on, 0 turned it off)', () => {
+    const x = f64([1, 2]);
+    expect(messageOf(() => { x.requiresGrad = 'yes' as never; })).toBe('requiresGrad: must be true or false, got "yes"');
+    expect(messageOf(() => { x.requiresGrad = 1 as never; })).toBe('requiresGrad: must be true or false, got 1');
+    expect(x.requiresGrad).toBe(false);
+  });
+});
