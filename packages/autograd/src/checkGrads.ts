@@ -116,6 +116,10 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
  * reverse mode. Resolves when they agree; rejects with the first disagreement.
  */
 export async function checkGrads(f: TensorFn, args: readonly Tensor[], opts: CheckGradsOptions = {}): Promise<void> {
+  if (typeof f !== 'function') throw new TypeError(`checkGrads: expected a function, got ${f === null ? 'null' : typeof f}`);
+  if (!Array.isArray(args)) {
+    throw new TypeError(`checkGrads: args must be an array of tensors, one per argument of f (e.g. checkGrads(f, [x])), got ${args instanceof Tensor ? 'a Tensor' : args === null ? 'null' : typeof args}`);
+  }
   for (const [i, a] of args.entries()) {
     if (!(a instanceof Tensor)) throw new TypeError(`checkGrads: argument ${i} must be a Tensor`);
     if (a.dtype !== 'float64') {

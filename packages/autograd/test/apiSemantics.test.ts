@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, keep, memory, tensor } from '@scorch/tensor';
-import { grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
 
@@ -251,5 +251,15 @@ describe('requiresGrad', () => {
     expect(messageOf(() => { x.requiresGrad = 'yes' as never; })).toBe('requiresGrad: must be true or false, got "yes"');
     expect(messageOf(() => { x.requiresGrad = 1 as never; })).toBe('requiresGrad: must be true or false, got 1');
     expect(x.requiresGrad).toBe(false);
+  });
+});
+
+describe('checkGrads', () => {
+  it('names a non-function and arguments not in an array (before: "f is not a function", "args.entries is not a function")', async () => {
+    const x = f64([1, 2]);
+    await expect(checkGrads(5 as never, [x])).rejects.toThrow('checkGrads: expected a function, got number');
+    await expect(checkGrads((a: Tensor) => a.sin(), x as never)).rejects.toThrow(
+      'checkGrads: args must be an array of tensors, one per argument of f (e.g. checkGrads(f, [x])), got a Tensor',
+    );
   });
 });
