@@ -97,9 +97,16 @@ const GRAD_OPTIONS = ['argnums'] as const satisfies readonly (keyof GradOptions)
  * would replace the first inside f, so the first would get a zero gradient.
  */
 function argIndices(op: string, argnums: number | readonly number[], n: number): number[] {
+  if (typeof argnums !== 'number' && !Array.isArray(argnums)) {
+    throw new TypeError(`${op}: argnums must be an argument index or an array of them, got ${JSON.stringify(argnums) ?? typeof argnums}`);
+  }
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
   const idx = list.map((a) => {
-    if (!Number.isInteger(a) || a < -n || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
+    if (!Number.isInteger(a)) {
+      const what = typeof argnums === 'number' ? `${a} is` : `${JSON.stringify(argnums)} holds ${JSON.stringify(a) ?? typeof a},`;
+      throw new TypeError(`${op}: argnums ${what} not an integer argument index`);
+    }
+    if (a < -n || a >= n) throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} out of range for ${n} argument(s)`);
     return a < 0 ? a + n : a;
   });
   idx.forEach((a, j) => {

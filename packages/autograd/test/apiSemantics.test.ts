@@ -30,6 +30,12 @@ describe('argnums', () => {
     expect(messageOf(() => valueAndGrad(f, { argnums: [1, 0, 1] })(f64(2), f64(3)))).toBe('grad: argnums [1,0,1] names argument 1 twice; list each argument once');
   });
 
+  it('that is not an integer or a list of them says so (before: "out of range for 2 argument(s)")', () => {
+    expect(messageOf(() => grad(f, { argnums: '1' as never })(f64(2), f64(3)))).toBe('grad: argnums must be an argument index or an array of them, got "1"');
+    expect(messageOf(() => grad(f, { argnums: 0.5 })(f64(2), f64(3)))).toBe('grad: argnums 0.5 is not an integer argument index');
+    expect(messageOf(() => grad(f, { argnums: [0, '1'] as never })(f64(2), f64(3)))).toBe('grad: argnums [0,"1"] holds "1", not an integer argument index');
+  });
+
   it('a list in any order gives the gradients in that order', async () => {
     const [gb, ga] = grad((a: Tensor, b: Tensor) => a.mul(b.square()), { argnums: [1, 0] })(f64(2), f64(3)) as Tensor[];
     expect(await gb!.item()).toBe(12); // ∂(ab²)/∂b = 2ab
