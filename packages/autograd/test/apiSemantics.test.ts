@@ -7,18 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, keep, memory, tensor } from '@scorch/tensor';
 import { checkGrads, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
-
-/** The message of the error `fn` throws (fails the test if it throws nothing). */
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 describe('argnums', () => {
   const f = (a: Tensor, b: Tensor) => a.mul(b);

@@ -5,18 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, tensor, tidy } from '@scorch/tensor';
 import { checkGrads, grad, jacobian, jvp, valueAndGrad, vjp } from '@scorch/autograd';
+import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
-
-/** The message of the error `fn` throws (fails the test if it throws nothing). */
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error, but none was thrown');
-}
 
 describe('errors say what was wrong and what was expected', () => {
   it('grad of a non-scalar output', () => {
