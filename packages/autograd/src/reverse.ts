@@ -226,6 +226,19 @@ export const ambientAutograd = {
     if (gradient && (gradient.dtype !== t.dtype || gradient.shape.length !== t.shape.length || gradient.shape.some((d, i) => d !== t.shape[i]))) {
       throw new Error(`backward: gradient is ${gradient.dtype} ${fmtShape(gradient.shape)} but the output is ${t.dtype} ${fmtShape(t.shape)}`);
     }
+    // A .grad the user set must fit its tensor: added to the cotangent, one of another shape would
+    // broadcast silently (PyTorch refuses it when assigned). Checked before the pass makes anything.
+    for (const node of topoOrder(root)) {
+      const target = node.leaf;
+      const g = target instanceof Tensor ? target.grad : null;
+      if (!g || !(target instanceof Tensor)) continue;
+      if (g.dtype !== target.dtype || g.device !== target.device || g.shape.length !== target.shape.length || g.shape.some((d, i) => d !== target.shape[i])) {
+        throw new Error(
+          `backward: the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}' is ${g.dtype} ${fmtShape(g.shape)} on '${g.device}'; ` +
+            'a .grad must have its tensor\'s shape, dtype and device (set it to null to start again)',
+        );
+      }
+    }
     const createGraph = opts.createGraph ?? false;
     const delivered = new Set<Tensor>();
     const replaced: Tensor[] = [];

@@ -260,3 +260,29 @@ describe('checkGrads', () => {
     );
   });
 });
+
+describe('a .grad set by the user', () => {
+  it('must have its tensor\'s shape and dtype: one that would broadcast is refused before the pass', () => {
+    const x = f64([[1, 2], [3, 4]]);
+    x.requiresGrad = true;
+    const y = f64([5, 6]);
+    y.requiresGrad = true;
+    // PyTorch refuses assigning x.grad of another size; added to ∂l/∂x = 2x, [1] broadcast to [2, 2].
+    x.grad = f64([1]);
+    const l = x.mul(x).sum().add(y.sum());
+    const before = memory().tensors;
+    expect(() => l.backward()).toThrow(/^backward: the \.grad of a float64 \[2,2\] tensor on 'cpu' is float64 \[1\] on 'cpu'; a \.grad must have its tensor's shape, dtype and device/);
+    // Nothing was accumulated or made: y.grad is untouched and no tensor is left behind.
+    expect(y.grad).toBeNull();
+    expect(memory().tensors).toBe(before);
+    x.grad.dispose();
+    x.grad = tensor([[1, 1], [1, 1]], { dtype: 'float32' });
+    expect(() => l.backward()).toThrow(/is float32 \[2,2\] on 'cpu'/);
+    // One that fits accumulates, as documented.
+    x.grad.dispose();
+    x.grad = f64([[1, 1], [1, 1]]);
+    l.backward();
+    expect(Array.from(x.grad.dataSync())).toEqual([3, 5, 7, 9]);
+    expect(Array.from(y.grad!.dataSync())).toEqual([1, 1]);
+  });
+});
