@@ -36,7 +36,10 @@ export class GradNode {
     /** For leaves: the argument index (functional) or the tensor whose `.grad` accumulates. */
     readonly leaf: number | Tensor | null = null,
   ) {
-    this.versions = [...inputs.map((x) => x._version), out ? out._version : 0];
+    const versions = new Array<number>(inputs.length + 1);
+    for (let i = 0; i < inputs.length; i++) versions[i] = inputs[i]!._version;
+    versions[inputs.length] = out ? out._version : 0;
+    this.versions = versions;
   }
 }
 
@@ -74,14 +77,27 @@ function savedTensors(root: GradNode): Set<Tensor> {
 }
 
 /**
- * Refuses a graph whose saved values were updated in place (assign) after they were recorded: the
- * rules would read the new values, or an output would no longer be the function of its inputs the
- * graph says, and the gradient would be wrong (PyTorch: 'one of the variables needed for gradient
- * computation has been modified by an inplace operation'). Checked before the pass makes anything.
+ * Refuses, before the pass makes anything, a graph it cannot run right:
+ * - one whose saved values were updated in place (assign) after they were recorded: the rules
+ *   would read the new values, or an output would no longer be the function of its inputs the
+ *   graph says (PyTorch: 'one of the variables needed for gradient computation has been modified
+ *   by an inplace operation');
+ * - a leaf tensor whose `.grad`, set by hand, does not fit it: added to the cotangent, one of
+ *   another shape would broadcast silently (PyTorch refuses it when assigned).
  */
-function checkVersions(order: readonly GradNode[]): void {
+function checkGraph(order: readonly GradNode[]): void {
   for (const node of order) {
-    if (node.prim === null) continue;
+    if (node.prim === null) {
+      const target = node.leaf;
+      const g = target instanceof Tensor ? target.grad : null;
+      if (g && target instanceof Tensor && (g.dtype !== target.dtype || g.device !== target.device || g.shape.length !== target.shape.length || g.shape.some((d, i) => d !== target.shape[i]))) {
+        throw new Error(
+          `backward: the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}' is ${g.dtype} ${fmtShape(g.shape)} on '${g.device}'; ` +
+            'a .grad must have its tensor\'s shape, dtype and device (set it to null to start again)',
+        );
+      }
+      continue;
+    }
     [...node.inputs, node.out].forEach((x, i) => {
       if (x && x._trace === null && x._version !== node.versions[i]) {
         throw new Error(
@@ -100,7 +116,7 @@ function checkVersions(order: readonly GradNode[]): void {
  */
 export function backwardPass(root: GradNode, seed: Tensor | (() => Tensor), onLeaf: (leaf: GradNode, ct: Tensor) => void): void {
   const order = topoOrder(root);
-  checkVersions(order);
+  checkGraph(order);
   const cts = new Map<GradNode, Tensor>([[root, typeof seed === 'function' ? seed() : seed]]);
   for (const node of order) {
     const ct = cts.get(node);
@@ -225,19 +241,6 @@ export const ambientAutograd = {
     }
     if (gradient && (gradient.dtype !== t.dtype || gradient.shape.length !== t.shape.length || gradient.shape.some((d, i) => d !== t.shape[i]))) {
       throw new Error(`backward: gradient is ${gradient.dtype} ${fmtShape(gradient.shape)} but the output is ${t.dtype} ${fmtShape(t.shape)}`);
-    }
-    // A .grad the user set must fit its tensor: added to the cotangent, one of another shape would
-    // broadcast silently (PyTorch refuses it when assigned). Checked before the pass makes anything.
-    for (const node of topoOrder(root)) {
-      const target = node.leaf;
-      const g = target instanceof Tensor ? target.grad : null;
-      if (!g || !(target instanceof Tensor)) continue;
-      if (g.dtype !== target.dtype || g.device !== target.device || g.shape.length !== target.shape.length || g.shape.some((d, i) => d !== target.shape[i])) {
-        throw new Error(
-          `backward: the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}' is ${g.dtype} ${fmtShape(g.shape)} on '${g.device}'; ` +
-            'a .grad must have its tensor\'s shape, dtype and device (set it to null to start again)',
-        );
-      }
     }
     const createGraph = opts.createGraph ?? false;
     const delivered = new Set<Tensor>();

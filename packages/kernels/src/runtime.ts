@@ -418,14 +418,13 @@ export class GpuRuntime {
   }
 
   /**
-   * Checks a kernel's buffers (checkInputsHaveValues), then records, for each buffer it writes,
+   * Records, for each buffer a kernel writes (its buffers checked by checkInputsHaveValues first),
    * the batches its value may now depend on: from the earliest batch not yet settled that one of
    * its inputs (or the buffer itself: a kernel may write part of it, or update it in place) may
    * depend on, to the open batch. The index-error record is not a value: it is read and cleared
    * on its own.
    */
-  private recordWrites(written: ReadonlySet<number>, buffers: readonly GPUBuffer[], label: string): void {
-    this.checkInputsHaveValues(buffers, `kernel '${label}'`);
+  private recordWrites(written: ReadonlySet<number>, buffers: readonly GPUBuffer[]): void {
     let lo = this.batch;
     for (const buffer of buffers) {
       if (buffer === this.indexErrorRecord) continue;
@@ -475,7 +474,8 @@ export class GpuRuntime {
     }
     const encoder = this.ensureBatch();
     const entry = this.pipelineFor(spec);
-    this.recordWrites(entry.written, buffers, spec.label);
+    this.checkInputsHaveValues(buffers, `kernel '${spec.label}'`);
+    this.recordWrites(entry.written, buffers);
     this.uniformHost.set(new Uint8Array(spec.uniforms.buffer, spec.uniforms.byteOffset, uniformBytes), at);
     this.uniformUsed = at + uniformBytes;
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
@@ -543,7 +543,7 @@ export class GpuRuntime {
     const encoder = this.ensureBatch();
     // Every input is checked before any launch is recorded, so a refused call leaves the batch as it was.
     for (const launch of launches) this.checkInputsHaveValues(launch.buffers, `kernel '${launch.label}'`);
-    for (const launch of launches) this.recordWrites(launch.pipeline.written, launch.buffers, launch.label);
+    for (const launch of launches) this.recordWrites(launch.pipeline.written, launch.buffers);
     const session = profilerSession();
     for (const launch of launches) {
       if (launch.dispatch.some((d) => d === 0)) continue;

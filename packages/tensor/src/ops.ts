@@ -383,23 +383,14 @@ export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims
       if (!isFloatDType(x.dtype)) throw new TypeError(`logsumexp: expected a float tensor, got ${x.dtype}`);
       return constant(-Infinity, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
     }
-    const { shift, logSum } = shiftedLogSumExp(x, ax);
-    const r = add(logSum, shift);
+    const m = max(x, ax, true).detach();
+    // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
+    // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN. (logSoftmax shifts by m
+    // itself: there those NaNs are the answer.)
+    const shift = where(isFinite(m), m, 0);
+    const r = add(log(sum(exp(sub(x, shift)), ax, true)), shift);
     return keepdims ? r : reshape(r, x.shape.filter((_, i) => !ax.includes(i)));
   });
-}
-
-/**
- * x − s and log Σ exp(x − s) over `axes` (kept), s the (gradient-free) maximum along them:
- * logsumexp is their sum plus s, logSoftmax their difference. No axis may be empty.
- */
-function shiftedLogSumExp(x: Tensor, axes: readonly number[]): { shift: Tensor; shifted: Tensor; logSum: Tensor } {
-  const m = max(x, axes, true).detach();
-  // A non-finite maximum is not subtracted: all −∞ along an axis gives log 0 = −∞, and a +∞ entry
-  // gives log ∞ = ∞, where x − m would be −∞ − (−∞) or ∞ − ∞ = NaN.
-  const shift = where(isFinite(m), m, 0);
-  const shifted = sub(x, shift);
-  return { shift, shifted, logSum: log(sum(exp(shifted), axes, true)) };
 }
 
 export interface VarianceOptions {

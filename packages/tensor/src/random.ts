@@ -4,6 +4,7 @@
 // so drawing numbers never reads device memory.
 
 import type { RandomKey } from './primitives.js';
+import { showValue } from './options.js';
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
@@ -138,18 +139,6 @@ export function withKeyObserver<T>(observer: KeyObserver, fn: () => T): T {
 /** A fresh key object with the same words as `key` (a distinct identity for a traced key argument). */
 export function copyKey(key: RandomKey): RandomKey {
   return made([key[0], key[1]]);
-}
-
-/** A value for an error message: JSON, except that numbers (NaN too) and bigints show as written. */
-function showValue(value: unknown, inArray = false): string {
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (Array.isArray(value) && !inArray) return `[${value.map((w) => showValue(w, true)).join(',')}]`;
-  try {
-    return JSON.stringify(value) ?? (value === undefined ? 'undefined' : typeof value);
-  } catch {
-    return Array.isArray(value) ? 'an array' : typeof value;
-  }
 }
 
 /** Throws a TypeError naming `where` unless `key` is a `RandomKey`: two unsigned 32-bit integers. */

@@ -72,6 +72,11 @@ interface Variant {
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 
+/** Buffers a kernel may read: one binding each, beside its output and the index-error record. */
+function maxReadsPerKernel(runtime: GpuRuntime): number {
+  return runtime.device.limits.maxStorageBuffersPerShaderStage - 2;
+}
+
 /**
  * The program with every concat of more than `maxPieces` pieces rewritten as a tree of concats of
  * at most `maxPieces` each. A kernel binds one buffer per piece it reads (plus its output and the
@@ -132,18 +137,16 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
 
   constructor(private readonly backend: WebGPUBackend, program: Program) {
     this.structure = program.structuralKey();
-    this.program = splitWideConcats(program, backend.runtime.device.limits.maxStorageBuffersPerShaderStage - 2);
+    this.program = splitWideConcats(program, maxReadsPerKernel(backend.runtime));
   }
 
   /** The fusion plan (made when a lowering is first needed). */
   get plan(): FusionPlan {
     if (!this.planned) {
-      // One binding each for what a value reads, plus its output and the index-error record.
-      const limits = this.runtime.device.limits;
       // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
       // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
       // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
-      this.planned = planFusion(this.program, { maxReadsPerValue: limits.maxStorageBuffersPerShaderStage - 2, matmulEpilogues: !this.backend.softwareAdapter });
+      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.backend.softwareAdapter });
     }
     return this.planned;
   }
