@@ -113,8 +113,8 @@ function convolvePadded(xp: Tensor, w: Tensor, sweep: Sweep, groups: number): Te
   return reshape(product, [n, o, ho, wo]);
 }
 
-/** Errors unless t (`what`: the weight, the bias) is on x's device, before any work. */
-function checkSameDevice(op: string, what: string, t: Tensor, x: Tensor): void {
+/** Errors unless t (`what`: the weight, the bias) is on x's device, before any work (also normalization.ts's). */
+export function checkSameDevice(op: string, what: string, t: Tensor, x: Tensor): void {
   if (t.device !== x.device) throw new Error(`${op}: ${what} is on '${t.device}' but the input is on '${x.device}'; move one first`);
 }
 

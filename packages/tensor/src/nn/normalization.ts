@@ -9,6 +9,7 @@ import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } fr
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';
 import { Tensor, checkTensor, composite } from '../tensor.js';
+import { checkSameDevice } from './conv.js';
 
 /** Default ε added to the variance: 1e-5, as torch.nn.LayerNorm and torch.nn.GroupNorm. */
 export const NORM_EPS_DEFAULT = 1e-5;
@@ -45,7 +46,7 @@ function affine(op: string, x: Tensor, opts: NormOptions, shape: readonly number
     checkTensor(op, p, name);
     if (!shapesEqual(p.shape, shape)) throw new Error(`${op}: ${name} has shape ${fmtShape(p.shape)}, expected ${fmtShape(shape)} for input ${fmtShape(x.shape)}`);
     if (p.dtype !== x.dtype) throw new TypeError(`${op}: ${name} is ${p.dtype} but the input is ${x.dtype}`);
-    if (p.device !== x.device) throw new Error(`${op}: ${name} is on '${p.device}' but the input is on '${x.device}'; move one first`);
+    checkSameDevice(op, name, p, x);
   }
   return { weight, bias, eps };
 }
