@@ -703,6 +703,8 @@ export class GpuRuntime {
     try {
       await staging.mapAsync(MAP_MODE_READ, 0, mapped);
     } catch (e) {
+      // Neither pooled nor kept: a buffer whose mapping failed is in no state to be mapped again.
+      staging.destroy();
       await this.settle();
       if (this.lostReason !== null) this.checkHealthy();
       throw new Error(`webgpu: reading a result back failed: ${(e as Error).message}`);

@@ -205,6 +205,43 @@ describe('buffer reuse and queue ordering', () => {
     }
   });
 
+  it('a staging buffer whose mapping fails is destroyed, not left behind or pooled', async () => {
+    const own = await initWebGPU({ name: 'webgpu-failed-map', poisonAllocations: true });
+    const device = own.gpu;
+    const create = device.createBuffer;
+    const staging: { buffer: GPUBuffer; destroyed: boolean }[] = [];
+    device.createBuffer = (desc: GPUBufferDescriptor) => {
+      const b = create.call(device, desc);
+      if (desc.usage & 0x1 /* MAP_READ */) {
+        const entry = { buffer: b, destroyed: false };
+        staging.push(entry);
+        // The first staging buffer's mapping is refused, as a map of a destroyed or
+        // already-mapped buffer would be.
+        if (staging.length === 1) b.mapAsync = () => Promise.reject(new Error('map refused for this test'));
+        const destroy = b.destroy;
+        b.destroy = () => {
+          entry.destroyed = true;
+          destroy.call(b);
+        };
+      }
+      return b;
+    };
+    try {
+      const t = full([1000], 3, { device: own.device });
+      await expect(t.data()).rejects.toThrow(/reading a result back failed: map refused for this test/);
+      expect(staging).toHaveLength(1);
+      expect(staging[0]?.destroyed).toBe(true);
+      expect(own.runtime.stats.pooledBytes).toBe(0);
+      // The next read takes a new staging buffer and works.
+      expect((await t.data())[999]).toBe(3);
+      expect(staging).toHaveLength(2);
+      t.dispose();
+    } finally {
+      device.createBuffer = create;
+      own.gpu.destroy();
+    }
+  });
+
   it('views share a reference-counted buffer: memory() counts it once and keeps it for the last view', async () => {
     await gpu.runtime.sync();
     const start = memory();
