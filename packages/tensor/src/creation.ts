@@ -121,22 +121,27 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
 
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: Shape, value: number, opts: CreationOptions = {}): Tensor {
-  checkOptions('full', opts, CREATION_OPTIONS);
-  assertShape(shape, 'full');
-  assertAllocatable(shape, 'full');
+  return fullAs('full', shape, value, opts);
+}
+
+/** full's work; errors name `name`, the function the caller wrote (full, zeros, ones). */
+function fullAs(name: string, shape: Shape, value: number, opts: CreationOptions): Tensor {
+  checkOptions(name, opts, CREATION_OPTIONS);
+  assertShape(shape, name);
+  assertAllocatable(shape, name);
   // A string or boolean would be converted by the cast rule ('3' → 3, true → 1) without a word.
-  if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${value === null ? 'null' : typeof value}`);
+  if (typeof value !== 'number') throw new TypeError(`${name}: value must be a number, got ${value === null ? 'null' : typeof value}`);
   const dtype = opts.dtype ?? 'float32';
-  assertDType(dtype, 'full');
+  assertDType(dtype, name);
   const device = opts.device ?? getDefaultDevice();
   getBackend(device);
   return constant(value, shape, dtype, device);
 }
 
 /** A tensor of `shape` filled with 0 (`opts`: dtype, default float32; device, default the default device). */
-export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 0, opts);
+export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => fullAs('zeros', shape, 0, opts);
 /** A tensor of `shape` filled with 1 (`opts` as `zeros`). */
-export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => full(shape, 1, opts);
+export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => fullAs('ones', shape, 1, opts);
 
 /** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */
 export function arange(start: number, stop?: number, step = 1, opts: CreationOptions = {}): Tensor {

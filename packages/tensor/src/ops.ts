@@ -23,19 +23,41 @@ export function scalarLike(value: number, like: Tensor): Tensor {
 
 /** Broadcasts `x` to `shape` (NumPy rules): a reshape that adds leading 1s, then an expand. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  return broadcastAs('broadcastTo', x, shape);
+}
+
+/**
+ * `x` broadcast to `shape` as PyTorch's `Tensor.expand`: `broadcastTo`, where a −1 keeps the size
+ * of the axis of `x` it aligns with (axes align from the right; a new leading axis cannot be −1).
+ */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('expand', x);
+  if (!Array.isArray(shape)) throw new TypeError(`expand: shape must be an array of integers, got ${typeof shape}`);
+  const lead = shape.length - x.rank;
+  if (lead < 0) throw new Error(`expand: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
+  const sizes = shape.map((d, i) => {
+    if (d !== -1) return d;
+    if (i < lead) throw new Error(`expand: a −1 keeps an existing axis's size, but axis ${i} of ${fmtShape(shape)} is a new leading axis (x has shape ${fmtShape(x.shape)})`);
+    return x.shape[i - lead]!;
+  });
+  return broadcastAs('expand', x, sizes);
+}
+
+/** broadcastTo's work; errors name `name`, the function the caller wrote. */
+function broadcastAs(name: string, x: Tensor, shape: readonly number[]): Tensor {
   return composite(() => {
-    checkTensor('broadcastTo', x);
+    checkTensor(name, x);
     if (shapesEqual(x.shape, shape)) return x;
-    assertShape(shape, 'broadcastTo');
+    assertShape(shape, name);
     if (shape.length < x.rank) {
-      throw new Error(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
+      throw new Error(`${name}: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
     }
     // Axes align from the right; each of x's axes must equal the target's or be 1.
     const lead = shape.length - x.rank;
     const bad = x.shape.findIndex((d, i) => d !== 1 && d !== shape[lead + i]);
     if (bad >= 0) {
       throw new Error(
-        `broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)} ` +
+        `${name}: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)} ` +
           `(axis ${bad} has size ${x.shape[bad]} but the target has ${shape[lead + bad]}; only size-1 axes stretch)`,
       );
     }

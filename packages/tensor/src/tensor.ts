@@ -610,7 +610,8 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor { return ops.reshape(this, shape); }
   transpose(perm?: readonly number[]): Tensor { return ops.transpose(this, perm); }
   permute(perm: readonly number[]): Tensor { return ops.permute(this, perm); }
-  expand(shape: readonly number[]): Tensor { return ops.broadcastTo(this, shape); }
+  /** Broadcast to `shape` (a view); −1 keeps an axis's size, as PyTorch's `expand`. */
+  expand(shape: readonly number[]): Tensor { return ops.expand(this, shape); }
   slice(begin: readonly number[], size?: readonly number[]): Tensor { return ops.slice(this, begin, size); }
   squeeze(axes?: number | readonly number[]): Tensor { return ops.squeeze(this, axes); }
   unsqueeze(axis: number): Tensor { return ops.unsqueeze(this, axis); }

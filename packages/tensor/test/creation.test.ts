@@ -190,7 +190,7 @@ describe('huge shapes', () => {
     // 10^12 elements: the engine's own error ("Array buffer allocation failed", "Invalid typed
     // array length") named neither the op nor the shape.
     const msg = 'has 1000000000000 elements, more than a tensor can hold (at most 4294967295 = 2^32 - 1)';
-    expect(() => zeros([1e6, 1e6])).toThrow(`full: shape [1000000,1000000] ${msg}`);
+    expect(() => zeros([1e6, 1e6])).toThrow(`zeros: shape [1000000,1000000] ${msg}`);
     expect(() => full([1e6, 1e6], 2, { dtype: 'float64' })).toThrow(`full: shape [1000000,1000000] ${msg}`);
     expect(() => randn([1e6, 1e6])).toThrow(`randn: shape [1000000,1000000] ${msg}`);
     expect(() => rand([1e12])).toThrow(`rand: shape [1000000000000] ${msg}`);

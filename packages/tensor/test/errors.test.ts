@@ -80,7 +80,7 @@ describe('dtype mismatches', () => {
 
   it('unknown dtypes are rejected by name, before any storage is made', () => {
     expect(() => tensor([1], { dtype: 'float16' as never })).toThrow('tensor: unknown dtype "float16"; expected one of float32, float64, int32, bool');
-    expect(() => zeros([1], { dtype: 'half' as never })).toThrow('full: unknown dtype "half"');
+    expect(() => zeros([1], { dtype: 'half' as never })).toThrow('zeros: unknown dtype "half"');
     expect(() => arange(3, undefined, 1, { dtype: 'uint8' as never })).toThrow('arange: unknown dtype "uint8"');
   });
 });
@@ -179,7 +179,7 @@ describe('tensor() data', () => {
   it('non-numeric entries and a shape the data does not fill', () => {
     expect(() => tensor([1, 'a'] as never)).toThrow('tensor: entry [1] is a string, expected a number or boolean');
     expect(() => tensor([1, 2, 3, 4, 5], { shape: [2, 3] })).toThrow('tensor: 5 values do not fill shape [2,3] (6 elements)');
-    expect(() => zeros([2, -1])).toThrow('full: shape must be an array of non-negative integers, got [2,-1]');
+    expect(() => zeros([2, -1])).toThrow('zeros: shape must be an array of non-negative integers, got [2,-1]');
   });
 
   it('typed arrays other than the four storage types are rejected by name', () => {
@@ -284,7 +284,7 @@ describe('options of creation functions and variance', () => {
     expect(() => tensor([1, 2], { dtpye: 'float64' } as never)).toThrow(
       "tensor: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device, shape",
     );
-    expect(() => zeros([2], { dtpye: 'float64' } as never)).toThrow("full: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
+    expect(() => zeros([2], { dtpye: 'float64' } as never)).toThrow("zeros: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
     expect(() => full([2], 1, { devise: 'cpu' } as never)).toThrow("full: unknown option 'devise' (did you mean 'device'?)");
     // '3' and true were converted by the cast rule, to 3 and 1, without a word.
     expect(() => full([2], '3' as never)).toThrow('full: value must be a number, got string');

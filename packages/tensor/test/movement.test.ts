@@ -105,6 +105,16 @@ describe('broadcastTo', () => {
     expect(await broadcastTo(tensor([[1], [2]]), [2, 2, 2]).toArray()).toEqual([[[1, 1], [2, 2]], [[1, 1], [2, 2]]]);
     expect(await tensor(7).expand([2]).toArray()).toEqual([7, 7]);
   });
+
+  it('expand: −1 keeps an axis (as PyTorch); errors name expand', async () => {
+    const col = tensor([[1], [2]]);
+    expect(await col.expand([-1, 3]).toArray()).toEqual([[1, 1, 1], [2, 2, 2]]);
+    expect(await col.expand([2, -1, -1]).toArray()).toEqual([[[1], [2]], [[1], [2]]]);
+    expect(() => col.expand([-1, 2, 3])).toThrow("expand: a −1 keeps an existing axis's size, but axis 0 of [-1,2,3] is a new leading axis (x has shape [2,1])");
+    expect(() => col.expand([-1])).toThrow('expand: cannot broadcast [2,1] to [-1], which has lower rank');
+    expect(() => col.expand([3, 1])).toThrow('expand: cannot broadcast [2,1] to [3,1] (axis 0 has size 2');
+    expect(() => col.expand([2, -2])).toThrow('expand: shape must be an array of non-negative integers, got [2,-2]');
+  });
 });
 
 describe('slice and narrow', () => {
