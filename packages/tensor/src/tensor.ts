@@ -147,19 +147,22 @@ function track(t: Tensor): void {
   scopes[scopes.length - 1]?.add(t);
 }
 
-/** Collects the tensors reachable from a returned value (arrays, plain objects, tracer payloads). */
-function collectTensors(value: unknown, into: Set<Tensor>): void {
+/**
+ * Collects the tensors reachable from a returned value (arrays, plain objects, tracer payloads).
+ * Each container is walked once (`seen`): a result that refers to itself is finite to walk.
+ */
+function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object>()): void {
   if (value instanceof Tensor) {
     if (into.has(value)) return;
     into.add(value);
-    if (value._trace) for (const c of value._trace.children(value)) collectTensors(c, into);
+    if (value._trace) for (const c of value._trace.children(value)) collectTensors(c, into, seen);
     return;
   }
-  if (Array.isArray(value)) {
-    for (const v of value) collectTensors(v, into);
-  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collectTensors(v, into);
-  }
+  const isArray = Array.isArray(value);
+  if (!isArray && (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)) return;
+  if (seen.has(value as object)) return;
+  seen.add(value as object);
+  for (const v of isArray ? (value as unknown[]) : Object.values(value as object)) collectTensors(v, into, seen);
 }
 
 /**

@@ -139,6 +139,28 @@ describe('tidy', () => {
     expect(memory().tensors - before.tensors).toBe(3);
   });
 
+  it('keeps the tensors of a result that refers to itself (a cycle) or shares a part, once each', () => {
+    const before = memory();
+    type Node = { t: Tensor; self?: Node; list: unknown[] };
+    const out = tidy(() => {
+      const shared = { u: ones([3]).add(1) };
+      const node: Node = { t: ones([2]).mul(2), list: [shared, shared] };
+      node.self = node; // a cycle through a plain object
+      node.list.push(node.list); // and through an array
+      ones([4]).mul(3); // dropped
+      return node;
+    });
+    expect(out.self).toBe(out);
+    expect(Array.from(out.t.dataSync())).toEqual([2, 2]);
+    const shared = out.list[0] as { u: Tensor };
+    expect(Array.from(shared.u.dataSync())).toEqual([2, 2, 2]);
+    // t and u live; the ones, the scalars and ones([4])·3 are gone.
+    expect(memory().tensors - before.tensors).toBe(2);
+    out.t.dispose();
+    shared.u.dispose();
+    expect(memory()).toEqual(before);
+  });
+
   it('nested tidy hands kept tensors to the parent scope, which disposes them unless returned', () => {
     const before = memory();
     let inner: Tensor | undefined;
