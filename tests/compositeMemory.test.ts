@@ -288,6 +288,34 @@ describe('ops and transformations leave only their results', () => {
     for (const t of [gradient, kept!]) t.dispose();
   });
 
+  it('a tidy inside grad or vjp, or around a vmap body under grad, leaves the values the backward pass reads, freed when the transformation or the enclosing tidy ends', async () => {
+    // d/dz Σ sin(z²)·z = cos(z²)·2z² + sin(z²) = h(u), u = z², on the host in float64. In float32,
+    // u (≤ 9 here) is off by at most ulp(9)/2 = 4.8e-7, which moves h by at most
+    // |h'(u)| ≤ 2 + 2u + 1 = 21 times that (1e-5); the other roundings are a few ulps of
+    // values ≤ 19 (1.9e-6 each): below 1e-4 together.
+    const z = T.tensor([0.5, -1.25, 2, 3]);
+    const body = (w: T.Tensor) => T.tidy(() => T.sum(w.mul(w).sin().mul(w)));
+    const expected = Array.from(await z.data(), (v) => Math.cos(v * v) * 2 * v * v + Math.sin(v * v));
+    const before = T.memory();
+    const results: T.Tensor[] = [
+      grad(body)(z) as T.Tensor,
+      // Nested tidies, and a tidy around a vmap's body, inside grad.
+      grad((w: T.Tensor) => T.tidy(() => T.sum(vmap((r: T.Tensor) => T.tidy(() => body(r)))(w.reshape([4, 1])))))(z) as T.Tensor,
+    ];
+    // vjp's forward values belong to the enclosing scope (docs/autograd.md): this tidy's.
+    results.push(T.tidy(() => {
+      const [y, pullback] = vjp(body, z);
+      return pullback(T.onesLike(y))[0]!;
+    }));
+    for (const r of results) {
+      const got = Array.from(await r.data());
+      got.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-4));
+    }
+    for (const r of results) r.dispose();
+    expect(T.memory()).toEqual(before);
+    z.dispose();
+  });
+
   it('checkGrads leaves nothing behind, whether its check passes or fails, and never disposes its arguments', async () => {
     const a = T.randn([3, 2], { key: T.randomKey(7), dtype: 'float64' });
     const b = T.randn([2], { key: T.randomKey(8), dtype: 'float64' });

@@ -162,6 +162,8 @@ interface VjpPayload {
 /** The functional reverse-mode trace used by `vjp` and `grad`. */
 export class VjpTrace extends Trace {
   readonly name = 'vjp';
+  /** The backward pass reads the values the function made, after it returned. */
+  override readonly readsValuesLater = true;
 
   /** A leaf tracer for argument `index`. */
   leafFor(value: Tensor, index: number): Tensor {

@@ -32,6 +32,12 @@ export abstract class Trace {
   abstract primal(tracer: Tensor): Tensor;
   abstract readonly name: string;
   /**
+   * True for a transformation whose later work reads the concrete values made while it is active
+   * (reverse mode: its backward pass runs after the function returns). A `tidy` inside it leaves
+   * what it made to the enclosing scope, the transformation's, instead of disposing it.
+   */
+  readonly readsValuesLater: boolean = false;
+  /**
    * `target.assign(value)` where this trace owns `target` or `value` (or is the dynamic trace):
    * a trace that can stage an in-place update (jit) implements it; others refuse.
    */
@@ -167,7 +173,9 @@ function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object
 
 /**
  * Runs `fn` and disposes every tensor it created that is not part of its result (tensors in the
- * returned value, arrays and plain objects are kept, and move to the enclosing scope).
+ * returned value, arrays and plain objects are kept, and move to the enclosing scope). Inside
+ * `grad` or `vjp`, whose backward pass reads them later, nothing is disposed: everything moves
+ * to the enclosing scope, and the transformation frees it when it returns.
  * `fn` must be synchronous: WebGPU work it queues still runs in order. If `fn` throws (or
  * returns a Promise, which is an error), everything it created is disposed before the error
  * propagates, so a failed step does not leak.
@@ -186,8 +194,12 @@ export function tidy<T>(fn: () => T): T {
   const kept = new Set<Tensor>();
   collectTensors(result, kept);
   const parent = scopes[scopes.length - 1];
+  // Inside grad or vjp, the backward pass reads the values made here after this scope ends: they
+  // go to the enclosing scope (grad's, which frees them when it returns; a vjp outside any scope
+  // leaves its forward values to the caller), as composite leaves them under a transformation.
+  const deferred = traceStack.some((t) => t.readsValuesLater);
   for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
+    if (deferred || kept.has(t)) parent?.add(t);
     else t.dispose();
   }
   return result;
