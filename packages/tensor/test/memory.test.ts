@@ -72,13 +72,18 @@ describe('dispose', () => {
     const y = zeros([8, 16]); // 512 bytes
     const swapped = permute(y, [1, 0]); // a transpose view
     expect(memory().bytes - before.bytes).toBe(2048 + 512);
+    // buffers counts arrays (storage), as WebGPU counts its buffers: the views hold none.
+    expect(memory().buffers - before.buffers).toBe(2);
     x.dispose();
     y.dispose();
     expect(memory().bytes - before.bytes, 'the views still read x and y').toBe(2048 + 512);
+    expect(memory().buffers - before.buffers).toBe(2);
     wide.dispose();
     expect(memory().bytes - before.bytes, 'x released with its last view').toBe(512);
+    expect(memory().buffers - before.buffers).toBe(1);
     tidy(() => void swapped.add(0)); // materialises the view: it holds its own copy and lets y go
     expect(memory().bytes - before.bytes).toBe(512);
+    expect(memory().buffers - before.buffers).toBe(1);
     swapped.dispose();
     expect(memory()).toEqual(before);
   });
@@ -243,9 +248,9 @@ describe('assign', () => {
     const same = w.assign(v);
     expect(same).toBe(w);
     expect(await w.toArray()).toEqual([4, 5, 6]);
-    // Same number of tensors and buffers; w's old 12 bytes were released, and on the CPU w reads
-    // v's array (values never change in place, so nothing is copied).
-    expect(memory()).toEqual({ ...before, bytes: before.bytes - 12 });
+    // Same number of tensors; w's old array (12 bytes) was released, and on the CPU w reads v's
+    // array (values never change in place, so nothing is copied): one buffer fewer.
+    expect(memory()).toEqual({ ...before, buffers: before.buffers - 1, bytes: before.bytes - 12 });
     // Disposing v does not affect w, which keeps the array (and its bytes) alive.
     v.dispose();
     expect(await w.toArray()).toEqual([4, 5, 6]);

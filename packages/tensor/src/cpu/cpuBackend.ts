@@ -343,6 +343,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     h.data = data;
     h.bytes = data.length * bytesPerElement(h.dtype);
     this.liveBytes += h.bytes;
+    this.liveBuffers++;
     h.view = null;
     view.source.readers--;
     this.recycle(view.source);
@@ -379,7 +380,6 @@ export class CpuBackend implements Backend<CpuHandle> {
   /** A view of `source`'s array (kept from the pool while the view lives), holding no bytes. */
   private newView(kind: NonNullable<CpuHandle['view']>['kind'], source: CpuHandle, strides: readonly number[], shape: readonly number[], dtype: DType): CpuHandle {
     source.readers++;
-    this.liveBuffers++;
     return { data: null, view: { kind, base: source.data!, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
   }
 
@@ -475,7 +475,6 @@ export class CpuBackend implements Backend<CpuHandle> {
   dispose(h: CpuHandle): void {
     if (h.freed) return;
     h.freed = true;
-    this.liveBuffers--;
     if (h.view) {
       const source = h.view.source;
       source.readers--;
@@ -491,6 +490,7 @@ export class CpuBackend implements Backend<CpuHandle> {
   private recycle(h: CpuHandle): void {
     if (!h.freed || h.readers > 0 || !h.data) return;
     this.liveBytes -= h.bytes;
+    this.liveBuffers--;
     this.pool.give(h.data);
     h.data = null;
   }
