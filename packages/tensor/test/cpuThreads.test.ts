@@ -179,3 +179,19 @@ describe.runIf(THREADS)('in a child process', () => {
     expect(out.y0).toBe(50); // 200 · 0.5 · 0.5, exact
   });
 });
+
+describe.runIf(WASM)('where a shared WebAssembly.Memory is refused (child process)', () => {
+  it('reports one thread, makes no shared arrays and starts no worker; products are right', () => {
+    const out = runFixture<{
+      before: { threads: number; defaultThreads: number }; after: { threads: number; defaultThreads: number }; shared: boolean; workers: number; y: number[];
+    }>(new URL('./fixtures/unsharedMemoryChild.ts', import.meta.url));
+    expect(out.before.threads).toBe(1);
+    expect(out.before.defaultThreads).toBe(1);
+    // setCpuThreads(4) is accepted, but one thread is all that can run ("always 1", its doc says).
+    expect(out.after.threads).toBe(1);
+    expect(out.shared).toBe(false);
+    expect(out.workers).toBe(0);
+    // 1·5 + 2·7, 1·6 + 2·8, 3·5 + 4·7, 3·6 + 4·8: exact in float32.
+    expect(out.y).toEqual([19, 22, 43, 50]);
+  });
+});

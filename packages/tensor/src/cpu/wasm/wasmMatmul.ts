@@ -142,11 +142,14 @@ let possible: boolean | undefined;
 let defaultCount: number | undefined;
 
 /**
- * Whether this platform can run workers on a shared memory at all. Fixed for the process, and
- * asked on every product: worked out once (asking the platform each time cost ~0.2 µs a call).
+ * Whether this platform can run workers on a shared memory at all: SharedArrayBuffer and workers
+ * exist, and the module's memory really is shared (the engine may refuse a shared memory, e.g.
+ * for want of address space for its maximum, and the pool needs the module; range jobs use the
+ * same pool). Fixed for the process, and asked on every product: worked out once (asking the
+ * platform each time cost ~0.2 µs a call).
  */
 function threadsPossible(): boolean {
-  return (possible ??= sharedMemorySupported() && workerFactory() !== null);
+  return (possible ??= sharedMemorySupported() && workerFactory() !== null && getRuntime()?.shared === true);
 }
 
 /** The default: one per logical core, capped; one where workers or shared memory are missing. */
