@@ -195,3 +195,31 @@ describe.runIf(WASM)('where a shared WebAssembly.Memory is refused (child proces
     expect(out.y).toEqual([19, 22, 43, 50]);
   });
 });
+
+describe.runIf(THREADS)('where a worker cannot be started (child process)', () => {
+  it('stops the workers it started, runs on one thread and says so, tries again only after setCpuThreads', () => {
+    const out = runFixture<{
+      firstSame: boolean; againSame: boolean;
+      afterFirst: { running: number; made: number; attempts: number; threads: number; workers: number };
+      afterMore: { running: number; made: number; attempts: number };
+      recovered: { running: number; threads: number; workers: number; chunks: number; tries: number; same: boolean };
+    }>(new URL('./fixtures/workerStartFailsChild.ts', import.meta.url));
+    // The pool of 4 started two workers, then the third failed: the product ran on this thread.
+    expect(out.afterFirst.made).toBe(2);
+    expect(out.afterFirst.attempts).toBe(3);
+    expect(out.firstSame).toBe(true);
+    // The two are stopped, not left waiting for jobs for good; one thread is what runs, and reported.
+    expect(out.afterFirst.running).toBe(0);
+    expect(out.afterFirst.workers).toBe(0);
+    expect(out.afterFirst.threads).toBe(1);
+    // Later products do not start (and stop) workers again each time.
+    expect(out.againSame).toBe(true);
+    expect(out.afterMore).toEqual({ running: 0, made: 2, attempts: 3 });
+    // setCpuThreads(3) asks again: two workers run and take part.
+    expect(out.recovered.running).toBe(2);
+    expect(out.recovered.workers).toBe(2);
+    expect(out.recovered.threads).toBe(3);
+    expect(out.recovered.chunks, `no worker chunk after ${out.recovered.tries} products`).toBeGreaterThan(0);
+    expect(out.recovered.same).toBe(true);
+  });
+});

@@ -263,7 +263,8 @@ export function cpuWasmEnabled(): boolean {
 /**
  * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
  * logical core, at most 8). Where workers, SharedArrayBuffer or a shared WebAssembly.Memory
- * (the engine may refuse one) are missing it is always 1.
+ * (the engine may refuse one) are missing it is always 1; where a worker fails to start (the system
+ * refuses a thread) it is 1 until the next call.
  * In Node, compiled programs' large elementwise kernels and matmul epilogues (from 2^16
  * elements) split across the same threads, and while the count is above 1 the CPU's arrays are
  * made on SharedArrayBuffers. Results are identical whatever the count. Workers start on the

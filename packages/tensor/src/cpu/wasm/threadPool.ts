@@ -343,7 +343,14 @@ export class ThreadPool {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
     const source = workerSource(helpers);
-    for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, jobBlock: this.jobBlock, id }));
+    try {
+      for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, jobBlock: this.jobBlock, id }));
+    } catch (e) {
+      // A worker could not start (the system refused a thread): stop those already started, which
+      // would otherwise wait for jobs for good, then report the failure.
+      this.close();
+      throw e;
+    }
   }
 
   /** Runs `job` on the calling thread and the workers; returns when every chunk is done. */

@@ -64,6 +64,11 @@ let runtime: Runtime | null | undefined;
 let threadSetting: number | undefined;
 let pool: ThreadPool | null = null;
 /**
+ * Set when a pool could not start (a worker failed to start): one thread from then on, without
+ * starting workers again for every product, until setCpuThreads is called again.
+ */
+let poolFailed = false;
+/**
  * Set while a product uses the module's memory: an epilogue that itself multiplies matrices
  * would overwrite operands the rest of the product still reads, so such a nested call is
  * refused (and runs in TypeScript).
@@ -159,7 +164,7 @@ export function defaultThreads(): number {
 
 /** Threads a large product uses now (the setting, or the default; 1 where threads cannot run). */
 export function wasmThreads(): number {
-  if (!threadsPossible()) return 1;
+  if (!threadsPossible() || poolFailed) return 1;
   return threadSetting ?? defaultThreads();
 }
 
@@ -168,6 +173,7 @@ export function setWasmThreads(n: number | undefined): void {
     throw new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`);
   }
   threadSetting = n;
+  poolFailed = false;
   // A smaller count uses part of the pool; only a larger one needs new workers.
   if (pool && pool.participants < wasmThreads()) closePool();
 }
@@ -186,7 +192,9 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   try {
     pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource());
   } catch {
+    // The pool stopped the workers it had started; run on one thread (wasmThreads() says 1).
     pool = null;
+    poolFailed = true;
   }
   return pool;
 }
