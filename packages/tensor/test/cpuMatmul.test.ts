@@ -287,7 +287,7 @@ describe('bad arguments', () => {
     expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { epilog: () => {} } as never)).toThrow(
       "matmulInto: unknown option 'epilog' (did you mean 'epilogue'?); valid options: epilogue",
     );
-    expect(() => setCpuWasm('no' as unknown as boolean)).toThrow('setCpuWasm: expected true or false, got no');
+    expect(() => setCpuWasm('no' as unknown as boolean)).toThrow('setCpuWasm: expected true or false, got "no"');
   });
 });
 

@@ -223,3 +223,22 @@ describe.runIf(THREADS)('where a worker cannot be started (child process)', () =
     expect(out.recovered.same).toBe(true);
   });
 });
+
+describe('setCpuThreads and setCpuWasm arguments', () => {
+  it('show a refused value as it was passed (a string quoted, a bigint with its n) and change nothing', () => {
+    setCpuThreads(undefined);
+    const before = cpuKernelInfo().threads;
+    // A count read from an environment variable or a command line is a string: the message must not make '4' look like 4.
+    expect(() => setCpuThreads('4' as never)).toThrow(new TypeError('setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got "4"'));
+    expect(() => setCpuThreads(4n as never)).toThrow(new TypeError('setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got 4n'));
+    expect(() => setCpuThreads([4] as never)).toThrow(new TypeError('setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got [4]'));
+    expect(() => setCpuThreads(null as never)).toThrow(new TypeError('setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got null'));
+    for (const n of [0, -1, Number.NaN, 2.5, Infinity, 257, 1e9]) {
+      expect(() => setCpuThreads(n)).toThrow(new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`));
+    }
+    expect(cpuKernelInfo().threads).toBe(before);
+    expect(() => setCpuWasm('false' as never)).toThrow(new TypeError('setCpuWasm: expected true or false, got "false"'));
+    expect(() => setCpuWasm(0 as never)).toThrow(new TypeError('setCpuWasm: expected true or false, got 0'));
+    expect(cpuKernelInfo().matmul).toBe(WASM ? 'wasm-simd' : 'typescript');
+  });
+});

@@ -39,7 +39,7 @@ import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
-import { checkBoolean, checkOptions } from '../options.js';
+import { checkBoolean, checkOptions, showValue } from '../options.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -251,7 +251,7 @@ function checkWithin(where: string, name: string, arr: FloatArray, batch: number
  * WebAssembly SIMD (true, the default). Both agree within the bound stated in the header.
  */
 export function setCpuWasm(enabled: boolean): void {
-  if (typeof enabled !== 'boolean') throw new TypeError(`setCpuWasm: expected true or false, got ${String(enabled)}`);
+  if (typeof enabled !== 'boolean') throw new TypeError(`setCpuWasm: expected true or false, got ${showValue(enabled)}`);
   wasmEnabled = enabled;
 }
 

@@ -11,6 +11,7 @@
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
+import { showValue } from '../../options.js';
 import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
@@ -170,7 +171,9 @@ export function wasmThreads(): number {
 
 export function setWasmThreads(n: number | undefined): void {
   if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 256)) {
-    throw new RangeError(`setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${n}`);
+    // showValue: a string '4' (a count read from the environment) must not read as the number 4.
+    const message = `setCpuThreads: expected an integer from 1 to 256 (or undefined for the default), got ${showValue(n)}`;
+    throw typeof n === 'number' ? new RangeError(message) : new TypeError(message);
   }
   threadSetting = n;
   poolFailed = false;
