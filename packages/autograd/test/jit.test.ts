@@ -98,6 +98,20 @@ describe('jit on the CPU equals eager mode bit for bit', () => {
     expect(await values(compiled.hv)).toEqual(await values(eager.hv));
     expect(await values(compiled.value)).toEqual(await values(eager.value));
   });
+
+  it('a product of an empty slice whose offset lies past the end of its empty input', async () => {
+    // Rows 1..3 and columns 2..11 of a [0, 4, 16] input: a view at offset 1·16 + 2 of no elements.
+    // The compiled matmul passed that offset to matmulBatchedInto, whose bounds check threw.
+    const w = tensor([[1, 2, 3], [4, 5, 6]]).reshape([1, 6]).expand([10, 6]).cast('float64');
+    for (const dtype of ['float32', 'float64'] as const) {
+      const f = (x: Tensor) => [x.slice([0, 1, 2], [0, 3, 10]).matmul(w.cast(dtype)), x.slice([0, 1, 2], [0, 3, 10]).reshape([0, 10]).matmul(w.cast(dtype)).add(1)];
+      const x = zeros([0, 4, 16], { dtype });
+      const eager = f(x);
+      const compiled = jit(f)(x);
+      expect(compiled.map((t) => [t.dtype, t.shape])).toEqual(eager.map((t) => [t.dtype, t.shape]));
+      expect(compiled.map((t) => t.shape)).toEqual([[0, 3, 6], [0, 6]]);
+    }
+  });
 });
 
 describe('jit signatures and the cache', () => {

@@ -692,7 +692,12 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
     if (rowMajor || transposed) {
       const loc = ctx.locations.get(sv.base.id)!;
       const batchStrides = stridesOf(batchShape);
+      // An empty matrix reads nothing, so its offset is 0: a view's own offset can lie past the
+      // end of an empty stored value (rows 1.. of a [0, 4, 16] slice), which the routine's
+      // bounds check refuses.
+      const empty = rows * cols === 0;
       const offsets = Array.from({ length: batches }, (_, b) => {
+        if (empty) return 0;
         let off = loc.offset + sv.view.offset;
         batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
         return off;
