@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -539,6 +539,11 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['cumsum from a −0', (x) => x.cumsum(0), [-0, -0, 1]],
     ['reverse cumsum to a −0', (x) => x.cumsum(0, { reverse: true }), [1, -0, -0]],
     ['the gradient of √x where x > 0, at 0 (0 · ∞)', (x) => grad((z: Tensor) => sum(z.sqrt().mul(z.greater(0).cast('float32'))))(x) as Tensor, [0, 4]],
+    // A pad's zeros were a literal 0.0: a short cumprod through them is an unrolled loop whose acc
+    // the compiler knew was 0 after them, so 0 · ∞ and 0 · NaN further on were folded to 0.
+    ['cumprod through a pad\'s zeros (0 · ∞, 0 · NaN)', (x) => pad(x, [[2, 0]]).cumprod(0), [Infinity, 2, NaN, 3]],
+    ['reverse cumprod through a pad\'s zeros', (x) => pad(x, [[0, 2]]).cumprod(0, { reverse: true }), [3, NaN, 2, Infinity]],
+    ['cumprod down the columns through a padded row', (x) => pad(x.reshape([2, 2]), [[1, 0], [0, 0]]).cumprod(0), [Infinity, 2, NaN, 3]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

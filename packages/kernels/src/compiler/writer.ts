@@ -279,9 +279,14 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return `{\n    ${lines.join('\n    ')}\n  }`;
   }
 
+  /**
+   * A pad's fill. A float 0 passes through `opaque_value`, as every constant does: a short scan
+   * is an unrolled loop, and after a literal 0 the compiler knew its product was 0 and folded
+   * 0 · ∞ and 0 · NaN later in the scan to 0 (OPAQUE_NEVER).
+   */
   protected zero(dtype: DType): string {
     const t = wgslType(dtype);
-    return t === 'f32' ? '0.0' : t === 'i32' ? 'i32(0)' : '0u';
+    return t === 'f32' ? this.opaque('0.0') : t === 'i32' ? 'i32(0)' : '0u';
   }
 
   /** A float32 expression through `opaque_value`: its value, which the compiler cannot fold into what uses it (OPAQUE_NEVER). */
