@@ -67,7 +67,8 @@ export function showValue(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(showValue).join(',')}]`;
+  // Array.from, not map: a hole (new Array(2)) shows as undefined rather than vanishing.
+  if (Array.isArray(value)) return `[${Array.from(value, showValue).join(',')}]`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'symbol') return value.toString();
   try {

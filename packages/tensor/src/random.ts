@@ -143,7 +143,10 @@ export function copyKey(key: RandomKey): RandomKey {
 
 /** Throws a TypeError naming `where` unless `key` is a `RandomKey`: two unsigned 32-bit integers. */
 function checkKey(key: unknown, where: string): asserts key is RandomKey {
-  if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+  // Both words by index: `every` skips the holes of a sparse array (new Array(2)), whose missing
+  // words each backend would read differently.
+  const isWord = (w: unknown) => Number.isInteger(w) && (w as number) >= 0 && (w as number) <= 0xffffffff;
+  if (!Array.isArray(key) || key.length !== 2 || !isWord(key[0]) || !isWord(key[1])) {
     throw new TypeError(`${where}: a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got ${showValue(key)}`);
   }
 }

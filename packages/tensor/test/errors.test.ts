@@ -217,6 +217,15 @@ describe('random keys', () => {
     expect(() => foldIn(7n as unknown as RandomKey, 1)).toThrow(`foldIn: ${expected} 7n`);
   });
 
+  it('a key with holes is refused, not read as words of 0', () => {
+    // Array.prototype.every skips holes, so new Array(2) passed as a key, and its missing words
+    // became 0 on WebGPU (undefined >>> 0) but NaN round keys on the CPU: two different streams.
+    const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got';
+    expect(() => rand([4], { key: new Array(2) as unknown as RandomKey })).toThrow(`rand: ${expected} [undefined,undefined]`);
+    expect(() => foldIn([, 5] as unknown as RandomKey, 1)).toThrow(`foldIn: ${expected} [undefined,5]`);
+    expect(() => splitKey([5, ,] as unknown as RandomKey)).toThrow(`splitKey: ${expected} [5,undefined]`);
+  });
+
   it('a null key is an error, not the default stream', () => {
     // Only an absent (undefined) key means the default stream; null is a key that is missing.
     const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got null';
