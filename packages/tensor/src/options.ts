@@ -61,7 +61,8 @@ export function checkOptions(where: string, opts: unknown, known: readonly strin
 /**
  * A value as an error message shows it: numbers as JavaScript prints them (NaN and Infinity, where
  * JSON.stringify says null), bigints with their n (which JSON.stringify throws on), strings quoted,
- * arrays element by element, other objects as JSON where they have one.
+ * arrays element by element, typed arrays with their type, tensors by dtype, shape and device,
+ * other objects as JSON where they have one.
  */
 export function showValue(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
@@ -71,6 +72,13 @@ export function showValue(value: unknown): string {
   if (Array.isArray(value)) return `[${Array.from(value, showValue).join(',')}]`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'symbol') return value.toString();
+  // A typed array by its type and elements (JSON makes it {"0":1,"1":2}); a tensor by dtype,
+  // shape and device (JSON dumps its internals, handle and all).
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return `a ${value.constructor.name} [${Array.from(value as unknown as ArrayLike<number | bigint>, showValue).join(',')}]`;
+  }
+  const t = value as { shape?: unknown; dtype?: unknown; device?: unknown };
+  if (Array.isArray(t.shape) && typeof t.dtype === 'string' && typeof t.device === 'string') return `a tensor (${t.dtype} [${t.shape.join(',')}] on ${t.device})`;
   try {
     return JSON.stringify(value) ?? typeof value;
   } catch {

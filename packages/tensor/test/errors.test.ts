@@ -217,6 +217,16 @@ describe('random keys', () => {
     expect(() => foldIn(7n as unknown as RandomKey, 1)).toThrow(`foldIn: ${expected} 7n`);
   });
 
+  it('a tensor or typed array passed as a key is named, not dumped as JSON', () => {
+    // A JAX habit: the key as an array value. JSON showed a tensor's internals (its handle and
+    // flags) and a typed array as {"0":1,"1":2}.
+    const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got';
+    const k = tensor([1, 2], { dtype: 'int32' });
+    expect(() => rand([2], { key: k as unknown as RandomKey })).toThrow(`rand: ${expected} a tensor (int32 [2] on cpu)`);
+    expect(() => foldIn(new Uint32Array([1, 2]) as unknown as RandomKey, 3)).toThrow(`foldIn: ${expected} a Uint32Array [1,2]`);
+    expect(() => splitKey(new BigUint64Array([5n]) as unknown as RandomKey)).toThrow(`splitKey: ${expected} a BigUint64Array [5n]`);
+  });
+
   it('a key with holes is refused, not read as words of 0', () => {
     // Array.prototype.every skips holes, so new Array(2) passed as a key, and its missing words
     // became 0 on WebGPU (undefined >>> 0) but NaN round keys on the CPU: two different streams.
