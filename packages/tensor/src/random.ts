@@ -151,16 +151,21 @@ function checkKey(key: unknown, where: string): asserts key is RandomKey {
   }
 }
 
+/** Throws a TypeError naming `where` unless `seed` is a non-negative safe integer. */
+function checkSeed(seed: unknown, where: string): asserts seed is number {
+  if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw new TypeError(`${where}: seed must be a non-negative safe integer, got ${showValue(seed)}`);
+}
+
 /** A key from an integer seed (up to 2⁵³). */
 export function randomKey(seed: number): RandomKey {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new TypeError(`randomKey: seed must be a non-negative safe integer, got ${seed}`);
+  checkSeed(seed, 'randomKey');
   return made([seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0]);
 }
 
 /** `n` independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under `key`). */
 export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   checkKey(key, 'splitKey');
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${showValue(n)}`);
   const words = new Uint32Array(4);
   const keys: RandomKey[] = [];
   for (let i = 0; i < n; i++) {
@@ -177,7 +182,7 @@ export function foldIn(key: RandomKey, data: number): RandomKey {
   checkKey(key, 'foldIn');
   // The counter takes data's low and high 32-bit words; a fraction or a negative number would
   // silently alias another integer's key.
-  if (!Number.isSafeInteger(data) || data < 0) throw new TypeError(`foldIn: data must be a non-negative safe integer, got ${data}`);
+  if (!Number.isSafeInteger(data) || data < 0) throw new TypeError(`foldIn: data must be a non-negative safe integer, got ${showValue(data)}`);
   const words = new Uint32Array(4);
   philox4x32(data >>> 0, Math.floor(data / 2 ** 32) >>> 0, 0, 2, key[0], key[1], words);
   const k = made([words[0]!, words[1]!]);
@@ -190,6 +195,7 @@ let streamCount = 0;
 
 /** Reseeds the default stream used when no key is passed. */
 export function manualSeed(seed: number): void {
+  checkSeed(seed, 'manualSeed');
   streamKey = randomKey(seed);
   streamCount = 0;
 }

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, matmul, ones, pad, permute, rademacher, rand,
+  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, ones, pad, permute, rademacher, rand,
   randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -249,6 +249,16 @@ describe('random keys', () => {
     expect(() => randomKey(1.5)).toThrow('randomKey: seed must be a non-negative safe integer, got 1.5');
     expect(() => splitKey(randomKey(0), 0)).toThrow('splitKey: n must be a positive integer, got 0');
     expect(() => foldIn(randomKey(0), 1.5)).toThrow('foldIn: data must be a non-negative safe integer, got 1.5');
+  });
+
+  it('manualSeed names itself, and a seed, count or datum of the wrong type is shown as given', () => {
+    // manualSeed's errors named randomKey, which the caller never called; and the bad value was
+    // interpolated raw, so the string '5' read as the valid 5 and the bigint 3n as 3.
+    expect(() => manualSeed(-1)).toThrow('manualSeed: seed must be a non-negative safe integer, got -1');
+    expect(() => manualSeed('7' as unknown as number)).toThrow('manualSeed: seed must be a non-negative safe integer, got "7"');
+    expect(() => randomKey('5' as unknown as number)).toThrow('randomKey: seed must be a non-negative safe integer, got "5"');
+    expect(() => splitKey(randomKey(0), '2' as unknown as number)).toThrow('splitKey: n must be a positive integer, got "2"');
+    expect(() => foldIn(randomKey(0), 3n as unknown as number)).toThrow('foldIn: data must be a non-negative safe integer, got 3n');
   });
 });
 
