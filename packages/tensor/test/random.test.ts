@@ -125,6 +125,14 @@ describe('determinism', () => {
     manualSeed(1235);
     expect(rand([16]).dataSync()).not.toEqual(a);
   });
+
+  it('the k-th keyless draw after manualSeed(s) uses foldIn(randomKey(s), k), as docs/conventions.md says', () => {
+    manualSeed(31);
+    const draws = [rand([5]), randn([4], { dtype: 'float64' }), rand([3])].map((t) => Array.from(t.dataSync()));
+    expect(draws[0]).toEqual(Array.from(rand([5], { key: foldIn(randomKey(31), 0) }).dataSync()));
+    expect(draws[1]).toEqual(Array.from(randn([4], { key: foldIn(randomKey(31), 1), dtype: 'float64' }).dataSync()));
+    expect(draws[2]).toEqual(Array.from(rand([3], { key: foldIn(randomKey(31), 2) }).dataSync()));
+  });
 });
 
 describe('stream layout (Philox 4x32-10 known answers)', () => {
