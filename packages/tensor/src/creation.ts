@@ -212,11 +212,18 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
   return apply('random', [], { key, distribution, shape: [...shape], dtype, device: opts.device ?? getDefaultDevice() });
 }
 
-/** Standard normal samples. */
+/**
+ * Standard normal samples (Box–Muller pairs of `rand`'s uniforms for the same key, so use a key
+ * for one draw only); float32 unless `dtype` says float64, from `key` or the default stream.
+ * Element i depends only on the key, dtype and i (docs/conventions.md, Random keys).
+ */
 export const randn = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('randn', shape, 'normal', opts);
-/** Uniform samples on [0, 1). */
+/**
+ * Uniform samples on [0, 1): multiples of 2⁻²⁴ in float32 (the default), of 2⁻⁵³ in float64,
+ * never 1; from `key` or the default stream. Element i depends only on the key, dtype and i.
+ */
 export const rand = (shape: Shape, opts: RandomOptions = {}): Tensor => randomPrim('rand', shape, 'uniform', opts);
-/** Random signs ±1 with equal probability (Rademacher), in the requested float dtype. */
+/** Random signs ±1 with equal probability (Rademacher): −1 where `rand` of the same key is below ½; float32 unless `dtype` says float64. */
 export function rademacher(shape: Shape, opts: RandomOptions = {}): Tensor {
   return composite(() => {
     const u = randomPrim('rademacher', shape, 'uniform', opts);

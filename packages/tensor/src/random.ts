@@ -156,13 +156,16 @@ function checkSeed(seed: unknown, where: string): asserts seed is number {
   if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw new TypeError(`${where}: seed must be a non-negative safe integer, got ${showValue(seed)}`);
 }
 
-/** A key from an integer seed (up to 2⁵³). */
+/** A key from an integer seed, 0 to 2⁵³ − 1: words [seed mod 2³², ⌊seed / 2³²⌋]. */
 export function randomKey(seed: number): RandomKey {
   checkSeed(seed, 'randomKey');
   return made([seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0]);
 }
 
-/** `n` independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under `key`). */
+/**
+ * `n` (default 2) independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under
+ * `key`): key i depends only on i, so `splitKey(key, 2)` is the first two of `splitKey(key, 3)`.
+ */
 export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   checkKey(key, 'splitKey');
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${showValue(n)}`);
