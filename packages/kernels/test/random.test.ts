@@ -10,7 +10,8 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rand, randn, randomKey, splitKey } from '@scorch/tensor';
-import type { RandomKey } from '@scorch/tensor';
+import type { RandomKey, Tensor } from '@scorch/tensor';
+import { jit } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { RUN_SEED, firstMismatch, gpuDevice, hashSeed, ulp } from './helpers.js';
 
@@ -33,6 +34,23 @@ describe('uniform', () => {
         for (let i = 0; i < n && first < 0; i++) if (cpuBits[i] !== gpuBits[i]) first = i;
         expect(first, `key ${key}, n ${n}: first differing element ${first}`).toBe(-1);
       }
+    }
+  });
+
+  it('bit-identical at size 0 and past 65535 workgroups (the launch folded into y), eager and under jit', async () => {
+    // 65535 workgroups of 64 threads, 4 values each, cover 16,776,960 values; 5 more need a
+    // second row of workgroups, whose block index is wid.x + wid.y·nwg.x.
+    const key = randomKey(hashSeed('big'));
+    expect((await rand([0], { key, device: gpu.device }).data()).length).toBe(0);
+    const n = 65535 * 64 * 4 + 5;
+    const cpu = new Uint32Array(rand([n], { key }).dataSync().buffer);
+    const draw = jit((k: RandomKey) => rand([n], { key: k, device: gpu.device }));
+    for (const [how, t] of [['eager', rand([n], { key, device: gpu.device })], ['jit', draw(key) as Tensor]] as const) {
+      const g = new Uint32Array(((await t.data()) as Float32Array).buffer);
+      let first = -1;
+      for (let i = 0; i < n && first < 0; i++) if (cpu[i] !== g[i]) first = i;
+      expect(first, `${how}, key ${key}: first differing element ${first}`).toBe(-1);
+      t.dispose();
     }
   });
 

@@ -135,6 +135,50 @@ describe('determinism', () => {
   });
 });
 
+describe('independence across keys', () => {
+  it('streams of seeds, split keys and folded keys are uncorrelated and share no float64 value', () => {
+    // 66 keys: seeds 0..19, splitKey(root, 20), foldIn(root, 0..19), root, two levels of foldIn,
+    // and raw keys differing in one word's top bit. For independent N(0, 1) streams of n values,
+    // Fisher's atanh(r)·√(n − 3) is N(0, 1); over 2145 pairs a bound of 6.4 fails with
+    // probability ≤ 2145 · 2Φ(−6.4) ≈ 3.3e-7. Two float64 normals are equal with probability
+    // below 2^-52 (the spacing near |z| = 1; finer near 0), so the (66n)²/2 ≈ 3.6e10 pairs of
+    // values from different streams hold a Poisson(λ ≤ 8e-6) count of chance repeats: two or more
+    // has probability ≤ λ²/2 ≈ 3e-11, while streams that overlap repeat thousands of values.
+    const root = randomKey(42);
+    const keys: [string, readonly [number, number]][] = [];
+    for (let i = 0; i < 20; i++) keys.push([`randomKey(${i})`, randomKey(i)]);
+    splitKey(root, 20).forEach((k, i) => keys.push([`splitKey(root)[${i}]`, k]));
+    for (let i = 0; i < 20; i++) keys.push([`foldIn(root, ${i})`, foldIn(root, i)]);
+    keys.push(['root', root]);
+    for (let i = 0; i < 3; i++) keys.push([`foldIn(foldIn(root, 0), ${i})`, foldIn(foldIn(root, 0), i)]);
+    keys.push(['[2^31, 0]', [2 ** 31, 0]], ['[0, 2^31]', [0, 2 ** 31]]);
+    const n = 4096;
+    const draws = keys.map(([, key]) => randn([n], { key, dtype: 'float64' }).dataSync());
+    const worst = { z: 0, pair: '' };
+    const seen = new Map<number, string>();
+    const repeats: string[] = [];
+    draws.forEach((d, a) => {
+      for (const v of d) {
+        const earlier = seen.get(v);
+        if (earlier !== undefined && earlier !== keys[a]![0]) repeats.push(`${v} in ${earlier} and ${keys[a]![0]}`);
+        seen.set(v, keys[a]![0]);
+      }
+      for (let b = a + 1; b < draws.length; b++) {
+        const e = draws[b]!;
+        let sa = 0, sb = 0, sab = 0, saa = 0, sbb = 0;
+        for (let i = 0; i < n; i++) {
+          sa += d[i]!; sb += e[i]!; sab += d[i]! * e[i]!; saa += d[i]! * d[i]!; sbb += e[i]! * e[i]!;
+        }
+        const r = (sab - (sa * sb) / n) / Math.sqrt((saa - (sa * sa) / n) * (sbb - (sb * sb) / n));
+        const z = Math.abs(Math.atanh(r)) * Math.sqrt(n - 3);
+        if (z > worst.z) Object.assign(worst, { z, pair: `${keys[a]![0]} and ${keys[b]![0]}` });
+      }
+    });
+    expect(repeats.length, repeats.slice(0, 3).join('; ')).toBeLessThan(2);
+    expect(worst.z, worst.pair).toBeLessThan(6.4);
+  });
+});
+
 describe('stream layout (Philox 4x32-10 known answers)', () => {
   // Random123's known answer for counter 0 and key 0 is 6627e8d5 e169c58d bc57ac4c 9b00dbd8.
   const words = [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8];
