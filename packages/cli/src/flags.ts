@@ -21,7 +21,7 @@ export const seedFlag: FlagSpec = {
   valueName: 'S',
   min: 0,
   default: 0,
-  description: 'seed of every random draw (data, initialisation, noise, sampler); the same seed gives the same run on every backend',
+  description: 'seed of every random draw (data, initialisation, noise, sampler); the same seed draws the same numbers on every backend (normals to float32 rounding), so runs on two backends agree to rounding, not bit for bit',
 };
 
 export const forceFlag: FlagSpec = {
