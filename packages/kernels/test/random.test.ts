@@ -9,7 +9,7 @@
 // |Δz| ≤ 8e-7·|z| + 6.4e-7·r + 1 ULP(z) (the CPU's own rounding to float32 included).
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { rand, randn, randomKey, splitKey } from '@scorch/tensor';
+import { foldIn, manualSeed, rademacher, rand, randn, randomKey, splitKey } from '@scorch/tensor';
 import type { RandomKey, Tensor } from '@scorch/tensor';
 import { jit } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
@@ -59,6 +59,21 @@ describe('uniform', () => {
     const flat = await rand([91], { key, device: gpu.device }).data();
     const shaped = await rand([7, 13], { key, device: gpu.device }).data();
     expect([...shaped]).toEqual([...flat]);
+  });
+});
+
+describe('errors', () => {
+  it('a float64 draw on WebGPU is refused by the function called, before a default-stream key is used', () => {
+    // The device check ran in the primitive, so the message named 'random', a function the caller
+    // never wrote; and a keyless draw had already advanced the default stream.
+    for (const [name, draw] of [['rand', rand], ['randn', randn], ['rademacher', rademacher]] as const) {
+      expect(() => draw([3], { key: randomKey(1), dtype: 'float64', device: gpu.device })).toThrow(
+        `${name}: device 'webgpu' does not support dtype float64 (it supports float32, int32, bool)`,
+      );
+    }
+    manualSeed(5);
+    expect(() => rand([3], { dtype: 'float64', device: gpu.device })).toThrow(/^rand: device/);
+    expect(Array.from(rand([3]).dataSync())).toEqual(Array.from(rand([3], { key: foldIn(randomKey(5), 0) }).dataSync()));
   });
 });
 

@@ -206,10 +206,15 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, op);
   if (!isFloatDType(dtype)) throw new TypeError(`${op}: dtype must be float32 or float64, got ${dtype}`);
+  const device = opts.device ?? getDefaultDevice();
+  // Checked here so the error names rand, randn or rademacher, not the primitive 'random', and
+  // before a keyless draw takes the default stream's next key.
+  const { dtypes } = getBackend(device);
+  if (!dtypes.includes(dtype)) throw new Error(`${op}: device '${device}' does not support dtype ${dtype} (it supports ${dtypes.join(', ')})`);
   // Only an absent key means the default stream: `key: null` is a key that went missing.
   const key = opts.key === undefined ? nextKey() : opts.key;
   checkKey(key, op);
-  return apply('random', [], { key, distribution, shape: [...shape], dtype, device: opts.device ?? getDefaultDevice() });
+  return apply('random', [], { key, distribution, shape: [...shape], dtype, device });
 }
 
 /**
