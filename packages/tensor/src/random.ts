@@ -169,6 +169,7 @@ export function randomKey(seed: number): RandomKey {
 export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   checkKey(key, 'splitKey');
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${showValue(n)}`);
+  if (n > 0xffffffff) throw new RangeError(`splitKey: n must be at most 4294967295 (key i uses a 32-bit counter; past it keys would repeat), got ${n}`);
   const words = new Uint32Array(4);
   const keys: RandomKey[] = [];
   for (let i = 0; i < n; i++) {

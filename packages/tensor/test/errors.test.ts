@@ -217,6 +217,13 @@ describe('random keys', () => {
     expect(() => foldIn(7n as unknown as RandomKey, 1)).toThrow(`foldIn: ${expected} 7n`);
   });
 
+  it('splitKey refuses more keys than its 32-bit counter gives, before building any', () => {
+    // Key i is Philox of counter [i, 0, 0, 1]: past 2³² − 1 the counter wraps and keys repeat
+    // (and 2⁴⁰ keys ran out of memory building the array first).
+    expect(() => splitKey(randomKey(1), 2 ** 40)).toThrow('splitKey: n must be at most 4294967295 (key i uses a 32-bit counter; past it keys would repeat), got 1099511627776');
+    expect(() => splitKey(randomKey(1), 2 ** 32)).toThrow('splitKey: n must be at most 4294967295');
+  });
+
   it('a tensor or typed array passed as a key is named, not dumped as JSON', () => {
     // A JAX habit: the key as an array value. JSON showed a tensor's internals (its handle and
     // flags) and a typed array as {"0":1,"1":2}.
