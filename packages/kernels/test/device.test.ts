@@ -3,7 +3,7 @@
 // mode all kernels support.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, getBackend, listDevices, rand, randomKey, tensor } from '@scorch/tensor';
+import { CpuBackend, arange, eye, full, getBackend, linspace, listDevices, ones, rand, randomKey, tensor, zeros } from '@scorch/tensor';
 import { GpuRuntime, acquireDevice, initWebGPU } from '@scorch/kernels';
 import { create } from 'webgpu';
 import { gpuDevice } from './helpers.js';
@@ -122,5 +122,27 @@ describe('a device with only the default limits of its feature level', () => {
     expect(await x.relu().toArray()).toEqual([[1, 0, 3], [4, 5, 0]]);
     expect(await x.indexSelect(1, [2, 0]).toArray()).toEqual([[3, 1], [-6, 4]]);
     expect((await rand([5], { key: randomKey(3), device: d }).data()).every((v) => v >= 0 && v < 1)).toBe(true);
+  });
+});
+
+describe('creation of a dtype the device lacks', () => {
+  it('is refused by the function called, saying what the device supports', async () => {
+    const { device } = await gpuDevice();
+    const opts = { dtype: 'float64', device } as const;
+    // The backend's upload named itself ('webgpu upload'), and arange, linspace and eye, which
+    // build their values on the host, said it too.
+    const cases: [string, () => unknown][] = [
+      ['tensor', () => tensor([1.5], opts)],
+      ['tensor', () => tensor(new Float64Array(3), { device })],
+      ['zeros', () => zeros([2], opts)],
+      ['ones', () => ones([2], opts)],
+      ['full', () => full([3], 2, opts)],
+      ['arange', () => arange(0, 3, 1, opts)],
+      ['linspace', () => linspace(0, 1, 3, opts)],
+      ['eye', () => eye(3, opts)],
+    ];
+    for (const [name, make] of cases) {
+      expect(make).toThrow(`${name}: device '${device}' does not support dtype float64 (it supports float32, int32, bool)`);
+    }
   });
 });

@@ -4,7 +4,7 @@ import { getBackend, getDefaultDevice } from './backend.js';
 import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType, storedValue, toTyped } from './dtype.js';
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
-import { checkNumber, checkOptions } from './options.js';
+import { checkNumber, checkOptions, showValue } from './options.js';
 import { type Shape, assertAllocatable, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
@@ -80,12 +80,22 @@ function allBoolean(data: readonly number[] | NestedNumbers): boolean {
 }
 
 /**
+ * `device` (default: the default device), refusing a dtype its backend lacks under the name of
+ * the function the caller wrote (the backend's own upload or fill named itself).
+ */
+function deviceFor(where: string, device: string | undefined, dtype: DType): string {
+  const name = device ?? getDefaultDevice();
+  const { dtypes } = getBackend(name);
+  if (!dtypes.includes(dtype)) throw new Error(`${where}: device '${name}' does not support dtype ${dtype} (it supports ${dtypes.join(', ')})`);
+  return name;
+}
+
+/**
  * A tensor from nested arrays, a flat array with `shape`, a typed array, or a number. Values are
  * converted to `dtype` as `cast` converts them (bool: nonzero; int32: truncated).
  */
 export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {}): Tensor {
   checkOptions('tensor', opts, TENSOR_OPTIONS);
-  const device = opts.device ?? getDefaultDevice();
   let source: ArrayLike<number>;
   let shape: number[];
   let dtype: DType;
@@ -115,7 +125,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
   if (sizeOf(shape) !== source.length) {
     throw new Error(`tensor: ${source.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
   }
-  const backend = getBackend(device);
+  const backend = getBackend(deviceFor('tensor', opts.device, dtype));
   return Tensor._fromHandle(backend.upload(toTyped(source, dtype), shape, dtype), shape, dtype, backend);
 }
 
@@ -133,9 +143,7 @@ function fullAs(name: string, shape: Shape, value: number, opts: CreationOptions
   if (typeof value !== 'number') throw new TypeError(`${name}: value must be a number, got ${value === null ? 'null' : typeof value}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, name);
-  const device = opts.device ?? getDefaultDevice();
-  getBackend(device);
-  return constant(value, shape, dtype, device);
+  return constant(value, shape, dtype, deviceFor(name, opts.device, dtype));
 }
 
 /** A tensor of `shape` filled with 0 (`opts`: dtype, default float32; device, default the default device). */
@@ -157,6 +165,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
   assertAllocatable([n], 'arange');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'arange');
+  deviceFor('arange', opts.device, dtype);
   // Computed in float64 and converted by `tensor` (storedValue's rules): written straight into
   // int32 or bool storage, 3e9 wrapped to −1294967296 and 256 to 0 (false).
   const values = new Float64Array(n);
@@ -173,18 +182,25 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
   assertAllocatable([num], 'linspace');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'linspace');
+  deviceFor('linspace', opts.device, dtype);
   const values = new Float64Array(num); // converted by `tensor`, as arange's
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) values[i] = i === num - 1 && num > 1 ? stop : start + i * step;
   return tensor(values, { dtype, device: opts.device, shape: [num] });
 }
 
-/** The n×m identity (m defaults to n). */
-export function eye(n: number, m = n, opts: CreationOptions = {}): Tensor {
+/** The n×m identity (m defaults to n); `eye(n, opts)` is `eye(n, n, opts)`. */
+export function eye(n: number, m?: number | CreationOptions, opts: CreationOptions = {}): Tensor {
+  if (m !== null && typeof m === 'object') {
+    opts = m;
+    m = n;
+  }
+  m ??= n;
   checkOptions('eye', opts, CREATION_OPTIONS);
-  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${n}, ${m}`);
+  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 0 || m < 0) throw new RangeError(`eye: sizes must be non-negative integers, got ${showValue(n)}, ${showValue(m)}`);
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'eye');
+  deviceFor('eye', opts.device, dtype);
   assertAllocatable([n, m], 'eye');
   const values = allocTyped(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) values[i * m + i] = 1;
@@ -206,11 +222,9 @@ function randomPrim(op: string, shape: Shape, distribution: 'uniform' | 'normal'
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, op);
   if (!isFloatDType(dtype)) throw new TypeError(`${op}: dtype must be float32 or float64, got ${dtype}`);
-  const device = opts.device ?? getDefaultDevice();
   // Checked here so the error names rand, randn or rademacher, not the primitive 'random', and
   // before a keyless draw takes the default stream's next key.
-  const { dtypes } = getBackend(device);
-  if (!dtypes.includes(dtype)) throw new Error(`${op}: device '${device}' does not support dtype ${dtype} (it supports ${dtypes.join(', ')})`);
+  const device = deviceFor(op, opts.device, dtype);
   // Only an absent key means the default stream: `key: null` is a key that went missing.
   const key = opts.key === undefined ? nextKey() : opts.key;
   checkKey(key, op);

@@ -183,6 +183,13 @@ describe('eye', () => {
     expect(await eye(2, 4).toArray()).toEqual([[1, 0, 0, 0], [0, 1, 0, 0]]);
     expect(await eye(3, 2, { dtype: 'int32' }).toArray()).toEqual([[1, 0], [0, 1], [0, 0]]);
   });
+
+  it('eye(n, opts) is the square identity with those options (the options were read as m)', () => {
+    const i2 = eye(2, { dtype: 'int32' });
+    expect([i2.dtype, i2.shape]).toEqual(['int32', [2, 2]]);
+    expect(Array.from(i2.dataSync())).toEqual([1, 0, 0, 1]);
+    expect(() => eye(2, '3' as never)).toThrow('eye: sizes must be non-negative integers, got 2, "3"');
+  });
 });
 
 describe('huge shapes', () => {
