@@ -302,14 +302,20 @@ export function sgd(opts: SgdOptions): Optimizer {
   });
 }
 
-/** √(Σ‖g‖²) over every gradient: a scalar tensor. */
+/**
+ * √(Σ‖g‖²) over every gradient: a scalar tensor, in the widest float dtype among them (float64
+ * if any gradient is float64, as PyTorch's clip_grad_norm_ promotes the per-tensor norms). Each
+ * gradient's sum of squares is taken in its own dtype, then cast.
+ */
 export function globalNorm(grads: Params): Tensor {
   return composite(() => {
     const tensors = Object.values(grads);
     if (tensors.length === 0) throw new Error('globalNorm: no gradients given');
+    const dtype = tensors.some((g) => g.dtype === 'float64') ? 'float64' : tensors[0]!.dtype;
     let total: Tensor | null = null;
     for (const g of tensors) {
-      const sq = sum(mul(g, g));
+      const own = sum(mul(g, g));
+      const sq = own.dtype === dtype ? own : own.cast(dtype);
       total = total === null ? sq : add(total, sq);
     }
     return sqrt(total!);
@@ -319,7 +325,8 @@ export function globalNorm(grads: Params): Tensor {
 /**
  * Scales all gradients by min(1, maxNorm/(‖g‖ + 1e-6)) where ‖g‖ is their global norm (Pascanu
  * et al. 2013; the 1e-6 as PyTorch's clip_grad_norm_, so a zero gradient stays zero). The scale
- * is a tensor: no value is read back. Returns new gradient tensors and the norm before clipping.
+ * is a tensor: no value is read back. Returns new gradient tensors (each in its own dtype) and
+ * the norm before clipping (see `globalNorm` for its dtype).
  */
 export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
   return composite(() => {
@@ -327,7 +334,9 @@ export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; n
     const norm = globalNorm(grads);
     const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);
     const clipped: Params = {};
-    for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale);
+    // The scale is cast to each gradient's dtype, so a float32 gradient stays float32 beside a
+    // float64 one (PyTorch multiplies each gradient in place by the scale, in its own dtype).
+    for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale.dtype === g.dtype ? scale : scale.cast(g.dtype));
     return { grads: clipped, norm };
   });
 }

@@ -150,6 +150,28 @@ describe('gradient clipping by global norm', () => {
     expect(await read(untouched.grads.b!)).toEqual([12]);
     expect(() => clipGradNorm(grads, 0)).toThrow(/^clipGradNorm: maxNorm must be a finite number > 0, got 0$/);
   });
+
+  it('clips float32 gradients beside float64 ones: the norm in float64, each gradient in its own dtype, as PyTorch', async () => {
+    // torch.nn.utils.clip_grad_norm_ over a float32 grad [3, 4] and a float64 grad [12] returns
+    // the float64 norm 13 and scales each grad in place by 6.5/(13 + 1e-6), in its own dtype.
+    const grads: Params = { a: tensor([3, 4]), b: tensor([12], f64) };
+    const norm = globalNorm(grads);
+    expect([norm.dtype, await read(norm)]).toEqual(['float64', [13]]);
+    const clipped = clipGradNorm(grads, 6.5);
+    const scale = 6.5 / (13 + 1e-6);
+    expect(clipped.grads.a!.dtype).toBe('float32');
+    expect(clipped.grads.b!.dtype).toBe('float64');
+    // The float32 scale times 3 or 4, each product rounded once to float32.
+    const scale32 = Math.fround(scale);
+    expect(await read(clipped.grads.a!)).toEqual([Math.fround(3 * scale32), Math.fround(4 * scale32)]);
+    close(await read(clipped.grads.b!), [12 * scale]);
+    // And so a training step over such parameters clips them: SGD with lr 1 moves each by its clipped gradient.
+    const params: Params = { a: tensor([1.5, 2]), b: tensor([6], f64) };
+    const loss = (p: Params) => sum(p.a!.square()).cast('float64').add(sum(p.b!.square())); // gradients 2a, 2b: [3, 4], [12]
+    await train({ params, loss, optimizer: sgd({ lr: 1 }), steps: 1, key: [1, 2], clipNorm: 6.5 });
+    expect(await read(params.a!)).toEqual([Math.fround(1.5 - Math.fround(3 * scale32)), Math.fround(2 - Math.fround(4 * scale32))]);
+    close(await read(params.b!), [6 - 12 * scale]);
+  });
 });
 
 describe('ema', () => {
