@@ -6,7 +6,7 @@
 // loss value is read back from the device only every `every` steps, for the progress callback.
 
 import { type JittedFunction, jit, noGrad, valueAndGrad } from '@scorch/autograd';
-import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, foldIn, full, tidy } from '@scorch/tensor';
+import { type RandomKey, type Tensor, checkKey, checkNumber, checkOptions, fmtShape, foldIn, full, tidy } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 import { type Ema, type Optimizer, type StepScalars, clipGradNorm } from './optim.js';
@@ -120,6 +120,14 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
   if (ema) {
     const missing = Object.keys(ema.shadow).filter((n) => !Object.hasOwn(params, n));
     if (missing.length > 0) throw new Error(`${where}: the ema averages ${missing.map((n) => `'${n}'`).join(', ')}, not among the params (${names.join(', ')})`);
+    // Checked here, not by the EMA's own update: that runs after the optimiser's, so an eager
+    // step would move the parameters and the moments and then throw, its count taken back.
+    for (const [n, s] of Object.entries(ema.shadow)) {
+      const p = params[n]!;
+      if (s.dtype !== p.dtype || s.shape.length !== p.shape.length || s.shape.some((d, i) => d !== p.shape[i])) {
+        throw new Error(`${where}: the ema's average of '${n}' is ${s.dtype} ${fmtShape(s.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}; make the ema from these params (ema(params))`);
+      }
+    }
   }
   if (compile) {
     compiled = jit((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => stepOnce(current, stepKey, scalars, averaging, 0), { donate: [0] });

@@ -347,6 +347,21 @@ describe('train', () => {
     expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
   });
 
+  it('refuses an EMA of another shape or dtype under a parameter\'s name before any step moves the parameters', async () => {
+    for (const jit of [false, true]) {
+      for (const other of [tensor([1, 2], f64), tensor([1, 2, 3])]) {
+        const params: Params = { w: tensor([1, 2, 3], f64) };
+        const optimizer = adam({ lr: 0.1 });
+        const average = ema({ w: other });
+        const make = () => trainingStep({ params, loss: (p: Params) => sum(p.w!.square()), optimizer, ema: average, jit });
+        expect(make).toThrow(`trainingStep: the ema's average of 'w' is ${other.dtype} [${other.shape.join(',')}] but the parameter is float64 [3]; make the ema from these params (ema(params))`);
+        // An eager step used to apply Adam's update and then throw in the EMA's: w moved by lr.
+        expect(await read(params.w!)).toEqual([1, 2, 3]);
+        expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
+      }
+    }
+  });
+
   it('parameters that also require grad (for backward() elsewhere) train the same, with the step still compiled', async () => {
     const run = async (requiresGrad: boolean) => {
       const params: Params = { w: tensor([0.1, -0.2, 0.3], f64), b: tensor([1], f64) };
