@@ -5,7 +5,7 @@
 // (they are not part of any loss) inside a `tidy` (their temporaries are freed at once).
 
 import { noGrad } from '@scorch/autograd';
-import { type Tensor, add, checkNumber, checkOptions, composite, currentDynamicTrace, fmtShape, isFloatDType, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
+import { Tensor, add, checkNumber, checkOptions, composite, currentDynamicTrace, fmtShape, isFloatDType, keep, minimum, mul, sqrt, sum, tidy, zerosLike } from '@scorch/tensor';
 import { checkBoolean, optionNames } from './conventions.js';
 import type { Params } from './models.js';
 
@@ -193,7 +193,13 @@ function checkOptimizerOptions(where: string, opts: unknown, known: readonly str
  * would round to integers (to 0), so an update would silently do nothing or erase the values.
  */
 function checkFloatParam(where: string, name: string, p: Tensor): void {
+  if (!(p instanceof Tensor)) throw new TypeError(`${where}: parameter '${name}' is not a Tensor, got ${describe(p)}`);
   if (!isFloatDType(p.dtype)) throw new TypeError(`${where}: parameter '${name}' is ${p.dtype}; only float32 and float64 parameters can be trained or averaged`);
+}
+
+/** What a value that should have been a Tensor is, for a message. */
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -205,6 +211,8 @@ function checkSameLayout(where: string, params: Params, other: Params, what = 'g
   for (const [name, p] of Object.entries(params)) {
     const g = other[name];
     if (!g) throw new Error(`${where}: no ${what} for parameter '${name}' (${what}s given for: ${Object.keys(other).join(', ') || 'none'})`);
+    checkFloatParam(where, name, p);
+    if (!(g instanceof Tensor)) throw new TypeError(`${where}: ${what} of '${name}' is not a Tensor, got ${describe(g)}`);
     if (g.dtype !== p.dtype || !sameShape(g.shape, p.shape)) {
       throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
     }

@@ -70,6 +70,18 @@ describe('adam', () => {
 });
 
 describe('optimiser state and parameters', () => {
+  it('refuses a parameter that is not a Tensor, saying so', async () => {
+    // It said "parameter 'w' is undefined; only float32 and float64 parameters can be trained"
+    // (the dtype of a number), of a value that is not undefined.
+    const message = (where: string, got: string) => `${where}: parameter 'w' is not a Tensor, got ${got}`;
+    expect(() => sgd({ lr: 0.1 }).init({ w: 5 as never })).toThrow(message('sgd', 'number'));
+    expect(() => adam().step({ w: [1, 2] as never }, { w: [1, 2] as never })).toThrow(message('adam', 'an array'));
+    expect(() => ema({ w: null as never })).toThrow(message('ema', 'null'));
+    expect(() => sgd({ lr: 0.1 }).step({ w: tensor([1]) }, { w: 5 as never })).toThrow("sgd: gradient of 'w' is not a Tensor, got number");
+    expect(() => ema({ w: tensor([1]) }).update({ w: 'w' as never })).toThrow("ema: value of 'w' is not a Tensor, got string");
+    await expect(train({ params: { w: 5 as never }, loss: () => tensor(0), optimizer: sgd({ lr: 0.1 }), steps: 1, key: [1, 2] })).rejects.toThrow(message('sgd', 'number'));
+  });
+
   it('refuses integer parameters, which an update would leave unchanged or zero', () => {
     // In int32 the step's scalars round to integers: lr 0.5 to 0, the decay 0.5 and 1 − 0.5 to 0.
     const ints = () => ({ w: tensor([10, 20], { dtype: 'int32' }) });
