@@ -341,8 +341,13 @@ function encodeNumber(v: number): number | string {
   return v;
 }
 
-function decodeNumber(where: string, v: unknown): number {
-  if (typeof v === 'number') return v;
+function decodeNumber(where: string, v: unknown, index: number): number {
+  if (typeof v === 'number') {
+    // JSON.parse reads a literal beyond the double range (1e400) as ±Infinity; saveParams writes
+    // infinities as strings, so such a number is a damaged or hand-written file, not a value.
+    if (!Number.isFinite(v)) throw new Error(`${where}: the number at index ${index} is beyond the float64 range (read as ${v}); an infinity is saved as the string '${v}'`);
+    return v;
+  }
   switch (v) {
     case 'NaN':
       return NaN;
@@ -404,7 +409,7 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
     if (entry.data.length !== size) throw new Error(`${where}: ${entry.data.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);
     const values = entry.dtype === 'float64' ? new Float64Array(size) : new Float32Array(size);
     entry.data.forEach((v, i) => {
-      const x = decodeNumber(where, v);
+      const x = decodeNumber(where, v, i);
       values[i] = x;
       // saveParams writes float32 values exactly; one that float32 cannot hold (0.1, 1e39) would
       // be rounded or overflow to ±Infinity without a word.

@@ -272,7 +272,7 @@ describe('saveParams / loadParamsInto', () => {
     expect(() => loadParamsInto({ a, b: tensor([9]) }, withProto)).toThrow(/^loadParamsInto: the saved parameters hold '__proto__', not in the target/);
   });
 
-  it('refuses a malformed entry, and a float32 entry holding a value float32 cannot hold', () => {
+  it('refuses a malformed entry, a float32 entry holding a value float32 cannot hold, and a number beyond the double range', async () => {
     const file = (entry: unknown) => JSON.stringify({ format: 'scorch-params/v1', tensors: { w: entry } });
     const w = () => ({ w: tensor([0]) });
     expect(() => loadParamsInto(w(), file(null))).toThrow(/^loadParamsInto: 'w': expected \{ dtype, shape, data \}, got null$/);
@@ -281,6 +281,17 @@ describe('saveParams / loadParamsInto', () => {
     expect(() => loadParamsInto(w(), file({ dtype: 'float32', shape: [1], data: [0.1] }))).toThrow(/^loadParamsInto: 'w': value 0.1 at index 0 is not a float32 value \(saved as float32\)$/);
     expect(() => loadParamsInto(w(), file({ dtype: 'float32', shape: [1], data: [1e39] }))).toThrow(/value 1e\+39 at index 0 is not a float32 value/);
     expect(() => loadParamsInto(w(), JSON.stringify({ format: 'scorch-params/v1', tensors: [] }))).toThrow(/^loadParamsInto: the tensors record is an array/);
+    // A number literal beyond the double range parses as ±Infinity; saveParams never writes one
+    // (it writes 'Infinity'), so it was loaded as an infinity without a word, in either dtype.
+    for (const [dtype, literal, read] of [['float64', '1e400', 'Infinity'], ['float32', '-1e999', '-Infinity']] as const) {
+      const target = { w: tensor([7, 7], { dtype }) };
+      const text = `{"format":"scorch-params/v1","tensors":{"w":{"dtype":"${dtype}","shape":[2],"data":[1,${literal}]}}}`;
+      expect(() => loadParamsInto(target, text)).toThrow(`loadParamsInto: 'w': the number at index 1 is beyond the float64 range (read as ${read}); an infinity is saved as the string '${read}'`);
+    }
+    const saved = file({ dtype: 'float64', shape: [2], data: ['Infinity', '-Infinity'] });
+    const target = { w: tensor([7, 7], f64) };
+    loadParamsInto(target, saved);
+    expect(await read(target.w)).toEqual([Infinity, -Infinity]);
   });
 
   it('round-trips a large float64 tensor and float64 subnormals exactly', async () => {
