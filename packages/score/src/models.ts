@@ -367,6 +367,7 @@ function decodeNumber(where: string, v: unknown, index: number): number {
  * is exact for both float dtypes. Reads the tensors from the device (hence async).
  */
 export async function saveParams(params: Params): Promise<string> {
+  checkParamsRecord('saveParams', params);
   const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
   for (const [name, t] of Object.entries(params)) {
     if (!(t instanceof Tensor)) throw new TypeError(`saveParams: '${name}' is not a Tensor`);
@@ -375,6 +376,13 @@ export async function saveParams(params: Params): Promise<string> {
     saved.tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: Array.from(data, encodeNumber) };
   }
   return JSON.stringify(saved);
+}
+
+/** A record of tensors by name: an object, not null and not an array (whose names would be 0, 1, …). */
+function checkParamsRecord(where: string, params: unknown, what = 'params'): void {
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+    throw new TypeError(`${where}: ${what} must be a record of tensors by name (e.g. model.params), got ${params === null ? 'null' : Array.isArray(params) ? 'an array' : typeof params}`);
+  }
 }
 
 /** One saved tensor, decoded on the host: values in its dtype's typed array, not yet on a device. */
@@ -386,6 +394,7 @@ interface DecodedTensor {
 
 /** Parses and validates `saveParams` output into host arrays, by name. */
 function decodeSavedParams(json: string): Record<string, DecodedTensor> {
+  if (typeof json !== 'string') throw new TypeError(`loadParamsInto: expected the JSON text saveParams returned, got ${json === null ? 'null' : typeof json}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
@@ -428,6 +437,7 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
  * trained on WebGPU loads onto WebGPU).
  */
 export function loadParamsInto(target: Params, json: string): void {
+  checkParamsRecord('loadParamsInto', target, 'the target');
   const loaded = decodeSavedParams(json);
   // Everything is checked before anything is assigned, so a mismatch leaves the target unchanged.
   for (const [name, t] of Object.entries(target)) {

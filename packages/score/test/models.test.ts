@@ -294,6 +294,17 @@ describe('saveParams / loadParamsInto', () => {
     expect(await read(target.w)).toEqual([Infinity, -Infinity]);
   });
 
+  it('refuses a params record that is null or an array, and JSON that is not text, saying what was given', async () => {
+    const json = await saveParams({ w: tensor([1]) });
+    // These threw "Cannot convert undefined or null to object", or saved an array as names '0', '1'.
+    await expect(saveParams(null as never)).rejects.toThrow('saveParams: params must be a record of tensors by name (e.g. model.params), got null');
+    await expect(saveParams([tensor([1])] as never)).rejects.toThrow('saveParams: params must be a record of tensors by name (e.g. model.params), got an array');
+    expect(() => loadParamsInto(null as never, json)).toThrow('loadParamsInto: the target must be a record of tensors by name (e.g. model.params), got null');
+    expect(() => loadParamsInto([tensor([0])] as never, json)).toThrow('loadParamsInto: the target must be a record of tensors by name (e.g. model.params), got an array');
+    // The parsed object is not the text: it said 'not valid JSON ("[object Object]" is not valid JSON)'.
+    expect(() => loadParamsInto({ w: tensor([0]) }, JSON.parse(json))).toThrow('loadParamsInto: expected the JSON text saveParams returned, got object');
+  });
+
   it('round-trips a large float64 tensor and float64 subnormals exactly', async () => {
     const values = [5e-324, -5e-324, 2.2250738585072009e-308, 1.7976931348623157e308, 1 / 3];
     const params: Params = { big: randn([500, 400], { key: randomKey(24), ...f64 }), small: tensor(values, f64) };
