@@ -251,6 +251,11 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
   const outputScaling = opts.outputScaling ?? 'none';
   checkOneOf(where, 'outputScaling', outputScaling, OUTPUT_SCALINGS);
   const { conditioning } = body;
+  // Checked when given, used or not: a wrong value would otherwise fail at the first score as
+  // "opts.sde.std is not a function".
+  if (opts.sde !== undefined && (opts.sde === null || typeof opts.sde !== 'object' || typeof opts.sde.std !== 'function')) {
+    throw new TypeError(`${where}: sde must be an Sde (from veSde(), vpSde() or subVpSde()), got ${opts.sde === null ? 'null' : typeof opts.sde === 'object' ? 'an object without std(t)' : typeof opts.sde}`);
+  }
   if (outputScaling !== 'none') {
     if (conditioning === 'none') throw new Error(`${where}: outputScaling '${outputScaling}' needs a noise level; set conditioning to 'sigma' or 'time'`);
     if (conditioning === 'time' && !opts.sde) throw new Error(`${where}: outputScaling '${outputScaling}' with 'time' conditioning needs the sde (σ(t) = sde.std(t))`);

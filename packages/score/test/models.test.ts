@@ -103,6 +103,11 @@ describe('mlpScore', () => {
     expect(() => mlpScore({ inputDim: 2, hidden: [4], outputScaling: 'divideBySigma', key })).toThrow(/needs a noise level/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'divideBySigma', key })).toThrow(/needs the sde/);
     expect(() => mlpScore({ inputDim: 0, hidden: [4], key })).toThrow(/^mlpScore: inputDim must be an integer >= 1, got 0$/);
+    // Accepted, these failed at the first score with "opts.sde.std is not a function".
+    const timed = { inputDim: 2, hidden: [4], conditioning: 'time', outputScaling: 'noisePrediction', key } as const;
+    expect(() => mlpScore({ ...timed, sde: {} as never })).toThrow('mlpScore: sde must be an Sde (from veSde(), vpSde() or subVpSde()), got an object without std(t)');
+    expect(() => mlpScore({ ...timed, sde: 've' as never })).toThrow('mlpScore: sde must be an Sde (from veSde(), vpSde() or subVpSde()), got string');
+    expect(() => mlpScore({ ...timed, sde: null as never })).toThrow('mlpScore: sde must be an Sde (from veSde(), vpSde() or subVpSde()), got null');
     const model = mlpScore({ inputDim: 2, hidden: [4], key });
     expect(() => model.score(randn([3], { key }))).toThrow(/x must have shape \[N, 2\], got \[3\]/);
     expect(() => model.score(randn([3, 4], { key }))).toThrow(/x must have shape \[N, 2\], got \[3,4\]/);
