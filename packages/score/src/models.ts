@@ -215,6 +215,11 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   };
 
   const forward = (p: Params, x: Tensor, cond: Tensor | undefined): Tensor => {
+    // Said here, naming the model, rather than by matmul ("dtype mismatch (float32 vs float64)").
+    const first = p[numLayers === 1 ? 'out.weight' : 'layer0.weight'];
+    if (first && first.dtype !== x.dtype) {
+      throw new TypeError(`${where}: x is ${x.dtype} but the model's parameters are ${first.dtype}; pass x as ${first.dtype} (x.cast('${first.dtype}')) or build the model with dtype '${x.dtype}'`);
+    }
     let h = conditioning === 'none' ? x : concat([x, embed(cond!)], 1);
     for (let l = 0; l < numLayers; l++) {
       const name = l === numLayers - 1 ? 'out' : `layer${l}`;

@@ -114,6 +114,12 @@ describe('mlpScore', () => {
     const conditional = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key });
     expect(() => conditional.score(randn([3, 2], { key }))).toThrow(/conditioned on σ; pass cond of shape \[3\]/);
     expect(() => conditional.score(randn([3, 2], { key }), randn([2], { key }))).toThrow(/cond must have shape \[3\]/);
+    // A batch of another dtype than the parameters was refused by matmul, naming neither the model nor x.
+    const wide = { key, dtype: 'float64' } as const;
+    expect(() => model.score(randn([3, 2], wide))).toThrow("mlpScore: x is float64 but the model's parameters are float32; pass x as float32 (x.cast('float32')) or build the model with dtype 'float64'");
+    expect(() => conditional.score(randn([3, 2], wide), randn([3], wide))).toThrow("mlpScore: x is float64 but the model's parameters are float32");
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key, ...f64 }).score(randn([3, 2], { key }))).toThrow("mlpEnergy: x is float32 but the model's parameters are float64");
+    expect(() => model.score(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow("mlpScore: x is int32 but the model's parameters are float32");
   });
 
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
