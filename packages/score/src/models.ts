@@ -22,7 +22,7 @@
 import { grad } from '@scorch/autograd';
 import {
   composite,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, log, matmul, mul, randn, relu, reshape,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, isFloatDType, log, matmul, mul, randn, relu, reshape,
   silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
@@ -124,10 +124,11 @@ export interface EnergyModel extends ScoreModel {
 
 /**
  * Sinusoidal embedding (Vaswani et al. 2017, as used for diffusion time by Ho et al. 2020):
- * [sin(c·ω_k), cos(c·ω_k)], ω_k = 10000^(−k/(h−1)), k = 0…h−1, h = dim/2. c: [N] → [N, dim].
+ * [sin(c·ω_k), cos(c·ω_k)], ω_k = 10000^(−k/(h−1)), k = 0…h−1, h = dim/2. c: [N] (or [N, 1]) → [N, dim].
  */
 export function sinusoidalEmbedding(c: Tensor, dim: number): Tensor {
   return composite(() => {
+    checkLevels('sinusoidalEmbedding', c);
     checkEmbeddingDim('sinusoidalEmbedding', dim);
     const half = dim / 2;
     const freqs = new Float64Array(half);
@@ -140,13 +141,31 @@ export function sinusoidalEmbedding(c: Tensor, dim: number): Tensor {
 
 /**
  * Gaussian Fourier features (Tancik et al. 2020; Song et al. 2021's GaussianFourierProjection):
- * [sin(2π c W_k), cos(2π c W_k)] with fixed W ~ N(0, scale²), W of shape [1, dim/2].
+ * [sin(2π c W_k), cos(2π c W_k)] with fixed W ~ N(0, scale²), W of shape [1, dim/2] in c's dtype.
+ * c: [N] (or [N, 1]) → [N, dim].
  */
 export function fourierEmbedding(c: Tensor, frequencies: Tensor): Tensor {
   return composite(() => {
+    checkLevels('fourierEmbedding', c);
+    if (!(frequencies instanceof Tensor) || frequencies.rank !== 2 || frequencies.shape[0] !== 1) {
+      throw new Error(`fourierEmbedding: frequencies must be a Tensor of shape [1, dim/2], got ${frequencies instanceof Tensor ? fmtShape(frequencies.shape) : describeValue(frequencies)}`);
+    }
+    if (frequencies.dtype !== c.dtype) throw new TypeError(`fourierEmbedding: frequencies are ${frequencies.dtype} but c is ${c.dtype}; they must match`);
     const angles = matmul(reshape(c, [c.shape[0]!, 1]), frequencies).mul(2 * Math.PI);
     return concat([sin(angles), cos(angles)], 1);
   });
+}
+
+/** The noise levels an embedding takes: a float Tensor of shape [N] (or the column [N, 1]), one per row. */
+function checkLevels(where: string, c: unknown): asserts c is Tensor {
+  if (!(c instanceof Tensor)) throw new TypeError(`${where}: c must be a Tensor of shape [N] (one noise level per row), got ${describeValue(c)}`);
+  if (c.rank !== 1 && !(c.rank === 2 && c.shape[1] === 1)) throw new Error(`${where}: c must have shape [N] or [N, 1] (one noise level per row), got ${fmtShape(c.shape)}`);
+  if (!isFloatDType(c.dtype)) throw new TypeError(`${where}: c must be float32 or float64, got ${c.dtype}`);
+}
+
+/** What a value that should have been a Tensor is, for a message. */
+function describeValue(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
 function checkEmbeddingDim(where: string, dim: number): void {

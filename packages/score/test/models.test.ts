@@ -6,7 +6,7 @@ import { grad, hessian, jacobian } from '@scorch/autograd';
 import { type Tensor, concat, memory, randn, randomKey, reshape, tensor } from '@scorch/tensor';
 import {
   type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
-  saveParams, scoreJacobianTrace, sinusoidalEmbedding,
+  fourierEmbedding, saveParams, scoreJacobianTrace, sinusoidalEmbedding,
 } from '../src/index.js';
 import { vpSde } from '../src/sde.js';
 import { onEachDevice } from './devices.js';
@@ -73,6 +73,21 @@ describe('mlpScore', () => {
     }
     // sin(0) = 0 and cos(0) = 1 in every channel at c = 0.
     expect(await read(sinusoidalEmbedding(tensor([0], f64), 6))).toEqual([0, 0, 0, 1, 1, 1]);
+    expect(await read(fourierEmbedding(tensor([0], f64).reshape([1, 1]), tensor([[3, 4]], f64)))).toEqual([0, 0, 1, 1]);
+  });
+
+  it('embeds noise levels of shape [N] or [N, 1] only, and says what else it was given', () => {
+    // These failed inside reshape ("invalid shape [,1]"), matmul or a property read, naming
+    // neither the embedding nor c; [2, 3] was reshaped to [2, 1] and refused only by its size.
+    const w = tensor([[1, 2]]);
+    const shape = (where: string, got: string) => `${where}: c must have shape [N] or [N, 1] (one noise level per row), got ${got}`;
+    expect(() => sinusoidalEmbedding(tensor(0.5), 4)).toThrow(shape('sinusoidalEmbedding', '[]'));
+    expect(() => sinusoidalEmbedding(tensor([1, 2, 3, 4, 5, 6], { shape: [2, 3] }), 4)).toThrow(shape('sinusoidalEmbedding', '[2,3]'));
+    expect(() => fourierEmbedding(tensor(0.5), w)).toThrow(shape('fourierEmbedding', '[]'));
+    expect(() => sinusoidalEmbedding([1, 2] as never, 4)).toThrow('sinusoidalEmbedding: c must be a Tensor of shape [N] (one noise level per row), got an array');
+    expect(() => sinusoidalEmbedding(tensor([1, 2], { dtype: 'int32' }), 4)).toThrow('sinusoidalEmbedding: c must be float32 or float64, got int32');
+    expect(() => fourierEmbedding(tensor([0.5, 1]), tensor([1, 2]))).toThrow('fourierEmbedding: frequencies must be a Tensor of shape [1, dim/2], got [2]');
+    expect(() => fourierEmbedding(tensor([0.5, 1], f64), w)).toThrow('fourierEmbedding: frequencies are float32 but c is float64; they must match');
   });
 
   it('scales its output by 1/σ or reads it as noise: s = net/σ, s = −ε̂/σ(t)', async () => {
