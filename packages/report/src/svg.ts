@@ -221,7 +221,9 @@ export function formatTicks(ticks: readonly number[]): string[] {
   const magnitude = Math.max(...ticks.map(Math.abs));
   if (!Number.isFinite(spacing) || spacing === 0) spacing = magnitude || 1;
   if (magnitude >= 1e6 || spacing < 1e-4) {
-    const digits = Math.max(0, Math.min(6, Math.ceil(Math.log10(magnitude / spacing) - 1e-9)));
+    // As many digits as the spacing needs, however many: ticks of a narrow range far from zero
+    // (1e9 … 1e9 + 10) differ only in late digits. 16 is all a double has (17 significant).
+    const digits = Math.max(0, Math.min(16, Math.ceil(Math.log10(magnitude / spacing) - 1e-9)));
     return ticks.map((t) => (t === 0 ? '0' : t.toExponential(digits).replace(/\.?0+e/, 'e').replace('e+', 'e')));
   }
   const decimals = Math.max(0, Math.ceil(-Math.log10(spacing) - 1e-9));

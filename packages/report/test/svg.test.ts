@@ -123,4 +123,18 @@ describe('scales', () => {
     expect(formatTicks([0, 2e6, 4e6])).toEqual(['0', '2e6', '4e6']);
     expect(formatTicks([1e-5, 2e-5])).toEqual(['1e-5', '2e-5']);
   });
+
+  it('label ticks of a narrow range far from zero with distinct, faithful labels', () => {
+    // A loss settled near ln 2, a step counter past 1e9, a value near 1 that moves in the 9th
+    // digit: the ticks are distinct numbers, so their labels must be too, and each label must read
+    // back as its tick to within a tenth of the tick spacing.
+    for (const [lo, hi] of [[0.693147, 0.6931472], [1e9, 1e9 + 10], [1, 1 + 1e-8], [123456, 123456.0001], [-5e6 - 1e-3, -5e6]] as const) {
+      const { ticks } = niceAxis(lo, hi);
+      const labels = formatTicks(ticks);
+      expect(new Set(labels).size, `${labels}`).toBe(ticks.length);
+      const spacing = ticks[1]! - ticks[0]!;
+      ticks.forEach((t, i) => expect(Math.abs(Number(labels[i]) - t), `${labels[i]} for ${t}`).toBeLessThanOrEqual(spacing / 10));
+    }
+    expect(formatTicks(niceAxis(1e9, 1e9 + 10).ticks)).toEqual(['1e9', '1.000000002e9', '1.000000004e9', '1.000000006e9', '1.000000008e9', '1.00000001e9']);
+  });
 });
