@@ -7,7 +7,7 @@ import {
   type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, insideDomain, omissionNote, pointSet,
   resolveAxes,
 } from './chart.js';
-import { type Markup, axes, chartTitle, el, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
+import { type Markup, axes, chartTitle, el, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
 
 /**
  * A vector field sampled at points of a regular grid: arrow i starts from (x[i], y[i]) with
@@ -181,7 +181,19 @@ function quiverPanel(
   const f = frame(width, height, { title: opts.title, xLabel: opts.xLabel, yLabel: opts.yLabel, note: true });
   // Pad by half a cell beyond the grid so the outermost (centred) arrows stay inside the frame.
   const padCell = (e: readonly [number, number] | undefined): [number, number] | undefined => (e ? [e[0] - ref.cell / 2, e[1] + ref.cell / 2] : undefined);
-  const ax = resolveAxes(f.area, padCell(extents.x), padCell(extents.y), opts.xDomain, opts.yDomain, true, 0);
+  // Arrows keep their angles and lengths only where a data unit is as long along x as along y.
+  // resolveAxes gives that to automatic domains; given ones are widened along one axis to it
+  // (so they still cover what was asked for), and a missing one is taken from the grid.
+  let xDomain = opts.xDomain;
+  let yDomain = opts.yDomain;
+  if (xDomain || yDomain) {
+    const equal = equalAspectDomains(
+      xDomain ?? padCell(extents.x) ?? yDomain!, yDomain ?? padCell(extents.y) ?? xDomain!, f.area.width, f.area.height,
+    );
+    xDomain = equal.x;
+    yDomain = equal.y;
+  }
+  const ax = resolveAxes(f.area, padCell(extents.x), padCell(extents.y), xDomain, yDomain, true, 0);
 
   const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
   if (opts.background) {
@@ -248,6 +260,10 @@ export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
   scale?: number;
   /** Points drawn lightly under the arrows, e.g. the training data. */
   background?: PointsInput;
+  /**
+   * Fixed axis ranges (default: the grid, padded by half a cell). Widened along one axis so a data
+   * unit is as long along x as along y, which arrows need to keep their angles and lengths.
+   */
   xDomain?: readonly [number, number];
   yDomain?: readonly [number, number];
 }

@@ -329,7 +329,11 @@ export function equalAspectDomains(
   const midY = (y[0] + y[1]) / 2;
   const halfX = (unitsPerPx * width) / 2;
   const halfY = (unitsPerPx * height) / 2;
-  return { x: [midX - halfX, midX + halfX], y: [midY - halfY, midY + halfY] };
+  // min/max: (span / width) · width / 2 can round a hair inside, and the ends asked for must stay in.
+  return {
+    x: [Math.min(x[0], midX - halfX), Math.max(x[1], midX + halfX)],
+    y: [Math.min(y[0], midY - halfY), Math.max(y[1], midY + halfY)],
+  };
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -54,6 +54,28 @@ describe('quiverComparison', () => {
     expect(root.children.find((c) => c.name === 'desc')?.text).toBe(`${note} | arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828`);
   });
 
+  it('keeps arrow angles and lengths when the domains are given (as the CLI report gives them)', () => {
+    // Unit vectors at 25 different angles, drawn with equal lengths: on the page each shaft must
+    // point at its vector's angle and all must be equally long, which holds only if one data unit
+    // takes as many pixels along x as along y. Shaft ends are written to 0.01 px, so a ~70 px shaft
+    // is off by at most atan(0.01·√2 / 70) ≈ 2e-4 rad in angle and 0.015 px in length.
+    const g = gridPoints([-2, 2], [-2, 2], 5, 5);
+    const theta = Array.from(g.x, (_, i) => 0.7 * i - 3);
+    const unitField = { x: g.x, y: g.y, u: theta.map(Math.cos), v: theta.map(Math.sin) };
+    for (const domains of [{ xDomain: [-2, 2], yDomain: [-2, 2] }, { xDomain: [-3, 3] }, { yDomain: [-2.5, 2.5] }] as const) {
+      const root = checkSvg(quiverComparison({ title: 'score', learned: unitField, truth: unitField, normalize: 'unit', ...domains }));
+      const shafts = descendants(onlyByClass(byClass(root, 'panel')[0]!, 'arrows'), 'path').map(shaft);
+      expect(shafts).toHaveLength(25); // the given domains are still covered: no arrow left out
+      const lengths = shafts.map((s) => Math.hypot(s.x1 - s.x0, s.y1 - s.y0));
+      expect(Math.max(...lengths) - Math.min(...lengths)).toBeLessThan(0.03);
+      shafts.forEach((s, i) => {
+        const drawn = Math.atan2(-(s.y1 - s.y0), s.x1 - s.x0);
+        const error = Math.abs(Math.atan2(Math.sin(drawn - theta[i]!), Math.cos(drawn - theta[i]!)));
+        expect(error, `arrow ${i}`).toBeLessThan(1e-3);
+      });
+    }
+  });
+
   it("'unit' draws equal lengths, 'log' keeps the order, scale fixes lengths", () => {
     const lengthsOf = (opts: Partial<Parameters<typeof quiverComparison>[0]>) => panelArrowLengths(quiverComparison({ learned: field, truth: field, ...opts }))[0]!;
     const unit = lengthsOf({ normalize: 'unit' });
