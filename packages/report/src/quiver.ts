@@ -196,9 +196,12 @@ function quiverPanel(
   const ax = resolveAxes(f.area, padCell(extents.x), padCell(extents.y), xDomain, yDomain, true, 0);
 
   const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
+  let backgroundOmitted: string | undefined;
   if (opts.background) {
     const points = pointSet('quiverComparison: background', opts.background);
-    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...circles(points, ax.x, ax.y, 1.6).marks));
+    const drawn = circles(points, ax.x, ax.y, 1.6);
+    backgroundOmitted = omissionNote(points.nonFinite, drawn.outside, 'background point');
+    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...drawn.marks));
   }
 
   const paths: Markup[] = [];
@@ -225,7 +228,7 @@ function quiverPanel(
   body.push(el('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
   body.push(...f.title);
   const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
-  const note = [describeArrows(ref, normalize, opts.scale), omitted].filter(Boolean).join('; ');
+  const note = [describeArrows(ref, normalize, opts.scale), omitted, backgroundOmitted].filter(Boolean).join('; ');
   body.push(footnote(note, height));
   return { body, note };
 }

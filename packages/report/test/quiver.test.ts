@@ -76,6 +76,18 @@ describe('quiverComparison', () => {
     }
   });
 
+  it('says how many background points were not drawn', () => {
+    // One background point outside the given domain, one non-finite: both were dropped silently.
+    const background = [[0, 0], [5, 0], [NaN, 1]] as [number, number][];
+    const root = checkSvg(quiverComparison({ learned: field, truth: field, background, xDomain: [-3, 3], yDomain: [-3, 3] }));
+    for (const panel of byClass(root, 'panel')) {
+      expect(descendants(onlyByClass(panel, 'background'), 'circle')).toHaveLength(1);
+      expect(onlyByClass(panel, 'note').text).toBe(
+        'arrow length ∝ |s|; longest = 0.9 cell at |s| = 2.828; 1 non-finite background point and 1 background point outside the axes not drawn',
+      );
+    }
+  });
+
   it("'unit' draws equal lengths, 'log' keeps the order, scale fixes lengths", () => {
     const lengthsOf = (opts: Partial<Parameters<typeof quiverComparison>[0]>) => panelArrowLengths(quiverComparison({ learned: field, truth: field, ...opts }))[0]!;
     const unit = lengthsOf({ normalize: 'unit' });
