@@ -98,12 +98,17 @@ export async function computeMetrics(input: ReportInput): Promise<Metrics> {
   };
 }
 
-/** A number to 4 significant digits, in exponent form when very small or large. */
+/**
+ * A number to 4 significant digits (trailing zeros dropped), in exponent form when very small or
+ * large: below 1e-3 or from 1e6 in magnitude, judged after rounding, so a value that rounds to
+ * 1e6 is written like 1e6 itself.
+ */
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
-  return String(Number(v.toPrecision(4)));
+  const rounded = Number(v.toPrecision(4));
+  const a = Math.abs(rounded);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return rounded.toExponential(3).replace(/\.?0+e/, 'e');
+  return String(rounded);
 }
 
 /** The metric rows shared by the terminal table and the HTML report: [metric, value, reference]. */
