@@ -233,8 +233,9 @@ export interface HtmlInput {
 /** index.html: the run's settings, its metrics and every plot, in one self-contained file. */
 export function makeHtml(input: HtmlInput): string {
   const { plots, metrics } = input;
-  const figure = (file: string, heading: string, text: string) =>
-    plots[file] ? [{ heading, text: `${text}\n\nStandalone file: ${file}`, svg: plots[file] }] : [];
+  // A plot the run could not make keeps its section, saying why, rather than vanishing unnoticed.
+  const figure = (file: string, heading: string, text: string, missing?: string) =>
+    plots[file] ? [{ heading, text: `${text}\n\nStandalone file: ${file}`, svg: plots[file] }] : missing ? [{ heading, text: missing }] : [];
   const loss = OBJECTIVES[metrics.loss];
   return htmlReport({
     title: input.title,
@@ -251,7 +252,7 @@ export function makeHtml(input: HtmlInput): string {
       },
       ...figure('samples.svg', 'Data and samples', `Grey: fresh data. Orange: ${metrics.samples} samples from ${SAMPLERS[metrics.sampler].description}.`),
       ...figure('score.svg', 'Score field', 'The learned score beside the true one (or a kernel density estimate of it), on one arrow scale; arrow lengths grow logarithmically with the magnitude.'),
-      ...figure('loss.svg', 'Training loss', `${loss.description[0]!.toUpperCase()}${loss.description.slice(1)}. The loss is read every few steps; score-matching losses are the Fisher divergence up to a constant, so they can be negative.`),
+      ...figure('loss.svg', 'Training loss', `${loss.description[0]!.toUpperCase()}${loss.description.slice(1)}. The loss is read every few steps; score-matching losses are the Fisher divergence up to a constant, so they can be negative.`, 'No loss history was recorded for this run, so there is no loss chart.'),
       ...figure('trajectories.svg', 'Sampler trajectories', `A few chains of the sampler, from ${metrics.sampling.pathsFrom} (hollow circles) to the samples (filled).`),
     ],
   });
