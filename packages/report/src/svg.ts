@@ -24,8 +24,28 @@ const COORD_PRECISION = 2;
  */
 const PALETTE: readonly string[] = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 
+/**
+ * The colour of series `index` (from 0): the palette's eight, then hues stepped by the golden
+ * angle (137.5°, so no two come close for a long while) at alternately dark and light shades, as
+ * #RRGGBB. Every index gets its own colour: cycling the palette gave series 8 the colour of
+ * series 0, and two legend rows the same swatch.
+ */
 export function paletteColor(index: number): string {
-  return PALETTE[((index % PALETTE.length) + PALETTE.length) % PALETTE.length]!;
+  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`paletteColor: index must be a non-negative integer, got ${index}`);
+  if (index < PALETTE.length) return PALETTE[index]!;
+  const k = index - PALETTE.length;
+  return hslToHex((20 + k * 137.508) % 360, 0.7, k % 2 === 0 ? 0.38 : 0.6);
+}
+
+/** #RRGGBB of an HSL colour (hue in degrees, saturation and lightness in [0, 1]). */
+function hslToHex(hue: number, saturation: number, lightness: number): string {
+  const a = saturation * Math.min(lightness, 1 - lightness);
+  const channel = (n: number) => {
+    const k = (n + hue / 30) % 12;
+    const v = lightness - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(v * 255).toString(16).padStart(2, '0');
+  };
+  return `#${channel(0)}${channel(8)}${channel(4)}`.toUpperCase();
 }
 
 const FONT_FAMILY = 'Helvetica, Arial, sans-serif';

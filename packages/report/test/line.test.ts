@@ -2,6 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { linePlot } from '../src/line.js';
+import { paletteColor } from '../src/svg.js';
 import { type XmlNode, checkSvg, descendants, lcg, num, onlyByClass } from './xml.js';
 
 /** The vertices of a path's "M…L…" data, split into subpaths. */
@@ -59,6 +60,30 @@ describe('linePlot', () => {
     expect(extremes(kept)).toEqual(extremes(all));
     expect(kept[0]).toEqual(all[0]);
     expect(kept[kept.length - 1]).toEqual(all[all.length - 1]);
+  });
+
+  it('gives many series distinct colours, each legend swatch its line\'s', () => {
+    // With the 8-colour palette cycled, series 8 and 9 were drawn and listed in the colours of 0 and 1.
+    const series = Array.from({ length: 12 }, (_, k) => ({ y: [k, k + 1, k + 3], label: `run ${k}` }));
+    const root = checkSvg(linePlot({ series }));
+    const strokes = descendants(onlyByClass(root, 'lines'), 'path').map((p) => p.attrs.stroke);
+    expect(new Set(strokes).size).toBe(12);
+    const legendRows = descendants(onlyByClass(root, 'legend'), 'line').map((l) => l.attrs.stroke);
+    const legendLabels = descendants(onlyByClass(root, 'legend'), 'text').map((t) => t.text);
+    expect(legendRows).toEqual(strokes);
+    expect(legendLabels).toEqual(series.map((s) => s.label));
+    // Distinct as colours, not just as strings: at least 30 apart in RGB (of 441 between black
+    // and white) over the first 16, and no repeats over the first 200.
+    const rgb = (c: string) => [1, 3, 5].map((o) => parseInt(c.slice(o, o + 2), 16));
+    const colours = Array.from({ length: 200 }, (_, i) => paletteColor(i));
+    for (const c of colours) expect(c).toMatch(/^#[0-9A-F]{6}$/);
+    expect(new Set(colours).size).toBe(200);
+    for (let i = 0; i < 16; i++) {
+      for (let j = i + 1; j < 16; j++) {
+        const [a, b] = [rgb(colours[i]!), rgb(colours[j]!)];
+        expect(Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!, a[2]! - b[2]!), `${colours[i]} vs ${colours[j]}`).toBeGreaterThan(30);
+      }
+    }
   });
 
   it('handles empty input and rejects mismatched lengths', () => {
