@@ -82,7 +82,7 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
     el('g', { class: 'markers' }, ...markers),
   );
   const notes = [
-    cut > 0 ? `${plural(cut, 'position')} after a path's first non-finite one not drawn` : undefined,
+    cut > 0 ? `${plural(cut, 'position')} from a path's first non-finite one on not drawn` : undefined,
     omissionNote(background?.nonFinite ?? 0, backgroundOutside, 'background point'),
   ].filter((s): s is string => s !== undefined);
   const note = notes.length > 0 ? notes.join('; ') : undefined;

@@ -28,7 +28,15 @@ describe('trajectoryPlot', () => {
     const svg = trajectoryPlot({ paths: [path] });
     const root = checkSvg(svg);
     expect(descendants(onlyByClass(root, 'paths'), 'polyline')[0]!.attrs.points!.split(' ')).toHaveLength(6);
-    expect(svg).toContain('4 positions after a path&#39;s first non-finite one not drawn');
+    // Positions 6 … 9: the first non-finite one and the three after it.
+    expect(onlyByClass(root, 'note').text).toBe('4 positions from a path&#39;s first non-finite one on not drawn');
+    // A chain that diverges at its last step loses that one position, and none after it
+    // (the note said '1 position after a path's first non-finite one', which did not exist).
+    const last = walk(2, 2, 5);
+    last[4] = [NaN, NaN];
+    const one = checkSvg(trajectoryPlot({ paths: [last] }));
+    expect(descendants(onlyByClass(one, 'paths'), 'polyline')[0]!.attrs.points!.split(' ')).toHaveLength(4);
+    expect(onlyByClass(one, 'note').text).toBe('1 position from a path&#39;s first non-finite one on not drawn');
   });
 
   it('handles no paths at all', () => {
