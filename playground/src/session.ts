@@ -9,7 +9,7 @@
 
 import { jit } from '@scorch/autograd';
 import {
-  type DatasetName, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, type TrainingStep, adam,
+  type DatasetName, type GaussianMixture, type ObjectiveName, type Optimizer, type Params, type ScoreModel, type ToyDataset, type TrainingStep, adam,
   buildModel, datasetEntry, makeObjective, modelSpecFor, noiseFor, trainingStep,
 } from '@scorch/score';
 import {
@@ -47,6 +47,8 @@ export interface ScoreField {
 export class PlaygroundSession {
   readonly settings: SessionSettings;
   readonly dataset: ToyDataset;
+  /** The data set when it is a mixture, which caches its parameters' tensors: freed by `dispose`. */
+  private readonly mixture: GaussianMixture | undefined;
   readonly model: ScoreModel;
   private readonly optimizer: Optimizer;
   /** One training step (loss, gradient, Adam), compiled once with jit and replayed. */
@@ -68,7 +70,9 @@ export class PlaygroundSession {
   constructor(settings: SessionSettings, fieldGridSize = 21) {
     if (!isPlaygroundObjective(settings.objective)) throw new Error(`PlaygroundSession: objective '${settings.objective}' needs a noise-conditional model, which the playground does not draw`);
     this.settings = { ...settings, hidden: [...settings.hidden] };
-    this.dataset = datasetEntry(settings.dataset).dataset;
+    const entry = datasetEntry(settings.dataset);
+    this.dataset = entry.dataset;
+    this.mixture = entry.mixture;
     const [init, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 5) as [
       RandomKey, RandomKey, RandomKey, RandomKey, RandomKey,
     ];
@@ -165,6 +169,7 @@ export class PlaygroundSession {
     this.optimizer.dispose();
     for (const t of Object.values(this.model.params)) t.dispose();
     for (const t of Object.values(this.model.buffers)) t.dispose();
+    this.mixture?.dispose();
   }
 }
 
