@@ -176,6 +176,11 @@ describe('playground in headless Chromium', () => {
       const refused = await page.evaluate(() => window.scorchPlayground!.configure({ langevinStepsPerFrame: 1e9 }).then(() => 'accepted', (e: Error) => e.message));
       expect(refused).toBe('configure: langevinStepsPerFrame is more than 500, got 1000000000');
       expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
+      // A seed randomKey refuses is refused before the model is replaced: the page trains on.
+      const seedRefused = await page.evaluate(() => window.scorchPlayground!.configure({ seed: -1 }).then(() => 'accepted', (e: Error) => e.message));
+      expect(seedRefused).toBe('configure: seed is not a whole number from 0 to 2^53 − 1, got -1');
+      expect(await page.evaluate(() => window.scorchPlayground!.settings().seed)).toBe(SEED);
+      expect(await page.evaluate(() => window.scorchPlayground!.train(2).then((r) => r.stepsDone, (e: Error) => e.message))).toBe(2);
       expect(pageErrors.splice(0)).toEqual([
         "playground: Learning rate: '-1' is not a positive number; keeping 0.003",
         'playground: Langevin steps / frame: an empty field is not a positive whole number; keeping 5',

@@ -113,6 +113,11 @@ export function numericSettingProblem(key: NumericSetting, value: unknown): stri
   return value > max ? `is more than ${max}` : null;
 }
 
+/** Why `value` cannot be the seed (randomKey takes a non-negative safe integer), or null. */
+export function seedProblem(value: unknown): string | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? null : 'is not a whole number from 0 to 2^53 − 1';
+}
+
 /** The input's value as a positive number (rounded, for a count), or null when it is not one. */
 function positiveValue(input: HTMLInputElement, count: boolean): number | null {
   // An empty field, or text a number field cannot parse ('1e', '--1'), reads as ''.
@@ -183,6 +188,9 @@ export class PlaygroundApp {
   async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
     if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${DATASET_NAMES.join(', ')}`);
     if (changes.objective !== undefined && !isPlaygroundObjective(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
+    // Checked before anything changes: a seed randomKey refuses would fail only once the old
+    // model is disposed, and leave the page on it.
+    if (changes.seed !== undefined && seedProblem(changes.seed)) throw new RangeError(`configure: seed ${seedProblem(changes.seed)}, got ${changes.seed}`);
     for (const key of Object.keys(NUMERIC_SETTINGS) as NumericSetting[]) {
       if (changes[key] === undefined) continue;
       const problem = numericSettingProblem(key, changes[key]);
