@@ -252,6 +252,18 @@ describe('playground in headless Chromium', () => {
     }
   }, 60_000);
 
+  it('refuses a URL setting it cannot use with a message, an empty one included', async () => {
+    const page = await browser!.newPage();
+    try {
+      // Number('') is 0, a valid seed: an empty seed= must still be refused, not run as seed 0.
+      await page.goto(`${url}?backend=cpu&seed=`);
+      await page.waitForFunction(() => document.body.dataset.error !== undefined || window.scorchPlayground !== undefined, null, { timeout: 30_000 });
+      expect(await page.textContent('#message')).toBe('The playground could not start: seed=: is not a whole number from 0 to 2^53 − 1');
+    } finally {
+      await page.close();
+    }
+  }, 30_000);
+
   it('?backend=webgpu without an adapter says so in a line for the page, not "starting…" and advice for Node', async () => {
     const page = await browser!.newPage();
     try {

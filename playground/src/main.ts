@@ -7,7 +7,7 @@
 // their names in @scorch/score's registry, as on the command line (`swissroll`, `ssm-vr-clean`).
 
 import { DATASET_NAMES, isDatasetName } from '@scorch/score';
-import { DEFAULT_SETTINGS, type NumericSetting, PlaygroundApp, numericSettingProblem } from './app.js';
+import { DEFAULT_SETTINGS, type NumericSetting, PlaygroundApp, numericSettingProblem, seedProblem } from './app.js';
 import { chooseBackend, parseBackendPreference } from './backendSelection.js';
 import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundSettings } from './playgroundApi.js';
@@ -35,8 +35,11 @@ function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
   }
   const seed = params.get('seed');
   if (seed !== null) {
-    if (!(Number.isSafeInteger(Number(seed)) && Number(seed) >= 0)) throw new Error(`seed=${seed}: expected a non-negative integer`);
-    settings.seed = Number(seed);
+    // Number('') is 0: an empty seed= is refused, not read as seed 0.
+    const value = seed.trim() === '' ? NaN : Number(seed);
+    const problem = seedProblem(value);
+    if (problem) throw new Error(`seed=${seed}: ${problem}`);
+    settings.seed = value;
   }
   settings.trainingSteps = setting('steps', 'trainingSteps') ?? settings.trainingSteps;
   settings.learningRate = setting('lr', 'learningRate') ?? settings.learningRate;
