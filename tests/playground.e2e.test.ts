@@ -173,6 +173,18 @@ describe('playground in headless Chromium', () => {
       await page.dispatchEvent('#langevin-steps', 'change');
       expect(await message()).toBe("Langevin steps / frame: '100000' is more than 500; keeping 5");
       expect(await page.inputValue('#langevin-steps')).toBe('5');
+      // A count that is not whole is refused as configure() refuses it, not rounded.
+      await page.fill('#langevin-steps', '2.5');
+      await page.dispatchEvent('#langevin-steps', 'change');
+      expect(await message()).toBe("Langevin steps / frame: '2.5' is not a positive whole number; keeping 5");
+      expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
+      // Typed text the number field cannot read reads as '', as an empty field does: the message says which it was.
+      await page.fill('#training-steps', '');
+      await page.focus('#training-steps');
+      await page.keyboard.type('1e');
+      await page.dispatchEvent('#training-steps', 'change');
+      expect(await message()).toBe('Training steps: what was typed is not a number the field can read; keeping 20');
+      expect(await page.inputValue('#training-steps')).toBe('20');
       const refused = await page.evaluate(() => window.scorchPlayground!.configure({ langevinStepsPerFrame: 1e9 }).then(() => 'accepted', (e: Error) => e.message));
       expect(refused).toBe('configure: langevinStepsPerFrame is more than 500, got 1000000000');
       expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
@@ -185,6 +197,8 @@ describe('playground in headless Chromium', () => {
         "playground: Learning rate: '-1' is not a positive number; keeping 0.003",
         'playground: Langevin steps / frame: an empty field is not a positive whole number; keeping 5',
         "playground: Langevin steps / frame: '100000' is more than 500; keeping 5",
+        "playground: Langevin steps / frame: '2.5' is not a positive whole number; keeping 5",
+        'playground: Training steps: what was typed is not a number the field can read; keeping 20',
       ]);
 
       // A new learning rate and Train at once (a click right after typing): training runs on the new model.

@@ -118,14 +118,6 @@ export function seedProblem(value: unknown): string | null {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? null : 'is not a whole number from 0 to 2^53 − 1';
 }
 
-/** The input's value as a positive number (rounded, for a count), or null when it is not one. */
-function positiveValue(input: HTMLInputElement, count: boolean): number | null {
-  // An empty field, or text a number field cannot parse ('1e', '--1'), reads as ''.
-  if (input.value.trim() === '') return null;
-  const v = count ? Math.round(Number(input.value)) : Number(input.value);
-  return Number.isFinite(v) && v > 0 ? v : null;
-}
-
 export class PlaygroundApp {
   private readonly ui: Elements;
   private settings: PlaygroundSettings;
@@ -381,14 +373,18 @@ export class PlaygroundApp {
     const reportFailure = (e: unknown) => this.showMessage((e as Error).message);
     ui.dataset.addEventListener('change', () => this.configure({ dataset: ui.dataset.value as DatasetName }).catch(reportFailure));
     ui.objective.addEventListener('change', () => this.configure({ objective: ui.objective.value as ObjectiveName }).catch(reportFailure));
-    // A value that is not a positive number is refused with a message, and the field shows the
-    // value still in use again.
-    const bindNumber = (input: HTMLInputElement, key: 'learningRate' | 'dsmSigma' | 'trainingSteps' | 'stepSize' | 'langevinStepsPerFrame', label: string, count: boolean) => {
+    // A value the setting cannot take (not a positive number, a count that is not whole, too
+    // large) is refused with a message, and the field shows the value still in use again.
+    const bindNumber = (input: HTMLInputElement, key: 'learningRate' | 'dsmSigma' | 'trainingSteps' | 'stepSize' | 'langevinStepsPerFrame', label: string) => {
       input.addEventListener('change', () => {
-        const value = positiveValue(input, count);
-        const problem = value === null ? `is not a positive ${count ? 'whole number' : 'number'}` : numericSettingProblem(key, value);
+        // A number field reads as '' both when it is empty and when what was typed does not
+        // parse ('1e', '--1', '1e400'); validity.badInput tells the two apart.
+        const unreadable = input.validity.badInput;
+        const text = input.value.trim();
+        const value = text === '' ? NaN : Number(text);
+        const problem = unreadable ? 'is not a number the field can read' : numericSettingProblem(key, value);
         if (problem) {
-          const entered = input.value.trim() === '' ? 'an empty field' : `'${input.value}'`;
+          const entered = unreadable ? 'what was typed' : text === '' ? 'an empty field' : `'${input.value}'`;
           this.showMessage(`${label}: ${entered} ${problem}; keeping ${this.settings[key]}`);
           input.value = String(this.settings[key]);
           return;
@@ -397,11 +393,11 @@ export class PlaygroundApp {
         this.configure({ [key]: value }).catch(reportFailure);
       });
     };
-    bindNumber(ui.trainingSteps, 'trainingSteps', 'Training steps', true);
-    bindNumber(ui.learningRate, 'learningRate', 'Learning rate', false);
-    bindNumber(ui.dsmSigma, 'dsmSigma', 'DSM noise σ', false);
-    bindNumber(ui.stepSize, 'stepSize', 'Langevin step ε', false);
-    bindNumber(ui.langevinStepsPerFrame, 'langevinStepsPerFrame', 'Langevin steps / frame', true);
+    bindNumber(ui.trainingSteps, 'trainingSteps', 'Training steps');
+    bindNumber(ui.learningRate, 'learningRate', 'Learning rate');
+    bindNumber(ui.dsmSigma, 'dsmSigma', 'DSM noise σ');
+    bindNumber(ui.stepSize, 'stepSize', 'Langevin step ε');
+    bindNumber(ui.langevinStepsPerFrame, 'langevinStepsPerFrame', 'Langevin steps / frame');
     ui.train.addEventListener('click', () => {
       if (this.training) {
         this.stopTrainingRequested = true;
