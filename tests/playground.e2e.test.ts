@@ -255,6 +255,14 @@ describe('playground in headless Chromium', () => {
       await page.waitForFunction(() => document.getElementById('sample')!.textContent === 'Sample');
       expect(await page.evaluate(() => (window as unknown as { frameCounts: { most: number } }).frameCounts.most)).toBe(1);
 
+      // Particles that become NaN or infinite (too large an ε) stop the Sample loop with a message,
+      // rather than vanishing from the plot (ε = 1e20: see playgroundSession.test.ts).
+      await page.evaluate(() => window.scorchPlayground!.configure({ stepSize: 1e20 }));
+      await page.click('#sample');
+      await page.waitForFunction(() => document.getElementById('sample')!.textContent === 'Sample');
+      expect(await message()).toMatch(/^Sampling stopped: \d+ of 500 particles became NaN or infinite; lower the Langevin step ε \(now 100000000000000000000\)$/);
+      expect(pageErrors.splice(0)).toEqual([`playground: ${await message()}`]);
+
       // A loss that becomes infinite stops training, and the status counts the steps that ran.
       await page.evaluate(() => window.scorchPlayground!.configure({ learningRate: 1e9 }));
       const failure = await page.evaluate(() => window.scorchPlayground!.train(10).then(() => null, (e: Error) => e.message));

@@ -36,4 +36,32 @@ describe('PlaygroundSession', () => {
     const after = memory();
     expect({ tensors: after.tensors, bytes: after.bytes }).toEqual({ tensors: before.tensors, bytes: before.bytes });
   });
+
+  it('stops Langevin dynamics with a message when particles become NaN or infinite, rather than drawing fewer', async () => {
+    const session = new PlaygroundSession(settings({}));
+    try {
+      // A step that keeps every particle finite returns their positions.
+      expect((await session.langevinFrame(5, 0.01)).every(Number.isFinite)).toBe(true);
+      // ε = 1e20: the first step's √ε z moves a particle ~1e10, where the network's score grows
+      // about linearly, so the second step's (ε/2)s_θ(x) is ~1e30 and the third's passes
+      // float32's 3.4e38 within the frame's five steps.
+      await expect(session.langevinFrame(5, 1e20)).rejects.toThrow(/^\d+ of 50 particles became NaN or infinite; lower the Langevin step ε \(now 100000000000000000000\)$/);
+      // Fresh particles with a sound step move again.
+      session.resetParticles();
+      expect((await session.langevinFrame(5, 0.01)).every(Number.isFinite)).toBe(true);
+    } finally {
+      session.dispose();
+    }
+  });
+
+  it('blames a diverged model, not ε, for particles that become NaN after training failed', async () => {
+    const session = new PlaygroundSession(settings({ learningRate: 1e9 }));
+    try {
+      await expect(session.trainChunk(10)).rejects.toThrow(/^the loss became/);
+      session.resetParticles();
+      await expect(session.langevinFrame(1, 0.01)).rejects.toThrow(/^50 of 50 particles became NaN or infinite; the model is broken \(its training diverged\): Reset it$/);
+    } finally {
+      session.dispose();
+    }
+  });
 });

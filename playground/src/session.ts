@@ -137,7 +137,8 @@ export class PlaygroundSession {
 
   /**
    * Moves the particles `steps` Langevin steps, x ← x + (ε/2)s_θ(x) + √ε z, and returns their
-   * positions for drawing.
+   * positions for drawing. Throws when a position became NaN or infinite (too large an ε): the
+   * page draws only finite points, so such particles would vanish without a word.
    */
   async langevinFrame(steps: number, stepSize: number): Promise<Float32Array> {
     if (!this.particleTensor) this.resetParticles();
@@ -153,7 +154,15 @@ export class PlaygroundSession {
     const next = keep(x === current ? current.detach() : x);
     current.dispose();
     this.particleTensor = next;
-    return new Float32Array(await next.data());
+    const positions = new Float32Array(await next.data());
+    let lost = 0;
+    for (let i = 0; i < positions.length; i += 2) if (!Number.isFinite(positions[i]!) || !Number.isFinite(positions[i + 1]!)) lost++;
+    if (lost > 0) {
+      // A model whose training diverged has a NaN score everywhere, whatever ε.
+      const advice = this.losses.every(Number.isFinite) ? `lower the Langevin step ε (now ${stepSize})` : 'the model is broken (its training diverged): Reset it';
+      throw new Error(`${lost} of ${positions.length / 2} particles became NaN or infinite; ${advice}`);
+    }
+    return positions;
   }
 
   async particlePositions(): Promise<Float32Array | null> {
