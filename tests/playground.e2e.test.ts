@@ -269,6 +269,14 @@ describe('playground in headless Chromium', () => {
       expect(failure).toMatch(/^the loss became (-?Infinity|NaN) at step \d+;/);
       expect(await page.textContent('#step')).toBe('10');
       expect(pageErrors.splice(0)).toEqual([`playground: Training stopped: ${failure}`]);
+
+      // An error nothing caught, thrown or rejected, is shown on the page, not only in the console.
+      await page.evaluate(() => setTimeout(() => {
+        throw new Error('thrown where nothing catches it');
+      }));
+      await expect.poll(message, { timeout: 5_000 }).toBe('Unexpected error: thrown where nothing catches it');
+      await page.evaluate(() => void Promise.reject(new Error('rejected where nothing catches it')));
+      await expect.poll(message, { timeout: 5_000 }).toBe('Unexpected error: rejected where nothing catches it');
     } finally {
       await page.close();
     }

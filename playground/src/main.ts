@@ -51,6 +51,17 @@ function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
   return settings;
 }
 
+/**
+ * An error nothing else caught (a bug, a failure in an event handler) is shown in the page's
+ * message line as well as in the console, where a reader of the page would not look.
+ */
+function showUncaught(error: unknown): void {
+  const target = document.getElementById('message');
+  if (target) target.textContent = `Unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+}
+window.addEventListener('error', (event) => showUncaught(event.error ?? event.message));
+window.addEventListener('unhandledrejection', (event) => showUncaught(event.reason));
+
 async function main(): Promise<void> {
   const params = new URLSearchParams(window.location.search);
   const settings = settingsFromUrl(params);
