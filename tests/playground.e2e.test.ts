@@ -188,6 +188,10 @@ describe('playground in headless Chromium', () => {
       const refused = await page.evaluate(() => window.scorchPlayground!.configure({ langevinStepsPerFrame: 1e9 }).then(() => 'accepted', (e: Error) => e.message));
       expect(refused).toBe('configure: langevinStepsPerFrame is more than 500, got 1000000000');
       expect(await page.evaluate(() => window.scorchPlayground!.settings().langevinStepsPerFrame)).toBe(5);
+      // A setting the page does not have (a misspelt name) is refused, not stored and ignored.
+      const unknownRefused = await page.evaluate(() => window.scorchPlayground!.configure({ steps: 50 } as never).then(() => 'accepted', (e: Error) => e.message));
+      expect(unknownRefused).toBe("configure: unknown setting 'steps'; expected dataset, objective, seed, learningRate, batchSize, dsmSigma, trainingSteps, chunkSize, stepSize, langevinStepsPerFrame, particleCount");
+      expect(await page.evaluate(() => Object.keys(window.scorchPlayground!.settings()))).not.toContain('steps');
       // A seed randomKey refuses is refused before the model is replaced: the page trains on.
       const seedRefused = await page.evaluate(() => window.scorchPlayground!.configure({ seed: -1 }).then(() => 'accepted', (e: Error) => e.message));
       expect(seedRefused).toBe('configure: seed is not a whole number from 0 to 2^53 − 1, got -1');

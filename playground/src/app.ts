@@ -178,6 +178,8 @@ export class PlaygroundApp {
   }
 
   async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
+    const unknown = Object.keys(changes).filter((k) => !Object.hasOwn(DEFAULT_SETTINGS, k));
+    if (unknown.length > 0) throw new Error(`configure: unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; expected ${Object.keys(DEFAULT_SETTINGS).join(', ')}`);
     if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${DATASET_NAMES.join(', ')}`);
     if (changes.objective !== undefined && !isPlaygroundObjective(changes.objective)) throw new Error(`configure: unknown objective '${changes.objective}'; expected one of ${PLAYGROUND_OBJECTIVES.join(', ')}`);
     // Checked before anything changes: a seed randomKey refuses would fail only once the old
