@@ -286,13 +286,17 @@ describe('playground in headless Chromium', () => {
     }
   }, 60_000);
 
-  it('refuses a URL setting it cannot use with a message, an empty one included', async () => {
+  it('refuses a URL setting it cannot use, an empty one included, and a parameter it does not know, with a message', async () => {
     const page = await browser!.newPage();
     try {
       // Number('') is 0, a valid seed: an empty seed= must still be refused, not run as seed 0.
       await page.goto(`${url}?backend=cpu&seed=`);
       await page.waitForFunction(() => document.body.dataset.error !== undefined || window.scorchPlayground !== undefined, null, { timeout: 30_000 });
       expect(await page.textContent('#message')).toBe('The playground could not start: seed=: is not a whole number from 0 to 2^53 − 1');
+      // A misspelt parameter would leave its setting at the default without a word.
+      await page.goto(`${url}?backend=cpu&los=dsm`);
+      await page.waitForFunction(() => document.body.dataset.error !== undefined || window.scorchPlayground !== undefined, null, { timeout: 30_000 });
+      expect(await page.textContent('#message')).toBe('The playground could not start: los=dsm: unknown parameter; expected backend, dataset, loss, seed, steps, lr, batch, sigma, eps, chunk, particles');
     } finally {
       await page.close();
     }

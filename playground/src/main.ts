@@ -5,6 +5,7 @@
 // URL parameters (all optional): backend, dataset, loss, seed, steps, lr, batch, sigma, eps,
 // chunk, particles, e.g. `?backend=cpu&dataset=rings&loss=dsm&seed=3`. Data sets and losses go by
 // their names in @scorch/score's registry, as on the command line (`swissroll`, `ssm-vr-clean`).
+// A parameter not in this list, or a value a setting cannot take, stops the page with a message.
 
 import { DATASET_NAMES, isDatasetName } from '@scorch/score';
 import { DEFAULT_SETTINGS, type NumericSetting, PlaygroundApp, numericSettingProblem, seedProblem } from './app.js';
@@ -12,7 +13,13 @@ import { chooseBackend, parseBackendPreference } from './backendSelection.js';
 import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundSettings } from './playgroundApi.js';
 
+/** The URL parameters the page reads (a misspelt one, `los=dsm`, is refused rather than ignored). */
+const URL_PARAMETERS = ['backend', 'dataset', 'loss', 'seed', 'steps', 'lr', 'batch', 'sigma', 'eps', 'chunk', 'particles'];
+
 function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
+  for (const [name, value] of params) {
+    if (!URL_PARAMETERS.includes(name)) throw new Error(`${name}=${value}: unknown parameter; expected ${URL_PARAMETERS.join(', ')}`);
+  }
   const settings = { ...DEFAULT_SETTINGS };
   // The settings the page's fields and configure() take, with their bounds (app.ts).
   const setting = (name: string, key: NumericSetting): number | undefined => {
