@@ -259,6 +259,22 @@ describe('playground in headless Chromium', () => {
       await page.waitForFunction(() => document.getElementById('sample')!.textContent === 'Sample');
       expect(await page.evaluate(() => (window as unknown as { frameCounts: { most: number } }).frameCounts.most)).toBe(1);
 
+      // The Sample button pressed while sample() runs: the button's loop takes over and sample()
+      // ends (at its pending frame), rather than two loops moving the same particles on.
+      const overlapped = await page.evaluate(async () => {
+        const counts = (window as unknown as { frameCounts: { pending: number; most: number } }).frameCounts;
+        const sampling = window.scorchPlayground!.sample(20).then(() => 'finished', (e: Error) => e.message);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        document.getElementById('sample')!.click();
+        const outcome = await sampling;
+        counts.most = counts.pending;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        document.getElementById('sample')!.click();
+        return { outcome, most: counts.most };
+      });
+      expect(overlapped).toEqual({ outcome: 'sample: stopped by a newer Langevin loop (the Sample button, or another sample call)', most: 1 });
+      await page.waitForFunction(() => document.getElementById('sample')!.textContent === 'Sample');
+
       // Particles that become NaN or infinite (too large an ε) stop the Sample loop with a message,
       // rather than vanishing from the plot (ε = 1e20: see playgroundSession.test.ts).
       await page.evaluate(() => window.scorchPlayground!.configure({ stepSize: 1e20 }));

@@ -129,7 +129,7 @@ export class PlaygroundApp {
   private training: Promise<TrainReport> | null = null;
   private stopTrainingRequested = false;
   private animating = false;
-  /** Bumped by every start of the Sample button's loop, so a loop stopped and restarted within one frame ends. */
+  /** Bumped by every start of a Langevin loop (the Sample button's, sample()'s), so an older loop ends, even one stopped and restarted within one frame. */
   private animationRun = 0;
   /** Bumped whenever the session is replaced, so loops of the old one stop. */
   private generation = 0;
@@ -279,7 +279,11 @@ export class PlaygroundApp {
   /** `frames` frames of Langevin dynamics from freshly scattered particles. */
   async sample(frames: number): Promise<SampleReport> {
     if (!Number.isInteger(frames) || frames < 1) throw new RangeError(`sample: frames must be a positive integer, got ${frames}`);
+    // One Langevin loop at a time: this one ends the Sample button's, and a later one (the button
+    // pressed, another sample call) ends this one.
     this.animating = false;
+    this.ui.sample.textContent = 'Sample';
+    const run = ++this.animationRun;
     const started = performance.now();
     const generation = this.generation;
     const session = await this.exclusive(async () => {
@@ -289,6 +293,7 @@ export class PlaygroundApp {
     let positions: Float32Array | null = null;
     for (let f = 0; f < frames; f++) {
       if (generation !== this.generation) throw new Error('sample: the model was replaced (a setting changed, or Reset) while sampling');
+      if (run !== this.animationRun) throw new Error('sample: stopped by a newer Langevin loop (the Sample button, or another sample call)');
       positions = await this.exclusive(() => session.langevinFrame(this.settings.langevinStepsPerFrame, this.settings.stepSize));
       this.particles = positions;
       this.redraw();
