@@ -16,17 +16,16 @@
 
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { type Args, USAGE, UsageError, parseArgs } from './src/args.js';
 import { renderChart } from './src/chart.js';
-import { ENGINES, ENGINE_IDS, type EngineId } from './src/engines.js';
+import { ENGINES, ENGINE_IDS } from './src/engines.js';
 import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
 import { type SuiteResults, latestJsonPath, latestRefusal, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
 import { RelaxedSimdError, runSuite } from './src/suite.js';
 import { relaxedSimdNodeFlags } from './src/simdPeak.js';
 import { scratchDir } from './src/workerHost.js';
-import { MIN_REPS, WORKLOADS, WORKLOAD_IDS, type WorkloadId, planFor } from './src/workloads.js';
-
-const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] [--relaxed-simd] | --show [FILE] | --rerender | --list';
+import { WORKLOADS, WORKLOAD_IDS, planFor } from './src/workloads.js';
 
 function repoRoot(): string {
   let dir = process.cwd();
@@ -38,75 +37,6 @@ function repoRoot(): string {
   return dir;
 }
 
-class UsageError extends Error {}
-
-function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
-  if (!value) throw new UsageError(`${flag} needs a comma-separated list of ${allowed.join(', ')}`);
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`${flag}: unknown '${item}'; expected some of ${allowed.join(', ')}`);
-  }
-  return items as T[];
-}
-
-interface Args {
-  quick: boolean;
-  workloads?: WorkloadId[];
-  engines?: EngineId[];
-  reps?: number;
-  show?: string | true;
-  rerender: boolean;
-  list: boolean;
-  relaxedSimd: boolean;
-}
-
-function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, rerender: false, list: false, relaxedSimd: false };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--quick':
-        args.quick = true;
-        break;
-      case '--workloads':
-        args.workloads = parseList(flag, value(), WORKLOAD_IDS);
-        break;
-      case '--engines':
-        args.engines = parseList(flag, value(), ENGINE_IDS);
-        break;
-      case '--reps': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
-        args.reps = n;
-        break;
-      }
-      case '--show': {
-        const next = inline ?? (argv[i + 1] && !argv[i + 1]!.startsWith('--') ? argv[++i] : undefined);
-        args.show = next ?? true;
-        break;
-      }
-      case '--relaxed-simd':
-        args.relaxedSimd = true;
-        break;
-      case '--list':
-        args.list = true;
-        break;
-      case '--rerender':
-        args.rerender = true;
-        break;
-      case '--help':
-      case '-h':
-        console.log(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new UsageError(`unknown argument '${argv[i]}'`);
-    }
-  }
-  return args;
-}
-
 async function main(): Promise<number> {
   let args: Args;
   try {
@@ -115,6 +45,10 @@ async function main(): Promise<number> {
     if (!(e instanceof UsageError)) throw e;
     console.error(`bench: ${e.message}\n${USAGE}`);
     return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
   }
   const root = repoRoot();
   if (args.list) {

@@ -1,0 +1,83 @@
+// `pnpm bench`'s command line: the flags bench.ts accepts, read into `Args`, and the usage line.
+// Kept apart from bench.ts (which runs the suite when it is loaded) so that tests can call it.
+
+import { ENGINE_IDS, type EngineId } from './engines.js';
+import { MIN_REPS, WORKLOAD_IDS, type WorkloadId } from './workloads.js';
+
+export const USAGE = 'usage: pnpm bench [--quick] [--workloads LIST] [--engines LIST] [--reps N] [--relaxed-simd] | --show [FILE] | --rerender | --list';
+
+/** A command line bench.ts refuses: it prints the message and the usage line, and exits with status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
+  if (!value) throw new UsageError(`${flag} needs a comma-separated list of ${allowed.join(', ')}`);
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`${flag}: unknown '${item}'; expected some of ${allowed.join(', ')}`);
+  }
+  return items as T[];
+}
+
+/** What the command line asks for. */
+export interface Args {
+  quick: boolean;
+  workloads?: WorkloadId[];
+  engines?: EngineId[];
+  reps?: number;
+  /** Print a results file (true: latest.json) instead of running. */
+  show?: string | true;
+  rerender: boolean;
+  list: boolean;
+  relaxedSimd: boolean;
+  /** --help or -h: print the usage line and exit (the arguments after it are not read). */
+  help: boolean;
+}
+
+/** Reads bench.ts's arguments (process.argv without node and the script); throws a UsageError saying what is wrong. */
+export function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { quick: false, rerender: false, list: false, relaxedSimd: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--quick':
+        args.quick = true;
+        break;
+      case '--workloads':
+        args.workloads = parseList(flag, value(), WORKLOAD_IDS);
+        break;
+      case '--engines':
+        args.engines = parseList(flag, value(), ENGINE_IDS);
+        break;
+      case '--reps': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
+        args.reps = n;
+        break;
+      }
+      case '--show': {
+        const next = inline ?? (argv[i + 1] && !argv[i + 1]!.startsWith('--') ? argv[++i] : undefined);
+        args.show = next ?? true;
+        break;
+      }
+      case '--relaxed-simd':
+        args.relaxedSimd = true;
+        break;
+      case '--list':
+        args.list = true;
+        break;
+      case '--rerender':
+        args.rerender = true;
+        break;
+      case '--help':
+      case '-h':
+        // The usage line, whatever else is given (bench.ts prints it and exits).
+        return { ...args, help: true };
+      default:
+        throw new UsageError(`unknown argument '${argv[i]}'`);
+    }
+  }
+  return args;
+}

@@ -1,0 +1,38 @@
+// `pnpm bench`'s command line (src/args.ts): what each flag sets, and the clear error a command
+// line it refuses gets (bench.ts prints it with the usage line and exits with status 2).
+
+import { describe, expect, it } from 'vitest';
+import { UsageError, parseArgs } from '../src/args.js';
+import { MIN_REPS } from '../src/workloads.js';
+
+/** The UsageError `argv` is refused with (failing the test if it is accepted). */
+function refusal(argv: string[]): string {
+  try {
+    parseArgs(argv);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message;
+  }
+  throw new Error(`accepted: ${argv.join(' ')}`);
+}
+
+describe('the command line', () => {
+  it('reads a run\'s flags, with a value after the flag or after =', () => {
+    expect(parseArgs([])).toEqual({ quick: false, rerender: false, list: false, relaxedSimd: false, help: false });
+    expect(parseArgs(['--quick', '--workloads', 'matmul,dsm', '--engines=scorch-cpu, torch-cpu-1t', '--reps=9', '--relaxed-simd'])).toEqual({
+      quick: true, rerender: false, list: false, relaxedSimd: true, help: false,
+      workloads: ['matmul', 'dsm'], engines: ['scorch-cpu', 'torch-cpu-1t'], reps: 9,
+    });
+    expect(parseArgs(['--show']).show).toBe(true);
+    expect(parseArgs(['--show', 'run.json']).show).toBe('run.json');
+    expect(parseArgs(['--help', '--bogus']).help).toBe(true);
+  });
+
+  it('refuses unknown arguments and values, saying what was expected', () => {
+    expect(refusal(['--bogus'])).toBe("unknown argument '--bogus'");
+    expect(refusal(['--workloads', 'matmul,gemm'])).toMatch(/^--workloads: unknown 'gemm'; expected some of matmul, ssmvr, /);
+    expect(refusal(['--engines'])).toMatch(/^--engines needs a comma-separated list of scorch-cpu, /);
+    expect(refusal(['--reps', '3'])).toBe(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got 3`);
+    expect(refusal(['--reps=7.5'])).toMatch(/^--reps must be an integer >= 5 .*, got --reps=7\.5$/);
+  });
+});
