@@ -20,6 +20,9 @@ function parseList<T extends string>(flag: string, value: string | undefined, al
   return items as T[];
 }
 
+/** The flags that take no value. */
+const SWITCHES: readonly string[] = ['--quick', '--relaxed-simd', '--list', '--rerender', '--help', '-h'];
+
 /** What the command line asks for. */
 export interface Args {
   quick: boolean;
@@ -41,6 +44,8 @@ export function parseArgs(argv: readonly string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i];
+    // A switch given a value (--relaxed-simd=false) would have it dropped: refused instead.
+    if (inline !== undefined && SWITCHES.includes(flag)) throw new UsageError(`${flag} takes no value, got '${argv[i]}'`);
     switch (flag) {
       case '--quick':
         args.quick = true;

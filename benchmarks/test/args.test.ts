@@ -35,4 +35,12 @@ describe('the command line', () => {
     expect(refusal(['--reps', '3'])).toBe(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got 3`);
     expect(refusal(['--reps=7.5'])).toMatch(/^--reps must be an integer >= 5 .*, got --reps=7\.5$/);
   });
+
+  it('refuses a value given to a switch, which would otherwise be dropped', () => {
+    // --relaxed-simd=false read as --relaxed-simd would run with relaxed SIMD forced on; --quick=no
+    // would run the quick plan.
+    for (const flag of ['--quick', '--relaxed-simd', '--list', '--rerender', '--help', '-h']) {
+      for (const value of ['false', 'no', '']) expect(refusal([`${flag}=${value}`])).toBe(`${flag} takes no value, got '${flag}=${value}'`);
+    }
+  });
 });
