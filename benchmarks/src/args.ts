@@ -14,6 +14,8 @@ export class UsageError extends Error {
 function parseList<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
   if (!value) throw new UsageError(`${flag} needs a comma-separated list of ${allowed.join(', ')}`);
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  // Only commas and spaces: a run of no engine or no workload, which would time nothing and exit 0.
+  if (items.length === 0) throw new UsageError(`${flag} names nothing in '${value}': expected a comma-separated list of some of ${allowed.join(', ')}`);
   for (const item of items) {
     if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`${flag}: unknown '${item}'; expected some of ${allowed.join(', ')}`);
   }

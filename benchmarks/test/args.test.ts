@@ -43,4 +43,9 @@ describe('the command line', () => {
       for (const value of ['false', 'no', '']) expect(refusal([`${flag}=${value}`])).toBe(`${flag} takes no value, got '${flag}=${value}'`);
     }
   });
+
+  it('refuses a list that names nothing, which would run no engine or no workload', () => {
+    expect(refusal(['--engines', ','])).toMatch(/^--engines names nothing in ',': expected a comma-separated list of some of scorch-cpu, /);
+    expect(refusal(['--workloads= , '])).toMatch(/^--workloads names nothing in ' , ': expected a comma-separated list of some of matmul, /);
+  });
 });
