@@ -25,6 +25,16 @@ function parseList<T extends string>(flag: string, value: string | undefined, al
 /** The flags that take no value. */
 const SWITCHES: readonly string[] = ['--quick', '--relaxed-simd', '--list', '--rerender', '--help', '-h'];
 
+/** The flags that do something else instead of a run, and what. */
+const COMMANDS: Record<string, string> = {
+  '--show': 'prints a results file',
+  '--rerender': 'rewrites the charts and READMEs',
+  '--list': 'lists the workloads and engines',
+};
+
+/** The flags that shape a run. */
+const RUN_FLAGS: readonly string[] = ['--quick', '--workloads', '--engines', '--reps', '--relaxed-simd'];
+
 /** What the command line asks for. */
 export interface Args {
   quick: boolean;
@@ -43,11 +53,18 @@ export interface Args {
 /** Reads bench.ts's arguments (process.argv without node and the script); throws a UsageError saying what is wrong. */
 export function parseArgs(argv: readonly string[]): Args {
   const args: Args = { quick: false, rerender: false, list: false, relaxedSimd: false, help: false };
+  const given: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i];
     // A switch given a value (--relaxed-simd=false) would have it dropped: refused instead.
     if (inline !== undefined && SWITCHES.includes(flag)) throw new UsageError(`${flag} takes no value, got '${argv[i]}'`);
+    // A flag given again would override the first (a list replaced, not extended).
+    if (given.includes(flag)) {
+      const list = flag === '--workloads' || flag === '--engines' ? ` (a list takes several items: ${flag} a,b)` : '';
+      throw new UsageError(`${flag} is given twice; give it once${list}`);
+    }
+    given.push(flag);
     switch (flag) {
       case '--quick':
         args.quick = true;
@@ -59,7 +76,9 @@ export function parseArgs(argv: readonly string[]): Args {
         args.engines = parseList(flag, value(), ENGINE_IDS);
         break;
       case '--reps': {
-        const n = Number(value());
+        const raw = value();
+        if (raw === undefined || raw === '') throw new UsageError(`--reps needs a number, an integer >= ${MIN_REPS}`);
+        const n = Number(raw);
         if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
         args.reps = n;
         break;
@@ -86,5 +105,12 @@ export function parseArgs(argv: readonly string[]): Args {
         throw new UsageError(`unknown argument '${argv[i]}'`);
     }
   }
+  // --show, --rerender and --list each run instead of the suite: with two, or with a run's flags,
+  // bench.ts would do one thing and drop the rest without a word.
+  const commands = given.filter((flag) => flag in COMMANDS);
+  if (commands.length > 1) throw new UsageError(`${commands[0]} and ${commands[1]} are two commands; give one`);
+  const command = commands[0];
+  const dropped = command && given.find((flag) => RUN_FLAGS.includes(flag));
+  if (command && dropped) throw new UsageError(`${dropped} does nothing with ${command}, which ${COMMANDS[command]} without running the suite`);
   return args;
 }

@@ -48,4 +48,21 @@ describe('the command line', () => {
     expect(refusal(['--engines', ','])).toMatch(/^--engines names nothing in ',': expected a comma-separated list of some of scorch-cpu, /);
     expect(refusal(['--workloads= , '])).toMatch(/^--workloads names nothing in ' , ': expected a comma-separated list of some of matmul, /);
   });
+
+  it('refuses flags that the command given would drop: a run\'s flags with --show, --rerender or --list, two of those, a flag twice', () => {
+    // --show prints a file and runs nothing: '--show --quick' showed latest.json, a full run's.
+    expect(refusal(['--show', '--quick'])).toBe('--quick does nothing with --show, which prints a results file without running the suite');
+    expect(refusal(['--rerender', '--engines', 'scorch-cpu'])).toBe('--engines does nothing with --rerender, which rewrites the charts and READMEs without running the suite');
+    expect(refusal(['--reps', '9', '--list'])).toBe('--reps does nothing with --list, which lists the workloads and engines without running the suite');
+    expect(refusal(['--list', '--relaxed-simd'])).toBe('--relaxed-simd does nothing with --list, which lists the workloads and engines without running the suite');
+    // Only one of them ran (--list, then --rerender, then --show), the others silently not.
+    expect(refusal(['--show', '--rerender'])).toBe('--show and --rerender are two commands; give one');
+    expect(refusal(['--list', '--show', 'x.json'])).toBe('--list and --show are two commands; give one');
+    // The later one won: --workloads matmul --workloads dsm ran W3 alone.
+    expect(refusal(['--workloads', 'matmul', '--workloads=dsm'])).toBe('--workloads is given twice; give it once (a list takes several items: --workloads a,b)');
+    expect(refusal(['--reps', '7', '--reps', '9'])).toBe('--reps is given twice; give it once');
+    expect(refusal(['--quick', '--quick'])).toBe('--quick is given twice; give it once');
+    // A missing number says so, rather than 'got undefined'.
+    expect(refusal(['--quick', '--reps'])).toBe(`--reps needs a number, an integer >= ${MIN_REPS}`);
+  });
 });
