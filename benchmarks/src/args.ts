@@ -16,9 +16,11 @@ function parseList<T extends string>(flag: string, value: string | undefined, al
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   // Only commas and spaces: a run of no engine or no workload, which would time nothing and exit 0.
   if (items.length === 0) throw new UsageError(`${flag} names nothing in '${value}': expected a comma-separated list of some of ${allowed.join(', ')}`);
-  for (const item of items) {
+  items.forEach((item, k) => {
     if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`${flag}: unknown '${item}'; expected some of ${allowed.join(', ')}`);
-  }
+    // An engine named twice gets two workers, two rows and two steps a round (twice the samples).
+    if (items.indexOf(item) !== k) throw new UsageError(`${flag} names '${item}' twice; name each once`);
+  });
   return items as T[];
 }
 

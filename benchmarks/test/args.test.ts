@@ -65,4 +65,11 @@ describe('the command line', () => {
     // A missing number says so, rather than 'got undefined'.
     expect(refusal(['--quick', '--reps'])).toBe(`--reps needs a number, an integer >= ${MIN_REPS}`);
   });
+
+  it('refuses a list that names an item twice', () => {
+    // '--engines scorch-cpu,scorch-cpu' started two workers, printed the row twice and timed the
+    // engine twice a round: medians of 10 samples where the plan says 5.
+    expect(refusal(['--engines', 'scorch-cpu,tfjs-wasm, scorch-cpu'])).toBe("--engines names 'scorch-cpu' twice; name each once");
+    expect(refusal(['--workloads=dsm,dsm'])).toBe("--workloads names 'dsm' twice; name each once");
+  });
 });
