@@ -19,12 +19,34 @@ export type FeatureLevel = 'core' | 'compatibility';
 export interface PeerGpu {
   gpu: GPU;
   featureLevel: FeatureLevel;
-  adapter: { vendor: string; architecture: string; device: string; description: string; backend: string };
+  adapter: AdapterText & { backend: string };
 }
 
 interface DawnModule {
   create: (flags: string[]) => GPU;
   globals: object;
+}
+
+/** The adapter's description fields, as Dawn and @scorch/kernels (AdapterSummary) give them. */
+export interface AdapterText {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}
+
+/** CPU-based adapters, by the name one of the adapter's fields carries (the test @scorch/kernels' softwareAdapter makes). */
+const SOFTWARE_ADAPTER = /llvmpipe|swiftshader|lavapipe|warp|software/i;
+
+/**
+ * What a WebGPU engine computes with, for the engines table: a software adapter (Mesa's llvmpipe
+ * through OpenGL, or as lavapipe through Vulkan; SwiftShader; WARP) runs its workgroups on every
+ * core of the CPU, '<name> threads (all cores)'; any other adapter is a 'GPU'. Decided by the
+ * adapter, not by the API Dawn drives it through.
+ */
+export function webgpuThreads(adapter: AdapterText): string {
+  const software = `${adapter.device} ${adapter.description} ${adapter.vendor} ${adapter.architecture}`.match(SOFTWARE_ADAPTER);
+  return software ? `${software[0]} threads (all cores)` : 'GPU';
 }
 
 // Dawn instances stay referenced for the life of the process: the collector finalising one while

@@ -7,7 +7,7 @@
 
 import type * as JaxModule from '@jax-js/jax';
 import type { Array as JaxArray } from '@jax-js/jax';
-import { installNavigatorGpu } from '../dawn.js';
+import { installNavigatorGpu, webgpuThreads } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type AdamSpec, type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
@@ -252,9 +252,11 @@ export function jaxjsEngine(backend: JaxBackend): Engine {
   return {
     async hello(): Promise<HelloResult> {
       const details: Record<string, string | number | boolean> = { jit: true };
+      let gpuThreads = '';
       if (backend === 'webgpu') {
         try {
           const peer = await installNavigatorGpu();
+          gpuThreads = webgpuThreads(peer.adapter);
           Object.assign(details, { adapterDevice: peer.adapter.device, adapterDescription: peer.adapter.description, backend: peer.adapter.backend, featureLevel: peer.featureLevel });
         } catch (e) {
           return { available: false, reason: (e as Error).message };
@@ -271,7 +273,7 @@ export function jaxjsEngine(backend: JaxBackend): Engine {
       const version = await jaxVersion();
       // jax-js's wasm backend spreads work over Web Workers when SharedArrayBuffer and a global
       // Worker exist; Node has no global Worker, so it computes on one thread here.
-      const threads = backend === 'wasm' ? (typeof (globalThis as { Worker?: unknown }).Worker === 'undefined' ? 1 : 'web workers') : 'llvmpipe threads (all cores)';
+      const threads = backend === 'wasm' ? (typeof (globalThis as { Worker?: unknown }).Worker === 'undefined' ? 1 : 'web workers') : gpuThreads;
       return { available: true, version: `@jax-js/jax ${version}`, backend, threads, details };
     },
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {

@@ -18,6 +18,7 @@ import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
   mlpScore, slicedScoreMatchingLoss, trainingStep,
 } from '@scorch/score';
+import { webgpuThreads } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type MlpShape, type TrainingCase } from '../workloads.js';
@@ -261,7 +262,7 @@ export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'defaul
         available: true,
         version,
         backend: `webgpu (${info.device || info.description}, ${info.backend}, ${info.featureLevel})`,
-        threads: info.backend === 'opengl' ? 'llvmpipe threads (all cores)' : 'GPU',
+        threads: webgpuThreads(info),
         details: { adapterDevice: info.device, adapterDescription: info.description, adapterVendor: info.vendor, backend: info.backend, featureLevel: info.featureLevel },
       };
     },

@@ -10,7 +10,7 @@
 
 import type * as TfModule from '@tensorflow/tfjs';
 import type { Rank, Scalar, Tensor, Tensor2D, Tensor4D, Variable } from '@tensorflow/tfjs';
-import { installNavigatorGpu } from '../dawn.js';
+import { installNavigatorGpu, webgpuThreads } from '../dawn.js';
 import type { HelloResult } from '../protocol.js';
 import { type HostArray, type Inputs, input } from '../inputs.js';
 import { type CaseSpec, type ConvCase, type HvpCase, type LangevinCase, MLP_PARAM_NAMES, type MatmulCase, type TrainingCase } from '../workloads.js';
@@ -244,9 +244,11 @@ export function tfjsEngine(backend: TfjsBackend): Engine {
   return {
     async hello(): Promise<HelloResult> {
       const details: Record<string, string | number | boolean> = {};
+      let threads: number | string = 1;
       if (backend === 'webgpu') {
         try {
           const peer = await installNavigatorGpu();
+          threads = webgpuThreads(peer.adapter);
           Object.assign(details, { adapterDevice: peer.adapter.device, adapterDescription: peer.adapter.description, backend: peer.adapter.backend, featureLevel: peer.featureLevel });
         } catch (e) {
           return { available: false, reason: (e as Error).message };
@@ -263,13 +265,11 @@ export function tfjsEngine(backend: TfjsBackend): Engine {
       tf.enableProdMode();
       if (!(await tf.setBackend(backend))) return { available: false, reason: `tf.setBackend('${backend}') failed (see the worker's log)` };
       await tf.ready();
-      let threads: number | string = 1;
       if (backend === 'wasm') {
         const wasm = await import('@tensorflow/tfjs-backend-wasm');
         threads = wasm.getThreadsCount();
         details.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
       }
-      if (backend === 'webgpu') threads = 'llvmpipe threads (all cores)';
       return { available: true, version: `@tensorflow/tfjs ${tf.version.tfjs}`, backend, threads, details };
     },
     async prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase> {
