@@ -88,14 +88,22 @@ function labelOf(results: SuiteResults, id: EngineId): string {
   return results.engines.find((e) => e.id === id)?.label ?? ENGINES[id].label;
 }
 
-/** W4's fitted growth exponents per engine. */
+/**
+ * W4's fitted growth exponents: a row for every engine that ran, with its exponent, or '—' and the
+ * sizes it was timed at (fewer than two: skipped, a mismatch, an error). Undefined when the run had
+ * W4 at fewer than two sizes.
+ */
 export function growthTable(results: SuiteResults): Table | undefined {
-  if (results.growth.length === 0) return undefined;
-  return {
-    header: ['engine', 'exponent b (ms ≈ a·d^b)', 'fitted over d'],
-    align: ['left', 'right', 'left'],
-    rows: results.growth.map((g) => [labelOf(results, g.engine), g.exponent.toFixed(2), g.dims.join(', ')]),
-  };
+  const ism = results.cases.flatMap((c) => (c.spec.workload === 'ism' ? [{ dim: c.spec.net.dim, rows: c.rows }] : []));
+  if (results.growth.length === 0 && new Set(ism.map((c) => c.dim)).size < 2) return undefined;
+  const rows = results.engines.filter((e) => e.available).map((e) => {
+    const label = labelOf(results, e.id);
+    const fit = results.growth.find((g) => g.engine === e.id);
+    if (fit) return [label, fit.exponent.toFixed(2), fit.dims.join(', ')];
+    const timed = ism.filter((c) => c.rows.find((r) => r.engine === e.id)?.medianMs !== undefined).map((c) => c.dim);
+    return [label, '—', timed.length === 0 ? 'not timed at any d' : `timed at d = ${timed.join(', ')} only`];
+  });
+  return { header: ['engine', 'exponent b (ms ≈ a·d^b)', 'fitted over d'], align: ['left', 'right', 'left'], rows };
 }
 
 /** How each engine ran (version, backend, threads), or why it did not. */

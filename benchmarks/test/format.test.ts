@@ -13,11 +13,11 @@ import { renderChart } from '../src/chart.js';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import { matmulChecksum, matmulProjections, particleStatistics } from '../src/engines/engine.js';
 import { input, makeInputs, readInputs, writeInputs } from '../src/inputs.js';
-import { caseTable, formatNumber, markdownSummary, renderMarkdown, runLine, textReport } from '../src/report.js';
+import { caseTable, formatNumber, growthTable, markdownSummary, renderMarkdown, runLine, textReport } from '../src/report.js';
 import { type CaseResult, type Row, SCHEMA, type SuiteResults, latestRefusal, readResults, runStem, writeResults } from '../src/results.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
-import { HVP_CASE, MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, matmulCase } from '../src/workloads.js';
+import { HVP_CASE, MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, ismCase as ismCaseOf, matmulCase } from '../src/workloads.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'scorch-bench-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -199,6 +199,34 @@ describe('tables', () => {
     const summary = markdownSummary(results);
     expect(summary).toContain('| W1 matmul, n=256 | GFLOP/s ↑ | 3.36 | 6.71 | mismatch | skipped |');
     expect(summary).toContain('- PyTorch CUDA (NVIDIA GPU): not run: not installed here');
+  });
+
+  it("give every engine that ran a row in W4's growth table, with its exponent or the sizes it was timed at", () => {
+    // W4 at d = 2 and 8: scorch CPU timed at both, TF.js wasm at d = 2 only (over the limit at 8),
+    // TF.js cpu at neither (a mismatch). Only scorch CPU has an exponent; the others were left out
+    // of the table without a word, as if they had not been part of the run.
+    const base = madeUpResults();
+    const ismCase = (dim: number, wasm: Row): CaseResult => ({
+      spec: ismCaseOf(dim),
+      loadAverage: 1,
+      reference: { by: 'scorch-float64', value: [1, 0.5], valueMs: 1, scale: 1 },
+      rows: [row('scorch-cpu', 4 * dim), row('scorch-webgpu', 8 * dim), { engine: 'tfjs-cpu', status: 'mismatch', reason: 'value off; not timed' }, wasm, row('torch-cuda', undefined)],
+    });
+    const results: SuiteResults = {
+      ...base,
+      cases: [ismCase(2, row('tfjs-wasm', 30)), ismCase(8, { engine: 'tfjs-wasm', status: 'skipped', reason: 'a step would take about 9.0 s' })],
+      growth: [{ engine: 'scorch-cpu', exponent: 1, dims: [2, 8] }, { engine: 'scorch-webgpu', exponent: 1, dims: [2, 8] }],
+    };
+    const table = growthTable(results)!;
+    expect(table.rows).toEqual([
+      ['scorch CPU', '1.00', '2, 8'],
+      ['scorch WebGPU', '1.00', '2, 8'],
+      ['TF.js cpu', '—', 'not timed at any d'],
+      ['TF.js wasm', '—', 'timed at d = 2 only'],
+    ]);
+    expect(textReport(results)).toContain('W4 exact ISM: growth of the step time in d');
+    // A run without W4 at two sizes has no growth to show.
+    expect(growthTable(base)).toBeUndefined();
   });
 
   it('format numbers to three significant digits', () => {
