@@ -42,7 +42,8 @@ export function renderMarkdown(table: Table): string[] {
 export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v) && Math.abs(v) < 1000) return String(v);
-  const a = Math.abs(v);
+  // The magnitude after rounding to three digits picks the format: 99.96 is '100', not '100.0'.
+  const a = Math.abs(Number(v.toPrecision(3)));
   if (a >= 1000) return Math.round(v).toLocaleString('en-US');
   if (a >= 100) return v.toFixed(0);
   if (a >= 10) return v.toFixed(1);

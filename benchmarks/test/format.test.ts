@@ -231,6 +231,9 @@ describe('tables', () => {
 
   it('format numbers to three significant digits', () => {
     expect([123456.7, 512, 99.94, 1.234, 0.012345, 7].map(formatNumber)).toEqual(['123,457', '512', '99.9', '1.23', '0.0123', '7']);
+    // Values that round up into the next decade take its format: not '100.0', '10.00' or '1000'
+    // (four digits, and 999.7 not grouped where 1000.4 is).
+    expect([99.96, 9.996, 999.7, -99.96, 0.99996, 1000.4].map(formatNumber)).toEqual(['100', '10.0', '1,000', '-100', '1.00', '1,000']);
   });
 });
 
