@@ -54,6 +54,16 @@ describe('PlaygroundSession', () => {
     }
   });
 
+  it('blames the settings, not the learning rate, for a loss already non-finite at step 1', async () => {
+    // The first loss is computed before any update: σ = 1e30 overflows float32 in the DSM loss.
+    const session = new PlaygroundSession(settings({ objective: 'dsm', dsmSigma: 1e30 }));
+    try {
+      await expect(session.trainChunk(1)).rejects.toThrow(/^the loss is (-?Infinity|NaN) at step 1, before any update; the objective's noise σ or the data set is the cause$/);
+    } finally {
+      session.dispose();
+    }
+  });
+
   it('blames a diverged model, not ε, for particles that become NaN after training failed', async () => {
     const session = new PlaygroundSession(settings({ learningRate: 1e9 }));
     try {

@@ -104,7 +104,13 @@ export class PlaygroundSession {
       this.losses.push(...values);
       const bad = values.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
-        throw new Error(`the loss became ${values[bad]} at step ${this.stepsDone - steps + bad + 1}; lower the learning rate or pick another objective`);
+        const step = this.stepsDone - steps + bad + 1;
+        // The first step's loss is computed before any update: the learning rate is not the cause.
+        throw new Error(
+          step === 1
+            ? `the loss is ${values[bad]} at step 1, before any update; the objective's noise σ or the data set is the cause`
+            : `the loss became ${values[bad]} at step ${step}; lower the learning rate or pick another objective`,
+        );
       }
       return values;
     } finally {

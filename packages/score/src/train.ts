@@ -160,6 +160,17 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
 }
 
 /** Runs `steps` optimisation steps of `loss` over `params`. */
+/**
+ * Why training stopped on a non-finite loss, and what to change. The loss of step `n` (from 0) is
+ * computed before that step's update, so at the first step no learning rate or clipping is the
+ * cause: the data, the loss's settings (noise levels) or the initial parameters are.
+ */
+function nonFiniteLossMessage(where: string, loss: number, n: number): string {
+  return n === 0
+    ? `${where}: the loss is ${loss} at step 1, before any update; check the data, the loss's settings (its noise levels) and the initial parameters`
+    : `${where}: the loss became ${loss} at step ${n + 1}; lower the learning rate or clip gradients (clipNorm)`;
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const where = 'train';
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
@@ -186,7 +197,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       value.dispose();
       const progress = { step: n + 1, loss: lossNumber };
       history.push(progress);
-      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(`${where}: the loss became ${lossNumber} at step ${n + 1}; lower the learning rate or clip gradients (clipNorm)`);
+      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(nonFiniteLossMessage(where, lossNumber, n));
       await opts.onProgress?.(progress);
     }
   } finally {

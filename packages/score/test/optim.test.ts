@@ -234,7 +234,15 @@ describe('train', () => {
     expect(memory().tensors).toBe(before);
     expect(second.history.at(-1)!.loss).toBeLessThan(1e-6);
     close(await read(params.w!), [0.5, -1.5, 2], 1e-3);
-    await expect(train({ params, loss: () => tensor(NaN, f64).add(sum(params.w!)), optimizer, steps: 1, key: [0, 0] })).rejects.toThrow(/the loss became NaN at step 1/);
+    // The first step's loss comes before any update, so the advice is not the learning rate's.
+    await expect(train({ params, loss: () => tensor(NaN, f64).add(sum(params.w!)), optimizer, steps: 1, key: [0, 0] })).rejects.toThrow(
+      "train: the loss is NaN at step 1, before any update; check the data, the loss's settings (its noise levels) and the initial parameters",
+    );
+    let calls = 0;
+    const laterNaN = (p: Params) => (++calls >= 3 ? tensor(NaN, f64) : tensor(0, f64)).add(sum(p.w!));
+    await expect(train({ params, loss: laterNaN, optimizer, steps: 5, key: [0, 0], jit: false, every: 1 })).rejects.toThrow(
+      'train: the loss became NaN at step 3; lower the learning rate or clip gradients (clipNorm)',
+    );
   });
 
   it('compiles the step by default: the same parameters and losses as eager steps, bit for bit on the CPU', async () => {
