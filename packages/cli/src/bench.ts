@@ -31,7 +31,7 @@ export const BENCH_SPEC: CommandSpec = {
     "Part 'peers': runs that suite (the same as pnpm bench; minutes), which rewrites latest.json. 'all' is 'score' then 'latest'.",
   flags: [
     { name: 'suite', kind: 'choice', valueName: 'NAME', choices: ['all', 'score', 'latest', 'peers'], default: 'all', description: 'which part to run' },
-    { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score'" },
+    { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score' and --profile: 'webgpu' fails where no adapter exists; 'all' then measures the CPU and names WebGPU as not available" },
     { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 30, description: "timed steps per measurement of part 'score' (after 5 warm-up steps)" },
     { name: 'quick', kind: 'boolean', description: "part 'peers': the quick run (smaller sizes, fewer repetitions; under 3 minutes on 2 cores)" },
     {
@@ -109,7 +109,9 @@ async function runProfile(values: Readonly<Record<string, FlagValue>>, io: Io): 
   const devices: { name: string; device: string }[] = [];
   if (wanted !== 'webgpu') devices.push({ name: 'cpu', device: 'cpu' });
   if (wanted !== 'cpu') {
-    const gpu = await selectBackend('auto');
+    // --backend webgpu asks for WebGPU: without an adapter that is an error (as for train), not
+    // an empty profile; 'all' profiles what there is and names what is missing.
+    const gpu = await selectBackend(wanted === 'webgpu' ? 'webgpu' : 'auto');
     if (gpu.fallbackReason) io.out(`webgpu: not available: ${gpu.fallbackReason}`);
     else devices.push({ name: 'webgpu', device: gpu.device });
   }
@@ -229,8 +231,9 @@ export async function runBench(values: Readonly<Record<string, FlagValue>>, give
   if (suite === 'peers') return runSuite(values.quick ? ['--quick'] : [], io, false) === 0 ? 0 : 1;
 
   if (suite !== 'latest') {
-    // WebGPU is probed only when it is wanted.
-    const gpu = wanted === 'cpu' ? undefined : await selectBackend('auto');
+    // WebGPU is probed only when it is wanted; asked for alone (--backend webgpu) it must open,
+    // as for train, rather than leave a table with nothing measured.
+    const gpu = wanted === 'cpu' ? undefined : await selectBackend(wanted === 'webgpu' ? 'webgpu' : 'auto');
     const webgpuDevice = gpu && !gpu.fallbackReason ? gpu.device : undefined;
     io.out(`score steps (demo model: SSM-VR, MLP 64×64, batch 256; annealed Langevin over 1000 samples), ${steps} timed steps each:`);
     const rows: string[][] = [['backend', 'train ms/step', 'train steps/s', 'sample ms/step']];
