@@ -39,7 +39,9 @@ export function topLevelHelp(): string {
 
 /** Runs the CLI on `argv` (the arguments after `scorch`) and returns the exit status. */
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
-  const [name, ...rest] = argv;
+  // A leading bare `--` is what `pnpm scorch -- train …` passes on (pnpm, unlike npm, keeps it);
+  // it separates nothing here, as parseArgs treats one among a command's flags.
+  const [name, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   let where = 'scorch';
   try {
     if (name === undefined) throw new UsageError(`scorch: missing command; expected one of ${commandNames()} (scorch --help describes them)`);

@@ -183,6 +183,18 @@ describe('--help', () => {
     expect(text).toContain('Also ncsn on rings — at the threshold, by the draw: the run comes out 4.8 s.e. away');
   });
 
+  it('is printed after a leading -- (what `pnpm scorch -- <command>` passes on), which is not taken for a command', async () => {
+    // `pnpm scorch -- train --help` was refused: unknown command "--".
+    const train = await runMain('--', 'train', '--help');
+    expect(train).toEqual({ code: 0, stdout: `${commandHelp(TRAIN_SPEC)}\n`, stderr: '' });
+    const top = await runMain('--', '--help');
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^scorch — .*\n\nUsage: scorch <command> \[flags\]/);
+    const wrong = await runMain('--', 'train', '--steps', 'abc');
+    expect(wrong).toEqual({ code: 2, stdout: '', stderr: 'scorch train: --steps must be a positive integer, got "abc"\n' });
+    expect((await runMain('--')).stderr).toMatch(/^scorch: missing command; expected one of demo, train, sample, bench/);
+  });
+
   it('is printed by `scorch <command> --help` and `scorch help <command>`', async () => {
     const a = await runMain('train', '--help');
     const b = await runMain('help', 'train');
