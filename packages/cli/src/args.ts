@@ -88,6 +88,45 @@ function inRange(flag: FlagSpec, v: number): boolean {
   return true;
 }
 
+/**
+ * The number of single-character insertions, deletions, substitutions and swaps of two
+ * neighbours that turn `a` into `b` (the optimal string alignment distance).
+ */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The candidate `word` is most likely a typo of, for a 'did you mean' hint: the nearest by edit
+ * distance (ignoring case), if within 1 edit for words of 4 to 6 characters and 2 for longer
+ * ones; undefined otherwise. Words under 4 characters get no guess ('gpu' is one edit from
+ * 'cpu', but meant 'webgpu').
+ */
+export function nearest(word: string, candidates: readonly string[]): string | undefined {
+  const limit = word.length < 4 ? 0 : word.length < 7 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** ' (did you mean X?)' for the candidate `word` is near (see nearest), or ''. */
+export function didYouMean(word: string, candidates: readonly string[], prefix = ''): string {
+  const guess = nearest(word, candidates);
+  return guess === undefined ? '' : ` (did you mean ${prefix}${guess}?)`;
+}
+
 const INTEGER = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -108,7 +147,7 @@ function convert(where: string, flag: FlagSpec, text: string): FlagValue {
       return v;
     }
     case 'choice':
-      if (!(flag.choices ?? []).includes(text)) throw wrong();
+      if (!(flag.choices ?? []).includes(text)) throw new UsageError(`${wrong().message}${didYouMean(text, flag.choices ?? [])}`);
       return text;
     case 'list': {
       const parts = text.split(',');
@@ -140,14 +179,16 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     // command takes positional arguments.
     if (arg === '--') continue;
     if (!arg.startsWith('--')) {
-      throw new UsageError(`${where}: unexpected argument ${JSON.stringify(arg)}; flags are written --name value (see scorch ${spec.name} --help)`);
+      // '-steps' or '-h'-style short forms: name the flag meant, when one is near.
+      const meant = arg.startsWith('-') ? didYouMean(arg.replace(/^-+/, '').split('=')[0]!, spec.flags.map((f) => f.name), '--') : '';
+      throw new UsageError(`${where}: unexpected argument ${JSON.stringify(arg)}${meant}; flags are written --name value (see scorch ${spec.name} --help)`);
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const flag = byName.get(name);
     if (!flag) {
       const known = spec.flags.map((f) => `--${f.name}`).join(', ');
-      throw new UsageError(`${where}: unknown flag --${name}; expected one of ${known}, or --help`);
+      throw new UsageError(`${where}: unknown flag --${name}${didYouMean(name, spec.flags.map((f) => f.name), '--')}; expected one of ${known}, or --help`);
     }
     if (given.has(name)) throw new UsageError(`${where}: --${name} is given twice; give each flag at most once`);
     given.add(name);

@@ -3,7 +3,7 @@
 // value, an output directory that is not empty), 1 with one line for a failure while running
 // (set SCORCH_DEBUG=1 for the stack).
 
-import { type CommandSpec, type FlagValue, UsageError, commandHelp, parseArgs } from './args.js';
+import { type CommandSpec, type FlagValue, UsageError, commandHelp, didYouMean, parseArgs } from './args.js';
 import { BENCH_SPEC, runBench } from './bench.js';
 import { type Io, processIo } from './io.js';
 import { SAMPLE_SPEC, runSample } from './sample.js';
@@ -48,14 +48,14 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     if (name === '--help' || name === '-h' || name === 'help') {
       const topic = name === 'help' ? rest[0] : undefined;
       const command = topic === undefined ? undefined : COMMANDS.find((c) => c.spec.name === topic);
-      if (topic !== undefined && !command) throw new UsageError(`scorch help: unknown command ${JSON.stringify(topic)}; expected one of ${commandNames()}`);
+      if (topic !== undefined && !command) throw new UsageError(`scorch help: unknown command ${JSON.stringify(topic)}${didYouMean(topic, COMMANDS.map((c) => c.spec.name))}; expected one of ${commandNames()}`);
       io.out(command ? commandHelp(command.spec) : topLevelHelp());
       return 0;
     }
     const command = COMMANDS.find((c) => c.spec.name === name);
     if (!command) {
       const hint = name.startsWith('-') ? 'a command comes first, then its flags' : `scorch --help describes them`;
-      throw new UsageError(`scorch: unknown command ${JSON.stringify(name)}; expected one of ${commandNames()} (${hint})`);
+      throw new UsageError(`scorch: unknown command ${JSON.stringify(name)}${didYouMean(name, COMMANDS.map((c) => c.spec.name))}; expected one of ${commandNames()} (${hint})`);
     }
     where = `scorch ${name}`;
     const parsed = parseArgs(command.spec, rest);

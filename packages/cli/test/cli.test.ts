@@ -86,7 +86,12 @@ describe('argument parsing', () => {
   });
 
   it.each([
-    [['--stepz', '3'], /unknown flag --stepz; expected one of --data, --loss, .*--help/],
+    // A near miss names the flag meant; one near nothing is not guessed at.
+    [['--stepz', '3'], /unknown flag --stepz \(did you mean --steps\?\); expected one of --data, --loss, .*--help/],
+    [['--sigma_max', '2'], /^scorch train: unknown flag --sigma_max \(did you mean --sigma-max\?\); expected one of --data, /],
+    [['--bogus'], /^scorch train: unknown flag --bogus; expected one of --data, /],
+    [['-steps', '3'], /^scorch train: unexpected argument "-steps" \(did you mean --steps\?\); flags are written --name value/],
+    [['--data', 'moon'], /^scorch train: --data must be one of mixture, .*, got "moon" \(did you mean moons\?\)$/],
     [['--steps'], /--steps needs a value \(a positive integer\)/],
     [['--steps', '--batch', '3'], /--steps needs a value/],
     [['--steps', 'ten'], /--steps must be a positive integer, got "ten"/],
@@ -98,7 +103,8 @@ describe('argument parsing', () => {
     [['--lr', 'fast'], /--lr must be a positive number, got "fast"/],
     [['--data', 'circles'], /--data must be one of mixture, mixture3, moons, swissroll, 8gaussians, checkerboard, rings, spirals, got "circles"/],
     [['--loss', 'sm'], /--loss must be one of ssm-vr, ssm, ssm-fd, ism, dsm, ncsn, ve, vp, subvp, esm-kde, ssm-vr-clean, ssm-clean, ism-clean, got "sm"/],
-    [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got "gpu"/],
+    // No guess for a short word: 'gpu' is one edit from 'cpu' but means 'webgpu'.
+    [['--backend', 'gpu'], /--backend must be one of auto, webgpu, cpu, got "gpu"$/],
     [['--sampler', 'ddim'], /--sampler must be one of langevin, ald, em, pc, ode, got "ddim"/],
     [['--hidden', '64,x'], /--hidden must be comma-separated positive integers of at most 16384, e.g. 64,64, got "64,x"/],
     [['--hidden', '64,4294967297'], /--hidden must be comma-separated positive integers of at most 16384, e.g. 64,64, got "64,4294967297"/],
@@ -214,7 +220,9 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [[], /^scorch: missing command; expected one of demo, train, sample, bench/],
     [['fly'], /^scorch: unknown command "fly"; expected one of demo, train, sample, bench/],
     [['--steps', '3'], /^scorch: unknown command "--steps".*a command comes first/],
-    [['help', 'fly'], /^scorch help: unknown command "fly"/],
+    [['help', 'fly'], /^scorch help: unknown command "fly"; expected one of/],
+    [['tran', '--steps', '3'], /^scorch: unknown command "tran" \(did you mean train\?\); expected one of demo, train, sample, bench/],
+    [['help', 'sampel'], /^scorch help: unknown command "sampel" \(did you mean sample\?\); expected one of demo, train, sample, bench$/],
     [['train', '--steps', 'abc'], /^scorch train: --steps must be a positive integer, got "abc"$/],
     [['demo', '--bogus'], /^scorch demo: unknown flag --bogus/],
     [['train', '--loss', 'ssm-vr', '--sampler', 'em'], /^scorch train: --sampler em needs a model trained with an SDE loss \(--loss ve, vp or subvp\), but this model was trained with ssm-vr; use --sampler ald or langevin$/],
