@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
 import { type Io, streamIo } from '../src/io.js';
 import { main } from '../src/main.js';
@@ -502,6 +502,35 @@ describe('progress display', () => {
     bar.finish();
     expect(text).toMatch(/^\r\x1b\[2Ktrain \[█{12}░{12}\]  50% · 50\/100 steps · [\d.]+ steps\/s · loss -1\.2500 · ETA /);
     expect(text.endsWith('\n')).toBe(true);
+  });
+
+  it('keeps the redrawn bar narrower than the terminal, so a redraw never leaves a wrapped line behind', () => {
+    // The full line is 95 characters here: on an 80-column terminal it wrapped, and each '\r'
+    // redraw returned only to its last row, leaving the first behind. The clock is fixed (10 s
+    // for 500 of 1000 steps: 50.0 steps/s, ETA 0:10), so the lines are known exactly.
+    const clock = vi.spyOn(performance, 'now');
+    try {
+      const draw = (columns: number | undefined) => {
+        let text = '';
+        clock.mockReturnValue(0);
+        const bar = new Progress('train', 1000, { write: (s: string) => (text += s), isTTY: true, columns });
+        clock.mockReturnValue(10_000);
+        bar.update(500, -0.40654321);
+        expect(text.startsWith('\r\x1b[2K')).toBe(true);
+        return text.slice('\r\x1b[2K'.length);
+      };
+      const tail = ' 50% · 500/1000 steps · 50.0 steps/s · loss -0.4065 · ETA 0:10';
+      expect(draw(undefined)).toBe(`train [${'█'.repeat(12)}${'░'.repeat(12)}] ${tail}`); // 95 characters
+      expect(draw(96)).toBe(`train [${'█'.repeat(12)}${'░'.repeat(12)}] ${tail}`);
+      // One too many for 94 characters: a bar of 23, half of it (rounded up) filled.
+      expect(draw(95)).toBe(`train [${'█'.repeat(12)}${'░'.repeat(11)}] ${tail}`);
+      // 16 too many for 79 characters: a bar of 8.
+      expect(draw(80)).toBe(`train [${'█'.repeat(4)}${'░'.repeat(4)}] ${tail}`);
+      expect(draw(60)).toBe(`train: ${tail}`.slice(0, 59)); // no room for a bar of 6
+      expect(draw(20)).toBe('train:  50% · 500/1'); // 19 characters
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('writes a plain line at every 10% elsewhere', () => {
