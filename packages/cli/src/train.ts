@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
-  type SamplerName, type TrainProgress, adam, buildModel, datasetEntry, describeNoise, makeObjective, modelSpecFor, noiseFor,
+  type SamplerName, type TrainProgress, adam, buildModel, datasetEntry, defaultSigmaMax, describeNoise, makeObjective, modelSpecFor, noiseFor,
   knownHardReason, ruleOfThumbBandwidth, train,
 } from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
@@ -189,6 +189,18 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
 
     const backend = await selectBackend(values.backend as BackendChoice);
     const entry = datasetEntry(data);
+    const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
+    // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
+    // evaluation only, never the training.
+    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
+    // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
+    // user's value out of range, as when both are given (checked above).
+    if ((family === 'levels' || loss === 've') && sigmaMaxGiven === undefined) {
+      const sigmaMax = defaultSigmaMax(scalePoints);
+      if (!(sigmaMax > sigmaMin)) {
+        throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
+      }
+    }
     if (mode === 'demo') {
       io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
     }
@@ -197,10 +209,6 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
     io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
 
-    const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
-    // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
-    // evaluation only, never the training.
-    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
     const domain = plotHalfWidth(scalePoints);
     // Fresh data for the metrics and plots.
     const reference = entry.dataset.sample(n, { key: referenceKey! });

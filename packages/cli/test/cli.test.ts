@@ -251,6 +251,20 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(stderr.trimEnd()).toMatch(pattern);
   });
 
+  it('a --sigma-min at or above the default σ_max (the data\'s extent) is a usage error naming both, and leaves no --out', async () => {
+    // It failed with status 1 and the library's 'geometricSigmas: need sigmaMax > sigmaMin, got
+    // 8.39 and 20' (for ve: 'veSde: ...'), after printing the run's header.
+    for (const [loss, sigmaMin] of [['ssm-vr', '20'], ['ve', '8.39']] as const) {
+      const out = join(scratch, `sigma-min-${loss}`);
+      const { code, stdout, stderr } = await runMain('train', '--backend', 'cpu', '--loss', loss, '--sigma-min', sigmaMin, '--out', out);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      // 8.39: the largest distance between two of the 1000 points seed 0 draws from the mixture, to 3 digits.
+      expect(stderr).toBe(`scorch train: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data mixture (8.39); give a smaller --sigma-min, or a larger --sigma-max\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
   it('refuses a non-empty --out without --force, and a --out that is a file', async () => {
     mkdirSync(occupied, { recursive: true });
     writeFileSync(join(occupied, 'notes.txt'), 'mine');

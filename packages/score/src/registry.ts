@@ -333,6 +333,14 @@ export interface NoiseSettings {
 const NOISE_SETTINGS = optionNames<NoiseSettings>()(['levels', 'sigmaMin', 'sigmaMax', 'sigma', 'dataPoints', 'kdeBandwidth', 'kdePoints']);
 
 /** The noise spec of `name` from the user's choices (and, where a default needs it, the data). */
+/**
+ * The σ_max noiseFor takes when none is given: the largest distance between two of `points`
+ * (interleaved x, y, at least two points), to 3 significant digits.
+ */
+export function defaultSigmaMax(points: ArrayLike<number>): number {
+  return Number(largestPairwiseDistance(points).toPrecision(3));
+}
+
 export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSpec {
   const where = 'noiseFor';
   checkOneOf(where, 'objective', name, OBJECTIVE_NAMES);
@@ -346,7 +354,7 @@ export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSp
   const sigmaMax = (): number => {
     if (opts.sigmaMax !== undefined) return opts.sigmaMax;
     if (!opts.dataPoints || opts.dataPoints.length < 4) throw new Error(`${where}: '${name}' needs sigmaMax, or dataPoints (at least two points) to take it from`);
-    return Number(largestPairwiseDistance(opts.dataPoints).toPrecision(3));
+    return defaultSigmaMax(opts.dataPoints);
   };
   switch (OBJECTIVES[name].family) {
     case 'levels':
