@@ -202,8 +202,10 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       text = arg.slice(eq + 1);
     } else {
       const next = argv[i + 1];
-      // A following flag is not a value; a negative number (for flags that allow one) is.
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
+      // A following flag is not a value, nor is a bare `--` (skipped everywhere else, so
+      // `--out --` must not make a directory named '--'); a negative number (for flags that
+      // allow one) is.
+      if (next === undefined || next.startsWith('--')) {
         throw new UsageError(`${where}: --${name} needs a value (${expectation(flag)})`);
       }
       text = next;

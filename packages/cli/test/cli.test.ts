@@ -80,6 +80,14 @@ describe('argument parsing', () => {
     expect(parseArgs(TRAIN_SPEC, ['--', '--steps', '7']).values.steps).toBe(7);
   });
 
+  it('a bare -- is no flag\'s value', () => {
+    // `--out -- ...` took '--' for the directory and wrote the run into ./--.
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--out', '--', '--steps', '7']))).toBe('scorch train: --out needs a value (a directory path)');
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--seed', '--']))).toBe('scorch train: --seed needs a value (a non-negative integer)');
+    expect(parseArgs(TRAIN_SPEC, ['--out', 'runs/x', '--', '--steps', '7']).values).toMatchObject({ out: 'runs/x', steps: 7 });
+    expect(parseArgs(TRAIN_SPEC, ['--out=--']).values.out).toBe('--'); // spelled out with '=', it is the user's name
+  });
+
   it('--help wins over everything else', () => {
     expect(parseArgs(TRAIN_SPEC, ['--steps', 'x', '--help']).help).toBe(true);
     expect(parseArgs(SAMPLE_SPEC, ['-h']).help).toBe(true);
