@@ -7,7 +7,7 @@
 
 import { collapseAxes } from '../layout.js';
 import type { Layout } from '../layout.js';
-import { type KernelSpec, MAX_WORKGROUPS_PER_DIM, UniformBlock, declareStorage } from './common.js';
+import { type KernelSpec, UniformBlock, declareStorage, grid1d, linearWorkgroup } from './common.js';
 
 /**
  * WGSL filling `v` (a vec4<f32>) with four consecutive elements `first`..`first + 3` of `buffer`
@@ -157,6 +157,29 @@ function outputDeclarations(u: UniformBlock, epilogue: MatmulEpilogue | undefine
   return `${epilogue.declarations}${u.declare(2 + epilogue.bindingCount)}${epilogue.functions}\n`;
 }
 
+/**
+ * The launch grid of a product's tiles (or blocks): `columns`×`rows` of them per batch entry,
+ * numbered row by row and folded into x and y as `grid1d` folds a 1-D launch, so a side of more
+ * than 65,535 tiles (a thin C of millions of rows or columns) still fits the per-dimension limit;
+ * z is the batch entry. `tileLines` recovers a workgroup's tile.
+ */
+function foldTiles(u: UniformBlock, columns: number, rows: number, batchCount: number): { dispatch: [number, number, number]; columns: string; count: string } {
+  const [x, y] = grid1d(columns * rows);
+  return { dispatch: [x, y, batchCount], columns: u.u32(columns), count: u.u32(columns * rows) };
+}
+
+/**
+ * WGSL that starts `main`: the workgroup's tile from its folded index (see foldTiles), the
+ * workgroups past the last tile returning (a whole workgroup: its barriers stay in uniform
+ * control flow), and `rowBase`/`colBase`, the tile's first row and column (or column group).
+ */
+function tileLines(grid: { columns: string; count: string }, rowsPerTile: string, columnsPerTile: string, rowBase: string, colBase: string): string {
+  return `let tile = ${linearWorkgroup};
+  if (tile >= ${grid.count}) { return; }
+  let ${rowBase} = (tile / ${grid.columns}) * ${rowsPerTile};
+  let ${colBase} = (tile % ${grid.columns}) * ${columnsPerTile};`;
+}
+
 /** C = A·B for float32, one launch of `batchCount` batch entries. */
 export function matmulKernel(p: MatmulParams): KernelSpec {
   const { tileM: TM, tileN: TN, tileK: TK, perThreadM: RM, perThreadN: RN } = p.tiling;
@@ -177,6 +200,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   // Panel loads stop at the span's end (zero past it), as at the matrix's edge.
   const uK = u.u32(kStart + (p.kCount ?? K - kStart));
   const uKStart = u.u32(kStart);
+  const tileGrid = foldTiles(u, Math.ceil(N / TN), Math.ceil(M / TM), p.batchCount);
   const batchStart = u.u32(p.batchStart);
   // Batch coordinates → operand offsets (C is contiguous: batch index · M·N).
   const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
@@ -241,11 +265,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${p.epilogue?.entry ?? ''}
   let tx = lid3.x;
   let ty = lid3.y;
+  ${tileLines(tileGrid, `${TM}u`, `${TN}u`, 'rowBase', 'colBase')}
   let batchIndex = ${batchStart} + wid.z;
   ${batchLines.join('\n  ')}
   let cBase = ${u.u32(p.outOffset ?? 0)} + batchIndex * ${uM} * ${uN};
-  let rowBase = wid.y * ${TM}u;
-  let colBase = wid.x * ${TN}u;
   ${accs.map((a) => `var ${a} = vec4<f32>(0.0);`).join('\n  ')}
   for (var k0 = ${uKStart}; k0 < ${uK}; k0 = k0 + ${TK}u) {
     ${loadA}
@@ -271,16 +294,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     { name: 'A', type: 'f32' as const, access: 'read' as const },
     { name: 'B', type: 'f32' as const, access: 'read' as const },
   ];
-  const groupsX = Math.ceil(N / TN);
-  const groupsY = Math.ceil(M / TM);
-  if (groupsX > MAX_WORKGROUPS_PER_DIM || groupsY > MAX_WORKGROUPS_PER_DIM) {
-    throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} tiles along one side`);
-  }
   return {
     label: `matmul_${TM}x${TN}x${TK}_batchrank${batch.shape.length}${p.accumulate ? '_accumulate' : ''}${p.epilogue ? '_epilogue' : ''}`,
     code: `${declareStorage(bindings)}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [threadsX, threadsY, 1],
-    dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
+    dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : tileGrid.dispatch,
     uniforms: u.data(),
   };
 }
@@ -398,6 +416,7 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   const uK4Start = u.u32(kStart / 4);
   const uK4 = u.u32((kStart + (p.kCount ?? K - kStart)) / 4);
   const lastGroup = u.u32(Math.ceil(N / 4) - 1);
+  const tileGrid = foldTiles(u, Math.ceil(Math.ceil(N / 4) / (L * CG)), Math.ceil(M / R), p.batchCount);
   const batchStart = u.u32(p.batchStart);
   // Element offsets of this batch entry (multiples of 4, so /4 gives vec4 indices).
   const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
@@ -479,13 +498,12 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
 @compute @workgroup_size(${L})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
   ${p.epilogue?.entry ?? ''}
+  ${tileLines(tileGrid, `${R}u`, `${L * CG}u`, 'rowBase', 'groupBase')}
   let batchIndex = ${batchStart} + wid.z;
   ${batchLines.join('\n  ')}
   let aBase4 = aBase / 4u;
   let bBase4 = bBase / 4u;
   let cBase = ${u.u32(p.outOffset ?? 0)} + batchIndex * ${uM} * ${uN};
-  let rowBase = wid.y * ${R}u;
-  let groupBase = wid.x * ${L * CG}u;
   ${setup.join('\n  ')}
   ${accs.join('\n  ')}
   for (var k4 = ${uK4Start}; k4 < ${uK4}; k4 = k4 + 1u) {
@@ -509,16 +527,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     { name: 'B', type: 'vec4<f32>', access: 'read' },
   ];
   const decl = `${bindings.map((b, i) => `@group(0) @binding(${i}) var<storage, read> ${b.name}: array<${b.type}>;`).join('\n')}\n`;
-  const groupsX = Math.ceil(Math.ceil(N / 4) / (L * CG));
-  const groupsY = Math.ceil(M / R);
-  if (groupsX > MAX_WORKGROUPS_PER_DIM || groupsY > MAX_WORKGROUPS_PER_DIM) {
-    throw new Error(`matmul: ${M}×${N} output needs more than ${MAX_WORKGROUPS_PER_DIM} blocks along one side`);
-  }
   return {
     label: `matmul_vec4_a${p.axes.a}_b${p.axes.b}_${R}x${4 * CG}_batchrank${batch.shape.length}${p.accumulate ? '_accumulate' : ''}${p.epilogue ? '_epilogue' : ''}`,
     code: `${decl}${outputDeclarations(u, p.epilogue)}${body}`,
     workgroupSize: [L, 1, 1],
-    dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : [groupsX, groupsY, p.batchCount],
+    dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : tileGrid.dispatch,
     uniforms: u.data(),
   };
 }

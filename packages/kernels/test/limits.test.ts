@@ -1,0 +1,53 @@
+// Shapes at the WebGPU backend's limits, against the CPU reference: at most 65,535 workgroups
+// along one dispatch dimension, so a grid of more tiles than that along one side must be folded.
+//
+// Matmul tolerance per output (as in matmul.test.ts): the GPU sums K products in float32,
+// |error| ≤ K·2^-24·Σ|a||b|; the CPU rounds once (≤ 1/2 ULP), so K·2^-24·Σ|a||b| + 1 ULP.
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import { jit } from '@scorch/autograd';
+import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
+import { type WebGPUHandle, VEC4_BLOCKING, chooseTiling } from '@scorch/kernels';
+import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
+
+/** Workgroups along one dispatch dimension at most (WebGPU's default limit). */
+const MAX_WORKGROUPS_PER_DIM = 65535;
+
+let gpu: WebGPUHandle;
+beforeAll(async () => {
+  gpu = await gpuDevice();
+});
+
+/** Uniform values in [-1, 1) (cheap to make by the million), on the CPU and on the GPU. */
+function pair(shape: readonly number[], seed: number): { cpu: Tensor; gpu: Tensor } {
+  const rnd = hostRandom(seed);
+  const data = new Float32Array(sizeOf(shape));
+  for (let i = 0; i < data.length; i++) data[i] = Math.fround(2 * rnd() - 1);
+  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
+}
+
+async function expectProduct(a: { cpu: Tensor; gpu: Tensor }, b: { cpu: Tensor; gpu: Tensor }, compiled: boolean, what: string): Promise<void> {
+  const reference = matmul(a.cpu, b.cpu).dataSync();
+  const bound = matmul(a.cpu.abs(), b.cpu.abs()).dataSync();
+  const k = a.cpu.shape[a.cpu.rank - 1]!;
+  const out = compiled ? (jit((x: Tensor, y: Tensor) => matmul(x, y))(a.gpu, b.gpu) as Tensor) : matmul(a.gpu, b.gpu);
+  const mismatch = firstMismatch(reference, await out.data(), (i, r) => k * 2 ** -24 * bound[i]! + ulp(r) + FLUSH_FLOOR);
+  expect(mismatch, `${what}${compiled ? ' (jit)' : ''} (seed ${RUN_SEED})`).toBeNull();
+}
+
+describe('matmul with more than 65,535 tiles along one side', () => {
+  // The register-blocked kernel: 32 rows of C per workgroup, so one more row than 32·65,535.
+  const rows = VEC4_BLOCKING.rows * MAX_WORKGROUPS_PER_DIM + 1;
+  for (const compiled of [false, true]) {
+    it(`[${rows},8]·[8,8] (vec4 kernel)${compiled ? ', compiled' : ''}`, async () => {
+      await expectProduct(pair([rows, 8], hashSeed('tall', compiled)), pair([8, 8], hashSeed('tall b', compiled)), compiled, `[${rows},8]·[8,8]`);
+    });
+  }
+
+  it('[1,2]·[2,N] with one more column than 64·65,535 (tiled kernel)', async () => {
+    // One row takes the 4×64 skinny tiles; K = 2 is not a multiple of 4, so not the vec4 kernel.
+    const tiling = chooseTiling(1, 1, 1);
+    const cols = tiling.tileN * MAX_WORKGROUPS_PER_DIM + 1;
+    await expectProduct(pair([1, 2], hashSeed('wide a')), pair([2, cols], hashSeed('wide b')), false, `[1,2]·[2,${cols}]`);
+  });
+});
