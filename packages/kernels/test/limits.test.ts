@@ -51,3 +51,18 @@ describe('matmul with more than 65,535 tiles along one side', () => {
     await expectProduct(pair([1, 2], hashSeed('wide a')), pair([2, cols], hashSeed('wide b')), false, `[1,2]·[2,${cols}]`);
   });
 });
+
+describe('reductions over an extent near 2^32 (a broadcast view)', () => {
+  // 2^32 − 256 ones: every partial sum is a multiple of 256 below 2^32, so exact in float32 (its
+  // ULP there is 256), and the sum is exactly the extent, as on the CPU (float64, rounded once).
+  // The cooperative pass splits the extent into 2048 chunks of 2^21, the last one ending at 2^32.
+  const extent = 2 ** 32 - 256;
+  for (const compiled of [false, true]) {
+    it(`sums [${extent}] ones exactly${compiled ? ', compiled' : ''}`, async () => {
+      const one = tensor([1], { device: gpu.device });
+      const sum = (x: Tensor) => x.expand([extent]).sum();
+      const out = compiled ? (jit(sum)(one) as Tensor) : sum(one);
+      expect([...(await out.data())]).toEqual([extent]);
+    });
+  }
+});

@@ -354,7 +354,15 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
       w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
     });
     w.emit(`var acc: ${t} = ${identity};`);
-    w.emit(`for (var r = ${chunks > 1 ? `chunk * ${u(chunkLength)} + lid` : 'lid'}; r < ${chunks > 1 ? `min((chunk + 1u) * ${u(chunkLength)}, ${u(extent)})` : u(extent)}; r = r + ${u(REDUCE_THREADS)}) {\n    ${loop.join('\n    ')}\n  }`);
+    if (chunks > 1) {
+      // Counted from the chunk's start: an end computed as (chunk + 1)·chunkLength wraps past
+      // 2^32 for the last chunk of an extent near 2^32 (a broadcast view), which then summed nothing.
+      w.emit(`let chunk_start = chunk * ${u(chunkLength)};`);
+      w.emit(`let chunk_length = min(${u(chunkLength)}, ${u(extent)} - min(chunk_start, ${u(extent)}));`);
+      w.emit(`for (var i = lid; i < chunk_length; i = i + ${u(REDUCE_THREADS)}) {\n    let r = chunk_start + i;\n    ${loop.join('\n    ')}\n  }`);
+    } else {
+      w.emit(`for (var r = lid; r < ${u(extent)}; r = r + ${u(REDUCE_THREADS)}) {\n    ${loop.join('\n    ')}\n  }`);
+    }
     w.emit(tree);
     const finish = w.scope(() => {
       if (partials) w.emit(`${partialName}[slot] = partial[0];`);

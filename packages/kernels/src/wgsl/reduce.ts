@@ -142,10 +142,14 @@ fn main(${entryBuiltins}) {
   let o = slot / ${chunks};
   let chunk = slot % ${chunks};
   ${keptCode}
+  // The chunk's elements are counted from its start: an end computed as start + chunkLength
+  // wraps past 2^32 for the last chunk of an extent near 2^32 (a broadcast view), which then
+  // summed nothing.
   let start = chunk * ${chunkLength};
-  let stop = min(start + ${chunkLength}, ${extentU});
+  let length = min(${chunkLength}, ${extentU} - min(start, ${extentU}));
   var acc = ${reduceIdentity(p.op, t)};
-  for (var r = start + lid; r < stop; r = r + ${REDUCE_THREADS}u) {
+  for (var i = lid; i < length; i = i + ${REDUCE_THREADS}u) {
+    let r = start + i;
     ${redCode}
     acc = ${combine('acc', `src[${offset} + base + roff]`)};
   }
