@@ -66,3 +66,15 @@ describe('reductions over an extent near 2^32 (a broadcast view)', () => {
     });
   }
 });
+
+describe('an extent of 2^32 or more', () => {
+  // Index arithmetic is u32: a view of 2^32 elements (a broadcast) is refused, eagerly and compiled, by the same clear error.
+  it('is refused by name, eagerly and compiled', async () => {
+    const one = tensor([1], { device: gpu.device });
+    const sum = (x: Tensor) => x.expand([2 ** 32]).sum();
+    expect(() => sum(one)).toThrow('webgpu: uniform value 4294967296 does not fit an unsigned 32-bit word (is a tensor larger than 2^32 elements?)');
+    expect(() => jit(sum)(one)).toThrow('webgpu: constant 4294967296 of a compiled kernel does not fit an unsigned 32-bit word (is a tensor larger than 2^32 elements?)');
+    // The device is still usable afterwards.
+    expect([...(await (jit((x: Tensor) => x.mul(3))(one) as Tensor).data())]).toEqual([3]);
+  });
+});

@@ -116,8 +116,17 @@ function vectorKey(slot: Slot, type: WgslScalar): string {
   return `${slotKey(slot)}|${type}`;
 }
 
-/** A u32 literal. */
-export const u = (n: number): string => `${n}u`;
+/**
+ * A u32 literal. A value of 2^32 or more (an extent or offset of a view of 2^32 or more
+ * elements) is refused here, as the eager kernels' uniform block refuses it: written out, it
+ * would make the kernel invalid WGSL, reported as a compile error of generated code.
+ */
+export const u = (n: number): string => {
+  if (n > 0xffffffff) {
+    throw new Error(`webgpu: constant ${n} of a compiled kernel does not fit an unsigned 32-bit word (is a tensor larger than 2^32 elements?)`);
+  }
+  return `${n}u`;
+};
 
 export class KernelWriter extends KernelWriterBase<Location, Coords> {
   protected readonly kernelKind = 'compiled kernel';
