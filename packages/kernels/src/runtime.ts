@@ -30,7 +30,7 @@ export interface GpuStorage {
    * new device's pool or kernels.
    */
   readonly owner: GpuRuntime;
-  /** Allocated bytes (a size class ≥ the bytes asked for). */
+  /** Allocated bytes, at least the bytes asked for: their size class, or the binding limit where the class lies past it. */
   bytes: number;
   refs: number;
   /** For small int32 uploads: a host copy, so index tensors can be range-checked without a read. */
@@ -275,10 +275,13 @@ export class GpuRuntime {
   /** Storage of `bytes`; `what` names it in the error when it exceeds the binding limit. */
   allocate(bytes: number, what = 'tensor'): GpuStorage {
     this.checkHealthy();
-    const size = sizeClass(bytes);
-    if (size > this.device.limits.maxStorageBufferBindingSize) {
-      throw new Error(`webgpu: a ${bytes}-byte ${what} exceeds this device's maxStorageBufferBindingSize (${this.device.limits.maxStorageBufferBindingSize} bytes)`);
+    const limit = this.device.limits.maxStorageBufferBindingSize;
+    if (bytes > limit) {
+      throw new Error(`webgpu: a ${bytes}-byte ${what} exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`);
     }
+    // The size class may lie past a limit that is not one (2^31 − 4): the buffer then stops at
+    // the limit (4-byte aligned, and still at least the bytes asked for, a whole number of words).
+    const size = Math.min(sizeClass(bytes), limit - (limit % 4));
     let buffer = this.pool.get(size)?.pop();
     if (buffer) {
       this.pooledBytes -= size;

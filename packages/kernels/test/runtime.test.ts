@@ -5,7 +5,7 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, full, memory, tensor, tidy } from '@scorch/tensor';
-import { type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU } from '@scorch/kernels';
+import { GpuRuntime, type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU } from '@scorch/kernels';
 import { jit } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
@@ -99,6 +99,36 @@ describe('storage past the binding limit', () => {
     expect(() => gpu.runtime.allocate(limit + 4, "block of a compiled program's results")).toThrow(
       `webgpu: a ${limit + 4}-byte block of a compiled program's results exceeds this device's maxStorageBufferBindingSize`,
     );
+  });
+});
+
+describe('storage up to a binding limit that is not a pool size class', () => {
+  // A device may report a limit between two of the pool's size classes (2^31 − 4 is common); the
+  // same device seen with a limit of 100 MiB + 4 bytes, between the classes 96 and 112 MiB.
+  function runtimeWithLimit(limit: number): GpuRuntime {
+    const device = gpu.runtime.device;
+    const limits = new Proxy(device.limits, { get: (l, k) => (k === 'maxStorageBufferBindingSize' ? limit : Reflect.get(l, k)) });
+    const proxy = new Proxy(device, {
+      get: (d, k) => {
+        if (k === 'limits') return limits;
+        const v = Reflect.get(d, k);
+        return typeof v === 'function' ? v.bind(d) : v;
+      },
+    });
+    return new GpuRuntime({ ...gpu.runtime.acquired, device: proxy });
+  }
+
+  it('allocates a tensor of exactly the limit and refuses one past it', async () => {
+    const limit = 100 * 2 ** 20 + 4;
+    const runtime = runtimeWithLimit(limit);
+    const storage = runtime.allocate(limit);
+    expect(storage.bytes).toBeGreaterThanOrEqual(limit);
+    expect(storage.bytes).toBeLessThanOrEqual(limit);
+    runtime.release(storage);
+    expect(() => runtime.allocate(limit + 4)).toThrow(`webgpu: a ${limit + 4}-byte tensor exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`);
+    // Its batch (the error scopes it pushed on the shared device) is submitted and its buffer destroyed.
+    await runtime.sync();
+    runtime.trimPool();
   });
 });
 
