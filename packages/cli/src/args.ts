@@ -3,6 +3,8 @@
 // and --help. Every mistake becomes a UsageError carrying one line that says what was wrong and
 // what was expected; main.ts prints it on stderr and exits with status 2.
 
+import { editDistance } from '@scorch/tensor';
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -86,22 +88,6 @@ function inRange(flag: FlagSpec, v: number): boolean {
   if (flag.min !== undefined && (flag.exclusiveMin ? !(v > flag.min) : !(v >= flag.min))) return false;
   if (flag.max !== undefined && !(v <= flag.max)) return false;
   return true;
-}
-
-/**
- * The number of single-character insertions, deletions, substitutions and swaps of two
- * neighbours that turn `a` into `b` (the optimal string alignment distance).
- */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /**
