@@ -240,11 +240,32 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
   });
 
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
-    const out = runFixture<{ heldBefore: number; heldAfter: number; workers: number }>(new URL('./fixtures/rangeThreadsChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
+    const out = runFixture<{ heldDropped: number; heldBefore: number; outputsSent: number; heldAfter: number; workers: number }>(
+      new URL('./fixtures/rangeThreadsChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] },
+    );
     expect(out.workers).toBe(1);
-    // Twelve runs of two new arrays each (input and output), all sent to the worker.
-    expect(out.heldBefore).toBe(24);
+    // Twelve runs of two new arrays each (input and output), dropped by the pool after each run:
+    // forgotten with the next run's job, without a collection, so only the last run's two are held.
+    expect(out.heldDropped).toBe(2);
+    // Then runs whose outputs are never disposed: one input array (back from the pool each run)
+    // and one output per run, all sent to the worker; only the collector can free the outputs.
+    // Twelve calls make at least twelve runs, more while a call waits for the worker to take part.
+    expect(out.outputsSent).toBeGreaterThanOrEqual(12);
+    expect(out.heldBefore).toBe(1 + out.outputsSent);
     // After collection: the last run's two (still reachable) and the final run's two, at most.
     expect(out.heldAfter).toBeLessThanOrEqual(4);
+  });
+
+  it('workers free the arrays they were told to forget: a loop that never yields holds bounded memory', () => {
+    const out = runFixture<{ peakMiB: number; arrayMiB: number; steps: number; workerChunks: number }>(
+      new URL('./fixtures/workerGarbageChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] },
+    );
+    expect(out.workerChunks, 'the worker never took part').toBeGreaterThan(0);
+    // Every step's output (8 MiB) is garbage here after the step. Held at most: the input and the
+    // step's output (live), the 256 MiB of forgotten arrays after which the workers are replaced,
+    // and the one output that crosses that limit (acted on at the next job): 256 + 3 · 8 MiB.
+    // Workers that keep every array they were sent hold all 50 outputs: 400 MiB and more.
+    expect(out.peakMiB).toBeLessThanOrEqual(256 + 3 * out.arrayMiB);
+    expect(out.steps * out.arrayMiB).toBeGreaterThan(256 + 3 * out.arrayMiB);
   });
 });

@@ -16,7 +16,7 @@
 // memory() counts them the same.
 
 import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
-import { sharedArraysWanted } from './wasm/wasmMatmul.js';
+import { forgetSharedArray, sharedArraysWanted } from './wasm/wasmMatmul.js';
 
 /** Whether `a` lives on a SharedArrayBuffer. */
 export function isShared(a: TypedArray): boolean {
@@ -77,7 +77,11 @@ export class ArrayPool {
   give(array: TypedArray): void {
     const d = dtypeIndexOf(array);
     const bytes = array.byteLength;
-    if (this.freeBytes + bytes > this.maxFreeBytes) return;
+    if (this.freeBytes + bytes > this.maxFreeBytes) {
+      // Left to the garbage collector; the workers that hold it (range jobs) forget it now.
+      if (isShared(array)) forgetSharedArray(array);
+      return;
+    }
     const byLength = this.free[d]!;
     let list = byLength.get(array.length);
     if (!list) byLength.set(array.length, (list = []));
@@ -92,6 +96,7 @@ export class ArrayPool {
 
   /** Drops every free array (to the garbage collector). */
   clear(): void {
+    for (const m of this.free) for (const list of m.values()) for (const a of list) if (isShared(a)) forgetSharedArray(a);
     for (const m of this.free) m.clear();
     this.freeArrays = 0;
     this.freeBytes = 0;

@@ -209,6 +209,9 @@ else self.onmessage = (event) => start(event.data);
 /** Arrays one range job may use (the job block's size). */
 const RANGE_ARRAYS_MAX = 1022;
 
+/** Bytes of forgotten arrays after which the workers are replaced (ThreadPool.restartDue): the CPU array pool's own limit on free arrays. */
+const RESTART_FORGOTTEN_BYTES = 256 * 2 ** 20;
+
 /** Range functions each worker keeps built (the caller numbers sources with the same limit). */
 const RANGE_FUNCTION_LIMIT = 1024;
 
@@ -328,12 +331,16 @@ export class ThreadPool {
   private readonly block = new Int32Array(this.jobBlock);
   /**
    * Ids of the arrays the workers hold, by array: sent once, then named by id. When this thread
-   * lets an array go (garbage collected), the workers are told to forget it with the next message.
+   * lets an array go (garbage collected, or dropped by the CPU's array pool: see forget), the
+   * workers are told to forget it with the next message.
    */
   private readonly arrayIds = new WeakMap<object, number>();
   private nextArrayId = 0;
   private forgotten: number[] = [];
-  private readonly registry = new FinalizationRegistry<number>((id) => this.forgotten.push(id));
+  private readonly registry = new FinalizationRegistry<{ id: number; bytes: number }>(({ id, bytes }) => this.forgetId(id, bytes));
+  /** Bytes of the arrays the workers hold that this thread still has, and of those forgotten since the pool started. */
+  private heldBytes = 0;
+  private forgottenBytes = 0;
 
   /**
    * `helpers`: the body of a function returning how a worker builds a range function from its
@@ -427,7 +434,9 @@ export class ThreadPool {
       if (aid === undefined) {
         aid = this.nextArrayId++;
         this.arrayIds.set(a as object, aid);
-        this.registry.register(a as object, aid);
+        const bytes = (a as ArrayBufferView).byteLength;
+        this.registry.register(a as object, { id: aid, bytes }, a as object);
+        this.heldBytes += bytes;
         fresh.push([aid, a]);
       }
       block[2 + i] = aid;
@@ -446,6 +455,36 @@ export class ThreadPool {
     this.publish(tag);
     runRangeChunks(job.fn, job.arrays, ctl, counter, this.epoch | 0, 0);
     this.finish(nChunks, 'cpu threads: a range chunk failed');
+  }
+
+  /**
+   * This thread lets `array` go for good (the CPU's array pool drops it): the workers forget it
+   * with the next message, as for an array garbage collected here, which in a loop that never
+   * yields to the event loop would never be announced (finalizers run between tasks).
+   */
+  forget(array: object): void {
+    const id = this.arrayIds.get(array);
+    if (id === undefined) return;
+    this.arrayIds.delete(array);
+    this.registry.unregister(array);
+    this.forgetId(id, (array as ArrayBufferView).byteLength);
+  }
+
+  private forgetId(id: number, bytes: number): void {
+    this.forgotten.push(id);
+    this.heldBytes -= bytes;
+    this.forgottenBytes += bytes;
+  }
+
+  /**
+   * Whether the workers should be replaced to free memory: a worker allocates almost nothing, so
+   * its heap is never collected and the arrays it was told to forget stay in memory (their
+   * SharedArrayBuffers too) until it stops. Due once the forgotten bytes exceed both
+   * RESTART_FORGOTTEN_BYTES and the bytes still held, so a restart (which sends the live arrays
+   * again) costs at most as much as the garbage it frees.
+   */
+  get restartDue(): boolean {
+    return this.forgottenBytes > Math.max(RESTART_FORGOTTEN_BYTES, this.heldBytes);
   }
 
   /** Arrays the first worker holds for range jobs, as of the last message it read. */

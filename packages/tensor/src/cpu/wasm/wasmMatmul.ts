@@ -215,7 +215,15 @@ export function sharedArraysWanted(): boolean {
 /** The pool for a range job on `threads` participants, started on first need; null where it cannot start. */
 export function rangePool(threads: number): ThreadPool | null {
   const rt = getRuntime();
-  return rt && rangeJobsSupported() ? getPool(rt, threads) : null;
+  if (!rt || !rangeJobsSupported()) return null;
+  // Workers free the arrays they were told to forget only when they stop (ThreadPool.restartDue).
+  if (pool?.restartDue) closePool();
+  return getPool(rt, threads);
+}
+
+/** The CPU's array pool drops `array` (a shared array range jobs may have sent to the workers): they forget it. */
+export function forgetSharedArray(array: object): void {
+  pool?.forget(array);
 }
 
 /** Workers running now, the chunks they have computed, the arrays worker 1 holds (for tests: did threads take part, do they forget?). */
