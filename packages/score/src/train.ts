@@ -40,14 +40,21 @@ export interface TrainOptions {
   stopOnNonFinite?: boolean;
   /**
    * Compile the step once (`jit`) and replay it; default true, except for a loss that takes the
-   * step number (a third parameter), which would be a different program every step and so runs
-   * eagerly. false runs every step eagerly, op by op (for debugging: values can be read inside).
+   * step number (a third parameter; see lossTakesStep), which would be a different program every
+   * step and so runs eagerly. false runs every step eagerly, op by op (for debugging: values can be read inside).
    */
   jit?: boolean;
+  /**
+   * Whether the loss takes the step number; default `loss.length >= 3`. JavaScript's
+   * `Function.length` does not count a parameter with a default value or a rest parameter, so a
+   * loss written `(params, key, step = 0) =>` or `(...args) =>` looks as if it ignored the step
+   * (and would be compiled once, with step 0): set true for such a loss.
+   */
+  lossTakesStep?: boolean;
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep',
 ]);
 
 export interface TrainResult {
@@ -56,8 +63,8 @@ export interface TrainResult {
 }
 
 /** What one training step needs: `train`'s options without the loop's. */
-export type TrainingStepOptions = Pick<TrainOptions, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit'>;
-const TRAINING_STEP_OPTIONS = optionNames<TrainingStepOptions>()(['params', 'loss', 'optimizer', 'clipNorm', 'ema', 'jit']);
+export type TrainingStepOptions = Pick<TrainOptions, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;
+const TRAINING_STEP_OPTIONS = optionNames<TrainingStepOptions>()(['params', 'loss', 'optimizer', 'clipNorm', 'ema', 'jit', 'lossTakesStep']);
 
 /**
  * One training step, ready to call many times: `step(key, n)` computes the loss at the current
@@ -75,7 +82,8 @@ export interface TrainingStep {
 
 /**
  * Builds one training step (`TrainingStep`) from `params`, `loss`, `optimizer` and optional
- * `clipNorm`, `ema` and `jit` (default: compiled unless the loss takes the step number); `train`
+ * `clipNorm`, `ema`, `jit` and `lossTakesStep` (default: compiled unless the loss takes the step
+ * number); `train`
  * runs it `steps` times. The optimiser state is initialised here.
  */
 export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'): TrainingStep {
@@ -87,10 +95,12 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
   if (!optimizer || typeof optimizer.step !== 'function') throw new TypeError(`${where}: optimizer must be an Optimizer (adam(), sgd(...))`);
   checkNumber(where, 'clipNorm', clipNorm, { min: 0, exclusiveMin: true });
   if (ema !== undefined && (ema === null || typeof ema.update !== 'function')) throw new TypeError(`${where}: ema must be an Ema (from ema(params))`);
-  const takesStep = loss.length >= 3;
+  if (opts.lossTakesStep !== undefined) checkBoolean(where, 'lossTakesStep', opts.lossTakesStep);
+  const takesStep = opts.lossTakesStep ?? loss.length >= 3;
   if (opts.jit !== undefined) checkBoolean(where, 'jit', opts.jit);
   if (opts.jit === true && takesStep) {
-    throw new Error(`${where}: jit: true with a loss that takes the step number (a third parameter): a compiled step is traced once, so pass step-dependent values as tensors, or set jit: false`);
+    const why = opts.lossTakesStep === undefined ? 'a third parameter' : 'lossTakesStep: true';
+    throw new Error(`${where}: jit: true with a loss that takes the step number (${why}): a compiled step is traced once, so pass step-dependent values as tensors, or set jit: false`);
   }
   const compile = opts.jit ?? !takesStep;
 

@@ -414,10 +414,38 @@ describe('train', () => {
     await expect(train({ params, loss, optimizer: sgd({ lr: 0.01 }), steps: 1, key: [1, 1], jit: true })).rejects.toThrow(/jit: true with a loss that takes the step number/);
   });
 
+  it('runs a loss whose step parameter has a default (Function.length 2) eagerly when lossTakesStep says so', async () => {
+    const run = async (lossTakesStep?: boolean) => {
+      const params: Params = { w: tensor([1], f64) };
+      const seen: number[] = [];
+      const loss = (p: Params, _key: RandomKey, step = 0) => {
+        seen.push(step);
+        return sum(p.w!.square()).mul(step + 1);
+      };
+      expect(loss.length).toBe(2);
+      const { history } = await train({ params, loss, optimizer: sgd({ lr: 0.01 }), steps: 3, key: [1, 1], every: 1, lossTakesStep });
+      params.w!.dispose();
+      return { seen, history: history.map((h) => h.loss) };
+    };
+    // Told: each step sees its number. w = 1, then w·(1 − 0.02·(n + 1)) after step n:
+    // losses (n + 1)·w² = 1, 2·0.98², 3·(0.98·0.96)², each a few float64 roundings (< 1e-15 at
+    // these sizes) from the closed form: 14 digits (5e-15) holds them.
+    const told = await run(true);
+    expect(told.seen).toEqual([0, 1, 2]);
+    expect(told.history).toEqual([1, 2 * 0.98 ** 2, 3 * (0.98 * 0.96) ** 2].map((v) => expect.closeTo(v, 14)));
+    // Not told: the step is compiled once, with the default step 0, and traced once.
+    const untold = await run();
+    expect(untold.seen).toEqual([0]);
+    const params: Params = { w: tensor([1], f64) };
+    await expect(train({ params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.01 }), steps: 1, key: [1, 1], lossTakesStep: 1 as never })).rejects.toThrow(/^train: lossTakesStep must be true or false, got 1$/);
+    await expect(train({ params, loss: (p: Params, _k: RandomKey, step = 0) => sum(p.w!.square()).mul(step), optimizer: sgd({ lr: 0.01 }), steps: 1, key: [1, 1], lossTakesStep: true, jit: true })).rejects.toThrow(/jit: true with a loss that takes the step number \(lossTakesStep: true\)/);
+    params.w!.dispose();
+  });
+
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const params: Params = { w: tensor([0], f64) };
     const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
-    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit'];
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep'];
     await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
     await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
     await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);
