@@ -45,7 +45,10 @@ function isWithin(path: string, dir: string): boolean {
 
 /**
  * The file a run keeps in its output directory while it works there: its claim on the directory,
- * holding its process id. A second run finds it and stays out; release() removes it.
+ * holding its process id. A second run finds it and stays out; release() removes it. A run
+ * stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before it wrote anything removes it with the
+ * directory; one stopped after writing leaves it beside its files, which marks them as an
+ * interrupted run's (prepareOutputDirectory says so when refusing the directory).
  */
 export const CLAIM_FILE = '.scorch-run';
 
@@ -143,6 +146,7 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
   }
   const claimFile = join(path, CLAIM_FILE);
   const release = () => {
+    stopWatchingSignals();
     rmSync(claimFile, { force: true });
     // Remove what the claim made, innermost first, as long as it is empty.
     if (made === undefined) return;
@@ -162,7 +166,37 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     rmSync(claimFile, { force: true });
     throw new UsageError(`${where}: --out ${dir} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ${basename(path)}.replaced-<date>-<time> first`);
   }
+  // A signal ends the process at once (what the user asked for), but first a run that has written
+  // nothing takes its claim and directory back, as release() would; the signal is then raised
+  // again with no listener, so the process ends by it (exit status 128 + its number in a shell).
+  // Listeners run only when the event loop turns: long loops yield (turnEventLoop).
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopWatchingSignals();
+    try {
+      const entries = readdirSync(path);
+      if (entries.length === 1 && entries[0] === CLAIM_FILE) release();
+    } catch {
+      // Nothing to take back.
+    }
+    process.kill(process.pid, signal);
+  };
+  const stopWatchingSignals = () => {
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   return { path, release };
+}
+
+/** The signals that stop a run (Ctrl-C, kill's default, a closed terminal). */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Lets the event loop turn once (timers, I/O, signal listeners). Training and sampling on the
+ * CPU run synchronously between their awaits of already-computed values, so without this a
+ * signal's listener (see claim) would not run until the run ended.
+ */
+export function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, samplingEpsilon, sdeOf,
 } from '@scorch/score';
 import { UsageError } from './args.js';
+import { turnEventLoop } from './output.js';
 
 export interface SamplerChoices {
   readonly sampler: SamplerName;
@@ -122,6 +123,7 @@ export async function drawSamples(
       callback: async (step: number, x: Tensor) => {
         if (step >= recordFrom) await record(x);
         opts.onStep?.(step, total);
+        await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
       },
     };
   };

@@ -13,7 +13,7 @@ import {
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
-import { CHECKPOINT_FILE, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, writeFiles } from './output.js';
+import { CHECKPOINT_FILE, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, turnEventLoop, writeFiles } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
@@ -235,7 +235,10 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
         steps,
         key: trainKey!,
         every: logEvery,
-        onProgress: (p) => progress.update(p.step, p.loss),
+        onProgress: async (p) => {
+          progress.update(p.step, p.loss);
+          await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
+        },
       }));
     } finally {
       progress.finish();

@@ -514,6 +514,36 @@ describe('output directories are claimed before any work', () => {
     expect(metrics.checkpoint.sha256).toBe(createHash('sha256').update(checkpoint).digest('hex'));
     expect(readdirSync(dir)).not.toContain(CLAIM_FILE);
   }, 60_000);
+
+  it('a run stopped by Ctrl-C or SIGTERM while training takes back its claim and its empty directory, and ends by the signal', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const dir = join(scratch, `stopped-${signal}`);
+      const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; claimedWhenSent: boolean }>((done) => {
+        // Far more steps than the test waits for: the signal comes mid-training, on the CPU,
+        // where the loop runs synchronously between its awaits.
+        const child = spawn(process.execPath, [bin, 'train', '--backend', 'cpu', '--steps', '1000000', '--batch', '16', '--hidden', '8', '--log-every', '50', '--seed', '1', '--out', dir], { cwd: repoRoot });
+        let stdout = '';
+        let claimedWhenSent = false;
+        child.stdout.on('data', (chunk) => {
+          const before = stdout;
+          stdout += chunk;
+          // The run's header is printed just before training starts.
+          if (!before.includes(' · seed 1') && stdout.includes(' · seed 1')) {
+            setTimeout(() => {
+              claimedWhenSent = existsSync(join(dir, CLAIM_FILE));
+              child.kill(signal);
+            }, 500);
+          }
+        });
+        child.on('close', (code, closedBy) => done({ code, signal: closedBy, claimedWhenSent }));
+      });
+      expect(result.claimedWhenSent).toBe(true);
+      expect(result.signal).toBe(signal);
+      expect(result.code).toBeNull();
+      // Killed at once, the run left its claim in a directory of its own, which held nothing else.
+      expect(existsSync(dir)).toBe(false);
+    }
+  }, 60_000);
 });
 
 describe('progress display', () => {
