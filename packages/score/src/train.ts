@@ -173,12 +173,19 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
 /**
  * Why training stopped on a non-finite loss, and what to change. The loss of step `n` (from 0) is
  * computed before that step's update, so at the first step no learning rate or clipping is the
- * cause: the data, the loss's settings (noise levels) or the initial parameters are.
+ * cause: the data, the loss's settings (noise levels) or the initial parameters are. The loss is
+ * read only every `every` steps: `lastFinite` is the last step (1-based) read finite, if any, so
+ * the message says "became" only when that was the step just before.
  */
-function nonFiniteLossMessage(where: string, loss: number, n: number): string {
-  return n === 0
-    ? `${where}: the loss is ${loss} at step 1, before any update; check the data, the loss's settings (its noise levels) and the initial parameters`
-    : `${where}: the loss became ${loss} at step ${n + 1}; lower the learning rate or clip gradients (clipNorm)`;
+function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite: number | undefined): string {
+  if (n === 0) {
+    return `${where}: the loss is ${loss} at step 1, before any update; check the data, the loss's settings (its noise levels) and the initial parameters`;
+  }
+  if (lastFinite === n) return `${where}: the loss became ${loss} at step ${n + 1}; lower the learning rate or clip gradients (clipNorm)`;
+  const before = lastFinite === undefined
+    ? 'not read at any step before (read it every step, every: 1, to see whether it was finite at step 1)'
+    : `finite at step ${lastFinite}, the last step read`;
+  return `${where}: the loss is ${loss} at step ${n + 1}, ${before}; lower the learning rate or clip gradients (clipNorm)`;
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -207,7 +214,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       value.dispose();
       const progress = { step: n + 1, loss: lossNumber };
       history.push(progress);
-      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(nonFiniteLossMessage(where, lossNumber, n));
+      if (stopOnNonFinite && !Number.isFinite(lossNumber)) throw new Error(nonFiniteLossMessage(where, lossNumber, n, history.at(-2)?.step));
       await opts.onProgress?.(progress);
     }
   } finally {

@@ -243,6 +243,16 @@ describe('train', () => {
     await expect(train({ params, loss: laterNaN, optimizer, steps: 5, key: [0, 0], jit: false, every: 1 })).rejects.toThrow(
       'train: the loss became NaN at step 3; lower the learning rate or clip gradients (clipNorm)',
     );
+    // Read every 2 steps (2, 4, 5): NaN from step 3 on is seen at step 4, and step 3 was not read,
+    // so the message gives the last step read finite instead of saying it became NaN at 4.
+    calls = 0;
+    await expect(train({ params, loss: laterNaN, optimizer, steps: 5, key: [0, 0], jit: false, every: 2 })).rejects.toThrow(
+      'train: the loss is NaN at step 4, finite at step 2, the last step read; lower the learning rate or clip gradients (clipNorm)',
+    );
+    calls = 0;
+    await expect(train({ params, loss: laterNaN, optimizer, steps: 5, key: [0, 0], jit: false, every: 4 })).rejects.toThrow(
+      'train: the loss is NaN at step 4, not read at any step before (read it every step, every: 1, to see whether it was finite at step 1); lower the learning rate or clip gradients (clipNorm)',
+    );
   });
 
   it('compiles the step by default: the same parameters and losses as eager steps, bit for bit on the CPU', async () => {
