@@ -226,6 +226,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     const progress = new Progress('train', steps, io.stdout);
     const trainStart = performance.now();
     let history: TrainProgress[];
+    let lastFiniteStep: number | undefined;
     try {
       ({ history } = await train({
         params: model.params,
@@ -235,8 +236,13 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
         steps,
         key: trainKey!,
         every: logEvery,
+        // Checked here rather than by train, whose advice names its options (clipNorm, every):
+        // this names the flags.
+        stopOnNonFinite: false,
         onProgress: async (p) => {
           progress.update(p.step, p.loss);
+          if (!Number.isFinite(p.loss)) throw new Error(nonFiniteLossAdvice(p.loss, p.step, lastFiniteStep, lr));
+          lastFiniteStep = p.step;
           await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
         },
       }));
@@ -296,6 +302,19 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   } finally {
     out.release();
   }
+}
+
+/**
+ * Why training stopped on a non-finite loss read at `step` (1-based), in the CLI's words. The
+ * first step's loss comes before any update, so there the noise flags or the data are the cause,
+ * not --lr. The loss is read every --log-every steps: `lastFinite` is the last step read finite.
+ */
+export function nonFiniteLossAdvice(loss: number, step: number, lastFinite: number | undefined, lr: number): string {
+  if (step === 1) return `the loss is ${loss} at step 1, before any update; the noise flags (--sigma-min, --sigma-max, --sigma) or the data give no finite loss`;
+  const when = lastFinite === step - 1
+    ? `became ${loss} at step ${step}`
+    : `is ${loss} at step ${step}, ${lastFinite === undefined ? 'the first step read' : `finite at step ${lastFinite}, the last step read`} (--log-every 1 reads every step)`;
+  return `the loss ${when}; lower --lr (${lr})`;
 }
 
 /**

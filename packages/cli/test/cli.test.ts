@@ -16,7 +16,7 @@ import { main } from '../src/main.js';
 import { CLAIM_FILE, prepareOutputDirectory, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
-import { DEMO_SPEC, TRAIN_SPEC } from '../src/train.js';
+import { DEMO_SPEC, TRAIN_SPEC, nonFiniteLossAdvice } from '../src/train.js';
 import { BENCH_SPEC } from '../src/bench.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -736,6 +736,19 @@ describe('end to end on the CPU (child processes)', () => {
     const aside = readdirSync(scratch).filter((name) => name.startsWith('diverged.replaced-'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(scratch, aside[0]!, 'metrics.json'), 'utf8')).toBe('from an earlier run');
+  });
+
+  it('a diverging training run says so in flags (--lr), not in the library options', () => {
+    // Adam moves every parameter by about lr = 1e30 at step 1: the loss read at step 2 overflows.
+    const dir = join(scratch, 'diverged-training');
+    const failed = runCli('train', '--backend', 'cpu', '--loss', 'dsm', '--lr', '1e30', '--steps', '4', '--log-every', '1', '--batch', '16', '--hidden', '8', '--n', '20', '--out', dir);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trimEnd()).toMatch(/^scorch train: the loss became (Infinity|NaN) at step 2; lower --lr \(1e\+30\)$/);
+    expect(existsSync(dir)).toBe(false);
+    // Read every few steps, it does not claim to know the step where the loss became non-finite.
+    expect(nonFiniteLossAdvice(NaN, 6, 3, 0.01)).toBe('the loss is NaN at step 6, finite at step 3, the last step read (--log-every 1 reads every step); lower --lr (0.01)');
+    expect(nonFiniteLossAdvice(Infinity, 3, undefined, 0.01)).toBe('the loss is Infinity at step 3, the first step read (--log-every 1 reads every step); lower --lr (0.01)');
+    expect(nonFiniteLossAdvice(NaN, 1, undefined, 0.01)).toBe('the loss is NaN at step 1, before any update; the noise flags (--sigma-min, --sigma-max, --sigma) or the data give no finite loss');
   });
 
   it('--force never moves aside the checkpoint being sampled', async () => {
