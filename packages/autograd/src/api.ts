@@ -133,6 +133,12 @@ export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Ten
       if (value.size !== 1 || value.rank !== 0) {
         throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
       }
+      // As JAX's grad ("grad requires real-valued outputs") and PyTorch (an integer tensor never
+      // requires grad): an integer or boolean value is piecewise constant, and a gradient of
+      // zeros would look like a result.
+      if (!isFloatDType(value.dtype)) {
+        throw new TypeError(`grad: the function must return a float scalar (float32 or float64), got ${value.dtype}; an ${value.dtype} value has no gradient (cast inside the function where a float is meant)`);
+      }
       const grads = pullback(onesLike(value));
       return [value, typeof argnums === 'number' ? grads[0]! : grads];
     });

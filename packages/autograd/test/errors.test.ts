@@ -19,6 +19,17 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => grad((x: Tensor) => x.sum(0, true))(f64([1, 2])))).toContain('got shape [1]');
   });
 
+  it('grad of an integer-valued function (piecewise constant: no gradient), as JAX refuses it', () => {
+    // It returned zeros, which looked like a gradient.
+    const x = f64([1.5, 2.5]);
+    expect(messageOf(() => grad((v: Tensor) => v.cast('int32').sum())(x))).toBe(
+      'grad: the function must return a float scalar (float32 or float64), got int32; an int32 value has no gradient (cast inside the function where a float is meant)',
+    );
+    expect(messageOf(() => valueAndGrad((v: Tensor) => v.sum().cast('int32'))(x))).toContain('got int32');
+    // The way out it names works: a float value of the same function differentiates (to zeros).
+    expect(Array.from((grad((v: Tensor) => v.cast('int32').cast('float64').sum())(x) as Tensor).dataSync())).toEqual([0, 0]);
+  });
+
   it('backward of a non-scalar without a gradient', () => {
     const x = f64([[1, 2], [3, 4]]);
     x.requiresGrad = true;
