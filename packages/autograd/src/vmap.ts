@@ -316,13 +316,17 @@ export interface VmapOptions {
 
 const VMAP_OPTION_KEYS = ['inAxes', 'outAxes'];
 
-/** The axis of every leaf of `value` (flattenTree's order), from a spec that is a prefix of its structure. */
-function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): { leaves: unknown[]; axes: (number | null)[] } {
+/**
+ * The axis of every leaf of `value` (flattenTree's order), from a spec that is a prefix of its
+ * structure; `keys`: how many random keys a (non-null) axis was given to and left unbatched.
+ */
+function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): { leaves: unknown[]; axes: (number | null)[]; keys: number } {
   if (spec === null || typeof spec === 'number') {
     if (spec !== null && !Number.isInteger(spec)) throw new TypeError(`${where}: ${what} must be an integer axis or null, got ${spec}`);
     const { leaves } = flattenTree(value, isRandomKey);
     // Random keys are host values, never batched (the same draw for every example).
-    return { leaves, axes: leaves.map((leaf) => (isRandomKey(leaf) ? null : spec)) };
+    const axes = leaves.map((leaf) => (isRandomKey(leaf) ? null : spec));
+    return { leaves, axes, keys: spec === null ? 0 : leaves.filter(isRandomKey).length };
   }
   const got = () => (Array.isArray(value) ? `an array of ${value.length}` : value instanceof Tensor ? 'a tensor' : typeof value);
   // (child value, its spec, its name) in flattenTree's order: an array's elements, an object's keys in the value's order.
@@ -344,12 +348,14 @@ function leafAxes(where: string, value: unknown, spec: AxisSpec, what: string): 
   }
   const leaves: unknown[] = [];
   const axes: (number | null)[] = [];
+  let keys = 0;
   for (const [v, s, name] of children) {
     const r = leafAxes(where, v, s, name);
     leaves.push(...r.leaves);
     axes.push(...r.axes);
+    keys += r.keys;
   }
-  return { leaves, axes };
+  return { leaves, axes, keys };
 }
 
 function normalizeAxis(where: string, axis: number, rank: number, what: string): number {
@@ -380,7 +386,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
       // The batch size, from every batched leaf (they must agree).
       let size: number | null = null;
       let sizeFrom = '';
-      const { leaves, axes } = leafAxes(where, args, Array.isArray(spec) ? spec : args.map(() => spec as number | null), 'inAxes');
+      const { leaves, axes, keys } = leafAxes(where, args, Array.isArray(spec) ? spec : args.map(() => spec as number | null), 'inAxes');
       const { def } = flattenTree(args, isRandomKey);
       const normalized = leaves.map((leaf, j) => {
         const axis = axes[j]!;
@@ -396,7 +402,17 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
         }
         return a;
       });
-      if (size === null) throw new Error(`${where}: no argument is batched (every inAxes entry is null or applies to no tensor); there is nothing to map over`);
+      if (size === null) {
+        // JAX maps over an array of keys (vmap of random.normal over split keys); here keys are
+        // host values, never batched, so say so rather than that nothing was asked to be mapped.
+        if (keys > 0) {
+          throw new Error(
+            `${where}: no argument is batched: inAxes gives a batch axis only to random keys (${keys}), and keys are never mapped over (every example ` +
+              'would see the same draws); draw the per-example noise outside, e.g. randn([B, ...shape], { key }), and pass it batched',
+          );
+        }
+        throw new Error(`${where}: no argument is batched (every inAxes entry is null or applies to no tensor); there is nothing to map over`);
+      }
       const batch: number = size;
       const trace = pushTrace((level) => new BatchTrace(level, batch));
       let out: unknown;

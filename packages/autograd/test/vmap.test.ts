@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
   type Primitive, type PrimitiveParams, type RandomKey, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
-  randomKey, split, stack, sum, tensor, tidy, tile,
+  randomKey, split, splitKey, stack, sum, tensor, tidy, tile,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
 
@@ -311,6 +311,21 @@ describe('vmap and random keys', () => {
     const rows = await read(xs);
     // x + z in float64, the same z on every row: the sum is one rounding, exact to compare.
     rows.forEach((v, i) => expect(out[i]).toBe(v + noise[i % 2]!));
+  });
+
+  it('mapping over keys alone (JAX\'s vmap of a draw over split keys) is an error that says keys are not mapped, not that nothing was asked', () => {
+    const draw = (k: RandomKey) => randn([2], { key: k, ...f64 });
+    const keys = splitKey(randomKey(11), 3);
+    const message = /vmap: no argument is batched: inAxes gives a batch axis only to random keys \(3\), and keys are never mapped over .* draw the per-example noise outside/;
+    // f takes one key; JAX's idiom passes the array (inside f it would be the whole array).
+    const drawAny = draw as (k: unknown) => Tensor;
+    expect(() => vmap(drawAny)(keys)).toThrow(message);
+    expect(() => vmap(drawAny, { inAxes: [0] })(keys)).toThrow(message);
+    expect(() => vmap(draw, { inAxes: 0 })(randomKey(12))).toThrow(/only to random keys \(1\)/);
+    // Keys under null, or no key at all: the plain message.
+    expect(() => vmap((k: RandomKey, x: Tensor) => x.add(draw(k)), { inAxes: [null, null] })(randomKey(12), tensor([1, 2], f64))).toThrow(
+      'vmap: no argument is batched (every inAxes entry is null or applies to no tensor); there is nothing to map over',
+    );
   });
 });
 
