@@ -1,8 +1,8 @@
 // The functional API (JAX style) and the training-style switches (PyTorch style).
 
 import {
-  Tensor, apply, checkOneOf, checkOptions, collectCreated, composite, eye, fmtShape, isFloatDType, onesLike, popTrace, pushTrace, reshape,
-  transpose, withGradMode, zeros, zerosLike,
+  Tensor, apply, checkBoolean, checkOneOf, checkOptions, collectCreated, composite, eye, flattenTree, fmtShape, isFloatDType, onesLike, popTrace,
+  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
@@ -44,17 +44,34 @@ export type Pullback = (cotangent: Tensor) => Tensor[];
 export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
   checkFunction('vjp', f);
   checkArgs('vjp', primals);
-  return vjpOf('vjp', f, primals);
+  const [value, pullback] = vjpOf('vjp', f, primals);
+  return [value, pullback];
 }
 
-/** `vjp` for the transformation `op` built on it (grad, jacobian): its errors name `op`. */
-function vjpOf(op: string, f: TensorFn, primals: readonly Tensor[]): [Tensor, Pullback] {
+/**
+ * `vjp` for the transformation `op` built on it (grad, jacobian): its errors name `op`. With
+ * `hasAux`, f returns [value, aux]: only the value is differentiated, and the aux (any pytree)
+ * comes back third with its tensors as plain values (no longer traced).
+ */
+function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly Tensor[], hasAux = false): [Tensor, Pullback, unknown] {
   const trace = pushTrace((level) => new VjpTrace(level));
   let out: unknown;
   try {
     out = f(...primals.map((p, i) => trace.leafFor(p, i)));
   } finally {
     popTrace(trace);
+  }
+  let aux: unknown;
+  if (hasAux) {
+    if (!Array.isArray(out) || out.length !== 2) {
+      const got = Array.isArray(out) ? `an array of ${out.length}` : out instanceof Tensor ? 'a Tensor' : out === null ? 'null' : typeof out;
+      throw new TypeError(`${op}: with hasAux the function must return a pair [value, aux] (the scalar to differentiate, then anything to carry out), got ${got}`);
+    }
+    const { leaves, def } = flattenTree(out[1]);
+    aux = unflattenTree(def, leaves.map((leaf) => (leaf instanceof Tensor ? unpackVjp(trace, leaf)[0] : leaf)));
+    out = out[0];
+  } else if (op === 'grad' && Array.isArray(out) && out.length === 2 && out[0] instanceof Tensor) {
+    throw new TypeError(`grad: the function must return a Tensor, got a pair [Tensor, ${out[1] instanceof Tensor ? 'Tensor' : typeof out[1]}]; to differentiate the first and carry the second out, pass hasAux: true`);
   }
   checkOutput(op, out);
   const [value, root] = unpackVjp(trace, out);
@@ -81,15 +98,24 @@ function vjpOf(op: string, f: TensorFn, primals: readonly Tensor[]): [Tensor, Pu
     freeIntermediates(created, new Set(grads));
     return grads;
   };
-  return [value, pullback];
+  return [value, pullback, aux];
 }
 
 export interface GradOptions {
   /** Which arguments to differentiate: an index (result is one tensor) or a list (an array); negative counts from the end. Default 0. */
   argnums?: number | readonly number[];
+  /**
+   * The function returns a pair [value, aux]: only the scalar value is differentiated, and aux
+   * (a tensor, or any array/object of them and other values: metrics, intermediate results) is
+   * returned beside the result, not differentiated (JAX's `has_aux`). Default false.
+   */
+  hasAux?: boolean;
 }
 
-const GRAD_OPTIONS = ['argnums'] as const satisfies readonly (keyof GradOptions)[];
+/** GradOptions with `hasAux: true`: the function returns [value, aux]. */
+export type GradOptionsWithAux = GradOptions & { hasAux: true };
+
+const GRAD_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof GradOptions)[];
 
 /**
  * The argument indices `argnums` names, negative ones counted from the end (as JAX's and
@@ -115,21 +141,29 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
   return idx;
 }
 
-/** Value of a scalar function and its gradient with respect to `argnums`. */
-export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]] {
+/**
+ * Value of a scalar function and its gradient with respect to `argnums`: `[value, gradient(s)]`.
+ * With `hasAux`, f returns [value, aux] and the result is `[[value, aux], gradient(s)]` (JAX's
+ * `value_and_grad(f, has_aux=True)`).
+ */
+export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [[Tensor, Aux], Tensor | Tensor[]];
+export function valueAndGrad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]];
+export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
   checkFunction('valueAndGrad', f);
   checkOptions('valueAndGrad', opts, GRAD_OPTIONS);
   const argnums = opts.argnums ?? 0;
+  if (opts.hasAux !== undefined) checkBoolean('valueAndGrad', 'hasAux', opts.hasAux);
+  const hasAux = opts.hasAux ?? false;
   return (...args) =>
     composite(() => {
       const idx = argIndices('grad', argnums, args.length);
       checkArgs('grad', idx.map((i) => args[i]));
-      const g = (...diff: Tensor[]): Tensor => {
+      const g = (...diff: Tensor[]): unknown => {
         const full = [...args];
         idx.forEach((a, j) => (full[a] = diff[j]!));
         return f(...full);
       };
-      const [value, pullback] = vjpOf('grad', g, idx.map((i) => args[i]!));
+      const [value, pullback, aux] = vjpOf('grad', g, idx.map((i) => args[i]!), hasAux);
       if (value.size !== 1 || value.rank !== 0) {
         throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
       }
@@ -140,16 +174,32 @@ export function valueAndGrad(f: TensorFn, opts: GradOptions = {}): (...args: Ten
         throw new TypeError(`grad: the function must return a float scalar (float32 or float64), got ${value.dtype}; an ${value.dtype} value has no gradient (cast inside the function where a float is meant)`);
       }
       const grads = pullback(onesLike(value));
-      return [value, typeof argnums === 'number' ? grads[0]! : grads];
+      const gradient = typeof argnums === 'number' ? grads[0]! : grads;
+      return [hasAux ? [value, aux] : value, gradient];
     });
 }
 
-/** Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument. */
-export function grad(f: TensorFn, opts: GradOptions = {}): (...args: Tensor[]) => Tensor | Tensor[] {
+/**
+ * Gradient of a scalar function: `grad(f)(x)` = ∇f(x); with `argnums` a list, one per argument.
+ * With `hasAux`, f returns [value, aux] and the result is `[gradient(s), aux]` (JAX's
+ * `grad(f, has_aux=True)`).
+ */
+export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [Tensor | Tensor[], Aux];
+export function grad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => Tensor | Tensor[];
+export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => unknown {
   checkFunction('grad', f);
   checkOptions('grad', opts, GRAD_OPTIONS);
-  const vg = valueAndGrad(f, opts);
-  return (...args) => composite(() => vg(...args)[1]);
+  if (opts.hasAux !== undefined) checkBoolean('grad', 'hasAux', opts.hasAux);
+  if (!opts.hasAux) {
+    const vg = valueAndGrad(f as TensorFn, opts);
+    return (...args) => composite(() => vg(...args)[1]);
+  }
+  const vgAux = valueAndGrad(f as (...args: Tensor[]) => [Tensor, unknown], opts as GradOptionsWithAux);
+  return (...args) =>
+    composite(() => {
+      const [[, aux], gradient] = vgAux(...args);
+      return [gradient, aux];
+    });
 }
 
 /** Single-argument gradient with a Tensor result type (the common case). */

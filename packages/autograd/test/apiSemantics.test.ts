@@ -286,3 +286,64 @@ describe('a .grad set by the user', () => {
     expect(Array.from(y.grad!.dataSync())).toEqual([1, 1]);
   });
 });
+
+describe('hasAux (JAX has_aux)', () => {
+  // f returns [value, aux]: v ↦ Σv² differentiated, its squares and a count carried out.
+  const f = (v: Tensor): [Tensor, { squares: Tensor; count: number; args: Tensor[] }] => {
+    const squares = v.mul(v);
+    return [squares.sum(), { squares, count: v.size, args: [v] }];
+  };
+  const read = (t: Tensor) => Array.from(t.dataSync());
+
+  it('valueAndGrad returns [[value, aux], gradient] and grad [gradient, aux], the aux untraced', () => {
+    const x = f64([1, 2, 3]);
+    const before = memory().tensors;
+    const [[value, aux], g] = valueAndGrad(f, { hasAux: true })(x);
+    expect(read(value)).toEqual([14]);
+    expect(read(g as Tensor)).toEqual([2, 4, 6]);
+    expect(read(aux.squares)).toEqual([1, 4, 9]);
+    expect(aux.count).toBe(3);
+    expect(aux.args[0]).toBe(x); // an argument comes back as itself, not as its tracer
+    const [g2, aux2] = grad(f, { hasAux: true, argnums: [0] })(x);
+    expect((g2 as Tensor[]).map(read)).toEqual([[2, 4, 6]]);
+    expect(read(aux2.squares)).toEqual([1, 4, 9]);
+    // Made: value, gradient, squares (valueAndGrad); gradient, squares (grad): nothing else kept.
+    expect(memory().tensors - before).toBe(5);
+    for (const t of [value, g as Tensor, aux.squares, ...(g2 as Tensor[]), aux2.squares]) t.dispose();
+    expect(memory().tensors).toBe(before);
+  });
+
+  it('composes: the aux stays differentiable by an outer grad, and works under jit and vmap', () => {
+    const x = f64([1, 2, 3]);
+    // d/dv Σ(∇f · squares) = d/dv Σ 2v³ = 6v²: the outer grad differentiates through the aux.
+    const outer = grad((v: Tensor) => {
+      const [g, aux] = grad(f, { hasAux: true })(v);
+      return (g as Tensor).mul(aux.squares).sum();
+    })(x) as Tensor;
+    expect(read(outer)).toEqual([6, 24, 54]);
+    const compiled = jit((v: Tensor) => {
+      const [g, aux] = grad(f, { hasAux: true })(v);
+      return [g as Tensor, aux.squares];
+    });
+    expect(compiled(x).map(read)).toEqual([[2, 4, 6], [1, 4, 9]]);
+    const batched = vmap((v: Tensor) => {
+      const [g, aux] = grad(f, { hasAux: true })(v);
+      return { g: g as Tensor, squares: aux.squares };
+    })(f64([[1, 2], [3, 4]]));
+    expect(read(batched.g)).toEqual([2, 4, 6, 8]);
+    expect(read(batched.squares)).toEqual([1, 4, 9, 16]);
+  });
+
+  it('refuses a function that does not return a pair, and a non-boolean hasAux', () => {
+    const x = f64([1, 2]);
+    expect(messageOf(() => grad((v: Tensor) => v.sum() as never, { hasAux: true })(x))).toBe(
+      'grad: with hasAux the function must return a pair [value, aux] (the scalar to differentiate, then anything to carry out), got a Tensor',
+    );
+    expect(messageOf(() => valueAndGrad((v: Tensor) => [v.sum()] as never, { hasAux: true })(x))).toContain('got an array of 1');
+    expect(messageOf(() => grad(f as never, { hasAux: 'yes' as never }))).toBe('grad: hasAux must be true or false, got "yes"');
+    // Without hasAux a pair is not a tensor: the error says what it got.
+    expect(messageOf(() => grad(f as never)(x))).toBe(
+      'grad: the function must return a Tensor, got a pair [Tensor, object]; to differentiate the first and carry the second out, pass hasAux: true',
+    );
+  });
+});

@@ -108,9 +108,9 @@ describe('errors say what was wrong and what was expected', () => {
 
   it('grad and valueAndGrad reject unknown options rather than differentiating argument 0', () => {
     const f = (a: Tensor, b: Tensor) => a.mul(b).sum();
-    expect(messageOf(() => grad(f, { argnum: 1 } as never))).toBe("grad: unknown option 'argnum' (did you mean 'argnums'?); valid options: argnums");
+    expect(messageOf(() => grad(f, { argnum: 1 } as never))).toBe("grad: unknown option 'argnum' (did you mean 'argnums'?); valid options: argnums, hasAux");
     expect(messageOf(() => valueAndGrad(f, { argNums: 1 } as never))).toBe(
-      "valueAndGrad: unknown option 'argNums' (did you mean 'argnums'?); valid options: argnums",
+      "valueAndGrad: unknown option 'argNums' (did you mean 'argnums'?); valid options: argnums, hasAux",
     );
     expect(messageOf(() => grad(f, null as never))).toBe('grad: expected an options object, got null');
   });
