@@ -169,7 +169,6 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
   return run;
 }
 
-/** Runs `steps` optimisation steps of `loss` over `params`. */
 /**
  * Why training stopped on a non-finite loss, and what to change. The loss of step `n` (from 0) is
  * computed before that step's update, so at the first step no learning rate or clipping is the
@@ -188,11 +187,19 @@ function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite
   return `${where}: the loss is ${loss} at step ${n + 1}, ${before}; lower the learning rate or clip gradients (clipNorm)`;
 }
 
+/**
+ * Runs `steps` optimisation steps of `loss` over `params` (updated in place) with `optimizer`,
+ * the step's key foldIn(key, step). `steps` and `key` are required; `every` (default 100),
+ * `clipNorm`, `ema`, `onProgress`, `stopOnNonFinite` (default true) and `jit` as in
+ * `TrainOptions`. Returns the losses read (every `every` steps and at the last step).
+ */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const where = 'train';
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
   checkOptions(where, opts, TRAIN_OPTIONS);
   const { steps, key } = opts;
+  // Required: checkNumber lets undefined through (for defaults), and a loop to undefined runs no step.
+  if (steps === undefined) throw new TypeError(`${where}: steps is required (the number of optimisation steps, an integer >= 0), e.g. train({ ..., steps: 1000 })`);
   const every = opts.every ?? 100;
   const stopOnNonFinite = opts.stopOnNonFinite ?? true;
   checkNumber(where, 'steps', steps, { integer: true, min: 0 });

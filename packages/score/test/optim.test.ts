@@ -463,4 +463,12 @@ describe('train', () => {
     await expect(train({ ...base, stopOnNonFinite: 'no' as never })).rejects.toThrow(/^train: stopOnNonFinite must be true or false, got "no"$/);
     expect(await read(params.w!)).toEqual([0]); // nothing ran
   });
+
+  it('requires steps: left out, it trained nothing and resolved with an empty history', async () => {
+    const params: Params = { w: tensor([1], f64) };
+    const { steps: _steps, ...noSteps } = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
+    await expect(train(noSteps as never)).rejects.toThrow(/^train: steps is required \(the number of optimisation steps, an integer >= 0\)/);
+    await expect(train({ ...noSteps, steps: undefined } as never)).rejects.toThrow(/^train: steps is required/);
+    expect(await read(params.w!)).toEqual([1]); // nothing ran
+  });
 });
