@@ -311,14 +311,31 @@ export function sgd(opts: SgdOptions): Optimizer {
 }
 
 /**
+ * Gradients by name: a non-empty record of float tensors. Checked before any arithmetic, which
+ * would otherwise fail naming its own op ("mul: ...", "sqrt: expected a float tensor") or read
+ * the entries of null.
+ */
+function checkGradients(where: string, grads: unknown): asserts grads is Params {
+  if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor) {
+    throw new TypeError(`${where}: grads must be a record of gradient tensors by name (as the params), got ${grads instanceof Tensor ? 'a Tensor' : describe(grads)}`);
+  }
+  const entries = Object.entries(grads);
+  if (entries.length === 0) throw new Error(`${where}: no gradients given`);
+  for (const [name, g] of entries) {
+    if (!(g instanceof Tensor)) throw new TypeError(`${where}: gradient '${name}' is not a Tensor, got ${describe(g)}`);
+    if (!isFloatDType(g.dtype)) throw new TypeError(`${where}: gradient '${name}' is ${g.dtype}; gradients are float32 or float64`);
+  }
+}
+
+/**
  * √(Σ‖g‖²) over every gradient: a scalar tensor, in the widest float dtype among them (float64
  * if any gradient is float64, as PyTorch's clip_grad_norm_ promotes the per-tensor norms). Each
  * gradient's sum of squares is taken in its own dtype, then cast.
  */
 export function globalNorm(grads: Params): Tensor {
   return composite(() => {
+    checkGradients('globalNorm', grads);
     const tensors = Object.values(grads);
-    if (tensors.length === 0) throw new Error('globalNorm: no gradients given');
     const dtype = tensors.some((g) => g.dtype === 'float64') ? 'float64' : tensors[0]!.dtype;
     let total: Tensor | null = null;
     for (const g of tensors) {
@@ -338,6 +355,9 @@ export function globalNorm(grads: Params): Tensor {
  */
 export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
   return composite(() => {
+    checkGradients('clipGradNorm', grads);
+    // Required: checkNumber passes undefined (a default), and the scale would then fail in mul.
+    if (maxNorm === undefined) throw new TypeError('clipGradNorm: maxNorm is required (the global norm to clip to, a number > 0), e.g. clipGradNorm(grads, 1)');
     checkNumber('clipGradNorm', 'maxNorm', maxNorm, { min: 0, exclusiveMin: true });
     const norm = globalNorm(grads);
     const scale = minimum(norm.add(1e-6).reciprocal().mul(maxNorm), 1);

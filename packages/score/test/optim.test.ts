@@ -184,6 +184,21 @@ describe('gradient clipping by global norm', () => {
     expect(await read(params.a!)).toEqual([Math.fround(1.5 - Math.fround(3 * scale32)), Math.fround(2 - Math.fround(4 * scale32))]);
     close(await read(params.b!), [6 - 12 * scale]);
   });
+
+  it('names the function and the argument for gradients it cannot take, and requires maxNorm', () => {
+    const grads: Params = { a: tensor([3, 4], f64) };
+    // Before: 'mul: second operand must be a Tensor, got undefined', 'Cannot convert undefined or
+    // null to object', 'mul: at least one operand must be a Tensor ...', 'sqrt: expected a float tensor, got int32'.
+    expect(() => clipGradNorm(grads, undefined as never)).toThrow(/^clipGradNorm: maxNorm is required \(the global norm to clip to, a number > 0\)/);
+    for (const fn of [globalNorm, (g: Params) => clipGradNorm(g, 1)]) {
+      const name = fn === globalNorm ? 'globalNorm' : 'clipGradNorm';
+      expect(() => fn(null as never)).toThrow(new RegExp(`^${name}: grads must be a record of gradient tensors by name \\(as the params\\), got null$`));
+      expect(() => fn(tensor([1], f64) as never)).toThrow(new RegExp(`^${name}: grads must be a record .*, got a Tensor$`));
+      expect(() => fn({ a: 3 } as never)).toThrow(new RegExp(`^${name}: gradient 'a' is not a Tensor, got number$`));
+      expect(() => fn({ a: tensor([1, 2], { dtype: 'int32' }) })).toThrow(new RegExp(`^${name}: gradient 'a' is int32; gradients are float32 or float64$`));
+      expect(() => fn({})).toThrow(new RegExp(`^${name}: no gradients given$`));
+    }
+  });
 });
 
 describe('ema', () => {
