@@ -85,6 +85,7 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
   };
   const init = (params: Params): void => {
     checkLive();
+    checkRecord(where, params, 'params');
     // Every parameter is checked before any state is made, so a refused call changes nothing.
     for (const [key, p] of Object.entries(params)) {
       checkFloatParam(where, key, p);
@@ -206,8 +207,20 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Checks that `other` has a tensor of matching shape and dtype for every entry of `params`. */
-function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient'): void {
+/** A record of tensors by name: an object, not null, an array or a Tensor (entries are checked by the caller). */
+function checkRecord(where: string, value: unknown, what: string): asserts value is Params {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Tensor) {
+    throw new TypeError(`${where}: ${what} must be a record of tensors by name (e.g. model.params), got ${value instanceof Tensor ? 'a Tensor' : describe(value)}`);
+  }
+}
+
+/**
+ * Checks that `other` has a tensor of matching shape and dtype for every entry of `params`;
+ * `otherWhat` names `other` in a message (default: the plural of `what`).
+ */
+function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient', otherWhat = `${what}s`): void {
+  checkRecord(where, params, 'params');
+  checkRecord(where, other, otherWhat);
   for (const [name, p] of Object.entries(params)) {
     const g = other[name];
     if (!g) throw new Error(`${where}: no ${what} for parameter '${name}' (${what}s given for: ${Object.keys(other).join(', ') || 'none'})`);
@@ -424,6 +437,7 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
   checkNumber(where, 'decay', decay, UNIT_INTERVAL);
   const warmup = opts.warmup ?? true;
   checkBoolean(where, 'warmup', warmup);
+  checkRecord(where, params, 'params');
   for (const [name, p] of Object.entries(params)) checkFloatParam(where, name, p);
   const shadow: Params = {};
   for (const [name, p] of Object.entries(params)) shadow[name] = keep(p.detach());
@@ -442,7 +456,7 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
   };
   const applyUpdate = (current: Params, scalars: StepScalars): void => {
     checkLive();
-    checkSameLayout(where, shadow, current, 'value');
+    checkSameLayout(where, shadow, current, 'value', 'params');
     update(() => {
       for (const [name, s] of Object.entries(shadow)) {
         const delta = scalarFor(scalars.decay, s, where, 'decay');

@@ -82,6 +82,21 @@ describe('optimiser state and parameters', () => {
     await expect(train({ params: { w: 5 as never }, loss: () => tensor(0), optimizer: sgd({ lr: 0.1 }), steps: 1, key: [1, 2] })).rejects.toThrow(message('sgd', 'number'));
   });
 
+  it('refuses params, gradients or averages that are not a record of tensors, naming which', () => {
+    // Before: 'Cannot convert undefined or null to object' or "Cannot read properties of null (reading 'w')".
+    const record = (where: string, what: string, got: string) => new RegExp(`^${where}: ${what} must be a record of tensors by name \\(e\\.g\\. model\\.params\\), got ${got}$`);
+    const params: Params = { w: tensor([1], f64) };
+    expect(() => adam().step(null as never, {})).toThrow(record('adam', 'params', 'null'));
+    expect(() => adam().step(params, null as never)).toThrow(record('adam', 'gradients', 'null'));
+    expect(() => sgd({ lr: 0.1 }).init(undefined as never)).toThrow(record('sgd', 'params', 'undefined'));
+    expect(() => adam().applyUpdate(params, tensor([1], f64) as never, { lr: 0.1 })).toThrow(record('adam', 'gradients', 'a Tensor'));
+    expect(() => ema(null as never)).toThrow(record('ema', 'params', 'null'));
+    expect(() => ema(undefined as never)).toThrow(record('ema', 'params', 'undefined'));
+    const average = ema(params);
+    expect(() => average.update(null as never)).toThrow(record('ema', 'params', 'null'));
+    expect(() => average.copyTo([] as never)).toThrow(record('ema', 'params', 'an array'));
+  });
+
   it('refuses integer parameters, which an update would leave unchanged or zero', () => {
     // In int32 the step's scalars round to integers: lr 0.5 to 0, the decay 0.5 and 1 − 0.5 to 0.
     const ints = () => ({ w: tensor([10, 20], { dtype: 'int32' }) });
