@@ -477,6 +477,9 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
       if (n > 0) n--;
     },
     update(current) {
+      // Checked before beginUpdate counts it: a refused update must not advance the warm-up.
+      checkLive();
+      checkSameLayout(where, shadow, current, 'value', 'params');
       applyUpdate(current, beginUpdate());
     },
     copyTo(target) {

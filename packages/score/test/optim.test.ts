@@ -97,6 +97,17 @@ describe('optimiser state and parameters', () => {
     expect(() => average.copyTo([] as never)).toThrow(record('ema', 'params', 'an array'));
   });
 
+  it('an ema update it refuses is not counted: the warm-up decay stays that of the next real update', () => {
+    const params: Params = { w: tensor([1], f64) };
+    const average = ema(params, { decay: 0.99 });
+    expect(() => average.update(null as never)).toThrow(/^ema: params must be a record/);
+    expect(() => average.update({ w: tensor([1, 2], f64) })).toThrow(/^ema: value of 'w' is float64 \[2\] but the parameter is float64 \[1\]$/);
+    expect(() => average.update({})).toThrow(/^ema: no value for parameter 'w'/);
+    // Before, each refusal had counted an update: 3 updates, the next decay (1 + 3)/(10 + 3).
+    expect(average.updates).toBe(0);
+    expect(average.nextDecay()).toBe(1 / 10);
+  });
+
   it('refuses integer parameters, which an update would leave unchanged or zero', () => {
     // In int32 the step's scalars round to integers: lr 0.5 to 0, the decay 0.5 and 1 − 0.5 to 0.
     const ints = () => ({ w: tensor([10, 20], { dtype: 'int32' }) });
