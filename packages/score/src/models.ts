@@ -257,6 +257,8 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
 function checkInputs(where: string, inputDim: number, conditioning: Conditioning, x: unknown, cond: unknown): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${where}: x must be a Tensor of shape [N, ${inputDim}]`);
   if (x.rank !== 2 || x.shape[1] !== inputDim) throw new Error(`${where}: x must have shape [N, ${inputDim}], got ${fmtShape(x.shape)}`);
+  // Before the parameters' dtype is compared: that message would advise building the model in int32.
+  if (!isFloatDType(x.dtype)) throw new TypeError(`${where}: x must be float32 or float64, got ${x.dtype}`);
   if (conditioning === 'none') {
     if (cond !== undefined) throw new Error(`${where}: this model is unconditional (conditioning 'none') but a cond tensor was passed`);
     return;

@@ -134,7 +134,9 @@ describe('mlpScore', () => {
     expect(() => model.score(randn([3, 2], wide))).toThrow("mlpScore: x is float64 but the model's parameters are float32; pass x as float32 (x.cast('float32')) or build the model with dtype 'float64'");
     expect(() => conditional.score(randn([3, 2], wide), randn([3], wide))).toThrow("mlpScore: x is float64 but the model's parameters are float32");
     expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key, ...f64 }).score(randn([3, 2], { key }))).toThrow("mlpEnergy: x is float32 but the model's parameters are float64");
-    expect(() => model.score(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow("mlpScore: x is int32 but the model's parameters are float32");
+    // An int32 x was told to "build the model with dtype 'int32'", which mlpScore refuses.
+    expect(() => model.score(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow(/^mlpScore: x must be float32 or float64, got int32$/);
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key }).energy(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow(/^mlpEnergy: x must be float32 or float64, got int32$/);
   });
 
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
