@@ -234,6 +234,7 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   };
 
   const forward = (p: Params, x: Tensor, cond: Tensor | undefined): Tensor => {
+    checkParamsRecord(where, p);
     // Said here, naming the model, rather than by matmul ("dtype mismatch (float32 vs float64)").
     const first = p[numLayers === 1 ? 'out.weight' : 'layer0.weight'];
     if (first && first.dtype !== x.dtype) {

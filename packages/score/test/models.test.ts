@@ -137,6 +137,9 @@ describe('mlpScore', () => {
     // An int32 x was told to "build the model with dtype 'int32'", which mlpScore refuses.
     expect(() => model.score(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow(/^mlpScore: x must be float32 or float64, got int32$/);
     expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key }).energy(tensor([1, 2], { dtype: 'int32', shape: [1, 2] }))).toThrow(/^mlpEnergy: x must be float32 or float64, got int32$/);
+    // A params record that is not one failed as "Cannot read properties of null (reading 'layer0.weight')".
+    expect(() => model.apply(null as never, randn([3, 2], { key }))).toThrow(/^mlpScore: params must be a record of tensors by name \(e\.g\. model\.params\), got null$/);
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key }).applyEnergy(undefined as never, randn([3, 2], { key }))).toThrow(/^mlpEnergy: params must be a record of tensors by name/);
   });
 
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', () => {
