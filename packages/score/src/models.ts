@@ -198,10 +198,19 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   checkOneOf(where, 'activation', activation, ACTIVATIONS);
   const conditioning = opts.conditioning ?? 'none';
   checkOneOf(where, 'conditioning', conditioning, CONDITIONINGS);
+  // Settings the model would not use are refused, as the samplers' and losses' are, so that none
+  // is dropped silently: the embedding's for an unconditional model, Fourier's for a sinusoidal one.
+  const unused = (['embedding', 'embeddingDim', 'fourierScale'] as const).filter((k) => opts[k] !== undefined);
+  if (conditioning === 'none' && unused.length > 0) {
+    throw new Error(`${where}: ${unused.join(', ')} ${unused.length === 1 ? 'sets' : 'set'} the noise-level embedding, which an unconditional model (conditioning 'none') does not have; set conditioning to 'sigma' or 'time', or leave ${unused.length === 1 ? 'it' : 'them'} out`);
+  }
   const embedding = opts.embedding ?? (conditioning === 'time' ? 'sinusoidal' : 'fourier');
   checkOneOf(where, 'embedding', embedding, EMBEDDINGS);
   const embeddingDim = opts.embeddingDim ?? 32;
   if (conditioning !== 'none') checkEmbeddingDim(where, embeddingDim);
+  if (embedding === 'sinusoidal' && opts.fourierScale !== undefined) {
+    throw new Error(`${where}: fourierScale sets the Fourier features' frequencies; the sinusoidal embedding has fixed ones (set embedding to 'fourier', or leave fourierScale out)`);
+  }
   const fourierScale = opts.fourierScale ?? 16;
   checkNumber(where, 'fourierScale', fourierScale, { min: 0, exclusiveMin: true });
   const dtype = opts.dtype ?? 'float32';

@@ -42,7 +42,7 @@ function scoreModel(d: number, hidden: number[], activation: Activation, seed: n
   const conditioning = rest.conditioning ?? 'none';
   const embedding = rest.embedding ?? (conditioning === 'time' ? 'sinusoidal' : 'fourier');
   const outputScaling = rest.outputScaling ?? 'none';
-  const model = mlpScore({ inputDim: d, hidden, activation, key: randomKey(seed), ...f64, conditioning, embedding, outputScaling, sde, ...(embeddingDim ? { embeddingDim } : {}) });
+  const model = mlpScore({ inputDim: d, hidden, activation, key: randomKey(seed), ...f64, conditioning, ...(conditioning === 'none' ? {} : { embedding }), outputScaling, sde, ...(embeddingDim ? { embeddingDim } : {}) });
   return { model, info: { type: 'score' as const, activation, conditioning, embedding, outputScaling, sde: sdeName } };
 }
 function energyModel(d: number, hidden: number[], activation: Activation, seed: number) {

@@ -152,6 +152,19 @@ describe('mlpScore', () => {
     expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', fourierScale: 0, key })).toThrow(/^mlpScore: fourierScale must be a finite number > 0, got 0$/);
     expect(() => mlpScore({ inputDim: 2, hidden: [4] } as never)).toThrow(/^mlpScore: opts.key: a key is two unsigned 32-bit integers/);
   });
+
+  it('refuses embedding settings the model would not use, as the samplers refuse theirs', () => {
+    // Each was accepted and ignored: an unconditional model has no embedding, a sinusoidal one no
+    // random frequencies (embeddingDim 3, odd, was not even checked).
+    const key = randomKey(7);
+    const none = 'set the noise-level embedding, which an unconditional model \\(conditioning \'none\'\\) does not have';
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, embeddingDim: 3 })).toThrow(/^mlpScore: embeddingDim sets the noise-level embedding, which an unconditional model \(conditioning 'none'\) does not have; set conditioning to 'sigma' or 'time', or leave it out$/);
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], key, embedding: 'fourier', fourierScale: 4 })).toThrow(new RegExp(`^mlpEnergy: embedding, fourierScale ${none}; .* leave them out$`));
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'time', fourierScale: 4 })).toThrow(/^mlpScore: fourierScale sets the Fourier features' frequencies; the sinusoidal embedding has fixed ones/);
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'sigma', embedding: 'sinusoidal', fourierScale: 4 })).toThrow(/^mlpScore: fourierScale sets the Fourier features' frequencies/);
+    // Used, they are accepted.
+    expect(mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'time', embedding: 'fourier', fourierScale: 4, embeddingDim: 8 }).buffers['embedding.frequencies']!.shape).toEqual([1, 4]);
+  });
 });
 
 describe('mlpEnergy', () => {
