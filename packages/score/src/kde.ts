@@ -7,7 +7,7 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { type Tensor, checkOneOf, checkOptions, composite, fmtShape, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { Tensor, checkOneOf, checkOptions, composite, fmtShape, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
@@ -40,6 +40,11 @@ export function ruleOfThumbBandwidth(data: Tensor, rule: BandwidthRule = 'scott'
   });
 }
 
+/** What a bandwidth that is none of the accepted kinds is, for a message. */
+function describeBandwidth(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? `an object (${Object.prototype.toString.call(v).slice(8, -1)})` : `${typeof v} ${String(v)}`;
+}
+
 function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['bandwidth']): Tensor {
   const d = data.shape[1]!;
   const bw = bandwidth ?? 'scott';
@@ -52,7 +57,8 @@ function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['ba
     }
     return tensor(Float64Array.from(values), { dtype: data.dtype, device: data.device });
   }
-  const t = bw as Tensor;
+  if (!(bw instanceof Tensor)) throw new TypeError(`${where}: bandwidth must be 'scott', 'silverman', a number, ${d} numbers or a [${d}] tensor, got ${describeBandwidth(bw)}`);
+  const t = bw;
   if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== data.dtype) throw new Error(`${where}: a bandwidth tensor must have shape [${d}] and the data's dtype, got ${t.dtype} ${fmtShape(t.shape)}`);
   return t;
 }

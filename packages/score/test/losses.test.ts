@@ -539,6 +539,11 @@ describe('KDE score targets', () => {
     expect(() => kdeScore(data, { bandwidth: bandwidth32 })).toThrow(/^kdeScore: a bandwidth tensor must have shape \[3\] and the data's dtype, got float32 \[3\]$/);
     expect(() => kdeLogDensity(data, { bandwidth: bandwidth32 })).toThrow(/^kdeLogDensity: a bandwidth tensor must have shape \[3\] and the data's dtype, got float32 \[3\]$/);
     bandwidth32.dispose();
+    // Neither a rule, numbers nor a tensor: it failed as "Cannot read properties of undefined (reading 'join')".
+    const kinds = "bandwidth must be 'scott', 'silverman', a number, 3 numbers or a \\[3\\] tensor, got";
+    expect(() => kdeScore(data, { bandwidth: { h: 0.5 } as never })).toThrow(new RegExp(`^kdeScore: ${kinds} an object \\(Object\\)$`));
+    expect(() => kdeLogDensity(data, { bandwidth: true as never })).toThrow(new RegExp(`^kdeLogDensity: ${kinds} boolean true$`));
+    expect(() => kdeScore(data, { bandwidth: new Float64Array([0.5, 0.5, 0.5]) as never })).toThrow(new RegExp(`^kdeScore: ${kinds} an object \\(Float64Array\\)$`));
   });
 });
 
