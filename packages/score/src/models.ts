@@ -322,6 +322,8 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
 
 /** The score of an energy: s(x) = −∇ₓ Σᵢ E(xᵢ) (rows are independent, so row i is −∇E(xᵢ)). */
 export function energyScore(energy: EnergyFunction): ScoreFunction {
+  // Checked here: accepted, it failed at the first score as "energy is not a function".
+  if (typeof energy !== 'function') throw new TypeError(`energyScore: energy must be a function (x [N, d], cond?) => [N], got ${describeValue(energy)}`);
   return (x, cond) =>
     composite(() => {
       // `grad` nests inside any enclosing jvp/grad (over x or θ), so ∂s/∂x is the Hessian of E and

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { grad, hessian, jacobian } from '@scorch/autograd';
 import { type Tensor, concat, memory, randn, randomKey, reshape, tensor } from '@scorch/tensor';
 import {
-  type Params, energyHessianTrace, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
+  type Params, energyHessianTrace, energyScore, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
   fourierEmbedding, saveParams, scoreJacobianTrace, sinusoidalEmbedding,
 } from '../src/index.js';
 import { vpSde } from '../src/sde.js';
@@ -188,6 +188,11 @@ describe('mlpEnergy', () => {
       }
     }
     expect(model.energy(x).shape).toEqual([4]);
+  });
+
+  it('energyScore refuses an energy that is not a function when it is made, not at its first score', () => {
+    expect(() => energyScore(3 as never)).toThrow(/^energyScore: energy must be a function \(x \[N, d\], cond\?\) => \[N\], got number$/);
+    expect(() => energyScore(null as never)).toThrow(/^energyScore: energy must be a function .*, got null$/);
   });
 
   it('energyHessianTrace equals the trace of the Hessian of E', async () => {
