@@ -62,9 +62,26 @@ type Matrix = number[][];
 /**
  * Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: A = U diag(λ) Uᵀ, with
  * the eigenvectors in U's columns. Parameters are tiny (d × d), so the simple method is enough.
+ * `a` is d rows of d finite numbers, symmetric up to 1e-12 of its largest entry (as
+ * GaussianMixture's covariances); anything else is refused, since the rotations would return
+ * values for a matrix that was not given.
  */
 export function symmetricEigen(a: readonly (readonly number[])[]): { values: number[]; vectors: Matrix } {
+  const where = 'symmetricEigen';
+  if (!Array.isArray(a) || !a.every((row) => Array.isArray(row))) throw new TypeError(`${where}: expected a square matrix as an array of rows, got ${JSON.stringify(a) ?? typeof a}`);
   const d = a.length;
+  a.forEach((row, i) => {
+    if (row.length !== d) throw new Error(`${where}: expected a square matrix; row ${i} has ${row.length} entries, not ${d}`);
+    row.forEach((v, j) => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: entry [${i}][${j}] must be a finite number, got ${v}`);
+    });
+  });
+  const largest = Math.max(0, ...a.map((row) => Math.max(0, ...row.map(Math.abs))));
+  for (let i = 0; i < d; i++) {
+    for (let j = i + 1; j < d; j++) {
+      if (Math.abs(a[i]![j]! - a[j]![i]!) > 1e-12 * largest) throw new Error(`${where}: the matrix is not symmetric ([${i}][${j}] = ${a[i]![j]}, [${j}][${i}] = ${a[j]![i]})`);
+    }
+  }
   const m = a.map((row) => [...row]);
   const v: Matrix = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
   let scale = 0;

@@ -177,6 +177,16 @@ describe('GaussianMixture: exact score and density', () => {
     }
   });
 
+  it('symmetricEigen refuses a matrix that is not square, finite and symmetric', () => {
+    // Each returned an answer for another matrix: [[1, 2]] gave values [1], [[1, 2], [0, 1]] those of a symmetrised one.
+    expect(() => symmetricEigen([[1, 2]])).toThrow(/^symmetricEigen: expected a square matrix; row 0 has 2 entries, not 1$/);
+    expect(() => symmetricEigen([[1, 2], [0, 1]])).toThrow(/^symmetricEigen: the matrix is not symmetric \(\[0\]\[1\] = 2, \[1\]\[0\] = 0\)$/);
+    expect(() => symmetricEigen([[1, NaN], [NaN, 1]])).toThrow(/^symmetricEigen: entry \[0\]\[1\] must be a finite number, got NaN$/);
+    expect(() => symmetricEigen(null as never)).toThrow(/^symmetricEigen: expected a square matrix as an array of rows, got null$/);
+    expect(() => symmetricEigen([1, 2] as never)).toThrow(/^symmetricEigen: expected a square matrix as an array of rows, got \[1,2\]$/);
+    expect(symmetricEigen([])).toEqual({ values: [], vectors: [] });
+  });
+
   it('rejects malformed parameters with messages that say what was expected', () => {
     expect(() => new GaussianMixture({ means: [] })).toThrow(/at least one component/);
     expect(() => new GaussianMixture({ means: [[0, 0], [1]] })).toThrow(/mean 1 has 1 coordinates, expected 2/);
