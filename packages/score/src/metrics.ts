@@ -268,6 +268,9 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
  */
 export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly number[])[]): Promise<number[]> {
   checkBatch('modeWeights', x, 'x');
+  if (!(modes instanceof Tensor) && !Array.isArray(modes)) {
+    throw new TypeError(`modeWeights: modes must be a Tensor [K, ${x.shape[1]}] or K rows of ${x.shape[1]} numbers, got ${modes === null ? 'null' : typeof modes}`);
+  }
   const result = tidy(() => {
     const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {

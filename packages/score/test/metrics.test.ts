@@ -284,6 +284,13 @@ describe('2-D histogram KL', () => {
     expect((await modeWeights(good, [[0, 0], [1, 1]])).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
   });
 
+  it('modeWeights refuses modes that are neither a tensor nor rows of numbers, naming the argument', async () => {
+    // It failed as 'modes.map is not a function'.
+    const x = randn([10, 2], { key: randomKey(48), ...f64 });
+    await expect(modeWeights(x, 3 as never)).rejects.toThrow(/^modeWeights: modes must be a Tensor \[K, 2\] or K rows of 2 numbers, got number$/);
+    await expect(modeWeights(x, null as never)).rejects.toThrow(/^modeWeights: modes must be .*, got null$/);
+  });
+
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const x = randn([10, 2], { key: randomKey(47), ...f64 });
     await expect(mmd2(x, x, { bandwith: 0.5 } as never)).rejects.toThrow(unknownOption('mmd2', 'bandwith', 'bandwidth', ['bandwidth', 'medianPoints']));
