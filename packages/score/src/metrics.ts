@@ -314,9 +314,15 @@ export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
     if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
     if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
     checkOptions('histogram2d', grid, HISTOGRAM_GRID);
-    const [nx, ny] = typeof grid.bins === 'number' ? [grid.bins, grid.bins] : grid.bins;
+    // Each field is required: a missing one failed as "... is not iterable" or reading its entries.
+    const { bins } = grid;
+    if (typeof bins !== 'number' && !(Array.isArray(bins) && bins.length === 2)) {
+      throw new TypeError(`histogram2d: bins must be a number or [x bins, y bins], got ${JSON.stringify(bins) ?? String(bins)}`);
+    }
+    const [nx, ny] = typeof bins === 'number' ? [bins, bins] : bins;
     for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
-      if (!(range[1] > range[0])) throw new RangeError(`histogram2d: ${name} must have lo < hi, got [${range[0]}, ${range[1]}]`);
+      if (!Array.isArray(range) || range.length !== 2) throw new TypeError(`histogram2d: ${name} must be [lo, hi], got ${JSON.stringify(range) ?? String(range)}`);
+      if (!(range[1] > range[0]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) throw new RangeError(`histogram2d: ${name} must have lo < hi, both finite, got [${range[0]}, ${range[1]}]`);
       if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram2d: bins must be positive integers, got ${bins}`);
     }
     return tidy(() => {

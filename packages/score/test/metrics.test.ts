@@ -296,6 +296,13 @@ describe('2-D histogram KL', () => {
     await expect(mmd2(x, x, { bandwith: 0.5 } as never)).rejects.toThrow(unknownOption('mmd2', 'bandwith', 'bandwidth', ['bandwidth', 'medianPoints']));
     await expect(histogramKL(x, x, grid, { pseudoCount: 1 } as never)).rejects.toThrow(unknownOption('histogramKL', 'pseudoCount', 'pseudocount', ['pseudocount']));
     expect(() => histogram2d(x, { ...grid, bin: 4 } as never)).toThrow(unknownOption('histogram2d', 'bin', 'bins', ['xRange', 'yRange', 'bins']));
+    // A grid missing a field failed as '... is not iterable' or reading an entry of undefined; an
+    // infinite range made NaN bin edges and counted nothing.
+    expect(() => histogram2d(x, {} as never)).toThrow(/^histogram2d: bins must be a number or \[x bins, y bins\], got undefined$/);
+    expect(() => histogram2d(x, { yRange: [0, 1], bins: 4 } as never)).toThrow(/^histogram2d: xRange must be \[lo, hi\], got undefined$/);
+    expect(() => histogram2d(x, { xRange: [0, 1], yRange: 1, bins: [4, 4] } as never)).toThrow(/^histogram2d: yRange must be \[lo, hi\], got 1$/);
+    expect(() => histogram2d(x, { ...grid, bins: [4] } as never)).toThrow(/^histogram2d: bins must be a number or \[x bins, y bins\], got \[4\]$/);
+    expect(() => histogram2d(x, { ...grid, xRange: [-Infinity, 1] })).toThrow(/^histogram2d: xRange must have lo < hi, both finite, got \[-Infinity, 1\]$/);
     await expect(mmd2(x, x, { medianPoints: 1 })).rejects.toThrow(/^mmd2: medianPoints must be an integer >= 2, got 1$/);
     await expect(mmd2(x, x, { bandwidth: 0.5, medianPoints: 100 })).rejects.toThrow(/^mmd2: medianPoints applies to the median heuristic only/);
     await expect(medianBandwidth(x, x, 2.5)).rejects.toThrow(/^medianBandwidth: points must be an integer >= 2, got 2.5$/);
