@@ -338,7 +338,18 @@ const NOISE_SETTINGS = optionNames<NoiseSettings>()(['levels', 'sigmaMin', 'sigm
  * (interleaved x, y, at least two points), to 3 significant digits.
  */
 export function defaultSigmaMax(points: ArrayLike<number>): number {
-  return Number(largestPairwiseDistance(points).toPrecision(3));
+  const where = 'defaultSigmaMax';
+  const length = (points as { length?: unknown } | null)?.length;
+  if (typeof length !== 'number' || typeof points === 'string') throw new TypeError(`${where}: points must be interleaved x, y numbers (an array or typed array), got ${points === null ? 'null' : typeof points}`);
+  if (length % 2 !== 0 || length < 4) throw new RangeError(`${where}: points must hold at least two points as interleaved x, y (an even length >= 4), got length ${length}`);
+  for (let i = 0; i < length; i++) {
+    const v = points[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`${where}: points[${i}] must be a finite number, got ${v}`);
+  }
+  // A σ_max of 0 is no noise level: noiseFor's grid would refuse it, naming geometricSigmas.
+  const largest = largestPairwiseDistance(points);
+  if (!(largest > 0)) throw new RangeError(`${where}: all ${length / 2} points coincide, so they give no scale; pass sigmaMax`);
+  return Number(largest.toPrecision(3));
 }
 
 export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSpec {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type RandomKey, full, randn, randomKey, splitKey } from '@scorch/tensor';
 import {
   DATASET_NAMES, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, SAMPLERS_FOR, SAMPLER_NAMES, buildModel, cleanScore,
-  cleanestCondition, datasetEntry, implicitScoreMatchingLoss, isDatasetName, isObjectiveName, knownHardReason, makeObjective, modelSpecFor, noiseFor,
+  cleanestCondition, datasetEntry, defaultSigmaMax, implicitScoreMatchingLoss, isDatasetName, isObjectiveName, knownHardReason, makeObjective, modelSpecFor, noiseFor,
   slicedScoreMatchingLoss,
 } from '../src/index.js';
 import { unknownOption } from './options.js';
@@ -178,5 +178,20 @@ describe('defaults of the objectives', () => {
     expect(Math.abs(got - want)).toBeLessThanOrEqual(32 * 2 ** -24 * sigma * sigma * magnitude / batch + 1e-30);
     // And it is not the unweighted mean: σ² = 0.25 moves it by a factor of four.
     expect(Math.abs(got - sum / batch)).toBeGreaterThan(0.5 * Math.abs(sum / batch));
+  });
+});
+
+describe('defaultSigmaMax', () => {
+  it('is the largest pairwise distance to 3 digits, and refuses points that give no scale', () => {
+    expect(defaultSigmaMax([0, 0, 3, 4, 1, 1])).toBe(5);
+    expect(defaultSigmaMax(new Float32Array([0, 0, 1, 1]))).toBe(1.41);
+    // Each returned 0 (or NaN), a σ_max that noiseFor's grid then refused naming geometricSigmas,
+    // or failed reading the length of null.
+    expect(() => defaultSigmaMax([])).toThrow(/^defaultSigmaMax: points must hold at least two points as interleaved x, y \(an even length >= 4\), got length 0$/);
+    expect(() => defaultSigmaMax([0, 0, 1])).toThrow(/^defaultSigmaMax: points must hold at least two points .*, got length 3$/);
+    expect(() => defaultSigmaMax([1, 2, 1, 2])).toThrow(/^defaultSigmaMax: all 2 points coincide, so they give no scale; pass sigmaMax$/);
+    expect(() => defaultSigmaMax([0, 0, NaN, 1])).toThrow(/^defaultSigmaMax: points\[2\] must be a finite number, got NaN$/);
+    expect(() => defaultSigmaMax(null as never)).toThrow(/^defaultSigmaMax: points must be interleaved x, y numbers \(an array or typed array\), got null$/);
+    expect(() => noiseFor('ncsn', { dataPoints: [1, 2, 1, 2] })).toThrow(/^defaultSigmaMax: all 2 points coincide/);
   });
 });
