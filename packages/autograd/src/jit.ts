@@ -143,6 +143,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   if (opts.printKernels !== undefined && typeof opts.printKernels !== 'boolean' && typeof opts.printKernels !== 'function') {
     throw new TypeError(`jit: printKernels must be a boolean or a function (text) => void, got ${typeof opts.printKernels}`);
   }
+  // Lists, not one index or key: a number is not iterable, and a string iterates as its characters.
+  if (opts.static !== undefined && !Array.isArray(opts.static)) throw new TypeError(`jit: static must be an array of argument indices (e.g. [1]), got ${JSON.stringify(opts.static) ?? typeof opts.static}`);
+  if (opts.donate !== undefined && !Array.isArray(opts.donate)) throw new TypeError(`jit: donate must be an array of argument indices or keys (e.g. [0] or ['params']), got ${JSON.stringify(opts.donate) ?? typeof opts.donate}`);
   const staticArgs = new Set(opts.static ?? []);
   for (const i of staticArgs) if (!Number.isInteger(i) || i < 0) throw new RangeError(`jit: static must list argument indices (non-negative integers), got ${JSON.stringify(opts.static)}`);
   const donate = opts.donate ?? [];

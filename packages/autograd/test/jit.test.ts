@@ -519,4 +519,13 @@ describe('errors', () => {
     expect(() => jit((x: Tensor) => x, { donat: [0] } as never)).toThrow("jit: unknown option 'donat' (did you mean 'donate'?)");
     expect(() => jit((x: Tensor) => x, { donate: ['nope'] })(tensor([1]))).toThrow("jit: donate names 'nope', which no plain-object argument has as a key");
   });
+
+  it('static and donate must be lists: one index or key is refused, naming the option', () => {
+    // static: 1 failed as 'number 1 is not iterable'; donate: 'params' iterated as its letters
+    // and then failed at the call as 'donate.filter is not a function'.
+    expect(() => jit((x: Tensor) => x, { static: 1 } as never)).toThrow(/^jit: static must be an array of argument indices \(e\.g\. \[1\]\), got 1$/);
+    expect(() => jit((x: Tensor) => x, { donate: 'params' } as never)).toThrow(/^jit: donate must be an array of argument indices or keys \(e\.g\. \[0\] or \['params'\]\), got "params"$/);
+    expect(() => jit((x: Tensor) => x, { donate: 0 } as never)).toThrow(/^jit: donate must be an array .*, got 0$/);
+    expect(() => makeProgram((x: Tensor) => x, { static: 0 } as never)).toThrow(/^jit: static must be an array of argument indices/);
+  });
 });
