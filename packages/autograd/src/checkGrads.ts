@@ -6,7 +6,7 @@
 // - order n > 1: the same checks, recursively, on the functions x, v ↦ ∂f·v and x, u ↦ ∂fᵀu.
 
 import {
-  type RandomKey, Tensor, add, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy,
+  type RandomKey, Tensor, add, checkKey, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type TensorFn, jvp, vjp } from './api.js';
 
@@ -128,7 +128,8 @@ export async function checkGrads(f: TensorFn, args: readonly Tensor[], opts: Che
   }
   checkOptions('checkGrads', opts, ['order', 'modes', 'eps', 'rtol', 'atol', 'key']);
   const order = opts.order ?? 2;
-  if (!Number.isInteger(order) || order < 1) throw new RangeError(`checkGrads: order must be a positive integer, got ${order}`);
+  // checkNumber shows the value as given: a string '2' read as "got 2", the number it is not.
+  checkNumber('checkGrads', 'order', order, { integer: true, min: 1 });
   const modes = opts.modes ?? ['fwd', 'rev'];
   if (!Array.isArray(modes) || modes.length === 0 || modes.some((m) => m !== 'fwd' && m !== 'rev')) {
     throw new TypeError(`checkGrads: modes must be a non-empty array of 'fwd' and 'rev', got ${JSON.stringify(modes)}`);
@@ -136,6 +137,8 @@ export async function checkGrads(f: TensorFn, args: readonly Tensor[], opts: Che
   checkNumber('checkGrads', 'eps', opts.eps, { min: 0, exclusiveMin: true });
   checkNumber('checkGrads', 'rtol', opts.rtol, { min: 0 });
   checkNumber('checkGrads', 'atol', opts.atol, { min: 0 });
+  // Here, not in the first foldIn, whose message names foldIn and not the option.
+  if (opts.key !== undefined) checkKey(opts.key, 'checkGrads: key');
   await checkLevel(f, [...args], order, {
     modes,
     eps: opts.eps ?? 1e-6,

@@ -208,6 +208,17 @@ describe('errors say what was wrong and what was expected', () => {
     );
   });
 
+  it('checkGrads names itself and the option for a bad key or order', async () => {
+    const x = f64([1, 2]);
+    const sin = (a: Tensor) => a.sin();
+    // The key was refused by the first foldIn ('foldIn: a key is ...'), after f had run.
+    await expect(checkGrads(sin, [x], { key: 3 as never })).rejects.toThrow(/^checkGrads: key: a key is two unsigned 32-bit integers \[k0, k1\] \(from randomKey or splitKey\), got 3$/);
+    await expect(checkGrads(sin, [x], { key: [1, -1] as never })).rejects.toThrow(/^checkGrads: key: a key is .*, got \[1,-1\]$/);
+    // A string order was shown as the number it is not ('got 2').
+    await expect(checkGrads(sin, [x], { order: '2' as never })).rejects.toThrow(/^checkGrads: order must be an integer >= 1, got "2"$/);
+    await expect(checkGrads(sin, [x], { order: 0 })).rejects.toThrow(/^checkGrads: order must be an integer >= 1, got 0$/);
+  });
+
   it('checkGrads reports the first disagreement with both values and the tolerance', async () => {
     // A function whose "derivative" is wrong on purpose: the stop-gradient hides x from the JVP.
     const message = await checkGrads((a) => a.mul(a.detach()), [f64([1.5])], { order: 1, modes: ['fwd'] }).then(
