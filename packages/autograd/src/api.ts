@@ -314,10 +314,12 @@ export function hessian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tenso
 
 /** Runs `fn` without recording operations for `backward()` (functional transforms still work). */
 export function noGrad<T>(fn: () => T): T {
+  checkFunction('noGrad', fn);
   return withGradMode(false, fn);
 }
 
 /** Runs `fn` with recording for `backward()` on, even inside `noGrad`. */
 export function enableGrad<T>(fn: () => T): T {
+  checkFunction('enableGrad', fn);
   return withGradMode(true, fn);
 }

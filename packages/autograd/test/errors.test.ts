@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, tensor, tidy } from '@scorch/tensor';
-import { checkGrads, grad, jacobian, jvp, valueAndGrad, vjp } from '@scorch/autograd';
+import { checkGrads, enableGrad, grad, jacobian, jvp, noGrad, valueAndGrad, vjp } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
@@ -206,6 +206,12 @@ describe('errors say what was wrong and what was expected', () => {
     await expect(checkGrads(sin, [x], { modes: ['forward'] as never })).rejects.toThrow(
       `checkGrads: modes must be a non-empty array of 'fwd' and 'rev', got ["forward"]`,
     );
+  });
+
+  it('noGrad and enableGrad name themselves when given something other than a function', () => {
+    // Both failed as 'fn is not a function'; noGrad(x.mul(2)) is an easy slip.
+    expect(() => noGrad(f64([1]) as never)).toThrow(/^noGrad: expected a function, got object$/);
+    expect(() => enableGrad(null as never)).toThrow(/^enableGrad: expected a function, got null$/);
   });
 
   it('checkGrads names itself and the option for a bad key or order', async () => {
