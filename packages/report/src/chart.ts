@@ -52,6 +52,9 @@ export function pointPath(where: string, input: PointsInput): { xs: Float64Array
     }
     xAt = (i) => pairs[i]![0];
     yAt = (i) => pairs[i]![1];
+  } else if (input === null || typeof input !== 'object') {
+    // `'xy' in input` throws its own TypeError for these, naming neither the chart nor the argument.
+    throw new TypeError(`${where}: points must be [x, y] pairs, {x, y} arrays or {xy} interleaved, got ${describeArgument(input)}`);
   } else if ('xy' in input) {
     const xy = input.xy;
     if (xy.length % 2 !== 0) throw new RangeError(`${where}: interleaved xy must have an even length, got ${xy.length}`);
@@ -92,6 +95,28 @@ export function pointSet(where: string, input: PointsInput): PointSet {
     kept++;
   }
   return { xs: xs.subarray(0, kept), ys: ys.subarray(0, kept), nonFinite: n - kept };
+}
+
+/** What an argument of the wrong kind is, for a message. */
+export function describeArgument(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/**
+ * Checks an entry point's options argument and its required lists (the series, paths or
+ * sections, each an object), so a call without them says what is missing rather than failing
+ * as "Cannot read properties of undefined" inside the chart. `shape` shows what it takes.
+ */
+export function checkOptionsArgument(where: string, opts: unknown, shape: string): asserts opts is Record<string, unknown> {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw new TypeError(`${where}: expected an options object ${shape}, got ${describeArgument(opts)}`);
+}
+
+/** A required list option whose entries are objects of the form `entry`. */
+export function checkEntries(where: string, name: string, list: unknown, entry: string): void {
+  if (!Array.isArray(list)) throw new TypeError(`${where}: ${name} must be an array of ${entry}, got ${describeArgument(list)}`);
+  list.forEach((item, i) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new TypeError(`${where}: ${name}[${i}] must be ${entry}, got ${describeArgument(item)}`);
+  });
 }
 
 export function checkDomain(where: string, name: string, domain: readonly [number, number] | undefined): void {

@@ -4,6 +4,7 @@
 // All text is escaped; SVGs are embedded verbatim after a check that they are SVG documents.
 
 // HTML text needs exactly the XML escapes (and the same characters dropped), so it uses svg.ts's.
+import { checkEntries, checkOptionsArgument } from './chart.js';
 import { escapeXml } from './svg.js';
 
 export type TableCell = string | number | boolean | null | undefined;
@@ -114,6 +115,13 @@ function renderSection(section: ReportSection, index: number): string {
  * (`#section-1`, …); with three or more sections a table of contents follows the title.
  */
 export function htmlReport(opts: HtmlReportOptions): string {
+  const where = 'htmlReport';
+  checkOptionsArgument(where, opts, '{ title, sections, intro?, generatedAt? }');
+  if (typeof opts.title !== 'string') throw new TypeError(`${where}: title must be a string, got ${opts.title === null ? 'null' : typeof opts.title}`);
+  checkEntries(where, 'sections', opts.sections, 'a section { heading, text?, svg?, table? }');
+  opts.sections.forEach((s, i) => {
+    if (typeof s.heading !== 'string') throw new TypeError(`${where}: sections[${i}].heading must be a string, got ${s.heading === null ? 'null' : typeof s.heading}`);
+  });
   const sections = opts.sections.map(renderSection);
   const contents = opts.sections.length >= 3
     ? `<nav><ol>${opts.sections.map((s, i) => `<li><a href="#section-${i + 1}">${escapeXml(s.heading)}</a></li>`).join('')}</ol></nav>`

@@ -2,7 +2,7 @@
 // value cannot be drawn, optionally on a log-10 y axis, with long series thinned so that spikes
 // survive.
 
-import { type AxisLabels, type PlotSize, checkSize, frame, plural, tickCount } from './chart.js';
+import { type AxisLabels, type PlotSize, checkEntries, checkOptionsArgument, checkSize, frame, plural, tickCount } from './chart.js';
 import {
   type LegendEntry, type Scale, axes, el, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
   niceAxis, niceLogAxis, padExtent, paletteColor, svgDocument,
@@ -81,6 +81,15 @@ function thin(run: number[], ys: ArrayLike<number>, bucket: number): number[] {
  */
 export function linePlot(opts: LinePlotOptions): string {
   const where = 'linePlot';
+  checkOptionsArgument(where, opts, '{ series, title?, ... }');
+  checkEntries(where, 'series', opts.series, 'a series { y, x?, label?, color?, strokeWidth? }');
+  opts.series.forEach((s, k) => {
+    for (const [name, values] of [['y', s.y], ['x', s.x]] as const) {
+      if ((name === 'y' || values !== undefined) && (values === null || typeof values !== 'object' || typeof values.length !== 'number')) {
+        throw new TypeError(`${where}: series ${k}: ${name} must be an array of numbers, got ${values === null ? 'null' : typeof values}`);
+      }
+    }
+  });
   const { width = 640, height = 400 } = opts;
   checkSize(where, width, height);
   const logY = opts.logY ?? false;

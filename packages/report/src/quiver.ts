@@ -4,7 +4,7 @@
 // states how, so lengths can be read back as numbers.
 
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, insideDomain, omissionNote, pointSet,
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkOptionsArgument, checkSize, describeArgument, circles, frame, insideDomain, omissionNote, pointSet,
   resolveAxes,
 } from './chart.js';
 import { type Markup, axes, chartTitle, el, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
@@ -77,6 +77,13 @@ function smallestGap(values: number[]): number | undefined {
 }
 
 function analyseField(where: string, field: VectorField): Arrows {
+  if (field === null || typeof field !== 'object') throw new TypeError(`${where} must be a vector field { x, y, u, v } (arrays of numbers, one entry per arrow), got ${describeArgument(field)}`);
+  for (const name of ['x', 'y', 'u', 'v'] as const) {
+    const values: unknown = field[name];
+    if (values === null || typeof values !== 'object' || typeof (values as { length?: unknown }).length !== 'number') {
+      throw new TypeError(`${where}: ${name} must be an array of numbers, one entry per arrow, got ${describeArgument(values)}`);
+    }
+  }
   const n = field.x.length;
   if (field.y.length !== n || field.u.length !== n || field.v.length !== n) {
     throw new RangeError(`${where}: x, y, u, v must have one entry per arrow, got lengths ${field.x.length}, ${field.y.length}, ${field.u.length}, ${field.v.length}`);
@@ -278,6 +285,7 @@ export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
  */
 export function quiverComparison(opts: QuiverComparisonOptions): string {
   const where = 'quiverComparison';
+  checkOptionsArgument(where, opts, '{ learned, truth, title?, ... }');
   const { width = 960, height = 500 } = opts;
   checkSize(where, width / 2, height);
   checkDomain(where, 'xDomain', opts.xDomain);

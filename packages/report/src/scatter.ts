@@ -2,7 +2,7 @@
 // scales by default, since these are 2-D distributions.
 
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, pointSet, resolveAxes,
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkEntries, checkOptionsArgument, checkSize, circles, frame, omissionNote, pointSet, resolveAxes,
 } from './chart.js';
 import { type LegendEntry, axes, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
 
@@ -40,6 +40,8 @@ export interface ScatterPlotOptions extends PlotSize, AxisLabels {
  */
 export function scatterPlot(opts: ScatterPlotOptions): string {
   const where = 'scatterPlot';
+  checkOptionsArgument(where, opts, '{ series, title?, ... }');
+  checkEntries(where, 'series', opts.series, 'a series { points, label?, color?, radius?, opacity? }');
   const { width = 520, height = 440 } = opts;
   checkSize(where, width, height);
   checkDomain(where, 'xDomain', opts.xDomain);

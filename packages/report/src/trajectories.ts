@@ -2,7 +2,7 @@
 // marker to a filled end marker, over the data drawn lightly underneath.
 
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkSize, circles, frame, omissionNote, plural, pointPath,
+  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkOptionsArgument, describeArgument, checkSize, circles, frame, omissionNote, plural, pointPath,
   pointSet, resolveAxes,
 } from './chart.js';
 import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
@@ -30,6 +30,8 @@ export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
  */
 export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   const where = 'trajectoryPlot';
+  checkOptionsArgument(where, opts, '{ paths, title?, background?, ... }');
+  if (!Array.isArray(opts.paths)) throw new TypeError(`${where}: paths must be an array with one entry of points per trajectory, got ${describeArgument(opts.paths)}`);
   const { width = 520, height = 440 } = opts;
   checkSize(where, width, height);
   checkDomain(where, 'xDomain', opts.xDomain);
