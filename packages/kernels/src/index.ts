@@ -2,7 +2,9 @@
 // compatibility-mode fallback over Mesa llvmpipe; navigator.gpu in a browser) and registers it
 // as tensor device 'webgpu', after which `tensor(data, { device: 'webgpu' })` lives on the GPU.
 
-/// <reference types="@webgpu/types" />
+// `preserve` keeps this line in dist/index.d.ts: the declarations name GPUDevice and its kin,
+// which a project type-checking them finds in @webgpu/types (an optional peer dependency).
+/// <reference types="@webgpu/types" preserve="true" />
 
 import { checkOptions, getBackend, listDevices, registerBackend } from '@scorch/tensor';
 import { WebGPUBackend } from './backend.js';

@@ -1,0 +1,126 @@
+// scorch used as a library outside this repository: `pnpm build` (scripts/build.mjs), then each
+// runtime package laid out as a package manager installs it (package.json and what its `files`
+// name, under a fresh project's node_modules; @webgpu/types beside them, as a TypeScript user of
+// @scorch/kernels installs it), and used from there, with none of the workspace's settings:
+// - TypeScript, under strict settings other than ours, type-checks code using every package;
+// - plain Node ESM (.mjs) runs a gradient, a jit and a training loop of @scorch/score, with the
+//   values the sources give.
+// The build writes packages/*/dist (git-ignored), as `pnpm build` does.
+
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { denoisingScoreMatchingLoss, eightGaussians, mlpScore, sgd, train } from '@scorch/score';
+import { foldIn, randomKey } from '@scorch/tensor';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runtimePackages = ['tensor', 'autograd', 'kernels', 'score', 'report'];
+let project = '';
+
+beforeAll(() => {
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'pipe' });
+  project = mkdtempSync(join(tmpdir(), 'scorch-consumer-'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  for (const name of runtimePackages) {
+    const from = join(root, 'packages', name);
+    const to = join(project, 'node_modules', '@scorch', name);
+    mkdirSync(to, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { files: string[] };
+    for (const entry of ['package.json', ...manifest.files]) cpSync(join(from, entry), join(to, entry), { recursive: true });
+  }
+  mkdirSync(join(project, 'node_modules', '@webgpu'));
+  symlinkSync(join(root, 'packages', 'kernels', 'node_modules', '@webgpu', 'types'), join(project, 'node_modules', '@webgpu', 'types'), 'dir');
+}, 120_000);
+
+afterAll(() => {
+  if (project !== '') rmSync(project, { recursive: true, force: true });
+});
+
+/** Runs a file of the consumer project with Node and returns what it printed on stdout. */
+function runNode(file: string, source: string): string {
+  writeFileSync(join(project, file), source);
+  return execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8', stdio: 'pipe' });
+}
+
+// The consumer's training loop, written once: run below from the packages' dist and here from the sources.
+const TRAINING = `
+const data = eightGaussians();
+const model = mlpScore({ inputDim: 2, hidden: [16], key: foldIn(randomKey(0), 0) });
+const { history } = await train({
+  params: model.params, optimizer: sgd({ lr: 0.05 }), steps: 20, every: 10, key: foldIn(randomKey(0), 1),
+  loss: (params, k) => denoisingScoreMatchingLoss(model.bind(params), data.sample(64, { key: foldIn(k, 0) }), { key: foldIn(k, 1), sigma: 0.5 }),
+});
+`;
+
+describe('the built packages, installed in a project of their own', () => {
+  it('type-check under strict settings other than the workspace\'s (node16 resolution, no skipLibCheck)', () => {
+    writeFileSync(join(project, 'main.ts'), `
+import { grad, jit } from '@scorch/autograd';
+import { type InitWebGPUOptions, type WebGPUHandle, initWebGPU } from '@scorch/kernels';
+import { scatterPlot } from '@scorch/report';
+import { adam, denoisingScoreMatchingLoss, eightGaussians, mlpScore, train } from '@scorch/score';
+import { type Tensor, foldIn, randomKey, tensor } from '@scorch/tensor';
+
+export async function main(): Promise<string> {
+  const g = grad((x: Tensor) => x.square().sum())(tensor([1, 2, 3])) as Tensor;
+  const f = jit((x: Tensor) => x.mul(x).sum());
+  const data = eightGaussians();
+  const model = mlpScore({ inputDim: 2, hidden: [8], key: randomKey(0) });
+  const { history } = await train({
+    params: model.params, optimizer: adam({ lr: 1e-2 }), steps: 2, key: randomKey(1),
+    loss: (params, k) => denoisingScoreMatchingLoss(model.bind(params), data.sample(8, { key: foldIn(k, 0) }), { key: foldIn(k, 1), sigma: 0.5 }),
+  });
+  const open: (opts?: InitWebGPUOptions) => Promise<WebGPUHandle> = initWebGPU;
+  const gpu: GPUDevice | undefined = undefined;
+  return [await g.data(), await f(tensor([1, 2])).item(), history.length, typeof open, gpu, scatterPlot.name].join();
+}
+`);
+    const options: ts.CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16,
+      lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+      types: [],
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+      exactOptionalPropertyTypes: true,
+      noPropertyAccessFromIndexSignature: true,
+      noImplicitReturns: true,
+      noUnusedLocals: true,
+      noUnusedParameters: true,
+    };
+    const program = ts.createProgram([join(project, 'main.ts')], options);
+    const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => project, getNewLine: () => '\n' };
+    expect(ts.formatDiagnostics(ts.getPreEmitDiagnostics(program), host)).toBe('');
+    // Every @scorch file the consumer's compiler read is a declaration file of a package's dist.
+    const scorchFiles = program.getSourceFiles().map((s) => s.fileName).filter((f) => f.includes('/@scorch/'));
+    expect(scorchFiles.length).toBeGreaterThan(5);
+    expect(scorchFiles.filter((f) => !/\/@scorch\/[a-z]+\/dist\/.*\.d\.ts$/.test(f))).toEqual([]);
+  }, 60_000);
+
+  it('run from plain Node ESM: a gradient, a jit and a training loop, with the sources\' values', async () => {
+    const out = runNode('main.mjs', `
+import { grad, jit } from '@scorch/autograd';
+import { denoisingScoreMatchingLoss, eightGaussians, mlpScore, sgd, train } from '@scorch/score';
+import { foldIn, randomKey, tensor } from '@scorch/tensor';
+const g = grad((x) => x.square().sum())(tensor([1, 2, 3]));
+const f = jit((x) => x.mul(x).sum());
+${TRAINING}
+console.log(JSON.stringify({ grad: Array.from(await g.data()), jit: await f(tensor([1, 2, 3])).item(), history }));
+`);
+    const result = JSON.parse(out) as { grad: number[]; jit: number; history: { step: number; loss: number }[] };
+    // d/dx Σx² = 2x, and 1 + 4 + 9 = 14, exact in float32.
+    expect(result.grad).toEqual([2, 4, 6]);
+    expect(result.jit).toBe(14);
+    // The same loop from the sources, in this process: the same code on the same CPU, the same bits.
+    const fromSources = await new Function('train', 'sgd', 'mlpScore', 'eightGaussians', 'denoisingScoreMatchingLoss', 'foldIn', 'randomKey',
+      `return (async () => { ${TRAINING} return history; })();`)(train, sgd, mlpScore, eightGaussians, denoisingScoreMatchingLoss, foldIn, randomKey);
+    expect(result.history).toEqual(fromSources);
+    expect(result.history.map((h) => h.step)).toEqual([10, 20]);
+  }, 60_000);
+});
