@@ -4,7 +4,9 @@
 // @scorch/kernels installs it), and used from there, with none of the workspace's settings:
 // - TypeScript, under strict settings other than ours, type-checks code using every package;
 // - plain Node ESM (.mjs) runs a gradient, a jit and a training loop of @scorch/score, with the
-//   values the sources give.
+//   values the sources give;
+// - CommonJS: require() loads the packages where Node can require ES modules (20.19+, 22.12+);
+//   elsewhere Node's own ERR_REQUIRE_ESM says to use import().
 // The build writes packages/*/dist (git-ignored), as `pnpm build` does.
 
 import { execFileSync } from 'node:child_process';
@@ -122,5 +124,20 @@ console.log(JSON.stringify({ grad: Array.from(await g.data()), jit: await f(tens
       `return (async () => { ${TRAINING} return history; })();`)(train, sgd, mlpScore, eightGaussians, denoisingScoreMatchingLoss, foldIn, randomKey);
     expect(result.history).toEqual(fromSources);
     expect(result.history.map((h) => h.step)).toEqual([10, 20]);
+  }, 60_000);
+
+  it('load with require() from CommonJS where Node can require ES modules', () => {
+    const source = `
+const { grad } = require('@scorch/autograd');
+const { tensor } = require('@scorch/tensor');
+for (const name of ['kernels', 'score', 'report']) require('@scorch/' + name);
+grad((x) => x.square().sum())(tensor([1, 2, 3])).data().then((d) => console.log(JSON.stringify(Array.from(d))));
+`;
+    const features = process.features as { require_module?: boolean };
+    if (features.require_module === true) {
+      expect(JSON.parse(runNode('main.cjs', source))).toEqual([2, 4, 6]);
+    } else {
+      expect(() => runNode('main.cjs', source)).toThrow(/ERR_REQUIRE_ESM/);
+    }
   }, 60_000);
 });
