@@ -6,10 +6,12 @@
 // - plain Node ESM (.mjs) runs a gradient, a jit and a training loop of @scorch/score, with the
 //   values the sources give;
 // - CommonJS: require() loads the packages where Node can require ES modules (20.19+, 22.12+);
-//   elsewhere Node's own ERR_REQUIRE_ESM says to use import().
+//   elsewhere Node's own ERR_REQUIRE_ESM says to use import();
+// - the README's "Using scorch in your project" runs as written: its pack command makes tarballs
+//   that `npm install` puts in a fresh project, offline, and its example prints what it says.
 // The build writes packages/*/dist (git-ignored), as `pnpm build` does.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,5 +141,32 @@ grad((x) => x.square().sum())(tensor([1, 2, 3])).data().then((d) => console.log(
     } else {
       expect(() => runNode('main.cjs', source)).toThrow(/ERR_REQUIRE_ESM/);
     }
+  }, 60_000);
+
+  it('as the README says: pnpm pack, npm install of the tarballs, and its example', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = /## Using scorch in your project\n([\s\S]*?)\n## /.exec(readme)?.[1];
+    expect(section, 'README.md has a section "Using scorch in your project"').toBeDefined();
+    const blocks = [...section!.matchAll(/```(sh|js)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }));
+    const [build, install, example] = blocks;
+    expect(blocks.map((b) => b.lang)).toEqual(['sh', 'sh', 'js']);
+    // The packages were built in beforeAll: the block's other lines run as written, with a home of their own.
+    const home = join(project, 'home');
+    const app = join(project, 'app');
+    mkdirSync(home);
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+    const env = { ...process.env, HOME: home, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+    const sh = (code: string, cwd: string) => execSync(code, { cwd, env, shell: '/bin/bash', stdio: 'pipe', encoding: 'utf8' });
+    sh(build!.code.split('\n').filter((line) => !line.startsWith('pnpm build')).join('\n'), root);
+    for (const name of runtimePackages) {
+      // pnpm pack gives the version in place of workspace:* (what npm install could not read).
+      const manifest = execFileSync('tar', ['-xzOf', join(home, 'scorch-packs', `scorch-${name}-0.1.0.tgz`), 'package/package.json'], { encoding: 'utf8' });
+      expect(manifest).not.toContain('workspace:');
+    }
+    sh(install!.code, app);
+    const printed = /\/\/ (.*)$/m.exec(example!.code.split('\n').find((line) => line.startsWith('console.log'))!)![1]!;
+    writeFileSync(join(app, 'main.mjs'), example!.code);
+    expect(execFileSync(process.execPath, ['main.mjs'], { cwd: app, encoding: 'utf8' }).trim()).toBe(printed);
   }, 60_000);
 });
