@@ -7,6 +7,8 @@
 //   values the sources give;
 // - CommonJS: require() loads the packages where Node can require ES modules (20.19+, 22.12+);
 //   elsewhere Node's own ERR_REQUIRE_ESM says to use import();
+// - esbuild bundles them for a browser with no Node built-in left to resolve (the Chromium run of
+//   such a bundle is tests/cpuMatmulBrowser.e2e.test.ts's, from the sources);
 // - the README's "Using scorch in your project" runs as written: its pack command makes tarballs
 //   that `npm install` puts in a fresh project, offline, and its example prints what it says.
 // The build writes packages/*/dist (git-ignored), as `pnpm build` does.
@@ -16,6 +18,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { denoisingScoreMatchingLoss, eightGaussians, mlpScore, sgd, train } from '@scorch/score';
@@ -141,6 +144,27 @@ grad((x) => x.square().sum())(tensor([1, 2, 3])).data().then((d) => console.log(
     } else {
       expect(() => runNode('main.cjs', source)).toThrow(/ERR_REQUIRE_ESM/);
     }
+  }, 60_000);
+
+  it('bundle for a browser with esbuild, no Node built-in imported', async () => {
+    writeFileSync(join(project, 'page.mjs'), `
+import { grad } from '@scorch/autograd';
+import { initWebGPU } from '@scorch/kernels';
+import { htmlReport } from '@scorch/report';
+import { mlpScore } from '@scorch/score';
+import { tensor } from '@scorch/tensor';
+globalThis.page = { grad, initWebGPU, htmlReport, mlpScore, tensor };
+`);
+    const result = await build({
+      entryPoints: [join(project, 'page.mjs')], bundle: true, format: 'esm', platform: 'browser', write: false, metafile: true, absWorkingDir: project, logLevel: 'silent',
+    });
+    const imports = Object.values(result.metafile.inputs).flatMap((input) => input.imports.map((i) => i.path));
+    // Every import resolved to a package's dist (a Node built-in would fail to resolve, or show here).
+    expect(imports.length).toBeGreaterThan(0);
+    expect(imports.filter((path) => !path.startsWith('node_modules/@scorch/'))).toEqual([]);
+    expect(Object.keys(result.metafile.inputs).filter((path) => path.includes('/@scorch/')).sort()).toEqual(
+      runtimePackages.map((name) => `node_modules/@scorch/${name}/dist/index.js`).sort(),
+    );
   }, 60_000);
 
   it('as the README says: pnpm pack, npm install of the tarballs, and its example', () => {
