@@ -5,7 +5,7 @@
 // which package.json's `types` point at, so that a project using the packages type-checks our
 // declarations only, never our sources under its own compiler settings.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -14,6 +14,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const packages = readdirSync(join(root, 'packages')).filter((p) => existsSync(join(root, 'packages', p, 'src', 'index.ts')));
 for (const name of packages) {
   const dir = join(root, 'packages', name);
+  // From empty: a declaration of a source file since deleted would otherwise stay and be packed.
+  rmSync(join(dir, 'dist'), { recursive: true, force: true });
   const result = await build({
     entryPoints: [join(dir, 'src', 'index.ts')],
     outfile: join(dir, 'dist', 'index.js'),

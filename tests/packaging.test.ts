@@ -14,7 +14,7 @@
 // The build writes packages/*/dist (git-ignored), as `pnpm build` does.
 
 import { execFileSync, execSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +28,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const runtimePackages = ['tensor', 'autograd', 'kernels', 'score', 'report'];
 let project = '';
 
+/** A declaration no source gives (as of a source file since deleted): the build must not keep it. */
+const staleDeclaration = join(root, 'packages', 'tensor', 'dist', 'removedSource.d.ts');
+
 beforeAll(() => {
+  mkdirSync(join(root, 'packages', 'tensor', 'dist'), { recursive: true });
+  writeFileSync(staleDeclaration, 'export declare const removed: number;\n');
   execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'pipe' });
   project = mkdtempSync(join(tmpdir(), 'scorch-consumer-'));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
@@ -64,6 +69,10 @@ const { history } = await train({
 `;
 
 describe('the built packages, installed in a project of their own', () => {
+  it('the build starts from an empty dist: nothing of a deleted source is packed', () => {
+    expect(existsSync(staleDeclaration)).toBe(false);
+  });
+
   it('type-check under strict settings other than the workspace\'s (node16 resolution, no skipLibCheck)', () => {
     writeFileSync(join(project, 'main.ts'), `
 import { grad, jit } from '@scorch/autograd';
