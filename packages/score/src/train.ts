@@ -143,6 +143,11 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
     compiled = jit((current: Params, stepKey: RandomKey, scalars: Record<string, Tensor>, averaging: Record<string, Tensor> | undefined) => stepOnce(current, stepKey, scalars, averaging, 0), { donate: [0] });
   }
   const run = ((stepKey: RandomKey, step: number): Tensor => {
+    // Checked before the step is counted: a bad key failed inside the loss (or was traced into a
+    // compiled step as whatever it was), and a step that is not a count reached the loss as is.
+    checkKey(stepKey, `${where} step: key`);
+    checkNumber(`${where} step`, 'step', step, { integer: true, min: 0 });
+    if (step === undefined) throw new TypeError(`${where} step: step is required (the 0-based step number), e.g. step(foldIn(key, n), n)`);
     const stepScalars = optimizer.beginStep();
     let averaging: Record<string, number> | undefined;
     try {

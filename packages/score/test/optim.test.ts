@@ -393,6 +393,10 @@ describe('train', () => {
       };
       const step = trainingStep({ params, loss, optimizer, ema: average, jit: compiled });
       if (throwFirst) expect(() => step([1, 2], 0)).toThrow(/^no data yet$/);
+      // Bad arguments are refused before the step counts (3 as a key ran the step before).
+      expect(() => step(3 as never, 0)).toThrow(/^trainingStep step: key: /);
+      expect(() => step([1, 2], 1.5)).toThrow(/^trainingStep step: step must be an integer >= 0, got 1\.5$/);
+      expect(() => (step as unknown as (k: unknown) => Tensor)([1, 2])).toThrow(/^trainingStep step: step is required/);
       expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
       for (let i = 0; i < 3; i++) step([1, 2], i).dispose();
       const result = { counts: [optimizer.stepCount, average.updates], w: await params.w!.data(), shadow: await average.shadow.w!.data() };
