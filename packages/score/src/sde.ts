@@ -200,5 +200,9 @@ export const SDE_EPSILON = 1e-5;
  * its errors with it; at 1e-3 the VP std is about 0.01.
  */
 export function samplingEpsilon(sde: Pick<Sde, 'kind'>): number {
-  return sde.kind === 've' ? SDE_EPSILON : 1e-3;
+  const kind = (sde as { kind?: unknown } | null | undefined)?.kind;
+  if (kind !== 've' && kind !== 'vp' && kind !== 'subvp') {
+    throw new TypeError(`samplingEpsilon: expected an SDE (veSde(), vpSde(), subVpSde()) or its kind 've', 'vp' or 'subvp', got ${sde === null ? 'null' : typeof sde !== 'object' ? typeof sde : `kind ${JSON.stringify(kind) ?? 'undefined'}`}`);
+  }
+  return kind === 've' ? SDE_EPSILON : 1e-3;
 }

@@ -535,6 +535,16 @@ onEachDevice('sampler plumbing', (device) => {
   });
 });
 
+describe('samplingEpsilon', () => {
+  it('is 1e-5 for VE and 1e-3 for VP and sub-VP (score_sde run_lib.py), and refuses what is not an SDE', () => {
+    expect([veSde(), vpSde(), subVpSde()].map(samplingEpsilon)).toEqual([1e-5, 1e-3, 1e-3]);
+    expect(samplingEpsilon({ kind: 'subvp' })).toBe(1e-3);
+    // An unknown kind was given VP's 1e-3, and null failed reading its kind.
+    expect(() => samplingEpsilon({ kind: 'vpsde' } as never)).toThrow(/^samplingEpsilon: expected an SDE \(veSde\(\), vpSde\(\), subVpSde\(\)\) or its kind 've', 'vp' or 'subvp', got kind "vpsde"$/);
+    expect(() => samplingEpsilon(null as never)).toThrow(/got null$/);
+  });
+});
+
 describe('SDE discretisations', () => {
   // Each SDE's discrete chain in closed form from its continuous coefficients (float64, so the
   // tolerance is rounding): SMLD's for VE, DDPM's for VP (β = −2f), Euler–Maruyama for sub-VP.
