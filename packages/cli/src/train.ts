@@ -170,9 +170,14 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
   checkSamplerFits(where, sampler, loss);
   checkApplicable(where, given, loss, sampler);
+  // One noise level is σ_max alone (geometricSigmas(σ_max, σ_min, 1) = [σ_max]): σ_min plays no part.
+  const oneLevel = family === 'levels' && values.levels === 1;
+  if (oneLevel && given.has('sigma-min')) {
+    throw new UsageError(`${where}: --sigma-min does not apply with --levels 1: the one noise level is σ_max (set it with --sigma-max)`);
+  }
   const sigmaMin = values['sigma-min'] as number;
   const sigmaMaxGiven = values['sigma-max'] as number | undefined;
-  if (sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
+  if (!oneLevel && sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
     throw new UsageError(`${where}: --sigma-max (${sigmaMaxGiven}) must be larger than --sigma-min (${sigmaMin})`);
   }
   const steps = (values.steps as number | undefined) ?? OBJECTIVES[loss].steps;
@@ -195,7 +200,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
     // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
     // user's value out of range, as when both are given (checked above).
-    if ((family === 'levels' || loss === 've') && sigmaMaxGiven === undefined) {
+    if (((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
       const sigmaMax = defaultSigmaMax(scalePoints);
       if (!(sigmaMax > sigmaMin)) {
         throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);

@@ -238,6 +238,8 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['train', '--loss', 'ssm-vr', '--sigma', '0.2'], /^scorch train: --sigma applies to --loss dsm only, not to --loss ssm-vr$/],
     [['train', '--loss', 'vp', '--levels', '5'], /^scorch train: --levels applies to the noise-conditional losses/],
     [['train', '--sigma-max', '0.005'], /^scorch train: --sigma-max \(0.005\) must be larger than --sigma-min \(0.01\)$/],
+    // One level is σ_max alone: --sigma-min was accepted and ignored.
+    [['train', '--levels', '1', '--sigma-min', '0.1'], /^scorch train: --sigma-min does not apply with --levels 1: the one noise level is σ_max \(set it with --sigma-max\)$/],
     [['train', '--sampler', 'langevin', '--steps-per-level', '5'], /^scorch train: --steps-per-level applies to --sampler ald only, not to langevin$/],
     [['train', '--sample-steps', '5'], /^scorch train: --sample-steps does not apply to --sampler ald \(use --steps-per-level\)$/],
     [['sample', '--checkpoint', '/nonexistent/scorch-run'], /^scorch sample: --checkpoint \/nonexistent\/scorch-run: no such file or directory; expected a directory written by 'scorch train'/],
@@ -710,6 +712,14 @@ describe('end to end on the CPU (child processes)', () => {
     // DSM on the two-mode mixture is a known hard pair (plain Langevin cannot weigh its modes):
     // the run says so before it starts.
     expect(forced.stdout).toMatch(/^note: dsm on mixture is a known hard pair — its samples stay more than 3 s\.e\. of MMD² from the data at the defaults: a model with one noise level/m);
+  });
+
+  it('--levels 1 trains at σ_max alone, which may be below the default --sigma-min', () => {
+    const dir = join(scratch, 'one-level');
+    const trained = runCli('train', '--backend', 'cpu', '--levels', '1', '--sigma-max', '0.005', '--steps', '2', '--batch', '16', '--hidden', '8', '--n', '20', '--steps-per-level', '2', '--out', dir);
+    expect(trained.stderr).toBe('');
+    expect(trained.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).noise.sigmas).toEqual([0.005]);
   });
 
   it('counts one step in the singular: the header, the report and a sample of the checkpoint', () => {
