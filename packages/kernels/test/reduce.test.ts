@@ -65,6 +65,17 @@ describe('sum', () => {
     expect(await g.sum(1).toArray()).toEqual(await cpu.sum(1).toArray());
     expect(await g.sum().toArray()).toEqual(await cpu.sum().toArray());
   });
+
+  it('int32 sums that overflow wrap modulo 2³² alike on both backends, however long', async () => {
+    // 2²² + 1 copies of −2³¹, then 1000 ones: −2³¹ + 1000 modulo 2³². WGSL's i32 wraps at every
+    // step; the CPU accumulated in doubles, which past 2⁵³ rounded the ones away (−2³¹).
+    const big = 2 ** 22 + 1;
+    const data = new Int32Array(big + 1000).fill(1, big).fill(-(2 ** 31), 0, big);
+    const cpu = tensor(data);
+    const g = tensor(data, { device: gpu.device });
+    expect(await g.sum().item()).toBe(-(2 ** 31) + 1000);
+    expect(await cpu.sum().item()).toBe(await g.sum().item());
+  });
   it('every element of an extent longer than a thread may walk counts (a broadcast view, eager and fused under jit)', async () => {
     // 32 outputs (too many to be chunked for speed) of 128·65,530 elements each: one thread per
     // 128 would loop 65,530 times, and llvmpipe silently ends an invocation after 65,535 loop

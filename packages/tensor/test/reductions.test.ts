@@ -3,7 +3,8 @@
 // reference (reference.ts) that groups the values of each output cell by index arithmetic.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, logSoftmax, logsumexp, softmax, tensor } from '@scorch/tensor';
+import { jit } from '@scorch/autograd';
+import { type Tensor, logSoftmax, logsumexp, softmax, sum, tensor } from '@scorch/tensor';
 import { U32, expectClose, product, reduceReference, seededValues } from './reference.js';
 
 const shape = [2, 3, 4, 5];
@@ -150,6 +151,26 @@ describe('hand-computed reductions', () => {
     expect(s.dtype).toBe('int32');
     expect(await s.toArray()).toEqual([4, 6]);
     expect(await i.max(1).toArray()).toEqual([2, 4]);
+  });
+
+  it('int32 sums wrap modulo 2³² however many elements they add (as on WebGPU)', async () => {
+    // 2²² + 1 copies of −2³¹ take a running double to −2⁵³ − 2³¹, past which doubles are 2 apart,
+    // so each +1 after them was rounded away; modulo 2³² the copies sum to −2³¹ (2⁵³ ≡ 0), and
+    // the ones then count: −2³¹ + 1000. (float64 sums are unaffected: this is int32's wrap.)
+    const big = 2 ** 22 + 1;
+    const n = big + 1000;
+    const expected = -(2 ** 31) + 1000;
+    const rows = new Int32Array(n).fill(1, big);
+    rows.fill(-(2 ** 31), 0, big);
+    const x = tensor(rows);
+    expect(await x.sum().item()).toBe(expected); // the one-run-per-output kernel
+    expect(await jit((t: Tensor) => sum(t))(x).item()).toBe(expected);
+    // A column sum (reduced axes before kept ones) walks the input into a row of accumulators.
+    const cols = new Int32Array(2 * n);
+    for (let i = 0; i < n; i++) cols[2 * i] = cols[2 * i + 1] = rows[i]!;
+    const y = tensor(cols, { shape: [n, 2] });
+    expect(await y.sum(0).toArray()).toEqual([expected, expected]);
+    expect(await jit((t: Tensor) => sum(t, 0))(y).toArray()).toEqual([expected, expected]);
   });
 
   it('int32 min reaches −2³¹ (the order reversal does not overflow)', async () => {

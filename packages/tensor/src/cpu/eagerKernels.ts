@@ -163,9 +163,14 @@ type GeneralKernel = (out: TypedArray, x: TypedArray, acc: Float64Array, geometr
 
 let scratch = new Float64Array(1024);
 
-/** The reduction's combining step, `acc ⊕ v` in doubles (a sum is not rounded until stored). */
+/**
+ * The reduction's combining step, `acc ⊕ v` in doubles (a float sum is not rounded until
+ * stored). An int32 sum wraps at every step, as on a GPU: a double holds integers exactly only up
+ * to 2⁵³, so a running sum of more than 2²² int32s could pass it and drop low bits before the
+ * store's wrap (2²³ copies of 2³¹ − 1 summed to −2²² instead of −2²³ ≡ 2²³·(2³¹ − 1) mod 2³²).
+ */
 export function combineJs(op: ReducePrimitive, dtype: DType, acc: string, v: string): string {
-  return renderJs(reduceCombineExpression(op, dtype), [acc, v], false);
+  return renderJs(reduceCombineExpression(op, dtype), [acc, v], dtype === 'int32');
 }
 
 /** The accumulator's starting value as JavaScript. */
