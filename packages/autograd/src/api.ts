@@ -34,6 +34,22 @@ function checkOutput(op: string, out: unknown): asserts out is Tensor {
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 
+/**
+ * jacobian differentiates float outputs only, as grad (valueAndGrad's check) and JAX's jacrev
+ * ('requires real-valued outputs'); PyTorch gives an integer tensor no gradient. An int32 or bool
+ * output is piecewise constant, and its Jacobian came out as zeros: float32 in reverse mode, but
+ * of the output's own dtype in forward mode (an int32 or bool Jacobian). vjp and jvp, given the
+ * cotangent or tangent, still accept such outputs (zeros, as JAX's float0).
+ */
+function checkFloatOutput(op: string, out: Tensor): void {
+  if (!isFloatDType(out.dtype)) {
+    throw new TypeError(`${op}: the function must return a float tensor (float32 or float64), got ${out.dtype}; ${aDType(out.dtype)} value has no derivative (cast inside the function where a float is meant, or use vjp or jvp)`);
+  }
+}
+
+/** 'an int32', 'a bool': a dtype with its article, for messages. */
+const aDType = (dtype: string): string => `${dtype === 'int32' ? 'an' : 'a'} ${dtype}`;
+
 /** The pullback of `vjp`: output cotangent to one cotangent per argument. */
 export type Pullback = (cotangent: Tensor) => Tensor[];
 
@@ -171,7 +187,7 @@ export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOption
       // requires grad): an integer or boolean value is piecewise constant, and a gradient of
       // zeros would look like a result.
       if (!isFloatDType(value.dtype)) {
-        throw new TypeError(`grad: the function must return a float scalar (float32 or float64), got ${value.dtype}; an ${value.dtype} value has no gradient (cast inside the function where a float is meant)`);
+        throw new TypeError(`grad: the function must return a float scalar (float32 or float64), got ${value.dtype}; ${aDType(value.dtype)} value has no gradient (cast inside the function where a float is meant)`);
       }
       const grads = pullback(onesLike(value));
       const gradient = typeof argnums === 'number' ? grads[0]! : grads;
@@ -283,6 +299,7 @@ export function jacobian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tens
         const g = (x: Tensor): Tensor => {
           const y = f(x, ...rest);
           checkOutput('jacobian', y);
+          checkFloatOutput('jacobian', y);
           return y;
         };
         if (x.size === 0) return zeros([...g(x).shape, ...x.shape], { dtype: x.dtype, device: x.device });
@@ -296,6 +313,7 @@ export function jacobian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tens
         return reshape(transpose(reshape(columns, [x.size, outSize])), [...outShape, ...x.shape]);
       }
       const [y, pullback] = vjpOf('jacobian', (x) => f(x, ...rest), [x]);
+      checkFloatOutput('jacobian', y);
       if (y.size === 0) return zeros([...y.shape, ...x.shape], { dtype: x.dtype, device: x.device });
       const rows = vmap((u: Tensor) => pullback(u)[0]!)(basisStack(y)); // [y.size, ...x.shape]
       return reshape(rows, [...y.shape, ...x.shape]);

@@ -84,6 +84,26 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => { ints.requiresGrad = true; })).toBe('requiresGrad: only float tensors can require gradients, got int32');
   });
 
+  it('jacobian of an int32 or bool output, as JAX\'s jacrev (grad: above)', () => {
+    // It came out as zeros: float32 in reverse mode, and an int32 or bool Jacobian in forward mode.
+    const x = f64([1.5, 2]);
+    const toInt = (a: Tensor) => a.cast('int32');
+    const toBool = (a: Tensor) => a.less(2);
+    const rest = 'value has no derivative (cast inside the function where a float is meant, or use vjp or jvp)';
+    for (const mode of ['rev', 'fwd'] as const) {
+      expect(messageOf(() => jacobian(toInt, { mode })(x))).toBe(`jacobian: the function must return a float tensor (float32 or float64), got int32; an int32 ${rest}`);
+      expect(messageOf(() => jacobian(toBool, { mode })(x))).toBe(`jacobian: the function must return a float tensor (float32 or float64), got bool; a bool ${rest}`);
+    }
+    // grad of a bool value is refused as of an int32 one ('an bool value' before).
+    expect(messageOf(() => valueAndGrad((a: Tensor) => toBool(a.sum()))(x))).toContain('got bool; a bool value has no gradient');
+    // vjp and jvp take the cotangent or tangent from the caller, and still give zeros (JAX's float0).
+    const [, pullback] = vjp(toInt, x);
+    expect(pullback(tensor([1, 1], { dtype: 'int32' }))[0]!.dataSync()).toEqual(new Float64Array([0, 0]));
+    expect(jvp(toInt, [x], [f64([1, 1])])[1].dataSync()).toEqual(new Int32Array([0, 0]));
+    // A float output computed through integers is differentiated as usual.
+    expect(jacobian((a: Tensor) => toInt(a).cast('float64').mul(a))(x).dataSync()).toEqual(new Float64Array([1, 0, 0, 2]));
+  });
+
   it('requiresGrad changes only on leaves: a tensor computed from one that requires grad refuses, one computed from constants is a leaf (docs/autograd.md)', () => {
     const w = f64([1, 2]);
     w.requiresGrad = true;
