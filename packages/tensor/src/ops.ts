@@ -112,13 +112,27 @@ function withOperands(op: string, a: Operand, b: Operand, body: (ta: Tensor, tb:
   return composite(() => body(...operands(op, a, b)));
 }
 
-function binary(prim: Primitive & ('add' | 'sub' | 'mul' | 'div' | 'max' | 'pow' | 'less' | 'lessEqual' | 'equal' | 'notEqual'), op: string, a: Operand, b: Operand): Tensor {
+function binary(prim: Primitive & ('add' | 'sub' | 'mul' | 'div' | 'pow' | 'less' | 'lessEqual' | 'equal' | 'notEqual'), op: string, a: Operand, b: Operand): Tensor {
   return withOperands(op, a, b, (ta, tb) => apply(prim, [ta, tb], {} as PrimitiveParams[typeof prim]));
 }
 
 function unary(prim: UnaryPrimitive, x: Tensor): Tensor {
   checkTensor(prim, x);
   return apply(prim, [x], {});
+}
+
+/**
+ * The dtype checks of ops built from others, under the op's own name: an int32 mean was refused
+ * as 'div: expected float tensors', a bool max as 'reduceMax: ...' and a bool min or abs as
+ * 'neg: ...', naming ops the caller never wrote.
+ */
+function checkFloat(op: string, x: Tensor): void {
+  checkTensor(op, x);
+  if (!isFloatDType(x.dtype)) throw new TypeError(`${op}: expected a float tensor, got ${x.dtype}`);
+}
+function checkNumeric(op: string, x: Tensor): void {
+  checkTensor(op, x);
+  if (x.dtype === 'bool') throw new TypeError(`${op}: expected a numeric tensor, got bool; cast it first`);
 }
 
 // Elementwise arithmetic -----------------------------------------------------------------------
@@ -148,7 +162,11 @@ export const pow = (a: Operand, b: Operand): Tensor => {
  * max(a, b) elementwise, broadcast as `add`; NaN in either operand gives NaN (as PyTorch). At a
  * tie the gradient is split equally between the operands.
  */
-export const maximum = (a: Operand, b: Operand): Tensor => binary('max', 'maximum', a, b);
+export const maximum = (a: Operand, b: Operand): Tensor => withOperands('maximum', a, b, (ta, tb) => {
+  // Checked here so that the error names maximum, not the primitive max.
+  if (ta.dtype === 'bool') throw new TypeError('maximum: expected numeric tensors, got bool; cast them first');
+  return apply('max', [ta, tb], {});
+});
 /**
  * The order-reversing involution that `minimum` and `min` are computed through: −x for floats
  * (so NaN propagates as in max, and the derivative is max's); for int32 −1 − x (two's complement
@@ -159,6 +177,7 @@ const reverseOrder = (x: Tensor): Tensor => (x.dtype === 'int32' ? sub(-1, x) : 
 /** min(a, b) = −max(−a, −b) (for int32 through ~x = −1 − x, which cannot overflow). */
 export const minimum = (a: Operand, b: Operand): Tensor => composite(() => {
   const [ta, tb] = operands('minimum', a, b);
+  if (ta.dtype === 'bool') throw new TypeError('minimum: expected numeric tensors, got bool; cast them first');
   return reverseOrder(apply('max', [reverseOrder(ta), reverseOrder(tb)], {}));
 });
 /** −x elementwise. */
@@ -182,7 +201,10 @@ export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
 /** 1/x elementwise. */
 export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
 /** 1/√x elementwise, as `reciprocal(sqrt(x))`. */
-export const rsqrt = (x: Tensor): Tensor => composite(() => reciprocal(sqrt(x)));
+export const rsqrt = (x: Tensor): Tensor => composite(() => {
+  checkFloat('rsqrt', x);
+  return reciprocal(sqrt(x));
+});
 /** x² elementwise, as x · x. */
 export const square = (x: Tensor): Tensor => mul(x, x);
 /**
@@ -191,7 +213,10 @@ export const square = (x: Tensor): Tensor => mul(x, x);
  * value (NaN, ±∞, int32) as it is. Its derivative at ±0 is 1, the x ≥ 0 branch (as JAX's;
  * PyTorch's is 0).
  */
-export const abs = (x: Tensor): Tensor => composite(() => where(less(x, 0), neg(x), add(x, 0)));
+export const abs = (x: Tensor): Tensor => composite(() => {
+  checkNumeric('abs', x);
+  return where(less(x, 0), neg(x), add(x, 0));
+});
 /** σ(x) = 1/(1 + e⁻ˣ), a primitive computed through e^(−|x|): no overflow, accurate for x ≪ 0. */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 /**
@@ -199,11 +224,15 @@ export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
  * Both pieces take the x ≥ 0 branch at 0, so the derivative there is 1 − ½ = ½ = σ(0).
  */
 export const softplus = (x: Tensor): Tensor => composite(() => {
+  checkFloat('softplus', x);
   const nonNegative = greaterEqual(x, 0);
   return add(where(nonNegative, x, 0), log1p(exp(neg(where(nonNegative, x, neg(x))))));
 });
 /** SiLU (swish): x·σ(x). */
-export const silu = (x: Tensor): Tensor => composite(() => mul(x, sigmoid(x)));
+export const silu = (x: Tensor): Tensor => composite(() => {
+  checkFloat('silu', x);
+  return mul(x, sigmoid(x));
+});
 /**
  * max(x, 0), with derivative 0 at 0 and relu(NaN) = NaN (as PyTorch and JAX): the test is x ≤ 0,
  * which NaN fails, so NaN takes the x branch.
@@ -211,6 +240,7 @@ export const silu = (x: Tensor): Tensor => composite(() => mul(x, sigmoid(x)));
 export const relu = (x: Tensor): Tensor => composite(() => where(lessEqual(x, 0), 0, x));
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
 export const elu = (x: Tensor, alpha = 1): Tensor => composite(() => {
+  checkFloat('elu', x);
   checkNumber('elu', 'alpha', alpha);
   // The inner `where` keeps expm1 from overflowing on the unused branch; minimum(x, 0) did too,
   // but its ½/½ tie split at 0 made elu'(0) = α/2 instead of α (for α = 1 elu is C¹ there).
@@ -257,7 +287,7 @@ export interface GeluOptions {
  */
 export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
   return composite(() => {
-    checkTensor('gelu', x);
+    checkFloat('gelu', x);
     checkOptions('gelu', opts, ['approximate']);
     const approximate = opts.approximate ?? 'none';
     checkOneOf('gelu', 'approximate', approximate, ['none', 'tanh'] as const);
@@ -355,7 +385,7 @@ function checkNoEmptyAxis(op: string, x: Tensor, axes: readonly number[]): void 
 }
 
 function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number | readonly number[] | undefined, keepdims: boolean): Tensor {
-  checkTensor(op, x);
+  checkNumeric(op, x);
   checkKeepdims(op, keepdims);
   const ax = normalizeAxes(op, axes, x.rank);
   if (prim === 'reduceMax') checkNoEmptyAxis(op, x, ax);
@@ -376,7 +406,7 @@ export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = fal
 export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => reduce('reduceMax', 'max', x, axes, keepdims);
 /** Smallest entry over `axes` (default all), as `max`: −max(−x) (for int32 −1 − max(−1 − x), which cannot overflow). */
 export const min = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => composite(() => {
-  checkTensor('min', x);
+  checkNumeric('min', x);
   checkKeepdims('min', keepdims);
   checkNoEmptyAxis('min', x, normalizeAxes('min', axes, x.rank));
   return reverseOrder(max(reverseOrder(x), axes, keepdims));
@@ -385,7 +415,8 @@ export const min = (x: Tensor, axes?: number | readonly number[], keepdims = fal
 /** Mean over `axes` (default all): `sum(x, axes, keepdims)` divided by the number of entries reduced. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return composite(() => {
-    checkTensor('mean', x);
+    // int32 is refused, as torch.mean does (jnp.mean promotes to float; scorch does not promote).
+    checkFloat('mean', x);
     checkKeepdims('mean', keepdims);
     const ax = normalizeAxes('mean', axes, x.rank);
     const n = sizeOf(ax.map((a) => x.shape[a]!));
@@ -396,13 +427,12 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdims = fa
 /** log Σ exp(x), shifted by the (gradient-free) maximum so large inputs do not overflow. */
 export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor {
   return composite(() => {
-    checkTensor('logsumexp', x);
+    checkFloat('logsumexp', x);
     checkKeepdims('logsumexp', keepdims);
     const ax = normalizeAxes('logsumexp', axes, x.rank);
     if (ax.some((a) => x.shape[a] === 0)) {
       // A sum of no terms is 0, so the result is the constant log 0 = −∞ (as torch.logsumexp),
       // with derivative 0, and a softmax along the axis is empty; there is no maximum to shift by.
-      if (!isFloatDType(x.dtype)) throw new TypeError(`logsumexp: expected a float tensor, got ${x.dtype}`);
       return constant(-Infinity, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
     }
     const m = max(x, ax, true).detach();
@@ -428,7 +458,7 @@ export interface VarianceOptions {
  */
 export function variance(x: Tensor, axes?: number | readonly number[], opts: VarianceOptions = {}): Tensor {
   return composite(() => {
-    checkTensor('variance', x);
+    checkFloat('variance', x);
     checkOptions('variance', opts, ['keepdims', 'correction']);
     const { keepdims = false, correction = 0 } = opts;
     checkBoolean('variance', 'keepdims', keepdims);
@@ -439,7 +469,6 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
     // Dividing by n − correction ≤ 0 would give −0 or a negative variance; the result is a NaN
     // constant, so its derivative is 0 (as jnp.var's `where`).
     if (!(n - correction > 0)) {
-      if (!isFloatDType(x.dtype)) throw new TypeError(`variance: expected a float tensor, got ${x.dtype}`);
       return constant(NaN, keepdims ? keepdimsShape(x.shape, ax) : x.shape.filter((_, i) => !ax.includes(i)), x.dtype, x.device);
     }
     const centred = sub(x, mean(x, ax, true));

@@ -78,6 +78,25 @@ describe('dtype mismatches', () => {
     expect(() => randn([2], { dtype: 'int32' })).toThrow('randn: dtype must be float32 or float64, got int32');
   });
 
+  it('ops built from others check the dtype under their own name, not the name of an op inside', () => {
+    const ints = tensor([1, 2], { dtype: 'int32' });
+    const bools = tensor([true, false]);
+    // Were 'div: expected float tensors, got int32' (mean, variance), 'exp: ...' (logsumexp,
+    // softplus), 'sigmoid: ...', 'expm1: ...', 'sqrt: ...' and, for gelu, a refusal of the number 0.5.
+    for (const op of ['mean', 'variance', 'logsumexp', 'softplus', 'silu', 'elu', 'gelu', 'rsqrt'] as const) {
+      expect(() => ints[op]()).toThrow(`${op}: expected a float tensor, got int32`);
+      expect(() => bools[op]()).toThrow(`${op}: expected a float tensor, got bool`);
+    }
+    // Were 'reduceMax: ...' (max, the primitive's name) and 'neg: ...' (min, abs).
+    for (const op of ['sum', 'max', 'min', 'abs'] as const) {
+      expect(() => bools[op]()).toThrow(`${op}: expected a numeric tensor, got bool; cast it first`);
+    }
+    expect(() => bools.max(0, true)).toThrow('max: expected a numeric tensor, got bool; cast it first');
+    // Were 'max: ...' (the primitive) and 'neg: ...'.
+    expect(() => bools.maximum(bools)).toThrow('maximum: expected numeric tensors, got bool; cast them first');
+    expect(() => bools.minimum(1)).toThrow('minimum: expected numeric tensors, got bool; cast them first');
+  });
+
   it('unknown dtypes are rejected by name, before any storage is made', () => {
     expect(() => tensor([1], { dtype: 'float16' as never })).toThrow('tensor: unknown dtype "float16"; expected one of float32, float64, int32, bool');
     expect(() => zeros([1], { dtype: 'half' as never })).toThrow('zeros: unknown dtype "half"');
