@@ -316,6 +316,8 @@ export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Te
     if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');
     for (const [name, b] of [['min', lo], ['max', hi]] as const) {
       if (b !== undefined && typeof b !== 'number') checkTensor('clamp', b, name);
+      // A number bound takes x's dtype (an int32 x and −0.5 were refused as 'less: the number ...').
+      if (typeof b === 'number') checkNumberFits('clamp', b, x);
     }
     if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) {
       throw new RangeError(`clamp: min (${lo}) is greater than max (${hi}); expected min <= max`);

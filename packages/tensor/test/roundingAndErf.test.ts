@@ -154,6 +154,16 @@ describe('clamp', () => {
     expect(Array.from(clamp(tensor([-5, 0, 5], { dtype: 'int32' }), -1, 2).dataSync())).toEqual([-1, 0, 2]);
   });
 
+  it('refuses a number bound that is not a value of x\'s dtype under its own name', () => {
+    // Was 'less: the number -0.5 ...' and 'greater: the number 2.5 ...', the ops clamp is built from.
+    const ints = tensor([-5, 0, 5], { dtype: 'int32' });
+    const int32 = "of the other operand's dtype int32 (a number takes the tensor's dtype; expected an integer from −2³¹ to 2³¹ − 1)";
+    expect(() => clamp(ints, -0.5, 3)).toThrow(`clamp: the number -0.5 is not a value ${int32}`);
+    expect(() => clamp(ints, null, 2.5)).toThrow(`clamp: the number 2.5 is not a value ${int32}`);
+    expect(() => clamp(ints, NaN)).toThrow(`clamp: the number NaN is not a value ${int32}`);
+    expect(() => clamp(tensor([true]), 0, 2)).toThrow("clamp: the number 2 is not a value of the other operand's dtype bool");
+  });
+
   it('rejects min > max, missing bounds and non-tensor bounds', () => {
     expect(() => clamp(f64([1]), 2, 1)).toThrow('clamp: min (2) is greater than max (1); expected min <= max');
     expect(() => clamp(f64([1]))).toThrow('clamp: expected at least one of min and max, got neither');
