@@ -514,7 +514,10 @@ export class Tensor {
   async toArray(): Promise<NestedArray> {
     return toNested(await this._read('toArray'), this.shape, this.dtype);
   }
-  /** Reads the single value of a one-element tensor. */
+  /**
+   * Reads the single value of a one-element tensor, as a number: a bool tensor reads as 1 or 0
+   * (`toArray` gives true or false, as PyTorch's `item` and `tolist` both do).
+   */
   async item(): Promise<number> {
     if (this.size !== 1) throw new Error(`item: expected a tensor with one element, got shape ${fmtShape(this.shape)}`);
     return (await this._read('item'))[0]!;
