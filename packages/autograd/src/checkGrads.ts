@@ -62,6 +62,12 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
     const outInfo = tidy(() => {
       const out = f(...args);
       if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
+      // As the arguments: a float32 output's differences are float32 roundoff over 2ε (a false
+      // 'differs'), and an int32 or bool one has no derivative; either failed in an op inside
+      // (the cotangent's dtype in vjp, sub of bools) or as a mismatch that was not one.
+      if (out.dtype !== 'float64') {
+        throw new TypeError(`checkGrads: the function returned ${out.dtype} ${fmtShape(out.shape)}; finite differences need a float64 output (cast it)`);
+      }
       return { shape: [...out.shape], device: out.device };
     });
     const u = own(randn(outInfo.shape, { dtype: 'float64', device: outInfo.device, key: nextKey() }));

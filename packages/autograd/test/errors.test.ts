@@ -213,6 +213,18 @@ describe('errors say what was wrong and what was expected', () => {
     );
   });
 
+  it('checkGrads asks for a float64 output too', async () => {
+    // A float32 output failed as 'JVP vs central difference differs' (float32 roundoff over 2ε),
+    // or in reverse mode alone as 'vjp: the cotangent must match the output'; a bool one as 'sub: ...'.
+    const x = f64([1.5, 2]);
+    const to = (dtype: 'float32' | 'int32' | 'bool') => (a: Tensor) => a.mul(a).cast(dtype);
+    const need = 'finite differences need a float64 output (cast it)';
+    await expect(checkGrads(to('float32'), [x])).rejects.toThrow(`checkGrads: the function returned float32 [2]; ${need}`);
+    await expect(checkGrads(to('float32'), [x], { modes: ['rev'] })).rejects.toThrow(`checkGrads: the function returned float32 [2]; ${need}`);
+    await expect(checkGrads(to('int32'), [x])).rejects.toThrow(`checkGrads: the function returned int32 [2]; ${need}`);
+    await expect(checkGrads(to('bool'), [x])).rejects.toThrow(`checkGrads: the function returned bool [2]; ${need}`);
+  });
+
   it('checkGrads rejects unknown options and bad values', async () => {
     const x = f64([1, 2]);
     const sin = (a: Tensor) => a.sin();
