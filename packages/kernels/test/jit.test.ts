@@ -544,6 +544,11 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['cumprod through a pad\'s zeros (0 · ∞, 0 · NaN)', (x) => pad(x, [[2, 0]]).cumprod(0), [Infinity, 2, NaN, 3]],
     ['reverse cumprod through a pad\'s zeros', (x) => pad(x, [[0, 2]]).cumprod(0, { reverse: true }), [3, NaN, 2, Infinity]],
     ['cumprod down the columns through a padded row', (x) => pad(x.reshape([2, 2]), [[1, 0], [0, 0]]).cumprod(0), [Infinity, 2, NaN, 3]],
+    // A bool or int32 the compiler folds exactly (b ≠ b is false, i − i is 0) converted to a float
+    // constant 0 that it then folded into x·0 → 0 and x + 0 → x (0·NaN, 0·∞ and −0 + 0 were lost).
+    ['f32(b ≠ b) · x for a bool b', (x) => x.less(1).notEqual(x.less(1)).cast('float32').mul(x), [NaN, Infinity, -Infinity, -0, 2]],
+    ['f32(i − i) · x for an int32 i', (x) => x.cast('int32').sub(x.cast('int32')).cast('float32').mul(x), [NaN, Infinity, -Infinity, -0, 2]],
+    ['f32(i − i) + x for an int32 i', (x) => x.cast('int32').sub(x.cast('int32')).cast('float32').add(x), [-0, NaN, 2]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

@@ -352,8 +352,15 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   /** How often each float operand has been used by the elementwise operations written so far. */
   private readonly floatUses = new Map<string, number>();
 
+  /**
+   * A bool or int32 converted to float32 passes through `opaque_value`: the compiler may fold the
+   * integer side exactly (b ≠ b, i − i are 0), and then the float it converts to is a constant it
+   * folds into what uses it as WGSL lets it (OPAQUE_NEVER): a jitted f32(b ≠ b)·x gave 0 for x
+   * NaN, ±∞ and −0, where the eager kernels and the CPU give NaN and −0.
+   */
   protected cast(from: DType, to: DType, x: string): string {
-    return castExpression(from, to, x);
+    const converted = castExpression(from, to, x);
+    return to === 'float32' && from !== 'float32' ? this.opaque(converted) : converted;
   }
 
   protected customCall(name: string, args: readonly string[]): string {
