@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, zeros,
+  type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
@@ -533,6 +533,9 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['(x + y) − y', (x) => withFlip(x, (y) => x.add(y).sub(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
     ['(x − y) + y', (x) => withFlip(x, (y) => x.sub(y).add(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
     ['((x + y) − y) + y − y', (x) => withFlip(x, (y) => x.add(y).sub(y).add(y).sub(y)), [1 + 2 ** -12, NaN, Infinity, -1e10, 3]],
+    // A value chosen by a where from second uses of x and y was 1 on the branch never taken, as
+    // was its own second use: w − w folded to 0 for w = ±∞.
+    ['w − w for w = where(x < y, x, y)', (x) => withFlip(x, (y) => { const w = where(x.less(y), x, y); return w.sub(w); }), [-Infinity, 2, Infinity, NaN, 1]],
     // A short sum or scan is one unrolled loop from acc = 0: 0 + (−0) was folded to −0.
     ['the sum of −0s', (x) => x.sum(), [-0, -0, -0]],
     ['the sum of −0s over one axis, then a mean', (x) => x.reshape([3, 1]).sum(1).add(x.reshape([1, 3]).mean(1)), [-0, -0, -0]],

@@ -340,17 +340,25 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     // reads it twice and gives NaN, and Mesa's reassociation turns (x + y) − y into x, which
     // drops a NaN or ∞ in y and the rounding of x + y (OPAQUE_NEVER). where's condition is bool.
     if (wgslType(dtype) !== 'f32') return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype));
+    // The k of each opaque_use is unique in the kernel, not the use's count: with k = 1 for the
+    // second use of every operand, w = select(opaque_use(y, 1), opaque_use(x, 1), c) is 1 on the
+    // never-taken branch, as is opaque_use(w, 1), so w − opaque_use(w, 1) was 0 on both branches
+    // and folded (a jitted where's w − w gave 0 for w = −∞, not NaN).
     const operands = args.map((a, i) => {
       if (op === 'where' && i === 0) return a;
-      const uses = this.floatUses.get(a) ?? 0;
-      this.floatUses.set(a, uses + 1);
-      return uses === 0 ? a : `${OPAQUE_USE}(${a}, ${uses}.0)`;
+      if (!this.floatUsed.has(a)) {
+        this.floatUsed.add(a);
+        return a;
+      }
+      return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.0)`;
     });
     return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype));
   }
 
-  /** How often each float operand has been used by the elementwise operations written so far. */
-  private readonly floatUses = new Map<string, number>();
+  /** The float operands the elementwise operations written so far have used. */
+  private readonly floatUsed = new Set<string>();
+  /** How many opaque_use calls the kernel has: the k of the next one. */
+  private opaqueUses = 0;
 
   /**
    * A bool or int32 converted to float32 passes through `opaque_value`: the compiler may fold the
