@@ -552,6 +552,9 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['f32(b ≠ b) · x for a bool b', (x) => x.less(1).notEqual(x.less(1)).cast('float32').mul(x), [NaN, Infinity, -Infinity, -0, 2]],
     ['f32(i − i) · x for an int32 i', (x) => x.cast('int32').sub(x.cast('int32')).cast('float32').mul(x), [NaN, Infinity, -Infinity, -0, 2]],
     ['f32(i − i) + x for an int32 i', (x) => x.cast('int32').sub(x.cast('int32')).cast('float32').add(x), [-0, NaN, 2]],
+    // Two opaque values (the converted 0 and the literal 0) were both 0.5 on the branch never
+    // taken, so −f32(i − i) + 0 was 0 on both branches: a constant, and x / 0 folded to 0.
+    ['x / (−f32(i − i) + 0) for an int32 i', (x) => x.div(x.cast('int32').sub(x.cast('int32')).cast('float32').neg().add(0)), [2.5, -1, 0]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

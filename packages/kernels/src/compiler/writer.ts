@@ -298,15 +298,21 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return t === 'f32' ? this.opaque('0.0') : t === 'i32' ? 'i32(0)' : '0u';
   }
 
-  /** A float32 expression through `opaque_value`: its value, which the compiler cannot fold into what uses it (OPAQUE_NEVER). */
+  /**
+   * A float32 expression through `opaque_use` with a k of its own: its value, which the compiler
+   * cannot fold into what uses it (OPAQUE_NEVER). Not `opaque_value`, whose never-taken branch is
+   * 0.5 for every call: two opaque values then agreed on both branches when they agreed on the
+   * taken one, and a jitted x / (−f32(i − i) + 0) folded −0.5 + 0.5 and −0 + 0 alike to a
+   * constant 0 and the quotient to 0, not ±∞.
+   */
   opaque(expr: string): string {
-    return `${OPAQUE}(${expr})`;
+    return `${OPAQUE_USE}(${expr}, ${++this.opaqueUses}.0)`;
   }
 
   /** A constant; a finite float through `opaque_value`, so that x·0 and x + 0 are not folded (OPAQUE_NEVER). */
   protected literal(value: number, dtype: DType): string {
     const literal = wgslLiteral(value, dtype);
-    return dtype === 'float32' && Number.isFinite(value) ? `${OPAQUE}(${literal})` : literal;
+    return dtype === 'float32' && Number.isFinite(value) ? this.opaque(literal) : literal;
   }
 
   // ---- the WGSL leaves ---------------------------------------------------------------------
@@ -361,7 +367,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   private opaqueUses = 0;
 
   /**
-   * A bool or int32 converted to float32 passes through `opaque_value`: the compiler may fold the
+   * A bool or int32 converted to float32 is made opaque (`opaque`): the compiler may fold the
    * integer side exactly (b ≠ b, i − i are 0), and then the float it converts to is a constant it
    * folds into what uses it as WGSL lets it (OPAQUE_NEVER): a jitted f32(b ≠ b)·x gave 0 for x
    * NaN, ±∞ and −0, where the eager kernels and the CPU give NaN and −0.
