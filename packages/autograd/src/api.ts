@@ -6,6 +6,7 @@ import {
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
+import { refusePromise } from './sync.js';
 import { vmap } from './vmap.js';
 
 export type TensorFn = (...args: Tensor[]) => Tensor;
@@ -30,7 +31,7 @@ function checkList(op: string, what: 'primals' | 'tangents', list: unknown): voi
 }
 
 function checkOutput(op: string, out: unknown): asserts out is Tensor {
-  if (out instanceof Promise) throw new TypeError(`${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
+  refusePromise(out, `${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 
@@ -78,6 +79,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
     popTrace(trace);
   }
   let aux: unknown;
+  if (out instanceof Promise) checkOutput(op, out);
   if (hasAux) {
     if (!Array.isArray(out) || out.length !== 2) {
       const got = Array.isArray(out) ? `an array of ${out.length}` : out instanceof Tensor ? 'a Tensor' : out === null ? 'null' : typeof out;

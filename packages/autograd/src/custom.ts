@@ -16,6 +16,7 @@ import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
 import { BatchTrace, fromFront, vmap } from './vmap.js';
+import { refusePromise } from './sync.js';
 
 /** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
 export interface JvpRuleInputs {
@@ -76,6 +77,7 @@ function checkArgs(def: Definition, args: readonly unknown[]): asserts args is T
 }
 
 function checkOutput(def: Definition, out: unknown, what: string): asserts out is Tensor {
+  refusePromise(out, `${def.name}: ${what} returned a Promise; it must be synchronous and return a Tensor`);
   if (!(out instanceof Tensor)) throw new TypeError(`${def.name}: ${what} must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 

@@ -10,6 +10,7 @@ import {
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
   treeDefKey, unflattenTree,
 } from '@scorch/tensor';
+import { refusePromise } from './sync.js';
 
 export interface JitOptions {
   /**
@@ -222,7 +223,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         const rebuilt = unflattenTree(a.def, leaves) as unknown[];
         const callArgs = args.map((arg, i) => (staticArgs.has(i) ? arg : rebuilt[i])) as A;
         const result = f(...callArgs);
-        if (result instanceof Promise) throw new TypeError('jit: the function returned a Promise; a jitted function must be synchronous (read values after the call)');
+        refusePromise(result, 'jit: the function returned a Promise; a jitted function must be synchronous (read values after the call)');
         const out = flattenTree(result, isRandomKey);
         outDef = out.def;
         const outputs: Tensor[] = [];

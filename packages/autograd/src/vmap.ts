@@ -18,6 +18,7 @@ import {
   checkActive, checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
   unflattenTree,
 } from '@scorch/tensor';
+import { refusePromise } from './sync.js';
 
 interface BatchPayload {
   /** The batched value: the per-example shape with the batch axis inserted at `bdim`. */
@@ -422,6 +423,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
       } finally {
         popTrace(trace);
       }
+      refusePromise(out, `${where}: the function returned a Promise; it must return tensors synchronously (an async function's work would run after the transformation ended)`);
       const outSpec = leafAxes(where, out, opts.outAxes === undefined ? 0 : opts.outAxes, 'outAxes');
       const results = outSpec.leaves.map((leaf, j) => {
         if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: the function must return tensors (or pytrees of them); output leaf ${j} is ${leaf === null ? 'null' : typeof leaf}`);

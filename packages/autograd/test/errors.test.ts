@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, tensor, tidy } from '@scorch/tensor';
-import { checkGrads, enableGrad, grad, jacobian, jvp, noGrad, valueAndGrad, vjp } from '@scorch/autograd';
+import { checkGrads, customVjp, enableGrad, grad, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
@@ -70,6 +70,39 @@ describe('errors say what was wrong and what was expected', () => {
     const f = async (x: Tensor) => x.mul(x).sum();
     expect(() => grad(f as never)(f64([1, 2]))).toThrow(`grad: ${message}`);
     expect(() => jvp(f as never, [f64([1])], [f64([1])])).toThrow(message);
+  });
+
+  it('an async function refused by a transformation leaves no unhandled rejection behind', async () => {
+    // The refusal came as a TypeError the caller could catch, but the abandoned Promise went on:
+    // after its await it used a tracer of the ended transformation and rejected with no handler,
+    // which ends a Node process (tidy and composite already caught theirs).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const x = f64([1, 2]);
+      const later = async (a: Tensor) => {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return a.mul(a).sum();
+      };
+      const f = later as unknown as (a: Tensor) => Tensor;
+      const calls: [string, () => unknown][] = [
+        ['grad', () => grad(f)(x)],
+        ['grad', () => grad((async (a: Tensor) => [await later(a), 1]) as never, { hasAux: true })(x)],
+        ['vjp', () => vjp(f, x)],
+        ['jvp', () => jvp(f, [x], [x])],
+        ['jacobian', () => jacobian(f)(x)],
+        ['vmap', () => vmap(f)(x)],
+        ['jit', () => jit(f)(x)],
+        ['later', () => customVjp(f, { backward: () => [x] })(x)],
+      ];
+      for (const [op, call] of calls) expect(messageOf(call)).toMatch(new RegExp(`^${op}: .*returned a Promise`));
+      // Long enough for every abandoned function to resume and fail.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
   });
 
   it('differentiating an int32 argument', () => {
