@@ -332,14 +332,30 @@ export function hessian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tenso
   return jacobian((x: Tensor, ...rest: A) => g(x, ...(rest as Tensor[])) as Tensor, { mode: 'fwd' });
 }
 
-/** Runs `fn` without recording operations for `backward()` (functional transforms still work). */
+/**
+ * Runs `fn` without recording operations for `backward()` (functional transforms still work).
+ * `fn` must be synchronous: the mode is restored when it returns, so an async function's work
+ * after its first `await` would be recorded, and it is refused (call noGrad inside it instead).
+ */
 export function noGrad<T>(fn: () => T): T {
   checkFunction('noGrad', fn);
-  return withGradMode(false, fn);
+  return gradModeScope('noGrad', false, fn);
 }
 
-/** Runs `fn` with recording for `backward()` on, even inside `noGrad`. */
+/** Runs `fn` with recording for `backward()` on, even inside `noGrad`; `fn` must be synchronous, as for noGrad. */
 export function enableGrad<T>(fn: () => T): T {
   checkFunction('enableGrad', fn);
-  return withGradMode(true, fn);
+  return gradModeScope('enableGrad', true, fn);
+}
+
+/**
+ * `fn` under the grad mode `enabled`, refusing a Promise: the mode is process-wide and restored
+ * when `fn` returns, before an async function's awaited work runs, which would then run under
+ * whatever mode is current at that time (another loop's, interleaved at an await).
+ */
+function gradModeScope<T>(op: string, enabled: boolean, fn: () => T): T {
+  const result = withGradMode(enabled, fn);
+  const mode = enabled ? 'recording on' : 'recording off';
+  refusePromise(result, `${op}: the function returned a Promise; ${op} is synchronous (${mode} lasts until the function returns, so work after an await would not get it): call ${op} inside the async function, around each synchronous part`);
+  return result;
 }

@@ -279,6 +279,27 @@ describe('errors say what was wrong and what was expected', () => {
     expect(() => enableGrad(null as never)).toThrow(/^enableGrad: expected a function, got null$/);
   });
 
+  it('noGrad and enableGrad refuse an async function, whose awaited work would run under another grad mode', async () => {
+    // The mode was restored when the function returned its Promise, so the work after the await
+    // silently ran recording (under noGrad) or not recording (under enableGrad inside noGrad).
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    const recorded: boolean[] = [];
+    const later = async () => {
+      await Promise.resolve();
+      recorded.push(w.mul(2).requiresGrad);
+    };
+    expect(messageOf(() => noGrad(later))).toBe(
+      'noGrad: the function returned a Promise; noGrad is synchronous (recording off lasts until the function returns, so work after an await would not get it): call noGrad inside the async function, around each synchronous part',
+    );
+    expect(messageOf(() => noGrad(() => enableGrad(later)))).toMatch(/^enableGrad: the function returned a Promise; enableGrad is synchronous \(recording on lasts/);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // The abandoned functions still ran (under the ambient mode); the caller was told, and the mode is as before.
+    expect(recorded).toEqual([true, true]);
+    expect(w.mul(2).requiresGrad).toBe(true);
+    expect(noGrad(() => w.mul(2)).requiresGrad).toBe(false);
+  });
+
   it('checkGrads names itself and the option for a bad key or order', async () => {
     const x = f64([1, 2]);
     const sin = (a: Tensor) => a.sin();
