@@ -407,17 +407,25 @@ function decodeNumber(where: string, v: unknown, index: number): number {
 /**
  * Serialises named tensors to JSON: dtype, shape and values. Doubles print as the shortest
  * decimal that parses back to the same double, and every float32 is a double, so the round trip
- * is exact for both float dtypes. Reads the tensors from the device (hence async).
+ * is exact for both float dtypes. Reads the tensors from the device (hence async), all at the
+ * call: the values saved are those of that moment, even while a training loop runs on.
  */
 export async function saveParams(params: Params): Promise<string> {
   checkParamsRecord('saveParams', params);
-  const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
-  for (const [name, t] of Object.entries(params)) {
+  const entries = Object.entries(params);
+  for (const [name, t] of entries) {
     if (!(t instanceof Tensor)) throw new TypeError(`saveParams: '${name}' is not a Tensor`);
     if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new TypeError(`saveParams: '${name}' has dtype ${t.dtype}; only float32/float64 parameters are saved`);
-    const data = await t.data();
-    saved.tensors[name] = { dtype: t.dtype, shape: [...t.shape], data: Array.from(data, encodeNumber) };
   }
+  // Every read is issued before the first await (each backend takes its copy when asked): read
+  // one by one, a loop interleaved at an await (train beside this) would update the later
+  // tensors first, and the file would mix steps.
+  const reads = entries.map(([, t]) => t.data());
+  const values = await Promise.all(reads);
+  const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
+  entries.forEach(([name, t], i) => {
+    saved.tensors[name] = { dtype: t.dtype as 'float32' | 'float64', shape: [...t.shape], data: Array.from(values[i]!, encodeNumber) };
+  });
   return JSON.stringify(saved);
 }
 

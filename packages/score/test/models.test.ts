@@ -378,5 +378,18 @@ onEachDevice('a model saved and loaded on its device', (device) => {
     // The same float32 values through the same ops on one device: bit-identical outputs.
     expect(await read(target.score(x, sigma))).toEqual(await read(source.score(x, sigma)));
   });
+
+  it('saves the values of the moment it is called, while another loop updates the params in place', async () => {
+    // saveParams awaited each tensor's read before asking for the next: a training loop beside
+    // it (Promise.all, or a timer) updated the later tensors first, so the file mixed two steps.
+    const params = { a: tensor([1, 2], { device }), b: tensor([3], { device }), c: tensor([4, 5, 6], { device }) };
+    const saving = saveParams(params);
+    // A step of the other loop, run while the first read is pending.
+    params.a.assign(tensor([10, 20], { device }));
+    params.b.assign(tensor([30], { device }));
+    params.c.assign(tensor([40, 50, 60], { device }));
+    const saved = JSON.parse(await saving) as { tensors: Record<string, { data: number[] }> };
+    expect(Object.fromEntries(Object.entries(saved.tensors).map(([name, entry]) => [name, entry.data]))).toEqual({ a: [1, 2], b: [3], c: [4, 5, 6] });
+  });
 });
 
