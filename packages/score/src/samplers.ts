@@ -19,7 +19,7 @@ import {
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
 import { type Sde, perRow, samplingEpsilon } from './sde.js';
 
-/** Called with the number of completed steps and the current samples (valid during the call). */
+/** Called with the number of completed steps and the current samples (valid during the call; the sampler's, not to dispose). */
 export type SamplerCallback = (step: number, x: Tensor) => void | Promise<void>;
 
 export interface CallbackOptions {
@@ -126,6 +126,7 @@ class StepLoop {
   private x: Tensor;
   private count = 0;
   constructor(
+    private readonly where: string,
     private readonly init: Tensor,
     private readonly opts: CallbackOptions,
   ) {
@@ -139,7 +140,10 @@ class StepLoop {
     this.replace(next);
     this.count++;
     const every = this.opts.callbackEvery ?? 1;
-    if (this.opts.callback && this.count % every === 0) await this.opts.callback(this.count, this.x);
+    if (this.opts.callback && this.count % every === 0) {
+      await this.opts.callback(this.count, this.x);
+      checkShownSamples(this.where, this.x, this.count);
+    }
   }
   replace(next: Tensor): void {
     if (this.x !== this.init) this.x.dispose();
@@ -155,13 +159,24 @@ class StepLoop {
 }
 
 /**
+ * Throws when the callback disposed the samples it was shown (they stay the sampler's): the next
+ * step would fail on them with an error naming the compiled step, and after the last step the
+ * sampler would return a disposed tensor without a word.
+ */
+function checkShownSamples(where: string, x: Tensor, step: number): void {
+  if (x.isDisposed) {
+    throw new Error(`${where}: the callback disposed the samples it was given at step ${step}; they are the sampler's state (valid during the call): read them, or keep a copy (x.detach()), and leave them undisposed`);
+  }
+}
+
+/**
  * Runs `body` on a StepLoop from `init` and returns the final state, which the caller owns (a
  * copy of `init` when there were no steps). `init` is freed at the end when the sampler made it
  * itself (`ownsInit`). When the score function or the callback throws, the loop's state (and an
  * owned `init`) is freed before the error goes on, so a failed run leaves no tensor behind.
  */
-async function runLoop(init: Tensor, ownsInit: boolean, opts: CallbackOptions, body: (loop: StepLoop) => Promise<void>): Promise<Tensor> {
-  const loop = new StepLoop(init, opts);
+async function runLoop(where: string, init: Tensor, ownsInit: boolean, opts: CallbackOptions, body: (loop: StepLoop) => Promise<void>): Promise<Tensor> {
+  const loop = new StepLoop(where, init, opts);
   let out: Tensor;
   try {
     await body(loop);
@@ -211,7 +226,7 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
     return add(add(x, drift), noiseLike(x, key).mul(Math.sqrt(stepSize)));
   });
   return compiled.run(() =>
-    runLoop(init, false, opts, async (loop) => {
+    runLoop(where, init, false, opts, async (loop) => {
       for (let i = 0; i < steps; i++) await loop.step((x) => step(x, foldIn(opts.key, i)));
     }),
   );
@@ -281,7 +296,7 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
     const drift = score(x, conditionFor(x, sigma!)).mul(halfAlpha!);
     return add(add(x, drift), noiseLike(x, key).mul(rootAlpha!));
   });
-  return compiled.run(() => runLoop(init, false, opts, async (loop) => {
+  return compiled.run(() => runLoop(where, init, false, opts, async (loop) => {
     let step = 0;
     for (const sigma of sigmas) {
       const alpha = (stepSize * sigma * sigma) / (sigmaLast * sigmaLast);
@@ -380,7 +395,7 @@ export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, op
       const xMean = sub(x, reverseDrift.mul(dt));
       return addNoise ? add(xMean, mul(g, noiseLike(x, key)).mul(Math.sqrt(dt))) : xMean;
     });
-  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
+  return runReverseTime('reverseSdeEulerMaruyama', compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
 }
 
 /**
@@ -388,13 +403,13 @@ export async function reverseSdeEulerMaruyama(score: ScoreFunction, sde: Sde, op
  * step noise-free when `denoiseFinal` (a second compiled program, traced once).
  */
 function runReverseTime(
-  compiled: CompiledSteps, makeStep: (addNoise: boolean) => (x: Tensor, key: RandomKey, time: number) => Tensor, denoiseFinal: boolean,
+  where: string, compiled: CompiledSteps, makeStep: (addNoise: boolean) => (x: Tensor, key: RandomKey, time: number) => Tensor, denoiseFinal: boolean,
   init: Tensor, ownsInit: boolean, opts: CallbackOptions, steps: number, stepKey: RandomKey, timeAt: (i: number) => number,
 ): Promise<Tensor> {
   const noisyStep = makeStep(true);
   const lastStep = denoiseFinal ? makeStep(false) : noisyStep;
   return compiled.run(() =>
-    runLoop(init, ownsInit, opts, async (loop) => {
+    runLoop(where, init, ownsInit, opts, async (loop) => {
       for (let i = 0; i < steps; i++) {
         const step = i === steps - 1 ? lastStep : noisyStep;
         await loop.step((x) => step(x, foldIn(stepKey, i), timeAt(i)));
@@ -499,7 +514,7 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
       }
       return addNoise ? add(xMean, mul(noiseScale, z)) : xMean;
     });
-  return runReverseTime(compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
+  return runReverseTime(where, compiled, makeStep, denoiseFinal, init, ownsInit, opts, steps, stepKey, timeAt);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -624,7 +639,7 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
     return add(x, add(add(k1, k4), add(k2, k3).mul(2)).mul(h / 6));
   });
   const x = await compiled.run(() =>
-    runLoop(init, ownsInit, opts, async (loop) => {
+    runLoop(where, init, ownsInit, opts, async (loop) => {
       for (let i = 0; i < steps; i++) {
         const t = timeAt(i);
         await loop.step((x) => step(x, opts.key, t, t - dt / 2, t - dt));
@@ -724,7 +739,10 @@ async function dormandPrince(
         const growth = err === 0 ? 10 : Math.min(10, Math.max(0.2, 0.9 * err ** (-1 / 5)));
         h = Math.abs(step) * (justRejected ? Math.min(1, growth) : growth);
         justRejected = false;
-        if (opts.callback && accepted % every === 0) await opts.callback(accepted, x);
+        if (opts.callback && accepted % every === 0) {
+          await opts.callback(accepted, x);
+          checkShownSamples(where, x, accepted);
+        }
       } else {
         attempt.xNew.dispose();
         attempt.kLast.dispose();

@@ -629,7 +629,7 @@ describe('a sampler whose score function or callback throws', () => {
   const key = randomKey(81);
   const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], { dtype: 'float64' });
   const f64 = { dtype: 'float64' as const };
-  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: () => void, jit?: boolean) => Promise<unknown>;
+  type Run = (score: (x: Tensor, c?: Tensor) => Tensor, callback?: (step: number, x: Tensor) => void, jit?: boolean) => Promise<unknown>;
   const runs: [string, number, Run][] = [
     // [name, score calls of a full eager run, run]
     ['langevinDynamics', 4, (score, callback, jit) => langevinDynamics(score, init, { key, steps: 4, callback, jit })],
@@ -674,6 +674,28 @@ describe('a sampler whose score function or callback throws', () => {
       const before = memory().tensors;
       await expect(run((x) => x.neg(), callback)).rejects.toThrow(`callback failed at call ${failAt}`);
       expect(memory().tensors, `callback throwing at call ${failAt}`).toBe(before);
+    }
+  });
+
+  it.each(runs)('%s refuses a callback that disposes the samples it was shown', async (name, _calls, run) => {
+    // The samples are the sampler's state. Disposed midway, the next step failed naming the
+    // compiled step ('jit argument 0: ... was disposed'); at the last call the sampler returned
+    // the disposed tensor as its result, without a word.
+    let calls = 0;
+    const counted = await run((x) => x.neg(), () => void calls++);
+    ((counted as { x?: Tensor }).x ?? (counted as Tensor)).dispose();
+    const where = name.split(' ')[0]!;
+    for (const jit of [true, false]) {
+      for (const disposeAt of new Set([1, calls])) {
+        const before = memory().tensors;
+        const callback = (step: number, x: Tensor) => {
+          if (step === disposeAt) x.dispose();
+        };
+        await expect(run((x) => x.neg(), callback, jit)).rejects.toThrow(
+          new RegExp(`^${where}( \\(rk45\\))?: the callback disposed the samples it was given at step ${disposeAt}; they are the sampler's state`),
+        );
+        expect(memory().tensors, `jit ${jit}, disposed at call ${disposeAt}`).toBe(before);
+      }
     }
   });
 
