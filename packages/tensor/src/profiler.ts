@@ -164,7 +164,8 @@ export function profilerSession(): ProfileSession | null {
 }
 
 /**
- * Runs `fn` (it may be async) with the profiler on and reports the kernels it ran. Profiling
+ * Runs `fn` (it may be async) with the profiler on and reports the kernels it ran. The profiler
+ * is process-wide: kernels that other work runs while an async `fn` awaits are reported too. Profiling
  * changes how work is scheduled (a GPU without timestamp queries runs its kernels one
  * submission at a time), so profile to see where time goes, not to time a whole step.
  */

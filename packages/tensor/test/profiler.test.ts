@@ -116,6 +116,23 @@ describe('profile on the CPU', () => {
     expect(profilerSession()).toBeNull();
   });
 
+  it('is process-wide: an async fn\'s profile reports the kernels other loops run at its awaits (docs/extending.md)', async () => {
+    const x = tensor([1, 2]);
+    const yieldToOthers = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+    const other = (async () => {
+      await Promise.resolve();
+      tanh(x).dispose(); // runs while the profiled function waits
+    })();
+    const [r] = await Promise.all([
+      profile(async () => {
+        exp(x).dispose();
+        await yieldToOthers();
+      }),
+      other,
+    ]);
+    expect(r.events.map((e) => e.name)).toEqual(['exp', 'tanh']);
+  });
+
   it('names the kernels of a compiled program uniquely: two of one shape are two rows', async () => {
     const cpu = getBackend('cpu') as CpuBackend;
     const x = randn([16, 16], { key: randomKey(4) });
