@@ -148,6 +148,11 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
     checkKey(stepKey, `${where} step: key`);
     checkNumber(`${where} step`, 'step', step, { integer: true, min: 0 });
     if (step === undefined) throw new TypeError(`${where} step: step is required (the 0-based step number), e.g. step(foldIn(key, n), n)`);
+    // Checked before each step: a parameter or average disposed meanwhile (by a progress callback,
+    // or another loop at an await) failed inside the step with an error naming the compiled step
+    // ('jit argument 0') or an op, not the tensor.
+    checkLive(where, params, 'parameter');
+    if (ema) checkLive(where, ema.shadow, "ema's average of");
     const stepScalars = optimizer.beginStep();
     let averaging: Record<string, number> | undefined;
     try {
@@ -172,6 +177,15 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
     dispose: { value: () => compiled?.clearCache() },
   });
   return run;
+}
+
+/** Throws naming the first tensor of `record` that was disposed: training updates them in place. */
+function checkLive(where: string, record: Params, what: string): void {
+  for (const [name, t] of Object.entries(record)) {
+    if (t.isDisposed) {
+      throw new Error(`${where}: the ${what} '${name}', a ${t.dtype} ${fmtShape(t.shape)} tensor, was disposed; every step updates it in place, so it must live until training ends (dispose it after)`);
+    }
+  }
 }
 
 /**

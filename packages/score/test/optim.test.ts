@@ -437,6 +437,30 @@ describe('train', () => {
     }
   });
 
+  it('refuses a step once a progress callback (or another loop) disposed a parameter or the EMA\'s average, before anything moves', async () => {
+    for (const jit of [false, true]) {
+      for (const victim of ['parameter', 'average'] as const) {
+        const params: Params = { w: tensor([1, 2, 3], f64), b: tensor([1], f64) };
+        const optimizer = adam({ lr: 0.1 });
+        const average = ema(params, { decay: 0.9 });
+        let atStep2: number[][] = [];
+        const onProgress = async ({ step }: { step: number }) => {
+          if (step !== 2) return;
+          atStep2 = [await read(params.w!), await read(average.shadow.w!)];
+          (victim === 'parameter' ? params.b! : average.shadow.b!).dispose();
+        };
+        const what = victim === 'parameter' ? "the parameter 'b'" : "the ema's average of 'b'";
+        await expect(train({ params, loss: (p: Params) => sum(p.w!.square()).add(sum(p.b!.square())), optimizer, ema: average, steps: 4, key: [1, 2], every: 1, jit, onProgress })).rejects.toThrow(
+          `train: ${what}, a float64 [1] tensor, was disposed; every step updates it in place, so it must live until training ends (dispose it after)`,
+        );
+        // An eager step moved w and Adam's moments, then failed in the EMA's update on the
+        // disposed average, and its count was taken back: a step half applied.
+        expect([await read(params.w!), await read(average.shadow.w!)], `jit ${jit}, ${victim}`).toEqual(atStep2);
+        expect([optimizer.stepCount, average.updates]).toEqual([2, 2]);
+      }
+    }
+  });
+
   it('parameters that also require grad (for backward() elsewhere) train the same, with the step still compiled', async () => {
     const run = async (requiresGrad: boolean) => {
       const params: Params = { w: tensor([0.1, -0.2, 0.3], f64), b: tensor([1], f64) };
