@@ -74,7 +74,14 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
   const trace = pushTrace((level) => new VjpTrace(level));
   let out: unknown;
   try {
-    out = f(...primals.map((p, i) => trace.leafFor(p, i)));
+    // The forward values f computes are the caller's once vjp returns (its value and pullback
+    // reach them); if f throws, nothing can, so they are freed with the error, as grad and jvp do.
+    [out] = collectCreated(
+      () => f(...primals.map((p, i) => trace.leafFor(p, i))),
+      (made) => {
+        for (const t of made) t.dispose();
+      },
+    );
   } finally {
     popTrace(trace);
   }

@@ -3,7 +3,7 @@
 // without reading the engine.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, tensor, tidy } from '@scorch/tensor';
+import { type Tensor, memory, tensor, tidy } from '@scorch/tensor';
 import { checkGrads, customVjp, enableGrad, grad, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
@@ -277,6 +277,25 @@ describe('errors say what was wrong and what was expected', () => {
     // Both failed as 'fn is not a function'; noGrad(x.mul(2)) is an easy slip.
     expect(() => noGrad(f64([1]) as never)).toThrow(/^noGrad: expected a function, got object$/);
     expect(() => enableGrad(null as never)).toThrow(/^enableGrad: expected a function, got null$/);
+  });
+
+  it('a function that throws inside vjp, outside any tidy, leaves none of its forward values alive', () => {
+    // The values computed under the trace went to no scope: vjp leaves them to its caller, who
+    // gets no value or pullback when f throws, so they could never be freed (grad and jvp free theirs).
+    const x = f64([1, 2, 3]);
+    const before = memory().tensors;
+    const failing = (a: Tensor) => {
+      a.mul(2).exp().sum();
+      throw new Error('failed midway');
+    };
+    expect(() => vjp(failing, x)).toThrow('failed midway');
+    expect(memory().tensors).toBe(before);
+    // And the next call works, with nothing left behind but its own results.
+    const [value, pullback] = vjp((a: Tensor) => a.square().sum(), x);
+    const [g] = pullback(f64(1));
+    expect([...g!.dataSync()]).toEqual([2, 4, 6]);
+    value.dispose();
+    g!.dispose();
   });
 
   it('noGrad and enableGrad refuse an async function, whose awaited work would run under another grad mode', async () => {
