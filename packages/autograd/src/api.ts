@@ -106,6 +106,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
       throw new Error(`vjp: the cotangent must match the output (${value.dtype} ${fmtShape(value.shape)}), got ${got}`);
     }
     const results: (Tensor | null)[] = primals.map(() => null);
+    // A rule that throws midway: the cotangents computed so far are freed with the error.
     const [, created] = collectCreated(() => {
       // One cotangent can reach two arguments as one tensor (add passes it through): give each
       // argument its own (a reshape primitive: a copy that stays differentiable), so disposing
@@ -118,7 +119,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
           results[leaf.leaf as number] = own;
         });
       }
-    });
+    }, (made) => freeIntermediates(made, new Set()));
     const grads = results.map((g, i) => g ?? zerosLike(primals[i]!));
     freeIntermediates(created, new Set(grads));
     return grads;

@@ -247,42 +247,54 @@ export const ambientAutograd = {
     const createGraph = opts.createGraph ?? false;
     const delivered = new Set<Tensor>();
     const replaced: Tensor[] = [];
-    const [, created] = collectCreated(() =>
-      withGradMode(createGraph, () => {
-        backwardPass(root, () => gradient ?? onesLike(t), (leaf, ct) => {
-          const target = leaf.leaf as Tensor;
-          const prev = target.grad;
-          // A cotangent can reach two leaves as one tensor (add passes it through), and a
-          // user's gradient stays the user's: each .grad gets its own storage. A recorded pass
-          // gives a new .grad a differentiable copy (a reshape primitive, as vjp does): the
-          // cotangent may also be another .grad, the user's, or an input that another .grad's
-          // graph reads, and disposing this .grad must not free it.
-          const own = createGraph
-            ? prev ? ct : apply('reshape', [ct], { shape: ct.shape })
-            : delivered.has(ct) || ct === gradient ? ct.detach() : ct;
-          const next = prev ? add(prev, own) : own;
-          if (prev) replaced.push(prev);
-          target.grad = keep(next);
-          delivered.add(next);
-        });
-      }),
-    );
-    if (!createGraph) freeIntermediates(created, delivered);
-    // The old .grad is freed only after the pass, and only if this graph did not save it: a loss
-    // built from x.grad (x.grad·x, or x.grad of a createGraph pass) still reads it when x's leaf
-    // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
-    const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
-    const unsaved = replaced.filter((prev) => !saved.has(prev));
-    if (!createGraph) {
-      for (const prev of unsaved) prev.dispose();
-    } else if (traceDepth() === 0) {
-      // The new .grads' graph reads what the pass made and the .grads it replaced (their sum's
-      // input), and nothing else can reach them: they go when every new .grad is disposed, as a
-      // composite op's intermediates go with its results. Outside a tidy nothing freed them.
-      releaseWith([...delivered], [...created.filter((t) => !delivered.has(t)), ...unsaved]);
+    // What the pass made is freed as below however it ends: a rule that throws midway left the
+    // cotangents computed so far (and .grads it had replaced) alive for good.
+    let created: Tensor[] = [];
+    try {
+      [, created] = collectCreated(() =>
+        withGradMode(createGraph, () => {
+          backwardPass(root, () => gradient ?? onesLike(t), (leaf, ct) => {
+            const target = leaf.leaf as Tensor;
+            const prev = target.grad;
+            // A cotangent can reach two leaves as one tensor (add passes it through), and a
+            // user's gradient stays the user's: each .grad gets its own storage. A recorded pass
+            // gives a new .grad a differentiable copy (a reshape primitive, as vjp does): the
+            // cotangent may also be another .grad, the user's, or an input that another .grad's
+            // graph reads, and disposing this .grad must not free it.
+            const own = createGraph
+              ? prev ? ct : apply('reshape', [ct], { shape: ct.shape })
+              : delivered.has(ct) || ct === gradient ? ct.detach() : ct;
+            const next = prev ? add(prev, own) : own;
+            if (prev) replaced.push(prev);
+            target.grad = keep(next);
+            delivered.add(next);
+          });
+        }),
+        (made) => (created = made),
+      );
+    } finally {
+      releasePass(root, createGraph, created, delivered, replaced);
     }
   },
 };
+
+/** Frees what an ambient backward pass made, except the .grads it delivered and what their graph reads. */
+function releasePass(root: GradNode, createGraph: boolean, created: readonly Tensor[], delivered: ReadonlySet<Tensor>, replaced: readonly Tensor[]): void {
+  if (!createGraph) freeIntermediates(created, delivered);
+  // The old .grad is freed only after the pass, and only if this graph did not save it: a loss
+  // built from x.grad (x.grad·x, or x.grad of a createGraph pass) still reads it when x's leaf
+  // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
+  const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
+  const unsaved = replaced.filter((prev) => !saved.has(prev));
+  if (!createGraph) {
+    for (const prev of unsaved) prev.dispose();
+  } else if (traceDepth() === 0) {
+    // The new .grads' graph reads what the pass made and the .grads it replaced (their sum's
+    // input), and nothing else can reach them: they go when every new .grad is disposed, as a
+    // composite op's intermediates go with its results. Outside a tidy nothing freed them.
+    releaseWith([...delivered], [...created.filter((t) => !delivered.has(t)), ...unsaved]);
+  }
+}
 
 /** The value and node of a traced output at `trace`. */
 export function unpackVjp(trace: VjpTrace, t: Tensor): [Tensor, GradNode | null] {
