@@ -126,6 +126,15 @@ const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmu
 
 /** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
 const INLINE_EXPANSION_MAX = 1024;
+/**
+ * Most inline equations one value's computation may include (each counted once however it is
+ * read). A kernel computes its stored values' inline inputs from their definitions, recursively
+ * (the CPU and WGSL writers walk the definitions depth first) and as one function: a chain of
+ * thousands of elementwise ops left inline overflowed the call stack of the writers (and of the
+ * plan's own walks) and made one kernel too long for a compiler. Longer chains are cut by storing
+ * values on the way (planFusion).
+ */
+export const INLINE_OPS_MAX = 256;
 /** Ways of reading one value counted, at most (enough to pass INLINE_EXPANSION_MAX with any costly value). */
 const EXPANSION_WAYS_MAX = 256;
 
@@ -195,6 +204,34 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
     // A custom shader reads its operands dense: each is a stored value (or a program input).
     if (eq.prim === 'custom' && !isElementwiseCustom(eq)) for (const x of eq.inputs) if (!inputIds.has(x.id)) mat.add(x.id);
+  }
+
+  // No value's computation includes more than INLINE_OPS_MAX inline equations: in program order
+  // (inputs before their readers), while the inline equations a value needs, shared ones counted
+  // once, pass the limit, store the inline input that needs most. Linear in the program's size
+  // (each set holds at most the limit), and every later walk of inline definitions is bounded.
+  const inlineRegion = new Map<number, Set<number>>();
+  for (const eq of program.equations) {
+    for (;;) {
+      const region = new Set<number>();
+      let largest: number | null = null;
+      let largestSize = -1;
+      for (const x of eq.inputs) {
+        if (mat.has(x.id) || inputIds.has(x.id)) continue;
+        const theirs = inlineRegion.get(x.id)!;
+        region.add(x.id);
+        for (const y of theirs) region.add(y);
+        if (theirs.size > largestSize) {
+          largest = x.id;
+          largestSize = theirs.size;
+        }
+      }
+      if (region.size < INLINE_OPS_MAX || largest === null) {
+        inlineRegion.set(eq.out.id, region);
+        break;
+      }
+      mat.add(largest);
+    }
   }
 
   // A computed value broadcast to a larger shape of at least broadcastStoreMin elements is
