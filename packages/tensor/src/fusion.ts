@@ -288,7 +288,12 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // Several kernels reading one costly inline value each recompute it: store it instead. One
   // value at a time, the latest first: storing a value leaves its own inputs with one reader
   // (that value's kernel), so whole chains are not stored for the sake of their last link.
-  for (;;) {
+  // One pass from the last equation back: storing a value changes the cost only of later values
+  // (they no longer compute it) and the readers only of earlier ones (it is now their reader),
+  // so a value's cost, computed up front, and its readers, computed from its consumers' just
+  // before its turn, are those it would have were the plan recomputed after each value stored.
+  // (Recomputing everything after each store was quadratic in the program's length.)
+  {
     // The inline values each value's computation needs (shared ones counted once, as a kernel
     // computes a value once), and its cost.
     const needs = new Map<number, Set<number>>();
@@ -305,26 +310,22 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       for (const y of set) c += ownCost(defs.get(y)!);
       cost.set(eq.out.id, c);
     }
-    // The kernels (stored values or anchors) that read each value, inline or directly.
+    // The kernels (stored values or anchors) that read each value, inline or directly: two
+    // tell all the rule needs.
     const readers = new Map<number, Set<number>>();
     for (let i = program.equations.length - 1; i >= 0; i--) {
       const eq = program.equations[i]!;
+      const id = eq.out.id;
       const set = new Set<number>();
-      for (const c of consumers.get(eq.out.id) ?? []) {
+      for (const c of consumers.get(id) ?? []) {
+        if (set.size >= 2) break;
         if (mat.has(c.out.id) || !isInline(c, opts)) set.add(c.out.id);
         else for (const r of readers.get(c.out.id) ?? []) set.add(r);
       }
-      readers.set(eq.out.id, set);
-    }
-    let chosen: number | null = null;
-    for (let i = program.equations.length - 1; i >= 0 && chosen === null; i--) {
-      const eq = program.equations[i]!;
-      const id = eq.out.id;
+      readers.set(id, set);
       if (mat.has(id) || !isInline(eq, opts)) continue;
-      if ((readers.get(id)?.size ?? 0) >= 2 && cost.get(id)! > opts.recomputeCostMax) chosen = id;
+      if (set.size >= 2 && cost.get(id)! > opts.recomputeCostMax) mat.add(id);
     }
-    if (chosen === null) break;
-    mat.add(chosen);
   }
 
   // A kernel computes an inline value once for each distinct way it reads it: through movements
@@ -359,7 +360,19 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (start === undefined) continue;
       const ways = new Map<number, Set<string>>([[rootId, new Set([''])]]);
       let size = 0;
-      for (let i = start; i >= 0; i--) {
+      // The root's kernel computes the inline values it reads: only their equations, latest first
+      // (not every equation before the root: that was quadratic in the program's length).
+      const region = [start];
+      const inRegion = new Set<number>([rootId]);
+      for (let r = 0; r < region.length; r++) {
+        for (const x of program.equations[region[r]!]!.inputs) {
+          if (stored(x.id) || inRegion.has(x.id)) continue;
+          inRegion.add(x.id);
+          region.push(equationIndex.get(x.id)!);
+        }
+      }
+      region.sort((a, b) => b - a);
+      for (const i of region) {
         const eq = program.equations[i]!;
         const mine = ways.get(eq.out.id);
         if (!mine || (i !== start && stored(eq.out.id))) continue;
