@@ -661,9 +661,18 @@ export function lastReaders(plan: FusionPlan): Map<number, number> {
  */
 export function kernelNamer(): (base: string) => string {
   const given = new Set<string>();
+  // The suffix each base tries next: the ones below it were taken when passed, and names are
+  // never released, so the first free one is at or after it. (Trying from _2 every time was
+  // quadratic in the number of kernels of one name: a program of thousands of small reductions.)
+  const next = new Map<string, number>();
   return (base) => {
     let name = base;
-    for (let n = 2; given.has(name); n++) name = `${base}_${n}`;
+    if (given.has(name)) {
+      let n = next.get(base) ?? 2;
+      while (given.has(`${base}_${n}`)) n++;
+      name = `${base}_${n}`;
+      next.set(base, n + 1);
+    }
     given.add(name);
     return name;
   };

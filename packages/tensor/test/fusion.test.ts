@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, definePrimitive, describePlan, matmul, planFusion, randn, randomKey, splitKey, tensor, traceProgram,
+  type Tensor, definePrimitive, describePlan, kernelNamer, matmul, planFusion, randn, randomKey, splitKey, tensor, traceProgram,
 } from '@scorch/tensor';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
@@ -130,4 +130,20 @@ describe('defined primitives (definePrimitive)', () => {
     const shaderInput = program.equations.find((eq) => eq.prim === 'custom')!.inputs[0]!;
     expect(plan.materialized.has(shaderInput.id)).toBe(true);
   });
+});
+
+describe('kernelNamer', () => {
+  it('names the first kernel of a name by it, later ones by the first free suffix', () => {
+    const name = kernelNamer();
+    expect(['sum', 'sum', 'sum_2', 'sum', 'add'].map(name)).toEqual(['sum', 'sum_2', 'sum_2_2', 'sum_3', 'add']);
+  });
+
+  it('names 20,000 kernels of one shape in linear time', () => {
+    // Each name tried every suffix from _2: 2e8 names built for 20,000 kernels (about a minute).
+    const name = kernelNamer();
+    const names = Array.from({ length: 20_000 }, () => name('reduce_sum'));
+    expect(names[0]).toBe('reduce_sum');
+    expect(names[19_999]).toBe('reduce_sum_20000');
+    expect(new Set(names).size).toBe(20_000);
+  }, 5_000);
 });
