@@ -688,16 +688,32 @@ export function kernelCost(plan: FusionPlan, equations: readonly number[], bytes
   const inside = new Set(eqs.map((eq) => eq.out.id));
   const read = new Map<number, ProgramVar>();
   for (const eq of eqs) for (const x of eq.inputs) if (!inside.has(x.id)) read.set(x.id, x);
-  const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
-  // A reduction's or product's result that only its epilogue reads is never stored.
-  const unwritten = new Set<number>();
-  for (const k of plan.kernels) if (k.kind !== 'elementwise' && 'writesResult' in k && !k.writesResult) unwritten.add(plan.program.equations[k.equation]!.out.id);
+  const { outputs, unwritten } = planResults(plan);
   let bytes = 0;
   for (const v of read.values()) bytes += sizeOf(v.shape) * bytesOf(v.dtype);
   for (const eq of eqs) if ((plan.materialized.has(eq.out.id) && !unwritten.has(eq.out.id)) || outputs.has(eq.out.id)) bytes += sizeOf(eq.out.shape) * bytesOf(eq.out.dtype);
   let flops = 0;
   for (const eq of eqs) if (eq.prim === 'matmul') flops += 2 * sizeOf(eq.out.shape) * eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1]!;
   return flops > 0 ? { bytes, flops } : { bytes };
+}
+
+const planResultsCache = new WeakMap<FusionPlan, { outputs: Set<number>; unwritten: Set<number> }>();
+
+/**
+ * A plan's results (outputs and updates) and the anchors whose result is never stored (only
+ * their epilogue reads it), computed once per plan: kernelCost is called once per kernel, and
+ * computing them per call was quadratic in the number of kernels.
+ */
+function planResults(plan: FusionPlan): { outputs: Set<number>; unwritten: Set<number> } {
+  let known = planResultsCache.get(plan);
+  if (!known) {
+    const outputs = new Set([...plan.program.outputs.map((v) => v.id), ...plan.program.updates.map((u) => u.value.id)]);
+    const unwritten = new Set<number>();
+    for (const k of plan.kernels) if (k.kind !== 'elementwise' && 'writesResult' in k && !k.writesResult) unwritten.add(plan.program.equations[k.equation]!.out.id);
+    known = { outputs, unwritten };
+    planResultsCache.set(plan, known);
+  }
+  return known;
 }
 
 /** A one-line summary of each kernel of a plan (for printing and tests). */
