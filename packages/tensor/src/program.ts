@@ -301,8 +301,9 @@ export function simplifyProgram(program: Program): Program {
 /**
  * JSON of a number that JSON alone would lose: NaN and ±Infinity (all `null`) and −0 (`0`), which
  * compiled kernels bake in as literals, so programs (and equations) differing only there must differ in key.
+ * A replacer for JSON.stringify; also the CPU's WebAssembly kernel cache key (cpu/wasmPlan.ts).
  */
-function exactNumbers(_key: string, value: unknown): unknown {
+export function exactNumbers(_key: string, value: unknown): unknown {
   if (typeof value !== 'number' || (Number.isFinite(value) && !Object.is(value, -0))) return value;
   return `#${Object.is(value, -0) ? '-0' : String(value)}`;
 }

@@ -731,6 +731,15 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     for (const t of [a, b, c, z, odd]) t.dispose();
   });
 
+  it('kernels that differ only in a constant 0 or −0, ∞, −∞ or NaN are different kernels', () => {
+    // Compiled kernels were cached by their spec's JSON, which writes NaN and ±∞ as null and −0 as
+    // 0: x · −0 ran x · 0's kernel (+0 for positive x), a NaN constant −∞'s.
+    const x = withSpecials([3, 100], 32);
+    for (const c of [0, -0, -Infinity, NaN, Infinity, 0]) {
+      both(([x]) => [x!.mul(c), full([3, 100], c), x!.add(c)], [x]);
+    }
+  });
+
   it('compiled: bools read from arrays (full and row) and stored as results, in WebAssembly', () => {
     const x = withSpecials([8, 132], 28);
     const y = withSpecials([8, 132], 29).flip([1]);

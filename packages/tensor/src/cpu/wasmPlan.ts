@@ -9,7 +9,7 @@ import { type Expr, castExpression, elementwiseExpression } from '../expression.
 import type { ElementwiseOp } from '../expression.js';
 import { storedView, viewAfter } from '../fusion.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from '../primitives.js';
-import type { ProgramVar } from '../program.js';
+import { type ProgramVar, exactNumbers } from '../program.js';
 import type { TypedArray } from '../dtype.js';
 import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
@@ -38,6 +38,14 @@ export function setWasmElementwiseForTesting(enabled: boolean): void {
 /** Whether WebAssembly elementwise kernels run now (setCpuWasm allows them; tests may turn them off). */
 export function wasmElementwiseEnabled(): boolean {
   return elementwiseEnabled && cpuWasmEnabled();
+}
+
+/**
+ * The cache key of a kernel's spec: its JSON with NaN, ±Infinity and −0 kept apart (plain JSON
+ * writes the first three as null and −0 as 0, so a kernel of one constant was reused for another).
+ */
+function specKey(spec: WasmKernelSpec): string {
+  return JSON.stringify(spec, exactNumbers);
 }
 
 export interface WasmSegment {
@@ -235,7 +243,7 @@ export function planWasmSegment(
     return loc.slot;
   });
   const spec = b.spec(outputs);
-  const kernel = elementwiseKernel(JSON.stringify(spec), spec);
+  const kernel = elementwiseKernel(specKey(spec), spec);
   if (!kernel) return null;
   const unit = rangeUnit(spec);
   const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets);
@@ -273,7 +281,7 @@ function planWasmSums(ctx: PlanContext, x: ProgramVar, sums: { accumulate: numbe
   }
   if (needsLibraryCall && !b.nodes.some((n) => n.kind === 'expr' && callsLibrary(n.expr))) return null;
   const spec = b.spec([output], sums);
-  const kernel = elementwiseKernel(JSON.stringify(spec), spec);
+  const kernel = elementwiseKernel(specKey(spec), spec);
   if (!kernel) return null;
   const leaves = new Array<WasmArray>(b.leafSlots.length);
   const { leafSlots, leafOffsets } = b;
