@@ -555,6 +555,9 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     // Two opaque values (the converted 0 and the literal 0) were both 0.5 on the branch never
     // taken, so −f32(i − i) + 0 was 0 on both branches: a constant, and x / 0 folded to 0.
     ['x / (−f32(i − i) + 0) for an int32 i', (x) => x.div(x.cast('int32').sub(x.cast('int32')).cast('float32').neg().add(0)), [2.5, -1, 0]],
+    // An opaque value's never-taken alternative k was 1.0 for the kernel's first: select(−0.0, 1.0, c)
+    // was compiled as f32(c), +0, so a −0 constant read as +0 in one lane of each vec4.
+    ['full(−0) in every lane', (x) => full(x.shape, -0, { device: x.device }), [1, 2, 3, 4, 5, 6, 7, 8]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

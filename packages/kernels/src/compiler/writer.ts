@@ -306,7 +306,9 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
    * constant 0 and the quotient to 0, not ±∞.
    */
   opaque(expr: string): string {
-    return `${OPAQUE_USE}(${expr}, ${++this.opaqueUses}.0)`;
+    // k is n + 0.5, never 1.0: the compiler took select(−0.0, 1.0, c) for select(0.0, 1.0, c),
+    // which is f32(c), +0 (a jitted full(−0) gave +0 in the lane whose k was 1).
+    return `${OPAQUE_USE}(${expr}, ${++this.opaqueUses}.5)`;
   }
 
   /** A constant; a finite float through `opaque_value`, so that x·0 and x + 0 are not folded (OPAQUE_NEVER). */
@@ -356,7 +358,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
         this.floatUsed.add(a);
         return a;
       }
-      return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.0)`;
+      return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.5)`;
     });
     return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype));
   }
