@@ -558,6 +558,13 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     // An opaque value's never-taken alternative k was 1.0 for the kernel's first: select(−0.0, 1.0, c)
     // was compiled as f32(c), +0, so a −0 constant read as +0 in one lane of each vec4.
     ['full(−0) in every lane', (x) => full(x.shape, -0, { device: x.device }), [1, 2, 3, 4, 5, 6, 7, 8]],
+    // A −0.0 literal was taken for a 0.0 literal of the same kernel: −0 + 0 gave −0, and a
+    // maximum or minimum of the two picked the wrong zero.
+    ['full(−0) + 0', (x) => full(x.shape, -0, { device: x.device }).add(0), [1, 2, 3, 4]],
+    ['x · 0 + (−0)', (x) => x.mul(0).add(-0), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
+    ['minimum(full(−0), 0) and minimum(0, full(−0))', (x) => { const z = full(x.shape, -0, { device: x.device }); return concat([z.minimum(0), full([], 0, { device: x.device }).minimum(z)]); }, [1, 2, 3, 4]],
+    ['clamp(x, −0, 0)', (x) => x.clamp(-0, 0), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
+    ['clamp(x · 1, −0, 0)', (x) => x.mul(1).clamp(-0, 0), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

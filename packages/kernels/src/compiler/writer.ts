@@ -28,14 +28,22 @@ const OPAQUE = 'opaque_value';
  * one value to the compiler once both calls are inlined, so a third use could fold again).
  */
 const OPAQUE_USE = 'opaque_use';
+/**
+ * `opaque_const(bits, k)`: opaque_use of the float32 constant with those bits. A −0.0 literal
+ * passed in as a float was taken for a 0.0 literal elsewhere in the kernel (a jitted −0 + 0 gave
+ * −0, clamp(−1, −0, 0) and min(−0, 0) gave +0 where eager gives −0, min(0, −0) gave −0 for +0):
+ * written as its bits, an integer, it is no other constant.
+ */
+const OPAQUE_CONST = 'opaque_const';
 
 /** The declarations `opaque_value` needs and the assignment that starts `main`, for a kernel whose code uses it. */
 export function opaquePrelude(code: string): { declarations: string; assignment: string } | null {
-  if (!code.includes(`${OPAQUE}(`) && !code.includes(`${OPAQUE_USE}(`)) return null;
+  if (!code.includes(`${OPAQUE}(`) && !code.includes(`${OPAQUE_USE}(`) && !code.includes(`${OPAQUE_CONST}(`)) return null;
   return {
     declarations:
       `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n` +
-      `fn ${OPAQUE_USE}(x: f32, k: f32) -> f32 { return select(x, k, ${OPAQUE_NEVER}); }\n`,
+      `fn ${OPAQUE_USE}(x: f32, k: f32) -> f32 { return select(x, k, ${OPAQUE_NEVER}); }\n` +
+      `fn ${OPAQUE_CONST}(bits: u32, k: f32) -> f32 { return select(bitcast<f32>(bits), k, ${OPAQUE_NEVER}); }\n`,
     assignment: `${OPAQUE_NEVER} = nwg.x == 0u;`,
   };
 }
@@ -289,13 +297,13 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   }
 
   /**
-   * A pad's fill. A float 0 passes through `opaque_value`, as every constant does: a short scan
+   * A pad's fill. A float 0 is a constant (`literal`, through `opaque_const`): a short scan
    * is an unrolled loop, and after a literal 0 the compiler knew its product was 0 and folded
    * 0 · ∞ and 0 · NaN later in the scan to 0 (OPAQUE_NEVER).
    */
   protected zero(dtype: DType): string {
     const t = wgslType(dtype);
-    return t === 'f32' ? this.opaque('0.0') : t === 'i32' ? 'i32(0)' : '0u';
+    return t === 'f32' ? this.literal(0, 'float32') : t === 'i32' ? 'i32(0)' : '0u';
   }
 
   /**
@@ -311,10 +319,14 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return `${OPAQUE_USE}(${expr}, ${++this.opaqueUses}.5)`;
   }
 
-  /** A constant; a finite float through `opaque_value`, so that x·0 and x + 0 are not folded (OPAQUE_NEVER). */
+  /**
+   * A constant; a finite float through `opaque_const` (its bits, and a k as `opaque` gives), so
+   * that x·0 and x + 0 are not folded (OPAQUE_NEVER) and −0 is not taken for 0.
+   */
   protected literal(value: number, dtype: DType): string {
-    const literal = wgslLiteral(value, dtype);
-    return dtype === 'float32' && Number.isFinite(value) ? this.opaque(literal) : literal;
+    if (dtype !== 'float32' || !Number.isFinite(value)) return wgslLiteral(value, dtype);
+    const bits = new Uint32Array(new Float32Array([value]).buffer)[0]!;
+    return `${OPAQUE_CONST}(0x${bits.toString(16)}u, ${++this.opaqueUses}.5)`;
   }
 
   // ---- the WGSL leaves ---------------------------------------------------------------------
