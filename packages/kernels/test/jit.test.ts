@@ -565,6 +565,10 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     ['minimum(full(−0), 0) and minimum(0, full(−0))', (x) => { const z = full(x.shape, -0, { device: x.device }); return concat([z.minimum(0), full([], 0, { device: x.device }).minimum(z)]); }, [1, 2, 3, 4]],
     ['clamp(x, −0, 0)', (x) => x.clamp(-0, 0), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
     ['clamp(x · 1, −0, 0)', (x) => x.mul(1).clamp(-0, 0), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
+    // ±∞ and NaN constants were not opaque: −∞ · sigmoid(−∞) (∞ · 0) was folded to 0.
+    ['silu(full(−∞)) (−∞ · 0)', (x) => full(x.shape, -Infinity, { device: x.device }).silu().add(x), [1, 2, 3, 4]],
+    ['sigmoid(full(−∞)) · (−∞)', (x) => full(x.shape, -Infinity, { device: x.device }).sigmoid().mul(-Infinity).add(x), [1, 2, 3, 4]],
+    ['2 − gelu(gelu(silu(−∞)))', (x) => full([], 2, { device: x.device }).sub(full([], -Infinity, { device: x.device }).silu().gelu().gelu()).add(x.mul(0)), [1, 2, 3, 4]],
   ];
   for (const [name, f, values] of cases) {
     it(name, async () => {

@@ -320,11 +320,13 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   }
 
   /**
-   * A constant; a finite float through `opaque_const` (its bits, and a k as `opaque` gives), so
-   * that x·0 and x + 0 are not folded (OPAQUE_NEVER) and −0 is not taken for 0.
+   * A constant; a float through `opaque_const` (its bits, and a k as `opaque` gives), so that x·0
+   * and x + 0 are not folded (OPAQUE_NEVER) and −0 is not taken for 0. ±∞ and NaN too: written as
+   * the math prelude's constants, a jitted silu(−∞) (−∞ · sigmoid(−∞), ∞ · 0) was folded to 0
+   * where eager gives NaN.
    */
   protected literal(value: number, dtype: DType): string {
-    if (dtype !== 'float32' || !Number.isFinite(value)) return wgslLiteral(value, dtype);
+    if (dtype !== 'float32') return wgslLiteral(value, dtype);
     const bits = new Uint32Array(new Float32Array([value]).buffer)[0]!;
     return `${OPAQUE_CONST}(0x${bits.toString(16)}u, ${++this.opaqueUses}.5)`;
   }
