@@ -568,6 +568,9 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     // ±∞ and NaN constants were not opaque: −∞ · sigmoid(−∞) (∞ · 0) was folded to 0.
     ['silu(full(−∞)) (−∞ · 0)', (x) => full(x.shape, -Infinity, { device: x.device }).silu().add(x), [1, 2, 3, 4]],
     ['sigmoid(full(−∞)) · (−∞)', (x) => full(x.shape, -Infinity, { device: x.device }).sigmoid().mul(-Infinity).add(x), [1, 2, 3, 4]],
+    // 1 / (1 / x) was folded to x: 1e−40 stayed 1e−40 (1 / 1e−40 overflows to ∞, so eager gives
+    // 0), and large or inexact x kept bits that the two roundings change.
+    ['1 / (1 / x)', (x) => x.reciprocal().reciprocal(), [3, 1e-40, 2e38, 7, 0.1, -3e38, 1e-38, 5]],
     ['2 − gelu(gelu(silu(−∞)))', (x) => full([], 2, { device: x.device }).sub(full([], -Infinity, { device: x.device }).silu().gelu().gelu()).add(x.mul(0)), [1, 2, 3, 4]],
   ];
   for (const [name, f, values] of cases) {

@@ -374,6 +374,10 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
       }
       return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.5)`;
     });
+    // The expression table's reciprocal divides its literal 1.0, and Mesa folds 1/(1/x) to x
+    // (a jitted reciprocal of a reciprocal kept 1e−40 where eager's 1/∞ gives 0, and the two
+    // roundings' bits elsewhere): the 1 is an opaque constant, one select per reciprocal.
+    if (op === 'reciprocal') return `(${this.literal(1, 'float32')} / ${operands[0]})`;
     return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype));
   }
 
