@@ -568,6 +568,9 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     // ±∞ and NaN constants were not opaque: −∞ · sigmoid(−∞) (∞ · 0) was folded to 0.
     ['silu(full(−∞)) (−∞ · 0)', (x) => full(x.shape, -Infinity, { device: x.device }).silu().add(x), [1, 2, 3, 4]],
     ['sigmoid(full(−∞)) · (−∞)', (x) => full(x.shape, -Infinity, { device: x.device }).sigmoid().mul(-Infinity).add(x), [1, 2, 3, 4]],
+    // A scan's term that is one value along the axis was multiplied by itself in the unrolled
+    // loop, and sqrt(a)·sqrt(a) folded to |a|: NaN · NaN for NaN = sqrt(−∞) gave +∞.
+    ['cumprod of sqrt(full(−∞)) (NaN · NaN)', (x) => full(x.shape, -Infinity, { device: x.device }).sqrt().reshape([2, 4]).cumprod(1).reshape([8]), [1, 2, 3, 4, 5, 6, 7, 8]],
     // 1 / (1 / x) was folded to x: 1e−40 stayed 1e−40 (1 / 1e−40 overflows to ∞, so eager gives
     // 0), and large or inexact x kept bits that the two roundings change.
     ['1 / (1 / x)', (x) => x.reciprocal().reciprocal(), [3, 1e-40, 2e38, 7, 0.1, -3e38, 1e-38, 5]],

@@ -671,7 +671,10 @@ function lowerScan(ctx: Lowering, index: number): LoweredKernel[] {
       w.emit(`var acc: ${t} = ${start === 0 ? first : w.value(eq.out, at(previous))};`);
       const loop = w.scope(() => {
         w.emit(`let pos = ${reverse ? `${u(extent - 1)} - k` : 'k'};`);
-        const v = w.value(x, at('pos'));
+        // Each step's float term is opaque to the others (OPAQUE_STEP in writer.ts): a term that
+        // is one value along the axis (a constant's) was multiplied by itself in the unrolled
+        // loop, and sqrt(a)·sqrt(a) folded to |a| (a cumprod of NaN = sqrt(−∞) gave +∞).
+        const v = t === 'f32' ? w.opaqueStep(w.value(x, at('pos')), 'k + 1u') : w.value(x, at('pos'));
         w.emit(`acc = ${renderWgsl(scanCombineExpression(eq.prim, eq.out.dtype), ['acc', v])};`);
         w.store(eq.out, at('pos'), 'acc');
       });

@@ -35,16 +35,27 @@ const OPAQUE_USE = 'opaque_use';
  * written as its bits, an integer, it is no other constant.
  */
 const OPAQUE_CONST = 'opaque_const';
+/**
+ * `opaque_step(x, k)`: x's bits plus `opaque_zero` · k, for a scan's term in its k-th step (k ≥ 1).
+ * `opaque_zero` is 0 whenever the kernel runs (no dispatch has 2^16 workgroups in x) and
+ * scrambled by an odd factor, so the compiler knows none of its bits. Unlike opaque_use's select,
+ * which the compiler moves out of an operation on two selects of the same flag, the steps of an
+ * unrolled scan of one value are different unknown values to it: a jitted cumprod of
+ * sqrt(full(−∞)) multiplied NaN by itself and Mesa folded sqrt(a)·sqrt(a) to |a|, giving +∞.
+ */
+const OPAQUE_STEP = 'opaque_step';
+const OPAQUE_ZERO = 'opaque_zero';
 
 /** The declarations `opaque_value` needs and the assignment that starts `main`, for a kernel whose code uses it. */
 export function opaquePrelude(code: string): { declarations: string; assignment: string } | null {
-  if (!code.includes(`${OPAQUE}(`) && !code.includes(`${OPAQUE_USE}(`) && !code.includes(`${OPAQUE_CONST}(`)) return null;
+  if (![OPAQUE, OPAQUE_USE, OPAQUE_CONST, OPAQUE_STEP].some((f) => code.includes(`${f}(`))) return null;
   return {
     declarations:
       `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n` +
       `fn ${OPAQUE_USE}(x: f32, k: f32) -> f32 { return select(x, k, ${OPAQUE_NEVER}); }\n` +
-      `fn ${OPAQUE_CONST}(bits: u32, k: f32) -> f32 { return select(bitcast<f32>(bits), k, ${OPAQUE_NEVER}); }\n`,
-    assignment: `${OPAQUE_NEVER} = nwg.x == 0u;`,
+      `fn ${OPAQUE_CONST}(bits: u32, k: f32) -> f32 { return select(bitcast<f32>(bits), k, ${OPAQUE_NEVER}); }\n` +
+      `var<private> ${OPAQUE_ZERO}: u32;\nfn ${OPAQUE_STEP}(x: f32, k: u32) -> f32 { return bitcast<f32>(bitcast<u32>(x) + ${OPAQUE_ZERO} * k); }\n`,
+    assignment: `${OPAQUE_NEVER} = nwg.x == 0u;\n  ${OPAQUE_ZERO} = (nwg.x >> 16u) * 0x9e3779b9u;`,
   };
 }
 
@@ -317,6 +328,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     // k is n + 0.5, never 1.0: the compiler took select(−0.0, 1.0, c) for select(0.0, 1.0, c),
     // which is f32(c), +0 (a jitted full(−0) gave +0 in the lane whose k was 1).
     return `${OPAQUE_USE}(${expr}, ${++this.opaqueUses}.5)`;
+  }
+
+  /** `x` (float32) in step `k` (a u32 expression, never 0) of a scan, opaque (OPAQUE_STEP). */
+  opaqueStep(x: string, k: string): string {
+    return `${OPAQUE_STEP}(${x}, ${k})`;
   }
 
   /**
