@@ -237,7 +237,11 @@ export const silu = (x: Tensor): Tensor => composite(() => {
  * max(x, 0), with derivative 0 at 0 and relu(NaN) = NaN (as PyTorch and JAX): the test is x ≤ 0,
  * which NaN fails, so NaN takes the x branch.
  */
-export const relu = (x: Tensor): Tensor => composite(() => where(lessEqual(x, 0), 0, x));
+export const relu = (x: Tensor): Tensor => composite(() => {
+  // Built from a comparison and `where`, which take bool: without the check a bool x went through.
+  checkNumeric('relu', x);
+  return where(lessEqual(x, 0), 0, x);
+});
 /** ELU: x for x > 0, α(eᕽ − 1) otherwise; α = 1 as in Clevert et al. (2016). */
 export const elu = (x: Tensor, alpha = 1): Tensor => composite(() => {
   checkFloat('elu', x);
@@ -310,7 +314,8 @@ export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
  */
 export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Tensor {
   return composite(() => {
-    checkTensor('clamp', x);
+    // Built from comparisons and `where`, which take bool: without the check a bool x went through.
+    checkNumeric('clamp', x);
     const lo = min ?? undefined;
     const hi = max ?? undefined;
     if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, ones, pad, permute, rademacher, rand,
+  type RandomKey, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, ones, pad, permute, rademacher, rand,
   randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -95,6 +95,12 @@ describe('dtype mismatches', () => {
     // Were 'max: ...' (the primitive) and 'neg: ...'.
     expect(() => bools.maximum(bools)).toThrow('maximum: expected numeric tensors, got bool; cast them first');
     expect(() => bools.minimum(1)).toThrow('minimum: expected numeric tensors, got bool; cast them first');
+    // relu and clamp are built from comparisons and `where`, which take bool, so a bool tensor went
+    // through (relu returned it unchanged, clamp(b, 0, 1) too) where docs/conventions.md and
+    // torch.relu refuse bool arithmetic.
+    expect(() => bools.relu()).toThrow('relu: expected a numeric tensor, got bool; cast it first');
+    expect(() => clamp(bools, 0, 1)).toThrow('clamp: expected a numeric tensor, got bool; cast it first');
+    expect(() => clamp(bools, undefined, bools)).toThrow('clamp: expected a numeric tensor, got bool; cast it first');
   });
 
   it('unknown dtypes are rejected by name, before any storage is made', () => {
