@@ -206,7 +206,10 @@ export const rsqrt = (x: Tensor): Tensor => composite(() => {
   return reciprocal(sqrt(x));
 });
 /** x² elementwise, as x · x. */
-export const square = (x: Tensor): Tensor => mul(x, x);
+export const square = (x: Tensor): Tensor => {
+  checkNumeric('square', x); // under its own name: a bool x was refused as 'mul: ...'
+  return mul(x, x);
+};
 /**
  * |x| elementwise, with abs(−0) = +0 (IEEE 754, as torch.abs and jnp.abs): as
  * where(x < 0, −x, x + 0), the x branch adding 0, which turns −0 into +0 and leaves every other

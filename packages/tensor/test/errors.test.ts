@@ -101,6 +101,8 @@ describe('dtype mismatches', () => {
     expect(() => bools.relu()).toThrow('relu: expected a numeric tensor, got bool; cast it first');
     expect(() => clamp(bools, 0, 1)).toThrow('clamp: expected a numeric tensor, got bool; cast it first');
     expect(() => clamp(bools, undefined, bools)).toThrow('clamp: expected a numeric tensor, got bool; cast it first');
+    // Was 'mul: expected numeric tensors, got bool', square being x · x.
+    expect(() => bools.square()).toThrow('square: expected a numeric tensor, got bool; cast it first');
   });
 
   it('unknown dtypes are rejected by name, before any storage is made', () => {
