@@ -9,6 +9,7 @@ import {
   type RandomKey, Tensor, add, checkKey, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy,
 } from '@scorch/tensor';
 import { type TensorFn, jvp, vjp } from './api.js';
+import { refusePromise } from './sync.js';
 
 export interface CheckGradsOptions {
   /** Highest derivative order checked. Default 2. */
@@ -61,7 +62,8 @@ async function checkLevel(f: TensorFn, args: Tensor[], order: number, opts: Requ
     // `out` itself would destroy the caller's tensor.
     const outInfo = tidy(() => {
       const out = f(...args);
-      if (!(out instanceof Tensor)) throw new TypeError('checkGrads: the function must return a Tensor');
+      refusePromise(out, 'checkGrads: the function returned a Promise; it must be synchronous and return a Tensor (f runs inside jvp and vjp, whose work ends when it returns)');
+      if (!(out instanceof Tensor)) throw new TypeError(`checkGrads: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
       // As the arguments: a float32 output's differences are float32 roundoff over 2ε (a false
       // 'differs'), and an int32 or bool one has no derivative; either failed in an op inside
       // (the cotangent's dtype in vjp, sub of bools) or as a mismatch that was not one.

@@ -246,6 +246,16 @@ describe('errors say what was wrong and what was expected', () => {
     );
   });
 
+  it('checkGrads names an async function\'s Promise, as the transformations do', async () => {
+    // Was 'checkGrads: the function must return a Tensor': checkGrads is itself async, so an async
+    // f is a natural mistake, and the message did not say what was wrong with what it returned.
+    const f = async (a: Tensor) => a.mul(a).sum();
+    await expect(checkGrads(f as never, [f64([1, 2])])).rejects.toThrow(
+      "checkGrads: the function returned a Promise; it must be synchronous and return a Tensor (f runs inside jvp and vjp, whose work ends when it returns)",
+    );
+    await expect(checkGrads(((a: Tensor) => [a]) as never, [f64([1, 2])])).rejects.toThrow('checkGrads: the function must return a Tensor, got object');
+  });
+
   it('checkGrads asks for a float64 output too', async () => {
     // A float32 output failed as 'JVP vs central difference differs' (float32 roundoff over 2ε),
     // or in reverse mode alone as 'vjp: the cotangent must match the output'; a bool one as 'sub: ...'.
