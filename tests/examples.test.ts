@@ -5,7 +5,8 @@
 // - examples/trainScore.ts: the trained sampler's mode weights and MMD² are within stated bounds,
 //   and the README's training block is that file's code, verbatim;
 // - examples/jitStep.ts (docs/jit.md's worked example): the program it prints, the fused kernels
-//   and dispatch count on WebGPU, and the same loss on the CPU and on WebGPU;
+//   and dispatch count on WebGPU, and the same loss on the CPU and on WebGPU; docs/jit.md's
+//   program, kernel plan and WGSL are lines the example prints;
 // - examples/customPrimitive.ts (docs/extending.md's walkthrough): its rules pass checkGrads, the
 //   score network trains with it to the loss of the built-in composition, and the profile lists
 //   one kernel for the custom op against the composition's several.
@@ -73,7 +74,7 @@ describe('examples/mlpDerivatives.ts', () => {
 
 describe('examples/jitStep.ts', () => {
   it('prints the traced program, fuses it into a few kernels on WebGPU, and trains to the same loss on both backends', async () => {
-    const [cpu, gpu] = await Promise.all([runExample('examples/jitStep.ts', '--cpu'), runExample('examples/jitStep.ts')]);
+    const [cpu, gpu] = await Promise.all([runExample('examples/jitStep.ts', '--cpu'), runExample('examples/jitStep.ts', '--wgsl')]);
     expect(cpu).toContain('{ lambda a:f32[2,16] b:f32[16] c:f32[16,2] d:f32[2,2](captured) ; k0:key .');
     expect(cpu).toMatch(/updates a <- \w+, b <- \w+, c <- \w+ }/);
     // On this machine the example must find llvmpipe's adapter; if it fell back to the CPU, say why.
@@ -91,8 +92,54 @@ describe('examples/jitStep.ts', () => {
     expect(cpuLoss!).toBeLessThan(0.01);
     expect(Math.abs(gpuLoss! - cpuLoss!)).toBeLessThanOrEqual(1e-3 * cpuLoss! + 1e-5);
     expect(gpu).toContain('(traced 1 time)');
+    checkJitDoc(cpu, gpu, equations!, kernels!);
   });
 });
+
+/**
+ * docs/jit.md shows this example's program, its kernel plan on llvmpipe and kernel 2's WGSL; they
+ * had drifted (43 equations and names one letter on, after the program lost an equation; a scalar
+ * kernel where the generator now writes vec4 lanes). Each shown line must be one the example prints.
+ */
+function checkJitDoc(cpu: string, gpu: string, equations: number, kernels: number): void {
+  const doc = readFileSync(join(root, 'docs', 'jit.md'), 'utf8');
+  const fenced = [...doc.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, body: m[2]! }));
+  const trimmedLines = (text: string) => new Set(text.split('\n').map((l) => l.trim()));
+  // The program: every line but the elision is a line the CPU run prints.
+  const program = fenced.find((b) => b.body.startsWith('{ lambda'))!.body;
+  const cpuLines = trimmedLines(cpu);
+  for (const line of program.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('...'))) {
+    expect(cpuLines.has(line), `docs/jit.md's program line ${JSON.stringify(line)}`).toBe(true);
+  }
+  const shown = program.split('\n').filter((l) => / = \w/.test(l)).length;
+  const elided = Number(/\((?:the backward pass: )?(\d+) more equations\)/.exec(program)?.[1]);
+  expect(shown + elided).toBe(equations);
+  expect(doc).toContain(`the ${equations} equations become **${kernels} kernels`);
+  // The kernel plan: each row's name, and the equations it names (first and last around a '...').
+  const plan = new Map<number, { name: string; vars: string[] }>();
+  let current: { name: string; vars: string[] } | undefined;
+  for (const line of gpu.slice(gpu.indexOf('\nkernels:\n')).split('\n')) {
+    const head = /^(\d+)\. (\S+)$/.exec(line);
+    if (head) plan.set(Number(head[1]), (current = { name: head[2]!, vars: [] }));
+    else if (current && /^ {5}\w+:/.test(line)) current.vars.push(line.trim().split(':')[0]!);
+    else if (current) break;
+  }
+  const table = fenced.find((b) => b.body.startsWith('1. fused_'))!.body.trim().split('\n');
+  expect(table).toHaveLength(plan.size);
+  for (const row of table) {
+    const [, n, name, vars] = /^(\d+)\. (\S+)\s+([^:]+?)(?::|$)/.exec(row)!;
+    const kernel = plan.get(Number(n))!;
+    expect(kernel.name, row).toBe(name);
+    const named = vars!.split(/,\s*|\s*=.*$/).filter((v) => v !== '' && v !== '...');
+    for (const v of named) expect(kernel.vars, row).toContain(v);
+  }
+  // Kernel 2's WGSL: every line shown (its comments aside) is a line of the printed kernels.
+  const wgsl = fenced.find((b) => b.lang === 'wgsl')!.body;
+  const gpuLines = trimmedLines(gpu);
+  for (const line of wgsl.split('\n').map((l) => l.replace(/\s*\/\/.*$/, '').trim()).filter((l) => l !== '' && !l.includes('...'))) {
+    expect(gpuLines.has(line), `docs/jit.md's WGSL line ${JSON.stringify(line)}`).toBe(true);
+  }
+}
 
 describe("README's gradient, JVP and HVP example", () => {
   it('runs as written and prints matching values', async () => {
