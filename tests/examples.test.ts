@@ -11,7 +11,9 @@
 //   score network trains with it to the loss of the built-in composition, and the profile lists
 //   one kernel for the custom op against the composition's several.
 // - the README's training-style and checkGrads blocks, and docs/autograd.md's blocks, extracted
-//   and run the same way: they run as written and print what their comments say.
+//   and run the same way: they run as written and print what their comments say;
+// - the WebGPU blocks of README.md and docs/webgpu.md, run from packages/kernels (where Dawn
+//   resolves): they find the adapter and print what their comments say.
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -153,6 +155,43 @@ describe("README's gradient, JVP and HVP example", () => {
     const hv = numbersAfter(out, '∇²f·v');
     expect(hv).toHaveLength(8); // forward-over-reverse, then reverse-over-reverse
     for (let i = 0; i < 4; i++) expect(hv[i]).toBeCloseTo(hv[i + 4]!, 12);
+  });
+});
+
+describe("the WebGPU examples of README.md and docs/webgpu.md", () => {
+  /**
+   * Runs a ```ts block as written from packages/kernels/.tmp/, where `import('webgpu')` resolves
+   * as it does in a project that installed Dawn beside @scorch/kernels (tests/ has no Dawn), and
+   * returns what it printed on stdout and stderr (Dawn's own warnings go to stderr).
+   */
+  async function runWebGpuBlock(file: string, marker: string, name: string): Promise<{ stdout: string; stderr: string }> {
+    const block = codeBlocks(file).find((b) => b.includes(marker));
+    expect(block, `${file} has a \`\`\`ts block containing ${JSON.stringify(marker)}`).toBeDefined();
+    const dir = join(root, 'packages', 'kernels', '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${name}.ts`);
+    writeFileSync(path, block!);
+    return run(process.execPath, [join(root, 'scripts', 'run.mjs'), path], { cwd: root, maxBuffer: 1 << 22 });
+  }
+
+  it('run as written and find the adapter', async () => {
+    // README: the gradient of a [256, 64] tensor on WebGPU, printed as a Float32Array after the
+    // adapter's info.
+    const readme = await runWebGpuBlock('README.md', 'console.log(gpu.info)', 'readmeWebGpu');
+    expect(readme.stdout).toContain("featureLevel: '");
+    expect(readme.stdout).toMatch(/Float32Array\(16384\)/);
+    // README and docs/webgpu.md: the fallbacks say nothing when an adapter exists.
+    const fallback = await runWebGpuBlock('README.md', 'setDefaultDevice((await initWebGPU()).device)', 'readmeWebGpuFallback');
+    expect(fallback.stderr).not.toContain('computing on the CPU');
+    const docFallback = await runWebGpuBlock('docs/webgpu.md', "let device = 'cpu';", 'webgpuFallback');
+    expect(docFallback.stderr).not.toContain('WebGPU unavailable');
+    // docs/webgpu.md: the info object (the keys its comment lists), then Σ (x xᵀ), a finite number.
+    const first = await runWebGpuBlock('docs/webgpu.md', 'x.matmul(x.transpose())', 'webgpuFirst');
+    for (const k of ['vendor', 'architecture', 'device', 'description', 'backend', 'featureLevel']) expect(first.stdout).toContain(`${k}: `);
+    const [total] = numbersAfter(first.stdout.split('}\n').at(-1)!, '');
+    expect(Number.isFinite(total)).toBe(true);
+    // docs/webgpu.md: Dawn's create passed in.
+    await runWebGpuBlock('docs/webgpu.md', 'dawnCreate: create', 'webgpuDawnCreate');
   });
 });
 
