@@ -274,6 +274,7 @@ export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly 
   checkFunction('hvp', f);
   checkList('hvp', 'primals', primals);
   checkList('hvp', 'tangents', tangents);
+  checkArgs('hvp', primals); // under hvp's name, not that of the jvp inside
   const argnums = primals.map((_, i) => i);
   const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
   return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
@@ -337,7 +338,11 @@ export function jacobian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tens
 export function hessian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tensor): (x: Tensor, ...rest: A) => Tensor {
   checkFunction('hessian', f);
   const g = grad(f as TensorFn);
-  return jacobian((x: Tensor, ...rest: A) => g(x, ...(rest as Tensor[])) as Tensor, { mode: 'fwd' });
+  const h = jacobian((x: Tensor, ...rest: A) => g(x, ...(rest as Tensor[])) as Tensor, { mode: 'fwd' });
+  return (x, ...rest) => {
+    checkArgs('hessian', [x]); // under hessian's name, not that of the jacobian inside
+    return h(x, ...rest);
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, memory, tensor, tidy } from '@scorch/tensor';
-import { checkGrads, customVjp, enableGrad, grad, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, customVjp, enableGrad, grad, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
@@ -58,6 +58,16 @@ describe('errors say what was wrong and what was expected', () => {
     expect(wrongDType).toBe('jvp: argument 0 tangent is float32 [3] but its primal is float64 [3]; they must match');
     const wrongCount = messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, x], [x]));
     expect(wrongCount).toBe('jvp: expected one tangent per primal (2), got 1');
+  });
+
+  it('hessian and hvp refuse an argument under their own names', () => {
+    // Were 'jacobian: ...' and 'jvp: ...', the transformations hessian and hvp are built from.
+    const ints = tensor([1, 2], { dtype: 'int32' });
+    const sum = (a: Tensor) => a.sum();
+    expect(messageOf(() => hessian(sum)(ints))).toBe('hessian: argument 0 has dtype int32; only float32/float64 tensors can be differentiated');
+    expect(messageOf(() => hessian(sum)(3 as never))).toBe('hessian: argument 0 must be a Tensor, got number');
+    expect(messageOf(() => hvp(sum, [ints], [ints]))).toBe('hvp: argument 0 has dtype int32; only float32/float64 tensors can be differentiated');
+    expect(messageOf(() => hvp(sum, [3 as never], [f64([1])]))).toBe('hvp: argument 0 must be a Tensor, got number');
   });
 
   it('vjp with a cotangent of the wrong shape', () => {
