@@ -593,7 +593,8 @@ function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[
  *   is |Δt|·min(10, max(0.2, 0.9·err^(−1/5))) (no growth right after a rejection), as scipy's
  *   RK45, which Song et al. use. This error norm is read to the host once per attempted step
  *   (and three times to pick the first step): the only per-step reads of any sampler here.
- * `steps` sets the fixed-step methods' step count (default 1000); RK45 ignores it.
+ * `steps` sets the fixed-step methods' step count (default 1000); RK45 refuses it (it chooses
+ * its own steps), and runs eagerly whatever `jit` says (its step sizes are read back).
  */
 export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
   const where = 'probabilityFlowOde';
