@@ -95,8 +95,8 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
     const { leaves, def } = flattenTree(out[1]);
     aux = unflattenTree(def, leaves.map((leaf) => (leaf instanceof Tensor ? unpackVjp(trace, leaf)[0] : leaf)));
     out = out[0];
-  } else if (op === 'grad' && Array.isArray(out) && out.length === 2 && out[0] instanceof Tensor) {
-    throw new TypeError(`grad: the function must return a Tensor, got a pair [Tensor, ${out[1] instanceof Tensor ? 'Tensor' : typeof out[1]}]; to differentiate the first and carry the second out, pass hasAux: true`);
+  } else if ((op === 'grad' || op === 'valueAndGrad') && Array.isArray(out) && out.length === 2 && out[0] instanceof Tensor) {
+    throw new TypeError(`${op}: the function must return a Tensor, got a pair [Tensor, ${out[1] instanceof Tensor ? 'Tensor' : typeof out[1]}]; to differentiate the first and carry the second out, pass hasAux: true`);
   }
   checkOutput(op, out);
   const [value, root] = unpackVjp(trace, out);
@@ -175,29 +175,34 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
 export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [[Tensor, Aux], Tensor | Tensor[]];
 export function valueAndGrad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]];
 export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
-  checkFunction('valueAndGrad', f);
-  checkOptions('valueAndGrad', opts, GRAD_OPTIONS);
+  return valueAndGradAs('valueAndGrad', f, opts);
+}
+
+/** valueAndGrad for the transformation `op` (valueAndGrad, grad): its errors name `op`. */
+function valueAndGradAs(op: 'valueAndGrad' | 'grad', f: (...args: Tensor[]) => unknown, opts: GradOptions): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
+  checkFunction(op, f);
+  checkOptions(op, opts, GRAD_OPTIONS);
   const argnums = opts.argnums ?? 0;
-  if (opts.hasAux !== undefined) checkBoolean('valueAndGrad', 'hasAux', opts.hasAux);
+  if (opts.hasAux !== undefined) checkBoolean(op, 'hasAux', opts.hasAux);
   const hasAux = opts.hasAux ?? false;
   return (...args) =>
     composite(() => {
-      const idx = argIndices('grad', argnums, args.length);
-      checkArgs('grad', idx.map((i) => args[i]));
+      const idx = argIndices(op, argnums, args.length);
+      checkArgs(op, idx.map((i) => args[i]));
       const g = (...diff: Tensor[]): unknown => {
         const full = [...args];
         idx.forEach((a, j) => (full[a] = diff[j]!));
         return f(...full);
       };
-      const [value, pullback, aux] = vjpOf('grad', g, idx.map((i) => args[i]!), hasAux);
+      const [value, pullback, aux] = vjpOf(op, g, idx.map((i) => args[i]!), hasAux);
       if (value.size !== 1 || value.rank !== 0) {
-        throw new Error(`grad: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
+        throw new Error(`${op}: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
       }
       // As JAX's grad ("grad requires real-valued outputs") and PyTorch (an integer tensor never
       // requires grad): an integer or boolean value is piecewise constant, and a gradient of
       // zeros would look like a result.
       if (!isFloatDType(value.dtype)) {
-        throw new TypeError(`grad: the function must return a float scalar (float32 or float64), got ${value.dtype}; ${aDType(value.dtype)} value has no gradient (cast inside the function where a float is meant)`);
+        throw new TypeError(`${op}: the function must return a float scalar (float32 or float64), got ${value.dtype}; ${aDType(value.dtype)} value has no gradient (cast inside the function where a float is meant)`);
       }
       const grads = pullback(onesLike(value));
       const gradient = typeof argnums === 'number' ? grads[0]! : grads;
@@ -213,17 +218,11 @@ export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOption
 export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [Tensor | Tensor[], Aux];
 export function grad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => Tensor | Tensor[];
 export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => unknown {
-  checkFunction('grad', f);
-  checkOptions('grad', opts, GRAD_OPTIONS);
-  if (opts.hasAux !== undefined) checkBoolean('grad', 'hasAux', opts.hasAux);
-  if (!opts.hasAux) {
-    const vg = valueAndGrad(f as TensorFn, opts);
-    return (...args) => composite(() => vg(...args)[1]);
-  }
-  const vgAux = valueAndGrad(f as (...args: Tensor[]) => [Tensor, unknown], opts as GradOptionsWithAux);
+  const vg = valueAndGradAs('grad', f, opts);
+  if (!opts.hasAux) return (...args) => composite(() => vg(...args)[1]);
   return (...args) =>
     composite(() => {
-      const [[, aux], gradient] = vgAux(...args);
+      const [[, aux], gradient] = vg(...args) as [[Tensor, unknown], Tensor | Tensor[]];
       return [gradient, aux];
     });
 }

@@ -18,7 +18,7 @@ describe('argnums', () => {
     // Before: [0, 3]: the second copy replaced the first inside f. PyTorch's torch.func.grad
     // refuses duplicates too ("argnums elements must be unique").
     expect(messageOf(() => grad(f, { argnums: [0, 0] })(f64(2), f64(3)))).toBe('grad: argnums [0,0] names argument 0 twice; list each argument once');
-    expect(messageOf(() => valueAndGrad(f, { argnums: [1, 0, 1] })(f64(2), f64(3)))).toBe('grad: argnums [1,0,1] names argument 1 twice; list each argument once');
+    expect(messageOf(() => valueAndGrad(f, { argnums: [1, 0, 1] })(f64(2), f64(3)))).toBe('valueAndGrad: argnums [1,0,1] names argument 1 twice; list each argument once');
   });
 
   it('that is not an integer or a list of them says so (before: "out of range for 2 argument(s)")', () => {
@@ -158,7 +158,7 @@ describe('misuse of the functional API names the transformation', () => {
     const x = f64([1, 2]);
     const returnsArray = ((a: Tensor) => [a.sum()]) as never;
     expect(messageOf(() => grad(returnsArray)(x))).toBe('grad: the function must return a Tensor, got object');
-    expect(messageOf(() => valueAndGrad(((a: Tensor) => 3) as never)(x))).toBe('grad: the function must return a Tensor, got number');
+    expect(messageOf(() => valueAndGrad(((a: Tensor) => 3) as never)(x))).toBe('valueAndGrad: the function must return a Tensor, got number');
     expect(messageOf(() => grad((async (a: Tensor) => a.sum()) as never)(x))).toContain('grad: the function returned a Promise; it must be synchronous');
     expect(messageOf(() => jacobian(returnsArray)(x))).toBe('jacobian: the function must return a Tensor, got object');
     expect(messageOf(() => jacobian(returnsArray, { mode: 'fwd' })(x))).toBe('jacobian: the function must return a Tensor, got object');
