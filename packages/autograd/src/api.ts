@@ -2,11 +2,10 @@
 
 import {
   Tensor, apply, checkBoolean, checkOneOf, checkOptions, collectCreated, composite, eye, flattenTree, fmtShape, isFloatDType, onesLike, popTrace,
-  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike,
+  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
-import { refusePromise } from './sync.js';
 import { vmap } from './vmap.js';
 
 export type TensorFn = (...args: Tensor[]) => Tensor;

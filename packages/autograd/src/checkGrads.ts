@@ -6,10 +6,9 @@
 // - order n > 1: the same checks, recursively, on the functions x, v ↦ ∂f·v and x, u ↦ ∂fᵀu.
 
 import {
-  type RandomKey, Tensor, add, checkKey, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy,
+  type RandomKey, Tensor, add, checkKey, checkNumber, checkOptions, concat, fmtShape, foldIn, mul, randn, randomKey, reshape, sub, sum, tidy, refusePromise
 } from '@scorch/tensor';
 import { type TensorFn, jvp, vjp } from './api.js';
-import { refusePromise } from './sync.js';
 
 export interface CheckGradsOptions {
   /** Highest derivative order checked. Default 2. */

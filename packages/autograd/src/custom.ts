@@ -11,12 +11,11 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike } from '@scorch/tensor';
+import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike, refusePromise } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
 import { BatchTrace, fromFront, vmap } from './vmap.js';
-import { refusePromise } from './sync.js';
 
 /** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
 export interface JvpRuleInputs {

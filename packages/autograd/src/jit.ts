@@ -8,9 +8,8 @@
 import {
   type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
-  treeDefKey, unflattenTree,
+  treeDefKey, unflattenTree, refusePromise
 } from '@scorch/tensor';
-import { refusePromise } from './sync.js';
 
 export interface JitOptions {
   /**

@@ -16,9 +16,8 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
   checkActive, checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
-  unflattenTree,
+  unflattenTree, refusePromise
 } from '@scorch/tensor';
-import { refusePromise } from './sync.js';
 
 interface BatchPayload {
   /** The batched value: the per-example shape with the batch axis inserted at `bdim`. */

@@ -490,7 +490,7 @@ export function variance(x: Tensor, axes?: number | readonly number[], opts: Var
 export function softmax(x: Tensor, axis = -1): Tensor {
   checkTensor('softmax', x);
   normalizeAxis('softmax', axis, x.rank); // the error names the op the caller wrote
-  if (!isFloatDType(x.dtype)) throw new TypeError(`softmax: expected a float tensor, got ${x.dtype}`);
+  checkFloat('softmax', x);
   return composite(() => {
     return exp(logSoftmax(x, axis));
   });
@@ -505,7 +505,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
   const a = normalizeAxis('logSoftmax', axis, x.rank);
-  if (!isFloatDType(x.dtype)) throw new TypeError(`logSoftmax: expected a float tensor, got ${x.dtype}`);
+  checkFloat('logSoftmax', x);
   return composite(() => {
     // An empty axis has no maximum to shift by, and the result is empty.
     if (x.shape[a] === 0) return sub(x, logsumexp(x, a, true));
@@ -527,7 +527,7 @@ function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefine
     checkTensor(prim, x);
     checkOptions(prim, opts, ['keepdims']);
     checkBoolean(prim, 'keepdims', opts.keepdims);
-    if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
+    checkNumeric(prim, x);
     if (axis === undefined) {
       // Over all elements, as torch.argmax(x) and numpy.argmax(x): the index into the flattened x.
       if (x.size === 0) throw new Error(`${prim}: cannot reduce the empty tensor ${fmtShape(x.shape)}`);
@@ -560,7 +560,7 @@ function scan(prim: 'cumsum' | 'cumprod', x: Tensor, axis: number, opts: ScanOpt
   checkTensor(prim, x);
   checkOptions(prim, opts, ['reverse']);
   checkBoolean(prim, 'reverse', opts.reverse);
-  if (x.dtype === 'bool') throw new TypeError(`${prim}: expected a numeric tensor, got bool; cast it first`);
+  checkNumeric(prim, x);
   if (typeof axis !== 'number') throw new TypeError(`${prim}: expected an axis (an integer), got ${axis === undefined ? 'none' : typeof axis}`);
   const a = normalizeAxis(prim, axis, x.rank);
   return apply(prim, [x], { axis: a, reverse: opts.reverse ?? false });

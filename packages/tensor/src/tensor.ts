@@ -186,10 +186,7 @@ export function tidy<T>(fn: () => T): T {
   });
   if (result instanceof Promise) {
     for (const t of scope) t.dispose();
-    // The caller gets the error below; the abandoned promise may later reject (e.g. on a tensor
-    // disposed here), which must not surface as an unhandled rejection.
-    result.catch(() => undefined);
-    throw new Error('tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
+    refusePromise(result, 'tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');
   }
   const kept = new Set<Tensor>();
   collectTensors(result, kept);
@@ -203,6 +200,19 @@ export function tidy<T>(fn: () => T): T {
     else t.dispose();
   }
   return result;
+}
+
+/**
+ * Throws a TypeError with `message` when `value` is a Promise (the function given to a
+ * synchronous scope or transformation was async). The abandoned Promise gets a handler first: its
+ * remaining work may fail once it runs (a tensor disposed, a tracer used after its transformation
+ * ended), and that rejection must not surface as an unhandled rejection, which ends a Node
+ * process, after the caller has caught this error.
+ */
+export function refusePromise(value: unknown, message: string): void {
+  if (!(value instanceof Promise)) return;
+  value.catch(() => undefined);
+  throw new TypeError(message);
 }
 
 /** `fn`'s result and the tensors it created (a new scope); if it throws, `onThrow` gets them first. */
@@ -237,8 +247,7 @@ export function composite<T>(fn: () => T): T {
   const [result, scope] = inScope(fn, (created) => releaseComposite(created, null, ambientRecords !== records, true));
   if (result instanceof Promise) {
     releaseComposite(scope, null, ambientRecords !== records, true);
-    result.catch(() => undefined); // the caller gets the error below, not an unhandled rejection
-    throw new Error('composite: the function returned a Promise; composite ops are synchronous (await outside)');
+    refusePromise(result, 'composite: the function returned a Promise; composite ops are synchronous (await outside)');
   }
   releaseComposite(scope, result, ambientRecords !== records, keepCalls !== keeps);
   return result;
