@@ -22,7 +22,10 @@ export type StepScalars = Readonly<Record<string, number | Tensor>>;
  */
 export interface Optimizer {
   readonly name: string;
-  /** Steps taken so far. */
+  /**
+   * Steps begun so far (the learning-rate schedule's count). Adam's bias corrections follow each
+   * parameter's own count of updates instead, as in PyTorch (see `beginStep`).
+   */
   readonly stepCount: number;
   /** The learning rate used at (1-based) step `step`. */
   learningRate(step: number): number;
@@ -30,8 +33,13 @@ export interface Optimizer {
   step(params: Params, grads: Params): void;
   /** Creates the state tensors for `params` now (idempotent). */
   init(params: Params): void;
-  /** Starts the next step: counts it and returns its scalars by name. */
-  beginStep(): Record<string, number>;
+  /**
+   * Starts the next step: counts it and returns its scalars by name. `params` are the parameters
+   * the step will update (by default every parameter the optimiser holds state for); each counts
+   * one more update of its own, so one optimiser stepping two models in turn gives each the bias
+   * corrections of its own steps, as PyTorch's per-parameter `step` does.
+   */
+  beginStep(params?: Params): Record<string, number>;
   /**
    * Takes back the count of the step `beginStep` last began, whose update did not run (its loss
    * threw): the next step then gets the scalars this one would have had, as in PyTorch, where a
@@ -70,13 +78,21 @@ interface OptimizerRule {
 /** An Optimizer from its rule: the step count, state per parameter, and the split step. */
 function makeOptimizer(where: string, name: string, lr: LearningRate, rule: OptimizerRule): Optimizer {
   const state = new Map<string, Tensor[]>();
-  /** The global step count when each parameter's state was made: its own count is t − born. */
-  const born = new Map<string, number>();
+  /** Each parameter's own count of updates begun (PyTorch's per-parameter `step`). */
+  const counts = new Map<string, number>();
+  /** The parameters whose counts the last `beginStep` advanced (for `abandonStep`). */
+  let lastBegun: string[] = [];
+  /** The highest own count the last `beginStep` gave (its plain scalars' count). */
+  let lastTop = 0;
   /** The tensor each name's state belongs to: another tensor under that name is another model's. */
   const owner = new Map<string, Tensor>();
   let t = 0;
-  /** A parameter's scalar `k` in a step's record: suffixed by its birth step unless it was born at 0. */
-  const ownKey = (k: string, b: number): string => (b === 0 ? k : `${k}@${b}`);
+  // A step's own scalars: `k` for the parameters at the step's highest own count (all of them
+  // when every parameter is stepped every time), `k@name` for a parameter whose count differs
+  // (added later, or not stepped every time). The names, not the counts, are in the keys, so a
+  // compiled step's record keeps its keys while the counts grow, and a change of which
+  // parameters differ changes the keys (and so retraces the step).
+  const ownKey = (k: string, key: string): string => `${k}@${key}`;
   // After dispose the moments are gone but the count is not: a step would start from zero
   // moments with the bias correction of step t + 1 (far too small a correction), so it is refused.
   let disposed = false;
@@ -103,7 +119,7 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       if (state.has(key)) continue;
       stateNeeded(where);
       state.set(key, rule.state(p));
-      born.set(key, t);
+      counts.set(key, 0);
       owner.set(key, p);
     }
   };
@@ -114,30 +130,51 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     },
     learningRate: (step) => resolveRate(where, lr, step),
     init,
-    beginStep() {
+    beginStep(params) {
       checkLive();
-      // The scalars first: a schedule that refuses step t + 1 leaves the count at t.
+      if (params !== undefined) init(params);
+      const keys = params === undefined ? [...state.keys()] : Object.keys(params);
+      // The scalars first: a schedule that refuses step t + 1 leaves every count as it was.
       const scalars = rule.scalars(t + 1);
+      let own: number[] = [];
+      let top = t + 1;
       if (rule.ownScalars) {
-        for (const b of new Set(born.values()).add(0)) {
-          for (const [k, v] of Object.entries(rule.ownScalars(t + 1 - b))) scalars[ownKey(k, b)] = v;
-        }
+        own = keys.map((key) => counts.get(key)! + 1);
+        top = own.length > 0 ? Math.max(...own) : t + 1;
+        Object.assign(scalars, rule.ownScalars(top));
+        keys.forEach((key, i) => {
+          if (own[i] === top) return;
+          for (const [k, v] of Object.entries(rule.ownScalars!(own[i]!))) scalars[ownKey(k, key)] = v;
+        });
       }
+      for (const key of keys) counts.set(key, counts.get(key)! + 1);
+      lastBegun = keys;
+      lastTop = top;
       t++;
       return scalars;
     },
     abandonStep() {
       if (t > 0) t--;
+      for (const key of lastBegun) if (counts.has(key)) counts.set(key, Math.max(0, counts.get(key)! - 1));
+      lastBegun = [];
+      lastTop = 0;
     },
     applyUpdate(params, grads, scalars) {
       checkSameLayout(where, params, grads);
       init(params);
+      for (const key of Object.keys(params)) {
+        if (counts.get(key) !== 0) continue;
+        // A parameter beginStep did not count (its state was made just now): at the optimiser's
+        // first step its own count is the step's; later its scalars are not in the record.
+        if (lastTop !== 1) throw new Error(`${where}: the parameter '${key}' was not counted by beginStep (its state was made after it); pass the step's params to beginStep, or call init(params) before it`);
+        counts.set(key, 1);
+        lastBegun.push(key);
+      }
       update(() => {
         for (const [key, p] of Object.entries(params)) {
-          const b = born.get(key)!;
           rule.update(p, grads[key]!, state.get(key)!, (k) => {
-            const own = ownKey(k, b);
-            return scalarFor(own in scalars ? scalars[own] : scalars[k], p, where, own);
+            const own = ownKey(k, key);
+            return scalarFor(own in scalars ? scalars[own] : scalars[k], p, where, own in scalars ? own : k);
           });
         }
       });
@@ -146,13 +183,14 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       // Checked (and the state made) before beginStep counts a step that would not run.
       checkSameLayout(where, params, grads);
       init(params);
-      optimizer.applyUpdate(params, grads, optimizer.beginStep());
+      optimizer.applyUpdate(params, grads, optimizer.beginStep(params));
     },
     dispose() {
       for (const list of state.values()) for (const s of list) s.dispose();
       state.clear();
-      born.clear();
+      counts.clear();
       owner.clear();
+      lastBegun = [];
       disposed = true;
     },
   };

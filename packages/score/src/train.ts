@@ -153,7 +153,7 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
     // ('jit argument 0') or an op, not the tensor.
     checkLive(where, params, 'parameter');
     if (ema) checkLive(where, ema.shadow, "ema's average of");
-    const stepScalars = optimizer.beginStep();
+    const stepScalars = optimizer.beginStep(params);
     let averaging: Record<string, number> | undefined;
     try {
       averaging = ema?.beginUpdate();

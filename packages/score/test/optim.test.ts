@@ -2,7 +2,7 @@
 // implementing the papers' update rules), in float64 so agreement is to roundoff.
 
 import { describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, memory, randn, sum, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
 import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep } from '../src/index.js';
 import { unknownOption } from './options.js';
 
@@ -357,6 +357,63 @@ describe('train', () => {
     // With the optimiser's global t = 101 it was −0.09804: the corrections of a hundred steps.
     expect(optimizer.stepCount).toBe(101);
     optimizer.dispose();
+  });
+
+  it('one optimiser stepping two models in turn gives each its own bias corrections, eager and compiled, as PyTorch', async () => {
+    // PyTorch's Adam keeps `step` per parameter and advances it only for parameters it updates;
+    // a global count advanced by both models gave each the corrections of twice its steps.
+    // The loss (w − c)² has gradient 2(w − c): model a pulls towards 1, model b towards −1.
+    const run = async (shared: boolean, compiled: boolean) => {
+      const a = { wa: tensor([3, -2], f64) };
+      const b = { wb: tensor([0.5], f64) };
+      const optA = adam({ lr: 0.1 });
+      const optB = shared ? optA : adam({ lr: 0.1 });
+      const lossOf = (c: number) => (p: Params) => sum(Object.values(p)[0]!.sub(c).square());
+      const stepA = trainingStep({ params: a, loss: lossOf(1), optimizer: optA, jit: compiled });
+      const stepB = trainingStep({ params: b, loss: lossOf(-1), optimizer: optB, jit: compiled });
+      const key = randomKey(0);
+      for (let n = 0; n < 6; n++) {
+        stepA(key, n).dispose();
+        stepB(key, n).dispose();
+      }
+      const out = { a: await read(a.wa), b: await read(b.wb), counts: [optA.stepCount, optB.stepCount] };
+      stepA.dispose();
+      stepB.dispose();
+      optA.dispose();
+      if (shared === false) optB.dispose();
+      return out;
+    };
+    for (const compiled of [false, true]) {
+      const alone = await run(false, compiled);
+      const shared = await run(true, compiled);
+      expect(shared.a).toEqual(alone.a);
+      expect(shared.b).toEqual(alone.b);
+      // The schedule's count is the optimiser's: twelve steps begun when shared.
+      expect([alone.counts, shared.counts]).toEqual([[6, 6], [12, 12]]);
+    }
+    // By hand for b: Adam with its own t = 1..6 (Kingma & Ba 2015, Alg. 1), g = 2(w + 1).
+    let [w, m, v] = [0.5, 0, 0];
+    for (let t = 1; t <= 6; t++) {
+      const g = 2 * (w + 1);
+      m = m * 0.9 + g * (1 - 0.9);
+      v = v * 0.999 + g * g * (1 - 0.999);
+      w = w - (m / (1 - 0.9 ** t) / (Math.sqrt(v / (1 - 0.999 ** t)) + 1e-8)) * 0.1;
+    }
+    close((await run(true, false)).b, [w]);
+  });
+
+  it("the eager step() of one optimiser over two parameter sets in turn counts each set's own steps", async () => {
+    const shared = adam({ lr: 0.1 });
+    const [onlyA, onlyB] = [adam({ lr: 0.1 }), adam({ lr: 0.1 })];
+    const [a1, b1, a2, b2] = [tensor([1], f64), tensor([2], f64), tensor([1], f64), tensor([2], f64)];
+    for (let n = 0; n < 5; n++) {
+      shared.step({ a: a1 }, { a: tensor([0.5 + n], f64) });
+      shared.step({ b: b1 }, { b: tensor([-1 - n], f64) });
+      onlyA.step({ a: a2 }, { a: tensor([0.5 + n], f64) });
+      onlyB.step({ b: b2 }, { b: tensor([-1 - n], f64) });
+    }
+    expect([await read(a1), await read(b1)]).toEqual([await read(a2), await read(b2)]);
+    for (const o of [shared, onlyA, onlyB]) o.dispose();
   });
 
   it('an EMA refuses to update or copy after dispose, by name', () => {
