@@ -17,7 +17,7 @@ import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKSpans, matmulKer
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
 import { PHILOX_WGSL, randomBlockValues } from '../wgsl/random.js';
-import { COOPERATIVE_MIN_EXTENT, REDUCE_THREADS, combineExpression, cooperativeChunks, reduceIdentity } from '../wgsl/reduce.js';
+import { COOPERATIVE_MIN_EXTENT, REDUCE_THREADS, chunkBoundsWgsl, combineExpression, cooperativeChunks, reduceIdentity } from '../wgsl/reduce.js';
 import { renderWgsl, wgslLiteral } from '../wgsl/expression.js';
 import { type Coords, KernelWriter, type Location, type Slot, VECTOR_WIDTH, type WriterContext, laneCoords, lastNonUnitAxis, opaquePrelude, slotKey, u } from './writer.js';
 
@@ -355,10 +355,7 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
     });
     w.emit(`var acc: ${t} = ${identity};`);
     if (chunks > 1) {
-      // Counted from the chunk's start: an end computed as (chunk + 1)·chunkLength wraps past
-      // 2^32 for the last chunk of an extent near 2^32 (a broadcast view), which then summed nothing.
-      w.emit(`let chunk_start = chunk * ${u(chunkLength)};`);
-      w.emit(`let chunk_length = min(${u(chunkLength)}, ${u(extent)} - min(chunk_start, ${u(extent)}));`);
+      for (const line of chunkBoundsWgsl('chunk', u(chunkLength), u(extent), 'chunk_start', 'chunk_length')) w.emit(line);
       w.emit(`for (var i = lid; i < chunk_length; i = i + ${u(REDUCE_THREADS)}) {\n    let r = chunk_start + i;\n    ${loop.join('\n    ')}\n  }`);
     } else {
       w.emit(`for (var r = lid; r < ${u(extent)}; r = r + ${u(REDUCE_THREADS)}) {\n    ${loop.join('\n    ')}\n  }`);

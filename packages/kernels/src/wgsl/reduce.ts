@@ -30,6 +30,16 @@ export const FEW_OUTPUTS = 32;
 export const MAX_THREAD_STEPS = 16384;
 
 /**
+ * WGSL that declares `start` and `length`, the bounds of chunk `chunk` (each of `chunkLength`
+ * elements) of an extent `extent`, for the eager template and the jit lowering alike. The length
+ * is counted from the chunk's start: an end computed as start + chunkLength wraps past 2^32 for
+ * the last chunk of an extent near 2^32 (a broadcast view), which then summed nothing.
+ */
+export function chunkBoundsWgsl(chunk: string, chunkLength: string, extent: string, start: string, length: string): string[] {
+  return [`let ${start} = ${chunk} * ${chunkLength};`, `let ${length} = min(${chunkLength}, ${extent} - min(${start}, ${extent}));`];
+}
+
+/**
  * Chunks a cooperative pass splits each output's extent into: many when outputs are few (so
  * more workgroups share the work), and always enough that no thread walks more than
  * MAX_THREAD_STEPS elements.
@@ -142,11 +152,7 @@ fn main(${entryBuiltins}) {
   let o = slot / ${chunks};
   let chunk = slot % ${chunks};
   ${keptCode}
-  // The chunk's elements are counted from its start: an end computed as start + chunkLength
-  // wraps past 2^32 for the last chunk of an extent near 2^32 (a broadcast view), which then
-  // summed nothing.
-  let start = chunk * ${chunkLength};
-  let length = min(${chunkLength}, ${extentU} - min(start, ${extentU}));
+  ${chunkBoundsWgsl('chunk', chunkLength, extentU, 'start', 'length').join('\n  ')}
   var acc = ${reduceIdentity(p.op, t)};
   for (var i = lid; i < length; i = i + ${REDUCE_THREADS}u) {
     let r = start + i;
