@@ -574,6 +574,10 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
     // 1 / (1 / x) was folded to x: 1e−40 stayed 1e−40 (1 / 1e−40 overflows to ∞, so eager gives
     // 0), and large or inexact x kept bits that the two roundings change.
     ['1 / (1 / x)', (x) => x.reciprocal().reciprocal(), [3, 1e-40, 2e38, 7, 0.1, -3e38, 1e-38, 5]],
+    // The expression table's other float constants (sign's ±1 and 0, the casts' bounds) reach the
+    // kernel through the same opaque writer as reciprocal's 1.
+    ['sign(x) − sign(x), sign(x) · 0', (x) => concat([x.sign().sub(x.sign()), x.sign().mul(0)]), [NaN, 0, -0, 2, -1, Infinity, -Infinity, 1e-40]],
+    ['f32(i32(x)) · 0', (x) => x.cast('int32').cast('float32').mul(0), [NaN, 0, -0, 3e9, -3e9, Infinity, -Infinity, 2147483520]],
     ['2 − gelu(gelu(silu(−∞)))', (x) => full([], 2, { device: x.device }).sub(full([], -Infinity, { device: x.device }).silu().gelu().gelu()).add(x.mul(0)), [1, 2, 3, 4]],
   ];
   for (const [name, f, values] of cases) {

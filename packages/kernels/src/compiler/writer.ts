@@ -377,7 +377,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     // through `opaque_use` (a distinct one per use): folded, x − x is 0 for x = ±∞, where eager
     // reads it twice and gives NaN, and Mesa's reassociation turns (x + y) − y into x, which
     // drops a NaN or ∞ in y and the rounding of x + y (OPAQUE_NEVER). where's condition is bool.
-    if (wgslType(dtype) !== 'f32') return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype));
+    if (wgslType(dtype) !== 'f32') return ELEMENTWISE_EXPRESSIONS[op](args as string[], wgslType(dtype), this.literalWriter);
     // The k of each opaque_use is unique in the kernel, not the use's count: with k = 1 for the
     // second use of every operand, w = select(opaque_use(y, 1), opaque_use(x, 1), c) is 1 on the
     // never-taken branch, as is opaque_use(w, 1), so w − opaque_use(w, 1) was 0 on both branches
@@ -390,12 +390,15 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
       }
       return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.5)`;
     });
-    // The expression table's reciprocal divides its literal 1.0, and Mesa folds 1/(1/x) to x
-    // (a jitted reciprocal of a reciprocal kept 1e−40 where eager's 1/∞ gives 0, and the two
-    // roundings' bits elsewhere): the 1 is an opaque constant, one select per reciprocal.
-    if (op === 'reciprocal') return `(${this.literal(1, 'float32')} / ${operands[0]})`;
-    return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype));
+    // The expression table's constants are written opaque (`literal`): Mesa folds 1/(1/x) to x
+    // when reciprocal's 1.0 is a literal (a jitted reciprocal of a reciprocal kept 1e−40 where
+    // eager's 1/∞ gives 0, and the two roundings' bits elsewhere); sign's ±1 and 0 and the casts'
+    // bounds are constants it could fold alike. One select per constant.
+    return ELEMENTWISE_EXPRESSIONS[op](operands, wgslType(dtype), this.literalWriter);
   }
+
+  /** `literal` as the expression renderer takes it. */
+  private readonly literalWriter = (value: number, dtype: DType): string => this.literal(value, dtype);
 
   /** The float operands the elementwise operations written so far have used. */
   private readonly floatUsed = new Set<string>();
@@ -409,7 +412,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
    * NaN, ±∞ and −0, where the eager kernels and the CPU give NaN and −0.
    */
   protected cast(from: DType, to: DType, x: string): string {
-    const converted = castExpression(from, to, x);
+    const converted = castExpression(from, to, x, this.literalWriter);
     return to === 'float32' && from !== 'float32' ? this.opaque(converted) : converted;
   }
 

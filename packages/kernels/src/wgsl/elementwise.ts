@@ -6,7 +6,7 @@
 
 import { type DType, ELEMENTWISE_OPS, type ElementwiseOp, castExpression as castTree, elementwiseExpression } from '@scorch/tensor';
 import { type Layout, collapseAxes, isContiguous, sizeOfShape } from '../layout.js';
-import { dtypeOfWgsl, renderWgsl } from './expression.js';
+import { type WgslLiteralWriter, dtypeOfWgsl, renderWgsl } from './expression.js';
 import {
   type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
@@ -15,7 +15,7 @@ import { mathPrelude } from './mathLibrary.js';
 
 export type { ElementwiseOp };
 
-type Expression = (args: readonly string[], type: WgslScalar) => string;
+type Expression = (args: readonly string[], type: WgslScalar, literal?: WgslLiteralWriter) => string;
 
 /**
  * Each op as a WGSL expression over its operand variables (already loaded, of WGSL type `type`,
@@ -23,7 +23,7 @@ type Expression = (args: readonly string[], type: WgslScalar) => string;
  * rendered to WGSL. Comparisons produce a bool stored as u32.
  */
 export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expression } = Object.fromEntries(
-  ELEMENTWISE_OPS.map((op) => [op, (args: readonly string[], type: WgslScalar) => renderWgsl(elementwiseExpression(op, dtypeOfWgsl(type)), args)]),
+  ELEMENTWISE_OPS.map((op) => [op, (args: readonly string[], type: WgslScalar, literal?: WgslLiteralWriter) => renderWgsl(elementwiseExpression(op, dtypeOfWgsl(type)), args, literal)]),
 ) as { readonly [K in ElementwiseOp]: Expression };
 
 /**
@@ -32,8 +32,8 @@ export const ELEMENTWISE_EXPRESSIONS: { readonly [K in ElementwiseOp]: Expressio
  * indeterminate and saturates to 2147483520, the largest float32 below 2³¹ (Dawn over llvmpipe
  * gives NaN → −2³¹ and +inf → 2147483520).
  */
-export function castExpression(from: DType, to: DType, a: string): string {
-  return renderWgsl(castTree(from, to), [a]);
+export function castExpression(from: DType, to: DType, a: string, literal?: WgslLiteralWriter): string {
+  return renderWgsl(castTree(from, to), [a], literal);
 }
 
 export interface ElementwiseOperand {

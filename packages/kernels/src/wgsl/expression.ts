@@ -41,16 +41,20 @@ export function wgslLiteral(value: number, dtype: DType): string {
 const ATOM = 10;
 const PRECEDENCE = { negate: 9, '*': 8, '/': 8, '+': 7, '-': 7, compare: 5, or: 3 } as const;
 
-function render(e: Expr, args: readonly string[]): { code: string; prec: number } {
+/** How a renderer writes a constant (`wgslLiteral`, or a generator's own, e.g. opaque). */
+export type WgslLiteralWriter = (value: number, dtype: DType) => string;
+
+function render(e: Expr, args: readonly string[], literal: WgslLiteralWriter): { code: string; prec: number } {
+  const render_ = (x: Expr) => render(x, args, literal);
   const sub = (x: Expr, min: number) => {
-    const r = render(x, args);
+    const r = render_(x);
     return r.prec > min ? r.code : `(${r.code})`;
   };
   switch (e.kind) {
     case 'operand':
       return { code: args[e.index]!, prec: ATOM };
     case 'literal':
-      return { code: wgslLiteral(e.value, e.dtype), prec: ATOM };
+      return { code: literal(e.value, e.dtype), prec: ATOM };
     case 'negate':
       return { code: `-${sub(e.arg, PRECEDENCE.negate)}`, prec: PRECEDENCE.negate };
     case 'arithmetic': {
@@ -58,7 +62,7 @@ function render(e: Expr, args: readonly string[]): { code: string; prec: number 
       return { code: `${sub(e.a, p - 1)} ${e.op} ${sub(e.b, p)}`, prec: p };
     }
     case 'call':
-      return { code: `${FUNCTIONS[e.fn]}(${e.args.map((x) => render(x, args).code).join(', ')})`, prec: ATOM };
+      return { code: `${FUNCTIONS[e.fn]}(${e.args.map((x) => render_(x).code).join(', ')})`, prec: ATOM };
     case 'compare': {
       const code = `${sub(e.a, PRECEDENCE.compare)} ${e.op} ${sub(e.b, PRECEDENCE.compare)}`;
       if (e.op === '!=' || !isFloatExpr(e.a)) return { code, prec: PRECEDENCE.compare };
@@ -66,18 +70,18 @@ function render(e: Expr, args: readonly string[]): { code: string; prec: number 
       // they stop the shader compiler from rewriting select(y, b, y < b) as max(y, b) (WGSL lets
       // implementations assume no NaN; Mesa's NIR does this rewrite), which would turn a NaN y
       // into b in a fused where-of-a-comparison (clamp) though the eager kernels keep it.
-      return { code: `(${code} && !sc_isnan(${render(e.a, args).code}) && !sc_isnan(${render(e.b, args).code}))`, prec: ATOM };
+      return { code: `(${code} && !sc_isnan(${render_(e.a).code}) && !sc_isnan(${render_(e.b).code}))`, prec: ATOM };
     }
     case 'isNaN':
-      return { code: `sc_isnan(${render(e.arg, args).code})`, prec: ATOM };
+      return { code: `sc_isnan(${render_(e.arg).code})`, prec: ATOM };
     case 'or':
       return { code: `${sub(e.a, PRECEDENCE.or - 1)} || ${sub(e.b, PRECEDENCE.or)}`, prec: PRECEDENCE.or };
     case 'select':
-      return { code: `select(${render(e.ifFalse, args).code}, ${render(e.ifTrue, args).code}, ${render(e.cond, args).code})`, prec: ATOM };
+      return { code: `select(${render_(e.ifFalse).code}, ${render_(e.ifTrue).code}, ${render_(e.cond).code})`, prec: ATOM };
     case 'condition':
-      return { code: `select(0u, 1u, ${render(e.cond, args).code})`, prec: ATOM };
+      return { code: `select(0u, 1u, ${render_(e.cond).code})`, prec: ATOM };
     case 'convert':
-      return { code: `${wgslType(e.dtype)}(${render(e.arg, args).code})`, prec: ATOM };
+      return { code: `${wgslType(e.dtype)}(${render_(e.arg).code})`, prec: ATOM };
   }
 }
 
@@ -91,7 +95,10 @@ function isFloatExpr(e: Expr): boolean {
   }
 }
 
-/** `e` as a WGSL expression, operand i being `args[i]`. */
-export function renderWgsl(e: Expr, args: readonly string[]): string {
-  return render(e, args).code;
+/**
+ * `e` as a WGSL expression, operand i being `args[i]`; its constants written by `literal` (the
+ * jit's writer passes opaque ones, so the shader compiler cannot fold them with what they meet).
+ */
+export function renderWgsl(e: Expr, args: readonly string[], literal: WgslLiteralWriter = wgslLiteral): string {
+  return render(e, args, literal).code;
 }
