@@ -35,15 +35,16 @@ function checkOutput(op: string, out: unknown): asserts out is Tensor {
 }
 
 /**
- * jacobian differentiates float outputs only, as grad (valueAndGrad's check) and JAX's jacrev
+ * grad (a `scalar` output) and jacobian differentiate float outputs only, as JAX's grad and jacrev
  * ('requires real-valued outputs'); PyTorch gives an integer tensor no gradient. An int32 or bool
  * output is piecewise constant, and its Jacobian came out as zeros: float32 in reverse mode, but
  * of the output's own dtype in forward mode (an int32 or bool Jacobian). vjp and jvp, given the
  * cotangent or tangent, still accept such outputs (zeros, as JAX's float0).
  */
-function checkFloatOutput(op: string, out: Tensor): void {
+function checkFloatOutput(op: string, out: Tensor, scalar = false): void {
   if (!isFloatDType(out.dtype)) {
-    throw new TypeError(`${op}: the function must return a float tensor (float32 or float64), got ${out.dtype}; ${aDType(out.dtype)} value has no derivative (cast inside the function where a float is meant, or use vjp or jvp)`);
+    const [what, derivative, elsewhere] = scalar ? ['scalar', 'gradient', ''] : ['tensor', 'derivative', ', or use vjp or jvp'];
+    throw new TypeError(`${op}: the function must return a float ${what} (float32 or float64), got ${out.dtype}; ${aDType(out.dtype)} value has no ${derivative} (cast inside the function where a float is meant${elsewhere})`);
   }
 }
 
@@ -200,9 +201,7 @@ function valueAndGradAs(op: 'valueAndGrad' | 'grad', f: (...args: Tensor[]) => u
       // As JAX's grad ("grad requires real-valued outputs") and PyTorch (an integer tensor never
       // requires grad): an integer or boolean value is piecewise constant, and a gradient of
       // zeros would look like a result.
-      if (!isFloatDType(value.dtype)) {
-        throw new TypeError(`${op}: the function must return a float scalar (float32 or float64), got ${value.dtype}; ${aDType(value.dtype)} value has no gradient (cast inside the function where a float is meant)`);
-      }
+      checkFloatOutput(op, value, true);
       const grads = pullback(onesLike(value));
       const gradient = typeof argnums === 'number' ? grads[0]! : grads;
       return [hasAux ? [value, aux] : value, gradient];
