@@ -178,8 +178,11 @@ export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOption
   return valueAndGradAs('valueAndGrad', f, opts);
 }
 
-/** valueAndGrad for the transformation `op` (valueAndGrad, grad): its errors name `op`. */
-function valueAndGradAs(op: 'valueAndGrad' | 'grad', f: (...args: Tensor[]) => unknown, opts: GradOptions): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
+/** The transformations built on valueAndGrad, by the name their errors give. */
+type GradName = 'valueAndGrad' | 'grad' | 'gradOf' | 'hessian' | 'hvp';
+
+/** valueAndGrad for the transformation `op` (valueAndGrad, grad, ...): its errors name `op`. */
+function valueAndGradAs(op: GradName, f: (...args: Tensor[]) => unknown, opts: GradOptions): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
   checkFunction(op, f);
   checkOptions(op, opts, GRAD_OPTIONS);
   const argnums = opts.argnums ?? 0;
@@ -216,7 +219,12 @@ function valueAndGradAs(op: 'valueAndGrad' | 'grad', f: (...args: Tensor[]) => u
 export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [Tensor | Tensor[], Aux];
 export function grad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => Tensor | Tensor[];
 export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => unknown {
-  const vg = valueAndGradAs('grad', f, opts);
+  return gradAs('grad', f, opts);
+}
+
+/** grad for the transformation `op` (grad, and those built on it: hessian, hvp, gradOf): its errors name `op`. */
+function gradAs(op: GradName, f: (...args: Tensor[]) => unknown, opts: GradOptions): (...args: Tensor[]) => unknown {
+  const vg = valueAndGradAs(op, f, opts);
   if (!opts.hasAux) return (...args) => composite(() => vg(...args)[1]);
   return (...args) =>
     composite(() => {
@@ -227,8 +235,7 @@ export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}):
 
 /** Single-argument gradient with a Tensor result type (the common case). */
 export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
-  checkFunction('gradOf', f);
-  const g = grad(f);
+  const g = gradAs('gradOf', f, {});
   return (x) => g(x) as Tensor;
 }
 
@@ -273,7 +280,7 @@ export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly 
   checkList('hvp', 'tangents', tangents);
   checkArgs('hvp', primals); // under hvp's name, not that of the jvp inside
   const argnums = primals.map((_, i) => i);
-  const g = grad(f, { argnums: primals.length === 1 ? 0 : argnums });
+  const g = gradAs('hvp', f, { argnums: primals.length === 1 ? 0 : argnums }) as (...xs: Tensor[]) => Tensor | Tensor[];
   return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
 }
 
@@ -333,8 +340,7 @@ export function jacobian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tens
  * [...x.shape, ...x.shape]. Further arguments are passed through as constants, as in `jacobian`.
  */
 export function hessian<A extends unknown[]>(f: (x: Tensor, ...rest: A) => Tensor): (x: Tensor, ...rest: A) => Tensor {
-  checkFunction('hessian', f);
-  const g = grad(f as TensorFn);
+  const g = gradAs('hessian', f as TensorFn, {});
   const h = jacobian((x: Tensor, ...rest: A) => g(x, ...(rest as Tensor[])) as Tensor, { mode: 'fwd' });
   return (x, ...rest) => {
     checkArgs('hessian', [x]); // under hessian's name, not that of the jacobian inside

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, memory, tensor, tidy } from '@scorch/tensor';
-import { checkGrads, customVjp, enableGrad, grad, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, customVjp, enableGrad, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
@@ -29,6 +29,18 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => valueAndGrad((v: Tensor) => v.sum().cast('int32'))(x))).toMatch(/^valueAndGrad: the function must return a float scalar \(float32 or float64\), got int32;/);
     // The way out it names works: a float value of the same function differentiates (to zeros).
     expect(Array.from((grad((v: Tensor) => v.cast('int32').cast('float64').sum())(x) as Tensor).dataSync())).toEqual([0, 0]);
+  });
+
+  it('hessian, hvp and gradOf name themselves, not the grad inside them', () => {
+    // They said 'grad: the function must return a scalar' for a call the user wrote as hessian.
+    const x = f64([1, 2]);
+    const notScalar = (v: Tensor) => v.mul(2);
+    expect(messageOf(() => hessian(notScalar)(x))).toMatch(/^hessian: the function must return a scalar \(shape \[\]\), got shape \[2\]/);
+    expect(messageOf(() => hvp(notScalar, [x], [f64([1, 0])]))).toMatch(/^hvp: the function must return a scalar \(shape \[\]\), got shape \[2\]/);
+    expect(messageOf(() => gradOf(notScalar)(x))).toMatch(/^gradOf: the function must return a scalar/);
+    expect(messageOf(() => hessian((v: Tensor) => v.sum().cast('int32'))(x))).toMatch(/^hessian: the function must return a float scalar \(float32 or float64\), got int32;/);
+    // An async function is refused under the name of the call too.
+    expect(messageOf(() => hessian((async (v: Tensor) => v.sum()) as never)(x))).toMatch(/^hessian: /);
   });
 
   it('backward of a non-scalar without a gradient', () => {
