@@ -121,6 +121,8 @@ export async function drawSamples(
     return {
       callbackEvery: every,
       callback: async (step: number, x: Tensor) => {
+        // Annealed Langevin's denoising step (L·T + 1) is the result, which the paths end with.
+        if (total !== undefined && step > total) return;
         if (step >= recordFrom) await record(x);
         opts.onStep?.(step, total);
         await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)

@@ -306,9 +306,11 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
       }
     }
     if (denoise) {
-      const x = loop.current;
-      // Eager, so outside the compiled steps' noGrad: it records nothing into the ambient graph either.
-      loop.replace(tidy(() => noGrad(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast)))));
+      // A step of its own, L·T + 1, shown to the callback as the others are (the reference code
+      // appends the denoised samples to its trajectory), so the last state a callback sees is
+      // the result. Eager, so outside the compiled steps' noGrad: it records nothing into the
+      // ambient graph either.
+      await loop.step((x) => noGrad(() => add(x, score(x, conditionFor(x, sigmaLast)).mul(sigmaLast * sigmaLast))));
     }
   }));
 }

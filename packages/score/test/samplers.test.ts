@@ -500,6 +500,26 @@ onEachDevice('sampler plumbing', (device) => {
     expect(out.isDisposed).toBe(false);
   });
 
+  it('annealed Langevin shows its denoising step to the callback as step L·T + 1: the last state seen is the result', async () => {
+    // The denoising step replaced the state without a callback, so a recorded trajectory ended
+    // before the result (the reference code appends the denoised samples to its list).
+    const init = tensor([[0, 0], [1, 1]], f32);
+    for (const denoise of [true, false]) {
+      const seen: number[] = [];
+      let last: number[] = [];
+      const out = await annealedLangevinDynamics((x) => gauss.score(x), init, {
+        key: randomKey(71), sigmas: [1, 0.5], stepsPerLevel: 2, denoise,
+        callback: async (step, x) => {
+          seen.push(step);
+          last = Array.from(await x.data());
+        },
+      });
+      expect(seen).toEqual(denoise ? [1, 2, 3, 4, 5] : [1, 2, 3, 4]);
+      expect(last).toEqual(Array.from(await out.data()));
+      out.dispose();
+    }
+  });
+
   it('run on the input\'s device and read nothing back per step (RK45: only its error norms)', async () => {
     const sde = vpSde();
     const score = data.diffusedScore(sde);
