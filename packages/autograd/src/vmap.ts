@@ -376,7 +376,7 @@ function normalizeAxis(where: string, axis: number, rank: number, what: string):
 export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
   const where = 'vmap';
   if (typeof f !== 'function') throw new TypeError(`${where}: expected a function, got ${typeof f}`);
-  checkOptions(where, opts, VMAP_OPTION_KEYS);
+  checkOptions(where, opts, VMAP_OPTION_KEYS, VMAP_OPTION_KEYS); // null: not mapped (JAX's None)
   return ((...args: unknown[]) =>
     composite(() => {
       const spec = opts.inAxes === undefined ? 0 : opts.inAxes;

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type RandomKey, type Tensor, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
-import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep } from '../src/index.js';
+import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, vpSde } from '../src/index.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -596,5 +596,13 @@ describe('train', () => {
     await expect(train(noSteps as never)).rejects.toThrow(/^train: steps is required \(the number of optimisation steps, an integer >= 0\)/);
     await expect(train({ ...noSteps, steps: undefined } as never)).rejects.toThrow(/^train: steps is required/);
     expect(await read(params.w!)).toEqual([1]); // nothing ran
+  });
+});
+
+describe('null options', () => {
+  it('are refused by name everywhere: null reached adam\'s default (lr through ??) but vpSde\'s check', () => {
+    expect(() => adam({ lr: null } as never)).toThrow(new TypeError('adam: lr is null, which is not a value for it (an option left out, or undefined, takes its default)'));
+    expect(() => vpSde({ betaMin: null } as never)).toThrow(new TypeError('vpSde: betaMin is null, which is not a value for it (an option left out, or undefined, takes its default)'));
+    expect(() => sgd({ lr: 0.1, momentum: null } as never)).toThrow('sgd: momentum is null');
   });
 });

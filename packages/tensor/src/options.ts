@@ -47,16 +47,22 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
  * Checks that `opts` is a plain options object (or undefined) whose keys are all in `known`.
  * The error names the function, the unknown key, the closest valid key and every valid one:
  * `adam: unknown option 'learningRate' (did you mean 'lr'?); valid options: lr, beta1, ...`.
- * Keys whose value is `undefined` count as absent, as they do for defaults.
+ * Keys whose value is `undefined` count as absent, as they do for defaults; `null` is refused
+ * except for the `nullable` keys, where it is a value (vmap's inAxes: null, as JAX's None).
  */
-export function checkOptions(where: string, opts: unknown, known: readonly string[]): void {
+export function checkOptions(where: string, opts: unknown, known: readonly string[], nullable: readonly string[] = []): void {
   if (opts === undefined) return;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     const got = opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts;
     throw new TypeError(`${where}: expected an options object, got ${got}`);
   }
   for (const key of Object.keys(opts)) {
-    if (known.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
+    const value = (opts as Record<string, unknown>)[key];
+    // null is not "the default": options are typed `T | undefined`, and null reached some
+    // functions' defaults (through ??) but others' checks (as a wrong value), so one option
+    // object behaved two ways. Left out or undefined, an option takes its default.
+    if (value === null && known.includes(key) && !nullable.includes(key)) throw new TypeError(`${where}: ${key} is null, which is not a value for it (an option left out, or undefined, takes its default)`);
+    if (known.includes(key) || value === undefined) continue;
     const valid = known.length > 0 ? `valid options: ${known.join(', ')}` : 'it takes no options';
     throw new TypeError(`${where}: unknown option '${key}'${didYouMean(key, known)}; ${valid}`);
   }

@@ -271,8 +271,8 @@ describe('random keys', () => {
   });
 
   it('a null key is an error, not the default stream', () => {
-    // Only an absent (undefined) key means the default stream; null is a key that is missing.
-    const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got null';
+    // Only an absent (undefined) key means the default stream; null is refused, as for every option.
+    const expected = 'key is null, which is not a value for it (an option left out, or undefined, takes its default)';
     expect(() => rand([2], { key: null as unknown as RandomKey })).toThrow(`rand: ${expected}`);
     expect(() => randn([2], { key: null as unknown as RandomKey })).toThrow(`randn: ${expected}`);
     expect(() => rademacher([2], { key: null as unknown as RandomKey })).toThrow(`rademacher: ${expected}`);

@@ -22,6 +22,10 @@ describe('checkOptions', () => {
     expect(() => checkOptions('adam', { learningRate: 0.1 }, known)).toThrow("adam: unknown option 'learningRate'; valid options: lr, beta1");
   });
 
+  it('refuses null for a known option, which reached some defaults (through ??) and some checks', () => {
+    expect(() => checkOptions('adam', { lr: null }, known)).toThrow(new TypeError('adam: lr is null, which is not a value for it (an option left out, or undefined, takes its default)'));
+  });
+
   it('rejects non-objects', () => {
     expect(() => checkOptions('adam', 3, known)).toThrow('adam: expected an options object, got number');
     expect(() => checkOptions('adam', null, known)).toThrow('got null');
