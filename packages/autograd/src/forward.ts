@@ -21,6 +21,12 @@ export class JvpTrace extends Trace {
       throw new Error(`jvp: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
     }
     if (!isFloatDType(primal.dtype)) throw new TypeError(`jvp: ${what} primal has dtype ${primal.dtype}; only float tensors have tangents`);
+    // The tracer takes its primal's device, and the rules mix the two: a tangent elsewhere came
+    // back as it was (f = identity) or failed in whichever op first met both ('where: tensors
+    // are on different devices').
+    if (tangent.device !== primal.device) {
+      throw new Error(`jvp: ${what} tangent is on '${tangent.device}' but its primal is on '${primal.device}'; move the tangent to its primal's device`);
+    }
     return Tensor._tracer(this, primal.shape, primal.dtype, primal.device, { primal, tangent } satisfies JvpPayload);
   }
 

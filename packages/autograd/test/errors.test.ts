@@ -3,7 +3,7 @@
 // without reading the engine.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, memory, tensor, tidy } from '@scorch/tensor';
+import { CpuBackend, type Tensor, memory, registerBackend, softplus, tensor, tidy } from '@scorch/tensor';
 import { checkGrads, customVjp, enableGrad, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
@@ -71,6 +71,19 @@ describe('errors say what was wrong and what was expected', () => {
     expect(wrongDType).toBe('jvp: argument 0 tangent is float32 [3] but its primal is float64 [3]; they must match');
     const wrongCount = messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, x], [x]));
     expect(wrongCount).toBe('jvp: expected one tangent per primal (2), got 1');
+  });
+
+  it('jvp with a tangent on another device than its primal', () => {
+    // A second CPU device stands in for a GPU. The tangent was not checked: with f the identity it
+    // came back on its own device beside a primal on another, and otherwise failed in the first
+    // op that met both ('where: tensors are on different devices', from inside softplus).
+    registerBackend(new CpuBackend('cpu-other'));
+    const x = f64([1, 2, 3]);
+    const elsewhere = tensor([1, 0, 0], { dtype: 'float64', device: 'cpu-other' });
+    const message = "jvp: argument 0 tangent is on 'cpu-other' but its primal is on 'cpu'; move the tangent to its primal's device";
+    expect(messageOf(() => jvp((a: Tensor) => a, [x], [elsewhere]))).toBe(message);
+    expect(messageOf(() => jvp((a: Tensor) => softplus(a).sum(), [x], [elsewhere]))).toBe(message);
+    expect(messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, x], [x, elsewhere]))).toBe(message.replace('argument 0', 'argument 1'));
   });
 
   it('hessian and hvp refuse an argument under their own names', () => {
