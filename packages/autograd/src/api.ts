@@ -244,23 +244,28 @@ export function gradOf(f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
  * `f` may return a tensor or an array of tensors (the tangent result has the same form).
  */
 export function jvp<R extends Tensor | Tensor[]>(f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
-  checkFunction('jvp', f);
-  checkList('jvp', 'primals', primals);
-  checkList('jvp', 'tangents', tangents);
+  return jvpAs('jvp', f, primals, tangents);
+}
+
+/** `jvp` for the transformation `op` (jvp, and the hvp built on it): its errors name `op`. */
+function jvpAs<R extends Tensor | Tensor[]>(op: 'jvp' | 'hvp', f: (...args: Tensor[]) => R, primals: readonly Tensor[], tangents: readonly Tensor[]): [R, R] {
+  checkFunction(op, f);
+  checkList(op, 'primals', primals);
+  checkList(op, 'tangents', tangents);
   return composite(() => {
-    checkArgs('jvp', primals);
+    checkArgs(op, primals);
     if (!Array.isArray(tangents) || tangents.length !== primals.length) {
-      throw new Error(`jvp: expected one tangent per primal (${primals.length}), got ${Array.isArray(tangents) ? tangents.length : typeof tangents}`);
+      throw new Error(`${op}: expected one tangent per primal (${primals.length}), got ${Array.isArray(tangents) ? tangents.length : typeof tangents}`);
     }
     const trace = pushTrace((level) => new JvpTrace(level));
     let out: unknown;
     try {
-      out = f(...primals.map((p, i) => trace.lift(p, tangents[i]!, `argument ${i}`)));
+      out = f(...primals.map((p, i) => trace.lift(p, tangents[i]!, `argument ${i}`, op)));
     } finally {
       popTrace(trace);
     }
     const split = (o: unknown): [Tensor, Tensor] => {
-      checkOutput('jvp', o);
+      checkOutput(op, o);
       const [p, t] = trace.unpack(o);
       return [p, t ?? zerosLike(p)];
     };
@@ -281,7 +286,8 @@ export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly 
   checkArgs('hvp', primals); // under hvp's name, not that of the jvp inside
   const argnums = primals.map((_, i) => i);
   const g = gradAs('hvp', f, { argnums: primals.length === 1 ? 0 : argnums }) as (...xs: Tensor[]) => Tensor | Tensor[];
-  return composite(() => jvp((...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
+  // The jvp inside is hvp's too: a tangent that does not fit its primal is named under hvp.
+  return composite(() => jvpAs('hvp', (...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
 }
 
 export interface JacobianOptions {

@@ -14,18 +14,18 @@ interface JvpPayload {
 export class JvpTrace extends Trace {
   readonly name = 'jvp';
 
-  /** A tracer standing for `primal` moving in direction `tangent`. */
-  lift(primal: Tensor, tangent: Tensor, what: string): Tensor {
-    if (!(tangent instanceof Tensor)) throw new TypeError(`jvp: ${what} tangent must be a Tensor, got ${tangent === null ? 'null' : typeof tangent}`);
+  /** A tracer standing for `primal` moving in direction `tangent`; errors name `op`, the transformation called (jvp, hvp). */
+  lift(primal: Tensor, tangent: Tensor, what: string, op = 'jvp'): Tensor {
+    if (!(tangent instanceof Tensor)) throw new TypeError(`${op}: ${what} tangent must be a Tensor, got ${tangent === null ? 'null' : typeof tangent}`);
     if (tangent.dtype !== primal.dtype || tangent.shape.length !== primal.shape.length || tangent.shape.some((d, i) => d !== primal.shape[i])) {
-      throw new Error(`jvp: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
+      throw new Error(`${op}: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
     }
-    if (!isFloatDType(primal.dtype)) throw new TypeError(`jvp: ${what} primal has dtype ${primal.dtype}; only float tensors have tangents`);
+    if (!isFloatDType(primal.dtype)) throw new TypeError(`${op}: ${what} primal has dtype ${primal.dtype}; only float tensors have tangents`);
     // The tracer takes its primal's device, and the rules mix the two: a tangent elsewhere came
     // back as it was (f = identity) or failed in whichever op first met both ('where: tensors
     // are on different devices').
     if (tangent.device !== primal.device) {
-      throw new Error(`jvp: ${what} tangent is on '${tangent.device}' but its primal is on '${primal.device}'; move the tangent to its primal's device`);
+      throw new Error(`${op}: ${what} tangent is on '${tangent.device}' but its primal is on '${primal.device}'; move the tangent to its primal's device`);
     }
     return Tensor._tracer(this, primal.shape, primal.dtype, primal.device, { primal, tangent } satisfies JvpPayload);
   }

@@ -96,6 +96,18 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => hvp(sum, [3 as never], [f64([1])]))).toBe('hvp: argument 0 must be a Tensor, got number');
   });
 
+  it('hvp refuses a tangent under its own name, not the jvp inside it', () => {
+    // Were 'jvp: ...', from the jvp hvp is built on; the user called hvp.
+    const x = f64([1, 2, 3]);
+    const sum = (a: Tensor) => a.mul(a).sum();
+    expect(messageOf(() => hvp(sum, [x], [f64([1, 2])]))).toBe('hvp: argument 0 tangent is float64 [2] but its primal is float64 [3]; they must match');
+    expect(messageOf(() => hvp(sum, [x], [tensor([1, 2, 3])]))).toBe('hvp: argument 0 tangent is float32 [3] but its primal is float64 [3]; they must match');
+    expect(messageOf(() => hvp(sum, [x], [3 as never]))).toBe('hvp: argument 0 tangent must be a Tensor, got number');
+    expect(messageOf(() => hvp((a: Tensor, b: Tensor) => a.mul(b).sum(), [x, x], [x]))).toBe('hvp: expected one tangent per primal (2), got 1');
+    // jvp itself still says jvp.
+    expect(messageOf(() => jvp(sum, [x], [f64([1, 2])]))).toBe('jvp: argument 0 tangent is float64 [2] but its primal is float64 [3]; they must match');
+  });
+
   it('vjp with a cotangent of the wrong shape', () => {
     const [, pullback] = vjp((a: Tensor) => a.sin(), f64([1, 2, 3]));
     expect(messageOf(() => pullback(f64([1, 2])))).toBe('vjp: the cotangent must match the output (float64 [3]), got float64 [2]');
