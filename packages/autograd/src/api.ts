@@ -105,6 +105,11 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
       const got = cotangent instanceof Tensor ? `${cotangent.dtype} ${fmtShape(cotangent.shape)}` : typeof cotangent;
       throw new Error(`vjp: the cotangent must match the output (${value.dtype} ${fmtShape(value.shape)}), got ${got}`);
     }
+    // The rules mix the cotangent with the values f made: one elsewhere came back as it was (f the
+    // identity) or failed in whichever op first met both, naming neither vjp nor the cotangent.
+    if (cotangent.device !== value.device) {
+      throw new Error(`vjp: the cotangent is on '${cotangent.device}' but the output is on '${value.device}'; move the cotangent to the output's device`);
+    }
     const results: (Tensor | null)[] = primals.map(() => null);
     // A rule that throws midway: the cotangents computed so far are freed with the error.
     const [, created] = collectCreated(() => {

@@ -244,6 +244,9 @@ export const ambientAutograd = {
     if (gradient && (gradient.dtype !== t.dtype || gradient.shape.length !== t.shape.length || gradient.shape.some((d, i) => d !== t.shape[i]))) {
       throw new Error(`backward: gradient is ${gradient.dtype} ${fmtShape(gradient.shape)} but the output is ${t.dtype} ${fmtShape(t.shape)}`);
     }
+    if (gradient && gradient.device !== t.device) {
+      throw new Error(`backward: gradient is on '${gradient.device}' but the output is on '${t.device}'; move the gradient to the output's device`);
+    }
     const createGraph = opts.createGraph ?? false;
     const delivered = new Set<Tensor>();
     const replaced: Tensor[] = [];

@@ -86,6 +86,21 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, x], [x, elsewhere]))).toBe(message.replace('argument 0', 'argument 1'));
   });
 
+  it('vjp and backward with a cotangent on another device than the output', () => {
+    // As for jvp's tangent: the pullback's cotangent came back as it was for f the identity (a
+    // 'cpu-other' gradient of a 'cpu' argument), and otherwise failed in the first op that met
+    // both ('mul: tensors are on different devices'), as did backward(gradient).
+    registerBackend(new CpuBackend('cpu-other'));
+    const elsewhere = tensor([1, 0, 0], { dtype: 'float64', device: 'cpu-other' });
+    const pullbackMessage = "vjp: the cotangent is on 'cpu-other' but the output is on 'cpu'; move the cotangent to the output's device";
+    expect(messageOf(() => vjp((a: Tensor) => a, f64([1, 2, 3]))[1](elsewhere))).toBe(pullbackMessage);
+    expect(messageOf(() => vjp((a: Tensor) => a.mul(2), f64([1, 2, 3]))[1](elsewhere))).toBe(pullbackMessage);
+    const x = f64([1, 2, 3]);
+    x.requiresGrad = true;
+    expect(messageOf(() => x.mul(2).backward(elsewhere))).toBe("backward: gradient is on 'cpu-other' but the output is on 'cpu'; move the gradient to the output's device");
+    expect(x.grad).toBeNull();
+  });
+
   it('hessian and hvp refuse an argument under their own names', () => {
     // Were 'jacobian: ...' and 'jvp: ...', the transformations hessian and hvp are built from.
     const ints = tensor([1, 2], { dtype: 'int32' });
