@@ -269,13 +269,19 @@ function jvpAs<R extends Tensor | Tensor[]>(op: 'jvp' | 'hvp', f: (...args: Tens
     } finally {
       popTrace(trace);
     }
-    const split = (o: unknown): [Tensor, Tensor] => {
-      checkOutput(op, o);
+    // f returns a tensor or an array of tensors: anything else is named as such (checkOutput's
+    // 'must return a Tensor' read as if the array that jvp accepts were refused).
+    const split = (o: unknown, i?: number): [Tensor, Tensor] => {
+      if (!(o instanceof Tensor)) {
+        refusePromise(o, `${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
+        const got = o === null ? 'null' : Array.isArray(o) ? 'a nested array' : typeof o;
+        throw new TypeError(`${op}: the function must return a Tensor or an array of tensors, got ${i === undefined ? got : `an array whose element ${i} is ${got}`}`);
+      }
       const [p, t] = trace.unpack(o);
       return [p, t ?? zerosLike(p)];
     };
     if (Array.isArray(out)) {
-      const pairs = out.map(split);
+      const pairs = out.map((o, i) => split(o, i));
       return [pairs.map((p) => p[0]) as R, pairs.map((p) => p[1]) as R];
     }
     const [p, t] = split(out);

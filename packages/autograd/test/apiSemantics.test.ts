@@ -166,6 +166,22 @@ describe('misuse of the functional API names the transformation', () => {
     expect(messageOf(() => vjp(returnsArray, x))).toBe('vjp: the function must return a Tensor, got object');
   });
 
+  it('jvp of a function that returns neither a tensor nor an array of tensors says that both are accepted', () => {
+    // Was 'jvp: the function must return a Tensor, got object', for an object and for a nested
+    // array alike: it read as if the array of tensors that jvp accepts were refused.
+    const x = f64([1, 2]);
+    const accepted = 'jvp: the function must return a Tensor or an array of tensors, got';
+    expect(messageOf(() => jvp(((a: Tensor) => ({ y: a })) as never, [x], [x]))).toBe(`${accepted} object`);
+    expect(messageOf(() => jvp(((a: Tensor) => 3) as never, [x], [x]))).toBe(`${accepted} number`);
+    expect(messageOf(() => jvp(((a: Tensor) => [a, [a]]) as never, [x], [x]))).toBe(`${accepted} an array whose element 1 is a nested array`);
+    expect(messageOf(() => jvp(((a: Tensor) => [a, null]) as never, [x], [x]))).toBe(`${accepted} an array whose element 1 is null`);
+    expect(messageOf(() => jvp((async (a: Tensor) => a) as never, [x], [x]))).toContain('jvp: the function returned a Promise; it must be synchronous');
+    // What it accepts: a tensor, or an array of them (the tangents in the same form).
+    const [ys, ts] = jvp((a: Tensor) => [a.mul(2), a.sum()], [x], [x]);
+    expect(ys.map((y) => Array.from(y.dataSync()))).toEqual([[2, 4], [3]]);
+    expect(ts.map((t) => Array.from(t.dataSync()))).toEqual([[2, 4], [3]]);
+  });
+
   it('jvp and hvp with primals or tangents that are not arrays of tensors (before: TypeErrors on forEach, map and join)', () => {
     const x = f64([1, 2]);
     const f = (a: Tensor) => a.square().sum();
