@@ -101,6 +101,31 @@ describe('errors say what was wrong and what was expected', () => {
     expect(x.grad).toBeNull();
   });
 
+  it('a disposed argument, tangent or cotangent is named by the transformation it was given to', () => {
+    // Was an error from the first op that used it ('exp: tensor [3] float64 was disposed', 'mul:
+    // first operand, ...'), and no error at all where f returned it: jvp and vjp of the identity
+    // handed the disposed tensor back as a result.
+    const disposed = () => {
+      const t = f64([1, 2, 3]);
+      t.dispose();
+      return t;
+    };
+    const x = f64([1, 2, 3]);
+    const dead = (what: string) => `${what}, a float64 [3] tensor, was disposed (by dispose() or tidy()) and cannot be used`;
+    const identity = (a: Tensor) => a;
+    const exp = (a: Tensor) => a.exp();
+    expect(messageOf(() => jvp(identity, [x], [disposed()]))).toBe(dead('jvp: argument 0 tangent'));
+    expect(messageOf(() => jvp(exp, [x], [disposed()]))).toBe(dead('jvp: argument 0 tangent'));
+    expect(messageOf(() => jvp(identity, [disposed()], [x]))).toBe(dead('jvp: argument 0'));
+    expect(messageOf(() => jvp((a: Tensor, b: Tensor) => a.mul(b), [x, disposed()], [x, x]))).toBe(dead('jvp: argument 1'));
+    expect(messageOf(() => vjp(identity, disposed()))).toBe(dead('vjp: argument 0'));
+    expect(messageOf(() => vjp(exp, x)[1](disposed()))).toBe(dead('vjp: the cotangent'));
+    expect(messageOf(() => grad((a: Tensor) => a.sum())(disposed()))).toBe(dead('grad: argument 0'));
+    expect(messageOf(() => hvp((a: Tensor) => a.exp().sum(), [x], [disposed()]))).toBe(dead('hvp: argument 0 tangent'));
+    expect(messageOf(() => hessian((a: Tensor) => a.exp().sum())(disposed()))).toBe(dead('hessian: argument 0'));
+    expect(messageOf(() => jacobian(exp, { mode: 'fwd' })(disposed()))).toBe(dead('jacobian: argument 0'));
+  });
+
   it('hessian and hvp refuse an argument under their own names', () => {
     // Were 'jacobian: ...' and 'jvp: ...', the transformations hessian and hvp are built from.
     const ints = tensor([1, 2], { dtype: 'int32' });
