@@ -126,6 +126,16 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => jacobian(exp, { mode: 'fwd' })(disposed()))).toBe(dead('jacobian: argument 0'));
   });
 
+  it('vmap refuses a disposed batched input by its leaf', () => {
+    // vmap of the identity handed the disposed tensor back with no error; a function that used
+    // it failed under its first op's name.
+    const disposed = f64([[1, 2], [3, 4]]);
+    disposed.dispose();
+    const message = 'vmap: input leaf 1, a float64 [2,2] tensor, was disposed (by dispose() or tidy()) and cannot be used';
+    expect(messageOf(() => vmap((a: Tensor, b: Tensor) => b)(f64([[1, 2], [3, 4]]), disposed))).toBe(message);
+    expect(messageOf(() => vmap((a: Tensor, b: Tensor) => a.mul(b))(f64([[1, 2], [3, 4]]), disposed))).toBe(message);
+  });
+
   it('hessian and hvp refuse an argument under their own names', () => {
     // Were 'jacobian: ...' and 'jvp: ...', the transformations hessian and hvp are built from.
     const ints = tensor([1, 2], { dtype: 'int32' });
