@@ -126,6 +126,20 @@ describe('errors say what was wrong and what was expected', () => {
     expect(messageOf(() => jacobian(exp, { mode: 'fwd' })(disposed()))).toBe(dead('jacobian: argument 0'));
   });
 
+  it('backward refuses a disposed gradient under its own name', () => {
+    // Was 'mul: first operand, ... was disposed' from the first rule that read it, or 'detach: ...'
+    // where it reached a leaf directly.
+    const g = f64([1, 1, 1]);
+    g.dispose();
+    const message = 'backward: gradient, a float64 [3] tensor, was disposed (by dispose() or tidy()) and cannot be used';
+    for (const f of [(a: Tensor) => a.mul(2), (a: Tensor) => a.add(1)]) {
+      const x = f64([1, 2, 3]);
+      x.requiresGrad = true;
+      expect(messageOf(() => f(x).backward(g))).toBe(message);
+      expect(x.grad).toBeNull();
+    }
+  });
+
   it('vmap refuses a disposed batched input by its leaf', () => {
     // vmap of the identity handed the disposed tensor back with no error; a function that used
     // it failed under its first op's name.
