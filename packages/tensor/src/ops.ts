@@ -4,7 +4,7 @@
 
 import { type DType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions } from './options.js';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from './options.js';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply, checkTensor, composite } from './tensor.js';
@@ -665,6 +665,10 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
 /** A window starting at `begin` of extent `size` per axis (−1: to the end), as tf.slice. */
 export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
   checkTensor('slice', x);
+  // A number (tf.slice's shorthand for the first axis) has no length, so every check below
+  // passed and x came back whole: slice(x, 1) and slice(x, 1, 1) returned x unchanged.
+  if (!Array.isArray(begin)) throw new TypeError(`slice: begin must be an array of integers (one per leading axis), got ${showValue(begin)}`);
+  if (size !== undefined && !Array.isArray(size)) throw new TypeError(`slice: size must be an array of integers (one per entry of begin), got ${showValue(size)}`);
   if (begin.length > x.rank || (size && size.length !== begin.length)) {
     throw new Error(`slice: begin ${JSON.stringify(begin)}${size ? ` and size ${JSON.stringify(size)}` : ''} do not match rank ${x.rank} of ${fmtShape(x.shape)}`);
   }

@@ -316,6 +316,12 @@ describe('slice and pad', () => {
     expect(() => slice(x, [0], [1, 1])).toThrow('slice: begin [0] and size [1,1] do not match rank 2 of [3,4]');
   });
 
+  it('begin and size must be arrays: a number was read as an empty list and x came back whole', () => {
+    expect(() => slice(x, 1 as unknown as number[])).toThrow('slice: begin must be an array of integers (one per leading axis), got 1');
+    expect(() => slice(x, 1 as unknown as number[], 1 as unknown as number[])).toThrow('slice: begin must be an array of integers (one per leading axis), got 1');
+    expect(() => slice(x, [1], 2 as unknown as number[])).toThrow('slice: size must be an array of integers (one per entry of begin), got 2');
+  });
+
   it('pad widths: count and sign', () => {
     expect(() => pad(x, [[1, 1]])).toThrow('pad: expected 2 [before, after] pairs for [3,4], got 1');
     expect(() => pad(x, [[0, 0], [-1, 0]])).toThrow('pad: widths must be non-negative integers, got before [0,-1] and after [0,0]');
