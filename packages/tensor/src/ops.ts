@@ -696,11 +696,26 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   return apply('slice', [x], { starts, ends });
 }
 
-/** `length` entries of `axis` from `start`. */
+/**
+ * `length` entries of `axis` from `start` (negative counts from the end), as torch.narrow:
+ * `length` is a count, never slice's −1 for "to the end".
+ */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   checkTensor('narrow', x);
   const a = normalizeAxis('narrow', axis, x.rank);
-  const begin = x.shape.map((_, i) => (i === a ? start : 0));
+  const extent = x.shape[a]!;
+  // Checked here, not left to slice: slice read a length of −1 as "to the end" (narrow(x, 1, 1, -1)
+  // returned the rest of the axis, where torch.narrow refuses it), and its errors named slice.
+  if (!(Number.isInteger(start) && start >= -extent && start <= extent)) {
+    throw new RangeError(`narrow: start ${start} is out of range for axis ${a} of ${fmtShape(x.shape)} (expected an integer in [${-extent}, ${extent}]; negative counts from the end)`);
+  }
+  const first = start < 0 ? start + extent : start;
+  if (!(Number.isInteger(length) && length >= 0 && first + length <= extent)) {
+    throw new RangeError(
+      `narrow: length ${length} from start ${start} does not fit axis ${a} of ${fmtShape(x.shape)} (expected an integer in [0, ${extent - first}])`,
+    );
+  }
+  const begin = x.shape.map((_, i) => (i === a ? first : 0));
   const size = x.shape.map((d, i) => (i === a ? length : d));
   return slice(x, begin, size);
 }

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, ones, pad, permute, rademacher, rand,
+  type RandomKey, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -320,6 +320,17 @@ describe('slice and pad', () => {
     expect(() => slice(x, 1 as unknown as number[])).toThrow('slice: begin must be an array of integers (one per leading axis), got 1');
     expect(() => slice(x, 1 as unknown as number[], 1 as unknown as number[])).toThrow('slice: begin must be an array of integers (one per leading axis), got 1');
     expect(() => slice(x, [1], 2 as unknown as number[])).toThrow('slice: size must be an array of integers (one per entry of begin), got 2');
+  });
+
+  it('narrow takes a count, not slice\'s −1 for "to the end", and names itself', async () => {
+    expect(() => narrow(x, 1, 1, -1)).toThrow('narrow: length -1 from start 1 does not fit axis 1 of [3,4] (expected an integer in [0, 3])');
+    expect(() => narrow(x, 1, -1, 2)).toThrow('narrow: length 2 from start -1 does not fit axis 1 of [3,4] (expected an integer in [0, 1])');
+    expect(() => narrow(x, 0, 1, 1.5)).toThrow('narrow: length 1.5 from start 1 does not fit axis 0 of [3,4] (expected an integer in [0, 2])');
+    expect(() => narrow(x, 0, 4, 0)).toThrow('narrow: start 4 is out of range for axis 0 of [3,4] (expected an integer in [-3, 3]; negative counts from the end)');
+    expect(() => narrow(x, 0, -4, 1)).toThrow('narrow: start -4 is out of range for axis 0 of [3,4] (expected an integer in [-3, 3]; negative counts from the end)');
+    // The bounds themselves, as torch.narrow: a start at the end takes nothing, −extent is the first entry.
+    expect(narrow(x, 0, 3, 0).shape).toEqual([0, 4]);
+    expect(await narrow(arange(0, 12).reshape([3, 4]), 1, -4, 2).toArray()).toEqual([[0, 1], [4, 5], [8, 9]]);
   });
 
   it('pad widths: count and sign', () => {
