@@ -200,6 +200,20 @@ function arity(prim: string, inputs: readonly AbstractValue[], n: number): void 
   if (inputs.length !== n) fail(prim, `expected ${n} input(s), got ${inputs.length}`);
 }
 
+/**
+ * Params are normalised by the ops before they get here, but `apply` is public, and a bad axis
+ * was not caught downstream: concat on axis −1 gave zeros of the input's shape, a sum over axis 2
+ * of a matrix gave the matrix back, gather on axis 2 said 'extent undefined'.
+ */
+function checkAxis(prim: string, axis: unknown, shape: Shape): asserts axis is number {
+  if (!(Number.isInteger(axis) && (axis as number) >= 0 && (axis as number) < shape.length)) fail(prim, `axis ${axis} is out of range for ${fmtShape(shape)}`);
+}
+
+/** A shape param must be non-negative integers: reshape to [−1, −6] passed the element count check. */
+function checkShapeParam(prim: string, shape: Shape): void {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(prim, `shape must be non-negative integers, got ${JSON.stringify(shape)}`);
+}
+
 /** How errors and profiles name a primitive call: a defined primitive by its own name, not as 'custom'. */
 export function primitiveCallName<P extends Primitive>(prim: P, params: PrimitiveParams[P]): string {
   return prim === 'custom' ? (params as PrimitiveParams['custom']).name : prim;
@@ -235,6 +249,7 @@ export function inferOutput<P extends Primitive>(
     const { axes } = params as PrimitiveParams['sum'];
     const x = inputs[0]!;
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
+    for (const a of axes) checkAxis(prim, a, x.shape);
     return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
   }
   if (isArgReduce(prim) || isScan(prim)) {
@@ -242,7 +257,7 @@ export function inferOutput<P extends Primitive>(
     const { axis } = params as PrimitiveParams['argmax'];
     const x = inputs[0]!;
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
-    if (!(Number.isInteger(axis) && axis >= 0 && axis < x.shape.length)) fail(prim, `axis ${axis} is out of range for ${fmtShape(x.shape)}`);
+    checkAxis(prim, axis, x.shape);
     if (isScan(prim)) return { shape: [...x.shape], dtype: x.dtype };
     if (x.shape[axis] === 0) fail(prim, `cannot reduce the empty axis ${axis} of ${fmtShape(x.shape)}`);
     return { shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' };
@@ -257,6 +272,7 @@ export function inferOutput<P extends Primitive>(
     case 'reshape': {
       arity(prim, inputs, 1);
       const { shape } = params as PrimitiveParams['reshape'];
+      checkShapeParam(prim, shape);
       if (sizeOf(shape) !== sizeOf(inputs[0]!.shape)) {
         fail(prim, `cannot reshape ${fmtShape(inputs[0]!.shape)} (${sizeOf(inputs[0]!.shape)} elements) to ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
       }
@@ -265,6 +281,7 @@ export function inferOutput<P extends Primitive>(
     case 'expand': {
       arity(prim, inputs, 1);
       const { shape } = params as PrimitiveParams['expand'];
+      checkShapeParam(prim, shape);
       const xs = inputs[0]!.shape;
       if (xs.length !== shape.length || xs.some((d, i) => d !== 1 && d !== shape[i])) {
         fail(prim, `cannot expand ${fmtShape(xs)} to ${fmtShape(shape)} (only size-1 axes stretch)`);
@@ -276,7 +293,7 @@ export function inferOutput<P extends Primitive>(
       const { perm } = params as PrimitiveParams['permute'];
       const xs = inputs[0]!.shape;
       const seen = new Set(perm);
-      if (perm.length !== xs.length || seen.size !== perm.length || perm.some((p) => !(p >= 0 && p < xs.length))) {
+      if (perm.length !== xs.length || seen.size !== perm.length || perm.some((p) => !(Number.isInteger(p) && p >= 0 && p < xs.length))) {
         fail(prim, `${JSON.stringify(perm)} is not a permutation of the ${xs.length} axes of ${fmtShape(xs)}`);
       }
       return { shape: perm.map((p) => xs[p]!), dtype: inputs[0]!.dtype };
@@ -289,7 +306,7 @@ export function inferOutput<P extends Primitive>(
       xs.forEach((d, i) => {
         const s = starts[i]!;
         const e = ends[i]!;
-        if (!(0 <= s && s <= e && e <= d)) fail(prim, `window [${s}, ${e}) on axis ${i} does not fit extent ${d}`);
+        if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= d)) fail(prim, `window [${s}, ${e}) on axis ${i} does not fit extent ${d}`);
       });
       return { shape: xs.map((_, i) => ends[i]! - starts[i]!), dtype: inputs[0]!.dtype };
     }
@@ -308,6 +325,7 @@ export function inferOutput<P extends Primitive>(
       if (inputs.length === 0) fail(prim, 'expected at least one tensor');
       const dtype = sameDType(prim, inputs);
       const first = inputs[0]!.shape;
+      checkAxis(prim, axis, first);
       let total = 0;
       for (const x of inputs) {
         if (x.shape.length !== first.length || x.shape.some((d, i) => i !== axis && d !== first[i])) {
@@ -323,6 +341,7 @@ export function inferOutput<P extends Primitive>(
       arity(prim, inputs, 2);
       const { axis } = params as PrimitiveParams['gather'];
       const [x, idx] = inputs as [AbstractValue, AbstractValue];
+      checkAxis(prim, axis, x.shape);
       if (idx.dtype !== 'int32' || idx.shape.length !== 1) fail(prim, `indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
       const shape = [...x.shape];
       shape[axis] = idx.shape[0]!;
@@ -332,6 +351,8 @@ export function inferOutput<P extends Primitive>(
       arity(prim, inputs, 2);
       const { axis, size } = params as PrimitiveParams['scatterAdd'];
       const [u, idx] = inputs as [AbstractValue, AbstractValue];
+      checkAxis(prim, axis, u.shape);
+      if (!(Number.isInteger(size) && size >= 0)) fail(prim, `size must be a non-negative integer, got ${size}`);
       if (idx.dtype !== 'int32' || idx.shape.length !== 1 || idx.shape[0] !== u.shape[axis]) {
         fail(prim, `indices must be 1-D int32 of length ${u.shape[axis]}, got ${idx.dtype} ${fmtShape(idx.shape)}`);
       }
@@ -359,12 +380,14 @@ export function inferOutput<P extends Primitive>(
     case 'random': {
       arity(prim, inputs, 0);
       const p = params as PrimitiveParams['random'];
+      checkShapeParam(prim, p.shape);
       if (!isFloatDType(p.dtype)) fail(prim, `random values are float32 or float64, got ${p.dtype}`);
       return { shape: [...p.shape], dtype: p.dtype };
     }
     case 'full': {
       arity(prim, inputs, 0);
       const p = params as PrimitiveParams['full'];
+      checkShapeParam(prim, p.shape);
       return { shape: [...p.shape], dtype: p.dtype };
     }
     case 'stopGradient': {

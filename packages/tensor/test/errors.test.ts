@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
+  type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -336,6 +336,32 @@ describe('slice and pad', () => {
   it('pad widths: count and sign', () => {
     expect(() => pad(x, [[1, 1]])).toThrow('pad: expected 2 [before, after] pairs for [3,4], got 1');
     expect(() => pad(x, [[0, 0], [-1, 0]])).toThrow('pad: widths must be non-negative integers, got before [0,-1] and after [0,0]');
+  });
+});
+
+describe('primitive params given to apply', () => {
+  // The ops normalise axes and shapes before they call apply, but apply is public: a bad axis or
+  // shape was not caught, and some gave a result (concat on axis −1 gave zeros, a sum over a
+  // missing axis gave x back, a permutation with 1.5 in it a tensor of shape [,2]).
+  const x = tensor([[1, 2, 3], [4, 5, 6]]);
+  const idx = tensor([1, 0], { dtype: 'int32' });
+
+  it('axes out of range or not integers are refused by every primitive that takes one', () => {
+    expect(() => apply('concat', [x, x], { axis: -1 })).toThrow('concat: axis -1 is out of range for [2,3]');
+    expect(() => apply('sum', [x], { axes: [2] })).toThrow('sum: axis 2 is out of range for [2,3]');
+    expect(() => apply('reduceMax', [x], { axes: [0, -1] })).toThrow('reduceMax: axis -1 is out of range for [2,3]');
+    expect(() => apply('gather', [x, idx], { axis: 2 })).toThrow('gather: axis 2 is out of range for [2,3]');
+    expect(() => apply('gather', [x, idx], { axis: 0.5 })).toThrow('gather: axis 0.5 is out of range for [2,3]');
+    expect(() => apply('scatterAdd', [x, tensor([0, 1, 0], { dtype: 'int32' })], { axis: 2, size: 3 })).toThrow('scatterAdd: axis 2 is out of range for [2,3]');
+    expect(() => apply('permute', [x], { perm: [1.5, 0] })).toThrow('permute: [1.5,0] is not a permutation of the 2 axes of [2,3]');
+  });
+
+  it('shapes, sizes and windows that are not non-negative integers', () => {
+    expect(() => apply('reshape', [x], { shape: [-1, -6] })).toThrow('reshape: shape must be non-negative integers, got [-1,-6]');
+    expect(() => apply('expand', [tensor([1])], { shape: [-3] })).toThrow('expand: shape must be non-negative integers, got [-3]');
+    expect(() => apply('full', [], { value: 1, shape: [2.5], dtype: 'float32', device: 'cpu' })).toThrow('full: shape must be non-negative integers, got [2.5]');
+    expect(() => apply('scatterAdd', [x, tensor([0, 1, 0], { dtype: 'int32' })], { axis: 1, size: -1 })).toThrow('scatterAdd: size must be a non-negative integer, got -1');
+    expect(() => apply('slice', [x], { starts: [0, 0.5], ends: [2, 2] })).toThrow('slice: window [0.5, 2) on axis 1 does not fit extent 3');
   });
 });
 
