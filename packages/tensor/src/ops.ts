@@ -646,6 +646,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 /** The axes of x reordered: output axis i is input axis `perm[i]` (negative axes count from the end). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   checkTensor('permute', x);
+  // A number or string failed as 'perm.map is not a function'.
+  if (!Array.isArray(perm)) throw new TypeError(`permute: perm must be an array of axes (output axis i is input axis perm[i]), got ${showValue(perm)}`);
   const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
   if (p.every((v, i) => v === i) && p.length === x.rank) return x;
   return apply('permute', [x], { perm: p });
@@ -654,6 +656,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 /** Permutes axes; with no `perm`, swaps the last two (the matrix transpose of a batch). */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   checkTensor('transpose', x);
+  if (perm !== undefined && !Array.isArray(perm)) throw new TypeError(`transpose: perm must be an array of axes (output axis i is input axis perm[i]), got ${showValue(perm)}`);
   if (perm) return permute(x, perm);
   if (x.rank < 2) return x;
   const p = Array.from({ length: x.rank }, (_, i) => i);
@@ -786,6 +789,7 @@ export function split(x: Tensor, sections: number | readonly number[], axis = 0)
 export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
   return composite(() => {
     checkTensor('flip', x);
+    if (axes !== undefined && typeof axes !== 'number' && !Array.isArray(axes)) throw new TypeError(`flip: axes must be an axis or an array of axes, got ${showValue(axes)}`);
     const ax = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [normalizeAxis('flip', axes, x.rank)] : axes.map((a) => normalizeAxis('flip', a, x.rank));
     if (new Set(ax).size !== ax.length) throw new Error(`flip: axes ${JSON.stringify(axes)} name an axis twice`);
     let y = x;
@@ -867,6 +871,10 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
     if (indices instanceof Tensor) {
       idx = indices;
     } else {
+      // A number failed as 'indices.forEach is not a function'.
+      if (!Array.isArray(indices) && !(ArrayBuffer.isView(indices) && !(indices instanceof DataView))) {
+        throw new TypeError(`indexSelect: indices must be an int32 tensor or an array of integers, got ${showValue(indices)}`);
+      }
       // Host indices are checked here, where the error can name the call; indices already on a
       // device are checked by the backend.
       const extent = x.shape[a]!;

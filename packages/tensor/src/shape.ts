@@ -1,6 +1,8 @@
 // Shape arithmetic shared by every backend: sizes, strides, broadcasting and axis normalisation.
 // Errors name the operation and both shapes, so a user can find the bad call.
 
+import { showValue } from './options.js';
+
 export type Shape = readonly number[];
 
 /** Number of elements of `shape`: the product of its extents (1 for the scalar shape `[]`). */
@@ -91,6 +93,8 @@ export function normalizeAxis(op: string, axis: number, rank: number): number {
 /** Sorted, de-duplicated non-negative axes; `undefined` means all axes. */
 export function normalizeAxes(op: string, axes: number | readonly number[] | undefined, rank: number): number[] {
   if (axes === undefined) return Array.from({ length: rank }, (_, i) => i);
+  // Anything else failed as 'list.map is not a function', naming neither the op nor the value.
+  if (typeof axes !== 'number' && !Array.isArray(axes)) throw new TypeError(`${op}: axes must be an axis or an array of axes, got ${showValue(axes)}`);
   const list = typeof axes === 'number' ? [axes] : axes;
   const out = [...new Set(list.map((a) => normalizeAxis(op, a, rank)))].sort((x, y) => x - y);
   if (out.length !== list.length) {

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
-  randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, unsqueeze, variance, where, zeros,
+  type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
+  randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -168,6 +168,16 @@ describe('axes', () => {
   it('squeeze of an axis that is not size 1, permute with a bad permutation', () => {
     expect(() => squeeze(ones([1, 3]), 1)).toThrow('squeeze: axis 1 of [1,3] has size 3, not 1');
     expect(() => permute(m, [0, 0])).toThrow('permute: [0,0] is not a permutation of the 2 axes of [2,3]');
+  });
+
+  it('an axis list, permutation or index list that is not an array says what it got', () => {
+    // These failed as 'list.map is not a function', 'perm.map ...' and 'indices.forEach ...'.
+    expect(() => m.sum('0' as never)).toThrow('sum: axes must be an axis or an array of axes, got "0"');
+    expect(() => squeeze(ones([1, 3]), { axis: 0 } as never)).toThrow('squeeze: axes must be an axis or an array of axes, got {"axis":0}');
+    expect(() => flip(m, '1' as never)).toThrow('flip: axes must be an axis or an array of axes, got "1"');
+    expect(() => permute(m, 1 as never)).toThrow('permute: perm must be an array of axes (output axis i is input axis perm[i]), got 1');
+    expect(() => transpose(m, 1 as never)).toThrow('transpose: perm must be an array of axes (output axis i is input axis perm[i]), got 1');
+    expect(() => indexSelect(m, 0, 1 as never)).toThrow('indexSelect: indices must be an int32 tensor or an array of integers, got 1');
   });
 });
 
