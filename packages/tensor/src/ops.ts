@@ -831,6 +831,9 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
     for (const t of tensors) {
       checkTensor('stack', t);
       if (!shapesEqual(t.shape, first.shape)) throw new Error(`stack: shapes differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
+      // Checked here so that the errors name stack, not the concat it is built from.
+      if (t.dtype !== first.dtype) throw new TypeError(`stack: dtype mismatch (${tensors.map((v) => v.dtype).join(' vs ')}); cast one operand first`);
+      if (t.device !== first.device) throw new Error(`stack: tensors are on different devices ('${first.device}' and '${t.device}'); move one first`);
     }
     const a = insertionAxis('stack', axis, first.rank);
     return concat(tensors.map((t) => unsqueeze(t, a)), a);
@@ -888,6 +891,8 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
       idx = Tensor._fromHandle(backend.upload(Int32Array.from(indices), [indices.length], 'int32'), [indices.length], 'int32', backend);
     }
     if (idx.dtype !== 'int32' || idx.rank !== 1) throw new TypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${fmtShape(idx.shape)}`);
+    // Under its own name: the primitive's check said 'gather: tensors are on different devices'.
+    if (idx.device !== x.device) throw new Error(`indexSelect: the indices are on '${idx.device}' and x on '${x.device}'; move the indices to x's device first`);
     return apply('gather', [x, idx], { axis: a });
   });
 }

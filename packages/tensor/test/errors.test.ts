@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
-  randn, randomKey, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
+  CpuBackend, type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
+  randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -68,6 +68,15 @@ describe('dtype mismatches', () => {
     expect(() => matmul(ones([2, 2]), ones([2, 2], { dtype: 'float64' }))).toThrow('matmul: dtype mismatch (float32 vs float64); cast one operand first');
     expect(() => where(tensor([true]), ones([1]), ones([1], { dtype: 'int32' }))).toThrow('where: dtype mismatch (float32 vs int32)');
     expect(() => concat([ones([1]), ones([1], { dtype: 'int32' })])).toThrow('concat: dtype mismatch (float32 vs int32); cast one operand first');
+    // stack is built from concat, whose check named concat.
+    expect(() => stack([ones([1]), ones([1], { dtype: 'int32' })])).toThrow('stack: dtype mismatch (float32 vs int32); cast one operand first');
+  });
+
+  it('stack and indexSelect name themselves for tensors on different devices (not concat and gather)', () => {
+    registerBackend(new CpuBackend('cpu-other'));
+    const other = ones([2], { device: 'cpu-other' });
+    expect(() => stack([ones([2]), other])).toThrow("stack: tensors are on different devices ('cpu' and 'cpu-other'); move one first");
+    expect(() => indexSelect(other, 0, tensor([1], { dtype: 'int32' }))).toThrow("indexSelect: the indices are on 'cpu' and x on 'cpu-other'; move the indices to x's device first");
   });
 
   it('ops that need floats or numbers say which dtype they got', () => {
