@@ -843,7 +843,7 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
 /** Position of a new axis inserted into a tensor of `rank` (negative counts from rank + 1). */
 function insertionAxis(op: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -(rank + 1) || axis > rank) {
-    throw new RangeError(`${op}: axis ${axis} is out of range for inserting an axis into a tensor of rank ${rank} (expected an integer in [${-(rank + 1)}, ${rank}])`);
+    throw new RangeError(`${op}: axis ${showValue(axis)} is out of range for inserting an axis into a tensor of rank ${rank} (expected an integer in [${-(rank + 1)}, ${rank}])`);
   }
   return axis < 0 ? axis + rank + 1 : axis;
 }

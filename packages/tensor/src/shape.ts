@@ -81,11 +81,15 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
   return out;
 }
 
-/** Normalises one axis (negative counts from the end) against a rank, with a clear error. */
+/**
+ * Normalises one axis (negative counts from the end) against a rank, with a clear error. The axis
+ * is shown as given: interpolated, the string '1' and the array [0] read as 1 and 0, so the error
+ * said that an axis inside the range it printed was out of it.
+ */
 export function normalizeAxis(op: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
     const range = rank === 0 ? 'a scalar has no axes' : `expected an integer in [${-rank}, ${rank - 1}]`;
-    throw new RangeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank} (${range})`);
+    throw new RangeError(`${op}: axis ${showValue(axis)} is out of range for a tensor of rank ${rank} (${range})`);
   }
   return axis < 0 ? axis + rank : axis;
 }

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  CpuBackend, type RandomKey, apply, arange, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
+  CpuBackend, type RandomKey, apply, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -163,6 +163,13 @@ describe('axes', () => {
     expect(() => m.min(0, 1 as never)).toThrow('min: keepdims must be true or false, got 1');
     expect(() => m.mean(0, null as never)).toThrow('mean: keepdims must be true or false, got null');
     expect(() => m.logsumexp(0, {} as never)).toThrow('logsumexp: keepdims must be true or false, got an object');
+  });
+
+  it('an axis that is not a number is shown as given, not as the number it prints as', () => {
+    // Interpolated, '1' and [0] printed as 1 and 0: 'axis 1 is out of range ... expected an integer in [-2, 1]'.
+    expect(() => argmax(m, '1' as never)).toThrow('argmax: axis "1" is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
+    expect(() => m.sum(['0'] as never)).toThrow('sum: axis "0" is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
+    expect(() => unsqueeze(m, [0] as never)).toThrow('unsqueeze: axis [0] is out of range for inserting an axis into a tensor of rank 2 (expected an integer in [-3, 2])');
   });
 
   it('repeated axes are named', () => {
