@@ -726,7 +726,12 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
 /** Zero padding: `widths[i] = [before, after]` for each axis. */
 export function pad(x: Tensor, widths: ReadonlyArray<readonly [number, number]>): Tensor {
   checkTensor('pad', x);
+  // A number said 'expected 2 pairs, got undefined'; a pair with an entry missing showed it as null.
+  if (!Array.isArray(widths)) throw new TypeError(`pad: widths must be an array of [before, after] pairs, one per axis, got ${showValue(widths)}`);
   if (widths.length !== x.rank) throw new Error(`pad: expected ${x.rank} [before, after] pairs for ${fmtShape(x.shape)}, got ${widths.length}`);
+  widths.forEach((w, i) => {
+    if (!Array.isArray(w) || w.length !== 2) throw new TypeError(`pad: widths[${i}] is ${showValue(w)}; expected a [before, after] pair for axis ${i}`);
+  });
   const before = widths.map((w) => w[0]);
   const after = widths.map((w) => w[1]);
   if ([...before, ...after].every((w) => w === 0)) return x;

@@ -4,6 +4,7 @@
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
 import { DTYPES, type DType, isFloatDType } from './dtype.js';
+import { showValue } from './options.js';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
@@ -316,7 +317,8 @@ export function inferOutput<P extends Primitive>(
       const xs = inputs[0]!.shape;
       if (before.length !== xs.length || after.length !== xs.length) fail(prim, `expected ${xs.length} pad widths per side`);
       if ([...before, ...after].some((p) => !(Number.isInteger(p) && p >= 0))) {
-        fail(prim, `widths must be non-negative integers, got before ${JSON.stringify(before)} and after ${JSON.stringify(after)}`);
+        // showValue, not JSON: JSON.stringify printed NaN as null.
+        fail(prim, `widths must be non-negative integers, got before ${showValue(before)} and after ${showValue(after)}`);
       }
       return { shape: xs.map((d, i) => d + before[i]! + after[i]!), dtype: inputs[0]!.dtype };
     }

@@ -363,6 +363,14 @@ describe('slice and pad', () => {
     expect(() => pad(x, [[1, 1]])).toThrow('pad: expected 2 [before, after] pairs for [3,4], got 1');
     expect(() => pad(x, [[0, 0], [-1, 0]])).toThrow('pad: widths must be non-negative integers, got before [0,-1] and after [0,0]');
   });
+
+  it('pad widths that are not pairs, or NaN, are shown as given', () => {
+    // These said 'expected 2 [before, after] pairs ..., got undefined' and showed NaN and a missing entry as null.
+    expect(() => pad(x, 2 as never)).toThrow('pad: widths must be an array of [before, after] pairs, one per axis, got 2');
+    expect(() => pad(x, [[0, 0], [1]] as never)).toThrow('pad: widths[1] is [1]; expected a [before, after] pair for axis 1');
+    expect(() => pad(x, [[0, 0], 1] as never)).toThrow('pad: widths[1] is 1; expected a [before, after] pair for axis 1');
+    expect(() => pad(x, [[Number.NaN, 0], [0, 0]])).toThrow('pad: widths must be non-negative integers, got before [NaN,0] and after [0,0]');
+  });
 });
 
 describe('primitive params given to apply', () => {
