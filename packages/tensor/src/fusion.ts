@@ -514,16 +514,31 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     producer.set(v.id, kernels.length - 1);
   });
 
-  // An anchor's result is written unless its epilogue is all that reads it.
+  // An anchor's result is written unless its epilogue is all that reads it. The stored values
+  // that read each anchor are found in one pass over the stored values (walking every stored
+  // value's inline inputs again for each anchor was quadratic: a chain of 1,000 small matmuls,
+  // each with a tanh epilogue, spent ~1 s here).
+  const epilogueAnchors = new Set<number>();
+  for (const kernel of kernels) {
+    if ((kernel.kind === 'reduce' || kernel.kind === 'dot' || kernel.kind === 'matmul') && kernel.epilogue.length > 0) {
+      epilogueAnchors.add(program.equations[kernel.equation]!.out.id);
+    }
+  }
+  const anchorReaders = new Map<number, number[]>();
+  if (epilogueAnchors.size > 0) {
+    for (const id of mat) {
+      for (const l of rootLeaves(defs.get(id)!.out)) {
+        if (epilogueAnchors.has(l.id)) (anchorReaders.get(l.id) ?? anchorReaders.set(l.id, []).get(l.id)!).push(id);
+      }
+    }
+  }
   for (const kernel of kernels) {
     if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
     const anchor = program.equations[kernel.equation]!.out.id;
     if (kernel.epilogue.length === 0) continue;
     const isResult = program.outputs.some((o) => o.id === anchor) || program.updates.some((u) => u.value.id === anchor);
-    const readElsewhere = [...mat].some((id) => {
-      if (id === anchor || kernel.epilogue.some((e) => e.id === id)) return false;
-      return rootLeaves(defs.get(id)!.out).some((l) => l.id === anchor);
-    });
+    const epilogueIds = new Set(kernel.epilogue.map((e) => e.id));
+    const readElsewhere = (anchorReaders.get(anchor) ?? []).some((id) => id !== anchor && !epilogueIds.has(id));
     kernel.writesResult = isResult || readElsewhere;
   }
 
