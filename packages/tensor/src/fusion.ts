@@ -667,6 +667,71 @@ export function lastReaders(plan: FusionPlan): Map<number, number> {
   return last;
 }
 
+/** Shares storage among values whose lifetimes do not overlap: see `slotReuser`. */
+export interface SlotReuser {
+  /**
+   * The lowest-numbered slot of `key` that is free before kernel `born` (its last reader ran
+   * earlier), taken from the free ones, or -1 when none is. `born` must not decrease from one
+   * call to the next (values are placed in the order of the kernels that make them).
+   */
+  take(key: string, born: number): number;
+  /** Marks `slot` of `key` (taken, or new) as busy until kernel `until` (its last reader) runs. */
+  hold(key: string, slot: number, until: number): void;
+}
+
+/**
+ * First-fit reuse of storage slots by lifetime, as a scan of every slot in order for the first
+ * one of the value's key that is free, in O(log slots) per value rather than O(slots): while a
+ * gradient keeps its forward values live the scan made placing them quadratic. Per key, a heap
+ * of busy slots by the kernel after which they are free, and a heap of free slots by number;
+ * since `born` never decreases, a slot once free stays free until taken.
+ */
+export function slotReuser(): SlotReuser {
+  // Min-heaps of [order, slot] pairs compared by order, then slot.
+  type Heap = [number, number][];
+  const less = (a: [number, number], b: [number, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const push = (h: Heap, e: [number, number]): void => {
+    let i = h.push(e) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  };
+  const pop = (h: Heap): [number, number] => {
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  const busy = new Map<string, Heap>();
+  const free = new Map<string, Heap>();
+  return {
+    take(key, born) {
+      const b = busy.get(key);
+      if (!b) return -1;
+      const f = free.get(key) ?? free.set(key, []).get(key)!;
+      while (b.length > 0 && b[0]![0] < born) push(f, [pop(b)[1], 0]);
+      return f.length > 0 ? pop(f)[0] : -1;
+    },
+    hold(key, slot, until) {
+      push(busy.get(key) ?? busy.set(key, []).get(key)!, [until, slot]);
+    },
+  };
+}
+
 /**
  * Names a program's kernels uniquely: a namer for one program's lowering, called once per kernel
  * in launch order with the name its shape suggests. The first kernel of a name keeps it; a later

@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type Equation, type FusionPlan, type KernelInfo, Program, type ProgramVar, type RandomKey,
-  kernelCost, lastReaders, objectId, planFusion, profilerSession, sizeOf,
+  kernelCost, lastReaders, objectId, planFusion, profilerSession, sizeOf, slotReuser,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -227,22 +227,21 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     const lastRead = lastReaders(plan);
     const tempSizes: number[] = [];
     const tempTypes: WgslScalar[] = [];
-    const tempFreeAfter: number[] = [];
+    const reuse = slotReuser();
     const order = [...plan.materialized].filter((id) => !locations.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
     for (const id of order) {
       const v = plan.definitions.get(id)!.out;
       const born = plan.producer.get(id)!;
       const type = wgslType(v.dtype);
       const size = Math.max(sizeOf(v.shape), 1);
-      let slot = tempFreeAfter.findIndex((free, k) => free < born && tempTypes[k] === type);
+      let slot = reuse.take(type, born);
       if (slot < 0) {
         slot = tempSizes.length;
         tempSizes.push(0);
         tempTypes.push(type);
-        tempFreeAfter.push(-1);
       }
       tempSizes[slot] = Math.max(tempSizes[slot]!, size);
-      tempFreeAfter[slot] = Math.max(lastRead.get(id) ?? born, born);
+      reuse.hold(type, slot, Math.max(lastRead.get(id) ?? born, born));
       locations.set(id, { slot: { kind: 'temp', index: slot }, offset: 0, strides: rowMajorStrides(v.shape) });
     }
     const kernels = lowerPlan({
@@ -251,7 +250,6 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       scratch: (elements) => {
         tempSizes.push(elements);
         tempTypes.push('f32');
-        tempFreeAfter.push(Infinity);
         return { kind: 'temp', index: tempSizes.length - 1 };
       },
       maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,

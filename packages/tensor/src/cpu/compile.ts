@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, slotReuser, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -272,7 +272,7 @@ function lower(program: Program): Lowering {
   });
   // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
   const lastRead = lastReaders(plan);
-  const freeAfter = new Map<number, number>();
+  const reuse = slotReuser();
   // A reduction's result that only its epilogue reads lives in a local, not an array.
   const unstored = new Set(plan.kernels.flatMap((k) => (k.kind === 'reduce' && !k.writesResult ? [program.equations[k.equation]!.out.id] : [])));
   const order = [...plan.materialized].filter((id) => !locations.has(id) && !unstored.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
@@ -280,16 +280,10 @@ function lower(program: Program): Lowering {
     const v = plan.definitions.get(id)!.out;
     const born = plan.producer.get(id)!;
     const length = sizeOf(v.shape);
-    let slot = -1;
-    for (const [s, free] of freeAfter) {
-      const src = slots[s]!;
-      if (free < born && src.kind === 'temp' && src.dtype === v.dtype && src.length === length) {
-        slot = s;
-        break;
-      }
-    }
+    const key = `${v.dtype} ${length}`;
+    let slot = reuse.take(key, born);
     if (slot < 0) slot = slots.push({ kind: 'temp', dtype: v.dtype, length }) - 1;
-    freeAfter.set(slot, Math.max(lastRead.get(id) ?? born, born));
+    reuse.hold(key, slot, Math.max(lastRead.get(id) ?? born, born));
     locations.set(id, rowMajor(v, slot));
   }
   const ctx: LoweringContext = {
