@@ -496,9 +496,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       producer.set(v.id, k);
       return;
     }
-    // Else the earliest elementwise kernel after everything it reads.
+    // Else the earliest elementwise kernel after everything it reads: none before `ready` can be
+    // (starting the search at the first kernel made it quadratic in the number of kernels).
     const ready = readyAfter(leaves);
-    for (let k = 0; k < kernels.length; k++) {
+    for (let k = Math.max(ready, 0); k < kernels.length; k++) {
       const kernel = kernels[k]!;
       if (kernel.kind !== 'elementwise') continue;
       const inKernel = leaves.filter((l) => producer.get(l.id) === k);

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, slotReuser, splitKey, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, slotReuser, splitKey, tensor, traceProgram,
 } from '@scorch/tensor';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
@@ -111,6 +111,34 @@ describe('planFusion on long programs', () => {
     const plan = planFusion(program);
     expect(describePlan(plan)).toEqual(Array.from({ length: count }, () => 'matmul matmul [8,8] + epilogue ×1 (result not stored)'));
   }, 5_000);
+
+  it('plans 20,000 alternating reductions and elementwise kernels in linear time', () => {
+    // y ← y − sum(y), every y a result: a reduction, then an elementwise kernel that must follow
+    // it. Each elementwise value looked for its kernel from the program's first kernel, filtering
+    // what it reads at every elementwise kernel on the way: 20,000²/2 steps (~30 s); it starts
+    // now at the first kernel after everything it reads (~1 s alone, up to ~7 s beside a full
+    // test run: hence the 15 s limit, half the quadratic search's time). The program is
+    // written out rather than traced (tracing 80,000 ops takes seconds of its own).
+    const count = 20_000;
+    let id = 0;
+    const v = (shape: number[]) => ({ id: id++, shape, dtype: 'float32' }) as ProgramVar;
+    const x = v([64]);
+    const equations: Equation[] = [];
+    const outputs: ProgramVar[] = [];
+    let y = x;
+    for (let i = 0; i < count; i++) {
+      const s = v([]), r = v([1]), e = v([64]), d = v([64]);
+      equations.push(
+        { prim: 'sum', inputs: [y], params: { axes: [0] }, out: s } as unknown as Equation,
+        { prim: 'reshape', inputs: [s], params: { shape: [1] }, out: r } as unknown as Equation,
+        { prim: 'expand', inputs: [r], params: { shape: [64] }, out: e } as unknown as Equation,
+        { prim: 'sub', inputs: [y, e], params: {}, out: d } as unknown as Equation,
+      );
+      outputs.push((y = d));
+    }
+    const plan = planFusion({ inputs: [x], outputs, updates: [], equations } as unknown as Program);
+    expect(describePlan(plan)).toEqual(Array.from({ length: 2 * count }, (_, i) => (i % 2 === 0 ? 'reduce sum []' : 'elementwise [64]×1')));
+  }, 15_000);
 });
 
 describe('scans and arg-reductions', () => {
