@@ -2,9 +2,10 @@
 
 import {
   Tensor, apply, checkBoolean, checkOneOf, checkOptions, collectCreated, composite, eye, flattenTree, fmtShape, isFloatDType, onesLike, popTrace,
-  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise
+  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise,
+  checkTensor,
 } from '@scorch/tensor';
-import { JvpTrace, disposedMessage } from './forward.js';
+import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
 import { vmap } from './vmap.js';
 
@@ -12,11 +13,10 @@ export type TensorFn = (...args: Tensor[]) => Tensor;
 
 function checkArgs(op: string, args: readonly unknown[]): asserts args is Tensor[] {
   args.forEach((a, i) => {
-    if (!(a instanceof Tensor)) throw new TypeError(`${op}: argument ${i} must be a Tensor, got ${a === null ? 'null' : typeof a}`);
-    // As the ops' own check (checkTensor): a function that used the argument failed in its first
-    // op, under that op's name, and one that returned it (jvp or vjp of the identity) handed the
-    // disposed tensor back as a result.
-    if (a.isDisposed) throw new Error(disposedMessage(op, `argument ${i}`, a));
+    // A Tensor, and live, as the ops check theirs: a disposed argument failed in the function's
+    // first op, under that op's name, and one returned (jvp or vjp of the identity) came back as
+    // a result.
+    checkTensor(op, a, `argument ${i}`);
     if (!isFloatDType(a.dtype)) throw new TypeError(`${op}: argument ${i} has dtype ${a.dtype}; only float32/float64 tensors can be differentiated`);
   });
 }
@@ -109,7 +109,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
       const got = cotangent instanceof Tensor ? `${cotangent.dtype} ${fmtShape(cotangent.shape)}` : typeof cotangent;
       throw new Error(`vjp: the cotangent must match the output (${value.dtype} ${fmtShape(value.shape)}), got ${got}`);
     }
-    if (cotangent.isDisposed) throw new Error(disposedMessage('vjp', 'the cotangent', cotangent));
+    checkTensor('vjp', cotangent, 'the cotangent');
     // The rules mix the cotangent with the values f made: one elsewhere came back as it was (f the
     // identity) or failed in whichever op first met both, naming neither vjp nor the cotangent.
     if (cotangent.device !== value.device) {

@@ -2,13 +2,9 @@
 // nested `jvp` call is a new trace level, so tangents of different calls never mix
 // (no perturbation confusion): d/dx [x · d/dy (x + y)] = 1.
 
-import { type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, apply, fmtShape, isFloatDType } from '@scorch/tensor';
+import { type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, apply, checkTensor, fmtShape, isFloatDType } from '@scorch/tensor';
 import { jvpRules } from './rules.js';
 
-/** The error for a disposed argument or tangent of a transformation, worded as the ops' own (checkTensor's). */
-export function disposedMessage(op: string, what: string, t: Tensor): string {
-  return `${op}: ${what}, a ${t.dtype} ${fmtShape(t.shape)} tensor, was disposed (${t._disposedBy}) and cannot be used`;
-}
 
 interface JvpPayload {
   primal: Tensor;
@@ -22,7 +18,7 @@ export class JvpTrace extends Trace {
   /** A tracer standing for `primal` moving in direction `tangent`; errors name `op`, the transformation called (jvp, hvp). */
   lift(primal: Tensor, tangent: Tensor, what: string, op = 'jvp'): Tensor {
     if (!(tangent instanceof Tensor)) throw new TypeError(`${op}: ${what} tangent must be a Tensor, got ${tangent === null ? 'null' : typeof tangent}`);
-    if (tangent.isDisposed) throw new Error(disposedMessage(op, `${what} tangent`, tangent));
+    checkTensor(op, tangent, `${what} tangent`);
     if (tangent.dtype !== primal.dtype || tangent.shape.length !== primal.shape.length || tangent.shape.some((d, i) => d !== primal.shape[i])) {
       throw new Error(`${op}: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
     }

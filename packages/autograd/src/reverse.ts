@@ -10,8 +10,8 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
   checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
+  checkTensor,
 } from '@scorch/tensor';
-import { disposedMessage } from './forward.js';
 import { vjpRules } from './rules.js';
 
 /** A node's own reverse rule (a custom derivative): one cotangent per input, null where none. */
@@ -245,7 +245,7 @@ export const ambientAutograd = {
     if (gradient && (gradient.dtype !== t.dtype || gradient.shape.length !== t.shape.length || gradient.shape.some((d, i) => d !== t.shape[i]))) {
       throw new Error(`backward: gradient is ${gradient.dtype} ${fmtShape(gradient.shape)} but the output is ${t.dtype} ${fmtShape(t.shape)}`);
     }
-    if (gradient?.isDisposed) throw new Error(disposedMessage('backward', 'gradient', gradient));
+    if (gradient) checkTensor('backward', gradient, 'gradient');
     if (gradient && gradient.device !== t.device) {
       throw new Error(`backward: gradient is on '${gradient.device}' but the output is on '${t.device}'; move the gradient to the output's device`);
     }

@@ -16,9 +16,9 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
   checkActive, checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
-  unflattenTree, refusePromise
+  unflattenTree, refusePromise,
+  checkTensor,
 } from '@scorch/tensor';
-import { disposedMessage } from './forward.js';
 
 interface BatchPayload {
   /** The batched value: the per-example shape with the batch axis inserted at `bdim`. */
@@ -395,7 +395,7 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
         if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: input leaf ${j} is batched (axis ${axis}) but is ${leaf === null ? 'null' : typeof leaf}, not a Tensor`);
         // As grad and jvp: a function that returned it handed the disposed tensor back, and one
         // that used it failed under the name of its first op.
-        if (leaf.isDisposed) throw new Error(disposedMessage(where, `input leaf ${j}`, leaf));
+        checkTensor(where, leaf, `input leaf ${j}`);
         const a = normalizeAxis(where, axis, leaf.shape.length, `the batch axis of input leaf ${j} (${fmtShape(leaf.shape)})`);
         const n = leaf.shape[a]!;
         if (size === null) {

@@ -34,7 +34,7 @@ export type {
 } from './primitiveRegistry.js';
 export {
   Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
-  installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, refusePromise,
+  installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, checkTensor, refusePromise,
 } from './tensor.js';
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
