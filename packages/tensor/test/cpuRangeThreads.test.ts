@@ -19,7 +19,8 @@ import { traceAndInterpret } from './programReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
-import { wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { rangePool, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { buildFunction } from '../src/cpu/jsCode.js';
 import { untilWorkerChunk } from './workerChunks.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
@@ -226,6 +227,30 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     compiled.dispose();
     x.dispose();
     idx.dispose();
+  });
+
+  it('a range of 2^31 units or more is covered whole, by the workers as by this thread', () => {
+    // The range's counts travel in the pool's Int32Array control block: 2^31 + 40 was stored as
+    // -2^31 + 40 and read back signed, so every chunk's range [start, min(units, end)) was empty
+    // and a compiled kernel over a [2^31 + 64] bool tensor returned its output unwritten. Here a
+    // function that only records each chunk's extent (nothing is allocated per unit).
+    setCpuThreads(2);
+    const pool = rangePool(2)!;
+    const source = '(function (arrays, start, end) { const a = arrays[0]; Atomics.add(a, 0, BigInt(end - start)); Atomics.add(a, 1, 1n); })';
+    const fn = buildFunction<(arrays: readonly unknown[], start: number, end: number) => void>(source);
+    for (const units of [2 ** 31 + 40, 2 ** 32 - 5]) {
+      const acc = new BigInt64Array(new SharedArrayBuffer(16));
+      const unitsPerChunk = Math.ceil(units / 8);
+      const { tries, chunks } = untilWorkerChunk(() => {
+        acc.fill(0n);
+        pool.runRanges({ source, fn, arrays: [acc], units, unitsPerChunk, participants: 2 });
+      });
+      expect(chunks, `no worker chunk after ${tries} jobs`).toBeGreaterThan(0);
+      expect([acc[0], acc[1]]).toEqual([BigInt(units), 8n]);
+    }
+    expect(() => pool.runRanges({ source, fn, arrays: [], units: 2 ** 32, unitsPerChunk: 2 ** 29, participants: 2 })).toThrow(
+      'cpu threads: a range job covers at most 2^32 - 1 units (the control block holds 32-bit counts), got 4294967296',
+    );
   });
 
   it('memory() counts shared arrays by their bytes, and threaded runs leak nothing', () => {

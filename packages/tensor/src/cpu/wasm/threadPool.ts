@@ -128,9 +128,11 @@ export type RangeFunction = (arrays: readonly unknown[], start: number, end: num
  * its message could be read), so it claims nothing. Self-contained, like runChunks.
  */
 export function runRangeChunks(fn: RangeFunction | null, arrays: readonly unknown[], ctl: Int32Array, counter: BigUint64Array, epoch: number, id: number): void {
-  // Parameters at ctl[27…30]: chunks, units per chunk, units, participants.
+  // Parameters at ctl[27…30]: chunks, units per chunk, units, participants. The counts are read
+  // as unsigned: a range of 2^31 units or more (a tensor holds up to 2^32 - 1 elements) is stored
+  // in the Int32Array modulo 2^32, and read as signed it was negative, so every chunk was empty.
   if (fn === null || id >= ctl[30]!) return;
-  const nChunks = ctl[27]!, per = ctl[28]!, units = ctl[29]!;
+  const nChunks = ctl[27]! >>> 0, per = ctl[28]! >>> 0, units = ctl[29]! >>> 0;
   const tag = BigInt(epoch >>> 0);
   for (;;) {
     const v = Atomics.load(counter, 0);
@@ -415,6 +417,7 @@ export class ThreadPool {
    */
   runRanges(job: RangeJob): void {
     if (job.arrays.length > RANGE_ARRAYS_MAX) throw new Error(`cpu threads: a range job takes at most ${RANGE_ARRAYS_MAX} arrays, got ${job.arrays.length}`);
+    if (!(Number.isInteger(job.units) && job.units >= 0 && job.units <= 0xffffffff)) throw new RangeError(`cpu threads: a range job covers at most 2^32 - 1 units (the control block holds 32-bit counts), got ${job.units}`);
     const { ctl, counter } = this;
     const tag = this.open();
     let id = this.rangeIds.get(job.source);
