@@ -4,7 +4,7 @@
 // dataSync). Expected values are written out by hand.
 
 import { describe, expect, it } from 'vitest';
-import { arange, eye, full, linspace, ones, rand, randn, tensor, zeros } from '@scorch/tensor';
+import { type CpuBackend, type CpuHandle, arange, concat, eye, full, getBackend, linspace, matmul, memory, ones, rand, randn, tensor, traceProgram, zeros } from '@scorch/tensor';
 
 describe('tensor() from host data', () => {
   it('infers shape and float32 dtype from nested arrays', async () => {
@@ -205,6 +205,33 @@ describe('huge shapes', () => {
     expect(() => linspace(0, 1, 1e12)).toThrow(`linspace: shape [1000000000000] ${msg}`);
     expect(() => eye(1e6)).toThrow(`eye: shape [1000000,1000000] ${msg}`);
     expect(() => tensor([1], { shape: [1e6, 1e6] })).toThrow(`tensor: shape [1000000,1000000] ${msg}`);
+  });
+
+  it('results and dense copies of views past the limit are refused by the CPU backend, naming the op', () => {
+    // Small operands whose result (or whose expanded view, once copied) has 2^33 elements: the
+    // engine's 'Array buffer allocation failed' named neither the op nor the shape. An expand is
+    // a view and holds no elements, so it is allowed; an op that must copy it is refused.
+    const msg = 'shape [65536,131072] has 8589934592 elements, more than a tensor can hold (at most 4294967295 = 2^32 - 1)';
+    const col = zeros([2 ** 16, 1]);
+    const row = zeros([1, 2 ** 17]);
+    const big = col.expand([2 ** 16, 2 ** 17]);
+    const half = ones([1]).expand([2 ** 31]);
+    const before = memory().bytes;
+    expect(() => col.add(row)).toThrow(`add: ${msg}`);
+    expect(() => matmul(col, row)).toThrow(`matmul: ${msg}`);
+    expect(() => big.sum()).toThrow(`sum (copying its broadcast view operand densely): ${msg}`);
+    expect(() => big.dataSync()).toThrow(`read (copying its broadcast view operand densely): ${msg}`);
+    expect(() => concat([half, half, half])).toThrow('concat: shape [6442450944] has 6442450944 elements, more than a tensor can hold');
+    // A compiled program's result.
+    const cpu = getBackend('cpu') as CpuBackend;
+    const traced = traceProgram(([a, b]) => [a!.add(b!).exp()], [col, row], []);
+    const compiled = cpu.compile(traced.program);
+    const hs = [col, row].map((t) => t._live('test') as CpuHandle);
+    expect(() => compiled.run(hs, [], [false, false])).toThrow('jit: an array of 8589934592 float32 elements is more than a tensor can hold (at most 4294967295 = 2^32 - 1)');
+    compiled.dispose();
+    // Nothing was allocated for the refused results.
+    expect(memory().bytes).toBe(before);
+    for (const t of [half, big, col, row]) t.dispose();
   });
 });
 

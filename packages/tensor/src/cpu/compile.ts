@@ -143,8 +143,8 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     const session = profilerSession();
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (s.kind === 'input') arrays[i] = session ? this.denseProfiled(session, inputs[s.index]!, s.index) : this.backend.dense(inputs[s.index]!);
-      else if (s.kind === 'result') arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape));
+      if (s.kind === 'input') arrays[i] = session ? this.denseProfiled(session, inputs[s.index]!, s.index) : this.backend.dense(inputs[s.index]!, 'jit');
+      else if (s.kind === 'result') arrays[i] = this.backend.allocate(s.value.dtype, sizeOf(s.value.shape), 'jit');
     }
     // Keys by canonical index: the lowering is shared by programs of one structure, whose key
     // variables are different objects in the same canonical order.
@@ -178,9 +178,9 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
    */
   private denseProfiled(session: ProfileSession, h: CpuHandle, index: number): TypedArray {
     const view = h.view;
-    if (!view || view.kind === 'alias') return this.backend.dense(h);
+    if (!view || view.kind === 'alias') return this.backend.dense(h, 'jit');
     const start = performance.now();
-    const data = this.backend.dense(h);
+    const data = this.backend.dense(h, 'jit');
     const duration = performance.now() - start;
     const read = h.shape.reduce((n, d, i) => (view.strides[i] === 0 ? n : n * d), 1);
     session.record({ name: `dense_input${index}`, device: this.backend.name, start, duration, bytes: (read + data.length) * bytesPerElement(h.dtype), timing: 'host' });
@@ -204,7 +204,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     let count = 0;
     this.lowering.slots.forEach((s, i) => {
       if (s.kind !== 'temp') return;
-      const a = this.backend.allocate(s.dtype, s.length);
+      const a = this.backend.allocate(s.dtype, s.length, 'jit');
       this.slotArrays[i] = a;
       bytes += a.byteLength;
       count++;

@@ -17,7 +17,7 @@ import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, is
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import type { Program } from '../program.js';
 import { fillRandom } from '../random.js';
-import { type Shape, sizeOf, stridesOf } from '../shape.js';
+import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
 import { matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
@@ -309,8 +309,15 @@ export class CpuBackend implements Backend<CpuHandle> {
     this.name = name;
   }
 
-  /** An array for new storage, contents arbitrary (every kernel that uses it writes all of it). */
-  allocate(dtype: DType, size: number): TypedArray {
+  /**
+   * An array for new storage, contents arbitrary (every kernel that uses it writes all of it).
+   * More than MAX_TENSOR_ELEMENTS elements is a RangeError naming `where` (the engine's own
+   * failure, 'Array buffer allocation failed', names nothing).
+   */
+  allocate(dtype: DType, size: number, where = 'cpu'): TypedArray {
+    if (size > MAX_TENSOR_ELEMENTS) {
+      throw new RangeError(`${where}: an array of ${size} ${dtype} elements is more than a tensor can hold (at most ${MAX_TENSOR_ELEMENTS} = 2^32 - 1)`);
+    }
     return this.pool.take(dtype, size);
   }
 
@@ -332,12 +339,15 @@ export class CpuBackend implements Backend<CpuHandle> {
    * The handle's values as a contiguous array, materialising (once) a broadcast or transpose
    * view; a materialised view no longer reads its source, which goes back to the pool if nothing
    * else holds it. An alias gives its source's array itself, which other handles read too: the
-   * array is for reading only (no kernel writes into an input).
+   * array is for reading only (no kernel writes into an input). A view of more elements than a
+   * tensor holds (an expand to 2^33 elements, which holds none) is a RangeError naming `where`,
+   * the op that needed the copy.
    */
-  dense(h: CpuHandle): TypedArray {
+  dense(h: CpuHandle, where = 'cpu'): TypedArray {
     if (h.data) return h.data;
     const view = h.view!;
     if (view.kind === 'alias') return view.base;
+    assertAllocatable(h.shape, `${where} (copying its ${view.kind} view operand densely)`);
     const data = this.allocate(h.dtype, sizeOf(h.shape));
     stridedCopy(view.base, 0, view.strides, h.shape, data);
     h.data = data;
@@ -355,9 +365,9 @@ export class CpuBackend implements Backend<CpuHandle> {
     return h.view !== null;
   }
 
-  private operand(h: CpuHandle): EagerOperand {
+  private operand(h: CpuHandle, where: string): EagerOperand {
     // A transpose is read dense: the fast elementwise kernels read row-major operands.
-    if (!h.data && h.view?.kind === 'transpose') this.dense(h);
+    if (!h.data && h.view?.kind === 'transpose') this.dense(h, where);
     if (h.data || !h.view) return { arr: h.data!, strides: null, dtype: h.dtype };
     return h.view.kind === 'alias' ? { arr: h.view.base, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
   }
@@ -444,8 +454,8 @@ export class CpuBackend implements Backend<CpuHandle> {
     const k = a.shape[r - 1]!;
     const n = b.shape[r - 1]!;
     const batch = sizeOf(a.shape.slice(0, -2));
-    const A = CpuBackend.inPlace(a, m, k) ?? { data: this.dense(a) as Float32Array | Float64Array, stride: m * k, transposed: false };
-    const B = CpuBackend.inPlace(b, k, n) ?? { data: this.dense(b) as Float32Array | Float64Array, stride: k * n, transposed: false };
+    const A = CpuBackend.inPlace(a, m, k) ?? { data: this.dense(a, 'matmul') as Float32Array | Float64Array, stride: m * k, transposed: false };
+    const B = CpuBackend.inPlace(b, k, n) ?? { data: this.dense(b, 'matmul') as Float32Array | Float64Array, stride: k * n, transposed: false };
     const options = A.transposed ? (B.transposed ? TRANSPOSED_BOTH : TRANSPOSED_A) : B.transposed ? TRANSPOSED_B : undefined;
     // One call for the whole batch: the kernels split it across threads as one job.
     matmulBatchedInto(batch, A.data, 0, A.stride, B.data, 0, B.stride, out, 0, m, n, k, options);
@@ -469,7 +479,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   readSync(h: CpuHandle): TypedArray {
     if (h.freed) throw new Error('cpu: read of a freed buffer');
-    return this.dense(h).slice();
+    return this.dense(h, 'read').slice();
   }
 
   dispose(h: CpuHandle): void {
@@ -519,6 +529,7 @@ export class CpuBackend implements Backend<CpuHandle> {
       if (view) return view;
     }
     if (prim === 'full') return this.full(info.shape, (params as PrimitiveParams['full']).value, info.dtype);
+    assertAllocatable(info.shape, prim);
     const n = sizeOf(info.shape);
     // pad and scatterAdd write only part of their output, onto zeros.
     const out = prim === 'pad' || prim === 'scatterAdd' ? this.pool.takeZeroed(info.dtype, n) : this.allocate(info.dtype, n);
@@ -534,11 +545,11 @@ export class CpuBackend implements Backend<CpuHandle> {
   private compute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo, out: TypedArray): void {
     const x = inputs[0]!;
     if (isUnary(prim) || isBinary(prim) || isCompare(prim) || prim === 'where') {
-      elementwiseInto(prim, inputs.map((h) => this.operand(h)), info.dtype, info.shape, out);
+      elementwiseInto(prim, inputs.map((h) => this.operand(h, prim)), info.dtype, info.shape, out);
       return;
     }
     if (prim === 'cast') {
-      elementwiseInto('cast', [this.operand(x)], info.dtype, info.shape, out);
+      elementwiseInto('cast', [this.operand(x, prim)], info.dtype, info.shape, out);
       return;
     }
     if (prim === 'matmul') {
@@ -547,7 +558,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     }
     // Past elementwise ops and matmuls every kernel reads dense storage: materialise any view
     // (an alias is its source's array as it is).
-    const data = inputs.map((h) => this.dense(h));
+    const data = inputs.map((h) => this.dense(h, prim));
     const xd = data[0]!;
     if (isReduce(prim)) {
       reduceInto(prim, xd, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out);
