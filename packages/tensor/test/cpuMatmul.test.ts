@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
-import { setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
 } from './matmulReference.js';
@@ -313,6 +313,57 @@ describe('the TypeScript and WebAssembly kernels agree', () => {
     }
     // They are different computations (float32 against double accumulation): some bits differ.
     expect(differ).toBeGreaterThan(0);
+  });
+});
+
+describe('products larger than the WebAssembly memory', () => {
+  // The module's memory holds at most 1 GiB; a product that did not fit at once (a batch of 22000
+  // 64×64×64 float32 products) ran wholly in TypeScript: 3.3× slower there, and with the
+  // TypeScript kernels' bits, so 3287 of the 4096 elements of the last product differed from the
+  // same product computed alone. It now runs in parts that fit, with the bits of one call. Here
+  // the limit is lowered to 512 KiB: each case lays out more than that at once (A, packed B and
+  // C of the whole batch, and 120×256 elements of A-pack scratch), and each part fits.
+  afterAll(() => setWasmMatmulMemoryLimitForTesting(undefined));
+
+  it.skipIf(!WASM)('run in parts (groups of the batch, blocks of rows) with the bits of one call, the epilogue seeing every row once in order', () => {
+    setCpuWasm(true);
+    const next = seededUniform(977);
+    // [batch, m, k, n, B]: a batch in groups (B strided or shared), and products whose single
+    // entry does not fit (bands of rows, B packed for each).
+    const cases: [number, number, number, number, 'strided' | 'shared'][] = [
+      [80, 24, 24, 24, 'strided'], [100, 30, 17, 20, 'shared'], [1, 1500, 40, 30, 'strided'], [2, 1500, 33, 21, 'shared'],
+    ];
+    for (const Ctor of [Float32Array, Float64Array] as FloatCtor[]) {
+      for (const [batch, m, k, n, bKind] of cases) {
+        const label = `${Ctor.name} batch ${batch} ${m}×${k}×${n} (B ${bKind})`;
+        const bStride = bKind === 'shared' ? 0 : k * n;
+        const a = randomArray(Ctor, batch * m * k, next);
+        const b = randomArray(Ctor, bKind === 'shared' ? k * n : batch * k * n, next);
+        const whole = new Ctor(batch * m * n);
+        setWasmMatmulMemoryLimitForTesting(undefined);
+        matmulBatchedInto(batch, a, 0, m * k, b, 0, bStride, whole, 0, m, n, k);
+        const parts = new Ctor(batch * m * n);
+        const seen: [number, number][] = [];
+        setWasmMatmulMemoryLimitForTesting(512 * 1024);
+        matmulBatchedInto(batch, a, 0, m * k, b, 0, bStride, parts, 0, m, n, k, { epilogue: (s, e) => seen.push([s, e]) });
+        expect(firstDifference(parts, 0, whole), label).toBe(-1);
+        // Runs of whole rows, in order, covering C once.
+        let at = 0;
+        for (const [s, e] of seen) {
+          expect([s, (e - s) % n], label).toEqual([at, 0]);
+          at = e;
+        }
+        expect(at, label).toBe(batch * m * n);
+        if (Ctor === Float32Array) {
+          // Not the TypeScript kernels (double accumulation): their float32 bits differ somewhere.
+          const viaTs = new Ctor(batch * m * n);
+          setCpuWasm(false);
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, bStride, viaTs, 0, m, n, k);
+          setCpuWasm(true);
+          expect(firstDifference(parts, 0, viaTs), label).not.toBe(-1);
+        }
+      }
+    }
   });
 });
 

@@ -35,6 +35,13 @@ function shapes(fma: boolean): Record<WasmFloat, MatmulKernelShape> {
 /** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
 const MAXIMUM_PAGES = 16384;
 const PAGE = 65536;
+/** The bytes a product may lay out: the memory's maximum (lowered by tests, so small products run in parts). */
+let memoryLimit = MAXIMUM_PAGES * PAGE;
+
+/** For tests: lay out at most `bytes` per call of the kernels (undefined: the memory's maximum, 1 GiB). */
+export function setWasmMatmulMemoryLimitForTesting(bytes: number | undefined): void {
+  memoryLimit = bytes ?? MAXIMUM_PAGES * PAGE;
+}
 /** Default cap on threads: beyond it a 2-D product gains little and memory bandwidth is shared. */
 const MAX_DEFAULT_THREADS = 8;
 /**
@@ -247,9 +254,12 @@ function roundUp(x: number, multiple: number): number {
 /**
  * c[cOff + i·m·n …] = a[aOff + i·aStride …] · b[bOff + i·bStride …] for i < batch (a stride of
  * 0 shares one operand across the batch); m, n, k ≥ 1. `epilogue(start, end)` is called for each
- * finished run of whole rows of C, in order. Returns false, having written nothing, when the
- * kernels cannot run here, the operands do not fit the memory, or another product is using it
- * (a product started from an epilogue).
+ * finished run of whole rows of C, in order. A product whose operands do not fit the memory at
+ * once runs in parts that do: groups of the batch, and blocks of rows of an entry too large by
+ * itself (each element of C is the same sum, so the bits are those of one call). Returns false,
+ * having written nothing, when the kernels cannot run here, a part cannot fit (B alone, or the
+ * rows of an A stored transposed), or another product is using the memory (a product started
+ * from an epilogue).
  *
  * `transA`: each A_i is stored transposed, as the k×m row-major matrix Aᵀ (element (i, p) at
  * p·m + i); `transB` likewise for B (Bᵀ, n×k). Such an operand is copied as stored and packed
@@ -269,10 +279,70 @@ export function wasmMatmul(
   if (!rt) return false;
   busy = true;
   try {
-    return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+    return runInParts(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
   } finally {
     busy = false;
   }
+}
+
+/**
+ * Bytes of the memory a product lays out (runProduct's regions): A copies, one raw B, packed Bs,
+ * C (rows padded to mr, stride npad), and A-pack scratch per participant.
+ */
+function productBytes(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number): number {
+  const E = L.bytes;
+  const npad = roundUp(n, L.nr);
+  const aBytes = aShared ? align64(m * k * E) : align64(m * k * E) * batch;
+  const bRaw = align64(aBytes);
+  const bpRegion = align64(bRaw + k * n * E);
+  const cRegion = align64(bpRegion + (bShared ? 1 : batch) * align64(npad * k * E));
+  return cRegion + align64(roundUp(m, L.mr) * npad * E) * batch + align64(L.mc * L.kc * E) * participants;
+}
+
+/**
+ * The product in calls of runProduct that each fit the memory: all at once where it fits, else
+ * the batch in groups (halved until a group fits), else, entry by entry, A's rows in blocks (a
+ * block of rows of C reads only those rows of A). Before, a product too large at once ran wholly
+ * in TypeScript: several times slower, and with other bits than the same product in a smaller
+ * batch (double accumulation there, the element type's here).
+ */
+function runInParts(
+  rt: Runtime, dtype: WasmFloat, batch: number,
+  a: Float32Array | Float64Array, aOff: number, aStride: number,
+  b: Float32Array | Float64Array, bOff: number, bStride: number,
+  c: Float32Array | Float64Array, cOff: number,
+  m: number, n: number, k: number,
+  epilogue: ((start: number, end: number) => void) | undefined,
+  transA: boolean, transB: boolean,
+): boolean {
+  const L = rt.layouts[dtype];
+  const limit = memoryLimit;
+  // Participants at most the thread count: an upper bound on what runProduct lays out.
+  const threads = wasmThreads();
+  const fits = (entries: number, rows: number) =>
+    productBytes(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads) <= limit;
+  if (fits(batch, m)) return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+  let group = batch;
+  while (group > 1 && !fits(group, m)) group = Math.ceil(group / 2);
+  if (fits(group, m)) {
+    for (let i = 0; i < batch; i += group) {
+      const g = Math.min(group, batch - i);
+      runProduct(rt, dtype, g, a, aOff + i * aStride, aStride, b, bOff + i * bStride, bStride, c, cOff + i * m * n, m, n, k, epilogue, transA, transB);
+    }
+    return true;
+  }
+  // One entry is too large: blocks of rows, where A's rows are contiguous (not stored as Aᵀ).
+  if (transA) return false;
+  let rows = m;
+  while (rows > 1 && !fits(1, rows)) rows = Math.ceil(rows / 2);
+  if (!fits(1, rows)) return false;
+  for (let i = 0; i < batch; i++) {
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      const r = Math.min(rows, m - r0);
+      runProduct(rt, dtype, 1, a, aOff + i * aStride + r0 * k, 0, b, bOff + i * bStride, 0, c, cOff + i * m * n + r0 * n, r, n, k, epilogue, false, transB);
+    }
+  }
+  return true;
 }
 
 function runProduct(
@@ -313,7 +383,8 @@ function runProduct(
   const apRegion = cRegion + cBatch * batch;
   const apStride = align64(L.mc * L.kc * E);
   const total = apRegion + apStride * participants;
-  if (total > MAXIMUM_PAGES * PAGE) return false;
+  // runInParts sized the call to fit (productBytes, the same regions, with at least these participants).
+  if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
   ensureBytes(rt, total);
 
   const view = dtype === 'f32' ? rt.f32 : rt.f64;
