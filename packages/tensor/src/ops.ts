@@ -522,6 +522,16 @@ export interface ArgReduceOptions {
   keepdims?: boolean;
 }
 
+/**
+ * Throws unless every index into `extent` entries fits the int32 result (at most 2^31 - 1):
+ * past it the result's store wrapped an index to a negative number (PyTorch returns int64).
+ */
+function checkIndexable(prim: string, extent: number, what: string): void {
+  if (extent - 1 > 2 ** 31 - 1) {
+    throw new RangeError(`${prim}: reducing ${what}, indices up to ${extent - 1} do not fit the int32 result (at most 2147483647 = 2^31 - 1); reduce over fewer elements (split the axis by reshape, reduce each part, then combine)`);
+  }
+}
+
 function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefined, opts: ArgReduceOptions): Tensor {
   return composite(() => {
     checkTensor(prim, x);
@@ -531,11 +541,13 @@ function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefine
     if (axis === undefined) {
       // Over all elements, as torch.argmax(x) and numpy.argmax(x): the index into the flattened x.
       if (x.size === 0) throw new Error(`${prim}: cannot reduce the empty tensor ${fmtShape(x.shape)}`);
+      checkIndexable(prim, x.size, `all ${x.size} elements of ${fmtShape(x.shape)}`);
       const r = apply(prim, [reshape(x, [x.size])], { axis: 0 });
       return opts.keepdims ? reshape(r, x.shape.map(() => 1)) : r;
     }
     const a = normalizeAxis(prim, axis, x.rank);
     if (x.shape[a] === 0) throw new Error(`${prim}: cannot reduce the empty axis ${a} of ${fmtShape(x.shape)}`);
+    checkIndexable(prim, x.shape[a]!, `axis ${a} of ${fmtShape(x.shape)} (extent ${x.shape[a]})`);
     const r = apply(prim, [x], { axis: a });
     return opts.keepdims ? reshape(r, keepdimsShape(x.shape, [a])) : r;
   });

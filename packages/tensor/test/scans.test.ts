@@ -73,6 +73,20 @@ describe('argmax and argmin', () => {
     expect(() => argmax(tensor([true]), 0)).toThrow('argmax: expected a numeric tensor, got bool; cast it first');
     expect(() => argmax(x, 0, { keepDims: true } as never)).toThrow("argmax: unknown option 'keepDims' (did you mean 'keepdims'?)");
   });
+
+  it('refuses a reduction whose indices do not fit the int32 result, before copying anything', () => {
+    // Past 2^31 - 1 the kernel's store into the Int32Array result wrapped an index to a negative
+    // number (2^31 became -2^31); PyTorch returns int64. Broadcast views hold no elements, so
+    // these shapes cost nothing; the flattened case was refused before reshape copied the view.
+    const fit = 'do not fit the int32 result (at most 2147483647 = 2^31 - 1); reduce over fewer elements';
+    const line = tensor([1.5]).expand([2 ** 31 + 1]);
+    expect(() => argmax(line)).toThrow(`argmax: reducing all 2147483649 elements of [2147483649], indices up to 2147483648 ${fit}`);
+    expect(() => argmin(line, 0)).toThrow(`argmin: reducing axis 0 of [2147483649] (extent 2147483649), indices up to 2147483648 ${fit}`);
+    const plane = tensor([[1.5]]).expand([2 ** 16, 2 ** 15 + 1]);
+    expect(() => argmax(plane)).toThrow(`argmax: reducing all 2147549184 elements of [65536,32769], indices up to 2147549183 ${fit}`);
+    // Along an axis of a fitting extent it is allowed: 2^15 + 1 columns, the first of equal values.
+    expect(ints(argmax(tensor([[1.5]]).expand([3, 2 ** 15 + 1]), 1))).toEqual([0, 0, 0]);
+  });
 });
 
 describe('cumsum and cumprod', () => {
