@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
 import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
-import { setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
+import { matmulMemoryBytes, setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
   type Float, type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, sequentialProduct, typescriptTolerance, wasmTolerance,
 } from './matmulReference.js';
@@ -364,6 +364,39 @@ describe('products larger than the WebAssembly memory', () => {
         }
       }
     }
+  });
+});
+
+describe('a WebAssembly memory that cannot grow', () => {
+  it.skipIf(!WASM)('the product runs in TypeScript (the engine refused to commit memory), then in WebAssembly again once it can', () => {
+    // A grow the engine refuses (no memory or address space to commit) reached the caller as the
+    // engine's RangeError 'WebAssembly.Memory.grow(): ...', naming no op. Here grow is stubbed to
+    // refuse, and the batch (a shared B) lays out more than the memory holds now.
+    setCpuWasm(true);
+    const [m, k, n] = [64, 64, 64];
+    const batch = Math.ceil(matmulMemoryBytes() / (m * k * 4 + m * n * 4)) + 1;
+    const next = seededUniform(31);
+    const a = randomArray(Float32Array, batch * m * k, next);
+    const b = randomArray(Float32Array, k * n, next);
+    const viaTs = new Float32Array(batch * m * n);
+    setCpuWasm(false);
+    matmulBatchedInto(batch, a, 0, m * k, b, 0, 0, viaTs, 0, m, n, k);
+    setCpuWasm(true);
+    const grow = WebAssembly.Memory.prototype.grow;
+    const refused = new Float32Array(batch * m * n);
+    WebAssembly.Memory.prototype.grow = () => {
+      throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+    };
+    try {
+      matmulBatchedInto(batch, a, 0, m * k, b, 0, 0, refused, 0, m, n, k);
+    } finally {
+      WebAssembly.Memory.prototype.grow = grow;
+    }
+    expect(firstDifference(refused, 0, viaTs)).toBe(-1);
+    const grown = new Float32Array(batch * m * n);
+    matmulBatchedInto(batch, a, 0, m * k, b, 0, 0, grown, 0, m, n, k);
+    // The WebAssembly kernels' float32 accumulation: other bits than the TypeScript kernels' somewhere.
+    expect(firstDifference(grown, 0, viaTs)).not.toBe(-1);
   });
 });
 

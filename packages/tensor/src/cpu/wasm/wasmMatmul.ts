@@ -123,6 +123,22 @@ function getRuntime(): Runtime | null {
   return runtime;
 }
 
+/**
+ * Grows the memory to at least `bytes` before a product writes anything, or says it cannot: a
+ * grow the engine refuses (no memory or address space to commit) is a RangeError, which reached
+ * the caller of matmul as the engine's 'WebAssembly.Memory.grow()' message; the product then
+ * runs in TypeScript, which copies nothing into the memory.
+ */
+function grown(rt: Runtime, bytes: number): boolean {
+  try {
+    ensureBytes(rt, bytes);
+    return true;
+  } catch (e) {
+    if (e instanceof RangeError) return false;
+    throw e;
+  }
+}
+
 function ensureBytes(rt: Runtime, bytes: number): void {
   if (rt.bytes >= bytes) return;
   rt.memory.grow(Math.ceil((bytes - rt.bytes) / PAGE));
@@ -319,12 +335,18 @@ function runInParts(
   const limit = memoryLimit;
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
-  const fits = (entries: number, rows: number) =>
-    productBytes(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads) <= limit;
-  if (fits(batch, m)) return runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+  const bytes = (entries: number, rows: number) =>
+    productBytes(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads);
+  const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
+  if (fits(batch, m)) {
+    if (!grown(rt, bytes(batch, m))) return false;
+    runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+    return true;
+  }
   let group = batch;
   while (group > 1 && !fits(group, m)) group = Math.ceil(group / 2);
   if (fits(group, m)) {
+    if (!grown(rt, bytes(group, m))) return false;
     for (let i = 0; i < batch; i += group) {
       const g = Math.min(group, batch - i);
       runProduct(rt, dtype, g, a, aOff + i * aStride, aStride, b, bOff + i * bStride, bStride, c, cOff + i * m * n, m, n, k, epilogue, transA, transB);
@@ -335,7 +357,7 @@ function runInParts(
   if (transA) return false;
   let rows = m;
   while (rows > 1 && !fits(1, rows)) rows = Math.ceil(rows / 2);
-  if (!fits(1, rows)) return false;
+  if (!fits(1, rows) || !grown(rt, bytes(1, rows))) return false;
   for (let i = 0; i < batch; i++) {
     for (let r0 = 0; r0 < m; r0 += rows) {
       const r = Math.min(rows, m - r0);
@@ -353,7 +375,7 @@ function runProduct(
   m: number, n: number, k: number,
   epilogue: ((start: number, end: number) => void) | undefined,
   transA: boolean, transB: boolean,
-): boolean {
+): void {
   const L = rt.layouts[dtype];
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
@@ -426,7 +448,7 @@ function runProduct(
   if (threadPool) {
     threadPool.run(job, ex);
     for (let i = 0; i < job.nChunks; i++) copyOut(i);
-    return true;
+    return;
   }
   for (let i = 0; i < job.nChunks; i++) {
     const { bi, r0, rows, cChunk } = chunk(i);
@@ -434,5 +456,4 @@ function runProduct(
     if (npad !== n) compact(cChunk, npad, n, rows);
     copyOut(i);
   }
-  return true;
 }
