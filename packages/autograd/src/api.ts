@@ -209,7 +209,10 @@ function valueAndGradAs(op: GradName, f: (...args: Tensor[]) => unknown, opts: G
       };
       const [value, pullback, aux] = vjpOf(op, g, idx.map((i) => args[i]!), hasAux);
       if (value.size !== 1 || value.rank !== 0) {
-        throw new Error(`${op}: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; use vjp with a cotangent for other outputs`);
+        // The way out for a vector function: its vjp, or for second derivatives (hessian, hvp) the
+        // Jacobian of its Jacobian (JAX's jacfwd(jacrev(f)) for any output shape).
+        const wayOut = op === 'hessian' || op === 'hvp' ? 'for a function of other outputs use jacobian(jacobian(f), { mode: \'fwd\' })' : 'use vjp with a cotangent for other outputs';
+        throw new Error(`${op}: the function must return a scalar (shape []), got shape ${fmtShape(value.shape)}; ${wayOut}`);
       }
       // As JAX's grad ("grad requires real-valued outputs") and PyTorch (an integer tensor never
       // requires grad): an integer or boolean value is piecewise constant, and a gradient of
