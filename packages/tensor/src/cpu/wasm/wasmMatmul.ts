@@ -302,17 +302,23 @@ export function wasmMatmul(
 }
 
 /**
- * Bytes of the memory a product lays out (runProduct's regions): A copies, one raw B, packed Bs,
- * C (rows padded to mr, stride npad), and A-pack scratch per participant.
+ * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B, packed Bs, C
+ * (rows padded to mr, stride npad), and A-pack scratch per participant; `total` bytes in all.
+ * runProduct lays them out, and runInParts sizes its calls by `total`.
  */
-function productBytes(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number): number {
+function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number) {
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
-  const aBytes = aShared ? align64(m * k * E) : align64(m * k * E) * batch;
-  const bRaw = align64(aBytes);
+  const aRegion = 0;
+  const aBatch = aShared ? 0 : align64(m * k * E);
+  const bRaw = align64(aRegion + (aShared ? align64(m * k * E) : aBatch * batch));
   const bpRegion = align64(bRaw + k * n * E);
-  const cRegion = align64(bpRegion + (bShared ? 1 : batch) * align64(npad * k * E));
-  return cRegion + align64(roundUp(m, L.mr) * npad * E) * batch + align64(L.mc * L.kc * E) * participants;
+  const bpBatch = bShared ? 0 : align64(npad * k * E);
+  const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
+  const cBatch = align64(roundUp(m, L.mr) * npad * E);
+  const apRegion = cRegion + cBatch * batch;
+  const apStride = align64(L.mc * L.kc * E);
+  return { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total: apRegion + apStride * participants };
 }
 
 /**
@@ -336,7 +342,7 @@ function runInParts(
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
   const bytes = (entries: number, rows: number) =>
-    productBytes(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads);
+    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   if (fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
@@ -379,7 +385,6 @@ function runProduct(
   const L = rt.layouts[dtype];
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
-  const mpad = roundUp(m, L.mr);
   const aShared = aStride === 0 || batch === 1;
   const bShared = bStride === 0 || batch === 1;
   const aCount = aShared ? 1 : batch;
@@ -394,18 +399,8 @@ function runProduct(
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
 
-  // Regions, 64-byte aligned: A copies, one raw B, packed Bs, C (rows padded to mr, stride npad), A-pack scratch.
-  const aRegion = 0;
-  const aBatch = aShared ? 0 : align64(m * k * E);
-  const bRaw = align64(aRegion + (aShared ? align64(m * k * E) : aBatch * batch));
-  const bpRegion = align64(bRaw + k * n * E);
-  const bpBatch = bShared ? 0 : align64(npad * k * E);
-  const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
-  const cBatch = align64(mpad * npad * E);
-  const apRegion = cRegion + cBatch * batch;
-  const apStride = align64(L.mc * L.kc * E);
-  const total = apRegion + apStride * participants;
-  // runInParts sized the call to fit (productBytes, the same regions, with at least these participants).
+  const { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total } = productLayout(L, batch, m, n, k, aShared, bShared, participants);
+  // runInParts sized the call to fit (the same layout, with at least these participants).
   if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
   ensureBytes(rt, total);
 
