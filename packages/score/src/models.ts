@@ -375,7 +375,8 @@ export interface SavedParams {
   tensors: Record<string, { dtype: 'float32' | 'float64'; shape: number[]; data: (number | string)[] }>;
 }
 
-// JSON has no NaN, ±Infinity or −0; they are written as strings so a round trip is exact.
+// JSON has no NaN, ±Infinity or −0; they are written as strings so a round trip is exact (a
+// NaN's sign and payload aside: every NaN is written 'NaN').
 function encodeNumber(v: number): number | string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return 'Infinity';
@@ -407,7 +408,10 @@ function decodeNumber(where: string, v: unknown, index: number): number {
 /**
  * Serialises named tensors to JSON: dtype, shape and values. Doubles print as the shortest
  * decimal that parses back to the same double, and every float32 is a double, so the round trip
- * is exact for both float dtypes. Reads the tensors from the device (hence async), all at the
+ * is exact for both float dtypes: every value's bits come back, −0 and ±Infinity included (as
+ * strings), except a NaN's, which is saved as 'NaN' and loads as the quiet NaN 0x7fc00000
+ * (float32) or 0x7ff8000000000000 (float64): its sign and payload are not kept, as no
+ * operation specifies them (docs/conventions.md, "Which NaN"). Reads the tensors from the device (hence async), all at the
  * call: the values saved are those of that moment, even while a training loop runs on.
  */
 export async function saveParams(params: Params): Promise<string> {

@@ -280,6 +280,21 @@ describe('saveParams / loadParamsInto', () => {
     }
   });
 
+  it('keeps a NaN a NaN but not its sign or payload: every NaN loads as the quiet NaN (as saveParams says)', async () => {
+    // A float32 NaN with payload 1, a negative quiet NaN, and the float64 counterparts.
+    const f32 = new Float32Array(2);
+    new Uint32Array(f32.buffer).set([0x7fc00001, 0xffc00000]);
+    const f64 = new Float64Array(2);
+    new BigUint64Array(f64.buffer).set([0x7ff8000000000001n, 0xfff8000000000000n]);
+    const saved = { a: tensor(f32, { shape: [2] }), b: tensor(f64, { dtype: 'float64', shape: [2] }) };
+    const json = await saveParams(saved);
+    expect(JSON.parse(json).tensors.a.data).toEqual(['NaN', 'NaN']);
+    const target = { a: tensor([0, 0]), b: tensor([0, 0], { dtype: 'float64' }) };
+    loadParamsInto(target, json);
+    expect([...new Uint32Array((await target.a.data() as Float32Array).slice().buffer)]).toEqual([0x7fc00000, 0x7fc00000]);
+    expect([...new BigUint64Array((await target.b.data() as Float64Array).slice().buffer)]).toEqual([0x7ff8000000000000n, 0x7ff8000000000000n]);
+  });
+
   it('loads into an existing model in place, and rejects mismatches', async () => {
     const source = mlpScore({ inputDim: 2, hidden: [6], key: randomKey(18) });
     const target = mlpScore({ inputDim: 2, hidden: [6], key: randomKey(19) });
