@@ -694,6 +694,38 @@ describe('end to end on the CPU (child processes)', () => {
     expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).checkpoint).toEqual({ path: checkpoint, sha256 });
   });
 
+  it('runs again with the same flags and seed write the same files, apart from the wall-clock fields (README)', () => {
+    // The wall-clock fields, and what names or hashes the file that holds one, removed by path.
+    const drop = (json: Record<string, any>, paths: string[][]) => {
+      for (const path of paths) {
+        const parent = path.slice(0, -1).reduce((o, k) => o?.[k], json); // null: a sample run's training
+        if (parent) delete parent[path.at(-1)!];
+      }
+      return json;
+    };
+    const times = [['training', 'seconds'], ['training', 'stepsPerSecond'], ['sampling', 'seconds'], ['checkpoint']];
+    const same = (a: string, b: string, file: string) => {
+      const [x, y] = [readFileSync(join(a, file), 'utf8'), readFileSync(join(b, file), 'utf8')];
+      if (file === 'checkpoint.json') expect(drop(JSON.parse(y), [['training', 'seconds']])).toEqual(drop(JSON.parse(x), [['training', 'seconds']]));
+      else if (file === 'metrics.json') expect(drop(JSON.parse(y), times)).toEqual(drop(JSON.parse(x), times));
+      // index.html's run table has the durations, so its one row of each differs.
+      else if (file === 'index.html') expect(y.split('\n').filter((l) => !/ s, /.test(l))).toEqual(x.split('\n').filter((l) => !/ s, /.test(l)));
+      else expect(y).toBe(x);
+    };
+    const again = join(scratch, 'run-again');
+    const second = runCli('train', '--backend', 'cpu', '--steps', '40', '--batch', '64', '--n', '200', '--steps-per-level', '10', '--seed', '3', '--out', again);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    for (const file of readdirSync(run).filter((f) => f.includes('.'))) same(run, again, file);
+    const sampled = [1, 2].map((i) => {
+      const out = join(scratch, `resampled-${i}`);
+      const r = runCli('sample', '--checkpoint', again, '--sampler', 'langevin', '--n', '50', '--sample-steps', '20', '--seed', '4', '--backend', 'cpu', '--out', out);
+      expect(r.stderr).toBe('');
+      return out;
+    });
+    for (const file of readdirSync(sampled[0]!)) same(sampled[0]!, sampled[1]!, file);
+  });
+
   it('with --force moves the old contents aside, whole, so the directory holds one run only', () => {
     const other = join(scratch, 'forced');
     mkdirSync(other);
