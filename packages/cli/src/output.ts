@@ -323,7 +323,8 @@ export interface Checkpoint {
     readonly seed: number;
     readonly learningRate: number;
     readonly backend: string;
-    readonly seconds: number;
+    // No wall-clock time: a checkpoint is the model and how it was trained, so two runs with the
+    // same flags and seed write the same bytes (the time is in metrics.json).
     readonly history: readonly TrainProgress[];
   };
   /** Parameters and buffers (the Fourier frequencies of a conditional model), from saveParams. */

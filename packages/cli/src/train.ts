@@ -261,7 +261,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     // Saved before sampling, so a failure later still leaves the trained model.
     const checkpointText = await checkpointJson({
       data, loss, model: modelSpec, noise, domain,
-      training: { steps, batch, seed, learningRate: lr, backend: backend.description, seconds: trainSeconds, history },
+      training: { steps, batch, seed, learningRate: lr, backend: backend.description, history },
     }, model);
     writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
 
