@@ -475,6 +475,9 @@ function checkChainAlpha(
 export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: PredictorCorrectorOptions): Promise<Tensor> {
   const where = 'predictorCorrector';
   checkOptionsObject(where, opts);
+  // Before any option is read: a null snr read through ?? as the default then met the
+  // correctorSteps-0 check ('snr sets the Langevin corrector's step size ...'), not its own.
+  checkOptions(where, opts, PC_OPTIONS);
   const snr = opts.snr ?? SAMPLER_DEFAULTS.predictorCorrector.snr;
   const correctorSteps = opts.correctorSteps ?? SAMPLER_DEFAULTS.predictorCorrector.correctorSteps;
   const predictor = opts.predictor ?? 'reverseDiffusion';
@@ -601,6 +604,10 @@ function weightedSum(h: number, weights: readonly number[], ks: readonly Tensor[
 export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: ProbabilityFlowOptions): Promise<OdeSolution> {
   const where = 'probabilityFlowOde';
   checkOptionsObject(where, opts);
+  // Before any option is read: a null method read through ?? as 'rk45', so with steps it was
+  // refused as 'steps applies to the fixed-step methods', and a null rtol beside 'euler' as
+  // applying to 'rk45' only, messages about options the caller did not set.
+  checkOptions(where, opts, ODE_OPTIONS);
   const method = opts.method ?? 'rk45';
   checkOneOf(where, 'method', method, ['euler', 'rk4', 'rk45'] as const);
   // Options the chosen method would ignore are refused, so no setting is silently dropped.

@@ -869,6 +869,20 @@ describe('sampler option checks', () => {
     }
   });
 
+  it('a null option is refused by its own name, before options that depend on it are weighed', async () => {
+    // predictorCorrector and probabilityFlowOde read some options through ?? before checking the
+    // object, so null stood for the default there: a null method with steps was refused as
+    // 'steps applies to the fixed-step methods' (null read as 'rk45'), a null rtol beside 'euler'
+    // as applying to 'rk45' only, a null snr with correctorSteps 0 as a corrector setting.
+    const key = randomKey(1);
+    const score = (x: Tensor) => x.neg();
+    const isNull = (where: string, name: string) => `${where}: ${name} is null, which is not a value for it (an option left out, or undefined, takes its default)`;
+    await expect(probabilityFlowOde(score, vpSde(), { key, shape: [2, 2], method: null, steps: 3 } as never)).rejects.toThrow(isNull('probabilityFlowOde', 'method'));
+    await expect(probabilityFlowOde(score, vpSde(), { key, shape: [2, 2], method: 'euler', rtol: null } as never)).rejects.toThrow(isNull('probabilityFlowOde', 'rtol'));
+    await expect(probabilityFlowOde(score, vpSde(), { key, shape: [2, 2], denoiseFinalStep: null } as never)).rejects.toThrow(isNull('probabilityFlowOde', 'denoiseFinalStep'));
+    await expect(predictorCorrector(score, vpSde(), { key, shape: [2, 2], steps: 2, snr: null, correctorSteps: 0 } as never)).rejects.toThrow(isNull('predictorCorrector', 'snr'));
+  });
+
   it('every sampler refuses a score that returns another shape than its input (which would broadcast silently)', async () => {
     const init = tensor([[1, 2], [3, 4], [5, 6]], { dtype: 'float64' });
     const key = randomKey(1);
