@@ -557,10 +557,15 @@ function argReduce(prim: 'argmax' | 'argmin', x: Tensor, axis: number | undefine
  * The index (int32) of the largest entry along `axis` (all elements, flattened, when omitted).
  * Ties give the first index; NaN counts as larger than every number, so the first NaN's index
  * is returned (as torch.argmax and numpy.argmax). Not differentiable: an int32 result carries no
- * gradient, and anything computed from it gets none through it.
+ * gradient, and anything computed from it gets none through it. An axis (or, flattened, a tensor)
+ * of more than 2^31 entries is refused: its indices would not fit the int32 result.
  */
 export const argmax = (x: Tensor, axis?: number, opts: ArgReduceOptions = {}): Tensor => argReduce('argmax', x, axis, opts);
-/** The index of the smallest entry along `axis`; ties give the first index, NaN counts as the smallest (the first NaN wins). */
+/**
+ * The index (int32) of the smallest entry along `axis` (all elements, flattened, when omitted);
+ * ties give the first index, NaN counts as the smallest (the first NaN wins). As argmax, an axis
+ * of more than 2^31 entries is refused.
+ */
 export const argmin = (x: Tensor, axis?: number, opts: ArgReduceOptions = {}): Tensor => argReduce('argmin', x, axis, opts);
 
 export interface ScanOptions {
