@@ -274,8 +274,8 @@ function roundUp(x: number, multiple: number): number {
  * once runs in parts that do: groups of the batch, and blocks of rows of an entry too large by
  * itself (each element of C is the same sum, so the bits are those of one call). Returns false,
  * having written nothing, when the kernels cannot run here, a part cannot fit (B alone, or the
- * rows of an A stored transposed), or another product is using the memory (a product started
- * from an epilogue).
+ * rows of an A stored transposed), the engine refuses to grow the memory for the largest part,
+ * or another product is using the memory (a product started from an epilogue).
  *
  * `transA`: each A_i is stored transposed, as the k×m row-major matrix Aᵀ (element (i, p) at
  * p·m + i); `transB` likewise for B (Bᵀ, n×k). Such an operand is copied as stored and packed
