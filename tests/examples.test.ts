@@ -12,6 +12,8 @@
 //   one kernel for the custom op against the composition's several.
 // - the README's training-style and checkGrads blocks, and docs/autograd.md's blocks, extracted
 //   and run the same way: they run as written and print what their comments say;
+// - docs/vmap.md's block, after definitions of the names it leaves to the reader (float64):
+//   per-example gradients against a loop, Jacobian columns against their closed form;
 // - the WebGPU blocks of README.md and docs/webgpu.md, run from packages/kernels (where Dawn
 //   resolves): they find the adapter and print what their comments say.
 
@@ -222,6 +224,50 @@ describe("docs/autograd.md's examples", () => {
     expect(losses).toHaveLength(3);
     expect(losses[1]!).toBeLessThan(losses[0]!);
     expect(losses[2]!).toBeLessThan(losses[1]!);
+  }, 60_000);
+});
+
+describe("docs/vmap.md's example", () => {
+  it('runs as written with the names it leaves to the reader, in float64, and gives per-example gradients and Jacobian columns', async () => {
+    // The block uses a model, its weights w, b, a batch xs, ys, a function f and its argument x;
+    // they are defined before it (float64, so that an eye of the default dtype would not fit),
+    // and what it computes is checked after it, against a loop and a closed form.
+    const block = codeBlocks('docs/vmap.md').find((b) => b.includes('perExample'));
+    expect(block).toBeDefined();
+    const before = [
+      "import { matmul as docMatmul, randn as docRandn, randomKey as docKey } from '@scorch/tensor';",
+      'const f64 = { dtype: "float64" } as const;',
+      'const model = (w, b, x) => docMatmul(x, w).add(b).tanh();',
+      'const w = docRandn([3, 2], { key: docKey(1), ...f64 }), b = docRandn([2], { key: docKey(2), ...f64 });',
+      'const xs = docRandn([5, 4, 3], { key: docKey(3), ...f64 }), ys = docRandn([5, 4, 2], { key: docKey(4), ...f64 });',
+      'const f = (t) => t.exp().mul(t.sum());',
+      'const x = docRandn([2, 3], { key: docKey(5), ...f64 });',
+    ].join('\n');
+    const after = [
+      'console.log(JSON.stringify({ gw: gw.shape, gb: gb.shape, columns: columns.shape }));',
+      'let loop = 0;',
+      'for (let i = 0; i < 5; i++) {',
+      '  const [gwi, gbi] = grad(exampleLoss, { argnums: [0, 1] })(w, b, xs.slice([i], [1]).reshape([4, 3]), ys.slice([i], [1]).reshape([4, 2]));',
+      '  loop = Math.max(loop, gw.slice([i], [1]).reshape([3, 2]).sub(gwi).abs().max().dataSync()[0], gb.slice([i], [1]).reshape([2]).sub(gbi).abs().max().dataSync()[0]);',
+      '}',
+      // f(x) = e^x · Σx, so ∂f_i/∂x_j = e^{x_i}·(δ_ij·Σx + 1); column j is J e_j.
+      'const xv = x.dataSync(), s = xv.reduce((p, v) => p + v, 0), cv = columns.dataSync();',
+      'let closed = 0;',
+      'for (let j = 0; j < 6; j++) for (let i = 0; i < 6; i++) closed = Math.max(closed, Math.abs(cv[j * 6 + i] - Math.exp(xv[i]) * ((i === j ? s : 0) + 1)) / (Math.exp(xv[i]) * (Math.abs(s) + 1)));',
+      'console.log(loop, closed);',
+    ].join('\n');
+    const dir = join(root, 'tests', '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'vmapExample.ts');
+    writeFileSync(path, `${before}\n${block!}\n${after}\n`);
+    const [shapes, numbers] = (await runExample(path)).trim().split('\n');
+    expect(JSON.parse(shapes!)).toEqual({ gw: [5, 3, 2], gb: [5, 2], columns: [6, 2, 3] });
+    const [loop, closed] = numbersAfter(numbers!, '');
+    // vmap's batched products sum the same k <= 4 terms as the per-example ones (γ_4·Σ|a||b| with
+    // terms of order 1: about 1e-15); the columns are one float64 exp times (δ·Σx + 1), a few ulps
+    // relative to e^{x_i}·(|Σx| + 1).
+    expect(loop).toBeLessThan(1e-14);
+    expect(closed).toBeLessThan(1e-14);
   }, 60_000);
 });
 
