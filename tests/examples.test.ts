@@ -12,6 +12,7 @@
 //   one kernel for the custom op against the composition's several.
 // - the README's training-style and checkGrads blocks, and docs/autograd.md's blocks, extracted
 //   and run the same way: they run as written and print what their comments say;
+// - docs/extending.md's first two blocks (define softplusSquare, checkGrads it), pasted together;
 // - docs/vmap.md's block, after definitions of the names it leaves to the reader (float64):
 //   per-example gradients against a loop, Jacobian columns against their closed form;
 // - the WebGPU blocks of README.md and docs/webgpu.md, run from packages/kernels (where Dawn
@@ -224,6 +225,23 @@ describe("docs/autograd.md's examples", () => {
     expect(losses).toHaveLength(3);
     expect(losses[1]!).toBeLessThan(losses[0]!);
     expect(losses[2]!).toBeLessThan(losses[1]!);
+  }, 60_000);
+});
+
+describe("docs/extending.md's walkthrough", () => {
+  it('defines the primitive and checks its rules as its first two blocks are written', async () => {
+    // The two blocks, one after the other, as a reader pastes them: the second's checkGrads
+    // rejects (and the run fails) if a rule is wrong; nothing is printed.
+    const blocks = codeBlocks('docs/extending.md');
+    const define = blocks.find((b) => b.includes("name: 'softplusSquare'"));
+    const check = blocks.find((b) => b.includes('checkGrads((x) => softplusSquare(x)'));
+    expect(define).toBeDefined();
+    expect(check).toBeDefined();
+    const dir = join(root, 'tests', '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'extendingWalkthrough.ts');
+    writeFileSync(path, `${define!}\n${check!}`);
+    expect(await runExample(path)).toBe('');
   }, 60_000);
 });
 
