@@ -682,7 +682,11 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   return permute(x, p);
 }
 
-/** A window starting at `begin` of extent `size` per axis (−1: to the end), as tf.slice. */
+/**
+ * A window starting at `begin` of extent `size` per axis (−1: to the end), as tf.slice. `begin`
+ * and `size` are arrays of integers of one length, which may cover only the leading axes (the
+ * rest are taken whole); a negative begin counts from the end of its axis.
+ */
 export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
   checkTensor('slice', x);
   // A number (tf.slice's shorthand for the first axis) has no length, so every check below
@@ -740,7 +744,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   return slice(x, begin, size);
 }
 
-/** Zero padding: `widths[i] = [before, after]` for each axis. */
+/** Zero padding: `widths[i] = [before, after]` for each axis, non-negative integers. */
 export function pad(x: Tensor, widths: ReadonlyArray<readonly [number, number]>): Tensor {
   checkTensor('pad', x);
   // A number said 'expected 2 pairs, got undefined'; a pair with an entry missing showed it as null.
