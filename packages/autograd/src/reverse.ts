@@ -10,7 +10,7 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
   checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
-  checkTensor,
+  checkTensor, showValue,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
 
@@ -84,16 +84,27 @@ function savedTensors(root: GradNode): Set<Tensor> {
  *   graph says (PyTorch: 'one of the variables needed for gradient computation has been modified
  *   by an inplace operation');
  * - a leaf tensor whose `.grad`, set by hand, does not fit it: added to the cotangent, one of
- *   another shape would broadcast silently (PyTorch refuses it when assigned).
+ *   another shape would broadcast silently (PyTorch refuses it when assigned);
+ * - a `.grad` that is not a tensor, or was disposed (disposed and not set to null): the sum with
+ *   it failed midway, as 'add: first operand ... was disposed' or inside add for a non-tensor,
+ *   after leaves earlier in the order had accumulated their cotangents into their `.grad`.
  */
 function checkGraph(order: readonly GradNode[]): void {
   for (const node of order) {
     if (node.prim === null) {
       const target = node.leaf;
-      const g = target instanceof Tensor ? target.grad : null;
-      if (g && target instanceof Tensor && (g.dtype !== target.dtype || g.device !== target.device || g.shape.length !== target.shape.length || g.shape.some((d, i) => d !== target.shape[i]))) {
+      const g: unknown = target instanceof Tensor ? target.grad : null;
+      if (g === null || g === undefined || !(target instanceof Tensor)) continue;
+      const of = `the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}'`;
+      if (!(g instanceof Tensor)) {
+        throw new TypeError(`backward: ${of} is ${showValue(g)}, not a Tensor; a .grad is a tensor of its tensor's shape, dtype and device, or null`);
+      }
+      if (g.isDisposed) {
+        throw new Error(`backward: ${of} was disposed (by dispose() or tidy()); set it to null after disposing it to start again`);
+      }
+      if (g.dtype !== target.dtype || g.device !== target.device || g.shape.length !== target.shape.length || g.shape.some((d, i) => d !== target.shape[i])) {
         throw new Error(
-          `backward: the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}' is ${g.dtype} ${fmtShape(g.shape)} on '${g.device}'; ` +
+          `backward: ${of} is ${g.dtype} ${fmtShape(g.shape)} on '${g.device}'; ` +
             'a .grad must have its tensor\'s shape, dtype and device (set it to null to start again)',
         );
       }

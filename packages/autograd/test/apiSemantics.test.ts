@@ -303,6 +303,40 @@ describe('a .grad set by the user', () => {
   });
 });
 
+describe('a disposed or non-tensor .grad', () => {
+  it('is refused by backward before any leaf accumulates (it failed midway, after other .grads had been added to)', () => {
+    // docs/autograd.md: a .grad is reset by disposing it and setting it to null. Disposed but
+    // left set, it failed in the sum with the new cotangent ('add: first operand ... was
+    // disposed'), after b, earlier in the reverse order, had already taken its cotangent: b.grad
+    // went from [10, 10] to [11, 12], and a second backward after the fix added it twice.
+    const a = f64([1, 2]);
+    const b = f64([3, 4]);
+    a.requiresGrad = true;
+    b.requiresGrad = true;
+    const l = a.mul(b).sum();
+    b.grad = f64([10, 10]);
+    a.grad = f64([0, 0]);
+    a.grad.dispose();
+    const before = memory().tensors;
+    expect(() => l.backward()).toThrow(
+      new Error("backward: the .grad of a float64 [2] tensor on 'cpu' was disposed (by dispose() or tidy()); set it to null after disposing it to start again"),
+    );
+    expect(Array.from(b.grad.dataSync())).toEqual([10, 10]);
+    expect(memory().tensors).toBe(before);
+    // Not a tensor: it failed inside add ('Cannot read properties of undefined').
+    a.grad = [1, 2] as never;
+    expect(() => l.backward()).toThrow(
+      new TypeError("backward: the .grad of a float64 [2] tensor on 'cpu' is [1,2], not a Tensor; a .grad is a tensor of its tensor's shape, dtype and device, or null"),
+    );
+    expect(Array.from(b.grad.dataSync())).toEqual([10, 10]);
+    // Set to null, as documented, the pass runs: ∂l/∂a = b, ∂l/∂b = a added to b.grad.
+    a.grad = null;
+    l.backward();
+    expect(Array.from(a.grad!.dataSync())).toEqual([3, 4]);
+    expect(Array.from(b.grad.dataSync())).toEqual([11, 12]);
+  });
+});
+
 describe('hasAux (JAX has_aux)', () => {
   // f returns [value, aux]: v ↦ Σv² differentiated, its squares and a count carried out.
   const f = (v: Tensor): [Tensor, { squares: Tensor; count: number; args: Tensor[] }] => {
