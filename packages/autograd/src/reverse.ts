@@ -244,6 +244,11 @@ export const ambientAutograd = {
       checkActive('backward', t._trace);
       throw new Error(`backward: cannot be called on a tensor traced by ${t._trace.name}; inside a transformation use grad or vjp (backward() differentiates concrete tensors that require grad)`);
     }
+    // A disposed output's node still reached the graph: the pass ran (its default seed needs
+    // only the shape) or failed on an intermediate its composite op had freed with it ('a
+    // tensor saved for the gradient of 'sum' was disposed ... run the backward pass inside the
+    // same tidy()'), which blamed the wrong tensor.
+    checkTensor('backward', t, 'the tensor it was called on');
     checkOptions('backward', opts, ['createGraph']);
     checkBoolean('backward', 'createGraph', opts.createGraph);
     const root = t._node as GradNode | null;

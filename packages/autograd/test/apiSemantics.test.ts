@@ -5,7 +5,7 @@
 // integers and their products), so the comparisons are exact.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, memory, tensor } from '@scorch/tensor';
+import { type Tensor, keep, memory, softplus, tensor } from '@scorch/tensor';
 import { checkGrads, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
@@ -334,6 +334,26 @@ describe('a disposed or non-tensor .grad', () => {
     l.backward();
     expect(Array.from(a.grad!.dataSync())).toEqual([3, 4]);
     expect(Array.from(b.grad.dataSync())).toEqual([11, 12]);
+  });
+});
+
+describe('backward() of a disposed tensor', () => {
+  it('is refused by name: it ran on (exp) or blamed an intermediate its op had freed with it (softplus)', () => {
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    const refused = new Error('backward: the tensor it was called on, a float64 [] tensor, was disposed (by dispose() or tidy()) and cannot be used');
+    // softplus is a composite op: disposing its result frees its intermediates, so the pass
+    // failed as 'a tensor saved for the gradient of 'sum' was disposed ... inside the same tidy()'.
+    const s = softplus(w);
+    const y = s.sum();
+    s.dispose();
+    y.dispose();
+    expect(() => y.backward()).toThrow(refused);
+    // exp saves only what the pass needs, which is alive: the pass ran and filled w.grad.
+    const z = w.exp().sum();
+    z.dispose();
+    expect(() => z.backward()).toThrow(refused);
+    expect(w.grad).toBeNull();
   });
 });
 
