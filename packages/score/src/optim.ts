@@ -294,7 +294,10 @@ const ADAM_OPTIONS = optionNames<AdamOptions>()(['lr', 'beta1', 'beta2', 'eps'])
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction:
- *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − α (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − α (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε),
+ * t the parameter's own count of updates (PyTorch's per-parameter `step`: one optimiser stepping
+ * two parameter sets in turn gives each the corrections of its own steps), α the learning rate at
+ * the optimiser's `stepCount` (a schedule counts the steps begun on any set).
  */
 export function adam(opts: AdamOptions = {}): Optimizer {
   const where = 'adam';
