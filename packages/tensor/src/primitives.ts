@@ -207,7 +207,8 @@ function arity(prim: string, inputs: readonly AbstractValue[], n: number): void 
  * of a matrix gave the matrix back, gather on axis 2 said 'extent undefined'.
  */
 function checkAxis(prim: string, axis: unknown, shape: Shape): asserts axis is number {
-  if (!(Number.isInteger(axis) && (axis as number) >= 0 && (axis as number) < shape.length)) fail(prim, `axis ${axis} is out of range for ${fmtShape(shape)}`);
+  // showValue: interpolated, the string '1' read as axis 1 of a matrix, 'out of range' (fa4c369).
+  if (!(Number.isInteger(axis) && (axis as number) >= 0 && (axis as number) < shape.length)) fail(prim, `axis ${showValue(axis)} is out of range for ${fmtShape(shape)}`);
 }
 
 /** A shape param must be non-negative integers: reshape to [−1, −6] passed the element count check. */

@@ -388,6 +388,11 @@ describe('primitive params given to apply', () => {
     expect(() => apply('gather', [x, idx], { axis: 0.5 })).toThrow('gather: axis 0.5 is out of range for [2,3]');
     expect(() => apply('scatterAdd', [x, tensor([0, 1, 0], { dtype: 'int32' })], { axis: 2, size: 3 })).toThrow('scatterAdd: axis 2 is out of range for [2,3]');
     expect(() => apply('permute', [x], { perm: [1.5, 0] })).toThrow('permute: [1.5,0] is not a permutation of the 2 axes of [2,3]');
+    // An axis that is not a number is shown as given (as the ops' normalizeAxis shows it): the
+    // string '1' printed as 1, 'axis 1 is out of range for [2,3]', contradicting itself.
+    expect(() => apply('sum', [x], { axes: ['1'] as never })).toThrow(new Error('sum: axis "1" is out of range for [2,3]'));
+    expect(() => apply('gather', [x, idx], { axis: [0] as never })).toThrow(new Error('gather: axis [0] is out of range for [2,3]'));
+    expect(() => apply('cumsum', [x], { axis: '0' as never, reverse: false })).toThrow(new Error('cumsum: axis "0" is out of range for [2,3]'));
   });
 
   it('shapes, sizes and windows that are not non-negative integers', () => {
