@@ -385,12 +385,21 @@ export function inferOutput<P extends Primitive>(
       const p = params as PrimitiveParams['random'];
       checkShapeParam(prim, p.shape);
       if (!isFloatDType(p.dtype)) fail(prim, `random values are float32 or float64, got ${p.dtype}`);
+      // Unchecked, any other distribution drew normal numbers (the kernels test for 'uniform'),
+      // and a key of another form drew from whatever words it held, or failed reading key[0].
+      if (p.distribution !== 'uniform' && p.distribution !== 'normal') fail(prim, `distribution must be 'uniform' or 'normal', got ${showValue(p.distribution)}`);
+      const key: unknown = p.key;
+      if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+        fail(prim, `key must be a random key, two 32-bit words (from randomKey, splitKey or foldIn), got ${showValue(key)}`);
+      }
       return { shape: [...p.shape], dtype: p.dtype };
     }
     case 'full': {
       arity(prim, inputs, 0);
       const p = params as PrimitiveParams['full'];
       checkShapeParam(prim, p.shape);
+      // A string filled the tensor with NaN.
+      if (typeof p.value !== 'number') fail(prim, `value must be a number, got ${showValue(p.value)}`);
       return { shape: [...p.shape], dtype: p.dtype };
     }
     case 'stopGradient': {

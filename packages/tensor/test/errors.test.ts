@@ -402,6 +402,21 @@ describe('primitive params given to apply', () => {
     expect(() => apply('scatterAdd', [x, tensor([0, 1, 0], { dtype: 'int32' })], { axis: 1, size: -1 })).toThrow('scatterAdd: size must be a non-negative integer, got -1');
     expect(() => apply('slice', [x], { starts: [0, 0.5], ends: [2, 2] })).toThrow('slice: window [0.5, 2) on axis 1 does not fit extent 3');
   });
+
+  it("random's distribution and key, and full's value", () => {
+    // Unchecked: 'cauchy' drew normal numbers (the kernels test for 'uniform' only), the string
+    // 'abc' as a key drew numbers from its characters, a missing key failed reading key[0], and
+    // full filled the tensor with NaN for the value 'x'.
+    const random = { shape: [4], dtype: 'float64', device: 'cpu', key: randomKey(0), distribution: 'normal' } as const;
+    expect(() => apply('random', [], { ...random, distribution: 'cauchy' as never })).toThrow(new Error("random: distribution must be 'uniform' or 'normal', got \"cauchy\""));
+    expect(() => apply('random', [], { ...random, key: 'abc' as never })).toThrow(new Error('random: key must be a random key, two 32-bit words (from randomKey, splitKey or foldIn), got "abc"'));
+    expect(() => apply('random', [], { ...random, key: undefined as never })).toThrow(new Error('random: key must be a random key, two 32-bit words (from randomKey, splitKey or foldIn), got undefined'));
+    expect(() => apply('random', [], { ...random, key: [1, -1] as never })).toThrow(/^random: key must be a random key/);
+    expect(() => apply('full', [], { value: 'x' as never, shape: [2], dtype: 'float32', device: 'cpu' })).toThrow(new Error('full: value must be a number, got "x"'));
+    // Well-formed params still draw: the same key gives randn's numbers.
+    const drawn = apply('random', [], random);
+    expect(Array.from(drawn.dataSync())).toEqual(Array.from(randn([4], { key: randomKey(0), dtype: 'float64' }).dataSync()));
+  });
 });
 
 describe('other argument checks', () => {
