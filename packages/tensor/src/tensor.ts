@@ -9,6 +9,7 @@ import { type Backend, type BackendHandle, getBackend, listDevices } from './bac
 import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
 import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput, primitiveCallName } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
+import { showValue } from './options.js';
 import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
 
@@ -673,11 +674,20 @@ function toNested(data: TypedArray, shape: Shape, dtype: DType): NestedArray {
 // Dispatch
 
 /**
- * Applies a primitive: the single entry point of every tensor operation. Shape and dtype are
- * checked here once; then the innermost transformation among the inputs processes it, or, with
- * none, the device's backend computes it (and the ambient autograd hook records it).
+ * Applies a primitive: the single entry point of every tensor operation. The call is checked
+ * here once (inputs an array of tensors, params an object whose axes, shapes, windows and other
+ * values fit the primitive, and the inputs' shapes and dtypes); then the innermost transformation
+ * among the inputs processes it, or, with none, the device's backend computes it (and the ambient
+ * autograd hook records it).
  */
 export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P]): Tensor {
+  // apply is public: params left out failed as "Cannot destructure property 'axes' of 'params'",
+  // and an input that is not a tensor as 'expected a float tensor, got undefined'.
+  if (!Array.isArray(inputs)) throw new TypeError(`${String(prim)}: inputs must be an array of tensors, got ${showValue(inputs)}`);
+  if (params === null || typeof params !== 'object') throw new TypeError(`${String(prim)}: params must be an object (the primitive's parameters; {} for none), got ${showValue(params)}`);
+  for (let i = 0; i < inputs.length; i++) {
+    if (!(inputs[i] instanceof Tensor)) throw new TypeError(`${primitiveCallName(prim, params)}: input ${i} must be a Tensor, got ${showValue(inputs[i])}`);
+  }
   const out = inferOutput(prim, inputs, params);
   let top: Trace | null = dynamicTrace;
   for (const x of inputs) {

@@ -403,6 +403,18 @@ describe('primitive params given to apply', () => {
     expect(() => apply('slice', [x], { starts: [0, 0.5], ends: [2, 2] })).toThrow('slice: window [0.5, 2) on axis 1 does not fit extent 3');
   });
 
+  it('inputs that are not an array of tensors, and params left out', () => {
+    // params left out failed as "Cannot destructure property 'axes' of 'params' as it is
+    // undefined" (sum) or were taken (exp); a non-tensor input as 'expected a float tensor, got
+    // undefined', naming neither the input nor what it was.
+    expect(() => apply('sum', [x], undefined as never)).toThrow(new TypeError("sum: params must be an object (the primitive's parameters; {} for none), got undefined"));
+    expect(() => apply('exp', [x], undefined as never)).toThrow(new TypeError("exp: params must be an object (the primitive's parameters; {} for none), got undefined"));
+    expect(() => apply('exp', x as never, {})).toThrow(new TypeError('exp: inputs must be an array of tensors, got a tensor (float32 [2,3] on cpu)'));
+    expect(() => apply('exp', [[1, 2]] as never, {})).toThrow(new TypeError('exp: input 0 must be a Tensor, got [1,2]'));
+    expect(() => apply('add', [x, 2] as never, {})).toThrow(new TypeError('add: input 1 must be a Tensor, got 2'));
+    expect(Array.from(apply('exp', [tensor([0])], {}).dataSync())).toEqual([1]);
+  });
+
   it("random's distribution and key, and full's value", () => {
     // Unchecked: 'cauchy' drew normal numbers (the kernels test for 'uniform' only), the string
     // 'abc' as a key drew numbers from its characters, a missing key failed reading key[0], and
