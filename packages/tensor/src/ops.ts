@@ -898,6 +898,8 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
     const a = normalizeAxis('indexSelect', axis, x.rank);
     let idx: Tensor;
     if (indices instanceof Tensor) {
+      // Under its own name: a disposed index tensor said 'gather: tensor [1] int32 was disposed'.
+      checkTensor('indexSelect', indices, 'indices');
       idx = indices;
     } else {
       // A number failed as 'indices.forEach is not a function'.

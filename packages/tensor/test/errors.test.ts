@@ -255,6 +255,12 @@ describe('indexSelect', () => {
     expect(() => indexSelect(x, 0, [0.5])).toThrow('indexSelect: indices must be integers, got 0.5 at position 0');
     expect(() => indexSelect(x, 0, tensor([0]))).toThrow('indexSelect: indices must be a 1-D int32 tensor, got float32 [1]');
   });
+
+  it('disposed indices are named under indexSelect, not the gather it is built on', () => {
+    const idx = tensor([1], { dtype: 'int32' });
+    idx.dispose();
+    expect(() => indexSelect(x, 0, idx)).toThrow(new Error('indexSelect: indices, a int32 [1] tensor, was disposed (by dispose() or tidy()) and cannot be used'));
+  });
 });
 
 describe('random keys', () => {
