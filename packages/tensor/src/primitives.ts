@@ -252,6 +252,8 @@ export function inferOutput<P extends Primitive>(
     const x = inputs[0]!;
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
     for (const a of axes) checkAxis(prim, a, x.shape);
+    // As the ops (and NumPy, PyTorch) refuse it; through apply a repeated axis was taken as one.
+    if (new Set(axes).size !== axes.length) fail(prim, `axes ${showValue(axes)} name the same axis twice`);
     return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
   }
   if (isArgReduce(prim) || isScan(prim)) {
@@ -260,7 +262,12 @@ export function inferOutput<P extends Primitive>(
     const x = inputs[0]!;
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool; cast it first');
     checkAxis(prim, axis, x.shape);
-    if (isScan(prim)) return { shape: [...x.shape], dtype: x.dtype };
+    if (isScan(prim)) {
+      const { reverse } = params as PrimitiveParams['cumsum'];
+      // A truthy non-boolean ('yes') reversed the scan; the ops check it (checkBoolean), apply did not.
+      if (typeof reverse !== 'boolean') fail(prim, `reverse must be true or false, got ${showValue(reverse)}`);
+      return { shape: [...x.shape], dtype: x.dtype };
+    }
     if (x.shape[axis] === 0) fail(prim, `cannot reduce the empty axis ${axis} of ${fmtShape(x.shape)}`);
     return { shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' };
   }

@@ -398,6 +398,9 @@ describe('primitive params given to apply', () => {
     // string '1' printed as 1, 'axis 1 is out of range for [2,3]', contradicting itself.
     expect(() => apply('sum', [x], { axes: ['1'] as never })).toThrow(new Error('sum: axis "1" is out of range for [2,3]'));
     expect(() => apply('gather', [x, idx], { axis: [0] as never })).toThrow(new Error('gather: axis [0] is out of range for [2,3]'));
+    // As the ops refuse them: a repeated axis was taken as one, and a truthy reverse reversed.
+    expect(() => apply('sum', [x], { axes: [0, 0] })).toThrow(new Error('sum: axes [0,0] name the same axis twice'));
+    expect(() => apply('cumsum', [x], { axis: 1, reverse: 'yes' as never })).toThrow(new Error('cumsum: reverse must be true or false, got "yes"'));
     expect(() => apply('cumsum', [x], { axis: '0' as never, reverse: false })).toThrow(new Error('cumsum: axis "0" is out of range for [2,3]'));
   });
 
