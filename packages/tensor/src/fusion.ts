@@ -463,6 +463,11 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
 
   const kernels: FusedKernel[] = [];
   const producer = new Map<number, number>();
+  // The buffers each anchor kernel binds so far (its operands' stored values, its result, and
+  // each epilogue value's reads and store), when the device limits them (maxReadsPerValue is the
+  // limit less two): an epilogue value that would take the kernel past the limit less one (one
+  // kept for an index-error record) goes to an elementwise kernel instead, which splits itself.
+  const anchorBindings = new Map<number, Set<number>>();
   const readyAfter = (leaves: readonly Leaf[], except?: number): number =>
     leaves.reduce((m, l) => (l.id === except ? m : Math.max(m, producer.get(l.id) ?? -1)), -1);
 
@@ -474,7 +479,14 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
         : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : eq.prim === 'custom' ? 'custom'
         : isScan(eq.prim) ? 'scan' : isArgReduce(eq.prim) ? 'argReduce' : 'reduce';
       if (kind === 'random' || kind === 'scatterAdd' || kind === 'scan' || kind === 'argReduce' || kind === 'custom') kernels.push({ kind, equation: index });
-      else kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
+      else {
+        kernels.push({ kind: kind as 'reduce' | 'dot' | 'matmul', equation: index, epilogue: [], writesResult: true });
+        if (Number.isFinite(opts.maxReadsPerValue)) {
+          const bound = new Set<number>([v.id]);
+          for (const x of eq.inputs) leafSet(x, bound);
+          anchorBindings.set(kernels.length - 1, bound);
+        }
+      }
       producer.set(v.id, kernels.length - 1);
       return;
     }
@@ -492,6 +504,13 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       // Everything else it reads is ready before this kernel, or is a value of this kernel's
       // epilogue read at the same coordinates (computed just before it, element by element).
       if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && l.identity))) continue;
+      const bound = anchorBindings.get(k);
+      if (bound) {
+        // Values of this kernel (the anchor, earlier epilogue values) are read in the kernel.
+        const reads = leaves.filter((l) => producer.get(l.id) !== k && !bound.has(l.id)).map((l) => l.id);
+        if (bound.size + reads.length + 1 > opts.maxReadsPerValue + 1) continue;
+        for (const id of [...reads, v.id]) bound.add(id);
+      }
       kernel.epilogue.push(v);
       producer.set(v.id, k);
       return;
