@@ -2,13 +2,14 @@
 // detected as software (backend.softwareAdapter), and then a compiled program's large matmuls
 // keep no epilogue (compiles there are slow) and register-blocked matmuls shrink their blocks at
 // another workgroup count (vec4MinWorkgroups). Here both are set as on a hardware adapter, so
-// the fused matmul epilogues and the tilings a real GPU runs are checked against eager WebGPU.
-
+// the fused matmul epilogues and the tilings a real GPU runs are checked against eager WebGPU
+// and the CPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jit } from '@scorch/autograd';
-import { type Tensor, matmul, tensor, tidy } from '@scorch/tensor';
-import { type WebGPUHandle, MIN_WORKGROUPS } from '@scorch/kernels';
-import { RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
+import { grad, jit, valueAndGrad } from '@scorch/autograd';
+import { type Tensor, foldIn, matmul, randn, randomKey, sum, tensor, tidy, where } from '@scorch/tensor';
+import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking } from '@scorch/kernels';
+import { denoisingScoreMatchingLoss, mlpScore } from '@scorch/score';
+import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -27,6 +28,11 @@ afterAll(() => {
 
 const read = async (t: Tensor) => Array.from(await t.data());
 const u = 2 ** -24;
+
+/** Integers in [−3, 3] as float32: products of them sum exactly in any order (|sum| < 2²⁴). */
+function ints(n: number, rnd: () => number): Float32Array {
+  return Float32Array.from({ length: n }, () => Math.floor(rnd() * 7) - 3);
+}
 
 /** Host data in [lo, lo + width), float32. */
 function data(n: number, rnd: () => number, lo = -2, width = 4): Float32Array {
@@ -63,4 +69,166 @@ describe('an anchor kernel with an epilogue binds no more buffers than the devic
       }
     });
   }
+});
+
+describe('matmul epilogues as a hardware GPU compiles them', () => {
+  // One program with every kind of epilogue on one product: a broadcast bias, activations, a
+  // comparison and where, a cast, the product itself returned, and a reduction after it. The
+  // operands are small integers, so every product is exact in any summation order: the jitted
+  // values equal eager WebGPU's bit for bit (a fused kernel evaluates eager's WGSL expressions),
+  // except the row sum, a reduction in another order (n·u·Σ|tanh| ≤ n²·u).
+  const f = (a: Tensor, b: Tensor, bias: Tensor, col: Tensor) => {
+    const p = matmul(a, b);
+    const s = p.mul(0.125);
+    return [
+      p, s.add(bias).softplus(), s.gelu(), s.add(col).silu(), s.gelu({ approximate: 'tanh' }).sigmoid(),
+      where(p.greater(0), p, p.mul(0.25)), p.mul(0.5).cast('int32'), sum(s.tanh(), -1),
+    ];
+  };
+  // (M, K, N, batch of A, batch of B, A transposed in the program): the tiled kernel (K not a
+  // multiple of 4; 127×129 and 130×129 not multiples of its tiles), the register-blocked one
+  // (K and N multiples of 4), batched and broadcast batches, a transposed operand, and the
+  // dot-product and inline kernels of thin products, and zero-size M and K.
+  const shapes: [number, number, number, number[], number[], boolean][] = [
+    [130, 66, 129, [], [], false],
+    [127, 64, 129, [2], [2], true],
+    [16, 32, 64, [], [], false],
+    [33, 20, 40, [2, 3], [1, 3], false],
+    [3, 5, 5, [], [], false],
+    [64, 1, 32, [], [], false],
+    [1, 1, 1, [], [], false],
+    [0, 8, 5, [], [], false],
+    [4, 0, 6, [], [], false],
+  ];
+  for (const [m, k, n, batchA, batchB, transposed] of shapes) {
+    it(`${[...batchA, m].join('·')}×${k}×${[...batchB, n].join('·')}${transposed ? ' (Aᵀ)' : ''}: jitted equals eager and the CPU`, async () => {
+      const rnd = hostRandom(hashSeed('hardware-path-epilogues', m, k, n));
+      const aShape = transposed ? [...batchA, k, m] : [...batchA, m, k];
+      const [ad, bd, biasd, cold] = [ints(aShape.reduce((x, y) => x * y, 1), rnd), ints([...batchB, k, n].reduce((x, y) => x * y, 1), rnd), ints(n, rnd), ints(m, rnd)];
+      const make = (device: string) => {
+        const a = tensor(ad, { shape: aShape, device });
+        return [
+          transposed ? a.transpose([...batchA.keys(), batchA.length + 1, batchA.length]) : a, tensor(bd, { shape: [...batchB, k, n], device }),
+          tensor(biasd, { shape: [n], device }), tensor(cold, { shape: [m, 1], device }),
+        ] as const;
+      };
+      const args = make(dev);
+      const compiled = jit(f);
+      const got = compiled(...args);
+      // Large products take their epilogue into the matmul kernel (thin ones are dot or inline).
+      if (m > 4 && n > 4 && k > 4) expect(compiled.lower(...args).kernels().some((kernel) => kernel.name.includes('matmul') && kernel.name.includes('epilogue'))).toBe(true);
+      const want = tidy(() => f(...args));
+      const onCpu = tidy(() => f(...make('cpu')));
+      const bound = n * n * u + ulp(n);
+      for (let i = 0; i < want.length; i++) {
+        const tol = i === want.length - 1 ? () => bound : exact;
+        expect(got[i]!.dtype).toBe(want[i]!.dtype);
+        expect(firstMismatch(await read(want[i]!), await read(got[i]!), tol), `output ${i} (seed ${RUN_SEED})`).toBeNull();
+      }
+      // The exact product, and the CPU's float32 casts and selections of it.
+      for (const i of [0, 5, 6]) expect(firstMismatch(await read(onCpu[i]!), await read(got[i]!), exact), `output ${i} against the CPU`).toBeNull();
+    });
+  }
+
+  it('a K summed in two launches, the epilogue on the last', async () => {
+    // K = 2¹⁵ + 4: the first launch stores the product of the first 2¹⁵ terms, the second adds
+    // the rest and runs the epilogue. Exact with integer operands.
+    const k = 32768 + 4;
+    const rnd = hostRandom(hashSeed('hardware-path-long-k'));
+    const [ad, bd, biasd] = [ints(8 * k, rnd), ints(k * 8, rnd), ints(8, rnd)];
+    const make = (device: string) => [tensor(ad, { shape: [8, k], device }), tensor(bd, { shape: [k, 8], device }), tensor(biasd, { shape: [8], device })] as const;
+    const f = (a: Tensor, b: Tensor, bias: Tensor) => { const p = matmul(a, b); return [p, p.add(bias).relu()]; };
+    const got = jit(f)(...make(dev));
+    const want = f(...make('cpu'));
+    for (let i = 0; i < 2; i++) expect(firstMismatch(await read(want[i]!), await read(got[i]!), exact), `output ${i}`).toBeNull();
+  });
+});
+
+describe('register-blocked matmuls at a hardware GPU\'s workgroup count', () => {
+  it('every blocking chooseVec4Blocking picks for these shapes gives the exact product', async () => {
+    // Shapes whose blocks differ at MIN_WORKGROUPS: rows 4 to 32, one to four column groups,
+    // edges past the matrix (M, N not multiples of the block), batches, A read along M and B
+    // along K. Integer operands: the exact product.
+    const rnd = hostRandom(hashSeed('hardware-path-blocking'));
+    const blockings = new Set<string>();
+    const shapes: [number, number, number, number, boolean, boolean][] = [
+      [1, 128, 16, 128, false, false], [1, 255, 8, 64, false, true], [1, 3, 12, 36, false, false], [1, 20, 8, 64, true, false],
+      [1, 64, 4, 512, true, true], [1, 510, 8, 64, false, false], [2, 127, 12, 32, false, false], [5, 9, 8, 5, false, true],
+    ];
+    for (const [batch, m, k, n, aAlongM, bAlongK] of shapes) {
+      blockings.add(JSON.stringify(chooseVec4Blocking(m, n, batch, MIN_WORKGROUPS)));
+      const ad = ints(batch * m * k, rnd);
+      const bd = ints(batch * k * n, rnd);
+      const make = (device: string) => {
+        const a = aAlongM ? tensor(ad, { shape: [batch, k, m], device }).transpose([0, 2, 1]) : tensor(ad, { shape: [batch, m, k], device });
+        const b = bAlongK ? tensor(bd, { shape: [batch, n, k], device }).transpose([0, 2, 1]) : tensor(bd, { shape: [batch, k, n], device });
+        return matmul(a, b);
+      };
+      expect(firstMismatch(await read(make('cpu')), await read(make(dev)), exact), `${batch}·${m}×${k}×${n}`).toBeNull();
+    }
+    expect(blockings.size).toBeGreaterThanOrEqual(7);
+  });
+});
+
+describe('training with the hardware path', () => {
+  it('the DSM training step (MLP 2→32→32→2, softplus, momentum): jitted equals eager', async () => {
+    const setup = () => {
+      const model = mlpScore({ inputDim: 2, hidden: [32, 32], activation: 'softplus', key: randomKey(0), device: dev } as never);
+      const names = Object.keys(model.params);
+      const x = randn([128, 2], { key: randomKey(5), device: dev });
+      const m = Object.fromEntries(names.map((n) => [n, tensor(new Float32Array(model.params[n]!.size), { shape: model.params[n]!.shape, device: dev })]));
+      const step = (params: Record<string, Tensor>, key: ReturnType<typeof randomKey>) => {
+        const objective = (...flat: Tensor[]) => denoisingScoreMatchingLoss(model.bind(Object.fromEntries(names.map((n, i) => [n, flat[i]!]))), x, { key, sigma: 0.5 });
+        const [loss, grads] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...names.map((n) => params[n]!)) as [Tensor, Tensor[]];
+        names.forEach((n, i) => {
+          m[n]!.assign(m[n]!.mul(0.9).add(grads[i]!.mul(0.1)));
+          params[n]!.assign(params[n]!.sub(m[n]!.mul(1e-2)));
+        });
+        return loss;
+      };
+      return { model, names, step };
+    };
+    const eager = setup();
+    const compiled = setup();
+    const step = jit(compiled.step, { donate: [0] });
+    for (let i = 0; i < 2; i++) {
+      const key = foldIn(randomKey(1), i);
+      const e = (await tidy(() => eager.step(eager.model.params, key)).data())[0]!;
+      const j = (await step(compiled.model.params, key).data())[0]!;
+      // A mean over 128 examples of sums over 2 and 32-term products, in other orders: within
+      // 128·u relative of the eager loss (the bound of the mean's sum dominates), as jit.test.ts's
+      // training steps hold it.
+      expect(Math.abs(e - j)).toBeLessThanOrEqual(128 * u * Math.abs(e) + 1e-6);
+    }
+    const initial = setup();
+    for (const n of compiled.names) {
+      const start = await read(initial.model.params[n]!);
+      const want = (await read(eager.model.params[n]!)).map((v, i) => v - start[i]!);
+      const got = (await read(compiled.model.params[n]!)).map((v, i) => v - start[i]!);
+      // The two steps' updates (1e-2 · m, m a running mean of gradients): each gradient entry is
+      // a sum over the 128 examples of products through 32-wide layers, summed in other orders,
+      // so within 128·32·u of the sum of its terms' magnitudes, here taken as the largest update.
+      const largest = want.reduce((x, y) => Math.max(x, Math.abs(y)), 0);
+      // Each step also rounds the parameter itself (an ulp of |p| ≤ 2 ulp of the start, twice each).
+      expect(firstMismatch(want, got, (i) => 128 * 32 * u * largest + 4 * ulp(2 * start[i]!)), n).toBeNull();
+    }
+  });
+
+  it('the jitted gradient of an MLP equals eager', async () => {
+    const rnd = hostRandom(hashSeed('hardware-path-mlp'));
+    const shapes = [[100, 33], [33, 70], [70], [70, 17], [17]];
+    const make = () => shapes.map((s) => tensor(data(s.reduce((x, y) => x * y, 1), rnd, -0.5, 1), { shape: s, device: dev }));
+    const args = make();
+    const loss = (x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) => sum(matmul(matmul(x, w1).add(b1).softplus(), w2).add(b2).square()).mul(1e-3);
+    const f = (...xs: Tensor[]) => grad(loss, { argnums: [1, 2, 3, 4] })(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor])) as Tensor[];
+    const got = jit(f)(...args);
+    const want = tidy(() => f(...args));
+    for (let i = 0; i < want.length; i++) {
+      const w = await read(want[i]!);
+      // Chains of sums of at most 100·70 products in other orders: 7000·u of the largest
+      // gradient bounds each entry's difference (the terms' magnitudes are the gradient's own).
+      const largest = w.reduce((x, y) => Math.max(x, Math.abs(y)), 0);
+      expect(firstMismatch(w, await read(got[i]!), () => 7000 * u * largest), `gradient ${i} (seed ${RUN_SEED})`).toBeNull();
+    }
+  });
 });
