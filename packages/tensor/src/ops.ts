@@ -693,8 +693,11 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   // passed and x came back whole: slice(x, 1) and slice(x, 1, 1) returned x unchanged.
   if (!Array.isArray(begin)) throw new TypeError(`slice: begin must be an array of integers (one per leading axis), got ${showValue(begin)}`);
   if (size !== undefined && !Array.isArray(size)) throw new TypeError(`slice: size must be an array of integers (one per entry of begin), got ${showValue(size)}`);
-  if (begin.length > x.rank || (size && size.length !== begin.length)) {
-    throw new Error(`slice: begin ${JSON.stringify(begin)}${size ? ` and size ${JSON.stringify(size)}` : ''} do not match rank ${x.rank} of ${fmtShape(x.shape)}`);
+  // Two faults, each named: [0] and [1,1] on a matrix were said not to 'match rank 2', which
+  // both lengths do; it is their difference that is wrong.
+  if (begin.length > x.rank) throw new Error(`slice: begin ${JSON.stringify(begin)} has ${begin.length} entries, more than the rank ${x.rank} of ${fmtShape(x.shape)}`);
+  if (size && size.length !== begin.length) {
+    throw new Error(`slice: begin ${JSON.stringify(begin)} and size ${JSON.stringify(size)} differ in length; give one size per entry of begin`);
   }
   const starts = x.shape.map((d, i) => {
     const b = begin[i] ?? 0;

@@ -344,8 +344,10 @@ describe('slice and pad', () => {
   });
 
   it('begin/size lists that do not match the rank', () => {
-    expect(() => slice(x, [0, 0, 0])).toThrow('slice: begin [0,0,0] do not match rank 2 of [3,4]');
-    expect(() => slice(x, [0], [1, 1])).toThrow('slice: begin [0] and size [1,1] do not match rank 2 of [3,4]');
+    expect(() => slice(x, [0, 0, 0])).toThrow('slice: begin [0,0,0] has 3 entries, more than the rank 2 of [3,4]');
+    // It said 'do not match rank 2', though both lengths fit the rank: their difference is the fault.
+    expect(() => slice(x, [0], [1, 1])).toThrow('slice: begin [0] and size [1,1] differ in length; give one size per entry of begin');
+    expect(() => slice(x, [0, 0], [1])).toThrow('slice: begin [0,0] and size [1] differ in length; give one size per entry of begin');
   });
 
   it('begin and size must be arrays: a number was read as an empty list and x came back whole', () => {
