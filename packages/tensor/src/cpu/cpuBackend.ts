@@ -6,9 +6,10 @@
 // through zero strides; a permute swapping the last two axes makes a transpose view; a reshape
 // of a dense array is an alias that every kernel reads as dense storage; a matmul reads a
 // broadcast or transpose view in place where its strides allow (a transposed matrix, a batch
-// broadcast), and any other consumer materialises them. Elementwise ops, casts and reductions
-// run generated loops (eagerKernels.ts), the same JavaScript from the same expression table that
-// compiled programs (compile.ts) fuse; arrays come from a pool by size class.
+// broadcast), a reduction (sum, max, argmax...) reads a broadcast view through its strides, and
+// any other consumer materialises them. Elementwise ops, casts and reductions run generated
+// loops (eagerKernels.ts), the same JavaScript from the same expression table that compiled
+// programs (compile.ts) fuse; arrays come from a pool by size class.
 
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
@@ -556,8 +557,16 @@ export class CpuBackend implements Backend<CpuHandle> {
       this.matmul(inputs[0]!, inputs[1]!, out as Float32Array | Float64Array);
       return;
     }
-    // Past elementwise ops and matmuls every kernel reads dense storage: materialise any view
-    // (an alias is its source's array as it is).
+    // A reduction reads a broadcast view through its strides: its dense copy (as large as the
+    // view, however small the source and the result) would only be read once, in the same order.
+    if ((isReduce(prim) || isArgReduce(prim)) && !x.data && x.view?.kind === 'broadcast') {
+      const { base, strides } = x.view;
+      if (isReduce(prim)) reduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out, strides);
+      else argReduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out, strides);
+      return;
+    }
+    // Past elementwise ops, matmuls and reductions of broadcasts every kernel reads dense
+    // storage: materialise any view (an alias is its source's array as it is).
     const data = inputs.map((h) => this.dense(h, prim));
     const xd = data[0]!;
     if (isReduce(prim)) {

@@ -12,7 +12,9 @@
 // Reductions accumulate in doubles and visit each output's elements in row-major order of the
 // input, the order compiled programs follow too, so a reduction gives the same bits eagerly and
 // under jit. Reduced axes that come last make one loop per output with the accumulator in a
-// local; other patterns walk the input in order, accumulating into a scratch row of doubles.
+// local; other patterns walk the input in order, accumulating into a scratch row of doubles. A
+// broadcast view is reduced through its strides (no dense copy), each output's terms in the same
+// order.
 
 import type { DType, TypedArray } from '../dtype.js';
 import {
@@ -178,10 +180,18 @@ export function identityJs(op: ReducePrimitive, dtype: DType): string {
   return jsLiteral(reduceIdentity(op, dtype), dtype === 'float32' ? 'float64' : dtype);
 }
 
-/** out = op of dense `x` (of `shape`) over sorted `axes`; `out` is dense over the kept axes. */
-export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axes: readonly number[], out: TypedArray): void {
+/**
+ * out = op of `x` (of `shape`) over sorted `axes`; `out` is dense over the kept axes. `x` is dense,
+ * or with `strides` a view read through them (element i₀…iₙ at x[Σ iₖ·strides[k]]: a broadcast,
+ * reduced without a dense copy of it) in the same order, so with the same bits.
+ */
+export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axes: readonly number[], out: TypedArray, strides: readonly number[] | null = null): void {
   const nOut = out.length;
   if (nOut === 0) return;
+  if (strides) {
+    reduceStrided(op, x, dtype, shape, axes, strides, out);
+    return;
+  }
   // Groups of neighbouring axes of one class (size-1 axes dropped): a dense input steps through
   // each group contiguously.
   const groups: { reduced: boolean; extent: number }[] = [];
@@ -214,6 +224,69 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
   const pattern = groups.map((g) => (g.reduced ? 'R' : 'K')).join('');
   const kernel = cached<GeneralKernel>(`general|${op}|${dtype}|${pattern}`, () => generalSource(op, dtype, pattern));
   kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides]);
+}
+
+/**
+ * reduceInto of a view, each element read through the view's strides: a loop nest over the axes
+ * (in row-major order, or with the kept axes outside, below) accumulating into `scratch` at its
+ * output's offset (in a local over a reduced innermost run). Each output gets the same terms in
+ * the same order (row-major over the reduced axes), in the same doubles (int32 wrapping at every
+ * step), as from a dense copy of the view, so the same bits; the copy's memory and time are saved.
+ */
+function reduceStrided(op: ReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axes: readonly number[], strides: readonly number[], out: TypedArray): void {
+  const nOut = out.length;
+  const dims = shape.flatMap((d, axis) => (d === 1 ? [] : [{ reduced: axes.includes(axis), extent: d, stride: strides[axis]! }]));
+  // Each output's terms come in row-major order of the reduced axes whatever the kept axes' place
+  // in the loop nest: where every reduced axis ahead of a kept one is a broadcast (stride 0, the
+  // same elements again), the kept axes go outside, so that each output's run is summed in a
+  // local (a bias-like row broadcast summed over its rows: one run of the row per output).
+  if (dims.every((g, i) => !g.reduced || g.stride === 0 || dims.slice(i).every((h) => h.reduced))) dims.sort((a, b) => Number(a.reduced) - Number(b.reduced));
+  // Neighbouring axes of one class merged where the view steps through them as one.
+  const groups: typeof dims = [];
+  for (const { reduced, extent, stride } of dims) {
+    const last = groups[groups.length - 1];
+    if (last && last.reduced === reduced && last.stride === stride * extent) {
+      last.extent *= extent;
+      last.stride = stride;
+    } else groups.push({ reduced, extent, stride });
+  }
+  // One element (every extent 1): a reduction of one term.
+  if (groups.length === 0) groups.push({ reduced: true, extent: 1, stride: 0 });
+  if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
+  const outStrides: number[] = [];
+  let stride = 1;
+  for (let g = groups.length - 1; g >= 0; g--) {
+    outStrides[g] = groups[g]!.reduced ? 0 : stride;
+    if (!groups[g]!.reduced) stride *= groups[g]!.extent;
+  }
+  const pattern = groups.map((g) => (g.reduced ? 'R' : 'K')).join('');
+  const kernel = cached<GeneralKernel>(`strided|${op}|${dtype}|${pattern}`, () => stridedReduceSource(op, dtype, pattern));
+  kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides, ...groups.map((g) => g.stride)]);
+}
+
+function stridedReduceSource(op: ReducePrimitive, dtype: DType, pattern: string): string {
+  const rank = pattern.length;
+  const lines = ['const nOut = g[0];'];
+  for (let d = 0; d < rank; d++) lines.push(`const e${d} = g[${1 + d}], s${d} = g[${1 + rank + d}], t${d} = g[${1 + 2 * rank + d}];`);
+  lines.push(`acc.fill(${identityJs(op, dtype)}, 0, nOut);`);
+  // q{d}: the output offset at depth d (kept groups advance it); p{d}: the input's, by the view's strides.
+  const q = (d: number): string => {
+    for (let k = d; k >= 0; k--) if (pattern[k] === 'K') return `q${k}`;
+    return '0';
+  };
+  const p = (d: number): string => (d >= 0 ? `p${d}` : '0');
+  const last = rank - 1;
+  // The innermost group: a reduced run adds into a local, a kept one into each output's slot.
+  let body = pattern[last] === 'R'
+    ? `{ let a = acc[${q(last)}];\nfor (let c${last} = 0, p${last} = ${p(last - 1)}; c${last} < e${last}; c${last}++, p${last} += t${last}) { const v = x[p${last}]; a = ${combineJs(op, dtype, 'a', 'v')}; }\nacc[${q(last)}] = a; }`
+    : `for (let c${last} = 0, q${last} = ${q(last - 1)}, p${last} = ${p(last - 1)}; c${last} < e${last}; c${last}++, q${last} += s${last}, p${last} += t${last}) { const v = x[p${last}]; const a = acc[q${last}]; acc[q${last}] = ${combineJs(op, dtype, 'a', 'v')}; }`;
+  for (let d = last - 1; d >= 0; d--) {
+    body = pattern[d] === 'K'
+      ? `for (let c${d} = 0, q${d} = ${q(d - 1)}, p${d} = ${p(d - 1)}; c${d} < e${d}; c${d}++, q${d} += s${d}, p${d} += t${d}) {\n  ${body}\n}`
+      : `for (let c${d} = 0, p${d} = ${p(d - 1)}; c${d} < e${d}; c${d}++, p${d} += t${d}) {\n  ${body}\n}`;
+  }
+  lines.push(body, 'for (let o = 0; o < nOut; o++) out[o] = acc[o];');
+  return `function ${op}_strided(out, x, acc, g) {\n${lines.join('\n')}\n}`;
 }
 
 function rowsSource(op: ReducePrimitive, dtype: DType): string {
@@ -306,9 +379,16 @@ export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: 
   kernel(out, x, outer, extent, inner, scratch);
 }
 
-/** out = the first index of the extreme of dense `x` along `axis` (argReplaceCondition; the first NaN wins). */
-export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, out: TypedArray): void {
+/**
+ * out = the first index of the extreme of `x` along `axis` (argReplaceCondition; the first NaN
+ * wins). `x` is dense, or with `strides` a view read through them (a broadcast, without a dense copy).
+ */
+export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, out: TypedArray, strides: readonly number[] | null = null): void {
   if (out.length === 0) return;
+  if (strides) {
+    argReduceStrided(op, x, dtype, shape, axis, strides, out);
+    return;
+  }
   const kernel = cached<AxisKernel>(`arg|${op}|${dtype}`, () => {
     const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
     return `function ${op}_axis(out, x, outer, extent, inner) {
@@ -333,4 +413,43 @@ export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DTyp
 }`;
   });
   kernel(out, x, ...axisGeometry(shape, axis));
+}
+
+/**
+ * argReduceInto of a view: for each output, in row-major order of the kept axes (a counter over
+ * them, stepping the view's strides), one walk along `axis` by its stride, as the dense kernel's.
+ */
+function argReduceStrided(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, strides: readonly number[], out: TypedArray): void {
+  const kernel = cached<(out: TypedArray, x: TypedArray, nOut: number, extent: number, step: number, keptExtents: number[], keptStrides: number[]) => void>(`argStrided|${op}|${dtype}`, () => {
+    const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
+    return `function ${op}_strided(out, x, nOut, extent, step, ke, ks) {
+  const rank = ke.length;
+  const idx = new Array(rank).fill(0);
+  let base = 0;
+  for (let o = 0; o < nOut; o++) {
+    let best = x[base];
+    let at = 0;
+    if (best === best) {
+      for (let j = 1, p = base + step; j < extent; j++, p += step) {
+        const v = x[p];
+        if (${replace}) {
+          best = v;
+          at = j;
+          if (best !== best) break;
+        }
+      }
+    }
+    out[o] = at;
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]++;
+      base += ks[d];
+      if (idx[d] < ke[d]) break;
+      base -= ks[d] * ke[d];
+      idx[d] = 0;
+    }
+  }
+}`;
+  });
+  const kept = shape.map((_, k) => k).filter((k) => k !== axis && shape[k] !== 1);
+  kernel(out, x, out.length, shape[axis]!, strides[axis]!, kept.map((k) => shape[k]!), kept.map((k) => strides[k]!));
 }
