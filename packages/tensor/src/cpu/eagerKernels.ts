@@ -214,6 +214,17 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
   // A float32 sum over leading axes (a column sum, like a bias gradient): the WebAssembly kernel
   // adds each element to the same double in the same order as the loop below.
   if (op === 'sum' && groups.length === 2 && groups[0]!.reduced && out instanceof Float32Array && x instanceof Float32Array && eagerWasmColumnSum(x, groups[0]!.extent * nOut, out)) return;
+  const { outStrides, pattern } = accumulatorLayout(groups, nOut);
+  const kernel = cached<GeneralKernel>(`general|${op}|${dtype}|${pattern}`, () => generalSource(op, dtype, pattern));
+  kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides]);
+}
+
+/**
+ * For a loop nest over axis groups: each group's stride in the output (0 for a reduced group),
+ * its pattern of reduced (R) and kept (K) groups, the generated kernels' cache key; the scratch
+ * row of doubles grown to hold `nOut` accumulators.
+ */
+function accumulatorLayout(groups: readonly { reduced: boolean; extent: number }[], nOut: number): { outStrides: number[]; pattern: string } {
   if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
   const outStrides: number[] = [];
   let stride = 1;
@@ -221,9 +232,7 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
     outStrides[g] = groups[g]!.reduced ? 0 : stride;
     if (!groups[g]!.reduced) stride *= groups[g]!.extent;
   }
-  const pattern = groups.map((g) => (g.reduced ? 'R' : 'K')).join('');
-  const kernel = cached<GeneralKernel>(`general|${op}|${dtype}|${pattern}`, () => generalSource(op, dtype, pattern));
-  kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides]);
+  return { outStrides, pattern: groups.map((g) => (g.reduced ? 'R' : 'K')).join('') };
 }
 
 /**
@@ -252,14 +261,7 @@ function reduceStrided(op: ReducePrimitive, x: TypedArray, dtype: DType, shape: 
   }
   // One element (every extent 1): a reduction of one term.
   if (groups.length === 0) groups.push({ reduced: true, extent: 1, stride: 0 });
-  if (scratch.length < nOut) scratch = new Float64Array(Math.max(nOut, 2 * scratch.length));
-  const outStrides: number[] = [];
-  let stride = 1;
-  for (let g = groups.length - 1; g >= 0; g--) {
-    outStrides[g] = groups[g]!.reduced ? 0 : stride;
-    if (!groups[g]!.reduced) stride *= groups[g]!.extent;
-  }
-  const pattern = groups.map((g) => (g.reduced ? 'R' : 'K')).join('');
+  const { outStrides, pattern } = accumulatorLayout(groups, nOut);
   const kernel = cached<GeneralKernel>(`strided|${op}|${dtype}|${pattern}`, () => stridedReduceSource(op, dtype, pattern));
   kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides, ...groups.map((g) => g.stride)]);
 }
