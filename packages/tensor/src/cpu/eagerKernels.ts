@@ -382,6 +382,27 @@ export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: 
 }
 
 /**
+ * JavaScript that sets `at` to the index of the extreme of the `extent` elements from x[base], a
+ * step of `step` apart (argReplaceCondition: ties keep the first, the first NaN wins and ends the
+ * walk), for the dense and the strided kernels alike.
+ */
+function argWalkJs(op: ArgReducePrimitive, dtype: DType, step: string): string {
+  const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
+  return `let best = x[base];
+    let at = 0;
+    if (best === best) {
+      for (let j = 1, p = base + ${step}; j < extent; j++, p += ${step}) {
+        const v = x[p];
+        if (${replace}) {
+          best = v;
+          at = j;
+          if (best !== best) break;
+        }
+      }
+    }`;
+}
+
+/**
  * out = the first index of the extreme of `x` along `axis` (argReplaceCondition; the first NaN
  * wins). `x` is dense, or with `strides` a view read through them (a broadcast, without a dense copy).
  */
@@ -391,29 +412,15 @@ export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DTyp
     argReduceStrided(op, x, dtype, shape, axis, strides, out);
     return;
   }
-  const kernel = cached<AxisKernel>(`arg|${op}|${dtype}`, () => {
-    const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
-    return `function ${op}_axis(out, x, outer, extent, inner) {
+  const kernel = cached<AxisKernel>(`arg|${op}|${dtype}`, () => `function ${op}_axis(out, x, outer, extent, inner) {
   for (let o = 0; o < outer; o++) {
     for (let k = 0; k < inner; k++) {
       const base = o * extent * inner + k;
-      let best = x[base];
-      let at = 0;
-      if (best === best) {
-        for (let j = 1, p = base + inner; j < extent; j++, p += inner) {
-          const v = x[p];
-          if (${replace}) {
-            best = v;
-            at = j;
-            if (best !== best) break;
-          }
-        }
-      }
+      ${argWalkJs(op, dtype, 'inner')}
       out[o * inner + k] = at;
     }
   }
-}`;
-  });
+}`);
   kernel(out, x, ...axisGeometry(shape, axis));
 }
 
@@ -422,25 +429,12 @@ export function argReduceInto(op: ArgReducePrimitive, x: TypedArray, dtype: DTyp
  * them, stepping the view's strides), one walk along `axis` by its stride, as the dense kernel's.
  */
 function argReduceStrided(op: ArgReducePrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, strides: readonly number[], out: TypedArray): void {
-  const kernel = cached<(out: TypedArray, x: TypedArray, nOut: number, extent: number, step: number, keptExtents: number[], keptStrides: number[]) => void>(`argStrided|${op}|${dtype}`, () => {
-    const replace = renderJs(argReplaceCondition(op, dtype), ['best', 'v'], false);
-    return `function ${op}_strided(out, x, nOut, extent, step, ke, ks) {
+  const kernel = cached<(out: TypedArray, x: TypedArray, nOut: number, extent: number, step: number, keptExtents: number[], keptStrides: number[]) => void>(`argStrided|${op}|${dtype}`, () => `function ${op}_strided(out, x, nOut, extent, step, ke, ks) {
   const rank = ke.length;
   const idx = new Array(rank).fill(0);
   let base = 0;
   for (let o = 0; o < nOut; o++) {
-    let best = x[base];
-    let at = 0;
-    if (best === best) {
-      for (let j = 1, p = base + step; j < extent; j++, p += step) {
-        const v = x[p];
-        if (${replace}) {
-          best = v;
-          at = j;
-          if (best !== best) break;
-        }
-      }
-    }
+    ${argWalkJs(op, dtype, 'step')}
     out[o] = at;
     for (let d = rank - 1; d >= 0; d--) {
       idx[d]++;
@@ -450,8 +444,7 @@ function argReduceStrided(op: ArgReducePrimitive, x: TypedArray, dtype: DType, s
       idx[d] = 0;
     }
   }
-}`;
-  });
+}`);
   const kept = shape.map((_, k) => k).filter((k) => k !== axis && shape[k] !== 1);
   kernel(out, x, out.length, shape[axis]!, strides[axis]!, kept.map((k) => shape[k]!), kept.map((k) => strides[k]!));
 }

@@ -295,10 +295,30 @@ export function wasmMatmul(
   if (!rt) return false;
   busy = true;
   try {
-    return runInParts(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+    return runInParts(rt, { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB });
   } finally {
     busy = false;
   }
+}
+
+/** One product's operands and shape, as wasmMatmul takes them (runInParts splits it into parts). */
+interface Product {
+  readonly dtype: WasmFloat;
+  readonly batch: number;
+  readonly a: Float32Array | Float64Array;
+  readonly aOff: number;
+  readonly aStride: number;
+  readonly b: Float32Array | Float64Array;
+  readonly bOff: number;
+  readonly bStride: number;
+  readonly c: Float32Array | Float64Array;
+  readonly cOff: number;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly epilogue: ((start: number, end: number) => void) | undefined;
+  readonly transA: boolean;
+  readonly transB: boolean;
 }
 
 /**
@@ -328,15 +348,8 @@ function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: numbe
  * in TypeScript: several times slower, and with other bits than the same product in a smaller
  * batch (double accumulation there, the element type's here).
  */
-function runInParts(
-  rt: Runtime, dtype: WasmFloat, batch: number,
-  a: Float32Array | Float64Array, aOff: number, aStride: number,
-  b: Float32Array | Float64Array, bOff: number, bStride: number,
-  c: Float32Array | Float64Array, cOff: number,
-  m: number, n: number, k: number,
-  epilogue: ((start: number, end: number) => void) | undefined,
-  transA: boolean, transB: boolean,
-): boolean {
+function runInParts(rt: Runtime, p: Product): boolean {
+  const { dtype, batch, aOff, aStride, bOff, bStride, cOff, m, n, k, transA } = p;
   const L = rt.layouts[dtype];
   const limit = memoryLimit;
   // Participants at most the thread count: an upper bound on what runProduct lays out.
@@ -346,7 +359,7 @@ function runInParts(
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   if (fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
-    runProduct(rt, dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB);
+    runProduct(rt, p);
     return true;
   }
   let group = batch;
@@ -355,7 +368,7 @@ function runInParts(
     if (!grown(rt, bytes(group, m))) return false;
     for (let i = 0; i < batch; i += group) {
       const g = Math.min(group, batch - i);
-      runProduct(rt, dtype, g, a, aOff + i * aStride, aStride, b, bOff + i * bStride, bStride, c, cOff + i * m * n, m, n, k, epilogue, transA, transB);
+      runProduct(rt, { ...p, batch: g, aOff: aOff + i * aStride, bOff: bOff + i * bStride, cOff: cOff + i * m * n });
     }
     return true;
   }
@@ -367,21 +380,14 @@ function runInParts(
   for (let i = 0; i < batch; i++) {
     for (let r0 = 0; r0 < m; r0 += rows) {
       const r = Math.min(rows, m - r0);
-      runProduct(rt, dtype, 1, a, aOff + i * aStride + r0 * k, 0, b, bOff + i * bStride, 0, c, cOff + i * m * n + r0 * n, r, n, k, epilogue, false, transB);
+      runProduct(rt, { ...p, batch: 1, aOff: aOff + i * aStride + r0 * k, aStride: 0, bOff: bOff + i * bStride, bStride: 0, cOff: cOff + i * m * n + r0 * n, m: r });
     }
   }
   return true;
 }
 
-function runProduct(
-  rt: Runtime, dtype: WasmFloat, batch: number,
-  a: Float32Array | Float64Array, aOff: number, aStride: number,
-  b: Float32Array | Float64Array, bOff: number, bStride: number,
-  c: Float32Array | Float64Array, cOff: number,
-  m: number, n: number, k: number,
-  epilogue: ((start: number, end: number) => void) | undefined,
-  transA: boolean, transB: boolean,
-): void {
+function runProduct(rt: Runtime, p: Product): void {
+  const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
   const L = rt.layouts[dtype];
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
