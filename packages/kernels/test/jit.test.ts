@@ -592,7 +592,7 @@ describe('infinities, NaN and signed zeros under jit are eager\'s', () => {
 
 describe('a tiled product with a fused epilogue holding float constants', () => {
   // On a software adapter the products' epilogues are off (compiles there are slow), so this
-  // forces the hardware path: the epilogue's constants pass through opaque_value, which the
+  // forces the hardware path: the epilogue's constants pass through opaque_const, which the
   // product templates must declare and whose flag their main must set (an undeclared call was
   // invalid WGSL on every real GPU).
   it('compiles and equals eager', async () => {

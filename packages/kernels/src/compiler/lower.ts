@@ -517,7 +517,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   // plain launches before it stored.
   const accumulate = kSpans.length > 1;
   const functions = `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {\n  ${rawName}[${at}] = ${accumulate ? `${rawName}[${at}] + ` : ''}value;\n}\n${epilogueFunction}`;
-  // Constants in the epilogue pass through opaque_value (compiler/writer.ts): the templates' main sets its flag.
+  // Constants and reused values in the epilogue pass through the opaque functions (compiler/writer.ts): the templates' main sets their flag.
   const opaque = opaquePrelude(functions);
   const epilogue = {
     declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${opaque?.declarations ?? ''}${KernelWriter.prelude(functions)}\n${functions}`, perElement,

@@ -16,16 +16,15 @@ import { mathPrelude } from '../wgsl/mathLibrary.js';
 /**
  * A bool that is false whenever the kernel runs, which the shader compiler cannot know: set at
  * the start of `main` from the dispatch size (a kernel dispatched with no workgroups never runs).
- * `opaque_value(x)` selects x by it, so the compiler sees a value it cannot fold: WGSL lets a
+ * `opaque_use(x, k)` selects x by it, so the compiler sees a value it cannot fold: WGSL lets a
  * compiler assume there are no infinities, NaN or signed zeros, and Mesa's folds x·0 to 0,
  * x − x to 0 and x + 0 to x. A jitted log(x)·0 gave 0 at x = 0 and a jitted x − x gave 0 at ±∞
  * where the eager kernels, which read their operands from memory, give NaN.
  */
 const OPAQUE_NEVER = 'opaque_never';
-const OPAQUE = 'opaque_value';
 /**
- * `opaque_use(x, k)`: x again, opaque, and distinct for each k (`opaque_value(x)` twice would be
- * one value to the compiler once both calls are inlined, so a third use could fold again).
+ * `opaque_use(x, k)`: x, opaque, and distinct for each k (one k for two uses would make them one
+ * value to the compiler once both calls are inlined, so a third use could fold again).
  */
 const OPAQUE_USE = 'opaque_use';
 /**
@@ -46,12 +45,12 @@ const OPAQUE_CONST = 'opaque_const';
 const OPAQUE_STEP = 'opaque_step';
 const OPAQUE_ZERO = 'opaque_zero';
 
-/** The declarations `opaque_value` needs and the assignment that starts `main`, for a kernel whose code uses it. */
+/** The declarations the opaque functions need and the assignment that starts `main`, for a kernel whose code uses them. */
 export function opaquePrelude(code: string): { declarations: string; assignment: string } | null {
-  if (![OPAQUE, OPAQUE_USE, OPAQUE_CONST, OPAQUE_STEP].some((f) => code.includes(`${f}(`))) return null;
+  if (![OPAQUE_USE, OPAQUE_CONST, OPAQUE_STEP].some((f) => code.includes(`${f}(`))) return null;
   return {
     declarations:
-      `var<private> ${OPAQUE_NEVER}: bool;\nfn ${OPAQUE}(x: f32) -> f32 { return select(x, 0.5, ${OPAQUE_NEVER}); }\n` +
+      `var<private> ${OPAQUE_NEVER}: bool;\n` +
       `fn ${OPAQUE_USE}(x: f32, k: f32) -> f32 { return select(x, k, ${OPAQUE_NEVER}); }\n` +
       `fn ${OPAQUE_CONST}(bits: u32, k: f32) -> f32 { return select(bitcast<f32>(bits), k, ${OPAQUE_NEVER}); }\n` +
       `var<private> ${OPAQUE_ZERO}: u32;\nfn ${OPAQUE_STEP}(x: f32, k: u32) -> f32 { return bitcast<f32>(bitcast<u32>(x) + ${OPAQUE_ZERO} * k); }\n`,
@@ -319,8 +318,8 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
 
   /**
    * A float32 expression through `opaque_use` with a k of its own: its value, which the compiler
-   * cannot fold into what uses it (OPAQUE_NEVER). Not `opaque_value`, whose never-taken branch is
-   * 0.5 for every call: two opaque values then agreed on both branches when they agreed on the
+   * cannot fold into what uses it (OPAQUE_NEVER). With one never-taken value for every call (0.5,
+   * as an earlier opaque function had), two opaque values agreed on both branches when they agreed on the
    * taken one, and a jitted x / (−f32(i − i) + 0) folded −0.5 + 0.5 and −0 + 0 alike to a
    * constant 0 and the quotient to 0, not ±∞.
    */
@@ -388,7 +387,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
         this.floatUsed.add(a);
         return a;
       }
-      return `${OPAQUE_USE}(${a}, ${++this.opaqueUses}.5)`;
+      return this.opaque(a);
     });
     // The expression table's constants are written opaque (`literal`): Mesa folds 1/(1/x) to x
     // when reciprocal's 1.0 is a literal (a jitted reciprocal of a reciprocal kept 1e−40 where
