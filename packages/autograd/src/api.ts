@@ -33,8 +33,13 @@ function checkList(op: string, what: 'primals' | 'tangents', list: unknown): voi
   }
 }
 
-function checkOutput(op: string, out: unknown): asserts out is Tensor {
+/** Refuses an async function's Promise under the transformation's name. */
+function refuseAsync(op: string, out: unknown): void {
   refusePromise(out, `${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
+}
+
+function checkOutput(op: string, out: unknown): asserts out is Tensor {
+  refuseAsync(op, out);
   if (!(out instanceof Tensor)) throw new TypeError(`${op}: the function must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 
@@ -90,7 +95,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
     popTrace(trace);
   }
   let aux: unknown;
-  if (out instanceof Promise) checkOutput(op, out);
+  refuseAsync(op, out); // before hasAux reads it as a pair
   if (hasAux) {
     if (!Array.isArray(out) || out.length !== 2) {
       const got = Array.isArray(out) ? `an array of ${out.length}` : out instanceof Tensor ? 'a Tensor' : out === null ? 'null' : typeof out;
@@ -281,7 +286,7 @@ function jvpAs<R extends Tensor | Tensor[]>(op: 'jvp' | 'hvp', f: (...args: Tens
     // 'must return a Tensor' read as if the array that jvp accepts were refused).
     const split = (o: unknown, i?: number): [Tensor, Tensor] => {
       if (!(o instanceof Tensor)) {
-        refusePromise(o, `${op}: the function returned a Promise; it must be synchronous and return a Tensor (an async function's work would run after the transformation ended)`);
+        refuseAsync(op, o);
         const got = o === null ? 'null' : Array.isArray(o) ? 'a nested array' : typeof o;
         throw new TypeError(`${op}: the function must return a Tensor or an array of tensors, got ${i === undefined ? got : `an array whose element ${i} is ${got}`}`);
       }

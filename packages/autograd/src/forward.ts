@@ -5,7 +5,6 @@
 import { type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, apply, checkTensor, fmtShape, isFloatDType } from '@scorch/tensor';
 import { jvpRules } from './rules.js';
 
-
 interface JvpPayload {
   primal: Tensor;
   tangent: Tensor;
@@ -17,8 +16,7 @@ export class JvpTrace extends Trace {
 
   /** A tracer standing for `primal` moving in direction `tangent`; errors name `op`, the transformation called (jvp, hvp). */
   lift(primal: Tensor, tangent: Tensor, what: string, op = 'jvp'): Tensor {
-    if (!(tangent instanceof Tensor)) throw new TypeError(`${op}: ${what} tangent must be a Tensor, got ${tangent === null ? 'null' : typeof tangent}`);
-    checkTensor(op, tangent, `${what} tangent`);
+    checkTensor(op, tangent, `${what} tangent`); // a Tensor, and live
     if (tangent.dtype !== primal.dtype || tangent.shape.length !== primal.shape.length || tangent.shape.some((d, i) => d !== primal.shape[i])) {
       throw new Error(`${op}: ${what} tangent is ${tangent.dtype} ${fmtShape(tangent.shape)} but its primal is ${primal.dtype} ${fmtShape(primal.shape)}; they must match`);
     }

@@ -508,7 +508,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (bound) {
         // Values of this kernel (the anchor, earlier epilogue values) are read in the kernel.
         const reads = leaves.filter((l) => producer.get(l.id) !== k && !bound.has(l.id)).map((l) => l.id);
-        if (bound.size + reads.length + 1 > opts.maxReadsPerValue + 1) continue;
+        // With its own store, at most the limit less one: (size + reads + 1) ≤ (maxReadsPerValue + 2) − 1.
+        if (bound.size + reads.length > opts.maxReadsPerValue) continue;
         for (const id of [...reads, v.id]) bound.add(id);
       }
       kernel.epilogue.push(v);
