@@ -9,7 +9,7 @@ import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import { type Tensor, foldIn, matmul, randn, randomKey, sum, tensor, tidy, where } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking } from '@scorch/kernels';
 import { denoisingScoreMatchingLoss, mlpScore } from '@scorch/score';
-import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
+import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -34,10 +34,6 @@ function ints(n: number, rnd: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => Math.floor(rnd() * 7) - 3);
 }
 
-/** Host data in [lo, lo + width), float32. */
-function data(n: number, rnd: () => number, lo = -2, width = 4): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.fround(lo + rnd() * width));
-}
 
 describe('an anchor kernel with an epilogue binds no more buffers than the device allows', () => {
   // Each consumer p + xᵢ of the product (or reduction) p joined its kernel as an epilogue, one
@@ -52,9 +48,9 @@ describe('an anchor kernel with an epilogue binds no more buffers than the devic
     it(`${name} with more consumers than bindings`, async () => {
       const limit = gpu.runtime.device.limits.maxStorageBuffersPerShaderStage;
       const rnd = hostRandom(hashSeed('hardware-path-bindings', name));
-      const a = tensor(data(m * 32, rnd, -0.5, 1), { shape: [m, 32], device: dev });
-      const b = tensor(data(32 * 64, rnd, -0.5, 1), { shape: [32, 64], device: dev });
-      const xs = Array.from({ length: limit + 4 }, () => tensor(data(m * 64, rnd), { shape: [m, 64], device: dev }));
+      const a = tensor(uniformData(m * 32, rnd, -0.5, 1), { shape: [m, 32], device: dev });
+      const b = tensor(uniformData(32 * 64, rnd, -0.5, 1), { shape: [32, 64], device: dev });
+      const xs = Array.from({ length: limit + 4 }, () => tensor(uniformData(m * 64, rnd), { shape: [m, 64], device: dev }));
       const f = (a: Tensor, b: Tensor, ...xs: Tensor[]) => {
         const p = product(a, b);
         return xs.map((x) => p.add(x));
@@ -217,7 +213,7 @@ describe('training with the hardware path', () => {
   it('the jitted gradient of an MLP equals eager', async () => {
     const rnd = hostRandom(hashSeed('hardware-path-mlp'));
     const shapes = [[100, 33], [33, 70], [70], [70, 17], [17]];
-    const make = () => shapes.map((s) => tensor(data(s.reduce((x, y) => x * y, 1), rnd, -0.5, 1), { shape: s, device: dev }));
+    const make = () => shapes.map((s) => tensor(uniformData(s.reduce((x, y) => x * y, 1), rnd, -0.5, 1), { shape: s, device: dev }));
     const args = make();
     const loss = (x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) => sum(matmul(matmul(x, w1).add(b1).softplus(), w2).add(b2).square()).mul(1e-3);
     const f = (...xs: Tensor[]) => grad(loss, { argnums: [1, 2, 3, 4] })(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor])) as Tensor[];

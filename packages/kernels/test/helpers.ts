@@ -61,6 +61,11 @@ export function values(kind: ValueKind, n: number, rnd: () => number): number[] 
   return out;
 }
 
+/** Host data uniform in [lo, lo + width) (default [−2, 2)), rounded to float32. */
+export function uniformData(n: number, rnd: () => number, lo = -2, width = 4): Float32Array {
+  return Float32Array.from({ length: n }, () => Math.fround(lo + rnd() * width));
+}
+
 /** How an input is presented to the kernel: as a fresh buffer or as a view that needs strides. */
 export type ViewKind = 'contiguous' | 'permuted' | 'sliced' | 'broadcast';
 

@@ -12,7 +12,7 @@ import {
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
-import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
+import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -23,10 +23,6 @@ beforeAll(async () => {
 
 const read = async (t: Tensor) => Array.from(await t.data());
 
-/** Host data in [-2, 2], float32. */
-function data(n: number, rnd: () => number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.fround(rnd() * 4 - 2));
-}
 
 describe('elementwise fusion equals eager WebGPU bit for bit', () => {
   // A random chain over a [7,33] value, a [33] row broadcast, a [7,1] column broadcast, a
@@ -48,7 +44,7 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
       const steps = Array.from({ length: 6 + Math.floor(rnd() * 6) }, () => ({ u: pick(unary), b: pick(binary), operand: Math.floor(rnd() * 5), unaryFirst: rnd() < 0.5 }));
       const inputs = {
-        x: data(7 * 33, rnd), row: data(33, rnd), col: data(7, rnd), tr: data(33 * 7, rnd), big: data(9 * 35, rnd),
+        x: uniformData(7 * 33, rnd), row: uniformData(33, rnd), col: uniformData(7, rnd), tr: uniformData(33 * 7, rnd), big: uniformData(9 * 35, rnd),
       };
       const f = (x: Tensor, row: Tensor, col: Tensor, tr: Tensor, big: Tensor) => {
         const operands = [row, col, tr.transpose(), big.slice([1, 2], [7, 33]), x.mul(0.5)];
@@ -82,8 +78,8 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
 
   it('an elementwise chain with no reduction is exact', async () => {
     const rnd = hostRandom(hashSeed('jit-exact'));
-    const x = tensor(data(1023, rnd), { device: dev });
-    const y = tensor(data(33, rnd), { shape: [33, 1], device: dev });
+    const x = tensor(uniformData(1023, rnd), { device: dev });
+    const y = tensor(uniformData(33, rnd), { shape: [33, 1], device: dev });
     const f = (x: Tensor, y: Tensor) => softplus(x.mul(y)).sub(x.tanh()).div(y.abs().add(1)).exp().sigmoid();
     const eager = await read(tidy(() => f(x, y)));
     const compiled = jit(f);
@@ -106,7 +102,7 @@ describe('elementwise kernels computing four elements per invocation', () => {
   ];
   const shapes = { x: [8, 32], row: [32], col: [8, 1], tr: [32, 8], wide: [9, 36], odd: [9, 35], flat: [4, 64] } as const;
   const make = (rnd: () => number) =>
-    Object.fromEntries(Object.entries(shapes).map(([k, shape]) => [k, tensor(data(sizeOf([...shape]), rnd), { shape: [...shape], device: dev })])) as Record<keyof typeof shapes, Tensor>;
+    Object.fromEntries(Object.entries(shapes).map(([k, shape]) => [k, tensor(uniformData(sizeOf([...shape]), rnd), { shape: [...shape], device: dev })])) as Record<keyof typeof shapes, Tensor>;
 
   for (let trial = 0; trial < 8; trial++) {
     it(`random chain ${trial}, with results of innermost extents 32, 36, 35, 30 and 5`, async () => {
@@ -148,7 +144,7 @@ describe('elementwise kernels computing four elements per invocation', () => {
   it('sizes of 4 elements and fewer, and a vector part beside scalar parts', async () => {
     const rnd = hostRandom(hashSeed('jit-vec4-small'));
     for (const shape of [[4], [1, 4], [3], [2, 1], [4, 1], [2, 4, 1]]) {
-      const x = tensor(data(sizeOf(shape), rnd), { shape, device: dev });
+      const x = tensor(uniformData(sizeOf(shape), rnd), { shape, device: dev });
       const f = (x: Tensor) => [x.exp().mul(x), x.sin().add(1)] as const;
       const eager = await Promise.all(tidy(() => [...f(x)]).map(read));
       const fused = await Promise.all(jit(f)(x).map(read));
@@ -167,9 +163,9 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
   for (const [name, as, bs] of cases) {
     it(name, async () => {
       const rnd = hostRandom(hashSeed('jit-mm', name));
-      const a = tensor(data(sizeOf(as), rnd), { shape: as, device: dev });
-      const b = tensor(data(sizeOf(bs), rnd), { shape: bs, device: dev });
-      const bias = tensor(data(bs[1]!, rnd), { device: dev });
+      const a = tensor(uniformData(sizeOf(as), rnd), { shape: as, device: dev });
+      const b = tensor(uniformData(sizeOf(bs), rnd), { shape: bs, device: dev });
+      const bias = tensor(uniformData(bs[1]!, rnd), { device: dev });
       // Prologue (tanh of A), epilogue (bias, softplus), and a row sum of the result.
       const f = (a: Tensor, b: Tensor, bias: Tensor) => {
         const h = softplus(matmul(a.tanh(), b).add(bias));
@@ -191,9 +187,9 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
     // The product reads h from the outputs' block and writes into it: its operand is copied to
     // scratch first, since WebGPU forbids a buffer bound writable and readable in one dispatch.
     const rnd = hostRandom(hashSeed('jit-mm', 'output operand'));
-    const a = tensor(data(130 * 66, rnd), { shape: [130, 66], device: dev });
-    const b = tensor(data(66 * 129, rnd), { shape: [66, 129], device: dev });
-    const bias = tensor(data(129, rnd), { device: dev });
+    const a = tensor(uniformData(130 * 66, rnd), { shape: [130, 66], device: dev });
+    const b = tensor(uniformData(66 * 129, rnd), { shape: [66, 129], device: dev });
+    const bias = tensor(uniformData(129, rnd), { device: dev });
     const f = (a: Tensor, b: Tensor, bias: Tensor) => {
       const h = a.tanh();
       return [h, matmul(h, b), softplus(matmul(h, b).add(bias))];
@@ -210,8 +206,8 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
 describe('epilogues that read their anchor through reshapes', () => {
   it('a column sum, reshaped to [1,n] and back, updates a bias in the sum\'s own kernel', async () => {
     const rnd = hostRandom(hashSeed('jit-reshape-epilogue'));
-    const g = tensor(data(256 * 16, rnd), { shape: [256, 16], device: dev });
-    const b = tensor(data(16, rnd), { device: dev });
+    const g = tensor(uniformData(256 * 16, rnd), { shape: [256, 16], device: dev });
+    const b = tensor(uniformData(16, rnd), { device: dev });
     const f = (g: Tensor, b: Tensor) => b.sub(g.sum(0, true).reshape([16]).mul(0.1));
     const eager = await read(tidy(() => f(g, b)));
     const compiled = jit(f);
@@ -376,7 +372,7 @@ describe('scans and arg-reductions with fused prologues', () => {
   // The scan and arg-reduction kernels compute their input inline with the eager kernels' WGSL
   // and walk the axis in the eager kernels' order, so they must match eager WebGPU bit for bit.
   const rnd = hostRandom(hashSeed('jit-scans'));
-  const x = () => tensor(data(7 * 40, rnd), { shape: [7, 40], device: dev });
+  const x = () => tensor(uniformData(7 * 40, rnd), { shape: [7, 40], device: dev });
   const cases: [string, (a: Tensor, b: Tensor) => Tensor][] = [
     ['cumsum of exp(a)·b along axis 1, plus one', (a, b) => a.exp().mul(b).cumsum(1).add(1)],
     ['cumprod of a transposed sin, reversed', (a, b) => a.add(b).sin().transpose().cumprod(0, { reverse: true })],
@@ -398,7 +394,7 @@ describe('scans and arg-reductions with fused prologues', () => {
 describe('split, flip and tile under jit', () => {
   it('are index arithmetic (slice, gather, expand) inside one elementwise kernel, exact', async () => {
     const rnd = hostRandom(hashSeed('jit-movement'));
-    const x = tensor(data(5 * 6, rnd), { shape: [5, 6], device: dev });
+    const x = tensor(uniformData(5 * 6, rnd), { shape: [5, 6], device: dev });
     const f = (a: Tensor) => {
       const [p, q] = a.split([2, 4], 1);
       return concat([p!.flip().tile([1, 2]), q!.flip(0).erf()], 1);
@@ -503,7 +499,7 @@ describe('the gradient of a long cumprod under jit', () => {
   // eager, but WGSL's tanh may differ by an ulp with inlining: held to 1e-5 relative.
   it('compiles to bounded kernels and equals eager', async () => {
     const rnd = hostRandom(hashSeed('jit-cumprod-grad'));
-    const x = tensor(data(173 * 7, rnd), { shape: [173, 7], device: dev });
+    const x = tensor(uniformData(173 * 7, rnd), { shape: [173, 7], device: dev });
     const f = (z: Tensor) => grad((q: Tensor) => sum(q.tanh().mul(0.3).add(1).cumprod(0).mul(0.01)))(z) as Tensor;
     const eager = await read(tidy(() => f(x)));
     const compiled = jit(f);
@@ -601,8 +597,8 @@ describe('a tiled product with a fused epilogue holding float constants', () => 
     backend.softwareAdapter = false;
     try {
       const rnd = hostRandom(hashSeed('jit-epilogue-constants'));
-      const a = tensor(data(130 * 66, rnd), { shape: [130, 66], device: dev });
-      const b = tensor(data(66 * 129, rnd), { shape: [66, 129], device: dev });
+      const a = tensor(uniformData(130 * 66, rnd), { shape: [130, 66], device: dev });
+      const b = tensor(uniformData(66 * 129, rnd), { shape: [66, 129], device: dev });
       for (const f of [(x: Tensor, y: Tensor) => matmul(x, y).mul(2).add(0.5), (x: Tensor, y: Tensor) => softplus(matmul(x, y))]) {
         const want = await read(tidy(() => f(a, b)));
         const compiled = jit(f);
