@@ -19,12 +19,12 @@ const f = (x: Tensor): Tensor => sum(tanh(matmul(W, x).add(b)).mul(w));
 
 const fmt = async (t: Tensor): Promise<string> => `[${Array.from(await t.data(), (z) => z.toFixed(6)).join(', ')}]`;
 
-const g = grad(f)(x) as Tensor;
+const g = grad(f)(x);
 const [fx, fv] = jvp(f, [x], [v]);
 const [, pullback] = vjp(f, x);
-const hv = hvp(f, [x], [v]) as Tensor;
+const hv = hvp(f, [x], [v]);
 // The same Hessian-vector product reverse-over-reverse: ∇ₓ(∇f(x) · v).
-const hvReverse = grad((x: Tensor) => sum((grad(f)(x) as Tensor).mul(v)))(x) as Tensor;
+const hvReverse = grad((x: Tensor) => sum(grad(f)(x).mul(v)))(x);
 
 console.log(`f(x) = wᵀ tanh(Wx + b), x ∈ R^${d}, ${hidden} hidden units, float64 on ${x.device}`);
 console.log(`f(x)                     = ${(await fx.item()).toFixed(6)}`);

@@ -156,6 +156,15 @@ export interface GradOptions {
 /** GradOptions with `hasAux: true`: the function returns [value, aux]. */
 export type GradOptionsWithAux = GradOptions & { hasAux: true };
 
+// The overloads of grad and valueAndGrad type the gradient by `argnums`: one tensor for an index
+// (or the default 0), an array for a list, as the result is at run time. Options whose argnums is
+// not known to be one or the other (a GradOptions variable) get the union.
+
+/** Options with `argnums` an index or left out: the gradient is one tensor. */
+export type GradOptionsOne = GradOptions & { argnums?: number };
+/** Options with `argnums` a list: the gradients are an array, one per listed argument. */
+export type GradOptionsMany = GradOptions & { argnums: readonly number[] };
+
 const GRAD_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof GradOptions)[];
 
 /**
@@ -187,7 +196,11 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
  * With `hasAux`, f returns [value, aux] and the result is `[[value, aux], gradient(s)]` (JAX's
  * `value_and_grad(f, has_aux=True)`).
  */
+export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsOne): (...args: Tensor[]) => [[Tensor, Aux], Tensor];
+export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany): (...args: Tensor[]) => [[Tensor, Aux], Tensor[]];
 export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [[Tensor, Aux], Tensor | Tensor[]];
+export function valueAndGrad(f: TensorFn, opts?: GradOptionsOne & { hasAux?: false }): (...args: Tensor[]) => [Tensor, Tensor];
+export function valueAndGrad(f: TensorFn, opts: GradOptionsMany & { hasAux?: false }): (...args: Tensor[]) => [Tensor, Tensor[]];
 export function valueAndGrad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]];
 export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
   return valueAndGradAs('valueAndGrad', f, opts);
@@ -234,7 +247,11 @@ function valueAndGradAs(op: GradName, f: (...args: Tensor[]) => unknown, opts: G
  * With `hasAux`, f returns [value, aux] and the result is `[gradient(s), aux]` (JAX's
  * `grad(f, has_aux=True)`).
  */
+export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsOne): (...args: Tensor[]) => [Tensor, Aux];
+export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany): (...args: Tensor[]) => [Tensor[], Aux];
 export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [Tensor | Tensor[], Aux];
+export function grad(f: TensorFn, opts?: GradOptionsOne & { hasAux?: false }): (...args: Tensor[]) => Tensor;
+export function grad(f: TensorFn, opts: GradOptionsMany & { hasAux?: false }): (...args: Tensor[]) => Tensor[];
 export function grad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => Tensor | Tensor[];
 export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => unknown {
   return gradAs('grad', f, opts);
@@ -302,7 +319,12 @@ function jvpAs<R extends Tensor | Tensor[]>(op: 'jvp' | 'hvp', f: (...args: Tens
   });
 }
 
-/** Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. */
+/**
+ * Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. One primal gives
+ * one tensor; several give an array, one product per primal (the tangents taken together).
+ */
+export function hvp(f: TensorFn, primals: readonly [Tensor], tangents: readonly [Tensor]): Tensor;
+export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[];
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
   checkFunction('hvp', f);
   checkList('hvp', 'primals', primals);

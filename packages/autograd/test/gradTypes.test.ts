@@ -1,0 +1,55 @@
+// The result types of grad, valueAndGrad and hvp follow `argnums` and the primals: one tensor for
+// an index (or the default), an array for a list. The type half of each case is checked by
+// `pnpm typecheck` (tsc reads the tests): an assignment to `Tensor` or `Tensor[]` that did not
+// fit, or a `@ts-expect-error` line that compiled, fails it. The run-time half checks that the
+// values are what the types say.
+
+import { describe, expect, it } from 'vitest';
+import { type GradOptions, grad, hvp, valueAndGrad } from '@scorch/autograd';
+import { type Tensor, mul, sum, tensor } from '@scorch/tensor';
+
+const f = (a: Tensor, b: Tensor): Tensor => sum(mul(mul(a, a), b));
+const a = tensor([1, 2], { dtype: 'float64' });
+const b = tensor([3, 4], { dtype: 'float64' });
+
+describe('gradient result types', () => {
+  it('grad: one tensor for the default argnums and for an index, an array for a list', async () => {
+    const g0: Tensor = grad(f)(a, b);
+    const g1: Tensor = grad(f, { argnums: 1 })(a, b);
+    const both: Tensor[] = grad(f, { argnums: [0, 1] })(a, b);
+    // @ts-expect-error a list of argnums gives an array, not one tensor
+    const wrong: Tensor = grad(f, { argnums: [0] })(a, b);
+    expect(Array.isArray(g0) || Array.isArray(g1) || !Array.isArray(both) || !Array.isArray(wrong)).toBe(false);
+    expect(Array.from(await g0.data())).toEqual([6, 16]); // 2ab
+    expect(Array.from(await g1.data())).toEqual([1, 4]); // a²
+    expect(both.length).toBe(2);
+  });
+
+  it('grad with options of unknown form keeps the union', () => {
+    const opts: GradOptions = { argnums: [1] };
+    const g = grad(f, opts)(a, b);
+    // @ts-expect-error GradOptions may hold a list: the result may be an array
+    const one: Tensor = g;
+    expect(Array.isArray(one)).toBe(true);
+  });
+
+  it('valueAndGrad and hasAux follow argnums too', async () => {
+    const [value, g]: [Tensor, Tensor] = valueAndGrad(f)(a, b);
+    const [, gs]: [Tensor, Tensor[]] = valueAndGrad(f, { argnums: [0, 1] })(a, b);
+    const withAux = (x: Tensor, y: Tensor): [Tensor, string] => [f(x, y), 'aux'];
+    const [[, aux], ga]: [[Tensor, string], Tensor] = valueAndGrad(withAux, { hasAux: true })(a, b);
+    const [gl, aux2]: [Tensor[], string] = grad(withAux, { hasAux: true, argnums: [1] })(a, b);
+    expect(await value.item()).toBe(1 * 3 + 4 * 4);
+    expect(Array.isArray(g) || Array.isArray(ga)).toBe(false);
+    expect([gs.length, gl.length, aux, aux2]).toEqual([2, 1, 'aux', 'aux']);
+    expect(Array.from(await gl[0]!.data())).toEqual([1, 4]);
+  });
+
+  it('hvp: one primal gives one tensor, several an array', async () => {
+    const h: Tensor = hvp((x: Tensor) => sum(mul(mul(x, x), x)), [a], [b]); // ∇²(Σx³)·v = 6x·v
+    const hs = hvp(f, [a, b], [b, a]);
+    expect(Array.isArray(h)).toBe(false);
+    expect(Array.from(await h.data())).toEqual([18, 48]);
+    expect(Array.isArray(hs)).toBe(true);
+  });
+});
