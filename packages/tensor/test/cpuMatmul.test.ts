@@ -4,9 +4,10 @@
 // register tiles (8×8 in TypeScript, 6×8 / 6×4 in WebAssembly) or of the blocks, nonzero offsets
 // into larger arrays, batches with shared and strided operands. Every case runs twice: with the
 // WebAssembly SIMD kernels (where the engine has them) and with the TypeScript kernels forced
-// (setCpuWasm(false)), each held to its own bound (matmulReference.ts derives both). On the
-// WebAssembly path each element must also equal, bit for bit, the same recurrence evaluated in
-// JavaScript: a misplaced, missing or reordered term cannot hide inside a tolerance.
+// (setCpuWasm(false)), each held to its own bound (matmulReference.ts derives both). On either
+// path each element must also equal, bit for bit, the kernel's recurrence evaluated in
+// JavaScript (in the element type on the WebAssembly path, in double on the TypeScript one):
+// a misplaced, missing or reordered term cannot hide inside a tolerance.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
@@ -132,8 +133,24 @@ function runCase(Ctor: FloatCtor, c: Case, seed: number, path: Path): void {
     const d = firstDifference(out, cOff, emulated);
     expect(d, `element ${d}: got ${out[cOff + d]}, the kernel's recurrence gives ${emulated[d]}`).toBe(-1);
   }
+  if (!wasm) {
+    // Every TypeScript path (direct, rows, tiled across k blocks) sums in order of k in double.
+    const inOrder = typescriptRecurrence(a, aOff, b, bOff, m, n, k, isFloat32);
+    const d = firstDifference(out, cOff, inOrder);
+    expect(d, `element ${d}: got ${out[cOff + d]}, the double recurrence in order of k gives ${inOrder[d]}`).toBe(-1);
+  }
   for (let i = 0; i < cOff; i++) expect(out[i]).toBe(-7.5);
   for (let i = cOff + m * n; i < out.length; i++) expect(out[i]).toBe(-7.5);
+}
+
+/**
+ * The TypeScript kernels' arithmetic: s = 0, then s ← s + a·b in double for p = 0…k−1, rounded
+ * once to the element type (a float32 product of float32 inputs is exact in double).
+ */
+function typescriptRecurrence(a: Float, aOff: number, b: Float, bOff: number, m: number, n: number, k: number, isFloat32: boolean): Float64Array {
+  const out = sequentialProduct(a, aOff, b, bOff, m, n, k, false, false);
+  if (isFloat32) for (let e = 0; e < out.length; e++) out[e] = Math.fround(out[e]!);
+  return out;
 }
 
 for (const path of PATHS) {
@@ -313,6 +330,38 @@ describe('the TypeScript and WebAssembly kernels agree', () => {
     }
     // They are different computations (float32 against double accumulation): some bits differ.
     expect(differ).toBeGreaterThan(0);
+  });
+});
+
+describe('float64 products have the same bits on both paths where the WebAssembly kernel does not fuse', () => {
+  // Both sum each element in double, s ← s + a·b in order of k (mul then add). The TypeScript
+  // tiled kernel once started each 256-deep k block from zero and added the block's sum to C,
+  // which changed the bits from k = 258 on with at least 4 rows and 3 columns (k = 700 was found).
+  // Shapes around both kernels' blocks: 8×8 tiles, 64 rows, 256 columns and 256 of k in
+  // TypeScript; 5×4 tiles, 120 rows and 256 of k in WebAssembly.
+  const SHAPES: [number, number, number][] = [
+    [4, 258, 3], [5, 300, 4], [9, 511, 9], [65, 513, 8], [121, 700, 17], [64, 769, 257], [8, 1030, 2],
+  ];
+  it.skipIf(!WASM || cpuKernelInfo().fma)('single and batched products, operands row-major or stored transposed', () => {
+    const next = seededUniform(77);
+    for (const [m, k, n] of SHAPES) {
+      const batch = 2;
+      const a = randomArray(Float64Array, batch * m * k, next);
+      const b = randomArray(Float64Array, batch * k * n, next);
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const viaWasm = new Float64Array(batch * m * n);
+          const viaTs = new Float64Array(batch * m * n);
+          setCpuWasm(true);
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, viaWasm, 0, m, n, k, { transA, transB });
+          setCpuWasm(false);
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, viaTs, 0, m, n, k, { transA, transB });
+          setCpuWasm(true);
+          const d = firstDifference(viaTs, 0, viaWasm);
+          expect(d, `${batch}×${m}×${k}×${n}, transA ${transA}, transB ${transB}, element ${d}: TypeScript ${viaTs[d]}, WebAssembly ${viaWasm[d]}`).toBe(-1);
+        }
+      }
+    }
   });
 });
 

@@ -6,7 +6,7 @@
 // Bounds (u64 = 2^-53, u32 = 2^-24, exact value e = Σ_p a_ip·b_pj, S = Σ_p |a_ip·b_pj|,
 // γ_k(u) = k·u/(1 − k·u); Higham, Accuracy and Stability of Numerical Algorithms, §3.1):
 // - The float64 reference, a dot product of length k evaluated in order, is within γ_k(u64)·S of e.
-// - TypeScript kernels (double accumulation, any order, one rounding to the output type):
+// - TypeScript kernels (double accumulation in order of k, one rounding to the output type):
 //   float64 within γ_k(u64)·S of e, so |kernel − ref| ≤ 2·γ_k(u64)·S; float32 inputs are exact
 //   in double, the double dot product d is within γ_k(u64)·S of e and rounding to float32 adds at
 //   most u32·|d| ≤ u32·(|ref| + 2·γ_k(u64)·S), or 2^-150 in the subnormal range: half an ulp of

@@ -10,9 +10,12 @@
 // roundoff, whatever the tiling or the thread count (results are bit-identical across both).
 //
 // The TypeScript kernels below are the fallback (and take the tiny products, where copying into
-// the module costs more than it saves; see WASM_MIN_WORK). They accumulate in double precision
+// the module costs more than it saves; see WASM_MIN_WORK). They accumulate in double precision,
+// term by term in order of k on every path (a later k block carries on from the sums so far),
 // and round once, so a float32 result there is the correctly rounded value of a double dot
-// product. `setCpuWasm(false)` forces them.
+// product, and a float64 result has the WebAssembly kernel's bits wherever that kernel does not
+// fuse (cpuKernelInfo().fma false; a fused multiply-add rounds once where JavaScript rounds
+// twice). `setCpuWasm(false)` forces them.
 //
 // An operand may be stored transposed (options transA / transB: the array holds Aᵀ or Bᵀ,
 // row-major). The WebAssembly kernel packs it from there; the TypeScript kernels read a
@@ -248,7 +251,8 @@ function checkWithin(where: string, name: string, arr: FloatArray, batch: number
 
 /**
  * Forces the TypeScript kernels (false) or allows the WebAssembly ones where the engine has
- * WebAssembly SIMD (true, the default). Both agree within the bound stated in the header.
+ * WebAssembly SIMD (true, the default). Both agree within the bound stated in the header, and
+ * float64 products bit for bit where the WebAssembly kernels do not fuse (cpuKernelInfo().fma).
  */
 export function setCpuWasm(enabled: boolean): void {
   if (typeof enabled !== 'boolean') throw new TypeError(`setCpuWasm: expected true or false, got ${showValue(enabled)}`);
@@ -463,8 +467,10 @@ function packA(
 }
 
 /**
- * tile (8×8 at `ci` of `cb`, row stride ldc) = or += the product of one packed A panel and one
- * packed B panel over kc steps. V8 cannot keep 64 accumulators in x64's 16 float registers and
+ * tile (8×8 at `ci` of `cb`, row stride ldc) = the product of one packed A panel and one packed
+ * B panel over kc steps, or, unless `overwrite`, the sums in the tile carried on over those
+ * steps: the accumulators start from the tile, so each element is one sum in order of k however
+ * k is blocked (adding a block's own sum to the tile would round differently). V8 cannot keep 64 accumulators in x64's 16 float registers and
  * spills most of them to the stack, yet 8×8 measured ~15% faster than 4×4 (which nearly fits;
  * 4.5 against 3.9 GFLOP/s at 512³; 6×8 and 8×6 are level with 8×8, 8×12 and 12×8 no faster): a
  * typed-array load, with its bounds check, costs more than a spill, and 8×8 does 64
@@ -482,6 +488,25 @@ function microKernel8x8(
   let c50 = 0, c51 = 0, c52 = 0, c53 = 0, c54 = 0, c55 = 0, c56 = 0, c57 = 0;
   let c60 = 0, c61 = 0, c62 = 0, c63 = 0, c64 = 0, c65 = 0, c66 = 0, c67 = 0;
   let c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
+  if (!overwrite) {
+    // A later KC slab carries on from the sums so far, as if the loop over k had not been cut.
+    let r = ci;
+    c00 = cb[r]!; c01 = cb[r + 1]!; c02 = cb[r + 2]!; c03 = cb[r + 3]!; c04 = cb[r + 4]!; c05 = cb[r + 5]!; c06 = cb[r + 6]!; c07 = cb[r + 7]!;
+    r += ldc;
+    c10 = cb[r]!; c11 = cb[r + 1]!; c12 = cb[r + 2]!; c13 = cb[r + 3]!; c14 = cb[r + 4]!; c15 = cb[r + 5]!; c16 = cb[r + 6]!; c17 = cb[r + 7]!;
+    r += ldc;
+    c20 = cb[r]!; c21 = cb[r + 1]!; c22 = cb[r + 2]!; c23 = cb[r + 3]!; c24 = cb[r + 4]!; c25 = cb[r + 5]!; c26 = cb[r + 6]!; c27 = cb[r + 7]!;
+    r += ldc;
+    c30 = cb[r]!; c31 = cb[r + 1]!; c32 = cb[r + 2]!; c33 = cb[r + 3]!; c34 = cb[r + 4]!; c35 = cb[r + 5]!; c36 = cb[r + 6]!; c37 = cb[r + 7]!;
+    r += ldc;
+    c40 = cb[r]!; c41 = cb[r + 1]!; c42 = cb[r + 2]!; c43 = cb[r + 3]!; c44 = cb[r + 4]!; c45 = cb[r + 5]!; c46 = cb[r + 6]!; c47 = cb[r + 7]!;
+    r += ldc;
+    c50 = cb[r]!; c51 = cb[r + 1]!; c52 = cb[r + 2]!; c53 = cb[r + 3]!; c54 = cb[r + 4]!; c55 = cb[r + 5]!; c56 = cb[r + 6]!; c57 = cb[r + 7]!;
+    r += ldc;
+    c60 = cb[r]!; c61 = cb[r + 1]!; c62 = cb[r + 2]!; c63 = cb[r + 3]!; c64 = cb[r + 4]!; c65 = cb[r + 5]!; c66 = cb[r + 6]!; c67 = cb[r + 7]!;
+    r += ldc;
+    c70 = cb[r]!; c71 = cb[r + 1]!; c72 = cb[r + 2]!; c73 = cb[r + 3]!; c74 = cb[r + 4]!; c75 = cb[r + 5]!; c76 = cb[r + 6]!; c77 = cb[r + 7]!;
+  }
   for (let p = 0; p < kc; p++) {
     const b0 = bp[bi]!, b1 = bp[bi + 1]!, b2 = bp[bi + 2]!, b3 = bp[bi + 3]!, b4 = bp[bi + 4]!, b5 = bp[bi + 5]!, b6 = bp[bi + 6]!, b7 = bp[bi + 7]!;
     const a0 = ap[ai]!;
@@ -503,49 +528,22 @@ function microKernel8x8(
     ai += MR;
     bi += NR;
   }
-  if (overwrite) {
-    let r = ci;
-    cb[r] = c00; cb[r + 1] = c01; cb[r + 2] = c02; cb[r + 3] = c03; cb[r + 4] = c04; cb[r + 5] = c05; cb[r + 6] = c06; cb[r + 7] = c07;
-    r += ldc;
-    cb[r] = c10; cb[r + 1] = c11; cb[r + 2] = c12; cb[r + 3] = c13; cb[r + 4] = c14; cb[r + 5] = c15; cb[r + 6] = c16; cb[r + 7] = c17;
-    r += ldc;
-    cb[r] = c20; cb[r + 1] = c21; cb[r + 2] = c22; cb[r + 3] = c23; cb[r + 4] = c24; cb[r + 5] = c25; cb[r + 6] = c26; cb[r + 7] = c27;
-    r += ldc;
-    cb[r] = c30; cb[r + 1] = c31; cb[r + 2] = c32; cb[r + 3] = c33; cb[r + 4] = c34; cb[r + 5] = c35; cb[r + 6] = c36; cb[r + 7] = c37;
-    r += ldc;
-    cb[r] = c40; cb[r + 1] = c41; cb[r + 2] = c42; cb[r + 3] = c43; cb[r + 4] = c44; cb[r + 5] = c45; cb[r + 6] = c46; cb[r + 7] = c47;
-    r += ldc;
-    cb[r] = c50; cb[r + 1] = c51; cb[r + 2] = c52; cb[r + 3] = c53; cb[r + 4] = c54; cb[r + 5] = c55; cb[r + 6] = c56; cb[r + 7] = c57;
-    r += ldc;
-    cb[r] = c60; cb[r + 1] = c61; cb[r + 2] = c62; cb[r + 3] = c63; cb[r + 4] = c64; cb[r + 5] = c65; cb[r + 6] = c66; cb[r + 7] = c67;
-    r += ldc;
-    cb[r] = c70; cb[r + 1] = c71; cb[r + 2] = c72; cb[r + 3] = c73; cb[r + 4] = c74; cb[r + 5] = c75; cb[r + 6] = c76; cb[r + 7] = c77;
-  } else {
-    let r = ci;
-    cb[r] = cb[r]! + c00; cb[r + 1] = cb[r + 1]! + c01; cb[r + 2] = cb[r + 2]! + c02; cb[r + 3] = cb[r + 3]! + c03;
-    cb[r + 4] = cb[r + 4]! + c04; cb[r + 5] = cb[r + 5]! + c05; cb[r + 6] = cb[r + 6]! + c06; cb[r + 7] = cb[r + 7]! + c07;
-    r += ldc;
-    cb[r] = cb[r]! + c10; cb[r + 1] = cb[r + 1]! + c11; cb[r + 2] = cb[r + 2]! + c12; cb[r + 3] = cb[r + 3]! + c13;
-    cb[r + 4] = cb[r + 4]! + c14; cb[r + 5] = cb[r + 5]! + c15; cb[r + 6] = cb[r + 6]! + c16; cb[r + 7] = cb[r + 7]! + c17;
-    r += ldc;
-    cb[r] = cb[r]! + c20; cb[r + 1] = cb[r + 1]! + c21; cb[r + 2] = cb[r + 2]! + c22; cb[r + 3] = cb[r + 3]! + c23;
-    cb[r + 4] = cb[r + 4]! + c24; cb[r + 5] = cb[r + 5]! + c25; cb[r + 6] = cb[r + 6]! + c26; cb[r + 7] = cb[r + 7]! + c27;
-    r += ldc;
-    cb[r] = cb[r]! + c30; cb[r + 1] = cb[r + 1]! + c31; cb[r + 2] = cb[r + 2]! + c32; cb[r + 3] = cb[r + 3]! + c33;
-    cb[r + 4] = cb[r + 4]! + c34; cb[r + 5] = cb[r + 5]! + c35; cb[r + 6] = cb[r + 6]! + c36; cb[r + 7] = cb[r + 7]! + c37;
-    r += ldc;
-    cb[r] = cb[r]! + c40; cb[r + 1] = cb[r + 1]! + c41; cb[r + 2] = cb[r + 2]! + c42; cb[r + 3] = cb[r + 3]! + c43;
-    cb[r + 4] = cb[r + 4]! + c44; cb[r + 5] = cb[r + 5]! + c45; cb[r + 6] = cb[r + 6]! + c46; cb[r + 7] = cb[r + 7]! + c47;
-    r += ldc;
-    cb[r] = cb[r]! + c50; cb[r + 1] = cb[r + 1]! + c51; cb[r + 2] = cb[r + 2]! + c52; cb[r + 3] = cb[r + 3]! + c53;
-    cb[r + 4] = cb[r + 4]! + c54; cb[r + 5] = cb[r + 5]! + c55; cb[r + 6] = cb[r + 6]! + c56; cb[r + 7] = cb[r + 7]! + c57;
-    r += ldc;
-    cb[r] = cb[r]! + c60; cb[r + 1] = cb[r + 1]! + c61; cb[r + 2] = cb[r + 2]! + c62; cb[r + 3] = cb[r + 3]! + c63;
-    cb[r + 4] = cb[r + 4]! + c64; cb[r + 5] = cb[r + 5]! + c65; cb[r + 6] = cb[r + 6]! + c66; cb[r + 7] = cb[r + 7]! + c67;
-    r += ldc;
-    cb[r] = cb[r]! + c70; cb[r + 1] = cb[r + 1]! + c71; cb[r + 2] = cb[r + 2]! + c72; cb[r + 3] = cb[r + 3]! + c73;
-    cb[r + 4] = cb[r + 4]! + c74; cb[r + 5] = cb[r + 5]! + c75; cb[r + 6] = cb[r + 6]! + c76; cb[r + 7] = cb[r + 7]! + c77;
-  }
+  let r = ci;
+  cb[r] = c00; cb[r + 1] = c01; cb[r + 2] = c02; cb[r + 3] = c03; cb[r + 4] = c04; cb[r + 5] = c05; cb[r + 6] = c06; cb[r + 7] = c07;
+  r += ldc;
+  cb[r] = c10; cb[r + 1] = c11; cb[r + 2] = c12; cb[r + 3] = c13; cb[r + 4] = c14; cb[r + 5] = c15; cb[r + 6] = c16; cb[r + 7] = c17;
+  r += ldc;
+  cb[r] = c20; cb[r + 1] = c21; cb[r + 2] = c22; cb[r + 3] = c23; cb[r + 4] = c24; cb[r + 5] = c25; cb[r + 6] = c26; cb[r + 7] = c27;
+  r += ldc;
+  cb[r] = c30; cb[r + 1] = c31; cb[r + 2] = c32; cb[r + 3] = c33; cb[r + 4] = c34; cb[r + 5] = c35; cb[r + 6] = c36; cb[r + 7] = c37;
+  r += ldc;
+  cb[r] = c40; cb[r + 1] = c41; cb[r + 2] = c42; cb[r + 3] = c43; cb[r + 4] = c44; cb[r + 5] = c45; cb[r + 6] = c46; cb[r + 7] = c47;
+  r += ldc;
+  cb[r] = c50; cb[r + 1] = c51; cb[r + 2] = c52; cb[r + 3] = c53; cb[r + 4] = c54; cb[r + 5] = c55; cb[r + 6] = c56; cb[r + 7] = c57;
+  r += ldc;
+  cb[r] = c60; cb[r + 1] = c61; cb[r + 2] = c62; cb[r + 3] = c63; cb[r + 4] = c64; cb[r + 5] = c65; cb[r + 6] = c66; cb[r + 7] = c67;
+  r += ldc;
+  cb[r] = c70; cb[r + 1] = c71; cb[r + 2] = c72; cb[r + 3] = c73; cb[r + 4] = c74; cb[r + 5] = c75; cb[r + 6] = c76; cb[r + 7] = c77;
 }
 
 /** Copies the valid mc×nc corner of the padded double block into C (the one rounding step). */
