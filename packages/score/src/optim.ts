@@ -49,8 +49,48 @@ export interface Optimizer {
   abandonStep?(): void;
   /** The update of a step begun by `beginStep`, with its scalars; parameters and state change by `assign`. */
   applyUpdate(params: Params, grads: Params, scalars: StepScalars): void;
+  /**
+   * The optimiser's state, to save beside the parameters and continue training from later (as
+   * PyTorch's `optimizer.state_dict()`): see `OptimizerState`. Optional for optimisers written
+   * outside this package.
+   */
+  stateDict?(): OptimizerState;
+  /**
+   * Restores a state from `stateDict()` for `params` (the parameters it was saved for, by name,
+   * on their device), replacing any state held, so that the next steps make the updates the
+   * saved optimiser's next steps would have. Refuses (changing nothing) a state of another kind
+   * of optimiser, of other options (see `OptimizerState.options`), or whose names, shapes or
+   * dtypes differ from `params`'. Optional for optimisers written outside this package.
+   */
+  loadStateDict?(state: OptimizerState, params: Params): void;
   /** Frees the optimiser's state tensors; a disposed optimiser refuses further steps. */
   dispose(): void;
+}
+
+/**
+ * An optimiser's state as plain data (`Optimizer.stateDict`): the counts as numbers and the state
+ * tensors by slot, each slot a record by parameter name like the parameters themselves, so
+ * `saveParams` saves a slot as it saves the parameters. The learning rate is not in it: a
+ * schedule is code, given again to the optimiser that loads the state.
+ */
+export interface OptimizerState {
+  /** The optimiser's `name` ('adam', 'sgd'): a state loads only into an optimiser of its kind. */
+  readonly kind: string;
+  /**
+   * The options the updates depend on besides the learning rate (Adam's beta1, beta2 and eps;
+   * SGD's momentum and nesterov): a state loads only into an optimiser with the same values.
+   */
+  readonly options: Readonly<Record<string, number | boolean>>;
+  /** Steps begun (`stepCount`): the learning-rate schedule's count. */
+  readonly step: number;
+  /** Each parameter's own count of updates (Adam's bias corrections follow it), by name. */
+  readonly counts: Readonly<Record<string, number>>;
+  /**
+   * The state tensors by slot (Adam: 'm' and 'v', the moments; SGD with momentum: 'momentum';
+   * plain SGD: none), each by parameter name. `stateDict` gives the optimiser's own tensors, not
+   * copies: the next step changes them in place, so read (saveParams) or copy them before it.
+   */
+  readonly state: Readonly<Record<string, Params>>;
 }
 
 /** A scalar for arithmetic with `like`: a number as is, a tensor cast to `like`'s dtype if needed. */
@@ -61,6 +101,10 @@ function scalarFor(value: number | Tensor | undefined, like: Tensor, where: stri
 
 /** What distinguishes one optimiser from another; `makeOptimizer` does the rest. */
 interface OptimizerRule {
+  /** The names of a parameter's state tensors, in the order `state` makes them. */
+  slots: readonly string[];
+  /** The options its updates depend on besides the learning rate (`OptimizerState.options`). */
+  options: Readonly<Record<string, number | boolean>>;
   /** The state tensors of one parameter (zeros like it), made once. */
   state(p: Tensor): Tensor[];
   /** The (1-based) step's host scalars, by name (the learning rate schedule's, global). */
@@ -179,6 +223,40 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
         }
       });
     },
+    stateDict() {
+      checkLive();
+      const slots: Record<string, Params> = {};
+      rule.slots.forEach((slot, i) => {
+        slots[slot] = Object.fromEntries([...state].map(([key, list]) => [key, list[i]!]));
+      });
+      return { kind: name, options: { ...rule.options }, step: t, counts: Object.fromEntries(counts), state: slots };
+    },
+    loadStateDict(saved, params) {
+      checkLive();
+      stateNeeded(where);
+      checkRecord(where, params, 'params');
+      for (const [key, p] of Object.entries(params)) {
+        checkFloatParam(where, key, p);
+        // Its state is made like it, after the old state is freed: checked first.
+        if (p.isDisposed) throw new Error(`${where}: parameter '${key}' was disposed`);
+      }
+      checkOptimizerState(where, name, rule, saved, params);
+      // Everything was checked: the old state goes, the saved one takes its place.
+      for (const list of state.values()) for (const s of list) s.dispose();
+      state.clear();
+      counts.clear();
+      owner.clear();
+      for (const [key, p] of Object.entries(params)) {
+        const list = rule.state(p);
+        update(() => list.forEach((s, i) => s.assign(saved.state[rule.slots[i]!]![key]!)));
+        state.set(key, list);
+        counts.set(key, saved.counts[key]!);
+        owner.set(key, p);
+      }
+      t = saved.step;
+      lastBegun = [];
+      lastTop = 0;
+    },
     step(params, grads) {
       // Checked (and the state made) before beginStep counts a step that would not run.
       checkSameLayout(where, params, grads);
@@ -195,6 +273,65 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     },
   };
   return optimizer;
+}
+
+/** A count in a saved state: a non-negative integer, at most `max` when given. */
+function checkCount(where: string, what: string, value: unknown, max?: number): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || (max !== undefined && value > max)) {
+    throw new Error(`${where}: the state's ${what} must be an integer from 0${max === undefined ? '' : ` to ${max} (its step count)`}, got ${JSON.stringify(value)}`);
+  }
+}
+
+/** The names of a record, quoted, for a message. */
+function namesOf(record: object): string {
+  return Object.keys(record).map((n) => `'${n}'`).join(', ') || 'none';
+}
+
+/**
+ * Checks a state given to `loadStateDict` against the optimiser (its kind, options and slots) and
+ * `params` (the same names, and tensors of their shapes, dtypes and device), before any change.
+ */
+function checkOptimizerState(where: string, name: string, rule: OptimizerRule, saved: unknown, params: Params): asserts saved is OptimizerState {
+  if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) {
+    throw new TypeError(`${where}: expected a state from stateDict() ({ kind, options, step, counts, state }), got ${describe(saved)}`);
+  }
+  const s = saved as Partial<OptimizerState>;
+  if (s.kind !== name) throw new Error(`${where}: the state is of optimiser ${JSON.stringify(s.kind)}, not ${name}; load it into the kind of optimiser that saved it`);
+  if (s.options === null || typeof s.options !== 'object') throw new Error(`${where}: the state has no options record (expected ${JSON.stringify(rule.options)})`);
+  for (const option of new Set([...Object.keys(rule.options), ...Object.keys(s.options)])) {
+    if (!Object.is(s.options[option], rule.options[option])) {
+      throw new Error(`${where}: the state was saved with ${option} ${JSON.stringify(s.options[option])}, but this optimiser has ${option} ${JSON.stringify(rule.options[option])}; make the optimiser with the options of the run being continued`);
+    }
+  }
+  checkCount(where, 'step', s.step);
+  const step = s.step as number;
+  const wanted = Object.keys(params);
+  const sameNames = (record: object) => Object.keys(record).length === wanted.length && wanted.every((n) => Object.hasOwn(record, n));
+  if (s.counts === null || typeof s.counts !== 'object' || !sameNames(s.counts)) {
+    throw new Error(`${where}: the state counts the parameters ${s.counts && typeof s.counts === 'object' ? namesOf(s.counts) : 'none'}, but the params are ${namesOf(params)}; load a state saved for these parameters`);
+  }
+  for (const key of wanted) checkCount(where, `count of '${key}'`, s.counts[key], step);
+  if (s.state === null || typeof s.state !== 'object' || Array.isArray(s.state)) throw new Error(`${where}: the state has no record of state tensors by slot (state)`);
+  const slots = Object.keys(s.state);
+  if (slots.length !== rule.slots.length || !rule.slots.every((slot) => slots.includes(slot))) {
+    throw new Error(`${where}: the state holds the slots ${slots.map((n) => `'${n}'`).join(', ') || 'none'}, but ${name} keeps ${rule.slots.map((n) => `'${n}'`).join(', ') || 'none'}`);
+  }
+  for (const slot of rule.slots) {
+    const record = s.state![slot];
+    if (record === null || typeof record !== 'object' || !sameNames(record)) {
+      throw new Error(`${where}: the state's '${slot}' holds ${record && typeof record === 'object' ? namesOf(record) : 'nothing'}, but the params are ${namesOf(params)}`);
+    }
+    for (const key of wanted) {
+      const v = record[key];
+      const p = params[key]!;
+      if (!(v instanceof Tensor)) throw new TypeError(`${where}: the state's '${slot}' of '${key}' is not a Tensor, got ${describe(v)}`);
+      if (v.isDisposed) throw new Error(`${where}: the state's '${slot}' of '${key}' was disposed`);
+      if (v.dtype !== p.dtype || !sameShape(v.shape, p.shape)) {
+        throw new Error(`${where}: the state's '${slot}' of '${key}' is ${v.dtype} ${fmtShape(v.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
+      }
+      if (v.device !== p.device) throw new Error(`${where}: the state's '${slot}' of '${key}' is on '${v.device}' but the parameter on '${p.device}'; make the state's tensors on the parameters' device`);
+    }
+  }
 }
 
 /** Optimiser state is made before a step is traced; made during tracing it would be a traced value. */
@@ -311,6 +448,8 @@ export function adam(opts: AdamOptions = {}): Optimizer {
   checkNumber(where, 'beta2', beta2, UNIT_INTERVAL);
   checkNumber(where, 'eps', eps, { min: 0 });
   return makeOptimizer(where, 'adam', lr, {
+    slots: ['m', 'v'],
+    options: { beta1, beta2, eps },
     state: (p) => [stateLike(p), stateLike(p)],
     scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
     ownScalars: (own) => ({ correction1: 1 - beta1 ** own, correction2: 1 - beta2 ** own }),
@@ -351,6 +490,8 @@ export function sgd(opts: SgdOptions): Optimizer {
   if (nesterov && momentum === 0) throw new Error(`${where}: nesterov needs a momentum > 0`);
   // The momentum buffer starts at zero, so its first update b ← μ·0 + g is PyTorch's b₁ = g.
   return makeOptimizer(where, 'sgd', lr, {
+    slots: momentum > 0 ? ['momentum'] : [],
+    options: { momentum, nesterov },
     state: (p) => (momentum > 0 ? [stateLike(p)] : []),
     scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
     update: (p, g, [b], scalar) => {
@@ -463,7 +604,28 @@ export interface Ema {
   abandonUpdate(): void;
   /** Writes the averages into `params` (e.g. the model's, for sampling or evaluation). */
   copyTo(params: Params): void;
+  /**
+   * The average's state, to save and continue from (`EmaState`): its own tensors, not copies
+   * (the next update changes them in place), and the count of updates (the warm-up's).
+   */
+  stateDict(): EmaState;
+  /**
+   * Restores a state from `stateDict()`: the same decay and warm-up, the same names, shapes,
+   * dtypes and device as this average's (else it refuses, changing nothing).
+   */
+  loadStateDict(state: EmaState): void;
   dispose(): void;
+}
+
+/** An EMA's state as plain data (`Ema.stateDict`). */
+export interface EmaState {
+  readonly kind: 'ema';
+  /** The decay and warm-up it was made with: a state loads only into an average with the same. */
+  readonly options: { readonly decay: number; readonly warmup: boolean };
+  /** Updates applied so far (the warm-up's count). */
+  readonly updates: number;
+  /** The averages, by parameter name. */
+  readonly shadow: Params;
 }
 
 /**
@@ -522,6 +684,34 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
       checkLive();
       checkSameLayout(where, shadow, current, 'value', 'params');
       applyUpdate(current, beginUpdate());
+    },
+    stateDict() {
+      checkLive();
+      return { kind: 'ema', options: { decay, warmup }, updates: n, shadow: { ...shadow } };
+    },
+    loadStateDict(saved) {
+      checkLive();
+      if (saved === null || typeof saved !== 'object' || Array.isArray(saved)) throw new TypeError(`${where}: expected a state from stateDict() ({ kind, options, updates, shadow }), got ${describe(saved)}`);
+      if (saved.kind !== 'ema') throw new Error(`${where}: the state is of ${JSON.stringify(saved.kind)}, not an ema's`);
+      for (const [option, mine] of [['decay', decay], ['warmup', warmup]] as const) {
+        const theirs = saved.options?.[option];
+        if (!Object.is(theirs, mine)) throw new Error(`${where}: the state was saved with ${option} ${JSON.stringify(theirs)}, but this average has ${option} ${JSON.stringify(mine)}; make it with the options of the run being continued`);
+      }
+      if (typeof saved.updates !== 'number' || !Number.isSafeInteger(saved.updates) || saved.updates < 0) {
+        throw new Error(`${where}: the state's updates must be an integer from 0, got ${JSON.stringify(saved.updates)}`);
+      }
+      checkSameLayout(where, shadow, saved.shadow, 'average', "state's averages");
+      const extra = Object.keys(saved.shadow).filter((name) => !Object.hasOwn(shadow, name));
+      if (extra.length > 0) throw new Error(`${where}: the state averages ${extra.map((name) => `'${name}'`).join(', ')}, which this average does not (it averages ${namesOf(shadow)})`);
+      for (const [name, s] of Object.entries(shadow)) {
+        const v = saved.shadow[name]!;
+        if (v.isDisposed) throw new Error(`${where}: the state's average of '${name}' was disposed`);
+        if (v.device !== s.device) throw new Error(`${where}: the state's average of '${name}' is on '${v.device}' but this average on '${s.device}'`);
+      }
+      update(() => {
+        for (const [name, s] of Object.entries(shadow)) s.assign(saved.shadow[name]!);
+      });
+      n = saved.updates;
     },
     copyTo(target) {
       checkLive();

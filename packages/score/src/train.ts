@@ -27,8 +27,18 @@ export interface TrainOptions {
    */
   loss: (params: Params, key: RandomKey, step: number) => Tensor;
   optimizer: Optimizer;
+  /** Steps to run in this call. */
   steps: number;
   key: RandomKey;
+  /**
+   * The 0-based number of the first step; default 0. A run continued after `startStep` steps
+   * (its optimiser's and EMA's state loaded with `loadStateDict`, so the optimiser's `stepCount`
+   * is `startStep`) takes the keys foldIn(key, startStep), foldIn(key, startStep + 1), …, passes
+   * those step numbers to the loss, and reports and reads the loss at the steps the whole run
+   * would have: its steps are the uninterrupted run's. Given, it must equal the optimiser's
+   * `stepCount`.
+   */
+  startStep?: number;
   /** Clip gradients to this global norm first (Song et al. 2021 clip at 1); default: no clipping. */
   clipNorm?: number;
   /** An EMA of `params` (from `ema(params)`) updated after every step. */
@@ -54,7 +64,7 @@ export interface TrainOptions {
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep',
 ]);
 
 export interface TrainResult {
@@ -208,9 +218,9 @@ function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite
 
 /**
  * Runs `steps` optimisation steps of `loss` over `params` (updated in place) with `optimizer`,
- * the step's key foldIn(key, step). `steps` and `key` are required; `every` (default 100),
- * `clipNorm`, `ema`, `onProgress`, `stopOnNonFinite` (default true) and `jit` as in
- * `TrainOptions`. Returns the losses read (every `every` steps and at the last step).
+ * the step's key foldIn(key, step). `steps` and `key` are required; `startStep` (a continued
+ * run's first step, default 0), `every` (default 100), `clipNorm`, `ema`, `onProgress`,
+ * `stopOnNonFinite` (default true) and `jit` as in `TrainOptions`. Returns the losses read (every `every` steps and at the last step).
  */
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const where = 'train';
@@ -226,11 +236,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`${where}: onProgress must be a function ({ step, loss }) => void`);
   checkBoolean(where, 'stopOnNonFinite', stopOnNonFinite);
   checkKey(key, `${where}: key`);
+  const start = opts.startStep ?? 0;
+  checkNumber(where, 'startStep', start, { integer: true, min: 0 });
+  // A continued run whose optimiser state was not loaded would take the schedule's (and Adam's
+  // corrections') values of its first steps again, not those of the steps it continues.
+  if (opts.startStep !== undefined && opts.optimizer && opts.optimizer.stepCount !== start) {
+    throw new Error(`${where}: startStep is ${start} but the optimiser has begun ${opts.optimizer.stepCount} steps; load the state of the run being continued into it first (optimizer.loadStateDict)`);
+  }
   const step = trainingStep(opts, where);
   const history: TrainProgress[] = [];
   try {
-    for (let n = 0; n < steps; n++) {
-      const read = (n + 1) % every === 0 || n === steps - 1;
+    for (let n = start; n < start + steps; n++) {
+      const read = (n + 1) % every === 0 || n === start + steps - 1;
       const value = step(foldIn(key, n), n);
       if (!read) {
         value.dispose();

@@ -2,8 +2,8 @@
 // implementing the papers' update rules), in float64 so agreement is to roundoff.
 
 import { describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
-import { type Optimizer, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, vpSde } from '../src/index.js';
+import { type DType, type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
+import { type Ema, type Optimizer, type OptimizerState, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, vpSde } from '../src/index.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -581,7 +581,7 @@ describe('train', () => {
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const params: Params = { w: tensor([0], f64) };
     const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
-    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep'];
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep'];
     await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
     await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
     await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);
@@ -596,6 +596,134 @@ describe('train', () => {
     await expect(train(noSteps as never)).rejects.toThrow(/^train: steps is required \(the number of optimisation steps, an integer >= 0\)/);
     await expect(train({ ...noSteps, steps: undefined } as never)).rejects.toThrow(/^train: steps is required/);
     expect(await read(params.w!)).toEqual([1]); // nothing ran
+  });
+});
+
+describe('state dicts: a run continued from saved state', () => {
+  // A small model whose loss draws fresh data from each step's key, so the keys matter too.
+  const initial = (dtype: DType): Params => ({
+    w: tensor([0.3, -0.2, 0.5, 0.1, -0.4, 0.25], { dtype, shape: [3, 2] }),
+    b: tensor([0.05, -0.1], { dtype }),
+  });
+  const lossOf = (dtype: DType) => (p: Params, key: RandomKey) => {
+    const x = randn([4, 3], { key, dtype });
+    return sum(matmul(x, p.w!).add(p.b!).tanh().sub(0.5).square());
+  };
+  const makers: [string, () => Optimizer][] = [
+    // A schedule of the step count, so the count restored matters as much as the moments.
+    ['adam', () => adam({ lr: (t) => 0.05 / Math.sqrt(t), beta1: 0.8 })],
+    ['sgd', () => sgd({ lr: (t) => 0.1 / t, momentum: 0.9, nesterov: true })],
+  ];
+  /** The bytes of a tensor's values: equal bytes are equal bits (−0 and NaN payloads included). */
+  const bits = async (t: Tensor): Promise<number[]> => Array.from(new Uint8Array((await t.data()).slice().buffer));
+  const copy = (params: Params): Params => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.detach()]));
+  const KEY: RandomKey = [7, 11];
+  const N = 6;
+  const M = 5;
+
+  /** Steps `from` … `to` − 1 of a run, with the keys foldIn(KEY, n). */
+  const runSteps = (params: Params, optimizer: Optimizer, dtype: DType, jit: boolean, from: number, to: number, average?: Ema) => {
+    const step = trainingStep({ params, loss: lossOf(dtype), optimizer, jit, ema: average });
+    for (let n = from; n < to; n++) step(foldIn(KEY, n), n).dispose();
+    step.dispose();
+  };
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const jit of [false, true]) {
+      for (const [name, make] of makers) {
+        it(`${name}, ${dtype}, ${jit ? 'compiled' : 'eager'}: N steps, stateDict, a new optimiser loads it, M more steps equal N + M steps of one, bit for bit`, async () => {
+          const whole = initial(dtype);
+          const wholeAverage = ema(whole, { decay: 0.95 });
+          runSteps(whole, make(), dtype, jit, 0, N + M, wholeAverage);
+
+          const first = initial(dtype);
+          const firstOptimizer = make();
+          const firstAverage = ema(first, { decay: 0.95 });
+          runSteps(first, firstOptimizer, dtype, jit, 0, N, firstAverage);
+          const saved = firstOptimizer.stateDict!();
+          expect(saved.step).toBe(N);
+          expect(saved.counts).toEqual({ w: N, b: N });
+          expect(Object.keys(saved.state)).toEqual(name === 'adam' ? ['m', 'v'] : ['momentum']);
+          // Continued by other objects: parameters copied, a new optimiser and average loading the state.
+          const second = copy(first);
+          const secondOptimizer = make();
+          secondOptimizer.loadStateDict!(saved, second);
+          expect(secondOptimizer.stepCount).toBe(N);
+          const secondAverage = ema(second, { decay: 0.95 });
+          secondAverage.loadStateDict(firstAverage.stateDict());
+          firstOptimizer.dispose();
+          firstAverage.dispose();
+          runSteps(second, secondOptimizer, dtype, jit, N, N + M, secondAverage);
+
+          for (const k of ['w', 'b']) {
+            expect(await bits(second[k]!)).toEqual(await bits(whole[k]!));
+            expect(await bits(secondAverage.shadow[k]!)).toEqual(await bits(wholeAverage.shadow[k]!));
+          }
+          expect(secondAverage.updates).toBe(N + M);
+        });
+      }
+    }
+  }
+
+  it('train continues from startStep with the keys, step numbers and history of the whole run', async () => {
+    const dtype = 'float64';
+    const loss = (p: Params, key: RandomKey) => lossOf(dtype)(p, key);
+    const make = () => adam({ lr: (t) => 0.05 / t });
+    const whole = initial(dtype);
+    const all = await train({ params: whole, loss, optimizer: make(), steps: N + M, key: KEY, every: 2 });
+    const first = initial(dtype);
+    const firstOptimizer = make();
+    const before = await train({ params: first, loss, optimizer: firstOptimizer, steps: N, key: KEY, every: 2 });
+    const second = copy(first);
+    const secondOptimizer = make();
+    // Not loaded: the optimiser would start the schedule and the corrections again.
+    await expect(train({ params: second, loss, optimizer: secondOptimizer, steps: M, key: KEY, startStep: N })).rejects.toThrow(
+      `train: startStep is ${N} but the optimiser has begun 0 steps; load the state of the run being continued into it first (optimizer.loadStateDict)`,
+    );
+    secondOptimizer.loadStateDict!(firstOptimizer.stateDict!(), second);
+    const after = await train({ params: second, loss, optimizer: secondOptimizer, steps: M, key: KEY, startStep: N, every: 2 });
+    // Steps 2, 4, 6 | 8, 10, 11: N = 6 is a multiple of `every`, so the history splits cleanly.
+    expect([...before.history, ...after.history]).toEqual(all.history);
+    for (const k of ['w', 'b']) expect(await bits(second[k]!)).toEqual(await bits(whole[k]!));
+    await expect(train({ params: second, loss, optimizer: secondOptimizer, steps: 1, key: KEY, startStep: -1 })).rejects.toThrow(/^train: startStep must be an integer >= 0, got -1$/);
+  });
+
+  it('refuses a state of another optimiser, other options or other parameters, changing nothing', () => {
+    const params = initial('float64');
+    const source = adam({ beta1: 0.8 });
+    source.step(params, { w: tensor([1, 2, 3, 4, 5, 6], { dtype: 'float64', shape: [3, 2] }), b: tensor([1, -1], f64) });
+    const saved = source.stateDict!();
+    const target = adam({ beta1: 0.8 });
+    const load = (state: unknown, p: Params = params) => () => target.loadStateDict!(state as OptimizerState, p);
+    expect(load(saved)).not.toThrow();
+    expect(target.stepCount).toBe(1);
+    expect(() => sgd({ lr: 0.1, momentum: 0.9 }).loadStateDict!(saved, params)).toThrow(/^sgd: the state is of optimiser "adam", not sgd; load it into the kind of optimiser that saved it$/);
+    expect(() => adam().loadStateDict!(saved, params)).toThrow(/^adam: the state was saved with beta1 0.8, but this optimiser has beta1 0.9; make the optimiser with the options of the run being continued$/);
+    expect(() => sgd({ lr: 0.1 }).loadStateDict!(sgd({ lr: 0.1, momentum: 0.5 }).stateDict!(), params)).toThrow(/^sgd: the state was saved with momentum 0.5, but this optimiser has momentum 0/);
+    const { b: _b, ...onlyW } = params;
+    expect(load(saved, onlyW)).toThrow(/^adam: the state counts the parameters 'w', 'b', but the params are 'w'; load a state saved for these parameters$/);
+    expect(load({ ...saved, counts: { w: 2, b: 1 } })).toThrow(/^adam: the state's count of 'w' must be an integer from 0 to 1 \(its step count\), got 2$/);
+    expect(load({ ...saved, step: 1.5 })).toThrow(/^adam: the state's step must be an integer from 0, got 1.5$/);
+    expect(load({ ...saved, state: { m: saved.state.m } })).toThrow(/^adam: the state holds the slots 'm', but adam keeps 'm', 'v'$/);
+    expect(load({ ...saved, state: { ...saved.state, v: { ...saved.state.v, b: tensor([1, 2, 3], f64) } } })).toThrow(/^adam: the state's 'v' of 'b' is float64 \[3\] but the parameter is float64 \[2\]$/);
+    expect(load({ ...saved, state: { ...saved.state, v: { ...saved.state.v, b: tensor([1, 2]) } } })).toThrow(/^adam: the state's 'v' of 'b' is float32 \[2\] but the parameter is float64 \[2\]$/);
+    expect(load(null)).toThrow(/^adam: expected a state from stateDict\(\)/);
+    const gone = tensor([0, 0], f64);
+    gone.dispose();
+    expect(load(saved, { ...params, b: gone })).toThrow(/^adam: parameter 'b' was disposed$/);
+    // Every refusal left the state loaded first.
+    expect(target.stepCount).toBe(1);
+    expect(target.stateDict!().counts).toEqual({ w: 1, b: 1 });
+  });
+
+  it("refuses an ema's state of other options or names", () => {
+    const params = initial('float64');
+    const saved = ema(params, { decay: 0.9 }).stateDict();
+    expect(() => ema(params, { decay: 0.99 }).loadStateDict(saved)).toThrow(/^ema: the state was saved with decay 0.9, but this average has decay 0.99/);
+    expect(() => ema(params, { decay: 0.9, warmup: false }).loadStateDict(saved)).toThrow(/^ema: the state was saved with warmup true, but this average has warmup false/);
+    const { b: _b, ...onlyW } = params;
+    expect(() => ema(onlyW, { decay: 0.9 }).loadStateDict(saved)).toThrow(/^ema: the state averages 'b', which this average does not \(it averages 'w'\)$/);
+    expect(() => ema(params, { decay: 0.9 }).loadStateDict({ ...saved, updates: -1 })).toThrow(/^ema: the state's updates must be an integer from 0, got -1$/);
   });
 });
 
