@@ -9,14 +9,15 @@
 //   its old self or complete, never half written.
 // - metrics.json names the checkpoint its samples came from, by path and SHA-256.
 // A checkpoint is one JSON file: the model and noise descriptions that rebuild the network, the
-// training settings, and the parameters in saveParams' format.
+// training settings, the parameters in saveParams' format and (from format v2) Adam's state, so
+// that `scorch train --resume` can continue the run.
 
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey } from '@scorch/tensor';
 import {
-  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type SavedParams, type ScoreModel, type TrainProgress,
+  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type SavedParams, type ScoreModel, type TrainProgress,
   OBJECTIVES, buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
 } from '@scorch/score';
 import { UsageError } from './args.js';
@@ -309,8 +310,26 @@ export function metricsJson(metrics: { readonly format: string }, checkpoint: Ch
   return `${readableJson({ format, checkpoint, ...rest })}\n`;
 }
 
+/** The checkpoint format written now; CHECKPOINT_FORMATS are those read. */
+export const CHECKPOINT_FORMAT = 'scorch-checkpoint/v2';
+/** v1 (before v2 added the optimiser's state and totalSteps) is read for sampling, not resumed. */
+export const CHECKPOINT_FORMATS = ['scorch-checkpoint/v1', CHECKPOINT_FORMAT] as const;
+
+/**
+ * The optimiser's state in a checkpoint: `Optimizer.stateDict()` with each slot's tensors in
+ * saveParams' format. The random stream needs nothing more: step n's key is foldIn(the seed's
+ * training key, n), so the step count (`step`) is where the stream stands.
+ */
+export interface SavedOptimizerState {
+  readonly kind: string;
+  readonly options: Readonly<Record<string, number | boolean>>;
+  readonly step: number;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly state: Readonly<Record<string, SavedParams>>;
+}
+
 export interface Checkpoint {
-  readonly format: 'scorch-checkpoint/v1';
+  readonly format: (typeof CHECKPOINT_FORMATS)[number];
   readonly data: DatasetName;
   readonly loss: ObjectiveName;
   readonly model: ModelSpec;
@@ -318,7 +337,13 @@ export interface Checkpoint {
   /** Half-width of the square the data is plotted in (and Langevin chains start in). */
   readonly domain: number;
   readonly training: {
+    /** Steps trained. */
     readonly steps: number;
+    /**
+     * The steps the run was started for (its --steps, the learning-rate schedule's length): more
+     * than `steps` when it stopped early (--stop-after). From v2; a v1 run trained all its steps.
+     */
+    readonly totalSteps?: number;
     readonly batch: number;
     readonly seed: number;
     readonly learningRate: number;
@@ -329,11 +354,24 @@ export interface Checkpoint {
   };
   /** Parameters and buffers (the Fourier frequencies of a conditional model), from saveParams. */
   readonly params: SavedParams;
+  /** Adam's state after `training.steps` steps, to continue the run (v2; absent from v1). */
+  readonly optimizer?: SavedOptimizerState;
 }
 
-export async function checkpointJson(fields: Omit<Checkpoint, 'format' | 'params'>, model: ScoreModel): Promise<string> {
-  const params = JSON.parse(await saveParams({ ...model.params, ...model.buffers })) as SavedParams;
-  const checkpoint: Checkpoint = { format: 'scorch-checkpoint/v1', ...fields, params };
+/**
+ * The checkpoint of `model` trained by `optimizer` (its state saved beside the parameters, all
+ * read from the device at this call).
+ */
+export async function checkpointJson(fields: Omit<Checkpoint, 'format' | 'params' | 'optimizer'>, model: ScoreModel, optimizer: Optimizer): Promise<string> {
+  const { kind, options, step, counts, state } = optimizer.stateDict!();
+  // Every read is issued before the first await, as saveParams does: the file holds one moment.
+  const slots = Object.keys(state);
+  const reads = [saveParams({ ...model.params, ...model.buffers }), ...slots.map((slot) => saveParams(state[slot]!))];
+  const [params, ...saved] = (await Promise.all(reads)).map((text) => JSON.parse(text) as SavedParams);
+  const checkpoint: Checkpoint = {
+    format: CHECKPOINT_FORMAT, ...fields, params: params!,
+    optimizer: { kind, options, step, counts, state: Object.fromEntries(slots.map((slot, i) => [slot, saved[i]!])) },
+  };
   return `${readableJson(checkpoint)}\n`;
 }
 
@@ -388,7 +426,7 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
   const c = parsed as Partial<Checkpoint> | null;
   const problem =
     c === null || typeof c !== 'object' ? 'it is not a JSON object'
-    : c.format !== 'scorch-checkpoint/v1' ? `its format is ${JSON.stringify(c.format)}, not 'scorch-checkpoint/v1'`
+    : !(CHECKPOINT_FORMATS as readonly unknown[]).includes(c.format) ? `its format is ${JSON.stringify(c.format)}, not ${CHECKPOINT_FORMATS.map((f) => `'${f}'`).join(' or ')}`
     : !isDatasetName(c.data) ? `its data set ${JSON.stringify(c.data)} is unknown`
     : !isObjectiveName(c.loss) ? `its loss ${JSON.stringify(c.loss)} is unknown`
     : !c.model || c.model.kind !== 'mlpScore' || !Array.isArray(c.model.hidden) ? 'its model description is missing or not an mlpScore'
@@ -397,10 +435,13 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss) !== undefined ? noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss)
     : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
     : !(Number.isSafeInteger(c.training.steps) && c.training.steps >= 1 && Number.isSafeInteger(c.training.batch) && c.training.batch >= 1) ? 'its training record\'s steps and batch are not positive integers'
+    : c.training.totalSteps !== undefined && !(Number.isSafeInteger(c.training.totalSteps) && c.training.totalSteps >= c.training.steps) ? 'its training record\'s totalSteps is not an integer at least its steps'
     : !c.training.history.every((h) => h !== null && typeof h === 'object' && Number.isSafeInteger(h.step) && h.step >= 1 && Number.isFinite(h.loss))
       ? 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
     : !isPositive(c.domain) ? 'its plot domain is missing'
+    : c.format !== 'scorch-checkpoint/v1' && (c.optimizer === null || typeof c.optimizer !== 'object' || c.optimizer.state === null || typeof c.optimizer.state !== 'object')
+      ? "its optimiser's state (optimizer, with its state tensors) is missing"
     : undefined;
   if (problem) throw new UsageError(`${where}: --checkpoint ${path}: ${problem}; expected a checkpoint written by 'scorch train'`);
   return { checkpoint: c as Checkpoint, dir: file === full ? resolve(full, '..') : full, ref: checkpointRef(file, text) };

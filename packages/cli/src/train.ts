@@ -232,12 +232,13 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     const trainStart = performance.now();
     let history: TrainProgress[];
     let lastFiniteStep: number | undefined;
+    // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
+    const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
     try {
       ({ history } = await train({
         params: model.params,
         loss: objective,
-        // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
-        optimizer: adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }),
+        optimizer,
         steps,
         key: trainKey!,
         every: logEvery,
@@ -261,8 +262,8 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     // Saved before sampling, so a failure later still leaves the trained model.
     const checkpointText = await checkpointJson({
       data, loss, model: modelSpec, noise, domain,
-      training: { steps, batch, seed, learningRate: lr, backend: backend.description, history },
-    }, model);
+      training: { steps, totalSteps: steps, batch, seed, learningRate: lr, backend: backend.description, history },
+    }, model, optimizer);
     writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
 
     const choices = samplerChoicesFrom(values, sampler);

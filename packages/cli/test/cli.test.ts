@@ -21,6 +21,8 @@ import { BENCH_SPEC } from '../src/bench.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
 const bin = join(repoRoot, 'packages', 'cli', 'bin', 'scorch.mjs');
+/** Checkpoints written by earlier versions (checkpoint-v1: `scorch train --loss dsm --steps 2 --hidden 3 --batch 8 --seed 5`). */
+const fixtures = join(repoRoot, 'packages', 'cli', 'test', 'fixtures');
 
 /** An Io that keeps what was written. */
 function captureIo(tty = false): Io & { stdoutText: () => string; stderrText: () => string } {
@@ -337,7 +339,18 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     writeFileSync(join(fake, 'checkpoint.json'), '{"format": "something else"}');
     const { code, stderr } = await runMain('sample', '--checkpoint', fake);
     expect(code).toBe(2);
-    expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1'; expected a checkpoint written by 'scorch train'$/);
+    expect(stderr.trimEnd()).toMatch(/its format is "something else", not 'scorch-checkpoint\/v1' or 'scorch-checkpoint\/v2'; expected a checkpoint written by 'scorch train'$/);
+  });
+
+  it("a checkpoint of format v2 without the optimiser's state is a usage error", async () => {
+    const dir = join(scratch, 'v2-without-optimizer');
+    mkdirSync(dir, { recursive: true });
+    const v1 = JSON.parse(readFileSync(join(fixtures, 'checkpoint-v1', 'checkpoint.json'), 'utf8'));
+    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...v1, format: 'scorch-checkpoint/v2' }));
+    const { code, stdout, stderr } = await runMain('sample', '--checkpoint', dir, '--backend', 'cpu', '--out', join(scratch, 'v2-out'));
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd()).toBe(`scorch sample: --checkpoint ${dir}: its optimiser's state (optimizer, with its state tensors) is missing; expected a checkpoint written by 'scorch train'`);
   });
 
   it('a checkpoint.json that cannot be read (a directory of that name) is a usage error naming it', async () => {
@@ -621,12 +634,24 @@ describe('end to end on the CPU (child processes)', () => {
     expect(readdirSync(run).sort()).toEqual(['checkpoint.json', 'index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
 
     const checkpoint = JSON.parse(readFileSync(join(run, 'checkpoint.json'), 'utf8'));
-    expect(checkpoint).toMatchObject({ format: 'scorch-checkpoint/v1', data: 'mixture', loss: 'ssm-vr', model: { kind: 'mlpScore', hidden: [64, 64], conditioning: 'sigma' } });
+    expect(checkpoint).toMatchObject({ format: 'scorch-checkpoint/v2', data: 'mixture', loss: 'ssm-vr', model: { kind: 'mlpScore', hidden: [64, 64], conditioning: 'sigma' } });
     expect(checkpoint.noise.kind).toBe('levels');
     expect(checkpoint.noise.sigmas).toHaveLength(10);
     expect(checkpoint.params.format).toBe('scorch-params/v1');
     expect(Object.keys(checkpoint.params.tensors)).toEqual(expect.arrayContaining(['layer0.weight', 'out.bias', 'embedding.frequencies']));
     expect(checkpoint.training.history.length).toBeGreaterThan(0);
+    expect(checkpoint.training).toMatchObject({ steps: 40, totalSteps: 40 });
+    // Adam's state, to continue the run: its options, the step count and each parameter's, and
+    // the moments of every trained parameter (the Fourier frequencies are a buffer, not trained).
+    const trained = Object.keys(checkpoint.params.tensors).filter((name) => name !== 'embedding.frequencies');
+    expect(checkpoint.optimizer).toMatchObject({ kind: 'adam', options: { beta1: 0.9, beta2: 0.999, eps: 1e-8 }, step: 40 });
+    expect(checkpoint.optimizer.counts).toEqual(Object.fromEntries(trained.map((name) => [name, 40])));
+    expect(Object.keys(checkpoint.optimizer.state)).toEqual(['m', 'v']);
+    for (const slot of ['m', 'v']) {
+      expect(checkpoint.optimizer.state[slot].format).toBe('scorch-params/v1');
+      expect(Object.keys(checkpoint.optimizer.state[slot].tensors)).toEqual(trained);
+      for (const name of trained) expect(checkpoint.optimizer.state[slot].tensors[name].shape).toEqual(checkpoint.params.tensors[name].shape);
+    }
 
     const metrics = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
     expect(metrics).toMatchObject({ format: 'scorch-metrics/v1', data: 'mixture', loss: 'ssm-vr', sampler: 'ald', backend: 'cpu', samples: 200 });
@@ -724,6 +749,14 @@ describe('end to end on the CPU (child processes)', () => {
       return out;
     });
     for (const file of readdirSync(sampled[0]!)) same(sampled[0]!, sampled[1]!, file);
+  });
+
+  it('a checkpoint of format v1 (before the optimiser state) is still read and sampled', () => {
+    const out = join(scratch, 'v1-samples');
+    const sampled = runCli('sample', '--checkpoint', join(fixtures, 'checkpoint-v1'), '--n', '20', '--sample-steps', '5', '--backend', 'cpu', '--out', out);
+    expect(sampled.stderr).toBe('');
+    expect(sampled.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'))).toMatchObject({ loss: 'dsm', sampler: 'langevin', samples: 20 });
   });
 
   it('with --force moves the old contents aside, whole, so the directory holds one run only', () => {
