@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type RandomKey } from '@scorch/tensor';
+import { type RandomKey, zerosLike } from '@scorch/tensor';
 import {
-  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type SavedParams, type ScoreModel, type TrainProgress,
+  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type Params, type SavedParams, type ScoreModel, type TrainProgress,
   OBJECTIVES, buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
 } from '@scorch/score';
 import { UsageError } from './args.js';
@@ -347,6 +347,8 @@ export interface Checkpoint {
     readonly batch: number;
     readonly seed: number;
     readonly learningRate: number;
+    /** Steps between loss reads (--log-every): a resumed run reads as the run did. From v2. */
+    readonly logEvery?: number;
     readonly backend: string;
     // No wall-clock time: a checkpoint is the model and how it was trained, so two runs with the
     // same flags and seed write the same bytes (the time is in metrics.json).
@@ -401,14 +403,14 @@ function noiseProblem(noise: Record<string, unknown>, loss: ObjectiveName): stri
 }
 
 /**
- * Reads `--checkpoint PATH` (a run directory, or its checkpoint.json). Any problem is a usage
- * error: the path is the user's value, and it is wrong.
+ * Reads `--checkpoint PATH` (a run directory, or its checkpoint.json; `flag` names the flag in
+ * messages). Any problem is a usage error: the path is the user's value, and it is wrong.
  */
-export function readCheckpoint(where: string, path: string): { checkpoint: Checkpoint; dir: string; ref: CheckpointRef } {
+export function readCheckpoint(where: string, path: string, flag = 'checkpoint'): { checkpoint: Checkpoint; dir: string; ref: CheckpointRef } {
   const full = resolve(path);
   const file = existsSync(full) && statSync(full).isDirectory() ? join(full, CHECKPOINT_FILE) : full;
   if (!existsSync(file)) {
-    throw new UsageError(`${where}: --checkpoint ${path}: no ${existsSync(full) ? CHECKPOINT_FILE + ' in that directory' : 'such file or directory'}; expected a directory written by 'scorch train' (or its ${CHECKPOINT_FILE})`);
+    throw new UsageError(`${where}: --${flag} ${path}: no ${existsSync(full) ? CHECKPOINT_FILE + ' in that directory' : 'such file or directory'}; expected a directory written by 'scorch train' (or its ${CHECKPOINT_FILE})`);
   }
   let parsed: unknown;
   let text: string;
@@ -416,12 +418,12 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     text = readFileSync(file, 'utf8');
   } catch (e) {
     // A directory where the file should be (EISDIR), or a file this process may not read.
-    throw new UsageError(`${where}: --checkpoint ${path}: ${file} cannot be read (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+    throw new UsageError(`${where}: --${flag} ${path}: ${file} cannot be read (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
   }
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`${where}: --checkpoint ${path}: ${file} is not valid JSON (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+    throw new UsageError(`${where}: --${flag} ${path}: ${file} is not valid JSON (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
   }
   const c = parsed as Partial<Checkpoint> | null;
   const problem =
@@ -436,6 +438,7 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
     : !(Number.isSafeInteger(c.training.steps) && c.training.steps >= 1 && Number.isSafeInteger(c.training.batch) && c.training.batch >= 1) ? 'its training record\'s steps and batch are not positive integers'
     : c.training.totalSteps !== undefined && !(Number.isSafeInteger(c.training.totalSteps) && c.training.totalSteps >= c.training.steps) ? 'its training record\'s totalSteps is not an integer at least its steps'
+    : c.training.logEvery !== undefined && !(Number.isSafeInteger(c.training.logEvery) && c.training.logEvery >= 1) ? 'its training record\'s logEvery is not a positive integer'
     : !c.training.history.every((h) => h !== null && typeof h === 'object' && Number.isSafeInteger(h.step) && h.step >= 1 && Number.isFinite(h.loss))
       ? 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'
     : !c.params || typeof c.params !== 'object' ? 'it holds no parameters'
@@ -443,8 +446,29 @@ export function readCheckpoint(where: string, path: string): { checkpoint: Check
     : c.format !== 'scorch-checkpoint/v1' && (c.optimizer === null || typeof c.optimizer !== 'object' || c.optimizer.state === null || typeof c.optimizer.state !== 'object')
       ? "its optimiser's state (optimizer, with its state tensors) is missing"
     : undefined;
-  if (problem) throw new UsageError(`${where}: --checkpoint ${path}: ${problem}; expected a checkpoint written by 'scorch train'`);
+  if (problem) throw new UsageError(`${where}: --${flag} ${path}: ${problem}; expected a checkpoint written by 'scorch train'`);
   return { checkpoint: c as Checkpoint, dir: file === full ? resolve(full, '..') : full, ref: checkpointRef(file, text) };
+}
+
+/**
+ * Loads a checkpoint's optimiser state into `optimizer` (made with the run's options) for
+ * `params` (the restored model's, on their device), so that its next step is the run's next.
+ * Throws (as the library does) when the state does not fit them.
+ */
+export function restoreOptimizer(saved: SavedOptimizerState, optimizer: Optimizer, params: Params): void {
+  if (!optimizer.loadStateDict) throw new Error(`${optimizer.name} cannot load a saved state`);
+  const state: Record<string, Params> = {};
+  try {
+    for (const [slot, tensors] of Object.entries(saved.state)) {
+      // Tensors of the parameters' shapes, dtypes and device, which loadParamsInto fills (and
+      // checks: every name, shape and dtype of the slot must be the parameters').
+      state[slot] = Object.fromEntries(Object.entries(params).map(([name, p]) => [name, zerosLike(p)]));
+      loadParamsInto(state[slot]!, JSON.stringify(tensors));
+    }
+    optimizer.loadStateDict({ ...saved, state }, params);
+  } finally {
+    for (const slot of Object.values(state)) for (const t of Object.values(slot)) t.dispose();
+  }
 }
 
 /** The trained model of a checkpoint, on the default device. */

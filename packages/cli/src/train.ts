@@ -7,13 +7,16 @@ import { join } from 'node:path';
 import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
-  type SamplerName, type TrainProgress, adam, buildModel, datasetEntry, defaultSigmaMax, describeNoise, makeObjective, modelSpecFor, noiseFor,
+  type SamplerName, type ScoreModel, type TrainProgress, adam, buildModel, datasetEntry, defaultSigmaMax, describeNoise, makeObjective, modelSpecFor, noiseFor,
   knownHardReason, ruleOfThumbBandwidth, train,
 } from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
-import { CHECKPOINT_FILE, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, turnEventLoop, writeFiles } from './output.js';
+import {
+  CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, restoreOptimizer,
+  turnEventLoop, writeFiles,
+} from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
 import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
@@ -89,7 +92,20 @@ const trainFlags: readonly FlagSpec[] = [
   },
   { name: 'sigma', kind: 'number', valueName: 'S', min: 0, exclusiveMin: true, default: NOISE_DEFAULTS.sigma, description: "noise level of --loss dsm (a tenth of the data's unit scale)" },
   ...samplerFlags,
-  { name: 'log-every', kind: 'integer', valueName: 'K', min: 1, defaultText: 'steps/100', description: 'read the loss every K steps (each read waits for the device) for the progress display and the loss curve' },
+  { name: 'log-every', kind: 'integer', valueName: 'K', min: 1, defaultText: "steps/100 (with --resume, the resumed run's)", description: 'read the loss every K steps (each read waits for the device) for the progress display and the loss curve' },
+];
+
+/** The flags of train alone (not demo): continuing a run, and stopping one to continue later. */
+const continuationFlags: readonly FlagSpec[] = [
+  {
+    name: 'resume', kind: 'string', valueName: 'DIR',
+    description:
+      "continue the run whose directory (or checkpoint.json) this is, written by 'scorch train': the same data, loss, model, batch, seed, --lr and noise as its checkpoint records (a flag that says otherwise is refused), from its parameters and Adam's state, with the random draws of the steps it had not taken, so a run stopped after N steps and resumed gives the parameters of one run of its --steps. --steps is the new total (default: the total the run was started for; another total changes the learning rate's decay, which follows the total, from the step resumed on); --out is a new directory as for any run (the resumed run's own is moved aside, kept, only with --out that directory and --force)",
+  },
+  {
+    name: 'stop-after', kind: 'integer', valueName: 'K', min: 1,
+    description: 'stop once K of the --steps steps are done (e.g. to fit a time limit), with the learning-rate schedule of all --steps, and write the checkpoint, samples and report as at the end; --resume then continues the run to --steps',
+  },
 ];
 
 export const TRAIN_SPEC: CommandSpec = {
@@ -99,11 +115,14 @@ export const TRAIN_SPEC: CommandSpec = {
     'Trains an MLP score network with the chosen score-matching loss, saves checkpoint.json, draws samples with the sampler that fits the loss, and writes metrics.json (Fisher divergence where the true score is known, MMD², energy distance, mode weights), SVG plots and index.html into --out.\n\n' +
     `Noise-conditional losses (${lossesOf('levels')}) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (${lossesOf('sde')}) train s(x, t); ${lossesOf('single', 'kde')} train an unconditional s(x) of noised or smoothed data, and ${lossesOf('none')} one of the data itself.\n\n` +
     `At its defaults every pair of --data and --loss draws samples within 3 standard errors of MMD² of the data (the report's MMD² and s.e.), except these known hard pairs: ${hardPairsText()}.`,
-  flags: trainFlags,
+  flags: trainFlags.flatMap((f) => (f.name === 'steps'
+    ? [{ ...f, description: 'optimisation steps (Adam); with --resume, the total to train to, above the steps the checkpoint has trained' }, ...continuationFlags]
+    : [f])),
   examples: [
     'scorch train --data moons --loss ncsn',
     'scorch train --loss vp --sampler ode --out runs/vp-ode',
     'scorch train --backend cpu --steps 200 --out /tmp/quick --force',
+    'scorch train --steps 20000 --stop-after 5000 --out runs/a && scorch train --resume runs/a --out runs/a-done',
   ],
 };
 
@@ -112,9 +131,9 @@ export const DEMO_SPEC: CommandSpec = {
   summary: 'the main job: SSM-VR on the two-mode mixture, annealed Langevin sampling, a report',
   details:
     "Runs 'scorch train' with its defaults: sliced score matching (variance-reduced) trains a noise-conditional score network on Song & Ermon 2019's two-mode Gaussian mixture (weights 1/5 and 4/5), annealed Langevin dynamics draws samples, and the metrics table and the report's path are printed. " +
-    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag may be given to change it.",
+    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag but --resume and --stop-after may be given to change it.",
   // The same flags as train; only the default output directory's name differs.
-  flags: trainFlags.map((f) => (f.name === 'out' ? { ...f, defaultText: 'scorch-runs/demo-<date>-<time>, a new directory' } : f)),
+  flags: trainFlags.map((f) => (f.name === 'out' ? { ...f, defaultText: 'scorch-runs/demo-<date>-<time>, a new directory' } : f.name === 'log-every' ? { ...f, defaultText: 'steps/100' } : f)),
   examples: ['scorch demo', 'scorch demo --backend cpu', 'scorch demo --out my-demo --force'],
 };
 
@@ -161,9 +180,73 @@ export function samplerChoicesFrom(values: Values, sampler: SamplerName): Sample
   };
 }
 
-export async function runTrain(mode: 'train' | 'demo', values: Values, given: ReadonlySet<string>, io: Io): Promise<number> {
+/** A run being continued (--resume): its checkpoint, where it is, and the steps it has trained. */
+interface Resumed {
+  readonly checkpoint: Checkpoint & { readonly optimizer: SavedOptimizerState };
+  readonly path: string;
+  readonly dir: string;
+  readonly done: number;
+}
+
+/**
+ * The flags of a run continued from `checkpoint`: the values it records in place of the flags'
+ * (data, loss, batch, seed, hidden widths, lr, and the noise, which the checkpoint holds whole),
+ * --steps the new total. A flag given with another value than the checkpoint's is refused.
+ */
+function resumeValues(where: string, path: string, read: { checkpoint: Checkpoint; dir: string }, values: Values, given: ReadonlySet<string>): { values: Values; resumed: Resumed } {
+  const { checkpoint, dir } = read;
+  if (!checkpoint.optimizer) {
+    throw new UsageError(`${where}: --resume ${path}: its checkpoint is of format '${checkpoint.format}', written before checkpoints held Adam's state; it can be sampled (scorch sample), not resumed`);
+  }
+  const { training, noise } = checkpoint;
+  const sigmas = noise.kind === 'levels' ? noise.sigmas : undefined;
+  // What the run's flags were, where the checkpoint says (a flag it cannot say is not recorded:
+  // one that does not apply to the loss is refused as for any run, by checkApplicable).
+  const recorded: Record<string, FlagValue | undefined> = {
+    data: checkpoint.data,
+    loss: checkpoint.loss,
+    batch: training.batch,
+    seed: training.seed,
+    hidden: [...checkpoint.model.hidden],
+    lr: training.learningRate,
+    levels: sigmas?.length,
+    'sigma-max': sigmas ? sigmas[0] : noise.kind === 'sde' && noise.sde === 've' ? noise.sigmaMax : undefined,
+    'sigma-min': sigmas && sigmas.length > 1 ? sigmas.at(-1) : noise.kind === 'sde' && noise.sde === 've' ? noise.sigmaMin : undefined,
+    sigma: noise.kind === 'single' ? noise.sigma : undefined,
+  };
+  const text = (v: FlagValue | undefined) => (Array.isArray(v) ? v.join(',') : String(v));
+  const contradicting = Object.entries(recorded)
+    .filter(([flag, value]) => given.has(flag) && value !== undefined && text(values[flag]) !== text(value))
+    .map(([flag, value]) => `--${flag} ${text(values[flag])} (the run's: ${text(value)})`);
+  if (contradicting.length > 0) {
+    throw new UsageError(`${where}: --resume continues the run as its checkpoint records it, and ${contradicting.length === 1 ? 'this flag contradicts' : 'these flags contradict'} it: ${contradicting.join(', ')}; leave ${contradicting.length === 1 ? 'it' : 'them'} out, or train a new run`);
+  }
+  const done = training.steps;
+  if (checkpoint.optimizer.step !== done) {
+    throw new UsageError(`${where}: --resume ${path}: its optimiser's state is of step ${checkpoint.optimizer.step}, but the run trained ${done} steps; expected a checkpoint written by 'scorch train'`);
+  }
+  const planned = training.totalSteps ?? done;
+  const total = given.has('steps') ? (values.steps as number) : planned;
+  if (!(total > done)) {
+    throw new UsageError(given.has('steps')
+      ? `${where}: --steps ${total} is not above the ${plural(done, 'step')} the run has trained; with --resume, --steps is the total to train to`
+      : `${where}: the run has trained all its ${plural(done, 'step')}; give --steps with a total above ${done} to train further`);
+  }
+  return {
+    values: { ...values, ...Object.fromEntries(Object.entries(recorded).filter(([, v]) => v !== undefined)), steps: total },
+    resumed: { checkpoint: checkpoint as Resumed['checkpoint'], path, dir, done },
+  };
+}
+
+export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given: ReadonlySet<string>, io: Io): Promise<number> {
   const where = `scorch ${mode}`;
   const wallStart = performance.now();
+  let values = flagValues;
+  let resumed: Resumed | undefined;
+  if (values.resume !== undefined) {
+    const path = values.resume as string;
+    ({ values, resumed } = resumeValues(where, path, readCheckpoint(where, path, 'resume'), values, given));
+  }
   const data = values.data as DatasetName;
   const loss = values.loss as ObjectiveName;
   const family = OBJECTIVES[loss].family;
@@ -186,7 +269,13 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
   const hidden = values.hidden as number[];
   const lr = values.lr as number;
   const n = values.n as number;
-  const logEvery = (values['log-every'] as number | undefined) ?? Math.max(1, Math.round(steps / 100));
+  // A resumed run reads the loss when the run it continues did (its history goes on alike).
+  const logEvery = (values['log-every'] as number | undefined) ?? resumed?.checkpoint.training.logEvery ?? Math.max(1, Math.round(steps / 100));
+  // Steps already trained (a resumed run's), and the step this run stops at.
+  const done = resumed?.done ?? 0;
+  const stopAt = (values['stop-after'] as number | undefined) ?? steps;
+  if (!(stopAt < steps) && given.has('stop-after')) throw new UsageError(`${where}: --stop-after ${stopAt} is not below --steps ${steps}; it stops a run before its end, to continue it later with --resume`);
+  if (!(stopAt > done)) throw new UsageError(`${where}: --stop-after ${stopAt} is not above the ${plural(done, 'step')} the resumed run has trained`);
   const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: 'scorch-runs', stem: mode === 'demo' ? 'demo' : `${data}-${loss}` }, values.force as boolean);
   try {
     const outDir = out.path;
@@ -200,7 +289,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
     // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
     // user's value out of range, as when both are given (checked above).
-    if (((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
+    if (!resumed && ((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
       const sigmaMax = defaultSigmaMax(scalePoints);
       if (!(sigmaMax > sigmaMin)) {
         throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
@@ -213,40 +302,57 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
     const hard = knownHardReason(data, loss);
     if (hard) io.out(`note: ${loss} on ${data} is a known hard pair — its samples stay more than 3 s.e. of MMD² from the data at the defaults: ${hard}.`);
     io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
+    if (resumed) io.out(`resuming ${resumed.dir} at step ${done}${stopAt < steps ? `, stopping after step ${stopAt}` : ''}`);
+    else if (stopAt < steps) io.out(`stopping after step ${stopAt} (continue with --resume)`);
 
     const domain = plotHalfWidth(scalePoints);
     // Fresh data for the metrics and plots.
     const reference = entry.dataset.sample(n, { key: referenceKey! });
     const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
     const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
-    const noise = noiseFor(loss, {
+    // A resumed run's noise is its checkpoint's, as recorded (the flags it came from are not).
+    const noise = resumed ? resumed.checkpoint.noise : noiseFor(loss, {
       levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number,
       dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
     });
     if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
-    const modelSpec = modelSpecFor(loss, hidden);
-    const model = buildModel(modelSpec, noise, modelKey!);
+    const modelSpec = resumed ? resumed.checkpoint.model : modelSpecFor(loss, hidden);
+    // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
+    const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
+    let model: ScoreModel;
+    if (resumed) {
+      try {
+        model = restoreModel(resumed.checkpoint, modelKey!);
+        restoreOptimizer(resumed.checkpoint.optimizer, optimizer, model.params);
+      } catch (e) {
+        // An edited checkpoint: parameters or moments of another size, layout or dtype.
+        throw new UsageError(`${where}: --resume ${resumed.path}: its parameters or optimiser state do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+      }
+    } else {
+      model = buildModel(modelSpec, noise, modelKey!);
+    }
     const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
-    const progress = new Progress('train', steps, io.stdout);
+    // This run's steps: a resumed run's bar and rate count from where it resumed.
+    const progress = new Progress('train', stopAt - done, io.stdout);
     const trainStart = performance.now();
     let history: TrainProgress[];
     let lastFiniteStep: number | undefined;
-    // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
-    const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
     try {
       ({ history } = await train({
         params: model.params,
         loss: objective,
         optimizer,
-        steps,
+        // Steps done + 1, …, stopAt of the whole run: its keys foldIn(trainKey, n) and schedule.
+        startStep: done,
+        steps: stopAt - done,
         key: trainKey!,
         every: logEvery,
         // Checked here rather than by train, whose advice names its options (clipNorm, every):
         // this names the flags.
         stopOnNonFinite: false,
         onProgress: async (p) => {
-          progress.update(p.step, p.loss);
+          progress.update(p.step - done, p.loss);
           if (!Number.isFinite(p.loss)) throw new Error(nonFiniteLossAdvice(p.loss, p.step, lastFiniteStep, lr));
           lastFiniteStep = p.step;
           await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
@@ -256,13 +362,15 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
       progress.finish();
     }
     const trainSeconds = (performance.now() - trainStart) / 1000;
+    // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
+    history = [...(resumed?.checkpoint.training.history ?? []), ...history];
     const training: Metrics['training'] = {
-      steps, batch, seconds: trainSeconds, stepsPerSecond: steps / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+      steps: stopAt, batch, seconds: trainSeconds, stepsPerSecond: (stopAt - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
     };
     // Saved before sampling, so a failure later still leaves the trained model.
     const checkpointText = await checkpointJson({
       data, loss, model: modelSpec, noise, domain,
-      training: { steps, totalSteps: steps, batch, seed, learningRate: lr, backend: backend.description, history },
+      training: { steps: stopAt, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history },
     }, model, optimizer);
     writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
 
@@ -285,7 +393,7 @@ export async function runTrain(mode: 'train' | 'demo', values: Values, given: Re
       ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
       ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
       ['noise', describeNoise(noise)],
-      ['training', `${plural(steps, 'step')} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}`],
+      ['training', `${plural(stopAt, 'step')}${stopAt < steps ? ` of ${steps}` : ''} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}${resumed ? `; resumed at step ${done} from ${resumed.dir}` : ''}`],
       ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
       ['backend', backend.description],
     ];

@@ -163,8 +163,14 @@ describe('--help', () => {
       for (const flag of spec.flags) expect(text).toContain(`--${flag.name}`);
     }
     const train = commandHelp(TRAIN_SPEC);
-    expect(train).toMatch(/--steps N\s+optimisation steps \(Adam\)\. Default:\s+the\s+objective's:\s+3000\s+for\s+ncsn;\s+1000\s+for\s+the\s+others\./);
+    expect(commandHelp(DEMO_SPEC)).toMatch(/--steps N\s+optimisation steps \(Adam\)\. Default:\s+the\s+objective's:\s+3000\s+for\s+ncsn;\s+1000\s+for\s+the\s+others\./);
+    expect(train.replace(/\s+/g, ' ')).toContain("--steps N optimisation steps (Adam); with --resume, the total to train to, above the steps the checkpoint has trained. Default: the objective's: 3000 for ncsn; 1000 for the others.");
     expect(train).toMatch(/--batch B\s+.*Default: 256\./);
+    // --steps with --resume is the total, as PyTorch examples' --epochs; demo continues nothing.
+    const flat = train.replace(/\s+/g, ' ');
+    expect(flat).toContain('--steps is the new total (default: the total the run was started for;');
+    expect(flat).toContain('--stop-after K stop once K of the --steps steps are done');
+    expect(commandHelp(DEMO_SPEC).split('Flags:')[1]).not.toMatch(/--resume|--stop-after/);
     // SDE losses sample by Euler–Maruyama, as Song et al. 2021's VP and sub-VP configurations do.
     expect(train.replace(/\s+/g, ' ')).toContain("em for ve, vp, subvp — ald: Song & Ermon 2019; em: Song et al. 2021's VP and sub-VP configurations.");
     expect(train).toContain('Default: mixture.');
@@ -616,6 +622,95 @@ describe('progress display', () => {
     expect(formatDuration(0)).toBe('0:00');
     expect(formatDuration(75.4)).toBe('1:15');
     expect(formatDuration(3725)).toBe('1:02:05');
+  });
+});
+
+describe('--resume continues a run from its checkpoint (child processes on the CPU)', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-resume-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  // Small: an 8-unit model, 30 steps of SSM-VR at noise levels (their σ_max from the data, which a
+  // resumed run must take from the checkpoint), read every 5 steps; few samples.
+  const run = ['--backend', 'cpu', '--steps', '30', '--batch', '16', '--hidden', '8', '--log-every', '5', '--n', '20', '--steps-per-level', '2', '--seed', '2'];
+  const sampling = ['--backend', 'cpu', '--n', '20', '--steps-per-level', '2'];
+  const whole = join(scratch, 'whole');
+  const stopped = join(scratch, 'stopped');
+  const resumed = join(scratch, 'resumed');
+  const checkpointOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
+  beforeAll(() => {
+    for (const [args, dir] of [[run, whole], [[...run, '--stop-after', '15'], stopped]] as const) {
+      const r = runCli('train', ...args, '--out', dir);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('a run stopped after N steps and resumed to N + M gives the checkpoint of one run of N + M steps', () => {
+    expect(checkpointOf(stopped).training).toMatchObject({ steps: 15, totalSteps: 30 });
+    expect(checkpointOf(stopped).optimizer.step).toBe(15);
+    // Flags that agree with the checkpoint are taken; --steps defaults to the run's total.
+    const r = runCli('train', '--resume', stopped, '--loss', 'ssm-vr', '--seed', '2', ...sampling, '--out', resumed);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`resuming ${stopped} at step 15`);
+    expect(r.stdout).toMatch(/^train: 100% · 15\/15 steps/m);
+    const [a, b] = [checkpointOf(whole), checkpointOf(resumed)];
+    expect(b.params).toEqual(a.params);
+    expect(b.optimizer).toEqual(a.optimizer);
+    // Read every 5 steps, split at 15: the history, and so the whole file, is the whole run's.
+    expect(readFileSync(join(resumed, 'checkpoint.json'), 'utf8')).toBe(readFileSync(join(whole, 'checkpoint.json'), 'utf8'));
+    expect(readFileSync(join(resumed, 'samples.json'), 'utf8')).toBe(readFileSync(join(whole, 'samples.json'), 'utf8'));
+    // Its metrics are a fresh run's: of the model's 30 steps, the time of this run's 15.
+    expect(JSON.parse(readFileSync(join(resumed, 'metrics.json'), 'utf8')).training).toMatchObject({ steps: 30, batch: 16 });
+    // The source run is untouched.
+    expect(checkpointOf(stopped).training.steps).toBe(15);
+  });
+
+  it('--steps is the new total: a finished run trains on to it, with the schedule of the new total', () => {
+    const extended = join(scratch, 'extended');
+    const r = runCli('train', '--resume', join(whole, 'checkpoint.json'), '--steps', '35', ...sampling, '--out', extended);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const c = checkpointOf(extended);
+    expect(c.training).toMatchObject({ steps: 35, totalSteps: 35 });
+    expect(c.optimizer.step).toBe(35);
+    expect(c.training.history.map((h: { step: number }) => h.step)).toEqual([5, 10, 15, 20, 25, 30, 35]);
+    expect(c.training.history.slice(0, 6)).toEqual(checkpointOf(whole).training.history);
+  });
+
+  it('refuses, before any work, flags that contradict the checkpoint, a total not above the steps done, and a v1 checkpoint', async () => {
+    const out = join(scratch, 'refused');
+    const cases: [string[], string][] = [
+      [['--resume', stopped, '--lr', '0.02', '--hidden', '4,4', '--data', 'mixture'],
+        "scorch train: --resume continues the run as its checkpoint records it, and these flags contradict it: --hidden 4,4 (the run's: 8), --lr 0.02 (the run's: 0.01); leave them out, or train a new run"],
+      [['--resume', stopped, '--levels', '3'], "scorch train: --resume continues the run as its checkpoint records it, and this flag contradicts it: --levels 3 (the run's: 10); leave it out, or train a new run"],
+      [['--resume', whole], 'scorch train: the run has trained all its 30 steps; give --steps with a total above 30 to train further'],
+      [['--resume', stopped, '--steps', '15'], 'scorch train: --steps 15 is not above the 15 steps the run has trained; with --resume, --steps is the total to train to'],
+      [['--resume', stopped, '--stop-after', '10'], 'scorch train: --stop-after 10 is not above the 15 steps the resumed run has trained'],
+      [['--steps', '20', '--stop-after', '20'], 'scorch train: --stop-after 20 is not below --steps 20; it stops a run before its end, to continue it later with --resume'],
+      [['--resume', join(fixtures, 'checkpoint-v1')],
+        `scorch train: --resume ${join(fixtures, 'checkpoint-v1')}: its checkpoint is of format 'scorch-checkpoint/v1', written before checkpoints held Adam's state; it can be sampled (scorch sample), not resumed`],
+      [['--resume', join(scratch, 'nowhere')], `scorch train: --resume ${join(scratch, 'nowhere')}: no such file or directory; expected a directory written by 'scorch train' (or its checkpoint.json)`],
+      [['--resume', stopped, '--out', stopped], `scorch train: --out ${stopped} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to stopped.replaced-<date>-<time> first`],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stdout, stderr } = await runMain('train', '--backend', 'cpu', ...(args.includes('--out') ? [] : ['--out', out]), ...args);
+      expect({ args, code, stdout, stderr: stderr.trimEnd() }).toEqual({ args, code: 2, stdout: '', stderr: message });
+      expect(existsSync(out)).toBe(false);
+    }
+    expect(checkpointOf(stopped).training.steps).toBe(15);
+  });
+
+  it('writes into the resumed run\'s own directory only with --force, which moves its files aside, kept', () => {
+    const own = join(scratch, 'own');
+    expect(runCli('train', ...run, '--stop-after', '10', '--out', own).code).toBe(0);
+    const r = runCli('train', '--resume', own, ...sampling, '--out', own, '--force');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const aside = readdirSync(scratch).filter((name) => name.startsWith('own.replaced-'));
+    expect(aside).toHaveLength(1);
+    expect(checkpointOf(join(scratch, aside[0]!)).training.steps).toBe(10);
+    expect(checkpointOf(own).training.steps).toBe(30);
+    expect(checkpointOf(own).params).toEqual(checkpointOf(whole).params);
   });
 });
 
