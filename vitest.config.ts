@@ -8,6 +8,7 @@ const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: {
+      '@scorch/options': src('./packages/options/src/index.ts'),
       '@scorch/tensor': src('./packages/tensor/src/index.ts'),
       '@scorch/autograd': src('./packages/autograd/src/index.ts'),
       '@scorch/kernels': src('./packages/kernels/src/index.ts'),

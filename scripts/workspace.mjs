@@ -8,5 +8,5 @@ export const workspaceRoot = resolve(dirname(fileURLToPath(import.meta.url)), '.
 
 /** Package name → absolute path of its TypeScript entry. */
 export const workspaceAliases = Object.fromEntries(
-  ['tensor', 'autograd', 'kernels', 'score', 'report'].map((name) => [`@scorch/${name}`, resolve(workspaceRoot, 'packages', name, 'src', 'index.ts')]),
+  ['options', 'tensor', 'autograd', 'kernels', 'score', 'report'].map((name) => [`@scorch/${name}`, resolve(workspaceRoot, 'packages', name, 'src', 'index.ts')]),
 );

@@ -25,7 +25,7 @@ import { denoisingScoreMatchingLoss, eightGaussians, mlpScore, sgd, train } from
 import { foldIn, randomKey } from '@scorch/tensor';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const runtimePackages = ['tensor', 'autograd', 'kernels', 'score', 'report'];
+const runtimePackages = ['options', 'tensor', 'autograd', 'kernels', 'score', 'report'];
 let project = '';
 
 /** A declaration no source gives (as of a source file since deleted): the build must not keep it. */
@@ -123,13 +123,17 @@ export async function main(): Promise<string> {
     const out = runNode('main.mjs', `
 import { grad, jit } from '@scorch/autograd';
 import { denoisingScoreMatchingLoss, eightGaussians, mlpScore, sgd, train } from '@scorch/score';
-import { foldIn, randomKey, tensor } from '@scorch/tensor';
+import { checkOptions, foldIn, randomKey, tensor } from '@scorch/tensor';
+import * as options from '@scorch/options';
 const g = grad((x) => x.square().sum())(tensor([1, 2, 3]));
 const f = jit((x) => x.mul(x).sum());
 ${TRAINING}
-console.log(JSON.stringify({ grad: Array.from(await g.data()), jit: await f(tensor([1, 2, 3])).item(), history }));
+// Tensor's option checks are @scorch/options' own (imported from it, not bundled into tensor's dist).
+const sameChecks = checkOptions === options.checkOptions;
+console.log(JSON.stringify({ grad: Array.from(await g.data()), jit: await f(tensor([1, 2, 3])).item(), history, sameChecks }));
 `);
-    const result = JSON.parse(out) as { grad: number[]; jit: number; history: { step: number; loss: number }[] };
+    const result = JSON.parse(out) as { grad: number[]; jit: number; history: { step: number; loss: number }[]; sameChecks: boolean };
+    expect(result.sameChecks).toBe(true);
     // d/dx Σx² = 2x, and 1 + 4 + 9 = 14, exact in float32.
     expect(result.grad).toEqual([2, 4, 6]);
     expect(result.jit).toBe(14);
@@ -144,7 +148,7 @@ console.log(JSON.stringify({ grad: Array.from(await g.data()), jit: await f(tens
     const source = `
 const { grad } = require('@scorch/autograd');
 const { tensor } = require('@scorch/tensor');
-for (const name of ['kernels', 'score', 'report']) require('@scorch/' + name);
+for (const name of ['options', 'kernels', 'score', 'report']) require('@scorch/' + name);
 grad((x) => x.square().sum())(tensor([1, 2, 3])).data().then((d) => console.log(JSON.stringify(Array.from(d))));
 `;
     const features = process.features as { require_module?: boolean };

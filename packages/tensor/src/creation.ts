@@ -4,7 +4,7 @@ import { getBackend, getDefaultDevice } from './backend.js';
 import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType, storedValue, toTyped } from './dtype.js';
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
-import { checkNumber, checkOptions, showValue } from './options.js';
+import { checkNumber, checkOptions, showValue } from '@scorch/options';
 import { type Shape, assertAllocatable, assertShape, fmtShape, sizeOf } from './shape.js';
 import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';

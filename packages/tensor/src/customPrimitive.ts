@@ -5,7 +5,7 @@
 // works eagerly and under grad, jvp, vmap and jit (JAX's `Primitive` + `def_impl` +
 // `defjvp`/`deflinear` + `batching.primitive_batchers`, gathered into one object).
 
-import { checkOptions } from './options.js';
+import { checkOptions } from '@scorch/options';
 import { PRIMITIVES } from './primitives.js';
 import {
   type PrimitiveDefinition, findPrimitiveDefinition, registerDefinition,

@@ -11,7 +11,7 @@ export * from './shape.js';
 export * from './primitives.js';
 export * from './backend.js';
 export * from './random.js';
-export * from './options.js';
+export * from '@scorch/options';
 export * from './program.js';
 export { ProgramTrace, traceProgram } from './programTrace.js';
 export type { TracedProgram } from './programTrace.js';

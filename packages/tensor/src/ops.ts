@@ -4,7 +4,7 @@
 
 import { type DType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from './options.js';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { Tensor, apply, checkTensor, composite } from './tensor.js';

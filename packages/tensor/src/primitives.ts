@@ -4,7 +4,7 @@
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
 import { DTYPES, type DType, isFloatDType } from './dtype.js';
-import { showValue } from './options.js';
+import { showValue } from '@scorch/options';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 

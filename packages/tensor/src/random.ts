@@ -4,7 +4,7 @@
 // so drawing numbers never reads device memory.
 
 import type { RandomKey } from './primitives.js';
-import { showValue } from './options.js';
+import { showValue } from '@scorch/options';
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;

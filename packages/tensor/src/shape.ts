@@ -1,7 +1,7 @@
 // Shape arithmetic shared by every backend: sizes, strides, broadcasting and axis normalisation.
 // Errors name the operation and both shapes, so a user can find the bad call.
 
-import { showValue } from './options.js';
+import { showValue } from '@scorch/options';
 
 export type Shape = readonly number[];
 

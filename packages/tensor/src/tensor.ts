@@ -9,7 +9,7 @@ import { type Backend, type BackendHandle, getBackend, listDevices } from './bac
 import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
 import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput, primitiveCallName } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
-import { showValue } from './options.js';
+import { showValue } from '@scorch/options';
 import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
 

@@ -42,7 +42,7 @@ import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
-import { checkBoolean, checkOptions, showValue } from '../options.js';
+import { checkBoolean, checkOptions, showValue } from '@scorch/options';
 
 type FloatArray = Float32Array | Float64Array;
 

@@ -10,7 +10,7 @@
 // - pools reduce the same windows; upsampling gathers rows and columns at computed indices and
 //   blends them with computed weights.
 
-import { checkBoolean, checkOneOf, checkOptions, showValue } from '../options.js';
+import { checkBoolean, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { assertAllocatable, fmtShape } from '../shape.js';
 import { arange, tensor } from '../creation.js';
 import {

@@ -4,7 +4,7 @@
 // mean of squared deviations), never as E[x²] − E[x]², which cancels catastrophically when
 // |mean| ≫ std.
 
-import { checkNumber, checkOneOf, checkOptions, showValue } from '../options.js';
+import { checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';

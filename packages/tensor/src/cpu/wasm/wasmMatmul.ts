@@ -11,7 +11,7 @@
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
-import { showValue } from '../../options.js';
+import { showValue } from '@scorch/options';
 import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**

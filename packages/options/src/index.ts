@@ -1,6 +1,8 @@
-// Validation of public options objects, shared by every package: one place decides what an
-// unknown key, a value outside its set or a number outside its range says. A misspelled option
-// (`learningRate:` for `lr:`) must fail loudly, never run silently with the default.
+// @scorch/options: validation of public options objects, shared by every package: one place
+// decides what an unknown key, a null, a value outside its set or a number outside its range says.
+// A misspelled option (`learningRate:` for `lr:`) must fail loudly, never run silently with the
+// default. Its own package, importing nothing, so that @scorch/report (plain numbers, no tensors)
+// checks its options with the same code as @scorch/tensor, which re-exports all of it.
 
 /** The closest of `candidates` to `name` (case-insensitive edit distance), or null if none is close. */
 export function closestName(name: string, candidates: readonly string[]): string | null {

@@ -1,0 +1,69 @@
+// The shared options validator (@scorch/options): unknown keys, null, values outside a set, numbers outside a range.
+import { describe, expect, it } from 'vitest';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, closestName } from '../src/index.js';
+
+describe('checkOptions', () => {
+  const known = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'];
+
+  it('accepts known keys, undefined values and an absent object', () => {
+    expect(() => checkOptions('adam', { lr: 1e-3, beta1: 0.9 }, known)).not.toThrow();
+    expect(() => checkOptions('adam', { eps: undefined, typo: undefined }, known)).not.toThrow();
+    expect(() => checkOptions('adam', undefined, known)).not.toThrow();
+  });
+
+  it('rejects an unknown key, naming the closest valid one and listing them all', () => {
+    expect(() => checkOptions('adam', { weightdecay: 0.1 }, known)).toThrow(
+      "adam: unknown option 'weightdecay' (did you mean 'weightDecay'?); valid options: lr, beta1, beta2, eps, weightDecay",
+    );
+    expect(() => checkOptions('sampler', { stepsPerlevel: 5 }, ['stepsPerLevel', 'key', 'sigmas'])).toThrow("(did you mean 'stepsPerLevel'?)");
+  });
+
+  it('gives no suggestion when nothing is close', () => {
+    expect(() => checkOptions('adam', { learningRate: 0.1 }, known)).toThrow("adam: unknown option 'learningRate'; valid options: lr, beta1");
+  });
+
+  it('refuses null for a known option, which reached some defaults (through ??) and some checks', () => {
+    expect(() => checkOptions('adam', { lr: null }, known)).toThrow(new TypeError('adam: lr is null, which is not a value for it (an option left out, or undefined, takes its default)'));
+  });
+
+  it('rejects non-objects', () => {
+    expect(() => checkOptions('adam', 3, known)).toThrow('adam: expected an options object, got number');
+    expect(() => checkOptions('adam', null, known)).toThrow('got null');
+    expect(() => checkOptions('adam', [1], known)).toThrow('got an array');
+  });
+});
+
+describe('closestName', () => {
+  it('finds case and one-letter slips, not unrelated names', () => {
+    expect(closestName('Projection', ['distribution', 'projection'])).toBe('projection');
+    expect(closestName('sigmass', ['sigmas', 'key'])).toBe('sigmas');
+    expect(closestName('xyz', ['distribution', 'key', 'sigmas'])).toBe(null);
+  });
+});
+
+describe('checkOneOf, checkNumber and checkBoolean', () => {
+  it('names the value, a close allowed value and the set', () => {
+    expect(() => checkOneOf('ssm', 'distribution', 'gausian', ['gaussian', 'rademacher'])).toThrow(
+      `ssm: unknown distribution "gausian" (did you mean 'gaussian'?); expected one of 'gaussian', 'rademacher'`,
+    );
+  });
+
+  it('checks finiteness, integrality and ranges', () => {
+    expect(() => checkNumber('initWebGPU', 'maxDispatchesPerBatch', -5, { integer: true, min: 1 })).toThrow(
+      'initWebGPU: maxDispatchesPerBatch must be an integer >= 1, got -5',
+    );
+    expect(() => checkNumber('initWebGPU', 'poolLimitBytes', -1, { min: 0 })).toThrow('poolLimitBytes must be a finite number >= 0, got -1');
+    expect(() => checkNumber('adam', 'lr', Number.NaN, { min: 0, exclusiveMin: true })).toThrow('lr must be a finite number > 0, got NaN');
+    expect(() => checkNumber('adam', 'lr', '0.1', { min: 0 })).toThrow('got "0.1"');
+    expect(() => checkNumber('adam', 'lr', 0.1, { min: 0, exclusiveMin: true })).not.toThrow();
+    expect(() => checkNumber('adam', 'lr', undefined, { min: 0 })).not.toThrow();
+    expect(() => checkNumber('ema', 'decay', 1, { min: 0, max: 1, exclusiveMax: true })).toThrow('decay must be a finite number >= 0 and < 1, got 1');
+  });
+
+  it('accepts only true, false or undefined for a boolean', () => {
+    expect(() => checkBoolean('initWebGPU', 'poisonAllocations', 'yes')).toThrow('initWebGPU: poisonAllocations must be true or false, got "yes"');
+    expect(() => checkBoolean('initWebGPU', 'forceCompatibility', 1)).toThrow('forceCompatibility must be true or false, got 1');
+    expect(() => checkBoolean('initWebGPU', 'forceCompatibility', null)).toThrow('got null');
+    for (const ok of [true, false, undefined]) expect(() => checkBoolean('initWebGPU', 'forceCompatibility', ok)).not.toThrow();
+  });
+});
