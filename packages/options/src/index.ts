@@ -113,6 +113,18 @@ export function checkBoolean(where: string, option: string, value: unknown): voi
   }
 }
 
+/**
+ * Checks a string option: `undefined` passes (the caller's default applies) unless `required`;
+ * `nonEmpty` refuses '' too, for options where an empty string means nothing (a colour). The
+ * error names the function, the option and the value: `scatterPlot: title must be a string, got 5`.
+ */
+export function checkString(where: string, option: string, value: unknown, opts: { required?: boolean; nonEmpty?: boolean } = {}): void {
+  if (value === undefined && !opts.required) return;
+  if (typeof value !== 'string' || (opts.nonEmpty === true && value === '')) {
+    throw new TypeError(`${where}: ${option} must be a ${opts.nonEmpty ? 'non-empty ' : ''}string, got ${showValue(value)}`);
+  }
+}
+
 export interface NumberRange {
   /** Smallest allowed value (inclusive unless `exclusiveMin`). */
   min?: number;

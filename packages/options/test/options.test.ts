@@ -1,6 +1,6 @@
 // The shared options validator (@scorch/options): unknown keys, null, values outside a set, numbers outside a range.
 import { describe, expect, it } from 'vitest';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, closestName } from '../src/index.js';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString, closestName } from '../src/index.js';
 
 describe('checkOptions', () => {
   const known = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'];
@@ -41,7 +41,7 @@ describe('closestName', () => {
   });
 });
 
-describe('checkOneOf, checkNumber and checkBoolean', () => {
+describe('checkOneOf, checkNumber, checkBoolean and checkString', () => {
   it('names the value, a close allowed value and the set', () => {
     expect(() => checkOneOf('ssm', 'distribution', 'gausian', ['gaussian', 'rademacher'])).toThrow(
       `ssm: unknown distribution "gausian" (did you mean 'gaussian'?); expected one of 'gaussian', 'rademacher'`,
@@ -65,5 +65,14 @@ describe('checkOneOf, checkNumber and checkBoolean', () => {
     expect(() => checkBoolean('initWebGPU', 'forceCompatibility', 1)).toThrow('forceCompatibility must be true or false, got 1');
     expect(() => checkBoolean('initWebGPU', 'forceCompatibility', null)).toThrow('got null');
     for (const ok of [true, false, undefined]) expect(() => checkBoolean('initWebGPU', 'forceCompatibility', ok)).not.toThrow();
+  });
+
+  it('accepts a string, or undefined unless required; names the option and the value otherwise', () => {
+    expect(() => checkString('scatterPlot', 'title', 5)).toThrow(new TypeError('scatterPlot: title must be a string, got 5'));
+    expect(() => checkString('scatterPlot', 'title', null)).toThrow('scatterPlot: title must be a string, got null');
+    expect(() => checkString('htmlReport', 'title', undefined, { required: true })).toThrow('htmlReport: title must be a string, got undefined');
+    expect(() => checkString('scatterPlot', 'color', '', { nonEmpty: true })).toThrow('scatterPlot: color must be a non-empty string, got ""');
+    for (const ok of ['', 'x', undefined]) expect(() => checkString('scatterPlot', 'title', ok)).not.toThrow();
+    expect(() => checkString('scatterPlot', 'color', '#fff', { nonEmpty: true, required: true })).not.toThrow();
   });
 });
