@@ -9,6 +9,7 @@
 // non-finite coordinates are dropped, points outside an explicitly given domain are dropped, and a
 // note in the bottom-left corner says how many were left out, so nothing disappears silently.
 
+import { checkNumber, checkString, showValue } from '@scorch/options';
 import {
   type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
   niceAxis, niceTicks, padExtent, plotArea,
@@ -102,6 +103,12 @@ export function describeArgument(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }
 
+// Argument checks. Every options object (the top level, each series, section, table or field)
+// goes through @scorch/options' checkOptions: an unknown key is refused with the closest valid
+// one, and null is refused (left out or undefined, an option takes its default). The required
+// entries are checked first, so a call without them says what is missing; then the keys; then
+// each value's type and range, in the checks below and in each chart.
+
 /**
  * Checks an entry point's options argument and its required lists (the series, paths or
  * sections, each an object), so a call without them says what is missing rather than failing
@@ -119,18 +126,32 @@ export function checkEntries(where: string, name: string, list: unknown, entry: 
   });
 }
 
-export function checkDomain(where: string, name: string, domain: readonly [number, number] | undefined): void {
+/** The keys of `PlotSize` and `AxisLabels`, which every chart takes beside its own. */
+export const FRAME_KEYS = ['width', 'height', 'xLabel', 'yLabel'] as const;
+
+/**
+ * Checks the options every chart takes: title, xLabel and yLabel strings, and a finite size of at
+ * least `minWidth` × 80 px (the smallest the charts were ever allowed).
+ */
+export function checkFrameOptions(where: string, opts: Readonly<Record<string, unknown>>, minWidth = 100): void {
+  for (const name of ['title', 'xLabel', 'yLabel']) checkString(where, name, opts[name]);
+  checkNumber(where, 'width', opts.width, { min: minWidth });
+  checkNumber(where, 'height', opts.height, { min: 80 });
+}
+
+/** An axis range option: left out, or [lo, hi] with both finite and lo < hi. */
+export function checkDomain(where: string, name: string, domain: unknown): void {
   if (domain === undefined) return;
-  const [lo, hi] = domain;
-  if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
-    throw new RangeError(`${where}: ${name} must be finite with lo < hi, got [${lo}, ${hi}]`);
+  if (!Array.isArray(domain) || domain.length !== 2) throw new TypeError(`${where}: ${name} must be an array [lo, hi], got ${showValue(domain)}`);
+  const [lo, hi] = domain as [unknown, unknown];
+  if (typeof lo !== 'number' || typeof hi !== 'number' || !Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
+    throw new RangeError(`${where}: ${name} must be finite with lo < hi, got ${showValue(domain)}`);
   }
 }
 
-export function checkSize(where: string, width: number, height: number): void {
-  if (!(width >= 100) || !(height >= 80) || !Number.isFinite(width) || !Number.isFinite(height)) {
-    throw new RangeError(`${where}: width and height must be finite and at least 100 × 80, got ${width} × ${height}`);
-  }
+/** A colour option: left out, or a non-empty string (any CSS colour). */
+export function checkColor(where: string, name: string, color: unknown): void {
+  checkString(where, name, color, { nonEmpty: true });
 }
 
 /** `count` and the noun, with an s unless the count is 1 ("1 step", "0 steps", "2 steps"). */

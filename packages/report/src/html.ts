@@ -4,7 +4,8 @@
 // All text is escaped; SVGs are embedded verbatim after a check that they are SVG documents.
 
 // HTML text needs exactly the XML escapes (and the same characters dropped), so it uses svg.ts's.
-import { checkEntries, checkOptionsArgument } from './chart.js';
+import { checkOptions, checkString, showValue } from '@scorch/options';
+import { checkEntries, checkOptionsArgument, describeArgument } from './chart.js';
 import { escapeXml } from './svg.js';
 
 export type TableCell = string | number | boolean | null | undefined;
@@ -110,6 +111,36 @@ function renderSection(section: ReportSection, index: number): string {
   return `<section>\n${parts.join('\n')}\n</section>`;
 }
 
+/** A section's keys and their types (its heading was checked with the other required entries). */
+function checkSection(where: string, name: string, section: ReportSection): void {
+  checkOptions(`${where}: ${name}`, section, ['heading', 'text', 'svg', 'table']);
+  checkString(where, `${name}.text`, section.text);
+  const svg: unknown = section.svg;
+  if (svg !== undefined && typeof svg !== 'string' && !(Array.isArray(svg) && svg.every((s) => typeof s === 'string'))) {
+    throw new TypeError(`${where}: ${name}.svg must be an SVG document string or an array of them, got ${showValue(svg)}`);
+  }
+  if (section.table !== undefined) checkTable(where, `${name}.table`, section.table);
+}
+
+/** A table's columns (strings), rows (arrays of cells) and caption; the row lengths are renderTable's to check. */
+function checkTable(where: string, name: string, table: unknown): void {
+  if (table === null || typeof table !== 'object' || Array.isArray(table)) throw new TypeError(`${where}: ${name} must be a table { columns, rows, caption? }, got ${describeArgument(table)}`);
+  const { columns, rows, caption } = table as Record<string, unknown>;
+  if (!Array.isArray(columns)) throw new TypeError(`${where}: ${name}.columns must be an array of column headings, got ${showValue(columns)}`);
+  columns.forEach((c, k) => checkString(where, `${name}.columns[${k}]`, c, { required: true }));
+  if (!Array.isArray(rows)) throw new TypeError(`${where}: ${name}.rows must be an array of rows (arrays of cells), got ${showValue(rows)}`);
+  rows.forEach((row: unknown, r) => {
+    if (!Array.isArray(row)) throw new TypeError(`${where}: ${name}.rows[${r}] must be an array of cells, got ${showValue(row)}`);
+    row.forEach((cell: unknown, c) => {
+      if (cell !== null && cell !== undefined && typeof cell !== 'string' && typeof cell !== 'number' && typeof cell !== 'boolean') {
+        throw new TypeError(`${where}: ${name}.rows[${r}][${c}] must be a string, number, boolean, null or undefined, got ${showValue(cell)}`);
+      }
+    });
+  });
+  checkOptions(`${where}: ${name}`, table, ['columns', 'rows', 'caption']);
+  checkString(where, `${name}.caption`, caption);
+}
+
 /**
  * The report as one HTML document string. Sections appear in order, each with an anchor
  * (`#section-1`, …); with three or more sections a table of contents follows the title.
@@ -117,11 +148,16 @@ function renderSection(section: ReportSection, index: number): string {
 export function htmlReport(opts: HtmlReportOptions): string {
   const where = 'htmlReport';
   checkOptionsArgument(where, opts, '{ title, sections, intro?, generatedAt? }');
-  if (typeof opts.title !== 'string') throw new TypeError(`${where}: title must be a string, got ${opts.title === null ? 'null' : typeof opts.title}`);
+  checkString(where, 'title', opts.title, { required: true });
   checkEntries(where, 'sections', opts.sections, 'a section { heading, text?, svg?, table? }');
-  opts.sections.forEach((s, i) => {
-    if (typeof s.heading !== 'string') throw new TypeError(`${where}: sections[${i}].heading must be a string, got ${s.heading === null ? 'null' : typeof s.heading}`);
-  });
+  opts.sections.forEach((s, i) => checkString(where, `sections[${i}].heading`, s.heading, { required: true }));
+  checkOptions(where, opts, ['title', 'intro', 'sections', 'generatedAt']);
+  checkString(where, 'intro', opts.intro);
+  const generatedAt: unknown = opts.generatedAt;
+  if (generatedAt !== undefined && typeof generatedAt !== 'string' && !(generatedAt instanceof Date && Number.isFinite(generatedAt.getTime()))) {
+    throw new TypeError(`${where}: generatedAt must be a valid Date or a string, got ${generatedAt instanceof Date ? 'an invalid Date' : showValue(generatedAt)}`);
+  }
+  opts.sections.forEach((s, i) => checkSection(where, `sections[${i}]`, s));
   const sections = opts.sections.map(renderSection);
   const contents = opts.sections.length >= 3
     ? `<nav><ol>${opts.sections.map((s, i) => `<li><a href="#section-${i + 1}">${escapeXml(s.heading)}</a></li>`).join('')}</ol></nav>`

@@ -1,7 +1,8 @@
-// @scorch/report: report output for score-matching runs: dependency-free SVG charts and a
+// @scorch/report: report output for score-matching runs: SVG charts and a
 // self-contained HTML report, built from plain numbers (no tensors), so it works anywhere strings
 // do. Its own package because nothing in it needs @scorch/tensor: a page or a script that only
-// draws results does not pull in the engine.
+// draws results does not pull in the engine. Its one dependency is @scorch/options (which imports
+// nothing): its options are checked as every scorch package's are.
 
 // The public surface is the charts, the grid a score field is evaluated on, and the HTML page. The
 // SVG builder underneath (svg.ts) stays internal: a new kind of chart belongs in this package.

@@ -2,7 +2,8 @@
 // value cannot be drawn, optionally on a log-10 y axis, with long series thinned so that spikes
 // survive.
 
-import { type AxisLabels, type PlotSize, checkEntries, checkOptionsArgument, checkSize, frame, plural, tickCount } from './chart.js';
+import { checkBoolean, checkNumber, checkOptions, checkString } from '@scorch/options';
+import { type AxisLabels, FRAME_KEYS, type PlotSize, checkColor, checkEntries, checkFrameOptions, checkOptionsArgument, frame, plural, tickCount } from './chart.js';
 import {
   type LegendEntry, type Scale, axes, el, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
   niceAxis, niceLogAxis, padExtent, paletteColor, svgDocument,
@@ -90,11 +91,20 @@ export function linePlot(opts: LinePlotOptions): string {
       }
     }
   });
+  opts.series.forEach((s, k) => {
+    const at = `${where}: series ${k}`;
+    checkOptions(at, s, ['x', 'y', 'label', 'color', 'strokeWidth']);
+    checkString(at, 'label', s.label);
+    checkColor(at, 'color', s.color);
+    checkNumber(at, 'strokeWidth', s.strokeWidth, { min: 0, exclusiveMin: true });
+  });
+  checkOptions(where, opts, ['series', 'title', 'logY', 'maxPoints', ...FRAME_KEYS]);
+  checkFrameOptions(where, opts);
+  checkBoolean(where, 'logY', opts.logY);
+  checkNumber(where, 'maxPoints', opts.maxPoints, { integer: true, min: 4 });
   const { width = 640, height = 400 } = opts;
-  checkSize(where, width, height);
   const logY = opts.logY ?? false;
   const maxPoints = opts.maxPoints ?? 2000;
-  if (!(maxPoints >= 4)) throw new RangeError(`${where}: maxPoints must be at least 4, got ${maxPoints}`);
   const columns = opts.series.map((s, k) => {
     const x = s.x ?? Float64Array.from({ length: s.y.length }, (_, i) => i);
     if (x.length !== s.y.length) throw new RangeError(`${where}: series ${k} has ${x.length} x values but ${s.y.length} y values`);

@@ -3,9 +3,10 @@
 // evaluated on. Arrow lengths are normalised (proportional, logarithmic or unit) and the footnote
 // states how, so lengths can be read back as numbers.
 
+import { checkNumber, checkOneOf, checkOptions, checkString, showValue } from '@scorch/options';
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkOptionsArgument, checkSize, describeArgument, circles, frame, insideDomain, omissionNote, pointSet,
-  resolveAxes,
+  type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame, insideDomain,
+  omissionNote, pointSet, resolveAxes,
 } from './chart.js';
 import { type Markup, axes, chartTitle, el, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
 
@@ -29,7 +30,9 @@ export interface VectorField {
  *   but compresses the very large scores far from the data, so the field near the data stays visible.
  * - 'unit': every arrow 0.9c long; direction only.
  */
-export type ArrowNormalization = 'max' | 'log' | 'unit';
+export type ArrowNormalization = (typeof ARROW_NORMALIZATIONS)[number];
+
+const ARROW_NORMALIZATIONS = ['max', 'log', 'unit'] as const;
 
 /**
  * The x and y coordinates of an nx × ny regular grid over [x0, x1] × [y0, y1], row by row
@@ -88,6 +91,7 @@ function analyseField(where: string, field: VectorField): Arrows {
   if (field.y.length !== n || field.u.length !== n || field.v.length !== n) {
     throw new RangeError(`${where}: x, y, u, v must have one entry per arrow, got lengths ${field.x.length}, ${field.y.length}, ${field.u.length}, ${field.v.length}`);
   }
+  checkOptions(where, field, ['x', 'y', 'u', 'v']);
   const index: number[] = [];
   const magnitudes = new Float64Array(n);
   const xs: number[] = [];
@@ -204,7 +208,7 @@ function quiverPanel(
 
   const body: Markup[] = [axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel })];
   let backgroundOmitted: string | undefined;
-  if (opts.background) {
+  if (opts.background !== undefined) {
     const points = pointSet('quiverComparison: background', opts.background);
     const drawn = circles(points, ax.x, ax.y, 1.6);
     backgroundOmitted = omissionNote(points.nonFinite, drawn.outside, 'background point');
@@ -254,10 +258,6 @@ function arrowPath(x0: number, y0: number, x1: number, y1: number): string {
   return `M${n(x0)} ${n(y0)}L${n(x1)} ${n(y1)}M${n(hx1)} ${n(hy1)}L${n(x1)} ${n(y1)}L${n(hx2)} ${n(hy2)}`;
 }
 
-function checkScale(where: string, scale: number | undefined): void {
-  if (scale !== undefined && (!(scale > 0) || !Number.isFinite(scale))) throw new RangeError(`${where}: scale must be positive and finite, got ${scale}`);
-}
-
 export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
   learned: VectorField;
   truth: VectorField;
@@ -286,12 +286,19 @@ export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
 export function quiverComparison(opts: QuiverComparisonOptions): string {
   const where = 'quiverComparison';
   checkOptionsArgument(where, opts, '{ learned, truth, title?, ... }');
-  const { width = 960, height = 500 } = opts;
-  checkSize(where, width / 2, height);
+  const fields = [analyseField(`${where}: learned`, opts.learned), analyseField(`${where}: truth`, opts.truth)] as const;
+  checkOptions(where, opts, ['learned', 'truth', 'title', 'labels', 'normalize', 'scale', 'background', 'xDomain', 'yDomain', ...FRAME_KEYS]);
+  // Two panels side by side, each at least the 100 px a single chart needs.
+  checkFrameOptions(where, opts, 200);
+  if (opts.labels !== undefined) {
+    if (!Array.isArray(opts.labels) || opts.labels.length !== 2) throw new TypeError(`${where}: labels must be the two panel titles [learned, truth], got ${showValue(opts.labels)}`);
+    opts.labels.forEach((label, k) => checkString(where, `labels[${k}]`, label, { required: true }));
+  }
+  if (opts.normalize !== undefined) checkOneOf(where, 'normalize', opts.normalize, ARROW_NORMALIZATIONS);
+  checkNumber(where, 'scale', opts.scale, { min: 0, exclusiveMin: true });
   checkDomain(where, 'xDomain', opts.xDomain);
   checkDomain(where, 'yDomain', opts.yDomain);
-  checkScale(where, opts.scale);
-  const fields = [analyseField(`${where}: learned`, opts.learned), analyseField(`${where}: truth`, opts.truth)] as const;
+  const { width = 960, height = 500 } = opts;
   const ref = arrowReference(fields);
   const extents = {
     x: finiteExtent(...fields.flatMap((f) => (f.extentX ? [f.extentX] : []))),

@@ -1,8 +1,10 @@
 // The scatter chart: one or more 2-D point clouds overlaid (data against samples), on equal x and y
 // scales by default, since these are 2-D distributions.
 
+import { checkBoolean, checkNumber, checkOptions, checkString } from '@scorch/options';
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkEntries, checkOptionsArgument, checkSize, circles, frame, omissionNote, pointSet, resolveAxes,
+  type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkEntries, checkFrameOptions, checkOptionsArgument, circles, frame,
+  omissionNote, pointSet, resolveAxes,
 } from './chart.js';
 import { type LegendEntry, axes, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
 
@@ -42,11 +44,21 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
   const where = 'scatterPlot';
   checkOptionsArgument(where, opts, '{ series, title?, ... }');
   checkEntries(where, 'series', opts.series, 'a series { points, label?, color?, radius?, opacity? }');
-  const { width = 520, height = 440 } = opts;
-  checkSize(where, width, height);
+  checkOptions(where, opts, ['series', 'title', 'xDomain', 'yDomain', 'equalAspect', ...FRAME_KEYS]);
+  checkFrameOptions(where, opts);
   checkDomain(where, 'xDomain', opts.xDomain);
   checkDomain(where, 'yDomain', opts.yDomain);
+  checkBoolean(where, 'equalAspect', opts.equalAspect);
+  const { width = 520, height = 440 } = opts;
   const sets = opts.series.map((s, i) => pointSet(`${where}: series ${i}`, s.points));
+  opts.series.forEach((s, i) => {
+    const at = `${where}: series ${i}`;
+    checkOptions(at, s, ['points', 'label', 'color', 'radius', 'opacity']);
+    checkString(at, 'label', s.label);
+    checkColor(at, 'color', s.color);
+    checkNumber(at, 'radius', s.radius, { min: 0, exclusiveMin: true });
+    checkNumber(at, 'opacity', s.opacity, { min: 0, max: 1 });
+  });
   const colors = opts.series.map((s, i) => s.color ?? paletteColor(i));
   const entries: LegendEntry[] = [];
   opts.series.forEach((s, i) => {

@@ -1,9 +1,10 @@
 // The trajectory chart: sampler chains (e.g. Langevin dynamics) as polylines from a hollow start
 // marker to a filled end marker, over the data drawn lightly underneath.
 
+import { checkBoolean, checkOptions, checkString } from '@scorch/options';
 import {
-  type AxisLabels, type PlotSize, type PointsInput, checkDomain, checkOptionsArgument, describeArgument, checkSize, circles, frame, omissionNote, plural, pointPath,
-  pointSet, resolveAxes,
+  type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame,
+  omissionNote, plural, pointPath, pointSet, resolveAxes,
 } from './chart.js';
 import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
 
@@ -32,10 +33,14 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   const where = 'trajectoryPlot';
   checkOptionsArgument(where, opts, '{ paths, title?, background?, ... }');
   if (!Array.isArray(opts.paths)) throw new TypeError(`${where}: paths must be an array with one entry of points per trajectory, got ${describeArgument(opts.paths)}`);
-  const { width = 520, height = 440 } = opts;
-  checkSize(where, width, height);
+  checkOptions(where, opts, ['paths', 'title', 'background', 'backgroundLabel', 'color', 'xDomain', 'yDomain', 'equalAspect', ...FRAME_KEYS]);
+  checkFrameOptions(where, opts);
+  checkString(where, 'backgroundLabel', opts.backgroundLabel);
+  checkColor(where, 'color', opts.color);
   checkDomain(where, 'xDomain', opts.xDomain);
   checkDomain(where, 'yDomain', opts.yDomain);
+  checkBoolean(where, 'equalAspect', opts.equalAspect);
+  const { width = 520, height = 440 } = opts;
   // Read each path whole (pointSet would silently close the gap over a non-finite position).
   const paths = opts.paths.map((p, k) => {
     const full = pointPath(`${where}: path ${k}`, p);
@@ -43,7 +48,7 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
     while (end < full.xs.length && Number.isFinite(full.xs[end]!) && Number.isFinite(full.ys[end]!)) end++;
     return { xs: full.xs.subarray(0, end), ys: full.ys.subarray(0, end), cut: full.xs.length - end };
   });
-  const background = opts.background ? pointSet(`${where}: background`, opts.background) : undefined;
+  const background = opts.background !== undefined ? pointSet(`${where}: background`, opts.background) : undefined;
   const cut = paths.reduce((acc, p) => acc + p.cut, 0);
 
   const entries: LegendEntry[] = [];
