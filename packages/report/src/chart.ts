@@ -27,15 +27,19 @@ export type PointsInput =
   | { readonly x: ArrayLike<number>; readonly y: ArrayLike<number> }
   | { readonly xy: ArrayLike<number> };
 
+/** A chart's size; each chart has its own defaults. */
 export interface PlotSize {
-  /** Nominal width in px (also the viewBox width). */
+  /** Nominal width in px (also the viewBox width): finite, at least 100 (200 for quiverComparison's two panels). */
   width?: number;
-  /** Nominal height in px (also the viewBox height). */
+  /** Nominal height in px (also the viewBox height): finite, at least 80. */
   height?: number;
 }
 
+/** Axis titles; default none. */
 export interface AxisLabels {
+  /** Title under the x axis. */
   xLabel?: string;
+  /** Title beside the y axis, rotated. */
   yLabel?: string;
 }
 

@@ -11,13 +11,16 @@ import { escapeXml } from './svg.js';
 export type TableCell = string | number | boolean | null | undefined;
 
 export interface ReportTable {
+  /** Column headings. */
   readonly columns: readonly string[];
-  /** One array per row, as long as `columns`. */
+  /** One array per row, as long as `columns`; cells as `formatCell` writes them. */
   readonly rows: ReadonlyArray<ReadonlyArray<TableCell>>;
+  /** Shown above the table; default none. */
   readonly caption?: string;
 }
 
 export interface ReportSection {
+  /** The section's <h2>, and its entry in the table of contents. */
   readonly heading: string;
   /** Paragraphs separated by blank lines; single line breaks are kept. */
   readonly text?: string;
@@ -27,9 +30,11 @@ export interface ReportSection {
 }
 
 export interface HtmlReportOptions {
+  /** The page's <title> and <h1>. */
   readonly title: string;
   /** Text under the title, before the sections. */
   readonly intro?: string;
+  /** The sections, in order. */
   readonly sections: readonly ReportSection[];
   /**
    * Shown in the footer (a Date is written in ISO 8601 UTC). Left out by default, so the same
@@ -143,7 +148,9 @@ function checkTable(where: string, name: string, table: unknown): void {
 
 /**
  * The report as one HTML document string. Sections appear in order, each with an anchor
- * (`#section-1`, …); with three or more sections a table of contents follows the title.
+ * (`#section-1`, …); with three or more sections a table of contents follows the title. The
+ * options, each section and each table are checked as every scorch function's are: an unknown
+ * key (with the closest valid name), a null, a value of the wrong type throws.
  */
 export function htmlReport(opts: HtmlReportOptions): string {
   const where = 'htmlReport';

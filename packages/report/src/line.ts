@@ -10,17 +10,22 @@ import {
 } from './svg.js';
 
 export interface LineSeries {
-  /** x values; default 0, 1, 2, … (e.g. the training step). */
+  /** x values, as many as `y`; default 0, 1, 2, … (e.g. the training step). */
   x?: ArrayLike<number>;
+  /** y values; the line breaks at one that cannot be drawn (non-finite, or ≤ 0 on a log axis). */
   y: ArrayLike<number>;
+  /** Legend text; default (or ''): the series has no legend entry. */
   label?: string;
+  /** Any CSS colour (a non-empty string); default: the palette colour for the series' position. */
   color?: string;
-  /** Stroke width in px (default 1.6). */
+  /** Stroke width in px, > 0 (default 1.6). */
   strokeWidth?: number;
 }
 
 export interface LinePlotOptions extends PlotSize, AxisLabels {
+  /** The lines, drawn in order (the last on top). */
   series: readonly LineSeries[];
+  /** Shown above the chart (fitted to the width) and as the SVG's <title>; default none. */
   title?: string;
   /**
    * Log-10 y axis. Values ≤ 0 cannot be placed on it: they are skipped like non-finite ones (the
@@ -30,7 +35,7 @@ export interface LinePlotOptions extends PlotSize, AxisLabels {
   logY?: boolean;
   /**
    * Longer series are thinned before drawing, keeping each bucket's minimum and maximum (so spikes
-   * survive): at most about this many vertices per series (default 2000).
+   * survive): at most about this many vertices per series, an integer ≥ 4 (default 2000).
    */
   maxPoints?: number;
 }
@@ -78,7 +83,9 @@ function thin(run: number[], ys: ArrayLike<number>, bucket: number): number[] {
 
 /**
  * Line chart (e.g. loss against step): one `<path class="line">` per series, broken at values
- * that cannot be drawn, with an optional log-10 y axis.
+ * that cannot be drawn, with an optional log-10 y axis. Width 640 and height 400 px by default.
+ * The options and each series are checked as every scorch function's are: an unknown key (with
+ * the closest valid name), a null, a value of the wrong type or out of range throws.
  */
 export function linePlot(opts: LinePlotOptions): string {
   const where = 'linePlot';

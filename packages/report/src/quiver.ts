@@ -37,6 +37,7 @@ const ARROW_NORMALIZATIONS = ['max', 'log', 'unit'] as const;
 /**
  * The x and y coordinates of an nx × ny regular grid over [x0, x1] × [y0, y1], row by row
  * (y outer, x inner): the layout `quiverComparison` expects, and the [N, 2] rows to feed a score model.
+ * A field is `{ x: grid.x, y: grid.y, u, v }` (not `{ ...grid, u, v }`: a field's keys are x, y, u, v).
  */
 export function gridPoints(xRange: readonly [number, number], yRange: readonly [number, number], nx: number, ny: number): { x: Float64Array; y: Float64Array; xy: Float64Array } {
   if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1) throw new RangeError(`gridPoints: nx and ny must be positive integers, got ${nx} × ${ny}`);
@@ -259,14 +260,17 @@ function arrowPath(x0: number, y0: number, x1: number, y1: number): string {
 }
 
 export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
+  /** The left panel's field (e.g. the model's score). */
   learned: VectorField;
+  /** The right panel's field (the true score, or an estimate of it). */
   truth: VectorField;
+  /** Shown above both panels (fitted to the width) and as the SVG's <title>; default none. */
   title?: string;
-  /** Panel titles; default ['learned score', 'true score']. */
+  /** Panel titles, two strings; default ['learned score', 'true score']. */
   labels?: readonly [string, string];
-  /** Default 'max'. See `ArrowNormalization`. */
+  /** 'max', 'log' or 'unit'; default 'max'. See `ArrowNormalization`. */
   normalize?: ArrowNormalization;
-  /** Fixed arrow scale: an arrow spans `scale · (u, v)` data units. Overrides `normalize`. */
+  /** Fixed arrow scale, > 0: an arrow spans `scale · (u, v)` data units. Overrides `normalize`. */
   scale?: number;
   /** Points drawn lightly under the arrows, e.g. the training data. */
   background?: PointsInput;
@@ -281,7 +285,9 @@ export interface QuiverComparisonOptions extends PlotSize, AxisLabels {
 /**
  * Learned and true vector fields side by side in one SVG, on the same axes and the same arrow
  * scale (the normalisation's reference magnitudes are taken over both fields), so equal arrows
- * mean equal vectors.
+ * mean equal vectors. Width 960 (two panels of 480) and height 500 px by default. The options and
+ * both fields are checked as every scorch function's are: an unknown key (with the closest valid
+ * name), a null, a value of the wrong type or out of range throws; a field holds x, y, u and v only.
  */
 export function quiverComparison(opts: QuiverComparisonOptions): string {
   const where = 'quiverComparison';

@@ -16,21 +16,29 @@ function defaultRadius(totalPoints: number): number {
 
 
 export interface ScatterSeries {
+  /** The points to draw; non-finite ones are skipped and counted in the footnote. */
   points: PointsInput;
+  /** Legend text; default (or ''): the series has no legend entry. */
   label?: string;
-  /** Any CSS colour; default: the palette colour for the series' position. */
+  /** Any CSS colour (a non-empty string); default: the palette colour for the series' position. */
   color?: string;
-  /** Marker radius in px; default 3, 2 or 1.4 px depending on how many points the chart has. */
+  /** Marker radius in px, > 0; default 3, 2 or 1.4 px depending on how many points the chart has. */
   radius?: number;
-  /** Marker opacity; default 0.65, so overlapping clouds stay readable. */
+  /** Marker opacity in [0, 1]; default 0.65, so overlapping clouds stay readable. */
   opacity?: number;
 }
 
 export interface ScatterPlotOptions extends PlotSize, AxisLabels {
+  /** The point clouds, drawn in order (the last on top). */
   series: readonly ScatterSeries[];
+  /** Shown above the chart (fitted to the width) and as the SVG's <title>; default none. */
   title?: string;
-  /** Fixed x range; points outside it are not drawn. Default: the data's extent, padded and rounded to ticks. */
+  /**
+   * Fixed x range [lo, hi], finite with lo < hi; points outside it are not drawn. Default: the
+   * data's extent, padded and rounded to ticks.
+   */
   xDomain?: readonly [number, number];
+  /** Fixed y range, as `xDomain`. */
   yDomain?: readonly [number, number];
   /** Same scale along x and y (default true: these are 2-D distributions). Only when neither domain is given. */
   equalAspect?: boolean;
@@ -38,7 +46,9 @@ export interface ScatterPlotOptions extends PlotSize, AxisLabels {
 
 /**
  * Overlaid scatter plot, one colour per series, drawn in order (the last on top). Each series is
- * a `<g class="series">` of `<circle>`s, one per drawn point.
+ * a `<g class="series">` of `<circle>`s, one per drawn point. Width 520 and height 440 px by
+ * default. The options and each series are checked as every scorch function's are: an unknown
+ * key (with the closest valid name), a null, a value of the wrong type or out of range throws.
  */
 export function scatterPlot(opts: ScatterPlotOptions): string {
   const where = 'scatterPlot';

@@ -11,14 +11,19 @@ import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend
 export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   /** One entry per trajectory: its successive positions. */
   paths: readonly PointsInput[];
+  /** Shown above the chart (fitted to the width) and as the SVG's <title>; default none. */
   title?: string;
-  /** Points drawn lightly underneath, e.g. the data distribution. */
+  /** Points drawn lightly underneath, e.g. the data distribution; default none. */
   background?: PointsInput;
+  /** Legend text for the background points; default: no legend entry for them. */
   backgroundLabel?: string;
-  /** One colour for every path; default: the palette, cycling. */
+  /** One CSS colour (a non-empty string) for every path; default: the palette, cycling. */
   color?: string;
+  /** Fixed x range [lo, hi], finite with lo < hi; default: the paths' and background's extent. */
   xDomain?: readonly [number, number];
+  /** Fixed y range, as `xDomain`. */
   yDomain?: readonly [number, number];
+  /** Same scale along x and y (default true). Only when neither domain is given. */
   equalAspect?: boolean;
 }
 
@@ -27,7 +32,10 @@ export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
  * its start a hollow circle and its end a filled one in `<g class="markers">`. A path that
  * diverges is cut at its first non-finite position: it ends at its last finite one (later values
  * of a diverged chain carry no information), and the footnote counts the cut positions.
- * Positions outside explicit domains are not clipped (the domains only set the axes).
+ * Positions outside explicit domains are not clipped (the domains only set the axes). Width 520
+ * and height 440 px by default. The options are checked as every scorch function's are: an
+ * unknown key (with the closest valid name), a null, a value of the wrong type or out of range
+ * throws.
  */
 export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   const where = 'trajectoryPlot';
