@@ -1,7 +1,6 @@
 // `scorch sample`: draw samples from a trained checkpoint with any sampler that fits its loss, and
 // write the samples, their metrics, plots and an HTML report (next to the checkpoint by default).
 
-import { type RandomKey, randomKey, splitKey } from '@scorch/tensor';
 import { OBJECTIVES, SAMPLERS, SAMPLERS_FOR, type SamplerName, type ScoreModel, datasetEntry, describeNoise } from '@scorch/score';
 import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
@@ -10,7 +9,7 @@ import type { Io } from './io.js';
 import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel } from './output.js';
 import { Progress } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, writeResults } from './report.js';
-import { checkSamplerFits, drawSamples, lossesBySampler } from './sampling.js';
+import { checkSamplerFits, drawSamples, lossesBySampler, runKeys } from './sampling.js';
 import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
 import { plural } from '@scorch/report';
 
@@ -28,7 +27,7 @@ export const SAMPLE_SPEC: CommandSpec = {
       description: 'where the samples and report are written; must be new or empty unless --force',
     },
     forceFlag,
-    { name: 'seed', kind: 'integer', valueName: 'S', min: 0, default: 1, description: 'seed of the sampler\'s random draws (and of the fresh data the samples are compared with)' },
+    { name: 'seed', kind: 'integer', valueName: 'S', min: 0, default: 1, description: 'seed of the sampler\'s random draws (and of the fresh data the samples are compared with), derived as \'scorch train\' derives them: with the training run\'s --seed (its checkpoint records it), the same sampler and the same sampler flags, the run\'s own samples are drawn again' },
     backendFlag,
   ],
   examples: ['scorch sample --checkpoint scorch-runs/demo-20250101-120000 --sampler langevin', 'scorch sample --checkpoint runs/vp --sampler ode --n 2000'],
@@ -53,22 +52,23 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
     const entry = datasetEntry(checkpoint.data);
     const n = values.n as number;
     const seed = values.seed as number;
-    const [modelKey, referenceKey, sampleKey] = splitKey(randomKey(seed), 3) as RandomKey[];
+    // The streams of a training run of this seed: with train's seed, its samples again.
+    const { model: modelKey, reference: referenceKey, samples: sampleKey } = runKeys(seed);
     let model: ScoreModel;
     try {
-      model = restoreModel(checkpoint, modelKey!);
+      model = restoreModel(checkpoint, modelKey);
     } catch (e) {
       // A model description edited, or parameters of another model size, layout or dtype.
       throw new UsageError(`${where}: --checkpoint ${values.checkpoint as string}: its parameters do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
     }
     io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
 
-    const reference = entry.dataset.sample(n, { key: referenceKey! });
+    const reference = entry.dataset.sample(n, { key: referenceKey });
     const progress = { bar: undefined as Progress | undefined };
     const run = await drawSamples(
       { model, noise: checkpoint.noise, loss: checkpoint.loss, domain: checkpoint.domain, localStd: entry.localStd },
       samplerChoicesFrom(values, sampler),
-      sampleKey!,
+      sampleKey,
       {
         paths: RECORDED_PATHS,
         onStep: (done, total) => {

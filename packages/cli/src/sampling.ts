@@ -4,7 +4,7 @@
 // stays on the device between reads. Samples that came out non-finite are refused here, with
 // their count and what to change, before any metric or file is made of them.
 
-import { type RandomKey, type Tensor, rand, splitKey } from '@scorch/tensor';
+import { type RandomKey, type Tensor, rand, randomKey, splitKey } from '@scorch/tensor';
 import {
   type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
   type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
@@ -91,6 +91,32 @@ function finestVariance(ctx: SampleContext): number {
     : noise.kind === 'sde' ? SDE_EVALUATION_STD ** 2
     : 0;
   return ctx.localStd ** 2 + modelNoise;
+}
+
+/** A run's random streams, each for one use, all from its --seed (see `runKeys`). */
+export interface RunKeys {
+  /** The model's initial parameters (a restored model draws nothing from it). */
+  readonly model: RandomKey;
+  /** Training: step n draws from foldIn(training, n). */
+  readonly training: RandomKey;
+  /** The fresh data the samples are compared with (metrics and plots). */
+  readonly reference: RandomKey;
+  /** The sampler's start and noise. */
+  readonly samples: RandomKey;
+  /** The KDE's points (esm-kde). */
+  readonly kde: RandomKey;
+  /** The points that set the data's scale (σ_max, the plots' extent). */
+  readonly scale: RandomKey;
+}
+
+/**
+ * The random streams of a run with seed `seed`. `scorch train` and `scorch sample` derive them
+ * alike, so `scorch sample --seed S` with a training run's seed S, sampler and sampler flags draws
+ * the samples and reference data that run drew (the trained model being the checkpoint's).
+ */
+export function runKeys(seed: number): RunKeys {
+  const [model, training, reference, samples, kde, scale] = splitKey(randomKey(seed), 6) as [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+  return { model, training, reference, samples, kde, scale };
 }
 
 /**

@@ -4,7 +4,7 @@
 // and a few words about what it shows.
 
 import { join } from 'node:path';
-import { type RandomKey, type Tensor, randomKey, splitKey } from '@scorch/tensor';
+import type { Tensor } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
   type SamplerName, type ScoreModel, type TrainProgress, adam, buildModel, datasetEntry, defaultSigmaMax, describeNoise, makeObjective, modelSpecFor, noiseFor,
@@ -19,7 +19,7 @@ import {
 } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
-import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf } from './sampling.js';
+import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf, runKeys } from './sampling.js';
 import type { Io } from './io.js';
 import { plural } from '@scorch/report';
 
@@ -283,10 +283,10 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
 
     const backend = await selectBackend(values.backend as BackendChoice);
     const entry = datasetEntry(data);
-    const [modelKey, trainKey, referenceKey, sampleKey, kdeKey, scaleKey] = splitKey(randomKey(seed), 6) as RandomKey[];
+    const { model: modelKey, training: trainKey, reference: referenceKey, samples: sampleKey, kde: kdeKey, scale: scaleKey } = runKeys(seed);
     // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
     // evaluation only, never the training.
-    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey! }));
+    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey }));
     // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
     // user's value out of range, as when both are given (checked above).
     if (!resumed && ((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
@@ -307,8 +307,8 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
 
     const domain = plotHalfWidth(scalePoints);
     // Fresh data for the metrics and plots.
-    const reference = entry.dataset.sample(n, { key: referenceKey! });
-    const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey! }) : undefined;
+    const reference = entry.dataset.sample(n, { key: referenceKey });
+    const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey }) : undefined;
     const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
     // A resumed run's noise is its checkpoint's, as recorded (the flags it came from are not).
     const noise = resumed ? resumed.checkpoint.noise : noiseFor(loss, {
@@ -322,14 +322,14 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     let model: ScoreModel;
     if (resumed) {
       try {
-        model = restoreModel(resumed.checkpoint, modelKey!);
+        model = restoreModel(resumed.checkpoint, modelKey);
         restoreOptimizer(resumed.checkpoint.optimizer, optimizer, model.params);
       } catch (e) {
         // An edited checkpoint: parameters or moments of another size, layout or dtype.
         throw new UsageError(`${where}: --resume ${resumed.path}: its parameters or optimiser state do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
       }
     } else {
-      model = buildModel(modelSpec, noise, modelKey!);
+      model = buildModel(modelSpec, noise, modelKey);
     }
     const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
@@ -346,7 +346,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
         // Steps done + 1, …, stopAt of the whole run: its keys foldIn(trainKey, n) and schedule.
         startStep: done,
         steps: stopAt - done,
-        key: trainKey!,
+        key: trainKey,
         every: logEvery,
         // Checked here rather than by train, whose advice names its options (clipNorm, every):
         // this names the flags.
@@ -376,7 +376,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
 
     const choices = samplerChoicesFrom(values, sampler);
     const sampleProgress = { bar: undefined as Progress | undefined };
-    const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey!, {
+    const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey, {
       paths: RECORDED_PATHS,
       onStep: (done, total) => {
         sampleProgress.bar ??= new Progress('sample', total, io.stdout);

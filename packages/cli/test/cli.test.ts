@@ -845,6 +845,22 @@ describe('end to end on the CPU (child processes)', () => {
     });
     for (const file of readdirSync(sampled[0]!)) same(sampled[0]!, sampled[1]!, file);
   });
+  it('sample with the training run\'s seed and sampler flags draws the run\'s own samples again', () => {
+    const out = join(scratch, 'redrawn');
+    const r = runCli('sample', '--checkpoint', run, '--n', '200', '--steps-per-level', '10', '--seed', '3', '--backend', 'cpu', '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const points = (dir: string) => JSON.parse(readFileSync(join(dir, 'samples.json'), 'utf8')).points as number[][];
+    expect(points(out)).toEqual(points(run));
+    // The fresh reference data is the run's too, so the sample metrics are the run's.
+    const metrics = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8'));
+    expect(metrics(out).mmd2).toEqual(metrics(run).mmd2);
+    // Another seed draws other samples.
+    const other = join(scratch, 'redrawn-seed4');
+    expect(runCli('sample', '--checkpoint', run, '--n', '200', '--steps-per-level', '10', '--seed', '4', '--backend', 'cpu', '--out', other).code).toBe(0);
+    expect(points(other)).not.toEqual(points(run));
+  });
+
 
   it('a checkpoint of format v1 (before the optimiser state) is still read and sampled', () => {
     const out = join(scratch, 'v1-samples');
