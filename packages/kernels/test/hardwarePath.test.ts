@@ -228,3 +228,33 @@ describe('training with the hardware path', () => {
     }
   });
 });
+
+describe('an epilogue that reads its product through a reshape and back', () => {
+  // matmul folds a batch of activations [b, s, d] into the rows of one [b·s, d] @ [d, h] product
+  // and reshapes the result to [b, s, h]; the next product folds relu of it back into [b·s, h]
+  // rows, a value that joins the first product's kernel as its epilogue (it reads the product at
+  // its own row-major index). It read the product at the coordinates the two reshapes compute,
+  // other expressions than the kernel's own for the same element, so it loaded the product from
+  // its buffer, which the kernel never writes when only the epilogue reads the product: zeros or
+  // another value's data. Integer operands: every product exact, so equal to eager WebGPU and
+  // the CPU bit for bit.
+  const cases: [string, number[][], (...xs: Tensor[]) => Tensor[]][] = [
+    ['a tiled product: relu(x @ w₁) @ w₂, x [4, 25, 24]', [[4, 25, 24], [24, 20], [20, 16]], (x, w1, w2) => [matmul(matmul(x!, w1!).relu(), w2!)]],
+    ['a dot-product kernel: x @ w reshaped to [4, 25, 3], relu, and back', [[100, 24], [24, 3]], (x, w) => [matmul(x!, w!).reshape([4, 25, 3]).relu().reshape([100, 3])]],
+  ];
+  for (const [name, shapes, f] of cases) {
+    it(name, async () => {
+      const rnd = hostRandom(hashSeed('hardware-path-reshape-round-trip', name));
+      const data = shapes.map((shape) => ints(shape.reduce((x, y) => x * y, 1), rnd));
+      const make = (device: string) => shapes.map((shape, i) => tensor(data[i]!, { shape, device }));
+      const args = make(dev);
+      const got = jit(f)(...args);
+      const want = tidy(() => f(...args));
+      const onCpu = tidy(() => f(...make('cpu')));
+      for (let i = 0; i < want.length; i++) {
+        expect(firstMismatch(await read(want[i]!), await read(got[i]!), exact), `output ${i} (seed ${RUN_SEED})`).toBeNull();
+        expect(firstMismatch(await read(onCpu[i]!), await read(got[i]!), exact), `output ${i} against the CPU`).toBeNull();
+      }
+    });
+  }
+});

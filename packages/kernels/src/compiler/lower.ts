@@ -7,7 +7,7 @@
 import {
   type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   type ScanPrimitive, type ShaderDefinition, argReplaceCondition, kernelNamer, primitiveDefinition, scanCombineExpression, scanIdentity,
-  sizeOf, storedView,
+  shapesEqual, sizeOf, storedView, stridesOf,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
@@ -270,11 +270,56 @@ function isColumnReduction(axes: readonly number[], rank: number): boolean {
   return kept.length > 0 && Math.max(...axes) < Math.min(...kept);
 }
 
-/** Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`. */
-function finishReduction(w: KernelWriter, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
-  w.define(spec.anchor, out, acc);
-  if (spec.writesResult) w.store(spec.anchor, out, acc);
-  for (const root of spec.epilogue) w.writeRoot(root, out);
+/**
+ * Writes the anchor (if stored) and the epilogue from the finished accumulator `acc`, at `out`.
+ * An epilogue value that reads the anchor (or an earlier value) through a reshape reads it at
+ * coordinates the reshape computes, other expressions than `out`'s for the same element (a
+ * product [b·s, h] read as [b, s, h] and back as [b·s, h], how `matmul` folds a batch into rows):
+ * such an epilogue computes every value at the coordinates of the element's row-major index,
+ * which carry that index, the key the writer knows the anchor and the values by.
+ */
+function finishReduction(w: KernelWriter, plan: FusionPlan, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
+  const anchor = spec.anchor;
+  w.define(anchor, out, acc);
+  if (spec.writesResult) w.store(anchor, out, acc);
+  if (!spec.epilogue.some((root) => readsThroughReshape(plan, root))) {
+    for (const root of spec.epilogue) w.writeRoot(root, out);
+    return;
+  }
+  const linear = out.linear !== undefined && out.shape && shapesEqual(out.shape, anchor.shape) ? out.linear : rowMajorIndex(w, out, anchor.shape);
+  const indexed: Coords = { axes: out.axes, linear, shape: anchor.shape };
+  w.define(anchor, indexed, acc);
+  for (const root of spec.epilogue) w.writeRoot(root, indexed);
+}
+
+/** Primitives an epilogue value's computation reads its inputs through at other coordinates than its own (or none). */
+const NOT_AT_ELEMENT = new Set<string>(['expand', 'permute', 'slice', 'pad', 'concat', 'gather', 'matmul', 'full']);
+
+/**
+ * Whether computing `root` from its definition reaches a reshape through elementwise ops alone:
+ * it then reads what lies past the reshape (the anchor, an earlier epilogue value) at its own
+ * row-major index, under other coordinate expressions (finishReduction).
+ */
+function readsThroughReshape(plan: FusionPlan, root: ProgramVar): boolean {
+  const inputs = new Set(plan.program.inputs.map((v) => v.id));
+  const seen = new Set<number>();
+  const walk = (v: ProgramVar): boolean => {
+    if (plan.materialized.has(v.id) || inputs.has(v.id) || seen.has(v.id)) return false;
+    seen.add(v.id);
+    const eq = plan.definitions.get(v.id)!;
+    if (eq.prim === 'reshape') return true;
+    return !NOT_AT_ELEMENT.has(eq.prim) && eq.inputs.some(walk);
+  };
+  return plan.definitions.get(root.id)!.inputs.some(walk);
+}
+
+/** The row-major index of `coords` over `shape`, named by a `let` in the current scope. */
+function rowMajorIndex(w: KernelWriter, coords: Coords, shape: readonly number[]): string {
+  const strides = stridesOf(shape);
+  const terms = coords.axes.flatMap((c, i) => (shape[i] === 1 || c === u(0) ? [] : [strides[i] === 1 ? c : `${c} * ${u(strides[i]!)}`]));
+  const name = w.fresh('e');
+  w.emit(`let ${name} = ${terms.length ? terms.join(' + ') : u(0)};`);
+  return name;
 }
 
 /**
@@ -330,7 +375,7 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
         w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
       });
       w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
-      finishReduction(w, spec, out, 'acc');
+      finishReduction(w, ctx.plan, spec, out, 'acc');
     });
     return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
   }
@@ -363,7 +408,7 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
     w.emit(tree);
     const finish = w.scope(() => {
       if (partials) w.emit(`${partialName}[slot] = partial[0];`);
-      else finishReduction(w, spec, out, 'partial[0]');
+      else finishReduction(w, ctx.plan, spec, out, 'partial[0]');
     });
     w.emit(`if (lid == 0u) {\n    ${finish.join('\n    ')}\n  }`);
   });
@@ -390,7 +435,7 @@ fn main(${entryBuiltins}) {
     const out = w2.decode('o', outShape);
     w2.emit(`var acc: ${t} = ${identity};`);
     w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
-    finishReduction(w2, spec, out, 'acc');
+    finishReduction(w2, ctx.plan, spec, out, 'acc');
   });
   return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
 }
@@ -430,7 +475,7 @@ function lowerDot(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVa
     w.emit(`for (var kk = 0u; kk < ${u(k)}; kk = kk + 1u) {\n    ${loop.join('\n    ')}\n  }`);
     for (let q = 0; q < inner; q++) {
       const out: Coords = { axes: byRow ? [...batch, own, u(q)] : [...batch, u(q), own] };
-      const part = w.scope(() => finishReduction(w, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, `acc${q}`));
+      const part = w.scope(() => finishReduction(w, ctx.plan, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: kernel.writesResult }, out, `acc${q}`));
       w.emit(`{\n    ${part.join('\n    ')}\n  }`);
     }
   });
@@ -509,7 +554,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
       const batchCoords = w.decode('batch', batchShape).axes;
       const out: Coords = { axes: [...batchCoords, 'row', 'col'] };
       w.emit(`let value = ${rawName}[${at}];`);
-      finishReduction(w, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
+      finishReduction(w, plan, { anchor: eq.out, epilogue: kernel.epilogue, writesResult: false }, out, 'value');
     });
     epilogueFunction = `fn matmul_epilogue(batch: u32, row: u32, col: u32) {\n  ${lines.join('\n  ')}\n}\n`;
   }
