@@ -258,3 +258,119 @@ describe('an epilogue that reads its product through a reshape and back', () => 
     });
   }
 });
+
+describe('the epilogue of a batched activations × weight product', () => {
+  // matmul folds the batch of [b, s, d] @ [d, h] into the rows of one [b·s, d] @ [d, h] product
+  // and reshapes it to [b, s, h]; the epilogue reads the product through that reshape (a split
+  // of its rows: the same memory in the same order). Integer operands make every product exact,
+  // so the fused values equal eager WebGPU's bit for bit (the epilogue evaluates eager's
+  // expressions on the same values), and the CPU's where no transcendental is involved.
+  const [b, s, d, h] = [3, 11, 24, 20];
+  const count = (shape: readonly number[]) => shape.reduce((x, y) => x * y, 1);
+  const operands = (tag: string, shapes: readonly (readonly number[])[]) => {
+    const rnd = hostRandom(hashSeed('hardware-path-batched-epilogue', tag));
+    const data = shapes.map((shape) => ints(count(shape), rnd));
+    return (device: string) => shapes.map((shape, i) => tensor(data[i]!, { shape: [...shape], device }));
+  };
+  const matmulKernels = (names: readonly string[]) => names.filter((n) => n.includes('matmul'));
+  const check = async (f: (...xs: Tensor[]) => Tensor[], make: (device: string) => Tensor[], exactOnCpu: readonly number[]) => {
+    const args = make(dev);
+    const compiled = jit(f);
+    const got = compiled(...args);
+    const want = tidy(() => f(...args));
+    const onCpu = tidy(() => f(...make('cpu')));
+    for (let i = 0; i < want.length; i++) {
+      expect(got[i]!.shape).toEqual(want[i]!.shape);
+      expect(firstMismatch(await read(want[i]!), await read(got[i]!), exact), `output ${i} (seed ${RUN_SEED})`).toBeNull();
+    }
+    for (const i of exactOnCpu) expect(firstMismatch(await read(onCpu[i]!), await read(got[i]!), exact), `output ${i} against the CPU`).toBeNull();
+    return compiled.lower(...args).kernels().map((k) => k.name);
+  };
+
+  it('bias + relu, silu and gelu chains run in the product\'s kernel, as the 2-D product\'s do', async () => {
+    const chains = (p: Tensor, bias: Tensor) => {
+      const s = p.mul(0.125).add(bias);
+      return [s.relu(), s.silu(), s.gelu(), s.gelu({ approximate: 'tanh' }).mul(s.sigmoid())];
+    };
+    const make = operands('chains', [[b, s, d], [d, h], [h]]);
+    const batched = await check((x, w, bias) => chains(matmul(x!, w!), bias!), make, [0]);
+    const flat = await check((x, w, bias) => chains(matmul(x!.reshape([b * s, d]), w!), bias!), make, [0]);
+    // One kernel each: the product with its whole epilogue (no elementwise pass after it).
+    expect(flat).toHaveLength(1);
+    expect(batched).toHaveLength(flat.length);
+    expect(batched[0]).toContain('epilogue');
+  });
+
+  it('operands broadcast along any axis of [b, s, h] are read at the element\'s index', async () => {
+    // A bias [h], a per-batch [b, 1, h], a per-position [s, h], a per-row [b, s, 1] and a full
+    // [b, s, h]: each read at the coordinates the split row index decodes to.
+    const f = (x: Tensor, w: Tensor, bias: Tensor, perBatch: Tensor, perPosition: Tensor, perRow: Tensor, full: Tensor) => {
+      const p = matmul(x, w);
+      return [
+        p.add(bias).relu(), p.mul(perBatch).add(perPosition), p.sub(perRow).abs().add(full),
+        where(p.greater(full), perBatch.expand([b, s, h]), perRow.expand([b, s, h])),
+      ];
+    };
+    const make = operands('broadcasts', [[b, s, d], [d, h], [h], [b, 1, h], [s, h], [b, s, 1], [b, s, h]]);
+    const names = await check((...xs) => f(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor])), make, [0, 1, 2, 3]);
+    expect(names).toHaveLength(1);
+    expect(matmulKernels(names)).toHaveLength(1);
+  });
+
+  it('a 4-D activation, and the product returned beside its epilogue', async () => {
+    // [2, 3, 5, d] @ [d, h]: rows split in three axes; the product itself is an output too.
+    const make = operands('rank-4', [[2, 3, 5, d], [d, h], [h]]);
+    const names = await check((x, w, bias) => { const p = matmul(x!, w!); return [p, p.add(bias!).relu()]; }, make, [0, 1]);
+    expect(names).toHaveLength(1);
+  });
+
+  it('a thin product (a dot-product kernel) and a sum take such an epilogue too', async () => {
+    // [b, s, d] @ [d, 3] is computed as dot products; a row sum of [b·s, h, 7] reshaped to
+    // [b, s, h] splits a reduction's rows the same way.
+    const make = operands('dot-and-sum', [[b, s, d], [d, 3], [3], [b * s, h, 7], [h]]);
+    const f = (x: Tensor, w: Tensor, bias: Tensor, y: Tensor, bias2: Tensor) => [matmul(x, w).add(bias).relu(), y.sum(-1).reshape([b, s, h]).add(bias2).relu()];
+    const names = await check((...xs) => f(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor])), make, [0, 1]);
+    expect(names).toHaveLength(2);
+    expect(names.every((n) => n.includes('epilogue'))).toBe(true);
+  });
+
+  it('reshapes that are not a split of the rows, and a transpose, keep a pass of their own and run right', async () => {
+    // [b·s, h] to [b, s·h] merges a row with the columns, to [b, s, h/2, 2] splits the columns,
+    // and a transpose reorders them: none is the product's element at a split row index.
+    const make = operands('not-split', [[b, s, d], [d, h], [s * h], [h / 2, 2], [b, h, s]]);
+    const f = (x: Tensor, w: Tensor, merged: Tensor, split: Tensor, transposed: Tensor) => {
+      const p = matmul(x, w);
+      return [p.reshape([b, s * h]).add(merged).relu(), p.reshape([b, s, h / 2, 2]).mul(split).silu(), p.transpose([0, 2, 1]).add(transposed).relu()];
+    };
+    const names = await check((...xs) => f(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor])), make, [0, 2]);
+    expect(matmulKernels(names)).toHaveLength(1);
+    expect(names.length).toBeGreaterThan(1);
+  });
+});
+
+describe('the jitted gradient of a layer on batched activations', () => {
+  it('equals eager, and takes the 2-D layer\'s kernel count', async () => {
+    // The MLP of 'the jitted gradient of an MLP equals eager' above on activations [4, 25, 33]:
+    // its products are the same [100, 33] @ [33, 70] and [100, 70] @ [70, 17] (matmul folds the
+    // batch into the rows), so the same kernels, and the same bound, apply.
+    const rnd = hostRandom(hashSeed('hardware-path-batched-mlp'));
+    const shapes = [[4, 25, 33], [33, 70], [70], [70, 17], [17]];
+    const args = shapes.map((s) => tensor(uniformData(s.reduce((x, y) => x * y, 1), rnd, -0.5, 1), { shape: s, device: dev }));
+    const loss = (x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) => sum(matmul(matmul(x, w1).add(b1).softplus(), w2).add(b2).square()).mul(1e-3);
+    const f = (...xs: Tensor[]) => grad(loss, { argnums: [0, 1, 2, 3, 4] })(...(xs as [Tensor, Tensor, Tensor, Tensor, Tensor])) as Tensor[];
+    const compiled = jit(f);
+    const got = compiled(...args);
+    const want = tidy(() => f(...args));
+    for (let i = 0; i < want.length; i++) {
+      const w = await read(want[i]!);
+      // Chains of sums of at most 100·70 products in other orders: 7000·u of the largest
+      // gradient bounds each entry's difference (the terms' magnitudes are the gradient's own).
+      const largest = w.reduce((x, y) => Math.max(x, Math.abs(y)), 0);
+      expect(firstMismatch(w, await read(got[i]!), () => 7000 * u * largest), `gradient ${i} (seed ${RUN_SEED})`).toBeNull();
+    }
+    const flat = [args[0]!.reshape([100, 33]), ...args.slice(1)];
+    const names = compiled.lower(...args).kernels().map((k) => k.name);
+    const flatNames = jit(f).lower(...flat).kernels().map((k) => k.name);
+    expect(names.length).toBe(flatNames.length);
+  });
+});

@@ -15,8 +15,10 @@
 //   is not cheap (its inline cost passes a threshold).
 // - Materialised elementwise values are grouped: into an anchor's kernel as its epilogue when
 //   they read the anchor's result at the same coordinates (bias + activation after a matmul,
-//   the mean after a sum), else into the earliest elementwise kernel whose inputs are ready
-//   (several results per kernel, several shapes as segments of one launch).
+//   the mean after a sum), or, where the backend computes them so (splitRowEpilogues), at the
+//   same row-major index through a reshape that splits its rows (a batched product), else
+//   into the earliest elementwise kernel whose inputs are ready (several results per kernel,
+//   several shapes as segments of one launch).
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
@@ -44,6 +46,17 @@ export interface FusionOptions {
    * turns it off: the tiled matmul kernel is then the same code for every program, compiled once.
    */
   matmulEpilogues?: boolean;
+  /**
+   * Whether an anchor's epilogue also takes elementwise values that read its result through a
+   * reshape splitting its rows (splitsRows): [b·s, h] to [b, s, h], how `matmul` returns the
+   * product of a batch of activations [b, s, d] and a weight [d, h], folded into one [b·s, d]
+   * product; and values that read such epilogue values back at the anchor's shape (the next
+   * product's operand, folded again). Default false. The reshape is a view of the same memory
+   * in the same order, so each value's element is the anchor's of the same row-major index: a
+   * backend that computes its epilogue at the coordinates that index decodes to over each
+   * value's shape sets it (WebGPU; the CPU's epilogues run over the product's own rows and shape).
+   */
+  splitRowEpilogues?: boolean;
   /**
    * A computed value that a kernel reads through a broadcast (an expand to a larger shape, like
    * a row's log-sum-exp subtracted in a softmax) is stored by its own small kernel, instead of
@@ -122,7 +135,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity };
 
 /** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
 const INLINE_EXPANSION_MAX = 1024;
@@ -178,10 +191,38 @@ function ownCost(eq: Equation): number {
   return 1;
 }
 
-/** A materialised value a kernel reads, and whether it is read at the reader's own coordinates. */
+/**
+ * A materialised value a kernel reads, its shape, whether it is read at the reader's own
+ * coordinates, and whether at the reader's own row-major index (through elementwise ops and
+ * reshapes alone: the same element when the shapes are equal).
+ */
 interface Leaf {
   readonly id: number;
+  readonly shape: readonly number[];
   readonly identity: boolean;
+  readonly linear: boolean;
+}
+
+/**
+ * True when `to` is `from` with its leading (row) axes split into more axes, the last axis kept:
+ * each leading axis of `from` the product of consecutive leading axes of `to` (size-1 axes of
+ * either aside), as [b·s, h] to [b, s, h], or [b, m, n] to [b, m₁, m₂, n]. Not a reshape that
+ * merges rows or changes the last axis (a row joined to the columns, columns split). A value of
+ * `to`'s shape then holds the element of `from` of the same row-major index at the same row
+ * index and column. False for equal shapes and for empty ones.
+ */
+export function splitsRows(from: readonly number[], to: readonly number[]): boolean {
+  if (from.length === 0 || to.length === 0 || shapesEqual(from, to) || sizeOf(from) === 0) return false;
+  if (from[from.length - 1] !== to[to.length - 1] || sizeOf(from) !== sizeOf(to)) return false;
+  const rows = from.slice(0, -1).filter((d) => d !== 1);
+  const split = to.slice(0, -1).filter((d) => d !== 1);
+  let j = 0;
+  for (const d of rows) {
+    let product = 1;
+    while (product < d && j < split.length) product *= split[j++]!;
+    if (product !== d) return false;
+  }
+  return j === split.length;
 }
 
 /** Groups `program`'s equations into kernels. */
@@ -407,10 +448,12 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // whether each is read only at the root's own coordinates: through elementwise ops, or through
   // reshapes (which keep the row-major order) to a value of the root's own shape.
   type Access = 'same' | 'linear' | 'other';
-  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, boolean>): void => {
+  // Also whether each is read only at the root's row-major index, through reshapes of any shape.
+  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, Leaf>): void => {
     if (inputIds.has(v.id) || mat.has(v.id)) {
       const identity = access === 'same' || (access === 'linear' && shapesEqual(v.shape, root.shape));
-      into.set(v.id, (into.get(v.id) ?? true) && identity);
+      const seen = into.get(v.id);
+      into.set(v.id, { id: v.id, shape: v.shape, identity: (seen?.identity ?? true) && identity, linear: (seen?.linear ?? true) && access !== 'other' });
       return;
     }
     const eq = defs.get(v.id)!;
@@ -418,9 +461,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   };
   const rootLeaves = (v: ProgramVar): Leaf[] => {
     const eq = defs.get(v.id)!;
-    const map = new Map<number, boolean>();
+    const map = new Map<number, Leaf>();
     for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map);
-    return [...map].map(([id, identity]) => ({ id, identity }));
+    return [...map.values()];
   };
 
   // A value (or an anchor's operands) reading more stored values than a kernel may bind stores
@@ -492,18 +535,26 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     }
     const leaves = rootLeaves(v);
     // An epilogue: the root reads an anchor's result at its own coordinates, the rest is ready.
+    // With splitRowEpilogues, also a root that reads the anchor's result, or values already in
+    // its epilogue, at its own row-major index, when its shape and theirs are the anchor's or
+    // split its rows (splitsRows), one at least a split: [b·s, h] read as [b, s, h] (matmul's
+    // batch folded into rows), a [b, s, h] epilogue value read as [b·s, h] by the next product.
     for (const leaf of leaves) {
-      if (!leaf.identity) continue;
+      if (!leaf.linear) continue;
       const k = producer.get(leaf.id);
       if (k === undefined) continue;
       const kernel = kernels[k]!;
       if (kernel.kind !== 'reduce' && kernel.kind !== 'dot' && kernel.kind !== 'matmul') continue;
       if (kernel.kind === 'matmul' && !opts.matmulEpilogues) continue;
       const anchor = program.equations[kernel.equation]!.out;
-      if (anchor.id !== leaf.id || !shapesEqual(anchor.shape, v.shape)) continue;
+      const inKernel = leaves.filter((l) => producer.get(l.id) === k);
+      const shapes = [v.shape, ...inKernel.map((l) => l.shape)];
+      const split = opts.splitRowEpilogues && inKernel.every((l) => l.linear) && shapes.some((s) => splitsRows(anchor.shape, s))
+        && shapes.every((s) => shapesEqual(s, anchor.shape) || splitsRows(anchor.shape, s));
+      if (!split && !(leaf.identity && anchor.id === leaf.id && shapesEqual(anchor.shape, v.shape))) continue;
       // Everything else it reads is ready before this kernel, or is a value of this kernel's
       // epilogue read at the same coordinates (computed just before it, element by element).
-      if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && l.identity))) continue;
+      if (leaves.some((l) => l.id !== leaf.id && (producer.get(l.id) ?? -1) >= k && !(producer.get(l.id) === k && (split || l.identity)))) continue;
       const bound = anchorBindings.get(k);
       if (bound) {
         // Values of this kernel (the anchor, earlier epilogue values) are read in the kernel.

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, slotReuser, splitKey, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, slotReuser, splitKey, splitsRows, tensor, traceProgram,
 } from '@scorch/tensor';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
@@ -41,6 +41,32 @@ describe('planFusion', () => {
       return [e, z.maximum(0).add(e.log1p())];
     })(x, w, b);
     expect(describePlan(planFusion(program))).toEqual(['matmul matmul [64,16] + epilogue ×2 (result not stored)']);
+  });
+
+  it('with splitRowEpilogues, a batched product\'s bias and activation are its epilogue through the reshape of its rows', () => {
+    // matmul folds [4, 16, 32] @ [32, 16] into [64, 32] @ [32, 16] and reshapes the product to
+    // [4, 16, 16]. The CPU (the option off) keeps the activation a pass of its own.
+    const x = randn([4, 16, 32], { key: k1 });
+    const w = randn([32, 16], { key: k2 });
+    const b = randn([16], { key: k3 });
+    const program = makeProgram((x: Tensor, w: Tensor, b: Tensor) => matmul(x, w).add(b).tanh())(x, w, b);
+    expect(describePlan(planFusion(program, { splitRowEpilogues: true }))).toEqual(['matmul matmul [64,16] + epilogue ×1 (result not stored)']);
+    expect(describePlan(planFusion(program))).toEqual(['matmul matmul [64,16]', 'elementwise [4,16,16]×1']);
+    // Read as [4, 256] (a row joined to the columns) it is not the product's element at a split row.
+    const merged = makeProgram((x: Tensor, w: Tensor) => matmul(x, w).reshape([4, 256]).tanh())(x, w);
+    expect(describePlan(planFusion(merged, { splitRowEpilogues: true }))).toEqual(['matmul matmul [64,16]', 'elementwise [4,256]×1']);
+  });
+
+  it('splitsRows: the leading axes split into consecutive ones, the last kept', () => {
+    expect(splitsRows([12, 5], [3, 4, 5])).toBe(true);
+    expect(splitsRows([2, 12, 5], [2, 3, 4, 5])).toBe(true);
+    expect(splitsRows([12, 5], [1, 12, 1, 5])).toBe(true);
+    expect(splitsRows([12, 5], [12, 5])).toBe(false); // equal
+    expect(splitsRows([12, 5], [3, 20])).toBe(false); // a row joined to the columns
+    expect(splitsRows([12, 4], [12, 2, 2])).toBe(false); // the columns split
+    expect(splitsRows([2, 6, 5], [12, 5])).toBe(false); // rows merged
+    expect(splitsRows([6, 4, 5], [4, 6, 5])).toBe(false); // not consecutive splits
+    expect(splitsRows([0, 5], [0, 1, 5])).toBe(false); // empty
   });
 
   it('a tiny inner dimension is computed inline; a skinny output is a dot-product kernel with a prologue', () => {

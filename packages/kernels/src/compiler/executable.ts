@@ -146,7 +146,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
       // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
       // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
-      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.backend.softwareAdapter });
+      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.backend.softwareAdapter, splitRowEpilogues: true });
     }
     return this.planned;
   }

@@ -7,7 +7,7 @@
 import {
   type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   type ScanPrimitive, type ShaderDefinition, argReplaceCondition, kernelNamer, primitiveDefinition, scanCombineExpression, scanIdentity,
-  shapesEqual, sizeOf, storedView, stridesOf,
+  shapesEqual, sizeOf, splitsRows, storedView, stridesOf,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
@@ -276,20 +276,34 @@ function isColumnReduction(axes: readonly number[], rank: number): boolean {
  * coordinates the reshape computes, other expressions than `out`'s for the same element (a
  * product [b·s, h] read as [b, s, h] and back as [b·s, h], how `matmul` folds a batch into rows):
  * such an epilogue computes every value at the coordinates of the element's row-major index,
- * which carry that index, the key the writer knows the anchor and the values by.
+ * which carry that index, the key the writer knows the anchor and the values by; and a value of
+ * a shape that splits the anchor's rows (planFusion's splitRowEpilogues) at the coordinates of
+ * that index over its own shape.
  */
 function finishReduction(w: KernelWriter, plan: FusionPlan, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
   const anchor = spec.anchor;
   w.define(anchor, out, acc);
   if (spec.writesResult) w.store(anchor, out, acc);
-  if (!spec.epilogue.some((root) => readsThroughReshape(plan, root))) {
+  if (!spec.epilogue.some((root) => !shapesEqual(root.shape, anchor.shape) || readsThroughReshape(plan, root))) {
     for (const root of spec.epilogue) w.writeRoot(root, out);
     return;
   }
   const linear = out.linear !== undefined && out.shape && shapesEqual(out.shape, anchor.shape) ? out.linear : rowMajorIndex(w, out, anchor.shape);
   const indexed: Coords = { axes: out.axes, linear, shape: anchor.shape };
   w.define(anchor, indexed, acc);
-  for (const root of spec.epilogue) w.writeRoot(root, indexed);
+  const coords = new Map<string, Coords>([[anchor.shape.join(','), indexed]]);
+  for (const root of spec.epilogue) {
+    if (!shapesEqual(root.shape, anchor.shape) && !splitsRows(anchor.shape, root.shape)) {
+      throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not split the rows of its anchor's [${anchor.shape.join(', ')}]`);
+    }
+    const key = root.shape.join(',');
+    let at = coords.get(key);
+    if (!at) {
+      at = w.reshapeCoords(indexed, anchor.shape, root.shape);
+      coords.set(key, at);
+    }
+    w.writeRoot(root, at);
+  }
 }
 
 /** Primitives an epilogue value's computation reads its inputs through at other coordinates than its own (or none). */
