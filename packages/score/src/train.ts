@@ -61,16 +61,32 @@ export interface TrainOptions {
    * (and would be compiled once, with step 0): set true for such a loss.
    */
   lossTakesStep?: boolean;
+  /**
+   * Stops training early once aborted (e.g. by a Ctrl-C listener): the step in progress is
+   * finished, its loss read (it is the last step, as a run of that many steps would read it) and
+   * reported, and no further step is taken; `TrainResult.steps` says how many were. Given a
+   * signal, the loop lets the event loop turn about every 20 ms between steps (on the CPU a step
+   * runs synchronously), so that its abort can arrive mid-run; already aborted, no step runs.
+   */
+  signal?: AbortSignal;
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal',
 ]);
 
 export interface TrainResult {
   /** The losses read (every `every` steps and at the last step). */
   history: TrainProgress[];
+  /** The steps this call took: `steps`, or fewer when `signal` stopped it. */
+  steps: number;
 }
+
+/** How long (ms) training with a `signal` runs between turns of the event loop. */
+const SIGNAL_POLL_MS = 20;
+
+/** Lets the event loop turn once (timers, I/O, signal listeners). */
+const turnEventLoop = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /** What one training step needs: `train`'s options without the loop's. */
 export type TrainingStepOptions = Pick<TrainOptions, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;
@@ -236,6 +252,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw new TypeError(`${where}: onProgress must be a function ({ step, loss }) => void`);
   checkBoolean(where, 'stopOnNonFinite', stopOnNonFinite);
   checkKey(key, `${where}: key`);
+  const { signal } = opts;
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
+    throw new TypeError(`${where}: signal must be an AbortSignal (new AbortController().signal), got ${signal === null ? 'null' : typeof signal}`);
+  }
   const start = opts.startStep ?? 0;
   checkNumber(where, 'startStep', start, { integer: true, min: 0 });
   // A continued run whose optimiser state was not loaded would take the schedule's (and Adam's
@@ -245,10 +265,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   const step = trainingStep(opts, where);
   const history: TrainProgress[] = [];
+  let taken = 0;
+  let lastTurn = performance.now();
   try {
     for (let n = start; n < start + steps; n++) {
-      const read = (n + 1) % every === 0 || n === start + steps - 1;
+      if (signal?.aborted) break;
+      let read = (n + 1) % every === 0 || n === start + steps - 1;
       const value = step(foldIn(key, n), n);
+      taken++;
+      if (!read && signal) {
+        if (performance.now() - lastTurn >= SIGNAL_POLL_MS) {
+          await turnEventLoop();
+          lastTurn = performance.now();
+        }
+        // Stopped here: this step is the last, read as the last step of a run is.
+        read = signal.aborted;
+      }
       if (!read) {
         value.dispose();
         continue;
@@ -263,5 +295,5 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     step.dispose();
   }
-  return { history };
+  return { history, steps: taken };
 }

@@ -581,12 +581,13 @@ describe('train', () => {
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const params: Params = { w: tensor([0], f64) };
     const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
-    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep'];
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal'];
     await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
     await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
     await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);
     await expect(train({ ...base, clipNorm: 0 })).rejects.toThrow(/^train: clipNorm must be a finite number > 0, got 0$/);
     await expect(train({ ...base, stopOnNonFinite: 'no' as never })).rejects.toThrow(/^train: stopOnNonFinite must be true or false, got "no"$/);
+    await expect(train({ ...base, signal: true as never })).rejects.toThrow(/^train: signal must be an AbortSignal \(new AbortController\(\)\.signal\), got boolean$/);
     expect(await read(params.w!)).toEqual([0]); // nothing ran
   });
 
@@ -686,6 +687,56 @@ describe('state dicts: a run continued from saved state', () => {
     expect([...before.history, ...after.history]).toEqual(all.history);
     for (const k of ['w', 'b']) expect(await bits(second[k]!)).toEqual(await bits(whole[k]!));
     await expect(train({ params: second, loss, optimizer: secondOptimizer, steps: 1, key: KEY, startStep: -1 })).rejects.toThrow(/^train: startStep must be an integer >= 0, got -1$/);
+  });
+
+  it('a signal stops train after the step in progress; continued from there, the run is the whole run', async () => {
+    const dtype = 'float64';
+    const make = () => adam({ lr: (t) => 0.05 / t });
+    const whole = initial(dtype);
+    const all = await train({ params: whole, loss: lossOf(dtype), optimizer: make(), steps: N + M, key: KEY, every: 2 });
+    // Aborted while step 5 (an odd step, not read at every 2) runs: eagerly, the loss runs once a step.
+    const stopper = new AbortController();
+    let calls = 0;
+    const loss = (p: Params, key: RandomKey) => {
+      if (++calls === 5) stopper.abort();
+      return lossOf(dtype)(p, key);
+    };
+    const first = initial(dtype);
+    const firstOptimizer = make();
+    const reported: number[] = [];
+    const before = await train({ params: first, loss, optimizer: firstOptimizer, steps: N + M, key: KEY, every: 2, jit: false, signal: stopper.signal, onProgress: (p) => void reported.push(p.step) });
+    expect(calls).toBe(5);
+    expect(before.steps).toBe(5);
+    expect(firstOptimizer.stepCount).toBe(5);
+    // Step 5 is read as a run's last step is, and reported.
+    expect(before.history.map((h) => h.step)).toEqual([2, 4, 5]);
+    expect(reported).toEqual([2, 4, 5]);
+    const second = copy(first);
+    const secondOptimizer = make();
+    secondOptimizer.loadStateDict!(firstOptimizer.stateDict!(), second);
+    const after = await train({ params: second, loss: lossOf(dtype), optimizer: secondOptimizer, steps: N + M - 5, key: KEY, startStep: 5, every: 2 });
+    expect(after.steps).toBe(N + M - 5);
+    for (const k of ['w', 'b']) expect(await bits(second[k]!)).toEqual(await bits(whole[k]!));
+    // The whole run's history, with the stopped step's read besides.
+    expect([...before.history, ...after.history].filter((h) => h.step !== 5)).toEqual(all.history);
+    // Already aborted: no step is taken.
+    const untouched = initial(dtype);
+    const none = await train({ params: untouched, loss: lossOf(dtype), optimizer: make(), steps: 3, key: KEY, signal: stopper.signal });
+    expect(none).toEqual({ history: [], steps: 0 });
+    for (const k of ['w', 'b']) expect(await bits(untouched[k]!)).toEqual(await bits(initial(dtype)[k]!));
+  });
+
+  it('with a signal, train lets the event loop turn between steps, so a timer (or a Ctrl-C listener) can stop it', async () => {
+    const params: Params = { w: tensor([1], f64) };
+    const stopper = new AbortController();
+    setTimeout(() => stopper.abort(), 50);
+    // Far more steps than run in the test's time: without turns of the event loop between
+    // steps (which on the CPU run synchronously), the timer would fire only after the last.
+    const steps = 10_000_000;
+    const { history, steps: taken } = await train({ params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 1e-9 }), steps, key: [1, 2], every: steps, signal: stopper.signal });
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(steps);
+    expect(history.map((h) => h.step)).toEqual([taken]);
   });
 
   it('refuses a state of another optimiser, other options or other parameters, changing nothing', () => {
