@@ -14,6 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey, zerosLike } from '@scorch/tensor';
 import {
@@ -49,7 +50,9 @@ function isWithin(path: string, dir: string): boolean {
  * holding its process id. A second run finds it and stays out; release() removes it. A run
  * stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before it wrote anything removes it with the
  * directory; one stopped after writing leaves it beside its files, which marks them as an
- * interrupted run's (prepareOutputDirectory says so when refusing the directory).
+ * interrupted run's (prepareOutputDirectory says so when refusing the directory). While training,
+ * the run catches the first signal instead (see OutputDirectory.catchSignals): it saves its
+ * checkpoint and releases the directory, which then holds the checkpoint only.
  */
 export const CLAIM_FILE = '.scorch-run';
 
@@ -63,6 +66,17 @@ export interface OutputDirectory {
    * itself (with any parents the claim made) when the run wrote nothing into it.
    */
   release(): void;
+  /**
+   * Until the returned function is called, the first stop signal (Ctrl-C, SIGTERM, SIGHUP) calls
+   * `onStop` instead of ending the process, so that the run can finish its step and save what it
+   * has (training does); a second signal ends the process as any signal does (see claim).
+   */
+  catchSignals(onStop: (signal: NodeJS.Signals) => void): () => void;
+}
+
+/** The exit status of a process ended by `signal`, as a shell reports it: 128 + its number (130 for SIGINT). */
+export function signalExitStatus(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
 }
 
 /** Whether the process `pid` is running (on this machine). */
@@ -171,7 +185,15 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
   // nothing takes its claim and directory back, as release() would; the signal is then raised
   // again with no listener, so the process ends by it (exit status 128 + its number in a shell).
   // Listeners run only when the event loop turns: long loops yield (turnEventLoop).
+  let catcher: ((signal: NodeJS.Signals) => void) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (catcher) {
+      // Caught once (see catchSignals): the next signal ends the process.
+      const caught = catcher;
+      catcher = undefined;
+      caught(signal);
+      return;
+    }
     stopWatchingSignals();
     try {
       const entries = readdirSync(path);
@@ -185,7 +207,13 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
-  return { path, release };
+  const catchSignals = (onStop: (signal: NodeJS.Signals) => void) => {
+    catcher = onStop;
+    return () => {
+      if (catcher === onStop) catcher = undefined;
+    };
+  };
+  return { path, release, catchSignals };
 }
 
 /** The signals that stop a run (Ctrl-C, kill's default, a closed terminal). */

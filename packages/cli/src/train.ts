@@ -15,7 +15,7 @@ import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
 import {
   CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, restoreOptimizer,
-  turnEventLoop, writeFiles,
+  signalExitStatus, turnEventLoop, writeFiles,
 } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
@@ -100,7 +100,7 @@ const continuationFlags: readonly FlagSpec[] = [
   {
     name: 'resume', kind: 'string', valueName: 'DIR',
     description:
-      "continue the run whose directory (or checkpoint.json) this is, written by 'scorch train': the same data, loss, model, batch, seed, --lr and noise as its checkpoint records (a flag that says otherwise is refused), from its parameters and Adam's state, with the random draws of the steps it had not taken, so a run stopped after N steps and resumed gives the parameters of one run of its --steps. --steps is the new total (default: the total the run was started for; another total changes the learning rate's decay, which follows the total, from the step resumed on); --out is a new directory as for any run (the resumed run's own is moved aside, kept, only with --out that directory and --force)",
+      "continue the run whose directory (or checkpoint.json) this is, written by 'scorch train' (at its end, at --stop-after, or when stopped by Ctrl-C): the same data, loss, model, batch, seed, --lr and noise as its checkpoint records (a flag that says otherwise is refused), from its parameters and Adam's state, with the random draws of the steps it had not taken, so a run stopped after N steps and resumed gives the parameters of one run of its --steps. --steps is the new total (default: the total the run was started for; another total changes the learning rate's decay, which follows the total, from the step resumed on); --out is a new directory as for any run (the resumed run's own is moved aside, kept, only with --out that directory and --force)",
   },
   {
     name: 'stop-after', kind: 'integer', valueName: 'K', min: 1,
@@ -108,13 +108,18 @@ const continuationFlags: readonly FlagSpec[] = [
   },
 ];
 
+/** What Ctrl-C does while training, for train's and demo's help. */
+const INTERRUPT_TEXT =
+  "Ctrl-C (or SIGTERM, SIGHUP) while training stops the run after the step in progress: it writes checkpoint.json of the steps done (and nothing else: no samples, metrics or report), prints the 'scorch train --resume' command that continues it to --steps, and exits with status 130 (143, 129). A second signal quits at once, without saving. Stopped while sampling, the run ends at once and keeps its checkpoint.";
+
 export const TRAIN_SPEC: CommandSpec = {
   name: 'train',
   summary: 'train a score model on a 2-D toy data set, then sample from it and write a report',
   details:
     'Trains an MLP score network with the chosen score-matching loss, saves checkpoint.json, draws samples with the sampler that fits the loss, and writes metrics.json (Fisher divergence where the true score is known, MMD², energy distance, mode weights), SVG plots and index.html into --out.\n\n' +
     `Noise-conditional losses (${lossesOf('levels')}) train s(x, σ) on the data perturbed at L noise levels, as NCSN does (Song & Ermon 2019, who note that sliced score matching can replace denoising there); SDE losses (${lossesOf('sde')}) train s(x, t); ${lossesOf('single', 'kde')} train an unconditional s(x) of noised or smoothed data, and ${lossesOf('none')} one of the data itself.\n\n` +
-    `At its defaults every pair of --data and --loss draws samples within 3 standard errors of MMD² of the data (the report's MMD² and s.e.), except these known hard pairs: ${hardPairsText()}.`,
+    `At its defaults every pair of --data and --loss draws samples within 3 standard errors of MMD² of the data (the report's MMD² and s.e.), except these known hard pairs: ${hardPairsText()}.\n\n` +
+    INTERRUPT_TEXT,
   flags: trainFlags.flatMap((f) => (f.name === 'steps'
     ? [{ ...f, description: 'optimisation steps (Adam); with --resume, the total to train to, above the steps the checkpoint has trained' }, ...continuationFlags]
     : [f])),
@@ -131,7 +136,7 @@ export const DEMO_SPEC: CommandSpec = {
   summary: 'the main job: SSM-VR on the two-mode mixture, annealed Langevin sampling, a report',
   details:
     "Runs 'scorch train' with its defaults: sliced score matching (variance-reduced) trains a noise-conditional score network on Song & Ermon 2019's two-mode Gaussian mixture (weights 1/5 and 4/5), annealed Langevin dynamics draws samples, and the metrics table and the report's path are printed. " +
-    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag but --resume and --stop-after may be given to change it.",
+    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag but --resume and --stop-after may be given to change it.\n\n" + INTERRUPT_TEXT,
   // The same flags as train; only the default output directory's name differs.
   flags: trainFlags.map((f) => (f.name === 'out' ? { ...f, defaultText: 'scorch-runs/demo-<date>-<time>, a new directory' } : f.name === 'log-every' ? { ...f, defaultText: 'steps/100' } : f)),
   examples: ['scorch demo', 'scorch demo --backend cpu', 'scorch demo --out my-demo --force'],
@@ -337,9 +342,21 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     const progress = new Progress('train', stopAt - done, io.stdout);
     const trainStart = performance.now();
     let history: TrainProgress[];
+    let taken: number;
     let lastFiniteStep: number | undefined;
+    // The first Ctrl-C (SIGTERM, SIGHUP) from here until the checkpoint is written stops training
+    // after the step in progress; the checkpoint of the steps done is then written and the run
+    // ends (see interruptedRun). A second signal ends the process at once (output.ts claim): the
+    // checkpoint is written whole or not at all (writeFiles renames a complete file into place).
+    let interrupted: NodeJS.Signals | undefined;
+    const stopping = new AbortController();
+    const stopCatching = out.catchSignals((signal) => {
+      interrupted = signal;
+      stopping.abort();
+      io.out(`${io.stdout.isTTY ? '\n' : ''}${signal}: finishing the step in progress, then saving the checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again quits without saving)`);
+    });
     try {
-      ({ history } = await train({
+      ({ history, steps: taken } = await train({
         params: model.params,
         loss: objective,
         optimizer,
@@ -351,6 +368,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
         // Checked here rather than by train, whose advice names its options (clipNorm, every):
         // this names the flags.
         stopOnNonFinite: false,
+        signal: stopping.signal,
         onProgress: async (p) => {
           progress.update(p.step - done, p.loss);
           if (!Number.isFinite(p.loss)) throw new Error(nonFiniteLossAdvice(p.loss, p.step, lastFiniteStep, lr));
@@ -358,21 +376,42 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
           await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
         },
       }));
+    } catch (e) {
+      stopCatching();
+      throw e;
     } finally {
       progress.finish();
+    }
+    // Steps the model has trained: stopAt, unless a signal stopped training sooner.
+    const trained = done + taken;
+    if (trained === done) {
+      // Stopped before this run's first step: nothing new to save.
+      stopCatching();
+      io.out(`${where}: stopped by ${interrupted} before its first step; nothing written${resumed ? ` (the run to resume is still ${resumed.path})` : ''}`);
+      return signalExitStatus(interrupted!);
     }
     const trainSeconds = (performance.now() - trainStart) / 1000;
     // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
     history = [...(resumed?.checkpoint.training.history ?? []), ...history];
     const training: Metrics['training'] = {
-      steps: stopAt, batch, seconds: trainSeconds, stepsPerSecond: (stopAt - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+      steps: trained, batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
     };
     // Saved before sampling, so a failure later still leaves the trained model.
-    const checkpointText = await checkpointJson({
-      data, loss, model: modelSpec, noise, domain,
-      training: { steps: stopAt, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history },
-    }, model, optimizer);
-    writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
+    let checkpointText: string;
+    try {
+      checkpointText = await checkpointJson({
+        data, loss, model: modelSpec, noise, domain,
+        training: { steps: trained, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history },
+      }, model, optimizer);
+      writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
+    } finally {
+      // From here a signal ends the run at once, leaving its claim beside the checkpoint.
+      stopCatching();
+    }
+    if (interrupted) {
+      interruptedRun(io, where, interrupted, outDir, trained, steps, values, given);
+      return signalExitStatus(interrupted);
+    }
 
     const choices = samplerChoicesFrom(values, sampler);
     const sampleProgress = { bar: undefined as Progress | undefined };
@@ -416,6 +455,27 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   } finally {
     out.release();
   }
+}
+
+/** Flags a resumed run does not take from the checkpoint, which its continuation must repeat. */
+const CONTINUATION_FLAGS = ['backend', 'stop-after', 'sampler', 'n', 'sample-steps', 'steps-per-level', 'step-size'] as const;
+
+/**
+ * Tells the user that the run was stopped by `signal` after `trained` of its `steps` steps, with
+ * its checkpoint written into `outDir` (which holds nothing else: the run skipped sampling and
+ * the report), and the command that continues it: train --resume with the flags the checkpoint
+ * does not record (backend, --stop-after, the sampler's), or, when training had ended, sample.
+ */
+function interruptedRun(io: Io, where: string, signal: NodeJS.Signals, outDir: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): void {
+  const path = join(outDir, CHECKPOINT_FILE);
+  const flags = CONTINUATION_FLAGS
+    .filter((flag) => given.has(flag) && !(flag === 'stop-after' && (values[flag] as number) <= trained))
+    .map((flag) => ` --${flag} ${shellWord(String(values[flag]))}`).join('');
+  const what = trained < steps ? `after step ${trained} of ${steps}` : `after training (${plural(steps, 'step')})`;
+  io.out(`${where}: stopped by ${signal} ${what}; saved its checkpoint to ${path} (the directory holds only the checkpoint: sampling, metrics and the report were skipped)`);
+  io.out(trained < steps
+    ? `continue the run with: scorch train --resume ${shellWord(outDir)}${flags}`
+    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)}${flags.replace(/ --stop-after \S+/, '')}`);
 }
 
 /**

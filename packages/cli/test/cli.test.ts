@@ -171,6 +171,11 @@ describe('--help', () => {
     expect(flat).toContain('--steps is the new total (default: the total the run was started for;');
     expect(flat).toContain('--stop-after K stop once K of the --steps steps are done');
     expect(commandHelp(DEMO_SPEC).split('Flags:')[1]).not.toMatch(/--resume|--stop-after/);
+    // Ctrl-C while training saves a checkpoint to resume from, in both commands.
+    for (const text of [flat, commandHelp(DEMO_SPEC).replace(/\s+/g, ' ')]) {
+      expect(text).toContain("Ctrl-C (or SIGTERM, SIGHUP) while training stops the run after the step in progress: it writes checkpoint.json of the steps done (and nothing else: no samples, metrics or report), prints the 'scorch train --resume' command that continues it to --steps, and exits with status 130 (143, 129).");
+    }
+    expect(flat).toContain("written by 'scorch train' (at its end, at --stop-after, or when stopped by Ctrl-C)");
     // SDE losses sample by Euler–Maruyama, as Song et al. 2021's VP and sub-VP configurations do.
     expect(train.replace(/\s+/g, ' ')).toContain("em for ve, vp, subvp — ald: Song & Ermon 2019; em: Song et al. 2021's VP and sub-VP configurations.");
     expect(train).toContain('Default: mixture.');
@@ -536,36 +541,63 @@ describe('output directories are claimed before any work', () => {
     expect(readdirSync(dir)).not.toContain(CLAIM_FILE);
   }, 60_000);
 
-  it('a run stopped by Ctrl-C or SIGTERM while training takes back its claim and its empty directory, and ends by the signal', async () => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  it('a run stopped by Ctrl-C or SIGTERM while training saves the checkpoint of its steps, says how to continue, and exits 130 or 143', async () => {
+    // Resuming one is tested under --resume; here the statuses, the message and what is left.
+    for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const dir = join(scratch, `stopped-${signal}`);
-      const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; claimedWhenSent: boolean }>((done) => {
-        // Far more steps than the test waits for: the signal comes mid-training, on the CPU,
-        // where the loop runs synchronously between its awaits.
-        const child = spawn(process.execPath, [bin, 'train', '--backend', 'cpu', '--steps', '1000000', '--batch', '16', '--hidden', '8', '--log-every', '50', '--seed', '1', '--out', dir], { cwd: repoRoot });
-        let stdout = '';
-        let claimedWhenSent = false;
-        child.stdout.on('data', (chunk) => {
-          const before = stdout;
-          stdout += chunk;
-          // The run's header is printed just before training starts.
-          if (!before.includes(' · seed 1') && stdout.includes(' · seed 1')) {
-            setTimeout(() => {
-              claimedWhenSent = existsSync(join(dir, CLAIM_FILE));
-              child.kill(signal);
-            }, 500);
-          }
-        });
-        child.on('close', (code, closedBy) => done({ code, signal: closedBy, claimedWhenSent }));
-      });
-      expect(result.claimedWhenSent).toBe(true);
-      expect(result.signal).toBe(signal);
-      expect(result.code).toBeNull();
-      // Killed at once, the run left its claim in a directory of its own, which held nothing else.
+      // Its first progress line (at 10%: 200 steps) sends the signal, 1800 steps before the end.
+      const result = await interrupted(['--steps', '2000', '--log-every', '50', '--seed', '1', '--out', dir], signal);
+      expect(result.signal).toBeNull();
+      expect(result.code).toBe(status);
+      const steps = Number(/stopped by \S+ after step (\d+) of 2000;/.exec(result.stdout)?.[1]);
+      expect(steps).toBeGreaterThan(0);
+      expect(result.stdout).toContain(`${signal}: finishing the step in progress, then saving the checkpoint`);
+      expect(result.stdout).toContain(`scorch train: stopped by ${signal} after step ${steps} of 2000; saved its checkpoint to ${join(dir, 'checkpoint.json')} (the directory holds only the checkpoint: sampling, metrics and the report were skipped)\n`);
+      expect(result.stdout).toContain(`continue the run with: scorch train --resume ${dir} --backend cpu\n`);
+      // Released: the checkpoint alone, no claim; a later run into it is refused as for any files.
+      expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+      const checkpoint = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
+      expect(checkpoint.training).toMatchObject({ steps, totalSteps: 2000 });
+      expect(checkpoint.training.history.at(-1).step).toBe(steps);
+      expect(checkpoint.optimizer.step).toBe(steps);
+    }
+  }, 60_000);
+
+  it('a second Ctrl-C while the first is handled quits at once, leaving a whole checkpoint or none, never part of one', async () => {
+    const dir = join(scratch, 'stopped-twice');
+    const result = await interrupted(['--steps', '2000', '--log-every', '50', '--seed', '1', '--out', dir], 'SIGINT', 2);
+    if (result.signal === 'SIGINT') {
+      // The second signal came before the checkpoint was written: the run took its directory back.
       expect(existsSync(dir)).toBe(false);
+    } else {
+      expect(result.code).toBe(130);
+      expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+      expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).training.totalSteps).toBe(2000);
     }
   }, 60_000);
 });
+
+/**
+ * Runs `scorch train` on the CPU (batch 16, 8 units) with `args` as a child process, and sends it
+ * `signal` (`times` times at once) when its first progress line shows that training is under way.
+ */
+function interrupted(args: readonly string[], signal: NodeJS.Signals, times = 1) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((done) => {
+    const child = spawn(process.execPath, [bin, 'train', '--backend', 'cpu', '--batch', '16', '--hidden', '8', ...args], { cwd: repoRoot });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      if (!sent && /^train: .* steps\/s/m.test(stdout)) {
+        sent = true;
+        for (let i = 0; i < times; i++) child.kill(signal);
+      }
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code, closedBy) => done({ code, signal: closedBy, stdout, stderr }));
+  });
+}
 
 describe('progress display', () => {
   it('redraws one bar with steps/s, loss and ETA on a terminal', () => {
@@ -699,6 +731,38 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     }
     expect(checkpointOf(stopped).training.steps).toBe(15);
   });
+
+  it('a run stopped by Ctrl-C at any step resumes, by the command it prints, to the parameters of one uninterrupted run', async () => {
+    // Read every 7 steps, so the step stopped at is rarely a read one; the first progress line
+    // (at 10%: 60 steps) sends the signal, wherever the run then is (the result is the same).
+    const args = ['--steps', '600', '--log-every', '7', '--n', '20', '--steps-per-level', '2', '--seed', '4'];
+    const uninterrupted = join(scratch, 'uninterrupted');
+    expect(runCli('train', '--backend', 'cpu', '--batch', '16', '--hidden', '8', ...args, '--out', uninterrupted).code).toBe(0);
+    const stoppedByCtrlC = join(scratch, 'ctrl-c');
+    const result = await interrupted([...args, '--out', stoppedByCtrlC], 'SIGINT');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(130);
+    const steps = checkpointOf(stoppedByCtrlC).training.steps;
+    expect(steps).toBeGreaterThan(0);
+    expect(steps).toBeLessThan(600);
+    const command = /^continue the run with: scorch (train .*)$/m.exec(result.stdout)?.[1];
+    expect(command).toBe(`train --resume ${stoppedByCtrlC} --backend cpu --n 20 --steps-per-level 2`);
+    const continued = join(scratch, 'ctrl-c-continued');
+    const r = runCli(...command!.split(' '), '--out', continued);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`resuming ${stoppedByCtrlC} at step ${steps}`);
+    const [a, b] = [checkpointOf(uninterrupted), checkpointOf(continued)];
+    expect(b.training).toMatchObject({ steps: 600, totalSteps: 600 });
+    expect(b.params).toEqual(a.params);
+    expect(b.optimizer).toEqual(a.optimizer);
+    // The whole run's loss history, with the stopped step's read besides when it is not a read step.
+    expect(b.training.history.filter((h: { step: number }) => h.step !== steps || steps % 7 === 0)).toEqual(a.training.history);
+    expect(readFileSync(join(continued, 'samples.json'), 'utf8')).toBe(readFileSync(join(uninterrupted, 'samples.json'), 'utf8'));
+    // Its directory holds the checkpoint alone: refused as any run's files are, moved aside with --force.
+    const refused = await runMain('train', '--resume', stoppedByCtrlC, '--out', stoppedByCtrlC);
+    expect(refused.stderr.trimEnd()).toBe(`scorch train: --out ${stoppedByCtrlC} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ctrl-c.replaced-<date>-<time> first`);
+  }, 60_000);
 
   it('writes into the resumed run\'s own directory only with --force, which moves its files aside, kept', () => {
     const own = join(scratch, 'own');
