@@ -95,7 +95,7 @@ const trainFlags: readonly FlagSpec[] = [
   { name: 'log-every', kind: 'integer', valueName: 'K', min: 1, defaultText: "steps/100 (with --resume, the resumed run's)", description: 'read the loss every K steps (each read waits for the device) for the progress display and the loss curve' },
 ];
 
-/** The flags of train alone (not demo): continuing a run, and stopping one to continue later. */
+/** The flags of train alone (not demo): continuing a run, stopping one to continue later, and saving it as it goes. */
 const continuationFlags: readonly FlagSpec[] = [
   {
     name: 'resume', kind: 'string', valueName: 'DIR',
@@ -105,6 +105,10 @@ const continuationFlags: readonly FlagSpec[] = [
   {
     name: 'stop-after', kind: 'integer', valueName: 'K', min: 1,
     description: 'stop once K of the --steps steps are done (e.g. to fit a time limit), with the learning-rate schedule of all --steps, and write the checkpoint, samples and report as at the end; --resume then continues the run to --steps',
+  },
+  {
+    name: 'checkpoint-every', kind: 'integer', valueName: 'K', min: 1, defaultText: 'only when training ends (or is stopped)',
+    description: 'also write checkpoint.json every K steps while training (each write whole: under a temporary name, then renamed), so that a run killed without the chance to save (SIGKILL, a power loss) can be continued with --resume from the last one; each write reads the parameters and Adam\'s state from the device. The run\'s results are the same with it as without',
   },
 ];
 
@@ -341,9 +345,22 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     // This run's steps: a resumed run's bar and rate count from where it resumed.
     const progress = new Progress('train', stopAt - done, io.stdout);
     const trainStart = performance.now();
-    let history: TrainProgress[];
-    let taken: number;
+    // This run's loss reads; `trained` the steps the model has trained.
+    let history: TrainProgress[] = [];
+    let trained = done;
     let lastFiniteStep: number | undefined;
+    const checkpointEvery = values['checkpoint-every'] as number | undefined;
+    /** Writes the checkpoint of the model trained `trained` steps; returns its text. */
+    const saveCheckpoint = async (): Promise<string> => {
+      // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
+      const wholeHistory = [...(resumed?.checkpoint.training.history ?? []), ...history];
+      const text = await checkpointJson({
+        data, loss, model: modelSpec, noise, domain,
+        training: { steps: trained, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history: wholeHistory },
+      }, model, optimizer);
+      writeFiles(outDir, { [CHECKPOINT_FILE]: text });
+      return text;
+    };
     // The first Ctrl-C (SIGTERM, SIGHUP) from here until the checkpoint is written stops training
     // after the step in progress; the checkpoint of the steps done is then written and the run
     // ends (see interruptedRun). A second signal ends the process at once (output.ts claim): the
@@ -356,34 +373,48 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       io.out(`${io.stdout.isTTY ? '\n' : ''}${signal}: finishing the step in progress, then saving the checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again quits without saving)`);
     });
     try {
-      ({ history, steps: taken } = await train({
-        params: model.params,
-        loss: objective,
-        optimizer,
-        // Steps done + 1, …, stopAt of the whole run: its keys foldIn(trainKey, n) and schedule.
-        startStep: done,
-        steps: stopAt - done,
-        key: trainKey,
-        every: logEvery,
-        // Checked here rather than by train, whose advice names its options (clipNorm, every):
-        // this names the flags.
-        stopOnNonFinite: false,
-        signal: stopping.signal,
-        onProgress: async (p) => {
-          progress.update(p.step - done, p.loss);
-          if (!Number.isFinite(p.loss)) throw new Error(nonFiniteLossAdvice(p.loss, p.step, lastFiniteStep, lr));
-          lastFiniteStep = p.step;
-          await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
-        },
-      }));
+      // In stretches ending at the multiples of --checkpoint-every (one stretch without it), each
+      // followed by its checkpoint (written as at --stop-after; the last is written below).
+      let extraRead = false;
+      while (trained < stopAt && !stopping.signal.aborted) {
+        // A stretch's last step is read (as a run's last): a read the whole run would not make
+        // is kept in the checkpoint just written (as --stop-after keeps it), then dropped.
+        if (extraRead) history.pop();
+        const to = checkpointEvery === undefined ? stopAt : Math.min(stopAt, (Math.floor(trained / checkpointEvery) + 1) * checkpointEvery);
+        const stretch = await train({
+          params: model.params,
+          loss: objective,
+          optimizer,
+          // Steps trained + 1, …, to of the whole run: its keys foldIn(trainKey, n) and schedule.
+          startStep: trained,
+          steps: to - trained,
+          key: trainKey,
+          every: logEvery,
+          // Checked here rather than by train, whose advice names its options (clipNorm, every):
+          // this names the flags.
+          stopOnNonFinite: false,
+          signal: stopping.signal,
+          onProgress: async (p) => {
+            progress.update(p.step - done, p.loss);
+            if (!Number.isFinite(p.loss)) throw new Error(nonFiniteLossAdvice(p.loss, p.step, lastFiniteStep, lr));
+            lastFiniteStep = p.step;
+            await turnEventLoop(); // lets Ctrl-C's listener run (see output.ts claim)
+          },
+        });
+        trained += stretch.steps;
+        history.push(...stretch.history);
+        if (trained === to && to < stopAt) {
+          extraRead = to % logEvery !== 0;
+          await saveCheckpoint();
+        }
+      }
     } catch (e) {
       stopCatching();
       throw e;
     } finally {
       progress.finish();
     }
-    // Steps the model has trained: stopAt, unless a signal stopped training sooner.
-    const trained = done + taken;
+    // The model has trained stopAt steps, unless a signal stopped training sooner.
     if (trained === done) {
       // Stopped before this run's first step: nothing new to save.
       stopCatching();
@@ -391,19 +422,10 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       return signalExitStatus(interrupted!);
     }
     const trainSeconds = (performance.now() - trainStart) / 1000;
-    // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
-    history = [...(resumed?.checkpoint.training.history ?? []), ...history];
-    const training: Metrics['training'] = {
-      steps: trained, batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
-    };
     // Saved before sampling, so a failure later still leaves the trained model.
     let checkpointText: string;
     try {
-      checkpointText = await checkpointJson({
-        data, loss, model: modelSpec, noise, domain,
-        training: { steps: trained, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history },
-      }, model, optimizer);
-      writeFiles(outDir, { [CHECKPOINT_FILE]: checkpointText });
+      checkpointText = await saveCheckpoint();
     } finally {
       // From here a signal ends the run at once, leaving its claim beside the checkpoint.
       stopCatching();
@@ -412,6 +434,11 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       interruptedRun(io, where, interrupted, outDir, trained, steps, values, given);
       return signalExitStatus(interrupted);
     }
+    // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
+    history = [...(resumed?.checkpoint.training.history ?? []), ...history];
+    const training: Metrics['training'] = {
+      steps: trained, batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+    };
 
     const choices = samplerChoicesFrom(values, sampler);
     const sampleProgress = { bar: undefined as Progress | undefined };
@@ -457,25 +484,26 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   }
 }
 
-/** Flags a resumed run does not take from the checkpoint, which its continuation must repeat. */
-const CONTINUATION_FLAGS = ['backend', 'stop-after', 'sampler', 'n', 'sample-steps', 'steps-per-level', 'step-size'] as const;
+/** Flags a resumed run does not take from the checkpoint, which its continuation must repeat (the first two train's alone). */
+const CONTINUATION_FLAGS = ['stop-after', 'checkpoint-every', 'backend', 'sampler', 'n', 'sample-steps', 'steps-per-level', 'step-size'] as const;
 
 /**
  * Tells the user that the run was stopped by `signal` after `trained` of its `steps` steps, with
  * its checkpoint written into `outDir` (which holds nothing else: the run skipped sampling and
  * the report), and the command that continues it: train --resume with the flags the checkpoint
- * does not record (backend, --stop-after, the sampler's), or, when training had ended, sample.
+ * does not record (--stop-after, --checkpoint-every, the backend, the sampler's), or, when
+ * training had ended, sample.
  */
 function interruptedRun(io: Io, where: string, signal: NodeJS.Signals, outDir: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): void {
   const path = join(outDir, CHECKPOINT_FILE);
-  const flags = CONTINUATION_FLAGS
+  const flags = (training: boolean) => CONTINUATION_FLAGS.slice(training ? 0 : 2)
     .filter((flag) => given.has(flag) && !(flag === 'stop-after' && (values[flag] as number) <= trained))
     .map((flag) => ` --${flag} ${shellWord(String(values[flag]))}`).join('');
   const what = trained < steps ? `after step ${trained} of ${steps}` : `after training (${plural(steps, 'step')})`;
   io.out(`${where}: stopped by ${signal} ${what}; saved its checkpoint to ${path} (the directory holds only the checkpoint: sampling, metrics and the report were skipped)`);
   io.out(trained < steps
-    ? `continue the run with: scorch train --resume ${shellWord(outDir)}${flags}`
-    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)}${flags.replace(/ --stop-after \S+/, '')}`);
+    ? `continue the run with: scorch train --resume ${shellWord(outDir)}${flags(true)}`
+    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)}${flags(false)}`);
 }
 
 /**

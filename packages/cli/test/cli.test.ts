@@ -732,12 +732,18 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(checkpointOf(stopped).training.steps).toBe(15);
   });
 
+  // Runs stopped midway (by a signal, or killed) and resumed are compared with this uninterrupted
+  // one, read every 7 steps, so the step stopped at is rarely a read one.
+  const args = ['--steps', '600', '--log-every', '7', '--n', '20', '--steps-per-level', '2', '--seed', '4'];
+  const uninterrupted = join(scratch, 'uninterrupted');
+  const runUninterrupted = () => {
+    if (!existsSync(uninterrupted)) expect(runCli('train', '--backend', 'cpu', '--batch', '16', '--hidden', '8', ...args, '--out', uninterrupted).code).toBe(0);
+  };
+
   it('a run stopped by Ctrl-C at any step resumes, by the command it prints, to the parameters of one uninterrupted run', async () => {
-    // Read every 7 steps, so the step stopped at is rarely a read one; the first progress line
-    // (at 10%: 60 steps) sends the signal, wherever the run then is (the result is the same).
-    const args = ['--steps', '600', '--log-every', '7', '--n', '20', '--steps-per-level', '2', '--seed', '4'];
-    const uninterrupted = join(scratch, 'uninterrupted');
-    expect(runCli('train', '--backend', 'cpu', '--batch', '16', '--hidden', '8', ...args, '--out', uninterrupted).code).toBe(0);
+    // The first progress line (at 10%: 60 steps) sends the signal, wherever the run then is (the
+    // result is the same).
+    runUninterrupted();
     const stoppedByCtrlC = join(scratch, 'ctrl-c');
     const result = await interrupted([...args, '--out', stoppedByCtrlC], 'SIGINT');
     expect(result.stderr).toBe('');
@@ -762,6 +768,35 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     // Its directory holds the checkpoint alone: refused as any run's files are, moved aside with --force.
     const refused = await runMain('train', '--resume', stoppedByCtrlC, '--out', stoppedByCtrlC);
     expect(refused.stderr.trimEnd()).toBe(`scorch train: --out ${stoppedByCtrlC} already exists and is not empty; choose a new directory, or pass --force to move its contents aside to ctrl-c.replaced-<date>-<time> first`);
+  }, 60_000);
+
+  it('--checkpoint-every K writes the checkpoint every K steps, whole, so a killed run resumes from the last; the results are the same', async () => {
+    runUninterrupted();
+    // With the option, a run writes what it writes without it, byte for byte.
+    const every = join(scratch, 'every');
+    const r = runCli('train', '--backend', 'cpu', '--batch', '16', '--hidden', '8', ...args, '--checkpoint-every', '20', '--out', every);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const file of ['checkpoint.json', 'samples.json']) expect(readFileSync(join(every, file), 'utf8')).toBe(readFileSync(join(uninterrupted, file), 'utf8'));
+    // Killed (no chance to save) at its first progress line, after step 60: the checkpoint of
+    // step 40 or 60, or a later multiple of 20, is there, beside the claim the run could not remove.
+    const killed = join(scratch, 'killed');
+    const result = await interrupted([...args, '--checkpoint-every', '20', '--out', killed], 'SIGKILL');
+    expect(result.signal).toBe('SIGKILL');
+    expect(readdirSync(killed).filter((name) => !name.startsWith('.')).sort()).toEqual(['checkpoint.json']);
+    const stoppedAt = checkpointOf(killed).training;
+    expect(stoppedAt.steps % 20).toBe(0);
+    expect(stoppedAt.steps).toBeGreaterThanOrEqual(40);
+    expect(stoppedAt.steps).toBeLessThan(600);
+    // Its step's read is in its history (as at --stop-after), unless the next stretch dropped it.
+    expect(stoppedAt.history.at(-1).step).toBe(stoppedAt.steps);
+    const resumedAfterKill = join(scratch, 'killed-resumed');
+    const c = runCli('train', '--resume', killed, '--backend', 'cpu', '--n', '20', '--steps-per-level', '2', '--out', resumedAfterKill);
+    expect(c.stderr).toBe('');
+    expect(c.code).toBe(0);
+    const [a, b] = [checkpointOf(uninterrupted), checkpointOf(resumedAfterKill)];
+    expect(b.params).toEqual(a.params);
+    expect(b.optimizer).toEqual(a.optimizer);
   }, 60_000);
 
   it('writes into the resumed run\'s own directory only with --force, which moves its files aside, kept', () => {
