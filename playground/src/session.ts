@@ -73,9 +73,7 @@ export class PlaygroundSession {
     const entry = datasetEntry(settings.dataset);
     this.dataset = entry.dataset;
     this.mixture = entry.mixture;
-    const [init, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 5) as [
-      RandomKey, RandomKey, RandomKey, RandomKey, RandomKey,
-    ];
+    const [init, loss, display, particles, langevin] = splitKey(randomKey(settings.seed), 5);
     this.keys = { init, loss, display, particles, langevin };
     const noise = noiseFor(settings.objective, { sigma: settings.dsmSigma });
     this.model = buildModel(modelSpecFor(settings.objective, settings.hidden), noise, init);

@@ -163,9 +163,28 @@ export function randomKey(seed: number): RandomKey {
 }
 
 /**
+ * The keys of `splitKey(key, n)` for a literal n from 1 to 8: a tuple of n keys, so each one of
+ * `const [a, b] = splitKey(key)` is a `RandomKey` (not `RandomKey | undefined`).
+ */
+export interface SplitKeys {
+  1: [RandomKey];
+  2: [RandomKey, RandomKey];
+  3: [RandomKey, RandomKey, RandomKey];
+  4: [RandomKey, RandomKey, RandomKey, RandomKey];
+  5: [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+  6: [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+  7: [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+  8: [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+}
+
+/**
  * `n` (default 2) independent keys derived from `key` (Philox of counter [i, 0, 0, 1] under
  * `key`): key i depends only on i, so `splitKey(key, 2)` is the first two of `splitKey(key, 3)`.
+ * Typed as a tuple of n keys for the default and a literal n up to 8; an array otherwise.
  */
+export function splitKey(key: RandomKey): SplitKeys[2];
+export function splitKey<N extends keyof SplitKeys>(key: RandomKey, n: N): SplitKeys[N];
+export function splitKey(key: RandomKey, n?: number): RandomKey[];
 export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   checkKey(key, 'splitKey');
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${showValue(n)}`);
