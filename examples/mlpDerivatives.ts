@@ -31,6 +31,6 @@ console.log(`f(x)                     = ${(await fx.item()).toFixed(6)}`);
 console.log(`∇f(x)          (reverse) = ${await fmt(g)}`);
 console.log(`∂f·v           (forward) = ${(await fv.item()).toFixed(6)}`);
 console.log(`∇f(x)·v        (reverse) = ${(await sum(g.mul(v)).item()).toFixed(6)}`);
-console.log(`vjp(1)         (reverse) = ${await fmt(pullback(fx.mul(0).add(1))[0]!)}`);
+console.log(`vjp(1)         (reverse) = ${await fmt(pullback(fx.mul(0).add(1))[0])}`);
 console.log(`∇²f(x)·v  (fwd-over-rev) = ${await fmt(hv)}`);
 console.log(`∇²f(x)·v  (rev-over-rev) = ${await fmt(hvReverse)}`);

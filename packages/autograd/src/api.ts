@@ -60,18 +60,23 @@ function checkFloatOutput(op: string, out: Tensor, scalar = false): void {
 /** 'an int32', 'a bool': a dtype with its article, for messages. */
 const aDType = (dtype: string): string => `${dtype === 'int32' ? 'an' : 'a'} ${dtype}`;
 
-/** The pullback of `vjp`: output cotangent to one cotangent per argument. */
-export type Pullback = (cotangent: Tensor) => Tensor[];
+/**
+ * The pullback of `vjp`: output cotangent to one cotangent per argument. `P` is the primals'
+ * tuple type, so the cotangents are a tuple of as many tensors (`Tensor[]` for primals of
+ * unknown count).
+ */
+export type Pullback<P extends readonly Tensor[] = Tensor[]> = (cotangent: Tensor) => { -readonly [K in keyof P]: Tensor };
 
 /**
  * Evaluates `f(...primals)` and returns its value with the pullback u ↦ uᵀ∂f (one cotangent per
- * argument). The pullback may be called many times.
+ * argument: `const [gx, gy] = pullback(u)` for `vjp(f, x, y)`). The pullback may be called many times.
  */
-export function vjp(f: TensorFn, ...primals: Tensor[]): [Tensor, Pullback] {
+export function vjp<P extends Tensor[]>(f: (...args: P) => Tensor, ...primals: P): [Tensor, Pullback<P>] {
   checkFunction('vjp', f);
   checkArgs('vjp', primals);
-  const [value, pullback] = vjpOf('vjp', f, primals);
-  return [value, pullback];
+  const [value, pullback] = vjpOf('vjp', f as (...args: Tensor[]) => unknown, primals);
+  // One cotangent per primal, in order: the tuple that Pullback<P> names.
+  return [value, pullback as Pullback<P>];
 }
 
 /**

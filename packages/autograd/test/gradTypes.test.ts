@@ -5,8 +5,8 @@
 // values are what the types say.
 
 import { describe, expect, it } from 'vitest';
-import { type GradOptions, grad, hvp, valueAndGrad } from '@scorch/autograd';
-import { type Tensor, mul, sum, tensor } from '@scorch/tensor';
+import { type GradOptions, type Pullback, type TensorFn, grad, hvp, valueAndGrad, vjp } from '@scorch/autograd';
+import { type Tensor, mul, onesLike, sum, tensor } from '@scorch/tensor';
 
 const f = (a: Tensor, b: Tensor): Tensor => sum(mul(mul(a, a), b));
 const a = tensor([1, 2], { dtype: 'float64' });
@@ -51,5 +51,25 @@ describe('gradient result types', () => {
     expect(Array.isArray(h)).toBe(false);
     expect(Array.from(await h.data())).toEqual([18, 48]);
     expect(Array.isArray(hs)).toBe(true);
+  });
+
+  it('vjp: the pullback gives a tuple, one cotangent per primal', async () => {
+    const [value, pullback] = vjp(f, a, b);
+    const [ga, gb]: [Tensor, Tensor] = pullback(onesLike(value));
+    // @ts-expect-error two primals give two cotangents: there is no third
+    const third: Tensor = pullback(onesLike(value))[2];
+    const [, one] = vjp((x: Tensor) => sum(mul(x, x)), a);
+    const [gx]: [Tensor] = one(tensor(1, { dtype: 'float64' }));
+    // Primals of unknown count: an array, as before.
+    const xs: Tensor[] = [a, b];
+    const g: TensorFn = (...ts) => sum(mul(ts[0]!, ts[1]!));
+    const many: Pullback = vjp(g, ...xs)[1];
+    // @ts-expect-error an array of unknown length may not have a first element
+    const first: Tensor = many(tensor(1, { dtype: 'float64' }))[0];
+    expect(third).toBeUndefined();
+    expect(Array.from(await ga.data())).toEqual([6, 16]); // 2ab
+    expect(Array.from(await gb.data())).toEqual([1, 4]); // a²
+    expect(Array.from(await gx.data())).toEqual([2, 4]); // 2x
+    expect(Array.from(await first.data())).toEqual([3, 4]); // b
   });
 });
