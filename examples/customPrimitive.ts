@@ -90,7 +90,7 @@ async function fit(act: (h: Tensor) => Tensor): Promise<{ first: number; last: n
     steps: 300,
     every: 10,
     key: randomKey(3),
-    loss: (p, key) => denoisingScoreMatchingLoss(score(p as Params), data.sample(256, { key: foldIn(key, 0) }), { sigma: 0.5, key: foldIn(key, 1) }),
+    loss: (p, key) => denoisingScoreMatchingLoss(score(p), data.sample(256, { key: foldIn(key, 0) }), { sigma: 0.5, key: foldIn(key, 1) }),
   });
   for (const t of Object.values(params)) t.dispose();
   return { first: history[0]!.loss, last: history.at(-1)!.loss };

@@ -18,14 +18,18 @@ export interface TrainProgress {
   loss: number;
 }
 
-export interface TrainOptions {
+/**
+ * `P` is the type of the parameter record: the loss receives a record with the same names (the
+ * tracers of a step), so a loss over `{ w1, b1, w2 }` reads `p.w1` as a Tensor without a cast.
+ */
+export interface TrainOptions<P extends Params = Params> {
   /** The parameters to train, updated in place. */
-  params: Params;
+  params: P;
   /**
    * The scalar loss at `params` (tracers with the same names while differentiating). `key` is a
    * fresh key for this step (foldIn(key, step)), `step` is 0-based.
    */
-  loss: (params: Params, key: RandomKey, step: number) => Tensor;
+  loss: (params: P, key: RandomKey, step: number) => Tensor;
   optimizer: Optimizer;
   /** Steps to run in this call. */
   steps: number;
@@ -89,7 +93,7 @@ const SIGNAL_POLL_MS = 20;
 const turnEventLoop = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /** What one training step needs: `train`'s options without the loop's. */
-export type TrainingStepOptions = Pick<TrainOptions, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;
+export type TrainingStepOptions<P extends Params = Params> = Pick<TrainOptions<P>, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;
 const TRAINING_STEP_OPTIONS = optionNames<TrainingStepOptions>()(['params', 'loss', 'optimizer', 'clipNorm', 'ema', 'jit', 'lossTakesStep']);
 
 /**
@@ -112,7 +116,7 @@ export interface TrainingStep {
  * number); `train`
  * runs it `steps` times. The optimiser state is initialised here.
  */
-export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'): TrainingStep {
+export function trainingStep<P extends Params>(opts: TrainingStepOptions<P>, where = 'trainingStep'): TrainingStep {
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
   if (where === 'trainingStep') checkOptions(where, opts, TRAINING_STEP_OPTIONS);
   const { params, loss, optimizer, clipNorm, ema } = opts;
@@ -141,7 +145,8 @@ export function trainingStep(opts: TrainingStepOptions, where = 'trainingStep'):
 
   /** One step: the loss at `current` (returned) and the updates, all by assign. */
   const stepOnce = (current: Params, stepKey: RandomKey, scalars: StepScalars, averaging: StepScalars | undefined, step: number): Tensor => {
-    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat), stepKey, step);
+    // The record has params' names, each bound to its tracer: the P the loss was typed with.
+    const objective = (...flat: Tensor[]): Tensor => loss(toRecord(flat) as P, stepKey, step);
     const [lossValue, gradList] = valueAndGrad(objective, { argnums: names.map((_, i) => i) })(...names.map((n) => current[n]!));
     let grads = toRecord(gradList as Tensor[]);
     if (clipNorm !== undefined) grads = clipGradNorm(grads, clipNorm).grads;
@@ -238,7 +243,7 @@ function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite
  * run's first step, default 0), `every` (default 100), `clipNorm`, `ema`, `onProgress`,
  * `stopOnNonFinite` (default true) and `jit` as in `TrainOptions`. Returns the losses read (every `every` steps and at the last step).
  */
-export async function train(opts: TrainOptions): Promise<TrainResult> {
+export async function train<P extends Params>(opts: TrainOptions<P>): Promise<TrainResult> {
   const where = 'train';
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object`);
   checkOptions(where, opts, TRAIN_OPTIONS);
