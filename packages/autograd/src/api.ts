@@ -326,9 +326,11 @@ function jvpAs<R extends Tensor | Tensor[]>(op: 'jvp' | 'hvp', f: (...args: Tens
 
 /**
  * Hessian-vector product of a scalar function: (∇²f) v, forward-over-reverse. One primal gives
- * one tensor; several give an array, one product per primal (the tangents taken together).
+ * one tensor; several give an array, one product per primal (the tangents taken together):
+ * typed as a tuple of as many tensors when the primals are a list literal.
  */
 export function hvp(f: TensorFn, primals: readonly [Tensor], tangents: readonly [Tensor]): Tensor;
+export function hvp<P extends readonly [Tensor, Tensor, ...Tensor[]]>(f: TensorFn, primals: P, tangents: { readonly [K in keyof P]: Tensor }): { -readonly [K in keyof P]: Tensor };
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[];
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
   checkFunction('hvp', f);

@@ -53,6 +53,21 @@ describe('gradient result types', () => {
     expect(Array.isArray(hs)).toBe(true);
   });
 
+  it('hvp: a list literal of several primals gives a tuple, one product per primal', async () => {
+    // f = Σ a²b: ∇²f·(u, w) = (2b·u + 2a·w, 2a·u), with (u, w) = (b, a).
+    const [ha, hb]: [Tensor, Tensor] = hvp(f, [a, b], [b, a]);
+    // @ts-expect-error two primals give two products: there is no third
+    const third: Tensor = hvp(f, [a, b], [b, a])[2];
+    // Primals of unknown count keep the union.
+    const list: Tensor[] = [a, b];
+    // @ts-expect-error an array of primals may hold one: the result may be one tensor
+    const many: Tensor[] = hvp(f, list, [b, a]);
+    expect(third).toBeUndefined();
+    expect(Array.from(await ha.data())).toEqual([2 * 3 * 3 + 2 * 1 * 1, 2 * 4 * 4 + 2 * 2 * 2]); // [20, 40]
+    expect(Array.from(await hb.data())).toEqual([2 * 1 * 3, 2 * 2 * 4]); // [6, 16]
+    expect(many.length).toBe(2);
+  });
+
   it('vjp: the pullback gives a tuple, one cotangent per primal', async () => {
     const [value, pullback] = vjp(f, a, b);
     const [ga, gb]: [Tensor, Tensor] = pullback(onesLike(value));
