@@ -43,10 +43,10 @@ function step(p: Params, key: RandomKey): Tensor {
   const x = randn([256, 2], { key, device });
   const target = tanh(x.matmul(rotation));
   const loss = (w1: Tensor, b1: Tensor, w2: Tensor) => matmul(tanh(matmul(x, w1).add(b1)), w2).sub(target).square().mean();
-  const [value, grads] = valueAndGrad(loss, { argnums: [0, 1, 2] })(p.w1, p.b1, p.w2) as [Tensor, Tensor[]];
-  p.w1.assign(p.w1.sub(grads[0]!.mul(0.1)));
-  p.b1.assign(p.b1.sub(grads[1]!.mul(0.1)));
-  p.w2.assign(p.w2.sub(grads[2]!.mul(0.1)));
+  const [value, grads] = valueAndGrad(loss, { argnums: [0, 1, 2] })(p.w1, p.b1, p.w2);
+  p.w1.assign(p.w1.sub(grads[0].mul(0.1)));
+  p.b1.assign(p.b1.sub(grads[1].mul(0.1)));
+  p.w2.assign(p.w2.sub(grads[2].mul(0.1)));
   return value;
 }
 

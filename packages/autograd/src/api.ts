@@ -162,13 +162,16 @@ export interface GradOptions {
 export type GradOptionsWithAux = GradOptions & { hasAux: true };
 
 // The overloads of grad and valueAndGrad type the gradient by `argnums`: one tensor for an index
-// (or the default 0), an array for a list, as the result is at run time. Options whose argnums is
-// not known to be one or the other (a GradOptions variable) get the union.
+// (or the default 0), an array for a list, as the result is at run time (a tuple of as many
+// tensors for a list literal). Options whose argnums is not known to be one or the other (a
+// GradOptions variable) get the union.
 
 /** Options with `argnums` an index or left out: the gradient is one tensor. */
 export type GradOptionsOne = GradOptions & { argnums?: number };
 /** Options with `argnums` a list: the gradients are an array, one per listed argument. */
-export type GradOptionsMany = GradOptions & { argnums: readonly number[] };
+export type GradOptionsMany<A extends readonly number[] = readonly number[]> = GradOptions & { argnums: A };
+/** The gradients for the list `argnums` A, one Tensor each: a tuple for a list literal, `Tensor[]` for an array. */
+export type Gradients<A extends readonly number[]> = { -readonly [K in keyof A]: Tensor };
 
 const GRAD_OPTIONS = ['argnums', 'hasAux'] as const satisfies readonly (keyof GradOptions)[];
 
@@ -202,10 +205,10 @@ function argIndices(op: string, argnums: number | readonly number[], n: number):
  * `value_and_grad(f, has_aux=True)`).
  */
 export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsOne): (...args: Tensor[]) => [[Tensor, Aux], Tensor];
-export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany): (...args: Tensor[]) => [[Tensor, Aux], Tensor[]];
+export function valueAndGrad<Aux, const A extends readonly number[]>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany<A>): (...args: Tensor[]) => [[Tensor, Aux], Gradients<A>];
 export function valueAndGrad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [[Tensor, Aux], Tensor | Tensor[]];
 export function valueAndGrad(f: TensorFn, opts?: GradOptionsOne & { hasAux?: false }): (...args: Tensor[]) => [Tensor, Tensor];
-export function valueAndGrad(f: TensorFn, opts: GradOptionsMany & { hasAux?: false }): (...args: Tensor[]) => [Tensor, Tensor[]];
+export function valueAndGrad<const A extends readonly number[]>(f: TensorFn, opts: GradOptionsMany<A> & { hasAux?: false }): (...args: Tensor[]) => [Tensor, Gradients<A>];
 export function valueAndGrad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => [Tensor, Tensor | Tensor[]];
 export function valueAndGrad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => [unknown, Tensor | Tensor[]] {
   return valueAndGradAs('valueAndGrad', f, opts);
@@ -253,10 +256,10 @@ function valueAndGradAs(op: GradName, f: (...args: Tensor[]) => unknown, opts: G
  * `grad(f, has_aux=True)`).
  */
 export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsOne): (...args: Tensor[]) => [Tensor, Aux];
-export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany): (...args: Tensor[]) => [Tensor[], Aux];
+export function grad<Aux, const A extends readonly number[]>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux & GradOptionsMany<A>): (...args: Tensor[]) => [Gradients<A>, Aux];
 export function grad<Aux>(f: (...args: Tensor[]) => [Tensor, Aux], opts: GradOptionsWithAux): (...args: Tensor[]) => [Tensor | Tensor[], Aux];
 export function grad(f: TensorFn, opts?: GradOptionsOne & { hasAux?: false }): (...args: Tensor[]) => Tensor;
-export function grad(f: TensorFn, opts: GradOptionsMany & { hasAux?: false }): (...args: Tensor[]) => Tensor[];
+export function grad<const A extends readonly number[]>(f: TensorFn, opts: GradOptionsMany<A> & { hasAux?: false }): (...args: Tensor[]) => Gradients<A>;
 export function grad(f: TensorFn, opts?: GradOptions): (...args: Tensor[]) => Tensor | Tensor[];
 export function grad(f: (...args: Tensor[]) => unknown, opts: GradOptions = {}): (...args: Tensor[]) => unknown {
   return gradAs('grad', f, opts);

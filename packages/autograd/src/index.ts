@@ -8,7 +8,7 @@ import { ambientAutograd } from './reverse.js';
 installAmbientAutograd(ambientAutograd);
 
 export { vjp, grad, gradOf, valueAndGrad, jvp, hvp, jacobian, hessian, noGrad, enableGrad } from './api.js';
-export type { TensorFn, Pullback, GradOptions, GradOptionsMany, GradOptionsOne, GradOptionsWithAux, JacobianOptions } from './api.js';
+export type { TensorFn, Pullback, GradOptions, GradOptionsMany, Gradients, GradOptionsOne, GradOptionsWithAux, JacobianOptions } from './api.js';
 export { jit, makeProgram } from './jit.js';
 export { customJvp, customVjp } from './custom.js';
 export { vmap, batchRules, BatchTrace } from './vmap.js';

@@ -25,6 +25,25 @@ describe('gradient result types', () => {
     expect(both.length).toBe(2);
   });
 
+  it('a list literal of argnums gives a tuple of as many gradients; an array of them an array', async () => {
+    const [g0, g1]: [Tensor, Tensor] = grad(f, { argnums: [0, 1] })(a, b);
+    // @ts-expect-error two argnums give two gradients: there is no third
+    const g2: Tensor = grad(f, { argnums: [0, 1] })(a, b)[2];
+    const [value, [gb, ga]]: [Tensor, [Tensor, Tensor]] = valueAndGrad(f, { argnums: [1, 0] })(a, b);
+    const withAux = (x: Tensor, y: Tensor): [Tensor, string] => [f(x, y), 'aux'];
+    const [[gy], aux]: [[Tensor], string] = grad(withAux, { hasAux: true, argnums: [1] })(a, b);
+    const [[, aux2], [gx2, gy2]]: [[Tensor, string], [Tensor, Tensor]] = valueAndGrad(withAux, { hasAux: true, argnums: [0, 1] })(a, b);
+    const indices = [0, 1];
+    const gs: Tensor[] = grad(f, { argnums: indices })(a, b);
+    // @ts-expect-error an array of argnums may be empty: its first gradient may be undefined
+    const first: Tensor = gs[0];
+    expect(g2).toBeUndefined();
+    expect([await value.item(), aux, aux2, gs.length]).toEqual([19, 'aux', 'aux', 2]);
+    for (const [t, want] of [[g0, [6, 16]], [ga, [6, 16]], [gx2, [6, 16]], [first, [6, 16]], [g1, [1, 4]], [gb, [1, 4]], [gy, [1, 4]], [gy2, [1, 4]]] as const) {
+      expect(Array.from(await t.data())).toEqual(want); // 2ab, a²
+    }
+  });
+
   it('grad with options of unknown form keeps the union', () => {
     const opts: GradOptions = { argnums: [1] };
     const g = grad(f, opts)(a, b);
