@@ -17,21 +17,30 @@ import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
 import { BatchTrace, fromFront, vmap } from './vmap.js';
 
-/** What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal output. */
-export interface JvpRuleInputs {
-  readonly primals: readonly Tensor[];
-  readonly tangents: readonly Tensor[];
+/**
+ * What a jvp rule receives: the primal inputs, a tangent for each (zeros where none), the primal
+ * output. `A` is the function's parameter list, so for `(x: Tensor, y: Tensor) => …` the rule's
+ * `({ primals: [x, y], tangents: [tx, ty] })` are Tensors (not Tensor | undefined).
+ */
+export interface JvpRuleInputs<A extends readonly Tensor[] = readonly Tensor[]> {
+  readonly primals: { readonly [K in keyof A]: Tensor };
+  readonly tangents: { readonly [K in keyof A]: Tensor };
   readonly output: Tensor;
 }
 
-export interface CustomVjpRule<S> {
+/**
+ * The rule of `customVjp`. `S` is what `forward` saves (the arguments when there is no forward);
+ * `A` is the function's parameter list: forward takes those arguments, and backward returns one
+ * cotangent (or null) for each.
+ */
+export interface CustomVjpRule<S, A extends readonly Tensor[] = Tensor[]> {
   /**
    * Computes the output and what the backward rule needs (`saved`). Default: the function itself,
    * saving its arguments.
    */
-  forward?: (...args: Tensor[]) => { output: Tensor; saved: S };
+  forward?: (...args: A) => { output: Tensor; saved: S };
   /** The cotangent of every argument (null for none) from the output's cotangent. */
-  backward: (saved: S, cotangent: Tensor, output: Tensor) => readonly (Tensor | null)[];
+  backward: (saved: S, cotangent: Tensor, output: Tensor) => { readonly [K in keyof A]: Tensor | null };
 }
 
 type Definition =
@@ -45,9 +54,10 @@ type Definition =
  *
  *   const logsumexp = customJvp((x) => x.exp().sum().log(), ({ tangents: [t], output }) => ...);
  */
-export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule: (inputs: JvpRuleInputs) => Tensor): (...args: A) => Tensor {
+export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule: (inputs: JvpRuleInputs<A>) => Tensor): (...args: A) => Tensor {
   if (typeof f !== 'function' || typeof jvpRule !== 'function') throw new TypeError('customJvp: expected a function and its jvp rule, (inputs) => tangent');
-  const def: Definition = { kind: 'jvp', name: f.name || 'customJvp', f: f as (...args: Tensor[]) => Tensor, rule: jvpRule };
+  // The rule is called with one primal and one tangent per argument of f: the JvpRuleInputs<A> it takes.
+  const def: Definition = { kind: 'jvp', name: f.name || 'customJvp', f: f as (...args: Tensor[]) => Tensor, rule: jvpRule as (inputs: JvpRuleInputs) => Tensor };
   return ((...args: A) => composite(() => call(def, args))) as (...args: A) => Tensor;
 }
 
@@ -58,7 +68,7 @@ export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule
  *
  *   const clip = customVjp((x) => x, { backward: (_, ct) => [ct.maximum(-1).minimum(1)] });
  */
-export function customVjp<A extends Tensor[], S = Tensor[]>(f: (...args: A) => Tensor, rule: CustomVjpRule<S>): (...args: A) => Tensor {
+export function customVjp<A extends Tensor[], S = A>(f: (...args: A) => Tensor, rule: CustomVjpRule<S, A>): (...args: A) => Tensor {
   if (typeof f !== 'function' || rule === null || typeof rule !== 'object' || typeof rule.backward !== 'function') {
     throw new TypeError('customVjp: expected a function and { backward(saved, cotangent, output), forward? }');
   }
