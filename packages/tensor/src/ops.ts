@@ -776,11 +776,25 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
 }
 
 /**
+ * The pieces of `split(x, sections)`: a tuple with one Tensor per size for a list literal of
+ * sizes, or with n Tensors for a literal count n from 1 to 8; `Tensor[]` otherwise.
+ */
+export type SplitPieces<S extends number | readonly number[]> =
+  S extends readonly number[] ? { -readonly [K in keyof S]: Tensor } :
+  number extends S ? Tensor[] :
+  S extends 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 ? TensorTuple<S> : Tensor[];
+
+/** A tuple of N Tensors (N a small literal). */
+type TensorTuple<N extends number, T extends Tensor[] = []> = T['length'] extends N ? T : TensorTuple<N, [...T, Tensor]>;
+
+/**
  * Splits `x` along `axis` (default 0) into consecutive pieces: a number is how many pieces of
  * equal extent (which must divide the axis, as numpy.split), an array the extent of each piece
  * (which must sum to the axis, as torch.split with a list). Each piece is a slice, so gradients
- * and batching come from slice's.
+ * and batching come from slice's. Typed as a tuple of the pieces for literal sections
+ * (`const [a, b] = split(x, [2, 4])`), see SplitPieces.
  */
+export function split<const S extends number | readonly number[]>(x: Tensor, sections: S, axis?: number): SplitPieces<S>;
 export function split(x: Tensor, sections: number | readonly number[], axis = 0): Tensor[] {
   checkTensor('split', x);
   const a = normalizeAxis('split', axis, x.rank);

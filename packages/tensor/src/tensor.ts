@@ -645,7 +645,7 @@ export class Tensor {
   unsqueeze(axis: number): Tensor { return ops.unsqueeze(this, axis); }
   flatten(): Tensor { return ops.reshape(this, [this.size]); }
   indexSelect(axis: number, indices: Tensor | readonly number[]): Tensor { return ops.indexSelect(this, axis, indices); }
-  split(sections: number | readonly number[], axis?: number): Tensor[] { return ops.split(this, sections, axis); }
+  split<const S extends number | readonly number[]>(sections: S, axis?: number): ops.SplitPieces<S> { return ops.split(this, sections, axis); }
   flip(axes?: number | readonly number[]): Tensor { return ops.flip(this, axes); }
   tile(reps: readonly number[]): Tensor { return ops.tile(this, reps); }
   cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
