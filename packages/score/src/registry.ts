@@ -275,7 +275,9 @@ export interface ModelSpec {
   readonly outputScaling: 'none' | 'divideBySigma' | 'noisePrediction';
 }
 
-/** The forward SDE of an 'sde' noise spec. */
+/** The forward SDE of an 'sde' noise spec (undefined for the other kinds: typed Sde for an 'sde' spec). */
+export function sdeOf(noise: Extract<NoiseSpec, { kind: 'sde' }>): Sde;
+export function sdeOf(noise: NoiseSpec): Sde | undefined;
 export function sdeOf(noise: NoiseSpec): Sde | undefined {
   if (noise.kind !== 'sde') return undefined;
   if (noise.sde === 've') return veSde({ sigmaMin: noise.sigmaMin, sigmaMax: noise.sigmaMax });
@@ -459,7 +461,7 @@ function timeOfStd(sde: Sde, std: number): number {
  */
 export function cleanestCondition(noise: NoiseSpec): number | undefined {
   if (noise.kind === 'levels') return noise.sigmas[noise.sigmas.length - 1]!;
-  if (noise.kind === 'sde') return timeOfStd(sdeOf(noise)!, SDE_EVALUATION_STD);
+  if (noise.kind === 'sde') return timeOfStd(sdeOf(noise), SDE_EVALUATION_STD);
   return undefined;
 }
 
@@ -555,7 +557,7 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
     const targetScore = kdeScore(ctx.kdeData, { bandwidth: [...noise.bandwidth] });
     return (params, key) => explicitScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key }), { targetScore });
   }
-  const sde = sdeOf(noise)!;
+  const sde = sdeOf(noise);
   return (params, key) => {
     const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
     return sdeScoreLoss(model.bind(params), dataset.sample(batch, { key: dataKey }), { sde, key: lossKey });
