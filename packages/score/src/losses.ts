@@ -452,7 +452,7 @@ export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions)
     checkNumber(where, 'power', power);
     const [n] = x.shape as [number, number];
     const dtype = x.dtype as 'float32' | 'float64';
-    const [levelKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+    const [levelKey, noiseKey] = splitKey(opts.key, 2);
     const levels = sigmas.length;
     // Level index ⌊uL⌋, clamped because float rounding can lift u·L to L when u is just below 1.
     const index = cast(minimum(rand([n], { key: levelKey, dtype, device: x.device }).mul(levels), levels - 1), 'int32');
@@ -506,7 +506,7 @@ export function sdeScoreLoss(score: ScoreFunction, x: Tensor, opts: SdeScoreLoss
     checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
     const [n, d] = x.shape as [number, number];
     const dtype = x.dtype as 'float32' | 'float64';
-    const [timeKey, noiseKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+    const [timeKey, noiseKey] = splitKey(opts.key, 2);
     const t = rand([n], { key: timeKey, dtype, device: x.device }).mul(sde.T - eps).add(eps);
     const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });
     const std = perRow(sde.std(t));

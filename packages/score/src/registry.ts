@@ -524,7 +524,7 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
     const sigmas = noise.sigmas;
     const table = keep(tensor(Float64Array.from(sigmas), { dtype: 'float32' }));
     return (params, key) => {
-      const [dataKey, levelKey, noiseKey, lossKey] = splitKey(key, 4) as [RandomKey, RandomKey, RandomKey, RandomKey];
+      const [dataKey, levelKey, noiseKey, lossKey] = splitKey(key, 4);
       const score = model.bind(params);
       const x = dataset.sample(batch, { key: dataKey });
       if (!estimator) return ncsnLoss(score, x, { key: lossKey, sigmas });
@@ -542,13 +542,13 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
   }
   if (noise.kind === 'none') {
     return (params, key) => {
-      const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+      const [dataKey, lossKey] = splitKey(key, 2);
       return mean(estimator!(model.bind(params), dataset.sample(batch, { key: dataKey }), lossKey, undefined));
     };
   }
   if (noise.kind === 'single') {
     return (params, key) => {
-      const [dataKey, noiseKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+      const [dataKey, noiseKey] = splitKey(key, 2);
       return denoisingScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key: dataKey }), { key: noiseKey, sigma: noise.sigma });
     };
   }
@@ -559,7 +559,7 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
   }
   const sde = sdeOf(noise);
   return (params, key) => {
-    const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+    const [dataKey, lossKey] = splitKey(key, 2);
     return sdeScoreLoss(model.bind(params), dataset.sample(batch, { key: dataKey }), { sde, key: lossKey });
   };
 }

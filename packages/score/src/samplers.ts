@@ -354,7 +354,7 @@ function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: Sd
   checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
   checkBoolean(where, 'denoiseFinalStep', opts.denoiseFinalStep);
   if (opts.dtype !== undefined) checkOneOf(where, 'dtype', opts.dtype, ['float32', 'float64'] as const);
-  const [priorKey, stepKey] = splitKey(opts.key, 2) as [RandomKey, RandomKey];
+  const [priorKey, stepKey] = splitKey(opts.key, 2);
   let init = opts.init;
   if (init !== undefined) {
     checkBatch(where, init, 'init');
