@@ -115,7 +115,7 @@ export interface RunKeys {
  * the samples and reference data that run drew (the trained model being the checkpoint's).
  */
 export function runKeys(seed: number): RunKeys {
-  const [model, training, reference, samples, kde, scale] = splitKey(randomKey(seed), 6) as [RandomKey, RandomKey, RandomKey, RandomKey, RandomKey, RandomKey];
+  const [model, training, reference, samples, kde, scale] = splitKey(randomKey(seed), 6);
   return { model, training, reference, samples, kde, scale };
 }
 
@@ -128,7 +128,7 @@ export async function drawSamples(
 ): Promise<SampleRun> {
   const { model, noise } = ctx;
   const { sampler, n } = choices;
-  const [initKey, runKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+  const [initKey, runKey] = splitKey(key, 2);
   const recorded = Math.min(opts.paths, n);
   const positions: number[][] = Array.from({ length: recorded }, () => []);
   const record = async (x: Tensor) => {
