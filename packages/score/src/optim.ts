@@ -548,7 +548,7 @@ export function globalNorm(grads: Params): Tensor {
  * is a tensor: no value is read back. Returns new gradient tensors (each in its own dtype) and
  * the norm before clipping (see `globalNorm` for its dtype).
  */
-export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; norm: Tensor } {
+export function clipGradNorm<P extends Params>(grads: P, maxNorm: number): { grads: P; norm: Tensor } {
   return composite(() => {
     checkGradients('clipGradNorm', grads);
     // Required: checkNumber passes undefined (a default), and the scale would then fail in mul.
@@ -560,7 +560,7 @@ export function clipGradNorm(grads: Params, maxNorm: number): { grads: Params; n
     // The scale is cast to each gradient's dtype, so a float32 gradient stays float32 beside a
     // float64 one (PyTorch multiplies each gradient in place by the scale, in its own dtype).
     for (const [name, g] of Object.entries(grads)) clipped[name] = mul(g, scale.dtype === g.dtype ? scale : scale.cast(g.dtype));
-    return { grads: clipped, norm };
+    return { grads: clipped as P, norm };
   });
 }
 
@@ -586,10 +586,13 @@ export interface EmaOptions {
 }
 const EMA_OPTIONS = optionNames<EmaOptions>()(['decay', 'warmup']);
 
-/** An exponential moving average of parameters (Polyak & Juditsky 1992). */
-export interface Ema {
+/**
+ * An exponential moving average of parameters (Polyak & Juditsky 1992). `P` is the parameters'
+ * record type, so the averages read by name are typed as the parameters are.
+ */
+export interface Ema<P extends Params = Params> {
   /** The averaged parameters, by the same names. */
-  readonly shadow: Params;
+  readonly shadow: P;
   /** Updates applied so far. */
   readonly updates: number;
   /** The decay the next update will use. */
@@ -633,7 +636,7 @@ export interface EmaState {
  * (1 − δ)·params, δ = `decay` (default 0.999), with `warmup` (default true) δ = min(decay,
  * (1 + n)/(10 + n)) at the n-th update. The shadow starts as a copy of `params`.
  */
-export function ema(params: Params, opts: EmaOptions = {}): Ema {
+export function ema<P extends Params>(params: P, opts: EmaOptions = {}): Ema<P> {
   const where = 'ema';
   checkOptimizerOptions(where, opts, EMA_OPTIONS);
   const decay = opts.decay ?? 0.999;
@@ -669,7 +672,8 @@ export function ema(params: Params, opts: EmaOptions = {}): Ema {
     });
   };
   return {
-    shadow,
+    // The averages under the parameters' names, so typed as the parameters' record.
+    shadow: shadow as P,
     get updates() {
       return n;
     },

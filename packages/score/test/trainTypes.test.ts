@@ -4,7 +4,7 @@
 // line that compiled, fails it. The run-time half checks that the loss gets what the type says.
 
 import { describe, expect, it } from 'vitest';
-import { type Params, sgd, train, trainingStep } from '@scorch/score';
+import { type Params, clipGradNorm, ema, sgd, train, trainingStep } from '@scorch/score';
 import { type Tensor, randomKey, sum, tensor } from '@scorch/tensor';
 
 const f64 = (v: number[]) => tensor(v, { dtype: 'float64' });
@@ -43,5 +43,21 @@ describe('train and trainingStep keep the parameters type', () => {
     const any: Params = { u: f64([1]) };
     await train({ params: any, optimizer: sgd({ lr: 0.25 }), steps: 1, key: randomKey(1), loss: (p: Params) => sum(p.u!.square()) });
     expect(Array.from(await any.u!.data())).toEqual([0.5]); // 1 − 0.25·2
+  });
+
+  it('ema and clipGradNorm keep the record type: shadow.w and grads.w are Tensors', async () => {
+    const params = { w: f64([3, 4]) };
+    const average = ema(params, { decay: 0.5, warmup: false });
+    const shadow: Tensor = average.shadow.w;
+    // @ts-expect-error the average has no entry 'v'
+    const missing: Tensor = average.shadow.v;
+    expect(missing).toBeUndefined();
+    expect(Array.from(await shadow.data())).toEqual([3, 4]);
+    const { grads, norm } = clipGradNorm({ w: f64([3, 4]) }, 1);
+    const clipped: Tensor = grads.w;
+    // ‖(3, 4)‖ = 5: scaled by 1/(5 + 1e-6)
+    expect(await norm.item()).toBe(5);
+    expect(Array.from(await clipped.data())).toEqual([3 / (5 + 1e-6), 4 / (5 + 1e-6)]);
+    average.dispose();
   });
 });
