@@ -140,7 +140,7 @@ export const DEMO_SPEC: CommandSpec = {
   summary: 'the main job: SSM-VR on the two-mode mixture, annealed Langevin sampling, a report',
   details:
     "Runs 'scorch train' with its defaults: sliced score matching (variance-reduced) trains a noise-conditional score network on Song & Ermon 2019's two-mode Gaussian mixture (weights 1/5 and 4/5), annealed Langevin dynamics draws samples, and the metrics table and the report's path are printed. " +
-    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag but --resume and --stop-after may be given to change it.\n\n" + INTERRUPT_TEXT,
+    "It uses WebGPU when an adapter exists and the CPU otherwise. Any 'scorch train' flag but --resume, --stop-after and --checkpoint-every may be given to change it.\n\n" + INTERRUPT_TEXT,
   // The same flags as train; only the default output directory's name differs.
   flags: trainFlags.map((f) => (f.name === 'out' ? { ...f, defaultText: 'scorch-runs/demo-<date>-<time>, a new directory' } : f.name === 'log-every' ? { ...f, defaultText: 'steps/100' } : f)),
   examples: ['scorch demo', 'scorch demo --backend cpu', 'scorch demo --out my-demo --force'],

@@ -171,6 +171,13 @@ describe('--help', () => {
     expect(flat).toContain('--steps is the new total (default: the total the run was started for;');
     expect(flat).toContain('--stop-after K stop once K of the --steps steps are done');
     expect(commandHelp(DEMO_SPEC).split('Flags:')[1]).not.toMatch(/--resume|--stop-after/);
+    // demo's help names the train flags it refuses: every one of them (--checkpoint-every was
+    // left out, so the help said demo took it, and demo refused it as an unknown flag).
+    const demoDetails = commandHelp(DEMO_SPEC).split('Flags:')[0]!.replace(/\s+/g, ' ');
+    const trainOnly = TRAIN_SPEC.flags.filter((f) => !DEMO_SPEC.flags.some((d) => d.name === f.name)).map((f) => `--${f.name}`);
+    expect(trainOnly).toEqual(['--resume', '--stop-after', '--checkpoint-every']);
+    expect(demoDetails).toContain("Any 'scorch train' flag but --resume, --stop-after and --checkpoint-every may be given to change it.");
+    for (const flag of trainOnly) expect(parseArgs.bind(null, DEMO_SPEC, [flag, '5'])).toThrow(new RegExp(`unknown flag ${flag};`));
     // Ctrl-C while training saves a checkpoint to resume from, in both commands.
     for (const text of [flat, commandHelp(DEMO_SPEC).replace(/\s+/g, ' ')]) {
       expect(text).toContain("Ctrl-C (or SIGTERM, SIGHUP) while training stops the run after the step in progress: it writes checkpoint.json of the steps done (and nothing else: no samples, metrics or report), prints the 'scorch train --resume' command that continues it to --steps, and exits with status 130 (143, 129).");
