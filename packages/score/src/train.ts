@@ -241,7 +241,9 @@ function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite
  * Runs `steps` optimisation steps of `loss` over `params` (updated in place) with `optimizer`,
  * the step's key foldIn(key, step). `steps` and `key` are required; `startStep` (a continued
  * run's first step, default 0), `every` (default 100), `clipNorm`, `ema`, `onProgress`,
- * `stopOnNonFinite` (default true) and `jit` as in `TrainOptions`. Returns the losses read (every `every` steps and at the last step).
+ * `stopOnNonFinite` (default true), `jit`, `lossTakesStep` and `signal` (stops the run after the
+ * step in progress) as in `TrainOptions`. Returns the losses read (every `every` steps and at the
+ * last step) and the steps taken (`TrainResult`: fewer than `steps` when `signal` stopped it).
  */
 export async function train<P extends Params>(opts: TrainOptions<P>): Promise<TrainResult> {
   const where = 'train';
