@@ -369,7 +369,8 @@ export interface Checkpoint {
     readonly steps: number;
     /**
      * The steps the run was started for (its --steps, the learning-rate schedule's length): more
-     * than `steps` when it stopped early (--stop-after). From v2; a v1 run trained all its steps.
+     * than `steps` when it stopped early (--stop-after, a stop signal, or a --checkpoint-every
+     * checkpoint written while training). From v2; a v1 run trained all its steps.
      */
     readonly totalSteps?: number;
     readonly batch: number;
