@@ -490,20 +490,29 @@ const CONTINUATION_FLAGS = ['stop-after', 'checkpoint-every', 'backend', 'sample
 /**
  * Tells the user that the run was stopped by `signal` after `trained` of its `steps` steps, with
  * its checkpoint written into `outDir` (which holds nothing else: the run skipped sampling and
- * the report), and the command that continues it: train --resume with the flags the checkpoint
- * does not record (--stop-after, --checkpoint-every, the backend, the sampler's), or, when
- * training had ended, sample.
+ * the report), and the command that continues it (continuationCommand).
  */
 function interruptedRun(io: Io, where: string, signal: NodeJS.Signals, outDir: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): void {
   const path = join(outDir, CHECKPOINT_FILE);
+  const what = trained < steps ? `after step ${trained} of ${steps}` : `after training (${plural(steps, 'step')})`;
+  io.out(`${where}: stopped by ${signal} ${what}; saved its checkpoint to ${path} (the directory holds only the checkpoint: sampling, metrics and the report were skipped)`);
+  io.out(continuationCommand(outDir, trained, steps, values, given));
+}
+
+/**
+ * The line that tells how to continue a run stopped after `trained` of its `steps` steps, its
+ * checkpoint in `outDir`: train --resume with the flags the checkpoint does not record
+ * (--stop-after, --checkpoint-every, the backend, the sampler's), or, when training had ended,
+ * sample with the run's seed (`values.seed`: sample's own default differs) and the backend and
+ * sampler flags, which draws the samples the run would have drawn.
+ */
+export function continuationCommand(outDir: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): string {
   const flags = (training: boolean) => CONTINUATION_FLAGS.slice(training ? 0 : 2)
     .filter((flag) => given.has(flag) && !(flag === 'stop-after' && (values[flag] as number) <= trained))
     .map((flag) => ` --${flag} ${shellWord(String(values[flag]))}`).join('');
-  const what = trained < steps ? `after step ${trained} of ${steps}` : `after training (${plural(steps, 'step')})`;
-  io.out(`${where}: stopped by ${signal} ${what}; saved its checkpoint to ${path} (the directory holds only the checkpoint: sampling, metrics and the report were skipped)`);
-  io.out(trained < steps
+  return trained < steps
     ? `continue the run with: scorch train --resume ${shellWord(outDir)}${flags(true)}`
-    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)}${flags(false)}`);
+    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)} --seed ${values.seed as number}${flags(false)}`;
 }
 
 /**

@@ -16,7 +16,7 @@ import { main } from '../src/main.js';
 import { CLAIM_FILE, prepareOutputDirectory, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
-import { DEMO_SPEC, TRAIN_SPEC, nonFiniteLossAdvice } from '../src/train.js';
+import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice } from '../src/train.js';
 import { BENCH_SPEC } from '../src/bench.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -965,6 +965,27 @@ describe('end to end on the CPU (child processes)', () => {
     const other = join(scratch, 'redrawn-seed4');
     expect(runCli('sample', '--checkpoint', run, '--n', '200', '--steps-per-level', '10', '--seed', '4', '--backend', 'cpu', '--out', other).code).toBe(0);
     expect(points(other)).not.toEqual(points(run));
+  });
+
+  it('the command printed for a run stopped by a signal after its last step samples it with the run\'s seed, drawing the run\'s samples', () => {
+    // A signal that lands in a run's last step leaves the checkpoint of the whole run and prints
+    // 'sample it with: ...' (too short a window to hit from here: the line is checked as built).
+    // It left out --seed, so sample took its own default (1), not the run's: other samples than
+    // the run would have drawn.
+    const { values, given } = parseArgs(TRAIN_SPEC, ['--backend', 'cpu', '--steps', '40', '--batch', '64', '--n', '200', '--steps-per-level', '10', '--seed', '3', '--out', run]);
+    const line = continuationCommand(run, 40, 40, values, given);
+    expect(line).toBe(`sample it with: scorch sample --checkpoint ${run} --seed 3 --backend cpu --n 200 --steps-per-level 10`);
+    const out = join(scratch, 'continued');
+    const r = runCli(...line.replace(/^sample it with: scorch /, '').split(' '), '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const points = (dir: string) => JSON.parse(readFileSync(join(dir, 'samples.json'), 'utf8')).points as number[][];
+    expect(points(out)).toEqual(points(run));
+    // The seed is the run's when it was left to its default (0), and a run stopped before its
+    // end is continued by train --resume, which takes the seed from the checkpoint.
+    const byDefault = parseArgs(TRAIN_SPEC, ['--backend', 'cpu', '--steps', '40']);
+    expect(continuationCommand(run, 40, 40, byDefault.values, byDefault.given)).toBe(`sample it with: scorch sample --checkpoint ${run} --seed 0 --backend cpu`);
+    expect(continuationCommand(run, 20, 40, values, given)).toBe(`continue the run with: scorch train --resume ${run} --backend cpu --n 200 --steps-per-level 10`);
   });
 
 
