@@ -32,7 +32,12 @@ export interface Metrics {
   readonly energyDistance: { value: number; nullStandardError: number };
   /** Fractions of samples nearest each mode, beside the true weights; null when the modes are unknown. */
   readonly modeWeights: { modes: number[][]; true: number[]; samples: number[]; largestError: number } | null;
-  readonly training: { steps: number; batch: number; seconds: number; stepsPerSecond: number; finalLoss: number | null } | null;
+  /**
+   * The run's training: `steps` trained in all; a resumed run (--resume) trained only those after
+   * `resumedAt` (the steps its checkpoint held), and its `seconds` and `stepsPerSecond` are of
+   * those steps alone.
+   */
+  readonly training: { steps: number; resumedAt?: number; batch: number; seconds: number; stepsPerSecond: number; finalLoss: number | null } | null;
   readonly sampling: Readonly<Record<string, string | number>> & { seconds: number; pathsFrom: string };
 }
 
@@ -126,7 +131,9 @@ export function metricRows(m: Metrics): [string, string, string][] {
   }
   if (m.training) {
     const t = m.training;
-    rows.push(['training', plural(t.steps, 'step'), `${fmt(t.seconds)} s, ${fmt(t.stepsPerSecond)} steps/s, final loss ${t.finalLoss === null ? '—' : fmt(t.finalLoss)}`]);
+    // A resumed run's time and rate are of the steps it trained, not of the whole run's.
+    const timed = t.resumedAt === undefined ? '' : `${plural(t.steps - t.resumedAt, 'step')} from step ${t.resumedAt}: `;
+    rows.push(['training', plural(t.steps, 'step'), `${timed}${fmt(t.seconds)} s, ${fmt(t.stepsPerSecond)} steps/s, final loss ${t.finalLoss === null ? '—' : fmt(t.finalLoss)}`]);
   }
   rows.push(['sampling', `${m.samples} samples`, `${fmt(m.sampling.seconds)} s, ${SAMPLERS[m.sampler].description}`]);
   return rows;

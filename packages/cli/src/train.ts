@@ -437,7 +437,8 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
     history = [...(resumed?.checkpoint.training.history ?? []), ...history];
     const training: Metrics['training'] = {
-      steps: trained, batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds, finalLoss: history.length ? history[history.length - 1]!.loss : null,
+      steps: trained, ...(resumed ? { resumedAt: done } : {}), batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds,
+      finalLoss: history.length ? history[history.length - 1]!.loss : null,
     };
 
     const choices = samplerChoicesFrom(values, sampler);

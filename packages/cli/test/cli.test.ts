@@ -699,7 +699,12 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(readFileSync(join(resumed, 'checkpoint.json'), 'utf8')).toBe(readFileSync(join(whole, 'checkpoint.json'), 'utf8'));
     expect(readFileSync(join(resumed, 'samples.json'), 'utf8')).toBe(readFileSync(join(whole, 'samples.json'), 'utf8'));
     // Its metrics are a fresh run's: of the model's 30 steps, the time of this run's 15.
-    expect(JSON.parse(readFileSync(join(resumed, 'metrics.json'), 'utf8')).training).toMatchObject({ steps: 30, batch: 16 });
+    const training = JSON.parse(readFileSync(join(resumed, 'metrics.json'), 'utf8')).training;
+    expect(training).toMatchObject({ steps: 30, resumedAt: 15, batch: 16 });
+    // Its rate is of the 15 steps it trained, and the table says so.
+    expect(training.stepsPerSecond).toBeCloseTo(15 / training.seconds, 6);
+    expect(r.stdout).toMatch(/^ {2}training +30 steps +15 steps from step 15: [\d.e+-]+ s, [\d.e+-]+ steps\/s, final loss /m);
+    expect(JSON.parse(readFileSync(join(whole, 'metrics.json'), 'utf8')).training.resumedAt).toBeUndefined();
     // The source run is untouched.
     expect(checkpointOf(stopped).training.steps).toBe(15);
   });
