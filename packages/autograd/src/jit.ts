@@ -41,7 +41,8 @@ export interface JittedFunction<A extends unknown[], R> {
   lower(...args: A): LoweredProgram;
   /**
    * Compiled programs held (one per signature seen, and per way its arguments alias tensors the
-   * function closes over), at most 64: beyond that the least recently used is freed.
+   * function closes over), at most 64: beyond that the least recently used is freed. All are
+   * freed when the jitted function is garbage collected.
    */
   readonly cacheSize: number;
   /** Times the function has been traced (a new signature, or after `clearCache`). */
@@ -113,6 +114,31 @@ interface Entry {
 const RETRACE_WARNING = 32;
 /** Signatures kept per function; the least recently used is freed beyond. */
 const CACHE_LIMIT = 64;
+
+/** Frees a compiled signature: its program (temps, buffers) and the constants it owns. */
+function freeEntry(entry: Entry): void {
+  entry.compiled.dispose();
+  for (const t of entry.owned) t.dispose();
+}
+
+/**
+ * Frees the compiled programs of a jitted function once the function itself is garbage (a
+ * closure jitted anew inside a loop, a notebook cell run again). Without it they were never
+ * disposed: the garbage collector took the arrays, but the backend still counted their temps as
+ * live (memory() grew by each dropped function's temps), and on WebGPU their buffers never went
+ * back to the pool. The held value is the function's cache, which does not reference the
+ * function, so registering does not keep the function alive.
+ */
+const unreachableJits = new FinalizationRegistry<Map<string, Entry[]>>((cache) => {
+  for (const variants of cache.values()) for (const e of variants) freeEntry(e);
+  cache.clear();
+});
+
+/**
+ * The jitted function of each lowered program: a LoweredProgram holds its function, so the
+ * program it hands out (`compiled`, which a caller may run) is not freed while it is held.
+ */
+const loweredOwners = new WeakMap<LoweredProgram, object>();
 
 function staticKey(value: unknown): string {
   if (value === undefined) return 'u';
@@ -313,7 +339,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     entryCount++;
     if (entryCount > CACHE_LIMIT) {
       const [oldest, olds] = cache.entries().next().value as [string, Entry[]];
-      free(olds.pop()!);
+      freeEntry(olds.pop()!);
       if (olds.length === 0) cache.delete(oldest);
       entryCount--;
     }
@@ -399,11 +425,6 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     return program.inputSources.map((src) => src.kind === 'argument' && donatedTensor[src.index] === true);
   };
 
-  const free = (entry: Entry) => {
-    entry.compiled.dispose();
-    for (const t of entry.owned) t.dispose();
-  };
-
   const jitted = ((...args: A): R => {
     // Under grad, jvp or an outer jit the body runs inline: the enclosing transformation sees
     // (and, for an outer jit, compiles) every operation.
@@ -415,7 +436,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
       value: (...args: A): LoweredProgram => {
         if (traceDepth() > 0) throw new Error('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
         const entry = entryFor(args, analyse(args));
-        return { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels(), describe: () => describeCompiled(entry.compiled) };
+        const lowered: LoweredProgram = { program: entry.compiled.program, compiled: entry.compiled, kernels: () => entry.compiled.kernels(), describe: () => describeCompiled(entry.compiled) };
+        loweredOwners.set(lowered, jitted);
+        return lowered;
       },
     },
     traceOnly: {
@@ -430,12 +453,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     traceCount: { get: () => traces },
     clearCache: {
       value: () => {
-        for (const variants of cache.values()) for (const e of variants) free(e);
+        for (const variants of cache.values()) for (const e of variants) freeEntry(e);
         cache.clear();
         entryCount = 0;
       },
     },
   });
+  unreachableJits.register(jitted, cache);
   return jitted;
 }
 
