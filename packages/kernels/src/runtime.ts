@@ -44,11 +44,16 @@ export interface RuntimeOptions {
   poolLimitBytes?: number;
   /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
   poisonAllocations?: boolean;
+  /**
+   * Compiled pipelines kept, by kernel source; beyond it the least recently used is dropped (and
+   * compiled again if it is needed again). Default 512.
+   */
+  pipelineCacheLimit?: number;
 }
 
 /** Every RuntimeOptions key (the `satisfies` keeps the list complete). */
 export const RUNTIME_OPTION_KEYS = Object.keys({
-  maxDispatchesPerBatch: true, poolLimitBytes: true, poisonAllocations: true,
+  maxDispatchesPerBatch: true, poolLimitBytes: true, poisonAllocations: true, pipelineCacheLimit: true,
 } satisfies Record<keyof RuntimeOptions, true>) as (keyof RuntimeOptions)[];
 
 /** The documented defaults of RuntimeOptions. */
@@ -56,6 +61,12 @@ export const RUNTIME_DEFAULTS: Required<RuntimeOptions> = {
   maxDispatchesPerBatch: 64,
   poolLimitBytes: 256 * 1024 * 1024,
   poisonAllocations: false,
+  // Kernels generated with literal shapes (compiled programs, some eager kernels) differ per
+  // shape, so a program run at many shapes (a server's batch sizes) made a pipeline for each, and
+  // kept them all. On llvmpipe a pipeline holds 0.13 MB (a one-line kernel) to 0.5 MB (a fused
+  // one) and takes 4 ms and more to compile (measured): 512 holds every kernel a program and its
+  // eager work use many times over, and at most about 250 MB.
+  pipelineCacheLimit: 512,
 };
 
 /** Checks the values of RuntimeOptions (its keys are the caller's to check). */
@@ -63,6 +74,7 @@ export function checkRuntimeOptions(where: string, opts: RuntimeOptions): void {
   checkNumber(where, 'maxDispatchesPerBatch', opts.maxDispatchesPerBatch, { integer: true, min: 1 });
   checkNumber(where, 'poolLimitBytes', opts.poolLimitBytes, { integer: true, min: 0 });
   checkBoolean(where, 'poisonAllocations', opts.poisonAllocations);
+  checkNumber(where, 'pipelineCacheLimit', opts.pipelineCacheLimit, { integer: true, min: 1 });
 }
 
 /** Rounds a request up to its pool size class: powers of two up to 4 KiB, then quarter steps. */
@@ -161,7 +173,14 @@ export class GpuRuntime {
   private liveBuffers = 0;
   private liveBytes = 0;
 
-  private readonly pipelines = new Map<string, CachedPipeline>();
+  /**
+   * Pipelines by kernel source, each with the tick of its last use; at most pipelineLimit. A use
+   * stamps its entry (a hit costs a store, not a reordering of the map); a compile past the limit
+   * finds the least recently used by a scan, which is small next to the compile.
+   */
+  private readonly pipelines = new Map<string, { entry: CachedPipeline; used: number }>();
+  private readonly pipelineLimit: number;
+  private pipelineTick = 0;
   private pipelineCompiles = 0;
 
   private encoder: GPUCommandEncoder | null = null;
@@ -208,6 +227,7 @@ export class GpuRuntime {
     this.maxDispatches = opts.maxDispatchesPerBatch ?? RUNTIME_DEFAULTS.maxDispatchesPerBatch;
     this.poolLimit = opts.poolLimitBytes ?? RUNTIME_DEFAULTS.poolLimitBytes;
     this.poison = opts.poisonAllocations ?? RUNTIME_DEFAULTS.poisonAllocations;
+    this.pipelineLimit = opts.pipelineCacheLimit ?? RUNTIME_DEFAULTS.pipelineCacheLimit;
     this.uniformAlign = Math.max(16, this.device.limits.minUniformBufferOffsetAlignment);
     this.uniformArena = this.device.createBuffer({
       label: 'scorch uniform arena',
@@ -350,9 +370,16 @@ export class GpuRuntime {
   // ------------------------------------------------------------------------------------------
   // Pipelines and dispatches
 
+  /**
+   * The pipeline of `spec`'s code, compiled on first use. A compile past pipelineLimit drops the
+   * least recently used (a compiled program holds its own pipelines, so only a later lookup of
+   * that code compiles it again).
+   */
   private pipelineFor(spec: KernelSpec): CachedPipeline {
-    let cached = this.pipelines.get(spec.code);
+    const hit = this.pipelines.get(spec.code);
+    let cached = hit?.entry;
     if (cached?.invalid) throw cached.invalid;
+    if (hit) hit.used = ++this.pipelineTick;
     if (!cached) {
       // A scope of its own, so a kernel that does not compile is reported as that, with the
       // compiler's messages and lines, rather than as a failed batch.
@@ -370,10 +397,24 @@ export class GpuRuntime {
         })
         .finally(() => this.pendingChecks.delete(check));
       this.pendingChecks.add(check);
-      this.pipelines.set(spec.code, cached);
+      if (this.pipelines.size >= this.pipelineLimit) this.dropLeastRecentPipeline();
+      this.pipelines.set(spec.code, { entry, used: ++this.pipelineTick });
       this.pipelineCompiles++;
     }
     return cached;
+  }
+
+  /** Drops the pipeline whose last use is the oldest (a scan: it runs once per compile past the limit). */
+  private dropLeastRecentPipeline(): void {
+    let oldest: string | undefined;
+    let oldestUse = Infinity;
+    for (const [code, p] of this.pipelines) {
+      if (p.used < oldestUse) {
+        oldestUse = p.used;
+        oldest = code;
+      }
+    }
+    if (oldest !== undefined) this.pipelines.delete(oldest);
   }
 
   /**

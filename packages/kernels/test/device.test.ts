@@ -60,7 +60,7 @@ describe('initWebGPU options', () => {
   it('rejects unknown keys, listing the valid ones', async () => {
     await expect(initWebGPU({ poisonAllocation: true } as never)).rejects.toThrow(
       "initWebGPU: unknown option 'poisonAllocation' (did you mean 'poisonAllocations'?); valid options: " +
-        'name, gpu, dawnCreate, forceCompatibility, limits, maxDispatchesPerBatch, poolLimitBytes, poisonAllocations',
+        'name, gpu, dawnCreate, forceCompatibility, limits, maxDispatchesPerBatch, poolLimitBytes, poisonAllocations, pipelineCacheLimit',
     );
     await expect(initWebGPU('webgpu' as never)).rejects.toThrow('initWebGPU: expected an options object, got string');
   });
@@ -72,7 +72,7 @@ describe('initWebGPU options', () => {
     // A runtime option is not a device request: it takes effect only through initWebGPU or GpuRuntime.
     await expect(acquireDevice({ poolLimitBytes: 0 } as never)).rejects.toThrow("acquireDevice: unknown option 'poolLimitBytes'");
     expect(() => new GpuRuntime({} as never, { poolLimit: 0 } as never)).toThrow(
-      "GpuRuntime: unknown option 'poolLimit' (did you mean 'poolLimitBytes'?); valid options: maxDispatchesPerBatch, poolLimitBytes, poisonAllocations",
+      "GpuRuntime: unknown option 'poolLimit' (did you mean 'poolLimitBytes'?); valid options: maxDispatchesPerBatch, poolLimitBytes, poisonAllocations, pipelineCacheLimit",
     );
   });
 

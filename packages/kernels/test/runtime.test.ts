@@ -300,6 +300,73 @@ describe('buffer reuse and queue ordering', () => {
   });
 });
 
+describe('the pipeline cache', () => {
+  /** A one-line kernel whose source differs per `i` (as kernels with literal shapes differ per shape). */
+  const kernelCode = (i: number) => `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < ${i + 1}u) { out[g.x] = f32(${i}); }
+}`;
+
+  it('keeps at most pipelineCacheLimit (512 by default) pipelines: a program run at many shapes no longer keeps one per shape', async () => {
+    const own = await initWebGPU({ name: 'webgpu-pipeline-default' });
+    try {
+      const limit = 512;
+      const before = own.runtime.stats;
+      for (let i = 0; i < limit + 100; i++) own.runtime.pipeline(kernelCode(i), `shape_${i}`);
+      await own.runtime.settle();
+      const after = own.runtime.stats;
+      expect(after.compiles - before.compiles).toBe(limit + 100);
+      expect(after.pipelines).toBe(limit);
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+
+  it('drops the least recently used pipeline, compiles a dropped one again, and compiled programs keep running', async () => {
+    const own = await initWebGPU({ name: 'webgpu-few-pipelines', pipelineCacheLimit: 4 });
+    try {
+      const { runtime } = own;
+      const compiles = () => runtime.stats.compiles - base;
+      const base = runtime.stats.compiles;
+      const first = Array.from({ length: 4 }, (_, i) => runtime.pipeline(kernelCode(i), `k${i}`));
+      expect(compiles()).toBe(4);
+      // A hit compiles nothing and returns the same pipeline; kernel 0 becomes the most recently used.
+      expect(runtime.pipeline(kernelCode(0), 'k0')).toBe(first[0]);
+      expect(compiles()).toBe(4);
+      runtime.pipeline(kernelCode(4), 'k4'); // drops kernel 1, the least recently used
+      expect(runtime.stats.pipelines).toBe(4);
+      expect(runtime.pipeline(kernelCode(0), 'k0')).toBe(first[0]);
+      expect(compiles()).toBe(5);
+      expect(runtime.pipeline(kernelCode(1), 'k1')).not.toBe(first[1]);
+      expect(compiles()).toBe(6);
+      await runtime.settle();
+
+      // A jitted function at 8 batch sizes (its kernels have literal shapes): every result right,
+      // also when its programs' pipelines have left the runtime's cache.
+      const x = (b: number) => tensor(Array.from({ length: b * 3 }, (_, i) => i - 4), { device: own.device }).reshape([b, 3]);
+      const f = jit((t: Tensor) => t.mul(2).add(1).relu().sum(1));
+      const expected = (b: number) => Array.from({ length: b }, (_, r) => [0, 1, 2].reduce((s, c) => s + Math.max(0, 2 * (r * 3 + c - 4) + 1), 0));
+      for (let round = 0; round < 2; round++) {
+        for (let b = 1; b <= 8; b++) {
+          const input = x(b);
+          const y = f(input);
+          expect(await y.toArray()).toEqual(expected(b));
+          y.dispose();
+          input.dispose();
+        }
+      }
+      expect(runtime.stats.pipelines).toBeLessThanOrEqual(4);
+      f.clearCache();
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+
+  it('pipelineCacheLimit must be an integer >= 1', async () => {
+    await expect(initWebGPU({ name: 'webgpu-no-pipelines', pipelineCacheLimit: 0 })).rejects.toThrow('initWebGPU: pipelineCacheLimit must be an integer >= 1, got 0');
+  });
+});
+
 describe('creation', () => {
   it('full: small constants by upload, large ones by a fill kernel, for every dtype', async () => {
     for (const n of [1, 1023, 5000]) {
