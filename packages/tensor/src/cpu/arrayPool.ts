@@ -8,7 +8,11 @@
 // (memory() would report capacity, not tensors), and every consumer would need a subarray view
 // of the right length: a typed-array object made per use, which is the allocation this avoids.
 // Free arrays are not live memory: memory() counts only arrays held by handles and compiled
-// programs. Past `maxFreeBytes` of free arrays, freed arrays are left to the garbage collector.
+// programs. Past `maxFreeBytes` of free arrays, the size classes used least recently (given or
+// taken) are dropped to the garbage collector to make room: a burst of sizes that never come back
+// (a server's batch sizes) used to fill the pool for good, after which the pool refused the arrays
+// of the work that runs now, and every step allocated anew. An array larger than the limit itself
+// is left to the garbage collector.
 
 //
 // Where compiled elementwise kernels may split across threads (rangeThreads.ts), new arrays are
@@ -40,9 +44,16 @@ function dtypeIndexOf(a: TypedArray): number {
   return a instanceof Float32Array ? 0 : a instanceof Float64Array ? 1 : a instanceof Int32Array ? 2 : 3;
 }
 
+/** The free arrays of one dtype and length, and the tick of the class's last use (a give or a take). */
+interface FreeClass {
+  readonly arrays: TypedArray[];
+  used: number;
+}
+
 export class ArrayPool {
   /** Per dtype: free arrays by length. */
-  private readonly free: Map<number, TypedArray[]>[] = DTYPE_OF.map(() => new Map());
+  private readonly free: Map<number, FreeClass>[] = DTYPE_OF.map(() => new Map());
+  private tick = 0;
   private freeArrays = 0;
   private freeBytes = 0;
   private allocations = 0;
@@ -52,7 +63,9 @@ export class ArrayPool {
 
   /** An array of `length` elements of `dtype`, with arbitrary contents. */
   take(dtype: DType, length: number): TypedArray {
-    const list = this.free[DTYPE_INDEX[dtype]]!.get(length);
+    const cls = this.free[DTYPE_INDEX[dtype]]!.get(length);
+    if (cls) cls.used = ++this.tick;
+    const list = cls?.arrays;
     const shared = sharedArraysWanted();
     for (let reused = list?.pop(); reused; reused = list!.pop()) {
       this.freeArrays--;
@@ -77,17 +90,58 @@ export class ArrayPool {
   give(array: TypedArray): void {
     const d = dtypeIndexOf(array);
     const bytes = array.byteLength;
-    if (this.freeBytes + bytes > this.maxFreeBytes) {
+    if (bytes > this.maxFreeBytes) {
       // Left to the garbage collector; the workers that hold it (range jobs) forget it now.
       if (isShared(array)) forgetSharedArray(array);
       return;
     }
     const byLength = this.free[d]!;
-    let list = byLength.get(array.length);
-    if (!list) byLength.set(array.length, (list = []));
-    list.push(array);
+    let cls = byLength.get(array.length);
+    if (!cls) byLength.set(array.length, (cls = { arrays: [], used: 0 }));
+    cls.used = ++this.tick;
+    // Room is always found: the array fits the limit, and every other class can be dropped.
+    while (this.freeBytes + bytes > this.maxFreeBytes && this.dropLeastRecent(cls));
+    if (this.freeBytes + bytes > this.maxFreeBytes) {
+      // Only its own class is left, full: the array is left to the garbage collector.
+      if (isShared(array)) forgetSharedArray(array);
+      return;
+    }
+    cls.arrays.push(array);
     this.freeArrays++;
     this.freeBytes += bytes;
+  }
+
+  /**
+   * Drops the free arrays of the size class used least recently, other than `keep` (to the
+   * garbage collector; the workers forget shared ones), and the empty classes it passes. Returns
+   * false when there was none to drop. A scan of the classes: it runs only when the pool is full.
+   */
+  private dropLeastRecent(keep: FreeClass): boolean {
+    let oldest: FreeClass | undefined;
+    let oldestMap: Map<number, FreeClass> | undefined;
+    let oldestLength = 0;
+    for (const byLength of this.free) {
+      for (const [length, cls] of byLength) {
+        if (cls === keep) continue;
+        if (cls.arrays.length === 0) {
+          byLength.delete(length);
+          continue;
+        }
+        if (oldest === undefined || cls.used < oldest.used) {
+          oldest = cls;
+          oldestMap = byLength;
+          oldestLength = length;
+        }
+      }
+    }
+    if (oldest === undefined) return false;
+    oldestMap!.delete(oldestLength);
+    for (const a of oldest.arrays) {
+      if (isShared(a)) forgetSharedArray(a);
+      this.freeArrays--;
+      this.freeBytes -= a.byteLength;
+    }
+    return true;
   }
 
   stats(): ArrayPoolStats {
@@ -96,7 +150,7 @@ export class ArrayPool {
 
   /** Drops every free array (to the garbage collector). */
   clear(): void {
-    for (const m of this.free) for (const list of m.values()) for (const a of list) if (isShared(a)) forgetSharedArray(a);
+    for (const m of this.free) for (const cls of m.values()) for (const a of cls.arrays) if (isShared(a)) forgetSharedArray(a);
     for (const m of this.free) m.clear();
     this.freeArrays = 0;
     this.freeBytes = 0;
