@@ -40,7 +40,10 @@ export interface GpuStorage {
 export interface RuntimeOptions {
   /** Dispatches recorded before the batch is submitted. Default 64. */
   maxDispatchesPerBatch?: number;
-  /** Bytes of freed buffers (tensor storage and readback staging) kept for reuse; beyond it they are destroyed. Default 256 MiB. */
+  /**
+   * Bytes of freed buffers (tensor storage and readback staging) kept for reuse; beyond it the
+   * size classes used least recently are destroyed to make room. Default 256 MiB.
+   */
   poolLimitBytes?: number;
   /** Fill every newly allocated output buffer with NaN bits (0x7fc00000) before its kernel runs. */
   poisonAllocations?: boolean;
@@ -98,6 +101,12 @@ export interface CompiledLaunch {
   /** For the profiler: bytes the kernel reads and writes, and its flops (products). */
   readonly bytes?: number;
   readonly flops?: number;
+}
+
+/** The free buffers of one size class, and the tick of the class's last use (a take or a return). */
+interface PoolClass {
+  readonly buffers: GPUBuffer[];
+  used: number;
 }
 
 export interface CachedPipeline {
@@ -165,10 +174,12 @@ export class GpuRuntime {
   private readonly poolLimit: number;
   private readonly uniformAlign: number;
 
-  private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Free storage buffers by size class (each class stamped with the tick of its last use). */
+  private readonly pool = new Map<number, PoolClass>();
   /** Bytes of both pools (storage and readback staging), held to poolLimit together. */
   private pooledBytes = 0;
-  private readonly stagingPool = new Map<number, GPUBuffer[]>();
+  private readonly stagingPool = new Map<number, PoolClass>();
+  private poolTick = 0;
   private releasedInBatch: GpuStorage[] = [];
   private liveBuffers = 0;
   private liveBytes = 0;
@@ -302,9 +313,8 @@ export class GpuRuntime {
     // The size class may lie past a limit that is not one (2^31 − 4): the buffer then stops at
     // the limit (4-byte aligned, and still at least the bytes asked for, a whole number of words).
     const size = Math.min(sizeClass(bytes), limit - (limit % 4));
-    let buffer = this.pool.get(size)?.pop();
+    let buffer = this.takePooled(this.pool, size);
     if (buffer) {
-      this.pooledBytes -= size;
       // What the buffer held before went with its last tensor.
       this.dependsOn.delete(buffer);
     } else {
@@ -339,21 +349,72 @@ export class GpuRuntime {
     else this.returnToPool(storage.buffer, storage.bytes);
   }
 
+  /** A free buffer of `size` from `pool`, or undefined; its class counts as used either way. */
+  private takePooled(pool: Map<number, PoolClass>, size: number): GPUBuffer | undefined {
+    const cls = pool.get(size);
+    if (!cls) return undefined;
+    cls.used = ++this.poolTick;
+    const buffer = cls.buffers.pop();
+    if (buffer) this.pooledBytes -= size;
+    return buffer;
+  }
+
+  /**
+   * Pools a freed buffer. Past poolLimit the size classes used least recently (of either pool) are
+   * destroyed to make room: a burst of sizes that never come back used to fill the pool for good,
+   * and the buffers of the work that runs now were then destroyed and created anew every step.
+   */
   private returnToPool(buffer: GPUBuffer, size: number, pool = this.pool): void {
+    if (size > this.poolLimit) {
+      buffer.destroy();
+      return;
+    }
+    let cls = pool.get(size);
+    if (!cls) pool.set(size, (cls = { buffers: [], used: 0 }));
+    cls.used = ++this.poolTick;
+    while (this.pooledBytes + size > this.poolLimit && this.dropLeastRecentPooled(cls));
     if (this.pooledBytes + size > this.poolLimit) {
       buffer.destroy();
       return;
     }
-    let list = pool.get(size);
-    if (!list) pool.set(size, (list = []));
-    list.push(buffer);
+    cls.buffers.push(buffer);
     this.pooledBytes += size;
+  }
+
+  /**
+   * Destroys the buffers of the pooled size class used least recently, other than `keep`, and
+   * forgets the empty classes it passes; false when there was none. A scan: it runs only when
+   * the pool is full.
+   */
+  private dropLeastRecentPooled(keep: PoolClass): boolean {
+    let oldest: PoolClass | undefined;
+    let oldestPool: Map<number, PoolClass> | undefined;
+    let oldestSize = 0;
+    for (const pool of [this.pool, this.stagingPool]) {
+      for (const [size, cls] of pool) {
+        if (cls === keep) continue;
+        if (cls.buffers.length === 0) {
+          pool.delete(size);
+          continue;
+        }
+        if (oldest === undefined || cls.used < oldest.used) {
+          oldest = cls;
+          oldestPool = pool;
+          oldestSize = size;
+        }
+      }
+    }
+    if (oldest === undefined) return false;
+    oldestPool!.delete(oldestSize);
+    for (const b of oldest.buffers) b.destroy();
+    this.pooledBytes -= oldestSize * oldest.buffers.length;
+    return true;
   }
 
   /** Destroys every pooled buffer, readback staging buffers included (live tensors are untouched). */
   trimPool(): void {
     for (const pool of [this.pool, this.stagingPool]) {
-      for (const list of pool.values()) for (const b of list) b.destroy();
+      for (const cls of pool.values()) for (const b of cls.buffers) b.destroy();
       pool.clear();
     }
     this.pooledBytes = 0;
@@ -729,9 +790,8 @@ export class GpuRuntime {
     const recordAt = Math.ceil(byteLength / 4) * 4;
     const mapped = withRecord ? recordAt + INDEX_ERROR_RECORD_BYTES : byteLength;
     const size = sizeClass(mapped);
-    let staging = this.stagingPool.get(size)?.pop();
-    if (staging) this.pooledBytes -= size;
-    else staging = this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
+    let staging = this.takePooled(this.stagingPool, size);
+    if (!staging) staging = this.device.createBuffer({ label: 'scorch readback', size, usage: BUFFER_USAGE.MAP_READ | BUFFER_USAGE.COPY_DST });
     const encoder = this.ensureBatch();
     if (this.pass) {
       this.pass.end();

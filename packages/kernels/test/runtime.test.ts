@@ -237,6 +237,40 @@ describe('buffer reuse and queue ordering', () => {
     }
   });
 
+  it('past poolLimitBytes the size classes used least recently are destroyed, so steady work after a burst of stale sizes reuses its buffers', async () => {
+    const limit = 256 * 1024;
+    const own = await initWebGPU({ name: 'webgpu-stale-pool', poolLimitBytes: limit });
+    const device = own.gpu;
+    const create = device.createBuffer;
+    let storageCreates = 0;
+    device.createBuffer = (desc: GPUBufferDescriptor) => {
+      if (desc.usage & 0x80 /* STORAGE */) storageCreates++;
+      return create.call(device, desc);
+    };
+    try {
+      // A burst of sizes that never come back, freed: eight buffers of 28 KiB and one of 20 KiB
+      // (size classes both), 244 KiB of the 256: no room for a 32 KiB buffer.
+      const burst = [...Array.from({ length: 8 }, () => own.runtime.allocate(28672)), own.runtime.allocate(20480)];
+      for (const b of burst) own.runtime.release(b);
+      await own.runtime.sync();
+      expect(own.runtime.stats.pooledBytes).toBe(8 * 28672 + 20480);
+      // The steady work: a 32 KiB tensor made and freed every step.
+      const before = storageCreates;
+      for (let step = 0; step < 10; step++) {
+        const t = full([8192], step, { device: own.device });
+        expect((await t.data())[8191]).toBe(step);
+        t.dispose();
+        await own.runtime.sync();
+      }
+      // Created once, then taken from the pool (it was created and destroyed every step before).
+      expect(storageCreates - before).toBe(1);
+      expect(own.runtime.stats.pooledBytes).toBeLessThanOrEqual(limit);
+    } finally {
+      device.createBuffer = create;
+      own.gpu.destroy();
+    }
+  });
+
   it('a staging buffer whose mapping fails is destroyed, not left behind or pooled', async () => {
     const own = await initWebGPU({ name: 'webgpu-failed-map', poisonAllocations: true });
     const device = own.gpu;
