@@ -345,9 +345,15 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     }
     if (entryCount >= RETRACE_WARNING && !warned) {
       warned = true;
+      const name = f.name || 'a function';
+      const keys = [...cache.keys()];
+      const shapes = keys.length >= 2 ? tensorTypeChange(keys[keys.length - 2]!, a.signature) : null;
       console.warn(
-        `jit: ${f.name || 'a function'} has been traced for ${entryCount} different signatures; a non-tensor argument ` +
-          '(a number, a string, an object) is a compile-time constant, so one that changes every call retraces every call. Pass it as a tensor.',
+        shapes
+          ? `jit: ${name} has been traced for ${entryCount} different signatures; a tensor argument's shape, dtype or device changes ` +
+              `between calls (${shapes}), and each new one is traced and compiled anew. Pad inputs to a few sizes (batch buckets) to reuse programs.`
+          : `jit: ${name} has been traced for ${entryCount} different signatures; a non-tensor argument ` +
+              '(a number, a string, an object) is a compile-time constant, so one that changes every call retraces every call. Pass it as a tensor.',
       );
     }
     return entry;
@@ -461,6 +467,22 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   });
   unreachableJits.register(jitted, cache);
   return jitted;
+}
+
+/**
+ * Where two signatures differ first, when it is a tensor's type (its dtype, shape and device:
+ * 'float32[3,2]@cpu then float32[5,2]@cpu'); null when they differ elsewhere first (a
+ * non-tensor value, the arguments' structure) or cannot be compared part by part.
+ */
+function tensorTypeChange(before: string, now: string): string | null {
+  const was = before.split('|');
+  const is = now.split('|');
+  if (was.length !== is.length) return null;
+  for (let i = 0; i < is.length; i++) {
+    if (was[i] === is[i]) continue;
+    return was[i]!.startsWith('T') && is[i]!.startsWith('T') ? `${was[i]!.slice(1)} then ${is[i]!.slice(1)}` : null;
+  }
+  return null;
 }
 
 /** Whether any of `tensors` is in the ambient graph: requires grad, or was computed from one that does. */
