@@ -18,7 +18,7 @@ import { constants as osConstants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type RandomKey, zerosLike } from '@scorch/tensor';
 import {
-  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type Params, type SavedParams, type ScoreModel, type TrainProgress,
+  type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type OptimizerState, type Params, type SavedParams, type ScoreModel, type TrainProgress,
   OBJECTIVES, buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
 } from '@scorch/score';
 import { UsageError } from './args.js';
@@ -348,13 +348,7 @@ export const CHECKPOINT_FORMATS = ['scorch-checkpoint/v1', CHECKPOINT_FORMAT] as
  * saveParams' format. The random stream needs nothing more: step n's key is foldIn(the seed's
  * training key, n), so the step count (`step`) is where the stream stands.
  */
-export interface SavedOptimizerState {
-  readonly kind: string;
-  readonly options: Readonly<Record<string, number | boolean>>;
-  readonly step: number;
-  readonly counts: Readonly<Record<string, number>>;
-  readonly state: Readonly<Record<string, SavedParams>>;
-}
+export type SavedOptimizerState = Omit<OptimizerState, 'state'> & { readonly state: Readonly<Record<string, SavedParams>> };
 
 export interface Checkpoint {
   readonly format: (typeof CHECKPOINT_FORMATS)[number];
