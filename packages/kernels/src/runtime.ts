@@ -13,7 +13,7 @@
 
 /// <reference types="@webgpu/types" />
 
-import { type ProfileSession, checkBoolean, checkNumber, checkOptions, profilerSession } from '@scorch/tensor';
+import { type ProfileSession, checkBoolean, checkNumber, checkOptions, profilerSession, removeLeastRecentClass } from '@scorch/tensor';
 import type { AcquiredDevice } from './device.js';
 import type { KernelSpec } from './wgsl/common.js';
 import { INDEX_ERROR_RECORD_BYTES, indexErrorOf } from './wgsl/indexErrors.js';
@@ -387,27 +387,11 @@ export class GpuRuntime {
    * the pool is full.
    */
   private dropLeastRecentPooled(keep: PoolClass): boolean {
-    let oldest: PoolClass | undefined;
-    let oldestPool: Map<number, PoolClass> | undefined;
-    let oldestSize = 0;
-    for (const pool of [this.pool, this.stagingPool]) {
-      for (const [size, cls] of pool) {
-        if (cls === keep) continue;
-        if (cls.buffers.length === 0) {
-          pool.delete(size);
-          continue;
-        }
-        if (oldest === undefined || cls.used < oldest.used) {
-          oldest = cls;
-          oldestPool = pool;
-          oldestSize = size;
-        }
-      }
-    }
+    const oldest = removeLeastRecentClass([this.pool, this.stagingPool], keep, (cls) => cls.buffers.length === 0);
     if (oldest === undefined) return false;
-    oldestPool!.delete(oldestSize);
-    for (const b of oldest.buffers) b.destroy();
-    this.pooledBytes -= oldestSize * oldest.buffers.length;
+    const [size, cls] = oldest;
+    for (const b of cls.buffers) b.destroy();
+    this.pooledBytes -= size * cls.buffers.length;
     return true;
   }
 

@@ -17,6 +17,7 @@ export { ProgramTrace, traceProgram } from './programTrace.js';
 export type { TracedProgram } from './programTrace.js';
 export * from './tree.js';
 export { operationCost, profile, profilerSession, ProfileSession } from './profiler.js';
+export { removeLeastRecentClass } from './sizeClasses.js';
 export type { KernelEvent, KernelSummary, KernelTiming, OpCost, ProfileResult } from './profiler.js';
 export * from './fusion.js';
 export { KernelWriterBase } from './kernelWriter.js';

@@ -21,6 +21,7 @@
 
 import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
 import { forgetSharedArray, sharedArraysWanted } from './wasm/wasmMatmul.js';
+import { removeLeastRecentClass } from '../sizeClasses.js';
 
 /** Whether `a` lives on a SharedArrayBuffer. */
 export function isShared(a: TypedArray): boolean {
@@ -117,26 +118,9 @@ export class ArrayPool {
    * false when there was none to drop. A scan of the classes: it runs only when the pool is full.
    */
   private dropLeastRecent(keep: FreeClass): boolean {
-    let oldest: FreeClass | undefined;
-    let oldestMap: Map<number, FreeClass> | undefined;
-    let oldestLength = 0;
-    for (const byLength of this.free) {
-      for (const [length, cls] of byLength) {
-        if (cls === keep) continue;
-        if (cls.arrays.length === 0) {
-          byLength.delete(length);
-          continue;
-        }
-        if (oldest === undefined || cls.used < oldest.used) {
-          oldest = cls;
-          oldestMap = byLength;
-          oldestLength = length;
-        }
-      }
-    }
+    const oldest = removeLeastRecentClass(this.free, keep, (cls) => cls.arrays.length === 0);
     if (oldest === undefined) return false;
-    oldestMap!.delete(oldestLength);
-    for (const a of oldest.arrays) {
+    for (const a of oldest[1].arrays) {
       if (isShared(a)) forgetSharedArray(a);
       this.freeArrays--;
       this.freeBytes -= a.byteLength;
