@@ -5,7 +5,8 @@
 // and multiples of 4), broadcast operands ([h], [b, 1, h], [s, h], [b, s, 1]...), elementwise
 // ops, reductions over any axis, scans and softmaxes, reshapes that split or merge rows or
 // columns, permutes, slices and concats, blocks of a network (gated products, residuals,
-// attention), some values returned and consumed again, some arguments given as transposed views;
+// attention), comparisons and int32 casts, broadcast leading axes, some values returned and
+// consumed again, some arguments given as views (transposed, or sliced at an offset);
 // then jit(grad(·)) of such programs. The jitted values are held against eager WebGPU and, where
 // exact, the CPU. The gradient programs use only exact ops (no transcendental, mean or max) and
 // are compared where the backward bound (gradientExact) shows the gradients exact (most are).
@@ -22,8 +23,8 @@
 // - sums (and products' K sums) of inexact terms in other orders: n·E (the terms' differences)
 //   plus 2·n·u·n·B (each order within n·u·Σ|terms| of the exact sum), and the other ops as their
 //   first-order error propagation (add: E_a + E_b + ulp, mul: E_a·B_b + E_b·B_a + ulp).
-// Seeds are fixed (1 to FORWARD, then GRADIENT: about 25 s on llvmpipe with a cold shader cache,
-// most of it compiling), or SCORCH_HWFUZZ_SEEDS=a-b runs others (seeds 1 to 250 of each passed
+// Seeds are fixed (1 to FORWARD, then GRADIENT: about 20 s on llvmpipe with a cold shader cache,
+// most of it compiling), or SCORCH_HWFUZZ_SEEDS=a-b runs others (seeds 1 to 450 of each passed
 // when this was written); every failure prints its seed, the program and the kernels it compiled
 // to. A check that the fuzz sees the defects it is for: with finishReduction (compiler/lower.ts)
 // writing every epilogue at the kernel's own coordinates, as before 4a121a0, seeds 1 to 100 fail
@@ -101,6 +102,9 @@ function apply(n: Node, xs: Tensor[]): Tensor {
     case 'half': return a.mul(0.5);
     case 'leaky': return T.where(a.greater(0), a, a.mul(0.25));
     case 'square': return a.square();
+    case 'positive': return a.greater(0).cast(a.dtype);
+    case 'truncate': return a.cast('int32').cast(a.dtype);
+    case 'expand': return a.reshape([1, ...a.shape]).expand(p[0] as number[]);
     case 'silu': return a.silu();
     case 'gelu': return a.gelu();
     case 'geluTanh': return a.gelu({ approximate: 'tanh' });
@@ -345,7 +349,17 @@ function generate(seed: number, forGradient: boolean): Program {
         out = [...shape.slice(0, i), 1, ...shape.slice(i)];
       }
       if (out) next = push({ op: 'reshape', args: [cur], p: [out], shape: out, B: x.B, s: x.s, E: x.E, exact: x.exact });
-    } else if (k < 0.89 && shape.length >= 2) {
+    } else if (k < 0.86 && shape.length >= 1) {
+      // A comparison cast to float (0 or 1), an exact value through int32 and back, or a new
+      // leading axis broadcast (a stride-0 operand for what follows).
+      const variant = r();
+      if (variant < 0.35) next = push({ op: 'positive', args: [cur], p: [], shape: [...shape], B: 1, s: 0, E: x.exact ? 0 : 1, exact: x.exact });
+      else if (variant < 0.6 && x.exact && !forGradient) next = push({ op: 'truncate', args: [cur], p: [], shape: [...shape], B: x.B, s: 0, E: 0, exact: true });
+      else if (shape.length < 4 && count(shape) * 3 <= MAX) {
+        const out = [pick([2, 3]), ...shape];
+        next = push({ op: 'expand', args: [cur], p: [out], shape: out, B: x.B, s: x.s, E: x.E, exact: x.exact });
+      }
+    } else if (k < 0.9 && shape.length >= 2) {
       const perm = [...shape.keys()];
       if (r() < 0.5) [perm[perm.length - 1], perm[perm.length - 2]] = [perm[perm.length - 2]!, perm[perm.length - 1]!];
       else for (let i = perm.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
@@ -425,9 +439,15 @@ async function check(seed: number, forGradient: boolean): Promise<string | null>
   const outs = prog.outputs.map((i) => prog.nodes[i]!);
   const cots = outs.map((n) => Float32Array.from({ length: count(n.shape) }, () => Math.floor(r() * 5) - 2));
   // Some arguments are views: a transpose of a stored [..., n, m] (strided reads of jit's inputs).
-  const views = prog.inputs.map((i) => prog.nodes[i]!.shape.length >= 2 && r() < 0.25);
+  // Or a slice: rows 1 onwards of a stored [n + 1, ...] (an offset into the buffer).
+  const views = prog.inputs.map((i) => (prog.nodes[i]!.shape.length >= 2 && r() < 0.25 ? 'transposed' : prog.nodes[i]!.shape.length >= 1 && r() < 0.15 ? 'sliced' : ''));
   const argument = (j: number, device: string) => {
     const shape = prog.nodes[prog.inputs[j]!]!.shape;
+    if (views[j] === 'sliced') {
+      const row = count(shape) / shape[0]!;
+      const stored = Float32Array.from({ length: row + count(shape) }, (_, i) => (i < row ? 3 - (i % 7) : data[j]![i - row]!));
+      return T.tensor(stored, { shape: [shape[0]! + 1, ...shape.slice(1)], device }).slice(shape.map((_, i) => (i === 0 ? 1 : 0)), shape);
+    }
     if (!views[j]) return T.tensor(data[j]!, { shape, device });
     const perm = [...shape.keys()].map((i) => (i < shape.length - 2 ? i : 2 * shape.length - 3 - i));
     return T.tensor(data[j]!, { shape: perm.map((i) => shape[i]!), device }).permute(perm);
@@ -444,7 +464,7 @@ async function check(seed: number, forGradient: boolean): Promise<string | null>
   // Which outputs are exact, and the tolerance of the others.
   const exactGradient = forGradient && gradientExact(prog);
   const tolerance = forGradient ? prog.inputs.map(() => (exactGradient ? 0 : null)) : outs.map((n) => (n.exact ? 0 : n.E));
-  const context = () => `seed ${seed}${forGradient ? ' (gradient)' : ''}${views.some((v) => v) ? `, arguments ${views.flatMap((v, j) => (v ? [`v${prog.inputs[j]}`] : [])).join(', ')} given transposed` : ''}, program:\n${show(prog)}`;
+  const context = () => `seed ${seed}${forGradient ? ' (gradient)' : ''}${views.some((v) => v) ? `, arguments given as views: ${views.flatMap((v, j) => (v ? [`v${prog.inputs[j]} ${v}`] : [])).join(', ')}` : ''}, program:\n${show(prog)}`;
   const args = make(dev);
   const compiled = jit(fn);
   let got: Tensor[];
