@@ -66,6 +66,16 @@ async function bundle() {
 if (isStale()) await bundle();
 const { main } = await import(pathToFileURL(outfile).href);
 const code = await main(process.argv.slice(2));
+// A run stopped by Ctrl-C, SIGTERM or SIGHUP (which saved what it had first) returns that
+// signal's status, 128 + its number; it then ends by the signal itself, with no listener left, as
+// an uncaught one would end it: a shell running it in a loop sees a process killed by Ctrl-C and
+// stops the loop, where an exit with status 130 would look handled and go on (Python re-raises
+// the same way after KeyboardInterrupt).
+const stoppedBy = { 129: 'SIGHUP', 130: 'SIGINT', 143: 'SIGTERM' }[code];
+if (stoppedBy) {
+  process.removeAllListeners(stoppedBy);
+  process.kill(process.pid, stoppedBy);
+}
 // Exit explicitly: an open WebGPU device (Dawn) keeps the event loop alive after the work is done.
 process.exitCode = code;
 process.exit(code);

@@ -114,7 +114,7 @@ const continuationFlags: readonly FlagSpec[] = [
 
 /** What Ctrl-C does while training, for train's and demo's help. */
 const INTERRUPT_TEXT =
-  "Ctrl-C (or SIGTERM, SIGHUP) while training stops the run after the step in progress: it writes checkpoint.json of the steps done (and nothing else: no samples, metrics or report), prints the 'scorch train --resume' command that continues it to --steps, and exits with status 130 (143, 129). A second signal quits at once, without saving. Stopped while sampling, the run ends at once and keeps its checkpoint.";
+  "Ctrl-C (or SIGTERM, SIGHUP) while training stops the run after the step in progress: it writes checkpoint.json of the steps done (and nothing else: no samples, metrics or report), prints the 'scorch train --resume' command that continues it to --steps, and then ends by that signal, as a shell expects (status 130, 143, 129). A second signal quits at once, without saving. Stopped while sampling, the run ends at once and keeps its checkpoint.";
 
 export const TRAIN_SPEC: CommandSpec = {
   name: 'train',
