@@ -233,7 +233,9 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
     },
     loadStateDict(saved, params) {
       checkLive();
-      stateNeeded(where);
+      // Its tensors are made before a step is traced, like init's: inside a trace they would be
+      // the trace's values.
+      if (currentDynamicTrace()) throw new Error(`${where}: loadStateDict cannot run inside jit; load the state before compiling the training step (or calling train)`);
       checkRecord(where, params, 'params');
       for (const [key, p] of Object.entries(params)) {
         checkFloatParam(where, key, p);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type DType, type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
 import { type Ema, type Optimizer, type OptimizerState, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, vpSde } from '../src/index.js';
 import { unknownOption } from './options.js';
+import { jit } from '@scorch/autograd';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -762,6 +763,11 @@ describe('state dicts: a run continued from saved state', () => {
     const gone = tensor([0, 0], f64);
     gone.dispose();
     expect(load(saved, { ...params, b: gone })).toThrow(/^adam: parameter 'b' was disposed$/);
+    // Inside jit its tensors would be the trace's values: refused, saying where to load it.
+    expect(() => jit((x: Tensor) => {
+      target.loadStateDict!(saved, params);
+      return x;
+    })(tensor([1]))).toThrow(/^adam: loadStateDict cannot run inside jit; load the state before compiling the training step \(or calling train\)$/);
     // Every refusal left the state loaded first.
     expect(target.stepCount).toBe(1);
     expect(target.stateDict!().counts).toEqual({ w: 1, b: 1 });
