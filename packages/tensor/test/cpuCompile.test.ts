@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
-  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full,
+  sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full, setCpuThreads,
 } from '../src/index.js';
+import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { grad } from '@scorch/autograd';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
@@ -1041,5 +1042,108 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const { kernels } = both(([x, b, t, d, small]) => [x!.add(b!), x!.mul(permute(t!, [1, 0])), d!.mul(d!), small!.mul(2)], [x, b, t, d, small]);
     for (const text of sources(kernels)) expect(text).not.toContain('WebAssembly');
     for (const text of sources(kernels)) expect(text).not.toContain('copied densely');
+  });
+});
+
+describe('the epilogue of a batched activations × weight product ([b, s, d] @ [d, h]): in the product\'s kernel, the eager bits', () => {
+  // matmul folds x's batch into the rows of one [b·s, d] @ [d, h] product and reshapes it to
+  // [b, s, h]; the CPU's plan takes values read through that reshape into the product's epilogue
+  // (splitRowEpilogues), as for a 2-D x. Each case runs compiled against the program run op by op
+  // through the eager kernels, bit for bit: WebAssembly on and off, one thread and two (the
+  // epilogue split by rows across the workers).
+  const paths = (f: Parameters<typeof compare>[0], args: Tensor[]): Compared => {
+    let first: Compared | null = null;
+    try {
+      setRangeThreadMinElementsForTesting(1 << 8);
+      for (const threads of [1, 2]) {
+        setCpuThreads(threads);
+        for (const wasm of [true, false]) {
+          setCpuWasm(wasm);
+          const result = compare(f, args, [], { anyNaN: true });
+          first ??= result;
+          expect(names(result.kernels), `threads ${threads}, wasm ${wasm}`).toEqual(names(first.kernels));
+        }
+      }
+    } finally {
+      setCpuWasm(true);
+      setCpuThreads(undefined);
+      setRangeThreadMinElementsForTesting(undefined);
+    }
+    return first!;
+  };
+  const [b, s, d, h] = [4, 25, 36, 20];
+
+  it('bias and relu, silu and gelu chains: one kernel, as the 2-D product\'s; float32 and float64', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b, s, d], 0, dtype);
+      const w = rn([d, h], 1, dtype);
+      const bias = rn([h], 2, dtype);
+      const flat = paths(([x, w, bias]) => [matmul(x!.reshape([b * s, d]), w!).add(bias!).relu()], [x, w, bias]);
+      const batched = paths(([x, w, bias]) => [matmul(x!, w!).add(bias!).relu()], [x, w, bias]);
+      expect(names(batched.kernels)).toEqual(names(flat.kernels));
+      expect(names(batched.kernels)).toEqual([`fused_matmul_${b * s}x${h}x${d}_epilogue1`]);
+      const chain = (z: Tensor) => [z.silu(), z.gelu(), z.gelu({ approximate: 'tanh' }).mul(z.sigmoid())];
+      const flatChains = paths(([x, w, bias]) => chain(matmul(x!.reshape([b * s, d]), w!).add(bias!)), [x, w, bias]);
+      const chains = paths(([x, w, bias]) => chain(matmul(x!, w!).add(bias!)), [x, w, bias]);
+      expect(names(chains.kernels)).toEqual(names(flatChains.kernels));
+      expect(names(chains.kernels)).toHaveLength(1);
+      if (dtype === 'float32') expect(sources(chains.kernels)[0]).toContain('WebAssembly SIMD');
+      for (const t of [x, w, bias]) t.dispose();
+    }
+  });
+
+  it('operands broadcast as [h], [b, 1, h], [s, h], [b, s, 1] and [b, s, h], read at the coordinates of each element\'s row-major index', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b, s, d], 3, dtype);
+      const w = rn([d, h], 4, dtype);
+      const operands = [[h], [b, 1, h], [s, h], [b, s, 1], [b, s, h]].map((shape, i) => rn(shape, 5 + i, dtype));
+      for (const [i, op] of operands.entries()) {
+        const { kernels } = paths(([x, w, op]) => [matmul(x!, w!).mul(op!).add(op!).relu()], [x, w, op]);
+        expect(names(kernels), `operand ${i}, ${dtype}`).toEqual([`fused_matmul_${b * s}x${h}x${d}_epilogue1`]);
+      }
+      // All at once, with the product returned too, and a value of the product's own shape read
+      // back from the epilogue (the next product's operand, folded again).
+      const { kernels } = paths(([x, w, o0, o1, o2, o3, o4]) => {
+        const p = matmul(x!, w!);
+        const y = p.add(o0!).mul(o1!).sub(o2!).add(o3!).add(o4!).relu();
+        return [p, y, y.reshape([b * s, h]).mul(2).add(p.reshape([b * s, h]))];
+      }, [x, w, ...operands]);
+      expect(names(kernels), dtype).toEqual([`fused_matmul_${b * s}x${h}x${d}_epilogue3`]);
+      // A 4-D activation: the rows split into three axes.
+      const x4 = rn([2, 2, s, d], 10, dtype);
+      const bias4 = rn([2, 1, s, 1], 11, dtype);
+      const four = paths(([x, w, c]) => [matmul(x!, w!).add(c!).relu()], [x4, w, bias4]);
+      expect(names(four.kernels), dtype).toEqual([`fused_matmul_${b * s}x${h}x${d}_epilogue1`]);
+      for (const t of [x, w, x4, bias4, ...operands]) t.dispose();
+    }
+  });
+
+  it('a reshape that merges rows, one that changes the columns, and a transpose are not fused, and are right', () => {
+    const x = rn([b, s, d], 12);
+    const w = rn([d, h], 13);
+    const merged = rn([b, s * h], 14);
+    const split = rn([b, s, h / 2, 2], 15);
+    const transposed = rn([b, h, s], 16);
+    for (const [label, f] of [
+      ['rows merged', ([x, w, c]: readonly Tensor[]) => [matmul(x!, w!).reshape([b, s * h]).add(c!).relu()]],
+      ['columns split', ([x, w, c]: readonly Tensor[]) => [matmul(x!, w!).reshape([b, s, h / 2, 2]).mul(c!).silu()]],
+      ['transposed', ([x, w, c]: readonly Tensor[]) => [permute(matmul(x!, w!), [0, 2, 1]).add(c!).relu()]],
+    ] as const) {
+      const c = label === 'rows merged' ? merged : label === 'columns split' ? split : transposed;
+      const { kernels } = paths(f, [x, w, c]);
+      expect(names(kernels), label).toHaveLength(2);
+      expect(names(kernels)[0], label).toBe(`fused_matmul_${b * s}x${h}x${d}`);
+    }
+    for (const t of [x, w, merged, split, transposed]) t.dispose();
+  });
+
+  it('a sum\'s epilogue read through a reshape splitting its rows ([b·s, h] as [b, s, h])', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b * s, 3, h], 17, dtype);
+      const c = rn([s, h], 18, dtype);
+      const { kernels } = paths(([x, c]) => [sum(x!.exp(), 1).reshape([b, s, h]).log().mul(c!)], [x, c]);
+      expect(names(kernels), dtype).toEqual([`fused_sum_${b * s * h}x3_epilogue1`]);
+      for (const t of [x, c]) t.dispose();
+    }
   });
 });

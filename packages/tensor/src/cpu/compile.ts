@@ -23,18 +23,18 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, slotReuser, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, slotReuser, splitsRows, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
-import { sizeOf, stridesOf } from '../shape.js';
+import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
 import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
-import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter } from './jsWriter.js';
+import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter, refinement } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
@@ -49,10 +49,14 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  * several windows read (a convolution's nine) is stored: the windows are then plain copies. A
  * concat of WASM_ELEMENTWISE_MIN elements or more is stored with its computed pieces: the pieces
  * qualify for WebAssembly, and the concat is a copy of blocks when they are contiguous
- * (movementCopy); so is a large gather, whose readers then qualify too.
+ * (movementCopy); so is a large gather, whose readers then qualify too. An epilogue also takes
+ * values that read the product (or reduction) through a reshape splitting its rows
+ * (splitRowEpilogues: a batch of activations [b, s, d] @ [d, h], folded by matmul into one
+ * [b·s, d] product): the epilogue computes them at the element's row-major index (epilogueCoords),
+ * and the WebAssembly epilogue reads every operand at that index already.
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
-  inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
+  inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, splitRowEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
   concatStoreMin: WASM_ELEMENTWISE_MIN, movementStoreMin: WASM_ELEMENTWISE_MIN,
 };
 
@@ -565,7 +569,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     w.emit(`const ${value} = ${rounded(acc, dtype)};`);
     w.define(eq.out, out, value);
     if (kernel.writesResult) w.store(eq.out, out, value);
-    for (const root of kernel.epilogue) w.writeRoot(root, out);
+    for (const root of kernel.epilogue) w.writeRoot(root, epilogueCoords(w, out, outShape, root));
   };
   const finish = (out: JsCoords, acc: string) => finishWith(w, out, acc);
   /**
@@ -725,6 +729,21 @@ function evenStep(offsets: readonly number[]): number | null {
   return step >= 0 && offsets.every((o, i) => o === first + i * step) ? step : null;
 }
 
+/**
+ * The coordinates of epilogue value `root` at the element of its anchor (of `anchorShape`) at
+ * `coords`, which carry the element's row-major index: the same coordinates for a value of the
+ * anchor's shape; for one whose shape splits the anchor's rows (planFusion's splitRowEpilogues),
+ * those of the same row-major index over its own shape (the reshape is a view of the same
+ * memory in the same order, so the values read there are the unfused kernel's).
+ */
+function epilogueCoords(w: JsWriter, coords: JsCoords, anchorShape: readonly number[], root: ProgramVar): JsCoords {
+  if (shapesEqual(root.shape, anchorShape)) return coords;
+  if (!splitsRows(anchorShape, root.shape)) {
+    throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not split the rows of its anchor's [${anchorShape.join(', ')}]`);
+  }
+  return w.reshapeCoords(coords, anchorShape, root.shape);
+}
+
 function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
   const eq = ctx.program.equations[kernel.equation]! as Equation<'matmul'>;
   const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
@@ -747,12 +766,22 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
   if (kernel.epilogue.length > 0) {
     // Over rows [rowStart, rowEnd) of C seen as [batch·m, n]: the shape a per-block hook calls.
     const w = newWriter(ctx);
+    // Values of shapes that split C's rows (planFusion's splitRowEpilogues: [b·s, h] read as
+    // [b, s, h], how matmul folds a batch of activations into rows) hold C's element of the same
+    // row-major index e: the row is decoded over the finest shape of rows refining them all, so
+    // each value's coordinates are groups of those (no division per element).
+    const split = kernel.epilogue.some((root) => !shapesEqual(root.shape, outShape));
+    const fineRows = split && sizeOf(outShape) > 0 ? refinement([...batchShape, m], kernel.epilogue.map((root) => root.shape.slice(0, -1))) : null;
+    const fine = fineRows && [...fineRows, n];
     const lines = w.scope(() => {
       // Batch coordinates and the row within the matrix, from the flat row index: once per row.
-      const rowAxes = w.decode('row', [...batchShape, m]).axes;
+      const rowAxes = w.decode('row', fine ? fine.slice(0, -1) : [...batchShape, m]).axes;
       const inner = w.scope(() => {
-        const coords: JsCoords = { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
-        for (const root of kernel.epilogue) w.writeRoot(root, coords);
+        const fineCoords = fine ? { shape: fine, axes: [...rowAxes, 'col'] } : null;
+        const coords: JsCoords = fineCoords
+          ? { axes: w.groupFine(fineCoords, outShape)!, linear: 'e', shape: outShape, fine: fineCoords }
+          : { axes: [...rowAxes, 'col'], linear: 'e', shape: outShape };
+        for (const root of kernel.epilogue) w.writeRoot(root, split ? epilogueCoords(w, coords, outShape, root) : coords);
       });
       w.emit(`for (let col = 0, e = row * ${n}; col < ${n}; col++, e++) {\n  ${inner.join('\n  ')}\n}`);
     });
