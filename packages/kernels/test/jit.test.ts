@@ -625,3 +625,28 @@ describe('kernels for people who read them', () => {
     for (const k of kernels) expect(k.source).toContain('@compute');
   });
 });
+
+describe('compiled programs\' caches', () => {
+  it('the lowering cache keys on the backend settings that change the code: a program compiled after one changes gets its kernels', () => {
+    const backend = gpu.backend as unknown as { softwareAdapter: boolean; vec4MinWorkgroups: number };
+    const saved = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
+    const a = randn([128, 64], { key: randomKey(71), device: dev });
+    const w = randn([64, 128], { key: randomKey(72), device: dev });
+    const b = randn([128], { key: randomKey(73), device: dev });
+    // A fresh jitted function each time: a new compiled program of the same structure and layout.
+    const names = (softwareAdapter: boolean, vec4MinWorkgroups: number) => {
+      Object.assign(backend, { softwareAdapter, vec4MinWorkgroups });
+      return jit((a: Tensor, w: Tensor, b: Tensor) => matmul(a, w).add(b).relu()).lower(a, w, b).kernels().map((k) => k.name);
+    };
+    try {
+      // 128×128 in 4-lane groups: 32×16 blocks make 4 workgroups, so at least 16 shrinks them to 8×16.
+      expect(names(true, 4)).toEqual(['matmul_vec4_ak_bn_32x16_batchrank1', 'fused_elementwise_[128,128]x1']);
+      expect(names(true, 16)).toEqual(['matmul_vec4_ak_bn_8x16_batchrank1', 'fused_elementwise_[128,128]x1']);
+      // A hardware adapter fuses the bias and relu into the matmul.
+      expect(names(false, 16)).toEqual(['fused_matmul_vec4_ak_bn_8x16_batchrank1_epilogue']);
+      expect(names(true, 4)).toEqual(['matmul_vec4_ak_bn_32x16_batchrank1', 'fused_elementwise_[128,128]x1']);
+    } finally {
+      Object.assign(backend, saved);
+    }
+  });
+});

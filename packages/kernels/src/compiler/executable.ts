@@ -68,9 +68,20 @@ interface Variant {
   readonly keyWords: readonly (Uint32Array<ArrayBuffer> | null)[];
 }
 
-/** Lowerings per device, by structural key; the oldest are dropped past the limit. */
+/**
+ * Lowerings per device, by structural key, the backend settings the code depends on and the input
+ * layout; the oldest are dropped past the limit.
+ */
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
+
+/** The backend settings that change a lowering's code (the fusion plan's and the kernels'). */
+interface CodeSettings {
+  /** A software adapter keeps matmuls free of epilogues (planFusion's matmulEpilogues). */
+  readonly softwareAdapter: boolean;
+  /** Workgroups a register-blocked matmul keeps at least (chooseVec4Blocking). */
+  readonly vec4MinWorkgroups: number;
+}
 
 /** Buffers a kernel may read: one binding each, beside its output and the index-error record. */
 function maxReadsPerKernel(runtime: GpuRuntime): number {
@@ -131,12 +142,19 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   /** The launches of the last call (for timing kernels one by one). */
   lastLaunches: readonly CompiledLaunch[] = [];
   private disposed = false;
+  /**
+   * The backend's settings as this program was compiled: its plan and every lowering use these,
+   * and they are part of the lowering cache's key, so a program compiled after a setting changes
+   * gets code for the new setting rather than another program's cached code for the old one.
+   */
+  private readonly settings: CodeSettings;
 
   /** The program as compiled: the traced one, with concats of too many pieces split (splitWideConcats). */
   readonly program: Program;
 
   constructor(private readonly backend: WebGPUBackend, program: Program) {
-    this.structure = program.structuralKey();
+    this.settings = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
+    this.structure = `${program.structuralKey()}#software=${this.settings.softwareAdapter},vec4MinWorkgroups=${this.settings.vec4MinWorkgroups}`;
     this.program = splitWideConcats(program, maxReadsPerKernel(backend.runtime));
   }
 
@@ -146,7 +164,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
       // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
       // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
-      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.backend.softwareAdapter, splitRowEpilogues: true });
+      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.settings.softwareAdapter, splitRowEpilogues: true });
     }
     return this.planned;
   }
@@ -254,7 +272,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       },
       maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,
       maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
-      vec4MinWorkgroups: this.backend.vec4MinWorkgroups,
+      vec4MinWorkgroups: this.settings.vec4MinWorkgroups,
     });
     const pipelines = kernels.map((k) => this.runtime.pipeline(k.code, k.label));
     // Uniforms: static ones, and a random kernel's key (written every call).
