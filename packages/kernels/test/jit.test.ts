@@ -10,7 +10,7 @@ import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
   type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
-import type { WebGPUHandle } from '@scorch/kernels';
+import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
 import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
@@ -647,6 +647,25 @@ describe('compiled programs\' caches', () => {
       expect(names(true, 4)).toEqual(['matmul_vec4_ak_bn_32x16_batchrank1', 'fused_elementwise_[128,128]x1']);
     } finally {
       Object.assign(backend, saved);
+    }
+  });
+
+  it('the lowering cache drops its least recently used lowering, not its oldest: a hot program survives a burst of others', async () => {
+    const own = await initWebGPU({ name: 'webgpu-lowering-lru' });
+    try {
+      // A fresh jitted function each time, so each lowering is looked up in the device's cache
+      // (limit 256); a hit hands out the cached lowering, whose kernels share their equation lists.
+      const equations = (n: number) => jit((t: Tensor) => t.mul(3).add(1)).lower(zeros([n], { device: own.device })).kernels()[0]!.equations;
+      const hot = equations(1);
+      const cold = equations(2);
+      for (let n = 3; n <= 201; n++) equations(n);
+      expect(equations(1)).toBe(hot); // a hit: now the most recently used
+      for (let n = 202; n <= 301; n++) equations(n); // 301 lowerings in all, past the limit
+      expect(equations(1)).toBe(hot);
+      // The least recently used were dropped: 2 is lowered again.
+      expect(equations(2)).not.toBe(cold);
+    } finally {
+      own.gpu.destroy();
     }
   });
 });

@@ -70,7 +70,9 @@ interface Variant {
 
 /**
  * Lowerings per device, by structural key, the backend settings the code depends on and the input
- * layout; the oldest are dropped past the limit.
+ * layout; past the limit the least recently used is dropped. Map order is use order: a hit moves
+ * its entry to the end. It is looked up only when a program meets a new input layout (not per
+ * call), so a hit's delete+set (microseconds with long structural keys) is paid once per variant.
  */
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
@@ -176,24 +178,32 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   // ------------------------------------------------------------------------------------------
   // Building a variant
 
-  private variant(groups: readonly number[], offsets: readonly number[]): Variant {
-    const layout = `${groups.join(',')}|${offsets.join(',')}`;
-    let variant = this.variants.get(layout);
-    if (variant) return variant;
+  /** The lowering for a layout: from the device's cache (refreshing its entry), or made and cached. */
+  private lowering(groups: readonly number[], offsets: readonly number[], layout: string): Lowering {
     let cache = loweringCaches.get(this.runtime);
     if (!cache) loweringCaches.set(this.runtime, (cache = new Map()));
     const key = `${this.structure}#${layout}`;
     let lowering = cache.get(key);
-    if (!lowering) {
+    if (lowering) {
+      cache.delete(key);
+    } else {
       lowering = this.lower(groups, offsets);
-      cache.set(key, lowering);
-      if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+      if (cache.size >= LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
     }
+    cache.set(key, lowering);
+    return lowering;
+  }
+
+  private variant(groups: readonly number[], offsets: readonly number[]): Variant {
+    const layout = `${groups.join(',')}|${offsets.join(',')}`;
+    let variant = this.variants.get(layout);
+    if (variant) return variant;
+    const lowering = this.lowering(groups, offsets, layout);
     let uniformBuffer: GPUBuffer | null = null;
     if (lowering.uniformBytes > 0) {
       uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: lowering.uniformBytes, usage: UNIFORM_USAGE });
       lowering.kernels.forEach((k, i) => {
-        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
+        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
       });
     }
     const keyWords = lowering.kernels.map((k, i) => {
@@ -202,7 +212,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       if (typeof k.key !== 'number') {
         words[0] = k.key[0] >>> 0;
         words[1] = k.key[1] >>> 0;
-        this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering!.uniformOffsets[i]!, words);
+        this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering.uniformOffsets[i]!, words);
       }
       return words;
     });
