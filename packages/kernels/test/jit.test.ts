@@ -10,7 +10,7 @@ import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import {
   type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
-import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
+import { type WebGPUHandle, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
 import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
@@ -627,6 +627,35 @@ describe('kernels for people who read them', () => {
 });
 
 describe('compiled programs\' caches', () => {
+  /**
+   * Runs `body` counting the compiled programs' uniform buffers (one per variant) that are live:
+   * created on the shared device and not yet destroyed.
+   */
+  async function countingUniformBuffers(body: (live: () => number) => Promise<void>): Promise<void> {
+    const device = gpu.runtime.device;
+    const create = device.createBuffer;
+    let live = 0;
+    device.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
+      const buffer = create.call(this, descriptor);
+      if (descriptor.label === 'scorch compiled uniforms') {
+        live++;
+        const destroy = buffer.destroy;
+        buffer.destroy = () => {
+          live--;
+          destroy.call(buffer);
+        };
+      }
+      return buffer;
+    };
+    try {
+      await body(() => live);
+    } finally {
+      device.createBuffer = create;
+    }
+  }
+  /** Integers in [-3, 3]: their products sum exactly in float32, in any order. */
+  const ints = (n: number, from: number) => Float32Array.from({ length: n }, (_, i) => ((from + i) % 7) - 3);
+
   it('the lowering cache keys on the backend settings that change the code: a program compiled after one changes gets its kernels', () => {
     const backend = gpu.backend as unknown as { softwareAdapter: boolean; vec4MinWorkgroups: number };
     const saved = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
@@ -667,5 +696,33 @@ describe('compiled programs\' caches', () => {
     } finally {
       own.gpu.destroy();
     }
+  });
+
+  it(`a compiled program keeps at most ${VARIANT_LIMIT} input layouts (views at as many offsets), destroying the uniform buffers of those it drops`, async () => {
+    await countingUniformBuffers(async (live) => {
+      // A product large enough to be a matmul kernel, whose shapes are uniforms (a fused dot has none).
+      const rows = VARIANT_LIMIT + 8;
+      const data = tensor(ints((rows + 8) * 32, 0), { shape: [rows + 8, 32], device: dev });
+      const wData = ints(32 * 32, 5);
+      const w = tensor(wData, { shape: [32, 32], device: dev });
+      const f = jit((x: Tensor, w: Tensor) => matmul(x, w));
+      for (let i = 0; i < rows; i++) {
+        // Rows i to i + 7: a contiguous view at offset 32i, a new layout for each i.
+        const x = data.slice([i, 0], [8, 32]);
+        const y = f(x, w);
+        const xData = ints(8 * 32, 32 * i);
+        const want = Array.from({ length: 8 }, (_, r) => Array.from({ length: 32 }, (_, c) => xData.slice(r * 32, r * 32 + 32).reduce((s, v, k) => s + v * wData[k * 32 + c]!, 0)));
+        expect(await y.toArray()).toEqual(want);
+        y.dispose();
+        x.dispose();
+      }
+      const compiled = f.lower(data.slice([0, 0], [8, 32]), w).compiled as WebGPUCompiledProgram;
+      expect(live()).toBe(VARIANT_LIMIT);
+      expect(compiled.variantCount).toBe(VARIANT_LIMIT);
+      f.clearCache();
+      expect(live()).toBe(0);
+      data.dispose();
+      w.dispose();
+    });
   });
 });

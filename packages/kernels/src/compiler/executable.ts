@@ -76,6 +76,13 @@ interface Variant {
  */
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
+/**
+ * Variants (input layouts) one compiled program keeps; past it the least recently used is dropped
+ * with its uniform buffer and bind groups. A layout includes each input's offset in its buffer, so
+ * a program fed views at many offsets (minibatches sliced from one dataset tensor) meets a new
+ * layout per offset; a training step usually settles on one or two.
+ */
+export const VARIANT_LIMIT = 32;
 
 /** The backend settings that change a lowering's code (the fusion plan's and the kernels'). */
 interface CodeSettings {
@@ -178,6 +185,11 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   // ------------------------------------------------------------------------------------------
   // Building a variant
 
+  /** Layouts this program holds a variant for (a uniform buffer and bind groups each), at most VARIANT_LIMIT. */
+  get variantCount(): number {
+    return this.variants.size;
+  }
+
   /** The lowering for a layout: from the device's cache (refreshing its entry), or made and cached. */
   private lowering(groups: readonly number[], offsets: readonly number[], layout: string): Lowering {
     let cache = loweringCaches.get(this.runtime);
@@ -197,8 +209,23 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private variant(groups: readonly number[], offsets: readonly number[]): Variant {
     const layout = `${groups.join(',')}|${offsets.join(',')}`;
     let variant = this.variants.get(layout);
-    if (variant) return variant;
+    if (variant) {
+      // Most recently used last, as the lowering cache.
+      if (variant !== this.lastVariant) {
+        this.variants.delete(layout);
+        this.variants.set(layout, variant);
+      }
+      return variant;
+    }
     const lowering = this.lowering(groups, offsets, layout);
+    if (this.variants.size >= VARIANT_LIMIT) {
+      // The least recently used; every call submits its work before returning, so its uniform
+      // buffer is no longer waited on by an open batch and may be destroyed.
+      const [oldLayout, old] = this.variants.entries().next().value!;
+      this.variants.delete(oldLayout);
+      old.uniformBuffer?.destroy();
+      for (const groups of old.bindGroups) groups.clear();
+    }
     let uniformBuffer: GPUBuffer | null = null;
     if (lowering.uniformBytes > 0) {
       uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: lowering.uniformBytes, usage: UNIFORM_USAGE });
@@ -427,4 +454,5 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     this.variants.clear();
   }
 }
+
 
