@@ -725,4 +725,22 @@ describe('compiled programs\' caches', () => {
       w.dispose();
     });
   });
+
+  it('kernels() of a lowered program whose jitted function was cleared makes no uniform buffer', async () => {
+    await countingUniformBuffers(async (live) => {
+      // A matmul kernel (its shapes are uniforms) and a relu after it.
+      const x = tensor(ints(8 * 32, 1), { shape: [8, 32], device: dev });
+      const w = tensor(ints(32 * 32, 2), { shape: [32, 32], device: dev });
+      const f = jit((x: Tensor, w: Tensor) => matmul(x, w).relu());
+      const lowered = f.lower(x, w);
+      const names = lowered.kernels().map((k) => k.name);
+      expect(names.length).toBeGreaterThan(0);
+      f.clearCache(); // disposes the compiled program the lowered one hands out
+      expect(live()).toBe(0);
+      expect(lowered.kernels().map((k) => k.name)).toEqual(names);
+      expect(live()).toBe(0);
+      x.dispose();
+      w.dispose();
+    });
+  });
 });

@@ -207,7 +207,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   }
 
   private variant(groups: readonly number[], offsets: readonly number[]): Variant {
-    const layout = `${groups.join(',')}|${offsets.join(',')}`;
+    const layout = layoutKey(groups, offsets);
     let variant = this.variants.get(layout);
     if (variant) {
       // Most recently used last, as the lowering cache.
@@ -440,9 +440,16 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   }
 
   kernels(): readonly KernelInfo[] {
-    // Not run yet: describe the layout of separate, contiguous inputs.
-    const variant = this.lastVariant ?? this.variant(this.program.inputs.map((_, i) => i), this.program.inputs.map(() => 0));
-    return variant.lowering.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
+    // Not run yet: describe the layout of separate, contiguous inputs. Describing needs only the
+    // lowering, so no variant (uniform buffer) is made: a program disposed under a LoweredProgram
+    // (its jitted function's cache cleared) can still be described without holding a buffer.
+    let lowering = this.lastVariant?.lowering;
+    if (!lowering) {
+      const groups = this.program.inputs.map((_, i) => i);
+      const offsets = this.program.inputs.map(() => 0);
+      lowering = this.lowering(groups, offsets, layoutKey(groups, offsets));
+    }
+    return lowering.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
   }
 
   dispose(): void {
@@ -452,7 +459,11 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     for (const t of this.temps) this.runtime.release(t);
     this.temps = [];
     this.variants.clear();
+    this.lastVariant = null;
   }
 }
 
-
+/** A variant's key: which buffer each input is in and at which offset. */
+function layoutKey(groups: readonly number[], offsets: readonly number[]): string {
+  return `${groups.join(',')}|${offsets.join(',')}`;
+}
