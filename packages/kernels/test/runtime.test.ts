@@ -1,7 +1,7 @@
 // The runtime under the backend: errors that name the kernel, batching without host round
 // trips, the queue-ordering hazards of writeBuffer (uploads into recycled buffers, per-dispatch
-// uniforms), pooled and reference-counted buffers, poisoning, and device loss (last: it ends the
-// device for this file).
+// uniforms), pooled and reference-counted buffers, poisoning, and device loss (which replaces the
+// file's device, so the tests pass in any order: vitest --sequence.shuffle).
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, full, memory, tensor, tidy } from '@scorch/tensor';
@@ -438,9 +438,11 @@ describe('device loss', () => {
     expect(info.reason).toBe('destroyed');
     expect(() => x.add(1)).toThrow(/device was lost/);
     await expect(x.data()).rejects.toThrow('this tensor belongs to a WebGPU device that was lost; recreate it');
-    // initWebGPU replaces a lost device.
-    const again = await initWebGPU();
+    // initWebGPU replaces a lost device (with the file's options: gpuDevice poisons allocations).
+    const again = await gpuDevice();
     expect(again).not.toBe(gpu);
     expect(await tensor([1, 2], { device: again.device }).mul(3).toArray()).toEqual([3, 6]);
+    // The tests after this one (in a shuffled order) run on the new device, not the lost one.
+    gpu = again;
   });
 });
