@@ -140,6 +140,11 @@ function checkCanMake(where: string, dir: string, path: string): void {
   }
 }
 
+/** The refusal of a directory whose claim file another run has made but not yet written. */
+function beingClaimed(where: string, dir: string, path: string): UsageError {
+  return new UsageError(`${where}: --out ${dir} is being claimed by another scorch run (its ${CLAIM_FILE} names no process yet); choose another directory, or remove ${join(path, CLAIM_FILE)} if no scorch run is writing there`);
+}
+
 /**
  * Claims `path` for this run: makes it (`exclusive`: it must not exist yet) and creates
  * CLAIM_FILE in it with the exclusive flag, so of two runs claiming one directory at once exactly
@@ -174,7 +179,11 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     writeFileSync(claimFile, `${process.pid}\n`, { flag: 'wx' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${claimant(path) ?? 'unknown'}); choose another directory`);
+    // Another run claimed it since the caller looked; its claim may not name it yet (made, then
+    // written), as prepareOutputDirectory also says.
+    const pid = claimant(path);
+    if (pid === undefined) throw beingClaimed(where, dir, path);
+    throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
   }
   // Another process may have written into the directory between the check and the claim.
   if (readdirSync(path).length > 1) {
@@ -263,9 +272,7 @@ export function prepareOutputDirectory(
       // A claim names its process once its writer has written it: one that names none yet is a
       // run claiming the directory this very moment (the file is made, then written), not one
       // that died, so it must not be taken for stale and removed.
-      if (pid === undefined) {
-        throw new UsageError(`${where}: --out ${dir} is being claimed by another scorch run (its ${CLAIM_FILE} names no process yet); choose another directory, or remove ${join(path, CLAIM_FILE)} if no scorch run is writing there`);
-      }
+      if (pid === undefined) throw beingClaimed(where, dir, path);
     }
     if (entries.length === 1 && entries[0] === CLAIM_FILE) {
       // The claim of a run that was killed before it wrote anything: nothing of the user's.
