@@ -33,28 +33,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
-import { type WebGPUHandle, MIN_WORKGROUPS } from '@scorch/kernels';
-import { firstMismatch, gpuDevice } from './helpers.js';
+import type { WebGPUHandle } from '@scorch/kernels';
+import { firstMismatch, hardwarePathDevice } from './helpers.js';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 
 type Tensor = T.Tensor;
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
-let saved: { softwareAdapter: boolean; vec4MinWorkgroups: number };
+let restore: () => void;
 beforeAll(async () => {
-  // Before any compile in this process: compiled kernels are cached per runtime under a key that
-  // does not include these settings.
-  gpu = await gpuDevice();
+  ({ gpu, restore } = await hardwarePathDevice());
   dev = gpu.device;
-  const backend = gpu.backend as unknown as { softwareAdapter: boolean; vec4MinWorkgroups: number };
-  saved = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
-  backend.softwareAdapter = false;
-  backend.vec4MinWorkgroups = MIN_WORKGROUPS;
 });
-afterAll(() => {
-  Object.assign(gpu.backend, saved);
-});
+afterAll(() => restore());
 
 const u = 2 ** -24;
 /** Below this, integer partial sums (times 2⁻ˢ) are exact in float32 with margin. */

@@ -9,22 +9,16 @@ import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import { type Tensor, foldIn, matmul, randn, randomKey, sum, tensor, tidy, where } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking } from '@scorch/kernels';
 import { denoisingScoreMatchingLoss, mlpScore } from '@scorch/score';
-import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
+import { RUN_SEED, exact, firstMismatch, hardwarePathDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
-let saved: { softwareAdapter: boolean; vec4MinWorkgroups: number };
+let restore: () => void;
 beforeAll(async () => {
-  gpu = await gpuDevice();
+  ({ gpu, restore } = await hardwarePathDevice());
   dev = gpu.device;
-  const backend = gpu.backend as unknown as { softwareAdapter: boolean; vec4MinWorkgroups: number };
-  saved = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
-  backend.softwareAdapter = false;
-  backend.vec4MinWorkgroups = MIN_WORKGROUPS;
 });
-afterAll(() => {
-  Object.assign(gpu.backend, saved);
-});
+afterAll(() => restore());
 
 const read = async (t: Tensor) => Array.from(await t.data());
 const u = 2 ** -24;

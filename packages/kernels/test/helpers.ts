@@ -3,12 +3,28 @@
 // and on the GPU (including strided views), and comparisons that report the first mismatch.
 
 import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor } from '@scorch/tensor';
-import { type WebGPUHandle, initWebGPU } from '@scorch/kernels';
+import { type WebGPUHandle, MIN_WORKGROUPS, initWebGPU } from '@scorch/kernels';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 
 /** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
 export async function gpuDevice(): Promise<WebGPUHandle> {
   return initWebGPU({ poisonAllocations: true });
+}
+
+/**
+ * The test device with the settings a hardware adapter gets, for the tests of the path a real
+ * GPU takes: llvmpipe is detected as software (`softwareAdapter`: a compiled program's large
+ * matmuls then keep no epilogue) and register-blocked matmuls shrink their blocks at another
+ * workgroup count (`vec4MinWorkgroups`). Call it in a file's beforeAll and `restore()` in its
+ * afterAll.
+ */
+export async function hardwarePathDevice(): Promise<{ gpu: WebGPUHandle; restore: () => void }> {
+  const gpu = await gpuDevice();
+  const backend = gpu.backend as unknown as { softwareAdapter: boolean; vec4MinWorkgroups: number };
+  const saved = { softwareAdapter: backend.softwareAdapter, vec4MinWorkgroups: backend.vec4MinWorkgroups };
+  backend.softwareAdapter = false;
+  backend.vec4MinWorkgroups = MIN_WORKGROUPS;
+  return { gpu, restore: () => Object.assign(backend, saved) };
 }
 
 /** Seed of this run: fresh each run, printed with every failure so a run can be repeated. */
