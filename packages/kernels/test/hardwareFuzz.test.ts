@@ -34,8 +34,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
-import { firstMismatch, hardwarePathDevice } from './helpers.js';
-import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
+import { firstMismatch, hardwarePathDevice, hostRandom } from './helpers.js';
 
 type Tensor = T.Tensor;
 
@@ -143,7 +142,7 @@ function broadcast(a: readonly number[], b: readonly number[]): number[] | null 
 }
 
 function generate(seed: number, forGradient: boolean): Program {
-  const r = mulberry32(seed);
+  const r = hostRandom(seed);
   const pick = <X,>(xs: readonly X[]): X => xs[Math.floor(r() * xs.length)]!;
   const SIZES = [1, 3, 4, 7, 8, 16, 32, 33, 64, 65, 129];
   const BATCH = [1, 2, 3];
@@ -426,7 +425,7 @@ function gradientExact(prog: Program): boolean {
 
 async function check(seed: number, forGradient: boolean): Promise<string | null> {
   const prog = generate(seed, forGradient);
-  const r = mulberry32(seed ^ 0x5bd1e995);
+  const r = hostRandom(seed ^ 0x5bd1e995);
   const data = prog.inputs.map((i) => Float32Array.from({ length: count(prog.nodes[i]!.shape) }, () => Math.floor(r() * 7) - 3));
   const outs = prog.outputs.map((i) => prog.nodes[i]!);
   const cots = outs.map((n) => Float32Array.from({ length: count(n.shape) }, () => Math.floor(r() * 5) - 2));

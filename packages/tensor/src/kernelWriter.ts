@@ -231,8 +231,8 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
     return { axes, linear: index, shape } as KernelCoords as C;
   }
 
-  /** The element index of `coords` in a stored value of `shape` at `loc`. */
-  address(loc: L, coords: C, shape: readonly number[]): string {
+  /** The element index of `coords` in a stored value of `shape` at `loc` (its offset and strides). */
+  address(loc: KernelLocation, coords: C, shape: readonly number[]): string {
     const rowMajor = stridesOf(shape);
     const zero = this.index(0);
     const terms: string[] = [];

@@ -329,10 +329,9 @@ function readsThroughReshape(plan: FusionPlan, root: ProgramVar): boolean {
 
 /** The row-major index of `coords` over `shape`, named by a `let` in the current scope. */
 function rowMajorIndex(w: KernelWriter, coords: Coords, shape: readonly number[]): string {
-  const strides = stridesOf(shape);
-  const terms = coords.axes.flatMap((c, i) => (shape[i] === 1 || c === u(0) ? [] : [strides[i] === 1 ? c : `${c} * ${u(strides[i]!)}`]));
   const name = w.fresh('e');
-  w.emit(`let ${name} = ${terms.length ? terms.join(' + ') : u(0)};`);
+  // The address of the element in a dense row-major value at offset 0.
+  w.emit(`let ${name} = ${w.address({ offset: 0, strides: stridesOf(shape) }, coords, shape)};`);
   return name;
 }
 
