@@ -8,7 +8,7 @@ import type { Tensor } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
   type SamplerName, type ScoreModel, type TrainProgress, adam, buildModel, datasetEntry, defaultSigmaMax, describeNoise, makeObjective, modelSpecFor, noiseFor,
-  knownHardReason, ruleOfThumbBandwidth, train,
+  knownHardReason, ruleOfThumbBandwidth, train, trainingStep,
 } from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
@@ -361,6 +361,9 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       writeFiles(outDir, { [CHECKPOINT_FILE]: text });
       return text;
     };
+    // One step for every stretch (below): made by each train() call, it would be traced and
+    // compiled again for every stretch between checkpoints.
+    const step = trainingStep({ params: model.params, loss: objective, optimizer });
     // The first Ctrl-C (SIGTERM, SIGHUP) from here until the checkpoint is written stops training
     // after the step in progress; the checkpoint of the steps done is then written and the run
     // ends (see interruptedRun). A second signal ends the process at once (output.ts claim): the
@@ -385,6 +388,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
           params: model.params,
           loss: objective,
           optimizer,
+          step,
           // Steps trained + 1, …, to of the whole run: its keys foldIn(trainKey, n) and schedule.
           startStep: trained,
           steps: to - trained,
@@ -412,6 +416,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       stopCatching();
       throw e;
     } finally {
+      step.dispose();
       progress.finish();
     }
     // The model has trained stopAt steps, unless a signal stopped training sooner.

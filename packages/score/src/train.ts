@@ -73,10 +73,17 @@ export interface TrainOptions<P extends Params = Params> {
    * runs synchronously), so that its abort can arrive mid-run; already aborted, no step runs.
    */
   signal?: AbortSignal;
+  /**
+   * A step made by `trainingStep` with these `params`, `loss`, `optimizer`, `clipNorm`, `ema`,
+   * `jit` and `lossTakesStep`, run instead of a step of train's own, and not disposed: the caller
+   * disposes it. A run trained in several calls (stretches between checkpoints) passes one step
+   * to each, so its program is traced and compiled once, not once per call.
+   */
+  step?: TrainingStep;
 }
 
 const TRAIN_OPTIONS = optionNames<TrainOptions>()([
-  'params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal',
+  'params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal', 'step',
 ]);
 
 export interface TrainResult {
@@ -95,6 +102,8 @@ const turnEventLoop = (): Promise<void> => new Promise((resolve) => (typeof setI
 /** What one training step needs: `train`'s options without the loop's. */
 export type TrainingStepOptions<P extends Params = Params> = Pick<TrainOptions<P>, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;
 const TRAINING_STEP_OPTIONS = optionNames<TrainingStepOptions>()(['params', 'loss', 'optimizer', 'clipNorm', 'ema', 'jit', 'lossTakesStep']);
+/** The options each step made by trainingStep was made with (for train's `step`). */
+const stepOptions = new WeakMap<TrainingStep, Readonly<Record<keyof TrainingStepOptions, unknown>>>();
 
 /**
  * One training step, ready to call many times: `step(key, n)` computes the loss at the current
@@ -207,6 +216,7 @@ export function trainingStep<P extends Params>(opts: TrainingStepOptions<P>, whe
     compiled: { value: compiled !== null },
     dispose: { value: () => compiled?.clearCache() },
   });
+  stepOptions.set(run, { params, loss, optimizer, clipNorm, ema, jit: opts.jit, lossTakesStep: opts.lossTakesStep });
   return run;
 }
 
@@ -241,8 +251,8 @@ function nonFiniteLossMessage(where: string, loss: number, n: number, lastFinite
  * Runs `steps` optimisation steps of `loss` over `params` (updated in place) with `optimizer`,
  * the step's key foldIn(key, step). `steps` and `key` are required; `startStep` (a continued
  * run's first step, default 0), `every` (default 100), `clipNorm`, `ema`, `onProgress`,
- * `stopOnNonFinite` (default true), `jit`, `lossTakesStep` and `signal` (stops the run after the
- * step in progress) as in `TrainOptions`. Returns the losses read (every `every` steps and at the
+ * `stopOnNonFinite` (default true), `jit`, `lossTakesStep`, `signal` (stops the run after the
+ * step in progress) and `step` (a step of trainingStep's to reuse) as in `TrainOptions`. Returns the losses read (every `every` steps and at the
  * last step) and the steps taken (`TrainResult`: fewer than `steps` when `signal` stopped it).
  */
 export async function train<P extends Params>(opts: TrainOptions<P>): Promise<TrainResult> {
@@ -270,7 +280,15 @@ export async function train<P extends Params>(opts: TrainOptions<P>): Promise<Tr
   if (opts.startStep !== undefined && opts.optimizer && opts.optimizer.stepCount !== start) {
     throw new Error(`${where}: startStep is ${start} but the optimiser has begun ${opts.optimizer.stepCount} steps; load the state of the run being continued into it first (optimizer.loadStateDict)`);
   }
-  const step = trainingStep(opts, where);
+  const given = opts.step;
+  if (given !== undefined) {
+    const made = typeof given === 'function' ? stepOptions.get(given) : undefined;
+    if (!made) throw new TypeError(`${where}: step must be a TrainingStep made by trainingStep(...), got ${given === null ? 'null' : typeof given}`);
+    // Its program is of the options it was made with: run with others, it would train those.
+    const differing = TRAINING_STEP_OPTIONS.find((name) => made[name] !== opts[name]);
+    if (differing) throw new Error(`${where}: step was made by trainingStep with a different ${differing} than train's; give both the same params, loss, optimizer, clipNorm, ema, jit and lossTakesStep`);
+  }
+  const step = given ?? trainingStep(opts, where);
   const history: TrainProgress[] = [];
   let taken = 0;
   let lastTurn = performance.now();
@@ -300,7 +318,7 @@ export async function train<P extends Params>(opts: TrainOptions<P>): Promise<Tr
       await opts.onProgress?.(progress);
     }
   } finally {
-    step.dispose();
+    if (!given) step.dispose();
   }
   return { history, steps: taken };
 }

@@ -582,7 +582,7 @@ describe('train', () => {
   it('rejects a misspelled option, naming the closest valid one and all of them, and nonsense values', async () => {
     const params: Params = { w: tensor([0], f64) };
     const base = { params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 0.1 }), steps: 2, key: [1, 2] as RandomKey };
-    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal'];
+    const valid = ['params', 'loss', 'optimizer', 'steps', 'key', 'startStep', 'clipNorm', 'ema', 'every', 'onProgress', 'stopOnNonFinite', 'jit', 'lossTakesStep', 'signal', 'step'];
     await expect(train({ ...base, clipnorm: 1 } as never)).rejects.toThrow(unknownOption('train', 'clipnorm', 'clipNorm', valid));
     await expect(train({ ...base, logEvery: 1 } as never)).rejects.toThrow(unknownOption('train', 'logEvery', 'every', valid));
     await expect(train({ ...base, steps: 1.5 })).rejects.toThrow(/^train: steps must be an integer >= 0, got 1.5$/);
@@ -688,6 +688,42 @@ describe('state dicts: a run continued from saved state', () => {
     expect([...before.history, ...after.history]).toEqual(all.history);
     for (const k of ['w', 'b']) expect(await bits(second[k]!)).toEqual(await bits(whole[k]!));
     await expect(train({ params: second, loss, optimizer: secondOptimizer, steps: 1, key: KEY, startStep: -1 })).rejects.toThrow(/^train: startStep must be an integer >= 0, got -1$/);
+  });
+
+  it('train in stretches with one trainingStep traces its step once, and trains the whole run bit for bit', async () => {
+    const dtype = 'float64';
+    const make = () => adam({ lr: (t) => 0.05 / t });
+    // A compiled step calls the loss once per trace: the calls count the traces.
+    let traces = 0;
+    const loss = (p: Params, key: RandomKey) => {
+      traces++;
+      return lossOf(dtype)(p, key);
+    };
+    const whole = initial(dtype);
+    const all = await train({ params: whole, loss, optimizer: make(), steps: N + M, key: KEY, every: 2 });
+    expect(traces).toBe(1);
+    // In stretches of 3 steps (4 train calls), each given the same step.
+    traces = 0;
+    const params = initial(dtype);
+    const optimizer = make();
+    const step = trainingStep({ params, loss, optimizer });
+    const history = [];
+    for (let from = 0; from < N + M; from += 3) {
+      history.push(...(await train({ params, loss, optimizer, step, steps: Math.min(3, N + M - from), key: KEY, startStep: from, every: 2 })).history);
+    }
+    expect(traces).toBe(1);
+    expect(step.compiled).toBe(true);
+    step.dispose();
+    for (const k of ['w', 'b']) expect(await bits(params[k]!)).toEqual(await bits(whole[k]!));
+    // Each stretch's last step is read besides (3, 9: not multiples of 2).
+    expect(history.filter((h) => h.step % 2 === 0 || h.step === N + M)).toEqual(all.history);
+    // A step of other options, or not a step, is refused before any step runs.
+    await expect(train({ params, loss: lossOf(dtype), optimizer, step, steps: 1, key: KEY })).rejects.toThrow(
+      /^train: step was made by trainingStep with a different loss than train's; give both the same params, loss, optimizer, clipNorm, ema, jit and lossTakesStep$/,
+    );
+    await expect(train({ params, loss, optimizer, step, steps: 1, key: KEY, clipNorm: 1 })).rejects.toThrow(/^train: step was made by trainingStep with a different clipNorm than train's/);
+    await expect(train({ params, loss, optimizer, step: (() => tensor(0)) as never, steps: 1, key: KEY })).rejects.toThrow(/^train: step must be a TrainingStep made by trainingStep\(\.\.\.\), got function$/);
+    expect(optimizer.stepCount).toBe(N + M);
   });
 
   it('a signal stops train after the step in progress; continued from there, the run is the whole run', async () => {
