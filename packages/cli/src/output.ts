@@ -274,6 +274,9 @@ export function prepareOutputDirectory(
       // that died, so it must not be taken for stale and removed.
       if (pid === undefined) throw beingClaimed(where, dir, path);
     }
+    // A killed run's half-written files are no one's: a directory holding nothing else is free.
+    const abandoned = removeAbandonedWrites(path);
+    if (abandoned.length > 0) entries = entries.filter((name) => !abandoned.includes(name));
     if (entries.length === 1 && entries[0] === CLAIM_FILE) {
       // The claim of a run that was killed before it wrote anything: nothing of the user's.
       rmSync(join(path, CLAIM_FILE), { force: true });
@@ -311,6 +314,39 @@ export function readableJson(value: unknown, indent = ''): string {
   return `{\n${entries.map(([k, v]) => `${inner}${JSON.stringify(k)}: ${readableJson(v, inner)}`).join(',\n')}\n${indent}}`;
 }
 
+/** The temporary name writeFiles writes `name` under, in process `pid`, before renaming it. */
+const temporaryName = (name: string, pid: number): string => `.${name}.writing-${pid}`;
+const TEMPORARY_PATTERN = /^\..+\.writing-(\d+)$/;
+
+/**
+ * Removes from `dir` the temporary files (see writeFiles) of processes that are no longer
+ * running: a run killed (SIGKILL, a power loss) while writing a file leaves its temporary file,
+ * which no process will finish or rename. The file it was to replace is untouched (its old
+ * self, or absent), so nothing is lost; a temporary file of a running process is kept. Returns
+ * the names removed. A directory that cannot be read or written is left as it is.
+ */
+export function removeAbandonedWrites(dir: string): string[] {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of entries) {
+    const pid = Number(TEMPORARY_PATTERN.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
+    try {
+      if (!lstatSync(join(dir, name)).isFile()) continue;
+      rmSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // Gone meanwhile, or not ours to remove: left.
+    }
+  }
+  return removed;
+}
+
 /**
  * Writes each file under a temporary name beside it and renames it into place (a rename within
  * a directory is atomic), so an interrupted or failed write never leaves a truncated file.
@@ -318,7 +354,7 @@ export function readableJson(value: unknown, indent = ''): string {
 export function writeFiles(dir: string, files: Readonly<Record<string, string>>): void {
   mkdirSync(dir, { recursive: true });
   for (const [name, content] of Object.entries(files)) {
-    const temporary = join(dir, `.${name}.writing-${process.pid}`);
+    const temporary = join(dir, temporaryName(name, process.pid));
     try {
       writeFileSync(temporary, content);
       renameSync(temporary, join(dir, name));

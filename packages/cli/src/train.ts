@@ -14,7 +14,7 @@ import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './a
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
 import {
-  CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel, restoreOptimizer,
+  CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, readCheckpoint, removeAbandonedWrites, restoreModel, restoreOptimizer,
   signalExitStatus, writeFiles,
 } from './output.js';
 import { Progress } from './progress.js';
@@ -289,6 +289,8 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   try {
     const outDir = out.path;
     if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
+    // The resumed run may have been killed while writing its checkpoint: its temporary file stays.
+    if (resumed) removeAbandonedWrites(resumed.dir);
 
     const backend = await selectBackend(values.backend as BackendChoice);
     const entry = datasetEntry(data);

@@ -486,6 +486,32 @@ describe('output directories are claimed before any work', () => {
     forced.release();
   });
 
+  it("a killed run's half-written files are removed when its directory is next claimed; a running writer's are kept", () => {
+    // Killed (SIGKILL) while writing its first checkpoint: its claim and the temporary file stay.
+    const dir = join(scratch, 'killed-writing');
+    mkdirSync(dir);
+    const dead = exitedPid();
+    writeFileSync(join(dir, CLAIM_FILE), `${dead}\n`);
+    writeFileSync(join(dir, `.checkpoint.json.writing-${dead}`), '{"format": "scorch-chec');
+    // Nothing of the user's is there: the directory is claimed without --force, and holds the claim alone.
+    const out = prepareOutputDirectory('scorch train', dir, false);
+    expect(out.movedAside).toBeUndefined();
+    expect(readdirSync(dir)).toEqual([CLAIM_FILE]);
+    out.release();
+    expect(existsSync(dir)).toBe(true); // made by the user (mkdirSync above), so kept
+    // Beside a checkpoint, the dead writer's file goes and the checkpoint stays; a running
+    // process's temporary file (this one's parent's: a pid that is alive) is kept.
+    const beside = join(scratch, 'killed-writing-again');
+    mkdirSync(beside);
+    writeFileSync(join(beside, CLAIM_FILE), `${dead}\n`);
+    writeFileSync(join(beside, 'checkpoint.json'), 'trained');
+    writeFileSync(join(beside, `.checkpoint.json.writing-${dead}`), 'half');
+    writeFileSync(join(beside, `.metrics.json.writing-${process.ppid}`), 'in progress');
+    expect(usageError(() => prepareOutputDirectory('scorch train', beside, false))).toMatch(/holds the files of an interrupted scorch run/);
+    expect(readdirSync(beside).sort()).toEqual([`.metrics.json.writing-${process.ppid}`, CLAIM_FILE, 'checkpoint.json'].sort());
+    expect(readFileSync(join(beside, 'checkpoint.json'), 'utf8')).toBe('trained');
+  });
+
   it('a claim that names no process yet is a run claiming the directory now, not a stale one', () => {
     // The claim file is made, then written: a second run that read it in between found no pid,
     // took it for a dead run's, removed it and claimed the directory too, so both trained into
@@ -804,10 +830,16 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(stoppedAt.steps).toBeLessThan(600);
     // Its step's read is in its history (as at --stop-after), unless the next stretch dropped it.
     expect(stoppedAt.history.at(-1).step).toBe(stoppedAt.steps);
+    // Had it been killed while writing a checkpoint, its temporary file would be there too (one
+    // is put there): resuming removes it, and keeps the checkpoint and the claim.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    writeFileSync(join(killed, `.checkpoint.json.writing-${dead}`), '{"format": "scorch-chec');
     const resumedAfterKill = join(scratch, 'killed-resumed');
     const c = runCli('train', '--resume', killed, '--backend', 'cpu', '--n', '20', '--steps-per-level', '2', '--out', resumedAfterKill);
     expect(c.stderr).toBe('');
     expect(c.code).toBe(0);
+    expect(readdirSync(killed).filter((name) => name.includes('.writing-'))).toEqual([]);
+    expect(readdirSync(killed).filter((name) => !name.includes('.writing-')).sort()).toEqual([CLAIM_FILE, 'checkpoint.json']);
     const [a, b] = [checkpointOf(uninterrupted), checkpointOf(resumedAfterKill)];
     expect(b.params).toEqual(a.params);
     expect(b.optimizer).toEqual(a.optimizer);
