@@ -193,7 +193,7 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
   // A signal ends the process at once (what the user asked for), but first a run that has written
   // nothing takes its claim and directory back, as release() would; the signal is then raised
   // again with no listener, so the process ends by it (exit status 128 + its number in a shell).
-  // Listeners run only when the event loop turns: long loops yield (turnEventLoop).
+  // Listeners run only when the event loop turns: long loops yield (turnEventLoop, @scorch/score).
   let catcher: ((signal: NodeJS.Signals) => void) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (catcher) {
@@ -227,15 +227,6 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
 
 /** The signals that stop a run (Ctrl-C, kill's default, a closed terminal). */
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-/**
- * Lets the event loop turn once (timers, I/O, signal listeners). Training and sampling on the
- * CPU run synchronously between their awaits of already-computed values, so without this a
- * signal's listener (see claim) would not run until the run ended.
- */
-export function turnEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /**
  * Makes `dir` ready for a run, before any work, and claims it (see CLAIM_FILE): refuses

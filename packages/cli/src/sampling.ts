@@ -8,10 +8,9 @@ import { type RandomKey, type Tensor, rand, randomKey, splitKey } from '@scorch/
 import {
   type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
   type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
-  predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, samplingEpsilon, sdeOf,
+  predictorCorrector, probabilityFlowOde, reverseSdeEulerMaruyama, samplingEpsilon, sdeOf, turnEventLoop,
 } from '@scorch/score';
 import { UsageError } from './args.js';
-import { turnEventLoop } from './output.js';
 
 export interface SamplerChoices {
   readonly sampler: SamplerName;

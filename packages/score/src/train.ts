@@ -96,8 +96,15 @@ export interface TrainResult {
 /** How long (ms) training with a `signal` runs between turns of the event loop. */
 const SIGNAL_POLL_MS = 20;
 
-/** Lets the event loop turn once (timers, I/O, signal listeners). */
-const turnEventLoop = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+/**
+ * Lets the event loop turn once: resolves after the timers, I/O callbacks and signal listeners
+ * already due have run (setImmediate; setTimeout 0 where there is none, as in a browser). On
+ * the CPU, training and sampling run synchronously between awaits of values already computed,
+ * so a long loop awaits this now and then for a listener (an abort, Ctrl-C) to run at all.
+ */
+export function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}
 
 /** What one training step needs: `train`'s options without the loop's. */
 export type TrainingStepOptions<P extends Params = Params> = Pick<TrainOptions<P>, 'params' | 'loss' | 'optimizer' | 'clipNorm' | 'ema' | 'jit' | 'lossTakesStep'>;

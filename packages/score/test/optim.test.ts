@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type DType, type RandomKey, type Tensor, foldIn, matmul, memory, randn, randomKey, sum, tensor } from '@scorch/tensor';
-import { type Ema, type Optimizer, type OptimizerState, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, vpSde } from '../src/index.js';
+import { type Ema, type Optimizer, type OptimizerState, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, turnEventLoop, vpSde } from '../src/index.js';
 import { unknownOption } from './options.js';
 import { jit } from '@scorch/autograd';
 
@@ -774,6 +774,16 @@ describe('state dicts: a run continued from saved state', () => {
     expect(taken).toBeGreaterThan(0);
     expect(taken).toBeLessThan(steps);
     expect(history.map((h) => h.step)).toEqual([taken]);
+  });
+
+  it('turnEventLoop (one definition, used by train and the CLI) resolves after the callbacks already due have run', async () => {
+    const ran: string[] = [];
+    setImmediate(() => ran.push('immediate'));
+    // A promise already resolved settles before any callback: the loop has not turned.
+    await Promise.resolve();
+    expect(ran).toEqual([]);
+    await turnEventLoop();
+    expect(ran).toEqual(['immediate']);
   });
 
   it('refuses a state of another optimiser, other options or other parameters, changing nothing', () => {
