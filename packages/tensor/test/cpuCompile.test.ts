@@ -390,6 +390,26 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     ], [x, idx], [k!]);
   });
 
+  it('the lowering cache drops its least recently used lowering, not its oldest: a hot program survives a burst of others', () => {
+    // Each call compiles a new program (traced anew), whose lowering is looked up in the backend's
+    // cache (limit 256) by structure; a hit hands out the cached lowering, whose kernels share
+    // their equation lists.
+    const equations = (n: number) => {
+      const x = zeros([n]);
+      const compiled = cpu.compile(traceProgram(([x]) => [x!.mul(3).add(1)], [x], []).program);
+      x.dispose();
+      return compiled.kernels()[0]!.equations;
+    };
+    const hot = equations(1);
+    const cold = equations(2);
+    for (let n = 3; n <= 201; n++) equations(n);
+    expect(equations(1)).toBe(hot); // a hit: now the most recently used
+    for (let n = 202; n <= 301; n++) equations(n); // 301 lowerings in all, past the limit
+    expect(equations(1)).toBe(hot);
+    // The least recently used were dropped: 2 is lowered again.
+    expect(equations(2)).not.toBe(cold);
+  });
+
   it('constants that differ only as NaN, ±∞, −0 and +0 stay distinct (in the program and in the kernel cache)', () => {
     const x = tensor([1, -2, 3]);
     // One program with all five: simplification must not merge them (JSON writes them alike).

@@ -108,6 +108,7 @@ interface Lowering {
   readonly usesKeys: boolean;
 }
 
+/** Per backend, lowerings by structural key, least recently used first (as WebGPU's cache). */
 const loweringCaches = new WeakMap<CpuBackend, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 
@@ -125,11 +126,15 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     if (!cache) loweringCaches.set(backend, (cache = new Map()));
     const key = program.structuralKey();
     let lowering = cache.get(key);
-    if (!lowering) {
+    if (lowering) {
+      // Moved to the end (a Map iterates in insertion order), so the first key is always the
+      // least recently used: a program compiled again and again outlives a burst of others.
+      cache.delete(key);
+    } else {
       lowering = lower(program);
-      cache.set(key, lowering);
-      if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
     }
+    cache.set(key, lowering);
+    if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
     this.lowering = lowering;
     this.slotArrays = new Array<TypedArray>(lowering.slots.length);
     this.resultValues = [...program.outputs, ...program.updates.map((u) => u.value)];
