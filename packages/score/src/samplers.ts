@@ -58,12 +58,15 @@ const POSITIVE_COUNT = { integer: true, min: 1 } as const;
 /**
  * The checks every sampler makes before any work: the score is a function, the options an object
  * of known names with a key, and the callback settings make sense. Returns the score to call, which
- * checks the shape of what it returns.
+ * checks the shape of what it returns. `known` undefined: the caller has already checked that
+ * the options are an object of known names (a sampler that must, before it reads its own).
  */
-function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[]): ScoreFunction {
+function checkSamplerCall(where: string, score: unknown, opts: unknown, known: readonly string[] | undefined): ScoreFunction {
   checkScoreFunction(where, score);
-  checkOptionsObject(where, opts);
-  checkOptions(where, opts, known);
+  if (known !== undefined) {
+    checkOptionsObject(where, opts);
+    checkOptions(where, opts, known);
+  }
   const { key, callback, callbackEvery, jit: compile } = opts as LangevinOptions;
   checkBoolean(where, 'jit', compile);
   checkKey(key, `${where}: opts.key`);
@@ -343,9 +346,9 @@ const SDE_SAMPLER_OPTIONS = optionNames<SdeSamplerOptions>()(['key', 'shape', 'i
 
 /**
  * Checks a reverse-time sampler's call (every option before any work), then makes its start
- * samples, time grid and keys.
+ * samples, time grid and keys. `known` as in checkSamplerCall.
  */
-function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[]) {
+function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: SdeSamplerOptions, known: readonly string[] | undefined) {
   const score = checkSamplerCall(where, rawScore, opts, known);
   if (!sde || typeof sde.drift !== 'function' || typeof sde.discretize !== 'function') throw new TypeError(`${where}: sde must be an Sde (veSde(), vpSde() or subVpSde())`);
   const steps = opts.steps ?? SAMPLER_DEFAULTS.reverseSde.steps;
@@ -486,7 +489,7 @@ export async function predictorCorrector(score: ScoreFunction, sde: Sde, opts: P
   checkOneOf(where, 'predictor', predictor, ['reverseDiffusion', 'eulerMaruyama'] as const);
   // snr sets the corrector's step: with no corrector steps it would be dropped silently.
   if (correctorSteps === 0 && opts.snr !== undefined) throw new Error(`${where}: snr sets the Langevin corrector's step size; with correctorSteps 0 there is no corrector (leave snr out, or set correctorSteps >= 1)`);
-  const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, PC_OPTIONS);
+  const { score: checked, init, ownsInit, steps, dt, timeAt, stepKey } = reverseSetup(where, score, sde, opts, undefined); // options checked above
   score = checked;
   checkChainAlpha(where, sde, init, steps, dt, timeAt, correctorSteps > 0, predictor === 'reverseDiffusion' && sde.kind === 'vp', ownsInit);
   const denoiseFinal = opts.denoiseFinalStep ?? true;
@@ -619,7 +622,7 @@ export async function probabilityFlowOde(score: ScoreFunction, sde: Sde, opts: P
   }
   for (const k of ['rtol', 'atol', 'initialStep'] as const) checkNumber(where, k, opts[k], POSITIVE);
   checkNumber(where, 'maxSteps', opts.maxSteps, POSITIVE_COUNT);
-  const { score: checked, init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, ODE_OPTIONS);
+  const { score: checked, init, ownsInit, steps, dt, timeAt } = reverseSetup(where, score, sde, opts, undefined); // options checked above
   score = checked;
   // RK45 runs eagerly (its step sizes are read back); like the compiled steps, it records nothing
   // into the ambient gradient graph.

@@ -869,6 +869,36 @@ describe('sampler option checks', () => {
     }
   });
 
+  it('every sampler checks its options once: their names are listed once per call', async () => {
+    // predictorCorrector and probabilityFlowOde checked the options object and its names before
+    // reading an option, and then again in the set-up they share with reverseSdeEulerMaruyama.
+    const init = tensor([[0.5, -0.5]], { dtype: 'float64' });
+    const key = randomKey(1);
+    const score = (x: Tensor) => x.neg();
+    const counted = <T extends object>(opts: T) => {
+      let listed = 0;
+      const proxy = new Proxy(opts, { ownKeys: (target) => (listed++, Reflect.ownKeys(target)) });
+      return { opts: proxy, listed: () => listed };
+    };
+    const cases: [string, (opts: never) => Promise<unknown>][] = [
+      ['langevinDynamics', (opts) => langevinDynamics(score, init, opts)],
+      ['annealedLangevinDynamics', (opts) => annealedLangevinDynamics(score, init, opts)],
+      ['reverseSdeEulerMaruyama', (opts) => reverseSdeEulerMaruyama(score, vpSde(), opts)],
+      ['predictorCorrector', (opts) => predictorCorrector(score, vpSde(), opts)],
+      ['probabilityFlowOde', (opts) => probabilityFlowOde(score, vpSde(), opts)],
+    ];
+    for (const [where, run] of cases) {
+      const options = where === 'annealedLangevinDynamics' ? { key, sigmas: [1], stepsPerLevel: 1 }
+        : where === 'langevinDynamics' ? { key, steps: 1 }
+        : where === 'probabilityFlowOde' ? { key, init, method: 'euler', steps: 1 }
+        : where === 'predictorCorrector' ? { key, init, steps: 30 } : { key, init, steps: 1 };
+      const { opts, listed } = counted(options);
+      const out = await run(opts as never);
+      ((out as { x?: Tensor }).x ?? (out as Tensor)).dispose();
+      expect({ where, listed: listed() }).toEqual({ where, listed: 1 });
+    }
+  });
+
   it('a null option is refused by its own name, before options that depend on it are weighed', async () => {
     // predictorCorrector and probabilityFlowOde read some options through ?? before checking the
     // object, so null stood for the default there: a null method with steps was refused as
