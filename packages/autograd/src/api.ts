@@ -337,13 +337,10 @@ export function hvp<P extends readonly [Tensor, Tensor, ...Tensor[]]>(f: TensorF
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[];
 export function hvp(f: TensorFn, primals: readonly Tensor[], tangents: readonly Tensor[]): Tensor | Tensor[] {
   checkFunction('hvp', f);
-  checkList('hvp', 'primals', primals);
-  checkList('hvp', 'tangents', tangents);
-  checkArgs('hvp', primals); // under hvp's name, not that of the jvp inside
-  const argnums = primals.map((_, i) => i);
-  const g = gradAs('hvp', f, { argnums: primals.length === 1 ? 0 : argnums }) as (...xs: Tensor[]) => Tensor | Tensor[];
-  // The jvp inside is hvp's too: a tangent that does not fit its primal is named under hvp.
-  return composite(() => jvpAs('hvp', (...xs: Tensor[]) => g(...xs), primals, tangents)[1]);
+  // The jvp inside is hvp's: it checks the primals and the tangents (each once, before the
+  // gradient is built from their count) under hvp's name, not jvp's.
+  const g = (...xs: Tensor[]) => gradAs('hvp', f, { argnums: xs.length === 1 ? 0 : xs.map((_, i) => i) })(...xs) as Tensor | Tensor[];
+  return composite(() => jvpAs('hvp', g, primals, tangents)[1]);
 }
 
 export interface JacobianOptions {
