@@ -6,8 +6,9 @@
 // through zero strides; a permute swapping the last two axes makes a transpose view; a reshape
 // of a dense array is an alias that every kernel reads as dense storage; a matmul reads a
 // broadcast or transpose view in place where its strides allow (a transposed matrix, a batch
-// broadcast), a reduction (sum, max, argmax...) reads a broadcast view through its strides, and
-// any other consumer materialises them. Elementwise ops, casts and reductions run generated
+// broadcast), a reduction (sum, max, argmax...) reads a broadcast view through its strides, a
+// reshape copies a view into its result (the view stays one), and any other consumer
+// materialises them. Elementwise ops, casts and reductions run generated
 // loops (eagerKernels.ts), the same JavaScript from the same expression table that compiled
 // programs (compile.ts) fuse; arrays come from a pool by size class.
 
@@ -563,6 +564,14 @@ export class CpuBackend implements Backend<CpuHandle> {
       const { base, strides } = x.view;
       if (isReduce(prim)) reduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out, strides);
       else argReduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out, strides);
+      return;
+    }
+    // A reshape of a broadcast or transpose view (argmax and argmin over all elements flatten
+    // their input first) is its dense copy: made straight into the result, the view stays a view.
+    // Materialised in place first, the view would hold a second copy of the same values for as
+    // long as it lives (the view's size, however small its source).
+    if ((prim === 'reshape' || prim === 'stopGradient') && !x.data && x.view && x.view.kind !== 'alias') {
+      stridedCopy(x.view.base, 0, x.view.strides, x.shape, out);
       return;
     }
     // Past elementwise ops, matmuls and reductions of broadcasts every kernel reads dense
