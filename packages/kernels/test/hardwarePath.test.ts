@@ -368,3 +368,33 @@ describe('the jitted gradient of a layer on batched activations', () => {
     expect(names.length).toBe(flatNames.length);
   });
 });
+
+describe('a jitted layer over minibatch slices, with the epilogues a hardware GPU fuses', () => {
+  it('compiles its kernels once, not once per offset, and equals eager', async () => {
+    // relu(x @ w + bias): x rows 64i to 64i + 63 of one tensor (a tiled matmul's operand, its
+    // offset a uniform of the template), bias a view at offset 3i of another (read in place by
+    // the matmul's epilogue, at every residue mod 4). Integer operands: every product is exact
+    // in any order, so the compiled values are eager's bit for bit.
+    const batches = 12;
+    const rnd = hostRandom(hashSeed('hardware-path-minibatches'));
+    const data = tensor(ints(batches * 64 * 32, rnd), { shape: [batches * 64, 32], device: dev });
+    const w = tensor(ints(32 * 64, rnd), { shape: [32, 64], device: dev });
+    const biases = tensor(ints(3 * batches + 64, rnd), { shape: [3 * batches + 64], device: dev });
+    const layer = (x: Tensor, w: Tensor, bias: Tensor) => matmul(x, w).add(bias).relu();
+    const compiled = jit(layer);
+    const step = async (i: number) => {
+      const x = data.slice([i * 64, 0], [64, 32]);
+      const bias = biases.slice([i * 3], [64]);
+      const got = compiled(x, w, bias);
+      const want = layer(x, w, bias);
+      expect(await read(got), `minibatch ${i}`).toEqual(await read(want));
+      for (const t of [x, bias, got, want]) t.dispose();
+    };
+    for (let i = 0; i < 4; i++) await step(i);
+    expect(tidy(() => compiled.lower(data.slice([64, 0], [64, 32]), w, biases.slice([3], [64])).kernels().map((k) => k.name))).toEqual([expect.stringMatching(/^fused_matmul_.*_epilogue$/)]);
+    const compiles = gpu.runtime.stats.compiles;
+    for (let i = 4; i < batches; i++) await step(i);
+    expect(gpu.runtime.stats.compiles - compiles).toBe(0);
+    for (const t of [data, w, biases]) t.dispose();
+  });
+});

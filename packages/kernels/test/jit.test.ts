@@ -740,6 +740,38 @@ describe('compiled programs\' caches', () => {
     });
   });
 
+  it('a jitted function over minibatch slices of one tensor compiles its kernels once, not once per offset', async () => {
+    // 40 minibatches of 8 rows: contiguous views at offsets 256i of one buffer. Every function
+    // here is one kernel or a few: fused elementwise and reduction kernels that read their
+    // inputs in place, at the view's offset. A 1-D view at offset 3i covers every residue mod 4
+    // (the vec4 path needs an aligned offset), and two views read by one kernel move apart.
+    const batches = 40;
+    const data = tensor(ints(batches * 8 * 32, 0), { shape: [batches * 8, 32], device: dev });
+    const flat = data.reshape([batches * 8 * 32]);
+    const chain = (x: Tensor) => x.mul(x).sub(x.mul(3)).add(1).relu();
+    const rowSums = (x: Tensor) => sum(x.mul(x).add(x), [1]);
+    const columnSums = (x: Tensor) => sum(x.mul(2).sub(1), [0]);
+    const pair = (x: Tensor, y: Tensor) => x.mul(y).add(x).sub(y.mul(y));
+    const fs = { chain: jit(chain), rowSums: jit(rowSums), columnSums: jit(columnSums), pair: jit(pair), flat: jit(chain) };
+    const step = async (i: number) => {
+      const x = data.slice([i * 8, 0], [8, 32]);
+      const y = data.slice([((i * 7 + 3) % batches) * 8, 0], [8, 32]);
+      const z = flat.slice([i * 3], [64]);
+      const got = [fs.chain(x), fs.rowSums(x), fs.columnSums(x), fs.pair(x, y), fs.flat(z)];
+      const want = [chain(x), rowSums(x), columnSums(x), pair(x, y), chain(z)];
+      // Integers in [-3, 3]: every sum here is exact in float32 in any order, so compiled equals eager.
+      for (let k = 0; k < got.length; k++) expect(await read(got[k]!), `function ${k} at minibatch ${i}`).toEqual(await read(want[k]!));
+      for (const t of [x, y, z, ...got, ...want]) t.dispose();
+    };
+    // The first 8 minibatches: every function at offset 0 and at others, the 1-D view at every residue mod 4.
+    for (let i = 0; i < 8; i++) await step(i);
+    const compiles = gpu.runtime.stats.compiles;
+    for (let i = 8; i < batches; i++) await step(i);
+    expect(gpu.runtime.stats.compiles - compiles).toBe(0);
+    data.dispose();
+    flat.dispose();
+  });
+
   it('kernels() of a lowered program whose jitted function was cleared makes no uniform buffer', async () => {
     await countingUniformBuffers(async (live) => {
       // A matmul kernel (its shapes are uniforms) and a relu after it.

@@ -80,7 +80,9 @@ const LOWERING_CACHE_LIMIT = 256;
  * Variants (input layouts) one compiled program keeps; past it the least recently used is dropped
  * with its uniform buffer and bind groups. A layout includes each input's offset in its buffer, so
  * a program fed views at many offsets (minibatches sliced from one dataset tensor) meets a new
- * layout per offset; a training step usually settles on one or two.
+ * layout per offset; a training step usually settles on one or two. Offsets are uniform words of
+ * the kernels (KernelWriter.inputOffset), so layouts that differ only in them lower to the same
+ * code and share its pipelines: a new offset costs a lowering and a variant, not a compile.
  */
 export const VARIANT_LIMIT = 32;
 
@@ -252,7 +254,9 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     const program = this.program;
     const plan = this.plan;
     const locations = new Map<number, Location>();
-    program.inputs.forEach((v, i) => locations.set(v.id, { slot: { kind: 'input', group: groups[i]! }, offset: offsets[i]!, strides: rowMajorStrides(v.shape) }));
+    // An input's offset is a uniform word of the kernels that read it (KernelWriter.inputOffset):
+    // the lowerings of layouts that differ only in offsets share their code and pipelines.
+    program.inputs.forEach((v, i) => locations.set(v.id, { slot: { kind: 'input', group: groups[i]! }, offset: offsets[i]!, strides: rowMajorStrides(v.shape), input: i }));
     // Results and updates: blocks by element type.
     const outputBlocks = new Map<string, number>();
     const updateBlocks = new Map<string, number>();

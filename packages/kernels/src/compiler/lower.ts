@@ -69,7 +69,14 @@ function grid(groups: number): [number, number, number] {
   return [MAX_WORKGROUPS_PER_DIM, Math.ceil(groups / MAX_WORKGROUPS_PER_DIM), 1];
 }
 
+/**
+ * A kernel's module: `w`'s bindings, then its uniform block (the offsets of the inputs it reads,
+ * KernelWriter.inputOffset) or `uniformDecl` (a random draw's key), the functions the body calls
+ * and the body.
+ */
 function assemble(w: KernelWriter, body: string, uniformDecl = ''): string {
+  if (uniformDecl && w.uniformWords) throw new Error('internal: a kernel with a uniform block of its own reads inputs at offsets');
+  uniformDecl ||= w.uniformDeclaration(w.bindingList.length);
   const decl = w.declarations();
   const philox = body.includes('philox4x32(') ? PHILOX_WGSL : '';
   const functions = KernelWriter.prelude(philox + body);
@@ -94,7 +101,7 @@ fn main(${entryBuiltins}) {
 }`;
   return {
     label, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
-    bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
+    bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
   };
 }
 
@@ -177,7 +184,7 @@ ${blocks.join('\n')}
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch: grid(Math.ceil(start / WORKGROUP)),
     bindings: w.bindingList.map((b) => b.slot),
-    uniforms: null,
+    uniforms: w.uniformData(),
     equations: [...w.covered].sort((a, b) => a - b),
   };
   return { kernel, writer: w };
@@ -438,7 +445,7 @@ fn main(${entryBuiltins}) {
 }`;
   const first: LoweredKernel = {
     label: `${label}_cooperative${chunks > 1 ? '_chunks' : ''}`, code: assemble(w, body), workgroupSize: [REDUCE_THREADS, 1, 1],
-    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: null, equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
+    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
   };
   if (!partials) return [first];
   // Pass 2: one thread per output combines its chunks' partials, then the epilogue.
@@ -580,6 +587,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   const epilogue = {
     declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${opaque?.declarations ?? ''}${KernelWriter.prelude(functions)}\n${functions}`, perElement,
     entry: opaque?.assignment ?? '',
+    uniformWords: w.uniformWords ?? [],
   };
   const written = w.bindingList.filter((x) => x.access === 'read_write').map((x) => x.slot);
   a = apart(a, written);

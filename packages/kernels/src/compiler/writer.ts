@@ -2,11 +2,14 @@
 // (which evaluates program values at coordinates and is shared with the CPU's JavaScript writer),
 // plus what only WebGPU has: bindings, vec4 lanes and index-error reports.
 // Every value computed is a `let`; shapes, strides and constants are literals (u32 `…u`), so the
-// shader compiler may fold every division by a constant.
+// shader compiler may fold every division by a constant. The one exception is where a program
+// input starts in its buffer: a view's offset changes from call to call (minibatch slices of one
+// tensor) while the code should not, so an input's offset is a word of the kernel's uniform block
+// (`inputOffset`).
 
 import type { AxisMap, DType, Equation, KernelCoords, KernelLocation, KernelWriterContext, ProgramVar, ReadAt } from '@scorch/tensor';
 import { KernelWriterBase, shapesEqual } from '@scorch/tensor';
-import { type WgslScalar, wgslType } from '../wgsl/common.js';
+import { type WgslScalar, UniformBlock, wgslType } from '../wgsl/common.js';
 import { customCall as wgslCustomCall } from '../wgsl/custom.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
 import { wgslLiteral } from '../wgsl/expression.js';
@@ -75,6 +78,11 @@ export function slotKey(s: Slot): string {
 /** A stored value: its buffer, and how its elements are laid out in it (in elements). */
 export interface Location extends KernelLocation {
   readonly slot: Slot;
+  /**
+   * For a program input, its index among the program's inputs: its offset is then read from the
+   * kernel's uniform block (KernelWriter.inputOffset), not written into the code.
+   */
+  readonly input?: number;
 }
 
 /** Coordinates of a value: one u32 expression per axis; `linear` when they decode a row-major index. */
@@ -155,6 +163,10 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   private readonly scalarWritten = new Set<string>();
   /** Coordinates of reshapes already decoded in a scope, by value and source coordinates. */
   private readonly reshapes: Map<string, Coords>[] = [new Map()];
+  /** The kernel's uniform words: the offsets of the inputs it reads, in order of first read. */
+  private readonly uniformBlock = new UniformBlock();
+  /** The uniform expression of each input's offset, by input index. */
+  private readonly inputOffsets = new Map<number, string>();
 
   /**
    * `vectorSlots`: bindings (vectorKey) declared as vec4 arrays. A kernel is written once with
@@ -165,6 +177,46 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     private readonly vectorSlots: ReadonlySet<string> = new Set(),
   ) {
     super(ctx);
+  }
+
+  /**
+   * The WGSL expression of a program input's offset in its buffer: a word of the kernel's uniform
+   * block, one per input however often it is read, 0 included. Only whether an offset is a
+   * multiple of VECTOR_WIDTH (vectorAddress) shapes the code, so kernels that read views of one
+   * tensor at different offsets (minibatch slices, the first at 0) are one WGSL text and share one
+   * compiled pipeline. An offset of 2^32 or more is refused by UniformBlock.u32.
+   */
+  private inputOffset(input: number, offset: number): string {
+    let expr = this.inputOffsets.get(input);
+    if (expr === undefined) {
+      expr = this.uniformBlock.u32(offset);
+      this.inputOffsets.set(input, expr);
+    }
+    return expr;
+  }
+
+  /** The uniform words this kernel reads (its inputs' offsets), or null for none. */
+  get uniformWords(): readonly number[] | null {
+    return this.uniformBlock.recorded.length ? this.uniformBlock.recorded : null;
+  }
+
+  /** The uniform block's data (null: the kernel has none). */
+  uniformData(): Uint32Array | null {
+    return this.uniformWords ? this.uniformBlock.data() : null;
+  }
+
+  /** The uniform block's declaration at `binding` ('' when the kernel has none). */
+  uniformDeclaration(binding: number): string {
+    return this.uniformWords ? this.uniformBlock.declare(binding) : '';
+  }
+
+  /** As KernelWriterBase's, with a program input's offset read from the uniform block (inputOffset). */
+  override address(loc: KernelLocation, coords: Coords, shape: readonly number[]): string {
+    const input = (loc as Location).input;
+    if (input === undefined) return super.address(loc, coords, shape);
+    const offset = this.inputOffset(input, loc.offset);
+    const rest = super.address({ offset: 0, strides: loc.strides }, coords, shape);
+    return rest === this.index(0) ? offset : `${offset} + ${rest}`;
   }
 
   /**

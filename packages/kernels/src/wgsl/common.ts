@@ -38,7 +38,20 @@ export interface KernelSpec {
  * structure, the same code is produced for every shape of that structure.
  */
 export class UniformBlock {
-  private readonly words: number[] = [];
+  private readonly words: number[];
+
+  /**
+   * `words`: words already read by code written before the block's owner (a compiled matmul's
+   * epilogue reads its inputs' offsets as words 0…, the template's own follow them).
+   */
+  constructor(words: readonly number[] = []) {
+    this.words = [...words];
+  }
+
+  /** The words recorded so far, in order. */
+  get recorded(): readonly number[] {
+    return this.words;
+  }
 
   u32(value: number): string {
     if (!(Number.isInteger(value) && value >= 0 && value <= 0xffffffff)) {
