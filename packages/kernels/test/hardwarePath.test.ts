@@ -328,6 +328,20 @@ describe('the epilogue of a batched activations × weight product', () => {
     expect(names.every((n) => n.includes('epilogue'))).toBe(true);
   });
 
+  it('a batched product\'s rows merged ([b, s, h] read as [b·s, h]) take its epilogue', async () => {
+    // Both operands batched: the product is [b, s, h] itself; the bias and activation read it as
+    // [b·s, h], and a value read back at [b, s, h] beside it.
+    const make = operands('merged', [[b, s, d], [b, d, h], [h]]);
+    const f = (x: Tensor, w: Tensor, bias: Tensor) => {
+      const p = matmul(x, w);
+      const y = p.reshape([b * s, h]).add(bias).relu();
+      return [y, y.reshape([b, s, h]).sub(p)];
+    };
+    const names = await check((...xs) => f(...(xs as [Tensor, Tensor, Tensor])), make, [0, 1]);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toContain('epilogue');
+  });
+
   it('reshapes that are not a split of the rows, and a transpose, keep a pass of their own and run right', async () => {
     // [b·s, h] to [b, s·h] merges a row with the columns, to [b, s, h/2, 2] splits the columns,
     // and a transpose reorders them: none is the product's element at a split row index.

@@ -48,10 +48,11 @@ export interface FusionOptions {
   matmulEpilogues?: boolean;
   /**
    * Whether an anchor's epilogue also takes elementwise values that read its result through a
-   * reshape splitting its rows (splitsRows): [b·s, h] to [b, s, h], how `matmul` returns the
+   * reshape regrouping its rows (regroupsRows): [b·s, h] to [b, s, h], how `matmul` returns the
    * product of a batch of activations [b, s, d] and a weight [d, h], folded into one [b·s, d]
-   * product; and values that read such epilogue values back at the anchor's shape (the next
-   * product's operand, folded again). Default false. The reshape is a view of the same memory
+   * product; [b, m, n] to [b·m, n], a batched product's rows merged; and values that read such
+   * epilogue values back at the anchor's shape (the next product's operand, folded again).
+   * Default false. The reshape is a view of the same memory
    * in the same order, so each value's element is the anchor's of the same row-major index: a
    * backend that computes its epilogue at the coordinates that index decodes to over each
    * value's shape sets it (WebGPU; the CPU's epilogues run over the product's own rows and shape).
@@ -223,6 +224,40 @@ export function splitsRows(from: readonly number[], to: readonly number[]): bool
     if (product !== d) return false;
   }
   return j === split.length;
+}
+
+/**
+ * True when `to` is `from` with its leading (row) axes regrouped, the last axis kept: split
+ * (splitsRows: [b·s, h] to [b, s, h]), merged ([b, m, n] to [b·m, n], a batched product's rows
+ * joined), or both, each shape's rows consecutive groups of axes of one finer shape (size-1 axes
+ * of either aside): the suffix products of both shapes' rows divide one another in a chain. A
+ * value of `to`'s shape then holds the element of `from` of the same row-major index at the same
+ * row index and column, and a loop over `from`'s rows names `to`'s coordinates by grouping those
+ * of the finer shape. Not a reshape that joins a row to the columns or splits them; false for
+ * equal shapes and for empty ones.
+ */
+export function regroupsRows(from: readonly number[], to: readonly number[]): boolean {
+  if (from.length === 0 || to.length === 0 || shapesEqual(from, to) || sizeOf(from) === 0) return false;
+  if (from[from.length - 1] !== to[to.length - 1] || sizeOf(from) !== sizeOf(to)) return false;
+  return nests(from.slice(0, -1), to.slice(0, -1));
+}
+
+/**
+ * Whether two shapes of one size group consecutive axes of one finer shape: their suffix
+ * products (the strides of their axes, size-1 axes aside) taken together form a chain, each
+ * dividing the next.
+ */
+function nests(a: readonly number[], b: readonly number[]): boolean {
+  const cuts = new Set<number>();
+  for (const s of [a, b]) {
+    let p = 1;
+    for (let k = s.length - 1; k >= 0; k--) {
+      p *= s[k]!;
+      if (p > 1) cuts.add(p);
+    }
+  }
+  const sorted = [...cuts].sort((x, y) => x - y);
+  return sorted.every((c, i) => i === 0 || c % sorted[i - 1]! === 0);
 }
 
 /** Groups `program`'s equations into kernels. */
@@ -537,8 +572,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     // An epilogue: the root reads an anchor's result at its own coordinates, the rest is ready.
     // With splitRowEpilogues, also a root that reads the anchor's result, or values already in
     // its epilogue, at its own row-major index, when its shape and theirs are the anchor's or
-    // split its rows (splitsRows), one at least a split: [b·s, h] read as [b, s, h] (matmul's
-    // batch folded into rows), a [b, s, h] epilogue value read as [b·s, h] by the next product.
+    // regroup its rows (regroupsRows), one at least differing: [b·s, h] read as [b, s, h]
+    // (matmul's batch folded into rows), a [b, s, h] epilogue value read as [b·s, h] by the next
+    // product, a batched product's [b, m, n] read as [b·m, n].
     for (const leaf of leaves) {
       if (!leaf.linear) continue;
       const k = producer.get(leaf.id);
@@ -549,8 +585,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       const anchor = program.equations[kernel.equation]!.out;
       const inKernel = leaves.filter((l) => producer.get(l.id) === k);
       const shapes = [v.shape, ...inKernel.map((l) => l.shape)];
-      const split = opts.splitRowEpilogues && inKernel.every((l) => l.linear) && shapes.some((s) => splitsRows(anchor.shape, s))
-        && shapes.every((s) => shapesEqual(s, anchor.shape) || splitsRows(anchor.shape, s));
+      const split = opts.splitRowEpilogues && inKernel.every((l) => l.linear) && shapes.some((s) => regroupsRows(anchor.shape, s))
+        && shapes.every((s) => shapesEqual(s, anchor.shape) || regroupsRows(anchor.shape, s));
       if (!split && !(leaf.identity && anchor.id === leaf.id && shapesEqual(anchor.shape, v.shape))) continue;
       // Everything else it reads is ready before this kernel, or is a value of this kernel's
       // epilogue read at the same coordinates (computed just before it, element by element).

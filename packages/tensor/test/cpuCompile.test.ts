@@ -1138,6 +1138,26 @@ describe('the epilogue of a batched activations × weight product ([b, s, d] @ [
     }
   });
 
+  it('a batched product\'s rows merged ([b, s, h] read as [b·s, h]): its bias and activation in its kernel', () => {
+    // Both operands batched: the product is [b, s, h] itself (batch entries of [s, d] @ [d, h]),
+    // read through a reshape joining its batch and rows, the same memory in the same order.
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b, s, d], 19, dtype);
+      const w = rn([b, d, h], 20, dtype);
+      const bias = rn([h], 21, dtype);
+      const { kernels } = paths(([x, w, bias]) => [matmul(x!, w!).reshape([b * s, h]).add(bias!).relu()], [x, w, bias]);
+      expect(names(kernels), dtype).toEqual([`fused_matmul_${s}x${h}x${d}_batch${b}_epilogue1`]);
+      // Merged and split again, beside a value of the product's own shape.
+      const both = paths(([x, w, bias]) => {
+        const p = matmul(x!, w!);
+        const y = p.reshape([b * s, h]).mul(bias!).silu();
+        return [y, y.reshape([b, s, h]).add(p)];
+      }, [x, w, bias]);
+      expect(names(both.kernels), dtype).toEqual([`fused_matmul_${s}x${h}x${d}_batch${b}_epilogue2`]);
+      for (const t of [x, w, bias]) t.dispose();
+    }
+  });
+
   it('a reshape that merges rows, one that changes the columns, and a transpose are not fused, and are right', () => {
     const x = rn([b, s, d], 12);
     const w = rn([d, h], 13);

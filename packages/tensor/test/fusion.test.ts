@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, slotReuser, splitKey, splitsRows, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsRows, slotReuser, splitKey, splitsRows, tensor, traceProgram,
 } from '@scorch/tensor';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
@@ -55,6 +55,29 @@ describe('planFusion', () => {
     // Read as [4, 256] (a row joined to the columns) it is not the product's element at a split row.
     const merged = makeProgram((x: Tensor, w: Tensor) => matmul(x, w).reshape([4, 256]).tanh())(x, w);
     expect(describePlan(planFusion(merged, { splitRowEpilogues: true }))).toEqual(['matmul matmul [64,16]', 'elementwise [4,256]×1']);
+  });
+
+  it('with splitRowEpilogues, a batched product\'s rows merged ([b, m, n] read as [b·m, n]) take its epilogue', () => {
+    // Both operands batched: the product is [4, 16, 16] itself, read as [64, 16] by the bias and
+    // activation, the same memory in the same order.
+    const a = randn([4, 16, 32], { key: k1 });
+    const w = randn([4, 32, 16], { key: k2 });
+    const b = randn([16], { key: k3 });
+    const program = makeProgram((a: Tensor, w: Tensor, b: Tensor) => matmul(a, w).reshape([64, 16]).add(b).tanh())(a, w, b);
+    expect(describePlan(planFusion(program, { splitRowEpilogues: true }))).toEqual(['matmul matmul [4,16,16] + epilogue ×1 (result not stored)']);
+    expect(describePlan(planFusion(program))).toEqual(['matmul matmul [4,16,16]', 'elementwise [64,16]×1']);
+  });
+
+  it('regroupsRows: the leading axes split, merged, or both, over one finer shape, the last kept', () => {
+    expect(regroupsRows([12, 5], [3, 4, 5])).toBe(true); // split
+    expect(regroupsRows([2, 6, 5], [12, 5])).toBe(true); // merged
+    expect(regroupsRows([2, 6, 5], [4, 3, 5])).toBe(true); // both: [2, 2, 3] grouped two ways
+    expect(regroupsRows([2, 6, 5], [1, 12, 1, 5])).toBe(true);
+    expect(regroupsRows([6, 4, 5], [4, 6, 5])).toBe(false); // no common finer shape
+    expect(regroupsRows([12, 5], [12, 5])).toBe(false); // equal
+    expect(regroupsRows([12, 5], [3, 20])).toBe(false); // a row joined to the columns
+    expect(regroupsRows([12, 4], [12, 2, 2])).toBe(false); // the columns split
+    expect(regroupsRows([0, 5], [0, 1, 5])).toBe(false); // empty
   });
 
   it('splitsRows: the leading axes split into consecutive ones, the last kept', () => {

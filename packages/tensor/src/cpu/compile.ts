@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, slotReuser, splitsRows, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, regroupsRows, slotReuser, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -737,14 +737,14 @@ function evenStep(offsets: readonly number[]): number | null {
 /**
  * The coordinates of epilogue value `root` at the element of its anchor (of `anchorShape`) at
  * `coords`, which carry the element's row-major index: the same coordinates for a value of the
- * anchor's shape; for one whose shape splits the anchor's rows (planFusion's splitRowEpilogues),
+ * anchor's shape; for one whose shape regroups the anchor's rows (planFusion's splitRowEpilogues),
  * those of the same row-major index over its own shape (the reshape is a view of the same
  * memory in the same order, so the values read there are the unfused kernel's).
  */
 function epilogueCoords(w: JsWriter, coords: JsCoords, anchorShape: readonly number[], root: ProgramVar): JsCoords {
   if (shapesEqual(root.shape, anchorShape)) return coords;
-  if (!splitsRows(anchorShape, root.shape)) {
-    throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not split the rows of its anchor's [${anchorShape.join(', ')}]`);
+  if (!regroupsRows(anchorShape, root.shape)) {
+    throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not regroup the rows of its anchor's [${anchorShape.join(', ')}]`);
   }
   return w.reshapeCoords(coords, anchorShape, root.shape);
 }
