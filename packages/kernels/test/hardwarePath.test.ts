@@ -342,6 +342,25 @@ describe('the epilogue of a batched activations × weight product', () => {
     expect(names[0]).toContain('epilogue');
   });
 
+  it('an epilogue operand computed from an input and broadcast (b², b·2, exp(b) read by two products) leaves the epilogue in the product\'s kernel', async () => {
+    // b² and b·2 are computed in the epilogue; exp(b), costly and read by two products' epilogues,
+    // is stored once as [h] (not as its [b·s, h] broadcast, by a pass after the first product).
+    const make = operands('computed-operand', [[b, s, d], [d, h], [d, h], [h]]);
+    const f = (x: Tensor, w: Tensor, w2: Tensor, bias: Tensor) => [
+      matmul(x, w).add(bias.square()).relu(), matmul(x.reshape([b * s, d]), w2).add(bias.mul(2)).relu(),
+    ];
+    const names = await check((...xs) => f(...(xs as [Tensor, Tensor, Tensor, Tensor])), make, [0, 1]);
+    expect(names).toHaveLength(2);
+    expect(names.every((n) => n.includes('epilogue'))).toBe(true);
+    const g = (x: Tensor, w: Tensor, w2: Tensor, bias: Tensor) => {
+      const e = bias.mul(0.25).exp();
+      return [matmul(x, w).add(e).relu(), matmul(x, w2).mul(e).sub(e)];
+    };
+    const shared = await check((...xs) => g(...(xs as [Tensor, Tensor, Tensor, Tensor])), make, []);
+    expect(shared).toHaveLength(3);
+    expect(matmulKernels(shared).every((n) => n.includes('epilogue'))).toBe(true);
+  });
+
   it('reshapes that are not a split of the rows, and a transpose, keep a pass of their own and run right', async () => {
     // [b·s, h] to [b, s·h] merges a row with the columns, to [b, s, h/2, 2] splits the columns,
     // and a transpose reorders them: none is the product's element at a split row index.

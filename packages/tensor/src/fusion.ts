@@ -389,6 +389,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     // The kernels (stored values or anchors) that read each value, inline or directly: two
     // tell all the rule needs.
     const readers = new Map<number, Set<number>>();
+    const broadcasts: [number, number][] = [];
     for (let i = program.equations.length - 1; i >= 0; i--) {
       const eq = program.equations[i]!;
       const id = eq.out.id;
@@ -400,7 +401,25 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       }
       readers.set(id, set);
       if (mat.has(id) || !isInline(eq, opts)) continue;
-      if (set.size >= 2 && cost.get(id)! > opts.recomputeCostMax) mat.add(id);
+      if (set.size >= 2 && cost.get(id)! > opts.recomputeCostMax) {
+        mat.add(id);
+        // A broadcast (an expand, past reshapes) of a costly value: the value it moves is stored
+        // instead, once the pass is done (the pass's costs and readers are those of the stored
+        // broadcast: the value under it has the same single reader, and movements cost nothing).
+        let base = eq;
+        let broadcast = false;
+        while ((base.prim === 'expand' || base.prim === 'reshape') && !mat.has(base.inputs[0]!.id) && !inputIds.has(base.inputs[0]!.id)) {
+          broadcast ||= base.prim === 'expand' && sizeOf(base.out.shape) > sizeOf(base.inputs[0]!.shape);
+          base = defs.get(base.inputs[0]!.id)!;
+        }
+        if (broadcast && isInline(base, opts)) broadcasts.push([id, base.out.id]);
+      }
+    }
+    // Not the copy at every element of the broadcast: a bias's exp read by two products'
+    // epilogues was stored as an [m, n] array, by a pass of its own after the first product.
+    for (const [copy, base] of broadcasts) {
+      mat.delete(copy);
+      mat.add(base);
     }
   }
 
@@ -549,9 +568,58 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const readyAfter = (leaves: readonly Leaf[], except?: number): number =>
     leaves.reduce((m, l) => (l.id === except ? m : Math.max(m, producer.get(l.id) ?? -1)), -1);
 
-  program.equations.forEach((eq, index) => {
+  // A stored elementwise value read through a broadcast (a bias's function b², b·2, stored when
+  // broadcastStoreMin or two costly readers say so) is small, and often reads only inputs while
+  // coming after a product in program order: its kernel then came after the product's, and a
+  // value reading both, the product's epilogue, could not be in the product's kernel (bias and
+  // activation a pass of their own). Such a value is placed just before the first anchor that
+  // takes an epilogue, is read with it by some stored value, and comes after everything the
+  // value reads (defined by earlier equations, so placed by then). Only these: hoisting every
+  // value that reads inputs alone would keep large ones alive longer, and make kernels of their
+  // own of values that an elementwise kernel after the anchor takes anyway.
+  const epilogueAnchor = (eq: Equation): boolean =>
+    !isInline(eq, opts) && (eq.prim === 'matmul' || !(eq.prim === 'random' || eq.prim === 'scatterAdd' || eq.prim === 'custom' || isScan(eq.prim) || isArgReduce(eq.prim)));
+  const hoistBefore = new Map<number, number[]>();
+  {
+    const ready = new Map<number, number>();
+    for (const eq of program.equations) {
+      if (eq.prim !== 'expand' || sizeOf(eq.out.shape) <= sizeOf(eq.inputs[0]!.shape)) continue;
+      let x = eq.inputs[0]!;
+      while (!mat.has(x.id) && !inputIds.has(x.id) && MOVEMENT.has(defs.get(x.id)!.prim)) x = defs.get(x.id)!.inputs[0]!;
+      if (!mat.has(x.id) || ready.has(x.id) || !isInline(defs.get(x.id)!, opts)) continue;
+      const reads = new Set<number>();
+      for (const y of defs.get(x.id)!.inputs) leafSet(y, reads);
+      let r = -1;
+      for (const id of reads) r = Math.max(r, equationIndex.get(id) ?? -1);
+      ready.set(x.id, r);
+    }
+    if (ready.size > 0) {
+      // For each such value, the earliest anchor read beside it that it could precede.
+      const before = new Map<number, number>();
+      for (const id of mat) {
+        const eq = defs.get(id);
+        if (!eq || !isInline(eq, opts)) continue;
+        const reads = new Set<number>();
+        for (const y of eq.inputs) leafSet(y, reads);
+        const small = [...reads].filter((l) => ready.has(l));
+        if (small.length === 0) continue;
+        for (const l of reads) {
+          const a = equationIndex.get(l);
+          if (a === undefined || !epilogueAnchor(defs.get(l)!)) continue;
+          for (const h of small) {
+            if (ready.get(h)! < a && a < equationIndex.get(h)! && a < (before.get(h) ?? Infinity)) before.set(h, a);
+          }
+        }
+      }
+      for (const [h, a] of before) (hoistBefore.get(a) ?? hoistBefore.set(a, []).get(a)!).push(h);
+      for (const list of hoistBefore.values()) list.sort((p, q) => equationIndex.get(p)! - equationIndex.get(q)!);
+    }
+  }
+  const placedEarly = new Set<number>();
+
+  const place = (eq: Equation, index: number): void => {
     const v = eq.out;
-    if (!mat.has(v.id)) return;
+    if (!mat.has(v.id) || placedEarly.has(v.id)) return;
     if (!isInline(eq, opts)) {
       const kind = eq.prim === 'matmul' ? matmulLowering(eq, opts)
         : eq.prim === 'random' ? 'random' : eq.prim === 'scatterAdd' ? 'scatterAdd' : eq.prim === 'custom' ? 'custom'
@@ -620,6 +688,14 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     }
     kernels.push({ kind: 'elementwise', segments: [{ shape: v.shape, roots: [v] }] });
     producer.set(v.id, kernels.length - 1);
+  };
+  program.equations.forEach((eq, index) => {
+    for (const id of hoistBefore.get(index) ?? []) {
+      const i = equationIndex.get(id)!;
+      place(program.equations[i]!, i);
+      placedEarly.add(id);
+    }
+    place(eq, index);
   });
 
   // An anchor's result is written unless its epilogue is all that reads it. The stored values

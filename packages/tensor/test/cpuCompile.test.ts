@@ -1158,6 +1158,29 @@ describe('the epilogue of a batched activations × weight product ([b, s, d] @ [
     }
   });
 
+  it('an epilogue operand computed from an input and broadcast (b², b·2, exp(b) read by two products): the epilogue stays in the product\'s kernel', () => {
+    // The operand is stored by a small kernel of its own (broadcastStoreMin), now placed before
+    // the product's, which then takes the bias and activation; 2-D and batched activations.
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b, s, d], 22, dtype);
+      const w = rn([d, h], 23, dtype);
+      const w2 = rn([d, h], 24, dtype);
+      const bias = rn([h], 25, dtype);
+      for (const [label, op] of [['square', (t: Tensor) => t.square()], ['times 2', (t: Tensor) => t.mul(2)]] as const) {
+        const flat = paths(([x, w, bias]) => [matmul(x!.reshape([b * s, d]), w!).add(op(bias!)).tanh()], [x, w, bias]);
+        expect(names(flat.kernels), `${label}, ${dtype}`).toEqual([`fused_elementwise_[${h}]x1`, `fused_matmul_${b * s}x${h}x${d}_epilogue1`]);
+        const batched = paths(([x, w, bias]) => [matmul(x!, w!).add(op(bias!)).relu()], [x, w, bias]);
+        expect(names(batched.kernels), `${label}, ${dtype}`).toEqual([`fused_elementwise_[${h}]x1`, `fused_matmul_${b * s}x${h}x${d}_epilogue1`]);
+      }
+      const shared = paths(([x, w, w2, bias]) => {
+        const e = bias!.exp();
+        return [matmul(x!, w!).add(e).tanh(), matmul(x!, w2!).mul(e).silu()];
+      }, [x, w, w2, bias]);
+      expect(names(shared.kernels), dtype).toEqual([`fused_elementwise_[${h}]x1`, `fused_matmul_${b * s}x${h}x${d}_epilogue1`, `fused_matmul_${b * s}x${h}x${d}_epilogue1_2`]);
+      for (const t of [x, w, w2, bias]) t.dispose();
+    }
+  });
+
   it('a reshape that merges rows, one that changes the columns, and a transpose are not fused, and are right', () => {
     const x = rn([b, s, d], 12);
     const w = rn([d, h], 13);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsRows, slotReuser, splitKey, splitsRows, tensor, traceProgram,
 } from '@scorch/tensor';
+import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
 const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) => (...args: A) =>
@@ -66,6 +67,35 @@ describe('planFusion', () => {
     const program = makeProgram((a: Tensor, w: Tensor, b: Tensor) => matmul(a, w).reshape([64, 16]).add(b).tanh())(a, w, b);
     expect(describePlan(planFusion(program, { splitRowEpilogues: true }))).toEqual(['matmul matmul [4,16,16] + epilogue ×1 (result not stored)']);
     expect(describePlan(planFusion(program))).toEqual(['matmul matmul [4,16,16]', 'elementwise [64,16]×1']);
+  });
+
+  it('an epilogue operand computed from an input and broadcast (b², b·2, exp(b) read by two products) does not keep the epilogue out', () => {
+    // Computed after the product in program order, the operand's store came after the product's
+    // kernel, which then could not take the bias and activation that read it.
+    const x = randn([64, 32], { key: k1 });
+    const w = randn([32, 16], { key: k2 });
+    const w2 = randn([32, 16], { key: k3 });
+    const b = randn([16], { key: k3 });
+    const cpu = { ...CPU_FUSION_OPTIONS };
+    for (const op of [(b: Tensor) => b.square(), (b: Tensor) => b.mul(2)]) {
+      const program = makeProgram((x: Tensor, w: Tensor, b: Tensor) => matmul(x, w).add(op(b)).tanh())(x, w, b);
+      // The CPU stores the operand (broadcastStoreMin: its WebAssembly kernels read stored operands).
+      expect(describePlan(planFusion(program, cpu))).toEqual(['elementwise [16]×1', 'matmul matmul [64,16] + epilogue ×1 (result not stored)']);
+      expect(describePlan(planFusion(program))).toEqual(['matmul matmul [64,16] + epilogue ×1 (result not stored)']);
+      const batched = makeProgram((x: Tensor, w: Tensor, b: Tensor) => matmul(x.reshape([4, 16, 32]), w).add(op(b)).relu())(x, w, b);
+      expect(describePlan(planFusion(batched, cpu))).toEqual(['elementwise [16]×1', 'matmul matmul [64,16] + epilogue ×1 (result not stored)']);
+    }
+    // exp(b), costly, read by two products' epilogues: stored once as [16] (not as its broadcast
+    // [64, 16]), before both products.
+    const shared = makeProgram((x: Tensor, w: Tensor, w2: Tensor, b: Tensor) => {
+      const e = b.exp();
+      return [matmul(x, w).add(e).tanh(), matmul(x, w2).mul(e).tanh()];
+    })(x, w, w2, b);
+    for (const options of [{}, cpu]) {
+      expect(describePlan(planFusion(shared, options))).toEqual([
+        'elementwise [16]×1', 'matmul matmul [64,16] + epilogue ×1 (result not stored)', 'matmul matmul [64,16] + epilogue ×1 (result not stored)',
+      ]);
+    }
   });
 
   it('regroupsRows: the leading axes split, merged, or both, over one finer shape, the last kept', () => {
