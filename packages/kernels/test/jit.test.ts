@@ -233,6 +233,30 @@ describe('epilogues that read their anchor through reshapes', () => {
   });
 });
 
+describe('a keepdims sum read as [b, s, 1], or a full one as [1, 1], takes its epilogue', () => {
+  // The sum's outputs [b, s] (or [b·s], or []) read as [b, s, 1] (or [1, 1]): the same elements
+  // in the same order, so the division and square root run in the sum's own kernel.
+  const [b, s, h] = [3, 7, 40];
+  const cases: [string, number, (x: Tensor) => Tensor][] = [
+    ['keepdims', h, (x) => x.square().sum(-1, true).div(h).add(1e-5).sqrt()],
+    ['a row sum reshaped', h, (x) => sum(x.reshape([b * s, h]).square(), 1).reshape([b, s, 1]).div(h).sqrt()],
+    ['a full keepdims sum', b * s * h, (x) => sum(x.reshape([b * s, h]).square(), [0, 1], true).div(b * s * h).sqrt()],
+  ];
+  for (const [name, n, f] of cases) {
+    it(name, async () => {
+      const rnd = hostRandom(hashSeed('jit-keepdims-epilogue', name));
+      const x = tensor(uniformData(b * s * h, rnd), { shape: [b, s, h], device: dev });
+      const want = await read(tidy(() => f(x)));
+      const compiled = jit(f);
+      expect(compiled.lower(x).kernels().map((k) => k.name)).toHaveLength(1);
+      // Sums of n squares (positive) in two orders, each within n·u relative of the exact sum;
+      // the division and the 1e-5 add two roundings, the square root halves the relative error
+      // and adds one: 2·(n + 3)·u relative covers the difference.
+      expect(firstMismatch(want, await read(compiled(x)), (_i, r) => 2 * (n + 3) * 2 ** -24 * Math.abs(r))).toBeNull();
+    });
+  }
+});
+
 /** The SSM-VR and DSM training steps of the benchmark: MLP 2→h→h→2 (softplus), Adam, one call. */
 function trainingStep(kind: 'ssm-vr' | 'dsm', device: string, hidden: number, batch: number) {
   const model = mlpScore({ inputDim: 2, hidden: [hidden, hidden], activation: 'softplus', key: randomKey(0), device } as never);

@@ -243,6 +243,19 @@ export function regroupsRows(from: readonly number[], to: readonly number[]): bo
 }
 
 /**
+ * True when `to` is `from` with its axes regrouped, the last included: both shapes consecutive
+ * groups of axes of one finer shape (size-1 axes of either aside), as a keepdims reduction's
+ * [b, s] read as [b, s, 1], or a row sum of [b·s, h] read as [b, s, 1]. A value of `to`'s shape
+ * then holds the element of `from` of the same row-major index; a reduction's outputs have no
+ * columns that a loop over rows keeps, so its epilogue takes any such reshape. False for equal
+ * shapes and empty ones.
+ */
+export function regroupsAxes(from: readonly number[], to: readonly number[]): boolean {
+  if (shapesEqual(from, to) || sizeOf(from) === 0 || sizeOf(from) !== sizeOf(to)) return false;
+  return nests(from, to);
+}
+
+/**
  * Whether two shapes of one size group consecutive axes of one finer shape: their suffix
  * products (the strides of their axes, size-1 axes aside) taken together form a chain, each
  * dividing the next.
@@ -642,7 +655,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     // its epilogue, at its own row-major index, when its shape and theirs are the anchor's or
     // regroup its rows (regroupsRows), one at least differing: [b·s, h] read as [b, s, h]
     // (matmul's batch folded into rows), a [b, s, h] epilogue value read as [b·s, h] by the next
-    // product, a batched product's [b, m, n] read as [b·m, n].
+    // product, a batched product's [b, m, n] read as [b·m, n]; for a reduction, any regrouping
+    // of its outputs' axes (regroupsAxes: a keepdims row sum [b, s] read as [b, s, 1]).
     for (const leaf of leaves) {
       if (!leaf.linear) continue;
       const k = producer.get(leaf.id);
@@ -653,8 +667,10 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       const anchor = program.equations[kernel.equation]!.out;
       const inKernel = leaves.filter((l) => producer.get(l.id) === k);
       const shapes = [v.shape, ...inKernel.map((l) => l.shape)];
-      const split = opts.splitRowEpilogues && inKernel.every((l) => l.linear) && shapes.some((s) => regroupsRows(anchor.shape, s))
-        && shapes.every((s) => shapesEqual(s, anchor.shape) || regroupsRows(anchor.shape, s));
+      // A reduction's outputs may be regrouped whole (no columns: [b, s] read as [b, s, 1]).
+      const regroups = kernel.kind === 'reduce' ? regroupsAxes : regroupsRows;
+      const split = opts.splitRowEpilogues && inKernel.every((l) => l.linear) && shapes.some((s) => regroups(anchor.shape, s))
+        && shapes.every((s) => shapesEqual(s, anchor.shape) || regroups(anchor.shape, s));
       if (!split && !(leaf.identity && anchor.id === leaf.id && shapesEqual(anchor.shape, v.shape))) continue;
       // Everything else it reads is ready before this kernel, or is a value of this kernel's
       // epilogue read at the same coordinates (computed just before it, element by element).

@@ -1200,6 +1200,19 @@ describe('the epilogue of a batched activations × weight product ([b, s, d] @ [
     for (const t of [x, w, merged, split, transposed]) t.dispose();
   });
 
+  it('a keepdims row sum read as [b, s, 1] (a layer norm\'s mean and variance), and a full one as [1, 1]: the epilogue in the sum\'s kernel', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([b, s, h], 26, dtype);
+      const keepdims = paths(([x]) => [x!.sum(-1, true).div(h).add(1e-5).sqrt()], [x]);
+      expect(names(keepdims.kernels), dtype).toEqual([`fused_sum_${b * s}x${h}_epilogue1`]);
+      const rows = paths(([x]) => [sum(x!.reshape([b * s, h]).square(), 1).reshape([b, s, 1]).div(h).log()], [x]);
+      expect(names(rows.kernels), dtype).toEqual([`fused_sum_${b * s}x${h}_epilogue1`]);
+      const full = paths(([x]) => [sum(x!.reshape([b * s, h]), [0, 1], true).div(b * s * h).exp()], [x]);
+      expect(names(full.kernels), dtype).toEqual([`fused_sum_1x${b * s * h}_epilogue1`]);
+      x.dispose();
+    }
+  });
+
   it('a sum\'s epilogue read through a reshape splitting its rows ([b·s, h] as [b, s, h])', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const x = rn([b * s, 3, h], 17, dtype);

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsRows, slotReuser, splitKey, splitsRows, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, splitKey, splitsRows, tensor, traceProgram,
 } from '@scorch/tensor';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 
@@ -96,6 +96,31 @@ describe('planFusion', () => {
         'elementwise [16]×1', 'matmul matmul [64,16] + epilogue ×1 (result not stored)', 'matmul matmul [64,16] + epilogue ×1 (result not stored)',
       ]);
     }
+  });
+
+  it('a keepdims sum read as [b, s, 1] (or a full one as [1, 1]) takes its epilogue, with or without splitRowEpilogues\' reshapes', () => {
+    const y = randn([4, 16, 32], { key: k1 });
+    const keepdims = makeProgram((y: Tensor) => y.sum(-1, true).div(32).sqrt())(y);
+    const rows = makeProgram((y: Tensor) => y.reshape([64, 32]).sum(1).reshape([4, 16, 1]).div(32).sqrt())(y);
+    const full = makeProgram((y: Tensor) => y.reshape([64, 32]).sum([0, 1], true).div(2048).sqrt())(y);
+    for (const options of [{ splitRowEpilogues: true }, CPU_FUSION_OPTIONS]) {
+      expect(describePlan(planFusion(keepdims, options))).toEqual(['reduce sum [4,16] + epilogue ×1 (result not stored)']);
+      expect(describePlan(planFusion(rows, options))).toEqual(['reduce sum [64] + epilogue ×1 (result not stored)']);
+      expect(describePlan(planFusion(full, options))).toEqual(['reduce sum [] + epilogue ×1 (result not stored)']);
+    }
+    expect(describePlan(planFusion(keepdims))).toEqual(['reduce sum [4,16]', 'elementwise [4,16,1]×1']);
+  });
+
+  it('regroupsAxes: any axes regrouped over one finer shape, the last included', () => {
+    expect(regroupsAxes([4, 16], [4, 16, 1])).toBe(true);
+    expect(regroupsAxes([64], [4, 16, 1])).toBe(true);
+    expect(regroupsAxes([], [1, 1])).toBe(true);
+    expect(regroupsAxes([12, 5], [3, 20])).toBe(true);
+    expect(regroupsAxes([6, 4], [4, 6])).toBe(false);
+    expect(regroupsAxes([4, 16], [4, 16])).toBe(false);
+    expect(regroupsAxes([0, 5], [5, 0])).toBe(false);
+    // A product's columns are kept (regroupsRows): [b, s] to [b, s, 1] is not a regrouping of its rows.
+    expect(regroupsRows([4, 16], [4, 16, 1])).toBe(false);
   });
 
   it('regroupsRows: the leading axes split, merged, or both, over one finer shape, the last kept', () => {

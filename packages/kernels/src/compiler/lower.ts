@@ -7,7 +7,7 @@
 import {
   type ArgReducePrimitive, type DType, type Equation, type FusionPlan, type PrimitiveParams, type ProgramVar, type ReducePrimitive,
   type ScanPrimitive, type ShaderDefinition, argReplaceCondition, kernelNamer, primitiveDefinition, scanCombineExpression, scanIdentity,
-  regroupsRows, shapesEqual, sizeOf, storedView, stridesOf,
+  regroupsAxes, shapesEqual, sizeOf, storedView, stridesOf,
 } from '@scorch/tensor';
 import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
@@ -284,7 +284,7 @@ function isColumnReduction(axes: readonly number[], rank: number): boolean {
  * product [b·s, h] read as [b, s, h] and back as [b·s, h], how `matmul` folds a batch into rows):
  * such an epilogue computes every value at the coordinates of the element's row-major index,
  * which carry that index, the key the writer knows the anchor and the values by; and a value of
- * a shape that regroups the anchor's rows (planFusion's splitRowEpilogues) at the coordinates of
+ * a shape that regroups the anchor's rows, or a reduction's axes (planFusion's splitRowEpilogues), at the coordinates of
  * that index over its own shape.
  */
 function finishReduction(w: KernelWriter, plan: FusionPlan, spec: Pick<ReductionSpec, 'anchor' | 'epilogue' | 'writesResult'>, out: Coords, acc: string): void {
@@ -300,7 +300,7 @@ function finishReduction(w: KernelWriter, plan: FusionPlan, spec: Pick<Reduction
   w.define(anchor, indexed, acc);
   const coords = new Map<string, Coords>([[anchor.shape.join(','), indexed]]);
   for (const root of spec.epilogue) {
-    if (!shapesEqual(root.shape, anchor.shape) && !regroupsRows(anchor.shape, root.shape)) {
+    if (!shapesEqual(root.shape, anchor.shape) && !regroupsAxes(anchor.shape, root.shape)) {
       throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not regroup the rows of its anchor's [${anchor.shape.join(', ')}]`);
     }
     const key = root.shape.join(',');

@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, regroupsRows, slotReuser, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, regroupsAxes, regroupsRows, slotReuser, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -574,7 +574,7 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     w.emit(`const ${value} = ${rounded(acc, dtype)};`);
     w.define(eq.out, out, value);
     if (kernel.writesResult) w.store(eq.out, out, value);
-    for (const root of kernel.epilogue) w.writeRoot(root, epilogueCoords(w, out, outShape, root));
+    for (const root of kernel.epilogue) w.writeRoot(root, epilogueCoords(w, out, outShape, root, true));
   };
   const finish = (out: JsCoords, acc: string) => finishWith(w, out, acc);
   /**
@@ -739,11 +739,12 @@ function evenStep(offsets: readonly number[]): number | null {
  * `coords`, which carry the element's row-major index: the same coordinates for a value of the
  * anchor's shape; for one whose shape regroups the anchor's rows (planFusion's splitRowEpilogues),
  * those of the same row-major index over its own shape (the reshape is a view of the same
- * memory in the same order, so the values read there are the unfused kernel's).
+ * memory in the same order, so the values read there are the unfused kernel's); for a
+ * `reduction`'s, one whose shape regroups any of its axes (planFusion's regroupsAxes).
  */
-function epilogueCoords(w: JsWriter, coords: JsCoords, anchorShape: readonly number[], root: ProgramVar): JsCoords {
+function epilogueCoords(w: JsWriter, coords: JsCoords, anchorShape: readonly number[], root: ProgramVar, reduction = false): JsCoords {
   if (shapesEqual(root.shape, anchorShape)) return coords;
-  if (!regroupsRows(anchorShape, root.shape)) {
+  if (!(reduction ? regroupsAxes : regroupsRows)(anchorShape, root.shape)) {
     throw new Error(`internal: an epilogue value of shape [${root.shape.join(', ')}] does not regroup the rows of its anchor's [${anchorShape.join(', ')}]`);
   }
   return w.reshapeCoords(coords, anchorShape, root.shape);
