@@ -361,6 +361,25 @@ describe('the epilogue of a batched activations × weight product', () => {
     expect(matmulKernels(shared).every((n) => n.includes('epilogue'))).toBe(true);
   });
 
+  it('the WGSL of such epilogues names no value it does not use', async () => {
+    // The coordinates over a split or merged shape, and the product's element read back through
+    // the reshape, were `let`s that no expression read (the element is known by its row-major index).
+    const make = operands('unused-lets', [[b, s, d], [d, h], [b, d, h], [h], [b * s, h, 7]]);
+    const f = (x: Tensor, w: Tensor, wb: Tensor, bias: Tensor, y: Tensor) => [
+      matmul(x, w).add(bias).relu(), matmul(x, wb).reshape([b * s, h]).add(bias).relu(), y.sum(-1).reshape([b, s, h]).add(bias).relu(),
+    ];
+    const args = make(dev);
+    const kernels = jit(f).lower(...(args as [Tensor, Tensor, Tensor, Tensor, Tensor])).kernels();
+    expect(kernels).toHaveLength(3);
+    for (const k of kernels) {
+      expect(k.name).toContain('epilogue');
+      // The names the kernel writer makes (a letter and a counter), not the templates' own.
+      const names = [...k.source.matchAll(/\blet ([a-z]\d+) =/g)].map((m) => m[1]!);
+      const unused = names.filter((n) => (k.source.match(new RegExp(`\\b${n}\\b`, 'g')) ?? []).length < 2);
+      expect(unused, `${k.name}:\n${k.source}`).toEqual([]);
+    }
+  });
+
   it('reshapes that are not a split of the rows, and a transpose, keep a pass of their own and run right', async () => {
     // [b·s, h] to [b, s·h] merges a row with the columns, to [b, s, h/2, 2] splits the columns,
     // and a transpose reorders them: none is the product's element at a split row index.

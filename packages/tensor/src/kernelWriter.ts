@@ -78,6 +78,8 @@ export interface AxisMap {
  */
 export abstract class KernelWriterBase<L extends KernelLocation, C extends KernelCoords> {
   private readonly blocks: string[][] = [[]];
+  /** Declarations a closed scope drops when nothing reads their name (withoutUnused), by line. */
+  private readonly optionalLines = new Map<string, string>();
   private readonly memos: Map<string, string>[] = [new Map()];
   /** Values known in the current scope by id at given coordinates (e.g. an accumulator). */
   private readonly known: Map<string, string>[] = [new Map()];
@@ -179,7 +181,25 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       this.memos.pop();
       this.known.pop();
     }
-    return this.blocks.pop()!;
+    return this.withoutUnused(this.blocks.pop()!);
+  }
+
+  /**
+   * `lines` less the declarations of coordinates that reshapeCoords named (a group of axes
+   * linearised) and nothing in them reads: an epilogue value's coordinates over a regrouped
+   * shape, when every value it reads is known by the row-major index. A closed scope's names
+   * are read only within it.
+   */
+  private withoutUnused(lines: string[]): string[] {
+    let candidates = lines.filter((l) => this.optionalLines.has(l));
+    while (candidates.length > 0) {
+      const text = lines.join('\n');
+      const dead = new Set(candidates.filter((l) => (text.match(new RegExp(`\\b${this.optionalLines.get(l)!}\\b`, 'g')) ?? []).length < 2));
+      if (dead.size === 0) break;
+      lines = lines.filter((l) => !dead.has(l));
+      candidates = candidates.filter((l) => !dead.has(l));
+    }
+    return lines;
   }
 
   /** Statements emitted at the top level so far (and clears them). */
@@ -459,7 +479,9 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
           stride *= outShape[og[k]!]!;
         }
         lin = this.fresh('l');
-        this.emit(this.declare(lin, terms.join(' + ')));
+        const line = this.declare(lin, terms.join(' + '));
+        this.optionalLines.set(line, lin);
+        this.emit(line);
       }
       let inner = 1;
       for (let k = ig.length - 1; k >= 0; k--) {
