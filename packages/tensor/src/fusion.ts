@@ -16,9 +16,11 @@
 // - Materialised elementwise values are grouped: into an anchor's kernel as its epilogue when
 //   they read the anchor's result at the same coordinates (bias + activation after a matmul,
 //   the mean after a sum), or, where the backend computes them so (splitRowEpilogues), at the
-//   same row-major index through a reshape that splits its rows (a batched product), else
-//   into the earliest elementwise kernel whose inputs are ready (several results per kernel,
-//   several shapes as segments of one launch).
+//   same row-major index through a reshape that regroups its rows (a batched product; any
+//   regrouping of a reduction's outputs, as a keepdims [b, s, 1]), else into the earliest
+//   elementwise kernel whose inputs are ready (several results per kernel, several shapes as
+//   segments of one launch); a small value read through a broadcast goes before the anchor whose
+//   epilogue reads it.
 
 import type { Equation, Program, ProgramVar } from './program.js';
 import type { Primitive } from './primitives.js';
