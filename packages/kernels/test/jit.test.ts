@@ -10,7 +10,7 @@ import { type JittedFunction, grad, jit as jitOf, valueAndGrad } from '@scorch/a
 import {
   type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
-import { type WebGPUHandle, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
+import { type WebGPUHandle, SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
 import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
@@ -99,6 +99,28 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
     const compiled = jit(f);
     expect(firstMismatch(eager, await read(compiled(x, y)), exact)).toBeNull();
     expect(compiled.lower(x, y).kernels().length).toBe(1);
+  });
+});
+
+describe('long chains of transcendentals on a software adapter', () => {
+  it('a chain of 120 ops with 40 tanh: kernels of at most SOFTWARE_TRANSCENDENTALS_MAX tanh each (LLVM\'s compile time), results bit for bit', async () => {
+    // llvmpipe compiled the one fused kernel of this chain (40 tanh, each inlined in each of its
+    // four lanes) in 7.6 s without its shader cache; three kernels of at most 16 compile in ~3.
+    const rnd = hostRandom(hashSeed('jit-transcendental-cap'));
+    const x = tensor(uniformData(64, rnd), { device: dev });
+    const f = (y: Tensor) => {
+      for (let i = 0; i < 120; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
+      return y;
+    };
+    const eager = await read(tidy(() => f(x)));
+    const compiled = jit(f);
+    expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
+    // Each kernel's calls of sc_tanh (its definition aside), four per tanh (one per vec4 lane).
+    const calls = compiled.lower(x).kernels().map((k) => (k.source.match(/\bsc_tanh\(/g) ?? []).length - 1);
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(4 * 40);
+    const software = (gpu.backend as unknown as { softwareAdapter: boolean }).softwareAdapter;
+    if (software) expect(calls).toEqual([4 * SOFTWARE_TRANSCENDENTALS_MAX, 4 * SOFTWARE_TRANSCENDENTALS_MAX, 4 * (40 - 2 * SOFTWARE_TRANSCENDENTALS_MAX)]);
+    else expect(calls).toEqual([4 * 40]);
   });
 });
 

@@ -94,6 +94,16 @@ export interface FusionOptions {
    * such pads, a pool's gradient, is one fused loop.)
    */
   movementStoreMin?: number;
+  /**
+   * Most transcendental operations (exp, log, tanh, sigmoid, pow, …) among the inline equations
+   * one value's computation includes, the value's own counted: past it the value stores the
+   * inline input whose computation has most of them, as INLINE_OPS_MAX caps all inline
+   * equations. Default Infinity. A software adapter (llvmpipe) sets it: its compiler's time grows
+   * faster than linearly in the branchy inlined functions of one kernel (a chain of 120 mul, add
+   * and tanh, 40 tanh: 7.6 s; the same length of mul and add: 0.2 s; benchmarks/NOTES.md, "Time
+   * to first step").
+   */
+  inlineTranscendentalsMax?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -138,7 +148,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity, inlineTranscendentalsMax: Infinity };
 
 /** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
 const INLINE_EXPANSION_MAX = 1024;
@@ -301,12 +311,18 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // (inputs before their readers), while the inline equations a value needs, shared ones counted
   // once, pass the limit, store the inline input that needs most. Linear in the program's size
   // (each set holds at most the limit), and every later walk of inline definitions is bounded.
+  // With inlineTranscendentalsMax, the same for the transcendental operations a value's
+  // computation includes (its own counted): `transcendentals` holds each inline value's count.
   const inlineRegion = new Map<number, Set<number>>();
+  const capTranscendentals = Number.isFinite(opts.inlineTranscendentalsMax);
+  const transcendentals = new Map<number, number>();
   for (const eq of program.equations) {
     for (;;) {
       const region = new Set<number>();
       let largest: number | null = null;
       let largestSize = -1;
+      let richest: number | null = null;
+      let richestCount = -1;
       for (const x of eq.inputs) {
         if (mat.has(x.id) || inputIds.has(x.id)) continue;
         const theirs = inlineRegion.get(x.id)!;
@@ -316,12 +332,26 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
           largest = x.id;
           largestSize = theirs.size;
         }
+        if (capTranscendentals && transcendentals.get(x.id)! > richestCount) {
+          richest = x.id;
+          richestCount = transcendentals.get(x.id)!;
+        }
       }
-      if (region.size < INLINE_OPS_MAX || largest === null) {
-        inlineRegion.set(eq.out.id, region);
-        break;
+      if (largest !== null && region.size >= INLINE_OPS_MAX) {
+        mat.add(largest);
+        continue;
       }
-      mat.add(largest);
+      if (capTranscendentals) {
+        let count = TRANSCENDENTAL.has(eq.prim) ? 1 : 0;
+        for (const y of region) if (TRANSCENDENTAL.has(defs.get(y)!.prim)) count++;
+        if (richest !== null && richestCount > 0 && count > opts.inlineTranscendentalsMax) {
+          mat.add(richest);
+          continue;
+        }
+        transcendentals.set(eq.out.id, count);
+      }
+      inlineRegion.set(eq.out.id, region);
+      break;
     }
   }
 
@@ -575,6 +605,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
 
   const kernels: FusedKernel[] = [];
   const producer = new Map<number, number>();
+  /** With inlineTranscendentalsMax: the transcendentals of each elementwise kernel's roots, summed. */
+  const kernelTranscendentals = new Map<number, number>();
   // The buffers each anchor kernel binds so far (its operands' stored values, its result, and
   // each epilogue value's reads and store), when the device limits them (maxReadsPerValue is the
   // limit less two): an epilogue value that would take the kernel past the limit less one (one
@@ -691,21 +723,26 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     }
     // Else the earliest elementwise kernel after everything it reads: none before `ready` can be
     // (starting the search at the first kernel made it quadratic in the number of kernels).
+    // With inlineTranscendentalsMax, not one whose roots' transcendentals would pass it together.
     const ready = readyAfter(leaves);
+    const mine = capTranscendentals ? transcendentals.get(v.id) ?? 0 : 0;
     for (let k = Math.max(ready, 0); k < kernels.length; k++) {
       const kernel = kernels[k]!;
       if (kernel.kind !== 'elementwise') continue;
       const inKernel = leaves.filter((l) => producer.get(l.id) === k);
       if (ready > k || (ready === k && inKernel.some((l) => !l.identity))) continue;
       if (inKernel.length > 0 && !kernel.segments.some((s) => shapesEqual(s.shape, v.shape) && inKernel.every((l) => s.roots.some((r) => r.id === l.id)))) continue;
+      if (capTranscendentals && (kernelTranscendentals.get(k) ?? 0) + mine > opts.inlineTranscendentalsMax) continue;
       const segment = kernel.segments.find((s) => shapesEqual(s.shape, v.shape));
       if (segment) segment.roots.push(v);
       else kernel.segments.push({ shape: v.shape, roots: [v] });
       producer.set(v.id, k);
+      if (capTranscendentals) kernelTranscendentals.set(k, (kernelTranscendentals.get(k) ?? 0) + mine);
       return;
     }
     kernels.push({ kind: 'elementwise', segments: [{ shape: v.shape, roots: [v] }] });
     producer.set(v.id, kernels.length - 1);
+    if (capTranscendentals) kernelTranscendentals.set(kernels.length - 1, mine);
   };
   program.equations.forEach((eq, index) => {
     for (const id of hoistBefore.get(index) ?? []) {

@@ -199,6 +199,66 @@ describe('planFusion', () => {
   });
 });
 
+describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () => {
+  const TRANSCENDENTAL = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
+  /** Transcendental equations each elementwise kernel computes: its roots and their inline inputs, each once. */
+  const perKernel = (plan: FusionPlan): number[] => {
+    const stored = (id: number) => plan.materialized.has(id) || plan.program.inputs.some((v) => v.id === id);
+    return plan.kernels.flatMap((k) => {
+      if (k.kind !== 'elementwise') return [];
+      const seen = new Set<number>();
+      const walk = (v: ProgramVar, root: boolean): void => {
+        if ((!root && stored(v.id)) || seen.has(v.id) || !plan.definitions.has(v.id)) return;
+        seen.add(v.id);
+        for (const x of plan.definitions.get(v.id)!.inputs) walk(x, false);
+      };
+      for (const s of k.segments) for (const r of s.roots) walk(r, true);
+      return [[...seen].filter((id) => TRANSCENDENTAL.has(plan.definitions.get(id)!.prim)).length];
+    });
+  };
+  // mul, add, tanh in turn: N / 3 tanh.
+  const chain = (n: number) => (y: Tensor) => {
+    for (let i = 0; i < n; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
+    return y;
+  };
+
+  it('a chain of 120 ops with 40 tanh is cut into kernels of at most the cap; without it one kernel', () => {
+    const program = makeProgram(chain(120))(randn([64], { key: k1 }));
+    expect(perKernel(planFusion(program))).toEqual([40]);
+    const capped = perKernel(planFusion(program, { inlineTranscendentalsMax: 16 }));
+    expect(capped).toEqual([16, 16, 8]);
+  });
+
+  it('a value with two branchy inputs stores the one with more transcendentals', () => {
+    const x = randn([16], { key: k1 });
+    // a: 6 tanh, b: 3 exp; a + b needs 9 > 8: a is stored, the sum's kernel computes b's 3.
+    const f = (x: Tensor) => {
+      let a = x;
+      for (let i = 0; i < 6; i++) a = a.tanh().mul(2);
+      let b = x;
+      for (let i = 0; i < 3; i++) b = b.exp().mul(0.5);
+      return a.add(b);
+    };
+    const program = makeProgram(f)(x);
+    const plan = planFusion(program, { inlineTranscendentalsMax: 8 });
+    expect(perKernel(plan).every((n) => n <= 8)).toBe(true);
+    expect(perKernel(plan).reduce((a, b) => a + b, 0)).toBe(9);
+    // The result and a (its last link: a tanh times 2).
+    const stored = [...plan.materialized].map((id) => plan.definitions.get(id)!);
+    expect(stored.map((eq) => eq.prim).sort()).toEqual(['add', 'mul']);
+    const a = stored.find((eq) => eq.prim === 'mul')!;
+    expect(plan.definitions.get(a.inputs[0]!.id)?.prim).toBe('tanh');
+    expect(perKernel(planFusion(program))).toEqual([9]);
+  });
+
+  it('programs within the cap plan as without it', () => {
+    const x = randn([8, 5], { key: k1 });
+    const b = randn([5], { key: k2 });
+    const program = makeProgram((x: Tensor, b: Tensor) => x.mul(2).add(b).exp().sub(1).tanh().sigmoid())(x, b);
+    expect(describePlan(planFusion(program, { inlineTranscendentalsMax: 3 }))).toEqual(describePlan(planFusion(program)));
+  });
+});
+
 describe('planFusion on long programs', () => {
   it('plans a chain of 3,000 small matmuls, each with its epilogue, in linear time', () => {
     // Each product's tanh is its epilogue and nothing else reads it, so no product is stored.

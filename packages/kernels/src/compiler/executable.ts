@@ -77,6 +77,13 @@ interface Variant {
 const loweringCaches = new WeakMap<GpuRuntime, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 /**
+ * Most transcendental operations one fused kernel computes inline on a software adapter
+ * (planFusion's inlineTranscendentalsMax). llvmpipe, cold (no shader cache), compiled a kernel
+ * with 10, 20, 30 and 40 tanh (a chain of mul, add, tanh) in 0.5, 1.5, 2.6 and 7.6 s; 16 keeps a
+ * kernel near a second (benchmarks/NOTES.md, "Time to first step").
+ */
+export const SOFTWARE_TRANSCENDENTALS_MAX = 16;
+/**
  * Variants (input layouts) one compiled program keeps; past it the least recently used is dropped
  * with its uniform buffer and bind groups. A layout includes each input's offset in its buffer, so
  * a program fed views at many offsets (minibatches sliced from one dataset tensor) meets a new
@@ -175,7 +182,13 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
       // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
       // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
-      this.planned = planFusion(this.program, { maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !this.settings.softwareAdapter, splitRowEpilogues: true });
+      // And there a kernel computes at most SOFTWARE_TRANSCENDENTALS_MAX transcendentals inline:
+      // LLVM's time on one kernel grows faster than linearly in them.
+      const software = this.settings.softwareAdapter;
+      this.planned = planFusion(this.program, {
+        maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !software, splitRowEpilogues: true,
+        inlineTranscendentalsMax: software ? SOFTWARE_TRANSCENDENTALS_MAX : Infinity,
+      });
     }
     return this.planned;
   }
