@@ -313,12 +313,32 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // (each set holds at most the limit), and every later walk of inline definitions is bounded.
   // With inlineTranscendentalsMax, the same for the transcendental operations a value's
   // computation includes (its own counted): `transcendentals` holds each inline value's count.
+  // A value whose largest inline input is read by no other equation takes over that input's set
+  // and adds the others to it, rather than copying it (a chain of thousands of ops copied up to
+  // 256 ids per op, here and in the recompute rule's `needs` below).
   const inlineRegion = new Map<number, Set<number>>();
   const capTranscendentals = Number.isFinite(opts.inlineTranscendentalsMax);
   const transcendentals = new Map<number, number>();
+  const readerCount = new Map<number, number>();
+  program.equations.forEach((eq) => eq.inputs.forEach((x, k) => {
+    if (eq.inputs.findIndex((y) => y.id === x.id) === k) readerCount.set(x.id, (readerCount.get(x.id) ?? 0) + 1);
+  }));
+  /** The inline input of `eq` with the most inline equations in `sets` (the first of equals), when `eq` alone reads it; else null. */
+  const handedOn = (eq: Equation, sets: ReadonlyMap<number, Set<number>>): ProgramVar | null => {
+    let best: ProgramVar | null = null;
+    for (const x of eq.inputs) {
+      if (mat.has(x.id) || inputIds.has(x.id)) continue;
+      if (best === null || sets.get(x.id)!.size > sets.get(best.id)!.size) best = x;
+    }
+    return best !== null && readerCount.get(best.id) === 1 ? best : null;
+  };
   for (const eq of program.equations) {
     for (;;) {
-      const region = new Set<number>();
+      // Taken over only when nothing can retry with the input's set as it was: past
+      // INLINE_OPS_MAX the input taken over is the one stored; the transcendentals' cap may
+      // store another.
+      const taken = capTranscendentals ? null : handedOn(eq, inlineRegion);
+      const region = taken === null ? new Set<number>() : inlineRegion.get(taken.id)!;
       let largest: number | null = null;
       let largestSize = -1;
       let richest: number | null = null;
@@ -327,7 +347,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
         if (mat.has(x.id) || inputIds.has(x.id)) continue;
         const theirs = inlineRegion.get(x.id)!;
         region.add(x.id);
-        for (const y of theirs) region.add(y);
+        if (x !== taken) for (const y of theirs) region.add(y);
         if (theirs.size > largestSize) {
           largest = x.id;
           largestSize = theirs.size;
@@ -420,15 +440,22 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     const needs = new Map<number, Set<number>>();
     const cost = new Map<number, number>();
     for (const eq of program.equations) {
-      const set = new Set<number>();
+      // A set taken over (as the regions above) brings its cost: its input's, which counts the
+      // input's needs; the ids added to it bring theirs.
+      const taken = handedOn(eq, needs);
+      const set = taken === null ? new Set<number>() : needs.get(taken.id)!;
+      let c = ownCost(eq) + (taken === null ? 0 : cost.get(taken.id)! - ownCost(defs.get(taken.id)!));
+      const add = (id: number) => {
+        if (set.has(id)) return;
+        set.add(id);
+        c += ownCost(defs.get(id)!);
+      };
       for (const x of eq.inputs) {
         if (mat.has(x.id) || inputIds.has(x.id)) continue;
-        set.add(x.id);
-        for (const y of needs.get(x.id)!) set.add(y);
+        add(x.id);
+        if (x !== taken) for (const y of needs.get(x.id)!) add(y);
       }
       needs.set(eq.out.id, set);
-      let c = ownCost(eq);
-      for (const y of set) c += ownCost(defs.get(y)!);
       cost.set(eq.out.id, c);
     }
     // The kernels (stored values or anchors) that read each value, inline or directly: two

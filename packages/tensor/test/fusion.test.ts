@@ -199,6 +199,39 @@ describe('planFusion', () => {
   });
 });
 
+describe('planFusion on long chains: the per-value sets of inline equations are handed on, not copied', () => {
+  it('a chain of 3,000 ops: a few set insertions per equation, not a copy of up to 256 ids each', () => {
+    // Each value's region (INLINE_OPS_MAX) and the recompute rule's needs are the union of its
+    // inline inputs' sets. Copied, a chain's sets grow to 256 ids and every op copies its
+    // input's twice (261 insertions per equation measured); handed on (the input read by this
+    // value alone), an op adds its input and the shared constant it reads to each set (4), and
+    // the planner's other sets (stored values, consumers, kernels) a few more: 8 measured.
+    const x = randn([64], { key: k1 });
+    const program = makeProgram((y: Tensor) => {
+      for (let i = 0; i < 3000; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
+      return y;
+    })(x);
+    const add = Set.prototype.add;
+    let insertions = 0;
+    Set.prototype.add = function (this: Set<unknown>, value: unknown) {
+      insertions++;
+      return add.call(this, value);
+    } as typeof add;
+    let plan: FusionPlan;
+    try {
+      plan = planFusion(program);
+    } finally {
+      Set.prototype.add = add;
+    }
+    expect(insertions / program.equations.length).toBeLessThan(32);
+    // The chain is cut every 256 inline equations: 3,000 ops (and the two constants, one
+    // equation each, shared by the whole chain) make 12 stored values, the result among them,
+    // in one kernel.
+    expect(program.equations.length).toBe(3002);
+    expect(describePlan(plan)).toEqual(['elementwise [64]×12']);
+  });
+});
+
 describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () => {
   const TRANSCENDENTAL = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
   /** Transcendental equations each elementwise kernel computes: its roots and their inline inputs, each once. */
