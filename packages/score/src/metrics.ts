@@ -162,10 +162,13 @@ async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<num
   const values = await sq.data();
   const n = fromX + fromY;
   sq.dispose();
-  const upper: number[] = [];
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper.push(Math.max(values[i * n + j]!, 0));
-  if (upper.length === 0) throw new Error('medianBandwidth: need at least two points in total');
-  upper.sort((a, b) => a - b);
+  if (n < 2) throw new Error('medianBandwidth: need at least two points in total');
+  // A Float64Array's own sort is numeric and far faster than an array's with a comparator
+  // (499,500 values for 1,000 points); the values are finite and ≥ 0, so its order is theirs.
+  const upper = new Float64Array((n * (n - 1)) / 2);
+  let k = 0;
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper[k++] = Math.max(values[i * n + j]!, 0);
+  upper.sort();
   // Sorted squared distances are sorted distances; for an even count the median is the mean of
   // the middle two distances (not the root of the mean of their squares, which is larger).
   const mid = upper.length >> 1;
