@@ -853,16 +853,19 @@ describe('sampler option checks', () => {
     }
   });
 
+  /** Each sampler by name, run on `score` from `init` (the SDE samplers under vpSde) with the options given. */
+  const everySampler = (score: (x: Tensor) => Tensor, init: Tensor): [string, (opts: never) => Promise<unknown>][] => [
+    ['langevinDynamics', (opts) => langevinDynamics(score, init, opts)],
+    ['annealedLangevinDynamics', (opts) => annealedLangevinDynamics(score, init, opts)],
+    ['reverseSdeEulerMaruyama', (opts) => reverseSdeEulerMaruyama(score, vpSde(), opts)],
+    ['predictorCorrector', (opts) => predictorCorrector(score, vpSde(), opts)],
+    ['probabilityFlowOde', (opts) => probabilityFlowOde(score, vpSde(), opts)],
+  ];
+
   it('every sampler refuses a missing or non-object options argument by name, before reading an option', async () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
     const score = (x: Tensor) => x.neg();
-    const cases: [string, (opts: never) => Promise<unknown>][] = [
-      ['langevinDynamics', (opts) => langevinDynamics(score, init, opts)],
-      ['annealedLangevinDynamics', (opts) => annealedLangevinDynamics(score, init, opts)],
-      ['reverseSdeEulerMaruyama', (opts) => reverseSdeEulerMaruyama(score, vpSde(), opts)],
-      ['predictorCorrector', (opts) => predictorCorrector(score, vpSde(), opts)],
-      ['probabilityFlowOde', (opts) => probabilityFlowOde(score, vpSde(), opts)],
-    ];
+    const cases = everySampler(score, init);
     for (const [where, run] of cases) {
       await expect(run(null as never)).rejects.toThrow(`${where}: expected an options object with at least a key, got null`);
       await expect(run(undefined as never)).rejects.toThrow(`${where}: expected an options object with at least a key, got undefined`);
@@ -880,13 +883,7 @@ describe('sampler option checks', () => {
       const proxy = new Proxy(opts, { ownKeys: (target) => (listed++, Reflect.ownKeys(target)) });
       return { opts: proxy, listed: () => listed };
     };
-    const cases: [string, (opts: never) => Promise<unknown>][] = [
-      ['langevinDynamics', (opts) => langevinDynamics(score, init, opts)],
-      ['annealedLangevinDynamics', (opts) => annealedLangevinDynamics(score, init, opts)],
-      ['reverseSdeEulerMaruyama', (opts) => reverseSdeEulerMaruyama(score, vpSde(), opts)],
-      ['predictorCorrector', (opts) => predictorCorrector(score, vpSde(), opts)],
-      ['probabilityFlowOde', (opts) => probabilityFlowOde(score, vpSde(), opts)],
-    ];
+    const cases = everySampler(score, init);
     for (const [where, run] of cases) {
       const options = where === 'annealedLangevinDynamics' ? { key, sigmas: [1], stepsPerLevel: 1 }
         : where === 'langevinDynamics' ? { key, steps: 1 }
