@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit, valueAndGrad } from '@scorch/autograd';
 import { type Tensor, foldIn, matmul, randn, randomKey, sum, tensor, tidy, where } from '@scorch/tensor';
-import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking } from '@scorch/kernels';
+import { type WebGPUHandle, MIN_WORKGROUPS, WebGPUCompiledProgram, chooseVec4Blocking } from '@scorch/kernels';
 import { denoisingScoreMatchingLoss, mlpScore } from '@scorch/score';
 import { RUN_SEED, exact, firstMismatch, hardwarePathDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
 
@@ -447,6 +447,78 @@ describe('a jitted layer over minibatch slices, with the epilogues a hardware GP
     const compiles = gpu.runtime.stats.compiles;
     for (let i = 4; i < batches; i++) await step(i);
     expect(gpu.runtime.stats.compiles - compiles).toBe(0);
+    for (const t of [data, w, biases]) t.dispose();
+  });
+});
+
+describe('a jitted step over every minibatch position of a dataset, two epochs', () => {
+  it('lowers its program and makes its variant once, rewriting only the offset words per call', async () => {
+    // 40 minibatches of 64 rows: x is rows 64i to 64i + 63 of one tensor (contiguous, at offset
+    // 2048i: every offset a multiple of 4). The functions: a fused elementwise chain, a row
+    // reduction, a product with a fused bias+relu epilogue whose bias is a view at offset 4i of
+    // another tensor, a plain product whose A is the slice, and the epilogue product with its bias
+    // at offset 3i (every residue mod 4: four layouts, since the vec4 path depends on the residue).
+    // Integer operands: every product and sum is exact in any order, so compiled equals eager.
+    const batches = 40;
+    const rnd = hostRandom(hashSeed('hardware-path-minibatch-epochs'));
+    const data = tensor(ints(batches * 64 * 32, rnd), { shape: [batches * 64, 32], device: dev });
+    const w = tensor(ints(32 * 64, rnd), { shape: [32, 64], device: dev });
+    const biases = tensor(ints(4 * batches + 64, rnd), { shape: [4 * batches + 64], device: dev });
+    const chain = (x: Tensor) => x.mul(x).sub(x.mul(3)).add(1).relu();
+    const rowSums = (x: Tensor) => sum(x.mul(x).add(x), [1]);
+    const layer = (x: Tensor, w: Tensor, bias: Tensor) => matmul(x, w).add(bias).relu();
+    const product = (x: Tensor, w: Tensor) => matmul(x, w);
+    const fs = { chain: jit(chain), rowSums: jit(rowSums), layer: jit(layer), product: jit(product), layer3: jit(layer) };
+    const args = (i: number) => {
+      const x = data.slice([i * 64, 0], [64, 32]);
+      return { x, bias: biases.slice([i * 4], [64]), bias3: biases.slice([i * 3], [64]) };
+    };
+    const programs = () => {
+      const { x, bias, bias3 } = args(0);
+      const out = [fs.chain.lower(x), fs.rowSums.lower(x), fs.layer.lower(x, w, bias), fs.product.lower(x, w), fs.layer3.lower(x, w, bias3)].map((l) => l.compiled as WebGPUCompiledProgram);
+      for (const t of [x, bias, bias3]) t.dispose();
+      return out;
+    };
+    const step = async (epoch: number, i: number) => {
+      const { x, bias, bias3 } = args(i);
+      const got = [fs.chain(x), fs.rowSums(x), fs.layer(x, w, bias), fs.product(x, w), fs.layer3(x, w, bias3)];
+      const want = [chain(x), rowSums(x), layer(x, w, bias), product(x, w), layer(x, w, bias3)];
+      for (let k = 0; k < got.length; k++) expect(await read(got[k]!), `function ${k}, epoch ${epoch}, minibatch ${i}`).toEqual(await read(want[k]!));
+      for (const t of [x, bias, bias3, ...got, ...want]) t.dispose();
+    };
+    // The first 4 minibatches: the bias at offset 3i meets every residue mod 4.
+    for (let i = 0; i < 4; i++) await step(0, i);
+    const compiled = programs();
+    expect(tidy(() => fs.layer.lower(data.slice([64, 0], [64, 32]), w, biases.slice([4], [64])).kernels().map((k) => k.name))).toEqual([expect.stringMatching(/^fused_matmul_.*_epilogue$/)]);
+    const before = compiled.map((c) => c.stats);
+    const compiles = gpu.runtime.stats.compiles;
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for (let i = epoch === 0 ? 4 : 0; i < batches; i++) await step(epoch, i);
+    }
+    const after = compiled.map((c) => c.stats);
+    for (let k = 0; k < compiled.length; k++) {
+      expect(after[k]!.lowerings, `lowerings of function ${k}`).toBe(before[k]!.lowerings);
+      expect(after[k]!.variants, `variants of function ${k}`).toBe(before[k]!.variants);
+      // One variant per residue of the inputs' offsets: 1, or 4 for the bias at 3i.
+      expect(after[k]!.variants, `variants of function ${k}`).toBe(k === 4 ? 4 : 1);
+      expect(compiled[k]!.variantCount).toBe(k === 4 ? 4 : 1);
+      expect(after[k]!.offsetRewrites, `calls of function ${k} that rewrote offsets`).toBeGreaterThan(before[k]!.offsetRewrites);
+    }
+    expect(gpu.runtime.stats.compiles - compiles).toBe(0);
+    // Calls in flight together, none read until all are queued: each call's dispatches read the
+    // offset words written for it, not a later call's (each call is submitted before the next
+    // one's words are written).
+    const queued = Array.from({ length: batches }, (_, i) => {
+      const { x, bias, bias3 } = args(batches - 1 - i);
+      const got = [fs.chain(x), fs.layer(x, w, bias), fs.layer3(x, w, bias3)];
+      const want = [chain(x), layer(x, w, bias), layer(x, w, bias3)];
+      for (const t of [x, bias, bias3]) t.dispose();
+      return { got, want };
+    });
+    for (const [i, { got, want }] of queued.entries()) {
+      for (let k = 0; k < got.length; k++) expect(await read(got[k]!), `in flight: function ${k}, call ${i}`).toEqual(await read(want[k]!));
+      for (const t of [...got, ...want]) t.dispose();
+    }
     for (const t of [data, w, biases]) t.dispose();
   });
 });

@@ -758,31 +758,35 @@ describe('compiled programs\' caches', () => {
     }
   });
 
-  it(`a compiled program keeps at most ${VARIANT_LIMIT} input layouts (views at as many offsets), destroying the uniform buffers of those it drops`, async () => {
+  it(`a compiled program keeps at most ${VARIANT_LIMIT} input layouts (offsets of other residues mod 4), destroying the uniform buffers of those it drops`, async () => {
     await countingUniformBuffers(async (live) => {
-      // A product large enough to be a matmul kernel, whose shapes are uniforms (a fused dot has none).
-      const rows = VARIANT_LIMIT + 8;
-      const data = tensor(ints((rows + 8) * 32, 0), { shape: [rows + 8, 32], device: dev });
-      const wData = ints(32 * 32, 5);
-      const w = tensor(wData, { shape: [32, 32], device: dev });
-      const f = jit((x: Tensor, w: Tensor) => matmul(x, w));
-      for (let i = 0; i < rows; i++) {
-        // Rows i to i + 7: a contiguous view at offset 32i, a new layout for each i.
-        const x = data.slice([i, 0], [8, 32]);
-        const y = f(x, w);
-        const xData = ints(8 * 32, 32 * i);
-        const want = Array.from({ length: 8 }, (_, r) => Array.from({ length: 32 }, (_, c) => xData.slice(r * 32, r * 32 + 32).reduce((s, v, k) => s + v * wData[k * 32 + c]!, 0)));
-        expect(await y.toArray()).toEqual(want);
-        y.dispose();
-        x.dispose();
+      // A product large enough to be a matmul kernel, plus a bias: three views of one flat tensor.
+      // Offsets are uniform words rewritten per call; a layout is each offset's residue mod 4
+      // (the vec4 paths depend on it), so the three offsets step through 4·4·4 layouts, of which
+      // VARIANT_LIMIT + 8 are met here.
+      const layouts = VARIANT_LIMIT + 8;
+      const host = ints(1500, 0);
+      const flat = tensor(host, { shape: [1500], device: dev });
+      const f = jit((x: Tensor, w: Tensor, b: Tensor) => matmul(x, w).add(b));
+      let compiled: WebGPUCompiledProgram | null = null;
+      for (let i = 0; i < layouts; i++) {
+        const [ox, ow, ob] = [i % 4, 300 + (Math.floor(i / 4) % 4), 1400 + (Math.floor(i / 16) % 4)];
+        const x = flat.slice([ox], [256]).reshape([8, 32]);
+        const w = flat.slice([ow], [1024]).reshape([32, 32]);
+        const b = flat.slice([ob], [32]);
+        const y = f(x, w, b);
+        // Integers: every sum is exact.
+        const want = Array.from({ length: 8 }, (_, r) => Array.from({ length: 32 }, (_, c) => host[ob + c]! + Array.from({ length: 32 }, (_, k) => host[ox + r * 32 + k]! * host[ow + k * 32 + c]!).reduce((s, v) => s + v, 0)));
+        expect(await y.toArray(), `layout ${i}`).toEqual(want);
+        compiled ??= f.lower(x, w, b).compiled as WebGPUCompiledProgram;
+        for (const t of [x, w, b, y]) t.dispose();
       }
-      const compiled = f.lower(data.slice([0, 0], [8, 32]), w).compiled as WebGPUCompiledProgram;
       expect(live()).toBe(VARIANT_LIMIT);
-      expect(compiled.variantCount).toBe(VARIANT_LIMIT);
+      expect(compiled!.variantCount).toBe(VARIANT_LIMIT);
+      expect(compiled!.stats.variants).toBe(layouts);
       f.clearCache();
       expect(live()).toBe(0);
-      data.dispose();
-      w.dispose();
+      flat.dispose();
     });
   });
 

@@ -21,7 +21,7 @@ import {
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
 import { type CachedPipeline, type CompiledLaunch, type GpuRuntime, type GpuStorage, sizeClass } from '../runtime.js';
-import { type WgslScalar, wgslType } from '../wgsl/common.js';
+import { type InputOffsetWord, type WgslScalar, wgslType } from '../wgsl/common.js';
 import { type LoweredKernel, lowerPlan } from './lower.js';
 import { type Location, type Slot, slotKey } from './writer.js';
 
@@ -56,10 +56,21 @@ interface Lowering {
   readonly costs: readonly { bytes: number; flops?: number }[];
 }
 
-/** A program's own state for one lowering: its uniform buffer and cached bind groups. */
+/**
+ * A program's own state for one lowering: its uniform buffer and cached bind groups. A lowering
+ * serves every layout of the same buffers whose offsets have the same residues mod 4 (layoutKey),
+ * so a variant also keeps the offsets its uniform words were last written for.
+ */
 interface Variant {
   readonly lowering: Lowering;
   readonly uniformBuffer: GPUBuffer | null;
+  /**
+   * Per kernel, its uniform words as last written to the buffer, for a kernel with words that hold
+   * input offsets (LoweredKernel.inputOffsets; null: none, its words never change).
+   */
+  readonly uniformWords: readonly (Uint32Array<ArrayBuffer> | null)[];
+  /** The input offsets those words were last written for. */
+  readonly offsets: number[];
   readonly bindGroups: Map<string, GPUBindGroup>[];
   /**
    * Per kernel, a random draw's uniform words [k0, k1, 0, 0] (null: not a draw): a constant key's
@@ -85,11 +96,11 @@ const LOWERING_CACHE_LIMIT = 256;
 export const SOFTWARE_TRANSCENDENTALS_MAX = 16;
 /**
  * Variants (input layouts) one compiled program keeps; past it the least recently used is dropped
- * with its uniform buffer and bind groups. A layout includes each input's offset in its buffer, so
- * a program fed views at many offsets (minibatches sliced from one dataset tensor) meets a new
- * layout per offset; a training step usually settles on one or two. Offsets are uniform words of
- * the kernels (KernelWriter.inputOffset), so layouts that differ only in them lower to the same
- * code and share its pipelines: a new offset costs a lowering and a variant, not a compile.
+ * with its uniform buffer and bind groups. A layout is which buffer each input is in and each
+ * input's offset there reduced to what the code depends on (layoutKey: its residue mod 4): the
+ * offsets themselves are uniform words of the kernels (KernelWriter.inputOffset, the matmul
+ * templates' operand offsets), rewritten in place when a call's offsets differ from the last
+ * call's. A program fed minibatch slices of one tensor at hundreds of offsets keeps one variant.
  */
 export const VARIANT_LIMIT = 32;
 
@@ -205,6 +216,44 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     return this.variants.size;
   }
 
+  /**
+   * What this program has made so far: lowerings (code generated for a layout no cache held) and
+   * variants (a uniform buffer and bind groups each), and how many calls rewrote input-offset
+   * words (a layout met again at other offsets). A loop over minibatch slices makes one of each.
+   */
+  get stats(): { lowerings: number; variants: number; offsetRewrites: number } {
+    return { lowerings: this.lowerings, variants: this.variantsMade, offsetRewrites: this.offsetRewrites };
+  }
+
+  private lowerings = 0;
+  private variantsMade = 0;
+  private offsetRewrites = 0;
+  private exactOffsets: ReadonlySet<number> | null = null;
+
+  /**
+   * Inputs whose exact offset the code depends on: those a defined primitive's shader reads
+   * (lowerCustom binds one at offset 0 as it is, and copies one elsewhere with a copy template
+   * whose words are not tracked). Every other input's offset is a tracked uniform word.
+   */
+  private get exactOffsetInputs(): ReadonlySet<number> {
+    if (!this.exactOffsets) {
+      const index = new Map(this.program.inputs.map((v, i) => [v.id, i]));
+      const exact = new Set<number>();
+      for (const k of this.plan.kernels) {
+        if (k.kind !== 'custom') continue;
+        for (const x of this.program.equations[k.equation]!.inputs) if (index.has(x.id)) exact.add(index.get(x.id)!);
+      }
+      this.exactOffsets = exact;
+    }
+    return this.exactOffsets;
+  }
+
+  /** A variant's key: which buffer each input is in and what of its offset the code depends on. */
+  private layoutKey(groups: readonly number[], offsets: readonly number[]): string {
+    const exact = this.exactOffsetInputs;
+    return `${groups.join(',')}|${offsets.map((o, i) => (exact.has(i) ? `${o}` : `r${o % 4}`)).join(',')}`;
+  }
+
   /** The lowering for a layout: from the device's cache (refreshing its entry), or made and cached. */
   private lowering(groups: readonly number[], offsets: readonly number[], layout: string): Lowering {
     let cache = loweringCaches.get(this.runtime);
@@ -215,6 +264,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       cache.delete(key);
     } else {
       lowering = this.lower(groups, offsets);
+      this.lowerings++;
       if (cache.size >= LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
     }
     cache.set(key, lowering);
@@ -222,7 +272,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   }
 
   private variant(groups: readonly number[], offsets: readonly number[]): Variant {
-    const layout = layoutKey(groups, offsets);
+    const layout = this.layoutKey(groups, offsets);
     let variant = this.variants.get(layout);
     if (variant) {
       // Most recently used last, as the lowering cache.
@@ -230,6 +280,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         this.variants.delete(layout);
         this.variants.set(layout, variant);
       }
+      if (offsets.some((o, i) => o !== variant!.offsets[i])) this.writeOffsets(variant, offsets);
       return variant;
     }
     const lowering = this.lowering(groups, offsets, layout);
@@ -242,10 +293,13 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       for (const groups of old.bindGroups) groups.clear();
     }
     let uniformBuffer: GPUBuffer | null = null;
+    // The lowering's words are for the offsets it was made at; this variant's are patched to its own.
+    const uniformWords = lowering.kernels.map((k) => (k.uniforms && k.inputOffsets?.length ? patchOffsets(k.uniforms.slice(), k.inputOffsets, offsets) : null));
     if (lowering.uniformBytes > 0) {
       uniformBuffer = this.runtime.device.createBuffer({ label: 'scorch compiled uniforms', size: lowering.uniformBytes, usage: UNIFORM_USAGE });
       lowering.kernels.forEach((k, i) => {
-        if (k.uniforms) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering.uniformOffsets[i]!, k.uniforms.buffer, k.uniforms.byteOffset, k.uniforms.byteLength);
+        const words = uniformWords[i] ?? k.uniforms;
+        if (words) this.runtime.device.queue.writeBuffer(uniformBuffer!, lowering.uniformOffsets[i]!, words.buffer, words.byteOffset, words.byteLength);
       });
     }
     const keyWords = lowering.kernels.map((k, i) => {
@@ -258,9 +312,32 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       }
       return words;
     });
-    variant = { lowering, uniformBuffer, bindGroups: lowering.kernels.map(() => new Map()), keyWords };
+    variant = { lowering, uniformBuffer, uniformWords, offsets: [...offsets], bindGroups: lowering.kernels.map(() => new Map()), keyWords };
     this.variants.set(layout, variant);
+    this.variantsMade++;
     return variant;
+  }
+
+  /**
+   * Rewrites the words of `variant`'s kernels that hold input offsets for this call's `offsets`.
+   * queue.writeBuffer takes effect before the commands of the batch still open, and every call
+   * of a compiled program submits its own command buffer before returning (runtime.runCompiled):
+   * the dispatches of earlier calls, which read the old words, are all submitted by now, and no
+   * command in the open batch reads this program's uniform buffer. So each call's dispatches see
+   * its own offsets, as a random draw's per-call key words do.
+   */
+  private writeOffsets(variant: Variant, offsets: readonly number[]): void {
+    const lowering = variant.lowering;
+    lowering.kernels.forEach((k, i) => {
+      const words = variant.uniformWords[i];
+      if (!words) return;
+      const changed = k.inputOffsets!.some((w) => variant.offsets[w.input] !== offsets[w.input]);
+      if (!changed) return;
+      patchOffsets(words, k.inputOffsets!, offsets);
+      this.runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words.buffer, words.byteOffset, words.byteLength);
+    });
+    for (let i = 0; i < offsets.length; i++) variant.offsets[i] = offsets[i]!;
+    this.offsetRewrites++;
   }
 
   private lower(groups: readonly number[], offsets: readonly number[]): Lowering {
@@ -436,7 +513,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
         variant.bindGroups[i]!.set(cacheKey, bindGroup);
       }
-      const uniforms = variant.keyWords[i] ?? k.uniforms;
+      const uniforms = variant.keyWords[i] ?? variant.uniformWords[i] ?? k.uniforms;
       return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
     });
     runtime.runCompiled(launches, lowering.reportsBadIndices);
@@ -464,7 +541,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     if (!lowering) {
       const groups = this.program.inputs.map((_, i) => i);
       const offsets = this.program.inputs.map(() => 0);
-      lowering = this.lowering(groups, offsets, layoutKey(groups, offsets));
+      lowering = this.lowering(groups, offsets, this.layoutKey(groups, offsets));
     }
     return lowering.kernels.map((k) => ({ name: k.label, equations: k.equations, source: k.code }));
   }
@@ -480,7 +557,15 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   }
 }
 
-/** A variant's key: which buffer each input is in and at which offset. */
-function layoutKey(groups: readonly number[], offsets: readonly number[]): string {
-  return `${groups.join(',')}|${offsets.join(',')}`;
+/**
+ * `words` with each input-offset word set to its input's offset in `offsets` plus its constant.
+ * An offset of 2^32 or more is refused, as UniformBlock.u32 refuses it when lowering.
+ */
+function patchOffsets(words: Uint32Array<ArrayBuffer>, inputOffsets: readonly InputOffsetWord[], offsets: readonly number[]): Uint32Array<ArrayBuffer> {
+  for (const w of inputOffsets) {
+    const value = offsets[w.input]! + w.plus;
+    if (value > 0xffffffff) throw new Error(`webgpu jit: input ${w.input} is read at element offset ${value} of its buffer; a kernel's offsets are u32 uniforms, so they must be below 2^32`);
+    words[w.word] = value;
+  }
+  return words;
 }

@@ -12,7 +12,7 @@ import {
 import { customShaderKernel } from '../wgsl/custom.js';
 import { elementwiseKernel } from '../wgsl/elementwise.js';
 import { type Layout } from '../layout.js';
-import { MAX_WORKGROUPS_PER_DIM, UniformBlock, entryBuiltins, linearWorkgroup, wgslType } from '../wgsl/common.js';
+import { type InputOffsetSource, type InputOffsetWord, MAX_WORKGROUPS_PER_DIM, UniformBlock, entryBuiltins, linearWorkgroup, wgslType } from '../wgsl/common.js';
 import { SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKSpans, matmulKernel, vec4Layout, vec4MatmulKernel } from '../wgsl/matmul.js';
 import { scatterAddSpans } from '../wgsl/movement.js';
 import { axisSpans } from '../wgsl/scan.js';
@@ -31,6 +31,12 @@ export interface LoweredKernel {
   readonly bindings: readonly Slot[];
   /** Uniform words fixed at compile time (null: no uniform block, unless `key` is set). */
   readonly uniforms: Uint32Array | null;
+  /**
+   * The words of `uniforms` that hold a program input's offset (plus a constant), as written for
+   * the layout lowered: a call with its inputs at other offsets of the same residues rewrites just
+   * these (compiled/executable.ts). Absent: none.
+   */
+  readonly inputOffsets?: readonly InputOffsetWord[];
   /**
    * A random draw's key: the index of a program key in `program.canonicalKeys()`, or a constant
    * key. The uniform block is [k0, k1, 0, 0], written every call.
@@ -101,7 +107,7 @@ fn main(${entryBuiltins}) {
 }`;
   return {
     label, code: assemble(w, body), workgroupSize: [WORKGROUP, 1, 1], dispatch: grid(Math.ceil(count / WORKGROUP)),
-    bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
+    bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), inputOffsets: w.offsetWords, equations: [...new Set([...equations, ...w.covered])].sort((a, b) => a - b),
   };
 }
 
@@ -185,6 +191,7 @@ ${blocks.join('\n')}
     dispatch: grid(Math.ceil(start / WORKGROUP)),
     bindings: w.bindingList.map((b) => b.slot),
     uniforms: w.uniformData(),
+    inputOffsets: w.offsetWords,
     equations: [...w.covered].sort((a, b) => a - b),
   };
   return { kernel, writer: w };
@@ -445,7 +452,7 @@ fn main(${entryBuiltins}) {
 }`;
   const first: LoweredKernel = {
     label: `${label}_cooperative${chunks > 1 ? '_chunks' : ''}`, code: assemble(w, body), workgroupSize: [REDUCE_THREADS, 1, 1],
-    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
+    dispatch: grid(outputs * chunks), bindings: w.bindingList.map((b) => b.slot), uniforms: w.uniformData(), inputOffsets: w.offsetWords, equations: [spec.equation, ...w.covered].sort((a, b) => a - b),
   };
   if (!partials) return [first];
   // Pass 2: one thread per output combines its chunks' partials, then the epilogue.
@@ -509,14 +516,16 @@ function lowerDot(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVa
 function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): LoweredKernel[] {
   const eq = ctx.plan.program.equations[kernel.equation]! as Equation<'matmul'>;
   const plan = ctx.plan;
-  type Operand = { slot: Slot; layout: Layout; base: Location; count: number };
+  // `source`: the program input the operand is a view of (its offset a rewritable uniform word).
+  type Operand = { slot: Slot; layout: Layout; base: Location; count: number; source?: InputOffsetSource };
   const operand = (x: ProgramVar): Operand => {
     const sv = storedView(x, plan.definitions, (id) => ctx.locate({ id, shape: [], dtype: 'float32' }) !== null);
     if (!sv) throw new Error('internal: a tiled matmul operand is not a view of a stored value');
     const loc = ctx.locate(sv.base)!;
     // A size-1 axis is never stepped along; a zero stride keeps it out of alignment checks.
     const strides = sv.view.strides.map((s, i) => (sv.view.shape[i] === 1 ? 0 : s));
-    return { slot: loc.slot, layout: { shape: sv.view.shape, strides, offset: loc.offset + sv.view.offset }, base: loc, count: sizeOf(sv.base.shape) };
+    const source = loc.input === undefined ? undefined : { input: loc.input, plus: sv.view.offset };
+    return { slot: loc.slot, layout: { shape: sv.view.shape, strides, offset: loc.offset + sv.view.offset }, base: loc, count: sizeOf(sv.base.shape), source };
   };
   // An operand in a buffer this kernel writes (two program outputs share one block: the product
   // of one output written beside another it reads) would alias a writable binding, which WebGPU
@@ -526,7 +535,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
     if (!written.some((s) => slotKey(s) === slotKey(x.slot))) return x;
     const scratch: Location = { slot: ctx.scratch(Math.max(x.count, 1)), offset: 0, strides: [] };
     copies.push(copyKernel(x.base, scratch, x.count, 'float32'));
-    return { ...x, slot: scratch.slot, layout: { ...x.layout, offset: x.layout.offset - x.base.offset }, base: scratch };
+    return { ...x, slot: scratch.slot, layout: { ...x.layout, offset: x.layout.offset - x.base.offset }, base: scratch, source: undefined };
   };
   let a = operand(eq.inputs[0]!);
   let b = operand(eq.inputs[1]!);
@@ -554,9 +563,9 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
       for (const span of kSpans) {
         const ks = { kStart: span.start, kCount: span.count, accumulate: span.start > 0 };
         const spec = axes
-          ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, outOffset: c.offset, ...ks })
-          : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, outOffset: c.offset, ...ks });
-        kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, c.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+          ? vec4MatmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, axes, blocking, batchStart: start, batchCount: count, outOffset: c.offset, ...ks })
+          : matmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, tiling, batchStart: start, batchCount: count, outOffset: c.offset, ...ks });
+        kernels.push({ label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, c.slot], uniforms: spec.uniforms, inputOffsets: spec.inputOffsets, equations: [kernel.equation] });
       }
     }
     return kernels;
@@ -602,14 +611,14 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
     for (const span of kSpans.slice(0, -1)) {
       const ks = { kStart: span.start, kCount: span.count, accumulate: span.start > 0, outOffset: raw.offset };
       const spec = axes
-        ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, ...ks })
-        : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, ...ks });
-      kernels.push({ label: `fused_${spec.label}`, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, raw.slot], uniforms: spec.uniforms, equations: [kernel.equation] });
+        ? vec4MatmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, axes, blocking, batchStart: start, batchCount: count, ...ks })
+        : matmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, tiling, batchStart: start, batchCount: count, ...ks });
+      kernels.push({ label: `fused_${spec.label}`, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch, bindings: [a.slot, b.slot, raw.slot], uniforms: spec.uniforms, inputOffsets: spec.inputOffsets, equations: [kernel.equation] });
     }
     const ks = { kStart: last.start, kCount: last.count };
     const spec = axes
-      ? vec4MatmulKernel({ a: a.layout, b: b.layout, outShape, axes, blocking, batchStart: start, batchCount: count, epilogue, ...ks })
-      : matmulKernel({ a: a.layout, b: b.layout, outShape, tiling, batchStart: start, batchCount: count, epilogue, ...ks });
+      ? vec4MatmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, axes, blocking, batchStart: start, batchCount: count, epilogue, ...ks })
+      : matmulKernel({ a: a.layout, b: b.layout, aSource: a.source, bSource: b.source, outShape, tiling, batchStart: start, batchCount: count, epilogue, ...ks });
     kernels.push({
       label: `fused_${spec.label}`,
       code: spec.code,
@@ -617,6 +626,8 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
       dispatch: spec.dispatch,
       bindings: [a.slot, b.slot, ...w.bindingList.map((x) => x.slot)],
       uniforms: spec.uniforms,
+      // The epilogue's words come first in the template's block (MatmulEpilogue.uniformWords).
+      inputOffsets: [...w.offsetWords, ...(spec.inputOffsets ?? [])],
       equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
     });
   }

@@ -9,7 +9,7 @@
 
 import type { AxisMap, DType, Equation, KernelCoords, KernelLocation, KernelWriterContext, ProgramVar, ReadAt } from '@scorch/tensor';
 import { KernelWriterBase, shapesEqual } from '@scorch/tensor';
-import { type WgslScalar, UniformBlock, wgslType } from '../wgsl/common.js';
+import { type InputOffsetWord, type WgslScalar, UniformBlock, wgslType } from '../wgsl/common.js';
 import { customCall as wgslCustomCall } from '../wgsl/custom.js';
 import { ELEMENTWISE_EXPRESSIONS, type ElementwiseOp, castExpression } from '../wgsl/elementwise.js';
 import { wgslLiteral } from '../wgsl/expression.js';
@@ -189,7 +189,7 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   private inputOffset(input: number, offset: number): string {
     let expr = this.inputOffsets.get(input);
     if (expr === undefined) {
-      expr = this.uniformBlock.u32(offset);
+      expr = this.uniformBlock.inputOffset(offset, { input, plus: 0 });
       this.inputOffsets.set(input, expr);
     }
     return expr;
@@ -198,6 +198,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   /** The uniform words this kernel reads (its inputs' offsets), or null for none. */
   get uniformWords(): readonly number[] | null {
     return this.uniformBlock.recorded.length ? this.uniformBlock.recorded : null;
+  }
+
+  /** Which of uniformWords hold which input's offset (all of them, each plus 0). */
+  get offsetWords(): readonly InputOffsetWord[] {
+    return this.uniformBlock.inputOffsets;
   }
 
   /** The uniform block's data (null: the kernel has none). */

@@ -30,6 +30,26 @@ export interface KernelSpec {
   dispatch: readonly [number, number, number];
   /** Uniform words (u32), bound after the storage buffers. */
   uniforms: Uint32Array;
+  /** The words of `uniforms` that hold a compiled program input's offset (UniformBlock.inputOffset). */
+  inputOffsets?: readonly InputOffsetWord[];
+}
+
+/**
+ * Where a compiled program's input (its index among the program's inputs) is read: at its offset
+ * in its buffer plus `plus` elements (a view of it that starts further in).
+ */
+export interface InputOffsetSource {
+  readonly input: number;
+  readonly plus: number;
+}
+
+/**
+ * A uniform word that holds a compiled program input's offset plus a constant: word `word` is
+ * `input`'s offset + `plus`. A compiled program rewrites these words when a call's inputs sit at
+ * other offsets (a minibatch slice further into its tensor) instead of lowering the program again.
+ */
+export interface InputOffsetWord extends InputOffsetSource {
+  readonly word: number;
 }
 
 /**
@@ -51,6 +71,23 @@ export class UniformBlock {
   /** The words recorded so far, in order. */
   get recorded(): readonly number[] {
     return this.words;
+  }
+
+  private readonly offsetWords: InputOffsetWord[] = [];
+
+  /**
+   * `value` as u32, recorded (when `source` is given) as that program input's offset plus
+   * `source.plus` (see InputOffsetWord): the code must then depend on the offset only through
+   * this word.
+   */
+  inputOffset(value: number, source?: InputOffsetSource): string {
+    if (source) this.offsetWords.push({ word: this.words.length, input: source.input, plus: source.plus });
+    return this.u32(value);
+  }
+
+  /** The words recorded by inputOffset with a source, in order. */
+  get inputOffsets(): readonly InputOffsetWord[] {
+    return this.offsetWords;
   }
 
   u32(value: number): string {

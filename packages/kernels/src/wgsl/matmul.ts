@@ -7,7 +7,7 @@
 
 import { collapseAxes } from '../layout.js';
 import type { Layout } from '../layout.js';
-import { type KernelSpec, UniformBlock, declareStorage, grid1d, linearWorkgroup } from './common.js';
+import { type InputOffsetSource, type KernelSpec, UniformBlock, declareStorage, grid1d, linearWorkgroup } from './common.js';
 
 /**
  * WGSL filling `v` (a vec4<f32>) with four consecutive elements `first`..`first + 3` of `buffer`
@@ -23,8 +23,8 @@ function guardedVec4Load(buffer: string, base: string, first: string, stride: st
  * WGSL lines that set `aBase` and `bBase`, the element offsets of batch entry `batchIndex` in A
  * and B, from the collapsed batch axes and each operand's strides along them.
  */
-function batchOffsetLines(u: UniformBlock, batch: { shape: readonly number[]; strides: readonly (readonly number[])[] }, aOffset: number, bOffset: number): string[] {
-  const lines = ['var brem = batchIndex;', `var aBase = ${u.u32(aOffset)};`, `var bBase = ${u.u32(bOffset)};`];
+function batchOffsetLines(u: UniformBlock, batch: { shape: readonly number[]; strides: readonly (readonly number[])[] }, p: OperandSources & { a: Layout; b: Layout }): string[] {
+  const lines = ['var brem = batchIndex;', `var aBase = ${u.inputOffset(p.a.offset, p.aSource)};`, `var bBase = ${u.inputOffset(p.b.offset, p.bSource)};`];
   for (let d = batch.shape.length - 1; d >= 0; d--) {
     const e = u.u32(batch.shape[d]!);
     const coord = d === 0 ? 'brem' : `(brem % ${e})`;
@@ -142,7 +142,16 @@ export function chooseTiling(m: number, n: number, batch: number): MatmulTiling 
   return largeTiles >= 8 ? LARGE_TILING : SMALL_TILING;
 }
 
-export interface MatmulParams extends MatmulKSpan {
+/**
+ * For a compiled program: which of its inputs A and B are views of (their offsets then are that
+ * input's offset plus a constant, recorded as KernelSpec.inputOffsets).
+ */
+export interface OperandSources {
+  aSource?: InputOffsetSource;
+  bSource?: InputOffsetSource;
+}
+
+export interface MatmulParams extends MatmulKSpan, OperandSources {
   a: Layout;
   b: Layout;
   /** Contiguous output of shape [...batch, M, N], starting at element `outOffset`. */
@@ -208,7 +217,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   const tileGrid = foldTiles(u, Math.ceil(N / TN), Math.ceil(M / TM), p.batchCount);
   const batchStart = u.u32(p.batchStart);
   // Batch coordinates → operand offsets (C is contiguous: batch index · M·N).
-  const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
+  const batchLines = batchOffsetLines(u, batch, p);
   const sAm = u.u32(p.a.strides[rank - 2]!);
   const sAk = u.u32(p.a.strides[rank - 1]!);
   const sBk = u.u32(p.b.strides[rank - 2]!);
@@ -305,6 +314,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     workgroupSize: [threadsX, threadsY, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : tileGrid.dispatch,
     uniforms: u.data(),
+    inputOffsets: u.inputOffsets,
   };
 }
 
@@ -392,7 +402,7 @@ export function vec4Layout(a: Layout, b: Layout): { a: 'k' | 'm'; b: 'n' | 'k' }
   return av && bv ? { a: av, b: bv } : null;
 }
 
-export interface Vec4MatmulParams extends MatmulKSpan {
+export interface Vec4MatmulParams extends MatmulKSpan, OperandSources {
   a: Layout;
   b: Layout;
   outShape: readonly number[];
@@ -424,7 +434,7 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   const tileGrid = foldTiles(u, Math.ceil(Math.ceil(N / 4) / (L * CG)), Math.ceil(M / R), p.batchCount);
   const batchStart = u.u32(p.batchStart);
   // Element offsets of this batch entry (multiples of 4, so /4 gives vec4 indices).
-  const batchLines = batchOffsetLines(u, batch, p.a.offset, p.b.offset);
+  const batchLines = batchOffsetLines(u, batch, p);
   // Strides in vec4 units along the non-vectorised axis of each operand.
   const aOuter4 = u.u32(p.axes.a === 'k' ? p.a.strides[rank - 2]! / 4 : p.a.strides[rank - 1]! / 4);
   const bOuter4 = u.u32(p.axes.b === 'n' ? p.b.strides[rank - 2]! / 4 : p.b.strides[rank - 1]! / 4);
@@ -538,5 +548,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupSize: [L, 1, 1],
     dispatch: M === 0 || N === 0 || p.batchCount === 0 ? [0, 0, 0] : tileGrid.dispatch,
     uniforms: u.data(),
+    inputOffsets: u.inputOffsets,
   };
 }
