@@ -60,6 +60,7 @@ import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { firstMismatch, gpuDevice, hardwarePathDevice, hostRandom } from './helpers.js';
+import { EXACT, applySharedOp, count, ulpOf } from './fuzzOps.js';
 
 type Tensor = T.Tensor;
 
@@ -71,11 +72,6 @@ beforeAll(async () => {
 });
 
 const u = 2 ** -24;
-/** Below this, integer partial sums (times 2⁻ˢ) are exact in float32 with margin. */
-const EXACT = 2 ** 22;
-/** One ulp at a magnitude bound (the ulp of any value up to it is no larger). */
-const ulpOf = (b: number) => (b <= 2 ** -126 ? 2 ** -149 : 2 ** (Math.ceil(Math.log2(b)) - 23));
-const count = (shape: readonly number[]) => shape.reduce((x, y) => x * y, 1);
 
 interface Node {
   op: string;
@@ -106,30 +102,12 @@ const TRANSCENDENTAL: Record<string, number> = { tanh: 1, sigmoid: 0.25 };
 function apply(n: Node, xs: Tensor[]): Tensor {
   const [a, b] = [xs[n.args[0]!]!, xs[n.args[1]!]!];
   const p = n.p;
+  const shared = applySharedOp(n.op, a, b, p);
+  if (shared) return shared;
   switch (n.op) {
-    case 'matmul': return T.matmul(a, b);
-    case 'add': return a.add(b);
-    case 'sub': return a.sub(b);
-    case 'mul': return a.mul(b);
-    case 'maximum': return a.maximum(b);
-    case 'relu': return a.relu();
-    case 'neg': return a.neg();
-    case 'abs': return a.abs();
-    case 'clamp': return a.clamp(-(p[0] as number), p[0] as number);
-    case 'half': return a.mul(0.5);
-    case 'tanh': return a.tanh();
-    case 'sigmoid': return a.sigmoid();
-    case 'positive': return a.greater(0).cast(a.dtype);
-    case 'truncate': return a.cast('int32').cast(a.dtype);
     case 'sum': return p[0] === null ? T.sum(a) : a.sum(p[0] as number, p[1] as boolean);
-    case 'max': return a.max(p[0] as number, p[1] as boolean);
-    case 'reshape': return a.reshape(p[0] as number[]);
-    case 'permute': return a.permute(p[0] as number[]);
-    case 'concat': return T.concat([a, b], p[0] as number);
     case 'where': return T.where(a, b, b.neg());
     case 'addInt': return b.add(a.cast(b.dtype));
-    case 'slice': return a.slice(p[0] as number[], p[1] as number[]);
-    case 'cumsum': return a.cumsum(p[0] as number);
     case 'argmax': return a.argmax(p[0] as number).cast(a.dtype);
     case 'gather': return T.indexSelect(a, p[0] as number, b);
     // Gather's gradient: a scatter-add of the cotangent c (the third argument) at the indices.
