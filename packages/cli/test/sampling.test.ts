@@ -5,34 +5,10 @@
 // sampling time without changing a figure.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, getBackend, randomKey } from '@scorch/tensor';
+import { type Tensor, randomKey } from '@scorch/tensor';
 import { geometricSigmas, mlpScore } from '@scorch/score';
+import { countHostReads } from '../../score/test/devices.js';
 import { drawSamples } from '../src/sampling.js';
-
-/** Runs `fn` counting the CPU backend's reads to the host (the outermost of nested read calls). */
-async function countCpuReads<T>(fn: () => Promise<T>): Promise<{ result: T; reads: number }> {
-  const backend = getBackend('cpu');
-  const { read, readSync } = backend;
-  let reads = 0;
-  let depth = 0;
-  const counted = <A, R>(method: (handle: A) => R) => (handle: A): R => {
-    if (depth === 0) reads++;
-    depth++;
-    try {
-      return method.call(backend, handle);
-    } finally {
-      depth--;
-    }
-  };
-  backend.read = counted(read);
-  if (readSync) backend.readSync = counted(readSync);
-  try {
-    return { result: await fn(), reads };
-  } finally {
-    delete (backend as Partial<typeof backend>).read;
-    delete (backend as Partial<typeof backend>).readSync;
-  }
-}
 
 describe('drawSamples (annealed Langevin, as the demo runs it)', () => {
   it('traces its step once for all levels and reads back only the recorded paths and the non-finite count', async () => {
@@ -42,7 +18,7 @@ describe('drawSamples (annealed Langevin, as the demo runs it)', () => {
     const sigmas = geometricSigmas(8, 0.01, 10);
     const stepsPerLevel = 20;
     let progress = 0;
-    const { result: run, reads } = await countCpuReads(() =>
+    const { result: run, reads } = await countHostReads('cpu', () =>
       drawSamples(
         { model: counted, noise: { kind: 'levels', sigmas }, loss: 'ssm-vr', domain: 3, localStd: 0.4 },
         { sampler: 'ald', n: 50, stepsPerLevel },
