@@ -40,3 +40,42 @@ export function applySharedOp(op: string, a: T.Tensor, b: T.Tensor, p: readonly 
     default: return undefined;
   }
 }
+
+/** What a drawn program's printout reads of each value. */
+export interface FuzzNode {
+  op: string;
+  args: number[];
+  p: (number | number[] | boolean)[];
+  shape: number[];
+  /** Bound on |value − reference|; 0 for an exact value. */
+  E: number;
+  exact: boolean;
+}
+
+/** A drawn program: its values in order, which are inputs and which are outputs. */
+export interface FuzzProgram<N extends FuzzNode> {
+  nodes: N[];
+  inputs: number[];
+  outputs: number[];
+}
+
+/** A program as lines `vI = op(vJ, …; params) : [shape]`, for a failure's message. */
+export function showProgram(prog: FuzzProgram<FuzzNode>): string {
+  return prog.nodes.map((n, i) => {
+    const what = n.op === 'input' ? 'input' : `${n.op}(${n.args.map((a) => `v${a}`).join(', ')}${n.p.length ? `; ${JSON.stringify(n.p).slice(1, -1)}` : ''})`;
+    return `  v${i} = ${what} : [${n.shape.join(', ')}]${n.exact ? '' : ` E ${n.E.toExponential(2)}`}${prog.outputs.includes(i) ? '  (output)' : ''}`;
+  }).join('\n');
+}
+
+/** Broadcasting result shape of two shapes (numpy rules); null where they do not broadcast. */
+export function broadcast(a: readonly number[], b: readonly number[]): number[] | null {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const x = a[a.length - r + i] ?? 1;
+    const y = b[b.length - r + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) return null;
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}

@@ -35,7 +35,7 @@ import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { firstMismatch, hardwarePathDevice, hostRandom } from './helpers.js';
-import { EXACT, applySharedOp, count, ulpOf } from './fuzzOps.js';
+import { EXACT, type FuzzProgram, applySharedOp, broadcast, count, showProgram, ulpOf } from './fuzzOps.js';
 
 type Tensor = T.Tensor;
 
@@ -72,6 +72,8 @@ const TRANSCENDENTAL: Record<string, [number, (b: number) => number]> = {
 };
 const BINARY = ['add', 'sub', 'mul', 'maximum', 'whereGreater'] as const;
 
+type Program = FuzzProgram<Node>;
+
 function apply(n: Node, xs: Tensor[]): Tensor {
   const [a, b] = [xs[n.args[0]!]!, xs[n.args[1]!]!];
   const p = n.p;
@@ -91,32 +93,6 @@ function apply(n: Node, xs: Tensor[]): Tensor {
     case 'softmax': return T.softmax(a, p[0] as number);
   }
   throw new Error(`unknown op ${n.op}`);
-}
-
-interface Program {
-  nodes: Node[];
-  inputs: number[];
-  outputs: number[];
-}
-
-function show(prog: Program): string {
-  return prog.nodes.map((n, i) => {
-    const what = n.op === 'input' ? 'input' : `${n.op}(${n.args.map((a) => `v${a}`).join(', ')}${n.p.length ? `; ${JSON.stringify(n.p).slice(1, -1)}` : ''})`;
-    return `  v${i} = ${what} : [${n.shape.join(', ')}]${n.exact ? '' : ` E ${n.E.toExponential(2)}`}${prog.outputs.includes(i) ? '  (output)' : ''}`;
-  }).join('\n');
-}
-
-/** Broadcasting result shape of two shapes (numpy rules); null where they do not broadcast. */
-function broadcast(a: readonly number[], b: readonly number[]): number[] | null {
-  const r = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < r; i++) {
-    const x = a[a.length - r + i] ?? 1;
-    const y = b[b.length - r + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(x === 1 ? y : x);
-  }
-  return out;
 }
 
 function generate(seed: number, forGradient: boolean): Program {
@@ -433,7 +409,7 @@ async function check(seed: number, forGradient: boolean): Promise<string | null>
   // Which outputs are exact, and the tolerance of the others.
   const exactGradient = forGradient && gradientExact(prog);
   const tolerance = forGradient ? prog.inputs.map(() => (exactGradient ? 0 : null)) : outs.map((n) => (n.exact ? 0 : n.E));
-  const context = () => `seed ${seed}${forGradient ? ' (gradient)' : ''}${views.some((v) => v) ? `, arguments given as views: ${views.flatMap((v, j) => (v ? [`v${prog.inputs[j]} ${v}`] : [])).join(', ')}` : ''}, program:\n${show(prog)}`;
+  const context = () => `seed ${seed}${forGradient ? ' (gradient)' : ''}${views.some((v) => v) ? `, arguments given as views: ${views.flatMap((v, j) => (v ? [`v${prog.inputs[j]} ${v}`] : [])).join(', ')}` : ''}, program:\n${showProgram(prog)}`;
   const args = make(dev);
   const compiled = jit(fn);
   let got: Tensor[];

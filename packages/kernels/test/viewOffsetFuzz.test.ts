@@ -60,7 +60,7 @@ import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { firstMismatch, gpuDevice, hardwarePathDevice, hostRandom } from './helpers.js';
-import { EXACT, applySharedOp, count, ulpOf } from './fuzzOps.js';
+import { EXACT, type FuzzProgram, applySharedOp, broadcast, count, showProgram, ulpOf } from './fuzzOps.js';
 
 type Tensor = T.Tensor;
 
@@ -91,13 +91,9 @@ interface Node {
   extent?: number;
 }
 
-interface Program {
-  nodes: Node[];
-  inputs: number[];
-  outputs: number[];
-}
-
 const TRANSCENDENTAL: Record<string, number> = { tanh: 1, sigmoid: 0.25 };
+
+type Program = FuzzProgram<Node>;
 
 function apply(n: Node, xs: Tensor[]): Tensor {
   const [a, b] = [xs[n.args[0]!]!, xs[n.args[1]!]!];
@@ -114,26 +110,6 @@ function apply(n: Node, xs: Tensor[]): Tensor {
     case 'scatter': return grad((z: Tensor) => T.sum(T.indexSelect(z, p[0] as number, b).mul(xs[n.args[2]!]!)))(a);
   }
   throw new Error(`unknown op ${n.op}`);
-}
-
-function show(prog: Program): string {
-  return prog.nodes.map((n, i) => {
-    const what = n.op === 'input' ? 'input' : `${n.op}(${n.args.map((a) => `v${a}`).join(', ')}${n.p.length ? `; ${JSON.stringify(n.p).slice(1, -1)}` : ''})`;
-    return `  v${i} = ${what} : [${n.shape.join(', ')}]${n.exact ? '' : ` E ${n.E.toExponential(2)}`}${prog.outputs.includes(i) ? '  (output)' : ''}`;
-  }).join('\n');
-}
-
-/** Broadcasting result shape of two shapes (numpy rules); null where they do not broadcast. */
-function broadcast(a: readonly number[], b: readonly number[]): number[] | null {
-  const r = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < r; i++) {
-    const x = a[a.length - r + i] ?? 1;
-    const y = b[b.length - r + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(x === 1 ? y : x);
-  }
-  return out;
 }
 
 function generate(seed: number): Program {
@@ -533,7 +509,7 @@ async function check(seed: number, path: string): Promise<string | null> {
   const compiled = jit(f);
   const compiledCpu = jit(f);
   const outs = prog.outputs.map((i) => prog.nodes[i]!);
-  const context = (c: number) => `seed ${seed} (${path}), call ${c} of ${calls.length}, ${mode} (this call ${shared[c] ? 'shared' : 'own pools'}), inputs: ${prog.inputs.map((i, j) => `v${i}${prog.nodes[i]!.dtype ? ` (${prog.nodes[i]!.dtype})` : ''} ${describeView(calls[c]![j]!)}`).join('; ')}, program:\n${show(prog)}`;
+  const context = (c: number) => `seed ${seed} (${path}), call ${c} of ${calls.length}, ${mode} (this call ${shared[c] ? 'shared' : 'own pools'}), inputs: ${prog.inputs.map((i, j) => `v${i}${prog.nodes[i]!.dtype ? ` (${prog.nodes[i]!.dtype})` : ''} ${describeView(calls[c]![j]!)}`).join('; ')}, program:\n${showProgram(prog)}`;
   const problems: string[] = [];
   try {
     for (let c = 0; c < calls.length && !problems.length; c++) {
