@@ -79,3 +79,13 @@ export function broadcast(a: readonly number[], b: readonly number[]): number[] 
   }
   return out;
 }
+
+/** The function of a program: inputs in (in order), its outputs out, each value by `apply`. */
+export function evaluateProgram<N extends FuzzNode>(prog: FuzzProgram<N>, apply: (n: N, xs: T.Tensor[]) => T.Tensor) {
+  return (...args: T.Tensor[]): T.Tensor[] => {
+    const xs: T.Tensor[] = [];
+    let next = 0;
+    prog.nodes.forEach((n) => xs.push(n.op === 'input' ? args[next++]! : apply(n, xs)));
+    return prog.outputs.map((i) => xs[i]!);
+  };
+}

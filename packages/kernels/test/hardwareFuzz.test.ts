@@ -35,7 +35,7 @@ import { grad, jit } from '@scorch/autograd';
 import * as T from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { firstMismatch, hardwarePathDevice, hostRandom } from './helpers.js';
-import { EXACT, type FuzzProgram, applySharedOp, broadcast, count, showProgram, ulpOf } from './fuzzOps.js';
+import { EXACT, type FuzzProgram, applySharedOp, broadcast, evaluateProgram, count, showProgram, ulpOf } from './fuzzOps.js';
 
 type Tensor = T.Tensor;
 
@@ -337,12 +337,7 @@ function generate(seed: number, forGradient: boolean): Program {
 }
 
 /** The function of a program: inputs in, outputs out. */
-const evaluate = (prog: Program) => (...args: Tensor[]): Tensor[] => {
-  const xs: Tensor[] = [];
-  let next = 0;
-  prog.nodes.forEach((n) => xs.push(n.op === 'input' ? args[next++]! : apply(n, xs)));
-  return prog.outputs.map((i) => xs[i]!);
-};
+const evaluate = (prog: Program) => evaluateProgram(prog, apply);
 
 /**
  * The gradient of Σᵢ sum(outputᵢ · cᵢ) (cᵢ integers in [−2, 2]) with respect to every input, and
