@@ -596,7 +596,7 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
   const epilogue = {
     declarations: w.declarations(2), bindingCount: w.bindingList.length, functions: `${opaque?.declarations ?? ''}${KernelWriter.prelude(functions)}\n${functions}`, perElement,
     entry: opaque?.assignment ?? '',
-    uniformWords: w.uniformWords ?? [],
+    uniforms: w.uniforms,
   };
   const written = w.bindingList.filter((x) => x.access === 'read_write').map((x) => x.slot);
   a = apart(a, written);
@@ -626,8 +626,8 @@ function lowerMatmul(ctx: Lowering, kernel: { equation: number; epilogue: Progra
       dispatch: spec.dispatch,
       bindings: [a.slot, b.slot, ...w.bindingList.map((x) => x.slot)],
       uniforms: spec.uniforms,
-      // The epilogue's words come first in the template's block (MatmulEpilogue.uniformWords).
-      inputOffsets: [...w.offsetWords, ...(spec.inputOffsets ?? [])],
+      // The epilogue's words and their records come first in the template's block (MatmulEpilogue.uniforms).
+      inputOffsets: spec.inputOffsets,
       equations: [kernel.equation, ...w.covered].sort((x, y) => x - y),
     });
   }

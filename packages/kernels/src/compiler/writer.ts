@@ -195,6 +195,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return expr;
   }
 
+  /** The kernel's uniform block (the offsets of the inputs it reads), for a template that continues it. */
+  get uniforms(): UniformBlock {
+    return this.uniformBlock;
+  }
+
   /** The uniform words this kernel reads (its inputs' offsets), or null for none. */
   get uniformWords(): readonly number[] | null {
     return this.uniformBlock.recorded.length ? this.uniformBlock.recorded : null;

@@ -61,11 +61,13 @@ export class UniformBlock {
   private readonly words: number[];
 
   /**
-   * `words`: words already read by code written before the block's owner (a compiled matmul's
-   * epilogue reads its inputs' offsets as words 0…, the template's own follow them).
+   * `start`: a block whose words code written before this block's owner already reads (a
+   * compiled matmul's epilogue reads its inputs' offsets as words 0…, the template's own follow
+   * them); its words and offset records are copied, so the template's kernel records them all.
    */
-  constructor(words: readonly number[] = []) {
-    this.words = [...words];
+  constructor(start?: UniformBlock) {
+    this.words = start ? [...start.words] : [];
+    this.offsetWords = start ? [...start.offsetWords] : [];
   }
 
   /** The words recorded so far, in order. */
@@ -73,7 +75,7 @@ export class UniformBlock {
     return this.words;
   }
 
-  private readonly offsetWords: InputOffsetWord[] = [];
+  private readonly offsetWords: InputOffsetWord[];
 
   /**
    * `value` as u32, recorded (when `source` is given) as that program input's offset plus

@@ -81,10 +81,10 @@ export interface MatmulEpilogue {
   /** Statements that start `main`, which has `nwg` (num_workgroups) in scope: the opaque flag's assignment (compiler/writer.ts). */
   entry: string;
   /**
-   * Words of the uniform block `U` the functions read (the offsets of the inputs they read in
-   * place, compiler/writer.ts): its first words, the template's own following them.
+   * The uniform block `U` as the functions read it (the offsets of the inputs they read in
+   * place, compiler/writer.ts): its words come first, the template's own follow them.
    */
-  uniformWords?: readonly number[];
+  uniforms?: UniformBlock;
 }
 
 /**
@@ -207,7 +207,7 @@ export function matmulKernel(p: MatmulParams): KernelSpec {
   const threads = threadsX * threadsY;
   const batchShape = p.outShape.slice(0, -2);
   const batch = collapseAxes(batchShape, [p.a.strides.slice(0, -2), p.b.strides.slice(0, -2)]);
-  const u = new UniformBlock(p.epilogue?.uniformWords);
+  const u = new UniformBlock(p.epilogue?.uniforms);
   const uM = u.u32(M);
   const uN = u.u32(N);
   const kStart = p.kStart ?? 0;
@@ -424,7 +424,7 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
   const N = p.outShape[rank - 1]!;
   const K = p.a.shape[rank - 1]!;
   const batch = collapseAxes(p.outShape.slice(0, -2), [p.a.strides.slice(0, -2), p.b.strides.slice(0, -2)]);
-  const u = new UniformBlock(p.epilogue?.uniformWords);
+  const u = new UniformBlock(p.epilogue?.uniforms);
   const uM = u.u32(M);
   const uN = u.u32(N);
   const kStart = p.kStart ?? 0;
