@@ -206,6 +206,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     return this.runtime.memory;
   }
 
+  /**
+   * Destroys the pooled buffers no tensor holds, readback staging buffers included
+   * (`runtime.trimPool()`); returns their bytes. A buffer freed inside the open batch joins the
+   * pool when the batch is submitted, so it is not among them.
+   */
+  trimPool(): number {
+    const bytes = this.runtime.stats.pooledBytes;
+    this.runtime.trimPool();
+    return bytes;
+  }
+
   /** A traced program compiled to fused WGSL kernels, run as one command buffer per call. */
   compile(program: Program): CompiledProgram<GpuHandle> {
     return new WebGPUCompiledProgram(this, program);

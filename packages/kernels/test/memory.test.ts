@@ -6,7 +6,7 @@
 // any tidy leave only their results' buffers (composite in @scorch/tensor).
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, memory, randomKey, randn, softmax, softplus, splitKey, tidy, keep, zeros } from '@scorch/tensor';
+import { type CpuBackend, type Tensor, getBackend, memory, randomKey, randn, releasePooledMemory, softmax, softplus, splitKey, tensor, tidy, keep, zeros } from '@scorch/tensor';
 import { grad, jvp, valueAndGrad } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
@@ -80,5 +80,33 @@ describe('training-loop memory', () => {
     await runtime.sync();
     expect(memory()).toEqual(before);
     x.dispose();
+  });
+});
+
+describe('releasePooledMemory on WebGPU', () => {
+  it("destroys the runtime's pooled buffers, leaves live tensors and memory() alone, and later work allocates anew", async () => {
+    const { device, runtime } = await gpuDevice();
+    await runtime.sync();
+    releasePooledMemory();
+    const kept = tensor([1, 2, 3, 4], { device });
+    tidy(() => {
+      zeros([256, 64], { device }).exp();
+      zeros([1000], { device }).add(1);
+    });
+    // Buffers freed in the open batch join the pool when it is submitted.
+    await runtime.sync();
+    const pooled = runtime.stats.pooledBytes;
+    expect(pooled).toBeGreaterThanOrEqual(4 * (2 * 256 * 64 + 2 * 1000));
+    const live = memory();
+    // Every backend's pool: the CPU's free arrays are counted too.
+    const cpuFree = (getBackend('cpu') as CpuBackend).memoryStats().freeBytes;
+    expect(releasePooledMemory()).toBeGreaterThanOrEqual(pooled + cpuFree);
+    expect(runtime.stats.pooledBytes).toBe(0);
+    expect(memory()).toEqual(live);
+    expect(Array.from(await kept.data())).toEqual([1, 2, 3, 4]);
+    const y = zeros([1000], { device }).add(1);
+    expect(Array.from(await y.data()).every((v) => v === 1)).toBe(true);
+    y.dispose();
+    kept.dispose();
   });
 });

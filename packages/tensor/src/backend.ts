@@ -35,6 +35,12 @@ export interface Backend<H extends BackendHandle = BackendHandle> {
   /** Frees a handle's storage. Idempotent. */
   dispose(handle: H): void;
   memory(): BackendMemory;
+  /**
+   * Frees the storage the backend keeps for reuse and no tensor holds (freed tensors' arrays or
+   * buffers, scratch copies); returns the bytes freed. Live tensors and compiled programs keep
+   * theirs. Later work allocates anew.
+   */
+  trimPool?(): number;
   /** Waits for all queued work (no-op on synchronous backends). */
   sync?(): Promise<void>;
   /**

@@ -34,7 +34,7 @@ export type {
   CustomJvp, CustomVjp, CustomBatch,
 } from './primitiveRegistry.js';
 export {
-  Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, memory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
+  Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, memory, releasePooledMemory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
   installAmbientAutograd, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, checkTensor, refusePromise,
 } from './tensor.js';
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';

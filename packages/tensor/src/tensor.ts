@@ -377,6 +377,19 @@ export function memory(): MemoryInfo {
   return { tensors: liveTensors, buffers, bytes };
 }
 
+/**
+ * Frees the memory every registered backend keeps for reuse and no tensor holds (the CPU's pool of
+ * freed arrays, WebGPU's pool of freed buffers); returns the bytes freed. As PyTorch's
+ * `torch.cuda.empty_cache()`: `memory()`'s figures do not change (they count what tensors hold),
+ * and the next steps allocate what they need again. For a long-lived page or server that is done
+ * with a large piece of work.
+ */
+export function releasePooledMemory(): number {
+  let bytes = 0;
+  for (const device of listDevices()) bytes += getBackend(device).trimPool?.() ?? 0;
+  return bytes;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensor
 

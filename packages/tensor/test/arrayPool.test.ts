@@ -5,7 +5,9 @@
 // (take), so they are of the kind it hands out (shared where threads want them).
 
 import { describe, expect, it } from 'vitest';
+import { type CpuBackend, exp, getBackend, matmulInto, memory, ones, releasePooledMemory, setCpuWasm, tensor, tidy } from '@scorch/tensor';
 import { ArrayPool } from '../src/cpu/arrayPool.js';
+import { transposeSpareBytes } from '../src/cpu/cpuMatmul.js';
 
 describe('ArrayPool past maxFreeBytes', () => {
   it('drops the least recently used size classes, so the steady work after a burst of stale sizes is served from the pool', () => {
@@ -45,5 +47,43 @@ describe('ArrayPool past maxFreeBytes', () => {
     pool.give(pool.take('float32', 100));
     pool.give(pool.take('float32', 300)); // 1200 bytes: more than the whole pool
     expect(pool.stats()).toMatchObject({ freeArrays: 1, freeBytes: 400 });
+  });
+});
+
+describe('releasePooledMemory', () => {
+  it("frees the CPU backend's free arrays and transposition spares, leaves live tensors and memory() alone, and later work allocates anew", () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    releasePooledMemory();
+    const kept = tensor([[1, 2], [3, 4]]);
+    // Freed arrays of two sizes go to the pool; a product of a transposed operand on the
+    // TypeScript path keeps its transposed copy as a spare.
+    tidy(() => {
+      exp(ones([64, 32]));
+      exp(ones([1000]));
+    });
+    setCpuWasm(false);
+    try {
+      matmulInto(new Float32Array(6), 0, new Float32Array(6), 0, new Float32Array(4), 0, 2, 2, 3, { transA: true });
+    } finally {
+      setCpuWasm(true);
+    }
+    const free = cpu.memoryStats().freeBytes;
+    expect(free).toBeGreaterThanOrEqual(4 * (2 * 64 * 32 + 2 * 1000));
+    const spares = transposeSpareBytes();
+    expect(spares).toBeGreaterThan(0);
+    const live = memory();
+    expect(releasePooledMemory()).toBe(free + spares);
+    expect(cpu.memoryStats()).toMatchObject({ freeArrays: 0, freeBytes: 0 });
+    expect(transposeSpareBytes()).toBe(0);
+    expect(memory()).toEqual(live);
+    expect(releasePooledMemory()).toBe(0);
+    // The kept tensor is intact, and the next op of a freed size is served by a new array.
+    expect(Array.from(kept.dataSync())).toEqual([1, 2, 3, 4]);
+    const made = cpu.memoryStats().allocations;
+    const y = exp(ones([1000]));
+    expect(cpu.memoryStats().allocations).toBeGreaterThan(made);
+    expect(y.dataSync()[0]).toBeCloseTo(Math.E, 6);
+    y.dispose();
+    kept.dispose();
   });
 });

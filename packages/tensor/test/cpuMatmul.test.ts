@@ -11,7 +11,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
-import { WASM_MIN_WORK, clearTransposeSparesForTesting, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import { WASM_MIN_WORK, clearTransposeSpares, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
 import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
 import { matmulMemoryBytes, setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
@@ -751,7 +751,7 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
     setCpuWasm(false);
     // Start from no spares: ones left by earlier tests are large enough to fit every product
     // here, and would hide the allocations this test guards against.
-    clearTransposeSparesForTesting();
+    clearTransposeSpares();
     try {
       const products: [number, number, number, boolean, boolean][] = [
         [2, 5, 2, true, true],
@@ -777,7 +777,7 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
       const kept = transposeSpareBytes();
       expect(kept).toBeGreaterThanOrEqual(4 * 35);
       const withSpares = (getBackend('cpu') as CpuBackend).memoryStats().kernelMemoryBytes;
-      clearTransposeSparesForTesting();
+      clearTransposeSpares();
       expect(transposeSpareBytes()).toBe(0);
       expect((getBackend('cpu') as CpuBackend).memoryStats().kernelMemoryBytes).toBe(withSpares - kept);
     } finally {

@@ -22,7 +22,7 @@ import { fillRandom } from '../random.js';
 import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
-import { matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
+import { clearTransposeSpares, matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
@@ -509,6 +509,17 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   memory(): BackendMemory {
     return { buffers: this.liveBuffers, bytes: this.liveBytes };
+  }
+
+  /**
+   * Frees the arrays kept for reuse (the pool's free arrays, to the garbage collector; worker
+   * threads forget shared ones) and the products' spare transposition arrays; returns their bytes.
+   * The WebAssembly kernels' memories cannot shrink and stay (`memoryStats().kernelMemoryBytes`).
+   */
+  trimPool(): number {
+    const bytes = this.pool.stats().freeBytes;
+    this.pool.clear();
+    return bytes + clearTransposeSpares();
   }
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */

@@ -181,10 +181,15 @@ export function transposeSpareBytes(): number {
   return bytes;
 }
 
-/** Drops every kept spare (for tests: a test of the reuse starts from none, not from what earlier products left). */
-export function clearTransposeSparesForTesting(): void {
+/**
+ * Drops every kept spare and returns their bytes (CpuBackend.trimPool; and tests of the reuse,
+ * which start from none, not from what earlier products left).
+ */
+export function clearTransposeSpares(): number {
+  const bytes = transposeSpareBytes();
   spares.f32.length = 0;
   spares.f64.length = 0;
+  return bytes;
 }
 
 function takeSpare(f32: boolean, n: number): FloatArray {
