@@ -3,7 +3,7 @@
 import {
   Tensor, apply, checkBoolean, checkOneOf, checkOptions, collectCreated, composite, eye, flattenTree, fmtShape, isFloatDType, onesLike, popTrace,
   pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise,
-  checkTensor,
+  checkTensor, type FloatDType,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
 import { VjpTrace, backwardPass, freeIntermediates, unpackVjp } from './reverse.js';
@@ -350,7 +350,7 @@ export interface JacobianOptions {
 
 /** The n×n identity as a stack of basis tensors shaped like `like`: shape [n, ...like.shape]. */
 function basisStack(like: Tensor): Tensor {
-  return reshape(eye(like.size, like.size, { dtype: like.dtype as 'float32' | 'float64', device: like.device }), [like.size, ...like.shape]);
+  return reshape(eye(like.size, like.size, { dtype: like.dtype as FloatDType, device: like.device }), [like.size, ...like.shape]);
 }
 
 /**

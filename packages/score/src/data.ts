@@ -6,7 +6,7 @@
 
 import {
   type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, composite, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
-  matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy,
+  matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
 import type { Sde } from './sde.js';
@@ -15,7 +15,7 @@ export interface SampleOptions {
   /** The key every random draw of this call derives from. */
   key: RandomKey;
   /** Default float32. */
-  dtype?: 'float32' | 'float64';
+  dtype?: FloatDType;
   /** Default: the current default device. */
   device?: string;
 }
@@ -33,7 +33,7 @@ const SAMPLE_OPTIONS = optionNames<SampleOptions>()(['key', 'dtype', 'device']);
  * Checks a `sample(n, opts)` call before any draw: a count, and options of known names with a
  * key. Returns the dtype (default float32).
  */
-function checkSampleCall(where: string, n: unknown, opts: unknown): 'float32' | 'float64' {
+function checkSampleCall(where: string, n: unknown, opts: unknown): FloatDType {
   if (!Number.isInteger(n) || (n as number) < 0) throw new RangeError(`${where}: sample count must be a non-negative integer, got ${n}`);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: expected an options object { key, dtype?, device? }, got ${opts === null ? 'null' : typeof opts}`);
   checkOptions(where, opts, SAMPLE_OPTIONS);
@@ -460,7 +460,7 @@ export class GaussianMixture implements ToyDataset {
     return sub(parts.tensors.logNormalisers, add(quadratic, logDet).mul(0.5));
   }
 
-  private tensors(dtype: 'float32' | 'float64', device: string): MixtureTensors {
+  private tensors(dtype: FloatDType, device: string): MixtureTensors {
     const id = `${dtype}|${device}`;
     const hit = this.cache.get(id);
     if (hit) return hit;
@@ -523,7 +523,7 @@ function twoColumns(a: Tensor, b: Tensor): Tensor {
 
 function withNoise(x: Tensor, noise: number, key: RandomKey): Tensor {
   if (noise === 0) return x;
-  return add(x, randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device }).mul(noise));
+  return add(x, randn(x.shape, { key, dtype: x.dtype as FloatDType, device: x.device }).mul(noise));
 }
 
 function checkNoise(where: string, noise: number): void {

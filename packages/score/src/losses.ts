@@ -20,7 +20,7 @@ import { jvp, vmap } from '@scorch/autograd';
 import {
   composite,
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
-  greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select,
+  greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select, type FloatDType,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
@@ -221,7 +221,7 @@ const PROJECTIONS: readonly ProjectionDistribution[] = ['gaussian', 'rademacher'
 
 export interface DrawProjectionsOptions {
   key: RandomKey;
-  dtype: 'float32' | 'float64';
+  dtype: FloatDType;
   device?: string;
 }
 const DRAW_PROJECTIONS_OPTIONS = optionNames<DrawProjectionsOptions>()(['key', 'dtype', 'device']);
@@ -295,7 +295,7 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Pr
   checkNumber(where, 'fdEps', opts.fdEps, { min: 0, exclusiveMin: true });
   if (opts.fdEps !== undefined && method !== 'finiteDifference') throw new Error(`${where}: fdEps applies to method 'finiteDifference' only, not to '${method}'`);
   checkKey(opts.key, `${where}: opts.key`);
-  const dtype = x.dtype as 'float32' | 'float64';
+  const dtype = x.dtype as FloatDType;
   const xs = replicateRows(x, m);
   const condRep = opts.cond === undefined ? undefined : replicateRows(opts.cond, m);
   const v = drawProjections([m * n, d], distribution, { key: opts.key, dtype, device: x.device });
@@ -402,7 +402,7 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
     } else {
       throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : JSON.stringify(opts.sigma)}`);
     }
-    const z = randn(x.shape, { key: opts.key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
+    const z = randn(x.shape, { key: opts.key, dtype: x.dtype as FloatDType, device: x.device });
     return reduce(where, denoisingTerms(where, score, x, sigmaColumn, z, opts.cond), opts.reduction);
   });
 }
@@ -451,7 +451,7 @@ export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions)
     const power = opts.power ?? 2;
     checkNumber(where, 'power', power);
     const [n] = x.shape as [number, number];
-    const dtype = x.dtype as 'float32' | 'float64';
+    const dtype = x.dtype as FloatDType;
     const [levelKey, noiseKey] = splitKey(opts.key, 2);
     const levels = sigmas.length;
     // Level index ⌊uL⌋, clamped because float rounding can lift u·L to L when u is just below 1.
@@ -505,7 +505,7 @@ export function sdeScoreLoss(score: ScoreFunction, x: Tensor, opts: SdeScoreLoss
     const eps = opts.eps ?? SDE_EPSILON;
     checkNumber(where, 'eps', eps, { min: 0, exclusiveMin: true, max: sde.T, exclusiveMax: true });
     const [n, d] = x.shape as [number, number];
-    const dtype = x.dtype as 'float32' | 'float64';
+    const dtype = x.dtype as FloatDType;
     const [timeKey, noiseKey] = splitKey(opts.key, 2);
     const t = rand([n], { key: timeKey, dtype, device: x.device }).mul(sde.T - eps).add(eps);
     const z = randn(x.shape, { key: noiseKey, dtype, device: x.device });

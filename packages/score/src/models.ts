@@ -23,7 +23,7 @@ import { grad } from '@scorch/autograd';
 import {
   composite,
   type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, isFloatDType, log, matmul, mul, randn, relu, reshape,
-  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy,
+  silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
 import { type Sde, perRow } from './sde.js';
@@ -72,7 +72,7 @@ export interface MlpOptions {
   /** Key for the initial parameters (and the Fourier frequencies). */
   key: RandomKey;
   /** Parameter dtype; default float32. */
-  dtype?: 'float32' | 'float64';
+  dtype?: FloatDType;
   device?: string;
 }
 
@@ -372,7 +372,7 @@ export function mlpEnergy(opts: MlpOptions): EnergyModel {
 /** The JSON layout of saved parameters. */
 export interface SavedParams {
   format: 'scorch-params/v1';
-  tensors: Record<string, { dtype: 'float32' | 'float64'; shape: number[]; data: (number | string)[] }>;
+  tensors: Record<string, { dtype: FloatDType; shape: number[]; data: (number | string)[] }>;
 }
 
 // JSON has no NaN, ±Infinity or −0; they are written as strings so a round trip is exact (a
@@ -428,7 +428,7 @@ export async function saveParams(params: Params): Promise<string> {
   const values = await Promise.all(reads);
   const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
   entries.forEach(([name, t], i) => {
-    saved.tensors[name] = { dtype: t.dtype as 'float32' | 'float64', shape: [...t.shape], data: Array.from(values[i]!, encodeNumber) };
+    saved.tensors[name] = { dtype: t.dtype as FloatDType, shape: [...t.shape], data: Array.from(values[i]!, encodeNumber) };
   });
   return JSON.stringify(saved);
 }
@@ -442,7 +442,7 @@ function checkParamsRecord(where: string, params: unknown, what = 'params'): voi
 
 /** One saved tensor, decoded on the host: values in its dtype's typed array, not yet on a device. */
 interface DecodedTensor {
-  dtype: 'float32' | 'float64';
+  dtype: FloatDType;
   shape: number[];
   values: Float32Array | Float64Array;
 }

@@ -14,7 +14,7 @@
 import { jit, noGrad } from '@scorch/autograd';
 import {
   type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, tensor,
-  mul, randn, splitKey, sqrt, sub, sum, tidy,
+  mul, randn, splitKey, sqrt, sub, sum, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
 import { type Sde, perRow, samplingEpsilon } from './sde.js';
@@ -118,7 +118,7 @@ class CompiledSteps {
 }
 
 function noiseLike(x: Tensor, key: RandomKey): Tensor {
-  return randn(x.shape, { key, dtype: x.dtype as 'float32' | 'float64', device: x.device });
+  return randn(x.shape, { key, dtype: x.dtype as FloatDType, device: x.device });
 }
 
 /**
@@ -328,7 +328,7 @@ export interface SdeSamplerOptions extends CallbackOptions {
   /** Starting samples at time T; default a draw of `sde.priorSample(shape)`. Not disposed. */
   init?: Tensor;
   /** Default float32 (with `init`, it must be init's dtype if given). */
-  dtype?: 'float32' | 'float64';
+  dtype?: FloatDType;
   /** Default: the default device (with `init`, it must be init's device if given). */
   device?: string;
   /** Number of time steps N from T down to ε; default 1000 (Song et al. 2021, §4.2 / App. D). */

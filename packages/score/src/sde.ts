@@ -7,7 +7,7 @@
 
 import {
   composite,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, expm1, full, mul, randn, sqrt, sub, tidy,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, expm1, full, mul, randn, sqrt, sub, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
@@ -47,7 +47,7 @@ export interface PriorSampleOptions {
   key: RandomKey;
   device?: string;
   /** Default float32. */
-  dtype?: 'float32' | 'float64';
+  dtype?: FloatDType;
 }
 const PRIOR_SAMPLE_OPTIONS = optionNames<PriorSampleOptions>()(['key', 'device', 'dtype']);
 

@@ -3,13 +3,16 @@
 /** Element type of a tensor. WebGPU computes in float32; float64 exists on the CPU for checks. */
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 
+/** The float dtypes: what random draws, gradients and the score layer compute in. */
+export type FloatDType = 'float32' | 'float64';
+
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /** Every dtype, in the order errors list them. */
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'bool'];
 
 /** Whether `dtype` is float32 or float64 (the dtypes that are differentiated). */
-export function isFloatDType(dtype: DType): dtype is 'float32' | 'float64' {
+export function isFloatDType(dtype: DType): dtype is FloatDType {
   return dtype === 'float32' || dtype === 'float64';
 }
 
