@@ -20,7 +20,7 @@ import { grad, jit, jvp, vmap } from '@scorch/autograd';
 import {
   type Tensor, definePrimitive, memory, mul, profile, sum, tensor, tidy,
 } from '@scorch/tensor';
-import type { WebGPUHandle } from '@scorch/kernels';
+import { type WebGPUHandle, WebGPUCompiledProgram } from '@scorch/kernels';
 import { rowSquares, scaledExp, softplusHost, softplusSquare, softplusSquareDerivative } from '../../../tests/fixtures/definedPrimitives.js';
 import { gpuDevice, hashSeed, hostRandom } from './helpers.js';
 
@@ -199,6 +199,32 @@ describe('a shader defined primitive on WebGPU', () => {
     await expectRowSquares(vm, rowsOf(await read(batch), 5));
     compiled.clearCache();
     g.clearCache();
+  });
+
+  it('jit over minibatch slices: one lowering with the operand at offset 0 and one per residue elsewhere, each call equal to eager', async () => {
+    // Batches of 3 rows of 19: the slice of batch i starts at element 57i, so the offsets meet
+    // every residue mod 4. The shader's operand is copied to a scratch buffer when it is not at
+    // offset 0; that copy reads the offset from a recorded uniform word, so a new offset of a seen
+    // residue costs no lowering (it used to cost one per offset: the copy's offset was baked in).
+    const batches = 24;
+    const xs = values(batches * 3 * 19, -2, 2, 'custom-shader-slices');
+    const data = tensor(xs, { shape: [batches * 3, 19], device: dev });
+    const f = (t: Tensor) => rowSquares(t.mul(t.add(1))).add(rowSquares(t));
+    const compiled = jit(f);
+    const program = compiled.lower(data.slice([0, 0], [3, 19])).compiled as WebGPUCompiledProgram;
+    for (let epoch = 0; epoch < 2; epoch++) {
+      for (let i = 0; i < batches; i++) {
+        const x = data.slice([3 * i, 0], [3, 19]);
+        const [got, want] = [compiled(x) as Tensor, f(x)];
+        expect(await read(got), `epoch ${epoch}, batch ${i}`).toEqual(await read(want));
+        for (const t of [x, got, want]) t.dispose();
+      }
+    }
+    // Offset 0 (bound as it is) and the four residues elsewhere (copied first).
+    expect(program.stats.lowerings).toBe(5);
+    expect(program.variantCount).toBe(5);
+    compiled.clearCache();
+    data.dispose();
   });
 
   it('jit: an operand stored at an offset of the results block is copied to offset 0 first', async () => {

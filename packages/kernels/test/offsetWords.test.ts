@@ -14,6 +14,7 @@ import {
   type Tensor, argmax, concat, cumsum, indexSelect, matmul, pad, softmax, sum, tensor, transpose, where,
 } from '@scorch/tensor';
 import { type WebGPUHandle, WebGPUCompiledProgram } from '@scorch/kernels';
+import { rowSquares } from '../../../tests/fixtures/definedPrimitives.js';
 import { gpuDevice, hardwarePathDevice } from './helpers.js';
 
 /** The parts of a lowered kernel this test compares (compiler/lower.ts LoweredKernel). */
@@ -30,10 +31,6 @@ function lowerAt(program: WebGPUCompiledProgram, offsets: readonly number[]): re
   return lower.call(program, offsets.map((_, i) => i), offsets).kernels;
 }
 
-/** Each input's exact offset stays in the layout key (a defined primitive's shader reads it). */
-function exactInputs(program: WebGPUCompiledProgram): ReadonlySet<number> {
-  return (program as unknown as { exactOffsetInputs: ReadonlySet<number> }).exactOffsetInputs;
-}
 
 /** The programs: one or more of every kind of kernel a compiled program lowers to. */
 const CASES: [string, number[][], (...xs: Tensor[]) => Tensor | Tensor[]][] = [
@@ -53,6 +50,9 @@ const CASES: [string, number[][], (...xs: Tensor[]) => Tensor | Tensor[]][] = [
   ['rows gathered and their gradient (scatter-add)', [[12, 8], [5]], (x, i) => [
     indexSelect(x, 0, i.cast('int32')).square(),
     grad((t: Tensor) => sum(indexSelect(t, 0, i.cast('int32')).square()))(x),
+  ]],
+  ['a defined primitive\'s shader on an input (copied to offset 0 first) and on a computed value', [[8, 16], [8, 16]], (x, y) => [
+    rowSquares(x).add(1), rowSquares(y.mul(x)),
   ]],
   ['an MLP loss and its gradients', [[64, 2], [2, 32], [32], [32, 2]], (x, w1, b1, w2) => {
     const loss = (w1: Tensor, b1: Tensor, w2: Tensor) => sum(matmul(matmul(x, w1).add(b1).tanh(), w2).square());
@@ -76,11 +76,11 @@ function checkCases(device: () => WebGPUHandle): void {
       const lowered = jit(f).lower(...inputs);
       const program = lowered.compiled as WebGPUCompiledProgram;
       expect(program).toBeInstanceOf(WebGPUCompiledProgram);
-      const exact = exactInputs(program);
       // Two layouts of the same residues: every residue mod 4 among the inputs, then each offset
-      // moved by a different multiple of 4.
+      // moved by a different multiple of 4 (none is 0: an input a defined primitive's shader
+      // reads is bound as it is at 0, a layout of its own).
       const first = inputs.map((_, i) => 4 * (i + 1) + (i % 4));
-      const second = first.map((o, i) => (exact.has(i) ? o : o + 4 * (3 * i + 5)));
+      const second = first.map((o, i) => o + 4 * (3 * i + 5));
       const a = lowerAt(program, first);
       const b = lowerAt(program, second);
       expect(b.map((k) => k.label)).toEqual(a.map((k) => k.label));

@@ -228,30 +228,34 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   private lowerings = 0;
   private variantsMade = 0;
   private offsetRewrites = 0;
-  private exactOffsets: ReadonlySet<number> | null = null;
+  private zeroOffsets: ReadonlySet<number> | null = null;
 
   /**
-   * Inputs whose exact offset the code depends on: those a defined primitive's shader reads
-   * (lowerCustom binds one at offset 0 as it is, and copies one elsewhere with a copy template
-   * whose words are not tracked). Every other input's offset is a tracked uniform word.
+   * Inputs whose code depends on whether their offset is 0: those a defined primitive's shader
+   * reads (lowerCustom binds one at offset 0 as it is, and copies one at any other offset to a
+   * scratch buffer first, the copy's offset a recorded word). Every input's offset is otherwise a
+   * recorded uniform word.
    */
-  private get exactOffsetInputs(): ReadonlySet<number> {
-    if (!this.exactOffsets) {
+  private get zeroOffsetInputs(): ReadonlySet<number> {
+    if (!this.zeroOffsets) {
       const index = new Map(this.program.inputs.map((v, i) => [v.id, i]));
-      const exact = new Set<number>();
+      const zero = new Set<number>();
       for (const k of this.plan.kernels) {
         if (k.kind !== 'custom') continue;
-        for (const x of this.program.equations[k.equation]!.inputs) if (index.has(x.id)) exact.add(index.get(x.id)!);
+        for (const x of this.program.equations[k.equation]!.inputs) if (index.has(x.id)) zero.add(index.get(x.id)!);
       }
-      this.exactOffsets = exact;
+      this.zeroOffsets = zero;
     }
-    return this.exactOffsets;
+    return this.zeroOffsets;
   }
 
-  /** A variant's key: which buffer each input is in and what of its offset the code depends on. */
+  /**
+   * A variant's key: which buffer each input is in and what of its offset the code depends on
+   * (its residue mod 4; and whether it is 0, for an input a defined primitive's shader reads).
+   */
   private layoutKey(groups: readonly number[], offsets: readonly number[]): string {
-    const exact = this.exactOffsetInputs;
-    return `${groups.join(',')}|${offsets.map((o, i) => (exact.has(i) ? `${o}` : `r${o % 4}`)).join(',')}`;
+    const zero = this.zeroOffsetInputs;
+    return `${groups.join(',')}|${offsets.map((o, i) => `${zero.has(i) && o === 0 ? 'z' : 'r'}${o % 4}`).join(',')}`;
   }
 
   /** The lowering for a layout: from the device's cache (refreshing its entry), or made and cached. */

@@ -797,12 +797,17 @@ function lowerArgReduce(ctx: Lowering, index: number): LoweredKernel[] {
  * of its own, or back. The eager copy template (wgsl/elementwise.ts): its sizes are uniforms, so
  * one pipeline serves every copy of a dtype.
  */
+/**
+ * Copies `count` elements from `from` to `to`. A program input's offset (`from.input`) is a
+ * recorded uniform word, as in every other kernel, so the copy serves every offset.
+ */
 function copyKernel(from: Location, to: Location, count: number, dtype: DType): LoweredKernel {
   const dense = (offset: number): Layout => ({ shape: [count], strides: [1], offset });
-  const spec = elementwiseKernel({ op: 'copy', inputs: [{ dtype, layout: dense(from.offset) }], output: { dtype, layout: dense(to.offset) } });
+  const source = from.input === undefined ? undefined : { input: from.input, plus: 0 };
+  const spec = elementwiseKernel({ op: 'copy', inputs: [{ dtype, layout: dense(from.offset), source }], output: { dtype, layout: dense(to.offset) } });
   return {
     label: spec.label, code: spec.code, workgroupSize: spec.workgroupSize, dispatch: spec.dispatch,
-    bindings: [from.slot, to.slot], uniforms: spec.uniforms, equations: [],
+    bindings: [from.slot, to.slot], uniforms: spec.uniforms, inputOffsets: spec.inputOffsets, equations: [],
   };
 }
 

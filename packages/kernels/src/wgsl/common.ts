@@ -163,7 +163,7 @@ export function stridedOffsets(
   u: UniformBlock,
   index: string,
   shape: readonly number[],
-  operands: readonly { name: string; strides: readonly number[]; offset: number; contiguous: boolean }[],
+  operands: readonly { name: string; strides: readonly number[]; offset: number; contiguous: boolean; source?: InputOffsetSource }[],
   coordPrefix = 'c',
 ): string {
   const rank = shape.length;
@@ -178,7 +178,7 @@ export function stridedOffsets(
     lines.push(`let ${coordPrefix}0 = ${coordPrefix}rem;`);
   }
   for (const o of operands) {
-    const offset = u.u32(o.offset);
+    const offset = u.inputOffset(o.offset, o.source);
     if (o.contiguous) {
       lines.push(`let ${o.name} = ${offset} + ${index};`);
     } else if (rank === 1) {

@@ -8,7 +8,7 @@ import { type DType, ELEMENTWISE_OPS, type ElementwiseOp, castExpression as cast
 import { type Layout, collapseAxes, isContiguous, sizeOfShape } from '../layout.js';
 import { type WgslLiteralWriter, dtypeOfWgsl, renderWgsl } from './expression.js';
 import {
-  type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
+  type InputOffsetSource, type KernelSpec, type WgslScalar, UniformBlock, declareStorage, entryBuiltins, grid1d, linearWorkgroup, stridedOffsets, wgslType,
 } from './common.js';
 import { customCall } from './custom.js';
 import { mathPrelude } from './mathLibrary.js';
@@ -39,6 +39,12 @@ export function castExpression(from: DType, to: DType, a: string, literal?: Wgsl
 export interface ElementwiseOperand {
   dtype: DType;
   layout: Layout;
+  /**
+   * The compiled program input this operand is (its layout's offset that input's offset plus
+   * `plus`): the offset's uniform word is recorded (KernelSpec.inputOffsets) so a call at another
+   * offset rewrites it. Only inputs may have one.
+   */
+  source?: InputOffsetSource;
 }
 
 export interface ElementwiseParams {
@@ -101,7 +107,10 @@ function elementwiseVec4Kernel(p: ElementwiseParams, reads: readonly Vec4Read[])
   const u = new UniformBlock();
   const count4 = u.u32(Math.ceil(n / 4));
   const loads = p.inputs.map((x, k) =>
-    reads[k] === 'vector' ? `let v${k} = in${k}[${u.u32(x.layout.offset / 4)} + i];` : `let s${k} = in${k}[${u.u32(x.layout.offset)}];`,
+    reads[k] === 'vector'
+      // A recorded offset word holds the element offset (a multiple of 4 in every layout of this code).
+      ? `let v${k} = in${k}[${x.source ? `${u.inputOffset(x.layout.offset, x.source)} / 4u` : u.u32(x.layout.offset / 4)} + i];`
+      : `let s${k} = in${k}[${u.inputOffset(x.layout.offset, x.source)}];`,
   );
   const components = ['x', 'y', 'z', 'w'].map((c) => {
     const vars = p.inputs.map((_, k) => (reads[k] === 'vector' ? `v${k}.${c}` : `s${k}`));
@@ -129,6 +138,7 @@ fn main(${entryBuiltins}) {
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch: grid1d(Math.ceil(n / 4 / WORKGROUP)),
     uniforms: u.data(),
+    inputOffsets: u.inputOffsets,
   };
 }
 
@@ -146,6 +156,7 @@ export function elementwiseKernel(p: ElementwiseParams): KernelSpec {
     strides: collapsed.strides[k]!,
     offset: o.layout.offset,
     contiguous: isContiguous({ shape: collapsed.shape, strides: collapsed.strides[k]!, offset: 0 }),
+    source: o.source,
   }));
   const index = stridedOffsets(u, 'i', collapsed.shape, operands);
   const inTypes = p.inputs.map((x) => wgslType(x.dtype));
@@ -171,6 +182,7 @@ fn main(${entryBuiltins}) {
     workgroupSize: [WORKGROUP, 1, 1],
     dispatch: n === 0 ? [0, 0, 0] : grid1d(Math.ceil(n / WORKGROUP)),
     uniforms: u.data(),
+    inputOffsets: u.inputOffsets,
   };
 }
 
