@@ -52,6 +52,7 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
     (a, b) => a.add(b), (a, b) => a.sub(b), (a, b) => a.mul(b), (a, b) => a.maximum(b), (a, b) => a.minimum(b),
     (a, b) => a.less(b).cast('float32').mul(a), (a, b) => a.div(b.abs().add(1)),
   ];
+  const TRANSCENDENTAL_PRIMS = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
   for (let trial = 0; trial < 12; trial++) {
     it(`random chain ${trial}`, async () => {
       const rnd = hostRandom(hashSeed('jit-chain', trial));
@@ -85,8 +86,14 @@ describe('elementwise fusion equals eager WebGPU bit for bit', () => {
       const bound = 7 * 2 ** -24 * 14 + ulp(30);
       const mismatch = firstMismatch(eager, fused, () => bound);
       expect(mismatch, `chain ${trial} (seed ${RUN_SEED})`).toBeNull();
-      // The chain, the column sum (its prologue) and the final add (its epilogue's reader).
-      expect(compiled.lower(...args).kernels().length).toBeLessThanOrEqual(3);
+      // The chain, the column sum (its prologue) and the final add (its epilogue's reader); on a
+      // software adapter a kernel computes at most SOFTWARE_TRANSCENDENTALS_MAX transcendentals,
+      // so a chain of more takes a kernel per that many (about 1 chain in 80 here: 6–11 steps of
+      // a tanh, some with a softplus, gelu or erf before it).
+      const lowered = compiled.lower(...args);
+      const transcendentals = lowered.program.equations.filter((eq) => TRANSCENDENTAL_PRIMS.has(eq.prim)).length;
+      const chainKernels = gpu.backend.softwareAdapter ? Math.max(1, Math.ceil(transcendentals / SOFTWARE_TRANSCENDENTALS_MAX)) : 1;
+      expect(lowered.kernels().length, `chain ${trial} (seed ${RUN_SEED}), ${transcendentals} transcendentals`).toBeLessThanOrEqual(2 + chainKernels);
     });
   }
 

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, splitKey, splitsRows, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, tensor, traceProgram,
 } from '@scorch/tensor';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 
@@ -282,6 +282,28 @@ describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () 
     const a = stored.find((eq) => eq.prim === 'mul')!;
     expect(plan.definitions.get(a.inputs[0]!.id)?.prim).toBe('tanh');
     expect(perKernel(planFusion(program))).toEqual([9]);
+  });
+
+  it('a cut at a softplus stores its input, which its four paths read, not one of its branches', () => {
+    // 16 tanh, a softplus (max(y, 0) + log1p(exp(−|y|)): y read by four equations), then two
+    // tanh: 20 in all. When the exp passed 16, storing its operand −|y| (the input with most)
+    // left y's chain in max(y, 0)'s path: the sum passed the cap again and stored that select,
+    // and y and its comparison, each now read from two kernels, were stored by the recompute
+    // rule: five kernels. Storing y: two.
+    const f = (x: Tensor) => {
+      let y = x;
+      for (let i = 0; i < 16; i++) y = y.tanh().mul(2);
+      return softplus(y).tanh().mul(2).tanh();
+    };
+    const program = makeProgram(f)(randn([64], { key: k1 }));
+    const plan = planFusion(program, { inlineTranscendentalsMax: 16 });
+    expect(perKernel(plan)).toEqual([16, 4]);
+    const stored = [...plan.materialized].map((id) => plan.definitions.get(id)!);
+    expect(stored).toHaveLength(2);
+    // The result, and y: 2·tanh(…), read by the softplus's comparison, both selects and a negation.
+    const y = stored.find((eq) => eq.out.id !== program.outputs[0]!.id)!;
+    expect(y.prim).toBe('mul');
+    expect(plan.definitions.get(y.inputs[0]!.id)?.prim).toBe('tanh');
   });
 
   it('programs within the cap plan as without it', () => {
