@@ -132,6 +132,28 @@ describe('matmul epilogues as a hardware GPU compiles them', () => {
     const want = f(...make('cpu'));
     for (let i = 0; i < 2; i++) expect(firstMismatch(await read(want[i]!), await read(got[i]!), exact), `output ${i}`).toBeNull();
   });
+
+  it('a K summed in two launches, A a view at moving offsets: each call reads its own offsets', async () => {
+    // The launches after the first read A at the recorded offset word too (the view-offset fuzz
+    // draws no K this long). A is 8k elements of a flat tensor from element 8ik + (i mod 4),
+    // reshaped to [8, k]: a contiguous view at offsets of every residue mod 4 (a strided view
+    // would be copied to offset 0 before the program); then the same calls again in another
+    // order, back to offsets seen before. Exact with integer operands.
+    const k = 32768 + 4;
+    const rnd = hostRandom(hashSeed('hardware-path-long-k-views'));
+    const [ad, bd, biasd] = [ints(6 * 8 * k + 3, rnd), ints(k * 8, rnd), ints(8, rnd)];
+    const make = (device: string) => [tensor(ad, { device }), tensor(bd, { shape: [k, 8], device }), tensor(biasd, { shape: [8], device })] as const;
+    const view = (flat: Tensor, i: number) => flat.slice([8 * i * k + (i % 4)], [8 * k]).reshape([8, k]);
+    const f = (a: Tensor, b: Tensor, bias: Tensor) => { const p = matmul(a, b); return [p, p.add(bias).relu()]; };
+    const compiled = jit(f);
+    const [flat, b, bias] = make(dev);
+    const [flatCpu, bCpu, biasCpu] = make('cpu');
+    for (const i of [0, 1, 2, 3, 4, 5, 3, 0, 5]) {
+      const got = compiled(view(flat, i), b, bias);
+      const want = f(view(flatCpu, i), bCpu, biasCpu);
+      for (let j = 0; j < 2; j++) expect(firstMismatch(await read(want[j]!), await read(got[j]!), exact), `minibatch ${i}, output ${j}`).toBeNull();
+    }
+  });
 });
 
 describe('register-blocked matmuls at a hardware GPU\'s workgroup count', () => {

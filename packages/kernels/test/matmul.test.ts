@@ -134,6 +134,27 @@ describe('matmul', () => {
     }
   });
 
+  it('a K summed over several launches, A a view at moving offsets: each launch reads the call\'s offsets', async () => {
+    // A: 5·k elements of a flat tensor from element 5ik + (i mod 4), reshaped to [5, k] (a
+    // contiguous view: every residue mod 4, then offsets seen before); K = 2¹⁵ + 4, two launches
+    // of the tiled kernel (unaligned rows) and of the vec4 kernel (aligned ones, i mod 4 = 0).
+    // (hardwarePath.test.ts has the epilogue path hardware GPUs take.) Exact with small integers.
+    const [m, n, k] = [5, 6, 32768 + 4];
+    const rnd = hostRandom(hashSeed('long K views'));
+    const aData = Float32Array.from({ length: 6 * m * k + 3 }, () => Math.floor(rnd() * 3) - 1);
+    const bData = Float32Array.from({ length: k * n }, () => Math.floor(rnd() * 5) - 2);
+    const withEpilogue = jit((a: Tensor, b: Tensor) => [matmul(a, b), matmul(a, b).mul(2).add(1)]);
+    const [flat, b] = [tensor(aData, { device: gpu.device }), tensor(bData, { shape: [k, n], device: gpu.device })];
+    const [flatCpu, bCpu] = [tensor(aData), tensor(bData, { shape: [k, n] })];
+    const view = (x: Tensor, i: number) => x.slice([m * i * k + (i % 4)], [m * k]).reshape([m, k]);
+    for (const i of [0, 1, 2, 3, 4, 5, 3, 0, 5]) {
+      const want = matmul(view(flatCpu, i), bCpu);
+      const [p, q] = withEpilogue(view(flat, i), b) as Tensor[];
+      expect(await p!.toArray(), `minibatch ${i}`).toEqual(await want.toArray());
+      expect(await q!.toArray(), `minibatch ${i}, epilogue`).toEqual(await want.mul(2).add(1).toArray());
+    }
+  });
+
   it('transposed operands are read in place: the vec4 kernel accepts all four layouts of aligned operands', () => {
     const a = { shape: [8, 12], strides: [12, 1], offset: 0 };
     const aT = { shape: [8, 12], strides: [1, 8], offset: 0 };

@@ -46,6 +46,9 @@ const CASES: [string, number[][], (...xs: Tensor[]) => Tensor | Tensor[]][] = [
   ['a product', [[8, 16], [16, 12]], (x, w) => matmul(x, w)],
   ['a large product with a bias and activation', [[64, 32], [32, 64], [64]], (x, w, b) => matmul(x, w).add(b).relu()],
   ['a batched product, rows merged, with a bias', [[2, 32, 16], [2, 16, 64], [64]], (x, w, b) => matmul(x, w).reshape([64, 64]).add(b).tanh()],
+  ['a product with K past MATMUL_K_SPAN (launches over spans of K), plain and with an epilogue', [[8, 32776], [32776, 16], [16]], (x, w, b) => [
+    matmul(x, w), matmul(x, w).add(b).relu(),
+  ]],
   ['a skinny product (dot kernel)', [[2, 64], [64, 3]], (x, w) => matmul(x, w).exp()],
   ['rows gathered and their gradient (scatter-add)', [[12, 8], [5]], (x, i) => [
     indexSelect(x, 0, i.cast('int32')).square(),
