@@ -7,10 +7,10 @@
 
 import type { Backend, BackendHandle } from './backend.js';
 import { type DType, storedValue } from './dtype.js';
-import type { Primitive, PrimitiveParams, RandomKey } from './primitives.js';
+import { type Primitive, type PrimitiveParams, type RandomKey, isBinary, isCompare, isUnary } from './primitives.js';
 import { foldIn, splitKey } from './random.js';
 import { executeProfiled, profilerSession } from './profiler.js';
-import { fmtShape } from './shape.js';
+import { fmtShape, shapesEqual, sizeOf } from './shape.js';
 
 /** A value of a program: a tensor of fixed shape and dtype. */
 export interface ProgramVar {
@@ -262,10 +262,19 @@ const CONSTANT_PRESERVING = new Set<Primitive>(['reshape', 'expand', 'permute', 
 /**
  * Canonicalises a traced program without changing any computed value: a constant reshaped,
  * broadcast, permuted, sliced or cast is the constant of the final shape (a scalar operand
- * becomes one `full` an elementwise kernel inlines), identical equations are computed once, and
- * dead ones dropped.
+ * becomes one `full` an elementwise kernel inlines), work on broadcasts of smaller values is
+ * done before the broadcast (`sinkBroadcasts`), identical equations are computed once, and dead
+ * ones dropped.
  */
 export function simplifyProgram(program: Program): Program {
+  const folded = foldAndMerge(program);
+  const sunk = sinkBroadcasts(folded);
+  // Sinking may make equal small equations (two ops expanding one source to one shape).
+  return eliminateDeadCode(sunk === folded ? folded : foldAndMerge(sunk));
+}
+
+/** Constants folded through movement ops and identical equations merged (no dead-code pass). */
+function foldAndMerge(program: Program): Program {
   const replace = new Map<number, ProgramVar>();
   const sub = (v: ProgramVar): ProgramVar => replace.get(v.id) ?? v;
   const constants = new Map<number, PrimitiveParams['full']>();
@@ -288,11 +297,150 @@ export function simplifyProgram(program: Program): Program {
     if (eq.prim === 'full') constants.set(eq.out.id, eq.params as PrimitiveParams['full']);
     equations.push(eq);
   }
-  const simplified = new Program(
+  return new Program(
     program.device, program.inputs, program.inputSources, program.keyInputs, program.keyDerivations, equations,
     program.outputs.map(sub), program.updates.map((u) => ({ input: u.input, value: sub(u.value) })),
   );
-  return eliminateDeadCode(simplified);
+}
+
+/**
+ * How a value is a broadcast: `expand(reshape(base, shape), value.shape)` (`shape` of the value's
+ * rank, each extent 1 or the value's; the reshape only when `shape` is not base's), or a constant
+ * (`full`) that can be made at any shape.
+ */
+type Broadcast =
+  | { readonly kind: 'of'; readonly base: ProgramVar; readonly shape: readonly number[] }
+  | { readonly kind: 'constant'; readonly params: PrimitiveParams['full'] };
+
+/**
+ * Computes elementwise work before a broadcast instead of after it (XLA's algebraic simplifier
+ * does the same): an equation every operand of which is a broadcast of a smaller value is
+ * computed on the broadcast of the operands' source shapes, and its result `expand`ed to the
+ * output shape. It applies to elementwise primitives (unary, binary, comparisons, `where`,
+ * `cast`), to `concat` of broadcasts none stretched along the concatenation axis, and to a
+ * `matmul` with inner dimension 1 whose left operand is broadcast along the rows or right one
+ * along the columns (each element is `0 + a·b` in every kernel, whatever the rows). A value is a
+ * broadcast when made by `expand`, by `full`, or by a `reshape` of a broadcast that only inserts
+ * or removes size-1 axes. Each element is computed by the same float operations on the same
+ * values, so results are bit-identical; the rewritten equation keeps its output variable (now
+ * made by an `expand`), so outputs and their shapes are unchanged. Equations with a full-size
+ * operand are left alone. Returns `program` itself when nothing applies.
+ */
+export function sinkBroadcasts(program: Program): Program {
+  let nextId = 0;
+  for (const v of program.inputs) nextId = Math.max(nextId, v.id + 1);
+  for (const eq of program.equations) nextId = Math.max(nextId, eq.out.id + 1);
+  const newVar = (shape: readonly number[], dtype: ProgramVar['dtype']): ProgramVar => ({ id: nextId++, shape: Object.freeze([...shape]), dtype });
+  const broadcasts = new Map<number, Broadcast>();
+  const equations: Equation[] = [];
+  const reshaped = new Map<string, ProgramVar>();
+  let changed = false;
+
+  /** The broadcast `b` made at `shape` (extents its source's or larger), emitting what it needs. */
+  const materialize = (b: Broadcast, shape: readonly number[], dtype: ProgramVar['dtype']): ProgramVar => {
+    if (b.kind === 'constant') {
+      const out = newVar(shape, dtype);
+      equations.push({ prim: 'full', inputs: [], params: { ...b.params, shape: [...shape] }, out });
+      return out;
+    }
+    let source = b.base;
+    if (!shapesEqual(b.base.shape, b.shape)) {
+      const key = `${b.base.id}|${b.shape.join(',')}`;
+      let r = reshaped.get(key);
+      if (!r) {
+        r = newVar(b.shape, b.base.dtype);
+        equations.push({ prim: 'reshape', inputs: [b.base], params: { shape: [...b.shape] }, out: r });
+        reshaped.set(key, r);
+      }
+      source = r;
+    }
+    if (shapesEqual(source.shape, shape)) return source;
+    const out = newVar(shape, source.dtype);
+    equations.push({ prim: 'expand', inputs: [source], params: { shape: [...shape] }, out });
+    return out;
+  };
+  const sourceShape = (b: Broadcast, rank: number): readonly number[] => (b.kind === 'of' ? b.shape : new Array<number>(rank).fill(1));
+  /** `eq` computed as `small` (already emitted) broadcast to its output. */
+  const broadcastResult = (eq: Equation, small: ProgramVar): void => {
+    equations.push({ prim: 'expand', inputs: [small], params: { shape: [...eq.out.shape] }, out: eq.out });
+    broadcasts.set(eq.out.id, { kind: 'of', base: small, shape: small.shape });
+    changed = true;
+  };
+
+  for (const eq of program.equations) {
+    const ins = eq.inputs.map((x) => broadcasts.get(x.id));
+    const allBroadcast = ins.length > 0 && ins.every((b) => b !== undefined) && ins.some((b) => b!.kind === 'of');
+    if (eq.prim === 'full') {
+      broadcasts.set(eq.out.id, { kind: 'constant', params: eq.params as PrimitiveParams['full'] });
+    } else if (eq.prim === 'expand') {
+      const b = ins[0];
+      broadcasts.set(eq.out.id, b ?? { kind: 'of', base: eq.inputs[0]!, shape: eq.inputs[0]!.shape });
+    } else if (eq.prim === 'reshape' && ins[0]) {
+      const b = ins[0];
+      const shape = unitReshape(eq.inputs[0]!.shape, eq.out.shape, sourceShape(b, eq.inputs[0]!.shape.length));
+      if (shape) broadcasts.set(eq.out.id, b.kind === 'constant' ? b : { kind: 'of', base: b.base, shape });
+    } else if (allBroadcast && (isUnary(eq.prim) || isBinary(eq.prim) || isCompare(eq.prim) || eq.prim === 'where' || eq.prim === 'cast')) {
+      const rank = eq.out.shape.length;
+      const small = eq.out.shape.map((_, d) => Math.max(...ins.map((b) => sourceShape(b!, rank)[d]!)));
+      if (sizeOf(small) < sizeOf(eq.out.shape)) {
+        const operands = ins.map((b, i) => materialize(b!, small, eq.inputs[i]!.dtype));
+        const out = newVar(small, eq.out.dtype);
+        equations.push({ ...eq, inputs: operands, out });
+        broadcastResult(eq, out);
+        continue;
+      }
+    } else if (eq.prim === 'concat' && allBroadcast) {
+      const { axis } = eq.params as PrimitiveParams['concat'];
+      const rank = eq.out.shape.length;
+      const stretched = ins.some((b, i) => sourceShape(b!, rank)[axis] !== eq.inputs[i]!.shape[axis]);
+      const small = eq.out.shape.map((_, d) => (d === axis ? eq.out.shape[d]! : Math.max(...ins.map((b) => sourceShape(b!, rank)[d]!))));
+      if (!stretched && sizeOf(small) < sizeOf(eq.out.shape)) {
+        const operands = ins.map((b, i) => materialize(b!, small.map((n, d) => (d === axis ? eq.inputs[i]!.shape[d]! : n)), eq.inputs[i]!.dtype));
+        const out = newVar(small, eq.out.dtype);
+        equations.push({ ...eq, inputs: operands, out });
+        broadcastResult(eq, out);
+        continue;
+      }
+    } else if (eq.prim === 'matmul' && eq.inputs[0]!.shape[eq.inputs[0]!.shape.length - 1] === 1) {
+      // Inner dimension 1: out[i, j] = 0 + a[i, 0]·b[0, j] in every kernel, whatever the rows and
+      // columns, so rows of a broadcast `a` (columns of a broadcast `b`) give equal rows (columns).
+      const [a, b] = eq.inputs as [ProgramVar, ProgramVar];
+      const [ba, bb] = ins;
+      const r = a.shape.length;
+      const sameBatch = (x: ProgramVar, bx: Broadcast) => x.shape.slice(0, r - 2).every((d, i) => sourceShape(bx, r)[i] === d);
+      const rows = ba !== undefined && a.shape[r - 2]! > 1 && sourceShape(ba, r)[r - 2] === 1 && sameBatch(a, ba);
+      const cols = bb !== undefined && b.shape[r - 1]! > 1 && sourceShape(bb, r)[r - 1] === 1 && sameBatch(b, bb);
+      if (rows || cols) {
+        const batch = a.shape.slice(0, r - 2);
+        const aSmall = rows ? materialize(ba!, [...batch, 1, 1], a.dtype) : a;
+        const bSmall = cols ? materialize(bb!, [...batch, 1, 1], b.dtype) : b;
+        const out = newVar([...batch, aSmall.shape[r - 2]!, bSmall.shape[r - 1]!], eq.out.dtype);
+        equations.push({ ...eq, inputs: [aSmall, bSmall], out });
+        broadcastResult(eq, out);
+        continue;
+      }
+    }
+    equations.push(eq);
+  }
+  if (!changed) return program;
+  return new Program(
+    program.device, program.inputs, program.inputSources, program.keyInputs, program.keyDerivations, equations,
+    program.outputs, program.updates,
+  );
+}
+
+/**
+ * For a reshape `from` → `to` that only inserts or removes size-1 axes, the source shape (of
+ * `to`'s rank) of the reshaped broadcast whose source shape was `source` (of `from`'s rank);
+ * undefined for any other reshape.
+ */
+function unitReshape(from: readonly number[], to: readonly number[], source: readonly number[]): number[] | undefined {
+  const fromAxes = from.flatMap((d, i) => (d === 1 ? [] : [i]));
+  const toAxes = to.flatMap((d, i) => (d === 1 ? [] : [i]));
+  if (fromAxes.length !== toAxes.length || fromAxes.some((a, k) => from[a] !== to[toAxes[k]!])) return undefined;
+  const shape = to.map(() => 1);
+  toAxes.forEach((a, k) => (shape[a] = source[fromAxes[k]!]!));
+  return shape;
 }
 
 // ---------------------------------------------------------------------------------------------
