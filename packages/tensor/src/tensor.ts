@@ -12,6 +12,7 @@ import { type Shape, fmtShape, sizeOf } from './shape.js';
 import { showValue } from '@scorch/options';
 import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
+import { formatValues } from './format.js';
 
 // ---------------------------------------------------------------------------------------------
 // Transformations (traces)
@@ -663,6 +664,27 @@ export class Tensor {
   tile(reps: readonly number[]): Tensor { return ops.tile(this, reps); }
   cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
 }
+
+/** Past this many elements Node's inspection of a tensor does not read its values. */
+const INSPECT_READ_MAX = 1_000_000;
+
+// What Node's console.log and util.inspect print for a tensor: toString() and, for a tensor the
+// host reads synchronously (the CPU's) of at most INSPECT_READ_MAX elements, its values as PyTorch
+// lays them out (format.ts). A tensor that only reads asynchronously (WebGPU's), a tracer inside a
+// transformation, or a disposed one prints toString() and why the values are not shown. (A
+// method on the prototype, not in the class body: a class's computed method name must be a
+// unique symbol, and Symbol.for's is not.)
+Object.defineProperty(Tensor.prototype, Symbol.for('nodejs.util.inspect.custom'), {
+  value: function inspectTensor(this: Tensor): string {
+    const head = this.toString();
+    if (this._trace) return head;
+    if (this._disposed) return `${head} (disposed)`;
+    const backend = getBackend(this.device);
+    if (!backend.readSync) return `${head} (values on the device: await t.data() or t.toArray())`;
+    if (this.size > INSPECT_READ_MAX) return `${head} (${this.size} elements; read them with t.data())`;
+    return `${head}\n${formatValues(backend.readSync(this._live('inspect')), this.shape, this.dtype)}`;
+  },
+});
 
 export type NestedArray = number | boolean | NestedArray[];
 

@@ -1,0 +1,76 @@
+// What console.log and util.inspect print for a tensor in Node: its toString() line, then its
+// values laid out as PyTorch prints them (one width per tensor, four decimals, exponents for large
+// or tiny magnitudes, '...' past 1,000 elements); no values for disposed tensors or tracers.
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { type Backend, type Tensor, arange, getBackend, listDevices, registerBackend, tensor, zeros } from '@scorch/tensor';
+import { grad } from '@scorch/autograd';
+
+describe('util.inspect of a tensor', () => {
+  it('prints a float matrix with one width and four decimals', () => {
+    expect(inspect(tensor([[1, 2.5], [3, -4]]))).toBe('Tensor(float32, [2,2], cpu)\n[[ 1.0000,  2.5000],\n [ 3.0000, -4.0000]]');
+  });
+
+  it('whole floats as "n.", int32 as integers, bools as words, a scalar and an empty tensor', () => {
+    expect(inspect(arange(6).reshape([2, 3]))).toBe('Tensor(float32, [2,3], cpu)\n[[0., 1., 2.],\n [3., 4., 5.]]');
+    expect(inspect(tensor([1, -20, 3], { dtype: 'int32' }))).toBe('Tensor(int32, [3], cpu)\n[  1, -20,   3]');
+    expect(inspect(tensor([true, false]))).toBe('Tensor(bool, [2], cpu)\n[ true, false]');
+    expect(inspect(tensor(3.5, { dtype: 'float64' }))).toBe('Tensor(float64, [], cpu)\n3.5000');
+    expect(inspect(zeros([0, 3]))).toBe('Tensor(float32, [0,3], cpu)\n[]');
+  });
+
+  it('large or tiny magnitudes in exponent notation, specials by name', () => {
+    expect(inspect(tensor([1e-6, 1, Number.NaN, -Infinity]))).toBe('Tensor(float32, [4], cpu)\n[1.0000e-6, 1.0000e+0,       nan,      -inf]');
+    expect(inspect(tensor([2e9, 1]))).toBe('Tensor(float32, [2], cpu)\n[2.0000e+9, 1.0000e+0]');
+  });
+
+  it('past 1,000 elements, each axis shows its first and last three entries; blocks of a 3-D tensor are apart', () => {
+    const text = inspect(arange(2 * 8 * 100).reshape([2, 8, 100]));
+    expect(text.split('\n')).toEqual([
+      'Tensor(float32, [2,8,100], cpu)',
+      '[[[   0.,    1.,    2., ...,   97.,   98.,   99.],',
+      '  [ 100.,  101.,  102., ...,  197.,  198.,  199.],',
+      '  [ 200.,  201.,  202., ...,  297.,  298.,  299.],',
+      '  ...,',
+      '  [ 500.,  501.,  502., ...,  597.,  598.,  599.],',
+      '  [ 600.,  601.,  602., ...,  697.,  698.,  699.],',
+      '  [ 700.,  701.,  702., ...,  797.,  798.,  799.]],',
+      '',
+      ' [[ 800.,  801.,  802., ...,  897.,  898.,  899.],',
+      '  [ 900.,  901.,  902., ...,  997.,  998.,  999.],',
+      '  [1000., 1001., 1002., ..., 1097., 1098., 1099.],',
+      '  ...,',
+      '  [1300., 1301., 1302., ..., 1397., 1398., 1399.],',
+      '  [1400., 1401., 1402., ..., 1497., 1498., 1499.],',
+      '  [1500., 1501., 1502., ..., 1597., 1598., 1599.]]]',
+    ]);
+  });
+
+  it('a view prints its own values (a transpose, a broadcast)', () => {
+    const x = arange(6).reshape([2, 3]);
+    expect(inspect(x.transpose())).toBe('Tensor(float32, [3,2], cpu)\n[[0., 3.],\n [1., 4.],\n [2., 5.]]');
+    expect(inspect(tensor([1, 2]).expand([2, 2]))).toBe('Tensor(float32, [2,2], cpu)\n[[1., 2.],\n [1., 2.]]');
+  });
+
+  it('a disposed tensor, a tracer and a tensor on a device that reads asynchronously print no values', () => {
+    const t = tensor([1, 2]);
+    t.dispose();
+    expect(inspect(t)).toBe('Tensor(float32, [2], cpu) (disposed)');
+    let seen = '';
+    grad((x: Tensor) => {
+      seen = inspect(x);
+      return x.sum();
+    })(tensor([1, 2]));
+    expect(seen).toBe('Tensor(float32, [2], cpu, traced by vjp)');
+    // A backend without readSync (as WebGPU): the CPU's, less its synchronous read.
+    const cpu = getBackend('cpu');
+    const asyncOnly: Backend = Object.assign(Object.create(Object.getPrototypeOf(cpu) as object) as Backend, cpu, { name: 'asyncOnly', readSync: undefined });
+    if (!listDevices().includes('asyncOnly')) registerBackend(asyncOnly);
+    const onDevice = tensor([1, 2], { device: 'asyncOnly' });
+    expect(inspect(onDevice)).toBe('Tensor(float32, [2], asyncOnly) (values on the device: await t.data() or t.toArray())');
+  });
+
+  it('past a million elements the values are not read', () => {
+    expect(inspect(zeros([1001, 1000]))).toBe('Tensor(float32, [1001,1000], cpu) (1001000 elements; read them with t.data())');
+  });
+});
