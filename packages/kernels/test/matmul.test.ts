@@ -9,7 +9,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
-import { type WebGPUHandle, MIN_WORKGROUPS, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout } from '@scorch/kernels';
+import { type WebGPUHandle, MIN_WORKGROUPS, VEC4_BLOCKING, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel } from '@scorch/kernels';
 import { hardwareThreads } from '@scorch/tensor';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
 
@@ -165,6 +165,30 @@ describe('matmul', () => {
     expect(vec4Layout(a, bT)).toEqual({ a: 'k', b: 'k' });
     expect(vec4Layout(aT, bT)).toEqual({ a: 'm', b: 'k' });
     expect(vec4Layout({ shape: [7, 33], strides: [33, 1], offset: 0 }, b)).toBeNull(); // K = 33: rows not 16-byte aligned
+  });
+
+  it('a register block is stored four rows at a time by a loop, not by a store per element written out', () => {
+    // Written out, a 32×16 block's stores were 512 guarded scalar stores: most of the kernel's
+    // code and seconds of llvmpipe's compile (benchmarks/NOTES.md). Now the code has the stores
+    // of four rows (4 rows × 4 column groups × 4 lanes of a vec4 = 64), whatever the block's rows.
+    const layout = (rows: number, cols: number) => ({ shape: [rows, cols], strides: [cols, 1], offset: 0 });
+    const params = { a: layout(1024, 128), b: layout(128, 128), outShape: [1024, 128], axes: { a: 'k', b: 'n' } as const, blocking: VEC4_BLOCKING, batchStart: 0, batchCount: 1 };
+    expect(VEC4_BLOCKING.rows * VEC4_BLOCKING.columnGroups).toBe(128);
+    const plain = vec4MatmulKernel(params).code;
+    expect(plain.match(/\bC\[at( \+ [123]u)?\] =/g)?.length).toBe(64);
+    const epilogue = { declarations: '', bindingCount: 0, functions: 'fn matmul_store(batch: u32, row: u32, col: u32, value: f32) {}', perElement: false, entry: '' };
+    const fused = vec4MatmulKernel({ ...params, epilogue }).code;
+    expect(fused.match(/matmul_store\(batchIndex,/g)?.length).toBe(64);
+  });
+
+  it('register blocks whose last rows lie past M, with the store loop (M = 70 and 68, Aᵀ, Bᵀ)', async () => {
+    // Blocks of 8 to 32 rows (chooseVec4Blocking, by the adapter's workgroups): the last block's
+    // rows past M are computed from clamped loads and not stored, in the loop's last iterations.
+    for (const [m, ta, tb] of [[70, false, false], [70, false, true], [68, true, false], [68, true, true]] as const) {
+      const a = operand([m, 64], ta, hashSeed('a', m, ta, tb));
+      const b = operand([64, 36], tb, hashSeed('b', m, ta, tb));
+      await expectProductMatches(a, b, `${m}×64×36${ta ? ' Aᵀ' : ''}${tb ? ' Bᵀ' : ''}`);
+    }
   });
 
   it('register blocks shrink only below the adapter\'s minimum of workgroups: two per core on a software adapter', () => {

@@ -190,9 +190,11 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
   /** The fusion plan (made when a lowering is first needed). */
   get plan(): FusionPlan {
     if (!this.planned) {
-      // On a software adapter a register-blocked matmul takes seconds to compile (llvmpipe: 11–13 s
-      // for the 32×16 blocks, measured): epilogues would make its code differ per program, so
-      // there the matmul stays the one shared kernel and its epilogue an elementwise pass.
+      // On a software adapter a register-blocked matmul takes over a second to compile (llvmpipe,
+      // cold: 1.2–1.7 s for the 32×16 blocks, measured; 4–13 s before their stores were a loop):
+      // epilogues would make its code differ per program, so there the matmul stays the one
+      // shared kernel and its epilogue an elementwise pass. Measured with epilogues allowed there
+      // (benchmarks/NOTES.md): the cold first DSM and SSM-VR steps slower, the warm ones no faster.
       // And there a kernel computes at most SOFTWARE_TRANSCENDENTALS_MAX transcendentals inline:
       // LLVM's time on one kernel grows faster than linearly in them.
       const software = this.settings.softwareAdapter;

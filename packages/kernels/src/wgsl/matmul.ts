@@ -345,6 +345,9 @@ export interface Vec4Blocking {
  * steps of k, 48 vec4 loads feed 512 vec4 multiply-adds. Measured on llvmpipe (2 cores, AVX2) at
  * 1024³: 32 GFLOP/s, against 27 for 16×16 blocks, 19 for 8×32 and 25 for 48×16 (the
  * accumulators spill either way; past this size the spills cost more than the loads saved).
+ * Compiled cold (no Mesa shader cache), each such kernel took llvmpipe 4–9 s while its stores
+ * were written out element by element, 1.2–1.7 s since the block is stored by a loop (AMD EPYC,
+ * load 4; benchmarks/NOTES.md, "Register-blocked matmuls compiled in a second on llvmpipe").
  */
 export const VEC4_BLOCKING: Vec4Blocking = { rows: 32, columnGroups: 4, lanes: 8 };
 
@@ -414,6 +417,9 @@ export interface Vec4MatmulParams extends MatmulKSpan, OperandSources {
   outOffset?: number;
   epilogue?: MatmulEpilogue;
 }
+
+/** Rows of a register block the vec4 kernel's store loop stores per iteration (blocks' rows are multiples of it). */
+const STORE_ROWS = 4;
 
 /** C = A·B (float32) with register blocks and vec4 loads; see the section comment. */
 export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
@@ -488,25 +494,36 @@ export function vec4MatmulKernel(p: Vec4MatmulParams): KernelSpec {
       step.push(`acc${r}_${c} = acc${r}_${c} + ${terms.join(' + ')};`);
     }
   }
-  const stores: string[] = [];
+  // The block is stored STORE_ROWS rows at a time by a loop: it stores rows 0…3, then moves
+  // every accumulator up by four rows (acc4_c into acc0_c, …). Written out for all R rows, the
+  // stores were most of the kernel's code (R·4C·4 guarded scalar stores, 512 for 32×16 blocks)
+  // and most of llvmpipe's compile time (4.5 of 5.6 s measured); the loop's bound is a uniform
+  // so that no compiler unrolls it back. The moves cost far less than the k loop (see
+  // benchmarks/NOTES.md, "Register-blocked matmuls compiled in a second on llvmpipe").
+  const storeLines: string[] = [];
+  const put = (at: string, value: string) => (p.accumulate ? `${at} = ${at} + ${value};` : `${at} = ${value};`);
   for (let c = 0; c < CG; c++) {
-    stores.push(`{
-    let g = groupBase + ${c * L}u + lid;
-    let col = g * 4u;
-    if (col < ${uN}) {`);
-    for (let r = 0; r < R; r++) {
+    storeLines.push(`{
+      let col = (groupBase + ${c * L}u + lid) * 4u;
+      if (col < ${uN}) {`);
+    for (let i = 0; i < STORE_ROWS; i++) {
+      const acc = `acc${i}_${c}`;
+      const row = `r0 + ${i}u`;
       // Each column is guarded: when B is read along k, N need not be a multiple of 4, and a
       // whole-vec4 store would spill into the next row (racing with that row's own store).
       if (p.epilogue) {
-        const row = `rowBase + ${r}u`;
-        stores.push(`      if (${row} < ${uM}) { matmul_store(batchIndex, ${row}, col, acc${r}_${c}.x); if (col + 1u < ${uN}) { matmul_store(batchIndex, ${row}, col + 1u, acc${r}_${c}.y); } if (col + 2u < ${uN}) { matmul_store(batchIndex, ${row}, col + 2u, acc${r}_${c}.z); } if (col + 3u < ${uN}) { matmul_store(batchIndex, ${row}, col + 3u, acc${r}_${c}.w); } }`);
-        continue;
+        storeLines.push(`        if (${row} < ${uM}) { matmul_store(batchIndex, ${row}, col, ${acc}.x); if (col + 1u < ${uN}) { matmul_store(batchIndex, ${row}, col + 1u, ${acc}.y); } if (col + 2u < ${uN}) { matmul_store(batchIndex, ${row}, col + 2u, ${acc}.z); } if (col + 3u < ${uN}) { matmul_store(batchIndex, ${row}, col + 3u, ${acc}.w); } }`);
+      } else {
+        storeLines.push(`        if (${row} < ${uM}) { let at = cBase + (${row}) * ${uN} + col; ${put('C[at]', `${acc}.x`)} if (col + 1u < ${uN}) { ${put('C[at + 1u]', `${acc}.y`)} } if (col + 2u < ${uN}) { ${put('C[at + 2u]', `${acc}.z`)} } if (col + 3u < ${uN}) { ${put('C[at + 3u]', `${acc}.w`)} } }`);
       }
-      const put = (at: string, value: string) => (p.accumulate ? `${at} = ${at} + ${value};` : `${at} = ${value};`);
-      stores.push(`      if (rowBase + ${r}u < ${uM}) { let at = cBase + (rowBase + ${r}u) * ${uN} + col; ${put('C[at]', `acc${r}_${c}.x`)} if (col + 1u < ${uN}) { ${put('C[at + 1u]', `acc${r}_${c}.y`)} } if (col + 2u < ${uN}) { ${put('C[at + 2u]', `acc${r}_${c}.z`)} } if (col + 3u < ${uN}) { ${put('C[at + 3u]', `acc${r}_${c}.w`)} } }`);
     }
-    stores.push('    }\n  }');
+    storeLines.push('      }\n    }');
   }
+  for (let r = 0; r + STORE_ROWS < R; r++) for (let c = 0; c < CG; c++) storeLines.push(`acc${r}_${c} = acc${r + STORE_ROWS}_${c};`);
+  const stores = `for (var q = 0u; q < ${u.u32(R / STORE_ROWS)}; q = q + 1u) {
+    let r0 = rowBase + q * ${STORE_ROWS}u;
+    ${storeLines.join('\n    ')}
+  }`;
   const accs: string[] = [];
   for (let r = 0; r < R; r++) for (let c = 0; c < CG; c++) accs.push(`var acc${r}_${c} = vec4<f32>(0.0);`);
   const body = `
@@ -524,7 +541,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k4 = ${uK4Start}; k4 < ${uK4}; k4 = k4 + 1u) {
     ${step.join('\n    ')}
   }
-  ${stores.join('\n')}
+  ${stores}
   ${p.epilogue?.perElement ? `for (var r = 0u; r < ${R}u; r = r + 1u) {
     let row = rowBase + r;
     if (row < ${uM}) {
