@@ -144,7 +144,7 @@ export class Program {
     for (const d of this.keyDerivations) parts.push(`k${keyId(d.out)}=${d.kind}(k${keyId(d.input)},${d.kind === 'foldIn' ? d.data : `${d.index}/${d.count}`})`);
     for (const eq of this.equations) {
       const params = eq.key ? { ...(eq.params as PrimitiveParams['random']), key: `k${keyId(eq.key)}` } : eq.params;
-      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${JSON.stringify(params, exactNumbers)}(${eq.inputs.map(id).join(',')})`);
+      parts.push(`${id(eq.out)}:${type(eq.out)}=${eq.prim}${paramsKey(params)}(${eq.inputs.map(id).join(',')})`);
     }
     parts.push(`out(${this.outputs.map(id).join(',')})`, `upd(${this.updates.map((u) => `${u.input}<-${id(u.value)}`).join(',')})`);
     return parts.join(';');
@@ -259,6 +259,130 @@ export function eliminateDeadCode(program: Program): Program {
 /** Movement ops that turn a constant into a constant of another shape. */
 const CONSTANT_PRESERVING = new Set<Primitive>(['reshape', 'expand', 'permute', 'slice', 'stopGradient', 'cast']);
 
+/** An equation simplifyProgram kept, as it compares them: inputs by id, params as `paramsKey`'s texts do. */
+interface SeenEquation {
+  readonly prim: Primitive;
+  readonly inputs: readonly ProgramVar[];
+  readonly params: object;
+  readonly keyId: number;
+  readonly out: ProgramVar;
+}
+
+/**
+ * The equations kept so far, found by what they compute: same primitive, same inputs, params of
+ * the same `paramsKey` text and same program key. Looked up by a small-integer hash of those
+ * parts, not by a string of them: building, flattening and hashing a string per equation (and
+ * the params' text, for a constant) was most of simplifyProgram's time, itself half of tracing a
+ * long gradient. Params are compared by `sameParams`, which builds no text for the usual ones.
+ */
+class EquationTable {
+  private readonly buckets = new Map<number, SeenEquation[]>();
+
+  /** The output of an equation kept earlier that computes what `eq` does, or undefined (and `eq` is recorded). */
+  findOrAdd(eq: Equation): ProgramVar | undefined {
+    const keyId = eq.key ? eq.key.keyId : -1;
+    const inputs = eq.inputs;
+    let hash = Math.imul(keyId ^ paramsHash(eq.params), 0x9e3779b1) ^ eq.prim.length;
+    for (let i = 0; i < inputs.length; i++) hash = Math.imul(hash ^ inputs[i]!.id, 0x9e3779b1);
+    hash &= 0x3fffffff; // a small integer: Maps hash those fastest
+    const bucket = this.buckets.get(hash);
+    if (bucket !== undefined) {
+      for (const seen of bucket) {
+        if (seen.prim === eq.prim && seen.keyId === keyId && sameIds(seen.inputs, inputs) && sameParams(seen.params, eq.params)) return seen.out;
+      }
+    }
+    const entry: SeenEquation = { prim: eq.prim, inputs, params: eq.params, keyId, out: eq.out };
+    if (bucket === undefined) this.buckets.set(hash, [entry]);
+    else bucket.push(entry);
+    return undefined;
+  }
+}
+
+function sameIds(a: readonly ProgramVar[], b: readonly ProgramVar[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.id !== b[i]!.id) return false;
+  return true;
+}
+
+/** A plain object (its prototype Object.prototype or null): no toJSON or getters inherited. */
+function isPlainParams(params: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(params);
+  return proto === Object.prototype || proto === null;
+}
+
+/** What a number or string adds to `paramsHash`: a non-finite number or −0 is written as a string ('#NaN'). */
+function valueHash(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0) ? (v * 65599) | 0 : 0x5bd1e995;
+}
+
+/**
+ * A hash of params, equal for params of equal `paramsKey` text: it reads only what the text
+ * shows (key names' lengths, numbers, array lengths; not the keys JSON leaves out). Params that
+ * JSON.stringify writes otherwise than their own keys (a toJSON method, another prototype) are
+ * hashed as the plain object their text reads back as.
+ */
+export function paramsHash(params: object): number {
+  const hash = plainParamsHash(params);
+  if (hash !== undefined) return hash;
+  const text = paramsKey(params) as string | undefined; // undefined when a toJSON returns it
+  const read: unknown = text === undefined ? undefined : JSON.parse(text);
+  return read !== null && typeof read === 'object' ? plainParamsHash(read) ?? 1 : 1;
+}
+
+/** paramsHash of a plain object whose text is its own keys; undefined for any other. */
+function plainParamsHash(params: object): number | undefined {
+  if (!isPlainParams(params)) return undefined;
+  let hash = 7;
+  for (const k in params) {
+    if (!Object.prototype.hasOwnProperty.call(params, k)) return undefined;
+    const v = (params as Record<string, unknown>)[k];
+    if (typeof v === 'function') {
+      if (k === 'toJSON') return undefined;
+      continue;
+    }
+    if (v === undefined || typeof v === 'symbol') continue;
+    hash = Math.imul(hash ^ k.length, 0x01000193);
+    if (Array.isArray(v)) {
+      hash = Math.imul(hash ^ v.length, 0x01000193);
+      for (let i = 0; i < v.length; i++) hash = Math.imul(hash ^ valueHash(v[i]), 0x01000193);
+    } else hash = Math.imul(hash ^ valueHash(v), 0x01000193);
+  }
+  return hash;
+}
+
+/**
+ * Whether `paramsKey(a) === paramsKey(b)`, without building the texts for plain objects of
+ * numbers, strings, booleans, null and arrays of numbers (the texts decide anything else).
+ */
+export function sameParams(a: object, b: object): boolean {
+  if (a === b) return true;
+  if (!isPlainParams(a) || !isPlainParams(b)) return paramsKey(a) === paramsKey(b);
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return paramsKey(a) === paramsKey(b); // keys JSON leaves out, say
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i]) return paramsKey(a) === paramsKey(b);
+    const x = (a as Record<string, unknown>)[ka[i]!];
+    const y = (b as Record<string, unknown>)[kb[i]!];
+    if (typeof x === 'number' && typeof y === 'number') {
+      if (!Object.is(x, y)) return false;
+    } else if (typeof x === 'string' && typeof y === 'string' && x[0] !== '#' && y[0] !== '#') {
+      if (x !== y) return false;
+    } else if (typeof x === 'boolean' || x === null) {
+      if (x !== y) return (typeof y === 'boolean' || y === null) ? false : paramsKey(a) === paramsKey(b);
+    } else if (Array.isArray(x) && Array.isArray(y)) {
+      if (x.length !== y.length) return false;
+      for (let j = 0; j < x.length; j++) {
+        const xj: unknown = x[j];
+        const yj: unknown = y[j];
+        if (typeof xj !== 'number' || typeof yj !== 'number') return paramsKey(a) === paramsKey(b);
+        if (!Object.is(xj, yj)) return false;
+      }
+    } else return paramsKey(a) === paramsKey(b);
+  }
+  return true;
+}
+
 /**
  * Canonicalises a traced program without changing any computed value: a constant reshaped,
  * broadcast, permuted, sliced or cast is the constant of the final shape (a scalar operand
@@ -278,22 +402,28 @@ function foldAndMerge(program: Program): Program {
   const replace = new Map<number, ProgramVar>();
   const sub = (v: ProgramVar): ProgramVar => replace.get(v.id) ?? v;
   const constants = new Map<number, PrimitiveParams['full']>();
-  const seen = new Map<string, ProgramVar>();
+  const seen = new EquationTable();
   const equations: Equation[] = [];
   for (const eq0 of program.equations) {
-    let eq: Equation = { ...eq0, inputs: eq0.inputs.map(sub) };
+    // An equation none of whose inputs was replaced is kept as it is (equations are immutable).
+    let inputs = eq0.inputs;
+    for (let i = 0; i < inputs.length; i++) {
+      if (replace.has(inputs[i]!.id)) {
+        inputs = inputs.map(sub);
+        break;
+      }
+    }
+    let eq: Equation = inputs === eq0.inputs ? eq0 : { ...eq0, inputs };
     const source = eq.inputs.length === 1 ? constants.get(eq.inputs[0]!.id) : undefined;
     if (source && CONSTANT_PRESERVING.has(eq.prim)) {
       const value = eq.prim === 'cast' ? storedValue(source.value, eq.out.dtype) : source.value;
       eq = { prim: 'full', inputs: [], params: { value, shape: [...eq.out.shape], dtype: eq.out.dtype, device: source.device }, out: eq.out };
     }
-    const key = `${eq.prim}|${eq.inputs.map((x) => x.id).join(',')}|${JSON.stringify(eq.params, exactNumbers)}|${eq.key?.keyId ?? ''}`;
-    const same = seen.get(key);
+    const same = seen.findOrAdd(eq);
     if (same) {
       replace.set(eq.out.id, same);
       continue;
     }
-    seen.set(key, eq.out);
     if (eq.prim === 'full') constants.set(eq.out.id, eq.params as PrimitiveParams['full']);
     equations.push(eq);
   }
@@ -445,6 +575,48 @@ function unitReshape(from: readonly number[], to: readonly number[], source: rea
 
 // ---------------------------------------------------------------------------------------------
 // Running
+
+/**
+ * `JSON.stringify(params, exactNumbers)`, the text simplifyProgram and structuralKey tell
+ * equations' params apart by, written without JSON.stringify's replacer calls for the params
+ * every primitive has: an object of numbers, strings, booleans, null and arrays of numbers (empty
+ * for the elementwise primitives). A replacer made JSON.stringify call back into JavaScript for
+ * every key and element, about a microsecond an equation: a third of tracing a long gradient.
+ * Anything else (nested objects, other array elements) is left to JSON.stringify, so the text is
+ * the same for every params object.
+ */
+export function paramsKey(params: object): string {
+  // An instance of a class may have a toJSON or getters on its prototype: JSON.stringify decides.
+  const proto: unknown = Object.getPrototypeOf(params);
+  if (proto !== Object.prototype && proto !== null) return JSON.stringify(params, exactNumbers);
+  let text = '{';
+  let first = true;
+  for (const k in params) {
+    if (!Object.prototype.hasOwnProperty.call(params, k)) return JSON.stringify(params, exactNumbers);
+    const v = (params as Record<string, unknown>)[k];
+    let part: string;
+    if (typeof v === 'number') part = exactNumberJson(v);
+    else if (typeof v === 'string' || typeof v === 'boolean' || v === null) part = JSON.stringify(v);
+    else if (v === undefined) continue;
+    else if (Array.isArray(v)) {
+      part = '[';
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (typeof x !== 'number') return JSON.stringify(params, exactNumbers);
+        part += (i === 0 ? '' : ',') + exactNumberJson(x);
+      }
+      part += ']';
+    } else return JSON.stringify(params, exactNumbers);
+    text += `${first ? '' : ','}${JSON.stringify(k)}:${part}`;
+    first = false;
+  }
+  return `${text}}`;
+}
+
+/** A number as `JSON.stringify(x, exactNumbers)` writes it. */
+function exactNumberJson(x: number): string {
+  return Number.isFinite(x) && !Object.is(x, -0) ? String(x) : JSON.stringify(exactNumbers('', x));
+}
 
 /**
  * JSON of a number that JSON alone would lose: NaN and ±Infinity (all `null`) and −0 (`0`), which

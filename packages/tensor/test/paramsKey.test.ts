@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { Program, ProgramBuilder, exactNumbers, paramsHash, paramsKey, sameParams, simplifyProgram } from '../src/index.js';
+
+// paramsKey is how simplifyProgram and structuralKey tell params apart: it must be the text
+// JSON.stringify(params, exactNumbers) gives for every params object, the fast ones and the rest.
+describe('paramsKey', () => {
+  const cases: [string, object][] = [
+    ['empty', {}],
+    ['axes', { axes: [0, 2] }],
+    ['shape', { shape: [64, 1, 3] }],
+    ['empty array', { shape: [] }],
+    ['full', { value: 1.01, shape: [64], dtype: 'float32', device: 'cpu' }],
+    ['full NaN', { value: NaN, shape: [], dtype: 'float64', device: 'cpu' }],
+    ['full -0', { value: -0, shape: [2], dtype: 'float32', device: 'cpu' }],
+    ['full +0', { value: 0, shape: [2], dtype: 'float32', device: 'cpu' }],
+    ['full ±Infinity', { value: -Infinity, shape: [Infinity, -0, NaN], dtype: 'float32', device: 'cpu' }],
+    ['tiny and huge numbers', { value: 5e-324, other: 1.7976931348623157e308, third: 1e21, fourth: 1e-7 }],
+    ['booleans and null', { axis: 1, reverse: true, flag: false, none: null }],
+    ['undefined is left out', { a: undefined, b: 1, c: undefined }],
+    ['a string that needs escaping', { name: 'my "op"\n\u2028\\', device: 'gpu:0' }],
+    ['random', { key: [0xffffffff, 7], distribution: 'normal', shape: [3], dtype: 'float32', device: 'cpu' }],
+    ['integer-like keys come first', { b: 1, 2: 'x', a: [1], 1: 'y' }],
+    ['a nested object', { spec: { x: [1, -0], y: NaN }, z: 2 }],
+    ['an array of strings', { names: ['a', 'b'] }],
+    ['an array with a hole', { xs: [1, , 3] }],
+    ['an array of arrays', { xs: [[1, 2], [NaN]] }],
+    ['a function value', { f: () => 1, g: 2 }],
+    ['a toJSON', { toJSON: () => ({ replaced: -0 }) }],
+    ['a key that needs quoting', { 'a"b': 1, 'c\nd': [2] }],
+  ];
+  for (const [name, params] of cases) {
+    it(`matches JSON.stringify with exactNumbers: ${name}`, () => {
+      expect(paramsKey(params)).toBe(JSON.stringify(params, exactNumbers));
+    });
+  }
+
+  it('matches it for a class instance (toJSON and getters on the prototype) and a null-prototype object', () => {
+    class P {
+      readonly axis = 1;
+      get shape(): number[] {
+        return [2];
+      }
+      toJSON(): unknown {
+        return { axis: -0 };
+      }
+    }
+    const bare = Object.assign(Object.create(null) as object, { shape: [1, -0], value: NaN });
+    for (const params of [new P(), bare]) expect(paramsKey(params)).toBe(JSON.stringify(params, exactNumbers));
+  });
+
+  it('tells apart the params that exactNumbers keeps apart (−0 from 0, NaN from null, ±Infinity)', () => {
+    const keys = [{ value: 0 }, { value: -0 }, { value: NaN }, { value: null }, { value: Infinity }, { value: -Infinity }].map(paramsKey);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+// simplifyProgram finds equal params by paramsHash and sameParams: both must agree with the
+// texts, for params whose texts are equal however they were written.
+describe('paramsHash and sameParams', () => {
+  class Axis {
+    readonly axis = 1;
+  }
+  class WithJson {
+    toJSON(): unknown {
+      return { value: '#NaN', shape: [2] };
+    }
+  }
+  const inherited = Object.create({ extra: 5 }) as Record<string, unknown>;
+  inherited.axis = 1;
+  const corpus: object[] = [
+    {}, Object.create(null) as object, { toJSON: () => ({}) }, { toJSON: () => undefined }, { toJSON: () => 5 }, { toJSON: 1 },
+    { axis: 1 }, new Axis(), inherited, { axis: 1, gone: undefined }, { axis: 1, f: () => 2 }, { axis: 2 }, { axis: '1' }, { axis: true },
+    { axis: null }, { axes: [0, 1] }, { axes: [1, 0] }, { axes: [0, 1, 2] }, { axes: [] }, { axes: [undefined] }, { axes: [null] },
+    { value: NaN, shape: [2] }, { value: '#NaN', shape: [2] }, new WithJson(), { value: NaN, shape: [2], dtype: 'float32' },
+    { value: 0, shape: [2] }, { value: -0, shape: [2] }, { value: '#-0', shape: [2] }, { value: Infinity, shape: [2] },
+    { value: -Infinity, shape: [2] }, { value: 1.01, shape: [64], dtype: 'float32', device: 'cpu' },
+    { value: 1.01, shape: [64], dtype: 'float32', device: 'cpu' }, { value: 1.0100000000000002, shape: [64], dtype: 'float32', device: 'cpu' },
+    { value: 1.01, shape: [64], dtype: 'float64', device: 'cpu' }, { shape: [64], value: 1.01, dtype: 'float32', device: 'cpu' },
+    { value: 1.01, shape: [-0], dtype: 'float32', device: 'cpu' }, { value: 1.01, shape: [0], dtype: 'float32', device: 'cpu' },
+    { key: [1, 2], distribution: 'normal' }, { key: [1, 2], distribution: 'uniform' }, { key: [2, 1], distribution: 'normal' },
+    { spec: { a: 1 } }, { spec: { a: 1 } }, { spec: { a: -0 } }, { 2: 'x', 1: 'y' }, { 1: 'y', 2: 'x' }, { name: '#x' }, { name: '#y' },
+  ];
+  it('agree with the texts for every pair', () => {
+    for (const a of corpus) {
+      for (const b of corpus) {
+        const sameText = paramsKey(a) === paramsKey(b);
+        expect([a, b, sameParams(a, b)]).toEqual([a, b, sameText]);
+        if (sameText) expect([a, b, paramsHash(a)]).toEqual([a, b, paramsHash(b)]);
+      }
+    }
+  });
+});
+
+describe('simplifyProgram', () => {
+  it('computes equal equations once and keeps apart those the texts tell apart', () => {
+    const b = new ProgramBuilder();
+    const x = b.newVar([2], 'float32');
+    const full = (value: number, shape: number[]) => {
+      const v = b.newVar(shape, 'float32');
+      b.add('full', [], { value, shape, dtype: 'float32', device: 'cpu' }, v);
+      return v;
+    };
+    const eq = (prim: 'add' | 'mul' | 'expand' | 'reshape', inputs: ReturnType<typeof full>[], params: object, shape: number[]) => {
+      const v = b.newVar(shape, 'float32');
+      b.add(prim, inputs, params as never, v);
+      return v;
+    };
+    const c1 = full(-0, []);
+    const c2 = eq('expand', [eq('reshape', [full(-0, [])], { shape: [1] }, [1])], { shape: [2] }, [2]); // −0 broadcast: full −0 [2]
+    const c3 = full(-0, [2]);
+    const c4 = full(0, [2]);
+    const c5 = full(NaN, [2]);
+    const c6 = full(NaN, [2]);
+    const outs = [
+      eq('add', [x, eq('expand', [eq('reshape', [c1], { shape: [1] }, [1])], { shape: [2] }, [2])], {}, [2]),
+      eq('add', [x, c2], {}, [2]), eq('add', [x, c3], {}, [2]), eq('add', [x, c4], {}, [2]),
+      eq('mul', [x, c5], {}, [2]), eq('mul', [x, c6], {}, [2]), eq('mul', [c6, x], {}, [2]),
+    ];
+    const program = new Program('cpu', [x], [{ kind: 'argument', index: 0 }], [], [], b.equations, outs, []);
+    const simple = simplifyProgram(program);
+    // (−0 prints as 0: the first constant is −0, the second +0.)
+    expect(simple.equationLines()).toEqual([
+      'b:f32[2] = full[value=0]',
+      'c:f32[2] = full[value=0]',
+      'd:f32[2] = full[value=NaN]',
+      'e:f32[2] = add a b',
+      'f:f32[2] = add a c',
+      'g:f32[2] = mul a d',
+      'h:f32[2] = mul d a',
+    ]);
+    expect(Object.is((simple.equations[0]!.params as { value: number }).value, -0)).toBe(true);
+    expect(Object.is((simple.equations[1]!.params as { value: number }).value, 0)).toBe(true);
+    // The outputs: the three adds of −0 are one, the add of +0 another; the two muls of NaN by x are one.
+    const names = simple.toString().split('\n').at(-1);
+    expect(names).toBe('  in ( e, e, e, f, g, g, h ) }');
+  });
+});
