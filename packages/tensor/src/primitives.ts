@@ -133,29 +133,38 @@ export function isSource(p: Primitive): p is 'random' | 'full' {
   return p === 'random' || p === 'full';
 }
 
+// The kinds as sets: every op asks inference and the backend which kind its primitive is, and
+// `includes` compared it with each name of an array in turn.
+const UNARY_SET: ReadonlySet<Primitive> = new Set(UNARY_PRIMITIVES);
+const BINARY_SET: ReadonlySet<Primitive> = new Set(BINARY_PRIMITIVES);
+const COMPARE_SET: ReadonlySet<Primitive> = new Set(COMPARE_PRIMITIVES);
+const REDUCE_SET: ReadonlySet<Primitive> = new Set(REDUCE_PRIMITIVES);
+const ARG_REDUCE_SET: ReadonlySet<Primitive> = new Set(ARG_REDUCE_PRIMITIVES);
+const SCAN_SET: ReadonlySet<Primitive> = new Set(SCAN_PRIMITIVES);
+
 /** Whether `p` is one of `UNARY_PRIMITIVES`. */
 export function isUnary(p: Primitive): p is UnaryPrimitive {
-  return (UNARY_PRIMITIVES as readonly string[]).includes(p);
+  return UNARY_SET.has(p);
 }
 /** Whether `p` is one of `BINARY_PRIMITIVES`. */
 export function isBinary(p: Primitive): p is BinaryPrimitive {
-  return (BINARY_PRIMITIVES as readonly string[]).includes(p);
+  return BINARY_SET.has(p);
 }
 /** Whether `p` is one of `COMPARE_PRIMITIVES`. */
 export function isCompare(p: Primitive): p is ComparePrimitive {
-  return (COMPARE_PRIMITIVES as readonly string[]).includes(p);
+  return COMPARE_SET.has(p);
 }
 /** Whether `p` is one of `REDUCE_PRIMITIVES`. */
 export function isReduce(p: Primitive): p is ReducePrimitive {
-  return (REDUCE_PRIMITIVES as readonly string[]).includes(p);
+  return REDUCE_SET.has(p);
 }
 /** Whether `p` is one of `ARG_REDUCE_PRIMITIVES`. */
 export function isArgReduce(p: Primitive): p is ArgReducePrimitive {
-  return (ARG_REDUCE_PRIMITIVES as readonly string[]).includes(p);
+  return ARG_REDUCE_SET.has(p);
 }
 /** Whether `p` is one of `SCAN_PRIMITIVES`. */
 export function isScan(p: Primitive): p is ScanPrimitive {
-  return (SCAN_PRIMITIVES as readonly string[]).includes(p);
+  return SCAN_SET.has(p);
 }
 
 /**
@@ -173,7 +182,7 @@ export interface AbstractValue {
 }
 
 export interface OutputInfo {
-  shape: number[];
+  shape: readonly number[];
   dtype: DType;
 }
 
@@ -189,12 +198,21 @@ function sameDType(prim: string, xs: readonly AbstractValue[]): DType {
   return d;
 }
 
-function sameShape(prim: string, xs: readonly AbstractValue[]): number[] {
+function sameShape(prim: string, xs: readonly AbstractValue[]): Shape {
   const s = xs[0]!.shape;
   for (const x of xs) {
     if (!shapesEqual(x.shape, s)) fail(prim, `shapes differ (${xs.map((v) => fmtShape(v.shape)).join(' vs ')})`);
   }
-  return [...s];
+  return ownShape(s);
+}
+
+/**
+ * An output shape equal to an input's: that array itself when it is frozen (a tensor's or a
+ * program variable's shape; nothing can change it), else a copy. Tensors freeze their shape, and
+ * copying and freezing one per op was ~7% of a small eager op.
+ */
+function ownShape(shape: Shape): Shape {
+  return Object.isFrozen(shape) ? shape : [...shape];
 }
 
 function arity(prim: string, inputs: readonly AbstractValue[], n: number): void {
@@ -232,7 +250,7 @@ export function inferOutput<P extends Primitive>(
     const x = inputs[0]!;
     if (!isFloatDType(x.dtype) && prim !== 'neg') fail(prim, `expected a float tensor, got ${x.dtype}`);
     if (x.dtype === 'bool') fail(prim, 'expected a numeric tensor, got bool');
-    return { shape: [...x.shape], dtype: x.dtype };
+    return { shape: ownShape(x.shape), dtype: x.dtype };
   }
   if (isBinary(prim)) {
     arity(prim, inputs, 2);
@@ -266,7 +284,7 @@ export function inferOutput<P extends Primitive>(
       const { reverse } = params as PrimitiveParams['cumsum'];
       // A truthy non-boolean ('yes') reversed the scan; the ops check it (checkBoolean), apply did not.
       if (typeof reverse !== 'boolean') fail(prim, `reverse must be true or false, got ${showValue(reverse)}`);
-      return { shape: [...x.shape], dtype: x.dtype };
+      return { shape: ownShape(x.shape), dtype: x.dtype };
     }
     if (x.shape[axis] === 0) fail(prim, `cannot reduce the empty axis ${axis} of ${fmtShape(x.shape)}`);
     return { shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' };
@@ -385,7 +403,7 @@ export function inferOutput<P extends Primitive>(
     }
     case 'cast': {
       arity(prim, inputs, 1);
-      return { shape: [...inputs[0]!.shape], dtype: (params as PrimitiveParams['cast']).dtype };
+      return { shape: ownShape(inputs[0]!.shape), dtype: (params as PrimitiveParams['cast']).dtype };
     }
     case 'random': {
       arity(prim, inputs, 0);
@@ -411,7 +429,7 @@ export function inferOutput<P extends Primitive>(
     }
     case 'stopGradient': {
       arity(prim, inputs, 1);
-      return { shape: [...inputs[0]!.shape], dtype: inputs[0]!.dtype };
+      return { shape: ownShape(inputs[0]!.shape), dtype: inputs[0]!.dtype };
     }
     case 'custom': {
       const { name } = params as PrimitiveParams['custom'];

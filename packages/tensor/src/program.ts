@@ -214,7 +214,7 @@ export class ProgramBuilder {
   readonly keyDerivations: KeyDerivation[] = [];
 
   newVar(shape: readonly number[], dtype: DType): ProgramVar {
-    return { id: this.nextVar++, shape: Object.freeze([...shape]), dtype };
+    return { id: this.nextVar++, shape: Object.isFrozen(shape) ? shape : Object.freeze([...shape]), dtype };
   }
 
   newKey(): KeyVar {

@@ -167,7 +167,7 @@ export class ProgramTrace extends Trace implements KeyObserver {
     }
     const v = this.builder.newVar(out.shape, out.dtype);
     this.builder.add(prim, vars, params, v, key);
-    return Tensor._tracer(this, out.shape, out.dtype, device, v);
+    return Tensor._tracer(this, v.shape, out.dtype, device, v); // v.shape is frozen: shared, not copied
   }
 
   override assign(target: Tensor, value: Tensor): void {

@@ -30,7 +30,10 @@ export function stridesOf(shape: Shape): number[] {
 
 /** Whether two shapes have the same rank and extents. */
 export function shapesEqual(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  // A loop, not `every` with a closure: every eager op compares shapes two to four times.
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A shape as errors print it: `[2,3]`, `[]` for a scalar. */

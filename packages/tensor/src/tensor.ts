@@ -427,7 +427,8 @@ export class Tensor {
 
   /** @internal Use the creation functions (`tensor`, `zeros`, ...) instead. */
   constructor(shape: Shape, dtype: DType, device: string) {
-    this.shape = Object.freeze([...shape]);
+    // A frozen shape (another tensor's, an op's output that equals its input's) is shared as it is.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.dtype = dtype;
     this.device = device;
   }
@@ -758,7 +759,12 @@ function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], 
   if (!backend.dtypes.includes(out.dtype)) {
     throw new Error(`${primitiveCallName(prim, params)}: device '${device}' does not support dtype ${out.dtype} (it supports ${backend.dtypes.join(', ')})`);
   }
-  const handles = inputs.map((x) => x._live(primitiveCallName(prim, params)));
+  // A loop, and the op's name made only for the error of a disposed input.
+  const handles = new Array<BackendHandle>(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i]!;
+    handles[i] = x._handle !== null && !x._disposed ? x._handle : x._live(primitiveCallName(prim, params));
+  }
   const session = profilerSession();
   const handle = session ? executeProfiled(session, backend, prim, handles, inputs, params, out) : backend.execute(prim, handles, params, out);
   const result = Tensor._fromHandle(handle, out.shape, out.dtype, backend);

@@ -328,7 +328,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     const bytes = data.length * bytesPerElement(dtype);
     this.liveBuffers++;
     this.liveBytes += bytes;
-    return { data, view: null, shape: [...shape], dtype, freed: false, bytes, readers: 0 };
+    return { data, view: null, shape: Object.isFrozen(shape) ? shape : [...shape], dtype, freed: false, bytes, readers: 0 };
   }
 
   /** Counts memory a compiled program holds between calls (its intermediates) as live. */

@@ -18,7 +18,7 @@
 
 import type { DType, TypedArray } from '../dtype.js';
 import {
-  type ElementwiseOp, argReplaceCondition, reduceCombineExpression, reduceIdentity, scanCombineExpression, scanIdentity,
+  ELEMENTWISE_OPS, type ElementwiseOp, argReplaceCondition, reduceCombineExpression, reduceIdentity, scanCombineExpression, scanIdentity,
 } from '../expression.js';
 import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../primitives.js';
 import { stridesOf } from '../shape.js';
@@ -37,6 +37,15 @@ type FlatKernel = (out: TypedArray, n: number, ...inputs: TypedArray[]) => void;
 type StridedKernel = (out: TypedArray, geometry: readonly number[], ...inputs: TypedArray[]) => void;
 
 const kernels = new Map<string, unknown>();
+/** The flat elementwise kernels by elementwiseInto's integer key (each also in `kernels`). */
+const flatKernels = new Map<number, unknown>();
+/** Each op's number in elementwiseInto's integer key. */
+const ELEMENTWISE_OP_INDEX: ReadonlyMap<ElementwiseOp | 'cast', number> = new Map([...ELEMENTWISE_OPS, 'cast' as const].map((op, i) => [op, i]));
+
+/** A dtype's number in elementwiseInto's integer key (DTYPES has four). */
+function dtypeIndex(dtype: DType): number {
+  return dtype === 'float32' ? 0 : dtype === 'float64' ? 1 : dtype === 'int32' ? 2 : 3;
+}
 
 function cached<F>(key: string, make: () => string): F {
   let f = kernels.get(key);
@@ -87,19 +96,27 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
   if (n === 0) return;
   // Large float32 and bool work: the WebAssembly kernel (same bits) where it qualifies.
   if (op !== 'cast' && (out instanceof Float32Array || (outDType === 'bool' && out instanceof Uint8Array)) && eagerWasmElementwise(op, inputs, shape, out)) return;
-  // The cache key's parts, built by plain loops: this runs for every eager elementwise op.
-  let kindText = '';
-  let dtypes = outDType as string;
+  // The flat kernels' cache key is a small integer (op, dtypes, operand kinds), built by plain
+  // loops: this runs for every eager elementwise op, and a string key cost a string built,
+  // flattened and hashed each time. The text key is made only on a miss, or for strided kernels.
+  const opIndex = ELEMENTWISE_OP_INDEX.get(op);
+  if (opIndex === undefined || inputs.length > 3) throw new Error(`internal: no eager elementwise kernel for '${op}' of ${inputs.length} operand(s)`);
+  let flatKey = (opIndex * 4 + dtypeIndex(outDType)) * 4 + inputs.length;
   let strided = false;
   for (let k = 0; k < inputs.length; k++) {
     const x = inputs[k]!;
-    const kind: Kind = x.strides === null ? 'd' : n === 1 || isScalarView(x.strides, shape) ? 's' : 'v';
-    if (kind === 'v') strided = true;
-    kindText += kind;
-    dtypes += `<${x.dtype}`;
+    const kind = x.strides === null ? 0 : n === 1 || isScalarView(x.strides, shape) ? 1 : 2;
+    if (kind === 2) strided = true;
+    flatKey = (flatKey * 4 + kind) * 4 + dtypeIndex(x.dtype);
   }
   if (!strided) {
-    const kernel = cached<FlatKernel>(`flat|${op}|${dtypes}|${kindText}`, () => flatSource(op, inputs, outDType, [...kindText] as Kind[]));
+    let kernel = flatKernels.get(flatKey) as FlatKernel | undefined;
+    if (kernel === undefined) {
+      const kinds = inputs.map((x): Kind => (x.strides === null ? 'd' : 's'));
+      const dtypes = inputs.map((x) => `<${x.dtype}`).join('');
+      kernel = cached<FlatKernel>(`flat|${op}|${outDType}${dtypes}|${kinds.join('')}`, () => flatSource(op, inputs, outDType, kinds));
+      flatKernels.set(flatKey, kernel);
+    }
     switch (inputs.length) {
       case 1: kernel(out, n, inputs[0]!.arr); return;
       case 2: kernel(out, n, inputs[0]!.arr, inputs[1]!.arr); return;
@@ -107,6 +124,8 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
     }
   }
   // Strided: dense operands step like the output; scalars are read once.
+  const kindText = inputs.map((x): Kind => (x.strides === null ? 'd' : n === 1 || isScalarView(x.strides, shape) ? 's' : 'v')).join('');
+  const dtypes = outDType + inputs.map((x) => `<${x.dtype}`).join('');
   const dense = stridesOf(shape);
   const viewed = inputs.flatMap((x, k) => (kindText[k] === 'v' ? [x.strides!] : []));
   const { extents, strides } = collapse(shape, [dense, ...viewed]);
