@@ -226,6 +226,21 @@ describe('reductions and matmuls with fused prologues and epilogues', () => {
     });
   }
 
+  it('an inline product (K ≤ 4) sums from 0 as eager does: products that are all −0 give +0', async () => {
+    // a = 0 and b < 0: every a·b is −0, and eager's kernels (and the CPU) start their sums at 0,
+    // so the product is +0; the inline contraction gave a·b alone, −0 for K = 1.
+    const a = tensor([[0], [0], [0]], { device: dev });
+    const b = tensor([[-2, -2]], { device: dev });
+    const a2 = tensor([[0, 0], [0, 0]], { device: dev });
+    const b2 = tensor([[-1, 3], [-2, 5]], { device: dev });
+    const eager = [...(await read(matmul(a, b))), ...(await read(matmul(a2, b2)))];
+    const mm = jit((x: Tensor, y: Tensor) => matmul(x, y));
+    const compiled = [...(await read(mm(a, b))), ...(await read(mm(a2, b2)))];
+    expect(mm.lower(a, b).kernels().map((k) => k.name)).toEqual([expect.stringMatching(/^fused_elementwise/)]);
+    expect(eager.map((v) => Object.is(v, -0))).toEqual(eager.map(() => false));
+    expect(compiled.map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual(eager.map((v) => (Object.is(v, -0) ? '-0' : String(v))));
+  });
+
   it('a tiled product of one returned value, written beside it (program outputs share a block): plain and with an epilogue', async () => {
     // The product reads h from the outputs' block and writes into it: its operand is copied to
     // scratch first, since WebGPU forbids a buffer bound writable and readable in one dispatch.

@@ -41,14 +41,13 @@ describe('sinkBroadcasts on WebGPU', () => {
       return concat([x, emb], 1);
     };
     const s = tensor(0.3, { device: dev });
-    // No product a·ω is zero: the compiled kernels compute a product with inner dimension 1
-    // inline as a·ω, eager's matmul as 0 + a·ω, and those differ in the sign of a zero (−0 against
-    // +0), with or without this pass.
-    const omega = tensor([[0.5, -2, 0.75, 3, 1.25]], { device: dev });
+    // A zero frequency, and σ = 1 (log σ = 0): products 0·ω of either sign, which the compiled
+    // inline product and eager's matmul both sum from 0 (+0, not −0).
+    const omega = tensor([[0.5, -2, 0, 3, 1.25]], { device: dev });
     const x = randn([n, 2], { key: k1, device: dev });
     const program = makeProgram(f)(s, omega, x);
     expect(program.equations.filter((e) => e.prim === 'sin' || e.prim === 'cos').map((e) => e.out.shape)).toEqual([[1, 5], [1, 5]]);
-    for (const sigma of [0.3, 1.7]) {
+    for (const sigma of [0.3, 1.7, 1]) {
       const sv = tensor(sigma, { device: dev });
       expect(await bytes(jit(f)(sv, omega, x))).toEqual(await bytes(f(sv, omega, x)));
     }

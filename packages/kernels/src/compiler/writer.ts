@@ -505,10 +505,11 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
         : at(b, { axes: [...batch, u(i), coords.axes[r - 1]!] });
       terms.push(`${ai} * ${bi}`);
     }
-    // An empty contraction is the constant 0, opaque as every constant is (a literal 0.0 would be
-    // folded: 0/0 to 0 where eager gives NaN).
-    if (terms.length === 0) return this.literal(0, v.dtype);
-    return terms.reduce((acc, t, i) => (i === 0 ? t : `(${acc} + ${t})`), '');
+    // The sum starts at 0 as the product kernels' and the CPU's do, so products that are all −0
+    // give +0 there too (a·b alone gave −0 for a = 0, b < 0 where eager gives 0). The 0 is
+    // opaque as every constant is (a literal 0.0 would be folded away, and for an empty
+    // contraction 0/0 folded to 0 where eager gives NaN).
+    return terms.reduce((acc, t) => `(${acc} + ${t})`, this.literal(0, v.dtype));
   }
 
   // Movement ops keep lanes together where they can: the lanes' first coordinates are moved, and
