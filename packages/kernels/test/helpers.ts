@@ -5,6 +5,27 @@
 import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, initWebGPU } from '@scorch/kernels';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
+import { afterEach } from 'vitest';
+import { type JittedFunction, jit } from '@scorch/autograd';
+
+/**
+ * `jit` whose functions are cleared when each test of the calling file ends (call it at the
+ * file's top level: it registers the afterEach hook). A dropped jitted function would otherwise
+ * free its programs' buffers when the garbage collector finalizes it (docs/jit.md), at a time the
+ * collector picks: during a later test's await, under that test's memory() comparison ('memory
+ * stays flat over 2,000 jitted training steps' saw 11 buffers fewer than before its loop).
+ */
+export function jitClearedAfterEachTest(): typeof jit {
+  const made: JittedFunction<never[], unknown>[] = [];
+  afterEach(() => {
+    for (const jitted of made.splice(0)) jitted.clearCache();
+  });
+  return (f, opts) => {
+    const jitted = jit(f, opts);
+    made.push(jitted as unknown as JittedFunction<never[], unknown>);
+    return jitted;
+  };
+}
 
 /** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
 export async function gpuDevice(): Promise<WebGPUHandle> {

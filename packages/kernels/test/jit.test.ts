@@ -5,14 +5,14 @@
 // WebGPU; dispatch counts, submits per call, in-place updates, index errors and memory are
 // checked directly.
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type JittedFunction, grad, jit as jitOf, valueAndGrad } from '@scorch/autograd';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { grad, valueAndGrad } from '@scorch/autograd';
 import {
   type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
 import { type WebGPUHandle, SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
-import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, uniformData } from './helpers.js';
+import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, jitClearedAfterEachTest, ulp, uniformData } from './helpers.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -23,19 +23,8 @@ beforeAll(async () => {
 
 const read = async (t: Tensor) => Array.from(await t.data());
 
-// Every jitted function a test makes is cleared when the test ends. A dropped one would otherwise
-// free its programs' buffers when the garbage collector finalizes it (docs/jit.md), at a time the
-// collector picks: during a later test's await, under that test's memory() comparison ('memory
-// stays flat over 2,000 jitted training steps' saw 11 buffers fewer than before its loop).
-const made: JittedFunction<never[], unknown>[] = [];
-const jit: typeof jitOf = (f, opts) => {
-  const jitted = jitOf(f, opts);
-  made.push(jitted as unknown as JittedFunction<never[], unknown>);
-  return jitted;
-};
-afterEach(() => {
-  for (const jitted of made.splice(0)) jitted.clearCache();
-});
+// Every jitted function a test makes is cleared when the test ends (helpers.ts says why).
+const jit = jitClearedAfterEachTest();
 
 
 describe('elementwise fusion equals eager WebGPU bit for bit', () => {

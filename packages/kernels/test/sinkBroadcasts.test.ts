@@ -3,25 +3,18 @@
 // Elementwise WGSL evaluates the same expression per element whatever the size, and a product
 // with inner dimension 1 is 0 + a·b in both matmul kernels, so the results agree bit for bit.
 
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type JittedFunction, grad, jit as jitOf, makeProgram } from '@scorch/autograd';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { grad, makeProgram } from '@scorch/autograd';
 import { type Tensor, broadcastTo, concat, cos, log, matmul, randn, randomKey, sin, splitKey, sum, tensor, where } from '@scorch/tensor';
-import { gpuDevice } from './helpers.js';
+import { gpuDevice, jitClearedAfterEachTest } from './helpers.js';
 
 let dev = 'webgpu';
 beforeAll(async () => {
   dev = (await gpuDevice()).device;
 });
 
-const made: JittedFunction<never[], unknown>[] = [];
-const jit: typeof jitOf = (f, opts) => {
-  const jitted = jitOf(f, opts);
-  made.push(jitted as unknown as JittedFunction<never[], unknown>);
-  return jitted;
-};
-afterEach(() => {
-  for (const jitted of made.splice(0)) jitted.clearCache();
-});
+// Every jitted function a test makes is cleared when the test ends (helpers.ts says why).
+const jit = jitClearedAfterEachTest();
 
 /** Bytes of a tensor's values: equal exactly when every element has the same bits. */
 const bytes = async (t: Tensor) => {
