@@ -25,9 +25,11 @@ function floatWriter(values: readonly number[]): (x: number) => string {
   const special = (x: number) => (Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf');
   const max = finite.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
   const min = finite.reduce((m, x) => (x === 0 ? m : Math.min(m, Math.abs(x))), Infinity);
-  if (finite.every((x) => Number.isInteger(x)) && max < 1e8) return (x) => (Number.isFinite(x) ? `${Object.is(x, -0) ? '-0' : x.toFixed(0)}.` : special(x));
-  if (max < 1e8 && (min === Infinity || min >= 1e-4)) return (x) => (Number.isFinite(x) ? x.toFixed(4) : special(x));
-  return (x) => (Number.isFinite(x) ? x.toExponential(4) : special(x));
+  // toFixed and toExponential drop the sign of −0 ('0.0000'): it is written back, as PyTorch shows it.
+  const sign = (x: number) => (Object.is(x, -0) ? '-' : '');
+  if (finite.every((x) => Number.isInteger(x)) && max < 1e8) return (x) => (Number.isFinite(x) ? `${sign(x)}${x.toFixed(0)}.` : special(x));
+  if (max < 1e8 && (min === Infinity || min >= 1e-4)) return (x) => (Number.isFinite(x) ? sign(x) + x.toFixed(4) : special(x));
+  return (x) => (Number.isFinite(x) ? sign(x) + x.toExponential(4) : special(x));
 }
 
 /**

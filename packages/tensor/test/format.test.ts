@@ -24,6 +24,14 @@ describe('util.inspect of a tensor', () => {
     expect(inspect(tensor([2e9, 1]))).toBe('Tensor(float32, [2], cpu)\n[2.0000e+9, 1.0000e+0]');
   });
 
+  it('−0 keeps its sign in every notation, as PyTorch prints it', () => {
+    // toFixed and toExponential write −0 as '0.0000': the sign was lost in two of the three notations.
+    expect(inspect(tensor([-0, 1.5, Number.NaN, -Infinity], { dtype: 'float64' }))).toBe('Tensor(float64, [4], cpu)\n[-0.0000,  1.5000,     nan,    -inf]');
+    expect(inspect(tensor([-0, 1e-5]))).toBe('Tensor(float32, [2], cpu)\n[-0.0000e+0,  1.0000e-5]');
+    expect(inspect(tensor([-0, 2]))).toBe('Tensor(float32, [2], cpu)\n[-0.,  2.]');
+    expect(inspect(tensor(-0))).toBe('Tensor(float32, [], cpu)\n-0.');
+  });
+
   it('past 1,000 elements, each axis shows its first and last three entries; blocks of a 3-D tensor are apart', () => {
     const text = inspect(arange(2 * 8 * 100).reshape([2, 8, 100]));
     expect(text.split('\n')).toEqual([
