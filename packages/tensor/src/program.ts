@@ -310,8 +310,16 @@ function isPlainParams(params: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** What a number or string adds to `paramsHash`: a non-finite number or −0 is written as a string ('#NaN'). */
+/**
+ * What a number or string adds to `paramsHash`: a non-finite number or −0 is written as a string
+ * ('#NaN'). A Number object is written as its number (by JSON.stringify, without the replacer
+ * seeing a number: NaN and ±Infinity as null, −0 as 0), so it adds what that number's text does.
+ */
 function valueHash(v: unknown): number {
+  if (v instanceof Number) {
+    const x = v.valueOf();
+    return Number.isFinite(x) ? (x * 65599) | 0 : 0x5bd1e995;
+  }
   return typeof v === 'number' && Number.isFinite(v) && !Object.is(v, -0) ? (v * 65599) | 0 : 0x5bd1e995;
 }
 

@@ -79,6 +79,9 @@ describe('paramsHash and sameParams', () => {
     { value: 1.01, shape: [-0], dtype: 'float32', device: 'cpu' }, { value: 1.01, shape: [0], dtype: 'float32', device: 'cpu' },
     { key: [1, 2], distribution: 'normal' }, { key: [1, 2], distribution: 'uniform' }, { key: [2, 1], distribution: 'normal' },
     { spec: { a: 1 } }, { spec: { a: 1 } }, { spec: { a: -0 } }, { 2: 'x', 1: 'y' }, { 1: 'y', 2: 'x' }, { name: '#x' }, { name: '#y' },
+    // Boxed numbers: JSON writes one as its number (NaN and ±Infinity as null, −0 as 0), with no replacer call on the number.
+    { axis: new Number(1) }, { axes: [new Number(1), 2] }, { axes: [1, 2] }, { value: new Number(-0), shape: [2] },
+    { value: new Number(NaN), shape: [2] }, { value: null, shape: [2] }, { value: new Number(Infinity), shape: [2] }, { axis: new String('1') },
   ];
   it('agree with the texts for every pair', () => {
     for (const a of corpus) {
