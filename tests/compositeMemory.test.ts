@@ -228,10 +228,11 @@ describe('ops and transformations leave only their results', () => {
       const e = T.exp(x);
       return [e.mul(2), e.mul(3)];
     });
-    // e, a and b, and each product's constant with its broadcast (the graph saved them too)
-    expect(T.memory().tensors).toBe(before + 7);
-    a.dispose(); // frees a and its product's constants, which only a's graph reaches
-    expect(T.memory().tensors).toBe(before + 4);
+    // e, a and b, and each product's constant (the graph saved them too; one tensor each, the
+    // backend's broadcast of the number, where a full of shape [] and its broadcast made two)
+    expect(T.memory().tensors).toBe(before + 5);
+    a.dispose(); // frees a and its product's constant, which only a's graph reaches
+    expect(T.memory().tensors).toBe(before + 3);
     const y = T.sum(b);
     y.backward(); // reads e, which a's disposal left alone: d/dx Σ 3eˣ = 3eˣ
     expect(Array.from(await x.grad!.data())).toEqual([0.25, -1.5].map((v) => 3 * Math.exp(v)));

@@ -7,7 +7,7 @@ import { getBackend } from './backend.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
-import { Tensor, apply, checkTensor, composite } from './tensor.js';
+import { Tensor, apply, checkTensor, composite, currentDynamicTrace, withNumberOperand } from './tensor.js';
 
 type Operand = Tensor | number;
 
@@ -109,6 +109,18 @@ function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
  */
 function withOperands(op: string, a: Operand, b: Operand, body: (ta: Tensor, tb: Tensor) => Tensor): Tensor {
   if (a instanceof Tensor && b instanceof Tensor && shapesEqual(a.shape, b.shape)) return body(...operands(op, a, b));
+  // A number beside a live tensor, outside jit: the constant made by the backend at once (the
+  // values, checks and errors of `operands`; a traced program records the full, reshape and expand).
+  if (currentDynamicTrace() === null) {
+    if (typeof a === 'number' && b instanceof Tensor && !b.isDisposed) {
+      checkNumberFits(op, a, b);
+      return withNumberOperand(a, b, true, body);
+    }
+    if (typeof b === 'number' && a instanceof Tensor && !a.isDisposed) {
+      checkNumberFits(op, b, a);
+      return withNumberOperand(b, a, false, body);
+    }
+  }
   return composite(() => body(...operands(op, a, b)));
 }
 

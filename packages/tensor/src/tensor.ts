@@ -6,7 +6,7 @@
 // concrete operations, so this package knows nothing of differentiation itself.
 
 import { type Backend, type BackendHandle, getBackend, listDevices } from './backend.js';
-import { type DType, type TypedArray, bytesPerElement, isFloatDType } from './dtype.js';
+import { type DType, type TypedArray, bytesPerElement, isFloatDType, storedValue } from './dtype.js';
 import { type OutputInfo, type Primitive, type PrimitiveParams, inferOutput, primitiveCallName } from './primitives.js';
 import { type Shape, fmtShape, sizeOf } from './shape.js';
 import { showValue } from '@scorch/options';
@@ -777,6 +777,56 @@ function applyConcrete<P extends Primitive>(prim: P, inputs: readonly Tensor[], 
       }
     }
   }
+  return result;
+}
+
+/**
+ * @internal `body(c, like)` (or `body(like, c)`) where `c` is the number `value` as a concrete
+ * constant of `like`'s dtype, device and shape, for a binary op with a number operand outside
+ * `jit` (ops.ts calls it only while no dynamic trace is active, so no program sees it). `c` holds
+ * the values the public path gives (`full` of shape [] with the value `storedValue` makes, a
+ * `reshape` and an `expand` to `like`'s shape): one backend `full` of shape [1, …, 1] and, where
+ * `like` has more than one element on some axis, the backend's `expand` of it (a view on the CPU
+ * and WebGPU), with no intermediate tensor, output inference or composite scope. `c` is then
+ * freed as a composite op frees its intermediates: now, unless the op was recorded into the
+ * ambient graph (freed with the result) or runs inside a transformation (grad, jvp, vmap), whose
+ * scope owns it and may read it later.
+ */
+export function withNumberOperand(value: number, like: Tensor, numberFirst: boolean, body: (a: Tensor, b: Tensor) => Tensor): Tensor {
+  const { dtype, device, shape } = like;
+  const backend = getBackend(device);
+  const rank = shape.length;
+  let stretched = false;
+  const ones = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
+    ones[i] = 1;
+    if (shape[i] !== 1) stretched = true;
+  }
+  const params: PrimitiveParams['full'] = { value: storedValue(value, dtype), shape: ones, dtype, device };
+  const info: OutputInfo = { shape: ones, dtype };
+  const session = profilerSession();
+  const source = session ? executeProfiled(session, backend, 'full', [], [], params, info) : backend.execute('full', [], params, info);
+  let handle = source;
+  if (stretched) {
+    const expanded: OutputInfo = { shape, dtype };
+    try {
+      handle = session ? executeProfiled(session, backend, 'expand', [source], [info], { shape }, expanded) : backend.execute('expand', [source], { shape }, expanded);
+    } finally {
+      backend.dispose(source); // the view holds the storage it reads
+    }
+  }
+  const c = Tensor._fromHandle(handle, shape, dtype, backend);
+  const records = ambientRecords;
+  let result: Tensor;
+  try {
+    result = numberFirst ? body(c, like) : body(like, c);
+  } catch (err) {
+    c.dispose();
+    throw err;
+  }
+  if (traceStack.length > 0) return result;
+  if (ambientRecords !== records) releaseWith([result], [c]);
+  else c.dispose();
   return result;
 }
 
