@@ -171,6 +171,8 @@ const INDEXING = new Set<Primitive>(['pad', 'concat', 'gather']);
  * read may leave than the best cut and still be taken (two: a softplus's exp and log1p).
  */
 const SHARED_CUT_SLACK = 2;
+/** With inlineTranscendentalsMax: at most this many candidate cuts are priced by a walk each (more, by their dominators). */
+const CUT_WALKS_MAX = 4;
 
 const TRANSCENDENTAL = new Set<Primitive>(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
 
@@ -297,6 +299,8 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const defs = new Map<number, Equation>();
   program.equations.forEach((eq) => defs.set(eq.out.id, eq));
   const inputIds = new Set(program.inputs.map((v) => v.id));
+  const equationIndex = new Map<number, number>();
+  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
   // Values kernels store (an output or update that is an input is stored already).
   const mat = new Set<number>();
   for (const v of program.outputs) if (!inputIds.has(v.id)) mat.add(v.id);
@@ -325,6 +329,11 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const inlineRegion = new Map<number, Set<number>>();
   const capTranscendentals = Number.isFinite(opts.inlineTranscendentalsMax);
   const transcendentals = new Map<number, number>();
+  // With inlineTranscendentalsMax: the transcendental equations in each inline value's set (its
+  // own not counted), by equation index; and the equation during whose planning each value this
+  // loop stores was stored (a value's set was made from its inputs not stored before it).
+  const regionTranscendentals = new Int32Array(program.equations.length);
+  const storedWhile = new Map<number, number>();
   const readerCount = new Map<number, number>();
   program.equations.forEach((eq) => eq.inputs.forEach((x, k) => {
     if (eq.inputs.findIndex((y) => y.id === x.id) === k) readerCount.set(x.id, (readerCount.get(x.id) ?? 0) + 1);
@@ -338,30 +347,117 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     }
     return best !== null && readerCount.get(best.id) === 1 ? best : null;
   };
+  // The walks below mark the values they have seen with the walk's number, rather than make a
+  // Set per walk (planning the 3,000-op chain's gradient under the cap walks ~5,000 times).
+  const seenIn = new Map<number, number>();
+  let walk = 0;
   /**
    * The transcendental operations `eq`'s computation includes now (its own counted), walking its
-   * inline definitions up to stored values and inputs, `stored` taken as stored too.
+   * inline definitions up to stored values and inputs, `stored` taken as stored too. With
+   * `reached`, the inline values the walk passes are added to it.
    */
-  const inlineTranscendentals = (eq: Equation, stored: number | null): number => {
+  const inlineTranscendentals = (eq: Equation, stored: number | null, reached?: Set<number>): number => {
     let count = TRANSCENDENTAL.has(eq.prim) ? 1 : 0;
-    const seen = new Set<number>();
+    const mark = ++walk;
     const stack = eq.inputs.slice();
     for (let x = stack.pop(); x !== undefined; x = stack.pop()) {
-      if (seen.has(x.id) || x.id === stored || mat.has(x.id) || inputIds.has(x.id)) continue;
-      seen.add(x.id);
+      if (seenIn.get(x.id) === mark || x.id === stored || mat.has(x.id) || inputIds.has(x.id)) continue;
+      seenIn.set(x.id, mark);
+      reached?.add(x.id);
       const def = defs.get(x.id)!;
       if (TRANSCENDENTAL.has(def.prim)) count++;
       for (const y of def.inputs) stack.push(y);
     }
     return count;
   };
+  /**
+   * For each inline value in `reached` (all those `eq`'s computation includes now, walking its
+   * inline definitions), the transcendentals `eq`'s computation would include with that value
+   * stored: `count` (all of them, `eq`'s own counted) less those of the values that only that
+   * value's computation includes (the values it dominates, itself among them). What
+   * `inlineTranscendentals(eq, id)` counts for each id, in one pass over the values rather than
+   * a walk per value (the cut below tries tens of values, each walk up to INLINE_OPS_MAX).
+   * Program order is a topological order of the values (readers after their inputs), so each
+   * value's immediate dominator is the meeting point of its readers' dominators (Cooper, Harvey
+   * and Kennedy), its readers all placed before it, latest equation first.
+   */
+  const transcendentalsLeft = (eq: Equation, count: number, reached: ReadonlySet<number>): Map<number, number> => {
+    const nodes = [...reached].sort((a, b) => equationIndex.get(b)! - equationIndex.get(a)!);
+    // Position in that order (the root, `eq`, first) and immediate dominator, by id.
+    const root = eq.out.id;
+    const position = new Map<number, number>([[root, 0]]);
+    nodes.forEach((id, k) => position.set(id, k + 1));
+    const idom = new Map<number, number>();
+    const meet = (a: number, b: number): number => {
+      while (a !== b) {
+        while (position.get(a)! > position.get(b)!) a = idom.get(a)!;
+        while (position.get(b)! > position.get(a)!) b = idom.get(b)!;
+      }
+      return a;
+    };
+    const reach = (from: number, inputs: readonly ProgramVar[]): void => {
+      for (const y of inputs) {
+        if (!reached.has(y.id)) continue;
+        const known = idom.get(y.id);
+        idom.set(y.id, known === undefined ? from : meet(known, from));
+      }
+    };
+    reach(root, eq.inputs);
+    for (const id of nodes) reach(id, defs.get(id)!.inputs);
+    const dominated = new Map<number, number>();
+    for (let k = nodes.length - 1; k >= 0; k--) {
+      const id = nodes[k]!;
+      const own = (dominated.get(id) ?? 0) + (TRANSCENDENTAL.has(defs.get(id)!.prim) ? 1 : 0);
+      dominated.set(id, own);
+      const up = idom.get(id)!;
+      if (up !== root) dominated.set(up, (dominated.get(up) ?? 0) + own);
+    }
+    const left = new Map<number, number>();
+    for (const id of nodes) left.set(id, count - dominated.get(id)!);
+    return left;
+  };
+  /**
+   * The ids of `eq`'s set in the order the set was first built by copying: each input (not
+   * stored), then its own set in that order, each id where it first comes: a walk, depth first,
+   * of the inputs each set was made from (those not stored before its value was planned; values
+   * are only ever added to `mat`). Sets taken over, or copied whole, hold the same ids in another
+   * order; the cut below tries candidates in this one (the first of equals wins).
+   */
+  const regionOrder = (eq: Equation): number[] => {
+    const order: number[] = [];
+    const mark = ++walk;
+    const stack: number[] = [];
+    const push = (inputs: readonly ProgramVar[], index: number): void => {
+      for (let k = inputs.length - 1; k >= 0; k--) {
+        const y = inputs[k]!.id;
+        if (!inputIds.has(y) && !(mat.has(y) && (storedWhile.get(y) ?? -1) <= index)) stack.push(y);
+      }
+    };
+    push(eq.inputs, Infinity);
+    for (let id = stack.pop(); id !== undefined; id = stack.pop()) {
+      if (seenIn.get(id) === mark) continue;
+      seenIn.set(id, mark);
+      order.push(id);
+      push(defs.get(id)!.inputs, equationIndex.get(id)!);
+    }
+    return order;
+  };
+  const added: number[] = [];
   for (const eq of program.equations) {
     for (;;) {
-      // Taken over only when nothing can retry with the input's set as it was: past
-      // INLINE_OPS_MAX the input taken over is the one stored; the transcendentals' cap may
-      // store another.
-      const taken = capTranscendentals ? null : handedOn(eq, inlineRegion);
-      const region = taken === null ? new Set<number>() : inlineRegion.get(taken.id)!;
+      // An input read by this value alone hands its set on (taken over, not copied). Every set
+      // holds the sets of the values in it (a value's set is its inputs' and theirs), so an
+      // input already in the set brings nothing new. With inlineTranscendentalsMax a cut may
+      // store another value and retry: the ids added to the input's set are then taken out
+      // again (appended last, so the set is as it was, in its order). Without the cap, a retry
+      // stores the largest input, which is the one taken over (handedOn takes the first largest;
+      // what is added only makes it larger), so its set is not read again.
+      const taken = handedOn(eq, inlineRegion);
+      let region = taken === null ? new Set<number>() : inlineRegion.get(taken.id)!;
+      // With the cap: the ids added to a set taken over (to take out again), and its transcendentals.
+      const track = capTranscendentals && taken !== null;
+      added.length = 0;
+      let regionCount = track ? regionTranscendentals[equationIndex.get(taken.id)!]! : 0;
       let largest: number | null = null;
       let largestSize = -1;
       let richest: number | null = null;
@@ -369,8 +465,29 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       for (const x of eq.inputs) {
         if (mat.has(x.id) || inputIds.has(x.id)) continue;
         const theirs = inlineRegion.get(x.id)!;
-        region.add(x.id);
-        if (x !== taken) for (const y of theirs) region.add(y);
+        if (taken === null && region.size === 0) {
+          // The first input of a new set: a copy of its set made whole (and its count).
+          region = new Set(theirs);
+          region.add(x.id);
+          if (capTranscendentals) regionCount = regionTranscendentals[equationIndex.get(x.id)!]! + (TRANSCENDENTAL.has(defs.get(x.id)!.prim) ? 1 : 0);
+        } else if (!region.has(x.id)) {
+          if (!capTranscendentals) {
+            region.add(x.id);
+            if (x !== taken) for (const y of theirs) region.add(y);
+          } else {
+            region.add(x.id);
+            if (track) added.push(x.id);
+            if (TRANSCENDENTAL.has(defs.get(x.id)!.prim)) regionCount++;
+            if (x !== taken) {
+              for (const y of theirs) {
+                if (region.has(y)) continue;
+                region.add(y);
+                if (track) added.push(y);
+                if (TRANSCENDENTAL.has(defs.get(y)!.prim)) regionCount++;
+              }
+            }
+          }
+        }
         if (theirs.size > largestSize) {
           largest = x.id;
           largestSize = theirs.size;
@@ -380,17 +497,22 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
           richestCount = transcendentals.get(x.id)!;
         }
       }
+      const undo = (): void => {
+        for (const id of added) region.delete(id);
+      };
       if (largest !== null && region.size >= INLINE_OPS_MAX) {
+        undo();
         mat.add(largest);
+        storedWhile.set(largest, equationIndex.get(eq.out.id)!);
         continue;
       }
       if (capTranscendentals) {
-        let count = TRANSCENDENTAL.has(eq.prim) ? 1 : 0;
-        for (const y of region) if (TRANSCENDENTAL.has(defs.get(y)!.prim)) count++;
+        let count = (TRANSCENDENTAL.has(eq.prim) ? 1 : 0) + regionCount;
         if (count > opts.inlineTranscendentalsMax) {
           // An input's set is as it was planned: a value this cap stored since (for another
           // reader) still counts there with all it needs, so the count is made afresh.
-          count = inlineTranscendentals(eq, null);
+          const reached = new Set<number>();
+          count = inlineTranscendentals(eq, null, reached);
           if (richest !== null && richestCount > 0 && count > opts.inlineTranscendentalsMax) {
             // Store the value that leaves the fewest (an inline input, or a value several
             // equations read), unless a value several equations read leaves at most
@@ -404,20 +526,26 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
             let fewest = Infinity;
             let shared: number | null = null;
             let sharedLeft = Infinity;
-            const consider = (id: number) => {
-              if (mat.has(id) || inputIds.has(id)) return;
-              const left = inlineTranscendentals(eq, id);
+            const candidates = eq.inputs.map((x) => x.id);
+            for (const y of regionOrder(eq)) if ((readerCount.get(y) ?? 0) > 1) candidates.push(y);
+            const open = candidates.filter((id) => !mat.has(id) && !inputIds.has(id));
+            // A few candidates are priced by a walk each, more by one pass over the dominators.
+            const leftWith = open.length > CUT_WALKS_MAX ? transcendentalsLeft(eq, count, reached) : null;
+            for (const id of open) {
+              // A value the walk did not reach (behind a stored one) leaves all of them.
+              const left = !reached.has(id) ? count : leftWith !== null ? leftWith.get(id)! : inlineTranscendentals(eq, id);
               if (left < fewest) [best, fewest] = [id, left];
               if ((readerCount.get(id) ?? 0) > 1 && left < sharedLeft) [shared, sharedLeft] = [id, left];
-            };
-            for (const x of eq.inputs) consider(x.id);
-            for (const y of region) if ((readerCount.get(y) ?? 0) > 1) consider(y);
+            }
             if (shared !== null && sharedLeft <= fewest + SHARED_CUT_SLACK) best = shared;
+            undo();
             mat.add(best);
+            storedWhile.set(best, equationIndex.get(eq.out.id)!);
             continue;
           }
         }
         transcendentals.set(eq.out.id, count);
+        regionTranscendentals[equationIndex.get(eq.out.id)!] = regionCount;
       }
       inlineRegion.set(eq.out.id, region);
       break;
@@ -492,7 +620,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       // A set taken over (as the regions above) brings its cost: its input's, which counts the
       // input's needs; the ids added to it bring theirs.
       const taken = handedOn(eq, needs);
-      const set = taken === null ? new Set<number>() : needs.get(taken.id)!;
+      let set = taken === null ? new Set<number>() : needs.get(taken.id)!;
       let c = ownCost(eq) + (taken === null ? 0 : cost.get(taken.id)! - ownCost(defs.get(taken.id)!));
       const add = (id: number) => {
         if (set.has(id)) return;
@@ -500,7 +628,15 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
         c += ownCost(defs.get(id)!);
       };
       for (const x of eq.inputs) {
-        if (mat.has(x.id) || inputIds.has(x.id)) continue;
+        // An input already in the set brought its own set with it.
+        if (mat.has(x.id) || inputIds.has(x.id) || set.has(x.id)) continue;
+        if (taken === null && set.size === 0) {
+          // The first input of a new set: a copy of its set made whole; its cost counts them all.
+          set = new Set(needs.get(x.id)!);
+          set.add(x.id);
+          c += cost.get(x.id)!;
+          continue;
+        }
         add(x.id);
         if (x !== taken) for (const y of needs.get(x.id)!) add(y);
       }
@@ -551,8 +687,6 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // below at two offsets, so its inline code grows as 4^levels (a 173-long cumprod's gradient
   // made a kernel the compilers could not finish). While the inline work of some stored value's
   // kernel passes INLINE_EXPANSION_MAX operations, store the inline value whose copies cost most.
-  const equationIndex = new Map<number, number>();
-  program.equations.forEach((eq, i) => equationIndex.set(eq.out.id, i));
   const stored = (id: number) => mat.has(id) || inputIds.has(id);
   for (;;) {
     const unique = new Map<number, number>();

@@ -3,9 +3,10 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, sum, tensor, traceProgram,
 } from '@scorch/tensor';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
+import { grad } from '@scorch/autograd';
 
 /** The program of `f` on these arguments (tensor arguments only; the outputs a tensor or a list). */
 const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) => (...args: A) =>
@@ -249,11 +250,40 @@ describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () 
       return [[...seen].filter((id) => TRANSCENDENTAL.has(plan.definitions.get(id)!.prim)).length];
     });
   };
+  /** The options of a software adapter (the WebGPU backend's `plan` on llvmpipe). */
+  const SOFTWARE = { maxReadsPerValue: 14, matmulEpilogues: false, splitRowEpilogues: true, inlineTranscendentalsMax: 16 };
   // mul, add, tanh in turn: N / 3 tanh.
   const chain = (n: number) => (y: Tensor) => {
     for (let i = 0; i < n; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
     return y;
   };
+
+  it('the gradient of a chain of 3,000 ops under the cap: sets handed on, not copied; each cut priced in one pass', () => {
+    // With the cap, each value's set of inline equations was a copy of its inputs' (a cut may
+    // store another input and retry with them as they were): 351 insertions per equation
+    // measured on this program, most of its plan's time; and a cut priced each candidate by a
+    // walk of all the value needs (tens of walks of up to INLINE_OPS_MAX values). Now the set is
+    // taken over (the ids added taken out again on a retry), an input already in it brings
+    // nothing, and the candidates' counts come from the values' dominators in one pass: 96.
+    // The plan is the one of before: 913 kernels (sha-256 of every kernel, stored value and
+    // producer equal before and after on this and ~3,600 other programs, benchmarks/NOTES.md).
+    const program = traceProgram(([x]) => [grad((y: Tensor) => sum(chain(3000)(y)))(x!)], [randn([64], { key: k1 })], []).program;
+    const add = Set.prototype.add;
+    let insertions = 0;
+    Set.prototype.add = function (this: Set<unknown>, value: unknown) {
+      insertions++;
+      return add.call(this, value);
+    } as typeof add;
+    let plan: FusionPlan;
+    try {
+      plan = planFusion(program, SOFTWARE);
+    } finally {
+      Set.prototype.add = add;
+    }
+    expect(insertions / program.equations.length).toBeLessThan(160);
+    expect(plan.kernels.length).toBe(913);
+    expect(Math.max(...perKernel(plan))).toBeLessThanOrEqual(16);
+  });
 
   it('a chain of 120 ops with 40 tanh is cut into kernels of at most the cap; without it one kernel', () => {
     const program = makeProgram(chain(120))(randn([64], { key: k1 }));
