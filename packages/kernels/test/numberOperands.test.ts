@@ -5,11 +5,11 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type OutputInfo, type Primitive, type PrimitiveParams, type Tensor, Trace, add, apply, div, greater, maximum, memory, minimum, mul,
-  pow, sub, tensor, tidy, withDynamicTrace,
+  type Tensor, add, div, greater, maximum, memory, minimum, mul, pow, sub, tensor, tidy, withDynamicTrace,
 } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { gpuDevice } from './helpers.js';
+import { passThroughTrace } from '../../../tests/fixtures/passThroughTrace.js';
 
 let gpu: WebGPUHandle;
 let dev = 'webgpu';
@@ -18,19 +18,7 @@ beforeAll(async () => {
   dev = gpu.device;
 });
 
-class PassThrough extends Trace {
-  readonly name = 'pass-through';
-  process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], _out: OutputInfo): Tensor {
-    return withDynamicTrace(null as unknown as Trace, () => apply(prim, inputs, params));
-  }
-  children(): Tensor[] {
-    return [];
-  }
-  primal(t: Tensor): Tensor {
-    return t;
-  }
-}
-const oracle = new PassThrough(0);
+const oracle = passThroughTrace;
 
 async function bits(t: Tensor): Promise<number[]> {
   const d = await t.data();

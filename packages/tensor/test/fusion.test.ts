@@ -14,6 +14,21 @@ const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) =
 
 const [k1, k2, k3] = splitKey(randomKey(11), 3);
 
+/** `fn`'s result and the insertions into any Set it made (Set.prototype.add counted while it runs). */
+function countSetInsertions<T>(fn: () => T): [T, number] {
+  const add = Set.prototype.add;
+  let insertions = 0;
+  Set.prototype.add = function (this: Set<unknown>, value: unknown) {
+    insertions++;
+    return add.call(this, value);
+  } as typeof add;
+  try {
+    return [fn(), insertions];
+  } finally {
+    Set.prototype.add = add;
+  }
+}
+
 describe('planFusion', () => {
   it('an elementwise chain with broadcasts is one kernel that stores only the result', () => {
     const x = randn([8, 5], { key: k1 });
@@ -212,18 +227,7 @@ describe('planFusion on long chains: the per-value sets of inline equations are 
       for (let i = 0; i < 3000; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
       return y;
     })(x);
-    const add = Set.prototype.add;
-    let insertions = 0;
-    Set.prototype.add = function (this: Set<unknown>, value: unknown) {
-      insertions++;
-      return add.call(this, value);
-    } as typeof add;
-    let plan: FusionPlan;
-    try {
-      plan = planFusion(program);
-    } finally {
-      Set.prototype.add = add;
-    }
+    const [plan, insertions] = countSetInsertions(() => planFusion(program));
     expect(insertions / program.equations.length).toBeLessThan(32);
     // The chain is cut every 256 inline equations: 3,000 ops (and the two constants, one
     // equation each, shared by the whole chain) make 12 stored values, the result among them,
@@ -268,18 +272,7 @@ describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () 
     // The plan is the one of before: 913 kernels (sha-256 of every kernel, stored value and
     // producer equal before and after on this and ~3,600 other programs, benchmarks/NOTES.md).
     const program = traceProgram(([x]) => [grad((y: Tensor) => sum(chain(3000)(y)))(x!)], [randn([64], { key: k1 })], []).program;
-    const add = Set.prototype.add;
-    let insertions = 0;
-    Set.prototype.add = function (this: Set<unknown>, value: unknown) {
-      insertions++;
-      return add.call(this, value);
-    } as typeof add;
-    let plan: FusionPlan;
-    try {
-      plan = planFusion(program, SOFTWARE);
-    } finally {
-      Set.prototype.add = add;
-    }
+    const [plan, insertions] = countSetInsertions(() => planFusion(program, SOFTWARE));
     expect(insertions / program.equations.length).toBeLessThan(160);
     expect(plan.kernels.length).toBe(913);
     expect(Math.max(...perKernel(plan))).toBeLessThanOrEqual(16);

@@ -6,24 +6,12 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type DType, type OutputInfo, type Primitive, type PrimitiveParams, type Tensor, Trace, add, apply, div, equal, greater, greaterEqual,
+  type DType, type Tensor, add, div, equal, greater, greaterEqual,
   less, lessEqual, maximum, memory, minimum, mul, notEqual, pow, profile, sub, tensor, tensorIdCounter, tidy, withDynamicTrace,
 } from '@scorch/tensor';
+import { passThroughTrace } from '../../../tests/fixtures/passThroughTrace.js';
 
-/** A dynamic trace that hands every primitive to the backend: the path a number took before. */
-class PassThrough extends Trace {
-  readonly name = 'pass-through';
-  process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: PrimitiveParams[P], _out: OutputInfo): Tensor {
-    return withDynamicTrace(null as unknown as Trace, () => apply(prim, inputs, params));
-  }
-  children(): Tensor[] {
-    return [];
-  }
-  primal(t: Tensor): Tensor {
-    return t;
-  }
-}
-const oracle = new PassThrough(0);
+const oracle = passThroughTrace;
 /** `fn` as the three-primitive path computes it (its intermediates freed by the tidy). */
 const before = <T,>(fn: () => T): T => tidy(() => withDynamicTrace(oracle, fn));
 
