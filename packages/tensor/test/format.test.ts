@@ -20,14 +20,18 @@ describe('util.inspect of a tensor', () => {
   });
 
   it('large or tiny magnitudes in exponent notation, specials by name', () => {
-    expect(inspect(tensor([1e-6, 1, Number.NaN, -Infinity]))).toBe('Tensor(float32, [4], cpu)\n[1.0000e-6, 1.0000e+0,       nan,      -inf]');
-    expect(inspect(tensor([2e9, 1]))).toBe('Tensor(float32, [2], cpu)\n[2.0000e+9, 1.0000e+0]');
+    expect(inspect(tensor([1e-6, 1, Number.NaN, -Infinity]))).toBe('Tensor(float32, [4], cpu)\n[1.0000e-06, 1.0000e+00,        nan,       -inf]');
+    expect(inspect(tensor([2e9, 1]))).toBe('Tensor(float32, [2], cpu)\n[2.0000e+09, 1.0000e+00]');
+    // A largest over 1,000 times the smallest nonzero: exponents, as PyTorch; at 1,000 still fixed.
+    expect(inspect(tensor([0.5, 600]))).toBe('Tensor(float32, [2], cpu)\n[5.0000e-01, 6.0000e+02]');
+    expect(inspect(tensor([0.5, 500]))).toBe('Tensor(float32, [2], cpu)\n[  0.5000, 500.0000]');
+    expect(inspect(tensor([1.5e-30, 3e25]))).toBe('Tensor(float32, [2], cpu)\n[1.5000e-30, 3.0000e+25]');
   });
 
   it('−0 keeps its sign in every notation, as PyTorch prints it', () => {
     // toFixed and toExponential write −0 as '0.0000': the sign was lost in two of the three notations.
     expect(inspect(tensor([-0, 1.5, Number.NaN, -Infinity], { dtype: 'float64' }))).toBe('Tensor(float64, [4], cpu)\n[-0.0000,  1.5000,     nan,    -inf]');
-    expect(inspect(tensor([-0, 1e-5]))).toBe('Tensor(float32, [2], cpu)\n[-0.0000e+0,  1.0000e-5]');
+    expect(inspect(tensor([-0, 1e-5]))).toBe('Tensor(float32, [2], cpu)\n[-0.0000e+00,  1.0000e-05]');
     expect(inspect(tensor([-0, 2]))).toBe('Tensor(float32, [2], cpu)\n[-0.,  2.]');
     expect(inspect(tensor(-0))).toBe('Tensor(float32, [], cpu)\n-0.');
   });
