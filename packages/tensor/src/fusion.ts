@@ -758,29 +758,40 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   // reshapes (which keep the row-major order) to a value of the root's own shape.
   type Access = 'same' | 'linear' | 'other';
   // Also whether each is read only at the root's row-major index, through reshapes of any shape.
-  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, Leaf>): void => {
+  // An inline value reached again by the same access adds nothing (`walked`: its id and access),
+  // so each is walked at most once per access, not once per path (see leafSet).
+  const collect = (v: ProgramVar, root: ProgramVar, access: Access, into: Map<number, Leaf>, walked: Set<string>): void => {
     if (inputIds.has(v.id) || mat.has(v.id)) {
       const identity = access === 'same' || (access === 'linear' && shapesEqual(v.shape, root.shape));
       const seen = into.get(v.id);
       into.set(v.id, { id: v.id, shape: v.shape, identity: (seen?.identity ?? true) && identity, linear: (seen?.linear ?? true) && access !== 'other' });
       return;
     }
+    const key = `${v.id}|${access}`;
+    if (walked.has(key)) return;
+    walked.add(key);
     const eq = defs.get(v.id)!;
-    for (const x of eq.inputs) collect(x, root, through(eq, access), into);
+    for (const x of eq.inputs) collect(x, root, through(eq, access), into, walked);
   };
   const rootLeaves = (v: ProgramVar): Leaf[] => {
     const eq = defs.get(v.id)!;
     const map = new Map<number, Leaf>();
-    for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map);
+    const walked = new Set<string>();
+    for (const x of eq.inputs) collect(x, v, isInline(eq, opts) ? through(eq, 'same') : 'other', map, walked);
     return [...map.values()];
   };
 
   // A value (or an anchor's operands) reading more stored values than a kernel may bind stores
   // part of its computation first: the inline value, among those it computes, that reads the
   // most while staying within the limit (it then counts as one read).
-  const leafSet = (v: ProgramVar, into = new Set<number>()): Set<number> => {
+  // Each inline value is walked once (`seen`): walked per path, a chain of values each read twice
+  // (softplus reads its input on four paths, gelu on two) took time exponential in its length
+  // (planning the gradient of 200 such steps under the transcendental cap: 7.4 s, not 0.1).
+  const leafSet = (v: ProgramVar, into = new Set<number>(), seen = new Set<number>()): Set<number> => {
     if (inputIds.has(v.id) || mat.has(v.id)) return into.add(v.id);
-    for (const x of defs.get(v.id)!.inputs) leafSet(x, into);
+    if (seen.has(v.id)) return into;
+    seen.add(v.id);
+    for (const x of defs.get(v.id)!.inputs) leafSet(x, into, seen);
     return into;
   };
   const inlineNodes = (v: ProgramVar, into = new Set<number>()): Set<number> => {
