@@ -833,6 +833,43 @@ describe('compiled programs\' caches', () => {
     flat.dispose();
   });
 
+  it('kernels that compute the same on different buffers are one WGSL text and compile once', async () => {
+    // Twelve layers tanh(x·Wᵢ + bᵢ) of one width: each layer's kernels read other inputs and
+    // temporaries, but name them by their order in the kernel (in0, tmp0, ...), not by their
+    // place in the program, so the layers' kernels are the same texts and share pipelines. Named
+    // by place (stop 31), every kernel was its own text: a deep or unrolled program compiled each
+    // (4–50 ms on llvmpipe), and past 1,024 distinct kernels llvmpipe evicted compiled variants
+    // it needed again within one call (an 800-step chain's gradient: 2.3 s a call, not 0.1).
+    const layers = 12;
+    const rnd = hostRandom(hashSeed('jit-shared-kernels', 0));
+    const x = tensor(uniformData(32 * 16, rnd), { shape: [32, 16], device: dev });
+    const ws = Array.from({ length: layers }, () => tensor(uniformData(16 * 16, rnd, -1 / 32, 1 / 16), { shape: [16, 16], device: dev }));
+    const bs = Array.from({ length: layers }, () => tensor(uniformData(16, rnd), { shape: [16], device: dev }));
+    const net = (x: Tensor, ...params: Tensor[]) => {
+      let h = x;
+      for (let i = 0; i < layers; i++) h = matmul(h, params[i]!).add(params[layers + i]!).tanh();
+      return h;
+    };
+    const f = jit(net);
+    const kernels = f.lower(x, ...ws, ...bs).kernels();
+    const texts = new Set(kernels.map((k) => k.source));
+    expect(kernels.length).toBeGreaterThanOrEqual(layers);
+    // The first layer reads the argument x, the others the layer before: two kinds of layer,
+    // and at most one kernel of each kind per layer.
+    expect(texts.size).toBeLessThanOrEqual(2 * (kernels.length / layers));
+    const compiles = gpu.runtime.stats.compiles;
+    const got = f(x, ...ws, ...bs);
+    expect(gpu.runtime.stats.compiles - compiles).toBeLessThanOrEqual(texts.size);
+    // The same program eagerly (each op its own kernel): products summed in other orders, so
+    // compared within a bound. |Wᵢ| ≤ 1/32, so a row of 16 sums at most half an input's error
+    // (tanh's slope ≤ 1), and a layer's own rounding (16 products, 16 adds, the bias: |x·W| ≤ 1,
+    // |b| ≤ 2) is at most 33·2⁻²⁴·3 ≈ 6e-6; an error e halves each layer: below 2·6e-6 at the end.
+    const want = net(x, ...ws, ...bs);
+    const [a, b] = [await read(got), await read(want)];
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!), `element ${i}`).toBeLessThan(1.2e-5);
+    for (const t of [x, ...ws, ...bs, got, want]) t.dispose();
+  });
+
   it('kernels() of a lowered program whose jitted function was cleared makes no uniform buffer', async () => {
     await countingUniformBuffers(async (live) => {
       // A matmul kernel (its shapes are uniforms) and a relu after it.

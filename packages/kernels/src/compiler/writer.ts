@@ -157,6 +157,9 @@ export const u = (n: number): string => {
 export class KernelWriter extends KernelWriterBase<Location, Coords> {
   protected readonly kernelKind = 'compiled kernel';
   private readonly bindings: BindingInfo[] = [];
+  /** The order of each input and temporary slot (slotKey) among this kernel's of its kind (localName). */
+  private readonly localOrdinals = new Map<string, number>();
+  private readonly localCounts = { input: 0, temp: 0 };
   /** Bindings (vectorKey) that some access would have read or written as a vector. */
   private readonly vectorWanted = new Set<string>();
   /** Slots (slotKey) written one element at a time. */
@@ -249,9 +252,29 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
       if (access === 'read_write') b.access = 'read_write';
       return b.name;
     }
-    b = { name: `${key}_${type}`, slot, type, access, vector: this.vectorSlots.has(vectorKey(slot, type)) };
+    b = { name: `${this.localName(slot, key)}_${type}`, slot, type, access, vector: this.vectorSlots.has(vectorKey(slot, type)) };
     this.bindings.push(b);
     return b.name;
+  }
+
+  /**
+   * A slot's name in this kernel: a program input or temporary buffer is named by its kind and
+   * its order among this kernel's slots of that kind (`in0`, `in1`, `tmp0`, ...), not by its
+   * place in the whole program. Kernels that compute the same thing on buffers of the same
+   * layout (the layers of a deep network, the steps of an unrolled chain) are then one WGSL text
+   * and share one compiled pipeline: on llvmpipe each distinct kernel costs a compile (4–50 ms
+   * and more), and past 1,024 compute shaders in use it evicts compiled variants it needs again
+   * within the same call. Results and updates are few and keep their block's name.
+   */
+  private localName(slot: Slot, key: string): string {
+    if (slot.kind !== 'input' && slot.kind !== 'temp') return key;
+    const prefix = slot.kind === 'input' ? 'in' : 'tmp';
+    let ordinal = this.localOrdinals.get(key);
+    if (ordinal === undefined) {
+      ordinal = this.localCounts[slot.kind]++;
+      this.localOrdinals.set(key, ordinal);
+    }
+    return `${prefix}${ordinal}`;
   }
 
   get bindingList(): readonly BindingInfo[] {
