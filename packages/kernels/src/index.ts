@@ -124,7 +124,7 @@ export async function initWebGPU(opts: InitWebGPUOptions = {}): Promise<WebGPUHa
 }
 
 export { WebGPUBackend } from './backend.js';
-export { SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram } from './compiler/executable.js';
+export { SOFTWARE_KERNEL_EQUATIONS_MAX, SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram } from './compiler/executable.js';
 export { compiledReductionDepth } from './compiler/lower.js';
 export type { GpuHandle } from './backend.js';
 export { GpuRuntime, sizeClass } from './runtime.js';

@@ -10,7 +10,7 @@ import { grad, valueAndGrad } from '@scorch/autograd';
 import {
   type RandomKey, type Tensor, concat, foldIn, full, groupNorm, matmul, memory, narrow, pad, randn, randomKey, sizeOf, softplus, splitKey, stack, sum, tensor, tidy, where, zeros,
 } from '@scorch/tensor';
-import { type WebGPUHandle, SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
+import { type WebGPUHandle, SOFTWARE_KERNEL_EQUATIONS_MAX, SOFTWARE_TRANSCENDENTALS_MAX, VARIANT_LIMIT, WebGPUCompiledProgram, initWebGPU } from '@scorch/kernels';
 import { mlpScore, denoisingScoreMatchingLoss, slicedScoreMatchingLoss } from '@scorch/score';
 import { RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, jitClearedAfterEachTest, ulp, uniformData } from './helpers.js';
 
@@ -117,6 +117,30 @@ describe('long chains of transcendentals on a software adapter', () => {
     const software = (gpu.backend as unknown as { softwareAdapter: boolean }).softwareAdapter;
     if (software) expect(calls).toEqual([4 * SOFTWARE_TRANSCENDENTALS_MAX, 4 * SOFTWARE_TRANSCENDENTALS_MAX, 4 * (40 - 2 * SOFTWARE_TRANSCENDENTALS_MAX)]);
     else expect(calls).toEqual([4 * 40]);
+  });
+});
+
+describe('kernels of many roots on a software adapter', () => {
+  it('the gradient of a concat of 60 slices: kernels of at most SOFTWARE_KERNEL_EQUATIONS_MAX equations, results bit for bit', async () => {
+    // The slices' gradients are pads of the concat's cotangent, summed into x's gradient by roots
+    // of one shape; they joined one kernel without a bound (299 equations here; 1,999 for 400
+    // slices, whose first call took ~108 s on llvmpipe, cold).
+    const rnd = hostRandom(hashSeed('jit-kernel-equations'));
+    const x = tensor(uniformData(64, rnd), { device: dev });
+    const f = (x: Tensor) => {
+      const parts: Tensor[] = [];
+      for (let i = 0; i < 60; i++) parts.push(x.slice([i % 8], [1]).mul(i / 60));
+      return sum(concat(parts).exp());
+    };
+    const g = (x: Tensor) => grad(f)(x);
+    const eager = await read(tidy(() => g(x)));
+    const compiled = jit(g);
+    expect(firstMismatch(eager, await read(compiled(x)), exact)).toBeNull();
+    const sizes = compiled.lower(x).kernels().map((k) => k.equations.length);
+    const software = (gpu.backend as unknown as { softwareAdapter: boolean }).softwareAdapter;
+    if (software) expect(Math.max(...sizes)).toBeLessThanOrEqual(SOFTWARE_KERNEL_EQUATIONS_MAX);
+    else expect(Math.max(...sizes)).toBeGreaterThan(SOFTWARE_KERNEL_EQUATIONS_MAX);
+    x.dispose();
   });
 });
 

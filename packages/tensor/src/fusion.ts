@@ -104,6 +104,15 @@ export interface FusionOptions {
    * to first step").
    */
   inlineTranscendentalsMax?: number;
+  /**
+   * Most equations one elementwise kernel computes, its roots' inline equations summed: a value
+   * that would pass it in every kernel it could join starts a kernel of its own. Default
+   * Infinity. A software adapter sets it: kernels of many roots (the sibling values a gradient
+   * sums, the pieces of a wide concat) grew to thousands of equations, and llvmpipe's compile
+   * time grows faster than linearly in a kernel's size (benchmarks/NOTES.md, "Kernels of
+   * thousands of equations").
+   */
+  kernelEquationsMax?: number;
 }
 
 /** Elementwise results of one shape computed by one kernel launch. */
@@ -148,7 +157,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity, inlineTranscendentalsMax: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity, inlineTranscendentalsMax: Infinity, kernelEquationsMax: Infinity };
 
 /** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
 const INLINE_EXPANSION_MAX = 1024;
@@ -828,6 +837,9 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const producer = new Map<number, number>();
   /** With inlineTranscendentalsMax: the transcendentals of each elementwise kernel's roots, summed. */
   const kernelTranscendentals = new Map<number, number>();
+  /** With kernelEquationsMax: the equations each elementwise kernel computes (its roots' inline ones, summed). */
+  const capEquations = Number.isFinite(opts.kernelEquationsMax);
+  const kernelEquations = new Map<number, number>();
   // The buffers each anchor kernel binds so far (its operands' stored values, its result, and
   // each epilogue value's reads and store), when the device limits them (maxReadsPerValue is the
   // limit less two): an epilogue value that would take the kernel past the limit less one (one
@@ -947,6 +959,7 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
     // With inlineTranscendentalsMax, not one whose roots' transcendentals would pass it together.
     const ready = readyAfter(leaves);
     const mine = capTranscendentals ? transcendentals.get(v.id) ?? 0 : 0;
+    const mineEquations = capEquations ? inlineNodes(v).size + 1 : 0;
     for (let k = Math.max(ready, 0); k < kernels.length; k++) {
       const kernel = kernels[k]!;
       if (kernel.kind !== 'elementwise') continue;
@@ -954,16 +967,19 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
       if (ready > k || (ready === k && inKernel.some((l) => !l.identity))) continue;
       if (inKernel.length > 0 && !kernel.segments.some((s) => shapesEqual(s.shape, v.shape) && inKernel.every((l) => s.roots.some((r) => r.id === l.id)))) continue;
       if (capTranscendentals && (kernelTranscendentals.get(k) ?? 0) + mine > opts.inlineTranscendentalsMax) continue;
+      if (capEquations && (kernelEquations.get(k) ?? 0) + mineEquations > opts.kernelEquationsMax) continue;
       const segment = kernel.segments.find((s) => shapesEqual(s.shape, v.shape));
       if (segment) segment.roots.push(v);
       else kernel.segments.push({ shape: v.shape, roots: [v] });
       producer.set(v.id, k);
       if (capTranscendentals) kernelTranscendentals.set(k, (kernelTranscendentals.get(k) ?? 0) + mine);
+      if (capEquations) kernelEquations.set(k, (kernelEquations.get(k) ?? 0) + mineEquations);
       return;
     }
     kernels.push({ kind: 'elementwise', segments: [{ shape: v.shape, roots: [v] }] });
     producer.set(v.id, kernels.length - 1);
     if (capTranscendentals) kernelTranscendentals.set(kernels.length - 1, mine);
+    if (capEquations) kernelEquations.set(kernels.length - 1, mineEquations);
   };
   program.equations.forEach((eq, index) => {
     for (const id of hoistBefore.get(index) ?? []) {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, definePrimitive, describePlan, gelu, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, sum, tensor, traceProgram,
+  type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, concat, definePrimitive, describePlan, gelu, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, sum, tensor, traceProgram,
 } from '@scorch/tensor';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { grad } from '@scorch/autograd';
@@ -355,6 +355,59 @@ describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () 
     const b = randn([5], { key: k2 });
     const program = makeProgram((x: Tensor, b: Tensor) => x.mul(2).add(b).exp().sub(1).tanh().sigmoid())(x, b);
     expect(describePlan(planFusion(program, { inlineTranscendentalsMax: 3 }))).toEqual(describePlan(planFusion(program)));
+  });
+});
+
+describe('planFusion: kernelEquationsMax (a software adapter\'s bound on a kernel\'s size)', () => {
+  const SOFTWARE = { maxReadsPerValue: 14, matmulEpilogues: false, splitRowEpilogues: true, inlineTranscendentalsMax: 16 };
+  /** The equations each elementwise kernel computes: each root's inline equations (itself included), summed. */
+  const computed = (plan: FusionPlan): number[] => plan.kernels.flatMap((k) => {
+    if (k.kind !== 'elementwise') return [];
+    const stored = (id: number) => plan.materialized.has(id) || plan.program.inputs.some((v) => v.id === id);
+    let total = 0;
+    for (const s of k.segments) {
+      for (const r of s.roots) {
+        const seen = new Set<number>();
+        const walk = (v: ProgramVar, root: boolean): void => {
+          if ((!root && stored(v.id)) || seen.has(v.id) || !plan.definitions.has(v.id)) return;
+          seen.add(v.id);
+          for (const x of plan.definitions.get(v.id)!.inputs) walk(x, false);
+        };
+        walk(r, true);
+        total += seen.size;
+      }
+    }
+    return [total];
+  });
+  // The gradient of a concat of n one-element slices, each scaled: the slices' gradients are
+  // pads of the concat's cotangent, summed into x's gradient by roots of one shape.
+  const slices = (n: number) => (x: Tensor) => {
+    const parts: Tensor[] = [];
+    for (let i = 0; i < n; i++) parts.push(x.slice([i % 8], [1]).mul(i));
+    return sum(concat(parts).exp());
+  };
+
+  it('roots of one shape join a kernel only while its equations stay within the bound; what is stored does not change', () => {
+    const program = traceProgram(([x]) => [grad(slices(60))(x!)], [randn([64], { key: k1 })], []).program;
+    const free = planFusion(program, SOFTWARE);
+    const bounded = planFusion(program, { ...SOFTWARE, kernelEquationsMax: 256 });
+    // Without the bound the gradient's roots make one kernel of 299 equations; with it, two.
+    expect(computed(free)).toEqual([132, 299]);
+    expect(computed(bounded)).toEqual([132, 154, 145]);
+    expect([...bounded.materialized].sort((a, b) => a - b)).toEqual([...free.materialized].sort((a, b) => a - b));
+  });
+
+  it('200 pieces: every kernel within the bound (one of 1,007 equations without it)', () => {
+    const program = traceProgram(([x]) => [grad(slices(200))(x!)], [randn([64], { key: k1 })], []).program;
+    expect(Math.max(...computed(planFusion(program, SOFTWARE)))).toBe(1007);
+    const sizes = computed(planFusion(program, { ...SOFTWARE, kernelEquationsMax: 256 }));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(256);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(231 + 256 + 1007);
+  });
+
+  it('programs within the bound plan as without it', () => {
+    const program = makeProgram((x: Tensor) => softplus(x.mul(2)).tanh())(randn([8, 5], { key: k1 }));
+    expect(describePlan(planFusion(program, { kernelEquationsMax: 256 }))).toEqual(describePlan(planFusion(program)));
   });
 });
 

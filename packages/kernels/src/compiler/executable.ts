@@ -95,6 +95,16 @@ const LOWERING_CACHE_LIMIT = 256;
  */
 export const SOFTWARE_TRANSCENDENTALS_MAX = 16;
 /**
+ * Most equations one fused elementwise kernel computes on a software adapter, its roots' inline
+ * equations summed (planFusion's kernelEquationsMax): as many as one value may compute inline
+ * (INLINE_OPS_MAX). Roots of one shape joined one kernel without a bound: the gradient of a
+ * 400-piece concat of slices made a kernel of 1,999 equations (423,000 characters of WGSL), and
+ * its first call took ~108 s on llvmpipe, cold; with 512, 19 s; with 256, 9.7 s
+ * (benchmarks/NOTES.md, "Kernels of thousands of equations"). The training steps' kernels are
+ * far below it (35 at most).
+ */
+export const SOFTWARE_KERNEL_EQUATIONS_MAX = 256;
+/**
  * Variants (input layouts) one compiled program keeps; past it the least recently used is dropped
  * with its uniform buffer and bind groups. A layout is which buffer each input is in and each
  * input's offset there reduced to what the code depends on (layoutKey: its residue mod 4): the
@@ -195,12 +205,14 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       // epilogues would make its code differ per program, so there the matmul stays the one
       // shared kernel and its epilogue an elementwise pass. Measured with epilogues allowed there
       // (benchmarks/NOTES.md): the cold first DSM and SSM-VR steps slower, the warm ones no faster.
-      // And there a kernel computes at most SOFTWARE_TRANSCENDENTALS_MAX transcendentals inline:
-      // LLVM's time on one kernel grows faster than linearly in them.
+      // And there a kernel computes at most SOFTWARE_TRANSCENDENTALS_MAX transcendentals inline,
+      // and at most SOFTWARE_KERNEL_EQUATIONS_MAX equations: LLVM's time on one kernel grows
+      // faster than linearly in them.
       const software = this.settings.softwareAdapter;
       this.planned = planFusion(this.program, {
         maxReadsPerValue: maxReadsPerKernel(this.runtime), matmulEpilogues: !software, splitRowEpilogues: true,
         inlineTranscendentalsMax: software ? SOFTWARE_TRANSCENDENTALS_MAX : Infinity,
+        kernelEquationsMax: software ? SOFTWARE_KERNEL_EQUATIONS_MAX : Infinity,
       });
     }
     return this.planned;
