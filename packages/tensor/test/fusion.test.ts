@@ -237,25 +237,31 @@ describe('planFusion on long chains: the per-value sets of inline equations are 
   });
 });
 
+/** The options of a software adapter (the WebGPU backend's `plan` on llvmpipe). */
+const SOFTWARE = { maxReadsPerValue: 14, matmulEpilogues: false, splitRowEpilogues: true, inlineTranscendentalsMax: 16 };
+
+/** For each elementwise kernel of `plan`, each root's computation: the root and the inline equations it reads. */
+function rootComputations(plan: FusionPlan): Set<number>[][] {
+  const stored = (id: number) => plan.materialized.has(id) || plan.program.inputs.some((v) => v.id === id);
+  const computation = (root: ProgramVar): Set<number> => {
+    const seen = new Set<number>();
+    const walk = (v: ProgramVar, isRoot: boolean): void => {
+      if ((!isRoot && stored(v.id)) || seen.has(v.id) || !plan.definitions.has(v.id)) return;
+      seen.add(v.id);
+      for (const x of plan.definitions.get(v.id)!.inputs) walk(x, false);
+    };
+    walk(root, true);
+    return seen;
+  };
+  return plan.kernels.flatMap((k) => (k.kind === 'elementwise' ? [k.segments.flatMap((s) => s.roots.map(computation))] : []));
+}
+
 describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () => {
   const TRANSCENDENTAL = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'pow', 'erf']);
   /** Transcendental equations each elementwise kernel computes: its roots and their inline inputs, each once. */
-  const perKernel = (plan: FusionPlan): number[] => {
-    const stored = (id: number) => plan.materialized.has(id) || plan.program.inputs.some((v) => v.id === id);
-    return plan.kernels.flatMap((k) => {
-      if (k.kind !== 'elementwise') return [];
-      const seen = new Set<number>();
-      const walk = (v: ProgramVar, root: boolean): void => {
-        if ((!root && stored(v.id)) || seen.has(v.id) || !plan.definitions.has(v.id)) return;
-        seen.add(v.id);
-        for (const x of plan.definitions.get(v.id)!.inputs) walk(x, false);
-      };
-      for (const s of k.segments) for (const r of s.roots) walk(r, true);
-      return [[...seen].filter((id) => TRANSCENDENTAL.has(plan.definitions.get(id)!.prim)).length];
-    });
-  };
-  /** The options of a software adapter (the WebGPU backend's `plan` on llvmpipe). */
-  const SOFTWARE = { maxReadsPerValue: 14, matmulEpilogues: false, splitRowEpilogues: true, inlineTranscendentalsMax: 16 };
+  const perKernel = (plan: FusionPlan): number[] =>
+    rootComputations(plan).map((roots) => new Set(roots.flatMap((ids) => [...ids])))
+      .map((ids) => [...ids].filter((id) => TRANSCENDENTAL.has(plan.definitions.get(id)!.prim)).length);
   // mul, add, tanh in turn: N / 3 tanh.
   const chain = (n: number) => (y: Tensor) => {
     for (let i = 0; i < n; i++) y = i % 3 === 0 ? y.mul(1.001) : i % 3 === 1 ? y.add(0.01) : y.tanh();
@@ -359,26 +365,8 @@ describe('planFusion: inlineTranscendentalsMax (a software adapter\'s cap)', () 
 });
 
 describe('planFusion: kernelEquationsMax (a software adapter\'s bound on a kernel\'s size)', () => {
-  const SOFTWARE = { maxReadsPerValue: 14, matmulEpilogues: false, splitRowEpilogues: true, inlineTranscendentalsMax: 16 };
   /** The equations each elementwise kernel computes: each root's inline equations (itself included), summed. */
-  const computed = (plan: FusionPlan): number[] => plan.kernels.flatMap((k) => {
-    if (k.kind !== 'elementwise') return [];
-    const stored = (id: number) => plan.materialized.has(id) || plan.program.inputs.some((v) => v.id === id);
-    let total = 0;
-    for (const s of k.segments) {
-      for (const r of s.roots) {
-        const seen = new Set<number>();
-        const walk = (v: ProgramVar, root: boolean): void => {
-          if ((!root && stored(v.id)) || seen.has(v.id) || !plan.definitions.has(v.id)) return;
-          seen.add(v.id);
-          for (const x of plan.definitions.get(v.id)!.inputs) walk(x, false);
-        };
-        walk(r, true);
-        total += seen.size;
-      }
-    }
-    return [total];
-  });
+  const computed = (plan: FusionPlan): number[] => rootComputations(plan).map((roots) => roots.reduce((n, ids) => n + ids.size, 0));
   // The gradient of a concat of n one-element slices, each scaled: the slices' gradients are
   // pads of the concat's cotangent, summed into x's gradient by roots of one shape.
   const slices = (n: number) => (x: Tensor) => {

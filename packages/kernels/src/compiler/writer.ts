@@ -157,9 +157,8 @@ export const u = (n: number): string => {
 export class KernelWriter extends KernelWriterBase<Location, Coords> {
   protected readonly kernelKind = 'compiled kernel';
   private readonly bindings: BindingInfo[] = [];
-  /** The order of each input and temporary slot (slotKey) among this kernel's of its kind (localName). */
-  private readonly localOrdinals = new Map<string, number>();
-  private readonly localCounts = { input: 0, temp: 0 };
+  /** Per kind, the order of each input or temporary slot (slotKey) among this kernel's of that kind (localName). */
+  private readonly localOrdinals = { input: new Map<string, number>(), temp: new Map<string, number>() };
   /** Bindings (vectorKey) that some access would have read or written as a vector. */
   private readonly vectorWanted = new Set<string>();
   /** Slots (slotKey) written one element at a time. */
@@ -268,13 +267,10 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
    */
   private localName(slot: Slot, key: string): string {
     if (slot.kind !== 'input' && slot.kind !== 'temp') return key;
-    const prefix = slot.kind === 'input' ? 'in' : 'tmp';
-    let ordinal = this.localOrdinals.get(key);
-    if (ordinal === undefined) {
-      ordinal = this.localCounts[slot.kind]++;
-      this.localOrdinals.set(key, ordinal);
-    }
-    return `${prefix}${ordinal}`;
+    const ordinals = this.localOrdinals[slot.kind];
+    let ordinal = ordinals.get(key);
+    if (ordinal === undefined) ordinals.set(key, (ordinal = ordinals.size));
+    return `${slot.kind === 'input' ? 'in' : 'tmp'}${ordinal}`;
   }
 
   get bindingList(): readonly BindingInfo[] {
