@@ -1,7 +1,8 @@
 // scripts/run.mjs bundles a TypeScript file to <its folder>/.tmp/<name>-<pid>.mjs and removes the
-// bundle when the process ends: by exiting (its exit status kept), and by SIGINT or SIGTERM (a
-// Ctrl-C, a timeout's kill), after which the process still dies by that signal, as its parent
-// expects. A script with its own handler for the signal decides for itself.
+// bundle when the process exits (its exit status kept). SIGINT or SIGTERM (a Ctrl-C, a timeout's
+// kill) ends the process at once, even while its script computes without yielding, and leaves the
+// bundle, which the next run in that folder removes. A script with its own handler for the signal
+// decides for itself.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,20 +35,25 @@ async function runWaitForSignal(args: string[], signal?: NodeJS.Signals) {
   });
   try {
     const [code, killedBy] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
-    return { code, signal: killedBy, stdout, stderr, bundledWhileRunning, bundleLeft: existsSync(bundle) };
+    return { code, signal: killedBy, stdout, stderr, bundle, bundledWhileRunning, bundleLeft: existsSync(bundle) };
   } finally {
     child.kill('SIGKILL'); // a no-op once it has exited
   }
 }
 
 describe('scripts/run.mjs', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('removes the bundle when %s stops the run, and dies by that signal', async (signal) => {
-    const run = await runWaitForSignal(['wait'], signal);
-    expect(run.bundledWhileRunning, run.stderr).toBe(true);
-    expect(run.signal, run.stderr).toBe(signal);
-    expect(run.code).toBe(null);
-    expect(run.stdout).not.toContain('not stopped');
-    expect(run.bundleLeft).toBe(false);
+  it.each(['SIGINT', 'SIGTERM'] as const)('dies by %s at once, even computing; the next run removes its bundle', async (signal) => {
+    for (const mode of ['wait', 'busy']) {
+      const run = await runWaitForSignal([mode], signal);
+      expect(run.bundledWhileRunning, run.stderr).toBe(true);
+      expect([run.code, run.signal], `${mode}: ${run.stderr}`).toEqual([null, signal]);
+      expect(run.stdout).not.toContain('not stopped');
+      expect(run.bundleLeft, mode).toBe(true);
+      // Any next run in the folder removes the bundle of the process that is gone.
+      const next = await runWaitForSignal(['exit', '0']);
+      expect([next.code, next.signal], next.stderr).toEqual([0, null]);
+      expect(existsSync(run.bundle)).toBe(false);
+    }
   });
 
   it("keeps the script's exit status, and removes the bundle", async () => {
