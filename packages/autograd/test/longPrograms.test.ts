@@ -5,8 +5,8 @@
 // CPU's compiled kernels round every fused value as eager's store would (jit.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { gradOf, jit } from '@scorch/autograd';
-import { INLINE_OPS_MAX, type Tensor, planFusion, sin, sum, tensor, traceProgram } from '@scorch/tensor';
+import { grad, gradOf, jit, vmap } from '@scorch/autograd';
+import { CPU_KERNEL_EQUATIONS_MAX, INLINE_OPS_MAX, type Tensor, gelu, planFusion, randn, randomKey, sin, sum, tensor, traceProgram } from '@scorch/tensor';
 
 /** n elementwise ops in a chain: sin and a scale by turns, then a sum. */
 const chain = (n: number) => (x: Tensor): Tensor => {
@@ -27,6 +27,34 @@ describe('jit of long chains (CPU)', () => {
     // limit inline.
     const { program } = traceProgram((t) => [f(t[0]!)], [x], []);
     expect(planFusion(program).materialized.size).toBeGreaterThanOrEqual(Math.ceil(5000 / INLINE_OPS_MAX));
+  });
+});
+
+describe('kernels of long programs (CPU)', () => {
+  // vmap(grad) of a 100-step chain over a [16, 32] batch was one elementwise kernel of 1,153
+  // equations storing 251 values; at 400 steps its WebAssembly module (a parameter per operand
+  // and result) passed V8's 1,000 parameters and the JavaScript kernel, too large for V8 to
+  // optimise, ran 40 times slower. Now a kernel that stores several values computes at most
+  // CPU_KERNEL_EQUATIONS_MAX equations (one value alone computes at most INLINE_OPS_MAX), and
+  // each runs in WebAssembly.
+  it('vmap(grad) of a 100-step gelu/sigmoid chain: small kernels, each in WebAssembly, equal to eager', async () => {
+    const g = (y: Tensor) => {
+      for (let i = 0; i < 100; i++) y = i % 2 ? gelu(y).add(0.5) : y.sigmoid().mul(y).add(0.3);
+      return sum(y);
+    };
+    const f = (x: Tensor) => vmap((r: Tensor) => grad(g)(r))(x);
+    const x = randn([16, 32], { key: randomKey(5) });
+    const jitted = jit(f);
+    const kernels = jitted.lower(x).kernels();
+    expect(kernels.length).toBeGreaterThan(1);
+    for (const k of kernels) {
+      // The name ends with the number of values it stores (and a suffix that tells kernels of one
+      // name apart): fused_elementwise_[16,32]x27_2.
+      const stores = Number(/x(\d+)(_\d+)?$/.exec(k.name)![1]);
+      expect(k.equations.length, k.name).toBeLessThanOrEqual(stores === 1 ? INLINE_OPS_MAX : CPU_KERNEL_EQUATIONS_MAX);
+      expect(k.source, k.name).toContain('without WebAssembly SIMD'); // the WebAssembly listing, then the fallback
+    }
+    expect(await values(jitted(x))).toEqual(await values(f(x)));
   });
 });
 

@@ -40,6 +40,7 @@ export {
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
 export type { CpuHandle } from './cpu/cpuBackend.js';
+export { CPU_KERNEL_EQUATIONS_MAX } from './cpu/compile.js';
 export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
 export { hardwareThreads } from './cpu/wasm/threadPool.js';
 export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';

@@ -39,6 +39,17 @@ import { type RangeKernel, runRange } from './rangeThreads.js';
 import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
 /**
+ * The most equations one elementwise kernel of a compiled CPU program computes (planFusion's
+ * kernelEquationsMax): 64. Without a bound a long chain became one kernel of thousands of
+ * equations, whose WebAssembly module V8 refuses past 1,000 operands and results (the function's
+ * parameters) and whose JavaScript kernel V8 leaves unoptimised (its bytecode limit): a 400-step
+ * vmap(grad) ran 150 ms a call instead of ~3. Smaller WebAssembly kernels are also faster per
+ * equation and to compile (measured at 256, 128, 64 and 32: benchmarks/NOTES.md, "Elementwise
+ * kernels of at most 64 equations on the CPU"). The training steps' kernels compute at most 32.
+ */
+export const CPU_KERNEL_EQUATIONS_MAX = 64;
+
+/**
  * Fusion on the CPU. Matmuls always go through the eager routines (no inline K ≤ 4 sums, no
  * dot-product kernels): jit then stays bit-identical to eager however they accumulate, and the
  * cost is one pass over a skinny operand. A value read by several kernels is stored rather than
@@ -53,11 +64,13 @@ import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, 
  * values that read the product (or reduction) through a reshape splitting its rows
  * (splitRowEpilogues: a batch of activations [b, s, d] @ [d, h], folded by matmul into one
  * [b·s, d] product): the epilogue computes them at the element's row-major index (epilogueCoords),
- * and the WebAssembly epilogue reads every operand at that index already.
+ * and the WebAssembly epilogue reads every operand at that index already. An elementwise kernel
+ * computes at most CPU_KERNEL_EQUATIONS_MAX equations (below).
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
   inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, splitRowEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
   concatStoreMin: WASM_ELEMENTWISE_MIN, movementStoreMin: WASM_ELEMENTWISE_MIN,
+  kernelEquationsMax: CPU_KERNEL_EQUATIONS_MAX,
 };
 
 /** Where a slot's array comes from when the program runs. */
