@@ -165,10 +165,12 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
   private readonly scalarWritten = new Set<string>();
   /** Coordinates of reshapes already decoded in a scope, by value and source coordinates. */
   private readonly reshapes: Map<string, Coords>[] = [new Map()];
-  /** The kernel's uniform words: the offsets of the inputs it reads, in order of first read. */
+  /** The kernel's uniform words: the offsets of the inputs it reads and of the results it writes, in order of first use. */
   private readonly uniformBlock = new UniformBlock();
   /** The uniform expression of each input's offset, by input index. */
   private readonly inputOffsets = new Map<number, string>();
+  /** The uniform expression of each offset in a results or updates block, by block and offset. */
+  private readonly blockOffsets = new Map<string, string>();
 
   /**
    * `vectorSlots`: bindings (vectorKey) declared as vec4 arrays. A kernel is written once with
@@ -202,12 +204,12 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return this.uniformBlock;
   }
 
-  /** The uniform words this kernel reads (its inputs' offsets), or null for none. */
+  /** The uniform words this kernel reads (its inputs' offsets, its results' offsets), or null for none. */
   get uniformWords(): readonly number[] | null {
     return this.uniformBlock.recorded.length ? this.uniformBlock.recorded : null;
   }
 
-  /** Which of uniformWords hold which input's offset (all of them, each plus 0). */
+  /** Which of uniformWords hold which input's offset (each plus 0; the words of results' offsets never change). */
   get offsetWords(): readonly InputOffsetWord[] {
     return this.uniformBlock.inputOffsets;
   }
@@ -222,11 +224,32 @@ export class KernelWriter extends KernelWriterBase<Location, Coords> {
     return this.uniformWords ? this.uniformBlock.declare(binding) : '';
   }
 
-  /** As KernelWriterBase's, with a program input's offset read from the uniform block (inputOffset). */
+  /**
+   * The WGSL expression of a value's offset in the program's results or updates block: a word of
+   * the kernel's uniform block, one per value, fixed when the program is lowered. The values a
+   * program returns sit one after another in their block, so kernels that compute the same for
+   * different results (the gradients of a deep network's layers) would otherwise differ only in
+   * that constant, and each be compiled on its own.
+   */
+  private blockOffset(slot: Slot, offset: number): string {
+    const key = `${slotKey(slot)}@${offset}`;
+    let expr = this.blockOffsets.get(key);
+    if (expr === undefined) {
+      expr = this.uniformBlock.u32(offset);
+      this.blockOffsets.set(key, expr);
+    }
+    return expr;
+  }
+
+  /**
+   * As KernelWriterBase's, with a program input's offset (inputOffset) and a value's offset in a
+   * results or updates block (blockOffset) read from the uniform block.
+   */
   override address(loc: KernelLocation, coords: Coords, shape: readonly number[]): string {
-    const input = (loc as Location).input;
-    if (input === undefined) return super.address(loc, coords, shape);
-    const offset = this.inputOffset(input, loc.offset);
+    const { input, slot } = loc as Location;
+    const inBlock = slot?.kind === 'outputs' || slot?.kind === 'updates'; // (an index computation passes no slot)
+    if (input === undefined && !inBlock) return super.address(loc, coords, shape);
+    const offset = input !== undefined ? this.inputOffset(input, loc.offset) : this.blockOffset(slot, loc.offset);
     const rest = super.address({ offset: 0, strides: loc.strides }, coords, shape);
     return rest === this.index(0) ? offset : `${offset} + ${rest}`;
   }
