@@ -117,6 +117,9 @@ export interface SuiteResults {
   gpu: GpuPresence;
   method: {
     warmup: number;
+    /** Warm-up by time (Plan.warmupMs, warmupMax); absent in runs before it (a fixed `warmup`). */
+    warmupMs?: number;
+    warmupMax?: number;
     reps: number;
     slowStepMs: number;
     maxStepMs: number;

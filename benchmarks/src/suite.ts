@@ -265,6 +265,16 @@ async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }
 }
 
 /**
+ * Warm-up steps (the value check's included) for an engine whose first warm-up step took
+ * `firstMs`: enough to add up to plan.warmupMs at that time, at least plan.warmup, at most
+ * plan.warmupMax.
+ */
+export function warmupSteps(plan: Plan, firstMs: number): number {
+  const byTime = plan.warmupMs > 0 ? Math.ceil(plan.warmupMs / Math.max(firstMs, 0.001)) : 0;
+  return Math.max(plan.warmup, Math.min(plan.warmupMax, byTime));
+}
+
+/**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
  * rows. After a step of an engine with `settleMs`, waits that long before the next step (runStep).
  */
@@ -276,8 +286,9 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
   // number of timed repetitions.
   const schedule = new Map(
     live.map((id) => {
-      const slow = rows.get(id)!.warmupMs! > plan.slowStepMs;
-      return [id, { warmup: slow ? 0 : Math.max(0, plan.warmup - 1), reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
+      const first = rows.get(id)!.warmupMs!;
+      const slow = first > plan.slowStepMs;
+      return [id, { warmup: slow ? 0 : warmupSteps(plan, first) - 1, reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
     }),
   );
   const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
@@ -449,6 +460,8 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
     gpu,
     method: {
       warmup: plan.warmup,
+      warmupMs: plan.warmupMs,
+      warmupMax: plan.warmupMax,
       reps: plan.reps,
       slowStepMs: plan.slowStepMs,
       maxStepMs: plan.maxStepMs,

@@ -319,8 +319,21 @@ export type Mode = 'quick' | 'full';
 export interface Plan {
   mode: Mode;
   cases: CaseSpec[];
-  /** Untimed steps per engine and case after the value check (compilation, caches, allocator). */
+  /**
+   * Untimed steps per engine and case after the value check (compilation, caches, allocator), at
+   * least: the first of them, the value check's own, also judges whether the step is slow.
+   */
   warmup: number;
+  /**
+   * Warm-up by time: an engine that is not slow runs warm-up steps until, at its first step's
+   * time, they add up to this many milliseconds, and at most `warmupMax` of them. V8 compiles
+   * WebAssembly and JavaScript in tiers as code runs (baseline first, optimised once hot), so a
+   * JIT-compiled engine's steps get faster over its first ten or so: scorch's SSM-VR step was
+   * 23, 18, then 11–16 ms as the timed steps 4–10 of run O (benchmarks/NOTES.md, "Warm-up by
+   * time"). A training loop runs thousands of steps; the steady step is what the suite times.
+   */
+  warmupMs: number;
+  warmupMax: number;
   /** Timed repetitions per engine and case: the median and min–max are reported. */
   reps: number;
   /**
@@ -348,6 +361,8 @@ export function planFor(mode: Mode): Plan {
       mode,
       cases: [matmulCase(256), matmulCase(512), SSMVR_CASE, DSM_CASE, ismCase(2), ismCase(8), langevinCase(1, 1), HVP_CASE, convCase(false), convCase(true)],
       warmup: 1,
+      warmupMs: 0,
+      warmupMax: 1,
       reps: 5,
       slowStepMs: 1_000,
       maxStepMs: 1_000,
@@ -364,6 +379,8 @@ export function planFor(mode: Mode): Plan {
       convCase(false), convCase(true),
     ],
     warmup: 2,
+    warmupMs: 1_000,
+    warmupMax: 20,
     reps: 7,
     slowStepMs: 2_000,
     maxStepMs: 5_000,

@@ -36,6 +36,8 @@ const tinyPlan: Plan = {
     { ...convCase(true), id: 'tiny-conv-bwd', size: 'tiny: 2×3×5×5, forward + backward', batch: 2, channels: 3, extent: 5 },
   ],
   warmup: 1,
+  warmupMs: 0,
+  warmupMax: 1,
   reps: 5,
   slowStepMs: 20_000,
   maxStepMs: 20_000,

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import type { Row } from '../src/results.js';
-import { type StepWorker, SweepLimits, checkEngine, timeInterleaved } from '../src/suite.js';
+import { type StepWorker, SweepLimits, checkEngine, timeInterleaved, warmupSteps } from '../src/suite.js';
 import { DSM_CASE, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
@@ -110,6 +110,30 @@ describe('timed rounds', () => {
     const full = planFor('full');
     await timeInterleaved(DSM_CASE, full, live, workers, rows);
     for (const id of live) expect(rows.get(id)!.samplesMs).toHaveLength(full.reps);
+  });
+
+  it('warm up by time: steps adding up to warmupMs at the first step\'s time, between warmup and warmupMax', async () => {
+    const full = planFor('full');
+    expect([full.warmup, full.warmupMs, full.warmupMax]).toEqual([2, 1000, 20]);
+    expect([1, 10, 50, 100, 400, 999, 1500].map((ms) => warmupSteps(full, ms))).toEqual([20, 20, 20, 10, 3, 2, 2]);
+    expect(warmupSteps(plan, 1)).toBe(1); // quick: a fixed one
+    // Three engines whose first warm-up steps took 1 ms, 400 ms and more than a slow step: their
+    // steps in the rounds are the rest of their warm-up, then the repetitions (the stand-in step
+    // itself takes no time).
+    const live: EngineId[] = ['scorch-cpu', 'jaxjs-wasm', 'tfjs-cpu'];
+    const first: Record<string, number> = { 'scorch-cpu': 1, 'jaxjs-wasm': 400, 'tfjs-cpu': 2 * full.slowStepMs };
+    const steps = new Map<EngineId, number>(live.map((id) => [id, 0]));
+    const workers = new Map(live.map((id) => [id, {
+      alive: true,
+      request: (async (message: { op: string }) => {
+        if (message.op === 'step') steps.set(id, steps.get(id)! + 1);
+        return { ms: 1 };
+      }) as StepWorker['request'],
+    } as StepWorker]));
+    const rows = new Map(live.map((id) => [id, { engine: id, status: 'timed', warmupMs: first[id] } as Row]));
+    await timeInterleaved(DSM_CASE, full, live, workers, rows);
+    expect(Object.fromEntries(steps)).toEqual({ 'scorch-cpu': 19 + full.reps, 'jaxjs-wasm': 2 + full.reps, 'tfjs-cpu': 5 });
+    for (const id of live) expect(rows.get(id)!.samplesMs).toHaveLength(id === 'tfjs-cpu' ? 5 : full.reps);
   });
 
   it('skip an engine with nothing to compile whose value computation puts a step over the limit, without a warm-up step', async () => {
