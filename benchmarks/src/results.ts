@@ -174,7 +174,11 @@ export type WrittenFiles = { json: string; svg: string } & (
  */
 export function writeResults(results: SuiteResults, svg: string, dir: string): WrittenFiles {
   mkdirSync(dir, { recursive: true });
-  const stem = runStem(results);
+  // A second run of the day on the same machine and mode is written beside the first (-2, -3, ...),
+  // not over it: an earlier run is never lost.
+  const base = runStem(results);
+  let stem = base;
+  for (let n = 2; existsSync(join(dir, `${stem}.json`)); n++) stem = `${base}-${n}`;
   const json = `${JSON.stringify(results, null, 2)}\n`;
   const own = { json: join(dir, `${stem}.json`), svg: join(dir, `${stem}.svg`) };
   writeFileSync(own.json, json);

@@ -253,6 +253,17 @@ describe('the results file and chart', () => {
     expect(() => readResults(join(scratch, 'none.json'))).toThrow('run pnpm bench');
   });
 
+  it('write a second run of the day beside the first, not over it', () => {
+    const results = madeUpResults();
+    const dir = mkdtempSync(join(scratch, 'same-day-'));
+    const later = { ...results, durationS: results.durationS + 1 };
+    const names = [results, later, later].map((r) => writeResults(r, '<svg/>', dir).json);
+    expect(names).toEqual(['', '-2', '-3'].map((n) => join(dir, `2026-12-01-test-2cpu-quick${n}.json`)));
+    expect(readResults(names[0]!)).toEqual(results);
+    expect(readResults(names[1]!)).toEqual(later);
+    expect(readResults(join(dir, 'latest.json'))).toEqual(later);
+  });
+
   it('say in the run line when the Node engines had relaxed SIMD, forced on or by default', () => {
     const results = madeUpResults();
     expect(runLine(results)).not.toContain('relaxed SIMD');
