@@ -908,8 +908,13 @@ describe('compiled programs\' caches', () => {
     const rnd = hostRandom(hashSeed('jit-result-offsets', 0));
     const x = tensor(Array.from({ length: 4 * width }, () => Math.floor(rnd() * 7) - 3), { shape: [4, width], device: dev });
     const weights = (layers: number) => Array.from({ length: layers }, () => {
+      // Row i has one ±1, in column perm[i] (a Fisher–Yates shuffle).
+      const perm = Array.from({ length: width }, (_, i) => i);
+      for (let i = width - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+      }
       const w = new Array<number>(width * width).fill(0);
-      const perm = Array.from({ length: width }, (_, i) => i).sort(() => rnd() - 0.5);
       perm.forEach((j, i) => (w[i * width + j] = rnd() < 0.5 ? -1 : 1));
       return tensor(w, { shape: [width, width], device: dev });
     });
