@@ -1,6 +1,6 @@
 // The run itself. For each case: make the inputs once, get the float64 reference, have every
 // engine compute the value from those inputs and check it, then time the engines that agree,
-// interleaved: each timed round runs one step of every engine in turn (the order rotating from
+// interleaved: each timed round runs one step of every engine in turn (the order shuffled from
 // round to round), so that drift and other load hit every engine alike. An engine whose step
 // would overrun the plan's limit is not timed, and its row says so.
 
@@ -265,6 +265,32 @@ async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }
 }
 
 /**
+ * The engines' order in round `round` of case `caseId`: a shuffle seeded by both (the same in every
+ * run). A rotation (the order turned by one each round) kept every engine's predecessor the same
+ * in every round, so whatever one engine's step leaves behind (PyTorch's spinning threads past its
+ * settle time, caches, another process's late work) always fell on the same next engine; a
+ * shuffle spreads it over all of them.
+ */
+export function roundOrder<T>(live: readonly T[], caseId: string, round: number): T[] {
+  let seed = 2166136261;
+  for (const ch of `${caseId}#${round}`) seed = Math.imul(seed ^ ch.charCodeAt(0), 16777619) >>> 0;
+  // mulberry32: a small deterministic generator, plenty for a shuffle of a dozen engines.
+  const next = () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const order = [...live];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+/**
  * Warm-up steps (the value check's included) for an engine whose first warm-up step took
  * `firstMs`: enough to add up to plan.warmupMs at that time, at least plan.warmup, at most
  * plan.warmupMax.
@@ -293,7 +319,7 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
   );
   const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
   for (let round = 0; round < rounds; round++) {
-    const order = live.map((_, i) => live[(i + round) % live.length]!);
+    const order = roundOrder(live, spec.id, round);
     for (const id of order) {
       const { warmup, reps } = schedule.get(id)!;
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
@@ -467,7 +493,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       maxStepMs: plan.maxStepMs,
       maxScorchStepMs: plan.maxScorchStepMs,
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back, or jax-js’s blockUntilReady)',
-      interleaved: 'one worker process per engine; each round runs one step of every engine in turn, the order rotating by one each round',
+      interleaved: 'one worker process per engine; each round runs one step of every engine in turn, in an order shuffled per round (seeded by the case and the round)',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
       ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),
     },

@@ -1,5 +1,5 @@
 // The suite's timed rounds (suite.ts, timeInterleaved) with stand-in workers: engines take turns
-// in a rotating order, and after a step of an engine with `settleMs` (PyTorch with its default
+// in an order shuffled per round (roundOrder), and after a step of an engine with `settleMs` (PyTorch with its default
 // threads, whose idle OpenBLAS threads busy-wait after a call) the next engine's step starts only
 // that long after, while other engines' steps follow each other at once. The same holds for the
 // value check (checkEngine): its value computation and its first warm-up step.
@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import type { Row } from '../src/results.js';
-import { type StepWorker, SweepLimits, checkEngine, timeInterleaved, warmupSteps } from '../src/suite.js';
+import { type StepWorker, SweepLimits, checkEngine, roundOrder, timeInterleaved, warmupSteps } from '../src/suite.js';
 import { DSM_CASE, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
@@ -49,8 +49,8 @@ describe('timed rounds', () => {
     const rows = new Map(live.map((id) => [id, { engine: id, status: 'timed', warmupMs: 1 } as Row]));
     const twoReps = { ...plan, reps: 2 }; // quick's one warm-up step (the check's)
     await timeInterleaved(DSM_CASE, twoReps, live, workers, rows);
-    // Rounds of the three engines, the order rotating by one: 2 reps (the first warm-up step is the check's).
-    expect(log.map((e) => e.id)).toEqual(['scorch-cpu', 'torch-cpu-default', 'scorch-webgpu', 'torch-cpu-default', 'scorch-webgpu', 'scorch-cpu']);
+    // Rounds of the three engines in roundOrder's orders: 2 reps (the first warm-up step is the check's).
+    expect(log.map((e) => e.id)).toEqual([0, 1].flatMap((round) => roundOrder(live, DSM_CASE.id, round)));
     for (let i = 1; i < log.length; i++) {
       // The stand-in step takes no time, so the gap between starts is the wait after the previous step.
       const gap = log[i]!.start - log[i - 1]!.start;
@@ -110,6 +110,20 @@ describe('timed rounds', () => {
     const full = planFor('full');
     await timeInterleaved(DSM_CASE, full, live, workers, rows);
     for (const id of live) expect(rows.get(id)!.samplesMs).toHaveLength(full.reps);
+  });
+
+  it('shuffle the order each round, so that every engine follows every other', () => {
+    const live = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    const rounds = Array.from({ length: 26 }, (_, r) => roundOrder(live, 'ssmvr', r));
+    for (const order of rounds) expect([...order].sort()).toEqual(live);
+    expect(roundOrder(live, 'ssmvr', 3)).toEqual(rounds[3]); // the same in every run
+    expect(roundOrder(live, 'dsm', 3)).not.toEqual(rounds[3]);
+    // Whom each engine follows, across rounds (the previous round's last engine for a round's first).
+    const sequence = rounds.flat();
+    const predecessors = new Map<string, Set<string>>(live.map((id) => [id, new Set()]));
+    for (let i = 1; i < sequence.length; i++) predecessors.get(sequence[i]!)!.add(sequence[i - 1]!);
+    // A rotation gave each engine one predecessor; 26 shuffled rounds give each most of the nine others.
+    for (const id of live) expect(predecessors.get(id)!.size, id).toBeGreaterThanOrEqual(6);
   });
 
   it('warm up by time: steps adding up to warmupMs at the first step\'s time, between warmup and warmupMax', async () => {
