@@ -66,6 +66,8 @@ export interface Row {
    * estimate from its value computation, which ran a step).
    */
   warmupMs?: number;
+  /** Untimed steps run back to back before each timed step (Plan.leadIn); absent in runs before it. */
+  leadIn?: number;
   samplesMs?: number[];
   medianMs?: number;
   minMs?: number;
@@ -121,6 +123,9 @@ export interface SuiteResults {
     warmupMs?: number;
     warmupMax?: number;
     reps: number;
+    /** The lead-in before each timed step (Plan.leadIn, leadInMaxMs); absent in runs before it. */
+    leadIn?: number;
+    leadInMaxMs?: number;
     slowStepMs: number;
     maxStepMs: number;
     maxScorchStepMs: number;

@@ -1,7 +1,8 @@
 // The run itself. For each case: make the inputs once, get the float64 reference, have every
 // engine compute the value from those inputs and check it, then time the engines that agree,
 // interleaved: each timed round runs one step of every engine in turn (the order shuffled from
-// round to round), so that drift and other load hit every engine alike. An engine whose step
+// round to round), so that drift and other load hit every engine alike; a fast engine's timed
+// step follows an untimed one of its own, back to back, as in a training loop. An engine whose step
 // would overrun the plan's limit is not timed, and its row says so.
 
 import { spawnSync } from 'node:child_process';
@@ -255,7 +256,8 @@ export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
  * a bit more), then the engine's `settleMs` wait (engines.ts), if it has one, before anything else
  * runs. Every request of the suite that runs a step goes through here (the value computation, the
  * value check's warm-up step, the timed rounds' steps), so no engine's step starts beside such an
- * engine's spinning threads. A request that fails is not waited for: it throws at once.
+ * engine's spinning threads; only a lead-in step does not (Plan.leadIn), since its own timed step
+ * follows it at once. A request that fails is not waited for: it throws at once.
  */
 async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }>>(id: EngineId, worker: StepWorker, message: M, timeoutMs: number): Promise<M extends { op: 'prepare' } ? PrepareResult : StepResult> {
   const result = await worker.request<M extends { op: 'prepare' } ? PrepareResult : StepResult>(message, timeoutMs);
@@ -302,7 +304,9 @@ export function warmupSteps(plan: Plan, firstMs: number): number {
 
 /**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
- * rows. After a step of an engine with `settleMs`, waits that long before the next step (runStep).
+ * rows. Before each timed step of an engine whose first warm-up step took at most
+ * plan.leadInMaxMs, plan.leadIn untimed steps of it, back to back. After a step of an engine with
+ * `settleMs`, waits that long before the next engine's step (runStep).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
@@ -317,6 +321,8 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       return [id, { warmup: slow ? 0 : warmupSteps(plan, first) - 1, reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
     }),
   );
+  const leadIns = new Map(live.map((id) => [id, rows.get(id)!.warmupMs! <= plan.leadInMaxMs ? plan.leadIn : 0]));
+  for (const id of live) rows.get(id)!.leadIn = leadIns.get(id)!;
   const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
   for (let round = 0; round < rounds; round++) {
     const order = roundOrder(live, spec.id, round);
@@ -324,7 +330,11 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       const { warmup, reps } = schedule.get(id)!;
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
-        const result = await runStep(id, workers.get(id)!, { op: 'step' }, stepTimeout);
+        const worker = workers.get(id)!;
+        // The lead-in: untimed steps back to back before a timed one (Plan.leadIn), no settle
+        // between them (the engine's own busy threads are what its next step of a loop meets).
+        if (round >= warmup) for (let i = 0; i < leadIns.get(id)!; i++) await worker.request<StepResult>({ op: 'step' }, stepTimeout);
+        const result = await runStep(id, worker, { op: 'step' }, stepTimeout);
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
         if (result.counters) counters.get(id)!.push(result.counters);
@@ -489,11 +499,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       warmupMs: plan.warmupMs,
       warmupMax: plan.warmupMax,
       reps: plan.reps,
+      leadIn: plan.leadIn,
+      leadInMaxMs: plan.leadInMaxMs,
       slowStepMs: plan.slowStepMs,
       maxStepMs: plan.maxStepMs,
       maxScorchStepMs: plan.maxScorchStepMs,
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back, or jax-js’s blockUntilReady)',
-      interleaved: 'one worker process per engine; each round runs one step of every engine in turn, in an order shuffled per round (seeded by the case and the round)',
+      interleaved: 'one worker process per engine; each round runs one timed step of every engine in turn, in an order shuffled per round (seeded by the case and the round); before each timed step, leadIn untimed steps of the same engine back to back (engines whose warm-up step took at most leadInMaxMs)',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
       ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),
     },

@@ -337,6 +337,22 @@ export interface Plan {
   /** Timed repetitions per engine and case: the median and min–max are reported. */
   reps: number;
   /**
+   * Untimed steps of the same engine run back to back right before each timed step, for engines
+   * whose first warm-up step took at most `leadInMaxMs`. In the rounds, the step before an
+   * engine's timed step is another engine's (about 0.3 s of other work): scorch's SSM-VR step,
+   * 9.6 ms in a loop, took 10.9–13.4 ms after a 300 ms burst of another thread's work, and
+   * PyTorch's one-thread SSM-VR step, 5.9 ms warm in the issue's figures, was timed at 9–16 ms
+   * (benchmarks/NOTES.md, "A lead-in step before each timed step"). A training loop runs its steps
+   * back to back; the lead-in step absorbs what the other engines left behind, for every engine
+   * alike, while the rounds still spread the machine's drift over all of them.
+   */
+  leadIn: number;
+  /**
+   * Engines whose step takes longer get no lead-in: the disturbance is a few milliseconds, under
+   * 2% of such a step, and a lead-in would double their share of the run's time.
+   */
+  leadInMaxMs: number;
+  /**
    * An engine whose first warm-up step takes longer than this gets no further warm-up and the
    * minimum of 5 timed repetitions: a step that long is not at the mercy of a timer's resolution
    * or a cache, and it keeps the full run within its budget.
@@ -364,6 +380,8 @@ export function planFor(mode: Mode): Plan {
       warmupMs: 0,
       warmupMax: 1,
       reps: 5,
+      leadIn: 0,
+      leadInMaxMs: 0,
       slowStepMs: 1_000,
       maxStepMs: 1_000,
       maxScorchStepMs: 4_000,
@@ -382,6 +400,8 @@ export function planFor(mode: Mode): Plan {
     warmupMs: 1_000,
     warmupMax: 20,
     reps: 7,
+    leadIn: 1,
+    leadInMaxMs: 250,
     slowStepMs: 2_000,
     maxStepMs: 5_000,
     maxScorchStepMs: 120_000,

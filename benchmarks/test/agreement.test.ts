@@ -39,6 +39,9 @@ const tinyPlan: Plan = {
   warmupMs: 0,
   warmupMax: 1,
   reps: 5,
+  // The lead-in on (as in the full run), so that every engine's worker runs it on real steps.
+  leadIn: 1,
+  leadInMaxMs: 20_000,
   slowStepMs: 20_000,
   maxStepMs: 20_000,
   maxScorchStepMs: 20_000,
