@@ -66,8 +66,12 @@ export interface Row {
    * estimate from its value computation, which ran a step).
    */
   warmupMs?: number;
-  /** Untimed steps run back to back before each timed step (Plan.leadIn); absent in runs before it. */
-  leadIn?: number;
+  /**
+   * The lead-in before each timed step (Plan.leadInMs): untimed steps back to back until they add
+   * up to `leadInMs`, `leadInSteps` of them (the median); absent without a lead-in.
+   */
+  leadInMs?: number;
+  leadInSteps?: number;
   samplesMs?: number[];
   medianMs?: number;
   minMs?: number;
@@ -123,8 +127,8 @@ export interface SuiteResults {
     warmupMs?: number;
     warmupMax?: number;
     reps: number;
-    /** The lead-in before each timed step (Plan.leadIn, leadInMaxMs); absent in runs before it. */
-    leadIn?: number;
+    /** The lead-in before each timed step (Plan.leadInMs, leadInMaxMs); absent in runs before it. */
+    leadInMs?: number;
     leadInMaxMs?: number;
     slowStepMs: number;
     maxStepMs: number;

@@ -256,8 +256,8 @@ export type StepWorker = Pick<EngineWorker, 'request' | 'alive'>;
  * a bit more), then the engine's `settleMs` wait (engines.ts), if it has one, before anything else
  * runs. Every request of the suite that runs a step goes through here (the value computation, the
  * value check's warm-up step, the timed rounds' steps), so no engine's step starts beside such an
- * engine's spinning threads; only a lead-in step does not (Plan.leadIn), since its own timed step
- * follows it at once. A request that fails is not waited for: it throws at once.
+ * engine's spinning threads; only a lead-in step does not (Plan.leadInMs), since its own steps
+ * follow it at once. A request that fails is not waited for: it throws at once.
  */
 async function runStep<M extends Extract<RequestBody, { op: 'prepare' | 'step' }>>(id: EngineId, worker: StepWorker, message: M, timeoutMs: number): Promise<M extends { op: 'prepare' } ? PrepareResult : StepResult> {
   const result = await worker.request<M extends { op: 'prepare' } ? PrepareResult : StepResult>(message, timeoutMs);
@@ -302,10 +302,14 @@ export function warmupSteps(plan: Plan, firstMs: number): number {
   return Math.max(plan.warmup, Math.min(plan.warmupMax, byTime));
 }
 
+/** The most lead-in steps before one timed step: a bound for steps that report no time. */
+const LEAD_IN_STEPS_MAX = 1000;
+
 /**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
  * rows. Before each timed step of an engine whose first warm-up step took at most
- * plan.leadInMaxMs, plan.leadIn untimed steps of it, back to back. After a step of an engine with
+ * plan.leadInMaxMs, untimed steps of it, back to back, until their times add up to
+ * plan.leadInMs (at least one). After a step of an engine with
  * `settleMs`, waits that long before the next engine's step (runStep).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
@@ -321,8 +325,8 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       return [id, { warmup: slow ? 0 : warmupSteps(plan, first) - 1, reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
     }),
   );
-  const leadIns = new Map(live.map((id) => [id, rows.get(id)!.warmupMs! <= plan.leadInMaxMs ? plan.leadIn : 0]));
-  for (const id of live) rows.get(id)!.leadIn = leadIns.get(id)!;
+  const leadInMs = new Map(live.map((id) => [id, plan.leadInMs > 0 && rows.get(id)!.warmupMs! <= plan.leadInMaxMs ? plan.leadInMs : 0]));
+  const leadInSteps = new Map<EngineId, number[]>(live.map((id) => [id, []]));
   const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
   for (let round = 0; round < rounds; round++) {
     const order = roundOrder(live, spec.id, round);
@@ -331,9 +335,15 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       if (!samples.has(id) || round >= warmup + reps) continue; // done, or dropped after an error
       try {
         const worker = workers.get(id)!;
-        // The lead-in: untimed steps back to back before a timed one (Plan.leadIn), no settle
-        // between them (the engine's own busy threads are what its next step of a loop meets).
-        if (round >= warmup) for (let i = 0; i < leadIns.get(id)!; i++) await worker.request<StepResult>({ op: 'step' }, stepTimeout);
+        // The lead-in: untimed steps back to back before a timed one, until the engine's own
+        // step times add up to Plan.leadInMs, with no settle between them (the engine's own busy
+        // threads are what the next step of its loop meets).
+        const lead = leadInMs.get(id)!;
+        if (round >= warmup && lead > 0) {
+          let steps = 0;
+          for (let ms = 0; ms < lead && steps < LEAD_IN_STEPS_MAX; steps++) ms += (await worker.request<StepResult>({ op: 'step' }, stepTimeout)).ms;
+          leadInSteps.get(id)!.push(steps);
+        }
         const result = await runStep(id, worker, { op: 'step' }, stepTimeout);
         if (round < warmup) continue;
         samples.get(id)!.push(result.ms);
@@ -360,6 +370,7 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       figureBest: figureFor(spec, s.min),
       figureWorst: figureFor(spec, s.max),
     });
+    if (leadInSteps.get(id)!.length > 0) Object.assign(row, { leadInMs: leadInMs.get(id)!, leadInSteps: summarize(leadInSteps.get(id)!).median });
     const perStep = counters.get(id)!;
     if (perStep.length > 0) row.counters = Object.fromEntries(Object.keys(perStep[0]!).map((k) => [k, summarize(perStep.map((c) => c[k] ?? 0)).median]));
   }
@@ -499,13 +510,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       warmupMs: plan.warmupMs,
       warmupMax: plan.warmupMax,
       reps: plan.reps,
-      leadIn: plan.leadIn,
+      leadInMs: plan.leadInMs,
       leadInMaxMs: plan.leadInMaxMs,
       slowStepMs: plan.slowStepMs,
       maxStepMs: plan.maxStepMs,
       maxScorchStepMs: plan.maxScorchStepMs,
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back, or jax-js’s blockUntilReady)',
-      interleaved: 'one worker process per engine; each round runs one timed step of every engine in turn, in an order shuffled per round (seeded by the case and the round); before each timed step, leadIn untimed steps of the same engine back to back (engines whose warm-up step took at most leadInMaxMs)',
+      interleaved: 'one worker process per engine; each round runs one timed step of every engine in turn, in an order shuffled per round (seeded by the case and the round); before each timed step, untimed steps of the same engine back to back until their times add up to leadInMs, at least one (engines whose warm-up step took at most leadInMaxMs)',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
       ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),
     },

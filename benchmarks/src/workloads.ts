@@ -337,19 +337,24 @@ export interface Plan {
   /** Timed repetitions per engine and case: the median and min–max are reported. */
   reps: number;
   /**
-   * Untimed steps of the same engine run back to back right before each timed step, for engines
-   * whose first warm-up step took at most `leadInMaxMs`. In the rounds, the step before an
-   * engine's timed step is another engine's (about 0.3 s of other work): scorch's SSM-VR step,
-   * 9.6 ms in a loop, took 10.9–13.4 ms after a 300 ms burst of another thread's work, and
-   * PyTorch's one-thread SSM-VR step, 5.9 ms warm in the issue's figures, was timed at 9–16 ms
-   * (benchmarks/NOTES.md, "A lead-in step before each timed step"). A training loop runs its steps
-   * back to back; the lead-in step absorbs what the other engines left behind, for every engine
-   * alike, while the rounds still spread the machine's drift over all of them.
+   * Untimed steps of the same engine run back to back right before each timed step, until they
+   * add up to this many milliseconds (at least one), for engines whose first warm-up step took at
+   * most `leadInMaxMs`. In the rounds, the work before an engine's timed step is the other
+   * engines' (about 0.3 s), and two things it leaves behind slow a step that a training loop,
+   * running its steps back to back, never sees (benchmarks/NOTES.md, "A lead-in before each timed
+   * step"): caches and predictors filled by other work (scorch's SSM-VR step 9.6 ms in a loop,
+   * 10.9–13.4 after a neighbour's 300 ms burst; PyTorch one thread's 5.9 ms warm, 9–16 in the
+   * rounds), and, on this virtual machine, a second core that idled while single-threaded
+   * engines ran: scorch's two-thread SSM-VR step takes 16 ms after 300 ms idle, 14–16 after a
+   * lead-in of one step or 30 ms, 8.1 after 100 ms, 7.7 after 200, 8.3 in a loop. 100 ms of
+   * steps brings every engine, threaded or not, to its loop speed; the rounds still spread the
+   * machine's drift over all engines alike.
    */
-  leadIn: number;
+  leadInMs: number;
   /**
-   * Engines whose step takes longer get no lead-in: the disturbance is a few milliseconds, under
-   * 2% of such a step, and a lead-in would double their share of the run's time.
+   * Engines whose step takes longer get no lead-in: the disturbance is a few milliseconds, a few
+   * percent of such a step, and a lead-in would double their share of the run's time. (Between
+   * 100 ms and this, the lead-in is one step.)
    */
   leadInMaxMs: number;
   /**
@@ -380,7 +385,7 @@ export function planFor(mode: Mode): Plan {
       warmupMs: 0,
       warmupMax: 1,
       reps: 5,
-      leadIn: 0,
+      leadInMs: 0,
       leadInMaxMs: 0,
       slowStepMs: 1_000,
       maxStepMs: 1_000,
@@ -400,7 +405,7 @@ export function planFor(mode: Mode): Plan {
     warmupMs: 1_000,
     warmupMax: 20,
     reps: 7,
-    leadIn: 1,
+    leadInMs: 100,
     leadInMaxMs: 250,
     slowStepMs: 2_000,
     maxStepMs: 5_000,

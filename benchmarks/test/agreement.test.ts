@@ -40,7 +40,7 @@ const tinyPlan: Plan = {
   warmupMax: 1,
   reps: 5,
   // The lead-in on (as in the full run), so that every engine's worker runs it on real steps.
-  leadIn: 1,
+  leadInMs: 1,
   leadInMaxMs: 20_000,
   slowStepMs: 20_000,
   maxStepMs: 20_000,

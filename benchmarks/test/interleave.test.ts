@@ -146,51 +146,66 @@ describe('timed rounds', () => {
     } as StepWorker]));
     const rows = new Map(live.map((id) => [id, { engine: id, status: 'timed', warmupMs: first[id] } as Row]));
     await timeInterleaved(DSM_CASE, full, live, workers, rows);
-    // scorch's 1 ms step also gets a lead-in step before each timed one (full.leadIn; jax-js's
-    // 400 ms step is over leadInMaxMs).
-    expect(Object.fromEntries(steps)).toEqual({ 'scorch-cpu': 19 + 2 * full.reps, 'jaxjs-wasm': 2 + full.reps, 'tfjs-cpu': 5 });
+    // scorch's 1 ms step also gets a lead-in of 100 such steps before each timed one
+    // (full.leadInMs; jax-js's 400 ms step is over leadInMaxMs).
+    expect(Object.fromEntries(steps)).toEqual({ 'scorch-cpu': 19 + full.reps * (100 + 1), 'jaxjs-wasm': 2 + full.reps, 'tfjs-cpu': 5 });
     for (const id of live) expect(rows.get(id)!.samplesMs).toHaveLength(id === 'tfjs-cpu' ? 5 : full.reps);
   });
 
-  it('run an untimed lead-in step right before each timed step of a fast engine, and time only the timed one', async () => {
+  it('run untimed lead-in steps right before each timed step of a fast engine, until they add up to leadInMs, and time only the timed one', async () => {
     const full = planFor('full');
-    expect([full.leadIn, full.leadInMaxMs]).toEqual([1, 250]);
-    expect(planFor('quick').leadIn).toBe(0);
+    expect([full.leadInMs, full.leadInMaxMs]).toEqual([100, 250]);
+    expect(planFor('quick').leadInMs).toBe(0);
     // Two warm-up steps in all (the check's and one in the rounds), then two timed repetitions.
     const short = { ...full, warmupMax: 2, reps: 2 };
     const live: EngineId[] = ['scorch-cpu', 'torch-cpu-default', 'tfjs-wasm'];
     const first: Record<string, number> = { 'scorch-cpu': 1, 'torch-cpu-default': full.leadInMaxMs, 'tfjs-wasm': full.leadInMaxMs + 1 };
-    // Each step returns its own number as its time, so the samples say which steps were timed.
+    // Each step reports 40 ms and a thousandth per step before it, so the samples say which steps
+    // were timed; a lead-in of 100 ms is three such steps (80 < 100 ≤ 120).
     const log: { id: EngineId; n: number; start: number }[] = [];
     const workers = new Map(live.map((id) => [id, {
       alive: true,
       request: (async (message: { op: string }) => {
         if (message.op !== 'step') return null;
         log.push({ id, n: log.length, start: performance.now() });
-        return { ms: log.length - 1 };
+        return { ms: 40 + (log.length - 1) / 1000 };
       }) as StepWorker['request'],
     } as StepWorker]));
     const rows = new Map(live.map((id) => [id, { engine: id, status: 'timed', warmupMs: first[id] } as Row]));
     await timeInterleaved(DSM_CASE, short, live, workers, rows);
     // Round 0: one warm-up step each, no lead-in. Rounds 1 and 2: the two engines within
-    // leadInMaxMs run a lead-in step, then at once their timed step; TF.js wasm only a timed one.
-    const expected = [0, 1, 2].flatMap((round) => roundOrder(live, DSM_CASE.id, round).flatMap((id) => (round > 0 && id !== 'tfjs-wasm' ? [id, id] : [id])));
+    // leadInMaxMs run three lead-in steps, then at once their timed step; TF.js wasm only a timed one.
+    const expected = [0, 1, 2].flatMap((round) => roundOrder(live, DSM_CASE.id, round).flatMap((id) => (round > 0 && id !== 'tfjs-wasm' ? [id, id, id, id] : [id])));
     expect(log.map((e) => e.id)).toEqual(expected);
     for (const id of live) {
       const mine = log.filter((e) => e.id === id);
-      // The timed steps are the last of each round's pair (or the single step), never a lead-in.
-      const timed = id === 'tfjs-wasm' ? [mine[1]!, mine[2]!] : [mine[2]!, mine[4]!];
-      expect(rows.get(id)!.samplesMs, id).toEqual(timed.map((e) => e.n));
-      expect(rows.get(id)!.leadIn, id).toBe(id === 'tfjs-wasm' ? 0 : 1);
+      // The timed steps are the last of each round's four (or the single step), never a lead-in.
+      const timed = id === 'tfjs-wasm' ? [mine[1]!, mine[2]!] : [mine[4]!, mine[8]!];
+      expect(rows.get(id)!.samplesMs!.map((ms) => Math.round((ms - 40) * 1000)), id).toEqual(timed.map((e) => e.n));
+      expect([rows.get(id)!.leadInMs, rows.get(id)!.leadInSteps], id).toEqual(id === 'tfjs-wasm' ? [undefined, undefined] : [100, 3]);
       if (id !== 'tfjs-wasm') {
-        // No settle between a lead-in step and its timed step, even for PyTorch's default threads.
-        for (const k of [1, 3]) expect(mine[k + 1]!.start - mine[k]!.start, id).toBeLessThan(100);
+        // No settle between lead-in steps and their timed step, even for PyTorch's default threads.
+        for (const k of [1, 2, 3, 5, 6, 7]) expect(mine[k + 1]!.start - mine[k]!.start, id).toBeLessThan(100);
       }
     }
     // After PyTorch default threads' timed step, the next engine still waits its settle time.
     for (let i = 1; i < log.length; i++) {
       if (log[i - 1]!.id === 'torch-cpu-default' && log[i]!.id !== 'torch-cpu-default') expect(log[i]!.start - log[i - 1]!.start).toBeGreaterThanOrEqual(ENGINES['torch-cpu-default'].settleMs! - 2);
     }
+  });
+
+  it('stop a lead-in of steps that report no time at LEAD_IN_STEPS_MAX', async () => {
+    const full = planFor('full');
+    let steps = 0;
+    const worker: StepWorker = { alive: true, request: (async (message: { op: string }) => {
+      if (message.op !== 'step') return null;
+      steps++;
+      return { ms: 0 };
+    }) as StepWorker['request'] };
+    const rows = new Map([['scorch-cpu' as EngineId, { engine: 'scorch-cpu', status: 'timed', warmupMs: 1 } as Row]]);
+    await timeInterleaved(DSM_CASE, { ...full, warmup: 1, warmupMax: 1, reps: 1 }, ['scorch-cpu'], new Map([['scorch-cpu' as EngineId, worker]]), rows);
+    expect(steps).toBe(1000 + 1);
+    expect(rows.get('scorch-cpu')!.leadInSteps).toBe(1000);
   });
 
   it('skip an engine with nothing to compile whose value computation puts a step over the limit, without a warm-up step', async () => {
