@@ -2,8 +2,8 @@
 // engine compute the value from those inputs and check it, then time the engines that agree,
 // interleaved: each timed round runs one step of every engine in turn (the order shuffled from
 // round to round), so that drift and other load hit every engine alike; a fast engine's timed
-// step follows an untimed one of its own, back to back, as in a training loop. An engine whose step
-// would overrun the plan's limit is not timed, and its row says so.
+// step follows 100 ms of untimed steps of its own, back to back, as in a training loop. An engine
+// whose step would overrun the plan's limit is not timed, and its row says so.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -309,8 +309,8 @@ const LEAD_IN_STEPS_MAX = 1000;
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their
  * rows. Before each timed step of an engine whose first warm-up step took at most
  * plan.leadInMaxMs, untimed steps of it, back to back, until their times add up to
- * plan.leadInMs (at least one). After a step of an engine with
- * `settleMs`, waits that long before the next engine's step (runStep).
+ * plan.leadInMs (at least one). After a step of an engine with `settleMs`, waits that long
+ * before the next engine's step (runStep).
  */
 export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly EngineId[], workers: ReadonlyMap<EngineId, StepWorker>, rows: Map<EngineId, Row>): Promise<void> {
   const samples = new Map<EngineId, number[]>(live.map((id) => [id, []]));
