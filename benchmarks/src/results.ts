@@ -67,10 +67,9 @@ export interface Row {
    */
   warmupMs?: number;
   /**
-   * The lead-in before each timed step (Plan.leadInMs): untimed steps back to back until they add
-   * up to `leadInMs`, `leadInSteps` of them (the median); absent without a lead-in.
+   * Untimed steps run back to back before each timed step (the median), until they added up to
+   * the run's `method.leadInMs`; absent for an engine without a lead-in.
    */
-  leadInMs?: number;
   leadInSteps?: number;
   samplesMs?: number[];
   medianMs?: number;

@@ -325,8 +325,8 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       return [id, { warmup: slow ? 0 : warmupSteps(plan, first) - 1, reps: slow ? Math.min(plan.reps, MIN_REPS) : plan.reps }];
     }),
   );
-  const leadInMs = new Map(live.map((id) => [id, plan.leadInMs > 0 && rows.get(id)!.warmupMs! <= plan.leadInMaxMs ? plan.leadInMs : 0]));
-  const leadInSteps = new Map<EngineId, number[]>(live.map((id) => [id, []]));
+  // Lead-in step counts of the engines that get one (plan.leadInMs, up to plan.leadInMaxMs).
+  const leadInSteps = new Map<EngineId, number[]>(live.filter((id) => plan.leadInMs > 0 && rows.get(id)!.warmupMs! <= plan.leadInMaxMs).map((id) => [id, []]));
   const rounds = Math.max(0, ...[...schedule.values()].map((s) => s.warmup + s.reps));
   for (let round = 0; round < rounds; round++) {
     const order = roundOrder(live, spec.id, round);
@@ -338,11 +338,11 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
         // The lead-in: untimed steps back to back before a timed one, until the engine's own
         // step times add up to Plan.leadInMs, with no settle between them (the engine's own busy
         // threads are what the next step of its loop meets).
-        const lead = leadInMs.get(id)!;
-        if (round >= warmup && lead > 0) {
+        const counts = leadInSteps.get(id);
+        if (round >= warmup && counts) {
           let steps = 0;
-          for (let ms = 0; ms < lead && steps < LEAD_IN_STEPS_MAX; steps++) ms += (await worker.request<StepResult>({ op: 'step' }, stepTimeout)).ms;
-          leadInSteps.get(id)!.push(steps);
+          for (let ms = 0; ms < plan.leadInMs && steps < LEAD_IN_STEPS_MAX; steps++) ms += (await worker.request<StepResult>({ op: 'step' }, stepTimeout)).ms;
+          counts.push(steps);
         }
         const result = await runStep(id, worker, { op: 'step' }, stepTimeout);
         if (round < warmup) continue;
@@ -370,7 +370,8 @@ export async function timeInterleaved(spec: CaseSpec, plan: Plan, live: readonly
       figureBest: figureFor(spec, s.min),
       figureWorst: figureFor(spec, s.max),
     });
-    if (leadInSteps.get(id)!.length > 0) Object.assign(row, { leadInMs: leadInMs.get(id)!, leadInSteps: summarize(leadInSteps.get(id)!).median });
+    const counts = leadInSteps.get(id);
+    if (counts?.length) row.leadInSteps = summarize(counts).median;
     const perStep = counters.get(id)!;
     if (perStep.length > 0) row.counters = Object.fromEntries(Object.keys(perStep[0]!).map((k) => [k, summarize(perStep.map((c) => c[k] ?? 0)).median]));
   }
