@@ -6,7 +6,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
-import { setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmThreadMinWorkForTesting, setWorkerSpinForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { untilWorkerChunk } from './workerChunks.js';
@@ -107,6 +107,38 @@ describe.runIf(THREADS)('threads', () => {
     } finally {
       setWasmThreadMinWorkForTesting(1 << 16);
     }
+  });
+
+  it('between jobs a worker spins for the set time, finding a job published meanwhile without blocking, then blocks', () => {
+    shutdownCpuThreads();
+    setCpuThreads(2);
+    untilWorkerChunk(() => product(Float32Array, 1, 128, 128, 128, 2, 9));
+    /** Jobs found by the worker in `jobs` products, each published 20 ms after the one before. */
+    const foundAfterGaps = (spinUs: number, jobs: number): number => {
+      setWorkerSpinForTesting(spinUs);
+      // The worker reads the spin time after each job: this one's is the new time.
+      product(Float32Array, 1, 128, 128, 128, 2, 9);
+      const before = wasmThreadStats().jobsSeenSpinning;
+      for (let i = 0; i < jobs; i++) {
+        const end = performance.now() + 20;
+        while (performance.now() < end) {
+          // A gap of 20 ms: the worker has finished the job before and is spinning, or blocked.
+        }
+        product(Float32Array, 1, 128, 128, 128, 2, 9);
+      }
+      return wasmThreadStats().jobsSeenSpinning - before;
+    };
+    try {
+      // Spinning for 200 ms, the worker is still watching 20 ms later: it finds the jobs (all but one
+      // it might have slept through while descheduled).
+      expect(foundAfterGaps(200_000, 5)).toBeGreaterThanOrEqual(4);
+      // With no spin it blocks at once after each job, and is woken for the next: it finds none.
+      expect(foundAfterGaps(0, 5)).toBe(0);
+    } finally {
+      setWorkerSpinForTesting(undefined);
+    }
+    expect(() => setWorkerSpinForTesting(-1)).toThrow(/a spin time is a whole number of microseconds below 2\^31, got -1/);
+    setWorkerSpinForTesting(undefined);
   });
 
   it('a larger count replaces the pool, a smaller one reuses it, shutdown stops it', () => {

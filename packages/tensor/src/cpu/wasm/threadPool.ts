@@ -11,6 +11,13 @@
 // chunks that running workers have claimed, so a worker that has not started yet (a browser
 // starts workers asynchronously) or is descheduled delays nothing: the caller does the work.
 //
+// Between jobs a worker first spins, watching the epoch, for a bounded time (the pool's spin, 1 ms by
+// default: WORKER_SPIN_MICROSECONDS), and only then blocks in Atomics.wait. A training step
+// publishes a few dozen jobs with short gaps between them, and a worker blocked in Atomics.wait
+// must be woken by the system, which is slow where a virtual CPU sits halted (benchmarks/NOTES.md,
+// "Workers spin briefly before they wait"): spinning catches the next job at once. OpenMP runtimes
+// do the same (GOMP's spin count, Intel's KMP_BLOCKTIME), and so do the threads of PyTorch.
+//
 // Every chunk runs the same wasm code on the same data whoever claims it, and each element of C
 // is computed by one lane from its row of A and column of B alone, so results are bit-identical
 // to a single thread's.
@@ -35,7 +42,14 @@ const HELD_ARRAYS = 6;
 const PARAMS = 8;
 /** A range job's parameters: chunks, units per chunk, units in all, participants. */
 const RANGE_PARAMS = 27;
+/** Microseconds a worker spins after a job before it blocks (set by the pool: spinMicroseconds). */
+const SPIN = 31;
 const COUNTER_BYTE = 128;
+/**
+ * Jobs the workers found published before they blocked (while spinning, or at once), since the
+ * pool started: how tests know spinning catches jobs. After the counter (bytes 136…).
+ */
+const JOBS_SEEN_SPINNING = 34;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -199,7 +213,20 @@ function start(data) {
       runRangeChunks(fn, args, ctl, counter, epoch, data.id);
       args.length = 0;
     } else runChunks(ex, ctl, counter, epoch, data.id);
-    Atomics.wait(ctl, ${EPOCH}, epoch);
+    // Spin until the next job (or STOP, which also moves the epoch) or the spin time is over, then block.
+    const spinEnd = performance.now() + Atomics.load(ctl, ${SPIN}) / 1000;
+    let seen = false;
+    for (;;) {
+      if (Atomics.load(ctl, ${EPOCH}) !== epoch) {
+        seen = true;
+        break;
+      }
+      if (performance.now() >= spinEnd) {
+        Atomics.wait(ctl, ${EPOCH}, epoch);
+        break;
+      }
+    }
+    if (seen) Atomics.add(ctl, ${JOBS_SEEN_SPINNING}, 1);
   }
   if (typeof close === 'function') close();
 }
@@ -207,6 +234,15 @@ if (typeof require === 'function') start(require('node:worker_threads').workerDa
 else self.onmessage = (event) => start(event.data);
 `;
 }
+
+/**
+ * Microseconds a worker spins after a job before blocking: 1 ms. Measured on the 2-core
+ * development machine, steps alternated between spin times in one process: two-thread SSM-VR
+ * steps 8.20 ms with no spin, 7.99 with 300 µs, 7.83 with 1 ms, 7.94 with 3 ms; DSM 6.35, 6.20,
+ * 6.07, 5.87 (benchmarks/NOTES.md). A worker then burns at most 1 ms of a core after the last job
+ * of a burst; GOMP's default spin is of the same order.
+ */
+export const WORKER_SPIN_MICROSECONDS = 1000;
 
 /** Arrays one range job may use (the job block's size). */
 const RANGE_ARRAYS_MAX = 1022;
@@ -348,9 +384,10 @@ export class ThreadPool {
    * `helpers`: the body of a function returning how a worker builds a range function from its
    * source (jsCode.ts's helpersSource: a worker shares no code with this thread).
    */
-  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string) {
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS) {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
+    this.spinMicroseconds = spinMicroseconds;
     const source = workerSource(helpers);
     try {
       for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, jobBlock: this.jobBlock, id }));
@@ -493,6 +530,17 @@ export class ThreadPool {
   /** Arrays the first worker holds for range jobs, as of the last message it read. */
   get workerArrays(): number {
     return Atomics.load(this.ctl, HELD_ARRAYS);
+  }
+
+  /** Microseconds each worker spins after a job before it blocks in Atomics.wait; read by a worker after each job. */
+  set spinMicroseconds(us: number) {
+    if (!(Number.isInteger(us) && us >= 0 && us < 2 ** 31)) throw new RangeError(`cpu threads: a spin time is a whole number of microseconds below 2^31, got ${us}`);
+    Atomics.store(this.ctl, SPIN, us);
+  }
+
+  /** Jobs the workers found published before they blocked, so far (JOBS_SEEN_SPINNING). */
+  get jobsSeenSpinning(): number {
+    return Atomics.load(this.ctl, JOBS_SEEN_SPINNING);
   }
 
   /** Chunks the workers (not the calling thread) have computed so far. */

@@ -12,7 +12,7 @@ import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } fr
 import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { showValue } from '@scorch/options';
-import { type MatmulExports, type MatmulJob, ThreadPool, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
+import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
  * Register tiles and blocks, measured (benchmarks/NOTES.md, "no unrolling over k" and "5 rows,
@@ -76,6 +76,8 @@ let pool: ThreadPool | null = null;
  * starting workers again for every product, until setCpuThreads is called again.
  */
 let poolFailed = false;
+/** Microseconds the workers spin between jobs (threadPool.ts; a test changes it). */
+let workerSpin = WORKER_SPIN_MICROSECONDS;
 /**
  * Set while a product uses the module's memory: an epilogue that itself multiplies matrices
  * would overwrite operands the rest of the product still reads, so such a nested call is
@@ -216,7 +218,7 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   const factory = workerFactory();
   if (!rt.shared || !factory) return null;
   try {
-    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource());
+    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource(), workerSpin);
   } catch {
     // The pool stopped the workers it had started; run on one thread (wasmThreads() says 1).
     pool = null;
@@ -249,9 +251,20 @@ export function forgetSharedArray(array: object): void {
   pool?.forget(array);
 }
 
-/** Workers running now, the chunks they have computed, the arrays worker 1 holds (for tests: did threads take part, do they forget?). */
-export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number } {
-  return pool ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays } : { workers: 0, workerChunks: 0, workerArrays: 0 };
+/**
+ * Workers running now, the chunks they have computed, the arrays worker 1 holds, the jobs they
+ * found before blocking (for tests: did threads take part, do they forget, does spinning catch jobs?).
+ */
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number } {
+  return pool
+    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning }
+    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0 };
+}
+
+/** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
+export function setWorkerSpinForTesting(us: number | undefined): void {
+  workerSpin = us ?? WORKER_SPIN_MICROSECONDS;
+  if (pool) pool.spinMicroseconds = workerSpin;
 }
 
 /** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */
