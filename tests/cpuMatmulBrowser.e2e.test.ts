@@ -76,7 +76,7 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.info.fma).toBe(true);
     expect(report.worstRatio).toBeLessThanOrEqual(1);
     expect(report.sameBitsAcrossThreads).toBe(true);
-    // Workers start once the page yields; over ten rounds with pauses they take part.
+    // Workers start once the page yields; over ten rounds with pauses (more, up to 20 s, until one does) they take part.
     expect(report.workerChunks).toBeGreaterThan(0);
     expectElementwiseOnPage(report);
   }, 120_000);

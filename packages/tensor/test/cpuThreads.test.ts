@@ -113,19 +113,24 @@ describe.runIf(THREADS)('threads', () => {
     shutdownCpuThreads();
     setCpuThreads(2);
     untilWorkerChunk(() => product(Float32Array, 1, 128, 128, 128, 2, 9));
+    /** A product published 20 ms after the last: the worker has finished that one and is spinning, or blocked. */
+    const afterGap = () => {
+      const end = performance.now() + 20;
+      while (performance.now() < end) {
+        // The gap.
+      }
+      product(Float32Array, 1, 128, 128, 128, 2, 9);
+    };
     /** Jobs found by the worker in `jobs` products, each published 20 ms after the one before. */
     const foundAfterGaps = (spinUs: number, jobs: number): number => {
       setWorkerSpinForTesting(spinUs);
-      // The worker reads the spin time after each job: this one's is the new time.
-      product(Float32Array, 1, 128, 128, 128, 2, 9);
+      // The worker reads the spin time after each job: after the first of these it spins for the
+      // new time. The second lets the first be counted (a worker may notice a job it was spinning
+      // for after the caller has done it all) before the count is read.
+      afterGap();
+      afterGap();
       const before = wasmThreadStats().jobsSeenSpinning;
-      for (let i = 0; i < jobs; i++) {
-        const end = performance.now() + 20;
-        while (performance.now() < end) {
-          // A gap of 20 ms: the worker has finished the job before and is spinning, or blocked.
-        }
-        product(Float32Array, 1, 128, 128, 128, 2, 9);
-      }
+      for (let i = 0; i < jobs; i++) afterGap();
       return wasmThreadStats().jobsSeenSpinning - before;
     };
     try {

@@ -277,7 +277,9 @@ export function cpuWasmEnabled(): boolean {
  * In Node, compiled programs' large elementwise kernels and matmul epilogues (from 2^16
  * elements) split across the same threads, and while the count is above 1 the CPU's arrays are
  * made on SharedArrayBuffers. Results are identical whatever the count. Workers start on the
- * first job large enough to split and then wait, idle and unref'd, for the next; a lower count
+ * first job large enough to split; after each job a worker watches for the next for 1 ms
+ * (spinning, as OpenMP's threads do, so that the jobs of a training step follow one another
+ * without waking a sleeping thread each time), then waits, idle and unref'd; a lower count
  * leaves some of them idle, shutdownCpuThreads() stops them.
  */
 export function setCpuThreads(n: number | undefined): void {
