@@ -16,7 +16,8 @@
 // publishes a few dozen jobs with short gaps between them, and a worker blocked in Atomics.wait
 // must be woken by the system, which is slow where a virtual CPU sits halted (benchmarks/NOTES.md,
 // "Workers spin briefly before they wait"): spinning catches the next job at once. OpenMP runtimes
-// do the same (GOMP's spin count, Intel's KMP_BLOCKTIME), and so do the threads of PyTorch.
+// do the same (GOMP's spin count, Intel's KMP_BLOCKTIME), and so do the threads of PyTorch. The
+// caller, waiting for the workers' last chunks, spins for the same time before it blocks.
 //
 // Every chunk runs the same wasm code on the same data whoever claims it, and each element of C
 // is computed by one lane from its row of A and column of B alone, so results are bit-identical
@@ -435,12 +436,20 @@ export class ThreadPool {
     Atomics.notify(ctl, EPOCH);
   }
 
-  /** Once the caller has claimed what it could: waits for all `nChunks`, throws `failure` if one failed. */
+  /**
+   * Once the caller has claimed what it could: waits for all `nChunks`, throws `failure` if one
+   * failed. It spins for the workers' spin time before it blocks, for the same reason they do (a
+   * thread woken from Atomics.wait resumes late): the last chunks usually end within it. Measured
+   * in one process, steps alternated with and without: two-thread SSM-VR 8.15 → 8.03 ms, DSM
+   * 4.59 → 4.54.
+   */
   private finish(nChunks: number, failure: string): void {
     const { ctl } = this;
+    const spinEnd = performance.now() + Atomics.load(ctl, SPIN) / 1000;
     for (;;) {
       const done = Atomics.load(ctl, DONE);
       if (done >= nChunks) break;
+      if (performance.now() < spinEnd) continue;
       if (this.blocking) Atomics.wait(ctl, DONE, done);
     }
     if (Atomics.load(ctl, FAILED) !== 0) throw new Error(failure);
