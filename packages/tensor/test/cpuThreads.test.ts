@@ -142,8 +142,10 @@ describe.runIf(THREADS)('threads', () => {
     } finally {
       setWorkerSpinForTesting(undefined);
     }
+    // A time that is not a whole number of microseconds is refused, with a pool running or not.
     expect(() => setWorkerSpinForTesting(-1)).toThrow(/a spin time is a whole number of microseconds below 2\^31, got -1/);
-    setWorkerSpinForTesting(undefined);
+    shutdownCpuThreads();
+    expect(() => setWorkerSpinForTesting(1.5)).toThrow(/got 1.5/);
   });
 
   it('a larger count replaces the pool, a smaller one reuses it, shutdown stops it', () => {

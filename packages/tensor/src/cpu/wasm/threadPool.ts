@@ -227,7 +227,7 @@ function start(data) {
         break;
       }
     }
-    if (seen) Atomics.add(ctl, ${JOBS_SEEN_SPINNING}, 1);
+    if (seen && Atomics.load(ctl, ${STOP}) === 0) Atomics.add(ctl, ${JOBS_SEEN_SPINNING}, 1);
   }
   if (typeof close === 'function') close();
 }

@@ -263,8 +263,11 @@ export function wasmThreadStats(): { workers: number; workerChunks: number; work
 
 /** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
 export function setWorkerSpinForTesting(us: number | undefined): void {
-  workerSpin = us ?? WORKER_SPIN_MICROSECONDS;
-  if (pool) pool.spinMicroseconds = workerSpin;
+  const spin = us ?? WORKER_SPIN_MICROSECONDS;
+  // The pool checks the value: a refused one changes nothing.
+  if (pool) pool.spinMicroseconds = spin;
+  else if (!(Number.isInteger(spin) && spin >= 0 && spin < 2 ** 31)) throw new RangeError(`cpu threads: a spin time is a whole number of microseconds below 2^31, got ${spin}`);
+  workerSpin = spin;
 }
 
 /** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */
