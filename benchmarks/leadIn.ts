@@ -7,6 +7,7 @@
 
 import { scorchEngine } from './src/engines/scorch.js';
 import { makeInputs } from './src/inputs.js';
+import { summarize } from './src/stats.js';
 import { DSM_CASE, SSMVR_CASE } from './src/workloads.js';
 
 const [workload = 'ssmvr', threads = 'default'] = process.argv.slice(2);
@@ -21,7 +22,6 @@ const prepared = await engine.prepare(spec, makeInputs(spec));
 await prepared.value();
 for (let i = 0; i < 40; i++) await prepared.step();
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const cells: string[] = [];
 // A negative lead-in: no pause at all, steps in a loop.
 for (const leadMs of [0, 1, 30, 60, 100, 200, -1]) {
@@ -34,7 +34,7 @@ for (const leadMs of [0, 1, 30, 60, 100, 200, -1]) {
     await prepared.step();
     times.push(performance.now() - t0);
   }
-  cells.push(`${leadMs < 0 ? 'loop' : `lead-in ${leadMs} ms`}: ${median(times).toFixed(1)}`);
+  cells.push(`${leadMs < 0 ? 'loop' : `lead-in ${leadMs} ms`}: ${summarize(times).median.toFixed(1)}`);
 }
 console.log(`${spec.id}, ${threads === '1' ? 'one thread' : 'default threads'} (ms, median of 15): ${cells.join(' | ')}`);
 prepared.dispose();

@@ -245,6 +245,12 @@ else self.onmessage = (event) => start(event.data);
  */
 export const WORKER_SPIN_MICROSECONDS = 1000;
 
+/** `us` as a spin time (a whole number of microseconds the control block holds), or a RangeError. */
+export function checkSpinMicroseconds(us: number): number {
+  if (!(Number.isInteger(us) && us >= 0 && us < 2 ** 31)) throw new RangeError(`cpu threads: a spin time is a whole number of microseconds below 2^31, got ${us}`);
+  return us;
+}
+
 /** Arrays one range job may use (the job block's size). */
 const RANGE_ARRAYS_MAX = 1022;
 
@@ -543,8 +549,7 @@ export class ThreadPool {
 
   /** Microseconds each worker spins after a job before it blocks in Atomics.wait; read by a worker after each job. */
   set spinMicroseconds(us: number) {
-    if (!(Number.isInteger(us) && us >= 0 && us < 2 ** 31)) throw new RangeError(`cpu threads: a spin time is a whole number of microseconds below 2^31, got ${us}`);
-    Atomics.store(this.ctl, SPIN, us);
+    Atomics.store(this.ctl, SPIN, checkSpinMicroseconds(us));
   }
 
   /** Jobs the workers found published before they blocked, so far (JOBS_SEEN_SPINNING). */

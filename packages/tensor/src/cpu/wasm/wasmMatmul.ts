@@ -12,7 +12,7 @@ import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } fr
 import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { showValue } from '@scorch/options';
-import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
+import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
 /**
  * Register tiles and blocks, measured (benchmarks/NOTES.md, "no unrolling over k" and "5 rows,
@@ -263,11 +263,9 @@ export function wasmThreadStats(): { workers: number; workerChunks: number; work
 
 /** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
 export function setWorkerSpinForTesting(us: number | undefined): void {
-  const spin = us ?? WORKER_SPIN_MICROSECONDS;
-  // The pool checks the value: a refused one changes nothing.
-  if (pool) pool.spinMicroseconds = spin;
-  else if (!(Number.isInteger(spin) && spin >= 0 && spin < 2 ** 31)) throw new RangeError(`cpu threads: a spin time is a whole number of microseconds below 2^31, got ${spin}`);
-  workerSpin = spin;
+  // Checked first: a refused time changes nothing.
+  workerSpin = checkSpinMicroseconds(us ?? WORKER_SPIN_MICROSECONDS);
+  if (pool) pool.spinMicroseconds = workerSpin;
 }
 
 /** Stops the workers, if any (they are unref'd, so this is only needed to free them early). */
