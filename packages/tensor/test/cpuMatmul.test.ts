@@ -790,3 +790,72 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
     expect(() => matmulInto(x, 0, x, 0, new Float32Array(4), 0, 2, 2, 2, { transA: 1 as unknown as boolean })).toThrow('matmulInto: transA must be true or false, got 1');
   });
 });
+
+describe.runIf(WASM)('narrow products (at most 4 rows; at most 4 columns with A stored transposed): the bits of the tiled kernel', () => {
+  // The narrow kernels read the operands in place and keep whole rows (or, for Cᵀ = Bᵀ·Aᵀ, whole
+  // columns) of C in their accumulators; the tiled kernel computes the same rows inside a taller
+  // product (the same columns inside a wider one). Each element is the same sum in the same order
+  // on both, so the bits must agree: column counts cover whole blocks of vectors, single vectors
+  // and single columns; k = 1, a few, and past a k block of the tiled kernel (256). Products
+  // below WASM_MIN_WORK run in TypeScript (its own sum, tested above) and are left out.
+  const OTHER = [1, 3, 5, 17, 33, 130, 600];
+  const DEPTHS = [1, 7, 300];
+  const fill = (Ctor: FloatCtor, length: number, seed: number) => randomArray(Ctor, length, seededUniform(seed));
+
+  for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+    it(`${name}: C = A·B with 1–4 rows (A row-major or stored transposed) against 9 rows`, () => {
+      setCpuWasm(true);
+      for (let r = 1; r <= 4; r++) {
+        for (const n of OTHER) {
+          for (const k of DEPTHS) {
+            if (r * n * k < WASM_MIN_WORK) continue;
+            for (const transA of [false, true]) {
+              const tall = r + 5;
+              const big = fill(Ctor, tall * k, r * 1000 + n * 10 + k); // [tall, k] row-major
+              const b = fill(Ctor, k * n, n * 31 + k);
+              const wantAll = new Ctor(tall * n);
+              matmulInto(big, 0, b, 0, wantAll, 0, tall, n, k);
+              // The first r rows of `big`, row-major or stored as the k×r matrix Aᵀ.
+              const a = new Ctor(r * k);
+              for (let i = 0; i < r; i++) for (let p = 0; p < k; p++) a[transA ? p * r + i : i * k + p] = big[i * k + p]!;
+              const got = new Ctor(r * n).fill(NaN);
+              matmulInto(a, 0, b, 0, got, 0, r, n, k, { transA });
+              const d = firstDifference(got, 0, wantAll.subarray(0, r * n));
+              expect(d, `${r}×${k}×${n}, transA ${transA}: element ${d}, ${got[d]} against ${wantAll[d]}`).toBe(-1);
+            }
+          }
+        }
+      }
+    });
+
+    it(`${name}: C = Aᵀ·B with 1–4 columns (B row-major or stored transposed) against 9 columns, batched`, () => {
+      setCpuWasm(true);
+      for (let c = 1; c <= 4; c++) {
+        for (const m of OTHER) {
+          for (const k of DEPTHS) {
+            if (m * c * k < WASM_MIN_WORK) continue;
+            for (const transB of [false, true]) {
+              const batch = 2;
+              const wide = c + 5;
+              // Per entry: Aᵀ stored k×m, and B: k×wide row-major, whose first c columns are the narrow B.
+              const aT = fill(Ctor, batch * k * m, c * 1000 + m * 10 + k);
+              const bWide = fill(Ctor, batch * k * wide, m * 31 + k);
+              const wantAll = new Ctor(batch * m * wide);
+              matmulBatchedInto(batch, aT, 0, k * m, bWide, 0, k * wide, wantAll, 0, m, wide, k, { transA: true });
+              const b = new Ctor(batch * k * c);
+              for (let e = 0; e < batch; e++) {
+                for (let p = 0; p < k; p++) for (let j = 0; j < c; j++) b[e * k * c + (transB ? j * k + p : p * c + j)] = bWide[e * k * wide + p * wide + j]!;
+              }
+              const got = new Ctor(batch * m * c).fill(NaN);
+              matmulBatchedInto(batch, aT, 0, k * m, b, 0, k * c, got, 0, m, c, k, { transA: true, transB });
+              const want = new Ctor(batch * m * c);
+              for (let e = 0; e < batch * m; e++) for (let j = 0; j < c; j++) want[e * c + j] = wantAll[e * wide + j]!;
+              const d = firstDifference(got, 0, want);
+              expect(d, `${batch} × ${m}×${k}×${c}, transB ${transB}: element ${d}, ${got[d]} against ${want[d]}`).toBe(-1);
+            }
+          }
+        }
+      }
+    });
+  }
+});

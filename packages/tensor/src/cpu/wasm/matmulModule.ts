@@ -23,6 +23,9 @@ import { FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
 
 export type WasmFloat = 'f32' | 'f64';
 
+/** The most rows of the left operand the narrow kernels (narrow_T_r) take. */
+export const NARROW_ROWS = 4;
+
 export interface MatmulKernelShape {
   /** Rows of the register tile. */
   mr: number;
@@ -82,6 +85,8 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * Packing from a transposed operand writes the same values to the same panel slots as packing
  * from its row-major copy, so the kernel's arithmetic, and every bit of C, is the same.
  * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
+ * - narrow_T_r(l, lsr, lsp, rm, ldr, d, dsr, dsc, cols, k) for r = 1 … NARROW_ROWS: D = L·R for
+ *   an L of r rows and a row-major R, read in place (strides in bytes; below, where it is made).
  */
 export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: opts.maximumPages, shared: opts.sharedMemory });
@@ -101,6 +106,7 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
   const vmul = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4Mul() : f.f64x2Mul());
   const vadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4Add() : f.f64x2Add());
   const vmadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4RelaxedMadd() : f.f64x2RelaxedMadd());
+  const extract = (lane: number) => (f: FunctionBody) => (dtype === 'f32' ? f.f32x4ExtractLane(lane) : f.f64x2ExtractLane(lane));
 
   // `for (i = from; i < to; i += step) body()`, as block { loop { br_if exit; body; i += step; br loop } }.
   const forRange = (f: FunctionBody, i: number, from: () => void, to: () => void, step: number, body: () => void) => {
@@ -331,6 +337,90 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       });
     });
   });
+
+  // narrow_T_r(l, lsr, lsp, rm, ldr, d, dsr, dsc, cols, k), r = 1 … NARROW_ROWS: the product of a
+  // matrix of r rows and a row-major one, read where they lie, nothing packed: D[q, c] = Σ_p
+  // L[q, p]·R[p, c] for q < r, c < cols, with L's element (q, p) at l + q·lsr + p·lsp, R's (p, c)
+  // at rm + p·ldr + c·E and D's (q, c) at d + q·dsr + c·dsc (strides in bytes; D row-major when
+  // dsc = E, else each lane stored alone). R's columns lie in the lanes, L's values are splats, and
+  // each element of D is one lane of one accumulator that starts at zero and adds L·R for p = 0, 1,
+  // … in order with the micro-kernel's own update: the same bits as gemm's. A product with at most
+  // r rows (C = A·B), or at most r columns and A stored transposed (Cᵀ = Bᵀ·Aᵀ, Aᵀ row-major), is
+  // all accumulators: the 5×8 tile would compute mostly padding, after packing all of A or B.
+  for (let r = 1; r <= NARROW_ROWS; r++) {
+    // Vectors of columns per block: r·W accumulators, r splats, R's vector and the product in
+    // the 15 registers (see wasmMatmul.ts's tiles).
+    const W = Math.min(4, Math.floor((15 - r - 2) / r));
+    m.func(`narrow_${dtype}_${r}`, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [l, lsr, lsp, rm, ldr, d, dsr, dsc, cols, k]) => {
+      const c = f.local(I32), p = f.local(I32), rp = f.local(I32), at = f.local(I32);
+      const lp: number[] = [];
+      for (let q = 0; q < r; q++) lp.push(f.local(I32));
+      const splats: number[] = [];
+      for (let q = 0; q < r; q++) splats.push(f.local(V128));
+      const accs: number[] = [];
+      for (let t = 0; t < r * W; t++) accs.push(f.local(V128));
+      const rv = f.local(V128);
+      // Columns c … c + vecs·lanes − 1 (vecs vectors), or the one column c (vecs = 0: splats of
+      // R's element, lane 0 stored), over all of k.
+      const block = (vecs: number) => {
+        const width = Math.max(vecs, 1);
+        for (let t = 0; t < r * width; t++) f.v128Const().set(accs[t]!);
+        for (let q = 0; q < r; q++) f.get(l).get(lsr).i32Const(q).i32Mul().i32Add().set(lp[q]!);
+        f.get(rm).get(c).i32Const(E).i32Mul().i32Add().set(rp);
+        f.get(k).set(p);
+        f.block().loop();
+        f.get(p).i32Eqz().brIf(1);
+        for (let q = 0; q < r; q++) {
+          f.get(lp[q]!);
+          splat(f, 0);
+          f.set(splats[q]!);
+        }
+        for (let w = 0; w < width; w++) {
+          f.get(rp);
+          if (vecs === 0) splat(f, 0);
+          else f.v128Load(w * 16);
+          f.set(rv);
+          for (let q = 0; q < r; q++) {
+            const t = accs[q * width + w]!;
+            if (fma) f.get(splats[q]!).get(rv).get(t).emit(vmadd).set(t);
+            else f.get(t).get(splats[q]!).get(rv).emit(vmul).emit(vadd).set(t);
+          }
+        }
+        for (let q = 0; q < r; q++) f.get(lp[q]!).get(lsp).i32Add().set(lp[q]!);
+        f.get(rp).get(ldr).i32Add().set(rp);
+        f.get(p).i32Const(1).i32Sub().set(p);
+        f.br(0).end().end();
+        for (let q = 0; q < r; q++) {
+          // at = d + q·dsr + c·dsc
+          f.get(d).get(dsr).i32Const(q).i32Mul().i32Add().get(c).get(dsc).i32Mul().i32Add().set(at);
+          if (vecs === 0) {
+            f.get(at).get(accs[q]!).emit(extract(0)).emit(store);
+            continue;
+          }
+          f.get(dsc).i32Const(E).i32Eq().if();
+          for (let w = 0; w < vecs; w++) f.get(at).get(accs[q * width + w]!).v128Store(w * 16);
+          f.else();
+          for (let w = 0; w < vecs; w++) {
+            for (let lane = 0; lane < lanes; lane++) {
+              f.get(at).get(accs[q * width + w]!).emit(extract(lane)).emit(store);
+              f.get(at).get(dsc).i32Add().set(at);
+            }
+          }
+          f.end();
+        }
+      };
+      f.i32Const(0).set(c);
+      // Blocks of W vectors, then single vectors, then single columns.
+      for (const vecs of [W, 1, 0]) {
+        const step = Math.max(vecs, 1) * (vecs === 0 ? 1 : lanes);
+        f.block().loop();
+        f.get(c).i32Const(step).i32Add().get(cols).i32GtS().brIf(1);
+        block(vecs);
+        f.get(c).i32Const(step).i32Add().set(c);
+        f.br(0).end().end();
+      }
+    });
+  }
 
   // compact(c, ldc, n, rows): row r moves from c + r·ldc to c + r·n (memmove; rows go downwards).
   m.func(`compact_${dtype}`, [I32, I32, I32, I32], [], (f, [c, ldc, n, rows]) => {

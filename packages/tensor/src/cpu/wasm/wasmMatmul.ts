@@ -2,14 +2,15 @@
 // use, with relaxed SIMD's fused multiply-add where the engine has it; operands are copied into
 // its memory (one memcpy each), B is packed there, and C is computed in chunks of rows, on this
 // thread or split across workers, then copied out chunk by chunk, each chunk handed to the
-// caller's epilogue while it is still in cache.
+// caller's epilogue while it is still in cache. A product of at most four rows (or four columns,
+// with A stored transposed) is narrow: the narrow kernels read both operands as copied, unpacked.
 //
 // Copying costs O(mk + kn + mn) against the product's O(mnk) and lets the kernels read packed,
 // aligned operands whatever the caller's arrays are. The memory is shared (a SharedArrayBuffer)
 // wherever that is allowed, so workers can compute in place.
 
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
-import { type MatmulKernelShape, type MatmulModuleLayout, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
+import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { showValue } from '@scorch/options';
 import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
@@ -60,7 +61,11 @@ interface Runtime {
   shared: boolean;
   exports: MatmulExports;
   /** The exports a product calls, per element type (looked up once, not by name per call). */
-  kernels: Record<WasmFloat, { packB: MatmulExports[string]; packBT: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string] }>;
+  kernels: Record<WasmFloat, {
+    packB: MatmulExports[string]; packBT: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string];
+    /** narrow_T_r at index r − 1. */
+    narrow: MatmulExports[string][];
+  }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
   bytes: number;
@@ -111,8 +116,8 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, bytes,
       kernels: {
-        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32! },
-        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64! },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'f32') },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'f64') },
       },
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
@@ -123,6 +128,10 @@ function getRuntime(): Runtime | null {
     runtime = null;
   }
   return runtime;
+}
+
+function narrowKernels(exports: MatmulExports, dtype: WasmFloat): MatmulExports[string][] {
+  return Array.from({ length: NARROW_ROWS }, (_, i) => exports[`narrow_${dtype}_${i + 1}`]!);
 }
 
 /**
@@ -400,6 +409,45 @@ function runInParts(rt: Runtime, p: Product): boolean {
   return true;
 }
 
+/**
+ * A product of at most NARROW_ROWS rows (C = A·B, B not stored transposed), or of at most that
+ * many columns with A stored transposed (Cᵀ = Bᵀ·Aᵀ, the stored Aᵀ row-major), on one thread by
+ * the narrow kernels (matmulModule.ts): the operands copied as stored, nothing packed, C written
+ * dense. Each element of C is the same sum in the same order as gemm's, so the same bits.
+ */
+function runNarrow(rt: Runtime, p: Product): void {
+  const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
+  const L = rt.layouts[dtype];
+  const E = L.bytes;
+  const aShared = aStride === 0 || batch === 1;
+  const bShared = bStride === 0 || batch === 1;
+  // The general layout's A copies, raw B and C (its total is what runInParts sized the call by).
+  const { aRegion, aBatch, bRaw, cRegion, cBatch, total } = productLayout(L, batch, m, n, k, aShared, bShared, 1);
+  ensureBytes(rt, total);
+  const view = dtype === 'f32' ? rt.f32 : rt.f64;
+  for (let i = 0; i < (aShared ? 1 : batch); i++) {
+    const from = aOff + i * aStride;
+    view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
+  }
+  const rowsLeft = m <= NARROW_ROWS && !transB;
+  const kernel = rt.kernels[dtype].narrow[(rowsLeft ? m : n) - 1]!;
+  for (let i = 0; i < batch; i++) {
+    if (i === 0 || !bShared) {
+      const from = bOff + i * bStride;
+      view.set(b.subarray(from, from + k * n), bRaw / E);
+    }
+    const aAt = aRegion + (aShared ? 0 : i * aBatch);
+    const cAt = cRegion + i * cBatch;
+    // L = A (element (i, p) at i·k + p, or p·m + i stored transposed), R = B, D = C.
+    if (rowsLeft) kernel(aAt, (transA ? 1 : k) * E, (transA ? m : 1) * E, bRaw, n * E, cAt, n * E, E, n, k);
+    // L = Bᵀ (element (j, p) at p·n + j, or j·k + p stored transposed), R = Aᵀ as stored, D = Cᵀ.
+    else kernel(bRaw, (transB ? k : 1) * E, (transB ? 1 : n) * E, aAt, m * E, cAt, E, n * E, m, k);
+    const to = cOff + i * m * n;
+    c.set(view.subarray(cAt / E, cAt / E + m * n), to);
+    epilogue?.(to, to + m * n);
+  }
+}
+
 function runProduct(rt: Runtime, p: Product): void {
   const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
   const L = rt.layouts[dtype];
@@ -418,6 +466,10 @@ function runProduct(rt: Runtime, p: Product): void {
   const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
+  if (!threaded && ((m <= NARROW_ROWS && !transB) || (n <= NARROW_ROWS && transA))) {
+    runNarrow(rt, p);
+    return;
+  }
 
   const { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total } = productLayout(L, batch, m, n, k, aShared, bShared, participants);
   // runInParts sized the call to fit (the same layout, with at least these participants).
