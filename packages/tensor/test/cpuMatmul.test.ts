@@ -791,71 +791,64 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
   });
 });
 
-describe.runIf(WASM)('narrow products (at most 4 rows; at most 4 columns with A stored transposed): the bits of the tiled kernel', () => {
-  // The narrow kernels read the operands in place and keep whole rows (or, for Cᵀ = Bᵀ·Aᵀ, whole
-  // columns) of C in their accumulators; the tiled kernel computes the same rows inside a taller
-  // product (the same columns inside a wider one). Each element is the same sum in the same order
-  // on both, so the bits must agree: column counts cover whole blocks of vectors, single vectors
-  // and single columns; k = 1, a few, and past a k block of the tiled kernel (256). Products
-  // below WASM_MIN_WORK run in TypeScript (its own sum, tested above) and are left out.
+describe.runIf(WASM)('narrow products (at most 4 rows or 4 columns): the bits of the tiled kernel', () => {
+  // The narrow kernels read the operands in place and keep whole rows or columns of C in their
+  // accumulators. The tiled kernel computes the same elements inside a product 5 rows taller and 5
+  // columns wider. Each element is the same sum in the same order on both, so the bits must agree,
+  // for every flag and in a batch. The other dimension covers whole blocks of vectors, single
+  // vectors and single columns; k = 1, a few, and past a k block of the tiled kernel (256), and
+  // neither a multiple of 4 nor of 2 (the last steps of a block of k). Products below
+  // WASM_MIN_WORK run in TypeScript (its own sum, tested above) and are left out.
   const OTHER = [1, 3, 5, 17, 33, 130, 600];
   const DEPTHS = [1, 7, 300];
-  const fill = (Ctor: FloatCtor, length: number, seed: number) => randomArray(Ctor, length, seededUniform(seed));
+  const FLAGS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+
+  /** The rows×cols row-major matrix at `off` of `x`, as stored (transposed when `t`), in a new array. */
+  function stored(Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, t: boolean): Float {
+    const out = new Ctor(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[t ? j * rows + i : i * cols + j] = x[off + i * cols + j]!;
+    return out;
+  }
 
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
-    it(`${name}: C = A·B with 1–4 rows (A row-major or stored transposed) against 9 rows`, () => {
+    it(`${name}: 1–4 rows or columns, every flag, a batch of 2`, () => {
       setCpuWasm(true);
-      for (let r = 1; r <= 4; r++) {
-        for (const n of OTHER) {
+      let cases = 0;
+      for (let narrow = 1; narrow <= 4; narrow++) {
+        for (const other of OTHER) {
           for (const k of DEPTHS) {
-            if (r * n * k < WASM_MIN_WORK) continue;
-            for (const transA of [false, true]) {
-              const tall = r + 5;
-              const big = fill(Ctor, tall * k, r * 1000 + n * 10 + k); // [tall, k] row-major
-              const b = fill(Ctor, k * n, n * 31 + k);
-              const wantAll = new Ctor(tall * n);
-              matmulInto(big, 0, b, 0, wantAll, 0, tall, n, k);
-              // The first r rows of `big`, row-major or stored as the k×r matrix Aᵀ.
-              const a = new Ctor(r * k);
-              for (let i = 0; i < r; i++) for (let p = 0; p < k; p++) a[transA ? p * r + i : i * k + p] = big[i * k + p]!;
-              const got = new Ctor(r * n).fill(NaN);
-              matmulInto(a, 0, b, 0, got, 0, r, n, k, { transA });
-              const d = firstDifference(got, 0, wantAll.subarray(0, r * n));
-              expect(d, `${r}×${k}×${n}, transA ${transA}: element ${d}, ${got[d]} against ${wantAll[d]}`).toBe(-1);
-            }
-          }
-        }
-      }
-    });
-
-    it(`${name}: C = Aᵀ·B with 1–4 columns (B row-major or stored transposed) against 9 columns, batched`, () => {
-      setCpuWasm(true);
-      for (let c = 1; c <= 4; c++) {
-        for (const m of OTHER) {
-          for (const k of DEPTHS) {
-            if (m * c * k < WASM_MIN_WORK) continue;
-            for (const transB of [false, true]) {
+            for (const [m, n] of [[narrow, other], [other, narrow]] as const) {
+              if (m * n * k < WASM_MIN_WORK) continue;
               const batch = 2;
-              const wide = c + 5;
-              // Per entry: Aᵀ stored k×m, and B: k×wide row-major, whose first c columns are the narrow B.
-              const aT = fill(Ctor, batch * k * m, c * 1000 + m * 10 + k);
-              const bWide = fill(Ctor, batch * k * wide, m * 31 + k);
-              const wantAll = new Ctor(batch * m * wide);
-              matmulBatchedInto(batch, aT, 0, k * m, bWide, 0, k * wide, wantAll, 0, m, wide, k, { transA: true });
-              const b = new Ctor(batch * k * c);
-              for (let e = 0; e < batch; e++) {
-                for (let p = 0; p < k; p++) for (let j = 0; j < c; j++) b[e * k * c + (transB ? j * k + p : p * c + j)] = bWide[e * k * wide + p * wide + j]!;
+              // Row-major operands of the tiled product, per entry: (m + 5) × k and k × (n + 5).
+              const [M, N] = [m + 5, n + 5];
+              const bigA = randomArray(Ctor, batch * M * k, seededUniform(narrow * 1000 + other * 10 + k));
+              const bigB = randomArray(Ctor, batch * k * N, seededUniform(other * 31 + k + m));
+              const bigC = new Ctor(batch * M * N);
+              matmulBatchedInto(batch, bigA, 0, M * k, bigB, 0, k * N, bigC, 0, M, N, k);
+              const want = new Ctor(batch * m * n);
+              for (let e = 0; e < batch; e++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) want[(e * m + i) * n + j] = bigC[(e * M + i) * N + j]!;
+              for (const [transA, transB] of FLAGS) {
+                // Entry e's A: the first m rows of its big A; its B: the first n columns of its big B.
+                const a = new Ctor(batch * m * k);
+                const b = new Ctor(batch * k * n);
+                for (let e = 0; e < batch; e++) {
+                  a.set(stored(Ctor, bigA, e * M * k, m, k, transA), e * m * k);
+                  const bRows = new Ctor(k * n);
+                  for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bRows[p * n + j] = bigB[e * k * N + p * N + j]!;
+                  b.set(stored(Ctor, bRows, 0, k, n, transB), e * k * n);
+                }
+                const got = new Ctor(batch * m * n).fill(NaN);
+                matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, got, 0, m, n, k, { transA, transB });
+                const d = firstDifference(got, 0, want);
+                expect(d, `${m}×${k}×${n}, transA ${transA}, transB ${transB}: element ${d}, ${got[d]} against ${want[d]}`).toBe(-1);
+                cases++;
               }
-              const got = new Ctor(batch * m * c).fill(NaN);
-              matmulBatchedInto(batch, aT, 0, k * m, b, 0, k * c, got, 0, m, c, k, { transA: true, transB });
-              const want = new Ctor(batch * m * c);
-              for (let e = 0; e < batch * m; e++) for (let j = 0; j < c; j++) want[e * c + j] = wantAll[e * wide + j]!;
-              const d = firstDifference(got, 0, want);
-              expect(d, `${batch} × ${m}×${k}×${c}, transB ${transB}: element ${d}, ${got[d]} against ${want[d]}`).toBe(-1);
             }
           }
         }
       }
+      expect(cases).toBeGreaterThan(300);
     });
   }
 });

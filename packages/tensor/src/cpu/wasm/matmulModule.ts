@@ -87,6 +87,9 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
  * - narrow_T_r(l, lsr, lsp, rm, ldr, d, dsr, dsc, cols, k) for r = 1 … NARROW_ROWS: D = L·R for
  *   an L of r rows and a row-major R, read in place (strides in bytes; below, where it is made).
+ * - narrowCols_T_n(a, lda, b, bsp, bsj, c, rows, k) for n = 1 … NARROW_ROWS: C = A·B for a
+ *   row-major A and a B of n columns, read in place, C dense; it may read up to a vector past
+ *   A's last row.
  */
 export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: opts.maximumPages, shared: opts.sharedMemory });
@@ -419,6 +422,97 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
         f.get(c).i32Const(step).i32Add().set(c);
         f.br(0).end().end();
       }
+    });
+  }
+
+  // narrowCols_T_n(a, lda, b, bsp, bsj, c, rows, k), n = 1 … NARROW_ROWS: C = A·B for a row-major A
+  // (row stride lda bytes) and a B of n columns (element (p, j) at b + p·bsp + j·bsj), C dense
+  // (rows × n). A block of `lanes` rows of A, `lanes` steps of k at a time, is loaded as vectors
+  // and transposed in registers, so that each lane holds a row: the accumulator of column j then
+  // adds (A's column of the block)·B[p, j] for p = 0, 1, … in order, as gemm's would. The last,
+  // partial block repeats the last row in its spare lanes (not stored); the last, partial steps of
+  // k load whole vectors and use only the lanes before k (the layout has room past A's rows).
+  const shuffleBytes = (indices: readonly number[]) => indices.flatMap((l) => Array.from({ length: E }, (_, b) => l * E + b));
+  const transpose: (f: FunctionBody, rows: readonly number[], tmp: readonly number[], cols: readonly number[]) => void = lanes === 4
+    ? (f, r, t, c) => {
+      const sh = (x: number, y: number, idx: number[], to: number) => f.get(x).get(y).i8x16Shuffle(shuffleBytes(idx)).set(to);
+      sh(r[0]!, r[1]!, [0, 4, 1, 5], t[0]!);
+      sh(r[0]!, r[1]!, [2, 6, 3, 7], t[1]!);
+      sh(r[2]!, r[3]!, [0, 4, 1, 5], t[2]!);
+      sh(r[2]!, r[3]!, [2, 6, 3, 7], t[3]!);
+      sh(t[0]!, t[2]!, [0, 1, 4, 5], c[0]!);
+      sh(t[0]!, t[2]!, [2, 3, 6, 7], c[1]!);
+      sh(t[1]!, t[3]!, [0, 1, 4, 5], c[2]!);
+      sh(t[1]!, t[3]!, [2, 3, 6, 7], c[3]!);
+    }
+    : (f, r, _t, c) => {
+      f.get(r[0]!).get(r[1]!).i8x16Shuffle(shuffleBytes([0, 2])).set(c[0]!);
+      f.get(r[0]!).get(r[1]!).i8x16Shuffle(shuffleBytes([1, 3])).set(c[1]!);
+    };
+  for (let n = 1; n <= NARROW_ROWS; n++) {
+    m.func(`narrowCols_${dtype}_${n}`, [I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, b, bsp, bsj, c, rows, k]) => {
+      const i0 = f.local(I32), p = f.local(I32), bp = f.local(I32), last = f.local(I32), at = f.local(I32);
+      const rowAt: number[] = [], rv: number[] = [], tmp: number[] = [], col: number[] = [], acc: number[] = [], bj: number[] = [];
+      for (let q = 0; q < lanes; q++) rowAt.push(f.local(I32));
+      for (let q = 0; q < lanes; q++) rv.push(f.local(V128));
+      for (let q = 0; q < lanes; q++) tmp.push(f.local(V128));
+      for (let q = 0; q < lanes; q++) col.push(f.local(V128));
+      for (let j = 0; j < n; j++) acc.push(f.local(V128));
+      for (let j = 0; j < n; j++) bj.push(f.local(I32));
+      const bs = f.local(V128);
+      for (let j = 0; j < n; j++) f.get(bsj).i32Const(j).i32Mul().set(bj[j]!);
+      // The update of every column's accumulator by step pp of the block (bp at B's row p).
+      const update = (pp: number) => {
+        for (let j = 0; j < n; j++) {
+          f.get(bp).get(bj[j]!).i32Add();
+          splat(f, 0);
+          f.set(bs);
+          if (fma) f.get(col[pp]!).get(bs).get(acc[j]!).emit(vmadd).set(acc[j]!);
+          else f.get(acc[j]!).get(col[pp]!).get(bs).emit(vmul).emit(vadd).set(acc[j]!);
+        }
+        f.get(bp).get(bsp).i32Add().set(bp);
+      };
+      const loadBlock = () => {
+        for (let q = 0; q < lanes; q++) f.get(rowAt[q]!).v128Load(0).set(rv[q]!);
+        transpose(f, rv, tmp, col);
+      };
+      f.get(rows).i32Const(1).i32Sub().set(last);
+      forRange(f, i0, () => f.i32Const(0), () => f.get(rows), lanes, () => {
+        // Row q of the block: i0 + q, or the last row past the end.
+        for (let q = 0; q < lanes; q++) {
+          f.get(i0).i32Const(q).i32Add().get(last).get(i0).i32Const(q).i32Add().get(last).i32LeS().select();
+          f.get(lda).i32Mul().get(a).i32Add().set(rowAt[q]!);
+        }
+        for (let j = 0; j < n; j++) f.v128Const().set(acc[j]!);
+        f.get(b).set(bp);
+        f.i32Const(0).set(p);
+        f.block().loop();
+        f.get(p).i32Const(lanes).i32Add().get(k).i32GtS().brIf(1);
+        loadBlock();
+        for (let pp = 0; pp < lanes; pp++) update(pp);
+        for (let q = 0; q < lanes; q++) f.get(rowAt[q]!).i32Const(lanes * E).i32Add().set(rowAt[q]!);
+        f.get(p).i32Const(lanes).i32Add().set(p);
+        f.br(0).end().end();
+        // The last k mod lanes steps.
+        f.get(p).get(k).i32LtS().if();
+        loadBlock();
+        for (let pp = 0; pp < lanes - 1; pp++) {
+          f.get(p).i32Const(pp).i32Add().get(k).i32LtS().if();
+          update(pp);
+          f.end();
+        }
+        f.end();
+        // Lane q to row i0 + q, where that row exists.
+        for (let q = 0; q < lanes; q++) {
+          f.get(i0).i32Const(q).i32Add().get(rows).i32LtS().if();
+          f.get(i0).i32Const(q).i32Add().i32Const(n * E).i32Mul().get(c).i32Add().set(at);
+          for (let j = 0; j < n; j++) {
+            f.get(at).get(acc[j]!).emit(extract(q));
+            store(f, j * E);
+          }
+          f.end();
+        }
+      });
     });
   }
 

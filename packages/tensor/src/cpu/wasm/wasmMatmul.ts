@@ -2,8 +2,8 @@
 // use, with relaxed SIMD's fused multiply-add where the engine has it; operands are copied into
 // its memory (one memcpy each), B is packed there, and C is computed in chunks of rows, on this
 // thread or split across workers, then copied out chunk by chunk, each chunk handed to the
-// caller's epilogue while it is still in cache. A product of at most four rows (or four columns,
-// with A stored transposed) is narrow: the narrow kernels read both operands as copied, unpacked.
+// caller's epilogue while it is still in cache. A product of at most four rows or four columns is
+// narrow: the narrow kernels read both operands as copied, unpacked.
 //
 // Copying costs O(mk + kn + mn) against the product's O(mnk) and lets the kernels read packed,
 // aligned operands whatever the caller's arrays are. The memory is shared (a SharedArrayBuffer)
@@ -63,8 +63,9 @@ interface Runtime {
   /** The exports a product calls, per element type (looked up once, not by name per call). */
   kernels: Record<WasmFloat, {
     packB: MatmulExports[string]; packBT: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string];
-    /** narrow_T_r at index r − 1. */
+    /** narrow_T_r and narrowCols_T_r at index r − 1. */
     narrow: MatmulExports[string][];
+    narrowCols: MatmulExports[string][];
   }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
@@ -116,8 +117,8 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, bytes,
       kernels: {
-        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'f32') },
-        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'f64') },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
       },
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
@@ -130,8 +131,8 @@ function getRuntime(): Runtime | null {
   return runtime;
 }
 
-function narrowKernels(exports: MatmulExports, dtype: WasmFloat): MatmulExports[string][] {
-  return Array.from({ length: NARROW_ROWS }, (_, i) => exports[`narrow_${dtype}_${i + 1}`]!);
+function narrowKernels(exports: MatmulExports, prefix: string): MatmulExports[string][] {
+  return Array.from({ length: NARROW_ROWS }, (_, i) => exports[`${prefix}_${i + 1}`]!);
 }
 
 /**
@@ -411,9 +412,10 @@ function runInParts(rt: Runtime, p: Product): boolean {
 
 /**
  * A product of at most NARROW_ROWS rows (C = A·B, B not stored transposed), or of at most that
- * many columns with A stored transposed (Cᵀ = Bᵀ·Aᵀ, the stored Aᵀ row-major), on one thread by
- * the narrow kernels (matmulModule.ts): the operands copied as stored, nothing packed, C written
- * dense. Each element of C is the same sum in the same order as gemm's, so the same bits.
+ * many columns (with A stored transposed, as Cᵀ = Bᵀ·Aᵀ, the stored Aᵀ row-major; with A
+ * row-major, by narrowCols), on one thread by the narrow kernels (matmulModule.ts): the operands
+ * copied as stored, nothing packed, C written dense. Each element of C is the same sum in the
+ * same order as gemm's, so the same bits.
  */
 function runNarrow(rt: Runtime, p: Product): void {
   const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
@@ -430,7 +432,8 @@ function runNarrow(rt: Runtime, p: Product): void {
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
   const rowsLeft = m <= NARROW_ROWS && !transB;
-  const kernel = rt.kernels[dtype].narrow[(rowsLeft ? m : n) - 1]!;
+  const kernels = rt.kernels[dtype];
+  const kernel = rowsLeft ? kernels.narrow[m - 1]! : transA ? kernels.narrow[n - 1]! : kernels.narrowCols[n - 1]!;
   for (let i = 0; i < batch; i++) {
     if (i === 0 || !bShared) {
       const from = bOff + i * bStride;
@@ -441,7 +444,9 @@ function runNarrow(rt: Runtime, p: Product): void {
     // L = A (element (i, p) at i·k + p, or p·m + i stored transposed), R = B, D = C.
     if (rowsLeft) kernel(aAt, (transA ? 1 : k) * E, (transA ? m : 1) * E, bRaw, n * E, cAt, n * E, E, n, k);
     // L = Bᵀ (element (j, p) at p·n + j, or j·k + p stored transposed), R = Aᵀ as stored, D = Cᵀ.
-    else kernel(bRaw, (transB ? k : 1) * E, (transB ? 1 : n) * E, aAt, m * E, cAt, E, n * E, m, k);
+    else if (transA) kernel(bRaw, (transB ? k : 1) * E, (transB ? 1 : n) * E, aAt, m * E, cAt, E, n * E, m, k);
+    // A row-major; B's element (p, j) at p·n + j, or j·k + p stored transposed.
+    else kernel(aAt, k * E, bRaw, (transB ? 1 : n) * E, (transB ? k : 1) * E, cAt, m, k);
     const to = cOff + i * m * n;
     c.set(view.subarray(cAt / E, cAt / E + m * n), to);
     epilogue?.(to, to + m * n);
@@ -466,7 +471,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
-  if (!threaded && ((m <= NARROW_ROWS && !transB) || (n <= NARROW_ROWS && transA))) {
+  if (!threaded && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
     runNarrow(rt, p);
     return;
   }
