@@ -303,7 +303,7 @@ export function warmupSteps(plan: Plan, firstMs: number): number {
 }
 
 /** The most lead-in steps before one timed step: a bound for steps that report no time. */
-const LEAD_IN_STEPS_MAX = 1000;
+export const LEAD_IN_STEPS_MAX = 1000;
 
 /**
  * Timed rounds over the engines in `live` (after their remaining warm-up rounds); fills their

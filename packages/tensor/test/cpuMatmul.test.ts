@@ -103,6 +103,13 @@ function operands(Ctor: FloatCtor, c: Case, seed: number): { a: Float; b: Float 
   return { a, b };
 }
 
+/** rows×cols row-major at `off` of `x`, transposed into a cols×rows array at `to` of a new array (NaN elsewhere). */
+function transposeInto(Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, to: number): Float {
+  const out = new Ctor(to + rows * cols + GUARD).fill(NaN);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[to + c * rows + r] = x[off + r * cols + c]!;
+  return out;
+}
+
 /**
  * Runs one case: C's region starts as NaN (it must be overwritten) and the cells around it hold
  * a sentinel (they must not be written).
@@ -645,13 +652,6 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
   ];
   const FLAGS: [boolean, boolean][] = [[true, false], [false, true], [true, true]];
 
-  /** rows×cols row-major at `off` of `x`, transposed into a cols×rows array at `to` of a new array (NaN elsewhere). */
-  function transposeInto(Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, to: number): Float {
-    const out = new Ctor(to + rows * cols + GUARD).fill(NaN);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[to + c * rows + r] = x[off + r * cols + c]!;
-    return out;
-  }
-
   for (const path of PATHS) {
     for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
       for (const [transA, transB] of FLAGS) {
@@ -803,12 +803,9 @@ describe.runIf(WASM)('narrow products (at most 4 rows or 4 columns): the bits of
   const DEPTHS = [1, 7, 300];
   const FLAGS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
 
-  /** The rows×cols row-major matrix at `off` of `x`, as stored (transposed when `t`), in a new array. */
-  function stored(Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, t: boolean): Float {
-    const out = new Ctor(rows * cols);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[t ? j * rows + i : i * cols + j] = x[off + i * cols + j]!;
-    return out;
-  }
+  /** The rows×cols row-major matrix at `off` of `x`, as stored (transposed when `t`). */
+  const stored = (Ctor: FloatCtor, x: Float, off: number, rows: number, cols: number, t: boolean): Float =>
+    t ? transposeInto(Ctor, x, off, rows, cols, 0).subarray(0, rows * cols) : x.subarray(off, off + rows * cols);
 
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
     it(`${name}: 1–4 rows or columns, every flag, a batch of 2`, () => {

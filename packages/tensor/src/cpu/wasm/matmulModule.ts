@@ -23,7 +23,7 @@ import { FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
 
 export type WasmFloat = 'f32' | 'f64';
 
-/** The most rows of the left operand the narrow kernels (narrow_T_r) take. */
+/** The most rows (narrow_T_r) or columns (narrowCols_T_n) of a product the narrow kernels take. */
 export const NARROW_ROWS = 4;
 
 export interface MatmulKernelShape {
@@ -110,6 +110,15 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
   const vadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4Add() : f.f64x2Add());
   const vmadd = (f: FunctionBody) => (dtype === 'f32' ? f.f32x4RelaxedMadd() : f.f64x2RelaxedMadd());
   const extract = (lane: number) => (f: FunctionBody) => (dtype === 'f32' ? f.f32x4ExtractLane(lane) : f.f64x2ExtractLane(lane));
+  /**
+   * acc ← acc + a·b on the vectors `a()` and `b()` leave, into V128 local `acc`: mul then add, or
+   * relaxed SIMD's multiply-add. The one update of every kernel here, so that each element of C
+   * gets the same bits whichever kernel computes it.
+   */
+  const accumulate = (f: FunctionBody, acc: number, a: () => void, b: () => void) => {
+    if (fma) { a(); b(); f.get(acc).emit(vmadd).set(acc); }
+    else { f.get(acc); a(); b(); f.emit(vmul).emit(vadd).set(acc); }
+  };
 
   // `for (i = from; i < to; i += step) body()`, as block { loop { br_if exit; body; i += step; br loop } }.
   const forRange = (f: FunctionBody, i: number, from: () => void, to: () => void, step: number, body: () => void) => {
@@ -253,10 +262,7 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     const order = shape.order ?? 'bRegs';
     const bOff = (u: number, v: number) => (u * nr + v * lanes) * E;
     const aOff = (u: number, i: number) => (u * mr + i) * E;
-    const update = (t: number, a: () => void, b: () => void) => {
-      if (fma) { a(); b(); f.get(t).emit(vmadd).set(t); }
-      else { f.get(t); a(); b(); f.emit(vmul).emit(vadd).set(t); }
-    };
+    const update = (t: number, a: () => void, b: () => void) => accumulate(f, t, a, b);
     const step = (u: number) => {
       if (order === 'bRegs') {
         for (let v = 0; v < nv; v++) f.get(bp).v128Load(bOff(u, v)).set(bvec[v]!);
@@ -383,11 +389,7 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
           if (vecs === 0) splat(f, 0);
           else f.v128Load(w * 16);
           f.set(rv);
-          for (let q = 0; q < r; q++) {
-            const t = accs[q * width + w]!;
-            if (fma) f.get(splats[q]!).get(rv).get(t).emit(vmadd).set(t);
-            else f.get(t).get(splats[q]!).get(rv).emit(vmul).emit(vadd).set(t);
-          }
+          for (let q = 0; q < r; q++) accumulate(f, accs[q * width + w]!, () => f.get(splats[q]!), () => f.get(rv));
         }
         for (let q = 0; q < r; q++) f.get(lp[q]!).get(lsp).i32Add().set(lp[q]!);
         f.get(rp).get(ldr).i32Add().set(rp);
@@ -467,8 +469,7 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
           f.get(bp).get(bj[j]!).i32Add();
           splat(f, 0);
           f.set(bs);
-          if (fma) f.get(col[pp]!).get(bs).get(acc[j]!).emit(vmadd).set(acc[j]!);
-          else f.get(acc[j]!).get(col[pp]!).get(bs).emit(vmul).emit(vadd).set(acc[j]!);
+          accumulate(f, acc[j]!, () => f.get(col[pp]!), () => f.get(bs));
         }
         f.get(bp).get(bsp).i32Add().set(bp);
       };

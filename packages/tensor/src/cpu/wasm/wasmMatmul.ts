@@ -411,26 +411,18 @@ function runInParts(rt: Runtime, p: Product): boolean {
 }
 
 /**
- * A product of at most NARROW_ROWS rows (C = A·B, B not stored transposed), or of at most that
- * many columns (with A stored transposed, as Cᵀ = Bᵀ·Aᵀ, the stored Aᵀ row-major; with A
- * row-major, by narrowCols), on one thread by the narrow kernels (matmulModule.ts): the operands
- * copied as stored, nothing packed, C written dense. Each element of C is the same sum in the
- * same order as gemm's, so the same bits.
+ * The rest of runProduct for a product of at most NARROW_ROWS rows (C = A·B, B not stored
+ * transposed), or of at most that many columns (with A stored transposed, as Cᵀ = Bᵀ·Aᵀ, the
+ * stored Aᵀ row-major; with A row-major, by narrowCols), A already copied in: on one thread by the
+ * narrow kernels (matmulModule.ts), B copied as stored, nothing packed, C written dense. Each
+ * element of C is the same sum in the same order as gemm's, so the same bits.
  */
-function runNarrow(rt: Runtime, p: Product): void {
-  const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
-  const L = rt.layouts[dtype];
-  const E = L.bytes;
+function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: { aRegion: number; aBatch: number; bRaw: number; cRegion: number; cBatch: number }): void {
+  const { dtype, batch, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
+  const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
+  const E = rt.layouts[dtype].bytes;
   const aShared = aStride === 0 || batch === 1;
   const bShared = bStride === 0 || batch === 1;
-  // The general layout's A copies, raw B and C (its total is what runInParts sized the call by).
-  const { aRegion, aBatch, bRaw, cRegion, cBatch, total } = productLayout(L, batch, m, n, k, aShared, bShared, 1);
-  ensureBytes(rt, total);
-  const view = dtype === 'f32' ? rt.f32 : rt.f64;
-  for (let i = 0; i < (aShared ? 1 : batch); i++) {
-    const from = aOff + i * aStride;
-    view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
-  }
   const rowsLeft = m <= NARROW_ROWS && !transB;
   const kernels = rt.kernels[dtype];
   const kernel = rowsLeft ? kernels.narrow[m - 1]! : transA ? kernels.narrow[n - 1]! : kernels.narrowCols[n - 1]!;
@@ -471,10 +463,6 @@ function runProduct(rt: Runtime, p: Product): void {
   const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
-  if (!threaded && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
-    runNarrow(rt, p);
-    return;
-  }
 
   const { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total } = productLayout(L, batch, m, n, k, aShared, bShared, participants);
   // runInParts sized the call to fit (the same layout, with at least these participants).
@@ -486,6 +474,10 @@ function runProduct(rt: Runtime, p: Product): void {
   for (let i = 0; i < aCount; i++) {
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
+  }
+  if (!threaded && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
+    runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch });
+    return;
   }
   const { packB, packBT, gemm, compact } = rt.kernels[dtype];
   for (let i = 0; i < bCount; i++) {
