@@ -948,7 +948,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     const kernel = elementwiseKernel(JSON.stringify(spec), spec);
     expect(kernel).not.toBeNull();
     const count = 3 * 8192 + 12;
-    const range = new Function('wasmElementwiseInstance', `return ${elementwiseRangeSource('sum', kernel!.bytes, spec, count, [4, 1])}`)(wasmElementwiseInstance) as
+    const range = new Function('wasmElementwiseInstance', `return ${elementwiseRangeSource('sum', kernel!.bytes, spec, count, [4, 1], kernel!.shared)}`)(wasmElementwiseInstance) as
       (B: Float32Array[], start: number, end: number) => void;
     const row = Float32Array.from({ length: 8 }, (_, i) => i + 0.25);
     const full = Float32Array.from({ length: count + 1 }, (_, i) => i * 3);

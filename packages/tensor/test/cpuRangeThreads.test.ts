@@ -20,6 +20,7 @@ import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { rangePool, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { buildFunction } from '../src/cpu/jsCode.js';
 import { untilWorkerChunk } from './workerChunks.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
@@ -200,16 +201,21 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     x.dispose();
   });
 
-  it('one thread after setCpuThreads(1): arrays not shared, no worker, the same bits', () => {
+  it('one thread after setCpuThreads(1): arrays outside the heap not shared, no worker, the same bits', () => {
     shutdownCpuThreads();
     setCpuThreads(1);
-    const a = cpu.allocate('float32', 5000);
+    // An int32 array is never in the CPU's heap: shared only for threads. A float array of 1 KiB
+    // or more is in the heap (a shared memory) whatever the threads.
+    const a = cpu.allocate('int32', 5000);
     expect(a.buffer instanceof SharedArrayBuffer).toBe(false);
     cpu.pool.give(a);
+    const f = cpu.allocate('float32', 5000);
+    expect(cpuHeap()!.holds(f)).toBe(true);
+    cpu.pool.give(f);
     check(PROGRAMS[0]!.name, PROGRAMS[0]!.f, () => PROGRAMS[0]!.make('float32'), 1);
     expect(wasmThreadStats().workers).toBe(0);
     setCpuThreads(2);
-    const b = cpu.allocate('float32', 5000);
+    const b = cpu.allocate('int32', 5000);
     expect(b.buffer instanceof SharedArrayBuffer).toBe(true);
     cpu.pool.give(b);
   });

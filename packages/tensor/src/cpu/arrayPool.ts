@@ -15,13 +15,40 @@
 // is left to the garbage collector.
 
 //
-// Where compiled elementwise kernels may split across threads (rangeThreads.ts), new arrays are
-// made on SharedArrayBuffers, which workers read and write in place; the bytes are the same, so
-// memory() counts them the same.
+// Float arrays of at least HEAP_MIN_BYTES live in the CPU's heap (wasm/heap.ts) where there is
+// one: the WebAssembly kernels then read and write them where they lie, without copies. Dropping
+// such an array frees its region. Other new arrays are made on SharedArrayBuffers where compiled
+// elementwise kernels may split across threads (rangeThreads.ts), which workers read and write in
+// place. The bytes are the same either way, so memory() counts them the same.
 
 import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
 import { forgetSharedArray, sharedArraysWanted } from './wasm/wasmMatmul.js';
 import { removeLeastRecentClass } from '../sizeClasses.js';
+import { cpuHeap } from './wasm/heap.js';
+
+/**
+ * Bytes from which a float array lives in the CPU's heap: 1 KiB, 256 float32 elements, the
+ * size from which elementwise work runs in WebAssembly (wasmPlan.ts, WASM_ELEMENTWISE_MIN).
+ * Smaller arrays (scalars, short rows) are left to the engine's allocator.
+ */
+const HEAP_MIN_BYTES = 1024;
+
+/** A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there, else on the engine's heap (shared or not). */
+function newArray(dtype: DType, length: number, shared: boolean): TypedArray {
+  if ((dtype === 'float32' || dtype === 'float64') && length * bytesPerElement(dtype) >= HEAP_MIN_BYTES) {
+    const heap = cpuHeap();
+    const a = heap && (dtype === 'float32' ? heap.array(Float32Array, length) : heap.array(Float64Array, length));
+    if (a) return a;
+  }
+  return allocTyped(dtype, length, shared);
+}
+
+/** Lets an array go: its region of the CPU's heap is freed; workers forget a shared one. */
+function release(a: TypedArray): void {
+  if (!isShared(a)) return;
+  forgetSharedArray(a);
+  cpuHeap()?.freeArray(a);
+}
 
 /** Whether `a` lives on a SharedArrayBuffer. */
 export function isShared(a: TypedArray): boolean {
@@ -77,7 +104,7 @@ export class ArrayPool {
       return reused;
     }
     this.allocations++;
-    return allocTyped(dtype, length, shared);
+    return newArray(dtype, length, shared);
   }
 
   /** An array of `length` zeros. */
@@ -93,7 +120,7 @@ export class ArrayPool {
     const bytes = array.byteLength;
     if (bytes > this.maxFreeBytes) {
       // Left to the garbage collector; the workers that hold it (range jobs) forget it now.
-      if (isShared(array)) forgetSharedArray(array);
+      release(array);
       return;
     }
     const byLength = this.free[d]!;
@@ -104,7 +131,7 @@ export class ArrayPool {
     while (this.freeBytes + bytes > this.maxFreeBytes && this.dropLeastRecent(cls));
     if (this.freeBytes + bytes > this.maxFreeBytes) {
       // Only its own class is left, full: the array is left to the garbage collector.
-      if (isShared(array)) forgetSharedArray(array);
+      release(array);
       return;
     }
     cls.arrays.push(array);
@@ -121,7 +148,7 @@ export class ArrayPool {
     const oldest = removeLeastRecentClass(this.free, keep, (cls) => cls.arrays.length === 0);
     if (oldest === undefined) return false;
     for (const a of oldest[1].arrays) {
-      if (isShared(a)) forgetSharedArray(a);
+      release(a);
       this.freeArrays--;
       this.freeBytes -= a.byteLength;
     }
@@ -134,7 +161,7 @@ export class ArrayPool {
 
   /** Drops every free array (to the garbage collector). */
   clear(): void {
-    for (const m of this.free) for (const cls of m.values()) for (const a of cls.arrays) if (isShared(a)) forgetSharedArray(a);
+    for (const m of this.free) for (const cls of m.values()) for (const a of cls.arrays) release(a);
     for (const m of this.free) m.clear();
     this.freeArrays = 0;
     this.freeBytes = 0;

@@ -55,13 +55,14 @@ export interface CpuMemoryStats extends ArrayPoolStats {
   liveBuffers: number;
   liveBytes: number;
   /**
-   * Bytes the kernels keep on this thread for copies of their operands: the WebAssembly memories,
-   * the matrix product's (shared with its workers) and the elementwise kernels', and the
-   * TypeScript matrix product's kept arrays for transposed operands. They hold copies only while a
-   * kernel runs; the memories grow to the largest call so far and never shrink (a WebAssembly
-   * memory cannot), and at most four arrays of each float type are kept. So they are not live
-   * storage and `memory()` leaves them out. Each worker thread has an elementwise memory of its
-   * own besides, not counted here.
+   * Bytes the kernels keep on this thread for scratch and copies of their operands: the matrix
+   * product's and the elementwise kernels' regions of the CPU's heap (the WebAssembly memory the
+   * float arrays live in, wasm/heap.ts), or their own WebAssembly memories where there is no heap,
+   * and the TypeScript matrix product's kept arrays for transposed operands. They hold data only
+   * while a kernel runs; the regions and memories grow to the largest call so far and are kept,
+   * and at most four arrays of each float type are kept. So they are not live storage and
+   * `memory()` leaves them out. Each worker thread has elementwise scratch of its own besides, not
+   * counted here.
    */
   kernelMemoryBytes: number;
 }

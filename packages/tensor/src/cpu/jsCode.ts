@@ -97,13 +97,14 @@ const THREAD_ONLY: ReadonlySet<keyof typeof HELPERS> = new Set(['indexOutOfRange
  * For a worker that builds generated functions (it shares no code with this thread): source text
  * of the body of a function returning `build(source)`, buildFunction's counterpart there (the
  * same prelude, over the worker's own copies of every entry of HELPERS, each from its source
- * text, except THREAD_ONLY's, which throw there).
+ * text, except THREAD_ONLY's, which throw there), with those copies as `build.H` (a worker gives
+ * its wasmElementwiseInstance the CPU heap's hooks there).
  */
 export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
   const names = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
   const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${SOURCES[name] ?? HELPERS[name].toString()})`};\n`).join('');
-  return `${definitions}const H = { ${names.join(', ')} };\n` + `return (source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H);`;
+  return `${definitions}const H = { ${names.join(', ')} };\n` + `return Object.assign((source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H), { H });`;
 }
 
 /** A number literal of `dtype` (the value that dtype holds) as JavaScript source. */

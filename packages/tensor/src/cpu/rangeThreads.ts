@@ -6,8 +6,9 @@
 // are bit-identical to one thread's whatever the thread count.
 //
 // WebAssembly elementwise kernels (wasmPlan.ts) are range functions too: their source carries
-// the module, which each worker compiles once onto a memory of its own, copying its chunk's
-// operands in and results out.
+// the module, which each worker compiles once onto the CPU's heap (wasm/heap.ts), reading and
+// writing its chunk of the heap's arrays where they lie; where there is no heap, onto a memory of
+// its own, copying its chunk's operands in and results out.
 //
 // One thread where workers cannot take range jobs (no SharedArrayBuffer, no Node worker_threads),
 // where setCpuThreads(1), below the threshold, when an array is not shared (an array made before

@@ -246,7 +246,7 @@ export function planWasmSegment(
   const kernel = elementwiseKernel(specKey(spec), spec);
   if (!kernel) return null;
   const unit = rangeUnit(spec);
-  const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets);
+  const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets, kernel.shared);
   // Each copied view's slot, made now that the plan is used; its leaf reads it.
   const gathers = b.gathers.map(({ from, offset, shape, strides, dtype }) => ({ from, offset, shape, strides, to: gatherSlot!(dtype, count) }));
   const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`), gathers.map((g) => g.to));

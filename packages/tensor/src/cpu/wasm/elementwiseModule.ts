@@ -18,9 +18,11 @@
 // period that is a multiple of 4 (`row`: a broadcast of trailing axes, like a bias), each value
 // repeated over a run of elements (`col`: a broadcast of leading axes, like a row's maximum in a
 // softmax, spread by the pass loop into a region the kernel reads as `full`), or one value
-// (`scalar`), and writes float32 or bool arrays. Operands are copied into the module's memory and
-// results out of it, a pass of a few thousand elements at a time so that both copies hit the
-// cache: O(n) copies next to work that is O(n) too, but several times heavier per element. A bool
+// (`scalar`), and writes float32 or bool arrays. Float32 arrays of the CPU's heap (heap.ts: the
+// memory the modules import where there is one) are read and written where they lie; other
+// operands are copied into the thread's scratch and results out of it, a pass of a few thousand
+// elements at a time so that both copies hit the cache: O(n) copies next to work that is O(n)
+// too, but several times heavier per element. A bool
 // operand's bytes (0 or 1) are copied in by the same TypedArray.set as a float32 operand's, which
 // converts them to 0.0 and 1.0 (a vectorised copy), and are read as masks; a bool result is
 // narrowed from its mask to bytes 0 or 1 in the kernel and copied out byte for byte.
@@ -29,6 +31,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
+import { HEAP_MAXIMUM_PAGES, cpuHeap } from './heap.js';
 import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -220,14 +223,14 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
  * which computes the first `bytes`/4 output elements (in steps of four; regions are padded) from
  * the operands at the given byte addresses. Throws WasmUnsupported for what it cannot compute.
  */
-export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
+export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sharedMemory = false): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
   if (spec.accumulate !== undefined && (spec.accumulate % 4 !== 0 || spec.accumulate <= 0 || spec.outputs.length !== 1)) throw new WasmUnsupported(`an accumulation row of ${spec.accumulate}`);
   if (spec.accumulate !== undefined && isBoolNode(spec, spec.outputs[0]!)) throw new WasmUnsupported('an accumulation of bools');
   if (spec.sumRows !== undefined && (!Number.isInteger(spec.sumRows) || spec.sumRows <= 0 || spec.outputs.length !== 1 || spec.accumulate !== undefined || isBoolNode(spec, spec.outputs[0]!))) {
     throw new WasmUnsupported(`a sum of rows of ${spec.sumRows}`);
   }
-  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages });
+  const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages, shared: sharedMemory });
   importHostMath(m);
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
@@ -302,7 +305,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number): U
 // in passes.
 
 /** 1 GiB: the memory's maximum (engines reserve it as address space, not memory). */
-const MAXIMUM_PAGES = 16384;
+const MAXIMUM_PAGES = HEAP_MAXIMUM_PAGES;
 /** The most bytes a call may lay out in the thread's memory: its maximum. */
 const ELEMENTWISE_MEMORY_BYTES = MAXIMUM_PAGES * 65536;
 
@@ -378,8 +381,13 @@ function passPlan(spec: WasmKernelSpec): PassPlan {
 
 /** A kernel's instance on this thread: the thread's memory through `heap`, and its pass loop. */
 export interface ElementwiseInstance {
-  /** A view of the thread's memory, grown first to at least `bytes` (the view is made again only when the memory grew). */
+  /**
+   * A view of the thread's memory with this thread's scratch of at least `bytes` in it, from
+   * float32 index `scratchAt()` (the view is made again only when the memory grew).
+   */
   heap(bytes: number): Float32Array;
+  /** The float32 index of this thread's scratch in the view (0 in a memory of the kernels' own). */
+  scratchAt(): number;
   /**
    * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k of the plan read from
    * `leaves[k]` at `offsets[k]` (a row operand's period and a scalar copied in once: passes start
@@ -388,20 +396,41 @@ export interface ElementwiseInstance {
    * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`; with
    * `plan.sumRows`, element e is added to double ⌊e / sumRows⌋ of `outputs[outBase]`, a
    * Float64Array, in order). The one pass loop of eager calls, column and row sums and compiled
-   * range functions.
+   * range functions. On the CPU's heap (a shared module on a thread that has the heap's hooks), a
+   * float32 array of the heap is read or written where it lies instead of copied.
    */
   passes(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly (WasmArray | Float64Array)[], outBase: number, plan: PassPlan, e0: number, e1: number): void;
 }
 
 /**
- * An instance of a kernel module (its bytes) on this thread's memory for elementwise kernels,
- * made on first use and grown as calls need. Self-contained (it keeps the memory on itself):
- * worker threads build it from its source text (jsCode.ts's helpers), so each thread has its own.
+ * What a thread that has the CPU's heap (heap.ts) gives its kernel instances: the heap's memory,
+ * this thread's scratch region in it, and which arrays live in it.
  */
-export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): ElementwiseInstance {
+export interface ElementwiseHeapHooks {
+  readonly memory: WebAssembly.Memory;
+  /** The byte address of this thread's scratch, made at least `bytes` long (its old contents lost). */
+  scratch(bytes: number): number;
+  /** Whether `a` is an array of the heap, whole (heap.ts's `holds`). */
+  holds(a: object): boolean;
+}
+
+/**
+ * An instance of a kernel module (its bytes; `shared` when they import a shared memory) on this
+ * thread's memory for elementwise kernels, made on first use and grown as calls need: the
+ * CPU's heap where this thread has its hooks (`wasmElementwiseInstance.heap`, set on the main
+ * thread by elementwiseHeapHooks) and the module is shared, else a memory of the kernels' own.
+ * Self-contained (it keeps the memories on itself): worker threads build it from its source
+ * text (jsCode.ts's helpers), so each thread has its own.
+ */
+export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared = false): ElementwiseInstance {
   type Compiled = { bytes: Uint8Array; module: WebAssembly.Module };
-  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; modules?: Map<number, Compiled[]>; count?: number };
-  self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
+  type Hooks = { memory: WebAssembly.Memory; scratch(bytes: number): number; holds(a: object): boolean };
+  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; sharedMemory?: WebAssembly.Memory; heap?: Hooks; modules?: Map<number, Compiled[]>; count?: number };
+  const hooks = shared ? self.heap : undefined;
+  if (!hooks) {
+    if (shared) self.sharedMemory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384, shared: true });
+    else self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
+  }
   // Each module compiled once per thread: the planner's instance (which checks that the engine
   // compiles it) and a compiled program's range function share it. Found by a hash of the bytes
   // (FNV-1a), then compared byte for byte; at most 1024 kept, the oldest bucket dropped first.
@@ -428,13 +457,17 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
     }
   }
   // Math: the host functions the exact paths of tanh, expm1, sin and cos call (importHostMath).
-  const exports = new WebAssembly.Instance(module, { env: { memory: self.memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as { run: (...args: number[]) => void };
-  const memory = self.memory;
+  const memory = hooks ? hooks.memory : shared ? self.sharedMemory! : self.memory!;
+  const exports = new WebAssembly.Instance(module, { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as { run: (...args: number[]) => void };
   let view = new Float32Array(memory.buffer);
   let bytesView = new Uint8Array(memory.buffer);
+  // The scratch's byte address (0 in a memory of the kernels' own, whose growth keeps it first).
+  let base = 0;
   const heap = (need: number): Float32Array => {
-    if (view.byteLength < need) {
-      if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+    base = hooks ? hooks.scratch(need) : 0;
+    const end = base + need;
+    if (view.byteLength < end) {
+      if (!hooks && memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
       view = new Float32Array(memory.buffer);
     }
     return view;
@@ -446,25 +479,37 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   // Below this many elements a col operand's run is filled by a loop, not by `fill` (a call).
   // (Here, not at the top level: workers build this function from its source alone.)
   const SHORT_RUN = 16;
-  // The run function's arguments: the byte count of a pass, then every region's byte address.
-  let args: number[] = [];
-  let argsOf: PassPlan | null = null;
+  // The run function's arguments: the byte count of a pass, then every region's byte address;
+  // whether each full operand, then each result, is read or written where it lies in the heap.
+  const args: number[] = [];
+  const inPlace: boolean[] = [];
   return {
     heap,
+    scratchAt: () => base / 4,
     passes(leaves, offsets, outputs, outBase, plan, e0, e1) {
-      if (argsOf !== plan) {
-        args = [0, ...plan.leafAt.map((f) => f * 4), ...plan.outAt.map((f) => f * 4)];
-        argsOf = plan;
-      }
       const h = heap(plan.bytes);
+      const s4 = base / 4;
       const hb = plan.boolOut.includes(true) ? byteView() : null;
       const { leafAt, leafLength, outAt, full, cols, boolOut, pass } = plan;
       // The plan's operands only: a range function passes one array of operands then results.
       const L = full.length;
+      const O = outAt.length;
+      const stored = !plan.accumulate && plan.sumRows === 0;
+      args.length = 1 + L + O;
+      inPlace.length = L + O;
+      for (let k = 0; k < L; k++) {
+        args[1 + k] = base + leafAt[k]! * 4;
+        inPlace[k] = hooks !== undefined && full[k]! && leaves[k] instanceof Float32Array && hooks.holds(leaves[k]!);
+      }
+      for (let j = 0; j < O; j++) {
+        args[1 + L + j] = base + outAt[j]! * 4;
+        const out = outputs[outBase + j];
+        inPlace[L + j] = hooks !== undefined && stored && !boolOut[j] && out instanceof Float32Array && hooks.holds(out);
+      }
       for (let k = 0; k < L; k++) {
         if (full[k] || cols[k]) continue;
         const off = offsets[k]!;
-        h.set(leaves[k]!.subarray(off, off + leafLength[k]!), leafAt[k]!);
+        h.set(leaves[k]!.subarray(off, off + leafLength[k]!), s4 + leafAt[k]!);
       }
       for (let p0 = e0; p0 < e1; p0 += pass) {
         const pn = Math.min(e1 - p0, pass);
@@ -476,22 +521,28 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
             const src = leaves[k]!;
             const off = offsets[k]!;
             const { repeat, period } = col;
-            const base = leafAt[k]! - p0;
+            const at = s4 + leafAt[k]! - p0;
             const end = p0 + pn;
             const q = Math.floor(p0 / repeat);
             let v = q % period;
             for (let e = p0, stop = Math.min(end, (q + 1) * repeat); e < end; e = stop, stop = Math.min(end, stop + repeat)) {
               const value = src[off + v]!;
-              if (stop - e < SHORT_RUN) for (let i = e + base, j = stop + base; i < j; i++) h[i] = value;
-              else h.fill(value, e + base, stop + base);
+              if (stop - e < SHORT_RUN) for (let i = e + at, j = stop + at; i < j; i++) h[i] = value;
+              else h.fill(value, e + at, stop + at);
               if (++v === period) v = 0;
             }
             continue;
           }
           if (!full[k]) continue;
           const from = offsets[k]! + p0;
-          h.set(leaves[k]!.subarray(from, from + pn), leafAt[k]!);
+          // In place: the kernel reads the pass where it lies (a last vector past the array's end
+          // reads bytes of its region or the next, in the memory: heap.ts).
+          if (inPlace[k]) args[1 + k] = leaves[k]!.byteOffset + from * 4;
+          else h.set(leaves[k]!.subarray(from, from + pn), s4 + leafAt[k]!);
         }
+        // In place: the kernel writes the pass where it lies (a last whole vector past the
+        // array's end stays in its region: heap.ts).
+        for (let j = 0; j < O; j++) if (inPlace[L + j]) args[1 + L + j] = outputs[outBase + j]!.byteOffset + p0 * 4;
         args[0] = ((pn + 3) & ~3) * 4;
         exports.run(...args);
         if (plan.accumulate) continue;
@@ -499,18 +550,19 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
           // Each row's values in order into its double, as the JavaScript kernel's acc = acc + t.
           const acc = outputs[outBase]!;
           const len = plan.sumRows;
-          const base = outAt[0]! - p0;
+          const at = s4 + outAt[0]! - p0;
           const end = p0 + pn;
           let r = Math.floor(p0 / len);
           for (let e = p0, stop = Math.min(end, (r + 1) * len); e < end; e = stop, stop = Math.min(end, stop + len), r++) {
             let a = acc[r]!;
-            for (let i = e + base, j = stop + base; i < j; i++) a += h[i]!;
+            for (let i = e + at, j = stop + at; i < j; i++) a += h[i]!;
             acc[r] = a;
           }
           continue;
         }
-        for (let j = 0; j < outAt.length; j++) {
-          const at = outAt[j]!;
+        for (let j = 0; j < O; j++) {
+          if (inPlace[L + j]) continue;
+          const at = s4 + outAt[j]!;
           outputs[outBase + j]!.set(boolOut[j] ? hb!.subarray(at * 4, at * 4 + pn) : h.subarray(at, at + pn), p0);
         }
       }
@@ -518,9 +570,45 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>): Element
   };
 }
 
-/** Bytes of this thread's memory for elementwise kernels: 0 until a kernel first runs here. */
+/** Bytes of this thread's memory for elementwise kernels, or of its scratch in the CPU's heap: 0 until a kernel first runs here. */
 export function elementwiseMemoryBytes(): number {
-  return (wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory }).memory?.buffer.byteLength ?? 0;
+  return (wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory }).memory?.buffer.byteLength ?? heapScratch?.bytes ?? 0;
+}
+
+/** This thread's scratch in the CPU's heap, once a kernel has run on it. */
+let heapScratch: { start: number; bytes: number } | null = null;
+/** The largest pass layout of the kernels made on the heap so far: the scratch a worker needs for any of them. */
+let heapPassBytes = 0;
+
+/** Bytes of scratch a pass of any kernel made on the CPU's heap needs (a worker's scratch is made this large: threadPool.ts). */
+export function elementwiseScratchBytes(): number {
+  return heapPassBytes;
+}
+let hooksSet = false;
+
+/**
+ * Whether the kernels made on this thread run on the CPU's heap: the first call gives
+ * wasmElementwiseInstance the heap's hooks, with this thread's scratch as a region of the heap.
+ */
+function onHeap(): boolean {
+  if (hooksSet) return (wasmElementwiseInstance as unknown as { heap?: ElementwiseHeapHooks }).heap !== undefined;
+  hooksSet = true;
+  const heap = cpuHeap();
+  if (!heap) return false;
+  const hooks: ElementwiseHeapHooks = {
+    memory: heap.memory,
+    scratch(bytes) {
+      if (heapScratch === null || heapScratch.bytes < bytes) {
+        if (heapScratch) heap.release(heapScratch);
+        heapScratch = heap.scratch(bytes);
+        if (heapScratch === null) throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for an elementwise kernel`);
+      }
+      return heapScratch.start;
+    },
+    holds: (a) => heap.holds(a),
+  };
+  (wasmElementwiseInstance as unknown as { heap?: ElementwiseHeapHooks }).heap = hooks;
+  return true;
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -556,15 +644,16 @@ export function passElements(spec: WasmKernelSpec): number {
  * elements, B holding the operand arrays (operand k read from `offsets[k]`) then the outputs.
  * The module's bytes are in the source, so a worker compiles its own instance.
  */
-export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: WasmKernelSpec, count: number, offsets: readonly number[]): string {
+export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: WasmKernelSpec, count: number, offsets: readonly number[], shared: boolean): string {
   const unit = rangeUnit(spec);
   return `(() => {
   const bytes = new Uint8Array([${Array.from(bytes).join(',')}]);
+  const shared = ${shared};
   const plan = ${JSON.stringify(passPlan(spec))};
   const offsets = ${JSON.stringify(offsets)};
   let k = null;
   return function ${name.replace(/\W/g, '_')}(B, start, end) {
-    if (k === null) k = wasmElementwiseInstance(bytes);
+    if (k === null) k = wasmElementwiseInstance(bytes, shared);
     const e1 = Math.min(end * ${unit}, ${count});
     if (e1 > start * ${unit}) k.passes(B, offsets, B, ${spec.leaves.length}, plan, start * ${unit}, e1);
   };
@@ -573,8 +662,9 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
 
 /** A compiled kernel, for outputs of any length, on this thread. */
 export interface WasmElementwiseKernel {
-  /** The module (for range functions that other threads build). */
+  /** The module (for range functions that other threads build), and whether it imports a shared memory (the CPU's heap). */
   readonly bytes: Uint8Array<ArrayBuffer>;
+  readonly shared: boolean;
   /**
    * Computes `count` elements of each output: operand k is read from `leaves[k]` starting at
    * `offsets[k]` (count elements, its period, or one, by its pattern); output j is written to
@@ -623,11 +713,14 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   const plan = passPlan(spec);
   if (wasmSimdSupported() && plan.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
-      const bytes = elementwiseModule(spec, MAXIMUM_PAGES);
-      const instance = wasmElementwiseInstance(bytes);
+      const shared = onHeap();
+      if (shared) heapPassBytes = Math.max(heapPassBytes, plan.bytes);
+      const bytes = elementwiseModule(spec, MAXIMUM_PAGES, shared);
+      const instance = wasmElementwiseInstance(bytes, shared);
       let sumView: Float64Array | null = null;
       kernel = {
         bytes,
+        shared,
         run(leaves, offsets, outputs, count) {
           calls++;
           instance.passes(leaves, offsets, outputs, 0, plan, 0, count);
@@ -640,10 +733,11 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
             instance.passes(leaves, offsets, [acc], 0, plan, 0, count);
             return;
           }
-          const at = plan.outAt[0]!;
           // The row of doubles starts from zeros; each pass adds its elements to the same doubles
           // (passes are whole rows).
-          instance.heap(plan.bytes).fill(0, at, at + 2 * acc.length);
+          const zeroed = instance.heap(plan.bytes);
+          const at = instance.scratchAt() + plan.outAt[0]!;
+          zeroed.fill(0, at, at + 2 * acc.length);
           instance.passes(leaves, offsets, [], 0, plan, 0, count);
           // A view of the row of doubles, made again only when the memory or the row moves.
           const heap = instance.heap(plan.bytes);

@@ -185,6 +185,21 @@ function start(data) {
   const build = (() => { ${helpers} })();
   const built = new Map();
   const arrays = new Map();
+  // The CPU's heap (the shared memory, where the caller's float arrays live): the elementwise
+  // kernels run on it, with this worker's scratch where the caller's table says, and read or
+  // write the arrays the caller marked as the heap's where they lie.
+  const heapArrays = new WeakSet();
+  if (data.scratchTable) {
+    const table = new Int32Array(data.scratchTable);
+    build.H.wasmElementwiseInstance.heap = {
+      memory: data.memory,
+      scratch(bytes) {
+        if (table[2 * data.id + 1] < bytes) throw new Error('cpu threads: a worker scratch of ' + table[2 * data.id + 1] + ' bytes for a pass of ' + bytes);
+        return table[2 * data.id];
+      },
+      holds: (a) => heapArrays.has(a),
+    };
+  }
   const args = [];
   for (;;) {
     const epoch = Atomics.load(ctl, ${EPOCH});
@@ -193,7 +208,10 @@ function start(data) {
       for (let m; (m = wt.receiveMessageOnPort(wt.parentPort)) !== undefined; ) {
         const j = m.message;
         for (const id of j.forget) arrays.delete(id);
-        for (const [id, a] of j.arrays) arrays.set(id, a);
+        for (const [id, a, inHeap] of j.arrays) {
+          arrays.set(id, a);
+          if (inHeap) heapArrays.add(a);
+        }
         if (j.source !== undefined) {
           built.set(j.id, build(j.source));
           if (built.size > ${RANGE_FUNCTION_LIMIT}) built.delete(built.keys().next().value);
@@ -278,10 +296,24 @@ interface WorkerHandle {
   postMessage?(message: unknown): void;
 }
 
+/**
+ * The CPU's heap (heap.ts) as a pool uses it when the shared memory is the heap: workers' scratch
+ * for elementwise kernels is a region of it, and arrays of the heap are marked as such for them.
+ */
+export interface PoolHeap {
+  scratch(bytes: number): { start: number; bytes: number } | null;
+  release(region: { start: number; bytes: number }): void;
+  holds(a: object): boolean;
+  /** Bytes of scratch a pass of the elementwise kernels made so far needs (the largest). */
+  elementwiseScratchBytes(): number;
+}
+
 /** What a worker needs to start: the compiled module, the shared memory, the control block, its id. */
 interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
+  /** With a heap: per participant id, the byte address and bytes of its scratch (Int32 pairs). */
+  scratchTable: SharedArrayBuffer | null;
   control: SharedArrayBuffer;
   /** A range job's function id, array count and array ids. */
   jobBlock: SharedArrayBuffer;
@@ -391,13 +423,24 @@ export class ThreadPool {
    * `helpers`: the body of a function returning how a worker builds a range function from its
    * source (jsCode.ts's helpersSource: a worker shares no code with this thread).
    */
-  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS) {
+  /** With a heap: the workers' scratch regions (index: participant id), and the table they read them from. */
+  private readonly scratchRegions: ({ start: number; bytes: number } | null)[] = [];
+  private readonly scratchTable: Int32Array | null;
+
+  /**
+   * `heap`: the CPU's heap when `memory` is its memory; the workers' elementwise kernels then run
+   * on it (each with a scratch region the pool sizes before a range job) and read and write the
+   * heap's arrays where they lie.
+   */
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS, private readonly heap: PoolHeap | null = null) {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
     this.spinMicroseconds = spinMicroseconds;
     const source = workerSource(helpers);
+    const table = heap ? new SharedArrayBuffer(8 * participants) : null;
+    this.scratchTable = table ? new Int32Array(table) : null;
     try {
-      for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, control: this.control, jobBlock: this.jobBlock, id }));
+      for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, scratchTable: table, control: this.control, jobBlock: this.jobBlock, id }));
     } catch (e) {
       // A worker could not start (the system refused a thread): stop those already started, which
       // would otherwise wait for jobs for good, then report the failure.
@@ -481,7 +524,8 @@ export class ThreadPool {
       source = job.source;
     }
     const { block } = this;
-    const fresh: [number, unknown][] = [];
+    const fresh: [number, unknown, boolean][] = [];
+    this.sizeScratch();
     block[0] = id;
     block[1] = job.arrays.length;
     job.arrays.forEach((a, i) => {
@@ -490,9 +534,12 @@ export class ThreadPool {
         aid = this.nextArrayId++;
         this.arrayIds.set(a as object, aid);
         const bytes = (a as ArrayBufferView).byteLength;
-        this.registry.register(a as object, { id: aid, bytes }, a as object);
-        this.heldBytes += bytes;
-        fresh.push([aid, a]);
+        // An array of the heap costs the workers nothing to hold: its bytes are the memory's.
+        const inHeap = this.heap?.holds(a as object) === true;
+        const held = inHeap ? 0 : bytes;
+        this.registry.register(a as object, { id: aid, bytes: held }, a as object);
+        this.heldBytes += held;
+        fresh.push([aid, a, inHeap]);
       }
       block[2 + i] = aid;
     });
@@ -522,7 +569,27 @@ export class ThreadPool {
     if (id === undefined) return;
     this.arrayIds.delete(array);
     this.registry.unregister(array);
-    this.forgetId(id, (array as ArrayBufferView).byteLength);
+    this.forgetId(id, this.heap?.holds(array) ? 0 : (array as ArrayBufferView).byteLength);
+  }
+
+  /**
+   * With a heap: makes every worker's scratch as large as the elementwise kernels' largest pass
+   * (the workers are between jobs: none reads its scratch now). A region the heap cannot give
+   * leaves the worker's scratch too small; its chunks then throw, and the job runs again here.
+   */
+  private sizeScratch(): void {
+    const { heap, scratchTable: table } = this;
+    if (!heap || !table) return;
+    const need = heap.elementwiseScratchBytes();
+    for (let id = 1; id < this.participants; id++) {
+      const r = this.scratchRegions[id];
+      if (r && r.bytes >= need) continue;
+      if (r) heap.release(r);
+      const fresh = need > 0 ? heap.scratch(need) : null;
+      this.scratchRegions[id] = fresh;
+      table[2 * id] = fresh?.start ?? 0;
+      table[2 * id + 1] = fresh?.bytes ?? 0;
+    }
   }
 
   private forgetId(id: number, bytes: number): void {
@@ -571,5 +638,8 @@ export class ThreadPool {
     Atomics.notify(this.ctl, EPOCH);
     for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
+    // Stopped workers run no chunk: their scratch goes back to the heap.
+    for (const r of this.scratchRegions) if (r) this.heap!.release(r);
+    this.scratchRegions.length = 0;
   }
 }

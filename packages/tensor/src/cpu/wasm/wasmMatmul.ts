@@ -1,6 +1,7 @@
 // The WebAssembly matrix product at run time: the module is generated and compiled once, on first
-// use, with relaxed SIMD's fused multiply-add where the engine has it; operands are copied into
-// its memory (one memcpy each), B is packed there, and C is computed in chunks of rows, on this
+// use, with relaxed SIMD's fused multiply-add where the engine has it; its memory is the CPU's
+// heap (heap.ts) where there is one, and operands that live there are read where they lie, others
+// copied into its scratch (one memcpy each); B is packed there, and C is computed in chunks of rows, on this
 // thread or split across workers, then copied out chunk by chunk, each chunk handed to the
 // caller's epilogue while it is still in cache. A product of at most four rows or four columns is
 // narrow: the narrow kernels read both operands as copied, unpacked.
@@ -12,6 +13,8 @@
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
+import { elementwiseScratchBytes } from './elementwiseModule.js';
+import { type CpuHeap, HEAP_MAXIMUM_PAGES, cpuHeap } from './heap.js';
 import { showValue } from '@scorch/options';
 import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
@@ -33,8 +36,8 @@ function shapes(fma: boolean): Record<WasmFloat, MatmulKernelShape> {
   return { f32: tile, f64: tile };
 }
 
-/** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
-const MAXIMUM_PAGES = 16384;
+/** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space): the heap's. */
+const MAXIMUM_PAGES = HEAP_MAXIMUM_PAGES;
 const PAGE = 65536;
 /** The bytes a product may lay out: the memory's maximum (lowered by tests, so small products run in parts). */
 let memoryLimit = MAXIMUM_PAGES * PAGE;
@@ -69,6 +72,14 @@ interface Runtime {
   }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
+  /**
+   * The CPU's heap when the memory is the heap's (heap.ts): the products' scratch is then a
+   * region of it, from `base`, and operands that live in the heap are read where they lie.
+   */
+  heap: CpuHeap | null;
+  scratch: { start: number; bytes: number } | null;
+  /** The scratch's address (0 without a heap: the memory is the products' own) and bytes. */
+  base: number;
   bytes: number;
   f32: Float32Array;
   f64: Float64Array;
@@ -91,15 +102,17 @@ let workerSpin = WORKER_SPIN_MICROSECONDS;
  */
 let busy = false;
 
-function newMemory(): { memory: WebAssembly.Memory; shared: boolean } {
+function newMemory(): { memory: WebAssembly.Memory; shared: boolean; heap: CpuHeap | null } {
+  const heap = cpuHeap();
+  if (heap) return { memory: heap.memory, shared: true, heap };
   if (sharedMemorySupported()) {
     try {
-      return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }), shared: true };
+      return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }), shared: true, heap: null };
     } catch {
       // A page that is not cross-origin isolated, or too little address space: unshared below.
     }
   }
-  return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES }), shared: false };
+  return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES }), shared: false, heap: null };
 }
 
 /** The compiled module and its memory, or null where WebAssembly SIMD is missing. */
@@ -109,13 +122,12 @@ function getRuntime(): Runtime | null {
   if (!wasmSimdSupported()) return null;
   const fma = wasmRelaxedSimdSupported();
   try {
-    const { memory, shared } = newMemory();
+    const { memory, shared, heap } = newMemory();
     const tiles = shapes(fma);
     const module = new WebAssembly.Module(matmulModule({ fma, shapes: tiles, sharedMemory: shared, maximumPages: MAXIMUM_PAGES }));
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as MatmulExports;
-    const bytes = memory.buffer.byteLength;
     runtime = {
-      module, memory, shared, exports, fma, bytes,
+      module, memory, shared, exports, fma, heap, scratch: null, base: 0, bytes: heap ? 0 : memory.buffer.byteLength,
       kernels: {
         f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
         f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
@@ -151,17 +163,32 @@ function grown(rt: Runtime, bytes: number): boolean {
   }
 }
 
+/**
+ * Makes the scratch at least `bytes` long: the memory grown (no heap), or a larger region of the
+ * heap in place of the old one (nothing in it is kept between products). A RangeError where the
+ * memory cannot grow.
+ */
 function ensureBytes(rt: Runtime, bytes: number): void {
   if (rt.bytes >= bytes) return;
-  rt.memory.grow(Math.ceil((bytes - rt.bytes) / PAGE));
-  rt.bytes = rt.memory.buffer.byteLength;
-  rt.f32 = new Float32Array(rt.memory.buffer);
-  rt.f64 = new Float64Array(rt.memory.buffer);
+  if (rt.heap) {
+    if (rt.scratch) rt.heap.release(rt.scratch);
+    rt.scratch = rt.heap.scratch(bytes);
+    rt.base = rt.scratch?.start ?? 0;
+    rt.bytes = rt.scratch?.bytes ?? 0;
+    if (!rt.scratch) throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for a matrix product`);
+  } else {
+    rt.memory.grow(Math.ceil((bytes - rt.bytes) / PAGE));
+    rt.bytes = rt.memory.buffer.byteLength;
+  }
+  if (rt.f32.byteLength < rt.base + rt.bytes) {
+    rt.f32 = new Float32Array(rt.memory.buffer);
+    rt.f64 = new Float64Array(rt.memory.buffer);
+  }
 }
 
-/** Bytes of the matrix product's WebAssembly memory (shared with its workers): 0 until its first product. */
+/** Bytes of the matrix product's scratch: its WebAssembly memory (shared with its workers), or its region of the heap; 0 until its first product. */
 export function matmulMemoryBytes(): number {
-  return runtime ? runtime.memory.buffer.byteLength : 0;
+  return runtime ? (runtime.heap ? runtime.bytes : runtime.memory.buffer.byteLength) : 0;
 }
 
 /** Whether the WebAssembly kernels can run here. */
@@ -228,7 +255,14 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   const factory = workerFactory();
   if (!rt.shared || !factory) return null;
   try {
-    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource(), workerSpin);
+    const heap = rt.heap;
+    const poolHeap = heap && {
+      scratch: (bytes: number) => heap.scratch(bytes),
+      release: (r: { start: number; bytes: number }) => heap.release(r),
+      holds: (a: object) => heap.holds(a),
+      elementwiseScratchBytes,
+    };
+    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource(), workerSpin, poolHeap);
   } catch {
     // The pool stopped the workers it had started; run on one thread (wasmThreads() says 1).
     pool = null;
@@ -417,7 +451,7 @@ function runInParts(rt: Runtime, p: Product): boolean {
  * narrow kernels (matmulModule.ts), B copied as stored, nothing packed, C written dense. Each
  * element of C is the same sum in the same order as gemm's, so the same bits.
  */
-function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: { aRegion: number; aBatch: number; bRaw: number; cRegion: number; cBatch: number }): void {
+function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: { aRegion: number; aBatch: number; bRaw: number; cRegion: number; cBatch: number }, bInHeap: boolean): void {
   const { dtype, batch, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
   const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
   const E = rt.layouts[dtype].bytes;
@@ -427,18 +461,18 @@ function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, r
   const kernels = rt.kernels[dtype];
   const kernel = rowsLeft ? kernels.narrow[m - 1]! : transA ? kernels.narrow[n - 1]! : kernels.narrowCols[n - 1]!;
   for (let i = 0; i < batch; i++) {
-    if (i === 0 || !bShared) {
-      const from = bOff + i * bStride;
-      view.set(b.subarray(from, from + k * n), bRaw / E);
-    }
+    const from = bOff + i * bStride;
+    // B where it lies in the heap, else copied in.
+    const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
+    if (!bInHeap && (i === 0 || !bShared)) view.set(b.subarray(from, from + k * n), bRaw / E);
     const aAt = aRegion + (aShared ? 0 : i * aBatch);
     const cAt = cRegion + i * cBatch;
     // L = A (element (i, p) at i·k + p, or p·m + i stored transposed), R = B, D = C.
-    if (rowsLeft) kernel(aAt, (transA ? 1 : k) * E, (transA ? m : 1) * E, bRaw, n * E, cAt, n * E, E, n, k);
+    if (rowsLeft) kernel(aAt, (transA ? 1 : k) * E, (transA ? m : 1) * E, bAt, n * E, cAt, n * E, E, n, k);
     // L = Bᵀ (element (j, p) at p·n + j, or j·k + p stored transposed), R = Aᵀ as stored, D = Cᵀ.
-    else if (transA) kernel(bRaw, (transB ? k : 1) * E, (transB ? 1 : n) * E, aAt, m * E, cAt, E, n * E, m, k);
+    else if (transA) kernel(bAt, (transB ? k : 1) * E, (transB ? 1 : n) * E, aAt, m * E, cAt, E, n * E, m, k);
     // A row-major; B's element (p, j) at p·n + j, or j·k + p stored transposed.
-    else kernel(aAt, k * E, bRaw, (transB ? 1 : n) * E, (transB ? k : 1) * E, cAt, m, k);
+    else kernel(aAt, k * E, bAt, (transB ? 1 : n) * E, (transB ? k : 1) * E, cAt, m, k);
     const to = cOff + i * m * n;
     c.set(view.subarray(cAt / E, cAt / E + m * n), to);
     epilogue?.(to, to + m * n);
@@ -464,27 +498,40 @@ function runProduct(rt: Runtime, p: Product): void {
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
 
-  const { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total } = productLayout(L, batch, m, n, k, aShared, bShared, participants);
+  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants);
+  const { apStride, bpBatch, cBatch, total } = layout;
   // runInParts sized the call to fit (the same layout, with at least these participants).
   if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
   ensureBytes(rt, total);
+  // The regions' addresses: the scratch's, from its base; A's, where A lies when it lives in the heap.
+  const base = rt.base;
+  const aInHeap = rt.heap?.holds(a) === true;
+  const bInHeap = rt.heap?.holds(b) === true;
+  const aRegion = aInHeap ? a.byteOffset + aOff * E : base + layout.aRegion;
+  const aBatch = aInHeap ? (aShared ? 0 : aStride * E) : layout.aBatch;
+  const bRaw = base + layout.bRaw;
+  const bpRegion = base + layout.bpRegion;
+  const cRegion = base + layout.cRegion;
+  const apRegion = base + layout.apRegion;
 
   const view = dtype === 'f32' ? rt.f32 : rt.f64;
   const ex = rt.exports;
-  for (let i = 0; i < aCount; i++) {
+  for (let i = 0; i < aCount && !aInHeap; i++) {
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
   if (!threaded && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
-    runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch });
+    runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
     return;
   }
   const { packB, packBT, gemm, compact } = rt.kernels[dtype];
   for (let i = 0; i < bCount; i++) {
     const from = bOff + i * bStride;
-    view.set(b.subarray(from, from + k * n), bRaw / E);
-    if (transB) packBT(bRaw, k, n, k, bpRegion + i * bpBatch);
-    else packB(bRaw, n, n, k, bpRegion + i * bpBatch);
+    // Packed from where B lies in the heap, else from a copy.
+    const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
+    if (!bInHeap) view.set(b.subarray(from, from + k * n), bRaw / E);
+    if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
+    else packB(bAt, n, n, k, bpRegion + i * bpBatch);
   }
   // A's row stride as stored (m for Aᵀ), and the bytes from one row of A to the next.
   const lda = transA ? m : k;

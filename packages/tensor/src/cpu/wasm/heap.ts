@@ -1,0 +1,192 @@
+// The CPU's heap: one shared WebAssembly.Memory that the kernels' modules import and that the
+// CPU's float arrays live in, so that a kernel reads its operands and writes its results where
+// they lie instead of copying them into a memory of its own and back (about a quarter of a
+// two-thread step's main thread was such copies: benchmarks/NOTES.md, "The CPU's arrays in the
+// kernels' memory").
+//
+// Only a shared memory will do. A WebAssembly memory grows, and growing an unshared one detaches
+// its ArrayBuffer, which empties every typed array on it; a shared memory's SharedArrayBuffer
+// never detaches, so arrays made before a growth stay valid. Where shared memory is missing (a
+// page that is not cross-origin isolated) there is no heap: arrays are ordinary and the kernels
+// copy, as before.
+//
+// The heap hands out regions of 64-byte units (a cache line; every region is also a whole number
+// of 16-byte vectors, so a kernel may read or write a last vector past an array's end inside its
+// own region). Free regions are kept sorted and merged with their neighbours; a region is taken
+// first-fit, or from the top, growing the memory. The CPU's array pool recycles arrays by size,
+// so regions are taken and freed only when the pool misses or drops an array. An array the pool
+// never gets back (a tensor left to the garbage collector) frees its region when it is collected.
+// The kernels' own scratch (packed panels, a pass's copies of broadcast operands) is a region too.
+
+import { sharedMemorySupported } from './features.js';
+
+/** 1 GiB: the memory's maximum (a shared memory must declare one; engines reserve it as address space). */
+export const HEAP_MAXIMUM_PAGES = 16384;
+const PAGE = 65536;
+const UNIT = 64;
+
+/** A region of the heap: its byte address and bytes (a multiple of 64). */
+interface Region {
+  start: number;
+  bytes: number;
+}
+
+export class CpuHeap {
+  /** Free regions, sorted by address, none adjacent to another. */
+  private readonly free: Region[] = [];
+  /** Bytes below which every region has been handed out or is free. */
+  private top = 0;
+  /** Arrays handed out, by array: their region (to free it when the pool drops the array). */
+  private readonly regions = new WeakMap<object, Region>();
+  /** An array collected without `freeArray` (a tensor left to the garbage collector): its region is freed now. */
+  private readonly registry = new FinalizationRegistry<Region>((r) => {
+    this.arrayBytes -= r.bytes;
+    this.release(r);
+  });
+  /** Bytes of regions handed out now, arrays and scratch. */
+  private usedBytes = 0;
+  private arrayBytes = 0;
+
+  constructor(readonly memory: WebAssembly.Memory) {}
+
+  /**
+   * Whether `a` is an array made by `array` and not freed: it starts its region, which is a
+   * whole number of 16-byte vectors, so a kernel may write a last whole vector past its end.
+   */
+  holds(a: object): boolean {
+    return this.regions.has(a);
+  }
+
+  /**
+   * A new array of `length` elements of `Type` in the heap (contents arbitrary), or null when the
+   * memory cannot grow to hold it. Its region is freed by `freeArray`, or when it is collected.
+   */
+  array<T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, length: number): T | null {
+    const r = this.take(length * Type.BYTES_PER_ELEMENT);
+    if (r === null) return null;
+    const a = new Type(this.memory.buffer, r.start, length);
+    this.regions.set(a, r);
+    this.registry.register(a, r, a);
+    this.arrayBytes += r.bytes;
+    return a;
+  }
+
+  /** Frees the region of `a` (made by `array`); nothing may read `a` afterwards. */
+  freeArray(a: object): void {
+    const r = this.regions.get(a);
+    if (!r) return;
+    this.regions.delete(a);
+    this.registry.unregister(a);
+    this.arrayBytes -= r.bytes;
+    this.release(r);
+  }
+
+  /** A scratch region of at least `bytes` (its address), or null when the memory cannot grow; freed by `release`. */
+  scratch(bytes: number): Region | null {
+    return this.take(bytes);
+  }
+
+  /** Bytes handed out now: to arrays, and to scratch. */
+  stats(): { arrayBytes: number; scratchBytes: number; memoryBytes: number } {
+    return { arrayBytes: this.arrayBytes, scratchBytes: this.usedBytes - this.arrayBytes, memoryBytes: this.memory.buffer.byteLength };
+  }
+
+  private take(bytes: number): Region | null {
+    const size = Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
+    const { free } = this;
+    for (let i = 0; i < free.length; i++) {
+      const f = free[i]!;
+      if (f.bytes < size) continue;
+      const r = { start: f.start, bytes: size };
+      if (f.bytes === size) free.splice(i, 1);
+      else {
+        f.start += size;
+        f.bytes -= size;
+      }
+      this.usedBytes += size;
+      return r;
+    }
+    // From the top, growing the memory (by at least an eighth, so that a run of growing requests
+    // grows it a few times, not once each). A unit past the top stays in the memory, so that a
+    // vector read just past the last region's end reads bytes of the memory, not beyond it.
+    const end = this.top + size;
+    const have = this.memory.buffer.byteLength;
+    if (end + UNIT > HEAP_MAXIMUM_PAGES * PAGE) return null;
+    if (end + UNIT > have) {
+      const pages = Math.ceil((end + UNIT - have) / PAGE);
+      const generous = Math.min(HEAP_MAXIMUM_PAGES - have / PAGE, Math.max(pages, Math.ceil(have / PAGE / 8)));
+      try {
+        this.memory.grow(generous);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        try {
+          this.memory.grow(pages);
+        } catch (e2) {
+          if (!(e2 instanceof RangeError)) throw e2;
+          return null;
+        }
+      }
+    }
+    const r = { start: this.top, bytes: size };
+    this.top = end;
+    this.usedBytes += size;
+    return r;
+  }
+
+  /** Returns region `r` to the free regions, merged with its neighbours (the top one lowers the top). */
+  release(r: Region): void {
+    this.usedBytes -= r.bytes;
+    const { free } = this;
+    // The first free region after r.
+    let lo = 0;
+    let hi = free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (free[mid]!.start < r.start) lo = mid + 1;
+      else hi = mid;
+    }
+    let start = r.start;
+    let bytes = r.bytes;
+    const before = free[lo - 1];
+    if (before && before.start + before.bytes === start) {
+      start = before.start;
+      bytes += before.bytes;
+      free.splice(--lo, 1);
+    }
+    const after = free[lo];
+    if (after && start + bytes === after.start) {
+      bytes += after.bytes;
+      free.splice(lo, 1);
+    }
+    if (start + bytes === this.top) this.top = start;
+    else free.splice(lo, 0, { start, bytes });
+  }
+}
+
+let heap: CpuHeap | null | undefined;
+
+/**
+ * The heap, made on first use, or null where a shared WebAssembly memory cannot be made (no
+ * SharedArrayBuffer, or the engine refuses the address space for its maximum).
+ */
+export function cpuHeap(): CpuHeap | null {
+  if (heap !== undefined) return heap;
+  heap = null;
+  if (heapDisabled || !sharedMemorySupported()) return null;
+  try {
+    heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: HEAP_MAXIMUM_PAGES, shared: true }));
+  } catch {
+    heap = null;
+  }
+  return heap;
+}
+
+let heapDisabled = false;
+
+/**
+ * For tests, before any kernel or array is made: no heap (as where shared memory is missing), so
+ * that arrays are ordinary and kernels copy. Takes effect only in a process that has not asked for the heap yet.
+ */
+export function disableCpuHeapForTesting(): void {
+  heapDisabled = true;
+}

@@ -1,0 +1,165 @@
+// The CPU's heap (src/cpu/wasm/heap.ts): one shared WebAssembly memory that the kernels import and
+// that the CPU's float arrays of 1 KiB or more live in. Its regions (first fit, merged when freed,
+// the top lowered, views kept valid across growth); the kernels reading and writing its arrays
+// where they lie, with the bits they compute from copies and without touching a neighbour; the
+// array pool freeing a dropped array's region; and (in a child process, with gc()) a region freed
+// when its array is collected. Where shared memory is refused there is no heap: cpuThreads.test.ts
+// ("where a shared WebAssembly.Memory is refused") runs that fallback.
+
+import { describe, expect, it } from 'vitest';
+import { type CpuBackend, cpuKernelInfo, getBackend } from '@scorch/tensor';
+import { CpuHeap, cpuHeap } from '../src/cpu/wasm/heap.js';
+import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { elementwiseExpression } from '../src/expression.js';
+import { wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
+import { bitsOf } from './reference.js';
+import { runFixture } from '../../../tests/fixtures/runFixture.js';
+
+const WASM = cpuKernelInfo().wasmSimd;
+const HEAP = WASM && typeof SharedArrayBuffer === 'function';
+
+/** Counts calls of `a`'s subarray and set (the kernels' copies of an operand or a result). */
+function copies(a: Float32Array): () => number {
+  let n = 0;
+  const subarray = a.subarray.bind(a);
+  const set = a.set.bind(a);
+  a.subarray = (...args: Parameters<Float32Array['subarray']>) => (n++, subarray(...args));
+  a.set = ((...args: Parameters<Float32Array['set']>) => (n++, set(...args))) as Float32Array['set'];
+  return () => n;
+}
+
+function fillRandom(a: Float32Array, seed: number): Float32Array {
+  let s = seed;
+  for (let i = 0; i < a.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    a[i] = (s / 2 ** 32) * 4 - 2;
+  }
+  return a;
+}
+
+describe.runIf(HEAP)('the CPU heap', () => {
+  it('hands out regions first fit, merges freed ones, lowers its top; arrays made before a growth keep their values', () => {
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true }));
+    const a = heap.array(Float32Array, 100)!;
+    const b = heap.array(Float32Array, 1000)!;
+    const c = heap.array(Float32Array, 10)!;
+    // 64-byte units: 400 → 448 bytes, 4000 → 4032, 40 → 64.
+    expect([a.byteOffset, b.byteOffset, c.byteOffset]).toEqual([0, 448, 448 + 4032]);
+    expect(heap.stats().arrayBytes).toBe(448 + 4032 + 64);
+    a.fill(1.5);
+    c.fill(-2);
+    // Growth: the memory's buffer is a new object; the arrays on the old one still read the memory.
+    const big = heap.array(Float32Array, 100_000)!;
+    expect(big.byteOffset).toBe(448 + 4032 + 64);
+    expect(heap.stats().memoryBytes).toBeGreaterThanOrEqual(448 + 4032 + 64 + 400_000 + 64);
+    expect(a.length).toBe(100);
+    expect(Array.from(a.subarray(0, 3))).toEqual([1.5, 1.5, 1.5]);
+    expect(c[9]).toBe(-2);
+    big[0] = 7;
+    expect(new Float32Array(heap.memory.buffer, big.byteOffset, 1)[0]).toBe(7);
+    // First fit: a freed region is reused from its start.
+    heap.freeArray(b);
+    expect(heap.holds(b)).toBe(false);
+    const d = heap.array(Float32Array, 500)!;
+    expect(d.byteOffset).toBe(448);
+    // Freed neighbours merge: a's and d's regions and the rest of b's are one region of 4480 bytes.
+    heap.freeArray(a);
+    heap.freeArray(d);
+    const e = heap.array(Float32Array, 1120)!;
+    expect(e.byteOffset).toBe(0);
+    // Freeing the last region lowers the top, past the free regions below it.
+    for (const x of [e, c, big]) heap.freeArray(x);
+    expect(heap.stats().arrayBytes).toBe(0);
+    expect(heap.array(Float32Array, 16)!.byteOffset).toBe(0);
+    // Past the memory's maximum (16 pages here): null, not an exception.
+    expect(heap.array(Float32Array, 16 * 16384)).toBeNull();
+    // A region is freed once: freeing an array twice, or one the heap did not make, changes nothing.
+    heap.freeArray(e);
+    heap.freeArray(new Float32Array(4));
+    expect(heap.stats().arrayBytes).toBe(64);
+  });
+
+  it('the array pool puts float arrays of 1 KiB or more in the heap, and frees a dropped one\'s region', () => {
+    const heap = cpuHeap()!;
+    const cpu = getBackend('cpu') as CpuBackend;
+    const f = cpu.allocate('float32', 5000);
+    const g = cpu.allocate('float64', 200);
+    const small = cpu.allocate('float32', 100);
+    const ints = cpu.allocate('int32', 5000);
+    expect([heap.holds(f), heap.holds(g), heap.holds(small), heap.holds(ints)]).toEqual([true, true, false, false]);
+    const before = heap.stats().arrayBytes;
+    for (const x of [f, g, small, ints]) cpu.pool.give(x);
+    // Free arrays waiting in the pool keep their regions; dropped from it, they free them.
+    expect(heap.stats().arrayBytes).toBe(before);
+    cpu.trimPool();
+    expect(heap.holds(f) || heap.holds(g)).toBe(false);
+    expect(heap.stats().arrayBytes).toBe(before - 20032 - 1600);
+  });
+
+  it('elementwise kernels read and write arrays of the heap where they lie, with the bits of copies, leaving the next region alone', () => {
+    const heap = cpuHeap()!;
+    // out = exp(full) · row + scalar over 3 passes and a partial last vector.
+    const spec: WasmKernelSpec = {
+      leaves: [{ kind: 'full' }, { kind: 'row', period: 8 }, { kind: 'scalar' }],
+      nodes: [
+        { kind: 'leaf', leaf: 0 }, { kind: 'leaf', leaf: 1 }, { kind: 'leaf', leaf: 2 },
+        { kind: 'expr', expr: elementwiseExpression('exp', 'float32'), args: [0] },
+        { kind: 'expr', expr: elementwiseExpression('mul', 'float32'), args: [3, 1] },
+        { kind: 'expr', expr: elementwiseExpression('add', 'float32'), args: [4, 2] },
+      ],
+      outputs: [5],
+    };
+    const kernel = elementwiseKernel(`heap test ${JSON.stringify(spec)}`, spec)!;
+    expect(kernel.shared).toBe(true);
+    const count = 3 * 8192 + 13;
+    const row = fillRandom(new Float32Array(8), 2);
+    const scalar = Float32Array.of(0.75);
+    // Plain arrays: copied in and out.
+    const x = fillRandom(new Float32Array(count + 3), 1);
+    const expected = new Float32Array(count);
+    kernel.run([x, row, scalar], [3, 0, 0], [expected], count);
+    // The same in the heap, read from offset 3 and written from 0, with an array just after the result.
+    const hx = heap.array(Float32Array, count + 3)!;
+    hx.set(x);
+    const out = heap.array(Float32Array, count)!;
+    const next = heap.array(Float32Array, 64)!;
+    expect(next.byteOffset).toBe(out.byteOffset + Math.ceil((count * 4) / 64) * 64);
+    next.fill(9);
+    const xCopies = copies(hx);
+    const outCopies = copies(out);
+    kernel.run([hx, row, scalar], [3, 0, 0], [out], count);
+    expect(xCopies()).toBe(0);
+    expect(outCopies()).toBe(0);
+    expect(bitsOf(out)).toEqual(bitsOf(expected));
+    expect(Array.from(next)).toEqual(new Array(64).fill(9));
+    for (const a of [hx, out, next]) heap.freeArray(a);
+  });
+
+  it('products read A and B where they lie in the heap (tiled and narrow, B stored transposed or not), with the bits of copies', () => {
+    const heap = cpuHeap()!;
+    for (const [m, n, k, transB] of [[37, 29, 70, false], [37, 29, 70, true], [3, 50, 40, false], [60, 2, 33, false]] as const) {
+      const a = fillRandom(new Float32Array(m * k + 5), m);
+      const b = fillRandom(new Float32Array(k * n), n);
+      const expected = new Float32Array(m * n);
+      expect(wasmMatmul('f32', 1, a, 5, 0, b, 0, 0, expected, 0, m, n, k, undefined, false, transB)).toBe(true);
+      const ha = heap.array(Float32Array, a.length)!;
+      const hb = heap.array(Float32Array, b.length)!;
+      ha.set(a);
+      hb.set(b);
+      const aCopies = copies(ha);
+      const bCopies = copies(hb);
+      const c = new Float32Array(m * n);
+      expect(wasmMatmul('f32', 1, ha, 5, 0, hb, 0, 0, c, 0, m, n, k, undefined, false, transB)).toBe(true);
+      expect([aCopies(), bCopies()]).toEqual([0, 0]);
+      expect(bitsOf(c)).toEqual(bitsOf(expected));
+      heap.freeArray(ha);
+      heap.freeArray(hb);
+    }
+  });
+
+  it('an array left to the garbage collector frees its region when it is collected (child process, gc())', () => {
+    const out = runFixture<{ held: number; afterDispose: number; afterCollect: number }>(new URL('./fixtures/heapGarbageChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
+    expect(out.held).toBeGreaterThanOrEqual(10 * 4096 * 4);
+    expect(out.afterCollect).toBe(out.afterDispose - 10 * 4096 * 4);
+  });
+});
