@@ -7,11 +7,11 @@
 // ("where a shared WebAssembly.Memory is refused") runs that fallback.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, cpuKernelInfo, getBackend } from '@scorch/tensor';
+import { type CpuBackend, cpuKernelInfo, getBackend, setCpuThreads } from '@scorch/tensor';
 import { CpuHeap, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { elementwiseExpression } from '../src/expression.js';
-import { wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
+import { setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 
@@ -155,6 +155,40 @@ describe.runIf(HEAP)('the CPU heap', () => {
       heap.freeArray(ha);
       heap.freeArray(hb);
     }
+  });
+
+  it('products write C where it lies in the heap, whole tiles there and a last partial tile through the scratch, on one thread and on two, with the bits of copies', () => {
+    const heap = cpuHeap()!;
+    // m = 1024 and 37: whole tiles then 4 or 2 rows (mr = 5; 1024 and 36 rows, then 0 or 1, with mr = 6); n = 128 and 24 need no compaction.
+    const cases = [[1, 1024, 128, 64], [3, 37, 24, 70], [2, 3, 16, 9]] as const;
+    for (const threads of [1, 2]) {
+      setCpuThreads(threads);
+      setWasmThreadMinWorkForTesting(threads > 1 ? 1 : undefined);
+      for (const [batch, m, n, k] of cases) {
+        const a = fillRandom(new Float32Array(batch * m * k), m);
+        const b = fillRandom(new Float32Array(batch * k * n), n);
+        const expected = new Float32Array(batch * m * n);
+        expect(wasmMatmul('f32', batch, a, 0, m * k, b, 0, k * n, expected, 0, m, n, k)).toBe(true);
+        const c = heap.array(Float32Array, batch * m * n)!;
+        const next = heap.array(Float32Array, 64)!;
+        next.fill(9);
+        const cCopies = copies(c);
+        const seen: number[] = [];
+        expect(wasmMatmul('f32', batch, a, 0, m * k, b, 0, k * n, c, 0, m, n, k, (start, end) => seen.push(start, end))).toBe(true);
+        expect(bitsOf(c)).toEqual(bitsOf(expected));
+        expect(Array.from(next)).toEqual(new Array(64).fill(9));
+        // The epilogue saw every row once, in order.
+        expect(seen[0]).toBe(0);
+        expect(seen.at(-1)).toBe(batch * m * n);
+        for (let i = 2; i < seen.length; i += 2) expect(seen[i]).toBe(seen[i - 1]);
+        // 1024 rows: only the last partial tile's 4 rows are copied in, once (copying every chunk out took 9 on one thread).
+        if (m === 1024) expect(cCopies()).toBe(1);
+        heap.freeArray(c);
+        heap.freeArray(next);
+      }
+    }
+    setCpuThreads(undefined);
+    setWasmThreadMinWorkForTesting(undefined);
   });
 
   it('an array left to the garbage collector frees its region when it is collected (child process, gc())', () => {

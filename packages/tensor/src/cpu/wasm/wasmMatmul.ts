@@ -556,9 +556,39 @@ function runProduct(rt: Runtime, p: Product): void {
   };
 
   const threadPool = threaded ? getPool(rt, threads) : null;
+  // C where it lies in the heap, when its rows need no compaction: the kernels write whole tiles
+  // of mr rows there, and the rows of a last partial tile (which would write past them) go
+  // through the scratch. Each element of C is the same sum whichever tile computes it.
+  const mWhole = m - (m % L.mr);
+  const cInPlace = npad === n && mWhole > 0 && rt.heap?.holds(c) === true;
+  const cAt = c.byteOffset + cOff * E;
+  /** Rows [r0, r0 + rows) of entry bi, fewer than mr, through the scratch into C. */
+  const tail = (bi: number, r0: number, rows: number) => {
+    gemm(aRegion + bi * aBatch + r0 * aRowBytes, lda, bpRegion + bi * bpBatch, cRegion, npad, rows, npad, k, apRegion, transA ? 1 : 0);
+    c.set(view.subarray(cRegion / E, cRegion / E + rows * n), cOff + bi * m * n + r0 * n);
+  };
   if (threadPool) {
+    if (cInPlace) {
+      // The whole tiles of every entry across the threads, then the entries' last rows here.
+      const perBatch = Math.ceil(mWhole / rowsPerChunk);
+      threadPool.run({ ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, chunksPerBatch: perBatch, nChunks: batch * perBatch }, ex);
+      for (let bi = 0; bi < batch && mWhole < m; bi++) tail(bi, mWhole, m - mWhole);
+      epilogue?.(cOff, cOff + batch * m * n);
+      return;
+    }
     threadPool.run(job, ex);
     for (let i = 0; i < job.nChunks; i++) copyOut(i);
+    return;
+  }
+  if (cInPlace) {
+    for (let i = 0; i < job.nChunks; i++) {
+      const { bi, r0, rows } = chunk(i);
+      const whole = rows - (rows % L.mr);
+      if (whole > 0) gemm(aRegion + bi * aBatch + r0 * aRowBytes, lda, bpRegion + bi * bpBatch, cAt + (bi * m * n + r0 * n) * E, n, whole, npad, k, apRegion, transA ? 1 : 0);
+      if (whole < rows) tail(bi, r0 + whole, rows - whole);
+      const to = cOff + bi * m * n + r0 * n;
+      epilogue?.(to, to + rows * n);
+    }
     return;
   }
   for (let i = 0; i < job.nChunks; i++) {
