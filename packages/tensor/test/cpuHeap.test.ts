@@ -94,6 +94,9 @@ describe.runIf(HEAP)('the CPU heap', () => {
     cpu.trimPool();
     expect(heap.holds(f) || heap.holds(g)).toBe(false);
     expect(heap.stats().arrayBytes).toBe(before - 20032 - 1600);
+    // The heap's size, which does not shrink, is reported beside the kernels' scratch.
+    expect(cpu.memoryStats().heapBytes).toBe(heap.memory.buffer.byteLength);
+    expect(cpu.memoryStats().heapBytes).toBeGreaterThanOrEqual(20032 + 1600);
   });
 
   it('elementwise kernels read and write arrays of the heap where they lie, with the bits of copies, leaving the next region alone', () => {

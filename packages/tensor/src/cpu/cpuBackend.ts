@@ -26,6 +26,7 @@ import { clearTransposeSpares, matmulBatchedInto, transposeSpareBytes } from './
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
+import { cpuHeap } from './wasm/heap.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
@@ -65,6 +66,13 @@ export interface CpuMemoryStats extends ArrayPoolStats {
    * counted here.
    */
   kernelMemoryBytes: number;
+  /**
+   * Bytes of the CPU's heap (wasm/heap.ts), the shared WebAssembly memory the float arrays of
+   * 1 KiB or more and the kernels' scratch live in: its size, the most it has held at once. A
+   * WebAssembly memory cannot shrink, so freed arrays' regions are reused by later arrays, not
+   * given back to the system. 0 where there is no heap.
+   */
+  heapBytes: number;
 }
 
 /**
@@ -525,7 +533,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes(), heapBytes: cpuHeap()?.stats().memoryBytes ?? 0 };
   }
 
   compile(program: Program): CpuCompiledProgram {

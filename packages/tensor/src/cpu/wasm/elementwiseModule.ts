@@ -31,7 +31,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { HEAP_MAXIMUM_PAGES, cpuHeap } from './heap.js';
+import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -424,8 +424,7 @@ export interface ElementwiseHeapHooks {
  */
 export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared = false): ElementwiseInstance {
   type Compiled = { bytes: Uint8Array; module: WebAssembly.Module };
-  type Hooks = { memory: WebAssembly.Memory; scratch(bytes: number): number; holds(a: object): boolean };
-  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; sharedMemory?: WebAssembly.Memory; heap?: Hooks; modules?: Map<number, Compiled[]>; count?: number };
+  const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; sharedMemory?: WebAssembly.Memory; heap?: ElementwiseHeapHooks; modules?: Map<number, Compiled[]>; count?: number };
   const hooks = shared ? self.heap : undefined;
   if (!hooks) {
     if (shared) self.sharedMemory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384, shared: true });
@@ -576,7 +575,7 @@ export function elementwiseMemoryBytes(): number {
 }
 
 /** This thread's scratch in the CPU's heap, once a kernel has run on it. */
-let heapScratch: { start: number; bytes: number } | null = null;
+let heapScratch: HeapRegion | null = null;
 /** The largest pass layout of the kernels made on the heap so far: the scratch a worker needs for any of them. */
 let heapPassBytes = 0;
 

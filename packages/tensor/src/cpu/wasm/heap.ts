@@ -26,10 +26,11 @@ const PAGE = 65536;
 const UNIT = 64;
 
 /** A region of the heap: its byte address and bytes (a multiple of 64). */
-interface Region {
+export interface HeapRegion {
   start: number;
   bytes: number;
 }
+type Region = HeapRegion;
 
 export class CpuHeap {
   /** Free regions, sorted by address, none adjacent to another. */

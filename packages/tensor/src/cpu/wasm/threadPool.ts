@@ -29,6 +29,8 @@
 // and each array once, by a message it reads synchronously when it wakes, so a steady-state job
 // posts nothing.
 
+
+import type { HeapRegion } from './heap.js';
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
 const DONE = 1;
@@ -301,8 +303,8 @@ interface WorkerHandle {
  * for elementwise kernels is a region of it, and arrays of the heap are marked as such for them.
  */
 export interface PoolHeap {
-  scratch(bytes: number): { start: number; bytes: number } | null;
-  release(region: { start: number; bytes: number }): void;
+  scratch(bytes: number): HeapRegion | null;
+  release(region: HeapRegion): void;
   holds(a: object): boolean;
   /** Bytes of scratch a pass of the elementwise kernels made so far needs (the largest). */
   elementwiseScratchBytes(): number;
@@ -424,7 +426,7 @@ export class ThreadPool {
    * source (jsCode.ts's helpersSource: a worker shares no code with this thread).
    */
   /** With a heap: the workers' scratch regions (index: participant id), and the table they read them from. */
-  private readonly scratchRegions: ({ start: number; bytes: number } | null)[] = [];
+  private readonly scratchRegions: (HeapRegion | null)[] = [];
   private readonly scratchTable: Int32Array | null;
 
   /**

@@ -14,7 +14,7 @@ import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } fr
 import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { elementwiseScratchBytes } from './elementwiseModule.js';
-import { type CpuHeap, HEAP_MAXIMUM_PAGES, cpuHeap } from './heap.js';
+import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { showValue } from '@scorch/options';
 import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
 
@@ -77,7 +77,7 @@ interface Runtime {
    * region of it, from `base`, and operands that live in the heap are read where they lie.
    */
   heap: CpuHeap | null;
-  scratch: { start: number; bytes: number } | null;
+  scratch: HeapRegion | null;
   /** The scratch's address (0 without a heap: the memory is the products' own) and bytes. */
   base: number;
   bytes: number;
@@ -258,7 +258,7 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
     const heap = rt.heap;
     const poolHeap = heap && {
       scratch: (bytes: number) => heap.scratch(bytes),
-      release: (r: { start: number; bytes: number }) => heap.release(r),
+      release: (r: HeapRegion) => heap.release(r),
       holds: (a: object) => heap.holds(a),
       elementwiseScratchBytes,
     };
