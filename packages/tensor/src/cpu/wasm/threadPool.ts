@@ -29,8 +29,8 @@
 // and each array once, by a message it reads synchronously when it wakes, so a steady-state job
 // posts nothing.
 
-
 import type { HeapRegion } from './heap.js';
+
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
 const DONE = 1;
@@ -421,18 +421,16 @@ export class ThreadPool {
   private heldBytes = 0;
   private forgottenBytes = 0;
 
-  /**
-   * `helpers`: the body of a function returning how a worker builds a range function from its
-   * source (jsCode.ts's helpersSource: a worker shares no code with this thread).
-   */
   /** With a heap: the workers' scratch regions (index: participant id), and the table they read them from. */
   private readonly scratchRegions: (HeapRegion | null)[] = [];
   private readonly scratchTable: Int32Array | null;
 
   /**
-   * `heap`: the CPU's heap when `memory` is its memory; the workers' elementwise kernels then run
-   * on it (each with a scratch region the pool sizes before a range job) and read and write the
-   * heap's arrays where they lie.
+   * `helpers`: the body of a function returning how a worker builds a range function from its
+   * source (jsCode.ts's helpersSource: a worker shares no code with this thread). `heap`: the
+   * CPU's heap when `memory` is its memory; the workers' elementwise kernels then run on it (each
+   * with a scratch region the pool sizes before a range job) and read and write the heap's arrays
+   * where they lie.
    */
   constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS, private readonly heap: PoolHeap | null = null) {
     // Closed until the first job: a worker that starts now finds nothing to claim.

@@ -558,9 +558,11 @@ function runProduct(rt: Runtime, p: Product): void {
   const threadPool = threaded ? getPool(rt, threads) : null;
   // C where it lies in the heap, when its rows need no compaction: the kernels write whole tiles
   // of mr rows there, and the rows of a last partial tile (which would write past them) go
-  // through the scratch. Each element of C is the same sum whichever tile computes it.
+  // through the scratch. Each element of C is the same sum whichever tile computes it. Not when C
+  // is A's array (a product into its own operand): past kc steps of k, A's rows are read again,
+  // block by block of k, after C's have been written (B is packed before any tile is written).
   const mWhole = m - (m % L.mr);
-  const cInPlace = npad === n && mWhole > 0 && rt.heap?.holds(c) === true;
+  const cInPlace = npad === n && mWhole > 0 && c !== a && rt.heap?.holds(c) === true;
   const cAt = c.byteOffset + cOff * E;
   /** Rows [r0, r0 + rows) of entry bi, fewer than mr, through the scratch into C. */
   const tail = (bi: number, r0: number, rows: number) => {
