@@ -218,6 +218,20 @@ describe.runIf(HEAP)('the CPU heap', () => {
     expect(wasmMatmul('f32', 1, ha, 0, 0, b, 0, 0, ha, 0, m, k, k)).toBe(true);
     expect(firstBitDifference(ha, expected)).toBe(-1);
     heap.freeArray(ha);
+    // A batch of 2 sharing one A of twice the columns (k = 2n), into A's array, on one thread:
+    // entry 1 reads all of A after entry 0's rows of C are written.
+    setCpuThreads(1);
+    const n = 256;
+    const a2 = fillRandom(new Float32Array(m * 2 * n), 7);
+    const b2 = fillRandom(new Float32Array(2 * 2 * n * n), 8);
+    const expected2 = new Float32Array(2 * m * n);
+    expect(wasmMatmul('f32', 2, a2, 0, 0, b2, 0, 2 * n * n, expected2, 0, m, n, 2 * n)).toBe(true);
+    const ha2 = heap.array(Float32Array, m * 2 * n)!;
+    ha2.set(a2);
+    expect(wasmMatmul('f32', 2, ha2, 0, 0, b2, 0, 2 * n * n, ha2, 0, m, n, 2 * n)).toBe(true);
+    expect(firstBitDifference(ha2, expected2)).toBe(-1);
+    heap.freeArray(ha2);
+    setCpuThreads(undefined);
   });
 
   it('an array left to the garbage collector frees its region when it is collected (child process, gc())', () => {

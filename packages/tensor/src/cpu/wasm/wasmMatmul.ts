@@ -505,7 +505,9 @@ function runProduct(rt: Runtime, p: Product): void {
   ensureBytes(rt, total);
   // The regions' addresses: the scratch's, from its base; A's, where A lies when it lives in the heap.
   const base = rt.base;
-  const aInHeap = rt.heap?.holds(a) === true;
+  // A product into its own operand A copies A first, as where there is no heap: C's rows would
+  // overwrite rows of A that later tiles, blocks of k or batch entries still read.
+  const aInHeap = a !== c && rt.heap?.holds(a) === true;
   const bInHeap = rt.heap?.holds(b) === true;
   const aRegion = aInHeap ? a.byteOffset + aOff * E : base + layout.aRegion;
   const aBatch = aInHeap ? (aShared ? 0 : aStride * E) : layout.aBatch;
@@ -559,8 +561,8 @@ function runProduct(rt: Runtime, p: Product): void {
   // C where it lies in the heap, when its rows need no compaction: the kernels write whole tiles
   // of mr rows there, and the rows of a last partial tile (which would write past them) go
   // through the scratch. Each element of C is the same sum whichever tile computes it. Not when C
-  // is A's array (a product into its own operand): past kc steps of k, A's rows are read again,
-  // block by block of k, after C's have been written (B is packed before any tile is written).
+  // is A's array (a product into its own operand): past kc steps of k, A's rows would be read
+  // again after C's were written there (B is packed before any tile is written).
   const mWhole = m - (m % L.mr);
   const cInPlace = npad === n && mWhole > 0 && c !== a && rt.heap?.holds(c) === true;
   const cAt = c.byteOffset + cOff * E;
