@@ -90,6 +90,28 @@ describe.runIf(HEAP)('the CPU heap', () => {
     expect(heap.stats().arrayBytes).toBe(64);
   });
 
+  it('past its array growth limit, arrays take free regions only; scratch still grows the memory', () => {
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 100_000);
+    const a = heap.array(Float32Array, 20_000)!;
+    const b = heap.array(Float32Array, 5_000)!;
+    // 80,000 + 20,032 bytes held in a memory of 2 pages: an array of 10,000 elements would pass
+    // the limit and grow the memory; one of 1,000 passes the limit but fits the memory as it is.
+    const size = heap.stats().memoryBytes;
+    expect(size).toBe(2 * 65536);
+    expect(heap.array(Float32Array, 10_000)).toBeNull();
+    const c = heap.array(Float32Array, 1_000)!;
+    expect(c.byteOffset).toBe(100_032);
+    heap.freeArray(c);
+    // A freed region is still taken, whatever the limit.
+    heap.freeArray(b);
+    expect(heap.array(Float32Array, 1_000)!.byteOffset).toBe(b.byteOffset);
+    expect(heap.stats().memoryBytes).toBe(size);
+    // Scratch is not limited: it grows the memory.
+    const r = heap.scratch(500_000)!;
+    expect(r.start).toBeGreaterThanOrEqual(a.byteOffset + 80_000);
+    expect(heap.stats().memoryBytes).toBeGreaterThan(size);
+  });
+
   it('the array pool puts float arrays of 1 KiB or more in the heap, and frees a dropped one\'s region', () => {
     const heap = cpuHeap()!;
     const cpu = getBackend('cpu') as CpuBackend;
