@@ -12,6 +12,7 @@ import { CpuHeap, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { elementwiseExpression } from '../src/expression.js';
 import { setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
+import { firstDifference, randomArray, seededUniform } from './matmulReference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 
 const WASM = cpuKernelInfo().wasmSimd;
@@ -25,27 +26,6 @@ function copies(a: Float32Array): () => number {
   a.subarray = (...args: Parameters<Float32Array['subarray']>) => (n++, subarray(...args));
   a.set = ((...args: Parameters<Float32Array['set']>) => (n++, set(...args))) as Float32Array['set'];
   return () => n;
-}
-
-/**
- * The first element whose bits differ between `a` and `b` (−1: none, and the lengths agree): a
- * failing comparison reports one index at once, where a diff of two long arrays takes minutes.
- */
-function firstBitDifference(a: Float32Array, b: Float32Array): number {
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  if (x.length !== y.length) return Math.min(x.length, y.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
-
-function fillRandom(a: Float32Array, seed: number): Float32Array {
-  let s = seed;
-  for (let i = 0; i < a.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    a[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return a;
 }
 
 describe.runIf(HEAP)('the CPU heap', () => {
@@ -148,10 +128,10 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const kernel = elementwiseKernel(`heap test ${JSON.stringify(spec)}`, spec)!;
     expect(kernel.shared).toBe(true);
     const count = 3 * 8192 + 13;
-    const row = fillRandom(new Float32Array(8), 2);
+    const row = randomArray(Float32Array, 8, seededUniform(2)) as Float32Array;
     const scalar = Float32Array.of(0.75);
     // Plain arrays: copied in and out.
-    const x = fillRandom(new Float32Array(count + 3), 1);
+    const x = randomArray(Float32Array, count + 3, seededUniform(1)) as Float32Array;
     const expected = new Float32Array(count);
     kernel.run([x, row, scalar], [3, 0, 0], [expected], count);
     // The same in the heap, read from offset 3 and written from 0, with an array just after the result.
@@ -166,7 +146,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     kernel.run([hx, row, scalar], [3, 0, 0], [out], count);
     expect(xCopies()).toBe(0);
     expect(outCopies()).toBe(0);
-    expect(firstBitDifference(out, expected)).toBe(-1);
+    expect(firstDifference(out, 0, expected)).toBe(-1);
     expect(Array.from(next)).toEqual(new Array(64).fill(9));
     for (const a of [hx, out, next]) heap.freeArray(a);
   });
@@ -174,8 +154,8 @@ describe.runIf(HEAP)('the CPU heap', () => {
   it('products read A and B where they lie in the heap (tiled and narrow, B stored transposed or not), with the bits of copies', () => {
     const heap = cpuHeap()!;
     for (const [m, n, k, transB] of [[37, 29, 70, false], [37, 29, 70, true], [3, 50, 40, false], [60, 2, 33, false]] as const) {
-      const a = fillRandom(new Float32Array(m * k + 5), m);
-      const b = fillRandom(new Float32Array(k * n), n);
+      const a = randomArray(Float32Array, m * k + 5, seededUniform(m)) as Float32Array;
+      const b = randomArray(Float32Array, k * n, seededUniform(n)) as Float32Array;
       const expected = new Float32Array(m * n);
       expect(wasmMatmul('f32', 1, a, 5, 0, b, 0, 0, expected, 0, m, n, k, undefined, false, transB)).toBe(true);
       const ha = heap.array(Float32Array, a.length)!;
@@ -187,7 +167,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
       const c = new Float32Array(m * n);
       expect(wasmMatmul('f32', 1, ha, 5, 0, hb, 0, 0, c, 0, m, n, k, undefined, false, transB)).toBe(true);
       expect([aCopies(), bCopies()]).toEqual([0, 0]);
-      expect(firstBitDifference(c, expected)).toBe(-1);
+      expect(firstDifference(c, 0, expected)).toBe(-1);
       heap.freeArray(ha);
       heap.freeArray(hb);
     }
@@ -201,8 +181,8 @@ describe.runIf(HEAP)('the CPU heap', () => {
       setCpuThreads(threads);
       setWasmThreadMinWorkForTesting(threads > 1 ? 1 : undefined);
       for (const [batch, m, n, k] of cases) {
-        const a = fillRandom(new Float32Array(batch * m * k), m);
-        const b = fillRandom(new Float32Array(batch * k * n), n);
+        const a = randomArray(Float32Array, batch * m * k, seededUniform(m)) as Float32Array;
+        const b = randomArray(Float32Array, batch * k * n, seededUniform(n)) as Float32Array;
         const expected = new Float32Array(batch * m * n);
         expect(wasmMatmul('f32', batch, a, 0, m * k, b, 0, k * n, expected, 0, m, n, k)).toBe(true);
         const c = heap.array(Float32Array, batch * m * n)!;
@@ -211,7 +191,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
         const cCopies = copies(c);
         const seen: number[] = [];
         expect(wasmMatmul('f32', batch, a, 0, m * k, b, 0, k * n, c, 0, m, n, k, (start, end) => seen.push(start, end))).toBe(true);
-        expect(firstBitDifference(c, expected)).toBe(-1);
+        expect(firstDifference(c, 0, expected)).toBe(-1);
         expect(Array.from(next)).toEqual(new Array(64).fill(9));
         // The epilogue saw every row once, in order.
         expect(seen[0]).toBe(0);
@@ -231,27 +211,27 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const heap = cpuHeap()!;
     // k = n = 512: more than the kernels' 256 steps of k per block, so A's rows are read in two blocks.
     const [m, k] = [300, 512];
-    const a = fillRandom(new Float32Array(m * k), 5);
-    const b = fillRandom(new Float32Array(k * k), 6);
+    const a = randomArray(Float32Array, m * k, seededUniform(5)) as Float32Array;
+    const b = randomArray(Float32Array, k * k, seededUniform(6)) as Float32Array;
     const expected = new Float32Array(m * k);
     expect(wasmMatmul('f32', 1, a, 0, 0, b, 0, 0, expected, 0, m, k, k)).toBe(true);
     const ha = heap.array(Float32Array, m * k)!;
     ha.set(a);
     expect(wasmMatmul('f32', 1, ha, 0, 0, b, 0, 0, ha, 0, m, k, k)).toBe(true);
-    expect(firstBitDifference(ha, expected)).toBe(-1);
+    expect(firstDifference(ha, 0, expected)).toBe(-1);
     heap.freeArray(ha);
     // A batch of 2 sharing one A of twice the columns (k = 2n), into A's array, on one thread:
     // entry 1 reads all of A after entry 0's rows of C are written.
     setCpuThreads(1);
     const n = 256;
-    const a2 = fillRandom(new Float32Array(m * 2 * n), 7);
-    const b2 = fillRandom(new Float32Array(2 * 2 * n * n), 8);
+    const a2 = randomArray(Float32Array, m * 2 * n, seededUniform(7)) as Float32Array;
+    const b2 = randomArray(Float32Array, 2 * 2 * n * n, seededUniform(8)) as Float32Array;
     const expected2 = new Float32Array(2 * m * n);
     expect(wasmMatmul('f32', 2, a2, 0, 0, b2, 0, 2 * n * n, expected2, 0, m, n, 2 * n)).toBe(true);
     const ha2 = heap.array(Float32Array, m * 2 * n)!;
     ha2.set(a2);
     expect(wasmMatmul('f32', 2, ha2, 0, 0, b2, 0, 2 * n * n, ha2, 0, m, n, 2 * n)).toBe(true);
-    expect(firstBitDifference(ha2, expected2)).toBe(-1);
+    expect(firstDifference(ha2, 0, expected2)).toBe(-1);
     heap.freeArray(ha2);
     setCpuThreads(undefined);
   });

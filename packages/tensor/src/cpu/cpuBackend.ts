@@ -26,7 +26,7 @@ import { clearTransposeSpares, matmulBatchedInto, transposeSpareBytes } from './
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
 import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
-import { cpuHeap } from './wasm/heap.js';
+import { heapMemoryBytes } from './wasm/heap.js';
 
 /** A CPU tensor's storage. */
 export interface CpuHandle {
@@ -533,7 +533,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes(), heapBytes: cpuHeap()?.stats().memoryBytes ?? 0 };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes(), heapBytes: heapMemoryBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {

@@ -418,7 +418,7 @@ export interface ElementwiseHeapHooks {
  * An instance of a kernel module (its bytes; `shared` when they import a shared memory) on this
  * thread's memory for elementwise kernels, made on first use and grown as calls need: the
  * CPU's heap where this thread has its hooks (`wasmElementwiseInstance.heap`, set on the main
- * thread by elementwiseHeapHooks) and the module is shared, else a memory of the kernels' own.
+ * thread by onHeap, in a worker by its start) and the module is shared, else a memory of the kernels' own.
  * Self-contained (it keeps the memories on itself): worker threads build it from its source
  * text (jsCode.ts's helpers), so each thread has its own.
  */
@@ -583,16 +583,17 @@ let heapPassBytes = 0;
 export function elementwiseScratchBytes(): number {
   return heapPassBytes;
 }
-let hooksSet = false;
+
+let heapHooked: boolean | undefined;
 
 /**
  * Whether the kernels made on this thread run on the CPU's heap: the first call gives
  * wasmElementwiseInstance the heap's hooks, with this thread's scratch as a region of the heap.
  */
 function onHeap(): boolean {
-  if (hooksSet) return (wasmElementwiseInstance as unknown as { heap?: ElementwiseHeapHooks }).heap !== undefined;
-  hooksSet = true;
+  if (heapHooked !== undefined) return heapHooked;
   const heap = cpuHeap();
+  heapHooked = heap !== null;
   if (!heap) return false;
   const hooks: ElementwiseHeapHooks = {
     memory: heap.memory,

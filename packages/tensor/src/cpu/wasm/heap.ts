@@ -43,22 +43,20 @@ export interface HeapRegion {
   start: number;
   bytes: number;
 }
-type Region = HeapRegion;
 
 export class CpuHeap {
   /** Free regions, sorted by address, none adjacent to another. */
-  private readonly free: Region[] = [];
+  private readonly free: HeapRegion[] = [];
   /** Bytes below which every region has been handed out or is free. */
   private top = 0;
   /** Arrays handed out, by array: their region (to free it when the pool drops the array). */
-  private readonly regions = new WeakMap<object, Region>();
+  private readonly regions = new WeakMap<object, HeapRegion>();
   /** An array collected without `freeArray` (a tensor left to the garbage collector): its region is freed now. */
-  private readonly registry = new FinalizationRegistry<Region>((r) => {
+  private readonly registry = new FinalizationRegistry<HeapRegion>((r) => {
     this.arrayBytes -= r.bytes;
     this.release(r);
   });
-  /** Bytes of regions handed out now, arrays and scratch. */
-  private usedBytes = 0;
+  /** Bytes of the regions arrays hold now. */
   private arrayBytes = 0;
 
   /** `arrayGrowthLimit`: the array bytes past which arrays only take free regions (ARRAY_GROWTH_LIMIT). */
@@ -99,16 +97,16 @@ export class CpuHeap {
   }
 
   /** A scratch region of at least `bytes` (its address), or null when the memory cannot grow; freed by `release`. */
-  scratch(bytes: number): Region | null {
+  scratch(bytes: number): HeapRegion | null {
     return this.take(bytes);
   }
 
-  /** Bytes handed out now: to arrays, and to scratch. */
-  stats(): { arrayBytes: number; scratchBytes: number; memoryBytes: number } {
-    return { arrayBytes: this.arrayBytes, scratchBytes: this.usedBytes - this.arrayBytes, memoryBytes: this.memory.buffer.byteLength };
+  /** Bytes the arrays' regions hold now, and the memory's size. */
+  stats(): { arrayBytes: number; memoryBytes: number } {
+    return { arrayBytes: this.arrayBytes, memoryBytes: this.memory.buffer.byteLength };
   }
 
-  private take(bytes: number, mayGrow = true): Region | null {
+  private take(bytes: number, mayGrow = true): HeapRegion | null {
     const size = Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
     const { free } = this;
     for (let i = 0; i < free.length; i++) {
@@ -120,7 +118,6 @@ export class CpuHeap {
         f.start += size;
         f.bytes -= size;
       }
-      this.usedBytes += size;
       return r;
     }
     // From the top, growing the memory (by at least an eighth, so that a run of growing requests
@@ -146,13 +143,11 @@ export class CpuHeap {
     }
     const r = { start: this.top, bytes: size };
     this.top = end;
-    this.usedBytes += size;
     return r;
   }
 
   /** Returns region `r` to the free regions, merged with its neighbours (the top one lowers the top). */
-  release(r: Region): void {
-    this.usedBytes -= r.bytes;
+  release(r: HeapRegion): void {
     const { free } = this;
     // The first free region after r.
     let lo = 0;
@@ -189,7 +184,7 @@ let heap: CpuHeap | null | undefined;
 export function cpuHeap(): CpuHeap | null {
   if (heap !== undefined) return heap;
   heap = null;
-  if (heapDisabled || !sharedMemorySupported()) return null;
+  if (!sharedMemorySupported()) return null;
   try {
     heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: HEAP_MAXIMUM_PAGES, shared: true }));
   } catch {
@@ -198,12 +193,7 @@ export function cpuHeap(): CpuHeap | null {
   return heap;
 }
 
-let heapDisabled = false;
-
-/**
- * For tests, before any kernel or array is made: no heap (as where shared memory is missing), so
- * that arrays are ordinary and kernels copy. Takes effect only in a process that has not asked for the heap yet.
- */
-export function disableCpuHeapForTesting(): void {
-  heapDisabled = true;
+/** The heap's size in bytes, 0 where there is none or none has been made yet (without making it). */
+export function heapMemoryBytes(): number {
+  return heap ? heap.memory.buffer.byteLength : 0;
 }

@@ -29,7 +29,8 @@
 // and each array once, by a message it reads synchronously when it wakes, so a steady-state job
 // posts nothing.
 
-import type { HeapRegion } from './heap.js';
+import { elementwiseScratchBytes } from './elementwiseModule.js';
+import type { CpuHeap, HeapRegion } from './heap.js';
 
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
@@ -298,18 +299,6 @@ interface WorkerHandle {
   postMessage?(message: unknown): void;
 }
 
-/**
- * The CPU's heap (heap.ts) as a pool uses it when the shared memory is the heap: workers' scratch
- * for elementwise kernels is a region of it, and arrays of the heap are marked as such for them.
- */
-export interface PoolHeap {
-  scratch(bytes: number): HeapRegion | null;
-  release(region: HeapRegion): void;
-  holds(a: object): boolean;
-  /** Bytes of scratch a pass of the elementwise kernels made so far needs (the largest). */
-  elementwiseScratchBytes(): number;
-}
-
 /** What a worker needs to start: the compiled module, the shared memory, the control block, its id. */
 interface WorkerData {
   module: WebAssembly.Module;
@@ -432,7 +421,7 @@ export class ThreadPool {
    * with a scratch region the pool sizes before a range job) and read and write the heap's arrays
    * where they lie.
    */
-  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS, private readonly heap: PoolHeap | null = null) {
+  constructor(readonly participants: number, module: WebAssembly.Module, memory: WebAssembly.Memory, makeWorker: WorkerFactory, helpers: string, spinMicroseconds = WORKER_SPIN_MICROSECONDS, private readonly heap: CpuHeap | null = null) {
     // Closed until the first job: a worker that starts now finds nothing to claim.
     Atomics.store(this.counter, 0, 0xffffffffn);
     this.spinMicroseconds = spinMicroseconds;
@@ -580,7 +569,7 @@ export class ThreadPool {
   private sizeScratch(): void {
     const { heap, scratchTable: table } = this;
     if (!heap || !table) return;
-    const need = heap.elementwiseScratchBytes();
+    const need = elementwiseScratchBytes();
     for (let id = 1; id < this.participants; id++) {
       const r = this.scratchRegions[id];
       if (r && r.bytes >= need) continue;

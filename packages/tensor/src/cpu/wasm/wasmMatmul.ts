@@ -13,7 +13,6 @@
 import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
-import { elementwiseScratchBytes } from './elementwiseModule.js';
 import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { showValue } from '@scorch/options';
 import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
@@ -255,14 +254,7 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   const factory = workerFactory();
   if (!rt.shared || !factory) return null;
   try {
-    const heap = rt.heap;
-    const poolHeap = heap && {
-      scratch: (bytes: number) => heap.scratch(bytes),
-      release: (r: HeapRegion) => heap.release(r),
-      holds: (a: object) => heap.holds(a),
-      elementwiseScratchBytes,
-    };
-    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource(), workerSpin, poolHeap);
+    pool = new ThreadPool(threads, rt.module, rt.memory, factory, helpersSource(), workerSpin, rt.heap);
   } catch {
     // The pool stopped the workers it had started; run on one thread (wasmThreads() says 1).
     pool = null;
@@ -506,7 +498,9 @@ function runProduct(rt: Runtime, p: Product): void {
   // The regions' addresses: the scratch's, from its base; A's, where A lies when it lives in the heap.
   const base = rt.base;
   // A product into its own operand A copies A first, as where there is no heap: C's rows would
-  // overwrite rows of A that later tiles, blocks of k or batch entries still read.
+  // overwrite rows of A that later tiles, blocks of k or batch entries still read. A read in
+  // place may read a vector past A's last row (narrowCols): A's region or the next, in the
+  // memory (heap.ts keeps a unit past the top).
   const aInHeap = a !== c && rt.heap?.holds(a) === true;
   const bInHeap = rt.heap?.holds(b) === true;
   const aRegion = aInHeap ? a.byteOffset + aOff * E : base + layout.aRegion;
