@@ -3,7 +3,9 @@
 // within the error bound of the float64 reference; on a cross-origin-isolated page (COOP and
 // COEP headers) the product is split across Web Workers with the same bits as one thread, and on
 // a page that is not isolated it stays on one thread. Compiled float32 elementwise kernels run as
-// WebAssembly on the page with the JavaScript kernels' bits. The page is bundled from
+// WebAssembly on the page with the JavaScript kernels' bits, and large ones split across the same
+// workers on an isolated page (range jobs, through the CPU's heap: no message reaches a worker
+// blocked in Atomics.wait) with one thread's bits. The page is bundled from
 // tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
 //
 // Chromium is a hard requirement, as for the playground's test (scripts/setup.sh installs it).
@@ -79,6 +81,9 @@ describe('the CPU matrix product in Chromium', () => {
     // Workers start once the page yields; over ten rounds with pauses (more, up to 20 s, until one does) they take part.
     expect(report.workerChunks).toBeGreaterThan(0);
     expectElementwiseOnPage(report);
+    expect(report.rangeJobs.workerChunks).toBeGreaterThan(0);
+    expect(report.rangeJobs.sameBits).toBe(true);
+    expect(report.rangeJobs.reruns).toBe(0);
   }, 120_000);
 
   it('a page that is not isolated: the same kernels on one thread', async () => {
@@ -90,5 +95,7 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.sameBitsAcrossThreads).toBe(true);
     expect(report.workerChunks).toBe(0);
     expectElementwiseOnPage(report);
+    expect(report.rangeJobs.workerChunks).toBe(0);
+    expect(report.rangeJobs.sameBits).toBe(true);
   }, 120_000);
 });

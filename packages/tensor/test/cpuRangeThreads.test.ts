@@ -13,13 +13,14 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
-  setCpuThreads, shutdownCpuThreads, slice, softmax, softplus, splitKey, sum, tanh, tensor, traceProgram, where,
+  setCpuThreads, shutdownCpuThreads, slice, softmax, softplus, splitKey, sum, tanh, tensor, traceProgram, where, cast,
 } from '../src/index.js';
 import { traceAndInterpret } from './programReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { rangePool, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { setSyncMessagesForTesting } from '../src/cpu/wasm/threadPool.js';
 import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { buildFunction } from '../src/cpu/jsCode.js';
 import { untilWorkerChunk } from './workerChunks.js';
@@ -46,9 +47,10 @@ type Program = (xs: readonly Tensor[]) => Tensor[];
  * Runs `f` compiled on `threads` threads (inputs made after the count is set, so on shared
  * arrays where threads are on), until a worker has computed a chunk when threads > 1 (workers
  * start asynchronously; bounded), and expects every run's outputs bit for bit equal to the
- * program interpreted op by op. `label` names the case in failure messages.
+ * program interpreted op by op. `label` names the case in failure messages. `workers` false:
+ * threads > 1 but the kernels must stay on this thread (three runs, no worker chunk).
  */
-function check(label: string, f: Program, make: () => Tensor[], threads: number, wasm = false): void {
+function check(label: string, f: Program, make: () => Tensor[], threads: number, wasm = false, workers = threads > 1): void {
   setCpuThreads(threads);
   const args = make();
   const { traced, handles, donated, expected: reference } = traceAndInterpret(cpu, f, args);
@@ -71,7 +73,11 @@ function check(label: string, f: Program, make: () => Tensor[], threads: number,
     });
     runs++;
   };
-  if (threads > 1) {
+  if (threads > 1 && !workers) {
+    const before = wasmThreadStats().workerChunks;
+    for (let i = 0; i < 3; i++) runOnce();
+    expect(wasmThreadStats().workerChunks - before, `${label}: worker chunks`).toBe(0);
+  } else if (threads > 1) {
     const { chunks, reruns } = untilWorkerChunk(runOnce);
     expect(chunks, `${label}: no worker chunk after ${runs} runs on ${threads} threads`).toBeGreaterThan(0);
     // No chunk threw: a worker's failure would be hidden by the rerun on this thread.
@@ -131,6 +137,43 @@ const PROGRAMS: { name: string; f: Program; make: (dtype: 'float32' | 'float64')
   },
 ];
 
+  // Float32 work that runs as WebAssembly: a flat chain, and a matmul epilogue with a bias whose
+  // period (96) makes the unit of a chunk 96 elements.
+  const WASM_PROGRAMS: { name: string; f: Program; make: () => Tensor[] }[] = [
+    { name: 'a chain with exp, log1p and sigmoid', f: ([x, y]) => [exp(y!.mul(0.5)).mul(x!).add(softplus(x!)), x!.sigmoid().mul(y!)], make: () => [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')] },
+    // erf's pieces on both sides of 1.25 and 6 (x·3 spans them), the exps of the middle one included.
+    { name: 'erf', f: ([x]) => [erf(x!.mul(3))], make: () => [rn([3001], 2, 'float32')] },
+    { name: 'a softplus epilogue with a bias', f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)], make: () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')] },
+    // Operands at offsets 1 and 96 of their arrays, a root read back by another root through
+    // reshapes; chunks of 96 elements (the bias period) copy each operand from its offset.
+    {
+      name: 'slices at offsets with a bias, and a root read back',
+      f: ([x, c]) => {
+        const y = slice(x!, [1], [96 * 40]).reshape([40, 96]).mul(c!).add(slice(x!, [96], [96 * 40]).reshape([40, 96]));
+        return [y, reshape(reshape(y, [96 * 40]).exp(), [40, 96]).sub(c!)];
+      },
+      make: () => [rn([96 * 41], 13, 'float32'), rn([96], 12, 'float32')],
+    },
+    // A bool operand (copied in as 0.0/1.0 on each worker) and bool results (bytes copied out).
+    {
+      name: 'a stored condition, a select on it, and bool results',
+      f: ([x, y, m]) => [where(m!, x!, y!.mul(2)), x!.less(y!), where(m!, x!.greater(0), y!.less(0))],
+      make: () => {
+        const [x, y] = [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')];
+        return [x, y, rn([3001], 2, 'float32').greater(0)];
+      },
+    },
+    // Column operands (a value per row, filled over its run on each worker from the chunk's
+    // first element): a softmax over rows of 250, chunks not starting on a row.
+    { name: 'a softmax (values per row as column operands)', f: ([x]) => [softmax(x!, 1)], make: () => [rn([60, 250], 3, 'float32')] },
+    // A transpose and a slice of columns, copied densely on this thread before the kernel splits.
+    {
+      name: 'views copied densely first',
+      f: ([a, b]) => [exp(permute(a!, [1, 0]).mul(slice(b!, [3, 0], [64, 97])))],
+      make: () => [rn([97, 64], 5, 'float32'), rn([70, 97], 6, 'float32')],
+    },
+  ];
+
 describe.runIf(THREADS)('compiled elementwise kernels on several threads', () => {
   // Split from 2^10 elements (the default is 2^16): the kernels here have a few thousand elements.
   // The test of the default threshold sets it back itself; afterAll restores it.
@@ -145,43 +188,7 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
   });
 
   it('WebAssembly kernels split the same way: the eager JavaScript ops\' bits on 1, 2 and 3 threads', () => {
-    // Float32 work that runs as WebAssembly: a flat chain, and a matmul epilogue with a bias whose
-    // period (96) makes the unit of a chunk 96 elements.
-    const programs: { name: string; f: Program; make: () => Tensor[] }[] = [
-      { name: 'a chain with exp, log1p and sigmoid', f: ([x, y]) => [exp(y!.mul(0.5)).mul(x!).add(softplus(x!)), x!.sigmoid().mul(y!)], make: () => [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')] },
-      // erf's pieces on both sides of 1.25 and 6 (x·3 spans them), the exps of the middle one included.
-      { name: 'erf', f: ([x]) => [erf(x!.mul(3))], make: () => [rn([3001], 2, 'float32')] },
-      { name: 'a softplus epilogue with a bias', f: ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!)], make: () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')] },
-      // Operands at offsets 1 and 96 of their arrays, a root read back by another root through
-      // reshapes; chunks of 96 elements (the bias period) copy each operand from its offset.
-      {
-        name: 'slices at offsets with a bias, and a root read back',
-        f: ([x, c]) => {
-          const y = slice(x!, [1], [96 * 40]).reshape([40, 96]).mul(c!).add(slice(x!, [96], [96 * 40]).reshape([40, 96]));
-          return [y, reshape(reshape(y, [96 * 40]).exp(), [40, 96]).sub(c!)];
-        },
-        make: () => [rn([96 * 41], 13, 'float32'), rn([96], 12, 'float32')],
-      },
-      // A bool operand (copied in as 0.0/1.0 on each worker) and bool results (bytes copied out).
-      {
-        name: 'a stored condition, a select on it, and bool results',
-        f: ([x, y, m]) => [where(m!, x!, y!.mul(2)), x!.less(y!), where(m!, x!.greater(0), y!.less(0))],
-        make: () => {
-          const [x, y] = [rn([3001], 0, 'float32'), rn([3001], 1, 'float32')];
-          return [x, y, rn([3001], 2, 'float32').greater(0)];
-        },
-      },
-      // Column operands (a value per row, filled over its run on each worker from the chunk's
-      // first element): a softmax over rows of 250, chunks not starting on a row.
-      { name: 'a softmax (values per row as column operands)', f: ([x]) => [softmax(x!, 1)], make: () => [rn([60, 250], 3, 'float32')] },
-      // A transpose and a slice of columns, copied densely on this thread before the kernel splits.
-      {
-        name: 'views copied densely first',
-        f: ([a, b]) => [exp(permute(a!, [1, 0]).mul(slice(b!, [3, 0], [64, 97])))],
-        make: () => [rn([97, 64], 5, 'float32'), rn([70, 97], 6, 'float32')],
-      },
-    ];
-    for (const { name, f, make } of programs) {
+    for (const { name, f, make } of WASM_PROGRAMS) {
       for (const threads of [1, 2, 3]) check(name, f, make, threads, true);
     }
   });
@@ -268,6 +275,68 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     x.dispose();
     for (let i = 0; i < 3; i++) check(PROGRAMS[1]!.name, PROGRAMS[1]!.f, () => PROGRAMS[1]!.make('float32'), 2);
     expect(memory().bytes).toBe(start);
+  });
+
+  it('the heap\'s arrays by address, small ones staged, sources from the heap: no message, each source freed once every worker built it', () => {
+    shutdownCpuThreads();
+    setCpuThreads(2);
+    // Float32 work as WebAssembly, every array in the heap but the bias row (96 floats: staged).
+    const make = () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')];
+    const bias = make()[2]!;
+    expect(cpuHeap()!.holds((bias._live('test') as CpuHandle).data!)).toBe(false);
+    bias.dispose();
+    const f: Program = ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!), exp(a!).mul(a!)];
+    check('an epilogue with a staged bias, and a flat chain', f, make, 2, true);
+    const pool = rangePool(2)!;
+    // The worker records each function it built from the heap, and the region of its source is
+    // freed at the next job that names it: run until the worker has built both kernels (bounded).
+    for (let i = 0; i < 50 && pool.heapSources > 0; i++) check('again', f, make, 2, true);
+    expect(pool.heapSources).toBe(0);
+    // The worker still takes part, from the functions it built.
+    check('after the sources are freed', f, make, 2, true);
+    expect(pool.messagesPosted).toBe(0);
+  });
+
+  it('as in a browser (no message reaches a worker): the same bits through the heap and staging; past 16 MiB staged, the job stays here', () => {
+    shutdownCpuThreads();
+    setSyncMessagesForTesting(false);
+    try {
+      setCpuThreads(2);
+      // Bool operands and results among them: outside the heap, staged.
+      for (const { name, f, make } of WASM_PROGRAMS) check(name, f, make, 2, true);
+      check(PROGRAMS[0]!.name, PROGRAMS[0]!.f, () => PROGRAMS[0]!.make('float64'), 2);
+      // Int32 arrays: outside the heap, so staged (no worker reads a message).
+      const ints = (n: number) => () => {
+        const draw = rn([n], 3, 'float32').mul(1000);
+        const x = cast(draw, 'int32');
+        draw.dispose();
+        expect(cpuHeap()!.holds((x._live('test') as CpuHandle).data!)).toBe(false);
+        return [x];
+      };
+      const f: Program = ([x]) => [x!.mul(3).add(x!)];
+      check('int32 arrays staged', f, ints(5000), 2);
+      expect(rangePool(2)!.messagesPosted).toBe(0);
+      // 2^22 int32 in and out: 32 MiB to stage, past the 16 MiB limit. Checked element by element
+      // against 3x + x in int32 (a bitwise comparison of 2^22 values through check() takes minutes).
+      const [x] = ints(2 ** 22)();
+      const compiled = cpu.compile(traceProgram(f, [x!], []).program);
+      const before = wasmThreadStats().workerChunks;
+      const xs = cpu.readSync(x!._live('test') as CpuHandle) as Int32Array;
+      for (let run = 0; run < 3; run++) {
+        const [out] = compiled.run([x!._live('test') as CpuHandle], [], [false]);
+        const got = cpu.readSync(out!) as Int32Array;
+        let wrong = -1;
+        for (let i = 0; i < xs.length && wrong < 0; i++) if (got[i] !== ((Math.imul(xs[i]!, 3) + xs[i]!) | 0)) wrong = i;
+        expect(wrong, `run ${run}: first wrong element`).toBe(-1);
+        cpu.dispose(out!);
+      }
+      expect(wasmThreadStats().workerChunks - before, 'worker chunks past the staging limit').toBe(0);
+      compiled.dispose();
+      x!.dispose();
+    } finally {
+      setSyncMessagesForTesting(undefined);
+      shutdownCpuThreads();
+    }
   });
 
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {

@@ -274,10 +274,10 @@ export function cpuWasmEnabled(): boolean {
  * logical core, at most 8). Where workers, SharedArrayBuffer or a shared WebAssembly.Memory
  * (the engine may refuse one) are missing it is always 1; where a worker fails to start (the system
  * refuses a thread) it is 1 until the next call.
- * In Node, compiled programs' large elementwise kernels and matmul epilogues (from 2^16
- * elements) split across the same threads. Float arrays of 1 KiB or more live in the CPU's heap,
- * a shared WebAssembly memory, whatever the count; while it is above 1 the CPU's other arrays are
- * made on SharedArrayBuffers too. Results are identical whatever the count. Workers start on the
+ * Compiled programs' large elementwise kernels and matmul epilogues (from 2^16 elements) split
+ * across the same threads, in Node and in cross-origin-isolated pages. Float arrays of 1 KiB or
+ * more live in the CPU's heap, a shared WebAssembly memory, whatever the count; in Node, while it
+ * is above 1, the CPU's other arrays are made on SharedArrayBuffers too. Results are identical whatever the count. Workers start on the
  * first job large enough to split; after each job a worker watches for the next for 1 ms
  * (spinning, as OpenMP's threads do, so that the jobs of a training step follow one another
  * without waking a sleeping thread each time), then waits, idle and unref'd; a lower count

@@ -10,13 +10,14 @@
 // writing its chunk of the heap's arrays where they lie; where there is no heap, onto a memory of
 // its own, copying its chunk's operands in and results out.
 //
-// One thread where workers cannot take range jobs (no SharedArrayBuffer, no Node worker_threads),
-// where setCpuThreads(1), below the threshold, when an array is not shared (an array made before
-// threads were on, or handed in by the user), or when the kernel calls a defined primitive (its
-// CPU function lives on this thread only).
+// The workers get the job's arrays and function through the CPU's heap (wasm/threadPool.ts): so
+// in Node and in cross-origin-isolated pages alike. One thread where there are no workers (no
+// SharedArrayBuffer), where setCpuThreads(1), below the threshold, when an array cannot reach the
+// workers (outside the heap, not shared where workers read messages, and more than 16 MiB to
+// stage in all; in Node an array made before threads were on or handed in by the user), or when
+// the kernel calls a defined primitive (its CPU function lives on this thread only).
 
 import type { TypedArray } from '../dtype.js';
-import { isShared } from './arrayPool.js';
 import { rangePool, rangeThreads } from './wasm/wasmMatmul.js';
 
 /**
@@ -65,13 +66,13 @@ export function rangeRerunsForTesting(): number {
 /** Runs `k` over all its units on `arrays`, split across threads when it is large enough. */
 export function runRange(k: RangeKernel, arrays: readonly TypedArray[]): void {
   const threads = k.portable && k.units >= 2 && k.units * k.elementsPerUnit >= minElements ? rangeThreads() : 1;
-  if (threads > 1 && arrays.every(isShared)) {
+  if (threads > 1) {
     const pool = rangePool(threads);
     if (pool) {
       const unitsPerChunk = Math.ceil(k.units / (CHUNKS_PER_THREAD * threads));
       try {
-        pool.runRanges({ source: k.source, fn: k.fn as never, arrays, units: k.units, unitsPerChunk, participants: threads });
-        return;
+        // False: an array cannot reach the workers here (see ThreadPool.runRanges); one thread.
+        if (pool.runRanges({ source: k.source, fn: k.fn as never, arrays, units: k.units, unitsPerChunk, participants: threads })) return;
       } catch {
         // A chunk threw (an index out of range): run it all here, which throws the real error.
         reruns++;

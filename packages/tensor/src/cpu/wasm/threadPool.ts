@@ -23,11 +23,23 @@
 // is computed by one lane from its row of A and column of B alone, so results are bit-identical
 // to a single thread's.
 //
-// Range jobs (Node only: see rangeJobsSupported) use the same claiming for a generated JavaScript
-// function over a range of units, on arrays backed by SharedArrayBuffer (../rangeThreads.ts). The
-// job names its function and arrays by ids in a second shared block; a worker gets each source
-// and each array once, by a message it reads synchronously when it wakes, so a steady-state job
-// posts nothing.
+// Range jobs use the same claiming for a generated JavaScript function over a range of units
+// (../rangeThreads.ts). The job names its function and arrays in a second shared block (the job
+// block), so that a steady-state job posts nothing:
+// - an array of the CPU's heap by its type, address and length: each worker makes a view of the
+//   shared memory there once. An array outside the heap is staged: the caller copies it into a
+//   staging region of the heap for the job, and back after it. Where workers read messages
+//   synchronously (Node's receiveMessageOnPort), one of 1 KiB or more on a SharedArrayBuffer goes
+//   by id instead, once, in a message the worker reads when it wakes; in a browser a Web Worker
+//   blocked in Atomics.wait never sees messages, so there every such array is staged;
+// - the function by an id. Its source text is written once into a region of the heap, listed in a
+//   shared table by id; a worker that meets the id builds the function from there, then records
+//   the id in its row of a second table, and the region is freed once every worker has. Without a
+//   heap (Node only) the source goes in the message.
+// A worker may read the job block while the caller rewrites it for the next job: it claims nothing
+// then, since the caller retags the counter before it rewrites the block. A source is read only
+// while the table lists it, before and after the read (the caller unlists a source before it frees
+// it), so a function built from the table is always its id's, whenever it was read.
 
 import { elementwiseScratchBytes } from './elementwiseModule.js';
 import type { CpuHeap, HeapRegion } from './heap.js';
@@ -170,10 +182,11 @@ export function runRangeChunks(fn: RangeFunction | null, arrays: readonly unknow
 
 /**
  * A worker's program: instantiate the module on the shared memory, then serve jobs until STOP.
- * A range job names its function and arrays by ids in the job block; what a worker has not seen
- * yet (a function's source, an array) and ids to forget come in a message posted before the job
- * is published, read synchronously (Node's receiveMessageOnPort) when the worker wakes. Functions
- * are kept first in first out, numbered as the caller numbers them (RANGE_FUNCTION_LIMIT).
+ * A range job names its function and arrays in the job block (see the protocol at the top of this
+ * file): arrays by address, views made once; functions by id, built from their source in the heap
+ * on first use. Where messages reach it (Node), arrays sent by id, sources where there is no heap,
+ * and ids to forget come in a message posted before the job is published, read synchronously when
+ * the worker wakes.
  */
 function workerSource(helpers: string): string {
   return `'use strict';
@@ -184,13 +197,20 @@ function start(data) {
   const ctl = new Int32Array(data.control);
   const counter = new BigUint64Array(data.control, ${COUNTER_BYTE}, 1);
   const block = new Int32Array(data.jobBlock);
+  const sources = data.sources ? new Int32Array(data.sources) : null;
+  const acks = data.sourceAcks ? new Int32Array(data.sourceAcks) : null;
+  const ackRow = (data.id - 1) * ${RANGE_FUNCTION_LIMIT};
   const wt = typeof require === 'function' ? require('node:worker_threads') : null;
   const build = (() => { ${helpers} })();
   const built = new Map();
+  let newestBuilt = -1;
   const arrays = new Map();
+  const VIEW_TYPES = ${JSON.stringify(VIEW_TYPES)}.map((name) => globalThis[name]);
+  // Views of the shared memory by address (a view stays valid: a shared memory never detaches).
+  const views = new Map();
   // The CPU's heap (the shared memory, where the caller's float arrays live): the elementwise
   // kernels run on it, with this worker's scratch where the caller's table says, and read or
-  // write the arrays the caller marked as the heap's where they lie.
+  // write the arrays named by address where they lie.
   const heapArrays = new WeakSet();
   if (data.scratchTable) {
     const table = new Int32Array(data.scratchTable);
@@ -203,6 +223,41 @@ function start(data) {
       holds: (a) => heapArrays.has(a),
     };
   }
+  // Keeps a built function. Ids only grow and the caller keeps the last ${RANGE_FUNCTION_LIMIT}, so an id
+  // ${RANGE_FUNCTION_LIMIT} or more below the newest one built is one no job will name again.
+  const keep = (id, fn) => {
+    built.set(id, fn);
+    if (id > newestBuilt) newestBuilt = id;
+    if (built.size > ${RANGE_FUNCTION_LIMIT}) for (const old of built.keys()) if (old <= newestBuilt - ${RANGE_FUNCTION_LIMIT}) built.delete(old);
+  };
+  const view = (kind, address, length) => {
+    let v = views.get(address);
+    if (v === undefined || v.length !== length || v.constructor !== VIEW_TYPES[kind - 1]) {
+      if (views.size >= 4096) views.clear();
+      v = new VIEW_TYPES[kind - 1](data.memory.buffer, address, length);
+      views.set(address, v);
+      heapArrays.add(v);
+    }
+    return v;
+  };
+  // Function id, built on first use from its source in the heap while the table lists it (null: not available).
+  const rangeFunction = (id) => {
+    const fn = built.get(id);
+    if (fn !== undefined) return fn;
+    if (sources === null) return null;
+    const row = 3 * (id % ${RANGE_FUNCTION_LIMIT});
+    if (Atomics.load(sources, row) !== id + 1) return null;
+    const at = sources[row + 1], length = sources[row + 2];
+    const units = new Uint16Array(data.memory.buffer, at, length);
+    let source = '';
+    for (let i = 0; i < length; i += 8192) source += String.fromCharCode.apply(null, units.subarray(i, Math.min(length, i + 8192)));
+    // Still listed: the region was not freed (nor rewritten) while it was read.
+    if (Atomics.load(sources, row) !== id + 1) return null;
+    const made = build(source);
+    keep(id, made);
+    Atomics.store(acks, ackRow + (id % ${RANGE_FUNCTION_LIMIT}), id + 1);
+    return made;
+  };
   const args = [];
   for (;;) {
     const epoch = Atomics.load(ctl, ${EPOCH});
@@ -211,26 +266,27 @@ function start(data) {
       for (let m; (m = wt.receiveMessageOnPort(wt.parentPort)) !== undefined; ) {
         const j = m.message;
         for (const id of j.forget) arrays.delete(id);
-        for (const [id, a, inHeap] of j.arrays) {
-          arrays.set(id, a);
-          if (inHeap) heapArrays.add(a);
-        }
-        if (j.source !== undefined) {
-          built.set(j.id, build(j.source));
-          if (built.size > ${RANGE_FUNCTION_LIMIT}) built.delete(built.keys().next().value);
-        }
+        for (const [id, a] of j.arrays) arrays.set(id, a);
+        if (j.source !== undefined) keep(j.id, build(j.source));
         if (data.id === 1) Atomics.store(ctl, ${HELD_ARRAYS}, arrays.size);
       }
     }
     if (Atomics.load(ctl, ${KIND}) === 1) {
-      // The job block: function id, array count, array ids (a stale read claims nothing: see runRangeChunks).
-      let fn = built.get(block[0]) ?? null;
-      const count = block[1];
-      args.length = count;
-      for (let i = 0; i < count && fn !== null; i++) {
-        const a = arrays.get(block[2 + i]);
-        if (a === undefined) fn = null;
-        else args[i] = a;
+      // A stale or torn read of the block claims nothing (see runRangeChunks); one that names
+      // memory past the end throws here, and claims nothing either.
+      let fn = null;
+      try {
+        fn = rangeFunction(block[${BLOCK_FUNCTION}]);
+        const count = block[${BLOCK_COUNT}];
+        args.length = count;
+        for (let i = 0, e = ${BLOCK_ARRAYS}; i < count && fn !== null; i++, e += 3) {
+          const kind = block[e];
+          const a = kind === 0 ? arrays.get(block[e + 1]) : view(kind, block[e + 1], block[e + 2]);
+          if (a === undefined) fn = null;
+          else args[i] = a;
+        }
+      } catch {
+        fn = null;
       }
       runRangeChunks(fn, args, ctl, counter, epoch, data.id);
       args.length = 0;
@@ -274,6 +330,32 @@ export function checkSpinMicroseconds(us: number): number {
 
 /** Arrays one range job may use (the job block's size). */
 const RANGE_ARRAYS_MAX = 1022;
+/**
+ * The job block (Int32): the function's id, the array count, then per array three entries: its
+ * kind (0: by id, sent by message; k ≥ 1: a view of type VIEW_TYPES[k − 1] of the shared memory),
+ * its address (or id), its length.
+ */
+const BLOCK_FUNCTION = 0;
+const BLOCK_COUNT = 1;
+const BLOCK_ARRAYS = 2;
+const BLOCK_INTS = BLOCK_ARRAYS + 3 * RANGE_ARRAYS_MAX;
+/** The typed arrays a job names by address: the heap's (float32, float64) and any it stages. */
+const VIEW_TYPES = ['Float32Array', 'Float64Array', 'Int32Array', 'Uint8Array', 'Uint32Array', 'Int8Array', 'Int16Array', 'Uint16Array', 'BigInt64Array', 'BigUint64Array'] as const;
+/**
+ * Bytes below which an array outside the heap is staged even where it could go by message: the
+ * heap's own threshold for float arrays (arrayPool.ts, HEAP_MIN_BYTES), so a bias row or a scalar
+ * costs the workers no message and no memory. A copy of at most 1 KiB costs well under a
+ * microsecond against a job of at least 2^16 elements.
+ */
+const STAGE_ALWAYS_BYTES = 1024;
+/**
+ * The bytes one job may stage: 16 MiB. Where workers read no messages (a browser), every array
+ * outside the heap is staged: bool and int32 arrays (the heap holds float arrays only), and float
+ * arrays made past the heap's growth limit. A copy in and out costs about a tenth of a job on a
+ * bool array (a byte an element, against ≥ 2 ns of work); past the limit the job stays on one
+ * thread rather than grow the heap, which never shrinks, by as much.
+ */
+const STAGE_LIMIT_BYTES = 16 * 2 ** 20;
 
 /** Bytes of forgotten arrays after which the workers are replaced (ThreadPool.restartDue): the CPU array pool's own limit on free arrays. */
 const RESTART_FORGOTTEN_BYTES = 256 * 2 ** 20;
@@ -287,7 +369,7 @@ export interface RangeJob {
   readonly source: string;
   /** The function built on this thread from the same source. */
   readonly fn: RangeFunction;
-  /** Arrays backed by SharedArrayBuffer, the function's B. */
+  /** The function's B: arrays of the CPU's heap, or any others (ThreadPool.runRanges says which can reach the workers). */
   readonly arrays: readonly unknown[];
   readonly units: number;
   readonly unitsPerChunk: number;
@@ -306,8 +388,15 @@ interface WorkerData {
   /** With a heap: per participant id, the byte address and bytes of its scratch (Int32 pairs). */
   scratchTable: SharedArrayBuffer | null;
   control: SharedArrayBuffer;
-  /** A range job's function id, array count and array ids. */
+  /** A range job's function and arrays (BLOCK_*). */
   jobBlock: SharedArrayBuffer;
+  /**
+   * With a heap: the sources of range functions, a row of three Int32 per id mod
+   * RANGE_FUNCTION_LIMIT (id + 1 while listed, its byte address, its UTF-16 length), and per worker
+   * (id − 1) a row of RANGE_FUNCTION_LIMIT entries, id + 1 at id mod the limit once it built id.
+   */
+  sources: SharedArrayBuffer | null;
+  sourceAcks: SharedArrayBuffer | null;
   id: number;
 }
 
@@ -329,11 +418,19 @@ function loadNodeWorkerThreads(): NodeWorkerThreads | null {
 }
 
 /**
- * Whether workers here can take range jobs: they read each job's message synchronously, which
- * Node allows (receiveMessageOnPort); a Web Worker blocked in Atomics.wait never sees messages.
+ * Whether workers here read messages synchronously (Node's receiveMessageOnPort), so that a range
+ * job can send them arrays outside the heap, and sources where there is no heap. A Web Worker
+ * blocked in Atomics.wait never sees messages: in a browser range jobs go through the heap.
  */
-export function rangeJobsSupported(): boolean {
-  return loadNodeWorkerThreads() !== null;
+export function syncMessagesSupported(): boolean {
+  return !syncMessagesOff && loadNodeWorkerThreads() !== null;
+}
+
+let syncMessagesOff = false;
+
+/** For tests: `false` makes pools started from now on work as in a browser (no message reaches a worker); undefined restores. */
+export function setSyncMessagesForTesting(on: false | undefined): void {
+  syncMessagesOff = on === false;
 }
 
 /** The platform's way to start a worker on `source`, or null. */
@@ -382,6 +479,23 @@ function canBlock(): boolean {
   }
 }
 
+/** The kind a job block gives a typed array named by address: 1 + its index in VIEW_TYPES, or 0. */
+function viewKind(a: unknown): number {
+  if (!ArrayBuffer.isView(a)) return 0;
+  return VIEW_TYPES.indexOf(a.constructor.name as (typeof VIEW_TYPES)[number]) + 1;
+}
+
+/** How a job's array reaches the workers (ThreadPool.route). */
+const ROUTE_NONE = 0;
+const ROUTE_HEAP = 1;
+const ROUTE_STAGE = 2;
+const ROUTE_MESSAGE = 3;
+
+/** Bytes a staged array takes in the staging region: whole 64-byte units, so a kernel's last vector stays in its own. */
+function stagedBytes(a: ArrayBufferView): number {
+  return Math.max(64, Math.ceil(a.byteLength / 64) * 64);
+}
+
 /** participants − 1 workers plus the calling thread. */
 export class ThreadPool {
   private readonly control = new SharedArrayBuffer(CONTROL_BYTES);
@@ -395,8 +509,21 @@ export class ThreadPool {
   /** Range function ids by source, first in first out (the workers keep the same ids). */
   private readonly rangeIds = new Map<string, number>();
   private nextRangeId = 0;
-  private readonly jobBlock = new SharedArrayBuffer(4 * (2 + RANGE_ARRAYS_MAX));
+  private readonly jobBlock = new SharedArrayBuffer(4 * BLOCK_INTS);
   private readonly block = new Int32Array(this.jobBlock);
+  /** Whether the workers read messages (syncMessagesSupported): arrays outside the heap can go by id. */
+  private readonly messages = syncMessagesSupported();
+  /** With a heap: the regions of the sources listed for the workers, by function id, the table listing them, and the workers' records of what they built. */
+  private readonly sourceRegions = new Map<number, HeapRegion>();
+  private readonly sourceTable: Int32Array | null;
+  private readonly sourceAcks: Int32Array | null;
+  /** With a heap: the region arrays are staged in for a job; the arrays staged for the running job and their copies there. */
+  private staging: HeapRegion | null = null;
+  private readonly staged: ArrayBufferView[] = [];
+  private readonly stagedCopies: ArrayBufferView[] = [];
+  /** The arrays this thread's chunks run on (the job's, with the staged copies in place of the staged arrays). */
+  private readonly callerArrays: unknown[] = [];
+  private posted = 0;
   /**
    * Ids of the arrays the workers hold, by array: sent once, then named by id. When this thread
    * lets an array go (garbage collected, or dropped by the CPU's array pool: see forget), the
@@ -428,8 +555,14 @@ export class ThreadPool {
     const source = workerSource(helpers);
     const table = heap ? new SharedArrayBuffer(8 * participants) : null;
     this.scratchTable = table ? new Int32Array(table) : null;
+    const sources = heap ? new SharedArrayBuffer(12 * RANGE_FUNCTION_LIMIT) : null;
+    const acks = heap ? new SharedArrayBuffer(4 * RANGE_FUNCTION_LIMIT * Math.max(1, participants - 1)) : null;
+    this.sourceTable = sources ? new Int32Array(sources) : null;
+    this.sourceAcks = acks ? new Int32Array(acks) : null;
     try {
-      for (let id = 1; id < participants; id++) this.workers.push(makeWorker(source, { module, memory, scratchTable: table, control: this.control, jobBlock: this.jobBlock, id }));
+      for (let id = 1; id < participants; id++) {
+        this.workers.push(makeWorker(source, { module, memory, scratchTable: table, control: this.control, jobBlock: this.jobBlock, sources, sourceAcks: acks, id }));
+      }
     } catch (e) {
       // A worker could not start (the system refused a thread): stop those already started, which
       // would otherwise wait for jobs for good, then report the failure.
@@ -494,48 +627,31 @@ export class ThreadPool {
   }
 
   /**
-   * Runs a range job on the calling thread and the workers; returns when every chunk is done.
-   * Workers get a function's source and each array once, in a message posted before the job is
-   * published (a message costs about 0.3 ms on the development machine: per job it would cost
-   * more than a split saves); a worker without them claims nothing and the caller does the work. Throws when a chunk threw (the caller may rerun the job on one thread to get the error).
+   * Runs a range job on the calling thread and the workers; returns true when every chunk is done,
+   * false (having run nothing) when an array cannot reach the workers here (outside the heap, not
+   * shared where workers read messages, and more than the staging limit to copy) or the heap has no
+   * room for what the job needs there: the caller then runs the job itself. Throws when a chunk
+   * threw (the caller may rerun the job on one thread to get the error). A steady-state job posts
+   * no message: see the protocol at the top of this file.
    */
-  runRanges(job: RangeJob): void {
+  runRanges(job: RangeJob): boolean {
     if (job.arrays.length > RANGE_ARRAYS_MAX) throw new Error(`cpu threads: a range job takes at most ${RANGE_ARRAYS_MAX} arrays, got ${job.arrays.length}`);
     if (!(Number.isInteger(job.units) && job.units >= 0 && job.units <= 0xffffffff)) throw new RangeError(`cpu threads: a range job covers at most 2^32 - 1 units (the control block holds 32-bit counts), got ${job.units}`);
+    if (!this.nameable(job.arrays)) return false;
+    const named = this.nameFunction(job.source);
+    if (named === false) return false;
+    const source = named === true ? undefined : named;
     const { ctl, counter } = this;
     const tag = this.open();
-    let id = this.rangeIds.get(job.source);
-    let source: string | undefined;
-    if (id === undefined) {
-      id = this.nextRangeId++;
-      this.rangeIds.set(job.source, id);
-      if (this.rangeIds.size > RANGE_FUNCTION_LIMIT) this.rangeIds.delete(this.rangeIds.keys().next().value!);
-      source = job.source;
-    }
-    const { block } = this;
-    const fresh: [number, unknown, boolean][] = [];
+    // From here no worker claims anything of an earlier job: the block may be rewritten.
     this.sizeScratch();
-    block[0] = id;
-    block[1] = job.arrays.length;
-    job.arrays.forEach((a, i) => {
-      let aid = this.arrayIds.get(a as object);
-      if (aid === undefined) {
-        aid = this.nextArrayId++;
-        this.arrayIds.set(a as object, aid);
-        const bytes = (a as ArrayBufferView).byteLength;
-        // An array of the heap costs the workers nothing to hold: its bytes are the memory's.
-        const inHeap = this.heap?.holds(a as object) === true;
-        const held = inHeap ? 0 : bytes;
-        this.registry.register(a as object, { id: aid, bytes: held }, a as object);
-        this.heldBytes += held;
-        fresh.push([aid, a, inHeap]);
-      }
-      block[2 + i] = aid;
-    });
+    const fresh: [number, unknown][] = [];
+    const arrays = this.nameArrays(job.arrays, fresh);
     if (source !== undefined || fresh.length > 0 || this.forgotten.length > 0) {
-      const message = { id, source, arrays: fresh, forget: this.forgotten };
+      const message = { id: this.block[BLOCK_FUNCTION], source, arrays: fresh, forget: this.forgotten };
       this.forgotten = [];
       for (const w of this.workers) w.postMessage!(message);
+      this.posted++;
     }
     const nChunks = Math.ceil(job.units / job.unitsPerChunk);
     ctl[KIND] = 1;
@@ -544,8 +660,157 @@ export class ThreadPool {
     ctl[RANGE_PARAMS + 2] = job.units;
     ctl[RANGE_PARAMS + 3] = Math.min(job.participants, this.participants);
     this.publish(tag);
-    runRangeChunks(job.fn, job.arrays, ctl, counter, this.epoch | 0, 0);
-    this.finish(nChunks, 'cpu threads: a range chunk failed');
+    try {
+      runRangeChunks(job.fn, arrays, ctl, counter, this.epoch | 0, 0);
+      this.finish(nChunks, 'cpu threads: a range chunk failed');
+      // The staged arrays back (written ones change; the others get their own bytes again).
+      const { staged, stagedCopies } = this;
+      for (let i = 0; i < staged.length; i++) (staged[i] as Float32Array).set(stagedCopies[i] as Float32Array);
+    } finally {
+      this.staged.length = 0;
+      this.stagedCopies.length = 0;
+      arrays.length = 0;
+    }
+    return true;
+  }
+
+  /**
+   * Whether every array can reach the workers (ThreadPool.route). Makes the staging region large
+   * enough for those staged (false if the heap cannot, or they exceed STAGE_LIMIT_BYTES).
+   */
+  private nameable(arrays: readonly unknown[]): boolean {
+    let stageBytes = 0;
+    for (const a of arrays) {
+      const how = this.route(a);
+      if (how === ROUTE_NONE) return false;
+      if (how === ROUTE_STAGE) stageBytes += stagedBytes(a as ArrayBufferView);
+    }
+    if (stageBytes > STAGE_LIMIT_BYTES) return false;
+    if (stageBytes > (this.staging?.bytes ?? 0)) {
+      if (this.staging) this.heap!.release(this.staging);
+      // At least 4 KiB, so that a few small arrays more do not take a new region each time.
+      this.staging = this.heap!.scratch(Math.max(stageBytes, 4096));
+      if (this.staging === null) return false;
+    }
+    return true;
+  }
+
+  /** How the workers get array `a`: where it lies in the heap, staged, by message, or not at all. */
+  private route(a: unknown): number {
+    const { heap } = this;
+    if (heap?.holds(a as object)) return ROUTE_HEAP;
+    if (!ArrayBuffer.isView(a)) return ROUTE_NONE;
+    const message = this.messages && a.buffer instanceof SharedArrayBuffer;
+    if (heap && viewKind(a) > 0 && (a.byteLength < STAGE_ALWAYS_BYTES || !message)) return ROUTE_STAGE;
+    return message ? ROUTE_MESSAGE : ROUTE_NONE;
+  }
+
+  /**
+   * Writes the job's function id into the block; a new one's source goes into the heap and the
+   * table. Returns true, or the source when the message must carry it (a new id, and no heap or no
+   * room in it), or false when it can go neither way. Called before the job opens: the workers
+   * read only the table's rows, and the caller changes only rows no job names now.
+   */
+  private nameFunction(source: string): boolean | string {
+    const { heap } = this;
+    let id = this.rangeIds.get(source);
+    let carried: string | undefined;
+    if (id === undefined) {
+      const region = heap?.scratch(2 * source.length) ?? null;
+      if (region === null && !this.messages) return false;
+      id = this.nextRangeId++;
+      this.rangeIds.set(source, id);
+      if (this.rangeIds.size > RANGE_FUNCTION_LIMIT) {
+        const [oldSource, oldId] = this.rangeIds.entries().next().value!;
+        this.rangeIds.delete(oldSource);
+        this.dropSource(oldId);
+      }
+      if (region !== null) {
+        const units = new Uint16Array(heap!.memory.buffer, region.start, source.length);
+        for (let i = 0; i < source.length; i++) units[i] = source.charCodeAt(i);
+        const table = this.sourceTable!;
+        const row = 3 * (id % RANGE_FUNCTION_LIMIT);
+        table[row + 1] = region.start;
+        table[row + 2] = source.length;
+        Atomics.store(table, row, id + 1);
+        this.sourceRegions.set(id, region);
+      } else carried = source;
+    } else if (this.sourceRegions.has(id) && this.builtByAll(id)) this.dropSource(id);
+    this.nextFunction = id;
+    return carried ?? true;
+  }
+
+  /** The function id the next job names (nameFunction), written into the block once it opens. */
+  private nextFunction = 0;
+
+  /** Whether every worker has built function `id` from its source in the heap. */
+  private builtByAll(id: number): boolean {
+    const acks = this.sourceAcks!;
+    for (let w = 0; w < this.participants - 1; w++) if (Atomics.load(acks, w * RANGE_FUNCTION_LIMIT + (id % RANGE_FUNCTION_LIMIT)) !== id + 1) return false;
+    return true;
+  }
+
+  /** Unlists function `id`'s source and frees its region, if it has one (a worker reading it then keeps nothing). */
+  private dropSource(id: number): void {
+    const region = this.sourceRegions.get(id);
+    if (region === undefined) return;
+    this.sourceRegions.delete(id);
+    Atomics.store(this.sourceTable!, 3 * (id % RANGE_FUNCTION_LIMIT), 0);
+    this.heap!.release(region);
+  }
+
+  /**
+   * Writes the job's function and arrays into the block (the heap's by address; staged ones by
+   * their copy's address; others by id, those the workers lack added to `fresh`). Returns the
+   * arrays this thread's chunks run on. `nameable` said yes, and sized the staging region.
+   */
+  private nameArrays(arrays: readonly unknown[], fresh: [number, unknown][]): unknown[] {
+    const { block, heap, staged, stagedCopies } = this;
+    block[BLOCK_FUNCTION] = this.nextFunction;
+    block[BLOCK_COUNT] = arrays.length;
+    const out = this.callerArrays;
+    out.length = arrays.length;
+    let stageAt = this.staging?.start ?? 0;
+    for (let i = 0, e = BLOCK_ARRAYS; i < arrays.length; i++, e += 3) {
+      const a = arrays[i] as ArrayBufferView & { length: number };
+      out[i] = a;
+      const how = this.route(a);
+      if (how === ROUTE_HEAP) {
+        block[e] = viewKind(a);
+        block[e + 1] = a.byteOffset;
+        block[e + 2] = a.length;
+        continue;
+      }
+      if (how === ROUTE_STAGE) {
+        // The same array twice: one copy.
+        let copy = stagedCopies[staged.indexOf(a)];
+        if (copy === undefined) {
+          const Type = a.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => Float32Array;
+          copy = new Type(heap!.memory.buffer, stageAt, a.length);
+          (copy as Float32Array).set(a as Float32Array);
+          stageAt += stagedBytes(a);
+          staged.push(a);
+          stagedCopies.push(copy);
+        }
+        block[e] = viewKind(a);
+        block[e + 1] = copy.byteOffset;
+        block[e + 2] = a.length;
+        out[i] = copy;
+        continue;
+      }
+      let aid = this.arrayIds.get(a);
+      if (aid === undefined) {
+        aid = this.nextArrayId++;
+        this.arrayIds.set(a, aid);
+        this.registry.register(a, { id: aid, bytes: a.byteLength }, a);
+        this.heldBytes += a.byteLength;
+        fresh.push([aid, a]);
+      }
+      block[e] = 0;
+      block[e + 1] = aid;
+      block[e + 2] = a.length;
+    }
+    return out;
   }
 
   /**
@@ -558,7 +823,7 @@ export class ThreadPool {
     if (id === undefined) return;
     this.arrayIds.delete(array);
     this.registry.unregister(array);
-    this.forgetId(id, this.heap?.holds(array) ? 0 : (array as ArrayBufferView).byteLength);
+    this.forgetId(id, (array as ArrayBufferView).byteLength);
   }
 
   /**
@@ -598,6 +863,16 @@ export class ThreadPool {
     return this.forgottenBytes > Math.max(RESTART_FORGOTTEN_BYTES, this.heldBytes);
   }
 
+  /** Range jobs so far that posted a message to the workers (a new array outside the heap, a source with no room in the heap, arrays to forget). */
+  get messagesPosted(): number {
+    return this.posted;
+  }
+
+  /** Sources of range functions listed in the heap for workers that have not built them yet. */
+  get heapSources(): number {
+    return this.sourceRegions.size;
+  }
+
   /** Arrays the first worker holds for range jobs, as of the last message it read. */
   get workerArrays(): number {
     return Atomics.load(this.ctl, HELD_ARRAYS);
@@ -627,8 +902,11 @@ export class ThreadPool {
     Atomics.notify(this.ctl, EPOCH);
     for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
-    // Stopped workers run no chunk: their scratch goes back to the heap.
+    // Stopped workers run no chunk: their scratch, the staging region and the sources go back to the heap.
     for (const r of this.scratchRegions) if (r) this.heap!.release(r);
     this.scratchRegions.length = 0;
+    if (this.staging) this.heap!.release(this.staging);
+    this.staging = null;
+    for (const id of [...this.sourceRegions.keys()]) this.dropSource(id);
   }
 }

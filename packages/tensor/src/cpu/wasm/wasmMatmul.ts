@@ -15,7 +15,7 @@ import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type Wasm
 import { helpersSource } from '../jsCode.js';
 import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { showValue } from '@scorch/options';
-import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, rangeJobsSupported, workerFactory } from './threadPool.js';
+import { type MatmulExports, type MatmulJob, ThreadPool, WORKER_SPIN_MICROSECONDS, checkSpinMicroseconds, hardwareThreads, syncMessagesSupported, workerFactory } from './threadPool.js';
 
 /**
  * Register tiles and blocks, measured (benchmarks/NOTES.md, "no unrolling over k" and "5 rows,
@@ -263,14 +263,26 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
   return pool;
 }
 
+/**
+ * Whether workers here can take range jobs: they get the job's arrays and function through the
+ * CPU's heap (any platform with threads: Node, a cross-origin-isolated page), or by message where
+ * they read messages synchronously (Node, even without a heap).
+ */
+function rangeJobsSupported(): boolean {
+  return getRuntime()?.heap != null || syncMessagesSupported();
+}
+
 /** Threads a large elementwise kernel uses now: wasmThreads() where workers take range jobs, else 1. */
 export function rangeThreads(): number {
   return rangeJobsSupported() ? wasmThreads() : 1;
 }
 
-/** Whether the CPU's arrays should live in SharedArrayBuffers (so range jobs can split across threads). */
+/**
+ * Whether the CPU's arrays outside the heap should live in SharedArrayBuffers, so that range jobs
+ * can send them to the workers: where they split across threads and workers read messages (Node).
+ */
 export function sharedArraysWanted(): boolean {
-  return rangeThreads() > 1;
+  return syncMessagesSupported() && rangeThreads() > 1;
 }
 
 /** The pool for a range job on `threads` participants, started on first need; null where it cannot start. */
