@@ -339,6 +339,22 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     }
   });
 
+  it('arrays made before threads were on (not shared) are staged: their kernels split all the same', () => {
+    setCpuThreads(2);
+    const make = () => {
+      // Made on one thread: an int32 array outside the heap, not on a SharedArrayBuffer (a length
+      // no earlier test used, so the array pool has none to give back).
+      setCpuThreads(1);
+      const draw = rn([5003], 4, 'float32').mul(1000);
+      const x = cast(draw, 'int32');
+      draw.dispose();
+      setCpuThreads(2);
+      expect((x._live('test') as CpuHandle).data!.buffer instanceof SharedArrayBuffer).toBe(false);
+      return [x];
+    };
+    check('int32 made on one thread', ([x]) => [x!.mul(3).add(x!)], make, 2);
+  });
+
   it('workers forget arrays once they are collected here, and the process exits with its pool running', () => {
     const out = runFixture<{ heldDropped: number; heldBefore: number; outputsSent: number; heldAfter: number; workers: number }>(
       new URL('./fixtures/rangeThreadsChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] },

@@ -12,10 +12,10 @@
 //
 // The workers get the job's arrays and function through the CPU's heap (wasm/threadPool.ts): so
 // in Node and in cross-origin-isolated pages alike. One thread where there are no workers (no
-// SharedArrayBuffer), where setCpuThreads(1), below the threshold, when an array cannot reach the
-// workers (outside the heap, not shared where workers read messages, and more than 16 MiB to
-// stage in all; in Node an array made before threads were on or handed in by the user), or when
-// the kernel calls a defined primitive (its CPU function lives on this thread only).
+// SharedArrayBuffer), where setCpuThreads(1), below the threshold, when the job's arrays that
+// must be staged (those outside the heap; in Node only those under 1 KiB or not shared: made
+// before threads were on, or handed in by the user) come to more than 16 MiB, or when the kernel
+// calls a defined primitive (its CPU function lives on this thread only).
 
 import type { TypedArray } from '../dtype.js';
 import { rangePool, rangeThreads } from './wasm/wasmMatmul.js';
