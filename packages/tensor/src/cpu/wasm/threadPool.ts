@@ -521,8 +521,12 @@ export class ThreadPool {
   private staging: HeapRegion | null = null;
   private readonly staged: ArrayBufferView[] = [];
   private readonly stagedCopies: ArrayBufferView[] = [];
+  /** Views of the staging region made for earlier jobs, by address (a step stages the same arrays each call: no new view). */
+  private readonly stageViews = new Map<number, ArrayBufferView>();
   /** The arrays this thread's chunks run on (the job's, with the staged copies in place of the staged arrays). */
   private readonly callerArrays: unknown[] = [];
+  /** Arrays of the running job the workers get by message, with their ids (a step's jobs have none: no new array each job). */
+  private readonly fresh: [number, unknown][] = [];
   private posted = 0;
   /**
    * Ids of the arrays the workers hold, by array: sent once, then named by id. When this thread
@@ -645,10 +649,10 @@ export class ThreadPool {
     const tag = this.open();
     // From here no worker claims anything of an earlier job: the block may be rewritten.
     this.sizeScratch();
-    const fresh: [number, unknown][] = [];
+    const { fresh } = this;
     const arrays = this.nameArrays(job.arrays, fresh);
     if (source !== undefined || fresh.length > 0 || this.forgotten.length > 0) {
-      const message = { id: this.block[BLOCK_FUNCTION], source, arrays: fresh, forget: this.forgotten };
+      const message = { id: this.block[BLOCK_FUNCTION], source, arrays: fresh.splice(0), forget: this.forgotten };
       this.forgotten = [];
       for (const w of this.workers) w.postMessage!(message);
       this.posted++;
@@ -688,6 +692,7 @@ export class ThreadPool {
     if (stageBytes > STAGE_LIMIT_BYTES) return false;
     if (stageBytes > (this.staging?.bytes ?? 0)) {
       if (this.staging) this.heap!.release(this.staging);
+      this.stageViews.clear();
       // At least 4 KiB, so that a few small arrays more do not take a new region each time.
       this.staging = this.heap!.scratch(Math.max(stageBytes, 4096));
       if (this.staging === null) return false;
@@ -785,8 +790,12 @@ export class ThreadPool {
         // The same array twice: one copy.
         let copy = stagedCopies[staged.indexOf(a)];
         if (copy === undefined) {
-          const Type = a.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => Float32Array;
-          copy = new Type(heap!.memory.buffer, stageAt, a.length);
+          copy = this.stageViews.get(stageAt);
+          if (copy === undefined || copy.constructor !== a.constructor || (copy as Float32Array).length !== a.length) {
+            const Type = a.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => Float32Array;
+            copy = new Type(heap!.memory.buffer, stageAt, a.length);
+            this.stageViews.set(stageAt, copy);
+          }
           (copy as Float32Array).set(a as Float32Array);
           stageAt += stagedBytes(a);
           staged.push(a);
