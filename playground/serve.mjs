@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // A tiny static file server for the built playground (dist/), bound to 127.0.0.1 only: WebGPU
-// needs a secure context, which plain http has on localhost. Port: the first argument, else
+// needs a secure context, which plain http has on localhost. The page is served cross-origin
+// isolated, so the CPU backend has its threads. Port: the first argument, else
 // $PORT, else 5173; port 0 picks a free one. The first line printed is the page's address
 // (the end-to-end test reads it).
 // Usage: node playground/serve.mjs [PORT]
@@ -64,6 +65,12 @@ const server = createServer((request, response) => {
     'content-length': size,
     // A rebuilt bundle must reach the next reload.
     'cache-control': 'no-store',
+    // Cross-origin isolation: the page may then use SharedArrayBuffer, so the CPU backend keeps its
+    // arrays in one shared WebAssembly memory and splits products and large elementwise kernels
+    // across Web Workers. Every file is served from here (the icon is a data: URL), so requiring
+    // CORP of cross-origin resources blocks nothing.
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-embedder-policy': 'require-corp',
   });
   if (request.method === 'HEAD') response.end();
   else createReadStream(file).pipe(response);

@@ -159,6 +159,15 @@ describe('playground in headless Chromium', () => {
     try {
       const message = () => page.textContent('#message');
 
+      // serve.mjs makes the page cross-origin isolated, so the CPU has its threads: one per core
+      // the browser reports (at most 8), and the page says how many.
+      const isolation = await page.evaluate(() => ({ isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+      expect(isolation.isolated).toBe(true);
+      const backend = await page.evaluate(() => window.scorchPlayground!.backend);
+      expect(backend.cpuThreads).toBe(Math.min(8, isolation.cores));
+      expect(await page.textContent('#backend')).toBe(backend.description);
+      expect(backend.description).toBe(`cpu (${backend.cpuThreads} thread${backend.cpuThreads === 1 ? '' : 's'})`);
+
       // A bad value is refused with a message, and the field shows the value in use again.
       await page.fill('#learning-rate', '-1');
       await page.dispatchEvent('#learning-rate', 'change');

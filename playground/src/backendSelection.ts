@@ -3,7 +3,7 @@
 // WebGPU (an error when there is none, rather than a silent fallback); `?backend=cpu` skips it.
 
 import { type AdapterSummary, initWebGPU } from '@scorch/kernels';
-import { setDefaultDevice } from '@scorch/tensor';
+import { cpuKernelInfo, setDefaultDevice } from '@scorch/tensor';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
 
@@ -14,6 +14,19 @@ export interface BackendChoice {
   adapter?: AdapterSummary;
   /** Why WebGPU was not used, when it was wanted ('auto') but could not be had. */
   fallbackReason?: string;
+  /**
+   * When device is 'cpu': the threads its kernels use (cpuKernelInfo().threads). Above 1 only on
+   * a cross-origin-isolated page (serve.mjs sends the headers), where SharedArrayBuffer exists.
+   */
+  cpuThreads?: number;
+}
+
+/** The CPU as the page's device, with the threads its kernels will use. */
+function cpuChoice(fallbackReason?: string): BackendChoice {
+  setDefaultDevice('cpu');
+  const choice: BackendChoice = { device: 'cpu', cpuThreads: cpuKernelInfo().threads };
+  if (fallbackReason !== undefined) choice.fallbackReason = fallbackReason;
+  return choice;
 }
 
 export function parseBackendPreference(value: string | null): BackendPreference {
@@ -23,16 +36,12 @@ export function parseBackendPreference(value: string | null): BackendPreference 
 }
 
 export async function chooseBackend(preference: BackendPreference): Promise<BackendChoice> {
-  if (preference === 'cpu') {
-    setDefaultDevice('cpu');
-    return { device: 'cpu' };
-  }
+  if (preference === 'cpu') return cpuChoice();
   if (!('gpu' in navigator) || !navigator.gpu) {
     // WebGPU exists only in secure contexts: plain http works on localhost, not on a LAN address.
     const reason = `navigator.gpu is missing${window.isSecureContext ? '' : ' (not a secure context: use https or localhost)'}`;
     if (preference === 'webgpu') throw new Error(`backend=webgpu: ${reason}`);
-    setDefaultDevice('cpu');
-    return { device: 'cpu', fallbackReason: reason };
+    return cpuChoice(reason);
   }
   try {
     const handle = await initWebGPU();
@@ -41,8 +50,7 @@ export async function chooseBackend(preference: BackendPreference): Promise<Back
   } catch (e) {
     // initWebGPU's full text advises on Node set-ups; on the page the first sentence is what helps.
     if (preference === 'webgpu') throw new Error(`backend=webgpu: ${shortReason((e as Error).message)}; open the page without ?backend=webgpu to compute on the CPU`);
-    setDefaultDevice('cpu');
-    return { device: 'cpu', fallbackReason: (e as Error).message };
+    return cpuChoice((e as Error).message);
   }
 }
 
@@ -56,9 +64,13 @@ function shortReason(reason: string): string {
   return firstSentence.replace(/^initWebGPU:\s*/, '');
 }
 
-/** One line for the page: 'webgpu (google swiftshader, core)' or 'cpu'. */
+/** One line for the page: 'webgpu (google swiftshader, core)' or 'cpu (2 threads)'. */
 export function describeBackend(choice: BackendChoice): string {
-  if (choice.device === 'cpu') return choice.fallbackReason ? `cpu (WebGPU unavailable: ${shortReason(choice.fallbackReason)})` : 'cpu';
+  if (choice.device === 'cpu') {
+    const threads = choice.cpuThreads === undefined ? '' : `${choice.cpuThreads} thread${choice.cpuThreads === 1 ? '' : 's'}`;
+    const parts = [threads, choice.fallbackReason ? `WebGPU unavailable: ${shortReason(choice.fallbackReason)}` : ''].filter((p) => p !== '');
+    return parts.length > 0 ? `cpu (${parts.join('; ')})` : 'cpu';
+  }
   const a = choice.adapter;
   if (!a) return 'webgpu';
   const name = [a.vendor, a.architecture, a.device, a.description].filter((s) => s !== '').join(' ');
