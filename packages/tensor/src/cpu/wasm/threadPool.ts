@@ -223,6 +223,15 @@ function start(data) {
       holds: (a) => heapArrays.has(a),
     };
   }
+  // A source that does not build here (an engine that refuses new Function) is kept as null: this
+  // worker then sits out that function's jobs, and does not try again each job.
+  const tryBuild = (source) => {
+    try {
+      return build(source);
+    } catch {
+      return null;
+    }
+  };
   // Keeps a built function. Ids only grow and the caller keeps the last ${RANGE_FUNCTION_LIMIT}, so an id
   // ${RANGE_FUNCTION_LIMIT} or more below the newest one built is one no job will name again.
   const keep = (id, fn) => {
@@ -253,7 +262,7 @@ function start(data) {
     for (let i = 0; i < length; i += 8192) source += String.fromCharCode.apply(null, units.subarray(i, Math.min(length, i + 8192)));
     // Still listed: the region was not freed (nor rewritten) while it was read.
     if (Atomics.load(sources, row) !== id + 1) return null;
-    const made = build(source);
+    const made = tryBuild(source);
     keep(id, made);
     Atomics.store(acks, ackRow + (id % ${RANGE_FUNCTION_LIMIT}), id + 1);
     return made;
@@ -267,7 +276,7 @@ function start(data) {
         const j = m.message;
         for (const id of j.forget) arrays.delete(id);
         for (const [id, a] of j.arrays) arrays.set(id, a);
-        if (j.source !== undefined) keep(j.id, build(j.source));
+        if (j.source !== undefined) keep(j.id, tryBuild(j.source));
         if (data.id === 1) Atomics.store(ctl, ${HELD_ARRAYS}, arrays.size);
       }
     }
