@@ -282,9 +282,9 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     setCpuThreads(2);
     // Float32 work as WebAssembly, every array in the heap but the bias row (96 floats: staged).
     const make = () => [rn([2, 75, 40], 10, 'float32'), rn([40, 96], 11, 'float32'), rn([96], 12, 'float32')];
-    const bias = make()[2]!;
-    expect(cpuHeap()!.holds((bias._live('test') as CpuHandle).data!)).toBe(false);
-    bias.dispose();
+    const made = make();
+    expect(cpuHeap()!.holds((made[2]!._live('test') as CpuHandle).data!)).toBe(false);
+    for (const t of made) t.dispose();
     const f: Program = ([a, b, c]) => [softplus(matmul(a!, b!).add(c!)).mul(c!), exp(a!).mul(a!)];
     check('an epilogue with a staged bias, and a flat chain', f, make, 2, true);
     const pool = rangePool(2)!;

@@ -537,6 +537,8 @@ export class ThreadPool {
   /** Arrays of the running job the workers get by message, with their ids (a step's jobs have none: no new array each job). */
   private readonly fresh: [number, unknown][] = [];
   private posted = 0;
+  /** The function id the next job names (nameFunction), written into the block once it opens. */
+  private nextFunction = 0;
   /**
    * Ids of the arrays the workers hold, by array: sent once, then named by id. When this thread
    * lets an array go (garbage collected, or dropped by the CPU's array pool: see forget), the
@@ -753,9 +755,6 @@ export class ThreadPool {
     this.nextFunction = id;
     return carried ?? true;
   }
-
-  /** The function id the next job names (nameFunction), written into the block once it opens. */
-  private nextFunction = 0;
 
   /** Whether every worker has built function `id` from its source in the heap. */
   private builtByAll(id: number): boolean {
