@@ -236,6 +236,22 @@ describe.runIf(HEAP)('the CPU heap', () => {
     setCpuThreads(undefined);
   });
 
+  it('a narrow product into its own operand B, B shared across a batch, reads B before any row of C is written', () => {
+    // m = 2 rows: the narrow kernels, which read B where it lies. Entry 0's C (2 × 64) overwrites
+    // B's first two rows, which entry 1 reads again.
+    const heap = cpuHeap()!;
+    const [m, n, k] = [2, 64, 8];
+    const a = randomArray(Float32Array, 2 * m * k, seededUniform(9)) as Float32Array;
+    const b = randomArray(Float32Array, k * n, seededUniform(10)) as Float32Array;
+    const expected = new Float32Array(2 * m * n);
+    expect(wasmMatmul('f32', 2, a, 0, m * k, b, 0, 0, expected, 0, m, n, k)).toBe(true);
+    const hb = heap.array(Float32Array, k * n)!;
+    hb.set(b);
+    expect(wasmMatmul('f32', 2, a, 0, m * k, hb, 0, 0, hb, 0, m, n, k)).toBe(true);
+    expect(firstDifference(hb.subarray(0, 2 * m * n), 0, expected)).toBe(-1);
+    heap.freeArray(hb);
+  });
+
   it('an array left to the garbage collector frees its region when it is collected (child process, gc())', () => {
     const out = runFixture<{ held: number; afterDispose: number; afterCollect: number }>(new URL('./fixtures/heapGarbageChild.ts', import.meta.url), { nodeFlags: ['--expose-gc'] });
     expect(out.held).toBeGreaterThanOrEqual(10 * 4096 * 4);

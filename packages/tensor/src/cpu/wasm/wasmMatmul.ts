@@ -509,12 +509,13 @@ function runProduct(rt: Runtime, p: Product): void {
   ensureBytes(rt, total);
   // The regions' addresses: the scratch's, from its base; A's, where A lies when it lives in the heap.
   const base = rt.base;
-  // A product into its own operand A copies A first, as where there is no heap: C's rows would
-  // overwrite rows of A that later tiles, blocks of k or batch entries still read. A read in
-  // place may read a vector past A's last row (narrowCols): A's region or the next, in the
-  // memory (heap.ts keeps a unit past the top).
+  // A product into its own operand copies that operand first, as where there is no heap: C's rows
+  // would overwrite rows of A that later tiles, blocks of k or batch entries still read, and rows
+  // of a B shared across a batch that the narrow kernels read again for the next entry (the tiled
+  // kernels pack every B before writing C). A read in place may read a vector past A's last row
+  // (narrowCols): A's region or the next, in the memory (heap.ts keeps a unit past the top).
   const aInHeap = a !== c && rt.heap?.holds(a) === true;
-  const bInHeap = rt.heap?.holds(b) === true;
+  const bInHeap = b !== c && rt.heap?.holds(b) === true;
   const aRegion = aInHeap ? a.byteOffset + aOff * E : base + layout.aRegion;
   const aBatch = aInHeap ? (aShared ? 0 : aStride * E) : layout.aBatch;
   const bRaw = base + layout.bRaw;
