@@ -15,7 +15,7 @@
 // is left to the garbage collector.
 
 //
-// Float arrays of at least HEAP_MIN_BYTES live in the CPU's heap (wasm/heap.ts) where there is
+// Float arrays of at least HEAP_ARRAY_MIN_BYTES live in the CPU's heap (wasm/heap.ts) where there is
 // one: the WebAssembly kernels then read and write them where they lie, without copies. Dropping
 // such an array frees its region. Other new arrays are made on SharedArrayBuffers where compiled
 // elementwise kernels may split across threads (rangeThreads.ts), which workers read and write in
@@ -24,18 +24,11 @@
 import { type DType, type TypedArray, allocTyped, bytesPerElement } from '../dtype.js';
 import { forgetSharedArray, sharedArraysWanted } from './wasm/wasmMatmul.js';
 import { removeLeastRecentClass } from '../sizeClasses.js';
-import { cpuHeap } from './wasm/heap.js';
-
-/**
- * Bytes from which a float array lives in the CPU's heap: 1 KiB, 256 float32 elements, the
- * size from which elementwise work runs in WebAssembly (wasmPlan.ts, WASM_ELEMENTWISE_MIN).
- * Smaller arrays (scalars, short rows) are left to the engine's allocator.
- */
-const HEAP_MIN_BYTES = 1024;
+import { HEAP_ARRAY_MIN_BYTES, cpuHeap } from './wasm/heap.js';
 
 /** A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there, else on the engine's heap (shared or not). */
 function newArray(dtype: DType, length: number, shared: boolean): TypedArray {
-  if ((dtype === 'float32' || dtype === 'float64') && length * bytesPerElement(dtype) >= HEAP_MIN_BYTES) {
+  if ((dtype === 'float32' || dtype === 'float64') && length * bytesPerElement(dtype) >= HEAP_ARRAY_MIN_BYTES) {
     const heap = cpuHeap();
     const a = heap && (dtype === 'float32' ? heap.array(Float32Array, length) : heap.array(Float64Array, length));
     if (a) return a;

@@ -38,6 +38,14 @@ const UNIT = 64;
  */
 export const ARRAY_GROWTH_LIMIT = 64 * 2 ** 20;
 
+/**
+ * Bytes from which a float array lives in the heap (arrayPool.ts): 1 KiB, 256 float32 elements,
+ * the size from which elementwise work runs in WebAssembly (wasmPlan.ts, WASM_ELEMENTWISE_MIN).
+ * Smaller arrays (scalars, short rows) are left to the engine's allocator, and staged when a
+ * range job sends them to the workers (threadPool.ts).
+ */
+export const HEAP_ARRAY_MIN_BYTES = 1024;
+
 /** A region of the heap: its byte address and bytes (a multiple of 64). */
 export interface HeapRegion {
   start: number;

@@ -42,7 +42,7 @@
 // it), so a function built from the table is always its id's, whenever it was read.
 
 import { elementwiseScratchBytes } from './elementwiseModule.js';
-import type { CpuHeap, HeapRegion } from './heap.js';
+import { type CpuHeap, HEAP_ARRAY_MIN_BYTES, type HeapRegion } from './heap.js';
 
 /** Layout of the control block (Int32 indices; the counter is a BigUint64 at byte 128). */
 const EPOCH = 0;
@@ -351,13 +351,6 @@ const BLOCK_INTS = BLOCK_ARRAYS + 3 * RANGE_ARRAYS_MAX;
 /** The typed arrays a job names by address: the heap's (float32, float64) and any it stages. */
 const VIEW_TYPES = ['Float32Array', 'Float64Array', 'Int32Array', 'Uint8Array', 'Uint32Array', 'Int8Array', 'Int16Array', 'Uint16Array', 'BigInt64Array', 'BigUint64Array'] as const;
 /**
- * Bytes below which an array outside the heap is staged even where it could go by message: the
- * heap's own threshold for float arrays (arrayPool.ts, HEAP_MIN_BYTES), so a bias row or a scalar
- * costs the workers no message and no memory. A copy of at most 1 KiB costs well under a
- * microsecond against a job of at least 2^16 elements.
- */
-const STAGE_ALWAYS_BYTES = 1024;
-/**
  * The bytes one job may stage: 16 MiB. Where workers read no messages (a browser), every array
  * outside the heap is staged: bool and int32 arrays (the heap holds float arrays only), and float
  * arrays made past the heap's growth limit. A copy in and out costs about a tenth of a job on a
@@ -537,6 +530,8 @@ export class ThreadPool {
   /** Arrays of the running job the workers get by message, with their ids (a step's jobs have none: no new array each job). */
   private readonly fresh: [number, unknown][] = [];
   private posted = 0;
+  /** How each array of the job being named reaches the workers (ROUTE_*), found by nameable for nameArrays. */
+  private readonly routes: number[] = [];
   /** The function id the next job names (nameFunction), written into the block once it opens. */
   private nextFunction = 0;
   /**
@@ -690,13 +685,17 @@ export class ThreadPool {
   }
 
   /**
-   * Whether every array can reach the workers (ThreadPool.route). Makes the staging region large
-   * enough for those staged (false if the heap cannot, or they exceed STAGE_LIMIT_BYTES).
+   * Whether every array can reach the workers (ThreadPool.route), each one's way kept in `routes`.
+   * Makes the staging region large enough for those staged (false if the heap cannot, or they
+   * exceed STAGE_LIMIT_BYTES).
    */
   private nameable(arrays: readonly unknown[]): boolean {
+    const { routes } = this;
+    routes.length = arrays.length;
     let stageBytes = 0;
-    for (const a of arrays) {
-      const how = this.route(a);
+    for (let i = 0; i < arrays.length; i++) {
+      const a = arrays[i];
+      const how = (routes[i] = this.route(a));
       if (how === ROUTE_NONE) return false;
       if (how === ROUTE_STAGE) stageBytes += stagedBytes(a as ArrayBufferView);
     }
@@ -717,7 +716,10 @@ export class ThreadPool {
     if (heap?.holds(a as object)) return ROUTE_HEAP;
     if (!ArrayBuffer.isView(a)) return ROUTE_NONE;
     const message = this.messages && a.buffer instanceof SharedArrayBuffer;
-    if (heap && viewKind(a) > 0 && (a.byteLength < STAGE_ALWAYS_BYTES || !message)) return ROUTE_STAGE;
+    // An array too small for the heap is staged even where it could go by message: a bias row or
+    // a scalar then costs the workers no message and no memory, and its copy well under a
+    // microsecond against a job of at least 2^16 elements.
+    if (heap && viewKind(a) > 0 && (a.byteLength < HEAP_ARRAY_MIN_BYTES || !message)) return ROUTE_STAGE;
     return message ? ROUTE_MESSAGE : ROUTE_NONE;
   }
 
@@ -774,8 +776,9 @@ export class ThreadPool {
 
   /**
    * Writes the job's function and arrays into the block (the heap's by address; staged ones by
-   * their copy's address; others by id, those the workers lack added to `fresh`). Returns the
-   * arrays this thread's chunks run on. `nameable` said yes, and sized the staging region.
+   * their copy's address; others by id, those the workers lack added to `fresh`), the ways
+   * `nameable` found and kept in `routes`. Returns the arrays this thread's chunks run on.
+   * `nameable` said yes, and sized the staging region.
    */
   private nameArrays(arrays: readonly unknown[], fresh: [number, unknown][]): unknown[] {
     const { block, heap, staged, stagedCopies } = this;
@@ -787,7 +790,7 @@ export class ThreadPool {
     for (let i = 0, e = BLOCK_ARRAYS; i < arrays.length; i++, e += 3) {
       const a = arrays[i] as ArrayBufferView & { length: number };
       out[i] = a;
-      const how = this.route(a);
+      const how = this.routes[i];
       if (how === ROUTE_HEAP) {
         block[e] = viewKind(a);
         block[e + 1] = a.byteOffset;
