@@ -24,6 +24,7 @@ import { setSyncMessagesForTesting } from '../src/cpu/wasm/threadPool.js';
 import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { buildFunction } from '../src/cpu/jsCode.js';
 import { untilWorkerChunk } from './workerChunks.js';
+import { firstDifference } from './matmulReference.js';
 import { setWasmElementwiseForTesting } from '../src/cpu/wasmPlan.js';
 
 const cpu = getBackend('cpu') as CpuBackend;
@@ -321,13 +322,10 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
       const [x] = ints(2 ** 22)();
       const compiled = cpu.compile(traceProgram(f, [x!], []).program);
       const before = wasmThreadStats().workerChunks;
-      const xs = cpu.readSync(x!._live('test') as CpuHandle) as Int32Array;
+      const want = (cpu.readSync(x!._live('test') as CpuHandle) as Int32Array).map((v) => Math.imul(v, 3) + v);
       for (let run = 0; run < 3; run++) {
         const [out] = compiled.run([x!._live('test') as CpuHandle], [], [false]);
-        const got = cpu.readSync(out!) as Int32Array;
-        let wrong = -1;
-        for (let i = 0; i < xs.length && wrong < 0; i++) if (got[i] !== ((Math.imul(xs[i]!, 3) + xs[i]!) | 0)) wrong = i;
-        expect(wrong, `run ${run}: first wrong element`).toBe(-1);
+        expect(firstDifference(cpu.readSync(out!), 0, want), `run ${run}: first wrong element`).toBe(-1);
         cpu.dispose(out!);
       }
       expect(wasmThreadStats().workerChunks - before, 'worker chunks past the staging limit').toBe(0);

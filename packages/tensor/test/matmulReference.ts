@@ -124,7 +124,7 @@ export function sequentialProduct(
 }
 
 /** The index of the first element of `got` (from `offset`) that differs from `want` bitwise, or -1 (NaN equals NaN). */
-export function firstDifference(got: Float, offset: number, want: ArrayLike<number>): number {
+export function firstDifference(got: ArrayLike<number>, offset: number, want: ArrayLike<number>): number {
   for (let e = 0; e < want.length; e++) if (!Object.is(got[offset + e], want[e])) return e;
   return -1;
 }
