@@ -4,10 +4,10 @@
 // the value check, so their values can be compared with a float32 tolerance.
 //
 // On disk a bundle is one file: a little-endian uint32 header length, a JSON header listing each
-// array's name, shape and byte offset, then the float32 data (8-byte aligned). Node and the Python
-// worker read it without copying.
+// array's name, shape and byte offset, then the float32 data (8-byte aligned). The suite writes it
+// (encodeInputs), the Node workers and a browser page decode it, the Python worker reads it without
+// copying. No Node module here: a browser page bundles this file.
 
-import { readFileSync, writeFileSync } from 'node:fs';
 import { foldIn, randn, randomKey, type Tensor } from '@scorch/tensor';
 import { mlpScore } from '@scorch/score';
 import { type CaseSpec, MLP_PARAM_NAMES, type MlpShape } from './workloads.js';
@@ -105,8 +105,8 @@ interface BundleHeader {
   arrays: { name: string; shape: number[]; offset: number; length: number }[];
 }
 
-/** Writes `inputs` as one bundle file (format above). */
-export function writeInputs(path: string, inputs: Inputs): void {
+/** `inputs` as the bytes of one bundle (format above). */
+export function encodeInputs(inputs: Inputs): Uint8Array {
   const arrays: BundleHeader['arrays'] = [];
   let offset = 0;
   for (const [name, { shape, data }] of inputs) {
@@ -114,28 +114,30 @@ export function writeInputs(path: string, inputs: Inputs): void {
     offset += data.byteLength;
   }
   let header = JSON.stringify({ arrays } satisfies BundleHeader);
+  const encoder = new TextEncoder();
   // Pad so the data starts 8-byte aligned: typed-array views need their element alignment.
-  while ((4 + Buffer.byteLength(header)) % 8 !== 0) header += ' ';
-  const headerBytes = Buffer.from(header);
-  const out = Buffer.alloc(4 + headerBytes.length + offset);
-  out.writeUInt32LE(headerBytes.length, 0);
-  headerBytes.copy(out, 4);
+  while ((4 + encoder.encode(header).length) % 8 !== 0) header += ' ';
+  const headerBytes = encoder.encode(header);
+  const out = new Uint8Array(4 + headerBytes.length + offset);
+  new DataView(out.buffer).setUint32(0, headerBytes.length, true);
+  out.set(headerBytes, 4);
   const dataStart = 4 + headerBytes.length;
   for (const entry of arrays) {
     const { data } = inputs.get(entry.name)!;
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, dataStart + entry.offset);
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dataStart + entry.offset);
   }
-  writeFileSync(path, out);
+  return out;
 }
 
-/** Reads a bundle written by `writeInputs`. */
-export function readInputs(path: string): Inputs {
-  const file = readFileSync(path);
-  if (file.length < 4) throw new Error(`readInputs: ${path} is too short to be an input bundle`);
-  const headerLength = file.readUInt32LE(0);
-  const header = JSON.parse(file.subarray(4, 4 + headerLength).toString('utf8')) as BundleHeader;
-  // A fresh, aligned copy of the data section (Buffer pools may start at any offset).
-  const data = new Uint8Array(file.subarray(4 + headerLength)).buffer;
+/** The arrays of a bundle made by `encodeInputs` (read from its file, or fetched by a page). */
+export function decodeInputs(bytes: Uint8Array): Inputs {
+  if (bytes.length < 4) throw new Error(`decodeInputs: ${bytes.length} bytes are too few to be an input bundle (at least a 4-byte header length)`);
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  if (4 + headerLength > bytes.length) throw new Error(`decodeInputs: the header says ${headerLength} bytes, but the bundle has ${bytes.length - 4} after its length`);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength))) as BundleHeader;
+  // A fresh, aligned copy of the data section (a file's bytes may start at any offset). Not
+  // `bytes.slice`: on a Node Buffer that is a view sharing the buffer, not a copy.
+  const data = new Uint8Array(bytes.subarray(4 + headerLength)).buffer;
   const inputs: Inputs = new Map();
   for (const { name, shape, offset, length } of header.arrays) {
     inputs.set(name, { shape, data: new Float32Array(data, offset, length) });

@@ -6,12 +6,12 @@
 // whose step would overrun the plan's limit is not timed, and its row says so.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkScale, compareValues } from './agreement.js';
 import { ENGINES, type EngineId, type EngineSpec } from './engines.js';
 import { referenceEngine } from './engines/scorch.js';
-import { type Inputs, makeInputs, writeInputs } from './inputs.js';
+import { type Inputs, encodeInputs, makeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
 import { RELAXED_SIMD_FLAG, measureSimdPeak, simdPeakLine } from './simdPeak.js';
 import type { HelloResult, PrepareResult, RequestBody, StepResult } from './protocol.js';
@@ -410,7 +410,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inp
   const caseLoad = loadAverage()[0];
   const inputs = makeInputs(spec);
   const inputPath = join(inputDir, `${spec.id}.bin`);
-  writeInputs(inputPath, inputs);
+  writeFileSync(inputPath, encodeInputs(inputs));
   const computed = await referenceValue(spec, inputs, inputPath, engines, log);
   const reference = { ...computed, scale: checkScale(spec, inputs, computed.value) };
 

@@ -6,7 +6,8 @@
 import { createInterface } from 'node:readline';
 import { ENGINES, ENGINE_IDS, type NodeEngineId } from './engines.js';
 import type { Engine, PreparedCase } from './engines/engine.js';
-import { readInputs } from './inputs.js';
+import { readFileSync } from 'node:fs';
+import { decodeInputs } from './inputs.js';
 import { type HelloResult, type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
 import { hasRelaxedSimd } from './simdPeak.js';
 
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
         if (!engine) throw new Error('prepare before hello');
         prepared?.dispose();
         prepared = undefined;
-        const inputs = readInputs(request.inputs);
+        const inputs = decodeInputs(readFileSync(request.inputs));
         const next = await engine.prepare(request.spec, inputs);
         const start = performance.now();
         const value = await next.value();
