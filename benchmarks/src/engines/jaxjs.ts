@@ -120,7 +120,13 @@ function prepareTraining(jax: Jax, spec: TrainingCase, inputs: Inputs, constant:
     params = p2;
     m = m2;
     v = v2;
-    return (await value.data())[0]!;
+    const loss = (await value.data())[0]!;
+    // The step ends when all of its work has: with its Web Workers (a browser page that is cross-
+    // origin isolated) jax-js dispatches asynchronously, and reading the loss waits only for the
+    // kernels up to the loss, not for the gradient and Adam's update after it. (On one thread, as
+    // in Node, every kernel has run by then and this returns at once.)
+    await jax.blockUntilReady([...params, ...m, ...v]);
+    return loss;
   };
   return {
     async value() {
@@ -291,7 +297,7 @@ export function jaxjsEngine(backend: JaxBackend): Engine {
 }
 
 /** The installed package's version (jax-js does not export one). */
-async function jaxVersion(): Promise<string> {
+export async function jaxVersion(): Promise<string> {
   try {
     const { createRequire } = await import('node:module');
     const require = createRequire(import.meta.url);
