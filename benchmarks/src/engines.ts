@@ -5,9 +5,9 @@
 import type { CaseSpec } from './workloads.js';
 
 export const ENGINE_IDS = [
-  'scorch-cpu', 'scorch-cpu-threads', 'scorch-webgpu',
+  'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'scorch-webgpu',
   'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu',
-  'jaxjs-wasm', 'jaxjs-webgpu',
+  'jaxjs-wasm', 'jaxjs-webgpu', 'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads',
   'torch-cpu-1t', 'torch-cpu-default',
   'torch-cuda',
 ] as const;
@@ -40,6 +40,10 @@ export interface EngineSpec {
 const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
 const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
 
+const CHROMIUM_PAGE = "bundled into a page that Debian's Chromium (headless, the e2e tests' browser) loads cross-origin isolated (COOP and COEP headers, so SharedArrayBuffer and threads are there); relaxed SIMD is on there by default, unlike in Node 20. The step is timed inside the page.";
+const CHROMIUM_NOTE = `The same code as scorch CPU, ${CHROMIUM_PAGE}`;
+const JAXJS_CHROMIUM_NOTE = `The same code as jax-js wasm (jit), ${CHROMIUM_PAGE}`;
+
 const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
 export const ENGINES: Record<EngineId, EngineSpec> = {
@@ -51,6 +55,22 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-threads' },
     note: 'An extra row: scorch CPU as a Node program gets it, its matmul and large elementwise kernels split across one worker thread per core (setCpuThreads), beside the single-threaded comparison.',
+  },
+  'scorch-cpu-chromium': {
+    id: 'scorch-cpu-chromium',
+    compiles: false,
+    label: 'scorch CPU in Chromium (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'scorch-cpu-chromium' },
+    note: `An extra row: scorch CPU as a web page gets it, one thread. ${CHROMIUM_NOTE}`,
+  },
+  'scorch-cpu-chromium-threads': {
+    id: 'scorch-cpu-chromium-threads',
+    compiles: false,
+    label: 'scorch CPU in Chromium, default threads (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'scorch-cpu-chromium-threads' },
+    note: `An extra row: scorch CPU as a web page gets it, its matmul and large elementwise kernels split across one Web Worker per core (at most 8). ${CHROMIUM_NOTE}`,
   },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
   'tfjs-cpu': {
@@ -66,6 +86,22 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
   'tfjs-webgpu': { id: 'tfjs-webgpu', compiles: true, label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
   'jaxjs-wasm': { id: 'jaxjs-wasm', compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
   'jaxjs-webgpu': { id: 'jaxjs-webgpu', compiles: true, label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },
+  'jaxjs-wasm-chromium': {
+    id: 'jaxjs-wasm-chromium',
+    compiles: true,
+    label: 'jax-js wasm (jit) in Chromium (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium' },
+    note: `An extra row, the peer of scorch CPU in Chromium: one thread (the page hides SharedArrayBuffer before jax-js starts, so its wasm backend computes on the page's thread, as on any page that is not cross-origin isolated; it has no thread setting). ${JAXJS_CHROMIUM_NOTE}`,
+  },
+  'jaxjs-wasm-chromium-threads': {
+    id: 'jaxjs-wasm-chromium-threads',
+    compiles: true,
+    label: 'jax-js wasm (jit) in Chromium, its Web Workers (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium-threads' },
+    note: `An extra row, the peer of scorch CPU in Chromium at its default threads: jax-js's wasm backend with its pool of Web Workers (navigator.hardwareConcurrency of them), which it starts wherever SharedArrayBuffer and Worker exist. ${JAXJS_CHROMIUM_NOTE}`,
+  },
   'torch-cpu-1t': {
     id: 'torch-cpu-1t',
     compiles: false,

@@ -22,6 +22,11 @@ async function loadEngine(id: NodeEngineId): Promise<Engine> {
       return (await import('./engines/scorch.js')).scorchEngine('cpu', { threads: 'default' });
     case 'scorch-webgpu':
       return (await import('./engines/scorch.js')).scorchEngine('webgpu');
+    case 'scorch-cpu-chromium':
+    case 'scorch-cpu-chromium-threads':
+    case 'jaxjs-wasm-chromium':
+    case 'jaxjs-wasm-chromium-threads':
+      return (await import('./engines/chromium.js')).chromiumEngine({ engine: id.startsWith('scorch') ? 'scorch' : 'jaxjs', threads: id.endsWith('-threads') ? 'default' : 1 });
     case 'tfjs-cpu':
     case 'tfjs-wasm':
     case 'tfjs-webgpu':
@@ -51,8 +56,9 @@ async function main(): Promise<void> {
       case 'hello': {
         engine = await loadEngine(id);
         const hello = await engine.hello();
-        // Checked here, in the worker's own process: the flags it was started with decide it.
-        return (hello.available ? { ...hello, relaxedSimd: hasRelaxedSimd() } : hello) satisfies HelloResult;
+        // Checked here, in the worker's own process: the flags it was started with decide it (an
+        // engine that computes elsewhere, in a browser, says itself).
+        return (hello.available ? { ...hello, relaxedSimd: hello.relaxedSimd ?? hasRelaxedSimd() } : hello) satisfies HelloResult;
       }
       case 'prepare': {
         if (!engine) throw new Error('prepare before hello');
@@ -69,8 +75,8 @@ async function main(): Promise<void> {
       case 'step': {
         if (!prepared) throw new Error('step before prepare');
         const start = performance.now();
-        await prepared.step();
-        const ms = performance.now() - start;
+        const measured = await prepared.step();
+        const ms = typeof measured === 'number' ? measured : performance.now() - start;
         return { ms, counters: prepared.counters?.() } satisfies StepResult;
       }
       case 'reference':
@@ -80,6 +86,9 @@ async function main(): Promise<void> {
         prepared = undefined;
         return null;
       case 'exit':
+        prepared?.dispose();
+        prepared = undefined;
+        await engine?.close?.();
         return null;
     }
   };

@@ -70,7 +70,11 @@ describe('the suite on tiny workloads', () => {
 
   it('starts every engine that can run here, and says why the others cannot', () => {
     const available = new Set(results.engines.filter((e) => e.available).map((e) => e.id));
-    const required: EngineId[] = ['scorch-cpu', 'scorch-cpu-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm'];
+    // Chromium too: scripts/setup.sh installs it, as for the e2e tests.
+    const required: EngineId[] = [
+      'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm',
+      'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads',
+    ];
     if (torchInstalled) required.push('torch-cpu-1t');
     for (const id of required) expect(available.has(id), `${id}: ${results.engines.find((e) => e.id === id)?.reason}\n${log.join('\n')}`).toBe(true);
     for (const e of results.engines.filter((r) => !r.available)) expect(e.reason).toMatch(/\w/);
@@ -80,7 +84,7 @@ describe('the suite on tiny workloads', () => {
   });
 
   it('runs the single-threaded CPU rows on one thread, PyTorch inter-op and OpenBLAS included', () => {
-    const oneThread: EngineId[] = ['scorch-cpu', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm'];
+    const oneThread: EngineId[] = ['scorch-cpu', 'scorch-cpu-chromium', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm', 'jaxjs-wasm-chromium'];
     for (const id of oneThread) {
       const engine = results.engines.find((e) => e.id === id)!;
       if (engine.available) expect(engine.threads, id).toBe(1);
@@ -90,6 +94,25 @@ describe('the suite on tiny workloads', () => {
     expect(torch.threads).toMatch(/^torch 1(, OpenBLAS 1)?$/);
     expect(torch.details).toMatchObject({ interopThreads: 1 });
     if (torch.details!.openblasThreads !== 'n/a') expect(torch.details!.openblasThreads).toBe(1);
+  });
+
+  it('runs scorch CPU and jax-js wasm in Chromium on cross-origin-isolated pages, on one thread and on their default threads', () => {
+    const engine = (id: EngineId) => results.engines.find((e) => e.id === id)!;
+    const chromiumRows: EngineId[] = ['scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads'];
+    for (const id of chromiumRows) {
+      expect(engine(id).details, id).toMatchObject({ crossOriginIsolated: true, chromium: expect.stringMatching(/^\d+\./) });
+      expect(engine(id).relaxedSimd, id).toBe(true);
+      expect(engine(id).backend, id).toMatch(/ in Chromium \d+\./);
+    }
+    for (const id of ['scorch-cpu-chromium', 'scorch-cpu-chromium-threads'] as const) expect(engine(id).details).toMatchObject({ matmul: 'wasm-simd', fma: true });
+    // scorch's default in a page is one thread per core (navigator.hardwareConcurrency), at most 8,
+    // as in Node (os.availableParallelism); jax-js's pool has navigator.hardwareConcurrency workers.
+    const cores = engine('scorch-cpu-chromium-threads').details!.hardwareConcurrency as number;
+    expect(engine('scorch-cpu-chromium-threads').threads).toBe(Math.min(8, cores));
+    expect(engine('scorch-cpu-chromium-threads').threads).toBe(engine('scorch-cpu-threads').threads);
+    expect(engine('jaxjs-wasm-chromium').details).toMatchObject({ webWorkers: 0 });
+    expect(engine('jaxjs-wasm-chromium-threads')).toMatchObject({ threads: cores, details: { webWorkers: cores } });
+    expect(engine('jaxjs-wasm-chromium').version).toBe(engine('jaxjs-wasm').version);
   });
 
   it("agrees with the float64 reference on every workload, then times each engine at least 5 times", () => {

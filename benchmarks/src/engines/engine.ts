@@ -11,8 +11,13 @@ import type { CaseSpec, ConvCase, HvpCase, LangevinCase, MatmulCase, TrainingCas
 export interface PreparedCase {
   /** The workload's value from the initial state; called once, before any step. */
   value(): Promise<number[]>;
-  /** One timed unit of work, returning once its result has been computed (read back, or jax-js's blockUntilReady). */
-  step(): Promise<void>;
+  /**
+   * One timed unit of work, returning once its result has been computed (read back, or jax-js's
+   * blockUntilReady). The worker times it, unless it returns a number: the milliseconds it
+   * measured itself, where it ran (a browser page times its step inside the page, so that the
+   * round trip to the page is not in the figure).
+   */
+  step(): Promise<void | number>;
   /** Counters of the last step (scorch on WebGPU: dispatches and submits). */
   counters?(): Record<string, number>;
   dispose(): void;
@@ -21,6 +26,8 @@ export interface PreparedCase {
 export interface Engine {
   hello(): Promise<HelloResult>;
   prepare(spec: CaseSpec, inputs: Inputs): Promise<PreparedCase>;
+  /** Frees what the engine started outside its process (a browser), when the worker exits. */
+  close?(): Promise<void>;
 }
 
 /** One handler per kind of case (a missing one is a compile error); the training objectives share one. */
