@@ -27,6 +27,11 @@ export interface EngineSpec {
   worker: { runtime: 'node'; engine: NodeEngineId } | { runtime: 'python'; args: string[]; env: Record<string, string> };
   /** How the engine differs in method (the engines table shows it). */
   note?: string;
+  /**
+   * The browser the engine computes in, driven by its Node worker (the Chromium rows): its
+   * WebAssembly features, relaxed SIMD among them, are the browser's, not Node's.
+   */
+  browser?: 'chromium';
   /** Why the engine cannot run a case at all (a kernel it lacks), or undefined: its row is skipped with this reason. */
   cannot?: (spec: CaseSpec) => string | undefined;
   /**
@@ -62,6 +67,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'scorch CPU in Chromium (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-chromium' },
+    browser: 'chromium',
     note: `An extra row: scorch CPU as a web page gets it, one thread. ${CHROMIUM_NOTE}`,
   },
   'scorch-cpu-chromium-threads': {
@@ -70,6 +76,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'scorch CPU in Chromium, default threads (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-chromium-threads' },
+    browser: 'chromium',
     note: `An extra row: scorch CPU as a web page gets it, its matmul and large elementwise kernels split across one Web Worker per core (at most 8). ${CHROMIUM_NOTE}`,
   },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
@@ -92,6 +99,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'jax-js wasm (jit) in Chromium (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium' },
+    browser: 'chromium',
     note: `An extra row, the peer of scorch CPU in Chromium: one thread (the page hides SharedArrayBuffer before jax-js starts, so its wasm backend computes on the page's thread, as on any page that is not cross-origin isolated; it has no thread setting). ${JAXJS_CHROMIUM_NOTE}`,
   },
   'jaxjs-wasm-chromium-threads': {
@@ -100,6 +108,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'jax-js wasm (jit) in Chromium, its Web Workers (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium-threads' },
+    browser: 'chromium',
     note: `An extra row, the peer of scorch CPU in Chromium at its default threads: jax-js's wasm backend with its pool of Web Workers (navigator.hardwareConcurrency of them), which it starts wherever SharedArrayBuffer and Worker exist. ${JAXJS_CHROMIUM_NOTE}`,
   },
   'torch-cpu-1t': {

@@ -271,6 +271,10 @@ describe('the results file and chart', () => {
     expect(runLine(results)).not.toContain('relaxed SIMD');
     const withEngines = (relaxedSimd: boolean) => ({ ...results, engines: results.engines.map((e) => (e.available ? { ...e, relaxedSimd } : e)) });
     expect(runLine(withEngines(false))).not.toContain('relaxed SIMD');
+    // The browser rows have it from Chromium: that says nothing about the Node engines.
+    const browserRow = { ...withEngines(false).engines.find((e) => e.id === 'scorch-cpu')!, id: 'scorch-cpu-chromium' as const, label: ENGINES['scorch-cpu-chromium'].label, relaxedSimd: true };
+    expect(ENGINES[browserRow.id].browser).toBe('chromium');
+    expect(runLine({ ...withEngines(false), engines: [...withEngines(false).engines, browserRow] })).not.toContain('relaxed SIMD');
     // A Node where it is on by default (22 and later): a plain run, which may be the record, says so.
     expect(latestRefusal(withEngines(true))).toBeUndefined();
     expect(runLine(withEngines(true))).toContain(' run with relaxed SIMD on by default in its Node engines of');
