@@ -48,6 +48,11 @@ const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
 const CHROMIUM_PAGE = "bundled into a page that Debian's Chromium (headless, the e2e tests' browser) loads cross-origin isolated (COOP and COEP headers, so SharedArrayBuffer and threads are there); relaxed SIMD is on there by default, unlike in Node 20. The step is timed inside the page.";
 const CHROMIUM_NOTE = `The same code as scorch CPU, ${CHROMIUM_PAGE}`;
 const JAXJS_CHROMIUM_NOTE = `The same code as jax-js wasm (jit), ${CHROMIUM_PAGE}`;
+// Measured on the 2-core machine (runs of 2026-12-04): jax-js's first steps of W7's backward pass
+// took 11–13 s in Chromium on one thread and 5.4–6.8 s with its workers (13 s in Node), over both
+// modes' step limits (5 s, 1 s); finding that out again cost each run about 90 s.
+const jaxjsChromiumCannot = (spec: CaseSpec): string | undefined =>
+  spec.workload === 'conv' && spec.backward ? "its first steps of W7's backward took 11–13 s in Chromium on one thread and 5.4–6.8 s with its workers here, over both modes' step limits" : undefined;
 
 const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
@@ -100,6 +105,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium' },
     browser: 'chromium',
+    cannot: jaxjsChromiumCannot,
     note: `An extra row, the peer of scorch CPU in Chromium: one thread (the page hides SharedArrayBuffer before jax-js starts, so its wasm backend computes on the page's thread, as on any page that is not cross-origin isolated; it has no thread setting). ${JAXJS_CHROMIUM_NOTE}`,
   },
   'jaxjs-wasm-chromium-threads': {
@@ -109,6 +115,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium-threads' },
     browser: 'chromium',
+    cannot: jaxjsChromiumCannot,
     note: `An extra row, the peer of scorch CPU in Chromium at its default threads: jax-js's wasm backend with its pool of Web Workers (navigator.hardwareConcurrency of them), which it starts wherever SharedArrayBuffer and Worker exist. ${JAXJS_CHROMIUM_NOTE}`,
   },
   'torch-cpu-1t': {

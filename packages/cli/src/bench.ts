@@ -34,7 +34,7 @@ export const BENCH_SPEC: CommandSpec = {
     { name: 'suite', kind: 'choice', valueName: 'NAME', choices: ['all', 'score', 'latest', 'peers'], default: 'all', description: 'which part to run' },
     { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score' and --profile: 'webgpu' fails where no adapter exists; 'all' then measures the CPU and names WebGPU as not available" },
     { name: 'steps', kind: 'integer', valueName: 'N', min: 1, default: 30, description: "timed steps per measurement of part 'score' (after 5 warm-up steps)" },
-    { name: 'quick', kind: 'boolean', description: "part 'peers': the quick run (smaller sizes, fewer repetitions; under 3 minutes on 2 cores)" },
+    { name: 'quick', kind: 'boolean', description: "part 'peers': the quick run (smaller sizes, fewer repetitions; about 4 minutes on 2 cores)" },
     {
       name: 'profile', kind: 'boolean',
       description: "instead of the parts: profile one SSM-VR training step of the suite's workload (MLP 2→128→128→2, batch 1024, Adam) per backend, after 20 warm-up steps, and print its kernel table",
