@@ -12,11 +12,9 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchHeadlessChromium } from '../playground/src/headlessChromium.js';
+import { CROSS_ORIGIN_ISOLATION_HEADERS, bundleForPage, launchHeadlessChromium } from '../playground/src/headlessChromium.js';
 import type { PageReport } from './fixtures/cpuMatmulPage.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,19 +23,11 @@ let server: Server;
 let base = '';
 
 beforeAll(async () => {
-  // The one list of workspace packages, loaded at run time (plain JS, as benchmarks/src/workerHost.ts does).
-  const workspace = (await import(pathToFileURL(join(root, 'scripts', 'workspace.mjs')).href)) as { workspaceAliases: Record<string, string> };
-  const workspaceAliases = workspace.workspaceAliases;
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/cpuMatmulPage.ts', import.meta.url))],
-    bundle: true, format: 'iife', platform: 'browser', write: false, alias: workspaceAliases, absWorkingDir: root, logLevel: 'warning',
-  });
-  const script = bundle.outputFiles[0]!.text;
+  const script = await bundleForPage(fileURLToPath(new URL('./fixtures/cpuMatmulPage.ts', import.meta.url)), root);
   const page = '<!doctype html><html><body><script src="page.js"></script></body></html>';
   server = createServer((req, res) => {
     // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer).
-    const headers: Record<string, string> = req.url?.startsWith('/isolated/')
-      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
+    const headers = req.url?.startsWith('/isolated/') ? CROSS_ORIGIN_ISOLATION_HEADERS : {};
     const js = req.url?.endsWith('/page.js');
     res.writeHead(200, { ...headers, 'content-type': js ? 'text/javascript' : 'text/html' });
     res.end(js ? script : page);

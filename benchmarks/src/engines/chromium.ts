@@ -12,9 +12,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { launchHeadlessChromium } from '../../../playground/src/headlessChromium.js';
+import { CROSS_ORIGIN_ISOLATION_HEADERS, bundleForPage, launchHeadlessChromium } from '../../../playground/src/headlessChromium.js';
 import { encodeInputs } from '../inputs.js';
 import type { HelloResult } from '../protocol.js';
 import type { Engine } from './engine.js';
@@ -22,19 +21,12 @@ import type { PageEngine, PageThreads } from './chromiumPage.js';
 import { jaxVersion } from './jaxjs.js';
 
 /** The page's script: chromiumPage.ts and the workspace packages, bundled for the browser. */
-async function bundlePage(repoRoot: string): Promise<string> {
+function bundlePage(repoRoot: string): Promise<string> {
   const entry = join(repoRoot, 'benchmarks', 'src', 'engines', 'chromiumPage.ts');
   if (!existsSync(entry)) throw new Error(`the Chromium engine's page is not at ${entry}: its worker must run from the repository root`);
-  const { build } = (await import('esbuild')) as typeof import('esbuild');
-  // The one list of workspace packages (scripts/workspace.mjs), as workerHost.ts bundles the worker.
-  const workspace = (await import(pathToFileURL(join(repoRoot, 'scripts', 'workspace.mjs')).href)) as { workspaceAliases: Record<string, string> };
-  const bundle = await build({
-    entryPoints: [entry], bundle: true, format: 'iife', platform: 'browser', write: false, alias: workspace.workspaceAliases, absWorkingDir: repoRoot, logLevel: 'warning',
-    // jaxjs.ts reads jax-js's version from its package.json with Node modules it imports where it
-    // runs; in the page that import fails and is caught, and this process reads the version.
-    external: ['node:*'],
-  });
-  return bundle.outputFiles[0]!.text;
+  // jaxjs.ts reads jax-js's version from its package.json with Node modules it imports where it
+  // runs; in the page that import fails and is caught, and this process reads the version.
+  return bundleForPage(entry, repoRoot, { external: ['node:*'] });
 }
 
 interface Session {
@@ -51,7 +43,7 @@ async function openSession(repoRoot: string): Promise<Session> {
   const script = await bundlePage(repoRoot);
   const session = { inputs: new Uint8Array(0) } as Session;
   session.server = createServer((req, res) => {
-    const isolation = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+    const isolation = CROSS_ORIGIN_ISOLATION_HEADERS;
     const path = req.url ?? '/';
     if (path === '/inputs.bin') {
       res.writeHead(200, { ...isolation, 'content-type': 'application/octet-stream', 'content-length': session.inputs.length });
