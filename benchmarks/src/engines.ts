@@ -2,6 +2,7 @@
 // engine that cannot run here still gets its row, saying why (its worker's hello, or the reason
 // below when there is no worker to ask).
 
+import type { PageEngine, PageThreads } from './engines/chromiumPage.js';
 import type { CaseSpec } from './workloads.js';
 
 export const ENGINE_IDS = [
@@ -28,10 +29,11 @@ export interface EngineSpec {
   /** How the engine differs in method (the engines table shows it). */
   note?: string;
   /**
-   * The browser the engine computes in, driven by its Node worker (the Chromium rows): its
-   * WebAssembly features, relaxed SIMD among them, are the browser's, not Node's.
+   * For an engine that computes in a page of headless Chromium driven by its Node worker
+   * (engines/chromium.ts): which engine the page runs, on how many threads. Its WebAssembly
+   * features, relaxed SIMD among them, are then the browser's, not Node's.
    */
-  browser?: 'chromium';
+  chromiumPage?: { engine: PageEngine; threads: PageThreads };
   /** Why the engine cannot run a case at all (a kernel it lacks), or undefined: its row is skipped with this reason. */
   cannot?: (spec: CaseSpec) => string | undefined;
   /**
@@ -72,7 +74,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'scorch CPU in Chromium (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-chromium' },
-    browser: 'chromium',
+    chromiumPage: { engine: 'scorch', threads: 1 },
     note: `An extra row: scorch CPU as a web page gets it, one thread. ${CHROMIUM_NOTE}`,
   },
   'scorch-cpu-chromium-threads': {
@@ -81,7 +83,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'scorch CPU in Chromium, default threads (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-chromium-threads' },
-    browser: 'chromium',
+    chromiumPage: { engine: 'scorch', threads: 'default' },
     note: `An extra row: scorch CPU as a web page gets it, its matmul and large elementwise kernels split across one Web Worker per core (at most 8). ${CHROMIUM_NOTE}`,
   },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
@@ -104,7 +106,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'jax-js wasm (jit) in Chromium (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium' },
-    browser: 'chromium',
+    chromiumPage: { engine: 'jaxjs', threads: 1 },
     cannot: jaxjsChromiumCannot,
     note: `An extra row, the peer of scorch CPU in Chromium: one thread (the page hides SharedArrayBuffer before jax-js starts, so its wasm backend computes on the page's thread, as on any page that is not cross-origin isolated; it has no thread setting). ${JAXJS_CHROMIUM_NOTE}`,
   },
@@ -114,7 +116,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'jax-js wasm (jit) in Chromium, its Web Workers (extra)',
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'jaxjs-wasm-chromium-threads' },
-    browser: 'chromium',
+    chromiumPage: { engine: 'jaxjs', threads: 'default' },
     cannot: jaxjsChromiumCannot,
     note: `An extra row, the peer of scorch CPU in Chromium at its default threads: jax-js's wasm backend with its pool of Web Workers (navigator.hardwareConcurrency of them), which it starts wherever SharedArrayBuffer and Worker exist. ${JAXJS_CHROMIUM_NOTE}`,
   },

@@ -145,7 +145,7 @@ export function runLine(results: SuiteResults): string {
   const m = results.machine;
   const forced = results.method.relaxedSimd;
   // The Node engines only: a browser row has relaxed SIMD from its browser whatever Node has.
-  const byDefault = !forced && results.engines.some((e) => e.relaxedSimd === true && ENGINES[e.id].browser === undefined);
+  const byDefault = !forced && results.engines.some((e) => e.relaxedSimd === true && ENGINES[e.id].chromiumPage === undefined);
   const relaxed = forced
     ? ` with relaxed SIMD on in every Node engine${forced.nodeFlags.length > 0 ? ` (${forced.nodeFlags.join(' ')})` : ''}`
     : byDefault ? ' with relaxed SIMD on by default in its Node engines' : '';

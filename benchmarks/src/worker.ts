@@ -26,7 +26,7 @@ async function loadEngine(id: NodeEngineId): Promise<Engine> {
     case 'scorch-cpu-chromium-threads':
     case 'jaxjs-wasm-chromium':
     case 'jaxjs-wasm-chromium-threads':
-      return (await import('./engines/chromium.js')).chromiumEngine({ engine: id.startsWith('scorch') ? 'scorch' : 'jaxjs', threads: id.endsWith('-threads') ? 'default' : 1 });
+      return (await import('./engines/chromium.js')).chromiumEngine(ENGINES[id].chromiumPage!);
     case 'tfjs-cpu':
     case 'tfjs-wasm':
     case 'tfjs-webgpu':

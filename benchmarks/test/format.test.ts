@@ -273,7 +273,7 @@ describe('the results file and chart', () => {
     expect(runLine(withEngines(false))).not.toContain('relaxed SIMD');
     // The browser rows have it from Chromium: that says nothing about the Node engines.
     const browserRow = { ...withEngines(false).engines.find((e) => e.id === 'scorch-cpu')!, id: 'scorch-cpu-chromium' as const, label: ENGINES['scorch-cpu-chromium'].label, relaxedSimd: true };
-    expect(ENGINES[browserRow.id].browser).toBe('chromium');
+    expect(ENGINES[browserRow.id].chromiumPage).toEqual({ engine: 'scorch', threads: 1 });
     expect(runLine({ ...withEngines(false), engines: [...withEngines(false).engines, browserRow] })).not.toContain('relaxed SIMD');
     // A Node where it is on by default (22 and later): a plain run, which may be the record, says so.
     expect(latestRefusal(withEngines(true))).toBeUndefined();
