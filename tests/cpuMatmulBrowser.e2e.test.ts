@@ -5,8 +5,11 @@
 // a page that is not isolated it stays on one thread. Compiled float32 elementwise kernels run as
 // WebAssembly on the page with the JavaScript kernels' bits, and large ones split across the same
 // workers on an isolated page (range jobs, through the CPU's heap: no message reaches a worker
-// blocked in Atomics.wait) with one thread's bits. The page is bundled from
-// tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
+// blocked in Atomics.wait) with one thread's bits. The CPU's arrays live in its heap on both
+// pages: a shared memory on the isolated one, a resizable unshared one on the plain one; training
+// steps give the same bits on both, and on a plain page whose engine lacks resizable memories
+// (toResizableBuffer hidden before scorch loads: no heap, the kernels copy). The page is bundled
+// from tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
 //
 // Chromium is a hard requirement, as for the playground's test (scripts/setup.sh installs it).
 
@@ -15,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CROSS_ORIGIN_ISOLATION_HEADERS, bundleForPage, launchHeadlessChromium } from '../playground/src/headlessChromium.js';
-import type { PageReport } from './fixtures/cpuMatmulPage.js';
+import type { HeapReport, PageReport } from './fixtures/cpuMatmulPage.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -24,13 +27,15 @@ let base = '';
 
 beforeAll(async () => {
   const script = await bundleForPage(fileURLToPath(new URL('./fixtures/cpuMatmulPage.ts', import.meta.url)), root);
-  const page = '<!doctype html><html><body><script src="page.js"></script></body></html>';
+  const page = (before: string) => `<!doctype html><html><body>${before}<script src="page.js"></script></body></html>`;
   server = createServer((req, res) => {
-    // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer).
+    // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer);
+    // /plain-no-resizable/… is a plain page whose engine has no resizable WebAssembly memories.
     const headers = req.url?.startsWith('/isolated/') ? CROSS_ORIGIN_ISOLATION_HEADERS : {};
+    const hide = req.url?.startsWith('/plain-no-resizable/') ? '<script>delete WebAssembly.Memory.prototype.toResizableBuffer;</script>' : '';
     const js = req.url?.endsWith('/page.js');
     res.writeHead(200, { ...headers, 'content-type': js ? 'text/javascript' : 'text/html' });
-    res.end(js ? script : page);
+    res.end(js ? script : page(hide));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -40,17 +45,21 @@ afterAll(() => {
   server?.close();
 });
 
-async function check(path: string): Promise<PageReport> {
+/** Opens `path` in a fresh Chromium and returns what `run` evaluates on the page once its script is up. */
+async function onPage<T>(path: string, run: () => Promise<T>): Promise<T> {
   const browser = await launchHeadlessChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`${base}${path}`);
     await page.waitForFunction(() => typeof window.cpuMatmulCheck === 'function', null, { timeout: 30_000 });
-    return await page.evaluate((rounds) => window.cpuMatmulCheck(rounds), 10);
+    return await page.evaluate(run);
   } finally {
     await browser.close();
   }
 }
+
+const check = (path: string): Promise<PageReport> => onPage(path, () => window.cpuMatmulCheck(10));
+const heapCheck = (path: string): Promise<HeapReport> => onPage(path, () => window.cpuHeapCheck());
 
 /** Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels' bits; so does an eager op. */
 function expectElementwiseOnPage(report: PageReport): void {
@@ -63,6 +72,7 @@ describe('the CPU matrix product in Chromium', () => {
   it('a cross-origin-isolated page: WebAssembly SIMD with fused multiply-add, within the bound, threads with the same bits', async () => {
     const report = await check('/isolated/');
     expect(report.crossOriginIsolated).toBe(true);
+    expect(report.info.heap).toBe('shared');
     expect(report.info.matmul).toBe('wasm-simd');
     expect(report.info.relaxedSimd).toBe(true);
     expect(report.info.fma).toBe(true);
@@ -79,6 +89,7 @@ describe('the CPU matrix product in Chromium', () => {
   it('a page that is not isolated: the same kernels on one thread', async () => {
     const report = await check('/plain/');
     expect(report.crossOriginIsolated).toBe(false);
+    expect(report.info.heap).toBe('resizable');
     expect(report.info.matmul).toBe('wasm-simd');
     expect(report.info.threads).toBe(1);
     expect(report.worstRatio).toBeLessThanOrEqual(1);
@@ -87,5 +98,27 @@ describe('the CPU matrix product in Chromium', () => {
     expectElementwiseOnPage(report);
     expect(report.rangeJobs.workerChunks).toBe(0);
     expect(report.rangeJobs.sameBits).toBe(true);
+  }, 120_000);
+
+  it('the heap: shared on an isolated page, resizable on a plain one, none without resizable memories; training steps with the same bits on all three', async () => {
+    const isolated = await heapCheck('/isolated/');
+    const plain = await heapCheck('/plain/');
+    const none = await heapCheck('/plain-no-resizable/');
+    expect([isolated.kind, plain.kind, none.kind]).toEqual(['shared', 'resizable', 'none']);
+    expect([isolated.inHeap, plain.inHeap, none.inHeap]).toEqual([true, true, false]);
+    // The same kernels on one thread: in place or through copies, the same values bit for bit.
+    expect(isolated.losses.every(Number.isFinite)).toBe(true);
+    expect(plain.losses).toEqual(isolated.losses);
+    expect(none.losses).toEqual(isolated.losses);
+    expect(plain.params.length).toBe(2 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2);
+    expect(plain.params).toEqual(isolated.params);
+    expect(none.params).toEqual(isolated.params);
+    // A 32 MiB array grows the heap; arrays made before keep their values (a plain memory's growth
+    // would have emptied them). Without a heap there is nothing to grow.
+    for (const r of [isolated, plain]) {
+      expect(r.growth.heapBytesAfter).toBeGreaterThanOrEqual(r.growth.heapBytesBefore + 32 * 2 ** 20);
+      expect(r.growth.kept).toBe(true);
+    }
+    expect(none.growth).toEqual({ kept: true, heapBytesBefore: 0, heapBytesAfter: 0 });
   }, 120_000);
 });

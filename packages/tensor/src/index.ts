@@ -44,3 +44,4 @@ export { CPU_KERNEL_EQUATIONS_MAX } from './cpu/compile.js';
 export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
 export { hardwareThreads } from './cpu/wasm/threadPool.js';
 export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';
+export type { CpuHeapKind } from './cpu/wasm/heap.js';

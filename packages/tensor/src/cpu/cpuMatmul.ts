@@ -42,6 +42,7 @@ import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
+import { type CpuHeapKind, cpuHeapKind } from './wasm/heap.js';
 import { checkBoolean, checkOptions, showValue } from '@scorch/options';
 
 type FloatArray = Float32Array | Float64Array;
@@ -303,6 +304,13 @@ export interface CpuKernelInfo {
   /** Threads a large product uses now, and the default on this machine. */
   threads: number;
   defaultThreads: number;
+  /**
+   * Where the CPU's float arrays of 1 KiB and more live, which the WebAssembly kernels read in place:
+   * 'shared', a shared WebAssembly memory (Node; a cross-origin-isolated page: threads possible);
+   * 'resizable', an unshared one made resizable (a page without SharedArrayBuffer: one thread);
+   * 'none', ordinary arrays that the kernels copy into a memory of their own.
+   */
+  heap: CpuHeapKind;
 }
 
 /** What the CPU matrix product runs on here (for logs and benchmarks). */
@@ -315,6 +323,7 @@ export function cpuKernelInfo(): CpuKernelInfo {
     fma: wasm && wasmMatmulUsesFma(),
     threads: wasm ? wasmThreads() : 1,
     defaultThreads: defaultThreads(),
+    heap: cpuHeapKind(),
   };
 }
 
