@@ -2,7 +2,8 @@
 // what the Node rows run) bundled into a browser page, driven by the engine's worker process through
 // `window.benchPage`. The inputs come from the worker's server as one bundle (inputs.ts); a step is
 // timed here, in the page, so the round trip from the worker to the page is not in the figure.
-// The page is always cross-origin isolated: its clock then has 5 µs steps instead of 100 µs.
+// The page is always cross-origin isolated: its clock then has 5 µs steps instead of 100 µs. For
+// one thread it hides SharedArrayBuffer before the engine starts, as a page without COOP/COEP has none.
 
 import { wasmRelaxedSimdSupported } from '../../../packages/tensor/src/cpu/wasm/features.js';
 import { decodeInputs } from '../inputs.js';
@@ -56,6 +57,11 @@ window.benchPage = {
     // A property of the browser's WebAssembly, whichever engine asks (scorch's feature test, which
     // only validates a module: on jax-js's page nothing of scorch's starts).
     const relaxedSimd = wasmRelaxedSimdSupported();
+    // One thread is what a page without COOP/COEP headers gets, so the one-thread rows run as on
+    // such a page: SharedArrayBuffer hidden before the engine starts (the page stays isolated for
+    // its clock: 5 µs steps instead of 100 µs). jax-js then computes on the page's thread; scorch
+    // keeps its arrays in a resizable unshared memory (cpuKernelInfo().heap 'resizable').
+    if (threads === 1) delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
     if (which === 'scorch') {
       engine = scorchEngine('cpu', threads === 'default' ? { threads: 'default' } : {});
       const hello = await engine.hello();
@@ -64,9 +70,6 @@ window.benchPage = {
     }
     // jax-js's wasm backend takes its Web Workers when SharedArrayBuffer and Worker exist (its
     // hasSharedArrayBuffer, checked once, when its backend starts), and has no thread setting.
-    // For one thread the page hides SharedArrayBuffer first: jax-js then computes on the page's
-    // thread, as it does on any page that is not cross-origin isolated.
-    if (threads === 1) delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
     engine = jaxjsEngine('wasm');
     const hello = await engine.hello();
     if (!hello.available) return hello;
