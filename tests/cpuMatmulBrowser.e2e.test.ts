@@ -5,11 +5,10 @@
 // a page that is not isolated it stays on one thread. Compiled float32 elementwise kernels run as
 // WebAssembly on the page with the JavaScript kernels' bits, and large ones split across the same
 // workers on an isolated page (range jobs, through the CPU's heap: no message reaches a worker
-// blocked in Atomics.wait) with one thread's bits. The CPU's arrays live in its heap on both
-// pages: a shared memory on the isolated one, a resizable unshared one on the plain one; training
-// steps give the same bits on both, and on a plain page whose engine lacks resizable memories
-// (toResizableBuffer hidden before scorch loads: no heap, the kernels copy). The page is bundled
-// from tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
+// blocked in Atomics.wait) with one thread's bits. The CPU's arrays live in its heap (a shared
+// memory) on the isolated page and are ordinary on the plain one, where the kernels copy them:
+// training steps give the same bits on both. The page is bundled from
+// tests/fixtures/cpuMatmulPage.ts and served from memory on a free localhost port.
 //
 // Chromium is a hard requirement, as for the playground's test (scripts/setup.sh installs it).
 
@@ -27,15 +26,13 @@ let base = '';
 
 beforeAll(async () => {
   const script = await bundleForPage(fileURLToPath(new URL('./fixtures/cpuMatmulPage.ts', import.meta.url)), root);
-  const page = (before: string) => `<!doctype html><html><body>${before}<script src="page.js"></script></body></html>`;
+  const page = '<!doctype html><html><body><script src="page.js"></script></body></html>';
   server = createServer((req, res) => {
-    // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer);
-    // /plain-no-resizable/… is a plain page whose engine has no resizable WebAssembly memories.
+    // /isolated/… gets the headers that make a page cross-origin isolated (SharedArrayBuffer).
     const headers = req.url?.startsWith('/isolated/') ? CROSS_ORIGIN_ISOLATION_HEADERS : {};
-    const hide = req.url?.startsWith('/plain-no-resizable/') ? '<script>delete WebAssembly.Memory.prototype.toResizableBuffer;</script>' : '';
     const js = req.url?.endsWith('/page.js');
     res.writeHead(200, { ...headers, 'content-type': js ? 'text/javascript' : 'text/html' });
-    res.end(js ? script : page(hide));
+    res.end(js ? script : page);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -89,7 +86,7 @@ describe('the CPU matrix product in Chromium', () => {
   it('a page that is not isolated: the same kernels on one thread', async () => {
     const report = await check('/plain/');
     expect(report.crossOriginIsolated).toBe(false);
-    expect(report.info.heap).toBe('resizable');
+    expect(report.info.heap).toBe('none');
     expect(report.info.matmul).toBe('wasm-simd');
     expect(report.info.threads).toBe(1);
     expect(report.worstRatio).toBeLessThanOrEqual(1);
@@ -100,25 +97,20 @@ describe('the CPU matrix product in Chromium', () => {
     expect(report.rangeJobs.sameBits).toBe(true);
   }, 120_000);
 
-  it('the heap: shared on an isolated page, resizable on a plain one, none without resizable memories; training steps with the same bits on all three', async () => {
+  it('the heap on an isolated page, ordinary arrays on a plain one: training steps with the same bits on both', async () => {
     const isolated = await heapCheck('/isolated/');
     const plain = await heapCheck('/plain/');
-    const none = await heapCheck('/plain-no-resizable/');
-    expect([isolated.kind, plain.kind, none.kind]).toEqual(['shared', 'resizable', 'none']);
-    expect([isolated.inHeap, plain.inHeap, none.inHeap]).toEqual([true, true, false]);
+    expect([isolated.kind, plain.kind]).toEqual(['shared', 'none']);
+    expect([isolated.inHeap, plain.inHeap]).toEqual([true, false]);
     // The same kernels on one thread: in place or through copies, the same values bit for bit.
     expect(isolated.losses.every(Number.isFinite)).toBe(true);
     expect(plain.losses).toEqual(isolated.losses);
-    expect(none.losses).toEqual(isolated.losses);
     expect(plain.params.length).toBe(2 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2);
     expect(plain.params).toEqual(isolated.params);
-    expect(none.params).toEqual(isolated.params);
-    // A 32 MiB array grows the heap; arrays made before keep their values (a plain memory's growth
-    // would have emptied them). Without a heap there is nothing to grow.
-    for (const r of [isolated, plain]) {
-      expect(r.growth.heapBytesAfter).toBeGreaterThanOrEqual(r.growth.heapBytesBefore + 32 * 2 ** 20);
-      expect(r.growth.kept).toBe(true);
-    }
-    expect(none.growth).toEqual({ kept: true, heapBytesBefore: 0, heapBytesAfter: 0 });
+    // A 32 MiB array grows the heap; arrays made before keep their values. Without a heap there
+    // is nothing to grow.
+    expect(isolated.growth.heapBytesAfter).toBeGreaterThanOrEqual(isolated.growth.heapBytesBefore + 32 * 2 ** 20);
+    expect(isolated.growth.kept).toBe(true);
+    expect(plain.growth).toEqual({ kept: true, heapBytesBefore: 0, heapBytesAfter: 0 });
   }, 120_000);
 });

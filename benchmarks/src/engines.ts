@@ -75,7 +75,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-chromium' },
     chromiumPage: { engine: 'scorch', threads: 1 },
-    note: `An extra row: scorch CPU as a web page gets it, one thread (the page hides SharedArrayBuffer before scorch starts, as on any page that is not cross-origin isolated: its arrays then live in a resizable unshared WebAssembly memory). ${CHROMIUM_NOTE}`,
+    note: `An extra row: scorch CPU as a web page gets it, one thread (the page hides SharedArrayBuffer before scorch starts, as on any page that is not cross-origin isolated: its kernels then copy their operands into a WebAssembly memory of their own instead of reading them in place). ${CHROMIUM_NOTE}`,
   },
   'scorch-cpu-chromium-threads': {
     id: 'scorch-cpu-chromium-threads',

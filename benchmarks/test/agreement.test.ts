@@ -105,9 +105,10 @@ describe('the suite on tiny workloads', () => {
       expect(engine(id).backend, id).toMatch(/ in Chromium \d+\./);
     }
     for (const id of ['scorch-cpu-chromium', 'scorch-cpu-chromium-threads'] as const) expect(engine(id).details).toMatchObject({ matmul: 'wasm-simd', fma: true });
-    // One thread as on a page without COOP/COEP (SharedArrayBuffer hidden): scorch's arrays in a
-    // resizable memory, jax-js without workers; the default threads on the shared memory.
-    expect(engine('scorch-cpu-chromium').details).toMatchObject({ heap: 'resizable' });
+    // One thread as on a page without COOP/COEP (SharedArrayBuffer hidden): scorch without its
+    // heap (ordinary arrays, which the kernels copy), jax-js without workers; the default threads
+    // with the heap.
+    expect(engine('scorch-cpu-chromium').details).toMatchObject({ heap: 'none' });
     expect(engine('scorch-cpu-chromium-threads').details).toMatchObject({ heap: 'shared' });
     // scorch's default in a page is one thread per core (navigator.hardwareConcurrency), at most 8,
     // as in Node (os.availableParallelism); jax-js's pool has navigator.hardwareConcurrency workers.

@@ -60,7 +60,7 @@ window.benchPage = {
     // One thread is what a page without COOP/COEP headers gets, so the one-thread rows run as on
     // such a page: SharedArrayBuffer hidden before the engine starts (the page stays isolated for
     // its clock: 5 µs steps instead of 100 µs). jax-js then computes on the page's thread; scorch
-    // keeps its arrays in a resizable unshared memory (cpuKernelInfo().heap 'resizable').
+    // has no heap (cpuKernelInfo().heap 'none'): its kernels copy their operands.
     if (threads === 1) delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;
     if (which === 'scorch') {
       engine = scorchEngine('cpu', threads === 'default' ? { threads: 'default' } : {});

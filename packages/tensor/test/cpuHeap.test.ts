@@ -30,7 +30,7 @@ function copies(a: Float32Array): () => number {
 
 describe.runIf(HEAP)('the CPU heap', () => {
   it('hands out regions first fit, merges freed ones, lowers its top; arrays made before a growth keep their values', () => {
-    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true }), true);
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true }));
     const a = heap.array(Float32Array, 100)!;
     const b = heap.array(Float32Array, 1000)!;
     const c = heap.array(Float32Array, 10)!;
@@ -71,7 +71,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
   });
 
   it('past its array growth limit, arrays take free regions only; scratch still grows the memory', () => {
-    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), true, 100_000);
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 100_000);
     const a = heap.array(Float32Array, 20_000)!;
     const b = heap.array(Float32Array, 5_000)!;
     // 80,000 + 20,032 bytes held in a memory of 2 pages: an array of 10,000 elements would pass

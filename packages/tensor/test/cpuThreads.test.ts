@@ -220,14 +220,13 @@ describe.runIf(THREADS)('in a child process', () => {
 });
 
 describe.runIf(WASM)('where a shared WebAssembly.Memory is refused (child process)', () => {
-  it('reports one thread, makes no shared arrays, has no shared CPU heap and starts no worker; products and elementwise kernels are right', () => {
+  it('reports one thread, makes no shared arrays, has no CPU heap and starts no worker; products and elementwise kernels are right', () => {
     const out = runFixture<{
       before: { threads: number; defaultThreads: number }; after: { threads: number; defaultThreads: number }; shared: boolean; workers: number; y: number[];
-      heap: string; resizable: boolean; expExact: boolean;
+      heap: boolean; expExact: boolean;
     }>(new URL('./fixtures/unsharedMemoryChild.ts', import.meta.url));
-    // No shared CPU heap: an unshared resizable one where the engine makes them (the browsers'
-    // case, tested in tests/cpuMatmulBrowser.e2e.test.ts), else ordinary arrays, which the kernels copy.
-    expect(out.heap).toBe(out.resizable ? 'resizable' : 'none');
+    // No CPU heap (it is a shared memory): ordinary arrays, which the kernels copy.
+    expect(out.heap).toBe(false);
     expect(out.expExact).toBe(true);
     expect(out.before.threads).toBe(1);
     expect(out.before.defaultThreads).toBe(1);

@@ -16,8 +16,7 @@
 
 //
 // Float arrays of at least HEAP_ARRAY_MIN_BYTES live in the CPU's heap (wasm/heap.ts) where there is
-// one (on a shared memory, or on a resizable unshared one in a page without SharedArrayBuffer): the
-// WebAssembly kernels then read and write them where they lie, without copies. Dropping
+// one: the WebAssembly kernels then read and write them where they lie, without copies. Dropping
 // such an array frees its region. Other new arrays are made on SharedArrayBuffers where compiled
 // elementwise kernels may split across threads (rangeThreads.ts), which workers read and write in
 // place. The bytes are the same either way, so memory() counts them the same.
@@ -39,9 +38,9 @@ function newArray(dtype: DType, length: number, shared: boolean): TypedArray {
 
 /** Lets an array go: its region of the CPU's heap is freed; workers forget a shared one. */
 function release(a: TypedArray): void {
-  if (isShared(a)) forgetSharedArray(a);
-  // A heap on an unshared memory (heap.ts) holds arrays that are not shared; freeArray ignores the rest.
-  if (a.byteLength >= HEAP_ARRAY_MIN_BYTES) cpuHeap()?.freeArray(a);
+  if (!isShared(a)) return;
+  forgetSharedArray(a);
+  cpuHeap()?.freeArray(a);
 }
 
 /** Whether `a` lives on a SharedArrayBuffer. */

@@ -67,9 +67,8 @@ export interface CpuMemoryStats extends ArrayPoolStats {
    */
   kernelMemoryBytes: number;
   /**
-   * Bytes of the CPU's heap (wasm/heap.ts), the WebAssembly memory (shared, or resizable on a page
-   * without SharedArrayBuffer) the float arrays of 1 KiB or more and the kernels' scratch live in:
-   * its size, the most it has held at once. A
+   * Bytes of the CPU's heap (wasm/heap.ts), the shared WebAssembly memory the float arrays of
+   * 1 KiB or more and the kernels' scratch live in: its size, the most it has held at once. A
    * WebAssembly memory cannot shrink, so freed arrays' regions are reused by later arrays, not
    * given back to the system. 0 where there is no heap.
    */

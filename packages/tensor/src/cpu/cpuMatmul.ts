@@ -305,10 +305,9 @@ export interface CpuKernelInfo {
   threads: number;
   defaultThreads: number;
   /**
-   * Where the CPU's float arrays of 1 KiB and more live, which the WebAssembly kernels read in place:
-   * 'shared', a shared WebAssembly memory (Node; a cross-origin-isolated page: threads possible);
-   * 'resizable', an unshared one made resizable (a page without SharedArrayBuffer: one thread);
-   * 'none', ordinary arrays that the kernels copy into a memory of their own.
+   * Where the CPU's float arrays of 1 KiB and more live: 'shared', the CPU's heap, a shared
+   * WebAssembly memory that the kernels read and write in place (Node; a cross-origin-isolated
+   * page); 'none', ordinary arrays that the kernels copy into a memory of their own.
    */
   heap: CpuHeapKind;
 }

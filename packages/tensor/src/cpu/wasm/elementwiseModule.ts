@@ -31,7 +31,7 @@ import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
-import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
+import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -396,7 +396,7 @@ export interface ElementwiseInstance {
    * `plan.accumulate`, whose rows of doubles stay in the memory at `plan.outAt`; with
    * `plan.sumRows`, element e is added to double ⌊e / sumRows⌋ of `outputs[outBase]`, a
    * Float64Array, in order). The one pass loop of eager calls, column and row sums and compiled
-   * range functions. On the CPU's heap (a module made for it, on a thread that has its hooks), a
+   * range functions. On the CPU's heap (a shared module on a thread that has the heap's hooks), a
    * float32 array of the heap is read or written where it lies instead of copied.
    */
   passes(leaves: readonly WasmArray[], offsets: readonly number[], outputs: readonly (WasmArray | Float64Array)[], outBase: number, plan: PassPlan, e0: number, e1: number): void;
@@ -408,8 +408,6 @@ export interface ElementwiseInstance {
  */
 export interface ElementwiseHeapHooks {
   readonly memory: WebAssembly.Memory;
-  /** Whether the memory is shared (heap.ts's CpuHeap.shared): modules that import it declare the same. */
-  readonly shared: boolean;
   /** The byte address of this thread's scratch, made at least `bytes` long (its old contents lost). */
   scratch(bytes: number): number;
   /** Whether `a` is an array of the heap, whole (heap.ts's `holds`). */
@@ -420,15 +418,14 @@ export interface ElementwiseHeapHooks {
  * An instance of a kernel module (its bytes; `shared` when they import a shared memory) on this
  * thread's memory for elementwise kernels, made on first use and grown as calls need: the
  * CPU's heap where this thread has its hooks (`wasmElementwiseInstance.heap`, set on the main
- * thread by onHeap, in a worker by its start) and the module declares the heap's sharedness,
- * else a memory of the kernels' own.
+ * thread by onHeap, in a worker by its start) and the module is shared, else a memory of the kernels' own.
  * Self-contained (it keeps the memories on itself): worker threads build it from its source
  * text (jsCode.ts's helpers), so each thread has its own.
  */
 export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared = false): ElementwiseInstance {
   type Compiled = { bytes: Uint8Array; module: WebAssembly.Module };
   const self = wasmElementwiseInstance as unknown as { memory?: WebAssembly.Memory; sharedMemory?: WebAssembly.Memory; heap?: ElementwiseHeapHooks; modules?: Map<number, Compiled[]>; count?: number };
-  const hooks = self.heap?.shared === shared ? self.heap : undefined;
+  const hooks = shared ? self.heap : undefined;
   if (!hooks) {
     if (shared) self.sharedMemory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384, shared: true });
     else self.memory ??= new WebAssembly.Memory({ initial: 1, maximum: 16384 });
@@ -587,21 +584,19 @@ export function elementwiseScratchBytes(): number {
   return heapPassBytes;
 }
 
-let heapHooked: CpuHeap | null | undefined;
+let heapHooked: boolean | undefined;
 
 /**
- * The CPU's heap, when the kernels made on this thread run on it (null: on a memory of their own):
- * the first call gives wasmElementwiseInstance the heap's hooks, with this thread's scratch as a
- * region of the heap.
+ * Whether the kernels made on this thread run on the CPU's heap: the first call gives
+ * wasmElementwiseInstance the heap's hooks, with this thread's scratch as a region of the heap.
  */
-function onHeap(): CpuHeap | null {
+function onHeap(): boolean {
   if (heapHooked !== undefined) return heapHooked;
   const heap = cpuHeap();
-  heapHooked = heap;
-  if (!heap) return null;
+  heapHooked = heap !== null;
+  if (!heap) return false;
   const hooks: ElementwiseHeapHooks = {
     memory: heap.memory,
-    shared: heap.shared,
     scratch(bytes) {
       if (heapScratch === null || heapScratch.bytes < bytes) {
         if (heapScratch) heap.release(heapScratch);
@@ -613,7 +608,7 @@ function onHeap(): CpuHeap | null {
     holds: (a) => heap.holds(a),
   };
   (wasmElementwiseInstance as unknown as { heap?: ElementwiseHeapHooks }).heap = hooks;
-  return heap;
+  return true;
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -667,7 +662,7 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
 
 /** A compiled kernel, for outputs of any length, on this thread. */
 export interface WasmElementwiseKernel {
-  /** The module (for range functions that other threads build), and whether it imports a shared memory (the CPU's heap on a shared memory). */
+  /** The module (for range functions that other threads build), and whether it imports a shared memory (the CPU's heap). */
   readonly bytes: Uint8Array<ArrayBuffer>;
   readonly shared: boolean;
   /**
@@ -718,10 +713,8 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   const plan = passPlan(spec);
   if (wasmSimdSupported() && plan.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
-      const heap = onHeap();
-      // Made for the heap's memory where there is one (shared or not), else for an unshared one of the kernels' own.
-      const shared = heap?.shared ?? false;
-      if (heap) heapPassBytes = Math.max(heapPassBytes, plan.bytes);
+      const shared = onHeap();
+      if (shared) heapPassBytes = Math.max(heapPassBytes, plan.bytes);
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES, shared);
       const instance = wasmElementwiseInstance(bytes, shared);
       let sumView: Float64Array | null = null;

@@ -4,15 +4,15 @@
 // two-thread step's main thread was such copies: benchmarks/NOTES.md, "The CPU's arrays in the
 // kernels' memory").
 //
-// A WebAssembly memory grows, and growing a plain unshared one detaches its ArrayBuffer, which
-// empties every typed array on it. Two kinds of memory keep arrays made before a growth valid:
-// - a shared memory: its SharedArrayBuffer never detaches (Node; a cross-origin-isolated page),
-//   and workers can read and write it, so threads run on this heap;
-// - an unshared memory whose buffer has been made resizable (`toResizableBuffer`, where the engine
-//   has it: current Chromium and Firefox, on pages without COOP/COEP headers): growth resizes the
-//   buffer in place. No worker can reach it, so the kernels run on one thread, but they still read
-//   the arrays where they lie.
-// Where neither can be made there is no heap: arrays are ordinary and the kernels copy, as before.
+// Only a shared memory will do. A WebAssembly memory grows, and growing an unshared one detaches
+// its ArrayBuffer, which empties every typed array on it; a shared memory's SharedArrayBuffer
+// never detaches, so arrays made before a growth stay valid. Where shared memory is missing (a
+// page that is not cross-origin isolated) there is no heap: arrays are ordinary and the kernels
+// copy, as before. (An unshared memory whose buffer is made resizable, `toResizableBuffer`, would
+// keep its arrays valid too, and was tried: it spared the copies, −10% on the MLP training steps,
+// but V8's JavaScript reads typed arrays on a resizable buffer 3–4× slower, so every JavaScript
+// loop over the CPU's arrays slowed down: a convolution's gathers took 4× as long, its step 1.5×.
+// benchmarks/NOTES.md, "The heap on pages that are not cross-origin isolated".)
 //
 // The heap hands out regions of 64-byte units (a cache line; every region is also a whole number
 // of 16-byte vectors, so a kernel may read or write a last vector past an array's end inside its
@@ -71,12 +71,8 @@ export class CpuHeap {
   /** Bytes of the regions arrays hold now. */
   private arrayBytes = 0;
 
-  /**
-   * `memory`: shared, or unshared with its buffer made resizable (either keeps arrays valid when it
-   * grows); `shared` says which, and is what the kernels' modules declare when they import it.
-   * `arrayGrowthLimit`: the array bytes past which arrays only take free regions (ARRAY_GROWTH_LIMIT).
-   */
-  constructor(readonly memory: WebAssembly.Memory, readonly shared: boolean, readonly arrayGrowthLimit = ARRAY_GROWTH_LIMIT) {}
+  /** `arrayGrowthLimit`: the array bytes past which arrays only take free regions (ARRAY_GROWTH_LIMIT). */
+  constructor(readonly memory: WebAssembly.Memory, readonly arrayGrowthLimit = ARRAY_GROWTH_LIMIT) {}
 
   /**
    * Whether `a` is an array made by `array` and not freed: it starts its region, which is a
@@ -193,42 +189,28 @@ export class CpuHeap {
 
 let heap: CpuHeap | null | undefined;
 
-/** Which memory the CPU's heap is on here: 'shared', 'resizable' (unshared, one thread) or 'none' (no heap). */
-export type CpuHeapKind = 'shared' | 'resizable' | 'none';
-
 /**
- * The heap, made on first use: on a shared memory where SharedArrayBuffer is usable, else on an
- * unshared memory made resizable where the engine can, else null (the engine refuses the address
- * space for the maximum, or has neither).
+ * The heap, made on first use, or null where a shared WebAssembly memory cannot be made (no
+ * SharedArrayBuffer, or the engine refuses the address space for its maximum).
  */
 export function cpuHeap(): CpuHeap | null {
   if (heap !== undefined) return heap;
   heap = null;
-  if (sharedMemorySupported()) {
-    try {
-      heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: HEAP_MAXIMUM_PAGES, shared: true }), true);
-      return heap;
-    } catch {
-      // Too little address space for a shared memory's maximum: try an unshared one below.
-    }
-  }
-  const MemoryPrototype = typeof WebAssembly === 'object' ? (WebAssembly.Memory.prototype as { toResizableBuffer?: unknown }) : undefined;
-  if (typeof MemoryPrototype?.toResizableBuffer !== 'function') return null;
+  if (!sharedMemorySupported()) return null;
   try {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: HEAP_MAXIMUM_PAGES });
-    // From here on memory.buffer is this resizable buffer, and grow() resizes it in place.
-    (memory as unknown as { toResizableBuffer(): ArrayBuffer }).toResizableBuffer();
-    heap = new CpuHeap(memory, false);
+    heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: HEAP_MAXIMUM_PAGES, shared: true }));
   } catch {
     heap = null;
   }
   return heap;
 }
 
-/** Which memory the CPU's heap is on (making it if it is not made yet). */
+/** Which memory the CPU's arrays live in here: 'shared', the heap; 'none', ordinary arrays, which the kernels copy. */
+export type CpuHeapKind = 'shared' | 'none';
+
+/** Whether there is a heap here (making it if it is not made yet). */
 export function cpuHeapKind(): CpuHeapKind {
-  const h = cpuHeap();
-  return h === null ? 'none' : h.shared ? 'shared' : 'resizable';
+  return cpuHeap() === null ? 'none' : 'shared';
 }
 
 /** The heap's size in bytes, 0 where there is none or none has been made yet (without making it). */

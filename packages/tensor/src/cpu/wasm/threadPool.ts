@@ -216,7 +216,6 @@ function start(data) {
     const table = new Int32Array(data.scratchTable);
     build.H.wasmElementwiseInstance.heap = {
       memory: data.memory,
-      shared: true,
       scratch(bytes) {
         if (table[2 * data.id + 1] < bytes) throw new Error('cpu threads: a worker scratch of ' + table[2 * data.id + 1] + ' bytes for a pass of ' + bytes);
         return table[2 * data.id];

@@ -103,7 +103,7 @@ let busy = false;
 
 function newMemory(): { memory: WebAssembly.Memory; shared: boolean; heap: CpuHeap | null } {
   const heap = cpuHeap();
-  if (heap) return { memory: heap.memory, shared: heap.shared, heap };
+  if (heap) return { memory: heap.memory, shared: true, heap };
   if (sharedMemorySupported()) {
     try {
       return { memory: new WebAssembly.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }), shared: true, heap: null };
@@ -269,8 +269,7 @@ function getPool(rt: Runtime, threads: number): ThreadPool | null {
  * they read messages synchronously (Node, even without a heap).
  */
 function rangeJobsSupported(): boolean {
-  const rt = getRuntime();
-  return (rt?.heap != null && rt.shared) || syncMessagesSupported();
+  return getRuntime()?.heap != null || syncMessagesSupported();
 }
 
 /** Threads a large elementwise kernel uses now: wasmThreads() where workers take range jobs, else 1. */
