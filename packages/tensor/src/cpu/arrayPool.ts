@@ -13,7 +13,6 @@
 // (a server's batch sizes) used to fill the pool for good, after which the pool refused the arrays
 // of the work that runs now, and every step allocated anew. An array larger than the limit itself
 // is left to the garbage collector.
-
 //
 // Float arrays of at least HEAP_ARRAY_MIN_BYTES live in the CPU's heap (wasm/heap.ts) where there is
 // one: the WebAssembly kernels then read and write them where they lie, without copies. Dropping
