@@ -47,7 +47,7 @@ export interface EngineSpec {
 const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
 const JAXJS_NOTE = 'every step one jit-compiled function (Adam included)';
 
-const CHROMIUM_PAGE = "bundled into a page that Debian's Chromium (headless, the e2e tests' browser) loads cross-origin isolated (COOP and COEP headers, so SharedArrayBuffer and threads are there); relaxed SIMD is on there by default, unlike in Node 20. The step is timed inside the page.";
+const CHROMIUM_PAGE = "bundled into a page that Debian's Chromium (headless, the e2e tests' browser) loads cross-origin isolated (COOP and COEP headers: SharedArrayBuffer and threads, unless the row hides them, and a 5 µs clock); relaxed SIMD is on there by default, unlike in Node 20. The step is timed inside the page.";
 const CHROMIUM_NOTE = `The same code as scorch CPU, ${CHROMIUM_PAGE}`;
 const JAXJS_CHROMIUM_NOTE = `The same code as jax-js wasm (jit), ${CHROMIUM_PAGE}`;
 // Measured on the 2-core machine (runs of 2026-12-04): jax-js's first steps of W7's backward pass
