@@ -49,6 +49,14 @@ function compare(
   return expectCompiledMatches(cpu, f, args, { keyArgs, bits: anyNaN ? canonicalNaNBits : bitsOf, javascriptReference });
 }
 
+/** A 3 × 3 convolution's columns of x ([2, 3, 9, 10], padding 1), built as conv2d builds them: [2, 27, 90]. */
+function columnsOf(x: Tensor): Tensor {
+  const p = pad(x, [[0, 0], [0, 0], [1, 1], [1, 1]]);
+  const windows: Tensor[] = [];
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) windows.push(slice(p, [0, 0, i, j], [2, 3, 9, 10]));
+  return stack(windows, 2).reshape([2, 27, 90]);
+}
+
 describe('compiled CPU programs equal the eager kernels bit for bit', () => {
   it('an elementwise chain with broadcasting is one generated loop', () => {
     const a = rn([4, 1, 3], 0);
@@ -58,7 +66,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     expect(names(kernels)).toEqual(['fused_elementwise_[4,5,3]x1']);
   });
 
-  it('a convolution\'s columns (windows stacked, then merged) loop over the refined shape with the nine windows unrolled; pools too; the eager bits', () => {
+  it('a convolution\'s columns (windows stacked, then merged) are copied piece by piece; with work on them, they loop over the refined shape with the nine windows unrolled; pools too; the eager bits', () => {
     // The loop shape refining [2, 27, 90] and the windows' [2, 3, 9, 9, 10]; shapes whose cuts do
     // not nest are left out; nothing to refine gives null.
     expect(refinement([2, 27, 90], [[2, 3, 9, 90], [2, 3, 9, 9, 10]])).toEqual([2, 3, 9, 9, 10]);
@@ -67,15 +75,22 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const x = rn([2, 3, 9, 10], 14, dtype);
       const w = rn([4, 3, 3, 3], 15, dtype);
+      // The pad, read by nine windows, is stored by its own kernel (padStoreReaders). The columns
+      // are then a concat of nine strided views of it under reshapes: nine strided copies, each
+      // into its box of the columns (in WebAssembly where both arrays live in the heap).
       const plain = compare(([x, w]) => [conv2d(x!, w!, { padding: 1 })], [x, w]);
-      const text = sources(plain.kernels).join('\n');
-      // Counters, not divisions of the linear index, and no branch between the windows.
+      expect(names(plain.kernels)).toContain('fused_elementwise_[2,3,11,12]x1');
+      const copy = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,27,90]'))!;
+      expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/);
+      expect(copy.source.match(/strides \[396, 132, 0, 12, 1\]/g), `${dtype}: nine windows of the pad`).toHaveLength(9);
+      // Work on the columns: one generated loop over the refined shape, counters rather than
+      // divisions of the linear index, and no branch between the windows.
+      const worked = compare(([x]) => [columnsOf(x!).mul(2)], [x]);
+      const text = sources(worked.kernels).join('\n');
       expect(text).not.toMatch(/Math\.floor|% 9\b|let cat/);
       expect(text.match(/for \(let c\d+_4 = 0; c\d+_4 < 10;/g)?.length, `${dtype}: one loop nest per window`).toBe(9);
-      // The pad, read by nine windows, is stored by its own kernel (padStoreReaders): the columns
-      // are then copies with no range test.
-      expect(names(plain.kernels)).toContain('fused_elementwise_[2,3,11,12]x1');
-      const columns = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,27,90]'))!;
+      // Copies with no range test: the pad is stored first there too.
+      const columns = worked.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,27,90]'))!;
       expect(columns.source).not.toMatch(/>= 0/);
       compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [x, w]);
       compare(([x, w]) => [conv2d(x!, w!, { padding: 2, dilation: 2 })], [x, w]);

@@ -7,12 +7,14 @@
 // ("where a shared WebAssembly.Memory is refused") runs that fallback.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, cpuKernelInfo, getBackend, setCpuThreads } from '@scorch/tensor';
+import { type CpuBackend, type CpuHandle, type Tensor, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
+import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
 import { CpuHeap, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { elementwiseExpression } from '../src/expression.js';
-import { setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
+import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
 import { firstDifference, randomArray, seededUniform } from './matmulReference.js';
+import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 
 const WASM = cpuKernelInfo().wasmSimd;
@@ -250,6 +252,117 @@ describe.runIf(HEAP)('the CPU heap', () => {
     expect(wasmMatmul('f32', 2, a, 0, m * k, hb, 0, 0, hb, 0, m, n, k)).toBe(true);
     expect(firstDifference(hb.subarray(0, 2 * m * n), 0, expected)).toBe(-1);
     heap.freeArray(hb);
+  });
+
+  it('strided copies between arrays of the heap run in WebAssembly (heapCopy) where rows are contiguous on both sides, with the values of an element loop, leaving the rest of the destination alone', () => {
+    const heap = cpuHeap()!;
+    const next = seededUniform(41);
+    const int = (lo: number, hi: number) => lo + Math.floor(((next() + 1) / 2) * (hi - lo + 1));
+    const rowMajor = (shape: readonly number[]) => shape.map((_, k) => shape.slice(k + 1).reduce((p, e) => p * e, 1));
+    /** A box of `shape` in a row-major parent `extra` larger per axis, some outer axes read backwards, one broadcast. */
+    const viewIn = (shape: readonly number[], broadcastAxis: number) => {
+      const parent = shape.map((e) => e + int(0, 2));
+      const st = rowMajor(parent);
+      let offset = shape.reduce((o, e, k) => o + int(0, parent[k]! - e) * st[k]!, 0);
+      const strides = shape.map((e, k) => {
+        if (k === broadcastAxis) return 0;
+        if (k < shape.length - 1 && int(0, 3) === 0) {
+          offset += (e - 1) * st[k]!;
+          return -st[k]!;
+        }
+        return st[k]!;
+      });
+      return { length: parent.reduce((p, e) => p * e, 1), offset, strides };
+    };
+    const reference = (src: ArrayLike<number>, s: { offset: number; strides: readonly number[] }, shape: readonly number[], dst: { [i: number]: number }, d: { offset: number; strides: readonly number[] }) => {
+      const count = shape.reduce((p, e) => p * e, 1);
+      for (let i = 0; i < count; i++) {
+        let rest = i, from = s.offset, to = d.offset;
+        for (let k = shape.length - 1; k >= 0; k--) {
+          const c = rest % shape[k]!;
+          rest = (rest - c) / shape[k]!;
+          from += c * s.strides[k]!;
+          to += c * d.strides[k]!;
+        }
+        dst[to] = src[from]!;
+      }
+    };
+    const before = heapCopiesMade();
+    let cases = 0;
+    for (const Type of [Float32Array, Float64Array]) {
+      for (let t = 0; t < 40; t++) {
+        // Ranks 1 to 6 (more than three axes left after merging takes the outer loop), rows of 2
+        // to 9 elements (whole vectors and last words).
+        const rank = int(1, 6);
+        const shape = Array.from({ length: rank }, (_, k) => (k === rank - 1 ? int(2, 9) : int(1, 4)));
+        const s = viewIn(shape, rank > 1 && int(0, 4) === 0 ? int(0, rank - 2) : -1);
+        const d = viewIn(shape, -1);
+        d.strides.forEach((v, k) => { if (v < 0) { d.offset -= (shape[k]! - 1) * -v; (d.strides as number[])[k] = -v; } });
+        const inHeap = (n: number) => (Type === Float32Array ? heap.array(Float32Array, n)! : heap.array(Float64Array, n)!);
+        const src = inHeap(s.length);
+        for (let i = 0; i < src.length; i++) src[i] = next();
+        const dst = inHeap(d.length);
+        dst.fill(7);
+        const want = new Type(d.length).fill(7);
+        reference(src, s, shape, want, d);
+        expect(heapCopy(src, s.offset, s.strides, shape, dst, d.offset, d.strides), `case ${t}: [${shape}]`).toBe(true);
+        expect(firstDifference(dst, 0, want), `case ${t}: [${shape}] from ${s.offset} by [${s.strides}] to ${d.offset} by [${d.strides}]`).toBe(-1);
+        // The JavaScript copy of the same on plain arrays.
+        const plain = new Type(d.length).fill(7);
+        stridedCopyInto(Type.from(src), s.offset, s.strides, shape, plain, d.offset, d.strides);
+        expect(firstDifference(plain, 0, want), `case ${t}, JavaScript`).toBe(-1);
+        heap.freeArray(src);
+        heap.freeArray(dst);
+        cases++;
+      }
+    }
+    expect(heapCopiesMade() - before).toBe(cases);
+    // Not taken: arrays outside the heap, two element types, rows strided on either side, an
+    // index past either array, one array both ways.
+    const a = heap.array(Float32Array, 64)!;
+    const b = heap.array(Float32Array, 64)!;
+    const c = heap.array(Float64Array, 64)!;
+    expect(heapCopy(new Float32Array(64), 0, [8, 1], [8, 8], b, 0, [8, 1])).toBe(false);
+    expect(heapCopy(a, 0, [8, 1], [8, 8], c, 0, [8, 1])).toBe(false);
+    expect(heapCopy(a, 0, [8, 2], [8, 4], b, 0, [4, 1])).toBe(false);
+    expect(heapCopy(a, 0, [4, 1], [8, 4], b, 0, [8, 2])).toBe(false);
+    expect(heapCopy(a, 1, [8, 1], [8, 8], b, 0, [8, 1])).toBe(false);
+    expect(heapCopy(a, 0, [8, 1], [8, 8], b, -1, [8, 1])).toBe(false);
+    expect(heapCopy(a, 0, [8, 1], [4, 8], a, 32, [8, 1])).toBe(false);
+    for (const x of [a, b, c]) heap.freeArray(x);
+  });
+
+  it('a compiled convolution\'s pad and columns are copied in WebAssembly, with the eager bits, float32 and float64', () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    for (const dtype of ['float32', 'float64'] as const) {
+      // Windows of 2 · 8 · 16 · 16 = 4096 elements each: past the copy's WebAssembly minimum.
+      const x = randn([2, 8, 16, 16], { key: randomKey(51), dtype });
+      const w = randn([4, 8, 3, 3], { key: randomKey(52), dtype });
+      const conv = ([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })];
+      const compiled = cpu.compile(traceProgram(conv, [x, w], []).program);
+      try {
+        expect(compiled.kernels().map((k) => k.source).join('\n')).toMatch(/stridedCopyInto, piece by piece/);
+        for (const wasm of [true, false]) {
+          // With the WebAssembly kernels off, the JavaScript copies, no heapCopy, and the eager
+          // kernels' bits with them off (the TypeScript product sums in doubles).
+          setCpuWasm(wasm);
+          const eager = conv([x, w])[0]!;
+          const want = bitsOf(eager.dataSync());
+          eager.dispose();
+          const before = heapCopiesMade();
+          const [y] = compiled.run([x._live('t') as CpuHandle, w._live('t') as CpuHandle], [], [false, false]);
+          // The pad, the nine windows, and the result's copy out of the product's [2, 4, 256].
+          expect(heapCopiesMade() - before, `${dtype}, WebAssembly ${wasm}`).toBe(wasm ? 11 : 0);
+          expect(bitsOf(cpu.readSync(y!)), `${dtype}, WebAssembly ${wasm}`).toEqual(want);
+          cpu.dispose(y!);
+        }
+      } finally {
+        setCpuWasm(true);
+        compiled.dispose();
+      }
+      x.dispose();
+      w.dispose();
+    }
   });
 
   it('an array left to the garbage collector frees its region when it is collected (child process, gc())', () => {

@@ -30,7 +30,7 @@ import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
-import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy } from './cpuBackend.js';
+import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy, stridedCopyInto, stridedCopyWasm } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
@@ -434,7 +434,12 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     if (copies.length === 0) return [segmentRun(ctx, s, segments.length > 1 ? `${name}_${k}` : name, equations)];
     for (const c of copies) for (const i of c.equations) equations.add(i);
     const rest = s.roots.filter((r) => !copies.some((c) => c.root === r));
-    return [...copies, ...(rest.length ? [segmentRun(ctx, { shape: s.shape, roots: rest }, `${name}_${k}`, equations)] : [])];
+    const tried = copies.map((c, j) => {
+      if (!c.tryRun) return c;
+      const loop = segmentRun(ctx, { shape: s.shape, roots: [c.root] }, `${name}_${k}_${j}`, equations);
+      return { ...c, source: `${c.source}\n// where it cannot:\n${loop.source}`, run: (slots: readonly TypedArray[]) => { if (!c.tryRun!(slots)) loop.run(slots); } };
+    });
+    return [...tried, ...(rest.length ? [segmentRun(ctx, { shape: s.shape, roots: rest }, `${name}_${k}`, equations)] : [])];
   });
   return {
     name, equations: [...equations].sort((a, b) => a - b),
@@ -451,6 +456,13 @@ interface MovementCopy {
   readonly equations: readonly number[];
   readonly source: string;
   run(slots: readonly TypedArray[]): void;
+  /**
+   * Where set, the copy is only worth it in WebAssembly (pieces of short rows, which a generic
+   * JavaScript copy moves more slowly than the generated loop): it runs in place of `run` and
+   * returns false, having copied nothing, where it cannot, and the segment's generated loop for
+   * the root runs instead.
+   */
+  tryRun?(slots: readonly TypedArray[]): boolean;
 }
 
 /**
@@ -492,6 +504,53 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
     source: `// ${what}: ${reads.map((r) => `slot${r.slot}${r.offset ? ` from ${r.offset}` : ''}`).join(', ')} into slot${out.slot}, copied as eager copies it`,
     run,
   });
+  // A concat under reshapes (a convolution's columns: nine windows stacked, then merged): the
+  // reshapes keep its row-major order, so the root is the concat's copy. Its pieces, each a
+  // strided view of a stored value, are copied one by one into their boxes of the output.
+  let cat = root;
+  let catEq = eq;
+  const above: number[] = [];
+  while ((catEq.prim === 'reshape' || catEq.prim === 'stopGradient') && !isStored(catEq.inputs[0]!.id)) {
+    const d = ctx.plan.definitions.get(catEq.inputs[0]!.id);
+    if (!d) break;
+    above.push(ctx.writer.equationIndex.get(cat.id)!);
+    cat = catEq.inputs[0]!;
+    catEq = d;
+  }
+  if (catEq.prim === 'concat' && (cat !== root || !eq.inputs.every((x) => contiguous(x) !== null))) {
+    const { axis } = catEq.params as PrimitiveParams['concat'];
+    if (!isContiguous({ shape: root.shape, strides: out.strides, offset: 0 })) return null;
+    const outStrides = stridesOf(cat.shape);
+    let at = 0;
+    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[] }[] = [];
+    for (const x of catEq.inputs) {
+      const sv = storedView(x, ctx.plan.definitions, isStored);
+      const base = sv && denseBase(sv.base);
+      if (!sv || !base) return null;
+      pieces.push({ slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x) });
+      at += x.shape[axis]!;
+    }
+    return {
+      root,
+      equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
+      source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
+      run() {
+        throw new Error('internal: a copy by pieces runs through tryRun');
+      },
+      tryRun(slots) {
+        const o = slots[out.slot]!;
+        for (let k = 0; k < pieces.length; k++) {
+          const p = pieces[k]!;
+          const src = slots[p.slot]!;
+          if (stridedCopyWasm(src, p.offset, p.strides, p.shape, o, p.to, outStrides)) continue;
+          // Nothing copied yet: the generated loop copies it all. Else this piece in JavaScript.
+          if (k === 0) return false;
+          stridedCopyInto(src, p.offset, p.strides, p.shape, o, p.to, outStrides);
+        }
+        return true;
+      },
+    };
+  }
   if (eq.prim === 'concat') {
     const { axis } = eq.params as PrimitiveParams['concat'];
     const pieces = eq.inputs.map(contiguous);

@@ -22,10 +22,10 @@ import { fillRandom } from '../random.js';
 import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
-import { clearTransposeSpares, matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
+import { clearTransposeSpares, cpuWasmEnabled, matmulBatchedInto, transposeSpareBytes } from './cpuMatmul.js';
 import { type EagerOperand, argReduceInto, elementwiseInto, reduceInto, scanInto } from './eagerKernels.js';
 import { elementwiseMemoryBytes } from './wasm/elementwiseModule.js';
-import { matmulMemoryBytes } from './wasm/wasmMatmul.js';
+import { heapCopy, matmulMemoryBytes } from './wasm/wasmMatmul.js';
 import { heapMemoryBytes } from './wasm/heap.js';
 
 /** A CPU tensor's storage. */
@@ -91,6 +91,7 @@ export function stridedCopy(src: TypedArray, offset: number, viewStrides: readon
   }
   const inner = shape[rank - 1]!;
   const innerStride = strides[rank - 1]!;
+  if (innerStride === 1 && stridedCopyWasm(src, offset, strides, shape, dst, 0, stridesOf(shape))) return;
   const q = tileAxis(strides, shape);
   if (q >= 0) {
     tiledCopy(src, offset, strides, shape, dst, q);
@@ -109,6 +110,60 @@ export function stridedCopy(src: TypedArray, offset: number, viewStrides: readon
       srcPos += strides[k]!;
       if (idx[k]! < shape[k]!) break;
       srcPos -= strides[k]! * shape[k]!;
+      idx[k] = 0;
+    }
+  }
+}
+
+/**
+ * Elements from which a strided copy between two arrays in the CPU's heap runs in WebAssembly
+ * (heapCopy): below, the JavaScript loop's few microseconds cost less than the call's set-up.
+ */
+const WASM_COPY_MIN = 2048;
+
+/**
+ * The strided copy of stridedCopyInto by heapCopy, when it has WASM_COPY_MIN elements or more, the
+ * CPU's WebAssembly kernels are on (setCpuWasm), and both arrays are float arrays in the heap with
+ * rows contiguous on both sides: the copy done, or false (nothing copied) where the caller copies
+ * in JavaScript.
+ */
+export function stridedCopyWasm(src: TypedArray, srcOff: number, srcStrides: readonly number[], shape: readonly number[], dst: TypedArray, dstOff: number, dstStrides: readonly number[]): boolean {
+  if (sizeOf(shape) < WASM_COPY_MIN || !cpuWasmEnabled()) return false;
+  if (!(src instanceof Float32Array || src instanceof Float64Array) || !(dst instanceof Float32Array || dst instanceof Float64Array)) return false;
+  return heapCopy(src, srcOff, srcStrides, shape, dst, dstOff, dstStrides);
+}
+
+/**
+ * Copies a strided view of `src` into a strided view of `dst`, both over `shape`: element
+ * (i₀, …, iₙ) goes from src[srcOff + Σ iₖ·srcStrides[k]] to dst[dstOff + Σ iₖ·dstStrides[k]]
+ * (the views must not overlap). In WebAssembly where stridedCopyWasm can, else a loop over the
+ * rows, each copied as a block where both sides are contiguous.
+ */
+export function stridedCopyInto(src: TypedArray, srcOff: number, srcStrides: readonly number[], shape: readonly number[], dst: TypedArray, dstOff: number, dstStrides: readonly number[]): void {
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  if (stridedCopyWasm(src, srcOff, srcStrides, shape, dst, dstOff, dstStrides)) return;
+  const rank = shape.length;
+  if (rank === 0) {
+    dst[dstOff] = src[srcOff]!;
+    return;
+  }
+  const inner = shape[rank - 1]!;
+  const ss = srcStrides[rank - 1]!;
+  const ds = dstStrides[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let s = srcOff;
+  let d = dstOff;
+  for (let o = 0; o < n; o += inner) {
+    if (ss === 1 && ds === 1) copyBlock(dst, d, src, s, inner);
+    else for (let j = 0, p = s, q = d; j < inner; j++, p += ss, q += ds) dst[q] = src[p]!;
+    for (let k = rank - 2; k >= 0; k--) {
+      idx[k]!++;
+      s += srcStrides[k]!;
+      d += dstStrides[k]!;
+      if (idx[k]! < shape[k]!) break;
+      s -= srcStrides[k]! * shape[k]!;
+      d -= dstStrides[k]! * shape[k]!;
       idx[k] = 0;
     }
   }
@@ -254,6 +309,7 @@ export function padInto(out: TypedArray, outShape: Shape, before: readonly numbe
   const row = rank === 0 ? 1 : shape[rank - 1]!;
   const idx = new Array<number>(rank).fill(0);
   let pos = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
+  if (stridedCopyWasm(x, xOffset, stridesOf(shape), shape, out, pos, st)) return;
   for (let i = 0; i < n; i += row) {
     copyBlock(out, pos, x, xOffset + i, row);
     for (let d = rank - 2; d >= 0; d--) {

@@ -90,11 +90,54 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - narrowCols_T_n(a, lda, b, bsp, bsj, c, rows, k) for n = 1 … NARROW_ROWS: C = A·B for a
  *   row-major A and a B of n columns, read in place, C dense; it may read up to a vector past
  *   A's last row.
+ * - copyRuns(dst, src, run, n1, n2, n3, d1, d2, d3, s1, s2, s3): for every (i1, i2, i3) below
+ *   (n1, n2, n3), the `run` bytes (a multiple of 4) at src + i1·s1 + i2·s2 + i3·s3 copied to
+ *   dst + i1·d1 + i2·d2 + i3·d3 (byte addresses and strides): the strided copies of the CPU's
+ *   arrays in the heap whose rows are contiguous on both sides (heapCopy, wasmMatmul.ts), such as
+ *   a convolution's columns. Bits are moved as they are (no float loads: NaN payloads stay).
  */
 export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer> {
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: opts.maximumPages, shared: opts.sharedMemory });
   for (const dtype of ['f32', 'f64'] as const) addMatmulFunctions(m, dtype, opts.fma, opts.shapes[dtype]);
+  addCopyRuns(m);
   return m.encode();
+}
+
+/** copyRuns (above): whole 16-byte vectors of each run, then its last 4-byte words. */
+function addCopyRuns(m: ModuleBuilder): void {
+  m.func('copyRuns', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [dst, src, run, n1, n2, n3, d1, d2, d3, s1, s2, s3]) => {
+    const i1 = f.local(I32), i2 = f.local(I32), i3 = f.local(I32), o = f.local(I32), vec = f.local(I32), s = f.local(I32), d = f.local(I32);
+    // `for (i = 0; i < n; i++) body()`.
+    const times = (i: number, n: number, body: () => void) => {
+      f.i32Const(0).set(i);
+      f.block().loop();
+      f.get(i).get(n).i32GeS().brIf(1);
+      body();
+      f.get(i).i32Const(1).i32Add().set(i);
+      f.br(0).end().end();
+    };
+    // The bytes of the run's whole vectors.
+    f.get(run).i32Const(-16).i32And().set(vec);
+    times(i1, n1, () => times(i2, n2, () => {
+      f.get(src).get(i1).get(s1).i32Mul().i32Add().get(i2).get(s2).i32Mul().i32Add().set(s);
+      f.get(dst).get(i1).get(d1).i32Mul().i32Add().get(i2).get(d2).i32Mul().i32Add().set(d);
+      times(i3, n3, () => {
+        f.i32Const(0).set(o);
+        f.block().loop();
+        f.get(o).get(vec).i32GeS().brIf(1);
+        f.get(d).get(o).i32Add().get(s).get(o).i32Add().v128Load().v128Store();
+        f.get(o).i32Const(16).i32Add().set(o);
+        f.br(0).end().end();
+        f.block().loop();
+        f.get(o).get(run).i32GeS().brIf(1);
+        f.get(d).get(o).i32Add().get(s).get(o).i32Add().i32Load().i32Store();
+        f.get(o).i32Const(4).i32Add().set(o);
+        f.br(0).end().end();
+        f.get(s).get(s3).i32Add().set(s);
+        f.get(d).get(d3).i32Add().set(d);
+      });
+    }));
+  });
 }
 
 function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, shape: MatmulKernelShape): void {
