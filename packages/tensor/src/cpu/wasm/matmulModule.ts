@@ -140,6 +140,9 @@ function addCopyRuns(m: ModuleBuilder): void {
   });
 }
 
+/** Stored rows of B per block in packB (benchmarks/NOTES.md, "B packed in blocks of rows"). */
+const PACK_ROWS = 32;
+
 function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, shape: MatmulKernelShape): void {
   const L = matmulLayout(dtype, shape);
   const { mr, nr, bytes: E, lanes } = L;
@@ -236,14 +239,24 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       }
     };
     if (panelFirst) {
-      // Panel by panel: each panel written sequentially, the stored rows read `width` at a time.
-      forRange(f, q, () => f.i32Const(0), () => f.get(full), 1, () => {
-        f.get(src0).get(q).i32Const(rowBytes).i32Mul().i32Add().set(src);
-        f.get(dst0).get(q).get(panelBytes).i32Mul().i32Add().set(dst);
-        forRange(f, p, () => f.i32Const(0), () => f.get(depth), 1, () => {
-          copyRow();
-          f.get(src).get(ld).i32Const(E).i32Mul().i32Add().set(src);
-          f.get(dst).i32Const(rowBytes).i32Add().set(dst);
+      // Blocks of PACK_ROWS stored rows; in each, panel by panel: each panel's part written
+      // sequentially, the block's rows read `width` at a time. Going down all rows per panel read
+      // every cache line twice from far when rows are 4 KiB apart (benchmarks/NOTES.md, "B packed
+      // in blocks of rows"); a block's rows stay in the second-level cache for all its panels.
+      const p0 = f.local(I32), pEnd = f.local(I32);
+      forRange(f, p0, () => f.i32Const(0), () => f.get(depth), PACK_ROWS, () => {
+        f.get(p0).i32Const(PACK_ROWS).i32Add().set(pEnd);
+        f.get(pEnd).get(depth).i32GtS().if();
+        f.get(depth).set(pEnd);
+        f.end();
+        forRange(f, q, () => f.i32Const(0), () => f.get(full), 1, () => {
+          f.get(src0).get(p0).get(ld).i32Mul().get(q).i32Const(width).i32Mul().i32Add().i32Const(E).i32Mul().i32Add().set(src);
+          f.get(dst0).get(q).get(panelBytes).i32Mul().i32Add().get(p0).i32Const(rowBytes).i32Mul().i32Add().set(dst);
+          forRange(f, p, () => f.get(p0), () => f.get(pEnd), 1, () => {
+            copyRow();
+            f.get(src).get(ld).i32Const(E).i32Mul().i32Add().set(src);
+            f.get(dst).i32Const(rowBytes).i32Add().set(dst);
+          });
         });
       });
     } else {
