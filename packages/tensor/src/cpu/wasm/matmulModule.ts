@@ -103,6 +103,91 @@ export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer>
   return m.encode();
 }
 
+/** i8x16.shuffle's bytes for four 32-bit lanes (0–3 of the first vector, 4–7 of the second). */
+const lanes32 = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+/** Rows 0, 1 of a 4 × 4 block interleaved (low and high halves), then pairs of those joined: its transpose. */
+const INTERLEAVE_LOW = lanes32([0, 4, 1, 5]);
+const INTERLEAVE_HIGH = lanes32([2, 6, 3, 7]);
+const JOIN_LOW = lanes32([0, 1, 4, 5]);
+const JOIN_HIGH = lanes32([2, 3, 6, 7]);
+
+/**
+ * packBT_f32(b, k, n, k, bp) for 8-column panels: the panels rowPanels makes from Bᵀ (row i of Bᵀ,
+ * B's column i, to panel ⌊i/8⌋, slot p·8 + i mod 8), with each whole panel's 8 rows read 4
+ * elements at a time and transposed by 4 × 4 blocks (eight shuffles each), so that 4 consecutive
+ * panel rows of 8 are written as 8 whole vectors; the last k mod 4 columns, and a last partial
+ * panel, one element at a time as rowPanels does (`scalar`, that function for the same
+ * arguments). The same values in the same slots: every bit of C is the same.
+ */
+function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined, width: number) => number): void {
+  const E = 4;
+  const width = 8;
+  const scalar = rowPanels(undefined, width);
+  m.func('packBT_f32', [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+    const i0 = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), whole = f.local(I32), k4 = f.local(I32), rowBytes = f.local(I32);
+    const r = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    f.get(lda).i32Const(E).i32Mul().set(rowBytes);
+    // Whole panels: rows − rows mod 8; whole groups of 4 columns: kc − kc mod 4.
+    f.get(rows).i32Const(-width).i32And().set(whole);
+    f.get(kc).i32Const(-4).i32And().set(k4);
+    f.i32Const(0).set(i0);
+    f.block().loop();
+    f.get(i0).get(whole).i32GeS().brIf(1);
+    {
+      f.i32Const(0).set(p);
+      f.block().loop();
+      f.get(p).get(k4).i32GeS().brIf(1);
+      for (const half of [0, 1]) {
+        // Rows i0 + 4·half … + 3, columns p … p + 3.
+        f.get(a).get(i0).i32Const(4 * half).i32Add().get(rowBytes).i32Mul().i32Add().get(p).i32Const(E).i32Mul().i32Add().set(src);
+        for (let j = 0; j < 4; j++) {
+          f.get(src).v128Load().set(r[j]!);
+          if (j < 3) f.get(src).get(rowBytes).i32Add().set(src);
+        }
+        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
+        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
+        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
+        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
+        // Column p + j of these 4 rows: panel row p + j, slots 4·half … + 3.
+        f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
+        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(16 * half);
+        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(width * E + 16 * half);
+        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(2 * width * E + 16 * half);
+        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(3 * width * E + 16 * half);
+      }
+      f.get(p).i32Const(4).i32Add().set(p);
+      f.br(0).end().end();
+      // The panel's last kc mod 4 columns, element by element.
+      f.get(k4).get(kc).i32LtS().if();
+      for (let i = 0; i < width; i++) {
+        f.get(a).get(i0).i32Const(i).i32Add().get(rowBytes).i32Mul().i32Add().get(k4).i32Const(E).i32Mul().i32Add().set(src);
+        f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().get(k4).i32Const(width * E).i32Mul().i32Add().i32Const(i * E).i32Add().set(dst);
+        f.get(k4).set(p);
+        f.block().loop();
+        f.get(p).get(kc).i32GeS().brIf(1);
+        f.get(dst).get(src).i32Load().i32Store();
+        f.get(src).i32Const(E).i32Add().set(src);
+        f.get(dst).i32Const(width * E).i32Add().set(dst);
+        f.get(p).i32Const(1).i32Add().set(p);
+        f.br(0).end().end();
+      }
+      f.end();
+    }
+    f.get(i0).i32Const(width).i32Add().set(i0);
+    f.br(0).end().end();
+    // A last partial panel: rows `whole` … rows − 1, padded with zeros, as rowPanels packs it.
+    f.get(whole).get(rows).i32LtS().if();
+    f.get(a).get(whole).get(rowBytes).i32Mul().i32Add();
+    f.get(lda);
+    f.get(rows).get(whole).i32Sub();
+    f.get(kc);
+    f.get(ap).get(whole).get(kc).i32Mul().i32Const(E).i32Mul().i32Add();
+    f.call(scalar);
+    f.end();
+  });
+}
+
 /** copyRuns (above): whole 16-byte vectors of each run, then its last 4-byte words. */
 function addCopyRuns(m: ModuleBuilder): void {
   m.func('copyRuns', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [dst, src, run, n1, n2, n3, d1, d2, d3, s1, s2, s3]) => {
@@ -206,7 +291,8 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       });
     });
   });
-  rowPanels(`packBT_${dtype}`, nr);
+  if (dtype === 'f32' && nr === 8) packBTransposed(m, rowPanels);
+  else rowPanels(`packBT_${dtype}`, nr);
   const packA = rowPanels(undefined, mr);
 
   // Columns of a row-major matrix into panels `width` columns wide: stored row p's columns
