@@ -136,7 +136,7 @@ function getRuntime(): Runtime | null {
     };
   } catch {
     // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
-    // thread; this one is about 4.5 KB) or no memory: the TypeScript kernels.
+    // thread; this one is about 27 KB) or no memory: the TypeScript kernels.
     runtime = null;
   }
   return runtime;
