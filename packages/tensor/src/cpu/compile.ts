@@ -458,9 +458,9 @@ interface MovementCopy {
   run(slots: readonly TypedArray[]): void;
   /**
    * Where set, the copy is only worth it in WebAssembly (pieces of short rows, which a generic
-   * JavaScript copy moves more slowly than the generated loop): it runs in place of `run` and
-   * returns false, having copied nothing, where it cannot, and the segment's generated loop for
-   * the root runs instead.
+   * JavaScript copy, `run`, moves more slowly than the generated loop): lowerElementwise runs it
+   * in place of `run`, and where it returns false, having copied nothing, the segment's generated
+   * loop for the root.
    */
   tryRun?(slots: readonly TypedArray[]): boolean;
 }
@@ -534,8 +534,11 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       root,
       equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
       source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
-      run() {
-        throw new Error('internal: a copy by pieces runs through tryRun');
+      // Every piece in JavaScript (correct, but slower than the generated loop: lowerElementwise
+      // runs tryRun, then that loop where it returns false).
+      run(slots) {
+        const o = slots[out.slot]!;
+        for (const p of pieces) stridedCopyInto(slots[p.slot]!, p.offset, p.strides, p.shape, o, p.to, outStrides);
       },
       tryRun(slots) {
         const o = slots[out.slot]!;
