@@ -85,6 +85,17 @@ export interface FusionOptions {
    */
   concatStoreMin?: number;
   /**
+   * Where a matmul's operand is a chain of movements (a transpose, a reshape, an expand over batch
+   * axes) of a computed value, and storing that value would make the operand a view whose
+   * matrices are row-major or transposed, store the value rather than the operand (default
+   * false: the operand itself is stored). For a backend whose products read a transposed operand
+   * in place (the CPU's transA / transB): the value is then computed in its own layout by an
+   * elementwise kernel that reads its inputs densely, where storing a transpose reads them down
+   * their columns (W6's [128, 1024] kernel: benchmarks/NOTES.md, "A transposed matmul operand's
+   * computed source stored").
+   */
+  matmulOperandSources?: boolean;
+  /**
    * From this many elements, a `gather` is stored by a kernel of its own, whose work is then a
    * copy of blocks, and the kernels reading it read memory; and a `pad`'s computed input that
    * calls a transcendental is stored, so that it is computed once by an elementwise kernel
@@ -157,7 +168,7 @@ export interface FusionPlan {
   readonly options: Required<FusionOptions>;
 }
 
-const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, movementStoreMin: Infinity, inlineTranscendentalsMax: Infinity, kernelEquationsMax: Infinity };
+const DEFAULTS: Required<FusionOptions> = { inlineContractionMax: 4, skinnyMatmulMax: 4, recomputeCostMax: 4, maxReadsPerValue: Infinity, matmulEpilogues: true, splitRowEpilogues: false, broadcastStoreMin: Infinity, padStoreReaders: Infinity, concatStoreMin: Infinity, matmulOperandSources: false, movementStoreMin: Infinity, inlineTranscendentalsMax: Infinity, kernelEquationsMax: Infinity };
 
 /** Most inline operations one stored value's kernel may need, copies for each way a value is read counted (planFusion). */
 const INLINE_EXPANSION_MAX = 1024;
@@ -321,7 +332,13 @@ export function planFusion(program: Program, options: FusionOptions = {}): Fusio
   const isStoredView = (v: ProgramVar): boolean => storedView(v, defs, (id) => inputIds.has(id) || mat.has(id)) !== null;
   for (const eq of program.equations) {
     const needsViews = eq.prim === 'scatterAdd' || (eq.prim === 'matmul' && matmulLowering(eq, opts) === 'matmul');
-    if (needsViews) for (const x of eq.inputs) if (!isStoredView(x)) mat.add(x.id);
+    if (needsViews) {
+      for (const x of eq.inputs) {
+        if (isStoredView(x)) continue;
+        const source = eq.prim === 'matmul' && opts.matmulOperandSources ? matrixViewSource(x, defs, (id) => inputIds.has(id) || mat.has(id)) : null;
+        mat.add((source ?? x).id);
+      }
+    }
     // A custom shader reads its operands dense: each is a stored value (or a program input).
     if (eq.prim === 'custom' && !isElementwiseCustom(eq)) for (const x of eq.inputs) if (!inputIds.has(x.id)) mat.add(x.id);
   }
@@ -1037,6 +1054,33 @@ export function storedView(v: ProgramVar, definitions: ReadonlyMap<number, Equat
   let view: StridedView | null = { shape: cur.shape, strides: stridesOf(cur.shape), offset: 0 };
   for (let k = chain.length - 1; k >= 0 && view; k--) view = viewAfter(chain[k]!, view);
   return view ? { base: cur, view } : null;
+}
+
+/** The movements matrixViewSource looks through: none drops elements (a slice would store more than the operand reads). */
+const SOURCE_MOVEMENTS = new Set<Primitive>(['reshape', 'expand', 'permute', 'stopGradient']);
+
+/**
+ * The computed value under `x`'s chain of movements (reshapes, expands, permutes) whose storing
+ * would make `x` a view with row-major or transposed matrices (its last two axes), as a product
+ * reads in place; null when there is none (`x` is computed itself, the chain reaches a stored
+ * value or another kind of equation, or the view would have other strides in its matrices).
+ */
+function matrixViewSource(x: ProgramVar, definitions: ReadonlyMap<number, Equation>, isStored: (id: number) => boolean): ProgramVar | null {
+  let source = x;
+  for (let eq = definitions.get(x.id); eq && SOURCE_MOVEMENTS.has(eq.prim); eq = definitions.get(source.id)) {
+    source = eq.inputs[0]!;
+    if (isStored(source.id)) return null;
+  }
+  const def = definitions.get(source.id);
+  if (source === x || !def || MOVEMENT.has(def.prim)) return null;
+  const sv = storedView(x, definitions, (id) => id === source.id || isStored(id));
+  if (!sv) return null;
+  const r = x.shape.length;
+  const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
+  const st = sv.view.strides;
+  const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
+  const transposed = st[r - 2] === 1 && st[r - 1] === rows;
+  return rowMajor || transposed ? source : null;
 }
 
 /** How `eq`'s inputs are read, given how its output is: elementwise ops keep it, reshapes keep the order. */

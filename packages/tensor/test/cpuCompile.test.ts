@@ -80,7 +80,9 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       // into its box of the columns (in WebAssembly where both arrays live in the heap).
       const plain = compare(([x, w]) => [conv2d(x!, w!, { padding: 1 })], [x, w]);
       expect(names(plain.kernels)).toContain('fused_elementwise_[2,3,11,12]x1');
-      const copy = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,27,90]'))!;
+      // (The product's operand is the columns' reshape; the concat under it is what is stored:
+      // matmulOperandSources.)
+      const copy = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,3,9,9,10]'))!;
       expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/);
       expect(copy.source.match(/strides \[396, 132, 0, 12, 1\]/g), `${dtype}: nine windows of the pad`).toHaveLength(9);
       // Work on the columns: one generated loop over the refined shape, counters rather than
@@ -390,6 +392,41 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
         setCpuWasm(true);
       }
     }
+  });
+
+  it('an operand that is the transpose of a computed value: the value is stored in its own layout and read transposed (matmulOperandSources); a slice, or a permute that is no matrix transpose, stores the operand; the eager bits', () => {
+    const a = rn([64, 48], 31);
+    const b = rn([64, 48], 32);
+    const c = rn([64, 40], 33);
+    const d = rn([4, 16, 8], 34);
+    const e = rn([16, 12], 35);
+    const stored = (f: Parameters<typeof compare>[0], args: Tensor[], opts: Parameters<typeof planFusion>[1]) => {
+      const { program } = traceProgram(f, args, []);
+      const plan = planFusion(program, opts);
+      return (prim: string) => program.equations.filter((eq) => eq.prim === prim).map((eq) => plan.materialized.has(eq.out.id));
+    };
+    // (a·b + 1)ᵀ · c, as W6's backward pass makes one: the sum (not its transpose) is stored, and
+    // its kernel reads a and b densely; the default (WebGPU's) stores the transpose.
+    const transposed: Parameters<typeof compare>[0] = ([a, b, c]) => [matmul(permute(a!.mul(b!).add(1), [1, 0]), c!)];
+    expect(stored(transposed, [a, b, c], CPU_FUSION_OPTIONS)('add')).toEqual([true]);
+    expect(stored(transposed, [a, b, c], CPU_FUSION_OPTIONS)('permute')).toEqual([false]);
+    expect(stored(transposed, [a, b, c], {})('permute')).toEqual([true]);
+    const { kernels } = compare(transposed, [a, b, c]);
+    expect(sources(kernels).join('\n')).toContain('a transposed in place');
+    expect(names(kernels).filter((n) => n.startsWith('fused_elementwise_'))).toEqual(['fused_elementwise_[64,48]x1']);
+    // Under a batch: per-entry Aᵀ of a computed [4, 16, 8], and a computed B broadcast over the batch.
+    const batched: Parameters<typeof compare>[0] = ([d, e]) => [matmul(permute(exp(d!), [0, 2, 1]), reshape(e!.mul(2), [1, 16, 12]))];
+    expect(stored(batched, [d, e], CPU_FUSION_OPTIONS)('exp')).toEqual([true]);
+    expect(sources(compare(batched, [d, e]).kernels).join('\n')).toContain('a transposed in place');
+    // A slice of a computed value (storing the value would compute more than the operand) and a
+    // permute that moves a batch axis into the matrix (no view a product reads): the operand.
+    const sliced: Parameters<typeof compare>[0] = ([a, c]) => [matmul(permute(slice(a!.mul(3), [0, 0], [64, 40]), [1, 0]), c!)];
+    expect(stored(sliced, [a, c], CPU_FUSION_OPTIONS)('permute')).toEqual([true]);
+    compare(sliced, [a, c]);
+    const mixed: Parameters<typeof compare>[0] = ([d, e]) => [matmul(permute(exp(d!), [1, 0, 2]), reshape(e!.mul(2), [1, 8, 24]))];
+    expect(stored(mixed, [d, rn([8, 24], 36)], CPU_FUSION_OPTIONS)('permute')).toEqual([true]);
+    compare(mixed, [d, rn([8, 24], 36)]);
+    for (const t of [a, b, c, d, e]) t.dispose();
   });
 
   it('pad, concat, gather, scatter-add and random draws', () => {

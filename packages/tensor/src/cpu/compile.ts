@@ -69,7 +69,7 @@ export const CPU_KERNEL_EQUATIONS_MAX = 64;
  */
 export const CPU_FUSION_OPTIONS: FusionOptions = {
   inlineContractionMax: 0, skinnyMatmulMax: 0, recomputeCostMax: 4, matmulEpilogues: true, splitRowEpilogues: true, broadcastStoreMin: WASM_ELEMENTWISE_MIN, padStoreReaders: 2,
-  concatStoreMin: WASM_ELEMENTWISE_MIN, movementStoreMin: WASM_ELEMENTWISE_MIN,
+  concatStoreMin: WASM_ELEMENTWISE_MIN, movementStoreMin: WASM_ELEMENTWISE_MIN, matmulOperandSources: true,
   kernelEquationsMax: CPU_KERNEL_EQUATIONS_MAX,
 };
 
