@@ -1074,13 +1074,20 @@ function matrixViewSource(x: ProgramVar, definitions: ReadonlyMap<number, Equati
   const def = definitions.get(source.id);
   if (source === x || !def || MOVEMENT.has(def.prim)) return null;
   const sv = storedView(x, definitions, (id) => id === source.id || isStored(id));
-  if (!sv) return null;
-  const r = x.shape.length;
-  const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
-  const st = sv.view.strides;
-  const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
-  const transposed = st[r - 2] === 1 && st[r - 1] === rows;
-  return rowMajor || transposed ? source : null;
+  return sv && matrixLayout(sv.view) ? source : null;
+}
+
+/**
+ * How a strided view's matrices (its last two axes) lie: 'rowMajor', 'transposed' (the
+ * transpose of row-major matrices: strides [.., 1, rows]), or null for any other strides. The
+ * CPU's products read the first two in place (matmulInto's transA / transB).
+ */
+export function matrixLayout(view: StridedView): 'rowMajor' | 'transposed' | null {
+  const r = view.shape.length;
+  const [rows, cols] = [view.shape[r - 2]!, view.shape[r - 1]!];
+  const st = view.strides;
+  if ((rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1)) return 'rowMajor';
+  return st[r - 2] === 1 && st[r - 1] === rows ? 'transposed' : null;
 }
 
 /** How `eq`'s inputs are read, given how its output is: elementwise ops keep it, reshapes keep the order. */

@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, planFusion, regroupsAxes, regroupsRows, slotReuser, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, matrixLayout, planFusion, regroupsAxes, regroupsRows, slotReuser, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -763,25 +763,22 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
   const [rows, cols] = [x.shape[r - 2]!, x.shape[r - 1]!];
   const batches = sizeOf(batchShape);
   const sv = storedView(x, ctx.plan.definitions, (id) => ctx.locations.has(id));
-  if (sv) {
+  const layout = sv && matrixLayout(sv.view);
+  if (sv && layout) {
     const st = sv.view.strides;
-    const rowMajor = (rows === 1 || st[r - 2] === cols) && (cols === 1 || st[r - 1] === 1);
-    const transposed = !rowMajor && st[r - 2] === 1 && st[r - 1] === rows;
-    if (rowMajor || transposed) {
-      const loc = ctx.locations.get(sv.base.id)!;
-      const batchStrides = stridesOf(batchShape);
-      // An empty matrix reads nothing, so its offset is 0: a view's own offset can lie past the
-      // end of an empty stored value (rows 1.. of a [0, 4, 16] slice), which the routine's
-      // bounds check refuses.
-      const empty = rows * cols === 0;
-      const offsets = Array.from({ length: batches }, (_, b) => {
-        if (empty) return 0;
-        let off = loc.offset + sv.view.offset;
-        batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
-        return off;
-      });
-      return { slot: loc.slot, offsets, gather: null, source: '', transposed };
-    }
+    const loc = ctx.locations.get(sv.base.id)!;
+    const batchStrides = stridesOf(batchShape);
+    // An empty matrix reads nothing, so its offset is 0: a view's own offset can lie past the
+    // end of an empty stored value (rows 1.. of a [0, 4, 16] slice), which the routine's
+    // bounds check refuses.
+    const empty = rows * cols === 0;
+    const offsets = Array.from({ length: batches }, (_, b) => {
+      if (empty) return 0;
+      let off = loc.offset + sv.view.offset;
+      batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
+      return off;
+    });
+    return { slot: loc.slot, offsets, gather: null, source: '', transposed: layout === 'transposed' };
   }
   const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
   return { slot, offsets: Array.from({ length: batches }, (_, b) => b * rows * cols), gather: bound, source, transposed: false };
