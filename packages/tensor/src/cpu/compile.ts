@@ -434,10 +434,10 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     if (copies.length === 0) return [segmentRun(ctx, s, segments.length > 1 ? `${name}_${k}` : name, equations)];
     for (const c of copies) for (const i of c.equations) equations.add(i);
     const rest = s.roots.filter((r) => !copies.some((c) => c.root === r));
-    const tried = copies.map((c, j) => {
-      if (!c.tryRun) return c;
+    const tried = copies.map((c, j): MovementCopy => {
+      if (!('tryRun' in c)) return c;
       const loop = segmentRun(ctx, { shape: s.shape, roots: [c.root] }, `${name}_${k}_${j}`, equations);
-      return { ...c, source: `${c.source}\n// where it cannot:\n${loop.source}`, run: (slots: readonly TypedArray[]) => { if (!c.tryRun!(slots)) loop.run(slots); } };
+      return { ...c, source: `${c.source}\n// where it cannot:\n${loop.source}`, run: (slots) => { if (!c.tryRun(slots)) loop.run(slots); } };
     });
     return [...tried, ...(rest.length ? [segmentRun(ctx, { shape: s.shape, roots: rest }, `${name}_${k}`, equations)] : [])];
   });
@@ -456,13 +456,19 @@ interface MovementCopy {
   readonly equations: readonly number[];
   readonly source: string;
   run(slots: readonly TypedArray[]): void;
-  /**
-   * Where set, the copy is only worth it in WebAssembly (pieces of short rows, which a generic
-   * JavaScript copy, `run`, moves more slowly than the generated loop): lowerElementwise runs it
-   * in place of `run`, and where it returns false, having copied nothing, the segment's generated
-   * loop for the root.
-   */
-  tryRun?(slots: readonly TypedArray[]): boolean;
+}
+
+/**
+ * A root copied only where the copy runs in WebAssembly (pieces of short rows, which a generic
+ * JavaScript copy moves more slowly than the generated loop): `tryRun` returns false, having
+ * copied nothing, where it cannot, and lowerElementwise runs the segment's generated loop for the
+ * root instead.
+ */
+interface WasmCopy {
+  readonly root: ProgramVar;
+  readonly equations: readonly number[];
+  readonly source: string;
+  tryRun(slots: readonly TypedArray[]): boolean;
 }
 
 /**
@@ -473,7 +479,7 @@ interface MovementCopy {
  * time. Null for anything else, and for a movement of a value in `own` (its segment's roots, not
  * yet stored when the copies run) or of nothing (an empty root).
  */
-function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<number>): MovementCopy | null {
+function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<number>): MovementCopy | WasmCopy | null {
   const eq = ctx.plan.definitions.get(root.id);
   if (!eq || sizeOf(root.shape) === 0) return null;
   // Stored before this segment runs: not the root itself, nor the other roots of its segment.
@@ -534,12 +540,6 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       root,
       equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
       source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
-      // Every piece in JavaScript (correct, but slower than the generated loop: lowerElementwise
-      // runs tryRun, then that loop where it returns false).
-      run(slots) {
-        const o = slots[out.slot]!;
-        for (const p of pieces) stridedCopyInto(slots[p.slot]!, p.offset, p.strides, p.shape, o, p.to, outStrides);
-      },
       tryRun(slots) {
         const o = slots[out.slot]!;
         for (let k = 0; k < pieces.length; k++) {

@@ -83,7 +83,9 @@ export interface CpuMemoryStats extends ArrayPoolStats {
 export function stridedCopy(src: TypedArray, offset: number, viewStrides: readonly number[], viewShape: readonly number[], dst: TypedArray): void {
   const n = sizeOf(viewShape);
   if (n === 0) return;
-  const { shape, strides } = coalesced(viewShape, viewStrides);
+  const merged = coalesced(viewShape, [viewStrides]);
+  const shape = merged.shape;
+  const strides = merged.strides[0]!;
   const rank = shape.length;
   if (rank === 0) {
     dst[0] = src[offset]!;
@@ -130,7 +132,9 @@ const WASM_COPY_MIN = 2048;
 export function stridedCopyWasm(src: TypedArray, srcOff: number, srcStrides: readonly number[], shape: readonly number[], dst: TypedArray, dstOff: number, dstStrides: readonly number[]): boolean {
   if (sizeOf(shape) < WASM_COPY_MIN || !cpuWasmEnabled()) return false;
   if (!(src instanceof Float32Array || src instanceof Float64Array) || !(dst instanceof Float32Array || dst instanceof Float64Array)) return false;
-  return heapCopy(src, srcOff, srcStrides, shape, dst, dstOff, dstStrides);
+  // Axes merged on both sides, so that the rows heapCopy copies are as long as they can be.
+  const merged = coalesced(shape, [srcStrides, dstStrides]);
+  return heapCopy(src, srcOff, merged.strides[0]!, merged.shape, dst, dstOff, merged.strides[1]!);
 }
 
 /**
@@ -171,22 +175,23 @@ export function stridedCopyInto(src: TypedArray, srcOff: number, srcStrides: rea
 
 /**
  * The same walk over fewer axes: axes of extent 1 dropped, and each axis merged into the one
- * before it where that one steps exactly over it (stride = its stride × its extent), so that the
- * innermost loop runs as long as it can (a window sliced as [..., 16, 1, 16, 1] walks rows of 16,
- * not single elements).
+ * before it where that one steps exactly over it (stride = its stride × its extent) in every one
+ * of `strideSets` (a view's strides; or a copy's source and destination strides, stridedCopyWasm),
+ * so that the innermost loop runs as long as it can (a window sliced as [..., 16, 1, 16, 1] walks
+ * rows of 16, not single elements).
  */
-function coalesced(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
+function coalesced(shape: readonly number[], strideSets: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
-  const outStrides: number[] = [];
+  const outStrides: number[][] = strideSets.map(() => []);
   shape.forEach((d, i) => {
     if (d === 1) return;
     const last = outShape.length - 1;
-    if (last >= 0 && outStrides[last] === strides[i]! * d) {
+    if (last >= 0 && strideSets.every((st, k) => outStrides[k]![last] === st[i]! * d)) {
       outShape[last] = outShape[last]! * d;
-      outStrides[last] = strides[i]!;
+      strideSets.forEach((st, k) => (outStrides[k]![last] = st[i]!));
     } else {
       outShape.push(d);
-      outStrides.push(strides[i]!);
+      strideSets.forEach((st, k) => outStrides[k]!.push(st[i]!));
     }
   });
   return { shape: outShape, strides: outStrides };

@@ -195,74 +195,57 @@ export function heapCopiesMade(): number {
 /**
  * Copies over `shape`: dst[dstOff + Σ iₖ·dstStrides[k]] = src[srcOff + Σ iₖ·srcStrides[k]], by the
  * module's copyRuns, when both arrays live in the heap (two arrays, one element type) and the
- * copy's rows are contiguous on both sides once axes are merged (a slice's rows, a pad's, a
- * convolution's windows). Returns false, having copied nothing, otherwise, and where an index
- * would fall outside either array: the caller then copies in JavaScript. A row of 32 float32
- * values is eight vector loads and stores here against 32 element copies in a JavaScript loop
- * (benchmarks/NOTES.md, "A convolution's columns copied by WebAssembly").
+ * last axis is contiguous on both sides (its rows: a slice's, a pad's, a convolution's windows;
+ * the caller merges axes first, stridedCopyWasm in cpuBackend.ts). Returns false, having copied
+ * nothing, otherwise, and where an index would fall outside either array: the caller then copies
+ * in JavaScript. A row of 32 float32 values is eight vector loads and stores here against 32
+ * element copies in a JavaScript loop (benchmarks/NOTES.md, "A convolution's columns copied by
+ * WebAssembly").
  */
 export function heapCopy(
   src: Float32Array | Float64Array, srcOff: number, srcStrides: readonly number[], shape: readonly number[],
   dst: Float32Array | Float64Array, dstOff: number, dstStrides: readonly number[],
 ): boolean {
   if (src === dst || src.constructor !== dst.constructor) return false;
+  const rank = shape.length;
+  if (rank === 0 || srcStrides[rank - 1] !== 1 || dstStrides[rank - 1] !== 1) return false;
+  if (shape.some((e) => e === 0)) return true;
   const rt = getRuntime();
   if (!rt?.heap || !rt.heap.holds(src) || !rt.heap.holds(dst)) return false;
-  // The axes merged where both sides step over the next axis exactly; axes of extent 1 dropped.
-  const n: number[] = [];
-  const ss: number[] = [];
-  const ds: number[] = [];
   // The least and greatest index each side reads or writes.
   let srcLo = srcOff, srcHi = srcOff, dstLo = dstOff, dstHi = dstOff;
-  for (let k = 0; k < shape.length; k++) {
-    const e = shape[k]!;
-    if (e === 0) return true;
-    if (e === 1) continue;
-    const a = srcStrides[k]!;
-    const b = dstStrides[k]!;
-    srcLo += Math.min(0, (e - 1) * a);
-    srcHi += Math.max(0, (e - 1) * a);
-    dstLo += Math.min(0, (e - 1) * b);
-    dstHi += Math.max(0, (e - 1) * b);
-    const last = n.length - 1;
-    if (last >= 0 && ss[last] === a * e && ds[last] === b * e) {
-      n[last] = n[last]! * e;
-      ss[last] = a;
-      ds[last] = b;
-    } else {
-      n.push(e);
-      ss.push(a);
-      ds.push(b);
-    }
+  for (let k = 0; k < rank; k++) {
+    const e = shape[k]! - 1;
+    srcLo += Math.min(0, e * srcStrides[k]!);
+    srcHi += Math.max(0, e * srcStrides[k]!);
+    dstLo += Math.min(0, e * dstStrides[k]!);
+    dstHi += Math.max(0, e * dstStrides[k]!);
   }
   if (srcLo < 0 || dstLo < 0 || srcHi >= src.length || dstHi >= dst.length) return false;
-  const rank = n.length;
-  if (rank === 0 || ss[rank - 1] !== 1 || ds[rank - 1] !== 1) return false;
   const E = src.BYTES_PER_ELEMENT;
-  const run = n[rank - 1]! * E;
+  const run = shape[rank - 1]! * E;
   // Up to three outer axes in one call (the innermost ones); more, one call per index of the rest.
   const inner = Math.min(3, rank - 1);
-  const pad = 3 - inner;
-  const at = (list: readonly number[], j: number) => (j < pad ? 0 : list[rank - 1 - inner + (j - pad)]!);
-  const cn = [0, 1, 2].map((j) => (j < pad ? 1 : at(n, j)));
-  const cs = [0, 1, 2].map((j) => at(ss, j) * E);
-  const cd = [0, 1, 2].map((j) => at(ds, j) * E);
+  const outer = rank - 1 - inner;
+  const axis = (j: number) => outer + j - (3 - inner); // call axis j (0–2) → view axis, below `outer` when padded
+  const cn = [0, 1, 2].map((j) => (axis(j) < outer ? 1 : shape[axis(j)]!));
+  const cs = [0, 1, 2].map((j) => (axis(j) < outer ? 0 : srcStrides[axis(j)]! * E));
+  const cd = [0, 1, 2].map((j) => (axis(j) < outer ? 0 : dstStrides[axis(j)]! * E));
   const copyRuns = rt.exports.copyRuns!;
   heapCopies++;
-  const outer = rank - 1 - inner;
   const idx = new Array<number>(outer).fill(0);
-  const count = n.slice(0, outer).reduce((p, e) => p * e, 1);
+  const count = shape.slice(0, outer).reduce((p, e) => p * e, 1);
   let s = src.byteOffset + srcOff * E;
   let d = dst.byteOffset + dstOff * E;
   for (let c = 0; c < count; c++) {
     copyRuns(d, s, run, cn[0]!, cn[1]!, cn[2]!, cd[0]!, cd[1]!, cd[2]!, cs[0]!, cs[1]!, cs[2]!);
     for (let k = outer - 1; k >= 0; k--) {
       idx[k]!++;
-      s += ss[k]! * E;
-      d += ds[k]! * E;
-      if (idx[k]! < n[k]!) break;
-      s -= ss[k]! * n[k]! * E;
-      d -= ds[k]! * n[k]! * E;
+      s += srcStrides[k]! * E;
+      d += dstStrides[k]! * E;
+      if (idx[k]! < shape[k]!) break;
+      s -= srcStrides[k]! * shape[k]! * E;
+      d -= dstStrides[k]! * shape[k]! * E;
       idx[k] = 0;
     }
   }
