@@ -274,6 +274,43 @@ describe('modules', () => {
     expect(Array.from(u8.subarray(199, 206))).toEqual([0, 7, 7, 7, 7, 7, 0]);
   });
 
+  it.skipIf(!wasmSimdSupported())('constant tables: one data segment per address, written at instantiation, read by lane loads', () => {
+    const table = Array.from(new Uint8Array(new Float64Array([1.5, -2.25, 8, 0.125]).buffer));
+    const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: 4 });
+    // Two functions need the same table: the module writes it once. (at) → the table's entries
+    // i and j, the i32 lanes 0 and 2 of the vector at `at` (byte offsets), into `at`.
+    m.func('gather', [I32], [], (f, [at]) => {
+      f.requireData(64, table).requireData(64, table);
+      const v = f.local(V128);
+      const w = f.local(V128);
+      f.get(at).v128Load().set(v);
+      f.get(v).i32x4ExtractLane(0).v128Load64Zero(64).set(w);
+      // (address, vector): lane 1 of w replaced.
+      f.get(at).get(v).i32x4ExtractLane(2).get(w).v128Load64Lane(64, 1).v128Store();
+    });
+    m.func('first', [], [F64], (f) => {
+      f.requireData(64, table);
+      f.i32Const(0).v128Load64Zero(64).f64x2ExtractLane(0);
+    });
+    const { ex, memory } = instantiate(m);
+    expect(Array.from(new Float64Array(memory.buffer, 64, 4))).toEqual([1.5, -2.25, 8, 0.125]);
+    const i32 = new Int32Array(memory.buffer, 256, 4);
+    i32.set([24, 0, 8, 0]);
+    ex.gather!(256);
+    expect(Array.from(new Float64Array(memory.buffer, 256, 2))).toEqual([0.125, -2.25]);
+    expect((ex.first as unknown as () => number)()).toBe(1.5);
+    // Other bytes at the same address, in one function or across two, and a table without a memory.
+    const f = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1 });
+    expect(() => f.func('x', [], [], (g) => void g.requireData(0, [1, 2]).requireData(0, [1, 3]))).toThrow(/two different constant tables at address 0/);
+    const two = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1 });
+    two.func('a', [], [], (g) => void g.requireData(8, [1]));
+    two.func('b', [], [], (g) => void g.requireData(8, [2]));
+    expect(() => two.encode()).toThrow(/two different constant tables at address 8/);
+    const none = new ModuleBuilder();
+    none.func('c', [], [], (g) => void g.requireData(0, [1]));
+    expect(() => none.encode()).toThrow(/need a memory/);
+  });
+
   it('imported host functions come first in the index space; calls reach them and the module\'s own', () => {
     const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: 4 });
     const half = m.importFunction('env', 'half', [F64], [F64]);

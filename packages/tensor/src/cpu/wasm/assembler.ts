@@ -1,5 +1,5 @@
 // A small assembler for the WebAssembly binary format: just enough of it (types, an imported
-// memory, imported host functions, functions with locals, structured control flow, integer and float arithmetic, loads and
+// memory with constant tables written into it, imported host functions, functions with locals, structured control flow, integer and float arithmetic, loads and
 // stores, bulk memory, and the 128-bit SIMD instructions the CPU kernels use) for scorch to emit
 // its kernels itself, at startup, from TypeScript. Shipping no .wasm file and needing no
 // toolchain is what lets the package stay free of runtime dependencies and work unchanged in
@@ -63,8 +63,22 @@ export class FunctionBody {
   readonly code: number[] = [];
   private readonly extraLocals: ValType[] = [];
   private depth = 0;
+  /** Constant bytes the code reads at fixed addresses of the memory: the module's data segments. */
+  readonly data = new Map<number, readonly number[]>();
 
   constructor(readonly params: readonly ValType[], readonly results: readonly ValType[]) {}
+
+  /**
+   * Declares that this code reads `bytes` at byte address `address` of the memory (a constant
+   * table): the module writes them there when it is instantiated (an active data segment).
+   * Declaring the same table again is a no-op; other bytes at the same address throw.
+   */
+  requireData(address: number, bytes: readonly number[]): this {
+    const known = this.data.get(address);
+    if (known && (known.length !== bytes.length || known.some((b, i) => b !== bytes[i]))) throw new Error(`wasm: two different constant tables at address ${address}`);
+    this.data.set(address, bytes);
+    return this;
+  }
 
   /** A new local of `type`; its index. */
   local(type: ValType): number {
@@ -223,6 +237,15 @@ export class FunctionBody {
   i16x8NarrowI32x4S(): this { return this.simd(0x85); }
   i32x4Splat(): this { return this.simd(0x11); }
   i64x2Splat(): this { return this.simd(0x12); }
+  /** i32 lane `lane` (0–3) of a v128. */
+  i32x4ExtractLane(lane: number): this { return this.simd(0x1b).op(lane); }
+  /** (address) → one f64 (or i64) loaded into lane 0, lane 1 zero. */
+  v128Load64Zero(offset = 0): this { return this.simd(0x5d).memarg(3, offset); }
+  /** (address, vector) → the vector with lane `lane` (0–1) replaced by the f64 (or i64) loaded. */
+  v128Load64Lane(offset: number, lane: number): this {
+    if (lane !== 0 && lane !== 1) throw new RangeError('wasm: v128.load64_lane takes lane 0 or 1');
+    return this.simd(0x57).memarg(3, offset).op(lane);
+  }
   i32x4Eq(): this { return this.simd(0x37); }
   i32x4Ne(): this { return this.simd(0x38); }
   f32x4Eq(): this { return this.simd(0x41); }
@@ -421,6 +444,26 @@ export class ModuleBuilder {
     });
     section(7, vec(exports));
     section(10, vec(this.functions.map((f) => f.body.encode())));
+    // The constant tables the functions read (requireData), each once: active segments of memory 0.
+    const data = new Map<number, readonly number[]>();
+    for (const { body } of this.functions) {
+      for (const [address, bytes] of body.data) {
+        const known = data.get(address);
+        if (known && (known.length !== bytes.length || known.some((b, i) => b !== bytes[i]))) throw new Error(`wasm: two different constant tables at address ${address}`);
+        data.set(address, bytes);
+      }
+    }
+    if (data.size > 0) {
+      if (!this.memory) throw new Error('wasm: constant tables need a memory');
+      section(11, vec([...data].map(([address, bytes]) => {
+        const segment = [0x00, 0x41];
+        writeS32(segment, address);
+        segment.push(0x0b);
+        writeU32(segment, bytes.length);
+        for (const b of bytes) segment.push(b);
+        return segment;
+      })));
+    }
     return new Uint8Array(out);
   }
 }
