@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CpuBackend, type CpuHandle, type Tensor, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
 import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
-import { CpuHeap, cpuHeap } from '../src/cpu/wasm/heap.js';
+import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { elementwiseExpression } from '../src/expression.js';
 import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
@@ -36,15 +36,18 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const a = heap.array(Float32Array, 100)!;
     const b = heap.array(Float32Array, 1000)!;
     const c = heap.array(Float32Array, 10)!;
-    // 64-byte units: 400 → 448 bytes, 4000 → 4032, 40 → 64.
-    expect([a.byteOffset, b.byteOffset, c.byteOffset]).toEqual([0, 448, 448 + 4032]);
+    // 64-byte units: 400 → 448 bytes, 4000 → 4032, 40 → 64; from R, after the bytes the kernels'
+    // constant tables take.
+    const R = KERNEL_CONSTANTS_BYTES;
+    expect(R % 64).toBe(0);
+    expect([a.byteOffset, b.byteOffset, c.byteOffset]).toEqual([R, R + 448, R + 448 + 4032]);
     expect(heap.stats().arrayBytes).toBe(448 + 4032 + 64);
     a.fill(1.5);
     c.fill(-2);
     // Growth: the memory's buffer is a new object; the arrays on the old one still read the memory.
     const big = heap.array(Float32Array, 100_000)!;
-    expect(big.byteOffset).toBe(448 + 4032 + 64);
-    expect(heap.stats().memoryBytes).toBeGreaterThanOrEqual(448 + 4032 + 64 + 400_000 + 64);
+    expect(big.byteOffset).toBe(R + 448 + 4032 + 64);
+    expect(heap.stats().memoryBytes).toBeGreaterThanOrEqual(R + 448 + 4032 + 64 + 400_000 + 64);
     expect(a.length).toBe(100);
     expect(Array.from(a.subarray(0, 3))).toEqual([1.5, 1.5, 1.5]);
     expect(c[9]).toBe(-2);
@@ -54,16 +57,16 @@ describe.runIf(HEAP)('the CPU heap', () => {
     heap.freeArray(b);
     expect(heap.holds(b)).toBe(false);
     const d = heap.array(Float32Array, 500)!;
-    expect(d.byteOffset).toBe(448);
+    expect(d.byteOffset).toBe(R + 448);
     // Freed neighbours merge: a's and d's regions and the rest of b's are one region of 4480 bytes.
     heap.freeArray(a);
     heap.freeArray(d);
     const e = heap.array(Float32Array, 1120)!;
-    expect(e.byteOffset).toBe(0);
+    expect(e.byteOffset).toBe(R);
     // Freeing the last region lowers the top, past the free regions below it.
     for (const x of [e, c, big]) heap.freeArray(x);
     expect(heap.stats().arrayBytes).toBe(0);
-    expect(heap.array(Float32Array, 16)!.byteOffset).toBe(0);
+    expect(heap.array(Float32Array, 16)!.byteOffset).toBe(R);
     // Past the memory's maximum (16 pages here): null, not an exception.
     expect(heap.array(Float32Array, 16 * 16384)).toBeNull();
     // A region is freed once: freeing an array twice, or one the heap did not make, changes nothing.
@@ -76,13 +79,14 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 100_000);
     const a = heap.array(Float32Array, 20_000)!;
     const b = heap.array(Float32Array, 5_000)!;
-    // 80,000 + 20,032 bytes held in a memory of 2 pages: an array of 10,000 elements would pass
-    // the limit and grow the memory; one of 1,000 passes the limit but fits the memory as it is.
+    // 80,000 + 20,032 bytes held in a memory of 2 pages (after the kernels' constants): an array
+    // of 10,000 elements would pass the limit and grow the memory; one of 1,000 passes the limit
+    // but fits the memory as it is.
     const size = heap.stats().memoryBytes;
     expect(size).toBe(2 * 65536);
     expect(heap.array(Float32Array, 10_000)).toBeNull();
     const c = heap.array(Float32Array, 1_000)!;
-    expect(c.byteOffset).toBe(100_032);
+    expect(c.byteOffset).toBe(KERNEL_CONSTANTS_BYTES + 100_032);
     heap.freeArray(c);
     // A freed region is still taken, whatever the limit.
     heap.freeArray(b);

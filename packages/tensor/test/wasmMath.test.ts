@@ -12,6 +12,7 @@ import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
 import { erf, sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { ERF_FIT } from '../src/cpu/erfFit.js';
+import { KERNEL_CONSTANTS_BYTES } from '../src/cpu/wasm/heap.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2 } from '../src/cpu/wasm/mathF64x2.js';
 
 type Name = 'exp' | 'log1p' | 'log';
@@ -329,7 +330,10 @@ describe.skipIf(!wasmSimdSupported())('f64x2 exp, log1p and log, bit for bit aga
 type Name32 = 'exp' | 'log1p' | 'log' | 'sigmoid' | 'tanh' | 'expm1' | 'sin' | 'cos';
 
 const CHUNK32 = 1 << 18; // float32 values per call
-const SRC32 = 16; // bytes 0–3: the count of entries into the exact path
+// Bytes [0, KERNEL_CONSTANTS_BYTES) hold exp's table (the module's data segment), then the count of
+// entries into the exact path, then the inputs.
+const COUNTER32 = KERNEL_CONSTANTS_BYTES;
+const SRC32 = COUNTER32 + 16;
 const DST32 = SRC32 + CHUNK32 * 4;
 const PAGES32 = Math.ceil((DST32 + CHUNK32 * 4) / 65536);
 
@@ -347,7 +351,7 @@ function buildModule32() {
       vectorLoop(f, src, dst, n, () => {
         f.get(src).v128Load(0).set(x);
         f.get(dst);
-        emit(f, x, (g) => void g.i32Const(0).i32Const(0).i32Load(0).i32Const(1).i32Add().i32Store(0));
+        emit(f, x, (g) => void g.i32Const(COUNTER32).i32Const(COUNTER32).i32Load(0).i32Const(1).i32Add().i32Store(0));
         f.v128Store(0);
       });
     });
@@ -356,7 +360,7 @@ function buildModule32() {
   expect(WebAssembly.validate(bytes)).toBe(true);
   const memory = new WebAssembly.Memory({ initial: PAGES32, maximum: PAGES32 });
   const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as Record<string, (src: number, dst: number, n: number) => void>;
-  return { ex, counter: new Int32Array(memory.buffer, 0, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
+  return { ex, counter: new Int32Array(memory.buffer, COUNTER32, 1), src: new Uint32Array(memory.buffer, SRC32, CHUNK32), dst: new Uint32Array(memory.buffer, DST32, CHUNK32) };
 }
 let built32: ReturnType<typeof buildModule32> | undefined;
 
@@ -453,8 +457,10 @@ function tanhThresholds(): number[] {
 /** exp, sigmoid and expm1: the ends of the domain, the branch points, and the steps of exp's reduction. */
 function expThresholds(): number[] {
   const v = [...COMMON_THRESHOLDS, 104, 1 / 16, 17.33, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
-  // k steps where x/ln2 crosses a half-integer.
+  // e (the power of two) steps where x/ln2 crosses a half-integer, and for one turn of the table
+  // either side of 0 every step of its index j, where 64x/ln2 crosses a half-integer.
   for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
+  for (let m = -64; m <= 64; m++) v.push(((m + 0.5) * Math.LN2) / 64);
   return v;
 }
 

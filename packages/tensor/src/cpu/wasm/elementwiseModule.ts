@@ -386,7 +386,7 @@ export interface ElementwiseInstance {
    * float32 index `scratchAt()` (the view is made again only when the memory grew).
    */
   heap(bytes: number): Float32Array;
-  /** The float32 index of this thread's scratch in the view (0 in a memory of the kernels' own). */
+  /** The float32 index of this thread's scratch in the view (in a memory of the kernels' own, after their constant tables). */
   scratchAt(): number;
   /**
    * Elements [e0, e1) of every result, in passes of `plan.pass`: operand k of the plan read from
@@ -460,10 +460,13 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared =
   const exports = new WebAssembly.Instance(module, { env: { memory }, Math: Math as unknown as WebAssembly.ModuleImports }).exports as { run: (...args: number[]) => void };
   let view = new Float32Array(memory.buffer);
   let bytesView = new Uint8Array(memory.buffer);
-  // The scratch's byte address (0 in a memory of the kernels' own, whose growth keeps it first).
-  let base = 0;
+  // The scratch's byte address: in a memory of the kernels' own, right after the bytes its
+  // modules' constant tables take (KERNEL_CONSTANTS_BYTES, heap.ts: a literal here, since workers
+  // build this function from its source alone), where growth keeps it.
+  const CONSTANTS_BYTES = 512;
+  let base = CONSTANTS_BYTES;
   const heap = (need: number): Float32Array => {
-    base = hooks ? hooks.scratch(need) : 0;
+    base = hooks ? hooks.scratch(need) : CONSTANTS_BYTES;
     const end = base + need;
     if (view.byteLength < end) {
       if (!hooks && memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));

@@ -50,6 +50,15 @@ export const ARRAY_GROWTH_LIMIT = 64 * 2 ** 20;
  */
 export const HEAP_ARRAY_MIN_BYTES = 1024;
 
+/**
+ * 512: the bytes at the start of every memory the elementwise kernels import (the heap, or a memory
+ * of their own) that hold their constant tables, not arrays or scratch: exp's table of 2^(j/64)
+ * (mathF32x4.ts, EXP_TABLE_ADDRESS). A kernel module that reads a table writes it there when it is
+ * instantiated (a data segment; every instance writes the same bytes). A multiple of 64, so the
+ * heap's regions stay aligned to its units.
+ */
+export const KERNEL_CONSTANTS_BYTES = 512;
+
 /** A region of the heap: its byte address and bytes (a multiple of 64). */
 export interface HeapRegion {
   start: number;
@@ -59,8 +68,8 @@ export interface HeapRegion {
 export class CpuHeap {
   /** Free regions, sorted by address, none adjacent to another. */
   private readonly free: HeapRegion[] = [];
-  /** Bytes below which every region has been handed out or is free. */
-  private top = 0;
+  /** Bytes below which every region has been handed out or is free (the kernels' constants first). */
+  private top = KERNEL_CONSTANTS_BYTES;
   /** Arrays handed out, by array: their region (to free it when the pool drops the array). */
   private readonly regions = new WeakMap<object, HeapRegion>();
   /** An array collected without `freeArray` (a tensor left to the garbage collector): its region is freed now. */

@@ -6,7 +6,8 @@
 // a fast path:
 //
 //   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
-//      short reduction and a polynomial, no table and at most one division;
+//      short reduction and a polynomial, at most one division and, for exp (and what calls it),
+//      a table of 64 doubles in the memory (EXP_TABLE_ADDRESS);
 //   2. if d lies farther than (ε·|d| + fdlibm's own error, a few ulps of double) from every float32
 //      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
 //      answer;
@@ -39,6 +40,7 @@ import { F64, type FunctionBody, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
 import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, num, or, select, sub } from './mathF64x2.js';
 import { ERF_FIT } from '../erfFit.js';
+import { KERNEL_CONSTANTS_BYTES } from './heap.js';
 
 /** The bytes of a v128 whose four f32 lanes are `value` (rounded to float32). */
 export function f32Splat(value: number): number[] {
@@ -211,27 +213,32 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 }
 
 // ---------------------------------------------------------------------------------------------
-// exp. x is first clamped to [−104, 89]; then x = k·ln2 + r with k = nearest(x/ln2), r = (x −
-// k·LN2_HI) − k·LN2_LO, e^x = 2^k·p(r), p the Taylor polynomial of degree 10, 2^k added to p's
-// exponent field.
+// exp. x is first clamped to [−104, 89]; then x = (64e + j)·ln2/64 + r with n = 64e + j =
+// nearest(64x/ln2), j in [0, 64), r = (x − n·C_HI) − n·C_LO (C_HI, C_LO = LN2_HI/64, LN2_LO/64),
+// and e^x = 2^e·T[j]·p(r): T[j] = 2^(j/64) from a table of 64 doubles in the memory
+// (EXP_TABLE_ADDRESS), e added to T[j]'s exponent field, p the Taylor polynomial of degree 4. (The
+// table replaced a reduction by whole multiples of ln2 and a polynomial of degree 10: the same
+// bound, a third less time an exp; benchmarks/NOTES.md, "exp by a table".)
 //
-// Error bound, for float32 x in [−104, 89] (|k| ≤ 151):
-// - k: x·INV_LN2 + 1.5·2^52 rounds twice, so k may miss nearest(x/ln2) at a near-tie: |x/ln2 − k|
-//   ≤ 1/2 + 2^−45, |r| ≤ 0.34658.
-// - r: LN2_HI (fdlibm's, 32 significant bits) times |k| ≤ 2^8 is exact; x − k·LN2_HI is exact
-//   (k ≠ 0 only for |x| ≥ 0.34, a multiple of 2^−25; k·LN2_HI a multiple of 2^−32; the
-//   difference below 1 in magnitude fits in 53 bits). Then |k·LN2_LO| < 2^−25 rounds by ≤ 2^−79,
-//   LN2_HI + LN2_LO misses ln2 by ≤ 2^−86 (times |k| ≤ 2^−78), and the subtraction rounds by ≤
-//   2^−55: |Δr| ≤ 2^−54.9, a relative error of e^r of at most 1.0001·2^−54.9.
-// - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^11/11!, relative to e^r at most e^(2|r|)·|r|^11/11! ≤
-//   2·0.34658^11/11! ≤ 4.37e−13.
-// - Evaluation: Estrin's scheme over 11 coefficients (4 levels): each term passes through at most
-//   1 + (1 + 2) + (3 + 2) + (7 + 2) = 18 roundings (estrin above), so the error is at most
-//   γ_18·Σ|c_i||r|^i ≤ 18·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 36·2^−53 ≤ 4.0e−15. p is in
-//   [0.7, 1.42], so adding k to its exponent field (2^k·p) is exact and normal.
-// Total ε ≤ 4.37e−13 + 4.0e−15 + 3e−17 ≤ 4.42e−13 < 2^−41 (4.547e−13). The bound needed is
-// 2^53·2^−41·(1 + 2^−40) + 2 < 4099 ulps; the window is W = 2^13 (twice that), so 2^−15 of
-// lanes are ambiguous.
+// Error bound, for float32 x in [−104, 89] (|n| ≤ 9603 < 2^14):
+// - n: x·(64/ln2) + 1.5·2^52 rounds twice, so n may miss nearest(64x/ln2) at a near-tie: |64x/ln2 −
+//   n| ≤ 1/2 + 2^−38, |r| ≤ 0.0054152.
+// - r: C_HI (fdlibm's LN2_HI, 32 significant bits, over 64) times |n| < 2^14 is exact and a
+//   multiple of 2^−38; x − n·C_HI is exact (n ≠ 0 only for |x| ≥ 2^−8, a multiple of 2^−31; the
+//   difference is below 2^−7 in magnitude, a multiple of 2^−38, so it fits in 31 bits). Then
+//   |n·C_LO| < 2^−25 rounds by ≤ 2^−78, C_HI + C_LO misses ln2/64 by ≤ 2^−92 (times |n|: ≤ 2^−78),
+//   and the subtraction rounds by ≤ 2^−61: |Δr| ≤ 2^−60, a relative error of e^r of 2^−60.
+// - T[j]: 2^(j/64) correctly rounded (the bits below were computed at 60 digits): ≤ 2^−53.
+// - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^5/5!, relative to e^r at most e^(2|r|)·|r|^5/5! ≤ 3.93e−14.
+// - Evaluation: Estrin's scheme over 5 coefficients (2 levels): each term passes through at most
+//   1 + (1 + 2) + (3 + 2) = 9 roundings plus its coefficient's (estrin above), so the error is at
+//   most γ_10·Σ|c_i||r|^i ≤ 10·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 10.2·2^−53 ≤ 1.14e−15.
+//   p is in [0.994, 1.006] and T[j] in [1, 2); adding e to T[j]'s exponent field (2^e·T[j], e in
+//   [−151, 128]) is exact and normal, and the product 2^e·T[j]·p rounds once more (2^−53).
+// Total ε ≤ 3.93e−14 + 1.14e−15 + 2·1.12e−16 + 1e−18 ≤ 4.07e−14 < 2^−44 (5.68e−14), inside the
+// 2^−41 that sigmoid, tanh and expm1 (which call expApprox) assume. The bound needed is
+// 2^53·2^−44·(1 + 2^−43) + 2 < 515 ulps; the window stays W = 2^13 (sixteen times that), so 2^−15
+// of lanes are ambiguous.
 //
 // Domain. The boundary test describes the rounding of d to a normal float32 or to +∞: the
 // midpoint between the largest float32 and 2^128 (the overflow threshold) is a boundary like any
@@ -242,22 +249,48 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 // boundary. Left to the exact path: −104 < x < −87.33 (float32 subnormal results) and NaN.
 
 const MAGIC = 1.5 * 2 ** 52;
-const EXP_TAYLOR = Array.from({ length: 11 }, (_, n) => {
-  let factorial = 1;
-  for (let i = 2; i <= n; i++) factorial *= i; // exact: 10! < 2^53
-  return 1 / factorial;
-});
+const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24];
+/** log2 of the table's length: T[j] = 2^(j/64). */
+const EXP_TABLE_BITS = 6;
+/**
+ * The bits of 2^(j/64), j = 0…63, each correctly rounded to double (computed with 60 significant
+ * digits; fixed here rather than computed at startup, so that no engine's Math.pow enters the bound).
+ */
+const EXP_TABLE_BITS64 = [
+  0x3ff0000000000000n, 0x3ff02c9a3e778061n, 0x3ff059b0d3158574n, 0x3ff0874518759bc8n, 0x3ff0b5586cf9890fn, 0x3ff0e3ec32d3d1a2n, 0x3ff11301d0125b51n, 0x3ff1429aaea92de0n,
+  0x3ff172b83c7d517bn, 0x3ff1a35beb6fcb75n, 0x3ff1d4873168b9aan, 0x3ff2063b88628cd6n, 0x3ff2387a6e756238n, 0x3ff26b4565e27cddn, 0x3ff29e9df51fdee1n, 0x3ff2d285a6e4030bn,
+  0x3ff306fe0a31b715n, 0x3ff33c08b26416ffn, 0x3ff371a7373aa9cbn, 0x3ff3a7db34e59ff7n, 0x3ff3dea64c123422n, 0x3ff4160a21f72e2an, 0x3ff44e086061892dn, 0x3ff486a2b5c13cd0n,
+  0x3ff4bfdad5362a27n, 0x3ff4f9b2769d2ca7n, 0x3ff5342b569d4f82n, 0x3ff56f4736b527dan, 0x3ff5ab07dd485429n, 0x3ff5e76f15ad2148n, 0x3ff6247eb03a5585n, 0x3ff6623882552225n,
+  0x3ff6a09e667f3bcdn, 0x3ff6dfb23c651a2fn, 0x3ff71f75e8ec5f74n, 0x3ff75feb564267c9n, 0x3ff7a11473eb0187n, 0x3ff7e2f336cf4e62n, 0x3ff82589994cce13n, 0x3ff868d99b4492edn,
+  0x3ff8ace5422aa0dbn, 0x3ff8f1ae99157736n, 0x3ff93737b0cdc5e5n, 0x3ff97d829fde4e50n, 0x3ff9c49182a3f090n, 0x3ffa0c667b5de565n, 0x3ffa5503b23e255dn, 0x3ffa9e6b5579fdbfn,
+  0x3ffae89f995ad3adn, 0x3ffb33a2b84f15fbn, 0x3ffb7f76f2fb5e47n, 0x3ffbcc1e904bc1d2n, 0x3ffc199bdd85529cn, 0x3ffc67f12e57d14bn, 0x3ffcb720dcef9069n, 0x3ffd072d4a07897cn,
+  0x3ffd5818dcfba487n, 0x3ffda9e603db3285n, 0x3ffdfc97337b9b5fn, 0x3ffe502ee78b3ff6n, 0x3ffea4afa2a490dan, 0x3ffefa1bee615a27n, 0x3fff50765b6e4540n, 0x3fffa7c1819e90d8n,
+];
+/** The byte address of exp's table in every memory the elementwise kernels import (inside KERNEL_CONSTANTS_BYTES, heap.ts). */
+export const EXP_TABLE_ADDRESS = 0;
+/** The table's bytes, little-endian doubles: the data segment of every module that calls expApprox. */
+export const EXP_TABLE: readonly number[] = Array.from(new Uint8Array(new BigUint64Array(EXP_TABLE_BITS64).buffer));
+if (EXP_TABLE_ADDRESS + EXP_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: exp\'s table does not fit the kernels\' constants');
 
-/** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−41). */
+/** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−44). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r, r2, r4, r8] = approxLocals(f, 6) as [number, number, number, number, number, number];
+  const [t, k, r, r2, r4, tj] = approxLocals(f, 6) as [number, number, number, number, number, number];
   const X = get(x);
-  assign(f, t, add(mul(X, num(INV_LN2)), num(MAGIC)));
+  const N = 2 ** EXP_TABLE_BITS;
+  f.requireData(EXP_TABLE_ADDRESS, EXP_TABLE);
+  assign(f, t, add(mul(X, num(N * INV_LN2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
   const K = get(k);
-  assign(f, r, sub(sub(X, mul(K, num(LN2_HI))), mul(K, num(LN2_LO))));
-  // t's bits are those of 1.5·2^52 plus k: shifted left 52, k in the exponent field (mod 2^12).
-  addI64(estrin(r, EXP_TAYLOR, squares(f, r, [r2, r4, r8])), shl(get(t), 52))(f);
+  assign(f, r, sub(sub(X, mul(K, num(LN2_HI / N))), mul(K, num(LN2_LO / N))));
+  // t's bits are those of 1.5·2^52 plus n: j = n mod 64 is the low 6 bits (j·8, the table's byte
+  // offset, in i32 lanes 0 and 2), and shifting right by 6 then left by 52 puts e = floor(n/64)
+  // in the exponent field (mod 2^12; 1.5·2^52's own bits shift out).
+  assign(f, tj, shl(and(get(t), int64(BigInt(N - 1))), 3));
+  f.get(tj).i32x4ExtractLane(0).v128Load64Zero(EXP_TABLE_ADDRESS).set(k);
+  f.get(tj).i32x4ExtractLane(2).get(k).v128Load64Lane(EXP_TABLE_ADDRESS, 1);
+  f.get(t).i32Const(EXP_TABLE_BITS).i64x2ShrU();
+  f.i32Const(52).i64x2Shl().i64x2Add().set(tj);
+  mul(get(tj), estrin(r, EXP_TAYLOR, squares(f, r, [r2, r4])))(f);
 }
 
 const EXP: FastPath = {
