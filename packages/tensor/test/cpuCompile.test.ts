@@ -1019,6 +1019,51 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(Array.from(out)).toEqual(Array.from({ length: count }, (_, i) => Math.fround(row[4 + (i % 4)]! + full[1 + i]!)));
   });
 
+  it('two vectors an iteration: every count of vectors, even and odd, with rows wrapping between the two and sums of rows', () => {
+    // out = exp(row[i mod 12] + full[i]); a row of 12 elements is three vectors, so its offset
+    // wraps in either half of an iteration. Counts of 3 to 27 vectors (one pass each), and one of
+    // 2049 vectors over passes of 2048.
+    const spec: WasmKernelSpec = {
+      leaves: [{ kind: 'row', period: 12 }, { kind: 'full' }],
+      nodes: [
+        { kind: 'leaf', leaf: 0 }, { kind: 'leaf', leaf: 1 }, { kind: 'expr', expr: elementwiseExpression('add', 'float32'), args: [0, 1] },
+        { kind: 'expr', expr: elementwiseExpression('exp', 'float32'), args: [2] },
+      ],
+      outputs: [3],
+    };
+    const kernel = elementwiseKernel(JSON.stringify(spec), spec)!;
+    expect(kernel).not.toBeNull();
+    const row = Float32Array.from({ length: 12 }, (_, i) => (i - 6) / 4);
+    const expected = (full: Float32Array, i: number) => Math.fround(Math.exp(Math.fround(row[i % 12]! + full[i]!)));
+    for (const count of [12, 24, 36, 48, 60, 72, 84, 96, 108, 12 * 683]) {
+      const full = Float32Array.from({ length: count }, (_, i) => Math.sin(i) * 3);
+      const out = new Float32Array(count + 4).fill(Number.NaN);
+      kernel.run([row, full], [0, 0], [out], count);
+      expect(Array.from(out.subarray(0, count)), `${count / 4} vectors`).toEqual(Array.from({ length: count }, (_, i) => expected(full, i)));
+      // Nothing past the count (the last vector ends at it).
+      expect(Array.from(out.subarray(count)).every(Number.isNaN)).toBe(true);
+    }
+    // A kernel without math keeps one vector an iteration: the same counts.
+    const plainSpec: WasmKernelSpec = { ...spec, nodes: spec.nodes.slice(0, 3), outputs: [2] };
+    const plain = elementwiseKernel(JSON.stringify(plainSpec), plainSpec)!;
+    for (const count of [12, 24, 36, 12 * 683]) {
+      const full = Float32Array.from({ length: count }, (_, i) => Math.sin(i) * 3);
+      const out = new Float32Array(count);
+      plain.run([row, full], [0, 0], [out], count);
+      expect(Array.from(out)).toEqual(Array.from({ length: count }, (_, i) => Math.fround(row[i % 12]! + full[i]!)));
+    }
+    // The sums of rows of 12 (accumulate): vector by vector in order, in doubles.
+    const sums = elementwiseKernel(JSON.stringify({ ...spec, accumulate: 12 }), { ...spec, accumulate: 12 })!;
+    for (const count of [12, 36, 60, 12 * 683]) {
+      const full = Float32Array.from({ length: count }, (_, i) => Math.cos(i));
+      const acc = new Float64Array(12);
+      sums.sum([row, full], [0, 0], acc, count);
+      const want = new Float64Array(12);
+      for (let i = 0; i < count; i++) want[i % 12] = want[i % 12]! + expected(full, i);
+      expect(Array.from(acc), `${count / 4} vectors summed`).toEqual(Array.from(want));
+    }
+  });
+
   it('a root read back through reshapes by another root of its segment: read as computed, not from its array', () => {
     // y is stored by the kernel and z reads it through reshapes (linear access, same shape): both
     // roots of one segment, so z must see y's new values, not what y's array held before.

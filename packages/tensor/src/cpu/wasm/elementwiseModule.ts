@@ -112,6 +112,18 @@ const ZERO = new Array<number>(16).fill(0);
 /** Four i32 lanes of 1. */
 const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
 
+/** Whether expression `e` calls one of MATH_F32X4's functions (each shared subexpression looked at once). */
+function callsMath(e: Expr, seen = new Set<Expr>()): boolean {
+  if (seen.has(e)) return false;
+  seen.add(e);
+  if (e.kind === 'call' && e.fn in MATH_F32X4) return true;
+  return Object.values(e).some((v) => {
+    if (Array.isArray(v)) return v.some((x) => isExpr(x) && callsMath(x, seen));
+    return isExpr(v) && callsMath(v, seen);
+  });
+}
+const isExpr = (v: unknown): v is Expr => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
+
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
  * f32x4, a bool or a condition as a mask.
@@ -253,48 +265,62 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
         f.set(values[i]!);
       }
     });
+    const narrow = f.local(V128);
+    const address = f.local(I32);
+    // One vector: its operands, its expressions, its results; the rows' offsets and `at` advanced.
+    const vector = () => {
+      spec.nodes.forEach((n, i) => {
+        if (n.kind === 'leaf') {
+          const l = spec.leaves[n.leaf]!;
+          if (l.kind === 'scalar') return;
+          // A col operand's region is filled as a full one (PassPlan.cols).
+          f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load();
+          asMask(i);
+          f.set(values[i]!);
+          return;
+        }
+        emitExpr(f, n.expr, n.args.map((a) => values[a]!));
+        f.set(values[i]!);
+      });
+      if (spec.accumulate) {
+        // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
+        const row = rowAt.get(spec.accumulate)!;
+        const v = values[spec.outputs[0]!]!;
+        f.get(row).i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
+        f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
+        f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
+      } else {
+        spec.outputs.forEach((node, j) => {
+          if (!isBoolNode(spec, node)) {
+            f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
+            return;
+          }
+          // Four bytes at the element's index: each lane's mask & 1, narrowed i32 → i16 → i8.
+          f.get(at).i32Const(2).i32ShrU().get(outAt[j]!).i32Add();
+          f.get(values[node]!).v128Const(I32_ONES).v128And().tee(narrow).get(narrow).i16x8NarrowI32x4S();
+          f.tee(narrow).get(narrow).i8x16NarrowI16x8S().v128Store32Lane(0, 0);
+        });
+      }
+      for (const [period, local] of rowAt) {
+        // Advance within the period, back to 0 at its end.
+        f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
+      }
+      f.get(at).i32Const(16).i32Add().tee(at);
+    };
+    // A kernel that calls a math function takes two vectors an iteration, with an exit between
+    // them (a pass may hold an odd number): the long dependency chains of one vector's math then
+    // overlap the next's (softplus −8%, exp −5% an element; benchmarks/NOTES.md, "Two vectors an
+    // iteration"). Other kernels, short and bound by memory, keep one (and half the code).
+    const twice = spec.nodes.some((n) => n.kind === 'expr' && callsMath(n.expr));
     f.block();
     f.get(bytes).i32Eqz().brIf(0);
     f.loop();
-    spec.nodes.forEach((n, i) => {
-      if (n.kind === 'leaf') {
-        const l = spec.leaves[n.leaf]!;
-        if (l.kind === 'scalar') return;
-        // A col operand's region is filled as a full one (PassPlan.cols).
-        f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load();
-        asMask(i);
-        f.set(values[i]!);
-        return;
-      }
-      emitExpr(f, n.expr, n.args.map((a) => values[a]!));
-      f.set(values[i]!);
-    });
-    if (spec.accumulate) {
-      // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
-      const row = rowAt.get(spec.accumulate)!;
-      const address = f.local(I32);
-      const v = values[spec.outputs[0]!]!;
-      f.get(row).i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
-      f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
-      f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
-    } else {
-      const narrow = f.local(V128);
-      spec.outputs.forEach((node, j) => {
-        if (!isBoolNode(spec, node)) {
-          f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
-          return;
-        }
-        // Four bytes at the element's index: each lane's mask & 1, narrowed i32 → i16 → i8.
-        f.get(at).i32Const(2).i32ShrU().get(outAt[j]!).i32Add();
-        f.get(values[node]!).v128Const(I32_ONES).v128And().tee(narrow).get(narrow).i16x8NarrowI32x4S();
-        f.tee(narrow).get(narrow).i8x16NarrowI16x8S().v128Store32Lane(0, 0);
-      });
+    vector();
+    if (twice) {
+      f.get(bytes).i32GeU().brIf(1);
+      vector();
     }
-    for (const [period, local] of rowAt) {
-      // Advance within the period, back to 0 at its end.
-      f.get(local).i32Const(16).i32Add().tee(local).i32Const(0).get(local).i32Const(period * 4).i32Ne().select().set(local);
-    }
-    f.get(at).i32Const(16).i32Add().tee(at).get(bytes).i32LtU().brIf(0);
+    f.get(bytes).i32LtU().brIf(0);
     f.end().end();
   });
   return m.encode();
