@@ -82,8 +82,11 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       expect(names(plain.kernels)).toContain('fused_elementwise_[2,3,11,12]x1');
       // (The product's operand is the columns' reshape; the concat under it is what is stored:
       // matmulOperandSources.)
+      // The product that reads them as B runs in the same step, image by image (interleaveEntries).
       const copy = plain.kernels.find((k) => k.name.startsWith('fused_elementwise_[2,3,9,9,10]'))!;
-      expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/);
+      expect(copy.name).toBe('fused_elementwise_[2,3,9,9,10]x1+matmul_4x90x27_batch2');
+      expect(copy.source).toMatch(/^\/\/ entries of the leading axis at a time/);
+      expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/m);
       expect(copy.source.match(/strides \[396, 132, 0, 12, 1\]/g), `${dtype}: nine windows of the pad`).toHaveLength(9);
       // Work on the columns: one generated loop over the refined shape, counters rather than
       // divisions of the linear index, and no branch between the windows.

@@ -346,22 +346,28 @@ describe.runIf(HEAP)('the CPU heap', () => {
       const compiled = cpu.compile(traceProgram(conv, [x, w], []).program);
       try {
         expect(compiled.kernels().map((k) => k.source).join('\n')).toMatch(/stridedCopyInto, piece by piece/);
-        for (const wasm of [true, false]) {
+        // The columns and the product run image by image on one thread, both images at once on
+        // two (interleaveEntries: as many as the product's threads).
+        expect(compiled.kernels().map((k) => k.name)).toContain('fused_elementwise_[2,8,9,16,16]x1+matmul_4x256x72_batch2');
+        for (const [wasm, threads] of [[true, 1], [true, 2], [false, 1]] as const) {
           // With the WebAssembly kernels off, the JavaScript copies, no heapCopy, and the eager
           // kernels' bits with them off (the TypeScript product sums in doubles).
           setCpuWasm(wasm);
+          setCpuThreads(threads);
           const eager = conv([x, w])[0]!;
           const want = bitsOf(eager.dataSync());
           eager.dispose();
           const before = heapCopiesMade();
           const [y] = compiled.run([x._live('t') as CpuHandle, w._live('t') as CpuHandle], [], [false, false]);
-          // The pad, the nine windows, and the result's copy out of the product's [2, 4, 256].
-          expect(heapCopiesMade() - before, `${dtype}, WebAssembly ${wasm}`).toBe(wasm ? 11 : 0);
-          expect(bitsOf(cpu.readSync(y!)), `${dtype}, WebAssembly ${wasm}`).toEqual(want);
+          // The pad, the nine windows (once per image on one thread), and the result's copy out
+          // of the product's [2, 4, 256].
+          expect(heapCopiesMade() - before, `${dtype}, WebAssembly ${wasm}, ${threads} thread(s)`).toBe(wasm ? (threads === 1 ? 20 : 11) : 0);
+          expect(bitsOf(cpu.readSync(y!)), `${dtype}, WebAssembly ${wasm}, ${threads} thread(s)`).toEqual(want);
           cpu.dispose(y!);
         }
       } finally {
         setCpuWasm(true);
+        setCpuThreads(undefined);
         compiled.dispose();
       }
       x.dispose();

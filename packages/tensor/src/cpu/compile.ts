@@ -32,6 +32,7 @@ import { fillRandom } from '../random.js';
 import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
 import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy, stridedCopyInto, stridedCopyWasm } from './cpuBackend.js';
 import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
+import { wasmThreads } from './wasm/wasmMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
 import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter, refinement } from './jsWriter.js';
@@ -88,6 +89,36 @@ interface Step {
   readonly source: string;
   /** `keys`: this call's key values by canonical index (`program.canonicalKeys()`), or null. */
   run(slots: readonly TypedArray[], keys: readonly RandomKey[] | null): void;
+  /** A step that copies one value whose leading axis it can copy a range of (a convolution's columns). */
+  readonly entries?: EntryCopy;
+  /** A batched product that can run a range of its batch entries, then its epilogue. */
+  readonly entryProduct?: EntryProduct;
+}
+
+/** Entries [e0, e1) of the leading axis of a value in `slot` from `offset`, `entryElements` each. */
+interface EntryCopy {
+  readonly slot: number;
+  readonly offset: number;
+  readonly count: number;
+  readonly entryElements: number;
+  /**
+   * Copies entries [e0, e1). Where the first entries (e0 = 0) cannot be copied in WebAssembly,
+   * returns false having copied nothing (the step's own run copies the value whole instead).
+   */
+  tryCopy(slots: readonly TypedArray[], e0: number, e1: number): boolean;
+}
+
+/** A product's batch entries [e0, e1), B read in place from `bSlot` from `bOffset`, `bStep` apart. */
+interface EntryProduct {
+  readonly aSlot: number;
+  readonly bSlot: number;
+  readonly cSlot: number;
+  readonly bOffset: number;
+  readonly bStep: number;
+  readonly count: number;
+  multiply(slots: readonly TypedArray[], e0: number, e1: number): void;
+  /** The epilogue over all of C, once every entry's product is done. */
+  finish(slots: readonly TypedArray[]): void;
 }
 
 /** A generated function with its slots; the argument array is refilled every call (no allocation). */
@@ -326,10 +357,10 @@ function lower(program: Program): Lowering {
   // Step scratch by dtype and length, and how many of each the step being lowered has taken.
   const stepScratchSlots = new Map<string, number[]>();
   const takenThisStep = new Map<string, number>();
-  const steps = plan.kernels.flatMap((k) => {
+  const steps = interleaved(plan.kernels.flatMap((k) => {
     takenThisStep.clear();
     return lowerKernel(ctx, k);
-  });
+  }));
   const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
   const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
   const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
@@ -422,6 +453,8 @@ class RangeRun {
 function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: readonly number[]; roots: readonly ProgramVar[] }[]): Step {
   const name = ctx.kernelName(`fused_elementwise_${segments.map((s) => `[${s.shape.join(',')}]x${s.roots.length}`).join('+')}`);
   const equations = new Set<number>();
+  // The step's one copy, where it is all the step does and can copy entries at a time.
+  let entries: EntryCopy | undefined;
   const parts = segments.flatMap((s, k) => {
     // Roots that only move data stored before this segment first, copied as eager copies them;
     // the other roots after (they read a copied root from its array, written by then). A root
@@ -439,6 +472,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
       const loop = segmentRun(ctx, { shape: s.shape, roots: [c.root] }, `${name}_${k}_${j}`, equations);
       return { ...c, source: `${c.source}\n// where it cannot:\n${loop.source}`, run: (slots) => { if (!c.tryRun(slots)) loop.run(slots); } };
     });
+    if (segments.length === 1 && copies.length === 1 && rest.length === 0 && 'entries' in copies[0]! && copies[0].entries) entries = copies[0].entries;
     return [...tried, ...(rest.length ? [segmentRun(ctx, { shape: s.shape, roots: rest }, `${name}_${k}`, equations)] : [])];
   });
   return {
@@ -447,6 +481,7 @@ function lowerElementwise(ctx: LoweringContext, segments: readonly { shape: read
     run(slots) {
       for (const p of parts) p.run(slots);
     },
+    ...(entries ? { entries } : {}),
   };
 }
 
@@ -469,6 +504,8 @@ interface WasmCopy {
   readonly equations: readonly number[];
   readonly source: string;
   tryRun(slots: readonly TypedArray[]): boolean;
+  /** The same copy, entries of the leading axis at a time (a concat along another axis). */
+  readonly entries?: EntryCopy;
 }
 
 /**
@@ -536,22 +573,37 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       pieces.push({ slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x) });
       at += x.shape[axis]!;
     }
+    // Entries [e0, e1) of the leading axis (a convolution's images), when the concat is along
+    // another: each piece's box restricted to them (copyPieces' shapes are refilled, not made).
+    const count = cat.shape[0] ?? 0;
+    const entryShapes = pieces.map((p) => [...p.shape]);
+    const copyPieces = (slots: readonly TypedArray[], e0: number, e1: number, firstMayFail: boolean): boolean => {
+      const o = slots[out.slot]!;
+      for (let k = 0; k < pieces.length; k++) {
+        const p = pieces[k]!;
+        const src = slots[p.slot]!;
+        const shape = entryShapes[k]!;
+        shape[0] = e1 - e0;
+        const from = p.offset + e0 * p.strides[0]!;
+        const to = p.to + e0 * outStrides[0]!;
+        if (stridedCopyWasm(src, from, p.strides, shape, o, to, outStrides)) continue;
+        // Nothing copied yet: the generated loop copies it all. Else this piece in JavaScript.
+        if (k === 0 && firstMayFail) return false;
+        stridedCopyInto(src, from, p.strides, shape, o, to, outStrides);
+      }
+      return true;
+    };
     return {
       root,
       equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
       source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
-      tryRun(slots) {
-        const o = slots[out.slot]!;
-        for (let k = 0; k < pieces.length; k++) {
-          const p = pieces[k]!;
-          const src = slots[p.slot]!;
-          if (stridedCopyWasm(src, p.offset, p.strides, p.shape, o, p.to, outStrides)) continue;
-          // Nothing copied yet: the generated loop copies it all. Else this piece in JavaScript.
-          if (k === 0) return false;
-          stridedCopyInto(src, p.offset, p.strides, p.shape, o, p.to, outStrides);
-        }
-        return true;
-      },
+      tryRun: (slots) => copyPieces(slots, 0, count, true),
+      ...(axis > 0 && count > 1 ? {
+        entries: {
+          slot: out.slot, offset: out.offset, count, entryElements: sizeOf(cat.shape) / count,
+          tryCopy: (slots: readonly TypedArray[], e0: number, e1: number) => copyPieces(slots, e0, e1, e0 === 0),
+        },
+      } : {}),
     };
   }
   if (eq.prim === 'concat') {
@@ -899,7 +951,65 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
       epilogue?.run(slots);
     },
+    // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
+    ...(batches > 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
+      entryProduct: {
+        aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
+        multiply(slots: readonly TypedArray[], e0: number, e1: number) {
+          const av = slots[pa.slot] as Float32Array;
+          matmulBatchedInto(e1 - e0, av, ao[0]! + e0 * aStep, aStep, slots[pb.slot] as Float32Array, bo[0]! + e0 * bStep, bStep, slots[cSlot] as Float32Array, e0 * m * n, m, n, k, options);
+        },
+        finish(slots: readonly TypedArray[]) {
+          epilogue?.run(slots);
+        },
+      },
+    } : {}),
   };
+}
+
+/**
+ * A copy of a value by entries of its leading axis (`copy`, a convolution's columns: one image's
+ * windows stacked) followed by the batched product that reads it as B (`product`), run as one
+ * step, a few entries at a time: an entry's columns are copied, then multiplied while they are
+ * still in cache, instead of all the columns (tens of MB) going out to memory and back. As many
+ * entries at a time as the product has threads, so that each call still splits its batch across
+ * them. Each entry's copy and product are the ones the two steps run, so the same bits; where
+ * the copy cannot start in WebAssembly, the two steps run whole, as before.
+ * (benchmarks/NOTES.md, "A convolution's columns and product interleaved".)
+ */
+function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProduct): Step {
+  return {
+    name: `${copy.name}+${product.name.replace(/^fused_/, '')}`,
+    equations: [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y),
+    source: `// entries of the leading axis at a time (as many as the product's threads): the copy, then the product of those entries\n${copy.source}\n${product.source}`,
+    run(slots, keys) {
+      const chunk = Math.max(1, wasmThreads());
+      for (let e0 = 0; e0 < p.count; e0 += chunk) {
+        const e1 = Math.min(p.count, e0 + chunk);
+        if (!p.tryCopy(slots, e0, e1)) {
+          copy.run(slots, keys);
+          product.run(slots, keys);
+          return;
+        }
+        q.multiply(slots, e0, e1);
+      }
+      q.finish(slots);
+    },
+  };
+}
+
+/** Steps with each conv-columns copy and the product reading it merged (interleaveEntries). */
+function interleaved(steps: readonly Step[]): Step[] {
+  const out: Step[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const p = steps[i]!.entries;
+    const q = steps[i + 1]?.entryProduct;
+    if (p && q && q.bSlot === p.slot && q.bOffset === p.offset && q.bStep === p.entryElements && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot) {
+      out.push(interleaveEntries(steps[i]!, steps[i + 1]!, p, q));
+      i++;
+    } else out.push(steps[i]!);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
