@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { type CpuBackend, type CpuHandle, type Tensor, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
 import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
 import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.js';
-import { elementwiseKernel, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { EXP_TABLE_ADDRESS } from '../src/cpu/wasm/mathF32x4.js';
 import { elementwiseExpression } from '../src/expression.js';
 import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
 import { firstDifference, randomArray, seededUniform } from './matmulReference.js';
@@ -29,6 +30,25 @@ function copies(a: Float32Array): () => number {
   a.set = ((...args: Parameters<Float32Array['set']>) => (n++, set(...args))) as Float32Array['set'];
   return () => n;
 }
+
+describe.runIf(WASM)('the kernels\' constant tables', () => {
+  it('a memory of the kernels\' own holds exp\'s table first and starts its scratch after KERNEL_CONSTANTS_BYTES', () => {
+    // exp(x) over full operands, in a module importing an unshared memory (no heap): the instance
+    // built from wasmElementwiseInstance's source keeps its own literal for the reserved bytes.
+    const spec: WasmKernelSpec = {
+      leaves: [{ kind: 'full' }],
+      nodes: [{ kind: 'leaf', leaf: 0 }, { kind: 'expr', expr: elementwiseExpression('exp', 'float32'), args: [0] }],
+      outputs: [1],
+    };
+    const instance = wasmElementwiseInstance(elementwiseModule(spec, 16384, false), false);
+    const view = instance.heap(4096);
+    expect(instance.scratchAt() * 4).toBe(KERNEL_CONSTANTS_BYTES);
+    const table = new Float64Array(view.buffer, EXP_TABLE_ADDRESS, 64);
+    expect([table[0], table[32], table[16]]).toEqual([1, Math.SQRT2, 2 ** 0.25]);
+    for (let j = 0; j < 64; j++) expect(Math.abs(table[j]! / 2 ** (j / 64) - 1), `2^(${j}/64)`).toBeLessThanOrEqual(2 ** -52);
+    expect(EXP_TABLE_ADDRESS + 64 * 8).toBeLessThanOrEqual(KERNEL_CONSTANTS_BYTES);
+  });
+});
 
 describe.runIf(HEAP)('the CPU heap', () => {
   it('hands out regions first fit, merges freed ones, lowers its top; arrays made before a growth keep their values', () => {
