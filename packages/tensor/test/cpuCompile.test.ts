@@ -103,6 +103,25 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
+  it('a concat of strided views along its leading axis, or along another, copied piece by piece (each piece its own extent), with and without a product after it; the eager bits', () => {
+    // Pieces of 2048 elements or more (the WebAssembly copy's minimum): blocks of rows of 32,
+    // stacked along axis 0 (extents 96 and 64: each piece copies its own rows); and halves of the
+    // rows of a stack of two, stacked along axis 1, then read as B by a batched product.
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([128, 64], 41, dtype);
+      const lead = compare(([x]) => [concat([x!.slice([32, 0], [96, 32]), x!.slice([0, 32], [64, 32])], 0)], [x]);
+      expect(sources(lead.kernels).join('\n')).toMatch(/stridedCopyInto, piece by piece \(concat along axis 0\)/);
+      expect(names(lead.kernels).join(' ')).not.toMatch(/\+matmul/);
+      const y = rn([2, 64, 64], 42, dtype);
+      const w = rn([3, 128], 43, dtype);
+      const across = compare(([y, w]) => {
+        const cols = concat([y!.slice([0, 0, 0], [2, 64, 32]), y!.slice([0, 0, 32], [2, 64, 32])], 1);
+        return [matmul(w!, cols)];
+      }, [y, w]);
+      expect(names(across.kernels)).toContain('fused_elementwise_[2,128,32]x1+matmul_3x32x128_batch2');
+    }
+  });
+
   it('a concat of 256 elements or more is stored with its computed pieces and copied by blocks (concatStoreMin); the eager bits in every dtype', () => {
     const x = rn([40, 33], 16);
     const y = rn([40, 7], 17);

@@ -7,7 +7,7 @@
 // ("where a shared WebAssembly.Memory is refused") runs that fallback.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuHandle, type Tensor, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
+import { type CpuBackend, type CpuHandle, type Tensor, concat, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
 import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
 import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
@@ -392,6 +392,32 @@ describe.runIf(HEAP)('the CPU heap', () => {
       }
       x.dispose();
       w.dispose();
+    }
+  });
+
+  it('a compiled concat of strided views along its leading axis copies each piece over its own extent, in WebAssembly', () => {
+    // Rows 0–63 of a's first 32 columns, then rows 0–95 of b's: pieces of 2048 and 3072 elements
+    // in rows of 32. Each is one heapCopy of its own box (a piece copied over the whole result's
+    // 160 rows would run past its array, which heapCopy refuses).
+    const cpu = getBackend('cpu') as CpuBackend;
+    const a = randn([128, 64], { key: randomKey(61) });
+    const b = randn([128, 64], { key: randomKey(62) });
+    const f = ([a, b]: readonly Tensor[]) => [concat([a!.slice([0, 0], [64, 32]), b!.slice([0, 0], [96, 32])], 0)];
+    const compiled = cpu.compile(traceProgram(f, [a, b], []).program);
+    try {
+      expect(compiled.kernels().map((k) => k.source).join('\n')).toMatch(/piece by piece \(concat along axis 0\)/);
+      const eager = f([a, b])[0]!;
+      const want = bitsOf(eager.dataSync());
+      eager.dispose();
+      const before = heapCopiesMade();
+      const [y] = compiled.run([a._live('t') as CpuHandle, b._live('t') as CpuHandle], [], [false, false]);
+      expect(heapCopiesMade() - before).toBe(2);
+      expect(bitsOf(cpu.readSync(y!))).toEqual(want);
+      cpu.dispose(y!);
+    } finally {
+      compiled.dispose();
+      a.dispose();
+      b.dispose();
     }
   });
 

@@ -573,8 +573,9 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       pieces.push({ slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x) });
       at += x.shape[axis]!;
     }
-    // Entries [e0, e1) of the leading axis (a convolution's images), when the concat is along
-    // another: each piece's box restricted to them (copyPieces' shapes are refilled, not made).
+    // All of it (e1 < 0: each piece's own box), or entries [e0, e1) of the leading axis (a
+    // convolution's images) when the concat is along another: each piece's box restricted to them
+    // (copyPieces' shapes are refilled, not made).
     const count = cat.shape[0] ?? 0;
     const entryShapes = pieces.map((p) => [...p.shape]);
     const copyPieces = (slots: readonly TypedArray[], e0: number, e1: number, firstMayFail: boolean): boolean => {
@@ -582,8 +583,11 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       for (let k = 0; k < pieces.length; k++) {
         const p = pieces[k]!;
         const src = slots[p.slot]!;
-        const shape = entryShapes[k]!;
-        shape[0] = e1 - e0;
+        let shape = p.shape;
+        if (e1 >= 0) {
+          shape = entryShapes[k]!;
+          entryShapes[k]![0] = e1 - e0;
+        }
         const from = p.offset + e0 * p.strides[0]!;
         const to = p.to + e0 * outStrides[0]!;
         if (stridedCopyWasm(src, from, p.strides, shape, o, to, outStrides)) continue;
@@ -597,7 +601,7 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       root,
       equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
       source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
-      tryRun: (slots) => copyPieces(slots, 0, count, true),
+      tryRun: (slots) => copyPieces(slots, 0, -1, true),
       ...(axis > 0 && count > 1 ? {
         entries: {
           slot: out.slot, offset: out.offset, count, entryElements: sizeOf(cat.shape) / count,
