@@ -941,6 +941,11 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     `// ${aStep !== null && bStep !== null ? 'matmulBatchedInto(a, b, c)' : 'matmulInto(a, b, c) per batch'}, ${m}x${k} · ${k}x${n}${pa.gather ? ', a gathered' : ''}${pb.gather ? ', b gathered' : ''}${pa.transposed ? ', a transposed in place' : ''}${pb.transposed ? ', b transposed in place' : ''}`,
     epilogue ? epilogue.source : '',
   ].filter(Boolean).join('\n');
+  // Batch entries [e0, e1) in one call, where both operands' entries are evenly spaced.
+  const batched = (slots: readonly TypedArray[], e0: number, e1: number, as: number, bs: number): void => {
+    matmulBatchedInto(e1 - e0, slots[pa.slot] as Float32Array, ao[0]! + e0 * as, as, slots[pb.slot] as Float32Array, bo[0]! + e0 * bs, bs, slots[cSlot] as Float32Array, e0 * m * n, m, n, k, options);
+  };
+  const finish = (slots: readonly TypedArray[]): void => epilogue?.run(slots);
   return {
     name,
     equations: [...equations].sort((x, y) => x - y),
@@ -948,24 +953,16 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     run(slots) {
       if (pa.gather) pa.gather.fn(pa.gather.arrays(slots));
       if (pb.gather) pb.gather.fn(pb.gather.arrays(slots));
-      const av = slots[pa.slot] as Float32Array;
-      const bv = slots[pb.slot] as Float32Array;
-      const cv = slots[cSlot] as Float32Array;
-      if (aStep !== null && bStep !== null) matmulBatchedInto(batches, av, ao[0]!, aStep, bv, bo[0]!, bStep, cv, 0, m, n, k, options);
-      else for (let i = 0; i < batches; i++) matmulInto(av, ao[i]!, bv, bo[i]!, cv, i * m * n, m, n, k, options);
-      epilogue?.run(slots);
+      if (aStep !== null && bStep !== null) batched(slots, 0, batches, aStep, bStep);
+      else for (let i = 0; i < batches; i++) matmulInto(slots[pa.slot] as Float32Array, ao[i]!, slots[pb.slot] as Float32Array, bo[i]!, slots[cSlot] as Float32Array, i * m * n, m, n, k, options);
+      finish(slots);
     },
     // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
     ...(batches > 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
       entryProduct: {
         aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
-        multiply(slots: readonly TypedArray[], e0: number, e1: number) {
-          const av = slots[pa.slot] as Float32Array;
-          matmulBatchedInto(e1 - e0, av, ao[0]! + e0 * aStep, aStep, slots[pb.slot] as Float32Array, bo[0]! + e0 * bStep, bStep, slots[cSlot] as Float32Array, e0 * m * n, m, n, k, options);
-        },
-        finish(slots: readonly TypedArray[]) {
-          epilogue?.run(slots);
-        },
+        multiply: (slots: readonly TypedArray[], e0: number, e1: number) => batched(slots, e0, e1, aStep, bStep),
+        finish,
       },
     } : {}),
   };

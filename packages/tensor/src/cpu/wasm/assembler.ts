@@ -51,6 +51,13 @@ function writeName(out: number[], name: string): void {
   for (const b of bytes) out.push(b);
 }
 
+/** Records constant table `bytes` at `address` in `tables`: again is a no-op, other bytes there throw. */
+function addTable(tables: Map<number, readonly number[]>, address: number, bytes: readonly number[]): void {
+  const known = tables.get(address);
+  if (known && (known.length !== bytes.length || known.some((b, i) => b !== bytes[i]))) throw new Error(`wasm: two different constant tables at address ${address}`);
+  tables.set(address, bytes);
+}
+
 const SIMD = 0xfd;
 const BULK = 0xfc;
 
@@ -74,9 +81,7 @@ export class FunctionBody {
    * Declaring the same table again is a no-op; other bytes at the same address throw.
    */
   requireData(address: number, bytes: readonly number[]): this {
-    const known = this.data.get(address);
-    if (known && (known.length !== bytes.length || known.some((b, i) => b !== bytes[i]))) throw new Error(`wasm: two different constant tables at address ${address}`);
-    this.data.set(address, bytes);
+    addTable(this.data, address, bytes);
     return this;
   }
 
@@ -446,13 +451,7 @@ export class ModuleBuilder {
     section(10, vec(this.functions.map((f) => f.body.encode())));
     // The constant tables the functions read (requireData), each once: active segments of memory 0.
     const data = new Map<number, readonly number[]>();
-    for (const { body } of this.functions) {
-      for (const [address, bytes] of body.data) {
-        const known = data.get(address);
-        if (known && (known.length !== bytes.length || known.some((b, i) => b !== bytes[i]))) throw new Error(`wasm: two different constant tables at address ${address}`);
-        data.set(address, bytes);
-      }
-    }
+    for (const { body } of this.functions) for (const [address, bytes] of body.data) addTable(data, address, bytes);
     if (data.size > 0) {
       if (!this.memory) throw new Error('wasm: constant tables need a memory');
       section(11, vec([...data].map(([address, bytes]) => {

@@ -112,17 +112,28 @@ const ZERO = new Array<number>(16).fill(0);
 /** Four i32 lanes of 1. */
 const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
 
-/** Whether expression `e` calls one of MATH_F32X4's functions (each shared subexpression looked at once). */
-function callsMath(e: Expr, seen = new Set<Expr>()): boolean {
-  if (seen.has(e)) return false;
-  seen.add(e);
-  if (e.kind === 'call' && e.fn in MATH_F32X4) return true;
-  return Object.values(e).some((v) => {
-    if (Array.isArray(v)) return v.some((x) => isExpr(x) && callsMath(x, seen));
-    return isExpr(v) && callsMath(v, seen);
-  });
+/** Whether expression `e` calls one of MATH_F32X4's functions. */
+function callsMath(e: Expr): boolean {
+  switch (e.kind) {
+    case 'operand':
+    case 'literal':
+      return false;
+    case 'call':
+      return e.fn in MATH_F32X4 || e.args.some(callsMath);
+    case 'negate':
+    case 'isNaN':
+    case 'convert':
+      return callsMath(e.arg);
+    case 'condition':
+      return callsMath(e.cond);
+    case 'arithmetic':
+    case 'compare':
+    case 'or':
+      return callsMath(e.a) || callsMath(e.b);
+    case 'select':
+      return callsMath(e.cond) || callsMath(e.ifTrue) || callsMath(e.ifFalse);
+  }
 }
-const isExpr = (v: unknown): v is Expr => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
