@@ -18,7 +18,7 @@ import type { EagerOperand } from './eagerKernels.js';
 import { cpuWasmEnabled } from './cpuMatmul.js';
 import {
   type WasmArray, type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, elementwiseKernel,
-  cachedElementwiseKernel, elementwiseRangeSource, rangeUnit,
+  cachedElementwiseKernel, callsMath, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -265,7 +265,7 @@ export interface WasmSum {
  * doubles, in the JavaScript reduction kernel's order: over its leading axes into `period`
  * doubles (`{ accumulate: period }`, a multiple of 4: x's kept trailing axes), or over its
  * trailing axes into one double per row of `sumRows` elements. Null when x's computation does
- * not qualify, or (`needsLibraryCall`) calls none of LIBRARY_CALLS.
+ * not qualify, or (`needsLibraryCall`) calls none of the math functions (callsMath).
  */
 function planWasmSums(ctx: PlanContext, x: ProgramVar, sums: { accumulate: number } | { sumRows: number }, needsLibraryCall: boolean): WasmSum | null {
   const count = sizeOf(x.shape);
@@ -279,7 +279,7 @@ function planWasmSums(ctx: PlanContext, x: ProgramVar, sums: { accumulate: numbe
     if (e instanceof Unsupported) return null;
     throw e;
   }
-  if (needsLibraryCall && !b.nodes.some((n) => n.kind === 'expr' && callsLibrary(n.expr))) return null;
+  if (needsLibraryCall && !b.nodes.some((n) => n.kind === 'expr' && callsMath(n.expr))) return null;
   const spec = b.spec([output], sums);
   const kernel = elementwiseKernel(specKey(spec), spec);
   if (!kernel) return null;
@@ -305,39 +305,10 @@ export function planWasmSum(ctx: PlanContext, x: ProgramVar, period: number): Wa
 }
 
 /**
- * The functions whose JavaScript form is a library call of several nanoseconds an element (exp
- * ~11 ns), where the WebAssembly kernels take ~3: sqrt, the roundings and max are single
- * instructions in both.
- */
-const LIBRARY_CALLS: ReadonlySet<string> = new Set(['exp', 'log', 'sin', 'cos', 'tanh', 'log1p', 'expm1', 'sigmoid', 'erf']);
-
-function callsLibrary(e: Expr): boolean {
-  switch (e.kind) {
-    case 'operand':
-    case 'literal':
-      return false;
-    case 'call':
-      return LIBRARY_CALLS.has(e.fn) || e.args.some(callsLibrary);
-    case 'negate':
-    case 'isNaN':
-    case 'convert':
-      return callsLibrary(e.arg);
-    case 'condition':
-      return callsLibrary(e.cond);
-    case 'select':
-      return callsLibrary(e.cond) || callsLibrary(e.ifTrue) || callsLibrary(e.ifFalse);
-    case 'arithmetic':
-    case 'compare':
-    case 'or':
-      return callsLibrary(e.a) || callsLibrary(e.b);
-  }
-}
-
-/**
  * The sums of `x` over its trailing axes, rows of `rowLength` elements, into one double per row:
  * x's prologue computed in WebAssembly a pass at a time, each pass's values added to their rows'
  * doubles in order, as the JavaScript reduction kernel adds. Null when x's computation does not
- * qualify or calls no library function (LIBRARY_CALLS): the JavaScript kernel computes plain
+ * qualify or calls no math function (callsMath): the JavaScript kernel computes plain
  * arithmetic as fast as the WebAssembly kernel's copies and adds (benchmarks/NOTES.md, "Row sums
  * with a prologue").
  */

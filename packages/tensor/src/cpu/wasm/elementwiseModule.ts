@@ -112,8 +112,14 @@ const ZERO = new Array<number>(16).fill(0);
 /** Four i32 lanes of 1. */
 const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
 
-/** Whether expression `e` calls one of MATH_F32X4's functions. */
-function callsMath(e: Expr): boolean {
+/**
+ * Whether expression `e` calls one of MATH_F32X4's functions (exp, log, log1p, sigmoid, tanh,
+ * expm1, sin, cos, erf): in JavaScript a library call of several nanoseconds an element (exp
+ * ~11 ns) where the WebAssembly kernels take ~3 (wasmPlan.ts sends a sum's prologue to WebAssembly
+ * only then), and in WebAssembly a long chain of dependent operations (such kernels run two
+ * vectors an iteration). sqrt, the roundings and max are single instructions in both.
+ */
+export function callsMath(e: Expr): boolean {
   switch (e.kind) {
     case 'operand':
     case 'literal':
