@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpuKernelInfo, matmul, matmulBatchedInto, setCpuThreads, setCpuWasm, shutdownCpuThreads, tensor } from '@scorch/tensor';
 import { setWasmThreadMinWorkForTesting, setWorkerSpinForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 import { untilWorkerChunk } from './workerChunks.js';
@@ -69,6 +70,57 @@ describe.runIf(THREADS)('threads', () => {
             if (!(Math.abs(one[t * m * n + e]! - value[e]!) <= wasmTolerance(absSum[e]!, k, Ctor === Float32Array))) firstBad = e;
           }
           expect(firstBad, `entry ${t} element ${firstBad}`).toBe(-1);
+        }
+      });
+    }
+  }
+
+  // B in the CPU's heap and at least 2^16 elements: the threads pack it, blocks of whole panels
+  // at a time, inside the product's job. [batch, m, k, n, B shared by the entries, B stored as Bᵀ]:
+  // n not a multiple of the panel width (the last block pads), several blocks per entry.
+  const PACKED: [number, number, number, number, boolean, boolean][] = [
+    [3, 23, 300, 1001, false, false], [2, 40, 257, 515, true, false], [2, 17, 129, 700, false, true], [1, 9, 1030, 70, false, true],
+  ];
+  for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
+    for (const [batch, m, k, n, shared, transB] of PACKED) {
+      it(`${batch} × (${m}×${k}×${n}) ${name}${shared ? ', B shared' : ''}${transB ? ', B stored as Bᵀ' : ''}, B in the heap: packed by the threads, the same bits as one thread, within the bound`, () => {
+        const heap = cpuHeap()!;
+        const next = seededUniform(m * 7 + n);
+        const bEntries = shared ? 1 : batch;
+        const a = randomArray(Ctor, batch * m * k, next);
+        const bRows = randomArray(Ctor, bEntries * k * n, next);
+        const b = heap.array(Ctor, bEntries * k * n)!;
+        // As stored: each entry row-major (k×n), or its transpose (n×k).
+        for (let e = 0; e < bEntries; e++) {
+          for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) b[e * k * n + (transB ? j * k + p : p * n + j)] = bRows[e * k * n + p * n + j]!;
+        }
+        const run = (threads: number) => {
+          setCpuThreads(threads);
+          const c = heap.array(Ctor, batch * m * n)!.fill(NaN);
+          matmulBatchedInto(batch, a, 0, m * k, b, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
+          const copy = c.slice();
+          heap.freeArray(c);
+          return copy;
+        };
+        try {
+          const one = run(1);
+          for (const threads of [2, 3]) {
+            const before = wasmThreadStats().packBlocks;
+            const many = run(threads);
+            expect(wasmThreadStats().packBlocks, `${threads} threads: blocks of B packed in the job`).toBeGreaterThan(before);
+            const d = firstDifference(many, 0, one);
+            expect(d, `${threads} threads, element ${d}: ${many[d]} against ${one[d]}`).toBe(-1);
+          }
+          for (const t of [0, batch - 1]) {
+            const { value, absSum } = referenceProduct(a, t * m * k, bRows, (shared ? 0 : t) * k * n, m, n, k);
+            let firstBad = -1;
+            for (let e = 0; e < m * n && firstBad < 0; e++) {
+              if (!(Math.abs(one[t * m * n + e]! - value[e]!) <= wasmTolerance(absSum[e]!, k, Ctor === Float32Array))) firstBad = e;
+            }
+            expect(firstBad, `entry ${t} element ${firstBad}`).toBe(-1);
+          }
+        } finally {
+          heap.freeArray(b);
         }
       });
     }

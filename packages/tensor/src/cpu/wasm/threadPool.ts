@@ -66,6 +66,9 @@ const COUNTER_BYTE = 128;
  * pool started: how tests know spinning catches jobs. After the counter (bytes 136…).
  */
 const JOBS_SEEN_SPINNING = 34;
+/** A matmul job's packing parameters (PACK_FIELDS, in order), then the blocks packed so far. */
+const PACK_PARAMS = 35;
+const PACKED = 42;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -98,11 +101,27 @@ export interface MatmulJob {
   /** Participants (the caller is id 0) that take part; workers with a higher id sit this job out. */
   participants: number;
   transA: boolean;
+  /**
+   * Blocks of B to pack before any product chunk (0: B is packed already). The first `packs`
+   * chunks claimed pack them: block q packs columns [j0, j0 + packCols) of entry ⌊q/packsPerEntry⌋
+   * (j0 = (q mod packsPerEntry)·packCols, a whole number of panels; the last block of an entry
+   * takes the rest and the zero padding) from B at `b` (entry e at b + e·bBatch bytes; row stride
+   * ldb elements, or Bᵀ stored when transB) into the panels at bp, the slots the one call packing
+   * all of B writes. The products' chunks start once every block is packed.
+   */
+  packs: number;
+  packsPerEntry: number;
+  packCols: number;
+  b: number;
+  bBatch: number;
+  ldb: number;
+  transB: boolean;
 }
 
 const JOB_FIELDS: readonly (keyof MatmulJob)[] = [
   'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants', 'transA',
 ];
+const PACK_FIELDS: readonly (keyof MatmulJob)[] = ['packs', 'packsPerEntry', 'packCols', 'b', 'bBatch', 'ldb', 'transB'];
 
 /** The exports of an instance of the matmul module that a chunk needs. */
 export type MatmulExports = Record<string, (...args: number[]) => void>;
@@ -123,6 +142,9 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
   const ap = ctl[23]! + id * ctl[24]!;
   const transA = ctl[26]!;
+  // Packing, at ctl[35…41] in the order of PACK_FIELDS; blocks packed so far at ctl[42].
+  const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!;
+  const pack = f64 ? (transB === 1 ? ex.packBT_f64! : ex.packB_f64!) : (transB === 1 ? ex.packBT_f32! : ex.packB_f32!);
   // Bytes from one row of A to the next: a row of lda elements, or one element of a stored row of Aᵀ.
   const aRow = transA === 1 ? E : lda * E;
   const tag = BigInt(epoch >>> 0);
@@ -130,9 +152,28 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     const v = Atomics.load(counter, 0);
     // Another job's counter (or this one closed): these parameters may be stale, so stop.
     if (v >> 32n !== tag) return;
-    const index = Number(v & 0xffffffffn);
-    if (index >= nChunks) return;
+    const claimed = Number(v & 0xffffffffn);
+    if (claimed >= packs + nChunks) return;
     if (Atomics.compareExchange(counter, 0, v, v + 1n) !== v) continue;
+    if (claimed < packs) {
+      // A block of B's columns into its panels (packB(src, ld, cols, k, dst), packBT(src, ld, rows, k, dst)).
+      const entry = Math.floor(claimed / packsPerEntry);
+      const j0 = (claimed - entry * packsPerEntry) * packCols;
+      const cols = Math.min(packCols, n - j0);
+      const from = b + entry * bBatch + (transB === 1 ? j0 * ldb : j0) * E;
+      try {
+        pack(from, ldb, cols, k, bp + entry * bpBatch + j0 * k * E);
+      } catch {
+        Atomics.store(ctl, 3, 1);
+      }
+      Atomics.add(ctl, 42, 1);
+      if (id !== 0) Atomics.add(ctl, 4, 1);
+      if (Atomics.add(ctl, 1, 1) + 1 === packs + nChunks) Atomics.notify(ctl, 1);
+      continue;
+    }
+    // Every block claimed before this chunk: wait for the last ones to be packed (a short spin).
+    while (Atomics.load(ctl, 42) < packs);
+    const index = claimed - packs;
     const batch = Math.floor(index / chunksPerBatch);
     const r0 = (index - batch * chunksPerBatch) * rowsPerChunk;
     const rows = Math.min(rowsPerChunk, m - r0);
@@ -145,7 +186,7 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
       Atomics.store(ctl, 3, 1);
     }
     if (id !== 0) Atomics.add(ctl, 4, 1);
-    if (Atomics.add(ctl, 1, 1) + 1 === nChunks) Atomics.notify(ctl, 1);
+    if (Atomics.add(ctl, 1, 1) + 1 === packs + nChunks) Atomics.notify(ctl, 1);
   }
 }
 
@@ -590,9 +631,14 @@ export class ThreadPool {
       const value = job[JOB_FIELDS[i]!];
       ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
     }
+    for (let i = 0; i < PACK_FIELDS.length; i++) {
+      const value = job[PACK_FIELDS[i]!];
+      ctl[PACK_PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    }
+    ctl[PACKED] = 0;
     this.publish(tag);
     runChunks(exports, ctl, counter, this.epoch | 0, 0);
-    this.finish(job.nChunks, 'cpu threads: a matmul chunk failed in a worker');
+    this.finish(job.packs + job.nChunks, 'cpu threads: a matmul chunk failed in a worker');
   }
 
   /**

@@ -368,12 +368,13 @@ export function forgetSharedArray(array: object): void {
 
 /**
  * Workers running now, the chunks they have computed, the arrays worker 1 holds, the jobs they
- * found before blocking (for tests: did threads take part, do they forget, does spinning catch jobs?).
+ * found before blocking, the blocks of B packed inside jobs (for tests: did threads take part, do
+ * they forget, does spinning catch jobs, did the threads pack B?).
  */
-export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number } {
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number } {
   return pool
-    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning }
-    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0 };
+    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning, packBlocks }
+    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0, packBlocks };
 }
 
 /** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
@@ -550,6 +551,16 @@ function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, r
   }
 }
 
+/**
+ * Elements of B (all entries) from which a threaded product packs B across its threads (the
+ * participants each pack blocks of about PACK_BLOCK elements): below, one thread packs it sooner
+ * than the others would take their share. (benchmarks/NOTES.md, "B packed by every thread".)
+ */
+const PACK_SPLIT_MIN = 1 << 16;
+const PACK_BLOCK = 1 << 15;
+/** Blocks of B packed inside threaded jobs since the process started (for tests: wasmThreadStats). */
+let packBlocks = 0;
+
 function runProduct(rt: Runtime, p: Product): void {
   const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
   const L = rt.layouts[dtype];
@@ -601,7 +612,12 @@ function runProduct(rt: Runtime, p: Product): void {
     return;
   }
   const { packB, packBT, gemm, compact } = rt.kernels[dtype];
-  for (let i = 0; i < bCount; i++) {
+  const threadPool = threaded ? getPool(rt, threads) : null;
+  // A threaded product packs a B of the heap inside its job, blocks of columns at a time across
+  // the participants; otherwise B is packed here first.
+  const packCols = threadPool && bInHeap && bCount * k * n >= PACK_SPLIT_MIN ? Math.min(npad, roundUp(Math.ceil(PACK_BLOCK / k), L.nr)) : 0;
+  const packsPerEntry = packCols > 0 ? Math.ceil(n / packCols) : 0;
+  for (let i = 0; i < bCount && packCols === 0; i++) {
     const from = bOff + i * bStride;
     // Packed from where B lies in the heap, else from a copy.
     const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
@@ -617,6 +633,8 @@ function runProduct(rt: Runtime, p: Product): void {
     f64: dtype === 'f64', a: aRegion, aBatch, lda, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
     m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
     transA,
+    packs: bCount * packsPerEntry, packsPerEntry, packCols,
+    b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: transB ? k : n, transB: transB === true,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
   const chunk = (i: number) => {
@@ -631,7 +649,7 @@ function runProduct(rt: Runtime, p: Product): void {
     epilogue?.(to, to + rows * n);
   };
 
-  const threadPool = threaded ? getPool(rt, threads) : null;
+  packBlocks += job.packs;
   // C where it lies in the heap, when its rows need no compaction: the kernels write whole tiles
   // of mr rows there, and the rows of a last partial tile (which would write past them) go
   // through the scratch. Each element of C is the same sum whichever tile computes it. Not when C
