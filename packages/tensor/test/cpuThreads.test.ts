@@ -85,18 +85,19 @@ describe.runIf(THREADS)('threads', () => {
     for (const [batch, m, k, n, shared, transB] of PACKED) {
       it(`${batch} × (${m}×${k}×${n}) ${name}${shared ? ', B shared' : ''}${transB ? ', B stored as Bᵀ' : ''}, B in the heap: packed by the threads, the same bits as one thread, within the bound`, () => {
         const heap = cpuHeap()!;
+        const inHeap = (length: number): Float32Array | Float64Array => (Ctor === Float32Array ? heap.array(Float32Array, length) : heap.array(Float64Array, length))!;
         const next = seededUniform(m * 7 + n);
         const bEntries = shared ? 1 : batch;
         const a = randomArray(Ctor, batch * m * k, next);
         const bRows = randomArray(Ctor, bEntries * k * n, next);
-        const b = heap.array(Ctor, bEntries * k * n)!;
+        const b = inHeap(bEntries * k * n);
         // As stored: each entry row-major (k×n), or its transpose (n×k).
         for (let e = 0; e < bEntries; e++) {
           for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) b[e * k * n + (transB ? j * k + p : p * n + j)] = bRows[e * k * n + p * n + j]!;
         }
         const run = (threads: number) => {
           setCpuThreads(threads);
-          const c = heap.array(Ctor, batch * m * n)!.fill(NaN);
+          const c = inHeap(batch * m * n).fill(NaN);
           matmulBatchedInto(batch, a, 0, m * k, b, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
           const copy = c.slice();
           heap.freeArray(c);
