@@ -112,6 +112,15 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   protected abstract quotient(expr: string, n: number): string;
   /** The test that index `c`, which may have been moved below 0, lies in [0, extent). */
   protected abstract inRange(c: string, extent: number): string;
+
+  /**
+   * Coordinate `c` moved by `delta` (a slice's start, a pad's or a concat piece's offset): `(c +
+   * delta)` or `(c − |delta|)`. A dialect may fold the constant into one `c` already carries.
+   */
+  protected shifted(c: string, delta: number): string {
+    if (delta === 0) return c;
+    return delta > 0 ? `(${c} + ${this.index(delta)})` : `(${c} - ${this.index(-delta)})`;
+  }
   /** `lines` as a braced block, indented for where branches stand. */
   protected abstract block(lines: readonly string[]): string;
   /** The zero of `dtype`. */
@@ -353,15 +362,18 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       }
       case 'slice': {
         const { starts } = eq.params as PrimitiveParams['slice'];
-        const move = (c: C) => plain(c.axes.map((a, i) => (starts[i] ? `(${a} + ${this.index(starts[i]!)})` : a)));
+        const move = (c: C) => plain(c.axes.map((a, i) => this.shifted(a, starts[i] ?? 0)));
         return at(eq.inputs[0]!, this.moveCoords(coords, move, { axis: (i) => i, shift: (i) => starts[i] ?? 0 }));
       }
       case 'pad': {
         const { before } = eq.params as PrimitiveParams['pad'];
         const x = eq.inputs[0]!;
-        const inner = coords.axes.map((c, i) => (before[i] ? `(${c} - ${this.index(before[i]!)})` : c));
-        const inside = inner.flatMap((c, i) => (x.shape[i] === v.shape[i] ? [] : [this.inRange(c, x.shape[i]!)]));
-        return this.guarded(v.dtype, this.zero(v.dtype), inside.join(' && ') || 'true', () => at(x, plain(inner)));
+        const inner = coords.axes.map((c, i) => this.shifted(c, -(before[i] ?? 0)));
+        // A dialect's inRange may say 'true' or 'false' where the coordinate's range decides it.
+        const inside = inner.flatMap((c, i) => (x.shape[i] === v.shape[i] ? [] : [this.inRange(c, x.shape[i]!)])).filter((cond) => cond !== 'true');
+        if (inside.includes('false')) return this.zero(v.dtype);
+        if (inside.length === 0) return at(x, plain(inner));
+        return this.guarded(v.dtype, this.zero(v.dtype), inside.join(' && '), () => at(x, plain(inner)));
       }
       case 'concat': {
         const { axis } = eq.params as PrimitiveParams['concat'];
@@ -384,7 +396,7 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
           const from = start;
           starts.push(from);
           start += x.shape[axis]!;
-          const local = from ? `(${c} - ${this.index(from)})` : c;
+          const local = this.shifted(c, -from);
           const lines = this.scope(() => {
             const val = at(x, plain(coords.axes.map((a, i) => (i === axis ? local : a))));
             this.emit(`${result} = ${val};`);

@@ -64,9 +64,25 @@ export function refinement(shape: readonly number[], others: readonly (readonly 
   return sorted.map((c, i) => (i === 0 ? c : c / sorted[i - 1]!)).reverse();
 }
 
+/**
+ * A coordinate as a loop counter plus a constant (`name`, `(name + k)`, `(name - k)`), or a
+ * constant alone (`k`, `(-k)`: an unrolled counter), as JsWriter.shifted writes them; else null.
+ */
+function counterPlus(c: string): { name: string | null; k: number } | null {
+  if (/^\d+$/.test(c)) return { name: null, k: Number(c) };
+  let m = /^\(-(\d+)\)$/.exec(c);
+  if (m) return { name: null, k: -Number(m[1]) };
+  if (/^[A-Za-z_$][\w$]*$/.test(c)) return { name: c, k: 0 };
+  m = /^\(([A-Za-z_$][\w$]*) ([+-]) (\d+)\)$/.exec(c);
+  if (m) return { name: m[1]!, k: m[2] === '+' ? Number(m[3]) : -Number(m[3]) };
+  return null;
+}
+
 export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   protected readonly kernelKind = 'compiled CPU kernel';
   private readonly slots: number[] = [];
+  /** The loop counters this writer opened, and their extents (each runs over [0, extent) or part of it). */
+  private readonly counters = new Map<string, number>();
   /** Defined elementwise primitives the kernel calls, by name (bound once per call). */
   private readonly customs = new Set<string>();
 
@@ -135,6 +151,7 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     if (!fine) return plain;
     const prefix = this.fresh('c');
     const axes = fine.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
+    axes.forEach((a, i) => a !== '0' && this.counters.set(a, fine[i]!));
     const linear = this.fresh('i');
     const coordsOf = (fineAxes: readonly string[]): JsCoords => ({ axes: this.groupFine({ shape: fine, axes: fineAxes }, shape)!, linear, shape, fine: { shape: fine, axes: fineAxes } });
     const branches = new Set<string>();
@@ -206,6 +223,7 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     if (n === 0) return { lines: [], units: 0 };
     const prefix = this.fresh('c');
     const axes = shape.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
+    axes.forEach((a, i) => a !== '0' && this.counters.set(a, shape[i]!));
     const lines = this.scope(() => body({ axes, linear, shape }));
     const text = lines.join('\n');
     const used = axes.filter((a) => a !== '0' && new RegExp(`\\b${a}\\b`).test(text));
@@ -245,8 +263,28 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     return `Math.floor(${expr} / ${n})`;
   }
 
+  /** `(c ± k)` with k folded into the constant `c` already carries (a pad of a slice: `(c - 1)`, not `((c + 1) - 2)`). */
+  protected override shifted(c: string, delta: number): string {
+    const a = counterPlus(c);
+    if (!a) return super.shifted(c, delta);
+    const k = a.k + delta;
+    if (a.name === null) return k < 0 ? `(${k})` : String(k);
+    return k === 0 ? a.name : k > 0 ? `(${a.name} + ${k})` : `(${a.name} - ${-k})`;
+  }
+
+  /**
+   * The test that 0 ≤ c < extent, without the halves a loop counter's range already decides
+   * ('true' when both are, 'false' when it never holds): the generated loops then carry no test
+   * that cannot fail (a padded convolution's every tap tested both ends of both axes).
+   */
   protected inRange(c: string, extent: number): string {
-    return `${c} >= 0 && ${c} < ${extent}`;
+    const a = counterPlus(c);
+    const n = a ? (a.name === null ? 1 : this.counters.get(a.name)) : undefined;
+    if (!a || n === undefined) return `${c} >= 0 && ${c} < ${extent}`;
+    const lo = a.k, hi = a.k + n - 1;
+    if (hi < 0 || lo >= extent) return 'false';
+    const tests = [...(lo < 0 ? [`${c} >= 0`] : []), ...(hi >= extent ? [`${c} < ${extent}`] : [])];
+    return tests.join(' && ') || 'true';
   }
 
   protected block(lines: readonly string[]): string {
