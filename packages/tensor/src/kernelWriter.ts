@@ -110,7 +110,11 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
   protected abstract isSimple(expr: string): boolean;
   /** `expr` divided by `n`, rounded down (`expr` is a non-negative index). */
   protected abstract quotient(expr: string, n: number): string;
-  /** The test that index `c`, which may have been moved below 0, lies in [0, extent). */
+  /**
+   * The test that index `c`, which may have been moved below 0, lies in [0, extent). A dialect
+   * may answer 'true' or 'false' where `c`'s range decides it (the pad case then drops the test,
+   * or keeps a branch never taken).
+   */
   protected abstract inRange(c: string, extent: number): string;
 
   /**
@@ -371,9 +375,10 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
         const inner = coords.axes.map((c, i) => this.shifted(c, -(before[i] ?? 0)));
         // A dialect's inRange may say 'true' or 'false' where the coordinate's range decides it.
         const inside = inner.flatMap((c, i) => (x.shape[i] === v.shape[i] ? [] : [this.inRange(c, x.shape[i]!)])).filter((cond) => cond !== 'true');
-        if (inside.includes('false')) return this.zero(v.dtype);
         if (inside.length === 0) return at(x, plain(inner));
-        return this.guarded(v.dtype, this.zero(v.dtype), inside.join(' && '), () => at(x, plain(inner)));
+        // 'false' (never inside) still writes the read, in a branch never taken that the engine
+        // drops, so that the equations under it are counted as this kernel's like any other.
+        return this.guarded(v.dtype, this.zero(v.dtype), inside.includes('false') ? 'false' : inside.join(' && '), () => at(x, plain(inner)));
       }
       case 'concat': {
         const { axis } = eq.params as PrimitiveParams['concat'];

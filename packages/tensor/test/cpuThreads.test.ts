@@ -80,6 +80,8 @@ describe.runIf(THREADS)('threads', () => {
   // n not a multiple of the panel width (the last block pads), several blocks per entry.
   const PACKED: [number, number, number, number, boolean, boolean][] = [
     [3, 23, 300, 1001, false, false], [2, 40, 257, 515, true, false], [2, 17, 129, 700, false, true], [1, 9, 1030, 70, false, true],
+    // n a multiple of both panel widths (8 and 4): C written where it lies in the heap.
+    [2, 31, 200, 512, false, false],
   ];
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
     for (const [batch, m, k, n, shared, transB] of PACKED) {
@@ -88,7 +90,9 @@ describe.runIf(THREADS)('threads', () => {
         const inHeap = (length: number): Float32Array | Float64Array => (Ctor === Float32Array ? heap.array(Float32Array, length) : heap.array(Float64Array, length))!;
         const next = seededUniform(m * 7 + n);
         const bEntries = shared ? 1 : batch;
-        const a = randomArray(Ctor, batch * m * k, next);
+        // A in the heap too (read in place), B in the heap as stored below.
+        const a = inHeap(batch * m * k);
+        a.set(randomArray(Ctor, batch * m * k, next));
         const bRows = randomArray(Ctor, bEntries * k * n, next);
         const b = inHeap(bEntries * k * n);
         // As stored: each entry row-major (k×n), or its transpose (n×k).
@@ -98,10 +102,12 @@ describe.runIf(THREADS)('threads', () => {
         const run = (threads: number) => {
           setCpuThreads(threads);
           const c = inHeap(batch * m * n).fill(NaN);
-          matmulBatchedInto(batch, a, 0, m * k, b, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
-          const copy = c.slice();
-          heap.freeArray(c);
-          return copy;
+          try {
+            matmulBatchedInto(batch, a, 0, m * k, b, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
+            return c.slice();
+          } finally {
+            heap.freeArray(c);
+          }
         };
         try {
           const one = run(1);
@@ -121,6 +127,7 @@ describe.runIf(THREADS)('threads', () => {
             expect(firstBad, `entry ${t} element ${firstBad}`).toBe(-1);
           }
         } finally {
+          heap.freeArray(a);
           heap.freeArray(b);
         }
       });

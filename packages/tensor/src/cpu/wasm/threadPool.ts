@@ -10,6 +10,9 @@
 // caller retags the counter before it rewrites the parameters. The caller then waits only for
 // chunks that running workers have claimed, so a worker that has not started yet (a browser
 // starts workers asynchronously) or is descheduled delays nothing: the caller does the work.
+// (One exception: a product whose B the job packs first. Its chunks wait for every block of B,
+// so a worker descheduled while it packs a block holds them up for that block, tens of
+// microseconds of work.)
 //
 // Between jobs a worker first spins, watching the epoch, for a bounded time (the pool's spin, 1 ms by
 // default: WORKER_SPIN_MICROSECONDS), and only then blocks in Atomics.wait. A training step
@@ -166,12 +169,14 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
       } catch {
         Atomics.store(ctl, 3, 1);
       }
+      // Counted as done, not as a worker's chunk (WORKER_CHUNKS counts products computed).
       Atomics.add(ctl, 42, 1);
-      if (id !== 0) Atomics.add(ctl, 4, 1);
       if (Atomics.add(ctl, 1, 1) + 1 === packs + nChunks) Atomics.notify(ctl, 1);
       continue;
     }
-    // Every block claimed before this chunk: wait for the last ones to be packed (a short spin).
+    // Every block claimed before this chunk: wait for the last ones to be packed. A spin, not
+    // Atomics.wait (which a browser's main thread may not call): what is left is at most one
+    // block per other participant.
     while (Atomics.load(ctl, 42) < packs);
     const index = claimed - packs;
     const batch = Math.floor(index / chunksPerBatch);

@@ -552,9 +552,11 @@ function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, r
 }
 
 /**
- * Elements of B (all entries) from which a threaded product packs B across its threads (the
- * participants each pack blocks of about PACK_BLOCK elements): below, one thread packs it sooner
- * than the others would take their share. (benchmarks/NOTES.md, "B packed by every thread".)
+ * Elements of B (all entries) from which a threaded product packs B across its threads, where
+ * each entry's B has PACK_BLOCK elements or more (the participants each pack blocks of about
+ * PACK_BLOCK elements, whole panels of one entry): below, one thread packs it sooner than the
+ * others would take their share, or the blocks would be too small to be worth claiming.
+ * (benchmarks/NOTES.md, "B packed by every thread".)
  */
 const PACK_SPLIT_MIN = 1 << 16;
 const PACK_BLOCK = 1 << 15;
@@ -615,7 +617,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const threadPool = threaded ? getPool(rt, threads) : null;
   // A threaded product packs a B of the heap inside its job, blocks of columns at a time across
   // the participants; otherwise B is packed here first.
-  const packCols = threadPool && bInHeap && bCount * k * n >= PACK_SPLIT_MIN ? Math.min(npad, roundUp(Math.ceil(PACK_BLOCK / k), L.nr)) : 0;
+  const packCols = threadPool && bInHeap && k * n >= PACK_BLOCK && bCount * k * n >= PACK_SPLIT_MIN ? Math.min(npad, roundUp(Math.ceil(PACK_BLOCK / k), L.nr)) : 0;
   const packsPerEntry = packCols > 0 ? Math.ceil(n / packCols) : 0;
   for (let i = 0; i < bCount && packCols === 0; i++) {
     const from = bOff + i * bStride;
