@@ -118,6 +118,57 @@ describe.runIf(HEAP)('the CPU heap', () => {
     expect(heap.stats().memoryBytes).toBeGreaterThan(size);
   });
 
+  it('arrays held by compiled programs grow the memory past the array growth limit, up to their own', () => {
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 150_000, 300_000);
+    heap.array(Float32Array, 30_000);
+    // 120,000 bytes held in 2 pages: 40,000 more must grow the memory, past the ordinary limit
+    // (150,000) but not the held one (300,000).
+    expect(heap.stats().memoryBytes).toBe(2 * 65536);
+    expect(heap.array(Float32Array, 10_000)).toBeNull();
+    const held = heap.array(Float32Array, 10_000, true)!;
+    expect(held.byteOffset).toBe(KERNEL_CONSTANTS_BYTES + 120_000);
+    expect(heap.stats().memoryBytes).toBe(3 * 65536);
+    // 160,000 held: 160,000 more pass the held limit too; 20,000 more do not.
+    expect(heap.array(Float32Array, 40_000, true)).toBeNull();
+    expect(heap.array(Float32Array, 5_000, true)).not.toBeNull();
+  });
+
+  it('with ordinary arrays at the growth limit, a compiled program\'s intermediates still go in the heap, and its convolution copies in WebAssembly', () => {
+    const heap = cpuHeap()!;
+    const cpu = getBackend('cpu') as CpuBackend;
+    const x = randn([2, 8, 16, 16], { key: randomKey(53) });
+    const w = randn([4, 8, 3, 3], { key: randomKey(54) });
+    // Ordinary arrays until the heap refuses even 1 KiB: past the 64 MiB, with no room left in
+    // the memory as it is nor in a free region.
+    const fill: Float32Array[] = [];
+    for (const n of [2 ** 18, 2 ** 14, 2 ** 10, 2 ** 8]) for (let a = heap.array(Float32Array, n); a; a = heap.array(Float32Array, n)) fill.push(a);
+    const compiled = cpu.compile(traceProgram(([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })], [x, w], []).program);
+    try {
+      expect(fill.length).toBeGreaterThan(0);
+      const ordinary = cpu.allocate('float32', 300_000);
+      expect(heap.holds(ordinary)).toBe(false);
+      // The program's pad and columns are its intermediates: in the heap (which grows for them),
+      // copied there by heapCopy.
+      const before = heapCopiesMade();
+      const [y] = compiled.run([x._live('t') as CpuHandle, w._live('t') as CpuHandle], [], [false, false]);
+      expect(heapCopiesMade() - before).toBeGreaterThan(0);
+      cpu.dispose(y!);
+      // The pool hands a held request an array of the heap, not the free ordinary one of its size.
+      cpu.pool.give(ordinary);
+      const held = cpu.allocate('float32', 300_000, 'jit', true);
+      expect(heap.holds(held)).toBe(true);
+      expect(cpu.allocate('float32', 300_000)).toBe(ordinary);
+      heap.freeArray(held);
+    } finally {
+      compiled.dispose();
+      for (const a of fill) heap.freeArray(a);
+      x.dispose();
+      w.dispose();
+      // The program's arrays, back in the pool: freed, for the tests after this one.
+      cpu.trimPool();
+    }
+  });
+
   it('the array pool puts float arrays of 1 KiB or more in the heap, and frees a dropped one\'s region', () => {
     const heap = cpuHeap()!;
     const cpu = getBackend('cpu') as CpuBackend;

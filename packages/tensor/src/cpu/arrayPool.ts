@@ -25,11 +25,20 @@ import { forgetSharedArray, sharedArraysWanted } from './wasm/wasmMatmul.js';
 import { removeLeastRecentClass } from '../sizeClasses.js';
 import { HEAP_ARRAY_MIN_BYTES, cpuHeap } from './wasm/heap.js';
 
-/** A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there, else on the engine's heap (shared or not). */
-function newArray(dtype: DType, length: number, shared: boolean): TypedArray {
-  if ((dtype === 'float32' || dtype === 'float64') && length * bytesPerElement(dtype) >= HEAP_ARRAY_MIN_BYTES) {
-    const heap = cpuHeap();
-    const a = heap && (dtype === 'float32' ? heap.array(Float32Array, length) : heap.array(Float64Array, length));
+/** Whether arrays of `dtype` and `length` belong in the CPU's heap (float arrays of HEAP_ARRAY_MIN_BYTES or more, where there is one). */
+function heapKind(dtype: DType, length: number): boolean {
+  return (dtype === 'float32' || dtype === 'float64') && length * bytesPerElement(dtype) >= HEAP_ARRAY_MIN_BYTES && cpuHeap() !== null;
+}
+
+/**
+ * A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there (`held`:
+ * one a compiled program keeps, under the heap's larger limit), else on the engine's heap
+ * (shared or not).
+ */
+function newArray(dtype: DType, length: number, shared: boolean, held: boolean): TypedArray {
+  if (heapKind(dtype, length)) {
+    const heap = cpuHeap()!;
+    const a = dtype === 'float32' ? heap.array(Float32Array, length, held) : heap.array(Float64Array, length, held);
     if (a) return a;
   }
   return allocTyped(dtype, length, shared);
@@ -81,12 +90,30 @@ export class ArrayPool {
 
   constructor(readonly maxFreeBytes = 256 * 2 ** 20) {}
 
-  /** An array of `length` elements of `dtype`, with arbitrary contents. */
-  take(dtype: DType, length: number): TypedArray {
+  /**
+   * An array of `length` elements of `dtype`, with arbitrary contents. `held`: an array a compiled
+   * program keeps (its intermediates): a free one of the heap if there is one, else a new one
+   * under the heap's larger limit for such arrays (heap.ts, HELD_ARRAY_GROWTH_LIMIT).
+   */
+  take(dtype: DType, length: number, held = false): TypedArray {
     const cls = this.free[DTYPE_INDEX[dtype]]!.get(length);
     if (cls) cls.used = ++this.tick;
     const list = cls?.arrays;
     const shared = sharedArraysWanted();
+    if (held && list && heapKind(dtype, length)) {
+      // Only a free array of the heap serves; others stay in the pool for other requests.
+      const heap = cpuHeap()!;
+      const i = list.findIndex((a) => heap.holds(a));
+      if (i < 0) {
+        this.allocations++;
+        return newArray(dtype, length, shared, true);
+      }
+      const [a] = list.splice(i, 1);
+      this.freeArrays--;
+      this.freeBytes -= length * bytesPerElement(dtype);
+      this.reuses++;
+      return a!;
+    }
     for (let reused = list?.pop(); reused; reused = list!.pop()) {
       this.freeArrays--;
       this.freeBytes -= length * bytesPerElement(dtype);
@@ -96,7 +123,7 @@ export class ArrayPool {
       return reused;
     }
     this.allocations++;
-    return newArray(dtype, length, shared);
+    return newArray(dtype, length, shared, held);
   }
 
   /** An array of `length` zeros. */

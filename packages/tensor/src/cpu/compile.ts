@@ -257,7 +257,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     let count = 0;
     this.lowering.slots.forEach((s, i) => {
       if (s.kind !== 'temp') return;
-      const a = this.backend.allocate(s.dtype, s.length, 'jit');
+      const a = this.backend.allocate(s.dtype, s.length, 'jit', true);
       this.slotArrays[i] = a;
       bytes += a.byteLength;
       count++;

@@ -384,13 +384,14 @@ export class CpuBackend implements Backend<CpuHandle> {
   /**
    * An array for new storage, contents arbitrary (every kernel that uses it writes all of it).
    * More than MAX_TENSOR_ELEMENTS elements is a RangeError naming `where` (the engine's own
-   * failure, 'Array buffer allocation failed', names nothing).
+   * failure, 'Array buffer allocation failed', names nothing). `held`: an array a compiled
+   * program keeps across its calls (ArrayPool.take).
    */
-  allocate(dtype: DType, size: number, where = 'cpu'): TypedArray {
+  allocate(dtype: DType, size: number, where = 'cpu', held = false): TypedArray {
     if (size > MAX_TENSOR_ELEMENTS) {
       throw new RangeError(`${where}: an array of ${size} ${dtype} elements is more than a tensor can hold (at most ${MAX_TENSOR_ELEMENTS} = 2^32 - 1)`);
     }
-    return this.pool.take(dtype, size);
+    return this.pool.take(dtype, size, held);
   }
 
   /** Wraps an array (from `allocate`) as a live handle. */

@@ -43,6 +43,16 @@ const UNIT = 64;
 export const ARRAY_GROWTH_LIMIT = 64 * 2 ** 20;
 
 /**
+ * 512 MiB: the array bytes up to which arrays a compiled program holds (its intermediates, made
+ * on its first call and reused by every call until it is disposed) grow the heap. They are the
+ * arrays the heap helps most, every call, and not the ones the 64 MiB guards against (arrays left
+ * to the garbage collector, whose regions come back only between tasks): a compiled convolution
+ * of batch 32 whose 75 MB of columns stayed outside ran 2.6× slower than batch 16
+ * (benchmarks/NOTES.md, "A compiled program's intermediates grow the heap past 64 MiB").
+ */
+export const HELD_ARRAY_GROWTH_LIMIT = 512 * 2 ** 20;
+
+/**
  * Bytes from which a float array lives in the heap (arrayPool.ts): 1 KiB, 256 float32 elements,
  * the size from which elementwise work runs in WebAssembly (wasmPlan.ts, WASM_ELEMENTWISE_MIN).
  * Smaller arrays (scalars, short rows) are left to the engine's allocator, and staged when a
@@ -80,8 +90,11 @@ export class CpuHeap {
   /** Bytes of the regions arrays hold now. */
   private arrayBytes = 0;
 
-  /** `arrayGrowthLimit`: the array bytes past which arrays only take free regions (ARRAY_GROWTH_LIMIT). */
-  constructor(readonly memory: WebAssembly.Memory, readonly arrayGrowthLimit = ARRAY_GROWTH_LIMIT) {}
+  /**
+   * `arrayGrowthLimit`: the array bytes past which arrays only take free regions
+   * (ARRAY_GROWTH_LIMIT); `heldGrowthLimit`: the same for arrays asked for as held (HELD_ARRAY_GROWTH_LIMIT).
+   */
+  constructor(readonly memory: WebAssembly.Memory, readonly arrayGrowthLimit = ARRAY_GROWTH_LIMIT, readonly heldGrowthLimit = HELD_ARRAY_GROWTH_LIMIT) {}
 
   /**
    * Whether `a` is an array made by `array` and not freed: it starts its region, which is a
@@ -94,11 +107,12 @@ export class CpuHeap {
   /**
    * A new array of `length` elements of `Type` in the heap (contents arbitrary), or null when the
    * memory cannot grow to hold it, or when no free region fits and the arrays already hold
-   * `arrayGrowthLimit` bytes. Its region is freed by `freeArray`, or when it is collected.
+   * `arrayGrowthLimit` bytes (`heldGrowthLimit` for an array a compiled program holds: `held`).
+   * Its region is freed by `freeArray`, or when it is collected.
    */
-  array<T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, length: number): T | null {
+  array<T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, length: number, held = false): T | null {
     const bytes = length * Type.BYTES_PER_ELEMENT;
-    const r = this.take(bytes, this.arrayBytes + bytes <= this.arrayGrowthLimit);
+    const r = this.take(bytes, this.arrayBytes + bytes <= (held ? this.heldGrowthLimit : this.arrayGrowthLimit));
     if (r === null) return null;
     const a = new Type(this.memory.buffer, r.start, length);
     this.regions.set(a, r);
