@@ -446,6 +446,37 @@ describe.runIf(HEAP)('the CPU heap', () => {
     }
   });
 
+  it('an eager concat of arrays of the heap copies each piece in WebAssembly, with the values of the JavaScript copy', () => {
+    // Three pieces of [4, k, 512] concatenated along axis 1: each piece's 4 runs of k·512
+    // elements go to their places in rows of 3·… elements; with the WebAssembly kernels off,
+    // the JavaScript block copies.
+    const pieces = [1, 3, 2].map((k, i) => randn([4, k, 512], { key: randomKey(60 + i) }));
+    const run = (wasm: boolean) => {
+      setCpuWasm(wasm);
+      try {
+        const before = heapCopiesMade();
+        const y = concat(pieces, 1);
+        const copies = heapCopiesMade() - before;
+        const values = Array.from(y.dataSync());
+        const bits = bitsOf(y.dataSync());
+        y.dispose();
+        return { copies, bits, values };
+      } finally {
+        setCpuWasm(true);
+      }
+    };
+    const inWasm = run(true);
+    const inJs = run(false);
+    expect(inWasm.copies).toBe(3);
+    expect(inJs.copies).toBe(0);
+    expect(inWasm.bits).toEqual(inJs.bits);
+    // And the values themselves: row 2 of the result is piece 0's row 2, then piece 1's, then piece 2's.
+    const row = inJs.values.slice(2 * 6 * 512, 3 * 6 * 512);
+    const want = pieces.flatMap((p) => Array.from(p.dataSync()).slice(2 * p.shape[1]! * 512, 3 * p.shape[1]! * 512));
+    expect(row).toEqual(want);
+    for (const p of pieces) p.dispose();
+  });
+
   it('a compiled concat of strided views along its leading axis copies each piece over its own extent, in WebAssembly', () => {
     // Rows 0–63 of a's first 32 columns, then rows 0–95 of b's: pieces of 2048 and 3072 elements
     // in rows of 32. Each is one heapCopy of its own box (a piece copied over the whole result's
