@@ -104,26 +104,29 @@ export class ArrayPool {
       // Only a free array of the heap serves; others stay in the pool for other requests.
       const heap = cpuHeap()!;
       const i = list.findIndex((a) => heap.holds(a));
-      if (i < 0) {
-        this.allocations++;
-        return newArray(dtype, length, shared, true);
+      if (i >= 0) return this.reused(list.splice(i, 1)[0]!);
+    } else {
+      for (let a = list?.pop(); a; a = list!.pop()) {
+        // Made before threads were on: left to the garbage collector, so threaded kernels get shared arrays.
+        if (!shared || isShared(a)) return this.reused(a);
+        this.taken(a);
       }
-      const [a] = list.splice(i, 1);
-      this.freeArrays--;
-      this.freeBytes -= length * bytesPerElement(dtype);
-      this.reuses++;
-      return a!;
-    }
-    for (let reused = list?.pop(); reused; reused = list!.pop()) {
-      this.freeArrays--;
-      this.freeBytes -= length * bytesPerElement(dtype);
-      // Made before threads were on: left to the garbage collector, so threaded kernels get shared arrays.
-      if (shared && !isShared(reused)) continue;
-      this.reuses++;
-      return reused;
     }
     this.allocations++;
     return newArray(dtype, length, shared, held);
+  }
+
+  /** `a`, just taken off its free list, counted out of the free arrays. */
+  private taken(a: TypedArray): void {
+    this.freeArrays--;
+    this.freeBytes -= a.byteLength;
+  }
+
+  /** `a`, just taken off its free list, handed out again. */
+  private reused(a: TypedArray): TypedArray {
+    this.taken(a);
+    this.reuses++;
+    return a;
   }
 
   /** An array of `length` zeros. */

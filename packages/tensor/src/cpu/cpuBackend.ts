@@ -285,9 +285,8 @@ function copyBlock(dst: TypedArray, at: number, src: TypedArray, from: number, l
 /**
  * `out` (dense, of `shape`) = the concatenation along `axis` of dense pieces: piece k of extent
  * `extents[k]` along the axis, read from `offsets[k]` of `pieces[k]`. Each piece is one strided
- * copy (its runs, one per row of the axes before `axis`, into theirs in `out`): in WebAssembly
- * where stridedCopyWasm can (both arrays in the heap, enough elements), else a block copy per run
- * (eager and compiled concats).
+ * copy (stridedCopyInto: its runs, one per row of the axes before `axis`, into theirs in `out`;
+ * in WebAssembly where both arrays lie in the heap), for eager and compiled concats.
  */
 export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: readonly TypedArray[], offsets: readonly number[], extents: readonly number[]): void {
   const { outer, inner } = blocks(shape, axis);
@@ -297,9 +296,7 @@ export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: 
     const w = extents[k]! * inner;
     const src = pieces[k]!;
     const from = offsets[k]!;
-    if (!stridedCopyWasm(src, from, [w, 1], [outer, w], out, col, [outRow, 1])) {
-      for (let o = 0; o < outer; o++) copyBlock(out, o * outRow + col, src, from + o * w, w);
-    }
+    stridedCopyInto(src, from, [w, 1], [outer, w], out, col, [outRow, 1]);
     col += w;
   }
 }

@@ -632,13 +632,11 @@ export class ThreadPool {
     const { ctl, counter } = this;
     const tag = this.open();
     ctl[KIND] = 0;
-    for (let i = 0; i < JOB_FIELDS.length; i++) {
-      const value = job[JOB_FIELDS[i]!];
-      ctl[PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
-    }
-    for (let i = 0; i < PACK_FIELDS.length; i++) {
-      const value = job[PACK_FIELDS[i]!];
-      ctl[PACK_PARAMS + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+    for (const [fields, at] of [[JOB_FIELDS, PARAMS], [PACK_FIELDS, PACK_PARAMS]] as const) {
+      fields.forEach((field, i) => {
+        const value = job[field];
+        ctl[at + i] = typeof value === 'boolean' ? (value ? 1 : 0) : value;
+      });
     }
     ctl[PACKED] = 0;
     this.publish(tag);
