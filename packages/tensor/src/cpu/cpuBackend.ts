@@ -38,10 +38,14 @@ export interface CpuHandle {
    * array) is materialised for anything but a matmul. A matmul reads either kind in place where
    * its strides allow (CpuBackend.inPlace), else materialises it. An `alias` (a reshape of a
    * dense array or of an alias) is `base` itself in row-major order: every kernel reads it as
-   * dense storage, and it is never copied. `source` owns `base`, which goes back to the pool only
-   * once no view reads it; a view that is materialised (`dense`) drops it and becomes a plain handle.
+   * dense storage, and it is never copied. A `window` (an eager slice of a dense array, of an
+   * alias or of another window, and a reshape of a window where its strides allow) starts at
+   * `offset` of `base`; a concat or a pad copies it from there, a matmul reads it in place where
+   * its strides allow, anything else materialises it. `offset` is 0
+   * for the other kinds. `source` owns `base`, which goes back to the pool only once no view reads
+   * it; a view that is materialised (`dense`) drops it and becomes a plain handle.
    */
-  view: { kind: 'broadcast' | 'transpose' | 'alias'; base: TypedArray; strides: readonly number[]; source: CpuHandle } | null;
+  view: { kind: 'broadcast' | 'transpose' | 'alias' | 'window'; base: TypedArray; offset: number; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
   dtype: DType;
   freed: boolean;
@@ -261,6 +265,52 @@ function tiledCopy(src: TypedArray, offset: number, strides: readonly number[], 
 }
 
 /**
+ * The strides through which a view of `shape` (elements at Σ iₖ·`strides`ₖ) reads the same elements
+ * in row-major order of `newShape`, or null where no strides can (a reshape that merges axes the
+ * view does not step through contiguously: the columns of a window, then its rows). The view's
+ * axes are taken in runs that step through one another contiguously; each run must be covered
+ * exactly by consecutive axes of `newShape`, whose strides then step within the run. Axes of extent
+ * 1 read no stride (each gets one that steps like its neighbour's). PyTorch's `view` follows the
+ * same rule.
+ */
+export function reshapedStrides(shape: readonly number[], strides: readonly number[], newShape: readonly number[]): number[] | null {
+  if (sizeOf(shape) === 0) return sizeOf(newShape) === 0 ? stridesOf(newShape) : null;
+  const dims: number[] = [];
+  const steps: number[] = [];
+  shape.forEach((d, k) => {
+    if (d !== 1) {
+      dims.push(d);
+      steps.push(strides[k]!);
+    }
+  });
+  const out = new Array<number>(newShape.length);
+  let j = newShape.length - 1;
+  let stride = 1;
+  for (let i = dims.length - 1; i >= 0;) {
+    // Axes lo..i of the view: one contiguous run of `size` elements, the innermost stepping by steps[i].
+    let lo = i;
+    let size = dims[i]!;
+    while (lo > 0 && steps[lo - 1] === steps[lo]! * dims[lo]!) size *= dims[--lo]!;
+    stride = steps[i]!;
+    let covered = 1;
+    while (covered < size) {
+      if (j < 0) return null;
+      const d = newShape[j--]!;
+      out[j + 1] = stride;
+      covered *= d;
+      stride *= d;
+    }
+    if (covered !== size) return null;
+    i = lo - 1;
+  }
+  for (; j >= 0; j--) {
+    if (newShape[j] !== 1) return null;
+    out[j] = stride;
+  }
+  return out;
+}
+
+/**
  * The strides through which a permute reads its contiguous row-major input of `shape`: output axis
  * k walks input axis perm[k]. The transpose view and the eager permute's copy both read by these.
  */
@@ -302,30 +352,13 @@ export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: 
 }
 
 /**
- * `out` (dense, of `outShape`, already zero: pad writes only the window) = dense `x` (of
- * `shape`, from `xOffset`) placed `before` elements into each axis: its rows (the last axis,
- * contiguous on both sides) one block each, the output position following the output strides
- * over the other axes (eager and compiled pads).
+ * `out` (dense, of `outShape`, already zero: pad writes only the window) = `x` (of `shape`, from
+ * `xOffset`, row-major unless `xStrides` say otherwise: an eager window) placed `before` elements
+ * into each axis, by one strided copy (eager and compiled pads).
  */
-export function padInto(out: TypedArray, outShape: Shape, before: readonly number[], x: TypedArray, xOffset: number, shape: Shape): void {
-  const n = sizeOf(shape);
-  if (n === 0) return;
+export function padInto(out: TypedArray, outShape: Shape, before: readonly number[], x: TypedArray, xOffset: number, shape: Shape, xStrides: readonly number[] = stridesOf(shape)): void {
   const st = stridesOf(outShape);
-  const rank = shape.length;
-  const row = rank === 0 ? 1 : shape[rank - 1]!;
-  const idx = new Array<number>(rank).fill(0);
-  let pos = before.reduce((acc, s, i) => acc + s * st[i]!, 0);
-  if (stridedCopyWasm(x, xOffset, stridesOf(shape), shape, out, pos, st)) return;
-  for (let i = 0; i < n; i += row) {
-    copyBlock(out, pos, x, xOffset + i, row);
-    for (let d = rank - 2; d >= 0; d--) {
-      idx[d]!++;
-      pos += st[d]!;
-      if (idx[d]! < shape[d]!) break;
-      pos -= st[d]! * shape[d]!;
-      idx[d] = 0;
-    }
-  }
+  stridedCopyInto(x, xOffset, xStrides, shape, out, before.reduce((acc, s, i) => acc + s * st[i]!, 0), st);
 }
 
 /**
@@ -354,9 +387,13 @@ function blocks(shape: Shape, axis: number): { outer: number; inner: number } {
   return { outer: sizeOf(shape.slice(0, axis)), inner: sizeOf(shape.slice(axis + 1)) };
 }
 
-/** A matmul operand as the product reads it: its array, the elements between batch entries (0: shared), stored transposed or not. */
+/**
+ * A matmul operand as the product reads it: its array, where its first matrix starts, the
+ * elements between batch entries (0: shared), stored transposed or not.
+ */
 interface MatmulOperand {
   readonly data: Float32Array | Float64Array;
+  readonly offset: number;
   readonly stride: number;
   readonly transposed: boolean;
 }
@@ -423,7 +460,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     if (view.kind === 'alias') return view.base;
     assertAllocatable(h.shape, `${where} (copying its ${view.kind} view operand densely)`);
     const data = this.allocate(h.dtype, sizeOf(h.shape));
-    stridedCopy(view.base, 0, view.strides, h.shape, data);
+    stridedCopy(view.base, view.offset, view.strides, h.shape, data);
     h.data = data;
     h.bytes = data.length * bytesPerElement(h.dtype);
     this.liveBytes += h.bytes;
@@ -434,14 +471,15 @@ export class CpuBackend implements Backend<CpuHandle> {
     return data;
   }
 
-  /** True for an alias, or a broadcast or transpose view not yet materialised: `execute` copied nothing. */
+  /** True for an alias, or a broadcast, transpose or window view not yet materialised: `execute` copied nothing. */
   isView(h: CpuHandle): boolean {
     return h.view !== null;
   }
 
   private operand(h: CpuHandle, where: string): EagerOperand {
-    // A transpose is read dense: the fast elementwise kernels read row-major operands.
-    if (!h.data && h.view?.kind === 'transpose') this.dense(h, where);
+    // A transpose or a window is read dense: the fast elementwise kernels read row-major operands
+    // (and broadcasts through strides, from the array's start).
+    if (!h.data && (h.view?.kind === 'transpose' || h.view?.kind === 'window')) this.dense(h, where);
     if (h.data || !h.view) return { arr: h.data!, strides: null, dtype: h.dtype };
     return h.view.kind === 'alias' ? { arr: h.view.base, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
   }
@@ -461,10 +499,35 @@ export class CpuBackend implements Backend<CpuHandle> {
     return x.data ? x : x.view?.kind === 'alias' ? x.view.source : null;
   }
 
-  /** A view of `source`'s array (kept from the pool while the view lives), holding no bytes. */
-  private newView(kind: NonNullable<CpuHandle['view']>['kind'], source: CpuHandle, strides: readonly number[], shape: readonly number[], dtype: DType): CpuHandle {
+  /** A view of `source`'s array from `offset` (kept from the pool while the view lives), holding no bytes. */
+  private newView(kind: NonNullable<CpuHandle['view']>['kind'], source: CpuHandle, strides: readonly number[], shape: readonly number[], dtype: DType, offset = 0): CpuHandle {
     source.readers++;
-    return { data: null, view: { kind, base: source.data!, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+    return { data: null, view: { kind, base: source.data!, offset, strides, source }, shape: [...shape], dtype, freed: false, bytes: 0, readers: 0 };
+  }
+
+  /**
+   * An eager slice as a window of its input's array (null where the input is a broadcast or
+   * transpose view, which the slice copies as before): nothing is copied, as a slice in PyTorch or
+   * NumPy. The window keeps the whole source array from the pool while it lives.
+   */
+  private sliceView(x: CpuHandle, starts: readonly number[], shape: readonly number[], dtype: DType): CpuHandle | null {
+    const dense = CpuBackend.denseSource(x);
+    const window = !dense && x.view?.kind === 'window' ? x.view : null;
+    if (!dense && !window) return null;
+    const strides = window ? window.strides : stridesOf(x.shape);
+    let offset = window ? window.offset : 0;
+    for (let i = 0; i < starts.length; i++) offset += starts[i]! * strides[i]!;
+    // A window of no elements reads none: its offset may lie past the end of an empty source.
+    if (sizeOf(shape) === 0) offset = 0;
+    return this.newView('window', window ? window.source : dense!, strides, shape, dtype, offset);
+  }
+
+  /** A reshape (or stopGradient) of a window as a window, where its strides allow (reshapedStrides); else null. */
+  private reshapedWindow(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle | null {
+    const view = x.view;
+    if (x.data || view?.kind !== 'window') return null;
+    const strides = reshapedStrides(x.shape, view.strides, shape);
+    return strides && this.newView('window', view.source, strides, shape, dtype, view.offset);
   }
 
   /**
@@ -483,8 +546,9 @@ export class CpuBackend implements Backend<CpuHandle> {
   /**
    * How a matmul reads view `h` (a batch of rows × cols matrices) in place, from its strides: each
    * matrix stored row-major or transposed (a transpose view, or a broadcast of one), and the batch
-   * either shared (stride 0 on every batch axis: a broadcast operand, packed once) or one matrix
-   * after another. Null to read it dense (any other view, or a dense handle).
+   * one stride apart: 0 (a broadcast operand, shared: packed once), one matrix after another, or
+   * any other (a window of some rows of each matrix). Null to read it dense (any other view, or a
+   * dense handle).
    */
   private static inPlace(h: CpuHandle, rows: number, cols: number): MatmulOperand | null {
     if (h.data || !h.view) return null;
@@ -497,22 +561,25 @@ export class CpuBackend implements Backend<CpuHandle> {
     if ((colStride ?? 1) === 1 && (rowStride ?? cols) === cols) transposed = false;
     else if ((rowStride ?? 1) === 1 && (colStride ?? rows) === rows) transposed = true;
     else return null;
-    const matrix = rows * cols;
-    let shared = true;
-    let packed = true;
-    for (let i = r - 3, next = matrix; i >= 0; i--) {
+    // The batch axes (those of extent > 1) must step through one another as one axis does.
+    let stride: number | null = null;
+    let next = 0;
+    for (let i = r - 3; i >= 0; i--) {
       const d = h.shape[i]!;
       if (d === 1) continue;
-      if (s[i] !== 0) shared = false;
-      if (s[i] !== next) packed = false;
+      if (stride === null) stride = next = s[i]!;
+      else if (s[i] !== next) return null;
       next *= d;
     }
-    if (!shared && !packed) return null;
-    return { data: h.view.base as Float32Array | Float64Array, stride: shared ? 0 : matrix, transposed };
+    return { data: h.view.base as Float32Array | Float64Array, offset: h.view.offset, stride: stride ?? rows * cols, transposed };
   }
 
-  /** expand as a view: stretched axes get stride 0 (composing with an input that is a view). */
+  /**
+   * expand as a view: stretched axes get stride 0 (composing with an input that is a view; a
+   * window is copied densely first, as broadcasts are read from their array's start).
+   */
   private expandView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle {
+    if (!x.data && x.view?.kind === 'window') this.dense(x, 'expand');
     const source = x.data || !x.view ? x : x.view.source;
     const inStrides = x.data || !x.view ? stridesOf(x.shape) : x.view.strides;
     return this.newView('broadcast', source, shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!)), shape, dtype);
@@ -528,11 +595,11 @@ export class CpuBackend implements Backend<CpuHandle> {
     const k = a.shape[r - 1]!;
     const n = b.shape[r - 1]!;
     const batch = sizeOf(a.shape.slice(0, -2));
-    const A = CpuBackend.inPlace(a, m, k) ?? { data: this.dense(a, 'matmul') as Float32Array | Float64Array, stride: m * k, transposed: false };
-    const B = CpuBackend.inPlace(b, k, n) ?? { data: this.dense(b, 'matmul') as Float32Array | Float64Array, stride: k * n, transposed: false };
+    const A = CpuBackend.inPlace(a, m, k) ?? { data: this.dense(a, 'matmul') as Float32Array | Float64Array, offset: 0, stride: m * k, transposed: false };
+    const B = CpuBackend.inPlace(b, k, n) ?? { data: this.dense(b, 'matmul') as Float32Array | Float64Array, offset: 0, stride: k * n, transposed: false };
     const options = A.transposed ? (B.transposed ? TRANSPOSED_BOTH : TRANSPOSED_A) : B.transposed ? TRANSPOSED_B : undefined;
     // One call for the whole batch: the kernels split it across threads as one job.
-    matmulBatchedInto(batch, A.data, 0, A.stride, B.data, 0, B.stride, out, 0, m, n, k, options);
+    matmulBatchedInto(batch, A.data, A.offset, A.stride, B.data, B.offset, B.stride, out, 0, m, n, k, options);
   }
 
   upload(data: TypedArray, shape: Shape, dtype: DType): CpuHandle {
@@ -606,8 +673,12 @@ export class CpuBackend implements Backend<CpuHandle> {
   execute<P extends Primitive>(prim: P, inputs: readonly CpuHandle[], params: PrimitiveParams[P], info: OutputInfo): CpuHandle {
     if (prim === 'expand') return this.expandView(inputs[0]!, info.shape, info.dtype);
     if (prim === 'reshape' || prim === 'stopGradient') {
-      const alias = this.aliasView(inputs[0]!, info.shape, info.dtype);
+      const alias = this.aliasView(inputs[0]!, info.shape, info.dtype) ?? this.reshapedWindow(inputs[0]!, info.shape, info.dtype);
       if (alias) return alias;
+    }
+    if (prim === 'slice') {
+      const window = this.sliceView(inputs[0]!, (params as PrimitiveParams['slice']).starts, info.shape, info.dtype);
+      if (window) return window;
     }
     if (prim === 'permute') {
       const view = this.transposeView(inputs[0]!, (params as PrimitiveParams['permute']).perm, info.shape, info.dtype);
@@ -654,7 +725,28 @@ export class CpuBackend implements Backend<CpuHandle> {
     // Materialised in place first, the view would hold a second copy of the same values for as
     // long as it lives (the view's size, however small its source).
     if ((prim === 'reshape' || prim === 'stopGradient') && !x.data && x.view && x.view.kind !== 'alias') {
-      stridedCopy(x.view.base, 0, x.view.strides, x.shape, out);
+      stridedCopy(x.view.base, x.view.offset, x.view.strides, x.shape, out);
+      return;
+    }
+    // A pad copies a window straight from its array (an eager conv's backward pass pads each
+    // tap's slice of the columns' gradient).
+    if (prim === 'pad' && !x.data && x.view?.kind === 'window') {
+      padInto(out, info.shape, (params as PrimitiveParams['pad']).before, x.view.base, x.view.offset, x.shape, x.view.strides);
+      return;
+    }
+    // A concat copies each window straight from its array (the taps of an eager conv from the
+    // padded image), and dense pieces as they are; a broadcast or transpose piece is copied
+    // densely first, as by every other op.
+    if (prim === 'concat' && inputs.some((h) => !h.data && h.view?.kind === 'window')) {
+      const { axis } = params as PrimitiveParams['concat'];
+      const outStrides = stridesOf(info.shape);
+      let at = 0;
+      for (const h of inputs) {
+        const window = !h.data && h.view?.kind === 'window' ? h.view : null;
+        const src = window ? window.base : this.dense(h, prim);
+        stridedCopyInto(src, window ? window.offset : 0, window ? window.strides : stridesOf(h.shape), h.shape, out, at * outStrides[axis]!, outStrides);
+        at += h.shape[axis]!;
+      }
       return;
     }
     // Past elementwise ops, matmuls and reductions of broadcasts every kernel reads dense
