@@ -137,8 +137,9 @@ export class ProgramTrace extends Trace implements KeyObserver {
     const v = this.builder.newVar(t.shape, t.dtype);
     let snapshot: Tensor | null = null;
     if (!byReference && t._id >= this.firstTracedId) {
-      // Made during tracing (a host constant, say): its storage may be freed before the program
-      // runs, so the program keeps its own copy.
+      // Made during tracing (a host constant, say): the tensor may be disposed before the program
+      // runs, so the program keeps a handle of its own (on the CPU an alias or a view of the same
+      // storage, which stays allocated while the program holds it).
       const backend = getBackend(t.device);
       const h = backend.execute('stopGradient', [t._handle!], {}, { shape: [...t.shape], dtype: t.dtype });
       snapshot = keep(Tensor._fromHandle(h, t.shape, t.dtype, backend));

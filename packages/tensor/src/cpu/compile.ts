@@ -225,9 +225,9 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
   }
 
   /**
-   * An input's array, as `dense` gives it; an input that is a broadcast or transpose view is
-   * copied densely first (once: the handle keeps the copy), which is reported to the profiler
-   * as `dense_input<i>` with the distinct elements it reads and the elements it writes.
+   * An input's array, as `dense` gives it; an input that is a broadcast, transpose or window
+   * view is copied densely first (once: the handle keeps the copy), which is reported to the
+   * profiler as `dense_input<i>` with the distinct elements it reads and the elements it writes.
    */
   private denseProfiled(session: ProfileSession, h: CpuHandle, index: number): TypedArray {
     const view = h.view;

@@ -1,14 +1,16 @@
 // The CPU backend: TypeScript over typed arrays, float32 and float64 (and int32/bool). It is the
-// reference every other backend is tested against: storage is contiguous row-major, slices,
-// pads and most permutes copy, reductions accumulate in float64. Views are there for speed, and
-// values never change in place, so a view may share its source's array. Expand (how every scalar
-// and bias operand reaches a binary op) makes a broadcast view that elementwise kernels read
-// through zero strides; a permute swapping the last two axes makes a transpose view; a reshape
-// of a dense array is an alias that every kernel reads as dense storage; a matmul reads a
-// broadcast or transpose view in place where its strides allow (a transposed matrix, a batch
-// broadcast), a reduction (sum, max, argmax...) reads a broadcast view through its strides, a
-// reshape copies a view into its result (the view stays one), and any other consumer
-// materialises them. Elementwise ops, casts and reductions run generated
+// reference every other backend is tested against: storage is contiguous row-major, pads and
+// most permutes copy, reductions accumulate in float64. Views are there for speed, and values
+// never change in place, so a view may share its source's array. Expand (how every scalar and
+// bias operand reaches a binary op) makes a broadcast view that elementwise kernels read through
+// zero strides; a permute swapping the last two axes makes a transpose view; a slice makes a
+// window (its source's array at an offset, through strides); a reshape of a dense array is an
+// alias that every kernel reads as dense storage, and of a window a window where strides allow.
+// A matmul reads a view in place where its strides allow (a transposed matrix, a batch
+// broadcast, whole rows of a window), elementwise kernels read a window that is one row-major
+// run in place, a reduction (sum, max, argmax...) reads a broadcast view through its strides, a
+// concat or a pad copies windows straight from their source, a reshape copies a view it cannot
+// alias into its result (the view stays one), and any other consumer materialises them. Elementwise ops, casts and reductions run generated
 // loops (eagerKernels.ts), the same JavaScript from the same expression table that compiled
 // programs (compile.ts) fuse; arrays come from a pool by size class.
 
@@ -264,6 +266,17 @@ function tiledCopy(src: TypedArray, offset: number, strides: readonly number[], 
   }
 }
 
+/** Whether a view of `shape` through `strides` reads one row-major run (axes of extent 1 read no stride). */
+function isRowMajor(shape: readonly number[], strides: readonly number[]): boolean {
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] === 1) continue;
+    if (strides[i] !== step) return false;
+    step *= shape[i]!;
+  }
+  return true;
+}
+
 /**
  * The strides through which a view of `shape` (elements at Σ iₖ·`strides`ₖ) reads the same elements
  * in row-major order of `newShape`, or null where no strides can (a reshape that merges axes the
@@ -447,8 +460,8 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   /**
-   * The handle's values as a contiguous array, materialising (once) a broadcast or transpose
-   * view; a materialised view no longer reads its source, which goes back to the pool if nothing
+   * The handle's values as a contiguous array, materialising (once) a broadcast, transpose or
+   * window view; a materialised view no longer reads its source, which goes back to the pool if nothing
    * else holds it. An alias gives its source's array itself, which other handles read too: the
    * array is for reading only (no kernel writes into an input). A view of more elements than a
    * tensor holds (an expand to 2^33 elements, which holds none) is a RangeError naming `where`,
@@ -477,17 +490,22 @@ export class CpuBackend implements Backend<CpuHandle> {
   }
 
   private operand(h: CpuHandle, where: string): EagerOperand {
-    // A transpose or a window is read dense: the fast elementwise kernels read row-major operands
-    // (and broadcasts through strides, from the array's start).
-    if (!h.data && (h.view?.kind === 'transpose' || h.view?.kind === 'window')) this.dense(h, where);
+    // A transpose, and a window whose elements are not one row-major run, are read dense: the fast
+    // elementwise kernels read row-major operands (and broadcasts through strides).
+    const view = h.data ? null : h.view;
+    if (view && (view.kind === 'transpose' || (view.kind === 'window' && !isRowMajor(h.shape, view.strides)))) this.dense(h, where);
     if (h.data || !h.view) return { arr: h.data!, strides: null, dtype: h.dtype };
-    return h.view.kind === 'alias' ? { arr: h.view.base, strides: null, dtype: h.dtype } : { arr: h.view.base, strides: h.view.strides, dtype: h.dtype };
+    const { kind, base, offset, strides } = h.view;
+    if (kind === 'alias') return { arr: base, strides: null, dtype: h.dtype };
+    // A row-major window is its run of the source's array; a broadcast of a window reads from its start.
+    if (kind === 'window') return { arr: base.subarray(offset, offset + sizeOf(h.shape)), strides: null, dtype: h.dtype };
+    return { arr: offset === 0 ? base : base.subarray(offset), strides, dtype: h.dtype };
   }
 
   /**
    * A reshape (or stopGradient) of a dense array or of an alias, as an alias of the same array:
-   * the same elements in the same row-major order, so nothing is copied. Null for a broadcast or
-   * transpose view, which the copy materialises.
+   * the same elements in the same row-major order, so nothing is copied. Null for a view (a
+   * window may stay one, reshapedWindow; the others the copy materialises).
    */
   private aliasView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle | null {
     const source = CpuBackend.denseSource(x);
@@ -574,20 +592,16 @@ export class CpuBackend implements Backend<CpuHandle> {
     return { data: h.view.base as Float32Array | Float64Array, offset: h.view.offset, stride: stride ?? rows * cols, transposed };
   }
 
-  /**
-   * expand as a view: stretched axes get stride 0 (composing with an input that is a view; a
-   * window is copied densely first, as broadcasts are read from their array's start).
-   */
+  /** expand as a view: stretched axes get stride 0 (composing with an input that is a view, at its offset). */
   private expandView(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle {
-    if (!x.data && x.view?.kind === 'window') this.dense(x, 'expand');
-    const source = x.data || !x.view ? x : x.view.source;
-    const inStrides = x.data || !x.view ? stridesOf(x.shape) : x.view.strides;
-    return this.newView('broadcast', source, shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!)), shape, dtype);
+    const view = x.data ? null : x.view;
+    const inStrides = view ? view.strides : stridesOf(x.shape);
+    return this.newView('broadcast', view ? view.source : x, shape.map((d, i) => (x.shape[i] === 1 && d !== 1 ? 0 : inStrides[i]!)), shape, dtype, view ? view.offset : 0);
   }
 
   /**
    * out = a·b over the batch: a view whose strides the product can follow (CpuBackend.inPlace: a
-   * transpose, a batch broadcast) is read in place, anything else dense.
+   * transpose, a batch broadcast, whole rows of a window) is read in place, anything else dense.
    */
   private matmul(a: CpuHandle, b: CpuHandle, out: Float32Array | Float64Array): void {
     const r = a.shape.length;
@@ -715,12 +729,13 @@ export class CpuBackend implements Backend<CpuHandle> {
     // A reduction reads a broadcast view through its strides: its dense copy (as large as the
     // view, however small the source and the result) would only be read once, in the same order.
     if ((isReduce(prim) || isArgReduce(prim)) && !x.data && x.view?.kind === 'broadcast') {
-      const { base, strides } = x.view;
+      const { offset, strides } = x.view;
+      const base = offset === 0 ? x.view.base : x.view.base.subarray(offset);
       if (isReduce(prim)) reduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['sum']).axes, out, strides);
       else argReduceInto(prim, base, x.dtype, x.shape, (params as PrimitiveParams['argmax']).axis, out, strides);
       return;
     }
-    // A reshape of a broadcast or transpose view (argmax and argmin over all elements flatten
+    // A reshape of a view that is not an alias (argmax and argmin over all elements flatten
     // their input first) is its dense copy: made straight into the result, the view stays a view.
     // Materialised in place first, the view would hold a second copy of the same values for as
     // long as it lives (the view's size, however small its source).
