@@ -10,9 +10,10 @@
 // broadcast, whole rows of a window), elementwise kernels read a window that is one row-major
 // run in place, a reduction (sum, max, argmax...) reads a broadcast view through its strides, a
 // concat or a pad copies windows straight from their source, a reshape copies a view it cannot
-// alias into its result (the view stays one), and any other consumer materialises them. Elementwise ops, casts and reductions run generated
-// loops (eagerKernels.ts), the same JavaScript from the same expression table that compiled
-// programs (compile.ts) fuse; arrays come from a pool by size class.
+// alias into its result (the view stays one), and any other consumer materialises them.
+// Elementwise ops, casts and reductions run generated loops (eagerKernels.ts), the same
+// JavaScript from the same expression table that compiled programs (compile.ts) fuse; arrays come
+// from a pool by size class.
 
 import type { Backend, BackendMemory } from '../backend.js';
 import { type DType, type TypedArray, bytesPerElement } from '../dtype.js';
@@ -43,9 +44,10 @@ export interface CpuHandle {
    * dense storage, and it is never copied. A `window` (an eager slice of a dense array, of an
    * alias or of another window, and a reshape of a window where its strides allow) starts at
    * `offset` of `base`; a concat or a pad copies it from there, a matmul reads it in place where
-   * its strides allow, anything else materialises it. `offset` is 0
-   * for the other kinds. `source` owns `base`, which goes back to the pool only once no view reads
-   * it; a view that is materialised (`dense`) drops it and becomes a plain handle.
+   * its strides allow, an elementwise kernel where it is one row-major run, anything else
+   * materialises it. A broadcast of a window starts at its offset too; other views at 0. `source`
+   * owns `base`, which goes back to the pool only once no view reads it; a view that is
+   * materialised (`dense`) drops it and becomes a plain handle.
    */
   view: { kind: 'broadcast' | 'transpose' | 'alias' | 'window'; base: TypedArray; offset: number; strides: readonly number[]; source: CpuHandle } | null;
   shape: readonly number[];
@@ -461,8 +463,8 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /**
    * The handle's values as a contiguous array, materialising (once) a broadcast, transpose or
-   * window view; a materialised view no longer reads its source, which goes back to the pool if nothing
-   * else holds it. An alias gives its source's array itself, which other handles read too: the
+   * window view; a materialised view no longer reads its source, which goes back to the pool if
+   * nothing else holds it. An alias gives its source's array itself, which other handles read too: the
    * array is for reading only (no kernel writes into an input). A view of more elements than a
    * tensor holds (an expand to 2^33 elements, which holds none) is a RangeError naming `where`,
    * the op that needed the copy.
