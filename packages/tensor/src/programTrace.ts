@@ -138,8 +138,9 @@ export class ProgramTrace extends Trace implements KeyObserver {
     let snapshot: Tensor | null = null;
     if (!byReference && t._id >= this.firstTracedId) {
       // Made during tracing (a host constant, say): the tensor may be disposed before the program
-      // runs, so the program keeps a handle of its own (on the CPU an alias or a view of the same
-      // storage, which stays allocated while the program holds it).
+      // runs, so the program keeps a handle of its own (on the CPU an alias or a window of the
+      // same storage, which stays allocated while the program holds it, or a dense copy of a
+      // broadcast or transpose view).
       const backend = getBackend(t.device);
       const h = backend.execute('stopGradient', [t._handle!], {}, { shape: [...t.shape], dtype: t.dtype });
       snapshot = keep(Tensor._fromHandle(h, t.shape, t.dtype, backend));

@@ -36,7 +36,7 @@ export interface CpuHandle {
   /** Contiguous row-major values; null for a view until something needs it dense. */
   data: TypedArray | null;
   /**
-   * A view: element i₀…iₙ is base[Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
+   * A view: element i₀…iₙ is base[offset + Σ iₖ·strides[k]]. A `broadcast` (from expand) has stride 0 on
    * stretched axes; a `transpose` (an eager permute swapping the last two axes of a dense float
    * array) is materialised for anything but a matmul. A matmul reads either kind in place where
    * its strides allow (CpuBackend.inPlace), else materialises it. An `alias` (a reshape of a
