@@ -1112,6 +1112,49 @@ export function isContiguous(view: StridedView): boolean {
 }
 
 /**
+ * The strides through which a view of `shape` (elements at Σ iₖ·`strides`ₖ from its offset) reads
+ * the same elements in row-major order of `out`, or null where no strides can: a reshape that
+ * regroups axes the view does not step through contiguously (a window's columns, then its rows).
+ * Axes of extent 1 read nothing and get stride 0. For the fusion's views of stored values and the
+ * CPU backend's eager windows alike (PyTorch's `view` follows the same rule).
+ */
+export function reshapedStrides(shape: readonly number[], strides: readonly number[], out: readonly number[]): number[] | null {
+  // An empty reshape reads nothing: any strides serve (the grouping below needs nonzero extents).
+  if (sizeOf(out) === 0) return stridesOf(out);
+  // Pair groups of non-unit axes with equal products; within a group the old axes must step
+  // contiguously relative to each other, and the new axes then split the group's span.
+  const inAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+  const outAxes = out.map((_, i) => i).filter((i) => out[i] !== 1);
+  const result = out.map(() => 0);
+  let i = 0;
+  let j = 0;
+  while (i < inAxes.length || j < outAxes.length) {
+    const ig = [inAxes[i++]!];
+    const og = [outAxes[j++]!];
+    let pi = shape[ig[0]!]!;
+    let po = out[og[0]!]!;
+    while (pi !== po) {
+      if (pi < po) {
+        ig.push(inAxes[i++]!);
+        pi *= shape[ig[ig.length - 1]!]!;
+      } else {
+        og.push(outAxes[j++]!);
+        po *= out[og[og.length - 1]!]!;
+      }
+    }
+    for (let k = 0; k + 1 < ig.length; k++) {
+      if (strides[ig[k]!] !== strides[ig[k + 1]!]! * shape[ig[k + 1]!]!) return null;
+    }
+    let stride = strides[ig[ig.length - 1]!]!;
+    for (let k = og.length - 1; k >= 0; k--) {
+      result[og[k]!] = stride;
+      stride *= out[og[k]!]!;
+    }
+  }
+  return result;
+}
+
+/**
  * The view a movement equation (reshape, expand, permute, slice, stopGradient) makes of a strided
  * view of its input, or null when a reshape regroups axes that are not laid out contiguously
  * relative to each other (then the input must be stored afresh first).
@@ -1132,39 +1175,8 @@ export function viewAfter(eq: Equation, input: StridedView): StridedView | null 
       return { shape: out, strides: input.strides, offset: input.offset + starts.reduce((a, st, i) => a + st * input.strides[i]!, 0) };
     }
     case 'reshape': {
-      // An empty reshape reads nothing: any strides serve (the grouping below needs nonzero extents).
-      if (sizeOf(out) === 0) return { shape: out, strides: stridesOf(out), offset: input.offset };
-      // Pair groups of non-unit axes with equal products; within a group the old axes must step
-      // contiguously relative to each other, and the new axes then split the group's span.
-      const inAxes = input.shape.map((_, i) => i).filter((i) => input.shape[i] !== 1);
-      const outAxes = out.map((_, i) => i).filter((i) => out[i] !== 1);
-      const strides = out.map(() => 0);
-      let i = 0;
-      let j = 0;
-      while (i < inAxes.length || j < outAxes.length) {
-        const ig = [inAxes[i++]!];
-        const og = [outAxes[j++]!];
-        let pi = input.shape[ig[0]!]!;
-        let po = out[og[0]!]!;
-        while (pi !== po) {
-          if (pi < po) {
-            ig.push(inAxes[i++]!);
-            pi *= input.shape[ig[ig.length - 1]!]!;
-          } else {
-            og.push(outAxes[j++]!);
-            po *= out[og[og.length - 1]!]!;
-          }
-        }
-        for (let k = 0; k + 1 < ig.length; k++) {
-          if (input.strides[ig[k]!] !== input.strides[ig[k + 1]!]! * input.shape[ig[k + 1]!]!) return null;
-        }
-        let stride = input.strides[ig[ig.length - 1]!]!;
-        for (let k = og.length - 1; k >= 0; k--) {
-          strides[og[k]!] = stride;
-          stride *= out[og[k]!]!;
-        }
-      }
-      return { shape: out, strides, offset: input.offset };
+      const strides = reshapedStrides(input.shape, input.strides, out);
+      return strides && { shape: out, strides, offset: input.offset };
     }
   }
   return null;

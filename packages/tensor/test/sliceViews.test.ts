@@ -11,14 +11,16 @@ import {
 import { jit } from '@scorch/autograd';
 import { heapCopiesMade, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import { untilWorkerChunk } from './workerChunks.js';
-import { reshapedStrides, stridedCopy } from '../src/cpu/cpuBackend.js';
+import { stridedCopy } from '../src/cpu/cpuBackend.js';
+import { reshapedStrides } from '../src/fusion.js';
+import { bitsOf } from './reference.js';
 
 const cpu = (): CpuBackend => getBackend('cpu') as CpuBackend;
 const handle = (t: Tensor): CpuHandle => t._handle as CpuHandle;
 const isWindow = (t: Tensor): boolean => handle(t).view?.kind === 'window';
 
-/** Each value as text that tells NaN, −0 and every float apart. */
-const bits = (t: Tensor): string[] => Array.from(t.dataSync(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
+/** A tensor's bytes (NaN, −0 and every float told apart). */
+const bits = (t: Tensor): number[] => bitsOf(t.dataSync());
 
 /** A dense tensor of the same values, dtype and shape (made from its read-out copy). */
 const denseCopy = (t: Tensor): Tensor => tensor(t.dataSync(), { shape: t.shape, dtype: t.dtype });
@@ -41,7 +43,7 @@ describe('CPU eager slices are windows of their source', () => {
     x.dispose();
     // The window still reads x's array: its 16 KiB stay live (and counted) until the window goes.
     expect(memory().bytes).toBe(before.bytes);
-    expect(bits(s)).toEqual(Array.from({ length: 16 * 64 }, (_, i) => String(Math.fround(Math.sin(8 * 64 + i) * 10 ** (((8 * 64 + i) % 7) - 3)))));
+    expect(bits(s)).toEqual(bitsOf(Float32Array.from({ length: 16 * 64 }, (_, i) => Math.sin(8 * 64 + i) * 10 ** (((8 * 64 + i) % 7) - 3))));
     s.dispose();
     expect(memory().bytes).toBe(before.bytes - 64 * 64 * 4);
     expect(memory().buffers).toBe(before.buffers - 1);
@@ -170,7 +172,7 @@ describe('CPU eager slices are windows of their source', () => {
         return bits(matmul(narrow(a, 1, 5, 60), narrow(b, 0, 1, 3)));
       };
       const one = run(1);
-      let two: string[] = [];
+      let two: number[] = [];
       const { tries, chunks } = untilWorkerChunk(() => (two = run(2)));
       expect(chunks, `no worker chunk after ${tries} products`).toBeGreaterThan(0);
       expect(two).toEqual(one);
@@ -254,16 +256,16 @@ describe('CPU eager slices are windows of their source', () => {
   });
 });
 
-describe('reshapedStrides', () => {
-  it('splits and merges within contiguous runs only', () => {
+describe("reshapedStrides (fusion.ts: the fusion's views and the CPU's windows)", () => {
+  it('splits and merges within contiguous runs only; unit axes read no stride (0)', () => {
     // A [16, 64, 32, 32] window of a [16, 64, 34, 34] array, as an eager conv's tap, unsqueezed.
-    expect(reshapedStrides([16, 64, 32, 32], [73984, 1156, 34, 1], [16, 64, 1, 32, 32])).toEqual([73984, 1156, 1156, 34, 1]);
+    expect(reshapedStrides([16, 64, 32, 32], [73984, 1156, 34, 1], [16, 64, 1, 32, 32])).toEqual([73984, 1156, 0, 34, 1]);
     expect(reshapedStrides([16, 64, 32, 32], [73984, 1156, 34, 1], [1024, 32, 32])).toEqual([1156, 34, 1]);
     expect(reshapedStrides([16, 64, 32, 32], [73984, 1156, 34, 1], [16, 64, 1024])).toBeNull();
     expect(reshapedStrides([6, 4], [10, 1], [2, 3, 2, 2])).toEqual([30, 10, 2, 1]);
     expect(reshapedStrides([6, 4], [10, 1], [3, 8])).toBeNull();
     expect(reshapedStrides([1, 5, 1], [999, 3, 7], [5])).toEqual([3]);
-    expect(reshapedStrides([5], [3], [1, 5, 1, 1])).toEqual([15, 3, 3, 3]);
+    expect(reshapedStrides([5], [3], [1, 5, 1, 1])).toEqual([0, 3, 0, 0]);
     expect(reshapedStrides([0, 4], [4, 1], [2, 0, 2])).toEqual([0, 2, 1]);
   });
 

@@ -22,6 +22,7 @@ import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, is
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import type { Program } from '../program.js';
 import { fillRandom } from '../random.js';
+import { isContiguous, reshapedStrides } from '../fusion.js';
 import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
 import { CpuCompiledProgram } from './compile.js';
@@ -268,63 +269,6 @@ function tiledCopy(src: TypedArray, offset: number, strides: readonly number[], 
   }
 }
 
-/** Whether a view of `shape` through `strides` reads one row-major run (axes of extent 1 read no stride). */
-function isRowMajor(shape: readonly number[], strides: readonly number[]): boolean {
-  let step = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] === 1) continue;
-    if (strides[i] !== step) return false;
-    step *= shape[i]!;
-  }
-  return true;
-}
-
-/**
- * The strides through which a view of `shape` (elements at Σ iₖ·`strides`ₖ) reads the same elements
- * in row-major order of `newShape`, or null where no strides can (a reshape that merges axes the
- * view does not step through contiguously: the columns of a window, then its rows). The view's
- * axes are taken in runs that step through one another contiguously; each run must be covered
- * exactly by consecutive axes of `newShape`, whose strides then step within the run. Axes of extent
- * 1 read no stride (each gets one that steps like its neighbour's). PyTorch's `view` follows the
- * same rule.
- */
-export function reshapedStrides(shape: readonly number[], strides: readonly number[], newShape: readonly number[]): number[] | null {
-  if (sizeOf(shape) === 0) return sizeOf(newShape) === 0 ? stridesOf(newShape) : null;
-  const dims: number[] = [];
-  const steps: number[] = [];
-  shape.forEach((d, k) => {
-    if (d !== 1) {
-      dims.push(d);
-      steps.push(strides[k]!);
-    }
-  });
-  const out = new Array<number>(newShape.length);
-  let j = newShape.length - 1;
-  let stride = 1;
-  for (let i = dims.length - 1; i >= 0;) {
-    // Axes lo..i of the view: one contiguous run of `size` elements, the innermost stepping by steps[i].
-    let lo = i;
-    let size = dims[i]!;
-    while (lo > 0 && steps[lo - 1] === steps[lo]! * dims[lo]!) size *= dims[--lo]!;
-    stride = steps[i]!;
-    let covered = 1;
-    while (covered < size) {
-      if (j < 0) return null;
-      const d = newShape[j--]!;
-      out[j + 1] = stride;
-      covered *= d;
-      stride *= d;
-    }
-    if (covered !== size) return null;
-    i = lo - 1;
-  }
-  for (; j >= 0; j--) {
-    if (newShape[j] !== 1) return null;
-    out[j] = stride;
-  }
-  return out;
-}
-
 /**
  * The strides through which a permute reads its contiguous row-major input of `shape`: output axis
  * k walks input axis perm[k]. The transpose view and the eager permute's copy both read by these.
@@ -348,20 +292,25 @@ function copyBlock(dst: TypedArray, at: number, src: TypedArray, from: number, l
 }
 
 /**
- * `out` (dense, of `shape`) = the concatenation along `axis` of dense pieces: piece k of extent
- * `extents[k]` along the axis, read from `offsets[k]` of `pieces[k]`. Each piece is one strided
- * copy (stridedCopyInto: its runs, one per row of the axes before `axis`, into theirs in `out`;
- * in WebAssembly where both arrays lie in the heap), for eager and compiled concats.
+ * `out` (dense, of `shape`) = the concatenation along `axis` of pieces: piece k of extent
+ * `extents[k]` along the axis, read from `offsets[k]` of `pieces[k]`, row-major unless
+ * `strides[k]` is given (an eager window). Each piece is one strided copy (stridedCopyInto: a
+ * row-major piece's runs, one per row of the axes before `axis`, into theirs in `out`; in
+ * WebAssembly where both arrays lie in the heap), for eager and compiled concats.
  */
-export function concatInto(out: TypedArray, shape: Shape, axis: number, pieces: readonly TypedArray[], offsets: readonly number[], extents: readonly number[]): void {
+export function concatInto(
+  out: TypedArray, shape: Shape, axis: number, pieces: readonly TypedArray[], offsets: readonly number[], extents: readonly number[],
+  strides?: readonly (readonly number[] | null)[],
+): void {
   const { outer, inner } = blocks(shape, axis);
   const outRow = shape[axis]! * inner;
+  const outStrides = strides?.some((st) => st) ? stridesOf(shape) : null;
   let col = 0;
   for (let k = 0; k < pieces.length; k++) {
     const w = extents[k]! * inner;
-    const src = pieces[k]!;
-    const from = offsets[k]!;
-    stridedCopyInto(src, from, [w, 1], [outer, w], out, col, [outRow, 1]);
+    const st = strides?.[k];
+    if (st) stridedCopyInto(pieces[k]!, offsets[k]!, st, shape.map((d, i) => (i === axis ? extents[k]! : d)), out, col, outStrides!);
+    else stridedCopyInto(pieces[k]!, offsets[k]!, [w, 1], [outer, w], out, col, [outRow, 1]);
     col += w;
   }
 }
@@ -495,7 +444,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     // A transpose, and a window whose elements are not one row-major run, are read dense: the fast
     // elementwise kernels read row-major operands (and broadcasts through strides).
     const view = h.data ? null : h.view;
-    if (view && (view.kind === 'transpose' || (view.kind === 'window' && !isRowMajor(h.shape, view.strides)))) this.dense(h, where);
+    if (view && (view.kind === 'transpose' || (view.kind === 'window' && !isContiguous({ shape: h.shape, strides: view.strides, offset: view.offset })))) this.dense(h, where);
     if (h.data || !h.view) return { arr: h.data!, strides: null, dtype: h.dtype };
     const { kind, base, offset, strides } = h.view;
     if (kind === 'alias') return { arr: base, strides: null, dtype: h.dtype };
@@ -542,7 +491,17 @@ export class CpuBackend implements Backend<CpuHandle> {
     return this.newView('window', window ? window.source : dense!, strides, shape, dtype, offset);
   }
 
-  /** A reshape (or stopGradient) of a window as a window, where its strides allow (reshapedStrides); else null. */
+  /**
+   * Where a copy reads `h` from: a window at its offset of its source's array, through its
+   * strides; anything else as its dense array (materialising another view), row-major (strides null).
+   */
+  private copySource(h: CpuHandle, where: string): { arr: TypedArray; offset: number; strides: readonly number[] | null } {
+    const view = h.data ? null : h.view;
+    if (view?.kind === 'window') return { arr: view.base, offset: view.offset, strides: view.strides };
+    return { arr: this.dense(h, where), offset: 0, strides: null };
+  }
+
+  /** A reshape (or stopGradient) of a window as a window, where its strides allow (fusion.ts, reshapedStrides); else null. */
   private reshapedWindow(x: CpuHandle, shape: readonly number[], dtype: DType): CpuHandle | null {
     const view = x.view;
     if (x.data || view?.kind !== 'window') return null;
@@ -745,24 +704,17 @@ export class CpuBackend implements Backend<CpuHandle> {
       stridedCopy(x.view.base, x.view.offset, x.view.strides, x.shape, out);
       return;
     }
-    // A pad copies a window straight from its array (an eager conv's backward pass pads each
-    // tap's slice of the columns' gradient).
-    if (prim === 'pad' && !x.data && x.view?.kind === 'window') {
-      padInto(out, info.shape, (params as PrimitiveParams['pad']).before, x.view.base, x.view.offset, x.shape, x.view.strides);
-      return;
-    }
-    // A concat copies each window straight from its array (the taps of an eager conv from the
-    // padded image), and dense pieces as they are; a broadcast or transpose piece is copied
-    // densely first, as by every other op.
-    if (prim === 'concat' && inputs.some((h) => !h.data && h.view?.kind === 'window')) {
-      const { axis } = params as PrimitiveParams['concat'];
-      const outStrides = stridesOf(info.shape);
-      let at = 0;
-      for (const h of inputs) {
-        const window = !h.data && h.view?.kind === 'window' ? h.view : null;
-        const src = window ? window.base : this.dense(h, prim);
-        stridedCopyInto(src, window ? window.offset : 0, window ? window.strides : stridesOf(h.shape), h.shape, out, at * outStrides[axis]!, outStrides);
-        at += h.shape[axis]!;
+    // A pad and a concat copy each operand from where it lies: a window straight from its source
+    // (an eager conv's taps from the padded image; in its backward pass, each tap's slice of the
+    // columns' gradient), anything else from its dense array.
+    if (prim === 'pad' || prim === 'concat') {
+      const reads = inputs.map((h) => this.copySource(h, prim));
+      if (prim === 'pad') {
+        const r = reads[0]!;
+        padInto(out, info.shape, (params as PrimitiveParams['pad']).before, r.arr, r.offset, x.shape, r.strides ?? undefined);
+      } else {
+        const { axis } = params as PrimitiveParams['concat'];
+        concatInto(out, info.shape, axis, reads.map((r) => r.arr), reads.map((r) => r.offset), inputs.map((t) => t.shape[axis]!), reads.map((r) => r.strides));
       }
       return;
     }
@@ -797,15 +749,6 @@ export class CpuBackend implements Backend<CpuHandle> {
         const st = stridesOf(x.shape);
         const offset = starts.reduce((acc, s, i) => acc + s * st[i]!, 0);
         stridedCopy(xd, offset, st, info.shape, out);
-        return;
-      }
-      case 'pad': {
-        padInto(out, info.shape, (params as PrimitiveParams['pad']).before, xd, 0, x.shape);
-        return;
-      }
-      case 'concat': {
-        const { axis } = params as PrimitiveParams['concat'];
-        concatInto(out, info.shape, axis, data, inputs.map(() => 0), inputs.map((t) => t.shape[axis]!));
         return;
       }
       case 'gather':
