@@ -9,8 +9,10 @@ import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full, setCpuThreads,
+  memory,
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
+import { gatheredProductsMade, wasmThreads } from '../src/cpu/wasm/wasmMatmul.js';
 import { grad } from '@scorch/autograd';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
@@ -88,6 +90,9 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       expect(copy.source).toMatch(/^\/\/ entries of the leading axis at a time/);
       expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/m);
       expect(copy.source.match(/strides \[396, 132, 0, 12, 1\]/g), `${dtype}: nine windows of the pad`).toHaveLength(9);
+      // An output width of 10 splits the product's panels (8 or 4 columns) across output rows:
+      // the columns are copied, not gathered from the pad (the next test).
+      expect(copy.source).not.toMatch(/B packed from/);
       // Work on the columns: one generated loop over the refined shape, counters rather than
       // divisions of the linear index, and no branch between the windows.
       const worked = compare(([x]) => [columnsOf(x!).mul(2)], [x]);
@@ -100,6 +105,61 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [x, w]);
       compare(([x, w]) => [conv2d(x!, w!, { padding: 2, dilation: 2 })], [x, w]);
       compare(([x]) => [maxPool2d(x!, 2), avgPool2d(x!, 3, { stride: 1, padding: 1 })], [x]);
+    }
+  });
+
+  it('a convolution whose columns only its product reads packs B from the pad (the columns neither written nor held), image by image, on one thread and on two; with WebAssembly off, the columns copied into an array held from then on; not where the columns have another reader; the eager bits', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // Output 8 × 16: panels of 8 (float32) or 4 (float64) neighbouring outputs lie in one row
+      // of the pad [3, 3, 10, 18], row p = (channel, tap) at channel·180 + i·18 + j.
+      const x = rn([3, 3, 8, 16], 14, dtype);
+      const w = rn([5, 3, 3, 3], 15, dtype);
+      const conv = ([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })];
+      for (const [wasm, threads] of [[true, 1], [true, 2], [false, 1]] as const) {
+        setCpuWasm(wasm);
+        setCpuThreads(threads);
+        try {
+          const before = gatheredProductsMade();
+          const { kernels } = compare(conv, [x, w]);
+          const pair = kernels.find((k) => k.name.includes('+matmul'))!;
+          expect(pair.name).toBe('fused_elementwise_[3,3,9,8,16]x1+matmul_5x128x27_batch3');
+          expect(pair.source).toMatch(/^\/\/ entries of the leading axis at a time \(as many as the product's threads\): the product of those entries with B packed from slot\d+ \(rows at \[0, 1, 2, 18, 19, 20, … \(27\)\], columns at \[0, 1, 2, 3, 4, 5, … \(128\)\], entries 540 apart\)/);
+          // compare runs the program twice: images as many at a time as there are threads.
+          expect(gatheredProductsMade() - before, `${dtype}, WebAssembly ${wasm}, ${threads} thread(s)`).toBe(wasm ? 2 * Math.ceil(3 / wasmThreads()) : 0);
+        } finally {
+          setCpuWasm(true);
+          setCpuThreads(undefined);
+        }
+      }
+      // Memory: the columns' array (3 · 27 · 128 elements) is held only once a call needs it: with
+      // WebAssembly off, from then on, and freed with the program.
+      const compiled = cpu.compile(traceProgram(conv, [x, w], []).program);
+      const base = memory().bytes;
+      const run = () => cpu.dispose(compiled.run([x._live('t') as CpuHandle, w._live('t') as CpuHandle], [], [false, false])[0]!);
+      run();
+      const held = memory().bytes - base;
+      setCpuWasm(false);
+      try {
+        run();
+        expect(memory().bytes - base - held).toBe(3 * 27 * 128 * (dtype === 'float32' ? 4 : 8));
+        run();
+        expect(memory().bytes - base - held).toBe(3 * 27 * 128 * (dtype === 'float32' ? 4 : 8));
+      } finally {
+        setCpuWasm(true);
+      }
+      compiled.dispose();
+      expect(memory().bytes).toBe(base);
+      // The columns read by a second kernel too (their sum): copied, then read by both.
+      const before = gatheredProductsMade();
+      const both = compare(([x, w]) => {
+        const p = pad(x!, [[0, 0], [0, 0], [1, 1], [1, 1]]);
+        const windows: Tensor[] = [];
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) windows.push(slice(p, [0, 0, i, j], [3, 3, 8, 16]));
+        const cols = stack(windows, 2).reshape([3, 27, 128]);
+        return [matmul(w!.reshape([5, 27]), cols), sum(cols.mul(cols), 1)];
+      }, [x, w]);
+      expect(sources(both.kernels).join('\n')).not.toMatch(/B packed from/);
+      expect(gatheredProductsMade() - before).toBe(0);
     }
   });
 

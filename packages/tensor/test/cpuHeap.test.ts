@@ -13,7 +13,7 @@ import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.j
 import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { EXP_TABLE_ADDRESS } from '../src/cpu/wasm/mathF32x4.js';
 import { elementwiseExpression } from '../src/expression.js';
-import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul } from '../src/cpu/wasm/wasmMatmul.js';
+import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul, wasmMatmulGatheredB, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { firstDifference, randomArray, seededUniform } from './matmulReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
@@ -284,6 +284,57 @@ describe.runIf(HEAP)('the CPU heap', () => {
     setWasmThreadMinWorkForTesting(undefined);
   });
 
+  it('a product whose B is gathered from an array of the heap through row and column offsets has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; a panel that is not contiguous, or a source outside the heap, declines', () => {
+    const heap = cpuHeap()!;
+    // k = 64, n = 512: 32,768 elements of B per entry, which a threaded product packs in its
+    // workers (PACK_BLOCK); 3 entries 4,096 elements apart in the source. Rows anywhere; columns
+    // in 64 panels of 8 contiguous elements (also contiguous fours, float64's panels) anywhere.
+    const [batch, m, n, k, stride] = [3, 9, 512, 64, 4096];
+    const u = seededUniform(7);
+    const rows = Int32Array.from({ length: k }, () => Math.floor((u() + 1) * 1000));
+    const bases = Array.from({ length: n / 8 }, () => Math.floor((u() + 1) * 1000));
+    const cols = Int32Array.from({ length: n }, (_, j) => bases[j >> 3]! + (j & 7));
+    for (const [dtype, Type] of [['f32', Float32Array], ['f64', Float64Array]] as const) {
+      const src = dtype === 'f32' ? heap.array(Float32Array, batch * stride)! : heap.array(Float64Array, batch * stride)!;
+      src.set(randomArray(Type, batch * stride, seededUniform(8)));
+      const a = randomArray(Type, batch * m * k, seededUniform(9));
+      const b = new Type(batch * k * n);
+      for (let e = 0; e < batch; e++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) b[(e * k + p) * n + j] = src[e * stride + rows[p]! + cols[j]!]!;
+      for (const threads of [1, 2]) {
+        setCpuThreads(threads);
+        setWasmThreadMinWorkForTesting(threads > 1 ? 1 : undefined);
+        const expected = new Type(batch * m * n);
+        expect(wasmMatmul(dtype, batch, a, 0, m * k, b, 0, k * n, expected, 0, m, n, k)).toBe(true);
+        const c = new Type(batch * m * n);
+        const packed = wasmThreadStats().packBlocks;
+        expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
+        expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s)`).toBe(-1);
+        if (threads > 1) expect(wasmThreadStats().packBlocks - packed).toBeGreaterThan(0);
+        // A shared A (stride 0) and A stored transposed, entries 1 and 2 only.
+        const at = new Type(k * m);
+        for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) at[p * m + i] = a[i * k + p]!;
+        const shared = new Type(2 * m * n);
+        expect(wasmMatmul(dtype, 2, a, 0, 0, b, k * n, k * n, shared, 0, m, n, k)).toBe(true);
+        c.fill(0);
+        expect(wasmMatmulGatheredB(dtype, 2, at, 0, 0, src, stride, stride, rows, cols, c, 0, m, n, k, true)).toBe(true);
+        expect(firstDifference(c.subarray(0, 2 * m * n), 0, shared)).toBe(-1);
+      }
+      setCpuThreads(undefined);
+      setWasmThreadMinWorkForTesting(undefined);
+      const c = new Type(batch * m * n);
+      // Offsets past the source's end, or before its start.
+      expect(() => wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 200, stride, rows, cols, c, 0, m, n, k)).toThrow(RangeError);
+      expect(() => wasmMatmulGatheredB(dtype, 1, a, 0, m * k, src, 0, 0, Int32Array.from(rows, (r, i) => (i === 5 ? -3000 : r)), cols, c, 0, m, n, k)).toThrow(/reads elements -\d+ to/);
+      // A panel whose columns are not contiguous; a source that is not an array of the heap; m at most NARROW_ROWS.
+      const broken = Int32Array.from(cols, (x, j) => (j === 3 ? x + 1 : x));
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, broken, c, 0, m, n, k)).toBe(false);
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, new Type(src), 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, 4 * k, src, 0, stride, rows, cols, c, 0, 4, n, k)).toBe(false);
+      expect(c.every((x) => x === 0)).toBe(true);
+      heap.freeArray(src);
+    }
+  });
+
   it('a product into its own operand A (C and A one array of the heap) reads all of A before any row of C is written', () => {
     const heap = cpuHeap()!;
     // k = n = 512: more than the kernels' 256 steps of k per block, so A's rows are read in two blocks.
@@ -410,7 +461,9 @@ describe.runIf(HEAP)('the CPU heap', () => {
   it('a compiled convolution\'s pad and columns are copied in WebAssembly, with the eager bits, float32 and float64', () => {
     const cpu = getBackend('cpu') as CpuBackend;
     for (const dtype of ['float32', 'float64'] as const) {
-      // Windows of 2 · 8 · 16 · 16 = 4096 elements each: past the copy's WebAssembly minimum.
+      // Windows of 2 · 8 · 16 · 16 = 4096 elements each: past the copy's WebAssembly minimum. Four
+      // output channels: a narrow product, which reads its B as stored, so the columns are copied
+      // (with more, the product packs B from the pad: cpuCompile.test.ts).
       const x = randn([2, 8, 16, 16], { key: randomKey(51), dtype });
       const w = randn([4, 8, 3, 3], { key: randomKey(52), dtype });
       const conv = ([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })];

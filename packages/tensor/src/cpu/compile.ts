@@ -31,7 +31,7 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
 import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy, stridedCopyInto, stridedCopyWasm } from './cpuBackend.js';
-import { matmulBatchedInto, matmulInto } from './cpuMatmul.js';
+import { matmulBatchedInto, matmulGatheredBFits, matmulGatheredBInto, matmulInto } from './cpuMatmul.js';
 import { wasmThreads } from './wasm/wasmMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
@@ -78,7 +78,11 @@ export const CPU_FUSION_OPTIONS: FusionOptions = {
 type SlotSource =
   | { readonly kind: 'input'; readonly index: number }
   | { readonly kind: 'result'; readonly value: ProgramVar }
-  | { readonly kind: 'temp'; readonly dtype: ProgramVar['dtype']; readonly length: number };
+  | {
+    readonly kind: 'temp'; readonly dtype: ProgramVar['dtype']; readonly length: number;
+    /** Allocated when a step first needs it (Step.run's `need`), not with the others: a convolution's columns that its product packs from the pad. */
+    readonly lazy?: boolean;
+  };
 
 type Generated = (arrays: readonly TypedArray[]) => void;
 
@@ -87,16 +91,23 @@ interface Step {
   readonly name: string;
   readonly equations: readonly number[];
   readonly source: string;
-  /** `keys`: this call's key values by canonical index (`program.canonicalKeys()`), or null. */
-  run(slots: readonly TypedArray[], keys: readonly RandomKey[] | null): void;
+  /**
+   * `keys`: this call's key values by canonical index (`program.canonicalKeys()`), or null.
+   * `need(slot)` allocates a lazy slot's array (SlotSource) before the step writes it there.
+   */
+  run(slots: readonly TypedArray[], keys: readonly RandomKey[] | null, need: (slot: number) => void): void;
   /** A step that copies one value whose leading axis it can copy a range of (a convolution's columns). */
   readonly entries?: EntryCopy;
   /** A batched product that can run a range of its batch entries, then its epilogue. */
   readonly entryProduct?: EntryProduct;
+  /** A value's slot that this step writes only where it falls back (gatheredEntries: the columns), and its value. */
+  readonly rarelyWritten?: { readonly slot: number; readonly value: number };
 }
 
 /** Entries [e0, e1) of the leading axis of a value in `slot` from `offset`, `entryElements` each. */
 interface EntryCopy {
+  /** The value copied (its id). */
+  readonly value: number;
   readonly slot: number;
   readonly offset: number;
   readonly count: number;
@@ -106,10 +117,32 @@ interface EntryCopy {
    * returns false having copied nothing (the step's own run copies the value whole instead).
    */
   tryCopy(slots: readonly TypedArray[], e0: number, e1: number): boolean;
+  /**
+   * Each entry seen as a rows × cols matrix (row-major), where its element (p, j) is one read of
+   * the pieces' common source at rows[p] + cols[j] + e·entryStride (element offsets into the
+   * source's slot): a product then packs it from there (GatheredB); null where the pieces do not
+   * allow it (several sources, the split between rows and columns not at an axis the concat
+   * axis precedes, columns that differ between pieces).
+   */
+  gathered(rows: number, cols: number): GatheredB | null;
+}
+
+/** An entry copy's matrices read from their source (EntryCopy.gathered). */
+interface GatheredB {
+  readonly slot: number;
+  readonly entryStride: number;
+  readonly rows: Int32Array;
+  readonly cols: Int32Array;
 }
 
 /** A product's batch entries [e0, e1), B read in place from `bSlot` from `bOffset`, `bStep` apart. */
 interface EntryProduct {
+  /** The product (its id), its dtype, and each entry's m × k · k × n. */
+  readonly value: number;
+  readonly dtype: ProgramVar['dtype'];
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
   readonly aSlot: number;
   readonly bSlot: number;
   readonly cSlot: number;
@@ -117,6 +150,11 @@ interface EntryProduct {
   readonly bStep: number;
   readonly count: number;
   multiply(slots: readonly TypedArray[], e0: number, e1: number): void;
+  /**
+   * Entries [e0, e1) with B packed from where `g` reads it (matmulGatheredBInto), B's own array
+   * left unwritten; false, having written nothing, where that product does not run.
+   */
+  multiplyGathered(slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB): boolean;
   /** The epilogue over all of C, once every entry's product is done. */
   finish(slots: readonly TypedArray[]): void;
 }
@@ -208,7 +246,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     }
     try {
       if (session) this.runProfiled(session, arrays, keys);
-      else for (const step of steps) step.run(arrays, keys);
+      else for (const step of steps) step.run(arrays, keys, this.need);
     } catch (e) {
       for (const i of freshSlots) this.backend.pool.give(arrays[i]!);
       throw e;
@@ -245,18 +283,28 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     const { steps, costs } = this.lowering;
     steps.forEach((step, i) => {
       const start = performance.now();
-      step.run(arrays, keys);
+      step.run(arrays, keys, this.need);
       const duration = performance.now() - start;
       session.record({ name: step.name, device: this.backend.name, start, duration, ...costs[i]!, timing: 'host' });
     });
   }
 
-  /** Intermediates: allocated on the first call, held (and counted as live) until disposed. */
+  /** A lazy slot's array, allocated and held (counted as live) from its first use until disposed. */
+  private readonly need = (slot: number): void => {
+    if (this.slotArrays[slot] !== undefined) return;
+    const s = this.lowering.slots[slot]!;
+    if (s.kind !== 'temp') throw new Error(`internal: slot ${slot} is not an intermediate`);
+    const a = this.backend.allocate(s.dtype, s.length, 'jit', true);
+    this.slotArrays[slot] = a;
+    this.backend.hold(a.byteLength, 1);
+  };
+
+  /** Intermediates: allocated on the first call (lazy ones when first needed), held (and counted as live) until disposed. */
   private allocateTemps(): void {
     let bytes = 0;
     let count = 0;
     this.lowering.slots.forEach((s, i) => {
-      if (s.kind !== 'temp') return;
+      if (s.kind !== 'temp' || s.lazy) return;
       const a = this.backend.allocate(s.dtype, s.length, 'jit', true);
       this.slotArrays[i] = a;
       bytes += a.byteLength;
@@ -273,8 +321,8 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
     let bytes = 0;
     let count = 0;
     this.lowering.slots.forEach((s, i) => {
-      if (s.kind !== 'temp') return;
-      const a = this.slotArrays[i]!;
+      const a = this.slotArrays[i];
+      if (s.kind !== 'temp' || a === undefined) return;
       bytes += a.byteLength;
       count++;
       this.backend.pool.give(a);
@@ -357,10 +405,16 @@ function lower(program: Program): Lowering {
   // Step scratch by dtype and length, and how many of each the step being lowered has taken.
   const stepScratchSlots = new Map<string, number[]>();
   const takenThisStep = new Map<string, number>();
-  const steps = interleaved(plan.kernels.flatMap((k) => {
+  const steps = interleaved(ctx, plan.kernels.flatMap((k) => {
     takenThisStep.clear();
     return lowerKernel(ctx, k);
   }));
+  // A slot only a fallback writes, that no other value shares: allocated when that runs, if ever.
+  for (const step of steps) {
+    const r = step.rarelyWritten;
+    if (!r || [...locations].some(([id, loc]) => loc.slot === r.slot && id !== r.value)) continue;
+    slots[r.slot] = { ...(slots[r.slot] as SlotSource & { kind: 'temp' }), lazy: true };
+  }
   const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
   const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
   const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
@@ -604,8 +658,9 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       tryRun: (slots) => copyPieces(slots, 0, -1, true),
       ...(axis > 0 && count > 1 ? {
         entries: {
-          slot: out.slot, offset: out.offset, count, entryElements: sizeOf(cat.shape) / count,
+          value: root.id, slot: out.slot, offset: out.offset, count, entryElements: sizeOf(cat.shape) / count,
           tryCopy: (slots: readonly TypedArray[], e0: number, e1: number) => copyPieces(slots, e0, e1, e0 === 0),
+          gathered: (rows: number, cols: number) => gatheredPieces(cat.shape, axis, pieces, rows, cols),
         },
       } : {}),
     };
@@ -670,6 +725,74 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
   };
 }
 
+/**
+ * The entries of a concat along `axis` > 0 of strided pieces (shape [count, …]) seen as rows ×
+ * cols matrices, when each element (p, j) of entry e is at rows[p] + cols[j] + e·entryStride of
+ * one source: every piece reads the same slot with the same leading stride, the columns are
+ * the trailing axes after the concat axis (their product is `cols`) and every piece steps
+ * through them alike. For a convolution's columns, rows[p] is where channel c's window of tap t
+ * starts in the padded image and cols[j] where output (y, x) sits in it. Null otherwise, or
+ * where an offset would not fit the WebAssembly product's byte offsets.
+ */
+function gatheredPieces(
+  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[] }[],
+  rows: number, cols: number,
+): GatheredB | null {
+  const r = shape.length;
+  const first = pieces[0]!;
+  if (pieces.some((q) => q.slot !== first.slot || q.strides[0] !== first.strides[0])) return null;
+  // The first axis of the columns: the trailing axes after `axis` whose extents multiply to cols.
+  let split = r;
+  for (let tail = 1; tail !== cols; ) {
+    if (split <= axis + 1) return null;
+    tail *= shape[--split]!;
+    if (tail > cols) return null;
+  }
+  if (sizeOf(shape.slice(1, split)) !== rows) return null;
+  for (let a = split; a < r; a++) {
+    if (shape[a]! > 1 && pieces.some((q) => q.strides[a] !== first.strides[a])) return null;
+  }
+  const LIMIT = 2 ** 27; // element offsets whose float64 byte offsets fit an i32
+  const colOffsets = new Int32Array(cols);
+  const colIndex = new Array<number>(r - split).fill(0);
+  for (let j = 0; j < cols; j++) {
+    let off = 0;
+    for (let a = split; a < r; a++) off += colIndex[a - split]! * (shape[a]! > 1 ? first.strides[a]! : 0);
+    if (off < 0 || off >= LIMIT) return null;
+    colOffsets[j] = off;
+    for (let a = r - 1; a >= split; a--) {
+      if (++colIndex[a - split]! < shape[a]!) break;
+      colIndex[a - split] = 0;
+    }
+  }
+  // Along the concat axis, the piece and the index within it of each position.
+  const pieceAt: number[] = [];
+  const localAt: number[] = [];
+  pieces.forEach((q, i) => {
+    for (let t = 0; t < q.shape[axis]!; t++) {
+      pieceAt.push(i);
+      localAt.push(t);
+    }
+  });
+  const rowOffsets = new Int32Array(rows);
+  const rowIndex = new Array<number>(split - 1).fill(0);
+  for (let p = 0; p < rows; p++) {
+    const q = pieces[pieceAt[rowIndex[axis - 1]!]!]!;
+    let off = q.offset;
+    for (let a = 1; a < split; a++) {
+      const i = a === axis ? localAt[rowIndex[a - 1]!]! : rowIndex[a - 1]!;
+      if (q.shape[a]! > 1) off += i * q.strides[a]!;
+    }
+    if (off < 0 || off >= LIMIT) return null;
+    rowOffsets[p] = off;
+    for (let a = split - 1; a >= 1; a--) {
+      if (++rowIndex[a - 1]! < shape[a]!) break;
+      rowIndex[a - 1] = 0;
+    }
+  }
+  return { slot: first.slot, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
+}
+
 /** One segment's generated range function (and its WebAssembly kernel, where one qualifies). */
 function segmentRun(ctx: LoweringContext, s: { shape: readonly number[]; roots: readonly ProgramVar[] }, name: string, equations: Set<number>): RangeRun {
   const w = newWriter(ctx);
@@ -719,8 +842,8 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     return {
       ...full,
       source: `${wasm.listing}\n// acc = slot${accSlot}, doubles (scratch of this step)\n${finishSource}\n// without WebAssembly SIMD:\n${full.source}`,
-      run(slots, keys) {
-        if (!wasmElementwiseEnabled()) return full.run(slots, keys);
+      run(slots, keys, need) {
+        if (!wasmElementwiseEnabled()) return full.run(slots, keys, need);
         wasm.run(slots, slots[accSlot] as Float64Array);
         bound.fn(bound.arrays(slots));
       },
@@ -960,8 +1083,12 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
     ...(batches > 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
       entryProduct: {
-        aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
+        value: eq.out.id, dtype: eq.out.dtype, m, k, n, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
         multiply: (slots: readonly TypedArray[], e0: number, e1: number) => batched(slots, e0, e1, aStep, bStep),
+        multiplyGathered: (slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB) => !pb.transposed && matmulGatheredBInto(
+          e1 - e0, slots[pa.slot] as Float32Array, ao[0]! + e0 * aStep, aStep, slots[g.slot] as Float32Array, e0 * g.entryStride, g.entryStride, g.rows, g.cols,
+          slots[cSlot] as Float32Array, e0 * m * n, m, n, k, pa.transposed,
+        ),
         finish,
       },
     } : {}),
@@ -983,13 +1110,13 @@ function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProd
     name: `${copy.name}+${product.name.replace(/^fused_/, '')}`,
     equations: [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y),
     source: `// entries of the leading axis at a time (as many as the product's threads): the copy, then the product of those entries\n${copy.source}\n${product.source}`,
-    run(slots, keys) {
+    run(slots, keys, need) {
       const chunk = Math.max(1, wasmThreads());
       for (let e0 = 0; e0 < p.count; e0 += chunk) {
         const e1 = Math.min(p.count, e0 + chunk);
         if (!p.tryCopy(slots, e0, e1)) {
-          copy.run(slots, keys);
-          product.run(slots, keys);
+          copy.run(slots, keys, need);
+          product.run(slots, keys, need);
           return;
         }
         q.multiply(slots, e0, e1);
@@ -999,14 +1126,81 @@ function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProd
   };
 }
 
-/** Steps with each conv-columns copy and the product reading it merged (interleaveEntries). */
-function interleaved(steps: readonly Step[]): Step[] {
+/**
+ * The copy and the product as one step, as interleaveEntries, for columns that only the product
+ * reads and that `g` finds in their source: each entry's B is packed straight from there
+ * (matmulGatheredBInto), the columns never written. Where that product does not run (no
+ * WebAssembly, setCpuWasm(false), an array outside the heap), entries are copied and multiplied
+ * as interleaveEntries does. The same bits either way: the panels hold the columns' values.
+ * (benchmarks/NOTES.md, "A convolution's B packed from the padded image".)
+ */
+function gatheredEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProduct, g: GatheredB): Step {
+  const pair = interleaveEntries(copy, product, p, q);
+  return {
+    name: pair.name,
+    equations: pair.equations,
+    rarelyWritten: { slot: p.slot, value: p.value },
+    source: `// entries of the leading axis at a time (as many as the product's threads): the product of those entries with B packed from slot${g.slot} (rows at ${describeOffsets(g.rows)}, columns at ${describeOffsets(g.cols)}, entries ${g.entryStride} apart), the columns not stored; where that cannot run, the copy, then the product\n${copy.source}\n${product.source}`,
+    run(slots, keys, need) {
+      const chunk = Math.max(1, wasmThreads());
+      for (let e0 = 0; e0 < p.count; e0 += chunk) {
+        const e1 = Math.min(p.count, e0 + chunk);
+        if (q.multiplyGathered(slots, e0, e1, g)) continue;
+        // The columns after all: their array (lazy where no other value shares it) first.
+        need(p.slot);
+        if (e0 === 0) {
+          pair.run(slots, keys, need);
+          return;
+        }
+        p.tryCopy(slots, e0, e1);
+        q.multiply(slots, e0, e1);
+      }
+      q.finish(slots);
+    },
+  };
+}
+
+/** A table of offsets for a kernel's source: its first few entries and its length. */
+function describeOffsets(t: Int32Array): string {
+  return `[${[...t.subarray(0, 6)].join(', ')}${t.length > 6 ? `, … (${t.length})` : ''}]`;
+}
+
+/**
+ * Whether `reader` (a stored value) is the only stored value whose equation reads the stored
+ * `value`, directly or through values computed inline (the kernels' roots, as lastReaders walks).
+ */
+function onlyReader(plan: FusionPlan, value: number, reader: number): boolean {
+  let found = false;
+  for (const id of plan.materialized) {
+    if (id === value) continue;
+    const seen = new Set<number>();
+    const reaches = (v: ProgramVar): boolean => {
+      if (v.id === value) return true;
+      if (seen.has(v.id) || plan.materialized.has(v.id) || !plan.definitions.has(v.id)) return false;
+      seen.add(v.id);
+      return plan.definitions.get(v.id)!.inputs.some(reaches);
+    };
+    if (!plan.definitions.get(id)!.inputs.some(reaches)) continue;
+    if (id !== reader) return false;
+    found = true;
+  }
+  return found;
+}
+
+/**
+ * Steps with each conv-columns copy and the product reading it merged (interleaveEntries), the
+ * columns read from their source where only the product reads them (gatheredEntries).
+ */
+function interleaved(ctx: LoweringContext, steps: readonly Step[]): Step[] {
   const out: Step[] = [];
   for (let i = 0; i < steps.length; i++) {
     const p = steps[i]!.entries;
     const q = steps[i + 1]?.entryProduct;
     if (p && q && q.bSlot === p.slot && q.bOffset === p.offset && q.bStep === p.entryElements && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot) {
-      out.push(interleaveEntries(steps[i]!, steps[i + 1]!, p, q));
+      const alone = q.k * q.n === p.entryElements && ctx.slots[p.slot]!.kind === 'temp' && onlyReader(ctx.plan, p.value, q.value);
+      const g = alone ? p.gathered(q.k, q.n) : null;
+      const fits = g !== null && g.slot !== q.cSlot && (q.dtype === 'float32' || q.dtype === 'float64') && matmulGatheredBFits(q.dtype, q.m, q.n, q.k, g.cols);
+      out.push(fits ? gatheredEntries(steps[i]!, steps[i + 1]!, p, q, g) : interleaveEntries(steps[i]!, steps[i + 1]!, p, q));
       i++;
     } else out.push(steps[i]!);
   }

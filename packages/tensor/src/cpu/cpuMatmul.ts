@@ -39,7 +39,7 @@
 // anyway. So there is one copy of each function.
 
 import {
-  defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmMatmulUsesFma, wasmThreads,
+  defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmGatheredBFits, wasmMatmulGatheredB, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
 import { type CpuHeapKind, cpuHeapKind } from './wasm/heap.js';
@@ -96,6 +96,29 @@ export function matmulBatchedInto<T extends FloatArray>(
   m: number, n: number, k: number, options?: MatmulOptions,
 ): void {
   product('matmulBatchedInto', batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, options);
+}
+
+/**
+ * matmulBatchedInto for a B gathered from `src` (entry i's element (p, j) at src[srcOff +
+ * i·srcStride + rows[p] + cols[j]]: a stride-1 convolution's columns in its padded image), where
+ * the WebAssembly product takes it (wasmMatmulGatheredB: B packed from `src` into the panels of
+ * the row-major B, so the same bits as matmulBatchedInto on the columns); false, having written
+ * nothing, where it does not (the caller then stores the columns and calls matmulBatchedInto).
+ * Only where matmulBatchedInto would try WebAssembly too, so both give the same bits.
+ */
+export function matmulGatheredBInto<T extends FloatArray>(
+  batch: number, a: T, aOff: number, aStride: number, src: T, srcOff: number, srcStride: number, rows: Int32Array, cols: Int32Array,
+  c: T, cOff: number, m: number, n: number, k: number, transA = false,
+): boolean {
+  if (!wasmEnabled || m * n * k < WASM_MIN_WORK || batch === 0) return false;
+  const dtype = c instanceof Float32Array ? 'f32' : 'f64';
+  if (!(a instanceof c.constructor && src instanceof c.constructor)) throw new TypeError('matmulGatheredBInto: a, src and c must all be Float32Array or all Float64Array');
+  return wasmMatmulGatheredB(dtype, batch, a, aOff, aStride, src, srcOff, srcStride, rows, cols, c, cOff, m, n, k, transA);
+}
+
+/** Whether matmulGatheredBInto can take such a product at all (its shape and B's panels), before it runs. */
+export function matmulGatheredBFits(dtype: 'float32' | 'float64', m: number, n: number, k: number, cols: Int32Array): boolean {
+  return m * n * k >= WASM_MIN_WORK && wasmGatheredBFits(dtype === 'float32' ? 'f32' : 'f64', m, n, cols);
 }
 
 /** Checks the arguments (O(1): types, integers, ranges), then computes. */

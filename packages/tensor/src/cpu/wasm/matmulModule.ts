@@ -77,6 +77,9 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - packB_T(b, n, n, k, bp): all of B (k×n, row stride n) into panels at bp.
  * - packBT_T(b, k, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
  *   element (p, j) at j·k + p).
+ * - packBG_T(src, tables, j0, cols, k, bp): the same panels (columns j0 … j0 + cols − 1) from a B
+ *   gathered through tables of row and column byte offsets into src, each panel's columns
+ *   contiguous (a convolution's columns read from its padded image; below, where it is made).
  * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
  *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
  *   (i, p) at i·lda + p) when transA is 0, stored transposed (at p·lda + i) when it is 1. rows may
@@ -381,6 +384,51 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
   });
   colPanels(`packB_${dtype}`, nr, true);
   const packAT = colPanels(undefined, mr, false);
+
+  // packBG(src, tables, j0, cols, k, dst): columns j0 … j0 + cols − 1 (whole panels) of a B whose
+  // element (p, j) lies at src + row[p] + col[j], with i32 byte offsets row[] (k of them) at
+  // `tables` and col[] (one per column of B) after them, where each panel's nr columns are
+  // contiguous in every row (col[j + i] = col[j] + i·E for j a multiple of nr), as a stride-1
+  // convolution's columns are in its padded image: the row a (channel, tap), a panel nr
+  // neighbouring outputs of one output row. Writes them at dst, in the slots packB fills from
+  // the same B stored row-major (panel q at (q − j0/nr)·nr·k elements): the same C, bit for bit.
+  // In blocks of PACK_ROWS rows, panel by panel, as packB. j0 and cols are multiples of nr.
+  m.func(`packBG_${dtype}`, [I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0]) => {
+    const rowBytes = nr * E;
+    const q = f.local(I32), p = f.local(I32), p0 = f.local(I32), pEnd = f.local(I32), panels = f.local(I32);
+    const dst = f.local(I32), at = f.local(I32), from = f.local(I32), panelBytes = f.local(I32), row = f.local(I32);
+    f.get(depth).i32Const(rowBytes).i32Mul().set(panelBytes);
+    // panels = cols / nr (the assembler has no division).
+    f.i32Const(0).set(panels);
+    f.block().loop();
+    f.get(panels).i32Const(1).i32Add().i32Const(nr).i32Mul().get(cols).i32GtS().brIf(1);
+    f.get(panels).i32Const(1).i32Add().set(panels);
+    f.br(0).end().end();
+    forRange(f, p0, () => f.i32Const(0), () => f.get(depth), PACK_ROWS, () => {
+      f.get(p0).i32Const(PACK_ROWS).i32Add().set(pEnd);
+      f.get(pEnd).get(depth).i32GtS().if();
+      f.get(depth).set(pEnd);
+      f.end();
+      forRange(f, q, () => f.i32Const(0), () => f.get(panels), 1, () => {
+        // at = src + col[j0 + q·nr]; dst = dst0 + q·panelBytes + p0·rowBytes.
+        f.get(src0).get(tables).get(depth).get(j0).i32Add().get(q).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(at);
+        f.get(dst0).get(q).get(panelBytes).i32Mul().i32Add().get(p0).i32Const(rowBytes).i32Mul().i32Add().set(dst);
+        f.get(tables).get(p0).i32Const(2).i32Shl().i32Add().set(row);
+        forRange(f, p, () => f.get(p0), () => f.get(pEnd), 1, () => {
+          f.get(at).get(row).i32Load().i32Add().set(from);
+          let o = 0;
+          for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(from).v128Load(o).v128Store(o);
+          for (; o < rowBytes; o += E) {
+            f.get(dst).get(from);
+            load(f, o);
+            store(f, o);
+          }
+          f.get(row).i32Const(4).i32Add().set(row);
+          f.get(dst).i32Const(rowBytes).i32Add().set(dst);
+        });
+      });
+    });
+  });
 
   // kernel(ap, bp, kc, c, ldcBytes, accumulate): the mr × nr tile at c (=, or += when accumulate)
   // the product of an A panel and a B panel over kc steps.

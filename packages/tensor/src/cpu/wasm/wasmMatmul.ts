@@ -64,7 +64,7 @@ interface Runtime {
   exports: MatmulExports;
   /** The exports a product calls, per element type (looked up once, not by name per call). */
   kernels: Record<WasmFloat, {
-    packB: MatmulExports[string]; packBT: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string];
+    packB: MatmulExports[string]; packBT: MatmulExports[string]; packBG: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string];
     /** narrow_T_r and narrowCols_T_r at index r − 1. */
     narrow: MatmulExports[string][];
     narrowCols: MatmulExports[string][];
@@ -82,6 +82,8 @@ interface Runtime {
   bytes: number;
   f32: Float32Array;
   f64: Float64Array;
+  /** The memory as i32 (a gathered B's offset tables are written through it). */
+  i32: Int32Array;
 }
 
 let runtime: Runtime | null | undefined;
@@ -128,11 +130,11 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, heap, scratch: null, base: 0, bytes: heap ? 0 : memory.buffer.byteLength,
       kernels: {
-        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
-        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, packBG: exports.packBG_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, packBG: exports.packBG_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
       },
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
-      f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer),
+      f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer),
     };
   } catch {
     // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
@@ -182,6 +184,7 @@ function ensureBytes(rt: Runtime, bytes: number): void {
   if (rt.f32.byteLength < rt.base + rt.bytes) {
     rt.f32 = new Float32Array(rt.memory.buffer);
     rt.f64 = new Float64Array(rt.memory.buffer);
+    rt.i32 = new Int32Array(rt.memory.buffer);
   }
 }
 
@@ -431,6 +434,78 @@ export function wasmMatmul(
   }
 }
 
+/**
+ * C = A·B for a B that is not stored but gathered from `src` (a Float32Array or Float64Array of
+ * the heap): entry i's element (p, j) is src[srcOff + i·srcStride + rows[p] + cols[j]], where each
+ * panel of the kernel's width (8 float32 or 4 float64 columns, from column 0) is contiguous
+ * (cols[j + t] = cols[j] + t). That is a stride-1 convolution's columns seen in its padded image:
+ * B's row p a (channel, tap) at rows[p], column j an output (y, x) at y·(padded width) + x, the
+ * panels whole when the output width is a multiple of theirs. B is packed straight from `src`
+ * into the panels a row-major B is packed into, so C is that product's, bit for bit, without
+ * the columns in memory. Returns false, having written nothing, where wasmMatmul would, and where
+ * the gather does not apply: src not in the heap (or C's array), n not a multiple of the panel
+ * width, a panel not contiguous, m or n at most NARROW_ROWS (the narrow kernels read B as
+ * stored). Throws a RangeError for offsets outside src.
+ */
+export function wasmMatmulGatheredB(
+  dtype: WasmFloat, batch: number,
+  a: Float32Array | Float64Array, aOff: number, aStride: number,
+  src: Float32Array | Float64Array, srcOff: number, srcStride: number, rows: Int32Array, cols: Int32Array,
+  c: Float32Array | Float64Array, cOff: number,
+  m: number, n: number, k: number,
+  transA = false,
+): boolean {
+  if (rows.length !== k || cols.length !== n) throw new RangeError(`wasmMatmulGatheredB: ${rows.length} row offsets and ${cols.length} column offsets for a ${k}×${n} B; expected ${k} and ${n}`);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let p = 0; p < k; p++) {
+    lo = Math.min(lo, rows[p]!);
+    hi = Math.max(hi, rows[p]!);
+  }
+  let colLo = Infinity;
+  let colHi = -Infinity;
+  for (let j = 0; j < n; j++) {
+    colLo = Math.min(colLo, cols[j]!);
+    colHi = Math.max(colHi, cols[j]!);
+  }
+  const first = srcOff + lo + colLo;
+  const last = srcOff + (batch - 1) * srcStride + hi + colHi;
+  if (!(first >= 0 && last < src.length)) throw new RangeError(`wasmMatmulGatheredB: the gathered B reads elements ${first} to ${last} of an array of ${src.length}`);
+  if (busy || src === c || !wasmGatheredBFits(dtype, m, n, cols)) return false;
+  const rt = getRuntime();
+  if (!rt || rt.heap?.holds(src) !== true) return false;
+  busy = true;
+  try {
+    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols } });
+    if (done) gatheredProducts++;
+    return done;
+  } finally {
+    busy = false;
+  }
+}
+
+let gatheredProducts = 0;
+
+/** Calls of wasmMatmulGatheredB that computed their product so far (for tests: which path a convolution took). */
+export function gatheredProductsMade(): number {
+  return gatheredProducts;
+}
+
+/**
+ * Whether wasmMatmulGatheredB can take an m×n product of `dtype` whose B's columns lie at `cols`
+ * (its shape and panels only: whether it runs still depends on where the arrays lie).
+ */
+export function wasmGatheredBFits(dtype: WasmFloat, m: number, n: number, cols: Int32Array): boolean {
+  const rt = getRuntime();
+  if (!rt || !rt.heap || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return false;
+  const nr = rt.layouts[dtype].nr;
+  if (n % nr !== 0) return false;
+  for (let j = 0; j < n; j += nr) {
+    for (let t = 1; t < nr; t++) if (cols[j + t] !== cols[j]! + t) return false;
+  }
+  return true;
+}
+
 /** One product's operands and shape, as wasmMatmul takes them (runInParts splits it into parts). */
 interface Product {
   readonly dtype: WasmFloat;
@@ -449,6 +524,8 @@ interface Product {
   readonly epilogue: ((start: number, end: number) => void) | undefined;
   readonly transA: boolean;
   readonly transB: boolean;
+  /** B gathered from b (wasmMatmulGatheredB), b in the heap: element (p, j) of entry i at bOff + i·bStride + rows[p] + cols[j]. */
+  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array };
 }
 
 /**
@@ -564,7 +641,7 @@ const PACK_BLOCK = 1 << 15;
 let packBlocks = 0;
 
 function runProduct(rt: Runtime, p: Product): void {
-  const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
+  const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB, gather } = p;
   const L = rt.layouts[dtype];
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
@@ -609,11 +686,20 @@ function runProduct(rt: Runtime, p: Product): void {
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
-  if (!threaded && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
+  if (!threaded && !gather && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
     runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
     return;
   }
-  const { packB, packBT, gemm, compact } = rt.kernels[dtype];
+  const { packB, packBT, packBG, gemm, compact } = rt.kernels[dtype];
+  // A gathered B's tables (byte offsets), where a raw B would be copied: k + n ≤ k·n·E bytes.
+  const tables = gather ? bRaw : -1;
+  if (gather) {
+    if (!bInHeap) throw new Error('internal: a gathered B outside the heap');
+    const t = rt.i32;
+    const t0 = bRaw >> 2;
+    for (let q = 0; q < k; q++) t[t0 + q] = gather.rows[q]! * E;
+    for (let j = 0; j < n; j++) t[t0 + k + j] = gather.cols[j]! * E;
+  }
   const threadPool = threaded ? getPool(rt, threads) : null;
   // A threaded product packs a B of the heap inside its job, blocks of columns at a time across
   // the participants; otherwise B is packed here first.
@@ -624,7 +710,8 @@ function runProduct(rt: Runtime, p: Product): void {
     // Packed from where B lies in the heap, else from a copy.
     const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
     if (!bInHeap) view.set(b.subarray(from, from + k * n), bRaw / E);
-    if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
+    if (gather) packBG(bAt, tables, 0, n, k, bpRegion + i * bpBatch);
+    else if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
     else packB(bAt, n, n, k, bpRegion + i * bpBatch);
   }
   // A's row stride as stored (m for Aᵀ), and the bytes from one row of A to the next.
@@ -637,6 +724,7 @@ function runProduct(rt: Runtime, p: Product): void {
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
     b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: transB ? k : n, transB: transB === true,
+    bTables: tables,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
   const chunk = (i: number) => {
