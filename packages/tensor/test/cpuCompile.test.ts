@@ -108,7 +108,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
-  it('a convolution whose columns only its product reads packs B from the pad (the columns neither written nor held), image by image, on one thread and on two; with WebAssembly off, the columns copied into an array held from then on; not where the columns have another reader; the eager bits', () => {
+  it('a convolution whose columns only products read (its own, a weight gradient\'s) packs their B from the pad (the columns neither written nor held), image by image, on one thread and on two; with WebAssembly off, the columns copied into an array held from then on; not where the columns have another reader; the eager bits', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       // Output 8 × 16: panels of 8 (float32) or 4 (float64) neighbouring outputs lie in one row
       // of the pad [3, 3, 10, 18], row p = (channel, tap) at channel·180 + i·18 + j.
@@ -123,7 +123,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
           const { kernels } = compare(conv, [x, w]);
           const pair = kernels.find((k) => k.name.includes('+matmul'))!;
           expect(pair.name).toBe('fused_elementwise_[3,3,9,8,16]x1+matmul_5x128x27_batch3');
-          expect(pair.source).toMatch(/^\/\/ entries of the leading axis at a time \(as many as the product's threads\): the product of those entries with B packed from slot\d+ \(rows at \[0, 1, 2, 18, 19, 20, … \(27\)\], columns at \[0, 1, 2, 3, 4, 5, … \(128\)\], entries 540 apart\)/);
+          expect(pair.source).toMatch(/^\/\/ entries of the leading axis at a time \(as many as the product's threads\): the product of those entries with B packed from slot\d+ \(B's rows at \[0, 1, 2, 18, 19, 20, … \(27\)\], its columns at \[0, 1, 2, 3, 4, 5, … \(128\)\], entries 540 apart\), the columns \(slot\d+\) not stored/);
           // compare runs the program twice: images as many at a time as there are threads.
           expect(gatheredProductsMade() - before, `${dtype}, WebAssembly ${wasm}, ${threads} thread(s)`).toBe(wasm ? 2 * Math.ceil(3 / wasmThreads()) : 0);
         } finally {
@@ -149,6 +149,21 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       }
       compiled.dispose();
       expect(memory().bytes).toBe(base);
+      // The output and the weight's gradient of ⟨y, r⟩: the weight gradient's product reads the
+      // columns transposed (B's rows, outputs, in fours; float32 only). Both products pack from
+      // the pad and the columns' copy is gone; in float64 both read the copied columns.
+      // Eight channels: the weight gradient's B has 8 · 9 = 72 columns, whole panels.
+      const x8 = rn([3, 8, 8, 16], 16, dtype);
+      const w8 = rn([5, 8, 3, 3], 17, dtype);
+      const r = rn([3, 5, 8, 16], 18, dtype);
+      const made = gatheredProductsMade();
+      const withGrad = compare(([x, w, r]) => {
+        const loss = (ww: Tensor) => sum(conv2d(x!, ww, { padding: 1 }).mul(r!));
+        return [conv2d(x!, w!, { padding: 1 }), grad(loss)(w!) as Tensor];
+      }, [x8, w8, r]);
+      const gathered = withGrad.kernels.filter((k) => /B packed from/.test(k.source)).map((k) => k.name);
+      expect(gathered).toEqual(dtype === 'float32' ? ['fused_elementwise_[3,8,9,8,16]x1+matmul_5x128x72_batch3', 'fused_matmul_5x72x128_batch3'] : []);
+      expect(gatheredProductsMade() - made).toBe(dtype === 'float32' ? 2 * 2 * Math.ceil(3 / wasmThreads()) : 0);
       // The columns read by a second kernel too (their sum): copied, then read by both.
       const before = gatheredProductsMade();
       const both = compare(([x, w]) => {

@@ -284,7 +284,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     setWasmThreadMinWorkForTesting(undefined);
   });
 
-  it('a product whose B is gathered from an array of the heap through row and column offsets has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; a panel that is not contiguous, or a source outside the heap, declines', () => {
+  it('a product whose B is gathered from an array of the heap through row and column offsets (each panel\'s columns contiguous, or, float32, B\'s rows in contiguous fours) has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; neither contiguity, or a source outside the heap, declines', () => {
     const heap = cpuHeap()!;
     // k = 64, n = 512: 32,768 elements of B per entry, which a threaded product packs in its
     // workers (PACK_BLOCK); 3 entries 4,096 elements apart in the source. Rows anywhere; columns
@@ -294,6 +294,10 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const rows = Int32Array.from({ length: k }, () => Math.floor((u() + 1) * 1000));
     const bases = Array.from({ length: n / 8 }, () => Math.floor((u() + 1) * 1000));
     const cols = Int32Array.from({ length: n }, (_, j) => bases[j >> 3]! + (j & 7));
+    // The other layout: rows in 16 contiguous fours anywhere, each column anywhere.
+    const fours = Array.from({ length: k / 4 }, () => Math.floor((u() + 1) * 1000));
+    const quadRows = Int32Array.from({ length: k }, (_, p) => fours[p >> 2]! + (p & 3));
+    const anyCols = Int32Array.from({ length: n }, () => Math.floor((u() + 1) * 1000));
     for (const [dtype, Type] of [['f32', Float32Array], ['f64', Float64Array]] as const) {
       const src = dtype === 'f32' ? heap.array(Float32Array, batch * stride)! : heap.array(Float64Array, batch * stride)!;
       src.set(randomArray(Type, batch * stride, seededUniform(8)));
@@ -318,6 +322,19 @@ describe.runIf(HEAP)('the CPU heap', () => {
         c.fill(0);
         expect(wasmMatmulGatheredB(dtype, 2, at, 0, 0, src, stride, stride, rows, cols, c, 0, m, n, k, true)).toBe(true);
         expect(firstDifference(c.subarray(0, 2 * m * n), 0, shared)).toBe(-1);
+        // Rows in fours (packBTG_f32), with k = 63 too: a last row element by element.
+        for (const depth of [k, k - 1]) {
+          const bq = new Type(batch * depth * n);
+          for (let e = 0; e < batch; e++) for (let p = 0; p < depth; p++) for (let j = 0; j < n; j++) bq[(e * depth + p) * n + j] = src[e * stride + quadRows[p]! + anyCols[j]!]!;
+          const want = new Type(batch * m * n);
+          expect(wasmMatmul(dtype, batch, a, 0, m * depth, bq, 0, depth * n, want, 0, m, n, depth)).toBe(true);
+          c.fill(0);
+          const packedQuads = wasmThreadStats().packBlocks;
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * depth, src, 0, stride, quadRows.subarray(0, depth), anyCols, c, 0, m, n, depth), `${dtype}: rows in fours`).toBe(dtype === 'f32');
+          if (dtype === 'f32') expect(firstDifference(c, 0, want), `rows in fours, k = ${depth}, ${threads} thread(s)`).toBe(-1);
+          // (k = 64: B's 32,768 elements are packed by the workers; 63 · 512 is under PACK_BLOCK.)
+          if (dtype === 'f32' && threads > 1 && depth === k) expect(wasmThreadStats().packBlocks - packedQuads).toBeGreaterThan(0);
+        }
       }
       setCpuThreads(undefined);
       setWasmThreadMinWorkForTesting(undefined);
@@ -325,9 +342,11 @@ describe.runIf(HEAP)('the CPU heap', () => {
       // Offsets past the source's end, or before its start.
       expect(() => wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 200, stride, rows, cols, c, 0, m, n, k)).toThrow(RangeError);
       expect(() => wasmMatmulGatheredB(dtype, 1, a, 0, m * k, src, 0, 0, Int32Array.from(rows, (r, i) => (i === 5 ? -3000 : r)), cols, c, 0, m, n, k)).toThrow(/reads elements -\d+ to/);
-      // A panel whose columns are not contiguous; a source that is not an array of the heap; m at most NARROW_ROWS.
+      // Neither a panel's columns nor B's rows contiguous; a source that is not an array of the heap; m at most NARROW_ROWS.
+      c.fill(0);
       const broken = Int32Array.from(cols, (x, j) => (j === 3 ? x + 1 : x));
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, broken, c, 0, m, n, k)).toBe(false);
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, Int32Array.from(quadRows, (x, p) => (p === 2 ? x + 1 : x)), anyCols, c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, new Type(src), 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, 4 * k, src, 0, stride, rows, cols, c, 0, 4, n, k)).toBe(false);
       expect(c.every((x) => x === 0)).toBe(true);

@@ -137,9 +137,10 @@ interface GatheredB {
 
 /** A product's batch entries [e0, e1), B read in place from `bSlot` from `bOffset`, `bStep` apart. */
 interface EntryProduct {
-  /** The product (its id), its dtype, and each entry's m × k · k × n. */
+  /** The product (its id), its dtype, whether it reads B stored transposed, and each entry's m × k · k × n. */
   readonly value: number;
   readonly dtype: ProgramVar['dtype'];
+  readonly transB: boolean;
   readonly m: number;
   readonly k: number;
   readonly n: number;
@@ -151,8 +152,9 @@ interface EntryProduct {
   readonly count: number;
   multiply(slots: readonly TypedArray[], e0: number, e1: number): void;
   /**
-   * Entries [e0, e1) with B packed from where `g` reads it (matmulGatheredBInto), B's own array
-   * left unwritten; false, having written nothing, where that product does not run.
+   * Entries [e0, e1) with B packed from where `g` reads it (matmulGatheredBInto; g's tables
+   * oriented as B, whether or not the product reads its B array transposed), B's own array left
+   * unwritten; false, having written nothing, where that product does not run.
    */
   multiplyGathered(slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB): boolean;
   /** The epilogue over all of C, once every entry's product is done. */
@@ -1083,9 +1085,9 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
     ...(batches > 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
       entryProduct: {
-        value: eq.out.id, dtype: eq.out.dtype, m, k, n, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
+        value: eq.out.id, dtype: eq.out.dtype, transB: pb.transposed, m, k, n, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
         multiply: (slots: readonly TypedArray[], e0: number, e1: number) => batched(slots, e0, e1, aStep, bStep),
-        multiplyGathered: (slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB) => !pb.transposed && matmulGatheredBInto(
+        multiplyGathered: (slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB) => matmulGatheredBInto(
           e1 - e0, slots[pa.slot] as Float32Array, ao[0]! + e0 * aStep, aStep, slots[g.slot] as Float32Array, e0 * g.entryStride, g.entryStride, g.rows, g.cols,
           slots[cSlot] as Float32Array, e0 * m * n, m, n, k, pa.transposed,
         ),
@@ -1127,29 +1129,30 @@ function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProd
 }
 
 /**
- * The copy and the product as one step, as interleaveEntries, for columns that only the product
- * reads and that `g` finds in their source: each entry's B is packed straight from there
- * (matmulGatheredBInto), the columns never written. Where that product does not run (no
- * WebAssembly, setCpuWasm(false), an array outside the heap), entries are copied and multiplied
- * as interleaveEntries does. The same bits either way: the panels hold the columns' values.
- * (benchmarks/NOTES.md, "A convolution's B packed from the padded image".)
+ * A product reading columns that every reader packs from their source instead (gathered,
+ * below): entries a few at a time (as many as the product's threads), each entry's B packed
+ * straight from the source through `b` (matmulGatheredBInto), the columns never written. The
+ * first such product of the columns also carries their copy's name and equations (the copy is
+ * dropped). Where the gathered product does not run (setCpuWasm(false), an array outside the
+ * heap), the columns are copied after all, into their array allocated then (`need`), and the
+ * product reads them as it would have. The same bits either way: the panels hold the columns'
+ * values. (benchmarks/NOTES.md, "A convolution's B packed from the padded image".)
  */
-function gatheredEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProduct, g: GatheredB): Step {
-  const pair = interleaveEntries(copy, product, p, q);
+function gatheredProduct(copy: Step, product: Step, p: EntryCopy, q: EntryProduct, b: GatheredB, first: boolean): Step {
   return {
-    name: pair.name,
-    equations: pair.equations,
+    name: first ? `${copy.name}+${product.name.replace(/^fused_/, '')}` : product.name,
+    equations: first ? [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y) : product.equations,
     rarelyWritten: { slot: p.slot, value: p.value },
-    source: `// entries of the leading axis at a time (as many as the product's threads): the product of those entries with B packed from slot${g.slot} (rows at ${describeOffsets(g.rows)}, columns at ${describeOffsets(g.cols)}, entries ${g.entryStride} apart), the columns not stored; where that cannot run, the copy, then the product\n${copy.source}\n${product.source}`,
+    source: `// entries of the leading axis at a time (as many as the product's threads): the product of those entries with B packed from slot${b.slot} (B's rows at ${describeOffsets(b.rows)}, its columns at ${describeOffsets(b.cols)}, entries ${b.entryStride} apart), the columns (slot${p.slot}) not stored; where that cannot run, the copy, then the product\n${copy.source}\n${product.source}`,
     run(slots, keys, need) {
       const chunk = Math.max(1, wasmThreads());
       for (let e0 = 0; e0 < p.count; e0 += chunk) {
         const e1 = Math.min(p.count, e0 + chunk);
-        if (q.multiplyGathered(slots, e0, e1, g)) continue;
-        // The columns after all: their array (lazy where no other value shares it) first.
+        if (q.multiplyGathered(slots, e0, e1, b)) continue;
         need(p.slot);
         if (e0 === 0) {
-          pair.run(slots, keys, need);
+          copy.run(slots, keys, need);
+          product.run(slots, keys, need);
           return;
         }
         p.tryCopy(slots, e0, e1);
@@ -1166,11 +1169,11 @@ function describeOffsets(t: Int32Array): string {
 }
 
 /**
- * Whether `reader` (a stored value) is the only stored value whose equation reads the stored
- * `value`, directly or through values computed inline (the kernels' roots, as lastReaders walks).
+ * The stored values whose equations read the stored `value`, directly or through values
+ * computed inline (the kernels' roots, as lastReaders walks).
  */
-function onlyReader(plan: FusionPlan, value: number, reader: number): boolean {
-  let found = false;
+function readersOf(plan: FusionPlan, value: number): number[] {
+  const readers: number[] = [];
   for (const id of plan.materialized) {
     if (id === value) continue;
     const seen = new Set<number>();
@@ -1180,27 +1183,67 @@ function onlyReader(plan: FusionPlan, value: number, reader: number): boolean {
       seen.add(v.id);
       return plan.definitions.get(v.id)!.inputs.some(reaches);
     };
-    if (!plan.definitions.get(id)!.inputs.some(reaches)) continue;
-    if (id !== reader) return false;
-    found = true;
+    if (plan.definitions.get(id)!.inputs.some(reaches)) readers.push(id);
   }
-  return found;
+  return readers;
+}
+
+/** Whether product q reads copy p's value in place as its B, entry by entry. */
+function readsEntries(p: EntryCopy, q: EntryProduct): boolean {
+  return q.bSlot === p.slot && q.bOffset === p.offset && q.bStep === p.entryElements && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot;
 }
 
 /**
- * Steps with each conv-columns copy and the product reading it merged (interleaveEntries), the
- * columns read from their source where only the product reads them (gatheredEntries).
+ * For copy p (a convolution's columns), the products that read it and how each packs its B from
+ * the columns' source (the B-oriented tables: a product reading the columns transposed, as a
+ * weight gradient does, has B's rows at the columns' column offsets); null unless every reader
+ * is such a product and can (matmulGatheredBFits), and the columns are an intermediate.
+ */
+function gatheredReaders(ctx: LoweringContext, steps: readonly Step[], at: number, p: EntryCopy): { step: number; q: EntryProduct; b: GatheredB }[] | null {
+  if (ctx.slots[p.slot]!.kind !== 'temp') return null;
+  const readers = readersOf(ctx.plan, p.value);
+  if (readers.length === 0) return null;
+  const plans: { step: number; q: EntryProduct; b: GatheredB }[] = [];
+  for (const r of readers) {
+    const step = steps.findIndex((s, i) => i > at && s.entryProduct?.value === r);
+    const q = step < 0 ? undefined : steps[step]!.entryProduct!;
+    if (!q || !readsEntries(p, q) || q.k * q.n !== p.entryElements || (q.dtype !== 'float32' && q.dtype !== 'float64')) return null;
+    const g = q.transB ? p.gathered(q.n, q.k) : p.gathered(q.k, q.n);
+    if (!g || g.slot === q.cSlot) return null;
+    const b = q.transB ? { ...g, rows: g.cols, cols: g.rows } : g;
+    if (!matmulGatheredBFits(q.dtype, q.m, q.n, q.k, b.rows, b.cols)) return null;
+    plans.push({ step, q, b });
+  }
+  return plans.sort((x, y) => x.step - y.step);
+}
+
+/**
+ * Steps with each conv-columns copy either dropped, where every reader packs its B from the
+ * columns' source (gatheredProduct), or merged with the product right after it that reads them
+ * (interleaveEntries).
  */
 function interleaved(ctx: LoweringContext, steps: readonly Step[]): Step[] {
+  const dropped = new Set<number>();
+  const replaced = new Map<number, Step>();
+  steps.forEach((s, i) => {
+    const p = s.entries;
+    const plans = p && gatheredReaders(ctx, steps, i, p);
+    if (!plans) return;
+    dropped.add(i);
+    plans.forEach(({ step, q, b }, k) => replaced.set(step, gatheredProduct(s, steps[step]!, p, q, b, k === 0)));
+  });
   const out: Step[] = [];
   for (let i = 0; i < steps.length; i++) {
+    if (dropped.has(i)) continue;
+    const r = replaced.get(i);
+    if (r) {
+      out.push(r);
+      continue;
+    }
     const p = steps[i]!.entries;
     const q = steps[i + 1]?.entryProduct;
-    if (p && q && q.bSlot === p.slot && q.bOffset === p.offset && q.bStep === p.entryElements && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot) {
-      const alone = q.k * q.n === p.entryElements && ctx.slots[p.slot]!.kind === 'temp' && onlyReader(ctx.plan, p.value, q.value);
-      const g = alone ? p.gathered(q.k, q.n) : null;
-      const fits = g !== null && g.slot !== q.cSlot && (q.dtype === 'float32' || q.dtype === 'float64') && matmulGatheredBFits(q.dtype, q.m, q.n, q.k, g.cols);
-      out.push(fits ? gatheredEntries(steps[i]!, steps[i + 1]!, p, q, g) : interleaveEntries(steps[i]!, steps[i + 1]!, p, q));
+    if (p && q && !replaced.has(i + 1) && readsEntries(p, q)) {
+      out.push(interleaveEntries(steps[i]!, steps[i + 1]!, p, q));
       i++;
     } else out.push(steps[i]!);
   }

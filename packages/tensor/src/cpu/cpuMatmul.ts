@@ -39,7 +39,7 @@
 // anyway. So there is one copy of each function.
 
 import {
-  defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmGatheredBFits, wasmMatmulGatheredB, wasmMatmulUsesFma, wasmThreads,
+  defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmGatheredBKind, wasmMatmulGatheredB, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
 import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
 import { type CpuHeapKind, cpuHeapKind } from './wasm/heap.js';
@@ -116,9 +116,9 @@ export function matmulGatheredBInto<T extends FloatArray>(
   return wasmMatmulGatheredB(dtype, batch, a, aOff, aStride, src, srcOff, srcStride, rows, cols, c, cOff, m, n, k, transA);
 }
 
-/** Whether matmulGatheredBInto can take such a product at all (its shape and B's panels), before it runs. */
-export function matmulGatheredBFits(dtype: 'float32' | 'float64', m: number, n: number, k: number, cols: Int32Array): boolean {
-  return m * n * k >= WASM_MIN_WORK && wasmGatheredBFits(dtype === 'float32' ? 'f32' : 'f64', m, n, cols);
+/** Whether matmulGatheredBInto can take such a product at all (its shape and B's tables), before it runs. */
+export function matmulGatheredBFits(dtype: 'float32' | 'float64', m: number, n: number, k: number, rows: Int32Array, cols: Int32Array): boolean {
+  return m * n * k >= WASM_MIN_WORK && wasmGatheredBKind(dtype === 'float32' ? 'f32' : 'f64', m, n, rows, cols) !== null;
 }
 
 /** Checks the arguments (O(1): types, integers, ranges), then computes. */

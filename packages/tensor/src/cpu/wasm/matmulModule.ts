@@ -80,6 +80,8 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - packBG_T(src, tables, j0, cols, k, bp): the same panels (columns j0 … j0 + cols − 1) from a B
  *   gathered through tables of row and column byte offsets into src, each panel's columns
  *   contiguous (a convolution's columns read from its padded image; below, where it is made).
+ * - packBTG_f32(src, tables, j0, cols, k, bp), with 8-column panels: the same from a gathered B
+ *   whose rows are contiguous in fours instead (the transposed columns a weight gradient reads).
  * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
  *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
  *   (i, p) at i·lda + p) when transA is 0, stored transposed (at p·lda + i) when it is 1. rows may
@@ -191,6 +193,63 @@ function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined,
   });
 }
 
+/**
+ * packBTG_f32(src, tables, j0, cols, k, bp) for 8-column panels: the panels packBG fills (B's
+ * element (p, j) at src + row[p] + col[j], the tables as packBG's), for a B whose rows come in
+ * contiguous fours instead (row[p + t] = row[p] + 4t for p a multiple of 4; the columns anywhere):
+ * the transpose of a convolution's columns, as a weight gradient reads them. Each panel's 8
+ * columns are 8 pointers; 4 rows at a time, 4 elements from each, transposed by 4 × 4 blocks as
+ * packBT_f32 does; the last k mod 4 rows element by element. Bits are moved as they are.
+ */
+function packBTransposedGathered(m: ModuleBuilder): void {
+  const E = 4;
+  const width = 8;
+  m.func('packBTG_f32', [I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0]) => {
+    const q = f.local(I32), p = f.local(I32), k4 = f.local(I32), off = f.local(I32), panel = f.local(I32), dst = f.local(I32);
+    const ptr = Array.from({ length: width }, () => f.local(I32));
+    const r = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    f.get(depth).i32Const(-4).i32And().set(k4);
+    f.i32Const(0).set(q);
+    f.block().loop();
+    f.get(q).get(cols).i32GeS().brIf(1);
+    {
+      // ptr[i] = src + col[j0 + q + i]; the panel at dst0 + q·k·E (q counts columns here).
+      for (let i = 0; i < width; i++) f.get(src0).get(tables).get(depth).get(j0).i32Add().get(q).i32Add().i32Const(i).i32Add().i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(ptr[i]!);
+      f.get(dst0).get(q).get(depth).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
+      f.i32Const(0).set(p);
+      f.block().loop();
+      f.get(p).get(k4).i32GeS().brIf(1);
+      f.get(tables).get(p).i32Const(2).i32Shl().i32Add().i32Load().set(off);
+      f.get(panel).get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
+      for (const half of [0, 1]) {
+        // Columns 4·half … + 3, rows p … p + 3.
+        for (let j = 0; j < 4; j++) f.get(ptr[4 * half + j]!).get(off).i32Add().v128Load().set(r[j]!);
+        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
+        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
+        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
+        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
+        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(16 * half);
+        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(width * E + 16 * half);
+        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(2 * width * E + 16 * half);
+        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(3 * width * E + 16 * half);
+      }
+      f.get(p).i32Const(4).i32Add().set(p);
+      f.br(0).end().end();
+      // The last k mod 4 rows, element by element.
+      f.block().loop();
+      f.get(p).get(depth).i32GeS().brIf(1);
+      f.get(tables).get(p).i32Const(2).i32Shl().i32Add().i32Load().set(off);
+      f.get(panel).get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
+      for (let i = 0; i < width; i++) f.get(dst).get(ptr[i]!).get(off).i32Add().i32Load().i32Store(i * E);
+      f.get(p).i32Const(1).i32Add().set(p);
+      f.br(0).end().end();
+    }
+    f.get(q).i32Const(width).i32Add().set(q);
+    f.br(0).end().end();
+  });
+}
+
 /** copyRuns (above): whole 16-byte vectors of each run, then its last 4-byte words. */
 function addCopyRuns(m: ModuleBuilder): void {
   m.func('copyRuns', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [dst, src, run, n1, n2, n3, d1, d2, d3, s1, s2, s3]) => {
@@ -294,7 +353,10 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       });
     });
   });
-  if (dtype === 'f32' && nr === 8) packBTransposed(m, rowPanels);
+  if (dtype === 'f32' && nr === 8) {
+    packBTransposed(m, rowPanels);
+    packBTransposedGathered(m);
+  }
   else rowPanels(`packBT_${dtype}`, nr);
   const packA = rowPanels(undefined, mr);
 

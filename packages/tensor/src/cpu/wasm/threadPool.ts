@@ -71,7 +71,7 @@ const COUNTER_BYTE = 128;
 const JOBS_SEEN_SPINNING = 34;
 /** A matmul job's packing parameters (PACK_FIELDS, in order), then the blocks packed so far. */
 const PACK_PARAMS = 35;
-const PACKED = 43;
+const PACKED = 44;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -120,17 +120,18 @@ export interface MatmulJob {
   ldb: number;
   transB: boolean;
   /**
-   * −1, or the address of the byte-offset tables of a B gathered from `b` (packBG in
-   * matmulModule.ts: a convolution's columns read from its padded image); ldb and transB are then
-   * unused.
+   * A B gathered from `b` (matmulModule.ts: a convolution's columns read from its padded image),
+   * through the byte-offset tables at bTables: 0 for none, 1 packed by packBG, 2 by packBTG_f32;
+   * ldb and transB are then unused.
    */
+  bGather: number;
   bTables: number;
 }
 
 const JOB_FIELDS: readonly (keyof MatmulJob)[] = [
   'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants', 'transA',
 ];
-const PACK_FIELDS: readonly (keyof MatmulJob)[] = ['packs', 'packsPerEntry', 'packCols', 'b', 'bBatch', 'ldb', 'transB', 'bTables'];
+const PACK_FIELDS: readonly (keyof MatmulJob)[] = ['packs', 'packsPerEntry', 'packCols', 'b', 'bBatch', 'ldb', 'transB', 'bGather', 'bTables'];
 
 /** The exports of an instance of the matmul module that a chunk needs. */
 export type MatmulExports = Record<string, (...args: number[]) => void>;
@@ -151,10 +152,11 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
   const ap = ctl[23]! + id * ctl[24]!;
   const transA = ctl[26]!;
-  // Packing, at ctl[35…42] in the order of PACK_FIELDS; blocks packed so far at ctl[43].
-  const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!, bTables = ctl[42]!;
+  // Packing, at ctl[35…43] in the order of PACK_FIELDS; blocks packed so far at ctl[44].
+  const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!;
+  const bGather = ctl[42]!, bTables = ctl[43]!;
   const pack = f64 ? (transB === 1 ? ex.packBT_f64! : ex.packB_f64!) : (transB === 1 ? ex.packBT_f32! : ex.packB_f32!);
-  const packGathered = f64 ? ex.packBG_f64! : ex.packBG_f32!;
+  const packGathered = bGather === 2 ? ex.packBTG_f32! : f64 ? ex.packBG_f64! : ex.packBG_f32!;
   // Bytes from one row of A to the next: a row of lda elements, or one element of a stored row of Aᵀ.
   const aRow = transA === 1 ? E : lda * E;
   const tag = BigInt(epoch >>> 0);
@@ -167,26 +169,26 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     if (Atomics.compareExchange(counter, 0, v, v + 1n) !== v) continue;
     if (claimed < packs) {
       // A block of B's columns into its panels (packB(src, ld, cols, k, dst), packBT(src, ld, rows, k, dst),
-      // packBG(src, tables, j0, cols, k, dst)).
+      // packBG(src, tables, j0, cols, k, dst), packBTG_f32 likewise).
       const entry = Math.floor(claimed / packsPerEntry);
       const j0 = (claimed - entry * packsPerEntry) * packCols;
       const cols = Math.min(packCols, n - j0);
       const from = b + entry * bBatch + (transB === 1 ? j0 * ldb : j0) * E;
       try {
-        if (bTables >= 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, bp + entry * bpBatch + j0 * k * E);
+        if (bGather !== 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, bp + entry * bpBatch + j0 * k * E);
         else pack(from, ldb, cols, k, bp + entry * bpBatch + j0 * k * E);
       } catch {
         Atomics.store(ctl, 3, 1);
       }
       // Counted as done, not as a worker's chunk (WORKER_CHUNKS counts products computed).
-      Atomics.add(ctl, 43, 1);
+      Atomics.add(ctl, 44, 1);
       if (Atomics.add(ctl, 1, 1) + 1 === packs + nChunks) Atomics.notify(ctl, 1);
       continue;
     }
     // Every block claimed before this chunk: wait for the last ones to be packed. A spin, not
     // Atomics.wait (which a browser's main thread may not call): what is left is at most one
     // block per other participant.
-    while (Atomics.load(ctl, 43) < packs);
+    while (Atomics.load(ctl, 44) < packs);
     const index = claimed - packs;
     const batch = Math.floor(index / chunksPerBatch);
     const r0 = (index - batch * chunksPerBatch) * rowsPerChunk;

@@ -64,7 +64,10 @@ interface Runtime {
   exports: MatmulExports;
   /** The exports a product calls, per element type (looked up once, not by name per call). */
   kernels: Record<WasmFloat, {
-    packB: MatmulExports[string]; packBT: MatmulExports[string]; packBG: MatmulExports[string]; gemm: MatmulExports[string]; compact: MatmulExports[string];
+    packB: MatmulExports[string]; packBT: MatmulExports[string]; packBG: MatmulExports[string];
+    /** packBTG_f32 (float32's 8-column panels only). */
+    packBTG: MatmulExports[string] | undefined;
+    gemm: MatmulExports[string]; compact: MatmulExports[string];
     /** narrow_T_r and narrowCols_T_r at index r − 1. */
     narrow: MatmulExports[string][];
     narrowCols: MatmulExports[string][];
@@ -130,8 +133,8 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, heap, scratch: null, base: 0, bytes: heap ? 0 : memory.buffer.byteLength,
       kernels: {
-        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, packBG: exports.packBG_f32!, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
-        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, packBG: exports.packBG_f64!, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, packBG: exports.packBG_f32!, packBTG: exports.packBTG_f32, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, packBG: exports.packBG_f64!, packBTG: undefined, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
       },
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer),
@@ -442,10 +445,13 @@ export function wasmMatmul(
  * B's row p a (channel, tap) at rows[p], column j an output (y, x) at y·(padded width) + x, the
  * panels whole when the output width is a multiple of theirs. B is packed straight from `src`
  * into the panels a row-major B is packed into, so C is that product's, bit for bit, without
- * the columns in memory. Returns false, having written nothing, where wasmMatmul would, and where
- * the gather does not apply: src not in the heap (or C's array), n not a multiple of the panel
- * width, a panel not contiguous, m or n at most NARROW_ROWS (the narrow kernels read B as
- * stored). Throws a RangeError for offsets outside src.
+ * the columns in memory. Or, float32 only, where B's rows are contiguous in fours instead (the
+ * transposed columns, as a weight gradient reads them: rows[p] an output (y, x), cols[j] a
+ * (channel, tap); an output width that is a multiple of 4). Returns false, having written
+ * nothing, where wasmMatmul would, and where the gather does not apply (wasmGatheredBKind): src
+ * not in the heap (or C's array), n not a multiple of the panel width, neither contiguity, m or n
+ * at most NARROW_ROWS (the narrow kernels read B as stored). Throws a RangeError for offsets
+ * outside src.
  */
 export function wasmMatmulGatheredB(
   dtype: WasmFloat, batch: number,
@@ -471,12 +477,12 @@ export function wasmMatmulGatheredB(
   const first = srcOff + lo + colLo;
   const last = srcOff + (batch - 1) * srcStride + hi + colHi;
   if (!(first >= 0 && last < src.length)) throw new RangeError(`wasmMatmulGatheredB: the gathered B reads elements ${first} to ${last} of an array of ${src.length}`);
-  if (busy || src === c || !wasmGatheredBFits(dtype, m, n, cols)) return false;
+  const kind = busy || src === c ? null : wasmGatheredBKind(dtype, m, n, rows, cols);
   const rt = getRuntime();
-  if (!rt || rt.heap?.holds(src) !== true) return false;
+  if (!kind || !rt || rt.heap?.holds(src) !== true) return false;
   busy = true;
   try {
-    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols } });
+    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols, kind } });
     if (done) gatheredProducts++;
     return done;
   } finally {
@@ -492,18 +498,25 @@ export function gatheredProductsMade(): number {
 }
 
 /**
- * Whether wasmMatmulGatheredB can take an m×n product of `dtype` whose B's columns lie at `cols`
- * (its shape and panels only: whether it runs still depends on where the arrays lie).
+ * How wasmMatmulGatheredB packs an m×n product of `dtype` whose B's element (p, j) lies at
+ * rows[p] + cols[j], from its shape and tables alone (whether it runs still depends on where the
+ * arrays lie): 'panels' where each panel's columns are contiguous (packBG), 'quads' where B's rows
+ * are contiguous in fours (packBTG_f32: float32's 8-column panels only), null where neither.
  */
-export function wasmGatheredBFits(dtype: WasmFloat, m: number, n: number, cols: Int32Array): boolean {
+export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: Int32Array, cols: Int32Array): 'panels' | 'quads' | null {
   const rt = getRuntime();
-  if (!rt || !rt.heap || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return false;
+  if (!rt || !rt.heap || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return null;
   const nr = rt.layouts[dtype].nr;
-  if (n % nr !== 0) return false;
-  for (let j = 0; j < n; j += nr) {
-    for (let t = 1; t < nr; t++) if (cols[j + t] !== cols[j]! + t) return false;
-  }
-  return true;
+  if (n % nr !== 0) return null;
+  const runs = (t: Int32Array, length: number, run: number) => {
+    for (let j = 0; j + run <= length; j += run) {
+      for (let i = 1; i < run; i++) if (t[j + i] !== t[j]! + i) return false;
+    }
+    return true;
+  };
+  if (runs(cols, n, nr)) return 'panels';
+  if (dtype === 'f32' && nr === 8 && rt.kernels.f32.packBTG && runs(rows, rows.length, 4)) return 'quads';
+  return null;
 }
 
 /** One product's operands and shape, as wasmMatmul takes them (runInParts splits it into parts). */
@@ -525,7 +538,7 @@ interface Product {
   readonly transA: boolean;
   readonly transB: boolean;
   /** B gathered from b (wasmMatmulGatheredB), b in the heap: element (p, j) of entry i at bOff + i·bStride + rows[p] + cols[j]. */
-  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array };
+  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly kind: 'panels' | 'quads' };
 }
 
 /**
@@ -690,7 +703,8 @@ function runProduct(rt: Runtime, p: Product): void {
     runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
     return;
   }
-  const { packB, packBT, packBG, gemm, compact } = rt.kernels[dtype];
+  const { packB, packBT, packBG, packBTG, gemm, compact } = rt.kernels[dtype];
+  const packGathered = gather?.kind === 'quads' ? packBTG! : packBG;
   // A gathered B's tables (byte offsets), where a raw B would be copied: k + n ≤ k·n·E bytes.
   const tables = gather ? bRaw : -1;
   if (gather) {
@@ -710,7 +724,7 @@ function runProduct(rt: Runtime, p: Product): void {
     // Packed from where B lies in the heap, else from a copy.
     const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
     if (!bInHeap) view.set(b.subarray(from, from + k * n), bRaw / E);
-    if (gather) packBG(bAt, tables, 0, n, k, bpRegion + i * bpBatch);
+    if (gather) packGathered(bAt, tables, 0, n, k, bpRegion + i * bpBatch);
     else if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
     else packB(bAt, n, n, k, bpRegion + i * bpBatch);
   }
@@ -724,7 +738,7 @@ function runProduct(rt: Runtime, p: Product): void {
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
     b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: transB ? k : n, transB: transB === true,
-    bTables: tables,
+    bGather: gather ? (gather.kind === 'quads' ? 2 : 1) : 0, bTables: tables,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
   const chunk = (i: number) => {
