@@ -178,6 +178,24 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
+  it('a convolution whose product packs its B from the pad reports to profile() the bytes it moves: the pad and the weights read, the product written, not the columns', async () => {
+    const x = rn([3, 3, 8, 16], 14);
+    const w = rn([5, 3, 3, 3], 15);
+    const compiled = cpu.compile(traceProgram(([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })], [x, w], []).program);
+    try {
+      const { kernels } = await profile(() => cpu.dispose(compiled.run([x._live('t') as CpuHandle, w._live('t') as CpuHandle], [], [false, false])[0]!));
+      const pair = kernels.find((k) => k.name.includes('+matmul'))!;
+      expect(compiled.kernels().find((k) => k.name === pair.name)!.source).toMatch(/B packed from/);
+      // The pad [3, 3, 10, 18], the weights as the product reads them (broadcast over the
+      // images: [3, 5, 27], as kernelCost counts a product's operands) and the product
+      // [3, 5, 128], float32; the columns [3, 27, 128] would add 41,472 bytes written and as
+      // many read.
+      expect(pair.bytes).toBe((3 * 3 * 10 * 18 + 3 * 5 * 27 + 3 * 5 * 128) * 4);
+    } finally {
+      compiled.dispose();
+    }
+  });
+
   it('a concat of strided views along its leading axis, or along another, copied piece by piece (each piece its own extent), with and without a product after it; the eager bits', () => {
     // Pieces of 2048 elements or more (the WebAssembly copy's minimum): blocks of rows of 32,
     // stacked along axis 0 (extents 96 and 64: each piece copies its own rows); and halves of the

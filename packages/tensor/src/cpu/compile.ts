@@ -100,8 +100,12 @@ interface Step {
   readonly entries?: EntryCopy;
   /** A batched product that can run a range of its batch entries, then its epilogue. */
   readonly entryProduct?: EntryProduct;
-  /** A value's slot that this step writes only where it falls back (gatheredEntries: the columns), and its value. */
-  readonly rarelyWritten?: { readonly slot: number; readonly value: number };
+  /**
+   * A value's slot that this step writes or reads only where it falls back (gatheredProduct: a
+   * convolution's columns), its value, and for the profiler the product's own equations and the
+   * bytes of the source it reads instead.
+   */
+  readonly rarelyWritten?: { readonly slot: number; readonly value: number; readonly productEquations: readonly number[]; readonly sourceBytes: number };
 }
 
 /** Entries [e0, e1) of the leading axis of a value in `slot` from `offset`, `entryElements` each. */
@@ -130,6 +134,8 @@ interface EntryCopy {
 /** An entry copy's matrices read from their source (EntryCopy.gathered). */
 interface GatheredB {
   readonly slot: number;
+  /** The bytes of the source (for the profiler's bytes moved). */
+  readonly sourceBytes: number;
   readonly entryStride: number;
   readonly rows: Int32Array;
   readonly cols: Int32Array;
@@ -417,7 +423,15 @@ function lower(program: Program): Lowering {
     if (!r || [...locations].some(([id, loc]) => loc.slot === r.slot && id !== r.value)) continue;
     slots[r.slot] = { ...(slots[r.slot] as SlotSource & { kind: 'temp' }), lazy: true };
   }
-  const costs = steps.map((s) => kernelCost(plan, s.equations, bytesPerElement));
+  const costs = steps.map((s) => {
+    const r = s.rarelyWritten;
+    if (!r) return kernelCost(plan, s.equations, bytesPerElement);
+    // A gathered product moves its source, not the columns: the product's own cost (which reads
+    // the columns, as many elements) with the source read in their place.
+    const cost = kernelCost(plan, r.productEquations, bytesPerElement);
+    const v = plan.definitions.get(r.value)!.out;
+    return { ...cost, bytes: cost.bytes - sizeOf(v.shape) * bytesPerElement(v.dtype) + r.sourceBytes };
+  });
   const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
   const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
   return { plan, slots, resultSlots, copyResult, freshSlots, steps, costs, usesKeys: plan.kernels.some((k) => k.kind === 'random') };
@@ -621,12 +635,15 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
     if (!isContiguous({ shape: root.shape, strides: out.strides, offset: 0 })) return null;
     const outStrides = stridesOf(cat.shape);
     let at = 0;
-    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[] }[] = [];
+    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[]; sourceBytes: number }[] = [];
     for (const x of catEq.inputs) {
       const sv = storedView(x, ctx.plan.definitions, isStored);
       const base = sv && denseBase(sv.base);
       if (!sv || !base) return null;
-      pieces.push({ slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x) });
+      pieces.push({
+        slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x),
+        sourceBytes: sizeOf(sv.base.shape) * bytesPerElement(sv.base.dtype),
+      });
       at += x.shape[axis]!;
     }
     // All of it (e1 < 0: each piece's own box), or entries [e0, e1) of the leading axis (a
@@ -737,7 +754,7 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
  * where an offset would not fit the WebAssembly product's byte offsets.
  */
 function gatheredPieces(
-  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[] }[],
+  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; sourceBytes: number }[],
   rows: number, cols: number,
 ): GatheredB | null {
   const r = shape.length;
@@ -792,7 +809,7 @@ function gatheredPieces(
       rowIndex[a - 1] = 0;
     }
   }
-  return { slot: first.slot, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
+  return { slot: first.slot, sourceBytes: first.sourceBytes, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
 }
 
 /** One segment's generated range function (and its WebAssembly kernel, where one qualifies). */
@@ -1142,7 +1159,7 @@ function gatheredProduct(copy: Step, product: Step, p: EntryCopy, q: EntryProduc
   return {
     name: first ? `${copy.name}+${product.name.replace(/^fused_/, '')}` : product.name,
     equations: first ? [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y) : product.equations,
-    rarelyWritten: { slot: p.slot, value: p.value },
+    rarelyWritten: { slot: p.slot, value: p.value, productEquations: product.equations, sourceBytes: b.sourceBytes },
     source: `// entries of the leading axis at a time (as many as the product's threads): the product of those entries with B packed from slot${b.slot} (B's rows at ${describeOffsets(b.rows)}, its columns at ${describeOffsets(b.cols)}, entries ${b.entryStride} apart), the columns (slot${p.slot}) not stored; where that cannot run, the copy, then the product\n${copy.source}\n${product.source}`,
     run(slots, keys, need) {
       const chunk = Math.max(1, wasmThreads());
