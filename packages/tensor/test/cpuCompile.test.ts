@@ -108,7 +108,7 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
-  it('a convolution whose columns only products read (its own, a weight gradient\'s) packs their B from the pad (the columns neither written nor held), image by image, on one thread and on two; with WebAssembly off, the columns copied into an array held from then on; not where the columns have another reader; the eager bits', () => {
+  it('a convolution (stride 1 or 2) whose columns only products read (its own, a weight gradient\'s) packs their B from the pad (the columns neither written nor held), image by image, on one thread and on two; with WebAssembly off, the columns copied into an array held from then on; not where the columns have another reader; the eager bits', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       // Output 8 × 16: panels of 8 (float32) or 4 (float64) neighbouring outputs lie in one row
       // of the pad [3, 3, 10, 18], row p = (channel, tap) at channel·180 + i·18 + j.
@@ -164,6 +164,18 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       const gathered = withGrad.kernels.filter((k) => /B packed from/.test(k.source)).map((k) => k.name);
       expect(gathered).toEqual(dtype === 'float32' ? ['fused_elementwise_[3,8,9,8,16]x1+matmul_5x128x72_batch3', 'fused_matmul_5x72x128_batch3'] : []);
       expect(gatheredProductsMade() - made).toBe(dtype === 'float32' ? 2 * 2 * Math.ceil(3 / wasmThreads()) : 0);
+      // Stride 2 (x [3, 8, 16, 32] → 8 × 16 outputs): each panel's neighbouring outputs are 2
+      // apart in the pad, and the weight gradient's fours of outputs too; packed from the pad.
+      const xs = rn([3, 8, 16, 32], 19, dtype);
+      const made2 = gatheredProductsMade();
+      const strided = compare(([x, w, r]) => {
+        const loss = (ww: Tensor) => sum(conv2d(x!, ww, { padding: 1, stride: 2 }).mul(r!));
+        return [conv2d(x!, w!, { padding: 1, stride: 2 }), grad(loss)(w!) as Tensor];
+      }, [xs, w8, r]);
+      expect(strided.kernels.filter((k) => /B packed from/.test(k.source)).map((k) => k.name)).toEqual(dtype === 'float32' ? ['fused_elementwise_[3,8,9,8,16]x1+matmul_5x128x72_batch3', 'fused_matmul_5x72x128_batch3'] : []);
+      expect(gatheredProductsMade() - made2).toBe(dtype === 'float32' ? 2 * 2 * Math.ceil(3 / wasmThreads()) : 0);
+      const forward2 = compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [xs, w8]);
+      expect(forward2.kernels.filter((k) => /B packed from/.test(k.source))).toHaveLength(1);
       // The columns read by a second kernel too (their sum): copied, then read by both.
       const before = gatheredProductsMade();
       const both = compare(([x, w]) => {

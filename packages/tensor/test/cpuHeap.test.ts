@@ -284,7 +284,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     setWasmThreadMinWorkForTesting(undefined);
   });
 
-  it('a product whose B is gathered from an array of the heap through row and column offsets (each panel\'s columns contiguous, or, float32, B\'s rows in contiguous fours) has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; neither contiguity, or a source outside the heap, declines', () => {
+  it('a product whose B is gathered from an array of the heap through row and column offsets (each panel\'s columns 1 or 2 apart, or, float32, B\'s rows in fours so spaced) has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; neither contiguity, or a source outside the heap, declines', () => {
     const heap = cpuHeap()!;
     // k = 64, n = 512: 32,768 elements of B per entry, which a threaded product packs in its
     // workers (PACK_BLOCK); 3 entries 4,096 elements apart in the source. Rows anywhere; columns
@@ -296,7 +296,8 @@ describe.runIf(HEAP)('the CPU heap', () => {
     const cols = Int32Array.from({ length: n }, (_, j) => bases[j >> 3]! + (j & 7));
     // The other layout: rows in 16 contiguous fours anywhere, each column anywhere.
     const fours = Array.from({ length: k / 4 }, () => Math.floor((u() + 1) * 1000));
-    const quadRows = Int32Array.from({ length: k }, (_, p) => fours[p >> 2]! + (p & 3));
+    const quadRows1 = Int32Array.from({ length: k }, (_, p) => fours[p >> 2]! + (p & 3));
+    const quadRows2 = Int32Array.from({ length: k }, (_, p) => fours[p >> 2]! + 2 * (p & 3));
     const anyCols = Int32Array.from({ length: n }, () => Math.floor((u() + 1) * 1000));
     for (const [dtype, Type] of [['f32', Float32Array], ['f64', Float64Array]] as const) {
       const src = dtype === 'f32' ? heap.array(Float32Array, batch * stride)! : heap.array(Float64Array, batch * stride)!;
@@ -322,8 +323,19 @@ describe.runIf(HEAP)('the CPU heap', () => {
         c.fill(0);
         expect(wasmMatmulGatheredB(dtype, 2, at, 0, 0, src, stride, stride, rows, cols, c, 0, m, n, k, true)).toBe(true);
         expect(firstDifference(c.subarray(0, 2 * m * n), 0, shared)).toBe(-1);
-        // Rows in fours (packBTG_f32), with k = 63 too: a last row element by element.
-        for (const depth of [k, k - 1]) {
+        // Each panel's columns 2 apart (a stride-2 convolution's), on their own and with A shared.
+        const cols2 = Int32Array.from(cols, (_, j) => bases[j >> 3]! + 2 * (j & 7));
+        const b2 = new Type(batch * k * n);
+        for (let e = 0; e < batch; e++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) b2[(e * k + p) * n + j] = src[e * stride + rows[p]! + cols2[j]!]!;
+        for (const aStride of [m * k, 0]) {
+          const want2 = new Type(batch * m * n);
+          expect(wasmMatmul(dtype, batch, a, 0, aStride, b2, 0, k * n, want2, 0, m, n, k)).toBe(true);
+          c.fill(0);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, aStride, src, 0, stride, rows, cols2, c, 0, m, n, k)).toBe(true);
+          expect(firstDifference(c, 0, want2), `${dtype}, columns 2 apart, ${threads} thread(s)`).toBe(-1);
+        }
+        // Rows in fours (packBTG_f32), 1 and 2 apart, with k = 63 too: a last row element by element.
+        for (const [depth, quadRows] of [[k, quadRows1], [k - 1, quadRows1], [k, quadRows2]] as const) {
           const bq = new Type(batch * depth * n);
           for (let e = 0; e < batch; e++) for (let p = 0; p < depth; p++) for (let j = 0; j < n; j++) bq[(e * depth + p) * n + j] = src[e * stride + quadRows[p]! + anyCols[j]!]!;
           const want = new Type(batch * m * n);
@@ -346,7 +358,9 @@ describe.runIf(HEAP)('the CPU heap', () => {
       c.fill(0);
       const broken = Int32Array.from(cols, (x, j) => (j === 3 ? x + 1 : x));
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, broken, c, 0, m, n, k)).toBe(false);
-      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, Int32Array.from(quadRows, (x, p) => (p === 2 ? x + 1 : x)), anyCols, c, 0, m, n, k)).toBe(false);
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, Int32Array.from(quadRows1, (x, p) => (p === 2 ? x + 1 : x)), anyCols, c, 0, m, n, k)).toBe(false);
+      // Columns 3 apart: not a step the packers take.
+      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, Int32Array.from(cols, (_, j) => bases[j >> 3]! + 3 * (j & 7)), c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, new Type(src), 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, 4 * k, src, 0, stride, rows, cols, c, 0, 4, n, k)).toBe(false);
       expect(c.every((x) => x === 0)).toBe(true);

@@ -77,11 +77,13 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - packB_T(b, n, n, k, bp): all of B (k×n, row stride n) into panels at bp.
  * - packBT_T(b, k, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
  *   element (p, j) at j·k + p).
- * - packBG_T(src, tables, j0, cols, k, bp): the same panels (columns j0 … j0 + cols − 1) from a B
- *   gathered through tables of row and column byte offsets into src, each panel's columns
- *   contiguous (a convolution's columns read from its padded image; below, where it is made).
- * - packBTG_f32(src, tables, j0, cols, k, bp), with 8-column panels: the same from a gathered B
- *   whose rows are contiguous in fours instead (the transposed columns a weight gradient reads).
+ * - packBG_T(src, tables, j0, cols, k, bp, step): the same panels (columns j0 … j0 + cols − 1)
+ *   from a B gathered through tables of row and column byte offsets into src, each panel's
+ *   columns `step` (1 or 2) elements apart (a convolution's columns read from its padded image;
+ *   below, where it is made).
+ * - packBTG_f32(src, tables, j0, cols, k, bp, step), with 8-column panels: the same from a
+ *   gathered B whose rows come in fours `step` apart instead (the transposed columns a weight
+ *   gradient reads).
  * - gemm_T(a, lda, bp, c, ldc, rows, npad, k, ap, transA): C[0:rows, 0:npad] = A[0:rows, 0:k]·B
  *   for the packed B, with ap as scratch for one packed block of A. A is row-major (element
  *   (i, p) at i·lda + p) when transA is 0, stored transposed (at p·lda + i) when it is 1. rows may
@@ -194,18 +196,20 @@ function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined,
 }
 
 /**
- * packBTG_f32(src, tables, j0, cols, k, bp) for 8-column panels: the panels packBG fills (B's
- * element (p, j) at src + row[p] + col[j], the tables as packBG's), for a B whose rows come in
- * contiguous fours instead (row[p + t] = row[p] + 4t for p a multiple of 4; the columns anywhere):
- * the transpose of a convolution's columns, as a weight gradient reads them. Each panel's 8
- * columns are 8 pointers; 4 rows at a time, 4 elements from each, transposed by 4 × 4 blocks as
- * packBT_f32 does; the last k mod 4 rows element by element. Bits are moved as they are.
+ * packBTG_f32(src, tables, j0, cols, k, bp, step) for 8-column panels: the panels packBG fills
+ * (B's element (p, j) at src + row[p] + col[j], the tables as packBG's), for a B whose rows come
+ * in fours `step` (1 or 2) elements apart instead (row[p + t] = row[p] + 4·step·t for p a multiple
+ * of 4; the columns anywhere): the transpose of a convolution's columns, as a weight gradient
+ * reads them. Each panel's 8 columns are 8 pointers; 4 rows at a time, 4 elements from each (with
+ * step 2, the even lanes of two vectors, reading one element past the fourth), transposed by
+ * 4 × 4 blocks as packBT_f32 does; the last k mod 4 rows element by element. Bits are moved as
+ * they are.
  */
 function packBTransposedGathered(m: ModuleBuilder): void {
   const E = 4;
   const width = 8;
-  m.func('packBTG_f32', [I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0]) => {
-    const q = f.local(I32), p = f.local(I32), k4 = f.local(I32), off = f.local(I32), panel = f.local(I32), dst = f.local(I32);
+  m.func('packBTG_f32', [I32, I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0, step]) => {
+    const q = f.local(I32), p = f.local(I32), k4 = f.local(I32), off = f.local(I32), panel = f.local(I32), dst = f.local(I32), at = f.local(I32);
     const ptr = Array.from({ length: width }, () => f.local(I32));
     const r = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
     const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
@@ -224,7 +228,14 @@ function packBTransposedGathered(m: ModuleBuilder): void {
       f.get(panel).get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
       for (const half of [0, 1]) {
         // Columns 4·half … + 3, rows p … p + 3.
-        for (let j = 0; j < 4; j++) f.get(ptr[4 * half + j]!).get(off).i32Add().v128Load().set(r[j]!);
+        for (let j = 0; j < 4; j++) {
+          f.get(ptr[4 * half + j]!).get(off).i32Add().set(at);
+          f.get(step).i32Const(1).i32Eq().if();
+          f.get(at).v128Load().set(r[j]!);
+          f.else();
+          f.get(at).v128Load().get(at).v128Load(16).i8x16Shuffle(EVEN_LANES.f32).set(r[j]!);
+          f.end();
+        }
         f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
         f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
         f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
@@ -286,6 +297,12 @@ function addCopyRuns(m: ModuleBuilder): void {
     }));
   });
 }
+
+/** i8x16.shuffle's bytes taking the even lanes of two vectors (0, 2 of the first, then of the second). */
+const EVEN_LANES: Record<WasmFloat, readonly number[]> = {
+  f32: lanes32([0, 2, 4, 6]),
+  f64: [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23],
+};
 
 /** Stored rows of B per block in packB (benchmarks/NOTES.md, "B packed in blocks of rows"). */
 const PACK_ROWS = 32;
@@ -447,15 +464,17 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
   colPanels(`packB_${dtype}`, nr, true);
   const packAT = colPanels(undefined, mr, false);
 
-  // packBG(src, tables, j0, cols, k, dst): columns j0 … j0 + cols − 1 (whole panels) of a B whose
-  // element (p, j) lies at src + row[p] + col[j], with i32 byte offsets row[] (k of them) at
-  // `tables` and col[] (one per column of B) after them, where each panel's nr columns are
-  // contiguous in every row (col[j + i] = col[j] + i·E for j a multiple of nr), as a stride-1
-  // convolution's columns are in its padded image: the row a (channel, tap), a panel nr
-  // neighbouring outputs of one output row. Writes them at dst, in the slots packB fills from
-  // the same B stored row-major (panel q at (q − j0/nr)·nr·k elements): the same C, bit for bit.
-  // In blocks of PACK_ROWS rows, panel by panel, as packB. j0 and cols are multiples of nr.
-  m.func(`packBG_${dtype}`, [I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0]) => {
+  // packBG(src, tables, j0, cols, k, dst, step): columns j0 … j0 + cols − 1 (whole panels) of a B
+  // whose element (p, j) lies at src + row[p] + col[j], with i32 byte offsets row[] (k of them) at
+  // `tables` and col[] (one per column of B) after them, where each panel's nr columns are evenly
+  // spaced in every row, `step` (1 or 2) elements apart (col[j + i] = col[j] + i·step·E for j a
+  // multiple of nr), as a convolution's columns are in its padded image: the row a (channel, tap),
+  // a panel nr neighbouring outputs of one output row, the convolution's stride apart. Writes them
+  // at dst, in the slots packB fills from the same B stored row-major (panel q at (q − j0/nr)·nr·k
+  // elements): the same C, bit for bit. In blocks of PACK_ROWS rows, panel by panel, as packB.
+  // j0 and cols are multiples of nr. With step 2, a row's nr elements are picked out of the 2·nr
+  // from its first (whole vectors, even lanes), which reads one element past its last.
+  m.func(`packBG_${dtype}`, [I32, I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0, step]) => {
     const rowBytes = nr * E;
     const q = f.local(I32), p = f.local(I32), p0 = f.local(I32), pEnd = f.local(I32), panels = f.local(I32);
     const dst = f.local(I32), at = f.local(I32), from = f.local(I32), panelBytes = f.local(I32), row = f.local(I32);
@@ -478,13 +497,22 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
         f.get(tables).get(p0).i32Const(2).i32Shl().i32Add().set(row);
         forRange(f, p, () => f.get(p0), () => f.get(pEnd), 1, () => {
           f.get(at).get(row).i32Load().i32Add().set(from);
-          let o = 0;
-          for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(from).v128Load(o).v128Store(o);
-          for (; o < rowBytes; o += E) {
-            f.get(dst).get(from);
-            load(f, o);
-            store(f, o);
+          f.get(step).i32Const(1).i32Eq().if();
+          {
+            let o = 0;
+            for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(from).v128Load(o).v128Store(o);
+            for (; o < rowBytes; o += E) {
+              f.get(dst).get(from);
+              load(f, o);
+              store(f, o);
+            }
           }
+          f.else();
+          {
+            // Every other element: the even lanes of each pair of vectors.
+            for (let o = 0; o < rowBytes; o += 16) f.get(dst).get(from).v128Load(2 * o).get(from).v128Load(2 * o + 16).i8x16Shuffle(EVEN_LANES[dtype]).v128Store(o);
+          }
+          f.end();
           f.get(row).i32Const(4).i32Add().set(row);
           f.get(dst).i32Const(rowBytes).i32Add().set(dst);
         });

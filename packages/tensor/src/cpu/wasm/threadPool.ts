@@ -122,7 +122,7 @@ export interface MatmulJob {
   /**
    * A B gathered from `b` (matmulModule.ts: a convolution's columns read from its padded image),
    * through the byte-offset tables at bTables: 0 for none, 1 packed by packBG, 2 by packBTG_f32;
-   * ldb and transB are then unused.
+   * ldb is then the packer's step (1 or 2) and transB unused.
    */
   bGather: number;
   bTables: number;
@@ -175,7 +175,7 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
       const cols = Math.min(packCols, n - j0);
       const from = b + entry * bBatch + (transB === 1 ? j0 * ldb : j0) * E;
       try {
-        if (bGather !== 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, bp + entry * bpBatch + j0 * k * E);
+        if (bGather !== 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, bp + entry * bpBatch + j0 * k * E, ldb);
         else pack(from, ldb, cols, k, bp + entry * bpBatch + j0 * k * E);
       } catch {
         Atomics.store(ctl, 3, 1);

@@ -445,9 +445,10 @@ export function wasmMatmul(
  * B's row p a (channel, tap) at rows[p], column j an output (y, x) at y·(padded width) + x, the
  * panels whole when the output width is a multiple of theirs. B is packed straight from `src`
  * into the panels a row-major B is packed into, so C is that product's, bit for bit, without
- * the columns in memory. Or, float32 only, where B's rows are contiguous in fours instead (the
- * transposed columns, as a weight gradient reads them: rows[p] an output (y, x), cols[j] a
- * (channel, tap); an output width that is a multiple of 4). Returns false, having written
+ * the columns in memory. The columns of a panel may also be 2 apart (a stride-2 convolution);
+ * or, float32 only, B's rows may come in fours 1 or 2 apart instead (the transposed columns, as a
+ * weight gradient reads them: rows[p] an output (y, x), cols[j] a (channel, tap); an output width
+ * that is a multiple of 4). Returns false, having written
  * nothing, where wasmMatmul would, and where the gather does not apply (wasmGatheredBKind): src
  * not in the heap (or C's array), n not a multiple of the panel width, neither contiguity, m or n
  * at most NARROW_ROWS (the narrow kernels read B as stored). Throws a RangeError for offsets
@@ -477,12 +478,12 @@ export function wasmMatmulGatheredB(
   const first = srcOff + lo + colLo;
   const last = srcOff + (batch - 1) * srcStride + hi + colHi;
   if (!(first >= 0 && last < src.length)) throw new RangeError(`wasmMatmulGatheredB: the gathered B reads elements ${first} to ${last} of an array of ${src.length}`);
-  const kind = busy || src === c ? null : wasmGatheredBKind(dtype, m, n, rows, cols);
+  const packing = busy || src === c ? null : wasmGatheredBKind(dtype, m, n, rows, cols);
   const rt = getRuntime();
-  if (!kind || !rt || rt.heap?.holds(src) !== true) return false;
+  if (!packing || !rt || rt.heap?.holds(src) !== true) return false;
   busy = true;
   try {
-    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols, kind } });
+    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols, packing } });
     if (done) gatheredProducts++;
     return done;
   } finally {
@@ -497,26 +498,40 @@ export function gatheredProductsMade(): number {
   return gatheredProducts;
 }
 
+/** How wasmMatmulGatheredB packs a gathered B (wasmGatheredBKind). */
+export interface GatheredBPacking {
+  /** 'panels': each panel's columns evenly spaced (packBG); 'quads': B's rows in evenly spaced fours (packBTG_f32). */
+  readonly kind: 'panels' | 'quads';
+  /** Elements between those neighbours: 1 or 2 (a convolution's stride). */
+  readonly step: number;
+}
+
 /**
  * How wasmMatmulGatheredB packs an m×n product of `dtype` whose B's element (p, j) lies at
  * rows[p] + cols[j], from its shape and tables alone (whether it runs still depends on where the
- * arrays lie): 'panels' where each panel's columns are contiguous (packBG), 'quads' where B's rows
- * are contiguous in fours (packBTG_f32: float32's 8-column panels only), null where neither.
+ * arrays lie): 'panels' where each panel's columns are evenly spaced, 1 or 2 elements apart
+ * (packBG), 'quads' where B's rows come in fours spaced so (packBTG_f32: float32's 8-column
+ * panels only), null where neither.
  */
-export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: Int32Array, cols: Int32Array): 'panels' | 'quads' | null {
+export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: Int32Array, cols: Int32Array): GatheredBPacking | null {
   const rt = getRuntime();
   if (!rt || !rt.heap || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return null;
   const nr = rt.layouts[dtype].nr;
   if (n % nr !== 0) return null;
-  const runs = (t: Int32Array, length: number, run: number) => {
+  // The step between neighbours within runs of `run` (1 or 2, the same in every run), or 0.
+  const evenRuns = (t: Int32Array, length: number, run: number): number => {
+    if (length < run) return 0;
+    const step = t[1]! - t[0]!;
+    if (step !== 1 && step !== 2) return 0;
     for (let j = 0; j + run <= length; j += run) {
-      for (let i = 1; i < run; i++) if (t[j + i] !== t[j]! + i) return false;
+      for (let i = 1; i < run; i++) if (t[j + i] !== t[j]! + i * step) return 0;
     }
-    return true;
+    return step;
   };
-  if (runs(cols, n, nr)) return 'panels';
-  if (dtype === 'f32' && nr === 8 && rt.kernels.f32.packBTG && runs(rows, rows.length, 4)) return 'quads';
-  return null;
+  const panelStep = evenRuns(cols, n, nr);
+  if (panelStep > 0) return { kind: 'panels', step: panelStep };
+  const rowStep = dtype === 'f32' && nr === 8 && rt.kernels.f32.packBTG ? evenRuns(rows, rows.length, 4) : 0;
+  return rowStep > 0 ? { kind: 'quads', step: rowStep } : null;
 }
 
 /** One product's operands and shape, as wasmMatmul takes them (runInParts splits it into parts). */
@@ -538,7 +553,7 @@ interface Product {
   readonly transA: boolean;
   readonly transB: boolean;
   /** B gathered from b (wasmMatmulGatheredB), b in the heap: element (p, j) of entry i at bOff + i·bStride + rows[p] + cols[j]. */
-  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly kind: 'panels' | 'quads' };
+  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly packing: GatheredBPacking };
 }
 
 /**
@@ -704,7 +719,8 @@ function runProduct(rt: Runtime, p: Product): void {
     return;
   }
   const { packB, packBT, packBG, packBTG, gemm, compact } = rt.kernels[dtype];
-  const packGathered = gather?.kind === 'quads' ? packBTG! : packBG;
+  const packGathered = gather?.packing.kind === 'quads' ? packBTG! : packBG;
+  const gatherStep = gather?.packing.step ?? 0;
   // A gathered B's tables (byte offsets), where a raw B would be copied: k + n ≤ k·n·E bytes.
   const tables = gather ? bRaw : -1;
   if (gather) {
@@ -724,7 +740,7 @@ function runProduct(rt: Runtime, p: Product): void {
     // Packed from where B lies in the heap, else from a copy.
     const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
     if (!bInHeap) view.set(b.subarray(from, from + k * n), bRaw / E);
-    if (gather) packGathered(bAt, tables, 0, n, k, bpRegion + i * bpBatch);
+    if (gather) packGathered(bAt, tables, 0, n, k, bpRegion + i * bpBatch, gatherStep);
     else if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
     else packB(bAt, n, n, k, bpRegion + i * bpBatch);
   }
@@ -737,8 +753,8 @@ function runProduct(rt: Runtime, p: Product): void {
     m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
-    b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: transB ? k : n, transB: transB === true,
-    bGather: gather ? (gather.kind === 'quads' ? 2 : 1) : 0, bTables: tables,
+    b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: gather ? gatherStep : transB ? k : n, transB: transB === true,
+    bGather: gather ? (gather.packing.kind === 'quads' ? 2 : 1) : 0, bTables: tables,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
   const chunk = (i: number) => {
