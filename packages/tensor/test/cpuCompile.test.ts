@@ -176,6 +176,9 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       expect(gatheredProductsMade() - made2).toBe(dtype === 'float32' ? 2 * 2 * Math.ceil(3 / wasmThreads()) : 0);
       const forward2 = compare(([x, w]) => [conv2d(x!, w!, { padding: 1, stride: 2 })], [xs, w8]);
       expect(forward2.kernels.filter((k) => /B packed from/.test(k.source))).toHaveLength(1);
+      // One image: its product is not batched, and packs from the pad all the same.
+      const single = compare(([x, w]) => [conv2d(x!, w!, { padding: 1 })], [rn([1, 3, 8, 16], 20, dtype), w]);
+      expect(single.kernels.filter((k) => /B packed from/.test(k.source)).map((k) => k.name)).toEqual(['fused_elementwise_[1,3,9,8,16]x1+matmul_5x128x27']);
       // The columns read by a second kernel too (their sum): copied, then read by both.
       const before = gatheredProductsMade();
       const both = compare(([x, w]) => {

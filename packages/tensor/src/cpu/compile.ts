@@ -675,7 +675,7 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
       equations: [...above, ctx.writer.equationIndex.get(cat.id)!, ...pieces.flatMap((p) => p.equations)],
       source: `// stridedCopyInto, piece by piece (concat along axis ${axis}): ${pieces.map((p) => `slot${p.slot}${p.offset ? ` from ${p.offset}` : ''} strides [${p.strides.join(', ')}]`).join('; ')} into slot${out.slot}, each into its box, in WebAssembly`,
       tryRun: (slots) => copyPieces(slots, 0, -1, true),
-      ...(axis > 0 && count > 1 ? {
+      ...(axis > 0 && count >= 1 ? {
         entries: {
           value: root.id, slot: out.slot, offset: out.offset, count, entryElements: sizeOf(cat.shape) / count,
           tryCopy: (slots: readonly TypedArray[], e0: number, e1: number) => copyPieces(slots, e0, e1, e0 === 0),
@@ -1100,7 +1100,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
       finish(slots);
     },
     // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
-    ...(batches > 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
+    ...(batches >= 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
       entryProduct: {
         value: eq.out.id, dtype: eq.out.dtype, transB: pb.transposed, m, k, n, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
         multiply: (slots: readonly TypedArray[], e0: number, e1: number) => batched(slots, e0, e1, aStep, bStep),
@@ -1207,7 +1207,7 @@ function readersOf(plan: FusionPlan, value: number): number[] {
 
 /** Whether product q reads copy p's value in place as its B, entry by entry. */
 function readsEntries(p: EntryCopy, q: EntryProduct): boolean {
-  return q.bSlot === p.slot && q.bOffset === p.offset && q.bStep === p.entryElements && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot;
+  return q.bSlot === p.slot && q.bOffset === p.offset && (q.bStep === p.entryElements || q.count === 1) && q.count === p.count && q.aSlot !== p.slot && q.cSlot !== p.slot;
 }
 
 /**
