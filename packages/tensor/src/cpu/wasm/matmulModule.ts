@@ -119,6 +119,21 @@ const JOIN_LOW = lanes32([0, 1, 4, 5]);
 const JOIN_HIGH = lanes32([2, 3, 6, 7]);
 
 /**
+ * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its
+ * columns stored as 4 vectors at dst + offset, + stride, + 2·stride, + 3·stride.
+ */
+function storeTransposed(f: FunctionBody, r: readonly number[], t: readonly number[], dst: number, offset: number, stride: number): void {
+  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
+  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
+  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
+  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
+  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(offset);
+  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + stride);
+  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(offset + 2 * stride);
+  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + 3 * stride);
+}
+
+/**
  * packBT_f32(b, k, n, k, bp) for 8-column panels: the panels rowPanels makes from Bᵀ (row i of Bᵀ,
  * B's column i, to panel ⌊i/8⌋, slot p·8 + i mod 8), with each whole panel's 8 rows read 4
  * elements at a time and transposed by 4 × 4 blocks (eight shuffles each), so that 4 consecutive
@@ -152,16 +167,9 @@ function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined,
           f.get(src).v128Load().set(r[j]!);
           if (j < 3) f.get(src).get(rowBytes).i32Add().set(src);
         }
-        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
-        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
-        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
-        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
         // Column p + j of these 4 rows: panel row p + j, slots 4·half … + 3.
         f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
-        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(16 * half);
-        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(width * E + 16 * half);
-        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(2 * width * E + 16 * half);
-        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(3 * width * E + 16 * half);
+        storeTransposed(f, r, t, dst, 16 * half, width * E);
       }
       f.get(p).i32Const(4).i32Add().set(p);
       f.br(0).end().end();
@@ -236,14 +244,7 @@ function packBTransposedGathered(m: ModuleBuilder): void {
           f.get(at).v128Load().get(at).v128Load(16).i8x16Shuffle(EVEN_LANES.f32).set(r[j]!);
           f.end();
         }
-        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
-        f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
-        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
-        f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
-        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(16 * half);
-        f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(width * E + 16 * half);
-        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(2 * width * E + 16 * half);
-        f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(3 * width * E + 16 * half);
+        storeTransposed(f, r, t, dst, 16 * half, width * E);
       }
       f.get(p).i32Const(4).i32Add().set(p);
       f.br(0).end().end();
@@ -340,6 +341,34 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     f.get(i).i32Const(step).i32Add().set(i);
     f.br(0).end().end();
   };
+  // `bytes` (whole elements) from src to dst (I32 locals): whole vectors, then single elements.
+  const copyBytes = (f: FunctionBody, dst: number, src: number, bytes: number) => {
+    let o = 0;
+    for (; o + 16 <= bytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
+    for (; o < bytes; o += E) {
+      f.get(dst).get(src);
+      load(f, o);
+      store(f, o);
+    }
+  };
+  // out = ⌊total / width⌋ (the assembler has no division), counted up.
+  const wholeCount = (f: FunctionBody, out: number, total: number, width: number) => {
+    f.i32Const(0).set(out);
+    f.block().loop();
+    f.get(out).i32Const(1).i32Add().i32Const(width).i32Mul().get(total).i32GtS().brIf(1);
+    f.get(out).i32Const(1).i32Add().set(out);
+    f.br(0).end().end();
+  };
+  // Blocks of PACK_ROWS stored rows [p0, pEnd) of `depth`, as packB and packBG take them.
+  const forRowBlocks = (f: FunctionBody, p0: number, pEnd: number, depth: number, body: () => void) => {
+    forRange(f, p0, () => f.i32Const(0), () => f.get(depth), PACK_ROWS, () => {
+      f.get(p0).i32Const(PACK_ROWS).i32Add().set(pEnd);
+      f.get(pEnd).get(depth).i32GtS().if();
+      f.get(depth).set(pEnd);
+      f.end();
+      body();
+    });
+  };
 
   // Rows of a row-major matrix into panels `width` rows wide: row i's element p goes to panel
   // ⌊i/width⌋, slot p·width + i mod width, padding rows past `rows` with zeros. packA(a, lda,
@@ -390,33 +419,16 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     const rowBytes = width * E;
     const q = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32);
     const full = f.local(I32), rest = f.local(I32), panelBytes = f.local(I32);
-    // full = ⌊cols / width⌋ (the assembler has no division).
-    f.i32Const(0).set(full);
-    f.block().loop();
-    f.get(full).i32Const(1).i32Add().i32Const(width).i32Mul().get(cols).i32GtS().brIf(1);
-    f.get(full).i32Const(1).i32Add().set(full);
-    f.br(0).end().end();
+    wholeCount(f, full, cols, width);
     f.get(depth).i32Const(rowBytes).i32Mul().set(panelBytes);
-    const copyRow = () => {
-      let o = 0;
-      for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
-      for (; o < rowBytes; o += E) {
-        f.get(dst).get(src);
-        load(f, o);
-        store(f, o);
-      }
-    };
+    const copyRow = () => copyBytes(f, dst, src, rowBytes);
     if (panelFirst) {
       // Blocks of PACK_ROWS stored rows; in each, panel by panel: each panel's part written
       // sequentially, the block's rows read `width` at a time. Going down all rows per panel read
       // every cache line twice from far when rows are 4 KiB apart (benchmarks/NOTES.md, "B packed
       // in blocks of rows"); a block's rows stay in the second-level cache for all its panels.
       const p0 = f.local(I32), pEnd = f.local(I32);
-      forRange(f, p0, () => f.i32Const(0), () => f.get(depth), PACK_ROWS, () => {
-        f.get(p0).i32Const(PACK_ROWS).i32Add().set(pEnd);
-        f.get(pEnd).get(depth).i32GtS().if();
-        f.get(depth).set(pEnd);
-        f.end();
+      forRowBlocks(f, p0, pEnd, depth, () => {
         forRange(f, q, () => f.i32Const(0), () => f.get(full), 1, () => {
           f.get(src0).get(p0).get(ld).i32Mul().get(q).i32Const(width).i32Mul().i32Add().i32Const(E).i32Mul().i32Add().set(src);
           f.get(dst0).get(q).get(panelBytes).i32Mul().i32Add().get(p0).i32Const(rowBytes).i32Mul().i32Add().set(dst);
@@ -479,17 +491,8 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     const q = f.local(I32), p = f.local(I32), p0 = f.local(I32), pEnd = f.local(I32), panels = f.local(I32);
     const dst = f.local(I32), at = f.local(I32), from = f.local(I32), panelBytes = f.local(I32), row = f.local(I32);
     f.get(depth).i32Const(rowBytes).i32Mul().set(panelBytes);
-    // panels = cols / nr (the assembler has no division).
-    f.i32Const(0).set(panels);
-    f.block().loop();
-    f.get(panels).i32Const(1).i32Add().i32Const(nr).i32Mul().get(cols).i32GtS().brIf(1);
-    f.get(panels).i32Const(1).i32Add().set(panels);
-    f.br(0).end().end();
-    forRange(f, p0, () => f.i32Const(0), () => f.get(depth), PACK_ROWS, () => {
-      f.get(p0).i32Const(PACK_ROWS).i32Add().set(pEnd);
-      f.get(pEnd).get(depth).i32GtS().if();
-      f.get(depth).set(pEnd);
-      f.end();
+    wholeCount(f, panels, cols, nr);
+    forRowBlocks(f, p0, pEnd, depth, () => {
       forRange(f, q, () => f.i32Const(0), () => f.get(panels), 1, () => {
         // at = src + col[j0 + q·nr]; dst = dst0 + q·panelBytes + p0·rowBytes.
         f.get(src0).get(tables).get(depth).get(j0).i32Add().get(q).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(at);
@@ -498,20 +501,10 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
         forRange(f, p, () => f.get(p0), () => f.get(pEnd), 1, () => {
           f.get(at).get(row).i32Load().i32Add().set(from);
           f.get(step).i32Const(1).i32Eq().if();
-          {
-            let o = 0;
-            for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(from).v128Load(o).v128Store(o);
-            for (; o < rowBytes; o += E) {
-              f.get(dst).get(from);
-              load(f, o);
-              store(f, o);
-            }
-          }
+          copyBytes(f, dst, from, rowBytes);
           f.else();
-          {
-            // Every other element: the even lanes of each pair of vectors.
-            for (let o = 0; o < rowBytes; o += 16) f.get(dst).get(from).v128Load(2 * o).get(from).v128Load(2 * o + 16).i8x16Shuffle(EVEN_LANES[dtype]).v128Store(o);
-          }
+          // Every other element: the even lanes of each pair of vectors (a row is whole vectors).
+          for (let o = 0; o < rowBytes; o += 16) f.get(dst).get(from).v128Load(2 * o).get(from).v128Load(2 * o + 16).i8x16Shuffle(EVEN_LANES[dtype]).v128Store(o);
           f.end();
           f.get(row).i32Const(4).i32Add().set(row);
           f.get(dst).i32Const(rowBytes).i32Add().set(dst);
