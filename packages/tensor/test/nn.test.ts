@@ -63,6 +63,11 @@ const CONV_CASES: ConvCase[] = [
   { x: [3, 2, 6, 5], o: 2, k: [2, 3], stride: [3, 2], padding: [1, 0], dilation: [2, 1] },
   { x: [1, 1, 3, 3], o: 1, k: [3, 3], stride: [2, 2] },
   { x: [3, 4, 5, 5], o: 8, k: [5, 5], padding: [2, 2], groups: 2 },
+  // A decoder's upsampling (convTranspose2d k 4, s 2, p 1), and strides that do not divide the
+  // kernel, per axis: convTranspose2d's sub-pixel path (dilation 1, a stride above 1).
+  { x: [2, 3, 8, 8], o: 4, k: [4, 4], stride: [2, 2], padding: [1, 1], bias: true },
+  { x: [1, 2, 9, 6], o: 3, k: [5, 2], stride: [3, 2], padding: [2, 0] },
+  { x: [2, 4, 7, 9], o: 6, k: [3, 4], stride: [1, 3], padding: [1, 2], groups: 2 },
 ];
 
 const name = (c: ConvCase): string =>
