@@ -13,7 +13,7 @@ import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.j
 import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
 import { EXP_TABLE_ADDRESS } from '../src/cpu/wasm/mathF32x4.js';
 import { elementwiseExpression } from '../src/expression.js';
-import { heapCopiesMade, heapCopy, setWasmThreadMinWorkForTesting, wasmMatmul, wasmMatmulGatheredB, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { heapCopiesMade, heapCopy, setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting, wasmMatmul, wasmMatmulGatheredB, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { firstDifference, randomArray, seededUniform } from './matmulReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
@@ -315,6 +315,16 @@ describe.runIf(HEAP)('the CPU heap', () => {
         expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
         expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s)`).toBe(-1);
         if (threads > 1) expect(wasmThreadStats().packBlocks - packed).toBeGreaterThan(0);
+        // In parts, an entry at a time (a memory limit that the three entries' ~590 KB on one
+        // thread, or 1.17 MB in float64, do not fit; more on two): the same bits.
+        setWasmMatmulMemoryLimitForTesting(dtype === 'f32' ? 500_000 : 1_000_000);
+        try {
+          c.fill(0);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
+          expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s), in parts`).toBe(-1);
+        } finally {
+          setWasmMatmulMemoryLimitForTesting(undefined);
+        }
         // A shared A (stride 0) and A stored transposed, entries 1 and 2 only.
         const at = new Type(k * m);
         for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) at[p * m + i] = a[i * k + p]!;

@@ -557,17 +557,18 @@ interface Product {
 }
 
 /**
- * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B, packed Bs, C
- * (rows padded to mr, stride npad), and A-pack scratch per participant; `total` bytes in all.
- * runProduct lays them out, and runInParts sizes its calls by `total`.
+ * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B (for a
+ * gathered B, its offset tables: `gathered`), packed Bs, C (rows padded to mr, stride npad), and
+ * A-pack scratch per participant; `total` bytes in all. runProduct lays them out, and runInParts
+ * sizes its calls by `total`.
  */
-function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number) {
+function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number, gathered: boolean) {
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
   const aRegion = 0;
   const aBatch = aShared ? 0 : align64(m * k * E);
   const bRaw = align64(aRegion + (aShared ? align64(m * k * E) : aBatch * batch));
-  const bpRegion = align64(bRaw + k * n * E);
+  const bpRegion = align64(bRaw + (gathered ? (k + n) * 4 : k * n * E));
   const bpBatch = bShared ? 0 : align64(npad * k * E);
   const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
   const cBatch = align64(roundUp(m, L.mr) * npad * E);
@@ -590,7 +591,7 @@ function runInParts(rt: Runtime, p: Product): boolean {
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
   const bytes = (entries: number, rows: number) =>
-    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads).total;
+    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads, p.gather !== undefined).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   if (fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
@@ -687,7 +688,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
 
-  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants);
+  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants, gather !== undefined);
   const { apStride, bpBatch, cBatch, total } = layout;
   // runInParts sized the call to fit (the same layout, with at least these participants).
   if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
@@ -721,7 +722,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const { packB, packBT, packBG, packBTG, gemm, compact } = rt.kernels[dtype];
   const packGathered = gather?.packing.kind === 'quads' ? packBTG! : packBG;
   const gatherStep = gather?.packing.step ?? 0;
-  // A gathered B's tables (byte offsets), where a raw B would be copied: k + n ≤ k·n·E bytes.
+  // A gathered B's tables (byte offsets), where a raw B would be copied (productLayout).
   const tables = gather ? bRaw : -1;
   if (gather) {
     if (!bInHeap) throw new Error('internal: a gathered B outside the heap');
