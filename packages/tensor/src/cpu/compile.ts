@@ -381,6 +381,7 @@ function lower(program: Program): Lowering {
   });
   // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
   const lastRead = lastReaders(plan);
+  sourcesLiveWithConcats(plan, lastRead);
   const reuse = slotReuser();
   // A reduction's result that only its epilogue reads lives in a local, not an array.
   const unstored = new Set(plan.kernels.flatMap((k) => (k.kind === 'reduce' && !k.writesResult ? [program.equations[k.equation]!.out.id] : [])));
@@ -1183,6 +1184,35 @@ function gatheredProduct(copy: Step, product: Step, p: EntryCopy, q: EntryProduc
 /** A table of offsets for a kernel's source: its first few entries and its length. */
 function describeOffsets(t: Int32Array): string {
   return `[${[...t.subarray(0, 6)].join(', ')}${t.length > 6 ? `, … (${t.length})` : ''}]`;
+}
+
+/**
+ * Extends `lastRead` so that a stored value that a stored concat's pieces view (a convolution's
+ * padded image, under its columns) lives as long as the concat: the products reading the columns
+ * may pack them from that value instead (gatheredProduct), as late as the last of them (a weight
+ * gradient's, in the backward pass). Without it another value's array could take the image's
+ * after the columns' copy, and those products would read that value. Decided before slots are
+ * assigned, for every such concat, whether or not its readers turn out to gather: the image then
+ * stays while its columns do, at most a kh·kw-th of their size.
+ */
+function sourcesLiveWithConcats(plan: FusionPlan, lastRead: Map<number, number>): void {
+  const isStored = (id: number) => plan.materialized.has(id) || !plan.definitions.has(id);
+  for (const id of plan.materialized) {
+    const until = lastRead.get(id);
+    if (until === undefined) continue;
+    let eq = plan.definitions.get(id)!;
+    while (eq.prim === 'reshape' || eq.prim === 'stopGradient') {
+      const below = eq.inputs[0]!;
+      const d = isStored(below.id) ? undefined : plan.definitions.get(below.id);
+      if (!d) break;
+      eq = d;
+    }
+    if (eq.prim !== 'concat') continue;
+    for (const x of eq.inputs) {
+      const sv = storedView(x, plan.definitions, isStored);
+      if (sv && plan.materialized.has(sv.base.id)) lastRead.set(sv.base.id, Math.max(lastRead.get(sv.base.id) ?? -1, until));
+    }
+  }
 }
 
 /**
