@@ -14,7 +14,10 @@
 //   scalar) through selects, extrema, casts to int32 and bool and back, argmax, clamp, erf, GELU,
 //   powers, rounding, sign, softmax and layer norm, sines, expm1 and log1p, softplus, overflowing
 //   exps, logsumexp, cumsum and variance, on one thread and, with the split threshold lowered, on
-//   two.
+//   two;
+// - small convolutional networks (1 to 3 convolutions, stride 1 or 2, SiLU between some), their
+//   output or their gradients in the weights and the input: the products that pack their B from
+//   the padded image (gatheredProduct in compile.ts) in a good share of them.
 //
 // The same chains and two-operand steps, run op by op with WebAssembly on and off, also give the
 // same bits, gradients included (products aside: the two matmuls accumulate in different types).
@@ -25,7 +28,8 @@
 // back in one kernel keeping −0 for values in (−1, −0] (Math.trunc), where a stored int32 is 0.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuBackend, type Tensor, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, sum, tidy, zeros } from '../src/index.js';
+import { type CpuBackend, type Tensor, conv2d, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, silu, sum, tidy, zeros } from '../src/index.js';
+import { gatheredProductsMade } from '../src/cpu/wasm/wasmMatmul.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { grad, hvp, jvp, vmap } from '@scorch/autograd';
 import { expectCompiledMatches } from './programReference.js';
@@ -170,6 +174,40 @@ describe('random compiled CPU programs equal their op-by-op runs bit for bit', (
 
   it('Hessian-vector products, JVPs and vmap of random chains and their gradients: 150 seeds each', () => {
     for (const mode of ['hvp', 'jvp', 'vmap'] as const) for (let seed = 1; seed <= 150; seed++) checkTransformed(seed, mode);
+  });
+
+  it('convolutional networks and their gradients: 60 seeds, on one thread and on two, about half packing from the padded image', () => {
+    let gathered = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = mulberry32(seed);
+      const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+      setCpuThreads(int(1, 2));
+      const dtype = r() < 0.7 ? 'float32' : 'float64';
+      const c = pick(r, [8, 16, int(1, 6)]);
+      const layers = Array.from({ length: int(1, 3) }, () => ({ o: pick(r, [8, 16, int(5, 12)]), k: r() < 0.8 ? 3 : int(1, 2), stride: r() < 0.3 ? 2 : 1, act: r() < 0.5 }));
+      const x = randn([int(1, 3), c, int(4, 12), pick(r, [8, 16, 24, 32, int(4, 20)])], { key: randomKey(seed), dtype });
+      let channels = c;
+      const ws = layers.map((l, i) => {
+        const w = randn([l.o, channels, l.k, l.k], { key: randomKey(seed * 10 + i), dtype });
+        channels = l.o;
+        return w;
+      });
+      const net = (v: Tensor, weights: readonly Tensor[]) => layers.reduce((y, l, i) => {
+        const z = conv2d(y, weights[i]!, { padding: Math.floor(l.k / 2), stride: l.stride });
+        return l.act ? silu(z) : z;
+      }, v);
+      const mode = int(0, 2);
+      const argnums = mode === 1 ? ws.map((_, i) => i + 1) : [0, ...ws.map((_, i) => i + 1)];
+      const f = ([v, ...weights]: readonly Tensor[]): Tensor[] => (mode === 0
+        ? [net(v!, weights)]
+        : grad((...a: Tensor[]) => sum(net(a[0]!, a.slice(1)).mul(net(a[0]!, a.slice(1)))), { argnums })(v!, ...weights) as Tensor[]);
+      const before = gatheredProductsMade();
+      expectCompiledMatches(cpu, f, [x, ...ws], { bits: canonicalNaNBits, label: `conv seed ${seed}` });
+      if (gatheredProductsMade() > before) gathered++;
+      for (const t of [x, ...ws]) t.dispose();
+    }
+    setCpuThreads(undefined);
+    expect(gathered).toBeGreaterThan(20);
   });
 
   it('two operands that broadcast, casts, selects and norms: 300 seeds on one thread, 200 on two', () => {
