@@ -17,7 +17,7 @@ import { grad } from '@scorch/autograd';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
-import { type WasmKernelSpec, elementwiseKernel, elementwiseKernelCalls, elementwiseRangeSource, rangeUnit, wasmElementwiseInstance } from '../src/cpu/wasm/elementwiseModule.js';
+import { type WasmKernelSpec, colRuns, elementwiseKernel, elementwiseKernelCalls, elementwiseRangeSource, rangeUnit, wasmElementwiseInstance } from '../src/cpu/wasm/elementwiseModule.js';
 import { elementwiseExpression } from '../src/expression.js';
 import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
@@ -1095,7 +1095,8 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
   });
 
   it('column broadcasts (a value per row, spread over the row) in WebAssembly, eager and compiled: softmax and layer norm, runs of 3, 5, 1,024 and 16,384, a condition per row', () => {
-    // A [rows, 1] operand against [rows, n]: the pass loop fills each value over its run (`col`).
+    // A [rows, 1] operand against [rows, n]: the pass loop fills each value over its run (`col`),
+    // or, for runs of 256 or more, stops its passes at their ends and hands the kernel one value.
     // Runs of 5 and 3 are not whole vectors; one of 16,384 spans two passes; one with a leading
     // broadcast repeats its values (⌊i / 5⌋ mod 7). Specials sit in the operands and the longer columns.
     const x = withSpecials([20, 1024], 31, [0, 1017, 8190, 20460]);
@@ -1121,6 +1122,14 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(wide2.length, 'the kernels over [20, 1024]').toBeGreaterThanOrEqual(2);
     for (const t of wide2) expect(t).toMatch(/Math\.floor\(i \/ 1024\) % 20/);
     for (const t of [x, col, five, fiveCol, wide, wideCol, three, threeCol, rep, repCol, cond]) t.dispose();
+    // Runs of 1,024 and 16,384 bound the passes (colRuns): each column operand one value a pass,
+    // splatted by the kernel. Runs of 5 or 3, a gcd under 256, or an accumulating kernel: filled.
+    const leaf = (l: WasmKernelSpec['leaves'][number]): WasmKernelSpec => ({ leaves: [{ kind: 'full' }, l], nodes: [{ kind: 'leaf', leaf: 0 }, { kind: 'leaf', leaf: 1 }, { kind: 'expr', expr: elementwiseExpression('sub', 'float32'), args: [0, 1] }], outputs: [2] });
+    expect(colRuns(leaf({ kind: 'col', repeat: 1024, period: 20 }))).toBe(1024);
+    expect(colRuns(leaf({ kind: 'col', repeat: 16384, period: 3 }))).toBe(16384);
+    expect(colRuns(leaf({ kind: 'col', repeat: 5, period: 7 }))).toBe(0);
+    expect(colRuns({ ...leaf({ kind: 'col', repeat: 1024, period: 20 }), leaves: [{ kind: 'full' }, { kind: 'col', repeat: 1024, period: 20 }, { kind: 'col', repeat: 260, period: 2 }] })).toBe(0);
+    expect(colRuns({ ...leaf({ kind: 'col', repeat: 1024, period: 20 }), accumulate: 1024 })).toBe(0);
   });
 
   it('a range function reads only its operands from its array of operands then results (the results are written, never read)', () => {
