@@ -164,6 +164,25 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       const gathered = withGrad.kernels.filter((k) => /B packed from/.test(k.source)).map((k) => k.name);
       expect(gathered).toEqual(dtype === 'float32' ? ['fused_elementwise_[3,8,9,8,16]x1+matmul_5x128x72_batch3', 'fused_matmul_5x72x128_batch3'] : []);
       expect(gatheredProductsMade() - made).toBe(dtype === 'float32' ? 2 * 2 * Math.ceil(3 / wasmThreads()) : 0);
+      // Two stacked convolutions whose columns ([3, 72, 128] each) share one array in the buffer
+      // plan: both pack from their pads, so that array is not held either, until a call falls
+      // back (WebAssembly off), which allocates it once.
+      const w1 = rn([8, 8, 3, 3], 24, dtype);
+      const stack2 = cpu.compile(traceProgram(([x, a, b]: readonly Tensor[]) => [conv2d(conv2d(x!, a!, { padding: 1 }), b!, { padding: 1 })], [x8, w1, w8], []).program);
+      expect(stack2.kernels().filter((k) => /B packed from/.test(k.source))).toHaveLength(2);
+      const base2 = memory().bytes;
+      const run2 = () => cpu.dispose(stack2.run([x8, w1, w8].map((t) => t._live('t') as CpuHandle), [], [false, false, false])[0]!);
+      run2();
+      const held2 = memory().bytes - base2;
+      setCpuWasm(false);
+      try {
+        run2();
+        expect(memory().bytes - base2 - held2).toBe(3 * 72 * 128 * (dtype === 'float32' ? 4 : 8));
+      } finally {
+        setCpuWasm(true);
+      }
+      stack2.dispose();
+      w1.dispose();
       // Stride 2 (x [3, 8, 16, 32] → 8 × 16 outputs): each panel's neighbouring outputs are 2
       // apart in the pad, and the weight gradient's fours of outputs too; packed from the pad.
       const xs = rn([3, 8, 16, 32], 19, dtype);

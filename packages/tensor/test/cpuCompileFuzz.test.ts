@@ -178,6 +178,7 @@ describe('random compiled CPU programs equal their op-by-op runs bit for bit', (
 
   it('convolutional networks and their gradients: 60 seeds, on one thread and on two, about half packing from the padded image', () => {
     let gathered = 0;
+    try {
     for (let seed = 1; seed <= 60; seed++) {
       const r = mulberry32(seed);
       const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
@@ -206,7 +207,9 @@ describe('random compiled CPU programs equal their op-by-op runs bit for bit', (
       if (gatheredProductsMade() > before) gathered++;
       for (const t of [x, ...ws]) t.dispose();
     }
-    setCpuThreads(undefined);
+    } finally {
+      setCpuThreads(undefined);
+    }
     expect(gathered).toBeGreaterThan(20);
   });
 

@@ -315,13 +315,19 @@ describe.runIf(HEAP)('the CPU heap', () => {
         expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
         expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s)`).toBe(-1);
         if (threads > 1) expect(wasmThreadStats().packBlocks - packed).toBeGreaterThan(0);
-        // In parts, an entry at a time (a memory limit that the three entries' ~590 KB on one
-        // thread, or 1.17 MB in float64, do not fit; more on two): the same bits.
-        setWasmMatmulMemoryLimitForTesting(dtype === 'f32' ? 500_000 : 1_000_000);
+        // In parts, an entry at a time, sized as for the stored B (a memory limit that the three
+        // entries' ~716 KB on one thread, or 1.43 MB in float64, do not fit; more on two): the
+        // same bits.
+        setWasmMatmulMemoryLimitForTesting(dtype === 'f32' ? 600_000 : 1_200_000);
         try {
           c.fill(0);
           expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
           expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s), in parts`).toBe(-1);
+          // Where the product on the stored B cannot run in WebAssembly (one entry's B and its
+          // panels do not fit), the gathered one does not either, although its own layout would.
+          setWasmMatmulMemoryLimitForTesting(dtype === 'f32' ? 300_000 : 600_000);
+          expect(wasmMatmul(dtype, batch, a, 0, m * k, b, 0, k * n, new Type(batch * m * n), 0, m, n, k)).toBe(false);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
         } finally {
           setWasmMatmulMemoryLimitForTesting(undefined);
         }

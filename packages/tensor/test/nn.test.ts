@@ -68,6 +68,8 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 3, 8, 8], o: 4, k: [4, 4], stride: [2, 2], padding: [1, 1], bias: true },
   { x: [1, 2, 9, 6], o: 3, k: [5, 2], stride: [3, 2], padding: [2, 0] },
   { x: [2, 4, 7, 9], o: 6, k: [3, 4], stride: [1, 3], padding: [1, 2], groups: 2 },
+  // Padding past the kernel: the transposed output's phases need fewer rows than the input has.
+  { x: [1, 2, 4, 6], o: 3, k: [2, 2], stride: [2, 2], padding: [2, 2] },
 ];
 
 const name = (c: ConvCase): string =>

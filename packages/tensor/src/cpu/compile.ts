@@ -134,6 +134,8 @@ interface EntryCopy {
 /** An entry copy's matrices read from their source (EntryCopy.gathered). */
 interface GatheredB {
   readonly slot: number;
+  /** The value in that slot the products read (its id). */
+  readonly source: number;
   /** The bytes of the source (for the profiler's bytes moved). */
   readonly sourceBytes: number;
   readonly entryStride: number;
@@ -350,6 +352,10 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
 interface LoweringContext {
   readonly program: Program;
   readonly plan: FusionPlan;
+  /** Per stored value, the stored values whose equations read it (readerMap). */
+  readonly readers: ReadonlyMap<number, readonly number[]>;
+  /** Stored values kept alive as long as the columns that view them (sourcesLiveWithConcats). */
+  readonly longLived: ReadonlySet<number>;
   readonly slots: SlotSource[];
   readonly locations: Map<number, JsLocation>;
   /** What every kernel writer (and wasmPlan) of this lowering reads of the program: built once. */
@@ -381,7 +387,8 @@ function lower(program: Program): Lowering {
   });
   // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
   const lastRead = lastReaders(plan);
-  sourcesLiveWithConcats(plan, lastRead);
+  const readers = readerMap(plan);
+  const longLived = sourcesLiveWithConcats(plan, readers, lastRead);
   const reuse = slotReuser();
   // A reduction's result that only its epilogue reads lives in a local, not an array.
   const unstored = new Set(plan.kernels.flatMap((k) => (k.kind === 'reduce' && !k.writesResult ? [program.equations[k.equation]!.out.id] : [])));
@@ -397,7 +404,7 @@ function lower(program: Program): Lowering {
     locations.set(id, rowMajor(v, slot));
   }
   const ctx: LoweringContext = {
-    program, plan, slots, locations,
+    program, plan, slots, locations, readers, longLived,
     writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program) },
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
     stepScratch: (dtype, length) => {
@@ -418,12 +425,13 @@ function lower(program: Program): Lowering {
     takenThisStep.clear();
     return lowerKernel(ctx, k);
   }));
-  // A slot only a fallback writes, that no other value shares: allocated when that runs, if ever.
-  for (const step of steps) {
-    const r = step.rarelyWritten;
-    if (!r || [...locations].some(([id, loc]) => loc.slot === r.slot && id !== r.value)) continue;
-    slots[r.slot] = { ...(slots[r.slot] as SlotSource & { kind: 'temp' }), lazy: true };
-  }
+  // A slot that only fallbacks write (every value placed in it is columns that their products
+  // pack from their source: in a stack of equal convolutions, each layer's in turn): allocated
+  // when one runs, if ever.
+  const rarely = new Set(steps.flatMap((step) => (step.rarelyWritten ? [step.rarelyWritten.value] : [])));
+  const lazy = new Set(steps.flatMap((step) => (step.rarelyWritten ? [step.rarelyWritten.slot] : [])));
+  for (const [id, loc] of locations) if (!rarely.has(id)) lazy.delete(loc.slot);
+  for (const slot of lazy) slots[slot] = { ...(slots[slot] as SlotSource & { kind: 'temp' }), lazy: true };
   const costs = steps.map((s) => {
     const r = s.rarelyWritten;
     if (!r) return kernelCost(plan, s.equations, bytesPerElement);
@@ -636,14 +644,14 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
     if (!isContiguous({ shape: root.shape, strides: out.strides, offset: 0 })) return null;
     const outStrides = stridesOf(cat.shape);
     let at = 0;
-    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[]; sourceBytes: number }[] = [];
+    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[]; source: number; sourceBytes: number }[] = [];
     for (const x of catEq.inputs) {
       const sv = storedView(x, ctx.plan.definitions, isStored);
       const base = sv && denseBase(sv.base);
       if (!sv || !base) return null;
       pieces.push({
         slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x),
-        sourceBytes: sizeOf(sv.base.shape) * bytesPerElement(sv.base.dtype),
+        source: sv.base.id, sourceBytes: sizeOf(sv.base.shape) * bytesPerElement(sv.base.dtype),
       });
       at += x.shape[axis]!;
     }
@@ -755,12 +763,12 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
  * where an offset would not fit the WebAssembly product's byte offsets.
  */
 function gatheredPieces(
-  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; sourceBytes: number }[],
+  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; source: number; sourceBytes: number }[],
   rows: number, cols: number,
 ): GatheredB | null {
   const r = shape.length;
   const first = pieces[0]!;
-  if (pieces.some((q) => q.slot !== first.slot || q.strides[0] !== first.strides[0])) return null;
+  if (pieces.some((q) => q.source !== first.source || q.slot !== first.slot || q.strides[0] !== first.strides[0] || q.strides[0]! < 0)) return null;
   // The first axis of the columns: the trailing axes after `axis` whose extents multiply to cols.
   let split = r;
   for (let tail = 1; tail !== cols; ) {
@@ -810,7 +818,7 @@ function gatheredPieces(
       rowIndex[a - 1] = 0;
     }
   }
-  return { slot: first.slot, sourceBytes: first.sourceBytes, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
+  return { slot: first.slot, source: first.source, sourceBytes: first.sourceBytes, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
 }
 
 /** One segment's generated range function (and its WebAssembly kernel, where one qualifies). */
@@ -1187,19 +1195,22 @@ function describeOffsets(t: Int32Array): string {
 }
 
 /**
- * Extends `lastRead` so that a stored value that a stored concat's pieces view (a convolution's
- * padded image, under its columns) lives as long as the concat: the products reading the columns
- * may pack them from that value instead (gatheredProduct), as late as the last of them (a weight
- * gradient's, in the backward pass). Without it another value's array could take the image's
- * after the columns' copy, and those products would read that value. Decided before slots are
- * assigned, for every such concat, whether or not its readers turn out to gather: the image then
- * stays while its columns do, at most a kh·kw-th of their size.
+ * Extends `lastRead` so that the stored value that a convolution's columns view (its padded
+ * image) lives as long as the columns: the products reading the columns may pack them from that
+ * value instead (gatheredProduct), as late as the last of them (a weight gradient's, in the
+ * backward pass). Without it another value's array could take the image's after the columns'
+ * copy, and those products would read that value. Decided before slots are assigned, so for
+ * every stored concat that could be gathered (along an axis after the first, its pieces views of
+ * one stored value, read by products only), whether or not it turns out to be: such an image
+ * then stays while its columns do (s²/(kh·kw) of their size for stride s).
  */
-function sourcesLiveWithConcats(plan: FusionPlan, lastRead: Map<number, number>): void {
+function sourcesLiveWithConcats(plan: FusionPlan, readers: ReadonlyMap<number, readonly number[]>, lastRead: Map<number, number>): Set<number> {
+  const extended = new Set<number>();
   const isStored = (id: number) => plan.materialized.has(id) || !plan.definitions.has(id);
   for (const id of plan.materialized) {
     const until = lastRead.get(id);
-    if (until === undefined) continue;
+    const byProducts = readers.get(id)?.every((r) => plan.definitions.get(r)?.prim === 'matmul') ?? false;
+    if (until === undefined || !byProducts) continue;
     let eq = plan.definitions.get(id)!;
     while (eq.prim === 'reshape' || eq.prim === 'stopGradient') {
       const below = eq.inputs[0]!;
@@ -1207,30 +1218,37 @@ function sourcesLiveWithConcats(plan: FusionPlan, lastRead: Map<number, number>)
       if (!d) break;
       eq = d;
     }
-    if (eq.prim !== 'concat') continue;
-    for (const x of eq.inputs) {
-      const sv = storedView(x, plan.definitions, isStored);
-      if (sv && plan.materialized.has(sv.base.id)) lastRead.set(sv.base.id, Math.max(lastRead.get(sv.base.id) ?? -1, until));
-    }
+    if (eq.prim !== 'concat' || (eq.params as PrimitiveParams['concat']).axis === 0) continue;
+    const bases = new Set(eq.inputs.map((x) => storedView(x, plan.definitions, isStored)?.base.id ?? -1));
+    if (bases.size !== 1) continue;
+    const base = [...bases][0]!;
+    if (!plan.materialized.has(base)) continue;
+    lastRead.set(base, Math.max(lastRead.get(base) ?? -1, until));
+    extended.add(base);
   }
+  return extended;
 }
 
 /**
- * The stored values whose equations read the stored `value`, directly or through values
- * computed inline (the kernels' roots, as lastReaders walks).
+ * Per stored value, the stored values whose equations read it, directly or through values
+ * computed inline (the kernels' roots, as lastReaders walks): one walk of the plan.
  */
-function readersOf(plan: FusionPlan, value: number): number[] {
-  const readers: number[] = [];
+function readerMap(plan: FusionPlan): Map<number, number[]> {
+  const readers = new Map<number, number[]>();
   for (const id of plan.materialized) {
-    if (id === value) continue;
     const seen = new Set<number>();
-    const reaches = (v: ProgramVar): boolean => {
-      if (v.id === value) return true;
-      if (seen.has(v.id) || plan.materialized.has(v.id) || !plan.definitions.has(v.id)) return false;
+    const visit = (v: ProgramVar): void => {
+      if (seen.has(v.id)) return;
       seen.add(v.id);
-      return plan.definitions.get(v.id)!.inputs.some(reaches);
+      if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
+        let list = readers.get(v.id);
+        if (!list) readers.set(v.id, (list = []));
+        list.push(id);
+        return;
+      }
+      for (const x of plan.definitions.get(v.id)!.inputs) visit(x);
     };
-    if (plan.definitions.get(id)!.inputs.some(reaches)) readers.push(id);
+    for (const x of plan.definitions.get(id)!.inputs) visit(x);
   }
   return readers;
 }
@@ -1248,7 +1266,7 @@ function readsEntries(p: EntryCopy, q: EntryProduct): boolean {
  */
 function gatheredReaders(ctx: LoweringContext, steps: readonly Step[], at: number, p: EntryCopy): { step: number; q: EntryProduct; b: GatheredB }[] | null {
   if (ctx.slots[p.slot]!.kind !== 'temp') return null;
-  const readers = readersOf(ctx.plan, p.value);
+  const readers = ctx.readers.get(p.value) ?? [];
   if (readers.length === 0) return null;
   const plans: { step: number; q: EntryProduct; b: GatheredB }[] = [];
   for (const r of readers) {
@@ -1256,7 +1274,8 @@ function gatheredReaders(ctx: LoweringContext, steps: readonly Step[], at: numbe
     const q = step < 0 ? undefined : steps[step]!.entryProduct!;
     if (!q || !readsEntries(p, q) || q.k * q.n !== p.entryElements || (q.dtype !== 'float32' && q.dtype !== 'float64')) return null;
     const g = q.transB ? p.gathered(q.n, q.k) : p.gathered(q.k, q.n);
-    if (!g || g.slot === q.cSlot) return null;
+    // The source must outlive the copy it replaces (sourcesLiveWithConcats), unless an input.
+    if (!g || g.slot === q.cSlot || (ctx.plan.materialized.has(g.source) && !ctx.longLived.has(g.source))) return null;
     const b = q.transB ? { ...g, rows: g.cols, cols: g.rows } : g;
     if (!matmulGatheredBFits(q.dtype, q.m, q.n, q.k, b.rows, b.cols)) return null;
     plans.push({ step, q, b });

@@ -100,19 +100,24 @@ export function matmulBatchedInto<T extends FloatArray>(
 
 /**
  * matmulBatchedInto for a B gathered from `src` (entry i's element (p, j) at src[srcOff +
- * i·srcStride + rows[p] + cols[j]]: a stride-1 convolution's columns in its padded image), where
+ * i·srcStride + rows[p] + cols[j]]: a convolution's columns in its padded image), where
  * the WebAssembly product takes it (wasmMatmulGatheredB: B packed from `src` into the panels of
  * the row-major B, so the same bits as matmulBatchedInto on the columns); false, having written
  * nothing, where it does not (the caller then stores the columns and calls matmulBatchedInto).
- * Only where matmulBatchedInto would try WebAssembly too, so both give the same bits.
+ * Only where matmulBatchedInto would run WebAssembly too (the same switch and size; the product
+ * sizes its parts and grows the memory as for a stored B), so both give the same bits.
  */
 export function matmulGatheredBInto<T extends FloatArray>(
   batch: number, a: T, aOff: number, aStride: number, src: T, srcOff: number, srcStride: number, rows: Int32Array, cols: Int32Array,
   c: T, cOff: number, m: number, n: number, k: number, transA = false,
 ): boolean {
+  const where = 'matmulGatheredBInto';
+  for (const [name, v] of [['batch', batch], ['m', m], ['n', n], ['k', k], ['aOff', aOff], ['aStride', aStride], ['srcOff', srcOff], ['srcStride', srcStride], ['cOff', cOff]] as const) checkCount(where, name, v);
+  if (!(a instanceof c.constructor && src instanceof c.constructor)) throw new TypeError(`${where}: a, src and c must all be Float32Array or all Float64Array`);
+  checkWithin(where, 'a', a, batch, aOff, aStride, m * k);
+  checkWithin(where, 'c', c, batch, cOff, m * n, m * n);
   if (!wasmEnabled || m * n * k < WASM_MIN_WORK || batch === 0) return false;
   const dtype = c instanceof Float32Array ? 'f32' : 'f64';
-  if (!(a instanceof c.constructor && src instanceof c.constructor)) throw new TypeError('matmulGatheredBInto: a, src and c must all be Float32Array or all Float64Array');
   return wasmMatmulGatheredB(dtype, batch, a, aOff, aStride, src, srcOff, srcStride, rows, cols, c, cOff, m, n, k, transA);
 }
 

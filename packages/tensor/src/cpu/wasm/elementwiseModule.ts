@@ -366,7 +366,8 @@ interface Layout {
 /**
  * The one layout of a kernel's calls, eager calls and range functions alike, whatever their
  * count: one whole pass's regions (a call of fewer elements uses their start), each padded to a
- * whole vector: a full operand's pass of elements, a row operand's period, a scalar's one value;
+ * whole vector: a full operand's pass of elements (a col operand's too, or one value where its
+ * runs bound the passes: colRuns), a row operand's period, a scalar's one value;
  * an output's pass of elements, or the row of doubles it accumulates into. Only a row operand's
  * period grows it beyond a pass's.
  */
@@ -399,7 +400,7 @@ export interface PassPlan {
   readonly leafLength: readonly number[];
   readonly outAt: readonly number[];
   readonly full: readonly boolean[];
-  /** Per operand, its run and period when it is a `col` operand (filled each pass), else null. */
+  /** Per operand, its run and period when it is a `col` operand (filled each pass, or one value a pass with runPass), else null. */
   readonly cols: readonly ({ readonly repeat: number; readonly period: number } | null)[];
   /**
    * colRuns(spec): when above 0, no pass crosses a multiple of it, and each col operand is one

@@ -591,7 +591,10 @@ function runInParts(rt: Runtime, p: Product): boolean {
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
   const bytes = (entries: number, rows: number) =>
-    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads, p.gather !== undefined).total;
+    // As for a stored B also where B is gathered (whose own layout is smaller): a gathered product
+    // must run where the same product on the stored columns runs in WebAssembly, and only there,
+    // or the two would give other bits (the TypeScript product accumulates float32 in doubles).
+    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads, false).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   if (fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
