@@ -27,7 +27,7 @@ import type { Primitive } from './primitives.js';
 import type { DType } from './dtype.js';
 import { type PrimitiveParams, isArgReduce, isBinary, isCompare, isScan, isUnary } from './primitives.js';
 import { primitiveDefinition } from './primitiveRegistry.js';
-import { shapesEqual, sizeOf, stridesOf } from './shape.js';
+import { reshapeGroups, shapesEqual, sizeOf, stridesOf } from './shape.js';
 
 export interface FusionOptions {
   /** Matmuls whose inner dimension K is at most this are computed inline (K products). Default 4. */
@@ -1121,27 +1121,10 @@ export function isContiguous(view: StridedView): boolean {
 export function reshapedStrides(shape: readonly number[], strides: readonly number[], out: readonly number[]): number[] | null {
   // An empty reshape reads nothing: any strides serve (the grouping below needs nonzero extents).
   if (sizeOf(out) === 0) return stridesOf(out);
-  // Pair groups of non-unit axes with equal products; within a group the old axes must step
-  // contiguously relative to each other, and the new axes then split the group's span.
-  const inAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
-  const outAxes = out.map((_, i) => i).filter((i) => out[i] !== 1);
+  // Within each group of axes (reshapeGroups) the old axes must step contiguously relative to
+  // each other, and the new axes then split the group's span.
   const result = out.map(() => 0);
-  let i = 0;
-  let j = 0;
-  while (i < inAxes.length || j < outAxes.length) {
-    const ig = [inAxes[i++]!];
-    const og = [outAxes[j++]!];
-    let pi = shape[ig[0]!]!;
-    let po = out[og[0]!]!;
-    while (pi !== po) {
-      if (pi < po) {
-        ig.push(inAxes[i++]!);
-        pi *= shape[ig[ig.length - 1]!]!;
-      } else {
-        og.push(outAxes[j++]!);
-        po *= out[og[og.length - 1]!]!;
-      }
-    }
+  for (const [ig, og] of reshapeGroups(shape, out)) {
     for (let k = 0; k + 1 < ig.length; k++) {
       if (strides[ig[k]!] !== strides[ig[k + 1]!]! * shape[ig[k + 1]!]!) return null;
     }

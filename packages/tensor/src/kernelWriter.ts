@@ -15,7 +15,7 @@ import type { DType } from './dtype.js';
 import type { ElementwiseOp } from './expression.js';
 import { type PrimitiveParams, isBinary, isCompare, isUnary } from './primitives.js';
 import type { Equation, Program, ProgramVar } from './program.js';
-import { shapesEqual, stridesOf } from './shape.js';
+import { reshapeGroups, shapesEqual, stridesOf } from './shape.js';
 
 /**
  * Coordinates of a value in generated code: one non-negative integer expression per axis, and
@@ -458,26 +458,11 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       const grouped = this.groupFine(fine, inShape);
       if (grouped) return { axes: grouped, linear, shape: inShape, fine } as KernelCoords as C;
     }
-    // Pair groups of axes with equal products; only size-1 axes are skipped.
-    const outAxes = outShape.map((_, i) => i).filter((i) => outShape[i] !== 1);
-    const inAxes = inShape.map((_, i) => i).filter((i) => inShape[i] !== 1);
+    // Groups of axes with equal products (reshapeGroups); size-1 axes read coordinate 0.
+    const outAxes = outShape.filter((d) => d !== 1).length;
+    const inAxes = inShape.filter((d) => d !== 1).length;
     const result = inShape.map(() => this.index(0));
-    let i = 0;
-    let j = 0;
-    while (i < outAxes.length || j < inAxes.length) {
-      const og = [outAxes[i++]!];
-      const ig = [inAxes[j++]!];
-      let po = outShape[og[0]!]!;
-      let pi = inShape[ig[0]!]!;
-      while (po !== pi) {
-        if (po < pi) {
-          og.push(outAxes[i++]!);
-          po *= outShape[og[og.length - 1]!]!;
-        } else {
-          ig.push(inAxes[j++]!);
-          pi *= inShape[ig[ig.length - 1]!]!;
-        }
-      }
+    for (const [og, ig] of reshapeGroups(outShape, inShape)) {
       if (og.length === 1 && ig.length === 1) {
         result[ig[0]!] = coords.axes[og[0]!]!;
         continue;
@@ -486,7 +471,7 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
       let lin: string;
       // (A compound linear index, such as a reduction's `out * extent + r`, in parentheses: it is
       // divided, reduced modulo and scaled below.)
-      if (og.length === outAxes.length && ig.length === inAxes.length && linear !== undefined) lin = this.isSimple(linear) ? linear : `(${linear})`;
+      if (og.length === outAxes && ig.length === inAxes && linear !== undefined) lin = this.isSimple(linear) ? linear : `(${linear})`;
       else {
         const terms: string[] = [];
         let stride = 1;
@@ -508,7 +493,7 @@ export abstract class KernelWriterBase<L extends KernelLocation, C extends Kerne
         inner *= d;
       }
     }
-    return (linear !== undefined && inAxes.length > 0 ? { axes: result, linear, shape: inShape, ...(fine ? { fine } : {}) } : { axes: result }) as KernelCoords as C;
+    return (linear !== undefined && inAxes > 0 ? { axes: result, linear, shape: inShape, ...(fine ? { fine } : {}) } : { axes: result }) as KernelCoords as C;
   }
 
   /**

@@ -28,6 +28,38 @@ export function stridesOf(shape: Shape): number[] {
   return strides;
 }
 
+/**
+ * How a reshape from `from` to `to` (equal sizes, no zero extent) regroups their axes: in order,
+ * the shortest runs of non-unit axes of each whose extents have equal products, as pairs
+ * [from's axes, to's axes]. Axes of extent 1 belong to no group. The fusion's strided views
+ * (reshapedStrides) and the kernels' coordinates (KernelWriter's reshape) both read a reshape
+ * through these groups.
+ */
+export function reshapeGroups(from: Shape, to: Shape): [number[], number[]][] {
+  const fromAxes = from.map((_, i) => i).filter((i) => from[i] !== 1);
+  const toAxes = to.map((_, i) => i).filter((i) => to[i] !== 1);
+  const groups: [number[], number[]][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < fromAxes.length || j < toAxes.length) {
+    const fg = [fromAxes[i++]!];
+    const tg = [toAxes[j++]!];
+    let pf = from[fg[0]!]!;
+    let pt = to[tg[0]!]!;
+    while (pf !== pt) {
+      if (pf < pt) {
+        fg.push(fromAxes[i++]!);
+        pf *= from[fg[fg.length - 1]!]!;
+      } else {
+        tg.push(toAxes[j++]!);
+        pt *= to[tg[tg.length - 1]!]!;
+      }
+    }
+    groups.push([fg, tg]);
+  }
+  return groups;
+}
+
 /** Whether two shapes have the same rank and extents. */
 export function shapesEqual(a: Shape, b: Shape): boolean {
   // A loop, not `every` with a closure: every eager op compares shapes two to four times.
