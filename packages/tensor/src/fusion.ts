@@ -1166,25 +1166,40 @@ export function viewAfter(eq: Equation, input: StridedView): StridedView | null 
 }
 
 /**
- * For each stored value, the index of the last kernel that reads it: how long a buffer that holds
- * it must live (backends share one buffer among values whose lifetimes do not overlap).
+ * For each stored value (or input), the stored values whose equations read it, directly or
+ * through values computed inline in their kernels: who reads each buffer.
  */
-export function lastReaders(plan: FusionPlan): Map<number, number> {
-  const last = new Map<number, number>();
-  const visit = (v: ProgramVar, kernel: number, seen: Set<number>): void => {
-    if (seen.has(v.id)) return;
-    seen.add(v.id);
-    if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
-      last.set(v.id, Math.max(last.get(v.id) ?? -1, kernel));
-      return;
-    }
-    for (const x of plan.definitions.get(v.id)!.inputs) visit(x, kernel, seen);
-  };
+export function storedReaders(plan: FusionPlan): Map<number, number[]> {
+  const readers = new Map<number, number[]>();
   for (const id of plan.materialized) {
-    const eq = plan.definitions.get(id)!;
-    const k = plan.producer.get(id)!;
     const seen = new Set<number>();
-    for (const x of eq.inputs) visit(x, k, seen);
+    const visit = (v: ProgramVar): void => {
+      if (seen.has(v.id)) return;
+      seen.add(v.id);
+      if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
+        let list = readers.get(v.id);
+        if (!list) readers.set(v.id, (list = []));
+        list.push(id);
+        return;
+      }
+      for (const x of plan.definitions.get(v.id)!.inputs) visit(x);
+    };
+    for (const x of plan.definitions.get(id)!.inputs) visit(x);
+  }
+  return readers;
+}
+
+/**
+ * For each stored value, the index of the last kernel that reads it: how long a buffer that holds
+ * it must live (backends share one buffer among values whose lifetimes do not overlap). From
+ * `readers` (storedReaders) where the caller has them.
+ */
+export function lastReaders(plan: FusionPlan, readers: ReadonlyMap<number, readonly number[]> = storedReaders(plan)): Map<number, number> {
+  const last = new Map<number, number>();
+  for (const [id, list] of readers) {
+    let k = -1;
+    for (const r of list) k = Math.max(k, plan.producer.get(r)!);
+    last.set(id, k);
   }
   return last;
 }

@@ -23,7 +23,7 @@
 // cached per backend under the program's structural key, computed before any source is built.
 
 import { type TypedArray, bytesPerElement } from '../dtype.js';
-import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, matrixLayout, planFusion, regroupsAxes, regroupsRows, slotReuser, storedView } from '../fusion.js';
+import { type FusedKernel, type FusionOptions, type FusionPlan, isContiguous, kernelCost, kernelNamer, lastReaders, storedReaders, matrixLayout, planFusion, regroupsAxes, regroupsRows, slotReuser, storedView } from '../fusion.js';
 import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from '../program.js';
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
@@ -103,9 +103,9 @@ interface Step {
   /**
    * A value's slot that this step writes or reads only where it falls back (gatheredProduct: a
    * convolution's columns), its value, and for the profiler the product's own equations and the
-   * bytes of the source it reads instead.
+   * source it reads instead.
    */
-  readonly rarelyWritten?: { readonly slot: number; readonly value: number; readonly productEquations: readonly number[]; readonly sourceBytes: number };
+  readonly rarelyWritten?: { readonly slot: number; readonly value: number; readonly productEquations: readonly number[]; readonly source: ProgramVar };
 }
 
 /** Entries [e0, e1) of the leading axis of a value in `slot` from `offset`, `entryElements` each. */
@@ -131,13 +131,23 @@ interface EntryCopy {
   gathered(rows: number, cols: number): GatheredB | null;
 }
 
+/** A piece of a concat copied from where it lies: a strided view of the stored `source`, in `slot` from `offset`, into its box at `to`. */
+interface ConcatPiece {
+  readonly slot: number;
+  readonly offset: number;
+  readonly strides: readonly number[];
+  readonly shape: readonly number[];
+  readonly to: number;
+  /** The movements from the piece down to its source (the copy computes them too). */
+  readonly equations: readonly number[];
+  readonly source: ProgramVar;
+}
+
 /** An entry copy's matrices read from their source (EntryCopy.gathered). */
 interface GatheredB {
   readonly slot: number;
-  /** The value in that slot the products read (its id). */
-  readonly source: number;
-  /** The bytes of the source (for the profiler's bytes moved). */
-  readonly sourceBytes: number;
+  /** The value in that slot the products read. */
+  readonly source: ProgramVar;
   readonly entryStride: number;
   readonly rows: Int32Array;
   readonly cols: Int32Array;
@@ -145,13 +155,9 @@ interface GatheredB {
 
 /** A product's batch entries [e0, e1), B read in place from `bSlot` from `bOffset`, `bStep` apart. */
 interface EntryProduct {
-  /** The product (its id), its dtype, whether it reads B stored transposed, and each entry's m × k · k × n. */
+  /** The product (its id), and whether it reads B stored transposed. */
   readonly value: number;
-  readonly dtype: ProgramVar['dtype'];
   readonly transB: boolean;
-  readonly m: number;
-  readonly k: number;
-  readonly n: number;
   readonly aSlot: number;
   readonly bSlot: number;
   readonly cSlot: number;
@@ -352,7 +358,7 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
 interface LoweringContext {
   readonly program: Program;
   readonly plan: FusionPlan;
-  /** Per stored value, the stored values whose equations read it (readerMap). */
+  /** Per stored value, the stored values whose equations read it (storedReaders). */
   readonly readers: ReadonlyMap<number, readonly number[]>;
   /** Stored values kept alive as long as the columns that view them (sourcesLiveWithConcats). */
   readonly longLived: ReadonlySet<number>;
@@ -386,8 +392,8 @@ function lower(program: Program): Lowering {
     return slot;
   });
   // Intermediates: one array per (dtype, length) and lifetime, by the kernels that make and read them.
-  const lastRead = lastReaders(plan);
-  const readers = readerMap(plan);
+  const readers = storedReaders(plan);
+  const lastRead = lastReaders(plan, readers);
   const longLived = sourcesLiveWithConcats(plan, readers, lastRead);
   const reuse = slotReuser();
   // A reduction's result that only its epilogue reads lives in a local, not an array.
@@ -438,8 +444,8 @@ function lower(program: Program): Lowering {
     // A gathered product moves its source, not the columns: the product's own cost (which reads
     // the columns, as many elements) with the source read in their place.
     const cost = kernelCost(plan, r.productEquations, bytesPerElement);
-    const v = plan.definitions.get(r.value)!.out;
-    return { ...cost, bytes: cost.bytes - sizeOf(v.shape) * bytesPerElement(v.dtype) + r.sourceBytes };
+    const bytes = (v: ProgramVar) => sizeOf(v.shape) * bytesPerElement(v.dtype);
+    return { ...cost, bytes: cost.bytes - bytes(plan.definitions.get(r.value)!.out) + bytes(r.source) };
   });
   const copyResult = resultSlots.map((slot, i) => slots[slot]!.kind === 'input' || resultSlots.indexOf(slot) < i);
   const freshSlots = slots.flatMap((s, i) => (s.kind === 'result' ? [i] : []));
@@ -629,29 +635,21 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
   // A concat under reshapes (a convolution's columns: nine windows stacked, then merged): the
   // reshapes keep its row-major order, so the root is the concat's copy. Its pieces, each a
   // strided view of a stored value, are copied one by one into their boxes of the output.
-  let cat = root;
-  let catEq = eq;
-  const above: number[] = [];
-  while ((catEq.prim === 'reshape' || catEq.prim === 'stopGradient') && !isStored(catEq.inputs[0]!.id)) {
-    const d = ctx.plan.definitions.get(catEq.inputs[0]!.id);
-    if (!d) break;
-    above.push(ctx.writer.equationIndex.get(cat.id)!);
-    cat = catEq.inputs[0]!;
-    catEq = d;
-  }
+  const { value: cat, eq: catEq, above: reshapes } = underReshapes(ctx.plan.definitions, root, isStored);
+  const above = reshapes.map((v) => ctx.writer.equationIndex.get(v.id)!);
   if (catEq.prim === 'concat' && (cat !== root || !eq.inputs.every((x) => contiguous(x) !== null))) {
     const { axis } = catEq.params as PrimitiveParams['concat'];
     if (!isContiguous({ shape: root.shape, strides: out.strides, offset: 0 })) return null;
     const outStrides = stridesOf(cat.shape);
     let at = 0;
-    const pieces: { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; to: number; equations: number[]; source: number; sourceBytes: number }[] = [];
+    const pieces: ConcatPiece[] = [];
     for (const x of catEq.inputs) {
       const sv = storedView(x, ctx.plan.definitions, isStored);
       const base = sv && denseBase(sv.base);
       if (!sv || !base) return null;
       pieces.push({
         slot: base.slot, offset: base.offset + sv.view.offset, strides: sv.view.strides, shape: x.shape, to: out.offset + at * outStrides[axis]!, equations: movements(x),
-        source: sv.base.id, sourceBytes: sizeOf(sv.base.shape) * bytesPerElement(sv.base.dtype),
+        source: sv.base,
       });
       at += x.shape[axis]!;
     }
@@ -762,13 +760,10 @@ function movementCopy(ctx: LoweringContext, root: ProgramVar, own: ReadonlySet<n
  * starts in the padded image and cols[j] where output (y, x) sits in it. Null otherwise, or
  * where an offset would not fit the WebAssembly product's byte offsets.
  */
-function gatheredPieces(
-  shape: readonly number[], axis: number, pieces: readonly { slot: number; offset: number; strides: readonly number[]; shape: readonly number[]; source: number; sourceBytes: number }[],
-  rows: number, cols: number,
-): GatheredB | null {
+function gatheredPieces(shape: readonly number[], axis: number, pieces: readonly ConcatPiece[], rows: number, cols: number): GatheredB | null {
   const r = shape.length;
   const first = pieces[0]!;
-  if (pieces.some((q) => q.source !== first.source || q.slot !== first.slot || q.strides[0] !== first.strides[0] || q.strides[0]! < 0)) return null;
+  if (pieces.some((q) => q.source.id !== first.source.id || q.slot !== first.slot || q.strides[0] !== first.strides[0] || q.strides[0]! < 0)) return null;
   // The first axis of the columns: the trailing axes after `axis` whose extents multiply to cols.
   let split = r;
   for (let tail = 1; tail !== cols; ) {
@@ -780,45 +775,28 @@ function gatheredPieces(
   for (let a = split; a < r; a++) {
     if (shape[a]! > 1 && pieces.some((q) => q.strides[a] !== first.strides[a])) return null;
   }
-  const LIMIT = 2 ** 27; // element offsets whose float64 byte offsets fit an i32
-  const colOffsets = new Int32Array(cols);
-  const colIndex = new Array<number>(r - split).fill(0);
-  for (let j = 0; j < cols; j++) {
-    let off = 0;
-    for (let a = split; a < r; a++) off += colIndex[a - split]! * (shape[a]! > 1 ? first.strides[a]! : 0);
-    if (off < 0 || off >= LIMIT) return null;
-    colOffsets[j] = off;
-    for (let a = r - 1; a >= split; a--) {
-      if (++colIndex[a - split]! < shape[a]!) break;
-      colIndex[a - split] = 0;
-    }
+  // Columns: the trailing axes as the first piece steps through them. Rows: each piece's rows
+  // (its box of the axes before the split) at its offset, concatenated along the concat axis.
+  const colOffsets = viewOffsets(shape.slice(split), first.strides.slice(split), 0);
+  const rowOffsets = new Float64Array(rows);
+  const tables = pieces.map((q) => viewOffsets(q.shape.slice(1, split), q.strides.slice(1, split), q.offset));
+  concatInto(rowOffsets, shape.slice(1, split), axis - 1, tables, tables.map(() => 0), pieces.map((q) => q.shape[axis]!));
+  // Element offsets whose float64 byte offsets fit the WebAssembly product's i32 addresses.
+  const LIMIT = 2 ** 27;
+  if ([rowOffsets, colOffsets].some((t) => t.some((o) => o < 0 || o >= LIMIT))) return null;
+  return { slot: first.slot, source: first.source, entryStride: first.strides[0]!, rows: Int32Array.from(rowOffsets), cols: Int32Array.from(colOffsets) };
+}
+
+/** The element offsets, in row-major order over `shape`, of a view stepping by `strides` from `offset`. */
+function viewOffsets(shape: readonly number[], strides: readonly number[], offset: number): Float64Array {
+  const out = new Float64Array(sizeOf(shape));
+  const st = stridesOf(shape);
+  for (let e = 0; e < out.length; e++) {
+    let off = offset;
+    for (let d = 0; d < shape.length; d++) off += (Math.floor(e / st[d]!) % shape[d]!) * strides[d]!;
+    out[e] = off;
   }
-  // Along the concat axis, the piece and the index within it of each position.
-  const pieceAt: number[] = [];
-  const localAt: number[] = [];
-  pieces.forEach((q, i) => {
-    for (let t = 0; t < q.shape[axis]!; t++) {
-      pieceAt.push(i);
-      localAt.push(t);
-    }
-  });
-  const rowOffsets = new Int32Array(rows);
-  const rowIndex = new Array<number>(split - 1).fill(0);
-  for (let p = 0; p < rows; p++) {
-    const q = pieces[pieceAt[rowIndex[axis - 1]!]!]!;
-    let off = q.offset;
-    for (let a = 1; a < split; a++) {
-      const i = a === axis ? localAt[rowIndex[a - 1]!]! : rowIndex[a - 1]!;
-      if (q.shape[a]! > 1) off += i * q.strides[a]!;
-    }
-    if (off < 0 || off >= LIMIT) return null;
-    rowOffsets[p] = off;
-    for (let a = split - 1; a >= 1; a--) {
-      if (++rowIndex[a - 1]! < shape[a]!) break;
-      rowIndex[a - 1] = 0;
-    }
-  }
-  return { slot: first.slot, source: first.source, sourceBytes: first.sourceBytes, entryStride: first.strides[0]!, rows: rowOffsets, cols: colOffsets };
+  return out;
 }
 
 /** One segment's generated range function (and its WebAssembly kernel, where one qualifies). */
@@ -974,17 +952,10 @@ function matmulOperand(ctx: LoweringContext, x: ProgramVar, batchShape: readonly
   if (sv && layout) {
     const st = sv.view.strides;
     const loc = ctx.locations.get(sv.base.id)!;
-    const batchStrides = stridesOf(batchShape);
     // An empty matrix reads nothing, so its offset is 0: a view's own offset can lie past the
     // end of an empty stored value (rows 1.. of a [0, 4, 16] slice), which the routine's
     // bounds check refuses.
-    const empty = rows * cols === 0;
-    const offsets = Array.from({ length: batches }, (_, b) => {
-      if (empty) return 0;
-      let off = loc.offset + sv.view.offset;
-      batchStrides.forEach((bs, d) => (off += (Math.floor(b / bs) % batchShape[d]!) * st[d]!));
-      return off;
-    });
+    const offsets = rows * cols === 0 ? new Array<number>(batches).fill(0) : [...viewOffsets(batchShape, st, loc.offset + sv.view.offset)];
     return { slot: loc.slot, offsets, gather: null, source: '', transposed: layout === 'transposed' };
   }
   const { slot, bound, source } = gatherOperand(ctx, x, `gather_${name}`, equations);
@@ -1111,7 +1082,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
     // Entries at a time, for interleaveEntries: evenly spaced operands read in place.
     ...(batches >= 1 && aStep !== null && bStep !== null && !pa.gather && !pb.gather ? {
       entryProduct: {
-        value: eq.out.id, dtype: eq.out.dtype, transB: pb.transposed, m, k, n, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
+        value: eq.out.id, transB: pb.transposed, aSlot: pa.slot, bSlot: pb.slot, cSlot, bOffset: bo[0]!, bStep, count: batches,
         multiply: (slots: readonly TypedArray[], e0: number, e1: number) => batched(slots, e0, e1, aStep, bStep),
         multiplyGathered: (slots: readonly TypedArray[], e0: number, e1: number, g: GatheredB) => matmulGatheredBInto(
           e1 - e0, slots[pa.slot] as Float32Array, ao[0]! + e0 * aStep, aStep, slots[g.slot] as Float32Array, e0 * g.entryStride, g.entryStride, g.rows, g.cols,
@@ -1135,8 +1106,7 @@ function lowerMatmul(ctx: LoweringContext, kernel: { equation: number; epilogue:
  */
 function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProduct): Step {
   return {
-    name: `${copy.name}+${product.name.replace(/^fused_/, '')}`,
-    equations: [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y),
+    ...pairNames(copy, product),
     source: `// entries of the leading axis at a time (as many as the product's threads): the copy, then the product of those entries\n${copy.source}\n${product.source}`,
     run(slots, keys, need) {
       const chunk = Math.max(1, wasmThreads());
@@ -1154,6 +1124,11 @@ function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProd
   };
 }
 
+/** The name and equations of a copy and a product run as one step. */
+function pairNames(copy: Step, product: Step): { name: string; equations: number[] } {
+  return { name: `${copy.name}+${product.name.replace(/^fused_/, '')}`, equations: [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y) };
+}
+
 /**
  * A product reading columns that every reader packs from their source instead (gathered,
  * below): entries a few at a time (as many as the product's threads), each entry's B packed
@@ -1166,9 +1141,8 @@ function interleaveEntries(copy: Step, product: Step, p: EntryCopy, q: EntryProd
  */
 function gatheredProduct(copy: Step, product: Step, p: EntryCopy, q: EntryProduct, b: GatheredB, first: boolean): Step {
   return {
-    name: first ? `${copy.name}+${product.name.replace(/^fused_/, '')}` : product.name,
-    equations: first ? [...new Set([...copy.equations, ...product.equations])].sort((x, y) => x - y) : product.equations,
-    rarelyWritten: { slot: p.slot, value: p.value, productEquations: product.equations, sourceBytes: b.sourceBytes },
+    ...(first ? pairNames(copy, product) : { name: product.name, equations: product.equations }),
+    rarelyWritten: { slot: p.slot, value: p.value, productEquations: product.equations, source: b.source },
     source: `// entries of the leading axis at a time (as many as the product's threads): the product of those entries with B packed from slot${b.slot} (B's rows at ${describeOffsets(b.rows)}, its columns at ${describeOffsets(b.cols)}, entries ${b.entryStride} apart), the columns (slot${p.slot}) not stored; where that cannot run, the copy, then the product\n${copy.source}\n${product.source}`,
     run(slots, keys, need) {
       const chunk = Math.max(1, wasmThreads());
@@ -1195,6 +1169,25 @@ function describeOffsets(t: Int32Array): string {
 }
 
 /**
+ * The value under `root`'s reshapes (and stopGradients) computed in the same kernel, its
+ * equation, and the values passed on the way (root first): a convolution's columns are a concat
+ * under the reshapes that merge its axes.
+ */
+function underReshapes(definitions: ReadonlyMap<number, Equation>, root: ProgramVar, isStored: (id: number) => boolean): { value: ProgramVar; eq: Equation; above: ProgramVar[] } {
+  let value = root;
+  let eq = definitions.get(root.id)!;
+  const above: ProgramVar[] = [];
+  while ((eq.prim === 'reshape' || eq.prim === 'stopGradient') && !isStored(eq.inputs[0]!.id)) {
+    const d = definitions.get(eq.inputs[0]!.id);
+    if (!d) break;
+    above.push(value);
+    value = eq.inputs[0]!;
+    eq = d;
+  }
+  return { value, eq, above };
+}
+
+/**
  * Extends `lastRead` so that the stored value that a convolution's columns view (its padded
  * image) lives as long as the columns: the products reading the columns may pack them from that
  * value instead (gatheredProduct), as late as the last of them (a weight gradient's, in the
@@ -1211,13 +1204,7 @@ function sourcesLiveWithConcats(plan: FusionPlan, readers: ReadonlyMap<number, r
     const until = lastRead.get(id);
     const byProducts = readers.get(id)?.every((r) => plan.definitions.get(r)?.prim === 'matmul') ?? false;
     if (until === undefined || !byProducts) continue;
-    let eq = plan.definitions.get(id)!;
-    while (eq.prim === 'reshape' || eq.prim === 'stopGradient') {
-      const below = eq.inputs[0]!;
-      const d = isStored(below.id) ? undefined : plan.definitions.get(below.id);
-      if (!d) break;
-      eq = d;
-    }
+    const { eq } = underReshapes(plan.definitions, plan.definitions.get(id)!.out, isStored);
     if (eq.prim !== 'concat' || (eq.params as PrimitiveParams['concat']).axis === 0) continue;
     const bases = new Set(eq.inputs.map((x) => storedView(x, plan.definitions, isStored)?.base.id ?? -1));
     if (bases.size !== 1) continue;
@@ -1227,30 +1214,6 @@ function sourcesLiveWithConcats(plan: FusionPlan, readers: ReadonlyMap<number, r
     extended.add(base);
   }
   return extended;
-}
-
-/**
- * Per stored value, the stored values whose equations read it, directly or through values
- * computed inline (the kernels' roots, as lastReaders walks): one walk of the plan.
- */
-function readerMap(plan: FusionPlan): Map<number, number[]> {
-  const readers = new Map<number, number[]>();
-  for (const id of plan.materialized) {
-    const seen = new Set<number>();
-    const visit = (v: ProgramVar): void => {
-      if (seen.has(v.id)) return;
-      seen.add(v.id);
-      if (plan.materialized.has(v.id) || !plan.definitions.has(v.id)) {
-        let list = readers.get(v.id);
-        if (!list) readers.set(v.id, (list = []));
-        list.push(id);
-        return;
-      }
-      for (const x of plan.definitions.get(v.id)!.inputs) visit(x);
-    };
-    for (const x of plan.definitions.get(id)!.inputs) visit(x);
-  }
-  return readers;
 }
 
 /** Whether product q reads copy p's value in place as its B, entry by entry. */
@@ -1272,12 +1235,17 @@ function gatheredReaders(ctx: LoweringContext, steps: readonly Step[], at: numbe
   for (const r of readers) {
     const step = steps.findIndex((s, i) => i > at && s.entryProduct?.value === r);
     const q = step < 0 ? undefined : steps[step]!.entryProduct!;
-    if (!q || !readsEntries(p, q) || q.k * q.n !== p.entryElements || (q.dtype !== 'float32' && q.dtype !== 'float64')) return null;
-    const g = q.transB ? p.gathered(q.n, q.k) : p.gathered(q.k, q.n);
+    if (!q || !readsEntries(p, q)) return null;
+    // The product's m × k · k × n per entry, from its equation.
+    const product = ctx.plan.definitions.get(r)!;
+    const { dtype, shape } = product.out;
+    const [m, n, k] = [shape[shape.length - 2]!, shape[shape.length - 1]!, product.inputs[0]!.shape[shape.length - 1]!];
+    if (k * n !== p.entryElements || (dtype !== 'float32' && dtype !== 'float64')) return null;
+    const g = q.transB ? p.gathered(n, k) : p.gathered(k, n);
     // The source must outlive the copy it replaces (sourcesLiveWithConcats), unless an input.
-    if (!g || g.slot === q.cSlot || (ctx.plan.materialized.has(g.source) && !ctx.longLived.has(g.source))) return null;
+    if (!g || g.slot === q.cSlot || (ctx.plan.materialized.has(g.source.id) && !ctx.longLived.has(g.source.id))) return null;
     const b = q.transB ? { ...g, rows: g.cols, cols: g.rows } : g;
-    if (!matmulGatheredBFits(q.dtype, q.m, q.n, q.k, b.rows, b.cols)) return null;
+    if (!matmulGatheredBFits(dtype, m, n, k, b.rows, b.cols)) return null;
     plans.push({ step, q, b });
   }
   return plans.sort((x, y) => x.step - y.step);

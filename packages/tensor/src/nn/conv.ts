@@ -297,8 +297,8 @@ function subPixelTranspose(y: Tensor, w: Tensor, stride: [number, number], paddi
   const split = reshape(taps, [groups, cin / groups, cog, lh, sh, lw, sw]);
   const flipped = reverseAxis(reverseAxis(split, 3), 5);
   const phases = reshape(permute(flipped, [0, 2, 4, 6, 1, 3, 5]), [groups * cog * sh * sw, cin / groups, lh, lw]);
-  const yp = pad(y, [[0, 0], [0, 0], [lh - 1, Math.max(0, qh - h)], [lw - 1, Math.max(0, qw - wd)]]);
-  const rows = narrow(narrow(yp, 2, 0, qh + lh - 1), 3, 0, qw + lw - 1);
+  // y padded by L − 1 before and to qh + L − 1 rows in all (cropped where the phases need fewer).
+  const rows = padOrCrop(padOrCrop(y, 2, lh - 1, qh - h), 3, lw - 1, qw - wd);
   const sweep: Sweep = { kernel: [lh, lw], stride: [1, 1], dilation: [1, 1], out: [qh, qw] };
   const conv = convolvePadded(rows, phases, sweep, groups);
   // [N, Cout·sh·sw, Qh, Qw] → [N, Cout, Qh, sh, Qw, sw] → [N, Cout, Qh·sh, Qw·sw], then the padding cropped.

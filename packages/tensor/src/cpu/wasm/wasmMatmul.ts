@@ -557,18 +557,19 @@ interface Product {
 }
 
 /**
- * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B (for a
- * gathered B, its offset tables: `gathered`), packed Bs, C (rows padded to mr, stride npad), and
+ * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B (or a
+ * gathered B's offset tables, k + n i32s), packed Bs, C (rows padded to mr, stride npad), and
  * A-pack scratch per participant; `total` bytes in all. runProduct lays them out, and runInParts
- * sizes its calls by `total`.
+ * sizes its calls by `total`: the same for a stored and a gathered B, so that both run in
+ * WebAssembly or neither (the TypeScript product accumulates float32 in doubles: other bits).
  */
-function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number, gathered: boolean) {
+function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number) {
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
   const aRegion = 0;
   const aBatch = aShared ? 0 : align64(m * k * E);
   const bRaw = align64(aRegion + (aShared ? align64(m * k * E) : aBatch * batch));
-  const bpRegion = align64(bRaw + (gathered ? (k + n) * 4 : k * n * E));
+  const bpRegion = align64(bRaw + Math.max(k * n * E, (k + n) * 4));
   const bpBatch = bShared ? 0 : align64(npad * k * E);
   const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
   const cBatch = align64(roundUp(m, L.mr) * npad * E);
@@ -591,10 +592,7 @@ function runInParts(rt: Runtime, p: Product): boolean {
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
   const bytes = (entries: number, rows: number) =>
-    // As for a stored B also where B is gathered (whose own layout is smaller): a gathered product
-    // must run where the same product on the stored columns runs in WebAssembly, and only there,
-    // or the two would give other bits (the TypeScript product accumulates float32 in doubles).
-    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads, false).total;
+    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   if (fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
@@ -691,7 +689,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
 
-  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants, gather !== undefined);
+  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants);
   const { apStride, bpBatch, cBatch, total } = layout;
   // runInParts sized the call to fit (the same layout, with at least these participants).
   if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
