@@ -134,6 +134,44 @@ describe.runIf(THREADS)('threads', () => {
     }
   }
 
+  it('a batch of large Bs runs in groups of entries (each group packed, then its tiles): the bits of each entry alone, on 1, 2 and 3 threads, the epilogue seeing every row once in order', () => {
+    // B per entry 400×1200: 9.6 MB of packed float32 B over the batch (19.2 MB in float64), past
+    // the 8 MiB from which the entries run in groups (one per participant; one at a time on one thread).
+    const [batch, m, k, n] = [5, 37, 400, 1200];
+    for (const Ctor of [Float32Array, Float64Array] as FloatCtor[]) {
+      const next = seededUniform(4242);
+      const a = randomArray(Ctor, batch * m * k, next);
+      const b = randomArray(Ctor, batch * k * n, next);
+      setCpuThreads(1);
+      const alone = new Ctor(batch * m * n);
+      for (let t = 0; t < batch; t++) matmulBatchedInto(1, a, t * m * k, 0, b, t * k * n, 0, alone, t * m * n, m, n, k);
+      for (const threads of [1, 2, 3]) {
+        setCpuThreads(threads);
+        const groups = wasmThreadStats().packGroups;
+        const c = new Ctor(batch * m * n).fill(NaN);
+        let at = 0;
+        matmulBatchedInto(batch, a, 0, m * k, b, 0, k * n, c, 0, m, n, k, {
+          epilogue: (start, end) => {
+            expect([start, (end - start) % n]).toEqual([at, 0]);
+            at = end;
+          },
+        });
+        const label = `${Ctor.name}, ${threads} thread(s)`;
+        expect(at, label).toBe(batch * m * n);
+        // One group per entry on one thread; groups of `threads` entries otherwise (5 entries: 3 groups of 2, 2 of 3).
+        expect(wasmThreadStats().packGroups - groups, label).toBe(Math.ceil(batch / threads));
+        const d = firstDifference(c, 0, alone);
+        expect(d, `${label}, element ${d}: ${c[d]} against ${alone[d]} computed alone`).toBe(-1);
+      }
+      const { value, absSum } = referenceProduct(a, (batch - 1) * m * k, b, (batch - 1) * k * n, m, n, k);
+      let firstBad = -1;
+      for (let e = 0; e < m * n && firstBad < 0; e++) {
+        if (!(Math.abs(alone[(batch - 1) * m * n + e]! - value[e]!) <= wasmTolerance(absSum[e]!, k, Ctor === Float32Array))) firstBad = e;
+      }
+      expect(firstBad, `${Ctor.name}: last entry, element ${firstBad}`).toBe(-1);
+    }
+  });
+
   it('the epilogue sees every row once, in order, after the threads finish', () => {
     const [m, k, n] = [300, 200, 50];
     const next = seededUniform(77);

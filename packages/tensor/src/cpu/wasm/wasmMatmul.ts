@@ -377,10 +377,10 @@ export function forgetSharedArray(array: object): void {
  * found before blocking, the blocks of B packed inside jobs (for tests: did threads take part, do
  * they forget, does spinning catch jobs, did the threads pack B?).
  */
-export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number } {
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number; packGroups: number } {
   return pool
-    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning, packBlocks }
-    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0, packBlocks };
+    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning, packBlocks, packGroups }
+    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0, packBlocks, packGroups };
 }
 
 /** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
@@ -579,8 +579,22 @@ function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: numbe
 }
 
 /**
- * The product in calls of runProduct that each fit the memory: all at once where it fits, else
- * the batch in groups (halved until a group fits), else, entry by entry, A's rows in blocks (a
+ * Bytes of packed B (all entries) from which a batch whose entries each have a B of their own
+ * runs in groups of entries (runInParts): 8 MiB, beyond which the packed Bs of the whole batch no
+ * longer stay in the caches between their packing and their tiles (benchmarks/NOTES.md, "A
+ * batch's B packed entry by entry").
+ */
+const GROUP_PACKED_BYTES = 1 << 23;
+
+/** Whether a product of `entries` batch entries of m×n×k runs on `threads` threads (runProduct's rule). */
+function threadedProduct(L: MatmulModuleLayout, threads: number, entries: number, m: number, n: number, k: number): boolean {
+  return threads > 1 && entries * m * n * k >= threadMinWork && entries * Math.ceil(m / L.mr) >= 2;
+}
+
+/**
+ * The product in calls of runProduct that each fit the memory: all at once where it fits (a
+ * batch of large Bs in groups of entries, GROUP_PACKED_BYTES), else the batch in groups (halved
+ * until a group fits), else, entry by entry, A's rows in blocks (a
  * block of rows of C reads only those rows of A). Before, a product too large at once ran wholly
  * in TypeScript: several times slower, and with other bits than the same product in a smaller
  * batch (double accumulation there, the element type's here).
@@ -594,12 +608,21 @@ function runInParts(rt: Runtime, p: Product): boolean {
   const bytes = (entries: number, rows: number) =>
     productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
-  if (fits(batch, m)) {
+  // A batch whose entries each have a large B of their own runs in groups of entries (one per
+  // participant, or one on a single thread), each group's B packed just before its tiles, which
+  // then read it from the caches: packing the whole batch first left them reading it back from
+  // memory, both threads at once on two. The scratch is then sized for one group.
+  let group = batch;
+  if (bStride !== 0 && batch > 1 && batch * k * roundUp(n, L.nr) * L.bytes > GROUP_PACKED_BYTES) {
+    group = threadedProduct(L, threads, threads, m, n, k) ? threads : threadedProduct(L, threads, batch, m, n, k) ? batch : 1;
+    if (group < batch && fits(group, m)) packGroups += Math.ceil(batch / group);
+  }
+  if (group >= batch && fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
     runProduct(rt, p);
     return true;
   }
-  let group = batch;
+  group = Math.min(group, batch);
   while (group > 1 && !fits(group, m)) group = Math.ceil(group / 2);
   if (fits(group, m)) {
     if (!grown(rt, bytes(group, m))) return false;
@@ -669,6 +692,8 @@ const PACK_SPLIT_MIN = 1 << 16;
 const PACK_BLOCK = 1 << 15;
 /** Blocks of B packed inside threaded jobs since the process started (for tests: wasmThreadStats). */
 let packBlocks = 0;
+/** Groups of batch entries run one after another for their large Bs (runInParts), since the process started (for tests). */
+let packGroups = 0;
 
 function runProduct(rt: Runtime, p: Product): void {
   const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB, gather } = p;
@@ -681,8 +706,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const bCount = bShared ? 1 : batch;
 
   const threads = wasmThreads();
-  const work = batch * m * n * k;
-  const threaded = threads > 1 && work >= threadMinWork && batch * Math.ceil(m / L.mr) >= 2;
+  const threaded = threadedProduct(L, threads, batch, m, n, k);
   // One thread: blocks of mc rows (the A block the kernel keeps in L2; the epilogue sees each
   // block while it is in cache). Threads: about four chunks per participant, for balance.
   const rowsPerChunk = threaded ? Math.min(roundUp(m, L.mr), Math.max(L.mr, roundUp(Math.ceil((batch * m) / (4 * threads)), L.mr))) : L.mc;
