@@ -814,7 +814,16 @@ function runProduct(rt: Runtime, p: Product): void {
       // The whole tiles of every entry across the threads, then the entries' last rows here.
       const perBatch = Math.ceil(mWhole / rowsPerChunk);
       threadPool.run({ ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, chunksPerBatch: perBatch, nChunks: batch * perBatch }, ex);
-      for (let bi = 0; bi < batch && mWhole < m; bi++) tail(bi, mWhole, m - mWhole);
+      if (mWhole < m && batch > 1) {
+        // The entries' last rows (fewer than a tile) across the threads too, one chunk per entry,
+        // each into its entry's scratch (B is packed), then copied out (npad = n: no compaction).
+        const rows = m - mWhole;
+        threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
+        for (let bi = 0; bi < batch; bi++) {
+          const from = (cRegion + bi * cBatch) / E;
+          c.set(view.subarray(from, from + rows * n), cOff + bi * m * n + mWhole * n);
+        }
+      } else if (mWhole < m) tail(0, mWhole, m - mWhole);
       epilogue?.(cOff, cOff + batch * m * n);
       return;
     }
