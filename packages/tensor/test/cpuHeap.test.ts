@@ -284,7 +284,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     setWasmThreadMinWorkForTesting(undefined);
   });
 
-  it('a product whose B is gathered from an array of the heap through row and column offsets (each panel\'s columns 1 or 2 apart, or, float32, B\'s rows in fours so spaced) has the bits of the same product on B stored, on one thread and on two (B packed in the workers); outside the array is a RangeError; neither contiguity, or a source outside the heap, declines', () => {
+  it('a product whose B is gathered from an array of the heap through row and column offsets (each panel\'s columns 1 or 2 apart, or, float32, B\'s rows in fours so spaced) has the bits of the same product on B stored, on one thread and on two (B packed in the workers); a source outside the heap is copied into the product\'s memory first, with the same bits; outside the array is a RangeError; neither contiguity declines', () => {
     const heap = cpuHeap()!;
     // k = 64, n = 512: 32,768 elements of B per entry, which a threaded product packs in its
     // workers (PACK_BLOCK); 3 entries 4,096 elements apart in the source. Rows anywhere; columns
@@ -315,6 +315,12 @@ describe.runIf(HEAP)('the CPU heap', () => {
         expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
         expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s)`).toBe(-1);
         if (threads > 1) expect(wasmThreadStats().packBlocks - packed).toBeGreaterThan(0);
+        // The same source outside the heap (a page with no heap, an array past its growth): what
+        // the entries read is copied into the product's memory, then packed from there.
+        const outside = new Type(src);
+        c.fill(0);
+        expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, outside, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
+        expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s), source outside the heap`).toBe(-1);
         // In parts, an entry at a time, sized as for the stored B (a memory limit that the three
         // entries' ~716 KB on one thread, or 1.43 MB in float64, do not fit; more on two): the
         // same bits.
@@ -323,11 +329,15 @@ describe.runIf(HEAP)('the CPU heap', () => {
           c.fill(0);
           expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
           expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s), in parts`).toBe(-1);
+          c.fill(0);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, outside, 0, stride, rows, cols, c, 0, m, n, k)).toBe(true);
+          expect(firstDifference(c, 0, expected), `${dtype}, ${threads} thread(s), in parts, source outside the heap`).toBe(-1);
           // Where the product on the stored B cannot run in WebAssembly (one entry's B and its
           // panels do not fit), the gathered one does not either, although its own layout would.
           setWasmMatmulMemoryLimitForTesting(dtype === 'f32' ? 300_000 : 600_000);
           expect(wasmMatmul(dtype, batch, a, 0, m * k, b, 0, k * n, new Type(batch * m * n), 0, m, n, k)).toBe(false);
           expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, outside, 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
         } finally {
           setWasmMatmulMemoryLimitForTesting(undefined);
         }
@@ -370,14 +380,13 @@ describe.runIf(HEAP)('the CPU heap', () => {
       // Offsets past the source's end, or before its start.
       expect(() => wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 200, stride, rows, cols, c, 0, m, n, k)).toThrow(RangeError);
       expect(() => wasmMatmulGatheredB(dtype, 1, a, 0, m * k, src, 0, 0, Int32Array.from(rows, (r, i) => (i === 5 ? -3000 : r)), cols, c, 0, m, n, k)).toThrow(/reads elements -\d+ to/);
-      // Neither a panel's columns nor B's rows contiguous; a source that is not an array of the heap; m at most NARROW_ROWS.
+      // Neither a panel's columns nor B's rows contiguous; m at most NARROW_ROWS.
       c.fill(0);
       const broken = Int32Array.from(cols, (x, j) => (j === 3 ? x + 1 : x));
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, broken, c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, Int32Array.from(quadRows1, (x, p) => (p === 2 ? x + 1 : x)), anyCols, c, 0, m, n, k)).toBe(false);
       // Columns 3 apart: not a step the packers take.
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, Int32Array.from(cols, (_, j) => bases[j >> 3]! + 3 * (j & 7)), c, 0, m, n, k)).toBe(false);
-      expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, new Type(src), 0, stride, rows, cols, c, 0, m, n, k)).toBe(false);
       expect(wasmMatmulGatheredB(dtype, batch, a, 0, 4 * k, src, 0, stride, rows, cols, c, 0, 4, n, k)).toBe(false);
       expect(c.every((x) => x === 0)).toBe(true);
       heap.freeArray(src);

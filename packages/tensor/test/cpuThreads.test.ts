@@ -318,10 +318,10 @@ describe.runIf(THREADS)('in a child process', () => {
 });
 
 describe.runIf(WASM)('where a shared WebAssembly.Memory is refused (child process)', () => {
-  it('reports one thread, makes no shared arrays, has no CPU heap and starts no worker; products and elementwise kernels are right', () => {
+  it('reports one thread, makes no shared arrays, has no CPU heap and starts no worker; products, elementwise kernels and a compiled convolution (B packed from the image) are right', () => {
     const out = runFixture<{
       before: { threads: number; defaultThreads: number }; after: { threads: number; defaultThreads: number }; shared: boolean; workers: number; y: number[];
-      heap: boolean; expExact: boolean;
+      heap: boolean; expExact: boolean; convGathered: number; convSameBits: boolean;
     }>(new URL('./fixtures/unsharedMemoryChild.ts', import.meta.url));
     // No CPU heap (it is a shared memory): ordinary arrays, which the kernels copy.
     expect(out.heap).toBe(false);
@@ -334,6 +334,11 @@ describe.runIf(WASM)('where a shared WebAssembly.Memory is refused (child proces
     expect(out.workers).toBe(0);
     // 1·5 + 2·7, 1·6 + 2·8, 3·5 + 4·7, 3·6 + 4·8: exact in float32.
     expect(out.y).toEqual([19, 22, 43, 50]);
+    // A compiled convolution's forward product and weight gradient pack B from a copy of the
+    // padded image in the product's memory (not from kh·kw copies of it), with eager's bits: two
+    // products, each an image at a time (as many as the product's threads: one), two images.
+    expect(out.convGathered).toBe(4);
+    expect(out.convSameBits).toBe(true);
   });
 });
 

@@ -438,8 +438,8 @@ export function wasmMatmul(
 }
 
 /**
- * C = A·B for a B that is not stored but gathered from `src` (a Float32Array or Float64Array of
- * the heap): entry i's element (p, j) is src[srcOff + i·srcStride + rows[p] + cols[j]], where each
+ * C = A·B for a B that is not stored but gathered from `src` (a Float32Array or Float64Array):
+ * entry i's element (p, j) is src[srcOff + i·srcStride + rows[p] + cols[j]], where each
  * panel of the kernel's width (8 float32 or 4 float64 columns, from column 0) is contiguous
  * (cols[j + t] = cols[j] + t). That is a stride-1 convolution's columns seen in its padded image:
  * B's row p a (channel, tap) at rows[p], column j an output (y, x) at y·(padded width) + x, the
@@ -448,10 +448,12 @@ export function wasmMatmul(
  * the columns in memory. The columns of a panel may also be 2 apart (a stride-2 convolution);
  * or, float32 only, B's rows may come in fours 1 or 2 apart instead (the transposed columns, as a
  * weight gradient reads them: rows[p] an output (y, x), cols[j] a (channel, tap); an output width
- * that is a multiple of 4). Returns false, having written
- * nothing, where wasmMatmul would, and where the gather does not apply (wasmGatheredBKind): src
- * not in the heap (or C's array), n not a multiple of the panel width, neither contiguity, m or n
- * at most NARROW_ROWS (the narrow kernels read B as stored). Throws a RangeError for offsets
+ * that is a multiple of 4). A src in the heap is read where it lies; another (a page with no
+ * heap, an array past the heap's growth) has the elements the entries read copied into the
+ * product's memory first, one copy of the image where the columns would be kh·kw copies. Returns
+ * false, having written nothing, where wasmMatmul would, and where the gather does not apply
+ * (wasmGatheredBKind): src C's array, n not a multiple of the panel width, neither contiguity, m
+ * or n at most NARROW_ROWS (the narrow kernels read B as stored). Throws a RangeError for offsets
  * outside src.
  */
 export function wasmMatmulGatheredB(
@@ -480,10 +482,11 @@ export function wasmMatmulGatheredB(
   if (!(first >= 0 && last < src.length)) throw new RangeError(`wasmMatmulGatheredB: the gathered B reads elements ${first} to ${last} of an array of ${src.length}`);
   const packing = busy || src === c ? null : wasmGatheredBKind(dtype, m, n, rows, cols);
   const rt = getRuntime();
-  if (!packing || !rt || rt.heap?.holds(src) !== true) return false;
+  if (!packing || !rt || lo + colLo < 0) return false;
   busy = true;
   try {
-    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather: { rows, cols, packing } });
+    const gather = { rows, cols, packing, reach: hi + colHi };
+    const done = runInParts(rt, { dtype, batch, a, aOff, aStride, b: src, bOff: srcOff, bStride: srcStride, c, cOff, m, n, k, epilogue: undefined, transA, transB: false, gather });
     if (done) gatheredProducts++;
     return done;
   } finally {
@@ -515,7 +518,7 @@ export interface GatheredBPacking {
  */
 export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: Int32Array, cols: Int32Array): GatheredBPacking | null {
   const rt = getRuntime();
-  if (!rt || !rt.heap || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return null;
+  if (!rt || m <= NARROW_ROWS || n <= NARROW_ROWS || cols.length !== n) return null;
   const nr = rt.layouts[dtype].nr;
   if (n % nr !== 0) return null;
   // The step between neighbours within runs of `run` (1 or 2, the same in every run), or 0.
@@ -552,18 +555,23 @@ interface Product {
   readonly epilogue: ((start: number, end: number) => void) | undefined;
   readonly transA: boolean;
   readonly transB: boolean;
-  /** B gathered from b (wasmMatmulGatheredB), b in the heap: element (p, j) of entry i at bOff + i·bStride + rows[p] + cols[j]. */
-  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly packing: GatheredBPacking };
+  /**
+   * B gathered from b (wasmMatmulGatheredB): element (p, j) of entry i at bOff + i·bStride +
+   * rows[p] + cols[j], `reach` the largest rows[p] + cols[j] (offsets are never negative). Where b
+   * is not in the heap, the elements entries read are copied into the product's memory first.
+   */
+  readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly packing: GatheredBPacking; readonly reach: number };
 }
 
 /**
  * Where a product's regions lie in the memory, 64-byte aligned: A copies, one raw B (or a
- * gathered B's offset tables, k + n i32s), packed Bs, C (rows padded to mr, stride npad), and
- * A-pack scratch per participant; `total` bytes in all. runProduct lays them out, and runInParts
+ * gathered B's offset tables, k + n i32s), packed Bs, C (rows padded to mr, stride npad), the
+ * `imageElements` a gathered B reads when its source is not in the heap, and A-pack scratch per
+ * participant; `total` bytes in all. runProduct lays them out, and runInParts
  * sizes its calls by `total`: the same for a stored and a gathered B, so that both run in
  * WebAssembly or neither (the TypeScript product accumulates float32 in doubles: other bits).
  */
-function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number) {
+function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number, imageElements = 0) {
   const E = L.bytes;
   const npad = roundUp(n, L.nr);
   const aRegion = 0;
@@ -573,9 +581,10 @@ function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: numbe
   const bpBatch = bShared ? 0 : align64(npad * k * E);
   const cRegion = align64(bpRegion + (bShared ? align64(npad * k * E) : bpBatch * batch));
   const cBatch = align64(roundUp(m, L.mr) * npad * E);
-  const apRegion = cRegion + cBatch * batch;
+  const imageRegion = cRegion + cBatch * batch;
+  const apRegion = align64(imageRegion + imageElements * E);
   const apStride = align64(L.mc * L.kc * E);
-  return { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, apRegion, apStride, total: apRegion + apStride * participants };
+  return { aRegion, aBatch, bRaw, bpRegion, bpBatch, cRegion, cBatch, imageRegion, apRegion, apStride, total: apRegion + apStride * participants };
 }
 
 /**
@@ -592,6 +601,17 @@ function threadedProduct(L: MatmulModuleLayout, threads: number, entries: number
 }
 
 /**
+ * The elements of a gathered B's source that `entries` entries read, copied into the product's
+ * memory (from bOff on) where the source is not in the heap; 0 for a stored B or a source in the
+ * heap, which the packers read in place.
+ */
+function gatheredImageElements(rt: Runtime, p: Product, entries: number): number {
+  const { gather, b, c, bStride } = p;
+  if (!gather || (b !== c && rt.heap?.holds(b) === true)) return 0;
+  return (entries - 1) * bStride + gather.reach + 1;
+}
+
+/**
  * The product in calls of runProduct that each fit the memory: all at once where it fits (a
  * batch of large Bs in groups of entries, GROUP_PACKED_BYTES), else the batch in groups (halved
  * until a group fits), else, entry by entry, A's rows in blocks (a
@@ -605,8 +625,9 @@ function runInParts(rt: Runtime, p: Product): boolean {
   const limit = memoryLimit;
   // Participants at most the thread count: an upper bound on what runProduct lays out.
   const threads = wasmThreads();
+  const image = (entries: number) => gatheredImageElements(rt, p, entries);
   const bytes = (entries: number, rows: number) =>
-    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads).total;
+    productLayout(L, entries, rows, n, k, aStride === 0 || entries === 1, bStride === 0 || entries === 1, threads, image(entries)).total;
   const fits = (entries: number, rows: number) => bytes(entries, rows) <= limit;
   // A batch whose entries each have a large B of their own runs in groups of entries (one per
   // participant, or one on a single thread), each group's B packed just before its tiles, which
@@ -713,7 +734,8 @@ function runProduct(rt: Runtime, p: Product): void {
   const chunksPerBatch = Math.ceil(m / rowsPerChunk);
   const participants = threaded ? threads : 1;
 
-  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants);
+  const imageElements = gatheredImageElements(rt, p, batch);
+  const layout = productLayout(L, batch, m, n, k, aShared, bShared, participants, imageElements);
   const { apStride, bpBatch, cBatch, total } = layout;
   // runInParts sized the call to fit (the same layout, with at least these participants).
   if (total > memoryLimit) throw new Error(`internal: a matmul part of ${total} bytes does not fit the WebAssembly memory`);
@@ -726,7 +748,10 @@ function runProduct(rt: Runtime, p: Product): void {
   // kernels pack every B before writing C). A read in place may read a vector past A's last row
   // (narrowCols): A's region or the next, in the memory (heap.ts keeps a unit past the top).
   const aInHeap = a !== c && rt.heap?.holds(a) === true;
-  const bInHeap = b !== c && rt.heap?.holds(b) === true;
+  // A gathered B whose source is not in the heap packs from a copy of what it reads (imageRegion).
+  const bInHeap = (b !== c && rt.heap?.holds(b) === true) || imageElements > 0;
+  // The byte address of b's element 0 in the memory (for the copy, as if it lay there whole).
+  const bBase = imageElements > 0 ? base + layout.imageRegion - bOff * E : b.byteOffset;
   const aRegion = aInHeap ? a.byteOffset + aOff * E : base + layout.aRegion;
   const aBatch = aInHeap ? (aShared ? 0 : aStride * E) : layout.aBatch;
   const bRaw = base + layout.bRaw;
@@ -751,6 +776,7 @@ function runProduct(rt: Runtime, p: Product): void {
   const tables = gather ? bRaw : -1;
   if (gather) {
     if (!bInHeap) throw new Error('internal: a gathered B outside the heap');
+    if (imageElements > 0) view.set(b.subarray(bOff, bOff + imageElements), (base + layout.imageRegion) / E);
     const t = rt.i32;
     const t0 = bRaw >> 2;
     for (let q = 0; q < k; q++) t[t0 + q] = gather.rows[q]! * E;
@@ -764,7 +790,7 @@ function runProduct(rt: Runtime, p: Product): void {
   for (let i = 0; i < bCount && packCols === 0; i++) {
     const from = bOff + i * bStride;
     // Packed from where B lies in the heap, else from a copy.
-    const bAt = bInHeap ? b.byteOffset + from * E : bRaw;
+    const bAt = bInHeap ? bBase + from * E : bRaw;
     if (!bInHeap) view.set(b.subarray(from, from + k * n), bRaw / E);
     if (gather) packGathered(bAt, tables, 0, n, k, bpRegion + i * bpBatch, gatherStep);
     else if (transB) packBT(bAt, k, n, k, bpRegion + i * bpBatch);
@@ -779,7 +805,7 @@ function runProduct(rt: Runtime, p: Product): void {
     m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
-    b: packCols > 0 ? b.byteOffset + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: gather ? gatherStep : transB ? k : n, transB: transB === true,
+    b: packCols > 0 ? bBase + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: gather ? gatherStep : transB ? k : n, transB: transB === true,
     bGather: gather ? (gather.packing.kind === 'quads' ? 2 : 1) : 0, bTables: tables,
   };
   // Chunk i: batch entry bi, rows r0…r0+rows, at cChunk in the memory (the same rule as runChunks).
