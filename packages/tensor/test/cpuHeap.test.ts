@@ -360,6 +360,20 @@ describe.runIf(HEAP)('the CPU heap', () => {
           expect(wasmMatmulGatheredB(dtype, batch, a, 0, aStride, src, 0, stride, rows, cols2, c, 0, m, n, k)).toBe(true);
           expect(firstDifference(c, 0, want2), `${dtype}, columns 2 apart, ${threads} thread(s)`).toBe(-1);
         }
+        // Each vector's columns contiguous (4 float32, 2 float64) but not the panel's (8, 4): an
+        // output width of 28 float32 outputs, a panel's two vectors in two output rows; 1 and 2 apart.
+        const lanes = dtype === 'f32' ? 4 : 2;
+        const vectorBases = Array.from({ length: n / lanes }, () => Math.floor((u() + 1) * 1000));
+        for (const step of [1, 2]) {
+          const colsV = Int32Array.from({ length: n }, (_, j) => vectorBases[Math.floor(j / lanes)]! + step * (j % lanes));
+          const bv = new Type(batch * k * n);
+          for (let e = 0; e < batch; e++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bv[(e * k + p) * n + j] = src[e * stride + rows[p]! + colsV[j]!]!;
+          const wantV = new Type(batch * m * n);
+          expect(wasmMatmul(dtype, batch, a, 0, m * k, bv, 0, k * n, wantV, 0, m, n, k)).toBe(true);
+          c.fill(0);
+          expect(wasmMatmulGatheredB(dtype, batch, a, 0, m * k, src, 0, stride, rows, colsV, c, 0, m, n, k), `${dtype}: vectors ${step} apart`).toBe(true);
+          expect(firstDifference(c, 0, wantV), `${dtype}, vectors' columns ${step} apart, ${threads} thread(s)`).toBe(-1);
+        }
         // Rows in fours (packBTG_f32), 1 and 2 apart, with k = 63 too: a last row element by element.
         for (const [depth, quadRows] of [[k, quadRows1], [k - 1, quadRows1], [k, quadRows2]] as const) {
           const bq = new Type(batch * depth * n);

@@ -478,33 +478,41 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
 
   // packBG(src, tables, j0, cols, k, dst, step): columns j0 … j0 + cols − 1 (whole panels) of a B
   // whose element (p, j) lies at src + row[p] + col[j], with i32 byte offsets row[] (k of them) at
-  // `tables` and col[] (one per column of B) after them, where each panel's nr columns are evenly
-  // spaced in every row, `step` (1 or 2) elements apart (col[j + i] = col[j] + i·step·E for j a
-  // multiple of nr), as a convolution's columns are in its padded image: the row a (channel, tap),
-  // a panel nr neighbouring outputs of one output row, the convolution's stride apart. Writes them
-  // at dst, in the slots packB fills from the same B stored row-major (panel q at (q − j0/nr)·nr·k
-  // elements): the same C, bit for bit. In blocks of PACK_ROWS rows, panel by panel, as packB.
-  // j0 and cols are multiples of nr. With step 2, a row's nr elements are picked out of the 2·nr
-  // from its first (whole vectors, even lanes), which reads one element past its last.
+  // `tables` and col[] (one per column of B) after them, where each vector's `lanes` columns of a
+  // panel are evenly spaced in every row, `step` (1 or 2) elements apart (col[j + i] = col[j] +
+  // i·step·E for j a multiple of lanes), as a convolution's columns are in its padded image: the
+  // row a (channel, tap), a vector neighbouring outputs of one output row, the convolution's
+  // stride apart (a panel's vectors may lie in different output rows: an output width that is a
+  // multiple of 4 float32 or 2 float64 outputs, not of the panel's 8 or 4). Writes them at dst, in
+  // the slots packB fills from the same B stored row-major (panel q at (q − j0/nr)·nr·k elements):
+  // the same C, bit for bit. In blocks of PACK_ROWS rows, panel by panel, as packB. j0 and cols
+  // are multiples of nr. With step 2, a vector's lanes are picked out of the 2·lanes elements from
+  // its first (two vectors, even lanes), which reads one element past its last.
   m.func(`packBG_${dtype}`, [I32, I32, I32, I32, I32, I32, I32], [], (f, [src0, tables, j0, cols, depth, dst0, step]) => {
     const rowBytes = nr * E;
     const q = f.local(I32), p = f.local(I32), p0 = f.local(I32), pEnd = f.local(I32), panels = f.local(I32);
-    const dst = f.local(I32), at = f.local(I32), from = f.local(I32), panelBytes = f.local(I32), row = f.local(I32);
+    const dst = f.local(I32), panelBytes = f.local(I32), row = f.local(I32), offset = f.local(I32), from = f.local(I32);
+    const at = Array.from({ length: nv }, () => f.local(I32));
     f.get(depth).i32Const(rowBytes).i32Mul().set(panelBytes);
     wholeCount(f, panels, cols, nr);
     forRowBlocks(f, p0, pEnd, depth, () => {
       forRange(f, q, () => f.i32Const(0), () => f.get(panels), 1, () => {
-        // at = src + col[j0 + q·nr]; dst = dst0 + q·panelBytes + p0·rowBytes.
-        f.get(src0).get(tables).get(depth).get(j0).i32Add().get(q).i32Const(nr).i32Mul().i32Add().i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(at);
+        // at[v] = src + col[j0 + q·nr + v·lanes]; dst = dst0 + q·panelBytes + p0·rowBytes.
+        for (let v = 0; v < nv; v++) {
+          f.get(src0).get(tables).get(depth).get(j0).i32Add().get(q).i32Const(nr).i32Mul().i32Add().i32Const(v * lanes).i32Add().i32Const(2).i32Shl().i32Add().i32Load().i32Add().set(at[v]!);
+        }
         f.get(dst0).get(q).get(panelBytes).i32Mul().i32Add().get(p0).i32Const(rowBytes).i32Mul().i32Add().set(dst);
         f.get(tables).get(p0).i32Const(2).i32Shl().i32Add().set(row);
         forRange(f, p, () => f.get(p0), () => f.get(pEnd), 1, () => {
-          f.get(at).get(row).i32Load().i32Add().set(from);
+          f.get(row).i32Load().set(offset);
           f.get(step).i32Const(1).i32Eq().if();
-          copyBytes(f, dst, from, rowBytes);
+          for (let v = 0; v < nv; v++) f.get(dst).get(at[v]!).get(offset).i32Add().v128Load().v128Store(16 * v);
           f.else();
-          // Every other element: the even lanes of each pair of vectors (a row is whole vectors).
-          for (let o = 0; o < rowBytes; o += 16) f.get(dst).get(from).v128Load(2 * o).get(from).v128Load(2 * o + 16).i8x16Shuffle(EVEN_LANES[dtype]).v128Store(o);
+          // Every other element: the even lanes of two vectors from the vector's first.
+          for (let v = 0; v < nv; v++) {
+            f.get(at[v]!).get(offset).i32Add().set(from);
+            f.get(dst).get(from).v128Load().get(from).v128Load(16).i8x16Shuffle(EVEN_LANES[dtype]).v128Store(16 * v);
+          }
           f.end();
           f.get(row).i32Const(4).i32Add().set(row);
           f.get(dst).i32Const(rowBytes).i32Add().set(dst);

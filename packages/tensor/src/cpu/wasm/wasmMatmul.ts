@@ -440,10 +440,11 @@ export function wasmMatmul(
 /**
  * C = A·B for a B that is not stored but gathered from `src` (a Float32Array or Float64Array):
  * entry i's element (p, j) is src[srcOff + i·srcStride + rows[p] + cols[j]], where each
- * panel of the kernel's width (8 float32 or 4 float64 columns, from column 0) is contiguous
- * (cols[j + t] = cols[j] + t). That is a stride-1 convolution's columns seen in its padded image:
- * B's row p a (channel, tap) at rows[p], column j an output (y, x) at y·(padded width) + x, the
- * panels whole when the output width is a multiple of theirs. B is packed straight from `src`
+ * vector of the kernel's panels (4 float32 or 2 float64 columns, from column 0) is contiguous
+ * (cols[j + t] = cols[j] + t) and n is a multiple of the panel (8 or 4 columns). That is a
+ * stride-1 convolution's columns seen in its padded image: B's row p a (channel, tap) at rows[p],
+ * column j an output (y, x) at y·(padded width) + x, each vector in one output row when the
+ * output width is a multiple of its lanes (28: a panel's two vectors may lie in two rows). B is packed straight from `src`
  * into the panels a row-major B is packed into, so C is that product's, bit for bit, without
  * the columns in memory. The columns of a panel may also be 2 apart (a stride-2 convolution);
  * or, float32 only, B's rows may come in fours 1 or 2 apart instead (the transposed columns, as a
@@ -512,8 +513,8 @@ export interface GatheredBPacking {
 /**
  * How wasmMatmulGatheredB packs an m×n product of `dtype` whose B's element (p, j) lies at
  * rows[p] + cols[j], from its shape and tables alone (whether it runs still depends on where the
- * arrays lie): 'panels' where each panel's columns are evenly spaced, 1 or 2 elements apart
- * (packBG), 'quads' where B's rows come in fours spaced so (packBTG_f32: float32's 8-column
+ * arrays lie): 'panels' where each vector's columns in a panel (4 float32, 2 float64) are evenly
+ * spaced, 1 or 2 elements apart (packBG), 'quads' where B's rows come in fours spaced so (packBTG_f32: float32's 8-column
  * panels only), null where neither.
  */
 export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: Int32Array, cols: Int32Array): GatheredBPacking | null {
@@ -531,7 +532,9 @@ export function wasmGatheredBKind(dtype: WasmFloat, m: number, n: number, rows: 
     }
     return step;
   };
-  const panelStep = evenRuns(cols, n, nr);
+  // Each vector of a panel (4 float32 or 2 float64 columns) evenly spaced: a convolution whose
+  // output width is a multiple of the vector's, its panels' vectors perhaps in two output rows.
+  const panelStep = evenRuns(cols, n, rt.layouts[dtype].lanes);
   if (panelStep > 0) return { kind: 'panels', step: panelStep };
   const rowStep = dtype === 'f32' && nr === 8 && rt.kernels.f32.packBTG ? evenRuns(rows, rows.length, 4) : 0;
   return rowStep > 0 ? { kind: 'quads', step: rowStep } : null;
