@@ -483,7 +483,9 @@ export function wasmMatmulGatheredB(
   if (!(first >= 0 && last < src.length)) throw new RangeError(`wasmMatmulGatheredB: the gathered B reads elements ${first} to ${last} of an array of ${src.length}`);
   const packing = busy || src === c ? null : wasmGatheredBKind(dtype, m, n, rows, cols);
   const rt = getRuntime();
-  if (!packing || !rt || lo + colLo < 0) return false;
+  // A source outside the heap is copied from entry 0's element on (gatheredImageElements): offsets
+  // below it (never a convolution's) are read in place only.
+  if (!packing || !rt || (lo + colLo < 0 && rt.heap?.holds(src) !== true)) return false;
   busy = true;
   try {
     const gather = { rows, cols, packing, reach: hi + colHi };
