@@ -1134,8 +1134,8 @@ function pairNames(copy: Step, product: Step): { name: string; equations: number
  * below): entries a few at a time (as many as the product's threads), each entry's B packed
  * straight from the source through `b` (matmulGatheredBInto), the columns never written. The
  * first such product of the columns also carries their copy's name and equations (the copy is
- * dropped). Where the gathered product does not run (setCpuWasm(false), an array outside the
- * heap), the columns are copied after all, into their array allocated then (`need`), and the
+ * dropped). Where the gathered product does not run (setCpuWasm(false), a memory that cannot
+ * hold it), the columns are copied after all, into their array allocated then (`need`), and the
  * product reads them as it would have. The same bits either way: the panels hold the columns'
  * values. (benchmarks/NOTES.md, "A convolution's B packed from the padded image".)
  */

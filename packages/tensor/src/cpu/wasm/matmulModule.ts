@@ -78,8 +78,8 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - packBT_T(b, k, n, k, bp): the same panels from B stored transposed (Bᵀ, n×k, row stride k:
  *   element (p, j) at j·k + p).
  * - packBG_T(src, tables, j0, cols, k, bp, step): the same panels (columns j0 … j0 + cols − 1)
- *   from a B gathered through tables of row and column byte offsets into src, each panel's
- *   columns `step` (1 or 2) elements apart (a convolution's columns read from its padded image;
+ *   from a B gathered through tables of row and column byte offsets into src, each vector's
+ *   columns in a panel `step` (1 or 2) elements apart (a convolution's columns read from its padded image;
  *   below, where it is made).
  * - packBTG_f32(src, tables, j0, cols, k, bp, step), with 8-column panels: the same from a
  *   gathered B whose rows come in fours `step` apart instead (the transposed columns a weight

@@ -94,7 +94,10 @@ export interface MatmulJob {
   m: number;
   n: number;
   k: number;
-  /** Rows per chunk (a multiple of the kernel's tile height) and chunks per batch entry. */
+  /**
+   * Rows per chunk (a multiple of the kernel's tile height, except for the last rows of each
+   * entry, under a tile, which run as a job of one chunk per entry) and chunks per batch entry.
+   */
   rowsPerChunk: number;
   chunksPerBatch: number;
   nChunks: number;

@@ -374,8 +374,9 @@ export function forgetSharedArray(array: object): void {
 
 /**
  * Workers running now, the chunks they have computed, the arrays worker 1 holds, the jobs they
- * found before blocking, the blocks of B packed inside jobs (for tests: did threads take part, do
- * they forget, does spinning catch jobs, did the threads pack B?).
+ * found before blocking, the blocks of B packed inside jobs, the groups of batch entries run for
+ * their large Bs (for tests: did threads take part, do they forget, does spinning catch jobs, did
+ * the threads pack B, did a batch run in groups?).
  */
 export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number; packGroups: number } {
   return pool
@@ -453,7 +454,7 @@ export function wasmMatmul(
  * heap, an array past the heap's growth) has the elements the entries read copied into the
  * product's memory first, one copy of the image where the columns would be kh·kw copies. Returns
  * false, having written nothing, where wasmMatmul would, and where the gather does not apply
- * (wasmGatheredBKind): src C's array, n not a multiple of the panel width, neither contiguity, m
+ * (wasmGatheredBKind): src is C's array, n not a multiple of the panel width, neither contiguity, m
  * or n at most NARROW_ROWS (the narrow kernels read B as stored). Throws a RangeError for offsets
  * outside src.
  */
@@ -506,7 +507,7 @@ export function gatheredProductsMade(): number {
 
 /** How wasmMatmulGatheredB packs a gathered B (wasmGatheredBKind). */
 export interface GatheredBPacking {
-  /** 'panels': each panel's columns evenly spaced (packBG); 'quads': B's rows in evenly spaced fours (packBTG_f32). */
+  /** 'panels': each vector's columns in a panel evenly spaced (packBG); 'quads': B's rows in evenly spaced fours (packBTG_f32). */
   readonly kind: 'panels' | 'quads';
   /** Elements between those neighbours: 1 or 2 (a convolution's stride). */
   readonly step: number;
@@ -562,8 +563,9 @@ interface Product {
   readonly transB: boolean;
   /**
    * B gathered from b (wasmMatmulGatheredB): element (p, j) of entry i at bOff + i·bStride +
-   * rows[p] + cols[j], `reach` the largest rows[p] + cols[j] (offsets are never negative). Where b
-   * is not in the heap, the elements entries read are copied into the product's memory first.
+   * rows[p] + cols[j], `reach` the largest rows[p] + cols[j]. Where b is not in the heap, the
+   * elements the entries read are copied into the product's memory first (from entry 0's element
+   * on: wasmMatmulGatheredB declines negative offsets there).
    */
   readonly gather?: { readonly rows: Int32Array; readonly cols: Int32Array; readonly packing: GatheredBPacking; readonly reach: number };
 }
@@ -573,8 +575,10 @@ interface Product {
  * gathered B's offset tables, k + n i32s), packed Bs, C (rows padded to mr, stride npad), the
  * `imageElements` a gathered B reads when its source is not in the heap, and A-pack scratch per
  * participant; `total` bytes in all. runProduct lays them out, and runInParts
- * sizes its calls by `total`: the same for a stored and a gathered B, so that both run in
- * WebAssembly or neither (the TypeScript product accumulates float32 in doubles: other bits).
+ * sizes its calls by `total`: the same for a stored and a gathered B read in place, and more for
+ * one copied in (imageElements), so that a gathered product runs in WebAssembly only where the
+ * product on the stored columns would (the TypeScript product accumulates float32 in doubles:
+ * other bits); where only the stored one fits, the caller copies the columns and runs it.
  */
 function productLayout(L: MatmulModuleLayout, batch: number, m: number, n: number, k: number, aShared: boolean, bShared: boolean, participants: number, imageElements = 0) {
   const E = L.bytes;
@@ -640,10 +644,12 @@ function runInParts(rt: Runtime, p: Product): boolean {
   // memory, both threads at once on two. The scratch is then sized for one group.
   let group = batch;
   if (bStride !== 0 && batch > 1 && batch * k * roundUp(n, L.nr) * L.bytes > GROUP_PACKED_BYTES) {
-    group = threadedProduct(L, threads, threads, m, n, k) ? threads : threadedProduct(L, threads, batch, m, n, k) ? batch : 1;
-    if (group < batch && fits(group, m)) packGroups += Math.ceil(batch / group);
+    // On threads, the fewest entries that still run on them, a whole number per participant.
+    const least = roundUp(Math.max(threads, Math.ceil(threadMinWork / (m * n * k))), threads);
+    group = threads === 1 ? 1 : threadedProduct(L, threads, least, m, n, k) ? least : threadedProduct(L, threads, batch, m, n, k) ? batch : 1;
   }
-  if (group >= batch && fits(batch, m)) {
+  const grouped = group < batch;
+  if (!grouped && fits(batch, m)) {
     if (!grown(rt, bytes(batch, m))) return false;
     runProduct(rt, p);
     return true;
@@ -652,6 +658,7 @@ function runInParts(rt: Runtime, p: Product): boolean {
   while (group > 1 && !fits(group, m)) group = Math.ceil(group / 2);
   if (fits(group, m)) {
     if (!grown(rt, bytes(group, m))) return false;
+    if (grouped) packGroups += Math.ceil(batch / group);
     for (let i = 0; i < batch; i += group) {
       const g = Math.min(group, batch - i);
       runProduct(rt, { ...p, batch: g, aOff: aOff + i * aStride, bOff: bOff + i * bStride, cOff: cOff + i * m * n });
@@ -842,7 +849,7 @@ function runProduct(rt: Runtime, p: Product): void {
   };
   if (threadPool) {
     if (cInPlace) {
-      // The whole tiles of every entry across the threads, then the entries' last rows here.
+      // The whole tiles of every entry across the threads, then the entries' last rows (below).
       const perBatch = Math.ceil(mWhole / rowsPerChunk);
       threadPool.run({ ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, chunksPerBatch: perBatch, nChunks: batch * perBatch }, ex);
       if (mWhole < m && batch > 1) {
