@@ -78,11 +78,23 @@ function counterPlus(c: string): { name: string | null; k: number } | null {
   return null;
 }
 
+/** The interior [from, to) of the innermost loop and the body emitted for it (JsWriter.emitPeeled). */
+interface Peel {
+  readonly from: number;
+  readonly to: number;
+  readonly lines: readonly string[];
+}
+
 export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   protected readonly kernelKind = 'compiled CPU kernel';
   private readonly slots: number[] = [];
-  /** The loop counters this writer opened, and their extents (each runs over [0, extent) or part of it). */
-  private readonly counters = new Map<string, number>();
+  /** The loop counters this writer opened, and the range [start, end) each runs over (a part of it when peeled). */
+  private readonly counters = new Map<string, readonly [number, number]>();
+  /**
+   * While a body is emitted: per loop counter, the range inside which every range test emitted on
+   * it holds (inRange), so that the loop can run that interior without them (peeled).
+   */
+  private interiors: Map<string, [number, number]> | null = null;
   /** Defined elementwise primitives the kernel calls, by name (bound once per call). */
   private readonly customs = new Set<string>();
 
@@ -151,16 +163,16 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     if (!fine) return plain;
     const prefix = this.fresh('c');
     const axes = fine.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
-    axes.forEach((a, i) => a !== '0' && this.counters.set(a, fine[i]!));
+    axes.forEach((a, i) => a !== '0' && this.counters.set(a, [0, fine[i]!]));
     const linear = this.fresh('i');
     const coordsOf = (fineAxes: readonly string[]): JsCoords => ({ axes: this.groupFine({ shape: fine, axes: fineAxes }, shape)!, linear, shape, fine: { shape: fine, axes: fineAxes } });
     const branches = new Set<string>();
     this.branches = branches;
-    const lines = this.scope(() => body(coordsOf(axes)));
+    const { lines, peel } = this.emitPeeled(fine, axes, () => this.scope(() => body(coordsOf(axes))));
     this.branches = null;
     const loopAxes = fine.map((d, i) => i).filter((i) => fine[i] !== 1);
     const unroll = loopAxes.slice(1, -1).find((i) => fine[i]! <= UNROLL_MAX && branches.has(axes[i]!));
-    if (unroll === undefined) return this.nest(fine, axes, linear, [{ lines }], n);
+    if (unroll === undefined) return this.nest(fine, axes, linear, [{ lines, peel }], n);
     const copies = Array.from({ length: fine[unroll]! }, (_, v) => {
       const fixed = axes.map((a, i) => (i === unroll ? String(v) : a));
       return { lines: this.scope(() => body(coordsOf(fixed))), at: unroll };
@@ -182,11 +194,43 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   }
 
   /**
+   * `emit` (a body for loops over `shape`, counters `axes`) run while recording the range tests
+   * inRange writes on the innermost loop's counter; where they leave an interior short of the whole
+   * range, `emit` runs again with that counter's range narrowed to it, where inRange finds the
+   * tests decided and drops them (`peel`: nest runs the edges with the first body, the interior
+   * with the second). A padded read's tests then cost only a row's first and last elements.
+   */
+  private emitPeeled(shape: readonly number[], axes: readonly string[], emit: () => string[]): { lines: string[]; peel?: Peel } {
+    const loopAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
+    if (loopAxes.length < 2) return { lines: emit() };
+    const last = loopAxes[loopAxes.length - 1]!;
+    const counter = axes[last]!;
+    const n = shape[last]!;
+    const interior: [number, number] = [0, n];
+    const saved = this.interiors;
+    this.interiors = new Map([[counter, interior]]);
+    let lines: string[];
+    try {
+      lines = emit();
+    } finally {
+      this.interiors = saved;
+    }
+    const [from, to] = [Math.max(0, interior[0]), Math.min(n, interior[1])];
+    if (from >= to || (from === 0 && to === n)) return { lines };
+    this.counters.set(counter, [from, to]);
+    try {
+      return { lines, peel: { from, to, lines: emit() } };
+    } finally {
+      this.counters.set(counter, [0, n]);
+    }
+  }
+
+  /**
    * The loops over the axes of `shape` of extent above 1 (counters `axes`, the linear index
    * advancing in the innermost; `ranged`: the outermost over [start, end)): one body, or (`at`)
    * one copy per value of that axis, each in its own loops over the axes after it.
    */
-  private nest(shape: readonly number[], axes: readonly string[], linear: string, bodies: readonly { lines: readonly string[]; at?: number }[], n: number, ranged = true): { lines: string[]; units: number } {
+  private nest(shape: readonly number[], axes: readonly string[], linear: string, bodies: readonly { lines: readonly string[]; at?: number; peel?: Peel }[], n: number, ranged = true): { lines: string[]; units: number } {
     const loopAxes = shape.map((_, i) => i).filter((i) => shape[i] !== 1);
     const units = shape[loopAxes[0]!]!;
     const at = bodies[0]!.at;
@@ -200,6 +244,23 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
       });
     const close = (count: number, depth: number) => Array.from({ length: count }, (_, k) => `${'  '.repeat(depth + count - 1 - k)}}`);
     const out = [`let ${linear} = ${ranged ? `start * ${n / units}` : '0'};`];
+    const peel = at === undefined ? bodies[0]!.peel : undefined;
+    if (peel) {
+      // The innermost loop in up to three parts: its edges with the body's range tests, its interior without.
+      const last = outer[outer.length - 1]!;
+      out.push(...open(outer.slice(0, -1), 0, ranged, false));
+      const depth = outer.length - 1;
+      const c = axes[last]!;
+      const parts: [number, number, readonly string[]][] = [[0, peel.from, bodies[0]!.lines], [peel.from, peel.to, peel.lines], [peel.to, shape[last]!, bodies[0]!.lines]];
+      for (const [from, to, lines] of parts) {
+        if (from >= to) continue;
+        out.push(`${'  '.repeat(depth)}for (let ${c} = ${from}; ${c} < ${to}; ${c}++, ${linear}++) {`);
+        out.push(...lines.map((l) => `${'  '.repeat(depth + 1)}${l}`));
+        out.push(`${'  '.repeat(depth)}}`);
+      }
+      out.push(...close(depth, 0));
+      return { lines: out, units };
+    }
     out.push(...open(outer, 0, ranged, at === undefined));
     const depth = outer.length;
     if (at === undefined) {
@@ -223,15 +284,15 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
     if (n === 0) return { lines: [], units: 0 };
     const prefix = this.fresh('c');
     const axes = shape.map((d, i) => (d === 1 ? '0' : `${prefix}_${i}`));
-    axes.forEach((a, i) => a !== '0' && this.counters.set(a, shape[i]!));
-    const lines = this.scope(() => body({ axes, linear, shape }));
+    axes.forEach((a, i) => a !== '0' && this.counters.set(a, [0, shape[i]!]));
+    const { lines, peel } = this.emitPeeled(shape, axes, () => this.scope(() => body({ axes, linear, shape })));
     const text = lines.join('\n');
     const used = axes.filter((a) => a !== '0' && new RegExp(`\\b${a}\\b`).test(text));
     if (used.length === 0) {
       const [from, to] = ranged ? ['start', 'end'] : ['0', String(n)];
       return { units: n, lines: [`for (let ${linear} = ${from}; ${linear} < ${to}; ${linear}++) {`, ...lines.map((l) => `  ${l}`), '}'] };
     }
-    return this.nest(shape, axes, linear, [{ lines }], n, ranged);
+    return this.nest(shape, axes, linear, [{ lines, peel }], n, ranged);
   }
 
   /** Stores `value` as `v`'s element at `coords`. */
@@ -279,11 +340,17 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
    */
   protected inRange(c: string, extent: number): string {
     const a = counterPlus(c);
-    const n = a ? (a.name === null ? 1 : this.counters.get(a.name)) : undefined;
-    if (!a || n === undefined) return `${c} >= 0 && ${c} < ${extent}`;
-    const lo = a.k, hi = a.k + n - 1;
+    const range = a ? (a.name === null ? ([0, 1] as const) : this.counters.get(a.name)) : undefined;
+    if (!a || range === undefined) return `${c} >= 0 && ${c} < ${extent}`;
+    const lo = a.k + range[0], hi = a.k + range[1] - 1;
     if (hi < 0 || lo >= extent) return 'false';
     const tests = [...(lo < 0 ? [`${c} >= 0`] : []), ...(hi >= extent ? [`${c} < ${extent}`] : [])];
+    // The counter's values for which both tests hold: 0 ≤ counter + k < extent.
+    const interior = a.name === null ? undefined : this.interiors?.get(a.name);
+    if (interior && tests.length > 0) {
+      interior[0] = Math.max(interior[0], -a.k);
+      interior[1] = Math.min(interior[1], extent - a.k);
+    }
     return tests.join(' && ') || 'true';
   }
 
