@@ -94,6 +94,34 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     expect(names(kernels)).toEqual(['fused_elementwise_[4,5,3]x1']);
   });
 
+  it('reads through pads: the range tests on the innermost counter only at a row\'s edges (the loop peeled), the interior without them; the eager bits', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([2, 3, 9, 10], 21, dtype);
+      // Padded by 1 on each side of both spatial axes, then computed on: one generated loop.
+      const { kernels } = compare(([x]) => [pad(x!, [[0, 0], [0, 0], [1, 1], [1, 1]]).mul(2)], [x]);
+      const k = kernels.find((k) => k.name === 'fused_elementwise_[2,3,11,12]x1')!;
+      // The innermost loop in three parts: [0, 1) and [11, 12) with the column's tests, [1, 11) without.
+      const parts = [...k.source.matchAll(/for \(let (c\d+_3) = (\d+); \1 < (\d+);/g)].map((m) => [Number(m[2]), Number(m[3])]);
+      expect(parts, dtype).toEqual([[0, 1], [1, 11], [11, 12]]);
+      const interior = k.source.slice(k.source.indexOf('= 1; '), k.source.indexOf('= 11; '));
+      expect(interior, dtype).not.toMatch(/c\d+_3 - 1\) >= 0|c\d+_3 - 1\) < 10/);
+      // The row's tests stay (not the innermost counter's), in every part.
+      expect(interior, dtype).toMatch(/c\d+_2 - 1\) >= 0/);
+    }
+    // A padded read shifted so that no interior is left on a short row (width 2, padding 3): no peel, the eager bits.
+    const y = rn([2, 3, 4, 2], 22, 'float32');
+    const { kernels } = compare(([y]) => [pad(y!, [[0, 0], [0, 0], [0, 0], [3, 3]]).add(1)], [y]);
+    expect(kernels.some((k) => /for \(let c\d+_3 = 3; /.test(k.source))).toBe(true);
+    // And the convolutions' backward passes (nine padded reads an element: col2im), stride 1 and 2.
+    const [x, w] = [rn([2, 3, 9, 10], 23, 'float32'), rn([4, 3, 3, 3], 24, 'float32')];
+    for (const stride of [1, 2]) {
+      compare(([x, w]) => [grad((a: Tensor) => {
+        const y = conv2d(a, w!, { padding: 1, stride });
+        return y.mul(y).sum();
+      })(x!) as Tensor], [x, w]);
+    }
+  });
+
   it('a convolution\'s columns (windows stacked, then merged) are copied piece by piece; with work on them, they loop over the refined shape with the nine windows unrolled; pools too; the eager bits', () => {
     // The loop shape refining [2, 27, 90] and the windows' [2, 3, 9, 9, 10]; shapes whose cuts do
     // not nest are left out; nothing to refine gives null.
@@ -116,8 +144,9 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       expect(copy.source).toMatch(/^\/\/ entries of the leading axis at a time/);
       expect(copy.source).toMatch(/^\/\/ stridedCopyInto, piece by piece \(concat along axis 2\)/m);
       expect(copy.source.match(/strides \[396, 132, 0, 12, 1\]/g), `${dtype}: nine windows of the pad`).toHaveLength(9);
-      // An output width of 10 splits the product's panels (8 or 4 columns) across output rows:
-      // the columns are copied, not gathered from the pad (the next test).
+      // An output width of 10 splits the product's vectors (4 float32 columns) across output rows,
+      // and 90 outputs are not whole panels (8, or 4 in float64): the columns are copied, not
+      // gathered from the pad (the next test).
       expect(copy.source).not.toMatch(/B packed from/);
       // Work on the columns: one generated loop over the refined shape, counters rather than
       // divisions of the linear index, and no branch between the windows.
