@@ -341,16 +341,6 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     f.get(i).i32Const(step).i32Add().set(i);
     f.br(0).end().end();
   };
-  // `bytes` (whole elements) from src to dst (I32 locals): whole vectors, then single elements.
-  const copyBytes = (f: FunctionBody, dst: number, src: number, bytes: number) => {
-    let o = 0;
-    for (; o + 16 <= bytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
-    for (; o < bytes; o += E) {
-      f.get(dst).get(src);
-      load(f, o);
-      store(f, o);
-    }
-  };
   // out = ⌊total / width⌋ (the assembler has no division), counted up.
   const wholeCount = (f: FunctionBody, out: number, total: number, width: number) => {
     f.i32Const(0).set(out);
@@ -421,7 +411,15 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     const full = f.local(I32), rest = f.local(I32), panelBytes = f.local(I32);
     wholeCount(f, full, cols, width);
     f.get(depth).i32Const(rowBytes).i32Mul().set(panelBytes);
-    const copyRow = () => copyBytes(f, dst, src, rowBytes);
+    const copyRow = () => {
+      let o = 0;
+      for (; o + 16 <= rowBytes; o += 16) f.get(dst).get(src).v128Load(o).v128Store(o);
+      for (; o < rowBytes; o += E) {
+        f.get(dst).get(src);
+        load(f, o);
+        store(f, o);
+      }
+    };
     if (panelFirst) {
       // Blocks of PACK_ROWS stored rows; in each, panel by panel: each panel's part written
       // sequentially, the block's rows read `width` at a time. Going down all rows per panel read

@@ -787,7 +787,6 @@ function runProduct(rt: Runtime, p: Product): void {
   // A gathered B's tables (byte offsets), where a raw B would be copied (productLayout).
   const tables = gather ? bRaw : -1;
   if (gather) {
-    if (!bInHeap) throw new Error('internal: a gathered B outside the heap');
     if (imageElements > 0) view.set(b.subarray(bOff, bOff + imageElements), (base + layout.imageRegion) / E);
     const t = rt.i32;
     const t0 = bRaw >> 2;
@@ -826,10 +825,15 @@ function runProduct(rt: Runtime, p: Product): void {
     const r0 = (i - bi * chunksPerBatch) * rowsPerChunk;
     return { bi, r0, rows: Math.min(rowsPerChunk, m - r0), cChunk: cRegion + bi * cBatch + r0 * npad * E };
   };
+  /** Rows [r0, r0 + rows) of entry bi of C, at byte address `at` of the memory (row stride n), into c; returns where they start there. */
+  const rowsOut = (at: number, bi: number, r0: number, rows: number): number => {
+    const to = cOff + bi * m * n + r0 * n;
+    c.set(view.subarray(at / E, at / E + rows * n), to);
+    return to;
+  };
   const copyOut = (i: number) => {
     const { bi, r0, rows, cChunk } = chunk(i);
-    const to = cOff + bi * m * n + r0 * n;
-    c.set(view.subarray(cChunk / E, cChunk / E + rows * n), to);
+    const to = rowsOut(cChunk, bi, r0, rows);
     epilogue?.(to, to + rows * n);
   };
 
@@ -845,7 +849,7 @@ function runProduct(rt: Runtime, p: Product): void {
   /** Rows [r0, r0 + rows) of entry bi, fewer than mr, through the scratch into C. */
   const tail = (bi: number, r0: number, rows: number) => {
     gemm(aRegion + bi * aBatch + r0 * aRowBytes, lda, bpRegion + bi * bpBatch, cRegion, npad, rows, npad, k, apRegion, transA ? 1 : 0);
-    c.set(view.subarray(cRegion / E, cRegion / E + rows * n), cOff + bi * m * n + r0 * n);
+    rowsOut(cRegion, bi, r0, rows);
   };
   if (threadPool) {
     if (cInPlace) {
@@ -857,10 +861,7 @@ function runProduct(rt: Runtime, p: Product): void {
         // each into its entry's scratch (B is packed), then copied out (npad = n: no compaction).
         const rows = m - mWhole;
         threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
-        for (let bi = 0; bi < batch; bi++) {
-          const from = (cRegion + bi * cBatch) / E;
-          c.set(view.subarray(from, from + rows * n), cOff + bi * m * n + mWhole * n);
-        }
+        for (let bi = 0; bi < batch; bi++) rowsOut(cRegion + bi * cBatch, bi, mWhole, rows);
       } else if (mWhole < m) tail(0, mWhole, m - mWhole);
       epilogue?.(cOff, cOff + batch * m * n);
       return;
