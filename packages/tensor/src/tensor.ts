@@ -13,6 +13,7 @@ import { showValue } from '@scorch/options';
 import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
 import { formatValues } from './format.js';
+import { countedAsTidy } from './tidyDepth.js';
 
 // ---------------------------------------------------------------------------------------------
 // Transformations (traces)
@@ -183,9 +184,11 @@ function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object
  * propagates, so a failed step does not leak.
  */
 export function tidy<T>(fn: () => T): T {
-  const [result, scope] = inScope(fn, (created) => {
-    for (const t of created) t.dispose();
-  });
+  const [result, scope] = countedAsTidy(() =>
+    inScope(fn, (created) => {
+      for (const t of created) t.dispose();
+    }),
+  );
   if (result instanceof Promise) {
     for (const t of scope) t.dispose();
     refusePromise(result, 'tidy: the function returned a Promise; tidy scopes are synchronous (await outside, or dispose by hand)');

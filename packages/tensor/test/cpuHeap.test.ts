@@ -7,7 +7,7 @@
 // ("where a shared WebAssembly.Memory is refused") runs that fallback.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuHandle, type Tensor, concat, conv2d, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
+import { type CpuBackend, type CpuHandle, type Tensor, add, concat, conv2d, pad, tidy, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
 import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
 import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.js';
 import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
@@ -165,6 +165,59 @@ describe.runIf(HEAP)('the CPU heap', () => {
       x.dispose();
       w.dispose();
       // The program's arrays, back in the pool: freed, for the tests after this one.
+      cpu.trimPool();
+    }
+  });
+
+  it('past the array growth limit, arrays made inside tidy still grow the heap (an eager op\'s result, a pad\'s zeros), arrays made outside do not; where the heap refuses even them, a free ordinary array serves', () => {
+    const heap = cpuHeap()!;
+    const cpu = getBackend('cpu') as CpuBackend;
+    const a = randn([300_000], { key: randomKey(55) });
+    const b = randn([300_000], { key: randomKey(56) });
+    // Ordinary arrays until the heap refuses even 1 KiB: past the 64 MiB, with no room left in the
+    // memory as it is (a growth for other work leaves room, which arrays may take: filled again).
+    const fill: Float32Array[] = [];
+    const fillRoom = () => {
+      for (const n of [2 ** 18, 2 ** 14, 2 ** 10, 2 ** 8]) for (let f = heap.array(Float32Array, n); f; f = heap.array(Float32Array, n)) fill.push(f);
+    };
+    const heldFill: Float32Array[] = [];
+    try {
+      fillRoom();
+      expect(fill.length).toBeGreaterThan(0);
+      const dataOf = (t: Tensor) => (t._live('t') as CpuHandle).data!;
+      const outside = add(a, b);
+      expect(heap.holds(dataOf(outside))).toBe(false);
+      tidy(() => {
+        fillRoom();
+        const sum = add(a, b);
+        fillRoom();
+        const padded = pad(a, [[1, 1]]);
+        expect(heap.holds(dataOf(sum))).toBe(true);
+        expect(heap.holds(dataOf(padded))).toBe(true);
+        // Same values wherever they lie: the pad's zeros were written into a region used before.
+        expect(Array.from(dataOf(sum).subarray(0, 4))).toEqual(Array.from(dataOf(outside).subarray(0, 4)));
+        const p = dataOf(padded);
+        expect([p[0], p[300_001]]).toEqual([0, 0]);
+        return undefined;
+      });
+      // Regions up to the held limit too (the tidy's arrays dropped from the pool first): a
+      // request inside tidy takes the free ordinary array of its size instead of making a new one.
+      cpu.trimPool();
+      for (const n of [2 ** 24, 2 ** 20, 2 ** 16, 2 ** 12, 2 ** 8]) for (let f = heap.array(Float32Array, n, true); f; f = heap.array(Float32Array, n, true)) heldFill.push(f);
+      const ordinary = dataOf(outside);
+      outside.dispose();
+      const made = cpu.memoryStats().allocations;
+      const again = tidy(() => {
+        const y = add(a, b);
+        const d = dataOf(y);
+        return { same: d === ordinary, inHeap: heap.holds(d) };
+      });
+      expect(again).toEqual({ same: true, inHeap: false });
+      expect(cpu.memoryStats().allocations).toBe(made);
+    } finally {
+      for (const f of [...fill, ...heldFill]) heap.freeArray(f);
+      a.dispose();
+      b.dispose();
       cpu.trimPool();
     }
   });

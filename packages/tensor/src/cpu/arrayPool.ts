@@ -31,17 +31,17 @@ function heapKind(dtype: DType, length: number): boolean {
 }
 
 /**
- * A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there (`held`:
- * one a compiled program keeps, under the heap's larger limit), else on the engine's heap
- * (shared or not).
+ * A new array of `length` elements of `dtype`: in the CPU's heap where it belongs there and the
+ * heap grows for it, else on the engine's heap (shared or not).
  */
-function newArray(dtype: DType, length: number, shared: boolean, held: boolean): TypedArray {
-  if (heapKind(dtype, length)) {
-    const heap = cpuHeap()!;
-    const a = dtype === 'float32' ? heap.array(Float32Array, length, held) : heap.array(Float64Array, length, held);
-    if (a) return a;
-  }
-  return allocTyped(dtype, length, shared);
+function newArray(dtype: DType, length: number, shared: boolean): TypedArray {
+  return (heapKind(dtype, length) ? heapArray(dtype, length, false) : null) ?? allocTyped(dtype, length, shared);
+}
+
+/** A new array of the CPU's heap (of a heapKind), or null when the heap will not grow for it (heap.ts). */
+function heapArray(dtype: DType, length: number, held: boolean): TypedArray | null {
+  const heap = cpuHeap()!;
+  return dtype === 'float32' ? heap.array(Float32Array, length, held) : heap.array(Float64Array, length, held);
 }
 
 /** Lets an array go: its region of the CPU's heap is freed; workers forget a shared one. */
@@ -91,29 +91,36 @@ export class ArrayPool {
   constructor(readonly maxFreeBytes = 256 * 2 ** 20) {}
 
   /**
-   * An array of `length` elements of `dtype`, with arbitrary contents. `held`: an array a compiled
-   * program keeps (its intermediates): a free one of the heap if there is one, else a new one
-   * under the heap's larger limit for such arrays (heap.ts, HELD_ARRAY_GROWTH_LIMIT).
+   * An array of `length` elements of `dtype`, with arbitrary contents. `held`: an array that comes
+   * back deterministically (a compiled program's intermediate, an array made inside `tidy`): a
+   * free one of the heap if there is one, else a new one under the heap's larger limit for such
+   * arrays (heap.ts, HELD_ARRAY_GROWTH_LIMIT), else whatever serves any other request.
    */
   take(dtype: DType, length: number, held = false): TypedArray {
     const cls = this.free[DTYPE_INDEX[dtype]]!.get(length);
     if (cls) cls.used = ++this.tick;
     const list = cls?.arrays;
     const shared = sharedArraysWanted();
-    if (held && list && heapKind(dtype, length)) {
-      // Only a free array of the heap serves; others stay in the pool for other requests.
+    const heapFirst = held && heapKind(dtype, length);
+    if (heapFirst) {
+      // A free array of the heap first, then a new region; arrays outside the heap stay in the
+      // pool, and serve below only when the heap will not grow.
       const heap = cpuHeap()!;
-      const i = list.findIndex((a) => heap.holds(a));
-      if (i >= 0) return this.reused(list.splice(i, 1)[0]!);
-    } else {
-      for (let a = list?.pop(); a; a = list!.pop()) {
-        // Made before threads were on: left to the garbage collector, so threaded kernels get shared arrays.
-        if (!shared || isShared(a)) return this.reused(a);
-        this.taken(a);
+      const i = list ? list.findIndex((a) => heap.holds(a)) : -1;
+      if (i >= 0) return this.reused(list!.splice(i, 1)[0]!);
+      const a = heapArray(dtype, length, true);
+      if (a) {
+        this.allocations++;
+        return a;
       }
     }
+    for (let a = list?.pop(); a; a = list!.pop()) {
+      // Made before threads were on: left to the garbage collector, so threaded kernels get shared arrays.
+      if (!shared || isShared(a)) return this.reused(a);
+      this.taken(a);
+    }
     this.allocations++;
-    return newArray(dtype, length, shared, held);
+    return heapFirst ? allocTyped(dtype, length, shared) : newArray(dtype, length, shared);
   }
 
   /** `a`, just taken off its free list, counted out of the free arrays. */
@@ -129,9 +136,9 @@ export class ArrayPool {
     return a;
   }
 
-  /** An array of `length` zeros. */
-  takeZeroed(dtype: DType, length: number): TypedArray {
-    const a = this.take(dtype, length);
+  /** An array of `length` zeros (`held` as for `take`). */
+  takeZeroed(dtype: DType, length: number, held = false): TypedArray {
+    const a = this.take(dtype, length, held);
     a.fill(0);
     return a;
   }

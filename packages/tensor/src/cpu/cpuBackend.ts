@@ -22,6 +22,7 @@ import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, is
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import type { Program } from '../program.js';
 import { fillRandom } from '../random.js';
+import { insideTidy } from '../tidyDepth.js';
 import { isContiguous, reshapedStrides } from '../fusion.js';
 import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
 import { ArrayPool, type ArrayPoolStats } from './arrayPool.js';
@@ -387,13 +388,14 @@ export class CpuBackend implements Backend<CpuHandle> {
    * An array for new storage, contents arbitrary (every kernel that uses it writes all of it).
    * More than MAX_TENSOR_ELEMENTS elements is a RangeError naming `where` (the engine's own
    * failure, 'Array buffer allocation failed', names nothing). `held`: an array a compiled
-   * program keeps across its calls (ArrayPool.take).
+   * program keeps across its calls; arrays made inside `tidy` are asked for as held too, since
+   * they come back when it ends (ArrayPool.take).
    */
   allocate(dtype: DType, size: number, where = 'cpu', held = false): TypedArray {
     if (size > MAX_TENSOR_ELEMENTS) {
       throw new RangeError(`${where}: an array of ${size} ${dtype} elements is more than a tensor can hold (at most ${MAX_TENSOR_ELEMENTS} = 2^32 - 1)`);
     }
-    return this.pool.take(dtype, size, held);
+    return this.pool.take(dtype, size, held || insideTidy());
   }
 
   /** Wraps an array (from `allocate`) as a live handle. */
@@ -663,7 +665,7 @@ export class CpuBackend implements Backend<CpuHandle> {
     assertAllocatable(info.shape, prim);
     const n = sizeOf(info.shape);
     // pad and scatterAdd write only part of their output, onto zeros.
-    const out = prim === 'pad' || prim === 'scatterAdd' ? this.pool.takeZeroed(info.dtype, n) : this.allocate(info.dtype, n);
+    const out = prim === 'pad' || prim === 'scatterAdd' ? this.pool.takeZeroed(info.dtype, n, insideTidy()) : this.allocate(info.dtype, n);
     try {
       this.compute(prim, inputs, params, info, out);
     } catch (e) {

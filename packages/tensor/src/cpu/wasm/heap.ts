@@ -43,12 +43,15 @@ const UNIT = 64;
 export const ARRAY_GROWTH_LIMIT = 64 * 2 ** 20;
 
 /**
- * 512 MiB: the array bytes up to which arrays a compiled program holds (its intermediates, made
- * on its first call and reused by every call until it is disposed) grow the heap. They are the
- * arrays the heap helps most, every call, and not the ones the 64 MiB guards against (arrays left
- * to the garbage collector, whose regions come back only between tasks): a compiled convolution
- * of batch 32 whose 75 MB of columns stayed outside ran 2.6× slower than batch 16
- * (benchmarks/NOTES.md, "A compiled program's intermediates grow the heap past 64 MiB").
+ * 512 MiB: the array bytes up to which arrays asked for as held grow the heap: those whose regions
+ * come back deterministically, not through the garbage collector (whose finalizers run only
+ * between tasks, which the 64 MiB guards against). A compiled program's intermediates (made on
+ * its first call and reused by every call until it is disposed): a compiled convolution of batch
+ * 32 whose 75 MB of columns stayed outside ran 2.6× slower than batch 16 (benchmarks/NOTES.md, "A
+ * compiled program's intermediates grow the heap past 64 MiB"). And arrays made inside `tidy`,
+ * freed when it ends unless it returns them (tidyDepth.ts): an eager convolution's training step
+ * (W7's shapes, ~150 MB of arrays) ran 20% slower with most of them outside ("Eager arrays made
+ * inside tidy grow the heap").
  */
 export const HELD_ARRAY_GROWTH_LIMIT = 512 * 2 ** 20;
 
