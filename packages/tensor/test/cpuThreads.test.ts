@@ -80,8 +80,9 @@ describe.runIf(THREADS)('threads', () => {
   // n not a multiple of the panel width (the last block pads), several blocks per entry.
   const PACKED: [number, number, number, number, boolean, boolean][] = [
     [3, 23, 300, 1001, false, false], [2, 40, 257, 515, true, false], [2, 17, 129, 700, false, true], [1, 9, 1030, 70, false, true],
-    // n a multiple of both panel widths (8 and 4): C written where it lies in the heap.
-    [2, 31, 200, 512, false, false],
+    // n a multiple of both panel widths (8 and 4): C written where it lies in the heap, and with
+    // fewer rows than columns in chunks of columns (the last one shorter on three threads).
+    [2, 31, 200, 512, false, false], [1, 12, 150, 2000, false, false],
   ];
   for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
     for (const [batch, m, k, n, shared, transB] of PACKED) {
@@ -112,9 +113,13 @@ describe.runIf(THREADS)('threads', () => {
         try {
           const one = run(1);
           for (const threads of [2, 3]) {
-            const before = wasmThreadStats().packBlocks;
+            const before = wasmThreadStats();
             const many = run(threads);
-            expect(wasmThreadStats().packBlocks, `${threads} threads: blocks of B packed in the job`).toBeGreaterThan(before);
+            expect(wasmThreadStats().packBlocks, `${threads} threads: blocks of B packed in the job`).toBeGreaterThan(before.packBlocks);
+            // C in place (n a multiple of the panel: 8 float32 columns, 4 float64) with m < n:
+            // split by columns; otherwise by rows.
+            const inPlace = n % (Ctor === Float32Array ? 8 : 4) === 0;
+            expect(wasmThreadStats().columnJobs - before.columnJobs, `${threads} threads: jobs split by columns`).toBe(inPlace && m < n ? 1 : 0);
             const d = firstDifference(many, 0, one);
             expect(d, `${threads} threads, element ${d}: ${many[d]} against ${one[d]}`).toBe(-1);
           }

@@ -72,6 +72,8 @@ const JOBS_SEEN_SPINNING = 34;
 /** A matmul job's packing parameters (PACK_FIELDS, in order), then the blocks packed so far. */
 const PACK_PARAMS = 35;
 const PACKED = 44;
+/** A matmul job's columns per chunk (MatmulJob.colsPerChunk). */
+const COLS_PER_CHUNK = 45;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -101,6 +103,14 @@ export interface MatmulJob {
   rowsPerChunk: number;
   chunksPerBatch: number;
   nChunks: number;
+  /**
+   * Columns per chunk, a whole number of panels (C written where it lies, ldc = n), or 0 for
+   * chunks of whole rows. An entry's chunks are then its blocks of rows times its blocks of
+   * columns, row-block major: each chunk reads only its columns' panels of B, so a product of
+   * few rows and a large B reads each panel once instead of once per block of rows (which
+   * packs A again per chunk, the smaller operand there).
+   */
+  colsPerChunk: number;
   /** Scratch for packing A: participant id i uses apBase + i·apStride. */
   apBase: number;
   apStride: number;
@@ -155,6 +165,9 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
   const ap = ctl[23]! + id * ctl[24]!;
   const transA = ctl[26]!;
+  // Columns per chunk (0: whole rows) at ctl[45], and the column blocks of each block of rows.
+  const colsPerChunk = ctl[45]!;
+  const colBlocks = colsPerChunk > 0 ? Math.ceil(ldc / colsPerChunk) : 1;
   // Packing, at ctl[35…43] in the order of PACK_FIELDS; blocks packed so far at ctl[44].
   const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!;
   const bGather = ctl[42]!, bTables = ctl[43]!;
@@ -194,12 +207,18 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     while (Atomics.load(ctl, 44) < packs);
     const index = claimed - packs;
     const batch = Math.floor(index / chunksPerBatch);
-    const r0 = (index - batch * chunksPerBatch) * rowsPerChunk;
+    const within = index - batch * chunksPerBatch;
+    const rowBlock = Math.floor(within / colBlocks);
+    const r0 = rowBlock * rowsPerChunk;
     const rows = Math.min(rowsPerChunk, m - r0);
-    const cChunk = c + batch * cBatch + r0 * ldc * E;
+    // Columns [j0, j0 + cols): their panels of B (k·nr elements each) and their part of C's rows.
+    const j0 = (within - rowBlock * colBlocks) * colsPerChunk;
+    const cols = colsPerChunk > 0 ? Math.min(colsPerChunk, ldc - j0) : ldc;
+    const cChunk = c + batch * cBatch + (r0 * ldc + j0) * E;
     try {
-      gemm(a + batch * aBatch + r0 * aRow, lda, bp + batch * bpBatch, cChunk, ldc, rows, ldc, k, ap, transA);
-      // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go.
+      gemm(a + batch * aBatch + r0 * aRow, lda, bp + batch * bpBatch + j0 * k * E, cChunk, ldc, rows, cols, k, ap, transA);
+      // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go
+      // (whole rows only: column chunks write C where it lies, ldc = n).
       if (ldc !== n) compact(cChunk, ldc, n, rows);
     } catch {
       Atomics.store(ctl, 3, 1);
@@ -653,6 +672,7 @@ export class ThreadPool {
       });
     }
     ctl[PACKED] = 0;
+    ctl[COLS_PER_CHUNK] = job.colsPerChunk;
     this.publish(tag);
     runChunks(exports, ctl, counter, this.epoch | 0, 0);
     this.finish(job.packs + job.nChunks, 'cpu threads: a matmul chunk failed in a worker');

@@ -378,10 +378,10 @@ export function forgetSharedArray(array: object): void {
  * their large Bs (for tests: did threads take part, do they forget, does spinning catch jobs, did
  * the threads pack B, did a batch run in groups?).
  */
-export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number; packGroups: number } {
+export function wasmThreadStats(): { workers: number; workerChunks: number; workerArrays: number; jobsSeenSpinning: number; packBlocks: number; packGroups: number; columnJobs: number } {
   return pool
-    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning, packBlocks, packGroups }
-    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0, packBlocks, packGroups };
+    ? { workers: pool.participants - 1, workerChunks: pool.workerChunks, workerArrays: pool.workerArrays, jobsSeenSpinning: pool.jobsSeenSpinning, packBlocks, packGroups, columnJobs }
+    : { workers: 0, workerChunks: 0, workerArrays: 0, jobsSeenSpinning: 0, packBlocks, packGroups, columnJobs };
 }
 
 /** For tests: the workers' spin between jobs, in microseconds (undefined: the default), for the pool running now and later ones. */
@@ -727,6 +727,8 @@ const PACK_BLOCK = 1 << 15;
 let packBlocks = 0;
 /** Groups of batch entries run one after another for their large Bs (runInParts), since the process started (for tests). */
 let packGroups = 0;
+/** Threaded jobs split into chunks of columns (runProduct), since the process started (for tests). */
+let columnJobs = 0;
 
 function runProduct(rt: Runtime, p: Product): void {
   const { dtype, batch, a, aOff, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB, gather } = p;
@@ -813,7 +815,7 @@ function runProduct(rt: Runtime, p: Product): void {
 
   const job: MatmulJob = {
     f64: dtype === 'f64', a: aRegion, aBatch, lda, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
-    m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, apBase: apRegion, apStride, participants,
+    m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, colsPerChunk: 0, apBase: apRegion, apStride, participants,
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
     b: packCols > 0 ? bBase + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: gather ? gatherStep : transB ? k : n, transB: transB === true,
@@ -854,13 +856,21 @@ function runProduct(rt: Runtime, p: Product): void {
   if (threadPool) {
     if (cInPlace) {
       // The whole tiles of every entry across the threads, then the entries' last rows (below).
-      const perBatch = Math.ceil(mWhole / rowsPerChunk);
-      threadPool.run({ ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, chunksPerBatch: perBatch, nChunks: batch * perBatch }, ex);
+      // Where A is the smaller operand (fewer rows than columns: a convolution's output channels
+      // against its pixels), chunks of columns, all of the rows each: a chunk of rows reads all of
+      // B's panels, so row chunks read a large B from memory once per chunk
+      // (benchmarks/NOTES.md, "Threaded products of few rows split by columns").
+      const byCols = m < n && mWhole > 0;
+      const colsPerChunk = byCols ? roundUp(Math.ceil(n / Math.max(1, Math.ceil((4 * threads) / batch))), L.nr) : 0;
+      const rowsPer = byCols ? mWhole : rowsPerChunk;
+      const perBatch = Math.ceil(mWhole / rowsPer) * (byCols ? Math.ceil(n / colsPerChunk) : 1);
+      if (byCols) columnJobs++;
+      threadPool.run({ ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, rowsPerChunk: rowsPer, chunksPerBatch: perBatch, nChunks: batch * perBatch, colsPerChunk }, ex);
       if (mWhole < m && batch > 1) {
         // The entries' last rows (fewer than a tile) across the threads too, one chunk per entry,
         // each into its entry's scratch (B is packed), then copied out (npad = n: no compaction).
         const rows = m - mWhole;
-        threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
+        threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, colsPerChunk: 0, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
         for (let bi = 0; bi < batch; bi++) rowsOut(cRegion + bi * cBatch, bi, mWhole, rows);
       } else if (mWhole < m) tail(0, mWhole, m - mWhole);
       epilogue?.(cOff, cOff + batch * m * n);
