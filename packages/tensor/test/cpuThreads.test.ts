@@ -100,10 +100,16 @@ describe.runIf(THREADS)('threads', () => {
         for (let e = 0; e < bEntries; e++) {
           for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) b[e * k * n + (transB ? j * k + p : p * n + j)] = bRows[e * k * n + p * n + j]!;
         }
+        // The same product of −B on one thread first leaves its panels in the product's scratch, so
+        // a panel the threads failed to pack would show in C instead of passing as the last call's.
+        const decoy = inHeap(bEntries * k * n);
+        for (let e = 0; e < decoy.length; e++) decoy[e] = -b[e]!;
         const run = (threads: number) => {
-          setCpuThreads(threads);
           const c = inHeap(batch * m * n).fill(NaN);
           try {
+            setCpuThreads(1);
+            matmulBatchedInto(batch, a, 0, m * k, decoy, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
+            setCpuThreads(threads);
             matmulBatchedInto(batch, a, 0, m * k, b, 0, shared ? 0 : k * n, c, 0, m, n, k, { transB });
             return c.slice();
           } finally {
@@ -134,6 +140,7 @@ describe.runIf(THREADS)('threads', () => {
         } finally {
           heap.freeArray(a);
           heap.freeArray(b);
+          heap.freeArray(decoy);
         }
       });
     }

@@ -72,8 +72,9 @@ const JOBS_SEEN_SPINNING = 34;
 /** A matmul job's packing parameters (PACK_FIELDS, in order), then the blocks packed so far. */
 const PACK_PARAMS = 35;
 const PACKED = 44;
-/** A matmul job's columns per chunk (MatmulJob.colsPerChunk). */
+/** A matmul job's columns per chunk and whether each chunk packs its own (MatmulJob.colsPerChunk, packInChunks). */
 const COLS_PER_CHUNK = 45;
+const PACK_IN_CHUNKS = 46;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -111,6 +112,13 @@ export interface MatmulJob {
    * packs A again per chunk, the smaller operand there).
    */
   colsPerChunk: number;
+  /**
+   * With chunks of columns (one block of rows per entry), whether each chunk packs its columns'
+   * panels of B itself, just before it computes them, instead of blocks packed first (`packs`
+   * 0): the panels are then in the cache of the thread that reads them, and no chunk waits for
+   * the others' packing.
+   */
+  packInChunks: boolean;
   /** Scratch for packing A: participant id i uses apBase + i·apStride. */
   apBase: number;
   apStride: number;
@@ -168,6 +176,7 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   // Columns per chunk (0: whole rows) at ctl[45], and the column blocks of each block of rows.
   const colsPerChunk = ctl[45]!;
   const colBlocks = colsPerChunk > 0 ? Math.ceil(ldc / colsPerChunk) : 1;
+  const packInChunks = ctl[46] === 1;
   // Packing, at ctl[35…43] in the order of PACK_FIELDS; blocks packed so far at ctl[44].
   const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!;
   const bGather = ctl[42]!, bTables = ctl[43]!;
@@ -216,6 +225,12 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     const cols = colsPerChunk > 0 ? Math.min(colsPerChunk, ldc - j0) : ldc;
     const cChunk = c + batch * cBatch + (r0 * ldc + j0) * E;
     try {
+      if (packInChunks) {
+        // This chunk's columns of its entry's B into their panels (as a pack block above).
+        const panels = bp + batch * bpBatch + j0 * k * E;
+        if (bGather !== 0) packGathered(b + batch * bBatch, bTables, j0, cols, k, panels, ldb);
+        else pack(b + batch * bBatch + (transB === 1 ? j0 * ldb : j0) * E, ldb, cols, k, panels);
+      }
       gemm(a + batch * aBatch + r0 * aRow, lda, bp + batch * bpBatch + j0 * k * E, cChunk, ldc, rows, cols, k, ap, transA);
       // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go
       // (whole rows only: column chunks write C where it lies, ldc = n).
@@ -673,6 +688,7 @@ export class ThreadPool {
     }
     ctl[PACKED] = 0;
     ctl[COLS_PER_CHUNK] = job.colsPerChunk;
+    ctl[PACK_IN_CHUNKS] = job.packInChunks ? 1 : 0;
     this.publish(tag);
     runChunks(exports, ctl, counter, this.epoch | 0, 0);
     this.finish(job.packs + job.nChunks, 'cpu threads: a matmul chunk failed in a worker');
