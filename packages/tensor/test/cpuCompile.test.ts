@@ -122,6 +122,26 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
+  it('a reduction over at most 16 elements between kept axes (a pool\'s taps) is one loop per output, the taps unrolled into a local accumulator; more, or trailing, or leading ones keep their paths; the eager bits', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = rn([3, 5, 4, 6, 7], 31, dtype);
+      // Sums are order-sensitive: the eager bits show the same order (row-major over the reduced axes).
+      const { kernels } = compare(([x]) => [x!.mul(1.5).sum(2), x!.exp().max(2), x!.sum([1, 3]), x!.neg().min(2, true)], [x]);
+      const sums = kernels.filter((k) => /^fused_(sum|reduceMax|reduceMin)_/.test(k.name));
+      expect(sums.length, dtype).toBe(4);
+      for (const k of sums) {
+        const unrolled = k.name !== 'fused_sum_84x30';
+        // Unrolled: a local accumulator, no scratch row filled with the identity.
+        expect(/let acc = /.test(k.source) && !/\.fill\(/.test(k.source), `${dtype} ${k.name}`).toBe(unrolled);
+      }
+      // [3, 5, 4, 6, 7] summed over axes 1 and 3: 30 elements, past 16: the walk over the input.
+      expect(sums.some((k) => k.name === 'fused_sum_84x30' && /\.fill\(/.test(k.source)), dtype).toBe(true);
+    }
+    // A max pool's forward and backward passes (its windows' maxima over four taps), the eager bits.
+    const [p, q] = [rn([2, 3, 8, 10], 32, 'float32'), rn([2, 3, 4, 5], 33, 'float32')];
+    compare(([p, q]) => [maxPool2d(p!, 2), grad((a: Tensor) => maxPool2d(a, 2).mul(q!).sum())(p!) as Tensor], [p, q]);
+  });
+
   it('a convolution\'s columns (windows stacked, then merged) are copied piece by piece; with work on them, they loop over the refined shape with the nine windows unrolled; pools too; the eager bits', () => {
     // The loop shape refining [2, 27, 90] and the windows' [2, 3, 9, 9, 10]; shapes whose cuts do
     // not nest are left out; nothing to refine gives null.

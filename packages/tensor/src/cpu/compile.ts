@@ -35,7 +35,7 @@ import { matmulBatchedInto, matmulGatheredBFits, matmulGatheredBInto, matmulInto
 import { wasmThreads } from './wasm/wasmMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
-import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter, refinement } from './jsWriter.js';
+import { type JsCoords, type JsLocation, type JsWriterContext, JsWriter, UNROLL_MAX, refinement } from './jsWriter.js';
 import { type RangeKernel, runRange } from './rangeThreads.js';
 import { WASM_ELEMENTWISE_MIN, type WasmGather, type WasmSegment, type WasmSum, planWasmSegment, planWasmRowSum, planWasmSum, wasmElementwiseEnabled } from './wasmPlan.js';
 
@@ -817,8 +817,9 @@ function segmentRun(ctx: LoweringContext, s: { shape: readonly number[]; roots: 
 /**
  * A reduction with its prologue and epilogue. Each output's elements are combined in row-major
  * order of the input, in doubles, as the eager kernel does: when the reduced axes all come after
- * the kept ones, one loop per output with a local accumulator; otherwise the input is walked in
- * row-major order into a scratch row of accumulators, then the outputs are finished.
+ * the kept ones, one loop per output with a local accumulator; so too, the reduced elements
+ * unrolled, when at most UNROLL_MAX of them lie between kept axes; otherwise the input is walked
+ * in row-major order into a scratch row of accumulators, then the outputs are finished.
  */
 function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilogue: ProgramVar[]; writesResult: boolean }): Step {
   const eq = ctx.program.equations[kernel.equation]! as Equation<ReducePrimitive>;
@@ -866,6 +867,27 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
   const firstReduced = significant.findIndex((a) => a.reduced);
   const reducedShape = axes.map((a) => x.shape[a]!);
   const name = ctx.kernelName(`fused_${op}_${sizeOf(outShape)}x${sizeOf(reducedShape)}${kernel.epilogue.length ? `_epilogue${kernel.epilogue.length}` : ''}`);
+  const firstKept = significant.findIndex((a) => !a.reduced);
+  const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
+  const reducedCount = sizeOf(reducedShape);
+  if (firstReduced >= 0 && lastKept > firstReduced && !leading && reducedCount <= UNROLL_MAX) {
+    // Few reduced elements between kept axes (a pool's window taps, [N, C, taps, Ho, Wo]): one
+    // loop per output, its reduced elements unrolled, each coordinate a literal, into a local
+    // accumulator. The same order (row-major over the reduced axes) and doubles as the walk over
+    // the input below, without a scratch row read and written per element, and a concat's
+    // branches on a tap axis decided (benchmarks/NOTES.md, "Pools' reductions unrolled").
+    const reducedStrides = stridesOf(reducedShape);
+    lines.push(...w.forEach(outShape, (out) => {
+      w.emit(`let acc = ${identityJs(op, dtype)};`);
+      for (let r = 0; r < reducedCount; r++) {
+        const red = reducedShape.map((d, i) => String(Math.floor(r / reducedStrides[i]!) % d));
+        const v = w.value(x, inputCoords(out.axes, red));
+        w.emit(`acc = ${combineJs(op, dtype, 'acc', v)};`);
+      }
+      finish(out, 'acc');
+    }));
+    return generatedStep(w, name, lines, covered(w, [kernel.equation]));
+  }
   if (firstReduced < 0 || lastKept < firstReduced) {
     lines.push(...w.forEach(outShape, (out) => {
       w.emit(`let acc = ${identityJs(op, dtype)};`);
@@ -915,8 +937,6 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     lines.push(...finishLines);
     // A sum over leading axes (a column sum, like a bias gradient): accumulated in WebAssembly, in
     // the same order and the same doubles, then finished by the generated JavaScript.
-    const firstKept = significant.findIndex((a) => !a.reduced);
-    const leading = firstKept > 0 && significant.slice(firstKept).every((a) => !a.reduced);
     const wasm = op === 'sum' && leading ? planWasmSum(ctx.writer, x, nOut) : null;
     if (wasm) return wasmSumStep(wasm, accSlot, generatedStep(w, name, lines, covered(w, [kernel.equation])), w, finishLines);
   }

@@ -29,7 +29,7 @@ export type JsWriterContext = KernelWriterContext<JsLocation>;
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$|^\(?-?[\d.e+-]+\)?$|^NaN$|^\(?-?Infinity\)?$/;
 
 /** The most values of a loop counter that forRange unrolls (a 3 × 3 kernel's nine windows). */
-const UNROLL_MAX = 16;
+export const UNROLL_MAX = 16;
 
 /**
  * The coarsest shape (size-1 axes dropped) that refines `shape` and every shape in `others` of its
