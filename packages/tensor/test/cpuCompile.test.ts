@@ -122,6 +122,49 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
+  it('selects between computed values run without a branch (SEL), their values kept bit for bit: −0, infinities, NaN payloads; a long reduction\'s combine keeps its branch; the eager bits', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // Values a select must pass as they are: ±0, ±∞, a NaN with a payload (float32 0x7fc01234 /
+      // float64 0x7ff8000000001234), and random ones of both signs.
+      const special = dtype === 'float32' ? new Float32Array(new Uint32Array([0x7fc01234]).buffer)[0]! : new Float64Array(new BigUint64Array([0x7ff8000000001234n]).buffer)[0]!;
+      const values = [-0, 0, Infinity, -Infinity, special, ...Array.from({ length: 55 }, (_, i) => Math.sin(i * 1.7) * 3)];
+      const x = tensor(values, { dtype, shape: [6, 10] });
+      const y = rn([6, 10], 34, dtype);
+      // A padded read keeps the kernel in JavaScript: relu and a where between two inputs, padded.
+      const f = ([x, y]: readonly Tensor[]) => [pad(where(x!.lessEqual(0), 0, x!).add(where(x!.greater(y!), x!, y!).mul(0)), [[1, 1], [2, 0]]), where(x!.greater(y!), x!, y!).max(1)];
+      const { kernels, program } = compare(f, [x, y]);
+      // The eager ops share these kernels' code: the values are also checked against JavaScript here.
+      const compiled = cpu.compile(program);
+      const [out] = compiled.run([x._live('t') as CpuHandle, y._live('t') as CpuHandle], [], [false, false]);
+      const got = cpu.readSync(out!) as Float32Array | Float64Array;
+      const ys = y.dataSync();
+      const at = (r: number, c: number) => values[r * 10 + c]!;
+      for (let r = 0; r < 8; r++) {
+        for (let c = 0; c < 12; c++) {
+          const inside = r >= 1 && r < 7 && c >= 2;
+          const v = inside ? at(r - 1, c - 2) : 0;
+          // relu by where: x ≤ 0 gives +0 (−0 too); NaN is not ≤ 0 and passes with its payload; plus where(x > y, x, y)·0.
+          const relu = v <= 0 ? 0 : v;
+          const other = inside ? (v > ys[(r - 1) * 10 + c - 2]! ? v : ys[(r - 1) * 10 + c - 2]!) * 0 : 0;
+          const want = inside ? (dtype === 'float32' ? Math.fround(relu + other) : relu + other) : 0;
+          const e = r * 12 + c;
+          expect(Number.isNaN(want) ? Number.isNaN(got[e]!) : Object.is(got[e], want), `${dtype} (${r}, ${c}): ${got[e]} against ${want}`).toBe(true);
+        }
+      }
+      // NaN's payload through the select (row 0, column 4 of x, its relu at (1, 6)).
+      const bits = dtype === 'float32' ? new Uint32Array(Float32Array.of(got[18]!).buffer)[0] : new BigUint64Array(Float64Array.of(got[18]!).buffer)[0];
+      expect(bits, dtype).toBe(dtype === 'float32' ? 0x7fc01234 : 0x7ff8000000001234n);
+      cpu.dispose(out!);
+      compiled.dispose();
+      const padded = kernels.find((k) => k.name.startsWith('fused_elementwise_[8,12]'))!;
+      expect(padded.source, dtype).toMatch(/SEL\[0\] = /);
+      expect(padded.source, dtype).not.toMatch(/\? 1 : 0/);
+      // A row's maximum over 10 elements (trailing axis): its running value keeps the branch.
+      const rowMax = kernels.find((k) => k.name.startsWith('fused_reduceMax_'))!;
+      expect(rowMax.source.match(/acc = .*/)![0], dtype).not.toMatch(/SEL\[/);
+    }
+  });
+
   it('a reduction over at most 16 elements between kept axes (a pool\'s taps) is one loop per output, the taps unrolled into a local accumulator; more, or trailing, or leading ones keep their paths; the eager bits', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const x = rn([3, 5, 4, 6, 7], 31, dtype);

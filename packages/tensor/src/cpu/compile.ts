@@ -882,7 +882,8 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
       for (let r = 0; r < reducedCount; r++) {
         const red = reducedShape.map((d, i) => String(Math.floor(r / reducedStrides[i]!) % d));
         const v = w.value(x, inputCoords(out.axes, red));
-        w.emit(`acc = ${combineJs(op, dtype, 'acc', v)};`);
+        // Few elements an output, each reduction's its own: their selects without branches.
+        w.emit(`acc = ${combineJs(op, dtype, 'acc', v, true)};`);
       }
       finish(out, 'acc');
     }));

@@ -190,8 +190,8 @@ let scratch = new Float64Array(1024);
  * to 2⁵³, so a running sum of more than 2²² int32s could pass it and drop low bits before the
  * store's wrap (2²³ copies of 2³¹ − 1 summed to −2²² instead of −2²³ ≡ 2²³·(2³¹ − 1) mod 2³²).
  */
-export function combineJs(op: ReducePrimitive, dtype: DType, acc: string, v: string): string {
-  return renderJs(reduceCombineExpression(op, dtype), [acc, v], dtype === 'int32');
+export function combineJs(op: ReducePrimitive, dtype: DType, acc: string, v: string, branchless = false): string {
+  return renderJs(reduceCombineExpression(op, dtype), [acc, v], dtype === 'int32', branchless);
 }
 
 /** The accumulator's starting value as JavaScript. */
@@ -366,7 +366,7 @@ function axisGeometry(shape: readonly number[], axis: number): [number, number, 
 export function scanInto(op: ScanPrimitive, x: TypedArray, dtype: DType, shape: readonly number[], axis: number, reverse: boolean, out: TypedArray): void {
   if (out.length === 0) return;
   const kernel = cached<(out: TypedArray, x: TypedArray, outer: number, extent: number, inner: number, acc: Float64Array) => void>(`scan|${op}|${dtype}|${reverse}`, () => {
-    const step = renderJs(scanCombineExpression(op, dtype), ['a', 'x[p]'], dtype === 'int32');
+    const step = renderJs(scanCombineExpression(op, dtype), ['a', 'x[p]'], dtype === 'int32', false);
     const [from, cond, next] = reverse ? ['extent - 1', 'j >= 0', 'j--'] : ['0', 'j < extent', 'j++'];
     return `function ${op}_scan(out, x, outer, extent, inner, acc) {
   for (let o = 0; o < outer; o++) {
