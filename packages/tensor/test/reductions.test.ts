@@ -183,6 +183,29 @@ describe('hand-computed reductions', () => {
     expect(await tensor([2147483647, 3], { dtype: 'int32' }).min().item()).toBe(3);
   });
 
+  it('a few elements between kept axes (a pool\'s taps): the sum adds them in row-major order; max and min pass NaN', () => {
+    // float64 values whose partial sums round (float32 ones would add exactly in doubles, in any
+    // order): another order changes bits. [4, 7, 9] over axis 1: 7 terms for each of 36 outputs.
+    const n = 4 * 7 * 9;
+    const values = Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 10 ** ((i % 5) - 2));
+    const t = tensor(values, { shape: [4, 7, 9], dtype: 'float64' });
+    const sums = t.sum(1).dataSync();
+    const withNaN = values.slice();
+    withNaN[2 * 63 + 3 * 9 + 5] = NaN;
+    const u = tensor(withNaN, { shape: [4, 7, 9], dtype: 'float64' });
+    const [maxima, minima] = [u.max(1).dataSync(), u.min(1).dataSync()];
+    for (let o = 0; o < 4; o++) {
+      for (let j = 0; j < 9; j++) {
+        let acc = 0;
+        for (let r = 0; r < 7; r++) acc += values[o * 63 + r * 9 + j]!;
+        expect(sums[o * 9 + j], `sum (${o}, ${j})`).toBe(acc);
+        const col = Array.from({ length: 7 }, (_, r) => withNaN[o * 63 + r * 9 + j]!);
+        expect([maxima[o * 9 + j], minima[o * 9 + j]], `max, min (${o}, ${j})`).toEqual([Math.max(...col), Math.min(...col)]);
+      }
+    }
+    expect(Number.isNaN(maxima[2 * 9 + 5]!) && Number.isNaN(minima[2 * 9 + 5]!)).toBe(true);
+  });
+
   it('max propagates NaN', async () => {
     expect(await tensor([[1, NaN], [2, 3]]).max(1).toArray()).toEqual([NaN, 3]);
   });

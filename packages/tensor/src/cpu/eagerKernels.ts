@@ -23,6 +23,7 @@ import {
 import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../primitives.js';
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
+import { UNROLL_MAX } from './jsWriter.js';
 import { eagerWasmColumnSum, eagerWasmElementwise } from './wasmPlan.js';
 
 /** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
@@ -233,9 +234,37 @@ export function reduceInto(op: ReducePrimitive, x: TypedArray, dtype: DType, sha
   // A float32 sum over leading axes (a column sum, like a bias gradient): the WebAssembly kernel
   // adds each element to the same double in the same order as the loop below.
   if (op === 'sum' && groups.length === 2 && groups[0]!.reduced && out instanceof Float32Array && x instanceof Float32Array && eagerWasmColumnSum(x, groups[0]!.extent * nOut, out)) return;
+  // A few reduced elements between kept axes (a pool's window taps, [N·C, taps, Ho·Wo]): each
+  // output's terms in a local, the same order and doubles as the walk below, selects without a
+  // branch (compile.ts unrolls the same reductions).
+  if (groups.length === 3 && !groups[0]!.reduced && groups[1]!.reduced && groups[1]!.extent <= UNROLL_MAX) {
+    const kernel = cached<MiddleKernel>(`middle|${op}|${dtype}`, () => middleSource(op, dtype));
+    kernel(out, x, groups[0]!.extent, groups[1]!.extent, groups[2]!.extent);
+    return;
+  }
   const { outStrides, pattern } = accumulatorLayout(groups, nOut);
   const kernel = cached<GeneralKernel>(`general|${op}|${dtype}|${pattern}`, () => generalSource(op, dtype, pattern));
   kernel(out, x, scratch, [nOut, ...groups.map((g) => g.extent), ...outStrides]);
+}
+
+type MiddleKernel = (out: TypedArray, x: TypedArray, outer: number, reduced: number, inner: number) => void;
+
+/** out[o, j] = op over r of x[o, r, j] (reduceInto's few reduced elements between kept axes). */
+function middleSource(op: ReducePrimitive, dtype: DType): string {
+  return `function ${op}_middle(out, x, outer, reduced, inner) {
+  let k = 0;
+  for (let o = 0; o < outer; o++) {
+    const base = o * reduced * inner;
+    for (let j = 0; j < inner; j++, k++) {
+      let acc = ${identityJs(op, dtype)};
+      for (let r = 0, i = base + j; r < reduced; r++, i += inner) {
+        const v = x[i];
+        acc = ${combineJs(op, dtype, 'acc', 'v', true)};
+      }
+      out[k] = acc;
+    }
+  }
+}`;
 }
 
 /**
