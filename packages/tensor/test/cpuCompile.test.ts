@@ -165,6 +165,18 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     }
   });
 
+  it('a reduction over kept axes and then trailing reduced ones (a bias gradient over N, H, W) adds each run of its trailing axes in a local; the eager bits', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // float64 sums of 2·40 terms an output round at every step: another order shows in the bits.
+      const x = rn([2, 3, 5, 8], 35, dtype);
+      const { kernels } = compare(([x]) => [x!.mul(x!).add(x!).sum([0, 2, 3]), x!.exp().max([0, 3])], [x]);
+      const k = kernels.find((k) => k.name.startsWith('fused_sum_3x80'))!;
+      // The run over the trailing [5, 8] in a local, stored once per run.
+      expect(k.source, dtype).toMatch(/let acc = b\d+\[[^\]]+\];/);
+      expect(kernels.find((k) => k.name.startsWith('fused_reduceMax_15x16'))!.source, dtype).toMatch(/let acc = /);
+    }
+  });
+
   it('a reduction over at most 16 elements between kept axes (a pool\'s taps) is one loop per output, the taps unrolled into a local accumulator; more, or trailing, or leading ones keep their paths; the eager bits', () => {
     for (const dtype of ['float32', 'float64'] as const) {
       const x = rn([3, 5, 4, 6, 7], 31, dtype);

@@ -920,20 +920,44 @@ function lowerReduction(ctx: LoweringContext, kernel: { equation: number; epilog
     lines.push(`${acc}.fill(${identityJs(op, dtype)});`);
     // Row-major over the input: one loop per axis, the output offset advanced by kept axes.
     const outStrides = stridesOf(outShape);
-    lines.push(...w.forEach(x.shape, (full) => {
+    const outOffset = (coords: readonly string[]) => {
       let k = 0;
       const terms: string[] = [];
-      full.axes.forEach((c, i) => {
+      coords.forEach((c, i) => {
         if (axes.includes(i)) return;
         const s = outStrides[k++]!;
         if (c !== '0') terms.push(s === 1 ? c : `${c} * ${s}`);
       });
-      const o = terms.join(' + ') || '0';
-      const v = w.value(x, full);
-      const a = w.fresh('a');
-      w.emit(`const ${a} = ${acc}[${o}];`);
-      w.emit(`${acc}[${o}] = ${combineJs(op, dtype, a, v)};`);
-    }));
+      return terms.join(' + ') || '0';
+    };
+    // The input's trailing reduced axes (a bias gradient's pixels, [N, C, H, W] over N, H and W):
+    // their run added into a local, then stored once, rather than the scratch row read and written
+    // per element. The same terms in the same order: the same bits.
+    let split = x.shape.length;
+    while (split > 0 && (axes.includes(split - 1) || x.shape[split - 1] === 1)) split--;
+    const runShape = x.shape.slice(split);
+    if (split > 0 && sizeOf(runShape) > 1) {
+      const outer = x.shape.slice(0, split);
+      const runLength = sizeOf(runShape);
+      lines.push(...w.forEach(outer, (lead) => {
+        const o = outOffset([...lead.axes, ...runShape.map(() => '0')]);
+        w.emit(`let acc = ${acc}[${o}];`);
+        const run = w.forEach(runShape, (r) => {
+          const v = w.value(x, { axes: [...lead.axes, ...r.axes], linear: `${lead.linear} * ${runLength} + ${r.linear}`, shape: x.shape });
+          w.emit(`acc = ${combineJs(op, dtype, 'acc', v)};`);
+        });
+        for (const l of run) w.emit(l);
+        w.emit(`${acc}[${o}] = acc;`);
+      }));
+    } else {
+      lines.push(...w.forEach(x.shape, (full) => {
+        const o = outOffset(full.axes);
+        const v = w.value(x, full);
+        const a = w.fresh('a');
+        w.emit(`const ${a} = ${acc}[${o}];`);
+        w.emit(`${acc}[${o}] = ${combineJs(op, dtype, a, v)};`);
+      }));
+    }
     const finishLines = w.forEach(outShape, (out) => finish(out, `${acc}[${out.linear}]`));
     lines.push(...finishLines);
     // A sum over leading axes (a column sum, like a bias gradient): accumulated in WebAssembly, in
