@@ -18,7 +18,8 @@ import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
 import { type WasmKernelSpec, colRuns, elementwiseKernel, elementwiseKernelCalls, elementwiseRangeSource, rangeUnit, wasmElementwiseInstance } from '../src/cpu/wasm/elementwiseModule.js';
-import { elementwiseExpression } from '../src/expression.js';
+import { type Expr, elementwiseExpression } from '../src/expression.js';
+import { buildFunction, renderJs } from '../src/cpu/jsCode.js';
 import { planWasmSegment, planWasmSum } from '../src/cpu/wasmPlan.js';
 import type { Equation, ProgramVar } from '../src/program.js';
 import { expectCompiledMatches } from './programReference.js';
@@ -162,6 +163,19 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
       // A row's maximum over 10 elements (trailing axis): its running value keeps the branch.
       const rowMax = kernels.find((k) => k.name.startsWith('fused_reduceMax_'))!;
       expect(rowMax.source.match(/acc = .*/)![0], dtype).not.toMatch(/SEL\[/);
+    }
+  });
+
+  it('a select whose condition selects keeps its branch (the inner select would overwrite SEL before the outer one reads it)', () => {
+    const op = (index: number): Expr => ({ kind: 'operand', index, dtype: 'float64' });
+    const inner: Expr = { kind: 'select', cond: { kind: 'compare', op: '>', a: op(0), b: op(1) }, ifTrue: op(2), ifFalse: op(3), dtype: 'float64' };
+    const outer: Expr = { kind: 'select', cond: { kind: 'compare', op: '>', a: inner, b: { kind: 'literal', value: 0, dtype: 'float64' } }, ifTrue: op(0), ifFalse: op(1), dtype: 'float64' };
+    const code = renderJs(outer, ['a', 'b', 'x', 'y']);
+    // The inner select without a branch, the outer one a conditional.
+    expect(code.match(/SEL\[0\] = /g)?.length).toBe(1);
+    const f = buildFunction<(a: number, b: number, x: number, y: number) => number>(`function nested(a, b, x, y) { return ${code}; }`);
+    for (const [a, b, x, y] of [[2, 1, 5, -5], [2, 1, -5, 5], [1, 2, 5, -5], [1, 2, -5, 5]] as const) {
+      expect(f(a, b, x, y), `${[a, b, x, y]}`).toBe(((a > b ? x : y) > 0) ? a : b);
     }
   });
 

@@ -158,7 +158,8 @@ function render(e: Expr, args: readonly string[], branchless: boolean): string {
       // relu's padded copy took 7.2 ms where this takes 2.7 (benchmarks/NOTES.md, "Selects without
       // branches"). A Float64Array holds every value of every dtype as it is (−0, NaN's bits).
       // Otherwise a conditional, which computes only the branch taken.
-      if (branchless && plainValue(e.ifTrue) && plainValue(e.ifFalse)) return `(SEL[0] = ${f}, SEL[1] = ${t}, SEL[+${c}])`;
+      // Not where the condition selects too: it would overwrite SEL's slots before they are read.
+      if (branchless && plainValue(e.ifTrue) && plainValue(e.ifFalse) && !selects(e.cond)) return `(SEL[0] = ${f}, SEL[1] = ${t}, SEL[+${c}])`;
       return `(${c} ? ${t} : ${f})`;
     }
     case 'condition':
@@ -171,6 +172,27 @@ function render(e: Expr, args: readonly string[], branchless: boolean): string {
       // holds, and a fused kernel that converts the value back to a float would keep it.
       return e.dtype === 'int32' && (from === 'float32' || from === 'float64') ? `(${a} | 0)` : a;
     }
+  }
+}
+
+/** Whether `e` contains a select. */
+function selects(e: Expr): boolean {
+  switch (e.kind) {
+    case 'select':
+      return true;
+    case 'operand':
+    case 'literal':
+      return false;
+    case 'negate':
+    case 'isNaN':
+    case 'convert':
+      return selects(e.arg);
+    case 'condition':
+      return selects(e.cond);
+    case 'call':
+      return e.args.some(selects);
+    default:
+      return selects(e.a) || selects(e.b);
   }
 }
 
