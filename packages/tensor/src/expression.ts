@@ -186,6 +186,29 @@ export function argReplaceCondition(op: ArgReducePrimitive, dtype: DType): Expr 
   return isFloat(dtype) ? { kind: 'or', a: better, b: { kind: 'isNaN', arg: x } } : better;
 }
 
+/** The expressions `e` is made of, directly (none for an operand or a literal). */
+export function subexpressions(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case 'operand':
+    case 'literal':
+      return [];
+    case 'negate':
+    case 'isNaN':
+    case 'convert':
+      return [e.arg];
+    case 'condition':
+      return [e.cond];
+    case 'call':
+      return e.args;
+    case 'select':
+      return [e.cond, e.ifTrue, e.ifFalse];
+    case 'arithmetic':
+    case 'compare':
+    case 'or':
+      return [e.a, e.b];
+  }
+}
+
 /** The dtype of an expression's value; null for a condition. */
 export function expressionDType(e: Expr): DType | null {
   switch (e.kind) {

@@ -50,6 +50,15 @@ describe.runIf(WASM)('the kernels\' constant tables', () => {
   });
 });
 
+/**
+ * Takes arrays of `heap` (`held`: under the held arrays' limit), largest first, until it refuses
+ * even the smallest size: the arrays' limit reached and no room left in the memory as it is nor
+ * in a free region. The arrays go into `into`, for the caller to free.
+ */
+function fillHeap(heap: CpuHeap, into: Float32Array[], held = false, sizes = [2 ** 18, 2 ** 14, 2 ** 10, 2 ** 8]): void {
+  for (const n of sizes) for (let a = heap.array(Float32Array, n, held); a; a = heap.array(Float32Array, n, held)) into.push(a);
+}
+
 describe.runIf(HEAP)('the CPU heap', () => {
   it('hands out regions first fit, merges freed ones, lowers its top; arrays made before a growth keep their values', () => {
     const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 16, shared: true }));
@@ -141,7 +150,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     // Ordinary arrays until the heap refuses even 1 KiB: past the 64 MiB, with no room left in
     // the memory as it is nor in a free region.
     const fill: Float32Array[] = [];
-    for (const n of [2 ** 18, 2 ** 14, 2 ** 10, 2 ** 8]) for (let a = heap.array(Float32Array, n); a; a = heap.array(Float32Array, n)) fill.push(a);
+    fillHeap(heap, fill);
     const compiled = cpu.compile(traceProgram(([x, w]: readonly Tensor[]) => [conv2d(x!, w!, { padding: 1 })], [x, w], []).program);
     try {
       expect(fill.length).toBeGreaterThan(0);
@@ -177,9 +186,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
     // Ordinary arrays until the heap refuses even 1 KiB: past the 64 MiB, with no room left in the
     // memory as it is (a growth for other work leaves room, which arrays may take: filled again).
     const fill: Float32Array[] = [];
-    const fillRoom = () => {
-      for (const n of [2 ** 18, 2 ** 14, 2 ** 10, 2 ** 8]) for (let f = heap.array(Float32Array, n); f; f = heap.array(Float32Array, n)) fill.push(f);
-    };
+    const fillRoom = () => fillHeap(heap, fill);
     const heldFill: Float32Array[] = [];
     try {
       fillRoom();
@@ -203,7 +210,7 @@ describe.runIf(HEAP)('the CPU heap', () => {
       // Regions up to the held limit too (the tidy's arrays dropped from the pool first): a
       // request inside tidy takes the free ordinary array of its size instead of making a new one.
       cpu.trimPool();
-      for (const n of [2 ** 24, 2 ** 20, 2 ** 16, 2 ** 12, 2 ** 8]) for (let f = heap.array(Float32Array, n, true); f; f = heap.array(Float32Array, n, true)) heldFill.push(f);
+      fillHeap(heap, heldFill, true, [2 ** 24, 2 ** 20, 2 ** 16, 2 ** 12, 2 ** 8]);
       const ordinary = dataOf(outside);
       outside.dispose();
       const made = cpu.memoryStats().allocations;

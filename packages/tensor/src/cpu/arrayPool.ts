@@ -136,13 +136,6 @@ export class ArrayPool {
     return a;
   }
 
-  /** An array of `length` zeros (`held` as for `take`). */
-  takeZeroed(dtype: DType, length: number, held = false): TypedArray {
-    const a = this.take(dtype, length, held);
-    a.fill(0);
-    return a;
-  }
-
   /** Returns an array nobody reads any more. */
   give(array: TypedArray): void {
     const d = dtypeIndexOf(array);

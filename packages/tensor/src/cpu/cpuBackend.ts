@@ -664,8 +664,9 @@ export class CpuBackend implements Backend<CpuHandle> {
     if (prim === 'full') return this.full(info.shape, (params as PrimitiveParams['full']).value, info.dtype);
     assertAllocatable(info.shape, prim);
     const n = sizeOf(info.shape);
+    const out = this.allocate(info.dtype, n);
     // pad and scatterAdd write only part of their output, onto zeros.
-    const out = prim === 'pad' || prim === 'scatterAdd' ? this.pool.takeZeroed(info.dtype, n, insideTidy()) : this.allocate(info.dtype, n);
+    if (prim === 'pad' || prim === 'scatterAdd') out.fill(0);
     try {
       this.compute(prim, inputs, params, info, out);
     } catch (e) {

@@ -28,7 +28,7 @@
 // narrowed from its mask to bytes 0 or 1 in the kernel and copied out byte for byte.
 
 import { type DType } from '../../dtype.js';
-import { type Expr, type MathFunction, expressionDType } from '../../expression.js';
+import { type Expr, type MathFunction, expressionDType, subexpressions } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
@@ -120,25 +120,7 @@ const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
  * vectors an iteration). sqrt, the roundings and max are single instructions in both.
  */
 export function callsMath(e: Expr): boolean {
-  switch (e.kind) {
-    case 'operand':
-    case 'literal':
-      return false;
-    case 'call':
-      return e.fn in MATH_F32X4 || e.args.some(callsMath);
-    case 'negate':
-    case 'isNaN':
-    case 'convert':
-      return callsMath(e.arg);
-    case 'condition':
-      return callsMath(e.cond);
-    case 'arithmetic':
-    case 'compare':
-    case 'or':
-      return callsMath(e.a) || callsMath(e.b);
-    case 'select':
-      return callsMath(e.cond) || callsMath(e.ifTrue) || callsMath(e.ifFalse);
-  }
+  return (e.kind === 'call' && e.fn in MATH_F32X4) || subexpressions(e).some(callsMath);
 }
 
 /**

@@ -72,9 +72,8 @@ const JOBS_SEEN_SPINNING = 34;
 /** A matmul job's packing parameters (PACK_FIELDS, in order), then the blocks packed so far. */
 const PACK_PARAMS = 35;
 const PACKED = 44;
-/** A matmul job's columns per chunk and whether each chunk packs its own (MatmulJob.colsPerChunk, packInChunks). */
+/** A matmul job's columns per chunk (MatmulJob.colsPerChunk). */
 const COLS_PER_CHUNK = 45;
-const PACK_IN_CHUNKS = 46;
 const CONTROL_BYTES = 192;
 
 /** One product (or a batch of them) to split: byte addresses in the shared memory, sizes in elements. */
@@ -109,16 +108,12 @@ export interface MatmulJob {
    * chunks of whole rows. An entry's chunks are then its blocks of rows times its blocks of
    * columns, row-block major: each chunk reads only its columns' panels of B, so a product of
    * few rows and a large B reads each panel once instead of once per block of rows (which
-   * packs A again per chunk, the smaller operand there).
+   * packs A again per chunk, the smaller operand there). With one block of rows per entry,
+   * `packs` 0 and `packCols` above 0, each chunk packs its own columns' panels of B (from `b`, as
+   * the blocks below would), just before it computes them: the panels are then in the cache of
+   * the thread that reads them, and no chunk waits for the others' packing.
    */
   colsPerChunk: number;
-  /**
-   * With chunks of columns (one block of rows per entry), whether each chunk packs its columns'
-   * panels of B itself, just before it computes them, instead of blocks packed first (`packs`
-   * 0): the panels are then in the cache of the thread that reads them, and no chunk waits for
-   * the others' packing.
-   */
-  packInChunks: boolean;
   /** Scratch for packing A: participant id i uses apBase + i·apStride. */
   apBase: number;
   apStride: number;
@@ -173,17 +168,24 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
   const ldc = ctl[16]!, m = ctl[17]!, n = ctl[18]!, k = ctl[19]!, rowsPerChunk = ctl[20]!, chunksPerBatch = ctl[21]!, nChunks = ctl[22]!;
   const ap = ctl[23]! + id * ctl[24]!;
   const transA = ctl[26]!;
-  // Columns per chunk (0: whole rows) at ctl[45], and the column blocks of each block of rows.
-  const colsPerChunk = ctl[45]!;
-  const colBlocks = colsPerChunk > 0 ? Math.ceil(ldc / colsPerChunk) : 1;
-  const packInChunks = ctl[46] === 1;
   // Packing, at ctl[35…43] in the order of PACK_FIELDS; blocks packed so far at ctl[44].
   const packs = ctl[35]!, packsPerEntry = ctl[36]!, packCols = ctl[37]!, b = ctl[38]!, bBatch = ctl[39]!, ldb = ctl[40]!, transB = ctl[41]!;
   const bGather = ctl[42]!, bTables = ctl[43]!;
+  // Columns per chunk (0: whole rows) at ctl[45], and the column blocks of each block of rows;
+  // B to pack but no blocks of it: each chunk packs its own columns (MatmulJob.colsPerChunk).
+  const colsPerChunk = ctl[45]!;
+  const colBlocks = colsPerChunk > 0 ? Math.ceil(ldc / colsPerChunk) : 1;
+  const packInChunks = colsPerChunk > 0 && packs === 0 && packCols > 0;
   const pack = f64 ? (transB === 1 ? ex.packBT_f64! : ex.packB_f64!) : (transB === 1 ? ex.packBT_f32! : ex.packB_f32!);
   const packGathered = bGather === 2 ? ex.packBTG_f32! : f64 ? ex.packBG_f64! : ex.packBG_f32!;
   // Bytes from one row of A to the next: a row of lda elements, or one element of a stored row of Aᵀ.
   const aRow = transA === 1 ? E : lda * E;
+  /** Columns [j0, j0 + cols) of entry `entry`'s B into their panels (packB(src, ld, cols, k, dst), packBT(src, ld, rows, k, dst), packBG(src, tables, j0, cols, k, dst), packBTG_f32 likewise). */
+  const packColumns = (entry: number, j0: number, cols: number) => {
+    const panels = bp + entry * bpBatch + j0 * k * E;
+    if (bGather !== 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, panels, ldb);
+    else pack(b + entry * bBatch + (transB === 1 ? j0 * ldb : j0) * E, ldb, cols, k, panels);
+  };
   const tag = BigInt(epoch >>> 0);
   for (;;) {
     const v = Atomics.load(counter, 0);
@@ -193,15 +195,11 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     if (claimed >= packs + nChunks) return;
     if (Atomics.compareExchange(counter, 0, v, v + 1n) !== v) continue;
     if (claimed < packs) {
-      // A block of B's columns into its panels (packB(src, ld, cols, k, dst), packBT(src, ld, rows, k, dst),
-      // packBG(src, tables, j0, cols, k, dst), packBTG_f32 likewise).
+      // A block of B's columns into its panels.
       const entry = Math.floor(claimed / packsPerEntry);
       const j0 = (claimed - entry * packsPerEntry) * packCols;
-      const cols = Math.min(packCols, n - j0);
-      const from = b + entry * bBatch + (transB === 1 ? j0 * ldb : j0) * E;
       try {
-        if (bGather !== 0) packGathered(b + entry * bBatch, bTables, j0, cols, k, bp + entry * bpBatch + j0 * k * E, ldb);
-        else pack(from, ldb, cols, k, bp + entry * bpBatch + j0 * k * E);
+        packColumns(entry, j0, Math.min(packCols, n - j0));
       } catch {
         Atomics.store(ctl, 3, 1);
       }
@@ -225,12 +223,7 @@ export function runChunks(ex: MatmulExports, ctl: Int32Array, counter: BigUint64
     const cols = colsPerChunk > 0 ? Math.min(colsPerChunk, ldc - j0) : ldc;
     const cChunk = c + batch * cBatch + (r0 * ldc + j0) * E;
     try {
-      if (packInChunks) {
-        // This chunk's columns of its entry's B into their panels (as a pack block above).
-        const panels = bp + batch * bpBatch + j0 * k * E;
-        if (bGather !== 0) packGathered(b + batch * bBatch, bTables, j0, cols, k, panels, ldb);
-        else pack(b + batch * bBatch + (transB === 1 ? j0 * ldb : j0) * E, ldb, cols, k, panels);
-      }
+      if (packInChunks) packColumns(batch, j0, cols);
       gemm(a + batch * aBatch + r0 * aRow, lda, bp + batch * bpBatch + j0 * k * E, cChunk, ldc, rows, cols, k, ap, transA);
       // Rows of the chunk to stride n, in place, so the caller copies each chunk out in one go
       // (whole rows only: column chunks write C where it lies, ldc = n).
@@ -688,7 +681,6 @@ export class ThreadPool {
     }
     ctl[PACKED] = 0;
     ctl[COLS_PER_CHUNK] = job.colsPerChunk;
-    ctl[PACK_IN_CHUNKS] = job.packInChunks ? 1 : 0;
     this.publish(tag);
     runChunks(exports, ctl, counter, this.epoch | 0, 0);
     this.finish(job.packs + job.nChunks, 'cpu threads: a matmul chunk failed in a worker');

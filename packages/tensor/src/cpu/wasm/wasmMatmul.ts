@@ -815,7 +815,7 @@ function runProduct(rt: Runtime, p: Product): void {
 
   const job: MatmulJob = {
     f64: dtype === 'f64', a: aRegion, aBatch, lda, bp: bpRegion, bpBatch, c: cRegion, cBatch, ldc: npad,
-    m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, colsPerChunk: 0, packInChunks: false, apBase: apRegion, apStride, participants,
+    m, n, k, rowsPerChunk, chunksPerBatch, nChunks: batch * chunksPerBatch, colsPerChunk: 0, apBase: apRegion, apStride, participants,
     transA,
     packs: bCount * packsPerEntry, packsPerEntry, packCols,
     b: packCols > 0 ? bBase + bOff * E : 0, bBatch: bShared ? 0 : bStride * E, ldb: gather ? gatherStep : transB ? k : n, transB: transB === true,
@@ -871,13 +871,13 @@ function runProduct(rt: Runtime, p: Product): void {
       if (packInChunks) packBlocks += batch * perBatch - job.packs;
       threadPool.run({
         ...job, c: cAt, cBatch: m * n * E, ldc: n, m: mWhole, rowsPerChunk: rowsPer, chunksPerBatch: perBatch, nChunks: batch * perBatch, colsPerChunk,
-        packInChunks, packs: packInChunks ? 0 : job.packs,
+        packs: packInChunks ? 0 : job.packs,
       }, ex);
       if (mWhole < m && batch > 1) {
         // The entries' last rows (fewer than a tile) across the threads too, one chunk per entry,
         // each into its entry's scratch (B is packed), then copied out (npad = n: no compaction).
         const rows = m - mWhole;
-        threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, colsPerChunk: 0, packInChunks: false, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
+        threadPool.run({ ...job, a: aRegion + mWhole * aRowBytes, m: rows, rowsPerChunk: rows, chunksPerBatch: 1, nChunks: batch, colsPerChunk: 0, packs: 0, packsPerEntry: 0, packCols: 0 }, ex);
         for (let bi = 0; bi < batch; bi++) rowsOut(cRegion + bi * cBatch, bi, mWhole, rows);
       } else if (mWhole < m) tail(0, mWhole, m - mWhole);
       epilogue?.(cOff, cOff + batch * m * n);
