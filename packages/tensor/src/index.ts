@@ -41,7 +41,8 @@ export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from '
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';
 export type { CpuHandle } from './cpu/cpuBackend.js';
 export { CPU_KERNEL_EQUATIONS_MAX } from './cpu/compile.js';
-export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
+export { FAST_MATH_ULPS } from './cpu/wasm/mathF32x4Fast.js';
+export { matmulInto, matmulBatchedInto, setCpuWasm, setCpuFastMath, setCpuThreads, shutdownCpuThreads, cpuKernelInfo } from './cpu/cpuMatmul.js';
 export { hardwareThreads } from './cpu/wasm/threadPool.js';
 export type { MatmulOptions, CpuKernelInfo } from './cpu/cpuMatmul.js';
 export type { CpuHeapKind } from './cpu/wasm/heap.js';

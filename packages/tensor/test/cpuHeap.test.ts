@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { type CpuBackend, type CpuHandle, type Tensor, add, concat, conv2d, pad, tidy, cpuKernelInfo, getBackend, randn, randomKey, setCpuThreads, setCpuWasm, traceProgram } from '@scorch/tensor';
 import { stridedCopyInto } from '../src/cpu/cpuBackend.js';
 import { CpuHeap, KERNEL_CONSTANTS_BYTES, cpuHeap } from '../src/cpu/wasm/heap.js';
-import { elementwiseKernel, elementwiseModule, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { elementwiseKernel, elementwiseModule, passPlan, wasmElementwiseInstance, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { FAST_CONSTANTS_ADDRESS } from '../src/cpu/wasm/mathF32x4Fast.js';
 import { EXP_TABLE_ADDRESS } from '../src/cpu/wasm/mathF32x4.js';
 import { elementwiseExpression } from '../src/expression.js';
 import { heapCopiesMade, heapCopy, setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting, wasmMatmul, wasmMatmulGatheredB, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
@@ -47,6 +48,39 @@ describe.runIf(WASM)('the kernels\' constant tables', () => {
     expect([table[0], table[32], table[16]]).toEqual([1, Math.SQRT2, 2 ** 0.25]);
     for (let j = 0; j < 64; j++) expect(Math.abs(table[j]! / 2 ** (j / 64) - 1), `2^(${j}/64)`).toBeLessThanOrEqual(2 ** -52);
     expect(EXP_TABLE_ADDRESS + 64 * 8).toBeLessThanOrEqual(KERNEL_CONSTANTS_BYTES);
+  });
+
+  it('a fast-math kernel in a memory of its own keeps its constants below its scratch, call after call', () => {
+    // log1p(exp(x)), both in their fast forms (constants read from the table after exp's):
+    // operands copied into the scratch must not land on the table, or the second call would
+    // compute with the first call's operands for constants.
+    const spec: WasmKernelSpec = {
+      leaves: [{ kind: 'full' }],
+      nodes: [
+        { kind: 'leaf', leaf: 0 },
+        { kind: 'expr', expr: elementwiseExpression('exp', 'float32'), args: [0] },
+        { kind: 'expr', expr: elementwiseExpression('log1p', 'float32'), args: [1] },
+      ],
+      outputs: [2],
+      fastMath: true,
+    };
+    const instance = wasmElementwiseInstance(elementwiseModule(spec, 16384, false), false);
+    const n = 4096;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = -20 + (25 * i) / n;
+    const plan = passPlan(spec);
+    for (let call = 0; call < 3; call++) {
+      const y = new Float32Array(n);
+      instance.passes([x], [0], [y], 0, plan, 0, n);
+      for (let i = 0; i < n; i++) {
+        // exp within 1 ulp moves log1p(e) by under 1 ulp of the result; log1p's own 1 ulp: 2 ulps
+        // of the result, 2·2^−23 relative at most.
+        const want = Math.log1p(Math.exp(x[i]!));
+        expect(Math.abs(y[i]! - want), `call ${call}, log1p(exp(${x[i]}))`).toBeLessThanOrEqual(2 * 2 ** -23 * want);
+      }
+    }
+    expect(FAST_CONSTANTS_ADDRESS).toBeGreaterThanOrEqual(EXP_TABLE_ADDRESS + 64 * 8);
+    expect(instance.scratchAt() * 4).toBe(KERNEL_CONSTANTS_BYTES);
   });
 });
 

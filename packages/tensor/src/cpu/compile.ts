@@ -31,7 +31,7 @@ import { type ProfileSession, profilerSession } from '../profiler.js';
 import { fillRandom } from '../random.js';
 import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
 import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy, stridedCopyInto, stridedCopyWasm } from './cpuBackend.js';
-import { matmulBatchedInto, matmulGatheredBFits, matmulGatheredBInto, matmulInto } from './cpuMatmul.js';
+import { cpuFastMathEnabled, matmulBatchedInto, matmulGatheredBFits, matmulGatheredBInto, matmulInto } from './cpuMatmul.js';
 import { wasmThreads } from './wasm/wasmMatmul.js';
 import { argReduceInto, combineJs, identityJs, scanInto } from './eagerKernels.js';
 import { buildFunction, rounded } from './jsCode.js';
@@ -210,32 +210,58 @@ interface Lowering {
 const loweringCaches = new WeakMap<CpuBackend, Map<string, Lowering>>();
 const LOWERING_CACHE_LIMIT = 256;
 
+/**
+ * What a lowering depends on besides the program's structure: which float32 math its WebAssembly
+ * kernels use (setCpuFastMath; 1 for the fast forms). Part of the cache key, and checked at each
+ * call, so that a program compiled before a change follows it. (Whether the WebAssembly kernels
+ * run at all, setCpuWasm, is decided at each call: a lowering holds both loops.)
+ */
+function loweringMode(): number {
+  return cpuFastMathEnabled() ? 1 : 0;
+}
+
+/** The lowering of `program` under the current mode, from `backend`'s cache or made now. */
+function loweringOf(backend: CpuBackend, program: Program, mode: number): Lowering {
+  let cache = loweringCaches.get(backend);
+  if (!cache) loweringCaches.set(backend, (cache = new Map()));
+  const key = `${program.structuralKey()}|mode ${mode}`;
+  let lowering = cache.get(key);
+  if (lowering) {
+    // Moved to the end (a Map iterates in insertion order), so the first key is always the
+    // least recently used: a program compiled again and again outlives a burst of others.
+    cache.delete(key);
+  } else {
+    lowering = lower(program);
+  }
+  cache.set(key, lowering);
+  if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+  return lowering;
+}
+
 export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
-  private readonly lowering: Lowering;
+  private lowering: Lowering;
+  /** loweringMode() when `lowering` was made. */
+  private mode: number;
   /** Arrays by slot for the current call (inputs and results change; temps stay). */
-  private readonly slotArrays: TypedArray[];
+  private slotArrays: TypedArray[];
   /** The outputs, then the update values: what each call hands out, in that order. */
   private readonly resultValues: readonly ProgramVar[];
   private tempsHeld = false;
   private disposed = false;
 
   constructor(private readonly backend: CpuBackend, readonly program: Program) {
-    let cache = loweringCaches.get(backend);
-    if (!cache) loweringCaches.set(backend, (cache = new Map()));
-    const key = program.structuralKey();
-    let lowering = cache.get(key);
-    if (lowering) {
-      // Moved to the end (a Map iterates in insertion order), so the first key is always the
-      // least recently used: a program compiled again and again outlives a burst of others.
-      cache.delete(key);
-    } else {
-      lowering = lower(program);
-    }
-    cache.set(key, lowering);
-    if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
-    this.lowering = lowering;
-    this.slotArrays = new Array<TypedArray>(lowering.slots.length);
+    this.mode = loweringMode();
+    this.lowering = loweringOf(backend, program, this.mode);
+    this.slotArrays = new Array<TypedArray>(this.lowering.slots.length);
     this.resultValues = [...program.outputs, ...program.updates.map((u) => u.value)];
+  }
+
+  /** Lowers the program again after a change of mode: its intermediates go back to the pool, the new lowering's are made on the call. */
+  private relower(mode: number): void {
+    this.releaseTemps();
+    this.mode = mode;
+    this.lowering = loweringOf(this.backend, this.program, mode);
+    this.slotArrays = new Array<TypedArray>(this.lowering.slots.length);
   }
 
   get plan(): FusionPlan {
@@ -244,6 +270,8 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
 
   run(inputs: readonly CpuHandle[], keyValues: readonly RandomKey[], _donated?: readonly boolean[]): CpuHandle[] {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
+    const mode = loweringMode();
+    if (mode !== this.mode) this.relower(mode);
     const { slots, steps, resultSlots, copyResult, freshSlots } = this.lowering;
     const arrays = this.slotArrays;
     if (!this.tempsHeld) this.allocateTemps();
@@ -333,7 +361,13 @@ export class CpuCompiledProgram implements CompiledProgram<CpuHandle> {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.releaseTemps();
+  }
+
+  /** The intermediates back to the pool (no longer counted as held). */
+  private releaseTemps(): void {
     if (!this.tempsHeld) return;
+    this.tempsHeld = false;
     let bytes = 0;
     let count = 0;
     this.lowering.slots.forEach((s, i) => {

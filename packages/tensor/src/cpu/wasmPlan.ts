@@ -15,10 +15,10 @@ import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
 import type { JsWriterContext } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
-import { cpuWasmEnabled } from './cpuMatmul.js';
+import { cpuFastMathEnabled, cpuWasmEnabled } from './cpuMatmul.js';
 import {
   type WasmArray, type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, elementwiseKernel,
-  cachedElementwiseKernel, callsMath, elementwiseRangeSource, rangeUnit,
+  cachedElementwiseKernel, callsFastMath, callsMath, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -198,7 +198,8 @@ class KernelBuilder {
   /** The kernel's spec: its values, stored as `outputs` (or summed: `sums`, a spec's accumulate or sumRows). */
   spec(outputs: readonly number[], sums: Pick<WasmKernelSpec, 'accumulate' | 'sumRows'> = {}): WasmKernelSpec {
     const { leaves, nodes, boolLeaves } = this;
-    return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...sums };
+    const fast = cpuFastMathEnabled() && nodes.some((n) => n.kind === 'expr' && callsFastMath(n.expr));
+    return { leaves, ...(boolLeaves.includes(true) ? { boolLeaves } : {}), nodes, outputs, ...sums, ...(fast ? { fastMath: true } : {}) };
   }
 
   /** The listing for `program.kernels()`: a header, the copies of views (into slots `copyTo`), the values, then `stores`. */
@@ -209,6 +210,9 @@ class KernelBuilder {
 }
 
 const HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as masks; exp/log/log1p/sigmoid/tanh/expm1/sin/cos/erf in f64 lanes, rounded to f32';
+const FAST_HEADER = 'WebAssembly SIMD, 4 elements a step: f32 arithmetic, bools as masks; exp/log/log1p/sigmoid in f32 lanes (setCpuFastMath: within FAST_MATH_ULPS), tanh/expm1/sin/cos/erf in f64 lanes, rounded to f32';
+/** The listing's first line for `spec`. */
+const header = (spec: WasmKernelSpec): string => (spec.fastMath === true ? FAST_HEADER : HEADER);
 
 /**
  * A WebAssembly kernel computing `roots` (values of `shape`, each from its definition) and
@@ -249,7 +253,7 @@ export function planWasmSegment(
   const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets, kernel.shared);
   // Each copied view's slot, made now that the plan is used; its leaf reads it.
   const gathers = b.gathers.map(({ from, offset, shape, strides, dtype }) => ({ from, offset, shape, strides, to: gatherSlot!(dtype, count) }));
-  const listing = b.listing(`${HEADER}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`), gathers.map((g) => g.to));
+  const listing = b.listing(`${header(spec)}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`), gathers.map((g) => g.to));
   const leafSlots = b.leafSlots.map((s) => (s < 0 ? gathers[-1 - s]!.to : s));
   return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing, gathers };
 }
@@ -287,7 +291,7 @@ function planWasmSums(ctx: PlanContext, x: ProgramVar, sums: { accumulate: numbe
   const { leafSlots, leafOffsets } = b;
   const into = 'accumulate' in sums ? `acc[i % ${sums.accumulate}]` : `acc[Math.floor(i / ${sums.sumRows})]`;
   return {
-    listing: b.listing(`${HEADER}, i over [0, ${count}), summed in f64 into ${into}`, [`${into} += t${output}`]),
+    listing: b.listing(`${header(spec)}, i over [0, ${count}), summed in f64 into ${into}`, [`${into} += t${output}`]),
     run(slots, acc) {
       for (let i = 0; i < leafSlots.length; i++) leaves[i] = slots[leafSlots[i]!] as WasmArray;
       kernel.sum(leaves, leafOffsets, acc, count);
@@ -392,12 +396,14 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'col' ? `|c${p.repeat}x${p.period}` : p.kind === 'full' ? '|f' : '|s';
     if (x.dtype === 'bool') key += 'b';
   }
+  const fast = cpuFastMathEnabled();
+  if (fast) key += '|fast';
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {
     const patterns = eagerPatterns.slice();
     const nodes: WasmNode[] = patterns.map((_, leaf) => ({ kind: 'leaf', leaf }));
     nodes.push({ kind: 'expr', expr: elementwiseExpression(op, inputs[op === 'where' ? 1 : 0]!.dtype), args: patterns.map((_, k) => k) });
-    kernel = elementwiseKernel(key, { leaves: patterns, ...(eagerBools.includes(true) ? { boolLeaves: eagerBools.slice() } : {}), nodes, outputs: [patterns.length] });
+    kernel = elementwiseKernel(key, { leaves: patterns, ...(eagerBools.includes(true) ? { boolLeaves: eagerBools.slice() } : {}), nodes, outputs: [patterns.length], ...(fast ? { fastMath: true } : {}) });
   }
   if (!kernel) return false;
   const leaves = eagerLeaves[inputs.length]!;

@@ -32,6 +32,7 @@ import { type Expr, type MathFunction, expressionDType, subexpressions } from '.
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
+import { FAST_MATH_F32X4 } from './mathF32x4Fast.js';
 import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
@@ -76,6 +77,11 @@ export interface WasmKernelSpec {
    * the one that stores the output; only the pass loop differs.
    */
   readonly sumRows?: number;
+  /**
+   * exp, log1p, log and sigmoid by their float32 forms (mathF32x4Fast.ts: within a few ulps)
+   * instead of the correctly rounded ones: setCpuFastMath(true). Default false.
+   */
+  readonly fastMath?: boolean;
 }
 
 /** Thrown while emitting for what the kernels do not compute; the caller keeps the JavaScript kernel. */
@@ -95,7 +101,8 @@ function isBoolNode(spec: WasmKernelSpec, i: number): boolean {
  * exact lanes: every module imports those (importHostMath), and the instance passes the global
  * Math object.
  */
-const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>> = {
+type MathTable = Partial<Record<MathFunction, (f: FunctionBody, x: number) => void>>;
+const MATH_F32X4: MathTable = {
   exp: emitExpF32x4,
   log: emitLogF32x4,
   log1p: emitLog1pF32x4,
@@ -106,6 +113,13 @@ const MATH_F32X4: Partial<Record<MathFunction, (f: FunctionBody, x: number) => v
   cos: emitCosF32x4,
   erf: emitErfF32x4,
 };
+
+/**
+ * Under setCpuFastMath(true) (a spec's `fastMath`): exp, log1p, log and sigmoid in float32
+ * arithmetic on all four lanes, within FAST_MATH_ULPS of the correctly rounded value
+ * (mathF32x4Fast.ts); the others as above.
+ */
+const MATH_F32X4_FAST: MathTable = { ...MATH_F32X4, ...FAST_MATH_F32X4 };
 
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 const ZERO = new Array<number>(16).fill(0);
@@ -123,11 +137,21 @@ export function callsMath(e: Expr): boolean {
   return (e.kind === 'call' && e.fn in MATH_F32X4) || subexpressions(e).some(callsMath);
 }
 
+/** Whether expression `e` calls exp, log1p, log or sigmoid: what setCpuFastMath changes. */
+export function callsFastMath(e: Expr): boolean {
+  return (e.kind === 'call' && e.fn in FAST_MATH_F32X4) || subexpressions(e).some(callsFastMath);
+}
+
+/** Whether `e` is a literal whose lanes are all zero bits: +0, or false. */
+function zeroBits(e: Expr): boolean {
+  return e.kind === 'literal' && (e.dtype === 'bool' ? e.value === 0 : Object.is(Math.fround(e.value), 0));
+}
+
 /**
  * Emits `e` with its operands in locals `args`, leaving one v128 on the stack: a float32 value as
  * f32x4, a bool or a condition as a mask.
  */
-function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
+function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathTable): void {
   const typeOf = (x: Expr) => expressionDType(x) ?? 'bool';
   const check = (dtype: DType) => {
     if (dtype !== 'float32' && dtype !== 'bool') throw new WasmUnsupported(`${dtype} values`);
@@ -143,13 +167,13 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
       return;
     case 'negate':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`negate of ${e.dtype}`);
-      emitExpr(f, e.arg, args);
+      emitExpr(f, e.arg, args, math);
       f.f32x4Neg();
       return;
     case 'arithmetic':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`arithmetic in ${e.dtype}`);
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, math);
+      emitExpr(f, e.b, args, math);
       if (e.op === '+') f.f32x4Add();
       else if (e.op === '-') f.f32x4Sub();
       else if (e.op === '*') f.f32x4Mul();
@@ -158,24 +182,24 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
     case 'call': {
       if (e.dtype !== 'float32' || e.args.length !== 1 || typeOf(e.args[0]!) !== 'float32') throw new WasmUnsupported(`${e.fn} in ${e.dtype}`);
       if (e.fn === 'sqrt') {
-        emitExpr(f, e.args[0]!, args);
+        emitExpr(f, e.args[0]!, args, math);
         f.f32x4Sqrt();
         return;
       }
-      const math = MATH_F32X4[e.fn];
-      if (math) {
+      const emit = math[e.fn];
+      if (emit) {
         const x = f.local(V128);
-        emitExpr(f, e.args[0]!, args);
+        emitExpr(f, e.args[0]!, args, math);
         f.set(x);
-        math(f, x);
+        emit(f, x);
         return;
       }
       throw new WasmUnsupported(`math function ${e.fn}`);
     }
     case 'compare': {
       const dtype = typeOf(e.a);
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, math);
+      emitExpr(f, e.b, args, math);
       if (dtype === 'float32') {
         const ops = { '<': () => f.f32x4Lt(), '<=': () => f.f32x4Le(), '>': () => f.f32x4Gt(), '>=': () => f.f32x4Ge(), '==': () => f.f32x4Eq(), '!=': () => f.f32x4Ne() };
         ops[e.op]();
@@ -191,36 +215,50 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[]): void {
     }
     case 'isNaN':
       if (typeOf(e.arg) !== 'float32') throw new WasmUnsupported('isNaN of a non-float');
-      emitExpr(f, e.arg, args);
+      emitExpr(f, e.arg, args, math);
       {
         const x = f.local(V128);
         f.tee(x).get(x).f32x4Ne();
       }
       return;
     case 'or':
-      emitExpr(f, e.a, args);
-      emitExpr(f, e.b, args);
+      emitExpr(f, e.a, args, math);
+      emitExpr(f, e.b, args, math);
       f.v128Or();
       return;
     case 'select':
       check(e.dtype);
-      emitExpr(f, e.ifTrue, args);
-      emitExpr(f, e.ifFalse, args);
-      emitExpr(f, e.cond, args);
+      // A select against +0 (a relu, a mask) as one AND with the condition's mask: the same bits
+      // (+0's are all zero) in one instruction where V8 spends about three on a bitselect.
+      if (zeroBits(e.ifFalse)) {
+        emitExpr(f, e.ifTrue, args, math);
+        emitExpr(f, e.cond, args, math);
+        f.v128And();
+        return;
+      }
+      if (zeroBits(e.ifTrue)) {
+        emitExpr(f, e.ifFalse, args, math);
+        emitExpr(f, e.cond, args, math);
+        f.v128AndNot();
+        return;
+      }
+      emitExpr(f, e.ifTrue, args, math);
+      emitExpr(f, e.ifFalse, args, math);
+      emitExpr(f, e.cond, args, math);
       f.v128Bitselect();
       return;
     case 'condition':
-      emitExpr(f, e.cond, args);
+      emitExpr(f, e.cond, args, math);
       return;
     case 'convert': {
       const from = typeOf(e.arg);
       if (e.dtype === 'float32' && from === 'bool') {
-        emitExpr(f, e.arg, args);
+        emitExpr(f, e.arg, args, math);
         f.v128Const(f32Splat(1)).v128And();
         return;
       }
       if (e.dtype === from && from === 'float32') {
-        emitExpr(f, e.arg, args);
+        emitExpr(f, e.arg, args, math);
         return;
       }
       throw new WasmUnsupported(`conversion from ${from} to ${e.dtype}`);
@@ -243,6 +281,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
   }
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages, shared: sharedMemory });
   importHostMath(m);
+  const math = spec.fastMath === true ? MATH_F32X4_FAST : MATH_F32X4;
   const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
   m.func('run', params, [], (f) => {
     const bytes = 0;
@@ -280,7 +319,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
           f.set(values[i]!);
           return;
         }
-        emitExpr(f, n.expr, n.args.map((a) => values[a]!));
+        emitExpr(f, n.expr, n.args.map((a) => values[a]!), math);
         f.set(values[i]!);
       });
       if (spec.accumulate) {
@@ -397,7 +436,8 @@ export interface PassPlan {
   readonly sumRows: number;
 }
 
-function passPlan(spec: WasmKernelSpec): PassPlan {
+/** How `spec`'s kernel lays out a pass of its operands and results (exported for the tests). */
+export function passPlan(spec: WasmKernelSpec): PassPlan {
   const { leafLength, leafAt, outAt, bytes } = layout(spec);
   return {
     leafAt: leafAt.map((b) => b / 4),
@@ -498,7 +538,7 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared =
   // The scratch's byte address: in a memory of the kernels' own, right after the bytes its
   // modules' constant tables take (KERNEL_CONSTANTS_BYTES, heap.ts: a literal here, since workers
   // build this function from its source alone), where growth keeps it.
-  const CONSTANTS_BYTES = 512;
+  const CONSTANTS_BYTES = 1024;
   let base = CONSTANTS_BYTES;
   const heap = (need: number): Float32Array => {
     base = hooks ? hooks.scratch(need) : CONSTANTS_BYTES;

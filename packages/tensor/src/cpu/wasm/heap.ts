@@ -64,13 +64,14 @@ export const HELD_ARRAY_GROWTH_LIMIT = 512 * 2 ** 20;
 export const HEAP_ARRAY_MIN_BYTES = 1024;
 
 /**
- * 512: the bytes at the start of every memory the elementwise kernels import (the heap, or a memory
- * of their own) that hold their constant tables, not arrays or scratch: exp's table of 2^(j/64)
- * (mathF32x4.ts, EXP_TABLE_ADDRESS). A kernel module that reads a table writes it there when it is
+ * The bytes at the start of every memory the elementwise kernels import (the heap, or a memory of
+ * their own) that hold their constant tables, not arrays or scratch: exp's table of 2^(j/64)
+ * (mathF32x4.ts, EXP_TABLE_ADDRESS, 512 bytes), then the fast functions' constants
+ * (mathF32x4Fast.ts, FAST_CONSTANTS_ADDRESS). A kernel module that reads a table writes it there when it is
  * instantiated (a data segment; every instance writes the same bytes). A multiple of 64, so the
  * heap's regions stay aligned to its units.
  */
-export const KERNEL_CONSTANTS_BYTES = 512;
+export const KERNEL_CONSTANTS_BYTES = 1024;
 
 /** A region of the heap: its byte address and bytes (a multiple of 64). */
 export interface HeapRegion {

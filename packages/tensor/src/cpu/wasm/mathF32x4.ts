@@ -56,16 +56,16 @@ function i32(value: number): Expr {
   const bytes = Array.from(new Uint8Array(new Int32Array([value, value, value, value]).buffer));
   return (f) => void f.v128Const(bytes);
 }
-const lt32 = binary((f) => f.f32x4Lt());
+export const lt32 = binary((f) => f.f32x4Lt());
 const le32 = binary((f) => f.f32x4Le());
-const gt32 = binary((f) => f.f32x4Gt());
-const ge32 = binary((f) => f.f32x4Ge());
-const eq32 = binary((f) => f.f32x4Eq());
+export const gt32 = binary((f) => f.f32x4Gt());
+export const ge32 = binary((f) => f.f32x4Ge());
+export const eq32 = binary((f) => f.f32x4Eq());
 /** |a| of four f32 lanes (the sign bits cleared; NaN stays NaN). */
 const abs32 = (a: Expr): Expr => and32(a, i32(0x7fffffff));
 /** b < a ? b : a, and a < b ? b : a: NaN in `a` stays. */
-const pmin32 = binary((f) => f.f32x4Pmin());
-const pmax32 = binary((f) => f.f32x4Pmax());
+export const pmin32 = binary((f) => f.f32x4Pmin());
+export const pmax32 = binary((f) => f.f32x4Pmax());
 const and32 = binary((f) => f.v128And());
 const or32 = binary((f) => f.v128Or());
 const addI64 = binary((f) => f.i64x2Add());

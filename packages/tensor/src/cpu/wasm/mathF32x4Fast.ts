@@ -1,0 +1,257 @@
+// exp, log1p, log and sigmoid of four float32 lanes computed in float32 arithmetic throughout:
+// the WebAssembly kernels' math under setCpuFastMath(true). The default kernels (mathF32x4.ts)
+// give the correctly rounded float32 of each function (Math.fround(Math.fn(x))) by computing in
+// double lanes, two at a time, and checking each result against the float32 rounding
+// boundaries; these work on all four lanes at once, in the manner of Cephes' and fdlibm's float
+// routines (SLEEF's u10 functions, which PyTorch's vectorised CPU kernels call, make the same
+// trade), and are within 1 ulp of the correctly rounded value instead (sigmoid 2): the bounds of
+// FAST_MATH_ULPS, checked in the tests on a sample of every exponent and dense sweeps, and by
+// `node scripts/run.mjs scripts/exhaustiveMath.ts --fast` over every float32 input (2026-12-05:
+// none outside; 0.28–0.42% of inputs 1 ulp off for exp, log1p and log). About twice as fast.
+//
+// Only those four have fast forms: they are what softplus, sigmoid, logsumexp and the
+// score-matching losses spend their time in. tanh, expm1, sin, cos and erf keep their exact
+// kernels in either mode (exact is within any bound).
+
+import { type FunctionBody } from './assembler.js';
+import { type Expr, and, assign, binary, get, localPool, select } from './mathF64x2.js';
+import { EXP_TABLE, EXP_TABLE_ADDRESS, eq32, ge32, gt32, lt32, pmax32, pmin32 } from './mathF32x4.js';
+import { KERNEL_CONSTANTS_BYTES } from './heap.js';
+
+/**
+ * The largest distance of each fast function's result from the correctly rounded float32, in
+ * float32 ulps (the unit in the last place of the correctly rounded value), over every float32 input.
+ */
+export const FAST_MATH_ULPS = { exp: 1, log1p: 1, log: 1, sigmoid: 2 } as const;
+
+// Constants. V8 builds each v128.const of a loop body again on every iteration (about three
+// instructions); these functions use ~30, so they read them from a table in the memory instead
+// (one load, often folded into the instruction that uses it). The table lies at a fixed address
+// in the region every kernel memory keeps for constants (KERNEL_CONSTANTS_BYTES, heap.ts), after
+// exp's table, and each module that reads it writes it there (a data segment): the same bytes from
+// every module, so all the constants are declared below, at load, in a fixed order.
+
+/** The byte address of the fast functions' constants in every memory the elementwise kernels import. */
+export const FAST_CONSTANTS_ADDRESS = EXP_TABLE_ADDRESS + EXP_TABLE.length;
+const constantBytes: number[] = [];
+const constantAt = new Map<string, number>();
+let sealed = false;
+
+/** A v128 constant of the table (declared at load): an Expr that loads it. */
+function constant(bytes: readonly number[]): Expr {
+  if (sealed) throw new Error('internal: a fast-math constant declared after the table was written');
+  const key = bytes.join(',');
+  let at = constantAt.get(key);
+  if (at === undefined) {
+    at = constantBytes.length;
+    constantAt.set(key, at);
+    constantBytes.push(...bytes);
+  }
+  const address = FAST_CONSTANTS_ADDRESS + at;
+  return (f) => {
+    sealed = true;
+    f.requireData(FAST_CONSTANTS_ADDRESS, constantBytes);
+    f.i32Const(0).v128Load(address);
+  };
+}
+/** Four f32 lanes = `value` (rounded to float32). */
+const f32 = (value: number): Expr => constant(Array.from(new Uint8Array(new Float32Array([value, value, value, value]).buffer)));
+/** Four i32 lanes = `value`. */
+const i32 = (value: number): Expr => constant(Array.from(new Uint8Array(new Int32Array([value, value, value, value]).buffer)));
+
+const add = binary((f) => f.f32x4Add());
+const sub = binary((f) => f.f32x4Sub());
+const mul = binary((f) => f.f32x4Mul());
+const div = binary((f) => f.f32x4Div());
+const ne = binary((f) => f.f32x4Ne());
+const [lt, gt, ge, eq, pmin, pmax] = [lt32, gt32, ge32, eq32, pmin32, pmax32];
+const addI = binary((f) => f.i32x4Add());
+const subI = binary((f) => f.i32x4Sub());
+const shlI = (a: Expr, bits: number): Expr => (f) => {
+  a(f);
+  f.i32Const(bits).i32x4Shl();
+};
+const shrI = (a: Expr, bits: number): Expr => (f) => {
+  a(f);
+  f.i32Const(bits).i32x4ShrS();
+};
+const toFloat = (a: Expr): Expr => (f) => {
+  a(f);
+  f.f32x4ConvertI32x4S();
+};
+
+// Locals: exp's and the logarithms' from one pool (they never run inside one another), sigmoid's
+// (live across the exp it calls) and log1p's mask of ordinary lanes from another.
+const coreLocals = localPool();
+const wrapperLocals = localPool();
+
+// Constants shared by several functions.
+const ZERO = f32(0);
+const ONE = f32(1);
+const INFINITY = f32(Infinity);
+const NAN = f32(NaN);
+
+// ---------------------------------------------------------------------------------------------
+// exp. x is clamped to [−104, 89] (below, e^x rounds to +0; above, to +∞; a NaN stays NaN), then
+// x = n·ln2 + r with n = nearest(x·log2 e) (rounded by adding 1.5·2^23: the sum's low bits are n),
+// r = (x − n·C1) − n·C2, C1 = 0.693359375 (9 significant bits: n·C1 is exact for |n| ≤ 150, and
+// x − n·C1 is exact, both being multiples of 2^−24 below 2^−1 in magnitude where n ≠ 0), C2 the
+// float32 nearest ln2 − C1. e^r = 1 + r + r²·Q(r), Q a degree-4 fit of (e^r − 1 − r)/r² on
+// |r| ≤ 0.3467 (relative error 1.3e−7 in Q, 1.1e−8 in e^r; fitted by Lawson's iteration over
+// Chebyshev nodes against 40-digit values), by Estrin's scheme. e^x = (e^r·2^n1)·2^n2 with n1 =
+// ⌊n/2⌋, n2 = n − n1, each power built in the exponent field: the first product is exact and
+// normal, the second rounds once, so float32 subnormal results (x < −87.34) round correctly and
+// x > 88.72 overflows to +∞. The error: r's rounding (≤ 2^−26 absolute), Q's fit, and the four
+// roundings after r² (the last two dominate): within 1 ulp on the tests' sweeps and over every
+// float32 input (FAST_MATH_ULPS.exp).
+
+const EXP_LOW = f32(-104);
+const EXP_HIGH = f32(89);
+const MAGIC = f32(1.5 * 2 ** 23);
+const MAGIC_BITS = i32(0x4b400000);
+const LOG2E = f32(1.4426950408889634);
+const LN2_C1_VALUE = 0.693359375;
+const LN2_C1 = f32(LN2_C1_VALUE);
+const LN2_C2 = f32(Math.LN2 - LN2_C1_VALUE);
+const EXP_Q = [0.5, 0.16666577756404877, 0.04166685417294502, 0.00836316216737032, 0.0013901294441893697].map(f32) as [Expr, Expr, Expr, Expr, Expr];
+const BIAS = i32(127);
+
+/** 2^k for i32 lanes k in [−126, 127], built in the exponent field. */
+const pow2 = (k: Expr): Expr => shlI(addI(k, BIAS), 23);
+
+/** e^x of the four float32 lanes of V128 local `x`, left on the stack. */
+function expCore(f: FunctionBody, x: number): void {
+  const [xc, t, n, r, r2] = coreLocals(f, 5) as [number, number, number, number, number];
+  assign(f, xc, pmin(pmax(get(x), EXP_LOW), EXP_HIGH));
+  assign(f, t, add(mul(get(xc), LOG2E), MAGIC));
+  assign(f, n, sub(get(t), MAGIC)); // n as a float
+  assign(f, r, sub(sub(get(xc), mul(get(n), LN2_C1)), mul(get(n), LN2_C2)));
+  assign(f, r2, mul(get(r), get(r)));
+  const [q0, q1, q2, q3, q4] = EXP_Q;
+  const q = add(add(q0, mul(get(r), q1)), mul(get(r2), add(add(q2, mul(get(r), q3)), mul(get(r2), q4))));
+  const p = add(ONE, add(get(r), mul(get(r2), q)));
+  // n as an integer (t's bits less 1.5·2^23's), halved: n1 = n >> 1, n2 = n − n1.
+  assign(f, t, subI(get(t), MAGIC_BITS));
+  assign(f, n, shrI(get(t), 1));
+  assign(f, t, subI(get(t), get(n)));
+  mul(mul(p, pow2(get(n))), pow2(get(t)))(f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// log1p and log, fdlibm's way in float32: u = 2^k·m with m in [√2/2, √2) read from the bits (adding
+// 1 − bits(√2/2) in the exponent field's units carries into the exponent exactly when the mantissa
+// is at or past √2), f = m − 1 (exact), s = f/(2 + f), z = s², R = z·P(z) with P a degree-2 fit of
+// (2·atanh(s) − 2s)/(s·z) on z ≤ 0.02944 (relative error 2.8e−7, 2.7e−9 of the result; fitted as
+// exp's Q), and log(1 + f) = f − (hfsq − s·(hfsq + R)), hfsq = f²/2: an identity (f = s·(2 + f)),
+// in which the leading term f is exact and the rest a correction below a third of it. k·ln2 as
+// k·C1 + k·C2 (exp's split: k·C1 is exact for |k| ≤ 150).
+// log1p(x): u = 1 + x rounded, and the rounding put back as c = (x − (u − 1))/u (u − 1 is exact),
+// added with k·C2: log1p(x) = log(u) + log(1 + c) and log(1 + c) rounds to c. (fdlibm takes f = x
+// itself where k = 0 instead, and c = 0; the two selects that costs took 0.5 ns an element of
+// softplus, 3.75 → 3.2, and the bound is the same.) Lanes outside the path's domain are fixed
+// after: x < −1 and NaN give NaN, −1 gives −∞, +∞ gives +∞, ±0 gives itself.
+// log(x): subnormal inputs are scaled by 2^23 first (k lowered by 23); c = 0; x < 0 and NaN give
+// NaN, ±0 gives −∞, +∞ gives +∞. Both within 1 ulp on the tests' sweeps and over every float32
+// input (FAST_MATH_ULPS).
+
+const SQRT1_2_BITS = 0x3f3504f3; // √2/2 in float32
+const MANTISSA_OFFSET = i32(0x3f800000 - SQRT1_2_BITS);
+const MANTISSA = i32(0x007fffff);
+const SQRT1_2 = i32(SQRT1_2_BITS);
+const TWO = f32(2);
+const HALF = f32(0.5);
+const LOG_P = [0.6666668653488159, 0.3998876214027405, 0.29580608010292053].map(f32) as [Expr, Expr, Expr];
+const MINUS_ONE = f32(-1);
+const MINUS_INFINITY = f32(-Infinity);
+const LEAST_NORMAL = f32(2 ** -126);
+const TWO_23 = f32(2 ** 23);
+const MINUS_23 = i32(-23);
+
+/**
+ * log(2^k·m) + c from V128 locals `k` (i32 lanes, the exponent), `fm` (m − 1) and `c` (the
+ * correction; null: 0), left on the stack.
+ */
+function logTail(f: FunctionBody, k: number, fm: number, c: number | null): void {
+  const [s, z, hfsq, kf] = coreLocals(f, 9).slice(5) as [number, number, number, number];
+  assign(f, kf, toFloat(get(k)));
+  assign(f, hfsq, mul(mul(get(fm), get(fm)), HALF));
+  assign(f, s, div(get(fm), add(TWO, get(fm))));
+  assign(f, z, mul(get(s), get(s)));
+  const [p0, p1, p2] = LOG_P;
+  const R = mul(get(z), add(p0, mul(get(z), add(p1, mul(get(z), p2)))));
+  const low = c === null ? mul(get(kf), LN2_C2) : add(mul(get(kf), LN2_C2), get(c));
+  const tail = sub(sub(get(hfsq), add(mul(get(s), add(get(hfsq), R)), low)), get(fm));
+  sub(mul(get(kf), LN2_C1), tail)(f);
+}
+
+/** k (i32 lanes) and m − 1 (f32 lanes) of the positive normal float32 lanes of `u`, into locals `k` and `fm`. */
+function splitExponent(f: FunctionBody, u: Expr, k: number, fm: number): void {
+  assign(f, k, addI(u, MANTISSA_OFFSET));
+  assign(f, fm, sub(addI(and(get(k), MANTISSA), SQRT1_2), ONE));
+  assign(f, k, subI(shrI(get(k), 23), BIAS));
+}
+
+/** log1p of the four float32 lanes of V128 local `x`, left on the stack. */
+function log1pCore(f: FunctionBody, x: number): void {
+  const [u, k, fm, c] = coreLocals(f, 4) as [number, number, number, number];
+  assign(f, u, add(ONE, get(x)));
+  splitExponent(f, get(u), k, fm);
+  assign(f, c, div(sub(get(x), sub(get(u), ONE)), get(u)));
+  logTail(f, k, fm, c);
+  f.set(u);
+  // Lanes outside (−1, +∞) less ±0 are fixed only where some lane is one (a branch the usual
+  // inputs never take: a select per case on every vector cost ~1 ns an element of softplus).
+  const [ordinary] = wrapperLocals(f, 1) as [number];
+  const X = get(x);
+  assign(f, ordinary, and(and(gt(X, MINUS_ONE), lt(X, INFINITY)), ne(X, ZERO)));
+  f.get(ordinary).v128Not().v128AnyTrue().if();
+  assign(f, u, select(get(ordinary), get(u), select(eq(X, ZERO), X, select(eq(X, MINUS_ONE), MINUS_INFINITY, select(eq(X, INFINITY), INFINITY, NAN)))));
+  f.end();
+  f.get(u);
+}
+
+/** log of the four float32 lanes of V128 local `x`, left on the stack. */
+function logCore(f: FunctionBody, x: number): void {
+  const [u, k, fm, tiny] = coreLocals(f, 4) as [number, number, number, number];
+  const X = get(x);
+  assign(f, tiny, lt(X, LEAST_NORMAL));
+  assign(f, u, select(get(tiny), mul(X, TWO_23), X));
+  splitExponent(f, get(u), k, fm);
+  assign(f, k, addI(get(k), and(get(tiny), MINUS_23)));
+  logTail(f, k, fm, null);
+  f.set(u);
+  // Lanes that are not positive and finite, fixed only where some lane is one (as log1p's).
+  const [ordinary] = wrapperLocals(f, 1) as [number];
+  assign(f, ordinary, and(gt(X, ZERO), lt(X, INFINITY)));
+  f.get(ordinary).v128Not().v128AnyTrue().if();
+  assign(f, u, select(get(ordinary), get(u), select(eq(X, ZERO), MINUS_INFINITY, select(eq(X, INFINITY), INFINITY, NAN))));
+  f.end();
+  f.get(u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sigmoid: the JavaScript kernels' formula (e = e^(−|x|), then 1/(1 + e) for x ≥ 0 and e/(1 + e)
+// below) on exp's fast form, as one quotient whose numerator is selected: e within an ulp, then
+// a sum and a quotient, each rounding by half an ulp: within 2 ulps over every float32 input
+// (FAST_MATH_ULPS.sigmoid). Computing e/(1 + e) as e·(1/(1 + e)) instead, one more rounding, gave
+// 3 ulps at 514 inputs (x ≈ −1.0988, results just under 1/4, where the ulp halves).
+
+function sigmoidCore(f: FunctionBody, x: number): void {
+  const [a] = wrapperLocals(f, 1) as [number];
+  f.get(x).f32x4Abs().f32x4Neg().set(a);
+  expCore(f, a);
+  f.set(a); // e
+  div(select(ge(get(x), ZERO), ONE, get(a)), add(ONE, get(a)))(f);
+}
+
+if (FAST_CONSTANTS_ADDRESS + constantBytes.length > KERNEL_CONSTANTS_BYTES) {
+  throw new Error(`internal: the fast functions' ${constantBytes.length} bytes of constants do not fit the kernels' constants after exp's table`);
+}
+
+/** The fast forms, by function: each leaves its f32x4 of the lanes of V128 local `x` on the stack. */
+export const FAST_MATH_F32X4 = {
+  exp: expCore,
+  log1p: log1pCore,
+  log: logCore,
+  sigmoid: sigmoidCore,
+} as const satisfies Record<keyof typeof FAST_MATH_ULPS, (f: FunctionBody, x: number) => void>;

@@ -1,0 +1,171 @@
+// setCpuFastMath: float32 exp, log1p, log and sigmoid in float32 arithmetic (cpu/wasm/mathF32x4Fast.ts).
+// Each result must lie within FAST_MATH_ULPS of the correctly rounded value, counted in float32
+// steps (the distance between the two bit patterns ordered as integers); NaN must give NaN, and
+// infinities and signed zeros must come out exactly. The bound is the largest distance found over
+// every float32 input (scripts/exhaustiveMath.ts --fast); here, a sample of every exponent and
+// dense sweeps of the ranges the losses use, through eager ops and through a compiled program, on
+// one thread and on two. The default (exact) kernels must be untouched by the mode having been on.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { FAST_MATH_ULPS, type Tensor, cpuKernelInfo, exp, log, log1p, setCpuFastMath, setCpuThreads, setCpuWasm, sigmoid, softplus, tensor } from '../src/index.js';
+import { jit } from '../../autograd/src/index.js';
+import { sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
+import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
+import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
+
+type Name = keyof typeof FAST_MATH_ULPS;
+const FUNCTIONS: Record<Name, { op: (x: Tensor) => Tensor; ref: (x: number) => number; specials: number[] }> = {
+  exp: { op: exp, ref: Math.exp, specials: [NaN, Infinity, -Infinity, 0, -0, 1e-45, -1e-45, -104, -103.972, -103.9, -87.3365, -87.33, -50, 88.7228, 88.7229, 89, 100, 3.4e38, -3.4e38] },
+  log1p: { op: log1p, ref: Math.log1p, specials: [NaN, Infinity, -Infinity, 0, -0, 1e-45, -1e-45, -1, -0.99999994, -2, -0.5, -0.29289323, 0.41421357, 1, 2 ** 24, 3.4e38] },
+  log: { op: log, ref: Math.log, specials: [NaN, Infinity, -Infinity, 0, -0, 1e-45, 1e-40, 2 ** -126, -1, 0.70710677, 0.7071068, 1, 1.4142135, 1.4142137, 3.4e38] },
+  sigmoid: { op: sigmoid, ref: jsSigmoid, specials: [NaN, Infinity, -Infinity, 0, -0, 1e-45, -1e-45, 16.6, -16.6, 88.8, -88.8, 104, -104, 200, -200] },
+};
+
+/** A float32's bits as an integer ordered as the values are (−0 and +0 adjacent). */
+function ordered(x: number): number {
+  const b = new Uint32Array(new Float32Array([x]).buffer)[0]!;
+  return b >= 0x80000000 ? 0x80000000 - b : b;
+}
+
+/** Float32 inputs: every 8191st bit pattern (every exponent, both signs, NaNs), the specials, and 2^17 evenly spaced over [lo, hi]. */
+function inputs(specials: number[], lo: number, hi: number): Float32Array {
+  const out: number[] = [...specials];
+  const bits = new Uint32Array(1);
+  const view = new Float32Array(bits.buffer);
+  for (let b = 0; b < 2 ** 32; b += 8191) {
+    bits[0] = b;
+    out.push(view[0]!);
+  }
+  const n = 2 ** 17;
+  for (let i = 0; i < n; i++) out.push(lo + ((hi - lo) * i) / (n - 1));
+  // A multiple of 4 beyond the kernels' minimum, so every lane position sees every kind.
+  while (out.length % 4 !== 0) out.push(0.5);
+  return new Float32Array(out);
+}
+
+const RANGES: Record<Name, [number, number]> = { exp: [-105, 90], log1p: [-1, 4], log: [0, 8], sigmoid: [-110, 110] };
+
+/** Checks `got` against the correctly rounded values of `name`; returns the largest distance and how many results differ. */
+function check(name: Name, xs: Float32Array, got: Float32Array): { worst: number; differ: number } {
+  const { ref } = FUNCTIONS[name];
+  let worst = 0;
+  let differ = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const want = Math.fround(ref(xs[i]!));
+    const y = got[i]!;
+    if (Number.isNaN(want)) {
+      if (!Number.isNaN(y)) expect.fail(`${name}(${xs[i]}) = ${y}, expected NaN`);
+      continue;
+    }
+    if (!Number.isFinite(want) || want === 0) {
+      if (!Object.is(y, want)) expect.fail(`${name}(${xs[i]}) = ${y}, expected exactly ${Object.is(want, -0) ? '-0' : want}`);
+      continue;
+    }
+    const d = Math.abs(ordered(y) - ordered(want));
+    if (!(d <= FAST_MATH_ULPS[name])) expect.fail(`${name}(${xs[i]}) = ${y}, ${d} float32 steps from ${want} (bound ${FAST_MATH_ULPS[name]})`);
+    if (d > 0) differ++;
+    worst = Math.max(worst, d);
+  }
+  return { worst, differ };
+}
+
+afterEach(() => {
+  setCpuFastMath(false);
+  setCpuThreads(1);
+});
+
+describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and sigmoid within FAST_MATH_ULPS', () => {
+  for (const name of Object.keys(FUNCTIONS) as Name[]) {
+    it(`${name}: eager, every exponent and a dense sweep, within ${FAST_MATH_ULPS[name]} ulps; exact again once turned off`, () => {
+      const { op, ref, specials } = FUNCTIONS[name];
+      const xs = inputs(specials, ...RANGES[name]);
+      const x = tensor(xs, { shape: [xs.length] });
+      setCpuFastMath(true);
+      expect(cpuKernelInfo().fastMath).toBe(true);
+      const before = elementwiseKernelCalls();
+      const fast = op(x).dataSync() as Float32Array;
+      expect(elementwiseKernelCalls()).toBeGreaterThan(before); // the WebAssembly kernel ran
+      const { worst, differ } = check(name, xs, fast);
+      // The fast form ran: some results are not the correctly rounded ones; the bound is tight.
+      expect(differ).toBeGreaterThan(xs.length / 100);
+      expect(worst).toBe(FAST_MATH_ULPS[name]);
+      setCpuFastMath(false);
+      expect(cpuKernelInfo().fastMath).toBe(false);
+      const exact = op(x).dataSync() as Float32Array;
+      for (let i = 0; i < xs.length; i++) {
+        const want = Math.fround(ref(xs[i]!));
+        if (!Object.is(exact[i], want) && !(Number.isNaN(want) && Number.isNaN(exact[i]!))) expect.fail(`exact ${name}(${xs[i]}) = ${exact[i]}, expected ${want}`);
+      }
+    });
+  }
+
+  it('a compiled softplus follows the mode from its next call, within the bounds, and comes back to the exact bits', () => {
+    // softplus = max(x, 0) + log1p(exp(−|x|)): two fast functions in one kernel.
+    const n = 1 << 17;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = -30 + (60 * i) / (n - 1);
+    const x = tensor(xs, { shape: [n] });
+    const f = jit((t: Tensor) => softplus(t));
+    const exact1 = f(x).dataSync() as Float32Array;
+    setCpuFastMath(true);
+    const fast = f(x).dataSync() as Float32Array;
+    setCpuFastMath(false);
+    const exact2 = f(x).dataSync() as Float32Array;
+    expect(Array.from(exact2)).toEqual(Array.from(exact1));
+    let differ = 0;
+    for (let i = 0; i < n; i++) {
+      const want = exact1[i]!;
+      // Two fast steps and a sum: exp's 1 ulp moves log1p(e) by at most e/(1 + e) of an ulp of e,
+      // under one ulp of the result; log1p adds 1, the sum half (both the same sign).
+      const d = Math.abs(ordered(fast[i]!) - ordered(want));
+      if (d > 3) expect.fail(`fast softplus(${xs[i]}) = ${fast[i]}, ${d} steps from ${want}`);
+      if (d > 0) differ++;
+    }
+    expect(differ).toBeGreaterThan(n / 100);
+  });
+
+  it('two threads give the one-thread bits in fast mode, and float64 is untouched', () => {
+    const n = 1 << 18; // past the size from which compiled elementwise kernels split across threads
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = Math.sin(i) * 20;
+    const x = tensor(xs, { shape: [n] });
+    const f = jit((t: Tensor) => [softplus(t), sigmoid(t), log(exp(t))]);
+    setCpuFastMath(true);
+    setCpuThreads(1);
+    const one = (f(x) as Tensor[]).map((t) => Array.from(t.dataSync()));
+    setCpuThreads(2);
+    const two = (f(x) as Tensor[]).map((t) => Array.from(t.dataSync()));
+    expect(two).toEqual(one);
+    const d = [0.5, -3, 40, 1e-300];
+    const y = exp(tensor(d, { dtype: 'float64' })).dataSync();
+    expect(Array.from(y)).toEqual(d.map(Math.exp));
+  });
+
+  it('a compiled program under fast math follows setCpuWasm from its next call (exact JavaScript loops, then its fast kernels again)', () => {
+    // Under fast math the WebAssembly kernels' exp differs from the JavaScript loop's (exact), so
+    // the bits say which ran.
+    const n = 1 << 16;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = -80 + (160 * i) / n;
+    const x = tensor(xs, { shape: [n] });
+    const exact = Array.from(xs, (v) => Math.fround(Math.exp(v)));
+    const f = jit((t: Tensor) => exp(t));
+    setCpuFastMath(true);
+    const fast = Array.from(f(x).dataSync());
+    expect(fast).not.toEqual(exact);
+    expect(f.lower(x).kernels()[0]!.source).toMatch(/^\/\/ WebAssembly SIMD.*exp\/log\/log1p\/sigmoid in f32 lanes/);
+    setCpuWasm(false);
+    try {
+      expect(Array.from(f(x).dataSync())).toEqual(exact);
+    } finally {
+      setCpuWasm(true);
+    }
+    expect(Array.from(f(x).dataSync())).toEqual(fast);
+  });
+
+  it('rejects what is not a boolean', () => {
+    expect(() => setCpuFastMath('yes' as unknown as boolean)).toThrow(/setCpuFastMath: expected true or false, got/);
+    expect(() => setCpuFastMath(undefined as unknown as boolean)).toThrow(TypeError);
+    expect(cpuKernelInfo().fastMath).toBe(false);
+  });
+});
