@@ -22,6 +22,7 @@ const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 const COLOURS: Record<EngineId, string> = {
   'scorch-cpu': '#d1495b',
   'scorch-cpu-threads': '#e8899a',
+  'scorch-cpu-fastmath': '#b5374a',
   'scorch-cpu-chromium': '#a23b72',
   'scorch-cpu-chromium-threads': '#d49ab8',
   'scorch-webgpu': '#edae49',

@@ -6,7 +6,7 @@ import type { PageEngine, PageThreads } from './engines/chromiumPage.js';
 import type { CaseSpec } from './workloads.js';
 
 export const ENGINE_IDS = [
-  'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'scorch-webgpu',
+  'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-fastmath', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'scorch-webgpu',
   'tfjs-cpu', 'tfjs-wasm', 'tfjs-webgpu',
   'jaxjs-wasm', 'jaxjs-webgpu', 'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads',
   'torch-cpu-1t', 'torch-cpu-default',
@@ -67,6 +67,16 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     kind: 'cpu',
     worker: { runtime: 'node', engine: 'scorch-cpu-threads' },
     note: 'An extra row: scorch CPU as a Node program gets it, its matmul and large elementwise kernels split across one worker thread per core (setCpuThreads), beside the single-threaded comparison.',
+  },
+  'scorch-cpu-fastmath': {
+    id: 'scorch-cpu-fastmath',
+    compiles: false,
+    label: 'scorch CPU, fast float32 math (extra)',
+    kind: 'cpu',
+    worker: { runtime: 'node', engine: 'scorch-cpu-fastmath' },
+    // Not a limitation: these steps call none of the four functions, so the row would time scorch CPU's kernels again.
+    cannot: (spec) => (spec.workload === 'matmul' || spec.workload === 'conv' ? 'its step calls no exp, log, log1p or sigmoid: the same kernels as scorch CPU' : undefined),
+    note: "An extra row: scorch CPU with setCpuFastMath(true), one thread: float32 exp, log1p, log and sigmoid in float32 arithmetic, within 1 ulp of the correctly rounded value (sigmoid 2; FAST_MATH_ULPS, checked over every float32 input) instead of correctly rounded, the accuracy class of PyTorch's vectorised CPU kernels (SLEEF's 1-ulp functions). jax-js wasm's own exp is up to 17 ulps off and its softplus up to 16,383 (benchmarks/NOTES.md, stop 44).",
   },
   'scorch-cpu-chromium': {
     id: 'scorch-cpu-chromium',

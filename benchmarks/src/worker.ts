@@ -20,6 +20,8 @@ async function loadEngine(id: NodeEngineId): Promise<Engine> {
       return (await import('./engines/scorch.js')).scorchEngine('cpu');
     case 'scorch-cpu-threads':
       return (await import('./engines/scorch.js')).scorchEngine('cpu', { threads: 'default' });
+    case 'scorch-cpu-fastmath':
+      return (await import('./engines/scorch.js')).scorchEngine('cpu', { fastMath: true });
     case 'scorch-webgpu':
       return (await import('./engines/scorch.js')).scorchEngine('webgpu');
     case 'scorch-cpu-chromium':

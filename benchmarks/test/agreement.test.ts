@@ -72,7 +72,7 @@ describe('the suite on tiny workloads', () => {
     const available = new Set(results.engines.filter((e) => e.available).map((e) => e.id));
     // Chromium too: scripts/setup.sh installs it, as for the e2e tests.
     const required: EngineId[] = [
-      'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm',
+      'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-fastmath', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm',
       'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads',
     ];
     if (torchInstalled) required.push('torch-cpu-1t');
@@ -84,7 +84,7 @@ describe('the suite on tiny workloads', () => {
   });
 
   it('runs the single-threaded CPU rows on one thread, PyTorch inter-op and OpenBLAS included', () => {
-    const oneThread: EngineId[] = ['scorch-cpu', 'scorch-cpu-chromium', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm', 'jaxjs-wasm-chromium'];
+    const oneThread: EngineId[] = ['scorch-cpu', 'scorch-cpu-fastmath', 'scorch-cpu-chromium', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm', 'jaxjs-wasm-chromium'];
     for (const id of oneThread) {
       const engine = results.engines.find((e) => e.id === id)!;
       if (engine.available) expect(engine.threads, id).toBe(1);
@@ -94,6 +94,12 @@ describe('the suite on tiny workloads', () => {
     expect(torch.threads).toMatch(/^torch 1(, OpenBLAS 1)?$/);
     expect(torch.details).toMatchObject({ interopThreads: 1 });
     if (torch.details!.openblasThreads !== 'n/a') expect(torch.details!.openblasThreads).toBe(1);
+  });
+
+  it('runs the fast-math row with setCpuFastMath on and the others with it off', () => {
+    const engine = (id: EngineId) => results.engines.find((e) => e.id === id)!;
+    expect(engine('scorch-cpu-fastmath')).toMatchObject({ details: { fastMath: true }, backend: expect.stringMatching(/fast float32 math/) });
+    for (const id of ['scorch-cpu', 'scorch-cpu-threads'] as const) expect(engine(id).details, id).toMatchObject({ fastMath: false });
   });
 
   it('runs scorch CPU and jax-js wasm in Chromium on cross-origin-isolated pages, on one thread and on their default threads', () => {

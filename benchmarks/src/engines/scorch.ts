@@ -12,7 +12,7 @@
 import { grad, hvp, jit, jvp, valueAndGrad, vjp } from '@scorch/autograd';
 import { initWebGPU, type WebGPUHandle } from '@scorch/kernels';
 import {
-  type RandomKey, type Tensor, add, conv2d, cpuKernelInfo, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
+  type RandomKey, type Tensor, add, conv2d, cpuKernelInfo, setCpuFastMath, setCpuThreads, foldIn, matmul, mean, mul, randomKey, setDefaultDevice, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ScoreModel, adam, annealedLangevinDynamics, denoisingScoreMatchingLoss, implicitScoreMatchingLoss,
@@ -236,9 +236,10 @@ function prepareConv(spec: ConvCase, inputs: Inputs, device: string): PreparedCa
 
 /**
  * scorch in float32 on 'cpu' or on WebGPU (Dawn; llvmpipe on a machine without a GPU). On the
- * CPU, one thread unless `threads: 'default'` (one per core, as a Node program gets it).
+ * CPU, one thread unless `threads: 'default'` (one per core, as a Node program gets it), and
+ * correctly rounded float32 math unless `fastMath` (setCpuFastMath).
  */
-export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'default' } = {}): Engine {
+export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'default'; fastMath?: boolean } = {}): Engine {
   let gpu: WebGPUHandle | undefined;
   const device = (): string => (target === 'cpu' ? 'cpu' : gpu!.device);
   return {
@@ -248,8 +249,9 @@ export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'defaul
         // One thread, as the rows it is compared with (jax-js and TF.js wasm, PyTorch 1 thread);
         // the extra row keeps the default.
         setCpuThreads(opts.threads === 'default' ? undefined : 1);
+        setCpuFastMath(opts.fastMath === true);
         const k = cpuKernelInfo();
-        return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''})`, threads: k.threads, details: { ...k } };
+        return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''}${k.fastMath ? ', fast float32 math' : ''})`, threads: k.threads, details: { ...k } };
       }
       try {
         gpu = await initWebGPU();
