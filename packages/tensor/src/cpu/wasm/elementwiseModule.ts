@@ -6,6 +6,10 @@
 // for tanh, expm1, sin and cos, on the engine's Math function itself, imported from the host and
 // called per lane; erf by the CPU's own float64 erf, run on each lane in f64x2.
 //
+// Under setCpuFastMath(true) (a spec's `fastMath`), exp, log1p, log and sigmoid instead take the
+// float32 forms of mathF32x4Fast.ts: within FAST_MATH_ULPS of the bits described below, which
+// every other operation keeps.
+//
 // Same bits as the JavaScript kernels. Those compute each op in doubles and round its value to
 // float32. Here +, −, ×, ÷ and √ run in f32x4 directly, which gives the same value: for operands
 // that are float32 values, rounding the exact result once to float32, or first to double and then
@@ -78,8 +82,8 @@ export interface WasmKernelSpec {
    */
   readonly sumRows?: number;
   /**
-   * exp, log1p, log and sigmoid by their float32 forms (mathF32x4Fast.ts: within a few ulps)
-   * instead of the correctly rounded ones: setCpuFastMath(true). Default false.
+   * exp, log1p, log and sigmoid by their float32 forms (mathF32x4Fast.ts: within FAST_MATH_ULPS,
+   * 1 ulp, sigmoid 2) instead of the correctly rounded ones: setCpuFastMath(true). Default false.
    */
   readonly fastMath?: boolean;
 }
