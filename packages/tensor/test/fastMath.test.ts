@@ -8,7 +8,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAST_MATH_ULPS, type Tensor, cpuKernelInfo, exp, log, log1p, setCpuFastMath, setCpuThreads, setCpuWasm, sigmoid, softplus, tensor } from '../src/index.js';
-import { jit } from '../../autograd/src/index.js';
+import { jit } from '@scorch/autograd';
 import { sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';

@@ -369,6 +369,17 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
 }
 
 /**
+ * Per eager op and operand dtype (as the expression is built below), whether its expression calls
+ * a function setCpuFastMath changes: only those get a fast kernel of their own.
+ */
+const FAST_OPS = { float32: new Map<ElementwiseOp, boolean>(), bool: new Map<ElementwiseOp, boolean>() };
+function fastOp(op: ElementwiseOp, dtype: 'float32' | 'bool'): boolean {
+  let fast = FAST_OPS[dtype].get(op);
+  if (fast === undefined) FAST_OPS[dtype].set(op, (fast = callsFastMath(elementwiseExpression(op, dtype))));
+  return fast;
+}
+
+/**
  * An eager elementwise op (out = op(inputs), over `shape`) through a WebAssembly kernel, when it
  * qualifies: float32 or bool operands and result (`out` a Float32Array or, for bools, a
  * Uint8Array), at least WASM_ELEMENTWISE_MIN elements, each operand dense, a broadcast of trailing
@@ -396,7 +407,7 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'col' ? `|c${p.repeat}x${p.period}` : p.kind === 'full' ? '|f' : '|s';
     if (x.dtype === 'bool') key += 'b';
   }
-  const fast = cpuFastMathEnabled();
+  const fast = cpuFastMathEnabled() && fastOp(op, inputs[op === 'where' ? 1 : 0]!.dtype as 'float32' | 'bool');
   if (fast) key += '|fast';
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {

@@ -138,12 +138,17 @@ const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
  * vectors an iteration). sqrt, the roundings and max are single instructions in both.
  */
 export function callsMath(e: Expr): boolean {
-  return (e.kind === 'call' && e.fn in MATH_F32X4) || subexpressions(e).some(callsMath);
+  return callsOneOf(e, MATH_F32X4);
 }
 
 /** Whether expression `e` calls exp, log1p, log or sigmoid: what setCpuFastMath changes. */
 export function callsFastMath(e: Expr): boolean {
-  return (e.kind === 'call' && e.fn in FAST_MATH_F32X4) || subexpressions(e).some(callsFastMath);
+  return callsOneOf(e, FAST_MATH_F32X4);
+}
+
+/** Whether `e` calls one of the functions `table` has a key for. */
+function callsOneOf(e: Expr, table: object): boolean {
+  return (e.kind === 'call' && e.fn in table) || subexpressions(e).some((x) => callsOneOf(x, table));
 }
 
 /** Whether `e` is a literal whose lanes are all zero bits: +0, or false. */
