@@ -276,10 +276,56 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathT
 }
 
 /**
+ * How a kernel's math calls are split over loops (`stages`). A vector's exp then log1p (softplus)
+ * is one dependency chain of ~140 cycles; the processor overlaps the next vector's only as far as
+ * its reorder window reaches (~320 instructions), so the chain, not the instruction count, bounds
+ * the loop. Each call whose argument depends on another call's result therefore runs in a loop of
+ * its own over the pass: loop j computes the calls j calls deep, writes their values to a region
+ * (the output's, where the kernel stores that node anyway, else a stage region of the pass's
+ * layout), and later loops read them back; the cheap operations they share are recomputed
+ * (softplus 3.3 → 2.3 ns an element with fast math, 7.8 → 6.0 exact: benchmarks/NOTES.md, "Staged
+ * math"). Same bits: a float32 value stored and loaded is itself.
+ */
+interface Stages {
+  /** Per node, the loop that computes it when it calls a math function (its math depth), else 0. */
+  readonly level: readonly number[];
+  /** The last loop: the one that computes the outputs (0: one loop, no staging). */
+  readonly last: number;
+  /** The math nodes computed before the last loop, each with where its values go. */
+  readonly staged: readonly { readonly node: number; readonly output: number | null; readonly region: number | null }[];
+}
+
+/** `spec`'s loops (Stages): its math nodes by depth, and which regions carry the earlier ones. */
+export function stages(spec: WasmKernelSpec): Stages {
+  const heavy = spec.nodes.map((n) => n.kind === 'expr' && callsMath(n.expr));
+  // level: the math calls on the longest chain before a node; a math node runs in loop `level`.
+  const level: number[] = [];
+  spec.nodes.forEach((n, i) => {
+    let l = 0;
+    if (n.kind === 'expr') for (const a of n.args) l = Math.max(l, heavy[a] ? level[a]! + 1 : level[a]!);
+    level[i] = l;
+  });
+  let last = 0;
+  spec.nodes.forEach((_, i) => {
+    if (heavy[i]) last = Math.max(last, level[i]!);
+  });
+  const storedOutputs = spec.accumulate === undefined;
+  const staged: { node: number; output: number | null; region: number | null }[] = [];
+  let regions = 0;
+  spec.nodes.forEach((_, i) => {
+    if (!heavy[i] || level[i]! >= last) return;
+    const j = storedOutputs ? spec.outputs.indexOf(i) : -1;
+    staged.push(j >= 0 ? { node: i, output: j, region: null } : { node: i, output: null, region: regions++ });
+  });
+  return { level, last, staged };
+}
+
+/**
  * The module of one kernel: it imports `env.memory` and the host's Math functions (importHostMath)
- * and exports `run(bytes, leaf₀, …, out₀, …)`,
+ * and exports `run(bytes, leaf₀, …, out₀, …, stage₀, …)`,
  * which computes the first `bytes`/4 output elements (in steps of four; regions are padded) from
- * the operands at the given byte addresses. Throws WasmUnsupported for what it cannot compute.
+ * the operands at the given byte addresses, in one loop over them or, where math calls depend on
+ * one another, several (stages), the stage regions carrying values between them. Throws WasmUnsupported for what it cannot compute.
  */
 export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sharedMemory = false): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
@@ -291,11 +337,16 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
   const m = new ModuleBuilder().importMemory({ module: 'env', name: 'memory', initial: 1, maximum: maximumPages, shared: sharedMemory });
   importHostMath(m);
   const math = spec.fastMath === true ? MATH_F32X4_FAST : MATH_F32X4;
-  const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32)];
+  const loops = stages(spec);
+  const regionCount = loops.staged.filter((st) => st.region !== null).length;
+  const params: ValType[] = [I32, ...spec.leaves.map((): ValType => I32), ...spec.outputs.map((): ValType => I32), ...Array.from({ length: regionCount }, (): ValType => I32)];
   m.func('run', params, [], (f) => {
     const bytes = 0;
     const leafAt = spec.leaves.map((_, k) => 1 + k);
     const outAt = spec.outputs.map((_, j) => 1 + spec.leaves.length + j);
+    const regionAt = (r: number) => 1 + spec.leaves.length + spec.outputs.length + r;
+    // Where each staged node's values lie: its output's region or a stage region.
+    const stagedAt = new Map(loops.staged.map((st) => [st.node, st.output !== null ? outAt[st.output]! : regionAt(st.region!)]));
     const at = f.local(I32);
     const periods = [...new Set([...spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])), ...(spec.accumulate ? [spec.accumulate] : [])])];
     const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
@@ -316,9 +367,34 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
     });
     const narrow = f.local(V128);
     const address = f.local(I32);
-    // One vector: its operands, its expressions, its results; the rows' offsets and `at` advanced.
-    const vector = () => {
+    /**
+     * The nodes loop `loop` computes (true), reads back from where an earlier loop stored them
+     * ('load'), or does not touch: what `targets` need, down to the math nodes of earlier loops.
+     */
+    const needs = (loop: number, targets: readonly number[]): (boolean | 'load')[] => {
+      const need: (boolean | 'load')[] = spec.nodes.map(() => false);
+      const visit = (i: number) => {
+        if (need[i] !== false) return;
+        const n = spec.nodes[i]!;
+        if (stagedAt.has(i) && loops.level[i]! < loop) {
+          need[i] = 'load';
+          return;
+        }
+        need[i] = true;
+        if (n.kind === 'expr') for (const a of n.args) visit(a);
+      };
+      for (const t of targets) visit(t);
+      return need;
+    };
+    // One vector of loop `loop`: its operands, its expressions, its results (the staged values it
+    // computes, or the kernel's outputs in the last loop); the rows' offsets and `at` advanced.
+    const vector = (loop: number, need: readonly (boolean | 'load')[]) => {
       spec.nodes.forEach((n, i) => {
+        if (need[i] === false) return;
+        if (need[i] === 'load') {
+          f.get(at).get(stagedAt.get(i)!).i32Add().v128Load().set(values[i]!);
+          return;
+        }
         if (n.kind === 'leaf') {
           const l = spec.leaves[n.leaf]!;
           if (splatOnce(l)) return;
@@ -331,7 +407,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
         emitExpr(f, n.expr, n.args.map((a) => values[a]!), math);
         f.set(values[i]!);
       });
-      if (spec.accumulate) {
+      if (loop < loops.last) {
+        for (const st of loops.staged) if (loops.level[st.node] === loop) f.get(at).get(stagedAt.get(st.node)!).i32Add().get(values[st.node]!).v128Store();
+      } else if (spec.accumulate) {
         // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
         const row = rowAt.get(spec.accumulate)!;
         const v = values[spec.outputs[0]!]!;
@@ -340,6 +418,8 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
         f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
       } else {
         spec.outputs.forEach((node, j) => {
+          // A staged output was stored by its own loop, in this region.
+          if (loops.staged.some((st) => st.output === j)) return;
           if (!isBoolNode(spec, node)) {
             f.get(at).get(outAt[j]!).i32Add().get(values[node]!).v128Store();
             return;
@@ -356,21 +436,29 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
       }
       f.get(at).i32Const(16).i32Add().tee(at);
     };
-    // A kernel that calls a math function takes two vectors an iteration, with an exit between
+    // A loop that calls a math function takes two vectors an iteration, with an exit between
     // them (a pass may hold an odd number): the long dependency chains of one vector's math then
     // overlap the next's (softplus −8%, exp −5% an element; benchmarks/NOTES.md, "Two vectors an
-    // iteration"). Other kernels, short and bound by memory, keep one (and half the code).
-    const twice = spec.nodes.some((n) => n.kind === 'expr' && callsMath(n.expr));
+    // iteration"). Other loops, short and bound by memory, keep one (and half the code).
     f.block();
     f.get(bytes).i32Eqz().brIf(0);
-    f.loop();
-    vector();
-    if (twice) {
-      f.get(bytes).i32GeU().brIf(1);
-      vector();
+    for (let loop = 0; loop <= loops.last; loop++) {
+      const targets = loop < loops.last ? loops.staged.filter((st) => loops.level[st.node] === loop).map((st) => st.node) : spec.outputs;
+      const need = needs(loop, targets);
+      const twice = spec.nodes.some((n, i) => need[i] === true && n.kind === 'expr' && callsMath(n.expr));
+      // Each loop starts the pass over from its first element. (The rows' offsets are back at 0
+      // already: a pass is whole periods, whole accumulation rows.)
+      if (loop > 0) f.i32Const(0).set(at);
+      f.block().loop();
+      vector(loop, need);
+      if (twice) {
+        f.get(bytes).i32GeU().brIf(1);
+        vector(loop, need);
+      }
+      f.get(bytes).i32LtU().brIf(0);
+      f.end().end();
     }
-    f.get(bytes).i32LtU().brIf(0);
-    f.end().end();
+    f.end();
   });
   return m.encode();
 }
@@ -390,6 +478,8 @@ interface Layout {
   readonly leafLength: readonly number[];
   readonly leafAt: readonly number[];
   readonly outAt: readonly number[];
+  /** The stage regions of math values that later loops of a pass read back (stages): a pass of elements each. */
+  readonly stageAt: readonly number[];
   readonly bytes: number;
 }
 
@@ -398,8 +488,8 @@ interface Layout {
  * count: one whole pass's regions (a call of fewer elements uses their start), each padded to a
  * whole vector: a full operand's pass of elements (a col operand's too, or one value where its
  * runs bound the passes: colRuns), a row operand's period, a scalar's one value;
- * an output's pass of elements, or the row of doubles it accumulates into. Only a row operand's
- * period grows it beyond a pass's.
+ * an output's pass of elements, or the row of doubles it accumulates into; a stage region's pass
+ * of elements (stages). Only a row operand's period grows it beyond a pass's.
  */
 function layout(spec: WasmKernelSpec): Layout {
   const n = passElements(spec);
@@ -416,7 +506,13 @@ function layout(spec: WasmKernelSpec): Layout {
     at += spec.accumulate ? spec.accumulate * 8 : Math.ceil(n / 4) * 16;
     return start;
   });
-  return { leafLength, leafAt, outAt, bytes: at };
+  const stageAt = stages(spec).staged.flatMap((st) => {
+    if (st.region === null) return [];
+    const start = at;
+    at += Math.ceil(n / 4) * 16;
+    return [start];
+  });
+  return { leafLength, leafAt, outAt, stageAt, bytes: at };
 }
 
 /**
@@ -429,6 +525,8 @@ export interface PassPlan {
   readonly leafAt: readonly number[];
   readonly leafLength: readonly number[];
   readonly outAt: readonly number[];
+  /** The stage regions (stages: values an earlier loop of the kernel leaves for a later one), the kernel's last arguments. */
+  readonly stageAt: readonly number[];
   readonly full: readonly boolean[];
   /** Per operand, its run and period when it is a `col` operand (filled each pass, or one value a pass with runPass), else null. */
   readonly cols: readonly ({ readonly repeat: number; readonly period: number } | null)[];
@@ -447,11 +545,12 @@ export interface PassPlan {
 
 /** How `spec`'s kernel lays out a pass of its operands and results (exported for the tests). */
 export function passPlan(spec: WasmKernelSpec): PassPlan {
-  const { leafLength, leafAt, outAt, bytes } = layout(spec);
+  const { leafLength, leafAt, outAt, stageAt, bytes } = layout(spec);
   return {
     leafAt: leafAt.map((b) => b / 4),
     leafLength,
     outAt: outAt.map((b) => b / 4),
+    stageAt: stageAt.map((b) => b / 4),
     full: spec.leaves.map((l) => l.kind === 'full'),
     cols: spec.leaves.map((l) => (l.kind === 'col' ? { repeat: l.repeat, period: l.period } : null)),
     runPass: colRuns(spec),
@@ -581,7 +680,9 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared =
       const L = full.length;
       const O = outAt.length;
       const stored = !plan.accumulate && plan.sumRows === 0;
-      args.length = 1 + L + O;
+      const S = plan.stageAt.length;
+      args.length = 1 + L + O + S;
+      for (let r = 0; r < S; r++) args[1 + L + O + r] = base + plan.stageAt[r]! * 4;
       inPlace.length = L + O;
       for (let k = 0; k < L; k++) {
         args[1 + k] = base + leafAt[k]! * 4;
