@@ -467,8 +467,16 @@ function expThresholds(): number[] {
 /** log1p (shift −1) and log (shift 0): where u = 1 + x or x crosses a power of two or the √2 split of the mantissa. */
 function logThresholds(shift: number): number[] {
   const v = [...COMMON_THRESHOLDS, -1, 2 ** -29, 2 ** -54, 2 ** 53];
-  for (let e = -150; e <= 128; e++) v.push(2 ** e + shift, Math.SQRT2 * 2 ** e + shift);
+  // Where k steps (u = 2·OFF·2^e, OFF = 0.689453125: mathF32x4.ts), and the edges of the table's
+  // 128 intervals of m (OFF + j·2^−8 below 1, then 2^−7 apart), in the binades around 1.
+  for (let e = -150; e <= 128; e++) v.push(2 ** e + shift, 1.37890625 * 2 ** e + shift);
+  for (const e of [-1, 0, 1]) for (let j = 0; j < 128; j++) v.push(mantissaEdge(j) * 2 ** e + shift);
   return v;
+}
+
+/** The value of m where the log table's interval j starts: bits(OFF) + j·2^45. */
+function mantissaEdge(j: number): number {
+  return new Float64Array(new BigUint64Array([0x3fe6100000000000n + (BigInt(j) << 45n)]).buffer)[0]!;
 }
 
 /**
@@ -539,7 +547,7 @@ const FAST: Record<Name32, FastPath> = {
     sample: (next) => (next() * 2 - 1) * 87,
   },
   log1p: {
-    emit: emitLog1pF32x4, ref: Math.log1p, window: 10, thresholds: () => logThresholds(-1), minThresholdPatterns: 4_000_000,
+    emit: emitLog1pF32x4, ref: Math.log1p, window: 14, thresholds: () => logThresholds(-1), minThresholdPatterns: 4_000_000,
     // From 2^−20 in magnitude: below that log1p(x) is x less a part in 2^20 or less, whose low 29
     // bits stay near 0 (x's own), so the search would find little there.
     domain: [[bitsOfF32(2 ** -20), 0x7f800000], [bitsOfF32(-(2 ** -20)), bitsOfF32(-0.99)]],
@@ -548,7 +556,7 @@ const FAST: Record<Name32, FastPath> = {
     sample: (next) => next() * 4 - 0.99,
   },
   log: {
-    emit: emitLogF32x4, ref: Math.log, window: 10, thresholds: () => logThresholds(0), minThresholdPatterns: 4_000_000,
+    emit: emitLogF32x4, ref: Math.log, window: 14, thresholds: () => logThresholds(0), minThresholdPatterns: 4_000_000,
     domain: [[0, 0x7f800000]],
     boundaryDraws: 8_000_000, ordinary: 3,
     specials: [NaN, Infinity, -Infinity, -1, -0, 0, 1e-45, 1, 1e-40, 3e38],

@@ -302,57 +302,143 @@ const EXP: FastPath = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// log and log1p: log(u) for a positive normal double u = 2^k·m, m in [√2/2, √2), as k·LN2_HI +
-// (k·LN2_LO + L), L = log(m) = 2·atanh(s) with f = m − 1 (exact: Sterbenz), s = f/(2 + f),
-// L = 2s·P(s²), P(z) = Σ_{j=0..7} z^j/(2j + 1). k and m come from the bits without a branch:
-// adding 1 − bits(√2/2) in the exponent field's units carries into the exponent exactly when
-// the mantissa is at or past √2 (k = exponent − 1022 there), and the mantissa bits plus
-// bits(√2/2)'s give m.
+// log and log1p: log(u) for a positive normal double u = 2^k·m, m in [OFF, 2·OFF) (OFF =
+// 0.689453125), as k·LN2_HI + ((k·LN2_LO + (log(c) + r)) + r²·Q(r)): c from a table of 128
+// (LOG_TABLE_ADDRESS), r = m/c − 1 = f·(1/c) − (1 − 1/c) with f = m − 1 (exact: Sterbenz), and
+// log1p(r) ≈ r + r²·Q(r), Q = −1/2 + r/3 + r²·(−1/4 + r/5). k, m and the entry come from the bits
+// without a branch: adding bits(1) − bits(OFF) in the exponent field's units carries into the
+// exponent exactly when the mantissa is at or past 2·OFF's (k = exponent − 1023 there); the mantissa
+// bits plus bits(OFF) give m, and their top 7 bits the entry j. The 128 intervals of m they split
+// evenly have c at their middle, except interval 79, [1 − 2^−9, 1 + 2^−8), which has c = 1: there
+// r = f exactly (log1p passes x itself as f where k = 0) and log(c) = −0, so that log(c) + r keeps
+// r's signed zero. The table holds 1/c (rounded once) and log(c) (correctly rounded: computed at
+// 300 bits). Whatever u's bits are, j is 7 bits: lanes outside the domain (NaN, zeros, negatives)
+// read an entry like any other and are replaced by the exact path. (Table and order of sums
+// replaced s = f/(2 + f) and a polynomial of degree 7 in s²: a division less and a shorter chain,
+// exact log1p ~15% faster an element; benchmarks/NOTES.md, "log by a table".)
 //
-// Error bound:
-// - |s| ≤ (√2 − 1)/(√2 + 1), z ≤ 0.029437. Truncating atanh's series after z^7 leaves
-//   Σ_{j≥8} s^(2j+1)/(2j+1) ≤ |s|·z^8/(17·(1 − z)) ≤ 3.4e−14·atanh(|s|) (atanh(s) ≥ s).
-// - s: 2 + f, the quotient each round once (f exact): ≤ 2.0001·2^−53 relative. z from s: its error
-//   moves P by at most z·|P'|·5·2^−53 < 0.01·2^−53. P: Estrin's scheme over 8 coefficients (3
-//   levels): each term through at most 1 + (1 + 2) + (3 + 2) = 9 roundings, over terms summing to
-//   < 1.0102: ≤ 9.01·1.0102·2^−53 ≤ 15·2^−53 relative (P ≥ 1). The product 2s·P rounds once.
-//   L: ≤ 3.4e−14 + 18.2·2^−53 ≤ 3.61e−14 relative.
-// - k = 0: the result is L: k is made −0 there (below), and L + (−0) = L, signed zeros included.
-//   k ≠ 0: |L| ≤ ln2/2 ≤ |result|, the two additions round by ≤ 2^−53·1.01·|result| each,
-//   k·LN2_HI is exact (|k| ≤ 1075) and LN2_HI + LN2_LO misses ln2 by ≤ 2^−86 (|k|·2^−86 ≤ 2^−75
-//   against |result| ≥ ln2/2).
-// Total ε ≤ 3.61e−14 + 2.02·2^−53 ≤ 3.64e−14 < 2^−44 (5.68e−14). Needed: 2^53·2^−44·(1 + 2^−43)
-// + 2 < 515 ulps; the window is W = 2^10 (twice that), so 2^−18 of lanes are ambiguous.
+// Error bound (ε relative):
+// - r: |r| ≤ 2^−8 (intervals above 1 are 2^−7 wide, c > 1; below, 2^−8 wide, c ≥ OFF; interval 79
+//   reaches 1 ± 2^−9…2^−8 around c = 1). For c = 1, r is exact. Else 1/c rounds once, 1 − 1/c is
+//   exact (Sterbenz), the product and the difference round once each: |Δr| ≤ (1.004 + 0.55 +
+//   2^−8)·2^−53 < 2^−52 absolute, moving log1p(r) by ≤ 1.004·2^−52.
+// - Truncation after r⁵ (the series alternates with falling terms for r > 0, and is geometric for
+//   r < 0): |log1p(r) − P(r)| ≤ |r|⁶/(6(1 − |r|)), relative to |log1p(r)| ≥ |r|(1 − |r|/2): ≤ 2^−40/
+//   (6·0.994) < 1.68e−13. Q's roundings, scaled by |r²·Q| ≤ 2^−9·|r|, add < 2^−60.
+// - log(m) = log(c) + log1p(r). c ≠ 1: m lies outside interval 79, so |log(m)| ≥ 0.001955 > 2^−9,
+//   while |log1p(r)| ≤ 1.004·2^−8 ≤ 2.01·|log(m)| and |log(c)| ≤ 3·|log(m)|; log(c) + r = log(m) +
+//   O(r²) is within 1.004·|log(m)|. So r's error is ≤ 1.004·2^−52/2^−9 < 2^−42.99 of log(m), the
+//   truncation ≤ 2.01·1.68e−13 = 3.38e−13, and the roundings of log(c), log(c) + r and of adding
+//   r²·Q (3 + 1.004 + 1.01)·2^−53. c = 1: only the truncation and those last roundings.
+//   log(m): ≤ 1.14e−13 + 3.38e−13 + 5.02·2^−53 < 4.53e−13.
+// - k = 0: the result is log(m): k is made −0 there (below), and (−0) + v = v, signed zeros
+//   included. k ≠ 0: |log(m)| ≤ 0.3718 and |result| ≥ ln2 − 0.3718 > 0.321, so log(m)'s error
+//   counts 1.16 times; adding k·LN2_LO and k·LN2_HI rounds twice more (≤ 1.16·2^−53 each), k·LN2_HI
+//   is exact (|k| ≤ 1075) and LN2_HI + LN2_LO misses ln2 by ≤ 2^−86 (≤ 2^−75 with k).
+// Total ε ≤ 1.16·4.53e−13 + 4·2^−53 < 5.3e−13 < 2^−40.7. Needed: 2^53·ε·(1 + 2ε) + 2 < 4,776 ulps;
+// the window is W = 2^14 (over three times that), so 2^−14 of lanes are ambiguous.
 
-const ATANH_SERIES = Array.from({ length: 8 }, (_, j) => 1 / (2 * j + 1));
-const SQRT1_2_BITS = 0x3fe6a09e667f3bcdn; // √2/2 rounded
+/** The bits of m's least value, 0.689453125: m = 2^−k·u lies in [OFF, 2·OFF). */
+const OFF_BITS = 0x3fe6100000000000n;
 const TWO52_BITS = 0x4330000000000000n; // 2^52: a small integer n in its mantissa reads 2^52 + n
+/** c_j, j = 0…127: the middle of interval j of m (1 for interval 79, [1 − 2^−9, 1 + 2^−8)), as bits. */
+const LOG_C_BITS64 = [
+  0x3fe6200000000000n, 0x3fe6400000000000n, 0x3fe6600000000000n, 0x3fe6800000000000n, 0x3fe6a00000000000n, 0x3fe6c00000000000n,
+  0x3fe6e00000000000n, 0x3fe7000000000000n, 0x3fe7200000000000n, 0x3fe7400000000000n, 0x3fe7600000000000n, 0x3fe7800000000000n,
+  0x3fe7a00000000000n, 0x3fe7c00000000000n, 0x3fe7e00000000000n, 0x3fe8000000000000n, 0x3fe8200000000000n, 0x3fe8400000000000n,
+  0x3fe8600000000000n, 0x3fe8800000000000n, 0x3fe8a00000000000n, 0x3fe8c00000000000n, 0x3fe8e00000000000n, 0x3fe9000000000000n,
+  0x3fe9200000000000n, 0x3fe9400000000000n, 0x3fe9600000000000n, 0x3fe9800000000000n, 0x3fe9a00000000000n, 0x3fe9c00000000000n,
+  0x3fe9e00000000000n, 0x3fea000000000000n, 0x3fea200000000000n, 0x3fea400000000000n, 0x3fea600000000000n, 0x3fea800000000000n,
+  0x3feaa00000000000n, 0x3feac00000000000n, 0x3feae00000000000n, 0x3feb000000000000n, 0x3feb200000000000n, 0x3feb400000000000n,
+  0x3feb600000000000n, 0x3feb800000000000n, 0x3feba00000000000n, 0x3febc00000000000n, 0x3febe00000000000n, 0x3fec000000000000n,
+  0x3fec200000000000n, 0x3fec400000000000n, 0x3fec600000000000n, 0x3fec800000000000n, 0x3feca00000000000n, 0x3fecc00000000000n,
+  0x3fece00000000000n, 0x3fed000000000000n, 0x3fed200000000000n, 0x3fed400000000000n, 0x3fed600000000000n, 0x3fed800000000000n,
+  0x3feda00000000000n, 0x3fedc00000000000n, 0x3fede00000000000n, 0x3fee000000000000n, 0x3fee200000000000n, 0x3fee400000000000n,
+  0x3fee600000000000n, 0x3fee800000000000n, 0x3feea00000000000n, 0x3feec00000000000n, 0x3feee00000000000n, 0x3fef000000000000n,
+  0x3fef200000000000n, 0x3fef400000000000n, 0x3fef600000000000n, 0x3fef800000000000n, 0x3fefa00000000000n, 0x3fefc00000000000n,
+  0x3fefe00000000000n, 0x3ff0000000000000n, 0x3ff0200000000000n, 0x3ff0400000000000n, 0x3ff0600000000000n, 0x3ff0800000000000n,
+  0x3ff0a00000000000n, 0x3ff0c00000000000n, 0x3ff0e00000000000n, 0x3ff1000000000000n, 0x3ff1200000000000n, 0x3ff1400000000000n,
+  0x3ff1600000000000n, 0x3ff1800000000000n, 0x3ff1a00000000000n, 0x3ff1c00000000000n, 0x3ff1e00000000000n, 0x3ff2000000000000n,
+  0x3ff2200000000000n, 0x3ff2400000000000n, 0x3ff2600000000000n, 0x3ff2800000000000n, 0x3ff2a00000000000n, 0x3ff2c00000000000n,
+  0x3ff2e00000000000n, 0x3ff3000000000000n, 0x3ff3200000000000n, 0x3ff3400000000000n, 0x3ff3600000000000n, 0x3ff3800000000000n,
+  0x3ff3a00000000000n, 0x3ff3c00000000000n, 0x3ff3e00000000000n, 0x3ff4000000000000n, 0x3ff4200000000000n, 0x3ff4400000000000n,
+  0x3ff4600000000000n, 0x3ff4800000000000n, 0x3ff4a00000000000n, 0x3ff4c00000000000n, 0x3ff4e00000000000n, 0x3ff5000000000000n,
+  0x3ff5200000000000n, 0x3ff5400000000000n, 0x3ff5600000000000n, 0x3ff5800000000000n, 0x3ff5a00000000000n, 0x3ff5c00000000000n,
+  0x3ff5e00000000000n, 0x3ff6000000000000n,
+];
+/** log(c_j), correctly rounded (computed with 300-bit integers), −0 for c = 1. */
+const LOG_LOG_C_BITS64 = [
+  0xbfd79e26687cfb3en, 0xbfd741d876c67bb1n, 0xbfd6e60ee6af1972n, 0xbfd68ac83e9c6a14n, 0xbfd630030b3aac49n, 0xbfd5d5bddf595f30n,
+  0xbfd57bf753c8d1fbn, 0xbfd522ae0738a3d8n, 0xbfd4c9e09e172c3cn, 0xbfd4718dc271c41bn, 0xbfd419b423d5e8c7n, 0xbfd3c25277333184n,
+  0xbfd36b6776be1117n, 0xbfd314f1e1d35ce4n, 0xbfd2bef07cdc9354n, 0xbfd269621134db92n, 0xbfd214456d0eb8d4n, 0xbfd1bf99635a6b95n,
+  0xbfd16b5ccbacfb73n, 0xbfd1178e8227e47cn, 0xbfd0c42d676162e3n, 0xbfd07138604d5862n, 0xbfd01eae5626c691n, 0xbfcf991c6cb3b379n,
+  0xbfcef5ade4dcffe6n, 0xbfce530effe71012n, 0xbfcdb13db0d48940n, 0xbfcd1037f2655e7bn, 0xbfcc6ffbc6f00f71n, 0xbfcbd087383bd8adn,
+  0xbfcb31d8575bce3dn, 0xbfca93ed3c8ad9e3n, 0xbfc9f6c407089664n, 0xbfc95a5adcf7017fn, 0xbfc8beafeb38fe8cn, 0xbfc823c16551a3c2n,
+  0xbfc7898d85444c73n, 0xbfc6f0128b756abcn, 0xbfc6574ebe8c133an, 0xbfc5bf406b543db2n, 0xbfc527e5e4a1b58dn, 0xbfc4913d8333b561n,
+  0xbfc3fb45a59928ccn, 0xbfc365fcb0159016n, 0xbfc2d1610c86813an, 0xbfc23d712a49c202n, 0xbfc1aa2b7e23f72an, 0xbfc1178e8227e47cn,
+  0xbfc08598b59e3a07n, 0xbfbfe89139dbd566n, 0xbfbec739830a1120n, 0xbfbda727638446a2n, 0xbfbc885801bc4b23n, 0xbfbb6ac88dad5b1cn,
+  0xbfba4e7640b1bc38n, 0xbfb9335e5d594989n, 0xbfb8197e2f40e3f0n, 0xbfb700d30aeac0e1n, 0xbfb5e95a4d9791cbn, 0xbfb4d3115d207eacn,
+  0xbfb3bdf5a7d1ee64n, 0xbfb2aa04a44717a5n, 0xbfb1973bd1465567n, 0xbfb08598b59e3a07n, 0xbfaeea31c006b87cn, 0xbfaccb73cdddb2ccn,
+  0xbfaaaef2d0fb10fcn, 0xbfa894aa149fb343n, 0xbfa67c94f2d4bb58n, 0xbfa466aed42de3ean, 0xbfa252f32f8d183fn, 0xbfa0415d89e74444n,
+  0xbf9c63d2ec14aaf2n, 0xbf98492528c8cabfn, 0xbf9432a925980cc1n, 0xbf90205658935847n, 0xbf882448a388a2aan, 0xbf8010157588de71n,
+  0xbf70080559588b35n, 0x8000000000000000n, 0x3f7fe02a6b106789n, 0x3f8fc0a8b0fc03e4n, 0x3f97b91b07d5b11bn, 0x3f9f829b0e783300n,
+  0x3fa39e87b9febd60n, 0x3fa77458f632dcfcn, 0x3fab42dd711971bfn, 0x3faf0a30c01162a6n, 0x3fb16536eea37ae1n, 0x3fb341d7961bd1d1n,
+  0x3fb51b073f06183fn, 0x3fb6f0d28ae56b4cn, 0x3fb8c345d6319b21n, 0x3fba926d3a4ad563n, 0x3fbc5e548f5bc743n, 0x3fbe27076e2af2e6n,
+  0x3fbfec9131dbeabbn, 0x3fc0d77e7cd08e59n, 0x3fc1b72ad52f67a0n, 0x3fc29552f81ff523n, 0x3fc371fc201e8f74n, 0x3fc44d2b6ccb7d1en,
+  0x3fc526e5e3a1b438n, 0x3fc5ff3070a793d4n, 0x3fc6d60fe719d21dn, 0x3fc7ab890210d909n, 0x3fc87fa06520c911n, 0x3fc9525a9cf456b4n,
+  0x3fca23bc1fe2b563n, 0x3fcaf3c94e80bff3n, 0x3fcbc286742d8cd6n, 0x3fcc8ff7c79a9a22n, 0x3fcd5c216b4fbb91n, 0x3fce27076e2af2e6n,
+  0x3fcef0adcbdc5936n, 0x3fcfb9186d5e3e2bn, 0x3fd0402594b4d041n, 0x3fd0a324e27390e3n, 0x3fd1058bf9ae4ad5n, 0x3fd1675cababa60en,
+  0x3fd1c898c16999fbn, 0x3fd22941fbcf7966n, 0x3fd2895a13de86a3n, 0x3fd2e8e2bae11d31n, 0x3fd347dd9a987d55n, 0x3fd3a64c556945ean,
+  0x3fd404308686a7e4n, 0x3fd4618bc21c5ec2n,
+];
+const fromBits = (bits: bigint): number => new Float64Array(new BigUint64Array([bits]).buffer)[0]!;
+/** The byte address of log's table in every memory the elementwise kernels import (inside KERNEL_CONSTANTS_BYTES, heap.ts). */
+export const LOG_TABLE_ADDRESS = 1024;
+/** The table's bytes: for each j, the doubles 1/c_j (rounded once) and log(c_j), little-endian. */
+export const LOG_TABLE: readonly number[] = Array.from(
+  new Uint8Array(new Float64Array(LOG_C_BITS64.flatMap((bits, j) => [1 / fromBits(bits), fromBits(LOG_LOG_C_BITS64[j]!)])).buffer),
+);
+if (LOG_TABLE_ADDRESS < EXP_TABLE_ADDRESS + EXP_TABLE.length || LOG_TABLE_ADDRESS + LOG_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: log\'s table does not fit the kernels\' constants');
+/** The two doubles of lane 0 of the first vector, then those of lane 0 of the second (HIGH_PAIR: lane 1 of each). */
+const LOW_PAIR = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 
 /**
  * log of the two lanes of V128 local `u` (positive normal doubles); `f0`, where given, is what f
  * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
  */
 function logCore(f: FunctionBody, u: number, f0?: Expr): void {
-  const [t, nk, m, s, z2, z4] = approxLocals(f, 6) as [number, number, number, number, number, number];
-  assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - SQRT1_2_BITS)));
+  const [t, nk, fm, e0, e1, r, r2] = approxLocals(f, 7) as [number, number, number, number, number, number, number];
+  f.requireData(LOG_TABLE_ADDRESS, LOG_TABLE);
+  assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - OFF_BITS)));
   // −k = (2^52 + 1023) − (2^52 + exponent of t), exact, and +0 (not −0) where k = 0; multiplying
-  // by −LN2_HI and −LN2_LO then gives the −0 that leaves L (and its sign) alone.
+  // by −LN2_HI and −LN2_LO then gives the −0 that leaves log(m) (and its sign) alone.
   assign(f, nk, sub(num(2 ** 52 + 1023), or(exponentField(get(t)), int64(TWO52_BITS))));
   const NK = get(nk);
-  assign(f, m, sub(addI64(and(get(t), MANTISSA), int64(SQRT1_2_BITS)), num(1)));
-  if (f0) assign(f, m, select(eq(NK, num(0)), f0, get(m)));
-  const F = get(m);
-  assign(f, s, div(F, add(TWO, F)));
-  const S = get(s);
-  assign(f, m, mul(S, S)); // z
-  const P = estrin(m, ATANH_SERIES, squares(f, m, [z2, z4]));
-  add(mul(NK, num(-LN2_HI)), add(mul(NK, num(-LN2_LO)), mul(add(S, S), P)))(f);
+  // Each lane's entry: j = bits 45…51 of t, its byte offset 16·j in the low word.
+  f.get(t).i32Const(41).i64x2ShrU();
+  int64(127n << 4n)(f);
+  f.v128And().set(e0);
+  f.get(e0).i32x4ExtractLane(2).v128Load(LOG_TABLE_ADDRESS).set(e1);
+  f.get(e0).i32x4ExtractLane(0).v128Load(LOG_TABLE_ADDRESS).set(e0);
+  assign(f, fm, sub(addI64(and(get(t), MANTISSA), int64(OFF_BITS)), num(1))); // f = m − 1
+  if (f0) assign(f, fm, select(eq(NK, num(0)), f0, get(fm)));
+  // r = f·(1/c) − (1 − 1/c): m/c − 1 (1 − 1/c is exact; for c = 1, r = f − 0 = f, signed zeros
+  // included).
+  f.get(e0).get(e1).i8x16Shuffle(LOW_PAIR).set(t);
+  assign(f, r, sub(mul(get(fm), get(t)), sub(num(1), get(t))));
+  assign(f, r2, mul(get(r), get(r)));
+  const R = get(r);
+  const q = add(add(num(-1 / 2), mul(R, num(1 / 3))), mul(get(r2), add(num(-1 / 4), mul(R, num(1 / 5)))));
+  // The sums off the polynomial's path first: a = k·LN2_LO + (log(c) + r), then k·LN2_HI + (a + r²·Q).
+  assign(f, e0, add(mul(NK, num(-LN2_LO)), add((g) => void g.get(e0).get(e1).i8x16Shuffle(HIGH_PAIR), R)));
+  add(mul(NK, num(-LN2_HI)), add(get(e0), mul(get(r2), q)))(f);
 }
 
 const LOG: FastPath = {
   approx: (f, x) => logCore(f, x),
   exact: emitLogF64x2,
-  window: 10,
+  window: 15,
   // Positive and finite: float32 subnormals are normal doubles. NaN, ±0, negatives and +∞ go exact.
   domain: (x) => and32(gt32(x, f32(0)), lt32(x, f32(Infinity))),
 };
@@ -360,10 +446,11 @@ const LOG: FastPath = {
 // log1p(x) = log(1 + x). For float32 x with 2^−29 ≤ |x| < 2^53, u = 1 + x is exact in double (x
 // is a multiple of 2^−52 there, and the sum has at most 53 bits); from 2^53 up it rounds by ≤
 // 2^−53 relative, which moves the log by ≤ 2^−53 against a result ≥ 36: ≤ 2^−58 relative. Where
-// k = 0 (u in [√2/2, √2)), f is x itself, exact even when 1 + x rounded (|x| < 2^−29); there
-// log1p(x) = 2·atanh(x/(2 + x)) to the same ε, and for float32 subnormals (and ±0) the chain gives
-// x exactly (2 + x = 2, s = x/2, P = 1): fdlibm's value, whose float32 rounding the boundary test
-// would not describe but which is x's own. Same ε = 2^−44 and W = 2^10 as log.
+// k = 0 (u in [OFF, 2·OFF)), f is x itself, exact even when 1 + x rounded (|x| < 2^−29, in
+// interval 79); there log1p(x) = log(c) + log1p(r) with r from f = x, to the same ε, and for
+// float32 subnormals (and ±0) the chain gives x exactly (c = 1, r = x, r²·Q far below half an ulp
+// of x, log(c) = −0): fdlibm's value, whose float32 rounding the boundary test would not describe
+// but which is x's own. Same ε (2^−40.7, with 2^−58 more from 2^53 up) and W = 2^14 as log.
 const LOG1P: FastPath = {
   approx: (f, x) => {
     const [u] = wrapperLocals(f, 1) as [number];
@@ -371,7 +458,7 @@ const LOG1P: FastPath = {
     logCore(f, u, get(x));
   },
   exact: emitLog1pF64x2,
-  window: 10,
+  window: 15,
   domain: (x) => and32(gt32(x, f32(-1)), lt32(x, f32(Infinity))),
 };
 

@@ -15,8 +15,7 @@
 
 import { type FunctionBody } from './assembler.js';
 import { type Expr, and, assign, binary, get, localPool, select } from './mathF64x2.js';
-import { EXP_TABLE, EXP_TABLE_ADDRESS, eq32, ge32, gt32, lt32, pmax32, pmin32 } from './mathF32x4.js';
-import { KERNEL_CONSTANTS_BYTES } from './heap.js';
+import { EXP_TABLE, EXP_TABLE_ADDRESS, LOG_TABLE_ADDRESS, eq32, ge32, gt32, lt32, pmax32, pmin32 } from './mathF32x4.js';
 
 /**
  * The largest distance of each fast function's result from the correctly rounded float32, in
@@ -28,8 +27,9 @@ export const FAST_MATH_ULPS = { exp: 1, log1p: 1, log: 1, sigmoid: 2 } as const;
 // instructions); these functions use ~30, so they read them from a table in the memory instead
 // (one load, often folded into the instruction that uses it). The table lies at a fixed address
 // in the region every kernel memory keeps for constants (KERNEL_CONSTANTS_BYTES, heap.ts), after
-// exp's table, and each module that reads it writes it there (a data segment): the same bytes from
-// every module, so all the constants are declared below, at load, in a fixed order.
+// exp's table and before log's (LOG_TABLE_ADDRESS), and each module that reads it writes it there
+// (a data segment): the same bytes from every module, so all the constants are declared below, at
+// load, in a fixed order.
 
 /** The byte address of the fast functions' constants in every memory the elementwise kernels import. */
 export const FAST_CONSTANTS_ADDRESS = EXP_TABLE_ADDRESS + EXP_TABLE.length;
@@ -244,8 +244,8 @@ function sigmoidCore(f: FunctionBody, x: number): void {
   div(select(ge(get(x), ZERO), ONE, get(a)), add(ONE, get(a)))(f);
 }
 
-if (FAST_CONSTANTS_ADDRESS + constantBytes.length > KERNEL_CONSTANTS_BYTES) {
-  throw new Error(`internal: the fast functions' ${constantBytes.length} bytes of constants do not fit the kernels' constants after exp's table`);
+if (FAST_CONSTANTS_ADDRESS + constantBytes.length > LOG_TABLE_ADDRESS) {
+  throw new Error(`internal: the fast functions' ${constantBytes.length} bytes of constants do not fit between exp's table and log's`);
 }
 
 /** The fast forms, by function: each leaves its f32x4 of the lanes of V128 local `x` on the stack. */
