@@ -213,32 +213,33 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 }
 
 // ---------------------------------------------------------------------------------------------
-// exp. x is first clamped to [−104, 89]; then x = (64e + j)·ln2/64 + r with n = 64e + j =
-// nearest(64x/ln2), j in [0, 64), r = (x − n·C_HI) − n·C_LO (C_HI, C_LO = LN2_HI/64, LN2_LO/64),
-// and e^x = 2^e·T[j]·p(r): T[j] = 2^(j/64) from a table of 64 doubles in the memory
-// (EXP_TABLE_ADDRESS), e added to T[j]'s exponent field, p the Taylor polynomial of degree 4. (The
+// exp. x is first clamped to [−104, 89]; then y = x·(64/ln2) (one product), n = 64e + j =
+// nearest(y), j in [0, 64), v = y − n, and e^x ≈ 2^e·T[j]·p(v): T[j] = 2^(j/64) from a table of
+// 64 doubles in the memory (EXP_TABLE_ADDRESS), e added to T[j]'s exponent field, p(v) the Taylor
+// polynomial of e^r of degree 4 in r = v·ln2/64, written in v (coefficients (ln2/64)^i/i!). (The
 // table replaced a reduction by whole multiples of ln2 and a polynomial of degree 10: a tighter
-// bound, about a quarter less time an exp; benchmarks/NOTES.md, "exp by a table".)
+// bound, about a quarter less time an exp; benchmarks/NOTES.md, "exp by a table". Reducing in y's
+// units replaced r = (x − n·C_HI) − n·C_LO, two dependent products and sums more on the chain:
+// ~10% less an exp; "Shorter chains".)
 //
 // Error bound, for float32 x in [−104, 89] (|n| ≤ 9603 < 2^14):
-// - n: x·(64/ln2) + 1.5·2^52 rounds twice, so n may miss nearest(64x/ln2) at a near-tie: |64x/ln2 −
-//   n| ≤ 1/2 + 2^−38, |r| ≤ 0.0054152.
-// - r: C_HI (fdlibm's LN2_HI, 32 significant bits, over 64) times |n| < 2^14 is exact and a
-//   multiple of 2^−38; x − n·C_HI is exact (n ≠ 0 only for |x| ≥ 2^−8, a multiple of 2^−31; the
-//   difference is below 2^−7 in magnitude, a multiple of 2^−38, so it fits in 31 bits). Then
-//   |n·C_LO| < 2^−25 rounds by ≤ 2^−78, C_HI + C_LO misses ln2/64 by ≤ 2^−92 (times |n|: ≤ 2^−78),
-//   and the subtraction rounds by ≤ 2^−61: |Δr| ≤ 2^−60, a relative error of e^r of 2^−60.
+// - y: 64·INV_LN2 is 64/ln2 within 2^−53 relative, and the product rounds once: y = (64x/ln2)·(1 + δ),
+//   |δ| ≤ 2.0001·2^−53. n = nearest(y) (y + 1.5·2^52 rounds to an integer, exactly as |y| < 2^14),
+//   so |v| ≤ 1/2, and v = y − n is exact (n = 0, or y/2 ≤ n ≤ 2y: Sterbenz).
+// - e^x = 2^(n/64)·e^(x − n·ln2/64), and x − n·ln2/64 = v·ln2/64 − (x·δ)/(1 + δ): p is evaluated
+//   at an r that misses by ≤ 104·2.0002·2^−53 < 2^−45.3, a relative error of e^r of 2.31e−14.
+//   |r| ≤ ln2/128 = 0.0054152.
 // - T[j]: 2^(j/64) correctly rounded (the bits below were computed at 60 digits): ≤ 2^−53.
-// - Truncation: |e^r − p(r)| ≤ e^|r|·|r|^5/5!, relative to e^r at most e^(2|r|)·|r|^5/5! ≤ 3.93e−14.
+// - Truncation: |e^r − p| ≤ e^|r|·|r|^5/5!, relative to e^r at most e^(2|r|)·|r|^5/5! ≤ 3.93e−14.
 // - Evaluation: Estrin's scheme over 5 coefficients (2 levels): each term passes through at most
-//   1 + (1 + 2) + (3 + 2) = 9 roundings plus its coefficient's (estrin above), so the error is at
-//   most γ_10·Σ|c_i||r|^i ≤ 10·2^−53·(1 + 2^−49)·e^|r|, relative to e^r ≤ 10.2·2^−53 ≤ 1.14e−15.
+//   1 + (1 + 2) + (3 + 2) = 9 roundings (estrin above), ≤ 9·2^−53·1.0055 of e^r; the coefficients
+//   (ln2/64)^i/i!, made in doubles within 4·2^−53 each, weigh ≤ 0.0055 of the sum: < 2^−58.
 //   p is in [0.994, 1.006] and T[j] in [1, 2); adding e to T[j]'s exponent field (2^e·T[j], e in
 //   [−151, 128]) is exact and normal, and the product 2^e·T[j]·p rounds once more (2^−53).
-// Total ε ≤ 3.93e−14 + 1.14e−15 + 2·1.12e−16 + 1e−18 ≤ 4.07e−14 < 2^−44 (5.68e−14), inside the
-// 2^−41 that sigmoid, tanh and expm1 (which call expApprox) assume. The bound needed is
-// 2^53·2^−44·(1 + 2^−43) + 2 < 515 ulps; the window stays W = 2^13 (over fifteen times that), so 2^−15
-// of lanes are ambiguous.
+// Total ε ≤ 3.93e−14 + 2.31e−14 + 1.01e−15 + 2·1.12e−16 < 6.4e−14 < 2^−43.8 (6.53e−14), inside
+// the 2^−41 that sigmoid, tanh and expm1 (which call expApprox, on inputs within [−104, 89]) assume.
+// The bound needed is 2^53·2^−43.8·(1 + 2^−42) + 2 < 590 ulps; the window stays W = 2^13 (over
+// thirteen times that), so 2^−15 of lanes are ambiguous.
 //
 // Domain. The boundary test describes the rounding of d to a normal float32 or to +∞: the
 // midpoint between the largest float32 and 2^128 (the overflow threshold) is a boundary like any
@@ -249,7 +250,8 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 // boundary. Left to the exact path: −104 < x < −87.33 (float32 subnormal results) and NaN.
 
 const MAGIC = 1.5 * 2 ** 52;
-const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24];
+/** e^r's Taylor coefficients to r⁴, in v = r·64/ln2: (ln2/64)^i/i!. */
+const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24].map((c, i) => c * (Math.LN2 / 64) ** i);
 /** log2 of the table's length: T[j] = 2^(j/64). */
 const EXP_TABLE_BITS = 6;
 /**
@@ -278,10 +280,9 @@ function expApprox(f: FunctionBody, x: number): void {
   const X = get(x);
   const N = 2 ** EXP_TABLE_BITS;
   f.requireData(EXP_TABLE_ADDRESS, EXP_TABLE);
-  assign(f, t, add(mul(X, num(N * INV_LN2)), num(MAGIC)));
-  assign(f, k, sub(get(t), num(MAGIC)));
-  const K = get(k);
-  assign(f, r, sub(sub(X, mul(K, num(LN2_HI / N))), mul(K, num(LN2_LO / N))));
+  assign(f, r, mul(X, num(N * INV_LN2))); // y
+  assign(f, t, add(get(r), num(MAGIC)));
+  assign(f, r, sub(get(r), sub(get(t), num(MAGIC)))); // v = y − n
   // t's bits are those of 1.5·2^52 plus n: j = n mod 64 is the low 6 bits (j·8, the table's byte
   // offset, in i32 lanes 0 and 2), and shifting right by 6 then left by 52 puts e = floor(n/64)
   // in the exponent field (mod 2^12; 1.5·2^52's own bits shift out).
