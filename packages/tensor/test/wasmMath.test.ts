@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
+import { LOG_TABLE, LOG_TABLE_ADDRESS, emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
 import { erf, sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { ERF_FIT } from '../src/cpu/erfFit.js';
 import { KERNEL_CONSTANTS_BYTES } from '../src/cpu/wasm/heap.js';
@@ -589,6 +589,26 @@ const FAST: Record<Name32, FastPath> = {
   sin: { emit: emitSinF32x4, ref: Math.sin, ...SIN_COS },
   cos: { emit: emitCosF32x4, ref: Math.cos, ...SIN_COS },
 };
+
+describe('log\'s table (mathF32x4.ts, logCore)', () => {
+  it('has, for each of the 128 intervals of m, 1/c with c inside it, and log(c) within an ulp; c = 1 and log(c) = −0 around 1', () => {
+    const table = new Float64Array(new Uint8Array(LOG_TABLE).buffer);
+    expect(table.length).toBe(256);
+    expect(LOG_TABLE_ADDRESS + LOG_TABLE.length).toBeLessThanOrEqual(KERNEL_CONSTANTS_BYTES);
+    for (let j = 0; j < 128; j++) {
+      const [inverse, logC] = [table[2 * j]!, table[2 * j + 1]!];
+      const c = 1 / inverse; // within an ulp of c: 1/c was rounded once
+      const [lo, hi] = [mantissaEdge(j), j < 127 ? mantissaEdge(j + 1) : 2 * mantissaEdge(0)];
+      expect(c > lo && c < hi, `c_${j} = ${c} in [${lo}, ${hi})`).toBe(true);
+      if (lo <= 1 && 1 < hi) {
+        expect([inverse, Object.is(logC, -0)], `interval ${j} holds 1`).toEqual([1, true]);
+        continue;
+      }
+      // log(c) moves by at most 2^−52 between c and 1/(1/c): an ulp of log(c) and that.
+      expect(Math.abs(logC - Math.log(c)), `log(c_${j})`).toBeLessThanOrEqual(2 ** -52 * Math.abs(logC) + 2 ** -52);
+    }
+  });
+});
 
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
   for (const name of Object.keys(FAST) as Name32[]) {

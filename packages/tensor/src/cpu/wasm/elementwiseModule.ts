@@ -287,7 +287,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathT
  * math"). Same bits: a float32 value stored and loaded is itself.
  */
 interface Stages {
-  /** Per node, the loop that computes it when it calls a math function (its math depth), else 0. */
+  /** Per node, the math calls on the longest chain of arguments before it: for a math node, the loop that computes it. */
   readonly level: readonly number[];
   /** The last loop: the one that computes the outputs (0: one loop, no staging). */
   readonly last: number;
@@ -322,10 +322,11 @@ export function stages(spec: WasmKernelSpec): Stages {
 
 /**
  * The module of one kernel: it imports `env.memory` and the host's Math functions (importHostMath)
- * and exports `run(bytes, leaf₀, …, out₀, …, stage₀, …)`,
- * which computes the first `bytes`/4 output elements (in steps of four; regions are padded) from
- * the operands at the given byte addresses, in one loop over them or, where math calls depend on
- * one another, several (stages), the stage regions carrying values between them. Throws WasmUnsupported for what it cannot compute.
+ * and exports `run(bytes, leaf₀, …, out₀, …, stage₀, …)`, which computes the first `bytes`/4
+ * output elements (in steps of four; regions are padded) from the operands at the given byte
+ * addresses, in one loop over them or, where math calls depend on one another, several (stages),
+ * the stage regions carrying values between them. Throws WasmUnsupported for what it cannot
+ * compute.
  */
 export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sharedMemory = false): Uint8Array<ArrayBuffer> {
   for (const l of spec.leaves) if (l.kind === 'row' && (l.period % 4 !== 0 || l.period <= 0)) throw new WasmUnsupported(`a period of ${l.period}`);
