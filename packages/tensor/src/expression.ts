@@ -209,6 +209,11 @@ export function subexpressions(e: Expr): readonly Expr[] {
   }
 }
 
+/** Whether `e` or one of the expressions it is made of, at any depth, satisfies `test`. */
+export function containsExpr(e: Expr, test: (x: Expr) => boolean): boolean {
+  return test(e) || subexpressions(e).some((x) => containsExpr(x, test));
+}
+
 /** The dtype of an expression's value; null for a condition. */
 export function expressionDType(e: Expr): DType | null {
   switch (e.kind) {

@@ -9,7 +9,7 @@
 // (op, dtypes, layout) before building any source, so a cache hit costs a Map lookup.
 
 import { type DType, storedValue } from '../dtype.js';
-import { type ElementwiseOp, type Expr, castExpression, elementwiseExpression, expressionDType, subexpressions } from '../expression.js';
+import { type ElementwiseOp, type Expr, castExpression, containsExpr, elementwiseExpression, expressionDType } from '../expression.js';
 import { indexOutOfRange } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { wasmElementwiseInstance } from './wasm/elementwiseModule.js';
@@ -177,7 +177,7 @@ function render(e: Expr, args: readonly string[], branchless: boolean): string {
 
 /** Whether `e` contains a select. */
 function selects(e: Expr): boolean {
-  return e.kind === 'select' || subexpressions(e).some(selects);
+  return containsExpr(e, (x) => x.kind === 'select');
 }
 
 /** Whether `e` is an operand or a literal: a value with nothing left to compute. */

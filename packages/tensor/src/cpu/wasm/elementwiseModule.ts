@@ -32,7 +32,7 @@
 // narrowed from its mask to bytes 0 or 1 in the kernel and copied out byte for byte.
 
 import { type DType } from '../../dtype.js';
-import { type Expr, type MathFunction, expressionDType, subexpressions } from '../../expression.js';
+import { type Expr, type MathFunction, containsExpr, expressionDType } from '../../expression.js';
 import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
@@ -148,7 +148,7 @@ export function callsFastMath(e: Expr): boolean {
 
 /** Whether `e` calls one of the functions `table` has a key for. */
 function callsOneOf(e: Expr, table: object): boolean {
-  return (e.kind === 'call' && e.fn in table) || subexpressions(e).some((x) => callsOneOf(x, table));
+  return containsExpr(e, (x) => x.kind === 'call' && x.fn in table);
 }
 
 /** Whether `e` is a literal whose lanes are all zero bits: +0, or false. */

@@ -342,32 +342,7 @@ const EXP: FastPath = {
 /** The bits of m's least value, 0.689453125: m = 2^−k·u lies in [OFF, 2·OFF). */
 const OFF_BITS = 0x3fe6100000000000n;
 const TWO52_BITS = 0x4330000000000000n; // 2^52: a small integer n in its mantissa reads 2^52 + n
-/** c_j, j = 0…127: the middle of interval j of m (1 for interval 79, [1 − 2^−9, 1 + 2^−8)), as bits. */
-const LOG_C_BITS64 = [
-  0x3fe6200000000000n, 0x3fe6400000000000n, 0x3fe6600000000000n, 0x3fe6800000000000n, 0x3fe6a00000000000n, 0x3fe6c00000000000n,
-  0x3fe6e00000000000n, 0x3fe7000000000000n, 0x3fe7200000000000n, 0x3fe7400000000000n, 0x3fe7600000000000n, 0x3fe7800000000000n,
-  0x3fe7a00000000000n, 0x3fe7c00000000000n, 0x3fe7e00000000000n, 0x3fe8000000000000n, 0x3fe8200000000000n, 0x3fe8400000000000n,
-  0x3fe8600000000000n, 0x3fe8800000000000n, 0x3fe8a00000000000n, 0x3fe8c00000000000n, 0x3fe8e00000000000n, 0x3fe9000000000000n,
-  0x3fe9200000000000n, 0x3fe9400000000000n, 0x3fe9600000000000n, 0x3fe9800000000000n, 0x3fe9a00000000000n, 0x3fe9c00000000000n,
-  0x3fe9e00000000000n, 0x3fea000000000000n, 0x3fea200000000000n, 0x3fea400000000000n, 0x3fea600000000000n, 0x3fea800000000000n,
-  0x3feaa00000000000n, 0x3feac00000000000n, 0x3feae00000000000n, 0x3feb000000000000n, 0x3feb200000000000n, 0x3feb400000000000n,
-  0x3feb600000000000n, 0x3feb800000000000n, 0x3feba00000000000n, 0x3febc00000000000n, 0x3febe00000000000n, 0x3fec000000000000n,
-  0x3fec200000000000n, 0x3fec400000000000n, 0x3fec600000000000n, 0x3fec800000000000n, 0x3feca00000000000n, 0x3fecc00000000000n,
-  0x3fece00000000000n, 0x3fed000000000000n, 0x3fed200000000000n, 0x3fed400000000000n, 0x3fed600000000000n, 0x3fed800000000000n,
-  0x3feda00000000000n, 0x3fedc00000000000n, 0x3fede00000000000n, 0x3fee000000000000n, 0x3fee200000000000n, 0x3fee400000000000n,
-  0x3fee600000000000n, 0x3fee800000000000n, 0x3feea00000000000n, 0x3feec00000000000n, 0x3feee00000000000n, 0x3fef000000000000n,
-  0x3fef200000000000n, 0x3fef400000000000n, 0x3fef600000000000n, 0x3fef800000000000n, 0x3fefa00000000000n, 0x3fefc00000000000n,
-  0x3fefe00000000000n, 0x3ff0000000000000n, 0x3ff0200000000000n, 0x3ff0400000000000n, 0x3ff0600000000000n, 0x3ff0800000000000n,
-  0x3ff0a00000000000n, 0x3ff0c00000000000n, 0x3ff0e00000000000n, 0x3ff1000000000000n, 0x3ff1200000000000n, 0x3ff1400000000000n,
-  0x3ff1600000000000n, 0x3ff1800000000000n, 0x3ff1a00000000000n, 0x3ff1c00000000000n, 0x3ff1e00000000000n, 0x3ff2000000000000n,
-  0x3ff2200000000000n, 0x3ff2400000000000n, 0x3ff2600000000000n, 0x3ff2800000000000n, 0x3ff2a00000000000n, 0x3ff2c00000000000n,
-  0x3ff2e00000000000n, 0x3ff3000000000000n, 0x3ff3200000000000n, 0x3ff3400000000000n, 0x3ff3600000000000n, 0x3ff3800000000000n,
-  0x3ff3a00000000000n, 0x3ff3c00000000000n, 0x3ff3e00000000000n, 0x3ff4000000000000n, 0x3ff4200000000000n, 0x3ff4400000000000n,
-  0x3ff4600000000000n, 0x3ff4800000000000n, 0x3ff4a00000000000n, 0x3ff4c00000000000n, 0x3ff4e00000000000n, 0x3ff5000000000000n,
-  0x3ff5200000000000n, 0x3ff5400000000000n, 0x3ff5600000000000n, 0x3ff5800000000000n, 0x3ff5a00000000000n, 0x3ff5c00000000000n,
-  0x3ff5e00000000000n, 0x3ff6000000000000n,
-];
-/** log(c_j), correctly rounded (computed with 300-bit integers), −0 for c = 1. */
+/** log(c_j) for j = 0…127 (logC), correctly rounded (computed with 300-bit integers), −0 for c = 1. */
 const LOG_LOG_C_BITS64 = [
   0xbfd79e26687cfb3en, 0xbfd741d876c67bb1n, 0xbfd6e60ee6af1972n, 0xbfd68ac83e9c6a14n, 0xbfd630030b3aac49n, 0xbfd5d5bddf595f30n,
   0xbfd57bf753c8d1fbn, 0xbfd522ae0738a3d8n, 0xbfd4c9e09e172c3cn, 0xbfd4718dc271c41bn, 0xbfd419b423d5e8c7n, 0xbfd3c25277333184n,
@@ -393,11 +368,15 @@ const LOG_LOG_C_BITS64 = [
   0x3fd404308686a7e4n, 0x3fd4618bc21c5ec2n,
 ];
 const fromBits = (bits: bigint): number => new Float64Array(new BigUint64Array([bits]).buffer)[0]!;
+/** The interval of m that holds 1: [1 − 2^−9, 1 + 2^−8), j = 79. */
+const ONE_INTERVAL = Number((0x3ff0000000000000n - OFF_BITS) >> 45n);
+/** c_j: the middle of interval j (bits(OFF) + (2j + 1)·2^44: its edges share the exponent), or 1 for ONE_INTERVAL. */
+const logC = (j: number): number => (j === ONE_INTERVAL ? 1 : fromBits(OFF_BITS + (BigInt(2 * j + 1) << 44n)));
 /** The byte address of log's table in every memory the elementwise kernels import (inside KERNEL_CONSTANTS_BYTES, heap.ts). */
 export const LOG_TABLE_ADDRESS = 1024;
 /** The table's bytes: for each j, the doubles 1/c_j (rounded once) and log(c_j), little-endian. */
 export const LOG_TABLE: readonly number[] = Array.from(
-  new Uint8Array(new Float64Array(LOG_C_BITS64.flatMap((bits, j) => [1 / fromBits(bits), fromBits(LOG_LOG_C_BITS64[j]!)])).buffer),
+  new Uint8Array(new Float64Array(LOG_LOG_C_BITS64.flatMap((bits, j) => [1 / logC(j), fromBits(bits)])).buffer),
 );
 if (LOG_TABLE_ADDRESS < EXP_TABLE_ADDRESS + EXP_TABLE.length || LOG_TABLE_ADDRESS + LOG_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: log\'s table does not fit the kernels\' constants');
 /** The two doubles of lane 0 of the first vector, then those of lane 0 of the second (HIGH_PAIR: lane 1 of each). */
