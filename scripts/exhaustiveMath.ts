@@ -12,6 +12,11 @@
 // FAST_MATH_ULPS of the correctly rounded value, counted in float32 steps (the distance between
 // the two bit patterns ordered as integers), NaN for NaN, and infinities and signed zeros exactly.
 // Prints each function's largest distance and how many inputs reach it.
+//
+// With --mixed: the same 2^32 inputs in another order, each vector of four lanes holding two of
+// one sign and the same two magnitudes of the other, so that no vector lies wholly in a range an
+// approximation takes only when all four lanes are there (log1p's [0, 1): mathF32x4.ts); the
+// default order (consecutive bit patterns) puts nearly every vector of such a range there.
 
 import { FAST_MATH_ULPS, type Tensor, cos, cpuKernelInfo, setCpuFastMath, erf, exp, expm1, log, log1p, setCpuThreads, sigmoid, sin, tanh, tensor } from '@scorch/tensor';
 import { erf as jsErf, sigmoid as jsSigmoid } from '../packages/tensor/src/cpu/jsCode.js';
@@ -31,7 +36,8 @@ const FUNCTIONS: Record<string, { op: (x: Tensor) => Tensor; ref: (x: number) =>
 };
 
 const fast = process.argv.includes('--fast');
-const names = process.argv.slice(2).filter((a) => a !== '--fast');
+const mixed = process.argv.includes('--mixed');
+const names = process.argv.slice(2).filter((a) => a !== '--fast' && a !== '--mixed');
 const fastBounds: Record<string, number> = FAST_MATH_ULPS;
 for (const name of names) {
   if (fast && fastBounds[name] === undefined) {
@@ -66,7 +72,10 @@ for (const name of names.length ? names : Object.keys(fast ? fastBounds : FUNCTI
   let worst = 0;
   let atWorst = 0;
   for (let c = 0; c < 2 ** 32 / CHUNK; c++) {
-    for (let i = 0; i < CHUNK; i++) bits[i] = (c * CHUNK + i) >>> 0;
+    if (mixed) {
+      // Chunk c holds the magnitudes of patterns c·CHUNK/2 … in pairs, each pair then negated.
+      for (let i = 0; i < CHUNK; i++) bits[i] = ((c * CHUNK) / 2 + (i >> 2) * 2 + (i & 1) + (i & 2 ? 0x80000000 : 0)) >>> 0;
+    } else for (let i = 0; i < CHUNK; i++) bits[i] = (c * CHUNK + i) >>> 0;
     for (let i = 0; i < CHUNK; i++) ref[i] = fn(xs[i]!);
     const x = tensor(xs, { shape: [CHUNK] });
     const before = elementwiseKernelCalls();

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { type FunctionBody, I32, ModuleBuilder, V128 } from '../src/cpu/wasm/assembler.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
-import { LOG_TABLE, LOG_TABLE_ADDRESS, emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
+import { LOG1P_UNIT_TABLE, LOG1P_UNIT_TABLE_ADDRESS, LOG_TABLE, LOG_TABLE_ADDRESS, emitCosF32x4, emitErfF32x4, emitExpF32x4, emitExpm1F32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitSinF32x4, emitTanhF32x4, importHostMath } from '../src/cpu/wasm/mathF32x4.js';
 import { erf, sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { ERF_FIT } from '../src/cpu/erfFit.js';
 import { KERNEL_CONSTANTS_BYTES } from '../src/cpu/wasm/heap.js';
@@ -471,6 +471,8 @@ function logThresholds(shift: number): number[] {
   // 128 intervals of m (OFF + j·2^−8 below 1, then 2^−7 apart), in the binades around 1.
   for (let e = -150; e <= 128; e++) v.push(2 ** e + shift, 1.37890625 * 2 ** e + shift);
   for (const e of [-1, 0, 1]) for (let j = 0; j < 128; j++) v.push(mantissaEdge(j) * 2 ** e + shift);
+  // log1p on [0, 1) (every lane there) indexes 1 + x by its top 8 mantissa bits: x = j/256.
+  if (shift === -1) for (let j = 1; j < 256; j++) v.push(j / 256);
   return v;
 }
 
@@ -610,6 +612,22 @@ describe('log\'s table (mathF32x4.ts, logCore)', () => {
   });
 });
 
+describe('log1p\'s table over [1, 2) (mathF32x4.ts, log1pUnit)', () => {
+  it('has, for each of the 256 intervals [1 + j/256, 1 + (j + 1)/256), 1/c with c inside it, and log(c) within an ulp; c = 1 and log(c) = −0 on the first', () => {
+    const table = new Float64Array(new Uint8Array(LOG1P_UNIT_TABLE).buffer);
+    expect(table.length).toBe(512);
+    expect(LOG1P_UNIT_TABLE_ADDRESS).toBeGreaterThanOrEqual(LOG_TABLE_ADDRESS + LOG_TABLE.length);
+    expect(LOG1P_UNIT_TABLE_ADDRESS + LOG1P_UNIT_TABLE.length).toBeLessThanOrEqual(KERNEL_CONSTANTS_BYTES);
+    expect([table[0], Object.is(table[1], -0)]).toEqual([1, true]);
+    for (let j = 1; j < 256; j++) {
+      const [inverse, logC] = [table[2 * j]!, table[2 * j + 1]!];
+      const c = 1 / inverse;
+      expect(c > 1 + j / 256 && c < 1 + (j + 1) / 256, `c_${j} = ${c}`).toBe(true);
+      expect(Math.abs(logC - Math.log(c)), `log(c_${j})`).toBeLessThanOrEqual(2 ** -52 * Math.abs(logC) + 2 ** -52);
+    }
+  });
+});
+
 describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for bit against Math.fround(Math.fn(x))', () => {
   for (const name of Object.keys(FAST) as Name32[]) {
     const fast = FAST[name];
@@ -674,6 +692,39 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
     });
   }
+});
+
+// log1p where all four lanes lie in [0, 1) takes a core of its own (log1pUnit): the sweeps above
+// reach it through runs of consecutive inputs; here its specials and its ambiguous lanes, with
+// the other lanes inside [0, 1) too, and the same inputs beside a lane outside it (the general
+// core), must give the same bits.
+describe.skipIf(!wasmSimdSupported())('log1p on [0, 1): the core for vectors wholly inside, bit for bit', () => {
+  const inside = [0.25, 0.5, 0.75];
+  const outside = [-0.5, 2, 3];
+  const vectors = (lanes: readonly number[], others: readonly number[]): number[] => {
+    const patterns: number[] = [];
+    for (const p of lanes) for (let lane = 0; lane < 4; lane++) for (let j = 0, o = 0; j < 4; j++) patterns.push(j === lane ? p : bitsOfF32(others[o++]!));
+    return patterns;
+  };
+  const specials = [0, -0, 1e-45, 2 ** -149, 2 ** -126, 1e-40, 2 ** -60, 2 ** -29, Math.fround(2 ** -29 * (1 + 2 ** -23)), Math.fround(2 ** -8 * (1 - 2 ** -24)), 2 ** -8, 0.99999994, 0.5, 1 / 3].map(bitsOfF32);
+
+  it('specials (±0, subnormals, tiny inputs where 1 + x rounds, the ends of the intervals) in each lane', () => {
+    for (const others of [inside, outside]) {
+      const r = check32('log1p', vectors(specials, others));
+      expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+      expect(r.inputs).toBe(specials.length * 16);
+    }
+  });
+
+  it('inputs near a float32 rounding boundary take the exact path in each lane, from either core', () => {
+    const found = nearBoundary('log1p', 77, bitsOfF32(2 ** -20), bitsOfF32(1), 4_000_000);
+    expect(found.length).toBeGreaterThanOrEqual(8);
+    for (const others of [inside, outside]) {
+      const r = check32('log1p', vectors(found, others));
+      expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
+      expect(r.exactEntries).toBe(found.length * 4);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -273,6 +273,8 @@ export class FunctionBody {
   f64x2Floor(): this { return this.simd(0x75); }
   f64x2Trunc(): this { return this.simd(0x7a); }
   f64x2Nearest(): this { return this.simd(0x94); }
+  /** 1 if every i32 lane of the v128 is nonzero, else 0 (an i32). */
+  i32x4AllTrue(): this { return this.simd(0xa3); }
   i32x4Shl(): this { return this.simd(0xab); }
   i32x4ShrS(): this { return this.simd(0xac); }
   i32x4ShrU(): this { return this.simd(0xad); }

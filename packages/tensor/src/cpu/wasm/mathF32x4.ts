@@ -94,6 +94,12 @@ interface FastPath {
   readonly window: number;
   /** A mask over the four float32 lanes of `input`: lanes where the rounded d is the answer unless ambiguous. */
   readonly domain: (x: Expr) => Expr;
+  /**
+   * A shorter approximation for a common range: where `when` (a mask over the four float32 lanes
+   * of `input`) holds on every lane, `approx` runs instead of the general one, with the same ε
+   * bound or a tighter one (so the same window and exact path).
+   */
+  readonly special?: { readonly when: (x: Expr) => Expr; readonly approx: (f: FunctionBody, x: number) => void };
 }
 
 /*
@@ -186,10 +192,20 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
     X = get(xs);
   }
   promoteHalves(f, X, lo, hi);
+  if (path.special) {
+    path.special.when(X)(f);
+    f.i32x4AllTrue().if();
+    path.special.approx(f, lo);
+    f.set(lo);
+    path.special.approx(f, hi);
+    f.set(hi);
+    f.else();
+  }
   path.approx(f, lo);
   f.set(lo);
   path.approx(f, hi);
   f.set(hi);
+  if (path.special) f.end();
   // The four doubles rounded to float32.
   f.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).set(res);
   // Unambiguous: the low 29 bits of d at least W from 2^28, i.e. (low − (2^28 − W)) mod 2^29 ≥ 2W:
@@ -383,6 +399,9 @@ if (LOG_TABLE_ADDRESS < EXP_TABLE_ADDRESS + EXP_TABLE.length || LOG_TABLE_ADDRES
 const LOW_PAIR = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 
+/** Q(r) = −1/2 + r/3 + r²·(−1/4 + r/5): log1p(r) ≈ r + r²·Q(r), the two logarithm cores' polynomial. */
+const logSeriesQ = (R: Expr, R2: Expr): Expr => add(add(num(-1 / 2), mul(R, num(1 / 3))), mul(R2, add(num(-1 / 4), mul(R, num(1 / 5)))));
+
 /**
  * log of the two lanes of V128 local `u` (positive normal doubles); `f0`, where given, is what f
  * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
@@ -409,7 +428,7 @@ function logCore(f: FunctionBody, u: number, f0?: Expr): void {
   assign(f, r, sub(mul(get(fm), get(t)), sub(num(1), get(t))));
   assign(f, r2, mul(get(r), get(r)));
   const R = get(r);
-  const q = add(add(num(-1 / 2), mul(R, num(1 / 3))), mul(get(r2), add(num(-1 / 4), mul(R, num(1 / 5)))));
+  const q = logSeriesQ(R, get(r2));
   // The sums off the polynomial's path first: a = k·LN2_LO + (log(c) + r), then k·LN2_HI + (a + r²·Q).
   assign(f, e0, add(mul(NK, num(-LN2_LO)), add((g) => void g.get(e0).get(e1).i8x16Shuffle(HIGH_PAIR), R)));
   add(mul(NK, num(-LN2_HI)), add(get(e0), mul(get(r2), q)))(f);
@@ -418,7 +437,7 @@ function logCore(f: FunctionBody, u: number, f0?: Expr): void {
 const LOG: FastPath = {
   approx: (f, x) => logCore(f, x),
   exact: emitLogF64x2,
-  window: 15,
+  window: 14,
   // Positive and finite: float32 subnormals are normal doubles. NaN, ±0, negatives and +∞ go exact.
   domain: (x) => and32(gt32(x, f32(0)), lt32(x, f32(Infinity))),
 };
@@ -431,6 +450,103 @@ const LOG: FastPath = {
 // float32 subnormals (and ±0) the chain gives x exactly (c = 1, r = x, r²·Q far below half an ulp
 // of x, log(c) = −0): fdlibm's value, whose float32 rounding the boundary test would not describe
 // but which is x's own. Same ε (2^−40.7, with 2^−58 more from 2^53 up) and W = 2^14 as log.
+//
+// log1p on [0, 1), the range of softplus's and log-sigmoid's log1p(e^−|s|): where every lane of a
+// vector lies there, u = 1 + x is in [1, 2) and has no exponent to take out. Its top 8 mantissa
+// bits index 256 intervals of width 2^−8; c_j = 1 + (2j + 1)/512, their middle, except c_0 = 1
+// (interval [1, 1 + 2^−8)); r = m/c − 1 = x·(1/c) − (1 − 1/c), and log1p(x) ≈ (log(c) + r) + r²·Q(r),
+// Q as in logCore. The table LOG1P_UNIT_TABLE holds 1/c (rounded once) and log(c) (correctly
+// rounded, 300-bit integers; −0 for c_0). For x < 2^−29, 1 + x rounds, but stays in interval 0,
+// where r = x·1 − 0 = x exactly whatever u is: tiny results, subnormals and ±0 come out as logCore's
+// interval 79 gives them (x itself; −0 + r keeps r's signed zero). Skipped: the exponent, the two
+// products by ln2, f = m − 1 and its select (~13 operations a half of ~35; benchmarks/NOTES.md,
+// "log1p on [0, 1)").
+//
+// Error bound (ε relative to log1p(x) = log(m), m = 1 + x):
+// - j = 0: c = 1, r = x exactly, x < 2^−8, log1p(x) ≥ x(1 − x/2). Truncation after r⁵ (alternating,
+//   falling terms): ≤ x⁶/6, relative ≤ 2^−40/(6·0.998) < 2^−42.58; Q's and r²'s roundings, scaled
+//   by |r²·Q| ≤ 2^−9·x, < 2^−60; (−0 + r) is exact, adding r²·Q rounds once (2^−53).
+// - j ≥ 1: m ≥ 1 + 2^−8, so log(m) ≥ 0.0039 > 2^−8, and |r| ≤ 2^−9/c < 2^−9. 1/c rounds once (≤ 2^−54
+//   absolute: it lies in [1/2, 1)), times m ≤ 2: ≤ 2^−53; 1 − 1/c is exact (Sterbenz); the product
+//   x·(1/c) ≤ 1 rounds by ≤ 2^−54, the difference by ≤ 2^−63: |Δr| < 1.51·2^−53, ≤ 2^−44.4 of log(m).
+//   Truncation ≤ |r|⁶/(6(1 − |r|)) < 2^−56.5 absolute, < 2^−48.5 of log(m). log(c) ≤ log(m) + 2^−9 ≤
+//   1.5·log(m): its rounding and that of log(c) + r are ≤ 1.5·2^−53 each, the last sum's 1.01·2^−53.
+// Total ε < 2^−44.4 + 2^−48.5 + 4.1·2^−53 < 2^−42.5 (both cases), inside the general path's 2^−40.7:
+// log1p's window is unchanged.
+
+/** log(c_j) for c_0 = 1 (−0) and c_j = 1 + (2j + 1)/512, j = 1…255, correctly rounded (computed with 300-bit integers). */
+const LOG1P_UNIT_LOG_C_BITS64 = [
+  0x8000000000000000n, 0x3f77ee11ebd82e94n, 0x3f83e7295d25a7d9n, 0x3f8bcf712c74384cn, 0x3f91d7f7eb9eebe7n, 0x3f95c45a51b8d389n,
+  0x3f99ace7551cc514n, 0x3f9d91a66c543cc4n, 0x3fa0b94f7c196176n, 0x3fa2a7ec2214e873n, 0x3fa494acc34d911cn, 0x3fa67f94f094bd98n,
+  0x3fa868a83083f6cfn, 0x3faa4fe9ffa3d235n, 0x3fac355dd0921f2dn, 0x3fae19070c276016n, 0x3faffae9119b9303n, 0x3fb0ed839b5526fen,
+  0x3fb1dcb263db1944n, 0x3fb2cb0283f5de1fn, 0x3fb3b87598b1b6een, 0x3fb4a50d3aa1b040n, 0x3fb590cafdf01c28n, 0x3fb67bb0726ec0fcn,
+  0x3fb765bf23a6be13n, 0x3fb84ef898e8282an, 0x3fb9375e55595eden, 0x3fba1ef1d8061cd4n, 0x3fbb05b49bee43fen, 0x3fbbeba818146765n,
+  0x3fbcd0cdbf8c13e1n, 0x3fbdb5270187d927n, 0x3fbe98b549671467n, 0x3fbf7b79fec37ddfn, 0x3fc02ebb42bf3d4bn, 0x3fc09f561ee719c3n,
+  0x3fc10f8e422539b1n, 0x3fc17f6458fca611n, 0x3fc1eed90e2dc2c3n, 0x3fc25ded0abc6ad2n, 0x3fc2cca0f5f5f251n, 0x3fc33af575770e4fn,
+  0x3fc3a8eb2d31a376n, 0x3fc41682bf727bc0n, 0x3fc483bccce6e3ddn, 0x3fc4f099f4a230b2n, 0x3fc55d1ad4232d6fn, 0x3fc5c940075972b9n,
+  0x3fc6350a28aaa758n, 0x3fc6a079d0f7aad2n, 0x3fc70b8f97a1aa75n, 0x3fc7764c128f2127n, 0x3fc7e0afd630c274n, 0x3fc84abb75865139n,
+  0x3fc8b46f8223625bn, 0x3fc91dcc8c340bden, 0x3fc986d3228180can, 0x3fc9ef83d2769a34n, 0x3fca57df28244dcdn, 0x3fcabfe5ae46124cn,
+  0x3fcb2797ee46320cn, 0x3fcb8ef670420c3bn, 0x3fcbf601bb0e44e2n, 0x3fcc5cba543ae425n, 0x3fccc320c0176502n, 0x3fcd293581b6b3e7n,
+  0x3fcd8ef91af31d5en, 0x3fcdf46c0c722d2fn, 0x3fce598ed5a87e2fn, 0x3fcebe61f4dd7b0bn, 0x3fcf22e5e72f105dn, 0x3fcf871b28955045n,
+  0x3fcfeb0233e607ccn, 0x3fd0274dc16c232fn, 0x3fd058f3c703ebc6n, 0x3fd08a73667c57afn, 0x3fd0bbccdb0d24bdn, 0x3fd0ed005f657da4n,
+  0x3fd11e0e2dad9cb7n, 0x3fd14ef67f88685an, 0x3fd17fb98e15095dn, 0x3fd1b05791f07b49n, 0x3fd1e0d0c33716ben, 0x3fd211255986160cn,
+  0x3fd241558bfd1404n, 0x3fd27161913f853dn, 0x3fd2a1499f762bc9n, 0x3fd2d10dec508583n, 0x3fd300aead06350cn, 0x3fd3302c16586588n,
+  0x3fd35f865c93293en, 0x3fd38ebdb38ed321n, 0x3fd3bdd24eb14b6an, 0x3fd3ecc460ef5f50n, 0x3fd41b941cce0been, 0x3fd44a41b463c47cn,
+  0x3fd478cd5959b3d9n, 0x3fd4a7373cecf997n, 0x3fd4d57f8fefe27fn, 0x3fd503a682cb1cb3n, 0x3fd531ac457ee77en, 0x3fd55f9107a43ee2n,
+  0x3fd58d54f86e02f2n, 0x3fd5baf846aa1b19n, 0x3fd5e87b20c2954an, 0x3fd615ddb4bec13cn, 0x3fd64320304447c0n, 0x3fd67042c0983e31n,
+  0x3fd69d4592a0362cn, 0x3fd6ca28d2e34985n, 0x3fd6f6ecad8b2292n, 0x3fd723914e6500e1n, 0x3fd75016e0e2ba62n, 0x3fd77c7d901bb914n,
+  0x3fd7a8c586cdf544n, 0x3fd7d4eeef5eec6en, 0x3fd800f9f3dc94cbn, 0x3fd82ce6bdfe4d9dn, 0x3fd858b57725cc43n, 0x3fd8846648600624n,
+  0x3fd8aff95a661780n, 0x3fd8db6ed59e272dn, 0x3fd906c6e21c4754n, 0x3fd93201a7a35337n, 0x3fd95d1f4da5ca0an, 0x3fd9881ffb46a6f0n,
+  0x3fd9b303d75a361fn, 0x3fd9ddcb0866e742n, 0x3fda0875b4a61d17n, 0x3fda33040204fa63n, 0x3fda5d7616252c37n, 0x3fda87cc165db199n,
+  0x3fdab20627bba0a0n, 0x3fdadc246f02e8ffn, 0x3fdb062710af141bn, 0x3fdb300e30f402a3n, 0x3fdb59d9f3bea7c2n, 0x3fdb838a7cb5c1f0n,
+  0x3fdbad1fef3a9165n, 0x3fdbd69a6e698c47n, 0x3fdbfffa1d1b1084n, 0x3fdc293f1de4137cn, 0x3fdc52699316cf6bn, 0x3fdc7b799ec36eb0n,
+  0x3fdca46f62b8b4e7n, 0x3fdccd4b0084a5efn, 0x3fdcf60c99752adan, 0x3fdd1eb44e98b4c9n, 0x3fdd474240beddd6n, 0x3fdd6fb6907907ean,
+  0x3fdd98115e1af9b6n, 0x3fddc052c9bb79acn, 0x3fdde87af334e71bn, 0x3fde1089fa25d168n, 0x3fde387ffdf18d76n, 0x3fde605d1dc0c92fn,
+  0x3fde882178821d52n, 0x3fdeafcd2cea9d71n, 0x3fded7605976663bn, 0x3fdefedb1c692a08n, 0x3fdf263d93cebbb7n, 0x3fdf4d87dd7b97e6n,
+  0x3fdf74ba170d6c7dn, 0x3fdf9bd45deb9ea4n, 0x3fdfc2d6cf47cf1an, 0x3fdfe9c1881e5cffn, 0x3fe0084a529b7386n, 0x3fe01ba8219265a4n,
+  0x3fe02efa3f23d29cn, 0x3fe04240b965e54cn, 0x3fe0557b9e55634en, 0x3fe068aafbd5e9dan, 0x3fe07bcedfb229fdn, 0x3fe08ee7579c2413n,
+  0x3fe0a1f4712d6292n, 0x3fe0b4f639e73429n, 0x3fe0c7ecbf32e533n, 0x3fe0dad80e61f87bn, 0x3fe0edb834ae5f5en, 0x3fe1008d3f3ab146n,
+  0x3fe113573b126282n, 0x3fe126163529fa7an, 0x3fe138ca3a5f494fn, 0x3fe14b7357799cd1n, 0x3fe15e119929f4e4n, 0x3fe170a50c0b374an,
+  0x3fe1832dbca262d9n, 0x3fe195abb75ec21an, 0x3fe1a81f089a1d56n, 0x3fe1ba87bc98ec1bn, 0x3fe1cce5df8a8622n, 0x3fe1df397d8953bfn,
+  0x3fe1f182a29afdb0n, 0x3fe203c15ab09c7an, 0x3fe215f5b1a6e729n, 0x3fe2281fb346619fn, 0x3fe23a3f6b438a53n, 0x3fe24c54e53f0793n,
+  0x3fe25e602cc5d447n, 0x3fe270614d516c38n, 0x3fe282585247f7d3n, 0x3fe2944546fc777an, 0x3fe2a62836aeee59n, 0x3fe2b8012c8c8cc1n,
+  0x3fe2c9d033afda0fn, 0x3fe2db955720de23n, 0x3fe2ed50a1d54a5an, 0x3fe2ff021eb0a221n, 0x3fe310a9d8846312n, 0x3fe32247da102ca6n,
+  0x3fe333dc2e01e776n, 0x3fe34566def5ec14n, 0x3fe356e7f7772978n, 0x3fe3685f81ff4b07n, 0x3fe379cd88f6de2bn, 0x3fe38b3216b5778en,
+  0x3fe39c8d3581d7ecn, 0x3fe3addeef92107fn, 0x3fe3bf274f0ba70dn, 0x3fe3d0665e03b98fn, 0x3fe3e19c267f2182n, 0x3fe3f2c8b27296cen,
+  0x3fe403ec0bc2d256n, 0x3fe415063c44b02cn, 0x3fe426174dbd5167n, 0x3fe4371f49e23d9dn, 0x3fe4481e3a59840en, 0x3fe4591428b9dc68n,
+  0x3fe46a011e8ac745n, 0x3fe47ae52544ae44n, 0x3fe48bc0465103d8n, 0x3fe49c928b0a62ben, 0x3fe4ad5bfcbcad23n, 0x3fe4be1ca4a52b78n,
+  0x3fe4ced48bf2aaf4n, 0x3fe4df83bbc59bc8n, 0x3fe4f02a3d302f06n, 0x3fe500c819367434n, 0x3fe5115d58ce769cn, 0x3fe521ea04e05a45n,
+  0x3fe5326e264678adn, 0x3fe542e9c5cd7d2fn, 0x3fe5535cec348128n, 0x3fe563c7a22d27ccn, 0x3fe57429f05bb9b9n, 0x3fe58483df574044n,
+  0x3fe594d577a9a07en, 0x3fe5a51ec1cfb5f4n, 0x3fe5b55fc6396d2bn, 0x3fe5c5988d49ddden, 0x3fe5d5c91f5764f0n, 0x3fe5e5f184abbe28n,
+  0x3fe5f611c5841d9fn, 0x3fe60629ea1148fdn, 0x3fe61639fa77b069n, 0x3fe62641fecf8743n,
+];
+/** The byte address of log1p's table over [1, 2) (after log's, inside KERNEL_CONSTANTS_BYTES, heap.ts). */
+export const LOG1P_UNIT_TABLE_ADDRESS = LOG_TABLE_ADDRESS + LOG_TABLE.length;
+/** The table's bytes: for each j, the doubles 1/c_j (rounded once) and log(c_j), little-endian. */
+export const LOG1P_UNIT_TABLE: readonly number[] = Array.from(
+  new Uint8Array(new Float64Array(LOG1P_UNIT_LOG_C_BITS64.flatMap((bits, j) => [j === 0 ? 1 : 1 / (1 + (2 * j + 1) / 512), fromBits(bits)])).buffer),
+);
+if (LOG1P_UNIT_TABLE_ADDRESS + LOG1P_UNIT_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: log1p\'s table does not fit the kernels\' constants');
+
+/** log1p of the two lanes of V128 local `x` (promoted float32 values in [0, 1)), left on the stack. */
+function log1pUnit(f: FunctionBody, x: number): void {
+  const [e0, e1, c, r, r2] = approxLocals(f, 5) as [number, number, number, number, number];
+  f.requireData(LOG1P_UNIT_TABLE_ADDRESS, LOG1P_UNIT_TABLE);
+  // j = bits 44…51 of 1 + x, its byte offset 16·j in each lane's low word.
+  add(num(1), get(x))(f);
+  f.i32Const(40).i64x2ShrU();
+  int64(255n << 4n)(f);
+  f.v128And().set(e0);
+  f.get(e0).i32x4ExtractLane(2).v128Load(LOG1P_UNIT_TABLE_ADDRESS).set(e1);
+  f.get(e0).i32x4ExtractLane(0).v128Load(LOG1P_UNIT_TABLE_ADDRESS).set(e0);
+  f.get(e0).get(e1).i8x16Shuffle(LOW_PAIR).set(c); // 1/c
+  assign(f, r, sub(mul(get(x), get(c)), sub(num(1), get(c))));
+  assign(f, r2, mul(get(r), get(r)));
+  const R = get(r);
+  const q = logSeriesQ(R, get(r2));
+  add(add((g) => void g.get(e0).get(e1).i8x16Shuffle(HIGH_PAIR), R), mul(get(r2), q))(f);
+}
+
 const LOG1P: FastPath = {
   approx: (f, x) => {
     const [u] = wrapperLocals(f, 1) as [number];
@@ -438,8 +554,9 @@ const LOG1P: FastPath = {
     logCore(f, u, get(x));
   },
   exact: emitLog1pF64x2,
-  window: 15,
+  window: 14,
   domain: (x) => and32(gt32(x, f32(-1)), lt32(x, f32(Infinity))),
+  special: { when: (x) => and32(ge32(x, f32(0)), lt32(x, f32(1))), approx: log1pUnit },
 };
 
 // ---------------------------------------------------------------------------------------------
