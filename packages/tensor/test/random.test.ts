@@ -10,6 +10,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { foldIn, manualSeed, rademacher, rand, randn, randomKey, splitKey } from '@scorch/tensor';
+import { philox4x32 } from '../src/random.js';
 
 const N = 100_000;
 const sqrtN = Math.sqrt(N);
@@ -182,6 +183,16 @@ describe('independence across keys', () => {
 describe('stream layout (Philox 4x32-10 known answers)', () => {
   // Random123's known answer for counter 0 and key 0 is 6627e8d5 e169c58d bc57ac4c 9b00dbd8.
   const words = [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8];
+
+  it('philox4x32 gives Random123\'s known answers (all-zero, all-one and π-digit counters and keys)', () => {
+    const out = new Uint32Array(4);
+    philox4x32(0, 0, 0, 0, 0, 0, out);
+    expect(Array.from(out)).toEqual(words);
+    philox4x32(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, out);
+    expect(Array.from(out)).toEqual([0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+    philox4x32(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, out);
+    expect(Array.from(out)).toEqual([0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
+  });
 
   it('float32 uniforms are the top 24 bits of each word times 2^-24', () => {
     expect(Array.from(rand([4], { key: [0, 0] }).dataSync())).toEqual(words.map((w) => (w >>> 8) * 2 ** -24));

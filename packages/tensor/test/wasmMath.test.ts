@@ -458,9 +458,10 @@ function tanhThresholds(): number[] {
 function expThresholds(): number[] {
   const v = [...COMMON_THRESHOLDS, 104, 1 / 16, 17.33, -87.33, 88.72, 88.73, 89, -104, 88.7228, -87.3365, -103.972, Math.LN2 / 2, 2 ** -28];
   // e (the power of two) steps where x/ln2 crosses a half-integer, and for one turn of the table
-  // either side of 0 every step of its index j, where 64x/ln2 crosses a half-integer.
+  // either side of 0 every step of its index j, where 256x/ln2 crosses a half-integer (the
+  // neighbourhoods take both signs of each).
   for (let j = -151; j <= 128; j++) v.push((j + 0.5) * Math.LN2);
-  for (let m = -64; m <= 64; m++) v.push(((m + 0.5) * Math.LN2) / 64);
+  for (let m = 0; m <= 256; m++) v.push(((m + 0.5) * Math.LN2) / 256);
   return v;
 }
 

@@ -647,7 +647,7 @@ export function wasmElementwiseInstance(bytes: Uint8Array<ArrayBuffer>, shared =
   // The scratch's byte address: in a memory of the kernels' own, right after the bytes its
   // modules' constant tables take (KERNEL_CONSTANTS_BYTES, heap.ts: a literal here, since workers
   // build this function from its source alone), where growth keeps it.
-  const CONSTANTS_BYTES = 8192;
+  const CONSTANTS_BYTES = 9216;
   let base = CONSTANTS_BYTES;
   const heap = (need: number): Float32Array => {
     base = hooks ? hooks.scratch(need) : CONSTANTS_BYTES;

@@ -65,15 +65,15 @@ export const HEAP_ARRAY_MIN_BYTES = 1024;
 
 /**
  * The bytes at the start of every memory the elementwise kernels import (the heap, or a memory of
- * their own) that hold their constant tables, not arrays or scratch: exp's table of 2^(j/64)
- * (mathF32x4.ts, EXP_TABLE_ADDRESS, 512 bytes), then the fast functions' constants
- * (mathF32x4Fast.ts, FAST_CONSTANTS_ADDRESS, below 1024), then log's table of 1/c and log(c)
- * (mathF32x4.ts, LOG_TABLE_ADDRESS = 1024, 2,048 bytes), then log1p's over [1, 2)
- * (LOG1P_UNIT_TABLE_ADDRESS = 3072, 4,096 bytes). A kernel module that reads a table
+ * their own) that hold their constant tables, not arrays or scratch: exp's table of 2^(j/256)
+ * (mathF32x4.ts, EXP_TABLE_ADDRESS = 0, 2,048 bytes), then the fast functions' constants
+ * (mathF32x4Fast.ts, FAST_CONSTANTS_ADDRESS, below 3072), then log's table of 1/c and log(c)
+ * (mathF32x4.ts, LOG_TABLE_ADDRESS = 3072, 2,048 bytes), then log1p's over [1, 2)
+ * (LOG1P_UNIT_TABLE_ADDRESS = 5120, 4,096 bytes): 9,216 bytes. A kernel module that reads a table
  * writes it there when it is instantiated (a data segment; every instance writes the same bytes).
  * A multiple of 64, so the heap's regions stay aligned to its units.
  */
-export const KERNEL_CONSTANTS_BYTES = 8192;
+export const KERNEL_CONSTANTS_BYTES = 9216;
 
 /** A region of the heap: its byte address and bytes (a multiple of 64). */
 export interface HeapRegion {

@@ -7,7 +7,7 @@
 //
 //   1. d = a double approximation of f(x) with a proven relative error bound ε (below), from a
 //      short reduction and a polynomial, at most one division and, for exp (and what calls it),
-//      a table of 64 doubles in the memory (EXP_TABLE_ADDRESS);
+//      a table of 256 doubles in the memory (EXP_TABLE_ADDRESS);
 //   2. if d lies farther than (ε·|d| + fdlibm's own error, a few ulps of double) from every float32
 //      rounding boundary, then d and fdlibm's double round to the same float32, and that is the
 //      answer;
@@ -229,33 +229,34 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 }
 
 // ---------------------------------------------------------------------------------------------
-// exp. x is first clamped to [−104, 89]; then y = x·(64/ln2) (one product), n = 64e + j =
-// nearest(y), j in [0, 64), v = y − n, and e^x ≈ 2^e·T[j]·p(v): T[j] = 2^(j/64) from a table of
-// 64 doubles in the memory (EXP_TABLE_ADDRESS), e added to T[j]'s exponent field, p(v) the Taylor
-// polynomial of e^r of degree 4 in r = v·ln2/64, written in v (coefficients (ln2/64)^i/i!). (The
+// exp. x is first clamped to [−104, 89]; then y = x·(256/ln2) (one product), n = 256e + j =
+// nearest(y), j in [0, 256), v = y − n, and e^x ≈ 2^e·T[j]·p(v): T[j] = 2^(j/256) from a table of
+// 256 doubles in the memory (EXP_TABLE_ADDRESS), e added to T[j]'s exponent field, p(v) the Taylor
+// polynomial of e^r of degree 3 in r = v·ln2/256, written in v (coefficients (ln2/256)^i/i!). (The
 // table replaced a reduction by whole multiples of ln2 and a polynomial of degree 10: a tighter
 // bound, about a quarter less time an exp; benchmarks/NOTES.md, "exp by a table". Reducing in y's
 // units replaced r = (x − n·C_HI) − n·C_LO, two dependent products and sums more on the chain:
-// ~10% less an exp; "Shorter chains".)
+// ~10% less an exp; "Shorter chains". 256 entries instead of 64 took the polynomial from degree 4
+// to 3, one squaring and one level of Estrin's scheme fewer: ~9% less; "exp by a table of 256".)
 //
-// Error bound, for float32 x in [−104, 89] (|n| ≤ 9603 < 2^14):
-// - y: 64·INV_LN2 is 64/ln2 within 2^−53 relative, and the product rounds once: y = (64x/ln2)·(1 + δ),
-//   |δ| ≤ 2.0001·2^−53. n = nearest(y) (y + 1.5·2^52 rounds to an integer, exactly as |y| < 2^14),
-//   so |v| ≤ 1/2, and v = y − n is exact (n = 0, or y/2 ≤ n ≤ 2y: Sterbenz).
-// - e^x = 2^(n/64)·e^(x − n·ln2/64), and x − n·ln2/64 = v·ln2/64 − (x·δ)/(1 + δ): p is evaluated
+// Error bound, for float32 x in [−104, 89] (|n| ≤ 38,406 < 2^16):
+// - y: 256·INV_LN2 is 256/ln2 within 2^−53 relative, and the product rounds once: y =
+//   (256x/ln2)·(1 + δ), |δ| ≤ 2.0001·2^−53. n = nearest(y) (y + 1.5·2^52 rounds to an integer,
+//   exactly as |y| < 2^16), so |v| ≤ 1/2, and v = y − n is exact (n = 0, or y/2 ≤ n ≤ 2y: Sterbenz).
+// - e^x = 2^(n/256)·e^(x − n·ln2/256), and x − n·ln2/256 = v·ln2/256 − (x·δ)/(1 + δ): p is evaluated
 //   at an r that misses by ≤ 104·2.0002·2^−53 < 2^−45.3, a relative error of e^r of 2.31e−14.
-//   |r| ≤ ln2/128 = 0.0054152.
-// - T[j]: 2^(j/64) correctly rounded (the bits below were computed at 60 digits): ≤ 2^−53.
-// - Truncation: |e^r − p| ≤ e^|r|·|r|^5/5!, relative to e^r at most e^(2|r|)·|r|^5/5! ≤ 3.93e−14.
-// - Evaluation: Estrin's scheme over 5 coefficients (2 levels): each term passes through at most
-//   1 + (1 + 2) + (3 + 2) = 9 roundings (estrin above), ≤ 9·2^−53·1.0055 of e^r; the coefficients
-//   (ln2/64)^i/i!, made in doubles within 4·2^−53 each, weigh ≤ 0.0055 of the sum: < 2^−58.
-//   p is in [0.994, 1.006] and T[j] in [1, 2); adding e to T[j]'s exponent field (2^e·T[j], e in
+//   |r| ≤ ln2/512 = 0.0013538.
+// - T[j]: 2^(j/256) correctly rounded (the bits below were computed with 300-bit integers): ≤ 2^−53.
+// - Truncation: |e^r − p| ≤ e^|r|·|r|^4/4!, relative to e^r at most e^(2|r|)·|r|^4/4! ≤ 1.404e−13.
+// - Evaluation: Estrin's scheme over 4 coefficients (1 level): each term passes through at most
+//   1 + (1 + 2) = 4 roundings (estrin above), ≤ 4·2^−53·1.0014 of e^r; the coefficients
+//   (ln2/256)^i/i!, made in doubles within 4·2^−53 each, weigh ≤ 0.0014 of the sum: < 2^−60.
+//   p is in [0.9986, 1.0014] and T[j] in [1, 2); adding e to T[j]'s exponent field (2^e·T[j], e in
 //   [−151, 128]) is exact and normal, and the product 2^e·T[j]·p rounds once more (2^−53).
-// Total ε ≤ 3.93e−14 + 2.31e−14 + 1.01e−15 + 2·1.12e−16 < 6.4e−14 < 2^−43.8 (6.53e−14), inside
+// Total ε ≤ 1.404e−13 + 2.31e−14 + 4.45e−16 + 2·1.12e−16 < 1.65e−13 < 2^−42.4 (1.71e−13), inside
 // the 2^−41 that sigmoid, tanh and expm1 (which call expApprox, on inputs within [−104, 89]) assume.
-// The bound needed is 2^53·2^−43.8·(1 + 2^−42) + 2 < 590 ulps; the window stays W = 2^13 (over
-// thirteen times that), so 2^−15 of lanes are ambiguous.
+// The bound needed is 2^53·2^−42.4·(1 + 2^−41) + 2 < 1,555 ulps; the window stays W = 2^13 (over
+// five times that), so 2^−15 of lanes are ambiguous.
 //
 // Domain. The boundary test describes the rounding of d to a normal float32 or to +∞: the
 // midpoint between the largest float32 and 2^128 (the overflow threshold) is a boundary like any
@@ -266,23 +267,58 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
 // boundary. Left to the exact path: −104 < x < −87.33 (float32 subnormal results) and NaN.
 
 const MAGIC = 1.5 * 2 ** 52;
-/** e^r's Taylor coefficients to r⁴, in v = r·64/ln2: (ln2/64)^i/i!. */
-const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6, 1 / 24].map((c, i) => c * (Math.LN2 / 64) ** i);
-/** log2 of the table's length: T[j] = 2^(j/64). */
-const EXP_TABLE_BITS = 6;
+/** log2 of the table's length: T[j] = 2^(j/256). */
+const EXP_TABLE_BITS = 8;
+/** e^r's Taylor coefficients to r³, in v = r·256/ln2: (ln2/256)^i/i!. */
+const EXP_TAYLOR = [1, 1, 1 / 2, 1 / 6].map((c, i) => c * (Math.LN2 / 2 ** EXP_TABLE_BITS) ** i);
 /**
- * The bits of 2^(j/64), j = 0…63, each correctly rounded to double (computed with 60 significant
- * digits; fixed here rather than computed at startup, so that no engine's Math.pow enters the bound).
+ * The bits of 2^(j/256), j = 0…255, each correctly rounded to double (computed with 300-bit
+ * integers; fixed here rather than computed at startup, so that no engine's Math.pow enters the bound).
  */
 const EXP_TABLE_BITS64 = [
-  0x3ff0000000000000n, 0x3ff02c9a3e778061n, 0x3ff059b0d3158574n, 0x3ff0874518759bc8n, 0x3ff0b5586cf9890fn, 0x3ff0e3ec32d3d1a2n, 0x3ff11301d0125b51n, 0x3ff1429aaea92de0n,
-  0x3ff172b83c7d517bn, 0x3ff1a35beb6fcb75n, 0x3ff1d4873168b9aan, 0x3ff2063b88628cd6n, 0x3ff2387a6e756238n, 0x3ff26b4565e27cddn, 0x3ff29e9df51fdee1n, 0x3ff2d285a6e4030bn,
-  0x3ff306fe0a31b715n, 0x3ff33c08b26416ffn, 0x3ff371a7373aa9cbn, 0x3ff3a7db34e59ff7n, 0x3ff3dea64c123422n, 0x3ff4160a21f72e2an, 0x3ff44e086061892dn, 0x3ff486a2b5c13cd0n,
-  0x3ff4bfdad5362a27n, 0x3ff4f9b2769d2ca7n, 0x3ff5342b569d4f82n, 0x3ff56f4736b527dan, 0x3ff5ab07dd485429n, 0x3ff5e76f15ad2148n, 0x3ff6247eb03a5585n, 0x3ff6623882552225n,
-  0x3ff6a09e667f3bcdn, 0x3ff6dfb23c651a2fn, 0x3ff71f75e8ec5f74n, 0x3ff75feb564267c9n, 0x3ff7a11473eb0187n, 0x3ff7e2f336cf4e62n, 0x3ff82589994cce13n, 0x3ff868d99b4492edn,
-  0x3ff8ace5422aa0dbn, 0x3ff8f1ae99157736n, 0x3ff93737b0cdc5e5n, 0x3ff97d829fde4e50n, 0x3ff9c49182a3f090n, 0x3ffa0c667b5de565n, 0x3ffa5503b23e255dn, 0x3ffa9e6b5579fdbfn,
-  0x3ffae89f995ad3adn, 0x3ffb33a2b84f15fbn, 0x3ffb7f76f2fb5e47n, 0x3ffbcc1e904bc1d2n, 0x3ffc199bdd85529cn, 0x3ffc67f12e57d14bn, 0x3ffcb720dcef9069n, 0x3ffd072d4a07897cn,
-  0x3ffd5818dcfba487n, 0x3ffda9e603db3285n, 0x3ffdfc97337b9b5fn, 0x3ffe502ee78b3ff6n, 0x3ffea4afa2a490dan, 0x3ffefa1bee615a27n, 0x3fff50765b6e4540n, 0x3fffa7c1819e90d8n,
+  0x3ff0000000000000n, 0x3ff00b1afa5abcbfn, 0x3ff0163da9fb3335n, 0x3ff02168143b0281n, 0x3ff02c9a3e778061n, 0x3ff037d42e11bbccn,
+  0x3ff04315e86e7f85n, 0x3ff04e5f72f654b1n, 0x3ff059b0d3158574n, 0x3ff0650a0e3c1f89n, 0x3ff0706b29ddf6den, 0x3ff07bd42b72a836n,
+  0x3ff0874518759bc8n, 0x3ff092bdf66607e0n, 0x3ff09e3ecac6f383n, 0x3ff0a9c79b1f3919n, 0x3ff0b5586cf9890fn, 0x3ff0c0f145e46c85n,
+  0x3ff0cc922b7247f7n, 0x3ff0d83b23395decn, 0x3ff0e3ec32d3d1a2n, 0x3ff0efa55fdfa9c5n, 0x3ff0fb66affed31bn, 0x3ff1073028d7233en,
+  0x3ff11301d0125b51n, 0x3ff11edbab5e2ab6n, 0x3ff12abdc06c31ccn, 0x3ff136a814f204abn, 0x3ff1429aaea92de0n, 0x3ff14e95934f312en,
+  0x3ff15a98c8a58e51n, 0x3ff166a45471c3c2n, 0x3ff172b83c7d517bn, 0x3ff17ed48695bbc0n, 0x3ff18af9388c8dean, 0x3ff1972658375d2fn,
+  0x3ff1a35beb6fcb75n, 0x3ff1af99f8138a1cn, 0x3ff1bbe084045cd4n, 0x3ff1c82f95281c6bn, 0x3ff1d4873168b9aan, 0x3ff1e0e75eb44027n,
+  0x3ff1ed5022fcd91dn, 0x3ff1f9c18438ce4dn, 0x3ff2063b88628cd6n, 0x3ff212be3578a819n, 0x3ff21f49917ddc96n, 0x3ff22bdda27912d1n,
+  0x3ff2387a6e756238n, 0x3ff2451ffb82140an, 0x3ff251ce4fb2a63fn, 0x3ff25e85711ece75n, 0x3ff26b4565e27cddn, 0x3ff2780e341ddf29n,
+  0x3ff284dfe1f56381n, 0x3ff291ba7591bb70n, 0x3ff29e9df51fdee1n, 0x3ff2ab8a66d10f13n, 0x3ff2b87fd0dad990n, 0x3ff2c57e39771b2fn,
+  0x3ff2d285a6e4030bn, 0x3ff2df961f641589n, 0x3ff2ecafa93e2f56n, 0x3ff2f9d24abd886bn, 0x3ff306fe0a31b715n, 0x3ff31432edeeb2fdn,
+  0x3ff32170fc4cd831n, 0x3ff32eb83ba8ea32n, 0x3ff33c08b26416ffn, 0x3ff3496266e3fa2dn, 0x3ff356c55f929ff1n, 0x3ff36431a2de883bn,
+  0x3ff371a7373aa9cbn, 0x3ff37f26231e754an, 0x3ff38cae6d05d866n, 0x3ff39a401b7140efn, 0x3ff3a7db34e59ff7n, 0x3ff3b57fbfec6cf4n,
+  0x3ff3c32dc313a8e5n, 0x3ff3d0e544ede173n, 0x3ff3dea64c123422n, 0x3ff3ec70df1c5175n, 0x3ff3fa4504ac801cn, 0x3ff40822c367a024n,
+  0x3ff4160a21f72e2an, 0x3ff423fb2709468an, 0x3ff431f5d950a897n, 0x3ff43ffa3f84b9d4n, 0x3ff44e086061892dn, 0x3ff45c2042a7d232n,
+  0x3ff46a41ed1d0057n, 0x3ff4786d668b3237n, 0x3ff486a2b5c13cd0n, 0x3ff494e1e192aed2n, 0x3ff4a32af0d7d3den, 0x3ff4b17dea6db7d7n,
+  0x3ff4bfdad5362a27n, 0x3ff4ce41b817c114n, 0x3ff4dcb299fddd0dn, 0x3ff4eb2d81d8abffn, 0x3ff4f9b2769d2ca7n, 0x3ff508417f4531een,
+  0x3ff516daa2cf6642n, 0x3ff5257de83f4eefn, 0x3ff5342b569d4f82n, 0x3ff542e2f4f6ad27n, 0x3ff551a4ca5d920fn, 0x3ff56070dde910d2n,
+  0x3ff56f4736b527dan, 0x3ff57e27dbe2c4cfn, 0x3ff58d12d497c7fdn, 0x3ff59c0827ff07ccn, 0x3ff5ab07dd485429n, 0x3ff5ba11fba87a03n,
+  0x3ff5c9268a5946b7n, 0x3ff5d84590998b93n, 0x3ff5e76f15ad2148n, 0x3ff5f6a320dceb71n, 0x3ff605e1b976dc09n, 0x3ff6152ae6cdf6f4n,
+  0x3ff6247eb03a5585n, 0x3ff633dd1d1929fdn, 0x3ff6434634ccc320n, 0x3ff652b9febc8fb7n, 0x3ff6623882552225n, 0x3ff671c1c70833f6n,
+  0x3ff68155d44ca973n, 0x3ff690f4b19e9538n, 0x3ff6a09e667f3bcdn, 0x3ff6b052fa75173en, 0x3ff6c012750bdabfn, 0x3ff6cfdcddd47645n,
+  0x3ff6dfb23c651a2fn, 0x3ff6ef9298593ae5n, 0x3ff6ff7df9519484n, 0x3ff70f7466f42e87n, 0x3ff71f75e8ec5f74n, 0x3ff72f8286ead08an,
+  0x3ff73f9a48a58174n, 0x3ff74fbd35d7cbfdn, 0x3ff75feb564267c9n, 0x3ff77024b1ab6e09n, 0x3ff780694fde5d3fn, 0x3ff790b938ac1cf6n,
+  0x3ff7a11473eb0187n, 0x3ff7b17b0976cfdbn, 0x3ff7c1ed0130c132n, 0x3ff7d26a62ff86f0n, 0x3ff7e2f336cf4e62n, 0x3ff7f3878491c491n,
+  0x3ff80427543e1a12n, 0x3ff814d2add106d9n, 0x3ff82589994cce13n, 0x3ff8364c1eb941f7n, 0x3ff8471a4623c7adn, 0x3ff857f4179f5b21n,
+  0x3ff868d99b4492edn, 0x3ff879cad931a436n, 0x3ff88ac7d98a6699n, 0x3ff89bd0a478580fn, 0x3ff8ace5422aa0dbn, 0x3ff8be05bad61778n,
+  0x3ff8cf3216b5448cn, 0x3ff8e06a5e0866d9n, 0x3ff8f1ae99157736n, 0x3ff902fed0282c8an, 0x3ff9145b0b91ffc6n, 0x3ff925c353aa2fe2n,
+  0x3ff93737b0cdc5e5n, 0x3ff948b82b5f98e5n, 0x3ff95a44cbc8520fn, 0x3ff96bdd9a7670b3n, 0x3ff97d829fde4e50n, 0x3ff98f33e47a22a2n,
+  0x3ff9a0f170ca07ban, 0x3ff9b2bb4d53fe0dn, 0x3ff9c49182a3f090n, 0x3ff9d674194bb8d5n, 0x3ff9e86319e32323n, 0x3ff9fa5e8d07f29en,
+  0x3ffa0c667b5de565n, 0x3ffa1e7aed8eb8bbn, 0x3ffa309bec4a2d33n, 0x3ffa42c980460ad8n, 0x3ffa5503b23e255dn, 0x3ffa674a8af46052n,
+  0x3ffa799e1330b358n, 0x3ffa8bfe53c12e59n, 0x3ffa9e6b5579fdbfn, 0x3ffab0e521356eban, 0x3ffac36bbfd3f37an, 0x3ffad5ff3a3c2774n,
+  0x3ffae89f995ad3adn, 0x3ffafb4ce622f2ffn, 0x3ffb0e07298db666n, 0x3ffb20ce6c9a8952n, 0x3ffb33a2b84f15fbn, 0x3ffb468415b749b1n,
+  0x3ffb59728de5593an, 0x3ffb6c6e29f1c52an, 0x3ffb7f76f2fb5e47n, 0x3ffb928cf22749e4n, 0x3ffba5b030a1064an, 0x3ffbb8e0b79a6f1fn,
+  0x3ffbcc1e904bc1d2n, 0x3ffbdf69c3f3a207n, 0x3ffbf2c25bd71e09n, 0x3ffc06286141b33dn, 0x3ffc199bdd85529cn, 0x3ffc2d1cd9fa652cn,
+  0x3ffc40ab5fffd07an, 0x3ffc544778fafb22n, 0x3ffc67f12e57d14bn, 0x3ffc7ba88988c933n, 0x3ffc8f6d9406e7b5n, 0x3ffca3405751c4dbn,
+  0x3ffcb720dcef9069n, 0x3ffccb0f2e6d1675n, 0x3ffcdf0b555dc3fan, 0x3ffcf3155b5bab74n, 0x3ffd072d4a07897cn, 0x3ffd1b532b08c968n,
+  0x3ffd2f87080d89f2n, 0x3ffd43c8eacaa1d6n, 0x3ffd5818dcfba487n, 0x3ffd6c76e862e6d3n, 0x3ffd80e316c98398n, 0x3ffd955d71ff6075n,
+  0x3ffda9e603db3285n, 0x3ffdbe7cd63a8315n, 0x3ffdd321f301b460n, 0x3ffde7d5641c0658n, 0x3ffdfc97337b9b5fn, 0x3ffe11676b197d17n,
+  0x3ffe264614f5a129n, 0x3ffe3b333b16ee12n, 0x3ffe502ee78b3ff6n, 0x3ffe653924676d76n, 0x3ffe7a51fbc74c83n, 0x3ffe8f7977cdb740n,
+  0x3ffea4afa2a490dan, 0x3ffeb9f4867cca6en, 0x3ffecf482d8e67f1n, 0x3ffee4aaa2188510n, 0x3ffefa1bee615a27n, 0x3fff0f9c1cb6412an,
+  0x3fff252b376bba97n, 0x3fff3ac948dd7274n, 0x3fff50765b6e4540n, 0x3fff6632798844f8n, 0x3fff7bfdad9cbe14n, 0x3fff91d802243c89n,
+  0x3fffa7c1819e90d8n, 0x3fffbdba3692d514n, 0x3fffd3c22b8f71f1n, 0x3fffe9d96b2a23d9n,
 ];
 /** The byte address of exp's table in every memory the elementwise kernels import (inside KERNEL_CONSTANTS_BYTES, heap.ts). */
 export const EXP_TABLE_ADDRESS = 0;
@@ -290,24 +326,24 @@ export const EXP_TABLE_ADDRESS = 0;
 export const EXP_TABLE: readonly number[] = Array.from(new Uint8Array(new BigUint64Array(EXP_TABLE_BITS64).buffer));
 if (EXP_TABLE_ADDRESS + EXP_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: exp\'s table does not fit the kernels\' constants');
 
-/** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−44). */
+/** d ≈ e^x on two f64 lanes (float32 values in [−104, 89]; relative error < 2^−42.4). */
 function expApprox(f: FunctionBody, x: number): void {
-  const [t, k, r, r2, r4, tj] = approxLocals(f, 6) as [number, number, number, number, number, number];
+  const [t, k, r, r2, tj] = approxLocals(f, 5) as [number, number, number, number, number];
   const X = get(x);
   const N = 2 ** EXP_TABLE_BITS;
   f.requireData(EXP_TABLE_ADDRESS, EXP_TABLE);
   assign(f, r, mul(X, num(N * INV_LN2))); // y
   assign(f, t, add(get(r), num(MAGIC)));
   assign(f, r, sub(get(r), sub(get(t), num(MAGIC)))); // v = y − n
-  // t's bits are those of 1.5·2^52 plus n: j = n mod 64 is the low 6 bits (j·8, the table's byte
-  // offset, in i32 lanes 0 and 2), and shifting right by 6 then left by 52 puts e = floor(n/64)
+  // t's bits are those of 1.5·2^52 plus n: j = n mod 256 is the low 8 bits (j·8, the table's byte
+  // offset, in i32 lanes 0 and 2), and shifting right by 8 then left by 52 puts e = floor(n/256)
   // in the exponent field (mod 2^12; 1.5·2^52's own bits shift out).
   assign(f, tj, shl(and(get(t), int64(BigInt(N - 1))), 3));
   f.get(tj).i32x4ExtractLane(0).v128Load64Zero(EXP_TABLE_ADDRESS).set(k);
   f.get(tj).i32x4ExtractLane(2).get(k).v128Load64Lane(EXP_TABLE_ADDRESS, 1);
   f.get(t).i32Const(EXP_TABLE_BITS).i64x2ShrU();
   f.i32Const(52).i64x2Shl().i64x2Add().set(tj);
-  mul(get(tj), estrin(r, EXP_TAYLOR, squares(f, r, [r2, r4])))(f);
+  mul(get(tj), estrin(r, EXP_TAYLOR, squares(f, r, [r2])))(f);
 }
 
 const EXP: FastPath = {
@@ -389,7 +425,7 @@ const ONE_INTERVAL = Number((0x3ff0000000000000n - OFF_BITS) >> 45n);
 /** c_j: the middle of interval j (bits(OFF) + (2j + 1)·2^44: its edges share the exponent), or 1 for ONE_INTERVAL. */
 const logC = (j: number): number => (j === ONE_INTERVAL ? 1 : fromBits(OFF_BITS + (BigInt(2 * j + 1) << 44n)));
 /** The byte address of log's table in every memory the elementwise kernels import (inside KERNEL_CONSTANTS_BYTES, heap.ts). */
-export const LOG_TABLE_ADDRESS = 1024;
+export const LOG_TABLE_ADDRESS = 3072;
 /** The table's bytes: for each j, the doubles 1/c_j (rounded once) and log(c_j), little-endian. */
 export const LOG_TABLE: readonly number[] = Array.from(
   new Uint8Array(new Float64Array(LOG_LOG_C_BITS64.flatMap((bits, j) => [1 / logC(j), fromBits(bits)])).buffer),
