@@ -405,6 +405,16 @@ function compareLanes(
   return { inputs, mismatches, first };
 }
 
+/**
+ * Each of `values` (bit patterns) in each of the four lanes of a vector of its own, lane j of the
+ * rest `other(j)`: 16 patterns a value.
+ */
+function inEachLane(values: Iterable<number>, other: (j: number) => number): number[] {
+  const patterns: number[] = [];
+  for (const p of values) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(j === lane ? p : other(j));
+  return patterns;
+}
+
 /** compareLanes through function `name`'s fast path, with the entries into its exact path counted. */
 function check32(name: Name32, patterns: Iterable<number>): { inputs: number; exactEntries: number; mismatches: number; first: string[] } {
   built32 ??= buildModule32();
@@ -664,9 +674,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
         expect(found.length).toBeGreaterThanOrEqual(8);
         // Each found input in lane j of its own vector, the other lanes ordinary fast-path inputs.
         const ordinary = bitsOfF32(fast.ordinary);
-        const patterns: number[] = [];
-        for (const p of found) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(j === lane ? p : ordinary);
-        const r = check32(name, patterns);
+        const r = check32(name, inEachLane(found, () => ordinary));
         expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
         // Checked against the same inputs: every vector (and only those) entered the exact path.
         expect(r.exactEntries).toBe(found.length * 4);
@@ -674,9 +682,7 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
       });
 
       it('special lanes (NaN, ±∞, the ends of the domain) in each of the four lanes, next to ordinary ones', () => {
-        const patterns: number[] = [];
-        for (const s of fast.specials) for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? s : 0.5 + j));
-        const r = check32(name, patterns);
+        const r = check32(name, inEachLane(fast.specials.map(bitsOfF32), (j) => bitsOfF32(0.5 + j)));
         expect({ mismatches: r.mismatches, first: r.first }).toEqual({ mismatches: 0, first: [] });
       });
 
@@ -700,13 +706,9 @@ describe.skipIf(!wasmSimdSupported())('float32 fast paths: four lanes, bit for b
 // the other lanes inside [0, 1) too, and the same inputs beside a lane outside it (the general
 // core), must give the same bits.
 describe.skipIf(!wasmSimdSupported())('log1p on [0, 1): the core for vectors wholly inside, bit for bit', () => {
-  const inside = [0.25, 0.5, 0.75];
-  const outside = [-0.5, 2, 3];
-  const vectors = (lanes: readonly number[], others: readonly number[]): number[] => {
-    const patterns: number[] = [];
-    for (const p of lanes) for (let lane = 0; lane < 4; lane++) for (let j = 0, o = 0; j < 4; j++) patterns.push(j === lane ? p : bitsOfF32(others[o++]!));
-    return patterns;
-  };
+  const inside = [0.25, 0.5, 0.75, 0.125];
+  const outside = [-0.5, 2, 3, 0.25];
+  const vectors = (lanes: readonly number[], others: readonly number[]) => inEachLane(lanes, (j) => bitsOfF32(others[j]!));
   const specials = [0, -0, 1e-45, 2 ** -149, 2 ** -126, 1e-40, 2 ** -60, 2 ** -29, Math.fround(2 ** -29 * (1 + 2 ** -23)), Math.fround(2 ** -8 * (1 - 2 ** -24)), 2 ** -8, 0.99999994, 0.5, 1 / 3].map(bitsOfF32);
 
   it('specials (±0, subnormals, tiny inputs where 1 + x rounds, the ends of the intervals) in each lane', () => {
@@ -760,10 +762,6 @@ describe.runIf(wasmSimdSupported())('erf in WebAssembly SIMD: the JavaScript fun
   it('vectors mixing a lane beyond 1.25 with lanes below it, in every lane', () => {
     // The piece beyond 1.25 runs for a half-vector when one of its lanes needs it; the others
     // must keep their own piece's value.
-    const patterns: number[] = [];
-    for (const far of [1.3, -2.9, 5.99, 3]) {
-      for (let lane = 0; lane < 4; lane++) for (let j = 0; j < 4; j++) patterns.push(bitsOfF32(j === lane ? far : [0.1, -0.9, 1e-9, 1.1][j]!));
-    }
-    expect(check(patterns).wrong).toEqual([]);
+    expect(check(inEachLane([1.3, -2.9, 5.99, 3].map(bitsOfF32), (j) => bitsOfF32([0.1, -0.9, 1e-9, 1.1][j]!))).wrong).toEqual([]);
   });
 });

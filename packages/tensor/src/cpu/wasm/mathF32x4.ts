@@ -77,8 +77,10 @@ const shl = (a: Expr, bits: number): Expr => (f) => {
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
 export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second. */
+/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second (f32 lanes; as f64 lanes, the low double of each). */
 const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+/** The high double of the first vector, then that of the second. */
+const JOIN_HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 /** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
 const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
@@ -431,9 +433,22 @@ export const LOG_TABLE: readonly number[] = Array.from(
   new Uint8Array(new Float64Array(LOG_LOG_C_BITS64.flatMap((bits, j) => [1 / logC(j), fromBits(bits)])).buffer),
 );
 if (LOG_TABLE_ADDRESS < EXP_TABLE_ADDRESS + EXP_TABLE.length || LOG_TABLE_ADDRESS + LOG_TABLE.length > KERNEL_CONSTANTS_BYTES) throw new Error('internal: log\'s table does not fit the kernels\' constants');
-/** The two doubles of lane 0 of the first vector, then those of lane 0 of the second (HIGH_PAIR: lane 1 of each). */
-const LOW_PAIR = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HIGH_PAIR = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
+
+/**
+ * Each lane's entry of a table of `count` pairs of doubles (16 bytes each) at `address`, the index
+ * in bits `at`… of the i64 lanes of `bits`: lane 0's entry into V128 local e0, lane 1's into e1.
+ * firstOfPairs and secondOfPairs then gather the two lanes' first doubles and their second.
+ */
+function loadPairs(f: FunctionBody, bits: Expr, at: number, count: number, address: number, e0: number, e1: number): void {
+  bits(f);
+  f.i32Const(at - 4).i64x2ShrU(); // the byte offset 16·j in each lane's low word
+  int64(BigInt(count - 1) << 4n)(f);
+  f.v128And().set(e0);
+  f.get(e0).i32x4ExtractLane(2).v128Load(address).set(e1);
+  f.get(e0).i32x4ExtractLane(0).v128Load(address).set(e0);
+}
+const firstOfPairs = (e0: number, e1: number): Expr => (f) => void f.get(e0).get(e1).i8x16Shuffle(JOIN_LOW);
+const secondOfPairs = (e0: number, e1: number): Expr => (f) => void f.get(e0).get(e1).i8x16Shuffle(JOIN_HIGH);
 
 /** Q(r) = −1/2 + r/3 + r²·(−1/4 + r/5): log1p(r) ≈ r + r²·Q(r), the two logarithm cores' polynomial. */
 const logSeriesQ = (R: Expr, R2: Expr): Expr => add(add(num(-1 / 2), mul(R, num(1 / 3))), mul(R2, add(num(-1 / 4), mul(R, num(1 / 5)))));
@@ -450,23 +465,19 @@ function logCore(f: FunctionBody, u: number, f0?: Expr): void {
   // by −LN2_HI and −LN2_LO then gives the −0 that leaves log(m) (and its sign) alone.
   assign(f, nk, sub(num(2 ** 52 + 1023), or(exponentField(get(t)), int64(TWO52_BITS))));
   const NK = get(nk);
-  // Each lane's entry: j = bits 45…51 of t, its byte offset 16·j in the low word.
-  f.get(t).i32Const(41).i64x2ShrU();
-  int64(127n << 4n)(f);
-  f.v128And().set(e0);
-  f.get(e0).i32x4ExtractLane(2).v128Load(LOG_TABLE_ADDRESS).set(e1);
-  f.get(e0).i32x4ExtractLane(0).v128Load(LOG_TABLE_ADDRESS).set(e0);
+  // Each lane's entry: j = bits 45…51 of t.
+  loadPairs(f, get(t), 45, 128, LOG_TABLE_ADDRESS, e0, e1);
   assign(f, fm, sub(addI64(and(get(t), MANTISSA), int64(OFF_BITS)), num(1))); // f = m − 1
   if (f0) assign(f, fm, select(eq(NK, num(0)), f0, get(fm)));
   // r = f·(1/c) − (1 − 1/c): m/c − 1 (1 − 1/c is exact; for c = 1, r = f − 0 = f, signed zeros
   // included).
-  f.get(e0).get(e1).i8x16Shuffle(LOW_PAIR).set(t);
+  assign(f, t, firstOfPairs(e0, e1)); // 1/c
   assign(f, r, sub(mul(get(fm), get(t)), sub(num(1), get(t))));
   assign(f, r2, mul(get(r), get(r)));
   const R = get(r);
   const q = logSeriesQ(R, get(r2));
   // The sums off the polynomial's path first: a = k·LN2_LO + (log(c) + r), then k·LN2_HI + (a + r²·Q).
-  assign(f, e0, add(mul(NK, num(-LN2_LO)), add((g) => void g.get(e0).get(e1).i8x16Shuffle(HIGH_PAIR), R)));
+  assign(f, e0, add(mul(NK, num(-LN2_LO)), add(secondOfPairs(e0, e1), R)));
   add(mul(NK, num(-LN2_HI)), add(get(e0), mul(get(r2), q)))(f);
 }
 
@@ -568,19 +579,14 @@ if (LOG1P_UNIT_TABLE_ADDRESS + LOG1P_UNIT_TABLE.length > KERNEL_CONSTANTS_BYTES)
 function log1pUnit(f: FunctionBody, x: number): void {
   const [e0, e1, c, r, r2] = approxLocals(f, 5) as [number, number, number, number, number];
   f.requireData(LOG1P_UNIT_TABLE_ADDRESS, LOG1P_UNIT_TABLE);
-  // j = bits 44…51 of 1 + x, its byte offset 16·j in each lane's low word.
-  add(num(1), get(x))(f);
-  f.i32Const(40).i64x2ShrU();
-  int64(255n << 4n)(f);
-  f.v128And().set(e0);
-  f.get(e0).i32x4ExtractLane(2).v128Load(LOG1P_UNIT_TABLE_ADDRESS).set(e1);
-  f.get(e0).i32x4ExtractLane(0).v128Load(LOG1P_UNIT_TABLE_ADDRESS).set(e0);
-  f.get(e0).get(e1).i8x16Shuffle(LOW_PAIR).set(c); // 1/c
+  // j = bits 44…51 of 1 + x.
+  loadPairs(f, add(num(1), get(x)), 44, 256, LOG1P_UNIT_TABLE_ADDRESS, e0, e1);
+  assign(f, c, firstOfPairs(e0, e1)); // 1/c
   assign(f, r, sub(mul(get(x), get(c)), sub(num(1), get(c))));
   assign(f, r2, mul(get(r), get(r)));
   const R = get(r);
   const q = logSeriesQ(R, get(r2));
-  add(add((g) => void g.get(e0).get(e1).i8x16Shuffle(HIGH_PAIR), R), mul(get(r2), q))(f);
+  add(add(secondOfPairs(e0, e1), R), mul(get(r2), q))(f);
 }
 
 const LOG1P: FastPath = {
