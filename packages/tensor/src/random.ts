@@ -65,13 +65,21 @@ const TWO_M53 = 2 ** -53;
  * of two words. A normal pair (z₀, z₁) = r(cos 2πu₂, sin 2πu₂), r = √(−2 ln(1 − u₁)).
  */
 export function fillRandom(out: Float32Array | Float64Array, key: RandomKey, distribution: 'uniform' | 'normal'): void {
+  fillRandomBlocks(out, key, distribution, 0, Math.ceil(out.length / (out instanceof Float64Array ? 2 : 4)));
+}
+
+/**
+ * fillRandom's values of blocks [b0, b1) only (block b: elements perBlock·b … perBlock·b +
+ * perBlock − 1, perBlock = 4 for float32 and 2 for float64, those below out.length): the reference
+ * that the CPU's WebAssembly draws (cpu/wasm/wasmRandom.ts) fall back on, block by block.
+ */
+export function fillRandomBlocks(out: Float32Array | Float64Array, key: RandomKey, distribution: 'uniform' | 'normal', b0: number, b1: number): void {
   const n = out.length;
   const words = new Uint32Array(4);
   const f64 = out instanceof Float64Array;
   const perBlock = f64 ? 2 : 4; // uniform values per 128-bit block
-  const blocks = Math.ceil(n / perBlock);
   const u = new Float64Array(perBlock);
-  for (let b = 0; b < blocks; b++) {
+  for (let b = b0; b < b1; b++) {
     philox4x32(b >>> 0, Math.floor(b / 2 ** 32), 0, 0, key[0], key[1], words);
     if (f64) {
       u[0] = ((words[0]! >>> 5) * 67108864 + (words[1]! >>> 6)) * TWO_M53;

@@ -14,7 +14,7 @@
 //   across threads when large (rangeThreads.ts).
 // - Threads: an elementwise segment is a generated function over a range of its elements (or of
 //   its outermost axis' rows), so a large one splits across the worker pool like an epilogue.
-// - Random draws through `fillRandom`; scatter-adds a generated loop with the CPU's range errors.
+// - Random draws through `fillRandomCpu` (wasm/wasmRandom.ts: fillRandom's bits); scatter-adds a generated loop with the CPU's range errors.
 //
 // Buffers: inputs are the argument arrays; results and updates take fresh arrays from the pool
 // each call (handed out as handles); intermediates live in arrays the compiled program holds,
@@ -28,7 +28,7 @@ import type { Equation, KernelInfo, Program, ProgramVar, CompiledProgram } from 
 import { type PrimitiveParams, type RandomKey, type ReducePrimitive, isArgReduce, isScan } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { type ProfileSession, profilerSession } from '../profiler.js';
-import { fillRandom } from '../random.js';
+import { fillRandomCpu } from './wasm/wasmRandom.js';
 import { shapesEqual, sizeOf, stridesOf } from '../shape.js';
 import { type CpuBackend, type CpuHandle, concatInto, gatherInto, padInto, stridedCopy, stridedCopyInto, stridedCopyWasm } from './cpuBackend.js';
 import { cpuFastMathEnabled, matmulBatchedInto, matmulGatheredBFits, matmulGatheredBInto, matmulInto } from './cpuMatmul.js';
@@ -1427,9 +1427,9 @@ function lowerRandom(ctx: LoweringContext, index: number): Step {
   return {
     name: ctx.kernelName(`random_${p.distribution}_${sizeOf(p.shape)}`),
     equations: [index],
-    source: `// fillRandom(out, key, '${p.distribution}'): Philox 4x32-10, the stream layout of every backend`,
+    source: `// fillRandomCpu(out, key, '${p.distribution}'): Philox 4x32-10, the stream layout of every backend (float32 in WebAssembly, the bits of fillRandom)`,
     run(slots, keys) {
-      fillRandom(slots[slot] as Float32Array | Float64Array, keyIndex >= 0 ? keys![keyIndex]! : p.key, p.distribution);
+      fillRandomCpu(slots[slot] as Float32Array | Float64Array, keyIndex >= 0 ? keys![keyIndex]! : p.key, p.distribution);
     },
   };
 }

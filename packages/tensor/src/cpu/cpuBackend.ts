@@ -21,7 +21,7 @@ import type { OutputInfo, Primitive, PrimitiveParams } from '../primitives.js';
 import { indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import type { Program } from '../program.js';
-import { fillRandom } from '../random.js';
+import { fillRandomCpu, randomMemoryBytes } from './wasm/wasmRandom.js';
 import { insideTidy } from '../tidyDepth.js';
 import { isContiguous, reshapedStrides } from '../fusion.js';
 import { MAX_TENSOR_ELEMENTS, type Shape, assertAllocatable, sizeOf, stridesOf } from '../shape.js';
@@ -69,7 +69,8 @@ export interface CpuMemoryStats extends ArrayPoolStats {
    * Bytes the kernels keep on this thread for scratch and copies of their operands: the matrix
    * product's and the elementwise kernels' regions of the CPU's heap (the WebAssembly memory the
    * float arrays live in, wasm/heap.ts), or their own WebAssembly memories where there is no heap,
-   * and the TypeScript matrix product's kept arrays for transposed operands. They hold data only
+   * the float32 random draws' memory (wasm/wasmRandom.ts, 128 KiB once used), and the TypeScript
+   * matrix product's kept arrays for transposed operands. They hold data only
    * while a kernel runs; the regions and memories grow to the largest call so far and are kept,
    * and at most four arrays of each float type are kept. So they are not live storage and
    * `memory()` leaves them out. Each worker thread has elementwise scratch of its own besides, not
@@ -640,7 +641,7 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /** Live storage and the pool's counters (allocations: typed arrays made, not reused). */
   memoryStats(): CpuMemoryStats {
-    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + transposeSpareBytes(), heapBytes: heapMemoryBytes() };
+    return { liveBuffers: this.liveBuffers, liveBytes: this.liveBytes, ...this.pool.stats(), kernelMemoryBytes: matmulMemoryBytes() + elementwiseMemoryBytes() + randomMemoryBytes() + transposeSpareBytes(), heapBytes: heapMemoryBytes() };
   }
 
   compile(program: Program): CpuCompiledProgram {
@@ -776,7 +777,7 @@ export class CpuBackend implements Backend<CpuHandle> {
       }
       case 'random': {
         const p = params as PrimitiveParams['random'];
-        fillRandom(out as Float32Array | Float64Array, p.key, p.distribution);
+        fillRandomCpu(out as Float32Array | Float64Array, p.key, p.distribution);
         return;
       }
       case 'custom': {

@@ -279,12 +279,15 @@ export class FunctionBody {
   i32x4ShrS(): this { return this.simd(0xac); }
   i32x4ShrU(): this { return this.simd(0xad); }
   i32x4Add(): this { return this.simd(0xae); }
+  i32x4Mul(): this { return this.simd(0xb5); }
   i32x4Sub(): this { return this.simd(0xb1); }
   i64x2ExtendLowI32x4S(): this { return this.simd(0xc7); }
   i64x2Shl(): this { return this.simd(0xcb); }
   i64x2ShrS(): this { return this.simd(0xcc); }
   i64x2ShrU(): this { return this.simd(0xcd); }
   i64x2Add(): this { return this.simd(0xce); }
+  i64x2ExtmulLowI32x4U(): this { return this.simd(0xde); }
+  i64x2ExtmulHighI32x4U(): this { return this.simd(0xdf); }
   i64x2Sub(): this { return this.simd(0xd1); }
   f32x4Abs(): this { return this.simd(0xe0); }
   f32x4Neg(): this { return this.simd(0xe1); }

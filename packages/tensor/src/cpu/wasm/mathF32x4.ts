@@ -186,6 +186,20 @@ function perHalf(f: FunctionBody, x: number, lo: number, hi: number, each: (f: F
 /** Emitted inside the exact path's `if` block, once per entry (tests count entries with it). */
 export type OnExact = (f: FunctionBody) => void;
 
+/**
+ * Leaves an i32x4 that is nonzero in each lane whose double (lanes 0, 1 of V128 local `lo`, 2, 3 of
+ * `hi`) lies at least 2^window ulps from every float32 rounding boundary (the boundary test above),
+ * zero in the ambiguous ones: the low 29 bits of d at least W from 2^28, i.e. (low − (2^28 − W))
+ * mod 2^29 ≥ 2W, shifted right by log2(2W).
+ */
+export function unambiguous(f: FunctionBody, lo: number, hi: number, window: number): void {
+  f.get(lo).get(hi).i8x16Shuffle(LOW_WORDS);
+  i32(2 ** 28 - 2 ** window)(f);
+  f.i32x4Sub();
+  i32(2 ** 29 - 1)(f);
+  f.v128And().i32Const(window + 1).i32x4ShrU();
+}
+
 function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact): void {
   const [xs, lo, hi, res, need] = fastLocals(f, 5) as [number, number, number, number, number];
   let X = get(x);
@@ -210,14 +224,7 @@ function emitFast(f: FunctionBody, x: number, path: FastPath, onExact?: OnExact)
   if (path.special) f.end();
   // The four doubles rounded to float32.
   f.get(lo).f32x4DemoteF64x2Zero().get(hi).f32x4DemoteF64x2Zero().i8x16Shuffle(JOIN_LOW).set(res);
-  // Unambiguous: the low 29 bits of d at least W from 2^28, i.e. (low − (2^28 − W)) mod 2^29 ≥ 2W:
-  // shifted right by log2(2W), not zero.
-  const w = path.window;
-  f.get(lo).get(hi).i8x16Shuffle(LOW_WORDS);
-  i32(2 ** 28 - 2 ** w)(f);
-  f.i32x4Sub();
-  i32(2 ** 29 - 1)(f);
-  f.v128And().i32Const(w + 1).i32x4ShrU();
+  unambiguous(f, lo, hi, path.window);
   // Needs the exact path: outside the domain, or ambiguous.
   path.domain(X)(f);
   f.v128And();
@@ -457,7 +464,7 @@ const logSeriesQ = (R: Expr, R2: Expr): Expr => add(add(num(-1 / 2), mul(R, num(
  * log of the two lanes of V128 local `u` (positive normal doubles); `f0`, where given, is what f
  * becomes on lanes with k = 0 (log1p passes x itself, exact where 1 + x rounded).
  */
-function logCore(f: FunctionBody, u: number, f0?: Expr): void {
+export function logCore(f: FunctionBody, u: number, f0?: Expr): void {
   const [t, nk, fm, e0, e1, r, r2] = approxLocals(f, 7) as [number, number, number, number, number, number, number];
   f.requireData(LOG_TABLE_ADDRESS, LOG_TABLE);
   assign(f, t, addI64(get(u), int64(0x3ff0000000000000n - OFF_BITS)));
@@ -770,7 +777,7 @@ const spreadSign = (a: Expr): Expr => (f) => {
 const xor = binary((f) => f.v128Xor());
 
 /** d ≈ sin(x) or cos(x) on two f64 lanes (float32 values, |x| ≤ 4096; relative error < 2^−48). */
-function trigApprox(f: FunctionBody, x: number, cosine: boolean): void {
+export function trigApprox(f: FunctionBody, x: number, cosine: boolean): void {
   const [t, k, r, z] = wrapperLocals(f, 4) as [number, number, number, number];
   assign(f, t, add(mul(get(x), num(INV_PIO2)), num(MAGIC)));
   assign(f, k, sub(get(t), num(MAGIC)));
