@@ -42,6 +42,11 @@ export interface EngineSpec {
    * engine does not share the cores with them.
    */
   settleMs?: number;
+  /**
+   * Computes on its worker process's main thread alone (one thread, no pool doing the work): the
+   * suite pins that thread to the core every such engine's is pinned to (pinning.ts).
+   */
+  oneThread?: true;
 }
 
 const TFJS_NOTE = 'no forward mode: SSM-VR is a double backward, ISM a replicated-batch VJP, the HVP reverse over reverse';
@@ -59,7 +64,7 @@ const jaxjsChromiumCannot = (spec: CaseSpec): string | undefined =>
 const ONE_THREAD = { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
 
 export const ENGINES: Record<EngineId, EngineSpec> = {
-  'scorch-cpu': { id: 'scorch-cpu', compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: matmul and float32 elementwise kernels in WebAssembly SIMD, the rest generated JavaScript; one thread' },
+  'scorch-cpu': { id: 'scorch-cpu', oneThread: true, compiles: false, label: 'scorch CPU', kind: 'cpu', worker: { runtime: 'node', engine: 'scorch-cpu' }, note: 'jit: each step one traced program run on the CPU backend: matmul and float32 elementwise kernels in WebAssembly SIMD, the rest generated JavaScript; one thread' },
   'scorch-cpu-threads': {
     id: 'scorch-cpu-threads',
     compiles: false,
@@ -70,6 +75,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
   },
   'scorch-cpu-fastmath': {
     id: 'scorch-cpu-fastmath',
+    oneThread: true,
     compiles: false,
     label: 'scorch CPU, fast float32 math (extra)',
     kind: 'cpu',
@@ -98,17 +104,17 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
   },
   'scorch-webgpu': { id: 'scorch-webgpu', compiles: true, label: 'scorch WebGPU', kind: 'gpu', worker: { runtime: 'node', engine: 'scorch-webgpu' }, note: 'jit: each step one compiled program of fused WGSL kernels, one command buffer per call' },
   'tfjs-cpu': {
-    id: 'tfjs-cpu', compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE,
+    id: 'tfjs-cpu', oneThread: true, compiles: false, label: 'TF.js cpu', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-cpu' }, note: TFJS_NOTE,
     // Measured on the 2-core machine (tf.valueAndGrads of tf.conv2d at W7's size, alone): 77 s, of
     // which the weight gradient (Conv2DBackpropFilter) ~75 s; the forward pass alone 1.2 s.
     cannot: (spec) => (spec.workload === 'conv' && spec.backward ? 'its plain-JavaScript weight gradient (Conv2DBackpropFilter) took about 80 s for one step here, far over any step limit' : undefined),
   },
   'tfjs-wasm': {
-    id: 'tfjs-wasm', compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE,
+    id: 'tfjs-wasm', oneThread: true, compiles: false, label: 'TF.js wasm', kind: 'cpu', worker: { runtime: 'node', engine: 'tfjs-wasm' }, note: TFJS_NOTE,
     cannot: (spec) => (spec.workload === 'conv' && spec.backward ? "TF.js wasm 4.22 registers no 'Conv2DBackpropFilter' kernel (the weight gradient)" : undefined),
   },
   'tfjs-webgpu': { id: 'tfjs-webgpu', compiles: true, label: 'TF.js webgpu', kind: 'gpu', worker: { runtime: 'node', engine: 'tfjs-webgpu' }, note: TFJS_NOTE },
-  'jaxjs-wasm': { id: 'jaxjs-wasm', compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
+  'jaxjs-wasm': { id: 'jaxjs-wasm', oneThread: true, compiles: true, label: 'jax-js wasm (jit)', kind: 'cpu', worker: { runtime: 'node', engine: 'jaxjs-wasm' }, note: JAXJS_NOTE },
   'jaxjs-webgpu': { id: 'jaxjs-webgpu', compiles: true, label: 'jax-js webgpu (jit)', kind: 'gpu', worker: { runtime: 'node', engine: 'jaxjs-webgpu' }, note: JAXJS_NOTE },
   'jaxjs-wasm-chromium': {
     id: 'jaxjs-wasm-chromium',
@@ -132,6 +138,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
   },
   'torch-cpu-1t': {
     id: 'torch-cpu-1t',
+    oneThread: true,
     compiles: false,
     label: 'PyTorch CPU, 1 thread',
     kind: 'cpu',

@@ -152,6 +152,12 @@ export function runLine(results: SuiteResults): string {
   return `${results.date.slice(0, 10)}, scorch ${results.commit}, on ${m.name} (${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}), ${results.mode} run${relaxed} of ${results.durationS} s, load average ${m.loadAverageStart.join(' ')} → ${m.loadAverageEnd.join(' ')}`;
 }
 
+/** The run's pinning (method.pinning), as a line, where the run recorded it. */
+function pinningLines(results: SuiteResults): string[] {
+  const p = results.method.pinning;
+  return p === undefined ? [] : [`Cores: ${p}`];
+}
+
 /** Engines that did not run, one line each (the README's summary names them under the table). */
 export function unavailableLines(results: SuiteResults): string[] {
   return results.engines.filter((e) => !e.available).map((e) => `${e.label}: not run: ${e.reason ?? ''}`);
@@ -159,7 +165,7 @@ export function unavailableLines(results: SuiteResults): string[] {
 
 /** The whole report for the terminal. */
 export function textReport(results: SuiteResults): string[] {
-  const lines = [`scorch benchmark suite: ${runLine(results)}`, `NVIDIA GPU: ${results.gpu.detail}`, simdPeakLine(results.machine.wasmSimdPeak), '', 'engines:', ...renderText(enginesTable(results))];
+  const lines = [`scorch benchmark suite: ${runLine(results)}`, `NVIDIA GPU: ${results.gpu.detail}`, simdPeakLine(results.machine.wasmSimdPeak), ...pinningLines(results), '', 'engines:', ...renderText(enginesTable(results))];
   lines.push('', 'ratios are speeds relative to scorch (scorch’s median time ÷ the engine’s): above 1 the engine is faster than scorch; check = relative error of the value against the float64 reference');
   for (const c of results.cases) {
     lines.push('', caseTitle(c), ...renderText(caseTable(results, c)));
@@ -171,7 +177,7 @@ export function textReport(results: SuiteResults): string[] {
 
 /** The detailed Markdown section of benchmarks/README.md. */
 export function markdownReport(results: SuiteResults): string[] {
-  const lines = [`Measured ${runLine(results)}. NVIDIA GPU: ${results.gpu.detail}. ${simdPeakLine(results.machine.wasmSimdPeak)}.`, '', ...renderMarkdown(enginesTable(results))];
+  const lines = [`Measured ${runLine(results)}. NVIDIA GPU: ${results.gpu.detail}. ${simdPeakLine(results.machine.wasmSimdPeak)}.${pinningLines(results).map((l) => ` ${l}.`).join('')}`, '', ...renderMarkdown(enginesTable(results))];
   for (const c of results.cases) lines.push('', `**${caseTitle(c)}**`, '', ...renderMarkdown(caseTable(results, c)));
   const growth = growthTable(results);
   if (growth) lines.push('', '**W4 exact ISM: growth of the step time in d**', '', ...renderMarkdown(growth));

@@ -135,6 +135,8 @@ export interface SuiteResults {
     statistic: string;
     interleaved: string;
     reference: string;
+    /** Which engines' main threads were pinned to which core, or why none (pinning.ts); absent in runs before it. */
+    pinning?: string;
     /**
      * Set on runs made with `--relaxed-simd`: every Node engine had relaxed SIMD (the default in
      * Chrome 114+ and Node 22+), with these flags. Such runs never become latest.json.

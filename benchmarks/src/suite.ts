@@ -14,6 +14,7 @@ import { referenceEngine } from './engines/scorch.js';
 import { type Inputs, encodeInputs, makeInputs } from './inputs.js';
 import { loadAverage, machineInfo, nvidiaGpu } from './machine.js';
 import { RELAXED_SIMD_FLAG, measureSimdPeak, simdPeakLine } from './simdPeak.js';
+import { affinity, chooseCore, pinThread } from './pinning.js';
 import type { HelloResult, PrepareResult, RequestBody, StepResult } from './protocol.js';
 import { type CaseResult, type EngineRecord, type GrowthRecord, type ReferenceSource, type Row, SCHEMA, type SuiteResults, recordedValue } from './results.js';
 import { growthExponent, summarize } from './stats.js';
@@ -121,7 +122,7 @@ export class RelaxedSimdError extends Error {
 }
 
 /** What the suite needs of an engine's worker (an EngineWorker; tests pass stand-ins). */
-export type SuiteWorker = StepWorker & Pick<EngineWorker, 'close'>;
+export type SuiteWorker = StepWorker & Pick<EngineWorker, 'close'> & { readonly pid?: number };
 
 export interface Engines {
   records: EngineRecord[];
@@ -402,6 +403,28 @@ export async function scorchReference(spec: CaseSpec, inputs: Inputs): Promise<{
   return { by: 'scorch-float64', value, valueMs: performance.now() - start };
 }
 
+/**
+ * Pins the main thread of each started single-threaded CPU engine's worker (EngineSpec.oneThread)
+ * to `core` (pinning.ts), all of them or none: where one cannot be pinned, those done are given
+ * back `ownCores`. Returns what was done, for the results (method.pinning) and the log.
+ */
+export function pinOneThreadEngines(engines: Engines, core: number | null, ownCores: readonly number[] | null, pin: (tid: number, cores: readonly number[]) => string | undefined = pinThread): string {
+  const ids = engines.records.filter((r) => r.available && ENGINES[r.id].oneThread).map((r) => r.id);
+  if (ids.length === 0) return 'nothing pinned: no single-threaded CPU engine in the run';
+  if (core === null) return `nothing pinned: ${process.platform !== 'linux' ? `pinning needs Linux's taskset (this is ${process.platform})` : ownCores === null ? 'taskset could not tell this process\'s cores' : ownCores.length < 2 ? 'one core' : 'taskset could not pin the suite\'s own thread'}`;
+  const done: number[] = [];
+  for (const id of ids) {
+    const pid = engines.workers.get(id)?.pid;
+    const failure = pid === undefined ? 'its worker has no process id' : pin(pid, [core]);
+    if (failure !== undefined) {
+      for (const p of done) if (ownCores) pin(p, ownCores);
+      return `nothing pinned: the worker of ${ENGINES[id].label}: ${failure}`;
+    }
+    done.push(pid!);
+  }
+  return `the main thread of each single-threaded CPU engine's worker (${ids.map((id) => ENGINES[id].label).join(', ')}) pinned to core ${core} with taskset, as was the WebAssembly SIMD bound's measurement; their runtimes' other threads (garbage collector, compiler) left free: the cores of a virtual machine need not be equal (benchmarks/src/pinning.ts)`;
+}
+
 /** One case from inputs to rows: reference, value checks, interleaved timing, ratios. */
 async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inputDir: string, sweeps: SweepLimits, log: (line: string) => void): Promise<CaseResult> {
   const { plan } = opts;
@@ -473,8 +496,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   const machine = machineInfo();
   const gpu = nvidiaGpu();
   log(`${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${loadStart.join(' ')}; ${gpu.detail}`);
-  // Before any engine starts, so nothing else of the suite's runs beside it.
+  // Before any engine starts, so nothing else of the suite's runs beside it; on the core the
+  // single-threaded engines will compute on (pinning.ts), this thread pinned there meanwhile.
+  const ownCores = affinity();
+  const core = chooseCore(ownCores);
+  const pinnedHere = core !== null && pinThread(process.pid, [core]) === undefined;
   const wasmSimdPeak = measureSimdPeak({ fusedChildFlags: opts.relaxedSimd?.nodeFlags ?? [RELAXED_SIMD_FLAG] });
+  if (pinnedHere) pinThread(process.pid, ownCores!);
   log(simdPeakLine(wasmSimdPeak));
   if (opts.relaxedSimd) log(`relaxed SIMD on in every Node engine (${opts.relaxedSimd.nodeFlags.length > 0 ? opts.relaxedSimd.nodeFlags.join(' ') : 'this Node\'s default'})`);
 
@@ -484,9 +512,12 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
   const commit = commitOf(repoRoot);
   const bundle = await bundleWorker(repoRoot);
   let engines: Engines = { records: [], workers: new Map() };
+  let pinning = 'nothing pinned: no engine started';
   const cases: CaseResult[] = [];
   try {
     engines = await startEngines(opts, (spec) => startWorker(spec, repoRoot, bundle, scratch, opts.relaxedSimd?.nodeFlags), commit, log);
+    pinning = pinOneThreadEngines(engines, pinnedHere ? core : null, ownCores);
+    log(pinning);
     const sweeps = new SweepLimits();
     for (const spec of plan.cases.filter((c) => opts.workloads.includes(c.workload))) {
       cases.push(await runCase(spec, opts, engines, inputDir, sweeps, log));
@@ -519,6 +550,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResults> {
       statistic: 'median of the timed repetitions, with min–max; times measured inside each engine’s worker around one step (ending in a read back, or jax-js’s blockUntilReady)',
       interleaved: 'one worker process per engine; each round runs one timed step of every engine in turn, in an order shuffled per round (seeded by the case and the round); before each timed step, untimed steps of the same engine back to back until their times add up to leadInMs, at least one (engines whose warm-up step took at most leadInMaxMs)',
       reference: 'float64 from the same float32 inputs: PyTorch (CPU) when its worker runs, else scorch’s CPU backend written from the formulas; per case in reference.by',
+      pinning,
       ...(opts.relaxedSimd ? { relaxedSimd: opts.relaxedSimd } : {}),
     },
     engines: engines.records,

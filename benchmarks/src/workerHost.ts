@@ -101,6 +101,11 @@ export class EngineWorker {
     this.pending.clear();
   }
 
+  /** The worker process's id (its main thread's, on Linux), once started. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get alive(): boolean {
     return this.exited === undefined;
   }
