@@ -1300,7 +1300,7 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
     expect(Array.from(out)).toEqual(Array.from({ length: count }, (_, i) => Math.fround(row[4 + (i % 4)]! + full[1 + i]!)));
   });
 
-  it('two vectors an iteration: every count of vectors, even and odd, with rows wrapping between the two and sums of rows', () => {
+  it('two vectors an iteration: every count of vectors, even and odd, with rows wrapping between the two and sums of rows; plain column sums by blocks of columns, the same doubles', () => {
     // out = exp(row[i mod 12] + full[i]); a row of 12 elements is three vectors, so its offset
     // wraps in either half of an iteration. Counts of 3 to 27 vectors (one pass each), and one of
     // 2049 vectors over passes of 2048.
@@ -1342,6 +1342,29 @@ describe('compiled CPU elementwise work in WebAssembly SIMD: the JavaScript kern
       const want = new Float64Array(12);
       for (let i = 0; i < count; i++) want[i % 12] = want[i % 12]! + expected(full, i);
       expect(Array.from(acc), `${count / 4} vectors summed`).toEqual(Array.from(want));
+    }
+    // A plain column sum (the summed value is the operand itself) runs by blocks of eight columns,
+    // four at the end: rows of 4, 8, 12, 20 and 128, over one pass and several (passes of whole
+    // rows near 8,192 elements), with NaN, infinities, signed zeros and values whose order matters
+    // in doubles (2^60, 1, −2^60). The same doubles as adding element by element in order.
+    for (const period of [4, 8, 12, 20, 128]) {
+      const plainSum: WasmKernelSpec = { leaves: [{ kind: 'full' }], nodes: [{ kind: 'leaf', leaf: 0 }], outputs: [0], accumulate: period };
+      const kernel = elementwiseKernel(JSON.stringify(plainSum), plainSum)!;
+      for (const rows of [1, 3, 700, 3000]) {
+        const count = rows * period;
+        const full = Float32Array.from({ length: count }, (_, i) => [2 ** 60, 1, -(2 ** 60), -0, Math.sin(i) * 1e3][i % 5]!);
+        if (count > 40) {
+          full[period + 1] = Number.NaN;
+          full[2 * period + 2] = Number.POSITIVE_INFINITY;
+          full[3 * period + 3] = Number.NEGATIVE_INFINITY;
+          full[3 * period + 4] = Number.POSITIVE_INFINITY;
+        }
+        const acc = new Float64Array(period);
+        kernel.sum([full], [0], acc, count);
+        const want = new Float64Array(period);
+        for (let i = 0; i < count; i++) want[i % period] = want[i % period]! + full[i]!;
+        expect(canonicalNaNBits(acc), `rows of ${period}, ${rows} of them`).toEqual(canonicalNaNBits(want));
+      }
     }
   });
 

@@ -321,6 +321,55 @@ export function stages(spec: WasmKernelSpec): Stages {
 }
 
 /**
+ * The operand an accumulating kernel adds as it is (its output is that leaf, a full float32
+ * operand, no expression), or null: such a kernel is a plain column sum (emitColumnSum).
+ */
+function columnSumLeaf(spec: WasmKernelSpec): number | null {
+  if (spec.accumulate === undefined) return null;
+  const n = spec.nodes[spec.outputs[0]!]!;
+  return n.kind === 'leaf' && spec.leaves[n.leaf]!.kind === 'full' && spec.boolLeaves?.[n.leaf] !== true ? n.leaf : null;
+}
+
+/**
+ * A pass of a plain column sum: the float32 values at byte address `x` (local), `bytes` of them
+ * (local: whole rows of `period` values), added into the `period` doubles at `acc` (local), by
+ * blocks of eight columns (four at the end where period mod 8 is 4): the block's doubles stay in
+ * four registers while the loop walks down the rows, and are stored once. Each double takes its
+ * column's values in row order, as the element-by-element loop adds them (acc[i mod period] += v),
+ * so the sums are the same bit for bit, with a load and a store of the row of doubles less per
+ * vector (benchmarks/NOTES.md, "A plain column sum by blocks of columns").
+ */
+function emitColumnSum(f: FunctionBody, bytes: number, x: number, acc: number, period: number): void {
+  const col = f.local(I32);
+  const row = f.local(I32);
+  const a = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const v = f.local(V128);
+  const stride = period * 4;
+  const block = (columns: 4 | 8) => {
+    const vectors = columns / 4;
+    // The block's doubles: acc + 2·col bytes (the f32 offset doubled is the f64 one).
+    for (let h = 0; h < 2 * vectors; h++) f.get(col).i32Const(1).i32Shl().get(acc).i32Add().v128Load(16 * h).set(a[h]!);
+    f.get(col).set(row);
+    f.block().loop();
+    for (let q = 0; q < vectors; q++) {
+      f.get(row).get(x).i32Add().v128Load(16 * q).set(v);
+      f.get(a[2 * q]!).get(v).f64x2PromoteLowF32x4().f64x2Add().set(a[2 * q]!);
+      f.get(a[2 * q + 1]!).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().set(a[2 * q + 1]!);
+    }
+    f.get(row).i32Const(stride).i32Add().tee(row).get(bytes).i32LtU().brIf(0);
+    f.end().end();
+    for (let h = 0; h < 2 * vectors; h++) f.get(col).i32Const(1).i32Shl().get(acc).i32Add().get(a[h]!).v128Store(16 * h);
+  };
+  f.i32Const(0).set(col);
+  f.block().loop();
+  f.get(col).i32Const(32).i32Add().i32Const(stride).i32GtU().brIf(1);
+  block(8);
+  f.get(col).i32Const(32).i32Add().set(col);
+  f.br(0).end().end();
+  if (period % 8 === 4) block(4);
+}
+
+/**
  * The module of one kernel: it imports `env.memory` and the host's Math functions (importHostMath)
  * and exports `run(bytes, leaf₀, …, out₀, …, stage₀, …)`, which computes the first `bytes`/4
  * output elements (in steps of four; regions are padded) from the operands at the given byte
@@ -443,6 +492,12 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
     // iteration"). Other loops, short and bound by memory, keep one (and half the code).
     f.block();
     f.get(bytes).i32Eqz().brIf(0);
+    const summed = columnSumLeaf(spec);
+    if (summed !== null) {
+      emitColumnSum(f, bytes, leafAt[summed]!, outAt[0]!, spec.accumulate!);
+      f.end();
+      return;
+    }
     for (let loop = 0; loop <= loops.last; loop++) {
       const targets = loop < loops.last ? loops.staged.filter((st) => loops.level[st.node] === loop).map((st) => st.node) : spec.outputs;
       const need = needs(loop, targets);
