@@ -399,7 +399,14 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
     const stagedAt = new Map(loops.staged.map((st) => [st.node, st.output !== null ? outAt[st.output]! : regionAt(st.region!)]));
     const at = f.local(I32);
     const periods = [...new Set([...spec.leaves.flatMap((l) => (l.kind === 'row' ? [l.period] : [])), ...(spec.accumulate ? [spec.accumulate] : [])])];
-    const rowAt = new Map(periods.map((p) => [p, f.local(I32)]));
+    // A row offset (the element's within its period, in bytes): for a power-of-two period the
+    // element offset masked (a pass starts on a whole period), else a local advanced each vector.
+    const masked = (period: number) => (period & (period - 1)) === 0;
+    const rowAt = new Map(periods.filter((p) => !masked(p)).map((p) => [p, f.local(I32)]));
+    const rowOffset = (period: number) => {
+      if (masked(period)) f.get(at).i32Const(period * 4 - 1).i32And();
+      else f.get(rowAt.get(period)!);
+    };
     const values = spec.nodes.map(() => f.local(V128));
     // A bool operand was copied in as 0.0 or 1.0: its mask is the lanes whose bits are nonzero.
     const asMask = (i: number) => {
@@ -449,7 +456,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
           const l = spec.leaves[n.leaf]!;
           if (splatOnce(l)) return;
           // A col operand's region is filled as a full one (PassPlan.cols).
-          f.get(l.kind === 'row' ? rowAt.get(l.period)! : at).get(leafAt[n.leaf]!).i32Add().v128Load();
+          if (l.kind === 'row') rowOffset(l.period);
+          else f.get(at);
+          f.get(leafAt[n.leaf]!).i32Add().v128Load();
           asMask(i);
           f.set(values[i]!);
           return;
@@ -461,9 +470,9 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
         for (const st of loops.staged) if (loops.level[st.node] === loop) f.get(at).get(stagedAt.get(st.node)!).i32Add().get(values[st.node]!).v128Store();
       } else if (spec.accumulate) {
         // acc[i mod P] += v, in doubles: the f32 row offset doubled is the f64 one.
-        const row = rowAt.get(spec.accumulate)!;
         const v = values[spec.outputs[0]!]!;
-        f.get(row).i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
+        rowOffset(spec.accumulate);
+        f.i32Const(1).i32Shl().get(outAt[0]!).i32Add().set(address);
         f.get(address).get(address).v128Load().get(v).f64x2PromoteLowF32x4().f64x2Add().v128Store();
         f.get(address).get(address).v128Load(16).get(v).get(v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64x2Add().v128Store(16);
       } else {
