@@ -2,14 +2,9 @@
 // fillRandom's normal pair computed as it computes it: shared by wasmRandom.test.ts and
 // scripts/exhaustiveRandom.ts.
 
-import { CHUNK_GROUPS, LIST_AT, OUT_AT, RANDOM_MEMORY_PAGES, WORDS_AT, randomModule } from '../src/cpu/wasm/randomModule.js';
+import { CHUNK_GROUPS, LIST_AT, OUT_AT, RANDOM_MEMORY_PAGES, type RandomModuleExports, WORDS_AT, randomModule } from '../src/cpu/wasm/randomModule.js';
 
-export interface RandomModuleExports {
-  philox(first: number, groups: number, k0: number, k1: number): void;
-  uniforms(groups: number): void;
-  normals(groups: number): number;
-}
-
+/** A fresh instance of the module on a memory of its own, with views of its words, values and list. */
 export function instantiate(): { exports: RandomModuleExports; words: Uint32Array; out: Float32Array; list: Int32Array } {
   const memory = new WebAssembly.Memory({ initial: RANDOM_MEMORY_PAGES });
   const exports = new WebAssembly.Instance(new WebAssembly.Module(randomModule()), { env: { memory } }).exports as unknown as RandomModuleExports;

@@ -110,6 +110,13 @@ function forGroups(f: FunctionBody, groups: number, at: number, body: () => void
   f.br(0).end().end();
 }
 
+/** The module's exports (randomModule). */
+export interface RandomModuleExports {
+  philox(first: number, groups: number, k0: number, k1: number): void;
+  uniforms(groups: number): void;
+  normals(groups: number): number;
+}
+
 /**
  * The module: it imports `env.memory` (RANDOM_MEMORY_PAGES pages at least) and exports
  * - philox(first, groups, k0, k1): the words of blocks first … first + 4·groups − 1 (counters

@@ -6,16 +6,10 @@ import type { RandomKey } from '../../primitives.js';
 import { fillRandom, fillRandomBlocks } from '../../random.js';
 import { cpuWasmEnabled } from '../cpuMatmul.js';
 import { wasmSimdSupported } from './features.js';
-import { CHUNK_GROUPS, LIST_AT, OUT_AT, RANDOM_MEMORY_PAGES, randomModule } from './randomModule.js';
-
-interface RandomExports {
-  philox(first: number, groups: number, k0: number, k1: number): void;
-  uniforms(groups: number): void;
-  normals(groups: number): number;
-}
+import { CHUNK_GROUPS, LIST_AT, OUT_AT, RANDOM_MEMORY_PAGES, type RandomModuleExports, randomModule } from './randomModule.js';
 
 interface RandomInstance {
-  readonly exports: RandomExports;
+  readonly exports: RandomModuleExports;
   readonly values: Float32Array;
   readonly list: Int32Array;
 }
@@ -27,9 +21,15 @@ function randomInstance(): RandomInstance | null {
   if (instance !== undefined) return instance;
   instance = null;
   if (!wasmSimdSupported()) return instance;
-  const memory = new WebAssembly.Memory({ initial: RANDOM_MEMORY_PAGES, maximum: RANDOM_MEMORY_PAGES });
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(randomModule()), { env: { memory } }).exports as unknown as RandomExports;
-  instance = { exports, values: new Float32Array(memory.buffer, OUT_AT, 16 * CHUNK_GROUPS), list: new Int32Array(memory.buffer, LIST_AT, 4 * CHUNK_GROUPS) };
+  try {
+    const memory = new WebAssembly.Memory({ initial: RANDOM_MEMORY_PAGES, maximum: RANDOM_MEMORY_PAGES });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(randomModule()), { env: { memory } }).exports as unknown as RandomModuleExports;
+    instance = { exports, values: new Float32Array(memory.buffer, OUT_AT, 16 * CHUNK_GROUPS), list: new Int32Array(memory.buffer, LIST_AT, 4 * CHUNK_GROUPS) };
+  } catch {
+    // Synchronous compilation refused (a page's Content-Security-Policy without
+    // 'wasm-unsafe-eval', or an old Chrome's limit on the main thread) or no memory: fillRandom.
+    instance = null;
+  }
   return instance;
 }
 
