@@ -6,10 +6,11 @@
 import type { RandomKey } from './primitives.js';
 import { showValue } from '@scorch/options';
 
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
+/** Philox 4x32's round multipliers and Weyl key increments (Salmon et al., the published constants). */
+export const PHILOX_M0 = 0xd2511f53;
+export const PHILOX_M1 = 0xcd9e8d57;
+export const PHILOX_W0 = 0x9e3779b9;
+export const PHILOX_W1 = 0xbb67ae85;
 
 /** High 32 bits of the 64-bit product of two uint32 values. */
 function mulhi(a: number, b: number): number {
@@ -27,18 +28,18 @@ function mulhi(a: number, b: number): number {
 /** Philox 4x32 with 10 rounds: one 128-bit counter block to four uint32 words, written to `out`. */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array, at = 0): void {
   for (let r = 0; r < 10; r++) {
-    const hi0 = mulhi(M0, c0);
-    const lo0 = Math.imul(M0, c0) >>> 0;
-    const hi1 = mulhi(M1, c2);
-    const lo1 = Math.imul(M1, c2) >>> 0;
+    const hi0 = mulhi(PHILOX_M0, c0);
+    const lo0 = Math.imul(PHILOX_M0, c0) >>> 0;
+    const hi1 = mulhi(PHILOX_M1, c2);
+    const lo1 = Math.imul(PHILOX_M1, c2) >>> 0;
     const n0 = (hi1 ^ c1 ^ k0) >>> 0;
     const n2 = (hi0 ^ c3 ^ k1) >>> 0;
     c0 = n0;
     c1 = lo1;
     c2 = n2;
     c3 = lo0;
-    k0 = (k0 + W0) >>> 0;
-    k1 = (k1 + W1) >>> 0;
+    k0 = (k0 + PHILOX_W0) >>> 0;
+    k1 = (k1 + PHILOX_W1) >>> 0;
   }
   out[at] = c0;
   out[at + 1] = c1;
@@ -55,7 +56,8 @@ export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: n
  */
 export const RANDOM_LAYOUT = 'philox4x32-10/v1';
 
-const TWO_PI = 2 * Math.PI;
+/** 2π as Box–Muller's angle uses it (the WebAssembly draws multiply by the same double). */
+export const TWO_PI = 2 * Math.PI;
 const TWO_M24 = 2 ** -24;
 const TWO_M53 = 2 ** -53;
 
@@ -74,6 +76,7 @@ export function fillRandom(out: Float32Array | Float64Array, key: RandomKey, dis
  * that the CPU's WebAssembly draws (cpu/wasm/wasmRandom.ts) fall back on, block by block.
  */
 export function fillRandomBlocks(out: Float32Array | Float64Array, key: RandomKey, distribution: 'uniform' | 'normal', b0: number, b1: number): void {
+  if (b0 >= b1) return; // the WebAssembly draws' usual tail: nothing left, nothing to allocate
   const n = out.length;
   const words = new Uint32Array(4);
   const f64 = out instanceof Float64Array;

@@ -471,3 +471,33 @@ export class ModuleBuilder {
     return new Uint8Array(out);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shuffles the modules share (matmulModule.ts, mathF32x4.ts, randomModule.ts).
+
+/** i8x16.shuffle's bytes for four 32-bit lanes (0–3 of the first vector, 4–7 of the second). */
+export const lanes32 = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
+/**
+ * Rows 0, 1 of a 4 × 4 block interleaved (low and high halves), then pairs of those joined: its
+ * transpose. JOIN_LOW and JOIN_HIGH are also the low and the high double of each of two f64x2
+ * vectors.
+ */
+export const INTERLEAVE_LOW = lanes32([0, 4, 1, 5]);
+export const INTERLEAVE_HIGH = lanes32([2, 6, 3, 7]);
+export const JOIN_LOW = lanes32([0, 1, 4, 5]);
+export const JOIN_HIGH = lanes32([2, 3, 6, 7]);
+
+/**
+ * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its
+ * columns stored as 4 vectors at dst + offset, + stride, + 2·stride, + 3·stride.
+ */
+export function storeTransposed(f: FunctionBody, r: readonly number[], t: readonly number[], dst: number, offset: number, stride: number): void {
+  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
+  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
+  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
+  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
+  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(offset);
+  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + stride);
+  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(offset + 2 * stride);
+  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + 3 * stride);
+}

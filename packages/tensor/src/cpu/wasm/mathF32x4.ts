@@ -36,7 +36,7 @@
 // over all 2^32 float32 inputs (too slow for the test suite: `node scripts/run.mjs
 // scripts/exhaustiveMath.ts`) found no difference either, for every function here.
 
-import { F64, type FunctionBody, type ModuleBuilder } from './assembler.js';
+import { F64, type FunctionBody, JOIN_HIGH, JOIN_LOW, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
 import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, num, or, select, sub } from './mathF64x2.js';
 import { ERF_FIT } from '../erfFit.js';
@@ -77,10 +77,6 @@ const shl = (a: Expr, bits: number): Expr => (f) => {
 
 /** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
 export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** Lanes 0, 1 of the first vector, then lanes 0, 1 of the second (f32 lanes; as f64 lanes, the low double of each). */
-const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-/** The high double of the first vector, then that of the second. */
-const JOIN_HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 /** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
 const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 

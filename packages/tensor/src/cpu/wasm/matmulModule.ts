@@ -19,7 +19,7 @@
 // blocking or which thread computed it: the same as a scalar loop `c = c + a·b` in the element
 // type (mul then add, each rounded; with relaxed madd, one fused rounding where the engine fuses).
 
-import { FunctionBody, I32, ModuleBuilder, V128 } from './assembler.js';
+import { FunctionBody, I32, ModuleBuilder, V128, lanes32, storeTransposed } from './assembler.js';
 
 export type WasmFloat = 'f32' | 'f64';
 
@@ -108,29 +108,6 @@ export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer>
   for (const dtype of ['f32', 'f64'] as const) addMatmulFunctions(m, dtype, opts.fma, opts.shapes[dtype]);
   addCopyRuns(m);
   return m.encode();
-}
-
-/** i8x16.shuffle's bytes for four 32-bit lanes (0–3 of the first vector, 4–7 of the second). */
-const lanes32 = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
-/** Rows 0, 1 of a 4 × 4 block interleaved (low and high halves), then pairs of those joined: its transpose. */
-const INTERLEAVE_LOW = lanes32([0, 4, 1, 5]);
-const INTERLEAVE_HIGH = lanes32([2, 6, 3, 7]);
-const JOIN_LOW = lanes32([0, 1, 4, 5]);
-const JOIN_HIGH = lanes32([2, 3, 6, 7]);
-
-/**
- * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its
- * columns stored as 4 vectors at dst + offset, + stride, + 2·stride, + 3·stride.
- */
-function storeTransposed(f: FunctionBody, r: readonly number[], t: readonly number[], dst: number, offset: number, stride: number): void {
-  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
-  f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
-  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
-  f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
-  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(offset);
-  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + stride);
-  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(offset + 2 * stride);
-  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + 3 * stride);
 }
 
 /**

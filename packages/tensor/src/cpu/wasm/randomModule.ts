@@ -50,9 +50,11 @@
 //   6e−17 > 2^−126, unless r = 0 (u₁ = 0: Math.log(1) = 0, and the sign of −0·cos θ is the
 //   JavaScript's) or θ = 0 (u₂ = 0: sin θ = 0): those blocks take the exact path too.
 
-import { I32, ModuleBuilder, V128, type FunctionBody } from './assembler.js';
+import { PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, TWO_PI } from '../../random.js';
+import { I32, JOIN_LOW, ModuleBuilder, V128, type FunctionBody, lanes32, storeTransposed } from './assembler.js';
 import { KERNEL_CONSTANTS_BYTES } from './heap.js';
-import { logCore, trigApprox, unambiguous } from './mathF32x4.js';
+import { HIGH_HALF, f32Splat, logCore, trigApprox, unambiguous } from './mathF32x4.js';
+import { num } from './mathF64x2.js';
 
 /** Groups of four blocks (sixteen float32 values) a call of the module handles. */
 export const CHUNK_GROUPS = 512;
@@ -63,41 +65,11 @@ export const LIST_AT = OUT_AT + 64 * CHUNK_GROUPS;
 /** The memory the module needs, in 64 KiB pages. */
 export const RANDOM_MEMORY_PAGES = Math.ceil((LIST_AT + 16 * CHUNK_GROUPS) / 65536);
 
-// Philox 4x32's multipliers and Weyl increments (random.ts).
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
-const TWO_PI = 2 * Math.PI;
 /** The window of the boundary test, in ulps of the double (log2): see the header's bound. */
 const WINDOW = 13;
 
-const i32x4 = (f: FunctionBody, value: number): void => void f.i32Const(value | 0).i32x4Splat();
-const f64x2 = (f: FunctionBody, value: number): void => void f.f64Const(value).f64x2Splat();
-const f32x4 = (f: FunctionBody, value: number): void => void f.f32Const(value).f32x4Splat();
-/** i8x16.shuffle's bytes for four 32-bit lanes (0–3 of the first vector, 4–7 of the second). */
-const lanes32 = (l: readonly number[]): number[] => l.flatMap((x) => [4 * x, 4 * x + 1, 4 * x + 2, 4 * x + 3]);
 /** The high words of two i64x2 products, lanes 0, 1 of the first then of the second. */
 const HIGH_WORDS = lanes32([1, 3, 5, 7]);
-/** Lanes 2, 3 moved to 0, 1 (for the second half's conversion to doubles). */
-const UPPER_TO_LOWER = lanes32([2, 3, 2, 3]);
-const JOIN_LOW = lanes32([0, 1, 4, 5]);
-
-/**
- * Four vectors a, b, c, d (lane q of each is block q's value of one word) to the four rows of
- * their transpose, stored at `at` + 0, 16, 32, 48: row q = (a_q, b_q, c_q, d_q), block q's values.
- */
-function storeTransposed(f: FunctionBody, at: number, a: number, b: number, c: number, d: number, t: readonly number[]): void {
-  const sh = (x: number, y: number, idx: number[], to: number) => f.get(x).get(y).i8x16Shuffle(lanes32(idx)).set(to);
-  sh(a, b, [0, 4, 1, 5], t[0]!);
-  sh(a, b, [2, 6, 3, 7], t[1]!);
-  sh(c, d, [0, 4, 1, 5], t[2]!);
-  sh(c, d, [2, 6, 3, 7], t[3]!);
-  f.get(at).get(t[0]!).get(t[2]!).i8x16Shuffle(lanes32([0, 1, 4, 5])).v128Store(0);
-  f.get(at).get(t[0]!).get(t[2]!).i8x16Shuffle(lanes32([2, 3, 6, 7])).v128Store(16);
-  f.get(at).get(t[1]!).get(t[3]!).i8x16Shuffle(lanes32([0, 1, 4, 5])).v128Store(32);
-  f.get(at).get(t[1]!).get(t[3]!).i8x16Shuffle(lanes32([2, 3, 6, 7])).v128Store(48);
-}
 
 /** A loop over groups g = 0 … `groups` − 1 with `at` = 64g; `body` emits one group. */
 function forGroups(f: FunctionBody, groups: number, at: number, body: () => void): void {
@@ -132,10 +104,7 @@ export function randomModule(): Uint8Array<ArrayBuffer> {
     const v = Array.from({ length: 15 }, () => f.local(V128));
     const [counter, c0, c1, c2, c3, key0, key1, m0, m1, hi0, lo0, hi1, lo1, w0, w1] = v as [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
     f.get(first!).i32x4Splat().v128Const([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]).i32x4Add().set(counter); // b … b + 3
-    i32x4(f, M0); f.set(m0);
-    i32x4(f, M1); f.set(m1);
-    i32x4(f, W0); f.set(w0);
-    i32x4(f, W1); f.set(w1);
+    [PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1].forEach((value, i) => f.i32Const(value | 0).i32x4Splat().set([m0, m1, w0, w1][i]!));
     // hi and lo words of c·M, lane by lane.
     const product = (c: number, mult: number, hi: number, lo: number) => {
       f.get(c).get(mult).i64x2ExtmulLowI32x4U();
@@ -173,11 +142,10 @@ export function randomModule(): Uint8Array<ArrayBuffer> {
     forGroups(f, groups!, at, () => {
       u.forEach((local, j) => {
         f.get(at).v128Load(WORDS_AT + 16 * j).i32Const(8).i32x4ShrU().f32x4ConvertI32x4S();
-        f32x4(f, 2 ** -24);
-        f.f32x4Mul().set(local);
+        f.v128Const(f32Splat(2 ** -24)).f32x4Mul().set(local);
       });
       f.get(at).i32Const(OUT_AT).i32Add().set(out);
-      storeTransposed(f, out, u[0]!, u[1]!, u[2]!, u[3]!, t);
+      storeTransposed(f, u, t, out, 0, 16);
     });
   });
 
@@ -200,20 +168,20 @@ export function randomModule(): Uint8Array<ArrayBuffer> {
         for (const [half, z0, z1] of [[0, z0lo, z1lo], [1, z0hi, z1hi]] as const) {
           const doubles = (ints: number) => {
             f.get(ints);
-            if (half === 1) f.get(ints).i8x16Shuffle(UPPER_TO_LOWER);
+            if (half === 1) f.get(ints).i8x16Shuffle(HIGH_HALF);
             f.f64x2ConvertLowI32x4S();
-            f64x2(f, 2 ** -24);
+            num(2 ** -24)(f);
             f.f64x2Mul();
           };
           // r = sqrt(−2·log(1 − u₁)).
-          f64x2(f, 1);
+          num(1)(f);
           doubles(ur);
           f.f64x2Sub().set(v);
           logCore(f, v);
-          f64x2(f, -2);
+          num(-2)(f);
           f.f64x2Mul().f64x2Sqrt().set(radius);
           // θ = 2π·u₂.
-          f64x2(f, TWO_PI);
+          num(TWO_PI)(f);
           doubles(ut);
           f.f64x2Mul().set(angle);
           trigApprox(f, angle, true);
@@ -228,7 +196,7 @@ export function randomModule(): Uint8Array<ArrayBuffer> {
         }
       }
       f.get(at).i32Const(OUT_AT).i32Add().set(out);
-      storeTransposed(f, out, values[0]!, values[1]!, values[2]!, values[3]!, t);
+      storeTransposed(f, values, t, out, 0, 16);
       // The blocks to redo: each lane of `bad` set, as the block's index (g·4 + lane).
       f.get(bad).v128AnyTrue().if();
       for (let lane = 0; lane < 4; lane++) {
