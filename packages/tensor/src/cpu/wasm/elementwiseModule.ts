@@ -126,6 +126,8 @@ const MATH_F32X4: MathTable = {
 const MATH_F32X4_FAST: MathTable = { ...MATH_F32X4, ...FAST_MATH_F32X4 };
 
 const MASK_TRUE = new Array<number>(16).fill(0xff);
+/** The sign bits of four f32 lanes. */
+const SIGN_BITS = f32Splat(-0);
 const ZERO = new Array<number>(16).fill(0);
 /** Four i32 lanes of 1. */
 const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
@@ -176,8 +178,10 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathT
       return;
     case 'negate':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`negate of ${e.dtype}`);
+      // The sign bit flipped, as f32x4.neg does, by an XOR with it: V8 makes f32x4.neg's mask
+      // anew at each use (two instructions more; exp(−x) −10% an element).
       emitExpr(f, e.arg, args, math);
-      f.f32x4Neg();
+      f.v128Const(SIGN_BITS).v128Xor();
       return;
     case 'arithmetic':
       if (e.dtype !== 'float32') throw new WasmUnsupported(`arithmetic in ${e.dtype}`);
@@ -207,6 +211,12 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathT
     }
     case 'compare': {
       const dtype = typeOf(e.a);
+      // A bool against false (every `where` tests its condition so): a mask is all ones or all
+      // zeros, so mask ≠ 0 is the mask itself, where i32x4.ne costs about three instructions.
+      if (dtype === 'bool' && e.op === '!=' && zeroBits(e.b)) {
+        emitExpr(f, e.a, args, math);
+        return;
+      }
       emitExpr(f, e.a, args, math);
       emitExpr(f, e.b, args, math);
       if (dtype === 'float32') {
@@ -321,6 +331,49 @@ export function stages(spec: WasmKernelSpec): Stages {
 }
 
 /**
+ * Which lanes of node `base` have their sign bit flipped to give a node: none, all, or those
+ * where bool node `cond` holds (`when` true) or fails (false).
+ */
+export interface SignFlip {
+  readonly base: number;
+  readonly flip: 'none' | 'all' | { readonly cond: number; readonly when: boolean };
+}
+
+const isOperand = (e: Expr, index: number): boolean => e.kind === 'operand' && e.index === index;
+
+/**
+ * Per node, the node it is with sign bits flipped (SignFlip): a float32 negation flips all of
+ * them, and a `where` between a node and its negation (−|s| in softplus: neg(where(s ≥ 0, s,
+ * −s))) flips those where its condition holds or fails. Such a node is emitted as one XOR of its
+ * base with the sign bits masked by the condition, where the chain takes a negation (an XOR) and a
+ * bit select (three instructions on x64) per step: the same bits, as negation only flips the
+ * sign bit (of a NaN too), and a select picks one of two lanes that differ in it alone.
+ */
+export function signFlips(spec: WasmKernelSpec): SignFlip[] {
+  const forms: SignFlip[] = [];
+  spec.nodes.forEach((n, i) => {
+    let form: SignFlip = { base: i, flip: 'none' };
+    if (n.kind === 'expr' && expressionDType(n.expr) === 'float32') {
+      const e = n.expr;
+      if (e.kind === 'negate' && isOperand(e.arg, 0)) {
+        const { base, flip } = forms[n.args[0]!]!;
+        form = { base, flip: flip === 'none' ? 'all' : flip === 'all' ? 'none' : { cond: flip.cond, when: !flip.when } };
+      } else if (e.kind === 'select' && e.cond.kind === 'compare' && e.cond.op === '!=' && isOperand(e.cond.a, 0) && zeroBits(e.cond.b) && isOperand(e.ifTrue, 1) && isOperand(e.ifFalse, 2)) {
+        const [cond, a, b] = n.args as [number, number, number];
+        const x = forms[a]!;
+        const y = forms[b]!;
+        const plain = (f: SignFlip['flip']) => f === 'none' || f === 'all';
+        if (x.base === y.base && plain(x.flip) && plain(y.flip)) {
+          form = x.flip === y.flip ? x : { base: x.base, flip: { cond, when: x.flip === 'all' } };
+        }
+      }
+    }
+    forms.push(form);
+  });
+  return forms;
+}
+
+/**
  * The operand an accumulating kernel adds as it is (its output is that leaf, a full float32
  * operand, no expression), or null: such a kernel is a plain column sum (emitColumnSum).
  */
@@ -408,6 +461,7 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
       else f.get(rowAt.get(period)!);
     };
     const values = spec.nodes.map(() => f.local(V128));
+    const flips = signFlips(spec);
     // A bool operand was copied in as 0.0 or 1.0: its mask is the lanes whose bits are nonzero.
     const asMask = (i: number) => {
       if (isBoolNode(spec, i)) f.v128Const(ZERO).i32x4Ne();
@@ -461,6 +515,15 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
           f.get(leafAt[n.leaf]!).i32Add().v128Load();
           asMask(i);
           f.set(values[i]!);
+          return;
+        }
+        const { base, flip } = flips[i]!;
+        if (base !== i && typeof flip === 'object') {
+          // Its base with the sign bits of the lanes where `cond` holds (or fails) flipped.
+          f.get(values[base]!).v128Const(SIGN_BITS).get(values[flip.cond]!);
+          if (flip.when) f.v128And();
+          else f.v128AndNot();
+          f.v128Xor().set(values[i]!);
           return;
         }
         emitExpr(f, n.expr, n.args.map((a) => values[a]!), math);

@@ -1,0 +1,81 @@
+// The elementwise kernels' sign-bit forms (src/cpu/wasm/elementwiseModule.ts, `signFlips`): a node
+// that is another with its sign bits flipped in the lanes where a condition holds or fails (−|s|
+// in softplus: neg(where(s ≥ 0, s, −s))) is emitted as one XOR of that node with the masked sign
+// bits instead of negations and bit selects. The bits must be those of the ops one by one,
+// signed zeros, infinities and NaNs included.
+
+import { describe, expect, it } from 'vitest';
+import { cpuKernelInfo } from '@scorch/tensor';
+import { elementwiseModule, passPlan, signFlips, wasmElementwiseInstance, type WasmKernelSpec, type WasmNode } from '../src/cpu/wasm/elementwiseModule.js';
+import { type ElementwiseOp, elementwiseExpression } from '../src/expression.js';
+
+const WASM = cpuKernelInfo().wasmSimd;
+
+const leaf = (l: number): WasmNode => ({ kind: 'leaf', leaf: l });
+const op = (name: ElementwiseOp, ...args: number[]): WasmNode => ({ kind: 'expr', expr: elementwiseExpression(name, 'float32'), args });
+
+/** Leaves: x (full), 0 (a scalar). softplus's −|x| and its variants, each stored. */
+const CHAINS: WasmKernelSpec = {
+  leaves: [{ kind: 'full' }, { kind: 'scalar' }],
+  nodes: [
+    leaf(0), leaf(1),
+    op('lessEqual', 1, 0), // 2: h = 0 ≤ x
+    op('neg', 0), // 3: −x
+    op('where', 2, 0, 3), // 4: h ? x : −x (|x| but −0 for −0, as softplus writes it)
+    op('neg', 4), // 5: −(h ? x : −x)
+    op('where', 2, 3, 0), // 6: h ? −x : x
+    op('neg', 6), // 7
+    op('neg', 7), // 8: a negation of a negation
+    op('where', 2, 0, 0), // 9: the same node both ways
+    op('where', 2, 3, 3), // 10
+    op('add', 0, 1), // 11: x + 0, not x's sign form
+    op('where', 2, 0, 11), // 12: not a pair of signs of one node
+  ],
+  outputs: [4, 5, 6, 7, 8, 9, 10, 12],
+};
+
+describe('sign-bit forms', () => {
+  it('neg and where between a node and its negation are that node with some lanes\' signs flipped', () => {
+    const forms = signFlips(CHAINS);
+    expect(forms[3]).toEqual({ base: 0, flip: 'all' });
+    expect(forms[4]).toEqual({ base: 0, flip: { cond: 2, when: false } });
+    expect(forms[5]).toEqual({ base: 0, flip: { cond: 2, when: true } });
+    expect(forms[6]).toEqual({ base: 0, flip: { cond: 2, when: true } });
+    expect(forms[7]).toEqual({ base: 0, flip: { cond: 2, when: false } });
+    expect(forms[8]).toEqual({ base: 0, flip: { cond: 2, when: true } });
+    expect(forms[9]).toEqual({ base: 0, flip: 'none' });
+    expect(forms[10]).toEqual({ base: 0, flip: 'all' });
+    for (const i of [0, 1, 2, 11, 12]) expect(forms[i]).toEqual({ base: i, flip: 'none' });
+  });
+
+  it.runIf(WASM)('the kernel gives the bits of the ops one by one: signed zeros, infinities, NaNs of both signs', () => {
+    const specials = [0, -0, 1, -1, 1.5e-45, -1.5e-45, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, -NaN, 7.25, -0.1];
+    // 1,003 elements: several passes would not matter, but an odd tail of a vector does.
+    const n = 1003;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : Math.sin(i * 12.9898) * 10 ** ((i % 9) - 4);
+    // −NaN: NaN with its sign bit set (Float32Array keeps the bits it is given through a Uint32Array).
+    new Uint32Array(x.buffer)[11] = 0xffc00000;
+    const instance = wasmElementwiseInstance(elementwiseModule(CHAINS, 16384, false), false);
+    const outputs = CHAINS.outputs.map(() => new Float32Array(n));
+    instance.passes([x, new Float32Array([0])], [0, 0], outputs, 0, passPlan(CHAINS), 0, n);
+    // The reference: each op on float32 values, its sign flips by the bits (so a NaN's too).
+    const xb = new Uint32Array(x.buffer);
+    const flip = (bits: number) => (bits ^ 0x80000000) >>> 0;
+    const want = CHAINS.outputs.map(() => new Uint32Array(n));
+    for (let i = 0; i < n; i++) {
+      const h = 0 <= x[i]!;
+      const b = xb[i]!;
+      const nb = flip(b);
+      const k = h ? b : nb;
+      const m = h ? nb : b;
+      const plus0 = new Uint32Array(new Float32Array([x[i]! + 0]).buffer)[0]!;
+      [k, flip(k), m, flip(m), m, b, nb, h ? b : plus0].forEach((v, j) => (want[j]![i] = v));
+    }
+    outputs.forEach((out, j) => {
+      const got = new Uint32Array(out.buffer);
+      const at = got.findIndex((v, i) => v !== want[j]![i] && !(j === 7 && Number.isNaN(x[i]!)));
+      expect(at, `output ${j}: element ${at} (x = ${x[at]})`).toBe(-1);
+    });
+  });
+});
