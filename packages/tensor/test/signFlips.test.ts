@@ -6,13 +6,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { cpuKernelInfo } from '@scorch/tensor';
-import { elementwiseModule, passPlan, signFlips, wasmElementwiseInstance, type WasmKernelSpec, type WasmNode } from '../src/cpu/wasm/elementwiseModule.js';
-import { type ElementwiseOp, elementwiseExpression } from '../src/expression.js';
+import { signFlips, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import { leaf, op, runKernel } from './wasmKernelSpecs.js';
 
 const WASM = cpuKernelInfo().wasmSimd;
-
-const leaf = (l: number): WasmNode => ({ kind: 'leaf', leaf: l });
-const op = (name: ElementwiseOp, ...args: number[]): WasmNode => ({ kind: 'expr', expr: elementwiseExpression(name, 'float32'), args });
 
 /** Leaves: x (full), 0 (a scalar). softplus's −|x| and its variants, each stored. */
 const CHAINS: WasmKernelSpec = {
@@ -56,9 +53,7 @@ describe('sign-bit forms', () => {
     for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : Math.sin(i * 12.9898) * 10 ** ((i % 9) - 4);
     // −NaN: NaN with its sign bit set (Float32Array keeps the bits it is given through a Uint32Array).
     new Uint32Array(x.buffer)[11] = 0xffc00000;
-    const instance = wasmElementwiseInstance(elementwiseModule(CHAINS, 16384, false), false);
-    const outputs = CHAINS.outputs.map(() => new Float32Array(n));
-    instance.passes([x, new Float32Array([0])], [0, 0], outputs, 0, passPlan(CHAINS), 0, n);
+    const outputs = runKernel(CHAINS, [x, new Float32Array([0])], n);
     // The reference: each op on float32 values, its sign flips by the bits (so a NaN's too).
     const xb = new Uint32Array(x.buffer);
     const flip = (bits: number) => (bits ^ 0x80000000) >>> 0;

@@ -6,14 +6,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { cpuKernelInfo } from '@scorch/tensor';
-import { elementwiseModule, passPlan, stages, wasmElementwiseInstance, type WasmKernelSpec, type WasmNode } from '../src/cpu/wasm/elementwiseModule.js';
-import { type ElementwiseOp, elementwiseExpression } from '../src/expression.js';
+import { passPlan, stages, type WasmKernelSpec } from '../src/cpu/wasm/elementwiseModule.js';
+import type { ElementwiseOp } from '../src/expression.js';
 import { firstDifference } from './matmulReference.js';
+import { leaf, op, runKernel as run } from './wasmKernelSpecs.js';
 
 const WASM = cpuKernelInfo().wasmSimd;
-
-const leaf = (l: number): WasmNode => ({ kind: 'leaf', leaf: l });
-const op = (name: ElementwiseOp, ...args: number[]): WasmNode => ({ kind: 'expr', expr: elementwiseExpression(name, 'float32'), args });
 
 /**
  * softplus(x + b) as the forward pass of a training step computes it: e = exp(−|s|), stored for
@@ -44,14 +42,6 @@ const CHAIN: WasmKernelSpec = {
   nodes: [leaf(0), leaf(1), op('add', 0, 1), op('exp', 2), op('log1p', 3), op('neg', 4), op('exp', 5), op('mul', 3, 2)],
   outputs: [6, 7],
 };
-
-/** Runs `spec`'s kernel (in a memory of its own) on `leaves` over `n` elements; its outputs. */
-function run(spec: WasmKernelSpec, leaves: Float32Array[], n: number): Float32Array[] {
-  const instance = wasmElementwiseInstance(elementwiseModule(spec, 16384, false), false);
-  const outputs = spec.outputs.map(() => new Float32Array(n));
-  instance.passes(leaves, leaves.map(() => 0), outputs, 0, passPlan(spec), 0, n);
-  return outputs;
-}
 
 /** x over [−12, 12) (no exact zeros: |s| > 0), b a row of 128 values in [−1, 1). */
 function operands(n: number): [Float32Array, Float32Array] {

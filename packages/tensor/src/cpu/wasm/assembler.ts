@@ -486,6 +486,10 @@ export const INTERLEAVE_LOW = lanes32([0, 4, 1, 5]);
 export const INTERLEAVE_HIGH = lanes32([2, 6, 3, 7]);
 export const JOIN_LOW = lanes32([0, 1, 4, 5]);
 export const JOIN_HIGH = lanes32([2, 3, 6, 7]);
+/** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
+export const HIGH_HALF = lanes32([2, 3, 2, 3]);
+/** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
+export const LOW_WORDS = lanes32([0, 2, 4, 6]);
 
 /**
  * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its

@@ -33,11 +33,11 @@
 
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, containsExpr, expressionDType } from '../../expression.js';
-import { type FunctionBody, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
+import { type FunctionBody, HIGH_HALF, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
 import { wasmSimdSupported } from './features.js';
 import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { FAST_MATH_F32X4 } from './mathF32x4Fast.js';
-import { HIGH_HALF, emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
+import { emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
 
 /** How a kernel's operand is read at output element i. */
 export type WasmLeafPattern =
@@ -153,6 +153,16 @@ function callsOneOf(e: Expr, table: object): boolean {
   return containsExpr(e, (x) => x.kind === 'call' && x.fn in table);
 }
 
+/**
+ * Whether condition `c` tests a bool (operand `operand`, where given) against false, as every
+ * `where` of the expression table tests its condition: in the kernels a bool is a mask, all ones
+ * or all zeros, so such a test is the mask itself (i32x4.ne would cost about three instructions).
+ */
+function boolTestedAgainstFalse(c: Expr, operand?: number): boolean {
+  if (c.kind !== 'compare' || c.op !== '!=' || (expressionDType(c.a) ?? 'bool') !== 'bool' || !zeroBits(c.b)) return false;
+  return operand === undefined || (c.a.kind === 'operand' && c.a.index === operand);
+}
+
 /** Whether `e` is a literal whose lanes are all zero bits: +0, or false. */
 function zeroBits(e: Expr): boolean {
   return e.kind === 'literal' && (e.dtype === 'bool' ? e.value === 0 : Object.is(Math.fround(e.value), 0));
@@ -211,9 +221,7 @@ function emitExpr(f: FunctionBody, e: Expr, args: readonly number[], math: MathT
     }
     case 'compare': {
       const dtype = typeOf(e.a);
-      // A bool against false (every `where` tests its condition so): a mask is all ones or all
-      // zeros, so mask ≠ 0 is the mask itself, where i32x4.ne costs about three instructions.
-      if (dtype === 'bool' && e.op === '!=' && zeroBits(e.b)) {
+      if (boolTestedAgainstFalse(e)) {
         emitExpr(f, e.a, args, math);
         return;
       }
@@ -358,7 +366,7 @@ export function signFlips(spec: WasmKernelSpec): SignFlip[] {
       if (e.kind === 'negate' && isOperand(e.arg, 0)) {
         const { base, flip } = forms[n.args[0]!]!;
         form = { base, flip: flip === 'none' ? 'all' : flip === 'all' ? 'none' : { cond: flip.cond, when: !flip.when } };
-      } else if (e.kind === 'select' && e.cond.kind === 'compare' && e.cond.op === '!=' && isOperand(e.cond.a, 0) && zeroBits(e.cond.b) && isOperand(e.ifTrue, 1) && isOperand(e.ifFalse, 2)) {
+      } else if (e.kind === 'select' && boolTestedAgainstFalse(e.cond, 0) && isOperand(e.ifTrue, 1) && isOperand(e.ifFalse, 2)) {
         const [cond, a, b] = n.args as [number, number, number];
         const x = forms[a]!;
         const y = forms[b]!;

@@ -36,7 +36,7 @@
 // over all 2^32 float32 inputs (too slow for the test suite: `node scripts/run.mjs
 // scripts/exhaustiveMath.ts`) found no difference either, for every function here.
 
-import { F64, type FunctionBody, JOIN_HIGH, JOIN_LOW, type ModuleBuilder } from './assembler.js';
+import { F64, type FunctionBody, HIGH_HALF, JOIN_HIGH, JOIN_LOW, LOW_WORDS, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
 import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, num, or, select, sub } from './mathF64x2.js';
 import { ERF_FIT } from '../erfFit.js';
@@ -75,10 +75,6 @@ const shl = (a: Expr, bits: number): Expr => (f) => {
   f.i32Const(bits).i64x2Shl();
 };
 
-/** Lanes 2, 3 of a vector moved to lanes 0, 1 (the shuffle that promotes a vector's high half). */
-export const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-/** The low 32-bit words of the two f64 lanes of each of two vectors, in lane order. */
-const LOW_WORDS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
 /** How one function's fast path is built. */
 interface FastPath {

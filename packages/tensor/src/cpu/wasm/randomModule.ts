@@ -51,9 +51,9 @@
 //   JavaScript's) or θ = 0 (u₂ = 0: sin θ = 0): those blocks take the exact path too.
 
 import { PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1, TWO_PI } from '../../random.js';
-import { I32, JOIN_LOW, ModuleBuilder, V128, type FunctionBody, lanes32, storeTransposed } from './assembler.js';
+import { HIGH_HALF, I32, JOIN_LOW, ModuleBuilder, V128, type FunctionBody, lanes32, storeTransposed } from './assembler.js';
 import { KERNEL_CONSTANTS_BYTES } from './heap.js';
-import { HIGH_HALF, f32Splat, logCore, trigApprox, unambiguous } from './mathF32x4.js';
+import { f32Splat, logCore, trigApprox, unambiguous } from './mathF32x4.js';
 import { num } from './mathF64x2.js';
 
 /** Groups of four blocks (sixteen float32 values) a call of the module handles. */
