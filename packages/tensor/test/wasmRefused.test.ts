@@ -1,0 +1,160 @@
+// Where WebAssembly SIMD exists but the engine refuses to compile a module, the CPU backend runs
+// its TypeScript and JavaScript kernels, with the same values and no error. Two refusals occur in
+// browsers: a page whose Content-Security-Policy lacks 'wasm-unsafe-eval' (every module: a
+// CompileError), and Chrome before 114 on a page's main thread, which refused synchronous
+// compilation of modules over 4 KB (a RangeError; smaller modules, such as most elementwise
+// kernels, still compile). Each is made here by replacing WebAssembly.Module before the first
+// kernel is built, in a fresh module graph (vi.resetModules: the matmul, random and elementwise
+// modules are each built once, on first use, and kept), then the eager ops, a compiled program and
+// its gradient are checked against references computed here, on one thread and on two.
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+const RealModule = WebAssembly.Module;
+
+interface Refusal {
+  name: string;
+  /** The error the engine throws for these bytes, or null where it compiles them. */
+  refuse: (bytes: BufferSource) => Error | null;
+  /** Whether every module is refused (then no elementwise kernel may run in WebAssembly). */
+  all: boolean;
+}
+
+const REFUSALS: Refusal[] = [
+  {
+    name: "a Content-Security-Policy without 'wasm-unsafe-eval' (every module refused)",
+    refuse: () => new WebAssembly.CompileError("WebAssembly.Module(): Refused to compile or instantiate WebAssembly module because 'wasm-unsafe-eval' is not an allowed source of script"),
+    all: true,
+  },
+  {
+    name: "Chrome before 114 on a page's main thread (modules over 4 KB refused)",
+    refuse: (bytes) => (bytes.byteLength > 4096 ? new RangeError('WebAssembly.Module(): Sync compile is disallowed on the main thread, if the buffer size is larger than 4KB. Use WebAssembly.compile') : null),
+    all: false,
+  },
+];
+
+/** Replaces WebAssembly.Module by one that refuses as `refuse` says; returns how many it refused. */
+function installRefusal(refuse: Refusal['refuse']): { refused: () => number } {
+  let refused = 0;
+  const Refusing = function (bytes: BufferSource) {
+    const error = refuse(bytes);
+    if (error) {
+      refused++;
+      throw error;
+    }
+    return new RealModule(bytes);
+  } as unknown as typeof WebAssembly.Module;
+  Object.assign(Refusing, { prototype: RealModule.prototype, exports: RealModule.exports, imports: RealModule.imports, customSections: RealModule.customSections });
+  WebAssembly.Module = Refusing;
+  return { refused: () => refused };
+}
+
+afterEach(() => {
+  WebAssembly.Module = RealModule;
+});
+
+/** Float32 inputs: signed zeros, infinities, NaN, values beyond exp's range, and an even sweep of [−20, 20] (an odd count: a tail). */
+function inputs(): Float32Array {
+  const out = [0, -0, Infinity, -Infinity, NaN, 1e-45, -1e-45, -104, -88, 88.7, 89, 3.4e38, -3.4e38];
+  const n = 4099;
+  for (let i = 0; i < n; i++) out.push(-20 + (40 * i) / (n - 1));
+  return new Float32Array(out);
+}
+
+/** softplus as the ops compose it: max(x, 0) + log1p(exp(−|x|)), each step rounded to float32. */
+function softplusReference(x: number): number {
+  const e = Math.fround(Math.exp(-Math.abs(x)));
+  return Math.fround((x >= 0 ? x : 0) + Math.fround(Math.log1p(e)));
+}
+
+/** An integer matrix (entries in [−8, 8]) that any order of summation multiplies exactly in float32. */
+function integers(rows: number, cols: number, seed: number): number[][] {
+  return Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => ((i * 7 + j * 13 + seed * 5) % 17) - 8));
+}
+
+function product(a: number[][], b: number[][]): number[][] {
+  return a.map((row) => b[0]!.map((_, j) => row.reduce((s, v, k) => s + v * b[k]![j]!, 0)));
+}
+
+describe.each(REFUSALS)('the CPU backend where WebAssembly is refused: $name', ({ refuse, all }) => {
+  it('runs matmul, elementwise ops, draws and a compiled program and its gradient in TypeScript, with the same values', async () => {
+    const refusal = installRefusal(refuse);
+    vi.resetModules();
+    const T = await import('../src/index.js');
+    const { jit, grad } = await import('@scorch/autograd');
+    const { fillRandom } = await import('../src/random.js');
+    const { wasmSimdSupported } = await import('../src/cpu/wasm/features.js');
+    const { elementwiseKernelCalls } = await import('../src/cpu/wasm/elementwiseModule.js');
+    expect(wasmSimdSupported()).toBe(true); // SIMD validates; only compilation is refused
+
+    for (const threads of [1, 2]) {
+      T.setCpuThreads(threads);
+      try {
+        // Products, the tiled and the narrow ones, batched too: integer entries, so every order of
+        // summation gives the exact product.
+        for (const [m, k, n] of [[37, 19, 23], [128, 128, 128], [3, 300, 2]] as const) {
+          const a = integers(m, k, 1), b = integers(k, n, 2);
+          T.tidy(() => expect(Array.from(T.matmul(T.tensor(a), T.tensor(b)).dataSync())).toEqual(product(a, b).flat()));
+        }
+        const batchA = [integers(5, 7, 3), integers(5, 7, 4)], batchB = [integers(7, 4, 5), integers(7, 4, 6)];
+        T.tidy(() => expect(Array.from(T.matmul(T.tensor(batchA), T.tensor(batchB)).dataSync())).toEqual(batchA.flatMap((a, i) => product(a, batchB[i]!).flat())));
+        expect(T.cpuKernelInfo().matmul).toBe('typescript');
+
+        // Elementwise ops, eager: the float32 rounding of Math's double results, bit for bit.
+        const x = inputs();
+        const eager = T.tidy(() => {
+          const t = T.tensor(x);
+          return { exp: T.exp(t).dataSync(), log1p: T.log1p(T.abs(t)).dataSync(), softplus: T.softplus(t).dataSync() };
+        });
+        expect(Array.from(eager.exp)).toEqual(Array.from(x, (v) => Math.fround(Math.exp(v))));
+        expect(Array.from(eager.log1p)).toEqual(Array.from(x, (v) => Math.fround(Math.log1p(Math.abs(v)))));
+        expect(Array.from(eager.softplus)).toEqual(Array.from(x, softplusReference));
+
+        // Normal draws: fillRandom's values (the reference every backend's stream follows).
+        const key = T.randomKey(11);
+        const drawn = T.tidy(() => T.randn([1000, 7], { key }).dataSync());
+        const expected = new Float32Array(7000);
+        fillRandom(expected, key, 'normal');
+        expect(Array.from(drawn)).toEqual(Array.from(expected));
+
+        // A compiled program (a product with a softplus epilogue) large enough to split across
+        // threads, and its gradient: the values as above, the gradient within its bound.
+        const rows = 600, depth = 9, cols = 130;
+        const xs = integers(rows, depth, 7), ws = integers(depth, cols, 8);
+        const s = product(xs, ws);
+        const layer = jit((xt: InstanceType<typeof T.Tensor>, wt: InstanceType<typeof T.Tensor>) => T.softplus(T.matmul(xt, wt)));
+        T.tidy(() => {
+          const out = Array.from(layer(T.tensor(xs), T.tensor(ws)).dataSync());
+          expect(out).toEqual(s.flatMap((row) => row.map(softplusReference)));
+        });
+        // d/dw Σ softplus(x·w) = xᵀ·σ(x·w). Each σ carries at most 6 float32 roundings (exp, 1 + e,
+        // its reciprocal, two products, a sum), and a sum of `rows` terms adds at most rows − 1 more
+        // relative to Σ|terms| (the γ bound), so |error| ≤ (rows + 8)·2^−24·Σ|x·σ|.
+        const gradient = jit(grad((wt: InstanceType<typeof T.Tensor>, xt: InstanceType<typeof T.Tensor>) => T.sum(T.softplus(T.matmul(xt, wt)))));
+        const got = T.tidy(() => gradient(T.tensor(ws), T.tensor(xs)).dataSync());
+        const sigma = s.map((row) => row.map((v) => 1 / (1 + Math.exp(-v))));
+        for (let i = 0; i < depth; i++) {
+          for (let j = 0; j < cols; j++) {
+            let want = 0, size = 0;
+            for (let r = 0; r < rows; r++) {
+              want += xs[r]![i]! * sigma[r]![j]!;
+              size += Math.abs(xs[r]![i]! * sigma[r]![j]!);
+            }
+            const bound = (rows + 8) * 2 ** -24 * size;
+            const value = got[i * cols + j]!;
+            if (!(Math.abs(value - want) <= bound)) expect.fail(`gradient [${i}, ${j}] on ${threads} thread(s): ${value} against ${want}, beyond ${bound}`);
+          }
+        }
+      } finally {
+        T.setCpuThreads(undefined);
+      }
+    }
+
+    expect(refusal.refused()).toBeGreaterThan(0); // the refusal was met, not bypassed
+    // Every module refused: no kernel ran in WebAssembly. Only large ones: the small elementwise
+    // kernels did (the mixed case, each group on whichever path it got).
+    if (all) expect(elementwiseKernelCalls()).toBe(0);
+    else expect(elementwiseKernelCalls()).toBeGreaterThan(0);
+    T.shutdownCpuThreads?.();
+  });
+});
