@@ -808,7 +808,7 @@ export function emitSigmoidF32x4(f: FunctionBody, x: number, onExact?: OnExact):
     input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
     approx: (g, v) => {
       const [a, e] = wrapperLocals(g, 2) as [number, number];
-      g.get(v).f64x2Abs().f64x2Neg().set(a);
+      assign(g, a, or(get(v), SIGN)); // −|x|: the sign bit set, one OR where abs then neg build two masks
       expApprox(g, a);
       g.set(e);
       assign(g, a, div(num(1), add(num(1), get(e)))); // q

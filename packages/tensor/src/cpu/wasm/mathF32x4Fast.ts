@@ -14,7 +14,7 @@
 // kernels in either mode (exact is within any bound).
 
 import { type FunctionBody } from './assembler.js';
-import { type Expr, and, assign, binary, get, localPool, select } from './mathF64x2.js';
+import { type Expr, and, assign, binary, get, localPool, or, select } from './mathF64x2.js';
 import { EXP_TABLE, EXP_TABLE_ADDRESS, LOG_TABLE_ADDRESS, eq32, ge32, gt32, lt32, pmax32, pmin32 } from './mathF32x4.js';
 
 /**
@@ -90,6 +90,8 @@ const ZERO = f32(0);
 const ONE = f32(1);
 const INFINITY = f32(Infinity);
 const NAN = f32(NaN);
+/** The four sign bits (−0): OR sets them, giving −|x|. */
+const SIGN_BITS = f32(-0);
 
 // ---------------------------------------------------------------------------------------------
 // exp. x is clamped to [−104, 89] (below, e^x rounds to +0; above, to +∞; a NaN stays NaN), then
@@ -238,7 +240,7 @@ function logCore(f: FunctionBody, x: number): void {
 
 function sigmoidCore(f: FunctionBody, x: number): void {
   const [a] = wrapperLocals(f, 1) as [number];
-  f.get(x).f32x4Abs().f32x4Neg().set(a);
+  assign(f, a, or(get(x), SIGN_BITS)); // −|x|: the sign bit set, one OR where abs then neg build two masks
   expCore(f, a);
   f.set(a); // e
   div(select(ge(get(x), ZERO), ONE, get(a)), add(ONE, get(a)))(f);

@@ -346,7 +346,7 @@ const sigmoidLocals = localPool();
  */
 export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
   const [e, d] = sigmoidLocals(f, 2) as [number, number];
-  f.get(x).f64x2Abs().f64x2Neg().set(e);
+  assign(f, e, or(get(x), SIGN)); // −|x|: the sign bit set (a NaN keeps its payload, as abs then neg)
   emitExpF64x2(f, e);
   f.set(e);
   f.f64Const(1).f64x2Splat().get(e).f64x2Add().set(d);
