@@ -9,6 +9,7 @@
 // its gradient are checked against references computed here, on one thread and on two.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { U32, gamma, referenceProduct } from './matmulReference.js';
 
 const RealModule = WebAssembly.Module;
 
@@ -72,8 +73,9 @@ function integers(rows: number, cols: number, seed: number): number[][] {
   return Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => ((i * 7 + j * 13 + seed * 5) % 17) - 8));
 }
 
-function product(a: number[][], b: number[][]): number[][] {
-  return a.map((row) => b[0]!.map((_, j) => row.reduce((s, v, k) => s + v * b[k]![j]!, 0)));
+/** a·b in float64 (exact for `integers`), flat. */
+function product(a: number[][], b: number[][]): number[] {
+  return Array.from(referenceProduct(new Float64Array(a.flat()), 0, new Float64Array(b.flat()), 0, a.length, b[0]!.length, b.length).value);
 }
 
 describe.each(REFUSALS)('the CPU backend where WebAssembly is refused: $name', ({ refuse, all }) => {
@@ -94,10 +96,10 @@ describe.each(REFUSALS)('the CPU backend where WebAssembly is refused: $name', (
         // summation gives the exact product.
         for (const [m, k, n] of [[37, 19, 23], [128, 128, 128], [3, 300, 2]] as const) {
           const a = integers(m, k, 1), b = integers(k, n, 2);
-          T.tidy(() => expect(Array.from(T.matmul(T.tensor(a), T.tensor(b)).dataSync())).toEqual(product(a, b).flat()));
+          T.tidy(() => expect(Array.from(T.matmul(T.tensor(a), T.tensor(b)).dataSync())).toEqual(product(a, b)));
         }
         const batchA = [integers(5, 7, 3), integers(5, 7, 4)], batchB = [integers(7, 4, 5), integers(7, 4, 6)];
-        T.tidy(() => expect(Array.from(T.matmul(T.tensor(batchA), T.tensor(batchB)).dataSync())).toEqual(batchA.flatMap((a, i) => product(a, batchB[i]!).flat())));
+        T.tidy(() => expect(Array.from(T.matmul(T.tensor(batchA), T.tensor(batchB)).dataSync())).toEqual(batchA.flatMap((a, i) => product(a, batchB[i]!))));
         expect(T.cpuKernelInfo().matmul).toBe('typescript');
 
         // Elementwise ops, eager: the float32 rounding of Math's double results, bit for bit.
@@ -125,27 +127,22 @@ describe.each(REFUSALS)('the CPU backend where WebAssembly is refused: $name', (
         const layer = jit((xt: InstanceType<typeof T.Tensor>, wt: InstanceType<typeof T.Tensor>) => T.softplus(T.matmul(xt, wt)));
         T.tidy(() => {
           const out = Array.from(layer(T.tensor(xs), T.tensor(ws)).dataSync());
-          expect(out).toEqual(s.flatMap((row) => row.map(softplusReference)));
+          expect(out).toEqual(s.map(softplusReference));
         });
         // d/dw Σ softplus(x·w) = xᵀ·σ(x·w), σ as the program forms it from e = e^−|s|: at most 6
         // float32 roundings (exp, 1 + e, its reciprocal, two products, and 1 − e/(1 + e) for s ≥ 0,
         // which does not enlarge the relative error: e/(1 + e) ≤ 1/2 ≤ the result), then one in the
-        // product x·σ, and a sum of `rows` terms adds at most rows − 1 relative to Σ|terms| (the γ
-        // bound): (rows + 6)·2^−24·Σ|x·σ| to first order; rows + 8 leaves room for the second.
+        // product x·σ, and a sum of `rows` terms at most rows − 1 relative to Σ|terms|: within
+        // γ_{rows+6}(2^−24)·Σ|x·σ| (Higham §3.1, as matmulReference.ts's bounds).
         const gradient = jit(grad((wt: InstanceType<typeof T.Tensor>, xt: InstanceType<typeof T.Tensor>) => T.sum(T.softplus(T.matmul(xt, wt)))));
         const got = T.tidy(() => gradient(T.tensor(ws), T.tensor(xs)).dataSync());
-        const sigma = s.map((row) => row.map((v) => 1 / (1 + Math.exp(-v))));
-        for (let i = 0; i < depth; i++) {
-          for (let j = 0; j < cols; j++) {
-            let want = 0, size = 0;
-            for (let r = 0; r < rows; r++) {
-              want += xs[r]![i]! * sigma[r]![j]!;
-              size += Math.abs(xs[r]![i]! * sigma[r]![j]!);
-            }
-            const bound = (rows + 8) * 2 ** -24 * size;
-            const value = got[i * cols + j]!;
-            if (!(Math.abs(value - want) <= bound)) expect.fail(`gradient [${i}, ${j}] on ${threads} thread(s): ${value} against ${want}, beyond ${bound}`);
-          }
+        const xT = new Float64Array(depth * rows);
+        xs.forEach((row, r) => row.forEach((v, i) => (xT[i * rows + r] = v)));
+        const sigma = new Float64Array(s.map((v) => 1 / (1 + Math.exp(-v))));
+        const want = referenceProduct(xT, 0, sigma, 0, depth, cols, rows);
+        for (let e = 0; e < depth * cols; e++) {
+          const bound = gamma(rows + 6, U32) * want.absSum[e]!;
+          if (!(Math.abs(got[e]! - want.value[e]!) <= bound)) expect.fail(`gradient [${Math.floor(e / cols)}, ${e % cols}] on ${threads} thread(s): ${got[e]} against ${want.value[e]}, beyond ${bound}`);
         }
       } finally {
         T.setCpuThreads(undefined);
