@@ -20,6 +20,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'tests/**/*.test.ts', 'benchmarks/test/**/*.test.ts'],
     testTimeout: 60_000,
+    // After each file: no WebAssembly module was refused (in Node, a generator defect).
+    setupFiles: ['tests/setup/noWasmRefusals.ts'],
     // At least two test files at a time. Vitest's default, one fewer than the cores, ran the files
     // one at a time on CI's two cores: 561 s for the suite, near its 10-minute limit. Two at a
     // time on the same machine: 376 s, the same files passing.

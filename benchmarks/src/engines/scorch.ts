@@ -250,7 +250,8 @@ export function scorchEngine(target: 'cpu' | 'webgpu', opts: { threads?: 'defaul
         // the extra row keeps the default.
         setCpuThreads(opts.threads === 'default' ? undefined : 1);
         setCpuFastMath(opts.fastMath === true);
-        const k = cpuKernelInfo();
+        // Before any kernel is built, so no refusal can have been met yet (the last one's message, null, left out).
+        const { lastWasmRefusal: _none, ...k } = cpuKernelInfo();
         return { available: true, version, backend: `cpu (matmul: ${k.matmul}${k.fma ? ', fused multiply-add' : ''}${k.fastMath ? ', fast float32 math' : ''})`, threads: k.threads, details: { ...k } };
       }
       try {

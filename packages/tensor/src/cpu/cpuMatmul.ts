@@ -41,7 +41,7 @@
 import {
   defaultThreads, setWasmThreads, shutdownWasmThreads, wasmMatmul, wasmMatmulAvailable, wasmGatheredBKind, wasmMatmulGatheredB, wasmMatmulUsesFma, wasmThreads,
 } from './wasm/wasmMatmul.js';
-import { wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
+import { wasmRefusals, wasmRelaxedSimdSupported, wasmSimdSupported } from './wasm/features.js';
 import { type CpuHeapKind, cpuHeapKind } from './wasm/heap.js';
 import { checkBoolean, checkOptions, showValue } from '@scorch/options';
 
@@ -366,6 +366,16 @@ export interface CpuKernelInfo {
   heap: CpuHeapKind;
   /** Whether float32 exp, log1p, log and sigmoid take their fast forms (setCpuFastMath). */
   fastMath: boolean;
+  /**
+   * Kernel modules the engine would not compile (or instantiate) on this thread so far, each of
+   * whose kernels runs the TypeScript path instead, with the same values, slower: every module
+   * where WebAssembly compilation is turned off; on an older Chrome's main thread, those over
+   * 4 KB (the product's, the large elementwise kernels); any whose memory the engine cannot
+   * reserve. 0 in Node (the tests check it). `lastWasmRefusal` is the last one's module and
+   * error, null while there is none.
+   */
+  wasmRefusals: number;
+  lastWasmRefusal: string | null;
 }
 
 /** What the CPU matrix product runs on here (for logs and benchmarks). */
@@ -380,6 +390,8 @@ export function cpuKernelInfo(): CpuKernelInfo {
     defaultThreads: defaultThreads(),
     heap: cpuHeapKind(),
     fastMath,
+    wasmRefusals: wasmRefusals().count,
+    lastWasmRefusal: wasmRefusals().last,
   };
 }
 

@@ -34,7 +34,7 @@
 import { type DType } from '../../dtype.js';
 import { type Expr, type MathFunction, containsExpr, expressionDType } from '../../expression.js';
 import { type FunctionBody, HIGH_HALF, I32, ModuleBuilder, V128, type ValType } from './assembler.js';
-import { wasmSimdSupported } from './features.js';
+import { noteWasmRefusal, wasmSimdSupported } from './features.js';
 import { HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { FAST_MATH_F32X4 } from './mathF32x4Fast.js';
 import { emitErfF32x4, emitExpF32x4, emitLog1pF32x4, emitLogF32x4, emitSigmoidF32x4, emitCosF32x4, emitExpm1F32x4, emitSinF32x4, emitTanhF32x4, f32Splat, importHostMath } from './mathF32x4.js';
@@ -1098,6 +1098,8 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
       };
     } catch (e) {
       if (!(e instanceof WasmUnsupported) && !(e instanceof WebAssembly.CompileError) && !(e instanceof RangeError)) throw e;
+      // WasmUnsupported: the generator declines the spec (not a refusal).
+      if (!(e instanceof WasmUnsupported)) noteWasmRefusal(`the elementwise kernel ${key.length > 300 ? `${key.slice(0, 300)}…` : key}`, e);
       kernel = null;
     }
   }

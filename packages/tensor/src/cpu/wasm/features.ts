@@ -33,6 +33,29 @@ export function wasmRelaxedSimdSupported(): boolean {
   return relaxed;
 }
 
+let refusals = 0;
+let lastRefusal: string | null = null;
+
+/**
+ * Records that the engine would not make one of the kernels' modules (or an instance or memory for
+ * it), whose kernels then run the TypeScript path. Engines refuse synchronous compilation of large
+ * modules on a page's main thread (Chrome: over 4 KB until 2023, over 8 MB since; a RangeError),
+ * a memory where address space is short (a RangeError), and every module where WebAssembly
+ * compilation is turned off (a CompileError). (A page's Content-Security-Policy does not cause
+ * this alone: 'unsafe-eval', which the CPU backend's generated JavaScript needs, allows
+ * WebAssembly too.) In Node none of these happens, so a refusal there is a module the generator
+ * got wrong: the tests check that none occurs. `what` names the module.
+ */
+export function noteWasmRefusal(what: string, error: unknown): void {
+  refusals++;
+  lastRefusal = `${what}: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+}
+
+/** The refusals noted on this thread so far (noteWasmRefusal), and the last one's message. */
+export function wasmRefusals(): { count: number; last: string | null } {
+  return { count: refusals, last: lastRefusal };
+}
+
 /** Whether a WebAssembly.Memory can be shared with workers (SharedArrayBuffer is usable). */
 export function sharedMemorySupported(): boolean {
   if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;

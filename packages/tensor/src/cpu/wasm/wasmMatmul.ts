@@ -10,7 +10,7 @@
 // aligned operands whatever the caller's arrays are. The memory is shared (a SharedArrayBuffer)
 // wherever that is allowed, so workers can compute in place.
 
-import { sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
+import { noteWasmRefusal, sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
 import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
@@ -139,9 +139,10 @@ function getRuntime(): Runtime | null {
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer),
     };
-  } catch {
-    // Synchronous compilation refused (Chrome before 114 refused modules over 4 KB on a page's main
-    // thread; this one is about 27 KB) or no memory: the TypeScript kernels.
+  } catch (e) {
+    // Compilation refused (turned off, or an older Chrome's 4 KB limit on synchronous compilation
+    // on a page's main thread; this module is about 27 KB) or no memory: the TypeScript kernels.
+    noteWasmRefusal('the matrix product\'s module', e);
     runtime = null;
   }
   return runtime;

@@ -5,7 +5,7 @@
 import type { RandomKey } from '../../primitives.js';
 import { fillRandom, fillRandomBlocks } from '../../random.js';
 import { cpuWasmEnabled } from '../cpuMatmul.js';
-import { wasmSimdSupported } from './features.js';
+import { noteWasmRefusal, wasmSimdSupported } from './features.js';
 import { CHUNK_GROUPS, LIST_AT, OUT_AT, RANDOM_MEMORY_PAGES, type RandomModuleExports, randomModule } from './randomModule.js';
 
 interface RandomInstance {
@@ -25,9 +25,10 @@ function randomInstance(): RandomInstance | null {
     const memory = new WebAssembly.Memory({ initial: RANDOM_MEMORY_PAGES, maximum: RANDOM_MEMORY_PAGES });
     const exports = new WebAssembly.Instance(new WebAssembly.Module(randomModule()), { env: { memory } }).exports as unknown as RandomModuleExports;
     instance = { exports, values: new Float32Array(memory.buffer, OUT_AT, 16 * CHUNK_GROUPS), list: new Int32Array(memory.buffer, LIST_AT, 4 * CHUNK_GROUPS) };
-  } catch {
-    // Synchronous compilation refused (a page's Content-Security-Policy without
-    // 'wasm-unsafe-eval', or an old Chrome's limit on the main thread) or no memory: fillRandom.
+  } catch (e) {
+    // Compilation refused (WebAssembly compilation turned off, or an old Chrome's limit on
+    // synchronous compilation on the main thread) or no memory: fillRandom.
+    noteWasmRefusal('the normal draws\' module', e);
     instance = null;
   }
   return instance;
