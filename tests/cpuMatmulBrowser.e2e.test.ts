@@ -58,11 +58,16 @@ async function onPage<T>(path: string, run: () => Promise<T>): Promise<T> {
 const check = (path: string): Promise<PageReport> => onPage(path, () => window.cpuMatmulCheck(10));
 const heapCheck = (path: string): Promise<HeapReport> => onPage(path, () => window.cpuHeapCheck());
 
-/** Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels' bits; so does an eager op. */
+/**
+ * Compiled float32 elementwise work runs as WebAssembly on the page, with the JavaScript kernels'
+ * bits; so does an eager op; and the page's engine refused none of the modules (it compiles them
+ * on the page's main thread, synchronously).
+ */
 function expectElementwiseOnPage(report: PageReport): void {
   expect(report.elementwise.wasmKernels).toBeGreaterThanOrEqual(3);
   expect(report.elementwise.sameBits).toBe(true);
   expect(report.elementwise.eagerWasmCalls).toBe(1);
+  expect(report.wasmRefusals, report.lastWasmRefusal ?? '').toBe(0);
 }
 
 describe('the CPU matrix product in Chromium', () => {
