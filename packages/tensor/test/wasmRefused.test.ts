@@ -1,13 +1,14 @@
 // Where WebAssembly SIMD exists but the engine refuses to compile a module, the CPU backend runs
 // its TypeScript and JavaScript kernels, with the same values and no error. Two refusals are
 // made here: every module (a CompileError, as where WebAssembly compilation is turned off), and
-// Chrome's limit on synchronous compilation on a page's main thread, 4 KB until 2023 (a
+// Chrome's limit on synchronous compilation on a page's main thread, 4 KB in older versions (a
 // RangeError; smaller modules, such as most elementwise kernels, still compile). (A page's
 // Content-Security-Policy cannot refuse WebAssembly alone to the CPU backend: 'unsafe-eval',
-// which its generated JavaScript needs, allows WebAssembly too.) Each is made here by replacing WebAssembly.Module before the first
-// kernel is built, in a fresh module graph (vi.resetModules: the matmul, random and elementwise
-// modules are each built once, on first use, and kept), then the eager ops, a compiled program and
-// its gradient are checked against references computed here, on one thread and on two.
+// which its generated JavaScript needs, allows WebAssembly too.) Each is made by replacing
+// WebAssembly.Module before the first kernel is built, in a fresh module graph (vi.resetModules:
+// the matmul, random and elementwise modules are each built once, on first use, and kept), then
+// the eager ops, a compiled program and its gradient are checked against references computed
+// here, on one thread and on two.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { U32, gamma, referenceProduct } from './matmulReference.js';
@@ -53,8 +54,9 @@ function installRefusal(refuse: Refusal['refuse']): { refused: () => number } {
 
 afterEach(() => {
   WebAssembly.Module = RealModule;
-  // The next import (the setup's check that nothing else was refused, tests/setup.ts) gets a
-  // fresh module graph, not the one these refusals were counted in.
+  // The next import (the check after the file that Node refused nothing else,
+  // tests/setup/noWasmRefusals.ts) gets a fresh module graph, not the one these refusals were
+  // counted in.
   vi.resetModules();
 });
 

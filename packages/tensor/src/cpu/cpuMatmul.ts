@@ -381,6 +381,7 @@ export interface CpuKernelInfo {
 /** What the CPU matrix product runs on here (for logs and benchmarks). */
 export function cpuKernelInfo(): CpuKernelInfo {
   const wasm = wasmEnabled && wasmMatmulAvailable();
+  const refusals = wasmRefusals();
   return {
     matmul: wasm ? 'wasm-simd' : 'typescript',
     wasmSimd: wasmSimdSupported(),
@@ -390,8 +391,8 @@ export function cpuKernelInfo(): CpuKernelInfo {
     defaultThreads: defaultThreads(),
     heap: cpuHeapKind(),
     fastMath,
-    wasmRefusals: wasmRefusals().count,
-    lastWasmRefusal: wasmRefusals().last,
+    wasmRefusals: refusals.count,
+    lastWasmRefusal: refusals.last,
   };
 }
 

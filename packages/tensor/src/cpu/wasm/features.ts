@@ -39,7 +39,7 @@ let lastRefusal: string | null = null;
 /**
  * Records that the engine would not make one of the kernels' modules (or an instance or memory for
  * it), whose kernels then run the TypeScript path. Engines refuse synchronous compilation of large
- * modules on a page's main thread (Chrome: over 4 KB until 2023, over 8 MB since; a RangeError),
+ * modules on a page's main thread (Chrome: over 4 KB in older versions, over 8 MB now; a RangeError),
  * a memory where address space is short (a RangeError), and every module where WebAssembly
  * compilation is turned off (a CompileError). (A page's Content-Security-Policy does not cause
  * this alone: 'unsafe-eval', which the CPU backend's generated JavaScript needs, allows
