@@ -38,7 +38,7 @@
 
 import { F64, type FunctionBody, HIGH_HALF, JOIN_HIGH, JOIN_LOW, LOW_WORDS, type ModuleBuilder } from './assembler.js';
 import { emitExpF64x2, emitLog1pF64x2, emitLogF64x2, emitSigmoidF64x2 } from './mathF64x2.js';
-import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, num, or, select, sub } from './mathF64x2.js';
+import { type Expr, INV_LN2, LN2_HI, LN2_LO, MANTISSA, SIGN, TWO, abs, add, and, assign, binary, div, eq, exponentField, ge, get, horner, int64, localPool, lt, mul, negAbs, num, or, select, sub } from './mathF64x2.js';
 import { ERF_FIT } from '../erfFit.js';
 import { KERNEL_CONSTANTS_BYTES } from './heap.js';
 
@@ -808,7 +808,7 @@ export function emitSigmoidF32x4(f: FunctionBody, x: number, onExact?: OnExact):
     input: (v) => pmin32(pmax32(v, f32(-104)), f32(104)), // a NaN stays NaN
     approx: (g, v) => {
       const [a, e] = wrapperLocals(g, 2) as [number, number];
-      assign(g, a, or(get(v), SIGN)); // −|x|: the sign bit set, one OR where abs then neg build two masks
+      assign(g, a, negAbs(get(v)));
       expApprox(g, a);
       g.set(e);
       assign(g, a, div(num(1), add(num(1), get(e)))); // q

@@ -107,6 +107,11 @@ const pow2 = (k: Expr): Expr => (f) => {
 };
 
 export const SIGN = int64(0x8000000000000000n);
+/**
+ * −|a| of two f64 lanes: the sign bits set, one OR (abs then neg would build two masks); the same
+ * bits as −|a|, a NaN keeping its payload.
+ */
+export const negAbs = (a: Expr): Expr => or(a, SIGN);
 export const MANTISSA = int64(0x000fffffffffffffn);
 const ONE_BITS = int64(0x3ff0000000000000n);
 const ZERO = num(0);
@@ -346,7 +351,7 @@ const sigmoidLocals = localPool();
  */
 export function emitSigmoidF64x2(f: FunctionBody, x: number): void {
   const [e, d] = sigmoidLocals(f, 2) as [number, number];
-  assign(f, e, or(get(x), SIGN)); // −|x|: the sign bit set (a NaN keeps its payload, as abs then neg)
+  assign(f, e, negAbs(get(x)));
   emitExpF64x2(f, e);
   f.set(e);
   f.f64Const(1).f64x2Splat().get(e).f64x2Add().set(d);
