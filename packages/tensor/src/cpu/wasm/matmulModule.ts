@@ -19,7 +19,7 @@
 // blocking or which thread computed it: the same as a scalar loop `c = c + a·b` in the element
 // type (mul then add, each rounded; with relaxed madd, one fused rounding where the engine fuses).
 
-import { FunctionBody, I32, ModuleBuilder, V128, lanes32, storeTransposed } from './assembler.js';
+import { FunctionBody, I32, INTERLEAVE_HIGH, INTERLEAVE_LOW, JOIN_HIGH, JOIN_LOW, ModuleBuilder, V128, lanes32, storeTransposed } from './assembler.js';
 
 export type WasmFloat = 'f32' | 'f64';
 
@@ -175,6 +175,115 @@ function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined,
     f.get(rows).get(whole).i32Sub();
     f.get(kc);
     f.get(ap).get(whole).get(kc).i32Mul().i32Const(E).i32Mul().i32Add();
+    f.call(scalar);
+    f.end();
+  });
+}
+
+/**
+ * packA for float32 panels of mr rows, 5 ≤ mr ≤ 7: rowPanels' layout (row i's element p at slot
+ * p·mr + i of its panel), made by shuffles instead of one element at a time (benchmarks/NOTES.md,
+ * "A product's A packed by shuffles"). For each whole panel, 4 elements of each of its mr rows are
+ * loaded (columns p … p + 3); rows 0–3 are transposed by a 4 × 4 block into the columns' first
+ * four values, and the 4·mr values of panel rows p … p + 3, which lie contiguous in the panel, are
+ * written as mr whole vectors: vector v's lane l is slot s = 4v + l, column ⌊s/mr⌋ of row s mod mr,
+ * taken from a transposed column (rows 0–3) or from a row's own vector (rows 4 and up) by one shuffle
+ * where its lanes come from at most two vectors, else by two shuffles and a join. The last kc mod 4
+ * columns go element by element, and a last partial panel through `scalar` (rowPanels' function
+ * for the same arguments). Bits are moved as they are: every slot holds what rowPanels puts there.
+ */
+function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): number {
+  const E = 4;
+  if (mr < 5 || mr > 7) throw new Error(`internal: packRowsByShuffles takes 5 to 7 rows, not ${mr}`);
+  return m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+    const i0 = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), k4 = f.local(I32), rowBytes = f.local(I32), panel = f.local(I32);
+    const r: number[] = [];
+    for (let i = 0; i < mr; i++) r.push(f.local(V128));
+    const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    const col = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+    const halves = [f.local(V128), f.local(V128)];
+    // Where each output lane comes from: a V128 local and its lane.
+    const source = (s: number) => {
+      const c = Math.floor(s / mr), i = s % mr;
+      return i < 4 ? { local: col[c]!, lane: i } : { local: r[i]!, lane: c };
+    };
+    // One shuffle of at most two sources into the lanes `want` (two or four of them; the rest 0).
+    const shuffle = (want: { local: number; lane: number }[]) => {
+      const x = want[0]!.local;
+      const y = want.find((q) => q.local !== x)?.local ?? x;
+      if (want.some((q) => q.local !== x && q.local !== y)) throw new Error('internal: a shuffle of more than two vectors');
+      const lanes = want.map((q) => q.lane + (q.local === x ? 0 : 4));
+      while (lanes.length < 4) lanes.push(0);
+      f.get(x).get(y).i8x16Shuffle(lanes32(lanes));
+    };
+    f.get(lda).i32Const(E).i32Mul().set(rowBytes);
+    f.get(kc).i32Const(-4).i32And().set(k4);
+    f.i32Const(0).set(i0);
+    f.block().loop();
+    f.get(i0).i32Const(mr).i32Add().get(rows).i32GtS().brIf(1);
+    {
+      f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
+      f.get(a).get(i0).get(rowBytes).i32Mul().i32Add().set(src);
+      f.get(panel).set(dst);
+      f.i32Const(0).set(p);
+      f.block().loop();
+      f.get(p).get(k4).i32GeS().brIf(1);
+      for (let i = 0; i < mr; i++) {
+        f.get(src);
+        if (i > 0) f.get(rowBytes).i32Const(i).i32Mul().i32Add();
+        f.v128Load().set(r[i]!);
+      }
+      // col[c]: column p + c of rows 0–3.
+      f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
+      f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
+      f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
+      f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
+      f.get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).set(col[0]!);
+      f.get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).set(col[1]!);
+      f.get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).set(col[2]!);
+      f.get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).set(col[3]!);
+      for (let v = 0; v < mr; v++) {
+        const want = [0, 1, 2, 3].map((l) => source(4 * v + l));
+        f.get(dst);
+        if (new Set(want.map((q) => q.local)).size <= 2) shuffle(want);
+        else {
+          shuffle(want.slice(0, 2));
+          f.set(halves[0]!);
+          shuffle(want.slice(2));
+          f.set(halves[1]!);
+          f.get(halves[0]!).get(halves[1]!).i8x16Shuffle(JOIN_LOW);
+        }
+        f.v128Store(16 * v);
+      }
+      f.get(src).i32Const(16).i32Add().set(src);
+      f.get(dst).i32Const(16 * mr).i32Add().set(dst);
+      f.get(p).i32Const(4).i32Add().set(p);
+      f.br(0).end().end();
+      // The panel's last kc mod 4 columns, element by element.
+      f.get(k4).get(kc).i32LtS().if();
+      for (let i = 0; i < mr; i++) {
+        f.get(a).get(i0).i32Const(i).i32Add().get(rowBytes).i32Mul().i32Add().get(k4).i32Const(E).i32Mul().i32Add().set(src);
+        f.get(panel).get(k4).i32Const(mr * E).i32Mul().i32Add().i32Const(i * E).i32Add().set(dst);
+        f.get(k4).set(p);
+        f.block().loop();
+        f.get(p).get(kc).i32GeS().brIf(1);
+        f.get(dst).get(src).i32Load().i32Store();
+        f.get(src).i32Const(E).i32Add().set(src);
+        f.get(dst).i32Const(mr * E).i32Add().set(dst);
+        f.get(p).i32Const(1).i32Add().set(p);
+        f.br(0).end().end();
+      }
+      f.end();
+    }
+    f.get(i0).i32Const(mr).i32Add().set(i0);
+    f.br(0).end().end();
+    // A last partial panel: rows i0 … rows − 1, padded with zeros, as rowPanels packs it.
+    f.get(i0).get(rows).i32LtS().if();
+    f.get(a).get(i0).get(rowBytes).i32Mul().i32Add();
+    f.get(lda);
+    f.get(rows).get(i0).i32Sub();
+    f.get(kc);
+    f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add();
     f.call(scalar);
     f.end();
   });
@@ -371,7 +480,8 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
     packBTransposedGathered(m);
   }
   else rowPanels(`packBT_${dtype}`, nr);
-  const packA = rowPanels(undefined, mr);
+  // float32 tiles of 5 to 7 rows pack A by shuffles (packRowsByShuffles); others element by element.
+  const packA = dtype === 'f32' && mr >= 5 && mr <= 7 ? packRowsByShuffles(m, mr, rowPanels(undefined, mr)) : rowPanels(undefined, mr);
 
   // Columns of a row-major matrix into panels `width` columns wide: stored row p's columns
   // q·width … go to panel q, slot p·width … (panel q at dst + q·width·depth elements), padding
