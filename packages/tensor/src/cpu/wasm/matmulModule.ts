@@ -448,9 +448,10 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
 
   // Rows of a row-major matrix into panels `width` rows wide: row i's element p goes to panel
   // ⌊i/width⌋, slot p·width + i mod width, padding rows past `rows` with zeros. packA(a, lda,
-  // rows, kc, ap) packs a block of A into mr-row panels; packBT(b, k, n, k, bp) packs B from Bᵀ
-  // (its rows are B's columns) into the nr-column panels packB makes. Row by row, so that reads
-  // are sequential; the writes stride by width within a panel.
+  // rows, kc, ap) packs a block of A into mr-row panels (float32 tiles of 5–7 rows: by shuffles,
+  // packRowsByShuffles, with this function for a last partial panel); packBT(b, k, n, k, bp)
+  // packs B from Bᵀ (its rows are B's columns) into the nr-column panels packB makes. Row by
+  // row, so that reads are sequential; the writes stride by width within a panel.
   const rowPanels = (name: string | undefined, width: number) => m.func(name, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
     forRange(f, i0, () => f.i32Const(0), () => f.get(rows), width, () => {
