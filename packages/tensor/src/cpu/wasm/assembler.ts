@@ -492,16 +492,30 @@ export const HIGH_HALF = lanes32([2, 3, 2, 3]);
 export const LOW_WORDS = lanes32([0, 2, 4, 6]);
 
 /**
- * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its
- * columns stored as 4 vectors at dst + offset, + stride, + 2·stride, + 3·stride.
+ * The first half of transposing the 4 × 4 block of f32 vectors r[0…3] (rows): rows 0, 1 and rows
+ * 2, 3 interleaved into t[0…3] (four shuffles). transposedColumn then makes each column.
  */
-export function storeTransposed(f: FunctionBody, r: readonly number[], t: readonly number[], dst: number, offset: number, stride: number): void {
+export function interleaveRows(f: FunctionBody, r: readonly number[], t: readonly number[]): void {
   f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
   f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
   f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
   f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
-  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).v128Store(offset);
-  f.get(dst).get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + stride);
-  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).v128Store(offset + 2 * stride);
-  f.get(dst).get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).v128Store(offset + 3 * stride);
+}
+
+/** Column c (0…3) of the block whose rows interleaveRows put in t, left on the stack (one shuffle). */
+export function transposedColumn(f: FunctionBody, t: readonly number[], c: number): void {
+  f.get(t[c >> 1]!).get(t[(c >> 1) + 2]!).i8x16Shuffle(c & 1 ? JOIN_HIGH : JOIN_LOW);
+}
+
+/**
+ * The 4 × 4 block of f32 vectors r[0…3] (rows) transposed by eight shuffles through t[0…3], its
+ * columns stored as 4 vectors at dst + offset, + stride, + 2·stride, + 3·stride.
+ */
+export function storeTransposed(f: FunctionBody, r: readonly number[], t: readonly number[], dst: number, offset: number, stride: number): void {
+  interleaveRows(f, r, t);
+  for (let c = 0; c < 4; c++) {
+    f.get(dst);
+    transposedColumn(f, t, c);
+    f.v128Store(offset + c * stride);
+  }
 }

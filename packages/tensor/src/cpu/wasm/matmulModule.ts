@@ -19,7 +19,7 @@
 // blocking or which thread computed it: the same as a scalar loop `c = c + a·b` in the element
 // type (mul then add, each rounded; with relaxed madd, one fused rounding where the engine fuses).
 
-import { FunctionBody, I32, INTERLEAVE_HIGH, INTERLEAVE_LOW, JOIN_HIGH, JOIN_LOW, ModuleBuilder, V128, lanes32, storeTransposed } from './assembler.js';
+import { FunctionBody, I32, JOIN_LOW, ModuleBuilder, V128, interleaveRows, lanes32, storeTransposed, transposedColumn } from './assembler.js';
 
 export type WasmFloat = 'f32' | 'f64';
 
@@ -234,14 +234,11 @@ function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): numbe
         f.v128Load().set(r[i]!);
       }
       // col[c]: column p + c of rows 0–3.
-      f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[0]!);
-      f.get(r[0]!).get(r[1]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[1]!);
-      f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_LOW).set(t[2]!);
-      f.get(r[2]!).get(r[3]!).i8x16Shuffle(INTERLEAVE_HIGH).set(t[3]!);
-      f.get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_LOW).set(col[0]!);
-      f.get(t[0]!).get(t[2]!).i8x16Shuffle(JOIN_HIGH).set(col[1]!);
-      f.get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_LOW).set(col[2]!);
-      f.get(t[1]!).get(t[3]!).i8x16Shuffle(JOIN_HIGH).set(col[3]!);
+      interleaveRows(f, r, t);
+      for (let c = 0; c < 4; c++) {
+        transposedColumn(f, t, c);
+        f.set(col[c]!);
+      }
       for (let v = 0; v < mr; v++) {
         const want = [0, 1, 2, 3].map((l) => source(4 * v + l));
         f.get(dst);
