@@ -82,6 +82,10 @@ const CASES: Case[] = [
   { m: 6, k: 8, n: 256 }, // exactly one tile high
   { m: 5, k: 8, n: 256 }, // one row short of a tile
   { m: 7, k: 5003, n: 11 }, // large prime k: twenty k blocks, the last partial
+  { m: 300, k: 2, n: 129 }, // depth ≤ 4: the shallow kernels, a column past the last vector
+  { m: 64, k: 3, n: 37, aOff: 5, bOff: 3, cOff: 2 },
+  { m: 33, k: 1, n: 66 },
+  { m: 130, k: 4, n: 128 },
   { m: 1, k: 4099, n: 1 }, // one dot product long enough for the WebAssembly kernel
   { m: 127, k: 255, n: 63, aOff: 5, bOff: 11, cOff: 7 },
   { m: 65, k: 64, n: 66, aOff: 1, bOff: 2, cOff: 3 },
@@ -220,6 +224,8 @@ for (const path of PATHS) {
         [2, 130, 20, 31, 2700, 700],
         [6, 1, 1, 1, 'dense', 'dense'],
         [3, 2, 3, 4, 'dense', 0],
+        [3, 40, 2, 33, 'dense', 0], // depth ≤ 4 (the shallow kernels), B shared
+        [2, 50, 3, 20, 300, 'dense'],
       ];
       for (const [batch, m, k, n, as, bs] of BATCHES) {
         for (const [name, Ctor] of [['float32', Float32Array], ['float64', Float64Array]] as const) {
@@ -258,7 +264,7 @@ for (const path of PATHS) {
     describe('epilogue', () => {
       // Shapes for every route: tiny (TypeScript direct), a few rows (TypeScript rows), tiled in
       // several row blocks either way, k = 0, and a batch.
-      const SHAPES: [number, number, number, number][] = [[1, 3, 4, 2], [1, 2, 50, 30], [1, 200, 70, 45], [1, 250, 300, 20], [1, 6, 0, 5], [3, 130, 20, 31]];
+      const SHAPES: [number, number, number, number][] = [[1, 3, 4, 2], [1, 2, 50, 30], [1, 200, 70, 45], [1, 250, 300, 20], [1, 6, 0, 5], [3, 130, 20, 31], [2, 60, 2, 40]];
       for (const [batch, m, k, n] of SHAPES) {
         it(`sees every row once, in order, final, then its writes stay (${batch} × ${m}×${k}×${n})`, () => {
           usePath(path);
@@ -649,6 +655,8 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
   const SHAPES: [number, number, number][] = [
     [3, 4, 5], [7, 9, 5], [8, 8, 7], [8, 8, 8], [1, 600, 1], [1, 40, 70], [70, 40, 1], [13, 17, 11], [33, 40, 17],
     [127, 255, 63], [241, 257, 129], [7, 5003, 11], [64, 64, 64],
+    // Depth ≤ 4: row-major operands take the shallow kernels, transposed ones gemm.
+    [300, 2, 129], [64, 3, 37], [40, 1, 66], [33, 4, 20],
   ];
   const FLAGS: [boolean, boolean][] = [[true, false], [false, true], [true, true]];
 

@@ -25,6 +25,8 @@ export type WasmFloat = 'f32' | 'f64';
 
 /** The most rows (narrow_T_r) or columns (narrowCols_T_n) of a product the narrow kernels take. */
 export const NARROW_ROWS = 4;
+/** The deepest product (k) the shallow kernels (shallow_T_k) take. */
+export const SHALLOW_DEPTH = 4;
 
 export interface MatmulKernelShape {
   /** Rows of the register tile. */
@@ -94,6 +96,8 @@ export function matmulLayout(dtype: WasmFloat, shape: MatmulKernelShape): Matmul
  * - compact_T(c, ldc, n, rows): moves rows of stride ldc to stride n, in place.
  * - narrow_T_r(l, lsr, lsp, rm, ldr, d, dsr, dsc, cols, k) for r = 1 … NARROW_ROWS: D = L·R for
  *   an L of r rows and a row-major R, read in place (strides in bytes; below, where it is made).
+ * - shallow_T_k(a, lda, b, ldb, c, ldc, rows, n) for k = 1 … SHALLOW_DEPTH: C = A·B for a
+ *   row-major A of depth k and a row-major B, read in place, C rows ldc bytes apart (below).
  * - narrowCols_T_n(a, lda, b, bsp, bsj, c, rows, k) for n = 1 … NARROW_ROWS: C = A·B for a
  *   row-major A and a B of n columns, read in place, C dense; it may read up to a vector past
  *   A's last row.
@@ -877,6 +881,54 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
           }
           f.end();
         }
+      });
+    });
+  }
+
+  // shallow_T_k(a, lda, b, ldb, c, ldc, rows, n), k = 1 … SHALLOW_DEPTH: C = A·B for a product of
+  // depth k (a first layer over 2-D points, its gradient's products), nothing packed: row by row,
+  // A's k values of the row splatted once, then each vector of C's columns from k vectors of B
+  // (B's rows in L1: k·n values), C written where it is asked (strides in bytes; A and B
+  // row-major). gemm would pack A and B and run its tile on k steps, its accumulators loaded
+  // and stored for two multiply-adds (benchmarks/NOTES.md, "Products of depth k ≤ 4").
+  // Each element of C is one lane of an accumulator that starts at zero and adds a·b for p = 0 …
+  // k − 1 in order with the micro-kernel's own update: the same bits as gemm's. The last n mod
+  // lanes columns take the same lane arithmetic on splats of B's elements, lane 0 stored.
+  for (let depth = 1; depth <= SHALLOW_DEPTH; depth++) {
+    m.func(`shallow_${dtype}_${depth}`, [I32, I32, I32, I32, I32, I32, I32, I32], [], (f, [a, lda, b, ldb, c, ldc, rows, n]) => {
+      const i = f.local(I32), j = f.local(I32), whole = f.local(I32), end = f.local(I32), arow = f.local(I32), crow = f.local(I32);
+      const av: number[] = [];
+      for (let p = 0; p < depth; p++) av.push(f.local(V128));
+      const acc = f.local(V128);
+      // Byte offsets: whole vectors of columns below `whole`, every column below `end`.
+      f.get(n).i32Const(-lanes).i32And().i32Const(E).i32Mul().set(whole);
+      f.get(n).i32Const(E).i32Mul().set(end);
+      f.get(a).set(arow);
+      f.get(c).set(crow);
+      // B's element (p, column at byte offset j), on the stack: whole vectors or one splat.
+      const bAt = (p: number) => {
+        f.get(b).get(j).i32Add();
+        if (p > 0) f.get(ldb).i32Const(p).i32Mul().i32Add();
+      };
+      forRange(f, i, () => f.i32Const(0), () => f.get(rows), 1, () => {
+        for (let p = 0; p < depth; p++) {
+          f.get(arow);
+          splat(f, p * E);
+          f.set(av[p]!);
+        }
+        forRange(f, j, () => f.i32Const(0), () => f.get(whole), 16, () => {
+          f.v128Const().set(acc);
+          for (let p = 0; p < depth; p++) accumulate(f, acc, () => f.get(av[p]!), () => { bAt(p); f.v128Load(0); });
+          f.get(crow).get(j).i32Add().get(acc).v128Store(0);
+        });
+        forRange(f, j, () => f.get(whole), () => f.get(end), E, () => {
+          f.v128Const().set(acc);
+          for (let p = 0; p < depth; p++) accumulate(f, acc, () => f.get(av[p]!), () => { bAt(p); splat(f, 0); });
+          f.get(crow).get(j).i32Add().get(acc).emit(extract(0));
+          store(f);
+        });
+        f.get(arow).get(lda).i32Add().set(arow);
+        f.get(crow).get(ldc).i32Add().set(crow);
       });
     });
   }

@@ -4,14 +4,16 @@
 // copied into its scratch (one memcpy each); B is packed there, and C is computed in chunks of rows, on this
 // thread or split across workers, then copied out chunk by chunk, each chunk handed to the
 // caller's epilogue while it is still in cache. A product of at most four rows or four columns is
-// narrow: the narrow kernels read both operands as copied, unpacked.
+// narrow: the narrow kernels read both operands as copied, unpacked. A product of depth at most
+// four (a first layer over 2-D points) is shallow: the shallow kernels read A and B unpacked and
+// write C where it lies in the heap.
 //
 // Copying costs O(mk + kn + mn) against the product's O(mnk) and lets the kernels read packed,
 // aligned operands whatever the caller's arrays are. The memory is shared (a SharedArrayBuffer)
 // wherever that is allowed, so workers can compute in place.
 
 import { noteWasmRefusal, sharedMemorySupported, wasmRelaxedSimdSupported, wasmSimdSupported } from './features.js';
-import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
+import { type MatmulKernelShape, type MatmulModuleLayout, NARROW_ROWS, SHALLOW_DEPTH, type WasmFloat, matmulLayout, matmulModule } from './matmulModule.js';
 import { helpersSource } from '../jsCode.js';
 import { type CpuHeap, HEAP_MAXIMUM_PAGES, type HeapRegion, cpuHeap } from './heap.js';
 import { showValue } from '@scorch/options';
@@ -71,6 +73,8 @@ interface Runtime {
     /** narrow_T_r and narrowCols_T_r at index r − 1. */
     narrow: MatmulExports[string][];
     narrowCols: MatmulExports[string][];
+    /** shallow_T_k at index k − 1. */
+    shallow: MatmulExports[string][];
   }>;
   fma: boolean;
   layouts: Record<WasmFloat, MatmulModuleLayout>;
@@ -133,8 +137,8 @@ function getRuntime(): Runtime | null {
     runtime = {
       module, memory, shared, exports, fma, heap, scratch: null, base: 0, bytes: heap ? 0 : memory.buffer.byteLength,
       kernels: {
-        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, packBG: exports.packBG_f32!, packBTG: exports.packBTG_f32, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32') },
-        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, packBG: exports.packBG_f64!, packBTG: undefined, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64') },
+        f32: { packB: exports.packB_f32!, packBT: exports.packBT_f32!, packBG: exports.packBG_f32!, packBTG: exports.packBTG_f32, gemm: exports.gemm_f32!, compact: exports.compact_f32!, narrow: narrowKernels(exports, 'narrow_f32'), narrowCols: narrowKernels(exports, 'narrowCols_f32'), shallow: kernelsUpTo(exports, 'shallow_f32', SHALLOW_DEPTH) },
+        f64: { packB: exports.packB_f64!, packBT: exports.packBT_f64!, packBG: exports.packBG_f64!, packBTG: undefined, gemm: exports.gemm_f64!, compact: exports.compact_f64!, narrow: narrowKernels(exports, 'narrow_f64'), narrowCols: narrowKernels(exports, 'narrowCols_f64'), shallow: kernelsUpTo(exports, 'shallow_f64', SHALLOW_DEPTH) },
       },
       layouts: { f32: matmulLayout('f32', tiles.f32), f64: matmulLayout('f64', tiles.f64) },
       f32: new Float32Array(memory.buffer), f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer),
@@ -149,7 +153,12 @@ function getRuntime(): Runtime | null {
 }
 
 function narrowKernels(exports: MatmulExports, prefix: string): MatmulExports[string][] {
-  return Array.from({ length: NARROW_ROWS }, (_, i) => exports[`${prefix}_${i + 1}`]!);
+  return kernelsUpTo(exports, prefix, NARROW_ROWS);
+}
+
+/** The exports `${prefix}_1` … `${prefix}_${count}`, in order. */
+function kernelsUpTo(exports: MatmulExports, prefix: string, count: number): MatmulExports[string][] {
+  return Array.from({ length: count }, (_, i) => exports[`${prefix}_${i + 1}`]!);
 }
 
 /**
@@ -680,6 +689,15 @@ function runInParts(rt: Runtime, p: Product): boolean {
   return true;
 }
 
+/** Byte addresses of the regions the unpacked kernels (narrow, shallow) read and write: A's (and its entries' stride), B's copy, C's. */
+interface UnpackedRegions {
+  readonly aRegion: number;
+  readonly aBatch: number;
+  readonly bRaw: number;
+  readonly cRegion: number;
+  readonly cBatch: number;
+}
+
 /**
  * The rest of runProduct for a product of at most NARROW_ROWS rows (C = A·B, B not stored
  * transposed), or of at most that many columns (with A stored transposed, as Cᵀ = Bᵀ·Aᵀ, the
@@ -687,7 +705,7 @@ function runInParts(rt: Runtime, p: Product): boolean {
  * narrow kernels (matmulModule.ts), B copied as stored, nothing packed, C written dense. Each
  * element of C is the same sum in the same order as gemm's, so the same bits.
  */
-function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: { aRegion: number; aBatch: number; bRaw: number; cRegion: number; cBatch: number }, bInHeap: boolean): void {
+function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: UnpackedRegions, bInHeap: boolean): void {
   const { dtype, batch, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
   const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
   const E = rt.layouts[dtype].bytes;
@@ -711,6 +729,49 @@ function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, r
     else kernel(aAt, k * E, bAt, (transB ? 1 : n) * E, (transB ? k : 1) * E, cAt, m, k);
     const to = cOff + i * m * n;
     c.set(view.subarray(cAt / E, cAt / E + m * n), to);
+    epilogue?.(to, to + m * n);
+  }
+}
+
+/**
+ * The rest of runProduct for a product of depth k ≤ SHALLOW_DEPTH (A row-major), A already copied
+ * in: on one thread by shallow_T_k (matmulModule.ts), nothing packed; B as stored, or, stored
+ * transposed (k·n values: a weight's transpose in a gradient), copied row-major first. C is
+ * written where it lies when it lives in the heap (and is neither operand), else in the scratch
+ * and copied out: a product of depth 2 writes as many bytes as it computes multiply-adds, so a
+ * copy of C would cost about what the kernel saves over gemm (benchmarks/NOTES.md, "Products of
+ * depth k ≤ 4"). Each element of C is the same sum in the same order as gemm's, so the same bits.
+ */
+function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: UnpackedRegions, bInHeap: boolean): void {
+  const { dtype, batch, a, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transB } = p;
+  const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
+  const E = rt.layouts[dtype].bytes;
+  const aShared = aStride === 0 || batch === 1;
+  const bShared = bStride === 0 || batch === 1;
+  const cInHeap = c !== a && c !== b && rt.heap?.holds(c) === true;
+  const kernel = rt.kernels[dtype].shallow[k - 1]!;
+  // A transposed B is copied as 32-bit words, so that every bit moves as it is (a NaN's payload
+  // too), as packing does: `words` to an element.
+  const words = E / 4;
+  const bWords = transB ? new Int32Array(b.buffer, b.byteOffset, b.length * words) : null;
+  const raw = bRaw / 4;
+  for (let i = 0; i < batch; i++) {
+    const from = bOff + i * bStride;
+    // B where it lies in the heap, else copied in (row-major: element (p, j) at p·n + j).
+    const bAt = bInHeap && !transB ? b.byteOffset + from * E : bRaw;
+    if ((!bInHeap || transB) && (i === 0 || !bShared)) {
+      if (!bWords) view.set(b.subarray(from, from + k * n), bRaw / E);
+      else {
+        const t = rt.i32;
+        for (let j = 0; j < n; j++) {
+          for (let q = 0; q < k; q++) for (let w = 0; w < words; w++) t[raw + (q * n + j) * words + w] = bWords[(from + j * k + q) * words + w]!;
+        }
+      }
+    }
+    const to = cOff + i * m * n;
+    const cAt = cInHeap ? c.byteOffset + to * E : cRegion + i * cBatch;
+    kernel(aRegion + (aShared ? 0 : i * aBatch), k * E, bAt, n * E, cAt, n * E, m, n);
+    if (!cInHeap) c.set(view.subarray(cAt / E, cAt / E + m * n), to);
     epilogue?.(to, to + m * n);
   }
 }
@@ -782,6 +843,10 @@ function runProduct(rt: Runtime, p: Product): void {
   }
   if (!threaded && !gather && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
     runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
+    return;
+  }
+  if (!threaded && !gather && k <= SHALLOW_DEPTH && !transA) {
+    runShallow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
     return;
   }
   const { packB, packBT, packBG, packBTG, gemm, compact } = rt.kernels[dtype];
