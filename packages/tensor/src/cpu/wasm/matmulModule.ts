@@ -115,101 +115,36 @@ export function matmulModule(opts: MatmulModuleOptions): Uint8Array<ArrayBuffer>
 }
 
 /**
- * packBT_f32(b, k, n, k, bp) for 8-column panels: the panels rowPanels makes from Bᵀ (row i of Bᵀ,
- * B's column i, to panel ⌊i/8⌋, slot p·8 + i mod 8), with each whole panel's 8 rows read 4
- * elements at a time and transposed by 4 × 4 blocks (eight shuffles each), so that 4 consecutive
- * panel rows of 8 are written as 8 whole vectors; the last k mod 4 columns, and a last partial
- * panel, one element at a time as rowPanels does (`scalar`, that function for the same
- * arguments). The same values in the same slots: every bit of C is the same.
+ * rowPanels' function for float32 panels `width` rows wide, 5 ≤ width ≤ 8 (row i's element p at
+ * slot p·width + i of its panel), made by shuffles instead of one element at a time: packA for
+ * tiles of 5–7 rows (benchmarks/NOTES.md, "A product's A packed by shuffles") and packBT_f32, B's
+ * 8-column panels from Bᵀ. For each whole panel, 4 elements of each of its rows are loaded
+ * (columns p … p + 3); each whole group of 4 rows is transposed by a 4 × 4 block (eight shuffles)
+ * into columns, and the 4·width values of panel rows p … p + 3, which lie contiguous in the
+ * panel, are written as `width` whole vectors: vector v's lane l is slot s = 4v + l, column
+ * ⌊s/width⌋ of row s mod width, taken from a transposed column (rows of whole groups) or from a
+ * row's own vector (the 1–3 rows past them): as it stands where it is one whole column (width
+ * 8), else by one shuffle where its lanes come from at most two vectors, else by two shuffles and
+ * a join. The last kc mod 4 columns go element by element, and a last partial panel through
+ * `scalar` (rowPanels' function for the same arguments). Bits are moved as they are: every slot
+ * holds what rowPanels puts there.
  */
-function packBTransposed(m: ModuleBuilder, rowPanels: (name: string | undefined, width: number) => number): void {
+function packRowsByShuffles(m: ModuleBuilder, name: string | undefined, width: number, scalar: number): number {
   const E = 4;
-  const width = 8;
-  const scalar = rowPanels(undefined, width);
-  m.func('packBT_f32', [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
-    const i0 = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), whole = f.local(I32), k4 = f.local(I32), rowBytes = f.local(I32);
-    const r = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-    const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-    f.get(lda).i32Const(E).i32Mul().set(rowBytes);
-    // Whole panels: rows − rows mod 8; whole groups of 4 columns: kc − kc mod 4.
-    f.get(rows).i32Const(-width).i32And().set(whole);
-    f.get(kc).i32Const(-4).i32And().set(k4);
-    f.i32Const(0).set(i0);
-    f.block().loop();
-    f.get(i0).get(whole).i32GeS().brIf(1);
-    {
-      f.i32Const(0).set(p);
-      f.block().loop();
-      f.get(p).get(k4).i32GeS().brIf(1);
-      for (const half of [0, 1]) {
-        // Rows i0 + 4·half … + 3, columns p … p + 3.
-        f.get(a).get(i0).i32Const(4 * half).i32Add().get(rowBytes).i32Mul().i32Add().get(p).i32Const(E).i32Mul().i32Add().set(src);
-        for (let j = 0; j < 4; j++) {
-          f.get(src).v128Load().set(r[j]!);
-          if (j < 3) f.get(src).get(rowBytes).i32Add().set(src);
-        }
-        // Column p + j of these 4 rows: panel row p + j, slots 4·half … + 3.
-        f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().get(p).i32Const(width * E).i32Mul().i32Add().set(dst);
-        storeTransposed(f, r, t, dst, 16 * half, width * E);
-      }
-      f.get(p).i32Const(4).i32Add().set(p);
-      f.br(0).end().end();
-      // The panel's last kc mod 4 columns, element by element.
-      f.get(k4).get(kc).i32LtS().if();
-      for (let i = 0; i < width; i++) {
-        f.get(a).get(i0).i32Const(i).i32Add().get(rowBytes).i32Mul().i32Add().get(k4).i32Const(E).i32Mul().i32Add().set(src);
-        f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().get(k4).i32Const(width * E).i32Mul().i32Add().i32Const(i * E).i32Add().set(dst);
-        f.get(k4).set(p);
-        f.block().loop();
-        f.get(p).get(kc).i32GeS().brIf(1);
-        f.get(dst).get(src).i32Load().i32Store();
-        f.get(src).i32Const(E).i32Add().set(src);
-        f.get(dst).i32Const(width * E).i32Add().set(dst);
-        f.get(p).i32Const(1).i32Add().set(p);
-        f.br(0).end().end();
-      }
-      f.end();
-    }
-    f.get(i0).i32Const(width).i32Add().set(i0);
-    f.br(0).end().end();
-    // A last partial panel: rows `whole` … rows − 1, padded with zeros, as rowPanels packs it.
-    f.get(whole).get(rows).i32LtS().if();
-    f.get(a).get(whole).get(rowBytes).i32Mul().i32Add();
-    f.get(lda);
-    f.get(rows).get(whole).i32Sub();
-    f.get(kc);
-    f.get(ap).get(whole).get(kc).i32Mul().i32Const(E).i32Mul().i32Add();
-    f.call(scalar);
-    f.end();
-  });
-}
-
-/**
- * packA for float32 panels of mr rows, 5 ≤ mr ≤ 7: rowPanels' layout (row i's element p at slot
- * p·mr + i of its panel), made by shuffles instead of one element at a time (benchmarks/NOTES.md,
- * "A product's A packed by shuffles"). For each whole panel, 4 elements of each of its mr rows are
- * loaded (columns p … p + 3); rows 0–3 are transposed by a 4 × 4 block into the columns' first
- * four values, and the 4·mr values of panel rows p … p + 3, which lie contiguous in the panel, are
- * written as mr whole vectors: vector v's lane l is slot s = 4v + l, column ⌊s/mr⌋ of row s mod mr,
- * taken from a transposed column (rows 0–3) or from a row's own vector (rows 4 and up) by one shuffle
- * where its lanes come from at most two vectors, else by two shuffles and a join. The last kc mod 4
- * columns go element by element, and a last partial panel through `scalar` (rowPanels' function
- * for the same arguments). Bits are moved as they are: every slot holds what rowPanels puts there.
- */
-function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): number {
-  const E = 4;
-  if (mr < 5 || mr > 7) throw new Error(`internal: packRowsByShuffles takes 5 to 7 rows, not ${mr}`);
-  return m.func(undefined, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
+  if (width < 5 || width > 8) throw new Error(`internal: packRowsByShuffles takes 5 to 8 rows, not ${width}`);
+  const groups = Math.floor(width / 4);
+  return m.func(name, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), k4 = f.local(I32), rowBytes = f.local(I32), panel = f.local(I32);
-    const r: number[] = [];
-    for (let i = 0; i < mr; i++) r.push(f.local(V128));
-    const t = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-    const col = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-    const halves = [f.local(V128), f.local(V128)];
+    const vectors = (count: number) => Array.from({ length: count }, () => f.local(V128));
+    const r = vectors(width);
+    const t = vectors(4);
+    // col[g][c]: column p + c of rows 4g … 4g + 3.
+    const col = Array.from({ length: groups }, () => vectors(4));
+    const halves = vectors(2);
     // Where each output lane comes from: a V128 local and its lane.
     const source = (s: number) => {
-      const c = Math.floor(s / mr), i = s % mr;
-      return i < 4 ? { local: col[c]!, lane: i } : { local: r[i]!, lane: c };
+      const c = Math.floor(s / width), i = s % width;
+      return i < 4 * groups ? { local: col[i >> 2]![c]!, lane: i & 3 } : { local: r[i]!, lane: c };
     };
     // One shuffle of at most two sources into the lanes `want` (two or four of them; the rest 0).
     const shuffle = (want: { local: number; lane: number }[]) => {
@@ -218,13 +153,14 @@ function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): numbe
       if (want.some((q) => q.local !== x && q.local !== y)) throw new Error('internal: a shuffle of more than two vectors');
       const lanes = want.map((q) => q.lane + (q.local === x ? 0 : 4));
       while (lanes.length < 4) lanes.push(0);
-      f.get(x).get(y).i8x16Shuffle(lanes32(lanes));
+      if (lanes.every((l, i) => l === i)) f.get(x);
+      else f.get(x).get(y).i8x16Shuffle(lanes32(lanes));
     };
     f.get(lda).i32Const(E).i32Mul().set(rowBytes);
     f.get(kc).i32Const(-4).i32And().set(k4);
     f.i32Const(0).set(i0);
     f.block().loop();
-    f.get(i0).i32Const(mr).i32Add().get(rows).i32GtS().brIf(1);
+    f.get(i0).i32Const(width).i32Add().get(rows).i32GtS().brIf(1);
     {
       f.get(ap).get(i0).get(kc).i32Mul().i32Const(E).i32Mul().i32Add().set(panel);
       f.get(a).get(i0).get(rowBytes).i32Mul().i32Add().set(src);
@@ -232,18 +168,19 @@ function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): numbe
       f.i32Const(0).set(p);
       f.block().loop();
       f.get(p).get(k4).i32GeS().brIf(1);
-      for (let i = 0; i < mr; i++) {
+      for (let i = 0; i < width; i++) {
         f.get(src);
         if (i > 0) f.get(rowBytes).i32Const(i).i32Mul().i32Add();
         f.v128Load().set(r[i]!);
       }
-      // col[c]: column p + c of rows 0–3.
-      interleaveRows(f, r, t);
-      for (let c = 0; c < 4; c++) {
-        transposedColumn(f, t, c);
-        f.set(col[c]!);
+      for (let g = 0; g < groups; g++) {
+        interleaveRows(f, r.slice(4 * g, 4 * g + 4), t);
+        for (let c = 0; c < 4; c++) {
+          transposedColumn(f, t, c);
+          f.set(col[g]![c]!);
+        }
       }
-      for (let v = 0; v < mr; v++) {
+      for (let v = 0; v < width; v++) {
         const want = [0, 1, 2, 3].map((l) => source(4 * v + l));
         f.get(dst);
         if (new Set(want.map((q) => q.local)).size <= 2) shuffle(want);
@@ -257,26 +194,26 @@ function packRowsByShuffles(m: ModuleBuilder, mr: number, scalar: number): numbe
         f.v128Store(16 * v);
       }
       f.get(src).i32Const(16).i32Add().set(src);
-      f.get(dst).i32Const(16 * mr).i32Add().set(dst);
+      f.get(dst).i32Const(16 * width).i32Add().set(dst);
       f.get(p).i32Const(4).i32Add().set(p);
       f.br(0).end().end();
       // The panel's last kc mod 4 columns, element by element.
       f.get(k4).get(kc).i32LtS().if();
-      for (let i = 0; i < mr; i++) {
+      for (let i = 0; i < width; i++) {
         f.get(a).get(i0).i32Const(i).i32Add().get(rowBytes).i32Mul().i32Add().get(k4).i32Const(E).i32Mul().i32Add().set(src);
-        f.get(panel).get(k4).i32Const(mr * E).i32Mul().i32Add().i32Const(i * E).i32Add().set(dst);
+        f.get(panel).get(k4).i32Const(width * E).i32Mul().i32Add().i32Const(i * E).i32Add().set(dst);
         f.get(k4).set(p);
         f.block().loop();
         f.get(p).get(kc).i32GeS().brIf(1);
         f.get(dst).get(src).i32Load().i32Store();
         f.get(src).i32Const(E).i32Add().set(src);
-        f.get(dst).i32Const(mr * E).i32Add().set(dst);
+        f.get(dst).i32Const(width * E).i32Add().set(dst);
         f.get(p).i32Const(1).i32Add().set(p);
         f.br(0).end().end();
       }
       f.end();
     }
-    f.get(i0).i32Const(mr).i32Add().set(i0);
+    f.get(i0).i32Const(width).i32Add().set(i0);
     f.br(0).end().end();
     // A last partial panel: rows i0 … rows − 1, padded with zeros, as rowPanels packs it.
     f.get(i0).get(rows).i32LtS().if();
@@ -449,10 +386,10 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
 
   // Rows of a row-major matrix into panels `width` rows wide: row i's element p goes to panel
   // ⌊i/width⌋, slot p·width + i mod width, padding rows past `rows` with zeros. packA(a, lda,
-  // rows, kc, ap) packs a block of A into mr-row panels (float32 tiles of 5–7 rows: by shuffles,
-  // packRowsByShuffles, with this function for a last partial panel); packBT(b, k, n, k, bp)
-  // packs B from Bᵀ (its rows are B's columns) into the nr-column panels packB makes. Row by
-  // row, so that reads are sequential; the writes stride by width within a panel.
+  // rows, kc, ap) packs a block of A into mr-row panels; packBT(b, k, n, k, bp) packs B from Bᵀ
+  // (its rows are B's columns) into the nr-column panels packB makes (float32 panels of 5–8 rows,
+  // both of these: by shuffles, packRowsByShuffles, with this function for a last partial
+  // panel). Row by row, so that reads are sequential; the writes stride by width within a panel.
   const rowPanels = (name: string | undefined, width: number) => m.func(name, [I32, I32, I32, I32, I32], [], (f, [a, lda, rows, kc, ap]) => {
     const i0 = f.local(I32), i = f.local(I32), p = f.local(I32), src = f.local(I32), dst = f.local(I32), panel = f.local(I32);
     forRange(f, i0, () => f.i32Const(0), () => f.get(rows), width, () => {
@@ -477,13 +414,13 @@ function addMatmulFunctions(m: ModuleBuilder, dtype: WasmFloat, fma: boolean, sh
       });
     });
   });
-  if (dtype === 'f32' && nr === 8) {
-    packBTransposed(m, rowPanels);
-    packBTransposedGathered(m);
-  }
-  else rowPanels(`packBT_${dtype}`, nr);
-  // float32 tiles of 5 to 7 rows pack A by shuffles (packRowsByShuffles); others element by element.
-  const packA = dtype === 'f32' && mr >= 5 && mr <= 7 ? packRowsByShuffles(m, mr, rowPanels(undefined, mr)) : rowPanels(undefined, mr);
+  // float32 panels of 5 to 8 rows by shuffles (packRowsByShuffles, with rowPanels' function for
+  // a last partial panel); others element by element.
+  const packRows = (name: string | undefined, width: number) =>
+    dtype === 'f32' && width >= 5 && width <= 8 ? packRowsByShuffles(m, name, width, rowPanels(undefined, width)) : rowPanels(name, width);
+  packRows(`packBT_${dtype}`, nr);
+  if (dtype === 'f32' && nr === 8) packBTransposedGathered(m);
+  const packA = packRows(undefined, mr);
 
   // Columns of a row-major matrix into panels `width` columns wide: stored row p's columns
   // q·width … go to panel q, slot p·width … (panel q at dst + q·width·depth elements), padding

@@ -751,9 +751,11 @@ function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, 
   const cInHeap = c !== a && c !== b && rt.heap?.holds(c) === true;
   const kernel = rt.kernels[dtype].shallow[k - 1]!;
   // A transposed B is copied as 32-bit words, so that every bit moves as it is (a NaN's payload
-  // too), as packing does: `words` to an element.
+  // too), as packing does: `words` to an element, read through the memory's own word view where B
+  // lies in it (a compiled step's weights: no view made per call).
   const words = E / 4;
-  const bWords = transB ? new Int32Array(b.buffer, b.byteOffset, b.length * words) : null;
+  const bWords = !transB ? null : b.buffer === rt.memory.buffer ? rt.i32 : new Int32Array(b.buffer);
+  const bWord0 = b.byteOffset / 4;
   const raw = bRaw / 4;
   for (let i = 0; i < batch; i++) {
     const from = bOff + i * bStride;
@@ -764,7 +766,7 @@ function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, 
       else {
         const t = rt.i32;
         for (let j = 0; j < n; j++) {
-          for (let q = 0; q < k; q++) for (let w = 0; w < words; w++) t[raw + (q * n + j) * words + w] = bWords[(from + j * k + q) * words + w]!;
+          for (let q = 0; q < k; q++) for (let w = 0; w < words; w++) t[raw + (q * n + j) * words + w] = bWords[bWord0 + (from + j * k + q) * words + w]!;
         }
       }
     }
