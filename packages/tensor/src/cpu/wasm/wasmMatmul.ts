@@ -751,10 +751,12 @@ function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, 
   const cInHeap = c !== a && c !== b && rt.heap?.holds(c) === true;
   const kernel = rt.kernels[dtype].shallow[k - 1]!;
   // A transposed B is copied as 32-bit words, so that every bit moves as it is (a NaN's payload
-  // too), as packing does: `words` to an element, read through the memory's own word view where B
-  // lies in it (a compiled step's weights: no view made per call).
+  // too), as packing does: `words` to an element, read through the runtime's word view where B
+  // lies in the buffer it was made on (a compiled step's weights: no view made per call). Not
+  // merely in the memory: that view is remade only as the scratch needs, so after the heap grew
+  // it may end before B (a new buffer object for a shared memory, a detached one otherwise).
   const words = E / 4;
-  const bWords = !transB ? null : b.buffer === rt.memory.buffer ? rt.i32 : new Int32Array(b.buffer);
+  const bWords = !transB ? null : b.buffer === rt.i32.buffer ? rt.i32 : new Int32Array(b.buffer);
   const bWord0 = b.byteOffset / 4;
   const raw = bRaw / 4;
   for (let i = 0; i < batch; i++) {
