@@ -684,6 +684,24 @@ describe('operands stored transposed (transA / transB): the bits of the same cal
           }
         });
       }
+      it(`A·Bᵀ of depth ≤ 4, ${name}, ${path} kernels: a Bᵀ that is a view into a buffer of any length`, () => {
+        usePath(path);
+        // The shallow kernels copy a Bᵀ that lies outside the kernels' memory through a word view of
+        // its own bytes; the buffer around it may end on any byte (here two past the view).
+        const [m, k, n] = [300, 2, 129];
+        const c: Case = { m, k, n, aOff: 3, bOff: 5 };
+        const { a, b } = operands(Ctor, c, m * 7 + n);
+        const want = new Ctor(m * n).fill(NaN);
+        matmulInto(a, 3, b, 5, want, 0, m, n, k);
+        const bT = transposeInto(Ctor, b, 5, k, n, 9);
+        const E = Ctor.BYTES_PER_ELEMENT;
+        const bView = new Ctor(new ArrayBuffer(2 * E + bT.length * E + 2), 2 * E, bT.length);
+        bView.set(bT);
+        const got = new Ctor(m * n).fill(NaN);
+        matmulInto(a, 3, bView, 9, got, 0, m, n, k, { transB: true });
+        const d = firstDifference(got, 0, want);
+        expect(d, `element ${d}: got ${got[d]}, row-major copies give ${want[d]}`).toBe(-1);
+      });
       // [batch, m, k, n, aStride, bStride]: per-entry operands (dense, or with gaps) and shared ones (0).
       const BATCHES: [number, number, number, number, number | 'dense', number | 'dense'][] = [
         [3, 33, 40, 17, 'dense', 'dense'],

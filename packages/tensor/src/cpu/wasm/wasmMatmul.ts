@@ -689,11 +689,21 @@ function runInParts(rt: Runtime, p: Product): boolean {
   return true;
 }
 
-/** Byte addresses of the regions the unpacked kernels (narrow, shallow) read and write: A's (and its entries' stride), B's copy, C's. */
-interface UnpackedRegions {
+/**
+ * Where the unpacked kernels (narrow, shallow) find their operands, as runProduct laid them out:
+ * the memory's view of the element type and its bytes an element; byte addresses of A's region
+ * (and its entries' stride), B's copy and C's region (and its entries' stride); whether A and B
+ * are one matrix for every batch entry, and whether B is read where it lies in the heap.
+ */
+interface UnpackedOperands {
+  readonly view: Float32Array | Float64Array;
+  readonly E: number;
   readonly aRegion: number;
   readonly aBatch: number;
+  readonly aShared: boolean;
   readonly bRaw: number;
+  readonly bShared: boolean;
+  readonly bInHeap: boolean;
   readonly cRegion: number;
   readonly cBatch: number;
 }
@@ -705,12 +715,9 @@ interface UnpackedRegions {
  * narrow kernels (matmulModule.ts), B copied as stored, nothing packed, C written dense. Each
  * element of C is the same sum in the same order as gemm's, so the same bits.
  */
-function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: UnpackedRegions, bInHeap: boolean): void {
-  const { dtype, batch, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
-  const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
-  const E = rt.layouts[dtype].bytes;
-  const aShared = aStride === 0 || batch === 1;
-  const bShared = bStride === 0 || batch === 1;
+function runNarrow(rt: Runtime, p: Product, o: UnpackedOperands): void {
+  const { dtype, batch, b, bOff, bStride, c, cOff, m, n, k, epilogue, transA, transB } = p;
+  const { view, E, aRegion, aBatch, aShared, bRaw, bShared, bInHeap, cRegion, cBatch } = o;
   const rowsLeft = m <= NARROW_ROWS && !transB;
   const kernels = rt.kernels[dtype];
   const kernel = rowsLeft ? kernels.narrow[m - 1]! : transA ? kernels.narrow[n - 1]! : kernels.narrowCols[n - 1]!;
@@ -742,12 +749,9 @@ function runNarrow(rt: Runtime, p: Product, view: Float32Array | Float64Array, r
  * copy of C would cost about what the kernel saves over gemm (benchmarks/NOTES.md, "Products of
  * depth k ≤ 4"). Each element of C is the same sum in the same order as gemm's, so the same bits.
  */
-function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, regions: UnpackedRegions, bInHeap: boolean): void {
-  const { dtype, batch, a, aStride, b, bOff, bStride, c, cOff, m, n, k, epilogue, transB } = p;
-  const { aRegion, aBatch, bRaw, cRegion, cBatch } = regions;
-  const E = rt.layouts[dtype].bytes;
-  const aShared = aStride === 0 || batch === 1;
-  const bShared = bStride === 0 || batch === 1;
+function runShallow(rt: Runtime, p: Product, o: UnpackedOperands): void {
+  const { dtype, batch, a, b, bOff, bStride, c, cOff, m, n, k, epilogue, transB } = p;
+  const { view, E, aRegion, aBatch, aShared, bRaw, bShared, bInHeap, cRegion, cBatch } = o;
   const cInHeap = c !== a && c !== b && rt.heap?.holds(c) === true;
   const kernel = rt.kernels[dtype].shallow[k - 1]!;
   // A transposed B is copied as 32-bit words, so that every bit moves as it is (a NaN's payload
@@ -755,9 +759,11 @@ function runShallow(rt: Runtime, p: Product, view: Float32Array | Float64Array, 
   // lies in the buffer it was made on (a compiled step's weights: no view made per call). Not
   // merely in the memory: that view is remade only as the scratch needs, so after the heap grew
   // it may end before B (a new buffer object for a shared memory, a detached one otherwise).
+  // Elsewhere, a view of B's own bytes (whatever the length of the buffer it lies in).
   const words = E / 4;
-  const bWords = !transB ? null : b.buffer === rt.i32.buffer ? rt.i32 : new Int32Array(b.buffer);
-  const bWord0 = b.byteOffset / 4;
+  const ownView = transB && b.buffer === rt.i32.buffer;
+  const bWords = !transB ? null : ownView ? rt.i32 : new Int32Array(b.buffer, b.byteOffset, b.length * words);
+  const bWord0 = ownView ? b.byteOffset / 4 : 0;
   const raw = bRaw / 4;
   for (let i = 0; i < batch; i++) {
     const from = bOff + i * bStride;
@@ -845,12 +851,12 @@ function runProduct(rt: Runtime, p: Product): void {
     const from = aOff + i * aStride;
     view.set(a.subarray(from, from + m * k), (aRegion + i * aBatch) / E);
   }
-  if (!threaded && !gather && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS)) {
-    runNarrow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
-    return;
-  }
-  if (!threaded && !gather && k <= SHALLOW_DEPTH && !transA) {
-    runShallow(rt, p, view, { aRegion, aBatch, bRaw, cRegion, cBatch }, bInHeap);
+  const narrow = !threaded && !gather && ((m <= NARROW_ROWS && !transB) || n <= NARROW_ROWS);
+  const shallow = !threaded && !gather && !narrow && k <= SHALLOW_DEPTH && !transA;
+  if (narrow || shallow) {
+    const operands: UnpackedOperands = { view, E, aRegion, aBatch, aShared, bRaw, bShared, bInHeap, cRegion, cBatch };
+    if (narrow) runNarrow(rt, p, operands);
+    else runShallow(rt, p, operands);
     return;
   }
   const { packB, packBT, packBG, packBTG, gemm, compact } = rt.kernels[dtype];
