@@ -4,12 +4,15 @@
 // infinities and signed zeros must come out exactly. The bound is the largest distance found over
 // every float32 input (scripts/exhaustiveMath.ts --fast); here, a sample of every exponent and
 // dense sweeps of the ranges the losses use, through eager ops and through a compiled program, on
-// one thread and on two. The default (exact) kernels must be untouched by the mode having been on.
+// one thread and on two. The JavaScript kernels compute the same forms (fastMathJsSource), so the
+// mode has one set of bits wherever a value is computed: the WebAssembly kernels' bits from the
+// JavaScript ones, small arrays and large, eager and jit, with WebAssembly off and on. The
+// default (exact) kernels must be untouched by the mode having been on.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { FAST_MATH_ULPS, type Tensor, cpuKernelInfo, exp, log, log1p, setCpuFastMath, setCpuThreads, setCpuWasm, sigmoid, softplus, tensor } from '../src/index.js';
 import { jit } from '@scorch/autograd';
-import { sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
+import { expFast, helpersSource, log1pFast, logFast, sigmoid as jsSigmoid, sigmoidFast } from '../src/cpu/jsCode.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
 import { elementwiseKernelCalls } from '../src/cpu/wasm/elementwiseModule.js';
 
@@ -141,9 +144,7 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
     expect(Array.from(y)).toEqual(d.map(Math.exp));
   });
 
-  it('a compiled program under fast math follows setCpuWasm from its next call (exact JavaScript loops, then its fast kernels again)', () => {
-    // Under fast math the WebAssembly kernels' exp differs from the JavaScript loop's (exact), so
-    // the bits say which ran.
+  it('a compiled program under fast math gives its fast bits from its JavaScript loops too (setCpuWasm(false)), and the exact ones once the mode is off', () => {
     const n = 1 << 16;
     const xs = new Float32Array(n);
     for (let i = 0; i < n; i++) xs[i] = -80 + (160 * i) / n;
@@ -156,11 +157,80 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
     expect(f.lower(x).kernels()[0]!.source).toMatch(/^\/\/ WebAssembly SIMD.*exp\/log\/log1p\/sigmoid in f32 lanes/);
     setCpuWasm(false);
     try {
+      expect(f.lower(x).kernels()[0]!.source).toMatch(/expFast\(/);
+      expect(Array.from(f(x).dataSync())).toEqual(fast);
+      setCpuFastMath(false);
       expect(Array.from(f(x).dataSync())).toEqual(exact);
     } finally {
       setCpuWasm(true);
     }
-    expect(Array.from(f(x).dataSync())).toEqual(fast);
+    expect(Array.from(f(x).dataSync())).toEqual(exact);
+  });
+
+  for (const name of Object.keys(FUNCTIONS) as Name[]) {
+    it(`${name}: the JavaScript kernels' fast form gives the WebAssembly kernel's bits, and small arrays those of large ones`, () => {
+      const { op, specials } = FUNCTIONS[name];
+      const xs = inputs(specials, ...RANGES[name]);
+      const x = tensor(xs, { shape: [xs.length] });
+      setCpuFastMath(true);
+      const wasm = op(x).dataSync() as Float32Array;
+      setCpuWasm(false);
+      let js: Float32Array;
+      const before = elementwiseKernelCalls();
+      try {
+        js = op(x).dataSync() as Float32Array;
+      } finally {
+        setCpuWasm(true);
+      }
+      expect(elementwiseKernelCalls()).toBe(before); // the JavaScript kernel ran
+      const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+      const [w, j] = [bits(wasm), bits(js)];
+      for (let i = 0; i < xs.length; i++) {
+        if (w[i] !== j[i] && !(Number.isNaN(wasm[i]!) && Number.isNaN(js[i]!))) expect.fail(`${name}(${xs[i]}): JavaScript ${js[i]}, WebAssembly ${wasm[i]}`);
+      }
+      // Arrays under the WebAssembly kernels' minimum (256 elements) run the JavaScript kernel.
+      const small = xs.subarray(0, 200);
+      expect(Array.from(op(tensor(small, { shape: [200] })).dataSync())).toEqual(Array.from(wasm.subarray(0, 200)));
+    });
+  }
+
+  it("a worker's copies of the fast forms (built from their source) give this thread's bits", () => {
+    const build = new Function(helpersSource())() as { H: Record<'expFast' | 'log1pFast' | 'logFast' | 'sigmoidFast', (x: number) => number> };
+    const mine = { expFast, log1pFast, logFast, sigmoidFast };
+    const xs = inputs([], -110, 110);
+    for (const [name, fn] of Object.entries(mine) as [keyof typeof mine, (x: number) => number][]) {
+      const theirs = build.H[name];
+      expect(theirs).not.toBe(fn);
+      for (const v of xs) {
+        const [a, b] = [theirs(v), fn(v)];
+        if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) expect.fail(`${name}(${v}): worker ${a}, here ${b}`);
+      }
+    }
+  });
+
+  it('jit equals eager bit for bit in fast mode, with WebAssembly on and off, on one thread and on two', () => {
+    // softplus (exp and log1p in one kernel), sigmoid, a logsumexp (exp in a sum's prologue), and
+    // pieces small enough for the JavaScript loops.
+    const n = 1 << 18;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = Math.sin(i) * 30;
+    const x = tensor(xs, { shape: [512, 512] });
+    const head = tensor(xs.subarray(0, 100), { shape: [100] });
+    const program = (t: Tensor, h: Tensor) => [softplus(t), sigmoid(t), log(exp(t).sum(1)), softplus(h), log1p(exp(h.neg()))];
+    const f = jit(program);
+    setCpuFastMath(true);
+    const eager = program(x, head).map((t) => Array.from(t.dataSync()));
+    for (const wasm of [true, false]) {
+      for (const threads of [1, 2]) {
+        setCpuWasm(wasm);
+        setCpuThreads(threads);
+        try {
+          expect((f(x, head) as Tensor[]).map((t) => Array.from(t.dataSync())), `WebAssembly ${wasm ? 'on' : 'off'}, ${threads} thread(s)`).toEqual(eager);
+        } finally {
+          setCpuWasm(true);
+        }
+      }
+    }
   });
 
   it('rejects what is not a boolean', () => {

@@ -231,7 +231,7 @@ function loweringOf(backend: CpuBackend, program: Program, mode: number): Loweri
     // least recently used: a program compiled again and again outlives a burst of others.
     cache.delete(key);
   } else {
-    lowering = lower(program);
+    lowering = lower(program, mode === 1);
   }
   cache.set(key, lowering);
   if (cache.size > LOWERING_CACHE_LIMIT) cache.delete(cache.keys().next().value!);
@@ -412,7 +412,8 @@ interface LoweringContext {
   kernelName(base: string): string;
 }
 
-function lower(program: Program): Lowering {
+/** `program`'s lowering; `fastMath`: setCpuFastMath(true) is in force (loweringMode), and its JavaScript loops take the fast forms too. */
+function lower(program: Program, fastMath: boolean): Lowering {
   const plan = planFusion(program, CPU_FUSION_OPTIONS);
   const slots: SlotSource[] = [];
   const locations = new Map<number, JsLocation>();
@@ -445,7 +446,7 @@ function lower(program: Program): Lowering {
   }
   const ctx: LoweringContext = {
     program, plan, slots, locations, readers, longLived,
-    writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program) },
+    writer: { definitions: plan.definitions, locate: (v) => locations.get(v.id) ?? null, equationIndex: JsWriter.equationIndex(program), fastMath },
     scratch: (dtype, length) => slots.push({ kind: 'temp', dtype, length }) - 1,
     stepScratch: (dtype, length) => {
       const key = `${dtype} ${length}`;

@@ -297,17 +297,18 @@ export function setCpuWasm(enabled: boolean): void {
 let fastMath = false;
 
 /**
- * Lets the CPU's float32 WebAssembly kernels compute exp, log1p, log and sigmoid in float32
- * arithmetic (true): within FAST_MATH_ULPS of the correctly rounded value (1 ulp; sigmoid 2;
- * checked over every float32 input), NaN, infinities and signed zeros exact. The default (false)
- * is the correctly rounded value itself, what the JavaScript kernels and float64 give. About twice
- * as fast an element (a softplus layer's exp and log1p: ~7 → ~3.6 ns an element on one core), at
- * the accuracy of PyTorch's vectorised CPU kernels (SLEEF's 1-ulp functions). It changes only
- * those four functions' float32 results computed by WebAssembly kernels (arrays of 256 elements
- * or more where the engine has WebAssembly SIMD); never float64's, the JavaScript kernels' or
- * the other functions'. Results stay identical whatever the number of threads. Eager ops follow
- * the setting at once; a compiled program follows it from its next call (lowered again, once, on
- * a change). Throws a TypeError for anything but true or false.
+ * Lets the CPU compute float32 exp, log1p, log and sigmoid in float32 arithmetic (true): within
+ * FAST_MATH_ULPS of the correctly rounded value (1 ulp; sigmoid 2; checked over every float32
+ * input), NaN, infinities and signed zeros exact. The default (false) is the correctly rounded
+ * value itself (the engine's Math function, rounded), as float64 gives. In the WebAssembly
+ * kernels (arrays of 256 elements or more where the engine has WebAssembly SIMD) about twice as
+ * fast an element (a softplus layer's exp and log1p: ~7 → ~3.6 ns an element on one core), at the
+ * accuracy of PyTorch's vectorised CPU kernels (SLEEF's 1-ulp functions); the JavaScript kernels
+ * compute the same forms with the same bits (slower there than Math.exp), so results stay
+ * identical between eager and jit, small and large arrays, WebAssembly on or off, any number of
+ * threads and any JavaScript engine. Never float64's or the other functions' results. Eager ops
+ * follow the setting at once; a compiled program follows it from its next call (lowered again,
+ * once, on a change). Throws a TypeError for anything but true or false.
  */
 export function setCpuFastMath(enabled: boolean): void {
   if (typeof enabled !== 'boolean') throw new TypeError(`setCpuFastMath: expected true or false, got ${showValue(enabled)}`);

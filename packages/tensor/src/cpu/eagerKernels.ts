@@ -24,7 +24,8 @@ import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../prim
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
 import { UNROLL_MAX } from './jsWriter.js';
-import { eagerWasmColumnSum, eagerWasmElementwise } from './wasmPlan.js';
+import { eagerWasmColumnSum, eagerWasmElementwise, fastOp } from './wasmPlan.js';
+import { cpuFastMathEnabled } from './cpuMatmul.js';
 
 /** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
 export interface EagerOperand {
@@ -57,11 +58,21 @@ function cached<F>(key: string, make: () => string): F {
   return f as F;
 }
 
-/** The op applied to loaded operand values a0, a1, ... (stored into `out`, which rounds). */
-function opExpression(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType): string {
+/**
+ * The op applied to loaded operand values a0, a1, ... (stored into `out`, which rounds); `fast`:
+ * its float32 exp, log1p, log or sigmoid by the fast forms (setCpuFastMath, fastMathOp).
+ */
+function opExpression(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, fast: boolean): string {
   const args = inputs.map((_, k) => `a${k}`);
   if (op === 'cast') return jsCast(inputs[0]!.dtype, outDType, args[0]!, false);
-  return jsElementwise(op, inputs[op === 'where' ? 1 : 0]!.dtype, args, false);
+  return jsElementwise(op, inputs[op === 'where' ? 1 : 0]!.dtype, args, false, fast);
+}
+
+/** Whether the op calls a float32 function that setCpuFastMath(true), now in force, replaces by its fast form. */
+function fastMathOp(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[]): boolean {
+  if (op === 'cast' || !cpuFastMathEnabled()) return false;
+  const dtype = inputs[op === 'where' ? 1 : 0]!.dtype;
+  return dtype === 'float32' && fastOp(op, dtype);
 }
 
 /**
@@ -97,7 +108,7 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
   if (n === 0) return;
   // Large float32 and bool work: the WebAssembly kernel (same bits) where it qualifies.
   if (op !== 'cast' && (out instanceof Float32Array || (outDType === 'bool' && out instanceof Uint8Array)) && eagerWasmElementwise(op, inputs, shape, out)) return;
-  // The flat kernels' cache key is a small integer (op, dtypes, operand kinds), built by plain
+  // The flat kernels' cache key is a small integer (op, dtypes, operand kinds, fast math), built by plain
   // loops: this runs for every eager elementwise op, and a string key cost a string built,
   // flattened and hashed each time. The text key is made only on a miss, or for strided kernels.
   const opIndex = ELEMENTWISE_OP_INDEX.get(op);
@@ -110,12 +121,15 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
     if (kind === 2) strided = true;
     flatKey = (flatKey * 4 + kind) * 4 + dtypeIndex(x.dtype);
   }
+  const fast = fastMathOp(op, inputs);
+  const mode = fast ? '|fast' : '';
+  flatKey = flatKey * 2 + (fast ? 1 : 0);
   if (!strided) {
     let kernel = flatKernels.get(flatKey) as FlatKernel | undefined;
     if (kernel === undefined) {
       const kinds = inputs.map((x): Kind => (x.strides === null ? 'd' : 's'));
       const dtypes = inputs.map((x) => `<${x.dtype}`).join('');
-      kernel = cached<FlatKernel>(`flat|${op}|${outDType}${dtypes}|${kinds.join('')}`, () => flatSource(op, inputs, outDType, kinds));
+      kernel = cached<FlatKernel>(`flat|${op}|${outDType}${dtypes}|${kinds.join('')}${mode}`, () => flatSource(op, inputs, outDType, kinds, fast));
       flatKernels.set(flatKey, kernel);
     }
     switch (inputs.length) {
@@ -131,7 +145,7 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
   const viewed = inputs.flatMap((x, k) => (kindText[k] === 'v' ? [x.strides!] : []));
   const { extents, strides } = collapse(shape, [dense, ...viewed]);
   const geometry = [...extents, ...strides.slice(1).flat()];
-  const kernel = cached<StridedKernel>(`strided|${op}|${dtypes}|${kindText}|${extents.length}`, () => stridedSource(op, inputs, outDType, [...kindText] as Kind[], extents.length));
+  const kernel = cached<StridedKernel>(`strided|${op}|${dtypes}|${kindText}|${extents.length}${mode}`, () => stridedSource(op, inputs, outDType, [...kindText] as Kind[], extents.length, fast));
   switch (inputs.length) {
     case 1: kernel(out, geometry, inputs[0]!.arr); return;
     case 2: kernel(out, geometry, inputs[0]!.arr, inputs[1]!.arr); return;
@@ -139,7 +153,7 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
   }
 }
 
-function flatSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[]): string {
+function flatSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[], fast: boolean): string {
   const params = inputs.map((_, k) => `x${k}`);
   const hoisted = kinds.flatMap((kind, k) => (kind === 's' ? [`const a${k} = x${k}[0];`] : []));
   const loads = kinds.flatMap((kind, k) => (kind === 'd' ? [`const a${k} = x${k}[i];`] : []));
@@ -147,12 +161,12 @@ function flatSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[],
   ${hoisted.join('\n  ')}
   for (let i = 0; i < n; i++) {
     ${loads.join(' ')}
-    out[i] = ${opExpression(op, inputs, outDType)};
+    out[i] = ${opExpression(op, inputs, outDType, fast)};
   }
 }`;
 }
 
-function stridedSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[], rank: number): string {
+function stridedSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, kinds: readonly Kind[], rank: number, fast: boolean): string {
   const params = inputs.map((_, k) => `x${k}`);
   const views = inputs.map((_, k) => k).filter((k) => kinds[k] === 'v');
   const lines: string[] = [];
@@ -166,7 +180,7 @@ function stridedSource(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand
   lines.push('let i = 0;');
   // One running offset per strided operand and axis: p{k}_{d} starts at its enclosing axis' offset.
   const loads = kinds.map((kind, k) => (kind === 'd' ? `const a${k} = x${k}[i];` : kind === 'v' ? `const a${k} = x${k}[p${k}_${rank - 1}];` : '')).filter(Boolean);
-  let body = `${loads.join(' ')}\n  out[i] = ${opExpression(op, inputs, outDType)};`;
+  let body = `${loads.join(' ')}\n  out[i] = ${opExpression(op, inputs, outDType, fast)};`;
   for (let d = rank - 1; d >= 0; d--) {
     const init = views.map((k) => `, p${k}_${d} = ${d === 0 ? '0' : `p${k}_${d - 1}`}`).join('');
     const step = views.map((k) => `, p${k}_${d} += t${k}_${d}`).join('');

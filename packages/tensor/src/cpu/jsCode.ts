@@ -13,6 +13,7 @@ import { type ElementwiseOp, type Expr, castExpression, containsExpr, elementwis
 import { indexOutOfRange } from '../primitives.js';
 import { primitiveDefinition } from '../primitiveRegistry.js';
 import { wasmElementwiseInstance } from './wasm/elementwiseModule.js';
+import { FAST_MATH_ULPS, fastMathJsSource } from './wasm/mathF32x4Fast.js';
 import { ERF_FIT } from './erfFit.js';
 
 /** The logistic function σ(x) = 1/(1 + e⁻ˣ) through e^(−|x|) ∈ (0, 1]: no overflow, full relative accuracy for x ≪ 0. */
@@ -73,6 +74,39 @@ export function erf(x: number): number {
   return erfBuilt(x);
 }
 
+/** The fast forms' JavaScript transcription (mathF32x4Fast.ts): float32 exp, log1p, log and sigmoid. */
+interface FastMathJs {
+  readonly exp: (x: number) => number;
+  readonly log1p: (x: number) => number;
+  readonly log: (x: number) => number;
+  readonly sigmoid: (x: number) => number;
+}
+/** The functions a float32 math call renders as under setCpuFastMath(true), by the function it replaces. */
+const FAST_NAMES: Readonly<Record<keyof typeof FAST_MATH_ULPS, string>> = { exp: 'expFast', log1p: 'log1pFast', log: 'logFast', sigmoid: 'sigmoidFast' };
+let fastBuilt: FastMathJs | undefined;
+/**
+ * Built on first use, as erf is (evaluating code: not at import), without the helpers' prelude:
+ * the source is self-contained, and the prelude reads these functions.
+ */
+const fastMathJs = (): FastMathJs => (fastBuilt ??= evaluate<FastMathJs>(`"use strict";\nreturn ${fastMathJsSource()};`));
+
+/** float32 e^x as setCpuFastMath(true) computes it in WebAssembly (mathF32x4Fast.ts), the same bits. */
+export function expFast(x: number): number {
+  return fastMathJs().exp(x);
+}
+/** float32 log1p(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
+export function log1pFast(x: number): number {
+  return fastMathJs().log1p(x);
+}
+/** float32 log(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
+export function logFast(x: number): number {
+  return fastMathJs().log(x);
+}
+/** float32 σ(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
+export function sigmoidFast(x: number): number {
+  return fastMathJs().sigmoid(x);
+}
+
 /** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
 function customFunction(name: string): (...args: number[]) => number {
   const def = primitiveDefinition(name);
@@ -81,9 +115,32 @@ function customFunction(name: string): (...args: number[]) => number {
 }
 
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
-const HELPERS = { sigmoid, roundEven, erf, indexOutOfRange, customFunction, wasmElementwiseInstance };
-/** HELPERS whose source a worker copies is not their own function's (erf's builds from ERF_SOURCE on this thread). */
-const SOURCES: Partial<Record<keyof typeof HELPERS, string>> = { erf: ERF_SOURCE };
+const HELPERS = {
+  sigmoid, roundEven, erf,
+  // The fast forms themselves, not the exported wrappers: a generated loop calls them once an
+  // element. Built when the first generated function is (reading them is part of its prelude).
+  get expFast() {
+    return fastMathJs().exp;
+  },
+  get log1pFast() {
+    return fastMathJs().log1p;
+  },
+  get logFast() {
+    return fastMathJs().log;
+  },
+  get sigmoidFast() {
+    return fastMathJs().sigmoid;
+  },
+  indexOutOfRange, customFunction, wasmElementwiseInstance,
+};
+/**
+ * HELPERS whose source a worker copies is not their own function's (erf's builds from ERF_SOURCE
+ * on this thread, the fast forms from fastMathJsSource).
+ */
+const SOURCES: Partial<Record<keyof typeof HELPERS, () => string>> = {
+  erf: () => ERF_SOURCE,
+  ...Object.fromEntries(Object.entries(FAST_NAMES).map(([fn, name]) => [name, () => `${fastMathJsSource()}.${fn}`])),
+};
 // SEL: a generated function's own two slots for selects without a branch (render's 'select').
 const PRELUDE = `"use strict";\nconst { ${Object.keys(HELPERS).join(', ')} } = H;\nconst SEL = new Float64Array(2);\n`;
 
@@ -104,7 +161,7 @@ const THREAD_ONLY: ReadonlySet<keyof typeof HELPERS> = new Set(['indexOutOfRange
 export function helpersSource(): string {
   const fail = "() => { throw new Error('not available in a worker'); }";
   const names = Object.keys(HELPERS) as (keyof typeof HELPERS)[];
-  const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${SOURCES[name] ?? HELPERS[name].toString()})`};\n`).join('');
+  const definitions = names.map((name) => `const ${name} = ${THREAD_ONLY.has(name) ? fail : `(${SOURCES[name]?.() ?? HELPERS[name].toString()})`};\n`).join('');
   return `${definitions}const H = { ${names.join(', ')} };\n` + `return Object.assign((source) => new Function('H', ${JSON.stringify(PRELUDE)} + 'return ' + source + ';')(H), { H });`;
 }
 
@@ -119,39 +176,42 @@ export function jsLiteral(value: number, dtype: DType): string {
   return v < 0 ? `(${v})` : String(v);
 }
 
-function render(e: Expr, args: readonly string[], branchless: boolean): string {
+function render(e: Expr, args: readonly string[], branchless: boolean, fast: boolean): string {
   switch (e.kind) {
     case 'operand':
       return args[e.index]!;
     case 'literal':
       return jsLiteral(e.value, e.dtype);
     case 'negate':
-      return `(-${render(e.arg, args, branchless)})`;
+      return `(-${render(e.arg, args, branchless, fast)})`;
     case 'arithmetic': {
-      const a = render(e.a, args, branchless);
-      const b = render(e.b, args, branchless);
+      const a = render(e.a, args, branchless, fast);
+      const b = render(e.b, args, branchless, fast);
       // A 32-bit product: a double product of two large int32s loses the low bits.
       if (e.op === '*' && e.dtype === 'int32') return `Math.imul(${a}, ${b})`;
       return `(${a} ${e.op} ${b})`;
     }
     case 'call': {
-      const a = e.args.map((x) => render(x, args, branchless));
+      const a = e.args.map((x) => render(x, args, branchless, fast));
+      // setCpuFastMath(true): float32 exp, log1p, log and sigmoid by the fast forms' transcription.
+      const fastName = fast && e.dtype === 'float32' ? FAST_NAMES[e.fn as keyof typeof FAST_NAMES] : undefined;
+      if (fastName !== undefined) return `${fastName}(${a[0]})`;
       if (e.fn === 'sigmoid' || e.fn === 'roundEven' || e.fn === 'erf') return `${e.fn}(${a[0]})`;
       return `Math.${e.fn}(${a.join(', ')})`;
     }
     case 'compare': {
       const op = e.op === '==' ? '===' : e.op === '!=' ? '!==' : e.op;
-      return `(${render(e.a, args, branchless)} ${op} ${render(e.b, args, branchless)})`;
+      return `(${render(e.a, args, branchless, fast)} ${op} ${render(e.b, args, branchless, fast)})`;
     }
     case 'isNaN': {
-      const a = render(e.arg, args, branchless);
+      const a = render(e.arg, args, branchless, fast);
       return `(${a} !== ${a})`;
     }
     case 'or':
       // Both sides are comparisons (no effects): branchless, a bitwise or of their bits.
-      return `(${render(e.a, args, branchless)} ${branchless ? '|' : '||'} ${render(e.b, args, branchless)})`;
+      return `(${render(e.a, args, branchless, fast)} ${branchless ? '|' : '||'} ${render(e.b, args, branchless, fast)})`;
     case 'select': {
-      const [c, t, f] = [render(e.cond, args, branchless), render(e.ifTrue, args, branchless), render(e.ifFalse, args, branchless)];
+      const [c, t, f] = [render(e.cond, args, branchless, fast), render(e.ifTrue, args, branchless, fast), render(e.ifFalse, args, branchless, fast)];
       // Between two values already computed (operands, literals): both written to SEL and the one
       // the condition's bit indexes read back, with no branch. A condition that varies from element
       // to element (relu's x ≤ 0 on a layer's outputs) made V8's branch mispredict half the time: a
@@ -163,10 +223,10 @@ function render(e: Expr, args: readonly string[], branchless: boolean): string {
       return `(${c} ? ${t} : ${f})`;
     }
     case 'condition':
-      return `(+${render(e.cond, args, branchless)})`;
+      return `(+${render(e.cond, args, branchless, fast)})`;
     case 'convert': {
       const from = expressionDType(e.arg);
-      const a = render(e.arg, args, branchless);
+      const a = render(e.arg, args, branchless, fast);
       // Float to int32 (the cast rule has already handled NaN and the range): truncate, as
       // ToInt32 does in range. Not Math.trunc: it gives −0 for (−1, −0], which an int32 never
       // holds, and a fused kernel that converts the value back to a float would keep it.
@@ -253,22 +313,32 @@ export function rounded(code: string, dtype: DType): string {
  * `branchless`: selects between plain values without a branch (render's 'select'); false for a
  * reduction's or scan's combine over a long run, whose accumulator would then pass through memory
  * on every element (a row's maximum 1.3–1.8 → 4.2–4.4 ms on [1024, 1024]), where the branch is
- * predicted once the running value settles.
+ * predicted once the running value settles. `fastMath`: float32 exp, log1p, log and sigmoid calls by
+ * the fast forms' transcription (setCpuFastMath(true)), the bits of the WebAssembly kernels' fast
+ * lanes; else the engine's Math functions, whose double results the rounding takes to float32.
  */
-export function renderJs(e: Expr, args: readonly string[], round = true, branchless = true): string {
-  const code = render(e, args, branchless);
+export function renderJs(e: Expr, args: readonly string[], round = true, branchless = true, fastMath = false): string {
+  const code = render(e, args, branchless, fastMath);
   const dtype = expressionDType(e) ?? 'bool';
   return round && !exact(e, args) ? rounded(code, dtype) : code;
 }
 
-/** An elementwise op over operands of `dtype` (for `where`, its value operands'), as JavaScript. */
-export function jsElementwise(op: ElementwiseOp, dtype: DType, args: readonly string[], round = true): string {
-  return renderJs(elementwiseExpression(op, dtype), args, round);
+/**
+ * An elementwise op over operands of `dtype` (for `where`, its value operands'), as JavaScript;
+ * `fastMath`: float32 exp, log1p, log and sigmoid by their fast forms (setCpuFastMath).
+ */
+export function jsElementwise(op: ElementwiseOp, dtype: DType, args: readonly string[], round = true, fastMath = false): string {
+  return renderJs(elementwiseExpression(op, dtype), args, round, true, fastMath);
 }
 
 /** A cast by the one rule (`storedValue`), as JavaScript. */
 export function jsCast(from: DType, to: DType, arg: string, round = true): string {
   return renderJs(castExpression(from, to), [arg], round);
+}
+
+/** The value `body` (a function body) returns, with `H` in scope: the one place code is evaluated on this thread. */
+function evaluate<T>(body: string, H?: object): T {
+  return new Function('H', body)(H) as T;
 }
 
 const built = new Map<string, unknown>();
@@ -282,7 +352,7 @@ const BUILT_LIMIT = 4096;
 export function buildFunction<F>(source: string): F {
   let f = built.get(source);
   if (f === undefined) {
-    f = new Function('H', `${PRELUDE}return ${source};`)(HELPERS) as unknown;
+    f = evaluate(`${PRELUDE}return ${source};`, HELPERS);
     built.set(source, f);
     if (built.size > BUILT_LIMIT) built.delete(built.keys().next().value!);
   }

@@ -24,7 +24,10 @@ export interface JsLocation extends KernelLocation {
 export type JsCoords = KernelCoords;
 
 /** What a CPU kernel writer knows of the program: definitions, locations, equation indices. */
-export type JsWriterContext = KernelWriterContext<JsLocation>;
+export type JsWriterContext = KernelWriterContext<JsLocation> & {
+  /** float32 exp, log1p, log and sigmoid by their fast forms (setCpuFastMath(true) when the program was lowered). Default false. */
+  readonly fastMath?: boolean;
+};
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$|^\(?-?[\d.e+-]+\)?$|^NaN$|^\(?-?Infinity\)?$/;
 
@@ -373,7 +376,7 @@ export class JsWriter extends KernelWriterBase<JsLocation, JsCoords> {
   }
 
   protected elementwise(op: ElementwiseOp, dtype: DType, args: readonly string[]): string {
-    return jsElementwise(op, dtype, args);
+    return jsElementwise(op, dtype, args, true, (this.ctx as JsWriterContext).fastMath === true);
   }
 
   protected cast(from: DType, to: DType, x: string): string {

@@ -129,7 +129,8 @@ class KernelBuilder {
   }
 
   private exprNode(expr: Expr, args: readonly number[]): number {
-    this.names.push(`t${this.nodes.length} = ${renderJs(expr, args.map((a) => `t${a}`), false)}`);
+    // Described as the JavaScript loop computes it, fast forms included (the spec's fastMath below).
+    this.names.push(`t${this.nodes.length} = ${renderJs(expr, args.map((a) => `t${a}`), false, true, cpuFastMathEnabled())}`);
     return this.nodes.push({ kind: 'expr', expr, args }) - 1;
   }
 
@@ -370,10 +371,11 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
 
 /**
  * Per eager op and operand dtype (as the expression is built below), whether its expression calls
- * a function setCpuFastMath changes: only those get a fast kernel of their own.
+ * a function setCpuFastMath changes: only those get a fast kernel of their own (WebAssembly here,
+ * JavaScript in eagerKernels.ts).
  */
 const FAST_OPS = { float32: new Map<ElementwiseOp, boolean>(), bool: new Map<ElementwiseOp, boolean>() };
-function fastOp(op: ElementwiseOp, dtype: 'float32' | 'bool'): boolean {
+export function fastOp(op: ElementwiseOp, dtype: 'float32' | 'bool'): boolean {
   let fast = FAST_OPS[dtype].get(op);
   if (fast === undefined) FAST_OPS[dtype].set(op, (fast = callsFastMath(elementwiseExpression(op, dtype))));
   return fast;

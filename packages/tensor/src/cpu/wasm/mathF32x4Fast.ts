@@ -11,7 +11,8 @@
 //
 // Only those four have fast forms: they are what softplus, sigmoid, logsumexp and the
 // score-matching losses spend their time in. tanh, expm1, sin, cos and erf keep their exact
-// kernels in either mode (exact is within any bound).
+// kernels in either mode (exact is within any bound). The JavaScript kernels compute the same
+// forms under the mode (fastMathJsSource, at the end), with the same bits.
 
 import { type FunctionBody } from './assembler.js';
 import { type Expr, and, assign, binary, get, localPool, or, select } from './mathF64x2.js';
@@ -107,15 +108,32 @@ const SIGN_BITS = f32(-0);
 // roundings after r² (the last two dominate): within 1 ulp on the tests' sweeps and over every
 // float32 input (FAST_MATH_ULPS.exp).
 
-const EXP_LOW = f32(-104);
-const EXP_HIGH = f32(89);
-const MAGIC = f32(1.5 * 2 ** 23);
-const MAGIC_BITS = i32(0x4b400000);
-const LOG2E = f32(1.4426950408889634);
-const LN2_C1_VALUE = 0.693359375;
-const LN2_C1 = f32(LN2_C1_VALUE);
-const LN2_C2 = f32(Math.LN2 - LN2_C1_VALUE);
-const EXP_Q = [0.5, 0.16666577756404877, 0.04166685417294502, 0.00836316216737032, 0.0013901294441893697].map(f32) as [Expr, Expr, Expr, Expr, Expr];
+/**
+ * The numbers of the fast forms, once for their two renderings: the WebAssembly emitters below
+ * (as float32 lanes, f32 and i32) and the JavaScript transcription (fastMathJsSource, each value
+ * rounded to float32 as here).
+ */
+const FAST = {
+  expLow: -104,
+  expHigh: 89,
+  magic: 1.5 * 2 ** 23,
+  magicBits: 0x4b400000,
+  log2e: 1.4426950408889634,
+  ln2C1: 0.693359375,
+  ln2C2: Math.LN2 - 0.693359375,
+  expQ: [0.5, 0.16666577756404877, 0.04166685417294502, 0.00836316216737032, 0.0013901294441893697],
+  sqrt1_2Bits: 0x3f3504f3, // √2/2 in float32
+  logP: [0.6666668653488159, 0.3998876214027405, 0.29580608010292053],
+} as const;
+
+const EXP_LOW = f32(FAST.expLow);
+const EXP_HIGH = f32(FAST.expHigh);
+const MAGIC = f32(FAST.magic);
+const MAGIC_BITS = i32(FAST.magicBits);
+const LOG2E = f32(FAST.log2e);
+const LN2_C1 = f32(FAST.ln2C1);
+const LN2_C2 = f32(FAST.ln2C2);
+const EXP_Q = FAST.expQ.map(f32) as [Expr, Expr, Expr, Expr, Expr];
 const BIAS = i32(127);
 
 /** 2^k for i32 lanes k in [−126, 127], built in the exponent field. */
@@ -156,13 +174,12 @@ function expCore(f: FunctionBody, x: number): void {
 // NaN, ±0 gives −∞, +∞ gives +∞. Both within 1 ulp on the tests' sweeps and over every float32
 // input (FAST_MATH_ULPS).
 
-const SQRT1_2_BITS = 0x3f3504f3; // √2/2 in float32
-const MANTISSA_OFFSET = i32(0x3f800000 - SQRT1_2_BITS);
+const MANTISSA_OFFSET = i32(0x3f800000 - FAST.sqrt1_2Bits);
 const MANTISSA = i32(0x007fffff);
-const SQRT1_2 = i32(SQRT1_2_BITS);
+const SQRT1_2 = i32(FAST.sqrt1_2Bits);
 const TWO = f32(2);
 const HALF = f32(0.5);
-const LOG_P = [0.6666668653488159, 0.3998876214027405, 0.29580608010292053].map(f32) as [Expr, Expr, Expr];
+const LOG_P = FAST.logP.map(f32) as [Expr, Expr, Expr];
 const MINUS_ONE = f32(-1);
 const MINUS_INFINITY = f32(-Infinity);
 const LEAST_NORMAL = f32(2 ** -126);
@@ -257,3 +274,96 @@ export const FAST_MATH_F32X4 = {
   log: logCore,
   sigmoid: sigmoidCore,
 } as const satisfies Record<keyof typeof FAST_MATH_ULPS, (f: FunctionBody, x: number) => void>;
+
+// ---------------------------------------------------------------------------------------------
+// The same four functions in JavaScript, for the kernels that compute in JavaScript under
+// setCpuFastMath(true) (jsCode.ts: arrays under the WebAssembly kernels' minimum, setCpuWasm(false),
+// engines without WebAssembly SIMD), so that the mode gives one set of bits wherever a value is
+// computed: eager or `jit`, any array size, WebAssembly or not, any thread count, any JavaScript
+// engine (the default kernels' bits are the engine's Math functions rounded, which engines need not
+// share). Each lane operation of the emitters above is one operation on float32 values held in
+// doubles and rounded by Math.fround: a sum, difference, product or quotient of two float32 values
+// computed in double and rounded once to float32 is the float32 operation's result (double has more
+// than 2·24 + 2 bits, so the double rounding is innocuous), and the selects, clamps and integer steps
+// are the lanes' own. The exponent field's bits are read and written through a Float32Array and an
+// Int32Array over one buffer; 2^k comes from a table built from those bits. Checked bit for bit
+// against the WebAssembly forms over every float32 input (`scripts/exhaustiveMath.ts --fast`) and on
+// samples in the tests.
+
+/** The float32 literal of `v` as JavaScript source (every finite float32 prints exactly as a double). */
+const lit = (v: number): string => {
+  const r = Math.fround(v);
+  return r < 0 ? `(${r})` : String(r);
+};
+
+/**
+ * JavaScript source of an expression whose value is `{ exp, log1p, log, sigmoid }`: the fast forms
+ * on one float32 value (a number that is a float32), each returning the float32 result the
+ * WebAssembly lane gives (NaN for NaN, whatever its bits). Self-contained (worker threads build it
+ * from this text).
+ */
+export function fastMathJsSource(): string {
+  const [q0, q1, q2, q3, q4] = FAST.expQ.map(lit);
+  const [p0, p1, p2] = FAST.logP.map(lit);
+  const c1 = lit(FAST.ln2C1);
+  const c2 = lit(FAST.ln2C2);
+  return `(() => {
+  const fround = Math.fround;
+  const F = new Float32Array(1);
+  const I = new Int32Array(F.buffer);
+  // 2^k for k in [−126, 127], from its bits (exp's two scalings each lie in [−75, 64]).
+  const P2 = new Float64Array(254);
+  for (let k = -126; k <= 127; k++) { I[0] = (k + 127) << 23; P2[k + 126] = F[0]; }
+  function exp(x) {
+    let xc = x < ${lit(FAST.expLow)} ? ${lit(FAST.expLow)} : x;
+    xc = ${lit(FAST.expHigh)} < xc ? ${lit(FAST.expHigh)} : xc;
+    const t = fround(fround(xc * ${lit(FAST.log2e)}) + ${lit(FAST.magic)});
+    const n = fround(t - ${lit(FAST.magic)});
+    const r = fround(fround(xc - fround(n * ${c1})) - fround(n * ${c2}));
+    const r2 = fround(r * r);
+    const q = fround(fround(${q0} + fround(r * ${q1})) + fround(r2 * fround(fround(${q2} + fround(r * ${q3})) + fround(r2 * ${q4}))));
+    const p = fround(1 + fround(r + fround(r2 * q)));
+    // n is t's bits less 1.5·2^23's (an integer of [−150, 128]; 0 for NaN, whose p is NaN).
+    const m = n | 0;
+    const n1 = m >> 1;
+    return fround(fround(p * P2[n1 + 126]) * P2[m - n1 + 126]);
+  }
+  // log(2^k·m) + (low − k·C1's companion), as logTail: fm = m − 1, low = k·C2 (+ c for log1p).
+  function tail(k, fm, low) {
+    const hfsq = fround(fround(fm * fm) * 0.5);
+    const s = fround(fm / fround(2 + fm));
+    const z = fround(s * s);
+    const R = fround(z * fround(${p0} + fround(z * fround(${p1} + fround(z * ${p2})))));
+    const t = fround(fround(hfsq - fround(fround(s * fround(hfsq + R)) + low)) - fm);
+    return fround(fround(k * ${c1}) - t);
+  }
+  function log1p(x) {
+    const u = fround(1 + x);
+    F[0] = u;
+    let k = (I[0] + ${0x3f800000 - FAST.sqrt1_2Bits}) | 0;
+    I[0] = ((k & 0x7fffff) + ${FAST.sqrt1_2Bits}) | 0;
+    const fm = fround(F[0] - 1);
+    k = fround((k >> 23) - 127);
+    const c = fround(fround(x - fround(u - 1)) / u);
+    const y = tail(k, fm, fround(fround(k * ${c2}) + c));
+    if (x > -1 && x < Infinity && x !== 0) return y;
+    return x === 0 ? x : x === -1 ? -Infinity : x === Infinity ? Infinity : NaN;
+  }
+  function log(x) {
+    const tiny = x < ${lit(2 ** -126)};
+    F[0] = tiny ? fround(x * ${lit(2 ** 23)}) : x;
+    let k = (I[0] + ${0x3f800000 - FAST.sqrt1_2Bits}) | 0;
+    I[0] = ((k & 0x7fffff) + ${FAST.sqrt1_2Bits}) | 0;
+    const fm = fround(F[0] - 1);
+    k = fround(((k >> 23) - 127 + (tiny ? -23 : 0)) | 0);
+    const y = tail(k, fm, fround(k * ${c2}));
+    if (x > 0 && x < Infinity) return y;
+    return x === 0 ? -Infinity : x === Infinity ? Infinity : NaN;
+  }
+  function sigmoid(x) {
+    const e = exp(-Math.abs(x));
+    return fround((x >= 0 ? 1 : e) / fround(1 + e));
+  }
+  return { exp, log1p, log, sigmoid };
+})()`;
+}
