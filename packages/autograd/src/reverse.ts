@@ -9,7 +9,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
-  checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
+  asOp, checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
   checkTensor, showValue,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
@@ -272,8 +272,9 @@ export const ambientAutograd = {
     // cotangents computed so far (and .grads it had replaced) alive for good.
     let created: Tensor[] = [];
     try {
+      // The rules are the ops' bodies (asOp), as when a transformation runs them.
       [, created] = collectCreated(() =>
-        withGradMode(createGraph, () => {
+        asOp(() => withGradMode(createGraph, () => {
           backwardPass(root, () => gradient ?? onesLike(t), (leaf, ct) => {
             const target = leaf.leaf as Tensor;
             const prev = target.grad;
@@ -290,7 +291,7 @@ export const ambientAutograd = {
             target.grad = keep(next);
             delivered.add(next);
           });
-        }),
+        })),
         (made) => (created = made),
       );
     } finally {

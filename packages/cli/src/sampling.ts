@@ -132,11 +132,10 @@ export async function drawSamples(
   const positions: number[][] = Array.from({ length: recorded }, () => []);
   const record = async (x: Tensor) => {
     if (recorded === 0) return;
-    // With every chain recorded (n <= paths) the window is the whole of x, and slice returns x
-    // itself: that belongs to the sampler and must not be disposed here.
+    // A view of x's first rows (all of x when every chain is recorded: still a tensor of its own).
     const head = x.slice([0, 0], [recorded, 2]);
     const values = await head.data();
-    if (head !== x) head.dispose();
+    head.dispose();
     for (let c = 0; c < recorded; c++) positions[c]!.push(values[2 * c]!, values[2 * c + 1]!);
   };
   /** Callback options: progress every 1% of `total`, recording from step `recordFrom` on. */

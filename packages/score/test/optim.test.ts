@@ -155,6 +155,28 @@ describe('optimiser state and parameters', () => {
   });
 });
 
+describe('a loss that is a parameter passed through unchanged', () => {
+  it('reports the loss before the update and leaves the parameter alive, eagerly and under jit', () => {
+    // sum() of a scalar parameter is the parameter unchanged: trainingStep returned the parameter
+    // itself as the loss (its value after the update, and disposing it disposed the parameter).
+    for (const jitted of [false, true]) {
+      const params = { b: tensor(3) };
+      const step = trainingStep({ params, loss: (p) => sum(p.b!), optimizer: sgd({ lr: 0.5 }), jit: jitted });
+      const seen: number[] = [];
+      for (let n = 0; n < 3; n++) {
+        const loss = step(randomKey(n), n);
+        expect(loss).not.toBe(params.b);
+        seen.push(loss.dataSync()[0]!);
+        loss.dispose();
+        expect(params.b.isDisposed).toBe(false);
+      }
+      expect(seen, `jit ${jitted}`).toEqual([3, 2.5, 2]);
+      expect(params.b.dataSync()[0]).toBe(1.5);
+      params.b.dispose();
+    }
+  });
+});
+
 describe('sgd', () => {
   it('applies heavy-ball and Nesterov momentum as PyTorch does', async () => {
     for (const nesterov of [false, true]) {

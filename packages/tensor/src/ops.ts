@@ -7,7 +7,7 @@ import { getBackend } from './backend.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
-import { Tensor, apply, checkTensor, composite, currentDynamicTrace, withNumberOperand } from './tensor.js';
+import { Tensor, apply, checkTensor, composite, currentDynamicTrace, unchanged, withNumberOperand } from './tensor.js';
 
 type Operand = Tensor | number;
 
@@ -47,7 +47,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 function broadcastAs(name: string, x: Tensor, shape: readonly number[]): Tensor {
   return composite(() => {
     checkTensor(name, x);
-    if (shapesEqual(x.shape, shape)) return x;
+    if (shapesEqual(x.shape, shape)) return unchanged(x);
     assertShape(shape, name);
     if (shape.length < x.rank) {
       throw new Error(`${name}: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(shape)}, which has lower rank`);
@@ -411,7 +411,7 @@ function reduce(prim: 'sum' | 'reduceMax', op: string, x: Tensor, axes: number |
   checkKeepdims(op, keepdims);
   const ax = normalizeAxes(op, axes, x.rank);
   if (prim === 'reduceMax') checkNoEmptyAxis(op, x, ax);
-  const reduced = () => (ax.length === 0 ? x : apply(prim, [x], { axes: ax }));
+  const reduced = () => (ax.length === 0 ? unchanged(x) : apply(prim, [x], { axes: ax }));
   // Only keepdims makes an intermediate (the reduction before its reshape).
   return keepdims ? composite(() => reshape(reduced(), keepdimsShape(x.shape, ax))) : reduced();
 }
@@ -668,7 +668,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     }
     target[inferred] = x.size / known;
   }
-  if (shapesEqual(target, x.shape)) return x;
+  if (shapesEqual(target, x.shape)) return unchanged(x);
   return apply('reshape', [x], { shape: target });
 }
 
@@ -678,7 +678,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   // A number or string failed as 'perm.map is not a function'.
   if (!Array.isArray(perm)) throw new TypeError(`permute: perm must be an array of axes (output axis i is input axis perm[i]), got ${showValue(perm)}`);
   const p = perm.map((a) => normalizeAxis('permute', a, x.rank));
-  if (p.every((v, i) => v === i) && p.length === x.rank) return x;
+  if (p.every((v, i) => v === i) && p.length === x.rank) return unchanged(x);
   return apply('permute', [x], { perm: p });
 }
 
@@ -687,7 +687,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   checkTensor('transpose', x);
   if (perm !== undefined && !Array.isArray(perm)) throw new TypeError(`transpose: perm must be an array of axes (output axis i is input axis perm[i]), got ${showValue(perm)}`);
   if (perm) return permute(x, perm);
-  if (x.rank < 2) return x;
+  if (x.rank < 2) return unchanged(x);
   const p = Array.from({ length: x.rank }, (_, i) => i);
   p[x.rank - 2] = x.rank - 1;
   p[x.rank - 1] = x.rank - 2;
@@ -731,7 +731,7 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
       );
     }
   });
-  if (starts.every((s) => s === 0) && ends.every((e, i) => e === x.shape[i])) return x;
+  if (starts.every((s) => s === 0) && ends.every((e, i) => e === x.shape[i])) return unchanged(x);
   return apply('slice', [x], { starts, ends });
 }
 
@@ -770,7 +770,7 @@ export function pad(x: Tensor, widths: ReadonlyArray<readonly [number, number]>)
   });
   const before = widths.map((w) => w[0]);
   const after = widths.map((w) => w[1]);
-  if ([...before, ...after].every((w) => w === 0)) return x;
+  if ([...before, ...after].every((w) => w === 0)) return unchanged(x);
   return apply('pad', [x], { before, after });
 }
 
@@ -954,10 +954,13 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
   });
 }
 
-/** x converted to `dtype` by the rules of docs/conventions.md ("Casts between dtypes"); x itself when it has that dtype. */
+/**
+ * x converted to `dtype` by the rules of docs/conventions.md ("Casts between dtypes"); when it has
+ * that dtype already, a new tensor of its values (a view, as an unchanged reshape gives: `unchanged`).
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
-  if (x.dtype === dtype) return x;
+  if (x.dtype === dtype) return unchanged(x);
   return apply('cast', [x], { dtype });
 }
 

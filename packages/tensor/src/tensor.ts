@@ -71,10 +71,17 @@ export function currentDynamicTrace(): Trace | null {
   return dynamicTrace;
 }
 
-/** Pushes a new transformation level; `make` receives its level number. */
+/**
+ * Pushes a new transformation level; `make` receives its level number. Until the matching
+ * popTrace the code running is the function the transformation traces, the caller's: ops called
+ * there behave as at top level (opDepth 0: an unchanged input comes back as a tensor of its own,
+ * `unchanged`), as they do when the function runs untransformed.
+ */
 export function pushTrace<T extends Trace>(make: (level: number) => T): T {
   const t = make(traceStack.length + 1);
   traceStack.push(t);
+  depthsOutsideTraces.push(opDepth);
+  opDepth = 0;
   return t;
 }
 
@@ -87,6 +94,7 @@ export function traceDepth(): number {
 export function popTrace(trace: Trace): void {
   const top = traceStack.pop();
   if (top !== trace) throw new Error(`internal: trace stack out of order (popping ${trace.name}@${trace.level})`);
+  opDepth = depthsOutsideTraces.pop()!;
   trace.active = false;
 }
 
@@ -184,6 +192,8 @@ function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object
  * propagates, so a failed step does not leak.
  */
 export function tidy<T>(fn: () => T): T {
+  // Called as tidy(tensor) or with a name first (TF.js's tidy(name, fn)), it failed as 'fn is not a function'.
+  if (typeof fn !== 'function') throw new TypeError(`tidy: expected a function to run (the tensors it makes and does not return are disposed), got ${showValue(fn)}`);
   const [result, scope] = countedAsTidy(() =>
     inScope(fn, (created) => {
       for (const t of created) t.dispose();
@@ -246,6 +256,18 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
  * they are then left to the enclosing scope, as before.
  */
 export function composite<T>(fn: () => T): T {
+  const start = nextSerial;
+  opDepth++;
+  let result: T;
+  try {
+    result = compositeBody(fn);
+  } finally {
+    opDepth--;
+  }
+  return opDepth === 0 ? ownResult(result, start) : result;
+}
+
+function compositeBody<T>(fn: () => T): T {
   if (traceStack.length > 0 || dynamicTrace !== null) return fn();
   const records = ambientRecords;
   const keeps = keepCalls;
@@ -255,6 +277,51 @@ export function composite<T>(fn: () => T): T {
     refusePromise(result, 'composite: the function returned a Promise; composite ops are synchronous (await outside)');
   }
   releaseComposite(scope, result, ambientRecords !== records, keepCalls !== keeps);
+  return result;
+}
+
+/**
+ * Ops running now (composite bodies, a transformation's rules for a primitive, `asOp`): 0 while
+ * the code running is the caller's, outside every op (pushTrace resets it for the function a
+ * transformation traces, and popTrace brings back the depth outside).
+ */
+let opDepth = 0;
+/** opDepth outside each pushed trace, innermost last. */
+const depthsOutsideTraces: number[] = [];
+
+/** Runs `fn` as the body of an op (the ambient backward pass's rules): ops it calls return an unchanged input as it is. */
+export function asOp<T>(fn: () => T): T {
+  opDepth++;
+  try {
+    return fn();
+  } finally {
+    opDepth--;
+  }
+}
+/** Tensors (concrete and tracers) made so far: a tensor's `_serial` says which existed before a call. */
+let nextSerial = 0;
+
+/**
+ * An op's result that is its input unchanged (a reshape to its own shape, a whole slice, a cast to
+ * its own dtype, a sum over no axes), as the op returns it: inside another op's body the input
+ * itself (the body's caller gets the op's own result); to code outside every op a new tensor with
+ * the input's values, a view of its storage (as any reshape's), as every op's result is one: disposing
+ * it leaves the input alone and disposing the input leaves it readable, and under jit it is a value
+ * of its own, which a later `assign` to the input does not change.
+ */
+export function unchanged(x: Tensor): Tensor {
+  return opDepth > 0 ? x : apply('reshape', [x], { shape: x.shape });
+}
+
+/**
+ * A composite op's result as its caller outside every op gets it: any tensor of it (the result, or
+ * an entry of a returned array) that existed before the op began (`start`, a serial), a value the
+ * body passed through, becomes `unchanged`'s new tensor.
+ */
+function ownResult<T>(result: T, start: number): T {
+  const own = (v: unknown): unknown => (v instanceof Tensor && v._serial < start ? unchanged(v) : v);
+  if (result instanceof Tensor) return own(result) as T;
+  if (Array.isArray(result) && result.some((v) => v instanceof Tensor && v._serial < start)) return result.map(own) as T;
   return result;
 }
 
@@ -349,6 +416,7 @@ export function checkTensor(op: string, x: unknown, what = 'argument'): asserts 
 
 /** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
 export function keep<T extends Tensor>(t: T): T {
+  if (!(t instanceof Tensor)) throw new TypeError(`keep: expected a Tensor, got ${showValue(t)}`);
   keepCalls++;
   // A tracer (a value inside grad, jvp, vmap) holds the tensors it stands for: they are kept too.
   const held = new Set<Tensor>();
@@ -420,6 +488,8 @@ export class Tensor {
   _companions: Companions[] | null = null;
   /** @internal Creation order of concrete tensors (-1 for tracers). */
   _id = -1;
+  /** @internal Creation order of every tensor, tracers included (composite's ownResult). */
+  readonly _serial = nextSerial++;
   /**
    * @internal Number of in-place updates of the values (`assign`, a jit program's update), as
    * PyTorch's version counter: a backward pass checks that the values a graph saved are unchanged.
@@ -736,7 +806,8 @@ export function apply<P extends Primitive>(prim: P, inputs: readonly Tensor[], p
       if (!top || tr.level > top.level) top = tr;
     }
   }
-  if (top) return top.process(prim, inputs, params, out);
+  // The transformation's rule for the primitive is the op's body.
+  if (top) return asOp(() => top.process(prim, inputs, params, out));
   return applyConcrete(prim, inputs, params, out);
 }
 

@@ -5,7 +5,7 @@
 // memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, type Tensor, arange, broadcastTo, keep, memory, ones, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, arange, broadcastTo, keep, memory, ones, pad, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -113,6 +113,17 @@ describe('memory() over backends', () => {
 });
 
 describe('tidy', () => {
+  it('says what it expected when given no function, and keep when given no tensor', () => {
+    const x = tensor([1, 2]);
+    expect(() => tidy(x as unknown as () => Tensor)).toThrow(/^tidy: expected a function to run .*, got a tensor \(float32 \[2\] on cpu\)$/);
+    expect(() => tidy(null as unknown as () => Tensor)).toThrow(TypeError);
+    expect(() => tidy(null as unknown as () => Tensor)).toThrow(/tidy: expected a function to run .*, got null/);
+    expect(() => keep(3 as unknown as Tensor)).toThrow(/keep: expected a Tensor, got 3/);
+    expect(() => keep([x] as unknown as Tensor)).toThrow(/keep: expected a Tensor, got/);
+    expect(keep(x)).toBe(x);
+    x.dispose();
+  });
+
   it('disposes intermediates and keeps the returned tensor', async () => {
     const x = tensor([1, 2, 3]);
     const before = memory();
@@ -237,6 +248,56 @@ describe('tidy', () => {
       }),
     ).toThrow('inner');
     expect(memory()).toEqual(before);
+  });
+});
+
+describe('ops that leave their input unchanged', () => {
+  // A reshape to its own shape, a whole slice, a cast to its own dtype, ...: each returns a tensor
+  // of its own (a view of the input's storage), as any op does. They returned the input itself,
+  // so disposing the "result" disposed the input, and disposing the input the result.
+  const matrix = () => tensor([[1, 2, 3], [4, 5, 6]]);
+  const CASES: [string, () => Tensor, (x: Tensor) => Tensor][] = [
+    ['reshape to its shape', matrix, (x) => x.reshape([2, 3])],
+    ['reshape by -1 to its shape', matrix, (x) => x.reshape([2, -1])],
+    ['a whole slice', matrix, (x) => x.slice([0, 0])],
+    ['split into one piece', matrix, (x) => x.split(1, 0)[0]!],
+    ['the identity permutation', matrix, (x) => permute(x, [0, 1])],
+    ['transpose of a vector', () => tensor([1, 2, 3]), (x) => x.transpose()],
+    ['expand to its shape', matrix, (x) => x.expand([2, 3])],
+    ['broadcastTo its shape', matrix, (x) => broadcastTo(x, [2, 3])],
+    ['pad by zero widths', matrix, (x) => pad(x, [[0, 0], [0, 0]])],
+    ['cast to its dtype', matrix, (x) => x.cast('float32')],
+    ['sum over no axes', matrix, (x) => x.sum([])],
+    ['sum of a scalar', () => tensor(5), (x) => x.sum()],
+  ];
+  for (const [name, make, op] of CASES) {
+    it(`${name}: a tensor of its own, which outlives the input and whose disposal leaves the input`, () => {
+      const before = memory();
+      const x = make();
+      const xValues = Array.from(x.dataSync());
+      const y = op(x);
+      const values = Array.from(y.dataSync());
+      expect(values).toEqual(xValues);
+      expect(y).not.toBe(x);
+      y.dispose();
+      expect(x.isDisposed).toBe(false);
+      expect(Array.from(x.dataSync())).toEqual(xValues);
+      const z = op(x);
+      x.dispose();
+      expect(Array.from(z.dataSync())).toEqual(values);
+      z.dispose();
+      expect(memory()).toEqual(before);
+    });
+  }
+
+  it('inside tidy, only what the function returns is kept', () => {
+    const x = tensor([1, 2, 3]);
+    const before = memory();
+    const y = tidy(() => x.reshape([3]).mul(2).reshape([3]));
+    expect(memory().tensors - before.tensors).toBe(1);
+    expect(Array.from(y.dataSync())).toEqual([2, 4, 6]);
+    y.dispose();
+    x.dispose();
   });
 });
 
