@@ -177,6 +177,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
   const donate = opts.donate ?? [];
   for (const d of donate) {
     if (!(typeof d === 'string' || (Number.isInteger(d) && d >= 0))) throw new TypeError(`jit: donate lists argument indices or argument keys, got ${JSON.stringify(d)}`);
+    // A static argument is a value of the signature, not an input the program could consume: the
+    // donation was dropped without a word.
+    if (typeof d === 'number' && staticArgs.has(d)) throw new Error(`jit: argument ${d} is listed in both static and donate; a static argument is part of the signature and is never consumed, so it cannot be donated`);
   }
   /**
    * Per signature: its compiled programs, most recently used first. One signature has more than

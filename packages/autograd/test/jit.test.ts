@@ -528,4 +528,9 @@ describe('errors', () => {
     expect(() => jit((x: Tensor) => x, { donate: 0 } as never)).toThrow(/^jit: donate must be an array .*, got 0$/);
     expect(() => makeProgram((x: Tensor) => x, { static: 0 } as never)).toThrow(/^jit: static must be an array of argument indices/);
   });
+
+  it('an argument both static and donated is refused (the donation was dropped silently)', () => {
+    expect(() => jit((x: Tensor, n: number) => x.mul(n), { static: [1], donate: [1] })).toThrow(/^jit: argument 1 is listed in both static and donate; a static argument .* cannot be donated$/);
+    expect(() => jit((x: Tensor, n: number) => x.mul(n), { static: [1], donate: [0] })).not.toThrow();
+  });
 });
