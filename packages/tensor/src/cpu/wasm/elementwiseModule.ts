@@ -128,6 +128,8 @@ const MATH_F32X4_FAST: MathTable = { ...MATH_F32X4, ...FAST_MATH_F32X4 };
 const MASK_TRUE = new Array<number>(16).fill(0xff);
 /** The sign bits of four f32 lanes. */
 const SIGN_BITS = f32Splat(-0);
+/** Every bit of four f32 lanes but the sign. */
+const ABS_BITS = [0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f];
 const ZERO = new Array<number>(16).fill(0);
 /** Four i32 lanes of 1. */
 const I32_ONES = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0];
@@ -340,14 +342,44 @@ export function stages(spec: WasmKernelSpec): Stages {
 
 /**
  * Which lanes of node `base` have their sign bit flipped to give a node: none, all, or those
- * where bool node `cond` holds (`when` true) or fails (false).
+ * where bool node `cond` holds (`when` true) or fails (false); or the sign bits cleared ('clear':
+ * |base|, as `abs` computes it) or set ('set': −|base|).
  */
 export interface SignFlip {
   readonly base: number;
-  readonly flip: 'none' | 'all' | { readonly cond: number; readonly when: boolean };
+  readonly flip: 'none' | 'all' | 'clear' | 'set' | { readonly cond: number; readonly when: boolean };
 }
 
 const isOperand = (e: Expr, index: number): boolean => e.kind === 'operand' && e.index === index;
+
+/** Whether node `i` of `spec` is a literal zero (`plusOnly`: +0 alone). */
+function zeroNode(spec: WasmKernelSpec, i: number, plusOnly: boolean): boolean {
+  const n = spec.nodes[i]!;
+  if (n.kind !== 'expr' || n.expr.kind !== 'literal' || n.expr.dtype !== 'float32') return false;
+  const v = Math.fround(n.expr.value);
+  return plusOnly ? Object.is(v, 0) : v === 0;
+}
+
+/**
+ * Whether `where` node `n` is `abs` as the op writes it, where(x < 0, −x, x + 0), for x = node
+ * `x` (of `forms`): |x| with −0 made +0, which is x with its sign bit cleared (a NaN's too; which
+ * NaN comes out is not specified: docs/conventions.md).
+ */
+function isAbs(spec: WasmKernelSpec, forms: readonly SignFlip[], args: readonly number[]): number | null {
+  const [cond, a, b] = args as [number, number, number];
+  const neg = forms[a]!;
+  if (neg.flip !== 'all') return null;
+  const x = neg.base;
+  const plain = (i: number) => forms[i]!.base === x && forms[i]!.flip === 'none';
+  const c = spec.nodes[cond]!;
+  if (c.kind !== 'expr' || c.expr.kind !== 'condition' || c.expr.cond.kind !== 'compare' || c.expr.cond.op !== '<') return null;
+  if (!isOperand(c.expr.cond.a, 0) || !isOperand(c.expr.cond.b, 1) || !plain(c.args[0]!) || !zeroNode(spec, c.args[1]!, false)) return null;
+  const sum = spec.nodes[b]!;
+  if (sum.kind !== 'expr' || sum.expr.kind !== 'arithmetic' || sum.expr.op !== '+' || sum.expr.dtype !== 'float32') return null;
+  const [p, q] = sum.args as [number, number];
+  const ordered = isOperand(sum.expr.a, 0) && isOperand(sum.expr.b, 1);
+  return ordered && ((plain(p) && zeroNode(spec, q, true)) || (plain(q) && zeroNode(spec, p, true))) ? x : null;
+}
 
 /**
  * Per node, the node it is with sign bits flipped (SignFlip): a float32 negation flips all of
@@ -365,13 +397,16 @@ export function signFlips(spec: WasmKernelSpec): SignFlip[] {
       const e = n.expr;
       if (e.kind === 'negate' && isOperand(e.arg, 0)) {
         const { base, flip } = forms[n.args[0]!]!;
-        form = { base, flip: flip === 'none' ? 'all' : flip === 'all' ? 'none' : { cond: flip.cond, when: !flip.when } };
+        const negated = { none: 'all', all: 'none', clear: 'set', set: 'clear' } as const;
+        form = { base, flip: typeof flip === 'string' ? negated[flip] : { cond: flip.cond, when: !flip.when } };
       } else if (e.kind === 'select' && boolTestedAgainstFalse(e.cond, 0) && isOperand(e.ifTrue, 1) && isOperand(e.ifFalse, 2)) {
         const [cond, a, b] = n.args as [number, number, number];
         const x = forms[a]!;
         const y = forms[b]!;
         const plain = (f: SignFlip['flip']) => f === 'none' || f === 'all';
-        if (x.base === y.base && plain(x.flip) && plain(y.flip)) {
+        const abs = isAbs(spec, forms, n.args);
+        if (abs !== null) form = { base: abs, flip: 'clear' };
+        else if (x.base === y.base && plain(x.flip) && plain(y.flip)) {
           form = x.flip === y.flip ? x : { base: x.base, flip: { cond, when: x.flip === 'all' } };
         }
       }
@@ -526,6 +561,14 @@ export function elementwiseModule(spec: WasmKernelSpec, maximumPages: number, sh
           return;
         }
         const { base, flip } = flips[i]!;
+        if (flip === 'clear' || flip === 'set') {
+          // |base| (abs: one AND where its select, negation and sum took about ten instructions), or −|base| (one OR).
+          f.get(values[base]!);
+          if (flip === 'clear') f.v128Const(ABS_BITS).v128And();
+          else f.v128Const(SIGN_BITS).v128Or();
+          f.set(values[i]!);
+          return;
+        }
         if (base !== i && typeof flip === 'object') {
           // Its base with the sign bits of the lanes where `cond` holds (or fails) flipped.
           f.get(values[base]!).v128Const(SIGN_BITS).get(values[flip.cond]!);
