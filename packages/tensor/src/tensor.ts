@@ -154,7 +154,7 @@ let liveTensors = 0;
 /** Ids of concrete tensors, in creation order (jit tells tensors made while it traced from older ones). */
 let nextTensorId = 0;
 
-/** The id the next concrete tensor will get. */
+/** The id the next tensor (concrete or tracer) will get. */
 export function tensorIdCounter(): number {
   return nextTensorId;
 }
@@ -256,14 +256,8 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
  * they are then left to the enclosing scope, as before.
  */
 export function composite<T>(fn: () => T): T {
-  const start = nextSerial;
-  opDepth++;
-  let result: T;
-  try {
-    result = compositeBody(fn);
-  } finally {
-    opDepth--;
-  }
+  const start = nextTensorId;
+  const result = asOp(() => compositeBody(fn));
   return opDepth === 0 ? ownResult(result, start) : result;
 }
 
@@ -298,8 +292,6 @@ export function asOp<T>(fn: () => T): T {
     opDepth--;
   }
 }
-/** Tensors (concrete and tracers) made so far: a tensor's `_serial` says which existed before a call. */
-let nextSerial = 0;
 
 /**
  * An op's result that is its input unchanged (a reshape to its own shape, a whole slice, a cast to
@@ -315,13 +307,13 @@ export function unchanged(x: Tensor): Tensor {
 
 /**
  * A composite op's result as its caller outside every op gets it: any tensor of it (the result, or
- * an entry of a returned array) that existed before the op began (`start`, a serial), a value the
- * body passed through, becomes `unchanged`'s new tensor.
+ * an entry of a returned array) that existed before the op began (an id below `start`), a value
+ * the body passed through, becomes `unchanged`'s new tensor.
  */
 function ownResult<T>(result: T, start: number): T {
-  const own = (v: unknown): unknown => (v instanceof Tensor && v._serial < start ? unchanged(v) : v);
-  if (result instanceof Tensor) return own(result) as T;
-  if (Array.isArray(result) && result.some((v) => v instanceof Tensor && v._serial < start)) return result.map(own) as T;
+  const old = (v: unknown): v is Tensor => v instanceof Tensor && v._id < start;
+  if (old(result)) return unchanged(result) as T;
+  if (Array.isArray(result) && result.some(old)) return result.map((v) => (old(v) ? unchanged(v) : v)) as T;
   return result;
 }
 
@@ -486,10 +478,8 @@ export class Tensor {
   _disposedBy = 'by dispose() or tidy()';
   /** @internal Groups of a composite op's intermediates released when this result is disposed. */
   _companions: Companions[] | null = null;
-  /** @internal Creation order of concrete tensors (-1 for tracers). */
-  _id = -1;
-  /** @internal Creation order of every tensor, tracers included (composite's ownResult). */
-  readonly _serial = nextSerial++;
+  /** @internal Creation order of every tensor, tracers included (tensorIdCounter; composite's ownResult). */
+  readonly _id = nextTensorId++;
   /**
    * @internal Number of in-place updates of the values (`assign`, a jit program's update), as
    * PyTorch's version counter: a backward pass checks that the values a graph saved are unchanged.
@@ -510,7 +500,6 @@ export class Tensor {
   static _fromHandle(handle: BackendHandle, shape: Shape, dtype: DType, backend: Backend): Tensor {
     const t = new Tensor(shape, dtype, backend.name);
     t._handle = handle;
-    t._id = nextTensorId++;
     track(t);
     return t;
   }

@@ -33,6 +33,21 @@ const CHAINS: WasmKernelSpec = {
   outputs: [4, 5, 6, 7, 8, 9, 10, 12],
 };
 
+/**
+ * 1,003 float32 inputs (several passes would not matter, but an odd tail of a vector does): signed
+ * zeros, ±1, the least subnormals, the extremes, infinities, NaNs of both signs, then values over
+ * nine decades.
+ */
+function specialInputs(): Float32Array {
+  const specials = [0, -0, 1, -1, 1.5e-45, -1.5e-45, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, -NaN, 7.25, -0.1];
+  const n = 1003;
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : Math.sin(i * 12.9898) * 10 ** ((i % 9) - 4);
+  // −NaN: NaN with its sign bit set (Float32Array keeps the bits it is given through a Uint32Array).
+  new Uint32Array(x.buffer)[11] = 0xffc00000;
+  return x;
+}
+
 /** A literal float32 node. */
 const literal = (value: number): WasmNode => ({ kind: 'expr', expr: { kind: 'literal', value, dtype: 'float32' }, args: [] });
 
@@ -66,11 +81,8 @@ describe('sign-bit forms', () => {
   });
 
   it.runIf(WASM)('abs and its negation in one AND and one OR give the bits of the ops one by one', () => {
-    const specials = [0, -0, 1, -1, 1.5e-45, -1.5e-45, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, -NaN, 7.25, -0.1];
-    const n = 1003;
-    const x = new Float32Array(n);
-    for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : Math.sin(i * 12.9898) * 10 ** ((i % 9) - 4);
-    new Uint32Array(x.buffer)[11] = 0xffc00000;
+    const x = specialInputs();
+    const n = x.length;
     const outputs = runKernel(ABS, [x], n);
     const bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0]!;
     const abs = (v: number) => (v < 0 ? -v : v + 0);
@@ -88,7 +100,6 @@ describe('sign-bit forms', () => {
     });
   });
 
-
   it('neg and where between a node and its negation are that node with some lanes\' signs flipped', () => {
     const forms = signFlips(CHAINS);
     expect(forms[3]).toEqual({ base: 0, flip: 'all' });
@@ -103,13 +114,8 @@ describe('sign-bit forms', () => {
   });
 
   it.runIf(WASM)('the kernel gives the bits of the ops one by one: signed zeros, infinities, NaNs of both signs', () => {
-    const specials = [0, -0, 1, -1, 1.5e-45, -1.5e-45, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, -NaN, 7.25, -0.1];
-    // 1,003 elements: several passes would not matter, but an odd tail of a vector does.
-    const n = 1003;
-    const x = new Float32Array(n);
-    for (let i = 0; i < n; i++) x[i] = i < specials.length ? specials[i]! : Math.sin(i * 12.9898) * 10 ** ((i % 9) - 4);
-    // −NaN: NaN with its sign bit set (Float32Array keeps the bits it is given through a Uint32Array).
-    new Uint32Array(x.buffer)[11] = 0xffc00000;
+    const x = specialInputs();
+    const n = x.length;
     const outputs = runKernel(CHAINS, [x, new Float32Array([0])], n);
     // The reference: each op on float32 values, its sign flips by the bits (so a NaN's too).
     const xb = new Uint32Array(x.buffer);

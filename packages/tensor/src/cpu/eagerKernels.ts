@@ -24,8 +24,7 @@ import type { ArgReducePrimitive, ReducePrimitive, ScanPrimitive } from '../prim
 import { stridesOf } from '../shape.js';
 import { buildFunction, jsCast, jsElementwise, jsLiteral, renderJs } from './jsCode.js';
 import { UNROLL_MAX } from './jsWriter.js';
-import { eagerWasmColumnSum, eagerWasmElementwise, fastOp } from './wasmPlan.js';
-import { cpuFastMathEnabled } from './cpuMatmul.js';
+import { eagerFastMath, eagerWasmColumnSum, eagerWasmElementwise } from './wasmPlan.js';
 
 /** An elementwise operand: its array and, for a view, its strides (null: dense, output-shaped). */
 export interface EagerOperand {
@@ -60,19 +59,12 @@ function cached<F>(key: string, make: () => string): F {
 
 /**
  * The op applied to loaded operand values a0, a1, ... (stored into `out`, which rounds); `fast`:
- * its float32 exp, log1p, log or sigmoid by the fast forms (setCpuFastMath, fastMathOp).
+ * its float32 exp, log1p, log or sigmoid by the fast forms (setCpuFastMath, eagerFastMath).
  */
 function opExpression(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[], outDType: DType, fast: boolean): string {
   const args = inputs.map((_, k) => `a${k}`);
   if (op === 'cast') return jsCast(inputs[0]!.dtype, outDType, args[0]!, false);
   return jsElementwise(op, inputs[op === 'where' ? 1 : 0]!.dtype, args, false, fast);
-}
-
-/** Whether the op calls a float32 function that setCpuFastMath(true), now in force, replaces by its fast form. */
-function fastMathOp(op: ElementwiseOp | 'cast', inputs: readonly EagerOperand[]): boolean {
-  if (op === 'cast' || !cpuFastMathEnabled()) return false;
-  const dtype = inputs[op === 'where' ? 1 : 0]!.dtype;
-  return dtype === 'float32' && fastOp(op, dtype);
 }
 
 /**
@@ -121,7 +113,7 @@ export function elementwiseInto(op: ElementwiseOp | 'cast', inputs: readonly Eag
     if (kind === 2) strided = true;
     flatKey = (flatKey * 4 + kind) * 4 + dtypeIndex(x.dtype);
   }
-  const fast = fastMathOp(op, inputs);
+  const fast = op !== 'cast' && eagerFastMath(op, inputs);
   const mode = fast ? '|fast' : '';
   flatKey = flatKey * 2 + (fast ? 1 : 0);
   if (!strided) {

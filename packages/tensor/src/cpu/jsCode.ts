@@ -74,37 +74,20 @@ export function erf(x: number): number {
   return erfBuilt(x);
 }
 
-/** The fast forms' JavaScript transcription (mathF32x4Fast.ts): float32 exp, log1p, log and sigmoid. */
-interface FastMathJs {
-  readonly exp: (x: number) => number;
-  readonly log1p: (x: number) => number;
-  readonly log: (x: number) => number;
-  readonly sigmoid: (x: number) => number;
-}
-/** The functions a float32 math call renders as under setCpuFastMath(true), by the function it replaces. */
+/**
+ * The fast forms' JavaScript transcription (mathF32x4Fast.ts), by function: float32 exp, log1p, log
+ * and sigmoid with the bits setCpuFastMath(true) gives in WebAssembly.
+ */
+export type FastMathJs = Readonly<Record<keyof typeof FAST_MATH_ULPS, (x: number) => number>>;
+/** The names a float32 math call renders as under setCpuFastMath(true), by the function it replaces. */
 const FAST_NAMES: Readonly<Record<keyof typeof FAST_MATH_ULPS, string>> = { exp: 'expFast', log1p: 'log1pFast', log: 'logFast', sigmoid: 'sigmoidFast' };
 let fastBuilt: FastMathJs | undefined;
 /**
- * Built on first use, as erf is (evaluating code: not at import), without the helpers' prelude:
- * the source is self-contained, and the prelude reads these functions.
+ * The fast forms in JavaScript, built on first use, as erf is (evaluating code: not at import),
+ * without the helpers' prelude: the source is self-contained, and the prelude reads these functions.
  */
-const fastMathJs = (): FastMathJs => (fastBuilt ??= evaluate<FastMathJs>(`"use strict";\nreturn ${fastMathJsSource()};`));
-
-/** float32 e^x as setCpuFastMath(true) computes it in WebAssembly (mathF32x4Fast.ts), the same bits. */
-export function expFast(x: number): number {
-  return fastMathJs().exp(x);
-}
-/** float32 log1p(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
-export function log1pFast(x: number): number {
-  return fastMathJs().log1p(x);
-}
-/** float32 log(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
-export function logFast(x: number): number {
-  return fastMathJs().log(x);
-}
-/** float32 σ(x) as setCpuFastMath(true) computes it in WebAssembly, the same bits. */
-export function sigmoidFast(x: number): number {
-  return fastMathJs().sigmoid(x);
+export function fastMathJs(): FastMathJs {
+  return (fastBuilt ??= evaluate<FastMathJs>(`"use strict";\nreturn ${fastMathJsSource()};`));
 }
 
 /** A defined elementwise primitive's CPU function (compiled kernels look it up once per call). */
@@ -117,8 +100,7 @@ function customFunction(name: string): (...args: number[]) => number {
 /** What generated code may call besides Math: bound as constants at the top of every generated module. */
 const HELPERS = {
   sigmoid, roundEven, erf,
-  // The fast forms themselves, not the exported wrappers: a generated loop calls them once an
-  // element. Built when the first generated function is (reading them is part of its prelude).
+  // The fast forms, built when the first generated function is (reading them is part of its prelude).
   get expFast() {
     return fastMathJs().exp;
   },

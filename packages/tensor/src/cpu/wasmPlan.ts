@@ -375,10 +375,19 @@ function pattern(shape: readonly number[], strides: readonly number[]): WasmLeaf
  * JavaScript in eagerKernels.ts).
  */
 const FAST_OPS = { float32: new Map<ElementwiseOp, boolean>(), bool: new Map<ElementwiseOp, boolean>() };
-export function fastOp(op: ElementwiseOp, dtype: 'float32' | 'bool'): boolean {
+function fastOp(op: ElementwiseOp, dtype: 'float32' | 'bool'): boolean {
   let fast = FAST_OPS[dtype].get(op);
   if (fast === undefined) FAST_OPS[dtype].set(op, (fast = callsFastMath(elementwiseExpression(op, dtype))));
   return fast;
+}
+
+/**
+ * Whether an eager op over `inputs` takes fast forms: setCpuFastMath(true) is in force and the op
+ * (on float32 or bool value operands; for `where`, operands 1 and 2) calls a function it changes.
+ */
+export function eagerFastMath(op: ElementwiseOp, inputs: readonly EagerOperand[]): boolean {
+  const dtype = inputs[op === 'where' ? 1 : 0]!.dtype;
+  return cpuFastMathEnabled() && (dtype === 'float32' || dtype === 'bool') && fastOp(op, dtype);
 }
 
 /**
@@ -409,7 +418,7 @@ export function eagerWasmElementwise(op: ElementwiseOp, inputs: readonly EagerOp
     key += p.kind === 'row' ? `|r${p.period}` : p.kind === 'col' ? `|c${p.repeat}x${p.period}` : p.kind === 'full' ? '|f' : '|s';
     if (x.dtype === 'bool') key += 'b';
   }
-  const fast = cpuFastMathEnabled() && fastOp(op, inputs[op === 'where' ? 1 : 0]!.dtype as 'float32' | 'bool');
+  const fast = eagerFastMath(op, inputs);
   if (fast) key += '|fast';
   let kernel = cachedElementwiseKernel(key);
   if (kernel === undefined) {

@@ -361,8 +361,9 @@ function zeroNode(spec: WasmKernelSpec, i: number, plusOnly: boolean): boolean {
 }
 
 /**
- * Whether `where` node `n` is `abs` as the op writes it, where(x < 0, −x, x + 0), for x = node
- * `x` (of `forms`): |x| with −0 made +0, which is x with its sign bit cleared (a NaN's too; which
+ * The node x when the `where` node with arguments `args` (condition, if true, if false) is `abs` as
+ * the op writes it, where(x < 0, −x, x + 0) (or 0 + x), `forms` being the earlier nodes' sign
+ * forms; else null. That is |x| with −0 made +0: x with its sign bit cleared (a NaN's too; which
  * NaN comes out is not specified: docs/conventions.md).
  */
 function isAbs(spec: WasmKernelSpec, forms: readonly SignFlip[], args: readonly number[]): number | null {
