@@ -1,8 +1,9 @@
 // `pnpm bench`: scorch beside TensorFlow.js, jax-js and PyTorch on the same work, in one run.
 // Runs every workload (benchmarks/src/workloads.ts) on every engine that can run here, checks
 // that their values agree, times them interleaved, prints one table per case, and writes
-// benchmarks/results/<date>-<machine>[-quick].json and .svg. A complete run (no --workloads or
-// --engines filter) also becomes latest.json/latest.svg and rewrites the READMEs' result tables.
+// benchmarks/results/<date>-<machine>[-quick].json and .svg. A complete full run (no --quick, no
+// --workloads or --engines filter) whose workers all started and whose rows all passed also becomes
+// latest.json/latest.svg and rewrites the READMEs' result tables (results.ts, latestRefusal).
 //
 //   pnpm bench [--quick] [--workloads matmul,ssmvr,...] [--engines scorch-cpu,tfjs-wasm,...]
 //   pnpm bench --relaxed-simd    every Node engine with relaxed SIMD on (Chrome 114+'s and Node 22+'s
@@ -75,9 +76,17 @@ async function main(): Promise<number> {
     console.log(`rewrote the charts of ${runs.length} run(s) and latest.svg; ${changed.length > 0 ? `updated ${changed.join(' and ')}` : 'the READMEs already showed latest.json'}`);
     return 0;
   }
-  if (args.show) {
+  if (args.show !== undefined) {
     const path = args.show === true ? latestJsonPath(root) : args.show;
-    for (const line of textReport(readResults(path))) console.log(line);
+    let lines: string[];
+    try {
+      lines = textReport(readResults(path));
+    } catch (e) {
+      // A missing, unreadable or malformed file: what was wrong, not a stack trace.
+      console.error(`bench: --show: ${(e as Error).message}`);
+      return 2;
+    }
+    for (const line of lines) console.log(line);
     console.log(`\n(${relative(process.cwd(), path) || path})`);
     return 0;
   }
@@ -123,8 +132,11 @@ async function main(): Promise<number> {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
   }
-  const failed = results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}: ${r.status}`));
-  if (failed.length > 0) console.log(`\n${failed.length} row(s) failed: ${failed.join('; ')}`);
+  const failed = [
+    ...results.engines.filter((e) => e.workerFailed).map((e) => `${e.id}: its worker failed (${e.reason})`),
+    ...results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}: ${r.status}`)),
+  ];
+  if (failed.length > 0) console.log(`\n${failed.length} engine(s) or row(s) failed: ${failed.join('; ')}`);
   return failed.length > 0 ? 1 : 0;
 }
 

@@ -80,13 +80,17 @@ export function parseArgs(argv: readonly string[]): Args {
       case '--reps': {
         const raw = value();
         if (raw === undefined || raw === '') throw new UsageError(`--reps needs a number, an integer >= ${MIN_REPS}`);
-        const n = Number(raw);
+        // Digits only: Number() would also take '0x10', '1e1' and ' 7 '.
+        const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
         if (!Number.isInteger(n) || n < MIN_REPS) throw new UsageError(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${argv[i]}`);
         args.reps = n;
         break;
       }
       case '--show': {
-        const next = inline ?? (argv[i + 1] && !argv[i + 1]!.startsWith('--') ? argv[++i] : undefined);
+        // The file is optional: a next argument that is a flag (-h, --quick) is not taken for one.
+        const next = inline ?? (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-') ? argv[++i] : undefined);
+        // '--show=' would read as no file, and bench.ts would run the suite instead of printing.
+        if (next === '') throw new UsageError(`--show takes a results file or nothing (latest.json), got an empty name`);
         args.show = next ?? true;
         break;
       }

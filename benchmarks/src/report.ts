@@ -82,7 +82,8 @@ export function caseTable(results: SuiteResults, c: CaseResult): Table {
 
 function checkText(row: Row): string {
   if (!row.check) return '';
-  return `${row.check.ok ? 'ok' : 'MISMATCH'} ${row.check.error.toExponential(1)}`;
+  const { error } = row.check;
+  return `${row.check.ok ? 'ok' : 'MISMATCH'} ${error === null ? 'not finite' : error.toExponential(1)}`;
 }
 
 function labelOf(results: SuiteResults, id: EngineId): string {

@@ -45,6 +45,12 @@ export interface EngineRecord {
    * recorded.
    */
   relaxedSimd?: boolean;
+  /**
+   * Set (true) where the engine's worker failed to start or to answer its hello: a failure of the
+   * set-up (a missing runtime, a broken install), not an engine that cannot run here (no GPU),
+   * which answers so. A run with one is not the record (latestRefusal).
+   */
+  workerFailed?: boolean;
   note?: string;
 }
 
@@ -58,7 +64,16 @@ export interface Row {
   /** The value computed before timing (see `recordedValue`: long vectors are summarised). */
   value?: RecordedValue;
   /** The value check (absent when the engine never computed a value). */
-  check?: { ok: boolean; error: number; rtol: number };
+  check?: {
+    ok: boolean;
+    /**
+     * The relative error against the reference; null where it is not a finite number (a value
+     * that is not finite, or a value of the wrong length): JSON has no infinity, and would write
+     * null anyway.
+     */
+    error: number | null;
+    rtol: number;
+  };
   valueMs?: number;
   /**
    * The first warm-up step's time, which decides whether the engine is timed within the limit
@@ -166,6 +181,14 @@ export function runStem(results: SuiteResults): string {
 export function latestRefusal(results: SuiteResults): string | undefined {
   if (!results.complete) return 'a partial run (--workloads or --engines)';
   if (results.method.relaxedSimd) return 'relaxed SIMD was forced on (--relaxed-simd)';
+  // A try-out's smaller sizes and fewer steps would replace the full run's figures in the READMEs.
+  if (results.mode === 'quick') return 'a quick run (--quick): smaller sizes and fewer steps than a full run';
+  // The record shows every engine that can run here: one whose worker failed would be missing
+  // from it for a reason of this machine's set-up, and a failed row has no figure.
+  const broken = results.engines.filter((e) => e.workerFailed).map((e) => e.id);
+  if (broken.length > 0) return `the worker of ${broken.join(', ')} failed to start or to answer (see its row)`;
+  const failed = results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}`));
+  if (failed.length > 0) return `${failed.length} row(s) failed (${failed.slice(0, 4).join(', ')}${failed.length > 4 ? ', ...' : ''})`;
   return undefined;
 }
 
@@ -218,8 +241,13 @@ const REQUIRED_KEYS = {
 
 /** Reads and checks a results file (e.g. latest.json); throws saying what is wrong. */
 export function readResults(path: string): SuiteResults {
-  if (!existsSync(path)) throw new Error(`no results at ${path}: run pnpm bench (or pnpm bench --quick) first`);
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  if (!existsSync(path)) throw new Error(`no results at ${path}: run pnpm bench first (a full run: a quick one is not the record)`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: not a results file: ${(e as Error).message}`);
+  }
   if (kindOf(parsed) !== 'object') throw new Error(`${path}: expected a results object, got ${kindOf(parsed)}`);
   const file = parsed as Record<string, unknown>;
   if (file.schema !== SCHEMA) throw new Error(`${path}: expected schema '${SCHEMA}', got ${JSON.stringify(file.schema)}`);

@@ -205,7 +205,7 @@ export async function startEngines(
       engines.workers.set(engine.id, engine.worker);
       log(`  ${spec.label}: ${engine.version}, ${engine.backend}, threads ${engine.threads}`);
     } else {
-      engines.records.push({ ...base, available: false, reason: engine.reason });
+      engines.records.push({ ...base, available: false, reason: engine.reason, ...(engine.failure !== undefined ? { workerFailed: true } : {}) });
       await engine.worker?.close();
       log(`  ${spec.label}: not run: ${engine.reason}`);
     }
@@ -220,7 +220,7 @@ export async function checkEngine(
   // The value computation runs a whole step: it settles too.
   const prepared = await runStep(id, worker, { op: 'prepare', spec, inputs: inputPath }, Math.max(10 * limit, 120_000));
   const check = compareValues(spec, prepared.value, reference.value, reference.scale);
-  const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: check.error, rtol: check.rtol } };
+  const row: Row = { engine: id, status: 'timed', value: recordedValue(prepared.value), valueMs: prepared.valueMs, check: { ok: check.ok, error: Number.isFinite(check.error) ? check.error : null, rtol: check.rtol } };
   const skip = async (reason: string) => {
     sweeps.overLimit(id, spec);
     await worker.request({ op: 'release' }, 60_000);
@@ -457,7 +457,7 @@ async function runCase(spec: CaseSpec, opts: SuiteOptions, engines: Engines, inp
       }
     }
     const row = rows.get(id)!;
-    if (record.available) log(`  ${record.label}: ${row.status === 'timed' ? `value ok (error ${row.check!.error.toExponential(1)}) in ${seconds(row.valueMs!)}` : `${row.status}: ${row.reason}`}`);
+    if (record.available) log(`  ${record.label}: ${row.status === 'timed' ? `value ok (error ${row.check!.error!.toExponential(1)}) in ${seconds(row.valueMs!)}` : `${row.status}: ${row.reason}`}`);
   }
 
   await timeInterleaved(spec, plan, live, engines.workers, rows);

@@ -73,6 +73,9 @@ export class EngineWorker {
       if (this.stderrTail.length > 8) this.stderrTail.shift();
     });
     this.child.on('error', (e) => this.fail(`could not start ${command}: ${e.message}`));
+    // A worker that died before its exit event was handled: writing to it fails with EPIPE, which
+    // without a listener would end the whole run (an unhandled 'error' event) instead of the request.
+    this.child.stdin!.on('error', (e) => this.fail(`stopped reading its requests (${e.message})`));
     this.child.on('exit', (code, signal) => this.fail(`the worker exited (${signal ?? `status ${code}`})`));
   }
 
@@ -81,7 +84,16 @@ export class EngineWorker {
       this.logFile.write(`[stdout] ${line}\n`);
       return;
     }
-    const reply = JSON.parse(line.slice(REPLY_PREFIX.length)) as Reply;
+    let reply: Reply;
+    try {
+      reply = JSON.parse(line.slice(REPLY_PREFIX.length)) as Reply;
+    } catch (e) {
+      // Thrown here it would end the run from inside the stream's handler; the protocol is broken,
+      // so the worker's requests fail and it is stopped.
+      this.fail(`sent a reply that is not JSON (${(e as Error).message}): ${line.slice(REPLY_PREFIX.length, REPLY_PREFIX.length + 120)}`);
+      this.kill();
+      return;
+    }
     const waiting = this.pending.get(reply.id);
     if (!waiting) return;
     this.pending.delete(reply.id);

@@ -66,6 +66,19 @@ describe('the command line', () => {
     expect(refusal(['--quick', '--reps'])).toBe(`--reps needs a number, an integer >= ${MIN_REPS}`);
   });
 
+  it('refuses a --reps that is not written in digits, which Number() would have read', () => {
+    for (const raw of ['0x10', '1e1', ' 7 ', '+9', '9.0']) expect(refusal(['--reps', raw])).toBe(`--reps must be an integer >= ${MIN_REPS} (medians of at least ${MIN_REPS} runs), got ${raw}`);
+    expect(parseArgs(['--reps', '07']).reps).toBe(7);
+  });
+
+  it('reads --show\'s file only where one is given: an empty name is refused, a flag after it is a flag', () => {
+    // '--show=' read as no file made bench.ts run the whole suite, which then replaced latest.json.
+    expect(refusal(['--show='])).toBe('--show takes a results file or nothing (latest.json), got an empty name');
+    // '--show -h' read -h as a file name.
+    expect(parseArgs(['--show', '-h']).help).toBe(true);
+    expect(parseArgs(['--show=-odd.json']).show).toBe('-odd.json');
+  });
+
   it('refuses a list that names an item twice', () => {
     // '--engines scorch-cpu,scorch-cpu' started two workers, printed the row twice and timed the
     // engine twice a round: medians of 10 samples where the plan says 5.

@@ -170,6 +170,16 @@ function madeUpResults(): SuiteResults {
   };
 }
 
+/**
+ * The made-up run as one that may be the record (latestRefusal): a full run, and its mismatching
+ * row a skipped one.
+ */
+function madeUpRecord(): SuiteResults {
+  const results = madeUpResults();
+  const rows = results.cases[0]!.rows.map((r): Row => (r.status === 'mismatch' ? { engine: r.engine, status: 'skipped', reason: 'over the limit' } : r));
+  return { ...results, mode: 'full', command: 'pnpm bench', cases: [{ ...results.cases[0]!, rows }] };
+}
+
 /** `results` as a run made with `--relaxed-simd` records itself, its Node engines started with `nodeFlags`. */
 function forcedRelaxed(results: SuiteResults, nodeFlags = [RELAXED_SIMD_FLAG]): SuiteResults {
   return { ...results, method: { ...results.method, relaxedSimd: { nodeFlags } } };
@@ -244,30 +254,49 @@ describe('the results file and chart', () => {
     const results = madeUpResults();
     const files = writeResults(results, '<svg/>', scratch);
     expect(files.json).toBe(join(scratch, '2026-12-01-test-2cpu-quick.json'));
+    expect(readResults(files.json)).toEqual(results);
     expect(runStem({ ...results, mode: 'full' })).toBe('2026-12-01-test-2cpu');
     // A run with relaxed SIMD forced on is named apart from the record.
     const relaxed = forcedRelaxed({ ...results, mode: 'full' });
     expect(runStem(relaxed)).toBe('2026-12-01-test-2cpu-relaxed-simd');
-    expect(readResults(files.latest!.json)).toEqual(results);
+    const record = madeUpRecord();
+    expect(readResults(writeResults(record, '<svg/>', mkdtempSync(join(scratch, 'record-'))).latest!.json)).toEqual(record);
     const wrong = join(scratch, 'wrong.json');
     writeFileSync(wrong, JSON.stringify({ ...results, schema: 'other' }));
     expect(() => readResults(wrong)).toThrow(`expected schema '${SCHEMA}', got "other"`);
     expect(() => readResults(join(scratch, 'none.json'))).toThrow('run pnpm bench');
   });
 
-  it('write a second run of the day beside the first, not over it', () => {
+  it('read back a mismatch whose error is not finite, and print it', () => {
+    // compareValues gives Infinity for a value that is not finite; JSON writes it as null, and
+    // the report read back from the file called null.toExponential.
     const results = madeUpResults();
+    const notFinite: Row = { engine: 'tfjs-cpu', status: 'mismatch', reason: 'value a value is not finite; not timed', check: { ok: false, error: null, rtol: 1e-4 } };
+    const run = { ...results, cases: [{ ...results.cases[0]!, rows: results.cases[0]!.rows.map((r) => (r.engine === 'tfjs-cpu' ? notFinite : r)) }] };
+    const files = writeResults(run, '<svg/>', mkdtempSync(join(scratch, 'not-finite-')));
+    const read = readResults(files.json);
+    expect(read.cases[0]!.rows.find((r) => r.engine === 'tfjs-cpu')!.check).toEqual({ ok: false, error: null, rtol: 1e-4 });
+    expect(textReport(read).some((line) => line.includes('MISMATCH not finite'))).toBe(true);
+    expect(textReport(read)).toEqual(textReport(run));
+    // A file that is not JSON says which file.
+    const broken = join(scratch, 'broken.json');
+    writeFileSync(broken, '{"schema": NaN}');
+    expect(() => readResults(broken)).toThrow(`${broken}: not a results file: `);
+  });
+
+  it('write a second run of the day beside the first, not over it', () => {
+    const results = madeUpRecord();
     const dir = mkdtempSync(join(scratch, 'same-day-'));
     const later = { ...results, durationS: results.durationS + 1 };
     const names = [results, later, later].map((r) => writeResults(r, '<svg/>', dir).json);
-    expect(names).toEqual(['', '-2', '-3'].map((n) => join(dir, `2026-12-01-test-2cpu-quick${n}.json`)));
+    expect(names).toEqual(['', '-2', '-3'].map((n) => join(dir, `2026-12-01-test-2cpu${n}.json`)));
     expect(readResults(names[0]!)).toEqual(results);
     expect(readResults(names[1]!)).toEqual(later);
     expect(readResults(join(dir, 'latest.json'))).toEqual(later);
   });
 
   it('say in the run line when the Node engines had relaxed SIMD, forced on or by default', () => {
-    const results = madeUpResults();
+    const results = madeUpRecord();
     expect(runLine(results)).not.toContain('relaxed SIMD');
     const withEngines = (relaxedSimd: boolean) => ({ ...results, engines: results.engines.map((e) => (e.available ? { ...e, relaxedSimd } : e)) });
     expect(runLine(withEngines(false))).not.toContain('relaxed SIMD');
@@ -282,9 +311,19 @@ describe('the results file and chart', () => {
     expect(runLine(forced)).toContain(`run with relaxed SIMD on in every Node engine (${RELAXED_SIMD_FLAG}) of`);
   });
 
-  it('become latest.json only when complete and made without --relaxed-simd', () => {
-    const results = madeUpResults();
+  it('become latest.json only when complete, full, made without --relaxed-simd, every worker started and no row failed', () => {
+    const results = madeUpRecord();
     expect(latestRefusal(results)).toBeUndefined();
+    // A quick run (the README's try-out) replaced the full run's figures in the READMEs.
+    expect(latestRefusal(madeUpResults())).toBe('a quick run (--quick): smaller sizes and fewer steps than a full run');
+    // A worker that failed to start was recorded as 'unavailable', as an engine that cannot run
+    // here is, and the run became the record (exit 0) with that engine missing.
+    const broken = { ...results, engines: results.engines.map((e) => (e.id === 'tfjs-cpu' ? { ...e, available: false, reason: 'its worker could not start: ENOENT', workerFailed: true } : e)) };
+    expect(latestRefusal(broken)).toBe('the worker of tfjs-cpu failed to start or to answer (see its row)');
+    // A mismatch or an error has no figure: the record would show a hole where a figure was.
+    const withRow = (failed: Row): SuiteResults => ({ ...results, cases: [{ ...results.cases[0]!, rows: results.cases[0]!.rows.map((r) => (r.engine === failed.engine ? failed : r)) }] });
+    expect(latestRefusal(withRow({ engine: 'tfjs-cpu', status: 'mismatch', reason: 'value a value is not finite; not timed', check: { ok: false, error: null, rtol: 1e-4 } }))).toBe('1 row(s) failed (matmul-256/tfjs-cpu)');
+    expect(latestRefusal(withRow({ engine: 'scorch-webgpu', status: 'error', reason: 'its worker died' }))).toBe('1 row(s) failed (matmul-256/scorch-webgpu)');
     const relaxed = forcedRelaxed(results);
     expect(latestRefusal(relaxed)).toBe('relaxed SIMD was forced on (--relaxed-simd)');
     // Relaxed SIMD with this Node's default (no flags) is still forced on.

@@ -29,8 +29,22 @@ torch = None
 np = None
 
 
+def finite_or_none(value):
+    """The message with each float that is not finite (NaN, ±inf) as None: JSON has neither, and
+    json.dumps would write NaN and Infinity, which JSON.parse refuses. Node's JSON.stringify writes
+    null for them too, so a PyTorch value that is not finite reaches the value check as a Node
+    engine's does (a mismatch: "a value is not finite")."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
 def reply(message):
-    sys.stdout.write(REPLY_PREFIX + json.dumps(message) + "\n")
+    sys.stdout.write(REPLY_PREFIX + json.dumps(finite_or_none(message), allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
@@ -79,6 +93,21 @@ def openblas_threads(paths):
     return None, None
 
 
+def optimized_blas(paths, blas_info):
+    """The optimised BLAS PyTorch's products run on, by name ("OpenBLAS", "MKL", "BLIS"), from the
+    libraries mapped into the process (Debian's torch, through libblas.so.3's alternative) or
+    torch's own BLAS_INFO (a build that links MKL statically maps no separate library); None for
+    the reference BLAS, whose products run about ten times slower: timing that would be unfair to
+    PyTorch."""
+    # Whole paths: Debian's OpenBLAS is .../openblas-pthread/libblas.so.3, its reference BLAS .../blas/libblas.so.3.
+    names = " ".join(p.lower() for p in paths)
+    info = blas_info.lower()
+    for name, keys in (("OpenBLAS", ("openblas", "open")), ("MKL", ("mkl",)), ("BLIS", ("blis",)), ("Accelerate", ("accelerate",))):
+        if any(key in names for key in keys if key != "open") or info in keys:
+            return name
+    return None
+
+
 class Engine:
     def __init__(self, threads, device):
         self.threads_arg = threads
@@ -121,6 +150,14 @@ class Engine:
         blas_threads, blas_config = openblas_threads(blas)
         config = torch.__config__.show()
         blas_info = next((part.split("=", 1)[1] for part in config.replace(",", "\n").split() if part.startswith("BLAS_INFO=")), "unknown")
+        blas_name = optimized_blas(blas, blas_info)
+        if self.device.type == "cpu" and blas_name is None:
+            return {
+                "available": False,
+                "reason": f"this torch calls a reference BLAS (BLAS_INFO={blas_info}; mapped: {', '.join(blas) or 'none'}), "
+                "whose products run about ten times slower than OpenBLAS's: timing it would be unfair to PyTorch; "
+                "install libopenblas0-pthread (scripts/setup-peers.sh)",
+            }
         details = {
             "python": sys.version.split()[0],
             "pythonExecutable": sys.executable,
@@ -138,7 +175,7 @@ class Engine:
         return {
             "available": True,
             "version": f"torch {torch.__version__}",
-            "backend": f"{self.device.type}" + (" (OpenBLAS)" if any("openblas" in p for p in blas) else ""),
+            "backend": f"{self.device.type}" + (f" ({blas_name})" if blas_name else ""),
             "threads": torch.get_num_threads() if blas_threads is None else f"torch {torch.get_num_threads()}, OpenBLAS {blas_threads}",
             "details": details,
         }

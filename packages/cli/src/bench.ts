@@ -29,7 +29,7 @@ export const BENCH_SPEC: CommandSpec = {
     "Part 'score': one SSM-VR training step of the demo's model (MLP 64×64, batch 256) and one annealed-Langevin step over 1000 samples, on the CPU and on WebGPU when an adapter exists; " +
     'also the first training step alone (its trace, fusion plan and compile included: the wait before training moves). ' +
     "Part 'latest': the benchmark suite's latest results, scorch beside TensorFlow.js, jax-js and PyTorch (benchmarks/results/latest.json, as in the README). " +
-    "Part 'peers': runs that suite (the same as pnpm bench; minutes), which rewrites latest.json. 'all' is 'score' then 'latest'.",
+    "Part 'peers': runs that suite (the same as pnpm bench; minutes); a full run whose engines all ran and agreed rewrites latest.json, a quick one is written beside it. 'all' is 'score' then 'latest'.",
   flags: [
     { name: 'suite', kind: 'choice', valueName: 'NAME', choices: ['all', 'score', 'latest', 'peers'], default: 'all', description: 'which part to run' },
     { name: 'backend', kind: 'choice', valueName: 'NAME', choices: ['all', 'cpu', 'webgpu'], default: 'all', description: "backends for part 'score' and --profile: 'webgpu' fails where no adapter exists; 'all' then measures the CPU and names WebGPU as not available" },
