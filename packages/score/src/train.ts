@@ -305,14 +305,15 @@ export async function train<P extends Params>(opts: TrainOptions<P>): Promise<Tr
       let read = (n + 1) % every === 0 || n === start + steps - 1;
       const value = step(foldIn(key, n), n);
       taken++;
-      if (!read && signal) {
-        if (performance.now() - lastTurn >= SIGNAL_POLL_MS) {
-          await turnEventLoop();
-          lastTurn = performance.now();
-        }
-        // Stopped here: this step is the last, read as the last step of a run is.
-        read = signal.aborted;
+      // On every step, read or not: reading a CPU value awaits a promise already settled, and
+      // onProgress may be synchronous (the CLI's log line and checkpoint), so with every: 1 the
+      // event loop never turned and a Ctrl-C listener never ran.
+      if (signal && performance.now() - lastTurn >= SIGNAL_POLL_MS) {
+        await turnEventLoop();
+        lastTurn = performance.now();
       }
+      // Stopped here: this step is the last, read as the last step of a run is.
+      if (signal?.aborted) read = true;
       if (!read) {
         value.dispose();
         continue;

@@ -798,6 +798,24 @@ describe('state dicts: a run continued from saved state', () => {
     expect(history.map((h) => h.step)).toEqual([taken]);
   });
 
+  it('with a signal, train lets the event loop turn when every step is read too, its progress reported synchronously', async () => {
+    // every: 1 (the CLI's --log-every 1 and --checkpoint-every 1): the turns were taken only on
+    // steps not read, so the timer (a Ctrl-C listener) never ran and training went to the end.
+    const params: Params = { w: tensor([1], f64) };
+    const stopper = new AbortController();
+    setTimeout(() => stopper.abort(), 50);
+    const steps = 2_000_000;
+    const reported: number[] = [];
+    const { history, steps: taken } = await train({
+      params, loss: (p: Params) => sum(p.w!.square()), optimizer: sgd({ lr: 1e-9 }), steps, key: [1, 2], every: 1, signal: stopper.signal,
+      onProgress: (p) => void reported.push(p.step),
+    });
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(steps);
+    expect(history.map((h) => h.step)).toEqual(Array.from({ length: taken }, (_, i) => i + 1));
+    expect(reported).toEqual(history.map((h) => h.step));
+  });
+
   it('turnEventLoop (one definition, used by train and the CLI) resolves after the callbacks already due have run', async () => {
     const ran: string[] = [];
     setImmediate(() => ran.push('immediate'));
