@@ -84,6 +84,16 @@ export function expectation(flag: FlagSpec): string {
   }
 }
 
+/**
+ * Whether `value`, read from a file the CLI wrote (a checkpoint), is one the integer or number
+ * flag `flag` takes: of its kind (a safe integer, a finite number) and within its bounds.
+ */
+export function fitsFlag(flag: FlagSpec, value: unknown): boolean {
+  if (typeof value !== 'number') return false;
+  if (flag.kind === 'integer' ? !Number.isSafeInteger(value) : !Number.isFinite(value)) return false;
+  return inRange(flag, value);
+}
+
 function inRange(flag: FlagSpec, v: number): boolean {
   if (flag.min !== undefined && (flag.exclusiveMin ? !(v > flag.min) : !(v >= flag.min))) return false;
   if (flag.max !== undefined && !(v <= flag.max)) return false;

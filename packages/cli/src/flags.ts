@@ -24,6 +24,15 @@ export const seedFlag: FlagSpec = {
   description: 'seed of every random draw (data, initialisation, noise, sampler); the same seed draws the same numbers on every backend (normals to float32 rounding), so runs on two backends agree to rounding, not bit for bit',
 };
 
+// At most 65536: each layer's activations are [B, width] (a step holds several, with their
+// gradients); 10⁸ failed at allocation with the runtime's "Array buffer allocation failed".
+export const batchFlag: FlagSpec = { name: 'batch', kind: 'integer', valueName: 'B', min: 2, max: 65536, default: 256, description: 'data points per step (fresh draws every step)' };
+
+export const lrFlag: FlagSpec = {
+  name: 'lr', kind: 'number', valueName: 'LR', min: 0, exclusiveMin: true, default: 0.01,
+  description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
+};
+
 export const forceFlag: FlagSpec = {
   name: 'force',
   kind: 'boolean',

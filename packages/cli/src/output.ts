@@ -21,7 +21,8 @@ import {
   type DatasetName, type ModelSpec, type NoiseSpec, type ObjectiveName, type Optimizer, type OptimizerState, type Params, type SavedParams, type ScoreModel, type TrainProgress,
   OBJECTIVES, buildModel, isDatasetName, isObjectiveName, loadParamsInto, saveParams,
 } from '@scorch/score';
-import { UsageError } from './args.js';
+import { type FlagSpec, UsageError, expectation, fitsFlag } from './args.js';
+import { batchFlag, lrFlag, seedFlag } from './flags.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
@@ -40,7 +41,7 @@ export function freshDirectory(parent: string, stem: string): string {
 }
 
 /** Whether `path` is `dir` or lies inside it. */
-function isWithin(path: string, dir: string): boolean {
+export function isWithin(path: string, dir: string): boolean {
   const r = relative(dir, path);
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
@@ -406,7 +407,16 @@ export interface Checkpoint {
     readonly learningRate: number;
     /** Steps between loss reads (--log-every): a resumed run reads as the run did. From v2. */
     readonly logEvery?: number;
+    /**
+     * Where it trained: the backend's description ('cpu', 'webgpu (…)'); for a run resumed on
+     * another backend than it began on, the backends in order, in words (see `backends`).
+     */
     readonly backend: string;
+    /**
+     * Only in a run trained on more than one backend (resumed on another): each backend's
+     * description and the steps it trained, in order, from step 1 to `steps`.
+     */
+    readonly backends?: readonly BackendSegment[];
     // No wall-clock time: a checkpoint is the model and how it was trained, so two runs with the
     // same flags and seed write the same bytes (the time is in metrics.json).
     readonly history: readonly TrainProgress[];
@@ -415,6 +425,28 @@ export interface Checkpoint {
   readonly params: SavedParams;
   /** Adam's state after `training.steps` steps, to continue the run (v2; absent from v1). */
   readonly optimizer?: SavedOptimizerState;
+}
+
+/** Steps `firstStep` to `lastStep` (1-based, inclusive) of a run, trained on `backend` (its description). */
+export interface BackendSegment {
+  readonly backend: string;
+  readonly firstStep: number;
+  readonly lastStep: number;
+}
+
+/** The backends a checkpoint's run trained on, in order (one, covering every step, unless it moved). */
+export function backendSegments(training: Checkpoint['training']): readonly BackendSegment[] {
+  return training.backends ?? [{ backend: training.backend, firstStep: 1, lastStep: training.steps }];
+}
+
+/**
+ * Backends in words, for checkpoints, metrics and reports: 'cpu (steps 1–12), then webgpu (…)
+ * (steps 13–30)'; one alone is its description (with its steps only when `withSteps`).
+ */
+export function describeBackends(segments: readonly BackendSegment[], withSteps = false): string {
+  if (segments.length === 1 && !withSteps) return segments[0]!.backend;
+  const steps = (s: BackendSegment) => (s.firstStep === s.lastStep ? `step ${s.firstStep}` : `steps ${s.firstStep}–${s.lastStep}`);
+  return segments.map((s) => `${s.backend} (${steps(s)})`).join(', then ');
 }
 
 /**
@@ -445,7 +477,9 @@ function noiseProblem(noise: Record<string, unknown>, loss: ObjectiveName): stri
   const list = (v: unknown, length?: number) => Array.isArray(v) && v.length > 0 && (length === undefined || v.length === length) && v.every(isPositive);
   switch (noise.kind) {
     case 'levels':
-      return list(noise.sigmas) ? undefined : 'its noise levels (noise.sigmas) are not a list of positive numbers';
+      if (!list(noise.sigmas)) return 'its noise levels (noise.sigmas) are not a list of positive numbers';
+      // The models and samplers take σ₁ > … > σ_L (annealed Langevin runs them in this order).
+      return (noise.sigmas as number[]).every((sigma, i, sigmas) => i === 0 || sigma < sigmas[i - 1]!) ? undefined : 'its noise levels (noise.sigmas) are not in decreasing order, σ₁ > … > σ_L';
     case 'single':
       return isPositive(noise.sigma) ? undefined : 'its noise level (noise.sigma) is not a positive number';
     case 'kde':
@@ -457,6 +491,29 @@ function noiseProblem(noise: Record<string, unknown>, loss: ObjectiveName): stri
     default:
       return undefined;
   }
+}
+
+/** What is wrong with `training[field]` for `flag`, which took that value in the run; undefined when it fits. */
+function notTheFlags(training: object, field: string, flag: FlagSpec): string | undefined {
+  const value = (training as Record<string, unknown>)[field];
+  return fitsFlag(flag, value) ? undefined : `its training record's ${field} (training.${field}) is ${JSON.stringify(value) ?? 'missing'}, not ${expectation(flag)} as --${flag.name} takes`;
+}
+
+/** What is wrong with the values of train's flags a training record holds (batch, seed, learningRate); undefined when they fit. */
+function trainingFlagsProblem(training: object): string | undefined {
+  const fields = [['batch', batchFlag], ['seed', seedFlag], ['learningRate', lrFlag]] as const;
+  return fields.map(([field, flag]) => notTheFlags(training, field, flag)).find((p) => p !== undefined);
+}
+
+/** Whether `backends`, read from JSON, is a list of segments that cover steps 1 to `steps` in order. */
+function backendsFit(backends: unknown, steps: number): boolean {
+  if (!Array.isArray(backends) || backends.length === 0) return false;
+  let next = 1;
+  for (const s of backends as Partial<BackendSegment>[]) {
+    if (s === null || typeof s !== 'object' || typeof s.backend !== 'string' || s.firstStep !== next || !Number.isSafeInteger(s.lastStep) || !(s.lastStep! >= s.firstStep)) return false;
+    next = s.lastStep! + 1;
+  }
+  return next === steps + 1;
 }
 
 /**
@@ -494,6 +551,11 @@ export function readCheckpoint(where: string, path: string, flag = 'checkpoint')
     : noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss) !== undefined ? noiseProblem(c.noise as unknown as Record<string, unknown>, c.loss)
     : !c.training || typeof c.training !== 'object' || !Array.isArray(c.training.history) ? 'its training record (with its loss history) is missing'
     : !(Number.isSafeInteger(c.training.steps) && c.training.steps >= 1 && Number.isSafeInteger(c.training.batch) && c.training.batch >= 1) ? 'its training record\'s steps and batch are not positive integers'
+    // The values of train's flags it records (a resumed run trains with them): each one the flag takes.
+    : trainingFlagsProblem(c.training) !== undefined ? trainingFlagsProblem(c.training)
+    : typeof c.training.backend !== 'string' ? 'its training record\'s backend (training.backend) is not a description of a backend'
+    : c.training.backends !== undefined && !backendsFit(c.training.backends, c.training.steps)
+      ? "its training record's backends (training.backends) are not a list of { backend, firstStep, lastStep } covering its steps in order"
     : c.training.totalSteps !== undefined && !(Number.isSafeInteger(c.training.totalSteps) && c.training.totalSteps >= c.training.steps) ? 'its training record\'s totalSteps is not an integer at least its steps'
     : c.training.logEvery !== undefined && !(Number.isSafeInteger(c.training.logEvery) && c.training.logEvery >= 1) ? 'its training record\'s logEvery is not a positive integer'
     : !c.training.history.every((h) => h !== null && typeof h === 'object' && Number.isSafeInteger(h.step) && h.step >= 1 && Number.isFinite(h.loss))

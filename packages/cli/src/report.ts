@@ -13,7 +13,7 @@ import {
   cleanScore, cleanestCondition,
 } from '@scorch/score';
 import type { Io } from './io.js';
-import { writeFiles } from './output.js';
+import { type BackendSegment, writeFiles } from './output.js';
 import { formatDuration } from './progress.js';
 import type { SampleRun } from './sampling.js';
 
@@ -37,7 +37,11 @@ export interface Metrics {
    * `resumedAt` (the steps its checkpoint held), and its `seconds` and `stepsPerSecond` are of
    * those steps alone.
    */
-  readonly training: { steps: number; resumedAt?: number; batch: number; seconds: number; stepsPerSecond: number; finalLoss: number | null } | null;
+  readonly training: {
+    steps: number; resumedAt?: number; batch: number; seconds: number; stepsPerSecond: number; finalLoss: number | null;
+    /** Only for a run trained on more than one backend (resumed on another): each one's steps, in order (as in the checkpoint). */
+    backends?: readonly BackendSegment[];
+  } | null;
   readonly sampling: Readonly<Record<string, string | number>> & { seconds: number; pathsFrom: string };
 }
 

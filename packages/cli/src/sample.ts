@@ -6,6 +6,7 @@ import { type CommandSpec, type FlagValue, UsageError } from './args.js';
 import { type BackendChoice, selectBackend } from './backend.js';
 import { backendFlag, forceFlag, samplerFlags } from './flags.js';
 import type { Io } from './io.js';
+import { checkSampleSteps } from './limits.js';
 import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel } from './output.js';
 import { Progress } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, writeResults } from './report.js';
@@ -41,6 +42,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   const sampler = (values.sampler as SamplerName | undefined) ?? SAMPLERS_FOR[family][0]!;
   checkSamplerFits(where, sampler, checkpoint.loss);
   checkSamplerFlags(where, given, sampler);
+  await checkSampleSteps(where, checkpoint.noise, sampler, values['sample-steps'] as number | undefined);
   // --force must not move aside the checkpoint this run samples from.
   const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: dir, stem: `samples-${sampler}` }, values.force as boolean, [ref.path]);
   try {

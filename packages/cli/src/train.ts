@@ -3,7 +3,7 @@
 // is the same run with the defaults (SSM-VR on the two-mode mixture, annealed Langevin sampling)
 // and a few words about what it shows.
 
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Tensor } from '@scorch/tensor';
 import {
   DATASETS, DATASET_NAMES, type DatasetName, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, NOISE_DEFAULTS, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR,
@@ -11,11 +11,12 @@ import {
   knownHardReason, ruleOfThumbBandwidth, train, trainingStep,
 } from '@scorch/score';
 import { type CommandSpec, type FlagSpec, type FlagValue, UsageError } from './args.js';
-import { type BackendChoice, selectBackend } from './backend.js';
-import { backendFlag, forceFlag, samplerFlags, seedFlag } from './flags.js';
+import { type BackendChoice, type SelectedBackend, selectBackend } from './backend.js';
+import { backendFlag, batchFlag, forceFlag, lrFlag, samplerFlags, seedFlag } from './flags.js';
+import { checkDsmSigma, checkSampleSteps } from './limits.js';
 import {
-  CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, checkpointJson, checkpointRef, metricsJson, prepareOutputDirectory, readCheckpoint, removeAbandonedWrites, restoreModel, restoreOptimizer,
-  signalExitStatus, writeFiles,
+  type BackendSegment, CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, backendSegments, checkpointJson, checkpointRef, describeBackends, isWithin, metricsJson, prepareOutputDirectory,
+  readCheckpoint, removeAbandonedWrites, restoreModel, restoreOptimizer, signalExitStatus, writeFiles,
 } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
@@ -58,9 +59,7 @@ const trainFlags: readonly FlagSpec[] = [
     defaultText: `the objective's: ${stepsByObjective()}`,
     description: 'optimisation steps (Adam)',
   },
-  // At most 65536: each layer's activations are [B, width] (a step holds several, with their
-  // gradients); 10⁸ failed at allocation with the runtime's "Array buffer allocation failed".
-  { name: 'batch', kind: 'integer', valueName: 'B', min: 2, max: 65536, default: 256, description: 'data points per step (fresh draws every step)' },
+  batchFlag,
   backendFlag,
   seedFlag,
   {
@@ -71,10 +70,7 @@ const trainFlags: readonly FlagSpec[] = [
   // At most 16384 wide: two such layers already hold 2.7·10⁸ weights (1 GiB in float32); a wider
   // one failed only when allocated, with the runtime's "Array buffer allocation failed".
   { name: 'hidden', kind: 'list', valueName: 'W,W', min: 1, max: 16384, default: [64, 64], description: 'hidden layer widths of the MLP score network (SiLU activations)' },
-  {
-    name: 'lr', kind: 'number', valueName: 'LR', min: 0, exclusiveMin: true, default: 0.01,
-    description: "Adam's learning rate, held for the first half of training and then decayed linearly to 2% of it (the schedule of @scorch/score's own trained-model tests)",
-  },
+  lrFlag,
   {
     // At most 10000: annealed Langevin runs --steps-per-level steps at every level, and the
     // checkpoint lists every σ (10⁸ levels ran for good).
@@ -100,7 +96,7 @@ const continuationFlags: readonly FlagSpec[] = [
   {
     name: 'resume', kind: 'string', valueName: 'DIR',
     description:
-      "continue the run whose directory (or checkpoint.json) this is, written by 'scorch train' (at its end, at --stop-after, or when stopped by Ctrl-C): the same data, loss, model, batch, seed, --lr and noise as its checkpoint records (a flag that says otherwise is refused), from its parameters and Adam's state, with the random draws of the steps it had not taken, so a run stopped after N steps and resumed gives the parameters of one run of its --steps. --steps is the new total (default: the total the run was started for; another total changes the learning rate's decay, which follows the total, from the step resumed on); --out is a new directory as for any run (the resumed run's own is moved aside, kept, only with --out that directory and --force)",
+      "continue the run whose directory (or checkpoint.json) this is, written by 'scorch train' (at its end, at --stop-after, or when stopped by Ctrl-C): the same data, loss, model, batch, seed, --lr and noise as its checkpoint records (a flag that says otherwise is refused), from its parameters and Adam's state, with the random draws of the steps it had not taken, so a run stopped after N steps and resumed gives the parameters of one run of its --steps. --steps is the new total (default: the total the run was started for; another total changes the learning rate's decay, which follows the total, from the step resumed on); --out is a new directory as for any run (the resumed run's own is moved aside, kept, only with --out that directory and --force); without --backend it continues on the backend it last trained on (cpu or webgpu), and on another chosen with --backend its checkpoint, metrics and report record each backend's steps",
   },
   {
     name: 'stop-after', kind: 'integer', valueName: 'K', min: 1,
@@ -272,6 +268,8 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   if (!oneLevel && sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
     throw new UsageError(`${where}: --sigma-max (${sigmaMaxGiven}) must be larger than --sigma-min (${sigmaMin})`);
   }
+  // A resumed run's σ is its checkpoint's (checked when read), not a flag.
+  if (loss === 'dsm' && !resumed) await checkDsmSigma(where, values.sigma as number);
   const steps = (values.steps as number | undefined) ?? OBJECTIVES[loss].steps;
   const batch = values.batch as number;
   const seed = values.seed as number;
@@ -289,10 +287,13 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   try {
     const outDir = out.path;
     if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
+    // --force may have moved the resumed run's directory aside (--out that directory, or one
+    // holding it): its checkpoint, read already, now lies there, and is named there.
+    if (resumed && out.movedAside) resumed = { ...resumed, path: movedWith(resumed.path, outDir, out.movedAside), dir: movedWith(resumed.dir, outDir, out.movedAside) };
     // The resumed run may have been killed while writing its checkpoint: its temporary file stays.
     if (resumed) removeAbandonedWrites(resumed.dir);
 
-    const backend = await selectBackend(values.backend as BackendChoice);
+    const backend = resumed && !given.has('backend') ? await resumedBackend(where, resumed) : await selectBackend(values.backend as BackendChoice);
     const entry = datasetEntry(data);
     const { model: modelKey, training: trainKey, reference: referenceKey, samples: sampleKey, kde: kdeKey, scale: scaleKey } = runKeys(seed);
     // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
@@ -306,6 +307,11 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
         throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
       }
     }
+    // Sampler settings the sampler would refuse after training: refused now.
+    if (family === 'sde') {
+      const sdeNoise = resumed ? resumed.checkpoint.noise : noiseFor(loss, { sigmaMin, sigmaMax: sigmaMaxGiven, dataPoints: scalePoints });
+      await checkSampleSteps(where, sdeNoise, sampler, values['sample-steps'] as number | undefined);
+    }
     if (mode === 'demo') {
       io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
     }
@@ -315,6 +321,17 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     io.out(`${mode}: ${loss} on ${data} · backend ${backend.description} · ${plural(steps, 'step')} × batch ${batch} · MLP ${hidden.join('×')} · seed ${seed}`);
     if (resumed) io.out(`resuming ${resumed.dir} at step ${done}${stopAt < steps ? `, stopping after step ${stopAt}` : ''}`);
     else if (stopAt < steps) io.out(`stopping after step ${stopAt} (continue with --resume)`);
+    // The backends the run trained on before, each with its steps; this run's steps are added.
+    const earlierBackends = resumed ? backendSegments(resumed.checkpoint.training) : [];
+    if (resumed && earlierBackends.at(-1)!.backend !== backend.description) {
+      io.out(`note: the resumed run trained on ${describeBackends(earlierBackends, true)}; it continues on ${backend.description} from step ${done + 1}, and its checkpoint, metrics and report record each backend's steps`);
+    }
+    /** The backends of the run trained `trained` steps: the resumed run's, then this one's. */
+    const backendsAt = (trained: number): BackendSegment[] => {
+      const last = earlierBackends.at(-1);
+      if (last?.backend === backend.description) return [...earlierBackends.slice(0, -1), { ...last, lastStep: trained }];
+      return [...earlierBackends, { backend: backend.description, firstStep: done + 1, lastStep: trained }];
+    };
 
     const domain = plotHalfWidth(scalePoints);
     // Fresh data for the metrics and plots.
@@ -356,9 +373,14 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     const saveCheckpoint = async (): Promise<string> => {
       // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
       const wholeHistory = [...(resumed?.checkpoint.training.history ?? []), ...history];
+      const backends = backendsAt(trained);
       const text = await checkpointJson({
         data, loss, model: modelSpec, noise, domain,
-        training: { steps: trained, totalSteps: steps, batch, seed, learningRate: lr, logEvery, backend: backend.description, history: wholeHistory },
+        training: {
+          steps: trained, totalSteps: steps, batch, seed, learningRate: lr, logEvery,
+          // One backend throughout: its description alone, as a run never resumed writes it.
+          backend: describeBackends(backends), backends: backends.length > 1 ? backends : undefined, history: wholeHistory,
+        },
       }, model, optimizer);
       writeFiles(outDir, { [CHECKPOINT_FILE]: text });
       return text;
@@ -443,45 +465,55 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     }
     // A resumed run's history continues the checkpoint's: the loss curve is the whole run's.
     history = [...(resumed?.checkpoint.training.history ?? []), ...history];
+    const backends = backendsAt(trained);
     const training: Metrics['training'] = {
       steps: trained, ...(resumed ? { resumedAt: done } : {}), batch, seconds: trainSeconds, stepsPerSecond: (trained - done) / trainSeconds,
-      finalLoss: history.length ? history[history.length - 1]!.loss : null,
+      finalLoss: history.length ? history[history.length - 1]!.loss : null, ...(backends.length > 1 ? { backends } : {}),
     };
+    // Where the run trained (and, on the last of them, sampled).
+    const trainedOn = describeBackends(backends);
+    // From here a failure leaves the trained model's checkpoint: the message says so (below).
+    try {
+      const choices = samplerChoicesFrom(values, sampler);
+      const sampleProgress = { bar: undefined as Progress | undefined };
+      const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey, {
+        paths: RECORDED_PATHS,
+        onStep: (done, total) => {
+          sampleProgress.bar ??= new Progress('sample', total, io.stdout);
+          sampleProgress.bar.update(done);
+        },
+      });
+      sampleProgress.bar?.finish();
 
-    const choices = samplerChoicesFrom(values, sampler);
-    const sampleProgress = { bar: undefined as Progress | undefined };
-    const run = await drawSamples({ model, noise, loss, domain, localStd: entry.localStd }, choices, sampleKey, {
-      paths: RECORDED_PATHS,
-      onStep: (done, total) => {
-        sampleProgress.bar ??= new Progress('sample', total, io.stdout);
-        sampleProgress.bar.update(done);
-      },
-    });
-    sampleProgress.bar?.finish();
-
-    const reportInput = { data: entry, loss, model, noise, run, reference, backend: backend.description, seed, domain, training, history };
-    const metrics = await computeMetrics(reportInput);
-    const plots = await makePlots(reportInput);
-    const settings: [string, string | number][] = [
-      ['data', `${data} (${entry.description})`],
-      ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
-      ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
-      ['noise', describeNoise(noise)],
-      ['training', `${plural(stopAt, 'step')}${stopAt < steps ? ` of ${steps}` : ''} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}${resumed ? `; resumed at step ${done} from ${resumed.dir}` : ''}`],
-      ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
-      ['backend', backend.description],
-    ];
-    const html = makeHtml({
-      title: `scorch ${mode}: ${loss} on ${data}`,
-      intro: `A score network trained with ${OBJECTIVES[loss].description} on ${entry.description}, sampled with ${SAMPLERS[sampler].description}.`,
-      settings,
-      metrics,
-      plots,
-    });
-    const samplePoints = Array.from(await run.samples.data());
-    const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`;
-    const metricsText = metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText));
-    writeResults(io, outDir, { samples, metrics: metricsText, plots, html }, metrics, 1, backend.description, wallStart); // and the checkpoint
+      const reportInput = { data: entry, loss, model, noise, run, reference, backend: trainedOn, seed, domain, training, history };
+      const metrics = await computeMetrics(reportInput);
+      const plots = await makePlots(reportInput);
+      const settings: [string, string | number][] = [
+        ['data', `${data} (${entry.description})`],
+        ['loss', `${loss}: ${OBJECTIVES[loss].description}`],
+        ['model', `MLP ${modelSpec.hidden.join('×')}, SiLU, conditioning ${modelSpec.conditioning}, output scaling ${modelSpec.outputScaling}`],
+        ['noise', describeNoise(noise)],
+        ['training', `${plural(stopAt, 'step')}${stopAt < steps ? ` of ${steps}` : ''} × batch ${batch}, Adam lr ${lr} (decayed over the second half), seed ${seed}${resumed ? `; resumed at step ${done} from ${resumed.dir}` : ''}`],
+        ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+        ['backend', trainedOn],
+      ];
+      const html = makeHtml({
+        title: `scorch ${mode}: ${loss} on ${data}`,
+        intro: `A score network trained with ${OBJECTIVES[loss].description} on ${entry.description}, sampled with ${SAMPLERS[sampler].description}.`,
+        settings,
+        metrics,
+        plots,
+      });
+      const samplePoints = Array.from(await run.samples.data());
+      const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`;
+      const metricsText = metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText));
+      writeResults(io, outDir, { samples, metrics: metricsText, plots, html }, metrics, 1, backend.description, wallStart); // and the checkpoint
+    } catch (e) {
+      // The trained model is saved: say where, and how to sample it with other settings.
+      if (e instanceof UsageError) throw e;
+      const message = ((e as Error)?.message ?? String(e)).split('\n')[0];
+      throw new Error(`${message}. The trained model is kept in ${join(outDir, CHECKPOINT_FILE)}; to sample it with other settings: ${sampleCommand(outDir, values, given)}`, { cause: e });
+    }
     if (mode === 'demo' && sampler === 'ald') {
       io.out(`To compare, plain Langevin dynamics from the same model keeps the starting points' mode proportions (Song & Ermon 2019, §3.2.2):`);
       io.out(`  scorch sample --checkpoint ${shellWord(outDir)} --sampler langevin`);
@@ -511,16 +543,57 @@ function interruptedRun(io: Io, where: string, signal: NodeJS.Signals, outDir: s
  * The line that tells how to continue a run stopped after `trained` of its `steps` steps, its
  * checkpoint in `outDir`: train --resume with the flags the checkpoint does not record
  * (--stop-after, --checkpoint-every, the backend, the sampler's), or, when training had ended,
- * sample with the run's seed (`values.seed`: sample's own default differs) and the backend and
- * sampler flags, which draws the samples the run would have drawn.
+ * the command that samples it (sampleCommand).
  */
 export function continuationCommand(outDir: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): string {
-  const flags = (training: boolean) => CONTINUATION_FLAGS.slice(training ? 0 : 2)
+  return trained < steps
+    ? `continue the run with: scorch train --resume ${shellWord(outDir)}${givenFlags(CONTINUATION_FLAGS, trained, values, given)}`
+    : `sample it with: ${sampleCommand(outDir, values, given)}`;
+}
+
+/** ` --flag value` for each of `flags` given (a --stop-after at or below the `trained` steps, which a continuation is past, left out). */
+function givenFlags(flags: readonly string[], trained: number, values: Values, given: ReadonlySet<string>): string {
+  return flags
     .filter((flag) => given.has(flag) && !(flag === 'stop-after' && (values[flag] as number) <= trained))
     .map((flag) => ` --${flag} ${shellWord(String(values[flag]))}`).join('');
-  return trained < steps
-    ? `continue the run with: scorch train --resume ${shellWord(outDir)}${flags(true)}`
-    : `sample it with: scorch sample --checkpoint ${shellWord(outDir)} --seed ${values.seed as number}${flags(false)}`;
+}
+
+/**
+ * The command that samples the run whose checkpoint is in `outDir` as it would have sampled it:
+ * with its seed (`values.seed`: sample's own default differs) and the backend and sampler flags
+ * given, which draws the samples the run would have drawn.
+ */
+export function sampleCommand(outDir: string, values: Values, given: ReadonlySet<string>): string {
+  return `scorch sample --checkpoint ${shellWord(outDir)} --seed ${values.seed as number}${givenFlags(CONTINUATION_FLAGS.slice(2), 0, values, given)}`;
+}
+
+/**
+ * `path` (a file or directory of the resumed run) where it lies after --force moved the
+ * directory `outDir` (which held it) to `movedAside`; `path` itself when it was elsewhere.
+ */
+function movedWith(path: string, outDir: string, movedAside: string): string {
+  const full = resolve(path);
+  return isWithin(full, outDir) ? join(movedAside, relative(outDir, full)) : path;
+}
+
+/**
+ * The backend a resumed run continues on without --backend: the kind (cpu or webgpu) of the one
+ * its checkpoint last trained on, so that a run stopped and resumed stays where it was unless
+ * told otherwise (another backend agrees to rounding only; see --seed). Refused when that kind
+ * cannot be had here.
+ */
+async function resumedBackend(where: string, resumed: Resumed): Promise<SelectedBackend> {
+  const last = backendSegments(resumed.checkpoint.training).at(-1)!.backend;
+  const kind = /^(cpu|webgpu)\b/.exec(last)?.[1] as 'cpu' | 'webgpu' | undefined;
+  if (!kind) {
+    throw new UsageError(`${where}: --resume ${resumed.path}: its checkpoint says it trained on ${JSON.stringify(last)}, neither cpu nor webgpu; choose where to continue it with --backend cpu or --backend webgpu`);
+  }
+  try {
+    return await selectBackend(kind);
+  } catch (e) {
+    const reason = (e as Error).message.replace(/^--backend webgpu: /, '');
+    throw new UsageError(`${where}: --resume ${resumed.path}: the run trained on ${last}, but ${reason}; to continue it on another backend, choose it with --backend (e.g. --backend cpu)`);
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
 // exit status 1 and one line on stderr, before any work; 'auto' falls back to the CPU, saying so;
 // 'cpu' never calls initWebGPU at all.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -33,6 +33,8 @@ describe('--backend without a WebGPU adapter', () => {
   });
   const tiny = ['--steps', '2', '--batch', '16', '--n', '20', '--steps-per-level', '1'];
   const failure = `--backend webgpu: no WebGPU device could be opened: ${NO_ADAPTER}`;
+  /** A run of `steps` steps stopped after 2, on the CPU, to resume. */
+  const stoppedRun = (steps: number) => ['train', '--backend', 'cpu', '--batch', '16', '--n', '20', '--steps-per-level', '1', '--steps', String(steps), '--stop-after', '2'];
 
   it('train --backend webgpu fails with status 1, one line on stderr, and leaves no --out', async () => {
     const out = join(scratch, 'train-webgpu');
@@ -61,6 +63,69 @@ describe('--backend without a WebGPU adapter', () => {
     expect(stdout).toContain(`note: no WebGPU adapter (${NO_ADAPTER}); running on the CPU\n`);
     expect(stdout).toContain('· backend cpu ·');
     expect(initWebGPU).toHaveBeenCalledTimes(1);
+  });
+
+  it('--resume without --backend continues on the backend the run trained on; one that cannot be had is refused, naming it', async () => {
+    // It took --backend's default, auto, whatever the run had trained on.
+    const stopped = join(scratch, 'resume-stopped');
+    expect((await runMain(...stoppedRun(4), '--out', stopped)).code).toBe(0);
+    const onCpu = join(scratch, 'resume-cpu');
+    const continued = await runMain('train', '--resume', stopped, '--n', '20', '--steps-per-level', '1', '--out', onCpu);
+    expect(continued.stderr).toBe('');
+    expect(continued.code).toBe(0);
+    expect(continued.stdout).toContain('· backend cpu ·');
+    expect(continued.stdout).not.toContain('note:');
+    expect(initWebGPU).not.toHaveBeenCalled();
+    const checkpoint = JSON.parse(readFileSync(join(onCpu, 'checkpoint.json'), 'utf8'));
+    expect(checkpoint.training.backend).toBe('cpu');
+    expect(checkpoint.training.backends).toBeUndefined();
+    // A run that trained on WebGPU, resumed where no adapter is found.
+    const onGpu = join(scratch, 'resume-gpu-run');
+    mkdirSync(onGpu);
+    const stoppedCheckpoint = JSON.parse(readFileSync(join(stopped, 'checkpoint.json'), 'utf8'));
+    writeFileSync(join(onGpu, 'checkpoint.json'), JSON.stringify({ ...stoppedCheckpoint, training: { ...stoppedCheckpoint.training, backend: 'webgpu (some adapter, vulkan, core)' } }));
+    const refusedOut = join(scratch, 'resume-refused');
+    const refused = await runMain('train', '--resume', onGpu, '--out', refusedOut);
+    expect(refused).toEqual({
+      code: 2, stdout: '',
+      stderr: `scorch train: --resume ${onGpu}: the run trained on webgpu (some adapter, vulkan, core), but no WebGPU device could be opened: ${NO_ADAPTER}; to continue it on another backend, choose it with --backend (e.g. --backend cpu)\n`,
+    });
+    expect(existsSync(refusedOut)).toBe(false);
+  });
+
+  it('--resume on another backend than the run trained on says so, and the checkpoint, metrics and report record both', async () => {
+    // The run said nothing, and its files named only the new backend, though its first steps ran on another.
+    const stopped = join(scratch, 'moved-stopped');
+    expect((await runMain(...stoppedRun(5), '--out', stopped)).code).toBe(0);
+    const checkpoint = JSON.parse(readFileSync(join(stopped, 'checkpoint.json'), 'utf8'));
+    writeFileSync(join(stopped, 'checkpoint.json'), JSON.stringify({ ...checkpoint, training: { ...checkpoint.training, backend: 'webgpu (some adapter, vulkan, core)' } }));
+    // Continued on the CPU to step 4, then (its checkpoint's last backend being the CPU) on to 5 without --backend.
+    const moved = join(scratch, 'moved');
+    const r = await runMain('train', '--resume', stopped, '--backend', 'cpu', '--steps', '4', '--n', '20', '--steps-per-level', '1', '--out', moved);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`resuming ${stopped} at step 2\nnote: the resumed run trained on webgpu (some adapter, vulkan, core) (steps 1–2); it continues on cpu from step 3, and its checkpoint, metrics and report record each backend's steps\n`);
+    const history = 'webgpu (some adapter, vulkan, core) (steps 1–2), then cpu (steps 3–4)';
+    const segments = [{ backend: 'webgpu (some adapter, vulkan, core)', firstStep: 1, lastStep: 2 }, { backend: 'cpu', firstStep: 3, lastStep: 4 }];
+    const training = JSON.parse(readFileSync(join(moved, 'checkpoint.json'), 'utf8')).training;
+    expect(training).toMatchObject({ steps: 4, backend: history, backends: segments });
+    const metrics = JSON.parse(readFileSync(join(moved, 'metrics.json'), 'utf8'));
+    expect(metrics.backend).toBe(history);
+    expect(metrics.training.backends).toEqual(segments);
+    expect(readFileSync(join(moved, 'index.html'), 'utf8')).toContain(`<td>${history}</td>`);
+    const further = join(scratch, 'moved-further');
+    const f = await runMain('train', '--resume', moved, '--steps', '6', '--n', '20', '--steps-per-level', '1', '--out', further);
+    expect(f.stderr).toBe('');
+    expect(f.code).toBe(0);
+    expect(f.stdout).not.toContain('note:');
+    expect(JSON.parse(readFileSync(join(further, 'checkpoint.json'), 'utf8')).training).toMatchObject({
+      steps: 6, backend: 'webgpu (some adapter, vulkan, core) (steps 1–2), then cpu (steps 3–6)', backends: [segments[0], { backend: 'cpu', firstStep: 3, lastStep: 6 }],
+    });
+    // sample's report says where the model trained.
+    const sampled = await runMain('sample', '--checkpoint', further, '--backend', 'cpu', '--n', '20', '--steps-per-level', '1', '--out', join(scratch, 'moved-sampled'));
+    expect(sampled.code).toBe(0);
+    expect(readFileSync(join(scratch, 'moved-sampled', 'index.html'), 'utf8')).toContain('<td>6 steps × batch 16 on webgpu (some adapter, vulkan, core) (steps 1–2), then cpu (steps 3–6)</td>');
+    expect(initWebGPU).not.toHaveBeenCalled();
   });
 
   it('--backend cpu never asks for WebGPU (train, bench)', async () => {

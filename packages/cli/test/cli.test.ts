@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
 import { type Io, streamIo } from '../src/io.js';
 import { main } from '../src/main.js';
-import { CLAIM_FILE, prepareOutputDirectory, writeFiles } from '../src/output.js';
+import { type NoiseSpec, noiseFor } from '@scorch/score';
+import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
+import { CLAIM_FILE, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
 import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice } from '../src/train.js';
@@ -251,6 +253,8 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['help', 'fly'], /^scorch help: unknown command "fly"; expected one of/],
     [['tran', '--steps', '3'], /^scorch: unknown command "tran" \(did you mean train\?\); expected one of demo, train, sample, bench/],
     [['help', 'sampel'], /^scorch help: unknown command "sampel" \(did you mean sample\?\); expected one of demo, train, sample, bench$/],
+    // It printed train's help and exited 0, ignoring 'extra'.
+    [['help', 'train', 'extra'], /^scorch help: unexpected argument "extra"; expected one command name at most \(scorch help <command>\)$/],
     [['train', '--steps', 'abc'], /^scorch train: --steps must be a positive integer, got "abc"$/],
     [['demo', '--bogus'], /^scorch demo: unknown flag --bogus/],
     [['train', '--loss', 'ssm-vr', '--sampler', 'em'], /^scorch train: --sampler em needs a model trained with an SDE loss \(--loss ve, vp or subvp\), but this model was trained with ssm-vr; use --sampler ald or langevin$/],
@@ -415,6 +419,95 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
       expect(stderr.trimEnd()).toBe(`scorch sample: --checkpoint ${dir}: ${problem}; expected a checkpoint written by 'scorch train'`);
       expect(existsSync(join(scratch, `${name}-out`))).toBe(false);
     }
+  });
+
+  it("a checkpoint whose noise levels are not decreasing, or whose recorded flags are not ones the flags take, is a usage error naming it, for sample and train --resume", async () => {
+    const base = {
+      format: 'scorch-checkpoint/v1', data: 'mixture', loss: 'ncsn', domain: 2,
+      model: { kind: 'mlpScore', inputDim: 2, hidden: [4], activation: 'silu', conditioning: 'sigma', outputScaling: 'divideBySigma' },
+      noise: { kind: 'levels', sigmas: [3, 1] },
+      training: { steps: 1, batch: 2, seed: 0, learningRate: 0.01, backend: 'cpu', history: [] },
+      params: { format: 'scorch-params/v1', tensors: {} },
+    };
+    const cases: [string, object, string][] = [
+      // An increasing list was refused as '--sigma-max (1) must be larger than --sigma-min (3)', no such flag given.
+      ['sigmas-increasing', { ...base, noise: { kind: 'levels', sigmas: [1, 3] } }, 'its noise levels (noise.sigmas) are not in decreasing order, σ₁ > … > σ_L'],
+      ['sigmas-repeated', { ...base, noise: { kind: 'levels', sigmas: [3, 1, 1] } }, 'its noise levels (noise.sigmas) are not in decreasing order, σ₁ > … > σ_L'],
+      // These failed with the library's words, naming neither the checkpoint nor the field.
+      ['seed-negative', { ...base, training: { ...base.training, seed: -5 } }, "its training record's seed (training.seed) is -5, not a non-negative integer as --seed takes"],
+      ['seed-text', { ...base, training: { ...base.training, seed: '0' } }, `its training record's seed (training.seed) is "0", not a non-negative integer as --seed takes`],
+      ['seed-fraction', { ...base, training: { ...base.training, seed: 1.5 } }, "its training record's seed (training.seed) is 1.5, not a non-negative integer as --seed takes"],
+      ['lr-zero', { ...base, training: { ...base.training, learningRate: 0 } }, "its training record's learningRate (training.learningRate) is 0, not a positive number as --lr takes"],
+      ['lr-missing', { ...base, training: { ...base.training, learningRate: undefined } }, "its training record's learningRate (training.learningRate) is missing, not a positive number as --lr takes"],
+      ['batch-one', { ...base, training: { ...base.training, batch: 1 } }, "its training record's batch (training.batch) is 1, not an integer >= 2 and <= 65536 as --batch takes"],
+      ['backend-number', { ...base, training: { ...base.training, backend: 3 } }, "its training record's backend (training.backend) is not a description of a backend"],
+      ['backends-gap', { ...base, training: { ...base.training, steps: 3, backends: [{ backend: 'cpu', firstStep: 1, lastStep: 1 }, { backend: 'webgpu (x)', firstStep: 3, lastStep: 3 }] } },
+        "its training record's backends (training.backends) are not a list of { backend, firstStep, lastStep } covering its steps in order"],
+    ];
+    for (const [name, checkpoint, problem] of cases) {
+      const dir = join(scratch, name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(checkpoint));
+      const out = join(scratch, `${name}-out`);
+      const sampled = await runMain('sample', '--checkpoint', dir, '--backend', 'cpu', '--out', out);
+      expect({ name, ...sampled }).toEqual({ name, code: 2, stdout: '', stderr: `scorch sample: --checkpoint ${dir}: ${problem}; expected a checkpoint written by 'scorch train'\n` });
+      const resumed = await runMain('train', '--resume', dir, '--backend', 'cpu', '--out', out);
+      expect({ name, ...resumed }).toEqual({ name, code: 2, stdout: '', stderr: `scorch train: --resume ${dir}: ${problem}; expected a checkpoint written by 'scorch train'\n` });
+      expect(existsSync(out)).toBe(false);
+    }
+    // Two backends, each step on one: read.
+    const moved = join(scratch, 'backends-whole');
+    mkdirSync(moved);
+    const segments = [{ backend: 'cpu', firstStep: 1, lastStep: 2 }, { backend: 'webgpu (x)', firstStep: 3, lastStep: 3 }];
+    writeFileSync(join(moved, 'checkpoint.json'), JSON.stringify({ ...base, training: { ...base.training, steps: 3, backends: segments } }));
+    expect(readCheckpoint('scorch sample', moved).checkpoint.training.backends).toEqual(segments);
+  });
+
+  it('sampler and noise values the library refuses only when it runs them are refused before any work, naming the flag and what it takes', async () => {
+    // They failed with status 1 and the library's words (predictorCorrector: …, use at least 20
+    // steps; denoisingScoreMatchingLoss: sigma 1e-300 rounds to 0 …), --sample-steps after training.
+    const cases: [string[], string][] = [
+      [['train', '--loss', 'dsm', '--sigma', '1e-300'], 'scorch train: --sigma 1e-300 rounds to 0 in float32, the precision the loss computes in; expected a positive number that float32 holds, from 1.4e-45 to 3.4e+38'],
+      [['train', '--loss', 'dsm', '--sigma', '1e300'], 'scorch train: --sigma 1e+300 rounds to Infinity in float32, the precision the loss computes in; expected a positive number that float32 holds, from 1.4e-45 to 3.4e+38'],
+      [['train', '--loss', 'vp', '--sampler', 'pc', '--sample-steps', '3'],
+        'scorch train: --sample-steps 3 is too few for --sampler pc with the vp SDE: its discrete chain needs αᵢ = 1 − β(t)Δt > 0 at every step, or every sample is NaN; expected --sample-steps 20 or more'],
+      [['train', '--loss', 'subvp', '--sampler', 'pc', '--sample-steps', '19'],
+        'scorch train: --sample-steps 19 is too few for --sampler pc with the subvp SDE: its discrete chain needs αᵢ = 1 − β(t)Δt > 0 at every step, or every sample is NaN; expected --sample-steps 20 or more'],
+    ];
+    const out = join(scratch, 'limits-out');
+    for (const [argv, message] of cases) {
+      const result = await runMain(...argv, '--backend', 'cpu', '--steps', '2', '--out', out);
+      expect({ argv, ...result }).toEqual({ argv, code: 2, stdout: '', stderr: `${message}\n` });
+      expect(existsSync(out)).toBe(false);
+    }
+    // The least count is the library's: 20 is taken for VP's default β_max = 20, 19 is not; a
+    // larger β_max needs more, and VE (α = 1) any.
+    const vp = noiseFor('vp');
+    await expect(checkSampleSteps('w', vp, 'pc', 20)).resolves.toBeUndefined();
+    await expect(checkSampleSteps('w', vp, 'pc', 19)).rejects.toThrow(/expected --sample-steps 20 or more$/);
+    await expect(checkSampleSteps('w', { ...vp, betaMax: 40 } as NoiseSpec, 'pc', 20)).rejects.toThrow(/expected --sample-steps 40 or more$/);
+    await expect(checkSampleSteps('w', noiseFor('ve', { sigmaMax: 5 }), 'pc', 1)).resolves.toBeUndefined();
+    // Euler–Maruyama has no such bound.
+    await expect(checkSampleSteps('w', vp, 'em', 1)).resolves.toBeUndefined();
+    // The float32 range's ends are taken; beyond, refused.
+    await expect(checkDsmSigma('w', 1.5e-45)).resolves.toBeUndefined();
+    await expect(checkDsmSigma('w', 3.4e38)).resolves.toBeUndefined();
+    await expect(checkDsmSigma('w', 3.5e38)).rejects.toThrow(/^w: --sigma 3\.5e\+38 rounds to Infinity in float32/);
+    // sample refuses it too, before making its --out.
+    const dir = join(scratch, 'vp-checkpoint');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({
+      format: 'scorch-checkpoint/v1', data: 'mixture', loss: 'vp', domain: 2,
+      model: { kind: 'mlpScore', inputDim: 2, hidden: [4], activation: 'silu', conditioning: 'time', outputScaling: 'none' },
+      noise: vp, training: { steps: 1, batch: 2, seed: 0, learningRate: 0.01, backend: 'cpu', history: [] },
+      params: { format: 'scorch-params/v1', tensors: {} },
+    }));
+    const sampled = await runMain('sample', '--checkpoint', dir, '--sampler', 'pc', '--sample-steps', '5', '--backend', 'cpu', '--out', out);
+    expect(sampled).toEqual({
+      code: 2, stdout: '',
+      stderr: 'scorch sample: --sample-steps 5 is too few for --sampler pc with the vp SDE: its discrete chain needs αᵢ = 1 − β(t)Δt > 0 at every step, or every sample is NaN; expected --sample-steps 20 or more\n',
+    });
+    expect(existsSync(out)).toBe(false);
   });
 });
 
@@ -854,6 +947,11 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     const aside = readdirSync(scratch).filter((name) => name.startsWith('own.replaced-'));
     expect(aside).toHaveLength(1);
     expect(checkpointOf(join(scratch, aside[0]!)).training.steps).toBe(10);
+    // The resumed checkpoint is named where it now lies, not in the directory the run replaced.
+    const movedTo = join(scratch, aside[0]!);
+    expect(r.stdout).toContain(`--force: moved the previous contents of ${own} to ${movedTo}\n`);
+    expect(r.stdout).toContain(`\nresuming ${movedTo} at step 10\n`);
+    expect(readFileSync(join(own, 'index.html'), 'utf8')).toContain(`resumed at step 10 from ${movedTo}</td>`);
     expect(checkpointOf(own).training.steps).toBe(30);
     expect(checkpointOf(own).params).toEqual(checkpointOf(whole).params);
   });
@@ -1089,6 +1187,26 @@ describe('end to end on the CPU (child processes)', () => {
     const aside = readdirSync(scratch).filter((name) => name.startsWith('diverged.replaced-'));
     expect(aside).toHaveLength(1);
     expect(readFileSync(join(scratch, aside[0]!, 'metrics.json'), 'utf8')).toBe('from an earlier run');
+  });
+
+  it('a run whose sampling fails after training says where its checkpoint is kept and how to sample it again', async () => {
+    // It said only '20 of 20 samples are non-finite …'; the same command again was then refused
+    // (its --out not empty), and nothing said the model was there to sample.
+    const dir = join(scratch, 'sampling-failed');
+    const failed = await runMain('train', '--backend', 'cpu', '--steps', '3', '--batch', '16', '--hidden', '8', '--n', '20', '--steps-per-level', '2', '--step-size', '1e300', '--seed', '7', '--out', dir);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe(
+      `scorch train: 20 of 20 samples are non-finite (NaN or ±Infinity): annealed Langevin dynamics diverged; try a smaller --step-size. The trained model is kept in ${join(dir, 'checkpoint.json')}; ` +
+        `to sample it with other settings: scorch sample --checkpoint ${dir} --seed 7 --backend cpu --n 20 --steps-per-level 2 --step-size 1e+300\n`,
+    );
+    expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).training).toMatchObject({ steps: 3, seed: 7 });
+    // The command given, with another --step-size, samples it (into a directory of its own beside the checkpoint).
+    const command = /to sample it with other settings: scorch (sample .*)$/.exec(failed.stderr.trimEnd())![1]!.replace('--step-size 1e+300', '--step-size 0.00002');
+    const again = await runMain(...command.split(' '));
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`sample: annealed Langevin dynamics from ssm-vr on mixture (${dir}) · 20 samples · backend cpu · seed 7`);
   });
 
   it('a diverging training run says so in flags (--lr), not in the library options', () => {
