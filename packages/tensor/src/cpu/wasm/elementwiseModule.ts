@@ -974,9 +974,11 @@ function onHeap(): boolean {
     memory: heap.memory,
     scratch(bytes) {
       if (heapScratch === null || heapScratch.bytes < bytes) {
+        // The new region first: where the heap cannot give it, the old one stays this thread's.
+        const fresh = heap.scratch(bytes);
+        if (fresh === null) throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for an elementwise kernel`);
         if (heapScratch) heap.release(heapScratch);
-        heapScratch = heap.scratch(bytes);
-        if (heapScratch === null) throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for an elementwise kernel`);
+        heapScratch = fresh;
       }
       return heapScratch.start;
     },
@@ -1107,9 +1109,23 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   if (wasmSimdSupported() && plan.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const shared = onHeap();
-      if (shared) heapPassBytes = Math.max(heapPassBytes, plan.bytes);
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES, shared);
       const instance = wasmElementwiseInstance(bytes, shared);
+      if (shared) {
+        // This thread's scratch, made large enough for the kernel now: it never shrinks, so no
+        // call of the kernel asks the heap for memory, which a heap full of live arrays may not
+        // have (the call would throw where the JavaScript kernel computes). Where it cannot be
+        // had, the kernel is not made, nor cached: the caller runs its JavaScript kernel (a
+        // compiled program keeps it), and a later call, when arrays have been freed, tries again.
+        // Not a refusal of the module (cpuKernelInfo's wasmRefusals): the memory is in use.
+        try {
+          instance.heap(plan.bytes);
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          return null;
+        }
+        heapPassBytes = Math.max(heapPassBytes, plan.bytes);
+      }
       let sumView: Float64Array | null = null;
       kernel = {
         bytes,
