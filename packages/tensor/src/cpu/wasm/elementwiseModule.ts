@@ -974,11 +974,15 @@ function onHeap(): boolean {
     memory: heap.memory,
     scratch(bytes) {
       if (heapScratch === null || heapScratch.bytes < bytes) {
-        // The new region first: where the heap cannot give it, the old one stays this thread's.
-        const fresh = heap.scratch(bytes);
-        if (fresh === null) throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for an elementwise kernel`);
-        if (heapScratch) heap.release(heapScratch);
-        heapScratch = fresh;
+        const old = heapScratch;
+        if (old) heap.release(old);
+        heapScratch = heap.scratch(bytes);
+        if (heapScratch === null) {
+          // The old region again (its bytes are free: it is had back), so that the kernels made
+          // before still run; this one cannot.
+          heapScratch = old && heap.scratch(old.bytes);
+          throw new RangeError(`cpu: the heap cannot grow by ${bytes} bytes for an elementwise kernel`);
+        }
       }
       return heapScratch.start;
     },
@@ -1109,23 +1113,16 @@ export function elementwiseKernel(key: string, spec: WasmKernelSpec): WasmElemen
   if (wasmSimdSupported() && plan.bytes <= ELEMENTWISE_MEMORY_BYTES) {
     try {
       const shared = onHeap();
+      // A heap full of live arrays may have no room for the scratch a call of this kernel would
+      // grow this thread's to (the call would throw where the JavaScript kernel computes): then
+      // the kernel is not made, nor cached, and the caller runs its JavaScript kernel (a compiled
+      // program keeps it); a later call, when arrays have been freed, tries again. Not a refusal
+      // of the module (cpuKernelInfo's wasmRefusals): the memory is in use. (Checked, not taken:
+      // the scratch is taken by the first call, as before, which keeps the heap's layout.)
+      if (shared && (heapScratch?.bytes ?? 0) < plan.bytes && !cpuHeap()!.fits(plan.bytes)) return null;
+      if (shared) heapPassBytes = Math.max(heapPassBytes, plan.bytes);
       const bytes = elementwiseModule(spec, MAXIMUM_PAGES, shared);
       const instance = wasmElementwiseInstance(bytes, shared);
-      if (shared) {
-        // This thread's scratch, made large enough for the kernel now: it never shrinks, so no
-        // call of the kernel asks the heap for memory, which a heap full of live arrays may not
-        // have (the call would throw where the JavaScript kernel computes). Where it cannot be
-        // had, the kernel is not made, nor cached: the caller runs its JavaScript kernel (a
-        // compiled program keeps it), and a later call, when arrays have been freed, tries again.
-        // Not a refusal of the module (cpuKernelInfo's wasmRefusals): the memory is in use.
-        try {
-          instance.heap(plan.bytes);
-        } catch (e) {
-          if (!(e instanceof RangeError)) throw e;
-          return null;
-        }
-        heapPassBytes = Math.max(heapPassBytes, plan.bytes);
-      }
       let sumView: Float64Array | null = null;
       kernel = {
         bytes,

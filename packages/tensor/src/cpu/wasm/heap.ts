@@ -142,6 +142,15 @@ export class CpuHeap {
     return this.take(bytes);
   }
 
+  /**
+   * Whether a region of `bytes` could be taken now (`scratch`) without a failure of the memory's
+   * growth: a free region fits, or the top has room below the heap's maximum. Takes nothing.
+   */
+  fits(bytes: number): boolean {
+    const size = Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
+    return this.free.some((f) => f.bytes >= size) || this.top + size + UNIT <= HEAP_MAXIMUM_PAGES * PAGE;
+  }
+
   /** Bytes the arrays' regions hold now, and the memory's size. */
   stats(): { arrayBytes: number; memoryBytes: number } {
     return { arrayBytes: this.arrayBytes, memoryBytes: this.memory.buffer.byteLength };
