@@ -22,7 +22,7 @@ import { renderChart } from './src/chart.js';
 import { ENGINES, ENGINE_IDS } from './src/engines.js';
 import { updateReadmes } from './src/readme.js';
 import { textReport } from './src/report.js';
-import { type SuiteResults, latestJsonPath, latestRefusal, latestSvgPath, readResults, resultsDir, writeResults } from './src/results.js';
+import { type SuiteResults, latestJsonPath, latestRefusal, latestSvgPath, readResults, resultsDir, runFailures, writeResults } from './src/results.js';
 import { RelaxedSimdError, runSuite } from './src/suite.js';
 import { relaxedSimdNodeFlags } from './src/simdPeak.js';
 import { scratchDir } from './src/workerHost.js';
@@ -132,10 +132,8 @@ async function main(): Promise<number> {
     const changed = updateReadmes(root, results);
     if (changed.length > 0) console.log(`updated the results in ${changed.join(' and ')}`);
   }
-  const failed = [
-    ...results.engines.filter((e) => e.workerFailed).map((e) => `${e.id}: its worker failed (${e.reason})`),
-    ...results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}: ${r.status}`)),
-  ];
+  const { workers, rows } = runFailures(results);
+  const failed = [...workers.map((e) => `${e.id}: its worker failed (${e.reason})`), ...rows.map(({ at, row }) => `${at}: ${row.status}`)];
   if (failed.length > 0) console.log(`\n${failed.length} engine(s) or row(s) failed: ${failed.join('; ')}`);
   return failed.length > 0 ? 1 : 0;
 }

@@ -185,11 +185,22 @@ export function latestRefusal(results: SuiteResults): string | undefined {
   if (results.mode === 'quick') return 'a quick run (--quick): smaller sizes and fewer steps than a full run';
   // The record shows every engine that can run here: one whose worker failed would be missing
   // from it for a reason of this machine's set-up, and a failed row has no figure.
-  const broken = results.engines.filter((e) => e.workerFailed).map((e) => e.id);
-  if (broken.length > 0) return `the worker of ${broken.join(', ')} failed to start or to answer (see its row)`;
-  const failed = results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((r) => `${c.spec.id}/${r.engine}`));
-  if (failed.length > 0) return `${failed.length} row(s) failed (${failed.slice(0, 4).join(', ')}${failed.length > 4 ? ', ...' : ''})`;
+  const { workers, rows } = runFailures(results);
+  if (workers.length > 0) return `the worker of ${workers.map((e) => e.id).join(', ')} failed to start or to answer (see its row)`;
+  if (rows.length > 0) return `${rows.length} row(s) failed (${rows.slice(0, 4).map((r) => r.at).join(', ')}${rows.length > 4 ? ', ...' : ''})`;
   return undefined;
+}
+
+/**
+ * What failed in a run: engines whose worker failed to start or to answer its hello, and rows
+ * that are a mismatch or an error (`at`: case/engine). Such a run is not the record
+ * (latestRefusal), and bench.ts exits with status 1.
+ */
+export function runFailures(results: SuiteResults): { workers: EngineRecord[]; rows: { at: string; row: Row }[] } {
+  return {
+    workers: results.engines.filter((e) => e.workerFailed),
+    rows: results.cases.flatMap((c) => c.rows.filter((r) => r.status === 'mismatch' || r.status === 'error').map((row) => ({ at: `${c.spec.id}/${row.engine}`, row }))),
+  };
 }
 
 /**

@@ -100,10 +100,11 @@ def optimized_blas(paths, blas_info):
     the reference BLAS, whose products run about ten times slower: timing that would be unfair to
     PyTorch."""
     # Whole paths: Debian's OpenBLAS is .../openblas-pthread/libblas.so.3, its reference BLAS .../blas/libblas.so.3.
-    names = " ".join(p.lower() for p in paths)
+    mapped = " ".join(p.lower() for p in paths)
     info = blas_info.lower()
-    for name, keys in (("OpenBLAS", ("openblas", "open")), ("MKL", ("mkl",)), ("BLIS", ("blis",)), ("Accelerate", ("accelerate",))):
-        if any(key in names for key in keys if key != "open") or info in keys:
+    # (name, its word in a mapped library's path, torch's BLAS_INFO values for it)
+    for name, word, infos in (("OpenBLAS", "openblas", ("open", "openblas")), ("MKL", "mkl", ("mkl",)), ("BLIS", "blis", ("blis",)), ("Accelerate", "accelerate", ("accelerate",))):
+        if word in mapped or info in infos:
             return name
     return None
 

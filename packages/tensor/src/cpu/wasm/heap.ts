@@ -28,6 +28,8 @@ import { sharedMemorySupported } from './features.js';
 export const HEAP_MAXIMUM_PAGES = 16384;
 const PAGE = 65536;
 const UNIT = 64;
+/** The bytes of the region that holds `bytes`: whole units, at least one. */
+const regionBytes = (bytes: number): number => Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
 
 /**
  * 64 MiB: the array bytes up to which arrays grow the heap; past them an array takes a free region
@@ -147,7 +149,7 @@ export class CpuHeap {
    * growth: a free region fits, or the top has room below the heap's maximum. Takes nothing.
    */
   fits(bytes: number): boolean {
-    const size = Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
+    const size = regionBytes(bytes);
     return this.free.some((f) => f.bytes >= size) || this.top + size + UNIT <= HEAP_MAXIMUM_PAGES * PAGE;
   }
 
@@ -157,7 +159,7 @@ export class CpuHeap {
   }
 
   private take(bytes: number, mayGrow = true): HeapRegion | null {
-    const size = Math.max(UNIT, Math.ceil(bytes / UNIT) * UNIT);
+    const size = regionBytes(bytes);
     const { free } = this;
     for (let i = 0; i < free.length; i++) {
       const f = free[i]!;
