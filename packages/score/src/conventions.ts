@@ -32,16 +32,29 @@ export function checkScoreFunction(where: string, score: unknown, what = 'score'
   if (typeof score !== 'function') throw new TypeError(`${where}: ${what} must be a function (x [N, d], cond?) => [N, d], got ${score === null ? 'null' : typeof score}`);
 }
 
-/** Calls the score and checks that it returned a tensor of x's shape and dtype. */
-export function evalScore(where: string, score: ScoreFunction, x: Tensor, cond: Tensor | undefined): Tensor {
+/** cond, when given: one noise level (σ or t) per row of x, [N], in x's dtype. */
+export function checkCond(where: string, cond: unknown, x: Tensor): void {
+  if (cond === undefined) return;
+  const n = x.shape[0]!;
+  if (!(cond instanceof Tensor) || cond.rank !== 1 || cond.shape[0] !== n) {
+    throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? `shape ${fmtShape(cond.shape)}` : cond === null ? 'null' : typeof cond}`);
+  }
+  if (cond.dtype !== x.dtype) throw new TypeError(`${where}: cond must have x's dtype (${x.dtype}), got ${cond.dtype}`);
+}
+
+/**
+ * Calls the score and checks that it returned a tensor of x's shape and dtype; `what` names the
+ * score in messages where a call has two (fisherDivergence's referenceScore).
+ */
+export function evalScore(where: string, score: ScoreFunction, x: Tensor, cond: Tensor | undefined, what = 'the score function'): Tensor {
   const s = cond === undefined ? score(x) : score(x, cond);
-  if (!(s instanceof Tensor)) throw new TypeError(`${where}: the score function must return a Tensor, got ${s === null ? 'null' : typeof s}`);
+  if (!(s instanceof Tensor)) throw new TypeError(`${where}: ${what} must return a Tensor, got ${s === null ? 'null' : typeof s}`);
   if (s.rank !== x.rank || s.shape.some((d, i) => d !== x.shape[i])) {
-    throw new Error(`${where}: the score function returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
+    throw new Error(`${where}: ${what} returned shape ${fmtShape(s.shape)} for an input of shape ${fmtShape(x.shape)}; a score has the shape of its input`);
   }
   // Checked here, where the score can be named: mixed dtypes would fail in the caller's next
   // operation with a message about that operation's operands.
-  if (s.dtype !== x.dtype) throw new TypeError(`${where}: the score function returned ${s.dtype} for a ${x.dtype} input; a score has the dtype of its input`);
+  if (s.dtype !== x.dtype) throw new TypeError(`${where}: ${what} returned ${s.dtype} for a ${x.dtype} input; a score has the dtype of its input`);
   return s;
 }
 

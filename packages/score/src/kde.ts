@@ -16,7 +16,10 @@ export interface KdeOptions {
   /**
    * Per-dimension bandwidth h: 'scott' (default, h_k = n^(−1/(d+4)) σ̂_k), 'silverman'
    * (h_k = (4/(d+2))^(1/(d+4)) n^(−1/(d+4)) σ̂_k, Silverman 1986), one number for every
-   * dimension, d numbers, or a [d] tensor.
+   * dimension, d numbers, or a [d] tensor. A rule gives h_k = 0 in a dimension where every data
+   * point has the same value, and then the scores and log-densities are NaN (the density is not
+   * a function there; scipy's gaussian_kde refuses such data): give a bandwidth for such data.
+   * The rule is computed on the device, where no value is read back to check it.
    */
   bandwidth?: BandwidthRule | number | readonly number[] | Tensor;
 }

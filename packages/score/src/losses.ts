@@ -22,7 +22,7 @@ import {
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
   greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select, type FloatDType,
 } from '@scorch/tensor';
-import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, evalScore, optionNames } from './conventions.js';
+import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
 import { type Sde, SDE_EPSILON, perRow } from './sde.js';
 // The σ grid is shared with annealed Langevin sampling, so training and sampling use one grid.
@@ -41,15 +41,6 @@ export interface LossOptions {
 // ------------------------------------------------------------------------------------------------
 // Shared checks
 
-/** cond, when given: one noise level (σ or t) per row of x, [N], in x's dtype. */
-function checkCond(where: string, cond: unknown, x: Tensor): void {
-  if (cond === undefined) return;
-  const n = x.shape[0]!;
-  if (!(cond instanceof Tensor) || cond.rank !== 1 || cond.shape[0] !== n) {
-    throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? fmtShape(cond.shape) : typeof cond}`);
-  }
-  if (cond.dtype !== x.dtype) throw new TypeError(`${where}: cond must have x's dtype (${x.dtype}), got ${cond.dtype}`);
-}
 
 function reduce(where: string, perExample: Tensor, reduction: unknown): Tensor {
   const r = reduction ?? 'mean';
@@ -427,6 +418,26 @@ export interface NcsnLossOptions {
 const NCSN_OPTIONS = optionNames<NcsnLossOptions>()(['key', 'sigmas', 'sigmaMax', 'sigmaMin', 'numScales', 'power', 'reduction']);
 
 /**
+ * The default levels of `ncsnLoss`: geometricSigmas over its grid options, checked here so that a
+ * bad grid is named as ncsnLoss's options (one level is σ_max alone, as in geometricSigmas, so
+ * a sigmaMin given with numScales 1 would be dropped: refused instead).
+ */
+function ncsnGrid(where: string, opts: NcsnLossOptions): number[] {
+  const sigmaMax = opts.sigmaMax ?? 1;
+  const sigmaMin = opts.sigmaMin ?? 0.01;
+  const numScales = opts.numScales ?? 10;
+  checkNumber(where, 'sigmaMax', sigmaMax, { min: 0, exclusiveMin: true });
+  checkNumber(where, 'sigmaMin', sigmaMin, { min: 0, exclusiveMin: true });
+  checkNumber(where, 'numScales', numScales, { integer: true, min: 1 });
+  if (numScales === 1) {
+    if (opts.sigmaMin !== undefined) throw new Error(`${where}: sigmaMin does not apply with numScales 1: the one level is sigmaMax (${sigmaMax}); leave sigmaMin out, or give sigmas`);
+  } else if (!(sigmaMax > sigmaMin)) {
+    throw new RangeError(`${where}: sigmaMax (${sigmaMax}${opts.sigmaMax === undefined ? ', the default' : ''}) must be larger than sigmaMin (${sigmaMin}${opts.sigmaMin === undefined ? ', the default' : ''}) for numScales ${numScales}`);
+  }
+  return geometricSigmas(sigmaMax, sigmaMin, numScales);
+}
+
+/**
  * NCSN loss (Song & Ermon 2019, eqs. 5–6): the model is conditioned on σ (cond = σ, shape [N]);
  * each example draws a level σ uniformly from the L levels, so the batch mean is an unbiased
  * estimate of (1/L) Σ_l λ(σ_l) DSM_σ_l:
@@ -443,7 +454,7 @@ export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions)
     if (opts.sigmas !== undefined && gridOptions.length > 0) {
       throw new Error(`${where}: give either sigmas or the grid (sigmaMax, sigmaMin, numScales), not both; got sigmas and ${gridOptions.join(', ')}`);
     }
-    const sigmas = opts.sigmas ?? geometricSigmas(opts.sigmaMax ?? 1, opts.sigmaMin ?? 0.01, opts.numScales ?? 10);
+    const sigmas = opts.sigmas ?? ncsnGrid(where, opts);
     if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
       throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
     }

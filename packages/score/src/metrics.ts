@@ -13,7 +13,7 @@ import {
   Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
-import { type ScoreFunction, checkBatch, checkScoreFunction, optionNames } from './conventions.js';
+import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { selectInPlace } from './select.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
@@ -21,6 +21,12 @@ function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, y, 'the second sample');
   if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
   if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
+}
+
+/** A U-statistic's within-sample averages take pairs of distinct points: 2 or more in each sample. */
+function checkTwoPoints(where: string, x: Tensor, y: Tensor): void {
+  const [M, N] = [x.shape[0]!, y.shape[0]!];
+  if (M < 2 || N < 2) throw new Error(`${where}: each sample needs at least 2 points (the statistic averages over pairs of distinct points), got ${M} and ${N}`);
 }
 
 /** The number of rows of x [N, d] with a NaN or ±Infinity entry, as a [1] tensor (not read). */
@@ -65,17 +71,10 @@ export async function fisherDivergence(score: ScoreFunction, referenceScore: Sco
   checkScoreFunction(where, score);
   checkScoreFunction(where, referenceScore, 'referenceScore');
   checkBatch(where, x, 'x');
-  const n = x.shape[0]!;
-  if (cond !== undefined && !(cond instanceof Tensor && cond.rank === 1 && cond.shape[0] === n)) {
-    throw new Error(`${where}: cond must be a Tensor of shape [${n}] (one noise level per row of x), got ${cond instanceof Tensor ? `shape [${cond.shape.join(',')}]` : cond === null ? 'null' : typeof cond}`);
-  }
+  checkCond(where, cond, x);
   const value = tidy(() => {
-    const s = score(x, cond);
-    const ref = referenceScore(x, cond);
-    const describe = (t: unknown) => (t instanceof Tensor ? `[${t.shape.join(',')}]` : t === null ? 'null' : typeof t);
-    if (!(s instanceof Tensor) || !(ref instanceof Tensor) || s.shape.join() !== x.shape.join() || ref.shape.join() !== x.shape.join()) {
-      throw new Error(`${where}: scores must be Tensors of x's shape [${x.shape.join(',')}], got ${describe(s)} and ${describe(ref)}`);
-    }
+    const s = evalScore(where, score, x, cond);
+    const ref = evalScore(where, referenceScore, x, cond, 'referenceScore');
     const diff = sub(s, ref);
     return sum(mul(diff, diff)).mul(0.5 / x.shape[0]!);
   });
@@ -213,7 +212,6 @@ interface Kernel {
 async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<TwoSampleStatistic> {
   const M = x.shape[0]!;
   const N = y.shape[0]!;
-  if (M < 2 || N < 2) throw new Error(`kernel two-sample statistic: each sample needs at least 2 points, got ${M} and ${N}`);
   const out = tidy(() => {
     const within = (a: Tensor) => {
       const n = a.shape[0]!;
@@ -243,6 +241,7 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
  */
 export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise<MmdResult> {
   checkPair('mmd2', x, y);
+  checkTwoPoints('mmd2', x, y);
   if (opts === null) throw new TypeError('mmd2: expected an options object, got null');
   checkOptions('mmd2', opts, MMD_OPTIONS);
   checkNumber('mmd2', 'bandwidth', opts.bandwidth, { min: 0, exclusiveMin: true });
@@ -263,6 +262,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
  */
 export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleStatistic> {
   checkPair('energyDistance', x, y);
+  checkTwoPoints('energyDistance', x, y);
   await checkFinite('energyDistance', [['x', x], ['y', y]]);
   // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
   return kernelTwoSample(x, y, { matrix: (a, b) => sqrt(maximum(scaledSquaredDistances(a, b, 1), 0)), atZero: 0, sign: -1 });

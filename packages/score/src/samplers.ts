@@ -202,7 +202,7 @@ export interface LangevinOptions extends CallbackOptions {
   stepSize?: number;
   /** Number of steps; default 1000 (same experiment). */
   steps?: number;
-  /** Condition passed to the score on every step (e.g. a fixed σ), as a number broadcast to [N]. */
+  /** Condition passed to the score on every step (a noise level: a fixed σ or t, ≥ 0), as a number broadcast to [N]. */
   cond?: number;
 }
 const LANGEVIN_OPTIONS = optionNames<LangevinOptions>()(['key', 'stepSize', 'steps', 'cond', 'callback', 'callbackEvery', 'jit']);
@@ -221,7 +221,7 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
   const steps = opts.steps ?? SAMPLER_DEFAULTS.langevin.steps;
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'steps', steps, COUNT);
-  checkNumber(where, 'cond', opts.cond);
+  checkNumber(where, 'cond', opts.cond, { min: 0 });
   const compiled = new CompiledSteps(opts.jit);
   const step = compiled.make((x, key) => {
     const cond = opts.cond === undefined ? undefined : conditionFor(x, opts.cond);

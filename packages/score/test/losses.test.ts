@@ -643,6 +643,10 @@ describe('loss input checks', () => {
     expect(() => implicitScoreMatchingLoss(score, x, { reduction: 'sum' as never })).toThrow(/unknown reduction/);
     expect(() => sdeScoreLoss(score, x, { sde: veSde(), key, weighting: 'snr' as never })).toThrow(/unknown weighting/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: -1, key })).toThrow(/sigma must be a positive/);
+    // The grid is ncsnLoss's options, named as such; one level is sigmaMax alone, so a sigmaMin with it would be dropped.
+    expect(() => ncsnLoss(score, x, { key, sigmaMax: 0.001 })).toThrow(/^ncsnLoss: sigmaMax \(0\.001\) must be larger than sigmaMin \(0\.01, the default\) for numScales 10$/);
+    expect(() => ncsnLoss(score, x, { key, numScales: 1, sigmaMin: 5 })).toThrow(/^ncsnLoss: sigmaMin does not apply with numScales 1: the one level is sigmaMax \(1\); leave sigmaMin out, or give sigmas$/);
+    expect(() => ncsnLoss(score, x, { key, numScales: 2.5 })).toThrow(/^ncsnLoss: numScales must be an integer >= 1, got 2.5$/);
     // cond is a noise level per row in x's dtype: an int32 or float64 one beside float32 data
     // was handed to the score as it was.
     const levels = [1, 2, 3, 4];
@@ -694,7 +698,6 @@ describe('loss input checks', () => {
   });
   it('rejects option values that make no sense, and options that would be ignored', () => {
     expect(() => ncsnLoss(score, x, { key, sigmas: [1, 0.1], sigmaMax: 5 })).toThrow(/^ncsnLoss: give either sigmas or the grid \(sigmaMax, sigmaMin, numScales\), not both; got sigmas and sigmaMax$/);
-    expect(() => ncsnLoss(score, x, { key, numScales: 2.5 })).toThrow(/^geometricSigmas: levels must be an integer >= 1, got 2.5$/);
     expect(() => slicedScoreMatchingLoss(score, x, { key, fdEps: 1e-3 })).toThrow(/^slicedScoreMatchingLoss: fdEps applies to method 'finiteDifference' only, not to 'jvp'$/);
     expect(() => slicedScoreMatchingLoss(score, x, { key, method: 'finiteDifference', fdEps: -1 })).toThrow(/^slicedScoreMatchingLoss: fdEps must be a finite number > 0, got -1$/);
     expect(() => slicedScoreMatchingLoss(score, x, { key, varianceReduced: 'yes' as never })).toThrow(/^slicedScoreMatchingLoss: varianceReduced must be true or false, got "yes"$/);

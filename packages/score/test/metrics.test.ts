@@ -196,7 +196,12 @@ describe('Fisher divergence', () => {
       /^fisherDivergence: cond must be a Tensor of shape \[4\] \(one noise level per row of x\), got shape \[3\]$/,
     );
     await expect(fisherDivergence(standardScore, 'normal' as never, x)).rejects.toThrow(/^fisherDivergence: referenceScore must be a function \(x \[N, d\], cond\?\) => \[N, d\], got string$/);
-    await expect(fisherDivergence(standardScore, (() => 0) as never, x)).rejects.toThrow(/^fisherDivergence: scores must be Tensors of x's shape \[4,2\], got \[4,2\] and number$/);
+    await expect(fisherDivergence(standardScore, (() => 0) as never, x)).rejects.toThrow(/^fisherDivergence: referenceScore must return a Tensor, got number$/);
+    // A score of another dtype, or a cond of another, is named here, not in a subtraction inside.
+    await expect(fisherDivergence((z) => z.cast('float32'), standardScore, x)).rejects.toThrow(
+      /^fisherDivergence: the score function returned float32 for a float64 input; a score has the dtype of its input$/,
+    );
+    await expect(fisherDivergence(standardScore, standardScore, x, tensor([1, 2, 3, 4], { dtype: 'int32' }))).rejects.toThrow(/^fisherDivergence: cond must have x's dtype \(float64\), got int32$/);
   });
 });
 
@@ -282,6 +287,14 @@ describe('2-D histogram KL', () => {
     await expect(modeWeights(bad, [[0, 0], [1, 1]])).rejects.toThrow(message('modeWeights', 'x'));
     // The same samples without the bad rows measure normally.
     expect((await modeWeights(good, [[0, 0], [1, 1]])).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+  });
+
+  it('mmd2 and energyDistance need two points in each sample, and say so in their own name before any work', async () => {
+    const one = randn([1, 2], { key: randomKey(49), ...f64 });
+    const five = randn([5, 2], { key: randomKey(50), ...f64 });
+    const message = (where: string) => new RegExp(`^${where}: each sample needs at least 2 points \\(the statistic averages over pairs of distinct points\\), got 1 and 5$`);
+    await expect(mmd2(one, five)).rejects.toThrow(message('mmd2'));
+    await expect(energyDistance(one, five)).rejects.toThrow(message('energyDistance'));
   });
 
   it('modeWeights refuses modes that are neither a tensor nor rows of numbers, naming the argument', async () => {

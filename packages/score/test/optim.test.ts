@@ -689,6 +689,42 @@ describe('state dicts: a run continued from saved state', () => {
     }
   }
 
+  it("loading an optimiser's own stateDict() back changes nothing: the saved record stays live and the next step is the same", async () => {
+    for (const [name, make] of makers) {
+      const plain = initial('float64');
+      const reloaded = initial('float64');
+      const grads = { w: tensor([0.5, -1, 2, 0.25, -0.75, 1.5], { ...f64, shape: [3, 2] }), b: tensor([0.3, -0.2], f64) };
+      const a = make();
+      const b = make();
+      for (let i = 0; i < 2; i++) {
+        a.step(plain, grads);
+        b.step(reloaded, grads);
+      }
+      const before = memory().tensors;
+      const saved = b.stateDict!();
+      b.loadStateDict!(saved, reloaded);
+      expect(memory().tensors, name).toBe(before);
+      for (const slot of Object.values(saved.state)) for (const t of Object.values(slot)) expect(t.isDisposed, name).toBe(false);
+      expect(b.stateDict!().counts).toEqual({ w: 2, b: 2 });
+      // A state of which one parameter's tensors are this optimiser's and the other's another's.
+      const other = make();
+      const otherParams = initial('float64');
+      for (let i = 0; i < 2; i++) other.step(otherParams, grads);
+      const mixed = b.stateDict!();
+      const theirs = other.stateDict!();
+      const state = Object.fromEntries(Object.entries(mixed.state).map(([slot, record]) => [slot, { w: record.w!, b: theirs.state[slot]!.b! }]));
+      b.loadStateDict!({ ...mixed, state }, reloaded);
+      other.dispose();
+      // Only the other model's parameters are new: b holds as many state tensors as before.
+      expect(memory().tensors, name).toBe(before + 2);
+      a.step(plain, grads);
+      b.step(reloaded, grads);
+      for (const k of ['w', 'b']) expect(await bits(reloaded[k]!), `${name} ${k}`).toEqual(await bits(plain[k]!));
+      a.dispose();
+      b.dispose();
+    }
+  });
+
   it('train continues from startStep with the keys, step numbers and history of the whole run', async () => {
     const dtype = 'float64';
     const loss = (p: Params, key: RandomKey) => lossOf(dtype)(p, key);

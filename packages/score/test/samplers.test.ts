@@ -795,6 +795,8 @@ describe('sampler option checks', () => {
     const init = tensor([[0, 0]], { dtype: 'float64' });
     const key = randomKey(1);
     await expect(langevinDynamics((x) => x, init, { key, steps: -1 })).rejects.toThrow(/^langevinDynamics: steps must be an integer >= 0, got -1$/);
+    // A noise level below 0 gave a σ-conditional model log σ of NaN and NaN samples, silently.
+    await expect(langevinDynamics((x) => x, init, { key, cond: -1 })).rejects.toThrow(/^langevinDynamics: cond must be a finite number >= 0, got -1$/);
     await expect(langevinDynamics((x) => x, init, { key, callbackEvery: 0, callback: () => undefined })).rejects.toThrow(/^langevinDynamics: callbackEvery must be an integer >= 1, got 0$/);
     await expect(langevinDynamics((x) => x, init, { key: [1.5, 0] as never })).rejects.toThrow(/^langevinDynamics: opts.key: a key is two unsigned 32-bit integers/);
     await expect(annealedLangevinDynamics((x) => x, init, { key, denoise: 'no' as never })).rejects.toThrow(/^annealedLangevinDynamics: denoise must be true or false, got "no"$/);
