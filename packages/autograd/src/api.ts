@@ -87,10 +87,11 @@ export function vjp<P extends Tensor[]>(f: (...args: P) => Tensor, ...primals: P
 function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly Tensor[], hasAux = false): [Tensor, Pullback, unknown] {
   const trace = pushTrace((level) => new VjpTrace(level));
   let out: unknown;
+  let made: Tensor[];
   try {
     // The forward values f computes are the caller's once vjp returns (its value and pullback
     // reach them); if f throws, nothing can, so they are freed with the error, as grad and jvp do.
-    [out] = collectCreated(
+    [out, made] = collectCreated(
       () => f(...primals.map((p, i) => trace.leafFor(p, i))),
       (made) => {
         for (const t of made) t.dispose();
@@ -113,7 +114,11 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
     throw new TypeError(`${op}: the function must return a Tensor, got a pair [Tensor, ${out[1] instanceof Tensor ? 'Tensor' : typeof out[1]}]; to differentiate the first and carry the second out, pass hasAux: true`);
   }
   checkOutput(op, out);
-  const [value, root] = unpackVjp(trace, out);
+  const [primalValue, root] = unpackVjp(trace, out);
+  // A value f did not make (an argument or a tensor it closes over, returned as it is) is given
+  // back as a tensor of its own, a view of the same storage, as every transformation's result is
+  // (docs/autograd.md, "Memory"): disposing it must not free the caller's tensor.
+  const value = op === 'vjp' && !made.includes(primalValue) ? apply('reshape', [primalValue], { shape: primalValue.shape }) : primalValue;
   const pullback: Pullback = (cotangent) => {
     if (!(cotangent instanceof Tensor) || cotangent.dtype !== value.dtype || cotangent.shape.length !== value.shape.length || cotangent.shape.some((d, i) => d !== value.shape[i])) {
       const got = cotangent instanceof Tensor ? `${cotangent.dtype} ${fmtShape(cotangent.shape)}` : typeof cotangent;

@@ -50,7 +50,9 @@ type Definition =
 /**
  * `f` with a custom forward-mode rule: `jvpRule({ primals, tangents, output })` returns the
  * output's tangent J·t (it must be linear in the tangents). Reverse mode uses its transpose.
- * f takes tensors and returns one tensor.
+ * f takes tensors and returns one tensor. It may close over tensors that transformations outside
+ * the call trace; one traced by the transformation that traces its arguments must be passed as an
+ * argument (else its derivative would bypass the rule): refused, saying so.
  *
  *   const logsumexp = customJvp((x) => x.exp().sum().log(), ({ tangents: [t], output }) => ...);
  */
@@ -64,7 +66,8 @@ export function customJvp<A extends Tensor[]>(f: (...args: A) => Tensor, jvpRule
 /**
  * `f` with a custom reverse-mode rule: `backward(saved, cotangent, output)` returns one
  * cotangent per argument (it must be linear in the cotangent), `forward` computes the output and
- * what backward needs. Forward mode uses the rule's transpose. f takes tensors and returns one.
+ * what backward needs. Forward mode uses the rule's transpose. f takes tensors and returns one;
+ * what it may close over is as for `customJvp`.
  *
  *   const clip = customVjp((x) => x, { backward: (_, ct) => [ct.maximum(-1).minimum(1)] });
  */
@@ -214,6 +217,21 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
   };
 }
 
+/**
+ * The function runs one level below `top` on its arguments' values; an output still traced at
+ * `top` or above comes from a tensor the function closes over that `top` (or a transformation
+ * inside the function's caller at that level) traces. Its derivative or batch would then pass
+ * outside the rule, and wrapping the output again would leak a tracer: refused, naming the cure.
+ */
+function checkNotClosedOver(def: Definition, output: Tensor, top: Trace): void {
+  const t = output._trace;
+  if (t !== null && t.level >= top.level) {
+    throw new Error(
+      `${def.name}: its function closes over a tensor traced by ${top.name}, the transformation its arguments are traced by; pass that tensor to the function as an argument (the rule then covers it), or compute it inside the function`,
+    );
+  }
+}
+
 function call(def: Definition, args: unknown[]): Tensor {
   checkArgs(def, args);
   // The innermost (highest-level) trace among the arguments decides, as for a primitive.
@@ -248,12 +266,14 @@ function call(def: Definition, args: unknown[]): Tensor {
     const unpacked = args.map((a) => trace.unpack(a));
     const values = unpacked.map(([v]) => v);
     const out = call(batched(def, values, unpacked.map(([, b]) => b)), values);
+    checkNotClosedOver(def, out, trace);
     return trace.wrap(out, 0);
   }
   if (top instanceof JvpTrace) {
     const unpacked = args.map((a) => top.unpack(a));
     const primals = unpacked.map(([p]) => p);
     const { output, saved } = primal(def, primals);
+    checkNotClosedOver(def, output, top);
     if (!isFloatDType(output.dtype)) return output;
     const tangents = unpacked.map(([p, t]) => t ?? zerosLike(p));
     const tangent = tangentOf(def, primals, tangents, output, saved);
@@ -262,6 +282,7 @@ function call(def: Definition, args: unknown[]): Tensor {
   const values = args.map((a) => (a._trace === top ? (top.primal(a) as Tensor) : a));
   const parents = args.map((a) => top.nodeOf(a));
   const { output, saved } = primal(def, values);
+  checkNotClosedOver(def, output, top);
   if (!isFloatDType(output.dtype)) return output;
   const node = new GradNode('custom', null, values, output, parents);
   node.rule = reverseRule(def, values, output, saved);

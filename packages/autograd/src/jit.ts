@@ -192,6 +192,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
 
   /** Splits the arguments into tensor leaves, key leaves and the signature. */
   const analyse = (args: A) => {
+    // A static index past the arguments is a mistake (JAX refuses it too): left alone, the
+    // argument meant would be traced, or a number become a constant of the program silently.
+    for (const i of staticArgs) if (i >= args.length) throw new RangeError(`jit: static names argument ${i}, but the function was called with ${args.length}`);
     const traced = args.map((a, i) => (staticArgs.has(i) ? undefined : a));
     const { leaves, def } = flattenTree(traced, isRandomKey);
     // One program input per distinct tensor: a tensor passed twice (or inside two arguments) is one

@@ -193,6 +193,29 @@ describe('misuse of the functional API names the transformation', () => {
   });
 });
 
+describe("a transformation's result is a tensor of its own", () => {
+  it('vjp of a function returning its argument or a tensor it closes over gives a new tensor: disposing it leaves the input (as jvp and grad)', async () => {
+    const x = f64([1, 2]);
+    const c = f64([7, 8]);
+    // The identity's gradient is the cotangent; a closed-over tensor's is zero.
+    for (const [f, expected] of [[(a: Tensor) => a, [1, 1]], [(_a: Tensor) => c, [0, 0]]] as const) {
+      const before = memory().tensors;
+      const [value, pullback] = vjp(f, x);
+      expect(value === x || value === c).toBe(false);
+      value.dispose();
+      expect(x.isDisposed || c.isDisposed).toBe(false);
+      const ct = f64([1, 1]);
+      const [g] = pullback(ct);
+      expect(Array.from(await g!.data())).toEqual(expected);
+      g!.dispose();
+      ct.dispose();
+      expect(memory().tensors).toBe(before);
+    }
+    expect(Array.from(await x.data())).toEqual([1, 2]);
+    expect(Array.from(await c.data())).toEqual([7, 8]);
+  });
+});
+
 describe('jacobian and hessian of a function of several arguments', () => {
   it('differentiate the first and pass the others as constants (before: f got undefined for them)', async () => {
     const x = f64([1, 2]);

@@ -109,6 +109,28 @@ describe('customVjp', () => {
   });
 });
 
+describe('what a custom function closes over', () => {
+  const x = tensor([1, 2, 3], f64);
+  it('a tensor traced by the transformation that traces its arguments is refused under vmap, jvp and grad, naming the cure', () => {
+    // f(y) = y·y written as customJvp(z => z·y)(y): the rule covers z only, and the output was
+    // wrapped twice (a tracer returned, or a misleading "used after that transformation returned").
+    const byJvp = (y: Tensor) => customJvp((z: Tensor) => z.mul(y), ({ tangents: [t] }) => t!.mul(y))(y);
+    const byVjp = (y: Tensor) => customVjp((z: Tensor) => z.mul(y), { backward: (_s: unknown, ct: Tensor) => [ct.mul(y)] })(y);
+    for (const [name, f] of [['customJvp', byJvp], ['customVjp', byVjp]] as const) {
+      const message = (by: string) => new RegExp(`^${name}: its function closes over a tensor traced by ${by}, the transformation its arguments are traced by; pass that tensor to the function as an argument`);
+      expect(() => vmap(f)(x)).toThrow(message('vmap'));
+      expect(() => jvp(f, [x], [x])).toThrow(message('jvp'));
+      expect(() => grad((y: Tensor) => f(y).sum())(x)).toThrow(message('vjp'));
+    }
+  });
+  it('a tensor traced by a transformation outside the call is differentiated and batched through the function', async () => {
+    // d/dc of Σ customJvp(z => z·c)(x) = Σ x: c is closed over from grad's level, x is plain.
+    const scaled = (c: Tensor) => customJvp((z: Tensor) => z.mul(c), ({ tangents: [t] }) => t!.mul(c))(x).sum();
+    expect(await read(grad(scaled)(tensor(2, f64)))).toEqual([6]);
+    expect(await read(vmap(scaled)(tensor([1, 2], f64)))).toEqual([6, 12]);
+  });
+});
+
 describe('memory', () => {
   // A custom function is an op: called outside any tidy it leaves only its result (the
   // intermediates of its function and the residuals its forward saved go with it), as

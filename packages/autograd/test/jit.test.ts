@@ -533,4 +533,12 @@ describe('errors', () => {
     expect(() => jit((x: Tensor, n: number) => x.mul(n), { static: [1], donate: [1] })).toThrow(/^jit: argument 1 is listed in both static and donate; a static argument .* cannot be donated$/);
     expect(() => jit((x: Tensor, n: number) => x.mul(n), { static: [1], donate: [0] })).not.toThrow();
   });
+
+  it('a static index past the arguments of a call is refused, as donate\'s is (it was ignored silently)', async () => {
+    // static: [2] meant [1]: the number became a constant of the program, and no error said so.
+    const f = jit((x: Tensor, k: number) => x.mul(k), { static: [2] });
+    expect(() => f(tensor([1, 2]), 3)).toThrow(/^jit: static names argument 2, but the function was called with 2$/);
+    expect(() => makeProgram((x: Tensor) => x, { static: [1] })(tensor([1]))).toThrow(/^jit: static names argument 1, but the function was called with 1$/);
+    expect(Array.from(await jit((x: Tensor, k: number) => x.mul(k), { static: [1] })(tensor([1, 2]), 3).data())).toEqual([3, 6]);
+  });
 });
