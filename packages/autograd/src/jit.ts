@@ -6,7 +6,7 @@
 // jvp, or an outer jit) a jitted function runs its body inline, so every composition works.
 
 import {
-  type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
+  type Backend, type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
   treeDefKey, unflattenTree, refusePromise
 } from '@scorch/tensor';
@@ -78,6 +78,11 @@ function describeCompiled(compiled: CompiledProgram): string {
 /** One compiled signature. */
 interface Entry {
   compiled: CompiledProgram;
+  /**
+   * The backend it was compiled for. A device lost and opened again (initWebGPU) registers a new
+   * backend under the same name: the entry's program belongs to the lost one and is built anew.
+   */
+  backend: Backend;
   captured: readonly Tensor[];
   owned: readonly Tensor[];
   /**
@@ -292,7 +297,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     const owned = new Set(traced.owned);
     const byReference = traced.captured.filter((t) => !owned.has(t));
     return {
-      compiled, captured: traced.captured, owned: traced.owned, byReference, byReferenceSet: new Set(byReference),
+      compiled, backend, captured: traced.captured, owned: traced.owned, byReference, byReferenceSet: new Set(byReference),
       closedArguments: traced.capturedArguments.map((index) => ({ index, tensor: a.tensors[index]! })),
       outDef, outSlots, staticOutLeaves, keyOutLeaves,
     };
@@ -323,6 +328,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     if (variants) {
       for (let i = 0; i < variants.length; i++) {
         const entry = variants[i]!;
+        if (getBackend(entry.compiled.program.device) !== entry.backend) {
+          // Compiled for a device since replaced: freed, and the call traced anew below.
+          variants.splice(i--, 1);
+          entryCount--;
+          freeEntry(entry);
+          continue;
+        }
         if (!serves(entry, a)) continue;
         if (i > 0) {
           variants.splice(i, 1);

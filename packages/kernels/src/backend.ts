@@ -178,9 +178,10 @@ export class WebGPUBackend implements Backend<GpuHandle> {
   /**
    * Throws unless `h` can be computed with here: not disposed, and made by this backend's device.
    * A tensor keeps its device name ('webgpu') when the device behind that name is lost and
-   * replaced, so the handle's storage says which device it really belongs to.
+   * replaced, so the handle's storage says which device it really belongs to. Compiled programs
+   * check their inputs by it too (`op` 'jit').
    */
-  private checkUsable(op: string, h: GpuHandle): void {
+  checkUsable(op: string, h: GpuHandle): void {
     if (h.disposed) throw new Error(`webgpu ${op}: the ${describe(h)} tensor was disposed`);
     const owner = h.storage.owner;
     if (owner.isLost) {

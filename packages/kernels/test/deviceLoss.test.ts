@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, memory, tensor, tidy } from '@scorch/tensor';
 import { initWebGPU } from '@scorch/kernels';
+import { jit } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
 const LOST_TENSOR = 'this tensor belongs to a WebGPU device that was lost; recreate it';
@@ -72,5 +73,36 @@ describe('device loss', () => {
     await again.runtime.sync();
     expect(again.runtime.memory).toEqual({ buffers: 0, bytes: 0 });
     expect(memory()).toEqual(baseline);
+  });
+
+  it('a jitted function compiled before the loss compiles anew for the new device, and refuses a lost tensor before queueing anything', async () => {
+    const gpu = await gpuDevice();
+    const f = jit((x: Tensor) => x.mul(2).add(1));
+    const before = tensor(range(4), { device: gpu.device });
+    expect([...(await f(before).data())]).toEqual([1, 3, 5, 7]);
+    expect(f.traceCount).toBe(1);
+
+    gpu.gpu.destroy();
+    await gpu.gpu.lost;
+    const again = await initWebGPU({ poisonAllocations: true });
+    expect(again).not.toBe(gpu);
+
+    // Its program was the lost device's: it said "the device was lost; create a new one with
+    // initWebGPU" on every call after initWebGPU had been called.
+    const fresh = tensor(range(4), { device: again.device });
+    expect([...(await f(fresh).data())]).toEqual([1, 3, 5, 7]);
+    expect(f.traceCount).toBe(2);
+    expect(f.cacheSize).toBe(1);
+
+    // A lost tensor given to it, or closed over, is refused as eager mode refuses it. Its buffer was
+    // bound into the new device's batch, which failed with Dawn's message and took with it work
+    // queued beside it (here \`unrelated\`).
+    const unrelated = fresh.mul(5);
+    expect(() => f(before)).toThrow(`webgpu jit: ${LOST_TENSOR}`);
+    expect(() => jit((x: Tensor) => x.add(before))(fresh)).toThrow(`webgpu jit: ${LOST_TENSOR}`);
+    expect([...(await unrelated.data())]).toEqual([0, 5, 10, 15]);
+    expect([...(await f(fresh).data())]).toEqual([1, 3, 5, 7]);
+    f.clearCache();
+    for (const t of [before, fresh, unrelated]) t.dispose();
   });
 });

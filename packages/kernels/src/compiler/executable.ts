@@ -447,6 +447,9 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
 
   run(inputs: readonly GpuHandle[], keyValues: readonly RandomKey[]): GpuHandle[] {
     if (this.disposed) throw new Error('jit: this compiled program was disposed');
+    // Before anything is queued: a lost device's buffer bound here failed the whole batch, and
+    // with it unrelated work queued beside it, with Dawn's message instead of eager mode's.
+    for (const h of inputs) this.backend.checkUsable('jit', h);
     const runtime = this.runtime;
     runtime.checkHealthy();
     if (runtime.anyBatchFailed) runtime.checkInputsHaveValues(inputs.map((h) => h.storage.buffer), 'a compiled program');
