@@ -43,7 +43,14 @@ function fileFor(urlPath) {
 }
 
 const server = createServer((request, response) => {
-  const path = new URL(request.url ?? '/', `http://${host}`).pathname;
+  let path;
+  try {
+    path = new URL(request.url ?? '/', `http://${host}`).pathname;
+  } catch {
+    // A request target no URL parser reads ('//%5B', 'http://['): answered, not a crash of the server.
+    response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end('bad request: the request target is not a URL\n');
+    return;
+  }
   const file = fileFor(path);
   let size = -1;
   try {

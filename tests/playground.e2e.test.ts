@@ -205,6 +205,12 @@ describe('playground in headless Chromium', () => {
       const seedRefused = await page.evaluate(() => window.scorchPlayground!.configure({ seed: -1 }).then(() => 'accepted', (e: Error) => e.message));
       expect(seedRefused).toBe('configure: seed is not a whole number from 0 to 2^53 − 1, got -1');
       expect(await page.evaluate(() => window.scorchPlayground!.settings().seed)).toBe(SEED);
+      // A key given as undefined changes nothing: merged, it replaced the setting, the new model
+      // failed on it after the old one was gone, and every Reset failed the same way.
+      const undefinedKeys = await page.evaluate(() => window.scorchPlayground!.configure({ seed: undefined, learningRate: undefined }).then(() => 'accepted', (e: Error) => e.message));
+      expect(undefinedKeys).toBe('accepted');
+      expect(await page.evaluate(() => window.scorchPlayground!.settings())).toMatchObject({ seed: SEED, learningRate: 0.003 });
+      expect(await page.inputValue('#learning-rate')).toBe('0.003');
       expect(await page.evaluate(() => window.scorchPlayground!.train(2).then((r) => r.stepsDone, (e: Error) => e.message))).toBe(2);
       expect(pageErrors.splice(0)).toEqual([
         "playground: Learning rate: '-1' is not a positive number; keeping 0.003",
@@ -224,6 +230,16 @@ describe('playground in headless Chromium', () => {
       await page.waitForFunction(() => document.getElementById('train')!.textContent === 'Train');
       expect(await message()).toBe('');
       expect(await page.textContent('#step')).toBe('20');
+      // A new particle count keeps the model trained so far (it started a fresh one, against the
+      // API's word): the next Langevin frame moves that many particles.
+      const particles = await page.evaluate(async () => {
+        await window.scorchPlayground!.configure({ particleCount: 200 });
+        const sampled = (await window.scorchPlayground!.sample(1)).positions.length;
+        await window.scorchPlayground!.configure({ particleCount: 500 });
+        return sampled;
+      });
+      expect(particles).toBe(400);
+      expect(await page.textContent('#step')).toBe('20');
 
       // Two model changes at once (a data set, then Reset): the page ends on one fresh model without errors.
       await page.evaluate(() => {
@@ -234,6 +250,17 @@ describe('playground in headless Chromium', () => {
       });
       await page.waitForFunction(() => document.getElementById('step')!.textContent === '0');
       await page.evaluate(() => window.scorchPlayground!.sample(1));
+      expect(await message()).toBe('');
+      // Reset while train() runs: it rejects, as sample() does, instead of resolving with the old
+      // model's steps as if they were the new one's; the button's own training says nothing.
+      const replaced = await page.evaluate(async () => {
+        const training = window.scorchPlayground!.train(1000).then(() => 'resolved', (e: Error) => e.message);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        document.getElementById('reset')!.click();
+        return training;
+      });
+      expect(replaced).toMatch(/^train: the model was replaced \(a setting changed, or Reset\) while training, after \d+ of 1000 steps$/);
+      await page.waitForFunction(() => document.getElementById('step')!.textContent === '0');
       expect(await message()).toBe('');
 
       // Sample, then Stop and Sample within one frame: one Langevin loop runs on, not two (each
@@ -310,6 +337,23 @@ describe('playground in headless Chromium', () => {
       await page.close();
     }
   }, 60_000);
+
+  it('serve.mjs answers a request target that is not a URL with 400 and serves on (it crashed)', async () => {
+    const { request } = await import('node:http');
+    const address = new URL(url);
+    const status = (path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: address.hostname, port: address.port, path, method: 'GET' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await status('//%5B')).toBe(400);
+    expect(await status('/')).toBe(200);
+    expect(await status('/../package.json')).toBe(404);
+  });
 
   it('refuses a URL setting it cannot use, an empty one included, and a parameter it does not know, with a message', async () => {
     const page = await browser!.newPage();

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { DATASET_NAMES, NOISE_DEFAULTS } from '@scorch/score';
 import { memory, setDefaultDevice } from '@scorch/tensor';
 import { PlaygroundSession, type SessionSettings } from '../playground/src/session.js';
+import { describeBackend } from '../playground/src/backendSelection.js';
+import { drawLossCurve } from '../playground/src/renderer.js';
 
 setDefaultDevice('cpu');
 
@@ -73,5 +75,74 @@ describe('PlaygroundSession', () => {
     } finally {
       session.dispose();
     }
+  });
+
+  it('a new particle count keeps the model: the next frame scatters that many for the same steps', async () => {
+    const session = new PlaygroundSession(settings({}));
+    try {
+      await session.trainChunk(3);
+      expect((await session.langevinFrame(1, 0.01)).length).toBe(100);
+      const before = memory().tensors;
+      session.setParticleCount(20);
+      expect(memory().tensors).toBe(before - 1); // the 50 particles, freed
+      expect((await session.langevinFrame(1, 0.01)).length).toBe(40);
+      expect(session.stepsDone).toBe(3);
+      expect(() => session.setParticleCount(0)).toThrow(/^setParticleCount: count must be a positive whole number, got 0$/);
+    } finally {
+      session.dispose();
+    }
+  });
+});
+
+describe('the page\'s backend line', () => {
+  it('keeps the whole reason when WebGPU is missing (it was cut at the dot of navigator.gpu)', () => {
+    expect(describeBackend({ device: 'cpu', cpuThreads: 1, fallbackReason: 'navigator.gpu is missing' })).toBe('cpu (1 thread; WebGPU unavailable: navigator.gpu is missing)');
+    expect(describeBackend({ device: 'cpu', cpuThreads: 2, fallbackReason: 'navigator.gpu is missing (not a secure context: use https or localhost)' })).toBe(
+      'cpu (2 threads; WebGPU unavailable: navigator.gpu is missing (not a secure context: use https or localhost))',
+    );
+    // initWebGPU's long text: its first sentence.
+    expect(describeBackend({ device: 'cpu', cpuThreads: 1, fallbackReason: 'initWebGPU: requestDevice failed. Tried: a, b. Install Mesa.' })).toBe('cpu (1 thread; WebGPU unavailable: requestDevice failed.)');
+  });
+});
+
+describe('the loss chart', () => {
+  /** A canvas of 300 × 100 pixels whose context counts the points drawn. */
+  const countingCanvas = () => {
+    const counts = { points: 0 };
+    const context = new Proxy({} as Record<string, unknown>, {
+      get: (target, key) => (key === 'moveTo' || key === 'lineTo' ? () => counts.points++ : typeof key === 'string' && key in target ? target[key] : () => undefined),
+      set: (target, key, value) => ((target[key as string] = value), true),
+    });
+    const canvas = { clientWidth: 300, clientHeight: 100, width: 0, height: 0, getContext: () => context };
+    return { canvas: canvas as unknown as HTMLCanvasElement, counts };
+  };
+
+  it('draws at most two points per pixel column however long the history (a million steps took ~1 s a redraw)', () => {
+    (globalThis as { window?: unknown }).window = { devicePixelRatio: 1 };
+    try {
+      const { canvas, counts } = countingCanvas();
+      drawLossCurve(canvas, Array.from({ length: 100 }, (_, i) => 1 / (i + 1)));
+      expect(counts.points).toBe(100); // a short history: every step
+      counts.points = 0;
+      const long = Array.from({ length: 1_000_000 }, (_, i) => (i % 1000 === 7 ? NaN : Math.exp(-i / 1e5)));
+      drawLossCurve(canvas, long);
+      expect(counts.points).toBeGreaterThan(0);
+      expect(counts.points).toBeLessThanOrEqual(2 * 300);
+    } finally {
+      delete (globalThis as { window?: unknown }).window;
+    }
+  });
+});
+
+describe('a lost WebGPU device on the page', () => {
+  it("is reported with the page's remedy, a reload, instead of the backend's advice for code", async () => {
+    const { failureText } = await import('../playground/src/app.js');
+    expect(failureText(new Error('webgpu: the device was lost (destroyed: Device was destroyed.); create a new one with initWebGPU'))).toBe(
+      'webgpu: the device was lost (destroyed: Device was destroyed.); reload the page to start again on a new device',
+    );
+    expect(failureText(new Error('webgpu mul: this tensor belongs to a WebGPU device that was lost; recreate it on a new device (initWebGPU() opens one). Tensor: float32 [4]; loss: destroyed'))).toBe(
+      'webgpu mul: this tensor belongs to a WebGPU device that was lost. Tensor: float32 [4]; loss: destroyed; reload the page to start again on a new device',
+    );
+    expect(failureText(new Error('the loss became NaN at step 3'))).toBe('the loss became NaN at step 3');
   });
 });

@@ -13,8 +13,11 @@ import { type ScoreField, PlaygroundSession } from './session.js';
 const HIDDEN_LAYERS = [64, 64] as const;
 const DATA_POINTS_SHOWN = 1500;
 
-/** Settings whose change means a new model (the rest apply to the running one). */
-const MODEL_SETTINGS = ['dataset', 'objective', 'seed', 'learningRate', 'batchSize', 'dsmSigma', 'particleCount'] as const;
+/**
+ * Settings whose change means a new model (the rest apply to the running one; a new particle
+ * count scatters that many particles for the same model).
+ */
+const MODEL_SETTINGS = ['dataset', 'objective', 'seed', 'learningRate', 'batchSize', 'dsmSigma'] as const;
 
 export const DEFAULT_SETTINGS: PlaygroundSettings = {
   dataset: 'moons',
@@ -76,6 +79,18 @@ function findElements(): Elements {
     field: element('field', HTMLCanvasElement),
     lossChart: element('loss-chart', HTMLCanvasElement),
   };
+}
+
+/**
+ * An error as the page shows it. A lost WebGPU device (a driver reset, the GPU process crashed)
+ * takes every tensor of the model with it, and the backend's advice (call initWebGPU) is for
+ * code: on the page the remedy is a reload.
+ */
+export function failureText(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/WebGPU device that was lost|the device was lost/.test(message)) return message;
+  const withoutCodeAdvice = message.replace(/; create a new one with initWebGPU\.?$/, '').replace(/; recreate it on a new device \(initWebGPU\(\) opens one\)\./, '.');
+  return `${withoutCodeAdvice}; reload the page to start again on a new device`;
 }
 
 /** Resolves at the next animation frame; by timer when the tab is hidden (frames stop there). */
@@ -142,7 +157,7 @@ export class PlaygroundApp {
     this.bindControls();
     this.ui.backend.textContent = describeBackend(backend);
     this.ui.backend.dataset.device = backend.device;
-    window.addEventListener('resize', () => this.redraw());
+    window.addEventListener('resize', () => this.redraw(true));
   }
 
   /** Draws the data and the untrained field: the page shows something before any training. */
@@ -163,8 +178,7 @@ export class PlaygroundApp {
   // --------------------------------------------------------------------------------------------
   // Settings and session
 
-  private newSession(): PlaygroundSession {
-    const s = this.settings;
+  private newSession(s: PlaygroundSettings = this.settings): PlaygroundSession {
     return new PlaygroundSession({
       dataset: s.dataset,
       objective: s.objective,
@@ -177,7 +191,11 @@ export class PlaygroundApp {
     });
   }
 
-  async configure(changes: Partial<PlaygroundSettings>): Promise<void> {
+  async configure(given: Partial<PlaygroundSettings>): Promise<void> {
+    if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`configure: expected an object of settings, got ${given === null ? 'null' : Array.isArray(given) ? 'an array' : typeof given}`);
+    // A key given as undefined changes nothing (as an option left out): merged, it replaced the
+    // setting with undefined, which the next model then failed on.
+    const changes = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<PlaygroundSettings>;
     const unknown = Object.keys(changes).filter((k) => !Object.hasOwn(DEFAULT_SETTINGS, k));
     if (unknown.length > 0) throw new Error(`configure: unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; expected ${Object.keys(DEFAULT_SETTINGS).join(', ')}`);
     if (changes.dataset !== undefined && !isDatasetName(changes.dataset)) throw new Error(`configure: unknown data set '${changes.dataset}'; expected one of ${DATASET_NAMES.join(', ')}`);
@@ -192,24 +210,34 @@ export class PlaygroundApp {
     }
     const next = { ...this.settings, ...changes };
     const needsNewModel = MODEL_SETTINGS.some((k) => next[k] !== this.settings[k]);
+    if (needsNewModel) {
+      await this.replaceSession(next);
+      return;
+    }
+    const particles = next.particleCount !== this.settings.particleCount;
     this.settings = next;
     this.populateControls();
-    if (needsNewModel) await this.replaceSession();
+    if (particles) await this.exclusive(async () => this.session.setParticleCount(next.particleCount));
   }
 
   /**
    * Replaces the session at once in the queue: loops of the old generation queue no more work once
    * the generation is bumped, what they queued before runs first on the old session, and work
-   * queued after (a Train click right after a setting's change) finds the new one.
+   * queued after (a Train click right after a setting's change) finds the new one. The new
+   * session is made before the old one goes: one that cannot be made (a device lost) leaves the
+   * old model and its settings in place, and the error is the caller's.
    */
-  private async replaceSession(): Promise<void> {
+  private async replaceSession(settings: PlaygroundSettings = this.settings): Promise<void> {
     this.generation++;
     this.stopTrainingRequested = true;
     this.animating = false;
     await this.exclusive(async () => {
+      const fresh = this.newSession(settings);
       this.session.dispose();
-      this.session = this.newSession();
+      this.session = fresh;
+      this.settings = settings;
     });
+    this.populateControls();
     this.dataPoints = null;
     this.particles = null;
     this.field = null;
@@ -266,13 +294,16 @@ export class PlaygroundApp {
         // The failed chunk's steps ran (a non-finite loss is found after them): show their count and curve.
         this.updateStatus([]);
         this.redraw();
-        this.showMessage(`Training stopped: ${(e as Error).message}`);
+        this.showMessage(`Training stopped: ${failureText(e)}`);
         throw e;
       }
       this.updateStatus(losses.slice(-chunk), (performance.now() - chunkStarted) / chunk);
       this.redraw();
       await nextFrame();
     }
+    // As sample() does: a report of the old model's steps (its stepsDone counted them) would read
+    // as the new model's.
+    if (generation !== this.generation) throw new Error(`train: the model was replaced (a setting changed, or Reset) while training, after ${losses.length} of ${steps} steps`);
     return { losses, stepsDone, millis: performance.now() - started };
   }
 
@@ -319,7 +350,7 @@ export class PlaygroundApp {
         await nextFrame();
       }
     } catch (e) {
-      this.showMessage(`Sampling stopped: ${(e as Error).message}`);
+      this.showMessage(`Sampling stopped: ${failureText(e)}`);
     } finally {
       if (run === this.animationRun) {
         this.animating = false;
@@ -341,9 +372,16 @@ export class PlaygroundApp {
     this.redraw();
   }
 
-  private redraw(): void {
+  /** The session and loss count the loss chart shows: a Langevin frame leaves both, and the chart, as they were. */
+  private lossChartShows: { session: PlaygroundSession; losses: number } | null = null;
+
+  private redraw(resized = false): void {
     drawScene(this.ui.field, { data: this.dataPoints, field: this.field, particles: this.particles });
-    drawLossCurve(this.ui.lossChart, this.session.losses);
+    const shown = this.lossChartShows;
+    if (resized || shown?.session !== this.session || shown.losses !== this.session.losses.length) {
+      drawLossCurve(this.ui.lossChart, this.session.losses);
+      this.lossChartShows = { session: this.session, losses: this.session.losses.length };
+    }
   }
 
   private updateStatus(recentLosses: readonly number[], millisPerStep?: number): void {
@@ -377,7 +415,7 @@ export class PlaygroundApp {
 
   private bindControls(): void {
     const ui = this.ui;
-    const reportFailure = (e: unknown) => this.showMessage((e as Error).message);
+    const reportFailure = (e: unknown) => this.showMessage(failureText(e));
     ui.dataset.addEventListener('change', () => this.configure({ dataset: ui.dataset.value as DatasetName }).catch(reportFailure));
     ui.objective.addEventListener('change', () => this.configure({ objective: ui.objective.value as ObjectiveName }).catch(reportFailure));
     // A value the setting cannot take (not a positive number, a count that is not whole, too

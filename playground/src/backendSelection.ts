@@ -60,7 +60,8 @@ export async function chooseBackend(preference: BackendPreference): Promise<Back
  */
 function shortReason(reason: string): string {
   if (/no WebGPU adapter/i.test(reason)) return 'the browser offers no WebGPU adapter';
-  const firstSentence = /^[^.]*\.?/.exec(reason)?.[0] ?? reason;
+  // A sentence ends at a full stop followed by a space or the end: not at the one in 'navigator.gpu'.
+  const firstSentence = /^.*?(?:\.(?=\s|$)|$)/s.exec(reason)?.[0] ?? reason;
   return firstSentence.replace(/^initWebGPU:\s*/, '');
 }
 

@@ -41,9 +41,17 @@ export interface SampleReport {
 export interface PlaygroundApi {
   backend: BackendChoice & { description: string };
   settings(): PlaygroundSettings;
-  /** Changes settings; changing the data set, objective, seed, learning rate, batch or σ starts a fresh model. */
+  /**
+   * Changes settings; changing the data set, objective, seed, learning rate, batch or σ starts a
+   * fresh model (if it cannot be made, the old one and its settings stay); a new particleCount
+   * scatters that many particles for the same model. A key given as undefined changes nothing.
+   */
   configure(changes: Partial<PlaygroundSettings>): Promise<void>;
-  /** Trains `steps` more steps (in chunks of `chunkSize`, one per animation frame). */
+  /**
+   * Trains `steps` more steps (in chunks of `chunkSize`, one per animation frame). Stopped by the
+   * Train button, it resolves with the steps run; it rejects when the model is replaced (a
+   * setting changed, or Reset) before it ends.
+   */
   train(steps: number): Promise<TrainReport>;
   /** Runs `frames` animation frames of Langevin dynamics from freshly scattered particles. */
   sample(frames: number): Promise<SampleReport>;

@@ -121,30 +121,64 @@ function magnitudeColour(t: number): string {
   return `hsla(${hue.toFixed(0)}, 80%, ${light.toFixed(0)}%, ${(0.55 + 0.45 * t).toFixed(2)})`;
 }
 
-/** The loss per step, with its range written at the left edge. */
+/** At most this many losses are sorted for the curve's range (every one below it). */
+const RANGE_SAMPLE = 4096;
+
+/**
+ * The loss per step, with its range written at the left edge. Its cost is bounded by the canvas
+ * and one pass over the losses: a history longer than the canvas is wide is drawn as each pixel
+ * column's min–max, and the range comes from at most RANGE_SAMPLE losses evenly spaced (sorting
+ * and stroking a million-step history took ~1 s a redraw).
+ */
 export function drawLossCurve(canvas: HTMLCanvasElement, losses: readonly number[]): void {
   const ctx = fitToDisplay(canvas);
   const { width, height } = canvas;
   ctx.fillStyle = BACKGROUND;
   ctx.fillRect(0, 0, width, height);
-  const finite = losses.filter(Number.isFinite);
-  if (finite.length < 2) return;
+  const n = losses.length;
+  const stride = Math.max(1, Math.floor(n / RANGE_SAMPLE));
+  const sample: number[] = [];
+  for (let i = 0; i < n; i += stride) if (Number.isFinite(losses[i]!)) sample.push(losses[i]!);
+  if (sample.length < 2) return;
   // Clip the first few steps' spike so the rest of the curve is readable: 2nd–98th percentile.
-  const sorted = [...finite].sort((a, b) => a - b);
-  const low = sorted[Math.floor(0.02 * (sorted.length - 1))]!;
-  const high = sorted[Math.ceil(0.98 * (sorted.length - 1))]!;
+  sample.sort((a, b) => a - b);
+  const low = sample[Math.floor(0.02 * (sample.length - 1))]!;
+  const high = sample[Math.ceil(0.98 * (sample.length - 1))]!;
   const span = high - low || 1;
   const pad = 6 * (window.devicePixelRatio || 1);
-  const toX = (i: number) => pad + ((width - 2 * pad) * i) / (losses.length - 1);
+  const toX = (i: number) => pad + ((width - 2 * pad) * i) / (n - 1);
   const toY = (v: number) => pad + (height - 2 * pad) * (1 - (Math.min(Math.max(v, low), high) - low) / span);
   ctx.strokeStyle = '#a3e635';
   ctx.lineWidth = Math.max(1, (window.devicePixelRatio || 1) * 1.2);
   ctx.beginPath();
-  losses.forEach((v, i) => {
-    if (!Number.isFinite(v)) return;
-    if (i === 0) ctx.moveTo(toX(i), toY(v));
-    else ctx.lineTo(toX(i), toY(v));
-  });
+  const columns = Math.max(1, Math.floor(width - 2 * pad));
+  if (n <= 2 * columns) {
+    let started = false;
+    losses.forEach((v, i) => {
+      if (!Number.isFinite(v)) return;
+      if (!started) ctx.moveTo(toX(i), toY(v));
+      else ctx.lineTo(toX(i), toY(v));
+      started = true;
+    });
+  } else {
+    let started = false;
+    for (let c = 0; c < columns; c++) {
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = Math.floor((c * n) / columns), end = Math.floor(((c + 1) * n) / columns); i < end; i++) {
+        const v = losses[i]!;
+        if (!Number.isFinite(v)) continue;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      if (min > max) continue; // no finite loss in this column
+      const x = pad + c + 0.5;
+      if (!started) ctx.moveTo(x, toY(max));
+      else ctx.lineTo(x, toY(max));
+      ctx.lineTo(x, toY(min));
+      started = true;
+    }
+  }
   ctx.stroke();
   ctx.fillStyle = 'rgba(255, 255, 255, 0.6)';
   ctx.font = `${11 * (window.devicePixelRatio || 1)}px system-ui, sans-serif`;

@@ -132,6 +132,17 @@ export class PlaygroundSession {
     return values;
   }
 
+  /**
+   * Sets the number of Langevin particles: the model is kept, and the next frame scatters that
+   * many afresh (the particles of a running loop are dropped).
+   */
+  setParticleCount(count: number): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`setParticleCount: count must be a positive whole number, got ${count}`);
+    this.settings.particleCount = count;
+    this.particleTensor?.dispose();
+    this.particleTensor = null;
+  }
+
   /** Scatters the particles uniformly over the view again (a new draw each time). */
   resetParticles(): void {
     this.particleTensor?.dispose();
