@@ -214,6 +214,35 @@ describe("a transformation's result is a tensor of its own", () => {
     expect(Array.from(await x.data())).toEqual([1, 2]);
     expect(Array.from(await c.data())).toEqual([7, 8]);
   });
+
+  it('so is every tensor of a nested result: jvp of f returning a list, an aux that is an input, nested vmap outputs', async () => {
+    // Only a top-level result or a flat array's entries were copied: these came back as the
+    // caller's own tensors, and disposing the result freed them.
+    const a = f64([1, 2]);
+    const t = f64([3, 4]);
+    const side = f64([5, 6]);
+    const results: [string, () => unknown][] = [
+      ['jvp(a => [a])', () => jvp((x: Tensor) => [x] as never, [a], [t])],
+      ['jvp(a => [side, sin a])', () => jvp((x: Tensor) => [side, x.sin()] as never, [a], [t])],
+      ['valueAndGrad with the input as aux', () => valueAndGrad((x: Tensor) => [x.sum(), x] as never, { hasAux: true })(a)],
+      ['vmap returning [[a]]', () => vmap((x: Tensor) => [[x]] as never)(a)],
+    ];
+    for (const [name, run] of results) {
+      const before = memory().tensors;
+      const out = run();
+      const tensors: Tensor[] = [];
+      const walk = (v: unknown): void => {
+        if (v instanceof Object && 'dispose' in v && 'shape' in v) tensors.push(v as Tensor);
+        else if (Array.isArray(v)) v.forEach(walk);
+      };
+      walk(out);
+      expect(tensors.some((x) => x === a || x === t || x === side), name).toBe(false);
+      for (const x of tensors) x.dispose();
+      expect([a, t, side].map((x) => x.isDisposed), name).toEqual([false, false, false]);
+      expect(memory().tensors, name).toBe(before);
+    }
+    expect(Array.from(await a.data())).toEqual([1, 2]);
+  });
 });
 
 describe('jacobian and hessian of a function of several arguments', () => {
@@ -396,13 +425,18 @@ describe('hasAux (JAX has_aux)', () => {
     expect(read(g as Tensor)).toEqual([2, 4, 6]);
     expect(read(aux.squares)).toEqual([1, 4, 9]);
     expect(aux.count).toBe(3);
-    expect(aux.args[0]).toBe(x); // an argument comes back as itself, not as its tracer
+    // An argument comes back untraced, as a tensor of its own (a view of it: disposing the result
+    // must not free the caller's x), not as its tracer.
+    expect(aux.args[0]).not.toBe(x);
+    expect(aux.args[0]!._trace).toBe(null);
+    expect(read(aux.args[0]!)).toEqual([1, 2, 3]);
     const [g2, aux2] = grad(f, { hasAux: true, argnums: [0] })(x);
     expect((g2 as Tensor[]).map(read)).toEqual([[2, 4, 6]]);
     expect(read(aux2.squares)).toEqual([1, 4, 9]);
-    // Made: value, gradient, squares (valueAndGrad); gradient, squares (grad): nothing else kept.
-    expect(memory().tensors - before).toBe(5);
-    for (const t of [value, g as Tensor, aux.squares, ...(g2 as Tensor[]), aux2.squares]) t.dispose();
+    expect(aux2.args[0]).not.toBe(x);
+    // Made: value, gradient, squares, the view of x (valueAndGrad); gradient, squares, the view of x (grad): nothing else kept.
+    expect(memory().tensors - before).toBe(7);
+    for (const t of [value, g as Tensor, aux.squares, aux.args[0]!, ...(g2 as Tensor[]), aux2.squares, aux2.args[0]!]) t.dispose();
     expect(memory().tensors).toBe(before);
   });
 

@@ -783,7 +783,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   for (const t of tensors) {
     if (t.rank !== first.rank) throw new Error(`concat: ranks differ (${tensors.map((v) => fmtShape(v.shape)).join(', ')})`);
   }
-  if (tensors.length === 1) return first;
+  if (tensors.length === 1) return unchanged(first);
   return apply('concat', tensors, { axis: a });
 }
 

@@ -307,14 +307,34 @@ export function unchanged(x: Tensor): Tensor {
 
 /**
  * A composite op's result as its caller outside every op gets it: any tensor of it (the result, or
- * an entry of a returned array) that existed before the op began (an id below `start`), a value
- * the body passed through, becomes `unchanged`'s new tensor.
+ * one anywhere in the arrays and plain objects it returns, as jvp's [[primals], [tangents]] or
+ * valueAndGrad's [[value, aux], grads]) that existed before the op began (an id below `start`), a
+ * value the body passed through, becomes `unchanged`'s new tensor. Only the containers that held
+ * one are copied; the rest come back as they were.
  */
 function ownResult<T>(result: T, start: number): T {
-  const old = (v: unknown): v is Tensor => v instanceof Tensor && v._id < start;
-  if (old(result)) return unchanged(result) as T;
-  if (Array.isArray(result) && result.some(old)) return result.map((v) => (old(v) ? unchanged(v) : v)) as T;
-  return result;
+  if (result instanceof Tensor) return (result._id < start ? unchanged(result) : result) as T;
+  if (result === null || typeof result !== 'object') return result;
+  return ownTree(result, start, new Map()) as T;
+}
+
+function ownTree(value: unknown, start: number, done: Map<object, unknown>): unknown {
+  if (value instanceof Tensor) return value._id < start ? unchanged(value) : value;
+  const isArray = Array.isArray(value);
+  if (!isArray && (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)) return value;
+  const container = value as object;
+  if (done.has(container)) return done.get(container);
+  done.set(container, container); // a cycle back to it: the container as it is
+  let changed = false;
+  const own = (v: unknown) => {
+    const o = ownTree(v, start, done);
+    if (o !== v) changed = true;
+    return o;
+  };
+  const copy = isArray ? (container as unknown[]).map(own) : Object.fromEntries(Object.entries(container).map(([k, v]) => [k, own(v)]));
+  const out = changed ? copy : container;
+  done.set(container, out);
+  return out;
 }
 
 /**

@@ -5,7 +5,7 @@
 // memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, type Tensor, arange, broadcastTo, keep, memory, ones, pad, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, arange, broadcastTo, concat, keep, memory, ones, pad, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -269,6 +269,7 @@ describe('ops that leave their input unchanged', () => {
     ['cast to its dtype', matrix, (x) => x.cast('float32')],
     ['sum over no axes', matrix, (x) => x.sum([])],
     ['sum of a scalar', () => tensor(5), (x) => x.sum()],
+    ['concat of one tensor', matrix, (x) => concat([x], 1)],
   ];
   for (const [name, make, op] of CASES) {
     it(`${name}: a tensor of its own, which outlives the input and whose disposal leaves the input`, () => {
