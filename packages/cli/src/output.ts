@@ -267,12 +267,19 @@ export function prepareOutputDirectory(
       if (pid === undefined) throw beingClaimed(where, dir, path);
     }
     // A killed run's half-written files are no one's: a directory holding nothing else is free.
-    const abandoned = removeAbandonedWrites(path);
-    if (abandoned.length > 0) entries = entries.filter((name) => !abandoned.includes(name));
-    if (entries.length === 1 && entries[0] === CLAIM_FILE) {
+    // They are removed where they are a run's (its claim is there) or when this run takes the
+    // directory; a directory of the user's that is refused keeps every file, whatever its name.
+    const abandoned = abandonedWrites(path);
+    const others = entries.filter((name) => !abandoned.includes(name));
+    const empty = others.length === 0 || (others.length === 1 && others[0] === CLAIM_FILE);
+    if (empty || entries.includes(CLAIM_FILE)) {
+      const removed = removeAbandonedWrites(path);
+      entries = entries.filter((name) => !removed.includes(name));
+    }
+    if (empty) {
       // The claim of a run that was killed before it wrote anything: nothing of the user's.
       rmSync(join(path, CLAIM_FILE), { force: true });
-      entries = [];
+      entries = entries.filter((name) => name !== CLAIM_FILE);
     }
     if (entries.length > 0) {
       if (!force) {
@@ -319,17 +326,8 @@ const TEMPORARY_PATTERN = /^\..+\.writing-(\d+)$/;
  */
 export function removeAbandonedWrites(dir: string): string[] {
   const removed: string[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of entries) {
-    const pid = Number(TEMPORARY_PATTERN.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
+  for (const name of abandonedWrites(dir)) {
     try {
-      if (!lstatSync(join(dir, name)).isFile()) continue;
       rmSync(join(dir, name));
       removed.push(name);
     } catch {
@@ -337,6 +335,25 @@ export function removeAbandonedWrites(dir: string): string[] {
     }
   }
   return removed;
+}
+
+/** The temporary files in `dir` (plain files) of writers whose process has ended. */
+function abandonedWrites(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.filter((name) => {
+    const pid = Number(TEMPORARY_PATTERN.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) return false;
+    try {
+      return lstatSync(join(dir, name)).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**

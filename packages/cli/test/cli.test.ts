@@ -603,6 +603,14 @@ describe('output directories are claimed before any work', () => {
     expect(usageError(() => prepareOutputDirectory('scorch train', beside, false))).toMatch(/holds the files of an interrupted scorch run/);
     expect(readdirSync(beside).sort()).toEqual([`.metrics.json.writing-${process.ppid}`, CLAIM_FILE, 'checkpoint.json'].sort());
     expect(readFileSync(join(beside, 'checkpoint.json'), 'utf8')).toBe('trained');
+    // A directory of the user's (no claim) that is refused keeps a file named like a temporary
+    // one: it was deleted before the refusal.
+    const users = join(scratch, 'users-own');
+    mkdirSync(users);
+    writeFileSync(join(users, 'notes.txt'), 'mine');
+    writeFileSync(join(users, `.draft.writing-${dead}`), 'precious');
+    expect(usageError(() => prepareOutputDirectory('scorch train', users, false))).toMatch(/already exists and is not empty/);
+    expect(readdirSync(users).sort()).toEqual([`.draft.writing-${dead}`, 'notes.txt']);
   });
 
   it('a claim that names no process yet is a run claiming the directory now, not a stale one', () => {

@@ -221,7 +221,8 @@ function widenFlatExtent([lo, hi]: readonly [number, number]): [number, number] 
  * automatic one is the data extent padded by `pad` of its width on each side: rounded out to
  * nice ticks, or — with `equalAspect` and both domains automatic — widened along one axis so a
  * data unit has the same length along x and y (ticks then lie inside, the ends need not be ticks;
- * rounding both ends out first would waste much of the canvas).
+ * rounding both ends out first would waste much of the canvas). With `equalAspect` 'explicit'
+ * (the caller asked for it outright) two explicit domains are widened so too, each end kept in.
  */
 export function resolveAxes(
   area: PlotArea,
@@ -229,7 +230,7 @@ export function resolveAxes(
   extentY: readonly [number, number] | undefined,
   explicitX: readonly [number, number] | undefined,
   explicitY: readonly [number, number] | undefined,
-  equalAspect: boolean,
+  equalAspect: boolean | 'explicit',
   pad = 0.05,
 ): ResolvedAxes {
   const countX = tickCount(area.width);
@@ -241,6 +242,12 @@ export function resolveAxes(
   let yTicks: readonly number[];
   if (equalAspect && !explicitX && !explicitY) {
     const widened = equalAspectDomains(padded(extentX), padded(extentY), area.width, area.height);
+    xDomain = widened.x;
+    yDomain = widened.y;
+    xTicks = niceTicks(xDomain[0], xDomain[1], countX);
+    yTicks = niceTicks(yDomain[0], yDomain[1], countY);
+  } else if (equalAspect === 'explicit' && explicitX && explicitY) {
+    const widened = equalAspectDomains(explicitX, explicitY, area.width, area.height);
     xDomain = widened.x;
     yDomain = widened.y;
     xTicks = niceTicks(xDomain[0], xDomain[1], countX);

@@ -155,14 +155,22 @@ function arrowLength(m: number, ref: ArrowReference, normalize: ArrowNormalizati
   }
 }
 
+/**
+ * A magnitude for the footnote, to `digits` significant digits: fixed decimals (formatNumber's,
+ * for coordinates) wrote 4.2e-4 as 0, which misstates data in large units.
+ */
+function magnitude(value: number, digits: number): string {
+  return Number.isFinite(value) ? String(Number(value.toPrecision(digits))) : String(value);
+}
+
 function describeArrows(ref: ArrowReference, normalize: ArrowNormalization, scale: number | undefined): string {
-  const max = formatNumber(ref.max, 3);
-  if (scale !== undefined) return `arrows span ${formatNumber(scale, 4)} × (u, v) data units; largest |s| = ${max}`;
+  const max = magnitude(ref.max, 4);
+  if (scale !== undefined) return `arrows span ${magnitude(scale, 4)} × (u, v) data units; largest |s| = ${max}`;
   switch (normalize) {
     case 'unit':
       return `arrows show direction only (equal lengths); largest |s| = ${max}`;
     case 'log':
-      return `arrow length ∝ log(1 + |s|/${formatNumber(ref.median, 3)}); longest = 0.9 cell at |s| = ${max}`;
+      return `arrow length ∝ log(1 + |s|/${magnitude(ref.median, 4)}); longest = 0.9 cell at |s| = ${max}`;
     case 'max':
       return `arrow length ∝ |s|; longest = 0.9 cell at |s| = ${max}`;
   }

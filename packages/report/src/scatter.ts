@@ -40,7 +40,11 @@ export interface ScatterPlotOptions extends PlotSize, AxisLabels {
   xDomain?: readonly [number, number];
   /** Fixed y range, as `xDomain`. */
   yDomain?: readonly [number, number];
-  /** Same scale along x and y (default true: these are 2-D distributions). Only when neither domain is given. */
+  /**
+   * Same scale along x and y (default true: these are 2-D distributions), for automatic domains. Given
+   * as true, also with both domains given: one is widened (its ends stay in) so a data unit has
+   * the same length along x and y; left out, given domains are used as they are.
+   */
   equalAspect?: boolean;
 }
 
@@ -87,7 +91,8 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
     finiteExtent(...sets.map((s) => s.ys)),
     opts.xDomain,
     opts.yDomain,
-    opts.equalAspect ?? true,
+    // Asked for outright, it holds with both domains given too (widening one of them).
+    opts.equalAspect === true ? 'explicit' : (opts.equalAspect ?? true),
   );
 
   let outside = 0;

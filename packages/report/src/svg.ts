@@ -8,7 +8,7 @@
 // are not finite are left out rather than written as `NaN`/`Infinity`, which SVG renderers reject;
 // the chart code drops non-finite data points before they reach any coordinate (see chart.ts).
 
-import { fitTitle, textWidth } from './textMetrics.js';
+import { fitTitle, textWidth, truncate } from './textMetrics.js';
 
 declare const markupBrand: unique symbol;
 
@@ -83,7 +83,8 @@ export function text(value: string): Markup {
 export function formatNumber(value: number, digits: number = COORD_PRECISION): string {
   if (!Number.isFinite(value)) throw new RangeError(`formatNumber: cannot write the non-finite value ${value} into SVG`);
   const factor = 10 ** digits;
-  const rounded = Math.round(value * factor) / factor;
+  // Beyond 2^53 a double has no fraction to round, and value·factor may overflow to Infinity.
+  const rounded = Math.abs(value) * factor >= 2 ** 53 ? value : Math.round(value * factor) / factor;
   return Object.is(rounded, -0) || rounded === 0 ? '0' : String(rounded);
 }
 
@@ -137,7 +138,8 @@ export interface NiceStep {
 
 function powerOfTen(k: number): number {
   // 10 ** -3 is not always the double nearest 0.001; 1 / 1000 is (one correctly rounded division).
-  return k >= 0 ? 10 ** k : 1 / 10 ** -k;
+  // Below 1e-308, 10^-k overflows: the subnormal decades are written directly (1e-310 as a double).
+  return k >= 0 ? 10 ** k : k > -308 ? 1 / 10 ** -k : Number(`1e${k}`);
 }
 
 /** i · m · 10^k as the double nearest the decimal value (so 3 × 0.1 is written 0.3, not 0.30000000000000004). */
@@ -170,16 +172,29 @@ export function niceStep(span: number, count = 5): NiceStep {
 // a hair beside an integer (0.3 / 0.1 = 2.9999999999999996), which must still count as one.
 const MULTIPLE_SLACK = 1e-9;
 const MAX_TICKS = 1000;
+/** The most intervals a tick step is chosen for, whatever the chart's width asks. */
+const MAX_TICK_COUNT = 100;
+
+/**
+ * Whether ticks first … last (multiples of a step) can be listed: both safe integers (beyond
+ * 2^53, i++ no longer moves: data of magnitude ~10^15 times its span looped until V8 ran out of
+ * memory) and at most MAX_TICKS apart.
+ */
+function listable(first: number, last: number): boolean {
+  return Number.isSafeInteger(first) && Number.isSafeInteger(last) && last - first <= MAX_TICKS;
+}
 
 /** Tick values: the multiples of a nice step lying within [lo, hi] (about `count` intervals). */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (lo > hi) [lo, hi] = [hi, lo];
   if (lo === hi) return [lo];
-  const step = niceStep(hi - lo, count);
+  const span = hi - lo;
+  if (!Number.isFinite(span)) return [];
+  const step = niceStep(span, Math.min(count, MAX_TICK_COUNT));
   const first = Math.ceil(lo / step.value - MULTIPLE_SLACK);
   const last = Math.floor(hi / step.value + MULTIPLE_SLACK);
-  if (last - first > MAX_TICKS) return [];
+  if (!listable(first, last)) return [];
   const ticks: number[] = [];
   for (let i = first; i <= last; i++) ticks.push(stepMultiple(i, step));
   return ticks;
@@ -195,22 +210,35 @@ export interface NiceAxis {
 /**
  * A nice axis for data spanning [lo, hi]: one step chosen from the data's span, the domain widened
  * to the enclosing multiples of it, and ticks at every multiple in between — so the ticks cover the
- * domain end to end. A zero-width extent is first widened (±10% of |lo|, at least ±0.5).
+ * domain end to end. A zero-width extent is first widened (±10% of |lo|, at least ±0.5), and so
+ * is one too narrow for its magnitude to be ticked (a series constant but for rounding, 0.3 and
+ * 0.1 + 0.2). A span beyond the largest double is halved first.
  */
 export function niceAxis(lo: number, hi: number, count = 5): NiceAxis {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`niceAxis: extent must be finite, got [${lo}, ${hi}]`);
   if (lo > hi) [lo, hi] = [hi, lo];
-  if (lo === hi) {
-    const half = Math.max(Math.abs(lo) * 0.1, 0.5);
-    lo -= half;
-    hi += half;
+  count = Math.min(count, MAX_TICK_COUNT);
+  const flat = (centre: number) => {
+    const half = Math.max(Math.abs(centre) * 0.1, 0.5);
+    return [centre - half, centre + half] as const;
+  };
+  if (lo === hi) [lo, hi] = flat(lo);
+  let step = niceStep(Number.isFinite(hi - lo) ? hi - lo : hi / 2 - lo / 2, count);
+  let first = Math.floor(lo / step.value + MULTIPLE_SLACK);
+  let last = Math.ceil(hi / step.value - MULTIPLE_SLACK);
+  if (!listable(first, last)) {
+    [lo, hi] = flat(lo / 2 + hi / 2);
+    step = niceStep(hi - lo, count);
+    first = Math.floor(lo / step.value + MULTIPLE_SLACK);
+    last = Math.ceil(hi / step.value - MULTIPLE_SLACK);
   }
-  const step = niceStep(hi - lo, count);
-  const first = Math.floor(lo / step.value + MULTIPLE_SLACK);
-  const last = Math.ceil(hi / step.value - MULTIPLE_SLACK);
   const ticks: number[] = [];
   for (let i = first; i <= last; i++) ticks.push(stepMultiple(i, step));
-  return { domain: [ticks[0]!, ticks[ticks.length - 1]!], ticks, step };
+  // Near the largest double the enclosing multiple may overflow: the axis then ends there, with no tick.
+  const finite = ticks.filter(Number.isFinite);
+  const [start, end] = [ticks[0]!, ticks[ticks.length - 1]!];
+  const domain: [number, number] = [Number.isFinite(start) ? start : -Number.MAX_VALUE, Number.isFinite(end) ? end : Number.MAX_VALUE];
+  return { domain, ticks: finite, step };
 }
 
 /**
@@ -278,17 +306,34 @@ export interface Scale {
 export function linearScale(domain: readonly [number, number], range: readonly [number, number]): Scale {
   const [d0, d1] = domain;
   const [r0, r1] = range;
-  const width = d1 - d0;
+  // In halves where the whole overflows (a domain of ±1e308): the same t, as halving is exact.
+  const halves = !Number.isFinite(d1 - d0);
+  const width = halves ? d1 / 2 - d0 / 2 : d1 - d0;
+  const far = farLimits(r0, r1);
   return {
     kind: 'linear',
     domain: [d0, d1],
     range: [r0, r1],
     map: (value) => {
       if (width === 0) return (r0 + r1) / 2;
-      const t = (value - d0) / width;
-      return r0 * (1 - t) + r1 * t;
+      const t = halves ? (value / 2 - d0 / 2) / width : (value - d0) / width;
+      return far(r0 * (1 - t) + r1 * t);
     },
   };
+}
+
+/** How far outside its range a scale places a value: farther is written at this distance. */
+const FAR_PIXELS = 1e7;
+
+/**
+ * A clamp to FAR_PIXELS beyond the range: a value far outside an explicit domain (a diverged
+ * sampler's 1e38) mapped to pixels no renderer takes (SVG coordinates are float32) or to Infinity.
+ * Lines toward such a point leave the plot at the same edge; their slope may differ slightly.
+ */
+function farLimits(r0: number, r1: number): (v: number) => number {
+  const lo = Math.min(r0, r1) - FAR_PIXELS;
+  const hi = Math.max(r0, r1) + FAR_PIXELS;
+  return (v) => (v < lo ? lo : v > hi ? hi : v);
 }
 
 /** log10 map domain → range; the domain must be positive. Values ≤ 0 map to NaN (callers skip them). */
@@ -298,6 +343,7 @@ export function logScale(domain: readonly [number, number], range: readonly [num
   const [r0, r1] = range;
   const l0 = Math.log10(d0);
   const width = Math.log10(d1) - l0;
+  const far = farLimits(r0, r1);
   return {
     kind: 'log',
     domain: [d0, d1],
@@ -306,7 +352,7 @@ export function logScale(domain: readonly [number, number], range: readonly [num
       if (!(value > 0)) return NaN;
       if (width === 0) return (r0 + r1) / 2;
       const t = value === d1 ? 1 : (Math.log10(value) - l0) / width;
-      return r0 * (1 - t) + r1 * t;
+      return far(r0 * (1 - t) + r1 * t);
     },
   };
 }
@@ -331,8 +377,9 @@ export function finiteExtent(...arrays: ArrayLike<number>[]): [number, number] |
 
 /** The extent widened by `fraction` of its width on each side (so markers at the edge are not cut). */
 export function padExtent([lo, hi]: readonly [number, number], fraction = 0.05): [number, number] {
-  const pad = (hi - lo) * fraction;
-  return [lo - pad, hi + pad];
+  // Halves first: the span of ±1e308 overflows, and so would an end widened past the largest double.
+  const pad = (hi / 2 - lo / 2) * fraction * 2;
+  return [Math.max(lo - pad, -Number.MAX_VALUE), Math.min(hi + pad, Number.MAX_VALUE)];
 }
 
 /**
@@ -342,17 +389,19 @@ export function padExtent([lo, hi]: readonly [number, number], fraction = 0.05):
 export function equalAspectDomains(
   x: readonly [number, number], y: readonly [number, number], width: number, height: number,
 ): { x: [number, number]; y: [number, number] } {
-  const spanX = x[1] - x[0] || 1;
-  const spanY = y[1] - y[0] || 1;
-  const unitsPerPx = Math.max(spanX / width, spanY / height);
-  const midX = (x[0] + x[1]) / 2;
-  const midY = (y[0] + y[1]) / 2;
-  const halfX = (unitsPerPx * width) / 2;
-  const halfY = (unitsPerPx * height) / 2;
+  // In halves, so that extents of ±1e308 neither overflow nor widen past the largest double.
+  const halfSpanX = x[1] / 2 - x[0] / 2 || 0.5;
+  const halfSpanY = y[1] / 2 - y[0] / 2 || 0.5;
+  const halfUnitsPerPx = Math.max(halfSpanX / width, halfSpanY / height);
+  const midX = x[0] / 2 + x[1] / 2;
+  const midY = y[0] / 2 + y[1] / 2;
+  const halfX = halfUnitsPerPx * width;
+  const halfY = halfUnitsPerPx * height;
+  const clamp = (v: number) => Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, v));
   // min/max: (span / width) · width / 2 can round a hair inside, and the ends asked for must stay in.
   return {
-    x: [Math.min(x[0], midX - halfX), Math.max(x[1], midX + halfX)],
-    y: [Math.min(y[0], midY - halfY), Math.max(y[1], midY + halfY)],
+    x: [Math.min(x[0], clamp(midX - halfX)), Math.max(x[1], clamp(midX + halfX))],
+    y: [Math.min(y[0], clamp(midY - halfY)), Math.max(y[1], clamp(midY + halfY))],
   };
 }
 
@@ -531,7 +580,14 @@ const LEGEND_SWATCH = 18;
 /** Width a legend with these entries needs (for reserving a right margin). */
 export function legendWidth(entries: readonly LegendEntry[]): number {
   if (entries.length === 0) return 0;
-  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => textWidth(e.label, LEGEND_FONT)));
+  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => textWidth(legendLabel(e.label), LEGEND_FONT)));
+}
+
+/** The widest a legend label is drawn: a longer one is cut with an ellipsis (a 120-character label left the plot 1 px wide). */
+const LEGEND_LABEL_ROOM = 180;
+
+function legendLabel(label: string): string {
+  return truncate(label, LEGEND_FONT, LEGEND_LABEL_ROOM, 'normal');
 }
 
 /** A boxed legend whose top-left corner is at (x, y); one row per entry. */
@@ -558,7 +614,7 @@ export function legend(entries: readonly LegendEntry[], x: number, y: number): M
         rows.push(el('circle', { cx, cy, r: 4, fill: entry.color }));
         break;
     }
-    rows.push(el('text', { x: x + 10 + LEGEND_SWATCH, y: cy, dy: '0.32em', 'font-size': LEGEND_FONT, fill: AXIS_COLOR }, text(entry.label)));
+    rows.push(el('text', { x: x + 10 + LEGEND_SWATCH, y: cy, dy: '0.32em', 'font-size': LEGEND_FONT, fill: AXIS_COLOR }, text(legendLabel(entry.label))));
   });
   return el('g', { class: 'legend' }, ...rows);
 }

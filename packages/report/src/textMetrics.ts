@@ -93,9 +93,10 @@ function balancedSplit(words: readonly string[], size: number): [string, string]
 }
 
 /** The longest prefix of `text` that, with '…' appended, fits `room` px (the text itself if it fits). */
-function truncate(text: string, size: number, room: number): string {
-  if (textWidth(text, size, 'bold') <= room) return text;
+/** `text` cut (with an ellipsis) to fit `room` pixels at `size` in `weight` (bold: titles). */
+export function truncate(text: string, size: number, room: number, weight: FontWeight = 'bold'): string {
+  if (textWidth(text, size, weight) <= room) return text;
   const chars = [...text];
-  while (chars.length > 0 && textWidth(`${chars.join('').trimEnd()}…`, size, 'bold') > room) chars.pop();
+  while (chars.length > 0 && textWidth(`${chars.join('').trimEnd()}…`, size, weight) > room) chars.pop();
   return `${chars.join('').trimEnd()}…`;
 }

@@ -23,7 +23,11 @@ export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   xDomain?: readonly [number, number];
   /** Fixed y range, as `xDomain`. */
   yDomain?: readonly [number, number];
-  /** Same scale along x and y (default true). Only when neither domain is given. */
+  /**
+   * Same scale along x and y (default true), for automatic domains. Given
+   * as true, also with both domains given: one is widened (its ends stay in) so a data unit has
+   * the same length along x and y; left out, given domains are used as they are.
+   */
   equalAspect?: boolean;
 }
 
@@ -71,7 +75,8 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
     finiteExtent(...paths.map((p) => p.ys), ...(background ? [background.ys] : [])),
     opts.xDomain,
     opts.yDomain,
-    opts.equalAspect ?? true,
+    // Asked for outright, it holds with both domains given too (widening one of them).
+    opts.equalAspect === true ? 'explicit' : (opts.equalAspect ?? true),
   );
 
   const lines: Markup[] = [];

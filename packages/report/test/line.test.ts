@@ -95,4 +95,14 @@ describe('linePlot', () => {
     expect(descendants(onlyByClass(root, 'lines'), 'path')[0]!.attrs.d).toBeUndefined();
     expect(() => linePlot({ series: [{ x: [1, 2], y: [1] }] })).toThrow(/2 x values but 1 y values/);
   });
+
+  it('cuts a long legend label with an ellipsis instead of crushing the plot (a 120-character label left it 1 px wide)', () => {
+    const label = 'a very long series name '.repeat(5);
+    const svg = linePlot({ series: [{ y: [1, 2, 3], label }], width: 640 });
+    const root = checkSvg(svg);
+    expect(num(onlyByClass(root, 'frame'), 'width')).toBeGreaterThan(300);
+    expect(svg).toContain('…');
+    expect(svg).not.toContain(label.trim());
+  });
 });
+

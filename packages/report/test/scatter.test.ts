@@ -77,4 +77,19 @@ describe('scatterPlot', () => {
     expect(() => scatterPlot({ series: [], width: NaN })).toThrow(RangeError);
     expect(() => scatterPlot({ series: [], xDomain: [1, 1] })).toThrow(RangeError);
   });
+
+  it('equalAspect: true holds with both domains given, widening one (it was ignored, squashing a ring into an ellipse)', () => {
+    // Pixels per data unit along x and along y, from the circles of (0, 0) and (2, 1).
+    const unitsOf = (svg: string) => {
+      const circles = descendants(checkSvg(svg)).filter((e) => e.name === 'circle');
+      const [a, c] = [circles[0]!, circles[2]!];
+      return { x: Math.abs(num(c, 'cx') - num(a, 'cx')) / 2, y: Math.abs(num(c, 'cy') - num(a, 'cy')) / 1 };
+    };
+    const given = unitsOf(scatterPlot({ series: [{ points: data }], xDomain: [-2, 2], yDomain: [-2, 2], equalAspect: true }));
+    expect(Math.abs(given.x - given.y)).toBeLessThan(0.02); // coordinates are written to 2 decimals
+    // Left out, the domains are used as given: the frame is not square, so the units differ.
+    const asGiven = unitsOf(scatterPlot({ series: [{ points: data }], xDomain: [-2, 2], yDomain: [-2, 2] }));
+    expect(Math.abs(asGiven.x - asGiven.y)).toBeGreaterThan(1);
+  });
 });
+

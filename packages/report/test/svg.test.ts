@@ -138,3 +138,36 @@ describe('scales', () => {
     expect(formatTicks(niceAxis(1e9, 1e9 + 10).ticks)).toEqual(['1e9', '1.000000002e9', '1.000000004e9', '1.000000006e9', '1.000000008e9', '1.00000001e9']);
   });
 });
+
+describe('extreme extents', () => {
+  it('an extent too narrow for its magnitude to tick is drawn as a flat one (listing its ticks never ended)', () => {
+    // 0.3 and 0.1 + 0.2 differ by one rounding: the step of 1e-17 put tick indices past 2^53,
+    // where i++ no longer moves, and the tick list grew until V8 ran out of memory.
+    for (const [lo, hi] of [[0.3, 0.1 + 0.2], [1e17, 1e17 + 16], [2 ** 60, 2 ** 60 + 512]]) {
+      const axis = niceAxis(lo!, hi!);
+      expect(axis.ticks.length).toBeGreaterThan(1);
+      expect(axis.ticks.length).toBeLessThanOrEqual(20);
+      expect(axis.domain[0]).toBeLessThanOrEqual(Math.min(lo!, hi!));
+      expect(axis.domain[1]).toBeGreaterThanOrEqual(Math.max(lo!, hi!));
+      expect(niceTicks(lo!, hi!).length).toBeLessThanOrEqual(5);
+    }
+    // A chart as wide as asked never asks for more than 100 intervals.
+    expect(niceAxis(0, 1, 1e9).ticks.length).toBeLessThanOrEqual(101);
+    expect(niceTicks(0, 1, 1e9).length).toBeLessThanOrEqual(101);
+  });
+
+  it('extents near the largest double stay finite: domain, ticks, positions', () => {
+    const wide = niceAxis(-1e308, 1e308);
+    expect(wide.ticks.every(Number.isFinite) && wide.domain.every(Number.isFinite)).toBe(true);
+    const upper = niceAxis(0, 1.7e308);
+    expect(upper.ticks.every(Number.isFinite)).toBe(true);
+    expect(upper.domain).toEqual([0, Number.MAX_VALUE]);
+    const scale = linearScale([-1e308, 1e308], [0, 100]);
+    expect([scale.map(-1e308), scale.map(0), scale.map(1e308)]).toEqual([0, 50, 100]);
+    // A value far outside the domain is placed 1e7 pixels out, not at Infinity or at 1e40.
+    expect(linearScale([0, 1], [0, 100]).map(1e306)).toBe(100 + 1e7);
+    expect(formatNumber(1e306)).toBe('1e+306');
+    // Subnormal decades on a log axis: 1e-310 was written as 0 and the log scale then refused it.
+    expect(niceLogAxis(1e-310, 1).domain[0]).toBe(1e-310);
+  });
+});
