@@ -8,7 +8,7 @@
 import type { Backend, BackendHandle } from './backend.js';
 import { type DType, storedValue } from './dtype.js';
 import { type Primitive, type PrimitiveParams, type RandomKey, isBinary, isCompare, isUnary } from './primitives.js';
-import { foldIn, splitKey } from './random.js';
+import { foldIn, splitKeyAt } from './random.js';
 import { executeProfiled, profilerSession } from './profiler.js';
 import { fmtShape, shapesEqual, sizeOf } from './shape.js';
 
@@ -83,7 +83,7 @@ export class Program {
     this.keyInputs.forEach((k, i) => keys.set(k, inputs[i]!));
     for (const d of this.keyDerivations) {
       const base = keys.get(d.input)!;
-      keys.set(d.out, d.kind === 'foldIn' ? foldIn(base, d.data) : splitKey(base, d.count)[d.index]!);
+      keys.set(d.out, d.kind === 'foldIn' ? foldIn(base, d.data) : splitKeyAt(base, d.index, d.count));
     }
     return keys;
   }

@@ -9,7 +9,7 @@
 // loosened to make a draw pass.
 
 import { describe, expect, it } from 'vitest';
-import { foldIn, manualSeed, rademacher, rand, randn, randomKey, splitKey } from '@scorch/tensor';
+import { foldIn, manualSeed, rademacher, rand, randn, randomKey, splitKey, splitKeyAt } from '@scorch/tensor';
 import { philox4x32 } from '../src/random.js';
 
 const N = 100_000;
@@ -38,6 +38,15 @@ describe('keys', () => {
     expect(splitKey(k, 4)).toEqual(parts);
     expect(splitKey(k)).toEqual(parts.slice(0, 2)); // default n = 2; key i depends only on i
     for (const p of parts) for (const w of p) expect(Number.isInteger(w) && w >= 0 && w <= 0xffffffff).toBe(true);
+  });
+
+  it('splitKeyAt(k, i, n) is splitKey(k, n)[i], computed alone (as compiled programs resolve split keys each call)', () => {
+    const k = randomKey(11);
+    const all = splitKey(k, 1000);
+    for (const i of [0, 1, 499, 999]) expect(splitKeyAt(k, i, 1000)).toEqual(all[i]);
+    expect(() => splitKeyAt(k, 1000, 1000)).toThrow(/^splitKeyAt: index must be an integer from 0 to 999 \(one of the 1000 keys\), got 1000$/);
+    expect(() => splitKeyAt(k, 0, 0)).toThrow(/^splitKeyAt: count must be an integer from 1 to 4294967295, got 0$/);
+    expect(() => splitKeyAt([1, 2.5] as never, 0, 2)).toThrow(/^splitKeyAt: /);
   });
 
   it('foldIn derives a distinct key per integer, deterministically, using all 53 bits', () => {
