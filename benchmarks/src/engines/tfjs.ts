@@ -72,11 +72,14 @@ function prepareTraining(tf: Tf, spec: TrainingCase, inputs: Inputs, constant: (
   if (spec.workload === 'ssmvr') {
     const v = constant(input(inputs, 'projection'));
     owned.push(v);
-    // vᵀ(∂s/∂x)v: the pullback of v (rows vᵀ∂s/∂x), dotted with v.
-    const pullbackOfV = tf.grad((xx: Tensor) => tf.sum(tf.mul(net(xx), v)));
+    // vᵀ(∂s/∂x)v: the pullback of v (rows vᵀ∂s/∂x), dotted with v. valueAndGrad with dy = v
+    // gives s and the pullback from one forward pass (a separate net(x) for s ran it twice, ~1.5×
+    // the step; NOTES).
+    const valueAndPullback = tf.valueAndGrad(net);
     lossOf = () => {
-      const vJv = tf.sum(tf.mul(pullbackOfV(x), v), 1);
-      return tf.mean(tf.add(vJv, tf.mul(rowSquaredNorm(net(x)), 0.5)));
+      const { value: s, grad: vJ } = valueAndPullback(x, v as Tensor2D);
+      const vJv = tf.sum(tf.mul(vJ, v), 1);
+      return tf.mean(tf.add(vJv, tf.mul(rowSquaredNorm(s), 0.5)));
     };
   } else if (spec.workload === 'dsm') {
     const z = constant(input(inputs, 'noise'));
@@ -91,11 +94,13 @@ function prepareTraining(tf: Tf, spec: TrainingCase, inputs: Inputs, constant: (
     for (let j = 0; j < dim; j++) for (let i = 0; i < n; i++) basis[(j * n + i) * dim + j] = 1;
     const tangents = tf.tensor2d(basis, [dim * n, dim]);
     owned.push(replicated, tangents);
-    const pullbackOfBasis = tf.grad((xx: Tensor) => tf.sum(tf.mul(net(xx), tangents)));
+    // s on the first block of the same forward pass (a separate net(x) ran n rows more).
+    const valueAndPullback = tf.valueAndGrad(net);
     lossOf = () => {
-      const diagonal = tf.sum(tf.mul(pullbackOfBasis(replicated), tangents), 1);
+      const { value: s, grad } = valueAndPullback(replicated, tangents as Tensor2D);
+      const diagonal = tf.sum(tf.mul(grad, tangents), 1);
       const trace = tf.sum(tf.reshape(diagonal, [dim, n]), 0);
-      return tf.mean(tf.add(tf.mul(rowSquaredNorm(net(x)), 0.5), trace));
+      return tf.mean(tf.add(tf.mul(rowSquaredNorm(tf.slice(s, [0, 0], [n, dim])), 0.5), trace));
     };
   }
   const { lr, beta1, beta2, eps } = spec.adam;
