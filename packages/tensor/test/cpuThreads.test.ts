@@ -223,13 +223,19 @@ describe.runIf(THREADS)('threads', () => {
     shutdownCpuThreads();
     setCpuThreads(2);
     untilWorkerChunk(() => product(Float32Array, 1, 128, 128, 128, 2, 9));
-    /** A product published 20 ms after the last: the worker has finished that one and is spinning, or blocked. */
+    /**
+     * A product published 20 ms after the last: the worker has finished that one and is spinning,
+     * or blocked. 512³ takes the caller a few milliseconds, about a scheduler's time slice, so a
+     * spinning worker that another process held off the core for a moment still finds chunks
+     * left (at 128³ the caller finished in ~0.1 ms, and one such moment, with the suite's other
+     * files on both cores, made a spinning worker miss the job).
+     */
     const afterGap = () => {
       const end = performance.now() + 20;
       while (performance.now() < end) {
         // The gap.
       }
-      product(Float32Array, 1, 128, 128, 128, 2, 9);
+      product(Float32Array, 1, 512, 512, 512, 2, 9);
     };
     /** Jobs found by the worker in `jobs` products, each published 20 ms after the one before. */
     const foundAfterGaps = (spinUs: number, jobs: number): number => {
