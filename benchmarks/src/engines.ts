@@ -143,7 +143,7 @@ export const ENGINES: Record<EngineId, EngineSpec> = {
     label: 'PyTorch CPU, 1 thread',
     kind: 'cpu',
     worker: { runtime: 'python', args: ['--threads', '1', '--device', 'cpu'], env: ONE_THREAD },
-    note: 'forward-mode AD for derivatives in x, functorch jvp-of-grad for the HVP; torch (intra- and inter-op) and its BLAS (OpenBLAS here) on one thread',
+    note: 'derivatives in x by a double backward (SSM-VR) and functorch vmap of jvp (exact ISM), the HVP reverse over reverse; torch (intra- and inter-op) and its BLAS (OpenBLAS here) on one thread',
   },
   'torch-cpu-default': {
     id: 'torch-cpu-default',

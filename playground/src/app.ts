@@ -4,7 +4,7 @@
 // one queue, so a training chunk and a Langevin frame never interleave their device work.
 
 import { DATASETS, DATASET_NAMES, type DatasetName, NOISE_DEFAULTS, OBJECTIVES, type ObjectiveName, isDatasetName } from '@scorch/score';
-import { type BackendChoice, describeBackend } from './backendSelection.js';
+import { type BackendChoice, describeBackend, deviceLossReason } from './backendSelection.js';
 import { PLAYGROUND_OBJECTIVES, isPlaygroundObjective } from './objectives.js';
 import type { PlaygroundApi, PlaygroundSettings, SampleReport, TrainReport } from './playgroundApi.js';
 import { drawLossCurve, drawScene, formatLoss } from './renderer.js';
@@ -83,14 +83,12 @@ function findElements(): Elements {
 
 /**
  * An error as the page shows it. A lost WebGPU device (a driver reset, the GPU process crashed)
- * takes every tensor of the model with it, and the backend's advice (call initWebGPU) is for
- * code: on the page the remedy is a reload.
+ * takes every tensor of the model with it, whatever op then failed, and the backend's advice (call
+ * initWebGPU) is for code: on the page the remedy is a reload.
  */
-export function failureText(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  if (!/WebGPU device that was lost|the device was lost/.test(message)) return message;
-  const withoutCodeAdvice = message.replace(/; create a new one with initWebGPU\.?$/, '').replace(/; recreate it on a new device \(initWebGPU\(\) opens one\)\./, '.');
-  return `${withoutCodeAdvice}; reload the page to start again on a new device`;
+export function failureText(e: unknown, lossReason: string | null = deviceLossReason()): string {
+  if (lossReason !== null) return `the GPU device was lost (${lossReason}); reload the page to start again on a new device`;
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Resolves at the next animation frame; by timer when the tab is hidden (frames stop there). */

@@ -2,7 +2,7 @@
 // initWebGPU from @scorch/kernels), else the CPU reference backend. `?backend=webgpu` insists on
 // WebGPU (an error when there is none, rather than a silent fallback); `?backend=cpu` skips it.
 
-import { type AdapterSummary, initWebGPU } from '@scorch/kernels';
+import { type AdapterSummary, type WebGPUHandle, initWebGPU } from '@scorch/kernels';
 import { cpuKernelInfo, setDefaultDevice } from '@scorch/tensor';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
@@ -19,6 +19,14 @@ export interface BackendChoice {
    * a cross-origin-isolated page (serve.mjs sends the headers), where SharedArrayBuffer exists.
    */
   cpuThreads?: number;
+}
+
+/** The page's WebGPU device, once chosen: its runtime says whether (and why) it was lost. */
+let chosenGpu: WebGPUHandle | null = null;
+
+/** Why the page's WebGPU device was lost ('destroyed: …'), or null: alive, or the page is on the CPU. */
+export function deviceLossReason(): string | null {
+  return chosenGpu?.runtime.lossReason ?? null;
 }
 
 /** The CPU as the page's device, with the threads its kernels will use. */
@@ -45,6 +53,7 @@ export async function chooseBackend(preference: BackendPreference): Promise<Back
   }
   try {
     const handle = await initWebGPU();
+    chosenGpu = handle;
     setDefaultDevice(handle.device);
     return { device: 'webgpu', adapter: handle.info };
   } catch (e) {

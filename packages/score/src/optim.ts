@@ -243,33 +243,25 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
         if (p.isDisposed) throw new Error(`${where}: parameter '${key}' was disposed`);
       }
       checkOptimizerState(where, name, rule, saved, params);
-      // Everything was checked: the saved state is copied in, then the old state goes. A saved
-      // tensor that is this optimiser's own (its own stateDict() loaded back) is kept as it is, not
-      // copied and freed: the saved record stays usable and nothing is lost midway.
-      const old = new Map(state);
-      const kept = new Set<Tensor>();
-      const loaded = new Map<string, Tensor[]>();
-      for (const [key, p] of Object.entries(params)) {
-        const mine = old.get(key);
-        const list = rule.slots.map((slot, i) => {
-          const s = saved.state[slot]![key]!;
-          if (mine !== undefined && mine[i] === s) {
-            kept.add(s);
-            return s;
-          }
-          return null;
-        });
-        const made = rule.state(p);
-        const fresh = list.map((s, i) => (s === null ? made[i]! : (made[i]!.dispose(), s)));
-        update(() => fresh.forEach((s, i) => { if (list[i] === null) s.assign(saved.state[rule.slots[i]!]![key]!); }));
-        loaded.set(key, fresh);
-      }
-      for (const list of old.values()) for (const s of list) if (!kept.has(s)) s.dispose();
+      // Everything was checked: the saved state is copied in, then the old state goes. A
+      // parameter's saved tensors that are this optimiser's own (its own stateDict() loaded back)
+      // are kept as they are: copied and freed, the caller's record was freed with them midway.
+      const old = [...state.values()].flat();
+      const loaded = Object.entries(params).map(([key, p]) => {
+        const from = rule.slots.map((slot) => saved.state[slot]![key]!);
+        const mine = state.get(key);
+        if (mine && from.every((s, i) => s === mine[i])) return [key, mine, p] as const;
+        const list = rule.state(p);
+        update(() => list.forEach((s, i) => s.assign(from[i]!)));
+        return [key, list, p] as const;
+      });
+      const kept = new Set(loaded.flatMap(([, list]) => list));
+      for (const s of old) if (!kept.has(s)) s.dispose();
       state.clear();
       counts.clear();
       owner.clear();
-      for (const [key, p] of Object.entries(params)) {
-        state.set(key, loaded.get(key)!);
+      for (const [key, list, p] of loaded) {
+        state.set(key, list);
         counts.set(key, saved.counts[key]!);
         owner.set(key, p);
       }

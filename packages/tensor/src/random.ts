@@ -201,14 +201,15 @@ export function splitKey(key: RandomKey, n = 2): RandomKey[] {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`splitKey: n must be a positive integer, got ${showValue(n)}`);
   if (n > 0xffffffff) throw new RangeError(`splitKey: n must be at most 4294967295 (key i uses a 32-bit counter; past it keys would repeat), got ${n}`);
   const words = new Uint32Array(4);
-  const keys: RandomKey[] = [];
-  for (let i = 0; i < n; i++) {
-    philox4x32(i, 0, 0, 1, key[0], key[1], words);
-    const k = made([words[0]!, words[1]!]);
-    keyObserver?.derived('split', key, k, i, n);
-    keys.push(k);
-  }
-  return keys;
+  return Array.from({ length: n }, (_, i) => splitOne(key, i, n, words));
+}
+
+/** Key i of n split from `key` (checked by the caller): Philox block [i, 0, 0, 1] under the key. */
+function splitOne(key: RandomKey, i: number, n: number, words: Uint32Array): RandomKey {
+  philox4x32(i, 0, 0, 1, key[0], key[1], words);
+  const k = made([words[0]!, words[1]!]);
+  keyObserver?.derived('split', key, k, i, n);
+  return k;
 }
 
 /**
@@ -220,11 +221,7 @@ export function splitKeyAt(key: RandomKey, index: number, count: number): Random
   checkKey(key, 'splitKeyAt');
   if (!Number.isInteger(count) || count < 1 || count > 0xffffffff) throw new RangeError(`splitKeyAt: count must be an integer from 1 to 4294967295, got ${showValue(count)}`);
   if (!Number.isInteger(index) || index < 0 || index >= count) throw new RangeError(`splitKeyAt: index must be an integer from 0 to ${count - 1} (one of the ${count} keys), got ${showValue(index)}`);
-  const words = new Uint32Array(4);
-  philox4x32(index, 0, 0, 1, key[0], key[1], words);
-  const k = made([words[0]!, words[1]!]);
-  keyObserver?.derived('split', key, k, index, count);
-  return k;
+  return splitOne(key, index, count, new Uint32Array(4));
 }
 
 /** A key derived from `key` and an integer `data` (as jax.random.fold_in). */

@@ -14,6 +14,7 @@ import * as ops from './ops.js';
 import { executeProfiled, profilerSession } from './profiler.js';
 import { formatValues } from './format.js';
 import { countedAsTidy } from './tidyDepth.js';
+import { isPlainObject } from './tree.js';
 
 // ---------------------------------------------------------------------------------------------
 // Transformations (traces)
@@ -312,29 +313,20 @@ export function unchanged(x: Tensor): Tensor {
  * value the body passed through, becomes `unchanged`'s new tensor. Only the containers that held
  * one are copied; the rest come back as they were.
  */
-function ownResult<T>(result: T, start: number): T {
+function ownResult<T>(result: T, start: number, done = new Map<object, unknown>()): T {
   if (result instanceof Tensor) return (result._id < start ? unchanged(result) : result) as T;
-  if (result === null || typeof result !== 'object') return result;
-  return ownTree(result, start, new Map()) as T;
-}
-
-function ownTree(value: unknown, start: number, done: Map<object, unknown>): unknown {
-  if (value instanceof Tensor) return value._id < start ? unchanged(value) : value;
-  const isArray = Array.isArray(value);
-  if (!isArray && (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)) return value;
-  const container = value as object;
-  if (done.has(container)) return done.get(container);
-  done.set(container, container); // a cycle back to it: the container as it is
+  if (!Array.isArray(result) && !isPlainObject(result)) return result;
+  if (done.has(result)) return done.get(result) as T;
+  done.set(result, result); // a cycle back to it: the container as it is
   let changed = false;
   const own = (v: unknown) => {
-    const o = ownTree(v, start, done);
+    const o = ownResult(v, start, done);
     if (o !== v) changed = true;
     return o;
   };
-  const copy = isArray ? (container as unknown[]).map(own) : Object.fromEntries(Object.entries(container).map(([k, v]) => [k, own(v)]));
-  const out = changed ? copy : container;
-  done.set(container, out);
-  return out;
+  const copy = Array.isArray(result) ? result.map(own) : Object.fromEntries(Object.entries(result).map(([k, v]) => [k, own(v)]));
+  if (changed) done.set(result, copy);
+  return (changed ? copy : result) as T;
 }
 
 /**
