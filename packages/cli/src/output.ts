@@ -269,11 +269,11 @@ export function prepareOutputDirectory(
     // A killed run's half-written files are no one's: a directory holding nothing else is free.
     // They are removed where they are a run's (its claim is there) or when this run takes the
     // directory; a directory of the user's that is refused keeps every file, whatever its name.
-    const abandoned = abandonedWrites(path);
+    const abandoned = abandonedWrites(path, entries);
     const others = entries.filter((name) => !abandoned.includes(name));
     const empty = others.length === 0 || (others.length === 1 && others[0] === CLAIM_FILE);
     if (empty || entries.includes(CLAIM_FILE)) {
-      const removed = removeAbandonedWrites(path);
+      const removed = removeFiles(path, abandoned);
       entries = entries.filter((name) => !removed.includes(name));
     }
     if (empty) {
@@ -325,26 +325,29 @@ const TEMPORARY_PATTERN = /^\..+\.writing-(\d+)$/;
  * the names removed. A directory that cannot be read or written is left as it is.
  */
 export function removeAbandonedWrites(dir: string): string[] {
-  const removed: string[] = [];
-  for (const name of abandonedWrites(dir)) {
-    try {
-      rmSync(join(dir, name));
-      removed.push(name);
-    } catch {
-      // Gone meanwhile, or not ours to remove: left.
-    }
-  }
-  return removed;
-}
-
-/** The temporary files in `dir` (plain files) of writers whose process has ended. */
-function abandonedWrites(dir: string): string[] {
   let entries: string[];
   try {
     entries = readdirSync(dir);
   } catch {
     return [];
   }
+  return removeFiles(dir, abandonedWrites(dir, entries));
+}
+
+/** Removes `names` from `dir`; returns those removed (one gone meanwhile, or not ours to remove, is left). */
+function removeFiles(dir: string, names: readonly string[]): string[] {
+  return names.filter((name) => {
+    try {
+      rmSync(join(dir, name));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Of `entries` (the names in `dir`), the temporary files (plain files) of writers whose process has ended. */
+function abandonedWrites(dir: string, entries: readonly string[]): string[] {
   return entries.filter((name) => {
     const pid = Number(TEMPORARY_PATTERN.exec(name)?.[1]);
     if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) return false;
