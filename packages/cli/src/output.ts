@@ -501,7 +501,8 @@ function noiseProblem(noise: Record<string, unknown>, loss: ObjectiveName): stri
       // The models and samplers take σ₁ > … > σ_L (annealed Langevin runs them in this order).
       return (noise.sigmas as number[]).every((sigma, i, sigmas) => i === 0 || sigma < sigmas[i - 1]!) ? undefined : 'its noise levels (noise.sigmas) are not in decreasing order, σ₁ > … > σ_L';
     case 'single':
-      return isPositive(noise.sigma) ? undefined : 'its noise level (noise.sigma) is not a positive number';
+      // Training computes in float32: a σ it holds only as 0 or ∞ was refused as --sigma (checkDsmSigma).
+      return isPositive(noise.sigma) && isPositive(Math.fround(noise.sigma)) ? undefined : 'its noise level (noise.sigma) is not a positive number that float32 holds';
     case 'kde':
       return list(noise.bandwidth, 2) && isPositive(noise.points) && Number.isInteger(noise.points) ? undefined : 'its kernel density estimate (noise.bandwidth, noise.points) is not two positive widths and a point count';
     case 'sde':

@@ -268,7 +268,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   if (!oneLevel && sigmaMaxGiven !== undefined && !(sigmaMaxGiven > sigmaMin)) {
     throw new UsageError(`${where}: --sigma-max (${sigmaMaxGiven}) must be larger than --sigma-min (${sigmaMin})`);
   }
-  // A resumed run's σ is its checkpoint's (checked when read), not a flag.
+  // A resumed run's σ is its checkpoint's (checked when read, noiseProblem), not a flag.
   if (loss === 'dsm' && !resumed) await checkDsmSigma(where, values.sigma as number);
   const steps = (values.steps as number | undefined) ?? OBJECTIVES[loss].steps;
   const batch = values.batch as number;

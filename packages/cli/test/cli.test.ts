@@ -402,7 +402,9 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
       ['sigmas-text', { ...base, loss: 'ncsn', noise: { kind: 'levels', sigmas: 'x' } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
       ['sigmas-missing', { ...base, loss: 'ncsn', noise: { kind: 'levels' } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
       ['sigmas-negative', { ...base, loss: 'ncsn', noise: { kind: 'levels', sigmas: [1, -0.1] } }, 'its noise levels (noise.sigmas) are not a list of positive numbers'],
-      ['sigma-missing', { ...base, loss: 'dsm', noise: { kind: 'single' } }, 'its noise level (noise.sigma) is not a positive number'],
+      ['sigma-missing', { ...base, loss: 'dsm', noise: { kind: 'single' } }, 'its noise level (noise.sigma) is not a positive number that float32 holds'],
+      // A σ float32 holds only as 0 (refused as --sigma): resumed, it trained on with the loss's error.
+      ['sigma-float32', { ...base, loss: 'dsm', noise: { kind: 'single', sigma: 1e-50 } }, 'its noise level (noise.sigma) is not a positive number that float32 holds'],
       // An edited history was drawn as an empty loss chart; an edited step count went into the report.
       ['history-numbers', { ...base, training: { ...base.training, history: [1, 2] } }, 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'],
       ['history-null-loss', { ...base, training: { ...base.training, history: [{ step: 1, loss: null }] } }, 'its loss history (training.history) is not a list of { step, loss } entries with finite losses'],
