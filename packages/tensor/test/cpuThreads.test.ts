@@ -1,7 +1,8 @@
 // The CPU matrix product on several threads (workers over a shared WebAssembly.Memory): the same
 // bits as one thread whatever the count, the workers really take part, small products stay on
-// the calling thread, the pool is replaced or stopped without leaking workers, and a process
-// that leaves its pool running still exits. Also, in a child process where relaxed SIMD is
+// the calling thread, the pool is replaced or stopped without leaking workers, a worker past a
+// lowered count does not spin, a worker that dies leaves one thread, the workers run in a bundle
+// made with esbuild's keepNames, and a process that leaves its pool running still exits. Also, in a child process where relaxed SIMD is
 // switched on, the fused-multiply-add kernels against the reference (see the fixture).
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,12 @@ import { setWasmThreadMinWorkForTesting, setWorkerSpinForTesting, wasmThreadStat
 import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { type FloatCtor, firstDifference, randomArray, referenceProduct, seededUniform, wasmTolerance } from './matmulReference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { untilWorkerChunk } from './workerChunks.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
@@ -20,6 +27,12 @@ afterAll(() => {
   setCpuThreads(undefined);
   shutdownCpuThreads();
 });
+
+/** The workspace's packages as esbuild aliases (scripts/workspace.mjs: plain JS, loaded at run time). */
+async function workspaceAliases(): Promise<Record<string, string>> {
+  const url = new URL('../../../scripts/workspace.mjs', import.meta.url);
+  return ((await import(url.href)) as { workspaceAliases: Record<string, string> }).workspaceAliases;
+}
 
 const WASM = cpuKernelInfo().wasmSimd;
 /** Workers need worker_threads (Node) and SharedArrayBuffer; both exist in Node 20. */
@@ -255,6 +268,17 @@ describe.runIf(THREADS)('threads', () => {
       expect(foundAfterGaps(200_000, 5)).toBeGreaterThanOrEqual(4);
       // With no spin it blocks at once after each job, and is woken for the next: it finds none.
       expect(foundAfterGaps(0, 5)).toBe(0);
+      // A pool of 3 kept at a count of 2: the worker past the count is woken by each job and sits it
+      // out, then blocks at once rather than spin (it spun after every job, taking a core for the
+      // spin time each: 10 jobs found in 5 here, and a product 3 times slower on a busy machine).
+      // Only the other worker finds the jobs: at most one each.
+      shutdownCpuThreads();
+      untilWorkerChunk(() => product(Float32Array, 1, 128, 128, 128, 3, 9));
+      expect(wasmThreadStats().workers).toBe(2);
+      const found = foundAfterGaps(200_000, 5);
+      expect(wasmThreadStats().workers).toBe(2);
+      expect(found).toBeGreaterThanOrEqual(4);
+      expect(found).toBeLessThanOrEqual(5);
     } finally {
       setWorkerSpinForTesting(undefined);
     }
@@ -385,6 +409,49 @@ describe.runIf(THREADS)('where a worker cannot be started (child process)', () =
     expect(out.recovered.threads).toBe(3);
     expect(out.recovered.chunks, `no worker chunk after ${out.recovered.tries} products`).toBeGreaterThan(0);
     expect(out.recovered.same).toBe(true);
+  });
+
+  it('a worker that dies at start: one thread from then on, until setCpuThreads asks again', () => {
+    const out = runFixture<{
+      firstSame: boolean; started: number;
+      afterDeaths: { threads: number; workers: number; same: boolean };
+      recovered: { threads: number; workers: number; chunks: number; tries: number; same: boolean };
+    }>(new URL('./fixtures/workerDiesChild.ts', import.meta.url));
+    // The pool of 3 started its two workers; the product ran on this thread, right.
+    expect(out.started).toBe(2);
+    expect(out.firstSame).toBe(true);
+    // Once their deaths are known the pool is gone and one thread is reported and runs.
+    expect(out.afterDeaths).toEqual({ threads: 1, workers: 0, same: true });
+    // setCpuThreads(3) asks again: the workers live now and take part.
+    expect(out.recovered.threads).toBe(3);
+    expect(out.recovered.workers).toBe(2);
+    expect(out.recovered.chunks, `no worker chunk after ${out.recovered.tries} products`).toBeGreaterThan(0);
+    expect(out.recovered.same).toBe(true);
+  });
+
+  it('bundled with esbuild\'s keepNames: the workers run the rewritten code and compute', async () => {
+    // As a user's build may bundle scorch: keepNames rewrites the functions the workers run from
+    // their source text to call a __name helper the bundle defines and a worker lacks.
+    const dir = mkdtempSync(join(tmpdir(), 'scorch-keep-names-'));
+    try {
+      const outfile = join(dir, 'child.mjs');
+      await build({
+        entryPoints: [fileURLToPath(new URL('./fixtures/workerKeepNamesChild.ts', import.meta.url))],
+        outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', keepNames: true, logLevel: 'silent',
+        alias: await workspaceAliases(),
+      });
+      const run = spawnSync(process.execPath, [outfile], { encoding: 'utf8', timeout: 120_000 });
+      expect(run.status, run.stderr).toBe(0);
+      const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as {
+        rewritten: boolean; threads: number; productChunks: number; rangeChunks: number; productSame: boolean; rowsSame: boolean;
+      };
+      expect(out.rewritten).toBe(true);
+      expect(out).toEqual({ rewritten: true, threads: 2, productChunks: expect.any(Number), rangeChunks: expect.any(Number), productSame: true, rowsSame: true });
+      expect(out.productChunks).toBeGreaterThan(0);
+      expect(out.rangeChunks).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -329,7 +329,8 @@ export function cpuWasmEnabled(): boolean {
  * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
  * logical core, at most 8). Where workers, SharedArrayBuffer or a shared WebAssembly.Memory
  * (the engine may refuse one) are missing it is always 1; where a worker fails to start (the system
- * refuses a thread) it is 1 until the next call.
+ * refuses a thread) or dies (its code would not run in a build that rewrote it) it is 1 until the
+ * next call.
  * Compiled programs' large elementwise kernels and matmul epilogues (from 2^16 elements) split
  * across the same threads, in Node and in cross-origin-isolated pages. Float arrays of 1 KiB or
  * more live in the CPU's heap, a shared WebAssembly memory, whatever the count; in Node, while it
@@ -337,7 +338,8 @@ export function cpuWasmEnabled(): boolean {
  * first job large enough to split; after each job a worker watches for the next for 1 ms
  * (spinning, as OpenMP's threads do, so that the jobs of a training step follow one another
  * without waking a sleeping thread each time), then waits, idle and unref'd; a lower count
- * leaves some of them idle, shutdownCpuThreads() stops them.
+ * leaves the workers past it waiting (woken by each job, they sit it out without the spin),
+ * shutdownCpuThreads() stops them.
  */
 export function setCpuThreads(n: number | undefined): void {
   setWasmThreads(n);

@@ -147,6 +147,10 @@ export interface MatmulJob {
 const JOB_FIELDS: readonly (keyof MatmulJob)[] = [
   'f64', 'a', 'aBatch', 'lda', 'bp', 'bpBatch', 'c', 'cBatch', 'ldc', 'm', 'n', 'k', 'rowsPerChunk', 'chunksPerBatch', 'nChunks', 'apBase', 'apStride', 'participants', 'transA',
 ];
+/** Where a product's participant count lies in the control block (the job's fields from PARAMS on). */
+const MATMUL_PARTICIPANTS = PARAMS + JOB_FIELDS.indexOf('participants');
+/** Where a range job's participant count lies (its parameters from RANGE_PARAMS on). */
+const RANGE_PARTICIPANTS = RANGE_PARAMS + 3;
 const PACK_FIELDS: readonly (keyof MatmulJob)[] = ['packs', 'packsPerEntry', 'packCols', 'b', 'bBatch', 'ldb', 'transB', 'bGather', 'bTables'];
 
 /** The exports of an instance of the matmul module that a chunk needs. */
@@ -276,7 +280,12 @@ export function runRangeChunks(fn: RangeFunction | null, arrays: readonly unknow
  * the worker wakes.
  */
 function workerSource(helpers: string): string {
+  // runChunks, runRangeChunks and the helpers reach the workers as their source text
+  // (Function.prototype.toString): a bundler's keepNames (esbuild's option; Vite and other builds
+  // set it) rewrites their inner functions to call a __name helper of the bundle's own, which a
+  // worker lacks, and every worker died at start. The shim is what that helper does for a worker.
   return `'use strict';
+var __name = (target) => target;
 const runChunks = ${runChunks.toString()};
 const runRangeChunks = ${runRangeChunks.toString()};
 function start(data) {
@@ -387,8 +396,11 @@ function start(data) {
       runRangeChunks(fn, args, ctl, counter, epoch, data.id);
       args.length = 0;
     } else runChunks(ex, ctl, counter, epoch, data.id);
-    // Spin until the next job (or STOP, which also moves the epoch) or the spin time is over, then block.
-    const spinEnd = performance.now() + Atomics.load(ctl, ${SPIN}) / 1000;
+    // Spin until the next job (or STOP, which also moves the epoch) or the spin time is over, then
+    // block. A worker past the job's participants (setCpuThreads lowered below the pool's size)
+    // sat it out: it blocks at once rather than take a core for the spin time after every job.
+    const participants = Atomics.load(ctl, Atomics.load(ctl, ${KIND}) === 1 ? ${RANGE_PARTICIPANTS} : ${MATMUL_PARTICIPANTS});
+    const spinEnd = data.id >= participants ? 0 : performance.now() + Atomics.load(ctl, ${SPIN}) / 1000;
     let seen = false;
     for (;;) {
       if (Atomics.load(ctl, ${EPOCH}) !== epoch) {
@@ -490,7 +502,7 @@ interface WorkerData {
 }
 
 /** How workers are made here, or null where they cannot be (no Worker, no shared memory). */
-export type WorkerFactory = (source: string, data: WorkerData) => WorkerHandle;
+export type WorkerFactory = (source: string, data: WorkerData, died: () => void) => WorkerHandle;
 
 type NodeWorkerThreads = {
   Worker: new (source: string, options: { eval: boolean; workerData: unknown }) => WorkerHandle & { unref(): void; on(event: string, f: (e: unknown) => void): void };
@@ -526,21 +538,22 @@ export function setSyncMessagesForTesting(on: false | undefined): void {
 export function workerFactory(): WorkerFactory | null {
   const node = loadNodeWorkerThreads();
   if (node) {
-    return (source, data) => {
+    return (source, data, died) => {
       const worker = new node.Worker(source, { eval: true, workerData: data });
       // A pool must never keep the process alive once the user's work is done.
       worker.unref();
-      worker.on('error', () => {});
+      worker.on('error', died);
       return worker;
     };
   }
-  const g = globalThis as { Worker?: new (url: string) => WorkerHandle & { postMessage(d: unknown): void }; process?: unknown };
+  const g = globalThis as { Worker?: new (url: string) => WorkerHandle & { postMessage(d: unknown): void; onerror: unknown }; process?: unknown };
   if (g.process === undefined && typeof g.Worker === 'function' && typeof Blob === 'function' && typeof URL === 'function') {
     const Worker = g.Worker;
     let url: string | undefined;
-    return (source, data) => {
+    return (source, data, died) => {
       url ??= URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
       const worker = new Worker(url);
+      worker.onerror = died;
       worker.postMessage(data);
       return worker;
     };
@@ -594,6 +607,12 @@ export class ThreadPool {
   private readonly blocking = canBlock();
   private epoch = 0;
   private closed = false;
+  /**
+   * Set when a worker died (its source would not run in this build, say): the pool then gives way
+   * to one thread (wasmMatmul.ts's wasmThreads), as when a worker cannot start, rather than keep
+   * publishing every job to workers that never take part.
+   */
+  workerDied = false;
 
   /** Range function ids by source, first in first out (the workers keep the same ids). */
   private readonly rangeIds = new Map<string, number>();
@@ -658,7 +677,7 @@ export class ThreadPool {
     this.sourceAcks = acks ? new Int32Array(acks) : null;
     try {
       for (let id = 1; id < participants; id++) {
-        this.workers.push(makeWorker(source, { module, memory, scratchTable: table, control: this.control, jobBlock: this.jobBlock, sources, sourceAcks: acks, id }));
+        this.workers.push(makeWorker(source, { module, memory, scratchTable: table, control: this.control, jobBlock: this.jobBlock, sources, sourceAcks: acks, id }, () => (this.workerDied = true)));
       }
     } catch (e) {
       // A worker could not start (the system refused a thread): stop those already started, which

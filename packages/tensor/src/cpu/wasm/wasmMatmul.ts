@@ -309,6 +309,11 @@ export function defaultThreads(): number {
 
 /** Threads a large product uses now (the setting, or the default; 1 where threads cannot run). */
 export function wasmThreads(): number {
+  if (pool?.workerDied) {
+    // A worker died: one thread from now on, as when one cannot start, until setCpuThreads asks again.
+    closePool();
+    poolFailed = true;
+  }
   if (!threadsPossible() || poolFailed) return 1;
   return threadSetting ?? defaultThreads();
 }
