@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { availableParallelism } from 'node:os';
+import { cgroupCpuQuota, hardwareThreads } from '../src/cpu/wasm/threadPool.js';
 import { untilWorkerChunk } from './workerChunks.js';
 
 // Products are split from 2^24 multiply-adds by default; here from 2^16, so that the shapes
@@ -452,6 +454,29 @@ describe.runIf(THREADS)('where a worker cannot be started (child process)', () =
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the default count', () => {
+  it('counts a control group\'s CPU quota (a container\'s limit), rounded up; none where unset or unreadable', () => {
+    const files = (entries: Record<string, string>) => (path: string) => entries[path] ?? null;
+    const v2 = (text: string) => cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': text }));
+    const v1 = (quota: string, period = '100000\n') => cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': quota, '/sys/fs/cgroup/cpu/cpu.cfs_period_us': period }));
+    expect(v2('max 100000\n')).toBe(null);
+    expect(v2('200000 100000\n')).toBe(2);
+    expect(v2('150000 100000\n')).toBe(2);
+    expect(v2('50000 100000\n')).toBe(1);
+    expect(v2('')).toBe(null);
+    expect(v1('-1\n')).toBe(null);
+    expect(v1('300000\n')).toBe(3);
+    expect(v1('250000\n', '100000')).toBe(3);
+    expect(v1('100000', 'x')).toBe(null);
+    expect(cgroupCpuQuota(() => null)).toBe(null);
+    // cgroup v2's file wins where both are there (a hybrid mount).
+    expect(cgroupCpuQuota(files({ '/sys/fs/cgroup/cpu.max': '100000 100000', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '400000', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000' }))).toBe(1);
+    // This process: at most the cores it may run on.
+    expect(hardwareThreads()).toBeLessThanOrEqual(availableParallelism());
+    expect(hardwareThreads()).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -327,7 +327,7 @@ export function cpuWasmEnabled(): boolean {
 
 /**
  * Threads the CPU matrix product may use: an integer ≥ 1, or undefined for the default (one per
- * logical core, at most 8). Where workers, SharedArrayBuffer or a shared WebAssembly.Memory
+ * logical core the process may use, a container's CPU quota counted; at most 8). Where workers, SharedArrayBuffer or a shared WebAssembly.Memory
  * (the engine may refuse one) are missing it is always 1; where a worker fails to start (the system
  * refuses a thread) or dies (its code would not run in a build that rewrote it) it is 1 until the
  * next call.

@@ -561,13 +561,50 @@ export function workerFactory(): WorkerFactory | null {
   return null;
 }
 
-/** Logical cores, for the default thread count. */
+/**
+ * Logical cores this process may use, for the default thread count: in Node the cores it may run
+ * on (availableParallelism), at most its control group's CPU quota where one is set (a container's
+ * CPU limit: docker --cpus, a Kubernetes limit), which Node does not count. More threads than that
+ * take turns on the cores the quota allows, and the pool's spinning workers then hold up the
+ * thread whose chunk is left (4 threads on one core: a product 4 times slower than on one).
+ */
 export function hardwareThreads(): number {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const os = typeof proc?.getBuiltinModule === 'function' ? (proc.getBuiltinModule('node:os') as { availableParallelism?: () => number; cpus(): unknown[] }) : null;
-  if (os) return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (os) {
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    const fs = proc!.getBuiltinModule!('node:fs') as { readFileSync(path: string, encoding: 'utf8'): string };
+    const quota = cgroupCpuQuota((path) => {
+      try {
+        return fs.readFileSync(path, 'utf8');
+      } catch {
+        return null;
+      }
+    });
+    return quota === null ? cores : Math.min(cores, quota);
+  }
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   return nav?.hardwareConcurrency ?? 1;
+}
+
+/**
+ * The CPU quota of this process's control group in whole cores (rounded up, at least 1), from
+ * Linux's cgroup v2 file cpu.max ("quota period", or "max period" for none) or cgroup v1's
+ * cpu.cfs_quota_us (−1 for none) over cpu.cfs_period_us, as a container sees its own group at
+ * /sys/fs/cgroup; null where no quota is set or no file can be read (`read` returns null).
+ */
+export function cgroupCpuQuota(read: (path: string) => string | null): number | null {
+  const cores = (quota: string | undefined, period: string | undefined): number | null => {
+    const q = Number(quota);
+    const p = Number(period);
+    return quota !== undefined && period !== undefined && Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0 ? Math.max(1, Math.ceil(q / p)) : null;
+  };
+  const v2 = read('/sys/fs/cgroup/cpu.max');
+  if (v2 !== null) {
+    const [quota, period] = v2.trim().split(/\s+/);
+    return cores(quota, period);
+  }
+  return cores(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')?.trim(), read('/sys/fs/cgroup/cpu/cpu.cfs_period_us')?.trim());
 }
 
 /** Whether this thread may block in Atomics.wait (not a browser's main thread). */
