@@ -79,6 +79,11 @@ export class KernelProfiler {
     this.versions.set(buffer, (this.versions.get(buffer) ?? 0) + 1);
   }
 
+  /** True when the open batch has no room for another timestamped kernel: the runtime submits it first. */
+  get batchFull(): boolean {
+    return this.timestamps && this.batch !== null && this.batch.kernels.length * 2 >= QUERY_CAPACITY;
+  }
+
   /** Records one kernel launch (in place of the runtime's batched dispatch). */
   launch(launch: CompiledLaunch, name: string): void {
     const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now() };
@@ -167,6 +172,8 @@ export class KernelProfiler {
   async finish(failed = false): Promise<void> {
     await this.device.queue.onSubmittedWorkDone();
     try {
+      // A kernel that did not compile is reported as the device named it, not as a failed replay.
+      if (!failed) await this.hooks.settle();
       if (this.replays.length > 0 && !failed) await this.replay();
     } finally {
       for (const b of this.owned) b.destroy();
@@ -195,7 +202,7 @@ export class KernelProfiler {
     const scratch = new Map<number, GPUBuffer[]>();
     const events: KernelEvent[] = [];
     let clock = -Infinity;
-    for (const r of this.replays) {
+    for (const r of this.replays.slice()) {
       const taken = new Map<number, number>();
       const entries: GPUBindGroupEntry[] = r.bindings.map((b, i) => {
         if (typeof b !== 'number') return { binding: i, resource: { buffer: b } };

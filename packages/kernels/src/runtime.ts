@@ -557,7 +557,11 @@ export class GpuRuntime {
     if (spec.dispatch.some((d) => d === 0)) return;
     const uniformBytes = spec.uniforms.byteLength;
     let at = Math.ceil(this.uniformUsed / this.uniformAlign) * this.uniformAlign;
-    if (at + uniformBytes > UNIFORM_ARENA_BYTES || this.dispatchesInBatch >= this.maxDispatches) {
+    // The profiler's query set holds 128 kernels: a full one is submitted here, before this
+    // dispatch's uniform words are placed, not from inside launch() after they were (the flush
+    // restarts the arena at 0 and later dispatches of the new batch overwrote them).
+    const session = profilerSession();
+    if (at + uniformBytes > UNIFORM_ARENA_BYTES || this.dispatchesInBatch >= this.maxDispatches || (session !== null && this.profiled(session).batchFull)) {
       this.flush();
       at = 0;
     }
@@ -571,7 +575,6 @@ export class GpuRuntime {
     // A kernel with no uniform words (a defined primitive's shader) declares no uniform binding.
     if (uniformBytes > 0) entries.push({ binding: buffers.length, resource: { buffer: this.uniformArena, offset: at, size: uniformBytes } });
     const bindGroup = this.device.createBindGroup({ layout: entry.layout, entries, label: spec.label });
-    const session = profilerSession();
     if (session) {
       // An operation's bytes and flops are charged to its first kernel; a kernel that is not the
       // operation's own work (a debugging fill) goes under its own name.

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
-import { type KernelEvent, type Tensor, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
+import { type KernelEvent, type Tensor, definePrimitive, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { gpuDevice } from './helpers.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
@@ -142,6 +142,57 @@ describe('profile on WebGPU', () => {
     expect(gpu.runtime.stats.submits - s0).toBeLessThanOrEqual(2);
   });
 
+  it('ends when fn does, while other work goes on launching kernels beside it', async () => {
+    const x = randn([64, 64], { key: randomKey(3), device: dev });
+    await exp(x).data();
+    let stop = false;
+    let beside = 0;
+    // Work of its own, launching and reading a kernel every millisecond or so.
+    const loop = (async () => {
+      while (!stop) {
+        await new Promise((r) => setTimeout(r, 1));
+        const z = exp(x).add(1);
+        await z.data();
+        z.dispose();
+        beside++;
+      }
+    })();
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 30_000)));
+      // The replays took in the kernels launched while they ran, and the profile never ended.
+      const r = await Promise.race([profile(async () => {
+        const y = exp(x.mul(0.5));
+        await y.data();
+        y.dispose();
+        return 'done';
+      }), late]);
+      clearTimeout(timer);
+      expect(r === 'late' ? 'the profile had not ended after 30 s' : r.value).toBe('done');
+      expect(profilerSession()).toBeNull();
+    } finally {
+      stop = true;
+      await loop;
+    }
+    expect(beside).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a defined primitive whose WGSL does not compile, run by a synchronous fn: its own error, and the device goes on', async () => {
+    const bad = definePrimitive({
+      name: 'profiledBadWgsl', kind: 'elementwise', inputs: ['x'], cpu: (v) => v, wgsl: { expression: 'x + notAFunction(x)' }, jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor([1, 2, 3], { device: dev });
+    const expected = Array.from(await exp(x).data());
+    // The replay ran before the compile check reported: a replay's failure about an invalid bind
+    // group layout came out, and the named error fell on the next, unrelated operation.
+    await expect(profile(() => {
+      bad(x);
+      return 0;
+    })).rejects.toThrow(/custom primitive 'profiledBadWgsl': its WGSL does not compile/);
+    expect(profilerSession()).toBeNull();
+    expect(Array.from(await exp(x).data())).toEqual(expected);
+  });
+
   it('when fn throws, frees what it made for the session and stops profiling', async () => {
     const x = tensor([1, 2, 3], { device: dev });
     await exp(x).data();
@@ -190,7 +241,7 @@ describe('profile with timestamp queries (SwiftShader)', () => {
     expect(available, `${icd} is missing: run scripts/setup.sh (it installs Debian's chromium, which ships SwiftShader)`).toBe(true);
     const out = runFixture<{
       info: { backend: string }; timestampQuery: boolean; eager: KernelEvent[]; compiled: KernelEvent[]; names: string[];
-      plain: number[]; eagerValue: number[]; compiledValue: number[];
+      plain: number[]; eagerValue: number[]; compiledValue: number[]; slicesDiffering: number[]; sliceEvents: number;
     }>(new URL('./fixtures/profileKernels.ts', import.meta.url), {
       env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
       timeoutMs: 240_000,
@@ -207,5 +258,9 @@ describe('profile with timestamp queries (SwiftShader)', () => {
     expect([...out.eager, ...out.compiled].some((e) => Math.round(e.duration * 1e6) % 65536 !== 0)).toBe(true);
     expect(out.compiledValue).toEqual(out.plain);
     expect(out.eagerValue).toHaveLength(64);
+    // 300 kernels in batches of up to 1,000: profiling changed none of their values (the kernels
+    // after the 128th of a batch overwrote earlier ones' uniform words: 256 and 257 differed).
+    expect(out.sliceEvents).toBeGreaterThanOrEqual(300);
+    expect(out.slicesDiffering).toEqual([]);
   }, 300_000);
 });

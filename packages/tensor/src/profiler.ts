@@ -101,6 +101,8 @@ export class ProfileSession {
    * own kernels names them after it and charges its bytes and flops to its first kernel.
    */
   operation: OpCost | null = null;
+  /** Set when `fn` has returned (or thrown): work started from then on is not profiled. */
+  closed = false;
   private readonly pending: Promise<unknown>[] = [];
   private readonly syncs: ((failed: boolean) => Promise<void>)[] = [];
 
@@ -160,7 +162,9 @@ let active: ProfileSession | null = null;
 
 /** The session of the `profile` call in progress, if any (backends report to it). */
 export function profilerSession(): ProfileSession | null {
-  return active;
+  // While the session finishes (WebGPU replays its kernels), other work is not added to it: a
+  // replay loop that took in the kernels of work running beside it never ended.
+  return active && !active.closed ? active : null;
 }
 
 /**
@@ -180,10 +184,12 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<ProfileResul
     try {
       value = await fn();
     } catch (e) {
+      session.closed = true;
       // The devices still stop profiling and free what they hold; fn's error is the one thrown.
       await session.finish(true).catch(() => undefined);
       throw e;
     }
+    session.closed = true;
     await session.finish();
   } finally {
     active = null;
