@@ -266,6 +266,31 @@ describe('a shader defined primitive on WebGPU', () => {
     expect(() => mismatched(tensor([1, 2], { device: dev }))).toThrow(/mismatchedWorkgroup: the shader declares @workgroup_size\(32, 1, 1\) but the definition says workgroupSize \[64, 1, 1\]/);
   });
 
+  it('a workgroup size given by a module-scope constant is checked too; one that cannot be read is an error', async () => {
+    const shader = (name: string, declarations: string, size: string) => definePrimitive({
+      name, kind: 'shader', inputs: ['x'],
+      infer: ([x]) => x!, cpu: ([x], out) => out.data.set(x!.data),
+      wgsl: {
+        code: `${declarations}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(${size}) fn main(@builtin(global_invocation_id) id: vec3<u32>) { if (id.x < arrayLength(&y)) { y[id.x] = 2.0 * x[id.x]; } }`,
+        workgroupSize: [64, 1, 1],
+      },
+      jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor(Array.from({ length: 100 }, (_, i) => i), { device: dev });
+    // Declared as 32 through a constant, launched as 64s: elements 64 to 99 were left unwritten.
+    expect(() => shader('constWorkgroup32', 'const WG = 32u;', 'WG')(x)).toThrow(/constWorkgroup32: the shader declares @workgroup_size\(32, 1, 1\) but the definition says workgroupSize \[64, 1, 1\]/);
+    expect(() => shader('overrideWorkgroup', 'override WG: u32 = 16;', 'WG, 1')(x)).toThrow(/declares @workgroup_size\(16, 1, 1\)/);
+    expect(() => shader('exprWorkgroup', 'const WG = 32u;', 'WG * 2u')(x)).toThrow(
+      /exprWorkgroup: the shader's workgroup size cannot be checked against the definition's workgroupSize \[64, 1, 1\]: @workgroup_size\(WG \* 2u\): 'WG \* 2u' is neither an integer literal nor a module-scope const or override initialised by one/,
+    );
+    // The same constant with the definition's size runs, every element written.
+    const y = shader('constWorkgroup64', 'const WG: u32 = 64u;', 'WG')(x);
+    expect(Array.from(await y.data())).toEqual(Array.from({ length: 100 }, (_, i) => 2 * i));
+  });
+
   it('an output too large for the default launch along x is an error at once, not elements left unwritten', () => {
     // One element more than 65535 workgroups of 64 cover. The default launch used to fold into
     // y, and a shader indexing by global_invocation_id.x, as documented, never wrote the rest.

@@ -72,13 +72,29 @@ export function shaderContract(def: ShaderDefinition): string {
   return `entry point 'main'; group 0 with ${inputs} and the output at @binding(${n}) as var<storage, read_write> …: array<T> (T is f32, i32, or u32 for bool)`;
 }
 
-/** The workgroup size a shader's `main` declares, or null when the code does not say it plainly. */
-function declaredWorkgroupSize(code: string): number[] | null {
+/**
+ * The workgroup size a shader's `main` declares: each dimension an integer literal (`64`, `64u`)
+ * or the name of a module-scope `const` or `override` initialised by one (`const WG = 64u;`).
+ * null where the code has no @workgroup_size (WGSL then refuses it); a string saying which
+ * dimension cannot be read where it is anything else (an expression), so that the size is
+ * checked against the definition's or the shader refused, never launched unchecked: a shader
+ * declaring fewer invocations than the definition says leaves outputs unwritten.
+ */
+function declaredWorkgroupSize(code: string): number[] | string | null {
   const m = /@workgroup_size\s*\(([^)]*)\)/.exec(code);
   if (!m) return null;
   const parts = m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const values = parts.map((s) => Number(s.replace(/[ui]$/, '')));
-  if (values.some((v) => !Number.isInteger(v))) return null;
+  const literal = (s: string): number | null => (/^\d+[ui]?$/.test(s) ? Number(s.replace(/[ui]$/, '')) : null);
+  const values: number[] = [];
+  for (const part of parts) {
+    let value = literal(part);
+    if (value === null && /^[A-Za-z_]\w*$/.test(part)) {
+      const declaration = new RegExp(`(?:^|[^\\w.])(?:const|override)\\s+${part}\\s*(?::\\s*[iu]32\\s*)?=\\s*(\\d+[ui]?)\\s*;`).exec(code);
+      value = declaration ? literal(declaration[1]!) : null;
+    }
+    if (value === null) return `@workgroup_size(${m[1]!.trim()}): '${part}' is neither an integer literal nor a module-scope const or override initialised by one`;
+    values.push(value);
+  }
   while (values.length < 3) values.push(1);
   return values;
 }
@@ -89,6 +105,9 @@ export function customShaderKernel(def: ShaderDefinition, io: KernelIO): KernelS
   if (typeof source !== 'string') throw new Error(`${def.name}: wgsl.code must give WGSL source text, got ${typeof source}`);
   const declared = declaredWorkgroupSize(source);
   const ws = def.wgsl.workgroupSize;
+  if (typeof declared === 'string') {
+    throw new Error(`${def.name}: the shader's workgroup size cannot be checked against the definition's workgroupSize [${ws.join(', ')}]: ${declared}; write each dimension as an integer or such a constant`);
+  }
   if (declared && declared.some((d, i) => d !== ws[i])) {
     throw new Error(`${def.name}: the shader declares @workgroup_size(${declared.join(', ')}) but the definition says workgroupSize [${ws.join(', ')}]`);
   }
