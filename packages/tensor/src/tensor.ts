@@ -177,7 +177,8 @@ function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object
     return;
   }
   const isArray = Array.isArray(value);
-  if (!isArray && (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)) return;
+  // As tree.ts (jit's results, composite's ownResult): an object of null prototype is plain too.
+  if (!isArray && !isPlainObject(value)) return;
   if (seen.has(value as object)) return;
   seen.add(value as object);
   for (const v of isArray ? (value as unknown[]) : Object.values(value as object)) collectTensors(v, into, seen);
@@ -458,7 +459,11 @@ export function memory(): MemoryInfo {
  * freed arrays, WebGPU's pool of freed buffers); returns the bytes freed. As PyTorch's
  * `torch.cuda.empty_cache()`: `memory()`'s figures do not change (they count what tensors hold),
  * and the next steps allocate what they need again. For a long-lived page or server that is done
- * with a large piece of work.
+ * with a large piece of work. On the CPU, pooled float arrays of 1 KiB or more live in the
+ * kernels' heap where SharedArrayBuffer exists (a WebAssembly memory, which cannot shrink): their
+ * bytes are counted as freed and go back to the heap's free regions for later arrays, but the
+ * process keeps them (the CPU backend's `memoryStats().heapBytes`); the other arrays go to the
+ * garbage collector.
  */
 export function releasePooledMemory(): number {
   let bytes = 0;

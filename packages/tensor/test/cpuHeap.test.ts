@@ -161,6 +161,31 @@ describe.runIf(HEAP)('the CPU heap', () => {
     expect(heap.stats().memoryBytes).toBeGreaterThan(size);
   });
 
+  it('the holes between arrays count against the growth limit: a run of ever larger arrays, each freed between two kept, stays within it', () => {
+    // Each freed array's region lies between two kept ones and is too small for the next request:
+    // the top rose by every request, and the memory grew toward its maximum (1 GiB in use) with
+    // almost nothing held. Past the limit the heap now answers null, and the caller makes an
+    // ordinary array (arrayPool.ts).
+    const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 100_000);
+    const kept: Float32Array[] = [];
+    let refused = 0;
+    for (let i = 0; i < 40; i++) {
+      const big = heap.array(Float32Array, 4_000 + 400 * i);
+      if (big === null) refused++;
+      kept.push(heap.array(Float32Array, 256)!);
+      if (big) heap.freeArray(big);
+    }
+    // 40 KiB kept: far under the limit, but the holes are not.
+    expect(heap.stats().arrayBytes).toBe(40 * 1024);
+    expect(refused).toBeGreaterThan(0);
+    // Under the constants plus the limit, in a memory of at most two pages (the top rose by each request before).
+    expect(kept.every((a) => a.byteOffset + a.byteLength <= KERNEL_CONSTANTS_BYTES + 100_000)).toBe(true);
+    expect(heap.stats().memoryBytes).toBeLessThanOrEqual(2 * 65536);
+    // Freed, the holes merge: a large array fits again.
+    for (const a of kept) heap.freeArray(a);
+    expect(heap.array(Float32Array, 20_000)!.byteOffset).toBe(KERNEL_CONSTANTS_BYTES);
+  });
+
   it('arrays held by compiled programs grow the memory past the array growth limit, up to their own', () => {
     const heap = new CpuHeap(new WebAssembly.Memory({ initial: 1, maximum: 64, shared: true }), 150_000, 300_000);
     heap.array(Float32Array, 30_000);

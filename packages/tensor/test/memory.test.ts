@@ -300,6 +300,24 @@ describe('ops that leave their input unchanged', () => {
     y.dispose();
     x.dispose();
   });
+
+  it('keeps the tensors of a returned object of null prototype, as of any plain object', () => {
+    // Object.create(null) is a plain object to jit and the transformations (tree.ts): tidy freed
+    // the tensors it held.
+    const before = memory();
+    const out = tidy(() => {
+      const o = Object.create(null) as { y: Tensor; z: { w: Tensor } };
+      o.y = ones([3]).mul(2);
+      o.z = Object.assign(Object.create(null) as { w: Tensor }, { w: ones([2]).add(1) });
+      return o;
+    });
+    expect(memory().tensors - before.tensors).toBe(2);
+    expect(Array.from(out.y.dataSync())).toEqual([2, 2, 2]);
+    expect(Array.from(out.z.w.dataSync())).toEqual([2, 2]);
+    out.y.dispose();
+    out.z.w.dispose();
+    expect(memory()).toEqual(before);
+  });
 });
 
 describe('assign', () => {

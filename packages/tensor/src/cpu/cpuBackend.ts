@@ -630,8 +630,9 @@ export class CpuBackend implements Backend<CpuHandle> {
 
   /**
    * Frees the arrays kept for reuse (the pool's free arrays, to the garbage collector; worker
-   * threads forget shared ones) and the products' spare transposition arrays; returns their bytes.
-   * The WebAssembly kernels' memories cannot shrink and stay (`memoryStats().kernelMemoryBytes`).
+   * threads forget shared ones; an array of the heap gives its region back to the heap, for later
+   * arrays) and the products' spare transposition arrays; returns their bytes. The WebAssembly
+   * memories cannot shrink and stay (`memoryStats().kernelMemoryBytes`, `heapBytes`).
    */
   trimPool(): number {
     const bytes = this.pool.stats().freeBytes;

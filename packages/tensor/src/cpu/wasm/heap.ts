@@ -97,6 +97,8 @@ export class CpuHeap {
   });
   /** Bytes of the regions arrays hold now. */
   private arrayBytes = 0;
+  /** Bytes of the free regions below the top (holes between regions in use). */
+  private holeBytes = 0;
 
   /**
    * `arrayGrowthLimit`: the array bytes past which arrays only take free regions
@@ -120,7 +122,14 @@ export class CpuHeap {
    */
   array<T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, length: number, held = false): T | null {
     const bytes = length * Type.BYTES_PER_ELEMENT;
-    const r = this.take(bytes, this.arrayBytes + bytes <= (held ? this.heldGrowthLimit : this.arrayGrowthLimit));
+    const limit = held ? this.heldGrowthLimit : this.arrayGrowthLimit;
+    // Growth is metered by the memory's extent too, not only by the arrays' bytes: free holes
+    // between regions in use (a run of ever larger requests, each freed region pinned between
+    // others) would otherwise push the top to the 1 GiB maximum with almost nothing live. The
+    // extent allowed is the limit plus the kernels' scratch in use (whatever is neither array nor hole).
+    const scratchInUse = this.top - KERNEL_CONSTANTS_BYTES - this.holeBytes - this.arrayBytes;
+    const mayGrow = this.arrayBytes + bytes <= limit && this.top + regionBytes(bytes) <= KERNEL_CONSTANTS_BYTES + limit + scratchInUse;
+    const r = this.take(bytes, mayGrow);
     if (r === null) return null;
     const a = new Type(this.memory.buffer, r.start, length);
     this.regions.set(a, r);
@@ -165,6 +174,7 @@ export class CpuHeap {
       const f = free[i]!;
       if (f.bytes < size) continue;
       const r = { start: f.start, bytes: size };
+      this.holeBytes -= size;
       if (f.bytes === size) free.splice(i, 1);
       else {
         f.start += size;
@@ -222,8 +232,12 @@ export class CpuHeap {
       bytes += after.bytes;
       free.splice(lo, 1);
     }
-    if (start + bytes === this.top) this.top = start;
-    else free.splice(lo, 0, { start, bytes });
+    // The neighbours merged in were holes already; r's own bytes become one now.
+    this.holeBytes += r.bytes;
+    if (start + bytes === this.top) {
+      this.top = start;
+      this.holeBytes -= bytes;
+    } else free.splice(lo, 0, { start, bytes });
   }
 }
 
