@@ -14,8 +14,9 @@ import {
 export interface JitOptions {
   /**
    * Indices of arguments passed to the function as they are, never traced: compared by value
-   * (numbers, strings) or identity (objects) to pick the compiled program, and tensors inside
-   * them are read when called like tensors the function closes over. Default none.
+   * (numbers, strings, and arrays and plain objects by their contents) or identity (tensors,
+   * class instances, functions) to pick the compiled program, and tensors inside them are read
+   * when called like tensors the function closes over. Default none.
    */
   static?: readonly number[];
   /**
@@ -145,11 +146,26 @@ const unreachableJits = new FinalizationRegistry<Map<string, Entry[]>>((cache) =
  */
 const loweredOwners = new WeakMap<LoweredProgram, object>();
 
-function staticKey(value: unknown): string {
+/**
+ * A static value's part of the signature: numbers, strings, booleans by value; arrays and plain
+ * objects by their contents (a new `{ scale: 2 }` literal each call is the same program, and one
+ * changed in place between calls is a new one); anything else (a tensor, a class instance, a
+ * function) by identity.
+ */
+function staticKey(value: unknown, open = new Set<object>()): string {
   if (value === undefined) return 'u';
   if (typeof value === 'number') return Object.is(value, -0) ? 'n-0' : `n${value}`;
   if (typeof value === 'string') return `s${JSON.stringify(value)}`;
   if (typeof value === 'boolean' || value === null || typeof value === 'bigint') return `v${String(value)}`;
+  if ((Array.isArray(value) || isPlainObject(value)) && !open.has(value)) {
+    // A container inside itself is named by identity where it recurs.
+    open.add(value);
+    const key = Array.isArray(value)
+      ? `[${value.map((v) => staticKey(v, open)).join(',')}]`
+      : `{${Object.keys(value).map((k) => `${JSON.stringify(k)}:${staticKey((value as Record<string, unknown>)[k], open)}`).join(',')}}`;
+    open.delete(value);
+    return key;
+  }
   if (typeof value === 'object' || typeof value === 'function') return `o${objectId(value)}`;
   return `?${String(value)}`;
 }

@@ -10,7 +10,7 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
   asOp, checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
-  checkTensor, showValue,
+  checkTensor, showValue, setAccumulatedGrad,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
 
@@ -288,7 +288,7 @@ export const ambientAutograd = {
               : delivered.has(ct) || ct === gradient ? ct.detach() : ct;
             const next = prev ? add(prev, own) : own;
             if (prev) replaced.push(prev);
-            target.grad = keep(next);
+            setAccumulatedGrad(target, keep(next));
             delivered.add(next);
           });
         })),

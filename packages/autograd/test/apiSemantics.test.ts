@@ -5,7 +5,7 @@
 // integers and their products), so the comparisons are exact.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, memory, softplus, tensor } from '@scorch/tensor';
+import { type Tensor, keep, memory, softplus, tensor, tidy } from '@scorch/tensor';
 import { checkGrads, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
@@ -406,6 +406,69 @@ describe('backward() of a disposed tensor', () => {
     z.dispose();
     expect(() => z.backward()).toThrow(refused);
     expect(w.grad).toBeNull();
+  });
+});
+
+describe('.grad set to null (PyTorch\'s zero_grad) inside tidy', () => {
+  it('frees the gradient backward() made when that tidy ends, unless it is returned; outside a tidy it stays the caller\'s', () => {
+    const w = f64([1, 2, 3]);
+    w.requiresGrad = true;
+    const before = memory();
+    // A training loop that clears .grad without disposing it, each step in a tidy: it kept one
+    // gradient a step alive (100 steps: 100 tensors).
+    for (let i = 0; i < 100; i++) {
+      tidy(() => {
+        w.mul(w).sum().backward();
+        w.assign(w.sub(w.grad!.mul(0.01)));
+        w.grad = null;
+      });
+    }
+    expect(memory()).toEqual(before);
+    // A gradient penalty: the gradient taken off .grad, then differentiated (createGraph).
+    const penalty = tidy(() => {
+      w.mul(w).mul(w).sum().backward(undefined, { createGraph: true });
+      const g = w.grad!;
+      w.grad = null;
+      g.mul(g).sum().backward();
+      const first = Array.from(g.dataSync());
+      w.grad = null;
+      return first;
+    });
+    expect(penalty).toHaveLength(3);
+    expect(memory()).toEqual(before);
+    // Returned from the tidy, it is the caller's.
+    const kept = tidy(() => {
+      w.sum().backward();
+      const g = w.grad!;
+      w.grad = null;
+      return g;
+    });
+    expect(Array.from(kept.dataSync())).toEqual([1, 1, 1]);
+    kept.dispose();
+    // Cleared outside any tidy, it is the caller's too: not disposed.
+    const total = w.sum();
+    total.backward();
+    total.dispose();
+    const g = w.grad!;
+    w.grad = null;
+    expect(Array.from(g.dataSync())).toEqual([1, 1, 1]);
+    g.dispose();
+    // A gradient the user set is the user's: clearing it in a tidy does not dispose it.
+    const mine = f64([4, 5, 6]);
+    w.grad = mine;
+    tidy(() => {
+      w.grad = null;
+    });
+    expect(Array.from(mine.dataSync())).toEqual([4, 5, 6]);
+    mine.dispose();
+    // The documented reset (dispose, then null) is unchanged.
+    tidy(() => {
+      w.sum().backward();
+      w.grad!.dispose();
+      w.grad = null;
+    });
+    expect(memory()).toEqual(before);
+    w.dispose();
   });
 });
 

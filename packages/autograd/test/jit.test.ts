@@ -139,6 +139,41 @@ describe('jit signatures and the cache', () => {
     expect(f.cacheSize).toBe(0);
   });
 
+  it('a static array or plain object is compared by its contents; a tensor or class instance in it by identity', async () => {
+    let traced = 0;
+    const f = jit((x: Tensor, config: { scale: number; shift: number[]; extra?: Tensor }) => {
+      traced++;
+      const y = x.mul(config.scale).add(config.shift[0]!);
+      return config.extra ? y.add(config.extra) : y;
+    }, { static: [1] });
+    const x = tensor([1, 2, 3]);
+    // A new literal each call, as a JAX or PyTorch user writes it: one program (a new trace each
+    // call before, compared by identity).
+    expect(await values(f(x, { scale: 2, shift: [1] }))).toEqual([3, 5, 7]);
+    expect(await values(f(x, { scale: 2, shift: [1] }))).toEqual([3, 5, 7]);
+    expect(traced).toBe(1);
+    // One object changed in place between calls is a new program, not the old one's stale constants.
+    const config = { scale: 2, shift: [1] };
+    f(x, config);
+    config.scale = 3;
+    expect(await values(f(x, config))).toEqual([4, 7, 10]);
+    expect(traced).toBe(2);
+    // Keys in another order are another object.
+    f(x, { shift: [1], scale: 2 } as never);
+    expect(traced).toBe(3);
+    // A tensor inside is read by reference and compared by identity.
+    const extra = tensor([10, 20, 30]);
+    expect(await values(f(x, { scale: 2, shift: [0], extra }))).toEqual([12, 24, 36]);
+    f(x, { scale: 2, shift: [0], extra });
+    expect(traced).toBe(4);
+    f(x, { scale: 2, shift: [0], extra: tensor([0, 0, 0]) });
+    expect(traced).toBe(5);
+    // A container inside itself does not loop.
+    const cyclic: { scale: number; shift: number[]; self?: unknown } = { scale: 1, shift: [0] };
+    cyclic.self = cyclic;
+    expect(await values(f(x, cyclic))).toEqual([1, 2, 3]);
+  });
+
   it('keeps at most 64 programs, freeing the least recently used, and warns once at 32 (docs/jit.md)', async () => {
     const warnings: string[] = [];
     const warn = console.warn;

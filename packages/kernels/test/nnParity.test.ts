@@ -127,12 +127,12 @@ describe('arguments on another device than the input', () => {
     const wGpu = randn([3, 2, 3, 3], { key: randomKey(2), device: gpu });
     const onCpu = (shape: number[]): Tensor => randn(shape, { key: randomKey(3) });
     const attempts: [() => Tensor, RegExp][] = [
-      [() => conv2d(x, onCpu([3, 2, 3, 3])), /^conv2d: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
-      [() => conv2d(x, wGpu, { bias: onCpu([3]) }), /^conv2d: bias is on 'cpu' but the input is on 'webgpu'; move one first$/],
-      [() => convTranspose2d(x, onCpu([2, 3, 3, 3])), /^convTranspose2d: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
-      [() => layerNorm(x, 5, { weight: onCpu([5]) }), /^layerNorm: weight is on 'cpu' but the input is on 'webgpu'; move one first$/],
-      [() => groupNorm(x, 2, { bias: onCpu([2]) }), /^groupNorm: bias is on 'cpu' but the input is on 'webgpu'; move one first$/],
-      [() => softmaxCrossEntropy(onCpu([3, 7]), intGpu()), /^softmaxCrossEntropy: targets are on 'webgpu' but the logits are on 'cpu'; move one first$/],
+      [() => conv2d(x, onCpu([3, 2, 3, 3])), /^conv2d: weight is on 'cpu' but the input is on 'webgpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
+      [() => conv2d(x, wGpu, { bias: onCpu([3]) }), /^conv2d: bias is on 'cpu' but the input is on 'webgpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
+      [() => convTranspose2d(x, onCpu([2, 3, 3, 3])), /^convTranspose2d: weight is on 'cpu' but the input is on 'webgpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
+      [() => layerNorm(x, 5, { weight: onCpu([5]) }), /^layerNorm: weight is on 'cpu' but the input is on 'webgpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
+      [() => groupNorm(x, 2, { bias: onCpu([2]) }), /^groupNorm: bias is on 'cpu' but the input is on 'webgpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
+      [() => softmaxCrossEntropy(onCpu([3, 7]), intGpu()), /^softmaxCrossEntropy: targets are on 'webgpu' but the logits are on 'cpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
     ];
     for (const [call, message] of attempts) expect(call).toThrow(message);
   });

@@ -420,6 +420,21 @@ export function checkTensor(op: string, x: unknown, what = 'argument'): asserts 
 }
 
 /** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
+/** The gradients `backward()` set on `.grad` and nothing has replaced since (Tensor's grad setter). */
+const accumulatedGrads = new WeakSet<Tensor>();
+
+/**
+ * @internal How `backward()` sets `target.grad` to the accumulated `value` (kept out of every
+ * scope by the caller): the value it replaces is the backward pass's to free, and the new one, once
+ * replaced or cleared by the user, goes to the innermost tidy open then (Tensor's grad setter).
+ */
+export function setAccumulatedGrad(target: Tensor, value: Tensor): void {
+  const prev = target.grad;
+  if (prev !== null) accumulatedGrads.delete(prev);
+  target.grad = value;
+  accumulatedGrads.add(value);
+}
+
 export function keep<T extends Tensor>(t: T): T {
   if (!(t instanceof Tensor)) throw new TypeError(`keep: expected a Tensor, got ${showValue(t)}`);
   keepCalls++;
@@ -502,8 +517,26 @@ export class Tensor {
    * PyTorch's version counter: a backward pass checks that the values a graph saved are unchanged.
    */
   _version = 0;
-  /** Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor. */
-  grad: Tensor | null = null;
+  private _gradValue: Tensor | null = null;
+
+  /**
+   * Gradient accumulated by `backward()` for a tensor that requires grad; owned by this tensor
+   * (disposed with it). A gradient `backward()` made that is replaced or cleared (`w.grad = null`,
+   * as PyTorch's `zero_grad()` leaves it) is owned by the innermost `tidy` open then, as a tensor
+   * made there: disposed when that tidy ends unless it returns or keeps it. Outside any tidy it is
+   * the caller's to dispose.
+   */
+  get grad(): Tensor | null {
+    return this._gradValue;
+  }
+
+  set grad(value: Tensor | null) {
+    const old = this._gradValue;
+    this._gradValue = value;
+    // keep() had taken it out of every scope for good: set to null inside a training step's tidy
+    // without a dispose(), one gradient a step stayed alive.
+    if (old !== null && old !== value && accumulatedGrads.delete(old) && !old._disposed) scopes[scopes.length - 1]?.add(old);
+  }
 
   /** @internal Use the creation functions (`tensor`, `zeros`, ...) instead. */
   constructor(shape: Shape, dtype: DType, device: string) {
@@ -789,6 +822,12 @@ function toNested(data: TypedArray, shape: Shape, dtype: DType): NestedArray {
 // Dispatch
 
 /**
+ * @internal What an error about tensors on two devices tells the user to do: scorch moves
+ * nothing implicitly and has no `.to(device)`; a tensor's values are copied by reading them.
+ */
+export const MOVE_TO_DEVICE = 'copy one to the other\'s device first: tensor(await t.data(), { shape: t.shape, dtype: t.dtype, device })';
+
+/**
  * Applies a primitive: the single entry point of every tensor operation. The call is checked
  * here once (inputs an array of tensors, params an object whose axes, shapes, windows and other
  * values fit the primitive, and the inputs' shapes and dtypes); then the innermost transformation
@@ -827,7 +866,7 @@ export function deviceOf<P extends Primitive>(prim: P, inputs: readonly { device
   const device = inputs.length > 0 ? inputs[0]!.device : (params as PrimitiveParams['random']).device;
   for (const x of inputs) {
     if (x.device !== device) {
-      throw new Error(`${primitiveCallName(prim, params)}: tensors are on different devices ('${device}' and '${x.device}'); move one first`);
+      throw new Error(`${primitiveCallName(prim, params)}: tensors are on different devices ('${device}' and '${x.device}'); ${MOVE_TO_DEVICE}`);
     }
   }
   return device;

@@ -19,7 +19,7 @@ import {
   add, concat, constant, equal, greater, indexSelect, matmul, max, mean, min, mul, narrow, notEqual, pad, permute,
   reshape, sum, unsqueeze, where,
 } from '../ops.js';
-import { Tensor, checkTensor, composite } from '../tensor.js';
+import { MOVE_TO_DEVICE, Tensor, checkTensor, composite } from '../tensor.js';
 
 /** A size per spatial axis: one number for both (height, width), or [height, width]. */
 export type Size2 = number | readonly [number, number];
@@ -117,7 +117,7 @@ function convolvePadded(xp: Tensor, w: Tensor, sweep: Sweep, groups: number): Te
 
 /** Errors unless t (`what`: the weight, the bias) is on x's device, before any work (also normalization.ts's). */
 export function checkSameDevice(op: string, what: string, t: Tensor, x: Tensor): void {
-  if (t.device !== x.device) throw new Error(`${op}: ${what} is on '${t.device}' but the input is on '${x.device}'; move one first`);
+  if (t.device !== x.device) throw new Error(`${op}: ${what} is on '${t.device}' but the input is on '${x.device}'; ${MOVE_TO_DEVICE}`);
 }
 
 /** Checks an optional bias against the output channels o and the input x's dtype and device (before any work). */

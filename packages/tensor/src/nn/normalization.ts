@@ -8,7 +8,7 @@ import { checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/option
 import { fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual } from '../shape.js';
 import { arange } from '../creation.js';
 import { add, equal, logSoftmax, mean, mul, neg, reshape, rsqrt, sub, sum, unsqueeze, where } from '../ops.js';
-import { Tensor, checkTensor, composite } from '../tensor.js';
+import { MOVE_TO_DEVICE, Tensor, checkTensor, composite } from '../tensor.js';
 import { checkSameDevice } from './conv.js';
 
 /** Default ε added to the variance: 1e-5, as torch.nn.LayerNorm and torch.nn.GroupNorm. */
@@ -148,7 +148,7 @@ export function softmaxCrossEntropy(logits: Tensor, targets: Tensor, opts: Softm
     checkTensor(op, logits, 'logits');
     checkTensor(op, targets, 'targets');
     checkFloat(op, logits, 'logits');
-    if (targets.device !== logits.device) throw new Error(`${op}: targets are on '${targets.device}' but the logits are on '${logits.device}'; move one first`);
+    if (targets.device !== logits.device) throw new Error(`${op}: targets are on '${targets.device}' but the logits are on '${logits.device}'; ${MOVE_TO_DEVICE}`);
     checkOptions(op, opts, ['reduction', 'axis']);
     const { reduction = 'mean', axis = -1 } = opts;
     checkOneOf(op, 'reduction', reduction, REDUCTIONS);
