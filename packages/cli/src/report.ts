@@ -256,7 +256,8 @@ export function makeHtml(input: HtmlInput): string {
       {
         heading: 'Metrics',
         text:
-          'MMD² and the energy distance compare the samples with fresh data points; both are near 0 (within about two standard errors) when the two come from one distribution. ' +
+          'MMD² and the energy distance compare the samples with fresh data points; both are near 0 when the two come from one distribution: within 3 of their null standard errors, the line scorch train --help draws. ' +
+          'MMD²\'s RBF kernel has the width h of the median heuristic over this run\'s samples and the data together, so runs have their own h: compare two runs\' MMD² in standard errors, not as raw values. ' +
           'The Fisher divergence ½E‖s_θ − ∇log p‖² over data points needs the true score, so it is reported for the Gaussian mixtures only, beside the value of the zero score for scale.' +
           '\n\nFile: metrics.json',
         table: { columns: ['metric', 'value', 'reference'], rows: metricRows(metrics) },

@@ -93,7 +93,8 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
         ['data', `${checkpoint.data} (${entry.description})`],
         ['loss', `${checkpoint.loss}: ${OBJECTIVES[checkpoint.loss].description}`],
         ['noise', describeNoise(checkpoint.noise)],
-        ['trained', `${plural(checkpoint.training.steps, 'step')} × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
+        // A run stopped early (Ctrl-C, --stop-after) says so, as train's own report does.
+        ['trained', `${plural(checkpoint.training.steps, 'step')}${checkpoint.training.totalSteps !== undefined && checkpoint.training.totalSteps > checkpoint.training.steps ? ` of ${checkpoint.training.totalSteps} (stopped early; --resume continues it)` : ''} × batch ${checkpoint.training.batch} on ${checkpoint.training.backend}`],
         ['sampler', `${SAMPLERS[sampler].description}: ${Object.entries(run.settings).map(([k, v]) => `${k} ${v}`).join(', ')}`],
         ['backend', backend.description],
         ['seed', seed],

@@ -1114,6 +1114,20 @@ describe('end to end on the CPU (child processes)', () => {
     expect(points(other)).not.toEqual(points(run));
   });
 
+  it('sample of a run stopped early says in its report how far the run got', () => {
+    // It said '2 steps × batch 16', nothing of the 5 the run was for.
+    const stopped = join(scratch, 'stopped-early');
+    expect(runCli('train', '--backend', 'cpu', '--steps', '5', '--stop-after', '2', '--batch', '16', '--n', '20', '--steps-per-level', '1', '--out', stopped).code).toBe(0);
+    const out = join(scratch, 'stopped-early-sampled');
+    const r = runCli('sample', '--checkpoint', stopped, '--n', '20', '--steps-per-level', '1', '--backend', 'cpu', '--out', out);
+    expect(r.stderr).toBe('');
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('2 steps of 5 (stopped early; --resume continues it) × batch 16');
+    // A whole run says only its steps.
+    const whole = join(scratch, 'whole-sampled');
+    expect(runCli('sample', '--checkpoint', run, '--n', '20', '--steps-per-level', '1', '--backend', 'cpu', '--out', whole).code).toBe(0);
+    expect(readFileSync(join(whole, 'index.html'), 'utf8')).toMatch(/40 steps × batch 64/);
+  });
+
   it('the command printed for a run stopped by a signal after its last step samples it with the run\'s seed, drawing the run\'s samples', () => {
     // A signal that lands in a run's last step leaves the checkpoint of the whole run and prints
     // 'sample it with: ...' (too short a window to hit from here: the line is checked as built).
