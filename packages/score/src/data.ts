@@ -540,7 +540,9 @@ const NOISE_OPTIONS = optionNames<NoiseOption>()(['noise']);
  * Two interleaved half-circles (scikit-learn's make_moons): the upper moon (cos θ, sin θ) and the
  * lower (1 − cos θ, ½ − sin θ), θ ~ U[0, π], each with probability ½; then centred and doubled,
  * 2·(x − (½, ¼)), so the exact mean is 0 and the points lie in about [−3, 3] × [−1.5, 1.5].
- * Noise: default 0.1 (scikit-learn examples and FFJORD use 0.1 before their ×2 scaling).
+ * Noise: default 0.1, the std added after the ×2 (in these coordinates), so `noise: s` is
+ * make_moons(noise = s/2): the default is make_moons(noise=0.05), half the relative noise of
+ * FFJORD's moons (make_moons(noise=0.1)·2, i.e. 0.2 here; pass noise: 0.2 for that).
  */
 export function twoMoons(opts: NoiseOption = {}): ToyDataset {
   checkDatasetOptions('twoMoons', opts, NOISE_OPTIONS);
@@ -655,7 +657,7 @@ const RINGS_OPTIONS = optionNames<RingsOptions>()(['noise', 'radii']);
 
 /**
  * Concentric circles, each chosen with equal probability, angle uniform, plus isotropic Gaussian
- * noise (default 0.05: FFJORD's 0.08 for ring spacing 0.75, at this spacing of 0.5).
+ * noise (default 0.05; FFJORD's 0.08 for ring spacing 0.75 would be 0.053 at this spacing of 0.5).
  */
 export function rings(opts: RingsOptions = {}): ToyDataset {
   checkDatasetOptions('rings', opts, RINGS_OPTIONS);
@@ -689,8 +691,10 @@ export function rings(opts: RingsOptions = {}): ToyDataset {
 /**
  * Two interleaved spirals (FFJORD's "2spirals", rescaled): θ = 3π√u, u ~ U[0, 1] (roughly uniform
  * density along the arc), point (−θ cos θ, θ sin θ)/(1.5π) (outer radius 2), negated for the
- * second spiral with probability ½; plus isotropic Gaussian noise, default 0.1 (FFJORD's uniform
- * jitter is left out, so the density is a clean noised curve). Exact mean 0 by symmetry.
+ * second spiral with probability ½; plus isotropic Gaussian noise, default 0.1 in these coordinates
+ * (FFJORD adds 0.1 at its scale 1/3, which is 0.064 here, plus a uniform jitter U[0, ½]/3 per
+ * coordinate that is left out, so the density is a clean noised curve; with both, FFJORD's rms
+ * distance to the curve is 0.09 here against 0.10). Exact mean 0 by symmetry.
  */
 export function twoSpirals(opts: NoiseOption = {}): ToyDataset {
   checkDatasetOptions('twoSpirals', opts, NOISE_OPTIONS);

@@ -118,10 +118,11 @@ export interface TwoSampleStatistic {
   /** The unbiased estimate (may be slightly negative when the distributions agree). */
   value: number;
   /**
-   * Its standard error when both samples come from one distribution, to leading order in 1/n:
-   * the statistic is then a degenerate U-statistic with Var = 2E[h²]/(n(n−1)) (Serfling 1980,
-   * §5.5.2; Gretton et al. 2012, App. B), where h(zᵢ, zⱼ) = k(xᵢ,xⱼ) + k(yᵢ,yⱼ) − k(xᵢ,yⱼ) −
-   * k(xⱼ,yᵢ) and n = min(M, N); E[h²] is estimated over the pairs i ≠ j of the first
+   * Its standard error when both samples come from one distribution: the statistic is then
+   * degenerate, and with k̃ the kernel centred under that law, E[k̃²] = E[h²]/4 and
+   * Var = (E[h²]/2)·(1/(M(M−1)) + 1/(N(N−1)) + 2/(MN)) (for M = N = n, ≈ 2E[h²]/(n(n−1)),
+   * Gretton et al. 2012, App. B), where h(zᵢ, zⱼ) = k(xᵢ,xⱼ) + k(yᵢ,yⱼ) − k(xᵢ,yⱼ) −
+   * k(xⱼ,yᵢ); E[h²] is estimated over the pairs i ≠ j of the first
    * min(M, N, 500) points of each sample. A value many of these above 0 means the samples differ.
    */
   nullStandardError: number;
@@ -227,8 +228,8 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
     const h = sub(add(kernel.matrix(xs, xs), kernel.matrix(ys, ys)), add(kxy, transpose(kxy))); // sign² = 1 in h²
     const offDiagonal = sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
     const meanH2 = sum(mul(mul(h, h), offDiagonal)).mul(1 / (n * (n - 1)));
-    const nEff = Math.min(M, N);
-    const nullSe = sqrt(meanH2.mul(2 / (nEff * (nEff - 1))));
+    // Exact under H0 for eq. 3 with any M, N (min(M, N) in 2/(n(n−1)) overstated it up to 2×).
+    const nullSe = sqrt(meanH2.mul(0.5 * (1 / (M * (M - 1)) + 1 / (N * (N - 1)) + 2 / (M * N))));
     return concat([reshape(value, [1]), reshape(nullSe, [1])], 0);
   });
   const [value, nullStandardError] = await readNumbers(out);
@@ -270,7 +271,8 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
 
 /**
  * Fraction of the samples x [N, d] nearest (Euclidean) to each mode; `modes` is [K, d] or K rows
- * of numbers. Returns K fractions summing to 1 (ties, of probability 0, count for each tied mode).
+ * of numbers. Returns K fractions summing to 1 (ties, of probability 0 for distinct modes, count
+ * for each tied mode; repeated modes share their points, and the fractions then sum to more than 1).
  */
 export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly number[])[]): Promise<number[]> {
   checkBatch('modeWeights', x, 'x');
