@@ -88,7 +88,8 @@ export class KernelProfiler {
   launch(launch: CompiledLaunch, name: string): void {
     const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now() };
     if (this.timestamps) {
-      if (this.batch && this.batch.kernels.length * 2 >= QUERY_CAPACITY) this.hooks.flush();
+      // (An eager dispatch has submitted a full batch before placing its uniform words: runtime.ts.)
+      if (this.batchFull) this.hooks.flush();
       const encoder = this.hooks.encoder();
       this.batch ??= { querySet: this.device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY, label: 'scorch profile' }), kernels: [] };
       const i = this.batch.kernels.push(described) - 1;

@@ -101,7 +101,7 @@ export class ProfileSession {
    * own kernels names them after it and charges its bytes and flops to its first kernel.
    */
   operation: OpCost | null = null;
-  /** Set when `fn` has returned (or thrown): work started from then on is not profiled. */
+  /** Set when the session starts to finish (`fn` returned or threw): work from then on is not profiled. */
   closed = false;
   private readonly pending: Promise<unknown>[] = [];
   private readonly syncs: ((failed: boolean) => Promise<void>)[] = [];
@@ -126,6 +126,7 @@ export class ProfileSession {
 
   /** @internal Waits for the devices and for every late report. */
   async finish(failed = false): Promise<void> {
+    this.closed = true;
     for (const s of this.syncs) await s(failed);
     await Promise.all(this.pending);
   }
@@ -184,12 +185,10 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<ProfileResul
     try {
       value = await fn();
     } catch (e) {
-      session.closed = true;
       // The devices still stop profiling and free what they hold; fn's error is the one thrown.
       await session.finish(true).catch(() => undefined);
       throw e;
     }
-    session.closed = true;
     await session.finish();
   } finally {
     active = null;

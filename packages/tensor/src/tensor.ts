@@ -419,7 +419,6 @@ export function checkTensor(op: string, x: unknown, what = 'argument'): asserts 
   }
 }
 
-/** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
 /** The gradients `backward()` set on `.grad` and nothing has replaced since (Tensor's grad setter). */
 const accumulatedGrads = new WeakSet<Tensor>();
 
@@ -435,6 +434,7 @@ export function setAccumulatedGrad(target: Tensor, value: Tensor): void {
   accumulatedGrads.add(value);
 }
 
+/** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
 export function keep<T extends Tensor>(t: T): T {
   if (!(t instanceof Tensor)) throw new TypeError(`keep: expected a Tensor, got ${showValue(t)}`);
   keepCalls++;

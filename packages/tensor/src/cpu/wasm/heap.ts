@@ -101,7 +101,7 @@ export class CpuHeap {
   private holeBytes = 0;
 
   /**
-   * `arrayGrowthLimit`: the array bytes past which arrays only take free regions
+   * `arrayGrowthLimit`: the bytes of arrays and holes past which arrays only take free regions
    * (ARRAY_GROWTH_LIMIT); `heldGrowthLimit`: the same for arrays asked for as held (HELD_ARRAY_GROWTH_LIMIT).
    */
   constructor(readonly memory: WebAssembly.Memory, readonly arrayGrowthLimit = ARRAY_GROWTH_LIMIT, readonly heldGrowthLimit = HELD_ARRAY_GROWTH_LIMIT) {}
@@ -116,19 +116,17 @@ export class CpuHeap {
 
   /**
    * A new array of `length` elements of `Type` in the heap (contents arbitrary), or null when the
-   * memory cannot grow to hold it, or when no free region fits and the arrays already hold
-   * `arrayGrowthLimit` bytes (`heldGrowthLimit` for an array a compiled program holds: `held`).
+   * memory cannot grow to hold it, or when no free region fits and the arrays with the free holes
+   * between them would pass `arrayGrowthLimit` bytes (`heldGrowthLimit` for an array a compiled
+   * program holds: `held`).
    * Its region is freed by `freeArray`, or when it is collected.
    */
   array<T extends Float32Array | Float64Array>(Type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, length: number, held = false): T | null {
     const bytes = length * Type.BYTES_PER_ELEMENT;
-    const limit = held ? this.heldGrowthLimit : this.arrayGrowthLimit;
-    // Growth is metered by the memory's extent too, not only by the arrays' bytes: free holes
-    // between regions in use (a run of ever larger requests, each freed region pinned between
-    // others) would otherwise push the top to the 1 GiB maximum with almost nothing live. The
-    // extent allowed is the limit plus the kernels' scratch in use (whatever is neither array nor hole).
-    const scratchInUse = this.top - KERNEL_CONSTANTS_BYTES - this.holeBytes - this.arrayBytes;
-    const mayGrow = this.arrayBytes + bytes <= limit && this.top + regionBytes(bytes) <= KERNEL_CONSTANTS_BYTES + limit + scratchInUse;
+    // The free holes between regions in use count against the limit with the arrays: a run of ever
+    // larger requests, each freed region pinned between others, would otherwise push the top to
+    // the 1 GiB maximum with almost nothing held. (The kernels' scratch is not limited.)
+    const mayGrow = this.arrayBytes + this.holeBytes + regionBytes(bytes) <= (held ? this.heldGrowthLimit : this.arrayGrowthLimit);
     const r = this.take(bytes, mayGrow);
     if (r === null) return null;
     const a = new Type(this.memory.buffer, r.start, length);

@@ -594,10 +594,11 @@ export function hardwareThreads(): number {
  * /sys/fs/cgroup; null where no quota is set or no file can be read (`read` returns null).
  */
 export function cgroupCpuQuota(read: (path: string) => string | null): number | null {
+  // Number() of a missing file (undefined), 'max' or garbage is NaN, and fails the test.
   const cores = (quota: string | undefined, period: string | undefined): number | null => {
     const q = Number(quota);
     const p = Number(period);
-    return quota !== undefined && period !== undefined && Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0 ? Math.max(1, Math.ceil(q / p)) : null;
+    return Number.isFinite(q) && Number.isFinite(p) && q > 0 && p > 0 ? Math.max(1, Math.ceil(q / p)) : null;
   };
   const v2 = read('/sys/fs/cgroup/cpu.max');
   if (v2 !== null) {
@@ -815,7 +816,7 @@ export class ThreadPool {
     ctl[RANGE_PARAMS] = nChunks;
     ctl[RANGE_PARAMS + 1] = job.unitsPerChunk;
     ctl[RANGE_PARAMS + 2] = job.units;
-    ctl[RANGE_PARAMS + 3] = Math.min(job.participants, this.participants);
+    ctl[RANGE_PARTICIPANTS] = Math.min(job.participants, this.participants);
     this.publish(tag);
     try {
       runRangeChunks(job.fn, arrays, ctl, counter, this.epoch | 0, 0);
