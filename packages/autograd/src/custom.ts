@@ -11,7 +11,7 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, withGradMode, zeros, zerosLike, refusePromise } from '@scorch/tensor';
+import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, zeros, zerosLike, refusePromise } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
@@ -52,7 +52,8 @@ type Definition =
  * output's tangent J·t (it must be linear in the tangents). Reverse mode uses its transpose.
  * f takes tensors and returns one tensor. It may close over tensors that transformations outside
  * the call trace; one traced by the transformation that traces its arguments must be passed as an
- * argument (else its derivative would bypass the rule): refused, saying so.
+ * argument (else its derivative would bypass the rule): refused, saying so. So is, for
+ * `backward()`, a tensor that requires grad when an argument does (detach() a constant).
  *
  *   const logsumexp = customJvp((x) => x.exp().sum().log(), ({ tangents: [t], output }) => ...);
  */
@@ -135,8 +136,9 @@ function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], outpu
     const cts = backwardOf(def.name, def.rule, saved, c, output, primals.length);
     let total: Tensor | null = null;
     cts.forEach((g, i) => {
-      if (!g || !isFloatDType(primals[i]!.dtype)) return;
+      // Checked first, as reverse mode checks it: only null means zero (not undefined, 0 or false).
       checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
+      if (g === null || !isFloatDType(primals[i]!.dtype)) return;
       const term = sum(mul(g, tangents[i]!));
       total = total ? total.add(term) : term;
     });
@@ -252,7 +254,27 @@ function call(def: Definition, args: unknown[]): Tensor {
       return out;
     }
     // PyTorch-style recording: one node with the custom rule, the function itself unrecorded.
-    const { output, saved } = withGradMode(false, () => primal(def, args));
+    // The arguments' nodes are hidden while it runs (so their operations record nothing) and
+    // gradients stay on: an operation that still records read another tensor that requires grad,
+    // one the rule would bypass, refused as under grad.
+    const nodes = args.map((a) => a._node);
+    for (const a of args) a._node = null;
+    let result: { output: Tensor; saved: unknown };
+    try {
+      result = primal(def, args);
+    } finally {
+      args.forEach((a, i) => { a._node = nodes[i]; });
+    }
+    const { saved } = result;
+    let output = result.output;
+    // The function returned an argument itself (clip's x => x): the node goes on a new tensor,
+    // not on the argument, whose own node stays.
+    if (args.includes(output)) output = output.detach();
+    else if (output._node !== null) {
+      throw new Error(
+        `${def.name}: its function closes over a tensor that requires grad (recorded for backward()); pass that tensor to the function as an argument (the rule then covers it), or detach() it if it is a constant`,
+      );
+    }
     if (isFloatDType(output.dtype)) {
       const node = new GradNode('custom', null, args, output, args.map((a) => a._node as GradNode | null));
       node.rule = reverseRule(def, args, output, saved);

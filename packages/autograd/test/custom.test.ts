@@ -123,11 +123,51 @@ describe('what a custom function closes over', () => {
       expect(() => grad((y: Tensor) => f(y).sum())(x)).toThrow(message('vjp'));
     }
   });
+  it('a tensor that requires grad is refused under backward() too, when an argument requires grad (its gradient would be lost)', () => {
+    // Before, the function ran with gradients off: w.grad stayed null without a word.
+    for (const name of ['customJvp', 'customVjp'] as const) {
+      const w = tensor([2, 3], f64);
+      w.requiresGrad = true;
+      const y = tensor([5, 7], f64);
+      y.requiresGrad = true;
+      const f = name === 'customJvp'
+        ? customJvp((z: Tensor) => z.mul(w), ({ tangents: [t] }) => t!.mul(w))
+        : customVjp((z: Tensor) => z.mul(w), { backward: (_s: unknown, ct: Tensor) => [ct.mul(w)] });
+      expect(() => f(y)).toThrow(new RegExp(`^${name}: its function closes over a tensor that requires grad \\(recorded for backward\\(\\)\\); pass that tensor to the function as an argument`));
+      // A constant argument: the function's own operations are recorded, w gets its gradient.
+      const plain = tensor([5, 7], f64);
+      f(plain).sum().backward();
+      expect(Array.from(w.grad!.dataSync())).toEqual([5, 7]);
+    }
+  });
   it('a tensor traced by a transformation outside the call is differentiated and batched through the function', async () => {
     // d/dc of Σ customJvp(z => z·c)(x) = Σ x: c is closed over from grad's level, x is plain.
     const scaled = (c: Tensor) => customJvp((z: Tensor) => z.mul(c), ({ tangents: [t] }) => t!.mul(c))(x).sum();
     expect(await read(grad(scaled)(tensor(2, f64)))).toEqual([6]);
     expect(await read(vmap(scaled)(tensor([1, 2], f64)))).toEqual([6, 12]);
+  });
+});
+
+describe('identity and rule checks', () => {
+  it('a function that returns its argument (clip) leaves the argument\'s own gradient alone', async () => {
+    // The custom node went onto the argument itself: every later use of x got the clipped gradient.
+    const clip = customVjp((y: Tensor) => y, { backward: (_s: unknown, ct: Tensor) => [ct.maximum(-1).minimum(1)] });
+    const x = tensor([1, 2, 3], f64);
+    x.requiresGrad = true;
+    clip(x).mul(5).sum().backward();
+    expect(await read(x.grad!)).toEqual([1, 1, 1]);
+    x.grad = null;
+    x.mul(5).sum().backward();
+    expect(await read(x.grad!)).toEqual([5, 5, 5]);
+  });
+  it('forward mode refuses a backward rule\'s undefined cotangent as reverse mode does (only null means zero)', () => {
+    // Before, jvp took undefined (or 0, false) as a zero cotangent: a silent zero tangent for y.
+    const f = customVjp((x: Tensor, y: Tensor) => x.mul(y), { backward: ([, y]: Tensor[], c: Tensor) => [c.mul(y!), undefined as never] });
+    const a = tensor([1, 2], f64);
+    const b = tensor([3, 4], f64);
+    const message = /^customVjp: the backward rule's cotangent 1 must be float64 \[2\] \(like its primal\), got undefined/;
+    expect(() => jvp((y: Tensor) => f(a, y), [b], [b])).toThrow(message);
+    expect(() => grad((y: Tensor) => f(a, y).sum())(b)).toThrow(message);
   });
 });
 
