@@ -16,7 +16,7 @@
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, arange, broadcastTo, cast, fmtShape,
   checkActive, checkOptions, composite, concat, flattenTree, inferOutput, isPlainObject, isRandomKey, mul, permute, popTrace, primitiveDefinition, pushTrace, reshape, slice,
-  unflattenTree, refusePromise,
+  unflattenTree, refusePromise, where, less,
   checkTensor,
 } from '@scorch/tensor';
 
@@ -125,10 +125,17 @@ function splitAt(x: Tensor, axis: number, size: number, n: number): Tensor {
   return reshape(x, shape);
 }
 
-/** Batched int32 indices [B, n] made global for a folded axis of length B·extent: i + b·extent, flattened. */
+/**
+ * Batched int32 indices [B, n] made global for a folded axis of length B·extent: i + b·extent,
+ * flattened. An index outside [0, extent) would land in a neighbouring example's slice (extent in
+ * example b reads b + 1's first element), which no range check of the folded axis sees: it
+ * becomes −1, which the primitive refuses, as it refuses the index without vmap.
+ */
 function globalIndices(indices: Tensor, size: number, extent: number): Tensor {
   const offsets = mul(arange(0, size, 1, { dtype: 'int32', device: indices.device }), extent);
-  return reshape(add(indices, reshape(offsets, [size, 1])), [indices.shape[0]! * indices.shape[1]!]);
+  const global = add(indices, reshape(offsets, [size, 1]));
+  const checked = where(less(indices, 0), -1, where(less(indices, extent), global, -1));
+  return reshape(checked, [indices.shape[0]! * indices.shape[1]!]);
 }
 
 const shifted = (axes: readonly number[]) => axes.map((a) => a + 1);

@@ -360,6 +360,24 @@ describe('vmap specs as plain objects (a params record)', () => {
 
 describe('vmap errors', () => {
   const x = randn([3, 2], { key: randomKey(7), ...f64 });
+  it('an index out of range for its own example is refused, never read from or added into another example', () => {
+    // The batch folds into the indexed axis (i + b·n): index 3 of example 0 read example 1's
+    // first element and -1 of example 1 example 0's last, and scatterAdd (gather's vjp) added
+    // into a neighbour, with no error where the same call without vmap throws.
+    const rows = tensor([0, 1, 2, 10, 11, 12], { shape: [2, 3], ...f64 });
+    const take = (a: Tensor, i: Tensor) => apply('gather', [a, i], { axis: 0 });
+    const put = (u: Tensor, i: Tensor) => apply('scatterAdd', [u, i], { axis: 0, size: 3 });
+    const updates = tensor([[5], [7]], f64);
+    const valid = tensor([[2], [0]], { dtype: 'int32' });
+    expect(Array.from((vmap(take)(rows, valid) as Tensor).dataSync())).toEqual([2, 10]);
+    expect(Array.from((vmap(put)(updates, valid) as Tensor).dataSync())).toEqual([0, 0, 5, 7, 0, 0]);
+    for (const bad of [[[3], [0]], [[0], [-1]]]) {
+      const idx = tensor(bad, { dtype: 'int32' });
+      expect(() => (vmap(take)(rows, idx) as Tensor).dataSync()).toThrow(/^gather: index -1 is out of range/);
+      expect(() => (jit(vmap(take))(rows, idx) as Tensor).dataSync()).toThrow(/^gather: index -1 is out of range/);
+      expect(() => (vmap(put)(updates, idx) as Tensor).dataSync()).toThrow(/^scatterAdd: index -1 is out of range/);
+    }
+  });
   it('names what is wrong', async () => {
     expect(() => vmap(42 as never)).toThrow(/vmap: expected a function, got number/);
     expect(() => vmap((a: Tensor) => a, { inAxis: 0 } as never)).toThrow("vmap: unknown option 'inAxis' (did you mean 'inAxes'?); valid options: inAxes, outAxes");
