@@ -6,7 +6,7 @@
 
 import {
   type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, concat, constant, cos, div,
-  equal, exp, fmtShape, greater, greaterEqual, isFinite, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
+  equal, exp, notEqual, fmtShape, greater, greaterEqual, isFinite, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
   primitiveDefinition, reciprocal, reshape, shapesEqual, sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
@@ -185,10 +185,11 @@ function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolea
 const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
   mul: (a, b, _y, [na, nb]) => [na ? b : null, nb ? a : null], // d(ab) = b da + a db
   div: (_a, b, y, [na, nb]) => [na ? { over: b } : null, nb ? neg(div(y, b)) : null], // d(a/b) = da/b − (a/b) db/b
-  // d max(a, b) = m da + (1 − m) db, m = [a > b] (+ ½ on ties)
-  max: (a, b, _y, [na, nb]) => {
+  // d max(a, b) = m da + (1 − m) db, m = [a > b] (+ ½ on ties); where a or b is NaN (so is y)
+  // both partials are 1, as PyTorch's: m is 0 there, so a's gets [y ≠ y] added.
+  max: (a, b, y, [na, nb]) => {
     const m = maxMask(a, b);
-    return [na ? m : null, nb ? sub(1, m) : null];
+    return [na ? add(m, cast(notEqual(y, y), a.dtype)) : null, nb ? sub(1, m) : null];
   },
   pow: powPartials, // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
 };

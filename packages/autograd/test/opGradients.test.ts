@@ -446,6 +446,17 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     const [, tangent] = jvp((t: Tensor) => t.max(), [at([3, 1, 3])], [at([1, 100, 2])]);
     expect(await tangent.item()).toBe(1.5);
   });
+
+  it('maximum and minimum at a NaN give both operands the whole cotangent, whichever is NaN (as PyTorch)', async () => {
+    // Before, the second operand took it all: maximum(a, b) and maximum(b, a) differed, and
+    // maximum(x, 0) at NaN had gradient 0 where relu has 1.
+    for (const op of ['maximum', 'minimum'] as const) {
+      const [ga, gb] = grad((a: Tensor, b: Tensor) => a[op](b).sum(), { argnums: [0, 1] })(at([Number.NaN, 1]), at([2, Number.NaN])) as Tensor[];
+      expect(await ga!.toArray()).toEqual([1, 1]);
+      expect(await gb!.toArray()).toEqual([1, 1]);
+    }
+    expect(await gradientOf((t) => t.maximum(0), at([Number.NaN]))).toEqual(await gradientOf((t) => t.relu(), at([Number.NaN])));
+  });
 });
 
 describe('derivatives of the rounding ops, clamp and cumprod at their special points (exact)', () => {

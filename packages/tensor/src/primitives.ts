@@ -3,7 +3,7 @@
 // Adding a primitive: a member here, a `params` entry, an inference case, a CPU implementation,
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
-import { DTYPES, type DType, isFloatDType } from './dtype.js';
+import { DTYPES, type DType, isFloatDType, storedValue } from './dtype.js';
 import { showValue } from '@scorch/options';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
@@ -425,6 +425,10 @@ export function inferOutput<P extends Primitive>(
       checkShapeParam(prim, p.shape);
       // A string filled the tensor with NaN.
       if (typeof p.value !== 'number') fail(prim, `value must be a number, got ${showValue(p.value)}`);
+      // An integer store of another value would wrap (bool −2.5 stored 254); `full()` converts first.
+      if ((p.dtype === 'bool' || p.dtype === 'int32') && storedValue(p.value, p.dtype) !== p.value) {
+        fail(prim, `value ${p.value} cannot be held by dtype ${p.dtype} (expected ${p.dtype === 'bool' ? '0 or 1' : 'an integer in [−2³¹, 2³¹ − 1]'}; full() converts by the cast rule)`);
+      }
       return { shape: [...p.shape], dtype: p.dtype };
     }
     case 'stopGradient': {

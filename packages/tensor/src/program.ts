@@ -424,7 +424,10 @@ function foldAndMerge(program: Program): Program {
     let eq: Equation = inputs === eq0.inputs ? eq0 : { ...eq0, inputs };
     const source = eq.inputs.length === 1 ? constants.get(eq.inputs[0]!.id) : undefined;
     if (source && CONSTANT_PRESERVING.has(eq.prim)) {
-      const value = eq.prim === 'cast' ? storedValue(source.value, eq.out.dtype) : source.value;
+      // A cast converts the value as the constant holds it (a float32 full stores its value
+      // rounded to float32): full(0.1, float32).cast(float64) is 0.10000000149011612 eagerly.
+      const held = source.dtype === 'float32' ? Math.fround(source.value) : storedValue(source.value, source.dtype);
+      const value = eq.prim === 'cast' ? storedValue(held, eq.out.dtype) : source.value;
       eq = { prim: 'full', inputs: [], params: { value, shape: [...eq.out.shape], dtype: eq.out.dtype, device: source.device }, out: eq.out };
     }
     const same = seen.findOrAdd(eq);

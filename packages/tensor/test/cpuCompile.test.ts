@@ -13,7 +13,7 @@ import {
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { gatheredProductsMade, wasmThreads } from '../src/cpu/wasm/wasmMatmul.js';
-import { grad } from '@scorch/autograd';
+import { grad, jit } from '@scorch/autograd';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { refinement } from '../src/cpu/jsWriter.js';
 import { BINARY_PRIMITIVES, COMPARE_PRIMITIVES, UNARY_PRIMITIVES } from '../src/primitives.js';
@@ -751,6 +751,27 @@ describe('compiled CPU programs equal the eager kernels bit for bit', () => {
     const expected = [Infinity, Number.NaN, -Infinity, -0, 0].map((c) => [1, -2, 3].map((v) => (v * 0 + c) * -1));
     expect(results).toEqual(expected);
     expect(results[3]).not.toEqual(results[4]);
+  });
+
+  it('a cast of a constant converts the value as the constant holds it (a float32 one rounded first), as eager does', () => {
+    // jit's constant folding converted the unrounded double: 0.1, 16777217 and true where eager
+    // gives 0.10000000149011612, 16777216 and false (1e-46 is 0 in float32).
+    const made = [
+      () => full([2], 0.1).cast('float64'),
+      () => full([2], 16777217).cast('int32'),
+      () => full([2], 1e-46).cast('bool'),
+      () => full([2], 0.1).reshape([1, 2]).cast('float64'),
+    ];
+    const x = tensor([0]);
+    for (const make of made) {
+      const eager = Array.from(make().dataSync());
+      expect(Array.from((jit((_x: Tensor) => make())(x) as Tensor).dataSync())).toEqual(eager);
+    }
+    expect(Array.from(made[0]!().dataSync())).toEqual([Math.fround(0.1), Math.fround(0.1)]);
+    expect(Array.from(made[1]!().dataSync())).toEqual([16777216, 16777216]);
+    // The primitive itself refuses a value its integer dtype cannot hold (a bool store of −2.5 was 254).
+    expect(() => apply('full', [], { value: -2.5, shape: [2], dtype: 'bool', device: 'cpu' })).toThrow(/^full: value -2.5 cannot be held by dtype bool \(expected 0 or 1/);
+    expect(() => apply('full', [], { value: 2.5, shape: [2], dtype: 'int32', device: 'cpu' })).toThrow(/^full: value 2.5 cannot be held by dtype int32 \(expected an integer/);
   });
 
   it('an input returned as it is, or returned twice, comes back in arrays of its own', () => {
