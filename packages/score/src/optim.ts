@@ -244,16 +244,24 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
       }
       checkOptimizerState(where, name, rule, saved, params);
       // Everything was checked: the saved state is copied in, then the old state goes. A
-      // parameter's saved tensors that are this optimiser's own (its own stateDict() loaded back)
-      // are kept as they are: copied and freed, the caller's record was freed with them midway.
+      // parameter's state that fits it (its dtype, shape and device) is kept and assigned in
+      // place, so whatever holds it (a compiled training step closes over it) stays valid; other
+      // state is made anew. The saved values are all copied before any is assigned: the saved
+      // tensors may be this optimiser's own (its own stateDict() loaded back, or one slot's under
+      // another's name), which an earlier assign would have changed.
       const old = [...state.values()].flat();
+      const fits = (list: readonly Tensor[] | undefined, p: Tensor): list is Tensor[] =>
+        list !== undefined && list.length === rule.slots.length && list.every((s) => !s.isDisposed && s.dtype === p.dtype && sameShape(s.shape, p.shape) && s.device === p.device);
       const loaded = Object.entries(params).map(([key, p]) => {
         const from = rule.slots.map((slot) => saved.state[slot]![key]!);
         const mine = state.get(key);
-        if (mine && from.every((s, i) => s === mine[i])) return [key, mine, p] as const;
-        const list = rule.state(p);
-        update(() => list.forEach((s, i) => s.assign(from[i]!)));
-        return [key, list, p] as const;
+        return [key, fits(mine, p) ? mine : rule.state(p), p, from] as const;
+      });
+      update(() => {
+        const values = loaded.map(([, list, , from]) => from.map((s, i) => (s === list[i] ? s : s.detach())));
+        loaded.forEach(([, list], k) => list.forEach((s, i) => {
+          if (values[k]![i] !== s) s.assign(values[k]![i]!);
+        }));
       });
       const kept = new Set(loaded.flatMap(([, list]) => list));
       for (const s of old) if (!kept.has(s)) s.dispose();
@@ -581,7 +589,9 @@ export function clipGradNorm<P extends Params>(grads: P, maxNorm: number): { gra
  * al. 2021 warm up over 5000 steps, the default here).
  */
 export function linearWarmup(lr: number, warmupSteps = 5000): (step: number) => number {
-  checkRate('linearWarmup', lr);
+  // Not checkRate: it passes a schedule, which here would make every step's rate NaN.
+  if (typeof lr !== 'number') throw new TypeError(`linearWarmup: lr must be a positive number (the rate reached after warm-up), got ${describe(lr)}`);
+  checkNumber('linearWarmup', 'lr', lr, { min: 0, exclusiveMin: true });
   checkNumber('linearWarmup', 'warmupSteps', warmupSteps, { integer: true, min: 1 });
   return (step) => lr * Math.min(1, step / warmupSteps);
 }
@@ -724,8 +734,11 @@ export function ema<P extends Params>(params: P, opts: EmaOptions = {}): Ema<P> 
         if (v.isDisposed) throw new Error(`${where}: the state's average of '${name}' was disposed`);
         if (v.device !== s.device) throw new Error(`${where}: the state's average of '${name}' is on '${v.device}' but this average on '${s.device}'`);
       }
+      // In place (a compiled step closes over the averages), every value copied before any is
+      // assigned: the state's tensors may be these averages (one under another's name).
       update(() => {
-        for (const [name, s] of Object.entries(shadow)) s.assign(saved.shadow[name]!);
+        const values = Object.entries(shadow).map(([name, s]) => [s, saved.shadow[name]!.detach()] as const);
+        for (const [s, v] of values) s.assign(v);
       });
       n = saved.updates;
     },

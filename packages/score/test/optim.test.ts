@@ -64,6 +64,12 @@ describe('adam', () => {
     expect(() => adam({ beta_1: 0.9 } as never)).toThrow(unknownOption('adam', 'beta_1', 'beta1', ['lr', 'beta1', 'beta2', 'eps']));
     expect(() => sgd({ lr: 0.1, momentun: 0.9 } as never)).toThrow(unknownOption('sgd', 'momentun', 'momentum', ['lr', 'momentum', 'nesterov']));
     expect(() => sgd({ lr: 0.1, momentum: 0.9, nesterov: 1 as never })).toThrow(/^sgd: nesterov must be true or false, got 1$/);
+    // linearWarmup's lr is the rate it warms up to, a number: a schedule there made every step's
+    // rate NaN, refused only at the first step and by the optimiser's name.
+    expect(() => linearWarmup((() => 0.1) as never, 10)).toThrow(/^linearWarmup: lr must be a positive number \(the rate reached after warm-up\), got function$/);
+    expect(() => linearWarmup('0.1' as never, 10)).toThrow(/^linearWarmup: lr must be a positive number \(the rate reached after warm-up\), got string$/);
+    expect(() => linearWarmup(0, 10)).toThrow(/^linearWarmup: lr must be a finite number > 0, got 0$/);
+    expect(() => linearWarmup(0.1, 0)).toThrow(/^linearWarmup: warmupSteps must be/);
     const params: Params = { w: tensor(P0, f64) };
     expect(() => adam().step(params, {})).toThrow(/no gradient for parameter 'w'/);
     expect(() => adam().step(params, { w: tensor([1, 2, 3], f64) })).toThrow(/gradient of 'w' is float64 \[3\] but the parameter is float64 \[2\]/);
@@ -723,6 +729,87 @@ describe('state dicts: a run continued from saved state', () => {
       a.dispose();
       b.dispose();
     }
+  });
+
+  it('rolled back with loadStateDict to a saved copy, a compiled step made before goes on as the whole run, bit for bit', async () => {
+    // train's documented reuse of one trainingStep across stretches, with a rollback between them
+    // (to a checkpoint read back): the compiled step closes over the optimiser's and the EMA's
+    // state, so loading must keep those tensors (it replaced the optimiser's, and the step threw
+    // that a tensor it closes over was disposed).
+    const dtype = 'float64';
+    const K = 3;
+    for (const [name, make] of makers) {
+      const whole = initial(dtype);
+      const wholeAverage = ema(whole, { decay: 0.95 });
+      runSteps(whole, make(), dtype, true, 0, N + M, wholeAverage);
+
+      let traces = 0;
+      const loss = (p: Params, key: RandomKey) => {
+        traces++;
+        return lossOf(dtype)(p, key);
+      };
+      const params = initial(dtype);
+      const optimizer = make();
+      const average = ema(params, { decay: 0.95 });
+      const step = trainingStep({ params, loss, optimizer, jit: true, ema: average });
+      for (let n = 0; n < N; n++) step(foldIn(KEY, n), n).dispose();
+      // The checkpoint: copies, as read back from a file.
+      const savedParams = copy(params);
+      const state = optimizer.stateDict!();
+      const savedState: OptimizerState = { ...state, state: Object.fromEntries(Object.entries(state.state).map(([slot, record]) => [slot, copy(record)])) };
+      const averaged = average.stateDict();
+      const savedAverage = { ...averaged, shadow: copy(averaged.shadow) };
+      // Steps that are rolled back (other keys, so they differ from the whole run's).
+      for (let n = N; n < N + K; n++) step(foldIn(KEY, 1000 + n), n).dispose();
+      for (const [k, p] of Object.entries(params)) p.assign(savedParams[k]!);
+      optimizer.loadStateDict!(savedState, params);
+      average.loadStateDict(savedAverage);
+      expect(optimizer.stepCount, name).toBe(N);
+      for (let n = N; n < N + M; n++) step(foldIn(KEY, n), n).dispose();
+      expect(traces, name).toBe(1);
+      step.dispose();
+      for (const k of ['w', 'b']) {
+        expect(await bits(params[k]!), `${name} ${k}`).toEqual(await bits(whole[k]!));
+        expect(await bits(average.shadow[k]!), `${name} average ${k}`).toEqual(await bits(wholeAverage.shadow[k]!));
+      }
+      expect(optimizer.stepCount, name).toBe(N + M);
+    }
+  });
+
+  it("loads a state whose tensors are its own under other names as their values before the load (the optimiser's and the EMA's)", async () => {
+    // The state is assigned into the held tensors in place: every value is read before any is written.
+    const start = (): Params => ({ u: tensor([0.3, -0.2], f64), v: tensor([0.5, 0.1], f64) });
+    const grads = { u: tensor([0.5, -1], f64), v: tensor([-0.25, 2], f64) };
+    const swap = (record: Params, clone: boolean): Params => ({ u: clone ? record.v!.detach() : record.v!, v: clone ? record.u!.detach() : record.u! });
+    for (const [name, make] of makers) {
+      const [own, copied] = [make(), make()];
+      const [ownParams, copiedParams] = [start(), start()];
+      for (let i = 0; i < 2; i++) {
+        own.step(ownParams, grads);
+        copied.step(copiedParams, grads);
+      }
+      const swapped = (o: Optimizer, clone: boolean): OptimizerState => {
+        const s = o.stateDict!();
+        return { ...s, state: Object.fromEntries(Object.entries(s.state).map(([slot, record]) => [slot, swap(record, clone)])) };
+      };
+      own.loadStateDict!(swapped(own, false), ownParams);
+      copied.loadStateDict!(swapped(copied, true), copiedParams);
+      for (const [slot, record] of Object.entries(own.stateDict!().state)) {
+        for (const k of ['u', 'v']) expect(await bits(record[k]!), `${name} ${slot} ${k}`).toEqual(await bits(copied.stateDict!().state[slot]![k]!));
+      }
+      own.step(ownParams, grads);
+      copied.step(copiedParams, grads);
+      for (const k of ['u', 'v']) expect(await bits(ownParams[k]!), `${name} ${k}`).toEqual(await bits(copiedParams[k]!));
+      own.dispose();
+      copied.dispose();
+    }
+    const average = ema(start(), { decay: 0.9 });
+    average.update({ u: tensor([1, 2], f64), v: tensor([3, 4], f64) });
+    const [u, v] = [await read(average.shadow.u!), await read(average.shadow.v!)];
+    const s = average.stateDict();
+    average.loadStateDict({ ...s, shadow: swap(s.shadow, false) });
+    expect([await read(average.shadow.u!), await read(average.shadow.v!)]).toEqual([v, u]);
+    average.dispose();
   });
 
   it('train continues from startStep with the keys, step numbers and history of the whole run', async () => {
