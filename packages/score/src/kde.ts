@@ -48,6 +48,12 @@ function describeBandwidth(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? `an object (${Object.prototype.toString.call(v).slice(8, -1)})` : `${typeof v} ${String(v)}`;
 }
 
+/** Numbers as String writes them (NaN, Infinity), where JSON.stringify would write null. */
+function formatBandwidth(bw: number | readonly unknown[]): string {
+  const one = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v) ?? String(v));
+  return Array.isArray(bw) ? `[${bw.map(one).join(', ')}]` : one(bw);
+}
+
 function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['bandwidth']): Tensor {
   const d = data.shape[1]!;
   const bw = bandwidth ?? 'scott';
@@ -55,8 +61,9 @@ function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['ba
   if (typeof bw === 'string') throw new Error(`${where}: unknown bandwidth rule ${JSON.stringify(bw)}; expected 'scott', 'silverman', a number, d numbers or a [d] tensor`);
   if (typeof bw === 'number' || Array.isArray(bw)) {
     const values = typeof bw === 'number' ? new Array<number>(d).fill(bw) : [...(bw as readonly number[])];
-    if (values.length !== d || !values.every((h) => h > 0 && Number.isFinite(h))) {
-      throw new RangeError(`${where}: bandwidth must be positive, one number or ${d} numbers, got ${JSON.stringify(bw)}`);
+    if (values.length !== d) throw new RangeError(`${where}: bandwidth needs one number or ${d} numbers (one per dimension), got ${values.length} numbers`);
+    if (!values.every((h) => typeof h === 'number' && h > 0 && Number.isFinite(h))) {
+      throw new RangeError(`${where}: bandwidth must be positive and finite, got ${formatBandwidth(bw)}`);
     }
     return tensor(Float64Array.from(values), { dtype: data.dtype, device: data.device });
   }

@@ -6,7 +6,7 @@
 // rebuilds exactly the model that was trained.
 
 import {
-  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, keep, mean, minimum, mul,
+  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, mean, minimum, mul,
   rand, randn, reshape, splitKey, tensor, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -377,12 +377,21 @@ export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSp
     case 'kde': {
       const { kdeBandwidth, kdePoints } = opts;
       if (!Array.isArray(kdeBandwidth) || kdePoints === undefined) throw new Error(`${where}: '${name}' needs kdeBandwidth and kdePoints (the KDE target it is fitted to)`);
+      // The registry's data are 2-D (modelSpecFor's inputDim): another length failed only in makeObjective.
+      if (kdeBandwidth.length !== 2) throw new RangeError(`${where}: kdeBandwidth must hold 2 numbers (one per dimension), got ${kdeBandwidth.length}`);
       kdeBandwidth.forEach((h, i) => checkNumber(where, `kdeBandwidth[${i}]`, h, { min: 0, exclusiveMin: true }));
       checkNumber(where, 'kdePoints', kdePoints, { integer: true, min: 2 });
       return { kind: 'kde', bandwidth: [...kdeBandwidth], points: kdePoints };
     }
     case 'sde':
-      if (name === 've') return { kind: 'sde', sde: 've', sigmaMin, sigmaMax: sigmaMax() };
+      if (name === 've') {
+        // Checked here, as geometricSigmas checks the 'levels' grid: the spec failed only later, in veSde.
+        const max = sigmaMax();
+        if (!(max > sigmaMin)) {
+          throw new RangeError(`${where}: 've' needs sigmaMax > sigmaMin, got sigmaMax ${max}${opts.sigmaMax === undefined ? ' (from dataPoints)' : ''} and sigmaMin ${sigmaMin}`);
+        }
+        return { kind: 'sde', sde: 've', sigmaMin, sigmaMax: max };
+      }
       return { kind: 'sde', sde: name === 'vp' ? 'vp' : 'subvp', betaMin: NOISE_DEFAULTS.betaMin, betaMax: NOISE_DEFAULTS.betaMax };
     case 'none':
       return { kind: 'none' };
@@ -507,8 +516,10 @@ const OBJECTIVE_CONTEXT = optionNames<ObjectiveContext>()(['objective', 'noise',
 
 /**
  * The per-step loss for `train`: a fresh batch from the data set, the objective's noise, and the
- * loss itself, all from the step's key. Tensors shared by every step (the σ table, the KDE) are
- * made here, once, and kept out of the steps' tidy scopes.
+ * loss itself, all from the step's key. The objective holds no tensors of its own: the σ table
+ * and the KDE target (its bandwidth and centred data) are made in each step, from the noise spec
+ * and `kdeData`, and freed with the step's temporaries, so an objective can be made inside a
+ * `tidy` and dropped without leaking. `kdeData` stays the caller's: keep it alive while it is used.
  */
 export function makeObjective(ctx: ObjectiveContext): (params: Params, key: RandomKey) => Tensor {
   const where = 'makeObjective';
@@ -522,7 +533,6 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
   const estimator = ESTIMATOR_OF[name];
   if (noise.kind === 'levels') {
     const sigmas = noise.sigmas;
-    const table = keep(tensor(Float64Array.from(sigmas), { dtype: 'float32' }));
     return (params, key) => {
       const [dataKey, levelKey, noiseKey, lossKey] = splitKey(key, 4);
       const score = model.bind(params);
@@ -530,7 +540,8 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
       if (!estimator) return ncsnLoss(score, x, { key: lossKey, sigmas });
       // One level per example, uniformly, as ncsnLoss draws them: ⌊uL⌋ clamped against rounding.
       const index = cast(minimum(rand([batch], { key: levelKey }).mul(sigmas.length), sigmas.length - 1), 'int32');
-      const sigma = indexSelect(table, 0, index);
+      // The table is L numbers, made in the step: kept across steps, it outlived every objective.
+      const sigma = indexSelect(tensor(Float64Array.from(sigmas), { dtype: 'float32' }), 0, index);
       const noisy = add(x, mul(reshape(sigma, [batch, 1]), randn([batch, dataset.dim], { key: noiseKey })));
       // Weighted by λ(σ) = σ², as ncsnLoss is (Song & Ermon 2019, eq. 6): ISM at level σ equals
       // DSM at σ less a constant, so with this λ (and the model's division by σ, modelSpecFor)
@@ -554,8 +565,14 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
   }
   if (noise.kind === 'kde') {
     if (!ctx.kdeData) throw new Error(`${where}: objective '${name}' needs kdeData, the points its KDE target is built on`);
-    const targetScore = kdeScore(ctx.kdeData, { bandwidth: [...noise.bandwidth] });
-    return (params, key) => explicitScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key }), { targetScore });
+    const { kdeData } = ctx;
+    const bandwidth = [...noise.bandwidth];
+    // Built once here only to check the data and bandwidth now (its tensors are freed at once);
+    // each step builds its own, as the σ table is: made here, they died with a tidy around this call.
+    tidy(() => {
+      kdeScore(kdeData, { bandwidth });
+    });
+    return (params, key) => explicitScoreMatchingLoss(model.bind(params), dataset.sample(batch, { key }), { targetScore: kdeScore(kdeData, { bandwidth }) });
   }
   const sde = sdeOf(noise);
   return (params, key) => {

@@ -7,7 +7,7 @@
 
 import {
   composite,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, expm1, full, mul, randn, sqrt, sub, tidy, type FloatDType,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, expm1, fmtShape, full, mul, randn, sqrt, sub, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
@@ -77,17 +77,43 @@ export function perRow(c: Tensor): Tensor {
   return c.reshape([c.shape[0]!, 1]);
 }
 
-/** `sde` with each coefficient function run as a composite op: it leaves only its result (see `composite`). */
-function freeingTemporaries(sde: Sde): Sde {
+/**
+ * Checks the times of a coefficient function that works per row: `t` must be a [N] tensor, with
+ * one time per row of `x` where there is an `x`. Without it a scalar t failed inside a reshape or
+ * `full` with an internal shape, and VE's drift, which does not read t, took a t of any length.
+ */
+function checkRowTimes(where: string, t: unknown, x?: unknown): void {
+  const perRowOfX = x === undefined ? '' : ' (one time per row of x)';
+  if (!(t instanceof Tensor)) throw new TypeError(`${where}: t must be a [N] tensor${perRowOfX}, got ${t === null ? 'null' : typeof t}`);
+  if (t.rank !== 1) throw new Error(`${where}: t must be a [N] tensor${perRowOfX}, got shape ${fmtShape(t.shape)}`);
+  if (x instanceof Tensor && x.shape[0] !== t.shape[0]) {
+    throw new Error(`${where}: t must be a [N] tensor (one time per row of x), got shape ${fmtShape(t.shape)} for x of shape ${fmtShape(x.shape)}`);
+  }
+}
+
+/**
+ * `sde` with each coefficient function run as a composite op: it leaves only its result (see
+ * `composite`). The per-row functions (drift, discretize, discreteAlpha) check their t first.
+ */
+function freeingTemporaries(name: string, sde: Sde): Sde {
   const scoped = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => composite(() => fn(...args));
   return {
     ...sde,
     meanCoefficient: scoped(sde.meanCoefficient),
     std: scoped(sde.std),
-    drift: scoped(sde.drift),
+    drift: scoped((x: Tensor, t: Tensor) => {
+      checkRowTimes(`${name}.drift`, t, x);
+      return sde.drift(x, t);
+    }),
     diffusion: scoped(sde.diffusion),
-    discretize: scoped(sde.discretize),
-    discreteAlpha: scoped(sde.discreteAlpha),
+    discretize: scoped((x: Tensor, t: Tensor, dt: number) => {
+      checkRowTimes(`${name}.discretize`, t, x);
+      return sde.discretize(x, t, dt);
+    }),
+    discreteAlpha: scoped((t: Tensor, dt: number) => {
+      checkRowTimes(`${name}.discreteAlpha`, t);
+      return sde.discreteAlpha(t, dt);
+    }),
   };
 }
 
@@ -107,7 +133,7 @@ export function veSde(opts: VeSdeOptions = {}): Sde {
   if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`veSde: need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
   const logRatio = Math.log(sigmaMax / sigmaMin);
   const sigma = (t: Tensor): Tensor => exp(mul(t, logRatio)).mul(sigmaMin);
-  return freeingTemporaries({
+  return freeingTemporaries('veSde', {
     kind: 've',
     T: 1,
     meanCoefficient: (t) => full(t.shape, 1, { dtype: t.dtype, device: t.device }),
@@ -152,7 +178,7 @@ function vpParts(where: string, opts: VpSdeOptions) {
 /** Variance preserving (DDPM's continuous limit): dx = −½β(t)x dt + √β(t) dw. */
 export function vpSde(opts: VpSdeOptions = {}): Sde {
   const { beta, logMean, oneMinusMeanPower, drift, discreteAlpha } = vpParts('vpSde', opts);
-  return freeingTemporaries({
+  return freeingTemporaries('vpSde', {
     kind: 'vp',
     T: 1,
     meanCoefficient: (t) => exp(logMean(t)),
@@ -174,7 +200,7 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
   const { beta, logMean, oneMinusMeanPower, drift, discreteAlpha } = vpParts('subVpSde', opts);
   // ∫₀ᵗβ = −2 log m(t), so 1 − e^{−2∫β} = 1 − m(t)⁴
   const diffusion = (t: Tensor): Tensor => sqrt(beta(t).mul(oneMinusMeanPower(t, 4)));
-  return freeingTemporaries({
+  return freeingTemporaries('subVpSde', {
     kind: 'subvp',
     T: 1,
     meanCoefficient: (t) => exp(logMean(t)),
@@ -194,15 +220,17 @@ export function subVpSde(opts: VpSdeOptions = {}): Sde {
 export const SDE_EPSILON = 1e-5;
 
 /**
- * The final time ε a sampler reaches by default on `sde`: 1e-5 for VE and 1e-3 for VP and sub-VP,
- * as Song et al. 2021's reference code samples (run_lib.py, `sampling_eps`). At t = 1e-5 the VP
- * kernel's std is about 1e-3 and sub-VP's about 1e-6, so the score there is of order 1/std and
- * its errors with it; at 1e-3 the VP std is about 0.01.
+ * The final time ε a sampler reaches by default on `sde` (an SDE, or its kind 've', 'vp' or
+ * 'subvp'): 1e-5 for VE and 1e-3 for VP and sub-VP, as Song et al. 2021's reference code samples
+ * (run_lib.py, `sampling_eps`). At t = 1e-5 the VP kernel's std is about 1e-3 and sub-VP's about
+ * 1e-6, so the score there is of order 1/std and its errors with it; at 1e-3 the VP std is about
+ * 0.01.
  */
-export function samplingEpsilon(sde: Pick<Sde, 'kind'>): number {
-  const kind = (sde as { kind?: unknown } | null | undefined)?.kind;
+export function samplingEpsilon(sde: Pick<Sde, 'kind'> | SdeKind): number {
+  const kind = typeof sde === 'string' ? sde : (sde as { kind?: unknown } | null | undefined)?.kind;
   if (kind !== 've' && kind !== 'vp' && kind !== 'subvp') {
-    throw new TypeError(`samplingEpsilon: expected an SDE (veSde(), vpSde(), subVpSde()) or its kind 've', 'vp' or 'subvp', got ${sde === null ? 'null' : typeof sde !== 'object' ? typeof sde : `kind ${JSON.stringify(kind) ?? 'undefined'}`}`);
+    const got = sde === null ? 'null' : typeof sde === 'string' ? `kind ${JSON.stringify(sde)}` : typeof sde !== 'object' ? typeof sde : `kind ${JSON.stringify(kind) ?? 'undefined'}`;
+    throw new TypeError(`samplingEpsilon: expected an SDE (veSde(), vpSde(), subVpSde()) or its kind 've', 'vp' or 'subvp', got ${got}`);
   }
   return kind === 've' ? SDE_EPSILON : 1e-3;
 }

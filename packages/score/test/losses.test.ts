@@ -545,6 +545,17 @@ describe('KDE score targets', () => {
     expect(() => kdeLogDensity(data, { bandwidth: true as never })).toThrow(new RegExp(`^kdeLogDensity: ${kinds} boolean true$`));
     expect(() => kdeScore(data, { bandwidth: new Float64Array([0.5, 0.5, 0.5]) as never })).toThrow(new RegExp(`^kdeScore: ${kinds} an object \\(Float64Array\\)$`));
   });
+
+  it('names a bandwidth that is not positive and finite as it is, and a wrong count as a count', () => {
+    // JSON.stringify wrote NaN and ±Infinity as null, and a list of the wrong length was called "not positive".
+    const data = gaussianSample(7, randomKey(65));
+    expect(() => kdeScore(data, { bandwidth: NaN })).toThrow(/^kdeScore: bandwidth must be positive and finite, got NaN$/);
+    expect(() => kdeLogDensity(data, { bandwidth: -Infinity })).toThrow(/^kdeLogDensity: bandwidth must be positive and finite, got -Infinity$/);
+    expect(() => kdeScore(data, { bandwidth: [0.3, NaN, 1] })).toThrow(/^kdeScore: bandwidth must be positive and finite, got \[0\.3, NaN, 1\]$/);
+    expect(() => kdeScore(data, { bandwidth: [0.3, 0, 1] })).toThrow(/got \[0\.3, 0, 1\]$/);
+    expect(() => kdeScore(data, { bandwidth: [] })).toThrow(/^kdeScore: bandwidth needs one number or 3 numbers \(one per dimension\), got 0 numbers$/);
+    expect(() => kdeLogDensity(data, { bandwidth: [0.3, 0.3, 0.3, 0.3] })).toThrow(/^kdeLogDensity: bandwidth needs one number or 3 numbers \(one per dimension\), got 4 numbers$/);
+  });
 });
 
 describe('KDE score targets in float32', () => {

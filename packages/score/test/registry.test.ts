@@ -3,7 +3,7 @@
 // loss from its own description, and the settings are checked like every other options object.
 
 import { describe, expect, it } from 'vitest';
-import { type RandomKey, full, randn, randomKey, splitKey } from '@scorch/tensor';
+import { type RandomKey, full, memory, randn, randomKey, splitKey, tidy } from '@scorch/tensor';
 import {
   DATASET_NAMES, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, SAMPLERS_FOR, SAMPLER_NAMES, buildModel, cleanScore,
   cleanestCondition, datasetEntry, defaultSigmaMax, implicitScoreMatchingLoss, isDatasetName, isObjectiveName, knownHardReason, makeObjective, modelSpecFor, noiseFor,
@@ -77,6 +77,44 @@ describe('objectives by name', () => {
     expect(() => makeObjective({ objective: 'dsm', noise: { kind: 'single', sigma: 0.1 }, model, dataset: entry.dataset, batchSize: 4 } as never)).toThrow(
       unknownOption('makeObjective', 'batchSize', 'batch', ['objective', 'noise', 'model', 'dataset', 'batch', 'kdeData']),
     );
+  });
+
+  it("refuses a VE σ range or a KDE bandwidth it could not build, as it does 'ncsn''s", () => {
+    // Both specs were returned, and failed only later: VE in veSde (from sdeOf, buildModel or
+    // cleanestCondition), the KDE in makeObjective, after describeNoise printed "bandwidth " and nothing.
+    expect(() => noiseFor('ve', { sigmaMax: 0.005 })).toThrow(/^noiseFor: 've' needs sigmaMax > sigmaMin, got sigmaMax 0\.005 and sigmaMin 0\.01$/);
+    expect(() => noiseFor('ve', { sigmaMax: 0.5, sigmaMin: 0.5 })).toThrow(/^noiseFor: 've' needs sigmaMax > sigmaMin, got sigmaMax 0\.5 and sigmaMin 0\.5$/);
+    expect(() => noiseFor('ve', { dataPoints: [0, 0, 0.004, 0.003] })).toThrow(/^noiseFor: 've' needs sigmaMax > sigmaMin, got sigmaMax 0\.005 \(from dataPoints\) and sigmaMin 0\.01$/);
+    expect(() => noiseFor('ncsn', { sigmaMax: 0.005 })).toThrow(/need sigmaMax > sigmaMin/);
+    expect(noiseFor('ve', { sigmaMax: 2 })).toEqual({ kind: 'sde', sde: 've', sigmaMin: 0.01, sigmaMax: 2 });
+    expect(() => noiseFor('esm-kde', { kdeBandwidth: [], kdePoints: 20 })).toThrow(/^noiseFor: kdeBandwidth must hold 2 numbers \(one per dimension\), got 0$/);
+    expect(() => noiseFor('esm-kde', { kdeBandwidth: [0.2, 0.2, 0.2], kdePoints: 20 })).toThrow(/^noiseFor: kdeBandwidth must hold 2 numbers \(one per dimension\), got 3$/);
+  });
+
+  it('an objective holds no tensors: made in a tidy and dropped it leaks none, and it still works', () => {
+    // The 'levels' objectives kept a σ table that nothing could free (even 'ncsn', which never read
+    // it), while the KDE target's tensors were not kept at all, so a KDE objective made inside a
+    // tidy failed on its first call with "was disposed".
+    const levels = noiseFor('ncsn', { sigmaMax: 2, levels: 3 });
+    const model = buildModel(modelSpecFor('ncsn', [4]), levels, randomKey(8));
+    const before = memory().tensors;
+    for (let i = 0; i < 10; i++) {
+      for (const objective of ['ncsn', 'ssm-vr'] as const) tidy(() => { makeObjective({ objective, noise: levels, model, dataset: entry.dataset, batch: 4 }); });
+    }
+    expect(memory().tensors).toBe(before);
+    const kde = noiseFor('esm-kde', { kdeBandwidth: [0.3, 0.3], kdePoints: 20 });
+    const kdeModel = buildModel(modelSpecFor('esm-kde', [4]), kde, randomKey(9));
+    const inTidy = tidy(() => makeObjective({ objective: 'esm-kde', noise: kde, model: kdeModel, dataset: entry.dataset, batch: 4, kdeData }));
+    const outside = makeObjective({ objective: 'esm-kde', noise: kde, model: kdeModel, dataset: entry.dataset, batch: 4, kdeData });
+    const afterMaking = memory().tensors;
+    const [a, b] = tidy(() => [inTidy, outside].map((loss) => loss(kdeModel.params, randomKey(10)).dataSync()[0]!));
+    expect(Number.isFinite(a)).toBe(true);
+    expect(a).toBe(b);
+    // A step leaves nothing behind either, once its result is freed.
+    expect(memory().tensors).toBe(afterMaking);
+    const ssm = tidy(() => makeObjective({ objective: 'ssm-vr', noise: levels, model, dataset: entry.dataset, batch: 4 }));
+    expect(Number.isFinite(tidy(() => ssm(model.params, randomKey(11)).dataSync()[0]!))).toBe(true);
+    expect(memory().tensors).toBe(afterMaking);
   });
 });
 

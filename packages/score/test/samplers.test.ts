@@ -563,6 +563,12 @@ describe('samplingEpsilon', () => {
     expect(() => samplingEpsilon({ kind: 'vpsde' } as never)).toThrow(/^samplingEpsilon: expected an SDE \(veSde\(\), vpSde\(\), subVpSde\(\)\) or its kind 've', 'vp' or 'subvp', got kind "vpsde"$/);
     expect(() => samplingEpsilon(null as never)).toThrow(/got null$/);
   });
+
+  it('takes a bare kind too, as its message offers', () => {
+    // The message named "its kind 've', 'vp' or 'subvp'" as accepted, and then refused 'vp' with it.
+    expect((['ve', 'vp', 'subvp'] as const).map((kind) => samplingEpsilon(kind))).toEqual([1e-5, 1e-3, 1e-3]);
+    expect(() => samplingEpsilon('vpsde' as never)).toThrow(/^samplingEpsilon: expected an SDE \(veSde\(\), vpSde\(\), subVpSde\(\)\) or its kind 've', 'vp' or 'subvp', got kind "vpsde"$/);
+  });
 });
 
 describe('SDE discretisations', () => {
@@ -598,6 +604,21 @@ describe('SDE discretisations', () => {
       expect(G.dataSync()[i]! ** 2).toBeCloseTo(e.G2, 12);
       expect(alpha.dataSync()[i]!).toBeCloseTo(e.alpha, 12);
     }
+  });
+
+  it('refuses a t that is not one time per row of x, naming the function and the shape', () => {
+    // A scalar t failed inside a reshape ("invalid shape [,1]") or full ("got [null,1]"), and VE's
+    // drift, which does not read t, took a t of any length.
+    const scalarT = tensor(0.5, { dtype: 'float64' });
+    const shortT = tensor([0.5], { dtype: 'float64' });
+    expect(() => vpSde().drift(x, scalarT)).toThrow(/^vpSde\.drift: t must be a \[N\] tensor \(one time per row of x\), got shape \[\]$/);
+    expect(() => subVpSde().discretize(x, scalarT, dt)).toThrow(/^subVpSde\.discretize: t must be a \[N\] tensor \(one time per row of x\), got shape \[\]$/);
+    expect(() => veSde().discreteAlpha(scalarT, dt)).toThrow(/^veSde\.discreteAlpha: t must be a \[N\] tensor, got shape \[\]$/);
+    expect(() => vpSde().discreteAlpha(scalarT, dt)).toThrow(/^vpSde\.discreteAlpha: t must be a \[N\] tensor, got shape \[\]$/);
+    expect(() => veSde().drift(x, shortT)).toThrow(/^veSde\.drift: t must be a \[N\] tensor \(one time per row of x\), got shape \[1\] for x of shape \[2, ?2\]$/);
+    expect(() => veSde().discretize(x, shortT, dt)).toThrow(/^veSde\.discretize: t must be a \[N\] tensor/);
+    // std and meanCoefficient still take any shape of t, a scalar included.
+    expect(vpSde().std(scalarT).shape).toEqual([]);
   });
 });
 
