@@ -176,6 +176,8 @@ export function profilerSession(): ProfileSession | null {
  */
 export async function profile<T>(fn: () => T | Promise<T>): Promise<ProfileResult<T>> {
   if (typeof fn !== 'function') throw new TypeError(`profile: expected a function, got ${typeof fn}`);
+  // An options object (a timing mode, a filter) would be ignored without a word: there are none.
+  if (arguments.length > 1) throw new TypeError(`profile: takes one argument, the function to profile (it has no options), got ${arguments.length}`);
   if (active) throw new Error('profile: a profile is already running; profiles do not nest');
   const session = new ProfileSession();
   active = session;

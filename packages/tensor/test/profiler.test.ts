@@ -111,6 +111,7 @@ describe('profile on the CPU', () => {
 
   it('rejects a non-function and nested profiles, and ends the session when fn throws', async () => {
     await expect(profile(42 as never)).rejects.toThrow(/profile: expected a function, got number/);
+    await expect((profile as (...args: unknown[]) => Promise<unknown>)(() => 1, { timing: 'host' })).rejects.toThrow(/^profile: takes one argument, the function to profile \(it has no options\), got 2$/);
     await expect(profile(async () => profile(() => 1))).rejects.toThrow(/a profile is already running; profiles do not nest/);
     await expect(profile(() => { throw new Error('boom'); })).rejects.toThrow('boom');
     expect(profilerSession()).toBeNull();
