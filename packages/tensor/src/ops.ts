@@ -2,12 +2,12 @@
 // them; composites (softplus, logsumexp, variance, ...) get their derivatives from the
 // primitives' rules, so only primitives carry differentiation rules.
 
-import { type DType, isFloatDType, storedValue } from './dtype.js';
+import { type DType, assertDType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
-import { Tensor, apply, checkTensor, composite, currentDynamicTrace, unchanged, withNumberOperand } from './tensor.js';
+import { MOVE_TO_DEVICE, Tensor, apply, checkTensor, composite, currentDynamicTrace, unchanged, withNumberOperand } from './tensor.js';
 
 type Operand = Tensor | number;
 
@@ -98,6 +98,8 @@ function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   if (ta.dtype !== tb.dtype) {
     throw new TypeError(`${op}: dtype mismatch (${ta.dtype} vs ${tb.dtype}) for shapes ${fmtShape(ta.shape)} and ${fmtShape(tb.shape)}; cast one operand first`);
   }
+  // Here, so the op named is the one called (maximum, not max; greater, not the less it calls).
+  if (ta.device !== tb.device) throw new Error(`${op}: tensors are on different devices ('${ta.device}' and '${tb.device}'); ${MOVE_TO_DEVICE}`);
   if (shapesEqual(ta.shape, tb.shape)) return [ta, tb];
   const shape = broadcastShapes(op, ta.shape, tb.shape);
   return [broadcastTo(ta, shape), broadcastTo(tb, shape)];
@@ -335,7 +337,13 @@ export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Te
     const hi = max ?? undefined;
     if (lo === undefined && hi === undefined) throw new Error('clamp: expected at least one of min and max, got neither');
     for (const [name, b] of [['min', lo], ['max', hi]] as const) {
-      if (b !== undefined && typeof b !== 'number') checkTensor('clamp', b, name);
+      if (b !== undefined && typeof b !== 'number') {
+        checkTensor('clamp', b, name);
+        // Checked under clamp's name (the less, greater and where it is built from named themselves).
+        if (b.dtype !== x.dtype) throw new TypeError(`clamp: ${name} is ${b.dtype} but x is ${x.dtype}; cast one first`);
+        if (b.device !== x.device) throw new Error(`clamp: ${name} is on '${b.device}' but x on '${x.device}'; ${MOVE_TO_DEVICE}`);
+        broadcastShapes('clamp', x.shape, b.shape);
+      }
       // A number bound takes x's dtype (an int32 x and −0.5 were refused as 'less: the number ...').
       if (typeof b === 'number') checkNumberFits('clamp', b, x);
     }
@@ -960,6 +968,8 @@ export function indexSelect(x: Tensor, axis: number, indices: Tensor | readonly 
  */
 export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
+  // Under jit an unknown dtype reached the kernels (an internal error there, a WGSL one on WebGPU).
+  assertDType(dtype, 'cast');
   if (x.dtype === dtype) return unchanged(x);
   return apply('cast', [x], { dtype });
 }

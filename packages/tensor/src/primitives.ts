@@ -403,7 +403,9 @@ export function inferOutput<P extends Primitive>(
     }
     case 'cast': {
       arity(prim, inputs, 1);
-      return { shape: ownShape(inputs[0]!.shape), dtype: (params as PrimitiveParams['cast']).dtype };
+      const { dtype } = params as PrimitiveParams['cast'];
+      if (!(DTYPES as readonly unknown[]).includes(dtype)) fail(prim, `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);
+      return { shape: ownShape(inputs[0]!.shape), dtype };
     }
     case 'random': {
       arity(prim, inputs, 0);

@@ -4,8 +4,9 @@
 // reshape, ragged data, indexSelect, random keys, slice windows and a few argument checks.
 
 import { describe, expect, it } from 'vitest';
+import { jit } from '@scorch/autograd';
 import {
-  CpuBackend, type RandomKey, apply, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
+  CpuBackend, type RandomKey, type Tensor, apply, greater, maximum, minimum, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
 
@@ -77,6 +78,26 @@ describe('dtype mismatches', () => {
     const other = ones([2], { device: 'cpu-other' });
     expect(() => stack([ones([2]), other])).toThrow("stack: tensors are on different devices ('cpu' and 'cpu-other'); move one first");
     expect(() => indexSelect(other, 0, tensor([1], { dtype: 'int32' }))).toThrow("indexSelect: the indices are on 'cpu' and x on 'cpu-other'; move the indices to x's device first");
+  });
+
+  it('binary ops built from others, and clamp\'s tensor bounds, are checked under the name called', () => {
+    registerBackend(new CpuBackend('cpu-other'));
+    const other = ones([2], { device: 'cpu-other' });
+    // Were 'less: ... (\'cpu-other\' and \'cpu\')' (greater swaps its operands into less) and 'max: ...'.
+    expect(() => greater(ones([2]), other)).toThrow("greater: tensors are on different devices ('cpu' and 'cpu-other')");
+    expect(() => maximum(ones([2]), other)).toThrow(/^maximum: tensors are on different devices/);
+    expect(() => minimum(ones([2]), other)).toThrow(/^minimum: tensors are on different devices/);
+    // Were 'less: dtype mismatch ...', 'greater: ...', 'less: shapes [3] and [4] ...'.
+    expect(() => clamp(ones([3]), tensor([0, 1, 2], { dtype: 'int32' }))).toThrow('clamp: min is int32 but x is float32; cast one first');
+    expect(() => clamp(ones([3]), undefined, ones([3], { dtype: 'float64' }))).toThrow('clamp: max is float64 but x is float32; cast one first');
+    expect(() => clamp(ones([3]), ones([4]))).toThrow(/^clamp: shapes \[3\] and \[4\] cannot be broadcast/);
+    expect(() => clamp(ones([2]), undefined, other)).toThrow("clamp: max is on 'cpu-other' but x on 'cpu'");
+  });
+
+  it('cast refuses an unknown dtype eagerly, under jit and at the primitive (jit reached the kernels with it)', () => {
+    expect(() => ones([2]).cast('float16' as never)).toThrow('cast: unknown dtype "float16"; expected one of float32, float64, int32, bool');
+    expect(() => jit((t: Tensor) => t.cast('int64' as never))(ones([2]))).toThrow('cast: unknown dtype "int64"');
+    expect(() => apply('cast', [ones([2])], { dtype: 'float16' as never })).toThrow('cast: unknown dtype "float16"');
   });
 
   it('ops that need floats or numbers say which dtype they got', () => {
