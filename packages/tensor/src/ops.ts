@@ -6,7 +6,7 @@ import { type DType, assertDType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
-import { assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
+import { assertAllocatable, assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { MOVE_TO_DEVICE, Tensor, apply, checkTensor, composite, currentDynamicTrace, unchanged, withNumberOperand } from './tensor.js';
 
 type Operand = Tensor | number;
@@ -855,6 +855,8 @@ export function flip(x: Tensor, axes?: number | readonly number[]): Tensor {
     if (axes !== undefined && typeof axes !== 'number' && !Array.isArray(axes)) throw new TypeError(`flip: axes must be an axis or an array of axes, got ${showValue(axes)}`);
     const ax = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === 'number' ? [normalizeAxis('flip', axes, x.rank)] : axes.map((a) => normalizeAxis('flip', a, x.rank));
     if (new Set(ax).size !== ax.length) throw new Error(`flip: axes ${JSON.stringify(axes)} name an axis twice`);
+    // A broadcast view too large to copy is refused under flip's name (not the gather it runs).
+    if (ax.some((a) => x.shape[a]! > 1)) assertAllocatable(x.shape, 'flip');
     let y = x;
     for (const a of ax) {
       const n = x.shape[a]!;
@@ -880,6 +882,8 @@ export function tile(x: Tensor, reps: readonly number[]): Tensor {
     const rank = Math.max(x.rank, reps.length);
     const shape = [...new Array<number>(rank - x.rank).fill(1), ...x.shape];
     const r = [...new Array<number>(rank - reps.length).fill(1), ...reps];
+    // Refused under tile's name before the reshapes (whose own check named reshape).
+    assertAllocatable(shape.map((d, i) => d * r[i]!), 'tile');
     const lifted = reshape(x, shape.flatMap((d) => [1, d]));
     const expanded = broadcastTo(lifted, shape.flatMap((d, i) => [r[i]!, d]));
     return reshape(expanded, shape.map((d, i) => d * r[i]!));
@@ -899,6 +903,10 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
       if (t.device !== first.device) throw new Error(`stack: tensors are on different devices ('${first.device}' and '${t.device}'); move one first`);
     }
     const a = insertionAxis('stack', axis, first.rank);
+    // Before the unsqueezes, which copy a broadcast view densely: the size check came after them.
+    const stacked = [...first.shape];
+    stacked.splice(a, 0, tensors.length);
+    assertAllocatable(stacked, 'stack');
     return concat(tensors.map((t) => unsqueeze(t, a)), a);
   });
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import {
+  tile,
   CpuBackend, type RandomKey, type Tensor, apply, greater, maximum, minimum, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
@@ -92,6 +93,15 @@ describe('dtype mismatches', () => {
     expect(() => clamp(ones([3]), undefined, ones([3], { dtype: 'float64' }))).toThrow('clamp: max is float64 but x is float32; cast one first');
     expect(() => clamp(ones([3]), ones([4]))).toThrow(/^clamp: shapes \[3\] and \[4\] cannot be broadcast/);
     expect(() => clamp(ones([2]), undefined, other)).toThrow("clamp: max is on 'cpu-other' but x on 'cpu'");
+  });
+
+  it('tile, flip and stack refuse a result too large under their own names, before copying anything', () => {
+    // Were 'reshape: ...' (tile), 'gather: ...' (flip), and for stack a dense copy of each
+    // broadcast input (8 GiB here) before concat's check.
+    expect(() => tile(ones([2]), [2 ** 31])).toThrow(/^tile: shape \[4294967296\] has 4294967296 elements, more than a tensor can hold/);
+    expect(() => flip(broadcastTo(ones([1, 1]), [2 ** 17, 2 ** 16]), 0)).toThrow(/^flip: shape \[131072,65536\] has 8589934592 elements/);
+    const huge = broadcastTo(ones([1]), [2 ** 31]);
+    expect(() => stack([huge, huge])).toThrow(/^stack: shape \[2,2147483648\] has 4294967296 elements/);
   });
 
   it('cast refuses an unknown dtype eagerly, under jit and at the primitive (jit reached the kernels with it)', () => {
