@@ -62,7 +62,7 @@ export function hashSeed(...parts: (string | number | boolean)[]): number {
 
 export type ValueKind =
   | 'normal' | 'wide' | 'positive' | 'angles' | 'expDomain' | 'expm1Domain' | 'log1pDomain' | 'powBase' | 'powExponent'
-  | 'int' | 'bool' | 'unit' | 'halves' | 'nearOne' | { indices: number };
+  | 'int' | 'bool' | 'unit' | 'halves' | 'nearOne' | 'logNearOne' | { indices: number };
 
 const SPECIALS = [0, -0, Infinity, -Infinity, NaN, 1e-30, -1e-30, 1e30, -1e30, 1, -1, 0.5];
 
@@ -89,8 +89,15 @@ export function values(kind: ValueKind, n: number, rnd: () => number): number[] 
         case 'unit': v = rnd(); break;
         // Multiples of ½ (round's ties) and, one in ten, the wide specials.
         case 'halves': v = rnd() < 0.1 ? SPECIALS[Math.floor(rnd() * SPECIALS.length)]! : (Math.floor(rnd() * 81) - 40) / 2; break;
-        // ±[0.5, 1.5) with one in twenty exactly 0: long running products stay in range, and hit zeros.
+        // ±[0.5, 1.5) with one in twenty exactly 0: short running products see zeros (a line hits
+        // one about every 20 elements, so every product after that is ±0; even without zeros,
+        // E[ln|x|] ≈ −0.045 would underflow float32 by about 2,300 elements). For long scans see
+        // logNearOne.
         case 'nearOne': v = rnd() < 0.05 ? 0 : (0.5 + rnd()) * (rnd() < 0.5 ? -1 : 1); break;
+        // ±e^U(−0.01, 0.01), never 0: ln|y_k| is a walk of steps ≤ 0.01 in size and mean 0 (spread
+        // ≈ 0.0058·√k: ≈ 0.8 at k = 20,000), so running products over tens of thousands of
+        // elements stay near 1 and every output is compared as a value, not as ±0.
+        case 'logNearOne': v = Math.exp((rnd() - 0.5) * 0.02) * (rnd() < 0.5 ? -1 : 1); break;
       }
     }
     out.push(Math.fround(v));
@@ -174,13 +181,21 @@ export function firstMismatch(reference: ArrayLike<number>, actual: ArrayLike<nu
 
 export const exact: ElementTolerance = () => 0;
 /**
- * `fraction` of (1 + the reference's largest finite magnitude), at every element: for programs
- * whose sums run in other orders (a misplaced element is off by the values' own size).
+ * `fraction` of (`unit` + the reference's largest finite magnitude), at every element: for programs
+ * whose sums run in other orders. An element off by its own size is caught where that size is
+ * over fraction·(unit + largest): every element of about the largest's size once largest ≫
+ * fraction·unit (with fraction 1e-3, unit 1: a 10% error at the largest element fails for
+ * largest > 0.0102, a wrong sign or a zero for largest > 0.0011).
+ *
+ * `unit` is the scale the values would have without a known constant factor c: the gradient of a
+ * loss c·L is c times L's gradient (exactly in real arithmetic; one rounding per element in
+ * float32), so comparing it by the rule for L's gradient, fraction·(1 + largest/c) after dividing
+ * both by c, is this rule with unit = c. It is smaller than fraction·(1 + largest) for c < 1.
  */
-export const ofLargest = (reference: ArrayLike<number>, fraction: number): ElementTolerance => {
+export const ofLargest = (reference: ArrayLike<number>, fraction: number, unit = 1): ElementTolerance => {
   let largest = 0;
   for (let i = 0; i < reference.length; i++) if (Number.isFinite(reference[i]!)) largest = Math.max(largest, Math.abs(reference[i]!));
-  const allowed = fraction * (1 + largest);
+  const allowed = fraction * (unit + largest);
   return () => allowed;
 };
 /** n ULP of the reference, with the subnormal-flush floor. */

@@ -4,8 +4,14 @@
 // the chain. It looks for what the parity tests' single primitives cannot show: kernels that do
 // not validate together (it found a product reading one program output while writing another
 // into the same block, which WebGPU rejects), and wrong elements. Reductions and products sum in
-// other orders than eager, so values are held to 1e-3 of the output's largest magnitude: a
-// misplaced element is off by the values' own size, far beyond that.
+// other orders than eager, so values are held to 1e-3 · (1 + the output's largest magnitude)
+// (helpers.ts ofLargest). The gradient is of a loss Σ 0.01·t (LOSS_FACTOR), exactly 0.01 times
+// the gradient of Σ t, and is held to the same rule on that unscaled gradient (ofLargest's
+// unit = 0.01: 1e-3 · (0.01 + largest)); under 1e-3 · (1 + largest) a gradient 10% off, or all
+// zeros, passed. So an element wrong by 10% of an output's largest magnitude fails wherever that
+// magnitude is over ~0.01 (~1e-4 for the gradient), and a misplaced element, off by the values'
+// own size, far beyond the bound. The fraction 1e-3 is the suite's allowance for other summation
+// orders (not derived per op, and not widened here).
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
@@ -19,18 +25,29 @@ beforeAll(async () => {
   gpu = (await gpuDevice()).device;
 });
 
-async function check(seed: number): Promise<void> {
+/** The factor of the loss whose gradient the programs return (see the header). */
+const LOSS_FACTOR = 0.01;
+
+/** Seed's chain on `x`'s device, its values and (last) the gradient of Σ LOSS_FACTOR·t over them. */
+function program(seed: number, device: string): { f: (x0: T.Tensor) => T.Tensor[]; x: T.Tensor } {
   const r = mulberry32(seed);
   const shape = pick(r, [[20, 33], [6, 7, 9], [300], [16, 17]]);
   const chain = randomChain(Array.from({ length: 48 }, () => r()), { length: 6, maxSize: 30_000 });
-  const total = (z: T.Tensor) => chain(z).reduce((acc, t) => acc.add(T.sum(t.mul(0.01))), T.zeros([], { device: z.device }));
+  const total = (z: T.Tensor) => chain(z).reduce((acc, t) => acc.add(T.sum(t.mul(LOSS_FACTOR))), T.zeros([], { device: z.device }));
   const f = (x0: T.Tensor) => [...chain(x0), grad(total)(x0) as T.Tensor];
-  const x = T.randn(shape, { key: T.randomKey(seed), device: gpu });
+  return { f, x: T.randn(shape, { key: T.randomKey(seed), device }) };
+}
+
+/** The comparison of output i of n (the last is the gradient). */
+const tolerance = (want: ArrayLike<number>, i: number, n: number) => ofLargest(want, 1e-3, i === n - 1 ? LOSS_FACTOR : 1);
+
+async function check(seed: number): Promise<void> {
+  const { f, x } = program(seed, gpu);
   const eager = f(x);
   const compiled = jit(f)(x);
   for (let i = 0; i < eager.length; i++) {
     const want = await eager[i]!.data();
-    expect(firstMismatch(want, await compiled[i]!.data(), ofLargest(want, 1e-3)), `seed ${seed}, output ${i} (eager, then jitted)`).toBeNull();
+    expect(firstMismatch(want, await compiled[i]!.data(), tolerance(want, i, eager.length)), `seed ${seed}, output ${i} (eager, then jitted)`).toBeNull();
   }
   for (const t of [...eager, ...compiled, x]) t.dispose();
 }
@@ -39,6 +56,16 @@ describe('random programs under jit on WebGPU equal their eager runs', () => {
   it('seeds 1 to 80', async () => {
     for (let seed = 1; seed <= 80; seed++) await check(seed);
   }, 300_000);
+
+  it('the comparison rejects a gradient 10% off, or all zeros (seed 16, which 1e-3·(1 + largest) let pass)', async () => {
+    const { f, x } = program(16, gpu);
+    const outputs = f(x);
+    const g = await outputs.at(-1)!.data();
+    const tol = tolerance(g, outputs.length - 1, outputs.length);
+    expect(firstMismatch(g, g.map((v) => v * 0.9), tol), 'gradient × 0.9').not.toBeNull();
+    expect(firstMismatch(g, g.map(() => 0), tol), 'gradient zeroed').not.toBeNull();
+    for (const t of new Set([...outputs, x])) t.dispose();
+  });
 });
 
 // Random expressions over IEEE special values, jitted and eager on WebGPU, bit for bit (any NaN

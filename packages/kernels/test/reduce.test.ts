@@ -2,33 +2,50 @@
 // Sum tolerance: the kernel's longest chain of float32 additions (`reductionPlan(...).depth`)
 // bounds the rounding error by depth·2^-24·Σ|x| (recursive summation, Higham §4.2); the CPU
 // accumulates in float64 and rounds once (≤ 1/2 ULP), so depth·2^-24·Σ|x| + 1 ULP.
+// That worst case grows with the extent (≈ 11 absolute for [1000,1001], more than most single
+// elements), so the long extents are also summed over integers in [−8, 8], compared exactly:
+// every partial sum of such a slice is an integer of size ≤ 8·extent < 2^24, which float32 holds
+// exactly, so every addition is exact whatever the order, and one dropped or repeated element fails.
 // Max is exact, and NaN anywhere in a reduced slice gives NaN, as on the CPU.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import { type Tensor, sizeOf, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, reductionPlan } from '@scorch/kernels';
-import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
+import { type ElementTolerance, FLUSH_FLOOR, RUN_SEED, exact, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
   gpu = await gpuDevice();
 });
 
-function pair(shape: number[], kind: 'normal' | 'int', seed: number): { cpu: Tensor; gpu: Tensor } {
-  const data = Float32Array.from(values(kind, sizeOf(shape), hostRandom(seed)));
+/** Integers in [−8, 8] as float32: sums of < 2^21 of them are exact in any order (see the header). */
+const SMALL_INT = 'smallInt';
+
+function pair(shape: number[], kind: 'normal' | 'int' | typeof SMALL_INT, seed: number): { cpu: Tensor; gpu: Tensor } {
+  const n = sizeOf(shape);
+  const rnd = hostRandom(seed);
+  const data = kind === SMALL_INT ? Float32Array.from({ length: n }, () => Math.floor(rnd() * 17) - 8) : Float32Array.from(values(kind, n, rnd));
   return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
 }
 
-async function checkSum(shape: number[], axes: number[], view?: (t: Tensor) => Tensor): Promise<void> {
-  const p = pair(shape, 'normal', hashSeed('sum', shape.join(), axes.join()));
+/**
+ * The GPU's float32 sum against the CPU's: within the rounding bound on normal data, exactly on
+ * small integers (`SMALL_INT`, for long extents). Returns the inputs and both sums (host arrays).
+ */
+async function checkSum(shape: number[], axes: number[], view?: (t: Tensor) => Tensor, kind: 'normal' | typeof SMALL_INT = 'normal'): Promise<{ x: Float32Array; reference: ArrayLike<number>; actual: ArrayLike<number> }> {
+  const p = pair(shape, kind, hashSeed('sum', kind, shape.join(), axes.join()));
   const x = view ? { cpu: view(p.cpu), gpu: view(p.gpu) } : p;
   const reference = x.cpu.sum(axes);
-  const absSum = x.cpu.abs().sum(axes).dataSync();
   const extent = sizeOf(axes.map((i) => x.cpu.shape[i]!));
+  if (kind === SMALL_INT) expect(8 * extent).toBeLessThan(2 ** 24);
   const { depth } = reductionPlan(reference.size, extent);
-  const mismatch = firstMismatch(reference.dataSync(), await x.gpu.sum(axes).data(), (i, r) => depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR);
-  expect(mismatch, `sum of [${x.cpu.shape}] over ${axes} (seed ${RUN_SEED})`).toBeNull();
+  const absSum = kind === SMALL_INT ? null : x.cpu.abs().sum(axes).dataSync();
+  const tolerance: ElementTolerance = absSum ? (i, r) => depth * 2 ** -24 * absSum[i]! + ulp(r) + FLUSH_FLOOR : exact;
+  const actual = await x.gpu.sum(axes).data();
+  const mismatch = firstMismatch(reference.dataSync(), actual, tolerance);
+  expect(mismatch, `sum of [${x.cpu.shape}] (${kind}) over ${axes} (seed ${RUN_SEED})`).toBeNull();
+  return { x: x.cpu.dataSync() as Float32Array, reference: reference.dataSync(), actual };
 }
 
 async function checkMax(shape: number[], axes: number[]): Promise<void> {
@@ -49,6 +66,17 @@ describe('sum', () => {
   it('all axes: [1000,1001] and [7,33,257]', async () => {
     await checkSum([1000, 1001], [0, 1]);
     await checkSum([7, 33, 257], [0, 1, 2]);
+  });
+  it('long extents, exactly: integers in [−8, 8] over [1000,1001] (all axes), [5,100003] over 1, [100003,3] over 0', async () => {
+    const all = await checkSum([1000, 1001], [0, 1], undefined, SMALL_INT);
+    await checkSum([5, 100003], [1], undefined, SMALL_INT);
+    await checkSum([100003, 3], [0], undefined, SMALL_INT);
+    // Meta-check: the comparison rejects the sum with one (nonzero) element missing, which the
+    // rounding bound on normal data (≈ 11 for this shape) lets through for any element under ~11.
+    let last = all.x.length - 1;
+    while (all.x[last] === 0) last--;
+    const missing = [Math.fround(all.actual[0]! - all.x[last]!)];
+    expect(firstMismatch(all.reference, missing, exact), `sum of [1000,1001] without element ${last}`).not.toBeNull();
   });
   it('middle axes: [7,300,11] over 1, [4,33,65,3] over 1 and 2', async () => {
     await checkSum([7, 300, 11], [1]);
