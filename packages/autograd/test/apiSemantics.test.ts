@@ -537,3 +537,28 @@ describe('hasAux (JAX has_aux)', () => {
     );
   });
 });
+
+describe('containers the trees do not walk', () => {
+  // A Map or a class instance is one leaf: its tensors were the transformation's tracers, handed
+  // back to fail at their first use ('used after that transformation returned; return it from
+  // the function instead', or 'was disposed' for hasAux), though the caller did return them.
+  class Result {
+    constructor(readonly y: Tensor) {}
+  }
+  const x = tensor([1, 2]);
+  it('jit and hasAux refuse one holding tensors the function computed, naming the leaf', () => {
+    expect(() => jit((t: Tensor) => new Map([['y', t.mul(2)]]))(x)).toThrow(/^jit: output leaf 0 is a Map holding tensors the function computed; return tensors in arrays and plain objects/);
+    expect(() => jit((t: Tensor) => [t.mul(3), new Result(t.mul(2))])(x)).toThrow(/^jit: output leaf 1 is a Result holding tensors the function computed/);
+    expect(() => valueAndGrad((t: Tensor) => [t.sum(), new Map([['y', t.mul(2)]])] as never, { hasAux: true })(x)).toThrow(/^valueAndGrad: aux leaf 0 is a Map holding tensors the function computed/);
+  });
+  it('one holding only concrete tensors, and plain objects with a key __proto__, come back as returned', () => {
+    const constant = tensor([5]);
+    const held = new Map([['c', constant]]);
+    const [out] = jit((t: Tensor) => [held, t.mul(2)])(x) as [Map<string, Tensor>, Tensor];
+    expect(out).toBe(held);
+    // unflattenTree assigned '__proto__' (setting the prototype): the key was lost from results.
+    const withProto = jit((t: Tensor) => Object.defineProperty({}, '__proto__', { value: t.mul(2), enumerable: true }))(x) as Record<string, Tensor>;
+    expect(Object.keys(withProto)).toEqual(['__proto__']);
+    expect(Array.from(withProto['__proto__']!.dataSync())).toEqual([2, 4]);
+  });
+});

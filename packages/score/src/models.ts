@@ -420,13 +420,16 @@ export async function saveParams(params: Params): Promise<string> {
   for (const [name, t] of entries) {
     if (!(t instanceof Tensor)) throw new TypeError(`saveParams: '${name}' is not a Tensor`);
     if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new TypeError(`saveParams: '${name}' has dtype ${t.dtype}; only float32/float64 parameters are saved`);
+    if (t.isDisposed) throw new Error(`saveParams: '${name}' was disposed`);
   }
   // Every read is issued before the first await (each backend takes its copy when asked): read
   // one by one, a loop interleaved at an await (train beside this) would update the later
   // tensors first, and the file would mix steps.
   const reads = entries.map(([, t]) => t.data());
   const values = await Promise.all(reads);
-  const saved: SavedParams = { format: 'scorch-params/v1', tensors: {} };
+  // Without a prototype, a parameter named '__proto__' is a property like any other (the loader
+  // reads names literally; on a plain {} the assignment set the prototype and the tensor was lost).
+  const saved: SavedParams = { format: 'scorch-params/v1', tensors: Object.create(null) as SavedParams['tensors'] };
   entries.forEach(([name, t], i) => {
     saved.tensors[name] = { dtype: t.dtype as FloatDType, shape: [...t.shape], data: Array.from(values[i]!, encodeNumber) };
   });
@@ -438,6 +441,9 @@ function checkParamsRecord(where: string, params: unknown, what = 'params'): voi
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
     throw new TypeError(`${where}: ${what} must be a record of tensors by name (e.g. model.params), got ${params === null ? 'null' : Array.isArray(params) ? 'an array' : typeof params}`);
   }
+  // A Map's entries are not its own properties: saved as {} and loaded as nothing, without a word.
+  if (params instanceof Map) throw new TypeError(`${where}: ${what} must be a record of tensors by name (e.g. model.params), got a Map; convert it with Object.fromEntries(map)`);
+  if (params instanceof Tensor) throw new TypeError(`${where}: ${what} must be a record of tensors by name (e.g. model.params), got a Tensor; name it: { weight: t }`);
 }
 
 /** One saved tensor, decoded on the host: values in its dtype's typed array, not yet on a device. */

@@ -336,6 +336,24 @@ describe('saveParams / loadParamsInto', () => {
     expect(() => loadParamsInto({ a, b: tensor([9]) }, withProto)).toThrow(/^loadParamsInto: the saved parameters hold '__proto__', not in the target/);
   });
 
+  it('refuses a Map, a Tensor or a disposed parameter by name, and saves a parameter named __proto__', async () => {
+    // A Map was saved as {} and loaded as nothing, without a word.
+    const map = new Map([['w', tensor([1])]]);
+    await expect(saveParams(map as never)).rejects.toThrow(/^saveParams: params must be a record of tensors by name \(e\.g\. model\.params\), got a Map; convert it with Object\.fromEntries\(map\)$/);
+    const savedW = await saveParams({ w: tensor([2]) });
+    expect(() => loadParamsInto(map as never, savedW)).toThrow(/^loadParamsInto: .* got a Map/);
+    await expect(saveParams(tensor([1]) as never)).rejects.toThrow(/got a Tensor; name it/);
+    const gone = tensor([1]);
+    gone.dispose();
+    // Was 'data: tensor [1] float32 was disposed ...', naming neither saveParams nor the parameter.
+    await expect(saveParams({ a: tensor([1]), b: gone })).rejects.toThrow(/^saveParams: 'b' was disposed$/);
+    // An own '__proto__' was dropped by the saver (an assignment on {} set the prototype).
+    const own = (t: Tensor) => Object.defineProperty({}, '__proto__', { value: t, enumerable: true, writable: true, configurable: true }) as Params;
+    const target = own(tensor([0]));
+    loadParamsInto(target, await saveParams(own(tensor([7]))));
+    expect(await read(target['__proto__']!)).toEqual([7]);
+  });
+
   it('refuses a malformed entry, a float32 entry holding a value float32 cannot hold, and a number beyond the double range', async () => {
     const file = (entry: unknown) => JSON.stringify({ format: 'scorch-params/v1', tensors: { w: entry } });
     const w = () => ({ w: tensor([0]) });

@@ -6,6 +6,7 @@ import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
 import { checkNumber, checkOptions, showValue } from '@scorch/options';
 import { type Shape, assertAllocatable, assertShape, fmtShape, sizeOf } from './shape.js';
+import { isPlainObject } from './tree.js';
 import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
@@ -65,14 +66,22 @@ function flatten(data: unknown, shape: readonly number[], out: number[], path: n
         `(inferred shape ${fmtShape(shape)} from the first entries)`,
     );
   }
-  data.forEach((v, i) => flatten(v, shape, out, [...path, i]));
+  // An index loop, not forEach: forEach skips a sparse array's holes, so [1, , 3] gave two values
+  // (and with a shape given, the rest shifted into place silently).
+  for (let i = 0; i < data.length; i++) {
+    if (!(i in data)) throw new TypeError(`tensor: entry ${fmtShape([...path, i])} is empty (a hole in a sparse array), expected a number or boolean`);
+    flatten(data[i], shape, out, [...path, i]);
+  }
 }
 
 /** Whether `data` has leaves and every one is a boolean (a mix with numbers is numeric, as in torch.tensor). */
 function allBoolean(data: readonly number[] | NestedNumbers): boolean {
   let any = false;
   const visit = (d: unknown): boolean => {
-    if (Array.isArray(d)) return d.every(visit);
+    if (Array.isArray(d)) {
+      for (let i = 0; i < d.length; i++) if (!visit(d[i])) return false; // holes included (every skips them)
+      return true;
+    }
     any = true;
     return typeof d === 'boolean';
   };
@@ -153,6 +162,9 @@ export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => fullAs
 
 /** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */
 export function arange(start: number, stop?: number, step = 1, opts: CreationOptions = {}): Tensor {
+  for (const [name, value] of [['stop', stop], ['step', step]] as const) {
+    if (isPlainObject(value)) throw new TypeError(`arange: got an options object as ${name}; options are the 4th argument: arange(start, stop, step, { dtype, device })`);
+  }
   checkOptions('arange', opts, CREATION_OPTIONS);
   checkNumber('arange', stop === undefined ? 'stop' : 'start', start);
   checkNumber('arange', 'stop', stop);
@@ -175,6 +187,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
 
 /** `num` evenly spaced values from start to stop inclusive. */
 export function linspace(start: number, stop: number, num: number, opts: CreationOptions = {}): Tensor {
+  if (isPlainObject(num)) throw new TypeError('linspace: got an options object as num; options are the 4th argument: linspace(start, stop, num, { dtype, device })');
   checkOptions('linspace', opts, CREATION_OPTIONS);
   checkNumber('linspace', 'start', start);
   checkNumber('linspace', 'stop', stop);

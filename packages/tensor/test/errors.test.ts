@@ -95,6 +95,19 @@ describe('dtype mismatches', () => {
     expect(() => clamp(ones([2]), undefined, other)).toThrow("clamp: max is on 'cpu-other' but x on 'cpu'");
   });
 
+  it('tensor() refuses a sparse array\'s hole; arange and linspace name options passed in a number\'s place', () => {
+    // forEach skipped holes: [1, , 3] was '2 values do not fill shape [3]', and with a shape the
+    // values after a hole shifted into place silently.
+    const holed = [1, 2, 3, 4];
+    delete holed[1];
+    expect(() => tensor(holed, { shape: [3] })).toThrow('tensor: entry [1] is empty (a hole in a sparse array), expected a number or boolean');
+    expect(() => tensor([[1, 2], holed.slice(0, 2)])).toThrow('tensor: entry [1,1] is empty (a hole in a sparse array), expected a number or boolean');
+    // Were 'step must be a finite non-zero number, got [object Object]' and the like.
+    expect(() => arange(0, 5, { dtype: 'int32' } as never)).toThrow('arange: got an options object as step; options are the 4th argument: arange(start, stop, step, { dtype, device })');
+    expect(() => arange(5, { dtype: 'int32' } as never)).toThrow(/^arange: got an options object as stop;/);
+    expect(() => linspace(0, 1, { dtype: 'float64' } as never)).toThrow(/^linspace: got an options object as num;/);
+  });
+
   it('tile, flip and stack refuse a result too large under their own names, before copying anything', () => {
     // Were 'reshape: ...' (tile), 'gather: ...' (flip), and for stack a dense copy of each
     // broadcast input (8 GiB here) before concat's check.
