@@ -13,7 +13,7 @@
 // training settings, the parameters in saveParams' format and (from format v2) Adam's state, so
 // that `scorch train --resume` can continue the run.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -49,7 +49,10 @@ export function isWithin(path: string, dir: string): boolean {
 
 /**
  * The file a run keeps in its output directory while it works there: its claim on the directory,
- * holding its process id. A second run finds it and stays out; release() removes it. A run
+ * one line holding its process id and, where the platform tells them (Linux's /proc), the boot
+ * and the start time of that process, then a token of the claim's own (see ClaimRecord). A second
+ * run finds it and stays out, unless the process it names has ended (or is another process that
+ * has since been given the same id: its start time or the boot differs); release() removes it. A run
  * stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before it wrote anything removes it with the
  * directory; one stopped after writing leaves it beside its files, which marks them as an
  * interrupted run's (prepareOutputDirectory says so when refusing the directory). While training,
@@ -65,9 +68,25 @@ export interface OutputDirectory {
   readonly movedAside?: string;
   /**
    * Ends the run's claim, whether it succeeded or failed: removes CLAIM_FILE, and the directory
-   * itself (with any parents the claim made) when the run wrote nothing into it.
+   * itself (with any parents the claim made) when the run wrote nothing into it. A directory that
+   * is no longer this run's (see owned) is left as it is, with the other run's claim.
    */
   release(): void;
+  /**
+   * Whether the directory is still this run's: the directory it claimed (not one made anew at its
+   * path after it was removed), holding this run's claim (not another run's, nor none).
+   */
+  owned(): boolean;
+  /**
+   * Writes `files` into the directory (writeFiles), after checking that it is still this run's;
+   * when it is not, writes nothing and throws a DirectoryTakenError.
+   */
+  write(files: Readonly<Record<string, string>>): void;
+  /**
+   * Writes `files` into a fresh sibling `<dir>.orphaned-<date>-<time>` (for a run whose directory
+   * was taken: see DirectoryTakenError), and returns its path.
+   */
+  rescue(files: Readonly<Record<string, string>>): string;
   /**
    * Until the returned function is called, the first stop signal (Ctrl-C, SIGTERM, SIGHUP) calls
    * `onStop` instead of ending the process, so that the run can finish its step and save what it
@@ -91,13 +110,96 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** The process id in `dir`'s CLAIM_FILE, or undefined when there is none (or it is unreadable). */
-function claimant(dir: string): number | undefined {
+/**
+ * What a claim file says: the claiming process's id, and (from claims written with them) the
+ * boot it ran in and its start time, which tell it from a later process given the same id. A
+ * claim written before these were recorded holds the id alone.
+ */
+interface ClaimRecord {
+  readonly pid: number;
+  /** /proc/sys/kernel/random/boot_id when the claim was made. */
+  readonly boot?: string;
+  /** The process's start time, in clock ticks after boot (field 22 of /proc/<pid>/stat). */
+  readonly start?: string;
+}
+
+/** The boot id of this machine's running kernel, or undefined where the platform does not say (no /proc). */
+function bootId(): string | undefined {
   try {
-    const pid = Number.parseInt(readFileSync(join(dir, CLAIM_FILE), 'utf8'), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    const id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return /^[\w-]+$/.test(id) ? id : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The start time of process `pid` (field 22 of /proc/<pid>/stat, clock ticks after boot), or undefined where it cannot be read. */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2, the command name, is in parentheses and may hold spaces and parentheses itself:
+    // the fields after its last ')' are fields 3 on.
+    const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/);
+    const start = fields[22 - 3];
+    return start !== undefined && /^\d+$/.test(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The text of this process's claim file: one line, read by claimRecord (and, its process id, by versions that read that alone). */
+function claimText(): string {
+  const boot = bootId();
+  const start = processStart(process.pid);
+  return `${process.pid}${boot ? ` boot=${boot}` : ''}${start ? ` start=${start}` : ''} claim=${randomBytes(8).toString('hex')}\n`;
+}
+
+/** What the claim file text `text` says, or undefined when it names no process (it is being written). */
+function claimRecord(text: string): ClaimRecord | undefined {
+  const pid = Number.parseInt(text, 10);
+  if (!(Number.isSafeInteger(pid) && pid > 0)) return undefined;
+  return { pid, boot: /\bboot=(\S+)/.exec(text)?.[1], start: /\bstart=(\S+)/.exec(text)?.[1] };
+}
+
+/**
+ * Whether the process that made `claim` is running (on this machine): its id is held, and, where
+ * the claim and the platform both say, by the same process (the same boot and start time), not
+ * a later one given a dead run's id (after a reboot, ids are handed out from small numbers again).
+ */
+function isClaimLive(claim: ClaimRecord): boolean {
+  if (!isRunning(claim.pid)) return false;
+  if (claim.boot !== undefined) {
+    const boot = bootId();
+    if (boot !== undefined && boot !== claim.boot) return false;
+  }
+  if (claim.start !== undefined) {
+    const start = processStart(claim.pid);
+    if (start !== undefined && start !== claim.start) return false;
+  }
+  return true;
+}
+
+/** What `dir`'s CLAIM_FILE says, or undefined when there is none, it is unreadable, or it names no process yet. */
+function claimant(dir: string): ClaimRecord | undefined {
+  try {
+    return claimRecord(readFileSync(join(dir, CLAIM_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** How to free a directory whose claim is no live run's after all (a process given a dead run's id, where the claim cannot tell). */
+const removeClaimHint = (path: string): string => `; if no scorch run is writing there, remove ${join(path, CLAIM_FILE)}`;
+
+/**
+ * A run's output directory was removed, or taken by another run, while the run worked: nothing
+ * more is written into it (see OutputDirectory.write). An error of the run (exit status 1), not
+ * of its flags.
+ */
+export class DirectoryTakenError extends Error {
+  constructor(readonly where: string, readonly dir: string) {
+    super(`--out ${dir} was removed, or taken by another scorch run, while this run worked; this run wrote nothing more there`);
+    this.name = 'DirectoryTakenError';
   }
 }
 
@@ -109,8 +211,8 @@ function liveClaimWithin(dir: string): { path: string; pid: number | undefined }
   const entries = readdirSync(dir, { withFileTypes: true });
   if (entries.some((e) => e.name === CLAIM_FILE && e.isFile())) {
     // A claim that names no process yet is being made (see prepareOutputDirectory): live too.
-    const pid = claimant(dir);
-    if (pid === undefined || isRunning(pid)) return { path: dir, pid };
+    const claim = claimant(dir);
+    if (claim === undefined || isClaimLive(claim)) return { path: dir, pid: claim?.pid };
   }
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
@@ -167,8 +269,21 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     made = mkdirSync(path, { recursive: true });
   }
   const claimFile = join(path, CLAIM_FILE);
+  const text = claimText();
+  // The directory claimed, as the file system knows it: one made anew at its path is another.
+  let identity: { dev: number; ino: number } | undefined;
+  const owned = () => {
+    try {
+      const now = statSync(path);
+      return identity !== undefined && now.dev === identity.dev && now.ino === identity.ino && readFileSync(claimFile, 'utf8') === text;
+    } catch {
+      return false;
+    }
+  };
   const release = () => {
     stopWatchingSignals();
+    // A directory taken by another run (or removed and made anew) is not this run's to touch.
+    if (!owned()) return;
     rmSync(claimFile, { force: true });
     // Remove what the claim made, innermost first, as long as it is empty.
     if (made === undefined) return;
@@ -178,15 +293,17 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     }
   };
   try {
-    writeFileSync(claimFile, `${process.pid}\n`, { flag: 'wx' });
+    writeFileSync(claimFile, text, { flag: 'wx' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     // Another run claimed it since the caller looked; its claim may not name it yet (made, then
     // written), as prepareOutputDirectory also says.
-    const pid = claimant(path);
-    if (pid === undefined) throw beingClaimed(where, dir, path);
-    throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
+    const other = claimant(path);
+    if (other === undefined) throw beingClaimed(where, dir, path);
+    throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${other.pid}); choose another directory${removeClaimHint(path)}`);
   }
+  const { dev, ino } = statSync(path);
+  identity = { dev, ino };
   // Another process may have written into the directory between the check and the claim.
   if (readdirSync(path).length > 1) {
     rmSync(claimFile, { force: true });
@@ -224,7 +341,25 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
       if (catcher === onStop) catcher = undefined;
     };
   };
-  return { path, release, catchSignals };
+  const write = (files: Readonly<Record<string, string>>) => {
+    if (!owned()) throw new DirectoryTakenError(where, dir);
+    writeFiles(path, files);
+  };
+  const rescue = (files: Readonly<Record<string, string>>) => {
+    // Made exclusively, as a default run directory is: no other run shares it.
+    for (;;) {
+      const orphan = freshDirectory(dirname(path), `${basename(path)}.orphaned`);
+      try {
+        mkdirSync(orphan);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw e;
+      }
+      writeFiles(orphan, files);
+      return orphan;
+    }
+  };
+  return { path, release, owned, write, rescue, catchSignals };
 }
 
 /** The signals that stop a run (Ctrl-C, kill's default, a closed terminal). */
@@ -258,14 +393,14 @@ export function prepareOutputDirectory(
     if (!statSync(path).isDirectory()) throw new UsageError(`${where}: --out ${dir} is a file; expected a directory that is new or empty`);
     let entries = readdirSync(path);
     if (entries.includes(CLAIM_FILE)) {
-      const pid = claimant(path);
-      if (pid !== undefined && isRunning(pid)) {
-        throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${pid}); choose another directory`);
+      const other = claimant(path);
+      if (other !== undefined && isClaimLive(other)) {
+        throw new UsageError(`${where}: --out ${dir} is being written by another scorch run (process ${other.pid}); choose another directory${removeClaimHint(path)}`);
       }
       // A claim names its process once its writer has written it: one that names none yet is a
       // run claiming the directory this very moment (the file is made, then written), not one
       // that died, so it must not be taken for stale and removed.
-      if (pid === undefined) throw beingClaimed(where, dir, path);
+      if (other === undefined) throw beingClaimed(where, dir, path);
     }
     // A killed run's half-written files are no one's: a directory holding nothing else is free.
     // They are removed where they are a run's (its claim is there) or when this run takes the
@@ -292,7 +427,7 @@ export function prepareOutputDirectory(
       // A run writing further down (a sample into <run>/samples-…) would, once its directory
       // was moved, make it again inside this run's and write there.
       const busy = liveClaimWithin(path);
-      if (busy) throw new UsageError(`${where}: --out ${dir} holds ${busy.path}, which another scorch run (process ${busy.pid ?? 'unknown'}) is writing into; --force would move it aside mid-run; choose another directory`);
+      if (busy) throw new UsageError(`${where}: --out ${dir} holds ${busy.path}, which another scorch run (process ${busy.pid ?? 'unknown'}) is writing into; --force would move it aside mid-run; choose another directory${removeClaimHint(busy.path)}`);
       movedAside = freshDirectory(dirname(path), `${basename(path)}.replaced`);
       renameSync(path, movedAside);
     }

@@ -13,7 +13,7 @@ import {
   cleanScore, cleanestCondition,
 } from '@scorch/score';
 import type { Io } from './io.js';
-import { type BackendSegment, writeFiles } from './output.js';
+import { type BackendSegment, type OutputDirectory } from './output.js';
 import { formatDuration } from './progress.js';
 import type { SampleRun } from './sampling.js';
 
@@ -271,16 +271,18 @@ export function makeHtml(input: HtmlInput): string {
 }
 
 /**
- * Writes a run's results into `outDir` (samples.json, metrics.json, the plots, index.html) and
+ * Writes a run's results into its directory `out` (samples.json, metrics.json, the plots, index.html) and
  * prints what ends the run: the metrics table, the files the directory now holds (`alsoThere`
  * written before, such as train's checkpoint) and the total time.
  */
 export function writeResults(
-  io: Io, outDir: string, results: { samples: string; metrics: string; plots: Readonly<Record<string, string>>; html: string },
+  io: Io, out: OutputDirectory, results: { samples: string; metrics: string; plots: Readonly<Record<string, string>>; html: string },
   metrics: Metrics, alsoThere: number, backend: string, wallStart: number,
 ): void {
   const files = { 'samples.json': results.samples, 'metrics.json': results.metrics, ...results.plots, 'index.html': results.html };
-  writeFiles(outDir, files);
+  // Refused (DirectoryTakenError) when the directory is no longer the run's.
+  out.write(files);
+  const outDir = out.path;
   io.out('');
   io.out(metricsTable(metrics));
   io.out('');

@@ -103,7 +103,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
       plots,
     });
     const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(Array.from(await run.samples.data())) })}\n`;
-    writeResults(io, outDir, { samples, metrics: metricsJson(metrics, ref), plots, html }, metrics, 0, backend.description, wallStart);
+    writeResults(io, out, { samples, metrics: metricsJson(metrics, ref), plots, html }, metrics, 0, backend.description, wallStart);
     return 0;
   } finally {
     out.release();

@@ -16,7 +16,7 @@ import { backendFlag, batchFlag, forceFlag, lrFlag, samplerFlags, seedFlag } fro
 import { checkDsmSigma, checkSampleSteps } from './limits.js';
 import {
   type BackendSegment, CHECKPOINT_FILE, type Checkpoint, type SavedOptimizerState, backendSegments, checkpointJson, checkpointRef, describeBackends, isWithin, metricsJson, prepareOutputDirectory,
-  readCheckpoint, removeAbandonedWrites, restoreModel, restoreOptimizer, signalExitStatus, writeFiles,
+  DirectoryTakenError, readCheckpoint, removeAbandonedWrites, restoreModel, restoreOptimizer, signalExitStatus,
 } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
@@ -283,6 +283,44 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   const stopAt = (values['stop-after'] as number | undefined) ?? steps;
   if (!(stopAt < steps) && given.has('stop-after')) throw new UsageError(`${where}: --stop-after ${stopAt} is not below --steps ${steps}; it stops a run before its end, to continue it later with --resume`);
   if (!(stopAt > done)) throw new UsageError(`${where}: --stop-after ${stopAt} is not above the ${plural(done, 'step')} the resumed run has trained`);
+  // Every check that can refuse the flags (a usage error) comes before the output directory is
+  // claimed: a refused command must leave --out as it was, not moved aside by --force (nor, with
+  // --resume X --out X --force, the run to resume moved from under its name).
+  const backend = resumed && !given.has('backend') ? await resumedBackend(where, resumed) : await selectBackend(values.backend as BackendChoice);
+  const entry = datasetEntry(data);
+  const { model: modelKey, training: trainKey, reference: referenceKey, samples: sampleKey, kde: kdeKey, scale: scaleKey } = runKeys(seed);
+  // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
+  // evaluation only, never the training.
+  const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey }));
+  // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
+  // user's value out of range, as when both are given (checked above).
+  if (!resumed && ((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
+    const sigmaMax = defaultSigmaMax(scalePoints);
+    if (!(sigmaMax > sigmaMin)) {
+      throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
+    }
+  }
+  // Sampler settings the sampler would refuse after training: refused now.
+  if (family === 'sde') {
+    const sdeNoise = resumed ? resumed.checkpoint.noise : noiseFor(loss, { sigmaMin, sigmaMax: sigmaMaxGiven, dataPoints: scalePoints });
+    await checkSampleSteps(where, sdeNoise, sampler, values['sample-steps'] as number | undefined);
+  }
+  const modelSpec = resumed ? resumed.checkpoint.model : modelSpecFor(loss, hidden);
+  // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
+  const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
+  // A resumed run's model and optimiser state, restored from the checkpoint (read into memory
+  // already, so --force moving its directory aside below does not touch them).
+  let restored: ScoreModel | undefined;
+  if (resumed) {
+    try {
+      restored = restoreModel(resumed.checkpoint, modelKey);
+      restoreOptimizer(resumed.checkpoint.optimizer, optimizer, restored.params);
+    } catch (e) {
+      // An edited checkpoint: parameters or moments of another size, layout or dtype.
+      throw new UsageError(`${where}: --resume ${resumed.path}: its parameters or optimiser state do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
+    }
+  }
+
   const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: 'scorch-runs', stem: mode === 'demo' ? 'demo' : `${data}-${loss}` }, values.force as boolean);
   try {
     const outDir = out.path;
@@ -293,25 +331,6 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     // The resumed run may have been killed while writing its checkpoint: its temporary file stays.
     if (resumed) removeAbandonedWrites(resumed.dir);
 
-    const backend = resumed && !given.has('backend') ? await resumedBackend(where, resumed) : await selectBackend(values.backend as BackendChoice);
-    const entry = datasetEntry(data);
-    const { model: modelKey, training: trainKey, reference: referenceKey, samples: sampleKey, kde: kdeKey, scale: scaleKey } = runKeys(seed);
-    // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
-    // evaluation only, never the training.
-    const scalePoints = await readAndDispose(entry.dataset.sample(1000, { key: scaleKey }));
-    // σ_max defaults to the data's extent, known only now: a --sigma-min at or above it is the
-    // user's value out of range, as when both are given (checked above).
-    if (!resumed && ((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
-      const sigmaMax = defaultSigmaMax(scalePoints);
-      if (!(sigmaMax > sigmaMin)) {
-        throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
-      }
-    }
-    // Sampler settings the sampler would refuse after training: refused now.
-    if (family === 'sde') {
-      const sdeNoise = resumed ? resumed.checkpoint.noise : noiseFor(loss, { sigmaMin, sigmaMax: sigmaMaxGiven, dataPoints: scalePoints });
-      await checkSampleSteps(where, sdeNoise, sampler, values['sample-steps'] as number | undefined);
-    }
     if (mode === 'demo') {
       io.out(`scorch demo: ${OBJECTIVES[loss].description}, trained on ${entry.description}; then ${SAMPLERS[sampler].description}.`);
     }
@@ -344,21 +363,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
     });
     if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
-    const modelSpec = resumed ? resumed.checkpoint.model : modelSpecFor(loss, hidden);
-    // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
-    const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
-    let model: ScoreModel;
-    if (resumed) {
-      try {
-        model = restoreModel(resumed.checkpoint, modelKey);
-        restoreOptimizer(resumed.checkpoint.optimizer, optimizer, model.params);
-      } catch (e) {
-        // An edited checkpoint: parameters or moments of another size, layout or dtype.
-        throw new UsageError(`${where}: --resume ${resumed.path}: its parameters or optimiser state do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
-      }
-    } else {
-      model = buildModel(modelSpec, noise, modelKey);
-    }
+    const model: ScoreModel = restored ?? buildModel(modelSpec, noise, modelKey);
     const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
     // This run's steps: a resumed run's bar and rate count from where it resumed.
@@ -382,7 +387,12 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
           backend: describeBackends(backends), backends: backends.length > 1 ? backends : undefined, history: wholeHistory,
         },
       }, model, optimizer);
-      writeFiles(outDir, { [CHECKPOINT_FILE]: text });
+      try {
+        out.write({ [CHECKPOINT_FILE]: text });
+      } catch (e) {
+        if (!(e instanceof DirectoryTakenError)) throw e;
+        throw orphanedRun(e, out.rescue({ [CHECKPOINT_FILE]: text }), trained, steps, values, given);
+      }
       return text;
     };
     // One step for every stretch (below): made by each train() call, it would be traced and
@@ -507,10 +517,16 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       const samplePoints = Array.from(await run.samples.data());
       const samples = `${JSON.stringify({ format: 'scorch-samples/v1', sampler, n, points: pairs(samplePoints) })}\n`;
       const metricsText = metricsJson(metrics, checkpointRef(join(outDir, CHECKPOINT_FILE), checkpointText));
-      writeResults(io, outDir, { samples, metrics: metricsText, plots, html }, metrics, 1, backend.description, wallStart); // and the checkpoint
+      try {
+        writeResults(io, out, { samples, metrics: metricsText, plots, html }, metrics, 1, backend.description, wallStart); // and the checkpoint
+      } catch (e) {
+        if (!(e instanceof DirectoryTakenError)) throw e;
+        // Its checkpoint there may be gone or another run's: saved again, beside.
+        throw orphanedRun(e, out.rescue({ [CHECKPOINT_FILE]: checkpointText }), trained, steps, values, given);
+      }
     } catch (e) {
       // The trained model is saved: say where, and how to sample it with other settings.
-      if (e instanceof UsageError) throw e;
+      if (e instanceof UsageError || e instanceof OrphanedRunError) throw e;
       const message = ((e as Error)?.message ?? String(e)).split('\n')[0];
       throw new Error(`${message}. The trained model is kept in ${join(outDir, CHECKPOINT_FILE)}; to sample it with other settings: ${sampleCommand(outDir, values, given)}`, { cause: e });
     }
@@ -522,6 +538,18 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   } finally {
     out.release();
   }
+}
+
+/** A run whose --out was taken from it while it worked (see orphanedRun): it fails (exit status 1) with one line saying so. */
+class OrphanedRunError extends Error {}
+
+/**
+ * The failure of a run whose output directory was removed, or taken by another run, while it
+ * worked (`taken`): its checkpoint of `trained` of its `steps` steps was saved to `orphan`
+ * instead, and the message says so, with the command that continues or samples it from there.
+ */
+function orphanedRun(taken: DirectoryTakenError, orphan: string, trained: number, steps: number, values: Values, given: ReadonlySet<string>): OrphanedRunError {
+  return new OrphanedRunError(`${taken.message}, and saved the checkpoint of its ${plural(trained, 'step')} to ${join(orphan, CHECKPOINT_FILE)} instead; ${continuationCommand(orphan, trained, steps, values, given)}`, { cause: taken });
 }
 
 /** Flags a resumed run does not take from the checkpoint, which its continuation must repeat (the first two train's alone). */

@@ -15,7 +15,7 @@ import { type Io, streamIo } from '../src/io.js';
 import { main } from '../src/main.js';
 import { type NoiseSpec, noiseFor } from '@scorch/score';
 import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
-import { CLAIM_FILE, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
+import { CLAIM_FILE, DirectoryTakenError, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
 import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice } from '../src/train.js';
@@ -540,7 +540,7 @@ describe('output directories are claimed before any work', () => {
     const dir = join(scratch, 'shared');
     const first = prepareOutputDirectory('scorch train', dir, false);
     expect(readdirSync(dir)).toEqual([CLAIM_FILE]);
-    const message = `scorch train: --out ${dir} is being written by another scorch run (process ${process.pid}); choose another directory`;
+    const message = `scorch train: --out ${dir} is being written by another scorch run (process ${process.pid}); choose another directory; if no scorch run is writing there, remove ${join(dir, CLAIM_FILE)}`;
     expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toBe(message);
     // --force must not move a running run's directory aside either.
     expect(usageError(() => prepareOutputDirectory('scorch train', dir, true))).toBe(message);
@@ -566,7 +566,8 @@ describe('output directories are claimed before any work', () => {
     mkdirSync(empty);
     writeFileSync(join(empty, CLAIM_FILE), `${exitedPid()}\n`);
     const out = prepareOutputDirectory('scorch train', empty, false);
-    expect(readFileSync(join(empty, CLAIM_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    // One line, its process id first (as versions that read the id alone read it).
+    expect(readFileSync(join(empty, CLAIM_FILE), 'utf8')).toMatch(new RegExp(`^${process.pid}( boot=\\S+)?( start=\\d+)? claim=[0-9a-f]+\n$`));
     out.release();
 
     const partial = join(scratch, 'killed-late');
@@ -635,13 +636,104 @@ describe('output directories are claimed before any work', () => {
     expect(readdirSync(run).sort()).toEqual(['checkpoint.json', 'samples-ald-1']);
   });
 
+  it("a claim naming a live process that is not the claimant (its id reused: another start time or boot) is a dead run's", () => {
+    // After a reboot or a container restart, ids are handed out from small numbers again: a
+    // killed run's claim may name a process that is alive, but is not that run.
+    const proc = existsSync('/proc/self/stat') && existsSync('/proc/sys/kernel/random/boot_id');
+    if (!proc) return; // Without /proc a claim names the process id alone (tested below).
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19]!;
+    // This process's parent: alive, and no scorch run.
+    const claims = {
+      'reused-start': `${process.ppid} boot=${boot} start=${Number(start) + 1} claim=0123456789abcdef\n`,
+      'reused-boot': `${process.ppid} boot=00000000-0000-0000-0000-000000000000 start=${start} claim=0123456789abcdef\n`,
+    };
+    for (const [name, text] of Object.entries(claims)) {
+      const dir = join(scratch, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, CLAIM_FILE), text);
+      writeFileSync(join(dir, 'checkpoint.json'), 'trained');
+      // Refused as an interrupted run's files, not as a live run's; --force moves them aside.
+      expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toMatch(/holds the files of an interrupted scorch run/);
+      const forced = prepareOutputDirectory('scorch train', dir, true);
+      expect(readFileSync(join(forced.movedAside!, 'checkpoint.json'), 'utf8')).toBe('trained');
+      expect(readFileSync(join(forced.movedAside!, CLAIM_FILE), 'utf8')).toBe(text);
+      forced.release();
+      // Alone, such a claim is cleared.
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, CLAIM_FILE), text);
+      const out = prepareOutputDirectory('scorch train', dir, false);
+      expect(out.movedAside).toBeUndefined();
+      out.release();
+    }
+    // The same claim with the process's own start time and boot is a live run's.
+    const live = join(scratch, 'live-identity');
+    mkdirSync(live);
+    writeFileSync(join(live, CLAIM_FILE), `${process.ppid} boot=${boot} start=${start} claim=0123456789abcdef\n`);
+    expect(usageError(() => prepareOutputDirectory('scorch train', live, true))).toMatch(/is being written by another scorch run/);
+  });
+
+  it('a claim holding a process id alone (from an earlier version) of a live process is refused, naming the file to remove', () => {
+    const dir = join(scratch, 'old-claim');
+    mkdirSync(dir);
+    writeFileSync(join(dir, CLAIM_FILE), `${process.ppid}\n`);
+    writeFileSync(join(dir, 'checkpoint.json'), 'trained');
+    const message = `scorch train: --out ${dir} is being written by another scorch run (process ${process.ppid}); choose another directory; if no scorch run is writing there, remove ${join(dir, CLAIM_FILE)}`;
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toBe(message);
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, true))).toBe(message);
+    expect(readdirSync(dir).sort()).toEqual([CLAIM_FILE, 'checkpoint.json']);
+    // Of a process that has ended, it is a dead run's, as before.
+    writeFileSync(join(dir, CLAIM_FILE), `${exitedPid()}\n`);
+    expect(usageError(() => prepareOutputDirectory('scorch train', dir, false))).toMatch(/holds the files of an interrupted scorch run/);
+  });
+
+  it('a run whose directory was removed and claimed anew by another run writes nothing there, nor removes its claim', () => {
+    const dir = join(scratch, 'taken');
+    const a = prepareOutputDirectory('scorch train', dir, false);
+    a.write({ 'checkpoint.json': 'a, step 10' });
+    expect(a.owned()).toBe(true);
+    // The user removes it (taking run A for dead); run B claims it and writes its results.
+    rmSync(dir, { recursive: true });
+    expect(a.owned()).toBe(false);
+    expect(() => a.write({ 'checkpoint.json': 'a, step 20' })).toThrow(DirectoryTakenError);
+    expect(existsSync(dir)).toBe(false);
+    const b = prepareOutputDirectory('scorch train', dir, false);
+    b.write({ 'checkpoint.json': 'b' });
+    const claimOfB = readFileSync(join(dir, CLAIM_FILE), 'utf8');
+    // Run A (this process too, so only its claim's token tells them apart) still may not write.
+    expect(a.owned()).toBe(false);
+    expect(b.owned()).toBe(true);
+    expect(() => a.write({ 'checkpoint.json': 'a, step 30' })).toThrow(
+      `--out ${dir} was removed, or taken by another scorch run, while this run worked; this run wrote nothing more there`,
+    );
+    expect(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).toBe('b');
+    // A's checkpoint goes to a fresh sibling instead, kept.
+    const orphan = a.rescue({ 'checkpoint.json': 'a, step 30' });
+    expect(basename(orphan)).toMatch(/^taken\.orphaned-\d{8}-\d{6}(-\d+)?$/);
+    expect(readdirSync(orphan)).toEqual(['checkpoint.json']);
+    expect(readFileSync(join(orphan, 'checkpoint.json'), 'utf8')).toBe('a, step 30');
+    // A's release leaves B's claim (and directory) alone.
+    a.release();
+    expect(readFileSync(join(dir, CLAIM_FILE), 'utf8')).toBe(claimOfB);
+    b.release();
+    expect(readdirSync(dir)).toEqual(['checkpoint.json']);
+    // Removed and made anew by the user (no claim at all): not the run's either, and not removed by its release.
+    const c = prepareOutputDirectory('scorch train', join(scratch, 'remade'), false);
+    rmSync(c.path, { recursive: true });
+    mkdirSync(c.path);
+    expect(() => c.write({ 'checkpoint.json': 'c' })).toThrow(DirectoryTakenError);
+    c.release();
+    expect(readdirSync(c.path)).toEqual([]);
+  });
+
   it('--force does not move aside a run directory while a sample is writing inside it', () => {
     const run = join(scratch, 'sampled-run');
     writeFiles(run, { 'checkpoint.json': 'trained' });
     // `scorch sample --checkpoint <run>` claims its default --out inside the run directory.
     const sample = prepareOutputDirectory('scorch sample', { parent: run, stem: 'samples-ald' }, false);
     expect(usageError(() => prepareOutputDirectory('scorch train', run, true))).toBe(
-      `scorch train: --out ${run} holds ${sample.path}, which another scorch run (process ${process.pid}) is writing into; --force would move it aside mid-run; choose another directory`,
+      `scorch train: --out ${run} holds ${sample.path}, which another scorch run (process ${process.pid}) is writing into; --force would move it aside mid-run; choose another directory; if no scorch run is writing there, remove ${join(sample.path, CLAIM_FILE)}`,
     );
     expect(readdirSync(scratch).filter((name) => name.startsWith('sampled-run.replaced-'))).toEqual([]);
     writeFiles(sample.path, { 'metrics.json': '{}' });
@@ -964,6 +1056,49 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(readFileSync(join(own, 'index.html'), 'utf8')).toContain(`resumed at step 10 from ${movedTo}</td>`);
     expect(checkpointOf(own).training.steps).toBe(30);
     expect(checkpointOf(own).params).toEqual(checkpointOf(whole).params);
+  });
+
+  it('a command refused as a usage error leaves --out as it was, --force or not: nothing is moved aside', async () => {
+    const aside = (name: string) => readdirSync(scratch).filter((entry) => entry.startsWith(`${name}.replaced-`));
+    // A directory of the user's, and usage errors found only once the data or the backend is known.
+    const users = join(scratch, 'users');
+    mkdirSync(users);
+    writeFileSync(join(users, 'notes.txt'), 'mine');
+    const cases: [string[], RegExp][] = [
+      [['--loss', 'vp', '--sampler', 'pc', '--sample-steps', '5'], /^scorch train: --sample-steps 5 is too few for --sampler pc with the vp SDE: .*; expected --sample-steps 20 or more$/],
+      [['--loss', 've', '--sigma-min', '100'], /^scorch train: --sigma-min \(100\) must be smaller than σ_max, which defaults to the largest distance between two points of --data mixture \([\d.]+\); give a smaller --sigma-min, or a larger --sigma-max$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runMain('train', '--backend', 'cpu', ...args, '--out', users, '--force');
+      expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 2, stdout: '' });
+      expect(r.stderr.trimEnd()).toMatch(message);
+      expect(readdirSync(users)).toEqual(['notes.txt']);
+      expect(aside('users')).toEqual([]);
+    }
+    // --resume R --out R --force with a flag refused: R, the run to resume, stays where it is, so
+    // the same command with the flag corrected resumes it.
+    const vp = join(scratch, 'vp-stopped');
+    const made = runCli('train', '--backend', 'cpu', '--loss', 'vp', '--steps', '4', '--stop-after', '2', '--batch', '16', '--hidden', '8', '--n', '20', '--out', vp);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    const files = readdirSync(vp).sort();
+    expect(files).toContain('checkpoint.json');
+    const refused = await runMain('train', '--resume', vp, '--out', vp, '--force', '--sampler', 'pc', '--sample-steps', '5');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^scorch train: --sample-steps 5 is too few for --sampler pc/);
+    expect(readdirSync(vp).sort()).toEqual(files);
+    expect(checkpointOf(vp).training.steps).toBe(2);
+    expect(aside('vp-stopped')).toEqual([]);
+    // So is a checkpoint whose parameters do not fit its model (refused when restored).
+    const edited = join(scratch, 'edited');
+    mkdirSync(edited);
+    const checkpoint = checkpointOf(vp);
+    writeFileSync(join(edited, 'checkpoint.json'), JSON.stringify({ ...checkpoint, model: { ...checkpoint.model, hidden: [4] } }));
+    const unfit = await runMain('train', '--resume', edited, '--out', edited, '--force', '--backend', 'cpu');
+    expect(unfit.code).toBe(2);
+    expect(unfit.stderr).toMatch(new RegExp(`^scorch train: --resume ${edited}: its parameters or optimiser state do not fit its model description`));
+    expect(readdirSync(edited)).toEqual(['checkpoint.json']);
+    expect(aside('edited')).toEqual([]);
   });
 });
 
