@@ -22,8 +22,9 @@ export interface JitOptions {
   /**
    * Arguments whose storage the call may reuse: an index, or the key of a plain-object argument
    * (`jit(step, { donate: ['params', 'state'] })` for `step({ params, state, batch })`). A donated
-   * tensor that the function `assign`s is updated in place (no new buffer); one it does not
-   * assign is consumed (disposed) by the call, as JAX's donate_argnums. Default none.
+   * tensor the function does not `assign` is consumed (disposed) by the call, as JAX's
+   * donate_argnums; one it assigns keeps its identity, its new value computed into a new buffer
+   * (neither backend updates the donated buffer in place yet: docs/jit.md). Default none.
    */
   donate?: readonly (number | string)[];
   /**
