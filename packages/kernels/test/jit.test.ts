@@ -399,6 +399,16 @@ describe('training steps', () => {
 });
 
 describe('updates, random keys and errors', () => {
+  it('a view argument whose dense copy would not fit one buffer is refused by name; a smaller one is copied and gives eager\'s value', async () => {
+    // The copy's allocation failed with 'webgpu: a N-byte tensor exceeds ...', naming neither jit
+    // nor the argument. n×n float32 elements just over the device's binding limit (never allocated).
+    const limit = gpu.runtime.device.limits.maxStorageBufferBindingSize;
+    const n = Math.ceil(Math.sqrt(limit / 4)) + 1;
+    const one = tensor([0.5], { device: dev }).reshape([1, 1]);
+    const f = jit((v: Tensor) => v.sum());
+    expect(() => f(one.expand([n, n]))).toThrow(new RegExp(`^jit: input 0 is a strided view \\[${n},${n}\\] of 1 stored element; a compiled program copies such a view densely \\(${4 * n * n} bytes, over this device's maxStorageBufferBindingSize of ${limit}\\); pass the tensor before its expand`));
+    expect(await read(f(one.expand([64, 64])))).toEqual([2048]);
+  });
   it('assigned arguments and closed-over state are updated, and read back correctly', async () => {
     const total = zeros([4], { device: dev });
     const f = jit((p: Tensor, x: Tensor) => {

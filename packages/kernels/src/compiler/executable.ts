@@ -16,7 +16,7 @@
 
 import {
   type CompiledProgram, type Equation, type FusionPlan, type KernelInfo, Program, type ProgramVar, type RandomKey,
-  kernelCost, lastReaders, objectId, planFusion, profilerSession, sizeOf, slotReuser,
+  fmtShape, kernelCost, lastReaders, objectId, planFusion, profilerSession, sizeOf, slotReuser,
 } from '@scorch/tensor';
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
@@ -461,6 +461,16 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       if (isContiguous(h)) return h;
       const elements = sizeOf(h.shape);
       const read = h.shape.reduce((n, d, k) => (h.strides[k] === 0 ? n : n * d), 1);
+      // Eager kernels read such a view through its strides; the program needs the copy, which a
+      // broadcast of a few stored elements can make too large for one buffer: said so here,
+      // with the cure (the allocation's own error named neither jit nor the argument).
+      const limit = runtime.device.limits.maxStorageBufferBindingSize;
+      if (elements * BYTES > limit) {
+        throw new Error(
+          `jit: input ${i} is a strided view ${fmtShape(h.shape)} of ${read} stored element${read === 1 ? '' : 's'}; a compiled program copies such a view densely ` +
+            `(${elements * BYTES} bytes, over this device's maxStorageBufferBindingSize of ${limit}); pass the tensor before its expand or transpose and apply that inside the function`,
+        );
+      }
       const outer = session?.operation ?? null;
       if (session) session.operation = { name: `dense_input${i}`, bytes: (read + elements) * BYTES };
       try {
