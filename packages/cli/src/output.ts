@@ -769,6 +769,14 @@ export function readCheckpoint(where: string, path: string, flag = 'checkpoint')
  */
 export function restoreOptimizer(saved: SavedOptimizerState, optimizer: Optimizer, params: Params): void {
   if (!optimizer.loadStateDict) throw new Error(`${optimizer.name} cannot load a saved state`);
+  // Adam's second moment is an average of squares: a negative entry (an edited file) made every
+  // later step's √v̂ NaN, and the resumed run trained into NaN parameters.
+  const secondMoment = saved.kind === 'adam' ? (saved.state as Record<string, { tensors?: Record<string, { data?: unknown }> }>).v?.tensors : undefined;
+  for (const [name, entry] of Object.entries(secondMoment ?? {})) {
+    const data = entry?.data;
+    const at = Array.isArray(data) ? data.findIndex((x) => (typeof x === 'number' && x < 0) || x === '-Infinity') : -1;
+    if (at >= 0) throw new Error(`restoreOptimizer: Adam's second moment (state 'v') of '${name}' holds ${String((data as unknown[])[at])} at index ${at}; it is an average of squares, never negative`);
+  }
   const state: Record<string, Params> = {};
   try {
     for (const [slot, tensors] of Object.entries(saved.state)) {

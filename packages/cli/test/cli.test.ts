@@ -1099,6 +1099,17 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(unfit.stderr).toMatch(new RegExp(`^scorch train: --resume ${edited}: its parameters or optimiser state do not fit its model description`));
     expect(readdirSync(edited)).toEqual(['checkpoint.json']);
     expect(aside('edited')).toEqual([]);
+    // And one whose Adam second moment holds a negative entry: resumed, it trained into NaN.
+    const negative = join(scratch, 'negative-v');
+    mkdirSync(negative);
+    const v = checkpoint.optimizer.state.v.tensors;
+    const first = Object.keys(v)[0]!;
+    const editedV = { ...v, [first]: { ...v[first], data: v[first].data.map((x: number, i: number) => (i === 1 ? -0.5 : x)) } };
+    writeFileSync(join(negative, 'checkpoint.json'), JSON.stringify({ ...checkpoint, optimizer: { ...checkpoint.optimizer, state: { ...checkpoint.optimizer.state, v: { ...checkpoint.optimizer.state.v, tensors: editedV } } } }));
+    const nan = await runMain('train', '--resume', negative, '--out', negative, '--force', '--backend', 'cpu');
+    expect(nan.code).toBe(2);
+    expect(nan.stderr).toContain(`its parameters or optimiser state do not fit its model description (restoreOptimizer: Adam's second moment (state 'v') of '${first}' holds -0.5 at index 1; it is an average of squares, never negative)`);
+    expect(readdirSync(negative)).toEqual(['checkpoint.json']);
   });
 });
 
