@@ -2,7 +2,7 @@
 
 import {
   Tensor, apply, checkBoolean, checkOneOf, checkOptions, collectCreated, composite, eye, flattenTree, fmtShape, isFloatDType, onesLike, popTrace,
-  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise, refuseHiddenTensors,
+  pushTrace, reshape, transpose, unflattenTree, withGradMode, zeros, zerosLike, refusePromise, refuseHiddenTracers,
   checkTensor, type FloatDType,
 } from '@scorch/tensor';
 import { JvpTrace } from './forward.js';
@@ -108,7 +108,7 @@ function vjpOf(op: string, f: (...args: Tensor[]) => unknown, primals: readonly 
       throw new TypeError(`${op}: with hasAux the function must return a pair [value, aux] (the scalar to differentiate, then anything to carry out), got ${got}`);
     }
     const { leaves, def } = flattenTree(out[1]);
-    refuseHiddenTensors(op, 'aux', leaves, (v) => v instanceof Tensor && v._trace !== null);
+    refuseHiddenTracers(op, 'aux', leaves);
     aux = unflattenTree(def, leaves.map((leaf) => (leaf instanceof Tensor ? unpackVjp(trace, leaf)[0] : leaf)));
     out = out[0];
   } else if ((op === 'grad' || op === 'valueAndGrad') && Array.isArray(out) && out.length === 2 && out[0] instanceof Tensor) {

@@ -8,7 +8,7 @@
 import {
   type Backend, type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
-  treeDefKey, unflattenTree, refusePromise, refuseHiddenTensors,
+  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers,
 } from '@scorch/tensor';
 
 export interface JitOptions {
@@ -278,7 +278,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         const result = f(...callArgs);
         refusePromise(result, 'jit: the function returned a Promise; a jitted function must be synchronous (read values after the call)');
         const out = flattenTree(result, isRandomKey);
-        refuseHiddenTensors('jit', 'output', out.leaves, (v) => v instanceof Tensor && v._trace !== null);
+        refuseHiddenTracers('jit', 'output', out.leaves);
         outDef = out.def;
         const outputs: Tensor[] = [];
         outSlots = out.leaves.map((leaf) => (leaf instanceof Tensor ? outputs.push(leaf) - 1 : -1));

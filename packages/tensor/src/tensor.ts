@@ -232,6 +232,24 @@ export function refusePromise(value: unknown, message: string): void {
   throw new TypeError(message);
 }
 
+/**
+ * Refuses a pytree leaf that is a container the tree does not walk but that holds a
+ * transformation's tracers: a Map or Set with one among its values, or another object (a class
+ * instance) with one among its own properties. The transformation cannot see tensors there, so it
+ * would hand its tracers back, to fail at their first use with a message that blames the caller
+ * for not returning them.
+ */
+export function refuseHiddenTracers(op: string, what: string, leaves: readonly unknown[]): void {
+  const traced = (v: unknown): boolean => v instanceof Tensor && v._trace !== null;
+  leaves.forEach((leaf, i) => {
+    if (leaf === null || typeof leaf !== 'object' || leaf instanceof Tensor) return;
+    const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
+    if (!values.some(traced)) return;
+    const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
+    throw new TypeError(`${op}: ${what} leaf ${i} is ${kind} holding tensors the function computed; return tensors in arrays and plain objects (pytrees), e.g. Object.fromEntries(map)`);
+  });
+}
+
 /** `fn`'s result and the tensors it created (a new scope); if it throws, `onThrow` gets them first. */
 function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, Set<Tensor>] {
   const scope = new Set<Tensor>();

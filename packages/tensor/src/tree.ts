@@ -42,23 +42,6 @@ export function flattenTree(tree: unknown, isLeaf: (value: unknown) => boolean =
   return { leaves, def };
 }
 
-/**
- * Refuses a pytree leaf that is a container the tree does not walk but that holds tensors `traced`
- * picks (a transformation's tracers): a Map or Set with one among its values, or another object
- * (a class instance) with one among its own properties. The transformation cannot see tensors
- * there, so it would hand back its tracers, which fail at their first use with a message that
- * blames the caller for not returning them.
- */
-export function refuseHiddenTensors(op: string, what: string, leaves: readonly unknown[], traced: (value: unknown) => boolean): void {
-  leaves.forEach((leaf, i) => {
-    if (leaf === null || typeof leaf !== 'object' || traced(leaf)) return;
-    const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
-    if (!values.some(traced)) return;
-    const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
-    throw new TypeError(`${op}: ${what} leaf ${i} is ${kind} holding tensors the function computed; return tensors in arrays and plain objects (pytrees), e.g. Object.fromEntries(map)`);
-  });
-}
-
 /** Rebuilds a tree of structure `def` from `leaves` (in flattenTree's order). */
 export function unflattenTree(def: TreeDef, leaves: readonly unknown[]): unknown {
   let next = 0;
