@@ -218,16 +218,24 @@ describe('upsample against loops', () => {
     });
   });
 
-  it("nearest picks PyTorch's source indices: same size copies, twice the size halves, else float32 ⌊i·scale⌋", () => {
-    // Values of torch.nn.functional.interpolate(arange(w).reshape(1, 1, 1, w), mode='nearest')
-    // (PyTorch 1.13, float64). A factor whose floored size is the input's or twice it takes
-    // PyTorch's shortcut (the index itself, or i >> 1) instead of ⌊i / factor⌋; the other sizes
-    // use ⌊i·scale⌋ in float32, which differs from float64 where i·scale is just below an integer.
-    const row = (w: number, opts: { size?: [number, number]; scaleFactor?: [number, number] }): number[] =>
-      Array.from(upsample(tensor(Float64Array.from({ length: w }, (_, i) => i), { dtype: 'float64', shape: [1, 1, 1, w] }), opts).dataSync(), Number);
-    expect(row(3, { scaleFactor: [1, 1.2] })).toEqual([0, 1, 2]);
-    expect(row(3, { scaleFactor: [1, 2.2] })).toEqual([0, 0, 1, 1, 2, 2]);
-    expect(row(5, { scaleFactor: [1, 2.1] })).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
+  it("nearest picks the source indices of PyTorch's float32 NCHW kernel: float32 ⌊i·scale⌋ at every size", () => {
+    // Values of torch.nn.functional.interpolate(arange(w).reshape(1, 1, 1, w).repeat(1, 2, 1, 1),
+    // mode='nearest') in float32 (PyTorch 1.13; two channels, so not its channels-last path, which
+    // copies an axis of the input's size and halves the index at twice it). ⌊i·scale⌋ in float32
+    // differs from float64 where i·scale is just below an integer.
+    const row = (w: number, opts: { size?: [number, number]; scaleFactor?: [number, number] }): number[] => {
+      const x = tensor(Float64Array.from({ length: 2 * w }, (_, i) => i % w), { dtype: 'float64', shape: [1, 2, 1, w] });
+      const out = Array.from(upsample(x, opts).dataSync(), Number);
+      const first = out.slice(0, out.length / 2);
+      expect(out.slice(out.length / 2)).toEqual(first);
+      return first;
+    };
+    expect(row(3, { scaleFactor: [1, 1.2] })).toEqual([0, 0, 1]);
+    expect(row(4, { scaleFactor: [1, 1.2] })).toEqual([0, 0, 1, 2]);
+    expect(row(3, { scaleFactor: [1, 2.2] })).toEqual([0, 0, 0, 1, 1, 2]);
+    expect(row(5, { scaleFactor: [1, 2.1] })).toEqual([0, 0, 0, 1, 1, 2, 2, 3, 3, 4]);
+    expect(row(4, { scaleFactor: [1, 2] })).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
+    expect(row(4, { scaleFactor: [1, 1] })).toEqual([0, 1, 2, 3]);
     // float32: 37·float32(1/3.7) rounds to 10, while 37/3.7 = 9.999… in float64.
     expect(row(11, { scaleFactor: [1, 3.7] })).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 9, 9, 9, 10, 10, 10]);
     expect(row(6, { size: [1, 74] })).toEqual([
@@ -235,9 +243,10 @@ describe('upsample against loops', () => {
       3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
     ]);
     expect(row(26, { size: [1, 22] })).toEqual([0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24]);
-    // Both axes: 3 rows × 1.2 stay 3 rows (copied); 4 columns × 2.2 are 8 (halved indices).
-    const grid = tensor(Float64Array.from({ length: 12 }, (_, i) => i), { dtype: 'float64', shape: [1, 1, 3, 4] });
-    expect(nested(upsample(grid, { scaleFactor: [1.2, 2.2] }))).toEqual([[[[0, 0, 1, 1, 2, 2, 3, 3], [4, 4, 5, 5, 6, 6, 7, 7], [8, 8, 9, 9, 10, 10, 11, 11]]]]);
+    // Both axes: 3 rows × 1.2 stay 3 rows, read as 0, 0, 1; 4 columns × 2.2 are 8, read as 0, 0, 0, 1, 1, 2, 2, 3.
+    const grid = tensor(Float64Array.from({ length: 24 }, (_, i) => i % 12), { dtype: 'float64', shape: [1, 2, 3, 4] });
+    const plane = [[0, 0, 0, 1, 1, 2, 2, 3], [0, 0, 0, 1, 1, 2, 2, 3], [4, 4, 4, 5, 5, 6, 6, 7]];
+    expect(nested(upsample(grid, { scaleFactor: [1.2, 2.2] }))).toEqual([[plane, plane]]);
   });
 
   it('bilinear copies an axis whose output size is the input size, whatever the factor (PyTorch)', () => {
@@ -409,6 +418,10 @@ describe('argument errors', () => {
     expect(() => layerNorm(x, null as never)).toThrow(/layerNorm: normalized must be a normalizedShape \(a number or a list of them\) or \{ axes \}, got null$/);
     expect(() => layerNorm(x, undefined as never)).toThrow(/layerNorm: normalized must be .*, got undefined$/);
     expect(() => layerNorm(x, '5' as never)).toThrow(/layerNorm: normalized must be .*, got "5"$/);
+    // A missing axes would otherwise read as every axis and mix the batch's examples.
+    expect(() => layerNorm(x, {} as never)).toThrow(/layerNorm: \{ axes \} must name the axes to normalise \(an axis or a list of them\), got none/);
+    expect(() => layerNorm(x, { axes: undefined } as never)).toThrow(/\{ axes \} must name the axes to normalise/);
+    expect(() => layerNorm(x, { axes: [] })).toThrow(/axes must name at least one axis/);
     expect(() => layerNorm(x, [4, 5])).toThrow(/normalizedShape \[4,5\] must be a non-empty list equal to the trailing dimensions/);
     expect(() => layerNorm(x, 5, { weight: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/weight has shape \[2\], expected \[5\]/);
     expect(() => softmaxCrossEntropy(x.reshape([10, 20]), tensor([1], { dtype: 'int32' }))).toThrow(/integer labels have shape \[1\], expected \[10\]/);

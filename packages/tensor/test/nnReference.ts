@@ -127,9 +127,8 @@ export function upsampleReference(x: Image, out: [number, number], mode: 'neares
   const sw = scale(wd, wo, factor?.[1]);
   const shape: Image['shape'] = [n, c, ho, wo];
   const data = new Float64Array(n * c * ho * wo);
-  // PyTorch's nearest_idx: a copy at the same size, d >> 1 at twice it, else floorf(d · float(scale)).
-  const nearest = (d: number, s: number, inS: number, outS: number): number =>
-    outS === inS ? d : outS === 2 * inS ? d >> 1 : Math.min(Math.floor(Math.fround(d * Math.fround(s))), inS - 1);
+  // PyTorch's kernel for a float32 NCHW image: floorf(d · float(scale)), no shortcut at the same or twice the size.
+  const nearest = (d: number, s: number, inS: number): number => Math.min(Math.floor(Math.fround(d * Math.fround(s))), inS - 1);
   const source = (d: number, s: number, inS: number): [number, number, number] => {
     const src = alignCorners ? d * s : Math.max(0, (d + 0.5) * s - 0.5);
     const i0 = Math.min(Math.floor(src), inS - 1);
@@ -141,7 +140,7 @@ export function upsampleReference(x: Image, out: [number, number], mode: 'neares
         for (let j = 0; j < wo; j++) {
           let v: number;
           if (mode === 'nearest') {
-            v = x.data[at(x.shape, b, ch, nearest(i, sh, h, ho), nearest(j, sw, wd, wo))]!;
+            v = x.data[at(x.shape, b, ch, nearest(i, sh, h), nearest(j, sw, wd))]!;
           } else {
             // PyTorch leaves an axis of unchanged size as it is, whatever the factor.
             const [r0, r1, lr] = ho === h ? [i, i, 0] : source(i, sh, h);

@@ -73,6 +73,8 @@ export function layerNorm(x: Tensor, normalized: LayerNormAxes, opts: NormOption
     if (typeof normalized === 'object' && normalized !== null && !Array.isArray(normalized)) {
       checkOptions('layerNorm', normalized, ['axes']);
       const given = (normalized as { axes: number | readonly number[] }).axes;
+      // normalizeAxes reads undefined as every axis: here that would normalise across the batch.
+      if (given === undefined) throw new TypeError('layerNorm: { axes } must name the axes to normalise (an axis or a list of them), got none');
       axes = normalizeAxes('layerNorm', given, x.rank);
       if (axes.length === 0) throw new Error('layerNorm: axes must name at least one axis');
     } else {
