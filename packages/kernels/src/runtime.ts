@@ -6,7 +6,8 @@
 // - `queue.writeBuffer` runs when called, i.e. BEFORE the commands of the encoder that is still
 //   being recorded. So a buffer released while a batch is open may still be read by that batch:
 //   it waits in `releasedInBatch` and joins the pool only once the batch is submitted (after
-//   which any upload into it is queued behind the reads).
+//   which any upload into it is queued behind the reads). A batch with no command recorded yet
+//   (opened by uploads alone) reads nothing: a buffer released then is pooled at once.
 // - Every dispatch's uniforms live in one per-batch arena at their own offset; the arena is
 //   written once, just before the batch is submitted, so no dispatch sees another's uniforms.
 //   Reusing the arena for the next batch is safe because that write is queued after the submit.
@@ -345,7 +346,11 @@ export class GpuRuntime {
     this.liveBuffers--;
     this.liveBytes -= storage.bytes;
     if (this.isLost) return;
-    if (this.encoder) this.releasedInBatch.push(storage);
+    // Only a batch that has recorded a command can still read the buffer; one opened by uploads
+    // alone cannot (an upload into the pooled buffer queues behind them), and holding such
+    // buffers until a flush made a loop of uploads and disposes with no kernel or read create a
+    // new buffer each time, unbounded and unseen by memory().
+    if (this.encoder && this.dispatchesInBatch > 0) this.releasedInBatch.push(storage);
     else this.returnToPool(storage.buffer, storage.bytes);
   }
 

@@ -52,10 +52,14 @@ describe('device loss', () => {
     await expect(view.toArray()).rejects.toThrow(LOST_TENSOR);
 
     // Disposing them is a no-op for the new device: nothing joins its pool, no count goes negative.
+    // (The new device's pool may hold the scalar 3 of the refused a.mul(3): an upload freed with
+    // no kernel recorded is pooled at once. The old tensors must add nothing to it.)
     const tensorsBefore = memory().tensors;
+    const pooledBefore = again.runtime.stats.pooledBytes;
+    expect(pooledBefore).toBeLessThanOrEqual(16);
     for (const t of old) t.dispose();
     expect(memory().tensors).toBe(tensorsBefore - old.length);
-    expect(again.runtime.stats.pooledBytes).toBe(0);
+    expect(again.runtime.stats.pooledBytes).toBe(pooledBefore);
     expect(again.runtime.memory).toEqual({ buffers: 1, bytes: 4096 }); // `fresh` only
     expect(memory().buffers).toBe(baseline.buffers + 1);
 

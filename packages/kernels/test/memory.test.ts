@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type CpuBackend, type Tensor, getBackend, memory, randomKey, randn, releasePooledMemory, softmax, softplus, splitKey, tensor, tidy, keep, zeros } from '@scorch/tensor';
-import { grad, jvp, valueAndGrad } from '@scorch/autograd';
+import { grad, jit, jvp, valueAndGrad } from '@scorch/autograd';
 import { gpuDevice } from './helpers.js';
 
 describe('training-loop memory', () => {
@@ -108,5 +108,56 @@ describe('releasePooledMemory on WebGPU', () => {
     expect(Array.from(await y.data()).every((v) => v === 1)).toBe(true);
     y.dispose();
     kept.dispose();
+  });
+});
+
+describe('buffers given back when no kernel runs or a compiled call fails', () => {
+  it('a loop of uploads and disposes with no kernel or read reuses one buffer', async () => {
+    const { device, runtime } = await gpuDevice();
+    await runtime.sync();
+    const host = new Float32Array(256 * 1024); // 1 MiB
+    const create = runtime.device.createBuffer;
+    let created = 0;
+    runtime.device.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
+      created++;
+      return create.call(this, descriptor);
+    };
+    try {
+      // Each upload opens a batch that records no command: the buffer freed with it can be
+      // reused at once (it was held until a flush, so each iteration made a new 1 MiB buffer).
+      for (let i = 0; i < 200; i++) tensor(host, { shape: [host.length], device }).dispose();
+    } finally {
+      runtime.device.createBuffer = create;
+    }
+    expect(created).toBeLessThanOrEqual(1);
+    // The values still arrive: an upload into the reused buffer, then a kernel and a read.
+    const x = tensor(Float32Array.from({ length: 8 }, (_, i) => i), { device });
+    const freed = tensor(new Float32Array(8).fill(5), { device });
+    freed.dispose();
+    const y = x.add(1);
+    expect(Array.from(await y.data())).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    x.dispose();
+    y.dispose();
+  });
+
+  it('a compiled call whose result block is over the device limit throws and leaks no buffer', async () => {
+    const { device, runtime } = await gpuDevice();
+    const limit = runtime.device.limits.maxStorageBufferBindingSize;
+    // [4096, n] int32 just over the limit; the float32 sum's block is allocated before it.
+    const n = Math.floor(limit / 4 / 4096) + 1;
+    const a = zeros([4096, 1], { device });
+    const b = zeros([1, n], { device });
+    const aT = zeros([1, 4096], { device }).transpose(); // a strided view: copied densely first
+    const twoBlocks = jit((x: Tensor, y: Tensor) => [x.sum(), x.add(y).cast('int32')]);
+    const withCopy = jit((x: Tensor, y: Tensor) => x.add(y));
+    await runtime.sync();
+    const before = memory();
+    for (let i = 0; i < 3; i++) {
+      expect(() => tidy(() => twoBlocks(a, b))).toThrow(/exceeds this device's maxStorageBufferBindingSize/);
+      expect(() => tidy(() => withCopy(aT, b))).toThrow(/exceeds this device's maxStorageBufferBindingSize/);
+    }
+    await runtime.sync();
+    expect(memory()).toEqual(before);
+    for (const t of [a, b, aT]) t.dispose();
   });
 });

@@ -456,112 +456,124 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     // Inputs must be row-major; a strided view is copied (one elementwise launch, queued first),
     // profiled as dense_input<i> with the distinct elements it reads and the elements it writes.
     const copies: GpuHandle[] = [];
-    const session = profilerSession();
-    const handles = inputs.map((h, i) => {
-      if (isContiguous(h)) return h;
-      const elements = sizeOf(h.shape);
-      const read = h.shape.reduce((n, d, k) => (h.strides[k] === 0 ? n : n * d), 1);
-      // Eager kernels read such a view through its strides; the program needs the copy, which a
-      // broadcast of a few stored elements can make too large for one buffer: said so here,
-      // with the cure (the allocation's own error named neither jit nor the argument).
-      const limit = runtime.device.limits.maxStorageBufferBindingSize;
-      if (elements * BYTES > limit) {
-        throw new Error(
-          `jit: input ${i} is a strided view ${fmtShape(h.shape)} of ${read} stored element${read === 1 ? '' : 's'}; a compiled program copies such a view densely ` +
-            `(${elements * BYTES} bytes, over this device's maxStorageBufferBindingSize of ${limit}); pass the tensor before its expand or transpose and apply that inside the function`,
-        );
-      }
-      const outer = session?.operation ?? null;
-      if (session) session.operation = { name: `dense_input${i}`, bytes: (read + elements) * BYTES };
-      try {
-        // A reshape of a strided view is a contiguous copy.
-        const dense = this.backend.execute('reshape', [h], { shape: h.shape }, { shape: [...h.shape], dtype: h.dtype });
-        copies.push(dense);
-        return dense;
-      } finally {
-        if (session) session.operation = outer;
-      }
-    });
-    const storages: GpuStorage[] = [];
-    const groups = handles.map((h) => {
-      let g = storages.indexOf(h.storage);
-      if (g < 0) g = storages.push(h.storage) - 1;
-      return g;
-    });
-    const offsets = handles.map((h) => h.offset);
-    const variant = this.variant(groups, offsets);
-    const lowering = variant.lowering;
-    this.lastVariant = variant;
-    lowering.tempSizes.forEach((n, i) => {
-      const have = this.temps[i];
-      if (have && have.bytes >= n * BYTES) return;
-      if (have) runtime.release(have);
-      this.temps[i] = runtime.allocate(n * BYTES, 'block of a compiled program\'s intermediate values');
-    });
-    const temps = this.temps;
-    // Every intermediate block is written before it is read in each call.
-    for (const t of temps) if (t) runtime.discardContents(t);
     const blocks = new Map<string, GpuStorage>();
-    for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES, 'block of a compiled program\'s results'));
-    if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
-    const resolve = (slot: Slot): GPUBuffer => {
-      switch (slot.kind) {
-        case 'input':
-          return storages[slot.group]!.buffer;
-        case 'temp':
-          return temps[slot.index]!.buffer;
-        case 'indexErrors':
-          return runtime.indexErrors;
-        default:
-          return blocks.get(slotKey(slot))!.buffer;
-      }
-    };
-    // Program keys: this call's values written into their kernels' uniforms (queued before this
-    // call's commands; writeBuffer copies the words, so each kernel's array is reused).
-    if (lowering.kernels.some((k) => typeof k.key === 'number')) {
-      const keys = this.program.resolveKeys(keyValues);
-      const canonical = this.program.canonicalKeys();
-      lowering.kernels.forEach((k, i) => {
-        if (typeof k.key !== 'number') return;
-        const value = keys.get(canonical[k.key]!)!;
-        const words = variant.keyWords[i]!;
-        words[0] = value[0] >>> 0;
-        words[1] = value[1] >>> 0;
-        runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
-      });
-    }
-    const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
-      const buffers = k.bindings.map(resolve);
-      const cacheKey = buffers.map(objectId).join(',');
-      let bindGroup = variant.bindGroups[i]!.get(cacheKey);
-      if (!bindGroup) {
-        const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
-        if (lowering.uniformOffsets[i] !== null) {
-          entries.push({ binding: buffers.length, resource: { buffer: variant.uniformBuffer!, offset: lowering.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
+    // Until the call is queued, a throw (an allocation over the device's limit, a refused input)
+    // gives back the copies and result blocks made so far: each failed call leaked them before.
+    let queued = false;
+    try {
+      const session = profilerSession();
+      const handles = inputs.map((h, i) => {
+        if (isContiguous(h)) return h;
+        const elements = sizeOf(h.shape);
+        const read = h.shape.reduce((n, d, k) => (h.strides[k] === 0 ? n : n * d), 1);
+        // Eager kernels read such a view through its strides; the program needs the copy, which a
+        // broadcast of a few stored elements can make too large for one buffer: said so here,
+        // with the cure (the allocation's own error named neither jit nor the argument).
+        const limit = runtime.device.limits.maxStorageBufferBindingSize;
+        if (elements * BYTES > limit) {
+          throw new Error(
+            `jit: input ${i} is a strided view ${fmtShape(h.shape)} of ${read} stored element${read === 1 ? '' : 's'}; a compiled program copies such a view densely ` +
+              `(${elements * BYTES} bytes, over this device's maxStorageBufferBindingSize of ${limit}); pass the tensor before its expand or transpose and apply that inside the function`,
+          );
         }
-        bindGroup = runtime.device.createBindGroup({ layout: lowering.pipelines[i]!.layout, entries, label: k.label });
-        // Pool buffers come back under new identities rarely; a small cache keeps the common ones.
-        if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
-        variant.bindGroups[i]!.set(cacheKey, bindGroup);
+        const outer = session?.operation ?? null;
+        if (session) session.operation = { name: `dense_input${i}`, bytes: (read + elements) * BYTES };
+        try {
+          // A reshape of a strided view is a contiguous copy.
+          const dense = this.backend.execute('reshape', [h], { shape: h.shape }, { shape: [...h.shape], dtype: h.dtype });
+          copies.push(dense);
+          return dense;
+        } finally {
+          if (session) session.operation = outer;
+        }
+      });
+      const storages: GpuStorage[] = [];
+      const groups = handles.map((h) => {
+        let g = storages.indexOf(h.storage);
+        if (g < 0) g = storages.push(h.storage) - 1;
+        return g;
+      });
+      const offsets = handles.map((h) => h.offset);
+      const variant = this.variant(groups, offsets);
+      const lowering = variant.lowering;
+      this.lastVariant = variant;
+      lowering.tempSizes.forEach((n, i) => {
+        const have = this.temps[i];
+        if (have && have.bytes >= n * BYTES) return;
+        if (have) runtime.release(have);
+        this.temps[i] = runtime.allocate(n * BYTES, 'block of a compiled program\'s intermediate values');
+      });
+      const temps = this.temps;
+      // Every intermediate block is written before it is read in each call.
+      for (const t of temps) if (t) runtime.discardContents(t);
+      for (const [key, n] of [...lowering.outputBlocks, ...lowering.updateBlocks]) blocks.set(key, runtime.allocate(n * BYTES, 'block of a compiled program\'s results'));
+      if (runtime.poison) for (const b of blocks.values()) runtime.poisonFill(b);
+      const resolve = (slot: Slot): GPUBuffer => {
+        switch (slot.kind) {
+          case 'input':
+            return storages[slot.group]!.buffer;
+          case 'temp':
+            return temps[slot.index]!.buffer;
+          case 'indexErrors':
+            return runtime.indexErrors;
+          default:
+            return blocks.get(slotKey(slot))!.buffer;
+        }
+      };
+      // Program keys: this call's values written into their kernels' uniforms (queued before this
+      // call's commands; writeBuffer copies the words, so each kernel's array is reused).
+      if (lowering.kernels.some((k) => typeof k.key === 'number')) {
+        const keys = this.program.resolveKeys(keyValues);
+        const canonical = this.program.canonicalKeys();
+        lowering.kernels.forEach((k, i) => {
+          if (typeof k.key !== 'number') return;
+          const value = keys.get(canonical[k.key]!)!;
+          const words = variant.keyWords[i]!;
+          words[0] = value[0] >>> 0;
+          words[1] = value[1] >>> 0;
+          runtime.device.queue.writeBuffer(variant.uniformBuffer!, lowering.uniformOffsets[i]!, words);
+        });
       }
-      const uniforms = variant.keyWords[i] ?? variant.uniformWords[i] ?? k.uniforms;
-      return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
-    });
-    runtime.runCompiled(launches, lowering.reportsBadIndices);
-    this.lastLaunches = launches;
-    for (const c of copies) this.backend.dispose(c);
-    // Results and updates are views of their blocks; each block is freed with its last view.
-    const view = (v: ProgramVar, loc: Location): GpuHandle => {
-      const storage = blocks.get(slotKey(loc.slot))!;
-      storage.refs++;
-      return { storage, shape: [...v.shape], strides: rowMajorStrides(v.shape), offset: loc.offset, dtype: v.dtype, disposed: false };
-    };
-    const result = [
-      ...this.program.outputs.map((v, i) => view(v, lowering.outputLocations[i]!)),
-      ...this.program.updates.map((u, i) => view(u.value, lowering.updateLocations[i]!)),
-    ];
-    for (const b of blocks.values()) runtime.release(b);
-    return result;
+      const launches: CompiledLaunch[] = lowering.kernels.map((k, i) => {
+        const buffers = k.bindings.map(resolve);
+        const cacheKey = buffers.map(objectId).join(',');
+        let bindGroup = variant.bindGroups[i]!.get(cacheKey);
+        if (!bindGroup) {
+          const entries: GPUBindGroupEntry[] = buffers.map((buffer, b) => ({ binding: b, resource: { buffer } }));
+          if (lowering.uniformOffsets[i] !== null) {
+            entries.push({ binding: buffers.length, resource: { buffer: variant.uniformBuffer!, offset: lowering.uniformOffsets[i]!, size: Math.max(k.uniforms?.byteLength ?? 16, 16) } });
+          }
+          bindGroup = runtime.device.createBindGroup({ layout: lowering.pipelines[i]!.layout, entries, label: k.label });
+          // Pool buffers come back under new identities rarely; a small cache keeps the common ones.
+          if (variant.bindGroups[i]!.size > 16) variant.bindGroups[i]!.clear();
+          variant.bindGroups[i]!.set(cacheKey, bindGroup);
+        }
+        const uniforms = variant.keyWords[i] ?? variant.uniformWords[i] ?? k.uniforms;
+        return { label: k.label, pipeline: lowering.pipelines[i]!, bindGroup, dispatch: k.dispatch, buffers, uniforms, ...lowering.costs[i]! };
+      });
+      runtime.runCompiled(launches, lowering.reportsBadIndices);
+      queued = true;
+      this.lastLaunches = launches;
+      for (const c of copies) this.backend.dispose(c);
+      // Results and updates are views of their blocks; each block is freed with its last view.
+      const view = (v: ProgramVar, loc: Location): GpuHandle => {
+        const storage = blocks.get(slotKey(loc.slot))!;
+        storage.refs++;
+        return { storage, shape: [...v.shape], strides: rowMajorStrides(v.shape), offset: loc.offset, dtype: v.dtype, disposed: false };
+      };
+      const result = [
+        ...this.program.outputs.map((v, i) => view(v, lowering.outputLocations[i]!)),
+        ...this.program.updates.map((u, i) => view(u.value, lowering.updateLocations[i]!)),
+      ];
+      for (const b of blocks.values()) runtime.release(b);
+      return result;
+    } catch (e) {
+      if (!queued) {
+        for (const c of copies) this.backend.dispose(c);
+        for (const b of blocks.values()) runtime.release(b);
+      }
+      throw e;
+    }
   }
 
   kernels(): readonly KernelInfo[] {
