@@ -69,7 +69,9 @@ export const RUNTIME_DEFAULTS: Required<RuntimeOptions> = {
   // shape, so a program run at many shapes (a server's batch sizes) made a pipeline for each, and
   // kept them all. On llvmpipe a pipeline holds 0.13 MB (a one-line kernel) to 0.5 MB (a fused
   // one) and takes 4 ms and more to compile (measured): 512 holds every kernel a program and its
-  // eager work use many times over, and at most about 250 MB.
+  // eager work use many times over, and at most about 250 MB in this cache. Compiled programs'
+  // kernel plans hold their pipelines outside it (executable.ts, LOWERING_CACHE_LIMIT plans a
+  // device): docs/webgpu.md says so.
   pipelineCacheLimit: 512,
 };
 
