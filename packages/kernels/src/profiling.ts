@@ -6,7 +6,7 @@
 // - Without them (Mesa llvmpipe through OpenGL), the host cannot see when one kernel of a batch
 //   ends: completions are only reported when JavaScript yields, which a synchronous `fn` never
 //   does. So each kernel's read bindings are snapshot (a buffer copy recorded just before it,
-//   deduplicated while the buffer is unchanged) and, once `fn` has finished, each kernel is
+//   one per buffer, refreshed when the buffer changed) and, once `fn` has finished, each kernel is
 //   replayed alone on its snapshots, writing scratch buffers, and timed from submission to
 //   completion (median of three runs after one warm-up), less the median round trip of an empty
 //   submission. Replays never touch the tensors' own buffers.
@@ -116,15 +116,24 @@ export class KernelProfiler {
     pass.end();
   }
 
-  /** A copy of a buffer as it is now, made once per version. */
+  /**
+   * The buffer's snapshot, copied again when the buffer changed since. One snapshot a buffer,
+   * refreshed in place: a new copy per version kept every step's parameters and intermediates
+   * until the session ended (a profiled training loop grew by its whole working set each step).
+   * A replay therefore reads the buffer as the session last copied it, not as its kernel saw it:
+   * the same sizes and bindings, so the same work; only the values' bits can differ.
+   */
   private snapshot(encoder: GPUCommandEncoder, buffer: GPUBuffer): GPUBuffer {
     const version = this.versions.get(buffer) ?? 0;
     const have = this.snapshots.get(buffer);
     if (have && have.version === version) return have.copy;
-    const copy = this.device.createBuffer({ label: 'scorch profile snapshot', size: buffer.size, usage: USAGE.STORAGE | USAGE.COPY_DST });
+    let copy = have?.copy;
+    if (!copy) {
+      copy = this.device.createBuffer({ label: 'scorch profile snapshot', size: buffer.size, usage: USAGE.STORAGE | USAGE.COPY_DST });
+      this.owned.push(copy);
+    }
     encoder.copyBufferToBuffer(buffer, 0, copy, 0, buffer.size);
     this.snapshots.set(buffer, { version, copy });
-    this.owned.push(copy);
     return copy;
   }
 
