@@ -69,6 +69,13 @@ const SERIAL_MIN_COLUMNS = 128;
  */
 const SERIAL_MAX_EXTENT = 16384;
 
+/**
+ * Terms a float32 sum in one thread adds in runs of this many (the serial kernel, and pass 2 over
+ * the chunks' partials): 64 keeps the chain of a 16,384-term row at 64 + 256 roundings.
+ */
+const SERIAL_SUM_BLOCK = 64;
+const COMBINE_SUM_BLOCK = 32;
+
 function grid(groups: number): [number, number, number] {
   if (groups === 0) return [0, 0, 0];
   if (groups <= MAX_WORKGROUPS_PER_DIM) return [groups, 1, 1];
@@ -371,9 +378,15 @@ function reductionShape(outputs: number, extent: number, columns: boolean): { se
  */
 export function compiledReductionDepth(outputs: number, extent: number, columns = false): number {
   const { serial, chunks } = reductionShape(outputs, extent, columns);
-  if (serial) return Math.max(extent - 1, 0);
+  if (serial) return blockedDepth(extent, SERIAL_SUM_BLOCK);
   const perChunk = Math.ceil(extent / chunks);
-  return Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS) + (chunks > 1 ? chunks - 1 : 0);
+  return Math.ceil(perChunk / REDUCE_THREADS) + Math.log2(REDUCE_THREADS) + (chunks > 1 ? blockedDepth(chunks, COMBINE_SUM_BLOCK) : 0);
+}
+
+/** The longest chain of roundings of `n` terms summed in runs of `block` (plainly when n ≤ block). */
+function blockedDepth(n: number, block: number): number {
+  if (n <= block) return Math.max(n - 1, 0);
+  return block - 1 + Math.ceil(n / block);
 }
 
 function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
@@ -397,11 +410,27 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
       // 0 + x folded to x, which keeps x = −0 where the eager kernel's 0 + (−0) gives +0.
       const opaqueStart = t === 'f32' && (extent === 0 || spec.op === 'sum');
       w.emit(`var acc: ${t} = ${opaqueStart ? w.opaque(identity) : identity};`);
-      const loop = w.scope(() => {
-        const red = w.decode('r', spec.reduced);
-        w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
-      });
-      w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
+      if (t === 'f32' && spec.op === 'sum' && extent > SERIAL_SUM_BLOCK) {
+        // Blocked: each run of SERIAL_SUM_BLOCK terms is summed apart, then added to acc, so an
+        // element takes part in at most BLOCK − 1 + ⌈extent/BLOCK⌉ roundings, not extent − 1
+        // (a [1024, 16384] row sum was ~160× less accurate than eager's tree; same reads).
+        const zero = w.fresh('zero');
+        w.emit(`let ${zero}: f32 = ${w.opaque(identity)};`);
+        const loop = w.scope(() => {
+          const red = w.decode('r', spec.reduced);
+          w.emit(`block = ${combine('block', spec.term(w, out, red))};`);
+        });
+        w.emit(
+          `for (var r0 = 0u; r0 < ${u(extent)}; r0 = r0 + ${SERIAL_SUM_BLOCK}u) {\n      var block: f32 = ${zero};\n      let r_end = min(r0 + ${SERIAL_SUM_BLOCK}u, ${u(extent)});\n` +
+            `      for (var r = r0; r < r_end; r = r + 1u) {\n        ${loop.join('\n        ')}\n      }\n      acc = acc + block;\n    }`,
+        );
+      } else {
+        const loop = w.scope(() => {
+          const red = w.decode('r', spec.reduced);
+          w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
+        });
+        w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
+      }
       finishReduction(w, ctx.plan, spec, out, 'acc');
     });
     return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
@@ -461,7 +490,15 @@ fn main(${entryBuiltins}) {
   const lines = w2.scope(() => {
     const out = w2.decode('o', outShape);
     w2.emit(`var acc: ${t} = ${identity};`);
-    w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
+    if (t === 'f32' && spec.op === 'sum' && chunks > COMBINE_SUM_BLOCK) {
+      // Blocked as the serial sum: up to 1024 partials in one chain lost eager's tree accuracy.
+      w2.emit(
+        `for (var c0 = 0u; c0 < ${u(chunks)}; c0 = c0 + ${COMBINE_SUM_BLOCK}u) {\n    var block: f32 = ${identity};\n    let c_end = min(c0 + ${COMBINE_SUM_BLOCK}u, ${u(chunks)});\n` +
+          `    for (var c = c0; c < c_end; c = c + 1u) { block = block + ${src}[o * ${u(chunks)} + c]; }\n    acc = acc + block;\n  }`,
+      );
+    } else {
+      w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
+    }
     finishReduction(w2, ctx.plan, spec, out, 'acc');
   });
   return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
