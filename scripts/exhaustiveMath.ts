@@ -9,7 +9,7 @@
 //
 // With --fast: setCpuFastMath(true), and the functions that have fast forms (exp, log, log1p,
 // sigmoid; mathF32x4Fast.ts) checked against their bound instead: each result within
-// FAST_MATH_ULPS of the correctly rounded value, counted in float32 steps (the distance between
+// FAST_MATH_ULPS of the default value (Math.fround(Math.fn(x))), counted in float32 steps (the distance between
 // the two bit patterns ordered as integers), NaN for NaN, and infinities and signed zeros exactly.
 // Prints each function's largest distance and how many inputs reach it. Also checks that the
 // JavaScript kernels' transcription of each fast form (jsCode.ts's fastMathJs) gives the WebAssembly kernel's bits on every input (a NaN matches any NaN).

@@ -1,5 +1,5 @@
 // setCpuFastMath: float32 exp, log1p, log and sigmoid in float32 arithmetic (cpu/wasm/mathF32x4Fast.ts).
-// Each result must lie within FAST_MATH_ULPS of the correctly rounded value, counted in float32
+// Each result must lie within FAST_MATH_ULPS of the default value (Math.fround(Math.fn(x)): correctly rounded but at a few inputs), counted in float32
 // steps (the distance between the two bit patterns ordered as integers); NaN must give NaN, and
 // infinities and signed zeros must come out exactly. The bound is the largest distance found over
 // every float32 input (scripts/exhaustiveMath.ts --fast); here, a sample of every exponent and
@@ -48,7 +48,7 @@ function inputs(specials: number[], lo: number, hi: number): Float32Array {
 
 const RANGES: Record<Name, [number, number]> = { exp: [-105, 90], log1p: [-1, 4], log: [0, 8], sigmoid: [-110, 110] };
 
-/** Checks `got` against the correctly rounded values of `name`; returns the largest distance and how many results differ. */
+/** Checks `got` against the default values (Math.fround(Math.fn(x))) of `name`; returns the largest distance and how many results differ. */
 function check(name: Name, xs: Float32Array, got: Float32Array): { worst: number; differ: number } {
   const { ref } = FUNCTIONS[name];
   let worst = 0;
@@ -89,7 +89,7 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
       const fast = op(x).dataSync() as Float32Array;
       expect(elementwiseKernelCalls()).toBeGreaterThan(before); // the WebAssembly kernel ran
       const { worst, differ } = check(name, xs, fast);
-      // The fast form ran: some results are not the correctly rounded ones; the bound is tight.
+      // The fast form ran: some results are not the default ones; the bound is tight.
       expect(differ).toBeGreaterThan(xs.length / 100);
       expect(worst).toBe(FAST_MATH_ULPS[name]);
       setCpuFastMath(false);

@@ -298,9 +298,10 @@ let fastMath = false;
 
 /**
  * Lets the CPU compute float32 exp, log1p, log and sigmoid in float32 arithmetic (true): within
- * FAST_MATH_ULPS of the correctly rounded value (1 ulp; sigmoid 2; checked over every float32
- * input), NaN, infinities and signed zeros exact. The default (false) is the correctly rounded
- * value itself (the engine's Math function, rounded), as float64 gives. In the WebAssembly
+ * FAST_MATH_ULPS of the default value (1 ulp; sigmoid 2; checked over every float32 input), NaN,
+ * infinities and signed zeros exact. The default (false) is the engine's double result rounded to
+ * float32 (Math.fround(Math.fn(x))): correctly rounded but at a few inputs where the double sits
+ * on a float32 midpoint (docs/conventions.md). In the WebAssembly
  * kernels (arrays of 256 elements or more where the engine has WebAssembly SIMD) about twice as
  * fast an element (a softplus layer's exp and log1p: ~7 → ~3.6 ns an element on one core), at the
  * accuracy of PyTorch's vectorised CPU kernels (SLEEF's 1-ulp functions); the JavaScript kernels

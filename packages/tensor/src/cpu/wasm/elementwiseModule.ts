@@ -83,7 +83,7 @@ export interface WasmKernelSpec {
   readonly sumRows?: number;
   /**
    * exp, log1p, log and sigmoid by their float32 forms (mathF32x4Fast.ts: within FAST_MATH_ULPS,
-   * 1 ulp, sigmoid 2) instead of the correctly rounded ones: setCpuFastMath(true). Default false.
+   * 1 ulp, sigmoid 2) instead of the engine's double results rounded: setCpuFastMath(true). Default false.
    */
   readonly fastMath?: boolean;
 }
@@ -120,7 +120,7 @@ const MATH_F32X4: MathTable = {
 
 /**
  * Under setCpuFastMath(true) (a spec's `fastMath`): exp, log1p, log and sigmoid in float32
- * arithmetic on all four lanes, within FAST_MATH_ULPS of the correctly rounded value
+ * arithmetic on all four lanes, within FAST_MATH_ULPS of the default value
  * (mathF32x4Fast.ts); the others as above.
  */
 const MATH_F32X4_FAST: MathTable = { ...MATH_F32X4, ...FAST_MATH_F32X4 };

@@ -1,10 +1,11 @@
 // exp, log1p, log and sigmoid of four float32 lanes computed in float32 arithmetic throughout:
 // the WebAssembly kernels' math under setCpuFastMath(true). The default kernels (mathF32x4.ts)
-// give the correctly rounded float32 of each function (Math.fround(Math.fn(x))) by computing in
+// give the float32 rounding of the engine's double result (Math.fround(Math.fn(x)): correctly
+// rounded but at a few inputs, docs/conventions.md) by computing in
 // double lanes, two at a time, and checking each result against the float32 rounding
 // boundaries; these work on all four lanes at once, in the manner of Cephes' and fdlibm's float
 // routines (SLEEF's u10 functions, which PyTorch's vectorised CPU kernels call, make the same
-// trade), and are within 1 ulp of the correctly rounded value instead (sigmoid 2): the bounds of
+// trade), and are within 1 ulp of that value instead (sigmoid 2): the bounds of
 // FAST_MATH_ULPS, checked in the tests on a sample of every exponent and dense sweeps, and by
 // `node scripts/run.mjs scripts/exhaustiveMath.ts --fast` over every float32 input (2026-12-05:
 // none outside; 0.28–0.42% of inputs 1 ulp off for exp, log1p and log). About twice as fast.
@@ -19,8 +20,8 @@ import { type Expr, and, assign, binary, get, localPool, or, select } from './ma
 import { EXP_TABLE, EXP_TABLE_ADDRESS, LOG_TABLE_ADDRESS, eq32, ge32, gt32, lt32, pmax32, pmin32 } from './mathF32x4.js';
 
 /**
- * The largest distance of each fast function's result from the correctly rounded float32, in
- * float32 ulps (the unit in the last place of the correctly rounded value), over every float32 input.
+ * The largest distance of each fast function's result from the default one (Math.fround(Math.fn(x))),
+ * in float32 ulps (the unit in the last place of that value), over every float32 input.
  */
 export const FAST_MATH_ULPS = { exp: 1, log1p: 1, log: 1, sigmoid: 2 } as const;
 
