@@ -5,7 +5,8 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
-import { type Tensor, clamp, tensor } from '@scorch/tensor';
+import { type Tensor, clamp, elementwiseExpression, tensor } from '@scorch/tensor';
+import { renderWgsl } from '../src/wgsl/expression.js';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { exact, firstMismatch, gpuDevice } from './helpers.js';
 
@@ -45,4 +46,18 @@ describe('clamp on WebGPU equals the CPU exactly', () => {
       if (name === 'NaN number bound') expect(Array.from(want).every(Number.isNaN)).toBe(true);
     });
   }
+});
+
+describe('the NaN guards of float comparisons in WGSL', () => {
+  it('an ordered float comparison is rendered with NaN tests (a compiler assuming no NaN may turn select(y, b, y < b) into max)', () => {
+    // llvmpipe keeps the NaN without them, so the values above cannot tell: the shader text must.
+    for (const op of ['less', 'lessEqual', 'equal'] as const) {
+      const code = renderWgsl(elementwiseExpression(op, 'float32'), ['a', 'b']);
+      expect(code, op).toContain('!sc_isnan(a)');
+      expect(code, op).toContain('!sc_isnan(b)');
+    }
+    // notEqual is true for a NaN operand, as WGSL's != already is; int comparisons have no NaN.
+    expect(renderWgsl(elementwiseExpression('notEqual', 'float32'), ['a', 'b'])).not.toContain('sc_isnan');
+    expect(renderWgsl(elementwiseExpression('less', 'int32'), ['a', 'b'])).not.toContain('sc_isnan');
+  });
 });

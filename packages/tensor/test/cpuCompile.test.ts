@@ -9,7 +9,7 @@ import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full, setCpuThreads,
-  memory,
+  memory, mul, reciprocal,
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { gatheredProductsMade, wasmThreads } from '../src/cpu/wasm/wasmMatmul.js';
@@ -1642,6 +1642,39 @@ describe('the epilogue of a batched activations × weight product ([b, s, d] @ [
       const { kernels } = paths(([x, c]) => [sum(x!.exp(), 1).reshape([b, s, h]).log().mul(c!)], [x, c]);
       expect(names(kernels), dtype).toEqual([`fused_sum_${b * s * h}x3_epilogue1`]);
       for (const t of [x, c]) t.dispose();
+    }
+  });
+});
+
+describe('rounding steps a fused float32 program keeps', () => {
+  // Found by mutating the JavaScript writer: nothing else failed when these roundings went.
+  it('a reciprocal is rounded to float32 before the next op reads it', () => {
+    const xs = Array.from({ length: 37 }, (_, i) => Math.fround(3 + i * 0.37));
+    const want = xs.map((x) => Math.fround(Math.fround(1 / x) * 3));
+    for (const wasm of [true, false]) {
+      setCpuWasm(wasm);
+      try {
+        expect(Array.from(jit((x: Tensor) => mul(reciprocal(x), 3))(tensor(xs)).dataSync()), `wasm ${wasm}`).toEqual(want);
+      } finally {
+        setCpuWasm(true);
+      }
+    }
+  });
+  it('float32 → int32 → float32 truncates (−1, 0) to +0, as the eager casts do', () => {
+    const xs = [-0.5, -0.25, 0.75, -1.5, -0];
+    const f = (x: Tensor) => cast(cast(x, 'int32'), 'float32');
+    const eager = Array.from(f(tensor(xs)).dataSync());
+    const fused = Array.from(jit(f)(tensor(xs)).dataSync());
+    expect(eager.map((v) => Object.is(v, -0))).toEqual([false, false, false, false, false]);
+    expect(fused.map((v) => Object.is(v, -0))).toEqual([false, false, false, false, false]);
+    expect(fused).toEqual([0, 0, 0, -1, 0]);
+  });
+  it('max over −∞ only is −∞ (its identity), eager and fused, float32 and float64', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tensor([[-Infinity, -Infinity, -Infinity]], { dtype });
+      expect(Array.from(max(x).dataSync()), dtype).toEqual([-Infinity]);
+      expect(Array.from(max(x, 1).dataSync()), dtype).toEqual([-Infinity]);
+      expect(Array.from(jit((v: Tensor) => max(v, 1).add(0))(x).dataSync()), `jit ${dtype}`).toEqual([-Infinity]);
     }
   });
 });
