@@ -6,7 +6,7 @@
 
 import {
   type Primitive, type PrimitiveParams, type UnaryPrimitive, Tensor, add, apply, broadcastTo, cast, concat, constant, cos, div,
-  equal, exp, notEqual, fmtShape, greater, greaterEqual, isFinite, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
+  equal, exp, less, notEqual, fmtShape, greater, greaterEqual, isFinite, isFloatDType, keepdimsShape, log, matmul, mul, narrow, neg, pow,
   primitiveDefinition, reciprocal, reshape, shapesEqual, sin, slice, sub, sum, transpose, where, zerosLike,
 } from '@scorch/tensor';
 
@@ -47,9 +47,18 @@ function maxSelector(x: Tensor, out: Tensor, axes: readonly number[]): Tensor {
  * rules for log and div divide): g/d is finite where d is subnormal and 1/d overflows to ∞ (for
  * small g, and 0 for g = 0, as the branch a `where` did not take gets), where g·(1/d) was ±∞ or NaN.
  */
-type Factor = Tensor | number | { readonly over: Tensor };
+type Factor = Tensor | number | { readonly over: Tensor } | { readonly zeroWhere: Tensor; readonly times: Tensor | number };
 
-const scaleBy = (g: Tensor, f: Factor): Tensor => (typeof f === 'object' && !(f instanceof Tensor) ? div(g, f.over) : mul(g, f));
+/**
+ * g scaled by f. A `zeroWhere` factor is `times`, which is 0 where `zeroWhere` holds: there g is
+ * taken as 0 when it is ±∞ or NaN (as PyTorch's masked_fill / where), so the product is 0 (with
+ * g's sign, as g·0 for finite g), never ∞·0 = NaN.
+ */
+const scaleBy = (g: Tensor, f: Factor): Tensor => {
+  if (typeof f === 'number' || f instanceof Tensor) return mul(g, f);
+  if ('over' in f) return div(g, f.over);
+  return mul(where(f.zeroWhere, where(isFinite(g), g, 0), g), f.times);
+};
 
 /**
  * f'(x) of each elementwise unary primitive, from its input x and/or its output y. Both the jvp
@@ -168,12 +177,12 @@ type ProductLikePrimitive = 'mul' | 'div' | 'max' | 'pow';
  * on the input, not only on the result), so that its derivatives there, which the mask
  * multiplies by 0, are finite: higher-order derivatives stay 0 instead of 0·∞ = NaN.
  */
-function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolean, boolean]): [Tensor | null, Tensor | null] {
-  let da: Tensor | null = null;
+function powPartials(a: Tensor, b: Tensor, y: Tensor, [na, nb]: readonly [boolean, boolean]): [Factor | null, Factor | null] {
+  let da: Factor | null = null;
   let db: Tensor | null = null;
   if (na) {
     const masked = where(equal(b, 0), equal(isFinite(reciprocal(a)), 0), 0);
-    da = where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1))));
+    da = { zeroWhere: equal(b, 0), times: where(masked, 0, mul(b, pow(where(masked, 1, a), sub(b, 1)))) };
   }
   if (nb) {
     const masked = where(equal(a, 0), greaterEqual(b, 0), 0);
@@ -189,7 +198,8 @@ const BINARY_PARTIALS: { readonly [P in ProductLikePrimitive]: Partials } = {
   // both partials are 1, as PyTorch's: m is 0 there, so a's gets [y ≠ y] added.
   max: (a, b, y, [na, nb]) => {
     const m = maxMask(a, b);
-    return [na ? add(m, cast(notEqual(y, y), a.dtype)) : null, nb ? sub(1, m) : null];
+    // The smaller operand's factor is 0: a cotangent of ±∞ or NaN there gives 0 (PyTorch's masked_fill), not NaN.
+    return [na ? { zeroWhere: less(a, b), times: add(m, cast(notEqual(y, y), a.dtype)) } : null, nb ? { zeroWhere: less(b, a), times: sub(1, m) } : null];
   },
   pow: powPartials, // d aᵇ = b aᵇ⁻¹ da + log(a) aᵇ db
 };
@@ -223,7 +233,10 @@ const customVjp: VjpRule<'custom'> = (ct, primals, out, { name }, needs) => {
 
 /** Forward rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze({
-  ...rulesFrom(UNARY_DERIVATIVES, (derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => (t ? scaleBy(t, derivative(x!, y)) : null)),
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): JvpRule<UnaryPrimitive> => ([x], [t], y) => {
+    const f = t ? derivative(x!, y) : 0;
+    return t && f !== 0 ? scaleBy(t, f) : null; // a zero derivative gives a zero tangent, not t·0 (NaN for t = ±∞)
+  }),
   ...rulesFrom(BINARY_PARTIALS, (partials): JvpRule<ProductLikePrimitive> => ([a, b], [ta, tb], y) => {
     const [da, db] = partials(a!, b!, y, [Boolean(ta), Boolean(tb)]);
     return addT(ta && da ? scaleBy(ta, da) : null, tb && db ? scaleBy(tb, db) : null);
@@ -262,7 +275,10 @@ export const jvpRules: { readonly [P in Primitive]: JvpRule<P> } = Object.freeze
 
 /** Reverse rules by primitive: frozen (a defined primitive brings its rule through 'custom'). */
 export const vjpRules: { readonly [P in Primitive]: VjpRule<P> } = Object.freeze({
-  ...rulesFrom(UNARY_DERIVATIVES, (derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => [scaleBy(ct, derivative(x!, y))]),
+  ...rulesFrom(UNARY_DERIVATIVES, (derivative): VjpRule<UnaryPrimitive> => (ct, [x], y) => {
+    const f = derivative(x!, y);
+    return [f === 0 ? zerosLike(x!) : scaleBy(ct, f)];
+  }),
   ...rulesFrom(BINARY_PARTIALS, (partials): VjpRule<ProductLikePrimitive> => (ct, [a, b], y, _q, [na, nb]) => {
     const [da, db] = partials(a!, b!, y, [na!, nb!]);
     return [da ? scaleBy(ct, da) : null, db ? scaleBy(ct, db) : null];
