@@ -384,6 +384,21 @@ describe('derivatives at kinks and ties take the documented values (exact)', () 
     expect(await values(jvp((b: Tensor) => powX.pow(b), [powY], [ones])[1])).toEqual(dy);
   });
 
+  it('pow off the positive base: ∂/∂x = y·x^(y−1) at a negative base, ∂/∂y NaN there (log of a negative), not masked to 0', async () => {
+    // (−2)², (−2)³, 0⁻¹, 0⁻², as PyTorch: only x = 0 with y ≥ 0 is masked; a mask taking every
+    // x ≤ 0 returned 0 for d(−2)ʸ/dy, and no other test differentiated the exponent there.
+    const x = at([-2, -2, 0, 0]);
+    const y = at([2, 3, -1, -2]);
+    const four = at([1, 1, 1, 1]);
+    const dx = [-4, 12, -Infinity, -Infinity];
+    const dy = [NaN, NaN, -Infinity, -Infinity];
+    const [gx, gy] = grad((a: Tensor, b: Tensor) => a.pow(b).sum(), { argnums: [0, 1] })(x, y) as Tensor[];
+    expect(await values(gx!)).toEqual(dx);
+    expect(await values(gy!)).toEqual(dy);
+    expect(await values(jvp((a: Tensor) => a.pow(y), [x], [four])[1])).toEqual(dx);
+    expect(await values(jvp((b: Tensor) => x.pow(b), [y], [four])[1])).toEqual(dy);
+  });
+
   it('pow at a zero base: second derivatives are finite where the convention makes pow flat, in every mode', async () => {
     // ∂²/∂x² = y(y−1)x^(y−2): 0 along y = 0 (xʸ = 1 there), 2 at (0, 2), −∞ at (0, ½) (a true
     // infinity), 0 at (0, 3). ∂²/∂y² = xʸ log² x: 0 wherever x = 0, y ≥ 0.
