@@ -11,7 +11,7 @@
 // The transposes: a jvp rule t ↦ J·t is linear in t, so Jᵀ·c = ∇ₜ⟨c, J·t⟩; a vjp rule
 // c ↦ Jᵀ·c is linear in c, so J·t = ∇_c⟨Jᵀ·c, t⟩. Both are computed with `grad` on the rule.
 
-import { Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, zeros, zerosLike, refusePromise } from '@scorch/tensor';
+import { type DType, Tensor, type Trace, composite, flattenTree, fmtShape, isFloatDType, isGradEnabled, mul, sum, zeros, zerosLike, refusePromise } from '@scorch/tensor';
 import { grad } from './api.js';
 import { JvpTrace } from './forward.js';
 import { GradNode, type NodeRule, VjpTrace } from './reverse.js';
@@ -94,7 +94,7 @@ function checkOutput(def: Definition, out: unknown, what: string): asserts out i
   if (!(out instanceof Tensor)) throw new TypeError(`${def.name}: ${what} must return a Tensor, got ${out === null ? 'null' : typeof out}`);
 }
 
-function checkLike(def: Definition, value: Tensor | null, like: Tensor, what: string): void {
+function checkLike(def: Definition, value: Tensor | null, like: { readonly dtype: DType; readonly shape: readonly number[] }, what: string): void {
   if (value === null) return;
   if (!(value instanceof Tensor) || value.dtype !== like.dtype || value.shape.length !== like.shape.length || value.shape.some((d, i) => d !== like.shape[i])) {
     const got = value instanceof Tensor ? `${value.dtype} ${fmtShape(value.shape)}` : typeof value;
@@ -102,13 +102,20 @@ function checkLike(def: Definition, value: Tensor | null, like: Tensor, what: st
   }
 }
 
-/** The backward rule's cotangents, checked to be an array of one (or null) per argument, in every mode. */
-function backwardOf(name: string, rule: CustomVjpRule<unknown>, saved: unknown, ct: Tensor, output: Tensor, arity: number): readonly (Tensor | null)[] {
+/**
+ * The backward rule's cotangents, checked in every mode (reverse, forward through it, and vmap's
+ * batched backward): an array of one per argument, each null (zero; not undefined, 0 or false)
+ * or a tensor of its argument's dtype and shape (`likes`, per example under vmap).
+ */
+function backwardOf(def: Definition, rule: CustomVjpRule<unknown>, saved: unknown, ct: Tensor, output: Tensor, likes: readonly { readonly dtype: DType; readonly shape: readonly number[] }[]): readonly (Tensor | null)[] {
+  const name = def.name;
+  const arity = likes.length;
   const cts = rule.backward(saved, ct, output);
   if (!Array.isArray(cts) || cts.length !== arity) {
     const got = Array.isArray(cts) ? `${cts.length}` : cts instanceof Tensor ? 'a Tensor, not an array' : cts === null ? 'null' : typeof cts;
     throw new Error(`${name}: the backward rule must return one cotangent (or null) per argument (${arity}), got ${got}`);
   }
+  cts.forEach((g, i) => checkLike(def, g, likes[i]!, `the backward rule's cotangent ${i}`));
   return cts;
 }
 
@@ -133,11 +140,9 @@ function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], outpu
   }
   // J·t = ∇_c ⟨Jᵀc, t⟩, the backward rule being linear in c.
   const inner = (c: Tensor): Tensor => {
-    const cts = backwardOf(def.name, def.rule, saved, c, output, primals.length);
+    const cts = backwardOf(def, def.rule, saved, c, output, primals);
     let total: Tensor | null = null;
     cts.forEach((g, i) => {
-      // Checked first, as reverse mode checks it: only null means zero (not undefined, 0 or false).
-      checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
       if (g === null || !isFloatDType(primals[i]!.dtype)) return;
       const term = sum(mul(g, tangents[i]!));
       total = total ? total.add(term) : term;
@@ -151,11 +156,8 @@ function tangentOf(def: Definition, primals: Tensor[], tangents: Tensor[], outpu
 function reverseRule(def: Definition, primals: Tensor[], output: Tensor, saved: unknown): NodeRule {
   return (ct, needs) => {
     if (def.kind === 'vjp') {
-      const cts = backwardOf(def.name, def.rule, saved, ct, output, primals.length);
-      return cts.map((g, i) => {
-        checkLike(def, g, primals[i]!, `the backward rule's cotangent ${i}`);
-        return needs[i] ? g : null;
-      });
+      const cts = backwardOf(def, def.rule, saved, ct, output, primals);
+      return cts.map((g, i) => (needs[i] ? g : null));
     }
     // Jᵀc = ∇ₜ ⟨c, J·t⟩, the jvp rule being linear in t.
     const wanted = primals.flatMap((p, i) => (needs[i] && isFloatDType(p.dtype) ? [i] : []));
@@ -193,7 +195,7 @@ function batched(def: Definition, values: readonly Tensor[], bdims: readonly (nu
   const forward = rule.forward;
   const perExample = values.map((v, i) => (bdims[i] === null ? v.shape : v.shape.filter((_, d) => d !== bdims[i])));
   const backward = (saved: unknown, ct: Tensor, output: Tensor): Tensor[] =>
-    backwardOf(def.name, rule, saved, ct, output, values.length).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
+    backwardOf(def, rule, saved, ct, output, values.map((v, i) => ({ dtype: v.dtype, shape: perExample[i]! }))).map((g, i) => g ?? zeros(perExample[i]!, { dtype: values[i]!.dtype, device: values[i]!.device }));
   const forwardB = forward
     ? (vmap((...args: Tensor[]) => {
         const r = forward(...args);

@@ -168,6 +168,11 @@ describe('identity and rule checks', () => {
     const message = /^customVjp: the backward rule's cotangent 1 must be float64 \[2\] \(like its primal\), got undefined/;
     expect(() => jvp((y: Tensor) => f(a, y), [b], [b])).toThrow(message);
     expect(() => grad((y: Tensor) => f(a, y).sum())(b)).toThrow(message);
+    // Under vmap too: its batched backward turned undefined into zeros before any check saw it
+    // (the check lives in the one place every mode reads the cotangents through).
+    const perExample = /^customVjp: the backward rule's cotangent 1 must be float64 \[\] \(like its primal\), got undefined/;
+    expect(() => grad((y: Tensor) => vmap(f)(a, y).sum())(b)).toThrow(perExample);
+    expect(() => jvp((y: Tensor) => vmap(f)(a, y), [b], [b])).toThrow(perExample);
   });
 });
 

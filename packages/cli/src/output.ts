@@ -346,7 +346,9 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     writeFiles(path, files);
   };
   const rescue = (files: Readonly<Record<string, string>>) => {
-    // Made exclusively, as a default run directory is: no other run shares it.
+    // Made exclusively, as a default run directory is: no other run shares it. Its parent may be
+    // gone (the run's directory taken by removing scorch-runs/): made again, as claim makes it.
+    mkdirSync(dirname(path), { recursive: true });
     for (;;) {
       const orphan = freshDirectory(dirname(path), `${basename(path)}.orphaned`);
       try {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
@@ -725,6 +725,16 @@ describe('output directories are claimed before any work', () => {
     expect(() => c.write({ 'checkpoint.json': 'c' })).toThrow(DirectoryTakenError);
     c.release();
     expect(readdirSync(c.path)).toEqual([]);
+    // The run's parent removed with it (scorch-runs/ deleted mid-run): the rescue makes the parent
+    // again, as the claim did, rather than failing and losing the checkpoint it exists to keep.
+    const parent = join(scratch, 'runs-removed');
+    const d = prepareOutputDirectory('scorch train', join(parent, 'run'), false);
+    rmSync(parent, { recursive: true });
+    expect(() => d.write({ 'checkpoint.json': 'd' })).toThrow(DirectoryTakenError);
+    const kept = d.rescue({ 'checkpoint.json': 'd, step 40' });
+    expect(dirname(kept)).toBe(parent);
+    expect(readFileSync(join(kept, 'checkpoint.json'), 'utf8')).toBe('d, step 40');
+    d.release();
   });
 
   it('--force does not move aside a run directory while a sample is writing inside it', () => {

@@ -28,6 +28,25 @@ export function jitClearedAfterEachTest(): typeof jit {
 }
 
 /** The WebGPU device for tests. Fails (does not skip) when no adapter exists. */
+/**
+ * Runs `body` with `device.createBuffer` counting the buffers created whose descriptor `which`
+ * accepts (every one by default); `created()` reads the count so far. createBuffer is restored
+ * when body settles, thrown or not.
+ */
+export async function countingCreatedBuffers<T>(device: GPUDevice, body: (created: () => number) => T | Promise<T>, which: (d: GPUBufferDescriptor) => boolean = () => true): Promise<T> {
+  const create = device.createBuffer;
+  let count = 0;
+  device.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
+    if (which(descriptor)) count++;
+    return create.call(this, descriptor);
+  };
+  try {
+    return await body(() => count);
+  } finally {
+    device.createBuffer = create;
+  }
+}
+
 export async function gpuDevice(): Promise<WebGPUHandle> {
   return initWebGPU({ poisonAllocations: true });
 }

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CpuBackend, type Tensor, getBackend, memory, randomKey, randn, releasePooledMemory, softmax, softplus, splitKey, tensor, tidy, keep, zeros } from '@scorch/tensor';
 import { grad, jit, jvp, valueAndGrad } from '@scorch/autograd';
-import { gpuDevice } from './helpers.js';
+import { countingCreatedBuffers, gpuDevice } from './helpers.js';
 
 describe('training-loop memory', () => {
   it('2 000 Adam steps leave live buffers and bytes flat', { timeout: 240_000 }, async () => {
@@ -116,19 +116,12 @@ describe('buffers given back when no kernel runs or a compiled call fails', () =
     const { device, runtime } = await gpuDevice();
     await runtime.sync();
     const host = new Float32Array(256 * 1024); // 1 MiB
-    const create = runtime.device.createBuffer;
-    let created = 0;
-    runtime.device.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
-      created++;
-      return create.call(this, descriptor);
-    };
-    try {
-      // Each upload opens a batch that records no command: the buffer freed with it can be
-      // reused at once (it was held until a flush, so each iteration made a new 1 MiB buffer).
+    // Each upload opens a batch that records no command: the buffer freed with it can be
+    // reused at once (it was held until a flush, so each iteration made a new 1 MiB buffer).
+    const created = await countingCreatedBuffers(runtime.device, (count) => {
       for (let i = 0; i < 200; i++) tensor(host, { shape: [host.length], device }).dispose();
-    } finally {
-      runtime.device.createBuffer = create;
-    }
+      return count();
+    });
     expect(created).toBeLessThanOrEqual(1);
     // The values still arrive: an upload into the reused buffer, then a kernel and a read.
     const x = tensor(Float32Array.from({ length: 8 }, (_, i) => i), { device });

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import { type KernelEvent, type Tensor, definePrimitive, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
-import { gpuDevice } from './helpers.js';
+import { countingCreatedBuffers, gpuDevice } from './helpers.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
 
 let gpu: WebGPUHandle;
@@ -200,44 +200,30 @@ describe('profile on WebGPU', () => {
     const x = randn([128, 64], { key: randomKey(6), device: dev });
     const step = jit((wv: Tensor, xv: Tensor) => wv.sub(grad((v: Tensor) => f(xv, v).sum())(wv).mul(1e-3)));
     await step(w, x).data();
-    const device = gpu.runtime.device;
-    const create = device.createBuffer;
-    const snapshotsAfter: number[] = [];
-    let snapshots = 0;
-    device.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
-      if (descriptor.label === 'scorch profile snapshot') snapshots++;
-      return create.call(this, descriptor);
+    // Twelve steps from w; `each` runs after every step. Returns the last step's values.
+    const twelveSteps = async (each: () => void): Promise<number[]> => {
+      let cur = w;
+      for (let i = 0; i < 12; i++) {
+        const next = step(cur, x);
+        if (cur !== w) cur.dispose();
+        cur = next;
+        each();
+      }
+      const values = Array.from(await cur.data());
+      cur.dispose();
+      return values;
     };
-    let plain: number[] = [];
-    try {
-      const r = await profile(async () => {
-        let cur = w;
-        for (let i = 0; i < 12; i++) {
-          const next = step(cur, x);
-          if (cur !== w) cur.dispose();
-          cur = next;
-          snapshotsAfter.push(snapshots);
-        }
-        const values = Array.from(await cur.data());
-        cur.dispose();
-        return values;
-      });
-      plain = r.value;
-      expect(r.events.filter((e) => e.timing === 'replay').length).toBeGreaterThanOrEqual(12);
-    } finally {
-      device.createBuffer = create;
-    }
+    const snapshotsAfter: number[] = [];
+    const r = await countingCreatedBuffers(
+      gpu.runtime.device,
+      (snapshots) => profile(() => twelveSteps(() => snapshotsAfter.push(snapshots()))),
+      (d) => d.label === 'scorch profile snapshot',
+    );
+    expect(r.events.filter((e) => e.timing === 'replay').length).toBeGreaterThanOrEqual(12);
     // The first steps meet the pool's buffers; later ones make no new snapshot (each made a full set before).
     expect(snapshotsAfter[11]).toBe(snapshotsAfter[3]);
     // Profiling changed no value: the same 12 steps again, unprofiled.
-    let cur = w;
-    for (let i = 0; i < 12; i++) {
-      const next = step(cur, x);
-      if (cur !== w) cur.dispose();
-      cur = next;
-    }
-    expect(Array.from(await cur.data())).toEqual(plain);
-    cur.dispose();
+    expect(await twelveSteps(() => {})).toEqual(r.value);
     w.dispose();
     x.dispose();
   });

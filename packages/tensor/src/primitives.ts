@@ -3,7 +3,7 @@
 // Adding a primitive: a member here, a `params` entry, an inference case, a CPU implementation,
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
-import { DTYPES, type DType, isFloatDType, storedValue } from './dtype.js';
+import { DTYPES, type DType, assertDType, isFloatDType, storedValue } from './dtype.js';
 import { showValue } from '@scorch/options';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
@@ -404,7 +404,8 @@ export function inferOutput<P extends Primitive>(
     case 'cast': {
       arity(prim, inputs, 1);
       const { dtype } = params as PrimitiveParams['cast'];
-      if (!(DTYPES as readonly unknown[]).includes(dtype)) fail(prim, `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);
+      // Every path to the kernels (eager, jit, a raw apply) meets this: an unknown dtype reached them.
+      assertDType(dtype, prim);
       return { shape: ownShape(inputs[0]!.shape), dtype };
     }
     case 'random': {

@@ -426,8 +426,9 @@ function foldAndMerge(program: Program): Program {
     if (source && CONSTANT_PRESERVING.has(eq.prim)) {
       // A cast converts the value as the constant holds it (a float32 full stores its value
       // rounded to float32): full(0.1, float32).cast(float64) is 0.10000000149011612 eagerly.
-      const held = (v: number) => (source.dtype === 'float32' ? Math.fround(v) : storedValue(v, source.dtype));
-      const value = eq.prim === 'cast' ? storedValue(held(source.value), eq.out.dtype) : source.value;
+      // An int32 or bool full's value is already the stored one (full refuses any other).
+      const held = source.dtype === 'float32' ? Math.fround(source.value) : source.value;
+      const value = eq.prim === 'cast' ? storedValue(held, eq.out.dtype) : source.value;
       eq = { prim: 'full', inputs: [], params: { value, shape: [...eq.out.shape], dtype: eq.out.dtype, device: source.device }, out: eq.out };
     }
     const same = seen.findOrAdd(eq);

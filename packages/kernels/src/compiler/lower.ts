@@ -389,6 +389,20 @@ function blockedDepth(n: number, block: number): number {
   return block - 1 + Math.ceil(n / block);
 }
 
+/**
+ * WGSL for `for index in [0, n)`, whose body (given the variable it adds into) combines a term
+ * into `acc`; with `block`, each run of block.size terms is summed apart into a `block` variable
+ * (starting at block.zero) that is then added to acc. `pad` indents the loop's closing lines.
+ */
+function sumLoopWgsl(index: string, n: string, acc: string, body: (into: string) => readonly string[], block: { size: number; zero: string } | null, pad: string): string {
+  if (!block) return `for (var ${index} = 0u; ${index} < ${n}; ${index} = ${index} + 1u) {\n${pad}  ${body(acc).join(`\n${pad}  `)}\n${pad}}`;
+  const [start, end] = [`${index}0`, `${index}_end`];
+  return (
+    `for (var ${start} = 0u; ${start} < ${n}; ${start} = ${start} + ${block.size}u) {\n${pad}  var block: f32 = ${block.zero};\n${pad}  let ${end} = min(${start} + ${block.size}u, ${n});\n` +
+    `${pad}  for (var ${index} = ${start}; ${index} < ${end}; ${index} = ${index} + 1u) {\n${pad}    ${body('block').join(`\n${pad}    `)}\n${pad}  }\n${pad}  ${acc} = ${acc} + block;\n${pad}}`
+  );
+}
+
 function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
   const outShape = spec.anchor.shape;
   const outputs = sizeOf(outShape);
@@ -410,27 +424,18 @@ function lowerReduction(ctx: Lowering, spec: ReductionSpec): LoweredKernel[] {
       // 0 + x folded to x, which keeps x = −0 where the eager kernel's 0 + (−0) gives +0.
       const opaqueStart = t === 'f32' && (extent === 0 || spec.op === 'sum');
       w.emit(`var acc: ${t} = ${opaqueStart ? w.opaque(identity) : identity};`);
-      if (t === 'f32' && spec.op === 'sum' && extent > SERIAL_SUM_BLOCK) {
-        // Blocked: each run of SERIAL_SUM_BLOCK terms is summed apart, then added to acc, so an
-        // element takes part in at most BLOCK − 1 + ⌈extent/BLOCK⌉ roundings, not extent − 1
-        // (a [1024, 16384] row sum was ~160× less accurate than eager's tree; same reads).
-        const zero = w.fresh('zero');
-        w.emit(`let ${zero}: f32 = ${w.opaque(identity)};`);
-        const loop = w.scope(() => {
+      // Blocked (a float sum longer than a block): an element takes part in at most
+      // BLOCK − 1 + ⌈extent/BLOCK⌉ roundings, not extent − 1 (a [1024, 16384] row sum was ~160×
+      // less accurate than eager's tree; the same reads). The block starts opaque as acc does.
+      const blocked = t === 'f32' && spec.op === 'sum' && extent > SERIAL_SUM_BLOCK;
+      const zero = blocked ? w.fresh('zero') : '';
+      if (blocked) w.emit(`let ${zero}: f32 = ${w.opaque(identity)};`);
+      const body = (into: string) =>
+        w.scope(() => {
           const red = w.decode('r', spec.reduced);
-          w.emit(`block = ${combine('block', spec.term(w, out, red))};`);
+          w.emit(`${into} = ${combine(into, spec.term(w, out, red))};`);
         });
-        w.emit(
-          `for (var r0 = 0u; r0 < ${u(extent)}; r0 = r0 + ${SERIAL_SUM_BLOCK}u) {\n      var block: f32 = ${zero};\n      let r_end = min(r0 + ${SERIAL_SUM_BLOCK}u, ${u(extent)});\n` +
-            `      for (var r = r0; r < r_end; r = r + 1u) {\n        ${loop.join('\n        ')}\n      }\n      acc = acc + block;\n    }`,
-        );
-      } else {
-        const loop = w.scope(() => {
-          const red = w.decode('r', spec.reduced);
-          w.emit(`acc = ${combine('acc', spec.term(w, out, red))};`);
-        });
-        w.emit(`for (var r = 0u; r < ${u(extent)}; r = r + 1u) {\n      ${loop.join('\n      ')}\n    }`);
-      }
+      w.emit(sumLoopWgsl('r', u(extent), 'acc', body, blocked ? { size: SERIAL_SUM_BLOCK, zero } : null, '    '));
       finishReduction(w, ctx.plan, spec, out, 'acc');
     });
     return [perThreadKernel(w, `${label}_serial`, 'o', outputs, lines, [spec.equation])];
@@ -490,15 +495,10 @@ fn main(${entryBuiltins}) {
   const lines = w2.scope(() => {
     const out = w2.decode('o', outShape);
     w2.emit(`var acc: ${t} = ${identity};`);
-    if (t === 'f32' && spec.op === 'sum' && chunks > COMBINE_SUM_BLOCK) {
-      // Blocked as the serial sum: up to 1024 partials in one chain lost eager's tree accuracy.
-      w2.emit(
-        `for (var c0 = 0u; c0 < ${u(chunks)}; c0 = c0 + ${COMBINE_SUM_BLOCK}u) {\n    var block: f32 = ${identity};\n    let c_end = min(c0 + ${COMBINE_SUM_BLOCK}u, ${u(chunks)});\n` +
-          `    for (var c = c0; c < c_end; c = c + 1u) { block = block + ${src}[o * ${u(chunks)} + c]; }\n    acc = acc + block;\n  }`,
-      );
-    } else {
-      w2.emit(`for (var c = 0u; c < ${u(chunks)}; c = c + 1u) { acc = ${combine('acc', `${src}[o * ${u(chunks)} + c]`)}; }`);
-    }
+    // Blocked as the serial sum: up to 1024 partials in one chain lost eager's tree accuracy.
+    const blocked = t === 'f32' && spec.op === 'sum' && chunks > COMBINE_SUM_BLOCK;
+    const body = (into: string) => [`${into} = ${combine(into, `${src}[o * ${u(chunks)} + c]`)};`];
+    w2.emit(sumLoopWgsl('c', u(chunks), 'acc', body, blocked ? { size: COMBINE_SUM_BLOCK, zero: identity } : null, '  '));
     finishReduction(w2, ctx.plan, spec, out, 'acc');
   });
   return [first, perThreadKernel(w2, `${label}_combine`, 'o', outputs, lines, [spec.equation])];
