@@ -33,6 +33,46 @@ function timestamp(date = new Date()): string {
   return `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}-${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`;
 }
 
+/**
+ * mkdirSync(path, { recursive: true }), one directory at a time: Node 20's recursive form retries
+ * the parent for ever where mkdir fails with ENOENT under an existing directory (/proc, some FUSE
+ * mounts), so `--out /proc/x` hung. Throws mkdir's own error there. Returns the first directory
+ * made, or undefined when `path` was already a directory, as the recursive form does.
+ */
+export function makeDirectories(path: string): string | undefined {
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
+    missing.push(p);
+    if (dirname(p) === p) break;
+  }
+  if (missing.length === 0) {
+    // Already there: a directory is fine; anything else fails as mkdir does (EEXIST).
+    if (!statSync(path).isDirectory()) mkdirSync(path);
+    return undefined;
+  }
+  missing.reverse();
+  const made: string[] = [];
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+      made.push(d);
+    } catch (e) {
+      // Made meanwhile by another process (two runs making scorch-runs/ at once): fine.
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
+      // Nothing half made stays behind: what this call made is removed, innermost first.
+      for (const m of made.reverse()) {
+        try {
+          rmdirSync(m);
+        } catch {
+          break;
+        }
+      }
+      throw e;
+    }
+  }
+  return made[0];
+}
+
 /** A fresh directory name `<parent>/<stem>-<timestamp>` (with -2, -3, … if that exists). */
 export function freshDirectory(parent: string, stem: string): string {
   const base = resolve(parent, `${stem}-${timestamp()}`);
@@ -256,17 +296,26 @@ function beingClaimed(where: string, dir: string, path: string): UsageError {
  */
 function claim(where: string, dir: string, path: string, exclusive: boolean): OutputDirectory | undefined {
   let made: string | undefined;
-  if (exclusive) {
-    made = mkdirSync(dirname(path), { recursive: true });
-    try {
-      mkdirSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-      throw e;
+  try {
+    if (exclusive) {
+      made = makeDirectories(dirname(path));
+      try {
+        mkdirSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+        throw e;
+      }
+      made ??= path;
+    } else {
+      made = makeDirectories(path);
     }
-    made ??= path;
-  } else {
-    made = mkdirSync(path, { recursive: true });
+  } catch (e) {
+    // What checkCanMake cannot foresee: a file system that refuses the directory (/proc, a
+    // read-only mount, a full disk). Refused before any work, like the cases it does see.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined) throw e;
+    removeMadeDirectories(dirname(path), made);
+    throw new UsageError(`${where}: --out ${dir} cannot be made: ${(e as Error).message}; expected a directory path that is new or empty`);
   }
   const claimFile = join(path, CLAIM_FILE);
   const text = claimText();
@@ -285,12 +334,7 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     // A directory taken by another run (or removed and made anew) is not this run's to touch.
     if (!owned()) return;
     rmSync(claimFile, { force: true });
-    // Remove what the claim made, innermost first, as long as it is empty.
-    if (made === undefined) return;
-    for (let d = path; isWithin(d, made); d = dirname(d)) {
-      if (!existsSync(d) || readdirSync(d).length > 0) break;
-      rmdirSync(d);
-    }
+    removeMadeDirectories(path, made);
   };
   try {
     writeFileSync(claimFile, text, { flag: 'wx' });
@@ -348,7 +392,7 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
   const rescue = (files: Readonly<Record<string, string>>) => {
     // Made exclusively, as a default run directory is: no other run shares it. Its parent may be
     // gone (the run's directory taken by removing scorch-runs/): made again, as claim makes it.
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirectories(dirname(path));
     for (;;) {
       const orphan = freshDirectory(dirname(path), `${basename(path)}.orphaned`);
       try {
@@ -362,6 +406,15 @@ function claim(where: string, dir: string, path: string, exclusive: boolean): Ou
     }
   };
   return { path, release, owned, write, rescue, catchSignals };
+}
+
+/** Removes what a claim made (`made`, the outermost, up to `path`), innermost first, as long as it is empty. */
+function removeMadeDirectories(path: string, made: string | undefined): void {
+  if (made === undefined) return;
+  for (let d = path; isWithin(d, made); d = dirname(d)) {
+    if (!existsSync(d) || readdirSync(d).length > 0) break;
+    rmdirSync(d);
+  }
 }
 
 /** The signals that stop a run (Ctrl-C, kill's default, a closed terminal). */
@@ -505,7 +558,7 @@ function abandonedWrites(dir: string, entries: readonly string[]): string[] {
  * the previous one was, on XFS or ext4 without auto_da_alloc).
  */
 export function writeFiles(dir: string, files: Readonly<Record<string, string>>): void {
-  mkdirSync(dir, { recursive: true });
+  makeDirectories(dir);
   for (const [name, content] of Object.entries(files)) {
     const temporary = join(dir, temporaryName(name, process.pid));
     try {
@@ -771,13 +824,14 @@ export function readCheckpoint(where: string, path: string, flag = 'checkpoint')
  */
 export function restoreOptimizer(saved: SavedOptimizerState, optimizer: Optimizer, params: Params): void {
   if (!optimizer.loadStateDict) throw new Error(`${optimizer.name} cannot load a saved state`);
-  // Adam's second moment is an average of squares: a negative entry (an edited file) made every
-  // later step's √v̂ NaN, and the resumed run trained into NaN parameters.
+  // Adam's second moment is an average of squares: a negative or NaN entry (an edited file) made
+  // every later step's √v̂ NaN, and the resumed run trained into NaN parameters. (A NaN is saved
+  // as the string 'NaN', as saveParams writes every non-finite number.)
   const secondMoment = saved.kind === 'adam' ? (saved.state as Record<string, { tensors?: Record<string, { data?: unknown }> }>).v?.tensors : undefined;
   for (const [name, entry] of Object.entries(secondMoment ?? {})) {
     const data = entry?.data;
-    const at = Array.isArray(data) ? data.findIndex((x) => (typeof x === 'number' && x < 0) || x === '-Infinity') : -1;
-    if (at >= 0) throw new Error(`restoreOptimizer: Adam's second moment (state 'v') of '${name}' holds ${String((data as unknown[])[at])} at index ${at}; it is an average of squares, never negative`);
+    const at = Array.isArray(data) ? data.findIndex((x) => (typeof x === 'number' && x < 0) || x === '-Infinity' || x === 'NaN') : -1;
+    if (at >= 0) throw new Error(`restoreOptimizer: Adam's second moment (state 'v') of '${name}' holds ${String((data as unknown[])[at])} at index ${at}; it is an average of squares, never negative or NaN`);
   }
   const state: Record<string, Params> = {};
   try {

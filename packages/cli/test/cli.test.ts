@@ -322,6 +322,17 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     expect(readFileSync(file, 'utf8')).toBe('mine');
   });
 
+  // Linux's /proc takes no new directory: mkdir fails with ENOENT though /proc exists (and, for
+  // root, is writable), where Node 20's recursive mkdir retried for ever and the run hung.
+  it.runIf(existsSync('/proc/self'))('refuses, before any work, a --out the file system will not make (/proc), without hanging', async () => {
+    for (const out of ['/proc/scorch-test-out', '/proc/scorch-test-out/run']) {
+      const { code, stdout, stderr } = await runMain('train', '--backend', 'cpu', '--steps', '2', '--out', out);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd()).toMatch(new RegExp(`^scorch train: --out ${out} cannot be made: .*; expected a directory path that is new or empty$`));
+    }
+  });
+
   it('bench --trace never overwrites a file, and needs a folder to write in, checked before any work', async () => {
     const mine = join(scratch, 'notes.json');
     writeFileSync(mine, 'my notes');
@@ -1109,17 +1120,19 @@ describe('--resume continues a run from its checkpoint (child processes on the C
     expect(unfit.stderr).toMatch(new RegExp(`^scorch train: --resume ${edited}: its parameters or optimiser state do not fit its model description`));
     expect(readdirSync(edited)).toEqual(['checkpoint.json']);
     expect(aside('edited')).toEqual([]);
-    // And one whose Adam second moment holds a negative entry: resumed, it trained into NaN.
-    const negative = join(scratch, 'negative-v');
-    mkdirSync(negative);
+    // And ones whose Adam second moment holds a negative or NaN entry: resumed, they trained into NaN.
     const v = checkpoint.optimizer.state.v.tensors;
     const first = Object.keys(v)[0]!;
-    const editedV = { ...v, [first]: { ...v[first], data: v[first].data.map((x: number, i: number) => (i === 1 ? -0.5 : x)) } };
-    writeFileSync(join(negative, 'checkpoint.json'), JSON.stringify({ ...checkpoint, optimizer: { ...checkpoint.optimizer, state: { ...checkpoint.optimizer.state, v: { ...checkpoint.optimizer.state.v, tensors: editedV } } } }));
-    const nan = await runMain('train', '--resume', negative, '--out', negative, '--force', '--backend', 'cpu');
-    expect(nan.code).toBe(2);
-    expect(nan.stderr).toContain(`its parameters or optimiser state do not fit its model description (restoreOptimizer: Adam's second moment (state 'v') of '${first}' holds -0.5 at index 1; it is an average of squares, never negative)`);
-    expect(readdirSync(negative)).toEqual(['checkpoint.json']);
+    for (const [bad, shown] of [[-0.5, '-0.5'], ['NaN', 'NaN']] as const) {
+      const negative = join(scratch, `bad-v-${shown}`);
+      mkdirSync(negative);
+      const editedV = { ...v, [first]: { ...v[first], data: v[first].data.map((x: number, i: number) => (i === 1 ? bad : x)) } };
+      writeFileSync(join(negative, 'checkpoint.json'), JSON.stringify({ ...checkpoint, optimizer: { ...checkpoint.optimizer, state: { ...checkpoint.optimizer.state, v: { ...checkpoint.optimizer.state.v, tensors: editedV } } } }));
+      const nan = await runMain('train', '--resume', negative, '--out', negative, '--force', '--backend', 'cpu');
+      expect(nan.code).toBe(2);
+      expect(nan.stderr).toContain(`its parameters or optimiser state do not fit its model description (restoreOptimizer: Adam's second moment (state 'v') of '${first}' holds ${shown} at index 1; it is an average of squares, never negative or NaN)`);
+      expect(readdirSync(negative)).toEqual(['checkpoint.json']);
+    }
   });
 });
 
