@@ -190,7 +190,16 @@ export async function makePlots(input: ReportInput): Promise<Record<string, stri
   };
   const learned = await fieldOf(cleanScore(model, noise));
   const mixture = data.mixture;
-  const truth = mixture ? await fieldOf((x) => mixture.score(x)) : await fieldOf(kdeScore(reference));
+  let truth;
+  if (mixture) truth = await fieldOf((x) => mixture.score(x));
+  else {
+    const kde = kdeScore(reference);
+    try {
+      truth = await fieldOf(kde);
+    } finally {
+      kde.dispose();
+    }
+  }
   const condition = conditionLabel(noise);
   plots['score.svg'] = quiverComparison({
     title: `score field${condition ? ` (model at ${condition})` : ''}`,

@@ -7,7 +7,7 @@
 // standard deviation (Bessel-corrected) of dimension k and Scott's factor n^(−1/(d+4))
 // (Scott 1992, "Multivariate Density Estimation") by default.
 
-import { Tensor, checkOneOf, checkOptions, composite, fmtShape, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, transpose, variance } from '@scorch/tensor';
+import { Tensor, checkOneOf, checkOptions, composite, fmtShape, logsumexp, matmul, mul, softmax, sqrt, sub, sum, tensor, tidy, transpose, variance } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, optionNames } from './conventions.js';
 
 export type BandwidthRule = 'scott' | 'silverman';
@@ -103,37 +103,66 @@ function checkQuery(where: string, x: Tensor, data: Tensor): void {
 }
 
 /**
- * The score of a Gaussian KDE of `data` [n, d]: x [m, d] ↦ ∇log p̂(x) = (Σᵢ wᵢ(x) xᵢ − x)/h²,
- * w(x) = softmax over i of −½‖(x − xᵢ)/h‖². The data and bandwidth are captured: create the
- * function outside a `tidy` that would dispose them, or `keep` them.
+ * A KDE's function with the tensors it holds (the centred data, the bandwidth and what is made
+ * from them, not the caller's own `data` or bandwidth tensor): `dispose()` frees them, as a
+ * module's does; calling it afterwards is refused.
  */
-export function kdeScore(data: Tensor, opts: KdeOptions = {}): ScoreFunction {
+export type KdeFunction<F> = F & { dispose(): void };
+
+/** `fn`, refusing calls once dispose() has freed `held`. */
+function holding<F extends (x: Tensor) => Tensor>(where: string, fn: F, held: readonly Tensor[]): KdeFunction<F> {
+  let disposed = false;
+  const call = ((x: Tensor) => {
+    if (disposed) throw new Error(`${where}: this KDE was disposed (its dispose() freed the centred data and bandwidth it holds); build a new one to evaluate it again`);
+    return fn(x);
+  }) as KdeFunction<F>;
+  call.dispose = () => {
+    if (disposed) return;
+    disposed = true;
+    for (const t of held) t.dispose();
+  };
+  return call;
+}
+
+/**
+ * The score of a Gaussian KDE of `data` [n, d]: x [m, d] ↦ ∇log p̂(x) = (Σᵢ wᵢ(x) xᵢ − x)/h²,
+ * w(x) = softmax over i of −½‖(x − xᵢ)/h‖². The function holds a centred copy of the data and
+ * the bandwidth: free them with its `dispose()` (or build and use it inside one `tidy`). It reads
+ * `data` only while being built.
+ */
+export function kdeScore(data: Tensor, opts: KdeOptions = {}): KdeFunction<ScoreFunction> {
   checkBatch('kdeScore', data, 'data');
   checkKdeOptions('kdeScore', opts);
-  const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
-  const h2 = mul(h, h);
-  const { centre, centredData } = centred(data);
-  return (x) =>
+  // Made in a tidy so that nothing but the held tensors outlives the call.
+  const { h, h2, centre, centredData } = tidy(() => {
+    const h = resolveBandwidth('kdeScore', data, opts.bandwidth);
+    return { h, h2: mul(h, h), ...centred(data) };
+  });
+  const score = (x: Tensor) =>
     composite(() => {
       checkQuery('kdeScore', x, data);
       const weights = softmax(kernelExponents(x, centredData, centre, h), 1);
       // Σᵢ wᵢxᵢ − x in centred coordinates too: the difference is small beside an offset.
       return sub(matmul(weights, centredData), sub(x, centre)).div(h2);
     });
+  return holding('kdeScore', score, [h2, centre, centredData, ...(h === opts.bandwidth ? [] : [h])]);
 }
 
-/** log p̂(x) of the same KDE, shape [m]. */
-export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): (x: Tensor) => Tensor {
+/** log p̂(x) of the same KDE, shape [m]; like kdeScore's, the function has a `dispose()`. */
+export function kdeLogDensity(data: Tensor, opts: KdeOptions = {}): KdeFunction<(x: Tensor) => Tensor> {
   checkBatch('kdeLogDensity', data, 'data');
   checkKdeOptions('kdeLogDensity', opts);
-  const h = resolveBandwidth('kdeLogDensity', data, opts.bandwidth);
   const [n, d] = data.shape as [number, number];
-  // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.
-  const logNormaliser = sum(h.log()).neg().sub(0.5 * d * Math.log(2 * Math.PI) + Math.log(n));
-  const { centre, centredData } = centred(data);
-  return (x) =>
+  const { h, logNormaliser, centre, centredData } = tidy(() => {
+    const h = resolveBandwidth('kdeLogDensity', data, opts.bandwidth);
+    // log N(0; 0, diag h²) = −(d/2) log 2π − Σ log h_k, and the 1/n of the mixture.
+    const logNormaliser = sum(h.log()).neg().sub(0.5 * d * Math.log(2 * Math.PI) + Math.log(n));
+    return { h, logNormaliser, ...centred(data) };
+  });
+  const logDensity = (x: Tensor) =>
     composite(() => {
       checkQuery('kdeLogDensity', x, data);
       return logsumexp(kernelExponents(x, centredData, centre, h), 1).add(logNormaliser);
     });
+  return holding('kdeLogDensity', logDensity, [logNormaliser, centre, centredData, ...(h === opts.bandwidth ? [] : [h])]);
 }

@@ -71,3 +71,34 @@ describe('the score layer leaves only its results', () => {
     expect(T.memory().tensors).toBe(before);
   });
 });
+
+// A KDE's function holds a centred copy of its data and its bandwidth, which nothing but the
+// function can free: building one left four tensors (kdeLogDensity seven: the normaliser's
+// intermediates too) that no caller could reach.
+describe('a KDE function frees what it holds with dispose()', () => {
+  it.each([
+    ['kdeScore, Scott bandwidth', () => kdeScore(x)],
+    ['kdeScore, given numbers', () => kdeScore(x, { bandwidth: [0.3, 0.4] })],
+    ['kdeLogDensity, Silverman bandwidth', () => kdeLogDensity(x, { bandwidth: 'silverman' })],
+  ] as const)('%s', (_name, build) => {
+    const before = T.memory();
+    const f = build();
+    f(y).dispose();
+    f.dispose();
+    f.dispose(); // a second dispose is a no-op
+    expect(T.memory()).toEqual(before);
+    expect(() => f(y)).toThrow(/^kde(Score|LogDensity): this KDE was disposed \(its dispose\(\) freed the centred data and bandwidth it holds\); build a new one to evaluate it again$/);
+  });
+
+  it('leaves a bandwidth tensor of the caller\'s to the caller', () => {
+    const h = T.tensor([0.3, 0.4]);
+    const before = T.memory().tensors;
+    for (const f of [kdeScore(x, { bandwidth: h }), kdeLogDensity(x, { bandwidth: h })]) {
+      f(y).dispose();
+      f.dispose();
+    }
+    expect(T.memory().tensors).toBe(before);
+    expect(Array.from(h.dataSync())).toEqual([Math.fround(0.3), Math.fround(0.4)]);
+    h.dispose();
+  });
+});
