@@ -18,9 +18,9 @@ function shown(n: number, summarise: boolean): number[] {
 
 /**
  * How the shown float values are written, chosen over all of them (as PyTorch does): whole numbers
- * as such ("3."), moderate magnitudes with four decimals, others in exponent notation (any
- * magnitude of 1e8 or more, a nonzero one under 1e-4, or a largest over 1,000 times the smallest
- * nonzero one), with an exponent of two digits at least ("1.0000e-06").
+ * as such ("3."), moderate magnitudes with four decimals, others in exponent notation (a largest
+ * magnitude over 1e8 or over 1,000 times the smallest nonzero one, whole numbers too, or a nonzero
+ * one under 1e-4 among numbers not all whole), with an exponent of two digits at least ("1.0000e-06").
  */
 function floatWriter(values: readonly number[]): (x: number) => string {
   const finite = values.filter((x) => Number.isFinite(x));
@@ -29,8 +29,11 @@ function floatWriter(values: readonly number[]): (x: number) => string {
   const min = finite.reduce((m, x) => (x === 0 ? m : Math.min(m, Math.abs(x))), Infinity);
   // toFixed and toExponential drop the sign of −0 ('0.0000'): it is written back, as PyTorch shows it.
   const sign = (x: number) => (Object.is(x, -0) ? '-' : '');
-  if (finite.every((x) => Number.isInteger(x)) && max < 1e8) return (x) => (Number.isFinite(x) ? `${sign(x)}${x.toFixed(0)}.` : special(x));
-  if (max < 1e8 && (min === Infinity || (min >= 1e-4 && max / min <= 1000))) return (x) => (Number.isFinite(x) ? sign(x) + x.toFixed(4) : special(x));
+  // PyTorch's _Formatter: a largest over 1e8, or over 1,000 times the smallest nonzero, takes
+  // exponents whole numbers or not ([1, 2000] too); a smallest nonzero under 1e-4 only when not whole.
+  const wide = max > 1e8 || (min !== Infinity && max / min > 1000);
+  if (finite.every((x) => Number.isInteger(x)) && !wide) return (x) => (Number.isFinite(x) ? `${sign(x)}${x.toFixed(0)}.` : special(x));
+  if (!wide && (min === Infinity || min >= 1e-4)) return (x) => (Number.isFinite(x) ? sign(x) + x.toFixed(4) : special(x));
   return (x) => (Number.isFinite(x) ? sign(x) + x.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2') : special(x));
 }
 

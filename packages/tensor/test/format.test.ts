@@ -26,6 +26,13 @@ describe('util.inspect of a tensor', () => {
     expect(inspect(tensor([0.5, 600]))).toBe('Tensor(float32, [2], cpu)\n[5.0000e-01, 6.0000e+02]');
     expect(inspect(tensor([0.5, 500]))).toBe('Tensor(float32, [2], cpu)\n[  0.5000, 500.0000]');
     expect(inspect(tensor([1.5e-30, 3e25]))).toBe('Tensor(float32, [2], cpu)\n[1.5000e-30, 3.0000e+25]');
+    // Whole numbers by the same two rules (PyTorch's int mode): [1, 2000] printed '[   1., 2000.]'.
+    expect(inspect(tensor([1, 2000]))).toBe('Tensor(float32, [2], cpu)\n[1.0000e+00, 2.0000e+03]');
+    expect(inspect(tensor([0, 1, 1000]))).toBe('Tensor(float32, [3], cpu)\n[   0.,    1., 1000.]');
+    // 1e8 itself is not over 1e8: whole, as PyTorch prints it; over it, exponents.
+    expect(inspect(tensor([0, 1e8]))).toBe('Tensor(float32, [2], cpu)\n[        0., 100000000.]');
+    expect(inspect(tensor([1e8, 1e8 + 8], { dtype: 'float64' }))).toBe('Tensor(float64, [2], cpu)\n[1.0000e+08, 1.0000e+08]');
+    expect(inspect(tensor([100000000.5], { dtype: 'float64' }))).toBe('Tensor(float64, [1], cpu)\n[1.0000e+08]');
   });
 
   it('−0 keeps its sign in every notation, as PyTorch prints it', () => {
@@ -37,24 +44,25 @@ describe('util.inspect of a tensor', () => {
   });
 
   it('past 1,000 elements, each axis shows its first and last three entries; blocks of a 3-D tensor are apart', () => {
-    const text = inspect(arange(2 * 8 * 100).reshape([2, 8, 100]));
+    // From 1000: within 1,000 times of each other, whole numbers as such (arange from 0 takes exponents).
+    const text = inspect(arange(2 * 8 * 100).add(1000).reshape([2, 8, 100]));
     expect(text.split('\n')).toEqual([
       'Tensor(float32, [2,8,100], cpu)',
-      '[[[   0.,    1.,    2., ...,   97.,   98.,   99.],',
-      '  [ 100.,  101.,  102., ...,  197.,  198.,  199.],',
-      '  [ 200.,  201.,  202., ...,  297.,  298.,  299.],',
+      '[[[1000., 1001., 1002., ..., 1097., 1098., 1099.],',
+      '  [1100., 1101., 1102., ..., 1197., 1198., 1199.],',
+      '  [1200., 1201., 1202., ..., 1297., 1298., 1299.],',
       '  ...,',
-      '  [ 500.,  501.,  502., ...,  597.,  598.,  599.],',
-      '  [ 600.,  601.,  602., ...,  697.,  698.,  699.],',
-      '  [ 700.,  701.,  702., ...,  797.,  798.,  799.]],',
+      '  [1500., 1501., 1502., ..., 1597., 1598., 1599.],',
+      '  [1600., 1601., 1602., ..., 1697., 1698., 1699.],',
+      '  [1700., 1701., 1702., ..., 1797., 1798., 1799.]],',
       '',
-      ' [[ 800.,  801.,  802., ...,  897.,  898.,  899.],',
-      '  [ 900.,  901.,  902., ...,  997.,  998.,  999.],',
-      '  [1000., 1001., 1002., ..., 1097., 1098., 1099.],',
+      ' [[1800., 1801., 1802., ..., 1897., 1898., 1899.],',
+      '  [1900., 1901., 1902., ..., 1997., 1998., 1999.],',
+      '  [2000., 2001., 2002., ..., 2097., 2098., 2099.],',
       '  ...,',
-      '  [1300., 1301., 1302., ..., 1397., 1398., 1399.],',
-      '  [1400., 1401., 1402., ..., 1497., 1498., 1499.],',
-      '  [1500., 1501., 1502., ..., 1597., 1598., 1599.]]]',
+      '  [2300., 2301., 2302., ..., 2397., 2398., 2399.],',
+      '  [2400., 2401., 2402., ..., 2497., 2498., 2499.],',
+      '  [2500., 2501., 2502., ..., 2597., 2598., 2599.]]]',
     ]);
   });
 
