@@ -134,6 +134,8 @@ export interface NumberRange {
   exclusiveMax?: boolean;
   /** Require an integer. */
   integer?: boolean;
+  /** Refuse `undefined` too: a positional argument with no default (a forgotten one gave NaN or nothing). */
+  required?: boolean;
 }
 
 function rangeText(r: NumberRange): string {
@@ -146,10 +148,11 @@ function rangeText(r: NumberRange): string {
 
 /**
  * Checks a numeric option: finite, an integer when asked, inside the range. `undefined` passes
- * (the caller's default applies). The error names the function, the option and the range.
+ * (the caller's default applies) unless `range.required`. The error names the function, the
+ * option and the range.
  */
 export function checkNumber(where: string, option: string, value: unknown, range: NumberRange = {}): void {
-  if (value === undefined) return;
+  if (value === undefined && !range.required) return;
   const ok =
     typeof value === 'number' &&
     Number.isFinite(value) &&

@@ -4,7 +4,7 @@
 // list of option names its function accepts (checked at run time by @scorch/tensor's
 // `checkOptions`).
 
-import { Tensor, fmtShape, isFloatDType } from '@scorch/tensor';
+import { Tensor, checkTensor, fmtShape, isFloatDType, showValue } from '@scorch/tensor';
 
 /**
  * A score function: x, a batch [N, d], (and for a noise-conditional model its noise level, σ or
@@ -22,6 +22,8 @@ export type EnergyFunction = (x: Tensor, cond?: Tensor) => Tensor;
  */
 export function checkBatch(where: string, x: unknown, what = 'x'): asserts x is Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${where}: ${what} must be a Tensor of shape [N, d], got ${x === null ? 'null' : typeof x}`);
+  // A disposed batch was reported by the first op to read it (jit, detach, jvp, isFinite, narrow).
+  checkTensor(where, x, what);
   if (x.rank !== 2) throw new Error(`${where}: ${what} must have rank 2 (shape [N, d]: a batch of N points in d dimensions), got shape ${fmtShape(x.shape)}`);
   if (x.shape[0] === 0 || x.shape[1] === 0) throw new Error(`${where}: ${what} must be non-empty, got shape ${fmtShape(x.shape)}`);
   if (!isFloatDType(x.dtype)) throw new TypeError(`${where}: ${what} must be float32 or float64, got ${x.dtype}`);
@@ -71,7 +73,7 @@ export function checkedScore(where: string, score: ScoreFunction): ScoreFunction
  * refused, since a truthy string or number would otherwise switch the option silently.
  */
 export function checkBoolean(where: string, option: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${option} must be true or false, got ${JSON.stringify(value)}`);
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${option} must be true or false, got ${showValue(value)}`);
 }
 
 /** The keys of T that `Keys` leaves out (never when it lists them all). */

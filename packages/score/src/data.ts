@@ -5,7 +5,7 @@
 // with tensor ops from an explicit key, so it runs on any device and repeats exactly.
 
 import {
-  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, composite, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
+  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, composite, concat, cos, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
   matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -393,6 +393,7 @@ export class GaussianMixture implements ToyDataset {
   noiseConditionalScore(): ScoreFunction {
     return (x, sigma) => {
       if (!sigma) throw new Error('noiseConditionalScore: the score needs σ as its second argument (shape [N])');
+      checkTensor('noiseConditionalScore', x, 'x');
       checkPerRow('noiseConditionalScore', 'σ', x, sigma);
       return this.noisyScore(x, sigma);
     };
@@ -405,6 +406,7 @@ export class GaussianMixture implements ToyDataset {
   diffusedScore(sde: Sde): ScoreFunction {
     return (x, t) => {
       if (!t) throw new Error('diffusedScore: the score needs t as its second argument (shape [N])');
+      checkTensor('diffusedScore', x, 'x');
       // Checked here, where it is t: past the SDE's formulas a wrong t is reported as 'the mean scale'.
       checkPerRow('diffusedScore', 't', x, t);
       return composite(() => this.perturbedScore(x, sde.meanCoefficient(t), sde.std(t)));
@@ -423,6 +425,8 @@ export class GaussianMixture implements ToyDataset {
    * to 1 or 0 skip their operations: on the CPU every pass over the batch counts.
    */
   private residuals(x: Tensor, scale: Coefficient, noiseStd: Coefficient) {
+    // A nested array (score([[0, 0]])) failed as "cannot read properties of undefined (reading 'join')".
+    checkTensor('GaussianMixture', x, 'x');
     if (x.rank !== 2 || x.shape[1] !== this.dim) {
       throw new Error(`GaussianMixture: expected x of shape [N, ${this.dim}], got [${x.shape.join(',')}]`);
     }

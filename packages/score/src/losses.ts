@@ -21,6 +21,7 @@ import {
   composite,
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
   greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select, type FloatDType,
+  showValue,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
@@ -159,14 +160,16 @@ function scoreAndTrace(where: string, score: ScoreFunction, x: Tensor, cond: Ten
 
 /** tr ∂s/∂x at each row of x, shape [N], computed exactly with d JVPs (see `method`). */
 export function scoreJacobianTrace(score: ScoreFunction, x: Tensor, opts: JacobianTraceOptions = {}): Tensor {
-  return composite(() => {
-    const where = 'scoreJacobianTrace';
-    checkScoreFunction(where, score);
-    checkBatch(where, x);
-    checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
-    checkCond(where, opts.cond, x);
-    return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
-  });
+  return composite(() => jacobianTrace('scoreJacobianTrace', score, x, opts));
+}
+
+/** scoreJacobianTrace's body, its errors under `where` (energyHessianTrace's said scoreJacobianTrace). */
+function jacobianTrace(where: string, score: ScoreFunction, x: Tensor, opts: JacobianTraceOptions): Tensor {
+  checkScoreFunction(where, score);
+  checkBatch(where, x);
+  checkLossOptions(where, opts, JACOBIAN_TRACE_OPTIONS);
+  checkCond(where, opts.cond, x);
+  return scoreAndTrace(where, score, x, opts.cond, opts.method).trace;
 }
 
 /**
@@ -177,7 +180,7 @@ export function energyHessianTrace(energy: EnergyFunction, x: Tensor, opts: Jaco
   return composite(() => {
     if (typeof energy !== 'function') throw new TypeError(`energyHessianTrace: energy must be a function (x [N, d], cond?) => [N], got ${typeof energy}`);
     checkLossOptions('energyHessianTrace', opts, JACOBIAN_TRACE_OPTIONS);
-    return scoreJacobianTrace(energyScore(energy), x, opts).neg();
+    return jacobianTrace('energyHessianTrace', energyScore(energy), x, opts).neg();
   });
 }
 
@@ -230,7 +233,7 @@ export function drawProjections(shape: readonly [number, number], distribution: 
     const { key, dtype, device } = opts;
     checkKey(key, `${where}: opts.key`);
     checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
-    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${showValue(shape)}`);
     shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, { integer: true, min: 1 }));
     if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
     const g = randn(shape, { key, dtype, device });
@@ -391,7 +394,7 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
       if (opts.sigma.dtype !== x.dtype) throw new TypeError(`${where}: a sigma tensor must have x's dtype (${x.dtype}), got ${opts.sigma.dtype}`);
       sigmaColumn = perRow(opts.sigma);
     } else {
-      throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : JSON.stringify(opts.sigma)}`);
+      throw new Error(`${where}: sigma must be a positive number or a Tensor of shape [${n}], got ${opts.sigma instanceof Tensor ? fmtShape(opts.sigma.shape) : showValue(opts.sigma)}`);
     }
     const z = randn(x.shape, { key: opts.key, dtype: x.dtype as FloatDType, device: x.device });
     return reduce(where, denoisingTerms(where, score, x, sigmaColumn, z, opts.cond), opts.reduction);
@@ -456,7 +459,7 @@ export function ncsnLoss(score: ScoreFunction, x: Tensor, opts: NcsnLossOptions)
     }
     const sigmas = opts.sigmas ?? ncsnGrid(where, opts);
     if (!Array.isArray(sigmas) || sigmas.length === 0 || !sigmas.every((s) => typeof s === 'number' && s > 0 && Number.isFinite(s))) {
-      throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${JSON.stringify(sigmas)}`);
+      throw new RangeError(`${where}: sigmas must be a non-empty array of positive numbers, got ${showValue(sigmas)}`);
     }
     sigmas.forEach((s, i) => checkSigmaInDType(where, `sigmas[${i}] =`, s, x.dtype));
     const power = opts.power ?? 2;

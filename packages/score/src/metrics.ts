@@ -366,7 +366,11 @@ export async function histogramKL(p: Tensor, q: Tensor, grid: HistogramGrid, opt
     };
     const ph = normalised(histogram2d(p, grid));
     const qh = normalised(histogram2d(q, grid));
-    return sum(mul(ph, sub(ph.log(), qh.log())));
+    // The non-finite counts ride along in the same read: a NaN row falls in no bin, so a sampler
+    // that diverged everywhere still got a finite KL (the pseudocount's alone).
+    return concat([reshape(sum(mul(ph, sub(ph.log(), qh.log()))), [1]), nonFiniteRows(p), nonFiniteRows(q)], 0);
   });
-  return (await readNumbers(kl))[0]!;
+  const [value, ...counts] = await readNumbers(kl);
+  refuseNonFinite('histogramKL', counts, [['p', p], ['q', q]]);
+  return value!;
 }

@@ -15,6 +15,7 @@ import { jit, noGrad } from '@scorch/autograd';
 import {
   type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, tensor,
   mul, randn, splitKey, sqrt, sub, sum, tidy, type FloatDType,
+  showValue,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
 import { type Sde, perRow, samplingEpsilon } from './sde.js';
@@ -240,9 +241,10 @@ export async function langevinDynamics(score: ScoreFunction, init: Tensor, opts:
 
 /** σ₁ > … > σ_L geometric: σᵢ = σ_max (σ_min/σ_max)^((i−1)/(L−1)). */
 export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: number): number[] {
-  checkNumber('geometricSigmas', 'sigmaMax', sigmaMax, POSITIVE);
-  checkNumber('geometricSigmas', 'sigmaMin', sigmaMin, POSITIVE);
-  checkNumber('geometricSigmas', 'levels', levels, POSITIVE_COUNT);
+  // Positional, with no defaults: a forgotten levels gave [] (no noise level at all).
+  checkNumber('geometricSigmas', 'sigmaMax', sigmaMax, { ...POSITIVE, required: true });
+  checkNumber('geometricSigmas', 'sigmaMin', sigmaMin, { ...POSITIVE, required: true });
+  checkNumber('geometricSigmas', 'levels', levels, { ...POSITIVE_COUNT, required: true });
   if (levels === 1) return [sigmaMax];
   if (!(sigmaMax > sigmaMin)) throw new RangeError(`geometricSigmas: need sigmaMax > sigmaMin, got ${sigmaMax} and ${sigmaMin}`);
   const ratio = Math.log(sigmaMin / sigmaMax) / (levels - 1);
@@ -287,7 +289,9 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
   checkNumber(where, 'stepSize', stepSize, POSITIVE);
   checkNumber(where, 'stepsPerLevel', stepsPerLevel, COUNT);
   checkBoolean(where, 'denoise', denoise);
-  if (!Array.isArray(sigmas) || sigmas.length === 0) throw new Error(`${where}: sigmas must list at least one noise level, got ${JSON.stringify(sigmas)}`);
+  // showValue, not JSON: a tensor printed its internals (or threw on a cycle), a Float64Array as {"0":1}.
+  if (!Array.isArray(sigmas)) throw new TypeError(`${where}: sigmas must be an array of numbers (σ₁ > … > σ_L), got ${showValue(sigmas)}`);
+  if (sigmas.length === 0) throw new Error(`${where}: sigmas must list at least one noise level, got []`);
   sigmas.forEach((s, i) => {
     checkNumber(where, `sigmas[${i}]`, s, POSITIVE);
     if (i > 0 && !(s < sigmas[i - 1]!)) throw new RangeError(`${where}: sigmas must decrease, got ${sigmas[i - 1]} then ${s} at index ${i}`);
@@ -364,14 +368,14 @@ function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: Sd
     // The samples come from init: a shape, dtype or device that says otherwise was a mistake.
     const given = init;
     const conflicts = [
-      opts.shape !== undefined && (!Array.isArray(opts.shape) || opts.shape.length !== given.rank || opts.shape.some((n, i) => n !== given.shape[i])) ? `shape ${JSON.stringify(opts.shape)} (init's is ${JSON.stringify(given.shape)})` : null,
+      opts.shape !== undefined && (!Array.isArray(opts.shape) || opts.shape.length !== given.rank || opts.shape.some((n, i) => n !== given.shape[i])) ? `shape ${showValue(opts.shape)} (init's is ${showValue(given.shape)})` : null,
       opts.dtype !== undefined && opts.dtype !== given.dtype ? `dtype '${opts.dtype}' (init's is '${given.dtype}')` : null,
       opts.device !== undefined && opts.device !== given.device ? `device '${opts.device}' (init's is '${given.device}')` : null,
     ].filter((c) => c !== null);
     if (conflicts.length > 0) throw new Error(`${where}: init gives the samples, but ${conflicts.join(', ')} was given too; leave it out or make it init's`);
   } else {
     const shape: unknown = opts.shape;
-    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${showValue(shape)}`);
     shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, POSITIVE_COUNT));
     init = sde.priorSample(opts.shape!, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
   }

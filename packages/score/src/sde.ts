@@ -7,7 +7,7 @@
 
 import {
   composite,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, exp, expm1, fmtShape, full, mul, randn, sqrt, sub, tidy, type FloatDType,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, exp, expm1, fmtShape, full, mul, randn, sqrt, sub, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
@@ -74,6 +74,8 @@ function checkSdeOptions(where: string, opts: unknown, known: readonly string[])
 
 /** Column view [N, 1] of a per-row [N] coefficient, to scale [N, d] batches. */
 export function perRow(c: Tensor): Tensor {
+  checkTensor('perRow', c, 'c');
+  if (c.rank !== 1) throw new Error(`perRow: c must be a [N] tensor of per-row coefficients, got shape ${fmtShape(c.shape)}`);
   return c.reshape([c.shape[0]!, 1]);
 }
 
@@ -93,25 +95,35 @@ function checkRowTimes(where: string, t: unknown, x?: unknown): void {
 
 /**
  * `sde` with each coefficient function run as a composite op: it leaves only its result (see
- * `composite`). The per-row functions (drift, discretize, discreteAlpha) check their t first.
+ * `composite`). The per-row functions (drift, discretize, discreteAlpha) check their t first, the
+ * elementwise ones (meanCoefficient, std, diffusion) that it is a tensor, and the steps their Δt:
+ * std(undefined) failed inside an op, and a Δt of −0.1, NaN or none gave NaN coefficients.
  */
 function freeingTemporaries(name: string, sde: Sde): Sde {
   const scoped = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => composite(() => fn(...args));
+  const elementwise = (method: 'meanCoefficient' | 'std' | 'diffusion') =>
+    scoped((t: Tensor) => {
+      checkTensor(`${name}.${method}`, t, 't');
+      return sde[method](t);
+    });
+  const checkStep = (where: string, dt: unknown) => checkNumber(where, 'dt', dt, { min: 0, exclusiveMin: true, required: true });
   return {
     ...sde,
-    meanCoefficient: scoped(sde.meanCoefficient),
-    std: scoped(sde.std),
+    meanCoefficient: elementwise('meanCoefficient'),
+    std: elementwise('std'),
     drift: scoped((x: Tensor, t: Tensor) => {
       checkRowTimes(`${name}.drift`, t, x);
       return sde.drift(x, t);
     }),
-    diffusion: scoped(sde.diffusion),
+    diffusion: elementwise('diffusion'),
     discretize: scoped((x: Tensor, t: Tensor, dt: number) => {
       checkRowTimes(`${name}.discretize`, t, x);
+      checkStep(`${name}.discretize`, dt);
       return sde.discretize(x, t, dt);
     }),
     discreteAlpha: scoped((t: Tensor, dt: number) => {
       checkRowTimes(`${name}.discreteAlpha`, t);
+      checkStep(`${name}.discreteAlpha`, dt);
       return sde.discreteAlpha(t, dt);
     }),
   };

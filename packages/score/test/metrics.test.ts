@@ -311,6 +311,11 @@ describe('2-D histogram KL', () => {
     await expect(energyDistance(good, bad)).rejects.toThrow(message('energyDistance', 'y'));
     await expect(medianBandwidth(bad, good)).rejects.toThrow(message('medianBandwidth', 'x'));
     await expect(modeWeights(bad, [[0, 0], [1, 1]])).rejects.toThrow(message('modeWeights', 'x'));
+    // A NaN falls in no bin: histogramKL returned a finite KL even for samples that were all NaN.
+    const histogramGrid = { xRange: [-3, 3], yRange: [-3, 3], bins: 4 } as const;
+    await expect(histogramKL(bad, good, histogramGrid)).rejects.toThrow(message('histogramKL', 'p'));
+    await expect(histogramKL(good, bad, histogramGrid)).rejects.toThrow(message('histogramKL', 'q'));
+    expect(Number.isFinite(await histogramKL(good, good, histogramGrid))).toBe(true);
     // The same samples without the bad rows measure normally.
     expect((await modeWeights(good, [[0, 0], [1, 1]])).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
   });

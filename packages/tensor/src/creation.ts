@@ -99,6 +99,12 @@ function deviceFor(where: string, device: string | undefined, dtype: DType): str
   return name;
 }
 
+/** A shape given in tensor's options, checked before it is copied: `shape: 4` failed as "opts.shape is not iterable", and `shape: 0` was taken for no shape. */
+function givenShape(shape: unknown): number[] {
+  assertShape(shape, 'tensor');
+  return [...shape];
+}
+
 /**
  * A tensor from nested arrays, a flat array with `shape`, a typed array, or a number. Values are
  * converted to `dtype` as `cast` converts them (bool: nonzero; int32: truncated).
@@ -116,7 +122,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
     }
     const typed = data as TypedArray;
     dtype = opts.dtype ?? dtypeOfTyped(typed, 'tensor');
-    shape = opts.shape ? [...opts.shape] : [typed.length];
+    shape = opts.shape !== undefined ? givenShape(opts.shape) : [typed.length];
     source = typed;
   } else {
     const natural = inferShape(data);
@@ -125,7 +131,7 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
     // Bool only when every value is a boolean: inferred from the first alone, [true, 2] became
     // [true, true] (2 read as nonzero) while [2, true] became [2, 1].
     dtype = opts.dtype ?? (allBoolean(data) ? 'bool' : 'float32');
-    shape = opts.shape ? [...opts.shape] : natural;
+    shape = opts.shape !== undefined ? givenShape(opts.shape) : natural;
     source = flat;
   }
   assertDType(dtype, 'tensor');
@@ -189,8 +195,8 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
 export function linspace(start: number, stop: number, num: number, opts: CreationOptions = {}): Tensor {
   if (isPlainObject(num)) throw new TypeError('linspace: got an options object as num; options are the 4th argument: linspace(start, stop, num, { dtype, device })');
   checkOptions('linspace', opts, CREATION_OPTIONS);
-  checkNumber('linspace', 'start', start);
-  checkNumber('linspace', 'stop', stop);
+  checkNumber('linspace', 'start', start, { required: true });
+  checkNumber('linspace', 'stop', stop, { required: true });
   if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
   assertAllocatable([num], 'linspace');
   const dtype = opts.dtype ?? 'float32';

@@ -89,6 +89,10 @@ function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   if (typeof a === 'number' && typeof b === 'number') {
     throw new TypeError(`${op}: at least one operand must be a Tensor (a number takes the other operand's dtype)`);
   }
+  // Before a number is made a constant like the other operand, which reads its dtype and device:
+  // add(undefined, 2) failed as "cannot read properties of undefined", add([1, 2], 2) as "unknown device".
+  if (typeof a !== 'number') checkTensor(op, a, 'first operand');
+  if (typeof b !== 'number') checkTensor(op, b, 'second operand');
   if (typeof a === 'number') checkNumberFits(op, a, b);
   if (typeof b === 'number') checkNumberFits(op, b, a);
   const ta = typeof a === 'number' ? scalarLike(a, b as Tensor) : a;

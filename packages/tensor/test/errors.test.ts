@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import {
-  tile,
+  tile, add, mul,
   CpuBackend, type RandomKey, type Tensor, apply, greater, maximum, minimum, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
   randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
 } from '@scorch/tensor';
@@ -554,5 +554,30 @@ describe('shapes and scalars of movement ops and activations', () => {
 
   it('elu needs a finite alpha', () => {
     expect(() => elu(ones([2]), Number.NaN)).toThrow('elu: alpha must be a finite number, got NaN');
+  });
+});
+
+describe('arguments that are not what they should be, refused before any internal read', () => {
+  it('a binary op beside a number names the operand that is not a tensor', () => {
+    // The number was made a constant from the other operand's dtype and device first: a raw
+    // "cannot read properties of undefined", or "unknown device 'undefined'" for a plain array.
+    expect(() => add(undefined as never, 2)).toThrow(/^add: first operand must be a Tensor, got undefined$/);
+    expect(() => add(2, null as never)).toThrow(/^add: second operand must be a Tensor, got null$/);
+    expect(() => mul([1, 2] as never, 2)).toThrow(/^mul: first operand must be a Tensor, got object$/);
+    expect(() => where(tensor([true]), undefined as never, 0)).toThrow(/^where: .* must be a Tensor, got undefined$/);
+    expect(Array.from(add(2, tensor([1])).dataSync())).toEqual([3]);
+  });
+
+  it('tensor() refuses a shape that is not an array, whatever its truthiness', () => {
+    // shape: 4 failed as "opts.shape is not iterable"; shape: 0 or '' was taken for no shape.
+    for (const shape of [4, 2.5, {}, 0, '']) {
+      expect(() => tensor([1, 2, 3, 4], { shape: shape as never })).toThrow(/^tensor: shape must be an array of non-negative integers, got /);
+      expect(() => tensor(new Float32Array(4), { shape: shape as never })).toThrow(/^tensor: shape must be an array of non-negative integers, got /);
+    }
+  });
+
+  it('linspace refuses a missing start or stop instead of returning NaN', () => {
+    expect(() => linspace(undefined as never, 1, 5)).toThrow(/^linspace: start must be a finite number, got undefined$/);
+    expect(() => linspace(0, undefined as never, 5)).toThrow(/^linspace: stop must be a finite number, got undefined$/);
   });
 });
