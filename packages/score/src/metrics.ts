@@ -10,7 +10,7 @@
 
 import {
   composite,
-  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, mul,
+  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
@@ -149,26 +149,58 @@ export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Prom
   checkPair('medianBandwidth', x, y);
   checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
   await checkFinite('medianBandwidth', [['x', x], ['y', y]]);
-  return medianOfPooled(x, y, points);
+  return medianOfFrame(await pooledFrame(x, y, points));
 }
 
-/** The median heuristic on checked, finite samples. */
-async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<number> {
+/**
+ * Where the two-sample statistics work, read from the pooled sample's first points (up to
+ * `points`, half from each sample; the median heuristic's subsample): the coordinate-wise median
+ * of those points, and those points themselves (float64, row-major [n, d]). A few far points (a
+ * sampler starting to diverge) move a median by little and a mean by their distance over the
+ * count: centred at the mean, one finite point at 1e7 among a thousand moved every other point to
+ * ~1e4, where |a|² + |b|² − 2ab in float32 kept nothing of their distances (MMD² of ~1000
+ * standard errors, mode weights summing to 5.7).
+ */
+async function pooledFrame(x: Tensor, y: Tensor, points: number): Promise<{ pooled: Float64Array; n: number; d: number; centre: number[] }> {
   const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
   const fromY = Math.min(y.shape[0]!, points - fromX);
-  const sq = tidy(() => {
-    const pooled = concat([narrow(x, 0, 0, fromX), narrow(y, 0, 0, fromY)], 0);
-    return scaledSquaredDistances(pooled, pooled, 1);
-  });
-  const values = await sq.data();
   const n = fromX + fromY;
-  sq.dispose();
+  const d = x.shape[1]!;
+  const pooled = Float64Array.from(await readNumbers(tidy(() => concat([narrow(x, 0, 0, fromX), narrow(y, 0, 0, fromY)], 0))));
+  const column = new Float64Array(n);
+  const centre = Array.from({ length: d }, (_, k) => {
+    for (let i = 0; i < n; i++) column[i] = pooled[i * d + k]!;
+    const mid = n >> 1;
+    selectInPlace(column, mid);
+    if (n % 2 === 1) return column[mid]!;
+    let below = -Infinity;
+    for (let i = 0; i < mid; i++) if (column[i]! > below) below = column[i]!;
+    return 0.5 * (below + column[mid]!);
+  });
+  return { pooled, n, d, centre };
+}
+
+/**
+ * The median heuristic on a frame's points: their pairwise distances in float64 on the host,
+ * from differences (no |a|² + |b|² − 2ab to cancel, overflow or underflow in float32: samples at a
+ * scale of 1e-25 or 1e20 have a median distance like any other).
+ */
+function medianOfFrame({ pooled, n, d }: { pooled: Float64Array; n: number; d: number }): number {
   if (n < 2) throw new Error('medianBandwidth: need at least two points in total');
-  // The values are finite and ≥ 0 (499,500 of them for 1,000 points); only the middle one or
-  // two are needed, so they are selected (O(n)) rather than all sorted.
+  // Only the middle one or two of the n(n − 1)/2 values (499,500 for 1,000 points) are needed, so
+  // they are selected (O(n)) rather than all sorted.
   const upper = new Float64Array((n * (n - 1)) / 2);
   let k = 0;
-  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) upper[k++] = Math.max(values[i * n + j]!, 0);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      let sq = 0;
+      for (let c = 0; c < d; c++) {
+        const diff = pooled[i * d + c]! - pooled[j * d + c]!;
+        sq += diff * diff;
+      }
+      upper[k++] = sq;
+    }
+  }
   // Ordered squared distances are ordered distances; for an even count the median is the mean of
   // the middle two distances (not the root of the mean of their squares, which is larger).
   const mid = upper.length >> 1;
@@ -181,12 +213,16 @@ async function medianOfPooled(x: Tensor, y: Tensor, points: number): Promise<num
 }
 
 /**
- * c·‖aᵢ − bⱼ‖² as [M, N] in one matmul: [−2c·a, c|a|², c]·[b, 1, |b|²]ᵀ. Unclamped: rounding can
+ * c·‖aᵢ − bⱼ‖² as [M, N] in one matmul, [−2c·a, c|a|², c]·[b, 1, |b|²]ᵀ, of the rows moved to
+ * the frame's centre and multiplied by `scale` (the kernel's 1/h, or a power of two: distances
+ * of points at 1e19 or 1e-20 neither overflow nor underflow in float32). Unclamped: rounding can
  * leave values of either sign near 0 (the CPU backend copies scalar operands to full size, so
  * every elementwise pass over an N × N matrix counts; this form needs none).
  */
-function scaledSquaredDistances(a: Tensor, b: Tensor, c: number): Tensor {
-  [a, b] = centredTogether(a, b);
+function scaledSquaredDistances(a: Tensor, b: Tensor, centre: Tensor, scale: number, c: number): Tensor {
+  const framed = (t: Tensor) => sub(t, centre).mul(scale);
+  a = framed(a);
+  b = framed(b);
   const column = (t: Tensor) => reshape(sum(mul(t, t), 1), [t.shape[0]!, 1]);
   const onesFor = (t: Tensor) => full([t.shape[0]!, 1], 1, { dtype: t.dtype, device: t.device });
   const left = concat([a.mul(-2 * c), column(a).mul(c), onesFor(a).mul(c)], 1);
@@ -194,29 +230,31 @@ function scaledSquaredDistances(a: Tensor, b: Tensor, c: number): Tensor {
   return matmul(left, transpose(right));
 }
 
-/** The kernel as the two-sample statistics use it: a matrix function and its value at distance 0. */
+/** The kernel as the two-sample statistics use it: a matrix function of the samples. */
 interface Kernel {
-  /** Kernel values k(aᵢ, bⱼ) times `sign`, [M, N]. */
+  /** Kernel values k(aᵢ, bⱼ) times `sign`, divided by `unit`, [M, N]. */
   matrix(a: Tensor, b: Tensor): Tensor;
-  /** The true k(a, a) (times `sign`), used for the diagonal instead of the rounded matrix entries. */
-  atZero: number;
   /** +1, or −1 when `matrix` returns −k (saves an N × N negation pass). */
   sign: number;
+  /** What the matrix's values are in: the statistic and its error are multiplied by it at the end. */
+  unit: number;
 }
 
 /**
  * The kernel two-sample U-statistic shared by MMD² and the energy distance:
  * (1/(M(M−1)))Σ_{i≠j} k(xᵢ,xⱼ) + (1/(N(N−1)))Σ_{i≠j} k(yᵢ,yⱼ) − (2/(MN))Σ_{i,j} k(xᵢ,yⱼ)
  * (Gretton et al. 2012, eq. 3), with the null standard error described in TwoSampleStatistic.
- * The i = j terms are removed as M·k(0) rather than masked, one N × N pass fewer.
+ * The i = j terms are masked out, not subtracted as M·k(0): a far point's own entry rounds by
+ * ulp(|a|²), which exp turned into +∞ and the root into a bias of standard errors.
  */
 async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<TwoSampleStatistic> {
   const M = x.shape[0]!;
   const N = y.shape[0]!;
   const out = tidy(() => {
+    const offDiagonal = (n: number) => sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
     const within = (a: Tensor) => {
       const n = a.shape[0]!;
-      return sum(kernel.matrix(a, a)).sub(n * kernel.atZero).mul(kernel.sign / (n * (n - 1)));
+      return sum(mul(kernel.matrix(a, a), offDiagonal(n))).mul(kernel.sign / (n * (n - 1)));
     };
     const between = sum(kernel.matrix(x, y)).mul((2 * kernel.sign) / (M * N));
     const value = sub(add(within(x), within(y)), between);
@@ -226,15 +264,17 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
     const ys = narrow(y, 0, 0, n);
     const kxy = kernel.matrix(xs, ys);
     const h = sub(add(kernel.matrix(xs, xs), kernel.matrix(ys, ys)), add(kxy, transpose(kxy))); // sign² = 1 in h²
-    const offDiagonal = sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
-    const meanH2 = sum(mul(mul(h, h), offDiagonal)).mul(1 / (n * (n - 1)));
+    const meanH2 = sum(mul(mul(h, h), offDiagonal(n))).mul(1 / (n * (n - 1)));
     // Exact under H0 for eq. 3 with any M, N (min(M, N) in 2/(n(n−1)) overstated it up to 2×).
     const nullSe = sqrt(meanH2.mul(0.5 * (1 / (M * (M - 1)) + 1 / (N * (N - 1)) + 2 / (M * N))));
     return concat([reshape(value, [1]), reshape(nullSe, [1])], 0);
   });
   const [value, nullStandardError] = await readNumbers(out);
-  return { value: value!, nullStandardError: nullStandardError! };
+  return { value: value! * kernel.unit, nullStandardError: nullStandardError! * kernel.unit };
 }
+
+/** The frame's centre as a [1, d] tensor of the samples' dtype and device. */
+const centreTensor = (centre: readonly number[], like: Tensor): Tensor => tensor([centre as number[]], { dtype: like.dtype, device: like.device });
 
 /**
  * Unbiased MMD² with the RBF kernel k(a, b) = exp(−‖a − b‖²/(2h²)) (Gretton et al. 2012, eq. 3;
@@ -249,11 +289,18 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
   checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
   if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
   await checkFinite('mmd2', [['x', x], ['y', y]]);
-  const bandwidth = opts.bandwidth ?? (await medianOfPooled(x, y, opts.medianPoints ?? 1000));
-  const scale = -1 / (2 * bandwidth * bandwidth);
-  // Rounding may give −‖·‖² slightly above 0 near the diagonal: exp of it is 1 + O(ulp), harmless.
-  const stat = await kernelTwoSample(x, y, { matrix: (a, b) => exp(scaledSquaredDistances(a, b, scale)), atZero: 1, sign: 1 });
-  return { ...stat, bandwidth };
+  const frame = await pooledFrame(x, y, opts.medianPoints ?? 1000);
+  const bandwidth = opts.bandwidth ?? medianOfFrame(frame);
+  const centre = centreTensor(frame.centre, x);
+  try {
+    // In units of h, exp(−½‖a/h − b/h‖²); the exponent clamped at 0, where rounding near a
+    // distance of 0 may put it above (by ulp(|a/h|²), large for a far point).
+    const matrix = (a: Tensor, b: Tensor) => exp(minimum(scaledSquaredDistances(a, b, centre, 1 / bandwidth, -0.5), 0));
+    const stat = await kernelTwoSample(x, y, { matrix, sign: 1, unit: 1 });
+    return { ...stat, bandwidth };
+  } finally {
+    centre.dispose();
+  }
 }
 
 /**
@@ -265,8 +312,20 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
   checkPair('energyDistance', x, y);
   checkTwoPoints('energyDistance', x, y);
   await checkFinite('energyDistance', [['x', x], ['y', y]]);
-  // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
-  return kernelTwoSample(x, y, { matrix: (a, b) => sqrt(maximum(scaledSquaredDistances(a, b, 1), 0)), atZero: 0, sign: -1 });
+  const frame = await pooledFrame(x, y, 1000);
+  // Distances in a unit of a power of two (exact) near the frame's largest coordinate, so that no
+  // square overflows or underflows in float32.
+  let largest = 0;
+  for (let i = 0; i < frame.n; i++) for (let k = 0; k < frame.d; k++) largest = Math.max(largest, Math.abs(frame.pooled[i * frame.d + k]! - frame.centre[k]!));
+  const unit = largest > 0 ? 2 ** Math.ceil(Math.log2(largest)) : 1;
+  const centre = centreTensor(frame.centre, x);
+  try {
+    // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
+    const matrix = (a: Tensor, b: Tensor) => sqrt(maximum(scaledSquaredDistances(a, b, centre, 1 / unit, 1), 0));
+    return await kernelTwoSample(x, y, { matrix, sign: -1, unit });
+  } finally {
+    centre.dispose();
+  }
 }
 
 /**
@@ -284,8 +343,18 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
       throw new Error(`modeWeights: modes must be [K, ${x.shape[1]}], got [${centres.shape.join(',')}]`);
     }
-    const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
-    const closeness = sq.neg();
+    // From differences, one coordinate at a time (K is small: N × K × d, as the product was): the
+    // expansion's rounding, at ulp(|a|²) of the rows centred together, made ties of every mode
+    // for the other points once one point was far (weights summing to 5.7 with one at 1e7).
+    const modesAs = cast(centres, x.dtype);
+    const d = x.shape[1]!;
+    let sq: Tensor | undefined;
+    for (let k = 0; k < d; k++) {
+      const diff = sub(narrow(x, 1, k, 1), reshape(narrow(modesAs, 1, k, 1), [1, modesAs.shape[0]!]));
+      const term = mul(diff, diff);
+      sq = sq === undefined ? term : add(sq, term);
+    }
+    const closeness = sq!.neg();
     const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
     // The non-finite count rides along in the same read: a NaN row is nearest to no mode.
     return concat([sum(nearest, 0).mul(1 / x.shape[0]!), nonFiniteRows(x)], 0);

@@ -7,7 +7,7 @@
 // false-alarm probability ≈ 0.001); for means of i.i.d. terms, sd/√n.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { Tensor, foldIn, randn, randomKey, tensor } from '@scorch/tensor';
+import { Tensor, concat, foldIn, randn, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, eightGaussians, rings } from '../src/data.js';
 import {
   countNonFinite, energyDistance, fisherDivergence, histogram2d, histogramKL, medianBandwidth, mmd2, modeWeights, pairwiseSquaredDistances,
@@ -55,6 +55,56 @@ describe('two-sample statistics far from the origin', () => {
     const [h32, h64] = [await medianBandwidth(x, y), await medianBandwidth(x64, y64)];
     expect(Math.abs(h32 - h64)).toBeLessThan(1e-5 * h64); // was 6e-3 relative
     for (const t of [x, y, x64, y64]) t.dispose();
+  });
+});
+
+describe('two-sample statistics with a far point among the samples, and at extreme scales (float32)', () => {
+  // A sampler starting to diverge leaves a few finite points far out. Centred at the pooled mean,
+  // one point at 1e7 among a thousand moved every other point to ~1e4, where |a|² + |b|² − 2ab in
+  // float32 kept nothing of their distances: MMD² of 0.616 (~1000 null SE; +∞ with the point at
+  // 3e5, from exp of its own rounded diagonal entry), mode weights summing to 5.7. The float64
+  // copy of the same numbers is the reference.
+  const data = eightGaussians();
+  const reference = data.sample(1000, { key: randomKey(71) });
+  const withFarPoint = (far: number) => concat([data.sample(1000, { key: randomKey(72) }), tensor([[far, far]])], 0);
+
+  it.each([3e5, 1e7])('MMD² and mode weights with one point at %d on both axes match float64', async (far) => {
+    const x = withFarPoint(far);
+    const [m, m64] = [await mmd2(x, reference), await mmd2(x.cast('float64'), reference.cast('float64'))];
+    expect(Math.abs(m.value - m64.value)).toBeLessThan(0.01 * m64.nullStandardError);
+    expect(m.bandwidth / m64.bandwidth).toBeCloseTo(1, 6);
+    const [w, w64] = [await modeWeights(x, data.means), await modeWeights(x.cast('float64'), data.means)];
+    // The far point's own distances to the modes tie in float32 (ulp(2·far²) against differences
+    // of ~4·far): it may count for several modes, 1/1001 each; every other point is placed as in float64.
+    w.forEach((v, i) => expect(Math.abs(v - w64[i]!)).toBeLessThanOrEqual(1 / 1001 + 1e-6));
+    x.dispose();
+  });
+
+  it('the energy distance with one point at (1e6, 1e6) matches float64 within 0.1 null SE', async () => {
+    // (Its sums hold the far point's distances, ~1.4e6 each: float32 resolves the statistic to
+    // ~1e-7 of those, so the far point cannot go much further out at this accuracy.)
+    const x = withFarPoint(1e6);
+    const [e, e64] = [await energyDistance(x, reference), await energyDistance(x.cast('float64'), reference.cast('float64'))];
+    expect(Math.abs(e.value - e64.value)).toBeLessThan(0.1 * e64.nullStandardError);
+    x.dispose();
+  });
+
+  it('MMD², its bandwidth and the energy distance do not depend on the samples\' scale, from 1e-25 to 1e20', async () => {
+    // The squares of such coordinates under- or overflow float32: MMD² was NaN at 1e-20 and 1e20,
+    // the median bandwidth +∞ at 1e20 and "more than half the points coincide" at 1e-25.
+    const x = randn([50, 2], { key: randomKey(73) });
+    const y = randn([60, 2], { key: randomKey(74) });
+    const [m, e] = [await mmd2(x, y), await energyDistance(x, y)];
+    for (const scale of [1e-25, 1e-20, 1e19, 1e20]) {
+      const [xs, ys] = [x.mul(scale), y.mul(scale)];
+      const ms = await mmd2(xs, ys);
+      expect(Math.abs(ms.value - m.value)).toBeLessThan(1e-6);
+      expect(ms.bandwidth / scale / m.bandwidth).toBeCloseTo(1, 5);
+      expect((await medianBandwidth(xs, ys)) / scale / m.bandwidth).toBeCloseTo(1, 5);
+      expect(Math.abs((await energyDistance(xs, ys)).value / scale - e.value)).toBeLessThan(1e-5);
+      xs.dispose();
+      ys.dispose();
+    }
   });
 });
 
