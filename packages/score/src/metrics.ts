@@ -10,7 +10,7 @@
 
 import {
   composite,
-  Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
+  MOVE_TO_DEVICE, Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
@@ -21,6 +21,8 @@ function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, y, 'the second sample');
   if (x.shape[1] !== y.shape[1]) throw new Error(`${where}: samples have different dimensions (${x.shape[1]} vs ${y.shape[1]})`);
   if (x.dtype !== y.dtype) throw new TypeError(`${where}: samples have different dtypes (${x.dtype} vs ${y.dtype})`);
+  // Said by concat or sub otherwise, naming neither the metric nor the samples.
+  if (x.device !== y.device) throw new Error(`${where}: samples are on different devices ('${x.device}' and '${y.device}'); ${MOVE_TO_DEVICE}`);
 }
 
 /** A U-statistic's within-sample averages take pairs of distinct points: 2 or more in each sample. */

@@ -6,7 +6,7 @@
 // rebuilds exactly the model that was trained.
 
 import {
-  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, mean, minimum, mul,
+  type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, mean, minimum, mul, showValue,
   rand, randn, reshape, splitKey, tensor, tidy,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -248,6 +248,9 @@ export const KNOWN_HARD_PAIRS: readonly HardPairs[] = [
 
 /** Why the pair is known to be hard at its defaults (KNOWN_HARD_PAIRS), or undefined if it is not. */
 export function knownHardReason(data: DatasetName, objective: ObjectiveName): string | undefined {
+  // A misspelt name read as "not known to be hard".
+  checkOneOf('knownHardReason', 'data set', data, DATASET_NAMES);
+  checkOneOf('knownHardReason', 'objective', objective, OBJECTIVE_NAMES);
   return KNOWN_HARD_PAIRS.find((h) => h.data.includes(data) && h.objectives.includes(objective))?.reason;
 }
 
@@ -265,6 +268,14 @@ export type NoiseSpec =
   | { readonly kind: 'sde'; readonly sde: 'vp' | 'subvp'; readonly betaMin: number; readonly betaMax: number }
   | { readonly kind: 'none' };
 
+const NOISE_KINDS = ['levels', 'single', 'kde', 'sde', 'none'] as const;
+
+/** A noise description must be an object of a known kind (undefined failed reading .kind). */
+function checkNoiseSpec(where: string, noise: unknown): asserts noise is NoiseSpec {
+  if (noise === null || typeof noise !== 'object') throw new TypeError(`${where}: noise must be a noise description (as noiseFor returns), got ${showValue(noise)}`);
+  checkOneOf(where, 'noise kind', (noise as { kind?: unknown }).kind, NOISE_KINDS);
+}
+
 /** The score network's architecture; stored in a checkpoint. */
 export interface ModelSpec {
   readonly kind: 'mlpScore';
@@ -279,6 +290,7 @@ export interface ModelSpec {
 export function sdeOf(noise: Extract<NoiseSpec, { kind: 'sde' }>): Sde;
 export function sdeOf(noise: NoiseSpec): Sde | undefined;
 export function sdeOf(noise: NoiseSpec): Sde | undefined {
+  checkNoiseSpec('sdeOf', noise);
   if (noise.kind !== 'sde') return undefined;
   if (noise.sde === 've') return veSde({ sigmaMin: noise.sigmaMin, sigmaMax: noise.sigmaMax });
   return noise.sde === 'vp' ? vpSde({ betaMin: noise.betaMin, betaMax: noise.betaMax }) : subVpSde({ betaMin: noise.betaMin, betaMax: noise.betaMax });
@@ -400,6 +412,7 @@ export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSp
 
 /** The noise spec in words, for reports. */
 export function describeNoise(noise: NoiseSpec): string {
+  checkNoiseSpec('describeNoise', noise);
   const n = (v: number) => String(Number(v.toPrecision(4)));
   switch (noise.kind) {
     case 'levels':
@@ -418,6 +431,10 @@ export function describeNoise(noise: NoiseSpec): string {
 /** The architecture for an objective: conditioning from its family, output scaling where it helps. */
 export function modelSpecFor(name: ObjectiveName, hidden: readonly number[]): ModelSpec {
   checkOneOf('modelSpecFor', 'objective', name, OBJECTIVE_NAMES);
+  // 64 failed as "hidden is not iterable"; [[64]] made a spec no model could be built from.
+  if (!Array.isArray(hidden) || !hidden.every((h) => Number.isInteger(h) && h >= 1)) {
+    throw new TypeError(`modelSpecFor: hidden must be an array of layer widths (positive integers), got ${showValue(hidden)}`);
+  }
   const family = OBJECTIVES[name].family;
   const conditioning = family === 'levels' ? 'sigma' : family === 'sde' ? 'time' : 'none';
   // The perturbed data's score is ∝ 1/σ once σ outgrows the data: dividing the network's output
@@ -430,6 +447,8 @@ export function modelSpecFor(name: ObjectiveName, hidden: readonly number[]): Mo
 
 /** The score network of `spec` (for 'sde' noise its output scaling reads the SDE's std). */
 export function buildModel(spec: ModelSpec, noise: NoiseSpec, key: RandomKey): ScoreModel {
+  if (spec === null || typeof spec !== 'object') throw new TypeError(`buildModel: spec must be a model description (as modelSpecFor returns), got ${showValue(spec)}`);
+  checkNoiseSpec('buildModel', noise);
   return mlpScore({
     inputDim: spec.inputDim,
     hidden: spec.hidden,
@@ -469,6 +488,7 @@ function timeOfStd(sde: Sde, std: number): number {
  * undefined for an unconditional model.
  */
 export function cleanestCondition(noise: NoiseSpec): number | undefined {
+  checkNoiseSpec('cleanestCondition', noise);
   if (noise.kind === 'levels') return noise.sigmas[noise.sigmas.length - 1]!;
   if (noise.kind === 'sde') return timeOfStd(sdeOf(noise), SDE_EVALUATION_STD);
   return undefined;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { randn, randomKey, tensor } from '@scorch/tensor';
 import {
-  annealedLangevinDynamics, eightGaussians, energyHessianTrace, ncsnLoss, geometricSigmas, implicitScoreMatchingLoss, langevinDynamics, mmd2, perRow, subVpSde, veSde, vpSde,
+  annealedLangevinDynamics, buildModel, cleanestCondition, describeNoise, eightGaussians, energyHessianTrace, knownHardReason, modelSpecFor, ncsnLoss, noiseFor, geometricSigmas, implicitScoreMatchingLoss, langevinDynamics, mmd2, perRow, subVpSde, veSde, vpSde,
 } from '../src/index.js';
 
 const x = randn([4, 2], { key: randomKey(1), dtype: 'float64' });
@@ -80,5 +80,24 @@ describe('bad input to the score layer', () => {
     await expect(annealedLangevinDynamics(score, x, { key, sigmas: [] })).rejects.toThrow(/^annealedLangevinDynamics: sigmas must list at least one noise level, got \[\]$/);
     await expect(annealedLangevinDynamics(score, x, { key, denoise: Number.NaN as never })).rejects.toThrow(/^annealedLangevinDynamics: denoise must be true or false, got NaN$/);
     expect(() => ncsnLoss(score, x, { key, sigmas: inGraph as never })).toThrow(/^ncsnLoss: sigmas must be a non-empty array of positive numbers, got a tensor \(float32 \[2\] on cpu\)$/);
+  });
+
+  it('the registry\'s helpers refuse unknown names and malformed descriptions', () => {
+    // A misspelt data set read as "not known to be hard"; the others read fields of undefined.
+    expect(() => knownHardReason('moon' as never, 'dsm')).toThrow(/^knownHardReason: unknown data set "moon" \(did you mean 'moons'\?\); expected one of /);
+    expect(() => knownHardReason('moons', 'dsn' as never)).toThrow(/^knownHardReason: unknown objective "dsn"/);
+    expect(knownHardReason('moons', 'dsm')).toMatch(/./);
+    expect(() => modelSpecFor('dsm', 64 as never)).toThrow(/^modelSpecFor: hidden must be an array of layer widths \(positive integers\), got 64$/);
+    expect(() => modelSpecFor('dsm', [[64]] as never)).toThrow(/^modelSpecFor: hidden must be an array of layer widths/);
+    for (const [where, call] of [
+      ['describeNoise', (n: unknown) => describeNoise(n as never)],
+      ['cleanestCondition', (n: unknown) => cleanestCondition(n as never)],
+      ['buildModel', (n: unknown) => buildModel(modelSpecFor('dsm', [4]), n as never, randomKey(5))],
+    ] as const) {
+      expect(() => call(undefined)).toThrow(new RegExp(`^${where}: noise must be a noise description \\(as noiseFor returns\\), got undefined$`));
+      expect(() => call({ kind: 'level' })).toThrow(new RegExp(`^${where}: unknown noise kind "level"`));
+    }
+    expect(describeNoise(noiseFor('dsm'))).toMatch(/^σ = /);
+    expect(() => buildModel(undefined as never, noiseFor('dsm'), randomKey(5))).toThrow(/^buildModel: spec must be a model description/);
   });
 });

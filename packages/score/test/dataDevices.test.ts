@@ -95,3 +95,18 @@ describe('toy data sets: one key, the same samples on the CPU and on WebGPU (flo
     }
   });
 });
+
+describe('metrics of samples on two devices', () => {
+  it('name the metric and the devices (concat or sub said it, naming neither)', async () => {
+    await openDevice('webgpu');
+    const { mmd2, energyDistance, histogramKL, medianBandwidth } = await import('../src/metrics.js');
+    const onCpu = eightGaussians().sample(8, { key: randomKey(1) });
+    const onGpu = eightGaussians().sample(8, { key: randomKey(2), device: 'webgpu' });
+    const message = (where: string) => new RegExp(`^${where}: samples are on different devices \\('cpu' and 'webgpu'\\); copy one to the other's device first`);
+    await expect(mmd2(onCpu, onGpu)).rejects.toThrow(message('mmd2'));
+    await expect(energyDistance(onCpu, onGpu)).rejects.toThrow(message('energyDistance'));
+    await expect(medianBandwidth(onCpu, onGpu)).rejects.toThrow(message('medianBandwidth'));
+    await expect(histogramKL(onCpu, onGpu, { xRange: [-3, 3], yRange: [-3, 3], bins: 4 })).rejects.toThrow(message('histogramKL'));
+    onGpu.dispose();
+  });
+});
