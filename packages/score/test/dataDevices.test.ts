@@ -109,4 +109,12 @@ describe('metrics of samples on two devices', () => {
     await expect(histogramKL(onCpu, onGpu, { xRange: [-3, 3], yRange: [-3, 3], bins: 4 })).rejects.toThrow(message('histogramKL'));
     onGpu.dispose();
   });
+
+  it('a data set refuses float64 on WebGPU, and an unknown device, under its own name', async () => {
+    await openDevice('webgpu');
+    for (const [name, data] of [['GaussianMixture', eightGaussians()], ['twoMoons', twoMoons()]] as const) {
+      expect(() => data.sample(4, { key: randomKey(3), dtype: 'float64', device: 'webgpu' })).toThrow(new RegExp(`^${name}\\.sample: device 'webgpu' does not support dtype float64 \\(it supports `));
+      expect(() => data.sample(4, { key: randomKey(3), device: 'tpu' })).toThrow(new RegExp(`^${name}\\.sample: unknown device "tpu"; registered devices: `));
+    }
+  });
 });
