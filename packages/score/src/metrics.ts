@@ -246,17 +246,18 @@ interface Kernel {
  * The kernel two-sample U-statistic shared by MMD² and the energy distance:
  * (1/(M(M−1)))Σ_{i≠j} k(xᵢ,xⱼ) + (1/(N(N−1)))Σ_{i≠j} k(yᵢ,yⱼ) − (2/(MN))Σ_{i,j} k(xᵢ,yⱼ)
  * (Gretton et al. 2012, eq. 3), with the null standard error described in TwoSampleStatistic.
- * The i = j terms are masked out, not subtracted as M·k(0): a far point's own entry rounds by
- * ulp(|a|²), which exp turned into +∞ and the root into a bias of standard errors.
+ * The i = j terms are the matrix's own diagonal, subtracted (read through views: no N × N mask),
+ * not M·k(0): a far point's own entry rounds by ulp(|a|²), which exp turned into +∞ and the root
+ * into a bias of standard errors.
  */
 async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<TwoSampleStatistic> {
   const M = x.shape[0]!;
   const N = y.shape[0]!;
   const out = tidy(() => {
-    const offDiagonal = (n: number) => sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
     const within = (a: Tensor) => {
       const n = a.shape[0]!;
-      return sum(mul(kernel.matrix(a, a), offDiagonal(n))).mul(kernel.sign / (n * (n - 1)));
+      const k = kernel.matrix(a, a);
+      return sub(sum(k), traceOf(k)).mul(kernel.sign / (n * (n - 1)));
     };
     const between = sum(kernel.matrix(x, y)).mul((2 * kernel.sign) / (M * N));
     const value = sub(add(within(x), within(y)), between);
@@ -266,13 +267,24 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
     const ys = narrow(y, 0, 0, n);
     const kxy = kernel.matrix(xs, ys);
     const h = sub(add(kernel.matrix(xs, xs), kernel.matrix(ys, ys)), add(kxy, transpose(kxy))); // sign² = 1 in h²
-    const meanH2 = sum(mul(mul(h, h), offDiagonal(n))).mul(1 / (n * (n - 1)));
+    const offDiagonal = sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
+    const meanH2 = sum(mul(mul(h, h), offDiagonal)).mul(1 / (n * (n - 1)));
     // Exact under H0 for eq. 3 with any M, N (min(M, N) in 2/(n(n−1)) overstated it up to 2×).
     const nullSe = sqrt(meanH2.mul(0.5 * (1 / (M * (M - 1)) + 1 / (N * (N - 1)) + 2 / (M * N))));
     return concat([reshape(value, [1]), reshape(nullSe, [1])], 0);
   });
   const [value, nullStandardError] = await readNumbers(out);
   return { value: value! * kernel.unit, nullStandardError: nullStandardError! * kernel.unit };
+}
+
+/** The sum of the diagonal of a square matrix, read through views: row i of the [n − 1, n + 1] view starts at entry (i, i). */
+function traceOf(k: Tensor): Tensor {
+  const n = k.shape[0]!;
+  const flat = reshape(k, [n * n]);
+  const last = sum(narrow(flat, 0, n * n - 1, 1));
+  if (n === 1) return last;
+  const rows = reshape(narrow(flat, 0, 0, (n - 1) * (n + 1)), [n - 1, n + 1]);
+  return add(sum(narrow(rows, 1, 0, 1)), last);
 }
 
 /** The frame's centre as a [1, d] tensor of the samples' dtype and device. */
