@@ -24,6 +24,10 @@ export interface ProfilerHooks {
   flush(): void;
   /** Waits for submitted work's error checks and throws what they found. */
   settle(): Promise<void>;
+  /** The number of the batch kernels are recorded into now. */
+  openBatch(): number;
+  /** Whether a submitted batch failed (none of its commands ran), once its error check settled. */
+  batchFailed(batch: number): Promise<boolean>;
 }
 
 const QUERY_CAPACITY = 256; // timestamps per batch: 128 kernels
@@ -38,6 +42,8 @@ interface Described {
   readonly bytes?: number;
   readonly flops?: number;
   readonly recordedAt: number;
+  /** The runtime's batch the kernel was recorded into: a failed batch ran none of its kernels. */
+  readonly batch: number;
 }
 
 interface Replay extends Described {
@@ -57,7 +63,7 @@ export class KernelProfiler {
   /** True when kernels are timed with timestamp queries; false: replayed afterwards. */
   readonly timestamps: boolean;
   private batch: TimestampBatch | null = null;
-  private resolving: { batch: TimestampBatch; resolve: GPUBuffer; read: GPUBuffer } | null = null;
+  private resolving: { batch: TimestampBatch; resolve: GPUBuffer; read: GPUBuffer; number: number } | null = null;
   private readonly replays: Replay[] = [];
   /** Per buffer: how many profiled kernels or uploads wrote it, and its latest snapshot. */
   private readonly versions = new Map<GPUBuffer, number>();
@@ -86,7 +92,7 @@ export class KernelProfiler {
 
   /** Records one kernel launch (in place of the runtime's batched dispatch). */
   launch(launch: CompiledLaunch, name: string): void {
-    const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now() };
+    const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now(), batch: this.hooks.openBatch() };
     if (this.timestamps) {
       // (An eager dispatch has submitted a full batch before placing its uniform words: runtime.ts.)
       if (this.batchFull) this.hooks.flush();
@@ -146,32 +152,46 @@ export class KernelProfiler {
     const read = this.device.createBuffer({ label: 'scorch profile read', size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     encoder.resolveQuerySet(batch.querySet, 0, batch.kernels.length * 2, resolve, 0);
     encoder.copyBufferToBuffer(resolve, 0, read, 0, bytes);
-    this.resolving = { batch, resolve, read };
+    this.resolving = { batch, resolve, read, number: this.hooks.openBatch() };
     this.batch = null;
   }
+
+  /**
+   * The first timed batch's submission (host ms) and first tick: every batch of the session is
+   * placed from it, as the device's timestamps share one clock. Placed from its own submission,
+   * each batch of a long `fn` (128 kernels a batch) started inside the previous one's span, since
+   * the host submits them far faster than the device runs them: events of different batches
+   * overlapped on one trace thread and came out of program order.
+   */
+  private origin: { readonly host: number; tick?: bigint } | null = null;
+  /** The batches' timestamps, read one after another so the first sets the origin's tick. */
+  private reading: Promise<unknown> = Promise.resolve();
 
   /** Called just after a batch was submitted: reads its timestamps when they arrive. */
   afterSubmit(): void {
     const r = this.resolving;
     if (!r) return;
     this.resolving = null;
-    const submittedAt = performance.now();
+    const origin = (this.origin ??= { host: performance.now() });
     const device = this.deviceName;
-    this.session.later(
-      r.read.mapAsync(MAP_MODE_READ).then(() => {
-        const ticks = new BigInt64Array(r.read.getMappedRange().slice(0));
-        r.read.unmap();
-        r.read.destroy();
-        r.resolve.destroy();
-        r.batch.querySet.destroy();
-        const first = ticks[0]!;
-        return r.batch.kernels.map((k, i): KernelEvent => ({
-          name: k.name, kernel: k.kernel, device, bytes: k.bytes, flops: k.flops, timing: 'timestamps',
-          start: submittedAt + Number(ticks[2 * i]! - first) / 1e6,
-          duration: Math.max(0, Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6),
-        }));
-      }),
-    );
+    const read = this.reading.then(async (): Promise<KernelEvent[]> => {
+      await r.read.mapAsync(MAP_MODE_READ);
+      const ticks = new BigInt64Array(r.read.getMappedRange().slice(0));
+      r.read.unmap();
+      r.read.destroy();
+      r.resolve.destroy();
+      r.batch.querySet.destroy();
+      // A batch that failed ran none of its kernels (its timestamps are whatever the set held).
+      if (await this.hooks.batchFailed(r.number)) return [];
+      origin.tick ??= ticks[0]!;
+      return r.batch.kernels.map((k, i): KernelEvent => ({
+        name: k.name, kernel: k.kernel, device, bytes: k.bytes, flops: k.flops, timing: 'timestamps',
+        start: origin.host + Number(ticks[2 * i]! - origin.tick!) / 1e6,
+        duration: Math.max(0, Number(ticks[2 * i + 1]! - ticks[2 * i]!) / 1e6),
+      }));
+    });
+    this.reading = read.catch(() => undefined);
+    this.session.later(read);
   }
 
   /**
@@ -213,6 +233,9 @@ export class KernelProfiler {
     const events: KernelEvent[] = [];
     let clock = -Infinity;
     for (const r of this.replays.slice()) {
+      // A kernel whose batch failed never ran (fn caught the error, e.g. a custom kernel that does
+      // not compile, and went on): its replay would fail on the invalid pipeline, losing fn's value.
+      if (r.pipeline.invalid || (await this.hooks.batchFailed(r.batch))) continue;
       const taken = new Map<number, number>();
       const entries: GPUBindGroupEntry[] = r.bindings.map((b, i) => {
         if (typeof b !== 'number') return { binding: i, resource: { buffer: b } };

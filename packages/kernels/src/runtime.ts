@@ -747,6 +747,12 @@ export class GpuRuntime {
         },
         flush: () => this.flush(),
         settle: () => this.settle(),
+        openBatch: () => this.batch,
+        batchFailed: async (batch) => {
+          // Its error check may still be in flight: every check pending now includes it.
+          await Promise.allSettled([...this.pendingChecks]);
+          return this.failedBatches.has(batch);
+        },
       }, this.deviceName);
       this.profiler = profiler;
       session.onFinish(async (failed) => {

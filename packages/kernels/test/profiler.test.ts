@@ -193,6 +193,22 @@ describe('profile on WebGPU', () => {
     expect(Array.from(await exp(x).data())).toEqual(expected);
   });
 
+  it('a kernel whose batch failed, its error caught by fn, is neither replayed nor listed', async () => {
+    // fn falls back to built-in ops when a custom kernel does not compile (its read rejects): the
+    // replay of the never-run kernel failed on its invalid pipeline, and profile lost fn's value.
+    const bad = definePrimitive({
+      name: 'profiledCaughtBadWgsl', kind: 'elementwise', inputs: ['x'], cpu: (v) => v, wgsl: { expression: 'x + notAFunction(x)' }, jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor([1, 2, 3], { device: dev });
+    const expected = Array.from(await exp(x).data());
+    const result = await profile(async () => {
+      await expect(bad(x).data()).rejects.toThrow(/custom primitive 'profiledCaughtBadWgsl': its WGSL does not compile/);
+      return Array.from(await exp(x).data());
+    });
+    expect(result.value).toEqual(expected);
+    expect(result.events.filter((e) => !e.name.startsWith('poison')).map((e) => e.name)).toEqual(['exp']);
+  });
+
   it('a profiled loop of many steps keeps one snapshot of each buffer, not one per step', async () => {
     if (gpu.runtime.device.features.has('timestamp-query')) return; // snapshots belong to the replay path (llvmpipe)
     // A jitted update step: w changes every step, so each step's kernels read new contents.
@@ -277,6 +293,7 @@ describe('profile with timestamp queries (SwiftShader)', () => {
     const out = runFixture<{
       info: { backend: string }; timestampQuery: boolean; eager: KernelEvent[]; compiled: KernelEvent[]; names: string[];
       plain: number[]; eagerValue: number[]; compiledValue: number[]; slicesDiffering: number[]; sliceEvents: number;
+      chainEvents: KernelEvent[]; caught: { value: boolean; names: string[] };
     }>(new URL('./fixtures/profileKernels.ts', import.meta.url), {
       env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
       timeoutMs: 240_000,
@@ -297,5 +314,13 @@ describe('profile with timestamp queries (SwiftShader)', () => {
     // after the 128th of a batch overwrote earlier ones' uniform words: 256 and 257 differed).
     expect(out.sliceEvents).toBeGreaterThanOrEqual(300);
     expect(out.slicesDiffering).toEqual([]);
+    // 300 kernels of a chain in three batches, laid out as they ran: each batch was placed from its
+    // own submission, so the device's later batches overlapped earlier ones (out of program order).
+    const chain = [...out.chainEvents].sort((p, q) => p.start - q.start);
+    expect(chain.map((e) => e.name)).toEqual(Array.from({ length: 100 }, () => ['matmul', 'mul', 'tanh']).flat());
+    chain.slice(1).forEach((e, i) => expect(e.start).toBeGreaterThanOrEqual(chain[i]!.start + chain[i]!.duration - 1e-6));
+    // A kernel that never ran (its batch failed; fn caught the error) is not listed.
+    expect(out.caught.value).toBe(true);
+    expect(out.caught.names).toEqual(['exp']);
   }, 300_000);
 });
