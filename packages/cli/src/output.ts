@@ -60,13 +60,7 @@ export function makeDirectories(path: string): string | undefined {
       // Made meanwhile by another process (two runs making scorch-runs/ at once): fine.
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
       // Nothing half made stays behind: what this call made is removed, innermost first.
-      for (const m of made.reverse()) {
-        try {
-          rmdirSync(m);
-        } catch {
-          break;
-        }
-      }
+      if (made.length > 0) removeMadeDirectories(made[made.length - 1]!, made[0]);
       throw e;
     }
   }

@@ -92,10 +92,10 @@ export class KernelProfiler {
 
   /** Records one kernel launch (in place of the runtime's batched dispatch). */
   launch(launch: CompiledLaunch, name: string): void {
+    // (An eager dispatch has submitted a full batch before placing its uniform words: runtime.ts.)
+    if (this.batchFull) this.hooks.flush();
     const described: Described = { name, kernel: launch.label, bytes: launch.bytes, flops: launch.flops, recordedAt: performance.now(), batch: this.hooks.openBatch() };
     if (this.timestamps) {
-      // (An eager dispatch has submitted a full batch before placing its uniform words: runtime.ts.)
-      if (this.batchFull) this.hooks.flush();
       const encoder = this.hooks.encoder();
       this.batch ??= { querySet: this.device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY, label: 'scorch profile' }), kernels: [] };
       const i = this.batch.kernels.push(described) - 1;

@@ -5,7 +5,7 @@
 // with tensor ops from an explicit key, so it runs on any device and repeats exactly.
 
 import {
-  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, composite, concat, cos, full, getBackend, getDefaultDevice, greaterEqual, listDevices, showValue, keep, log, logsumexp,
+  type RandomKey, Tensor, add, cast, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, composite, concat, cos, deviceFor, full, getDefaultDevice, greaterEqual, keep, log, logsumexp,
   matmul, mul, rand, randn, reshape, sin, softmax, splitKey, sqrt, sub, sum, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
@@ -41,10 +41,7 @@ function checkSampleCall(where: string, n: unknown, opts: unknown): FloatDType {
   checkKey(key, `${where}: opts.key`);
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
   // Under the data set's name: the first op to make a tensor named itself (tensor:, rand:).
-  const device = (opts as SampleOptions).device ?? getDefaultDevice();
-  if (!listDevices().includes(device)) throw new Error(`${where}: unknown device ${showValue(device)}; registered devices: ${listDevices().join(', ')}`);
-  const { dtypes } = getBackend(device);
-  if (!dtypes.includes(dtype)) throw new Error(`${where}: device '${device}' does not support dtype ${dtype} (it supports ${dtypes.join(', ')})`);
+  deviceFor(where, (opts as SampleOptions).device, dtype);
   return dtype;
 }
 

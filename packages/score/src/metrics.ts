@@ -2,19 +2,20 @@
 // to a reference score, kernel two-sample statistics (unbiased RBF MMD² and the energy distance,
 // with their standard errors under "same distribution"), mode weights, and a 2-D histogram KL.
 //
-// Every metric computes on the device with tensor ops and reads its few result numbers back once
-// at the end, so each returns a Promise of plain numbers. Pairwise statistics build N × M
+// Every metric computes on the device with tensor ops and reads its few result numbers back at the
+// end (the two-sample statistics also read, once before, a subsample of their points and the
+// non-finite counts: see pooledFrame), so each returns a Promise of plain numbers. Pairwise statistics build N × M
 // matrices: meant for toy sample sizes (a few thousand points). Samples with NaN or ±Infinity
 // (a diverged sampler) are refused with their count: a distance to them, a median of their
 // distances or their nearest mode would be NaN, an error about the bandwidth, or all zeros.
 
 import {
   composite,
-  MOVE_TO_DEVICE, Tensor, add, cast, checkNumber, checkOptions, concat, exp, eye, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
+  MOVE_TO_DEVICE, Tensor, add, cast, checkNumber, checkOptions, concat, exp, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
   narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
-import { selectInPlace } from './select.js';
+import { middlePair } from './select.js';
 
 function checkPair(where: string, x: Tensor, y: Tensor): void {
   checkBatch(where, x, 'the first sample');
@@ -43,12 +44,6 @@ function refuseNonFinite(where: string, counts: readonly number[], samples: read
     const k = counts[i]!;
     if (k > 0) throw new Error(`${where}: ${k} of ${x.shape[0]} samples are non-finite (NaN or ±Infinity) in ${name}; the measure needs finite points (did the sampler diverge?)`);
   });
-}
-
-/** Refuses samples with non-finite rows (one read for all of them). */
-async function checkFinite(where: string, samples: readonly (readonly [string, Tensor])[]): Promise<void> {
-  const counts = await readNumbers(tidy(() => concat(samples.map(([, x]) => nonFiniteRows(x)), 0)));
-  refuseNonFinite(where, counts, samples);
 }
 
 /** The number of rows of x [N, d] (samples) that hold a NaN or ±Infinity. */
@@ -84,35 +79,21 @@ export async function fisherDivergence(score: ScoreFunction, referenceScore: Sco
 }
 
 /**
- * a and b shifted by the mean of their rows together: distances are unchanged, and the expansion
- * |a|² + |b|² − 2abᵀ below no longer cancels an offset's square. Far from the origin (an offset of
- * 1000 at unit spread) float32 lost 5% of an MMD²'s null standard error to that cancellation.
- * Where an offset dominates the spread the shift is exact (a difference of two values within a
- * factor of 2 of each other is, Sterbenz's lemma), so it costs nothing there.
+ * ‖aᵢ − bⱼ‖² for a [M, d], b [N, d], as [M, N], from differences one coordinate at a time
+ * (M·N·d work, as a product's). The expansion |a|² + |b|² − 2abᵀ kept nothing of the distances
+ * between ordinary points once one far point moved a common centre (a float32 point at 1e7 among
+ * a thousand: a distance of 5.31 came out 0, mode weights summed to 5.7).
  */
-function centredTogether(a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (a === b) {
-    const centre = a.mean(0, true);
-    const centred = sub(a, centre);
-    return [centred, centred];
-  }
-  const rows = a.shape[0]! + b.shape[0]!;
-  const centre = add(sum(a, 0, true), sum(b, 0, true)).mul(1 / rows);
-  return [sub(a, centre), sub(b, centre)];
-}
-
-/** ‖aᵢ − bⱼ‖² for a [M, d], b [N, d], as [M, N]: |a|² + |b|² − 2abᵀ of the rows centred together, clamped at 0 against rounding. */
 export function pairwiseSquaredDistances(a: Tensor, b: Tensor): Tensor {
   return composite(() => {
     checkPair('pairwiseSquaredDistances', a, b);
-    [a, b] = centredTogether(a, b);
-    const m = a.shape[0]!;
-    const n = b.shape[0]!;
-    const aa = reshape(sum(mul(a, a), 1), [m, 1]);
-    const bb = reshape(sum(mul(b, b), 1), [1, n]);
-    const cross = matmul(a, transpose(b));
-    const sq = sub(add(aa, bb), cross.mul(2));
-    return maximum(sq, 0);
+    let sq: Tensor | undefined;
+    for (let k = 0; k < a.shape[1]!; k++) {
+      const diff = sub(narrow(a, 1, k, 1), reshape(narrow(b, 1, k, 1), [1, b.shape[0]!]));
+      const term = mul(diff, diff);
+      sq = sq === undefined ? term : add(sq, term);
+    }
+    return sq!;
   });
 }
 
@@ -150,36 +131,52 @@ const MMD_OPTIONS = optionNames<MmdOptions>()(['bandwidth', 'medianPoints']);
 export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
   checkPair('medianBandwidth', x, y);
   checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
-  await checkFinite('medianBandwidth', [['x', x], ['y', y]]);
-  return medianOfFrame(await pooledFrame(x, y, points));
+  return medianOfFrame(await pooledFrame('medianBandwidth', x, y, points));
+}
+
+/** Where the two-sample statistics work: see pooledFrame. */
+interface Frame {
+  /** The pooled subsample's points, float64, row-major [n, d]. */
+  readonly pooled: Float64Array;
+  readonly n: number;
+  readonly d: number;
+  /** The subsample's coordinate-wise median: where the rows are centred. */
+  readonly centre: number[];
+  /** The largest |coordinate − centre| over every row of both samples. */
+  readonly largest: number;
 }
 
 /**
- * Where the two-sample statistics work, read from the pooled sample's first points (up to
- * `points`, half from each sample; the median heuristic's subsample): the coordinate-wise median
- * of those points, and those points themselves (float64, row-major [n, d]). A few far points (a
- * sampler starting to diverge) move a median by little and a mean by their distance over the
- * count: centred at the mean, one finite point at 1e7 among a thousand moved every other point to
- * ~1e4, where |a|² + |b|² − 2ab in float32 kept nothing of their distances (MMD² of ~1000
- * standard errors, mode weights summing to 5.7).
+ * One read for a two-sample statistic's host work, before its matrices: the pooled sample's first
+ * points (up to `points`, half from each sample: the median heuristic's subsample), both samples'
+ * non-finite row counts (refused here) and their column extremes. The rows are centred at the
+ * subsample's coordinate-wise median: a few far points (a sampler starting to diverge) move a
+ * median by little and a mean by their distance over the count; centred at the mean, one finite
+ * float32 point at 1e7 among a thousand moved every other point to ~1e4, where |a|² + |b|² − 2ab
+ * kept nothing of their distances (MMD² of ~1000 standard errors).
  */
-async function pooledFrame(x: Tensor, y: Tensor, points: number): Promise<{ pooled: Float64Array; n: number; d: number; centre: number[] }> {
+async function pooledFrame(where: string, x: Tensor, y: Tensor, points: number): Promise<Frame> {
   const fromX = Math.min(x.shape[0]!, Math.ceil(points / 2));
   const fromY = Math.min(y.shape[0]!, points - fromX);
   const n = fromX + fromY;
   const d = x.shape[1]!;
-  const pooled = Float64Array.from(await readNumbers(tidy(() => concat([narrow(x, 0, 0, fromX), narrow(y, 0, 0, fromY)], 0))));
+  const values = await readNumbers(tidy(() => {
+    const both = concat([x, y], 0);
+    const pooled = concat([narrow(x, 0, 0, fromX), narrow(y, 0, 0, fromY)], 0);
+    return concat([reshape(pooled, [n * d]), nonFiniteRows(x), nonFiniteRows(y), reshape(max(both, 0), [d]), reshape(max(both.neg(), 0), [d])], 0);
+  }));
+  refuseNonFinite(where, values.slice(n * d, n * d + 2), [['x', x], ['y', y]]);
+  const pooled = Float64Array.from(values.slice(0, n * d));
   const column = new Float64Array(n);
   const centre = Array.from({ length: d }, (_, k) => {
     for (let i = 0; i < n; i++) column[i] = pooled[i * d + k]!;
-    const mid = n >> 1;
-    selectInPlace(column, mid);
-    if (n % 2 === 1) return column[mid]!;
-    let below = -Infinity;
-    for (let i = 0; i < mid; i++) if (column[i]! > below) below = column[i]!;
-    return 0.5 * (below + column[mid]!);
+    const [below, at] = middlePair(column);
+    return 0.5 * (below + at);
   });
-  return { pooled, n, d, centre };
+  const extremes = values.slice(n * d + 2);
+  let largest = 0;
+  for (let k = 0; k < d; k++) largest = Math.max(largest, extremes[k]! - centre[k]!, extremes[d + k]! + centre[k]!);
+  return { pooled, n, d, centre, largest };
 }
 
 /**
@@ -187,7 +184,7 @@ async function pooledFrame(x: Tensor, y: Tensor, points: number): Promise<{ pool
  * from differences (no |a|² + |b|² − 2ab to cancel, overflow or underflow in float32: samples at a
  * scale of 1e-25 or 1e20 have a median distance like any other).
  */
-function medianOfFrame({ pooled, n, d }: { pooled: Float64Array; n: number; d: number }): number {
+function medianOfFrame({ pooled, n, d }: Frame): number {
   if (n < 2) throw new Error('medianBandwidth: need at least two points in total');
   // Only the middle one or two of the n(n − 1)/2 values (499,500 for 1,000 points) are needed, so
   // they are selected (O(n)) rather than all sorted.
@@ -205,11 +202,8 @@ function medianOfFrame({ pooled, n, d }: { pooled: Float64Array; n: number; d: n
   }
   // Ordered squared distances are ordered distances; for an even count the median is the mean of
   // the middle two distances (not the root of the mean of their squares, which is larger).
-  const mid = upper.length >> 1;
-  selectInPlace(upper, mid);
-  let below = 0; // the largest value before mid: the (mid − 1)-th smallest (≥ 0, so 0 starts it)
-  if (upper.length % 2 === 0) for (let i = 0; i < mid; i++) if (upper[i]! > below) below = upper[i]!;
-  const h = upper.length % 2 === 1 ? Math.sqrt(upper[mid]!) : 0.5 * (Math.sqrt(below) + Math.sqrt(upper[mid]!));
+  const [below, at] = middlePair(upper);
+  const h = 0.5 * (Math.sqrt(below) + Math.sqrt(at));
   if (!(h > 0)) throw new Error('medianBandwidth: the median pairwise distance is 0 (more than half the points coincide); pass a bandwidth');
   return h;
 }
@@ -267,8 +261,8 @@ async function kernelTwoSample(x: Tensor, y: Tensor, kernel: Kernel): Promise<Tw
     const ys = narrow(y, 0, 0, n);
     const kxy = kernel.matrix(xs, ys);
     const h = sub(add(kernel.matrix(xs, xs), kernel.matrix(ys, ys)), add(kxy, transpose(kxy))); // sign² = 1 in h²
-    const offDiagonal = sub(1, eye(n, n, { dtype: x.dtype, device: x.device }));
-    const meanH2 = sum(mul(mul(h, h), offDiagonal)).mul(1 / (n * (n - 1)));
+    const h2 = mul(h, h);
+    const meanH2 = sub(sum(h2), traceOf(h2)).mul(1 / (n * (n - 1)));
     // Exact under H0 for eq. 3 with any M, N (min(M, N) in 2/(n(n−1)) overstated it up to 2×).
     const nullSe = sqrt(meanH2.mul(0.5 * (1 / (M * (M - 1)) + 1 / (N * (N - 1)) + 2 / (M * N))));
     return concat([reshape(value, [1]), reshape(nullSe, [1])], 0);
@@ -302,8 +296,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
   checkNumber('mmd2', 'bandwidth', opts.bandwidth, { min: 0, exclusiveMin: true });
   checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
   if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
-  await checkFinite('mmd2', [['x', x], ['y', y]]);
-  const frame = await pooledFrame(x, y, opts.medianPoints ?? 1000);
+  const frame = await pooledFrame('mmd2', x, y, opts.medianPoints ?? 1000);
   const bandwidth = opts.bandwidth ?? medianOfFrame(frame);
   const centre = centreTensor(frame.centre, x);
   try {
@@ -325,13 +318,10 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
 export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleStatistic> {
   checkPair('energyDistance', x, y);
   checkTwoPoints('energyDistance', x, y);
-  await checkFinite('energyDistance', [['x', x], ['y', y]]);
-  const frame = await pooledFrame(x, y, 1000);
-  // Distances in a unit of a power of two (exact) near the frame's largest coordinate, so that no
-  // square overflows or underflows in float32.
-  let largest = 0;
-  for (let i = 0; i < frame.n; i++) for (let k = 0; k < frame.d; k++) largest = Math.max(largest, Math.abs(frame.pooled[i * frame.d + k]! - frame.centre[k]!));
-  const unit = largest > 0 ? 2 ** Math.ceil(Math.log2(largest)) : 1;
+  const frame = await pooledFrame('energyDistance', x, y, 1000);
+  // Distances in a unit of a power of two (exact) at or above the largest coordinate of either
+  // sample, from the centre, so that no square overflows or underflows in float32.
+  const unit = frame.largest > 0 ? 2 ** Math.ceil(Math.log2(frame.largest)) : 1;
   const centre = centreTensor(frame.centre, x);
   try {
     // matrix() returns +‖aᵢ − bⱼ‖ (clamped before the root) and sign −1 turns it into k = −‖·‖.
@@ -357,18 +347,8 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
       throw new Error(`modeWeights: modes must be [K, ${x.shape[1]}], got [${centres.shape.join(',')}]`);
     }
-    // From differences, one coordinate at a time (K is small: N × K × d, as the product was): the
-    // expansion's rounding, at ulp(|a|²) of the rows centred together, made ties of every mode
-    // for the other points once one point was far (weights summing to 5.7 with one at 1e7).
-    const modesAs = cast(centres, x.dtype);
-    const d = x.shape[1]!;
-    let sq: Tensor | undefined;
-    for (let k = 0; k < d; k++) {
-      const diff = sub(narrow(x, 1, k, 1), reshape(narrow(modesAs, 1, k, 1), [1, modesAs.shape[0]!]));
-      const term = mul(diff, diff);
-      sq = sq === undefined ? term : add(sq, term);
-    }
-    const closeness = sq!.neg();
+    const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
+    const closeness = sq.neg();
     const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
     // The non-finite count rides along in the same read: a NaN row is nearest to no mode.
     return concat([sum(nearest, 0).mul(1 / x.shape[0]!), nonFiniteRows(x)], 0);

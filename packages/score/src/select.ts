@@ -40,3 +40,18 @@ export function selectInPlace(a: Float64Array, k: number): void {
     else return;
   }
 }
+
+/**
+ * The two middle order statistics of `a` (no NaN; rearranged in place): for an odd count the
+ * middle value twice, for an even count the largest of the lower half and the smallest of the
+ * upper half, whose mean (of them, or of a monotone function of them) is the median.
+ */
+export function middlePair(a: Float64Array): [number, number] {
+  if (a.length === 0) throw new RangeError('middlePair: no values');
+  const mid = a.length >> 1;
+  selectInPlace(a, mid);
+  if (a.length % 2 === 1) return [a[mid]!, a[mid]!];
+  let below = -Infinity;
+  for (let i = 0; i < mid; i++) if (a[i]! > below) below = a[i]!;
+  return [below, a[mid]!];
+}

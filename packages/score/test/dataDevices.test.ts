@@ -114,7 +114,7 @@ describe('metrics of samples on two devices', () => {
     await openDevice('webgpu');
     for (const [name, data] of [['GaussianMixture', eightGaussians()], ['twoMoons', twoMoons()]] as const) {
       expect(() => data.sample(4, { key: randomKey(3), dtype: 'float64', device: 'webgpu' })).toThrow(new RegExp(`^${name}\\.sample: device 'webgpu' does not support dtype float64 \\(it supports `));
-      expect(() => data.sample(4, { key: randomKey(3), device: 'tpu' })).toThrow(new RegExp(`^${name}\\.sample: unknown device "tpu"; registered devices: `));
+      expect(() => data.sample(4, { key: randomKey(3), device: 'tpu' })).toThrow(new RegExp(`^${name}\\.sample: unknown device 'tpu'; registered devices: `));
     }
   });
 });

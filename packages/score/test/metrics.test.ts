@@ -89,6 +89,26 @@ describe('two-sample statistics with a far point among the samples, and at extre
     x.dispose();
   });
 
+  it('pairwise squared distances of ordinary points beside a far one are those of float64', () => {
+    // Centred at the rows' mean, a distance of 5.31 between ordinary points came out 0.
+    const x = withFarPoint(1e7);
+    const y = data.sample(5, { key: randomKey(75) });
+    const [d32, d64] = [pairwiseSquaredDistances(x, y), pairwiseSquaredDistances(x.cast('float64'), y.cast('float64'))];
+    const [a, b] = [d32.dataSync(), d64.dataSync()];
+    // Each entry is a sum of d = 2 float32 squares of float32 differences: a few ulps of it.
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(4 * 2 ** -24 * b[i]!);
+    for (const t of [x, y, d32, d64]) t.dispose();
+  });
+
+  it('the energy distance takes its unit from every row, not only the subsample (a far row 600 was squared into +∞)', async () => {
+    const x = concat([data.sample(599, { key: randomKey(76) }), tensor([[2e20, 2e20]])], 0);
+    const [e, e64] = [await energyDistance(x, reference), await energyDistance(x.cast('float64'), reference.cast('float64'))];
+    expect(Number.isFinite(e.value)).toBe(true);
+    // The far row's distances (~2.8e20) enter each sum with weight ~1/600; float32 resolves them to ~1e-7.
+    expect(Math.abs(e.value - e64.value)).toBeLessThan(1e-6 * 2.8e20 / 600);
+    x.dispose();
+  });
+
   it('MMD², its bandwidth and the energy distance do not depend on the samples\' scale, from 1e-25 to 1e20', async () => {
     // The squares of such coordinates under- or overflow float32: MMD² was NaN at 1e-20 and 1e20,
     // the median bandwidth +∞ at 1e20 and "more than half the points coincide" at 1e-25.

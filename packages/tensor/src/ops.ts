@@ -74,8 +74,7 @@ function broadcastAs(name: string, x: Tensor, shape: readonly number[]): Tensor 
  * false]. scorch does not promote implicitly (two tensors of different dtypes are refused too):
  * the caller casts.
  */
-function checkNumberFits(op: string, value: number, other: Operand): void {
-  if (!(other instanceof Tensor) || other.isDisposed) return; // checkTensor names it
+function checkNumberFits(op: string, value: number, other: Tensor): void {
   const fits = other.dtype === 'int32' ? Number.isInteger(value) && value >= -(2 ** 31) && value <= 2 ** 31 - 1
     : other.dtype === 'bool' ? value === 0 || value === 1
     : true;
@@ -93,12 +92,10 @@ function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   // add(undefined, 2) failed as "cannot read properties of undefined", add([1, 2], 2) as "unknown device".
   if (typeof a !== 'number') checkTensor(op, a, 'first operand');
   if (typeof b !== 'number') checkTensor(op, b, 'second operand');
-  if (typeof a === 'number') checkNumberFits(op, a, b);
-  if (typeof b === 'number') checkNumberFits(op, b, a);
+  if (typeof a === 'number') checkNumberFits(op, a, b as Tensor);
+  if (typeof b === 'number') checkNumberFits(op, b, a as Tensor);
   const ta = typeof a === 'number' ? scalarLike(a, b as Tensor) : a;
   const tb = typeof b === 'number' ? scalarLike(b, ta) : b;
-  checkTensor(op, ta, 'first operand');
-  checkTensor(op, tb, 'second operand');
   if (ta.dtype !== tb.dtype) {
     throw new TypeError(`${op}: dtype mismatch (${ta.dtype} vs ${tb.dtype}) for shapes ${fmtShape(ta.shape)} and ${fmtShape(tb.shape)}; cast one operand first`);
   }

@@ -503,6 +503,9 @@ describe('other argument checks', () => {
 
   it('unknown devices list the registered ones', () => {
     expect(() => ones([1], { device: 'tpu' })).toThrow("unknown device 'tpu'; registered devices: cpu");
+    // Under the creating function's name (getBackend names none).
+    expect(() => tensor([1], { device: 'tpu' })).toThrow(/^tensor: unknown device 'tpu'; registered devices: cpu/);
+    expect(() => eye(2, { device: 'tpu' })).toThrow(/^eye: unknown device 'tpu'/);
   });
 });
 
