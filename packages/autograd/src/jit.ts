@@ -148,10 +148,10 @@ const unreachableJits = new FinalizationRegistry<Map<string, Entry[]>>((cache) =
 const loweredOwners = new WeakMap<LoweredProgram, object>();
 
 /**
- * A static value's part of the signature: numbers, strings, booleans by value; arrays and plain
- * objects by their contents (a new `{ scale: 2 }` literal each call is the same program, and one
- * changed in place between calls is a new one); anything else (a tensor, a class instance, a
- * function) by identity.
+ * A static value's part of the signature: numbers, strings, booleans by value; arrays, typed
+ * arrays and plain objects by their contents (a new `{ scale: 2 }` literal each call is the same
+ * program, and one changed in place between calls is a new one); anything else (a tensor, a class
+ * instance, a function) by identity.
  */
 function staticKey(value: unknown, open = new Set<object>()): string {
   if (value === undefined) return 'u';
@@ -167,8 +167,29 @@ function staticKey(value: unknown, open = new Set<object>()): string {
     open.delete(value);
     return key;
   }
+  // By contents, as an array: one refilled in place between calls is a new value.
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    return `b${value.constructor.name}[${Array.from(value as unknown as ArrayLike<number | bigint>, String).join(',')}]`;
+  }
   if (typeof value === 'object' || typeof value === 'function') return `o${objectId(value)}`;
   return `?${String(value)}`;
+}
+
+/**
+ * Refuses a traced argument's leaf the signature would key by identity while its contents change
+ * unseen: a typed array (a batch buffer refilled in place replayed the first call's values, made
+ * a constant of the program) and a class instance, Map or Set holding tensors (a tensor replaced
+ * in it was never read again). JAX makes the first an input and refuses the second.
+ */
+function refuseOpaqueLeaf(what: string, leaf: unknown): void {
+  if (ArrayBuffer.isView(leaf) && !(leaf instanceof DataView)) {
+    throw new TypeError(`${what} is a ${leaf.constructor.name}: pass its values as a tensor (tensor(array)), an input of the program, or list the argument in static (then compared by its contents)`);
+  }
+  if (leaf === null || typeof leaf !== 'object') return;
+  const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
+  if (!values.some((v) => v instanceof Tensor)) return;
+  const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
+  throw new TypeError(`${what} is ${kind} holding tensors, which jit cannot see as inputs (a tensor replaced in it would not be seen); pass them in arrays and plain objects (a pytree), e.g. { w: model.w }`);
 }
 
 /**
@@ -253,6 +274,7 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         keys.push(leaf);
         parts.push('K');
       } else {
+        refuseOpaqueLeaf(`jit argument ${argOfLeaf[i]}`, leaf);
         parts.push(staticKey(leaf));
       }
     });

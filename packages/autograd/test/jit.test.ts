@@ -139,6 +139,34 @@ describe('jit signatures and the cache', () => {
     expect(f.cacheSize).toBe(0);
   });
 
+  it('a traced typed array or a class instance, Map or Set holding tensors is refused, not replayed stale', async () => {
+    // Keyed by identity, a batch buffer refilled in place replayed the first call's values, and a
+    // tensor replaced in a class instance was never read again.
+    class Model {
+      constructor(public w: Tensor) {}
+    }
+    const x = tensor([1, 2, 3]);
+    expect(() => jit((m: Model, v: Tensor) => v.mul(m.w))(new Model(tensor([1, 1, 1])), x)).toThrow(
+      /^jit argument 0 is a Model holding tensors, which jit cannot see as inputs \(a tensor replaced in it would not be seen\); pass them in arrays and plain objects \(a pytree\), e.g\. \{ w: model\.w \}$/,
+    );
+    expect(() => jit((m: Map<string, Tensor>, v: Tensor) => v.mul(m.get('w')!))(new Map([['w', x]]), x)).toThrow(/^jit argument 0 is a Map holding tensors/);
+    expect(() => jit((v: Tensor, b: Float32Array) => v.mul(tensor(b)))(x, new Float32Array(3))).toThrow(
+      /^jit argument 1 is a Float32Array: pass its values as a tensor \(tensor\(array\)\), an input of the program, or list the argument in static \(then compared by its contents\)$/,
+    );
+    // Static, a typed array is compared by its contents: refilled in place, it is a new program.
+    let traced = 0;
+    const f = jit((v: Tensor, b: Float32Array) => {
+      traced++;
+      return v.mul(tensor(b)).sum();
+    }, { static: [1] });
+    const buffer = new Float32Array([1, 2, 3]);
+    expect(await values(f(tensor([1, 1, 1]), buffer))).toEqual([6]);
+    buffer.set([10, 20, 30]);
+    expect(await values(f(tensor([1, 1, 1]), buffer))).toEqual([60]);
+    expect(await values(f(tensor([1, 1, 1]), new Float32Array([10, 20, 30])))).toEqual([60]);
+    expect(traced).toBe(2);
+  });
+
   it('a static array or plain object is compared by its contents; a tensor or class instance in it by identity', async () => {
     let traced = 0;
     const f = jit((x: Tensor, config: { scale: number; shift: number[]; extra?: Tensor }) => {
