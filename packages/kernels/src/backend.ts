@@ -20,7 +20,7 @@ import { type ElementwiseOp, elementwiseKernel, fillKernel } from './wgsl/elemen
 import {
   MIN_WORKGROUPS, SMALL_TILING, chooseTiling, chooseVec4Blocking, matmulKSpans, matmulKernel, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel,
 } from './wgsl/matmul.js';
-import { gatherKernel, padKernel, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
+import { gatherKernel, padKernel, scatterAddBucketKernel, scatterAddBuckets, scatterAddKernel, scatterAddSpans } from './wgsl/movement.js';
 import { argReduceKernel, axisSpans, scanKernel } from './wgsl/scan.js';
 import { randomKernel } from './wgsl/random.js';
 import { reduceKernel, reductionPlan } from './wgsl/reduce.js';
@@ -291,6 +291,17 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         const idx = inputs[1]!;
         this.checkIndices('scatterAdd', idx, axis, size);
         const h = this.output(out.shape, out.dtype);
+        const host = idx.storage.hostInts;
+        if (host) {
+          // Indices known on the host (checked above): each output element walks its own bucket.
+          const { table, longest } = scatterAddBuckets(host, idx.offset, idx.strides[0]!, idx.shape[0]!, size);
+          const buckets = this.upload(table, [table.length], 'int32');
+          for (const span of scatterAddSpans(longest)) {
+            this.run(scatterAddBucketKernel({ dtype: out.dtype, updates: x, axis, outShape: out.shape, span }), [x, buckets, h]);
+          }
+          this.release(buckets);
+          return h;
+        }
         for (const span of scatterAddSpans(x.shape[axis]!)) {
           this.runReportingBadIndices(scatterAddKernel({ dtype: out.dtype, updates: x, indices: idx, axis, outShape: out.shape, span }), [x, idx, h]);
         }

@@ -390,6 +390,14 @@ export function parityCases(reductionDepth: ReductionDepth): { readonly [P in Pr
       tolerance: EXACT,
     },
     {
+      // Indices with a host copy take the bucket kernel: 40,000 into 2 rows makes buckets of
+      // ~20,000, longer than one launch's 16,384 positions, so two launches continue each sum.
+      name: '[40000,2] axis 0 into 2 rows, from the host: buckets over two launches',
+      inputs: [{ shape: [40000, 2], dtype: f32, values: 'normal' }, { shape: [40000], dtype: 'int32', values: { indices: 2 } }],
+      params: () => ({ axis: 0, size: 2 }),
+      tolerance: EXACT,
+    },
+    {
       // More indices than llvmpipe runs loop iterations in one invocation (65,535): several launches.
       name: '[70000,3] axis 0 into 5 rows',
       inputs: [{ shape: [70000, 3], dtype: f32, values: 'normal' }, { shape: [70000], dtype: 'int32', values: { indices: 5 } }],

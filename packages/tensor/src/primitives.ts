@@ -380,6 +380,8 @@ export function inferOutput<P extends Primitive>(
       const { axis, size } = params as PrimitiveParams['scatterAdd'];
       const [u, idx] = inputs as [AbstractValue, AbstractValue];
       checkAxis(prim, axis, u.shape);
+      // A sum, refused for bool as sum is: the CPU returned a bool holding 4, WebGPU a corrupt output.
+      if (u.dtype === 'bool') fail(prim, 'expected numeric updates, got bool; cast them first');
       if (!(Number.isInteger(size) && size >= 0)) fail(prim, `size must be a non-negative integer, got ${size}`);
       if (idx.dtype !== 'int32' || idx.shape.length !== 1 || idx.shape[0] !== u.shape[axis]) {
         fail(prim, `indices must be 1-D int32 of length ${u.shape[axis]}, got ${idx.dtype} ${fmtShape(idx.shape)}`);

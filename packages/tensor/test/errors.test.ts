@@ -455,6 +455,8 @@ describe('primitive params given to apply', () => {
     expect(() => apply('expand', [tensor([1])], { shape: [-3] })).toThrow('expand: shape must be non-negative integers, got [-3]');
     expect(() => apply('full', [], { value: 1, shape: [2.5], dtype: 'float32', device: 'cpu' })).toThrow('full: shape must be non-negative integers, got [2.5]');
     expect(() => apply('scatterAdd', [x, tensor([0, 1, 0], { dtype: 'int32' })], { axis: 1, size: -1 })).toThrow('scatterAdd: size must be a non-negative integer, got -1');
+    // A sum, refused for bool as sum is (the CPU returned a bool holding 4).
+    expect(() => apply('scatterAdd', [tensor([true, true]), tensor([0, 0], { dtype: 'int32' })], { axis: 0, size: 1 })).toThrow('scatterAdd: expected numeric updates, got bool; cast them first');
     expect(() => apply('slice', [x], { starts: [0, 0.5], ends: [2, 2] })).toThrow('slice: window [0.5, 2) on axis 1 does not fit extent 3');
   });
 

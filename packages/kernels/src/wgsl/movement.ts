@@ -216,3 +216,75 @@ fn main(${entryBuiltins}) {
   ];
   return perElementKernel(`scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n, true);
 }
+
+/**
+ * Where indices known on the host point, as one int32 table: for each destination s in [0, size)
+ * its bucket starts[s]..starts[s + 1] (size + 1 offsets), then the positions j of the indices
+ * that point to it, bucket after bucket, in increasing j (a stable counting sort). With it a
+ * scatter-add reads, for each output element, its own bucket only, where scatterAddKernel walks
+ * every index for every output element (an embedding's gradient, V rows by B indices, cost V·B
+ * steps a column: 30 s for 16,000 of each on llvmpipe, against 37 ms on the CPU).
+ */
+export function scatterAddBuckets(indices: ArrayLike<number>, offset: number, stride: number, count: number, size: number): { table: Int32Array; longest: number } {
+  const table = new Int32Array(size + 1 + count);
+  for (let j = 0; j < count; j++) table[indices[offset + j * stride]! + 1]!++;
+  let longest = 0;
+  for (let s = 0; s < size; s++) {
+    longest = Math.max(longest, table[s + 1]!);
+    table[s + 1] = table[s + 1]! + table[s]!;
+  }
+  const next = table.slice(0, size);
+  for (let j = 0; j < count; j++) table[size + 1 + next[indices[offset + j * stride]!]!++] = j;
+  return { table, longest };
+}
+
+export interface ScatterAddBucketParams {
+  dtype: DType;
+  updates: Layout;
+  axis: number;
+  outShape: readonly number[];
+  /** The positions within each bucket this launch walks (scatterAddSpans of the longest bucket). */
+  span: ScatterAddSpan;
+}
+
+/**
+ * scatterAddKernel's sums from the buckets of scatterAddBuckets (bound as `table`): each output
+ * element adds its bucket's updates in increasing j, as scatterAddKernel does, so the float32
+ * result is the same bits. One launch per span of bucket positions (most gradients: one).
+ * Bindings: src, table, out.
+ */
+export function scatterAddBucketKernel(p: ScatterAddBucketParams): KernelSpec {
+  const u = new UniformBlock();
+  const n = sizeOfShape(p.outShape);
+  const rank = p.outShape.length;
+  const count = u.u32(n);
+  const t = wgslType(p.dtype);
+  const start = u.u32(p.span.start);
+  const spanCount = u.u32(p.span.count);
+  const positions = u.u32(p.outShape[p.axis]! + 1);
+  const base = [u.u32(p.updates.offset)];
+  for (let d = 0; d < rank; d++) if (d !== p.axis) base.push(`c${d} * ${u.u32(p.updates.strides[d]!)}`);
+  const step = u.u32(p.updates.strides[p.axis]!);
+  const body = `
+@compute @workgroup_size(${WORKGROUP})
+fn main(${entryBuiltins}) {
+  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
+  if (i >= ${count}) { return; }
+  ${decode(u, p.outShape)}
+  let first = u32(table[c${p.axis}]) + ${start};
+  let last = min(u32(table[c${p.axis} + 1u]), first + ${spanCount});
+  let base = ${base.join(' + ')};
+  var acc = ${zeroOf(p.dtype)};
+  if (${start} > 0u) { acc = out[i]; }
+  for (var k = first; k < last; k = k + 1u) {
+    acc = acc + src[base + u32(table[${positions} + k]) * ${step}];
+  }
+  out[i] = acc;
+}`;
+  const bindings = [
+    { name: 'src', type: t, access: 'read' as const },
+    { name: 'table', type: 'i32' as const, access: 'read' as const },
+    { name: 'out', type: t, access: 'read_write' as const },
+  ];
+  return perElementKernel(`scatterAddBuckets_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
+}
