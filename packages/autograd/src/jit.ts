@@ -8,7 +8,7 @@
 import {
   type Backend, type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
-  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers,
+  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers, opaqueContainer,
 } from '@scorch/tensor';
 
 export interface JitOptions {
@@ -185,11 +185,9 @@ function refuseOpaqueLeaf(what: string, leaf: unknown): void {
   if (ArrayBuffer.isView(leaf) && !(leaf instanceof DataView)) {
     throw new TypeError(`${what} is a ${leaf.constructor.name}: pass its values as a tensor (tensor(array)), an input of the program, or list the argument in static (then compared by its contents)`);
   }
-  if (leaf === null || typeof leaf !== 'object') return;
-  const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
-  if (!values.some((v) => v instanceof Tensor)) return;
-  const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
-  throw new TypeError(`${what} is ${kind} holding tensors, which jit cannot see as inputs (a tensor replaced in it would not be seen); pass them in arrays and plain objects (a pytree), e.g. { w: model.w }`);
+  const held = opaqueContainer(leaf);
+  if (!held?.values.some((v) => v instanceof Tensor)) return;
+  throw new TypeError(`${what} is ${held.kind} holding tensors, which jit cannot see as inputs (a tensor replaced in it would not be seen); pass them in arrays and plain objects (a pytree), e.g. { w: model.w }`);
 }
 
 /**

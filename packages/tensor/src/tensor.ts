@@ -242,12 +242,22 @@ export function refusePromise(value: unknown, message: string): void {
 export function refuseHiddenTracers(op: string, what: string, leaves: readonly unknown[]): void {
   const traced = (v: unknown): boolean => v instanceof Tensor && v._trace !== null;
   leaves.forEach((leaf, i) => {
-    if (leaf === null || typeof leaf !== 'object' || leaf instanceof Tensor) return;
-    const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
-    if (!values.some(traced)) return;
-    const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
-    throw new TypeError(`${op}: ${what} leaf ${i} is ${kind} holding tensors the function computed; return tensors in arrays and plain objects (pytrees), e.g. Object.fromEntries(map)`);
+    const held = opaqueContainer(leaf);
+    if (!held?.values.some(traced)) return;
+    throw new TypeError(`${op}: ${what} leaf ${i} is ${held.kind} holding tensors the function computed; return tensors in arrays and plain objects (pytrees), e.g. Object.fromEntries(map)`);
   });
+}
+
+/**
+ * A pytree leaf that is an object the tree does not walk (a Map, a Set, a class instance): its
+ * kind in words ('a Map', 'a Model') and the values it holds (its own properties for an
+ * instance), where tensors can hide from a transformation; undefined for any other leaf.
+ */
+export function opaqueContainer(leaf: unknown): { kind: string; values: unknown[] } | undefined {
+  if (leaf === null || typeof leaf !== 'object' || leaf instanceof Tensor || ArrayBuffer.isView(leaf)) return undefined;
+  const values = leaf instanceof Map ? [...leaf.values()] : leaf instanceof Set ? [...leaf] : Object.values(leaf);
+  const kind = leaf instanceof Map ? 'a Map' : leaf instanceof Set ? 'a Set' : leaf.constructor?.name ? `a ${leaf.constructor.name}` : 'an object';
+  return { kind, values };
 }
 
 /** `fn`'s result and the tensors it created (a new scope); if it throws, `onThrow` gets them first. */

@@ -176,45 +176,61 @@ export function scatterAddSpans(length: number): ScatterAddSpan[] {
  * Bindings: src, idx, out, the record.
  */
 export function scatterAddKernel(p: ScatterAddParams): KernelSpec {
+  return scatterAddEach(p, 'scatterAdd', 'idx', true, (u, base, step, start) => {
+    const stop = u.u32(p.span.start + p.span.count);
+    const size = u.u32(p.outShape[p.axis]!);
+    const idxOffset = u.u32(p.indices.offset);
+    const idxStride = u.u32(p.indices.strides[0] ?? 0);
+    return `
+  let destination = i32(c${p.axis});
+  for (var j = ${start}; j < ${stop}; j = j + 1u) {
+    let wanted = idx[${idxOffset} + j * ${idxStride}];
+    if (wanted == destination) {
+      acc = acc + src[${base} + j * ${step}];
+    } else if (u32(wanted) >= ${size}) {
+      ${reportBadIndex('scatterAdd', 'wanted', p.axis, size)}
+    }
+  }`;
+  });
+}
+
+/**
+ * What both scatter-add kernels share: per output element its coordinates and the updates' base
+ * offset, a sum `acc` that continues out[i] after the first span, and `loop` (WGSL adding into
+ * acc, given the base, the updates' step along the axis and the span's start) in between. Bindings: src, `second`
+ * (i32), out, and the index-error record when `reports`.
+ */
+function scatterAddEach(
+  p: { dtype: DType; updates: Layout; axis: number; outShape: readonly number[]; span: ScatterAddSpan },
+  name: string, second: string, reports: boolean, loop: (u: UniformBlock, base: string, step: string, start: string) => string,
+): KernelSpec {
   const u = new UniformBlock();
   const n = sizeOfShape(p.outShape);
   const rank = p.outShape.length;
   const count = u.u32(n);
   const t = wgslType(p.dtype);
   const start = u.u32(p.span.start);
-  const stop = u.u32(p.span.start + p.span.count);
-  const size = u.u32(p.outShape[p.axis]!);
-  const idxOffset = u.u32(p.indices.offset);
-  const idxStride = u.u32(p.indices.strides[0] ?? 0);
   const base = [u.u32(p.updates.offset)];
   for (let d = 0; d < rank; d++) if (d !== p.axis) base.push(`c${d} * ${u.u32(p.updates.strides[d]!)}`);
   const step = u.u32(p.updates.strides[p.axis]!);
+  const decoded = decode(u, p.outShape);
   const body = `
 @compute @workgroup_size(${WORKGROUP})
 fn main(${entryBuiltins}) {
   let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
   if (i >= ${count}) { return; }
-  ${decode(u, p.outShape)}
-  let destination = i32(c${p.axis});
+  ${decoded}
   let base = ${base.join(' + ')};
   var acc = ${zeroOf(p.dtype)};
-  if (${start} > 0u) { acc = out[i]; }
-  for (var j = ${start}; j < ${stop}; j = j + 1u) {
-    let wanted = idx[${idxOffset} + j * ${idxStride}];
-    if (wanted == destination) {
-      acc = acc + src[base + j * ${step}];
-    } else if (u32(wanted) >= ${size}) {
-      ${reportBadIndex('scatterAdd', 'wanted', p.axis, size)}
-    }
-  }
+  if (${start} > 0u) { acc = out[i]; }${loop(u, 'base', step, start)}
   out[i] = acc;
 }`;
   const bindings = [
     { name: 'src', type: t, access: 'read' as const },
-    { name: 'idx', type: 'i32' as const, access: 'read' as const },
+    { name: second, type: 'i32' as const, access: 'read' as const },
     { name: 'out', type: t, access: 'read_write' as const },
   ];
-  return perElementKernel(`scatterAdd_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n, true);
+  return perElementKernel(`${name}_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n, reports);
 }
 
 /**
@@ -254,37 +270,14 @@ export interface ScatterAddBucketParams {
  * Bindings: src, table, out.
  */
 export function scatterAddBucketKernel(p: ScatterAddBucketParams): KernelSpec {
-  const u = new UniformBlock();
-  const n = sizeOfShape(p.outShape);
-  const rank = p.outShape.length;
-  const count = u.u32(n);
-  const t = wgslType(p.dtype);
-  const start = u.u32(p.span.start);
-  const spanCount = u.u32(p.span.count);
-  const positions = u.u32(p.outShape[p.axis]! + 1);
-  const base = [u.u32(p.updates.offset)];
-  for (let d = 0; d < rank; d++) if (d !== p.axis) base.push(`c${d} * ${u.u32(p.updates.strides[d]!)}`);
-  const step = u.u32(p.updates.strides[p.axis]!);
-  const body = `
-@compute @workgroup_size(${WORKGROUP})
-fn main(${entryBuiltins}) {
-  let i = (${linearWorkgroup}) * ${WORKGROUP}u + lid;
-  if (i >= ${count}) { return; }
-  ${decode(u, p.outShape)}
+  return scatterAddEach(p, 'scatterAddBuckets', 'table', false, (u, base, step, start) => {
+    const spanCount = u.u32(p.span.count);
+    const positions = u.u32(p.outShape[p.axis]! + 1);
+    return `
   let first = u32(table[c${p.axis}]) + ${start};
   let last = min(u32(table[c${p.axis} + 1u]), first + ${spanCount});
-  let base = ${base.join(' + ')};
-  var acc = ${zeroOf(p.dtype)};
-  if (${start} > 0u) { acc = out[i]; }
   for (var k = first; k < last; k = k + 1u) {
-    acc = acc + src[base + u32(table[${positions} + k]) * ${step}];
-  }
-  out[i] = acc;
-}`;
-  const bindings = [
-    { name: 'src', type: t, access: 'read' as const },
-    { name: 'table', type: 'i32' as const, access: 'read' as const },
-    { name: 'out', type: t, access: 'read_write' as const },
-  ];
-  return perElementKernel(`scatterAddBuckets_${p.dtype}_axis${p.axis}_rank${rank}`, bindings, u, body, n);
+    acc = acc + src[${base} + u32(table[${positions} + k]) * ${step}];
+  }`;
+  });
 }
