@@ -347,9 +347,12 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
       throw new Error(`modeWeights: modes must be [K, ${x.shape[1]}], got [${centres.shape.join(',')}]`);
     }
-    const sq = pairwiseSquaredDistances(x, cast(centres, x.dtype));
-    const closeness = sq.neg();
-    const nearest = cast(greaterEqual(closeness, max(closeness, 1, true)), x.dtype); // 1 where the distance is smallest
+    // Nearest by the linear score x·μₖ − ½‖μₖ‖² (= ½‖x‖² − ½‖x − μₖ‖², the same order): without
+    // ‖x‖², a far point's squared distances to two modes no longer round to one float32 (from
+    // |x| ≈ 1e8) or overflow together (from ~1e19), which counted it once for every mode.
+    const modesOfX = cast(centres, x.dtype);
+    const score = sub(matmul(x, transpose(modesOfX, [1, 0])), reshape(sum(mul(modesOfX, modesOfX), 1), [1, -1]).mul(0.5));
+    const nearest = cast(greaterEqual(score, max(score, 1, true)), x.dtype); // 1 where the distance is smallest
     // The non-finite count rides along in the same read: a NaN row is nearest to no mode.
     return concat([sum(nearest, 0).mul(1 / x.shape[0]!), nonFiniteRows(x)], 0);
   });

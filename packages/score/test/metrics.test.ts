@@ -257,6 +257,17 @@ describe('mode weights', () => {
     got.forEach((w, k) => expect(Math.abs(w - weights[k]!)).toBeLessThanOrEqual(4 * Math.sqrt((weights[k]! * (1 - weights[k]!)) / n)));
     expect(got.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
   });
+
+  it('counts a far float32 point once, for its nearest mode', async () => {
+    // A diverging sampler leaves a few finite points far out. Their squared distances to the two
+    // modes rounded to one float32 from |x| ≈ 1e8 (and overflowed together from ~1e19), so the
+    // point counted for both modes and the fractions summed to 4/3. (v, 0.37v) is nearer (2, 2).
+    for (const v of [1e8, 1e20, 1e30]) {
+      const x = tensor([[v, 0.37 * v], [2, 2], [-2, -2]], { dtype: 'float32' });
+      expect(await modeWeights(x, [[-2, -2], [2, 2]])).toEqual([1 / 3, 2 / 3].map((w) => Math.fround(w)));
+      x.dispose();
+    }
+  });
 });
 
 describe('Fisher divergence', () => {
