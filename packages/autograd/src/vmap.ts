@@ -314,8 +314,9 @@ export interface VmapOptions {
   /**
    * The batch axis of each positional argument, as an array with one spec per argument (each a
    * number, null, or an array or plain object of specs matching the argument's structure), or one
-   * number for every tensor of every argument; null: shared by every example. Default 0 (JAX's
-   * in_axes=0).
+   * number for every leaf of every argument (random keys excepted), each of which must then be a
+   * tensor; null: shared by every example (give a number or other non-tensor argument null).
+   * Default 0 (JAX's in_axes=0).
    */
   inAxes?: AxisSpec;
   /** Where each output's batch axis goes (null: the output is the same for every example), as a spec over the output. Default 0. */
@@ -399,7 +400,14 @@ export function vmap<F extends (...args: never[]) => unknown>(f: F, opts: VmapOp
       const normalized = leaves.map((leaf, j) => {
         const axis = axes[j]!;
         if (axis === null) return null;
-        if (!(leaf instanceof Tensor)) throw new TypeError(`${where}: input leaf ${j} is batched (axis ${axis}) but is ${leaf === null ? 'null' : typeof leaf}, not a Tensor`);
+        if (!(leaf instanceof Tensor)) {
+          // As JAX and torch.func: only tensors are mapped over; say how to pass the rest as they are.
+          const given = opts.inAxes === undefined ? ' (the default inAxes)' : '';
+          throw new TypeError(
+            `${where}: input leaf ${j} is batched (axis ${axis}${given}) but is ${leaf === null ? 'null' : typeof leaf}, not a Tensor; ` +
+              `only tensors are mapped over: give it inAxes null (e.g. inAxes: [0, null]) to pass it to every example as it is`,
+          );
+        }
         // As grad and jvp: a function that returned it handed the disposed tensor back, and one
         // that used it failed under the name of its first op.
         checkTensor(where, leaf, `input leaf ${j}`);

@@ -360,6 +360,16 @@ describe('vmap specs as plain objects (a params record)', () => {
 
 describe('vmap errors', () => {
   const x = randn([3, 2], { key: randomKey(7), ...f64 });
+  it('a non-tensor argument under a number inAxes is refused with the cure: inAxes null', () => {
+    // The message said only 'input leaf 1 is batched (axis 0) but is number', though the user
+    // had left inAxes at its default; JAX and torch.func refuse it too, saying to pass None.
+    const scale = (a: Tensor, s: number) => a.mul(s);
+    expect(() => vmap(scale)(x, 3 as never)).toThrow(
+      /^vmap: input leaf 1 is batched \(axis 0 \(the default inAxes\)\) but is number, not a Tensor; only tensors are mapped over: give it inAxes null \(e\.g\. inAxes: \[0, null\]\)/,
+    );
+    expect(() => vmap(scale, { inAxes: 0 })(x, 3 as never)).toThrow(/^vmap: input leaf 1 is batched \(axis 0\) but is number, not a Tensor; only tensors/);
+    expect(Array.from((vmap(scale, { inAxes: [0, null] })(x, 3 as never) as Tensor).dataSync())).toEqual(Array.from(x.mul(3).dataSync()));
+  });
   it('an index out of range for its own example is refused, never read from or added into another example', () => {
     // The batch folds into the indexed axis (i + b·n): index 3 of example 0 read example 1's
     // first element and -1 of example 1 example 0's last, and scatterAdd (gather's vjp) added

@@ -21,6 +21,31 @@ export function streamIo(stdout: ProgressSink, stderr: ProgressSink): Io {
   };
 }
 
+/**
+ * The process's streams. A reader that goes away (`scorch sample … | head -1`) closes the pipe:
+ * Node ignores SIGPIPE, so the next write raised an unhandled EPIPE error that killed the run
+ * with a stack trace and without its files (a training run without its checkpoint). Now a closed
+ * stream drops what is written to it and the run goes on to write its files, as it would with its
+ * output sent to /dev/null.
+ */
 export function processIo(): Io {
-  return streamIo(process.stdout, process.stderr);
+  return streamIo(closableSink(process.stdout), closableSink(process.stderr));
+}
+
+/** `stream` as a sink that drops writes once its reader has closed the pipe (EPIPE). */
+export function closableSink(stream: NodeJS.WritableStream & { readonly isTTY?: boolean; readonly columns?: number }): ProgressSink {
+  let closed = false;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    closed = true;
+  });
+  return {
+    get isTTY() {
+      return stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+    write: (text: string) => (closed ? true : stream.write(text)),
+  };
 }

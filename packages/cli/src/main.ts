@@ -46,13 +46,15 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
   try {
     if (name === undefined) throw new UsageError(`scorch: missing command; expected one of ${commandNames()} (scorch --help describes them)`);
     if (name === '--help' || name === '-h' || name === 'help') {
-      const topic = name === 'help' ? rest[0] : undefined;
-      // `scorch help <command>` takes one command name: more is a mistake, as a stray argument is elsewhere.
-      if (name === 'help' && rest.length > 1) {
-        throw new UsageError(`scorch help: unexpected argument ${JSON.stringify(rest[1])}; expected one command name at most (scorch help <command>)`);
+      // `scorch help <command>`, `scorch --help <command>` and `-h <command>` take one command
+      // name: more is a mistake, as a stray argument is elsewhere. (--help and -h dropped the
+      // name and printed the top-level help.)
+      const topic = rest[0];
+      if (rest.length > 1) {
+        throw new UsageError(`scorch ${name}: unexpected argument ${JSON.stringify(rest[1])}; expected one command name at most (scorch ${name} <command>)`);
       }
       const command = topic === undefined ? undefined : COMMANDS.find((c) => c.spec.name === topic);
-      if (topic !== undefined && !command) throw new UsageError(`scorch help: unknown command ${JSON.stringify(topic)}${didYouMean(topic, COMMANDS.map((c) => c.spec.name))}; expected one of ${commandNames()}`);
+      if (topic !== undefined && !command) throw new UsageError(`scorch ${name}: unknown command ${JSON.stringify(topic)}${didYouMean(topic, COMMANDS.map((c) => c.spec.name))}; expected one of ${commandNames()}`);
       io.out(command ? commandHelp(command.spec) : topLevelHelp());
       return 0;
     }

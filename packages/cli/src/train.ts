@@ -652,9 +652,22 @@ async function readAndDispose(t: Tensor): Promise<Float32Array | Float64Array> {
   return values;
 }
 
-/** Interleaved x, y values as [[x, y], …] pairs (rounded to float32's precision for JSON). */
+/**
+ * Interleaved float32 x, y values as [[x, y], …] pairs, each written with the fewest significant
+ * digits that read back as the same float32 (6 to 9: seven, as before, changed about one value in
+ * ten, and metrics recomputed from samples.json differed from metrics.json's).
+ */
 export function pairs(xy: readonly number[]): [number, number][] {
   const out: [number, number][] = [];
-  for (let i = 0; i + 1 < xy.length; i += 2) out.push([Number(xy[i]!.toPrecision(7)), Number(xy[i + 1]!.toPrecision(7))]);
+  for (let i = 0; i + 1 < xy.length; i += 2) out.push([shortestFloat32(xy[i]!), shortestFloat32(xy[i + 1]!)]);
   return out;
+}
+
+function shortestFloat32(v: number): number {
+  const f = Math.fround(v);
+  for (let digits = 6; digits < 9; digits++) {
+    const near = Number(f.toPrecision(digits));
+    if (Math.fround(near) === f) return near;
+  }
+  return Number(f.toPrecision(9)); // nine significant digits always identify a float32
 }

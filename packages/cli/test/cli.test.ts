@@ -18,7 +18,7 @@ import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
 import { CLAIM_FILE, DirectoryTakenError, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
-import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice } from '../src/train.js';
+import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice, pairs } from '../src/train.js';
 import { BENCH_SPEC } from '../src/bench.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -238,6 +238,21 @@ describe('--help', () => {
     expect(b.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toBe(`${commandHelp(TRAIN_SPEC)}\n`);
+    // --help and -h before the command name too (they printed the top-level help, ignoring it).
+    for (const flag of ['--help', '-h']) expect(await runMain(flag, 'train')).toEqual({ code: 0, stdout: a.stdout, stderr: '' });
+  });
+});
+
+describe('samples.json', () => {
+  it('writes each float32 sample with the fewest digits that read back as the same float32', () => {
+    // Seven significant digits changed 1 + 2⁻²³ into 1 (and about one value in ten elsewhere).
+    const values = [1 + 2 ** -23, -(2 ** -149), 3.4028234663852886e38, 0.1, -2.5, 0, 1e-8, 123456.7890625].map((v) => Math.fround(v));
+    const random = Float32Array.from({ length: 2000 }, (_, i) => Math.sin(i * 12.9898) * 10 ** ((i % 13) - 6));
+    const all = [...values, ...random];
+    const written = pairs(all).flat();
+    expect(written.map((v) => Math.fround(v))).toEqual(all);
+    expect(pairs([0.1, -2.5])).toEqual([[0.1, -2.5]]);
+    expect(JSON.stringify(pairs([Math.fround(1 + 2 ** -23), Math.fround(0.1)]))).toBe('[[1.0000001,0.1]]');
   });
 });
 
@@ -255,6 +270,8 @@ describe('usage errors through main(): exit status 2, one line on stderr, nothin
     [['help', 'sampel'], /^scorch help: unknown command "sampel" \(did you mean sample\?\); expected one of demo, train, sample, bench$/],
     // It printed train's help and exited 0, ignoring 'extra'.
     [['help', 'train', 'extra'], /^scorch help: unexpected argument "extra"; expected one command name at most \(scorch help <command>\)$/],
+    [['--help', 'fly'], /^scorch --help: unknown command "fly"; expected one of/],
+    [['-h', 'train', 'extra'], /^scorch -h: unexpected argument "extra"; expected one command name at most \(scorch -h <command>\)$/],
     [['train', '--steps', 'abc'], /^scorch train: --steps must be a positive integer, got "abc"$/],
     [['demo', '--bogus'], /^scorch demo: unknown flag --bogus/],
     [['train', '--loss', 'ssm-vr', '--sampler', 'em'], /^scorch train: --sampler em needs a model trained with an SDE loss \(--loss ve, vp or subvp\), but this model was trained with ssm-vr; use --sampler ald or langevin$/],
@@ -788,6 +805,20 @@ describe('output directories are claimed before any work', () => {
     expect(JSON.parse(checkpoint).training.seed).toBe(won + 1);
     expect(metrics.checkpoint.sha256).toBe(createHash('sha256').update(checkpoint).digest('hex'));
     expect(readdirSync(dir)).not.toContain(CLAIM_FILE);
+  }, 60_000);
+
+  it('a run whose reader closes the pipe (| head -1) goes on quietly and writes its files', async () => {
+    // Node ignores SIGPIPE: the next write raised an unhandled EPIPE error, and the run died with
+    // a stack trace, leaving its claim and no checkpoint.
+    const dir = join(scratch, 'closed-pipe');
+    const child = spawn(process.execPath, [bin, 'train', '--backend', 'cpu', '--steps', '40', '--log-every', '2', '--batch', '16', '--hidden', '8', '--n', '50', '--steps-per-level', '2', '--out', dir], { cwd: repoRoot });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['checkpoint.json', 'index.html', 'loss.svg', 'metrics.json', 'samples.json', 'samples.svg', 'score.svg', 'trajectories.svg']);
   }, 60_000);
 
   it('a run stopped by Ctrl-C or SIGTERM while training saves the checkpoint of its steps, says how to continue, and ends by the signal', async () => {
