@@ -251,6 +251,32 @@ describe('playground in headless Chromium', () => {
       await page.waitForFunction(() => document.getElementById('step')!.textContent === '0');
       await page.evaluate(() => window.scorchPlayground!.sample(1));
       expect(await message()).toBe('');
+      // ...on rings: Reset made its model from the settings before the data set's change had taken.
+      expect(await page.evaluate(() => window.scorchPlayground!.settings().dataset)).toBe('rings');
+      expect(await page.inputValue('#dataset')).toBe('rings');
+      // Two changes without waiting (the second made while the first's model is queued) keep both.
+      const both = await page.evaluate(async () => {
+        const first = window.scorchPlayground!.configure({ dataset: 'moons' });
+        await window.scorchPlayground!.configure({ learningRate: 0.004 });
+        await first;
+        const { dataset, learningRate } = window.scorchPlayground!.settings();
+        return { dataset, learningRate };
+      });
+      expect(both).toEqual({ dataset: 'moons', learningRate: 0.004 });
+      expect(await page.inputValue('#learning-rate')).toBe('0.004');
+      // A train() waiting behind another when Reset comes rejects too: it trained the new model.
+      const queued = await page.evaluate(async () => {
+        const playground = window.scorchPlayground!;
+        const running = playground.train(1000).then(() => 'resolved', (e: Error) => e.message);
+        const waiting = playground.train(6).then((r) => `resolved after ${r.stepsDone} steps`, (e: Error) => e.message);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        document.getElementById('reset')!.click();
+        return [await running, await waiting];
+      });
+      expect(queued[0]).toMatch(/^train: the model was replaced \(a setting changed, or Reset\) while training, after \d+ of 1000 steps$/);
+      expect(queued[1]).toBe("train: the model was replaced (a setting changed, or Reset) before this call's 6 steps began");
+      await page.waitForFunction(() => document.getElementById('step')!.textContent === '0');
+      expect(await message()).toBe('');
       // Reset while train() runs: it rejects, as sample() does, instead of resolving with the old
       // model's steps as if they were the new one's; the button's own training says nothing.
       const replaced = await page.evaluate(async () => {
@@ -366,6 +392,10 @@ describe('playground in headless Chromium', () => {
       await page.goto(`${url}?backend=cpu&los=dsm`);
       await page.waitForFunction(() => document.body.dataset.error !== undefined || window.scorchPlayground !== undefined, null, { timeout: 30_000 });
       expect(await page.textContent('#message')).toBe('The playground could not start: los=dsm: unknown parameter; expected backend, dataset, loss, seed, steps, lr, batch, sigma, eps, chunk, particles');
+      // A parameter given twice: the page read the first and ignored the second without a word.
+      await page.goto(`${url}?backend=cpu&seed=3&seed=abc`);
+      await page.waitForFunction(() => document.body.dataset.error !== undefined || window.scorchPlayground !== undefined, null, { timeout: 30_000 });
+      expect(await page.textContent('#message')).toBe('The playground could not start: seed is given 2 times (seed=3, seed=abc); give it once');
     } finally {
       await page.close();
     }

@@ -39,6 +39,14 @@ describe('PlaygroundSession', () => {
     expect({ tensors: after.tensors, bytes: after.bytes }).toEqual({ tensors: before.tensors, bytes: before.bytes });
   });
 
+  it('frees the model it made when a setting is refused after it (a batch size, a learning rate)', () => {
+    const before = memory().tensors;
+    expect(() => new PlaygroundSession(settings({ learningRate: 0 }))).toThrow(/^adam: lr/);
+    expect(() => new PlaygroundSession(settings({ batchSize: 0 }))).toThrow(/batch/);
+    expect(() => new PlaygroundSession(settings({ dataset: 'mixture', batchSize: 0 }))).toThrow(/batch/);
+    expect(memory().tensors).toBe(before);
+  });
+
   it('stops Langevin dynamics with a message when particles become NaN or infinite, rather than drawing fewer', async () => {
     const session = new PlaygroundSession(settings({}));
     try {
@@ -70,6 +78,11 @@ describe('PlaygroundSession', () => {
     const session = new PlaygroundSession(settings({ learningRate: 1e9 }));
     try {
       await expect(session.trainChunk(10)).rejects.toThrow(/^the loss became/);
+      // Training it again runs no steps and names the step where it diverged (it ran ten more and
+      // named the first NaN of those, with the advice to lower the learning rate).
+      const diverged = session.losses.findIndex((v) => !Number.isFinite(v));
+      await expect(session.trainChunk(10)).rejects.toThrow(`training diverged at step ${diverged + 1} (loss ${session.losses[diverged]}); Reset the model, with a lower learning rate or another objective`);
+      expect(session.stepsDone).toBe(10);
       session.resetParticles();
       await expect(session.langevinFrame(1, 0.01)).rejects.toThrow(/^50 of 50 particles became NaN or infinite; the model is broken \(its training diverged\): Reset it$/);
     } finally {

@@ -135,6 +135,8 @@ export class PlaygroundApp {
   private readonly ui: Elements;
   private settings: PlaygroundSettings;
   private session: PlaygroundSession;
+  /** The settings `session` was made with (`settings` runs ahead of it while a new one is queued). */
+  private sessionSettings: PlaygroundSettings;
   private queue: Promise<unknown> = Promise.resolve();
   private dataPoints: Float32Array | null = null;
   private field: ScoreField | null = null;
@@ -151,6 +153,7 @@ export class PlaygroundApp {
     this.ui = findElements();
     this.settings = { ...initial };
     this.session = this.newSession();
+    this.sessionSettings = this.settings;
     this.populateControls();
     this.bindControls();
     this.ui.backend.textContent = describeBackend(backend);
@@ -226,15 +229,30 @@ export class PlaygroundApp {
    * old model and its settings in place, and the error is the caller's.
    */
   private async replaceSession(settings: PlaygroundSettings = this.settings): Promise<void> {
-    this.generation++;
+    // The settings change at once, not when the queued work runs: a second change (or Reset)
+    // made meanwhile builds on this one. (It built on the old settings, and the first change was
+    // lost: a data set picked, then Reset at once, came back as the old data set.)
+    this.settings = settings;
+    const generation = ++this.generation;
     this.stopTrainingRequested = true;
     this.animating = false;
-    await this.exclusive(async () => {
-      const fresh = this.newSession(settings);
-      this.session.dispose();
-      this.session = fresh;
-      this.settings = settings;
-    });
+    try {
+      await this.exclusive(async () => {
+        const fresh = this.newSession(settings);
+        this.session.dispose();
+        this.session = fresh;
+        this.sessionSettings = settings;
+      });
+    } catch (e) {
+      // The model in place stays, and the settings that made it, unless a later change is queued
+      // (it builds on this one and makes its own model).
+      if (this.generation === generation) {
+        const kept = Object.fromEntries(MODEL_SETTINGS.map((k) => [k, this.sessionSettings[k]]));
+        this.settings = { ...this.settings, ...kept };
+      }
+      this.populateControls();
+      throw e;
+    }
     this.populateControls();
     this.dataPoints = null;
     this.particles = null;
@@ -257,7 +275,10 @@ export class PlaygroundApp {
   /** Trains `steps` more steps; a second call while one runs waits for it, then runs its own. */
   async train(steps: number): Promise<TrainReport> {
     if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`train: steps must be a positive integer, got ${steps}`);
+    // The model this call was made for: one replaced while the call waited is not trained instead.
+    const generation = this.generation;
     while (this.training) await this.training.catch(() => undefined);
+    if (generation !== this.generation) throw new Error(`train: the model was replaced (a setting changed, or Reset) before this call's ${steps} steps began`);
     const run = this.trainLoop(steps);
     this.training = run;
     this.ui.train.textContent = 'Stop';

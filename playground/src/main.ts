@@ -19,6 +19,9 @@ const URL_PARAMETERS = ['backend', 'dataset', 'loss', 'seed', 'steps', 'lr', 'ba
 function settingsFromUrl(params: URLSearchParams): PlaygroundSettings {
   for (const [name, value] of params) {
     if (!URL_PARAMETERS.includes(name)) throw new Error(`${name}=${value}: unknown parameter; expected ${URL_PARAMETERS.join(', ')}`);
+    // params.get reads the first of them: ?seed=3&seed=abc started with seed 3 and no message.
+    const given = params.getAll(name);
+    if (given.length > 1) throw new Error(`${name} is given ${given.length} times (${given.map((v) => `${name}=${v}`).join(', ')}); give it once`);
   }
   const settings = { ...DEFAULT_SETTINGS };
   // The settings the page's fields and configure() take, with their bounds (app.ts).

@@ -77,8 +77,16 @@ export class PlaygroundSession {
     this.keys = { init, loss, display, particles, langevin };
     const noise = noiseFor(settings.objective, { sigma: settings.dsmSigma });
     this.model = buildModel(modelSpecFor(settings.objective, settings.hidden), noise, init);
-    this.objective = makeObjective({ objective: settings.objective, noise, model: this.model, dataset: this.dataset, batch: settings.batchSize });
-    this.optimizer = adam({ lr: settings.learningRate });
+    try {
+      this.objective = makeObjective({ objective: settings.objective, noise, model: this.model, dataset: this.dataset, batch: settings.batchSize });
+      this.optimizer = adam({ lr: settings.learningRate });
+    } catch (e) {
+      // A batch size or learning rate refused after the model (and a mixture's tensors) were made.
+      for (const t of Object.values(this.model.params)) t.dispose();
+      for (const t of Object.values(this.model.buffers)) t.dispose();
+      this.mixture?.dispose();
+      throw e;
+    }
     this.fieldGrid = makeGrid(fieldGridSize);
     // The training step `train` runs: fused kernels, one submit per step.
     this.trainingStep = trainingStep({ params: this.model.params, loss: (params, key) => this.objective(params, key), optimizer: this.optimizer });
@@ -89,6 +97,10 @@ export class PlaygroundSession {
    * transfer at the end (a read waits for the device, so once per chunk rather than per step).
    */
   async trainChunk(steps: number): Promise<number[]> {
+    // A model whose loss went non-finite has non-finite parameters, which more steps cannot mend:
+    // it ran them anyway and named this chunk's first NaN as where training diverged.
+    const diverged = this.losses.findIndex((v) => !Number.isFinite(v));
+    if (diverged >= 0) throw new Error(`training diverged at step ${diverged + 1} (loss ${this.losses[diverged]}); Reset the model, with a lower learning rate or another objective`);
     const stepLosses: Tensor[] = [];
     try {
       for (let i = 0; i < steps; i++) {
