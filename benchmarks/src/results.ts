@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { EngineId } from './engines.js';
 import type { GpuPresence, MachineInfo } from './machine.js';
 import type { SimdPeak } from './simdPeak.js';
-import type { CaseSpec, Mode, Tolerance, WorkloadInfo } from './workloads.js';
+import { type CaseSpec, type Mode, type Tolerance, type WorkloadInfo, planFor } from './workloads.js';
 
 export const SCHEMA = 'scorch-bench/v1';
 
@@ -175,14 +175,17 @@ export function runStem(results: SuiteResults): string {
 
 /**
  * Why a run may not become latest.json, the suite's record (the READMEs' tables and `scorch bench`
- * read it), or undefined when it may: a complete run (every workload and engine) made without
- * `--relaxed-simd`. A file's shape (`complete` a boolean, `method` an object) is readResults' check.
+ * read it), or undefined when it may: a complete full run (every workload and engine, the plan's
+ * repetitions) made without `--relaxed-simd`. A file's shape (`complete` a boolean, `method` an object) is readResults' check.
  */
 export function latestRefusal(results: SuiteResults): string | undefined {
   if (!results.complete) return 'a partial run (--workloads or --engines)';
   if (results.method.relaxedSimd) return 'relaxed SIMD was forced on (--relaxed-simd)';
   // A try-out's smaller sizes and fewer steps would replace the full run's figures in the READMEs.
   if (results.mode === 'quick') return 'a quick run (--quick): smaller sizes and fewer steps than a full run';
+  // The READMEs say 'the median of 7' and show no count: another --reps would change that unseen.
+  const reps = planFor(results.mode).reps;
+  if (results.method.reps !== reps) return `a run with --reps ${results.method.reps}: the record's figures are medians of ${reps}`;
   // The record shows every engine that can run here: one whose worker failed would be missing
   // from it for a reason of this machine's set-up, and a failed row has no figure.
   const { workers, rows } = runFailures(results);

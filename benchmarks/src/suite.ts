@@ -77,7 +77,8 @@ function stepCostFromValue(spec: CaseSpec, valueMs: number): number {
  */
 export class SweepLimits {
   private readonly timed = new Map<string, { size: number; ms: number }[]>();
-  private readonly overAt = new Map<string, string>();
+  /** Per engine/workload, the size found over the limit, and whether a step there was timed or only predicted. */
+  private readonly overAt = new Map<string, { size: string; predicted: boolean }>();
 
   static sizeOf(spec: CaseSpec): number | undefined {
     if (spec.workload === 'matmul') return spec.n;
@@ -91,7 +92,8 @@ export class SweepLimits {
     if (size === undefined) return undefined;
     const key = `${engine}/${spec.workload}`;
     const earlier = this.overAt.get(key);
-    if (earlier) return `already over the ${seconds(limit)} step limit at ${earlier}`;
+    // A size skipped on a prediction was never run: saying 'already over' there claimed a measurement.
+    if (earlier) return earlier.predicted ? `predicted over the ${seconds(limit)} step limit at ${earlier.size} (not run there)` : `already over the ${seconds(limit)} step limit at ${earlier.size}`;
     const history = this.timed.get(key) ?? [];
     const last = history[history.length - 1];
     if (!last) return undefined;
@@ -100,12 +102,12 @@ export class SweepLimits {
     const exponent = spec.workload === 'matmul' ? 3 : history.length >= 2 ? growthExponent(history.slice(-2).map((h) => ({ size: h.size, cost: h.ms }))) : 1.2;
     const predicted = last.ms * (size / last.size) ** exponent;
     if (predicted <= limit) return undefined;
-    this.overAt.set(key, spec.size);
+    this.overAt.set(key, { size: spec.size, predicted: true });
     return `a step would take about ${seconds(predicted)} (from ${seconds(last.ms)} at ${last.size}), over this mode's ${seconds(limit)} limit`;
   }
 
   overLimit(engine: EngineId, spec: CaseSpec): void {
-    if (SweepLimits.sizeOf(spec) !== undefined) this.overAt.set(`${engine}/${spec.workload}`, spec.size);
+    if (SweepLimits.sizeOf(spec) !== undefined) this.overAt.set(`${engine}/${spec.workload}`, { size: spec.size, predicted: false });
   }
 
   record(engine: EngineId, spec: CaseSpec, ms: number): void {

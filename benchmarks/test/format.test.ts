@@ -177,7 +177,7 @@ function madeUpResults(): SuiteResults {
 function madeUpRecord(): SuiteResults {
   const results = madeUpResults();
   const rows = results.cases[0]!.rows.map((r): Row => (r.status === 'mismatch' ? { engine: r.engine, status: 'skipped', reason: 'over the limit' } : r));
-  return { ...results, mode: 'full', command: 'pnpm bench', cases: [{ ...results.cases[0]!, rows }] };
+  return { ...results, mode: 'full', command: 'pnpm bench', method: { ...results.method, reps: 7 }, cases: [{ ...results.cases[0]!, rows }] };
 }
 
 /** `results` as a run made with `--relaxed-simd` records itself, its Node engines started with `nodeFlags`. */
@@ -316,6 +316,8 @@ describe('the results file and chart', () => {
     expect(latestRefusal(results)).toBeUndefined();
     // A quick run (the README's try-out) replaced the full run's figures in the READMEs.
     expect(latestRefusal(madeUpResults())).toBe('a quick run (--quick): smaller sizes and fewer steps than a full run');
+    // A full run with other repetitions than the plan's: the READMEs say 'the median of 7'.
+    expect(latestRefusal({ ...results, method: { ...results.method, reps: 5 } })).toBe("a run with --reps 5: the record's figures are medians of 7");
     // A worker that failed to start was recorded as 'unavailable', as an engine that cannot run
     // here is, and the run became the record (exit 0) with that engine missing.
     const broken = { ...results, engines: results.engines.map((e) => (e.id === 'tfjs-cpu' ? { ...e, available: false, reason: 'its worker could not start: ENOENT', workerFailed: true } : e)) };

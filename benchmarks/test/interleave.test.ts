@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import type { Row } from '../src/results.js';
 import { LEAD_IN_STEPS_MAX, type StepWorker, SweepLimits, checkEngine, roundOrder, timeInterleaved, warmupSteps } from '../src/suite.js';
-import { DSM_CASE, planFor } from '../src/workloads.js';
+import { DSM_CASE, ismCase, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
   const settle = ENGINES['torch-cpu-default'].settleMs!;
@@ -215,5 +215,18 @@ describe('timed rounds', () => {
     expect(timed).toBe(false);
     expect(requests.map((r) => r.op)).toEqual(['prepare', 'release']);
     expect(row).toMatchObject({ status: 'skipped', warmupMs: 2 * plan.maxStepMs, reason: expect.stringMatching(/from its value computation/) });
+  });
+
+  it('say a size skipped on a prediction was predicted over the limit, not measured over it, at the sizes after it', () => {
+    // latest.json had TF.js's W4 d=128 'already over the 5.0 s step limit at d=32', where d=32
+    // was never run (a step predicted at 5.3 s from d=8's 0.84 s).
+    const predictedOnly = new SweepLimits();
+    predictedOnly.record('tfjs-wasm', ismCase(2), 132.7);
+    predictedOnly.record('tfjs-wasm', ismCase(8), 841.9);
+    expect(predictedOnly.reasonToSkip('tfjs-wasm', ismCase(32), 5000)).toMatch(/^a step would take about 5\.\d s \(from 0\.8 s at 8\), over this mode's 5\.0 s limit$/);
+    expect(predictedOnly.reasonToSkip('tfjs-wasm', ismCase(128), 5000)).toBe('predicted over the 5.0 s step limit at d=32 (not run there)');
+    const measured = new SweepLimits();
+    measured.overLimit('tfjs-wasm', ismCase(32));
+    expect(measured.reasonToSkip('tfjs-wasm', ismCase(128), 5000)).toBe('already over the 5.0 s step limit at d=32');
   });
 });
