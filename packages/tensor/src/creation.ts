@@ -11,7 +11,7 @@ import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
-  /** Element type; default float32 (int32 for an Int32Array, bool for a Uint8Array or data that is all booleans). */
+  /** Element type; default float32 (float64 for a Float64Array, int32 for an Int32Array, bool for a Uint8Array or data that is all booleans). */
   dtype?: DType;
   /** Device name; default the current default device ('cpu' unless changed). */
   device?: string;
@@ -39,9 +39,12 @@ function inferShape(data: NestedNumbers): number[] {
 }
 
 function describeValue(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value); // was 'a undefined'
   if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
+  // A tensor among numbers (the torch.tensor([t1, t2]) habit) was 'a object': say what to do instead.
+  if (value instanceof Tensor) return `${showValue(value)} (stack or concat tensors; read a tensor's values with await t.data())`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} (nest plain arrays, or give one flat typed array with { shape })`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
@@ -168,13 +171,18 @@ export const zeros = (shape: Shape, opts: CreationOptions = {}): Tensor => fullA
 /** A tensor of `shape` filled with 1 (`opts` as `zeros`). */
 export const ones = (shape: Shape, opts: CreationOptions = {}): Tensor => fullAs('ones', shape, 1, opts);
 
-/** Values start, start+step, ... below stop (as numpy.arange). `arange(n)` is 0..n−1. */
+/**
+ * Values start, start+step, ... below stop (as numpy.arange and torch.arange: ceil((stop − start)
+ * / step) of them). `arange(n)` is 0..n−1. Into int32, as torch.arange: start and step are
+ * truncated first, so the values are whole steps apart (a step that truncates to 0 is refused).
+ */
 export function arange(start: number, stop?: number, step = 1, opts: CreationOptions = {}): Tensor {
   for (const [name, value] of [['stop', stop], ['step', step]] as const) {
     if (isPlainObject(value)) throw new TypeError(`arange: got an options object as ${name}; options are the 4th argument: arange(start, stop, step, { dtype, device })`);
   }
   checkOptions('arange', opts, CREATION_OPTIONS);
-  checkNumber('arange', stop === undefined ? 'stop' : 'start', start);
+  // Required: arange(x.shape[2]) on a rank-2 x failed inside `tensor` with a shape [null].
+  checkNumber('arange', stop === undefined ? 'stop' : 'start', start, { required: true });
   checkNumber('arange', 'stop', stop);
   if (stop === undefined) {
     stop = start;
@@ -189,7 +197,15 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
   // Computed in float64 and converted by `tensor` (storedValue's rules): written straight into
   // int32 or bool storage, 3e9 wrapped to −1294967296 and 256 to 0 (false).
   const values = new Float64Array(n);
-  for (let i = 0; i < n; i++) values[i] = start + i * step;
+  if (dtype === 'int32') {
+    // Each value truncated on its own repeated 0 where the range crosses it: arange(-1.5, 2, 1)
+    // gave [-1, 0, 0, 1] (torch: [-1, 0, 1, 2]).
+    const [first, stride] = [Math.trunc(start), Math.trunc(step)];
+    if (stride === 0 && n > 0) throw new RangeError(`arange: step ${step} truncates to 0 in int32 (as torch.arange); use a whole step, or a float dtype`);
+    for (let i = 0; i < n; i++) values[i] = first + i * stride;
+  } else {
+    for (let i = 0; i < n; i++) values[i] = start + i * step;
+  }
   return tensor(values, { dtype, device: opts.device, shape: [n] });
 }
 

@@ -58,7 +58,10 @@ export function formatValues(data: TypedArray, shape: readonly number[], dtype: 
   const values = indices.map((i) => data[i]!);
   const write = dtype === 'bool' ? (x: number) => (x ? 'true' : 'false') : dtype === 'int32' ? (x: number) => `${x}` : floatWriter(values);
   const texts = new Map<number, string>(indices.map((i, k) => [i, write(values[k]!)]));
-  const width = Math.max(0, ...[...texts.values()].map((t) => t.length));
+  // A loop, not Math.max(...spread): a tensor of many short axes shows every entry unsummarised,
+  // and ~120k arguments overflowed the stack ([6]*7 threw where torch prints it).
+  let width = 0;
+  for (const t of texts.values()) if (t.length > width) width = t.length;
   const pad = (t: string) => t.padStart(width);
   if (shape.length === 0) return texts.get(0) ?? '';
   // Each level: entries joined by ', ' (innermost) or ',\n' plus blank lines between blocks.

@@ -983,11 +983,13 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 
 /** Zeros of `x`'s shape, dtype and device. */
 export function zerosLike(x: Tensor): Tensor {
+  checkTensor('zerosLike', x);
   return constant(0, x.shape, x.dtype, x.device);
 }
 
 /** Ones of `x`'s shape, dtype and device. */
 export function onesLike(x: Tensor): Tensor {
+  checkTensor('onesLike', x);
   return constant(1, x.shape, x.dtype, x.device);
 }
 

@@ -704,7 +704,8 @@ export class Tensor {
    * Overwrites this concrete tensor's values with `value`'s (same shape and dtype), keeping its
    * identity, `requiresGrad` and `.grad`: the way to update parameters in place. Inside a
    * function that `jit` traces, the update is staged: it happens on every call of the compiled
-   * function, and later reads in the function see the new value.
+   * function, and later reads in the function see the new value. Views made from this tensor
+   * before (slices, reshapes) keep the values they had (PyTorch's would see the write).
    */
   assign(value: Tensor): this {
     if (!(value instanceof Tensor)) throw new TypeError(`assign: expected a Tensor value, got ${value === null ? 'null' : typeof value}`);

@@ -157,6 +157,20 @@ describe('arange', () => {
   it('rejects a zero step', () => {
     expect(() => arange(0, 1, 0)).toThrow(/arange: step must be a finite non-zero number, got 0/);
   });
+
+  it('into int32 truncates start and step first, as torch.arange: whole steps apart where the range crosses 0', async () => {
+    // Each value truncated on its own repeated 0: [-1, 0, 0, 1] and [0, 0, 1, 2].
+    expect(await arange(-1.5, 2, 1, { dtype: 'int32' }).toArray()).toEqual([-1, 0, 1, 2]);
+    expect(await arange(-0.5, 3, 1, { dtype: 'int32' }).toArray()).toEqual([0, 1, 2, 3]);
+    expect(await arange(1.5, -2, -1, { dtype: 'int32' }).toArray()).toEqual([1, 0, -1, -2]);
+    expect(() => arange(0, 2, 0.5, { dtype: 'int32' })).toThrow('arange: step 0.5 truncates to 0 in int32 (as torch.arange); use a whole step, or a float dtype');
+    expect(await arange(0, 0, 0.5, { dtype: 'int32' }).toArray()).toEqual([]);
+  });
+
+  it('refuses a missing stop by name (it failed inside tensor with a shape [null])', () => {
+    expect(() => arange(undefined as never)).toThrow(/^arange: stop must be a finite number, got undefined$/);
+    expect(() => (arange as () => unknown)()).toThrow(/^arange: stop must be a finite number, got undefined$/);
+  });
 });
 
 describe('linspace', () => {

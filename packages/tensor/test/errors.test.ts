@@ -8,7 +8,7 @@ import { jit } from '@scorch/autograd';
 import {
   tile, add, mul,
   CpuBackend, type RandomKey, type Tensor, apply, greater, maximum, minimum, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
-  randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros,
+  randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros, zerosLike, onesLike,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -275,6 +275,18 @@ describe('tensor() data', () => {
 
   it('non-numeric entries and a shape the data does not fill', () => {
     expect(() => tensor([1, 'a'] as never)).toThrow('tensor: entry [1] is a string, expected a number or boolean');
+    // 'a undefined' and 'a object' before, a tensor included.
+    expect(() => tensor(undefined as never)).toThrow('tensor: entry [] is undefined, expected a number or boolean');
+    expect(() => tensor([tensor(1), tensor(2)] as never)).toThrow(
+      "tensor: entry [0] is a tensor (float32 [] on cpu) (stack or concat tensors; read a tensor's values with await t.data()), expected a number or boolean",
+    );
+    expect(() => tensor([[1, 2], new Float32Array([3, 4])] as never)).toThrow(
+      'tensor: nested data is ragged: entry [1] is a Float32Array (nest plain arrays, or give one flat typed array with { shape }), expected an array of 2 elements',
+    );
+    expect(() => tensor([{}] as never)).toThrow('tensor: entry [0] is an object, expected a number or boolean');
+    // zerosLike and onesLike read .shape of anything: 'Cannot read properties of undefined'.
+    expect(() => zerosLike(undefined as never)).toThrow(/^zerosLike: argument must be a Tensor, got undefined/);
+    expect(() => onesLike(3 as never)).toThrow(/^onesLike: argument must be a Tensor, got number/);
     expect(() => tensor([1, 2, 3, 4, 5], { shape: [2, 3] })).toThrow('tensor: 5 values do not fill shape [2,3] (6 elements)');
     expect(() => zeros([2, -1])).toThrow('zeros: shape must be an array of non-negative integers, got [2,-1]');
   });

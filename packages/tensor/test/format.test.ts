@@ -7,6 +7,11 @@ import { type Backend, type Tensor, arange, getBackend, listDevices, registerBac
 import { grad } from '@scorch/autograd';
 
 describe('util.inspect of a tensor', () => {
+  it('prints a tensor of many short axes, every entry shown (a spread of ~120k widths overflowed the stack)', () => {
+    // Summarising hides nothing when no axis is longer than 6: torch prints all 279,936 entries.
+    expect(inspect(zeros([6, 6, 6, 6, 6, 6, 6])).split('\n')).toHaveLength(55_982);
+  });
+
   it('prints a float matrix with one width and four decimals', () => {
     expect(inspect(tensor([[1, 2.5], [3, -4]]))).toBe('Tensor(float32, [2,2], cpu)\n[[ 1.0000,  2.5000],\n [ 3.0000, -4.0000]]');
   });
