@@ -11,7 +11,7 @@ import { Tensor, apply, composite } from './tensor.js';
 import { constant, where, less, scalarLike } from './ops.js';
 
 export interface CreationOptions {
-  /** Element type; default float32 (float64 for a Float64Array, int32 for an Int32Array, bool for a Uint8Array or data that is all booleans). */
+  /** Element type; default float32 (float64 for a Float64Array, int32 for an Int32Array, bool for a Uint8Array of 0s and 1s — other bytes need a dtype — or data that is all booleans). */
   dtype?: DType;
   /** Device name; default the current default device ('cpu' unless changed). */
   device?: string;
@@ -126,6 +126,11 @@ export function tensor(data: NestedNumbers | TypedArray, opts: TensorOptions = {
       throw new TypeError(`tensor: unsupported ${data.constructor.name}; convert it to a Float64Array or Int32Array (or an array of numbers) first`);
     }
     const typed = data as TypedArray;
+    if (opts.dtype === undefined && typed instanceof Uint8Array) {
+      // Bytes (an image, a Node Buffer) read as bool collapsed to 0 and 1 without a word.
+      const at = typed.findIndex((v) => v > 1);
+      if (at >= 0) throw new TypeError(`tensor: a Uint8Array is read as bool (0 or 1), but it holds ${typed[at]} at ${at}; pass { dtype: 'int32' } or { dtype: 'float32' } to keep its values, or { dtype: 'bool' } to read nonzero as true`);
+    }
     dtype = opts.dtype ?? dtypeOfTyped(typed, 'tensor');
     shape = opts.shape !== undefined ? givenShape(opts.shape) : [typed.length];
     source = typed;

@@ -284,6 +284,12 @@ describe('tensor() data', () => {
       'tensor: nested data is ragged: entry [1] is a Float32Array (nest plain arrays, or give one flat typed array with { shape }), expected an array of 2 elements',
     );
     expect(() => tensor([{}] as never)).toThrow('tensor: entry [0] is an object, expected a number or boolean');
+    // Bytes read as bool collapsed to 0 and 1 silently (TF.js reads them as int32, torch as uint8).
+    expect(() => tensor(new Uint8Array([0, 2, 255]))).toThrow(
+      "tensor: a Uint8Array is read as bool (0 or 1), but it holds 2 at 1; pass { dtype: 'int32' } or { dtype: 'float32' } to keep its values, or { dtype: 'bool' } to read nonzero as true",
+    );
+    expect(Array.from(tensor(new Uint8Array([0, 2, 255]), { dtype: 'int32' }).dataSync())).toEqual([0, 2, 255]);
+    expect(tensor(new Uint8Array([0, 1, 1])).dtype).toBe('bool');
     // zerosLike and onesLike read .shape of anything: 'Cannot read properties of undefined'.
     expect(() => zerosLike(undefined as never)).toThrow(/^zerosLike: argument must be a Tensor, got undefined/);
     expect(() => onesLike(3 as never)).toThrow(/^onesLike: argument must be a Tensor, got number/);
