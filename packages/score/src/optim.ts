@@ -214,6 +214,13 @@ function makeOptimizer(where: string, name: string, lr: LearningRate, rule: Opti
         counts.set(key, 1);
         lastBegun.push(key);
       }
+      // A parameter stepped before but left out of this beginStep took the others' corrections
+      // (their count, not its own) and its count stayed behind, without a word.
+      const begun = new Set(lastBegun);
+      const missed = Object.keys(params).filter((k) => !begun.has(k));
+      if (missed.length > 0) {
+        throw new Error(`${where}: ${missed.map((k) => `'${k}'`).join(', ')} ${missed.length > 1 ? 'were' : 'was'} not counted by the last beginStep(params); pass beginStep the parameters this update steps`);
+      }
       update(() => {
         for (const [key, p] of Object.entries(params)) {
           rule.update(p, grads[key]!, state.get(key)!, (k) => {
@@ -424,6 +431,9 @@ function checkSameLayout(where: string, params: Params, other: Params, what = 'g
     if (g.dtype !== p.dtype || !sameShape(g.shape, p.shape)) {
       throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
     }
+    // Checked with the rest before anything changes: an op failed part-way, the earlier
+    // parameters (or averages) updated and the later not.
+    if (g.device !== p.device) throw new Error(`${where}: ${what} of '${name}' is on '${g.device}' but the parameter on '${p.device}'`);
   }
 }
 
@@ -451,7 +461,7 @@ const ADAM_OPTIONS = optionNames<AdamOptions>()(['lr', 'beta1', 'beta2', 'eps'])
 
 /**
  * Adam (Kingma & Ba 2015) with bias correction:
- *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − α (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε),
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − α (m/(1−β₁ᵗ)) / (√v/√(1−β₂ᵗ) + ε),
  * t the parameter's own count of updates (PyTorch's per-parameter `step`: one optimiser stepping
  * two parameter sets in turn gives each the corrections of its own steps), α the learning rate at
  * the optimiser's `stepCount` (a schedule counts the steps begun on any set).
@@ -472,13 +482,15 @@ export function adam(opts: AdamOptions = {}): Optimizer {
     options: { beta1, beta2, eps },
     state: (p) => [stateLike(p), stateLike(p)],
     scalars: (t) => ({ lr: resolveRate(where, lr, t) }),
-    ownScalars: (own) => ({ correction1: 1 - beta1 ** own, correction2: 1 - beta2 ** own }),
+    ownScalars: (own) => ({ correction1: 1 - beta1 ** own, rootCorrection2: Math.sqrt(1 - beta2 ** own) }),
     update: (p, g, [m, v], scalar) => {
       m!.assign(add(mul(m!, beta1), mul(g, 1 - beta1)));
-      v!.assign(add(mul(v!, beta2), mul(mul(g, g), 1 - beta2)));
+      // (1−β₂)g·g and √v/√(1−β₂ᵗ), in PyTorch's order: g·g first overflowed float32 from
+      // |g| ≈ 1.8e19 (as did v/(1−β₂ᵗ) under the root), and an infinite v froze the element for
+      // good; torch's stays finite to ~5.8e20 at β₂ = 0.999.
+      v!.assign(add(mul(v!, beta2), mul(mul(g, 1 - beta2), g)));
       const mHat = m!.div(scalar('correction1'));
-      const vHat = v!.div(scalar('correction2'));
-      p.assign(p.sub(mHat.div(sqrt(vHat).add(eps)).mul(scalar('lr'))));
+      p.assign(p.sub(mHat.div(sqrt(v!).div(scalar('rootCorrection2')).add(eps)).mul(scalar('lr'))));
     },
   });
 }

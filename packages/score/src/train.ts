@@ -181,8 +181,10 @@ export function trainingStep<P extends Params>(opts: TrainingStepOptions<P>, whe
     // step would move the parameters and the moments and then throw, its count taken back.
     for (const [n, s] of Object.entries(ema.shadow)) {
       const p = params[n]!;
-      if (s.dtype !== p.dtype || s.shape.length !== p.shape.length || s.shape.some((d, i) => d !== p.shape[i])) {
-        throw new Error(`${where}: the ema's average of '${n}' is ${s.dtype} ${fmtShape(s.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}; make the ema from these params (ema(params))`);
+      if (s.dtype !== p.dtype || s.shape.length !== p.shape.length || s.shape.some((d, i) => d !== p.shape[i]) || s.device !== p.device) {
+        throw new Error(
+          `${where}: the ema's average of '${n}' is ${s.dtype} ${fmtShape(s.shape)} on '${s.device}' but the parameter is ${p.dtype} ${fmtShape(p.shape)} on '${p.device}'; make the ema from these params (ema(params))`,
+        );
       }
     }
   }

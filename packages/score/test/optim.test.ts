@@ -6,6 +6,7 @@ import { type DType, type RandomKey, type Tensor, foldIn, matmul, memory, randn,
 import { type Ema, type Optimizer, type OptimizerState, type Params, adam, clipGradNorm, ema, globalNorm, linearWarmup, sgd, train, trainingStep, turnEventLoop, vpSde } from '../src/index.js';
 import { unknownOption } from './options.js';
 import { jit } from '@scorch/autograd';
+import { openDevice } from './devices.js';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -42,6 +43,30 @@ describe('adam', () => {
       close(await read(params.w!), p);
     }
     expect(opt.stepCount).toBe(4);
+    opt.dispose();
+  });
+
+  it('keeps training a float32 element whose gradient was once huge, as torch does (g·g overflowed and froze it)', async () => {
+    // (1−β₂)g·g and √v/√(1−β₂ᵗ) in torch's order stay finite for |g| up to ~5.8e20; g·g first
+    // overflowed at 1.8e19, v became +∞ for good and the element never moved again.
+    const [lr, b1, b2, eps] = [0.1, 0.9, 0.999, 1e-8];
+    const params: Params = { w: tensor([1, 1]) };
+    const opt = adam({ lr });
+    const grads = [[2e19, 1], [1, 1], [1, 1]];
+    const p = [1, 1];
+    const m = [0, 0];
+    const v = [0, 0];
+    for (const [t, g] of grads.entries()) {
+      opt.step(params, { w: tensor(g) });
+      for (let i = 0; i < 2; i++) {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
+        p[i] = p[i]! - (lr * (m[i]! / (1 - b1 ** (t + 1)))) / (Math.sqrt(v[i]!) / Math.sqrt(1 - b2 ** (t + 1)) + eps);
+      }
+    }
+    // float32: a few roundings of values near 1 in each of three updates.
+    close(await read(params.w!), p, 1e-6);
+    expect(await read(opt.stateDict!().state.v!.w!)).toSatisfy((vs: number[]) => vs.every(Number.isFinite));
     opt.dispose();
   });
 
@@ -140,6 +165,41 @@ describe('optimiser state and parameters', () => {
     expect(() => moments.step(wider, { w: tensor([1, 1, 1], f64) })).toThrow(/^adam: its state for 'w' is float64 \[2\] but the parameter is float64 \[3\]; use a new optimiser/);
     expect(moments.stepCount).toBe(1);
     expect(await read(wider.w)).toEqual([1, 2, 3]);
+  });
+
+  it('refuses an update of a parameter the last beginStep did not count (it took the others\' corrections)', async () => {
+    const one = () => tensor([1], f64);
+    const [a, b] = [one(), one()];
+    const opt = adam({ lr: 0.1, beta2: 0.5 });
+    opt.step({ a, b }, { a: one(), b: one() });
+    opt.step({ a }, { a: one() });
+    const scalars = opt.beginStep({ a });
+    const before = await read(b);
+    expect(() => opt.applyUpdate({ a, b }, { a: one(), b: tensor([2], f64) }, scalars)).toThrow(
+      "adam: 'b' was not counted by the last beginStep(params); pass beginStep the parameters this update steps",
+    );
+    expect(await read(b)).toEqual(before);
+    expect(opt.stateDict!().counts).toEqual({ a: 3, b: 1 });
+  });
+
+  it('refuses a gradient on another device than its parameter before anything moves', async () => {
+    // It failed inside an op ('add: tensors are on different devices') after updating the
+    // parameters before it: a step half applied, its count kept.
+    await openDevice('webgpu');
+    const params: Params = { a: tensor([1, 2], { device: 'webgpu' }), b: tensor([3], { device: 'webgpu' }) };
+    const opt = adam({ lr: 0.1 });
+    expect(() => opt.step(params, { a: tensor([1, 1], { device: 'webgpu' }), b: tensor([1]) })).toThrow("adam: gradient of 'b' is on 'cpu' but the parameter on 'webgpu'");
+    expect([await read(params.a!), await read(params.b!), opt.stepCount]).toEqual([[1, 2], [3], 0]);
+    const average = ema({ a: tensor([5, 5], { device: 'webgpu' }), b: tensor([5]) });
+    expect(() => average.update(params)).toThrow("ema: value of 'b' is on 'webgpu' but the parameter on 'cpu'");
+    expect([await read(average.shadow.a!), average.updates]).toEqual([[5, 5], 0]);
+    const target: Params = { a: tensor([0, 0]), b: tensor([0], { device: 'webgpu' }) };
+    expect(() => average.copyTo(target)).toThrow(/^ema: average of '(a|b)' is on '(cpu|webgpu)' but the parameter on '(webgpu|cpu)'$/);
+    expect(await read(target.a!)).toEqual([0, 0]);
+    const cpuAverage = ema({ a: tensor([0, 0]), b: tensor([0]) });
+    expect(() => trainingStep({ params, loss: (p: Params) => sum(p.a!).add(sum(p.b!)), optimizer: adam({ lr: 0.1 }), ema: cpuAverage, jit: false })).toThrow(
+      "trainingStep: the ema's average of 'a' is float32 [2] on 'cpu' but the parameter is float32 [2] on 'webgpu'; make the ema from these params (ema(params))",
+    );
   });
 
   it('refuses a step after dispose, which would restart from zero moments with a later bias correction', async () => {
@@ -515,7 +575,7 @@ describe('train', () => {
         const optimizer = adam({ lr: 0.1 });
         const average = ema({ w: other });
         const make = () => trainingStep({ params, loss: (p: Params) => sum(p.w!.square()), optimizer, ema: average, jit });
-        expect(make).toThrow(`trainingStep: the ema's average of 'w' is ${other.dtype} [${other.shape.join(',')}] but the parameter is float64 [3]; make the ema from these params (ema(params))`);
+        expect(make).toThrow(`trainingStep: the ema's average of 'w' is ${other.dtype} [${other.shape.join(',')}] on 'cpu' but the parameter is float64 [3] on 'cpu'; make the ema from these params (ema(params))`);
         // An eager step used to apply Adam's update and then throw in the EMA's: w moved by lr.
         expect(await read(params.w!)).toEqual([1, 2, 3]);
         expect([optimizer.stepCount, average.updates]).toEqual([0, 0]);
