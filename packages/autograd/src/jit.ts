@@ -8,7 +8,7 @@
 import {
   type Backend, type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
-  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers, opaqueContainer,
+  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers, opaqueContainer, composite,
 } from '@scorch/tensor';
 
 export interface JitOptions {
@@ -440,10 +440,13 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     // A compiled program's results are outside the ambient graph (`requiresGrad`/`backward()`),
     // so while it records, a call that an input of the graph reaches runs eagerly, as the function
     // itself would. Which tensors the function closes over is known once it has been traced.
+    // As an op (composite): only its results stay, as the compiled call leaves; run bare, every
+    // intermediate of f stayed alive with no handle to free it (11 tensors a step of a
+    // requiresGrad loop).
     const recording = isGradEnabled();
-    if (recording && inAmbientGraph(a.tensors)) return f(...args);
+    if (recording && inAmbientGraph(a.tensors)) return composite(() => f(...args));
     const entry = entryFor(args, a);
-    if (recording && inAmbientGraph(entry.byReference)) return f(...args);
+    if (recording && inAmbientGraph(entry.byReference)) return composite(() => f(...args));
     const program = entry.compiled.program;
     const inputs: Tensor[] = program.inputSources.map((src) => {
       if (src.kind === 'argument') return a.tensors[src.index]!;

@@ -110,6 +110,18 @@ function checkGraph(order: readonly GradNode[]): void {
       }
       continue;
     }
+    // Checked before the pass, with the rest: found at the node, a leaf earlier in the order had
+    // already accumulated into its .grad, and a caller that caught the error and ran again
+    // counted it twice.
+    node.inputs.forEach((x, i) => {
+      if (x._trace !== null || !x.isDisposed) return;
+      const leaf = node.parents[i]?.prim === null;
+      throw new Error(
+        leaf
+          ? `backward: the ${x.dtype} ${fmtShape(x.shape)} tensor that requires grad, an input of '${node.prim}', was disposed (${x._disposedBy}) before backward(); dispose it after the backward pass`
+          : `backward: a tensor saved for the gradient of '${node.prim}' was disposed (${x._disposedBy}); run the backward pass inside the same tidy() as the forward pass`,
+      );
+    });
     [...node.inputs, node.out].forEach((x, i) => {
       if (x && x._trace === null && x._version !== node.versions[i]) {
         throw new Error(
@@ -137,11 +149,6 @@ export function backwardPass(root: GradNode, seed: Tensor | (() => Tensor), onLe
     if (node.prim === null) {
       onLeaf(node, ct);
       continue;
-    }
-    for (const x of node.inputs) {
-      if (x._trace === null && x.isDisposed) {
-        throw new Error(`backward: a tensor saved for the gradient of '${node.prim}' was disposed (by dispose() or tidy()); run the backward pass inside the same tidy() as the forward pass`);
-      }
     }
     const needs = node.parents.map((p) => p !== null);
     const grads = node.rule
@@ -277,6 +284,9 @@ export const ambientAutograd = {
         asOp(() => withGradMode(createGraph, () => {
           backwardPass(root, () => gradient ?? onesLike(t), (leaf, ct) => {
             const target = leaf.leaf as Tensor;
+            // Turned off since the forward pass (a parameter frozen mid-step): no .grad, as
+            // PyTorch's AccumulateGrad skips a leaf that no longer requires grad.
+            if (!target.requiresGrad) return;
             const prev = target.grad;
             // A cotangent can reach two leaves as one tensor (add passes it through), and a
             // user's gradient stays the user's: each .grad gets its own storage. A recorded pass
@@ -308,6 +318,8 @@ function releasePass(root: GradNode, createGraph: boolean, created: readonly Ten
   // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
   const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
   const unsaved = replaced.filter((prev) => !saved.has(prev));
+  // A reference kept to the old .grad (or a tensor set as .grad by hand) then fails saying why.
+  for (const prev of unsaved) prev._disposedBy = 'by backward(), which replaced it as .grad with a new tensor holding the sum; read .grad again after each backward()';
   if (!createGraph) {
     for (const prev of unsaved) prev.dispose();
   } else if (traceDepth() === 0) {

@@ -409,6 +409,82 @@ describe('backward() of a disposed tensor', () => {
   });
 });
 
+describe('backward() over a disposed tensor the graph saved', () => {
+  it('is refused before any leaf accumulates (a leaf earlier in the order had its .grad)', () => {
+    const [a, b] = [f64([1, 2]), f64([3, 4])];
+    a.requiresGrad = true;
+    b.requiresGrad = true;
+    const h = b.exp();
+    const l = h.exp().sum().add(a.sum());
+    h.dispose();
+    expect(() => l.backward()).toThrow(
+      new Error("backward: a tensor saved for the gradient of 'exp' was disposed (by dispose() or tidy()); run the backward pass inside the same tidy() as the forward pass"),
+    );
+    expect([a.grad, b.grad]).toEqual([null, null]);
+    // A leaf disposed by hand is named as such, not as a tensor saved by an op.
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    const m = w.mul(w).sum();
+    w.dispose();
+    expect(() => m.backward()).toThrow(
+      "backward: the float64 [2] tensor that requires grad, an input of 'mul', was disposed (by dispose() or tidy()) before backward(); dispose it after the backward pass",
+    );
+  });
+});
+
+describe('the .grad a backward() replaces', () => {
+  it('is freed saying so: a reference kept to it, or a tensor set as .grad by hand, fails naming backward()', async () => {
+    // PyTorch adds in place (x.grad is the same tensor); here the sum is a new tensor, and the
+    // old one failed as 'disposed (by dispose() or tidy())', which the user had not called.
+    const y = f64([1, 2]);
+    y.requiresGrad = true;
+    y.square().sum().backward();
+    const first = y.grad!;
+    y.mul(3).sum().backward();
+    expect(Array.from(y.grad!.dataSync())).toEqual([5, 7]);
+    await expect(first.toArray()).rejects.toThrow(/was disposed \(by backward\(\), which replaced it as \.grad with a new tensor holding the sum; read \.grad again after each backward\(\)\)/);
+  });
+
+  it('is not made for a leaf whose requiresGrad was turned off after the forward pass (PyTorch skips it)', () => {
+    const w = f64([1, 2]);
+    w.requiresGrad = true;
+    const l = w.mul(3).sum();
+    w.requiresGrad = false;
+    l.backward();
+    expect(w.grad).toBeNull();
+    // Turned on again, it accumulates as before.
+    w.requiresGrad = true;
+    l.backward();
+    expect(Array.from(w.grad!.dataSync())).toEqual([3, 3]);
+  });
+});
+
+describe('jit on a tensor of the ambient graph (run eagerly)', () => {
+  it('leaves only its result, as the compiled call and every op do (each call left its intermediates)', () => {
+    const w = f64([0.1, -0.2, 0.3, 0.4, -0.5, 0.6]);
+    w.requiresGrad = true;
+    const x = f64([1, 2, 3, -1, 0, 1]);
+    const f = jit((v: Tensor) => softplus(v.mul(x)).sum());
+    const eager = (v: Tensor) => softplus(v.mul(x)).sum();
+    const l0 = eager(w);
+    l0.backward();
+    const expected = Array.from(w.grad!.dataSync());
+    l0.dispose();
+    w.grad!.dispose();
+    w.grad = null;
+    const before = memory().tensors;
+    for (let i = 0; i < 5; i++) {
+      const l = f(w);
+      l.backward();
+      expect(Array.from(w.grad!.dataSync())).toEqual(expected);
+      l.dispose();
+      w.grad!.dispose();
+      w.grad = null;
+    }
+    expect(memory().tensors).toBe(before);
+  });
+});
+
 describe('.grad set to null (PyTorch\'s zero_grad) inside tidy', () => {
   it('frees the gradient backward() made when that tidy ends, unless it is returned; outside a tidy it stays the caller\'s', () => {
     const w = f64([1, 2, 3]);
