@@ -98,7 +98,7 @@ describe('a number operand and gradients', () => {
       ['gradChain', (v) => grad((u: Tensor) => u.mul(1.01).add(0.1).tanh().mul(Infinity).sum())(v), '09a6855116e54ed1f2e286e0a9da56e4', '15734b784cd19e4245bb3532f94bbea6'],
       ['vmap', (v) => vmap((u: Tensor) => u.mul(2).add(-1))(v), '12ab8d4a41bd0389472c966b3301c3a7', '7a557cb6be61300a9fcaa0dfef0be2b0'],
       ['jvp', (v) => jvp((u: Tensor) => u.mul(3).sub(1e-45), [v], [v])[1] as Tensor, '98025d506dee3fc00f3473f878dbeff1', '5d8dbedf7249c7b5289e94d4c0adf862'],
-      ['minClamp', (v) => v.minimum(1).clamp(-1, 2).sub(-0), '2da1650727b6e6656f016e665c2b386d', '1c8c4148a3ad83b061443560d51c2bb3'],
+      ['minClamp', (v) => v.minimum(1).clamp(-1, 2).sub(-0), '64bb293a3be229430bc01d986a3f8bc9', '0ac3271611cd17b21af77373d938a9bf'], // clamp's NaN as a constant (a where before the bounds)
     ];
     for (const [name, f, key, text] of cases) {
       const p = makeProgram(f)(x);

@@ -518,6 +518,15 @@ describe('derivatives of the rounding ops, clamp and cumprod at their special po
     expect(await gx!.toArray()).toEqual([0, 1, 1, 1, 0]);
     expect(await glo!.toArray()).toEqual([1, 0, 0, 0, 0]);
     expect(await ghi!.toArray()).toEqual([0, 0, 0, 0, 1]);
+    // NaN fails min ≤ x ≤ max: derivative 0, as torch.clamp (NaN took x's branch, with 1); a NaN
+    // bound gives NaN and no derivative to x or to it (the bound got 1).
+    const xn = at([NaN, 0.5, 2]);
+    expect(await gradientOf((t) => clamp(t, -1, 1), xn)).toEqual([0, 1, 0]);
+    expect(await tangentOf((t) => clamp(t, -1, 1), xn)).toEqual([0, 1, 0]);
+    const [gxn, glon] = grad((a: Tensor, b: Tensor) => clamp(a, b).sum(), { argnums: [0, 1] })(at([0.5, 0.5, -3]), at([NaN, 0, 0])) as Tensor[];
+    expect(await gxn!.toArray()).toEqual([0, 1, 0]);
+    expect(await glon!.toArray()).toEqual([0, 0, 1]);
+    expect(await clamp(xn, at([NaN, 0, 0])).toArray()).toEqual([NaN, 0.5, 2]);
   });
 
   it('cumprod with zeros: ∂(Σ cumprod x)/∂x_k = Σ_{i ≥ k} Π_{j ≤ i, j ≠ k} x_j, no 0/0', async () => {

@@ -328,7 +328,8 @@ export function gelu(x: Tensor, opts: GeluOptions = {}): Tensor {
  * - Number bounds with min > max are an error; tensor bounds with min > max give max there (as
  *   torch.clamp).
  * - Derivative (PyTorch's convention): ∂y/∂x = 1 where min ≤ x ≤ max (the bounds included), 0
- *   outside; ∂y/∂min = 1 where x < min, ∂y/∂max = 1 where the value exceeds max.
+ *   outside; ∂y/∂min = 1 where x < min, ∂y/∂max = 1 where the value exceeds max; all 0 at a NaN
+ *   x or bound.
  */
 export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Tensor {
   return composite(() => {
@@ -354,11 +355,15 @@ export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Te
     const bounded = (y: Tensor, b: Operand, beyond: (y: Tensor, b: Operand) => Tensor): Tensor => {
       let r = where(beyond(y, b), b, y);
       // A NaN bound propagates: comparisons with NaN are false, so `where` alone would keep y.
-      if (typeof b !== 'number') r = where(notEqual(b, b), b, r);
+      // As a constant NaN, so that neither x nor the bound gets a derivative there (torch.clamp:
+      // x < NaN and x ≥ NaN are both false); selecting b sent the bound a derivative of 1.
+      if (typeof b !== 'number') r = where(notEqual(b, b), NaN, r);
       else if (Number.isNaN(b)) r = where(isNaNTensor(r), r, b);
       return r;
     };
-    let y = x;
+    // A NaN x stays NaN as a constant: it failed both bounds' tests and took x's branch, with a
+    // derivative of 1 where the documented rule (min ≤ x ≤ max, false for NaN) and torch give 0.
+    let y = isFloatDType(x.dtype) ? where(isNaNTensor(x), NaN, x) : x;
     if (lo !== undefined) y = bounded(y, lo, less);
     if (hi !== undefined) y = bounded(y, hi, greater);
     return y;
