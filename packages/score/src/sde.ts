@@ -7,7 +7,7 @@
 
 import {
   composite,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, exp, expm1, fmtShape, full, mul, randn, sqrt, sub, tidy, type FloatDType,
+  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, checkTensor, deviceFor, exp, expm1, fmtShape, full, mul, randn, sqrt, sub, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { optionNames } from './conventions.js';
 
@@ -58,6 +58,8 @@ function gaussianPrior(where: string, shape: readonly number[], opts: PriorSampl
   const { key, device, dtype = 'float32' } = opts;
   checkKey(key, `${where}: opts.key`);
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
+  // Under this function's name (float64 on WebGPU, an unknown device): randn named itself.
+  deviceFor(where, device, dtype);
   // In a tidy: the scaling's temporaries (and the unscaled draw) must not outlive the call.
   return tidy(() => {
     const z = randn(shape, { key, device, dtype });

@@ -7,9 +7,11 @@
 // plug-in standard error sd/√n; tolerance 4 SE, a false alarm of 6e-5 per check (keys fixed).
 
 import { describe, expect, it } from 'vitest';
-import { randomKey } from '@scorch/tensor';
+import { type Tensor, randomKey } from '@scorch/tensor';
 import { GaussianMixture, type ToyDataset, checkerboard, eightGaussians, rings, swissRoll, twoMoons, twoSpirals } from '../src/data.js';
 import { hostValues, onEachDevice, openDevice } from './devices.js';
+import { veSde, vpSde } from '../src/sde.js';
+import { reverseSdeEulerMaruyama } from '../src/samplers.js';
 
 const mixture = new GaussianMixture({
   weights: [0.5, 0.3, 0.2],
@@ -116,5 +118,15 @@ describe('metrics of samples on two devices', () => {
       expect(() => data.sample(4, { key: randomKey(3), dtype: 'float64', device: 'webgpu' })).toThrow(new RegExp(`^${name}\\.sample: device 'webgpu' does not support dtype float64 \\(it supports `));
       expect(() => data.sample(4, { key: randomKey(3), device: 'tpu' })).toThrow(new RegExp(`^${name}\\.sample: unknown device 'tpu'; registered devices: `));
     }
+  });
+
+  it('an SDE prior and a reverse-SDE sampler refuse float64 on WebGPU, and an unknown device, under their own names (randn named itself)', async () => {
+    await openDevice('webgpu');
+    expect(() => vpSde().priorSample([4, 2], { key: randomKey(3), dtype: 'float64', device: 'webgpu' })).toThrow(/^vpSde\.priorSample: device 'webgpu' does not support dtype float64 \(it supports /);
+    expect(() => veSde().priorSample([4, 2], { key: randomKey(3), device: 'tpu' })).toThrow(/^veSde\.priorSample: unknown device 'tpu'; registered devices: /);
+    const score = (x: Tensor) => x.neg();
+    await expect(reverseSdeEulerMaruyama(score, vpSde(), { key: randomKey(3), shape: [4, 2], dtype: 'float64', device: 'webgpu' })).rejects.toThrow(
+      /^reverseSdeEulerMaruyama: device 'webgpu' does not support dtype float64 \(it supports /,
+    );
   });
 });
