@@ -135,8 +135,6 @@ export class PlaygroundApp {
   private readonly ui: Elements;
   private settings: PlaygroundSettings;
   private session: PlaygroundSession;
-  /** The settings `session` was made with (`settings` runs ahead of it while a new one is queued). */
-  private sessionSettings: PlaygroundSettings;
   private queue: Promise<unknown> = Promise.resolve();
   private dataPoints: Float32Array | null = null;
   private field: ScoreField | null = null;
@@ -153,7 +151,6 @@ export class PlaygroundApp {
     this.ui = findElements();
     this.settings = { ...initial };
     this.session = this.newSession();
-    this.sessionSettings = this.settings;
     this.populateControls();
     this.bindControls();
     this.ui.backend.textContent = describeBackend(backend);
@@ -241,14 +238,14 @@ export class PlaygroundApp {
         const fresh = this.newSession(settings);
         this.session.dispose();
         this.session = fresh;
-        this.sessionSettings = settings;
       });
     } catch (e) {
       // The model in place stays, and the settings that made it, unless a later change is queued
       // (it builds on this one and makes its own model).
       if (this.generation === generation) {
-        const kept = Object.fromEntries(MODEL_SETTINGS.map((k) => [k, this.sessionSettings[k]]));
-        this.settings = { ...this.settings, ...kept };
+        const made = this.session.settings; // what the model in place was made with, its particle count kept current
+        const kept = Object.fromEntries([...MODEL_SETTINGS, 'particleCount'].map((k) => [k, made[k as keyof typeof made]]));
+        this.settings = { ...this.settings, ...kept } as PlaygroundSettings;
       }
       this.populateControls();
       throw e;

@@ -82,14 +82,19 @@ export class PlaygroundSession {
       this.optimizer = adam({ lr: settings.learningRate });
     } catch (e) {
       // A batch size or learning rate refused after the model (and a mixture's tensors) were made.
-      for (const t of Object.values(this.model.params)) t.dispose();
-      for (const t of Object.values(this.model.buffers)) t.dispose();
-      this.mixture?.dispose();
+      this.freeModel();
       throw e;
     }
     this.fieldGrid = makeGrid(fieldGridSize);
     // The training step `train` runs: fused kernels, one submit per step.
     this.trainingStep = trainingStep({ params: this.model.params, loss: (params, key) => this.objective(params, key), optimizer: this.optimizer });
+  }
+
+  /** Frees the model's parameters and buffers and a mixture's cached tensors. */
+  private freeModel(): void {
+    for (const t of Object.values(this.model.params)) t.dispose();
+    for (const t of Object.values(this.model.buffers)) t.dispose();
+    this.mixture?.dispose();
   }
 
   /**
@@ -203,9 +208,7 @@ export class PlaygroundSession {
     this.particleTensor = null;
     this.fieldGrid.tensor.dispose();
     this.optimizer.dispose();
-    for (const t of Object.values(this.model.params)) t.dispose();
-    for (const t of Object.values(this.model.buffers)) t.dispose();
-    this.mixture?.dispose();
+    this.freeModel();
   }
 }
 

@@ -8,7 +8,7 @@
 import {
   type Backend, type CompiledProgram, type KernelInfo, type Program, type RandomKey, type TreeDef, Tensor, checkActive, checkOptions,
   flattenTree, getBackend, interpretProgram, isGradEnabled, isPlainObject, isRandomKey, objectId, traceDepth, traceProgram,
-  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers, opaqueContainer, composite,
+  treeDefKey, unflattenTree, refusePromise, refuseHiddenTracers, opaqueContainer, ownedScope, tensorIdCounter,
 } from '@scorch/tensor';
 
 export interface JitOptions {
@@ -435,18 +435,28 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
     return out;
   };
 
+  /**
+   * f run eagerly in place of its program, leaving only its results as the compiled call does
+   * (run bare, every intermediate stayed alive with no handle to free it: 11 tensors a step of a
+   * requiresGrad loop), and refusing a result the trace refuses: a Map, Set or class instance
+   * holding tensors f made, which the scope cannot see and would free under the caller.
+   */
+  const eager = (args: A): R => {
+    const start = tensorIdCounter();
+    const result = ownedScope(() => f(...args));
+    refuseHiddenTracers('jit', 'output', flattenTree(result, isRandomKey).leaves, (t) => t._id >= start);
+    return result;
+  };
+
   const run = (args: A): R => {
     const a = analyse(args);
     // A compiled program's results are outside the ambient graph (`requiresGrad`/`backward()`),
     // so while it records, a call that an input of the graph reaches runs eagerly, as the function
     // itself would. Which tensors the function closes over is known once it has been traced.
-    // As an op (composite): only its results stay, as the compiled call leaves; run bare, every
-    // intermediate of f stayed alive with no handle to free it (11 tensors a step of a
-    // requiresGrad loop).
     const recording = isGradEnabled();
-    if (recording && inAmbientGraph(a.tensors)) return composite(() => f(...args));
+    if (recording && inAmbientGraph(a.tensors)) return eager(args);
     const entry = entryFor(args, a);
-    if (recording && inAmbientGraph(entry.byReference)) return composite(() => f(...args));
+    if (recording && inAmbientGraph(entry.byReference)) return eager(args);
     const program = entry.compiled.program;
     const inputs: Tensor[] = program.inputSources.map((src) => {
       if (src.kind === 'argument') return a.tensors[src.index]!;

@@ -93,6 +93,9 @@ function checkGraph(order: readonly GradNode[]): void {
   for (const node of order) {
     if (node.prim === null) {
       const target = node.leaf;
+      // A leaf turned to requiresGrad = false since the forward pass gets nothing (backward()
+      // skips it), so its .grad is not the pass's concern.
+      if (target instanceof Tensor && !target.requiresGrad) continue;
       const g: unknown = target instanceof Tensor ? target.grad : null;
       if (g === null || g === undefined || !(target instanceof Tensor)) continue;
       const of = `the .grad of a ${target.dtype} ${fmtShape(target.shape)} tensor on '${target.device}'`;
@@ -110,18 +113,6 @@ function checkGraph(order: readonly GradNode[]): void {
       }
       continue;
     }
-    // Checked before the pass, with the rest: found at the node, a leaf earlier in the order had
-    // already accumulated into its .grad, and a caller that caught the error and ran again
-    // counted it twice.
-    node.inputs.forEach((x, i) => {
-      if (x._trace !== null || !x.isDisposed) return;
-      const leaf = node.parents[i]?.prim === null;
-      throw new Error(
-        leaf
-          ? `backward: the ${x.dtype} ${fmtShape(x.shape)} tensor that requires grad, an input of '${node.prim}', was disposed (${x._disposedBy}) before backward(); dispose it after the backward pass`
-          : `backward: a tensor saved for the gradient of '${node.prim}' was disposed (${x._disposedBy}); run the backward pass inside the same tidy() as the forward pass`,
-      );
-    });
     [...node.inputs, node.out].forEach((x, i) => {
       if (x && x._trace === null && x._version !== node.versions[i]) {
         throw new Error(
@@ -135,21 +126,34 @@ function checkGraph(order: readonly GradNode[]): void {
 
 /**
  * Propagates `seed` from `root` to the leaves, calling `onLeaf` once per reached leaf with its
- * total cotangent. Pure: it frees nothing (see `freeIntermediates`). A seed given as a function
- * is made after the graph is checked, so a refused graph leaves nothing behind.
+ * total cotangent, after the whole pass: a pass that fails midway (a saved tensor disposed, a
+ * custom rule that throws) delivers nothing, where leaves earlier in the order had already
+ * accumulated into their `.grad` and a caller that caught the error and ran again counted them
+ * twice. Pure: it frees nothing (see `freeIntermediates`). A seed given as a function is made
+ * after the graph is checked, so a refused graph leaves nothing behind.
  */
 export function backwardPass(root: GradNode, seed: Tensor | (() => Tensor), onLeaf: (leaf: GradNode, ct: Tensor) => void): void {
   const order = topoOrder(root);
   checkGraph(order);
   const cts = new Map<GradNode, Tensor>([[root, typeof seed === 'function' ? seed() : seed]]);
+  const reached: [GradNode, Tensor][] = [];
   for (const node of order) {
     const ct = cts.get(node);
     if (!ct) continue;
     cts.delete(node);
     if (node.prim === null) {
-      onLeaf(node, ct);
+      reached.push([node, ct]);
       continue;
     }
+    node.inputs.forEach((x, i) => {
+      if (x._trace !== null || !x.isDisposed) return;
+      // A tensor that requires grad (an ambient leaf), disposed by hand, is not an op's saved tensor.
+      throw new Error(
+        node.parents[i]?.leaf instanceof Tensor
+          ? `backward: the ${x.dtype} ${fmtShape(x.shape)} tensor that requires grad, an input of '${node.prim}', was disposed (${x._disposedBy}) before backward(); dispose it after the backward pass`
+          : `backward: a tensor saved for the gradient of '${node.prim}' was disposed (${x._disposedBy}); run the backward pass inside the same tidy() as the forward pass`,
+      );
+    });
     const needs = node.parents.map((p) => p !== null);
     const grads = node.rule
       ? node.rule(ct, needs)
@@ -161,6 +165,7 @@ export function backwardPass(root: GradNode, seed: Tensor | (() => Tensor), onLe
       cts.set(p, prev ? add(prev, g) : g);
     });
   }
+  for (const [leaf, ct] of reached) onLeaf(leaf, ct);
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { type Tensor, keep, memory, softplus, tensor, tidy } from '@scorch/tensor';
-import { checkGrads, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, customVjp, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
@@ -432,6 +432,39 @@ describe('backward() over a disposed tensor the graph saved', () => {
   });
 });
 
+describe('backward() that fails midway, and branches it never reaches', () => {
+  it('delivers no .grad when a rule throws after another leaf\'s cotangent is complete', () => {
+    const [w1, w2] = [f64([1, 2]), f64([1, 2])];
+    w1.requiresGrad = true;
+    w2.requiresGrad = true;
+    const bad = customVjp((a: Tensor) => a.mul(3), { backward: () => { throw new Error('boom'); } });
+    const l = bad(w2.mul(2)).sum().add(w1.mul(2).sum());
+    expect(() => l.backward()).toThrow('boom');
+    expect([w1.grad, w2.grad]).toEqual([null, null]);
+  });
+
+  it('runs over a disposed tensor on a branch no cotangent reaches (a custom rule returning null for it)', () => {
+    const w = f64([1, 2, 3]);
+    w.requiresGrad = true;
+    const h = tidy(() => w.mul(2).exp()); // exp's saved input is freed by the tidy
+    const g = customVjp((a: Tensor, b: Tensor) => a.mul(b), { backward: (saved: Tensor[], ct: Tensor) => [null, ct.mul(saved[0]!)] });
+    g(h, w).sum().backward();
+    expect(Array.from(w.grad!.dataSync())).toEqual(Array.from(h.dataSync()));
+  });
+
+  it('skips the .grad check of a leaf frozen since the forward pass', () => {
+    const [a, b] = [f64([1, 2]), f64([3, 4])];
+    a.requiresGrad = true;
+    b.requiresGrad = true;
+    const l = a.mul(b).sum();
+    a.grad = f64([0, 0]);
+    a.grad.dispose();
+    a.requiresGrad = false;
+    l.backward();
+    expect(Array.from(b.grad!.dataSync())).toEqual([1, 2]);
+  });
+});
+
 describe('the .grad a backward() replaces', () => {
   it('is freed saying so: a reference kept to it, or a tensor set as .grad by hand, fails naming backward()', async () => {
     // PyTorch adds in place (x.grad is the same tensor); here the sum is a new tensor, and the
@@ -482,6 +515,25 @@ describe('jit on a tensor of the ambient graph (run eagerly)', () => {
       w.grad = null;
     }
     expect(memory().tensors).toBe(before);
+  });
+
+  it('runs f as the caller\'s code: a view f disposes is its own, and a Map of results is refused as the trace refuses it', () => {
+    const x = f64([1, 2, 3]);
+    x.requiresGrad = true;
+    // Run as an op, reshape to the same shape handed back x itself, and f disposed the caller's x.
+    const f = jit((v: Tensor) => {
+      const y = v.reshape([3]);
+      const z = y.mul(2);
+      y.dispose();
+      return z;
+    });
+    const out = f(x);
+    expect(x.isDisposed).toBe(false);
+    expect(Array.from(out.dataSync())).toEqual([2, 4, 6]);
+    // (backward() through it refuses the y that f disposed, as the same f unjitted does.)
+    expect(() => out.sum().backward()).toThrow(/^backward: a tensor saved for the gradient of 'mul' was disposed/);
+    const mapped = jit((v: Tensor) => new Map([['y', v.mul(2)]]));
+    expect(() => mapped(x)).toThrow(/^jit: output leaf 0 is a Map holding tensors the function computed; return tensors in arrays and plain objects/);
   });
 });
 

@@ -35,7 +35,7 @@ export type {
 } from './primitiveRegistry.js';
 export {
   Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, memory, releasePooledMemory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
-  installAmbientAutograd, setAccumulatedGrad, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, checkTensor, MOVE_TO_DEVICE, refusePromise, refuseHiddenTracers, opaqueContainer, asOp,
+  installAmbientAutograd, setAccumulatedGrad, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, checkTensor, MOVE_TO_DEVICE, refusePromise, refuseHiddenTracers, opaqueContainer, asOp, ownedScope,
 } from './tensor.js';
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';
 export { CpuBackend, stridedCopy } from './cpu/cpuBackend.js';

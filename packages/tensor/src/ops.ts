@@ -357,7 +357,7 @@ export function clamp(x: Tensor, min?: Operand | null, max?: Operand | null): Te
       // A NaN bound propagates: comparisons with NaN are false, so `where` alone would keep y.
       // As a constant NaN, so that neither x nor the bound gets a derivative there (torch.clamp:
       // x < NaN and x ≥ NaN are both false); selecting b sent the bound a derivative of 1.
-      if (typeof b !== 'number') r = where(notEqual(b, b), NaN, r);
+      if (typeof b !== 'number') r = where(isNaNTensor(b), NaN, r);
       else if (Number.isNaN(b)) r = where(isNaNTensor(r), r, b);
       return r;
     };

@@ -234,16 +234,15 @@ export function refusePromise(value: unknown, message: string): void {
 
 /**
  * Refuses a pytree leaf that is a container the tree does not walk but that holds a
- * transformation's tracers: a Map or Set with one among its values, or another object (a class
- * instance) with one among its own properties. The transformation cannot see tensors there, so it
+ * transformation's tracers (or the tensors `made` picks): a Map or Set with one among its values,
+ * or another object (a class instance) with one among its own properties. The transformation cannot see tensors there, so it
  * would hand its tracers back, to fail at their first use with a message that blames the caller
  * for not returning them.
  */
-export function refuseHiddenTracers(op: string, what: string, leaves: readonly unknown[]): void {
-  const traced = (v: unknown): boolean => v instanceof Tensor && v._trace !== null;
+export function refuseHiddenTracers(op: string, what: string, leaves: readonly unknown[], made: (t: Tensor) => boolean = (t) => t._trace !== null): void {
   leaves.forEach((leaf, i) => {
     const held = opaqueContainer(leaf);
-    if (!held?.values.some(traced)) return;
+    if (!held?.values.some((v) => v instanceof Tensor && made(v))) return;
     throw new TypeError(`${op}: ${what} leaf ${i} is ${held.kind} holding tensors the function computed; return tensors in arrays and plain objects (pytrees), e.g. Object.fromEntries(map)`);
   });
 }
@@ -288,6 +287,19 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
 export function composite<T>(fn: () => T): T {
   const start = nextTensorId;
   const result = asOp(() => compositeBody(fn));
+  return opDepth === 0 ? ownResult(result, start) : result;
+}
+
+/**
+ * Runs `fn` as the caller's own code (outside every op: `unchanged` gives views, a tensor it
+ * disposes is its own) while, as an op, leaving only its result: the tensors it created besides
+ * are freed on return, or released with the result when it recorded into the ambient graph.
+ * For a function run eagerly in place of its compiled program (jit's fallback for `requiresGrad`
+ * inputs), whose compiled call would have left only its outputs.
+ */
+export function ownedScope<T>(fn: () => T): T {
+  const start = nextTensorId;
+  const result = compositeBody(fn);
   return opDepth === 0 ? ownResult(result, start) : result;
 }
 
