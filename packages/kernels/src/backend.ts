@@ -9,7 +9,7 @@
 import type {
   Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { hardwareThreads, indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition } from '@scorch/tensor';
+import { hardwareThreads, indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition, reshapedStrides } from '@scorch/tensor';
 import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
@@ -252,6 +252,12 @@ export class WebGPUBackend implements Backend<GpuHandle> {
     }
     switch (prim) {
       case 'reshape': {
+        // A view where the strides allow one, as the CPU keeps (a narrow's unsqueeze in im2col
+        // was a copy kernel: 9 of conv2d 3×3's 20 eager dispatches). A reshape to the same shape
+        // stays a dense copy: the compiled program densifies a strided input that way.
+        const sameShape = x.shape.length === out.shape.length && x.shape.every((d, i) => d === out.shape[i]);
+        const strides = sameShape ? null : reshapedStrides(x.shape, x.strides, out.shape);
+        if (strides) return this.view(x, out.shape, strides, x.offset);
         const c = this.contiguous(x);
         const h = this.view(c, out.shape, rowMajorStrides(out.shape), c.offset);
         this.release(c);

@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
 import {
   type Tensor, abs, avgPool2d, conv2d, convTranspose2d, groupNorm, layerNorm, maxPool2d, randn, randomKey, softmax, softmaxCrossEntropy,
-  sum, tensor, tidy, upsample, cast, mul,
+  sum, tensor, tidy, upsample, cast, mul, narrow, unsqueeze, profile,
 } from '@scorch/tensor';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed } from './helpers.js';
 
@@ -135,5 +135,38 @@ describe('arguments on another device than the input', () => {
       [() => softmaxCrossEntropy(onCpu([3, 7]), intGpu()), /^softmaxCrossEntropy: targets are on 'webgpu' but the logits are on 'cpu'; copy one to the other's device first: tensor\(await t\.data\(\), \{ shape: t\.shape, dtype: t\.dtype, device \}\)$/],
     ];
     for (const [call, message] of attempts) expect(call).toThrow(message);
+  });
+});
+
+describe('eager reshapes of strided views on WebGPU', () => {
+  it('are views where the strides allow, as on the CPU: conv2d runs no reshape kernel', async () => {
+    // Every tap window's unsqueeze in im2col (a narrow's reshape) was a copy kernel: 9 of a 3×3
+    // conv's 20 eager dispatches, and 264 of an 11×11 stride-4 conv's 387.
+    const x = randn([2, 8, 16, 16], { key: randomKey(11), device: gpu });
+    const w = randn([8, 8, 3, 3], { key: randomKey(12), device: gpu });
+    const reshapes = async (f: () => Tensor): Promise<number> => {
+      const p = await profile(async () => {
+        const y = f();
+        await y.data();
+        y.dispose();
+      });
+      return p.events.filter((e) => e.name === 'reshape').length;
+    };
+    expect(await reshapes(() => unsqueeze(narrow(x, 3, 0, 4), 1))).toBe(0);
+    expect(await reshapes(() => conv2d(x, w, { padding: 1 }))).toBe(0);
+    // Values unchanged: the same conv on the CPU, both float32 sums of K = 8·9 products, each
+    // within K·2⁻²⁴·Σ|terms| of the exact sum; Σ|terms| ≤ (Σ|x|·|w| of the window) is bounded here
+    // by the float32 conv of |x| and |w|.
+    const toCpu = async (t: Tensor) => tensor(await t.data(), { shape: t.shape, device: 'cpu' });
+    const [xc, wc] = [await toCpu(x), await toCpu(w)];
+    const onGpu = conv2d(x, w, { padding: 1 });
+    const onCpu = conv2d(xc, wc, { padding: 1 });
+    const bound = conv2d(abs(xc), abs(wc), { padding: 1 });
+    const [g, c, b] = [await onGpu.data(), await onCpu.data(), await bound.data()];
+    expect(firstMismatch(c, g, (i) => 2 * 72 * 2 ** -24 * b[i]!)).toBeNull();
+    for (const t of [xc, wc, bound]) t.dispose();
+    // A regrouping the strides cannot express (a transposed view flattened) is still a copy.
+    expect(await reshapes(() => x.permute([0, 1, 3, 2]).reshape([2, 8, 256]))).toBe(1);
+    for (const t of [x, w, onGpu, onCpu]) t.dispose();
   });
 });
