@@ -26,6 +26,16 @@ function checkPair(where: string, x: Tensor, y: Tensor): void {
   if (x.device !== y.device) throw new Error(`${where}: samples are on different devices ('${x.device}' and '${y.device}'); ${MOVE_TO_DEVICE}`);
 }
 
+/**
+ * After an await inside `where`: a sample the caller disposed meanwhile (a UI freeing samples
+ * while a metric it started runs) was reported by the first op to use it ('sub: first operand').
+ */
+function checkStillLive(where: string, x: Tensor, y: Tensor): void {
+  for (const [t, what] of [[x, 'the first sample'], [y, 'the second sample']] as const) {
+    if (t.isDisposed) throw new Error(`${where}: ${what}, a ${t.dtype} [${t.shape.join(',')}] tensor, was disposed while ${where} was running; keep it until the promise settles`);
+  }
+}
+
 /** A U-statistic's within-sample averages take pairs of distinct points: 2 or more in each sample. */
 function checkTwoPoints(where: string, x: Tensor, y: Tensor): void {
   const [M, N] = [x.shape[0]!, y.shape[0]!];
@@ -297,6 +307,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
   checkNumber('mmd2', 'medianPoints', opts.medianPoints, { integer: true, min: 2 });
   if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
   const frame = await pooledFrame('mmd2', x, y, opts.medianPoints ?? 1000);
+  checkStillLive('mmd2', x, y);
   const bandwidth = opts.bandwidth ?? medianOfFrame(frame);
   const centre = centreTensor(frame.centre, x);
   try {
@@ -319,6 +330,7 @@ export async function energyDistance(x: Tensor, y: Tensor): Promise<TwoSampleSta
   checkPair('energyDistance', x, y);
   checkTwoPoints('energyDistance', x, y);
   const frame = await pooledFrame('energyDistance', x, y, 1000);
+  checkStillLive('energyDistance', x, y);
   // Distances in a unit of a power of two (exact) at or above the largest coordinate of either
   // sample, from the centre, so that no square overflows or underflows in float32.
   const unit = frame.largest > 0 ? 2 ** Math.ceil(Math.log2(frame.largest)) : 1;

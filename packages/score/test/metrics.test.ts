@@ -237,6 +237,20 @@ describe('energy distance', () => {
   });
 });
 
+describe('a sample disposed while a metric runs', () => {
+  it('is named by the metric, not by the first op to use it', async () => {
+    // 'sub: first operand, a float32 [64,2] tensor, was disposed', for the second sample.
+    for (const [name, metric] of [['mmd2', mmd2], ['energyDistance', energyDistance]] as const) {
+      const x = randn([64, 2], { key: randomKey(1) });
+      const y = randn([64, 2], { key: randomKey(2) });
+      const pending = metric(x, y);
+      y.dispose();
+      await expect(pending).rejects.toThrow(`${name}: the second sample, a float32 [64,2] tensor, was disposed while ${name} was running; keep it until the promise settles`);
+      x.dispose();
+    }
+  });
+});
+
 describe('mode weights', () => {
   it('recovers the weights of a well-separated mixture within 4 binomial SE', async () => {
     // Means 10 apart with unit covariances: a point is nearer the wrong mean only beyond 5σ along
