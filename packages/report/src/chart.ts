@@ -12,8 +12,9 @@
 import { checkNumber, checkString, showValue } from '@scorch/options';
 import {
   type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
-  niceAxis, niceTicks, padExtent, plotArea,
+  TICK_FONT, niceAxis, niceTicks, padExtent, plotArea,
 } from './svg.js';
+import { textWidth } from './textMetrics.js';
 
 // ------------------------------------------------------------------------------------------------
 // Inputs
@@ -75,7 +76,9 @@ export function pointPath(where: string, input: PointsInput): { xs: Float64Array
   } else {
     throw new TypeError(`${where}: points must be [x, y] pairs, {x, y} arrays or {xy} interleaved`);
   }
-  return { xs: Float64Array.from({ length: n }, (_, i) => Number(xAt(i))), ys: Float64Array.from({ length: n }, (_, i) => Number(yAt(i))) };
+  // Anything but a number is non-finite: Number() drew null (a NaN after JSON), '' and false at 0, true at 1.
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
+  return { xs: Float64Array.from({ length: n }, (_, i) => num(xAt(i))), ys: Float64Array.from({ length: n }, (_, i) => num(yAt(i))) };
 }
 
 /** The points of one input, split into finite coordinates and a count of the non-finite ones. */
@@ -184,7 +187,13 @@ export interface Frame {
   readonly title: readonly Markup[];
 }
 
-export function frame(width: number, height: number, opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean }): Frame {
+/** The tick labels a chart would draw in a given plot area (to size the margins to them). */
+export type TickLabelsIn = (area: PlotArea) => { readonly x: readonly string[]; readonly y: readonly string[] };
+
+export function frame(
+  width: number, height: number,
+  opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean; tickLabels?: TickLabelsIn },
+): Frame {
   const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend) + 20 : 0;
   const title = opts.title ? chartTitle(opts.title, width) : undefined;
   const margins = {
@@ -193,7 +202,20 @@ export function frame(width: number, height: number, opts: { title?: string | un
     bottom: (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0),
     left: opts.yLabel ? 66 : 52,
   };
-  const area = plotArea(width, height, margins);
+  let area = plotArea(width, height, margins);
+  if (opts.tickLabels) {
+    // Wide y labels (1.000000005e9) were cut off at the left edge and covered the y title: widen
+    // the margin to the widest (right-aligned 8 px from the frame; the title 10 px beyond), and
+    // keep half the last x label (centred on the frame's right edge) on the canvas.
+    const labels = opts.tickLabels(area);
+    const widest = Math.max(0, ...labels.y.map((label) => textWidth(label, TICK_FONT)));
+    const lastX = labels.x.length > 0 ? textWidth(labels.x[labels.x.length - 1]!, TICK_FONT) / 2 + 2 : 0;
+    area = plotArea(width, height, {
+      ...margins,
+      left: Math.max(margins.left, 16 + widest + (opts.yLabel ? 26 : 0)),
+      right: legendSpace + Math.max(16, lastX),
+    });
+  }
   return { width, height, area, legendX: area.left + area.width + 12, title: title ? [title.markup] : [] };
 }
 
@@ -222,7 +244,8 @@ function widenFlatExtent([lo, hi]: readonly [number, number]): [number, number] 
  * nice ticks, or — with `equalAspect` and both domains automatic — widened along one axis so a
  * data unit has the same length along x and y (ticks then lie inside, the ends need not be ticks;
  * rounding both ends out first would waste much of the canvas). With `equalAspect` 'explicit'
- * (the caller asked for it outright) two explicit domains are widened so too, each end kept in.
+ * (the caller asked for it outright) explicit domains are widened so too, each end kept in (a
+ * missing one is the padded data extent).
  */
 export function resolveAxes(
   area: PlotArea,
@@ -246,8 +269,9 @@ export function resolveAxes(
     yDomain = widened.y;
     xTicks = niceTicks(xDomain[0], xDomain[1], countX);
     yTicks = niceTicks(yDomain[0], yDomain[1], countY);
-  } else if (equalAspect === 'explicit' && explicitX && explicitY) {
-    const widened = equalAspectDomains(explicitX, explicitY, area.width, area.height);
+  } else if (equalAspect === 'explicit' && (explicitX || explicitY)) {
+    // With one domain given, the other is the padded data extent (ignoring the option drew ellipses).
+    const widened = equalAspectDomains(explicitX ?? padded(extentX), explicitY ?? padded(extentY), area.width, area.height);
     xDomain = widened.x;
     yDomain = widened.y;
     xTicks = niceTicks(xDomain[0], xDomain[1], countX);

@@ -5,8 +5,8 @@
 import { checkBoolean, checkNumber, checkOptions, checkString } from '@scorch/options';
 import { type AxisLabels, FRAME_KEYS, type PlotSize, checkColor, checkEntries, checkFrameOptions, checkOptionsArgument, frame, plural, tickCount } from './chart.js';
 import {
-  type LegendEntry, type Scale, axes, el, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
-  niceAxis, niceLogAxis, padExtent, paletteColor, svgDocument,
+  type LegendEntry, type PlotArea, axes, el, elList, finiteExtent, footnote, formatNumber, legend, linearScale, logScale,
+  niceAxis, niceLogAxis, padExtent, paletteColor, svgDocument, tickLabels,
 } from './svg.js';
 
 export interface LineSeries {
@@ -34,10 +34,16 @@ export interface LinePlotOptions extends PlotSize, AxisLabels {
    */
   logY?: boolean;
   /**
-   * Longer series are thinned before drawing, keeping each bucket's minimum and maximum (so spikes
-   * survive): at most about this many vertices per series, an integer ≥ 4 (default 2000).
+   * Longer series are thinned before drawing, keeping the minimum and maximum of each bucket of
+   * consecutive values (so spikes survive; a break at a gap moves by less than a bucket): at most
+   * about this many vertices per series, gaps or not, an integer ≥ 4 (default 2000).
    */
   maxPoints?: number;
+}
+
+/** Whether a point can be drawn: finite, and positive on a log axis. */
+function drawable(x: number, y: number, logY: boolean): boolean {
+  return Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0);
 }
 
 /** Runs of consecutive drawable indices; a gap (non-finite or non-positive-on-log value) ends a run. */
@@ -48,7 +54,7 @@ function drawableRuns(xs: ArrayLike<number>, ys: ArrayLike<number>, logY: boolea
   for (let i = 0; i < ys.length; i++) {
     const x = xs[i]!;
     const y = ys[i]!;
-    if (Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0)) {
+    if (drawable(x, y, logY)) {
       current.push(i);
     } else {
       skipped++;
@@ -60,25 +66,49 @@ function drawableRuns(xs: ArrayLike<number>, ys: ArrayLike<number>, logY: boolea
   return { runs, skipped };
 }
 
-/** Min/max decimation: per bucket of consecutive indices, its lowest and highest y, in index order. */
-function thin(run: number[], ys: ArrayLike<number>, bucket: number): number[] {
-  if (bucket <= 1 || run.length <= 2 * bucket) return run;
-  const kept: number[] = [];
-  for (let start = 0; start < run.length; start += bucket) {
-    let lo = run[start]!;
-    let hi = lo;
-    for (let k = start; k < Math.min(start + bucket, run.length); k++) {
-      const i = run[k]!;
-      if (ys[i]! < ys[lo]!) lo = i;
-      if (ys[i]! > ys[hi]!) hi = i;
+/**
+ * A series' path data, thinned by min/max decimation over fixed buckets of `bucket` consecutive
+ * indices of the whole series: each bucket keeps its lowest and highest drawable y in index order
+ * (and the series' first and last drawable points, so the line starts and stops where the data
+ * does), and a bucket holding a gap ends the subpath. Thinning each run between gaps apart left a
+ * series with many gaps (a NaN every 10th value, a loss dipping below 0 on log y) unthinned; this
+ * way each bucket adds at most two vertices, and a break moves by less than a bucket. A bucket of
+ * 1 draws every drawable point, broken at every gap.
+ */
+function linePath(ys: ArrayLike<number>, bucket: number, drawable: (i: number) => boolean, at: (i: number) => string): string {
+  const n = ys.length;
+  let first = 0;
+  while (first < n && !drawable(first)) first++;
+  let last = n - 1;
+  while (last >= 0 && !drawable(last)) last--;
+  let d = '';
+  let vertices = 0;
+  const endSubpath = () => {
+    // A lone point is a zero-length subpath; with round caps it renders as a dot.
+    if (vertices === 1) d += 'l0 0';
+    vertices = 0;
+  };
+  for (let start = 0; start < n; start += bucket) {
+    const stop = Math.min(start + bucket, n);
+    let lo = -1;
+    let hi = -1;
+    let gap = false;
+    for (let i = start; i < stop; i++) {
+      if (!drawable(i)) {
+        gap = true;
+        continue;
+      }
+      if (lo < 0 || ys[i]! < ys[lo]!) lo = i;
+      if (hi < 0 || ys[i]! > ys[hi]!) hi = i;
     }
-    if (lo === hi) kept.push(lo);
-    else kept.push(Math.min(lo, hi), Math.max(lo, hi));
+    if (lo >= 0) {
+      const kept = [...new Set([first, lo, hi, last].filter((i) => i >= start && i < stop))].sort((a, b) => a - b);
+      for (const i of kept) d += `${vertices++ === 0 ? 'M' : 'L'}${at(i)}`;
+    }
+    if (gap) endSubpath();
   }
-  // Keep the true ends so the line starts and stops where the data does.
-  if (kept[0] !== run[0]) kept.unshift(run[0]!);
-  if (kept[kept.length - 1] !== run[run.length - 1]) kept.push(run[run.length - 1]!);
-  return kept;
+  endSubpath();
+  return d;
 }
 
 /**
@@ -123,8 +153,6 @@ export function linePlot(opts: LinePlotOptions): string {
     if (s.label) entries.push({ label: s.label, color: colors[i]!, marker: 'line' });
   });
   const skipped = columns.reduce((acc, c) => acc + c.skipped, 0);
-  const f = frame(width, height, { title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: skipped > 0 });
-
   const drawnX: number[] = [];
   const drawnY: number[] = [];
   for (const c of columns) {
@@ -135,34 +163,34 @@ export function linePlot(opts: LinePlotOptions): string {
       }
     }
   }
-  const countX = tickCount(f.area.width);
-  const xAxis = niceAxis(...(finiteExtent(drawnX) ?? [0, 1]), countX);
-  const x = linearScale(xAxis.domain, [f.area.left, f.area.left + f.area.width]);
-  const yRange = [f.area.top + f.area.height, f.area.top] as const;
-  let y: Scale;
-  let yTicks: readonly number[];
-  if (logY) {
-    const logAxis = niceLogAxis(...(finiteExtent(drawnY) ?? [1, 10]));
-    y = logScale(logAxis.domain, yRange);
-    yTicks = logAxis.ticks;
-  } else {
-    const extent = finiteExtent(drawnY);
-    const yAxis = niceAxis(...padExtent(extent ?? [0, 1], 0.03), tickCount(f.area.height));
-    y = linearScale(yAxis.domain, yRange);
-    yTicks = yAxis.ticks;
-  }
+  const extentX = finiteExtent(drawnX) ?? [0, 1];
+  const extentY = finiteExtent(drawnY);
+  // The scales in a plot area: the tick counts follow its size, and the margins the tick labels.
+  const scalesIn = (area: PlotArea) => {
+    const xAxis = niceAxis(...extentX, tickCount(area.width));
+    const x = linearScale(xAxis.domain, [area.left, area.left + area.width]);
+    const yRange = [area.top + area.height, area.top] as const;
+    if (logY) {
+      const logAxis = niceLogAxis(...(extentY ?? [1, 10]));
+      return { x, xTicks: xAxis.ticks, y: logScale(logAxis.domain, yRange), yTicks: logAxis.ticks };
+    }
+    const yAxis = niceAxis(...padExtent(extentY ?? [0, 1], 0.03), tickCount(area.height));
+    return { x, xTicks: xAxis.ticks, y: linearScale(yAxis.domain, yRange), yTicks: yAxis.ticks };
+  };
+  const f = frame(width, height, {
+    title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: skipped > 0,
+    tickLabels: (area) => {
+      const s = scalesIn(area);
+      return { x: tickLabels('linear', s.xTicks), y: tickLabels(s.y.kind, s.yTicks) };
+    },
+  });
+  const { x, xTicks, y, yTicks } = scalesIn(f.area);
 
   const bucket = Math.ceil((2 * Math.max(1, ...columns.map((c) => c.y.length))) / maxPoints);
   const paths = columns.map((c, k) => {
-    let d = '';
-    for (const run of c.runs) {
-      const kept = thin(run, c.y, bucket);
-      kept.forEach((i, j) => {
-        d += `${j === 0 ? 'M' : 'L'}${formatNumber(x.map(c.x[i]!))} ${formatNumber(y.map(c.y[i]!))}`;
-      });
-      // A lone point is a zero-length subpath; with round caps it renders as a dot.
-      if (kept.length === 1) d += 'l0 0';
-    }
+    // A series short enough is drawn whole.
+    const d = linePath(c.y, c.y.length <= 2 * bucket ? 1 : bucket, (i) => drawable(c.x[i]!, c.y[i]!, logY),
+      (i) => `${formatNumber(x.map(c.x[i]!))} ${formatNumber(y.map(c.y[i]!))}`);
     const series = opts.series[k]!;
     return el('path', {
       class: 'line', d: d || null, fill: 'none', stroke: colors[k]!, 'stroke-width': series.strokeWidth ?? 1.6,
@@ -171,10 +199,10 @@ export function linePlot(opts: LinePlotOptions): string {
   });
   const note = skipped > 0 ? `${plural(skipped, logY ? 'non-finite or non-positive value' : 'non-finite value')} not drawn` : undefined;
   return svgDocument({ width, height, title: opts.title, description: note }, [
-    axes({ area: f.area, x, y, xTicks: xAxis.ticks, yTicks, xLabel: opts.xLabel, yLabel: opts.yLabel }),
-    el('g', { class: 'lines' }, ...paths),
+    axes({ area: f.area, x, y, xTicks, yTicks, xLabel: opts.xLabel, yLabel: opts.yLabel }),
+    elList('g', { class: 'lines' }, paths),
     ...f.title,
-    legend(entries, f.legendX, f.area.top),
+    legend(entries, f.legendX, f.area.top, f.area.height),
     ...(note ? [footnote(note, height)] : []),
   ]);
 }

@@ -8,7 +8,7 @@ import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame, insideDomain,
   omissionNote, pointSet, resolveAxes,
 } from './chart.js';
-import { type Markup, axes, chartTitle, el, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
+import { type Markup, axes, chartTitle, el, elList, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
 
 /**
  * A vector field sampled at points of a regular grid: arrow i starts from (x[i], y[i]) with
@@ -62,7 +62,8 @@ interface Arrows {
   readonly index: number[];
   readonly nonFinite: number;
   readonly magnitudes: Float64Array;
-  readonly cell: number;
+  /** The grid step; undefined with fewer than two distinct positions along both axes. */
+  readonly cell: number | undefined;
   readonly extentX: [number, number] | undefined;
   readonly extentY: [number, number] | undefined;
 }
@@ -113,12 +114,7 @@ function analyseField(where: string, field: VectorField): Arrows {
   const extentX = finiteExtent(xs);
   const extentY = finiteExtent(ys);
   const gaps = [smallestGap([...new Set(xs)]), smallestGap([...new Set(ys)])].filter((g): g is number => g !== undefined);
-  let cell = gaps.length > 0 ? Math.min(...gaps) : 0;
-  if (!(cell > 0)) {
-    // A single arrow (or a single row of identical positions): a tenth of the extent, else 1.
-    const span = Math.max(extentX ? extentX[1] - extentX[0] : 0, extentY ? extentY[1] - extentY[0] : 0);
-    cell = span > 0 ? span / 10 : 1;
-  }
+  const cell = gaps.length > 0 ? Math.min(...gaps) : undefined;
   return { index, nonFinite: n - index.length, magnitudes, cell, extentX, extentY };
 }
 
@@ -135,7 +131,17 @@ function arrowReference(fields: readonly Arrows[]): ArrowReference {
   positive.sort((a, b) => a - b);
   const max = positive.length > 0 ? positive[positive.length - 1]! : 0;
   const median = positive.length > 0 ? positive[Math.floor((positive.length - 1) / 2)]! : 0;
-  return { max, median, cell: Math.min(...fields.map((f) => f.cell)) };
+  // Only fields with a grid step set the cell: a fallback for an all-NaN field (1) shrank the other's arrows.
+  const cells = fields.flatMap((f) => (f.cell !== undefined ? [f.cell] : []));
+  return { max, median, cell: cells.length > 0 ? Math.min(...cells) : fallbackCell(fields) };
+}
+
+/** With no grid step anywhere (a single arrow, or one position): a tenth of the combined extent, else 1. */
+function fallbackCell(fields: readonly Arrows[]): number {
+  const ex = finiteExtent(...fields.flatMap((f) => (f.extentX ? [f.extentX] : [])));
+  const ey = finiteExtent(...fields.flatMap((f) => (f.extentY ? [f.extentY] : [])));
+  const span = Math.max(ex ? ex[1] - ex[0] : 0, ey ? ey[1] - ey[0] : 0);
+  return span > 0 ? span / 10 : 1;
 }
 
 const ARROW_FILL_OF_CELL = 0.9;
@@ -221,7 +227,7 @@ function quiverPanel(
     const points = pointSet('quiverComparison: background', opts.background);
     const drawn = circles(points, ax.x, ax.y, 1.6);
     backgroundOmitted = omissionNote(points.nonFinite, drawn.outside, 'background point');
-    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...drawn.marks));
+    body.push(elList('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, drawn.marks));
   }
 
   const paths: Markup[] = [];
@@ -245,7 +251,7 @@ function quiverPanel(
     const tipY = ax.y.map(y + dy / 2);
     paths.push(el('path', { d: arrowPath(tailX, tailY, tipX, tipY) }));
   }
-  body.push(el('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, ...paths));
+  body.push(elList('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, paths));
   body.push(...f.title);
   const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
   const note = [describeArrows(ref, normalize, opts.scale), omitted, backgroundOmitted].filter(Boolean).join('; ');
@@ -332,7 +338,7 @@ export function quiverComparison(opts: QuiverComparisonOptions): string {
       },
       fields[k]!, ref, panelWidth, panelHeight, extents,
     );
-    return { markup: el('g', { class: 'panel', transform: `translate(${formatNumber(k * panelWidth)} ${formatNumber(top)})` }, ...panel.body), note: panel.note };
+    return { markup: elList('g', { class: 'panel', transform: `translate(${formatNumber(k * panelWidth)} ${formatNumber(top)})` }, panel.body), note: panel.note };
   });
   return svgDocument({ width, height, title: opts.title, description: panels.map((p) => p.note).join(' | ') }, [
     ...panels.map((p) => p.markup),

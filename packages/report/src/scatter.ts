@@ -6,7 +6,7 @@ import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkEntries, checkFrameOptions, checkOptionsArgument, circles, frame,
   omissionNote, pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, axes, el, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
+import { type LegendEntry, type PlotArea, axes, elList, finiteExtent, footnote, legend, paletteColor, svgDocument, tickLabels } from './svg.js';
 
 function defaultRadius(totalPoints: number): number {
   if (totalPoints <= 500) return 3;
@@ -42,7 +42,7 @@ export interface ScatterPlotOptions extends PlotSize, AxisLabels {
   yDomain?: readonly [number, number];
   /**
    * Same scale along x and y (default true: these are 2-D distributions), for automatic domains. Given
-   * as true, also with both domains given: one is widened (its ends stay in) so a data unit has
+   * as true, also with one or both domains given: one axis is widened (given ends stay in) so a data unit has
    * the same length along x and y; left out, given domains are used as they are.
    */
   equalAspect?: boolean;
@@ -84,30 +84,37 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
   // The note's presence changes the bottom margin, and "outside" is only known after mapping;
   // reserving the line whenever a domain is explicit (or points are non-finite) keeps one pass.
   const mayOmit = nonFinite > 0 || opts.xDomain !== undefined || opts.yDomain !== undefined;
-  const f = frame(width, height, { title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: mayOmit });
-  const ax = resolveAxes(
-    f.area,
+  const axesIn = (area: PlotArea) => resolveAxes(
+    area,
     finiteExtent(...sets.map((s) => s.xs)),
     finiteExtent(...sets.map((s) => s.ys)),
     opts.xDomain,
     opts.yDomain,
-    // Asked for outright, it holds with both domains given too (widening one of them).
+    // Asked for outright, it holds with one or both domains given too (widening one axis).
     opts.equalAspect === true ? 'explicit' : (opts.equalAspect ?? true),
   );
+  const f = frame(width, height, {
+    title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: mayOmit,
+    tickLabels: (area) => {
+      const a = axesIn(area);
+      return { x: tickLabels('linear', a.xTicks), y: tickLabels('linear', a.yTicks) };
+    },
+  });
+  const ax = axesIn(f.area);
 
   let outside = 0;
   const groups = sets.map((points, i) => {
     const series = opts.series[i]!;
     const drawn = circles(points, ax.x, ax.y, series.radius ?? defaultRadius(total));
     outside += drawn.outside;
-    return el('g', { class: 'series', fill: colors[i]!, 'fill-opacity': series.opacity ?? 0.65 }, ...drawn.marks);
+    return elList('g', { class: 'series', fill: colors[i]!, 'fill-opacity': series.opacity ?? 0.65 }, drawn.marks);
   });
   const note = omissionNote(nonFinite, outside);
   return svgDocument({ width, height, title: opts.title, description: note }, [
     axes({ area: f.area, ...ax, xLabel: opts.xLabel, yLabel: opts.yLabel }),
     ...groups,
     ...f.title,
-    legend(entries, f.legendX, f.area.top),
+    legend(entries, f.legendX, f.area.top, f.area.height),
     ...(note ? [footnote(note, height)] : []),
   ]);
 }

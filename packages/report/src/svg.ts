@@ -99,6 +99,14 @@ const XML_NAME = /^[A-Za-z_][\w.:-]*$/;
  * validated (they cannot be escaped), values are escaped, children must already be markup.
  */
 export function el(tag: string, attrs: Attrs = {}, ...children: Markup[]): Markup {
+  return elList(tag, attrs, children);
+}
+
+/**
+ * `el` with the children as one array: for a mark per data point, since spreading ~125k
+ * arguments into `el` overflowed the stack.
+ */
+export function elList(tag: string, attrs: Attrs, children: readonly Markup[]): Markup {
   if (!XML_NAME.test(tag)) throw new Error(`el: invalid element name ${JSON.stringify(tag)}`);
   let open = `<${tag}`;
   for (const [name, value] of Object.entries(attrs)) {
@@ -251,10 +259,15 @@ export function niceLogAxis(lo: number, hi: number, maxTicks = 8): { domain: rea
   }
   if (lo > hi) [lo, hi] = [hi, lo];
   // Rounding the log keeps an exact power of ten (log10(1000) = 2.9999999999999996) on its decade.
-  const decade = (v: number, round: (x: number) => number) => round(Number(Math.log10(v).toFixed(9)));
-  const first = decade(lo, Math.floor);
+  // Clamped to the decades whose powers are finite and positive: 1e-324 is 0 (logScale threw) and
+  // 1e309 is Infinity (every point drawn at the bottom). Values beyond an end are clamped by the scale.
+  const decade = (v: number, round: (x: number) => number) => Math.min(308, Math.max(-323, round(Number(Math.log10(v).toFixed(9)))));
+  let first = decade(lo, Math.floor);
   let last = decade(hi, Math.ceil);
-  if (last === first) last += 1;
+  if (last === first) {
+    if (last < 308) last += 1;
+    else first -= 1;
+  }
   const every = Math.ceil((last - first + 1) / Math.max(1, maxTicks));
   const ticks: number[] = [];
   for (let k = first; k <= last; k += every) ticks.push(powerOfTen(k));
@@ -280,6 +293,14 @@ export function formatTicks(ticks: readonly number[]): string[] {
     return Number(label) === 0 ? '0' : label;
   });
 }
+
+/** The labels `axes` writes for ticks on a scale of this kind. */
+export function tickLabels(kind: Scale['kind'], ticks: readonly number[]): string[] {
+  return kind === 'log' ? ticks.map(formatLogTick) : formatTicks(ticks);
+}
+
+/** Font size of tick labels, in px. */
+export const TICK_FONT = 11;
 
 /** Powers of ten written plainly between 0.001 and 10000, else as 1e-5 / 1e6. */
 function formatLogTick(value: number): string {
@@ -451,7 +472,7 @@ export function svgDocument(opts: DocumentOptions, body: readonly Markup[]): Mar
   if (!(width > 0) || !(height > 0) || !Number.isFinite(width) || !Number.isFinite(height)) {
     throw new RangeError(`svgDocument: width and height must be positive and finite, got ${width} × ${height}`);
   }
-  return el(
+  return elList(
     'svg',
     {
       xmlns: 'http://www.w3.org/2000/svg',
@@ -461,10 +482,12 @@ export function svgDocument(opts: DocumentOptions, body: readonly Markup[]): Mar
       role: 'img',
       'font-family': FONT_FAMILY,
     },
-    ...(opts.title ? [el('title', {}, text(opts.title))] : []),
-    ...(opts.description ? [el('desc', {}, text(opts.description))] : []),
-    el('rect', { width, height, fill: '#ffffff' }),
-    ...body,
+    [
+      ...(opts.title ? [el('title', {}, text(opts.title))] : []),
+      ...(opts.description ? [el('desc', {}, text(opts.description))] : []),
+      el('rect', { width, height, fill: '#ffffff' }),
+      ...body,
+    ],
   );
 }
 
@@ -527,8 +550,8 @@ export function axes(opts: AxesOptions): Markup {
   };
   const xTicks = opts.xTicks.filter((t) => inside(x, t));
   const yTicks = opts.yTicks.filter((t) => inside(y, t));
-  const xLabels = x.kind === 'log' ? xTicks.map(formatLogTick) : formatTicks(xTicks);
-  const yLabels = y.kind === 'log' ? yTicks.map(formatLogTick) : formatTicks(yTicks);
+  const xLabels = tickLabels(x.kind, xTicks);
+  const yLabels = tickLabels(y.kind, yTicks);
 
   const grid: Markup[] = [];
   const marks: Markup[] = [];
@@ -547,15 +570,17 @@ export function axes(opts: AxesOptions): Markup {
   });
 
   const parts: Markup[] = [];
-  if (grid.length > 0) parts.push(el('g', { class: 'grid', stroke: GRID_COLOR, 'stroke-width': 1 }, ...grid));
+  if (grid.length > 0) parts.push(elList('g', { class: 'grid', stroke: GRID_COLOR, 'stroke-width': 1 }, grid));
   parts.push(el('rect', { class: 'frame', x: left, y: top, width: area.width, height: area.height, fill: 'none', stroke: AXIS_COLOR, 'stroke-width': 1 }));
-  if (marks.length > 0) parts.push(el('g', { class: 'ticks', stroke: AXIS_COLOR, 'stroke-width': 1 }, ...marks));
-  if (labels.length > 0) parts.push(el('g', { class: 'tick-labels', 'font-size': 11, fill: AXIS_COLOR }, ...labels));
+  if (marks.length > 0) parts.push(elList('g', { class: 'ticks', stroke: AXIS_COLOR, 'stroke-width': 1 }, marks));
+  if (labels.length > 0) parts.push(elList('g', { class: 'tick-labels', 'font-size': TICK_FONT, fill: AXIS_COLOR }, labels));
   if (opts.xLabel) {
     parts.push(el('text', { class: 'axis-label', x: left + area.width / 2, y: bottom + 36, 'text-anchor': 'middle', 'font-size': 12, fill: AXIS_COLOR }, text(opts.xLabel)));
   }
   if (opts.yLabel) {
-    const cx = left - 46;
+    // Clear of the widest tick label (right-aligned at left - 8), which covered it when wide.
+    const widest = Math.max(0, ...yLabels.map((label) => textWidth(label, TICK_FONT)));
+    const cx = Math.min(left - 46, left - 18 - widest);
     const cy = top + area.height / 2;
     parts.push(el('text', {
       class: 'axis-label', x: cx, y: cy, transform: `rotate(-90 ${formatNumber(cx)} ${formatNumber(cy)})`,
@@ -580,7 +605,9 @@ const LEGEND_SWATCH = 18;
 /** Width a legend with these entries needs (for reserving a right margin). */
 export function legendWidth(entries: readonly LegendEntry[]): number {
   if (entries.length === 0) return 0;
-  return LEGEND_SWATCH + 14 + Math.max(...entries.map((e) => textWidth(legendLabel(e.label), LEGEND_FONT)));
+  // Room for a "+ N more" row too (see legend), as wide as a label of the same text.
+  const more = textWidth(`+ ${entries.length} more`, LEGEND_FONT) - LEGEND_SWATCH;
+  return LEGEND_SWATCH + 14 + Math.max(more, ...entries.map((e) => textWidth(legendLabel(e.label), LEGEND_FONT)));
 }
 
 /** The widest a legend label is drawn: a longer one is cut with an ellipsis (a 120-character label left the plot 1 px wide). */
@@ -590,14 +617,20 @@ function legendLabel(label: string): string {
   return truncate(label, LEGEND_FONT, LEGEND_LABEL_ROOM, 'normal');
 }
 
-/** A boxed legend whose top-left corner is at (x, y); one row per entry. */
-export function legend(entries: readonly LegendEntry[], x: number, y: number): Markup {
+/**
+ * A boxed legend whose top-left corner is at (x, y), at most `room` px tall: one row per entry,
+ * or as many as fit and a last row "+ N more" (rows past the canvas were silently lost).
+ */
+export function legend(entries: readonly LegendEntry[], x: number, y: number, room = Infinity): Markup {
   if (entries.length === 0) return fragment([]);
+  const fit = Math.max(1, Math.floor((room - 8) / LEGEND_ROW));
+  const shown = entries.length <= fit ? entries : entries.slice(0, fit - 1);
+  const more = entries.length - shown.length;
   const rows: Markup[] = [el('rect', {
-    x, y, width: legendWidth(entries), height: entries.length * LEGEND_ROW + 8,
+    x, y, width: legendWidth(entries), height: (shown.length + (more > 0 ? 1 : 0)) * LEGEND_ROW + 8,
     fill: '#ffffff', 'fill-opacity': 0.85, stroke: '#cccccc', 'stroke-width': 1,
   })];
-  entries.forEach((entry, i) => {
+  shown.forEach((entry, i) => {
     const cy = y + 4 + LEGEND_ROW * i + LEGEND_ROW / 2;
     const cx = x + 6 + LEGEND_SWATCH / 2;
     switch (entry.marker) {
@@ -616,5 +649,9 @@ export function legend(entries: readonly LegendEntry[], x: number, y: number): M
     }
     rows.push(el('text', { x: x + 10 + LEGEND_SWATCH, y: cy, dy: '0.32em', 'font-size': LEGEND_FONT, fill: AXIS_COLOR }, text(legendLabel(entry.label))));
   });
-  return el('g', { class: 'legend' }, ...rows);
+  if (more > 0) {
+    const cy = y + 4 + LEGEND_ROW * shown.length + LEGEND_ROW / 2;
+    rows.push(el('text', { class: 'legend-more', x: x + 6, y: cy, dy: '0.32em', 'font-size': LEGEND_FONT, fill: AXIS_COLOR }, text(`+ ${more} more`)));
+  }
+  return elList('g', { class: 'legend' }, rows);
 }

@@ -6,7 +6,7 @@ import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame,
   omissionNote, plural, pointPath, pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, type Markup, axes, el, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
+import { type LegendEntry, type PlotArea, type Markup, axes, el, elList, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument, tickLabels } from './svg.js';
 
 export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   /** One entry per trajectory: its successive positions. */
@@ -17,7 +17,7 @@ export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   background?: PointsInput;
   /** Legend text for the background points; default: no legend entry for them. */
   backgroundLabel?: string;
-  /** One CSS colour (a non-empty string) for every path; default: the palette, cycling. */
+  /** One CSS colour (a non-empty string) for every path; default: a palette colour per path. */
   color?: string;
   /** Fixed x range [lo, hi], finite with lo < hi; default: the paths' and background's extent. */
   xDomain?: readonly [number, number];
@@ -25,7 +25,7 @@ export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   yDomain?: readonly [number, number];
   /**
    * Same scale along x and y (default true), for automatic domains. Given
-   * as true, also with both domains given: one is widened (its ends stay in) so a data unit has
+   * as true, also with one or both domains given: one axis is widened (given ends stay in) so a data unit has
    * the same length along x and y; left out, given domains are used as they are.
    */
   equalAspect?: boolean;
@@ -68,16 +68,23 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   if (paths.some((p) => p.xs.length > 0)) {
     entries.push({ label: 'start', color: '#333333', marker: 'hollow' }, { label: 'end', color: '#333333', marker: 'point' });
   }
-  const f = frame(width, height, { title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: cut > 0 || background !== undefined });
-  const ax = resolveAxes(
-    f.area,
+  const axesIn = (area: PlotArea) => resolveAxes(
+    area,
     finiteExtent(...paths.map((p) => p.xs), ...(background ? [background.xs] : [])),
     finiteExtent(...paths.map((p) => p.ys), ...(background ? [background.ys] : [])),
     opts.xDomain,
     opts.yDomain,
-    // Asked for outright, it holds with both domains given too (widening one of them).
+    // Asked for outright, it holds with one or both domains given too (widening one axis).
     opts.equalAspect === true ? 'explicit' : (opts.equalAspect ?? true),
   );
+  const f = frame(width, height, {
+    title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: cut > 0 || background !== undefined,
+    tickLabels: (area) => {
+      const a = axesIn(area);
+      return { x: tickLabels('linear', a.xTicks), y: tickLabels('linear', a.yTicks) };
+    },
+  });
+  const ax = axesIn(f.area);
 
   const lines: Markup[] = [];
   const markers: Markup[] = [];
@@ -95,11 +102,11 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   if (background) {
     const drawn = circles(background, ax.x, ax.y, 1.6);
     backgroundOutside = drawn.outside;
-    body.push(el('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, ...drawn.marks));
+    body.push(elList('g', { class: 'background', fill: '#999999', 'fill-opacity': 0.35 }, drawn.marks));
   }
   body.push(
-    el('g', { class: 'paths', fill: 'none', 'stroke-width': 1.2, 'stroke-opacity': 0.8, 'stroke-linejoin': 'round' }, ...lines),
-    el('g', { class: 'markers' }, ...markers),
+    elList('g', { class: 'paths', fill: 'none', 'stroke-width': 1.2, 'stroke-opacity': 0.8, 'stroke-linejoin': 'round' }, lines),
+    elList('g', { class: 'markers' }, markers),
   );
   const notes = [
     cut > 0 ? `${plural(cut, 'position')} from a path's first non-finite one on not drawn` : undefined,
@@ -109,7 +116,7 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   return svgDocument({ width, height, title: opts.title, description: note }, [
     ...body,
     ...f.title,
-    legend(entries, f.legendX, f.area.top),
+    legend(entries, f.legendX, f.area.top, f.area.height),
     ...(note ? [footnote(note, height)] : []),
   ]);
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { linePlot } from '../src/line.js';
 import { paletteColor } from '../src/svg.js';
+import { textWidth } from '../src/textMetrics.js';
 import { type XmlNode, checkSvg, descendants, lcg, num, onlyByClass } from './xml.js';
 
 /** The vertices of a path's "M…L…" data, split into subpaths. */
@@ -104,5 +105,57 @@ describe('linePlot', () => {
     expect(svg).toContain('…');
     expect(svg).not.toContain(label.trim());
   });
-});
 
+  it('maxPoints bounds a series with gaps too (each run between gaps was left unthinned)', () => {
+    const y = Float64Array.from({ length: 200_000 }, (_, i) => (i % 10 === 9 ? NaN : 1 + Math.sin(i)));
+    y[123_456] = 40; // a spike
+    const vertices = (maxPoints: number) => subpaths(descendants(onlyByClass(checkSvg(linePlot({ series: [{ y }], maxPoints })), 'lines'), 'path')[0]!.attrs.d!).flat();
+    const all = vertices(1_000_000);
+    const kept = vertices(2000);
+    expect(all).toHaveLength(180_000);
+    expect(kept.length).toBeLessThanOrEqual(2002);
+    const extremes = (v: Array<[number, number]>) => v.reduce(([lo, hi], p) => [Math.min(lo, p[1]), Math.max(hi, p[1])], [Infinity, -Infinity]);
+    expect(extremes(kept)).toEqual(extremes(all));
+  });
+
+  it('lists the legend rows that fit and "+ N more" (rows past the canvas were lost)', () => {
+    const root = checkSvg(linePlot({ series: Array.from({ length: 30 }, (_, k) => ({ y: [k, k + 1], label: `run ${k}` })) }));
+    const legend = onlyByClass(root, 'legend');
+    const box = descendants(legend, 'rect')[0]!;
+    expect(num(box, 'y') + num(box, 'height')).toBeLessThanOrEqual(400);
+    const texts = descendants(legend, 'text').map((t) => t.text);
+    // 14 px top margin, 30 px bottom: 356 px of plot, (356 - 8) / 16 = 21 rows.
+    expect(texts).toHaveLength(21);
+    expect(texts.slice(-2)).toEqual(['run 19', '+ 10 more']);
+  });
+
+  it('log axes at the ends of the double range (1e-324 is 0 and threw; 1e309 is Infinity and flattened the line)', () => {
+    const low = checkSvg(linePlot({ logY: true, series: [{ y: [1e-3, 1e-323] }] }));
+    expect(subpaths(descendants(onlyByClass(low, 'lines'), 'path')[0]!.attrs.d!)[0]).toHaveLength(2);
+    const high = checkSvg(linePlot({ logY: true, series: [{ y: [1, 100, 1.5e308] }] }));
+    const ys = subpaths(descendants(onlyByClass(high, 'lines'), 'path')[0]!.attrs.d!)[0]!.map((p) => p[1]);
+    // Decades 0 … 308 over the plot's height: 100 sits 2/308 of the way up, 1.5e308 at the top.
+    expect(ys[0]).toBeGreaterThan(ys[1]!);
+    expect(ys[1]).toBeGreaterThan(ys[2]!);
+    expect(descendants(onlyByClass(high, 'tick-labels'), 'text').map((t) => t.text)).not.toContain('1eInfinity');
+  });
+
+  it('widens the left margin to the y tick labels (fixed at 52/66 px, they ran off the canvas and over the y title)', () => {
+    const cases = [
+      { y: Array.from({ length: 50 }, (_, i) => 1e9 + i * 0.5) },
+      { y: Array.from({ length: 50 }, (_, i) => 12345.6 + 0.01 * Math.sin(i)), yLabel: 'loss' },
+    ];
+    for (const { y, yLabel } of cases) {
+      const root = checkSvg(linePlot({ series: [{ y }], ...(yLabel ? { yLabel } : {}) }));
+      const yLabels = descendants(onlyByClass(root, 'tick-labels'), 'text').filter((t) => t.attrs['text-anchor'] === 'end');
+      expect(yLabels.length).toBeGreaterThan(2);
+      // The rotated title's glyphs reach about 2.5 px right of its x.
+      const titleRight = yLabel ? num(onlyByClass(root, 'axis-label'), 'x') + 2.5 : 0;
+      for (const t of yLabels) expect(num(t, 'x') - textWidth(t.text, 11)).toBeGreaterThan(titleRight);
+      // The last x label (centred on the frame's right edge) stays on the 640 px canvas too.
+      const xLabels = descendants(onlyByClass(root, 'tick-labels'), 'text').filter((t) => t.attrs['text-anchor'] === 'middle');
+      const last = xLabels[xLabels.length - 1]!;
+      expect(num(last, 'x') + textWidth(last.text, 11) / 2).toBeLessThanOrEqual(640);
+    }
+  });
+});

@@ -129,4 +129,23 @@ describe('quiverComparison', () => {
     const [l, t] = panelArrowLengths(quiverComparison({ learned: { ...field, u: field.u.map((a) => 2 * a), v: field.v.map((a) => 2 * a) }, truth: field }));
     l!.forEach((len, i) => expect(len / t![i]!).toBeCloseTo(2, 1));
   });
+
+  it('draws a 400 × 400 grid (spreading the arrows into el overflowed the stack)', () => {
+    const g = gridPoints([-3, 3], [-3, 3], 400, 400);
+    const f = { x: g.x, y: g.y, u: Float64Array.from(g.x, (v) => -v), v: Float64Array.from(g.y, (v) => -v) };
+    const svg = quiverComparison({ learned: f, truth: f });
+    // An arrow per grid point: with 400 per axis none sits on the origin (a zero vector).
+    expect(svg.split('<path d=').length - 1).toBe(2 * 400 * 400);
+  });
+
+  it('a field with no drawable arrow does not shrink the other\'s (its fallback cell of 1 was the shared cell)', () => {
+    const g = gridPoints([-100, 100], [-100, 100], 21, 21); // cell 10
+    const learned = { x: g.x, y: g.y, u: Float64Array.from(g.x, (v) => -v), v: Float64Array.from(g.y, (v) => -v) };
+    const nan = new Float64Array(g.x.length).fill(NaN);
+    const longest = (svg: string) => Math.max(...panelArrowLengths(svg)[0]!);
+    const alone = longest(quiverComparison({ learned, truth: learned }));
+    const besideNaN = longest(quiverComparison({ learned, truth: { x: g.x, y: g.y, u: nan, v: nan } }));
+    expect(alone).toBeGreaterThan(15);
+    expect(Math.abs(besideNaN - alone)).toBeLessThan(0.05 * alone);
+  });
 });

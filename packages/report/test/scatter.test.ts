@@ -91,5 +91,28 @@ describe('scatterPlot', () => {
     const asGiven = unitsOf(scatterPlot({ series: [{ points: data }], xDomain: [-2, 2], yDomain: [-2, 2] }));
     expect(Math.abs(asGiven.x - asGiven.y)).toBeGreaterThan(1);
   });
-});
 
+  it('skips null, \'\' and true in point arrays (Number() drew them at 0 or 1)', () => {
+    const x = [1, 2, null, '', true] as unknown as number[];
+    const root = checkSvg(scatterPlot({ series: [{ points: { x, y: [1, 2, 3, 4, 5] } }] }));
+    expect(descendants(onlyByClass(root, 'series'), 'circle')).toHaveLength(2);
+    expect(onlyByClass(root, 'note').text).toBe('3 non-finite points not drawn');
+  });
+
+  it('equalAspect: true holds with one domain given (a ring was drawn as an ellipse)', () => {
+    const ring = Array.from({ length: 8 }, (_, i) => [Math.cos((i * Math.PI) / 4), Math.sin((i * Math.PI) / 4)] as [number, number]);
+    for (const domain of [{ xDomain: [-2, 2] as const }, { yDomain: [-2, 2] as const }]) {
+      const c = descendants(onlyByClass(checkSvg(scatterPlot({ series: [{ points: ring }], equalAspect: true, ...domain })), 'series'), 'circle');
+      // Radius in px along x (points 0 and 4) and along y (points 2 and 6).
+      const rx = (num(c[0]!, 'cx') - num(c[4]!, 'cx')) / 2;
+      const ry = (num(c[6]!, 'cy') - num(c[2]!, 'cy')) / 2;
+      expect(Math.abs(rx - ry)).toBeLessThan(0.02);
+    }
+  });
+
+  it('draws 200 000 points (spreading them into el overflowed the stack above ~125k)', () => {
+    const xy = Float64Array.from({ length: 400_000 }, (_, i) => Math.sin(i));
+    const svg = scatterPlot({ series: [{ points: { xy } }] });
+    expect(svg.split('<circle ').length - 1).toBe(200_000);
+  });
+});

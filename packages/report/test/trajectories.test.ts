@@ -43,4 +43,20 @@ describe('trajectoryPlot', () => {
     const root = checkSvg(trajectoryPlot({ paths: [] }));
     expect(descendants(root, 'polyline')).toHaveLength(0);
   });
+
+  it('cuts a path at a null (a NaN after JSON), not at (0, 0)', () => {
+    // Number(null) is 0: a diverged chain saved as JSON was drawn jumping to the origin, unnoted.
+    const path = JSON.parse('[[1,1],[2,2],[null,null]]') as [number, number][];
+    const root = checkSvg(trajectoryPlot({ paths: [path] }));
+    expect(descendants(onlyByClass(root, 'paths'), 'polyline')[0]!.attrs.points!.split(' ')).toHaveLength(2);
+    expect(onlyByClass(root, 'note').text).toBe('1 position from a path&#39;s first non-finite one on not drawn');
+  });
+
+  it('equalAspect: true holds with one domain given (it was ignored unless both were)', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [2, 1]]], xDomain: [-3, 3], equalAspect: true }));
+    const [start, end] = descendants(onlyByClass(root, 'markers'), 'circle');
+    const perUnitX = (Number(end!.attrs.cx) - Number(start!.attrs.cx)) / 2;
+    const perUnitY = Number(start!.attrs.cy) - Number(end!.attrs.cy);
+    expect(Math.abs(perUnitX - perUnitY)).toBeLessThan(0.02);
+  });
 });
