@@ -60,7 +60,12 @@ export function makeDirectories(path: string): string | undefined {
       // Made meanwhile by another process (two runs making scorch-runs/ at once): fine.
       if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(d).isDirectory()) continue;
       // Nothing half made stays behind: what this call made is removed, innermost first.
-      if (made.length > 0) removeMadeDirectories(made[made.length - 1]!, made[0]);
+      // A failed removal must not replace mkdir's error, which is the one to report.
+      try {
+        if (made.length > 0) removeMadeDirectories(made[made.length - 1]!, made[0]);
+      } catch {
+        // Left as it is: the error below names what failed.
+      }
       throw e;
     }
   }

@@ -9,7 +9,7 @@
 import type {
   Backend, BackendMemory, CompiledProgram, Program, DType, OutputInfo, Primitive, PrimitiveParams, Shape, TypedArray,
 } from '@scorch/tensor';
-import { hardwareThreads, indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition, reshapedStrides } from '@scorch/tensor';
+import { hardwareThreads, indexOutOfRange, isArgReduce, isBinary, isCompare, isReduce, isScan, isUnary, primitiveDefinition, reshapedStrides, shapesEqual } from '@scorch/tensor';
 import { WebGPUCompiledProgram } from './compiler/executable.js';
 import type { AdapterSummary } from './device.js';
 import { type Layout, isContiguous, rowMajorStrides, sizeOfShape } from './layout.js';
@@ -255,8 +255,7 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         // A view where the strides allow one, as the CPU keeps (a narrow's unsqueeze in im2col
         // was a copy kernel: 9 of conv2d 3×3's 20 eager dispatches). A reshape to the same shape
         // stays a dense copy: the compiled program densifies a strided input that way.
-        const sameShape = x.shape.length === out.shape.length && x.shape.every((d, i) => d === out.shape[i]);
-        const strides = sameShape ? null : reshapedStrides(x.shape, x.strides, out.shape);
+        const strides = shapesEqual(x.shape, out.shape) ? null : reshapedStrides(x.shape, x.strides, out.shape);
         if (strides) return this.view(x, out.shape, strides, x.offset);
         const c = this.contiguous(x);
         const h = this.view(c, out.shape, rowMajorStrides(out.shape), c.offset);
@@ -301,7 +300,9 @@ export class WebGPUBackend implements Backend<GpuHandle> {
         if (host) {
           // Indices known on the host (checked above): each output element walks its own bucket.
           const { table, longest } = scatterAddBuckets(host, idx.offset, idx.strides[0]!, idx.shape[0]!, size);
-          const buckets = this.upload(table, [table.length], 'int32');
+          // Written directly: upload would also keep a host copy of a table nothing reads.
+          const buckets = this.newHandle([table.length], 'int32');
+          this.runtime.write(buckets.storage, table);
           for (const span of scatterAddSpans(longest)) {
             this.run(scatterAddBucketKernel({ dtype: out.dtype, updates: x, axis, outShape: out.shape, span }), [x, buckets, h]);
           }

@@ -109,7 +109,8 @@ export function checkOneOf<T extends string>(where: string, option: string, valu
 /** Checks a boolean option; `undefined` passes (the caller's default applies). */
 export function checkBoolean(where: string, option: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`${where}: ${option} must be true or false, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    // showValue: an object printed as '[object Object]' through String.
+    throw new TypeError(`${where}: ${option} must be true or false, got ${showValue(value)}`);
   }
 }
 

@@ -194,14 +194,12 @@ export function frame(
   width: number, height: number,
   opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean; tickLabels?: TickLabelsIn },
 ): Frame {
-  const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend) + 20 : 0;
   const title = opts.title ? chartTitle(opts.title, width) : undefined;
-  const margins = {
-    top: title ? title.bottom + 11 : 14,
-    right: 16 + legendSpace,
-    bottom: (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0),
-    left: opts.yLabel ? 66 : 52,
-  };
+  const top = title ? title.bottom + 11 : 14;
+  const bottom = (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0);
+  // The legend stands beside the plot area and is as tall at most (legend's room).
+  const legendSpace = opts.legend && opts.legend.length > 0 ? legendWidth(opts.legend, plotArea(width, height, { top, bottom, left: 0, right: 0 }).height) + 20 : 0;
+  const margins = { top, right: 16 + legendSpace, bottom, left: opts.yLabel ? 66 : 52 };
   let area = plotArea(width, height, margins);
   if (opts.tickLabels) {
     // Wide y labels (1.000000005e9) were cut off at the left edge and covered the y title: widen

@@ -602,12 +602,21 @@ const LEGEND_FONT = 11;
 const LEGEND_ROW = 16;
 const LEGEND_SWATCH = 18;
 
-/** Width a legend with these entries needs (for reserving a right margin). */
-export function legendWidth(entries: readonly LegendEntry[]): number {
+/** How many of `count` legend rows fit in `room` px, and how many a "+ N more" row stands for. */
+function legendRows(count: number, room: number): { shown: number; more: number } {
+  const fit = Math.max(1, Math.floor((room - 8) / LEGEND_ROW));
+  const shown = count <= fit ? count : fit - 1;
+  return { shown, more: count - shown };
+}
+
+/** Width a legend with these entries needs in `room` px of height (for reserving a right margin). */
+export function legendWidth(entries: readonly LegendEntry[], room = Infinity): number {
   if (entries.length === 0) return 0;
-  // Room for a "+ N more" row too (see legend), as wide as a label of the same text.
-  const more = textWidth(`+ ${entries.length} more`, LEGEND_FONT) - LEGEND_SWATCH;
-  return LEGEND_SWATCH + 14 + Math.max(more, ...entries.map((e) => textWidth(legendLabel(e.label), LEGEND_FONT)));
+  // Room for the "+ N more" row only where there is one (see legend): a legend whose rows all
+  // fit was widened by it.
+  const { shown, more } = legendRows(entries.length, room);
+  const moreWidth = more > 0 ? textWidth(`+ ${more} more`, LEGEND_FONT) - LEGEND_SWATCH : 0;
+  return LEGEND_SWATCH + 14 + Math.max(moreWidth, ...entries.slice(0, shown).map((e) => textWidth(legendLabel(e.label), LEGEND_FONT)));
 }
 
 /** The widest a legend label is drawn: a longer one is cut with an ellipsis (a 120-character label left the plot 1 px wide). */
@@ -623,11 +632,10 @@ function legendLabel(label: string): string {
  */
 export function legend(entries: readonly LegendEntry[], x: number, y: number, room = Infinity): Markup {
   if (entries.length === 0) return fragment([]);
-  const fit = Math.max(1, Math.floor((room - 8) / LEGEND_ROW));
-  const shown = entries.length <= fit ? entries : entries.slice(0, fit - 1);
-  const more = entries.length - shown.length;
+  const { shown: count, more } = legendRows(entries.length, room);
+  const shown = entries.slice(0, count);
   const rows: Markup[] = [el('rect', {
-    x, y, width: legendWidth(entries), height: (shown.length + (more > 0 ? 1 : 0)) * LEGEND_ROW + 8,
+    x, y, width: legendWidth(entries, room), height: (shown.length + (more > 0 ? 1 : 0)) * LEGEND_ROW + 8,
     fill: '#ffffff', 'fill-opacity': 0.85, stroke: '#cccccc', 'stroke-width': 1,
   })];
   shown.forEach((entry, i) => {

@@ -4,7 +4,7 @@
 // list of option names its function accepts (checked at run time by @scorch/tensor's
 // `checkOptions`).
 
-import { Tensor, checkTensor, fmtShape, isFloatDType, showValue } from '@scorch/tensor';
+import { Tensor, checkTensor, fmtShape, isFloatDType } from '@scorch/tensor';
 
 /**
  * A score function: x, a batch [N, d], (and for a noise-conditional model its noise level, σ or
@@ -68,13 +68,8 @@ export function checkedScore(where: string, score: ScoreFunction): ScoreFunction
   return (x, cond) => evalScore(where, score, x, cond);
 }
 
-/**
- * A boolean option: `undefined` passes (the default applies); anything but true or false is
- * refused, since a truthy string or number would otherwise switch the option silently.
- */
-export function checkBoolean(where: string, option: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${where}: ${option} must be true or false, got ${showValue(value)}`);
-}
+/** The shared boolean-option check (@scorch/options), for this package's modules. */
+export { checkBoolean } from '@scorch/tensor';
 
 /** The keys of T that `Keys` leaves out (never when it lists them all). */
 type Unlisted<T, Keys extends readonly PropertyKey[]> = Exclude<keyof T, Keys[number]>;

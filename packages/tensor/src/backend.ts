@@ -70,11 +70,14 @@ export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
 }
 
-/** The backend registered as `device`; an unknown name throws, listing the registered devices. */
-export function getBackend(device: string): Backend {
+/**
+ * The backend registered as `device`; an unknown name throws, listing the registered devices,
+ * under `where` (the function the caller wrote) when given.
+ */
+export function getBackend(device: string, where?: string): Backend {
   const b = backends.get(device);
   if (!b) {
-    throw new Error(`unknown device '${device}'; registered devices: ${[...backends.keys()].join(', ') || 'none'}`);
+    throw new Error(`${where ? `${where}: ` : ''}unknown device '${device}'; registered devices: ${[...backends.keys()].join(', ') || 'none'}`);
   }
   return b;
 }

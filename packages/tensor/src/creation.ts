@@ -1,6 +1,6 @@
 // Creating tensors: from host data, constants, ranges, identity, and random draws.
 
-import { getBackend, getDefaultDevice, listDevices } from './backend.js';
+import { getBackend, getDefaultDevice } from './backend.js';
 import { type DType, type TypedArray, allocTyped, assertDType, dtypeOfTyped, isFloatDType, storedValue, toTyped } from './dtype.js';
 import type { RandomKey } from './primitives.js';
 import { checkKey, nextKey } from './random.js';
@@ -98,8 +98,7 @@ function allBoolean(data: readonly number[] | NestedNumbers): boolean {
  */
 export function deviceFor(where: string, device: string | undefined, dtype: DType): string {
   const name = device ?? getDefaultDevice();
-  if (!listDevices().includes(name)) throw new Error(`${where}: unknown device '${name}'; registered devices: ${listDevices().join(', ') || 'none'}`);
-  const { dtypes } = getBackend(name);
+  const { dtypes } = getBackend(name, where);
   if (!dtypes.includes(dtype)) throw new Error(`${where}: device '${name}' does not support dtype ${dtype} (it supports ${dtypes.join(', ')})`);
   return name;
 }
