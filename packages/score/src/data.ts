@@ -22,8 +22,11 @@ export interface SampleOptions {
 
 /** A distribution one can sample: `sample(n, opts)` returns [n, dim]. */
 export interface ToyDataset {
+  /** The dataset's name in the registry (e.g. 'eightGaussians'). */
   readonly name: string;
+  /** Dimension d of a sample. */
   readonly dim: number;
+  /** n samples, [n, dim], drawn with `opts.key` (the same key gives the same samples). */
   sample(n: number, opts: SampleOptions): Tensor;
 }
 

@@ -116,6 +116,7 @@ export function explicitScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts:
 export type TraceMethod = 'batched' | 'loop';
 
 export interface JacobianTraceOptions {
+  /** Noise level passed to the score as its second argument (σ or t, shape [N], in x's dtype). */
   cond?: Tensor;
   /**
    * 'batched' (default): `vmap` of `jvp` over the d basis tangents e_j (each broadcast over the
@@ -214,8 +215,11 @@ export type ProjectionDistribution = 'gaussian' | 'rademacher' | 'sphere';
 const PROJECTIONS: readonly ProjectionDistribution[] = ['gaussian', 'rademacher', 'sphere'];
 
 export interface DrawProjectionsOptions {
+  /** Key of the draw. */
   key: RandomKey;
+  /** dtype of the projections (the data's). */
   dtype: FloatDType;
+  /** Device of the projections (the data's); default the default device. */
   device?: string;
 }
 const DRAW_PROJECTIONS_OPTIONS = optionNames<DrawProjectionsOptions>()(['key', 'dtype', 'device']);
@@ -250,6 +254,7 @@ export function drawProjections(shape: readonly [number, number], distribution: 
 export type SlicedMethod = 'jvp' | 'finiteDifference';
 
 export interface SlicedScoreMatchingOptions extends LossOptions {
+  /** Key of the projections v (a fresh key each step: the training loop's per-step key). */
   key: RandomKey;
   /** Projections per example, M; default 1 (Song, Garg, Shi & Ermon 2019 use M = 1). */
   projections?: number;
@@ -357,6 +362,7 @@ export function projectedJacobianTrace(score: ScoreFunction, x: Tensor, opts: Pr
 export interface DenoisingScoreMatchingOptions extends LossOptions {
   /** Noise scale σ > 0: a number, or a [N] tensor (one σ per example). */
   sigma: number | Tensor;
+  /** Key of the noise z (a fresh key each step: the training loop's per-step key). */
   key: RandomKey;
 }
 const DSM_OPTIONS = optionNames<DenoisingScoreMatchingOptions>()(['sigma', 'key', 'cond', 'reduction']);
@@ -405,6 +411,7 @@ export function denoisingScoreMatchingLoss(score: ScoreFunction, x: Tensor, opts
 // Multi-scale DSM (NCSN)
 
 export interface NcsnLossOptions {
+  /** Key of each example's noise level and of the noise z (a fresh key each step). */
   key: RandomKey;
   /** The noise levels (any order, all > 0). Default: `geometricSigmas(sigmaMax, sigmaMin, numScales)` (samplers.ts). */
   sigmas?: readonly number[];
@@ -416,6 +423,7 @@ export interface NcsnLossOptions {
   numScales?: number;
   /** λ(σ) = σ^power; power 2 (Song & Ermon 2019, eq. 6: makes every level's term O(1)). */
   power?: number;
+  /** 'mean' (default): the batch mean, a scalar. 'none': the [N] per-example values. */
   reduction?: Reduction;
 }
 const NCSN_OPTIONS = optionNames<NcsnLossOptions>()(['key', 'sigmas', 'sigmaMax', 'sigmaMin', 'numScales', 'power', 'reduction']);
@@ -486,6 +494,7 @@ const SDE_WEIGHTINGS: readonly SdeWeighting[] = ['sigma2', 'likelihood', 'noiseP
 export interface SdeScoreLossOptions {
   /** The forward SDE (veSde(), vpSde(), subVpSde() from ./sde.js). */
   sde: Sde;
+  /** Key of the times t and the noise z (a fresh key each step). */
   key: RandomKey;
   /**
    * λ(t) of Song et al. 2021, eq. 7: 'sigma2' (default), λ = s(t)², the kernel variance;
@@ -496,6 +505,7 @@ export interface SdeScoreLossOptions {
   weighting?: SdeWeighting;
   /** Smallest time: t ~ U(ε, T), ε = 1e-5 (Song et al. 2021, to avoid s(0) = 0). */
   eps?: number;
+  /** 'mean' (default): the batch mean, a scalar. 'none': the [N] per-example values. */
   reduction?: Reduction;
 }
 const SDE_LOSS_OPTIONS = optionNames<SdeScoreLossOptions>()(['sde', 'key', 'weighting', 'eps', 'reduction']);

@@ -73,6 +73,7 @@ export interface MlpOptions {
   key: RandomKey;
   /** Parameter dtype; default float32. */
   dtype?: FloatDType;
+  /** Device of the parameters ('cpu' or a WebGPU device name from `initWebGPU`); default the default device. */
   device?: string;
 }
 
@@ -371,7 +372,12 @@ export function mlpEnergy(opts: MlpOptions): EnergyModel {
 
 /** The JSON layout of saved parameters. */
 export interface SavedParams {
+  /** The layout's name and version; loading refuses any other. */
   format: 'scorch-params/v1';
+  /**
+   * Each parameter by name: its dtype, shape and values in row-major order, as JSON numbers
+   * except NaN, ±Infinity and −0, written as the strings 'NaN', 'Infinity', '-Infinity', '-0'.
+   */
   tensors: Record<string, { dtype: FloatDType; shape: number[]; data: (number | string)[] }>;
 }
 

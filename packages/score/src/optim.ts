@@ -21,6 +21,7 @@ export type StepScalars = Readonly<Record<string, number | Tensor>>;
  * scalars on the host every call, and `applyUpdate`, traced once, takes them as tensors.
  */
 export interface Optimizer {
+  /** 'adam' or 'sgd': the kind, saved as a state's `kind`, which `loadStateDict` checks. */
   readonly name: string;
   /**
    * Steps begun so far (the learning-rate schedule's count). Adam's bias corrections follow each
@@ -651,6 +652,7 @@ export interface Ema<P extends Params = Params> {
    * dtypes and device as this average's (else it refuses, changing nothing).
    */
   loadStateDict(state: EmaState): void;
+  /** Frees the averaged parameters (`shadow`); the average cannot be used after. */
   dispose(): void;
 }
 

@@ -198,6 +198,7 @@ async function runLoop(where: string, init: Tensor, ownsInit: boolean, opts: Cal
 // Langevin dynamics
 
 export interface LangevinOptions extends CallbackOptions {
+  /** Key of the noise: step k draws with foldIn(key, k), so a run is reproducible. */
   key: RandomKey;
   /** Step size ε; default 0.1 (Song & Ermon 2019's toy experiment, §3.2 / Fig. 3). */
   stepSize?: number;
@@ -252,6 +253,7 @@ export function geometricSigmas(sigmaMax: number, sigmaMin: number, levels: numb
 }
 
 export interface AnnealedLangevinOptions extends CallbackOptions {
+  /** Key of the noise: every step's draw derives from it, so a run is reproducible. */
   key: RandomKey;
   /**
    * Noise levels σ₁ > … > σ_L; default geometricSigmas(1, 0.01, 10), Song & Ermon 2019's image
@@ -326,6 +328,7 @@ export async function annealedLangevinDynamics(score: ScoreFunction, init: Tenso
 // Reverse-time SDE samplers
 
 export interface SdeSamplerOptions extends CallbackOptions {
+  /** Key of the prior draw and of every step's noise, so a run is reproducible. */
   key: RandomKey;
   /** Samples to draw, [N, d]; with `init`, it must be init's shape if given. */
   shape?: readonly [number, number];

@@ -44,7 +44,9 @@ export interface Sde {
 }
 
 export interface PriorSampleOptions {
+  /** Key of the draw. */
   key: RandomKey;
+  /** Device of the samples; default the default device. */
   device?: string;
   /** Default float32. */
   dtype?: FloatDType;

@@ -30,9 +30,11 @@ export interface TrainOptions<P extends Params = Params> {
    * fresh key for this step (foldIn(key, step)), `step` is 0-based.
    */
   loss: (params: P, key: RandomKey, step: number) => Tensor;
+  /** Updates `params` from their gradients (`adam()`, `sgd()`); its state is created before the first step. */
   optimizer: Optimizer;
   /** Steps to run in this call. */
   steps: number;
+  /** The run's key: step k's loss gets foldIn(key, k). */
   key: RandomKey;
   /**
    * The 0-based number of the first step; default 0. A run continued after `startStep` steps
@@ -49,6 +51,7 @@ export interface TrainOptions<P extends Params = Params> {
   ema?: Ema;
   /** Read the loss every this many steps (and at the last step); default 100. */
   every?: number;
+  /** Called (and awaited) with the step and its loss each time the loss is read (see `every`). */
   onProgress?: (progress: TrainProgress) => void | Promise<void>;
   /** Throw when a read loss is NaN or infinite; default true. */
   stopOnNonFinite?: boolean;
@@ -123,6 +126,7 @@ export interface TrainingStep {
   (key: RandomKey, step: number): Tensor;
   /** Whether the step is compiled (jit). */
   readonly compiled: boolean;
+  /** Frees the compiled program (kernels, buffers); the step cannot run after. */
   dispose(): void;
 }
 

@@ -482,6 +482,7 @@ export function logsumexp(x: Tensor, axes?: number | readonly number[], keepdims
 }
 
 export interface VarianceOptions {
+  /** Keep the reduced axes as size 1 (as `sum`'s keepdims); default false. */
   keepdims?: boolean;
   /** Subtracted from the count in the denominator: 0 (default, as NumPy and JAX) or 1 (Bessel). */
   correction?: number;
