@@ -295,6 +295,8 @@ function projectedTrace(where: string, score: ScoreFunction, x: Tensor, opts: Pr
   if (opts.fdEps !== undefined && method !== 'finiteDifference') throw new Error(`${where}: fdEps applies to method 'finiteDifference' only, not to '${method}'`);
   checkKey(opts.key, `${where}: opts.key`);
   const dtype = x.dtype as FloatDType;
+  // A step that rounds to 0 (or ∞) in x's dtype divided by 2ε = 0 and gave NaN without a word.
+  if (opts.fdEps !== undefined) checkSigmaInDType(where, 'fdEps', opts.fdEps, dtype);
   const xs = replicateRows(x, m);
   const condRep = opts.cond === undefined ? undefined : replicateRows(opts.cond, m);
   const v = drawProjections([m * n, d], distribution, { key: opts.key, dtype, device: x.device });

@@ -700,6 +700,9 @@ describe('loss input checks', () => {
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1e39, key })).toThrow(/^denoisingScoreMatchingLoss: sigma 1e\+39 rounds to Infinity in float32, x's dtype; it must be a positive finite float32 value$/);
     expect(() => denoisingScoreMatchingLoss(score, x, { sigma: 1e-50, key })).toThrow(/^denoisingScoreMatchingLoss: sigma 1e-50 rounds to 0 in float32, x's dtype; it must be a positive finite float32 value$/);
     expect(() => ncsnLoss(score, x, { key, sigmas: [1, 1e-50] })).toThrow(/^ncsnLoss: sigmas\[1\] = 1e-50 rounds to 0 in float32, x's dtype; it must be a positive finite float32 value$/);
+    // The finite difference's step alike (it returned NaN: v·ε and the division by 2ε in float32).
+    expect(() => slicedScoreMatchingLoss(score, x, { key, method: 'finiteDifference', fdEps: 1e-50 })).toThrow(/^slicedScoreMatchingLoss: fdEps 1e-50 rounds to 0 in float32, x's dtype; it must be a positive finite float32 value$/);
+    expect(() => projectedJacobianTrace(score, x, { key, method: 'finiteDifference', fdEps: 1e39 })).toThrow(/^projectedJacobianTrace: fdEps 1e\+39 rounds to Infinity in float32/);
     // The same levels are fine in float64, and float32's extremes are accepted.
     const x64 = cast(x, 'float64');
     expect(Number.isFinite((await denoisingScoreMatchingLoss((z: Tensor) => z.neg(), x64, { sigma: 1e39, key }).data())[0])).toBe(true);
