@@ -100,7 +100,11 @@ describe('a defined elementwise primitive on the CPU', () => {
     // built-in binary op's are (docs/autograd.md, "Memory"); they outlived every call.
     const a = f64([[0.5], [-1]]);
     const b = f64([0.25, 2, -3]);
-    const calls = [() => scaledExp(a, 2), () => scaledExp(a, b), () => scaledExp(3, b)];
+    // The plain call with operands of one shape too: each was passed through a broadcastTo view
+    // that nothing freed (and that held the operand's storage).
+    const a2 = f64([[0.5, 1, -2], [-1, 0.25, 3]]);
+    const b2 = f64([[0.25, 2, -3], [1, -1, 0.5]]);
+    const calls = [() => scaledExp(a, 2), () => scaledExp(a, b), () => scaledExp(3, b), () => scaledExp(a2, b2)];
     for (const call of calls) {
       call().dispose();
       const before = memory().tensors;

@@ -117,9 +117,13 @@ export function definePrimitive(def: PrimitiveDefinition): DefinedPrimitive {
   return fn;
 }
 
-/** The inputs of an elementwise primitive broadcast to one shape (NumPy rules). */
+/**
+ * The inputs of an elementwise primitive broadcast to one shape (NumPy rules). An input already
+ * of that shape is passed as it is: broadcastTo makes a new view even then, which the direct call
+ * (no composite scope) would leave alive, holding the input's storage.
+ */
 function broadcastAll(name: string, xs: readonly Tensor[]): Tensor[] {
   let shape = xs[0]!.shape;
   for (const x of xs.slice(1)) shape = broadcastShapes(name, shape, x.shape);
-  return xs.map((x) => broadcastTo(x, shape));
+  return xs.map((x) => (shapesEqual(x.shape, shape) ? x : broadcastTo(x, shape)));
 }
