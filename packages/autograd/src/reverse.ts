@@ -310,19 +310,28 @@ export const ambientAutograd = {
         (made) => (created = made),
       );
     } finally {
-      releasePass(root, createGraph, created, delivered, replaced);
+      releasePass(t, root, createGraph, created, delivered, replaced);
     }
   },
 };
 
-/** Frees what an ambient backward pass made, except the .grads it delivered and what their graph reads. */
-function releasePass(root: GradNode, createGraph: boolean, created: readonly Tensor[], delivered: ReadonlySet<Tensor>, replaced: readonly Tensor[]): void {
+/**
+ * Frees what an ambient backward pass made, except the .grads it delivered and what their graph
+ * reads. `output` is the tensor backward() was called on, `root` its node.
+ */
+function releasePass(output: Tensor, root: GradNode, createGraph: boolean, created: readonly Tensor[], delivered: ReadonlySet<Tensor>, replaced: readonly Tensor[]): void {
   if (!createGraph) freeIntermediates(created, delivered);
   // The old .grad is freed only after the pass, and only if this graph did not save it: a loss
   // built from x.grad (x.grad·x, or x.grad of a createGraph pass) still reads it when x's leaf
   // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
   const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
   const unsaved = replaced.filter((prev) => !saved.has(prev));
+  // One the graph saved is the graph's now: it goes with the output (when a tidy or the user
+  // disposes it), as the graph's own intermediates go. Nothing freed it (backward() took it out of
+  // every scope when it set it as .grad), so a step whose loss reads .grad leaked it, and under
+  // createGraph the whole pass it came from with it.
+  const savedOld = replaced.filter((prev) => saved.has(prev));
+  if (savedOld.length > 0) releaseWith([output], savedOld);
   // A reference kept to the old .grad (or a tensor set as .grad by hand) then fails saying why.
   for (const prev of unsaved) prev._disposedBy = 'by backward(), which replaced it as .grad with a new tensor holding the sum; read .grad again after each backward()';
   if (!createGraph) {

@@ -490,6 +490,45 @@ describe('the .grad a backward() replaces', () => {
     l.backward();
     expect(Array.from(w.grad!.dataSync())).toEqual([3, 3]);
   });
+
+  it('when the loss read it (x.grad·x, docs/autograd.md), goes with that loss: it stayed alive after every tidy and dispose', async () => {
+    // backward() took the old .grad out of every scope when it set it, and kept it after the pass
+    // because the graph had saved it: nothing freed it (one [2] tensor a step, and under
+    // createGraph the pass it came from with it).
+    const step = (createGraph: boolean) => tidy(() => {
+      const p = f64([1, -2]);
+      p.requiresGrad = true;
+      p.square().sum().backward(undefined, { createGraph }); // p.grad = 2p
+      const loss = p.grad!.mul(p).sum(); // 2p·p
+      loss.backward(); // p.grad = 2p + (2p + 2p under createGraph, which reaches p through the old .grad)
+      return Array.from(p.grad!.dataSync());
+    });
+    for (const createGraph of [false, true]) {
+      const expected = createGraph ? [6, -12] : [4, -8];
+      expect(step(createGraph)).toEqual(expected);
+      const before = memory().tensors;
+      for (let i = 0; i < 3; i++) expect(step(createGraph)).toEqual(expected);
+      expect(memory().tensors).toBe(before);
+    }
+    // Outside a tidy: freed with the loss, after the pass that read it.
+    const p = f64([1, -2]);
+    p.requiresGrad = true;
+    const before = memory().tensors;
+    const m1 = p.square();
+    const first = m1.sum();
+    first.backward();
+    const old = p.grad!;
+    const m2 = old.mul(p);
+    const l2 = m2.sum();
+    l2.backward();
+    expect(old.isDisposed).toBe(false);
+    expect(Array.from(p.grad!.dataSync())).toEqual([4, -8]);
+    for (const t of [m1, first, m2, l2]) t.dispose();
+    expect(old.isDisposed).toBe(true);
+    p.grad!.dispose();
+    p.grad = null;
+    expect(memory().tensors).toBe(before);
+  });
 });
 
 describe('jit on a tensor of the ambient graph (run eagerly)', () => {
