@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
-import { type WebGPUHandle, VEC4_BLOCKING, chooseTiling } from '@scorch/kernels';
+import { type WebGPUHandle, VEC4_BLOCKING, chooseTiling, initWebGPU } from '@scorch/kernels';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp } from './helpers.js';
 
 /** Workgroups along one dispatch dimension at most (WebGPU's default limit). */
@@ -76,5 +76,36 @@ describe('an extent of 2^32 or more', () => {
     expect(() => jit(sum)(one)).toThrow('webgpu: constant 4294967296 of a compiled kernel does not fit an unsigned 32-bit word (is a tensor larger than 2^32 elements?)');
     // The device is still usable afterwards.
     expect([...(await (jit((x: Tensor) => x.mul(3))(one) as Tensor).data())]).toEqual([3]);
+  });
+});
+
+describe('a compiled kernel\'s uniform block', () => {
+  // Each value a kernel stores has its offset in a word of the kernel's uniform block. On a
+  // hardware adapter an elementwise kernel takes every stored value of one shape, so a program
+  // returning thousands of them (Adam over a large parameter tree) made a block past the device's
+  // maxUniformBufferBindingSize, which failed only when bound, in Dawn's words. Lowered on the
+  // hardware path; pipelines are not compiled (llvmpipe takes minutes over kernels this long):
+  // what is checked is the lowering, whose uniform block each kernel's source declares.
+  it('fits maxUniformBufferBindingSize: a kernel storing more values than it holds is split', async () => {
+    const h = await initWebGPU({ name: 'webgpu-uniform-limits', limits: 'defaults' });
+    const backend = h.backend as unknown as { softwareAdapter: boolean };
+    const runtime = h.runtime as unknown as { pipeline: (code: string, label: string) => unknown };
+    const saved = { softwareAdapter: backend.softwareAdapter, pipeline: runtime.pipeline };
+    backend.softwareAdapter = false;
+    runtime.pipeline = (code, label) => ({ pipeline: null, layout: null, written: new Set(), code, label });
+    try {
+      const limit = h.gpu.limits.maxUniformBufferBindingSize;
+      const n = Math.ceil(limit / 4) + 8; // one word per result: past the limit in one kernel
+      const x = tensor(new Float32Array(4 * n), { shape: [4 * n], device: h.device });
+      const lowered = jit((v: Tensor) => Array.from({ length: n }, (_, i) => v.slice([4 * i], [4]).mul(2))).lower(x);
+      const kernels = lowered.kernels();
+      const blockBytes = kernels.map((k) => 16 * Number(/array<vec4<u32>, (\d+)>/.exec(k.source)?.[1] ?? 0));
+      expect(kernels.length).toBeGreaterThanOrEqual(2);
+      expect(Math.max(...blockBytes)).toBeLessThanOrEqual(limit);
+      expect(new Set(kernels.flatMap((k) => k.equations)).size).toBe(lowered.program.equations.length); // all of the program
+    } finally {
+      Object.assign(backend, { softwareAdapter: saved.softwareAdapter });
+      runtime.pipeline = saved.pipeline;
+    }
   });
 });

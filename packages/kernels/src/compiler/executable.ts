@@ -420,6 +420,7 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
         return { kind: 'temp', index: tempSizes.length - 1 };
       },
       maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,
+      maxUniformBytes: this.runtime.device.limits.maxUniformBufferBindingSize,
       maxInvocations: this.runtime.device.limits.maxComputeInvocationsPerWorkgroup,
       vec4MinWorkgroups: this.settings.vec4MinWorkgroups,
     });

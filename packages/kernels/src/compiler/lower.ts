@@ -53,12 +53,17 @@ export interface LoweringContext {
   /** A scratch buffer of `elements` float32s for partial results, as a temp slot. */
   scratch(elements: number): Slot;
   readonly maxStorageBuffers: number;
+  /** The device's maxUniformBufferBindingSize: the largest uniform block a kernel may bind. */
+  readonly maxUniformBytes: number;
   readonly maxInvocations: number;
   /** Workgroups a register-blocked matmul keeps at least before its blocks shrink. */
   readonly vec4MinWorkgroups: number;
 }
 
 const WORKGROUP = 64;
+
+/** The bytes of a kernel's uniform block (0 without one). */
+const uniformBytes = (k: LoweredKernel): number => k.uniforms?.byteLength ?? 0;
 /** With at least this many outputs, each is reduced by one thread. */
 const SERIAL_MIN_OUTPUTS = 1024;
 /** With at least this many outputs, a column sum is reduced by one thread per output. */
@@ -204,14 +209,22 @@ ${blocks.join('\n')}
   return { kernel, writer: w };
 }
 
-/** Lowers elementwise parts, splitting them over several kernels when they bind too many buffers. */
+/**
+ * Lowers elementwise parts, splitting them over several kernels when they bind too many buffers
+ * or their uniform block (a word for each stored value's and input's offset) is larger than the
+ * device binds: a kernel storing thousands of results (Adam over a large parameter tree) made a
+ * block past maxUniformBufferBindingSize, which failed only when bound, in Dawn's words.
+ */
 function lowerElementwiseWithinLimits(ctx: Lowering, parts: readonly ElementwisePart[]): LoweredKernel[] {
   const kernel = lowerElementwise(ctx, parts);
-  if (kernel.bindings.length <= ctx.maxStorageBuffers) return [kernel];
+  if (kernel.bindings.length <= ctx.maxStorageBuffers && uniformBytes(kernel) <= ctx.maxUniformBytes) return [kernel];
   // Split the roots in order: a root may read an earlier root of its segment, which a later
   // kernel then reads from memory (every root is stored).
   const flat = parts.flatMap((p) => p.roots.map((r) => ({ shape: p.shape, root: r })));
-  if (flat.length === 1) throw new Error(`webgpu jit: one fused value reads ${kernel.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} a kernel may bind`);
+  if (flat.length === 1) {
+    if (kernel.bindings.length > ctx.maxStorageBuffers) throw new Error(`webgpu jit: one fused value reads ${kernel.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} a kernel may bind`);
+    throw new Error(`webgpu jit: one fused value needs a ${uniformBytes(kernel)}-byte uniform block, more than this device's maxUniformBufferBindingSize (${ctx.maxUniformBytes})`);
+  }
   const half = Math.ceil(flat.length / 2);
   const group = (items: typeof flat) => {
     const out: { shape: readonly number[]; roots: ProgramVar[] }[] = [];
@@ -919,6 +932,9 @@ export function lowerPlan(context: LoweringContext): LoweredKernel[] {
   for (const k of out) {
     if (k.bindings.length > ctx.maxStorageBuffers) {
       throw new Error(`webgpu jit: kernel ${k.label} binds ${k.bindings.length} buffers, more than the ${ctx.maxStorageBuffers} this device allows`);
+    }
+    if (uniformBytes(k) > ctx.maxUniformBytes) {
+      throw new Error(`webgpu jit: kernel ${k.label} needs a ${uniformBytes(k)}-byte uniform block, more than this device's maxUniformBufferBindingSize (${ctx.maxUniformBytes})`);
     }
   }
   const name = kernelNamer();
