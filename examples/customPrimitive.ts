@@ -6,13 +6,12 @@
 // (tests/examples.test.ts runs it and checks what it prints.)
 
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkGrads, jit } from '@scorch/autograd';
 import { initWebGPU } from '@scorch/kernels';
 import { adam, denoisingScoreMatchingLoss, eightGaussians, train } from '@scorch/score';
 import {
-  type Tensor, definePrimitive, foldIn, matmul, mul, profile, randn, randomKey, setDefaultDevice, sigmoid, softplus, square,
+  type Tensor, definePrimitive, foldIn, matmul, memory, mul, profile, randn, randomKey, setDefaultDevice, sigmoid, softplus, square, tidy,
 } from '@scorch/tensor';
 
 // ---------------------------------------------------------------------------------------------
@@ -53,12 +52,22 @@ console.log('checkGrads(softplusSquare, order 2, fwd + rev): passed');
 
 let device = 'cpu';
 if (!process.argv.includes('--cpu')) {
+  // Dawn (the `webgpu` package) is installed beside @scorch/kernels, its optional peer; it is
+  // found from this file (scripts/run.mjs runs it from examples/.tmp/), not from the cwd.
+  const kernels = new URL('../../packages/kernels/', import.meta.url);
+  let dawn: string | undefined;
   try {
-    const dawn = createRequire(join(process.cwd(), 'packages', 'kernels', 'package.json')).resolve('webgpu');
-    const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
-    device = (await initWebGPU({ dawnCreate: create! })).device;
-  } catch (e) {
-    console.log(`no WebGPU adapter (${(e as Error).message.split('.')[0]}): running on the CPU`);
+    dawn = createRequire(new URL('package.json', kernels)).resolve('webgpu');
+  } catch {
+    console.log(`Dawn (the \`webgpu\` package) is not installed in ${fileURLToPath(kernels)} (pnpm install installs it): running on the CPU`);
+  }
+  if (dawn !== undefined) {
+    try {
+      const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
+      device = (await initWebGPU({ dawnCreate: create! })).device;
+    } catch (e) {
+      console.log(`WebGPU unavailable (${(e as Error).message.split('\n')[0]}): running on the CPU`);
+    }
   }
 }
 setDefaultDevice(device);
@@ -70,12 +79,13 @@ console.log(`device: ${device}`);
 /** s_θ(x) = W₂ act(W₁x + b₁) + b₂ for x ∈ R², 32 hidden units. */
 function makeParams() {
   const k = (i: number) => foldIn(randomKey(2), i);
-  return {
+  // tidy frees each randn under its .mul and keeps the four results.
+  return tidy(() => ({
     w1: randn([2, 32], { key: k(0) }).mul(Math.SQRT1_2),
     b1: randn([32], { key: k(1) }).mul(0.1),
     w2: randn([32, 2], { key: k(2) }).mul(1 / Math.sqrt(32)),
     b2: randn([2], { key: k(3) }).mul(0.1),
-  };
+  }));
 }
 type Params = ReturnType<typeof makeParams>;
 const scoreWith = (act: (h: Tensor) => Tensor) => (p: Params) => (x: Tensor) => matmul(act(matmul(x, p.w1).add(p.b1)), p.w2).add(p.b2);
@@ -84,17 +94,20 @@ const data = eightGaussians();
 async function fit(act: (h: Tensor) => Tensor): Promise<{ first: number; last: number }> {
   const params = makeParams();
   const score = scoreWith(act);
+  const optimizer = adam({ lr: 3e-3 }); // named, to dispose its moments (train leaves it to us)
   const { history } = await train({
     params,
-    optimizer: adam({ lr: 3e-3 }),
+    optimizer,
     steps: 300,
     every: 10,
     key: randomKey(3),
     loss: (p, key) => denoisingScoreMatchingLoss(score(p), data.sample(256, { key: foldIn(key, 0) }), { sigma: 0.5, key: foldIn(key, 1) }),
   });
   for (const t of Object.values(params)) t.dispose();
+  optimizer.dispose();
   return { first: history[0]!.loss, last: history.at(-1)!.loss };
 }
+const live = memory().tensors; // nothing is garbage-collected: the end must be back here
 const custom = await fit((h) => softplusSquare(h));
 const composed = await fit((h) => square(softplus(h)));
 console.log(`DSM loss, custom primitive:   step 10 ${custom.first.toFixed(4)} → step 300 ${custom.last.toFixed(4)}`);
@@ -109,10 +122,15 @@ const composedJit = jit((t: Tensor) => square(softplus(t)));
 const variants: [string, () => Tensor][] = [
   ['custom softplusSquare (eager)', () => softplusSquare(x)],
   ['custom softplusSquare (jit)', () => customJit(x)],
-  ['square(softplus(x)) (eager)', () => square(softplus(x))],
+  ['square(softplus(x)) (eager)', () => tidy(() => square(softplus(x)))], // frees softplus(x)
   ['square(softplus(x)) (jit)', () => composedJit(x)],
 ];
-for (const [, run] of variants) await run().data(); // compile every kernel before timing
+// Compile every kernel before timing.
+for (const [, run] of variants) {
+  const y = run();
+  await y.data();
+  y.dispose();
+}
 console.log(`\nprofile of y = softplus(x)² on [1024, 256] (${device}; fastest of 7 profiles, per call):`);
 for (const [label, run] of variants) {
   const runs: { ms: number; kernels: number }[] = [];
@@ -129,3 +147,6 @@ for (const [label, run] of variants) {
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   console.log(`  ${label.padEnd(30)} ${String(best.kernels).padStart(2)} kernel${best.kernels === 1 ? ' ' : 's'}  ${best.ms.toFixed(3).padStart(8)} ms`);
 }
+x.dispose();
+data.dispose(); // the mixture's tensors, made on its first sample on this device
+console.log(`\nlive tensors: ${live} before training, ${memory().tensors} at the end`);

@@ -6,8 +6,7 @@
 // Usage, from the repository's root: node scripts/run.mjs examples/jitStep.ts [--cpu] [--wgsl]
 
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jit, valueAndGrad } from '@scorch/autograd';
 import { initWebGPU } from '@scorch/kernels';
 import { type RandomKey, type Tensor, foldIn, matmul, randn, randomKey, splitKey, tanh, tensor } from '@scorch/tensor';
@@ -15,15 +14,24 @@ import { type RandomKey, type Tensor, foldIn, matmul, randn, randomKey, splitKey
 let device = 'cpu';
 let countDispatches = (): number => 0;
 if (!process.argv.includes('--cpu')) {
+  // Dawn (the `webgpu` package) is installed beside @scorch/kernels, its optional peer; it is
+  // found from this file (scripts/run.mjs runs it from examples/.tmp/), not from the cwd.
+  const kernels = new URL('../../packages/kernels/', import.meta.url);
+  let dawn: string | undefined;
   try {
-    // Dawn (the `webgpu` package) is installed beside @scorch/kernels, its optional peer.
-    const dawn = createRequire(join(process.cwd(), 'packages', 'kernels', 'package.json')).resolve('webgpu');
-    const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
-    const gpu = await initWebGPU({ dawnCreate: create! });
-    device = gpu.device;
-    countDispatches = () => gpu.runtime.stats.dispatches;
-  } catch (e) {
-    console.log(`no WebGPU adapter (${(e as Error).message.split('.')[0]}): running on the CPU`);
+    dawn = createRequire(new URL('package.json', kernels)).resolve('webgpu');
+  } catch {
+    console.log(`Dawn (the \`webgpu\` package) is not installed in ${fileURLToPath(kernels)} (pnpm install installs it): running on the CPU`);
+  }
+  if (dawn !== undefined) {
+    try {
+      const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
+      const gpu = await initWebGPU({ dawnCreate: create! });
+      device = gpu.device;
+      countDispatches = () => gpu.runtime.stats.dispatches;
+    } catch (e) {
+      console.log(`WebGPU unavailable (${(e as Error).message.split('\n')[0]}): running on the CPU`);
+    }
   }
 }
 

@@ -8,7 +8,7 @@
 import {
   adam, annealedLangevinDynamics, eightGaussians, ema, geometricSigmas, mlpScore, mmd2, modeWeights, ncsnLoss, train,
 } from '@scorch/score';
-import { foldIn, randn, randomKey } from '@scorch/tensor';
+import { foldIn, randn, randomKey, tidy } from '@scorch/tensor';
 
 const key = (i: number) => foldIn(randomKey(0), i);   // independent keys from seed 0
 const data = eightGaussians();                        // means on a circle of radius 2, std 0.25
@@ -17,9 +17,10 @@ const model = mlpScore({ inputDim: 2, hidden: [64, 64], conditioning: 'sigma', o
 const average = ema(model.params, { decay: 0.99 });   // sample with averaged parameters
 
 const steps = 1000;
+const optimizer = adam({ lr: (t) => 1e-2 * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }); // decays over the 2nd half
 const { history } = await train({
   params: model.params,
-  optimizer: adam({ lr: (t) => 1e-2 * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) }), // decays over the 2nd half
+  optimizer,
   steps,
   key: key(1),
   ema: average,
@@ -27,10 +28,15 @@ const { history } = await train({
 });
 average.copyTo(model.params);
 
-const init = randn([1000, 2], { key: key(2) }).mul(sigmas[0]!);
+const init = tidy(() => randn([1000, 2], { key: key(2) }).mul(sigmas[0]!)); // tidy frees the randn
 const samples = await annealedLangevinDynamics(model.score, init, { key: key(3), sigmas });
+const fresh = data.sample(1000, { key: key(4) });
 const weights = await modeWeights(samples, data.means);
-const mmd = await mmd2(samples, data.sample(1000, { key: key(4) }));
+const mmd = await mmd2(samples, fresh);
+// Nothing is garbage-collected: free every tensor made here (so this can run again, per seed),
+// the optimizer's moments too (train leaves the optimizer to its caller).
+for (const t of [init, samples, fresh, ...Object.values(model.params), ...Object.values(model.buffers)]) t.dispose();
+for (const owner of [optimizer, average, data]) owner.dispose();
 
 console.log(`final loss:   ${history.at(-1)!.loss.toFixed(4)}`);
 console.log(`mode weights: ${weights.map((w) => w.toFixed(3)).join(' ')}`);

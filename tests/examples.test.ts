@@ -5,11 +5,13 @@
 // - examples/trainScore.ts: the trained sampler's mode weights and MMD² are within stated bounds,
 //   and the README's training block is that file's code, verbatim;
 // - examples/jitStep.ts (docs/jit.md's worked example): the program it prints, the fused kernels
-//   and dispatch count on WebGPU, and the same loss on the CPU and on WebGPU; docs/jit.md's
-//   program, kernel plan and WGSL are lines the example prints;
-// - examples/customPrimitive.ts (docs/extending.md's walkthrough): its rules pass checkGrads, the
-//   score network trains with it to the loss of the built-in composition, and the profile lists
-//   one kernel for the custom op against the composition's several.
+//   and dispatch count on WebGPU, and the same loss on the CPU and on WebGPU (also when run from
+//   examples/); docs/jit.md's program, kernel plan and WGSL are lines the example prints;
+// - examples/customPrimitive.ts (docs/extending.md's walkthrough), on WebGPU and with --cpu: its
+//   rules pass checkGrads, the score network trains with it to the loss of the built-in
+//   composition, the profile lists one kernel for the custom op against the composition's several,
+//   the live tensor count at the end is the one before training, and docs/extending.md's output
+//   (timings aside) is lines it prints;
 // - the README's training-style and checkGrads blocks, and docs/autograd.md's blocks, extracted
 //   and run the same way: they run as written and print what their comments say;
 // - docs/extending.md's first two blocks (define softplusSquare, checkGrads it), pasted together;
@@ -30,9 +32,20 @@ const run = promisify(execFile);
 
 /** Runs a TypeScript file through scripts/run.mjs and returns what it printed on stdout. */
 async function runExample(file: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [join(root, 'scripts', 'run.mjs'), file, ...args], { cwd: root, maxBuffer: 1 << 20 });
+  return runExampleIn(root, file, ...args);
+}
+
+/** runExample from another working directory (`file` relative to it). */
+async function runExampleIn(cwd: string, file: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [join(root, 'scripts', 'run.mjs'), file, ...args], { cwd, maxBuffer: 1 << 20 });
   return stdout;
 }
+
+/**
+ * The examples' fallback to the CPU prints one line ending so: Dawn not installed, or its reason
+ * WebGPU is unavailable (initWebGPU's "no WebGPU adapter found ...", say).
+ */
+const CPU_FALLBACK = /: running on the CPU$/m;
 
 /** The numbers on the printed line that starts with `label` (after the label itself). */
 function numbersAfter(output: string, label: string): number[] {
@@ -79,11 +92,20 @@ describe('examples/mlpDerivatives.ts', () => {
 
 describe('examples/jitStep.ts', () => {
   it('prints the traced program, fuses it into a few kernels on WebGPU, and trains to the same loss on both backends', async () => {
-    const [cpu, gpu] = await Promise.all([runExample('examples/jitStep.ts', '--cpu'), runExample('examples/jitStep.ts', '--wgsl')]);
+    // The third run is from examples/, not the repository's root: the example finds Dawn from its
+    // own file, not from the working directory.
+    const [cpu, gpu, fromExamples] = await Promise.all([
+      runExample('examples/jitStep.ts', '--cpu'),
+      runExample('examples/jitStep.ts', '--wgsl'),
+      runExampleIn(join(root, 'examples'), 'jitStep.ts'),
+    ]);
     expect(cpu).toContain('{ lambda a:f32[2,16] b:f32[16] c:f32[16,2] d:f32[2,2](captured) ; k0:key .');
     expect(cpu).toMatch(/updates a <- \w+, b <- \w+, c <- \w+ }/);
     // On this machine the example must find llvmpipe's adapter; if it fell back to the CPU, say why.
-    expect(gpu.split('\n')[0], 'examples/jitStep.ts ran on the CPU').not.toMatch(/^no WebGPU adapter/);
+    expect(gpu, 'examples/jitStep.ts ran on the CPU').not.toMatch(CPU_FALLBACK);
+    expect(gpu.split('\n')[0]).toMatch(/ kernels on webgpu$/);
+    expect(fromExamples, 'examples/jitStep.ts, run from examples/, ran on the CPU').not.toMatch(CPU_FALLBACK);
+    expect(fromExamples.split('\n')[0]).toMatch(/ kernels on webgpu$/);
     const [equations, kernels] = numbersAfter(gpu, '');
     // The program's own let-block, as printed on the CPU, has one line per equation.
     expect(equations).toBe(cpu.split('\n').filter((l) => / = \w/.test(l) && !l.includes(':key =')).length);
@@ -97,6 +119,7 @@ describe('examples/jitStep.ts', () => {
     expect(cpuLoss!).toBeLessThan(0.01);
     expect(Math.abs(gpuLoss! - cpuLoss!)).toBeLessThanOrEqual(1e-3 * cpuLoss! + 1e-5);
     expect(gpu).toContain('(traced 1 time)');
+    expect(numbersAfter(fromExamples, 'loss after 200 steps:')).toEqual([gpuLoss, 1]);
     checkJitDoc(cpu, gpu, equations!, kernels!);
   });
 });
@@ -323,21 +346,62 @@ describe('examples/trainScore.ts', () => {
 });
 
 describe('examples/customPrimitive.ts', () => {
-  it('checks its rules, trains like the composition it replaces, and profiles one kernel against several', async () => {
-    const out = await runExample('examples/customPrimitive.ts');
-    expect(out).toContain('checkGrads(softplusSquare, order 2, fwd + rev): passed');
-    const [customFirst, customLast] = numbersAfter(out, 'DSM loss, custom primitive:').filter((_, i) => i === 1 || i === 3);
-    const [composedFirst, composedLast] = numbersAfter(out, 'DSM loss, square(softplus(x)):').filter((_, i) => i === 1 || i === 3);
-    // The same network, data and keys: the two activations differ only in float32 rounding (a few
-    // ulps each), so the first losses agree to the printed 4 decimals (±1e-4 for the last digit)
-    // and 300 Adam steps later within 1e-3 relative; training lowers the loss well below its start.
-    expect(Math.abs(customFirst! - composedFirst!)).toBeLessThanOrEqual(1e-4);
-    expect(Math.abs(customLast! - composedLast!)).toBeLessThanOrEqual(1e-3 * composedLast!);
-    expect(customLast!).toBeLessThan(0.75 * customFirst!);
-    const kernels = (label: string) => numbersAfter(out, `  ${label}`)[0];
-    expect(kernels('custom softplusSquare (eager)')).toBe(1);
-    expect(kernels('custom softplusSquare (jit)')).toBe(1);
-    expect(kernels('square(softplus(x)) (jit)')).toBe(1);
-    expect(kernels('square(softplus(x)) (eager)')).toBeGreaterThan(5);
-  }, 120_000);
+  it('checks its rules, trains like the composition it replaces, profiles one kernel against several, on WebGPU and the CPU, and frees what it made', async () => {
+    // The WebGPU run is from examples/, not the repository's root: the example finds Dawn from its
+    // own file, not from the working directory.
+    const [gpu, cpu] = await Promise.all([
+      runExampleIn(join(root, 'examples'), 'customPrimitive.ts'),
+      runExample('examples/customPrimitive.ts', '--cpu'),
+    ]);
+    // On this machine the example must find llvmpipe's adapter; if it fell back to the CPU, say why.
+    expect(gpu, 'examples/customPrimitive.ts ran on the CPU').not.toMatch(CPU_FALLBACK);
+    expect(gpu, 'examples/customPrimitive.ts ran on the CPU').toContain('\ndevice: webgpu\n');
+    expect(cpu).toContain('\ndevice: cpu\n');
+    for (const out of [gpu, cpu]) checkCustomPrimitive(out);
+    checkExtendingDoc(gpu, cpu);
+  }, 180_000);
 });
+
+/** What examples/customPrimitive.ts prints, on either device. */
+function checkCustomPrimitive(out: string): void {
+  expect(out).toContain('checkGrads(softplusSquare, order 2, fwd + rev): passed');
+  const [customFirst, customLast] = numbersAfter(out, 'DSM loss, custom primitive:').filter((_, i) => i === 1 || i === 3);
+  const [composedFirst, composedLast] = numbersAfter(out, 'DSM loss, square(softplus(x)):').filter((_, i) => i === 1 || i === 3);
+  // The same network, data and keys: the two activations differ only in float32 rounding (a few
+  // ulps each), so the first losses agree to the printed 4 decimals (±1e-4 for the last digit)
+  // and 300 Adam steps later within 1e-3 relative; training lowers the loss well below its start.
+  expect(Math.abs(customFirst! - composedFirst!)).toBeLessThanOrEqual(1e-4);
+  expect(Math.abs(customLast! - composedLast!)).toBeLessThanOrEqual(1e-3 * composedLast!);
+  expect(customLast!).toBeLessThan(0.75 * customFirst!);
+  const kernels = (label: string) => numbersAfter(out, `  ${label}`)[0];
+  expect(kernels('custom softplusSquare (eager)')).toBe(1);
+  expect(kernels('custom softplusSquare (jit)')).toBe(1);
+  expect(kernels('square(softplus(x)) (jit)')).toBe(1);
+  expect(kernels('square(softplus(x)) (eager)')).toBeGreaterThan(5);
+  // Nothing is garbage-collected: training, the warm-up and the profile leave no tensor behind.
+  const [before, atEnd] = numbersAfter(out, 'live tensors:');
+  expect(before).toBeGreaterThanOrEqual(0);
+  expect(atEnd, 'live tensors at the end of examples/customPrimitive.ts (a leak)').toBe(before);
+}
+
+/**
+ * docs/extending.md shows this example's output on WebGPU and the end of its --cpu run. Each line
+ * shown is a line the example prints, timings aside (the kernel counts, losses and live tensor
+ * counts are compared); the --cpu run also prints the WebGPU run's losses ("the same run ends").
+ */
+function checkExtendingDoc(gpu: string, cpu: string): void {
+  const doc = readFileSync(join(root, 'docs', 'extending.md'), 'utf8');
+  const fenced = [...doc.matchAll(/```(\w*)\n([\s\S]*?)```/g)].filter((m) => m[1] === '').map((m) => m[2]!);
+  const untimed = (line: string) => line.replace(/\s+\d+\.\d+ ms$/, '').trimEnd();
+  const lines = (text: string) => text.split('\n').map(untimed).filter((l) => l !== '');
+  const gpuShown = fenced.find((b) => b.startsWith('checkGrads(softplusSquare'));
+  const cpuShown = fenced.find((b) => b.startsWith('profile of y = softplus(x)² on [1024, 256] (cpu;'));
+  expect(gpuShown, "docs/extending.md's WebGPU output").toBeDefined();
+  expect(cpuShown, "docs/extending.md's --cpu output").toBeDefined();
+  const check = (shown: string[], out: string, run: string) => {
+    const printed = new Set(lines(out));
+    for (const line of shown) expect(printed.has(line), `docs/extending.md's line ${JSON.stringify(line)}, in the ${run} run`).toBe(true);
+  };
+  check(lines(gpuShown!), gpu, 'WebGPU');
+  check([...lines(cpuShown!), ...lines(gpuShown!).filter((l) => l.startsWith('DSM loss'))], cpu, '--cpu');
+}
