@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { grad, jacobian } from '@scorch/autograd';
 import {
-  type RandomKey, type Tensor, cast, concat, matmul, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
+  type RandomKey, type Tensor, cast, concat, matmul, rand, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
   type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections,
@@ -493,6 +493,24 @@ describe('noise-conditional losses at the true score (diagonal Gaussian data)', 
     console.log(`[SDE] ${label}: ${mean.toFixed(5)} ± ${se.toFixed(5)} vs ${exact.toFixed(5)}`);
     expectWithinSe(label, mean, exact, se);
   });
+
+  it("sdeScoreLoss 'noisePrediction' is the mean over the d dimensions of (ε̂ − z)², ε̂ = −s(t)·s_θ: per example at d = 3", async () => {
+    // At d = 2 (every case above) the mean over dimensions equals ½‖·‖², so a factor ½ in place
+    // of 1/d passed. The draws are the loss's own: t and z from splitKey(key, 2), as it documents.
+    const sde = vpSde();
+    const [n, d] = [5, 3];
+    const x3 = tensor(Array.from({ length: n * d }, (_, i) => Math.sin(i + 1)), { ...f64, shape: [n, d] });
+    const score = (z: Tensor, t?: Tensor) => z.mul(-0.7).add(t!.reshape([n, 1]).mul(0.3));
+    const key = randomKey(7);
+    const got = await read(sdeScoreLoss(score, x3, { sde, key, weighting: 'noisePrediction', reduction: 'none' }));
+    const [timeKey, noiseKey] = splitKey(key, 2);
+    const t = rand([n], { key: timeKey, ...f64 }).mul(sde.T - 1e-5).add(1e-5);
+    const z = randn([n, d], { key: noiseKey, ...f64 });
+    const [m, s] = [sde.meanCoefficient(t).reshape([n, 1]), sde.std(t).reshape([n, 1])];
+    const epsHat = score(x3.mul(m).add(z.mul(s)), t).mul(s).neg();
+    const expected = await read(epsHat.sub(z).square().mean(1));
+    got.forEach((g, i) => expect(g).toBeCloseTo(expected[i]!, 12));
+  });
 });
 
 describe('KDE score targets', () => {
@@ -505,7 +523,22 @@ describe('KDE score targets', () => {
       const { variance } = meanAndSe(col);
       expect(h[j]).toBeCloseTo(500 ** (-1 / 7) * Math.sqrt(variance), 12);
     }
+    // Silverman's: (n(d + 2)/4)^(−1/(d + 4))·σ̂ per dimension (at d = 2 it is Scott's, so d = 3 here).
+    const hs = await read(ruleOfThumbBandwidth(data, 'silverman'));
+    for (let j = 0; j < 3; j++) {
+      const { variance } = meanAndSe(cols.map((r) => r[j]!));
+      expect(hs[j]).toBeCloseTo(((500 * 5) / 4) ** (-1 / 7) * Math.sqrt(variance), 12);
+    }
     const q = gaussianSample(5, randomKey(62));
+    // The log-density itself, normaliser included (only its gradient was checked): log of
+    // (1/n) Σ N(q; xᵢ, diag h²), summed on the host.
+    const logp = await read(kdeLogDensity(data)(q));
+    const qs = (await asMat(q)) as Mat;
+    qs.forEach((row, i) => {
+      let total = 0;
+      for (const xi of cols) total += Math.exp(-0.5 * row.reduce((acc, v, j) => acc + ((v - xi[j]!) / h[j]!) ** 2, 0)) / ((2 * Math.PI) ** 1.5 * h[0]! * h[1]! * h[2]!);
+      expect(logp[i]).toBeCloseTo(Math.log(total / 500), 11);
+    });
     const viaGrad = grad((z: Tensor) => sum(kdeLogDensity(data)(z)))(q) as Tensor;
     const direct = kdeScore(data)(q);
     const [a, b] = [await read(viaGrad), await read(direct)];

@@ -167,6 +167,25 @@ describe('MMD² (unbiased, RBF)', () => {
     expect(Math.abs(mean - exact)).toBeLessThanOrEqual(4 * se);
   });
 
+  it('is exactly the U-statistic of Gretton et al. (2012), eq. 3, with k = exp(−‖a − b‖²/(2h²)): on fixed points', async () => {
+    // The unbiasedness test above has an SE a tenth of its target, so a biased denominator n²,
+    // the diagonal i = j kept, or the kernel's 2 dropped all passed it.
+    const X = [[0, 0], [1, 0], [3, 1]];
+    const Y = [[0.5, 0], [2, 2], [-1, 0.5], [0, 3]];
+    const h = 1.3;
+    const k = (a: number[], b: number[]) => Math.exp(-((a[0]! - b[0]!) ** 2 + (a[1]! - b[1]!) ** 2) / (2 * h * h));
+    const within = (S: number[][]) => {
+      let s = 0;
+      S.forEach((a, i) => S.forEach((b, j) => { if (i !== j) s += k(a, b); }));
+      return s / (S.length * (S.length - 1));
+    };
+    let between = 0;
+    for (const a of X) for (const b of Y) between += k(a, b);
+    const expected = within(X) + within(Y) - (2 * between) / (X.length * Y.length);
+    // float64 sums of a dozen terms of size ≤ 1: within 1e-15 of the host's order.
+    expect((await mmd2(tensor(X, f64), tensor(Y, f64), { bandwidth: h })).value).toBeCloseTo(expected, 14);
+  });
+
   it('the median heuristic is the median of the distances, the mean of the middle two for an even count', async () => {
     // 1-D points 0, 1 (x) and 3, 7 (y): the 6 pairwise distances are 1, 2, 3, 4, 6, 7, whose
     // median is (3 + 4)/2 = 3.5 exactly, not √((3² + 4²)/2) = 3.5355… (the median of the squared
@@ -342,6 +361,20 @@ describe('2-D histogram KL', () => {
   it('is exactly 0 for identical samples', async () => {
     const x = randn([1000, 2], { key: randomKey(41), ...f64 });
     expect(await histogramKL(x, x, grid)).toBe(0);
+  });
+
+  it('is Σ p̂ log(p̂/q̂) with p̂_c = (count_c + ½)/(n + ½·cells), the default pseudocount: on a 2 × 1 grid by hand', async () => {
+    // The sample-based tests cannot see the pseudocount at n = 20000 (a default of 1 passed them).
+    const small = { xRange: [0, 2] as const, yRange: [0, 1] as const, bins: [2, 1] as [number, number] };
+    const p = tensor([[0.1, 0.5], [0.2, 0.5], [0.3, 0.5], [1.5, 0.5]], f64); // counts 3, 1
+    const q = tensor([[1.2, 0.5], [1.7, 0.5]], f64); // counts 0, 2
+    const kl = (a: number) => {
+      const ph = [(3 + a) / (4 + 2 * a), (1 + a) / (4 + 2 * a)];
+      const qh = [a / (2 + 2 * a), (2 + a) / (2 + 2 * a)];
+      return ph[0]! * Math.log(ph[0]! / qh[0]!) + ph[1]! * Math.log(ph[1]! / qh[1]!);
+    };
+    expect(await histogramKL(p, q, small)).toBeCloseTo(kl(0.5), 14);
+    expect(await histogramKL(p, q, small, { pseudocount: 2 })).toBeCloseTo(kl(2), 14);
   });
 
   it('for two samples of one distribution stays within the plug-in bias χ²_{C−1}/n', async () => {
