@@ -43,7 +43,7 @@ export function gridPoints(xRange: readonly [number, number], yRange: readonly [
   if (!Number.isInteger(nx) || !Number.isInteger(ny) || nx < 1 || ny < 1) throw new RangeError(`gridPoints: nx and ny must be positive integers, got ${nx} × ${ny}`);
   for (const [name, range] of [['xRange', xRange], ['yRange', yRange]] as const) {
     if (!Array.isArray(range) || range.length !== 2 || !range.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      throw new RangeError(`gridPoints: ${name} must be [low, high], two finite numbers, got ${showRange(range)}`);
+      throw new RangeError(`gridPoints: ${name} must be [low, high], two finite numbers, got ${showValue(range)}`);
     }
   }
   const x = new Float64Array(nx * ny);
@@ -60,11 +60,6 @@ export function gridPoints(xRange: readonly [number, number], yRange: readonly [
     }
   }
   return { x, y, xy };
-}
-
-/** A range argument as the error shows it: the array's entries, or the type of what came instead. */
-function showRange(range: unknown): string {
-  return Array.isArray(range) ? `[${range.map((v) => (typeof v === 'number' ? String(v) : typeof v)).join(', ')}]` : range === null ? 'null' : typeof range;
 }
 
 interface Arrows {
