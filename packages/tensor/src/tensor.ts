@@ -287,25 +287,7 @@ function inScope<T>(fn: () => T, onThrow: (created: Set<Tensor>) => void): [T, S
 export function composite<T>(fn: () => T): T {
   const start = nextTensorId;
   const result = asOp(() => compositeBody(fn));
-  if (keptForTracers > 0) markHandedOut(result);
   return opDepth === 0 ? ownResult(result, start) : result;
-}
-
-/**
- * The values keep() took out of every scope for a tracer (a side value kept inside grad, jvp,
- * vmap): the kept tracer owns them, and they go when it is disposed after its transformation
- * returned. One that a transformation (a composite) also returned to its caller (f returned the
- * kept value: jvp's and vmap's results are the tracer's own values) is the caller's as well, and
- * stays.
- */
-const keptForTracer = new WeakSet<Tensor>();
-let keptForTracers = 0;
-const handedOut = new WeakSet<Tensor>();
-
-function markHandedOut(result: unknown): void {
-  const tensors = new Set<Tensor>();
-  collectTensors(result, tensors);
-  for (const t of tensors) if (keptForTracer.has(t)) handedOut.add(t);
 }
 
 /**
@@ -500,13 +482,6 @@ export function keep<T extends Tensor>(t: T): T {
   const held = new Set<Tensor>();
   collectTensors(t, held);
   for (const s of scopes) for (const x of held) s.delete(x);
-  if (t._trace) {
-    for (const x of held) {
-      if (x === t) continue;
-      keptForTracer.add(x);
-      keptForTracers++;
-    }
-  }
   return t;
 }
 
@@ -654,12 +629,6 @@ export class Tensor {
       this._handle = null;
       liveTensors--;
       for (const s of scopes) s.delete(this);
-    }
-    // A kept tracer that outlived its transformation frees the values keep() took for it (inside
-    // the transformation they are its values, freed by it); nothing else could (+1 tensor for
-    // every grad call with a kept side value, +2 for jvp).
-    if (this._trace && !this._trace.active) {
-      for (const c of this._trace.children(this)) if (keptForTracer.has(c) && !handedOut.has(c)) c.dispose();
     }
     if (this.grad) {
       this.grad.dispose();
