@@ -9,7 +9,7 @@
 
 import {
   type OutputInfo, type Primitive, type PrimitiveParams, Tensor, Trace, add, apply, checkBoolean, checkOptions, fmtShape,
-  asOp, checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith,
+  asOp, checkActive, isFloatDType, keep, onesLike, traceDepth, withGradMode, collectCreated, releaseWith, adoptIntoScope,
   checkTensor, showValue, setAccumulatedGrad,
 } from '@scorch/tensor';
 import { vjpRules } from './rules.js';
@@ -326,12 +326,17 @@ function releasePass(output: Tensor, root: GradNode, createGraph: boolean, creat
   // comes before that use in the reverse order. Freeing it at the leaf was a use-after-free.
   const saved = replaced.length > 0 ? savedTensors(root) : new Set<Tensor>();
   const unsaved = replaced.filter((prev) => !saved.has(prev));
-  // One the graph saved is the graph's now: it goes with the output (when a tidy or the user
-  // disposes it), as the graph's own intermediates go. Nothing freed it (backward() took it out of
-  // every scope when it set it as .grad), so a step whose loss reads .grad leaked it, and under
-  // createGraph the whole pass it came from with it.
+  // One the graph saved is still read by that graph (and by another built from the same .grad, or
+  // by the new .grad's graph under createGraph), so it is not freed now; but nothing else would
+  // free it (backward() took it out of every scope when it set it as .grad): a step whose loss read
+  // .grad leaked it, and under createGraph the pass it came from. It goes to the tidy open around
+  // this backward(), as the step's other tensors do; outside any tidy, with the output (and the
+  // new .grads that read it).
   const savedOld = replaced.filter((prev) => saved.has(prev));
-  if (savedOld.length > 0) releaseWith([output], savedOld);
+  if (savedOld.length > 0 && !adoptIntoScope(savedOld)) {
+    for (const prev of savedOld) prev._disposedBy = 'with the loss that read it as .grad (backward() had replaced it with a new .grad); outside a tidy it lives as long as that loss';
+    releaseWith(createGraph && traceDepth() === 0 ? [output, ...delivered] : [output], savedOld);
+  }
   // A reference kept to the old .grad (or a tensor set as .grad by hand) then fails saying why.
   for (const prev of unsaved) prev._disposedBy = 'by backward(), which replaced it as .grad with a new tensor holding the sum; read .grad again after each backward()';
   if (!createGraph) {

@@ -529,6 +529,37 @@ describe('the .grad a backward() replaces', () => {
     p.grad = null;
     expect(memory().tensors).toBe(before);
   });
+
+  it('stays while another graph that read it can still run backward: a second loss in the same tidy, the new .grad of a createGraph pass', () => {
+    // Tied to the first loss alone, it was freed with that loss while these still read it.
+    const twoLosses = tidy(() => {
+      const p = f64([1, -2]);
+      p.requiresGrad = true;
+      p.square().sum().backward(); // p.grad = 2p
+      const old = p.grad!;
+      const l1 = old.mul(p).sum();
+      const l2 = old.mul(p).mul(2).sum();
+      l1.backward(); // + 2p
+      l1.dispose();
+      l2.backward(); // + 4p
+      return Array.from(p.grad!.dataSync());
+    });
+    expect(twoLosses).toEqual([8, -16]);
+    // Outside a tidy: the new .grad's graph (createGraph) reads the old one through its sum.
+    const p = f64([1, -2]);
+    p.requiresGrad = true;
+    const first = p.square().sum();
+    first.backward(undefined, { createGraph: true }); // p.grad = 2p, differentiable
+    const m = p.grad!.mul(p);
+    const loss = m.sum();
+    loss.backward(undefined, { createGraph: true }); // p.grad = 2p + 4p, reads the old .grad
+    for (const t of [first, m, loss]) t.dispose();
+    const g = p.grad!;
+    p.grad = null;
+    const s = g.sum();
+    s.backward(); // d/dp Σ 6p = 6
+    expect(Array.from(p.grad!.dataSync())).toEqual([6, 6]);
+  });
 });
 
 describe('jit on a tensor of the ambient graph (run eagerly)', () => {

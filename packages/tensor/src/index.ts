@@ -34,7 +34,7 @@ export type {
   CustomJvp, CustomVjp, CustomBatch,
 } from './primitiveRegistry.js';
 export {
-  Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, memory, releasePooledMemory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
+  Tensor, apply, tidy, keep, composite, collectCreated, releaseWith, adoptIntoScope, memory, releasePooledMemory, Trace, pushTrace, popTrace, traceDepth, withGradMode, isGradEnabled,
   installAmbientAutograd, setAccumulatedGrad, withDynamicTrace, currentDynamicTrace, tensorIdCounter, deviceOf, checkActive, checkTensor, MOVE_TO_DEVICE, refusePromise, refuseHiddenTracers, opaqueContainer, asOp, ownedScope,
 } from './tensor.js';
 export type { MemoryInfo, BackwardOptions, AmbientAutograd, NestedArray } from './tensor.js';

@@ -413,6 +413,17 @@ function releaseComposite(scope: Set<Tensor>, result: unknown, recordedAny: bool
 }
 
 /**
+ * @internal Hands `tensors` to the innermost open scope (a tidy, or an op's), to be freed when it
+ * ends unless kept or returned; false when no scope is open (the caller then decides).
+ */
+export function adoptIntoScope(tensors: readonly Tensor[]): boolean {
+  const scope = scopes[scopes.length - 1];
+  if (!scope) return false;
+  for (const t of tensors) if (!t._disposed) scope.add(t);
+  return true;
+}
+
+/**
  * Disposes `tensors` once every tensor of `results` is disposed (now, if `results` is empty):
  * for intermediates that only the ambient graph behind the results reads, a composite op's or a
  * `backward({ createGraph: true })` pass's. They stay in their scope too, so a `tidy` may free
