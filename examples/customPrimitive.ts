@@ -5,14 +5,12 @@
 // Usage, from the repository's root: node scripts/run.mjs examples/customPrimitive.ts [--cpu]
 // (tests/examples.test.ts runs it and checks what it prints.)
 
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkGrads, jit } from '@scorch/autograd';
-import { initWebGPU } from '@scorch/kernels';
 import { adam, denoisingScoreMatchingLoss, eightGaussians, train } from '@scorch/score';
 import {
   type Tensor, definePrimitive, foldIn, matmul, memory, mul, profile, randn, randomKey, setDefaultDevice, sigmoid, softplus, square, tidy,
 } from '@scorch/tensor';
+import { openWebGPU } from './webgpu.js';
 
 // ---------------------------------------------------------------------------------------------
 // 1. The primitive
@@ -51,25 +49,7 @@ console.log('checkGrads(softplusSquare, order 2, fwd + rev): passed');
 // 3. The device: WebGPU when an adapter exists (Dawn, the optional peer of @scorch/kernels)
 
 let device = 'cpu';
-if (!process.argv.includes('--cpu')) {
-  // Dawn (the `webgpu` package) is installed beside @scorch/kernels, its optional peer; it is
-  // found from this file (scripts/run.mjs runs it from examples/.tmp/), not from the cwd.
-  const kernels = new URL('../../packages/kernels/', import.meta.url);
-  let dawn: string | undefined;
-  try {
-    dawn = createRequire(new URL('package.json', kernels)).resolve('webgpu');
-  } catch {
-    console.log(`Dawn (the \`webgpu\` package) is not installed in ${fileURLToPath(kernels)} (pnpm install installs it): running on the CPU`);
-  }
-  if (dawn !== undefined) {
-    try {
-      const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
-      device = (await initWebGPU({ dawnCreate: create! })).device;
-    } catch (e) {
-      console.log(`WebGPU unavailable (${(e as Error).message.split('\n')[0]}): running on the CPU`);
-    }
-  }
-}
+if (!process.argv.includes('--cpu')) device = (await openWebGPU())?.device ?? 'cpu';
 setDefaultDevice(device);
 console.log(`device: ${device}`);
 

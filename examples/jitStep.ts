@@ -5,33 +5,17 @@
 // into generated JavaScript loops: docs/jit.md, "On the CPU").
 // Usage, from the repository's root: node scripts/run.mjs examples/jitStep.ts [--cpu] [--wgsl]
 
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jit, valueAndGrad } from '@scorch/autograd';
-import { initWebGPU } from '@scorch/kernels';
 import { type RandomKey, type Tensor, foldIn, matmul, randn, randomKey, splitKey, tanh, tensor } from '@scorch/tensor';
+import { openWebGPU } from './webgpu.js';
 
 let device = 'cpu';
 let countDispatches = (): number => 0;
 if (!process.argv.includes('--cpu')) {
-  // Dawn (the `webgpu` package) is installed beside @scorch/kernels, its optional peer; it is
-  // found from this file (scripts/run.mjs runs it from examples/.tmp/), not from the cwd.
-  const kernels = new URL('../../packages/kernels/', import.meta.url);
-  let dawn: string | undefined;
-  try {
-    dawn = createRequire(new URL('package.json', kernels)).resolve('webgpu');
-  } catch {
-    console.log(`Dawn (the \`webgpu\` package) is not installed in ${fileURLToPath(kernels)} (pnpm install installs it): running on the CPU`);
-  }
-  if (dawn !== undefined) {
-    try {
-      const { create } = (await import(pathToFileURL(dawn).href)) as { create: NonNullable<Parameters<typeof initWebGPU>[0]>['dawnCreate'] };
-      const gpu = await initWebGPU({ dawnCreate: create! });
-      device = gpu.device;
-      countDispatches = () => gpu.runtime.stats.dispatches;
-    } catch (e) {
-      console.log(`WebGPU unavailable (${(e as Error).message.split('\n')[0]}): running on the CPU`);
-    }
+  const gpu = await openWebGPU();
+  if (gpu) {
+    device = gpu.device;
+    countDispatches = () => gpu.runtime.stats.dispatches;
   }
 }
 
