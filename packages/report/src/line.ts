@@ -46,24 +46,26 @@ function drawable(x: number, y: number, logY: boolean): boolean {
   return Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0);
 }
 
-/** Runs of consecutive drawable indices; a gap (non-finite or non-positive-on-log value) ends a run. */
-function drawableRuns(xs: ArrayLike<number>, ys: ArrayLike<number>, logY: boolean): { runs: number[][]; skipped: number } {
-  const runs: number[][] = [];
-  let current: number[] = [];
+/**
+ * The x and y extents of a series' drawable points, as [lo, hi] pairs (empty with none), and the
+ * count of the others (non-finite, or non-positive on a log axis): one pass, no index arrays.
+ */
+function drawableExtents(xs: ArrayLike<number>, ys: ArrayLike<number>, logY: boolean): { xRange: number[]; yRange: number[]; skipped: number } {
+  let [xLo, xHi, yLo, yHi] = [Infinity, -Infinity, Infinity, -Infinity];
   let skipped = 0;
   for (let i = 0; i < ys.length; i++) {
     const x = xs[i]!;
     const y = ys[i]!;
-    if (drawable(x, y, logY)) {
-      current.push(i);
-    } else {
+    if (!drawable(x, y, logY)) {
       skipped++;
-      if (current.length > 0) runs.push(current);
-      current = [];
+      continue;
     }
+    if (x < xLo) xLo = x;
+    if (x > xHi) xHi = x;
+    if (y < yLo) yLo = y;
+    if (y > yHi) yHi = y;
   }
-  if (current.length > 0) runs.push(current);
-  return { runs, skipped };
+  return { xRange: xLo <= xHi ? [xLo, xHi] : [], yRange: yLo <= yHi ? [yLo, yHi] : [], skipped };
 }
 
 /**
@@ -145,7 +147,7 @@ export function linePlot(opts: LinePlotOptions): string {
   const columns = opts.series.map((s, k) => {
     const x = s.x ?? Float64Array.from({ length: s.y.length }, (_, i) => i);
     if (x.length !== s.y.length) throw new RangeError(`${where}: series ${k} has ${x.length} x values but ${s.y.length} y values`);
-    return { x, y: s.y, ...drawableRuns(x, s.y, logY) };
+    return { x, y: s.y, ...drawableExtents(x, s.y, logY) };
   });
   const colors = opts.series.map((s, i) => s.color ?? paletteColor(i));
   const entries: LegendEntry[] = [];
@@ -153,18 +155,8 @@ export function linePlot(opts: LinePlotOptions): string {
     if (s.label) entries.push({ label: s.label, color: colors[i]!, marker: 'line' });
   });
   const skipped = columns.reduce((acc, c) => acc + c.skipped, 0);
-  const drawnX: number[] = [];
-  const drawnY: number[] = [];
-  for (const c of columns) {
-    for (const run of c.runs) {
-      for (const i of run) {
-        drawnX.push(c.x[i]!);
-        drawnY.push(c.y[i]!);
-      }
-    }
-  }
-  const extentX = finiteExtent(drawnX) ?? [0, 1];
-  const extentY = finiteExtent(drawnY);
+  const extentX = finiteExtent(...columns.map((c) => c.xRange)) ?? [0, 1];
+  const extentY = finiteExtent(...columns.map((c) => c.yRange));
   // The scales in a plot area: the tick counts follow its size, and the margins the tick labels.
   const scalesIn = (area: PlotArea) => {
     const xAxis = niceAxis(...extentX, tickCount(area.width));

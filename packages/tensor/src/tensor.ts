@@ -586,7 +586,7 @@ export class Tensor {
     this._gradValue = value;
     // keep() had taken it out of every scope for good: set to null inside a training step's tidy
     // without a dispose(), one gradient a step stayed alive.
-    if (old !== null && old !== value && accumulatedGrads.delete(old) && !old._disposed) scopes[scopes.length - 1]?.add(old);
+    if (old !== null && old !== value && accumulatedGrads.delete(old)) adoptIntoScope([old]);
   }
 
   /** @internal Use the creation functions (`tensor`, `zeros`, ...) instead. */
