@@ -12,7 +12,7 @@
 import { checkNumber, checkString, showValue } from '@scorch/options';
 import {
   type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
-  TICK_FONT, niceAxis, niceTicks, padExtent, plotArea,
+  TICK_FONT, niceAxis, niceTicks, padExtent, plotArea, tickLabels,
 } from './svg.js';
 import { textWidth } from './textMetrics.js';
 
@@ -189,6 +189,14 @@ export interface Frame {
 
 /** The tick labels a chart would draw in a given plot area (to size the margins to them). */
 export type TickLabelsIn = (area: PlotArea) => { readonly x: readonly string[]; readonly y: readonly string[] };
+
+/** The tick labels of two linear axes that `axesIn` resolves in a plot area (scatter, trajectories). */
+export function linearTickLabels(axesIn: (area: PlotArea) => { readonly xTicks: readonly number[]; readonly yTicks: readonly number[] }): TickLabelsIn {
+  return (area) => {
+    const a = axesIn(area);
+    return { x: tickLabels('linear', a.xTicks), y: tickLabels('linear', a.yTicks) };
+  };
+}
 
 export function frame(
   width: number, height: number,

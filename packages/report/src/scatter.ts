@@ -4,9 +4,9 @@
 import { checkBoolean, checkNumber, checkOptions, checkString } from '@scorch/options';
 import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkEntries, checkFrameOptions, checkOptionsArgument, circles, frame,
-  omissionNote, pointSet, resolveAxes,
+  linearTickLabels, omissionNote, pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, type PlotArea, axes, elList, finiteExtent, footnote, legend, paletteColor, svgDocument, tickLabels } from './svg.js';
+import { type LegendEntry, type PlotArea, axes, elList, finiteExtent, footnote, legend, paletteColor, svgDocument } from './svg.js';
 
 function defaultRadius(totalPoints: number): number {
   if (totalPoints <= 500) return 3;
@@ -95,10 +95,7 @@ export function scatterPlot(opts: ScatterPlotOptions): string {
   );
   const f = frame(width, height, {
     title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: mayOmit,
-    tickLabels: (area) => {
-      const a = axesIn(area);
-      return { x: tickLabels('linear', a.xTicks), y: tickLabels('linear', a.yTicks) };
-    },
+    tickLabels: linearTickLabels(axesIn),
   });
   const ax = axesIn(f.area);
 

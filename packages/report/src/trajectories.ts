@@ -4,9 +4,9 @@
 import { checkBoolean, checkOptions, checkString } from '@scorch/options';
 import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkColor, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame,
-  omissionNote, plural, pointPath, pointSet, resolveAxes,
+  linearTickLabels, omissionNote, plural, pointPath, pointSet, resolveAxes,
 } from './chart.js';
-import { type LegendEntry, type PlotArea, type Markup, axes, el, elList, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument, tickLabels } from './svg.js';
+import { type LegendEntry, type PlotArea, type Markup, axes, el, elList, finiteExtent, footnote, legend, paletteColor, pointList, svgDocument } from './svg.js';
 
 export interface TrajectoryPlotOptions extends PlotSize, AxisLabels {
   /** One entry per trajectory: its successive positions. */
@@ -79,10 +79,7 @@ export function trajectoryPlot(opts: TrajectoryPlotOptions): string {
   );
   const f = frame(width, height, {
     title: opts.title, legend: entries, xLabel: opts.xLabel, yLabel: opts.yLabel, note: cut > 0 || background !== undefined,
-    tickLabels: (area) => {
-      const a = axesIn(area);
-      return { x: tickLabels('linear', a.xTicks), y: tickLabels('linear', a.yTicks) };
-    },
+    tickLabels: linearTickLabels(axesIn),
   });
   const ax = axesIn(f.area);
 
