@@ -48,7 +48,8 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
 /**
  * Checks that `opts` is a plain options object (or undefined) whose keys are all in `known`.
  * The error names the function, the unknown key, the closest valid key and every valid one:
- * `adam: unknown option 'learningRate' (did you mean 'lr'?); valid options: lr, beta1, ...`.
+ * `adam: unknown option 'beta_1' (did you mean 'beta1'?); valid options: lr, beta1, beta2, eps`
+ * (no hint where no valid key is close: 'learningRate' is not a typo of 'lr').
  * Keys whose value is `undefined` count as absent, as they do for defaults; `null` is refused
  * except for the `nullable` keys, where it is a value (vmap's inAxes: null, as JAX's None).
  */

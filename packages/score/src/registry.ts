@@ -366,6 +366,13 @@ export function defaultSigmaMax(points: ArrayLike<number>): number {
   return Number(largest.toPrecision(3));
 }
 
+/**
+ * The noise an objective trains with, from `opts` and the defaults of `NoiseSettings`: the
+ * geometric σ grid of the 'levels' family (σ_max from `sigmaMax` or the data's largest pairwise
+ * distance), one σ for 'dsm', the KDE target for the 'kde' family, the SDE's parameters for the
+ * 'sde' family (VE: σ_min, σ_max; VP and sub-VP: β_min 0.1, β_max 20), none for the rest.
+ * Options it does not know, and values out of range, are refused by name.
+ */
 export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSpec {
   const where = 'noiseFor';
   checkOneOf(where, 'objective', name, OBJECTIVE_NAMES);

@@ -6,10 +6,13 @@
 import type { RandomKey } from './primitives.js';
 import { showValue } from '@scorch/options';
 
-/** Philox 4x32's round multipliers and Weyl key increments (Salmon et al., the published constants). */
+/** Philox 4x32's first round multiplier (Salmon et al., the published constants). */
 export const PHILOX_M0 = 0xd2511f53;
+/** Philox 4x32's second round multiplier (Salmon et al.). */
 export const PHILOX_M1 = 0xcd9e8d57;
+/** Philox 4x32's first Weyl key increment (the golden ratio's, Salmon et al.). */
 export const PHILOX_W0 = 0x9e3779b9;
+/** Philox 4x32's second Weyl key increment (√3 − 1's, Salmon et al.). */
 export const PHILOX_W1 = 0xbb67ae85;
 
 /** High 32 bits of the 64-bit product of two uint32 values. */
