@@ -54,6 +54,22 @@ describe('uniform', () => {
     }
   });
 
+  it('bit-identical under jit at sizes whose last block of 4 is partial or alone in its workgroup', async () => {
+    // 257 values are 65 blocks of 4, so 2 workgroups of 64: a dispatch that counted only whole
+    // blocks (floor(257 / 4) = 64) launched one workgroup and left the last value unwritten.
+    // The eager sizes above never ran under jit, whose launch is computed in its own lowering.
+    const key = randomKey(hashSeed('jit sizes'));
+    for (const n of [1, 7, 257, 1023]) {
+      const cpu = new Uint32Array(rand([n], { key }).dataSync().buffer);
+      const t = jit((k: RandomKey) => rand([n], { key: k, device: gpu.device }))(key) as Tensor;
+      const g = new Uint32Array(((await t.data()) as Float32Array).buffer);
+      t.dispose();
+      let first = -1;
+      for (let i = 0; i < n && first < 0; i++) if (cpu[i] !== g[i]) first = i;
+      expect(first, `n ${n}: first differing element ${first}`).toBe(-1);
+    }
+  });
+
   it('shapes do not change the stream: [7,13] equals the first 91 values of [91]', async () => {
     const key = randomKey(hashSeed('shape'));
     const flat = await rand([91], { key, device: gpu.device }).data();
