@@ -212,3 +212,19 @@ describe('memory', () => {
     (await read(w.grad!)).forEach((g, i) => expect(g).toBeCloseTo(2 * Math.cos([0.3, -1.2, 2][i]!), 14));
   });
 });
+
+describe('custom rules of two arguments pair each argument with its own tangent and cotangent', () => {
+  const x = () => tensor([0.5, -1.5], f64);
+  const y = () => tensor([2, 3], f64);
+  it('jvp through a customVjp', () => {
+    const m = customVjp((a: Tensor, b: Tensor) => a.mul(b), { backward: (s, ct) => [ct.mul((s as Tensor[])[1]!), ct.mul((s as Tensor[])[0]!)] });
+    const [, t] = jvp((a: Tensor, b: Tensor) => m(a, b), [x(), y()], [tensor([1, 0], f64), tensor([0, 1], f64)]);
+    expect(Array.from(t.dataSync())).toEqual([2, -1.5]); // y·tx + x·ty
+  });
+  it('grad through a customJvp', () => {
+    const m = customJvp((a: Tensor, b: Tensor) => a.mul(b), ({ primals: [a, b], tangents: [ta, tb] }) => ta!.mul(b!).add(tb!.mul(a!)));
+    const [ga, gb] = grad((a: Tensor, b: Tensor) => m(a, b).mul(tensor([1, 10], f64)).sum(), { argnums: [0, 1] })(x(), y()) as Tensor[];
+    expect(Array.from(ga!.dataSync())).toEqual([2, 30]);
+    expect(Array.from(gb!.dataSync())).toEqual([0.5, -15]);
+  });
+});

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
   type Primitive, type PrimitiveParams, type RandomKey, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
-  randomKey, split, splitKey, stack, sum, tensor, tidy, tile,
+  randomKey, split, splitKey, stack, sum, tensor, tidy, tile, cumsum, zeros,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
 
@@ -418,5 +418,45 @@ describe('vmap errors', () => {
     expect(memory().buffers).toBe(before + 1);
     kept.dispose();
     expect(memory().buffers).toBe(before);
+  });
+});
+
+describe('custom rules under vmap at batch axis 1, and outputs that ignore the batch', () => {
+  // Every other vmap-of-custom test maps over axis 0, where a rule that read its tangents or
+  // saved values at the front, or returned cotangents there, gives the same numbers.
+  const X = () => tensor([[0.1, 0.2], [0.3, 0.4]], f64);
+  const T = () => tensor([[1, 2], [3, 4]], f64);
+  const w = () => tensor([[1, 10], [100, 1000]], f64);
+  const close = (got: Tensor, want: Tensor) => {
+    expect(got.shape).toEqual(want.shape);
+    const b = Array.from(want.dataSync());
+    Array.from(got.dataSync()).forEach((v, i) => expect(Math.abs(v - b[i]!)).toBeLessThanOrEqual(4e-16 * Math.abs(b[i]!)));
+  };
+  it('jvp of vmap of a customJvp reads the tangents at the primals\' batch axis', () => {
+    const s = customJvp((x: Tensor) => x.sin(), ({ primals: [p], tangents: [t] }) => t!.mul(p!.cos()));
+    const [, t] = jvp((x: Tensor) => vmap((r: Tensor) => s(r), { inAxes: 1 })(x), [X()], [T()]);
+    close(t, T().mul(X().cos()).transpose());
+  });
+  it('grad through vmap of a customVjp reads saved arguments and returns cotangents at axis 1', () => {
+    const s = customVjp((x: Tensor) => x.sin(), { backward: (saved, ct) => [ct.mul((saved as Tensor[])[0]!.cos())] });
+    close(grad((x: Tensor) => vmap((r: Tensor) => s(r), { inAxes: 1 })(x).mul(w()).sum())(X()) as Tensor, w().transpose().mul(X().cos()));
+  });
+  it('grad through vmap of a customVjp with a forward: cotangents land at the argument\'s axis', () => {
+    const s = customVjp((x: Tensor) => x.sin(), {
+      forward: (x: Tensor) => ({ output: x.sin(), saved: x.cos() }),
+      backward: (c: Tensor, ct) => [ct.mul(c)],
+    });
+    close(grad((x: Tensor) => vmap((r: Tensor) => s(r), { inAxes: 1 })(x).mul(w()).sum())(X()) as Tensor, w().transpose().mul(X().cos()));
+  });
+  it('a reverse cumsum at batch axis 1', () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]], f64); // the examples are the columns
+    expect(Array.from(vmap((r: Tensor) => cumsum(r, 0, { reverse: true }), { inAxes: 1 })(x).dataSync())).toEqual([5, 4, 7, 5, 9, 6]);
+  });
+  it('an output that ignores the batch is broadcast over it (JAX\'s out_axes)', () => {
+    const c = tensor([7, 8], f64);
+    const got = vmap((_r: Tensor) => c.mul(2))(zeros([3, 4], f64));
+    expect(got.shape).toEqual([3, 2]);
+    expect(Array.from(got.dataSync())).toEqual([14, 16, 14, 16, 14, 16]);
+    expect(Array.from(vmap((_r: Tensor) => c, { outAxes: 1 })(zeros([3, 4], f64)).dataSync())).toEqual([7, 7, 7, 8, 8, 8]);
   });
 });
