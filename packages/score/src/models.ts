@@ -53,7 +53,11 @@ export interface MlpOptions {
   inputDim: number;
   /** Widths of the hidden layers, e.g. [64, 64]. */
   hidden: readonly number[];
-  /** Hidden activation; default 'silu' (smooth, so ∂s/∂x and its θ-gradient are informative). */
+  /**
+   * Hidden activation; default 'silu' (smooth, so ∂s/∂x and its θ-gradient are informative). It
+   * also picks the hidden layers' initialisation: He normal (Var = 2/fan_in, He et al. 2015) for
+   * 'relu', LeCun normal (Var = 1/fan_in) for the rest; the output layer is LeCun normal always.
+   */
   activation?: Activation;
   /** What `cond` holds: nothing ('none', default), the noise scale σ, or the diffusion time t. */
   conditioning?: Conditioning;
@@ -222,7 +226,8 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   const numLayers = widths.length - 1;
   const keys = splitKey(key, numLayers + 1);
   // LeCun normal (Var = 1/fan_in) keeps unit-variance activations through tanh/SiLU/softplus/
-  // ELU layers; He normal (Var = 2/fan_in) compensates for ReLU zeroing half of its inputs.
+  // ELU layers; He normal (Var = 2/fan_in) compensates for ReLU zeroing half of its inputs. The
+  // output layer applies no activation, so it is LeCun normal whatever the hidden layers use.
   const gain = activation === 'relu' ? 2 : 1;
   const params: Params = {};
   for (let l = 0; l < numLayers; l++) {

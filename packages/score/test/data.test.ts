@@ -622,3 +622,44 @@ describe('sampling conventions', () => {
 afterAll(() => {
   console.log(measured.join('\n'));
 });
+
+describe('rows are independent draws', () => {
+  it('a mixture sample\'s component choices are independent of its noise', async () => {
+    // One key for both the component choice and the noise made row 2j's component a function
+    // of row j's noise (correlation 0.85 on eightGaussians). Independent rows: the sample
+    // correlation is about N(0, 1/m); 4 standard errors.
+    const n = 20000;
+    const data = eightGaussians();
+    const x = Array.from(await data.sample(n, { key: randomKey(5), dtype: 'float64' }).data());
+    const comp: number[] = [];
+    const noise2: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const [a, b] = [x[2 * i]!, x[2 * i + 1]!];
+      let best = 0;
+      let bestD = Infinity;
+      data.means.forEach((m, k) => {
+        const d = (a - m[0]!) ** 2 + (b - m[1]!) ** 2;
+        if (d < bestD) [best, bestD] = [k, d];
+      });
+      comp.push(best);
+      noise2.push(bestD);
+    }
+    const corr = (p: number[], q: number[]) => {
+      const m = p.length;
+      const mp = p.reduce((s, v) => s + v, 0) / m;
+      const mq = q.reduce((s, v) => s + v, 0) / m;
+      let sp = 0;
+      let sq = 0;
+      let spq = 0;
+      for (let i = 0; i < m; i++) {
+        sp += (p[i]! - mp) ** 2;
+        sq += (q[i]! - mq) ** 2;
+        spq += (p[i]! - mp) * (q[i]! - mq);
+      }
+      return spq / Math.sqrt(sp * sq);
+    };
+    const half = n / 2;
+    expect(Math.abs(corr(Array.from({ length: half }, (_, j) => comp[2 * j]!), noise2.slice(0, half)))).toBeLessThan(4 / Math.sqrt(half));
+    expect(Math.abs(corr(comp, noise2))).toBeLessThan(4 / Math.sqrt(n));
+  });
+});

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { grad, hessian, jacobian } from '@scorch/autograd';
-import { type Tensor, concat, memory, randn, randomKey, reshape, tensor } from '@scorch/tensor';
+import { type Tensor, concat, log, matmul, memory, randn, randomKey, reshape, tensor } from '@scorch/tensor';
 import {
   type Params, energyHessianTrace, energyScore, implicitScoreMatchingLoss, loadParamsInto, mlpEnergy, mlpScore,
   fourierEmbedding, saveParams, scoreJacobianTrace, sinusoidalEmbedding,
@@ -426,3 +426,60 @@ onEachDevice('a model saved and loaded on its device', (device) => {
   });
 });
 
+
+describe('embeddings, initialisation and loading, by value', () => {
+  // The other embedding checks are at c = 0 (any frequency gives sin 0 and cos 1) or only ask
+  // that two levels differ; these pin the frequencies, the embedded scalar and the scale.
+  it('sinusoidalEmbedding equals DDPM\'s get_timestep_embedding (Ho et al. 2020; values from PyTorch)', async () => {
+    const want = [
+      0.8414709848078965, 0.04639922346473126, 0.0021544330233656027, 9.999999983333325e-05, 0.5403023058681398, 0.9989229760406304, 0.9999976792064809, 0.999999995,
+      -0.5440211108893698, 0.4476708347189571, 0.021542680272331638, 0.0009999998333333408, -0.8390715290764524, 0.8941984252625544, 0.9997679295349916, 0.9999995000000417,
+    ];
+    const got = await read(sinusoidalEmbedding(tensor([1, 10], f64), 8));
+    got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-15));
+  });
+
+  it('fourierEmbedding is [sin 2πcW, cos 2πcW] (Song et al. 2021, GaussianFourierProjection)', async () => {
+    const got = await read(fourierEmbedding(tensor([0.25], f64), tensor([[1, 0.5]], f64)));
+    [1, Math.SQRT1_2, 0, Math.SQRT1_2].forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThanOrEqual(1e-15));
+  });
+
+  it('the model embeds log σ (Fourier) and 999·t (sinusoidal), as a hand-written forward pass', async () => {
+    const x = randn([3, 2], { key: randomKey(1), ...f64 });
+    const forward = (p: Record<string, Tensor>, h: Tensor) => matmul(matmul(h, p['layer0.weight']!).add(p['layer0.bias']!).tanh(), p['out.weight']!).add(p['out.bias']!);
+    const sigma = tensor([0.1, 1, 5], f64);
+    const ms = mlpScore({ inputDim: 2, hidden: [8], activation: 'tanh', conditioning: 'sigma', embedding: 'fourier', embeddingDim: 4, key: randomKey(2), ...f64 });
+    expect(await read(ms.score(x, sigma))).toEqual(await read(forward(ms.params, concat([x, fourierEmbedding(log(sigma), ms.buffers['embedding.frequencies']!)], 1))));
+    const t = tensor([0.1, 0.5, 0.9], f64);
+    const mt = mlpScore({ inputDim: 2, hidden: [8], activation: 'tanh', conditioning: 'time', embedding: 'sinusoidal', embeddingDim: 4, key: randomKey(3), ...f64 });
+    const want = await read(forward(mt.params, concat([x, sinusoidalEmbedding(t.mul(999), 4)], 1)));
+    // The same operations in another association order: a few float64 roundings of O(1) values.
+    (await read(mt.score(x, t))).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-13));
+  });
+
+  it('with ReLU the output layer is LeCun-normal (variance 1/fan_in), not He-normal like the hidden ones', async () => {
+    const w = await read(mlpScore({ inputDim: 2, hidden: [400], activation: 'relu', key: randomKey(7) }).params['out.weight']!);
+    // 800 draws: within 4 standard errors of the variance, 4·σ²·√(2/(n−1)).
+    const variance = w.reduce((a, v) => a + v * v, 0) / w.length;
+    expect(Math.abs(variance - 1 / 400)).toBeLessThan(4 * (1 / 400) * Math.sqrt(2 / (w.length - 1)));
+  });
+
+  it('Fourier frequencies are N(0, 16²) (Song et al. 2021\'s scale) and independent of the layer weights', async () => {
+    const m = mlpScore({ inputDim: 1, hidden: [1024], conditioning: 'sigma', embedding: 'fourier', embeddingDim: 2048, key: randomKey(9), ...f64 });
+    const f = await read(m.buffers['embedding.frequencies']!);
+    const variance = f.reduce((a, v) => a + v * v, 0) / f.length;
+    expect(Math.abs(variance - 256)).toBeLessThan(4 * 256 * Math.sqrt(2 / (f.length - 1)));
+    const w = (await read(m.params['layer0.weight']!)).slice(0, f.length);
+    const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
+    // Independent draws: the sample correlation is about N(0, 1/n); 4 standard errors.
+    expect(Math.abs(dot(f, w) / Math.sqrt(dot(f, f) * dot(w, w)))).toBeLessThan(4 / Math.sqrt(f.length));
+  });
+
+  it('loadParamsInto matches parameters by name, not by position', async () => {
+    const json = await saveParams({ a: tensor([1, 2], f64), b: tensor([3, 4], f64) });
+    const target = { b: tensor([0, 0], f64), a: tensor([0, 0], f64) };
+    loadParamsInto(target, json);
+    expect(await read(target.a)).toEqual([1, 2]);
+    expect(await read(target.b)).toEqual([3, 4]);
+  });
+});

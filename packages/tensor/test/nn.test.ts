@@ -468,3 +468,21 @@ describe('memory', () => {
     expect(memory().tensors).toBe(before);
   });
 });
+
+describe('argument rules at their edges', () => {
+  it('layerNorm and groupNorm refuse a negative eps (it made the variance negative: NaN with no error)', () => {
+    const x = tensor([[1, 2, 3]], { dtype: 'float64' });
+    expect(() => layerNorm(x, 3, { eps: -1 })).toThrow(/layerNorm: eps must be .*>= 0/);
+    expect(() => groupNorm(x.reshape([1, 3, 1]), 1, { eps: -1 })).toThrow(/groupNorm: eps must be .*>= 0/);
+  });
+
+  it('convTranspose2d takes an outputPadding below the dilation but not below the stride, as PyTorch', () => {
+    // PyTorch requires output_padding smaller than the stride OR the dilation; every other case
+    // here has outputPadding below the stride. Values: torch.nn.functional.conv_transpose2d(y, w,
+    // stride=1, dilation=2, output_padding=1) in float64.
+    const y = tensor([[[[1, 2], [3, 4]]]], { dtype: 'float64' });
+    const got = convTranspose2d(y, y, { dilation: 2, outputPadding: 1 });
+    expect(got.shape).toEqual([1, 1, 5, 5]);
+    expect(Array.from(got.dataSync())).toEqual([1, 2, 2, 4, 0, 3, 4, 6, 8, 0, 3, 6, 4, 8, 0, 9, 12, 12, 16, 0, 0, 0, 0, 0, 0]);
+  });
+});

@@ -406,3 +406,16 @@ describe('the ends of the float32 uniform grid', () => {
     expect(worst).toBeLessThanOrEqual(Math.fround(Math.sqrt(48 * Math.LN2)));
   });
 });
+
+describe('the documented key layout', () => {
+  it('splitKey(key, n)[i] is words 0 and 1 of the Philox block with counter [i, 0, 0, 1] (docs/conventions.md)', () => {
+    // A counter laid out otherwise still gives sound streams, but every seeded result would change.
+    const key = randomKey(123);
+    const keys = splitKey(key, 3);
+    const words = new Uint32Array(4);
+    for (let i = 0; i < 3; i++) {
+      philox4x32(i, 0, 0, 1, key[0], key[1], words);
+      expect(keys[i]).toEqual([words[0], words[1]]);
+    }
+  });
+});
