@@ -79,6 +79,28 @@ describe('jit on the CPU equals eager mode bit for bit', () => {
     }
   });
 
+  it('a broadcast value that reads a reduction is not placed before the reduction', async () => {
+    // exp(s) (or tanh(2s)) of a row sum, read through an expand beside s itself: hoisted one
+    // step too early, its kernel read the sum before the sum was written.
+    const x = randn([8, 16], { key: keys[2] });
+    const programs: ((a: Tensor) => Tensor[])[] = [
+      (a) => { const s = a.sum(1, true); const hb = s.exp().expand([8, 16]); return [a.mul(hb).add(s.expand([8, 16])), a.div(hb)]; },
+      (a) => { const s = a.sum(1, true); const hb = s.mul(2).tanh().expand([8, 16]); return [a.mul(hb).add(s.expand([8, 16])), a.sub(hb).exp()]; },
+    ];
+    for (const f of programs) {
+      const eager = f(x);
+      const compiled = jit(f)(x);
+      for (let i = 0; i < eager.length; i++) expect(await values(compiled[i]!)).toEqual(await values(eager[i]!));
+    }
+  });
+
+  it('a draw from a key split twice inside the program', async () => {
+    // Dead-code elimination keeps the derivation of a derived key's own input key.
+    const f = (a: Tensor, key: RandomKey) => a.add(randn([4], { key: splitKey(splitKey(key, 2)[0]!, 3)[1]! }));
+    const x = tensor([1, 2, 3, 4]);
+    expect(await values(jit(f)(x, randomKey(7)))).toEqual(await values(f(x, randomKey(7))));
+  });
+
   it('a product of a row slice (an offset view) of an input or of a stored product', async () => {
     const x = randn([10, 8], { key: keys[5] });
     const x3 = randn([3, 8, 8], { key: keys[4] });

@@ -12,7 +12,7 @@
 
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Tensor, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
+  type CpuBackend, type CpuHandle, type Tensor, concat, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softmax, softplus, splitKey, sum, tanh, tensor, traceProgram, where, cast,
 } from '../src/index.js';
 import { traceAndInterpret } from './programReference.js';
@@ -184,6 +184,18 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     for (const { name, f, make } of PROGRAMS) {
       for (const dtype of ['float32', 'float64'] as const) {
         for (const threads of [1, 2, 3]) check(`${name} ${dtype}`, f, () => make(dtype), threads);
+      }
+    }
+  });
+
+  it('a small concat along the split axis, read through a reshape: each chunk loops over its own rows', () => {
+    // A kernel writing reshape(concat([x, y], 0)) branches on its outermost axis, the one the
+    // threads split; unrolling that axis as an inner one made every chunk compute from row 0.
+    // The concat stays inline (under 256 elements), so the kernel must split from 16 elements.
+    setRangeThreadMinElementsForTesting(16);
+    for (const dtype of ['float32', 'float64'] as const) {
+      for (const threads of [2, 3]) {
+        check(`flattened concat rows ${dtype}`, ([x, y]) => [reshape(concat([x!, y!], 0), [160]).mul(2)], () => [rn([3, 40], 0, dtype), rn([1, 40], 1, dtype)], threads);
       }
     }
   });
