@@ -173,6 +173,8 @@ function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<object
   if (value instanceof Tensor) {
     if (into.has(value)) return;
     into.add(value);
+    // A value a kept tracer holds goes where its stand-in in the scopes goes (see keepForTracer).
+    if (value._keptStandIn) into.add(value._keptStandIn);
     if (value._trace) for (const c of value._trace.children(value)) collectTensors(c, into, seen);
     return;
   }
@@ -212,8 +214,12 @@ export function tidy<T>(fn: () => T): T {
   // go to the enclosing scope (grad's, which frees them when it returns; a vjp outside any scope
   // leaves its forward values to the caller), as composite leaves them under a transformation.
   const deferred = traceStack.some((t) => t.readsValuesLater);
+  // A kept tracer's stand-in (keepForTracer) stays while a transformation runs: the tracers made
+  // after this tidy (a tangent passed through by add, the outputs) may hold its value, which goes
+  // when the transformation's scope ends and the side value is disposed.
+  const tracing = traceStack.length > 0;
   for (const t of scope) {
-    if (deferred || kept.has(t)) parent?.add(t);
+    if (deferred || kept.has(t) || (tracing && keptStandIns.has(t))) parent?.add(t);
     else t.dispose();
   }
   return result;
@@ -485,15 +491,64 @@ export function setAccumulatedGrad(target: Tensor, value: Tensor): void {
   accumulatedGrads.add(value);
 }
 
-/** Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand. */
+/**
+ * Exempts `t` from the enclosing tidy scopes (and composite ops' scopes): it lives until disposed by hand.
+ * A tracer (a side value inside grad, jvp, vmap) has no storage: the values it stands for live
+ * until it is disposed, and go then if nothing else holds them (see keepForTracer).
+ */
 export function keep<T extends Tensor>(t: T): T {
   if (!(t instanceof Tensor)) throw new TypeError(`keep: expected a Tensor, got ${showValue(t)}`);
   keepCalls++;
-  // A tracer (a value inside grad, jvp, vmap) holds the tensors it stands for: they are kept too.
   const held = new Set<Tensor>();
   collectTensors(t, held);
-  for (const s of scopes) for (const x of held) s.delete(x);
+  if (t._trace) {
+    // A disposed tracer no longer holds anything (its share would never be given back).
+    if (!t._disposed) keepForTracer(t, held);
+  }
+  // A concrete tensor (with the stand-in of a kept tracer's value: it is the caller's now).
+  else for (const s of scopes) for (const x of held) s.delete(x);
   return t;
+}
+
+/** The stand-ins keepForTracer puts in the scopes (they hold no storage), each with its value's group. */
+const keptStandIns = new WeakMap<Tensor, Companions>();
+
+/**
+ * keep() of a tracer. Its owner is the user, who can dispose only the tracer, not the concrete
+ * values it stands for (`held`: a jvp tracer's primal and tangent, a vjp or vmap tracer's value,
+ * at every level). Each of those that a scope would free (one the transformation, or a tidy, made)
+ * leaves that scope, and a stand-in without storage takes its place there: the value is freed
+ * when both the stand-in and every tracer that kept it are disposed (a companions group, as a
+ * composite op's intermediates go with its results). So the value lives while the side value is
+ * kept, and no longer than it would have without keep once that is disposed: the stand-in goes
+ * where the value would have gone, to the enclosing scope when a scope returns the value (a
+ * transformation's result, which the caller owns), or with vjp's forward values, which its pullback
+ * reads until the tidy around vjp ends. A value in no scope (the caller's argument, tangent or
+ * closed-over tensor at top level) is not the tracer's, and is left alone. A value another tracer
+ * kept already gets this one as one more holder.
+ */
+function keepForTracer(tracer: Tensor, held: ReadonlySet<Tensor>): void {
+  for (const x of held) {
+    if (x._trace || x._disposed || keptStandIns.has(x)) continue;
+    const known = x._keptStandIn && keptStandIns.get(x._keptStandIn);
+    if (known) {
+      if (known.pending > 0) {
+        known.pending++;
+        (tracer._companions ??= []).push(known);
+      }
+      continue;
+    }
+    let home: Set<Tensor> | undefined;
+    for (const s of scopes) if (s.delete(x)) home = s; // the innermost scope that held it
+    if (!home) continue;
+    const standIn = new Tensor([], x.dtype, x.device);
+    const group: Companions = { pending: 2, tensors: [x] };
+    keptStandIns.set(standIn, group);
+    standIn._companions = [group];
+    home.add(standIn);
+    x._keptStandIn = standIn;
+    (tracer._companions ??= []).push(group);
+  }
 }
 
 export interface MemoryInfo {
@@ -561,6 +616,8 @@ export class Tensor {
   _disposedBy = 'by dispose() or tidy()';
   /** @internal Groups of a composite op's intermediates released when this result is disposed. */
   _companions: Companions[] | null = null;
+  /** @internal For a value a kept tracer holds: its stand-in in the scopes (keepForTracer). */
+  _keptStandIn: Tensor | null = null;
   /** @internal Creation order of every tensor, tracers included (tensorIdCounter; composite's ownResult). */
   readonly _id = nextTensorId++;
   /**
