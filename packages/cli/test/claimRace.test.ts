@@ -4,7 +4,7 @@
 // needs only a preemption between the first run's open and write of its claim, which a loaded
 // machine gives now and then (two runs started at once in cli.test.ts).
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -51,5 +51,19 @@ describe('a directory claimed by another run between the check and the claim', (
     expect(() => prepareOutputDirectory('scorch train', dir, false)).toThrow(
       `scorch train: --out ${dir} is being written by another scorch run (process ${process.pid}); choose another directory`,
     );
+  });
+});
+
+describe('a directory that gained a file of the user\'s between the check and the claim', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-claim-race-user-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('is refused, keeps no claim, and holds only the user\'s file', () => {
+    const dir = join(scratch, 'race-file');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    absentOnce.add(dir);
+    expect(() => prepareOutputDirectory('scorch train', dir, false)).toThrow(`scorch train: --out ${dir} already exists and is not empty`);
+    expect(readdirSync(dir)).toEqual(['notes.txt']);
   });
 });
