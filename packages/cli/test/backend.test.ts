@@ -13,16 +13,7 @@ const NO_ADAPTER = 'initWebGPU: no WebGPU adapter found. Tried: Dawn default bac
 const initWebGPU = vi.hoisted(() => vi.fn());
 vi.mock('@scorch/kernels', async (importOriginal) => ({ ...(await importOriginal<object>()), initWebGPU }));
 
-const { main } = await import('../src/main.js');
-const { streamIo } = await import('../src/io.js');
-
-async function runMain(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const io = streamIo({ write: (s: string) => (out += s), isTTY: false }, { write: (s: string) => (err += s) });
-  const code = await main(argv, io);
-  return { code, stdout: out, stderr: err };
-}
+const { runMain } = await import('./runMain.js');
 
 describe('--backend without a WebGPU adapter', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'scorch-backend-'));

@@ -11,8 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError, commandHelp, parseArgs } from '../src/args.js';
-import { type Io, streamIo } from '../src/io.js';
-import { main } from '../src/main.js';
+import { runMain } from './runMain.js';
 import { type NoiseSpec, noiseFor } from '@scorch/score';
 import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
 import { CLAIM_FILE, DirectoryTakenError, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
@@ -25,21 +24,6 @@ const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..
 const bin = join(repoRoot, 'packages', 'cli', 'bin', 'scorch.mjs');
 /** Checkpoints written by earlier versions (checkpoint-v1: `scorch train --loss dsm --steps 2 --hidden 3 --batch 8 --seed 5`). */
 const fixtures = join(repoRoot, 'packages', 'cli', 'test', 'fixtures');
-
-/** An Io that keeps what was written. */
-function captureIo(tty = false): Io & { stdoutText: () => string; stderrText: () => string } {
-  let out = '';
-  let err = '';
-  const io = streamIo({ write: (s: string) => (out += s), isTTY: tty }, { write: (s: string) => (err += s) });
-  return Object.assign(io, { stdoutText: () => out, stderrText: () => err });
-}
-
-/** Runs main() in this process: for paths that fail before any work starts. */
-async function runMain(...argv: string[]) {
-  const io = captureIo();
-  const code = await main(argv, io);
-  return { code, stdout: io.stdoutText(), stderr: io.stderrText() };
-}
 
 /** Runs the real bin as a child process (stdout is a pipe, so progress is plain lines). */
 function runCli(...argv: string[]) {

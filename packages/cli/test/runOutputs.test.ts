@@ -10,17 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tensor } from '@scorch/tensor';
 import { datasetEntry, energyDistance, mmd2 } from '@scorch/score';
-import { streamIo } from '../src/io.js';
-import { main } from '../src/main.js';
 import { runKeys } from '../src/sampling.js';
-
-async function runMain(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const io = streamIo({ write: (s: string) => (out += s), isTTY: false }, { write: (s: string) => (err += s) });
-  const code = await main(argv, io);
-  return { code, stdout: out, stderr: err };
-}
+import { runMain } from './runMain.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'scorch-run-outputs-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

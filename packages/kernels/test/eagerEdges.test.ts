@@ -7,9 +7,9 @@
 // product, Higham §3.1), sums within 1e-5 relative (float32 sums of ≤ 10² terms of N(0,1)),
 // gathers, pads and scatters of whole numbers exactly.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, apply, matmul, sizeOf, tensor } from '@scorch/tensor';
+import { apply, matmul, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
-import { firstMismatch, gpuDevice, hostRandom, ulp, values } from './helpers.js';
+import { exact, firstMismatch, gpuDevice, normalPair, ulp } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
@@ -19,10 +19,7 @@ afterEach(() => {
   gpu.backend.forceTiledMatmul = false;
 });
 
-function pair(shape: readonly number[], seed: number): { cpu: Tensor; gpu: Tensor } {
-  const data = Float32Array.from(values('normal', sizeOf(shape), hostRandom(seed)));
-  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
-}
+const pair = (shape: readonly number[], seed: number) => normalPair(shape, seed, gpu.device);
 
 describe('eager kernels at their edges', () => {
   for (const tiled of [false, true]) {
@@ -83,7 +80,7 @@ describe('eager kernels at their edges', () => {
     const idxGpu = tensor(idxData, { shape: [7], dtype: 'int32', device: gpu.device }).slice([1], [6]);
     const ref = apply('scatterAdd', [upd.cpu, idxCpu], { axis: 0, size: 5 }).dataSync();
     const out = await apply('scatterAdd', [upd.gpu, idxGpu], { axis: 0, size: 5 }).data();
-    expect(firstMismatch(ref, out, () => 0)).toBeNull();
+    expect(firstMismatch(ref, out, exact)).toBeNull();
   });
 
   it('pad of a sliced view (nonzero offset) equals the CPU', async () => {
@@ -91,7 +88,7 @@ describe('eager kernels at their edges', () => {
     const params = { before: [1, 2], after: [2, 1] };
     const ref = apply('pad', [x.cpu.slice([1, 2], [3, 4])], params).dataSync();
     const out = await apply('pad', [x.gpu.slice([1, 2], [3, 4])], params).data();
-    expect(firstMismatch(ref, out, () => 0)).toBeNull();
+    expect(firstMismatch(ref, out, exact)).toBeNull();
   });
 
   it('host-known indices equal to the extent are refused at once, with the CPU error (gather and scatterAdd)', async () => {

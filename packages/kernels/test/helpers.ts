@@ -129,6 +129,12 @@ export function uniformData(n: number, rnd: () => number, lo = -2, width = 4): F
   return Float32Array.from({ length: n }, () => Math.fround(lo + rnd() * width));
 }
 
+/** The same N(0, 1) float32 data (from `seed`) as a CPU tensor and as one on the device `gpu`. */
+export function normalPair(shape: readonly number[], seed: number, gpu: string): { cpu: Tensor; gpu: Tensor } {
+  const data = Float32Array.from(values('normal', sizeOf(shape), hostRandom(seed)));
+  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu }) };
+}
+
 /** How an input is presented to the kernel: as a fresh buffer or as a view that needs strides. */
 export type ViewKind = 'contiguous' | 'permuted' | 'sliced' | 'broadcast';
 

@@ -8,10 +8,10 @@
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
-import { type Tensor, matmul, sizeOf, tensor } from '@scorch/tensor';
+import { type Tensor, matmul, tensor } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, VEC4_BLOCKING, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel } from '@scorch/kernels';
 import { hardwareThreads } from '@scorch/tensor';
-import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, ulp, values } from './helpers.js';
+import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, normalPair, ulp } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
@@ -21,11 +21,7 @@ afterEach(() => {
   gpu.backend.forceTiledMatmul = false;
 });
 
-function randomPair(shape: readonly number[], seed: number): { cpu: Tensor; gpu: Tensor } {
-  const n = sizeOf(shape);
-  const data = Float32Array.from(values('normal', n, hostRandom(seed)));
-  return { cpu: tensor(data, { shape }), gpu: tensor(data, { shape, device: gpu.device }) };
-}
+const randomPair = (shape: readonly number[], seed: number) => normalPair(shape, seed, gpu.device);
 
 /** Operand of logical shape [...batch, rows, cols]; `transposed` stores it as [..., cols, rows] and permutes. */
 function operand(shape: readonly number[], transposed: boolean, seed: number): { cpu: Tensor; gpu: Tensor } {
