@@ -1,7 +1,7 @@
 // Tests of the benchmark suite's own parts that need no engine: statistics, the value check, the
 // input bundle, the tables, the results file and its chart.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,9 @@ import { renderChart } from '../src/chart.js';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import { matmulChecksum, matmulProjections, particleStatistics } from '../src/engines/engine.js';
 import { decodeInputs, encodeInputs, input, makeInputs } from '../src/inputs.js';
-import { caseTable, formatNumber, growthTable, markdownSummary, renderMarkdown, runLine, textReport } from '../src/report.js';
+import { caseTable, formatNumber, growthTable, markdownSummary, renderMarkdown, runLine, summaryTable, textReport } from '../src/report.js';
 import { type CaseResult, type Row, SCHEMA, type SuiteResults, latestRefusal, readResults, runStem, writeResults } from '../src/results.js';
+import { README_BLOCKS, expectedBlock, readBlock, updateReadmes } from '../src/readme.js';
 import { RELAXED_SIMD_FLAG } from '../src/simdPeak.js';
 import { growthExponent, summarize } from '../src/stats.js';
 import { HVP_CASE, MLP_PARAM_NAMES, SSMVR_CASE, TOLERANCES, WORKLOADS, type CaseSpec, figureFor, ismCase as ismCaseOf, matmulCase } from '../src/workloads.js';
@@ -213,6 +214,19 @@ describe('tables', () => {
     expect(summary).toContain('- PyTorch CUDA (NVIDIA GPU): not run: not installed here');
   });
 
+  it("put each engine's figure under its own name in the summary when an engine listed before it did not run", () => {
+    // TF.js cpu not installed: the summary drops its column, and the columns after it must still
+    // hold their own engines' cells (found by engine, not by position among the engines).
+    const base = madeUpResults();
+    const gap: SuiteResults = {
+      ...base,
+      engines: base.engines.map((e) => (e.id === 'tfjs-cpu' ? { id: e.id, label: e.label, kind: e.kind, available: false, reason: 'not installed here' } : e)),
+      cases: [{ ...base.cases[0]!, rows: base.cases[0]!.rows.map((r) => (r.engine === 'tfjs-cpu' ? row('tfjs-cpu', undefined) : r)) }],
+    };
+    expect(summaryTable(gap).header).toEqual(['workload', 'unit', 'scorch CPU', 'scorch WebGPU', 'TF.js wasm']);
+    expect(markdownSummary(gap)).toContain('| W1 matmul, n=256 | GFLOP/s ↑ | 3.36 | 6.71 | skipped |');
+  });
+
   it("give every engine that ran a row in W4's growth table, with its exponent or the sizes it was timed at", () => {
     // W4 at d = 2 and 8: scorch CPU timed at both, TF.js wasm at d = 2 only (over the limit at 8),
     // TF.js cpu at neither (a mismatch). Only scorch CPU has an exponent; the others were left out
@@ -360,10 +374,34 @@ describe('the results file and chart', () => {
     }
   });
 
+  it('rewrite the README blocks between their markers, keeping the text around them once', () => {
+    const root = mkdtempSync(join(scratch, 'readmes-'));
+    mkdirSync(join(root, 'benchmarks'));
+    for (const block of README_BLOCKS) writeFileSync(join(root, block.file), `before\n<!-- ${block.name}:start -->\nOLD TABLE\n<!-- ${block.name}:end -->\nafter\n`);
+    const results = madeUpResults();
+    expect(updateReadmes(root, results)).toEqual(README_BLOCKS.map((b) => b.file));
+    for (const block of README_BLOCKS) {
+      const text = readFileSync(join(root, block.file), 'utf8');
+      expect(text).not.toContain('OLD TABLE');
+      expect(text.split(`<!-- ${block.name}:end -->`)).toHaveLength(2);
+      expect(text.startsWith(`before\n<!-- ${block.name}:start -->`)).toBe(true);
+      expect(text.endsWith(`<!-- ${block.name}:end -->\nafter\n`)).toBe(true);
+      expect(readBlock(text, block.name, block.file)).toBe(expectedBlock(block, results));
+    }
+    // The same results again change nothing.
+    expect(updateReadmes(root, results)).toEqual([]);
+  });
+
   it('draws one bar per timed engine, escaping text', () => {
     const svg = renderChart(madeUpResults());
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.match(/<rect x=/g)).toHaveLength(2);
+    // Bars on a log scale of the speed relative to scorch CPU: scorch WebGPU's (2×) is the longer,
+    // and each is labelled with its figure and that ratio.
+    const widths = [...svg.matchAll(/<rect x="[^"]+" y="[^"]+" width="([^"]+)"/g)].map((m) => Number(m[1]));
+    expect(widths[1]!).toBeGreaterThan(widths[0]!);
+    expect(svg).toContain('>3.36 (1×)<');
+    expect(svg).toContain('>6.71 (2×)<');
     expect(svg).toContain('>mismatch<');
     expect(svg).toContain('>not run<');
     expect(svg).not.toContain('<CPU>');

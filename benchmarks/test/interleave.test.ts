@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '../src/engines.js';
 import type { Row } from '../src/results.js';
 import { LEAD_IN_STEPS_MAX, type StepWorker, SweepLimits, checkEngine, roundOrder, timeInterleaved, warmupSteps } from '../src/suite.js';
-import { DSM_CASE, ismCase, planFor } from '../src/workloads.js';
+import { DSM_CASE, figureFor, ismCase, matmulCase, planFor } from '../src/workloads.js';
 
 describe('timed rounds', () => {
   const settle = ENGINES['torch-cpu-default'].settleMs!;
@@ -228,5 +228,44 @@ describe('timed rounds', () => {
     const measured = new SweepLimits();
     measured.overLimit('tfjs-wasm', ismCase(32));
     expect(measured.reasonToSkip('tfjs-wasm', ismCase(128), 5000)).toBe('already over the 5.0 s step limit at d=32');
+  });
+
+  /** A stand-in worker whose steps take the times in `ms`, in order, with `counters[i]` on the i-th. */
+  function scriptedWorker(ms: number[], counters?: Record<string, number>[]): StepWorker {
+    let i = 0;
+    return {
+      alive: true,
+      request: (async (message: { op: string }) => {
+        if (message.op !== 'step') return null;
+        const k = i++;
+        return { ms: ms[k]!, ...(counters ? { counters: counters[k]! } : {}) };
+      }) as StepWorker['request'],
+    };
+  }
+  const matmul = matmulCase(256);
+  const timeOne = async (engine: EngineId, worker: StepWorker, timing = plan): Promise<Row> => {
+    const rows = new Map<EngineId, Row>([[engine, { engine, status: 'timed', warmupMs: 1 }]]);
+    await timeInterleaved(matmul, timing, [engine], new Map([[engine, worker]]), rows);
+    return rows.get(engine)!;
+  };
+
+  it('record the figure at the median repetition, figureBest at the fastest and figureWorst at the slowest', async () => {
+    const row = await timeOne('scorch-cpu', scriptedWorker([5, 1, 3, 2, 4]));
+    expect(row.samplesMs).toEqual([5, 1, 3, 2, 4]);
+    expect([row.figure, row.figureBest, row.figureWorst]).toEqual([figureFor(matmul, 3), figureFor(matmul, 1), figureFor(matmul, 5)]);
+  });
+
+  it('record per-step counters as the median over the repetitions', async () => {
+    const counters = [10, 50, 20, 30, 40].map((dispatches) => ({ dispatches, submits: 1 }));
+    const row = await timeOne('scorch-webgpu', scriptedWorker([1, 1, 1, 1, 1], counters));
+    expect(row.counters).toEqual({ dispatches: 30, submits: 1 });
+  });
+
+  it('record leadInSteps as the median of the rounds\' lead-in step counts', async () => {
+    // Rounds 0–3: one 10 ms lead-in step, then the timed step; round 4: five 2 ms lead-in steps.
+    const ms = [10, 1, 10, 1, 10, 1, 10, 1, 2, 2, 2, 2, 2, 1];
+    const row = await timeOne('scorch-cpu', scriptedWorker(ms), { ...plan, leadInMs: 10, leadInMaxMs: 1000 });
+    expect(row.samplesMs).toEqual([1, 1, 1, 1, 1]);
+    expect(row.leadInSteps).toBe(1);
   });
 });
