@@ -247,6 +247,13 @@ describe('definitions are checked, names are unique', () => {
     jvp: () => null, vjp: () => [null],
   };
 
+  it('refuses a call with more or fewer inputs than the definition names', () => {
+    const x = tensor([1, 2], { dtype: 'float64' });
+    const call = softplusSquare as (...args: unknown[]) => unknown;
+    expect(() => call(x, x)).toThrow('softplusSquare: expected 1 input(s) (x), got 2');
+    expect(() => call()).toThrow('softplusSquare: expected 1 input(s) (x), got 0');
+  });
+
   it('rejects a built-in name and a name defined before', () => {
     expect(() => definePrimitive({ ...valid, name: 'exp' })).toThrow(/definePrimitive\('exp'\): 'exp' is a built-in primitive; choose another name/);
     expect(() => definePrimitive({ ...valid, name: 'custom' })).toThrow(/'custom' is a built-in primitive/);

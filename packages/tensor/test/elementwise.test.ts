@@ -165,6 +165,12 @@ describe('int32 arithmetic', () => {
     expect(() => i.mul(0.5)).toThrow(`mul: ${message(0.5)}`);
     expect(() => i.less(2.5)).toThrow(`less: ${message(2.5)}`);
     expect(() => i.add(3e9)).toThrow(`add: ${message(3000000000)}`);
+    // The range's edges: 2³¹ − 1 and −2³¹ are int32 values, one past either is not (saturated to
+    // 2³¹ − 1, less(2³¹ − 1, 2³¹) would read false).
+    expect(await i.less(2 ** 31 - 1).toArray()).toEqual([true, true]);
+    expect(await i.greater(-(2 ** 31)).toArray()).toEqual([true, true]);
+    expect(() => i.less(2 ** 31)).toThrow(`less: ${message(2 ** 31)}`);
+    expect(() => i.add(-(2 ** 31) - 1)).toThrow(`add: ${message(-(2 ** 31) - 1)}`);
     expect(() => i.add(NaN)).toThrow(`add: ${message(NaN)}`);
     expect(() => i.equal(Infinity)).toThrow(`equal: ${message(Infinity)}`);
     expect(() => where(i.less(3), 2.5, i)).toThrow(`where: ${message(2.5)}`);

@@ -175,6 +175,7 @@ describe('disposed tensors', () => {
     expect(() => x.sum()).toThrow('sum: argument, a float32 [2] tensor, was disposed');
     expect(() => x.dataSync()).toThrow('dataSync: tensor [2] float32 was disposed (by dispose() or tidy()) and cannot be used');
     await expect(x.data()).rejects.toThrow('data: tensor [2] float32 was disposed');
+    expect(() => x.detach()).toThrow(/^detach: tensor \[2\] float32 was disposed/);
     // toArray and item name themselves, not data (which they read through).
     await expect(x.toArray()).rejects.toThrow('toArray: tensor [2] float32 was disposed (by dispose() or tidy()) and cannot be used');
     const s = ones([]);
@@ -198,6 +199,7 @@ describe('axes', () => {
     expect(() => m.mean(-3)).toThrow('mean: axis -3 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])');
     expect(() => m.max([0, 2])).toThrow('max: axis 2 is out of range for a tensor of rank 2');
     expect(() => concat([m, m], 2)).toThrow('concat: axis 2 is out of range for a tensor of rank 2');
+    expect(() => concat([m, ones([1, 2, 3])])).toThrow('concat: ranks differ ([2,3], [1,2,3])');
     expect(() => tensor(1).sum(0)).toThrow('sum: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
   });
 
@@ -228,6 +230,9 @@ describe('axes', () => {
   it('squeeze of an axis that is not size 1, permute with a bad permutation', () => {
     expect(() => squeeze(ones([1, 3]), 1)).toThrow('squeeze: axis 1 of [1,3] has size 3, not 1');
     expect(() => permute(m, [0, 0])).toThrow('permute: [0,0] is not a permutation of the 2 axes of [2,3]');
+    // Too few axes, even as a prefix of the identity, as torch.permute refuses them.
+    expect(() => permute(m, [0])).toThrow('permute: [0] is not a permutation of the 2 axes of [2,3]');
+    expect(() => m.transpose([1])).toThrow('permute: [1] is not a permutation of the 2 axes of [2,3]');
   });
 
   it('an axis list, permutation or index list that is not an array says what it got', () => {

@@ -48,6 +48,13 @@ describe('util.inspect of a tensor', () => {
     expect(inspect(tensor(-0))).toBe('Tensor(float32, [], cpu)\n-0.');
   });
 
+  it('prints 1,000 elements in full and summarises 1,001, as PyTorch (numel over its threshold of 1,000)', () => {
+    const full = inspect(arange(1000));
+    expect(full).not.toContain('...');
+    expect(full).toContain(' 500., ');
+    expect(inspect(arange(1001))).toContain('...');
+  });
+
   it('past 1,000 elements, each axis shows its first and last three entries; blocks of a 3-D tensor are apart', () => {
     // From 1000: within 1,000 times of each other, whole numbers as such (arange from 0 takes exponents).
     const text = inspect(arange(2 * 8 * 100).add(1000).reshape([2, 8, 100]));

@@ -15,6 +15,12 @@ describe('dispose', () => {
     expect(memory().tensors - before.tensors).toBe(2);
     expect(memory().bytes - before.bytes).toBe(440);
     expect(memory().buffers - before.buffers).toBe(2);
+    // A bool element is one byte (a Uint8Array), an int32 one four.
+    const b = tensor([true, false, true, true, false, true, false, true]);
+    const i = tensor([1, 2], { dtype: 'int32' });
+    expect(memory().bytes - before.bytes).toBe(440 + 8 + 8);
+    b.dispose();
+    i.dispose();
     x.dispose();
     expect(memory().tensors - before.tensors).toBe(1);
     expect(memory().bytes - before.bytes).toBe(40);
@@ -205,6 +211,18 @@ describe('tidy', () => {
     expect(kept!.isDisposed).toBe(false);
     expect(memory().tensors - before.tensors).toBe(1);
     kept!.dispose();
+    expect(memory()).toEqual(before);
+    // Made in the outer scope and kept inside an inner one: the outer scope spares it too.
+    let outer: Tensor | undefined;
+    tidy(() => {
+      outer = ones([3]).add(1);
+      tidy(() => {
+        keep(outer!);
+      });
+    });
+    expect(outer!.isDisposed).toBe(false);
+    expect(Array.from(outer!.dataSync())).toEqual([2, 2, 2]);
+    outer!.dispose();
     expect(memory()).toEqual(before);
   });
 
