@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { grad, jit } from '@scorch/autograd';
-import { type KernelEvent, type Tensor, definePrimitive, exp, indexSelect, matmul, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
+import { type KernelEvent, type Tensor, definePrimitive, exp, indexSelect, matmul, operationCost, profile, profilerSession, randn, randomKey, sum, tanh, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { countingCreatedBuffers, gpuDevice } from './helpers.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
@@ -56,6 +56,28 @@ describe('profile on WebGPU', () => {
     expect(trace.filter((e) => e.ph === 'X').map((e) => [e.name, e.args.kernel, e.ts, e.dur])).toEqual(r.events.map((e) => [e.name, e.kernel, e.start * 1000, e.duration * 1000]));
     a.dispose();
     b.dispose();
+  });
+
+  it('charges an eager operation that runs several kernels its bytes once (a long sum reduces in passes)', async () => {
+    const n = 1 << 20;
+    const x = randn([n], { key: randomKey(3), device: dev });
+    await x.data();
+    const r = await profile(async () => sum(x).data());
+    const passes = r.events.filter((e) => e.name === 'sum');
+    expect(passes.length).toBeGreaterThan(1);
+    const bytes = operationCost('sum', [{ shape: [n], dtype: 'float32' }], { shape: [], dtype: 'float32' }).bytes;
+    expect(passes.reduce((a, e) => a + (e.bytes ?? 0), 0)).toBe(bytes);
+    expect(r.kernels.filter((k) => k.name === 'sum').reduce((a, k) => a + (k.bytes ?? 0), 0)).toBe(bytes);
+    x.dispose();
+  });
+
+  it('lays replayed kernels out one after another on the trace: no two overlap', async () => {
+    const a = randn([256, 256], { key: randomKey(5), device: dev });
+    await a.data();
+    const r = await profile(async () => sum(exp(matmul(matmul(a, a), a))).data());
+    expect(r.events.length).toBeGreaterThan(2);
+    for (let i = 1; i < r.events.length; i++) expect(r.events[i - 1]!.start + r.events[i - 1]!.duration).toBeLessThanOrEqual(r.events[i]!.start + 1e-9);
+    a.dispose();
   });
 
   it('reports compiled kernels under the names lower() gives them, and the values do not change', async () => {

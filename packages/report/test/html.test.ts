@@ -43,6 +43,14 @@ describe('htmlReport', () => {
     expect(html).not.toMatch(/<script|<link|src=|@import|url\(/i);
   });
 
+  it('escapes a table\'s caption and column headings', () => {
+    const html = htmlReport({ title: 'r', sections: [{ heading: 'm', table: { columns: [`metric ${NASTY}`, 'value'], rows: [['a', 1]], caption: `final ${NASTY}` } }] });
+    expect(html).not.toContain(NASTY);
+    parseXml(html, { html: true });
+    expect(html).toContain(`<caption>final ${NASTY_ESCAPED}</caption>`);
+    expect(html).toContain(`<th>metric ${NASTY_ESCAPED}</th>`);
+  });
+
   it('is deterministic unless a timestamp is asked for', () => {
     const opts = { title: 'r', sections: [{ heading: 'a', svg: scatter }] };
     expect(htmlReport(opts)).toBe(htmlReport(opts));

@@ -87,6 +87,24 @@ describe('linePlot', () => {
     }
   });
 
+  it('gives a legend swatch its own series\' colour when an earlier series has no label', () => {
+    // The unlabelled series has no legend row, so the swatch's row index is not its series index.
+    const root = checkSvg(linePlot({ series: [{ y: [1, 2, 3] }, { y: [3, 2, 1], label: 'val' }] }));
+    const strokes = descendants(onlyByClass(root, 'lines'), 'path').map((p) => p.attrs.stroke);
+    expect(new Set(strokes).size).toBe(2);
+    expect(descendants(onlyByClass(root, 'legend'), 'line').map((l) => l.attrs.stroke)).toEqual([strokes[1]]);
+  });
+
+  it('stacks legend rows one below the other, 16 px apart, each swatch level with its label', () => {
+    const root = checkSvg(linePlot({ series: [{ y: [1, 2, 3], label: 'train' }, { y: [3, 2, 1], label: 'val' }, { y: [2, 2, 2], label: 'test' }] }));
+    const legend = onlyByClass(root, 'legend');
+    const texts = descendants(legend, 'text');
+    expect(texts.map((t) => t.text)).toEqual(['train', 'val', 'test']);
+    const ys = texts.map((t) => num(t, 'y'));
+    expect([ys[1]! - ys[0]!, ys[2]! - ys[1]!]).toEqual([16, 16]);
+    expect(descendants(legend, 'line').map((l) => num(l, 'y1'))).toEqual(ys);
+  });
+
   it('handles empty input and rejects mismatched lengths', () => {
     checkSvg(linePlot({ series: [] }));
     checkSvg(linePlot({ series: [{ y: [] }], logY: true }));

@@ -116,6 +116,31 @@ describe('quiverComparison', () => {
     expect(() => quiverComparison({ learned: field, truth: field, scale: -1 })).toThrow(RangeError);
   });
 
+  it("'log' scales lengths by ln(1 + |s|/m) / ln(1 + M/m), m the median magnitude, and names m in the note", () => {
+    // Three arrows one cell apart along x, magnitudes 1, 2, 4: the median m is 2, the largest M 4.
+    const line = { x: [0, 1, 2], y: [0, 0, 0], u: [1, 2, 4], v: [0, 0, 0] };
+    const svg = quiverComparison({ learned: line, truth: line, normalize: 'log' });
+    const lengths = panelArrowLengths(svg)[0]!;
+    expect(lengths).toHaveLength(3);
+    const expected = [1, 2, 4].map((s) => Math.log1p(s / 2) / Math.log1p(4 / 2));
+    lengths.forEach((l, i) => expect(l / lengths[2]!).toBeCloseTo(expected[i]!, 2));
+    const panel = byClass(checkSvg(svg), 'panel')[0]!;
+    expect(onlyByClass(panel, 'note').text).toBe('arrow length ∝ log(1 + |s|/2); longest = 0.9 cell at |s| = 4');
+  });
+
+  it('sizes both panels\' arrows by the finer grid of two fields on different grids', () => {
+    // By the coarser grid's cell, the finer field's arrows were 1.8 of its cells long and overlapped.
+    const coarse = gridPoints([-2, 2], [-2, 2], 5, 5); // spacing 1
+    const fine = gridPoints([-2, 2], [-2, 2], 9, 9); // spacing 0.5
+    const eastward = (g: { x: Float64Array; y: Float64Array }) => ({ x: g.x, y: g.y, u: g.x.map(() => 1), v: g.y.map(() => 0) });
+    const root = checkSvg(quiverComparison({ learned: eastward(coarse), truth: eastward(fine) }));
+    const shafts = descendants(onlyByClass(byClass(root, 'panel')[1]!, 'arrows'), 'path').map(shaft);
+    const mids = [...new Set(shafts.map((s) => Math.round(((s.x0 + s.x1) / 2) * 100) / 100))].sort((a, b) => a - b);
+    const cellPx = mids[1]! - mids[0]!;
+    expect(cellPx).toBeGreaterThan(10);
+    expect((shafts[0]!.x1 - shafts[0]!.x0) / cellPx).toBeCloseTo(0.9, 1);
+  });
+
   it('survives empty, all-zero and mismatched fields', () => {
     const empty = { x: [], y: [], u: [], v: [] };
     checkSvg(quiverComparison({ learned: empty, truth: empty }));

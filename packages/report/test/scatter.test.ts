@@ -25,6 +25,14 @@ describe('scatterPlot', () => {
     expect(svg).not.toContain('class="note"'); // nothing was left out
   });
 
+  it('gives a legend swatch its own series\' colour when an earlier series has no label', () => {
+    // The unlabelled series has no legend row, so the swatch's row index is not its series index.
+    const root = checkSvg(scatterPlot({ series: [{ points: [[0, 0], [1, 1]] }, { points: [[0, 1], [1, 0]], label: 'samples' }] }));
+    const fills = byClass(root, 'series').map((g) => g.attrs.fill);
+    expect(new Set(fills).size).toBe(2);
+    expect(descendants(onlyByClass(root, 'legend'), 'circle').map((c) => c.attrs.fill)).toEqual([fills[1]]);
+  });
+
   it('accepts pairs, {x, y} and interleaved {xy} alike', () => {
     const a = scatterPlot({ series: [{ points: data }] });
     const b = scatterPlot({ series: [{ points: { x: data.map((p) => p[0]), y: data.map((p) => p[1]) } }] });

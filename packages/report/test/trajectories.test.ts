@@ -39,6 +39,13 @@ describe('trajectoryPlot', () => {
     expect(onlyByClass(one, 'note').text).toBe('1 position from a path&#39;s first non-finite one on not drawn');
   });
 
+  it('cuts a path at a position whose y alone is non-finite', () => {
+    // Drawn on, the NaN y reached the number formatter, which throws.
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [1, 1], [2, NaN], [3, 3]]] }));
+    expect(descendants(onlyByClass(root, 'paths'), 'polyline')[0]!.attrs.points!.split(' ')).toHaveLength(2);
+    expect(onlyByClass(root, 'note').text).toBe('2 positions from a path&#39;s first non-finite one on not drawn');
+  });
+
   it('handles no paths at all', () => {
     const root = checkSvg(trajectoryPlot({ paths: [] }));
     expect(descendants(root, 'polyline')).toHaveLength(0);

@@ -3,10 +3,18 @@
 // summary, the table and the trace-event JSON agree with the events; misuse is a clear error.
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Program, add, broadcastTo, cumsum, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
+  type CpuBackend, type CpuHandle, type KernelEvent, type Program, add, broadcastTo, cumsum, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
   randomKey, reshape, sum, tanh, tensor, traceProgram,
 } from '../src/index.js';
 import { getBackend } from '../src/backend.js';
+
+/** A kernel event as a backend reports it, host-timed on the CPU unless given otherwise. */
+const event = (e: Partial<KernelEvent> & { name: string; start: number; duration: number }): KernelEvent => ({ device: 'cpu', timing: 'host', ...e });
+
+/** The profile of exactly these events, reported as backends report theirs: known times, bytes and flops. */
+const profileOf = (events: KernelEvent[]) => profile(() => {
+  for (const e of events) profilerSession()!.record(e);
+});
 
 describe('profile on the CPU', () => {
   it('reports each kernel with its bytes and a matmul its flops', async () => {
@@ -55,6 +63,57 @@ describe('profile on the CPU', () => {
     expect(row.calls).toBe(5);
     expect(row.meanMs).toBeCloseTo(row.totalMs / 5, 12);
     for (let i = 1; i < r.kernels.length; i++) expect(r.kernels[i - 1]!.totalMs).toBeGreaterThanOrEqual(r.kernels[i]!.totalMs);
+  });
+
+  it('sorts rows by total time, the most first, whatever order the kernels ran in', async () => {
+    const r = await profileOf([event({ name: 'small', start: 0, duration: 1 }), event({ name: 'big', start: 2, duration: 5 }), event({ name: 'mid', start: 8, duration: 3 })]);
+    expect(r.kernels.map((k) => k.name)).toEqual(['big', 'mid', 'small']);
+  });
+
+  it('sums bytes and flops over all calls of a kernel: its MB moved and GFLOP/s', async () => {
+    const r = await profileOf([
+      event({ name: 'matmul', start: 0, duration: 1, bytes: 1e6, flops: 2e6 }),
+      event({ name: 'matmul', start: 1, duration: 1, bytes: 3e6, flops: 6e6 }),
+    ]);
+    const row = r.kernels[0]!;
+    expect([row.calls, row.bytes]).toEqual([2, 4e6]);
+    expect(row.gflops).toBeCloseTo(8e6 / (2 * 1e6), 12); // 8 MFLOP in 2 ms: 4 GFLOP/s
+    // kernel, device, calls, total ms, mean ms, %, MB moved, GFLOP/s
+    expect(r.table().split('\n')[2]!.trim().split(/\s+/)).toEqual(['matmul', 'cpu', '2', '2.000', '1.000', '100.0', '4.00', '4.00']);
+  });
+
+  it("gives each kernel's % of the kernels' total time (not of the wall time), and counts runs, not rows, in the footer", async () => {
+    const r = await profileOf([event({ name: 'a', start: 0, duration: 3 }), event({ name: 'a', start: 3, duration: 3 }), event({ name: 'b', start: 6, duration: 2 })]);
+    const rows = r.table().split('\n');
+    expect(rows[2]).toMatch(/^a\s+cpu\s+2\s+6\.000\s+3\.000\s+75\.0\s*$/);
+    expect(rows[3]).toMatch(/^b\s+cpu\s+1\s+2\.000\s+2\.000\s+25\.0\s*$/);
+    expect(rows.at(-1)).toMatch(/^3 kernel runs, 8\.000 ms in kernels, /);
+  });
+
+  it('keeps kernels of one name apart per device and per generated kernel, each device on its own trace thread', async () => {
+    const r = await profileOf([
+      event({ name: 'exp', kernel: 'unary_exp_f32', device: 'webgpu', start: 0, duration: 4, timing: 'replay' }),
+      event({ name: 'exp', kernel: 'unary_exp_strided_f32', device: 'webgpu', start: 4, duration: 2, timing: 'replay' }),
+      event({ name: 'exp', device: 'cpu', start: 6, duration: 1 }),
+      event({ name: 'exp', device: 'wasm', start: 7, duration: 0.5 }),
+    ]);
+    expect(r.kernels.map((k) => [k.name, k.kernel, k.device, k.calls])).toEqual([
+      ['exp', 'unary_exp_f32', 'webgpu', 1], ['exp', 'unary_exp_strided_f32', 'webgpu', 1], ['exp', undefined, 'cpu', 1], ['exp', undefined, 'wasm', 1],
+    ]);
+    const rows = r.table().split('\n');
+    expect(rows[2]).toMatch(/^exp \[unary_exp_f32\]\s+webgpu\s/);
+    expect(rows[3]).toMatch(/^exp \[unary_exp_strided_f32\]\s+webgpu\s/);
+    const trace = r.traceEvents().traceEvents as { ph: string; tid: number; args?: { name?: string } }[];
+    expect(trace.filter((e) => e.ph === 'M').map((e) => [e.tid, e.args!.name])).toEqual([[1, 'webgpu'], [2, 'cpu'], [3, 'wasm']]);
+    expect(trace.filter((e) => e.ph === 'X').map((e) => e.tid)).toEqual([1, 1, 2, 3]);
+  });
+
+  it('lists events and trace events in the order the kernels started, however late they were reported', async () => {
+    // GPU kernels are reported once their times are known, after host-timed kernels that started later.
+    const r = await profileOf([event({ name: 'late', start: 10, duration: 1 }), event({ name: 'early', start: 1, duration: 1 })]);
+    expect(r.events.map((e) => e.name)).toEqual(['early', 'late']);
+    const trace = r.traceEvents().traceEvents as { ph: string; name: string }[];
+    expect(trace.filter((e) => e.ph === 'X').map((e) => e.name)).toEqual(['early', 'late']);
   });
 
   it('writes trace events Perfetto opens: metadata, then one complete event per kernel in microseconds', async () => {
