@@ -364,6 +364,69 @@ describe('playground in headless Chromium', () => {
     }
   }, 60_000);
 
+  /** Pixels of canvas `id` within 40 (sum of the channels' differences) of the colour `rgb`. */
+  const pixelsOfColour = (page: Page, id: string, rgb: readonly number[]) =>
+    page.evaluate(([id, rgb]) => {
+      const canvas = document.getElementById(id as string) as HTMLCanvasElement;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      const [r, g, b] = rgb as number[];
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - r!) + Math.abs(data[i + 1]! - g!) + Math.abs(data[i + 2]! - b!) < 40) n++;
+      return n;
+    }, [id, rgb] as const);
+
+  it('on the CPU: each URL parameter and control sets its own setting; zero is refused; Sample uses the configured ε', async () => {
+    const { page, pageErrors } = await openPage(browser!, url, '?backend=cpu&lr=0.02&sigma=0.3&particles=40&chunk=5');
+    try {
+      const settings = () => page.evaluate(() => window.scorchPlayground!.settings());
+      expect(await settings()).toMatchObject({ learningRate: 0.02, dsmSigma: 0.3, particleCount: 40, chunkSize: 5, stepSize: 0.01 });
+      // A step, rate or noise level of zero is refused, not run.
+      expect(await page.evaluate(() => window.scorchPlayground!.configure({ stepSize: 0 }).then(() => 'accepted', (e: Error) => e.message))).toBe(
+        'configure: stepSize is not a positive number, got 0',
+      );
+      // σ's field: off for an objective without σ (the default, SSM-VR), on for DSM; it sets σ, not ε.
+      expect(await page.isDisabled('#dsm-sigma')).toBe(true);
+      await page.selectOption('#objective', 'dsm');
+      await page.waitForFunction(() => window.scorchPlayground!.settings().objective === 'dsm');
+      expect(await page.isDisabled('#dsm-sigma')).toBe(false);
+      await page.fill('#dsm-sigma', '0.25');
+      await page.dispatchEvent('#dsm-sigma', 'change');
+      await page.waitForFunction(() => window.scorchPlayground!.settings().dsmSigma === 0.25);
+      expect((await settings()).stepSize).toBe(0.01);
+      // sample() steps with the configured ε: 1e20 sends the particles to infinity.
+      await page.evaluate(() => window.scorchPlayground!.configure({ stepSize: 1e20 }));
+      expect(await page.evaluate(() => window.scorchPlayground!.sample(1).then(() => 'resolved', (e: Error) => e.message))).toMatch(
+        /particles became NaN or infinite; lower the Langevin step ε \(now 100000000000000000000\)$/,
+      );
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 90_000);
+
+  it('on the CPU: draws the loss curve of the steps trained; a new seed or σ starts a fresh model and clears the old particles', async () => {
+    const { page, pageErrors } = await openPage(browser!, url, `?backend=cpu&seed=${SEED}&loss=dsm`);
+    const lossGreen = [0xa3, 0xe6, 0x35];
+    const particleOrange = [0xfb, 0x92, 0x3c];
+    try {
+      expect(await pixelsOfColour(page, 'loss-chart', lossGreen)).toBe(0);
+      await page.evaluate(() => window.scorchPlayground!.train(20));
+      expect(await pixelsOfColour(page, 'loss-chart', lossGreen)).toBeGreaterThan(20);
+      await page.evaluate(() => window.scorchPlayground!.sample(1));
+      expect(await pixelsOfColour(page, 'field', particleOrange)).toBeGreaterThan(200);
+      await page.evaluate((seed) => window.scorchPlayground!.configure({ seed }), SEED + 1);
+      expect(await page.textContent('#step')).toBe('0');
+      expect(await pixelsOfColour(page, 'field', particleOrange)).toBe(0);
+      await page.evaluate(() => window.scorchPlayground!.train(2));
+      expect(await page.textContent('#step')).toBe('2');
+      await page.evaluate(() => window.scorchPlayground!.configure({ dsmSigma: 0.3 }));
+      expect(await page.textContent('#step')).toBe('0');
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 90_000);
+
   it('serve.mjs answers a request target that is not a URL with 400 and serves on (it crashed)', async () => {
     const { request } = await import('node:http');
     const address = new URL(url);

@@ -4,10 +4,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { DATASET_NAMES, NOISE_DEFAULTS } from '@scorch/score';
-import { memory, setDefaultDevice } from '@scorch/tensor';
+import { memory, setDefaultDevice, tensor } from '@scorch/tensor';
 import { PlaygroundSession, type SessionSettings } from '../playground/src/session.js';
 import { describeBackend } from '../playground/src/backendSelection.js';
-import { drawLossCurve } from '../playground/src/renderer.js';
+import { drawLossCurve, drawScene } from '../playground/src/renderer.js';
 
 setDefaultDevice('cpu');
 
@@ -105,6 +105,71 @@ describe('PlaygroundSession', () => {
       session.dispose();
     }
   });
+
+  async function withSession<T>(s: SessionSettings, f: (session: PlaygroundSession) => Promise<T>): Promise<T> {
+    const session = new PlaygroundSession(s);
+    try {
+      return await f(session);
+    } finally {
+      session.dispose();
+    }
+  }
+
+  it('makes another model for another seed', async () => {
+    const field = (seed: number) => withSession(settings({ seed }), async (s) => Array.from((await s.scoreField()).scores));
+    expect(await field(1)).not.toEqual(await field(0));
+  });
+
+  it('draws a fresh batch every step: with a negligible learning rate the losses still differ step to step', async () => {
+    const losses = await withSession(settings({ learningRate: 1e-30 }), (s) => s.trainChunk(3));
+    expect(new Set(losses).size).toBe(3);
+  });
+
+  it('scatters the particles anew at each resetParticles (Scatter again)', async () => {
+    await withSession(settings({}), async (s) => {
+      s.resetParticles();
+      const first = Array.from((await s.particlePositions())!);
+      s.resetParticles();
+      expect(Array.from((await s.particlePositions())!)).not.toEqual(first);
+    });
+  });
+
+  it('moves particles by x + (ε/2)·s(x) + √ε·z, with fresh noise z at each step', async () => {
+    // 4,000 particles, ε = 4: x1 − x0 regressed on s(x0) gives the drift's coefficient ε/2; the
+    // residual over √ε has standard deviation 1; a second session (same seed, same draws) takes
+    // two steps, and its second step's noise is uncorrelated with the first's. Each statistic of
+    // 8,000 draws has a standard error of about 0.011–0.016: the bounds are ≥ 6 of them.
+    const eps = 4;
+    const s = settings({ particleCount: 4000 });
+    const scoreOf = async (session: PlaygroundSession, x: Float32Array) => Float32Array.from(await session.model.score(tensor(x, { shape: [x.length / 2, 2] })).data());
+    const one = await withSession(s, async (session) => {
+      session.resetParticles();
+      const x0 = (await session.particlePositions())!;
+      const s0 = await scoreOf(session, x0);
+      const x1 = await session.langevinFrame(1, eps);
+      return { x0, s0, x1, s1: await scoreOf(session, x1) };
+    });
+    const x2 = await withSession(s, async (session) => {
+      session.resetParticles();
+      return session.langevinFrame(2, eps);
+    });
+    const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((acc, v, i) => acc + v * b[i]!, 0);
+    const r1 = Array.from(one.x1, (v, i) => v - one.x0[i]!);
+    const z1 = r1.map((r, i) => (r - (eps / 2) * one.s0[i]!) / Math.sqrt(eps));
+    const z2 = Array.from(x2, (v, i) => (v - one.x1[i]! - (eps / 2) * one.s1[i]!) / Math.sqrt(eps));
+    expect(Math.abs(dot(r1, one.s0) / dot(one.s0, one.s0) - eps / 2)).toBeLessThan(0.3);
+    expect(Math.abs(Math.sqrt(dot(z1, z1) / z1.length) - 1)).toBeLessThan(0.1);
+    expect(Math.abs(dot(z1, z2) / Math.sqrt(dot(z1, z1) * dot(z2, z2)))).toBeLessThan(0.1);
+  });
+
+  it('lays the score field grid out row-major from the top-left, as ScoreField says', async () => {
+    await withSession(settings({}), async (s) => {
+      const f = await s.scoreField();
+      const cell = 6 / f.size;
+      expect(f.points[0]).toBeCloseTo(-3 + cell / 2, 5);
+      expect(f.points[1]).toBeCloseTo(3 - cell / 2, 5);
+    });
+  });
 });
 
 describe('the page\'s backend line', () => {
@@ -118,33 +183,73 @@ describe('the page\'s backend line', () => {
   });
 });
 
-describe('the loss chart', () => {
-  /** A canvas of 300 × 100 pixels whose context counts the points drawn. */
-  const countingCanvas = () => {
-    const counts = { points: 0 };
-    const context = new Proxy({} as Record<string, unknown>, {
-      get: (target, key) => (key === 'moveTo' || key === 'lineTo' ? () => counts.points++ : typeof key === 'string' && key in target ? target[key] : () => undefined),
-      set: (target, key, value) => ((target[key as string] = value), true),
-    });
-    const canvas = { clientWidth: 300, clientHeight: 100, width: 0, height: 0, getContext: () => context };
-    return { canvas: canvas as unknown as HTMLCanvasElement, counts };
-  };
-
-  it('draws at most two points per pixel column however long the history (a million steps took ~1 s a redraw)', () => {
-    (globalThis as { window?: unknown }).window = { devicePixelRatio: 1 };
-    try {
-      const { canvas, counts } = countingCanvas();
-      drawLossCurve(canvas, Array.from({ length: 100 }, (_, i) => 1 / (i + 1)));
-      expect(counts.points).toBe(100); // a short history: every step
-      counts.points = 0;
-      const long = Array.from({ length: 1_000_000 }, (_, i) => (i % 1000 === 7 ? NaN : Math.exp(-i / 1e5)));
-      drawLossCurve(canvas, long);
-      expect(counts.points).toBeGreaterThan(0);
-      expect(counts.points).toBeLessThanOrEqual(2 * 300);
-    } finally {
-      delete (globalThis as { window?: unknown }).window;
-    }
+/** A canvas of width × height pixels whose 2-D context records its calls. */
+function recordingCanvas(width: number, height: number) {
+  const calls: { name: string; args: number[] | unknown[] }[] = [];
+  const context = new Proxy({} as Record<string, unknown>, {
+    get: (target, key) => (typeof key === 'string' && key in target ? target[key] : (...args: unknown[]) => calls.push({ name: String(key), args })),
+    set: (target, key, value) => ((target[key as string] = value), true),
   });
+  const canvas = { clientWidth: width, clientHeight: height, width: 0, height: 0, getContext: () => context };
+  const path = () => calls.filter((c) => c.name === 'moveTo' || c.name === 'lineTo');
+  return { canvas: canvas as unknown as HTMLCanvasElement, calls, path };
+}
+
+/** Runs `draw` with the page's window (its devicePixelRatio) standing in. */
+function onPage(draw: () => void): void {
+  (globalThis as { window?: unknown }).window = { devicePixelRatio: 1 };
+  try {
+    draw();
+  } finally {
+    delete (globalThis as { window?: unknown }).window;
+  }
+}
+
+describe('the loss chart', () => {
+  it('draws at most two points per pixel column however long the history (a million steps took ~1 s a redraw)', () => onPage(() => {
+    const short = recordingCanvas(300, 100);
+    drawLossCurve(short.canvas, Array.from({ length: 100 }, (_, i) => 1 / (i + 1)));
+    expect(short.path()).toHaveLength(100); // a short history: every step
+    const long = recordingCanvas(300, 100);
+    drawLossCurve(long.canvas, Array.from({ length: 1_000_000 }, (_, i) => (i % 1000 === 7 ? NaN : Math.exp(-i / 1e5))));
+    expect(long.path().length).toBeGreaterThan(0);
+    expect(long.path().length).toBeLessThanOrEqual(2 * 300);
+  }));
+
+  it('draws larger losses higher up: a falling loss falls', () => onPage(() => {
+    const { canvas, path } = recordingCanvas(300, 300);
+    drawLossCurve(canvas, [3, 2, 1]);
+    const ys = path().map((c) => c.args[1] as number);
+    expect(ys[0]).toBeLessThan(ys[2]!); // canvas y grows downwards
+  }));
+
+  it('draws the finite losses of a history that ends in NaN (training diverged), labelled with their range', () => onPage(() => {
+    const { canvas, calls, path } = recordingCanvas(300, 300);
+    drawLossCurve(canvas, [3, 2.5, 2, 1.5, NaN]);
+    const coordinates = path().flatMap((c) => c.args as number[]);
+    expect(coordinates).toHaveLength(8);
+    expect(coordinates.every(Number.isFinite)).toBe(true);
+    expect(calls.filter((c) => c.name === 'fillText').map((c) => c.args[0])).toEqual(['3.000', '1.500']);
+  }));
+});
+
+describe('the scene', () => {
+  it('draws data y upwards: a point at y = 2 is above the centre', () => onPage(() => {
+    const { canvas, calls } = recordingCanvas(300, 300);
+    drawScene(canvas, { data: new Float32Array([0, 2]), field: null, particles: null });
+    const arc = calls.find((c) => c.name === 'arc')!;
+    expect(arc.args[0]).toBeCloseTo(150, 6);
+    expect(arc.args[1]).toBeCloseTo(50, 6);
+  }));
+
+  it('draws a score pointing up (+y) as an arrow pointing up the screen', () => onPage(() => {
+    const { canvas, calls } = recordingCanvas(300, 300);
+    drawScene(canvas, { data: null, particles: null, field: { size: 1, points: new Float32Array([0, 0]), scores: new Float32Array([0, 1]) } });
+    const tail = calls.findIndex((c) => c.name === 'moveTo' && c.args[0] === 150 && (c.args[1] as number) > 150);
+    expect(tail).toBeGreaterThanOrEqual(0); // below the centre
+    expect(calls[tail + 1]!.name).toBe('lineTo');
+    expect(calls[tail + 1]!.args[1] as number).toBeLessThan(150); // the head, above it
+  }));
 });
 
 describe('a lost WebGPU device on the page', () => {
