@@ -234,6 +234,33 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
     }
   });
 
+  // The bound above holds over every float32 input because scripts/exhaustiveMath.ts --fast checked
+  // these forms' exact constants: a coefficient changed in its last float32 digit stays within the
+  // bound on the sweeps but changes thousands of results unchecked. So the bits are pinned here:
+  // a deliberate change to a fast form re-runs that script, then records the new bits.
+  it('gives the recorded bits: a fingerprint of a 2^16-point sweep of each function, and inputs where a last-digit change of a coefficient shows', () => {
+    const sweep = (lo: number, hi: number) => Float32Array.from({ length: 1 << 16 }, (_, i) => lo + ((hi - lo) * i) / ((1 << 16) - 1));
+    /** FNV-1a over the results' bits. */
+    const fingerprint = (y: Float32Array) => {
+      let h = 0x811c9dc5;
+      for (const b of new Uint32Array(y.buffer, y.byteOffset, y.length)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+      return h.toString(16);
+    };
+    const bitsOf = (y: Float32Array) => Array.from(new Uint32Array(y.buffer, y.byteOffset, y.length), (b) => b.toString(16));
+    const sweeps = { exp: [exp, -105, 90], log1p: [log1p, -1, 4], log: [log, 0, 8], sigmoid: [sigmoid, -110, 110] } as const;
+    // Input bits and the fast result's bits (at 0xbf8008f0, 0xbf800a26 and 0x014be658 the fast forms are 1 ulp from the exact result).
+    const pins = [
+      [exp, [0x3daf69a4, 0xc0e761a3, 0xbf8008f0, 0xbf800a26, 0xc0c007fb], ['3f8b724d', '3a3dcd47', '3ebc4d8c', '3ebc4bc4', '3b224a11']],
+      [log, [0x014be658, 0x06280e7c], ['c2ac5b08', 'c29ee11b']],
+    ] as const;
+    setCpuFastMath(true);
+    const got = Object.fromEntries(Object.entries(sweeps).map(([name, [op, lo, hi]]) => [name, fingerprint(op(tensor(sweep(lo, hi))).dataSync() as Float32Array)]));
+    expect(got).toEqual({ exp: 'c88b8ea9', log: 'c2d1bea8', log1p: '7d831705', sigmoid: 'ee145a48' });
+    for (const [op, xs, want] of pins) {
+      expect(bitsOf(op(tensor(new Float32Array(Uint32Array.from(xs).buffer))).dataSync() as Float32Array)).toEqual(want);
+    }
+  });
+
   it('rejects what is not a boolean', () => {
     expect(() => setCpuFastMath('yes' as unknown as boolean)).toThrow(/setCpuFastMath: expected true or false, got/);
     expect(() => setCpuFastMath(undefined as unknown as boolean)).toThrow(TypeError);
