@@ -97,6 +97,13 @@ describe('compositions of transformations', () => {
     }
   });
 
+  it('no perturbation confusion: an inner grad of a function that ignores its argument but reads an outer variable is zero', () => {
+    // d/dy Σx² = 0: x is the outer vjp's variable, a constant to the inner grad. Read at the wrong
+    // level, the inner grad took the outer tracer as its own and returned 2x.
+    const [inner] = vjp((x: Tensor) => grad((_y: Tensor) => x.square().sum())(f64([0.25, 0.75])) as Tensor, f64([1.5, -2]));
+    expect(Array.from(inner.dataSync())).toEqual([0, 0]);
+  });
+
   describe('no perturbation confusion: d/dx [x · d/dy (x + y)] = 1', () => {
     // d/dy (x + y) = 1 whatever x is, so the outer derivative is d/dx x = 1 exactly. A nested
     // transformation that mixed up the two perturbations would count x's twice and give 2.

@@ -701,6 +701,25 @@ describe('hasAux (JAX has_aux)', () => {
     expect(memory().tensors).toBe(before);
   });
 
+  it('gives each call its own aux', () => {
+    const g = grad((v: Tensor) => [v.square().sum(), v.square()] as [Tensor, Tensor], { hasAux: true });
+    const first = g(f64([1, 2]));
+    const second = g(f64([3, 4]));
+    expect([first, second].map(([grads, aux]) => [read(grads as Tensor), read(aux)])).toEqual([[[2, 4], [1, 4]], [[6, 8], [9, 16]]]);
+    const h = valueAndGrad((v: Tensor) => [v.sum(), v.mul(2)] as [Tensor, Tensor], { hasAux: true });
+    expect([f64([1]), f64([5])].map((x) => read(h(x)[0][1]))).toEqual([[2], [10]]);
+  });
+
+  it('keeps an aux that reads only an outer grad\'s variable differentiable by that grad', () => {
+    // The aux is read at the inner grad's level: taken as the inner grad's own tracer, its outer
+    // derivative (2x) was lost.
+    const outer = grad((x: Tensor) => {
+      const [, aux] = grad((y: Tensor) => [y.sum(), x.square()] as [Tensor, Tensor], { hasAux: true })(f64([0.25, 0.75]));
+      return (aux as Tensor).sum();
+    })(f64([1.5, -2])) as Tensor;
+    expect(read(outer)).toEqual([3, -4]);
+  });
+
   it('composes: the aux stays differentiable by an outer grad, and works under jit and vmap', () => {
     const x = f64([1, 2, 3]);
     // d/dv Σ(∇f · squares) = d/dv Σ 2v³ = 6v²: the outer grad differentiates through the aux.
