@@ -242,6 +242,25 @@ describe('a shader defined primitive on WebGPU', () => {
     compiled.clearCache();
   });
 
+  it('jit: a variant whose scratch copy is larger than an earlier variant\'s grows the shared temp', async () => {
+    // A program's variants share its temps, but the scratch copy of the shader's operand depends on
+    // the layout: first x's 8 elements (x at an offset, y at 0), then y's 64 (x at 0, y at an offset).
+    const xs = Array.from({ length: 12 }, (_, i) => i - 5);
+    const ys = Array.from({ length: 72 }, (_, i) => (i % 7) - 3);
+    const X = tensor(xs, { shape: [3, 4], device: dev });
+    const Y = tensor(ys, { shape: [18, 4], device: dev });
+    const compiled = jit((x: Tensor, y: Tensor) => [rowSquares(x), rowSquares(y)] as Tensor[]);
+    // Small integers: every sum of squares is exact in float32.
+    const sums = (v: number[], rows: number) => Array.from({ length: rows }, (_, i) => v.slice(4 * i, 4 * i + 4).reduce((a, e) => a + e * e, 0));
+    for (const [x0, y0] of [[1, 0], [0, 2]] as const) {
+      const [p, q] = compiled(X.slice([x0, 0], [2, 4]), Y.slice([y0, 0], [16, 4])) as Tensor[];
+      expect([await read(p!), await read(q!)], `x from row ${x0}, y from row ${y0}`).toEqual([sums(xs.slice(4 * x0), 2), sums(ys.slice(4 * y0), 16)]);
+    }
+    compiled.clearCache();
+    X.dispose();
+    Y.dispose();
+  });
+
   it('frees what it makes, copies included', async () => {
     // memory() is compared across awaits (readbacks): every test here clears the jitted functions
     // it makes, or one dropped by an earlier test could be collected during this one's awaits and

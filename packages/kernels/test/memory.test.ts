@@ -133,6 +133,23 @@ describe('buffers given back when no kernel runs or a compiled call fails', () =
     y.dispose();
   });
 
+  it('a compiled call on a strided view frees the dense copy it makes of it, call after call', async () => {
+    const { device, runtime } = await gpuDevice();
+    const x = tensor(Array.from({ length: 24 }, (_, i) => i), { shape: [4, 6], device });
+    const twice = jit((v: Tensor) => v.mul(2));
+    const xt = x.transpose();
+    const first = twice(xt) as Tensor;
+    expect(Array.from(await first.data()).slice(0, 2)).toEqual([0, 12]);
+    first.dispose();
+    await runtime.sync();
+    const before = memory();
+    for (let i = 0; i < 10; i++) (twice(xt) as Tensor).dispose();
+    await runtime.sync();
+    expect(memory()).toEqual(before);
+    twice.clearCache();
+    x.dispose();
+  });
+
   it('a compiled call whose result block is over the device limit throws and leaks no buffer', async () => {
     const { device, runtime } = await gpuDevice();
     const limit = runtime.device.limits.maxStorageBufferBindingSize;

@@ -112,6 +112,27 @@ describe('every word of a lowering that depends on an input offset is a recorded
   checkCases(() => gpu);
 });
 
+describe('a compiled call reads each slice at its own offset (software adapter)', () => {
+  it('a slice at an offset seen two calls before is read there again (rows 0, 1, 0, 2, 1)', async () => {
+    // Rows 0 and 1 differ by 4 elements: the same residue mod 4, one variant whose offset words
+    // are rewritten per call; the variant's record of them must follow each rewrite.
+    const { device } = await gpuDevice();
+    const x = tensor(Array.from({ length: 32 }, (_, i) => i), { shape: [8, 4], device });
+    const twice = jit((v: Tensor) => v.mul(2));
+    const got: number[][] = [];
+    for (const r of [0, 1, 0, 2, 1]) {
+      const row = x.slice([r, 0], [1, 4]);
+      const y = twice(row) as Tensor;
+      got.push(Array.from(await y.data()));
+      row.dispose();
+      y.dispose();
+    }
+    expect(got).toEqual([0, 1, 0, 2, 1].map((r) => [0, 1, 2, 3].map((c) => 2 * (4 * r + c))));
+    twice.clearCache();
+    x.dispose();
+  });
+});
+
 describe('the same on the path a hardware GPU takes (fused product epilogues)', () => {
   let gpu: WebGPUHandle;
   let restore: () => void;
