@@ -23,6 +23,16 @@ const settings = (changes: Partial<SessionSettings>): SessionSettings => ({
   ...changes,
 });
 
+/** Runs `f` on a new session of `s`, disposed afterwards whatever happens. */
+async function withSession<T>(s: SessionSettings, f: (session: PlaygroundSession) => Promise<T>): Promise<T> {
+  const session = new PlaygroundSession(s);
+  try {
+    return await f(session);
+  } finally {
+    session.dispose();
+  }
+}
+
 describe('PlaygroundSession', () => {
   it.each(DATASET_NAMES)('frees every tensor it made when disposed (%s): Reset leaves memory flat', async (dataset) => {
     const before = memory();
@@ -48,8 +58,7 @@ describe('PlaygroundSession', () => {
   });
 
   it('stops Langevin dynamics with a message when particles become NaN or infinite, rather than drawing fewer', async () => {
-    const session = new PlaygroundSession(settings({}));
-    try {
+    await withSession(settings({}), async (session) => {
       // A step that keeps every particle finite returns their positions.
       expect((await session.langevinFrame(5, 0.01)).every(Number.isFinite)).toBe(true);
       // ε = 1e20: the first step's √ε z moves a particle ~1e10, where the network's score grows
@@ -59,24 +68,18 @@ describe('PlaygroundSession', () => {
       // Fresh particles with a sound step move again.
       session.resetParticles();
       expect((await session.langevinFrame(5, 0.01)).every(Number.isFinite)).toBe(true);
-    } finally {
-      session.dispose();
-    }
+    });
   });
 
   it('blames the settings, not the learning rate, for a loss already non-finite at step 1', async () => {
     // The first loss is computed before any update: σ = 1e30 overflows float32 in the DSM loss.
-    const session = new PlaygroundSession(settings({ objective: 'dsm', dsmSigma: 1e30 }));
-    try {
+    await withSession(settings({ objective: 'dsm', dsmSigma: 1e30 }), async (session) => {
       await expect(session.trainChunk(1)).rejects.toThrow(/^the loss is (-?Infinity|NaN) at step 1, before any update; the objective's noise σ or the data set is the cause$/);
-    } finally {
-      session.dispose();
-    }
+    });
   });
 
   it('blames a diverged model, not ε, for particles that become NaN after training failed', async () => {
-    const session = new PlaygroundSession(settings({ learningRate: 1e9 }));
-    try {
+    await withSession(settings({ learningRate: 1e9 }), async (session) => {
       await expect(session.trainChunk(10)).rejects.toThrow(/^the loss became/);
       // Training it again runs no steps and names the step where it diverged (it ran ten more and
       // named the first NaN of those, with the advice to lower the learning rate).
@@ -85,14 +88,11 @@ describe('PlaygroundSession', () => {
       expect(session.stepsDone).toBe(10);
       session.resetParticles();
       await expect(session.langevinFrame(1, 0.01)).rejects.toThrow(/^50 of 50 particles became NaN or infinite; the model is broken \(its training diverged\): Reset it$/);
-    } finally {
-      session.dispose();
-    }
+    });
   });
 
   it('a new particle count keeps the model: the next frame scatters that many for the same steps', async () => {
-    const session = new PlaygroundSession(settings({}));
-    try {
+    await withSession(settings({}), async (session) => {
       await session.trainChunk(3);
       expect((await session.langevinFrame(1, 0.01)).length).toBe(100);
       const before = memory().tensors;
@@ -101,19 +101,8 @@ describe('PlaygroundSession', () => {
       expect((await session.langevinFrame(1, 0.01)).length).toBe(40);
       expect(session.stepsDone).toBe(3);
       expect(() => session.setParticleCount(0)).toThrow(/^setParticleCount: count must be a positive whole number, got 0$/);
-    } finally {
-      session.dispose();
-    }
+    });
   });
-
-  async function withSession<T>(s: SessionSettings, f: (session: PlaygroundSession) => Promise<T>): Promise<T> {
-    const session = new PlaygroundSession(s);
-    try {
-      return await f(session);
-    } finally {
-      session.dispose();
-    }
-  }
 
   it('makes another model for another seed', async () => {
     const field = (seed: number) => withSession(settings({ seed }), async (s) => Array.from((await s.scoreField()).scores));
@@ -185,7 +174,7 @@ describe('the page\'s backend line', () => {
 
 /** A canvas of width × height pixels whose 2-D context records its calls. */
 function recordingCanvas(width: number, height: number) {
-  const calls: { name: string; args: number[] | unknown[] }[] = [];
+  const calls: { name: string; args: unknown[] }[] = [];
   const context = new Proxy({} as Record<string, unknown>, {
     get: (target, key) => (typeof key === 'string' && key in target ? target[key] : (...args: unknown[]) => calls.push({ name: String(key), args })),
     set: (target, key, value) => ((target[key as string] = value), true),
