@@ -3,8 +3,9 @@
 // every result bit for bit the program run op by op through the eager kernels (interpretProgram,
 // an independent path) on 1, 2 and 3 threads, float32 and float64, with broadcast and strided
 // reads; the workers really take part; small kernels start no worker; one thread (and arrays not
-// on SharedArrayBuffer) after setCpuThreads(1); an index error raised inside a chunk is reported
-// as on one thread; memory() counts shared arrays as it counts the others, and nothing leaks:
+// on SharedArrayBuffer) after setCpuThreads(1), and no more threads than setCpuThreads allows
+// when it is lowered under a running pool; an index error raised inside a chunk is reported as on
+// one thread, and the next jobs run normally; kernels calling a defined primitive stay here; memory() counts shared arrays as it counts the others, and nothing leaks:
 // workers forget arrays this thread lets go, and a process with a pool running still exits.
 //
 // Bit-identity, not a tolerance: each element is computed by the same generated code from the
@@ -12,14 +13,14 @@
 
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type Tensor, concat, cpuKernelInfo, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
+  type CpuBackend, type CpuHandle, type Tensor, concat, cpuKernelInfo, definePrimitive, erf, exp, getBackend, indexSelect, matmul, memory, permute, randn, randomKey, reshape,
   setCpuThreads, shutdownCpuThreads, slice, softmax, softplus, splitKey, sum, tanh, tensor, traceProgram, where, cast,
 } from '../src/index.js';
 import { traceAndInterpret } from './programReference.js';
 import { bitsOf } from './reference.js';
 import { runFixture } from '../../../tests/fixtures/runFixture.js';
-import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
-import { rangePool, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
+import { rangeRerunsForTesting, setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
+import { rangePool, setWasmThreadMinWorkForTesting, wasmThreadStats } from '../src/cpu/wasm/wasmMatmul.js';
 import { setSyncMessagesForTesting } from '../src/cpu/wasm/threadPool.js';
 import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import { buildFunction } from '../src/cpu/jsCode.js';
@@ -38,6 +39,7 @@ setWasmElementwiseForTesting(false);
 afterAll(() => {
   setWasmElementwiseForTesting(true);
   setRangeThreadMinElementsForTesting(undefined);
+  setWasmThreadMinWorkForTesting(undefined);
   setCpuThreads(undefined);
   shutdownCpuThreads();
 });
@@ -240,10 +242,11 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     cpu.pool.give(b);
   });
 
-  it('an index out of range inside a chunk throws the error one thread throws', () => {
+  it('an index out of range throws the error one thread throws: in a gather copied on this thread and inside a split chunk', () => {
     setCpuThreads(2);
     const x = rn([4000, 3], 9, 'float32');
     const idx = tensor(Array.from({ length: 4000 }, (_, i) => (i === 3500 ? 4000 : i)), { dtype: 'int32' });
+    // Rows of an input gathered along axis 0: a copy on this thread before the split kernel.
     const traced = traceProgram(([a, i]) => [exp(indexSelect(a!, 0, i!)).add(1)], [x, idx], []);
     const compiled = cpu.compile(traced.program);
     const hs = [x, idx].map((t) => t._live('test') as CpuHandle);
@@ -251,7 +254,20 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
       expect(() => compiled.run(hs, [], [false, false])).toThrow('gather: index 4000 is out of range for axis 0 of extent 4000');
     }
     compiled.dispose();
+    // A computed value gathered along axis 1: the gather is fused into the split kernel, so the
+    // index fails inside a chunk; the job reruns here, which throws the one-thread error. A chunk's
+    // failure swallowed would leave its part of the output unwritten and return normally.
+    const y = rn([3, 4000], 9, 'float32');
+    const inChunk = cpu.compile(traceProgram(([a, i]) => [exp(indexSelect(a!.mul(2), 1, i!)).add(1)], [y, idx], []).program);
+    const ys = [y, idx].map((t) => t._live('test') as CpuHandle);
+    const reruns = rangeRerunsForTesting();
+    for (let r = 0; r < 3; r++) {
+      expect(() => inChunk.run(ys, [], [false, false]), `run ${r}`).toThrow('gather: index 4000 is out of range for axis 1 of extent 4000');
+    }
+    expect(rangeRerunsForTesting() - reruns, 'split jobs rerun after a chunk threw').toBe(3);
+    inChunk.dispose();
     x.dispose();
+    y.dispose();
     idx.dispose();
   });
 
@@ -277,6 +293,99 @@ describe.runIf(THREADS)('compiled elementwise kernels on several threads', () =>
     expect(() => pool.runRanges({ source, fn, arrays: [], units: 2 ** 32, unitsPerChunk: 2 ** 29, participants: 2 })).toThrow(
       'cpu threads: a range job covers at most 2^32 - 1 units (the control block holds 32-bit counts), got 4294967296',
     );
+  });
+
+  it('a job with a chunk that throws fails, whoever ran the chunk; the next jobs and threaded products run normally', () => {
+    setWasmThreadMinWorkForTesting(1 << 12);
+    setCpuThreads(2);
+    const pool = rangePool(2)!;
+    // Chunk 3 of 8 throws: on a worker or on this thread, the job must report it, every time.
+    const failing = '(function (arrays, start, end) { if (start === 30) throw new Error("chunk 3"); Atomics.add(arrays[0], 0, end - start); })';
+    const counted = new Int32Array(new SharedArrayBuffer(4));
+    for (let r = 0; r < 5; r++) {
+      expect(() => pool.runRanges({ source: failing, fn: buildFunction(failing), arrays: [counted], units: 80, unitsPerChunk: 10, participants: 2 }), `job ${r}`).toThrow(
+        'cpu threads: a range chunk failed',
+      );
+    }
+    // The failure is the failed job's only: the next job covers its range, and a product split
+    // across the workers returns.
+    const counting = '(function (arrays, start, end) { Atomics.add(arrays[0], 0, end - start); })';
+    const { chunks } = untilWorkerChunk(() => {
+      counted[0] = 0;
+      expect(pool.runRanges({ source: counting, fn: buildFunction(counting), arrays: [counted], units: 80, unitsPerChunk: 10, participants: 2 })).toBe(true);
+      expect(counted[0]).toBe(80);
+    });
+    expect(chunks).toBeGreaterThan(0);
+    const a = randn([64, 64], { key: keys[12]! }), b = randn([64, 64], { key: keys[13]! });
+    const product = matmul(a, b);
+    expect(product.dataSync().length).toBe(64 * 64);
+    for (const t of [a, b, product]) t.dispose();
+    setWasmThreadMinWorkForTesting(undefined);
+  });
+
+  it('setCpuThreads lowered below the running pool: split kernels ask for that many threads, and no more take part', () => {
+    setCpuThreads(3);
+    const pool = rangePool(3)!;
+    setCpuThreads(2);
+    expect(rangePool(2)).toBe(pool);
+    expect(pool.participants).toBe(3);
+    // A compiled kernel asks the pool for setCpuThreads' count.
+    const asked: number[] = [];
+    const runRanges = pool.runRanges.bind(pool);
+    pool.runRanges = (job) => (asked.push(job.participants), runRanges(job));
+    try {
+      const x = rn([5000], 11, 'float32');
+      const compiled = cpu.compile(traceProgram(([a]) => [exp(a!).mul(a!)], [x], []).program);
+      cpu.dispose(compiled.run([x._live('test') as CpuHandle], [], [false])[0]!);
+      compiled.dispose();
+      x.dispose();
+    } finally {
+      pool.runRanges = runRanges;
+    }
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((p) => p === 2), `participants asked: ${asked}`).toBe(true);
+    // And the pool holds to a job's count: each chunk records a tag of the thread that ran it
+    // (every worker has its own globalThis). Three threads while a job asks for 3, at most two
+    // over 200 jobs for 2. Bounded: workers start asynchronously, and a descheduled one may miss a job.
+    const source =
+      '(function (arrays, start, end) { const g = globalThis; if (g.__threadTag === undefined) g.__threadTag = 1 + Math.floor(Math.random() * 1e9); let s = 0; for (let i = 0; i < 5000; i++) s += Math.sqrt(i + start); arrays[0][start] = g.__threadTag + (s < 0 ? 1 : 0); })';
+    const fn = buildFunction<(arrays: readonly unknown[], start: number, end: number) => void>(source);
+    const tags = new Float64Array(new SharedArrayBuffer(8 * 64));
+    const threadsSeen = (participants: number, jobs: number): number => {
+      const seen = new Set<number>();
+      for (let j = 0; j < jobs && seen.size < 3; j++) {
+        tags.fill(0);
+        pool.runRanges({ source, fn, arrays: [tags], units: 64, unitsPerChunk: 1, participants });
+        for (const t of tags) seen.add(t);
+      }
+      return seen.size;
+    };
+    expect(threadsSeen(3, 2000)).toBe(3);
+    expect(threadsSeen(2, 200)).toBeLessThanOrEqual(2);
+  });
+
+  it('a kernel that calls a defined primitive stays on this thread: its function lives here, so no chunk fails on a worker', () => {
+    setCpuThreads(2);
+    const twiceSquarePlus = definePrimitive({
+      name: 'rangeThreadsTwiceSquarePlus', kind: 'elementwise', inputs: ['x', 'y'],
+      cpu: (x, y) => 2 * x * x + y,
+      wgsl: { expression: '2.0 * x * x + y' },
+      jvp: () => null,
+      vjp: (ct) => [ct, ct],
+    });
+    const x = rn([5000], 14, 'float32'), y = rn([5000], 15, 'float32');
+    const compiled = cpu.compile(traceProgram(([a, b]) => [twiceSquarePlus(a!.mul(0.5), b!).add(1)], [x, y], []).program);
+    const want = twiceSquarePlus(x.mul(0.5), y).add(1);
+    const wantBits = Array.from(bitsOf(want.dataSync()));
+    const reruns = rangeRerunsForTesting();
+    for (let r = 0; r < 20; r++) {
+      const [out] = compiled.run([x, y].map((t) => t._live('test') as CpuHandle), [], [false, false]);
+      expect(Array.from(bitsOf(cpu.readSync(out!))), `run ${r}`).toEqual(wantBits);
+      cpu.dispose(out!);
+    }
+    expect(rangeRerunsForTesting() - reruns, 'split jobs rerun after a chunk failed on a worker').toBe(0);
+    compiled.dispose();
+    for (const t of [x, y, want]) t.dispose();
   });
 
   it('memory() counts shared arrays by their bytes, and threaded runs leak nothing', () => {

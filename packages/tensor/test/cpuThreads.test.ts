@@ -474,6 +474,9 @@ describe('the default count', () => {
     expect(v2('200000 100000\n')).toBe(2);
     expect(v2('150000 100000\n')).toBe(2);
     expect(v2('50000 100000\n')).toBe(1);
+    // Up, not to the nearest: 1.4 cores is 2 threads and 2.1 is 3.
+    expect(v2('140000 100000\n')).toBe(2);
+    expect(v2('210000 100000\n')).toBe(3);
     expect(v2('')).toBe(null);
     expect(v1('-1\n')).toBe(null);
     expect(v1('300000\n')).toBe(3);

@@ -377,7 +377,7 @@ export function sharedArraysWanted(): boolean {
 export function rangePool(threads: number): ThreadPool | null {
   const rt = getRuntime();
   if (!rt || !rangeJobsSupported()) return null;
-  // Workers free the arrays they were told to forget only when they stop (ThreadPool.restartDue).
+  // Workers may free the arrays they were told to forget only when they stop (ThreadPool.restartDue).
   if (pool?.restartDue) closePool();
   return getPool(rt, threads);
 }
