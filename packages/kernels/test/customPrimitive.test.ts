@@ -249,13 +249,20 @@ describe('a shader defined primitive on WebGPU', () => {
     const ys = Array.from({ length: 72 }, (_, i) => (i % 7) - 3);
     const X = tensor(xs, { shape: [3, 4], device: dev });
     const Y = tensor(ys, { shape: [18, 4], device: dev });
+    await Promise.all([X.data(), Y.data()]);
+    const before = memory();
     const compiled = jit((x: Tensor, y: Tensor) => [rowSquares(x), rowSquares(y)] as Tensor[]);
-    for (const [x0, y0] of [[1, 0], [0, 2]] as const) {
-      const [p, q] = compiled(X.slice([x0, 0], [2, 4]), Y.slice([y0, 0], [16, 4])) as Tensor[];
+    // Twice each layout: the temp grows once, on the first call of the second layout.
+    for (const [x0, y0] of [[1, 0], [0, 2], [1, 0], [0, 2]] as const) {
+      const [xa, ya] = [X.slice([x0, 0], [2, 4]), Y.slice([y0, 0], [16, 4])];
+      const [p, q] = compiled(xa, ya) as Tensor[];
       await expectRowSquares(p!, rowsOf(xs.slice(4 * x0, 4 * x0 + 8), 4));
       await expectRowSquares(q!, rowsOf(ys.slice(4 * y0, 4 * y0 + 64), 4));
+      for (const t of [xa, ya, p!, q!]) t.dispose();
     }
     compiled.clearCache();
+    // The smaller temp the larger one replaced was given back with the rest: nothing is left.
+    expect(memory()).toEqual(before);
     X.dispose();
     Y.dispose();
   });

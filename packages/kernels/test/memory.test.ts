@@ -150,6 +150,26 @@ describe('buffers given back when no kernel runs or a compiled call fails', () =
     x.dispose();
   });
 
+  it('a value a compiled program returns twice is stored once: both results read one region', async () => {
+    const { device } = await gpuDevice();
+    const n = 4096;
+    const x = tensor(Float32Array.from({ length: n }, (_, i) => i), { shape: [n], device });
+    const twice = jit((v: Tensor) => {
+      const y = v.mul(2);
+      return [y, y];
+    });
+    for (const t of twice(x) as Tensor[]) t.dispose(); // compiled, and the pool holds what a call needs
+    const before = memory().bytes;
+    const [a, b] = twice(x) as Tensor[];
+    const used = memory().bytes - before;
+    expect([(await a!.data())[n - 1], (await b!.data())[n - 1]]).toEqual([2 * (n - 1), 2 * (n - 1)]);
+    expect(used).toBe(n * 4);
+    a!.dispose();
+    b!.dispose();
+    twice.clearCache();
+    x.dispose();
+  });
+
   it('a compiled call whose result block is over the device limit throws and leaks no buffer', async () => {
     const { device, runtime } = await gpuDevice();
     const limit = runtime.device.limits.maxStorageBufferBindingSize;
