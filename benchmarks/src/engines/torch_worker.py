@@ -2,9 +2,9 @@
 """PyTorch's side of the benchmark suite: a worker process that speaks the suite's protocol
 (benchmarks/src/protocol.ts: one JSON request per line on stdin, replies prefixed with
 '@bench-reply ' on stdout) and runs every workload as a PyTorch user would: nn-style parameters,
-torch.optim.Adam, forward-mode AD (torch.autograd.forward_ad) for derivatives in x followed by a
-backward pass for the parameters, functorch's jvp-of-grad for the HVP (forward over reverse). It
-also computes the suite's float64 reference values ('reference' requests).
+torch.optim.Adam; derivatives in x by a double backward (SSM-VR: a VJP with create_graph, then the
+parameters' backward pass through it) and by functorch's vmap of jvp (exact ISM), the HVP reverse
+over reverse (engines.ts says the same in the row's note). It also computes the suite's float64 reference values ('reference' requests).
 
     python3 torch_worker.py --threads 1|default --device cpu|cuda
 

@@ -1,0 +1,217 @@
+// The timed step of each engine adapter, called directly on small workloads (no suite, no
+// workers): agreement.test.ts checks each engine's value(), and nothing there checks that step(),
+// the code the suite times, does the same work. Here: step() is the training step value() runs
+// (loss, gradients and the Adam update), Langevin draws fresh noise at every step and runs
+// stepsPerRep steps a repetition, a step has computed its result when it returns, and PyTorch's
+// worker warms up, multiplies in float32 and keeps to one thread as its row says.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engines/engine.js';
+import { type Inputs, encodeInputs, makeInputs } from '../src/inputs.js';
+import { ENGINES } from '../src/engines.js';
+import { pythonExecutable, startWorker } from '../src/workerHost.js';
+import { type CaseSpec, DSM_CASE, HVP_CASE, SSMVR_CASE, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const torchWorker = resolve(here, '..', 'src', 'engines', 'torch_worker.py');
+const torchInstalled = spawnSync(pythonExecutable(), ['-c', 'import torch'], { timeout: 60_000 }).status === 0;
+const scratch = mkdtempSync(join(tmpdir(), 'scorch-engine-steps-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const tinyNet = { dim: 2, hidden: 8 };
+const training: CaseSpec[] = [
+  { ...SSMVR_CASE, id: 'tiny-ssmvr', net: tinyNet, batch: 16 },
+  { ...DSM_CASE, id: 'tiny-dsm', net: tinyNet, batch: 16 },
+  { ...ismCase(3), id: 'tiny-ism', net: { dim: 3, hidden: 8 }, batch: 8 },
+];
+// Langevin from x = 0, with zero noise in the check's steps: value() then reads the particles'
+// own mean squared norm, which after k repetitions of stepsPerRep steps of fresh N(0, I) noise
+// is about k·stepsPerRep·2α (d = 2), and k²·stepsPerRep²·2α if one noise were reused.
+// One check level (α = stepSize there too), so value()'s own step barely moves the particles.
+const langevin = { ...langevinCase(2, 1), id: 'tiny-langevin', net: tinyNet, particles: 4000, checkSigmas: [1] } as CaseSpec;
+function langevinInputs(): Inputs {
+  const inputs = makeInputs(langevin);
+  for (const [name, a] of inputs) if (name === 'init' || name.startsWith('noise')) inputs.set(name, { shape: a.shape, data: new Float32Array(a.data.length) });
+  return inputs;
+}
+const matmul = matmulCase(512);
+const hvp = { ...HVP_CASE, id: 'hvp-8192', batch: 8192 } as CaseSpec;
+// The fewest flops each step can cost, and a rate one thread of WebAssembly SIMD or of PyTorch's
+// CPU kernels cannot reach: 128-bit vectors without fused multiply-add do at most 16 float32 flops
+// a cycle, 96 GFLOP/s at 6 GHz (this machine's SIMD bound is 52–57). A step faster than that has
+// returned before its work was done (jax-js dispatches lazily: blockUntilReady).
+const FLOPS_CEILING = 200e9;
+const matmulFlops = 2 * 512 ** 3;
+const hvpFlops = 3 * 2 * 8192 * (2 * 128 + 128 * 128 + 128 * 2); // at least three passes of the network
+
+async function loadEngines(): Promise<[string, Engine][]> {
+  const { scorchEngine } = await import('../src/engines/scorch.js');
+  const { tfjsEngine } = await import('../src/engines/tfjs.js');
+  const { jaxjsEngine } = await import('../src/engines/jaxjs.js');
+  const list: [string, Engine][] = [['scorch-cpu', scorchEngine('cpu')], ['tfjs-cpu', tfjsEngine('cpu')], ['jaxjs-wasm', jaxjsEngine('wasm')]];
+  for (const [, e] of list) expect((await e.hello()).available).toBe(true);
+  return list;
+}
+
+/** The PyTorch worker's Engine driven from Python: `script` sees `engine`, `spec`, `path` and prints JSON. */
+function torchRun(spec: CaseSpec, inputs: Inputs, script: string): unknown {
+  const path = join(scratch, `${spec.id}.bin`);
+  writeFileSync(path, encodeInputs(inputs));
+  const code = `
+import importlib.util, json, sys, time
+s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
+engine = tw.Engine('1', 'cpu'); assert engine.hello()['available']
+spec = json.loads(${JSON.stringify(JSON.stringify(spec))}); path = ${JSON.stringify(path)}
+${script}`;
+  const r = spawnSync(pythonExecutable(), ['-c', code], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+const close = (label: string, a: number[], b: number[]) => {
+  expect(a).toHaveLength(b.length);
+  a.forEach((v, i) => expect(Math.abs(v - b[i]!), `${label}: after value, step, step, value: ${a}; after four values: ${b}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[i]!))));
+};
+
+describe('each engine adapter\'s timed step (scorch CPU, TF.js cpu, jax-js wasm, PyTorch CPU)', async () => {
+  const engines = await loadEngines();
+
+  it('is the training step the value check checked: loss, gradients and Adam (value, 2 steps, value = 4 values)', async () => {
+    // value() returns the loss before and after one Adam step, which it takes: so value, step,
+    // step, value must end where four value() calls do, and a step that skips the gradients or
+    // the update, or draws other noise, ends elsewhere. (The suite calls value() once; here it
+    // is called again only to take the same step by the route the value check took.)
+    for (const [id, engine] of engines) {
+      for (const spec of training) {
+        const a = await engine.prepare(spec, makeInputs(spec));
+        const first = await a.value();
+        await a.step();
+        await a.step();
+        const stepped = await a.value();
+        a.dispose();
+        const b = await engine.prepare(spec, makeInputs(spec));
+        for (let k = 0; k < 3; k++) await b.value();
+        const valued = await b.value();
+        b.dispose();
+        expect(stepped[0], `${id} ${spec.id}: the loss moved`).not.toBeCloseTo(first[0]!, 6);
+        close(`${id} ${spec.id}`, stepped, valued);
+      }
+    }
+    if (!torchInstalled) return;
+    for (const spec of training) {
+      const [stepped, valued] = torchRun(spec, makeInputs(spec), `
+value, step = engine.prepare(spec, path); value(); step(); step(); a = value()
+value, step = engine.prepare(spec, path); value(); value(); value(); b = value()
+print(json.dumps([a, b]))`) as number[][];
+      close(`torch ${spec.id}`, stepped!, valued!);
+    }
+  }, 400_000);
+
+  it('draws fresh noise at every Langevin step and runs stepsPerRep steps per repetition', async () => {
+    const spec = langevin as Extract<CaseSpec, { workload: 'langevin' }>;
+    const k = 3;
+    const expected = (reps: number) => reps * spec.stepsPerRep * 2 * spec.stepSize;
+    // With 4,000 particles the mean of ‖x‖² (2α·steps times a χ²₂/2) has a relative spread of
+    // 1/√4000 ≈ 1.6%; the window leaves room for the small network's drift.
+    const check = (id: string, sq: number[]) =>
+      sq.forEach((v, i) => {
+        const ratio = v / expected(i + 1);
+        expect(ratio, `${id}: mean ‖x‖² after ${i + 1} repetitions, over k·stepsPerRep·2α`).toBeGreaterThan(0.8);
+        expect(ratio, `${id}: mean ‖x‖² after ${i + 1} repetitions, over k·stepsPerRep·2α`).toBeLessThan(1.2);
+      });
+    for (const [id, engine] of engines) {
+      const p = await engine.prepare(spec, langevinInputs());
+      const sq: number[] = [];
+      for (let r = 0; r < k; r++) {
+        await p.step();
+        sq.push((await p.value())[2]!);
+      }
+      p.dispose();
+      check(id, sq);
+    }
+    if (!torchInstalled) return;
+    check('torch', torchRun(spec, langevinInputs(), `
+value, step = engine.prepare(spec, path); out = []
+for _ in range(${k}):
+    step(); out.append(value()[2])
+print(json.dumps(out))`) as number[]);
+  }, 400_000);
+
+  it('has computed its result when it returns (no faster than 200 GFLOP/s on one thread)', async () => {
+    for (const [spec, flops] of [[matmul, matmulFlops], [hvp, hvpFlops]] as const) {
+      for (const [id, engine] of engines) {
+        // TF.js's cpu backend computes every op when it is called; its HVP at this batch takes ~10 s a step.
+        if (id === 'tfjs-cpu' && spec === hvp) continue;
+        const p = await engine.prepare(spec, makeInputs(spec));
+        await p.value();
+        const times: number[] = [];
+        for (let r = 0; r < 3; r++) {
+          const start = performance.now();
+          await p.step();
+          times.push(performance.now() - start);
+        }
+        p.dispose();
+        expect(Math.min(...times), `${id} ${spec.id}: ${times.map((t) => t.toFixed(3)).join(', ')} ms`).toBeGreaterThan((flops / FLOPS_CEILING) * 1e3);
+      }
+    }
+  }, 400_000);
+
+  it.runIf(torchInstalled)('PyTorch: hello warms the allocator with a 2048×2048 product before any case is prepared', () => {
+    const code = `
+import importlib.util, json, torch
+shapes = []
+real = torch.randn
+torch.randn = lambda *a, **k: (shapes.append(list(a)), real(*a, **k))[1]
+s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
+assert tw.Engine('1', 'cpu').hello()['available']
+print(json.dumps(shapes))`;
+    const r = spawnSync(pythonExecutable(), ['-c', code], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toContainEqual([2048, 2048]);
+  }, 400_000);
+
+  it.runIf(torchInstalled)('PyTorch: the matmul step multiplies the case\'s float32 n×n operands, as the value check does', () => {
+    const spec = { ...matmulCase(64), id: 'mm64' } as CaseSpec;
+    const ops = torchRun(spec, makeInputs(spec), `
+from torch.utils._python_dispatch import TorchDispatchMode
+class Record(TorchDispatchMode):
+    def __init__(self): super().__init__(); self.ops = []
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append([str(func), [str(a.dtype) for a in args if isinstance(a, tw.torch.Tensor)], [list(a.shape) for a in args if isinstance(a, tw.torch.Tensor)]])
+        return func(*args, **(kwargs or {}))
+value, step = engine.prepare(spec, path); value()
+with Record() as r:
+    step()
+print(json.dumps(r.ops))`) as [string, string[], number[][]][];
+    const products = ops.filter(([name]) => /\b(mm|matmul)\b/.test(name));
+    expect(products, JSON.stringify(ops)).toEqual([[expect.any(String), ['torch.float32', 'torch.float32'], [[64, 64], [64, 64]]]]);
+    expect(ops.filter(([, dtypes]) => dtypes.some((d) => d !== 'torch.float32')), JSON.stringify(ops)).toEqual([]);
+  }, 400_000);
+
+  it.runIf(torchInstalled)('PyTorch, 1 thread: torch, its inter-op pool and OpenBLAS on one thread, whatever the environment asks', async () => {
+    // The worker as the suite starts it, from a parent whose environment asks for 4 threads.
+    const names = ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'] as const;
+    const saved = names.map((n) => process.env[n]);
+    for (const n of names) process.env[n] = '4';
+    const worker = startWorker(ENGINES['torch-cpu-1t'], resolve(here, '..', '..'), '', scratch);
+    try {
+      const hello = await worker.request<{ threads: string; details: Record<string, unknown> }>({ op: 'hello' }, 120_000);
+      expect(hello.threads).toMatch(/^torch 1(, OpenBLAS 1)?$/);
+      expect(hello.details).toMatchObject({ interopThreads: 1 });
+    } finally {
+      await worker.close();
+      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+    }
+    // The worker's own setting, as when it is run by hand (torch_worker.py --threads 1) under OMP_NUM_THREADS=4.
+    const r = spawnSync(pythonExecutable(), ['-c', `
+import importlib.util
+s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
+assert tw.Engine('1', 'cpu').hello()['available']
+print(tw.torch.get_num_threads())`], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_NUM_THREADS: '4' } });
+    expect(r.stdout.trim().split('\n').pop(), r.stderr).toBe('1');
+  }, 400_000);
+});
