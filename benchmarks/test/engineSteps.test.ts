@@ -72,6 +72,10 @@ ${script}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+// The two routes take the same four Adam steps on the same data in float32; where value() runs
+// its step through another compiled function, the roundings may differ, by far less than 1e-5
+// relative (~80 ulps) over four steps. A step that skips a part of the work moves the loss by
+// 1e-3 to 1e-1 here.
 const close = (label: string, a: number[], b: number[]) => {
   expect(a).toHaveLength(b.length);
   a.forEach((v, i) => expect(Math.abs(v - b[i]!), `${label}: after value, step, step, value: ${a}; after four values: ${b}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[i]!))));
