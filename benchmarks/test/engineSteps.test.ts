@@ -14,7 +14,8 @@ import type { Engine } from '../src/engines/engine.js';
 import { type Inputs, encodeInputs, makeInputs } from '../src/inputs.js';
 import { ENGINES } from '../src/engines.js';
 import { pythonExecutable, startWorker } from '../src/workerHost.js';
-import { type CaseSpec, DSM_CASE, HVP_CASE, SSMVR_CASE, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
+import { type CaseSpec, HVP_CASE, matmulCase } from '../src/workloads.js';
+import { expectFreshNoise, expectSameSteps, expectStepIsValueStep, langevinMeanSquares, noiseLangevin, noiseLangevinInputs, trainingCases } from './adapterSteps.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const torchWorker = resolve(here, '..', 'src', 'engines', 'torch_worker.py');
@@ -22,22 +23,6 @@ const torchInstalled = spawnSync(pythonExecutable(), ['-c', 'import torch'], { t
 const scratch = mkdtempSync(join(tmpdir(), 'scorch-engine-steps-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const tinyNet = { dim: 2, hidden: 8 };
-const training: CaseSpec[] = [
-  { ...SSMVR_CASE, id: 'tiny-ssmvr', net: tinyNet, batch: 16 },
-  { ...DSM_CASE, id: 'tiny-dsm', net: tinyNet, batch: 16 },
-  { ...ismCase(3), id: 'tiny-ism', net: { dim: 3, hidden: 8 }, batch: 8 },
-];
-// Langevin from x = 0, with zero noise in the check's steps: value() then reads the particles'
-// own mean squared norm, which after k repetitions of stepsPerRep steps of fresh N(0, I) noise
-// is about k·stepsPerRep·2α (d = 2), and k²·stepsPerRep²·2α if one noise were reused.
-// One check level (α = stepSize there too), so value()'s own step barely moves the particles.
-const langevin = { ...langevinCase(2, 1), id: 'tiny-langevin', net: tinyNet, particles: 4000, checkSigmas: [1] } as CaseSpec;
-function langevinInputs(): Inputs {
-  const inputs = makeInputs(langevin);
-  for (const [name, a] of inputs) if (name === 'init' || name.startsWith('noise')) inputs.set(name, { shape: a.shape, data: new Float32Array(a.data.length) });
-  return inputs;
-}
 const matmul = matmulCase(512);
 const hvp = { ...HVP_CASE, id: 'hvp-8192', batch: 8192 } as CaseSpec;
 // The fewest flops each step can cost, and a rate one thread of WebAssembly SIMD or of PyTorch's
@@ -72,15 +57,6 @@ ${script}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-// The two routes take the same four Adam steps on the same data in float32; where value() runs
-// its step through another compiled function, the roundings may differ, by far less than 1e-5
-// relative (~80 ulps) over four steps. A step that skips a part of the work moves the loss by
-// 1e-3 to 1e-1 here.
-const close = (label: string, a: number[], b: number[]) => {
-  expect(a).toHaveLength(b.length);
-  a.forEach((v, i) => expect(Math.abs(v - b[i]!), `${label}: after value, step, step, value: ${a}; after four values: ${b}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b[i]!))));
-};
-
 describe('each engine adapter\'s timed step (scorch CPU, TF.js cpu, jax-js wasm, PyTorch CPU)', async () => {
   const engines = await loadEngines();
 
@@ -90,55 +66,23 @@ describe('each engine adapter\'s timed step (scorch CPU, TF.js cpu, jax-js wasm,
     // the update, or draws other noise, ends elsewhere. (The suite calls value() once; here it
     // is called again only to take the same step by the route the value check took.)
     for (const [id, engine] of engines) {
-      for (const spec of training) {
-        const a = await engine.prepare(spec, makeInputs(spec));
-        const first = await a.value();
-        await a.step();
-        await a.step();
-        const stepped = await a.value();
-        a.dispose();
-        const b = await engine.prepare(spec, makeInputs(spec));
-        for (let k = 0; k < 3; k++) await b.value();
-        const valued = await b.value();
-        b.dispose();
-        expect(stepped[0], `${id} ${spec.id}: the loss moved`).not.toBeCloseTo(first[0]!, 6);
-        close(`${id} ${spec.id}`, stepped, valued);
-      }
+      for (const spec of trainingCases) await expectStepIsValueStep(`${id} ${spec.id}`, engine, spec, makeInputs);
     }
     if (!torchInstalled) return;
-    for (const spec of training) {
+    for (const spec of trainingCases) {
       const [stepped, valued] = torchRun(spec, makeInputs(spec), `
 value, step = engine.prepare(spec, path); value(); step(); step(); a = value()
 value, step = engine.prepare(spec, path); value(); value(); value(); b = value()
 print(json.dumps([a, b]))`) as number[][];
-      close(`torch ${spec.id}`, stepped!, valued!);
+      expectSameSteps(`torch ${spec.id}`, stepped!, valued!);
     }
   }, 400_000);
 
   it('draws fresh noise at every Langevin step and runs stepsPerRep steps per repetition', async () => {
-    const spec = langevin as Extract<CaseSpec, { workload: 'langevin' }>;
     const k = 3;
-    const expected = (reps: number) => reps * spec.stepsPerRep * 2 * spec.stepSize;
-    // With 4,000 particles the mean of ‖x‖² (2α·steps times a χ²₂/2) has a relative spread of
-    // 1/√4000 ≈ 1.6%; the window leaves room for the small network's drift.
-    const check = (id: string, sq: number[]) =>
-      sq.forEach((v, i) => {
-        const ratio = v / expected(i + 1);
-        expect(ratio, `${id}: mean ‖x‖² after ${i + 1} repetitions, over k·stepsPerRep·2α`).toBeGreaterThan(0.8);
-        expect(ratio, `${id}: mean ‖x‖² after ${i + 1} repetitions, over k·stepsPerRep·2α`).toBeLessThan(1.2);
-      });
-    for (const [id, engine] of engines) {
-      const p = await engine.prepare(spec, langevinInputs());
-      const sq: number[] = [];
-      for (let r = 0; r < k; r++) {
-        await p.step();
-        sq.push((await p.value())[2]!);
-      }
-      p.dispose();
-      check(id, sq);
-    }
+    for (const [id, engine] of engines) expectFreshNoise(id, await langevinMeanSquares(engine, makeInputs, k));
     if (!torchInstalled) return;
-    check('torch', torchRun(spec, langevinInputs(), `
+    expectFreshNoise('torch', torchRun(noiseLangevin, noiseLangevinInputs(makeInputs), `
 value, step = engine.prepare(spec, path); out = []
 for _ in range(${k}):
     step(); out.append(value()[2])
