@@ -4,7 +4,7 @@
 import { expect } from 'vitest';
 import type { Engine } from '../src/engines/engine.js';
 import type { Inputs } from '../src/inputs.js';
-import { type CaseSpec, DSM_CASE, SSMVR_CASE, ismCase, langevinCase } from '../src/workloads.js';
+import { type CaseSpec, DSM_CASE, HVP_CASE, SSMVR_CASE, convCase, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
 
 export const tinyNet = { dim: 2, hidden: 8 };
 
@@ -13,6 +13,16 @@ export const trainingCases: CaseSpec[] = [
   { ...SSMVR_CASE, id: 'tiny-ssmvr', net: tinyNet, batch: 16 },
   { ...DSM_CASE, id: 'tiny-dsm', net: tinyNet, batch: 16 },
   { ...ismCase(3), id: 'tiny-ism', net: { dim: 3, hidden: 8 }, batch: 8 },
+];
+
+/** Every workload once, small: a product, the training objectives, Langevin, the HVP, a convolution forward and backward. */
+export const tinyCases: CaseSpec[] = [
+  { ...matmulCase(64), id: 'tiny-matmul' },
+  ...trainingCases,
+  { ...langevinCase(2, 1), id: 'tiny-langevin', net: tinyNet, particles: 64 },
+  { ...HVP_CASE, id: 'tiny-hvp', net: tinyNet, batch: 16 },
+  { ...convCase(false), id: 'tiny-conv', batch: 2, channels: 3, extent: 5 },
+  { ...convCase(true), id: 'tiny-conv-bwd', batch: 2, channels: 3, extent: 5 },
 ];
 
 /**

@@ -10,21 +10,11 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Engine } from '../src/engines/engine.js';
 import { getDefaultDevice, setDefaultDevice } from '@scorch/tensor';
 import { type Inputs, makeInputs as makeInputsOn } from '../src/inputs.js';
-import { type CaseSpec, HVP_CASE, convCase, langevinCase, matmulCase } from '../src/workloads.js';
-import { expectFreshNoise, expectStepIsValueStep, langevinMeanSquares, tinyNet, trainingCases } from './adapterSteps.js';
+import type { CaseSpec } from '../src/workloads.js';
+import { expectFreshNoise, expectStepIsValueStep, langevinMeanSquares, tinyCases, trainingCases } from './adapterSteps.js';
+import { expectEveryStepJitted } from './countingJit.js';
 
-const jitCalls = vi.hoisted(() => ({ n: 0 }));
-vi.mock('@jax-js/jax', async (importOriginal) => {
-  const jax = await importOriginal<Record<string, unknown> & { jit: (...a: unknown[]) => ((...b: unknown[]) => unknown) & { dispose(): void } }>();
-  const jit = (...args: unknown[]) => {
-    const compiled = jax.jit(...args);
-    return Object.assign((...a: unknown[]) => {
-      jitCalls.n++;
-      return compiled(...a);
-    }, { dispose: () => compiled.dispose() });
-  };
-  return { ...jax, jit };
-});
+vi.mock('@jax-js/jax', async (original) => (await import('./countingJit.js')).withCountingJit(await original()));
 
 /** The shared inputs, made on scorch's CPU as the suite's parent process makes them (scorch WebGPU's hello makes WebGPU the default device). */
 function makeInputs(spec: CaseSpec): Inputs {
@@ -63,14 +53,6 @@ async function watchDawn(): Promise<void> {
   };
 }
 
-const cases: CaseSpec[] = [
-  { ...matmulCase(64), id: 'tiny-matmul' },
-  ...trainingCases,
-  { ...langevinCase(2, 1), id: 'tiny-langevin', net: tinyNet, particles: 64 },
-  { ...HVP_CASE, id: 'tiny-hvp', net: tinyNet, batch: 16 },
-  { ...convCase(false), id: 'tiny-conv', batch: 2, channels: 3, extent: 5 },
-  { ...convCase(true), id: 'tiny-conv-bwd', batch: 2, channels: 3, extent: 5 },
-];
 /** Engines whose hello refused, with their reasons. */
 const unavailable: string[] = [];
 async function loadEngines(): Promise<[string, Engine][]> {
@@ -97,7 +79,7 @@ describe('each WebGPU engine adapter\'s timed step (scorch, TF.js, jax-js; Dawn)
     expect(unavailable, 'WebGPU engines that did not start').toEqual([]);
     expect(engines).toHaveLength(3);
     for (const [id, engine] of engines) {
-      for (const spec of cases) {
+      for (const spec of tinyCases) {
         const p = await engine.prepare(spec, makeInputs(spec));
         await p.value();
         for (let r = 0; r < 2; r++) {
@@ -124,13 +106,6 @@ describe('each WebGPU engine adapter\'s timed step (scorch, TF.js, jax-js; Dawn)
   it('jax-js webgpu runs every workload\'s timed step through jax.jit', async () => {
     const jax = engines.find(([id]) => id === 'jaxjs-webgpu');
     expect(jax, 'jax-js webgpu started').toBeDefined();
-    for (const spec of cases) {
-      const p = await jax![1].prepare(spec, makeInputs(spec));
-      await p.value();
-      jitCalls.n = 0;
-      await p.step();
-      expect(jitCalls.n, `${spec.id}: jit-compiled calls in one step`).toBeGreaterThanOrEqual(1);
-      p.dispose();
-    }
+    await expectEveryStepJitted(jax![1], tinyCases, makeInputs);
   }, 120_000);
 });
