@@ -1,7 +1,7 @@
 // jax-js is timed "with jit" (the README, its row's label and its hello's details say so): every
 // timed step runs through functions made by jax.jit. jax.jit is wrapped to count the calls of the
-// functions it returns (countingJit.ts); each workload's step must call at least one of them. A file of its own:
-// the mock must be in place before the engine module first loads @jax-js/jax.
+// functions it returns (countingJit.ts); each workload's step must call at least one of them. A
+// file of its own: the mock must be in place before the engine module first loads @jax-js/jax.
 import { describe, expect, it, vi } from 'vitest';
 import { makeInputs } from '../src/inputs.js';
 import { tinyCases } from './adapterSteps.js';

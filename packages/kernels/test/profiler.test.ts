@@ -227,8 +227,10 @@ describe('profile on WebGPU', () => {
         return 'done';
       });
       expect(r.value).toBe('done');
-      // The work beside did go on while the session finished (replaying the GPU kernels)...
-      expect(beside).toBeGreaterThan(besideAtReturn);
+      // The work beside did go on while the session finished: replaying the kernels (llvmpipe has
+      // no timestamp queries) takes tens of ms. With timestamp queries the session only reads
+      // their results, which may end before a 1 ms timer fires.
+      if (!gpu.runtime.device.features.has('timestamp-query')) expect(beside).toBeGreaterThan(besideAtReturn);
       // ...and none of it joined the profile.
       expect(r.events.filter((e) => e.device === 'cpu' && e.start >= returnedAt).map((e) => e.name)).toEqual([]);
     } finally {
@@ -275,10 +277,10 @@ describe('profile on WebGPU', () => {
     }
     expect(errors.map(String)).toEqual([]);
     expect(results.length).toBeGreaterThan(0);
-    // WGSL's exp is within 3 + 2|v| ulps of e^v, and the add rounds once more (half an ulp of the
-    // sum); an ulp of a float32 at most 2^-23 of its value times 2: (4 + 2|v|)·2^-22·(e^v + 1).
+    // WGSL's exp is within 3 + 2|v| ulps of e^v and the add rounds once more (half an ulp of the
+    // sum); an ulp of a float32 y is at most 2^-23·|y|: within (3.5 + 2|v|)·2^-23·(e^v + 1).
     for (const r of results) {
-      r.forEach((got, v) => expect(Math.abs(got - (Math.exp(v) + 1))).toBeLessThanOrEqual((4 + 2 * v) * 2 ** -22 * (Math.exp(v) + 1)));
+      r.forEach((got, v) => expect(Math.abs(got - (Math.exp(v) + 1))).toBeLessThanOrEqual((3.5 + 2 * v) * 2 ** -23 * (Math.exp(v) + 1)));
     }
     x.dispose();
   }, 60_000);

@@ -5,8 +5,9 @@
 // reads; the workers really take part; small kernels start no worker; one thread (and arrays not
 // on SharedArrayBuffer) after setCpuThreads(1), and no more threads than setCpuThreads allows
 // when it is lowered under a running pool; an index error raised inside a chunk is reported as on
-// one thread, and the next jobs run normally; kernels calling a defined primitive stay here; memory() counts shared arrays as it counts the others, and nothing leaks:
-// workers forget arrays this thread lets go, and a process with a pool running still exits.
+// one thread, and the next jobs run normally; kernels calling a defined primitive stay here;
+// memory() counts shared arrays as it counts the others, and nothing leaks: workers forget arrays
+// this thread lets go, and a process with a pool running still exits.
 //
 // Bit-identity, not a tolerance: each element is computed by the same generated code from the
 // same inputs whichever thread runs its chunk, and no element reads another's result.
