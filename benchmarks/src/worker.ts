@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import { ENGINES, ENGINE_IDS, type NodeEngineId } from './engines.js';
 import type { Engine, PreparedCase } from './engines/engine.js';
+import { loadEngine } from './loadEngine.js';
 import { readFileSync } from 'node:fs';
 import { decodeInputs } from './inputs.js';
 import { type HelloResult, type PrepareResult, REPLY_PREFIX, type Reply, type Request, type StepResult } from './protocol.js';
@@ -13,31 +14,6 @@ import { hasRelaxedSimd } from './simdPeak.js';
 
 /** The engines whose worker is this script, from the one engine table. */
 const NODE_ENGINE_IDS = ENGINE_IDS.filter((id): id is NodeEngineId => ENGINES[id].worker.runtime === 'node');
-
-async function loadEngine(id: NodeEngineId): Promise<Engine> {
-  switch (id) {
-    case 'scorch-cpu':
-      return (await import('./engines/scorch.js')).scorchEngine('cpu');
-    case 'scorch-cpu-threads':
-      return (await import('./engines/scorch.js')).scorchEngine('cpu', { threads: 'default' });
-    case 'scorch-cpu-fastmath':
-      return (await import('./engines/scorch.js')).scorchEngine('cpu', { fastMath: true });
-    case 'scorch-webgpu':
-      return (await import('./engines/scorch.js')).scorchEngine('webgpu');
-    case 'scorch-cpu-chromium':
-    case 'scorch-cpu-chromium-threads':
-    case 'jaxjs-wasm-chromium':
-    case 'jaxjs-wasm-chromium-threads':
-      return (await import('./engines/chromium.js')).chromiumEngine(ENGINES[id].chromiumPage!);
-    case 'tfjs-cpu':
-    case 'tfjs-wasm':
-    case 'tfjs-webgpu':
-      return (await import('./engines/tfjs.js')).tfjsEngine(id.slice('tfjs-'.length) as 'cpu' | 'wasm' | 'webgpu');
-    case 'jaxjs-wasm':
-    case 'jaxjs-webgpu':
-      return (await import('./engines/jaxjs.js')).jaxjsEngine(id.slice('jaxjs-'.length) as 'wasm' | 'webgpu');
-  }
-}
 
 async function main(): Promise<void> {
   const id = process.argv[2] as NodeEngineId;

@@ -2,11 +2,25 @@
 // to check an adapter's timed step: the small training cases, the Langevin case whose spread
 // shows fresh noise, and the comparison of value, step, step, value with four value() calls.
 import { expect } from 'vitest';
+import type { NodeEngineId } from '../src/engines.js';
 import type { Engine } from '../src/engines/engine.js';
+import { loadEngine } from '../src/loadEngine.js';
 import type { Inputs } from '../src/inputs.js';
 import { type CaseSpec, DSM_CASE, HVP_CASE, SSMVR_CASE, convCase, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
 
 export const tinyNet = { dim: 2, hidden: 8 };
+
+/** Engines `ids` made as the suite makes them (loadEngine) and started; each must start (its reason otherwise). */
+export async function startEngines(ids: readonly NodeEngineId[]): Promise<[NodeEngineId, Engine][]> {
+  const started: [NodeEngineId, Engine][] = [];
+  for (const id of ids) {
+    const engine = await loadEngine(id);
+    const hello = await engine.hello();
+    expect(hello.available ? '' : hello.reason, `${id} did not start`).toBe('');
+    started.push([id, engine]);
+  }
+  return started;
+}
 
 /** SSM-VR, DSM and exact ISM on small networks and batches. */
 export const trainingCases: CaseSpec[] = [

@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engines/engine.js';
 import { type Inputs, encodeInputs, makeInputs } from '../src/inputs.js';
 import { ENGINES } from '../src/engines.js';
 import { pythonExecutable, startWorker } from '../src/workerHost.js';
 import { type CaseSpec, HVP_CASE, matmulCase } from '../src/workloads.js';
-import { expectFreshNoise, expectSameSteps, expectStepIsValueStep, langevinMeanSquares, noiseLangevin, noiseLangevinInputs, trainingCases } from './adapterSteps.js';
+import { expectFreshNoise, expectSameSteps, expectStepIsValueStep, langevinMeanSquares, noiseLangevin, noiseLangevinInputs, startEngines, trainingCases } from './adapterSteps.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const torchWorker = resolve(here, '..', 'src', 'engines', 'torch_worker.py');
@@ -33,32 +32,32 @@ const FLOPS_CEILING = 200e9;
 const matmulFlops = 2 * 512 ** 3;
 const hvpFlops = 3 * 2 * 8192 * (2 * 128 + 128 * 128 + 128 * 2); // at least three passes of the network
 
-async function loadEngines(): Promise<[string, Engine][]> {
-  const { scorchEngine } = await import('../src/engines/scorch.js');
-  const { tfjsEngine } = await import('../src/engines/tfjs.js');
-  const { jaxjsEngine } = await import('../src/engines/jaxjs.js');
-  const list: [string, Engine][] = [['scorch-cpu', scorchEngine('cpu')], ['tfjs-cpu', tfjsEngine('cpu')], ['jaxjs-wasm', jaxjsEngine('wasm')]];
-  for (const [, e] of list) expect((await e.hello()).available).toBe(true);
-  return list;
-}
-
-/** The PyTorch worker's Engine driven from Python: `script` sees `engine`, `spec`, `path` and prints JSON. */
-function torchRun(spec: CaseSpec, inputs: Inputs, script: string): unknown {
-  const path = join(scratch, `${spec.id}.bin`);
-  writeFileSync(path, encodeInputs(inputs));
+/**
+ * Runs `script` in Python with the PyTorch worker's module loaded as `tw` (and json imported), in
+ * this process's environment plus `env`; returns its last line of output, parsed as JSON.
+ */
+function python(script: string, env: Record<string, string> = {}): unknown {
   const code = `
-import importlib.util, json, sys, time
+import importlib.util, json
 s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
-engine = tw.Engine('1', 'cpu'); assert engine.hello()['available']
-spec = json.loads(${JSON.stringify(JSON.stringify(spec))}); path = ${JSON.stringify(path)}
 ${script}`;
-  const r = spawnSync(pythonExecutable(), ['-c', code], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
+  const r = spawnSync(pythonExecutable(), ['-c', code], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+/** The PyTorch worker's Engine on one thread, driven from Python: `script` sees `engine`, `spec`, `path` and prints JSON. */
+function torchRun(spec: CaseSpec, inputs: Inputs, script: string): unknown {
+  const path = join(scratch, `${spec.id}.bin`);
+  writeFileSync(path, encodeInputs(inputs));
+  return python(`
+engine = tw.Engine('1', 'cpu'); assert engine.hello()['available']
+spec = json.loads(${JSON.stringify(JSON.stringify(spec))}); path = ${JSON.stringify(path)}
+${script}`, { OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' });
+}
+
 describe('each engine adapter\'s timed step (scorch CPU, TF.js cpu, jax-js wasm, PyTorch CPU)', async () => {
-  const engines = await loadEngines();
+  const engines = await startEngines(['scorch-cpu', 'tfjs-cpu', 'jaxjs-wasm']);
 
   it('is the training step the value check checked: loss, gradients and Adam (value, 2 steps, value = 4 values)', async () => {
     // value() returns the loss before and after one Adam step, which it takes: so value, step,
@@ -109,17 +108,15 @@ print(json.dumps(out))`) as number[]);
   }, 400_000);
 
   it.runIf(torchInstalled)('PyTorch: hello warms the allocator with a 2048×2048 product before any case is prepared', () => {
-    const code = `
-import importlib.util, json, torch
+    // Every torch.randn the worker's hello calls, by shape (the worker imports torch in hello).
+    const shapes = python(`
+import torch
 shapes = []
 real = torch.randn
 torch.randn = lambda *a, **k: (shapes.append(list(a)), real(*a, **k))[1]
-s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
 assert tw.Engine('1', 'cpu').hello()['available']
-print(json.dumps(shapes))`;
-    const r = spawnSync(pythonExecutable(), ['-c', code], { encoding: 'utf8', timeout: 120_000 });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toContainEqual([2048, 2048]);
+print(json.dumps(shapes))`);
+    expect(shapes).toContainEqual([2048, 2048]);
   }, 400_000);
 
   it.runIf(torchInstalled)('PyTorch: the matmul step multiplies the case\'s float32 n×n operands, as the value check does', () => {
@@ -155,11 +152,9 @@ print(json.dumps(r.ops))`) as [string, string[], number[][]][];
       names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
     }
     // The worker's own setting, as when it is run by hand (torch_worker.py --threads 1) under OMP_NUM_THREADS=4.
-    const r = spawnSync(pythonExecutable(), ['-c', `
-import importlib.util
-s = importlib.util.spec_from_file_location('tw', ${JSON.stringify(torchWorker)}); tw = importlib.util.module_from_spec(s); s.loader.exec_module(tw)
+    const threads = python(`
 assert tw.Engine('1', 'cpu').hello()['available']
-print(tw.torch.get_num_threads())`], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, OMP_NUM_THREADS: '4' } });
-    expect(r.stdout.trim().split('\n').pop(), r.stderr).toBe('1');
+print(tw.torch.get_num_threads())`, { OMP_NUM_THREADS: '4' });
+    expect(threads).toBe(1);
   }, 400_000);
 });

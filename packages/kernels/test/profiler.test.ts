@@ -23,6 +23,20 @@ beforeAll(async () => {
 
 const f = (x: Tensor, y: Tensor) => sum(exp(matmul(x, y).mul(0.01)), [1]);
 
+/** Runs `beside` again and again, as other work of the program would, until `during` settles; returns during's value. */
+async function alongside<T>(beside: () => Promise<void>, during: () => Promise<T>): Promise<T> {
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) await beside();
+  })();
+  try {
+    return await during();
+  } finally {
+    stop = true;
+    await loop;
+  }
+}
+
 describe('profile on WebGPU', () => {
   it('reports eager kernels under their primitives, with the WGSL kernel, bytes and flops', async () => {
     const a = randn([128, 64], { key: randomKey(1), device: dev });
@@ -167,35 +181,28 @@ describe('profile on WebGPU', () => {
   it('ends when fn does, while other work goes on launching kernels beside it', async () => {
     const x = randn([64, 64], { key: randomKey(3), device: dev });
     await exp(x).data();
-    let stop = false;
     let beside = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 30_000)));
     // Work of its own, launching and reading a kernel every millisecond or so.
-    const loop = (async () => {
-      while (!stop) {
-        await new Promise((r) => setTimeout(r, 1));
-        const z = exp(x).add(1);
-        await z.data();
-        z.dispose();
-        beside++;
-      }
-    })();
-    try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), 30_000)));
+    const r = await alongside(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      const z = exp(x).add(1);
+      await z.data();
+      z.dispose();
+      beside++;
+    }, async () => {
       // The replays took in the kernels launched while they ran, and the profile never ended.
-      const r = await Promise.race([profile(async () => {
+      return Promise.race([profile(async () => {
         const y = exp(x.mul(0.5));
         await y.data();
         y.dispose();
         return 'done';
       }), late]);
-      clearTimeout(timer);
-      expect(r === 'late' ? 'the profile had not ended after 30 s' : r.value).toBe('done');
-      expect(profilerSession()).toBeNull();
-    } finally {
-      stop = true;
-      await loop;
-    }
+    });
+    clearTimeout(timer);
+    expect(r === 'late' ? 'the profile had not ended after 30 s' : r.value).toBe('done');
+    expect(profilerSession()).toBeNull();
     expect(beside).toBeGreaterThan(0);
   }, 60_000);
 
@@ -203,40 +210,31 @@ describe('profile on WebGPU', () => {
     const x = randn([64, 64], { key: randomKey(3), device: dev });
     await exp(x).data();
     const c = tensor([1, 2, 3]);
-    let stop = false;
     let beside = 0;
-    // CPU work of its own beside the profile, a kernel every millisecond or so.
-    const loop = (async () => {
-      while (!stop) {
-        await new Promise((r) => setTimeout(r, 1));
-        exp(c).add(1).dispose();
-        beside++;
-      }
-    })();
     let returnedAt = Infinity;
     let besideAtReturn = 0;
-    try {
-      const r = await profile(async () => {
-        for (let i = 0; i < 8; i++) {
-          const y = exp(x.mul(0.5)).add(i);
-          await y.data();
-          y.dispose();
-        }
-        returnedAt = performance.now();
-        besideAtReturn = beside;
-        return 'done';
-      });
-      expect(r.value).toBe('done');
-      // The work beside did go on while the session finished: replaying the kernels (llvmpipe has
-      // no timestamp queries) takes tens of ms. With timestamp queries the session only reads
-      // their results, which may end before a 1 ms timer fires.
-      if (!gpu.runtime.device.features.has('timestamp-query')) expect(beside).toBeGreaterThan(besideAtReturn);
-      // ...and none of it joined the profile.
-      expect(r.events.filter((e) => e.device === 'cpu' && e.start >= returnedAt).map((e) => e.name)).toEqual([]);
-    } finally {
-      stop = true;
-      await loop;
-    }
+    // CPU work of its own beside the profile, a kernel every millisecond or so.
+    const r = await alongside(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      exp(c).add(1).dispose();
+      beside++;
+    }, () => profile(async () => {
+      for (let i = 0; i < 8; i++) {
+        const y = exp(x.mul(0.5)).add(i);
+        await y.data();
+        y.dispose();
+      }
+      returnedAt = performance.now();
+      besideAtReturn = beside;
+      return 'done';
+    }));
+    expect(r.value).toBe('done');
+    // The work beside did go on while the session finished: replaying the kernels (llvmpipe has
+    // no timestamp queries) takes tens of ms. With timestamp queries the session only reads
+    // their results, which may end before a 1 ms timer fires.
+    if (!gpu.runtime.device.features.has('timestamp-query')) expect(beside).toBeGreaterThan(besideAtReturn);
+    // ...and none of it joined the profile.
+    expect(r.events.filter((e) => e.device === 'cpu' && e.start >= returnedAt).map((e) => e.name)).toEqual([]);
     x.dispose();
     c.dispose();
   }, 60_000);
@@ -246,22 +244,18 @@ describe('profile on WebGPU', () => {
     // session destroys before the kernel's batch is submitted: the later read would fail.
     const x = tensor([0, 1, 2, 3], { device: dev });
     await exp(x).data();
-    let stop = false;
     const results: number[][] = [];
     const errors: unknown[] = [];
-    const loop = (async () => {
-      while (!stop) {
-        const z = exp(x).add(1);
-        await new Promise((r) => setTimeout(r, 3)); // the kernel waits in the open batch meanwhile
-        try {
-          results.push(Array.from(await z.data()));
-        } catch (e) {
-          errors.push(e);
-        }
-        z.dispose();
+    await alongside(async () => {
+      const z = exp(x).add(1);
+      await new Promise((resolve) => setTimeout(resolve, 3)); // the kernel waits in the open batch meanwhile
+      try {
+        results.push(Array.from(await z.data()));
+      } catch (e) {
+        errors.push(e);
       }
-    })();
-    try {
+      z.dispose();
+    }, async () => {
       for (let k = 0; k < 3; k++) {
         await profile(async () => {
           for (let i = 0; i < 6; i++) {
@@ -271,10 +265,7 @@ describe('profile on WebGPU', () => {
           }
         });
       }
-    } finally {
-      stop = true;
-      await loop;
-    }
+    });
     expect(errors.map(String)).toEqual([]);
     expect(results.length).toBeGreaterThan(0);
     // WGSL's exp is within 3 + 2|v| ulps of e^v and the add rounds once more (half an ulp of the
