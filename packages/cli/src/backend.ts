@@ -61,7 +61,8 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
     const { info } = handle;
     return { device: handle.device, description: `webgpu (${info.device || info.description || 'unknown adapter'}, ${info.backend}, ${info.featureLevel})` };
   } catch (e) {
-    const reason = (e as Error).message.split('\n')[0] ?? 'unknown error';
+    // Dawn throws Errors, but a rejection may carry anything: a string, undefined.
+    const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0] || 'unknown error';
     if (choice === 'webgpu') throw new Error(`--backend webgpu: no WebGPU device could be opened: ${reason}`);
     setDefaultDevice('cpu');
     return { device: 'cpu', description: 'cpu', fallbackReason: reason };

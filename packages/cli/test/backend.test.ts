@@ -2,11 +2,13 @@
 // WebGPU) rejects as it does when Dawn finds no adapter. 'webgpu' asked for by name fails with
 // exit status 1 and one line on stderr, before any work; 'auto' falls back to the CPU, saying so;
 // 'cpu' never calls initWebGPU at all.
+// selectBackend in process too: how it names the adapter, what it passes initWebGPU, and its
+// fallback whatever the rejection carries.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 const NO_ADAPTER = 'initWebGPU: no WebGPU adapter found. Tried: Dawn default backends (Vulkan/Metal/D3D12), core features: no adapter (simulated)';
 
@@ -14,6 +16,8 @@ const initWebGPU = vi.hoisted(() => vi.fn());
 vi.mock('@scorch/kernels', async (importOriginal) => ({ ...(await importOriginal<object>()), initWebGPU }));
 
 const { runMain } = await import('./runMain.js');
+const { selectBackend } = await import('../src/backend.js');
+const { CpuBackend, getDefaultDevice, listDevices, registerBackend, setDefaultDevice } = await import('@scorch/tensor');
 
 describe('--backend without a WebGPU adapter', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'scorch-backend-'));
@@ -126,5 +130,47 @@ describe('--backend without a WebGPU adapter', () => {
     expect(bench.code).toBe(0);
     expect(bench.stdout).not.toContain('webgpu');
     expect(initWebGPU).not.toHaveBeenCalled();
+  });
+});
+
+describe('selectBackend, in process', () => {
+  beforeEach(() => {
+    initWebGPU.mockReset();
+    setDefaultDevice('cpu');
+  });
+  afterEach(() => setDefaultDevice('cpu'));
+  // A second CPU backend stands for the WebGPU device, so that tensors could live on it.
+  if (!listDevices().includes('gpu-standin')) registerBackend(new CpuBackend('gpu-standin'));
+  const handle = (info: object) => ({ device: 'gpu-standin', info: { device: '', description: '', backend: 'vulkan', featureLevel: 'core', ...info } });
+
+  it("describes the adapter by its device name, else its description, and loads Dawn's create from the installed webgpu package", async () => {
+    initWebGPU.mockResolvedValue(handle({ device: 'llvmpipe (LLVM 15.0.7, 256 bits)', description: 'Mesa 23.2.1' }));
+    expect(await selectBackend('webgpu')).toEqual({ device: 'gpu-standin', description: 'webgpu (llvmpipe (LLVM 15.0.7, 256 bits), vulkan, core)' });
+    expect(getDefaultDevice()).toBe('gpu-standin');
+    // The bundle cannot import('webgpu') by name from packages/cli/dist: create is passed in.
+    expect(initWebGPU).toHaveBeenCalledWith({ dawnCreate: expect.any(Function) });
+    initWebGPU.mockResolvedValue(handle({ description: 'Mesa 23.2.1' }));
+    expect((await selectBackend('auto')).description).toBe('webgpu (Mesa 23.2.1, vulkan, core)');
+    initWebGPU.mockResolvedValue(handle({}));
+    expect((await selectBackend('auto')).description).toBe('webgpu (unknown adapter, vulkan, core)');
+  });
+
+  it("'auto' falling back names the first line of the reason and makes the CPU the default device again", async () => {
+    initWebGPU.mockResolvedValue(handle({ device: 'x' }));
+    await selectBackend('webgpu');
+    expect(getDefaultDevice()).toBe('gpu-standin');
+    initWebGPU.mockRejectedValue(new Error('initWebGPU: no WebGPU adapter found\n  tried: vulkan\n  tried: opengl'));
+    expect(await selectBackend('auto')).toEqual({ device: 'cpu', description: 'cpu', fallbackReason: 'initWebGPU: no WebGPU adapter found' });
+    expect(getDefaultDevice()).toBe('cpu');
+    await expect(selectBackend('webgpu')).rejects.toThrow(/^--backend webgpu: no WebGPU device could be opened: initWebGPU: no WebGPU adapter found$/);
+  });
+
+  it('falls back, or fails with one line, when set-up rejects with something other than an Error', async () => {
+    for (const rejection of ['no adapter\nsecond line', undefined, { code: 7 }]) {
+      initWebGPU.mockRejectedValue(rejection);
+      const reason = rejection === undefined ? 'undefined' : typeof rejection === 'string' ? 'no adapter' : '[object Object]';
+      expect(await selectBackend('auto')).toEqual({ device: 'cpu', description: 'cpu', fallbackReason: reason });
+      await expect(selectBackend('webgpu')).rejects.toThrow(`--backend webgpu: no WebGPU device could be opened: ${reason}`);
+    }
   });
 });
