@@ -113,7 +113,8 @@ function checkPair(seed: number): void {
 /** Seed's values and gradient, run op by op with WebAssembly on and then off: the same bits. */
 function checkWasmAgainstJs(label: string, f: (x: Tensor) => Tensor[], x: Tensor): void {
   const total = (z: Tensor) => f(z).reduce((acc, t) => acc.add(sum(t.mul(0.01))), zeros([], { dtype: z.dtype }));
-  const run = () => tidy(() => [...f(x), grad(total)(x) as Tensor].map((t) => Array.from(t.dataSync())));
+  // dataSync gives a fresh copy: no list of numbers made from it.
+  const run = () => tidy(() => [...f(x), grad(total)(x) as Tensor].map((t) => t.dataSync()));
   const wasm = run();
   setCpuWasm(false);
   try {
