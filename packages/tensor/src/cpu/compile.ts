@@ -528,8 +528,19 @@ interface BoundRange {
   readonly bound: Bound<RangeKernel['fn']>;
 }
 
-function boundRange(source: string, bindings: readonly number[], units: number, elementsPerUnit: number, portable: boolean): BoundRange {
-  const kernel: RangeKernel = { source, fn: buildFunction(source), units, elementsPerUnit, portable };
+/**
+ * `code`: the range function and its source (read only when a job goes to the workers: a getter,
+ * for the WebAssembly kernels, whose source is long to write); a string is generated JavaScript,
+ * built here.
+ */
+function boundRange(code: string | { readonly fn: RangeKernel['fn']; readonly source: string }, bindings: readonly number[], units: number, elementsPerUnit: number, portable: boolean): BoundRange {
+  const fn = typeof code === 'string' ? buildFunction<RangeKernel['fn']>(code) : code.fn;
+  const kernel: RangeKernel = {
+    get source() {
+      return typeof code === 'string' ? code : code.source;
+    },
+    fn, units, elementsPerUnit, portable,
+  };
   return { kernel, bound: new Bound(kernel.fn, bindings) };
 }
 
@@ -554,7 +565,7 @@ class RangeRun {
     { units, elementsPerUnit, wasm }: { units: number; elementsPerUnit: number; wasm: WasmSegment | null },
   ) {
     this.js = boundRange(w.functionSource(name, lines, range), w.bindings, units, elementsPerUnit, !w.callsCustomFunction);
-    this.wasm = wasm && boundRange(wasm.source, wasm.bindings, wasm.units, wasm.elementsPerUnit, true);
+    this.wasm = wasm && boundRange(wasm.code, wasm.bindings, wasm.units, wasm.elementsPerUnit, true);
     this.gathers = wasm?.gathers ?? [];
     this.source = wasm ? `${wasm.listing}\n// without WebAssembly SIMD:\n${this.js.kernel.source}` : this.js.kernel.source;
   }

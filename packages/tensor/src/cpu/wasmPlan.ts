@@ -15,10 +15,11 @@ import { sizeOf, stridesOf } from '../shape.js';
 import { renderJs } from './jsCode.js';
 import type { JsWriterContext } from './jsWriter.js';
 import type { EagerOperand } from './eagerKernels.js';
+import type { RangeKernel } from './rangeThreads.js';
 import { cpuFastMathEnabled, cpuWasmEnabled } from './cpuMatmul.js';
 import {
   type WasmArray, type WasmElementwiseKernel, type WasmKernelSpec, type WasmLeafPattern, type WasmNode, elementwiseKernel,
-  cachedElementwiseKernel, callsFastMath, callsMath, elementwiseRangeSource, rangeUnit,
+  cachedElementwiseKernel, callsFastMath, callsMath, elementwiseRangeFunction, elementwiseRangeSource, rangeUnit,
 } from './wasm/elementwiseModule.js';
 
 /**
@@ -49,8 +50,11 @@ function specKey(spec: WasmKernelSpec): string {
 }
 
 export interface WasmSegment {
-  /** A range function over the kernel's output (rangeThreads.ts), and its units. */
-  readonly source: string;
+  /**
+   * A range function over the kernel's output (rangeThreads.ts), and its units: the function, and
+   * its source for the workers (a getter: written at the first read).
+   */
+  readonly code: { readonly fn: RangeKernel['fn']; readonly source: string };
   readonly units: number;
   readonly elementsPerUnit: number;
   /** The slots it reads (in order), then the slots it writes: the function's arrays. */
@@ -251,12 +255,20 @@ export function planWasmSegment(
   const kernel = elementwiseKernel(specKey(spec), spec);
   if (!kernel) return null;
   const unit = rangeUnit(spec);
-  const source = elementwiseRangeSource(`wasm_${count}`, kernel.bytes, spec, count, b.leafOffsets, kernel.shared);
+  const name = `wasm_${count}`;
+  const offsets = b.leafOffsets;
+  let source: string | undefined;
+  const code = {
+    fn: elementwiseRangeFunction(name, kernel.bytes, spec, count, offsets, kernel.shared) as RangeKernel['fn'],
+    get source(): string {
+      return (source ??= elementwiseRangeSource(name, kernel.bytes, spec, count, offsets, kernel.shared));
+    },
+  };
   // Each copied view's slot, made now that the plan is used; its leaf reads it.
   const gathers = b.gathers.map(({ from, offset, shape, strides, dtype }) => ({ from, offset, shape, strides, to: gatherSlot!(dtype, count) }));
   const listing = b.listing(`${header(spec)}, i over [0, ${count})`, outputs.map((n, j) => `slot${outputSlots[j]}[i] = t${n}`), gathers.map((g) => g.to));
   const leafSlots = b.leafSlots.map((s) => (s < 0 ? gathers[-1 - s]!.to : s));
-  return { source, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing, gathers };
+  return { code, units: Math.ceil(count / unit), elementsPerUnit: unit, bindings: [...leafSlots, ...outputSlots], listing, gathers };
 }
 
 /** A sum in WebAssembly: `run(slots, acc)` sets acc (doubles) to the sums. */

@@ -1059,6 +1059,29 @@ export function elementwiseRangeSource(name: string, bytes: Uint8Array, spec: Wa
 })()`;
 }
 
+/**
+ * The function elementwiseRangeSource's text evaluates to, made on this thread without the text:
+ * a closure over the same module (compiled, or found compiled, at its first call). The calling
+ * thread runs this; the text, 23 KB for a typical module, is written only for the workers.
+ */
+export function elementwiseRangeFunction(
+  name: string, bytes: Uint8Array<ArrayBuffer>, spec: WasmKernelSpec, count: number, offsets: readonly number[], shared: boolean,
+): (B: readonly WasmArray[], start: number, end: number) => void {
+  const unit = rangeUnit(spec);
+  const plan = passPlan(spec);
+  const leaves = spec.leaves.length;
+  let k: ElementwiseInstance | null = null;
+  // Named as the text's function is, for profiles.
+  const named = {
+    [name.replace(/\W/g, '_')](B: readonly WasmArray[], start: number, end: number): void {
+      k ??= wasmElementwiseInstance(bytes, shared);
+      const e1 = Math.min(end * unit, count);
+      if (e1 > start * unit) k.passes(B, offsets, B, leaves, plan, start * unit, e1);
+    },
+  };
+  return Object.values(named)[0]!;
+}
+
 /** A compiled kernel, for outputs of any length, on this thread. */
 export interface WasmElementwiseKernel {
   /** The module (for range functions that other threads build), and whether it imports a shared memory (the CPU's heap). */
