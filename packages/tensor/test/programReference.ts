@@ -16,7 +16,7 @@ import { bitsOf, canonicalNaNBits } from './reference.js';
  * building the byte lists: expect's deep equality of two lists of a byte per element took about a
  * fifth of cpuCompileFuzz.test.ts. False for any other `bits` (the caller then compares the lists).
  */
-function sameBits(bits: (a: TypedArray) => unknown, g: TypedArray, e: TypedArray): boolean {
+export function sameBits(bits: (a: TypedArray) => unknown, g: TypedArray, e: TypedArray): boolean {
   if (g.byteLength !== e.byteLength || g.constructor !== e.constructor) return false;
   if (bits === bitsOf) {
     const [a, b] = [new Uint8Array(g.buffer, g.byteOffset, g.byteLength), new Uint8Array(e.buffer, e.byteOffset, e.byteLength)];
