@@ -70,6 +70,7 @@ function resolveBandwidth(where: string, data: Tensor, bandwidth: KdeOptions['ba
   if (!(bw instanceof Tensor)) throw new TypeError(`${where}: bandwidth must be 'scott', 'silverman', a number, ${d} numbers or a [${d}] tensor, got ${describeBandwidth(bw)}`);
   const t = bw;
   if (t.rank !== 1 || t.shape[0] !== d || t.dtype !== data.dtype) throw new Error(`${where}: a bandwidth tensor must have shape [${d}] and the data's dtype, got ${t.dtype} ${fmtShape(t.shape)}`);
+  if (t.device !== data.device) throw new Error(`${where}: the bandwidth tensor is on '${t.device}' but the KDE data on '${data.device}'`);
   return t;
 }
 
@@ -100,6 +101,7 @@ function checkQuery(where: string, x: Tensor, data: Tensor): void {
   checkBatch(where, x);
   if (x.shape[1] !== data.shape[1]) throw new Error(`${where}: x has ${x.shape[1]} columns but the KDE data has ${data.shape[1]} (shape ${fmtShape(data.shape)})`);
   if (x.dtype !== data.dtype) throw new TypeError(`${where}: x is ${x.dtype} but the KDE data is ${data.dtype}`);
+  if (x.device !== data.device) throw new Error(`${where}: x is on '${x.device}' but the KDE data on '${data.device}'`);
 }
 
 /**

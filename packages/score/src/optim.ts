@@ -421,7 +421,11 @@ function checkRecord(where: string, value: unknown, what: string): asserts value
  * Checks that `other` has a tensor of matching shape and dtype for every entry of `params`;
  * `otherWhat` names `other` in a message (default: the plural of `what`).
  */
-function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient', otherWhat = `${what}s`): void {
+/**
+ * `other` has a tensor of each parameter's dtype, shape and device, called `what` (its record
+ * `otherWhat`), where `holder` names the side of `params` in messages.
+ */
+function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient', otherWhat = `${what}s`, holder = 'the parameter'): void {
   checkRecord(where, params, 'params');
   checkRecord(where, other, otherWhat);
   for (const [name, p] of Object.entries(params)) {
@@ -430,11 +434,11 @@ function checkSameLayout(where: string, params: Params, other: Params, what = 'g
     checkFloatParam(where, name, p);
     if (!(g instanceof Tensor)) throw new TypeError(`${where}: ${what} of '${name}' is not a Tensor, got ${describe(g)}`);
     if (g.dtype !== p.dtype || !sameShape(g.shape, p.shape)) {
-      throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but the parameter is ${p.dtype} ${fmtShape(p.shape)}`);
+      throw new Error(`${where}: ${what} of '${name}' is ${g.dtype} ${fmtShape(g.shape)} but ${holder} is ${p.dtype} ${fmtShape(p.shape)}`);
     }
     // Checked with the rest before anything changes: an op failed part-way, the earlier
     // parameters (or averages) updated and the later not.
-    if (g.device !== p.device) throw new Error(`${where}: ${what} of '${name}' is on '${g.device}' but the parameter on '${p.device}'`);
+    if (g.device !== p.device) throw new Error(`${where}: ${what} of '${name}' is on '${g.device}' but ${holder} on '${p.device}'`);
   }
 }
 
@@ -740,13 +744,12 @@ export function ema<P extends Params>(params: P, opts: EmaOptions = {}): Ema<P> 
       if (typeof saved.updates !== 'number' || !Number.isSafeInteger(saved.updates) || saved.updates < 0) {
         throw new Error(`${where}: the state's updates must be an integer from 0, got ${JSON.stringify(saved.updates)}`);
       }
-      checkSameLayout(where, shadow, saved.shadow, 'average', "state's averages");
+      checkSameLayout(where, shadow, saved.shadow, 'saved average', "state's averages", 'this average');
       const extra = Object.keys(saved.shadow).filter((name) => !Object.hasOwn(shadow, name));
       if (extra.length > 0) throw new Error(`${where}: the state averages ${extra.map((name) => `'${name}'`).join(', ')}, which this average does not (it averages ${namesOf(shadow)})`);
       for (const [name, s] of Object.entries(shadow)) {
         const v = saved.shadow[name]!;
         if (v.isDisposed) throw new Error(`${where}: the state's average of '${name}' was disposed`);
-        if (v.device !== s.device) throw new Error(`${where}: the state's average of '${name}' is on '${v.device}' but this average on '${s.device}'`);
       }
       // In place (a compiled step closes over the averages), every value copied before any is
       // assigned: the state's tensors may be these averages (one under another's name).

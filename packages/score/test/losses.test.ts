@@ -18,7 +18,7 @@ import {
 import { type Sde, perRow, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { geometricSigmas } from '../src/samplers.js';
 import { symmetricEigen } from '../src/data.js';
-import { type FloatDType, onEachTarget, unitRoundoff } from './devices.js';
+import { type FloatDType, onEachTarget, openDevice, unitRoundoff } from './devices.js';
 import { unknownOption } from './options.js';
 
 const K_SE = 4;
@@ -765,5 +765,83 @@ describe('loss input checks', () => {
       a.forEach((val, j) => expect(val).toBeCloseTo(b[j]!, 12));
       p.requiresGrad = false;
     }
+  });
+});
+
+const KDE_DATA = [
+  [0, 0, 1],
+  [1, 0, -1],
+  [0, 2, 0.5],
+  [0.5, -1, 0],
+];
+
+describe('KDE refusals, more', () => {
+  it('refuses a rule-of-thumb bandwidth from one data point (its Bessel-corrected spread is 0/0)', () => {
+    const one = tensor([[1, 2]], f64);
+    expect(() => ruleOfThumbBandwidth(one)).toThrow(/^ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got 1$/);
+    expect(() => kdeScore(one)).toThrow(/^ruleOfThumbBandwidth: need at least 2 data points to estimate a spread, got 1$/);
+    expect(() => kdeLogDensity(one, { bandwidth: 'silverman' })).toThrow(/need at least 2 data points to estimate a spread, got 1$/);
+    // A given bandwidth needs no spread: one point is a Gaussian, whose score is (x₁ − x)/h².
+    const f = kdeScore(one, { bandwidth: 0.5 });
+    expect(f(tensor([[0, 0]], f64)).dataSync()).toEqual(new Float64Array([4, 8]));
+    f.dispose();
+  });
+
+  it('refuses an infinite bandwidth, as a number or in a list, naming it', () => {
+    const data = tensor(KDE_DATA, f64);
+    expect(() => kdeScore(data, { bandwidth: Infinity })).toThrow(/^kdeScore: bandwidth must be positive and finite, got Infinity$/);
+    expect(() => kdeLogDensity(data, { bandwidth: [0.3, Infinity, 1] })).toThrow(/^kdeLogDensity: bandwidth must be positive and finite, got \[0\.3, Infinity, 1\]$/);
+  });
+
+  it('refuses a bandwidth tensor of rank 2 even when its first dimension is d', () => {
+    const data = tensor(KDE_DATA, f64);
+    const column = tensor([[0.5], [0.5], [0.5]], f64);
+    expect(() => kdeScore(data, { bandwidth: column })).toThrow(/^kdeScore: a bandwidth tensor must have shape \[3\] and the data's dtype, got float64 \[3,1\]$/);
+    expect(() => kdeLogDensity(data, { bandwidth: column })).toThrow(/^kdeLogDensity: a bandwidth tensor must have shape \[3\] and the data's dtype, got float64 \[3,1\]$/);
+  });
+
+  it('refuses queries with another number of columns (one column would broadcast) or another dtype', () => {
+    const data = tensor(KDE_DATA, f64);
+    for (const [name, f] of [['kdeScore', kdeScore(data, { bandwidth: 0.5 })], ['kdeLogDensity', kdeLogDensity(data, { bandwidth: 0.5 })]] as const) {
+      expect(() => f(tensor([[1], [2]], f64))).toThrow(new RegExp(`^${name}: x has 1 columns but the KDE data has 3 \\(shape \\[4,3\\]\\)$`));
+      expect(() => f(tensor([[1, 2, 3, 4]], f64))).toThrow(new RegExp(`^${name}: x has 4 columns but the KDE data has 3`));
+      expect(() => f(tensor([[1, 2, 3]]))).toThrow(new RegExp(`^${name}: x is float32 but the KDE data is float64$`));
+      f.dispose();
+    }
+  });
+
+  it('refuses a bandwidth tensor or a query on another device than the data, naming both', async () => {
+    await openDevice('webgpu');
+    const data = tensor([[0, 0], [1, 0], [0, 1]], { device: 'webgpu' });
+    expect(() => kdeScore(data, { bandwidth: tensor([0.5, 0.5]) })).toThrow(/^kdeScore: the bandwidth tensor is on 'cpu' but the KDE data on 'webgpu'$/);
+    expect(() => kdeLogDensity(data, { bandwidth: tensor([0.5, 0.5]) })).toThrow(/^kdeLogDensity: the bandwidth tensor is on 'cpu' but the KDE data on 'webgpu'$/);
+    for (const [name, f] of [['kdeScore', kdeScore(data, { bandwidth: 0.5 })], ['kdeLogDensity', kdeLogDensity(data, { bandwidth: 0.5 })]] as const) {
+      expect(() => f(tensor([[0.5, 0.5]]))).toThrow(new RegExp(`^${name}: x is on 'cpu' but the KDE data on 'webgpu'$`));
+      f.dispose();
+    }
+  });
+});
+
+describe('KDE with a given bandwidth on WebGPU', () => {
+  it('makes the bandwidth on the data\'s device: the score and log density of three points at equal distance', async () => {
+    await openDevice('webgpu');
+    const on = { device: 'webgpu' as const };
+    const data = tensor([[0, 0], [1, 0], [0, 1]], on);
+    const x = tensor([[0.5, 0.5]], on);
+    const h = 0.5;
+    // x is at distance √0.5 from each point: equal weights 1/3, so ∇log p̂ = (mean of xᵢ − x)/h² =
+    // (1/3 − 1/2)/0.25 = −2/3 per dimension, and p̂(x) = e^(−½·0.5/h²)/(2πh²) = e^(−1)/(π/2).
+    const score = await read(kdeScore(data, { bandwidth: h })(x));
+    const logp = await read(kdeLogDensity(data, { bandwidth: h })(x));
+    // float32, with the bound of losses.test.ts's float32 KDE test (C = 4(d + 2) roundings of size
+    // u): the exponents are off by δ = C·u·(‖a‖² + max‖b‖²), a = (x − c)/h, b = (xᵢ − c)/h, c the
+    // data mean, here ‖a‖² = 2/9 and max‖b‖² = 20/9; the score by (2δ·Σwᵢ‖xᵢ − x‖ + C·u·size)/h²
+    // with Σwᵢ‖xᵢ − x‖ = √0.5 and size = Σwᵢ‖xᵢ − c‖ + ‖x − c‖ ≤ 1; the log density by δ + C·u·(|log p̂| + log n).
+    const u = unitRoundoff('float32');
+    const C = 16;
+    const delta = C * u * (2 / 9 + 20 / 9);
+    const expectedLogp = -1 - Math.log(Math.PI / 2);
+    for (const s of score) expect(Math.abs(s - -2 / 3)).toBeLessThanOrEqual((2 * delta * Math.SQRT1_2 + C * u) / h ** 2);
+    expect(Math.abs(logp[0]! - expectedLogp)).toBeLessThanOrEqual(delta + C * u * (Math.abs(expectedLogp) + Math.log(3)));
   });
 });

@@ -1060,3 +1060,113 @@ describe('null options', () => {
     expect(() => sgd({ lr: 0.1, momentum: null } as never)).toThrow('sgd: momentum is null');
   });
 });
+
+describe('optimiser options, more', () => {
+  it('sgd refuses momentum 1 and Nesterov without momentum', () => {
+    expect(() => sgd({ lr: 0.1, momentum: 1 })).toThrow(/^sgd: momentum must be a finite number >= 0 and < 1, got 1$/);
+    expect(() => sgd({ lr: 0.1, momentum: 1.5 })).toThrow(/^sgd: momentum must be a finite number >= 0 and < 1, got 1.5$/);
+    expect(() => sgd({ lr: 0.1, nesterov: true })).toThrow(/^sgd: nesterov needs a momentum > 0$/);
+    expect(() => sgd({ lr: 0.1, momentum: 0, nesterov: true })).toThrow(/^sgd: nesterov needs a momentum > 0$/);
+  });
+
+  it('a schedule may reach 0 (the end of a decay): that step moves nothing and is counted', async () => {
+    const opt = sgd({ lr: (t) => (t === 1 ? 0.5 : 0) });
+    const params: Params = { w: tensor([1], f64) };
+    opt.step(params, { w: tensor([1], f64) });
+    opt.step(params, { w: tensor([1], f64) });
+    expect(await read(params.w!)).toEqual([0.5]);
+    expect(opt.stepCount).toBe(2);
+    expect(opt.learningRate(7)).toBe(0);
+  });
+
+  it('linearWarmup counts whole steps: a fractional warmupSteps is refused', () => {
+    expect(() => linearWarmup(0.1, 2.5)).toThrow(/^linearWarmup: warmupSteps must be an integer/);
+    expect(linearWarmup(0.1, 4)(2)).toBe(0.05);
+  });
+
+  it('ema defaults to decay 0.999 with warm-up: δ = min(0.999, (1 + n)/(10 + n))', () => {
+    const average = ema({ w: tensor([1], f64) });
+    expect(average.nextDecay()).toBe(0.1);
+    expect(average.stateDict().options).toEqual({ decay: 0.999, warmup: true });
+    // Without warm-up the default decay itself.
+    expect(ema({ w: tensor([1], f64) }, { warmup: false }).nextDecay()).toBe(0.999);
+  });
+});
+
+describe('the step record', () => {
+  it("beginStep gives the plain scalars of the highest own count, a later parameter's under its name", () => {
+    const [b1, b2] = [0.9, 0.999];
+    const opt = adam({ lr: 0.1 });
+    const a = tensor([1], f64);
+    opt.step({ a }, { a: tensor([1], f64) });
+    opt.step({ a }, { a: tensor([1], f64) });
+    const b = tensor([0], f64);
+    // a's third update, b's first: correction1 is a's 1 − β₁³, correction1@b b's 1 − β₁.
+    const scalars = opt.beginStep({ a, b });
+    expect(scalars).toEqual({
+      lr: 0.1,
+      correction1: 1 - b1 ** 3,
+      rootCorrection2: Math.sqrt(1 - b2 ** 3),
+      'correction1@b': 1 - b1,
+      'rootCorrection2@b': Math.sqrt(1 - b2),
+    });
+  });
+
+  it('refuses an update that no beginStep counted (before any, or after abandonStep), changing nothing', async () => {
+    const message = "adam: the parameter 'w' was not counted by beginStep (its state was made after it); pass the step's params to beginStep, or call init(params) before it";
+    const opt = adam({ lr: 0.1 });
+    const params: Params = { w: tensor([1], f64) };
+    const scalars = { lr: 0.1, correction1: 0.1, rootCorrection2: Math.sqrt(0.001) };
+    expect(() => opt.applyUpdate(params, { w: tensor([1], f64) }, scalars)).toThrow(message);
+    expect(await read(params.w!)).toEqual([1]);
+    const abandoned = adam({ lr: 0.1 });
+    const begun = abandoned.beginStep(params);
+    abandoned.abandonStep!();
+    expect(() => abandoned.applyUpdate(params, { w: tensor([1], f64) }, begun)).toThrow(message);
+    expect(await read(params.w!)).toEqual([1]);
+    expect(abandoned.stateDict!().counts).toEqual({ w: 0 });
+  });
+});
+
+describe('state held and freed', () => {
+  it('loadStateDict frees the state it replaces when the new state does not fit the old tensors', () => {
+    const source = adam({ lr: 0.1 });
+    const other: Params = { v: tensor([1, 2, 3], f64) };
+    source.step(other, { v: tensor([1, 1, 1], f64) });
+    const opt = adam({ lr: 0.1 });
+    opt.step({ w: tensor([1], f64) }, { w: tensor([1], f64) });
+    const before = memory().tensors;
+    // Two new moments for 'v' are made, and the two of 'w' go.
+    opt.loadStateDict!(source.stateDict!(), other);
+    expect(memory().tensors).toBe(before);
+    expect(opt.stateDict!().counts).toEqual({ v: 1 });
+  });
+
+  it('refuses a saved state on another device than the parameters, naming both, changing nothing', async () => {
+    await openDevice('webgpu');
+    const source = adam({ lr: 0.1 });
+    source.step({ w: tensor([1, 2]) }, { w: tensor([1, 1]) });
+    const target = adam({ lr: 0.1 });
+    const params: Params = { w: tensor([1, 2], { device: 'webgpu' }) };
+    expect(() => target.loadStateDict!(source.stateDict!(), params)).toThrow(
+      "adam: the state's 'm' of 'w' is on 'cpu' but the parameter on 'webgpu'; make the state's tensors on the parameters' device",
+    );
+    expect(target.stepCount).toBe(0);
+    expect(target.stateDict!().counts).toEqual({});
+  });
+});
+
+describe("ema's loadStateDict names the saved average and this one", () => {
+  it('refuses a saved average of another dtype, shape or device', async () => {
+    await openDevice('webgpu');
+    expect(() => ema({ w: tensor([1, 2]) }).loadStateDict(ema({ w: tensor([1, 2], f64) }).stateDict())).toThrow(
+      "ema: saved average of 'w' is float64 [2] but this average is float32 [2]",
+    );
+    expect(() => ema({ w: tensor([1, 2], { device: 'webgpu' }) }).loadStateDict(ema({ w: tensor([1, 2]) }).stateDict())).toThrow(
+      "ema: saved average of 'w' is on 'cpu' but this average on 'webgpu'",
+    );
+    expect(() => ema({ w: tensor([1, 2]) }).loadStateDict(ema({ v: tensor([1, 2]) }).stateDict())).toThrow(
+      "ema: no saved average for parameter 'w' (saved averages given for: v)",
+    );
+  });
+});
