@@ -2,11 +2,13 @@
 // and a differentiable rule passes the order-2 gradient checks.
 
 import { describe, expect, it } from 'vitest';
-import { checkGrads, customJvp, customVjp, grad, jit, jvp, vjp, vmap } from '@scorch/autograd';
+import { checkGrads, customJvp, customVjp, grad, jit, jvp, noGrad, vjp, vmap } from '@scorch/autograd';
+import { messageOf } from './helpers.js';
 import { type Tensor, exp, logsumexp, memory, randn, randomKey, softmax, sum, tensor } from '@scorch/tensor';
 
 const f64 = { dtype: 'float64' as const };
 const read = async (t: Tensor) => Array.from(await t.data());
+const readNow = (t: Tensor) => Array.from(t.dataSync());
 
 /** logsumexp written naively (overflows for large x) with the stable derivative Σ softmax(x)·t as its rule. */
 const naiveLogsumexp = customJvp(
@@ -226,5 +228,133 @@ describe('custom rules of two arguments pair each argument with its own tangent 
     const [ga, gb] = grad((a: Tensor, b: Tensor) => m(a, b).mul(tensor([1, 10], f64)).sum(), { argnums: [0, 1] })(x(), y()) as Tensor[];
     expect(Array.from(ga!.dataSync())).toEqual([2, 30]);
     expect(Array.from(gb!.dataSync())).toEqual([0.5, -15]);
+  });
+});
+
+describe('customJvp / customVjp: checks of the rules and arguments', () => {
+  const a = () => tensor([0.5, -1.5], f64);
+  const b = () => tensor([2, 3], f64);
+
+  it('a backward rule\'s cotangent of the wrong dtype is named', () => {
+    const cast = customVjp((y: Tensor) => y.mul(2), { backward: (_s, ct) => [ct.mul(2).cast('float32')] });
+    expect(() => grad((y: Tensor) => cast(y).sum())(a())).toThrow(/^customVjp: the backward rule's cotangent 0 must be float64 \[2\] \(like its primal\), got float32 \[2\]/);
+  });
+
+  it('a jvp rule\'s tangent of the wrong shape is named', () => {
+    const summed = customJvp((y: Tensor) => y.sin(), ({ tangents: [t] }) => t.sum());
+    expect(() => jvp(summed, [a()], [a()])).toThrow(/^customJvp: the jvp rule's tangent must be float64 \[2\] \(like its primal\), got float64 \[\]/);
+  });
+
+  it('a customJvp is named by its function in messages', () => {
+    const summed = customJvp(function mySin(y: Tensor) { return y.sin(); }, ({ tangents: [t] }) => t.sum());
+    expect(() => jvp(summed, [a()], [a()])).toThrow(/^mySin: the jvp rule's tangent must be/);
+  });
+
+  it('a misspelt rule field is refused', () => {
+    expect(() => customVjp((y: Tensor) => y, { backward: (_s: unknown, ct: Tensor) => [ct], forwrd: () => null } as never)).toThrow(
+      "customVjp: unknown rule field 'forwrd'; expected forward, backward",
+    );
+  });
+
+  it('forward must return { output: Tensor, saved }', () => {
+    const bare = customVjp((y: Tensor) => y.sin(), { forward: ((y: Tensor) => y.sin()) as never, backward: (_s, ct) => [ct] });
+    expect(() => grad((y: Tensor) => bare(y).sum())(a())).toThrow(/^customVjp: forward must return a Tensor, got undefined/);
+  });
+
+  it('a non-tensor first argument is named', () => {
+    const m = customJvp((p: Tensor, q: Tensor) => p.mul(q), ({ tangents: [tp, tq] }) => tp.add(tq));
+    expect(messageOf(() => (m as (...args: unknown[]) => Tensor)(3, b()))).toBe('customJvp: argument 0 must be a Tensor, got number');
+  });
+
+  it('a tracer used after its transformation returned is named', () => {
+    const s = customVjp((y: Tensor) => y.sin(), { backward: ([y]: Tensor[], ct: Tensor) => [ct.mul(y!.cos())] });
+    let leaked: Tensor | undefined;
+    jvp((y: Tensor) => (leaked = y).sin(), [a()], [a()]);
+    expect(messageOf(() => s(leaked!))).toMatch(/^customVjp: a tensor traced by jvp was used after that transformation returned/);
+  });
+});
+
+describe('customJvp / customVjp: values in the less common cases', () => {
+  const a = () => tensor([0.5, -1.5], f64);
+  const b = () => tensor([2, 3], f64);
+  const product = customJvp((p: Tensor, q: Tensor) => p.mul(q), ({ primals: [p, q], tangents: [tp, tq] }) => tp.mul(q).add(tq.mul(p)));
+
+  it('jvp with one argument untraced gives it a zero tangent', () => {
+    // d/dq (a·q)·t = a·t = [0.5, −1.5]·[1, 10].
+    const [, t] = jvp((q: Tensor) => product(a(), q), [b()], [tensor([1, 10], f64)]);
+    expect(readNow(t)).toEqual([0.5, -15]);
+  });
+
+  it('grad with respect to the second argument only of a customJvp (transposed rule)', () => {
+    expect(readNow(grad((q: Tensor) => product(a(), q).sum())(b()) as Tensor)).toEqual([0.5, -1.5]);
+  });
+
+  it('jvp through a backward rule that returns null for every argument is a zero tangent', () => {
+    const stopped = customVjp((y: Tensor) => y.mul(2), { backward: () => [null] });
+    const [out, t] = jvp(stopped, [a()], [a()]);
+    expect(readNow(out)).toEqual([1, -3]);
+    expect(readNow(t)).toEqual([0, 0]);
+  });
+
+  it('under vmap, a null cotangent of a batched argument is zero of its per-example shape', () => {
+    // g(p, q) = p·q with no cotangent for p; d/dq Σ vmap(g)(A, q) = A.
+    const g = customVjp((p: Tensor, q: Tensor) => p.mul(q), { backward: ([p]: Tensor[], ct: Tensor) => [null, ct.mul(p!)] });
+    const A = tensor([[1, 2], [3, 4], [5, 6]], f64);
+    const gq = grad((q: Tensor) => (vmap(g)(A, q) as Tensor).sum())(tensor([[1, 1], [1, 1], [1, 1]], f64)) as Tensor;
+    expect(gq.shape).toEqual([3, 2]);
+    expect(readNow(gq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('under noGrad a custom function records nothing for backward()', () => {
+    const w = tensor([0.5, 1], f64);
+    w.requiresGrad = true;
+    const s = customJvp((y: Tensor) => y.sin(), ({ primals: [p], tangents: [t] }) => t.mul(p.cos()));
+    expect(noGrad(() => s(w)).requiresGrad).toBe(false);
+  });
+
+  it('a bool output is not recorded and not differentiated (its rule is never called)', () => {
+    const positive = customJvp((y: Tensor) => y.greater(0), () => { throw new Error('the rule ran'); });
+    const w = tensor([0.5, -1], f64);
+    w.requiresGrad = true;
+    expect(positive(w).requiresGrad).toBe(false);
+    const [, t] = jvp((y: Tensor) => positive(y).cast('float64').mul(y), [w.detach()], [tensor([3, 4], f64)]);
+    expect(readNow(t)).toEqual([3, 0]);
+  });
+
+  it('backward() through a rule with a cotangent for a constant argument leaves no tensor behind', () => {
+    const scaled = customVjp((p: Tensor, q: Tensor) => p.mul(q), { backward: ([p, q]: Tensor[], ct: Tensor) => [ct.mul(q!), ct.mul(p!)] });
+    const c = tensor([2, 3], f64);
+    const run = () => {
+      const w = tensor([0.5, 1], f64);
+      w.requiresGrad = true;
+      const y = scaled(c, w);
+      const s = y.sum();
+      s.backward();
+      expect(readNow(w.grad!)).toEqual([2, 3]);
+      for (const t of [s, y, w.grad!, w]) t.dispose();
+    };
+    run();
+    const before = memory().tensors;
+    for (let i = 0; i < 5; i++) run();
+    expect(memory().tensors).toBe(before);
+  });
+
+  it('under vmap at batch axis 1 of a non-square input, backward\'s cotangent is checked against the per-example shape', () => {
+    // X is [2, 3] with the examples in its columns: each example is [2], not [3].
+    const s = customVjp((y: Tensor) => y.sin(), { backward: ([y]: Tensor[], ct: Tensor) => [ct.mul(y!.cos())] });
+    const X = tensor([[0.5, -1, 2], [0, 1.5, -0.25]], f64);
+    const g = grad((y: Tensor) => (vmap((r: Tensor) => s(r), { inAxes: 1 })(y) as Tensor).sum())(X) as Tensor;
+    expect(g.shape).toEqual([2, 3]);
+    expect(readNow(g)).toEqual(readNow(X.cos()));
+  });
+
+  it('a function that throws while recorded for backward() leaves its arguments\' requiresGrad as it was', () => {
+    const failing = customJvp((_y: Tensor): Tensor => { throw new Error('boom'); }, ({ tangents: [t] }) => t);
+    const w = tensor([0.5, 1], f64);
+    w.requiresGrad = true;
+    expect(() => failing(w)).toThrow('boom');
+    expect(w.requiresGrad).toBe(true);
+    w.mul(3).sum().backward();
+    expect(readNow(w.grad!)).toEqual([3, 3]);
   });
 });
