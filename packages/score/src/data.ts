@@ -87,7 +87,11 @@ export function symmetricEigen(a: readonly (readonly number[])[]): { values: num
       if (Math.abs(a[i]![j]! - a[j]![i]!) > 1e-12 * largest) throw new Error(`${where}: the matrix is not symmetric ([${i}][${j}] = ${a[i]![j]}, [${j}][${i}] = ${a[j]![i]})`);
     }
   }
-  const m = a.map((row) => [...row]);
+  // Rotated at a power-of-two scale that brings the largest entry near 1, an exact scaling: the
+  // sums of squares below would overflow from entries of ~1e154 (and the loop stop before its first
+  // rotation, returning the diagonal) or underflow below ~1e-162. The eigenvalues are scaled back.
+  const unit = largest > 0 ? 2 ** Math.floor(Math.log2(largest)) : 1;
+  const m = a.map((row) => row.map((entry) => entry / unit));
   const v: Matrix = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
   let scale = 0;
   for (const row of m) for (const entry of row) scale += entry * entry;
@@ -126,7 +130,7 @@ export function symmetricEigen(a: readonly (readonly number[])[]): { values: num
       }
     }
   }
-  return { values: m.map((row, i) => row[i]!), vectors: v };
+  return { values: m.map((row, i) => row[i]! * unit), vectors: v };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -263,7 +267,10 @@ export class GaussianMixture implements ToyDataset {
       // exact for a matrix within √2·10⁻¹⁵‖Σ‖_F (its stopping rule) plus the rotations' rounding,
       // a few u·‖Σ‖_F per sweep, of Σ. Below d·10⁻¹⁴‖Σ‖_F, above both bounds, an eigenvalue cannot
       // be told from 0, and taken as positive it would make the density and score ~1/(it) ≈ 10¹⁶.
-      const norm = Math.sqrt(c.reduce((acc, row) => acc + row.reduce((a, v) => a + v * v, 0), 0));
+      // At the scale of the largest entry, as symmetricEigen: the squares of entries of ~1e154 overflow.
+      const largest = Math.max(...c.map((row) => Math.max(...row.map(Math.abs))));
+      const unit = largest > 0 ? 2 ** Math.floor(Math.log2(largest)) : 1;
+      const norm = unit * Math.sqrt(c.reduce((acc, row) => acc + row.reduce((a, v) => a + (v / unit) ** 2, 0), 0));
       const roundingLevel = d * 1e-14 * norm;
       if (smallest <= roundingLevel) {
         throw new Error(
