@@ -237,10 +237,17 @@ function quiverPanel(
 
   const paths: Markup[] = [];
   let outside = 0;
+  // Arrows whose length overflows (a `scale` times a magnitude past the float range): not drawn,
+  // and counted with the non-finite ones.
+  let overflowed = 0;
   for (const i of arrows.index) {
     const m = arrows.magnitudes[i]!;
     const length = arrowLength(m, ref, normalize, opts.scale);
-    if (!(length > 0) || !Number.isFinite(length)) continue; // a zero vector has no direction to draw
+    if (length === Infinity) {
+      overflowed++;
+      continue;
+    }
+    if (!(length > 0)) continue; // a zero vector has no direction to draw
     const x = opts.grid.x[i]!;
     const y = opts.grid.y[i]!;
     if (!insideDomain(ax.x, x) || !insideDomain(ax.y, y)) {
@@ -258,7 +265,7 @@ function quiverPanel(
   }
   body.push(elList('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, paths));
   body.push(...f.title);
-  const omitted = omissionNote(arrows.nonFinite, outside, 'arrow');
+  const omitted = omissionNote(arrows.nonFinite + overflowed, outside, 'arrow');
   const note = [describeArrows(ref, normalize, opts.scale), omitted, backgroundOmitted].filter(Boolean).join('; ');
   body.push(footnote(note, height));
   return { body, note };
