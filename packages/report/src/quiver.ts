@@ -263,7 +263,12 @@ function quiverPanel(
     const tipY = ax.y.map(y + dy / 2);
     paths.push(el('path', { d: arrowPath(tailX, tailY, tipX, tipY) }));
   }
-  body.push(elList('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, paths));
+  // Clipped to the frame by a nested viewport (no document-wide id, so two plots in one page cannot
+  // clash): with `scale` an arrow is as long as its data, and would otherwise run across the other
+  // panel; the viewBox keeps the panel's coordinates.
+  const { left, top, width: w, height: h } = f.area;
+  body.push(el('svg', { x: left, y: top, width: w, height: h, viewBox: `${formatNumber(left)} ${formatNumber(top)} ${formatNumber(w)} ${formatNumber(h)}`, overflow: 'hidden' },
+    elList('g', { class: 'arrows', stroke: '#1f3b73', 'stroke-width': 1.2, fill: 'none', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }, paths)));
   body.push(...f.title);
   const omitted = omissionNote(arrows.nonFinite + overflowed, outside, 'arrow');
   const note = [describeArrows(ref, normalize, opts.scale), omitted, backgroundOmitted].filter(Boolean).join('; ');

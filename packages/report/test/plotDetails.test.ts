@@ -107,6 +107,21 @@ describe('quiverComparison', () => {
     expect(p!.note).toBe('arrows span 0.125 × (u, v) data units; largest |s| = 4');
   });
 
+  it('clips the arrows to their frame, so a long arrow under scale cannot cross into the other panel', () => {
+    const line = { x: [0, 1, 2], y: [0, 0, 0], u: [1, 2, 4], v: [0, 0, 0] };
+    const root = checkSvg(quiverComparison({ learned: line, truth: line, scale: 1 }));
+    for (const p of byClass(root, 'panel')) {
+      const frame = onlyByClass(p, 'frame');
+      const viewport = p.children.find((c) => c.name === 'svg' && c.children.some((g) => g.attrs.class === 'arrows'))!;
+      expect(viewport).toBeDefined();
+      const [x, y, w, h] = ['x', 'y', 'width', 'height'].map((k) => frame.attrs[k]!);
+      expect(viewport.attrs).toMatchObject({ x, y, width: w, height: h, viewBox: `${x} ${y} ${w} ${h}`, overflow: 'hidden' });
+    }
+    // The third arrow (4 data units) does run past its frame: what the viewport cuts off.
+    const [learned] = panels(quiverComparison({ learned: line, truth: line, scale: 1 }));
+    expect(learned!.arrows[2]!.tip[0]).toBeGreaterThan(num(learned!.frame, 'x') + num(learned!.frame, 'width'));
+  });
+
   it('pads the automatic domain by half a cell beyond the grid', () => {
     // A wide grid (9 × 3, step 1): x is the long axis, so it is not widened for equal aspect.
     const g = gridPoints([-4, 4], [-1, 1], 9, 3);
