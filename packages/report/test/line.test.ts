@@ -177,3 +177,42 @@ describe('linePlot', () => {
     }
   });
 });
+
+describe('linePlot: single points, leading gaps, thinning and stroke', () => {
+  /** The vertices of the k-th line's path, its subpaths merged. */
+  const vertices = (root: XmlNode, k = 0) => subpaths(descendants(onlyByClass(root, 'lines'), 'path')[k]!.attrs.d!).flat();
+
+  it('places a single point inside the frame (an x extent of one value)', () => {
+    const root = checkSvg(linePlot({ series: [{ x: [5], y: [1] }] }));
+    const frame = onlyByClass(root, 'frame');
+    const [[x, y]] = vertices(root) as [[number, number]];
+    expect(x).toBeGreaterThanOrEqual(num(frame, 'x'));
+    expect(x).toBeLessThanOrEqual(num(frame, 'x') + num(frame, 'width'));
+    expect(y).toBeGreaterThanOrEqual(num(frame, 'y'));
+    expect(y).toBeLessThanOrEqual(num(frame, 'y') + num(frame, 'height'));
+  });
+
+  it('thins a long series that starts with a non-finite value from its first drawable one', () => {
+    const y = Float64Array.from({ length: 20_000 }, (_, i) => 1 + Math.sin(i));
+    y[0] = NaN;
+    const root = checkSvg(linePlot({ series: [{ y }] }));
+    const v = vertices(root);
+    expect(v.length).toBeLessThanOrEqual(2002);
+    expect(onlyByClass(root, 'note').text).toBe('1 non-finite value not drawn');
+  });
+
+  it('thins to about 2000 vertices by default, and draws a short series beside a long one whole', () => {
+    // 20 000 values: buckets of ceil(2 · 20 000 / 2000) = 20, 1000 buckets, a min and a max each.
+    const y = Float64Array.from({ length: 20_000 }, (_, i) => 1 + Math.sin(i));
+    const short = Array.from({ length: 30 }, (_, i) => Math.cos(i)); // 30 ≤ 2 · 20: not thinned
+    const root = checkSvg(linePlot({ series: [{ y }, { y: short }] }));
+    expect(vertices(root, 0).length).toBeGreaterThanOrEqual(1990);
+    expect(vertices(root, 0).length).toBeLessThanOrEqual(2002);
+    expect(vertices(root, 1)).toHaveLength(30);
+  });
+
+  it("uses a series' strokeWidth", () => {
+    const root = checkSvg(linePlot({ series: [{ y: [1, 2], strokeWidth: 3 }, { y: [2, 1] }] }));
+    expect(descendants(onlyByClass(root, 'lines'), 'path').map((p) => p.attrs['stroke-width'])).toEqual(['3', '1.6']);
+  });
+});

@@ -124,3 +124,38 @@ describe('scatterPlot', () => {
     expect(svg.split('<circle ').length - 1).toBe(200_000);
   });
 });
+
+describe('scatterPlot: series styles, legend, aspect and radius', () => {
+  const pts: [number, number][] = [[0, 0], [1, 1], [2, 0]];
+
+  it("uses a series' colour, radius and opacity, and defaults opacity to 0.65", () => {
+    const root = checkSvg(scatterPlot({ series: [{ points: pts, color: 'red', radius: 5, opacity: 0.3, label: 'a' }, { points: pts }] }));
+    const [a, b] = byClass(root, 'series');
+    expect(a!.attrs).toMatchObject({ fill: 'red', 'fill-opacity': '0.3' });
+    expect(descendants(a!, 'circle').map((c) => c.attrs.r)).toEqual(['5', '5', '5']);
+    expect(descendants(onlyByClass(root, 'legend'), 'circle')[0]!.attrs.fill).toBe('red');
+    expect(b!.attrs['fill-opacity']).toBe('0.65');
+  });
+
+  it("gives a series labelled '' no legend row", () => {
+    const svg = scatterPlot({ series: [{ points: pts, label: '' }] });
+    expect(byClass(checkSvg(svg), 'legend')).toHaveLength(0);
+  });
+
+  it('draws on equal x and y scales by default (a ring stays round)', () => {
+    const ring = Array.from({ length: 8 }, (_, i) => [Math.cos((i * Math.PI) / 4), Math.sin((i * Math.PI) / 4)] as [number, number]);
+    const c = descendants(onlyByClass(checkSvg(scatterPlot({ series: [{ points: ring }] })), 'series'), 'circle');
+    const rx = (num(c[0]!, 'cx') - num(c[4]!, 'cx')) / 2;
+    const ry = (num(c[6]!, 'cy') - num(c[2]!, 'cy')) / 2;
+    expect(Math.abs(rx - ry)).toBeLessThan(0.02);
+  });
+
+  it('default radius: 3 px up to 500 points in all, 2 px above', () => {
+    const radius = (n: number) => {
+      const xy = Float64Array.from({ length: 2 * n }, (_, i) => Math.sin(i));
+      return descendants(onlyByClass(checkSvg(scatterPlot({ series: [{ points: { xy } }] })), 'series'), 'circle')[0]!.attrs.r;
+    };
+    expect(radius(500)).toBe('3');
+    expect(radius(501)).toBe('2');
+  });
+});

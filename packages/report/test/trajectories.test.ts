@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { trajectoryPlot } from '../src/trajectories.js';
-import { checkSvg, descendants, onlyByClass } from './xml.js';
+import { checkSvg, descendants, num, onlyByClass } from './xml.js';
 
 describe('trajectoryPlot', () => {
   const walk = (x0: number, y0: number, steps: number): [number, number][] => Array.from({ length: steps }, (_, k) => [x0 * 0.9 ** k, y0 * 0.9 ** k]);
@@ -65,5 +65,37 @@ describe('trajectoryPlot', () => {
     const perUnitX = (Number(end!.attrs.cx) - Number(start!.attrs.cx)) / 2;
     const perUnitY = Number(start!.attrs.cy) - Number(end!.attrs.cy);
     expect(Math.abs(perUnitX - perUnitY)).toBeLessThan(0.02);
+  });
+});
+
+describe('trajectoryPlot: legend, aspect, colour and notes', () => {
+  it('gives no legend row to a background label without a background', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [1, 1]]], backgroundLabel: 'data' }));
+    expect(descendants(onlyByClass(root, 'legend'), 'text').map((t) => t.text)).toEqual(['start', 'end']);
+  });
+
+  it('draws on equal x and y scales by default', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [2, 1]]] }));
+    const [start, end] = descendants(onlyByClass(root, 'markers'), 'circle');
+    const perUnitX = (num(end!, 'cx') - num(start!, 'cx')) / 2;
+    const perUnitY = num(start!, 'cy') - num(end!, 'cy');
+    expect(Math.abs(perUnitX - perUnitY)).toBeLessThan(0.02);
+  });
+
+  it('draws every path in the given colour: a hollow start, a filled end on the last vertex', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [1, 2], [2, 1]]], color: 'red' }));
+    const line = onlyByClass(root, 'paths').children[0]!;
+    expect(line.attrs.stroke).toBe('red');
+    const [start, end] = descendants(onlyByClass(root, 'markers'), 'circle');
+    expect(start!.attrs).toMatchObject({ fill: '#ffffff', stroke: 'red' });
+    expect(end!.attrs.fill).toBe('red');
+    const vertices = line.attrs.points!.split(' ');
+    expect(`${end!.attrs.cx},${end!.attrs.cy}`).toBe(vertices[vertices.length - 1]);
+  });
+
+  it('counts non-finite background points in the note', () => {
+    const root = checkSvg(trajectoryPlot({ paths: [[[0, 0], [1, 1]]], background: [[0, 1], [NaN, 0]] }));
+    expect(descendants(onlyByClass(root, 'background'), 'circle')).toHaveLength(1);
+    expect(onlyByClass(root, 'note').text).toBe('1 non-finite background point not drawn');
   });
 });

@@ -267,10 +267,8 @@ export class GaussianMixture implements ToyDataset {
       // exact for a matrix within √2·10⁻¹⁵‖Σ‖_F (its stopping rule) plus the rotations' rounding,
       // a few u·‖Σ‖_F per sweep, of Σ. Below d·10⁻¹⁴‖Σ‖_F, above both bounds, an eigenvalue cannot
       // be told from 0, and taken as positive it would make the density and score ~1/(it) ≈ 10¹⁶.
-      // At the scale of the largest entry, as symmetricEigen: the squares of entries of ~1e154 overflow.
-      const largest = Math.max(...c.map((row) => Math.max(...row.map(Math.abs))));
-      const unit = largest > 0 ? 2 ** Math.floor(Math.log2(largest)) : 1;
-      const norm = unit * Math.sqrt(c.reduce((acc, row) => acc + row.reduce((a, v) => a + (v / unit) ** 2, 0), 0));
+      // Math.hypot: plain squares of entries of ~1e154 overflow.
+      const norm = Math.hypot(...c.flat());
       const roundingLevel = d * 1e-14 * norm;
       if (smallest <= roundingLevel) {
         throw new Error(

@@ -534,12 +534,12 @@ interface BoundRange {
  * built here.
  */
 function boundRange(code: string | { readonly fn: RangeKernel['fn']; readonly source: string }, bindings: readonly number[], units: number, elementsPerUnit: number, portable: boolean): BoundRange {
-  const fn = typeof code === 'string' ? buildFunction<RangeKernel['fn']>(code) : code.fn;
+  const range = typeof code === 'string' ? { source: code, fn: buildFunction<RangeKernel['fn']>(code) } : code;
   const kernel: RangeKernel = {
     get source() {
-      return typeof code === 'string' ? code : code.source;
+      return range.source;
     },
-    fn, units, elementsPerUnit, portable,
+    fn: range.fn, units, elementsPerUnit, portable,
   };
   return { kernel, bound: new Bound(kernel.fn, bindings) };
 }
