@@ -11,7 +11,7 @@
 
 import { checkNumber, checkString, showValue } from '@scorch/options';
 import {
-  type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, legendWidth, linearScale,
+  type LegendEntry, type Markup, type PlotArea, type Scale, chartTitle, el, equalAspectDomains, hasTitle, legendWidth, linearScale,
   TICK_FONT, niceAxis, niceTicks, padExtent, plotArea, tickLabels,
 } from './svg.js';
 import { textWidth } from './textMetrics.js';
@@ -202,7 +202,7 @@ export function frame(
   width: number, height: number,
   opts: { title?: string | undefined; legend?: readonly LegendEntry[]; xLabel?: string | undefined; yLabel?: string | undefined; note?: boolean; tickLabels?: TickLabelsIn },
 ): Frame {
-  const title = opts.title ? chartTitle(opts.title, width) : undefined;
+  const title = hasTitle(opts.title) ? chartTitle(opts.title, width) : undefined;
   const top = title ? title.bottom + 11 : 14;
   const bottom = (opts.xLabel ? 46 : 30) + (opts.note ? 12 : 0);
   // The legend stands beside the plot area and is as tall at most (legend's room).

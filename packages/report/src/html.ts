@@ -60,8 +60,9 @@ footer { margin-top: 3rem; color: #777; font-size: 0.8rem; }
 `.trim();
 
 /**
- * A table cell's text: integers as they are, other numbers to 5 significant digits, non-finite
- * numbers as NaN/∞/−∞, null/undefined as an em dash.
+ * A table cell's text: integers below 1e15 in magnitude as they are, other numbers (larger
+ * integers too, whose low digits a double may not hold) to 5 significant digits, non-finite numbers
+ * as NaN/∞/−∞, null/undefined as an em dash.
  */
 export function formatCell(value: TableCell): string {
   if (value === null || value === undefined) return '—';

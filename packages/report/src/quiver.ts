@@ -8,7 +8,7 @@ import {
   type AxisLabels, FRAME_KEYS, type PlotSize, type PointsInput, checkDomain, checkFrameOptions, checkOptionsArgument, describeArgument, circles, frame, insideDomain,
   omissionNote, pointSet, resolveAxes,
 } from './chart.js';
-import { type Markup, axes, chartTitle, el, elList, equalAspectDomains, finiteExtent, footnote, formatNumber, svgDocument } from './svg.js';
+import { type Markup, axes, chartTitle, el, elList, equalAspectDomains, finiteExtent, footnote, formatNumber, hasTitle, svgDocument } from './svg.js';
 
 /**
  * A vector field sampled at points of a regular grid: arrow i starts from (x[i], y[i]) with
@@ -342,7 +342,7 @@ export function quiverComparison(opts: QuiverComparisonOptions): string {
     y: finiteExtent(...fields.flatMap((f) => (f.extentY ? [f.extentY] : []))),
   };
   const [learnedLabel, truthLabel] = opts.labels ?? ['learned score', 'true score'];
-  const title = opts.title ? chartTitle(opts.title, width) : undefined;
+  const title = hasTitle(opts.title) ? chartTitle(opts.title, width) : undefined;
   // The panels, each titled in its own frame, start below the overall title.
   const top = title ? title.bottom + 3 : 0;
   const panelWidth = width / 2;

@@ -483,12 +483,20 @@ export function svgDocument(opts: DocumentOptions, body: readonly Markup[]): Mar
       'font-family': FONT_FAMILY,
     },
     [
-      ...(opts.title ? [el('title', {}, text(opts.title))] : []),
+      ...(hasTitle(opts.title) ? [el('title', {}, text(opts.title))] : []),
       ...(opts.description ? [el('desc', {}, text(opts.description))] : []),
       el('rect', { width, height, fill: '#ffffff' }),
       ...body,
     ],
   );
+}
+
+/**
+ * Whether a chart has a title to draw: one of only spaces, which fitTitle trims to nothing, counts
+ * as none (it drew an empty title line and took its room above the plot).
+ */
+export function hasTitle(title: string | undefined): title is string {
+  return title !== undefined && title.trim() !== '';
 }
 
 /** A chart title as drawn: its markup and the y just below its last line (where a layout may continue). */

@@ -92,7 +92,6 @@ function balancedSplit(words: readonly string[], size: number): [string, string]
   return best;
 }
 
-/** The longest prefix of `text` that, with '…' appended, fits `room` px (the text itself if it fits). */
 /** `text` cut (with an ellipsis) to fit `room` pixels at `size` in `weight` (bold: titles). */
 export function truncate(text: string, size: number, room: number, weight: FontWeight = 'bold'): string {
   if (textWidth(text, size, weight) <= room) return text;

@@ -73,3 +73,40 @@ describe('htmlReport', () => {
       .toEqual(['3', '0.33333', 'NaN', '−∞', '—', 'true']);
   });
 });
+
+describe('htmlReport and formatCell at their edges', () => {
+  const svg = scatterPlot({ series: [{ points: [[0, 0], [1, 1]] }] });
+
+  it('formatCell writes integers from 1e15 up to 5 significant digits, like other numbers', () => {
+    expect(formatCell(999_999_999_999_999)).toBe('999999999999999');
+    expect(formatCell(1_234_567_890_123_456)).toBe('1234600000000000');
+    expect(formatCell(-(2 ** 53))).toBe('-9007200000000000');
+  });
+
+  it('writes no empty paragraph for leading, trailing or repeated blank lines', () => {
+    const root = parseXml(htmlReport({ title: 'r', intro: '\n\n  \nfirst\n\n\n\nsecond\n\n', sections: [{ heading: 'h', text: '\n\nonly\n \n' }] }), { html: true });
+    expect(descendants(root, 'p').map((p) => p.text)).toEqual(['first', 'second', 'only']);
+  });
+
+  it('refuses an SVG followed by anything else', () => {
+    expect(() => htmlReport({ title: 'r', sections: [{ heading: 'h', svg: `${svg}<script>alert(1)</script>` }] })).toThrow(/svg must be an SVG document string/);
+  });
+
+  it('leaves the columns of a table without rows left-aligned', () => {
+    const html = htmlReport({ title: 'r', sections: [{ heading: 'h', table: { columns: ['metric', 'value'], rows: [] } }] });
+    expect(html).toContain('<thead><tr><th>metric</th><th>value</th></tr></thead>');
+    expect(html).not.toContain('class="num"');
+  });
+
+  it('adds a table of contents from three sections, not for two', () => {
+    const page = (n: number) => parseXml(htmlReport({ title: 'r', sections: Array.from({ length: n }, (_, i) => ({ heading: `s${i}` })) }), { html: true });
+    expect(descendants(page(2), 'nav')).toHaveLength(0);
+    expect(descendants(page(3), 'nav')).toHaveLength(1);
+  });
+
+  it('refuses an svg array with a non-string entry, naming the option', () => {
+    expect(() => htmlReport({ title: 'r', sections: [{ heading: 'h', svg: [svg, 5 as never] }] })).toThrow(
+      /^htmlReport: sections\[0\]\.svg must be an SVG document string or an array of them, got \[/,
+    );
+  });
+});

@@ -1,6 +1,7 @@
 // The scatter chart: one circle per drawable point, inside the frame, with the omissions counted.
 
 import { describe, expect, it } from 'vitest';
+import { plural, tickCount } from '../src/chart.js';
 import { scatterPlot } from '../src/scatter.js';
 import { byClass, checkSvg, descendants, NASTY, NASTY_ESCAPED, num, onlyByClass } from './xml.js';
 
@@ -157,5 +158,49 @@ describe('scatterPlot: series styles, legend, aspect and radius', () => {
     };
     expect(radius(500)).toBe('3');
     expect(radius(501)).toBe('2');
+  });
+});
+
+describe('the frame and inputs every chart shares (chart.ts)', () => {
+  it('refuses a point that is not a pair', () => {
+    expect(() => scatterPlot({ series: [{ points: [[1, 2], [3] as never] }] })).toThrow(/^scatterPlot: series 0: point 1 must be an \[x, y\] pair$/);
+  });
+
+  it('names both lengths of mismatched x and y', () => {
+    expect(() => scatterPlot({ series: [{ points: { x: [1, 2], y: [1] } }] })).toThrow(/x and y have different lengths \(2 vs 1\)$/);
+  });
+
+  it('keeps the footnote clear of the x tick labels', () => {
+    for (const xLabel of [undefined, 'step']) {
+      const height = 240;
+      const root = checkSvg(scatterPlot({ series: [{ points: [[0, 0], [1, 1], [NaN, 2]] }], height, xLabel }));
+      const note = onlyByClass(root, 'note');
+      const lowest = Math.max(...descendants(onlyByClass(root, 'tick-labels'), 'text').filter((t) => t.attrs['text-anchor'] === 'middle').map((t) => num(t, 'y')));
+      // A tick label (11 px) descends at most 0.25 em below its baseline; the note's glyphs (10 px)
+      // rise at most 1 em above its own.
+      expect(lowest + 0.25 * 11).toBeLessThanOrEqual(num(note, 'y') - num(note, 'font-size'));
+    }
+  });
+
+  it('plural: an s for every count but 1', () => {
+    expect([plural(0, 'step'), plural(1, 'step'), plural(2, 'step')]).toEqual(['0 steps', '1 step', '2 steps']);
+  });
+
+  it('tickCount asks for at least two intervals, one per 60 px', () => {
+    expect([tickCount(1), tickCount(60), tickCount(120), tickCount(600)]).toEqual([2, 2, 2, 10]);
+  });
+
+  it('gives a single point axes at least ±0.5 (or ±10% of its value) around it', () => {
+    const xRange = (x: number) => {
+      const root = checkSvg(scatterPlot({ series: [{ points: [[x, 1], [x, 1]] }] }));
+      const labels = descendants(onlyByClass(root, 'tick-labels'), 'text').filter((t) => t.attrs['text-anchor'] === 'middle').map((t) => Number(t.text));
+      return [Math.min(...labels), Math.max(...labels)];
+    };
+    const [lo0, hi0] = xRange(0);
+    expect(lo0).toBeLessThanOrEqual(-0.5);
+    expect(hi0).toBeGreaterThanOrEqual(0.5);
+    const [lo100, hi100] = xRange(100);
+    expect(lo100).toBeLessThanOrEqual(90);
+    expect(hi100).toBeGreaterThanOrEqual(110);
   });
 });

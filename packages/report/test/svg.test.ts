@@ -2,8 +2,13 @@
 // labels — and the strict XML reader the other tests rely on.
 
 import { describe, expect, it } from 'vitest';
-import { el, escapeXml, formatNumber, formatTicks, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, text } from '../src/svg.js';
-import { lcg, NASTY, NASTY_ESCAPED, parseXml } from './xml.js';
+import { scatterPlot } from '../src/scatter.js';
+import {
+  chartTitle, el, escapeXml, formatNumber, formatTicks, legend, legendWidth, linearScale, logScale, niceAxis, niceLogAxis, niceStep, niceTicks, padExtent,
+  plotArea, text, tickLabels,
+} from '../src/svg.js';
+import { textWidth } from '../src/textMetrics.js';
+import { checkSvg, descendants, lcg, NASTY, NASTY_ESCAPED, num, onlyByClass, parseXml } from './xml.js';
 
 describe('the tag checker itself', () => {
   it('rejects what it is meant to reject', () => {
@@ -169,5 +174,125 @@ describe('extreme extents', () => {
     expect(formatNumber(1e306)).toBe('1e+306');
     // Subnormal decades on a log axis: 1e-310 was written as 0 and the log scale then refused it.
     expect(niceLogAxis(1e-310, 1).domain[0]).toBe(1e-310);
+  });
+});
+
+describe('numbers and ticks at their edges', () => {
+  it('writes a coordinate near the largest double as itself, not as Infinity', () => {
+    // value · 100 overflows to Infinity above ~1.8e306; beyond 2^53 there is no fraction to round.
+    expect(formatNumber(1.7e308)).toBe('1.7e+308');
+    expect(formatNumber(-1.7e308)).toBe('-1.7e+308');
+  });
+
+  it('niceTicks takes its ends in either order', () => {
+    expect(niceTicks(1, 0, 5)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+  });
+
+  it('niceTicks keeps a tick whose end is a multiple of the step but for one rounding', () => {
+    // (0.1 + 0.2) / 0.1 is 3.0000000000000004: the end 0.30000000000000004 is the tick 0.3.
+    expect(niceTicks(0.1 + 0.2, 0.8, 5)).toEqual([0.3, 0.4, 0.5, 0.6, 0.7, 0.8]);
+  });
+
+  it('niceAxis ends at -MAX_VALUE when the enclosing multiple below overflows', () => {
+    const axis = niceAxis(-1.7e308, 0);
+    expect(axis.domain).toEqual([-Number.MAX_VALUE, 0]);
+    expect(axis.ticks.every(Number.isFinite)).toBe(true);
+  });
+
+  it('niceLogAxis widens a flat extent at the top decade downward, staying finite', () => {
+    const axis = niceLogAxis(1e308, 1e308);
+    expect(axis.domain).toEqual([1e307, 1e308]);
+    expect(axis.ticks).toEqual([1e307, 1e308]);
+  });
+
+  it('niceLogAxis thins its ticks to at most maxTicks', () => {
+    // Ten decades, at most 8 ticks by default: every second decade.
+    expect(niceLogAxis(1, 1e9).ticks).toEqual([1, 100, 1e4, 1e6, 1e8]);
+    expect(niceLogAxis(1, 1e9, 8).ticks.length).toBeLessThanOrEqual(8);
+  });
+
+  it('formatTicks switches to exponent form at a magnitude of exactly 1e6', () => {
+    expect(formatTicks([0, 5e5, 1e6])).toEqual(['0', '5e5', '1e6']);
+  });
+
+  it('formatTicks gives one decimal to a spacing of 0.1 that subtraction left a hair short', () => {
+    // 1.2 - 1.1 is 0.09999999999999987: -log10 of it is a hair above 1, still one decimal.
+    expect(formatTicks([1, 1.1, 1.2, 1.3])).toEqual(['1.0', '1.1', '1.2', '1.3']);
+  });
+
+  it('labels log ticks plainly from 0.001 to 10000 and by exponent beyond', () => {
+    expect(tickLabels('log', [1e-4, 0.001, 1, 1e4, 1e5])).toEqual(['1e-4', '0.001', '1', '10000', '1e5']);
+  });
+
+  it('padExtent widens by the fraction of the width on each side', () => {
+    expect(padExtent([0, 10])).toEqual([-0.5, 10.5]);
+    expect(padExtent([-2, 2], 0.25)).toEqual([-3, 3]);
+  });
+
+  it('plotArea never goes below 1 px, however large the margins', () => {
+    expect(plotArea(100, 80, { top: 50, right: 60, bottom: 50, left: 60 })).toEqual({ left: 60, top: 50, width: 1, height: 1 });
+  });
+});
+
+describe('titles, footnotes and legends', () => {
+  const LONG = 'score matching on moons: predictor corrector samples after training for many steps';
+
+  it('sets a two-line title 1.2 font sizes apart, the first baseline 7 px + one size down', () => {
+    const root = parseXml(chartTitle(LONG, 300).markup);
+    const size = num(root, 'font-size');
+    const ys = descendants(root, 'tspan').map((t) => num(t, 'y'));
+    expect(ys).toHaveLength(2);
+    // Each y is written to 0.01 px (rounding error at most 0.005 each, 0.01 in a difference).
+    expect(Math.abs(ys[0]! - (7 + size))).toBeLessThanOrEqual(0.005);
+    expect(Math.abs(ys[1]! - ys[0]! - 1.2 * size)).toBeLessThanOrEqual(0.01);
+  });
+
+  it('keeps a title 12 px clear of each side', () => {
+    const title = 'training loss (denoising score matching)';
+    // Fits 15 px bold with 18 px to spare in all, but not with 12 px kept clear on each side.
+    const width = textWidth(title, 15, 'bold') + 18;
+    const root = parseXml(chartTitle(title, width).markup);
+    const size = num(root, 'font-size');
+    expect(size).toBeLessThan(15);
+    expect(textWidth(title, size, 'bold')).toBeLessThanOrEqual(width - 24);
+  });
+
+  it('draws the footnote on the canvas, below the plot area', () => {
+    const height = 300;
+    const root = checkSvg(scatterPlot({ series: [{ points: [[0, 0], [1, 1], [NaN, 2]] }], height }));
+    const note = onlyByClass(root, 'note');
+    const frame = onlyByClass(root, 'frame');
+    expect(note.text).toBe('1 non-finite point not drawn');
+    expect(num(note, 'y')).toBeLessThanOrEqual(height);
+    expect(num(note, 'y')).toBeGreaterThan(num(frame, 'y') + num(frame, 'height'));
+  });
+
+  it('labels an explicit domain end that is a tick but for one rounding', () => {
+    // xDomain starts at 0.1 + 0.2 = 0.30000000000000004; its tick 0.3 lies 1 ulp outside and is drawn.
+    const root = checkSvg(scatterPlot({ series: [{ points: [[0.5, 0.5]] }], xDomain: [0.1 + 0.2, 0.8], yDomain: [0, 1], width: 400 }));
+    const labels = descendants(onlyByClass(root, 'tick-labels'), 'text').filter((t) => t.attrs['text-anchor'] === 'middle').map((t) => t.text);
+    expect(labels).toEqual(['0.3', '0.4', '0.5', '0.6', '0.7', '0.8']);
+  });
+
+  const entries = (n: number) => Array.from({ length: n }, (_, i) => ({ label: `series ${i}`, color: '#000000', marker: 'point' as const }));
+
+  it('shows every row of a legend that exactly fills its room, with no "+ N more"', () => {
+    // 3 rows of 16 px plus 8 px of padding: 56 px.
+    const root = parseXml(legend(entries(3), 0, 0, 56));
+    expect(descendants(root, 'text').map((t) => t.text)).toEqual(['series 0', 'series 1', 'series 2']);
+  });
+
+  it('fits a cut legend\'s "+ N more" row inside its box', () => {
+    const root = parseXml(legend(entries(5), 0, 0, 56));
+    const box = descendants(root, 'rect')[0]!;
+    const more = onlyByClass(root, 'legend-more');
+    expect(more.text).toBe('+ 3 more');
+    expect(num(box, 'height')).toBe(56);
+    expect(num(more, 'y')).toBeLessThan(num(box, 'y') + num(box, 'height'));
+  });
+
+  it('reserves only the width of a cut legend label', () => {
+    // 18 px swatch + 14 px of spacing + a label cut to 180 px at most.
+    expect(legendWidth([{ label: 'a very long series name '.repeat(5), color: '#000000', marker: 'line' }])).toBeLessThanOrEqual(18 + 14 + 180);
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { linePlot } from '../src/line.js';
 import { gridPoints, quiverComparison } from '../src/quiver.js';
 import { scatterPlot } from '../src/scatter.js';
-import { TITLE_FONT_SIZE, TITLE_MIN_FONT_SIZE, fitTitle, textWidth } from '../src/textMetrics.js';
+import { TITLE_FONT_SIZE, TITLE_MIN_FONT_SIZE, fitTitle, textWidth, truncate } from '../src/textMetrics.js';
 import { trajectoryPlot } from '../src/trajectories.js';
 import { type XmlNode, byClass, checkSvg, num, onlyByClass } from './xml.js';
 
@@ -157,5 +157,41 @@ describe('titles in every chart', () => {
     const title = onlyByClass(root, 'title');
     expect([title.attrs.y, title.attrs['font-size'], title.children.length]).toEqual(['22', '15', 0]);
     expect(num(onlyByClass(root, 'frame'), 'y')).toBe(36);
+  });
+});
+
+describe('widths, breaks and cuts at their edges', () => {
+  it('measures the last printable ASCII character from the table, not as a full em', () => {
+    // '~' is 838/1000 em in both weights.
+    expect(textWidth('~', 10)).toBeCloseTo(8.38, 10);
+    expect(textWidth('~', 10, 'bold')).toBeCloseTo(8.38, 10);
+    expect(textWidth(' ', 10)).toBeCloseTo(3.18, 10);
+  });
+
+  it('keeps a title on one line down to 13 px before breaking it', () => {
+    const title = 'score field (model at σ = 0.01)';
+    const room = textWidth(title, 13, 'bold') + 0.5; // too wide at 14 px, fits at 13
+    expect(fitTitle(title, room)).toEqual({ lines: [title], fontSize: 13 });
+  });
+
+  it('breaks at the first of two equally balanced spaces', () => {
+    // 'data' | 'vs data' and 'data vs' | 'data' have the same longer line (the same characters):
+    // the earlier break wins, so a title is always set the same way.
+    const room = textWidth('data vs', 15, 'bold') + 0.5; // the whole title is too wide even at 13 px
+    expect(fitTitle('data vs data', room)).toEqual({ lines: ['data', 'vs data'], fontSize: 15 });
+  });
+
+  it('cuts text before a space without leaving the space before the ellipsis', () => {
+    // Room for 'abc …' but not for 'abc d…' (d is wider than a space): the cut falls at the space.
+    expect(truncate('abc def ghi', 11, textWidth('abc …', 11, 'bold'))).toBe('abc…');
+  });
+
+  it('draws nothing for a title of only spaces, and keeps the untitled layout', () => {
+    const charts = [...Object.values(singlePanel), (title: string) => quiverComparison({ title, learned: field, truth: field })];
+    for (const chart of charts) {
+      // The same document as with no title: no title line drawn, no room kept for one, no <title>.
+      expect(checkSvg(chart('   ')).children.filter((c) => c.name === 'title')).toHaveLength(0);
+      expect(chart('   ')).toBe(chart(''));
+    }
   });
 });
