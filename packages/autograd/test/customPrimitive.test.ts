@@ -11,7 +11,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, definePrimitive, definedPrimitives, memory, mul, randn, randomKey, sum, tensor, tidy,
+  type Tensor, definePrimitive, definedPrimitives, memory, mul, primitiveDefinition, randn, randomKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import { checkGrads, grad, jit, jvp, jvpRules, makeProgram, vjp, vjpRules, vmap, batchRules } from '@scorch/autograd';
 import { rowSquares, scaledExp, softplusHost, softplusSquare, softplusSquareDerivative } from '../../../tests/fixtures/definedPrimitives.js';
@@ -303,5 +303,72 @@ describe('definitions are checked, names are unique', () => {
       (vjpRules as Record<string, unknown>).sin = () => [];
     }).toThrow(TypeError);
     expect(Object.keys(vjpRules)).not.toContain('softplusSquare');
+  });
+});
+
+describe('the registry and the checks of a definition, field by field', () => {
+  const identity = {
+    kind: 'elementwise' as const, inputs: ['x'], cpu: (x: number) => x, wgsl: { expression: 'x' },
+    jvp: () => null, vjp: () => [null],
+  };
+  const shader = {
+    kind: 'shader' as const, inputs: ['x'],
+    infer: (i: readonly { shape: readonly number[]; dtype: 'float64' }[]) => i[0]!,
+    cpu: () => undefined, wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] as const },
+    jvp: () => null, vjp: () => [null],
+  };
+
+  it('lists the defined primitives in definition order, and names them in an unknown name\'s error', () => {
+    definePrimitive({ ...identity, name: 'zListedFirst' });
+    definePrimitive({ ...identity, name: 'aListedSecond' });
+    expect(definedPrimitives().filter((n) => n.startsWith('zListed') || n.startsWith('aListed'))).toEqual(['zListedFirst', 'aListedSecond']);
+    expect(() => primitiveDefinition('missing')).toThrow(/\(defined: .*zListedFirst, aListedSecond\)$/);
+  });
+
+  it('names must be WGSL-safe identifiers: no leading underscore, nothing after the letters', () => {
+    expect(() => definePrimitive({ ...identity, name: '_lead' })).toThrow(/^definePrimitive: name must be letters, digits and '_' starting with a letter, got "_lead"$/);
+    expect(() => definePrimitive({ ...identity, name: 'has-dash' })).toThrow(/got "has-dash"$/);
+    expect(() => definePrimitive({ ...identity, name: 'badInput', inputs: ['x', 'y z'] })).toThrow(/^definePrimitive\('badInput'\): inputs must be a non-empty array of names \(letters, digits, '_'\), got \["x","y z"\]$/);
+  });
+
+  it('a definition that is not an object is refused as such', () => {
+    expect(() => definePrimitive(null as never)).toThrow(/^definePrimitive: expected a definition object, got null$/);
+  });
+
+  it('optional functions and WGSL fields of the wrong type are refused', () => {
+    expect(() => definePrimitive({ ...identity, name: 'badBatch', batch: 5 } as never)).toThrow(/^definePrimitive\('badBatch'\): 'batch' must be a function, got number$/);
+    expect(() => definePrimitive({ ...identity, name: 'badFunctions', wgsl: { expression: 'x', functions: 5 } } as never)).toThrow(/^definePrimitive\('badFunctions'\): wgsl.functions must be WGSL source text$/);
+    expect(() => definePrimitive({ ...shader, name: 'noInfer', infer: undefined } as never)).toThrow(/^definePrimitive\('noInfer'\): 'infer' must be a function, got nothing$/);
+    expect(() => definePrimitive({ ...shader, name: 'badCode', wgsl: { code: 5, workgroupSize: [1, 1, 1] } } as never)).toThrow(/^definePrimitive\('badCode'\): wgsl.code must be WGSL source text or a function of the call's shapes$/);
+    expect(() => definePrimitive({ ...shader, name: 'zeroWorkgroup', wgsl: { code: '', workgroupSize: [0, 1, 1] } } as never)).toThrow(/^definePrimitive\('zeroWorkgroup'\): wgsl.workgroupSize must be three positive integers, got \[0,1,1\]$/);
+    expect(() => definePrimitive({ ...shader, name: 'badDispatch', wgsl: { ...shader.wgsl, dispatch: 'x' } } as never)).toThrow(/^definePrimitive\('badDispatch'\): 'wgsl.dispatch' must be a function, got string$/);
+  });
+
+  it("keys of the other kind are unknown: infer and the shader's wgsl fields on an elementwise primitive", () => {
+    expect(() => definePrimitive({ ...identity, name: 'elementwiseInfer', infer: shader.infer } as never)).toThrow(/unknown option 'infer'/);
+    expect(() => definePrimitive({ ...identity, name: 'elementwiseWorkgroup', wgsl: { expression: 'x', workgroupSize: [1, 1, 1] } } as never)).toThrow(/unknown option 'workgroupSize'/);
+  });
+
+  it('nothing of a refused definition is registered', () => {
+    const refused = ['_lead', 'has-dash', 'badInput', 'badBatch', 'badFunctions', 'noInfer', 'badCode', 'zeroWorkgroup', 'badDispatch', 'elementwiseInfer', 'elementwiseWorkgroup'];
+    expect(definedPrimitives().filter((n) => refused.includes(n))).toEqual([]);
+  });
+
+  it('the defined function is named after the primitive and refuses an input that is neither a tensor nor a number', () => {
+    const pair = definePrimitive({ ...identity, name: 'namedPair', inputs: ['a', 'b'], cpu: (a: number, b: number) => a + b });
+    expect(pair.name).toBe('namedPair');
+    expect(() => (pair as (...args: unknown[]) => Tensor)(f64([1, 2]), 'two')).toThrow(/^namedPair: input 1 \(b\) must be a Tensor or a number, got string$/);
+  });
+
+  it('keeps a frozen copy of its definition: changing the object given afterwards changes nothing', () => {
+    const inputs = ['x'];
+    const wgsl = { expression: 'x' };
+    const id = definePrimitive({ ...identity, name: 'frozenCopy', inputs, wgsl });
+    inputs.push('y');
+    wgsl.expression = 'y';
+    expect(id.definition.inputs).toEqual(['x']);
+    expect(id.definition.wgsl).toEqual({ expression: 'x' });
+    expect(Object.isFrozen(id.definition.inputs) && Object.isFrozen(id.definition.wgsl)).toBe(true);
+    expect(Array.from(id(f64([3, 4])).dataSync())).toEqual([3, 4]);
   });
 });

@@ -8,7 +8,7 @@ import { jit } from '@scorch/autograd';
 import {
   tile, add, mul,
   CpuBackend, type RandomKey, type Tensor, apply, greater, maximum, minimum, arange, argmax, broadcastTo, clamp, concat, elu, eye, flip, foldIn, full, indexSelect, linspace, logSoftmax, manualSeed, matmul, narrow, ones, pad, permute, rademacher, rand,
-  randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros, zerosLike, onesLike,
+  primitiveDefinition, randn, randomKey, registerBackend, reshape, slice, softmax, splitKey, squeeze, stack, tensor, transpose, unsqueeze, variance, where, zeros, zerosLike, onesLike,
 } from '@scorch/tensor';
 
 describe('broadcasting', () => {
@@ -607,5 +607,11 @@ describe('arguments that are not what they should be, refused before any interna
   it('linspace refuses a missing start or stop instead of returning NaN', () => {
     expect(() => linspace(undefined as never, 1, 5)).toThrow(/^linspace: start must be a finite number, got undefined$/);
     expect(() => linspace(0, undefined as never, 5)).toThrow(/^linspace: stop must be a finite number, got undefined$/);
+  });
+});
+
+describe('the registry of defined primitives, before any is defined', () => {
+  it('an unknown name is an error saying none is defined (this file defines none)', () => {
+    expect(() => primitiveDefinition('missing')).toThrow("custom: no primitive named 'missing' is defined (defined: none)");
   });
 });

@@ -106,3 +106,40 @@ describe('util.inspect of a tensor', () => {
     expect(inspect(zeros([1001, 1000]))).toBe('Tensor(float32, [1001,1000], cpu) (1001000 elements; read them with t.data())');
   });
 });
+
+// The cases below against what PyTorch 2 prints for the same values (torch.set_printoptions' defaults):
+//   torch.tensor([1e-4, 0.05], dtype=torch.float64) -> tensor([0.0001, 0.0500], dtype=torch.float64)
+//   torch.tensor([-2000., 1.])                      -> tensor([-2.0000e+03,  1.0000e+00])
+//   torch.tensor([1., float('nan'), 2.])            -> tensor([1., nan, 2.])
+//   torch.zeros(2, 0)                               -> tensor([], size=(2, 0))
+//   x = torch.arange(1000., 2002.); x[500] = 0.5    -> tensor([1000., 1001., 1002.,  ..., 1999., 2000., 2001.])
+// (the notation is chosen over the shown values only; scorch writes ', ..., ' where torch pads).
+describe('util.inspect of a tensor: notation at its thresholds', () => {
+  it('a smallest nonzero of exactly 1e-4 stays in fixed notation (only below 1e-4 takes exponents)', () => {
+    expect(inspect(tensor([1e-4, 0.05], { dtype: 'float64' }))).toBe('Tensor(float64, [2], cpu)\n[0.0001, 0.0500]');
+  });
+
+  it('the largest magnitude is taken with its sign: a large negative entry takes exponents', () => {
+    expect(inspect(tensor([-2000, 1]))).toBe('Tensor(float32, [2], cpu)\n[-2.0000e+03,  1.0000e+00]');
+  });
+
+  it('NaN among whole numbers leaves them whole', () => {
+    expect(inspect(tensor([1, Number.NaN, 2]))).toBe('Tensor(float32, [3], cpu)\n[ 1., nan,  2.]');
+  });
+
+  it('the notation of a summarised tensor depends on the shown values only', () => {
+    const values = Float32Array.from({ length: 1002 }, (_, i) => 1000 + i);
+    values[500] = 0.5; // hidden behind '...': neither fractional nor 2000 times smaller than shown
+    expect(inspect(tensor(values))).toBe('Tensor(float32, [1002], cpu)\n[1000., 1001., 1002., ..., 1999., 2000., 2001.]');
+  });
+
+  it('an empty tensor of any shape prints as [] (its shape is in the header)', () => {
+    expect(inspect(zeros([2, 0]))).toBe('Tensor(float32, [2,0], cpu)\n[]');
+    expect(inspect(zeros([2, 0, 3]))).toBe('Tensor(float32, [2,0,3], cpu)\n[]');
+  });
+
+  it("a summarised vector is padded to its shown entries' width only ('...' takes no entry's place)", () => {
+    expect(inspect(zeros([1001]))).toBe('Tensor(float32, [1001], cpu)\n[0., 0., 0., ..., 0., 0., 0.]');
+    expect(inspect(zeros([1001], { dtype: 'int32' }))).toBe('Tensor(int32, [1001], cpu)\n[0, 0, 0, ..., 0, 0, 0]');
+  });
+});

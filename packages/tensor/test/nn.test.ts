@@ -10,8 +10,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, avgPool2d, conv2d, convTranspose2d, groupNorm, layerNorm, maxPool2d, memory, softmaxCrossEntropy, sum, mul,
-  tensor, tidy, upsample,
+  CpuBackend, Tensor, avgPool2d, conv2d, convTranspose2d, groupNorm, layerNorm, maxPool2d, memory, ones, registerBackend, softmaxCrossEntropy, sum, mul,
+  tensor, tidy, upsample, zeros,
 } from '@scorch/tensor';
 import {
   type ConvParams, type Image, conv2dReference, convTranspose2dReference, crossEntropyReference, normaliseBlocks, normals,
@@ -484,5 +484,68 @@ describe('argument rules at their edges', () => {
     const got = convTranspose2d(y, y, { dilation: 2, outputPadding: 1 });
     expect(got.shape).toEqual([1, 1, 5, 5]);
     expect(Array.from(got.dataSync())).toEqual([1, 2, 2, 4, 0, 3, 4, 6, 8, 0, 3, 6, 4, 8, 0, 9, 12, 12, 16, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe('normalisations and cross-entropy: parameters, devices and edge arguments', () => {
+  const f64 = { dtype: 'float64' as const };
+  const x = tensor([[1, 2, 3], [4, 6, 9]], f64);
+
+  it('a weight or bias of another dtype is refused, naming it', () => {
+    expect(() => layerNorm(x, 3, { weight: tensor([1, 2, 3]) })).toThrow(/^layerNorm: weight is float32 but the input is float64$/);
+    expect(() => layerNorm(x, 3, { bias: tensor([1, 2, 3]) })).toThrow(/^layerNorm: bias is float32 but the input is float64$/);
+    expect(() => groupNorm(x.reshape([1, 2, 3]), 1, { bias: tensor([1, 2]) })).toThrow(/^groupNorm: bias is float32 but the input is float64$/);
+  });
+
+  it('a bias of the wrong shape is refused, naming it and the shape expected', () => {
+    expect(() => layerNorm(x, 3, { bias: tensor([1, 2], f64) })).toThrow(/^layerNorm: bias has shape \[2\], expected \[3\] for input \[2,3\]$/);
+    expect(() => groupNorm(x.reshape([1, 2, 3]), 2, { bias: tensor([1, 2, 3, 4], f64) })).toThrow(/^groupNorm: bias has shape \[4\], expected \[2\] for input \[1,2,3\]$/);
+  });
+
+  it('a parameter or target on another device is refused, naming the devices', () => {
+    // A second CPU backend stands in for another device (as in errors.test.ts).
+    registerBackend(new CpuBackend('cpu-other'));
+    const there = ones([3], { ...f64, device: 'cpu-other' });
+    expect(() => layerNorm(x, 3, { weight: there })).toThrow(/^layerNorm: weight is on 'cpu-other' but the input is on 'cpu'; copy one to the other's device first/);
+    expect(() => groupNorm(x.reshape([1, 3, 2]), 3, { bias: there })).toThrow(/^groupNorm: bias is on 'cpu-other' but the input is on 'cpu'; copy one to the other's device first/);
+    const labels = tensor([0, 2], { dtype: 'int32', device: 'cpu-other' });
+    expect(() => softmaxCrossEntropy(x, labels)).toThrow(/^softmaxCrossEntropy: targets are on 'cpu-other' but the logits are on 'cpu'; copy one to the other's device first/);
+  });
+
+  it('an empty normalizedShape is refused (it would normalise over no axis)', () => {
+    expect(() => layerNorm(tensor([[1, 2]], f64), [])).toThrow(/^layerNorm: normalizedShape \[\] must be a non-empty list equal to the trailing dimensions of the input \[1,2\]$/);
+  });
+
+  it('groupNorm refuses an input without a channel axis and zero groups, saying so', () => {
+    expect(() => groupNorm(tensor([1, 2, 3], f64), 1)).toThrow(/^groupNorm: input must be \[N, C, \.\.\.\] \(rank >= 2\), got \[3\]$/);
+    let error: unknown;
+    try {
+      groupNorm(zeros([1, 2, 3], f64), 0);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe('groupNorm: groups must be a positive integer, got 0');
+  });
+
+  it('groupNorm of an empty batch is an empty result of the input shape', () => {
+    const y = groupNorm(zeros([0, 4, 3], f64), 2, { weight: ones([4], f64), bias: zeros([4], f64) });
+    expect(y.shape).toEqual([0, 4, 3]);
+    expect(y.size).toBe(0);
+  });
+
+  it('softmaxCrossEntropy takes the last axis as the class axis by default, at any rank (not axis 1)', () => {
+    // Logits [1, 2, 3]: two positions of three classes, labels [1, 2] ([N, T] without the class axis).
+    // A logsumexp and a subtraction of O(1) values in float64: a few roundings, 1e-14 relative.
+    const z = tensor([[[0, 1, 2], [2, 0, 1]]], f64);
+    const lse = Math.log(1 + Math.E + Math.E ** 2); // logsumexp of {0, 1, 2}, the same for both rows
+    const got = softmaxCrossEntropy(z, tensor([[2, 1]], { dtype: 'int32' }), { reduction: 'none' });
+    expect(got.shape).toEqual([1, 2]);
+    expectClose(got.dataSync(), [lse - 2, lse - 0], { abs: 0, rel: 1e-14 });
+  });
+
+  it('softmaxCrossEntropy refuses probability targets of another dtype than the logits', () => {
+    const z = tensor([[1, 2, 3]], f64);
+    expect(() => softmaxCrossEntropy(z, tensor([[0, 0, 1]]))).toThrow(/^softmaxCrossEntropy: targets must be int32 labels or probabilities of the logits' dtype \(float64\), got float32$/);
   });
 });
