@@ -22,6 +22,8 @@ beforeAll(async () => {
 });
 
 const f = (x: Tensor, y: Tensor) => sum(exp(matmul(x, y).mul(0.01)), [1]);
+/** Whether this adapter's kernels are replayed after fn (no timestamp queries: llvmpipe) rather than timed on the device. */
+const replayed = () => !gpu.runtime.device.features.has('timestamp-query');
 
 /** Runs `beside` again and again, as other work of the program would, until `during` settles; returns during's value. */
 async function alongside<T>(beside: () => Promise<void>, during: () => Promise<T>): Promise<T> {
@@ -411,6 +413,164 @@ describe('profile on WebGPU', () => {
   });
 });
 
+describe('profile on WebGPU: failures, rewritten buffers and wall time', () => {
+  it('when fn throws, replays nothing: no scratch or uniform buffer is made for a replay', async () => {
+    if (!replayed()) return; // replays belong to the path without timestamp queries (llvmpipe)
+    const x = tensor([1, 2, 3], { device: dev });
+    await exp(x).data();
+    const made = await countingCreatedBuffers(gpu.runtime.device, async (created) => {
+      await expect(profile(async () => {
+        await exp(x).add(1).data(); // kernels that would be replayed, had fn returned
+        throw new Error('fn failed');
+      })).rejects.toThrow('fn failed');
+      return created();
+    }, (d) => d.label === 'scorch profile scratch' || d.label === 'scorch profile uniforms');
+    expect(made).toBe(0);
+    x.dispose();
+  });
+
+  it("when fn throws, its device work's error is left for the next operation to throw", async () => {
+    const bad = definePrimitive({
+      name: 'thrownPastBadWgsl', kind: 'elementwise', inputs: ['x'], cpu: (v) => v, wgsl: { expression: 'x + notAFunction(x)' }, jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor([1, 2, 3], { device: dev });
+    const expected = Array.from(await exp(x).data());
+    await expect(profile(() => {
+      bad(x);
+      throw new Error('fn failed first');
+    })).rejects.toThrow(/^fn failed first$/);
+    // Not swallowed by the session's end: the next operation reports it...
+    await expect((async () => exp(x).data())()).rejects.toThrow(/custom primitive 'thrownPastBadWgsl': its WGSL does not compile/);
+    // ...once: the device goes on.
+    expect(Array.from(await exp(x).data())).toEqual(expected);
+    x.dispose();
+  });
+
+  it('names a kernel that ran outside any operation (the copy a strided read makes) by its own label', async () => {
+    const x = randn([16, 8], { key: randomKey(11), device: dev });
+    const xt = x.transpose([1, 0]); // a strided view: reading it copies it densely first
+    await x.data();
+    const r = await profile(async () => {
+      const y = exp(x);
+      const values = await xt.data();
+      y.dispose();
+      return values.length;
+    });
+    expect(r.value).toBe(128);
+    const own = r.events.filter((e) => e.name !== 'poison fill');
+    expect(own).toHaveLength(2);
+    expect(own[0]).toMatchObject({ name: 'exp', bytes: 2 * 128 * 4 });
+    // Not charged to the operation before it: its name is its WGSL kernel's label, its bytes unknown.
+    expect(own[1]!.name).not.toBe('exp');
+    expect(own[1]!.name).toBe(own[1]!.kernel);
+    expect(own[1]!.bytes).toBeUndefined();
+    x.dispose();
+  });
+
+  it("counts the device's work in wallMs: a synchronous fn's kernels run after it returns", async () => {
+    const a = randn([512, 512], { key: randomKey(12), device: dev });
+    const chain = () => matmul(matmul(matmul(a, a), a), a);
+    await chain().data(); // compiles the kernels: fn below only records them
+    let y: Tensor | undefined;
+    const r = await profile(() => {
+      y = chain(); // recorded only: the device runs it once fn returned
+    });
+    const kernels = r.events.reduce((s, e) => s + e.duration, 0);
+    expect(kernels).toBeGreaterThan(0);
+    // Each kernel ran (or was replayed and timed) inside the profile, so its time is in the wall time.
+    expect(r.wallMs).toBeGreaterThanOrEqual(kernels);
+    y!.dispose();
+    a.dispose();
+  });
+
+  it('copies a buffer for replay again when a kernel rewrote it since its last copy', async () => {
+    if (!replayed()) return; // snapshots belong to the replay path (llvmpipe)
+    const x = randn([32, 32], { key: randomKey(13), device: dev });
+    await x.data();
+    const device = gpu.runtime.device;
+    // Per source buffer: how many times it was copied into a snapshot.
+    const copies = new Map<GPUBuffer, number>();
+    const createEncoder = device.createCommandEncoder;
+    device.createCommandEncoder = function (d?: GPUCommandEncoderDescriptor): GPUCommandEncoder {
+      const encoder = createEncoder.call(this, d);
+      const copy = encoder.copyBufferToBuffer.bind(encoder) as (...a: unknown[]) => void;
+      encoder.copyBufferToBuffer = ((src: GPUBuffer, ...rest: unknown[]) => {
+        if ((rest[1] as GPUBuffer).label === 'scorch profile snapshot') copies.set(src, (copies.get(src) ?? 0) + 1);
+        copy(src, ...rest);
+      }) as GPUCommandEncoder['copyBufferToBuffer'];
+      return encoder;
+    };
+    const sources: GPUBuffer[] = [];
+    try {
+      await profile(async () => {
+        // Three steps of the same sizes: each writes a fresh output a (the pool hands back the
+        // buffer the step before released) and reads it.
+        for (let i = 0; i < 3; i++) {
+          const a = exp(x.mul(i + 1));
+          const b = exp(a);
+          await b.data();
+          sources.push((a._live('test') as { storage: { buffer: GPUBuffer } }).storage.buffer);
+          a.dispose();
+          b.dispose();
+        }
+      });
+    } finally {
+      device.createCommandEncoder = createEncoder;
+    }
+    // The pool reused a's buffer across steps (the premise), and each step's exp(a) read what that
+    // step wrote: a copy per step that read it.
+    const reused = sources[2]!;
+    const steps = sources.filter((b) => b === reused).length;
+    expect(steps).toBeGreaterThan(1);
+    expect(copies.get(reused)).toBe(steps);
+    x.dispose();
+  });
+
+  it('a replay that fails names its kernel', async () => {
+    if (!replayed()) return;
+    const x = tensor([1, 2, 3], { device: dev });
+    await exp(x).data();
+    const device = gpu.runtime.device;
+    const replayedKernels: string[] = [];
+    const createBindGroup = device.createBindGroup;
+    // Each replay's bind group comes with a validation error in the replay's error scope.
+    device.createBindGroup = function (d: GPUBindGroupDescriptor): GPUBindGroup {
+      if (d.label?.startsWith('replay ')) {
+        replayedKernels.push(d.label.slice('replay '.length));
+        device.createBuffer({ size: 4, usage: 0 });
+      }
+      return createBindGroup.call(this, d);
+    };
+    let error: unknown;
+    try {
+      await profile(async () => exp(x).data()).catch((e: unknown) => (error = e));
+    } finally {
+      device.createBindGroup = createBindGroup;
+    }
+    expect(replayedKernels.length).toBeGreaterThan(0);
+    expect((error as Error).message).toContain(`profile: replaying kernel '${replayedKernels[0]}' failed: `);
+    // The device goes on.
+    expect(Array.from(await x.data())).toEqual([1, 2, 3]);
+    x.dispose();
+  });
+
+  it('a kernel whose batch failed for another reason than its pipeline, the error caught by fn, is neither replayed nor listed', async () => {
+    if (!replayed()) return;
+    const x = tensor([1, 2, 3], { device: dev });
+    const expected = Array.from(await exp(x).data());
+    const r = await profile(async () => {
+      const y = exp(x).add(1); // valid kernels, recorded into the open batch...
+      gpu.runtime.device.createBuffer({ size: 4, usage: 0 }); // ...whose error scope catches this invalid call: the batch fails
+      await expect(y.data()).rejects.toThrow(/GPUValidationError/);
+      return Array.from(await exp(x).data());
+    });
+    expect(r.value).toEqual(expected);
+    // The exp and add of the failed batch never ran.
+    expect(r.events.filter((e) => e.name !== 'poison fill').map((e) => e.name)).toEqual(['exp']);
+    x.dispose();
+  });
+});
+
 describe('profile with timestamp queries (SwiftShader)', () => {
   const icd = '/usr/lib/chromium/vk_swiftshader_icd.json';
   // scripts/setup.sh installs Chromium (for the playground's browser test), which ships it.
@@ -449,5 +609,28 @@ describe('profile with timestamp queries (SwiftShader)', () => {
     // A kernel that never ran (its batch failed; fn caught the error) is not listed.
     expect(out.caught.value).toBe(true);
     expect(out.caught.names).toEqual(['exp']);
+  }, 300_000);
+
+  it.runIf(available || process.env.CI)('frees its query sets and read-back buffers, reports a synchronous fn, and times a compiled call of 140 kernels', () => {
+    expect(available, `${icd} is missing: run scripts/setup.sh (it installs Debian's chromium, which ships SwiftShader)`).toBe(true);
+    const out = runFixture<{
+      timestampQuery: boolean; readNames: string[]; syncNames: string[]; lateNames: string[]; kinds: string[]; leftAlive: string[];
+      compiledCount: number; compiledTimings: string[]; compiledError: string;
+    }>(new URL('./fixtures/profileResources.ts', import.meta.url), {
+      env: { ...process.env, VK_ICD_FILENAMES: icd, LD_LIBRARY_PATH: [dirname(icd), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
+      timeoutMs: 240_000,
+    });
+    expect(out.timestampQuery).toBe(true);
+    expect(out.readNames).toEqual(['matmul', 'exp']);
+    // A synchronous fn's timestamps are read after it returned: the session waits for them.
+    expect(out.syncNames).toEqual(['matmul', 'exp']);
+    // ...as are timestamps whose read-back arrives 50 ms after the device finished.
+    expect(out.lateNames).toEqual(['matmul', 'exp']);
+    // Each batch's query set and its resolve and read buffers were made, and none outlived its profile.
+    expect(out.kinds).toEqual(['query set scorch profile', 'scorch profile read', 'scorch profile resolve']);
+    expect(out.leftAlive).toEqual([]);
+    // 140 products in one compiled call: the query set (128 kernels) is submitted when full.
+    expect(out.compiledError).toBe('');
+    expect([out.compiledCount, out.compiledTimings]).toEqual([140, ['timestamps']]);
   }, 300_000);
 });

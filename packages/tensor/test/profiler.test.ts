@@ -3,7 +3,7 @@
 // summary, the table and the trace-event JSON agree with the events; misuse is a clear error.
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type KernelEvent, type Program, add, broadcastTo, cumsum, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
+  type CpuBackend, type CpuHandle, type KernelEvent, type Program, add, broadcastTo, cumsum, definePrimitive, exp, interpretProgram, matmul, operationCost, permute, profile, profilerSession, randn,
   randomKey, reshape, sum, tanh, tensor, traceProgram,
 } from '../src/index.js';
 import { getBackend } from '../src/backend.js';
@@ -273,5 +273,68 @@ describe('profile on the CPU', () => {
     // The model gives what a permute moves where it copies; only the backend knows it made a view.
     expect(operationCost('permute', [{ shape: [3, 4, 5], dtype: 'float32' }], { shape: [3, 5, 4], dtype: 'float32' }).bytes).toBe(2 * 60 * 4);
     for (const t of [x, n, xi, ...r.value]) t.dispose();
+  });
+});
+
+describe('profile: summary, table and trace events at their edges', () => {
+  it('gives a row no bytes when one of its calls moved an unknown amount', async () => {
+    const r = await profileOf([event({ name: 'k', start: 0, duration: 1, bytes: 100 }), event({ name: 'k', start: 1, duration: 1 })]);
+    expect(r.kernels[0]!.bytes).toBeUndefined();
+    // kernel, device, calls, total ms, mean ms, %: the MB moved and GFLOP/s cells are empty.
+    expect(r.table().split('\n')[2]!.trim().split(/\s+/)).toEqual(['k', 'cpu', '2', '2.000', '1.000', '100.0']);
+  });
+
+  it("counts a kernel's flops over all its calls, those that report none included", async () => {
+    // An operation's flops are charged to its first kernel only: later calls report none.
+    const r = await profileOf([event({ name: 'matmul', start: 0, duration: 1, flops: 4e6 }), event({ name: 'matmul', start: 1, duration: 1 })]);
+    expect(r.kernels[0]!.gflops).toBeCloseTo(4e6 / (2 * 1e6), 12); // 4 MFLOP in 2 ms: 2 GFLOP/s
+  });
+
+  it('gives no GFLOP/s and a 0.0 % share to kernels that took no measurable time', async () => {
+    // A replayed kernel's time less the empty round trip can come out as 0.
+    const r = await profileOf([event({ name: 'matmul', device: 'webgpu', timing: 'replay', start: 0, duration: 0, bytes: 1e6, flops: 2e6 })]);
+    expect(r.kernels[0]!.gflops).toBeUndefined();
+    expect(r.table().split('\n')[2]!.trim().split(/\s+/)).toEqual(['matmul', 'webgpu', '1', '0.000', '0.000', '0.0', '1.00']);
+  });
+
+  it("writes a kernel's label beside its name only where they differ", async () => {
+    // A compiled WebGPU kernel is named by its label: one name, no brackets.
+    const r = await profileOf([event({ name: 'fused_exp_mul', kernel: 'fused_exp_mul', device: 'webgpu', timing: 'replay', start: 0, duration: 1 })]);
+    expect(r.table().split('\n')[2]).toMatch(/^fused_exp_mul\s+webgpu\s/);
+  });
+
+  it("names every timing in the footer, and the wall time is fn's", async () => {
+    const r = await profileOf([
+      event({ name: 'exp', device: 'webgpu', timing: 'replay', start: 0, duration: 50 }),
+      event({ name: 'add', start: 50, duration: 20 }),
+    ]);
+    // The events' 70 ms are made up: recording them took far less wall time.
+    expect(r.wallMs).toBeLessThan(70);
+    expect(r.table().split('\n').at(-1)).toBe(`2 kernel runs, 70.000 ms in kernels, ${r.wallMs.toFixed(1)} ms wall; timing: replay, host`);
+  });
+
+  it("says 'none' for the timing of a profile that ran no kernel", async () => {
+    const r = await profile(() => 1);
+    expect(r.value).toBe(1);
+    expect(r.kernels).toEqual([]);
+    expect(r.table().split('\n').at(-1)).toBe(`0 kernel runs, 0.000 ms in kernels, ${r.wallMs.toFixed(1)} ms wall; timing: none`);
+  });
+
+  it("gives each trace event its kernel label, bytes, flops and timing as arguments", async () => {
+    const r = await profileOf([event({ name: 'matmul', kernel: 'matmul_tiled', device: 'webgpu', timing: 'replay', start: 2, duration: 0.25, bytes: 4096, flops: 8192 })]);
+    const complete = (r.traceEvents().traceEvents as { ph: string; ts: number; dur: number; args: object }[]).filter((e) => e.ph === 'X');
+    expect(complete).toEqual([expect.objectContaining({ ts: 2000, dur: 250, args: { kernel: 'matmul_tiled', bytes: 4096, flops: 8192, timing: 'replay' } })]);
+  });
+
+  it('names a defined primitive run on the CPU by its own name, not as "custom"', async () => {
+    const halve = definePrimitive({
+      name: 'profiledHalve', kind: 'elementwise', inputs: ['x'], cpu: (x) => x / 2, wgsl: { expression: 'x / 2.0' }, jvp: () => null, vjp: () => [null],
+    });
+    const x = tensor([2, 4, 6]);
+    const r = await profile(() => halve(x).toArray());
+    expect(r.value).toEqual([1, 2, 3]);
+    // Reads 3 float32 and writes 3.
+    expect(r.events.map((e) => [e.name, e.bytes])).toEqual([['profiledHalve', 6 * 4]]);
+    x.dispose();
   });
 });
