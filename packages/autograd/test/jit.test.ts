@@ -5,8 +5,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { grad, hvp, jit, jvp, makeProgram, noGrad, valueAndGrad } from '@scorch/autograd';
+import { messageOf } from './helpers.js';
 import {
-  type CpuBackend, type RandomKey, type Tensor, foldIn, getBackend, matmul, memory, randn, randomKey, softplus, splitKey, sum, tensor, tidy, zeros,
+  CpuBackend, type RandomKey, type Tensor, foldIn, getBackend, listDevices, matmul, memory, randn, randomKey, registerBackend, softplus, splitKey, sum, tensor, tidy, zeros,
 } from '@scorch/tensor';
 
 const keys = splitKey(randomKey(42), 8);
@@ -668,5 +669,59 @@ describe('errors', () => {
     expect(() => f(tensor([1, 2]), 3)).toThrow(/^jit: static names argument 2, but the function was called with 2$/);
     expect(() => makeProgram((x: Tensor) => x, { static: [1] })(tensor([1]))).toThrow(/^jit: static names argument 1, but the function was called with 1$/);
     expect(Array.from(await jit((x: Tensor, k: number) => x.mul(k), { static: [1] })(tensor([1, 2]), 3).data())).toEqual([3, 6]);
+  });
+});
+
+
+const valuesOf = async (t: Tensor) => Array.from(await t.data());
+
+describe('program tracing: devices, captured tensors, state made while tracing, aliasing and constant keys', () => {
+  it('arguments on two devices are refused, naming both devices, even where no op meets them', () => {
+    // A second CPU device stands in for a GPU (as in errors.test.ts).
+    if (!listDevices().includes('cpu-other')) registerBackend(new CpuBackend('cpu-other'));
+    const a = tensor([1, 2]);
+    const b = tensor([3, 4], { device: 'cpu-other' });
+    const message = "jit: argument tensor 1 is on device 'cpu-other' but the traced function already works on 'cpu'; one compiled function runs on one device";
+    expect(messageOf(() => jit((x: Tensor, y: Tensor) => [x.add(1), y.add(1)])(a, b))).toBe(message);
+  });
+
+  it('a function of keys only keeps its own copy of the first tensor it makes, though tidy frees the original', async () => {
+    // The constant is the first tensor made after the trace began (no argument tracer before it).
+    const f = jit((k: RandomKey) => tidy(() => tensor([1, 2, 3]).add(randn([3], { key: k }).mul(0))));
+    expect(await valuesOf(f(randomKey(1)))).toEqual([1, 2, 3]);
+    expect(await valuesOf(f(randomKey(2)))).toEqual([1, 2, 3]);
+  });
+
+  it('state made while tracing, read and then assigned, is the tensor the program updates (no copy of it)', async () => {
+    let state: Tensor | null = null;
+    const f = jit((x: Tensor) => {
+      state = tensor([0, 0]);
+      const next = state.add(x);
+      state.assign(next);
+      return next.sum();
+    });
+    expect(await valuesOf(f(tensor([1, 2])))).toEqual([3]);
+    expect(await valuesOf(state!)).toEqual([1, 2]);
+    expect(await valuesOf(f(tensor([1, 2])))).toEqual([6]);
+    expect(await valuesOf(state!)).toEqual([2, 4]);
+  });
+
+  it('an output or update that is an input value is a copy of it in the program (stopGradient), never the input itself', () => {
+    const a = tensor([1, 2]);
+    const b = tensor([3, 4]);
+    expect(makeProgram((x: Tensor) => x)(a).toString()).toBe(['{ lambda a:f32[2] .', '  let b:f32[2] = stopGradient a', '  in ( b ) }'].join('\n'));
+    const assigned = makeProgram((x: Tensor, y: Tensor) => {
+      x.assign(y);
+      return x.sum();
+    })(a, b);
+    expect(assigned.toString()).toBe(
+      ['{ lambda a:f32[2] b:f32[2] .', '  let c:f32[] = sum[axes=[0]] b', '      d:f32[2] = stopGradient b', '  in ( c )', '  updates a <- d }'].join('\n'),
+    );
+  });
+
+  it('a draw with a constant key (not the default stream) is allowed, and equals eager mode', async () => {
+    const draw = (x: Tensor) => x.add(randn([3], { key: randomKey(3) }));
+    const x = tensor([1, 2, 3]);
+    expect(await valuesOf(jit(draw)(x))).toEqual(await valuesOf(draw(x)));
   });
 });

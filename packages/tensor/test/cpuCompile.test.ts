@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, cast, concat, exp, foldIn, getBackend, indexSelect,
+  type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, arange, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full, setCpuThreads,
   memory, mul, reciprocal,
@@ -1676,5 +1676,22 @@ describe('rounding steps a fused float32 program keeps', () => {
       expect(Array.from(max(x, 1).dataSync()), dtype).toEqual([-Infinity]);
       expect(Array.from(jit((v: Tensor) => max(v, 1).add(0))(x).dataSync()), `jit ${dtype}`).toEqual([-Infinity]);
     }
+  });
+});
+
+describe('kernel writer index arithmetic under jit', () => {
+  it('an indexSelect along axis 1 (and 2) inside an elementwise kernel reads the index at the gathered axis', async () => {
+    const x = arange(24).reshape([2, 3, 4]);
+    const along1 = (t: Tensor) => indexSelect(t.mul(2), 1, [2, 0, 2, 1]).add(1);
+    const along2 = (t: Tensor) => indexSelect(t.add(1), 2, [3, 0]).mul(3);
+    // out[i, j, k] = 2·x[i, idx[j], k] + 1, with x[i, j, k] = 12i + 4j + k
+    const want1 = [];
+    for (let i = 0; i < 2; i++) for (const j of [2, 0, 2, 1]) for (let k = 0; k < 4; k++) want1.push(2 * (12 * i + 4 * j + k) + 1);
+    const want2 = [];
+    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (const k of [3, 0]) want2.push(3 * (12 * i + 4 * j + k + 1));
+    expect(Array.from(await along1(x).data())).toEqual(want1);
+    expect(Array.from(await jit(along1)(x).data())).toEqual(want1);
+    expect(Array.from(await jit(along2)(x).data())).toEqual(want2);
+    expect(Array.from(await jit((t: Tensor) => t.flip(1).mul(2))(x).data())).toEqual(Array.from(await x.flip(1).mul(2).data()));
   });
 });
