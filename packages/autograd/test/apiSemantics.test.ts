@@ -10,6 +10,7 @@ import { checkGrads, customVjp, grad, gradOf, hessian, hvp, jacobian, jit, jvp, 
 import { messageOf } from './helpers.js';
 
 const f64 = (data: Parameters<typeof tensor>[0]) => tensor(data, { dtype: 'float64' });
+const read = (t: Tensor) => Array.from(t.dataSync());
 
 describe('argnums', () => {
   const f = (a: Tensor, b: Tensor) => a.mul(b);
@@ -676,7 +677,6 @@ describe('hasAux (JAX has_aux)', () => {
     const squares = v.mul(v);
     return [squares.sum(), { squares, count: v.size, args: [v] }];
   };
-  const read = (t: Tensor) => Array.from(t.dataSync());
 
   it('valueAndGrad returns [[value, aux], gradient] and grad [gradient, aux], the aux untraced', () => {
     const x = f64([1, 2, 3]);
@@ -777,5 +777,53 @@ describe('containers the trees do not walk', () => {
     const withProto = jit((t: Tensor) => Object.defineProperty({}, '__proto__', { value: t.mul(2), enumerable: true }))(x) as Record<string, Tensor>;
     expect(Object.keys(withProto)).toEqual(['__proto__']);
     expect(Array.from(withProto['__proto__']!.dataSync())).toEqual([2, 4]);
+  });
+});
+
+describe('hasAux left out', () => {
+  it('valueAndGrad of a function returning a pair says to pass hasAux, as grad does', () => {
+    const x = f64([1, 2]);
+    expect(messageOf(() => valueAndGrad((v: Tensor) => [v.sum(), v.mul(2)] as never)(x))).toBe(
+      'valueAndGrad: the function must return a Tensor, got a pair [Tensor, Tensor]; to differentiate the first and carry the second out, pass hasAux: true',
+    );
+  });
+});
+
+describe('what vjp leaves allocated', () => {
+  it('the value of a function that makes its output is that output: disposing it frees everything vjp made', () => {
+    const x = f64([1, 2]);
+    const before = memory().tensors;
+    const [value] = vjp((a: Tensor) => a.neg(), x);
+    expect(read(value)).toEqual([-1, -2]);
+    expect(memory().tensors).toBe(before + 1);
+    value.dispose();
+    expect(memory().tensors).toBe(before);
+  });
+
+  it('a pullback call leaves only its cotangents: the backward pass\'s intermediates (cos a for sin) are freed', () => {
+    const x = f64([0, 0]);
+    const ct = f64([2, 3]);
+    const [value, pullback] = vjp((a: Tensor) => a.sin(), x);
+    const before = memory().tensors;
+    const [g] = pullback(ct);
+    expect(read(g!)).toEqual([2, 3]); // cos 0 · ct
+    expect(memory().tensors).toBe(before + 1);
+    g!.dispose();
+    value.dispose();
+  });
+});
+
+describe('the pullback of vjp', () => {
+  it('refuses a cotangent of the output\'s shape but another dtype', () => {
+    const [, pullback] = vjp((a: Tensor) => a.sin(), f64([1, 2, 3]));
+    expect(messageOf(() => pullback(tensor([1, 2, 3])))).toBe('vjp: the cotangent must match the output (float64 [3]), got float32 [3]');
+  });
+});
+
+describe('jvp and hvp tangent counts', () => {
+  it('more tangents than primals is an error, not the extra ones ignored', () => {
+    const x = f64([1, 2]);
+    expect(messageOf(() => jvp((a: Tensor) => a.sin(), [x], [x, x]))).toBe('jvp: expected one tangent per primal (1), got 2');
+    expect(messageOf(() => hvp((a: Tensor) => a.mul(a).sum(), [x], [x, x]))).toBe('hvp: expected one tangent per primal (1), got 2');
   });
 });

@@ -10,7 +10,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { foldIn, manualSeed, rademacher, rand, randn, randomKey, splitKey, splitKeyAt } from '@scorch/tensor';
-import { philox4x32 } from '../src/random.js';
+import { type KeyObserver, philox4x32, withKeyObserver } from '../src/random.js';
 
 const N = 100_000;
 const sqrtN = Math.sqrt(N);
@@ -419,3 +419,56 @@ describe('the documented key layout', () => {
     }
   });
 });
+
+const expected = 'a key is two unsigned 32-bit integers [k0, k1] (from randomKey or splitKey), got';
+
+describe('key and seed checks', () => {
+  it('a key of three words is refused, not read as its first two', () => {
+    expect(() => rand([2], { key: [1, 2, 3] as never })).toThrow(`rand: ${expected} [1,2,3]`);
+    expect(() => splitKey([1, 2, 3] as never)).toThrow(`splitKey: ${expected} [1,2,3]`);
+    expect(() => foldIn([1, 2, 3] as never, 0)).toThrow(`foldIn: ${expected} [1,2,3]`);
+  });
+
+  it('a seed of 2^53 or more is refused: it is not a safe integer (2^53 + 1 would alias 2^53)', () => {
+    expect(() => randomKey(2 ** 53)).toThrow('randomKey: seed must be a non-negative safe integer, got 9007199254740992');
+    expect(() => manualSeed(2 ** 53)).toThrow('manualSeed: seed must be a non-negative safe integer, got 9007199254740992');
+  });
+
+  it('foldIn refuses negative data (-1 became the counter words 0xffffffff, 0xffffffff)', () => {
+    expect(() => foldIn(randomKey(0), -1)).toThrow('foldIn: data must be a non-negative safe integer, got -1');
+  });
+
+  it('splitKeyAt refuses a negative index and a count past the 32-bit counter', () => {
+    const k = randomKey(11);
+    expect(() => splitKeyAt(k, -1, 10)).toThrow('splitKeyAt: index must be an integer from 0 to 9 (one of the 10 keys), got -1');
+    expect(() => splitKeyAt(k, 0, 2 ** 32)).toThrow('splitKeyAt: count must be an integer from 1 to 4294967295, got 4294967296');
+  });
+});
+
+describe('the key observer', () => {
+  it('is told of derivations only inside withKeyObserver, and is removed when fn returns or throws', () => {
+    const seen: string[] = [];
+    const observer = { derived: (kind: string, _input: unknown, _out: unknown, data: number) => void seen.push(`${kind} ${data}`) } as KeyObserver;
+    const k = randomKey(3);
+    withKeyObserver(observer, () => foldIn(k, 1));
+    foldIn(k, 2);
+    splitKey(k, 2);
+    expect(() => withKeyObserver(observer, () => { throw new Error('inside'); })).toThrow('inside');
+    foldIn(k, 3);
+    expect(seen).toEqual(['foldIn 1']);
+  });
+});
+
+describe('draws', () => {
+  it('rademacher is +1 where the uniform is exactly 1/2 (−1 only below 1/2)', () => {
+    // Found by searching Philox blocks: under randomKey(110797) element 79 is 2^23 · 2^-24 = 0.5.
+    const key = randomKey(110797);
+    expect(rand([80], { key }).dataSync()[79]).toBe(0.5);
+    expect(rademacher([80], { key }).dataSync()[79]).toBe(1);
+  });
+
+  it('a shape with more elements than a tensor can hold is refused under the draw\'s name', () => {
+    expect(() => rand([2 ** 20, 2 ** 13], { key: randomKey(1) })).toThrow('rand: shape [1048576,8192] has 8589934592 elements, more than a tensor can hold (at most 4294967295 = 2^32 - 1)');
+  });
+});
+

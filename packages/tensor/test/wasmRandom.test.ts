@@ -8,8 +8,19 @@ import { describe, expect, it } from 'vitest';
 import { randn, randomKey, setCpuThreads, setCpuWasm, tidy } from '@scorch/tensor';
 import { fillRandom, philox4x32 } from '../src/random.js';
 import { CHUNK_GROUPS } from '../src/cpu/wasm/randomModule.js';
-import { fillRandomCpu, randomBlocksRedone } from '../src/cpu/wasm/wasmRandom.js';
+import { fillRandomCpu, randomBlocksRedone, randomMemoryBytes } from '../src/cpu/wasm/wasmRandom.js';
 import { checkNormals, firstDifference, instantiate } from './randomReference.js';
+
+// First in the file: no draw has run in WebAssembly on this thread yet (each test file has its own modules).
+describe('the WebAssembly draws\' memory', () => {
+  it('is 0 until a draw runs in WebAssembly: a draw shorter than a group of sixteen is JavaScript\'s', () => {
+    expect(randomMemoryBytes()).toBe(0);
+    fillRandomCpu(new Float32Array(15), randomKey(1), 'normal');
+    expect(randomMemoryBytes()).toBe(0);
+    fillRandomCpu(new Float32Array(16), randomKey(1), 'normal');
+    expect(randomMemoryBytes()).toBeGreaterThan(0);
+  });
+});
 
 describe('the WebAssembly random module', () => {
   it('computes the Philox words of random.ts, counters up to 2^32 − 1', () => {
@@ -124,5 +135,20 @@ describe('fillRandomCpu', () => {
     const reference = new Float32Array(7000);
     fillRandom(reference, randomKey(11), 'normal');
     expect(on).toEqual(Array.from(reference));
+  });
+});
+
+describe('the WebAssembly module\'s list of blocks for the exact path', () => {
+  it('holds a block whose only zero is u₂ (θ = 0), and blocks past the first group as g·4 + lane', () => {
+    const mod = instantiate();
+    // 24 pairs: three groups of four blocks of two pairs (pair i: group i >> 3, block (i >> 1) & 3),
+    // all (2^22 + 3, 2^21 + 5) but three.
+    const pairs = Array.from({ length: 24 }, (): [number, number] => [2 ** 22 + 3, 2 ** 21 + 5]);
+    pairs[2] = [2 ** 23, 0]; // group 0, block 1: u₂ = 0 alone
+    pairs[13] = [0, 77]; // group 1, block 2 (block 6 of the chunk): u₁ = 0
+    pairs[23] = [12345, 0]; // group 2, block 3 (block 11): u₂ = 0
+    const { listed } = checkNormals(mod, pairs.length, (i) => pairs[i]!);
+    // A listed block lists both of its pairs.
+    expect([...listed].sort((a, b) => a - b)).toEqual([2, 3, 12, 13, 22, 23]);
   });
 });
