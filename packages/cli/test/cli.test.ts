@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UsageError, commandHelp, parseArgs } from '../src/args.js';
+import { type CommandSpec, UsageError, commandHelp, expectation, nearest, parseArgs } from '../src/args.js';
 import { runMain } from './runMain.js';
 import { type NoiseSpec, noiseFor } from '@scorch/score';
 import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
@@ -1567,5 +1567,109 @@ describe('end to end on the CPU (child processes)', () => {
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     expect(metrics).toMatchObject({ loss: 'vp', sampler: 'em', sampling: { sampler: 'em', steps: 20, eps: 1e-3 } });
     expect(metrics.sampling.snr).toBeUndefined();
+  });
+});
+
+describe('values parseArgs takes', () => {
+  it('an integer with a + sign', () => {
+    expect(parseArgs(TRAIN_SPEC, ['--steps', '+5']).values.steps).toBe(5);
+  });
+
+  it('a number without a leading digit', () => {
+    expect(parseArgs(TRAIN_SPEC, ['--lr', '.5']).values.lr).toBe(0.5);
+  });
+
+  it('a list with spaces after its commas, and a list entry at its least', () => {
+    expect(parseArgs(TRAIN_SPEC, ['--hidden', '32, 16']).values.hidden).toEqual([32, 16]);
+    expect(parseArgs(TRAIN_SPEC, ['--hidden', '1']).values.hidden).toEqual([1]);
+  });
+
+  it('refuses an integer past 2⁵³', () => {
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--steps', '99999999999999999999']))).toBe('scorch train: --steps must be a positive integer, got "99999999999999999999"');
+  });
+
+  it('refuses a number that overflows to Infinity', () => {
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--lr', '1e999']))).toBe('scorch train: --lr must be a positive number, got "1e999"');
+  });
+
+  it('hands each parse its own copy of a list default', () => {
+    const first = parseArgs(TRAIN_SPEC, []).values.hidden as number[];
+    first.push(7);
+    expect(parseArgs(TRAIN_SPEC, []).values.hidden).toEqual([64, 64]);
+    expect(TRAIN_SPEC.flags.find((f) => f.name === 'hidden')!.default).toEqual([64, 64]);
+  });
+});
+
+describe('guesses at the flag meant', () => {
+  it('ignore case, and are not taken for the flag itself', () => {
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--STEPS', '3']))).toMatch(/^scorch train: unknown flag --STEPS \(did you mean --steps\?\); expected one of /);
+  });
+
+  it('allow two edits from 7 characters on', () => {
+    // 'sampxxr' is 7 characters, two substitutions from 'sampler'.
+    expect(nearest('sampxxr', ['steps', 'sampler'])).toBe('sampler');
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['--sampxxr', 'ald']))).toMatch(/^scorch train: unknown flag --sampxxr \(did you mean --sampler\?\);/);
+  });
+
+  it('name the flag of a single-dash form written with =', () => {
+    // Guessed from 'steps', not 'steps=300' (9 characters, 4 edits from 'steps': no guess).
+    expect(usageError(() => parseArgs(TRAIN_SPEC, ['-steps=300']))).toBe(
+      'scorch train: unexpected argument "-steps=300" (did you mean --steps?); flags are written --name value (see scorch train --help)',
+    );
+  });
+});
+
+describe('expectation', () => {
+  const flag = (extra: object) => ({ name: 'x', description: 'x', ...extra }) as Parameters<typeof expectation>[0];
+  it('calls a number >= 0 by its bound: positive is > 0 only', () => {
+    expect(expectation(flag({ kind: 'number', min: 0 }))).toBe('a number >= 0');
+    expect(expectation(flag({ kind: 'number', min: 0, exclusiveMin: true }))).toBe('a positive number');
+  });
+
+  it('joins the bounds with "and" only when there are two', () => {
+    expect(expectation(flag({ kind: 'integer', max: 10 }))).toBe('an integer <= 10');
+    expect(expectation(flag({ kind: 'number', min: 1, max: 10 }))).toBe('a number >= 1 and <= 10');
+  });
+});
+
+describe('commandHelp layout', () => {
+  // Descriptions start at column 26 ('  --name VALUE' padded to 26 characters).
+  const spec: CommandSpec = {
+    name: 'demo-x',
+    summary: 'a command for the layout',
+    flags: [
+      // '  --' + 16 + ' ' + 'VALUE' = 26 > 25: the description starts on the next line.
+      { name: 'abcdefghijklmnop', kind: 'string', description: 'long head' },
+      // '  --' + 15 + ' ' + 'VALUE' = 25: still too long to leave a space before column 26.
+      { name: 'abcdefghijklmno', kind: 'string', description: 'head of 25' },
+      { name: 'sourced', kind: 'integer', min: 1, description: 'from a paper', source: 'Someone 2020' },
+      { name: 'shown', kind: 'integer', min: 1, default: 5, defaultText: 'five, per loss', description: 'with a computed default' },
+      { name: 'must', kind: 'string', valueName: 'DIR', required: true, description: 'needed' },
+    ],
+  };
+  const lines = commandHelp(spec).split('\n');
+
+  it('breaks the line after a flag head of 25 characters or more', () => {
+    const at = lines.indexOf('  --abcdefghijklmno VALUE');
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toBe(`${' '.repeat(26)}head of 25`);
+    expect(lines[lines.indexOf('  --abcdefghijklmnop VALUE') + 1]).toBe(`${' '.repeat(26)}long head`);
+  });
+
+  it('names the source of a flag without a default', () => {
+    expect(lines).toContain(`${'  --sourced VALUE'.padEnd(26)}from a paper (Someone 2020).`);
+  });
+
+  it('shows a computed default\'s text over the value', () => {
+    expect(lines).toContain(`${'  --shown VALUE'.padEnd(26)}with a computed default. Default: five, per loss.`);
+  });
+
+  it('marks a required flag, as sample\'s --checkpoint', () => {
+    expect(lines).toContain(`${'  --must DIR'.padEnd(26)}needed. Required.`);
+    expect(commandHelp(SAMPLE_SPEC).replace(/\s+/g, ' ')).toContain('--checkpoint DIR a run directory written by \'scorch train\' (or its checkpoint.json). Required.');
+  });
+
+  it('ends the flags with --help', () => {
+    expect(lines.at(-1)).toBe('  --help                  show this help');
   });
 });

@@ -98,10 +98,21 @@ function checkRowTimes(where: string, t: unknown, x?: unknown): void {
 }
 
 /**
+ * Refuses an x of drift or discretize that is not [N, d]: a [N] x times VP's [N, 1] column of
+ * coefficients broadcast to an [N, N] outer product without a word (VE's drift gave [N]), and
+ * a missing x failed inside an op, as "mul: first operand must be a Tensor".
+ */
+function checkSampleRows(where: string, x: unknown): void {
+  if (!(x instanceof Tensor)) throw new TypeError(`${where}: x must be a [N, d] tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.rank !== 2) throw new Error(`${where}: x must be a [N, d] tensor (one sample per row), got shape ${fmtShape(x.shape)}`);
+}
+
+/**
  * `sde` with each coefficient function run as a composite op: it leaves only its result (see
- * `composite`). The per-row functions (drift, discretize, discreteAlpha) check their t first, the
- * elementwise ones (meanCoefficient, std, diffusion) that it is a tensor, and the steps their Δt:
- * std(undefined) failed inside an op, and a Δt of −0.1, NaN or none gave NaN coefficients.
+ * `composite`). The per-row functions (drift, discretize, discreteAlpha) check their t first,
+ * then drift and discretize their x; the elementwise ones (meanCoefficient, std, diffusion) that
+ * t is a tensor, and the steps their Δt: std(undefined) failed inside an op, and a Δt of −0.1,
+ * NaN or none gave NaN coefficients.
  */
 function freeingTemporaries(name: string, sde: Sde): Sde {
   const scoped = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => composite(() => fn(...args));
@@ -117,11 +128,13 @@ function freeingTemporaries(name: string, sde: Sde): Sde {
     std: elementwise('std'),
     drift: scoped((x: Tensor, t: Tensor) => {
       checkRowTimes(`${name}.drift`, t, x);
+      checkSampleRows(`${name}.drift`, x);
       return sde.drift(x, t);
     }),
     diffusion: elementwise('diffusion'),
     discretize: scoped((x: Tensor, t: Tensor, dt: number) => {
       checkRowTimes(`${name}.discretize`, t, x);
+      checkSampleRows(`${name}.discretize`, x);
       checkStep(`${name}.discretize`, dt);
       return sde.discretize(x, t, dt);
     }),

@@ -620,6 +620,17 @@ describe('SDE discretisations', () => {
     // std and meanCoefficient still take any shape of t, a scalar included.
     expect(vpSde().std(scalarT).shape).toEqual([]);
   });
+
+  it('refuses an x that is not [N, d] (a [N] x made VP\'s drift an [N, N] outer product), naming the function', () => {
+    const t2 = tensor([0.5, 0.5], { dtype: 'float64' });
+    const flat = tensor([1, 2], { dtype: 'float64' });
+    for (const sde of [vpSde(), subVpSde(), veSde()]) {
+      const name = { vp: 'vpSde', subvp: 'subVpSde', ve: 'veSde' }[sde.kind];
+      expect(() => sde.drift(flat, t2)).toThrow(new Error(`${name}.drift: x must be a [N, d] tensor (one sample per row), got shape [2]`));
+      expect(() => sde.discretize(flat, t2, dt)).toThrow(new Error(`${name}.discretize: x must be a [N, d] tensor (one sample per row), got shape [2]`));
+      expect(() => sde.drift(undefined as never, t2)).toThrow(new TypeError(`${name}.drift: x must be a [N, d] tensor, got undefined`));
+    }
+  });
 });
 
 describe('SDE coefficients in float32', () => {
@@ -972,4 +983,43 @@ describe('sampler option checks', () => {
 // The measured figures, for the record (the lead's report quotes them).
 afterAll(() => {
   console.log(report.join('\n'));
+});
+
+describe('SDE constructors refuse a schedule with no spread, and options that are not an object', () => {
+  it('σ_max = σ_min (VE) and β_max = β_min (VP, sub-VP), naming both values', () => {
+    // σ_max = σ_min makes log(σ_max/σ_min) = 0: VE's g(t) and its discrete G are then 0, a
+    // forward process that adds no noise.
+    expect(() => veSde({ sigmaMin: 1, sigmaMax: 1 })).toThrow(new RangeError('veSde: need 0 < sigmaMin < sigmaMax, got 1, 1'));
+    expect(() => vpSde({ betaMin: 2, betaMax: 2 })).toThrow(new RangeError('vpSde: need 0 < betaMin < betaMax, got 2, 2'));
+    expect(() => subVpSde({ betaMin: 2, betaMax: 2 })).toThrow(new RangeError('subVpSde: need 0 < betaMin < betaMax, got 2, 2'));
+  });
+
+  it('null options are named null, not object', () => {
+    expect(() => vpSde(null as never)).toThrow(new TypeError('vpSde: expected an options object, got null'));
+    expect(() => veSde(null as never)).toThrow(new TypeError('veSde: expected an options object, got null'));
+    expect(() => veSde(3 as never)).toThrow(new TypeError('veSde: expected an options object, got number'));
+  });
+});
+
+describe('priorSample refuses bad options under its own name', () => {
+  it('refuses null options under its own name', () => {
+    expect(() => vpSde().priorSample([2, 2], null as never)).toThrow(new TypeError('vpSde.priorSample: expected an options object { key, device?, dtype? }'));
+  });
+
+  it('refuses a bad key under its own name', () => {
+    expect(() => veSde().priorSample([2, 2], { key: 5 } as never)).toThrow(/^veSde\.priorSample: opts\.key: a key is two unsigned 32-bit integers/);
+  });
+
+  it('refuses a dtype other than float32 and float64 under its own name', () => {
+    expect(() => subVpSde().priorSample([2, 2], { key: randomKey(7), dtype: 'int32' } as never)).toThrow(new Error('subVpSde.priorSample: unknown dtype "int32"; expected one of \'float32\', \'float64\''));
+  });
+});
+
+describe('samplingEpsilon refuses what is not an SDE', () => {
+  it('names what it got when that is not an SDE nor a kind', () => {
+    const refusal = /^samplingEpsilon: expected an SDE \(veSde\(\), vpSde\(\), subVpSde\(\)\) or its kind 've', 'vp' or 'subvp', got /;
+    expect(() => samplingEpsilon(5 as never)).toThrow(new RegExp(`${refusal.source}number$`));
+    expect(() => samplingEpsilon(undefined as never)).toThrow(new RegExp(`${refusal.source}undefined$`));
+    expect(() => samplingEpsilon({} as never)).toThrow(new RegExp(`${refusal.source}kind undefined$`));
+  });
 });
