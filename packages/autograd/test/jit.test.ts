@@ -672,9 +672,6 @@ describe('errors', () => {
   });
 });
 
-
-const valuesOf = async (t: Tensor) => Array.from(await t.data());
-
 describe('program tracing: devices, captured tensors, state made while tracing, aliasing and constant keys', () => {
   it('arguments on two devices are refused, naming both devices, even where no op meets them', () => {
     // A second CPU device stands in for a GPU (as in errors.test.ts).
@@ -688,8 +685,8 @@ describe('program tracing: devices, captured tensors, state made while tracing, 
   it('a function of keys only keeps its own copy of the first tensor it makes, though tidy frees the original', async () => {
     // The constant is the first tensor made after the trace began (no argument tracer before it).
     const f = jit((k: RandomKey) => tidy(() => tensor([1, 2, 3]).add(randn([3], { key: k }).mul(0))));
-    expect(await valuesOf(f(randomKey(1)))).toEqual([1, 2, 3]);
-    expect(await valuesOf(f(randomKey(2)))).toEqual([1, 2, 3]);
+    expect(await values(f(randomKey(1)))).toEqual([1, 2, 3]);
+    expect(await values(f(randomKey(2)))).toEqual([1, 2, 3]);
   });
 
   it('state made while tracing, read and then assigned, is the tensor the program updates (no copy of it)', async () => {
@@ -700,10 +697,10 @@ describe('program tracing: devices, captured tensors, state made while tracing, 
       state.assign(next);
       return next.sum();
     });
-    expect(await valuesOf(f(tensor([1, 2])))).toEqual([3]);
-    expect(await valuesOf(state!)).toEqual([1, 2]);
-    expect(await valuesOf(f(tensor([1, 2])))).toEqual([6]);
-    expect(await valuesOf(state!)).toEqual([2, 4]);
+    expect(await values(f(tensor([1, 2])))).toEqual([3]);
+    expect(await values(state!)).toEqual([1, 2]);
+    expect(await values(f(tensor([1, 2])))).toEqual([6]);
+    expect(await values(state!)).toEqual([2, 4]);
   });
 
   it('an output or update that is an input value is a copy of it in the program (stopGradient), never the input itself', () => {
@@ -722,6 +719,6 @@ describe('program tracing: devices, captured tensors, state made while tracing, 
   it('a draw with a constant key (not the default stream) is allowed, and equals eager mode', async () => {
     const draw = (x: Tensor) => x.add(randn([3], { key: randomKey(3) }));
     const x = tensor([1, 2, 3]);
-    expect(await valuesOf(jit(draw)(x))).toEqual(await valuesOf(draw(x)));
+    expect(await values(jit(draw)(x))).toEqual(await values(draw(x)));
   });
 });

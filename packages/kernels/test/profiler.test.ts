@@ -55,7 +55,7 @@ describe('profile on WebGPU', () => {
     expect(r.events.filter((e) => e.name === 'poison fill').every((e) => e.kernel === 'fill' && e.bytes === undefined)).toBe(true);
     for (const e of r.events) {
       expect(e.device).toBe(dev);
-      expect(e.timing).toBe(gpu.runtime.device.features.has('timestamp-query') ? 'timestamps' : 'replay');
+      expect(e.timing).toBe(replayed() ? 'replay' : 'timestamps');
       expect(e.kernel).toMatch(/\w/);
       expect(e.duration).toBeGreaterThanOrEqual(0);
     }
@@ -234,7 +234,7 @@ describe('profile on WebGPU', () => {
     // The work beside did go on while the session finished: replaying the kernels (llvmpipe has
     // no timestamp queries) takes tens of ms. With timestamp queries the session only reads
     // their results, which may end before a 1 ms timer fires.
-    if (!gpu.runtime.device.features.has('timestamp-query')) expect(beside).toBeGreaterThan(besideAtReturn);
+    if (replayed()) expect(beside).toBeGreaterThan(besideAtReturn);
     // ...and none of it joined the profile.
     expect(r.events.filter((e) => e.device === 'cpu' && e.start >= returnedAt).map((e) => e.name)).toEqual([]);
     x.dispose();
@@ -295,7 +295,7 @@ describe('profile on WebGPU', () => {
         y.dispose();
       });
       // Replayed here (llvmpipe has no timestamp queries); timed by the GPU where it has them.
-      const timing = gpu.runtime.device.features.has('timestamp-query') ? 'timestamps' : 'replay';
+      const timing = replayed() ? 'replay' : 'timestamps';
       expect(r.events.length).toBeGreaterThan(0);
       expect(r.events.every((e) => e.timing === timing)).toBe(true);
       // The kernels are tiny: what is left once the 40 ms is taken off is far below it.
@@ -339,7 +339,7 @@ describe('profile on WebGPU', () => {
   });
 
   it('a profiled loop of many steps keeps one snapshot of each buffer, not one per step', async () => {
-    if (gpu.runtime.device.features.has('timestamp-query')) return; // snapshots belong to the replay path (llvmpipe)
+    if (!replayed()) return; // snapshots belong to the replay path (llvmpipe)
     // A jitted update step: w changes every step, so each step's kernels read new contents.
     const w = randn([64, 32], { key: randomKey(5), device: dev });
     const x = randn([128, 64], { key: randomKey(6), device: dev });
@@ -397,7 +397,7 @@ describe('profile on WebGPU', () => {
         expect(profilerSession()).toBeNull();
         // Snapshots (no timestamp queries) or query resolution buffers (with them): none outlives the profile.
         const ours = made.filter((b) => b.label.startsWith('scorch profile'));
-        if (!gpu.runtime.device.features.has('timestamp-query')) expect(ours.length).toBeGreaterThan(0);
+        if (replayed()) expect(ours.length).toBeGreaterThan(0);
         expect(ours.filter((b) => !b.destroyed)).toEqual([]);
         made.length = 0;
         // Later work is not profiled: it makes no snapshots.

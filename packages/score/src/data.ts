@@ -267,8 +267,9 @@ export class GaussianMixture implements ToyDataset {
       // exact for a matrix within √2·10⁻¹⁵‖Σ‖_F (its stopping rule) plus the rotations' rounding,
       // a few u·‖Σ‖_F per sweep, of Σ. Below d·10⁻¹⁴‖Σ‖_F, above both bounds, an eigenvalue cannot
       // be told from 0, and taken as positive it would make the density and score ~1/(it) ≈ 10¹⁶.
-      // Math.hypot: plain squares of entries of ~1e154 overflow.
-      const norm = Math.hypot(...c.flat());
+      // By hypot, entry by entry: plain squares of entries of ~1e154 overflow, and Math.hypot(...all)
+      // passes d² arguments, past the engine's limit from d ≈ 400 (a stack overflow).
+      const norm = c.reduce((acc, row) => row.reduce((a, v) => Math.hypot(a, v), acc), 0);
       const roundingLevel = d * 1e-14 * norm;
       if (smallest <= roundingLevel) {
         throw new Error(

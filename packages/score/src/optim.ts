@@ -418,12 +418,9 @@ function checkRecord(where: string, value: unknown, what: string): asserts value
 }
 
 /**
- * Checks that `other` has a tensor of matching shape and dtype for every entry of `params`;
- * `otherWhat` names `other` in a message (default: the plural of `what`).
- */
-/**
- * `other` has a tensor of each parameter's dtype, shape and device, called `what` (its record
- * `otherWhat`), where `holder` names the side of `params` in messages.
+ * Checks that `other` has a tensor of each parameter's dtype, shape and device for every entry of
+ * `params`. In messages `what` names an entry of `other`, `otherWhat` the record (default: the
+ * plural of `what`), and `holder` the entry of `params` it is compared with.
  */
 function checkSameLayout(where: string, params: Params, other: Params, what = 'gradient', otherWhat = `${what}s`, holder = 'the parameter'): void {
   checkRecord(where, params, 'params');

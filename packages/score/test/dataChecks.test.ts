@@ -162,4 +162,12 @@ describe('symmetricEigen and GaussianMixture at extreme scales', () => {
       /^GaussianMixture: covariance 0 is not positive definite/,
     );
   });
+
+  it('takes a covariance of many dimensions (710: half a million entries)', () => {
+    // The norm that sets the rounding level once spread all d² entries into one call's arguments.
+    const d = 710;
+    const identity = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
+    const wide = new GaussianMixture({ means: [new Array<number>(d).fill(0)], covariances: [identity] });
+    expect(wide.covariances[0]![d - 1]![d - 1]).toBe(1);
+  });
 });
