@@ -1,14 +1,23 @@
 // What engineSteps.test.ts (the CPU adapters) and webgpuSteps.test.ts (the WebGPU adapters) share
 // to check an adapter's timed step: the small training cases, the Langevin case whose spread
 // shows fresh noise, and the comparison of value, step, step, value with four value() calls.
+import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import type { NodeEngineId } from '../src/engines.js';
 import type { Engine } from '../src/engines/engine.js';
 import { loadEngine } from '../src/loadEngine.js';
 import type { Inputs } from '../src/inputs.js';
+import { pythonExecutable } from '../src/workerHost.js';
 import { type CaseSpec, DSM_CASE, HVP_CASE, SSMVR_CASE, convCase, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
 
 export const tinyNet = { dim: 2, hidden: 8 };
+
+let torchImports: boolean | undefined;
+/** Whether the suite's Python (pythonExecutable) imports torch: PyTorch's rows and checks run only then. Asked once a file. */
+export function torchInstalled(): boolean {
+  torchImports ??= spawnSync(pythonExecutable(), ['-c', 'import torch'], { timeout: 60_000 }).status === 0;
+  return torchImports;
+}
 
 /** Engines `ids` made as the suite makes them (loadEngine) and started; each must start (its reason otherwise). */
 export async function startEngines(ids: readonly NodeEngineId[]): Promise<[NodeEngineId, Engine][]> {

@@ -5,7 +5,6 @@
 // wherever scripts/setup-peers.sh could install it. PyTorch at its default threads runs the same
 // worker code as the single-threaded row, so it is left out here to save a Python start-up.
 
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,11 +15,10 @@ import { textReport } from '../src/report.js';
 import { makeInputs } from '../src/inputs.js';
 import { type SuiteResults, readResults, recordedValue, valueLength, writeResults } from '../src/results.js';
 import { runSuite, scorchReference } from '../src/suite.js';
-import { pythonExecutable } from '../src/workerHost.js';
 import { DSM_CASE, HVP_CASE, type Plan, SSMVR_CASE, convCase, figureFor, ismCase, langevinCase, matmulCase } from '../src/workloads.js';
+import { tinyNet, torchInstalled } from './adapterSteps.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const tinyNet = { dim: 2, hidden: 8 };
 
 const tinyPlan: Plan = {
   mode: 'quick',
@@ -47,7 +45,6 @@ const tinyPlan: Plan = {
   maxScorchStepMs: 20_000,
 };
 
-const torchInstalled = spawnSync(pythonExecutable(), ['-c', 'import torch'], { timeout: 60_000 }).status === 0;
 
 describe('the suite on tiny workloads', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'scorch-bench-agreement-'));
@@ -75,7 +72,7 @@ describe('the suite on tiny workloads', () => {
       'scorch-cpu', 'scorch-cpu-threads', 'scorch-cpu-fastmath', 'scorch-cpu-chromium', 'scorch-cpu-chromium-threads', 'tfjs-cpu', 'tfjs-wasm', 'jaxjs-wasm',
       'jaxjs-wasm-chromium', 'jaxjs-wasm-chromium-threads',
     ];
-    if (torchInstalled) required.push('torch-cpu-1t');
+    if (torchInstalled()) required.push('torch-cpu-1t');
     for (const id of required) expect(available.has(id), `${id}: ${results.engines.find((e) => e.id === id)?.reason}\n${log.join('\n')}`).toBe(true);
     for (const e of results.engines.filter((r) => !r.available)) expect(e.reason).toMatch(/\w/);
     if (!results.gpu.nvidia) {
@@ -157,7 +154,7 @@ describe('the suite on tiny workloads', () => {
 
   it("takes PyTorch's float64 values as the reference where it runs, and they are scorch's to 1e-9", async () => {
     for (const c of results.cases) {
-      expect(c.reference.by).toBe(torchInstalled ? 'torch-float64' : 'scorch-float64');
+      expect(c.reference.by).toBe(torchInstalled() ? 'torch-float64' : 'scorch-float64');
       const scorch = recordedValue((await scorchReference(c.spec, makeInputs(c.spec))).value);
       const [ours, theirs] = [scorch, c.reference.value].map((v) => (Array.isArray(v) ? v : [v.length, v.norm, ...v.head]));
       const scale = Math.max(1, Math.sqrt(theirs!.reduce((s, v) => s + v * v, 0)));

@@ -14,11 +14,10 @@ import { type Inputs, encodeInputs, makeInputs } from '../src/inputs.js';
 import { ENGINES } from '../src/engines.js';
 import { pythonExecutable, startWorker } from '../src/workerHost.js';
 import { type CaseSpec, HVP_CASE, matmulCase } from '../src/workloads.js';
-import { expectFreshNoise, expectSameSteps, expectStepIsValueStep, langevinMeanSquares, noiseLangevin, noiseLangevinInputs, startEngines, trainingCases } from './adapterSteps.js';
+import { expectFreshNoise, expectSameSteps, expectStepIsValueStep, langevinMeanSquares, noiseLangevin, noiseLangevinInputs, startEngines, torchInstalled, trainingCases } from './adapterSteps.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const torchWorker = resolve(here, '..', 'src', 'engines', 'torch_worker.py');
-const torchInstalled = spawnSync(pythonExecutable(), ['-c', 'import torch'], { timeout: 60_000 }).status === 0;
 const scratch = mkdtempSync(join(tmpdir(), 'scorch-engine-steps-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -67,7 +66,7 @@ describe('each engine adapter\'s timed step (scorch CPU, TF.js cpu, jax-js wasm,
     for (const [id, engine] of engines) {
       for (const spec of trainingCases) await expectStepIsValueStep(`${id} ${spec.id}`, engine, spec, makeInputs);
     }
-    if (!torchInstalled) return;
+    if (!torchInstalled()) return;
     for (const spec of trainingCases) {
       const [stepped, valued] = torchRun(spec, makeInputs(spec), `
 value, step = engine.prepare(spec, path); value(); step(); step(); a = value()
@@ -80,7 +79,7 @@ print(json.dumps([a, b]))`) as number[][];
   it('draws fresh noise at every Langevin step and runs stepsPerRep steps per repetition', async () => {
     const k = 3;
     for (const [id, engine] of engines) expectFreshNoise(id, await langevinMeanSquares(engine, makeInputs, k));
-    if (!torchInstalled) return;
+    if (!torchInstalled()) return;
     expectFreshNoise('torch', torchRun(noiseLangevin, noiseLangevinInputs(makeInputs), `
 value, step = engine.prepare(spec, path); out = []
 for _ in range(${k}):
@@ -107,7 +106,7 @@ print(json.dumps(out))`) as number[]);
     }
   }, 400_000);
 
-  it.runIf(torchInstalled)('PyTorch: hello warms the allocator with a 2048×2048 product before any case is prepared', () => {
+  it.runIf(torchInstalled())('PyTorch: hello warms the allocator with a 2048×2048 product before any case is prepared', () => {
     // Every torch.randn the worker's hello calls, by shape (the worker imports torch in hello).
     const shapes = python(`
 import torch
@@ -119,7 +118,7 @@ print(json.dumps(shapes))`);
     expect(shapes).toContainEqual([2048, 2048]);
   }, 400_000);
 
-  it.runIf(torchInstalled)('PyTorch: the matmul step multiplies the case\'s float32 n×n operands, as the value check does', () => {
+  it.runIf(torchInstalled())('PyTorch: the matmul step multiplies the case\'s float32 n×n operands, as the value check does', () => {
     const spec = { ...matmulCase(64), id: 'mm64' } as CaseSpec;
     const ops = torchRun(spec, makeInputs(spec), `
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -137,7 +136,7 @@ print(json.dumps(r.ops))`) as [string, string[], number[][]][];
     expect(ops.filter(([, dtypes]) => dtypes.some((d) => d !== 'torch.float32')), JSON.stringify(ops)).toEqual([]);
   }, 400_000);
 
-  it.runIf(torchInstalled)('PyTorch, 1 thread: torch, its inter-op pool and OpenBLAS on one thread, whatever the environment asks', async () => {
+  it.runIf(torchInstalled())('PyTorch, 1 thread: torch, its inter-op pool and OpenBLAS on one thread, whatever the environment asks', async () => {
     // The worker as the suite starts it, from a parent whose environment asks for 4 threads.
     const names = ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'] as const;
     const saved = names.map((n) => process.env[n]);
