@@ -2,12 +2,15 @@
 // buffer: batched products past 65,535 batch entries (a second launch of batches), the first
 // element of a later span of argmax/argmin, host-known indices equal to the extent, the last
 // partial column group of a product, operands that are offset views, a tiled product's K bound,
-// and the temporary buffers of two-pass reductions and host-index scatterAdd. Each result is
-// compared with the CPU backend; products within k·2⁻²⁴·(|A||B|) + 1 ulp (a k-term float32 dot
-// product, Higham §3.1), sums within 1e-5 relative (float32 sums of ≤ 10² terms of N(0,1)),
-// gathers, pads and scatters of whole numbers exactly.
+// and the temporary buffers of two-pass reductions and host-index scatterAdd; an empty scatterAdd,
+// a gather's NaN for a bad computed index, argmax/argmin from a NaN first element and carried
+// across launches along a strided axis, and a cooperative sum on a two-row grid. Each result is
+// compared with the CPU backend or with values known exactly; products within k·2⁻²⁴·(|A||B|) + 1
+// ulp (a k-term float32 dot product, Higham §3.1), sums within 1e-5 relative (float32 sums of
+// ≤ 10² terms of N(0,1)), gathers, pads and scatters of whole numbers exactly, and sums of at most
+// 64 integers below 2^10 exactly (float32 holds every partial sum).
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { apply, matmul, tensor } from '@scorch/tensor';
+import { type Tensor, apply, matmul, tensor, tidy } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
 import { exact, firstMismatch, gpuDevice, normalPair, ulp } from './helpers.js';
 
@@ -20,6 +23,10 @@ afterEach(() => {
 });
 
 const pair = (shape: readonly number[], seed: number) => normalPair(shape, seed, gpu.device);
+/** int32 indices computed on the device (a truncating cast), so the kernels cannot read a host copy. */
+const computedIndices = (values: number[]): Tensor => tidy(() => tensor(values, { device: gpu.device }).mul(1).cast('int32'));
+/** Rows 1..3 of [[0, 0], [1, 2], [3, 4], [5, 6]]: a view at offset 2 in its buffer. */
+const offsetRows = (): Tensor => tensor([[0, 0], [1, 2], [3, 4], [5, 6]], { device: gpu.device }).slice([1, 0], [3, 2]);
 
 describe('eager kernels at their edges', () => {
   for (const tiled of [false, true]) {
@@ -71,7 +78,64 @@ describe('eager kernels at their edges', () => {
         expect(out[0], `extreme at ${at}`).toBe(at);
       }
     });
+
+    it(`${prim}: along a strided axis, the extreme a first launch found is re-read through the stride by the later ones`, async () => {
+      // [40000, 2] along axis 0 (stride 2): launches over [0, 16384), [16384, 32768), [32768, 40000).
+      // The extreme sits at position 100 of both columns, every other value in [0, 1): a later
+      // launch replaces it only if it re-reads position 100 at the wrong place.
+      const n = 40000;
+      const data = new Float32Array(2 * n);
+      for (let i = 0; i < n; i++) data[2 * i] = data[2 * i + 1] = (i % 1000) / 1000;
+      data[200] = data[201] = prim === 'argmax' ? 5 : -5;
+      const g = tensor(data, { shape: [n, 2], device: gpu.device });
+      expect(await apply(prim, [g], { axis: 0 }).toArray()).toEqual([100, 100]);
+    });
   }
+
+  it('argmax and argmin of a line that starts with NaN give index 0, even with a later NaN', async () => {
+    const g = tensor([[NaN, 1, NaN, 5], [2, NaN, 9, NaN]], { device: gpu.device });
+    expect(await apply('argmax', [g], { axis: 1 }).toArray()).toEqual([0, 1]);
+    expect(await apply('argmin', [g], { axis: 1 }).toArray()).toEqual([0, 1]);
+  });
+
+  it('scatterAdd with no indices writes zeros (one empty launch still runs)', async () => {
+    const upd = tensor(new Float32Array(0), { shape: [0, 2], device: gpu.device });
+    const idx = tensor(new Int32Array(0), { shape: [0], dtype: 'int32', device: gpu.device });
+    expect(await apply('scatterAdd', [upd, idx], { axis: 0, size: 3 }).toArray()).toEqual([[0, 0], [0, 0], [0, 0]]);
+  });
+
+  it('scatterAdd of updates that are an offset view, with host-known and with computed indices', async () => {
+    const upd = offsetRows();
+    const expected = [[8, 10], [0, 0], [1, 2]]; // indices [2, 0, 0]: row 0 = [3, 4] + [5, 6], row 2 = [1, 2]
+    const host = tensor([2, 0, 0], { dtype: 'int32', device: gpu.device });
+    expect(await apply('scatterAdd', [upd, host], { axis: 0, size: 3 }).toArray()).toEqual(expected);
+    expect(await apply('scatterAdd', [upd, computedIndices([2, 0, 0])], { axis: 0, size: 3 }).toArray()).toEqual(expected);
+  });
+
+  it('gather of an input that is an offset view, along either axis', async () => {
+    const x = offsetRows();
+    expect(await x.indexSelect(0, tensor([2, 0], { dtype: 'int32', device: gpu.device })).toArray()).toEqual([[5, 6], [1, 2]]);
+    expect(await x.indexSelect(1, tensor([1], { dtype: 'int32', device: gpu.device })).toArray()).toEqual([[2], [4], [6]]);
+  });
+
+  it('an out-of-range computed gather index gives NaN in its row once the error is reported', async () => {
+    const bad = tensor([[1, 2], [3, 4]], { device: gpu.device }).indexSelect(0, computedIndices([1, 7]));
+    await expect(gpu.backend.sync()).rejects.toThrow('gather: index 7 is out of range for axis 0 of extent 2');
+    expect(await bad.toArray()).toEqual([[3, 4], [NaN, NaN]]);
+  });
+
+  it('a cooperative sum on a two-row grid: the idle workgroups past the last output write nothing', async () => {
+    // [81920, 64] over axis 1, one workgroup an output, on a [65535, 2] grid whose last 49,150
+    // workgroups have none. 81,920 float32 outputs fill their buffer's size class exactly, so a
+    // store past the end (clamped by the robustness transform) would land on the last output.
+    // Column c (c[r] = r % 7) is broadcast along 64 columns and followed in its buffer by 1000.
+    const rows = 81920;
+    const column = Float32Array.from({ length: rows + 1 }, (_, r) => (r < rows ? r % 7 : 1000));
+    const x = tensor(column, { shape: [rows + 1, 1], device: gpu.device }).slice([0, 0], [rows, 1]).expand([rows, 64]);
+    const out = await x.sum(1).data();
+    const expected = Float32Array.from({ length: rows }, (_, r) => 64 * (r % 7));
+    expect(firstMismatch(expected, out, exact)).toBeNull();
+  });
 
   it('scatterAdd with host-known indices that are a sliced view (offset) equals the CPU', async () => {
     const idxData = Int32Array.from([4, 0, 1, 2, 3, 0, 1]);
