@@ -827,3 +827,52 @@ describe('jvp and hvp tangent counts', () => {
     expect(messageOf(() => hvp((a: Tensor) => a.mul(a).sum(), [x], [x, x]))).toBe('hvp: expected one tangent per primal (1), got 2');
   });
 });
+
+describe('backward(): the cotangents it hands out', () => {
+  it("the gradient passed in stays the caller's: .grad is its own tensor, and a second pass does not free it", () => {
+    // add passes its cotangent through unchanged, so the cotangent reaching x is `g` itself.
+    const x = f64([1, 2]);
+    x.requiresGrad = true;
+    const g = f64([3, 4]);
+    x.add(f64([10, 20])).backward(g);
+    expect(x.grad).not.toBe(g);
+    expect(read(x.grad!)).toEqual([3, 4]);
+    x.add(f64([10, 20])).backward(g); // accumulates: the old .grad is replaced and freed
+    expect(read(x.grad!)).toEqual([6, 8]);
+    expect(g.isDisposed).toBe(false);
+    expect(read(g)).toEqual([3, 4]);
+  });
+
+  it('under createGraph, two leaves reached by one cotangent get a .grad each: freeing one leaves the other', () => {
+    // add hands its cotangent to both operands: the same tensor reaches a and b.
+    const a = f64([1, 2]);
+    const b = f64([3, 4]);
+    a.requiresGrad = true;
+    b.requiresGrad = true;
+    a.add(b).backward(f64([5, 6]), { createGraph: true });
+    expect(a.grad).not.toBe(b.grad);
+    a.grad!.dispose();
+    expect(read(b.grad!)).toEqual([5, 6]);
+  });
+
+  it('a one-element output of any rank needs no gradient argument, as in PyTorch', () => {
+    const x = f64([[3]]);
+    x.requiresGrad = true;
+    x.mul(x).backward(); // a [1, 1] output, seeded with 1
+    expect(read(x.grad!)).toEqual([6]);
+  });
+
+  it('a vjp pullback run on a cotangent that requires grad keeps what the ambient graph recorded, so backward() through it works', () => {
+    // x̄ = w·cos x: the cos x the pullback made is saved by the recorded mul, so it must outlive
+    // the pullback; ∂Σ(w·cos x)/∂w = cos x. Both sides are the same float64 cos kernel on the same
+    // values, so the comparison is exact.
+    const x = f64([1, 2]);
+    const w = f64([2, 3]);
+    w.requiresGrad = true;
+    const [, back] = vjp((t: Tensor) => t.sin(), x);
+    const [gx] = back(w);
+    expect(read(gx!)).toEqual(read(x.cos().mul(w.detach())));
+    gx!.sum().backward();
+    expect(read(w.grad!)).toEqual(read(x.cos()));
+  });
+});

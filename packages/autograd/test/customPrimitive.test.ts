@@ -14,6 +14,7 @@ import {
   type Tensor, definePrimitive, definedPrimitives, memory, mul, primitiveDefinition, randn, randomKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import { checkGrads, grad, jit, jvp, jvpRules, makeProgram, vjp, vjpRules, vmap, batchRules } from '@scorch/autograd';
+import { messageOf } from './helpers.js';
 import { rowSquares, scaledExp, softplusHost, softplusSquare, softplusSquareDerivative } from '../../../tests/fixtures/definedPrimitives.js';
 
 const f64 = (values: number[] | number[][] | number[][][]) => tensor(values, { dtype: 'float64' });
@@ -370,5 +371,72 @@ describe('the registry and the checks of a definition, field by field', () => {
     expect(id.definition.wgsl).toEqual({ expression: 'x' });
     expect(Object.isFrozen(id.definition.inputs) && Object.isFrozen(id.definition.wgsl)).toBe(true);
     expect(Array.from(id(f64([3, 4])).dataSync())).toEqual([3, 4]);
+  });
+});
+
+describe("what a definition's rules return is checked, and only what was asked for", () => {
+  const noKernel = { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] as [number, number, number] };
+  /** x·y elementwise, with the rules given. */
+  const product = (name: string, rules: { jvp?: () => unknown; vjp?: (ct: Tensor) => unknown }) => definePrimitive({
+    name, kind: 'shader', inputs: ['a', 'b'],
+    infer: ([a]) => ({ shape: a!.shape, dtype: a!.dtype }),
+    cpu: ([a, b], out) => { for (let i = 0; i < out.data.length; i++) out.data[i] = a!.data[i]! * b!.data[i]!; },
+    wgsl: noKernel,
+    jvp: (rules.jvp ?? (() => null)) as never,
+    vjp: (rules.vjp ?? (() => [null, null])) as never,
+  });
+
+  it('a jvp rule returning a tangent of another dtype, or a number, is named', () => {
+    const twice = definePrimitive({
+      name: 'ruleCheckTwiceJvp32', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
+      cpu: ([x], out) => { for (let i = 0; i < out.data.length; i++) out.data[i] = 2 * x!.data[i]!; },
+      wgsl: noKernel,
+      jvp: (_p, [t]) => t!.mul(2).cast('float32'),
+      vjp: (ct) => [ct.mul(2)],
+    });
+    expect(messageOf(() => jvp((x: Tensor) => twice(x), [f64([1, 2])], [f64([1, 1])]))).toBe('ruleCheckTwiceJvp32: its jvp rule returned a float32 [2] tangent for a float64 [2] output');
+    const numberTangent = product('ruleCheckNumberTangent', { jvp: () => 0 });
+    expect(messageOf(() => jvp((a: Tensor) => numberTangent(a, a), [f64([1, 2])], [f64([1, 1])]))).toBe('ruleCheckNumberTangent: its jvp rule must return a Tensor or null, got number');
+  });
+
+  it('a vjp rule returning too few cotangents is named (not read as no gradient for the rest)', () => {
+    const oneCotangent = product('ruleCheckOneCotangent', { vjp: (ct) => [ct] });
+    expect(messageOf(() => grad((a: Tensor, b: Tensor) => oneCotangent(a, b).sum(), { argnums: [0, 1] })(f64([1, 2]), f64([3, 4]))))
+      .toBe('ruleCheckOneCotangent: its vjp rule must return an array of 2 cotangent(s) (null for none), got 1');
+  });
+
+  it('a jvp rule is not asked for the tangent of an integer output', () => {
+    // A float → int32 primitive (how many entries are positive) whose rule writes "no derivative"
+    // as a zero tangent of its input's shape and dtype: asked for the int32 output, the check of
+    // the rule's result refused it (a float64 [3] tangent for an int32 [] output).
+    let calls = 0;
+    const countPositive = definePrimitive({
+      name: 'ruleCheckCountPositive', kind: 'shader', inputs: ['x'],
+      infer: () => ({ shape: [], dtype: 'int32' }),
+      cpu: ([x], out) => { out.data[0] = Array.from(x!.data as Float64Array).filter((v) => v > 0).length; },
+      wgsl: noKernel,
+      jvp: ([x]) => { calls++; return x!.mul(0); },
+      vjp: () => [null],
+    });
+    const [y, ty] = jvp((a: Tensor) => a.mul(countPositive(a).cast('float64')), [f64([1, -2, 3])], [f64([1, 1, 1])]) as [Tensor, Tensor];
+    expect(Array.from(y.dataSync())).toEqual([2, -4, 6]);
+    expect(Array.from(ty.dataSync())).toEqual([2, 2, 2]); // d(x·c) = c·dx, the count c = 2 held constant
+    expect(calls).toBe(0);
+  });
+
+  it('a vjp rule is held to the cotangents asked for: what it gives an integer input is ignored', () => {
+    // x·k with k int32: no cotangent is asked for k, so whatever the rule returns there (here ȳ
+    // itself, a float64 tensor) is not checked against k.
+    const scaleBy = definePrimitive({
+      name: 'ruleCheckScaleByInt', kind: 'shader', inputs: ['x', 'k'],
+      infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
+      cpu: ([x, k], out) => { for (let i = 0; i < out.data.length; i++) out.data[i] = x!.data[i]! * k!.data[i]!; },
+      wgsl: noKernel,
+      jvp: () => null,
+      vjp: (ct, [, k]) => [ct.mul(k!.cast('float64')), ct],
+    });
+    const k = tensor([2, 3], { dtype: 'int32' });
+    expect(Array.from((grad((x: Tensor) => scaleBy(x, k).sum())(f64([5, 7])) as Tensor).dataSync())).toEqual([2, 3]);
   });
 });

@@ -669,3 +669,13 @@ describe('logsumexp and softmax along an empty axis', () => {
     expect(gs.shape).toEqual([3, 0]);
   });
 });
+
+describe('maximum under an infinite cotangent', () => {
+  it('the smaller operand gets 0 (not ∞·0 = NaN); the larger gets the cotangent whole', () => {
+    const [sa, sb] = grad((a: Tensor, b: Tensor) => a.maximum(b).mul(Infinity).sum(), { argnums: [0, 1] })(
+      tensor([1], { dtype: 'float64' }), tensor([2], { dtype: 'float64' }),
+    ) as Tensor[];
+    expect(Array.from(sa!.dataSync())).toEqual([0]);
+    expect(Array.from(sb!.dataSync())).toEqual([Infinity]);
+  });
+});

@@ -12,9 +12,10 @@ import { describe, expect, it } from 'vitest';
 import { customJvp, customVjp, grad, jacobian, jit, jvp, vmap } from '@scorch/autograd';
 import {
   type Primitive, type PrimitiveParams, type RandomKey, type Tensor, apply, clamp, concat, definePrimitive, exp, flip, gelu, matmul, memory, randn,
-  randomKey, split, splitKey, stack, sum, tensor, tidy, tile, cumsum, zeros,
+  permute, randomKey, split, splitKey, stack, sum, tensor, tidy, tile, cumsum, zeros,
 } from '@scorch/tensor';
 import { batchRules } from '../src/vmap.js';
+import { messageOf } from './helpers.js';
 
 const f64 = { dtype: 'float64' as const };
 const B = 3;
@@ -458,5 +459,39 @@ describe('custom rules under vmap at batch axis 1, and outputs that ignore the b
     expect(got.shape).toEqual([3, 2]);
     expect(Array.from(got.dataSync())).toEqual([14, 16, 14, 16, 14, 16]);
     expect(Array.from(vmap((_r: Tensor) => c, { outAxes: 1 })(zeros([3, 4], f64)).dataSync())).toEqual([7, 7, 7, 8, 8, 8]);
+  });
+});
+
+describe('vmap errors: specs and batching rules checked where they are given', () => {
+  const rows = () => tensor([[1, 2]], f64);
+
+  it('a non-integer batch axis is refused by name, not read as shape[0.5]', () => {
+    expect(messageOf(() => vmap((a: Tensor) => a.neg(), { inAxes: 0.5 })(rows()))).toBe('vmap: inAxes[0] must be an integer axis or null, got 0.5');
+    expect(messageOf(() => vmap((a: Tensor) => a.neg(), { outAxes: 1.5 })(rows()))).toBe('vmap: outAxes must be an integer axis or null, got 1.5');
+  });
+
+  it('an array of specs shorter than the array it describes is refused, not applied to a prefix', () => {
+    const f = (p: Tensor[]) => p[0]!.add(p[1]!);
+    expect(messageOf(() => vmap(f, { inAxes: [[0]] })([tensor([1, 2], f64), tensor([3, 4], f64)]))).toBe(
+      'vmap: inAxes[0] is an array of 1 specs but the value it describes is an array of 2',
+    );
+  });
+
+  it("a batching rule's batch axis must lie inside its result: one past the last axis is refused", () => {
+    // The identity on a [1, 3] example whose rule puts the batch last, [1, 3, B], and calls that
+    // axis 3: the shape equals an example's with B inserted at 3, so only the axis's range check
+    // can catch it.
+    const pastEnd = definePrimitive({
+      name: 'vmapTestBatchPastEnd', kind: 'shader', inputs: ['x'],
+      infer: ([x]) => ({ shape: x!.shape, dtype: x!.dtype }),
+      cpu: ([x], out) => out.data.set(x!.data),
+      wgsl: { code: '@compute @workgroup_size(1) fn main() {}', workgroupSize: [1, 1, 1] },
+      jvp: () => null, vjp: () => [null],
+      batch: ([x]) => [permute(x!, [1, 2, 0]), 3],
+    });
+    const xs = tensor([[[1, 2, 3]], [[4, 5, 6]]], f64); // 2 examples of [1, 3]
+    expect(messageOf(() => vmap((t: Tensor) => pastEnd(t))(xs))).toBe(
+      'vmapTestBatchPastEnd: its batching rule must return [tensor, batch axis or null], got a batch axis 3 for [1,3,2]',
+    );
   });
 });
