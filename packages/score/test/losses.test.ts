@@ -10,7 +10,7 @@ import {
   type RandomKey, type Tensor, cast, concat, matmul, rand, randn, randomKey, reshape, splitKey, sum, tensor, tidy,
 } from '@scorch/tensor';
 import {
-  type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections,
+  type Params, type ProjectionDistribution, denoisingScoreMatchingLoss, drawProjections, energyHessianTrace,
   explicitScoreMatchingLoss, implicitScoreMatchingLoss, kdeLogDensity, kdeScore,
   mlpEnergy, mlpScore, ncsnLoss, projectedJacobianTrace, ruleOfThumbBandwidth, sdeScoreLoss,
   scoreJacobianTrace, sgd, slicedScoreMatchingLoss, train,
@@ -84,6 +84,7 @@ const CHOL: Mat = [
 const SIGMA = matMul(CHOL, transposeM(CHOL));
 const PRECISION = inverse(SIGMA);
 const f64 = { dtype: 'float64' as const, device: 'cpu' };
+const rows = async (t: Tensor): Promise<number[][]> => (await t.toArray()) as number[][];
 
 /** n draws of N(mu, chol·cholᵀ), by default float64 on the CPU. */
 function gaussianSample(n: number, key: RandomKey, mu = MU, chol = CHOL, on: { dtype: FloatDType; device: string } = f64): Tensor {
@@ -843,5 +844,130 @@ describe('KDE with a given bandwidth on WebGPU', () => {
     const expectedLogp = -1 - Math.log(Math.PI / 2);
     for (const s of score) expect(Math.abs(s - -2 / 3)).toBeLessThanOrEqual((2 * delta * Math.SQRT1_2 + C * u) / h ** 2);
     expect(Math.abs(logp[0]! - expectedLogp)).toBeLessThanOrEqual(delta + C * u * (Math.abs(expectedLogp) + Math.log(3)));
+  });
+});
+
+describe('the documented defaults of the sliced and SDE losses, against the loss\'s own draws', () => {
+  // s(x) = −x: ∂s/∂x = −I, so per example vᵀ(∂s/∂x)v = −‖v‖² and ½(vᵀs)² = ½(vᵀx)², exactly.
+  const [n, d] = [6, 3];
+  const x = randn([n, d], { key: randomKey(1), ...f64 });
+  const score = (z: Tensor) => z.neg();
+  const key = randomKey(2);
+
+  it('slicedScoreMatchingLoss: one Gaussian projection per example, not variance reduced', async () => {
+    const v = await rows(drawProjections([n, d], 'gaussian', { key, ...f64 }));
+    const xs = await rows(x);
+    const got = await read(slicedScoreMatchingLoss(score, x, { key, reduction: 'none' }));
+    // float64: each value is a handful of d-term sums and products, relative error ≤ 4d·u of
+    // the terms' magnitudes ‖v‖² + ½(|v|·|x|)² (u = 2⁻⁵³, so ≈ 1.3e-15); 1e-13 is about 75 times looser.
+    xs.forEach((row, i) => {
+      const vv = v[i]!.reduce((a, vj) => a + vj * vj, 0);
+      const vx = v[i]!.reduce((a, vj, j) => a + vj * row[j]!, 0);
+      const size = vv + 0.5 * v[i]!.reduce((a, vj, j) => a + Math.abs(vj * row[j]!), 0) ** 2;
+      expect(Math.abs(got[i]! - (-vv + 0.5 * vx * vx)), `row ${i}`).toBeLessThanOrEqual(1e-13 * size);
+    });
+  });
+
+  it('projectedJacobianTrace: one Gaussian projection per example', async () => {
+    const v = await rows(drawProjections([n, d], 'gaussian', { key, ...f64 }));
+    const got = await read(projectedJacobianTrace(score, x, { key }));
+    // A Rademacher v would give −d = −3 in every row; a Gaussian one −‖v‖², here never −3.
+    v.forEach((row, i) => {
+      const vv = row.reduce((a, vj) => a + vj * vj, 0);
+      expect(Math.abs(got[i]! + vv), `row ${i}`).toBeLessThanOrEqual(1e-13 * vv);
+    });
+  });
+
+  it("sdeScoreLoss: weighting 'sigma2', ½‖s(t)·s_θ + z‖² per example", async () => {
+    // The draws are the loss's own: t and z from splitKey(key, 2), t = ε + (T − ε)u.
+    const sde = vpSde();
+    const x3 = tensor(Array.from({ length: n * d }, (_, i) => Math.cos(i + 1)), { ...f64, shape: [n, d] });
+    const model = (z: Tensor, t?: Tensor) => z.mul(-0.7).add(t!.reshape([n, 1]).mul(0.3));
+    const got = await read(sdeScoreLoss(model, x3, { sde, key, reduction: 'none' }));
+    const [timeKey, noiseKey] = splitKey(key, 2);
+    const t = rand([n], { key: timeKey, ...f64 }).mul(sde.T - 1e-5).add(1e-5);
+    const z = randn([n, d], { key: noiseKey, ...f64 });
+    const [m, s] = [sde.meanCoefficient(t).reshape([n, 1]), sde.std(t).reshape([n, 1])];
+    const expected = await read(model(x3.mul(m).add(z.mul(s)), t).mul(s).add(z).square().sum(1).mul(0.5));
+    // Same operations in float64 in another order: relative 1e-12 (as torchReference.test.ts).
+    got.forEach((g, i) => expect(Math.abs(g - expected[i]!), `row ${i}`).toBeLessThanOrEqual(1e-12 * Math.abs(expected[i]!)));
+  });
+
+  it('the finite-difference step in float32 is ∛(3u): the estimate is within its rounding of −‖v‖²', async () => {
+    // s = −x is linear, so the central difference has no truncation error: what is left is the
+    // rounding of x ± εv (≤ u(|x_j| + ε|v_j|) each), of their difference and of εv, divided by 2ε
+    // and dotted with v: ≤ (2u/ε)·Σ_j |v_j|(|x_j| + ε|v_j|), plus ≤ 2d·u·‖v‖² for the dot product
+    // and the division. A step of float64's ∛(3·2⁻⁵³) ≈ 7e-6 in float32 makes u/ε 800 times larger.
+    const x32 = randn([n, d], { key: randomKey(3) });
+    const u = unitRoundoff('float32');
+    const eps = Math.fround(Math.cbrt(3 * 2 ** -24));
+    const v = await rows(drawProjections([n, d], 'gaussian', { key, dtype: 'float32' }));
+    const xs = await rows(x32);
+    const got = await read(projectedJacobianTrace(score, x32, { key, method: 'finiteDifference' }));
+    v.forEach((row, i) => {
+      const vv = row.reduce((a, vj) => a + vj * vj, 0);
+      const bound = (2 * u / eps) * row.reduce((a, vj, j) => a + Math.abs(vj) * (Math.abs(xs[i]![j]!) + eps * Math.abs(vj)), 0) + 2 * d * u * vv;
+      expect(Math.abs(got[i]! + vv), `row ${i}`).toBeLessThanOrEqual(bound);
+    });
+  });
+});
+
+describe('loss input checks: targets, traces, σ tensors, SDEs, reductions, batches', () => {
+  const x = randn([4, 2], { key: randomKey(11), ...f64 });
+  const score = (z: Tensor) => z.neg();
+  const key = randomKey(12);
+
+  it("explicitScoreMatchingLoss refuses a target of one column (it would broadcast) and a missing target", () => {
+    const column = (z: Tensor) => z.sum(1, true);
+    expect(() => explicitScoreMatchingLoss(score, x, { targetScore: column })).toThrow(/^explicitScoreMatchingLoss: targetScore returned shape \[4,1\] for x of shape \[4,2\]$/);
+    expect(() => explicitScoreMatchingLoss(score, x, {} as never)).toThrow(/^explicitScoreMatchingLoss: opts.targetScore must be a function x ↦ ∇log p\(x\)/);
+  });
+
+  it('the exact traces check cond as the losses do', () => {
+    for (const cond of [tensor([1, 2, 3, 4], { dtype: 'float32' }), tensor([1, 2], f64)]) {
+      expect(() => scoreJacobianTrace(score, x, { cond })).toThrow(/^scoreJacobianTrace: cond must /);
+      expect(() => energyHessianTrace((z: Tensor) => z.square().sum(1), x, { cond })).toThrow(/^energyHessianTrace: cond must /);
+    }
+  });
+
+  it('a sigma tensor must have one σ per row (a [1] one broadcast over the batch)', () => {
+    expect(() => denoisingScoreMatchingLoss(score, x, { sigma: tensor([0.5], f64), key })).toThrow(/^denoisingScoreMatchingLoss: sigma must be a positive number or a Tensor of shape \[4\], got \[1\]$/);
+  });
+
+  it('sdeScoreLoss refuses an sde without meanCoefficient', () => {
+    const { meanCoefficient: _dropped, ...partial } = vpSde();
+    expect(() => sdeScoreLoss(score, x, { sde: partial as never, key })).toThrow(/^sdeScoreLoss: opts.sde must be an Sde/);
+  });
+
+  it('a bad reduction is refused before the score is called', () => {
+    let calls = 0;
+    const counted = (z: Tensor) => {
+      calls++;
+      return z.neg();
+    };
+    expect(() => implicitScoreMatchingLoss(counted, x, { reduction: 'sum' as never })).toThrow(/^implicitScoreMatchingLoss: unknown reduction "sum"/);
+    expect(() => denoisingScoreMatchingLoss(counted, x, { sigma: 1, key, reduction: 'sum' as never })).toThrow(/^denoisingScoreMatchingLoss: unknown reduction "sum"/);
+    expect(calls).toBe(0);
+  });
+
+  it('the batch checks: a function score, a float batch, a score of the batch\'s shape', () => {
+    expect(() => implicitScoreMatchingLoss(undefined as never, x)).toThrow(/^implicitScoreMatchingLoss: score must be a function \(x \[N, d\], cond\?\) => \[N, d\], got undefined$/);
+    expect(() => implicitScoreMatchingLoss(score, tensor([[1, 2], [3, 4]], { dtype: 'int32' }))).toThrow(/^implicitScoreMatchingLoss: x must be float32 or float64, got int32$/);
+    expect(() => implicitScoreMatchingLoss(score, tensor([], { ...f64, shape: [0, 2] }))).toThrow(/^implicitScoreMatchingLoss: x must be non-empty, got shape \[0,2\]$/);
+    const oneRow = (z: Tensor) => z.slice([0, 0], [1, 2]);
+    expect(() => denoisingScoreMatchingLoss(oneRow, x, { sigma: 0.5, key })).toThrow(/^denoisingScoreMatchingLoss: the score function returned shape \[1,2\] for an input of shape \[4,2\]/);
+  });
+});
+
+describe('drawProjections on WebGPU', () => {
+  it('puts every distribution on the device asked for', async () => {
+    await openDevice('webgpu');
+    for (const distribution of ['gaussian', 'rademacher', 'sphere'] as const) {
+      const v = drawProjections([4, 3], distribution, { key: randomKey(21), dtype: 'float32', device: 'webgpu' });
+      expect(v.device, distribution).toBe('webgpu');
+      const values = await read(v);
+      if (distribution === 'rademacher') expect(values.every((e) => e === 1 || e === -1)).toBe(true);
+      v.dispose();
+    }
   });
 });
