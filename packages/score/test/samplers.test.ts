@@ -24,14 +24,14 @@
 //   checks, which have no Monte-Carlo error, carry it.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RandomKey, type Tensor, full, memory, rand, randn, randomKey, tensor } from '@scorch/tensor';
+import { type RandomKey, type Tensor, foldIn, full, memory, rand, randn, randomKey, tensor } from '@scorch/tensor';
 import { GaussianMixture, symmetricEigen } from '../src/data.js';
 import { modeWeights } from '../src/metrics.js';
 import {
-  annealedLangevinDynamics, geometricSigmas, langevinDynamics, predictorCorrector, probabilityFlowOde,
+  SAMPLER_DEFAULTS, annealedLangevinDynamics, geometricSigmas, langevinDynamics, predictorCorrector, probabilityFlowOde,
   reverseSdeEulerMaruyama,
 } from '../src/samplers.js';
-import { type Sde, samplingEpsilon, subVpSde, veSde, vpSde } from '../src/sde.js';
+import { type Sde, perRow, samplingEpsilon, subVpSde, veSde, vpSde } from '../src/sde.js';
 import { type TestTarget, countHostReads, hostValues, onEachDevice, onEachTarget, unitRoundoff } from './devices.js';
 import { unknownOption } from './options.js';
 
@@ -1021,5 +1021,212 @@ describe('samplingEpsilon refuses what is not an SDE', () => {
     expect(() => samplingEpsilon(5 as never)).toThrow(new RegExp(`${refusal.source}number$`));
     expect(() => samplingEpsilon(undefined as never)).toThrow(new RegExp(`${refusal.source}undefined$`));
     expect(() => samplingEpsilon({} as never)).toThrow(new RegExp(`${refusal.source}kind undefined$`));
+  });
+});
+
+// Below: the documented defaults a run uses, the Langevin step replayed on the host, option checks
+// that name the bad value, RK45's eps, maxSteps and callbackEvery, and compiled steps freed. CPU,
+// float64 unless a test says otherwise.
+const f64 = { dtype: 'float64' } as const;
+const u64 = unitRoundoff('float64');
+/** A tensor's values, the tensor disposed. */
+const values = async (t: Tensor) => {
+  const v = Array.from(await t.data());
+  t.dispose();
+  return v;
+};
+
+describe('the samplers run with their documented defaults', () => {
+  // The defaults are stated in the docs with their sources; a run with the option left out must
+  // equal a run with the documented value written out (same key: bit for bit).
+  it('SAMPLER_DEFAULTS holds the published settings', () => {
+    expect(SAMPLER_DEFAULTS).toEqual({
+      langevin: { stepSize: 0.1, steps: 1000 },
+      annealedLangevin: { stepSize: 2e-5, stepsPerLevel: 100 },
+      reverseSde: { steps: 1000 },
+      predictorCorrector: { snr: 0.16, correctorSteps: 1 },
+      probabilityFlow: { rtol: 1e-5, atol: 1e-5, maxSteps: 10000 },
+    });
+  });
+
+  const init = tensor([[0.5, -0.5], [1, 2]], f64);
+  const score = (x: Tensor) => x.neg();
+  const timeScore = (x: Tensor, _t?: Tensor) => x.neg();
+  const key = randomKey(3);
+
+  it('langevinDynamics: ε = 0.1, 1000 steps', async () => {
+    let calls = 0;
+    const byDefault = await values(await langevinDynamics(score, init, { key, callback: () => void calls++ }));
+    expect(calls).toBe(1000);
+    expect(byDefault).toEqual(await values(await langevinDynamics(score, init, { key, stepSize: 0.1, steps: 1000 })));
+  });
+
+  it('annealedLangevinDynamics: σ geometric 1 → 0.01 over 10 levels, ε = 2e-5, 100 steps per level, then denoising', async () => {
+    let calls = 0;
+    const byDefault = await values(await annealedLangevinDynamics(score, init, { key, callback: () => void calls++ }));
+    expect(calls).toBe(10 * 100 + 1);
+    const explicit = { key, sigmas: geometricSigmas(1, 0.01, 10), stepSize: 2e-5, stepsPerLevel: 100, denoise: true };
+    expect(byDefault).toEqual(await values(await annealedLangevinDynamics(score, init, explicit)));
+  });
+
+  it('reverseSdeEulerMaruyama and predictorCorrector: 1000 steps; snr 0.16 and one corrector step', async () => {
+    const sde = vpSde();
+    let calls = 0;
+    const em = await values(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, callback: () => void calls++ }));
+    expect(calls).toBe(1000);
+    expect(em).toEqual(await values(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, steps: 1000, denoiseFinalStep: true })));
+    const pc = await values(await predictorCorrector(timeScore, sde, { key, init }));
+    expect(pc).toEqual(await values(await predictorCorrector(timeScore, sde, { key, init, steps: 1000, snr: 0.16, correctorSteps: 1, predictor: 'reverseDiffusion' })));
+  });
+
+  it('probabilityFlowOde: RK45 with rtol = atol = 1e-5', async () => {
+    const sde = vpSde();
+    const byDefault = await probabilityFlowOde(timeScore, sde, { key, init });
+    const explicit = await probabilityFlowOde(timeScore, sde, { key, init, method: 'rk45', rtol: 1e-5, atol: 1e-5, maxSteps: 10000 });
+    expect([byDefault.nfe, byDefault.acceptedSteps, byDefault.rejectedSteps]).toEqual([explicit.nfe, explicit.acceptedSteps, explicit.rejectedSteps]);
+    expect(await values(byDefault.x)).toEqual(await values(explicit.x));
+  });
+});
+
+describe('langevinDynamics: the step and its condition, replayed on the host', () => {
+  it('x ← x + (ε/2)·s(x, cond) + √ε·z with z from foldIn(key, k), cond broadcast to [N]', async () => {
+    // score(x, c) = −c·x needs the condition: without it, it would throw (perRow(undefined)).
+    const score = (x: Tensor, c?: Tensor) => x.neg().mul(perRow(c!));
+    const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], f64);
+    const key = randomKey(17);
+    const [eps, cond, steps] = [0.05, 0.7, 3];
+    const x = await values(await langevinDynamics(score, init, { key, stepSize: eps, steps, cond }));
+    let host = Array.from(init.dataSync());
+    for (let k = 0; k < steps; k++) {
+      const z = Array.from(randn([3, 2], { key: foldIn(key, k) as RandomKey, ...f64 }).dataSync());
+      host = host.map((v, e) => v + (eps / 2) * (-cond * v) + Math.sqrt(eps) * z[e]!);
+    }
+    // Per step ≤ 5 roundings of values ≤ 4 (|x| ≤ 2 plus √ε·|z| ≤ 0.23·4), the map contracting
+    // (factor 1 − ε·cond/2 < 1): over 3 steps ≤ 3·5·4·u ≈ 7e-15.
+    x.forEach((v, e) => expect(Math.abs(v - host[e]!), `element ${e}`).toBeLessThanOrEqual(3 * 5 * 4 * u64));
+  });
+
+  it('steps 0 returns a copy of init, not init itself', async () => {
+    const init = tensor([[0.5, -0.5]], f64);
+    const out = await langevinDynamics((x) => x.neg(), init, { key: randomKey(1), steps: 0 });
+    expect(out).not.toBe(init);
+    expect(Array.from(await out.data())).toEqual([0.5, -0.5]);
+    out.dispose();
+    expect(init.isDisposed).toBe(false);
+    init.dispose();
+  });
+});
+
+describe('option checks that name the bad value', () => {
+  const init = tensor([[0.5, -0.5], [1, 2]], f64);
+  const key = randomKey(1);
+  const score = (x: Tensor, _c?: Tensor) => x.neg();
+
+  it('geometricSigmas: one level is σ_max; more are geometric from σ_max to σ_min', () => {
+    expect(geometricSigmas(2, 0.5, 1)).toEqual([2]);
+    const sigmas = geometricSigmas(8, 1, 4); // 8, 4, 2, 1, each within a few roundings (exp, log)
+    [8, 4, 2, 1].forEach((s, i) => expect(Math.abs(sigmas[i]! - s)).toBeLessThanOrEqual(8 * 8 * u64));
+  });
+
+  it('annealedLangevinDynamics refuses equal or non-positive noise levels', async () => {
+    await expect(annealedLangevinDynamics(score, init, { key, sigmas: [1, 1] })).rejects.toThrow(/^annealedLangevinDynamics: sigmas must decrease, got 1 then 1 at index 1$/);
+    await expect(annealedLangevinDynamics(score, init, { key, sigmas: [1, -1] })).rejects.toThrow(/^annealedLangevinDynamics: sigmas\[1\] must be a finite number > 0, got -1$/);
+  });
+
+  it('the SDE samplers refuse an empty shape, a non-boolean denoiseFinalStep and eps = T, and draw float32 by default', async () => {
+    const sde = vpSde();
+    await expect(reverseSdeEulerMaruyama(score, sde, { key, shape: [0, 2] })).rejects.toThrow(/^reverseSdeEulerMaruyama: shape\[0\] must be an integer >= 1, got 0$/);
+    await expect(reverseSdeEulerMaruyama(score, sde, { key, init, denoiseFinalStep: 'no' as never })).rejects.toThrow(/^reverseSdeEulerMaruyama: denoiseFinalStep must be true or false, got "no"$/);
+    await expect(reverseSdeEulerMaruyama(score, sde, { key, init, eps: 1 })).rejects.toThrow(/^reverseSdeEulerMaruyama: eps must be a finite number > 0 and < 1, got 1$/);
+    const x = await reverseSdeEulerMaruyama(score, sde, { key, shape: [2, 2], steps: 2 });
+    expect(x.dtype).toBe('float32');
+    x.dispose();
+  });
+
+  it('probabilityFlowOde refuses a non-positive initialStep and a non-integer maxSteps by name; every sampler a callback that is not a function', async () => {
+    const sde = vpSde();
+    await expect(probabilityFlowOde(score, sde, { key, init, initialStep: 0 })).rejects.toThrow(/^probabilityFlowOde: initialStep must be a finite number > 0, got 0$/);
+    await expect(probabilityFlowOde(score, sde, { key, init, maxSteps: 0 })).rejects.toThrow(/^probabilityFlowOde: maxSteps must be an integer >= 1, got 0$/);
+    await expect(probabilityFlowOde(score, sde, { key, init, maxSteps: 2.5 })).rejects.toThrow(/^probabilityFlowOde: maxSteps must be an integer >= 1, got 2.5$/);
+    await expect(langevinDynamics(score, init, { key, callback: 5 as never })).rejects.toThrow(/^langevinDynamics: callback must be a function \(step, x\) => void, got number$/);
+  });
+});
+
+describe('probabilityFlowOde (rk45) honours eps, maxSteps and callbackEvery', () => {
+  // 1-D Gaussian data N(μ, v₀) under VP: the flow is affine and y = x − m(t)μ obeys
+  // y(t₁) = √(c(t₁)/c(T))·y(T), c = m²v₀ + s² (Song et al. 2021; as in samplersExact.test.ts).
+  const [mu, v0] = [1.5, 0.09];
+  const sde = vpSde();
+  const gaussian = new GaussianMixture({ means: [[mu]], covariances: [v0] });
+  const coefficientsAt = (t: number) => {
+    const tt = full([1], t, f64);
+    return { m: sde.meanCoefficient(tt).dataSync()[0]!, s: sde.std(tt).dataSync()[0]! };
+  };
+  const init = tensor([[-1], [0], [0.5], [2]], f64);
+
+  it('stops at the eps it is given', async () => {
+    const eps = 0.5;
+    const sol = await probabilityFlowOde(gaussian.diffusedScore(sde), sde, { key: randomKey(1), init, eps });
+    const [start, end] = [coefficientsAt(1), coefficientsAt(eps)];
+    const c = (k: typeof start) => k.m * k.m * v0 + k.s * k.s;
+    const exact = Array.from(init.dataSync()).map((x) => end.m * mu + Math.sqrt(c(end) / c(start)) * (x - start.m * mu));
+    const out = await values(sol.x);
+    // Each accepted step's local error is ≤ atol + rtol·|x| (defaults 1e-5), and the flow
+    // contracts here (c decreases towards t = 0 for v₀ < 1), so the errors add at most.
+    const allowed = sol.acceptedSteps * (1e-5 + 1e-5 * Math.max(...out.map(Math.abs), ...exact.map(Math.abs)));
+    // At the default ε = 1e-3 the samples would sit ≥ 0.2 away: far outside `allowed` (≈ 1e-4).
+    expect(allowed).toBeLessThan(1e-3);
+    out.forEach((v, i) => expect(Math.abs(v - exact[i]!), `sample ${i}`).toBeLessThanOrEqual(allowed));
+  });
+
+  it('gives up after exactly maxSteps attempted steps', async () => {
+    const run = (maxSteps?: number) => probabilityFlowOde(gaussian.diffusedScore(sde), sde, { key: randomKey(1), init, maxSteps });
+    const free = await run();
+    const attempts = free.acceptedSteps + free.rejectedSteps;
+    free.x.dispose();
+    expect(attempts).toBeGreaterThan(1);
+    const enough = await run(attempts);
+    expect(enough.acceptedSteps + enough.rejectedSteps).toBe(attempts);
+    enough.x.dispose();
+    const before = memory().tensors;
+    await expect(run(attempts - 1)).rejects.toThrow(new RegExp(`^probabilityFlowOde \\(rk45\\): no solution after ${attempts - 1} attempted steps`));
+    expect(memory().tensors).toBe(before);
+  });
+
+  it('calls the callback every callbackEvery accepted steps', async () => {
+    const seen: number[] = [];
+    const sol = await probabilityFlowOde(gaussian.diffusedScore(sde), sde, { key: randomKey(1), init, callbackEvery: 2, callback: (step) => void seen.push(step) });
+    expect(sol.acceptedSteps).toBeGreaterThanOrEqual(4);
+    expect(seen).toEqual(Array.from({ length: Math.floor(sol.acceptedSteps / 2) }, (_, i) => 2 * (i + 1)));
+    sol.x.dispose();
+  });
+
+  it('a score that returns NaN is named as such, not as an exhausted step budget', async () => {
+    const before = memory().tensors;
+    await expect(probabilityFlowOde((x) => x.mul(Number.NaN), sde, { key: randomKey(1), init, maxSteps: 5 })).rejects.toThrow(
+      /^probabilityFlowOde \(rk45\): the error estimate is NaN at t = 1; the score returned non-finite values$/,
+    );
+    expect(memory().tensors).toBe(before);
+  });
+});
+
+describe('a finished run frees its compiled steps', () => {
+  it('no device buffer outlives a run but its result (the programs\' constants included)', async () => {
+    const init = tensor([[0.5, -0.5], [1, 2]], f64);
+    const key = randomKey(2);
+    const score = (x: Tensor, _c?: Tensor) => x.neg();
+    const runs: [string, () => Promise<Tensor>][] = [
+      ['langevinDynamics', () => langevinDynamics(score, init, { key, steps: 3 })],
+      ['annealedLangevinDynamics', () => annealedLangevinDynamics(score, init, { key, sigmas: [1, 0.5], stepsPerLevel: 2 })],
+      ['reverseSdeEulerMaruyama', () => reverseSdeEulerMaruyama(score, vpSde(), { key, init, steps: 3 })],
+      ['predictorCorrector', () => predictorCorrector(score, vpSde(), { key, init, steps: 30 })],
+      ['probabilityFlowOde rk4', async () => (await probabilityFlowOde(score, vpSde(), { key, init, method: 'rk4', steps: 3 })).x],
+    ];
+    for (const [name, run] of runs) {
+      const before = memory();
+      (await run()).dispose();
+      const after = memory();
+      expect({ name, tensors: after.tensors, buffers: after.buffers, bytes: after.bytes }).toEqual({ name, tensors: before.tensors, buffers: before.buffers, bytes: before.bytes });
+    }
   });
 });
