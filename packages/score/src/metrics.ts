@@ -12,7 +12,7 @@
 import {
   composite,
   MOVE_TO_DEVICE, Tensor, add, cast, checkNumber, checkOptions, concat, exp, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
-  narrow, reshape, sqrt, sub, sum, tensor, tidy, transpose,
+  narrow, reshape, showValue, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { middlePair } from './select.js';
@@ -141,7 +141,7 @@ const MMD_OPTIONS = optionNames<MmdOptions>()(['bandwidth', 'medianPoints']);
 export async function medianBandwidth(x: Tensor, y: Tensor, points = 1000): Promise<number> {
   checkPair('medianBandwidth', x, y);
   checkNumber('medianBandwidth', 'points', points, { integer: true, min: 2 });
-  return medianOfFrame(await pooledFrame('medianBandwidth', x, y, points));
+  return medianOfFrame('medianBandwidth', await pooledFrame('medianBandwidth', x, y, points));
 }
 
 /** Where the two-sample statistics work: see pooledFrame. */
@@ -192,10 +192,11 @@ async function pooledFrame(where: string, x: Tensor, y: Tensor, points: number):
 /**
  * The median heuristic on a frame's points: their pairwise distances in float64 on the host,
  * from differences (no |a|² + |b|² − 2ab to cancel, overflow or underflow in float32: samples at a
- * scale of 1e-25 or 1e20 have a median distance like any other).
+ * scale of 1e-25 or 1e20 have a median distance like any other). Errors name `where`, the
+ * function called (medianBandwidth, or mmd2 choosing its bandwidth).
  */
-function medianOfFrame({ pooled, n, d }: Frame): number {
-  if (n < 2) throw new Error('medianBandwidth: need at least two points in total');
+function medianOfFrame(where: string, { pooled, n, d }: Frame): number {
+  if (n < 2) throw new Error(`${where}: need at least two points in total`);
   // Only the middle one or two of the n(n − 1)/2 values (499,500 for 1,000 points) are needed, so
   // they are selected (O(n)) rather than all sorted.
   const upper = new Float64Array((n * (n - 1)) / 2);
@@ -214,7 +215,7 @@ function medianOfFrame({ pooled, n, d }: Frame): number {
   // the middle two distances (not the root of the mean of their squares, which is larger).
   const [below, at] = middlePair(upper);
   const h = 0.5 * (Math.sqrt(below) + Math.sqrt(at));
-  if (!(h > 0)) throw new Error('medianBandwidth: the median pairwise distance is 0 (more than half the points coincide); pass a bandwidth');
+  if (!(h > 0)) throw new Error(`${where}: the median pairwise distance is 0 (more than half the points coincide); pass a bandwidth`);
   return h;
 }
 
@@ -308,7 +309,7 @@ export async function mmd2(x: Tensor, y: Tensor, opts: MmdOptions = {}): Promise
   if (opts.bandwidth !== undefined && opts.medianPoints !== undefined) throw new Error('mmd2: medianPoints applies to the median heuristic only; it has no effect with a bandwidth given');
   const frame = await pooledFrame('mmd2', x, y, opts.medianPoints ?? 1000);
   checkStillLive('mmd2', x, y);
-  const bandwidth = opts.bandwidth ?? medianOfFrame(frame);
+  const bandwidth = opts.bandwidth ?? medianOfFrame('mmd2', frame);
   const centre = centreTensor(frame.centre, x);
   try {
     // In units of h, exp(−½‖a/h − b/h‖²); the exponent clamped at 0, where rounding near a
@@ -354,6 +355,14 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
   if (!(modes instanceof Tensor) && !Array.isArray(modes)) {
     throw new TypeError(`modeWeights: modes must be a Tensor [K, ${x.shape[1]}] or K rows of ${x.shape[1]} numbers, got ${modes === null ? 'null' : typeof modes}`);
   }
+  if (Array.isArray(modes)) {
+    // A ragged or non-numeric row failed in tensor(), naming neither modeWeights nor modes.
+    modes.forEach((m: unknown, k) => {
+      if (!Array.isArray(m) || m.length !== x.shape[1] || !m.every((v) => typeof v === 'number')) {
+        throw new TypeError(`modeWeights: modes[${k}] must be ${x.shape[1]} numbers (a row of the [K, ${x.shape[1]}] modes), got ${showValue(m)}`);
+      }
+    });
+  }
   const result = tidy(() => {
     const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
     if (centres.rank !== 2 || centres.shape[1] !== x.shape[1]) {
@@ -395,34 +404,37 @@ const HISTOGRAM_KL_OPTIONS = optionNames<HistogramKlOptions>()(['pseudocount']);
 
 /** Cell counts of 2-D samples on a grid, [nx, ny]: one-hot bin rows per axis, then X̂ᵀŶ. */
 export function histogram2d(x: Tensor, grid: HistogramGrid): Tensor {
-  return composite(() => {
-    checkBatch('histogram2d', x, 'the sample');
-    if (x.shape[1] !== 2) throw new Error(`histogram2d: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
-    if (grid === null || typeof grid !== 'object') throw new TypeError('histogram2d: expected a grid { xRange, yRange, bins }');
-    checkOptions('histogram2d', grid, HISTOGRAM_GRID);
-    // Each field is required: a missing one failed as "... is not iterable" or reading its entries.
-    const { bins } = grid;
-    if (typeof bins !== 'number' && !(Array.isArray(bins) && bins.length === 2)) {
-      throw new TypeError(`histogram2d: bins must be a number or [x bins, y bins], got ${JSON.stringify(bins) ?? String(bins)}`);
-    }
-    const [nx, ny] = typeof bins === 'number' ? [bins, bins] : bins;
-    for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
-      if (!Array.isArray(range) || range.length !== 2) throw new TypeError(`histogram2d: ${name} must be [lo, hi], got ${JSON.stringify(range) ?? String(range)}`);
-      if (!(range[1] > range[0]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) throw new RangeError(`histogram2d: ${name} must have lo < hi, both finite, got [${range[0]}, ${range[1]}]`);
-      if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram2d: bins must be positive integers, got ${bins}`);
-    }
-    return tidy(() => {
-      // Half-open bins [e_i, e_{i+1}); a point outside [lo, hi) falls in no bin and is not counted.
-      const oneHot = (column: Tensor, [lo, hi]: readonly [number, number], bins: number) => {
-        const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
-        const lower = tensor(edges.slice(0, bins), { dtype: x.dtype, device: x.device });
-        const upper = tensor(edges.slice(1), { dtype: x.dtype, device: x.device });
-        return sub(cast(greaterEqual(column, lower), x.dtype), cast(greaterEqual(column, upper), x.dtype)); // [N, bins]
-      };
-      const ox = oneHot(narrow(x, 1, 0, 1), grid.xRange, nx);
-      const oy = oneHot(narrow(x, 1, 1, 1), grid.yRange, ny);
-      return matmul(transpose(ox), oy);
-    });
+  return composite(() => histogramCells('histogram2d', x, grid));
+}
+
+/** histogram2d's counts, its checks' errors naming `where` (histogram2d, or histogramKL for its samples). */
+function histogramCells(where: string, x: Tensor, grid: HistogramGrid): Tensor {
+  checkBatch(where, x, 'the sample');
+  if (x.shape[1] !== 2) throw new Error(`${where}: expected 2-D points [N, 2], got [${x.shape.join(',')}]`);
+  if (grid === null || typeof grid !== 'object') throw new TypeError(`${where}: expected a grid { xRange, yRange, bins }`);
+  checkOptions(where, grid, HISTOGRAM_GRID);
+  // Each field is required: a missing one failed as "... is not iterable" or reading its entries.
+  const { bins } = grid;
+  if (typeof bins !== 'number' && !(Array.isArray(bins) && bins.length === 2)) {
+    throw new TypeError(`${where}: bins must be a number or [x bins, y bins], got ${JSON.stringify(bins) ?? String(bins)}`);
+  }
+  const [nx, ny] = typeof bins === 'number' ? [bins, bins] : bins;
+  for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
+    if (!Array.isArray(range) || range.length !== 2) throw new TypeError(`${where}: ${name} must be [lo, hi], got ${JSON.stringify(range) ?? String(range)}`);
+    if (!(range[1] > range[0]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) throw new RangeError(`${where}: ${name} must have lo < hi, both finite, got [${range[0]}, ${range[1]}]`);
+    if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`${where}: bins must be positive integers, got ${bins}`);
+  }
+  return tidy(() => {
+    // Half-open bins [e_i, e_{i+1}); a point outside [lo, hi) falls in no bin and is not counted.
+    const oneHot = (column: Tensor, [lo, hi]: readonly [number, number], bins: number) => {
+      const edges = Array.from({ length: bins + 1 }, (_, i) => lo + ((hi - lo) * i) / bins);
+      const lower = tensor(edges.slice(0, bins), { dtype: x.dtype, device: x.device });
+      const upper = tensor(edges.slice(1), { dtype: x.dtype, device: x.device });
+      return sub(cast(greaterEqual(column, lower), x.dtype), cast(greaterEqual(column, upper), x.dtype)); // [N, bins]
+    };
+    const ox = oneHot(narrow(x, 1, 0, 1), grid.xRange, nx);
+    const oy = oneHot(narrow(x, 1, 1, 1), grid.yRange, ny);
+    return matmul(transpose(ox), oy);
   });
 }
 
@@ -442,8 +454,8 @@ export async function histogramKL(p: Tensor, q: Tensor, grid: HistogramGrid, opt
       const smoothed = add(counts, alpha);
       return smoothed.div(sum(smoothed));
     };
-    const ph = normalised(histogram2d(p, grid));
-    const qh = normalised(histogram2d(q, grid));
+    const ph = normalised(histogramCells('histogramKL', p, grid));
+    const qh = normalised(histogramCells('histogramKL', q, grid));
     // The non-finite counts ride along in the same read: a NaN row falls in no bin, so a sampler
     // that diverged everywhere still got a finite KL (the pseudocount's alone).
     return concat([reshape(sum(mul(ph, sub(ph.log(), qh.log()))), [1]), nonFiniteRows(p), nonFiniteRows(q)], 0);

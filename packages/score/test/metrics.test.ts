@@ -12,6 +12,7 @@ import { GaussianMixture, eightGaussians, rings } from '../src/data.js';
 import {
   countNonFinite, energyDistance, fisherDivergence, histogram2d, histogramKL, medianBandwidth, mmd2, modeWeights, pairwiseSquaredDistances,
 } from '../src/metrics.js';
+import { perRow } from '../src/sde.js';
 import { unknownOption } from './options.js';
 
 const f64 = { dtype: 'float64' as const };
@@ -475,6 +476,10 @@ describe('2-D histogram KL', () => {
     expect(() => histogram2d(x, { xRange: [0, 1], yRange: 1, bins: [4, 4] } as never)).toThrow(/^histogram2d: yRange must be \[lo, hi\], got 1$/);
     expect(() => histogram2d(x, { ...grid, bins: [4] } as never)).toThrow(/^histogram2d: bins must be a number or \[x bins, y bins\], got \[4\]$/);
     expect(() => histogram2d(x, { ...grid, xRange: [-Infinity, 1] })).toThrow(/^histogram2d: xRange must have lo < hi, both finite, got \[-Infinity, 1\]$/);
+    // histogramKL's own samples and grid are refused under its name (they said histogram2d).
+    await expect(histogramKL(x, x, { ...grid, xRange: [1, 0] })).rejects.toThrow(/^histogramKL: xRange must have lo < hi, both finite, got \[1, 0\]$/);
+    const x3 = randn([10, 3], { key: randomKey(49), ...f64 });
+    await expect(histogramKL(x3, x3, grid)).rejects.toThrow(/^histogramKL: expected 2-D points \[N, 2\], got \[10,3\]$/);
     await expect(mmd2(x, x, { medianPoints: 1 })).rejects.toThrow(/^mmd2: medianPoints must be an integer >= 2, got 1$/);
     await expect(mmd2(x, x, { bandwidth: 0.5, medianPoints: 100 })).rejects.toThrow(/^mmd2: medianPoints applies to the median heuristic only/);
     await expect(medianBandwidth(x, x, 2.5)).rejects.toThrow(/^medianBandwidth: points must be an integer >= 2, got 2.5$/);
@@ -484,4 +489,120 @@ describe('2-D histogram KL', () => {
 // The measured figures, for the record (the lead's report quotes them).
 afterAll(() => {
   console.log(report.join('\n'));
+});
+
+describe('Fisher divergence with a noise level', () => {
+  it('passes cond to the reference score too', async () => {
+    // s(x) = −x, s*(x, σ) = −x/σ with σ = 2: s − s* = −x/2, so ½·mean‖x/2‖² = ⅛·mean‖x‖² = ⅛·(5 + 9)/2 = 0.875,
+    // every value exact in float64.
+    const x = tensor([[1, 2], [3, 0]], f64);
+    const sigma = tensor([2, 2], f64);
+    const reference = (z: Tensor, c?: Tensor) => z.neg().div(perRow(c!));
+    expect(await fisherDivergence((z) => z.neg(), reference, x, sigma)).toBe(0.875);
+  });
+});
+
+describe('pairwise squared distances', () => {
+  it('sum every coordinate (d = 1 and d = 3)', () => {
+    const a = tensor([[0, 0, 0], [1, 1, 1]], f64);
+    const b = tensor([[1, 2, 3]], f64);
+    // 1 + 4 + 9 and 0 + 1 + 4: exact.
+    expect(Array.from(pairwiseSquaredDistances(a, b).dataSync())).toEqual([14, 5]);
+    expect(Array.from(pairwiseSquaredDistances(tensor([[0], [2]], f64), tensor([[3]], f64)).dataSync())).toEqual([9, 1]);
+  });
+});
+
+describe('the median heuristic', () => {
+  it('refuses a median distance of 0 instead of dividing by it', async () => {
+    // Pooled 0, 0, 0 (x) and 0, 5 (y): 6 of the 10 distances are 0, so the median is 0.
+    const x = tensor([[0], [0], [0]], f64);
+    const y = tensor([[0], [5]], f64);
+    // Each under the name of the function called (mmd2's said medianBandwidth).
+    const message = (where: string) => new RegExp(`^${where}: the median pairwise distance is 0 \\(more than half the points coincide\\); pass a bandwidth$`);
+    await expect(medianBandwidth(x, y)).rejects.toThrow(message('medianBandwidth'));
+    await expect(mmd2(x, y)).rejects.toThrow(message('mmd2'));
+  });
+});
+
+describe('the null standard error on fixed points', () => {
+  // The host's sum over i ≠ j of h² for the first n = min(M, N, 500) points, then
+  // √(E[h²]/2 · (1/(M(M−1)) + 1/(N(N−1)) + 2/(MN))): float64 sums of ~4000 terms of size ≤ 16
+  // (RBF) or ≤ 100 (distances), so agreement to 1e-10 relative (roundoff ~4000·2⁻⁵³ ≈ 5e-13).
+  const hostSe = (xs: number[], ys: number[], k: (a: number, b: number) => number) => {
+    const [M, N] = [xs.length, ys.length];
+    const n = Math.min(M, N, 500);
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        if (i === j) continue;
+        const h = k(xs[i]!, xs[j]!) + k(ys[i]!, ys[j]!) - k(xs[i]!, ys[j]!) - k(xs[j]!, ys[i]!);
+        s += h * h;
+      }
+    }
+    const meanH2 = s / (n * (n - 1));
+    return Math.sqrt(0.5 * meanH2 * (1 / (M * (M - 1)) + 1 / (N * (N - 1)) + 2 / (M * N)));
+  };
+
+  it('is the formula of TwoSampleStatistic for MMD² and the energy distance, M = 60, N = 70 (1-D)', async () => {
+    const x = randn([60, 1], { key: randomKey(93), ...f64 });
+    const y = randn([70, 1], { key: randomKey(94), ...f64 }).add(0.3);
+    const [xs, ys] = [Array.from(x.dataSync()), Array.from(y.dataSync())];
+    const h = 0.8;
+    const rbf = (a: number, b: number) => Math.exp(-((a - b) ** 2) / (2 * h * h));
+    const m = await mmd2(x, y, { bandwidth: h });
+    expect(Math.abs(m.nullStandardError / hostSe(xs, ys, rbf) - 1)).toBeLessThan(1e-10);
+    const e = await energyDistance(x, y);
+    expect(Math.abs(e.nullStandardError / hostSe(xs, ys, (a, b) => -Math.abs(a - b)) - 1)).toBeLessThan(1e-10);
+  });
+});
+
+describe('the energy distance with a far point on the negative side (float32)', () => {
+  it('takes its unit from the most negative coordinate too', async () => {
+    // A row at (−2e20, −2e20): its distances (~2.8e20) enter each sum with weight ~2/50, and float32
+    // resolves them to ~1e-7 (the same bound as the positive case in metrics.test.ts). Without the
+    // negative side in the unit, their squares overflowed float32 to +∞.
+    const x = concat([randn([49, 2], { key: randomKey(95) }), tensor([[-2e20, -2e20]])], 0);
+    const y = randn([50, 2], { key: randomKey(96) });
+    const [e, e64] = [await energyDistance(x, y), await energyDistance(x.cast('float64'), y.cast('float64'))];
+    expect(Number.isFinite(e.value)).toBe(true);
+    expect(Math.abs(e.value - e64.value)).toBeLessThan(1e-6 * 2.8e20 * 2 / 50);
+  });
+});
+
+describe('MMD² with two far points near each other (float32)', () => {
+  it('keeps every kernel value at most 1: finite, and within the pair\'s weight of float64', async () => {
+    // Two points at ~1e5 (or 1e7), 3 (or 1) apart: |a|² + |b|² − 2ab in float32 leaves their
+    // distance to rounding of ~ulp(1e10), either sign; unclamped, exp of a positive one was +∞.
+    // Clamped, their two kernel entries lie in [0, 1], each weighted 1/(M(M − 1)) in the x
+    // average: float32 may be off by up to 2/(M(M − 1)) there, plus ~1e-6 of float32 rounding
+    // elsewhere (sums of ~5000 values ≤ 1 at 2⁻²⁴).
+    const y = randn([50, 2], { key: randomKey(2) });
+    for (const [far, apart] of [[1e5, 3], [1e7, 1]] as const) {
+      const x = concat([randn([50, 2], { key: randomKey(1) }), tensor([[far, far], [far + apart, far - 0.5 * apart]])], 0);
+      const [m, m64] = [await mmd2(x, y, { bandwidth: 1 }), await mmd2(x.cast('float64'), y.cast('float64'), { bandwidth: 1 })];
+      expect(Number.isFinite(m.value), `${far}`).toBe(true);
+      expect(Math.abs(m.value - m64.value), `${far}`).toBeLessThanOrEqual(2 / (52 * 51) + 1e-5);
+    }
+  });
+});
+
+describe('mode weights', () => {
+  it('refuses modes of another dimension, naming the shapes; rows of numbers row by row', async () => {
+    const x = tensor([[0, 0], [1, 1]], f64);
+    await expect(modeWeights(x, tensor([[0, 0, 0]], f64))).rejects.toThrow(/^modeWeights: modes must be \[K, 2\], got \[1,3\]$/);
+    // Rows of numbers failed in tensor(), naming neither modeWeights nor modes.
+    await expect(modeWeights(x, [[0, 0, 0]])).rejects.toThrow(/^modeWeights: modes\[0\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \[0,0,0\]$/);
+    await expect(modeWeights(x, [[0, 0], [1]])).rejects.toThrow(/^modeWeights: modes\[1\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \[1\]$/);
+    await expect(modeWeights(x, [['a', 'b']] as never)).rejects.toThrow(/^modeWeights: modes\[0\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \["a","b"\]$/);
+  });
+});
+
+describe('2-D histogram bins', () => {
+  it('are half-open [lo, hi) on each axis, each axis on its own range', () => {
+    const grid = { xRange: [0, 2] as const, yRange: [0, 1] as const, bins: [2, 1] as [number, number] };
+    // (1, 0.5) on the inner edge: the upper bin; (0, 0) at lo: counted; (2, 0.5) at hi: not;
+    // (0.5, 1.5) is outside yRange (inside xRange): not counted; (1.9, 0.99): upper bin.
+    const points = tensor([[1, 0.5], [0, 0], [2, 0.5], [0.5, 1.5], [1.9, 0.99]], f64);
+    expect(Array.from(histogram2d(points, grid).dataSync())).toEqual([1, 2]);
+  });
 });

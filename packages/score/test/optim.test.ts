@@ -1170,3 +1170,74 @@ describe("ema's loadStateDict names the saved average and this one", () => {
     );
   });
 });
+
+describe('train defaults', () => {
+  it('reads the loss every 100 steps by default, and at the last step', async () => {
+    // The loss w with lr 1 (gradient 1): step k (1-based) reads w₀ − (k − 1), exact integers.
+    const params: Params = { w: tensor([1000], f64) };
+    const { history, steps } = await train({ params, loss: (p: Params) => p.w!.sum(), optimizer: sgd({ lr: 1 }), steps: 101, key: [1, 2] });
+    expect(steps).toBe(101);
+    expect(history).toEqual([{ step: 100, loss: 901 }, { step: 101, loss: 900 }]);
+  });
+
+  it('refuses every: 0 (a remainder by 0 read no step but the last)', async () => {
+    const params: Params = { w: tensor([2], f64) };
+    await expect(train({ params, loss: (p: Params) => p.w!.square().sum(), optimizer: sgd({ lr: 0.1 }), steps: 3, key: [1, 2], every: 0 })).rejects.toThrow(
+      /^train: every must be an integer >= 1, got 0$/,
+    );
+    expect(await read(params.w!)).toEqual([2]);
+  });
+});
+
+describe('checks of train', () => {
+  const loss = (p: Params) => p.w!.square().sum();
+
+  it('a given step must have been made with train\'s ema', async () => {
+    const params: Params = { w: tensor([1], f64) };
+    const optimizer = sgd({ lr: 0.1 });
+    const average = ema(params, { decay: 0.5 });
+    const step = trainingStep({ params, loss, optimizer, ema: average });
+    await expect(train({ params, loss, optimizer, step, steps: 1, key: [1, 2] })).rejects.toThrow(
+      /^train: step was made by trainingStep with a different ema than train's; give both the same params, loss, optimizer, clipNorm, ema, jit and lossTakesStep$/,
+    );
+    // Nothing ran: w is still 1.
+    expect(await read(params.w!)).toEqual([1]);
+    step.dispose();
+    average.dispose();
+  });
+
+  it('stops on a non-finite loss before onProgress sees it (a callback saving a checkpoint would save the diverged run)', async () => {
+    // The loss is NaN from step 3 (1-based) on; read every step.
+    const params: Params = { w: tensor([1], f64) };
+    const seen: number[] = [];
+    const laterNaN = (p: Params, _key: unknown, step: number) => (step >= 2 ? p.w!.sum().mul(Number.NaN) : p.w!.sum());
+    await expect(train({ params, loss: laterNaN, optimizer: sgd({ lr: 0.1 }), steps: 5, key: [1, 2], every: 1, onProgress: ({ step }) => void seen.push(step) })).rejects.toThrow(
+      /^train: the loss became NaN at step 3; /,
+    );
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('startStep: 0 must match an optimiser that has taken steps too', async () => {
+    const params: Params = { w: tensor([1], f64) };
+    const optimizer = sgd({ lr: 0.1 });
+    await train({ params, loss, optimizer, steps: 2, key: [1, 2] });
+    await expect(train({ params, loss, optimizer, steps: 1, key: [1, 2], startStep: 0 })).rejects.toThrow(
+      /^train: startStep is 0 but the optimiser has begun 2 steps; load the state of the run being continued into it first \(optimizer\.loadStateDict\)$/,
+    );
+  });
+});
+
+describe('memory', () => {
+  it('train frees the compiled step it made: memory() is the same after a run', async () => {
+    // Not disposed, each call's program kept its buffers (3 more, 96 bytes, per call here) until
+    // the garbage collector found the function.
+    const params: Params = { w: tensor([1, 2, 3, 4], { ...f64, shape: [2, 2] }) };
+    const x = tensor([[1, 2], [3, 4]], f64);
+    const loss = (p: Params) => matmul(x, p.w!).tanh().square().sum();
+    const optimizer = sgd({ lr: 0.1 });
+    await train({ params, loss, optimizer, steps: 2, key: [1, 2] }); // the optimiser's state, made once
+    const before = memory();
+    await train({ params, loss, optimizer, steps: 2, key: [1, 2] });
+    expect(memory()).toEqual(before);
+  });
+});
