@@ -4,7 +4,7 @@
 // stays on the device between reads. Samples that came out non-finite are refused here, with
 // their count and what to change, before any metric or file is made of them.
 
-import { type RandomKey, type Tensor, rand, randomKey, splitKey } from '@scorch/tensor';
+import { type RandomKey, type Tensor, rand, randomKey, splitKey, tidy } from '@scorch/tensor';
 import {
   type NoiseFamily, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, type ObjectiveName, SAMPLERS, SAMPLERS_FOR, SAMPLER_DEFAULTS, SDE_EVALUATION_STD,
   type SamplerName, type ScoreModel, annealedLangevinDynamics, cleanestCondition, countNonFinite, langevinDynamics,
@@ -153,7 +153,8 @@ export async function drawSamples(
       },
     };
   };
-  const boxStart = () => rand([n, 2], { key: initKey }).mul(2 * ctx.domain).sub(ctx.domain);
+  // In a tidy: the uniform draw and its scaling are intermediates (they were left behind, 2 tensors a call).
+  const boxStart = () => tidy(() => rand([n, 2], { key: initKey }).mul(2 * ctx.domain).sub(ctx.domain));
   const settings: Record<string, string | number> = { sampler, n };
   const started = performance.now();
   let samples: Tensor;

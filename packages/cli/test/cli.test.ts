@@ -9,12 +9,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CommandSpec, UsageError, commandHelp, expectation, nearest, parseArgs } from '../src/args.js';
 import { runMain } from './runMain.js';
-import { type NoiseSpec, noiseFor } from '@scorch/score';
+import { type NoiseSpec, adam, noiseFor } from '@scorch/score';
+import { memory, tensor } from '@scorch/tensor';
 import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
-import { CLAIM_FILE, DirectoryTakenError, prepareOutputDirectory, readCheckpoint, writeFiles } from '../src/output.js';
+import { CLAIM_FILE, DirectoryTakenError, checkpointRef, describeBackends, metricsJson, prepareOutputDirectory, readCheckpoint, restoreOptimizer, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
 import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice, pairs } from '../src/train.js';
@@ -1671,5 +1672,180 @@ describe('commandHelp layout', () => {
 
   it('ends the flags with --help', () => {
     expect(lines.at(-1)).toBe('  --help                  show this help');
+  });
+});
+
+describe('run outputs and the sample command, in process', () => {
+  // What a user sees of a run's files: directory names, --force's refusals and notes, metrics.json's
+  // order, the checkpoints readCheckpoint refuses, the backends' record, the optimiser's restore.
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-outputs-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  describe('default run directories', () => {
+    afterEach(() => vi.useRealTimers());
+
+    it('are named <stem>-YYYYMMDD-HHMMSS in local time, then -2, -3 for runs of the same second', () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date(2025, 0, 2, 3, 4, 5)); // 2 January 2025, 03:04:05 local time
+      const parent = join(scratch, 'named');
+      const a = prepareOutputDirectory('scorch train', { parent, stem: 'mixture-ssm-vr' }, false);
+      const b = prepareOutputDirectory('scorch train', { parent, stem: 'mixture-ssm-vr' }, false);
+      const c = prepareOutputDirectory('scorch train', { parent, stem: 'mixture-ssm-vr' }, false);
+      expect([a, b, c].map((d) => basename(d.path))).toEqual(['mixture-ssm-vr-20250102-030405', 'mixture-ssm-vr-20250102-030405-2', 'mixture-ssm-vr-20250102-030405-3']);
+      for (const d of [c, b, a]) d.release();
+    });
+  });
+
+  describe('--force', () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it('refuses to move aside the directory the user is working in, calling it the current directory', () => {
+      const dir = join(scratch, 'holds-cwd');
+      mkdirSync(join(dir, 'inner'), { recursive: true });
+      // The working directory is said to be inside --out (process.cwd mocked: nothing is moved either way).
+      vi.spyOn(process, 'cwd').mockReturnValue(join(dir, 'inner'));
+      expect(usageError(() => prepareOutputDirectory('scorch train', dir, true))).toBe(
+        `scorch train: --out ${dir} holds the current directory, which --force would move aside; choose another directory`,
+      );
+      expect(readdirSync(dir)).toEqual(['inner']);
+    });
+  });
+
+  describe('metrics.json', () => {
+    it('names its checkpoint right after the format', () => {
+      const ref = checkpointRef('/runs/x/checkpoint.json', '{}');
+      const text = metricsJson({ format: 'scorch-metrics/v1', data: 'mixture', seed: 1 } as { format: string }, ref);
+      expect(Object.keys(JSON.parse(text))).toEqual(['format', 'checkpoint', 'data', 'seed']);
+      expect(JSON.parse(text).checkpoint).toEqual({ path: '/runs/x/checkpoint.json', sha256: '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a' });
+    });
+  });
+
+  describe('readCheckpoint refuses what the run could not have written', () => {
+    // A checkpoint of the shape the CLI tests use (format v1: no optimiser state needed).
+    const base = {
+      format: 'scorch-checkpoint/v1', data: 'mixture', loss: 'ssm-vr', domain: 2,
+      model: { kind: 'mlpScore', inputDim: 2, hidden: [4], activation: 'silu', conditioning: 'sigma', outputScaling: 'divideBySigma' },
+      noise: { kind: 'levels', sigmas: [3, 1] },
+      training: { steps: 4, batch: 2, seed: 0, learningRate: 0.01, backend: 'cpu', history: [] as object[] },
+      params: { format: 'scorch-params/v1', tensors: {} },
+    };
+    const refused = (name: string, checkpoint: object) => {
+      const dir = join(scratch, `checkpoint-${name}`);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(checkpoint));
+      const message = usageError(() => readCheckpoint('scorch sample', dir));
+      const prefix = `scorch sample: --checkpoint ${dir}: `;
+      const suffix = "; expected a checkpoint written by 'scorch train'";
+      expect(message.startsWith(prefix) && message.endsWith(suffix), message).toBe(true);
+      return message.slice(prefix.length, -suffix.length);
+    };
+
+    it('the whole checkpoint is read', () => {
+      const dir = join(scratch, 'checkpoint-whole');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ ...base, training: { ...base.training, totalSteps: 4, logEvery: 1, history: [{ step: 1, loss: 0.5 }] } }));
+      expect(readCheckpoint('scorch sample', dir).checkpoint.training.steps).toBe(4);
+    });
+
+    it('a totalSteps below its steps, a logEvery of 0, a history entry at step 0, a negative domain', () => {
+      expect(refused('total-below', { ...base, training: { ...base.training, totalSteps: 3 } })).toBe("its training record's totalSteps is not an integer at least its steps");
+      expect(refused('log-every-0', { ...base, training: { ...base.training, logEvery: 0 } })).toBe("its training record's logEvery is not a positive integer");
+      expect(refused('history-step-0', { ...base, training: { ...base.training, history: [{ step: 0, loss: 0.5 }] } })).toBe('its loss history (training.history) is not a list of { step, loss } entries with finite losses');
+      expect(refused('domain-negative', { ...base, domain: -2 })).toBe('its plot domain is missing');
+    });
+
+    it('backends that run past its steps', () => {
+      const backends = [{ backend: 'cpu', firstStep: 1, lastStep: 2 }, { backend: 'webgpu (x)', firstStep: 3, lastStep: 6 }];
+      expect(refused('backends-past', { ...base, training: { ...base.training, backends } })).toBe(
+        "its training record's backends (training.backends) are not a list of { backend, firstStep, lastStep } covering its steps in order",
+      );
+    });
+
+    it('a KDE of one width, and VP rates out of order', () => {
+      expect(refused('kde-one-width', { ...base, loss: 'esm-kde', noise: { kind: 'kde', bandwidth: [0.1], points: 100 } })).toBe(
+        'its kernel density estimate (noise.bandwidth, noise.points) is not two positive widths and a point count',
+      );
+      expect(refused('vp-rates', { ...base, loss: 'vp', noise: { kind: 'sde', sde: 'vp', betaMin: 20, betaMax: 0.1 } })).toBe(
+        "its SDE's rates (noise.betaMin < noise.betaMax) are not positive numbers in order",
+      );
+    });
+
+    it('a directory without checkpoint.json is named as such, not as missing', () => {
+      const dir = join(scratch, 'no-checkpoint');
+      mkdirSync(dir);
+      expect(usageError(() => readCheckpoint('scorch sample', dir))).toBe(
+        `scorch sample: --checkpoint ${dir}: no checkpoint.json in that directory; expected a directory written by 'scorch train' (or its checkpoint.json)`,
+      );
+    });
+  });
+
+  describe('describeBackends', () => {
+    it('names a one-step stretch in the singular', () => {
+      expect(describeBackends([{ backend: 'cpu', firstStep: 1, lastStep: 2 }, { backend: 'webgpu (x)', firstStep: 3, lastStep: 3 }])).toBe('cpu (steps 1–2), then webgpu (x) (step 3)');
+      expect(describeBackends([{ backend: 'cpu', firstStep: 1, lastStep: 1 }], true)).toBe('cpu (step 1)');
+    });
+  });
+
+  describe('restoreOptimizer', () => {
+    it('loads a saved state and keeps no tensor of its own', async () => {
+      const params = { w: tensor([1, 2], { dtype: 'float32' }) };
+      const before = memory().tensors;
+      const optimizer = adam({ lr: 0.01 });
+      const tensors = (data: number[]) => ({ format: 'scorch-params/v1', tensors: { w: { dtype: 'float32', shape: [2], data } } });
+      // The options as a run of this optimiser saves them (checkpointJson takes them from stateDict).
+      const saved = { kind: 'adam', options: optimizer.stateDict!().options, step: 1, counts: { w: 1 }, state: { m: tensors([0.5, 0.25]), v: tensors([0.0625, 0.125]) } };
+      restoreOptimizer(saved as never, optimizer, params);
+      const state = optimizer.stateDict!();
+      expect(state.step).toBe(1);
+      expect(Array.from(await state.state.v!.w!.data())).toEqual([0.0625, 0.125]);
+      // What the optimiser holds is its own: disposed with it, nothing of the restore is left.
+      optimizer.dispose();
+      expect(memory().tensors).toBe(before);
+      params.w.dispose();
+    });
+
+    it("refuses an Adam second moment of -Infinity (as saveParams writes it), naming it", () => {
+      const params = { w: tensor([1, 2], { dtype: 'float32' }) };
+      const optimizer = adam({ lr: 0.01 });
+      const data = [1, '-Infinity'];
+      const saved = {
+        kind: 'adam', options: { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, step: 1, counts: { w: 1 },
+        state: {
+          m: { format: 'scorch-params/v1', tensors: { w: { dtype: 'float32', shape: [2], data: [0, 0] } } },
+          v: { format: 'scorch-params/v1', tensors: { w: { dtype: 'float32', shape: [2], data } } },
+        },
+      };
+      expect(() => restoreOptimizer(saved as never, optimizer, params)).toThrow(
+        "restoreOptimizer: Adam's second moment (state 'v') of 'w' holds -Infinity at index 1; it is an average of squares, never negative or NaN",
+      );
+      params.w.dispose();
+      optimizer.dispose();
+    });
+  });
+
+  describe('scorch sample', () => {
+    it('with --force says where the previous contents went, and its report names the backend the run trained on', async () => {
+      const out = join(scratch, 'sample-forced');
+      mkdirSync(out);
+      writeFileSync(join(out, 'notes.txt'), 'keep me');
+      const r = await runMain('sample', '--checkpoint', join(fixtures, 'checkpoint-v1'), '--n', '20', '--sample-steps', '5', '--backend', 'cpu', '--out', out, '--force');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const aside = readdirSync(scratch).filter((name) => name.startsWith('sample-forced.replaced-'));
+      expect(aside).toHaveLength(1);
+      expect(readFileSync(join(scratch, aside[0]!, 'notes.txt'), 'utf8')).toBe('keep me');
+      expect(r.stdout).toContain(`--force: moved the previous contents of ${out} to ${join(scratch, aside[0]!)}\n`);
+      const checkpoint = JSON.parse(readFileSync(join(fixtures, 'checkpoint-v1', 'checkpoint.json'), 'utf8'));
+      expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain(`<tr><td>trained</td><td>2 steps × batch 8 on ${checkpoint.training.backend}</td></tr>`);
+    });
+  });
+
+  describe('scorch sample refuses', () => {
+    it('a sampler flag that does not apply to its sampler, before any work', async () => {
+      const out = join(scratch, 'sample-flag-refused');
+      const r = await runMain('sample', '--checkpoint', join(fixtures, 'checkpoint-v1'), '--sampler', 'langevin', '--steps-per-level', '5', '--backend', 'cpu', '--out', out);
+      expect(r).toEqual({ code: 2, stdout: '', stderr: 'scorch sample: --steps-per-level applies to --sampler ald only, not to langevin\n' });
+      expect(existsSync(out)).toBe(false);
+    });
   });
 });

@@ -4,9 +4,12 @@
 // on demand to reach the error paths. selectBackend's own tests are in backend.test.ts.
 
 import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type MockInstance, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-const hooks = vi.hoisted(() => ({ dsmFailure: undefined as Error | undefined, benchFailure: undefined as Error | undefined }));
+const hooks = vi.hoisted(() => ({ dsmFailure: undefined as Error | undefined, benchFailure: undefined as Error | undefined, suiteStatus: undefined as number | undefined }));
 vi.mock('@scorch/score', async (importOriginal) => {
   const real = await importOriginal<typeof import('@scorch/score')>();
   return {
@@ -16,6 +19,14 @@ vi.mock('@scorch/score', async (importOriginal) => {
       return real.denoisingScoreMatchingLoss(...args);
     },
   };
+});
+// When suiteStatus is set, the benchmark suite's process (bench.ts's runSuite) is not started: it
+// "exits" with that status and a line on stderr.
+vi.mock('node:child_process', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:child_process')>();
+  const spawnSync = ((...args: Parameters<typeof real.spawnSync>) =>
+    hooks.suiteStatus === undefined ? real.spawnSync(...args) : { status: hooks.suiteStatus, stdout: '', stderr: 'suite failed (test)\n' }) as typeof real.spawnSync;
+  return { ...real, spawnSync, default: { ...real, spawnSync } };
 });
 vi.mock('../src/bench.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/bench.js')>();
@@ -246,5 +257,37 @@ describe('main', () => {
   it('a failure while running prints the first line of its message only, after the command, and exits 1', async () => {
     hooks.benchFailure = new Error('the first line\nthe second line');
     expect(await runMain('bench', '--suite', 'latest')).toEqual({ code: 1, stdout: '', stderr: 'scorch bench: the first line\n' });
+  });
+});
+
+describe('scorch bench', () => {
+  afterEach(() => {
+    hooks.suiteStatus = undefined;
+  });
+
+  it("part 'score' gives train steps/s as 1000 / train ms/step", async () => {
+    const r = await runMain('bench', '--suite', 'score', '--backend', 'cpu', '--steps', '2');
+    expect(r.code).toBe(0);
+    const row = /^ {2}cpu +([\d.e+-]+) +([\d.e+-]+) +([\d.e+-]+) +([\d.e+-]+)$/m.exec(r.stdout)!;
+    const [msPerStep, stepsPerSecond] = [Number(row[2]), Number(row[3])];
+    // Each is written to 4 significant digits (relative error at most 5e-4), so their product is
+    // 1000 within (1 + 5e-4)² − 1 ≈ 1.0e-3 of it.
+    expect(Math.abs((msPerStep * stepsPerSecond) / 1000 - 1)).toBeLessThanOrEqual(1.001e-3);
+  });
+
+  it("fails (exit status 1) when the suite's results cannot be shown", async () => {
+    hooks.suiteStatus = 3;
+    const r = await runMain('bench', '--suite', 'latest');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('suite failed (test)\n');
+  });
+
+  it('--trace naming an existing directory calls it a directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scorch-trace-dir-'));
+    const r = await runMain('bench', '--profile', '--backend', 'cpu', '--trace', dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toBe(`scorch bench: --trace ${dir}: ${dir} already exists; choose a new file name (or remove that directory first)`);
+    expect(existsSync(dir)).toBe(true);
+    rmSync(dir, { recursive: true });
   });
 });
