@@ -270,10 +270,31 @@ export type NoiseSpec =
 
 const NOISE_KINDS = ['levels', 'single', 'kde', 'sde', 'none'] as const;
 
-/** A noise description must be an object of a known kind (undefined failed reading .kind). */
+const SDE_NAMES = ['ve', 'vp', 'subvp'] as const;
+const POSITIVE = { min: 0, exclusiveMin: true, required: true } as const;
+
+/**
+ * A noise description must be an object of a known kind with that kind's fields (undefined failed
+ * reading .kind, an unknown SDE name was read as sub-VP, levels without sigmas failed reading
+ * .length, and an empty σ list as 'gather: index -1').
+ */
 function checkNoiseSpec(where: string, noise: unknown): asserts noise is NoiseSpec {
   if (noise === null || typeof noise !== 'object') throw new TypeError(`${where}: noise must be a noise description (as noiseFor returns), got ${showValue(noise)}`);
-  checkOneOf(where, 'noise kind', (noise as { kind?: unknown }).kind, NOISE_KINDS);
+  const spec = noise as Record<string, unknown>;
+  checkOneOf(where, 'noise kind', spec.kind, NOISE_KINDS);
+  const positiveList = (name: string, value: unknown) => {
+    if (!Array.isArray(value) || value.length === 0) throw new TypeError(`${where}: noise.${name} must be a non-empty array of positive numbers, got ${showValue(value)}`);
+    value.forEach((v, i) => checkNumber(where, `noise.${name}[${i}]`, v, POSITIVE));
+  };
+  if (spec.kind === 'levels') positiveList('sigmas', spec.sigmas);
+  else if (spec.kind === 'single') checkNumber(where, 'noise.sigma', spec.sigma, POSITIVE);
+  else if (spec.kind === 'kde') {
+    positiveList('bandwidth', spec.bandwidth);
+    checkNumber(where, 'noise.points', spec.points, { integer: true, min: 2, required: true });
+  } else if (spec.kind === 'sde') {
+    checkOneOf(where, 'noise.sde', spec.sde, SDE_NAMES);
+    for (const name of spec.sde === 've' ? ['sigmaMin', 'sigmaMax'] : ['betaMin', 'betaMax']) checkNumber(where, `noise.${name}`, spec[name], POSITIVE);
+  }
 }
 
 /** The score network's architecture; stored in a checkpoint. */
@@ -346,7 +367,6 @@ export interface NoiseSettings {
 }
 const NOISE_SETTINGS = optionNames<NoiseSettings>()(['levels', 'sigmaMin', 'sigmaMax', 'sigma', 'dataPoints', 'kdeBandwidth', 'kdePoints']);
 
-/** The noise spec of `name` from the user's choices (and, where a default needs it, the data). */
 /**
  * The σ_max noiseFor takes when none is given: the largest distance between two of `points`
  * (interleaved x, y, at least two points), to 3 significant digits.
@@ -555,8 +575,14 @@ export function makeObjective(ctx: ObjectiveContext): (params: Params, key: Rand
   const { objective: name, noise, model, dataset, batch } = ctx;
   checkOneOf(where, 'objective', name, OBJECTIVE_NAMES);
   checkNumber(where, 'batch', batch, { integer: true, min: 1 });
+  checkNoiseSpec(where, noise);
+  // Checked here, not at the first step, where they failed reading .bind or .sample of undefined.
+  if (model === null || typeof model !== 'object' || typeof model.bind !== 'function') throw new TypeError(`${where}: model must be a score model (as buildModel returns), got ${showValue(model)}`);
+  if (dataset === null || typeof dataset !== 'object' || typeof dataset.sample !== 'function') throw new TypeError(`${where}: dataset must be a data set (as datasetEntry(name).dataset), got ${showValue(dataset)}`);
   const family = OBJECTIVES[name].family;
   if (noise.kind !== family) throw new Error(`${where}: objective '${name}' trains under '${family}' noise, but the noise spec is '${noise.kind}'`);
+  // The SDE objectives are named by their SDE: 'vp' under a VE spec trained a VE model as 'vp'.
+  if (noise.kind === 'sde' && noise.sde !== name) throw new Error(`${where}: objective '${name}' trains under the ${name} SDE, but the noise spec is the ${noise.sde} SDE`);
   const estimator = ESTIMATOR_OF[name];
   if (noise.kind === 'levels') {
     const sigmas = noise.sigmas;

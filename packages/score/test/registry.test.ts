@@ -3,11 +3,11 @@
 // loss from its own description, and the settings are checked like every other options object.
 
 import { describe, expect, it } from 'vitest';
-import { type RandomKey, full, memory, randn, randomKey, splitKey, tidy } from '@scorch/tensor';
+import { type RandomKey, full, memory, randn, randomKey, splitKey, tensor, tidy } from '@scorch/tensor';
 import {
   DATASET_NAMES, DEFAULT_TRAINING_STEPS, KNOWN_HARD_PAIRS, type NoiseSpec, OBJECTIVES, OBJECTIVE_NAMES, SAMPLERS_FOR, SAMPLER_NAMES, buildModel, cleanScore,
   cleanestCondition, datasetEntry, defaultSigmaMax, implicitScoreMatchingLoss, isDatasetName, isObjectiveName, knownHardReason, makeObjective, modelSpecFor, noiseFor,
-  slicedScoreMatchingLoss,
+  describeNoise, sdeOf, sdeScoreLoss, slicedScoreMatchingLoss,
 } from '../src/index.js';
 import { unknownOption } from './options.js';
 
@@ -233,3 +233,157 @@ describe('defaultSigmaMax', () => {
     expect(() => noiseFor('ncsn', { dataPoints: [1, 2, 1, 2] })).toThrow(/^defaultSigmaMax: all 2 points coincide/);
   });
 });
+
+describe('data sets: their scale', () => {
+  it('localStd is the finest std of the law: the smallest component std of a mixture, the noise a noised set adds', () => {
+    for (const name of DATASET_NAMES) {
+      const entry = datasetEntry(name);
+      if (entry.mixture) {
+        // Smallest eigenvalue of each 2 × 2 covariance [[a, b], [b, c]]: (a + c)/2 − √(((a − c)/2)² + b²).
+        const stds = entry.mixture.covariances.map((m) => {
+          const [a, b, c] = [m[0]![0]!, m[0]![1]!, m[1]![1]!];
+          return Math.sqrt((a + c) / 2 - Math.hypot((a - c) / 2, b));
+        });
+        // Stated to two digits (mixture3's tilted component: 0.2478 → 0.25).
+        expect(entry.localStd, name).toBe(Number(Math.min(...stds).toPrecision(2)));
+      } else if (name !== 'checkerboard') {
+        // The noise the description names is the data generator's default noise (data.ts).
+        const stated = /noise (\d+(?:\.\d+)?)/.exec(entry.description);
+        expect(stated, name).not.toBeNull();
+        expect(entry.localStd, name).toBe(Number(stated![1]));
+      }
+    }
+    expect(datasetEntry('rings').localStd).toBe(0.05);
+    expect(datasetEntry('mixture3').localStd).toBe(0.25);
+  });
+});
+
+describe('noise by name', () => {
+  it('VP and sub-VP are Song et al. 2021\'s SDEs, each its own, with β_min 0.1 and β_max 20', () => {
+    expect(noiseFor('vp')).toEqual({ kind: 'sde', sde: 'vp', betaMin: 0.1, betaMax: 20 });
+    expect(noiseFor('subvp')).toEqual({ kind: 'sde', sde: 'subvp', betaMin: 0.1, betaMax: 20 });
+    expect(sdeOf(noiseFor('subvp') as Extract<NoiseSpec, { kind: 'sde' }>).kind).toBe('subvp');
+  });
+
+  it('a VE SDE starts at the σ_min it was given', () => {
+    const noise = noiseFor('ve', { sigmaMin: 0.05, sigmaMax: 2 });
+    expect(noise).toEqual({ kind: 'sde', sde: 've', sigmaMin: 0.05, sigmaMax: 2 });
+    const sde = sdeOf(noise as Extract<NoiseSpec, { kind: 'sde' }>);
+    // σ(t) = σ_min (σ_max/σ_min)ᵗ: σ(0) = σ_min, σ(1) = σ_max, in float64 to a few ulps.
+    const std = tidy(() => Array.from(sde.std(tensor([0, 1], { dtype: 'float64' })).dataSync()));
+    expect(std[0]).toBeCloseTo(0.05, 14);
+    expect(std[1]).toBeCloseTo(2, 13);
+  });
+
+  it('refuses, by name, a σ, σ_max, bandwidth or KDE size it could not use', () => {
+    expect(() => noiseFor('dsm', { sigma: 0 })).toThrow(/^noiseFor: sigma must be a finite number > 0, got 0$/);
+    expect(() => noiseFor('ncsn', { sigmaMax: -1 })).toThrow(/^noiseFor: sigmaMax must be a finite number > 0, got -1$/);
+    expect(() => noiseFor('dsm', { sigmaMax: 0 })).toThrow(/^noiseFor: sigmaMax must be a finite number > 0, got 0$/);
+    expect(() => noiseFor('esm-kde', { kdeBandwidth: [0.3, -0.1], kdePoints: 20 })).toThrow(/^noiseFor: kdeBandwidth\[1\] must be a finite number > 0, got -0\.1$/);
+    expect(() => noiseFor('esm-kde', { kdeBandwidth: [0.3, 0.3], kdePoints: 1 })).toThrow(/^noiseFor: kdePoints must be an integer >= 2, got 1$/);
+    // One point gives no distance: σ_max's default says what it needs, under noiseFor's name.
+    expect(() => noiseFor('ncsn', { dataPoints: [1, 2] })).toThrow(/^noiseFor: 'ncsn' needs sigmaMax, or dataPoints \(at least two points\) to take it from$/);
+    expect(() => defaultSigmaMax([0, 0, 1, 1, 2])).toThrow(/^defaultSigmaMax: points must hold at least two points as interleaved x, y \(an even length >= 4\), got length 5$/);
+  });
+
+  it('a spec keeps its own copy of the caller\'s arrays', () => {
+    const bandwidth = [0.3, 0.4];
+    const kde = noiseFor('esm-kde', { kdeBandwidth: bandwidth, kdePoints: 20 });
+    const hidden = [8, 8];
+    const spec = modelSpecFor('dsm', hidden);
+    bandwidth[0] = 9;
+    hidden[0] = 1;
+    expect(kde).toEqual({ kind: 'kde', bandwidth: [0.3, 0.4], points: 20 });
+    expect(spec.hidden).toEqual([8, 8]);
+  });
+
+  it('describes each kind of noise in words', () => {
+    expect(describeNoise(noiseFor('ncsn', { sigmaMax: 2, levels: 3 }))).toBe('3 levels, geometric from σ = 2 down to 0.01');
+    expect(describeNoise(noiseFor('dsm', { sigma: 0.12345 }))).toBe('σ = 0.1235');
+    expect(describeNoise(noiseFor('vp'))).toBe('VP SDE, β_min = 0.1, β_max = 20');
+    expect(describeNoise(noiseFor('subvp'))).toBe('sub-VP SDE, β_min = 0.1, β_max = 20');
+    expect(describeNoise(noiseFor('ve', { sigmaMax: 2.71828 }))).toBe('VE SDE, σ_min = 0.01, σ_max = 2.718');
+  });
+});
+
+describe('the cleanest condition', () => {
+  it('is σ_L for noise levels', () => {
+    expect(cleanestCondition(noiseFor('ncsn', { sigmaMax: 2, levels: 3 }))).toBe(0.01);
+    expect(cleanestCondition(noiseFor('ssm-vr', { sigmaMax: 5, sigmaMin: 0.02 }))).toBe(0.02);
+  });
+
+  it('is, for VP and sub-VP, the time the kernel std reaches 0.01, to 3 digits', () => {
+    // VP: s(t)² = 1 − m(t)², sub-VP: s(t) = 1 − m(t)², with −log m(t)² = ½t²(β_max − β_min) + tβ_min.
+    // Solve the quadratic on the host; bisection to 2⁻⁶⁰ leaves it far inside the 3-digit rounding
+    // (VP: 9.1648e-4 → 9.16e-4, 2e-8 from the boundary; sub-VP: 0.027152 → 0.0272).
+    const root = (c: number) => (-0.1 + Math.sqrt(0.1 ** 2 + 2 * 19.9 * c)) / 19.9;
+    expect(cleanestCondition(noiseFor('vp'))).toBe(Number(root(-Math.log1p(-(0.01 ** 2))).toPrecision(3)));
+    expect(cleanestCondition(noiseFor('subvp'))).toBe(Number(root(-Math.log1p(-0.01)).toPrecision(3)));
+    // VE's std σ_min(σ_max/σ_min)ᵗ is above 0.01 from the start: the earliest time, ε = 1e-5.
+    expect(cleanestCondition(noiseFor('ve', { sigmaMax: 2 }))).toBe(1e-5);
+  });
+});
+
+describe('model specs and objectives refuse what they cannot build', () => {
+  it('a noise spec is checked field by field, and makeObjective checks what it is given before the first step', () => {
+    // An unknown SDE name was read as sub-VP; levels without σs failed reading .length, an empty
+    // list at the first step as 'gather: index -1'; 'vp' under a VE spec trained a VE model as 'vp';
+    // a missing noise, model or data set failed reading .kind, .bind or .sample of undefined.
+    expect(() => sdeOf({ kind: 'sde', sde: 'VP', betaMin: 0.1, betaMax: 20 } as never)).toThrow(/^sdeOf: unknown noise\.sde "VP" \(did you mean 'vp'\?\); expected one of 've', 'vp', 'subvp'$/);
+    expect(() => describeNoise({ kind: 'levels' } as never)).toThrow(/^describeNoise: noise\.sigmas must be a non-empty array of positive numbers, got undefined$/);
+    expect(() => cleanestCondition({ kind: 'single', sigma: -1 } as never)).toThrow(/^cleanestCondition: noise\.sigma must be a finite number > 0, got -1$/);
+    expect(() => describeNoise({ kind: 'kde', bandwidth: [0.3, 0.3], points: 1 } as never)).toThrow(/^describeNoise: noise\.points must be an integer >= 2, got 1$/);
+    expect(() => sdeOf({ kind: 'sde', sde: 've', sigmaMin: 0.01 } as never)).toThrow(/^sdeOf: noise\.sigmaMax must be a finite number > 0, got undefined$/);
+    const dataset = datasetEntry('moons').dataset;
+    const model = buildModel(modelSpecFor('vp', [4]), noiseFor('vp'), randomKey(1));
+    const context = { objective: 'vp', noise: noiseFor('vp'), model, dataset, batch: 4 } as const;
+    expect(() => makeObjective({ ...context, noise: noiseFor('ve', { sigmaMax: 2 }) })).toThrow(/^makeObjective: objective 'vp' trains under the vp SDE, but the noise spec is the ve SDE$/);
+    expect(() => makeObjective({ ...context, noise: undefined as never })).toThrow(/^makeObjective: noise must be a noise description \(as noiseFor returns\), got undefined$/);
+    expect(() => makeObjective({ ...context, objective: 'ssm-vr', noise: { kind: 'levels', sigmas: [] } })).toThrow(/^makeObjective: noise\.sigmas must be a non-empty array of positive numbers, got \[\]$/);
+    expect(() => makeObjective({ ...context, dataset: undefined as never })).toThrow(/^makeObjective: dataset must be a data set \(as datasetEntry\(name\)\.dataset\), got undefined$/);
+    expect(() => makeObjective({ ...context, model: undefined as never })).toThrow(/^makeObjective: model must be a score model \(as buildModel returns\), got undefined$/);
+  });
+
+  it('modelSpecFor refuses a layer of width 0', () => {
+    expect(() => modelSpecFor('dsm', [8, 0])).toThrow(/^modelSpecFor: hidden must be an array of layer widths \(positive integers\), got \[8,0\]$/);
+  });
+
+  it('makeObjective refuses a batch of 0, and a KDE objective without its data, by name', () => {
+    const entry = datasetEntry('moons');
+    const dsm = noiseFor('dsm');
+    const model = buildModel(modelSpecFor('dsm', [4]), dsm, randomKey(1));
+    expect(() => makeObjective({ objective: 'dsm', noise: dsm, model, dataset: entry.dataset, batch: 0 })).toThrow(/^makeObjective: batch must be an integer >= 1, got 0$/);
+    const kde = noiseFor('esm-kde', { kdeBandwidth: [0.3, 0.3], kdePoints: 20 });
+    const kdeModel = buildModel(modelSpecFor('esm-kde', [4]), kde, randomKey(2));
+    expect(() => makeObjective({ objective: 'esm-kde', noise: kde, model: kdeModel, dataset: entry.dataset, batch: 4 })).toThrow(
+      /^makeObjective: objective 'esm-kde' needs kdeData, the points its KDE target is built on$/,
+    );
+  });
+
+  it('the KDE objective fits a fresh batch of the data set each step, not the KDE\'s own points', () => {
+    const entry = datasetEntry('moons');
+    const kdeData = entry.dataset.sample(20, { key: randomKey(3) });
+    const kde = noiseFor('esm-kde', { kdeBandwidth: [0.3, 0.3], kdePoints: 20 });
+    const model = buildModel(modelSpecFor('esm-kde', [4]), kde, randomKey(4));
+    const before = memory().tensors;
+    const loss = makeObjective({ objective: 'esm-kde', noise: kde, model, dataset: entry.dataset, batch: 8, kdeData });
+    const [a, b] = tidy(() => [randomKey(5), randomKey(6)].map((key) => loss(model.params, key).dataSync()[0]!));
+    // Two steps' keys draw two batches: the losses differ (equal only if the batch were fixed).
+    expect(a).not.toBe(b);
+    expect(memory().tensors).toBe(before);
+    kdeData.dispose();
+  });
+
+  it('an SDE objective draws its batch and its loss\'s noise from the step\'s key split in two, in that order', () => {
+    const entry = datasetEntry('moons');
+    const noise = noiseFor('vp');
+    const model = buildModel(modelSpecFor('vp', [8]), noise, randomKey(7));
+    const key = randomKey(8);
+    const got = tidy(() => makeObjective({ objective: 'vp', noise, model, dataset: entry.dataset, batch: 16 })(model.params, key).dataSync()[0]!);
+    const [dataKey, lossKey] = splitKey(key, 2) as [RandomKey, RandomKey];
+    const want = tidy(() => sdeScoreLoss(model.bind(model.params), entry.dataset.sample(16, { key: dataKey }), { sde: sdeOf(noise as Extract<NoiseSpec, { kind: 'sde' }>), key: lossKey }).dataSync()[0]!);
+    // The same ops on the same draws: bit for bit.
+    expect(got).toBe(want);
+  });
+});
+
