@@ -13,7 +13,8 @@
 // and bases, and every pair of special values. exp, expm1, log, log1p, tanh on their ranges.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, cos, erf, exp, expm1, log, log1p, pow, sin, tanh, tensor } from '@scorch/tensor';
+import { type Tensor, cos, erf, exp, expm1, full, log, log1p, pow, sin, tanh, tensor } from '@scorch/tensor';
+import { mathPrelude } from '../src/wgsl/mathLibrary.js';
 import { FLUSH_FLOOR, gpuDevice, hostRandom, ulp } from './helpers.js';
 
 let gpu = 'webgpu';
@@ -246,5 +247,61 @@ describe('erf: 8 ULP for |x| < 0.5, 2^-21 absolute beyond', () => {
     const got = Array.from(await erf(tensor([NaN, 0, -0, Infinity, -Infinity], { device: gpu })).data());
     expect(Number.isNaN(got[0])).toBe(true);
     expect(got.slice(1).map((v) => Object.is(v, -0) ? '-0' : v)).toEqual([0, '-0', 1, -1]);
+  });
+});
+
+/** Values as `toEqual` compares them exactly: NaN as 'NaN', −0 as '-0'. */
+const show = (values: ArrayLike<number>) => Array.from(values, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
+
+/** `op` on the GPU (float32) and on the CPU (float32), element for element. */
+async function both(op: (x: Tensor) => Tensor, xs: number[]): Promise<{ got: unknown[]; want: unknown[] }> {
+  return { got: show(await op(tensor(xs, { device: gpu })).data()), want: show(op(tensor(xs)).dataSync()) };
+}
+
+describe('special arguments give exactly the CPU result on WebGPU', () => {
+  it('exp: NaN stays NaN (the clamped general path would give a finite value), ±inf give +inf and 0', async () => {
+    // Each result is exact (no rounding involved): NaN, 0, +inf, 1, 1, and the overflow/underflow cases.
+    const { got, want } = await both(exp, [NaN, -Infinity, Infinity, 0, -0, 200, -200]);
+    expect(want).toEqual(['NaN', 0, Infinity, 1, 1, Infinity, 0]);
+    expect(got).toEqual(want);
+  });
+
+  it('exp of NaN inside a vector: only the NaN lane is NaN', async () => {
+    // The vec4 kernel (4 elements, a fresh output) with NaN in one lane; e^0 = 1 and e^-inf = 0 exactly.
+    const { got } = await both(exp, [0, NaN, -Infinity, 0]);
+    expect(got).toEqual([1, 'NaN', 0, 1]);
+  });
+
+  it('log1p: -1 gives -inf, below -1 (and -inf) NaN, +inf stays +inf', async () => {
+    const { got, want } = await both(log1p, [-1, -1.5, -Infinity, Infinity, NaN, 0, -0]);
+    expect(want).toEqual([-Infinity, 'NaN', 'NaN', Infinity, 'NaN', 0, '-0']);
+    expect(got).toEqual(want);
+  });
+
+  it('log: ±0 give -inf, negatives NaN, +inf stays +inf', async () => {
+    const { got, want } = await both(log, [0, -0, -1, -Infinity, Infinity, NaN, 1]);
+    expect(want).toEqual([-Infinity, -Infinity, 'NaN', 'NaN', Infinity, 'NaN', 0]);
+    expect(got).toEqual(want);
+  });
+});
+
+describe('mathPrelude', () => {
+  it('names an unknown library function rather than emitting a shader that calls it', () => {
+    expect(() => mathPrelude('let y = sc_exq(x);')).toThrow(/unknown WGSL math function sc_exq/);
+    // A known one comes with what it calls.
+    const code = mathPrelude('let y = sc_exp(x);');
+    for (const name of ['fn sc_exp(', 'fn sc_expm1_reduced(', 'fn sc_pos_inf(', 'sc_special_bits']) expect(code).toContain(name);
+  });
+});
+
+describe('fillKernel: full of more than 1024 elements (a fill kernel, not a host write)', () => {
+  it('keeps the sign bit of the pattern: negative floats, -0 and negative int32', async () => {
+    // 2048 elements: past the 1024 of the host-write path. Each value is stored exactly.
+    for (const [value, dtype] of [[-1.5, 'float32'], [-0, 'float32'], [-7, 'int32'], [-(2 ** 31), 'int32']] as const) {
+      const t = full([2048], value, { dtype, device: gpu });
+      const got = new Set(show(await t.data()));
+      t.dispose();
+      expect([...got], `full(${Object.is(value, -0) ? '-0' : value}, ${dtype})`).toEqual(show([value]));
+    }
   });
 });
