@@ -5,7 +5,8 @@
 // memory() flat; a backend replaced under its name (a device lost and reopened) stops counting. Counts are compared as deltas, since other tests in this file allocate too.
 
 import { describe, expect, it } from 'vitest';
-import { CpuBackend, type Tensor, arange, broadcastTo, concat, keep, memory, ones, pad, permute, randn, randomKey, registerBackend, tensor, tidy, zeros } from '@scorch/tensor';
+import { CpuBackend, type Tensor, arange, broadcastTo, concat, getBackend, indexSelect, keep, memory, ones, pad, permute, randn, randomKey, registerBackend, releasePooledMemory, tensor, tidy, zeros } from '@scorch/tensor';
+import { insideTidy } from '../src/tidyDepth.js';
 
 describe('dispose', () => {
   it('frees the tensor and its bytes', () => {
@@ -403,5 +404,58 @@ describe('long loops', () => {
     expect(memory().tensors - before.tensors).toBe(1);
     // acc_{k+1} = (acc_k + 1)/2 converges to 1; after 1000 steps it is 1 in float32.
     expect(Array.from(last.dataSync())).toEqual(new Array(8).fill(1));
+  });
+});
+
+describe('dispose, tidy and releasePooledMemory at their edges', () => {
+  it('dispose() frees the tensor\'s grad with it', () => {
+    const before = memory();
+    const w = ones([3]);
+    w.grad = ones([3]);
+    expect(memory().tensors - before.tensors).toBe(2);
+    w.dispose();
+    expect(w.grad).toBe(null);
+    expect(memory()).toEqual(before);
+  });
+
+  it('releasePooledMemory frees and counts the free arrays of every registered backend, not only the last', () => {
+    const other = new CpuBackend('secondCpu');
+    registerBackend(other);
+    const cpu = getBackend('cpu') as CpuBackend;
+    releasePooledMemory();
+    zeros([10]).exp().dispose();
+    zeros([20], { device: 'secondCpu' }).exp().dispose();
+    const cpuFree = cpu.memoryStats().freeBytes;
+    const otherFree = other.memoryStats().freeBytes;
+    expect(cpuFree).toBeGreaterThanOrEqual(40);
+    expect(otherFree).toBeGreaterThanOrEqual(80);
+    expect(releasePooledMemory()).toBe(cpuFree + otherFree);
+    expect(cpu.memoryStats().freeBytes + other.memoryStats().freeBytes).toBe(0);
+  });
+
+  it('a tidy whose function throws closes its count: arrays made afterwards are no longer asked for as held (insideTidy() is false)', () => {
+    expect(() => tidy(() => {
+      ones([2]).add(1);
+      throw new Error('boom');
+    })).toThrow('boom');
+    expect(insideTidy()).toBe(false);
+    tidy(() => expect(insideTidy()).toBe(true));
+    expect(insideTidy()).toBe(false);
+  });
+
+  it('an op that fails after taking its output array gives the array back to the pool', () => {
+    const cpu = getBackend('cpu') as CpuBackend;
+    const x = ones([7, 13]);
+    const idx = tensor([1, 9, 2, 0, 3], { dtype: 'int32' });
+    const before = memory();
+    expect(() => indexSelect(x, 0, idx)).toThrow('gather: index 9 is out of range for axis 0 of extent 7');
+    expect(memory()).toEqual(before);
+    // The [5, 13] output (65 float32) went back: the next array of that class is a reuse.
+    const made = cpu.memoryStats().allocations;
+    const again = cpu.allocate('float32', 65);
+    expect(cpu.memoryStats().allocations).toBe(made);
+    cpu.pool.give(again);
+    x.dispose();
+    idx.dispose();
   });
 });
