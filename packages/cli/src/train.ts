@@ -228,7 +228,7 @@ function resumeValues(where: string, path: string, read: { checkpoint: Checkpoin
   }
   const done = training.steps;
   if (checkpoint.optimizer.step !== done) {
-    throw new UsageError(`${where}: --resume ${path}: its optimiser's state is of step ${checkpoint.optimizer.step}, but the run trained ${done} steps; expected a checkpoint written by 'scorch train'`);
+    throw new UsageError(`${where}: --resume ${path}: its optimiser's state is of step ${checkpoint.optimizer.step}, but the run trained ${plural(done, 'step')}; expected a checkpoint written by 'scorch train'`);
   }
   const planned = training.totalSteps ?? done;
   const total = given.has('steps') ? (values.steps as number) : planned;

@@ -12,13 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CommandSpec, UsageError, commandHelp, expectation, nearest, parseArgs } from '../src/args.js';
 import { runMain } from './runMain.js';
-import { type NoiseSpec, adam, noiseFor } from '@scorch/score';
+import { type NoiseSpec, adam, datasetEntry, noiseFor } from '@scorch/score';
 import { memory, tensor } from '@scorch/tensor';
 import { checkDsmSigma, checkSampleSteps } from '../src/limits.js';
 import { CLAIM_FILE, DirectoryTakenError, checkpointRef, describeBackends, metricsJson, prepareOutputDirectory, readCheckpoint, restoreOptimizer, writeFiles } from '../src/output.js';
 import { Progress, formatDuration } from '../src/progress.js';
 import { SAMPLE_SPEC } from '../src/sample.js';
-import { DEMO_SPEC, TRAIN_SPEC, continuationCommand, nonFiniteLossAdvice, pairs } from '../src/train.js';
+import { DEMO_SPEC, TRAIN_SPEC, checkSamplerFlags, continuationCommand, nonFiniteLossAdvice, pairs, shellWord } from '../src/train.js';
+import { runKeys } from '../src/sampling.js';
 import { BENCH_SPEC } from '../src/bench.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -1846,6 +1847,161 @@ describe('run outputs and the sample command, in process', () => {
       const r = await runMain('sample', '--checkpoint', join(fixtures, 'checkpoint-v1'), '--sampler', 'langevin', '--steps-per-level', '5', '--backend', 'cpu', '--out', out);
       expect(r).toEqual({ code: 2, stdout: '', stderr: 'scorch sample: --steps-per-level applies to --sampler ald only, not to langevin\n' });
       expect(existsSync(out)).toBe(false);
+    });
+  });
+});
+
+describe('scorch train in process: printed commands, sampler and σ flags, --log-every, --resume refusals, --checkpoint-every, the default directory', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'scorch-train-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const base = ['--backend', 'cpu', '--batch', '16', '--hidden', '8', '--n', '20'];
+  /** A tiny run of the default loss (ssm-vr), sampled by annealed Langevin dynamics. */
+  const tiny = [...base, '--steps-per-level', '1'];
+
+  describe('the commands printed to continue or sample a run', () => {
+    it('a --stop-after the run has reached is left out of the continuation; one above it is kept', () => {
+      const { values, given } = parseArgs(TRAIN_SPEC, ['--backend', 'cpu', '--steps', '40', '--stop-after', '20']);
+      expect(continuationCommand('/runs/a', 20, 40, values, given)).toBe('continue the run with: scorch train --resume /runs/a --backend cpu');
+      expect(continuationCommand('/runs/a', 10, 40, values, given)).toBe('continue the run with: scorch train --resume /runs/a --stop-after 20 --backend cpu');
+    });
+
+    it('--checkpoint-every goes into the continuation but not into the sample command, which does not take it', () => {
+      const { values, given } = parseArgs(TRAIN_SPEC, ['--backend', 'cpu', '--steps', '40', '--checkpoint-every', '10', '--seed', '5']);
+      expect(continuationCommand('/runs/a', 20, 40, values, given)).toBe('continue the run with: scorch train --resume /runs/a --checkpoint-every 10 --backend cpu');
+      expect(continuationCommand('/runs/a', 40, 40, values, given)).toBe('sample it with: scorch sample --checkpoint /runs/a --seed 5 --backend cpu');
+    });
+
+    it('quotes a directory holding a space or a quote as one shell word', () => {
+      expect(shellWord('/tmp/runs/a-1')).toBe('/tmp/runs/a-1');
+      expect(shellWord('/tmp/my runs/a')).toBe(`'/tmp/my runs/a'`);
+      expect(shellWord("/tmp/it's")).toBe(`'/tmp/it'\\''s'`);
+      expect(shellWord('/tmp/$HOME')).toBe(`'/tmp/$HOME'`);
+    });
+  });
+
+  describe('sampler flags', () => {
+    it('--step-size is taken by langevin and ald, and refused for the SDE samplers, naming the sampler', () => {
+      expect(() => checkSamplerFlags('scorch train', new Set(['step-size']), 'langevin')).not.toThrow();
+      expect(() => checkSamplerFlags('scorch train', new Set(['step-size']), 'ald')).not.toThrow();
+      expect(() => checkSamplerFlags('scorch train', new Set(['step-size']), 'em')).toThrow(new UsageError('scorch train: --step-size applies to --sampler langevin or ald only, not to em'));
+    });
+
+    it('--sample-steps is refused for ode (its solver picks its steps) and ald, and taken by em', () => {
+      expect(() => checkSamplerFlags('scorch sample', new Set(['sample-steps']), 'ode')).toThrow(new UsageError('scorch sample: --sample-steps does not apply to --sampler ode (the ODE solver chooses its own steps)'));
+      expect(() => checkSamplerFlags('scorch sample', new Set(['sample-steps']), 'em')).not.toThrow();
+    });
+  });
+
+  describe('scorch train, in process', () => {
+    // One step of a 250-step run (stopped to go on with --resume): its output and its checkpoint.
+    const stopped = join(scratch, 'stopped');
+    let stoppedRun: Awaited<ReturnType<typeof runMain>>;
+    beforeAll(async () => {
+      stoppedRun = await runMain('train', ...tiny, '--steps', '250', '--stop-after', '1', '--out', stopped);
+    });
+
+    it('--sigma-max equal to --sigma-min is a usage error naming both, before any work', async () => {
+      const out = join(scratch, 'equal-sigmas');
+      const { code, stdout, stderr } = await runMain('train', ...tiny, '--sigma-max', '0.01', '--sigma-min', '0.01', '--out', out);
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: 'scorch train: --sigma-max (0.01) must be larger than --sigma-min (0.01)\n' });
+      expect(readdirSync(scratch)).not.toContain('equal-sigmas');
+    });
+
+    it('--sigma-max and --sigma-min apply to ve (checked against each other), --sigma-min not to dsm', async () => {
+      // ve takes both: with --sigma-max below --sigma-min, the error is their order, not the flag's use.
+      const ve = await runMain('train', ...base, '--loss', 've', '--sigma-max', '0.005', '--out', join(scratch, 've'));
+      expect({ code: ve.code, stderr: ve.stderr }).toEqual({ code: 2, stderr: 'scorch train: --sigma-max (0.005) must be larger than --sigma-min (0.01)\n' });
+      const dsm = await runMain('train', ...base, '--loss', 'dsm', '--sigma-min', '0.1', '--out', join(scratch, 'dsm'));
+      expect({ code: dsm.code, stderr: dsm.stderr }).toEqual({ code: 2, stderr: 'scorch train: --sigma-min applies to the noise-conditional losses and ve only, not to --loss dsm\n' });
+    });
+
+    it("the first step moves by the whole --lr at any --steps: the decay starts only in the schedule's second half", async () => {
+      // Adam's first update is lr·m̂/(√v̂ + ε) = lr·sign(g) (to ε), so a first step at another rate
+      // (as a schedule shifted by one step gives with --steps 2: 2% of lr) moves the parameters by
+      // other amounts. The first step's gradient and keys are the same at any --steps.
+      const paramsAfterOneStep = async (steps: string) => {
+        const out = join(scratch, `first-step-of-${steps}`);
+        const r = await runMain('train', ...tiny, '--steps', steps, '--stop-after', '1', '--out', out);
+        expect(r.code).toBe(0);
+        return JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).params;
+      };
+      expect(await paramsAfterOneStep('2')).toEqual(await paramsAfterOneStep('1000'));
+    });
+
+    it('--log-every defaults to steps/100 rounded to the nearest (250 steps: 3), and a run stopped early says how to go on', async () => {
+      // Math.round(2.5) = 3; rounded down it would be 2. One step is trained (--stop-after 1).
+      const out = stopped;
+      const { code, stdout, stderr } = stoppedRun;
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const training = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).training;
+      expect(training).toMatchObject({ steps: 1, totalSteps: 250, logEvery: 3 });
+      expect(stdout).toContain('\nstopping after step 1 (continue with --resume)\n');
+      expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<td>1 step of 250 × batch 16, Adam lr 0.01');
+      // The plots' half-width: the largest |coordinate| of the 1000 points the run's scale key draws
+      // from the data, with 15% to spare, rounded up to a multiple of 0.5 (at least 1).
+      const drawn = datasetEntry('mixture').dataset.sample(1000, { key: runKeys(0).scale });
+      const points = await drawn.data();
+      drawn.dispose();
+      const largest = Math.max(...Array.from(points, Math.abs));
+      const domain = JSON.parse(readFileSync(join(out, 'checkpoint.json'), 'utf8')).domain;
+      expect(domain).toBe(Math.max(1, Math.ceil(largest * 1.15 * 2) / 2));
+      expect(domain).toBeGreaterThanOrEqual(largest * 1.15);
+      expect(domain).toBeLessThan(largest * 1.15 + 0.5);
+    });
+
+    it('--resume refuses a flag that does not apply to the run\'s loss as any run does, not as contradicting the checkpoint', async () => {
+      const { code, stderr } = await runMain('train', '--resume', stopped, '--backend', 'cpu', '--sigma', '0.2', '--out', join(scratch, 'resumed-sigma'));
+      expect({ code, stderr }).toEqual({ code: 2, stderr: 'scorch train: --sigma applies to --loss dsm only, not to --loss ssm-vr\n' });
+    });
+
+    it('--resume refuses a --stop-after at the steps the run has trained (it would train none)', async () => {
+      const { code, stdout, stderr } = await runMain('train', '--resume', stopped, '--backend', 'cpu', '--stop-after', '1', '--out', join(scratch, 'resumed-stop-1'));
+      expect({ code, stdout, stderr }).toEqual({ code: 2, stdout: '', stderr: 'scorch train: --stop-after 1 is not above the 1 step the resumed run has trained\n' });
+    });
+
+    it("--resume refuses a checkpoint whose optimiser's step is not the run's steps, naming both", async () => {
+      const checkpoint = JSON.parse(readFileSync(join(stopped, 'checkpoint.json'), 'utf8'));
+      checkpoint.optimizer.step = 2; // the run trained 1 step
+      const edited = join(scratch, 'edited-step');
+      mkdirSync(edited);
+      writeFileSync(join(edited, 'checkpoint.json'), JSON.stringify(checkpoint));
+      const out = join(scratch, 'resumed-edited');
+      const { code, stdout, stderr } = await runMain('train', '--resume', edited, '--backend', 'cpu', '--out', out);
+      expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
+      expect(stderr).toBe(`scorch train: --resume ${edited}: its optimiser's state is of step 2, but the run trained 1 step; expected a checkpoint written by 'scorch train'\n`);
+      expect(readdirSync(scratch)).not.toContain('resumed-edited');
+    });
+
+    it('--checkpoint-every K whose multiples are not read steps writes the checkpoint a run without it writes', async () => {
+      // Read every 3 steps, saved every 4: the reads at steps 4 and 8 (each stretch's last) are kept in
+      // the checkpoints of those steps, then dropped; the history is of steps 3, 6, 9 and 10 (the last).
+      const [plain, every] = [join(scratch, 'plain'), join(scratch, 'every')];
+      for (const [dir, more] of [[plain, []], [every, ['--checkpoint-every', '4']]] as const) {
+        const r = await runMain('train', ...tiny, '--steps', '10', '--log-every', '3', ...more, '--out', dir);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      }
+      const text = (dir: string) => readFileSync(join(dir, 'checkpoint.json'), 'utf8');
+      expect(JSON.parse(text(every)).training.history.map((h: { step: number }) => h.step)).toEqual([3, 6, 9, 10]);
+      expect(text(every)).toBe(text(plain));
+    });
+
+    it('without --out, writes a new directory scorch-runs/<data>-<loss>-<date>-<time> under the current directory', async () => {
+      const cwd = process.cwd();
+      const here = join(scratch, 'cwd');
+      mkdirSync(here);
+      process.chdir(here);
+      try {
+        const { code, stderr } = await runMain('train', ...base, '--data', 'moons', '--loss', 'dsm', '--steps', '1', '--sample-steps', '1');
+        expect(stderr).toBe('');
+        expect(code).toBe(0);
+      } finally {
+        process.chdir(cwd);
+      }
+      const made = readdirSync(join(here, 'scorch-runs'));
+      expect(made).toHaveLength(1);
+      expect(made[0]).toMatch(/^moons-dsm-\d{8}-\d{6}$/);
     });
   });
 });
