@@ -10,7 +10,7 @@ import { checkSampleSteps } from './limits.js';
 import { metricsJson, prepareOutputDirectory, readCheckpoint, restoreModel } from './output.js';
 import { Progress } from './progress.js';
 import { computeMetrics, makeHtml, makePlots, writeResults } from './report.js';
-import { checkSamplerFits, drawSamples, lossesBySampler, runKeys } from './sampling.js';
+import { Held, checkSamplerFits, drawSamples, lossesBySampler, runKeys } from './sampling.js';
 import { RECORDED_PATHS, checkSamplerFlags, pairs, samplerChoicesFrom } from './train.js';
 import { plural } from '@scorch/report';
 
@@ -45,6 +45,8 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
   await checkSampleSteps(where, checkpoint.noise, sampler, values['sample-steps'] as number | undefined);
   // --force must not move aside the checkpoint this run samples from.
   const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: dir, stem: `samples-${sampler}` }, values.force as boolean, [ref.path]);
+  // Freed when the run ends, however it ends (a tiny run kept 16 tensors).
+  const held = new Held();
   try {
     const outDir = out.path;
     if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
@@ -52,20 +54,21 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
     const backend = await selectBackend(values.backend as BackendChoice);
     if (backend.fallbackReason) io.out(`note: no WebGPU adapter (${backend.fallbackReason}); running on the CPU`);
     const entry = datasetEntry(checkpoint.data);
+    if (entry.mixture) held.add(entry.mixture);
     const n = values.n as number;
     const seed = values.seed as number;
     // The streams of a training run of this seed: with train's seed, its samples again.
     const { model: modelKey, reference: referenceKey, samples: sampleKey } = runKeys(seed);
     let model: ScoreModel;
     try {
-      model = restoreModel(checkpoint, modelKey);
+      model = held.model(restoreModel(checkpoint, modelKey));
     } catch (e) {
       // A model description edited, or parameters of another model size, layout or dtype.
       throw new UsageError(`${where}: --checkpoint ${values.checkpoint as string}: its parameters do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
     }
     io.out(`sample: ${SAMPLERS[sampler].description} from ${checkpoint.loss} on ${checkpoint.data} (${dir}) · ${n} samples · backend ${backend.description} · seed ${seed}`);
 
-    const reference = entry.dataset.sample(n, { key: referenceKey });
+    const reference = held.add(entry.dataset.sample(n, { key: referenceKey }));
     const progress = { bar: undefined as Progress | undefined };
     const run = await drawSamples(
       { model, noise: checkpoint.noise, loss: checkpoint.loss, domain: checkpoint.domain, localStd: entry.localStd },
@@ -80,6 +83,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
       },
     );
     progress.bar?.finish();
+    held.add(run.samples);
 
     const history = checkpoint.training.history ?? [];
     const reportInput = { data: entry, loss: checkpoint.loss, model, noise: checkpoint.noise, run, reference, backend: backend.description, seed, domain: checkpoint.domain, training: null, history };
@@ -107,5 +111,6 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
     return 0;
   } finally {
     out.release();
+    held.free();
   }
 }

@@ -20,7 +20,7 @@ import {
 } from './output.js';
 import { Progress } from './progress.js';
 import { type Metrics, computeMetrics, fmt, makeHtml, makePlots, writeResults } from './report.js';
-import { type SamplerChoices, checkSamplerFits, drawSamples, lossesOf, runKeys } from './sampling.js';
+import { Held, type SamplerChoices, checkSamplerFits, drawSamples, lossesOf, runKeys } from './sampling.js';
 import type { Io } from './io.js';
 import { plural } from '@scorch/report';
 
@@ -288,6 +288,9 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   // --resume X --out X --force, the run to resume moved from under its name).
   const backend = resumed && !given.has('backend') ? await resumedBackend(where, resumed) : await selectBackend(values.backend as BackendChoice);
   const entry = datasetEntry(data);
+  // Freed when the run ends, however it ends (a tiny run kept 24 tensors).
+  const held = new Held();
+  if (entry.mixture) held.add(entry.mixture);
   const { model: modelKey, training: trainKey, reference: referenceKey, samples: sampleKey, kde: kdeKey, scale: scaleKey } = runKeys(seed);
   // The data's extent (for σ_max and the plots) from a sample of its own, so --n changes the
   // evaluation only, never the training.
@@ -297,31 +300,43 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   if (!resumed && ((family === 'levels' && !oneLevel) || loss === 've') && sigmaMaxGiven === undefined) {
     const sigmaMax = defaultSigmaMax(scalePoints);
     if (!(sigmaMax > sigmaMin)) {
+      held.free();
       throw new UsageError(`${where}: --sigma-min (${sigmaMin}) must be smaller than σ_max, which defaults to the largest distance between two points of --data ${data} (${sigmaMax}); give a smaller --sigma-min, or a larger --sigma-max`);
     }
   }
   // Sampler settings the sampler would refuse after training: refused now.
   if (family === 'sde') {
     const sdeNoise = resumed ? resumed.checkpoint.noise : noiseFor(loss, { sigmaMin, sigmaMax: sigmaMaxGiven, dataPoints: scalePoints });
-    await checkSampleSteps(where, sdeNoise, sampler, values['sample-steps'] as number | undefined);
+    await checkSampleSteps(where, sdeNoise, sampler, values['sample-steps'] as number | undefined).catch((e: unknown) => {
+      held.free();
+      throw e;
+    });
   }
   const modelSpec = resumed ? resumed.checkpoint.model : modelSpecFor(loss, hidden);
   // Held for the first half, then linearly down to 2%: late steps refine instead of jitter.
   const optimizer = adam({ lr: (t) => lr * Math.max(0.02, Math.min(1, 2 * (1 - t / steps))) });
+  held.add(optimizer);
   // A resumed run's model and optimiser state, restored from the checkpoint (read into memory
   // already, so --force moving its directory aside below does not touch them).
   let restored: ScoreModel | undefined;
   if (resumed) {
     try {
-      restored = restoreModel(resumed.checkpoint, modelKey);
+      restored = held.model(restoreModel(resumed.checkpoint, modelKey));
       restoreOptimizer(resumed.checkpoint.optimizer, optimizer, restored.params);
     } catch (e) {
+      held.free();
       // An edited checkpoint: parameters or moments of another size, layout or dtype.
       throw new UsageError(`${where}: --resume ${resumed.path}: its parameters or optimiser state do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);
     }
   }
 
-  const out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: 'scorch-runs', stem: mode === 'demo' ? 'demo' : `${data}-${loss}` }, values.force as boolean);
+  let out: ReturnType<typeof prepareOutputDirectory>;
+  try {
+    out = prepareOutputDirectory(where, (values.out as string | undefined) ?? { parent: 'scorch-runs', stem: mode === 'demo' ? 'demo' : `${data}-${loss}` }, values.force as boolean);
+  } catch (e) {
+    held.free();
+    throw e;
+  }
   try {
     const outDir = out.path;
     if (out.movedAside) io.out(`--force: moved the previous contents of ${outDir} to ${out.movedAside}`);
@@ -355,15 +370,17 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     const domain = plotHalfWidth(scalePoints);
     // Fresh data for the metrics and plots.
     const reference = entry.dataset.sample(n, { key: referenceKey });
+    held.add(reference);
     const kdeData = family === 'kde' ? entry.dataset.sample(KDE_POINTS, { key: kdeKey }) : undefined;
-    const kdeBandwidth = kdeData ? Array.from(await ruleOfThumbBandwidth(kdeData).data(), (h) => Number(h.toPrecision(6))) : undefined;
+    if (kdeData) held.add(kdeData);
+    const kdeBandwidth = kdeData ? Array.from(await readAndDispose(ruleOfThumbBandwidth(kdeData)), (h) => Number(h.toPrecision(6))) : undefined;
     // A resumed run's noise is its checkpoint's, as recorded (the flags it came from are not).
     const noise = resumed ? resumed.checkpoint.noise : noiseFor(loss, {
       levels: values.levels as number, sigmaMin, sigmaMax: sigmaMaxGiven, sigma: values.sigma as number,
       dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
     });
     if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
-    const model: ScoreModel = restored ?? buildModel(modelSpec, noise, modelKey);
+    const model: ScoreModel = restored ?? held.model(buildModel(modelSpec, noise, modelKey));
     const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
     // This run's steps: a resumed run's bar and rate count from where it resumed.
@@ -494,6 +511,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
         },
       });
       sampleProgress.bar?.finish();
+      held.add(run.samples);
 
       const reportInput = { data: entry, loss, model, noise, run, reference, backend: trainedOn, seed, domain, training, history };
       const metrics = await computeMetrics(reportInput);
@@ -537,6 +555,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
     return 0;
   } finally {
     out.release();
+    held.free();
   }
 }
 
