@@ -35,8 +35,8 @@ const weights = await modeWeights(samples, data.means);
 const mmd = await mmd2(samples, fresh);
 // Nothing is garbage-collected: free every tensor made here (so this can run again, per seed),
 // the optimizer's moments too (train leaves the optimizer to its caller).
-for (const t of [init, samples, fresh, ...Object.values(model.params), ...Object.values(model.buffers)]) t.dispose();
-for (const owner of [optimizer, average, data]) owner.dispose();
+for (const t of [init, samples, fresh]) t.dispose();
+for (const owner of [model, optimizer, average, data]) owner.dispose();
 
 console.log(`final loss:   ${history.at(-1)!.loss.toFixed(4)}`);
 console.log(`mode weights: ${weights.map((w) => w.toFixed(3)).join(' ')}`);

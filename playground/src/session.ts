@@ -92,8 +92,7 @@ export class PlaygroundSession {
 
   /** Frees the model's parameters and buffers and a mixture's cached tensors. */
   private freeModel(): void {
-    for (const t of Object.values(this.model.params)) t.dispose();
-    for (const t of Object.values(this.model.buffers)) t.dispose();
+    this.model.dispose();
     this.mixture?.dispose();
   }
 

@@ -74,7 +74,7 @@ async function profileSsmStep(device: string, compiled: boolean) {
   step.dispose();
   optimizer.dispose();
   x.dispose();
-  for (const p of Object.values(model.params)) p.dispose();
+  model.dispose();
   return result;
 }
 

@@ -61,7 +61,7 @@ export async function runSample(values: Readonly<Record<string, FlagValue>>, giv
     const { model: modelKey, reference: referenceKey, samples: sampleKey } = runKeys(seed);
     let model: ScoreModel;
     try {
-      model = held.model(restoreModel(checkpoint, modelKey));
+      model = held.add(restoreModel(checkpoint, modelKey));
     } catch (e) {
       // A model description edited, or parameters of another model size, layout or dtype.
       throw new UsageError(`${where}: --checkpoint ${values.checkpoint as string}: its parameters do not fit its model description (${(e as Error).message}); expected a checkpoint written by 'scorch train'`);

@@ -113,6 +113,11 @@ export interface RunKeys {
  * alike, so `scorch sample --seed S` with a training run's seed S, sampler and sampler flags draws
  * the samples and reference data that run drew (the trained model being the checkpoint's).
  */
+export function runKeys(seed: number): RunKeys {
+  const [model, training, reference, samples, kde, scale] = splitKey(randomKey(seed), 6);
+  return { model, training, reference, samples, kde, scale };
+}
+
 /**
  * What a command holds (a data set's cached parameters, a model, an optimiser's state, data,
  * samples), freed by `free()` when the command ends, however it ends: a CLI process exits anyway,
@@ -121,27 +126,16 @@ export interface RunKeys {
 export class Held {
   private readonly items: { dispose(): void }[] = [];
 
-  /** Holds `item` (a tensor, an optimiser, a data set); returns it. */
+  /** Holds `item` (a tensor, a model, an optimiser, a data set); returns it. */
   add<T extends { dispose(): void }>(item: T): T {
     this.items.push(item);
     return item;
-  }
-
-  /** Holds a model's parameters and buffers; returns the model. */
-  model(m: ScoreModel): ScoreModel {
-    this.items.push({ dispose: () => { for (const t of [...Object.values(m.params), ...Object.values(m.buffers)]) t.dispose(); } });
-    return m;
   }
 
   /** Frees everything held so far. */
   free(): void {
     for (const item of this.items.splice(0)) item.dispose();
   }
-}
-
-export function runKeys(seed: number): RunKeys {
-  const [model, training, reference, samples, kde, scale] = splitKey(randomKey(seed), 6);
-  return { model, training, reference, samples, kde, scale };
 }
 
 /**

@@ -321,7 +321,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
   let restored: ScoreModel | undefined;
   if (resumed) {
     try {
-      restored = held.model(restoreModel(resumed.checkpoint, modelKey));
+      restored = held.add(restoreModel(resumed.checkpoint, modelKey));
       restoreOptimizer(resumed.checkpoint.optimizer, optimizer, restored.params);
     } catch (e) {
       held.free();
@@ -380,7 +380,7 @@ export async function runTrain(mode: 'train' | 'demo', flagValues: Values, given
       dataPoints: scalePoints, kdeBandwidth, kdePoints: kdeData ? KDE_POINTS : undefined,
     });
     if (noise.kind === 'levels') io.out(`noise levels: ${noise.sigmas.length}, σ from ${fmt(noise.sigmas[0]!)} down to ${fmt(noise.sigmas[noise.sigmas.length - 1]!)}`);
-    const model: ScoreModel = restored ?? held.model(buildModel(modelSpec, noise, modelKey));
+    const model: ScoreModel = restored ?? held.add(buildModel(modelSpec, noise, modelKey));
     const objective = makeObjective({ objective: loss, noise, model, dataset: entry.dataset, batch, kdeData });
 
     // This run's steps: a resumed run's bar and rate count from where it resumed.

@@ -10,9 +10,9 @@
 // ≤ 10² terms of N(0,1)), gathers, pads and scatters of whole numbers exactly, and sums of at most
 // 64 integers below 2^10 exactly (float32 holds every partial sum).
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Tensor, apply, matmul, tensor, tidy } from '@scorch/tensor';
+import { type Tensor, apply, matmul, tensor } from '@scorch/tensor';
 import type { WebGPUHandle } from '@scorch/kernels';
-import { exact, firstMismatch, gpuDevice, normalPair, ulp } from './helpers.js';
+import { computedIndices, exact, firstMismatch, gpuDevice, normalPair, ulp } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
@@ -23,8 +23,6 @@ afterEach(() => {
 });
 
 const pair = (shape: readonly number[], seed: number) => normalPair(shape, seed, gpu.device);
-/** int32 indices computed on the device (a truncating cast), so the kernels cannot read a host copy. */
-const computedIndices = (values: number[]): Tensor => tidy(() => tensor(values, { device: gpu.device }).mul(1).cast('int32'));
 /** Rows 1..3 of [[0, 0], [1, 2], [3, 4], [5, 6]]: a view at offset 2 in its buffer. */
 const offsetRows = (): Tensor => tensor([[0, 0], [1, 2], [3, 4], [5, 6]], { device: gpu.device }).slice([1, 0], [3, 2]);
 
@@ -109,7 +107,7 @@ describe('eager kernels at their edges', () => {
     const expected = [[8, 10], [0, 0], [1, 2]]; // indices [2, 0, 0]: row 0 = [3, 4] + [5, 6], row 2 = [1, 2]
     const host = tensor([2, 0, 0], { dtype: 'int32', device: gpu.device });
     expect(await apply('scatterAdd', [upd, host], { axis: 0, size: 3 }).toArray()).toEqual(expected);
-    expect(await apply('scatterAdd', [upd, computedIndices([2, 0, 0])], { axis: 0, size: 3 }).toArray()).toEqual(expected);
+    expect(await apply('scatterAdd', [upd, computedIndices([2, 0, 0], gpu.device)], { axis: 0, size: 3 }).toArray()).toEqual(expected);
   });
 
   it('gather of an input that is an offset view, along either axis', async () => {
@@ -119,7 +117,7 @@ describe('eager kernels at their edges', () => {
   });
 
   it('an out-of-range computed gather index gives NaN in its row once the error is reported', async () => {
-    const bad = tensor([[1, 2], [3, 4]], { device: gpu.device }).indexSelect(0, computedIndices([1, 7]));
+    const bad = tensor([[1, 2], [3, 4]], { device: gpu.device }).indexSelect(0, computedIndices([1, 7], gpu.device));
     await expect(gpu.backend.sync()).rejects.toThrow('gather: index 7 is out of range for axis 0 of extent 2');
     expect(await bad.toArray()).toEqual([[3, 4], [NaN, NaN]]);
   });

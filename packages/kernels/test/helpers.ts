@@ -2,7 +2,7 @@
 // shows up as NaN), a seeded host random source, tensors built identically on the CPU reference
 // and on the GPU (including strided views), and comparisons that report the first mismatch.
 
-import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor } from '@scorch/tensor';
+import { type DType, type Tensor, type TypedArray, allocTyped, sizeOf, tensor, tidy } from '@scorch/tensor';
 import { type WebGPUHandle, MIN_WORKGROUPS, initWebGPU } from '@scorch/kernels';
 import { mulberry32 } from '../../../tests/fixtures/mulberry32.js';
 import { afterEach } from 'vitest';
@@ -233,3 +233,8 @@ export const ofLargest = (reference: ArrayLike<number>, fraction: number, unit =
 };
 /** n ULP of the reference, with the subnormal-flush floor. */
 export const ulps = (n: number): ElementTolerance => (_i, r) => n * ulp(r) + FLUSH_FLOOR;
+
+/** int32 indices computed on `device` (truncating casts of float values): no host copy exists. */
+export function computedIndices(values: number[], device: string): Tensor {
+  return tidy(() => tensor(values, { device }).mul(1).cast('int32'));
+}

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, apply, tensor, tidy } from '@scorch/tensor';
 import { vjp } from '@scorch/autograd';
 import type { WebGPUHandle } from '@scorch/kernels';
-import { gpuDevice } from './helpers.js';
+import { computedIndices, gpuDevice } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
@@ -17,11 +17,6 @@ beforeAll(async () => {
 const ROWS = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]];
 const outOfRange = (prim: string, index: number, axis: number, extent: number) =>
   `${prim}: index ${index} is out of range for axis ${axis} of extent ${extent} (expected 0 <= index < ${extent})`;
-
-/** int32 indices computed on `device` (truncating casts of float values): no host copy exists. */
-function computedIndices(values: number[], device: string): Tensor {
-  return tidy(() => tensor(values, { device }).mul(1).cast('int32'));
-}
 
 /** The error message `fn` throws on the CPU. */
 function cpuError(fn: () => unknown): string {

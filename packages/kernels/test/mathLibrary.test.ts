@@ -35,6 +35,14 @@ function consecutive(start: number, count: number): number[] {
   });
 }
 
+/** Values as `toEqual` compares them exactly: NaN as 'NaN', −0 as '-0'. */
+const show = (values: ArrayLike<number>) => Array.from(values, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
+
+/** `op` on the GPU (float32) and on the CPU (float32), element for element. */
+async function both(op: (x: Tensor) => Tensor, xs: number[]): Promise<{ got: unknown[]; want: unknown[] }> {
+  return { got: show(await op(tensor(xs, { device: gpu })).data()), want: show(op(tensor(xs)).dataSync()) };
+}
+
 /** `count` float32 values evenly spaced over [lo, hi]. */
 const grid = (lo: number, hi: number, count: number): number[] =>
   Array.from({ length: count }, (_, i) => Math.fround(lo + ((hi - lo) * i) / (count - 1)));
@@ -183,10 +191,8 @@ describe('signed zeros', () => {
   ];
   for (const [name, op] of ops) {
     it(`${name}(±0) has the CPU's sign`, async () => {
-      const show = (v: number) => (Object.is(v, -0) ? '-0' : v);
-      const expected = Array.from(op(tensor(zeros)).dataSync(), show);
-      const got = Array.from(await op(tensor(zeros, { device: gpu })).data(), show);
-      expect(got).toEqual(expected);
+      const { got, want } = await both(op, zeros);
+      expect(got).toEqual(want);
     });
   }
   it('the expected signs', () => {
@@ -244,19 +250,9 @@ describe('erf: 8 ULP for |x| < 0.5, 2^-21 absolute beyond', () => {
   }
 
   it('NaN stays NaN, ±0 keep their sign, ±inf give ±1', async () => {
-    const got = Array.from(await erf(tensor([NaN, 0, -0, Infinity, -Infinity], { device: gpu })).data());
-    expect(Number.isNaN(got[0])).toBe(true);
-    expect(got.slice(1).map((v) => Object.is(v, -0) ? '-0' : v)).toEqual([0, '-0', 1, -1]);
+    expect(show(await erf(tensor([NaN, 0, -0, Infinity, -Infinity], { device: gpu })).data())).toEqual(['NaN', 0, '-0', 1, -1]);
   });
 });
-
-/** Values as `toEqual` compares them exactly: NaN as 'NaN', −0 as '-0'. */
-const show = (values: ArrayLike<number>) => Array.from(values, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
-
-/** `op` on the GPU (float32) and on the CPU (float32), element for element. */
-async function both(op: (x: Tensor) => Tensor, xs: number[]): Promise<{ got: unknown[]; want: unknown[] }> {
-  return { got: show(await op(tensor(xs, { device: gpu })).data()), want: show(op(tensor(xs)).dataSync()) };
-}
 
 describe('special arguments give exactly the CPU result on WebGPU', () => {
   it('exp: NaN stays NaN (the clamped general path would give a finite value), ±inf give +inf and 0', async () => {

@@ -114,6 +114,8 @@ export interface ScoreModel {
   readonly score: ScoreFunction;
   /** The score function with `params` bound (e.g. the tracers inside a `grad`). */
   bind(params: Params): ScoreFunction;
+  /** Frees the tensors the model made, its parameters and buffers (again: nothing). */
+  dispose(): void;
 }
 
 /** An energy model: E_θ(x) of shape [N], and the score −∇ₓE_θ. */
@@ -187,6 +189,8 @@ interface MlpBody {
   /** Hidden activations' output features → network output, under explicit params. */
   forward(params: Params, x: Tensor, cond: Tensor | undefined): Tensor;
   conditioning: Conditioning;
+  /** Frees the parameters and buffers. */
+  dispose(): void;
 }
 
 const POSITIVE_INTEGER = { integer: true, min: 1 } as const;
@@ -266,7 +270,10 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
     }
     return h;
   };
-  return { params, buffers, numLayers, forward, conditioning };
+  const dispose = () => {
+    for (const t of [...Object.values(params), ...Object.values(buffers)]) t.dispose();
+  };
+  return { params, buffers, numLayers, forward, conditioning, dispose };
 }
 
 /** Validates x (rank 2, d columns, float) and cond (present iff conditional, shape [N]). */
@@ -322,6 +329,7 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
     apply,
     score: (x, cond) => apply(body.params, x, cond),
     bind: (params) => (x, cond) => apply(params, x, cond),
+    dispose: body.dispose,
   };
   return model;
 }
@@ -369,6 +377,7 @@ export function mlpEnergy(opts: MlpOptions): EnergyModel {
     energy: (x, cond) => applyEnergy(body.params, x, cond),
     score: (x, cond) => apply(body.params, x, cond),
     bind: (params) => (x, cond) => apply(params, x, cond),
+    dispose: body.dispose,
   };
 }
 

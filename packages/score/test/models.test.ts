@@ -483,3 +483,19 @@ describe('embeddings, initialisation and loading, by value', () => {
     expect(await read(target.b)).toEqual([3, 4]);
   });
 });
+
+describe('dispose', () => {
+  it('frees the parameters and the buffers a model made, for both kinds; a second call does nothing', () => {
+    const before = memory();
+    const score = mlpScore({ inputDim: 2, hidden: [8], conditioning: 'sigma', key: randomKey(5) });
+    const energy = mlpEnergy({ inputDim: 2, hidden: [8], conditioning: 'sigma', key: randomKey(6) });
+    expect(Object.keys(score.buffers)).toEqual(['embedding.frequencies']);
+    expect(memory().tensors - before.tensors).toBe(2 * (Object.keys(score.params).length + 1));
+    for (const model of [score, energy]) {
+      model.dispose();
+      model.dispose();
+      for (const t of [...Object.values(model.params), ...Object.values(model.buffers)]) expect(t.isDisposed).toBe(true);
+    }
+    expect(memory()).toEqual(before);
+  });
+});

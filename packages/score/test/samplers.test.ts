@@ -1029,12 +1029,6 @@ describe('samplingEpsilon refuses what is not an SDE', () => {
 // float64 unless a test says otherwise.
 const f64 = { dtype: 'float64' } as const;
 const u64 = unitRoundoff('float64');
-/** A tensor's values, the tensor disposed. */
-const values = async (t: Tensor) => {
-  const v = Array.from(await t.data());
-  t.dispose();
-  return v;
-};
 
 describe('the samplers run with their documented defaults', () => {
   // The defaults are stated in the docs with their sources; a run with the option left out must
@@ -1056,27 +1050,27 @@ describe('the samplers run with their documented defaults', () => {
 
   it('langevinDynamics: ε = 0.1, 1000 steps', async () => {
     let calls = 0;
-    const byDefault = await values(await langevinDynamics(score, init, { key, callback: () => void calls++ }));
+    const byDefault = await hostValues(await langevinDynamics(score, init, { key, callback: () => void calls++ }));
     expect(calls).toBe(1000);
-    expect(byDefault).toEqual(await values(await langevinDynamics(score, init, { key, stepSize: 0.1, steps: 1000 })));
+    expect(byDefault).toEqual(await hostValues(await langevinDynamics(score, init, { key, stepSize: 0.1, steps: 1000 })));
   });
 
   it('annealedLangevinDynamics: σ geometric 1 → 0.01 over 10 levels, ε = 2e-5, 100 steps per level, then denoising', async () => {
     let calls = 0;
-    const byDefault = await values(await annealedLangevinDynamics(score, init, { key, callback: () => void calls++ }));
+    const byDefault = await hostValues(await annealedLangevinDynamics(score, init, { key, callback: () => void calls++ }));
     expect(calls).toBe(10 * 100 + 1);
     const explicit = { key, sigmas: geometricSigmas(1, 0.01, 10), stepSize: 2e-5, stepsPerLevel: 100, denoise: true };
-    expect(byDefault).toEqual(await values(await annealedLangevinDynamics(score, init, explicit)));
+    expect(byDefault).toEqual(await hostValues(await annealedLangevinDynamics(score, init, explicit)));
   });
 
   it('reverseSdeEulerMaruyama and predictorCorrector: 1000 steps; snr 0.16 and one corrector step', async () => {
     const sde = vpSde();
     let calls = 0;
-    const em = await values(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, callback: () => void calls++ }));
+    const em = await hostValues(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, callback: () => void calls++ }));
     expect(calls).toBe(1000);
-    expect(em).toEqual(await values(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, steps: 1000, denoiseFinalStep: true })));
-    const pc = await values(await predictorCorrector(timeScore, sde, { key, init }));
-    expect(pc).toEqual(await values(await predictorCorrector(timeScore, sde, { key, init, steps: 1000, snr: 0.16, correctorSteps: 1, predictor: 'reverseDiffusion' })));
+    expect(em).toEqual(await hostValues(await reverseSdeEulerMaruyama(timeScore, sde, { key, init, steps: 1000, denoiseFinalStep: true })));
+    const pc = await hostValues(await predictorCorrector(timeScore, sde, { key, init }));
+    expect(pc).toEqual(await hostValues(await predictorCorrector(timeScore, sde, { key, init, steps: 1000, snr: 0.16, correctorSteps: 1, predictor: 'reverseDiffusion' })));
   });
 
   it('probabilityFlowOde: RK45 with rtol = atol = 1e-5', async () => {
@@ -1084,7 +1078,7 @@ describe('the samplers run with their documented defaults', () => {
     const byDefault = await probabilityFlowOde(timeScore, sde, { key, init });
     const explicit = await probabilityFlowOde(timeScore, sde, { key, init, method: 'rk45', rtol: 1e-5, atol: 1e-5, maxSteps: 10000 });
     expect([byDefault.nfe, byDefault.acceptedSteps, byDefault.rejectedSteps]).toEqual([explicit.nfe, explicit.acceptedSteps, explicit.rejectedSteps]);
-    expect(await values(byDefault.x)).toEqual(await values(explicit.x));
+    expect(await hostValues(byDefault.x)).toEqual(await hostValues(explicit.x));
   });
 });
 
@@ -1095,7 +1089,7 @@ describe('langevinDynamics: the step and its condition, replayed on the host', (
     const init = tensor([[0.5, -0.5], [1, 2], [-1, 0.25]], f64);
     const key = randomKey(17);
     const [eps, cond, steps] = [0.05, 0.7, 3];
-    const x = await values(await langevinDynamics(score, init, { key, stepSize: eps, steps, cond }));
+    const x = await hostValues(await langevinDynamics(score, init, { key, stepSize: eps, steps, cond }));
     let host = Array.from(init.dataSync());
     for (let k = 0; k < steps; k++) {
       const z = Array.from(randn([3, 2], { key: foldIn(key, k) as RandomKey, ...f64 }).dataSync());
@@ -1170,7 +1164,7 @@ describe('probabilityFlowOde (rk45) honours eps, maxSteps and callbackEvery', ()
     const [start, end] = [coefficientsAt(1), coefficientsAt(eps)];
     const c = (k: typeof start) => k.m * k.m * v0 + k.s * k.s;
     const exact = Array.from(init.dataSync()).map((x) => end.m * mu + Math.sqrt(c(end) / c(start)) * (x - start.m * mu));
-    const out = await values(sol.x);
+    const out = await hostValues(sol.x);
     // Each accepted step's local error is ≤ atol + rtol·|x| (defaults 1e-5), and the flow
     // contracts here (c decreases towards t = 0 for v₀ < 1), so the errors add at most.
     const allowed = sol.acceptedSteps * (1e-5 + 1e-5 * Math.max(...out.map(Math.abs), ...exact.map(Math.abs)));
