@@ -18,6 +18,7 @@ import { selectBackend } from './backend.js';
 import type { Io } from './io.js';
 import { writeFiles } from './output.js';
 import { fmt } from './report.js';
+import { Held } from './sampling.js';
 
 /** The benchmark suite's entry (pnpm bench), relative to the repository root. */
 const SUITE_ENTRY = 'benchmarks/bench.ts';
@@ -143,51 +144,58 @@ interface StepTimes {
 async function timeDemoSteps(device: string, steps: number): Promise<StepTimes> {
   setDefaultDevice(device);
   const entry = datasetEntry('mixture');
-  const [modelKey, dataKey, trainKey, sampleKey] = splitKey(randomKey(0), 4) as RandomKey[];
-  const points = await entry.dataset.sample(1000, { key: dataKey! }).data();
-  const noise = noiseFor('ssm-vr', { dataPoints: points });
-  const model = buildModel(modelSpecFor('ssm-vr', [64, 64]), noise, modelKey!);
-  const objective = makeObjective({ objective: 'ssm-vr', noise, model, dataset: entry.dataset, batch: 256 });
-  const optimizer = adam({ lr: 1e-3 });
-  const warmUp = 5;
-  // The step train() runs, made once so that the warm-up traces and compiles it and the timed run
-  // only replays it (each train() call would trace its own); one loss read at the end of each
-  // run: it waits for the device, so the time is the real one.
-  const step = trainingStep({ params: model.params, loss: objective, optimizer });
-  const trainRun = async (from: number, count: number) => {
-    let loss: Tensor | undefined;
-    for (let i = from; i < from + count; i++) {
-      loss?.dispose();
-      loss = step(foldIn(trainKey!, i), i);
-    }
-    await loss!.data();
-    loss!.dispose();
-  };
-  // The first step alone, what a user waits for before training moves (time to first step).
-  let started = performance.now();
-  await trainRun(0, 1);
-  const firstTrainMs = performance.now() - started;
-  await trainRun(1, warmUp - 1);
-  started = performance.now();
-  await trainRun(warmUp, steps);
-  const trainMs = (performance.now() - started) / steps;
-  step.dispose();
-  optimizer.dispose();
+  // Freed when the timing ends, however it ends (the model, the data set's cached parameters).
+  const held = new Held();
+  if (entry.mixture) held.add(entry.mixture);
+  try {
+    const [modelKey, dataKey, trainKey, sampleKey] = splitKey(randomKey(0), 4) as RandomKey[];
+    const points = await held.add(entry.dataset.sample(1000, { key: dataKey! })).data();
+    const noise = noiseFor('ssm-vr', { dataPoints: points });
+    const model = held.add(buildModel(modelSpecFor('ssm-vr', [64, 64]), noise, modelKey!));
+    const objective = makeObjective({ objective: 'ssm-vr', noise, model, dataset: entry.dataset, batch: 256 });
+    const optimizer = adam({ lr: 1e-3 });
+    const warmUp = 5;
+    // The step train() runs, made once so that the warm-up traces and compiles it and the timed run
+    // only replays it (each train() call would trace its own); one loss read at the end of each
+    // run: it waits for the device, so the time is the real one.
+    const step = trainingStep({ params: model.params, loss: objective, optimizer });
+    const trainRun = async (from: number, count: number) => {
+      let loss: Tensor | undefined;
+      for (let i = from; i < from + count; i++) {
+        loss?.dispose();
+        loss = step(foldIn(trainKey!, i), i);
+      }
+      await loss!.data();
+      loss!.dispose();
+    };
+    // The first step alone, what a user waits for before training moves (time to first step).
+    let started = performance.now();
+    await trainRun(0, 1);
+    const firstTrainMs = performance.now() - started;
+    await trainRun(1, warmUp - 1);
+    started = performance.now();
+    await trainRun(warmUp, steps);
+    const trainMs = (performance.now() - started) / steps;
+    step.dispose();
+    optimizer.dispose();
 
-  // A sampler call compiles its own step, so the sampling time includes one trace per run
-  // (spread over its steps); the warm-up run fills the kernel caches.
-  const init = full([1000, 2], 0.5);
-  const sigma = [0.1];
-  const warm = await annealedLangevinDynamics(model.score, init, { key: sampleKey!, sigmas: sigma, stepsPerLevel: warmUp, denoise: false });
-  await warm.data();
-  warm.dispose();
-  started = performance.now();
-  const out = await annealedLangevinDynamics(model.score, init, { key: sampleKey!, sigmas: sigma, stepsPerLevel: steps, denoise: false });
-  await out.data();
-  const sampleMs = (performance.now() - started) / steps;
-  out.dispose();
-  init.dispose();
-  return { firstTrainMs, trainMs, sampleMs };
+    // A sampler call compiles its own step, so the sampling time includes one trace per run
+    // (spread over its steps); the warm-up run fills the kernel caches.
+    const init = full([1000, 2], 0.5);
+    const sigma = [0.1];
+    const warm = await annealedLangevinDynamics(model.score, init, { key: sampleKey!, sigmas: sigma, stepsPerLevel: warmUp, denoise: false });
+    await warm.data();
+    warm.dispose();
+    started = performance.now();
+    const out = await annealedLangevinDynamics(model.score, init, { key: sampleKey!, sigmas: sigma, stepsPerLevel: steps, denoise: false });
+    await out.data();
+    const sampleMs = (performance.now() - started) / steps;
+    out.dispose();
+    init.dispose();
+    return { firstTrainMs, trainMs, sampleMs };
+  } finally {
+    held.free();
+  }
 }
 
 /**

@@ -2010,7 +2010,7 @@ describe('runs in process leave no tensor behind', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'scorch-held-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('train (mixture and moons), a resumed train, sample and a refused train: memory() as before each', async () => {
+  it('train (mixture and moons), a resumed train, sample, a refused train and bench: memory() as before each', async () => {
     // The model, the optimiser's state, the data set's cached parameters, the reference data and
     // the samples were kept after a run returned (24 tensors a tiny train, 16 a sample), so a
     // program calling main() grew with every run.
@@ -2022,6 +2022,8 @@ describe('runs in process leave no tensor behind', () => {
       ['sample', ['--checkpoint', join(scratch, 'a'), '--n', '20', '--backend', 'cpu', '--steps-per-level', '1', '--out', join(scratch, 'd')], 0],
       // Refused after the data set and the optimiser were made: --out is taken.
       ['train', [...base, '--steps-per-level', '1', '--steps', '3', '--out', join(scratch, 'a')], 2],
+      // Its demo model's timing kept the model, its data sample and the mixture's parameters.
+      ['bench', ['--suite', 'score', '--backend', 'cpu', '--steps', '2'], 0],
     ];
     for (const [command, args, status] of runs) {
       const before = memory();
