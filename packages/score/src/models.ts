@@ -21,7 +21,7 @@
 
 import { grad } from '@scorch/autograd';
 import {
-  composite,
+  composite, getBackend,
   type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, isFloatDType, log, matmul, mul, randn, relu, reshape,
   silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
@@ -90,7 +90,10 @@ export interface MlpScoreOptions extends MlpOptions {
    * conditioning σ = σ(t) is the `sde`'s kernel standard deviation, so `sde` is required.
    */
   outputScaling?: OutputScaling;
-  /** The SDE whose std(t) gives σ for output scaling under 'time' conditioning. */
+  /**
+   * The SDE whose std(t) gives σ for output scaling under 'time' conditioning; refused with any
+   * other conditioning or with outputScaling 'none', where nothing reads it.
+   */
   sde?: Sde;
 }
 
@@ -201,7 +204,8 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   const { inputDim, hidden, key } = opts;
   checkNumber(where, 'inputDim', inputDim, POSITIVE_INTEGER);
   if (!Array.isArray(hidden)) throw new TypeError(`${where}: hidden must be an array of layer widths, e.g. [64, 64], got ${JSON.stringify(hidden)}`);
-  hidden.forEach((h, i) => checkNumber(where, `hidden[${i}]`, h, POSITIVE_INTEGER));
+  // By index, not forEach: forEach skips a hole ([4, , 4]), which then reached randn as a width.
+  for (let i = 0; i < hidden.length; i++) checkNumber(where, `hidden[${i}]`, hidden[i], { ...POSITIVE_INTEGER, required: true });
   checkKey(key, `${where}: opts.key`);
   const activation = opts.activation ?? 'silu';
   checkOneOf(where, 'activation', activation, ACTIVATIONS);
@@ -225,6 +229,8 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   const dtype = opts.dtype ?? 'float32';
   checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
   const device = opts.device;
+  // Named here, as the model's option, rather than by the first randn of the initialisation.
+  if (device !== undefined) getBackend(device, where);
 
   const widths = [inputDim + (conditioning === 'none' ? 0 : embeddingDim), ...hidden, outputDim];
   const numLayers = widths.length - 1;
@@ -259,12 +265,19 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
     if (first && first.dtype !== x.dtype) {
       throw new TypeError(`${where}: x is ${x.dtype} but the model's parameters are ${first.dtype}; pass x as ${first.dtype} (x.cast('${first.dtype}')) or build the model with dtype '${x.dtype}'`);
     }
+    for (const [name, t] of Object.entries(buffers)) {
+      if (t.isDisposed) throw new Error(`${where}: buffer '${name}' was disposed (by model.dispose(), dispose() or tidy()) and cannot be used`);
+    }
     let h = conditioning === 'none' ? x : concat([x, embed(cond!)], 1);
     for (let l = 0; l < numLayers; l++) {
       const name = l === numLayers - 1 ? 'out' : `layer${l}`;
       const w = p[`${name}.weight`];
       const b = p[`${name}.bias`];
       if (!w || !b) throw new Error(`${where}: parameter '${name}.weight' or '${name}.bias' is missing from the params record`);
+      // Named by the model and the parameter, not by matmul's "second operand ... was disposed".
+      for (const [suffix, t] of [['weight', w], ['bias', b]] as const) {
+        if (t.isDisposed) throw new Error(`${where}: parameter '${name}.${suffix}' was disposed (by model.dispose(), dispose() or tidy()) and cannot be used`);
+      }
       h = matmul(h, w).add(b);
       if (l < numLayers - 1) h = act(h);
     }
@@ -308,6 +321,11 @@ export function mlpScore(opts: MlpScoreOptions): ScoreModel {
   if (outputScaling !== 'none') {
     if (conditioning === 'none') throw new Error(`${where}: outputScaling '${outputScaling}' needs a noise level; set conditioning to 'sigma' or 'time'`);
     if (conditioning === 'time' && !opts.sde) throw new Error(`${where}: outputScaling '${outputScaling}' with 'time' conditioning needs the sde (σ(t) = sde.std(t))`);
+  }
+  // The sde is read only to scale a time-conditioned output by σ(t); refused where nothing reads
+  // it, as the embedding's settings are, so that a model the user thinks follows it does not.
+  if (opts.sde !== undefined && (conditioning !== 'time' || outputScaling === 'none')) {
+    throw new Error(`${where}: sde sets σ(t) for the output scaling of a time-conditioned model; this one has conditioning '${conditioning}' and outputScaling '${outputScaling}', which do not read it (set conditioning 'time' with outputScaling 'divideBySigma' or 'noisePrediction', or leave sde out)`);
   }
   const sigmaOf = (cond: Tensor): Tensor => (conditioning === 'sigma' ? cond : opts.sde!.std(cond));
   const inputDim = opts.inputDim;

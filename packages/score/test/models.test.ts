@@ -164,6 +164,71 @@ describe('mlpScore', () => {
     expect(() => mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'sigma', embedding: 'sinusoidal', fourierScale: 4 })).toThrow(/^mlpScore: fourierScale sets the Fourier features' frequencies/);
     // Used, they are accepted.
     expect(mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'time', embedding: 'fourier', fourierScale: 4, embeddingDim: 8 }).buffers['embedding.frequencies']!.shape).toEqual([1, 4]);
+    // An sde nothing reads (σ conditioning, or no output scaling) was accepted and ignored.
+    const sde = vpSde();
+    const unread = (conditioning: string, scaling: string) => `mlpScore: sde sets σ(t) for the output scaling of a time-conditioned model; this one has conditioning '${conditioning}' and outputScaling '${scaling}', which do not read it`;
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, sde })).toThrow(unread('none', 'none'));
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'sigma', outputScaling: 'divideBySigma', sde })).toThrow(unread('sigma', 'divideBySigma'));
+    expect(() => mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'time', sde })).toThrow(unread('time', 'none'));
+    expect(mlpScore({ inputDim: 2, hidden: [4], key, conditioning: 'time', outputScaling: 'divideBySigma', sde }).conditioning).toBe('time');
+  });
+
+  it('refuses an embedding width that is odd or below 2, in the embedding and in the model', () => {
+    const c = tensor([0.5, 1], f64);
+    for (const dim of [0, 3]) {
+      expect(() => sinusoidalEmbedding(c, dim)).toThrow(`sinusoidalEmbedding: embedding dimension must be an even integer >= 2, got ${dim}`);
+      for (const embedding of ['sinusoidal', 'fourier'] as const) {
+        expect(() => mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', embedding, embeddingDim: dim, key: randomKey(1) }))
+          .toThrow(`mlpScore: embedding dimension must be an even integer >= 2, got ${dim}`);
+      }
+    }
+  });
+
+  it('the embedding is 32 wide by default: 16 Fourier frequencies, 32 extra inputs to the first layer', () => {
+    for (const conditioning of ['sigma', 'time'] as const) {
+      const model = mlpScore({ inputDim: 3, hidden: [5], conditioning, key: randomKey(1) });
+      expect(model.params['layer0.weight']!.shape).toEqual([3 + 32, 5]);
+      if (conditioning === 'sigma') expect(model.buffers['embedding.frequencies']!.shape).toEqual([1, 16]);
+    }
+  });
+
+  it('names the model in what it refuses: hidden as a number or with a hole, an unknown device, a missing or disposed parameter', () => {
+    const key = randomKey(8);
+    expect(() => mlpScore({ inputDim: 2, hidden: 64 as never, key })).toThrow(/^mlpScore: hidden must be an array of layer widths, e.g. \[64, 64\], got 64$/);
+    // forEach skipped the hole, which reached randn: "shape must be an array of non-negative integers, got [4,null]".
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => mlpScore({ inputDim: 2, hidden: [4, , 4] as never, key })).toThrow(/^mlpScore: hidden\[1\] must be an integer >= 1, got undefined$/);
+    const before = memory().tensors;
+    expect(() => mlpEnergy({ inputDim: 2, hidden: [4], device: 'tpu', key })).toThrow(/^mlpEnergy: unknown device 'tpu'; registered devices: cpu/);
+    expect(memory().tensors).toBe(before);
+    const model = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key });
+    const x = randn([3, 2], { key });
+    const sigma = tensor([1, 2, 3]);
+    const { ['out.bias']: _, ...rest } = model.params;
+    expect(() => model.apply(rest, x, sigma)).toThrow(/^mlpScore: parameter 'out.weight' or 'out.bias' is missing from the params record$/);
+    model.params['layer0.bias']!.dispose();
+    expect(() => model.score(x, sigma)).toThrow(/^mlpScore: parameter 'layer0.bias' was disposed \(by model.dispose\(\), dispose\(\) or tidy\(\)\) and cannot be used$/);
+    // After model.dispose() the frequencies are the first thing read: "fourierEmbedding: ... was disposed" named neither.
+    model.dispose();
+    expect(() => model.score(x, sigma)).toThrow(/^mlpScore: buffer 'embedding.frequencies' was disposed/);
+    const linear = mlpEnergy({ inputDim: 2, hidden: [], key });
+    linear.dispose();
+    expect(() => linear.energy(x)).toThrow(/^mlpEnergy: parameter 'out.weight' was disposed/);
+  });
+
+  it('a model without hidden layers is one linear map, and names a batch of the wrong dtype', () => {
+    const model = mlpScore({ inputDim: 2, hidden: [], key: randomKey(6) });
+    expect(Object.keys(model.params)).toEqual(['out.weight', 'out.bias']);
+    expect(() => model.score(randn([3, 2], { key: randomKey(7), ...f64 }))).toThrow("mlpScore: x is float64 but the model's parameters are float32; pass x as float32 (x.cast('float32')) or build the model with dtype 'float64'");
+  });
+
+  it('refuses a cond passed to an unconditional model (it was ignored), a cond column [N, 1] and a cond of another dtype than x', () => {
+    const x = randn([3, 2], { key: randomKey(11), ...f64 });
+    const plain = mlpScore({ inputDim: 2, hidden: [4], key: randomKey(10), ...f64 });
+    expect(() => plain.score(x, tensor([1, 2, 3], f64))).toThrow(/^mlpScore: this model is unconditional \(conditioning 'none'\) but a cond tensor was passed$/);
+    const conditional = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key: randomKey(10), ...f64 });
+    expect(() => conditional.score(x, tensor([[1], [2], [3]], f64))).toThrow(/^mlpScore: cond must have shape \[3\] \(one σ per row of x\), got \[3,1\]$/);
+    expect(() => conditional.score(x, tensor([1, 2, 3]))).toThrow(/^mlpScore: cond is float32 but x is float64; they must match$/);
   });
 });
 
@@ -188,6 +253,11 @@ describe('mlpEnergy', () => {
       }
     }
     expect(model.energy(x).shape).toEqual([4]);
+  });
+
+  it('names a batch that is no Tensor, as the score model does', () => {
+    const energy = mlpEnergy({ inputDim: 2, hidden: [4], key: randomKey(11) });
+    expect(() => energy.score([[1, 2]] as never)).toThrow(/^mlpEnergy: x must be a Tensor of shape \[N, 2\]$/);
   });
 
   it('energyScore refuses an energy that is not a function when it is made, not at its first score', () => {
@@ -439,6 +509,12 @@ describe('embeddings, initialisation and loading, by value', () => {
     got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-15));
   });
 
+  it('sinusoidalEmbedding of width 2 has the single frequency ω₀ = 10000⁰ = 1: [sin c, cos c]', async () => {
+    const got = await read(sinusoidalEmbedding(tensor([1, 10], f64), 2));
+    // c·1 is exact; sin and cos are each within a few float64 ulps of values ≤ 1.
+    [Math.sin(1), Math.cos(1), Math.sin(10), Math.cos(10)].forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThanOrEqual(1e-15));
+  });
+
   it('fourierEmbedding is [sin 2πcW, cos 2πcW] (Song et al. 2021, GaussianFourierProjection)', async () => {
     const got = await read(fourierEmbedding(tensor([0.25], f64), tensor([[1, 0.5]], f64)));
     [1, Math.SQRT1_2, 0, Math.SQRT1_2].forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThanOrEqual(1e-15));
@@ -455,6 +531,34 @@ describe('embeddings, initialisation and loading, by value', () => {
     const want = await read(forward(mt.params, concat([x, sinusoidalEmbedding(t.mul(999), 4)], 1)));
     // The same operations in another association order: a few float64 roundings of O(1) values.
     (await read(mt.score(x, t))).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-13));
+    // The other two pairings: log σ through the sinusoidal embedding, t (not 999·t) through Fourier features.
+    const ss = mlpScore({ inputDim: 2, hidden: [8], activation: 'tanh', conditioning: 'sigma', embedding: 'sinusoidal', embeddingDim: 4, key: randomKey(4), ...f64 });
+    const wantS = await read(forward(ss.params, concat([x, sinusoidalEmbedding(log(sigma), 4)], 1)));
+    (await read(ss.score(x, sigma))).forEach((v, i) => expect(Math.abs(v - wantS[i]!)).toBeLessThanOrEqual(1e-13));
+    const tf = mlpScore({ inputDim: 2, hidden: [8], activation: 'tanh', conditioning: 'time', embedding: 'fourier', embeddingDim: 4, key: randomKey(5), ...f64 });
+    const wantT = await read(forward(tf.params, concat([x, fourierEmbedding(t, tf.buffers['embedding.frequencies']!)], 1)));
+    (await read(tf.score(x, t))).forEach((v, i) => expect(Math.abs(v - wantT[i]!)).toBeLessThanOrEqual(1e-13));
+  });
+
+  it('silu, softplus and elu hidden layers are LeCun-normal (variance 1/fan_in), as tanh', async () => {
+    for (const activation of ['silu', 'softplus', 'elu'] as const) {
+      const w = await read(mlpScore({ inputDim: 2, hidden: [400, 8], activation, key: randomKey(2) }).params['layer1.weight']!);
+      // 3200 iid N(0, 1/400) draws: the sample variance has SE = var·√(2/(n−1)); within 4 SE.
+      const variance = w.reduce((a, v) => a + v * v, 0) / w.length;
+      expect(Math.abs(variance - 1 / 400), activation).toBeLessThan(4 * (1 / 400) * Math.sqrt(2 / (w.length - 1)));
+    }
+  });
+
+  it('every bias starts at zero, the output layer\'s included, and each layer draws its own weights', async () => {
+    const model = mlpScore({ inputDim: 3, hidden: [5, 4], conditioning: 'sigma', embeddingDim: 4, key: randomKey(3) });
+    for (const name of ['layer0.bias', 'layer1.bias', 'out.bias']) {
+      expect(await read(model.params[name]!), name).toEqual(new Array(model.params[name]!.shape[0]).fill(0));
+    }
+    // Two [64, 64] weight matrices: 4096 pairs, sample correlation ≈ N(0, 1/n) when independent; 4 SE.
+    const m = mlpScore({ inputDim: 64, hidden: [64], key: randomKey(4), ...f64 });
+    const [a, b] = [await read(m.params['layer0.weight']!), await read(m.params['out.weight']!)];
+    const dot = (u: number[], v: number[]) => u.reduce((s, x, i) => s + x * v[i]!, 0);
+    expect(Math.abs(dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b)))).toBeLessThan(4 / Math.sqrt(a.length));
   });
 
   it('with ReLU the output layer is LeCun-normal (variance 1/fan_in), not He-normal like the hidden ones', async () => {
@@ -473,6 +577,19 @@ describe('embeddings, initialisation and loading, by value', () => {
     const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
     // Independent draws: the sample correlation is about N(0, 1/n); 4 standard errors.
     expect(Math.abs(dot(f, w) / Math.sqrt(dot(f, f) * dot(w, w)))).toBeLessThan(4 / Math.sqrt(f.length));
+    // And of the output layer's: with no hidden layer out.weight is [1 + 512, 1]; 256 frequencies against its first 256.
+    const e = mlpScore({ inputDim: 1, hidden: [], conditioning: 'sigma', embedding: 'fourier', embeddingDim: 512, key: randomKey(5), ...f64 });
+    const g = await read(e.buffers['embedding.frequencies']!);
+    const o = (await read(e.params['out.weight']!)).slice(0, g.length);
+    expect(Math.abs(dot(g, o) / Math.sqrt(dot(g, g) * dot(o, o)))).toBeLessThan(4 / Math.sqrt(g.length));
+  });
+
+  it('loadParamsInto leaves no tensor behind: the uploaded values are freed once assigned', async () => {
+    const model = mlpScore({ inputDim: 2, hidden: [4], conditioning: 'sigma', key: randomKey(12) });
+    const json = await saveParams({ ...model.params, ...model.buffers });
+    const before = memory();
+    loadParamsInto({ ...model.params, ...model.buffers }, json);
+    expect(memory()).toEqual(before);
   });
 
   it('loadParamsInto matches parameters by name, not by position', async () => {
