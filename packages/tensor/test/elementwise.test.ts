@@ -178,6 +178,8 @@ describe('int32 arithmetic', () => {
     const b = tensor([true, false]);
     expect(await b.equal(1).toArray()).toEqual([true, false]);
     expect(() => b.equal(2)).toThrow("equal: the number 2 is not a value of the other operand's dtype bool (a number takes the tensor's dtype; expected 0 or 1); cast the tensor first, e.g. x.cast('float32')");
+    // Between 0 and 1 is not 0 or 1: 0.5 would be stored as true.
+    expect(() => b.notEqual(0.5)).toThrow("notEqual: the number 0.5 is not a value of the other operand's dtype bool (a number takes the tensor's dtype; expected 0 or 1)");
   });
 });
 

@@ -93,6 +93,10 @@ describe('dtype mismatches', () => {
     expect(() => clamp(ones([3]), undefined, ones([3], { dtype: 'float64' }))).toThrow('clamp: max is float64 but x is float32; cast one first');
     expect(() => clamp(ones([3]), ones([4]))).toThrow(/^clamp: shapes \[3\] and \[4\] cannot be broadcast/);
     expect(() => clamp(ones([2]), undefined, other)).toThrow("clamp: max is on 'cpu-other' but x on 'cpu'");
+    // Only min > max is refused: equal bounds give that value everywhere.
+    expect(() => clamp(tensor([0]), 2, 1)).toThrow('clamp: min (2) is greater than max (1); expected min <= max');
+    expect(Array.from(clamp(tensor([-2, 1, 3]), 1, 1).dataSync())).toEqual([1, 1, 1]);
+    expect(Array.from(clamp(tensor([-2, 5], { dtype: 'int32' }), 0, 0).dataSync())).toEqual([0, 0]);
   });
 
   it('tensor() refuses a sparse array\'s hole; arange and linspace name options passed in a number\'s place', () => {
@@ -471,6 +475,16 @@ describe('primitive params given to apply', () => {
     expect(() => apply('sum', [x], { axes: [0, 0] })).toThrow(new Error('sum: axes [0,0] name the same axis twice'));
     expect(() => apply('cumsum', [x], { axis: 1, reverse: 'yes' as never })).toThrow(new Error('cumsum: reverse must be true or false, got "yes"'));
     expect(() => apply('cumsum', [x], { axis: '0' as never, reverse: false })).toThrow(new Error('cumsum: axis "0" is out of range for [2,3]'));
+  });
+
+  it('shape rules the ops meet before apply: expand keeps the rank, arg-reductions refuse an empty axis, matmul batches match, scatterAdd has an index per update', () => {
+    // Each was unchecked at the primitive: expand [2] → [2,3] and matmul of batches [2] and [3]
+    // gave a result, argmax over an empty axis and scatterAdd with too few indices read out of range.
+    expect(() => apply('expand', [ones([2])], { shape: [2, 3] })).toThrow('expand: cannot expand [2] to [2,3] (only size-1 axes stretch)');
+    expect(() => apply('argmax', [zeros([0, 3])], { axis: 0 })).toThrow('argmax: cannot reduce the empty axis 0 of [0,3]');
+    expect(() => apply('argmin', [zeros([2, 0])], { axis: 1 })).toThrow('argmin: cannot reduce the empty axis 1 of [2,0]');
+    expect(() => apply('matmul', [ones([2, 2, 3]), ones([3, 3, 4])], {})).toThrow('matmul: batch dimensions differ for [2,2,3] and [3,3,4]');
+    expect(() => apply('scatterAdd', [ones([3]), tensor([0, 1], { dtype: 'int32' })], { axis: 0, size: 4 })).toThrow('scatterAdd: indices must be 1-D int32 of length 3, got int32 [2]');
   });
 
   it('shapes, sizes and windows that are not non-negative integers', () => {

@@ -3,7 +3,7 @@
 // the extreme, the first one wins), int32 inputs, and argument validation.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, argmax, argmin, cumprod, cumsum, tensor } from '@scorch/tensor';
+import { type Tensor, argmax, argmin, cumprod, cumsum, tensor, traceProgram } from '@scorch/tensor';
 import { product, ravel, seededValues, unravel } from './reference.js';
 
 const shape = [3, 4, 5];
@@ -86,6 +86,10 @@ describe('argmax and argmin', () => {
     expect(() => argmax(plane)).toThrow(`argmax: reducing all 2147549184 elements of [65536,32769], indices up to 2147549183 ${fit}`);
     // Along an axis of a fitting extent it is allowed: 2^15 + 1 columns, the first of equal values.
     expect(ints(argmax(tensor([[1.5]]).expand([3, 2 ** 15 + 1]), 1))).toEqual([0, 0, 0]);
+    // Exactly 2^31 entries fit (the largest index is 2^31 − 1): traced, not run, as the check is on
+    // the shape and a 2^31-element kernel would take seconds.
+    const edge = tensor([1.5]).expand([2 ** 31]);
+    expect(traceProgram(([t]: readonly Tensor[]) => [argmax(t!, 0), argmin(t!)], [edge], []).program.outputs).toHaveLength(2);
   });
 });
 
