@@ -5,7 +5,7 @@
 // integers and their products), so the comparisons are exact.
 
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, memory, softplus, tensor, tidy } from '@scorch/tensor';
+import { type Tensor, flattenTree, keep, memory, softplus, tensor, tidy, treeDefKey, unflattenTree } from '@scorch/tensor';
 import { checkGrads, customVjp, grad, gradOf, hessian, hvp, jacobian, jit, jvp, noGrad, valueAndGrad, vjp, vmap } from '@scorch/autograd';
 import { messageOf } from './helpers.js';
 
@@ -777,6 +777,22 @@ describe('containers the trees do not walk', () => {
     const withProto = jit((t: Tensor) => Object.defineProperty({}, '__proto__', { value: t.mul(2), enumerable: true }))(x) as Record<string, Tensor>;
     expect(Object.keys(withProto)).toEqual(['__proto__']);
     expect(Array.from(withProto['__proto__']!.dataSync())).toEqual([2, 4]);
+  });
+});
+
+describe('flattenTree and unflattenTree', () => {
+  it('isLeaf stops the descent before an array is opened (a random key is an array)', () => {
+    // Opened, a key's two words were leaves of their own: jit took them as constants and retraced for each new key.
+    const isKey = (v: unknown): boolean => Array.isArray(v) && v.length === 2 && v.every((w) => typeof w === 'number');
+    const { leaves, def } = flattenTree({ key: [3, 4], xs: [5, [6, 7]] }, isKey);
+    expect(leaves).toEqual([[3, 4], 5, [6, 7]]);
+    expect(treeDefKey(def)).toBe('{"key":*,"xs":[*,*]}');
+    expect(unflattenTree(def, leaves)).toEqual({ key: [3, 4], xs: [5, [6, 7]] });
+  });
+
+  it('unflattenTree refuses leaves left over', () => {
+    expect(() => unflattenTree({ kind: 'array', children: [{ kind: 'leaf' }] }, [1, 2])).toThrow('internal: unflattenTree used 1 of 2 leaves');
+    expect(unflattenTree({ kind: 'object', keys: ['a'], children: [{ kind: 'leaf' }] }, [7])).toEqual({ a: 7 });
   });
 });
 

@@ -12,14 +12,17 @@ export function closestName(name: string, candidates: readonly string[]): string
   for (const c of candidates) {
     const cl = c.toLowerCase();
     // A candidate that contains the name or is contained in it (`steps` / `stepsPerLevel`) is close.
-    const d = cl === lower ? 0 : cl.includes(lower) || lower.includes(cl) ? 1 : editDistance(lower, cl);
+    // Not for a name or candidate under 3 letters: 'a' is in 'beta1' without being a typo of it.
+    const contains = Math.min(lower.length, cl.length) >= 3 && (cl.includes(lower) || lower.includes(cl));
+    const d = cl === lower ? 0 : contains ? 1 : editDistance(lower, cl);
     if (d < bestDistance) {
       bestDistance = d;
       best = c;
     }
   }
   // Allow about one edit per three characters: 'lr' vs 'learningRate' is not a typo, 'stepsPerlevel' is.
-  return best !== null && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : null;
+  // And at most one edit in a name of one or two letters: 'a' is two edits from 'lr' (no typo), 'w' one from 'x'.
+  return best !== null && bestDistance <= Math.min(Math.max(2, Math.floor(name.length / 3)), Math.max(1, name.length - 1)) ? best : null;
 }
 
 /**
@@ -58,6 +61,14 @@ export function checkOptions(where: string, opts: unknown, known: readonly strin
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
     const got = opts === null ? 'null' : Array.isArray(opts) ? 'an array' : typeof opts;
     throw new TypeError(`${where}: expected an options object, got ${got}`);
+  }
+  // A plain object only: a Map or a class instance passed the check above, and its settings
+  // (entries, or fields on its prototype) were ignored without a word. Its prototype's prototype
+  // is null for a plain object of any realm (Object.prototype's own is null).
+  const proto = Object.getPrototypeOf(opts) as object | null;
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) {
+    const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
+    throw new TypeError(`${where}: expected a plain options object ({ key: value, ... }), got ${typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype'}`);
   }
   for (const key of Object.keys(opts)) {
     const value = (opts as Record<string, unknown>)[key];

@@ -1,6 +1,6 @@
 // The shared options validator (@scorch/options): unknown keys, null, values outside a set, numbers outside a range.
 import { describe, expect, it } from 'vitest';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString, closestName } from '../src/index.js';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString, closestName, editDistance } from '../src/index.js';
 
 describe('checkOptions', () => {
   const known = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'];
@@ -30,6 +30,17 @@ describe('checkOptions', () => {
     expect(() => checkOptions('adam', 3, known)).toThrow('adam: expected an options object, got number');
     expect(() => checkOptions('adam', null, known)).toThrow('got null');
     expect(() => checkOptions('adam', [1], known)).toThrow('got an array');
+    // A Map's entries and a class instance's prototype fields were ignored without a word.
+    expect(() => checkOptions('zeros', new Map([['dtype', 'int32']]), ['dtype'])).toThrow(new TypeError('zeros: expected a plain options object ({ key: value, ... }), got a Map'));
+    class Settings { get lr() { return 0.1; } }
+    expect(() => checkOptions('adam', new Settings(), known)).toThrow('adam: expected a plain options object ({ key: value, ... }), got a Settings');
+    expect(() => checkOptions('adam', Object.assign(Object.create(null) as object, { lr: 0.1 }), known)).not.toThrow();
+  });
+
+  it('accepts null for a nullable key only, and says when a function takes no options', () => {
+    expect(() => checkOptions('vmap', { inAxes: null }, ['inAxes', 'outAxes'], ['inAxes'])).not.toThrow();
+    expect(() => checkOptions('vmap', { outAxes: null }, ['inAxes', 'outAxes'], ['inAxes'])).toThrow('vmap: outAxes is null');
+    expect(() => checkOptions('f', { a: 1 }, [])).toThrow(new TypeError("f: unknown option 'a'; it takes no options"));
   });
 });
 
@@ -38,6 +49,18 @@ describe('closestName', () => {
     expect(closestName('Projection', ['distribution', 'projection'])).toBe('projection');
     expect(closestName('sigmass', ['sigmas', 'key'])).toBe('sigmas');
     expect(closestName('xyz', ['distribution', 'key', 'sigmas'])).toBe(null);
+  });
+
+  it('counts a swap of neighbours as one edit, allows two edits in a short name, and a name containing a candidate', () => {
+    expect(editDistance('ab', 'ba')).toBe(1);
+    expect(editDistance('tdyep', 'dtype')).toBe(2);
+    // 'tdyep' (5 letters) is two swaps from 'dtype': within max(2, floor(5 / 3)) = 2.
+    expect(closestName('tdyep', ['dtype', 'device', 'shape'])).toBe('dtype');
+    expect(closestName('stepsPerLevel', ['steps', 'key'])).toBe('steps');
+    // Containment under 3 letters is no hint: 'a' is in 'beta1', '' in everything.
+    expect(closestName('a', ['lr', 'beta1'])).toBe(null);
+    expect(closestName('', ['lr', 'beta1'])).toBe(null);
+    expect(() => checkOptions('adam', { a: 1 }, ['lr', 'beta1'])).toThrow(/^adam: unknown option 'a'; valid options: lr, beta1$/);
   });
 });
 
@@ -58,6 +81,11 @@ describe('checkOneOf, checkNumber, checkBoolean and checkString', () => {
     expect(() => checkNumber('adam', 'lr', 0.1, { min: 0, exclusiveMin: true })).not.toThrow();
     expect(() => checkNumber('adam', 'lr', undefined, { min: 0 })).not.toThrow();
     expect(() => checkNumber('ema', 'decay', 1, { min: 0, max: 1, exclusiveMax: true })).toThrow('decay must be a finite number >= 0 and < 1, got 1');
+    // The bounds themselves: an exclusive minimum refuses it, an inclusive one takes it; a fraction is no integer.
+    expect(() => checkNumber('adam', 'lr', 0, { min: 0, exclusiveMin: true })).toThrow(new RangeError('adam: lr must be a finite number > 0, got 0'));
+    expect(() => checkNumber('adam', 'lr', 0, { min: 0 })).not.toThrow();
+    expect(() => checkNumber('f', 'n', 1.5, { integer: true })).toThrow(new RangeError('f: n must be an integer, got 1.5'));
+    expect(() => checkNumber('f', 'n', 2, { integer: true })).not.toThrow();
   });
 
   it('accepts only true, false or undefined for a boolean', () => {

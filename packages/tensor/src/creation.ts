@@ -192,7 +192,7 @@ export function arange(start: number, stop?: number, step = 1, opts: CreationOpt
     stop = start;
     start = 0;
   }
-  if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a finite non-zero number, got ${step}`);
+  if (step === 0 || !Number.isFinite(step)) throw new RangeError(`arange: step must be a finite non-zero number, got ${showValue(step)}`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
   assertAllocatable([n], 'arange');
   const dtype = opts.dtype ?? 'float32';
@@ -219,7 +219,7 @@ export function linspace(start: number, stop: number, num: number, opts: Creatio
   checkOptions('linspace', opts, CREATION_OPTIONS);
   checkNumber('linspace', 'start', start, { required: true });
   checkNumber('linspace', 'stop', stop, { required: true });
-  if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
+  if (!Number.isInteger(num) || num < 0) throw new RangeError(`linspace: num must be a non-negative integer, got ${showValue(num)}`);
   assertAllocatable([num], 'linspace');
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'linspace');

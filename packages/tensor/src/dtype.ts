@@ -1,5 +1,7 @@
 // Element types: what a tensor can hold and the typed array that stores it on the host.
 
+import { showValue } from '@scorch/options';
+
 /** Element type of a tensor. WebGPU computes in float32; float64 exists on the CPU for checks. */
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 
@@ -81,6 +83,6 @@ export function toTyped(values: ArrayLike<number>, dtype: DType): TypedArray {
 /** Throws a TypeError naming `where` unless `dtype` is one of `DTYPES`. */
 export function assertDType(dtype: unknown, where: string): asserts dtype is DType {
   if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
-    throw new TypeError(`${where}: unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`);
+    throw new TypeError(`${where}: unknown dtype ${showValue(dtype)}; expected one of ${DTYPES.join(', ')}`);
   }
 }

@@ -76,7 +76,8 @@ export function fmtShape(shape: Shape): string {
 /** Throws a TypeError naming `where` unless `shape` is an array of non-negative integers. */
 export function assertShape(shape: unknown, where: string): asserts shape is Shape {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    // showValue, not JSON: [NaN, 2] printed as [null,2] and an Int32Array as {"0":2}.
+    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${showValue(shape)}`);
   }
 }
 

@@ -4,7 +4,7 @@
 // dataSync). Expected values are written out by hand.
 
 import { describe, expect, it } from 'vitest';
-import { type CpuBackend, type CpuHandle, arange, concat, eye, full, getBackend, linspace, matmul, memory, narrow, ones, rand, randn, tensor, traceProgram, zeros } from '@scorch/tensor';
+import { type CpuBackend, type CpuHandle, arange, concat, eye, full, getBackend, linspace, matmul, memory, narrow, ones, rand, randn, storedValue, tensor, traceProgram, zeros } from '@scorch/tensor';
 
 describe('tensor() from host data', () => {
   it('infers shape and float32 dtype from nested arrays', async () => {
@@ -68,6 +68,18 @@ describe('tensor() from host data', () => {
     expect(await tensor([0, 0.5, 2, 256, -1], { dtype: 'bool' }).toArray()).toEqual([false, true, true, true, true]);
     expect(await tensor(new Float32Array([0, 0.5, 256]), { dtype: 'bool' }).toArray()).toEqual([false, true, true]);
     expect(Array.from(tensor([true, false, true], { dtype: 'float32' }).dataSync())).toEqual([1, 0, 1]);
+    // int32 saturates at both ends, NaN goes to 0, and no −0 is ever stored.
+    expect(await tensor([-3e9, 3e9, -(2 ** 31)], { dtype: 'int32' }).toArray()).toEqual([-2147483648, 2147483647, -2147483648]);
+    expect(Object.is(storedValue(Number.NaN, 'int32'), 0)).toBe(true);
+    expect(Object.is(storedValue(-0.5, 'int32'), 0)).toBe(true);
+  });
+
+  it('refuses more values than the shape holds, not only fewer, and shows a bad shape as given', () => {
+    expect(() => tensor([1, 2, 3], { shape: [2] })).toThrow(new Error('tensor: 3 values do not fill shape [2] (2 elements)'));
+    expect(() => tensor(new Float32Array(3), { shape: [2] })).toThrow(new Error('tensor: 3 values do not fill shape [2] (2 elements)'));
+    // JSON printed NaN and Infinity as null and a typed array as {"0":2}.
+    expect(() => zeros([Number.NaN, 2])).toThrow(new TypeError('zeros: shape must be an array of non-negative integers, got [NaN,2]'));
+    expect(() => tensor([1, 2], { shape: Int32Array.of(2) as never })).toThrow(new TypeError('tensor: shape must be an array of non-negative integers, got a Int32Array [2]'));
   });
 
   it('makes rank-0 tensors from scalars', async () => {
@@ -114,6 +126,15 @@ describe('constant constructors', () => {
     expect(await ones([2], { dtype: 'bool' }).toArray()).toEqual([true, true]);
   });
 
+  it('full names a null value as null, ones and zeros name themselves, and a bool takes one byte in memory()', () => {
+    expect(() => full([2], null as never)).toThrow(new TypeError('full: value must be a number, got null'));
+    expect(() => ones([2], { dtpye: 'int32' } as never)).toThrow("ones: unknown option 'dtpye' (did you mean 'dtype'?); valid options: dtype, device");
+    const before = memory().bytes;
+    const b = tensor([true, false, true]);
+    expect(memory().bytes - before).toBe(3);
+    b.dispose();
+  });
+
   it('full converts its value as cast would', async () => {
     expect(await full([2], 0.5, { dtype: 'bool' }).toArray()).toEqual([true, true]);
     expect(await full([2], -2.9, { dtype: 'int32' }).toArray()).toEqual([-2, -2]);
@@ -154,8 +175,12 @@ describe('arange', () => {
     expect(await ints.toArray()).toEqual([0, 4, 8]);
   });
 
-  it('rejects a zero step', () => {
+  it('rejects a zero, infinite or NaN step (Infinity gave an empty tensor), showing a step that is no number as given', () => {
     expect(() => arange(0, 1, 0)).toThrow(/arange: step must be a finite non-zero number, got 0/);
+    expect(() => arange(0, 1, Infinity)).toThrow(new RangeError('arange: step must be a finite non-zero number, got Infinity'));
+    expect(() => arange(0, 1, Number.NaN)).toThrow(new RangeError('arange: step must be a finite non-zero number, got NaN'));
+    // Printed raw, '2' read "got 2": the message contradicted itself.
+    expect(() => arange(0, 5, '2' as never)).toThrow(new RangeError('arange: step must be a finite non-zero number, got "2"'));
   });
 
   it('into int32 truncates start and step first, as torch.arange: whole steps apart where the range crosses 0', async () => {
@@ -181,6 +206,11 @@ describe('linspace', () => {
     expect(await linspace(0, 1, 0).toArray()).toEqual([]);
   });
 
+  it('refuses a count that is negative or no integer by name, showing it as given', () => {
+    expect(() => linspace(0, 1, -1)).toThrow(new RangeError('linspace: num must be a non-negative integer, got -1'));
+    expect(() => linspace(0, 1, '3' as never)).toThrow(new RangeError('linspace: num must be a non-negative integer, got "3"'));
+  });
+
   it('ends exactly at stop even when the step is inexact', () => {
     const x = linspace(0, 1, 11, { dtype: 'float64' }).dataSync();
     expect(x[10]).toBe(1);
@@ -196,6 +226,15 @@ describe('eye', () => {
   it('rectangular identity in both orientations', async () => {
     expect(await eye(2, 4).toArray()).toEqual([[1, 0, 0, 0], [0, 1, 0, 0]]);
     expect(await eye(3, 2, { dtype: 'int32' }).toArray()).toEqual([[1, 0], [0, 1], [0, 0]]);
+    // More rows than one past the columns: i·m + i for i >= m lands inside the array (row 3, column 0 of eye(5, 2)).
+    expect(await eye(5, 2).toArray()).toEqual([[1, 0], [0, 1], [0, 0], [0, 0], [0, 0]]);
+  });
+
+  it('refuses a negative m by name, and takes a null m as none', () => {
+    expect(() => eye(2, -1)).toThrow(new RangeError('eye: sizes must be non-negative integers, got 2, -1'));
+    const i2 = eye(2, null as never);
+    expect(i2.shape).toEqual([2, 2]);
+    expect(Array.from(i2.dataSync())).toEqual([1, 0, 0, 1]);
   });
 
   it('eye(n, opts) is the square identity with those options (the options were read as m)', () => {
@@ -219,6 +258,9 @@ describe('huge shapes', () => {
     expect(() => linspace(0, 1, 1e12)).toThrow(`linspace: shape [1000000000000] ${msg}`);
     expect(() => eye(1e6)).toThrow(`eye: shape [1000000,1000000] ${msg}`);
     expect(() => tensor([1], { shape: [1e6, 1e6] })).toThrow(`tensor: shape [1000000,1000000] ${msg}`);
+    // 2^32 − 1 elements is the largest shape allowed: tensor() checks the limit before the value count.
+    expect(() => tensor([1], { shape: [2 ** 32 - 1] })).toThrow(new Error('tensor: 1 values do not fill shape [4294967295] (4294967295 elements)'));
+    expect(() => tensor([1], { shape: [2 ** 32] })).toThrow(/^tensor: shape \[4294967296\] has 4294967296 elements, more than a tensor can hold/);
   });
 
   it('results and dense copies of views past the limit are refused by the CPU backend, naming the op', () => {

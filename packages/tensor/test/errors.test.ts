@@ -205,6 +205,9 @@ describe('axes', () => {
     expect(() => concat([m, m], 2)).toThrow('concat: axis 2 is out of range for a tensor of rank 2');
     expect(() => concat([m, ones([1, 2, 3])])).toThrow('concat: ranks differ ([2,3], [1,2,3])');
     expect(() => tensor(1).sum(0)).toThrow('sum: axis 0 is out of range for a tensor of rank 0 (a scalar has no axes)');
+    // An axis must be an integer, and null is not "all axes" (only undefined is).
+    expect(() => m.sum(0.5)).toThrow(new RangeError('sum: axis 0.5 is out of range for a tensor of rank 2 (expected an integer in [-2, 1])'));
+    expect(() => m.sum(null as never)).toThrow(new TypeError('sum: axes must be an axis or an array of axes, got null'));
   });
 
   it('reductions refuse a keepdims that is not a boolean (an options object would read as true)', () => {

@@ -293,6 +293,21 @@ describe('layerNorm and groupNorm against loops', () => {
     });
   });
 
+  it('axes given out of order are sorted: { axes: [2, 0] } takes its parameters in axis order, as [0, 2]', () => {
+    tidy(() => {
+      // x[i,j,k] = 12i + 4j + k. Over i in {0,1} and k in {0..3}, for each j: the mean is 4j + 7.5,
+      // the deviations ±6 (from i) plus −1.5, −0.5, 0.5, 1.5 (from k), uncorrelated, so the variance
+      // is 36 + 1.25 = 37.25 and y[0,j,0] = (−6 − 1.5)/√37.25. float64, eps 0: the mean, variance and
+      // square root each round a few times, so 1e-12 absolute is ample.
+      const x = tensor(Array.from({ length: 24 }, (_, i) => i), { dtype: 'float64', shape: [2, 3, 4] });
+      const bias = zeros([2, 4], { dtype: 'float64' });
+      const y = layerNorm(x, { axes: [2, 0] }, { bias, eps: 0 });
+      const v = y.dataSync();
+      for (const j of [0, 1, 2]) expect(Math.abs(v[j * 4]! - -7.5 / Math.sqrt(37.25))).toBeLessThan(1e-12);
+      expect(Array.from(v)).toEqual(Array.from(layerNorm(x, { axes: [0, 2] }, { bias, eps: 0 }).dataSync()));
+    });
+  });
+
   it('a one-element axis set gives the bias when eps > 0, and NaN when eps = 0 (0 · 1/√0)', () => {
     const x = tensor([[1], [-7]], { dtype: 'float64' });
     expect(nested(layerNorm(x, 1, { bias: tensor([5], { dtype: 'float64' }) }))).toEqual([[5], [5]]);
