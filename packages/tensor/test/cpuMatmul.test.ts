@@ -11,7 +11,8 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, broadcastTo, cpuKernelInfo, getBackend, matmul, matmulBatchedInto, matmulInto, setCpuThreads, setCpuWasm, slice, tensor, transpose } from '@scorch/tensor';
-import { WASM_MIN_WORK, clearTransposeSpares, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import { WASM_MIN_WORK, clearTransposeSpares, matmulGatheredBInto, transposeSpareBytes, transposeSparesMade } from '../src/cpu/cpuMatmul.js';
+import { cpuHeap } from '../src/cpu/wasm/heap.js';
 import type { CpuBackend, CpuHandle } from '../src/cpu/cpuBackend.js';
 import { matmulMemoryBytes, setWasmMatmulMemoryLimitForTesting, setWasmThreadMinWorkForTesting } from '../src/cpu/wasm/wasmMatmul.js';
 import {
@@ -874,4 +875,260 @@ describe.runIf(WASM)('narrow products (at most 4 rows or 4 columns): the bits of
       expect(cases).toBeGreaterThan(300);
     });
   }
+});
+
+// The dispatch's edges: a batch of depth 0, option checks before anything is written, the
+// transposed-copy spares (their reuse, their count, float64's among them), what cpuKernelInfo says
+// with WebAssembly off, a stored Aᵀ too large for the kernels' memory, a shallow product with a
+// heap-resident transposed B, the gathered-B entry's checks, and a product run from an epilogue.
+
+describe('a batch of depth k = 0', () => {
+  for (const Ctor of [Float32Array, Float64Array]) {
+    it(`overwrites every entry of C with zeros, and only C (${Ctor.name})`, () => {
+      // 3 entries of 2×4, C at offset 1 of a NaN-filled array with a sentinel on each side: each
+      // of the 24 elements of C is an empty sum, exactly 0. A and B have no elements (m·k = k·n =
+      // 0), so empty arrays fit them whatever their strides (7 here).
+      const [batch, m, n] = [3, 2, 4];
+      const out = new Ctor(1 + batch * m * n + 2).fill(NaN);
+      out[0] = -7.5;
+      out[1 + batch * m * n] = -7.5;
+      out[2 + batch * m * n] = -7.5;
+      const ranges: [number, number][] = [];
+      matmulBatchedInto(batch, new Ctor(0), 0, 7, new Ctor(0), 0, 7, out, 1, m, n, 0, { epilogue: (s, e) => ranges.push([s, e]) });
+      const notZero = out.subarray(1, 1 + batch * m * n).findIndex((v) => !Object.is(v, 0));
+      expect(notZero, `element ${notZero} of C: ${out[1 + notZero]}`).toBe(-1);
+      expect([out[0], out[1 + batch * m * n], out[2 + batch * m * n]]).toEqual([-7.5, -7.5, -7.5]);
+      expect(ranges).toEqual([[1, 1 + batch * m * n]]);
+    });
+  }
+});
+
+describe('bad options are refused before anything is written, naming the value', () => {
+  const a = new Float32Array(6).fill(1);
+  const b = new Float32Array(6).fill(1);
+  it('an epilogue that is not a function', () => {
+    const c = new Float32Array(4).fill(NaN);
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { epilogue: 'relu' as never })).toThrow('matmulInto: epilogue must be a function, got string');
+    // Nothing computed: C still holds what it held.
+    expect(Array.from(c)).toEqual([NaN, NaN, NaN, NaN]);
+  });
+  it('transB that is not a boolean (1 is truthy: it must not be read as a transposed B)', () => {
+    const c = new Float32Array(4).fill(NaN);
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { transB: 1 as unknown as boolean })).toThrow('matmulInto: transB must be true or false, got 1');
+    expect(Array.from(c)).toEqual([NaN, NaN, NaN, NaN]);
+  });
+  it('a falsy non-boolean flag (0) is refused too, not read as false', () => {
+    const c = new Float32Array(4).fill(NaN);
+    expect(() => matmulInto(a, 0, b, 0, c, 0, 2, 2, 3, { transA: 0 as unknown as boolean })).toThrow('matmulInto: transA must be true or false, got 0');
+    expect(() => matmulBatchedInto(1, a, 0, 0, b, 0, 0, c, 0, 2, 2, 3, { transB: '' as unknown as boolean })).toThrow('matmulBatchedInto: transB must be true or false, got ""');
+    expect(Array.from(c)).toEqual([NaN, NaN, NaN, NaN]);
+  });
+});
+
+describe('float64 transposed copies on the TypeScript path', () => {
+  it('are kept as spares, counted by transposeSpareBytes, and dropped by clearTransposeSpares', () => {
+    setCpuWasm(false);
+    try {
+      clearTransposeSpares();
+      expect(transposeSpareBytes()).toBe(0);
+      // A stored transposed (a 3×5 Aᵀ, 15 float64 elements), B row-major: one spare of at least
+      // 15·8 bytes is kept after the product. All-ones operands: each element of C is k = 3.
+      const c = new Float64Array(5 * 4);
+      matmulInto(new Float64Array(15).fill(1), 0, new Float64Array(12).fill(1), 0, c, 0, 5, 4, 3, { transA: true });
+      expect(Array.from(c)).toEqual(new Array<number>(20).fill(3));
+      const kept = transposeSpareBytes();
+      expect(kept).toBeGreaterThanOrEqual(15 * 8);
+      expect(clearTransposeSpares()).toBe(kept);
+      expect(transposeSpareBytes()).toBe(0);
+    } finally {
+      setCpuWasm(true);
+    }
+  });
+});
+
+describe('the TypeScript path\'s spare arrays for transposed copies', () => {
+  it('a taker gets the smallest spare that fits: a repeated product allocates nothing after its first call', () => {
+    setCpuWasm(false);
+    clearTransposeSpares();
+    try {
+      // A stored transposed (5 elements), then B (10): the first call makes both. Handing the
+      // 10 to A's copy in the second would leave only the 5 for B's, and make a third.
+      const run = () => {
+        const c = new Float32Array(5 * 10).fill(NaN);
+        matmulInto(new Float32Array(5).fill(1), 0, new Float32Array(10).fill(1), 0, c, 0, 5, 10, 1, { transA: true, transB: true });
+        expect(Array.from(c)).toEqual(new Array<number>(50).fill(1));
+      };
+      run();
+      const before = transposeSparesMade();
+      run();
+      expect(transposeSparesMade() - before).toBe(0);
+    } finally {
+      clearTransposeSpares();
+      setCpuWasm(true);
+    }
+  });
+
+  it('when four are kept, one given back replaces the smallest only if it is larger (the largest stay)', () => {
+    setCpuWasm(false);
+    clearTransposeSpares();
+    try {
+      // Both operands stored transposed, all ones (each element of C is k). The copies, in
+      // elements: A 5 and B 10; A 20 and B 20; then A 40 (none fits: a new one, kept as the
+      // fourth) and B 5 (best fit: the 5 kept). Given back to a full set, the 5 is smaller than
+      // every spare kept, so it is dropped: [10, 20, 20, 40] remain, 90 float32 elements.
+      for (const [m, k, n] of [[5, 1, 10], [4, 5, 4], [8, 5, 1]] as const) {
+        const c = new Float32Array(m * n).fill(NaN);
+        matmulInto(new Float32Array(m * k).fill(1), 0, new Float32Array(k * n).fill(1), 0, c, 0, m, n, k, { transA: true, transB: true });
+        expect(Array.from(c)).toEqual(new Array<number>(m * n).fill(k));
+      }
+      expect(transposeSpareBytes()).toBe(4 * (10 + 20 + 20 + 40));
+    } finally {
+      clearTransposeSpares();
+      setCpuWasm(true);
+    }
+  });
+});
+
+describe('cpuKernelInfo with the WebAssembly kernels switched off', () => {
+  it('reports one thread whatever setCpuThreads asked (the TypeScript kernels run on this thread)', () => {
+    setCpuWasm(false);
+    setCpuThreads(3);
+    try {
+      const info = cpuKernelInfo();
+      expect(info.matmul).toBe('typescript');
+      expect(info.threads).toBe(1);
+      expect(info.fma).toBe(false);
+    } finally {
+      setCpuWasm(true);
+      setCpuThreads(1);
+    }
+  });
+});
+
+describe.runIf(WASM)('an entry too large for the WebAssembly memory, with A stored transposed', () => {
+  afterAll(() => setWasmMatmulMemoryLimitForTesting(undefined));
+  it('is computed right (row blocks cannot split a stored Aᵀ: it runs in TypeScript)', () => {
+    // 1500×40×30 lays out more than 512 KiB at once (as in cpuMatmul.test.ts's parts test); its
+    // A's rows are columns of the stored Aᵀ, so no band of rows is contiguous.
+    const [m, k, n] = [1500, 40, 30];
+    const next = seededUniform(4711);
+    const a = randomArray(Float64Array, m * k, next);
+    const b = randomArray(Float64Array, k * n, next);
+    const aT = new Float64Array(k * m);
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) aT[p * m + i] = a[i * k + p]!;
+    const got = new Float64Array(m * n).fill(NaN);
+    setWasmMatmulMemoryLimitForTesting(512 * 1024);
+    try {
+      matmulInto(aT, 0, b, 0, got, 0, m, n, k, { transA: true });
+    } finally {
+      setWasmMatmulMemoryLimitForTesting(undefined);
+    }
+    const { value, absSum } = referenceProduct(a, 0, b, 0, m, n, k);
+    // Whichever kernel ran: the larger of its two bounds (matmulReference.ts derives both).
+    let firstBad = -1;
+    for (let e = 0; e < m * n && firstBad < 0; e++) {
+      const tol = Math.max(wasmTolerance(absSum[e]!, k, false), typescriptTolerance(value[e]!, absSum[e]!, k, false));
+      if (!(Math.abs(got[e]! - value[e]!) <= tol)) firstBad = e;
+    }
+    expect(firstBad, `element ${firstBad}: got ${got[firstBad]}, reference ${value[firstBad]}`).toBe(-1);
+  });
+});
+
+describe.runIf(WASM)('a product of depth k ≤ 4 whose B is a transpose view of a tensor in the CPU heap', () => {
+  it('has the bits of the same product on a dense copy of Bᵀ (float32 and float64)', () => {
+    // x: [40, 4], w: [100, 4] (1.6 KiB or more: it lives in the heap), x·wᵀ: 40×4×100, past
+    // WASM_MIN_WORK, more than 4 rows and columns, depth 4: the shallow kernels, B stored
+    // transposed; those copy such a B row-major first, even where it lies in the heap.
+    setCpuWasm(true);
+    const [m, k, n] = [40, 4, 100];
+    const next = seededUniform(808);
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tensor(Array.from({ length: m * k }, next), { shape: [m, k], dtype });
+      const w = tensor(Array.from({ length: n * k }, next), { shape: [n, k], dtype });
+      const heap = cpuHeap();
+      if (heap) expect(heap.holds((w._live('test') as CpuHandle).data!)).toBe(true);
+      const wt = transpose(w);
+      expect((wt._live('test') as CpuHandle).view, 'a view, read in place').not.toBeNull();
+      const wtDense = tensor(Array.from(wt.dataSync()), { shape: [k, n], dtype });
+      const got = matmul(x, transpose(w));
+      const want = matmul(x, wtDense);
+      const [g, wv] = [got.dataSync(), want.dataSync()];
+      const d = firstDifference(g, 0, wv);
+      expect(d, `${dtype} element ${d}: got ${g[d]}, the dense Bᵀ gives ${wv[d]}`).toBe(-1);
+      for (const t of [x, w, wt, wtDense, got, want] as Tensor[]) t.dispose();
+    }
+  });
+});
+
+describe('matmulGatheredBInto (B packed from a source through row and column offsets)', () => {
+  // B's element (p, j) at src[rows[p] + cols[j]]: rows p·n and cols j give a row-major k×n B.
+  const tables = (k: number, n: number) => [Int32Array.from({ length: k }, (_, p) => p * n), Int32Array.from({ length: n }, (_, j) => j)] as const;
+
+  it('checks C\'s extent before anything runs, naming the index it needs', () => {
+    const [m, n, k] = [8, 8, 8];
+    const [rows, cols] = tables(k, n);
+    const a = new Float32Array(m * k).fill(1);
+    const src = new Float32Array(k * n).fill(1);
+    const c = new Float32Array(m * n - 1).fill(NaN);
+    expect(() => matmulGatheredBInto(1, a, 0, 0, src, 0, 0, rows, cols, c, 0, m, n, k)).toThrow('matmulGatheredBInto: c needs elements up to index 63, but has length 63');
+    expect(c.every(Number.isNaN)).toBe(true);
+  });
+
+  it.runIf(WASM)('refuses a source one element short of what the offsets read, naming the range', () => {
+    // 8×8×8 (512 multiply-adds): B reads src[0] to src[63]; src has 63 elements.
+    const [m, n, k] = [8, 8, 8];
+    const [rows, cols] = tables(k, n);
+    const c = new Float32Array(m * n).fill(NaN);
+    expect(() => matmulGatheredBInto(1, new Float32Array(m * k).fill(1), 0, 0, new Float32Array(k * n - 1).fill(1), 0, 0, rows, cols, c, 0, m, n, k)).toThrow(
+      'wasmMatmulGatheredB: the gathered B reads elements 0 to 63 of an array of 63',
+    );
+    expect(c.every(Number.isNaN)).toBe(true);
+  });
+
+  it.runIf(WASM)('declines a product below WASM_MIN_WORK, writing nothing (matmulBatchedInto would run it in TypeScript)', () => {
+    setCpuWasm(true);
+    // 5×2×8 = 80 multiply-adds: a shape the gather takes (more than 4 rows, 8 contiguous columns),
+    // but too small for the WebAssembly kernels, so the caller must store B and call matmulBatchedInto.
+    const [m, n, k] = [5, 8, 2];
+    expect(m * n * k).toBeLessThan(WASM_MIN_WORK);
+    const [rows, cols] = tables(k, n);
+    const c = new Float32Array(m * n).fill(NaN);
+    expect(matmulGatheredBInto(1, new Float32Array(m * k).fill(1), 0, 0, new Float32Array(k * n).fill(1), 0, 0, rows, cols, c, 0, m, n, k)).toBe(false);
+    expect(c.every(Number.isNaN)).toBe(true);
+  });
+});
+
+describe.runIf(WASM)('a product started from an epilogue of a WebAssembly product', () => {
+  it('leaves the outer product\'s operands in the kernels\' memory alone: the outer has its bits', () => {
+    // 250×40×30 float64 on one thread: three chunks of 120 rows, the epilogue after each. The
+    // inner product has the same shape and other operands (A negated, B reversed), so were it to
+    // run in the same memory it would overwrite the copy of A and the packed B that the outer's
+    // later chunks read. It must run elsewhere (in TypeScript) and be right itself.
+    setCpuWasm(true);
+    setCpuThreads(1);
+    const [m, k, n] = [250, 40, 30];
+    const next = seededUniform(2121);
+    const a = randomArray(Float64Array, m * k, next);
+    const b = randomArray(Float64Array, k * n, next);
+    const plain = new Float64Array(m * n);
+    matmulInto(a, 0, b, 0, plain, 0, m, n, k);
+    const a2 = a.map((x) => -x);
+    const b2 = b.slice().reverse();
+    const out = new Float64Array(m * n).fill(NaN);
+    const inner = new Float64Array(m * n);
+    let calls = 0;
+    matmulInto(a, 0, b, 0, out, 0, m, n, k, {
+      epilogue: () => {
+        calls++;
+        matmulInto(a2, 0, b2, 0, inner, 0, m, n, k);
+      },
+    });
+    expect(calls).toBeGreaterThan(1);
+    const d = firstDifference(out, 0, plain);
+    expect(d, `element ${d}: ${out[d]} against ${plain[d]}`).toBe(-1);
+    const { value, absSum } = referenceProduct(a2, 0, b2, 0, m, n, k);
+    // Either kernel's float64 bound (matmulReference.ts).
+    const bad = value.findIndex((v, e) => !(Math.abs(inner[e]! - v) <= Math.max(wasmTolerance(absSum[e]!, k, false), typescriptTolerance(v, absSum[e]!, k, false))));
+    expect(bad).toBe(-1);
+  });
 });
