@@ -167,9 +167,11 @@ function staticKey(value: unknown, open = new Set<object>()): string {
     open.delete(value);
     return key;
   }
-  // By contents, as an array: one refilled in place between calls is a new value.
+  // By contents, as an array: one refilled in place between calls is a new value. −0 apart from
+  // 0, as a static number is (String(−0) is "0": a Float32Array [−0] replayed [0]'s program).
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
-    return `b${value.constructor.name}[${Array.from(value as unknown as ArrayLike<number | bigint>, String).join(',')}]`;
+    const element = (v: number | bigint) => (Object.is(v, -0) ? '-0' : String(v));
+    return `b${value.constructor.name}[${Array.from(value as unknown as ArrayLike<number | bigint>, element).join(',')}]`;
   }
   if (typeof value === 'object' || typeof value === 'function') return `o${objectId(value)}`;
   return `?${String(value)}`;
@@ -426,7 +428,9 @@ export function jit<A extends unknown[], R>(f: (...args: A) => R, opts: JitOptio
         out.add(d);
         continue;
       }
-      const owners = args.flatMap((a, i) => (isPlainObject(a) && Object.hasOwn(a, d) ? [i] : []));
+      // Static arguments are no owners: they are not donated (donatedLeaves skips them), and one
+      // sharing the key's name (a config { params: 2 }) made the donation ambiguous or dropped it.
+      const owners = args.flatMap((a, i) => (!staticArgs.has(i) && isPlainObject(a) && Object.hasOwn(a, d) ? [i] : []));
       if (owners.length !== 1) {
         throw new Error(`jit: donate names '${d}', which ${owners.length === 0 ? 'no' : 'more than one'} plain-object argument has as a key`);
       }

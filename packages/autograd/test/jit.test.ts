@@ -28,6 +28,17 @@ const ssmLoss = (p: Mlp, x: Tensor, key: RandomKey) => {
 
 const values = async (t: Tensor) => Array.from(await t.data());
 
+/** Runs `body` with console.warn silenced (the retrace warning at 32 signatures). */
+function quietly(body: () => void): void {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    body();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 describe('makeProgram', () => {
   it('prints inputs, key inputs, derived keys and equations like a jaxpr', () => {
     const x = tensor([[1, 2], [3, 4]]);
@@ -720,5 +731,239 @@ describe('program tracing: devices, captured tensors, state made while tracing, 
     const draw = (x: Tensor) => x.add(randn([3], { key: randomKey(3) }));
     const x = tensor([1, 2, 3]);
     expect(await values(jit(draw)(x))).toEqual(await values(draw(x)));
+  });
+});
+
+describe('jit signatures: non-tensor leaves and static values', () => {
+  it('a string or boolean leaf is part of the signature: another value is another program', async () => {
+    const x = tensor([1, 2]);
+    const byName = jit((t: Tensor, op: string) => (op === 'double' ? t.mul(2) : t.mul(3)));
+    expect(await values(byName(x, 'double'))).toEqual([2, 4]);
+    expect(await values(byName(x, 'triple'))).toEqual([3, 6]);
+    expect(byName.traceCount).toBe(2);
+    const byFlag = jit((t: Tensor, negate: boolean) => (negate ? t.neg() : t.mul(1)), { static: [1] });
+    expect(await values(byFlag(x, true))).toEqual([-1, -2]);
+    expect(await values(byFlag(x, false))).toEqual([1, 2]);
+    expect(byFlag.traceCount).toBe(2);
+  });
+
+  it('a static plain object is keyed by its key names too, and a typed array by its type', async () => {
+    const x = tensor([1, 2]);
+    const f = jit((t: Tensor, o: { a?: number; b?: number }) => (o.a !== undefined ? t.mul(o.a) : t.add(o.b!)), { static: [1] });
+    expect(await values(f(x, { a: 3 }))).toEqual([3, 6]);
+    expect(await values(f(x, { b: 3 }))).toEqual([4, 5]);
+    expect(f.traceCount).toBe(2);
+    // The same numbers as float32 and as int32: tensor(b) has b's dtype, so two programs.
+    const g = jit((t: Tensor, b: Float32Array | Int32Array) => [t.mul(2), tensor(b)], { static: [1] });
+    expect(g(x, new Float32Array([1, 2]))[1]!.dtype).toBe('float32');
+    expect(g(x, new Int32Array([1, 2]))[1]!.dtype).toBe('int32');
+    expect(g.traceCount).toBe(2);
+  });
+
+  it('a static typed array holding −0 is another value than one holding 0, as a static number is', async () => {
+    // String(−0) is "0": the [−0] call replayed the program built for [0], giving +∞ for −∞.
+    const f = jit((x: Tensor, b: Float32Array) => x.div(tensor(b)), { static: [1] });
+    const x = tensor([1]);
+    expect(await values(f(x, new Float32Array([0])))).toEqual([Infinity]);
+    expect(await values(f(x, new Float32Array([-0])))).toEqual([-Infinity]);
+    expect(f.traceCount).toBe(2);
+  });
+
+  it('a tensor on another device is another program, whose results are on that device', async () => {
+    if (!listDevices().includes('cpu-other')) registerBackend(new CpuBackend('cpu-other'));
+    const f = jit((t: Tensor) => t.mul(2));
+    expect(f(tensor([1, 2])).device).toBe('cpu');
+    const there = f(tensor([3, 4], { device: 'cpu-other' }));
+    expect(there.device).toBe('cpu-other');
+    expect(await values(there)).toEqual([6, 8]);
+    expect(f.traceCount).toBe(2);
+  });
+
+  it('a device registered anew under the same name gets a program of its own, the old one freed', async () => {
+    registerBackend(new CpuBackend('cpu-review'));
+    const f = jit((t: Tensor) => t.add(1));
+    expect(await values(f(tensor([1, 2], { device: 'cpu-review' })))).toEqual([2, 3]);
+    registerBackend(new CpuBackend('cpu-review'));
+    expect(await values(f(tensor([5, 6], { device: 'cpu-review' })))).toEqual([6, 7]);
+    expect(f.traceCount).toBe(2);
+    expect(f.cacheSize).toBe(1);
+  });
+});
+
+describe('errors: arguments, static and donated indices', () => {
+  it('a class instance holding a tensor among other fields is refused', () => {
+    class Layer {
+      constructor(public w: Tensor, public scale: number) {}
+    }
+    expect(() => jit((l: Layer, v: Tensor) => v.mul(l.w))(new Layer(tensor([1, 1]), 2), tensor([1, 2]))).toThrow(/^jit argument 0 is a Layer holding tensors/);
+  });
+
+  it('a static index that is not an integer is refused', () => {
+    expect(() => jit((x: Tensor) => x, { static: [1.5] })).toThrow(/^jit: static must list argument indices \(non-negative integers\), got \[1\.5\]$/);
+  });
+
+  it('a disposed argument, or a disposed tensor the function closes over, is refused naming which', () => {
+    const f = jit((a: Tensor, b: Tensor) => a.add(b));
+    const x = tensor([1, 2]);
+    const y = tensor([1, 2]);
+    f(x, y);
+    y.dispose();
+    expect(messageOf(() => f(x, y))).toMatch(/^jit argument 1: tensor \[2\] float32 was disposed/);
+    const w = tensor([1, 2]);
+    const g = jit((a: Tensor) => a.mul(w));
+    g(x);
+    w.dispose();
+    expect(messageOf(() => g(x))).toMatch(/^jit \(a tensor the function closes over\): tensor \[2\] float32 was disposed/);
+  });
+
+  it('a donated index past the arguments, or a donated key two arguments have, is refused', () => {
+    expect(() => jit((a: Tensor) => a.mul(2), { donate: [1] })(tensor([1]))).toThrow(/^jit: donate names argument 1, but the function was called with 1$/);
+    const f = jit((p: { w: Tensor }, q: { w: Tensor }) => p.w.add(q.w), { donate: ['w'] });
+    expect(() => f({ w: tensor([1]) }, { w: tensor([2]) })).toThrow("jit: donate names 'w', which more than one plain-object argument has as a key");
+  });
+
+  it('a donated key is looked up in the arguments that are not static: a static config sharing its name neither blocks nor takes it', async () => {
+    // The static { params: 2 } counted as a second owner: 'more than one plain-object argument'.
+    const f = jit((args: { params: Tensor }, cfg: { params: number }) => args.params.mul(cfg.params), { static: [1], donate: ['params'] });
+    const p = tensor([1, 2]);
+    expect(await values(f({ params: p }, { params: 2 }))).toEqual([2, 4]);
+    expect(p.isDisposed).toBe(true);
+    // With the key in the static argument only, no argument is donated: said, not dropped.
+    const g = jit((t: Tensor, cfg: { params: number }) => t.mul(cfg.params), { static: [1], donate: ['params'] });
+    expect(() => g(tensor([1]), { params: 2 })).toThrow("jit: donate names 'params', which no plain-object argument has as a key");
+  });
+
+  it('lower() under a transformation is refused', () => {
+    const f = jit((t: Tensor) => t.mul(2));
+    expect(() => grad((t: Tensor) => f.lower(t).program && t.sum())(tensor([1, 2]))).toThrow('jit: lower() needs concrete arguments; call it outside grad, jvp and jit');
+  });
+});
+
+describe('donation: which tensors a call consumes', () => {
+  it('a tensor passed twice, donated in one place only, is consumed', async () => {
+    const f = jit((a: Tensor, b: Tensor) => a.add(b), { donate: [0] });
+    const x = tensor([1, 2]);
+    expect(await values(f(x, x))).toEqual([2, 4]);
+    expect(x.isDisposed).toBe(true);
+    // Reading it says why it is gone.
+    expect(messageOf(() => x.dataSync())).toMatch(/donated to a call of a jitted function, which consumed it/);
+  });
+
+  it('only the donated keys of an argument, and every tensor of a donated plain object, are consumed', async () => {
+    const f = jit((args: { params: Tensor; grads: Tensor }) => args.params.sub(args.grads), { donate: ['grads'] });
+    const params = tensor([5, 5]);
+    const grads = tensor([1, 2]);
+    expect(await values(f({ params, grads }))).toEqual([4, 3]);
+    expect(grads.isDisposed).toBe(true);
+    expect(params.isDisposed).toBe(false);
+    const g = jit((args: { a: Tensor; b: Tensor }) => args.a.add(args.b), { donate: [0] });
+    const a = tensor([1]);
+    const b = tensor([2]);
+    expect(await values(g({ a, b }))).toEqual([3]);
+    expect([a.isDisposed, b.isDisposed]).toEqual([true, true]);
+  });
+
+  it('a closed-over tensor is never consumed by a donation, nor a static argument counted among the leaves', async () => {
+    const w = tensor([10, 20]);
+    const f = jit((a: Tensor) => a.add(w), { donate: [0] });
+    const x = tensor([1, 2]);
+    expect(await values(f(x))).toEqual([11, 22]);
+    expect(x.isDisposed).toBe(true);
+    expect(w.isDisposed).toBe(false);
+    const s = tensor([3, 3]);
+    const g = jit((scale: Tensor, a: Tensor) => a.mul(scale), { static: [0], donate: [1] });
+    const y = tensor([1, 2]);
+    expect(await values(g(s, y))).toEqual([3, 6]);
+    expect(y.isDisposed).toBe(true);
+    expect(s.isDisposed).toBe(false);
+  });
+});
+
+describe('programs that read a closed-over tensor', () => {
+  it('a call that also passes the closed-over tensor, among more arguments, gets its own program', async () => {
+    // Two arguments and one tensor read by reference: the else branch of serves() (more
+    // arguments than closed-over tensors). Eager reads b after the assign, so b is w + 1.
+    const w = tensor([1, 2]);
+    const f = jit((a: Tensor, b: Tensor) => {
+      w.assign(w.add(1));
+      return a.add(b);
+    });
+    const x = tensor([0, 0]);
+    const y = tensor([5, 5]);
+    expect(await values(f(x, y))).toEqual([5, 5]);
+    expect(await values(f(x, w))).toEqual([3, 4]);
+    expect(f.traceCount).toBe(2);
+  });
+
+  it('the least recently used program of a signature is the one freed (the variants of one signature too)', () => {
+    const w = tensor([1]);
+    const f = jit((a: Tensor) => a.add(w));
+    const p = tensor([5]);
+    // Two programs of one signature: p read as an argument, w read through its argument.
+    f(p);
+    f(w);
+    f(p); // p's program is the most recently used again
+    // 63 more signatures: 65 programs, so the least recently used one (w's) is freed.
+    quietly(() => {
+      for (let n = 2; n <= 64; n++) f(zeros([n])).dispose();
+    });
+    expect(f.cacheSize).toBe(64);
+    const traced = f.traceCount;
+    f(p);
+    expect(f.traceCount).toBe(traced);
+    f(w);
+    expect(f.traceCount).toBe(traced + 1);
+    f.clearCache();
+  });
+});
+
+describe('memory: evicted, traced-only and uncompilable programs', () => {
+  it('a program freed as least recently used frees its constants and temps', () => {
+    const x = tensor([1, 2, 3]);
+    const before = memory();
+    const f = jit((t: Tensor, scale: number) => t.add(tensor([1, 2, 3])).mul(scale).exp().sum());
+    quietly(() => {
+      for (let s = 1; s <= 70; s++) f(x, s).dispose();
+    });
+    expect(f.cacheSize).toBe(64);
+    f.clearCache();
+    expect(memory()).toEqual(before);
+  });
+
+  it('makeProgram frees the constants its trace made', () => {
+    const x = tensor([1, 2, 3]);
+    const before = memory();
+    const program = makeProgram((t: Tensor) => t.add(tensor([1, 2, 3])))(x);
+    expect(program.equations.length).toBeGreaterThan(0);
+    expect(memory()).toEqual(before);
+  });
+
+  it('a program the backend cannot compile leaves no constants behind', () => {
+    class Refusing extends CpuBackend {
+      override compile(): never {
+        throw new Error('no compiler here');
+      }
+    }
+    registerBackend(new Refusing('cpu-refusing'));
+    const x = tensor([1, 2, 3], { device: 'cpu-refusing' });
+    const before = memory();
+    const f = jit((t: Tensor) => t.add(tensor([1, 2, 3], { device: 'cpu-refusing' })));
+    expect(() => f(x)).toThrow('no compiler here');
+    expect(memory()).toEqual(before);
+  });
+});
+
+describe('printKernels', () => {
+  it('true prints each compiled program with console.log', () => {
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (text: string) => void printed.push(text);
+    try {
+      jit((t: Tensor) => t.mul(2), { printKernels: true })(tensor([1, 2]));
+    } finally {
+      console.log = log;
+    }
+    expect(printed.length).toBe(1);
+    expect(printed[0]).toMatch(/^program \(\d+ equations, 1 kernels\):/);
   });
 });
