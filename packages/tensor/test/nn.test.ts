@@ -9,6 +9,7 @@
 // while a wrong index is off by O(1).
 
 import { describe, expect, it } from 'vitest';
+import { grad } from '@scorch/autograd';
 import {
   CpuBackend, Tensor, avgPool2d, conv2d, convTranspose2d, groupNorm, layerNorm, maxPool2d, memory, ones, registerBackend, softmaxCrossEntropy, sum, mul,
   tensor, tidy, upsample, zeros,
@@ -20,6 +21,7 @@ import {
 import { expectClose } from './reference.js';
 
 const ATOL = 1e-10;
+const f64 = { dtype: 'float64' as const };
 
 /** The values of t as nested arrays (synchronously, for literal comparisons). */
 function nested(t: Tensor): unknown {
@@ -33,6 +35,16 @@ function image(shape: Image['shape'], seed: number): Image {
   return { data: normals(shape[0] * shape[1] * shape[2] * shape[3], seed), shape };
 }
 const t64 = (im: Image | { data: Float64Array; shape: readonly number[] }): Tensor => tensor(im.data, { dtype: 'float64', shape: im.shape });
+
+/** The error thrown by f (undefined when none). */
+function thrown(f: () => unknown): Error | undefined {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  return undefined;
+}
 
 /** The shape, then every element within atol·(1 + |reference|). */
 function expectNear(got: Tensor, want: { data: ArrayLike<number>; shape: readonly number[] }, atol = ATOL): void {
@@ -195,6 +207,29 @@ describe('pooling against loops', () => {
   });
 });
 
+describe('maxPool2d with padding on one axis only', () => {
+  it('pads the padded axis with −∞, not 0 (PyTorch: max_pool2d(x, 2, stride=1, padding=(1, 0)))', () => {
+    // Windows over the rows [−∞; −5 −6; −7 −8; −∞]: max(−5, −6), max(−5, −6, −7, −8), max(−7, −8).
+    const neg = tensor([[[[-5, -6], [-7, -8]]]], f64);
+    expect(nested(maxPool2d(neg, 2, { stride: 1, padding: [1, 0] }))).toEqual([[[[-5], [-5], [-7]]]]);
+    expect(nested(maxPool2d(neg, 2, { stride: 1, padding: [0, 1] }))).toEqual([[[[-5, -5, -6]]]]);
+  });
+
+  it('never sends the gradient into the padding of that axis', () => {
+    // Rows [pad; −∞ −∞; −∞ 1; pad], 2×2 windows at stride 1: the first window holds only −∞ (two
+    // padding taps first), its gradient goes to x[0,0], the first entry of x; the other two
+    // windows' maximum is x[1,1] = 1.
+    const x = tensor([[[[-Infinity, -Infinity], [-Infinity, 1]]]], f64);
+    const g = grad((v: Tensor) => sum(maxPool2d(v, 2, { stride: 1, padding: [1, 0] })))(x) as Tensor;
+    expect(nested(g)).toEqual([[[[1, 0], [0, 2]]]]);
+  });
+
+  it('checks the padding limit on the width too', () => {
+    const x = t64(image([1, 1, 5, 5], 1));
+    expect(() => maxPool2d(x, [4, 2], { padding: [1, 2] })).toThrow(/^maxPool2d: padding 2 must be at most half the kernel size 2$/);
+  });
+});
+
 describe('upsample against loops', () => {
   const cases: { x: Image['shape']; size?: [number, number]; factor?: [number, number]; mode: 'nearest' | 'bilinear'; align?: boolean }[] = [
     { x: [1, 1, 3, 3], factor: [2, 2], mode: 'nearest' },
@@ -265,6 +300,18 @@ describe('upsample against loops', () => {
     expect(nested(upsample(x, { scaleFactor: [1, 2] }))).toEqual([[[[0, 0, 1, 1]]]]);
     expect(nested(upsample(x, { scaleFactor: [1, 2], mode: 'bilinear' }))).toEqual([[[[0, 0.25, 0.75, 1]]]]);
     expect(nested(upsample(x, { size: [1, 3], mode: 'bilinear', alignCorners: true }))).toEqual([[[[0, 0.5, 1]]]]);
+  });
+});
+
+describe('upsample nearest clamps its source index', () => {
+  it('to the last row, where float32 ⌊i·scale⌋ rounds up to the input size (a 16777167-wide output of one column)', () => {
+    // scale = float32(1/16777167) = (1 + 6e-8)/16777167, so for the last i = 16777166 the float32
+    // product i·scale is within half an ulp (3e-8) of 1 and rounds to 1 = W: the kernel clamps it to
+    // W − 1 = 0, as PyTorch's does (interpolate to this size gives 7 everywhere), or it reads past the input.
+    const x = tensor([[[[7]]]], { dtype: 'float32' });
+    const y = upsample(x, { size: [1, 16777167] }).dataSync();
+    expect(y.length).toBe(16777167);
+    expect([y[0], y[16777165], y[16777166]]).toEqual([7, 7, 7]);
   });
 });
 
@@ -440,6 +487,69 @@ describe('argument errors', () => {
     expect(() => layerNorm(x, [4, 5])).toThrow(/normalizedShape \[4,5\] must be a non-empty list equal to the trailing dimensions/);
     expect(() => layerNorm(x, 5, { weight: tensor([1, 2], { dtype: 'float64' }) })).toThrow(/weight has shape \[2\], expected \[5\]/);
     expect(() => softmaxCrossEntropy(x.reshape([10, 20]), tensor([1], { dtype: 'int32' }))).toThrow(/integer labels have shape \[1\], expected \[10\]/);
+  });
+});
+
+describe('conv2d, convTranspose2d and upsample argument checks', () => {
+  const x = t64(image([2, 4, 5, 5], 1));
+  const w = t64(image([6, 2, 3, 3], 2));
+
+  it('a size that is not a number or a pair is refused, showing it', () => {
+    expect(() => conv2d(x, w, { groups: 2, stride: [1, 1, 1] as never })).toThrow(/^conv2d: stride must be an integer >= 1 or a \[height, width\] pair of them, got \[1,1,1\]$/);
+    expect(() => conv2d(x, w, { groups: 2, padding: [1] as never })).toThrow(/^conv2d: padding must be an integer >= 0 or a \[height, width\] pair of them, got \[1\]$/);
+  });
+
+  it('names the dilated kernel extent d·(k − 1) + 1 when the output would be empty', () => {
+    // Kernel 3 at dilation 3 spans 3·2 + 1 = 7 rows; 5 + 0 − 7 = −2, ⌊−2 / 1⌋ + 1 = −1.
+    expect(() => conv2d(x, w, { groups: 2, dilation: 3 })).toThrow(
+      /^conv2d: output height would be -1 \(input 5, padding 0, kernel 3, dilation 3, stride 1\); the padded input 5 must be at least the dilated kernel 7$/,
+    );
+  });
+
+  it('a bias must be one-dimensional, [O] (an [O, 1] bias has the right size but not the right shape)', () => {
+    expect(() => conv2d(x, w, { groups: 2, bias: t64(image([6, 1, 1, 1], 3)).reshape([6, 1]) })).toThrow(/^conv2d: bias has shape \[6,1\], expected \[6\] \(one per output channel\)$/);
+  });
+
+  it('groups 0 is refused as a RangeError naming the value', () => {
+    const e = thrown(() => conv2d(x, w, { groups: 0 }));
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e?.message).toBe('conv2d: groups must be a positive integer, got 0');
+  });
+
+  it('output channels not divisible by groups are refused, naming them', () => {
+    expect(() => conv2d(x, t64(image([5, 2, 3, 3], 4)), { groups: 2 })).toThrow(/^conv2d: output channels \(5\) are not divisible by groups \(2\)$/);
+  });
+
+  it('a weight expecting more input channels than the input has is refused, naming both', () => {
+    const x2 = t64(image([1, 2, 5, 5], 5));
+    expect(() => conv2d(x2, t64(image([3, 4, 3, 3], 6)))).toThrow(/^conv2d: weight \[3,4,3,3\] expects 4 input channels \(4 per group × 1 groups\) but the input \[1,2,5,5\] has 2$/);
+  });
+
+  it('an integer image or a weight of another dtype is refused as a TypeError', () => {
+    const xi = tensor(new Int32Array(25), { dtype: 'int32', shape: [1, 1, 5, 5] });
+    const wi = tensor(new Int32Array(9), { dtype: 'int32', shape: [1, 1, 3, 3] });
+    const e = thrown(() => conv2d(xi, wi));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(e?.message).toBe('conv2d: input must be float32 or float64, got int32');
+    const e2 = thrown(() => conv2d(x, tensor(new Float32Array(6 * 2 * 9), { shape: [6, 2, 3, 3] }), { groups: 2 }));
+    expect(e2).toBeInstanceOf(TypeError);
+    expect(e2?.message).toBe('conv2d: weight is float32 but the input is float64');
+  });
+
+  it('convTranspose2d refuses an output extent of 0', () => {
+    // (1 − 1)·1 − 2·1 + 1·(2 − 1) + 0 + 1 = 0 rows.
+    const y = tensor([[[[1]]]], f64);
+    expect(() => convTranspose2d(y, tensor([[[[1, 2], [3, 4]]]], f64), { padding: 1 })).toThrow(
+      /^convTranspose2d: output height would be 0 \(input 1, stride 1, padding 1, kernel 2, dilation 1, outputPadding 0\)$/,
+    );
+  });
+
+  it('convTranspose2d refuses input channels not divisible by groups, naming them', () => {
+    expect(() => convTranspose2d(t64(image([1, 3, 4, 4], 7)), t64(image([3, 1, 3, 3], 8)), { groups: 2 })).toThrow(/^convTranspose2d: input channels \(3\) are not divisible by groups \(2\)$/);
+  });
+
+  it('upsample refuses a size of 0 (PyTorch: output sizes must be greater than 0)', () => {
+    expect(() => upsample(x, { size: [0, 3] })).toThrow(/^upsample: size must be an integer >= 1 or a \[height, width\] pair of them, got \[0,3\]$/);
   });
 });
 
