@@ -9,7 +9,7 @@ import {
   type CpuBackend, type CpuHandle, type KernelInfo, Program, type RandomKey, type Tensor, apply, arange, cast, concat, exp, foldIn, getBackend, indexSelect,
   argmax, argmin, cumprod, cumsum, definePrimitive, erf, expm1, floor, log1p, matmul, round, sign, max, pad, permute, profile, randn, randomKey, reshape, sigmoid, slice, softplus, splitKey, sqrt,
   sum, tanh, tensor, traceProgram, where, zeros, setCpuWasm, sin, cos, conv2d, maxPool2d, avgPool2d, broadcastTo, softmax, layerNorm, logsumexp, stack, planFusion, tile, storedValue, full, setCpuThreads,
-  memory, mul, reciprocal,
+  memory, mul, reciprocal, add, neg,
 } from '../src/index.js';
 import { setRangeThreadMinElementsForTesting } from '../src/cpu/rangeThreads.js';
 import { gatheredProductsMade, wasmThreads } from '../src/cpu/wasm/wasmMatmul.js';
@@ -1693,5 +1693,39 @@ describe('kernel writer index arithmetic under jit', () => {
     expect(Array.from(await jit(along1)(x).data())).toEqual(want1);
     expect(Array.from(await jit(along2)(x).data())).toEqual(want2);
     expect(Array.from(await jit((t: Tensor) => t.flip(1).mul(2))(x).data())).toEqual(Array.from(await x.flip(1).mul(2).data()));
+  });
+});
+
+describe('compiled kernels round every fused value as a store would, and check a fused gather\'s index', () => {
+  it('an int32 negation wraps inside a fused chain: −(−2³¹) is −2³¹ before a cast to float32', () => {
+    const x = tensor([-(2 ** 31), 5, -7], { dtype: 'int32' });
+    const f = ([a]: readonly Tensor[]) => [cast(neg(a!), 'float32')];
+    // Eager: the negation is stored in an Int32Array (wrapping 2³¹ to −2³¹), then cast exactly.
+    expect(Array.from(f([x])[0]!.dataSync())).toEqual([-(2 ** 31), -5, 7]);
+    // Compiled (neg and cast fused in one loop): the same bits.
+    expectCompiledMatches(cpu, f, [x], { bits: bitsOf });
+  });
+
+  it('an int32 cast to float32 rounds inside a fused chain: (float32)16777217 + 0.5 is 16777216', () => {
+    const x = tensor([16777217, 3], { dtype: 'int32' });
+    const y = tensor([0.5, 0.5], { dtype: 'float32' });
+    const f = ([a, b]: readonly Tensor[]) => [add(cast(a!, 'float32'), b!)];
+    // Eager: 16777217 → 16777216 (float32 spacing 2 at 2²⁴); 16777216 + 0.5 rounds to even, 16777216.
+    // Unrounded, 16777217.5 would round up to 16777218.
+    expect(Array.from(f([x, y])[0]!.dataSync())).toEqual([16777216, 3.5]);
+    expectCompiledMatches(cpu, f, [x, y], { bits: bitsOf });
+  });
+  it('a fused gather at an index equal to the extent is the eager range error, not a read past the end', () => {
+    const x = tensor(Array.from({ length: 20 }, (_, i) => i), { shape: [5, 4], dtype: 'float32' });
+    const idx = tensor([1, 5], { dtype: 'int32' });
+    // x.add(1) makes the gather a read inside a fused kernel (not a gatherInto copy).
+    const traced = traceProgram(([a, i]) => [indexSelect(a!.add(1), 0, i!)], [x, idx], []);
+    const compiled = cpu.compile(traced.program);
+    try {
+      expect(() => compiled.run([x._live('t') as CpuHandle, idx._live('t') as CpuHandle], [], [false, false]))
+        .toThrow('gather: index 5 is out of range for axis 0 of extent 5');
+    } finally {
+      compiled.dispose();
+    }
   });
 });

@@ -114,6 +114,17 @@ describe('reused CPU memory', () => {
     }
   });
 
+  it('an eager reduction with far more outputs than the scratch row holds (R·K·R, 50001 outputs) is right in every output', () => {
+    // Before the next test, which grows the row step by step: here it jumps from its start (1024
+    // doubles, or what earlier tests left, all far smaller) past twice its size. The row
+    // must grow to the output count, not merely double.
+    const n = 50001;
+    const got = sum(arange(2 * n * 3, undefined, 1, { dtype: 'float64' }).reshape([2, n, 3]), [0, 2]).dataSync();
+    // out[j] = Σ over a ∈ {0, 1}, c ∈ {0, 1, 2} of a·3n + 3j + c = 18j + 9n + 6, exact in doubles (< 2⁵³).
+    const bad = Array.from(got).findIndex((v, j) => v !== 18 * j + 9 * n + 6);
+    expect(bad).toBe(-1);
+  });
+
   // The eager kernels' scratch row of doubles (one, shared by reductions and scans) starts at 1024 and
   // doubles when outgrown: n = 1024·2^i + 1 is one more than its length at step i, where an off-by-one
   // growth check leaves it one short. Reductions and scans take turns, so each meets such a step

@@ -10,7 +10,7 @@
 // default (exact) kernels must be untouched by the mode having been on.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { FAST_MATH_ULPS, type Tensor, cpuKernelInfo, exp, log, log1p, setCpuFastMath, setCpuThreads, setCpuWasm, sigmoid, softplus, tensor } from '../src/index.js';
+import { FAST_MATH_ULPS, type Tensor, broadcastTo, cast, cpuKernelInfo, exp, log, log1p, setCpuFastMath, setCpuThreads, setCpuWasm, sigmoid, softplus, tensor } from '../src/index.js';
 import { jit } from '@scorch/autograd';
 import { fastMathJs, helpersSource, sigmoid as jsSigmoid } from '../src/cpu/jsCode.js';
 import { wasmSimdSupported } from '../src/cpu/wasm/features.js';
@@ -265,5 +265,72 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
     expect(() => setCpuFastMath('yes' as unknown as boolean)).toThrow(/setCpuFastMath: expected true or false, got/);
     expect(() => setCpuFastMath(undefined as unknown as boolean)).toThrow(TypeError);
     expect(cpuKernelInfo().fastMath).toBe(false);
+  });
+});
+
+describe('eager kernel cache keys tell the kernels apart (JavaScript kernels, under the WebAssembly minimum)', () => {
+  it('a float32 cast to int32 and to bool are two kernels, whichever runs first', () => {
+    const x = tensor([2.5, -3, 0, 0.25], { dtype: 'float32' });
+    // Both orders: one of them runs on a cold cache in this file; each result must be its own.
+    for (let round = 0; round < 2; round++) {
+      const b = cast(x, 'bool');
+      const i = cast(x, 'int32');
+      expect(Array.from(b.dataSync()), `bool, round ${round}`).toEqual([1, 1, 0, 1]);
+      expect(Array.from(i.dataSync()), `int32, round ${round}`).toEqual([2, -3, 0, 0]);
+      const i2 = cast(x, 'int32');
+      const b2 = cast(x, 'bool');
+      expect(Array.from(i2.dataSync()), `int32 first, round ${round}`).toEqual([2, -3, 0, 0]);
+      expect(Array.from(b2.dataSync()), `bool second, round ${round}`).toEqual([1, 1, 0, 1]);
+    }
+  });
+
+  it('a small float32 exp under setCpuFastMath is the fast kernel and without it the exact one, whichever is built first', () => {
+    // 200 elements: under the WebAssembly kernels' minimum (256), so the JavaScript kernels run.
+    const xs = new Float32Array(200).map((_, i) => Math.fround(-10 + 0.1 * i + 0.013));
+    const x = tensor(xs, { shape: [200] });
+    const exact = Array.from(xs, (v) => Math.fround(Math.exp(v)));
+    const fast = Array.from(xs, (v) => fastMathJs().exp(v));
+    // The two forms differ somewhere in this sweep, else the test could not tell them apart.
+    expect(fast.some((v, i) => v !== exact[i])).toBe(true);
+    const run = (on: boolean) => {
+      setCpuFastMath(on);
+      try {
+        return Array.from(exp(x).dataSync());
+      } finally {
+        setCpuFastMath(false);
+      }
+    };
+    expect(run(false), 'exact first').toEqual(exact);
+    expect(run(true), 'fast after exact').toEqual(fast);
+    expect(run(false), 'exact after fast').toEqual(exact);
+  });
+
+  it('a small float32 exp of a broadcast view under setCpuFastMath is the fast kernel, and the exact one without it', () => {
+    // A [50, 1] column broadcast to [50, 4] (strides [1, 0]): the strided kernel, 200 < 256 elements.
+    const col = Float32Array.from({ length: 50 }, (_, i) => Math.fround(-10 + 0.4 * i + 0.013));
+    const x = broadcastTo(tensor(col, { shape: [50, 1] }), [50, 4]);
+    const expand = (f: (v: number) => number) => Array.from({ length: 200 }, (_, i) => f(col[Math.floor(i / 4)]!));
+    const exact = expand((v) => Math.fround(Math.exp(v)));
+    const fast = expand((v) => fastMathJs().exp(v));
+    expect(fast.some((v, i) => v !== exact[i])).toBe(true);
+    const run = (on: boolean) => {
+      setCpuFastMath(on);
+      try {
+        return Array.from(exp(x).dataSync());
+      } finally {
+        setCpuFastMath(false);
+      }
+    };
+    expect(run(false), 'exact first').toEqual(exact);
+    expect(run(true), 'fast after exact').toEqual(fast);
+    expect(run(false), 'exact after fast').toEqual(exact);
+  });
+  it('setCpuFastMath leaves a compiled float64 exp exact (the fast forms are float32 only)', () => {
+    const d = [0.5, -3, 40, 1e-300, 1.2345678901234567];
+    const x = tensor(d, { dtype: 'float64' });
+    const f = jit((t: Tensor) => exp(t));
+    setCpuFastMath(true);
+    // Math.exp's double: the fast form (a float32 approximation) would be off by ~1e-8 relative.
+    expect(Array.from(f(x).dataSync())).toEqual(d.map(Math.exp));
   });
 });
