@@ -9,7 +9,9 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jit } from '@scorch/autograd';
 import { type Tensor, matmul, tensor } from '@scorch/tensor';
-import { type WebGPUHandle, MIN_WORKGROUPS, VEC4_BLOCKING, chooseVec4Blocking, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel } from '@scorch/kernels';
+import { type WebGPUHandle, MIN_WORKGROUPS, SKINNY_TILING, VEC4_BLOCKING, chooseVec4Blocking, matmulKernel, softwareAdapterMinWorkgroups, vec4Layout, vec4MatmulKernel } from '@scorch/kernels';
+import { UniformBlock, grid1d } from '../src/wgsl/common.js';
+import { indexErrorOf } from '../src/wgsl/indexErrors.js';
 import { hardwareThreads } from '@scorch/tensor';
 import { FLUSH_FLOOR, RUN_SEED, firstMismatch, gpuDevice, hashSeed, hostRandom, normalPair, ulp } from './helpers.js';
 
@@ -199,5 +201,108 @@ describe('matmul', () => {
     expect(softwareAdapterMinWorkgroups(2)).toBe(4);
     expect(softwareAdapterMinWorkgroups(8)).toBe(16);
     expect(gpu.backend.vec4MinWorkgroups).toBe(gpu.backend.softwareAdapter ? 2 * hardwareThreads() : 16);
+  });
+});
+
+// Staged panels past K, the tiled kernel's per-element epilogue on skinny tiles, the register
+// blocks' shrinking rule, and the shared WGSL helpers' checks. A tile past K is zero-filled in *both*
+// staged panels: a panel that read past K would multiply the other panel's zeros by whatever lies
+// there (the next row or batch entry), which is invisible for finite values (x·0 = 0) but not for an
+// infinity (∞·0 = NaN). So these products put an infinity just past K and expect the CPU's values
+// exactly: operands are small integers, every partial sum is an integer below 2^24, so float32 sums
+// them exactly in any order, and the infinities (one infinite term per sum) give the same ±∞ or NaN
+// on both sides.
+
+/** The product on the GPU and on the CPU, element by element with Object.is (NaN equals NaN; ±0 and ±∞ distinguished). */
+async function expectSameAsCpu(aData: number[], aShape: number[], bData: number[], bShape: number[], what: string): Promise<Float32Array> {
+  const want = Array.from(matmul(tensor(Float32Array.from(aData), { shape: aShape }), tensor(Float32Array.from(bData), { shape: bShape })).dataSync());
+  const got = Array.from(await matmul(tensor(Float32Array.from(aData), { shape: aShape, device: gpu.device }), tensor(Float32Array.from(bData), { shape: bShape, device: gpu.device })).data());
+  const bad = want.findIndex((w, i) => !Object.is(w, got[i]));
+  expect(bad < 0 ? null : `element ${bad}: ${got[bad]}, expected ${want[bad]}`, what).toBeNull();
+  return Float32Array.from(got);
+}
+
+/** Integers 1…3 (nonzero, so an infinite factor gives ±∞, never 0·∞, in the CPU's sums too) or −2…2. */
+const ints = (n: number, seed: number, nonzero: boolean) => Array.from({ length: n }, (_, i) => (nonzero ? 1 + ((i * 7 + seed) % 3) : ((i * 5 + seed) % 5) - 2));
+
+describe('staged panels are zero past K, whatever lies there', () => {
+  it('skinny tiles (M ≤ 4, A staged as scalars): an infinity in the next row of A leaves row 0 finite', async () => {
+    // A [2, 5]: K = 5 (not a multiple of 4: the tiled kernel; M = 2: 4×64 tiles, K panels of 32),
+    // row 1 starts with ∞, which is A's element 5: just past row 0's K.
+    const a = [1, 2, -1, 0, 3, Infinity, 1, 1, 1, 1];
+    const b = ints(5 * 3, 1, false);
+    const got = await expectSameAsCpu(a, [2, 5], b, [5, 3], 'skinny [2,5]·[5,3]');
+    expect([...got.slice(0, 3)].every(Number.isFinite)).toBe(true);
+  });
+
+  it('32×32 tiles (A and B staged as vec4 groups), batched: infinities in batch entry 1 leave entry 0 finite', async () => {
+    // A [2, 8, 5], B [2, 5, 6]: K = 5 (the tiled kernel) < 16 (the panel depth), so the panels of
+    // batch entry 0 span elements of entry 1 past K: A's row 7 is followed by entry 1's row 0, B's
+    // row 4 by entry 1's rows. Entry 1 has A[1,0,0] = B[1,0,0] = ∞.
+    const a = ints(2 * 8 * 5, 2, true);
+    const b = ints(2 * 5 * 6, 3, false);
+    a[40] = Infinity;
+    b[30] = Infinity;
+    const got = await expectSameAsCpu(a, [2, 8, 5], b, [2, 5, 6], 'batched [2,8,5]·[2,5,6]');
+    expect([...got.slice(0, 48)].every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('a fused epilogue of the tiled kernel', () => {
+  it('runs once on every element of a skinny tile (one row per thread), as its contract says', async () => {
+    // The compiler takes products with M ≤ 4 to dot-product kernels, so this template's skinny
+    // tiles with a per-element epilogue are launched here by hand: C = 2·A·B + 1 through
+    // matmul_store and matmul_epilogue, A [3, 5] and B [5, 6] small integers (exact).
+    const [m, k, n] = [3, 5, 6];
+    const aData = Float32Array.from(ints(m * k, 4, false));
+    const bData = Float32Array.from(ints(k * n, 5, false));
+    const want = Array.from(matmul(tensor(aData, { shape: [m, k] }), tensor(bData, { shape: [k, n] })).mul(2).add(1).dataSync());
+    const [a, b, c] = [tensor(aData, { shape: [m, k], device: gpu.device }), tensor(bData, { shape: [k, n], device: gpu.device }), tensor(new Float32Array(m * n), { shape: [m, n], device: gpu.device })];
+    const bufferOf = (t: Tensor) => (t._live('test') as { storage: { buffer: GPUBuffer } }).storage.buffer;
+    const epilogue = {
+      declarations: '@group(0) @binding(2) var<storage, read_write> C: array<f32>;\n', bindingCount: 1, perElement: true, entry: '',
+      functions: `fn matmul_store(batch: u32, row: u32, col: u32, value: f32) { C[row * ${n}u + col] = value; }
+fn matmul_epilogue(batch: u32, row: u32, col: u32) { let i = row * ${n}u + col; C[i] = C[i] * 2.0 + 1.0; }`,
+    };
+    const spec = matmulKernel({
+      a: { shape: [m, k], strides: [k, 1], offset: 0 }, b: { shape: [k, n], strides: [n, 1], offset: 0 }, outShape: [m, n],
+      tiling: SKINNY_TILING, batchStart: 0, batchCount: 1, epilogue,
+    });
+    gpu.runtime.dispatch(spec, [bufferOf(a), bufferOf(b), bufferOf(c)]);
+    expect(Array.from(await c.data())).toEqual(want);
+  });
+});
+
+describe('register blocks', () => {
+  it('keep shrinking until the workgroups reach the minimum or the blocks are 8 rows of one column group', () => {
+    // M = 20, N = 256 (64 vec4 groups): 20-row blocks halve to 10, then to 8 (never below), and
+    // 8-row blocks (3 of them) of 4, 2, then 1 column groups make 2·3, 4·3, then 8·3 = 24 ≥ 16.
+    expect(chooseVec4Blocking(20, 256, 1, 16)).toEqual({ rows: 8, columnGroups: 1, lanes: 8 });
+  });
+});
+
+describe('shared WGSL helpers (common.ts, indexErrors.ts)', () => {
+  it('a uniform word refuses negative, fractional and too large values by name', () => {
+    const u = new UniformBlock();
+    expect(u.u32(0xffffffff)).toBe('U.w[0].x');
+    for (const bad of [-1, 1.5, 2 ** 32]) expect(() => u.u32(bad)).toThrow(`webgpu: uniform value ${bad} does not fit an unsigned 32-bit word`);
+    expect([...u.data()]).toEqual([0xffffffff, 0, 0, 0]);
+    // declare() always declares one vec4 at least, so data() fills one even with no words.
+    expect([...new UniformBlock().data()]).toEqual([0, 0, 0, 0]);
+  });
+
+  it('grid1d folds up to 65,535² workgroups and refuses one more, naming the count', () => {
+    expect(grid1d(65535)).toEqual([65535, 1, 1]);
+    expect(grid1d(65536)).toEqual([65535, 2, 1]);
+    expect(grid1d(65535 * 65535)).toEqual([65535, 65535, 1]);
+    expect(() => grid1d(65535 * 65535 + 1)).toThrow(`webgpu: ${65535 * 65535 + 1} workgroups exceed the dispatch limit`);
+  });
+
+  it('an index-error record with an unknown primitive code names the code', () => {
+    expect(indexErrorOf(new Uint32Array([0, 1, 7, 0, 5]))).toBeNull();
+    expect(indexErrorOf(new Uint32Array([1, 9, 7, 0, 5]))?.message).toBe('webgpu: the index-error record holds an unknown primitive code 9 (a corrupted record)');
+    // Claimed is word 0 alone: an axis of extent 0 (every index out of range) is still an error.
+    expect(indexErrorOf(new Uint32Array([1, 1, 0, 0, 0]))?.message).toBe('gather: index 0 is out of range for axis 0 of extent 0 (expected 0 <= index < 0)');
+    expect(indexErrorOf(new Uint32Array([1, 1, 0xfffffffd, 1, 2]))?.message).toBe('gather: index -3 is out of range for axis 1 of extent 2 (expected 0 <= index < 2)');
   });
 });
