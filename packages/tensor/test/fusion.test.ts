@@ -4,7 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   type Equation, type FusionPlan, type Program, type ProgramVar, type Tensor, concat, definePrimitive, describePlan, gelu, kernelCost, kernelNamer, matmul, planFusion, randn, randomKey, regroupsAxes, regroupsRows, slotReuser, softplus, splitKey, splitsRows, sum, tensor, traceProgram,
+  type CpuBackend, type CpuHandle, Program as ProgramClass, ProgramBuilder, apply, getBackend, pad, slice,
 } from '@scorch/tensor';
+import { expectCompiledMatches } from './programReference.js';
+import { bitsOf } from './reference.js';
 import { CPU_FUSION_OPTIONS } from '../src/cpu/compile.js';
 import { grad } from '@scorch/autograd';
 
@@ -13,6 +16,7 @@ const makeProgram = <A extends Tensor[]>(f: (...args: A) => Tensor | Tensor[]) =
   traceProgram((tracers) => [f(...(tracers as A))].flat(), args, []).program;
 
 const [k1, k2, k3] = splitKey(randomKey(11), 3);
+const cpu = getBackend('cpu') as CpuBackend;
 
 /** `fn`'s result and the insertions into any Set it made (Set.prototype.add counted while it runs). */
 function countSetInsertions<T>(fn: () => T): [T, number] {
@@ -580,4 +584,95 @@ describe('slotReuser', () => {
     for (let i = 0; i < count; i++) if (p('f32', i, count) === i) distinct++;
     expect(distinct).toBe(count);
   }, 5_000);
+});
+
+describe('planFusion: thresholds at their bounds', () => {
+  it('a matmul whose inner dimension equals inlineContractionMax is computed inline; one past it is a kernel', () => {
+    const a = randn([16, 4], { key: randomKey(1) });
+    const b = randn([4, 16], { key: randomKey(2) });
+    const a5 = randn([16, 5], { key: randomKey(3) });
+    const b5 = randn([5, 16], { key: randomKey(4) });
+    const mm = (xs: readonly Tensor[]) => [matmul(xs[0]!, xs[1]!).tanh()];
+    expect(describePlan(planFusion(traceProgram(mm, [a, b], []).program))).toEqual(['elementwise [16,16]×1']);
+    expect(describePlan(planFusion(traceProgram(mm, [a5, b5], []).program))).toEqual(['matmul matmul [16,16] + epilogue ×1 (result not stored)']);
+    for (const t of [a, b, a5, b5]) t.dispose();
+  });
+
+  it('a value of inline cost exactly recomputeCostMax read by two kernels is recomputed; one more is stored', () => {
+    const x = randn([40, 40], { key: randomKey(5) });
+    // Four binary ops of cost 1 each (constants cost nothing): cost 4, the default recomputeCostMax.
+    const at = (extra: boolean) => planFusion(traceProgram((xs) => {
+      let e = xs[0]!.mul(3).add(1).mul(2).add(5);
+      if (extra) e = e.mul(7);
+      return [e.sum(0), e.sum(1)];
+    }, [x], []).program);
+    expect(describePlan(at(false))).toEqual(['reduce sum [40]', 'reduce sum [40]']);
+    expect(describePlan(at(true))).toEqual(['elementwise [40,40]×1', 'reduce sum [40]', 'reduce sum [40]']);
+    x.dispose();
+  });
+});
+
+describe('planFusion: what must be stored', () => {
+  it('an update\'s value computed inline is stored, and a compiled run returns it after the outputs', () => {
+    const b = new ProgramBuilder();
+    const x = b.newVar([3], 'float32');
+    const y = b.newVar([3], 'float32');
+    const z = b.newVar([3], 'float32');
+    b.add('neg', [x], {}, y);
+    b.add('floor', [x], {}, z);
+    const program = new ProgramClass('cpu', [x], [{ kind: 'argument', index: 0 }], [], [], b.equations, [z], [{ input: 0, value: y }]);
+    expect([...planFusion(program).materialized].sort()).toEqual([y.id, z.id].sort());
+    const t = tensor([1.5, -2, 3]);
+    const compiled = cpu.compile(program);
+    const [out, upd] = compiled.run([t._live('test') as CpuHandle], [], [false]);
+    expect(Array.from(cpu.readSync(out!))).toEqual([1, -2, 3]);
+    expect(Array.from(cpu.readSync(upd!))).toEqual([-1.5, 2, -3]);
+    cpu.dispose(out!);
+    cpu.dispose(upd!);
+    compiled.dispose();
+    t.dispose();
+  });
+
+  it('a scatter-add\'s computed operand is stored (the kernel reads it from memory)', () => {
+    const x = randn([5, 4], { key: randomKey(8) });
+    const idx = tensor([4, 0, 0, 2, 1], { dtype: 'int32' });
+    const program = traceProgram(([x, idx]) => [apply('scatterAdd', [x!.add(1), idx!], { axis: 0, size: 7 })], [x, idx], []).program;
+    const plan = planFusion(program);
+    const operand = program.equations.find((eq) => eq.prim === 'scatterAdd')!.inputs[0]!;
+    expect(plan.materialized.has(operand.id)).toBe(true);
+    x.dispose();
+    idx.dispose();
+  });
+});
+
+describe('planFusion: anchors that are results', () => {
+  it('a reduction that is an output is written even when its only reader is its epilogue', () => {
+    const x = randn([8, 16], { key: randomKey(6) });
+    const f = (xs: readonly Tensor[]) => {
+      const s = xs[0]!.sum(1);
+      return [s, s.exp()];
+    };
+    expect(describePlan(planFusion(traceProgram(f, [x], []).program))).toEqual(['reduce sum [8] + epilogue ×1']);
+    // And on the CPU the compiled outputs equal the op-by-op run bit for bit.
+    expectCompiledMatches(cpu, f, [x], { bits: bitsOf });
+    x.dispose();
+  });
+});
+
+describe('planFusion: padStoreReaders at its bound', () => {
+  it('a pad read by exactly padStoreReaders windows is stored; by one fewer it is not', () => {
+    const x = randn([6, 6], { key: randomKey(7) });
+    const windows = (n: number) => (xs: readonly Tensor[]) => {
+      const p = pad(xs[0]!, [[1, 1], [1, 1]]); // cost 0: the recompute rule would not store it
+      return Array.from({ length: n }, (_, i) => slice(p, [i, 0], [6, 8]).tanh());
+    };
+    const stored = (n: number) => {
+      const program = traceProgram(windows(n), [x], []).program;
+      const plan = planFusion(program, { padStoreReaders: 2 });
+      return program.equations.filter((eq) => eq.prim === 'pad' && plan.materialized.has(eq.out.id)).length;
+    };
+    expect(stored(2)).toBe(1);
+    expect(stored(1)).toBe(0);
+    x.dispose();
+  });
 });

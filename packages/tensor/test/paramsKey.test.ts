@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Program, ProgramBuilder, exactNumbers, paramsHash, paramsKey, sameParams, simplifyProgram } from '../src/index.js';
+import {
+  type CpuBackend, type CpuHandle, type RandomKey, type Tensor, Program, ProgramBuilder, eliminateDeadCode, exactNumbers, foldIn, getBackend, interpretProgram, paramsHash, paramsKey, randn,
+  randomKey, sameParams, simplifyProgram, splitKey, tensor, traceProgram,
+} from '../src/index.js';
+import { splitKeyAt } from '../src/random.js';
+
+const cpu = getBackend('cpu') as CpuBackend;
 
 // paramsKey is how simplifyProgram and structuralKey tell params apart: it must be the text
 // JSON.stringify(params, exactNumbers) gives for every params object, the fast ones and the rest.
@@ -136,5 +142,144 @@ describe('simplifyProgram', () => {
     // The outputs: the three adds of −0 are one, the add of +0 another; the two muls of NaN by x are one.
     const names = simple.toString().split('\n').at(-1);
     expect(names).toBe('  in ( e, e, e, f, g, g, h ) }');
+  });
+});
+
+describe('Program: keys, names and structural keys', () => {
+  it('resolveKeys refuses too many keys as well as too few, naming both counts', () => {
+    const b = new ProgramBuilder();
+    const k = b.newKey();
+    const program = new Program('cpu', [], [], [k], [], [], [], []);
+    expect(() => program.resolveKeys([])).toThrow('program: expected 1 key(s), got 0');
+    expect(() => program.resolveKeys([randomKey(1), randomKey(2)])).toThrow('program: expected 1 key(s), got 2');
+  });
+
+  it('dead-code elimination keeps the derivations a live derived key is derived from, and resolves the chain', () => {
+    // k1 = split(k0)[1] of 2, k2 = foldIn(k1, 5); a random draw reads k2 only.
+    const b = new ProgramBuilder();
+    const [k0, k1, k2] = [b.newKey(), b.newKey(), b.newKey()];
+    b.keyDerivations.push({ kind: 'split', input: k0, count: 2, index: 1, out: k1 }, { kind: 'foldIn', input: k1, data: 5, out: k2 });
+    const out = b.newVar([3], 'float32');
+    b.add('random', [], { key: randomKey(0), distribution: 'normal', shape: [3], dtype: 'float32', device: 'cpu' }, out, k2);
+    const program = eliminateDeadCode(new Program('cpu', [], [], [k0], b.keyDerivations, b.equations, [out], []));
+    expect(program.keyDerivations.map((d) => d.kind)).toEqual(['split', 'foldIn']);
+    const key = randomKey(42);
+    expect(program.resolveKeys([key]).get(k2)).toEqual(foldIn(splitKeyAt(key, 1, 2), 5));
+  });
+
+  it('dead-code elimination keeps an equation an update alone needs', () => {
+    const b = new ProgramBuilder();
+    const x = b.newVar([2], 'float32');
+    const y = b.newVar([2], 'float32');
+    b.add('neg', [x], {}, y);
+    const program = eliminateDeadCode(new Program('cpu', [x], [{ kind: 'argument', index: 0 }], [], [], b.equations, [], [{ input: 0, value: y }]));
+    expect(program.equationLines()).toEqual(['b:f32[2] = neg a']);
+  });
+
+  it('names variables past z as jaxprs do: z, ba, bb (no two alike)', () => {
+    const b = new ProgramBuilder();
+    const x = b.newVar([2], 'float32');
+    let v = x;
+    for (let i = 0; i < 27; i++) {
+      const w = b.newVar([2], 'float32');
+      b.add('neg', [v], {}, w);
+      v = w;
+    }
+    const lines = new Program('cpu', [x], [{ kind: 'argument', index: 0 }], [], [], b.equations, [v], []).equationLines();
+    // a is the input; the 27 results are b … z (25 names), then ba, bb.
+    expect(lines.slice(-3)).toEqual(['z:f32[2] = neg y', 'ba:f32[2] = neg z', 'bb:f32[2] = neg ba']);
+  });
+
+  it('two draws from two key inputs stay two equations when traced with equal keys', async () => {
+    // Traced with one key passed twice, then called with two different keys: the draws differ.
+    const k = randomKey(3);
+    const { program } = traceProgram((_, ks) => [randn([4], { key: ks[0]! }), randn([4], { key: ks[1]! })], [], [k, k]);
+    expect(program.primitiveCounts().random).toBe(2);
+    const [ka, kb] = splitKey(randomKey(9), 2) as [RandomKey, RandomKey];
+    const compiled = cpu.compile(program);
+    const [a, b] = compiled.run([], [ka, kb], []);
+    const [ea, eb] = [randn([4], { key: ka }), randn([4], { key: kb })];
+    expect(Array.from(cpu.readSync(a!))).toEqual(Array.from(await ea.data()));
+    expect(Array.from(cpu.readSync(b!))).toEqual(Array.from(await eb.data()));
+    cpu.dispose(a!);
+    cpu.dispose(b!);
+    ea.dispose();
+    eb.dispose();
+    compiled.dispose();
+  });
+
+  it('structural keys tell apart a foldIn\'s data and an input\'s source (argument or capture), as documented', () => {
+    // structuralKey is "equal for two programs exactly when they compute the same thing the same way".
+    const make = (data: number, kind: 'argument' | 'capture') => {
+      const b = new ProgramBuilder();
+      const x = b.newVar([2], 'float32');
+      const [k0, k1] = [b.newKey(), b.newKey()];
+      b.keyDerivations.push({ kind: 'foldIn', input: k0, data, out: k1 });
+      const r = b.newVar([2], 'float32');
+      b.add('random', [], { key: randomKey(0), distribution: 'normal', shape: [2], dtype: 'float32', device: 'cpu' }, r, k1);
+      const y = b.newVar([2], 'float32');
+      b.add('add', [x, r], {}, y);
+      return new Program('cpu', [x], [{ kind, index: 0 }], [k0], b.keyDerivations, b.equations, [y], []).structuralKey();
+    };
+    expect(make(7, 'argument')).toBe(make(7, 'argument'));
+    expect(make(7, 'argument')).not.toBe(make(8, 'argument'));
+    expect(make(7, 'argument')).not.toBe(make(7, 'capture'));
+  });
+
+  it('programs that differ only in the order of their outputs compile to their own results', () => {
+    const twoWays = (swap: boolean) => (xs: readonly Tensor[]) => {
+      const e = xs[0]!.exp();
+      const n = xs[0]!.neg();
+      return swap ? [n, e] : [e, n];
+    };
+    const x = tensor([0.5, -1, 2]);
+    const [p1, p2] = [traceProgram(twoWays(false), [x], []).program, traceProgram(twoWays(true), [x], []).program];
+    expect(p1.structuralKey()).not.toBe(p2.structuralKey());
+    const c1 = cpu.compile(p1);
+    const c2 = cpu.compile(p2);
+    const h = x._live('test') as never;
+    const r1 = c1.run([h], [], [false]);
+    const r2 = c2.run([h], [], [false]);
+    const neg = [-0.5, 1, -2];
+    expect(Array.from(cpu.readSync(r1[1]!))).toEqual(neg);
+    expect(Array.from(cpu.readSync(r2[0]!))).toEqual(neg);
+    for (const r of [...r1, ...r2]) cpu.dispose(r);
+    c1.dispose();
+    c2.dispose();
+    x.dispose();
+  });
+});
+
+describe('simplifyProgram: broadcasts sunk only through reshapes that keep the axes', () => {
+  it('a broadcast column reshaped to other extents is not taken for a broadcast: exp runs on the reshaped values', () => {
+    // [[1], [2]] expanded to [2, 6] and read as [6, 2]: rows 0–2 are all 1, rows 3–5 all 2.
+    // A reshape [2, 6] → [6, 2] keeps two non-unit axes but not their extents: not a broadcast.
+    const x = tensor([[1], [2]]);
+    const { program } = traceProgram((xs) => [xs[0]!.expand([2, 6]).reshape([6, 2]).exp()], [x], []);
+    const reference = interpretProgram(cpu, program);
+    const [out] = reference.run([x._live('test') as CpuHandle], [], [false]);
+    // exp(1) and exp(2) rounded to float32, as the eager kernel stores them.
+    const [e1, e2] = [Math.fround(Math.exp(1)), Math.fround(Math.exp(2))];
+    expect(Array.from(cpu.readSync(out!))).toEqual([e1, e1, e1, e1, e1, e1, e2, e2, e2, e2, e2, e2]);
+    cpu.dispose(out!);
+    x.dispose();
+  });
+});
+
+describe('interpretProgram', () => {
+  it('interpretProgram hands out one handle per output even when two outputs are one value', () => {
+    const b = new ProgramBuilder();
+    const x = b.newVar([2], 'float32');
+    const y = b.newVar([2], 'float32');
+    b.add('neg', [x], {}, y);
+    const program = new Program('cpu', [x], [{ kind: 'argument', index: 0 }], [], [], b.equations, [y, y], []);
+    const t = tensor([1, -3]);
+    const [r1, r2] = interpretProgram(cpu, program).run([t._live('test') as CpuHandle], [], [false]);
+    expect(r1).not.toBe(r2);
+    cpu.dispose(r1!);
+    // The second stays readable after the first is disposed.
+    expect(Array.from(cpu.readSync(r2!))).toEqual([-1, 3]);
+    cpu.dispose(r2!);
+    t.dispose();
   });
 });
