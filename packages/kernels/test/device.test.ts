@@ -146,3 +146,88 @@ describe('creation of a dtype the device lacks', () => {
     }
   });
 });
+
+// acquireDevice against a stand-in GPU: an adapter that records what was asked of it.
+const WANTED = {
+  maxStorageBuffersPerShaderStage: 10,
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupSizeX: 1024,
+  maxComputeWorkgroupSizeY: 512,
+  maxComputeWorkgroupStorageSize: 32768,
+  maxStorageBufferBindingSize: 2 ** 30,
+  maxBufferSize: 2 ** 31,
+  maxUniformBufferBindingSize: 65536,
+};
+function fakeAdapter(features: string[]) {
+  const deviceRequests: GPUDeviceDescriptor[] = [];
+  const adapter = {
+    features: new Set(features),
+    // maxBindGroups is one the kernels do not ask to raise.
+    limits: { ...WANTED, maxBindGroups: 8 },
+    info: { vendor: 'review', architecture: 'none', device: 'stand-in', description: 'stand-in adapter' },
+    requestDevice: async (d: GPUDeviceDescriptor) => {
+      deviceRequests.push(d);
+      return { label: 'stand-in device' };
+    },
+  } as unknown as GPUAdapter;
+  return { adapter, deviceRequests };
+}
+function fakeGpu(answer: (opts: GPURequestAdapterOptions) => GPUAdapter | null) {
+  const adapterRequests: GPURequestAdapterOptions[] = [];
+  const gpu = {
+    requestAdapter: async (opts: GPURequestAdapterOptions) => {
+      adapterRequests.push(opts);
+      return answer(opts);
+    },
+  } as unknown as GPU;
+  return { gpu, adapterRequests };
+}
+
+describe('acquireDevice', () => {
+  it('forceCompatibility asks only for a compatibility adapter; one with core-features-and-limits is core', async () => {
+    for (const [features, level] of [[['core-features-and-limits'], 'core'], [[], 'compatibility']] as const) {
+      const { adapter } = fakeAdapter([...features]);
+      const { gpu, adapterRequests } = fakeGpu(() => adapter);
+      const got = await acquireDevice({ gpu, forceCompatibility: true });
+      expect(adapterRequests).toEqual([{ featureLevel: 'compatibility' }]);
+      expect(got.adapter).toBe(adapter);
+      expect(got.info.featureLevel).toBe(level);
+    }
+  });
+
+  it("limits 'adapter' raises exactly the wanted limits to the adapter's; 'defaults' asks for none; timestamp queries when offered", async () => {
+    const raised = fakeAdapter(['timestamp-query']);
+    await acquireDevice({ gpu: fakeGpu(() => raised.adapter).gpu });
+    expect(raised.deviceRequests).toHaveLength(1);
+    expect(raised.deviceRequests[0]?.requiredLimits).toEqual(WANTED);
+    expect(raised.deviceRequests[0]?.requiredFeatures).toEqual(['timestamp-query']);
+    const plain = fakeAdapter([]);
+    await acquireDevice({ gpu: fakeGpu(() => plain.adapter).gpu, limits: 'defaults' });
+    expect(plain.deviceRequests[0]?.requiredLimits).toEqual({});
+    expect(plain.deviceRequests[0]?.requiredFeatures).toEqual([]);
+  });
+
+  it('names what requestAdapter threw in the error', async () => {
+    const { gpu } = fakeGpu(() => {
+      throw new Error('driver said no');
+    });
+    await expect(acquireDevice({ gpu })).rejects.toThrow(
+      'Tried: the given GPU object, core features: requestAdapter threw driver said no; the given GPU object, compatibility mode: requestAdapter threw driver said no.',
+    );
+  });
+
+  it("reports Dawn's OpenGL fallback as backend 'opengl'", async () => {
+    const { adapter } = fakeAdapter([]);
+    const flagsSeen: string[][] = [];
+    const dawnCreate = (flags: string[]) => {
+      flagsSeen.push(flags);
+      // No core adapter: only the OpenGL backend answers.
+      return fakeGpu(() => (flags.includes('backend=opengl') ? adapter : null)).gpu;
+    };
+    const got = await acquireDevice({ dawnCreate });
+    expect(flagsSeen.map((f) => f.includes('backend=opengl'))).toEqual([false, true]);
+    expect(got.info).toEqual({
+      vendor: 'review', architecture: 'none', device: 'stand-in', description: 'stand-in adapter', backend: 'opengl', featureLevel: 'compatibility',
+    });
+  });
+});

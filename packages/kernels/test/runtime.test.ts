@@ -5,9 +5,9 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Tensor, full, memory, tensor, tidy } from '@scorch/tensor';
-import { GpuRuntime, type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU } from '@scorch/kernels';
+import { GpuRuntime, type KernelSpec, type WebGPUHandle, fillKernel, initWebGPU, sizeClass } from '@scorch/kernels';
 import { jit } from '@scorch/autograd';
-import { gpuDevice } from './helpers.js';
+import { countingCreatedBuffers, gpuDevice } from './helpers.js';
 
 let gpu: WebGPUHandle;
 beforeAll(async () => {
@@ -129,6 +129,18 @@ describe('storage up to a binding limit that is not a pool size class', () => {
     runtime.release(storage);
     expect(() => runtime.allocate(limit + 4)).toThrow(`webgpu: a ${limit + 4}-byte tensor exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`);
     // Its batch (the error scopes it pushed on the shared device) is submitted and its buffer destroyed.
+    await runtime.sync();
+    runtime.trimPool();
+  });
+
+  it('stops a buffer past a limit that is not a whole number of words at the last whole word under it', async () => {
+    // 5000 bytes: class 6144, past the limit 5002; the buffer stops at 5000 (5002 rounded down to 4).
+    const runtime = runtimeWithLimit(5002);
+    const storage = runtime.allocate(5000);
+    expect(storage.bytes).toBe(5000);
+    expect(runtime.memory).toEqual({ buffers: 1, bytes: 5000 });
+    runtime.release(storage);
+    expect(runtime.memory).toEqual({ buffers: 0, bytes: 0 });
     await runtime.sync();
     runtime.trimPool();
   });
@@ -444,5 +456,194 @@ describe('device loss', () => {
     expect(await tensor([1, 2], { device: again.device }).mul(3).toArray()).toEqual([3, 6]);
     // The tests after this one (in a shuffled order) run on the new device, not the lost one.
     gpu = again;
+  });
+});
+
+describe('sizeClass', () => {
+  it('rounds up to 16 bytes at least, powers of two to 4 KiB, then quarter steps', () => {
+    expect([1, 4, 5, 16].map(sizeClass)).toEqual([16, 16, 16, 16]);
+    expect([17, 33, 4095, 4096].map(sizeClass)).toEqual([32, 64, 4096, 4096]);
+    // Past 4 KiB: steps of a quarter of the power of two below (1 KiB between 4 and 8 KiB).
+    expect([4097, 5120, 5121, 8193].map(sizeClass)).toEqual([5120, 5120, 6144, 10240]);
+  });
+
+  it('a one-element tensor holds (and memory() reports) one 16-byte class', async () => {
+    await gpu.runtime.sync();
+    const before = gpu.runtime.memory;
+    const x = tensor([3], { device: gpu.device });
+    expect(gpu.runtime.memory).toEqual({ buffers: before.buffers + 1, bytes: before.bytes + 16 });
+    expect(await x.toArray()).toEqual([3]);
+    x.dispose();
+    expect(gpu.runtime.memory).toEqual(before);
+  });
+});
+
+describe('reference counts', () => {
+  it('a storage released once too often changes no count and is pooled once', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-refs' });
+    try {
+      const { runtime } = own;
+      const s = runtime.allocate(256);
+      runtime.release(s);
+      expect(runtime.memory).toEqual({ buffers: 0, bytes: 0 });
+      expect(runtime.stats.pooledBytes).toBe(256);
+      runtime.release(s); // a second release of the same storage: ignored
+      expect(runtime.memory).toEqual({ buffers: 0, bytes: 0 });
+      expect(runtime.stats.pooledBytes).toBe(256);
+      // The buffer is handed out once: two live storages never share it.
+      const a = runtime.allocate(256);
+      const b = runtime.allocate(256);
+      expect(a.buffer).not.toBe(b.buffer);
+      runtime.release(a);
+      runtime.release(b);
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+});
+
+describe('a lost device', () => {
+  it('pools nothing that is released after the loss, and reports no memory', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-lost' });
+    const { runtime } = own;
+    const kept = [runtime.allocate(1024), runtime.allocate(4096)];
+    const pooled = runtime.stats.pooledBytes;
+    own.gpu.destroy();
+    const info = await own.gpu.lost;
+    expect(info.reason).toBe('destroyed');
+    expect(runtime.isLost).toBe(true);
+    // The reason and the device's message, in the property and in the error.
+    expect(runtime.lossReason).toBe(`destroyed: ${info.message}`);
+    expect(() => runtime.allocate(4)).toThrow(`webgpu: the device was lost (destroyed: ${info.message}); create a new one with initWebGPU`);
+    for (const s of kept) runtime.release(s);
+    expect(runtime.stats.pooledBytes).toBe(pooled);
+    expect(runtime.memory).toEqual({ buffers: 0, bytes: 0 });
+  });
+});
+
+describe('the pool past its limit', () => {
+  it('forgets every byte of a size class it destroys', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-pool', poolLimitBytes: 4096 });
+    try {
+      const { runtime } = own;
+      // No kernel recorded: each release pools at once.
+      const small = [runtime.allocate(1024), runtime.allocate(1024)];
+      for (const s of small) runtime.release(s);
+      expect(runtime.stats.pooledBytes).toBe(2048);
+      // 2048 + 4096 > 4096: the 1024 class (two buffers) goes, the 4096 buffer is kept.
+      const big = runtime.allocate(4096);
+      runtime.release(big);
+      expect(runtime.stats.pooledBytes).toBe(4096);
+      expect(runtime.allocate(4096).buffer).toBe(big.buffer);
+      expect(runtime.stats.pooledBytes).toBe(0);
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+});
+
+describe('kernels and batches', () => {
+  it('a kernel that does not compile is refused at once on its next use, with the same error', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-invalid' });
+    try {
+      const bad: KernelSpec = {
+        label: 'review_broken_kernel',
+        code: '@compute @workgroup_size(1) fn main() { let x: f32 = review_undefined_name; }',
+        workgroupSize: [1, 1, 1],
+        dispatch: [1, 1, 1],
+        uniforms: new Uint32Array(4),
+      };
+      own.runtime.dispatch(bad, []);
+      await expect(own.runtime.sync()).rejects.toThrow(/review_broken_kernel/);
+      const dispatches = own.runtime.stats.dispatches;
+      expect(() => own.runtime.dispatch(bad, [])).toThrow(/kernel 'review_broken_kernel' is invalid:[\s\S]*review_undefined_name/);
+      expect(own.runtime.stats.dispatches).toBe(dispatches);
+      await own.runtime.sync(); // nothing else was recorded: no error left
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+
+  it('submits a batch when it holds maxDispatchesPerBatch dispatches and another comes', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-batch', maxDispatchesPerBatch: 2 });
+    try {
+      const { runtime } = own;
+      const s = runtime.allocate(16);
+      const submits = runtime.stats.submits;
+      runtime.dispatch(fillKernel(4, 1), [s.buffer]);
+      runtime.dispatch(fillKernel(4, 2), [s.buffer]);
+      expect(runtime.stats.submits).toBe(submits);
+      runtime.dispatch(fillKernel(4, 3), [s.buffer]); // the third: the first two are submitted
+      expect(runtime.stats.submits).toBe(submits + 1);
+      // fillKernel stores a word: read the bits back.
+      expect([...new Uint32Array(await runtime.read(s.buffer, 0, 16))]).toEqual([3, 3, 3, 3]);
+      runtime.release(s);
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+});
+
+describe('uploads and readback staging', () => {
+  it('uploads a typed array view from its own offset', async () => {
+    const host = Float32Array.from({ length: 8 }, (_, i) => i);
+    // Through the tensor API, and straight into a storage at a byte offset.
+    const x = tensor(host.subarray(4), { device: gpu.device });
+    expect(await x.toArray()).toEqual([4, 5, 6, 7]);
+    x.dispose();
+    // The backend's upload hands the view to the runtime as it is.
+    const backend = gpu.backend as unknown as { upload(d: Float32Array, shape: number[], dtype: string): object };
+    const h = backend.upload(host.subarray(5), [3], 'float32');
+    expect([...(await gpu.backend.read(h as never))]).toEqual([5, 6, 7]);
+    gpu.backend.dispose(h as never);
+    const s = gpu.runtime.allocate(16);
+    gpu.runtime.write(s, new Int32Array([10, 11, 12, 13, 14, 15]).subarray(3, 5), 8);
+    expect([...new Int32Array(await gpu.runtime.read(s.buffer, 8, 8))]).toEqual([13, 14]);
+    gpu.runtime.release(s);
+  });
+
+  it('trimPool destroys pooled staging buffers: the next read maps a new one', async () => {
+    const own = await initWebGPU({ name: 'webgpu-review-staging' });
+    try {
+      const x = tensor([1, 2, 3], { device: own.device });
+      expect(await x.toArray()).toEqual([1, 2, 3]);
+      const isStaging = (d: GPUBufferDescriptor) => (d.usage & 0x1) /* MAP_READ */ !== 0;
+      // A second read of the same size reuses the pooled staging buffer.
+      expect(await countingCreatedBuffers(own.gpu, async (created) => {
+        await x.toArray();
+        return created();
+      }, isStaging)).toBe(0);
+      own.runtime.trimPool();
+      expect(own.runtime.stats.pooledBytes).toBe(0);
+      expect(await countingCreatedBuffers(own.gpu, async (created) => {
+        expect(await x.toArray()).toEqual([1, 2, 3]);
+        return created();
+      }, isStaging)).toBe(1);
+      x.dispose();
+    } finally {
+      own.gpu.destroy();
+    }
+  });
+});
+
+describe('a read that carries the index-error record', () => {
+  it('returns exactly the bytes asked for', async () => {
+    const s = gpu.runtime.allocate(16);
+    gpu.runtime.write(s, new Int32Array([1, 2, 3, 4]));
+    // A call that may have written the record (none launched): the next read copies it out too.
+    gpu.runtime.runCompiled([], true);
+    const bytes = await gpu.runtime.read(s.buffer, 4, 8);
+    expect(bytes.byteLength).toBe(8);
+    expect([...new Int32Array(bytes)]).toEqual([2, 3]);
+    gpu.runtime.release(s);
+  });
+
+  it('a gather by computed indices reads back its own elements only', async () => {
+    const x = tensor([10, 20, 30], { device: gpu.device });
+    // Computed on the device: no host copy, so the gather reports bad indices through the record.
+    const idx = tensor([2, 0], { dtype: 'int32', device: gpu.device }).add(0);
+    const y = x.indexSelect(0, idx);
+    expect([...(await y.data())]).toEqual([30, 10]);
+    for (const t of [x, idx, y]) t.dispose();
   });
 });
