@@ -986,3 +986,144 @@ describe('compiled programs\' caches', () => {
     });
   });
 });
+
+// The compiler's edges (compiler/lower.ts, writer.ts, executable.ts): intermediate buffers freed
+// when a compiled program is disposed, vec4 lanes read through a slice or a reshape that breaks
+// their alignment, a product's operand copied out of the results block, a blocked serial sum's
+// last run, a kernel using every storage binding the device allows, and a gathered index equal to
+// the extent. Values are small integers, so every sum and product is exact in float32 in any
+// order and results are compared exactly.
+
+/** Integers in [-3, 3]. */
+const smallInts = (n: number) => Array.from({ length: n }, (_, i) => (i % 7) - 3);
+
+describe('what a compiled program holds', () => {
+  it('disposing a compiled program (clearing its function) frees its intermediate buffers', async () => {
+    const x = tensor(smallInts(32 * 64), { shape: [32, 64], device: dev });
+    await gpu.runtime.sync();
+    const before = memory();
+    // The row sums are stored (a temp of the program) and read back by the broadcast product.
+    const f = jit((v: Tensor) => v.sum(1, true).mul(v));
+    const y = f(x);
+    const rows = smallInts(32 * 64);
+    const want = Array.from({ length: 32 }, (_, r) => {
+      const s = rows.slice(r * 64, r * 64 + 64).reduce((a, b) => a + b, 0);
+      return rows.slice(r * 64, r * 64 + 64).map((v) => s * v);
+    });
+    expect(await y.toArray()).toEqual(want);
+    y.dispose();
+    f.clearCache();
+    await gpu.runtime.sync();
+    expect(memory()).toEqual(before);
+    x.dispose();
+  });
+});
+
+describe('vec4 lanes of elementwise kernels read through movement ops', () => {
+  it('a slice inside the function starting 2 elements into rows of 36 is read element by element: 2·x[r, c + 2], exact', async () => {
+    // Rows of 36 (a multiple of 4, so the row step alone would allow vec4 loads) sliced from column
+    // 2: the lanes of an aligned output vector start at x[r, 4j + 2], not at a vec4 boundary.
+    const host = smallInts(8 * 36);
+    const x = tensor(host, { shape: [8, 36], device: dev });
+    const f = jit((t: Tensor) => t.slice([0, 2], [8, 32]).mul(2));
+    const want = Array.from({ length: 8 }, (_, r) => Array.from({ length: 32 }, (_, c) => 2 * host[r * 36 + c + 2]!));
+    expect(await f(x).toArray()).toEqual(want);
+    x.dispose();
+  });
+
+  it('a slice inside the function of rows of 34 from column 0 is read element by element: 2·x[r, c], exact', async () => {
+    // Each row's first lanes start at a multiple of 4 along the row, but row r starts at element
+    // 34r, a multiple of 4 only for even r: odd rows are not at a vec4 boundary.
+    const host = smallInts(8 * 34);
+    const x = tensor(host, { shape: [8, 34], device: dev });
+    const f = jit((t: Tensor) => t.slice([0, 0], [8, 32]).mul(2));
+    const want = Array.from({ length: 8 }, (_, r) => Array.from({ length: 32 }, (_, c) => 2 * host[r * 34 + c]!));
+    expect(await f(x).toArray()).toEqual(want);
+    x.dispose();
+  });
+});
+
+describe('vec4 lanes of elementwise kernels read through reshapes', () => {
+  it('a [2,6] sum with a broadcast row, reshaped to [3,4]: a lane vector crossing a row of 6 reads the next row, exact', async () => {
+    // Output row 1 is elements 4..7 of the [2,6] value: (0,4), (0,5), (1,0), (1,1). Rows of 6 are
+    // not a multiple of 4, so those lanes are not 4 consecutive coordinates along the last axis
+    // (the broadcast row would then be read at 6 and 7, past its end).
+    const t = tensor(smallInts(12), { shape: [2, 6], device: dev });
+    const row = tensor([10, 20, 30, 40, 50, 60], { shape: [6], device: dev });
+    const f = jit((a: Tensor, b: Tensor) => a.add(b).reshape([3, 4]).mul(2));
+    const sums = smallInts(12).map((v, i) => 2 * (v + [10, 20, 30, 40, 50, 60][i % 6]!));
+    const want = [sums.slice(0, 4), sums.slice(4, 8), sums.slice(8, 12)];
+    expect(await f(t, row).toArray()).toEqual(want);
+    t.dispose();
+    row.dispose();
+  });
+});
+
+describe('a product reading a result stored past the start of the results block', () => {
+  it('its operand, copied to scratch (the product writes that block), is read from the copy\'s start, exact', async () => {
+    // c = 3a takes the block's first 128 elements, h = 2a the next 128, and h·b is written into the
+    // same block: h is copied to offset 0 of a scratch buffer before the product reads it.
+    // Integers: |2a| ≤ 6, |b| ≤ 3, K = 8, so every sum is exact.
+    const [ha, hb] = [smallInts(16 * 8), smallInts(8 * 16).map((v) => -v)];
+    const a = tensor(ha, { shape: [16, 8], device: dev });
+    const b = tensor(hb, { shape: [8, 16], device: dev });
+    const f = jit((x: Tensor, y: Tensor) => {
+      const h = x.mul(2);
+      return [x.mul(3), h, matmul(h, y)];
+    });
+    const [c, h, p] = f(a, b) as Tensor[];
+    expect(Array.from(await c!.data())).toEqual(ha.map((v) => 3 * v));
+    expect(Array.from(await h!.data())).toEqual(ha.map((v) => 2 * v));
+    const want = Array.from({ length: 16 }, (_, r) => Array.from({ length: 16 }, (_, col) => Array.from({ length: 8 }, (_, k) => 2 * ha[r * 8 + k]! * hb[k * 16 + col]!).reduce((s, v) => s + v, 0)));
+    expect(await p!.toArray()).toEqual(want);
+    expect(f.lower(a, b).kernels().map((k) => k.name).some((n) => n.startsWith('matmul'))).toBe(true);
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('a blocked serial row sum whose extent is not a multiple of the block', () => {
+  it('[1024, 100] row sums (one thread per row, runs of 64 then 36 terms) read only their own row, exact', async () => {
+    // 1,024 outputs of 100 terms: the serial kernel, summing in runs of 64 (SERIAL_SUM_BLOCK in
+    // lower.ts); the second run of each row is 36 terms. Integers in [-3, 5] (a period of 9, whose
+    // runs of 28 do not sum to 0, so terms read past a row change its sum): exact sums.
+    const host = Array.from({ length: 1024 * 100 }, (_, i) => (i % 9) - 3);
+    const x = tensor(host, { shape: [1024, 100], device: dev });
+    const f = jit((t: Tensor) => t.sum(1));
+    const want = Array.from({ length: 1024 }, (_, r) => host.slice(r * 100, r * 100 + 100).reduce((a, b) => a + b, 0));
+    expect(Array.from(await f(x).data())).toEqual(want);
+    expect(f.lower(x).kernels().map((k) => k.name)).toEqual(['fused_sum_1024x100_serial']);
+    x.dispose();
+  });
+});
+
+describe('a kernel binding exactly as many storage buffers as the device allows', () => {
+  it('is made: two sums of separate arguments in one kernel, the arguments and the results block filling every binding', async () => {
+    const max = gpu.runtime.device.limits.maxStorageBuffersPerShaderStage;
+    // max − 1 arguments, each read by one of two roots, and one results block: max bindings.
+    const n = max - 1;
+    const args = Array.from({ length: n }, (_, i) => tensor([i, 2 * i, 3 * i, -i], { device: dev }));
+    const half = Math.ceil(n / 2);
+    const f = jit((...ts: Tensor[]) => [ts.slice(0, half).reduce((a, b) => a.add(b)), ts.slice(half).reduce((a, b) => a.add(b))]);
+    const [p, q] = f(...args) as Tensor[];
+    const sumOf = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k).reduce((a, b) => a + b, 0);
+    const [s0, s1] = [sumOf(0, half), sumOf(half, n)];
+    expect(Array.from(await p!.data())).toEqual([s0, 2 * s0, 3 * s0, -s0]);
+    expect(Array.from(await q!.data())).toEqual([s1, 2 * s1, 3 * s1, -s1]);
+    const kernels = f.lower(...args).kernels();
+    expect(kernels).toHaveLength(1);
+    expect(kernels[0]!.source.match(/var<storage/g)).toHaveLength(max);
+    for (const t of args) t.dispose();
+  });
+});
+
+describe('a gathered index equal to the extent under jit', () => {
+  it('is out of range: the next read fails naming it, as with any index past the end', async () => {
+    // 2i + 1 for i = 0, 1, 2 is 1, 3, 5: 5 is one past the last row of a 5-element x.
+    const f = jit((x: Tensor, i: Tensor) => x.indexSelect(0, i.mul(2).add(1).cast('int32')).add(1));
+    const x = tensor([1, 2, 3, 4, 5], { device: dev });
+    const out = f(x, tensor([0, 1, 2], { device: dev }));
+    await expect(out.data()).rejects.toThrow('gather: index 5 is out of range for axis 0 of extent 5 (expected 0 <= index < 5)');
+    expect(Array.from(await f(x, tensor([0, 1], { device: dev })).data())).toEqual([3, 5]);
+  });
+});
