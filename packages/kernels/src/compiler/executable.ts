@@ -21,7 +21,7 @@ import {
 import type { GpuHandle, WebGPUBackend } from '../backend.js';
 import { isContiguous, rowMajorStrides } from '../layout.js';
 import { type CachedPipeline, type CompiledLaunch, type GpuRuntime, type GpuStorage, sizeClass } from '../runtime.js';
-import { type InputOffsetWord, type WgslScalar, wgslType } from '../wgsl/common.js';
+import { type InputOffsetWord, wgslType } from '../wgsl/common.js';
 import { type LoweredKernel, lowerPlan } from './lower.js';
 import { type Location, type Slot, slotKey } from './writer.js';
 
@@ -41,7 +41,6 @@ interface Lowering {
   readonly pipelines: readonly CachedPipeline[];
   /** Element counts of the temps it uses. */
   readonly tempSizes: readonly number[];
-  /** Per block type: elements. */
   /** Elements of each block of results and of updates, by slotKey. */
   readonly outputBlocks: ReadonlyMap<string, number>;
   readonly updateBlocks: ReadonlyMap<string, number>;
@@ -393,7 +392,6 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
     // Temps: other stored values, sharing a buffer when lifetimes (in kernels) do not overlap.
     const lastRead = lastReaders(plan);
     const tempSizes: number[] = [];
-    const tempTypes: WgslScalar[] = [];
     const reuse = slotReuser();
     const order = [...plan.materialized].filter((id) => !locations.has(id)).sort((a, b) => plan.producer.get(a)! - plan.producer.get(b)!);
     for (const id of order) {
@@ -405,7 +403,6 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       if (slot < 0) {
         slot = tempSizes.length;
         tempSizes.push(0);
-        tempTypes.push(type);
       }
       tempSizes[slot] = Math.max(tempSizes[slot]!, size);
       reuse.hold(type, slot, Math.max(lastRead.get(id) ?? born, born));
@@ -416,7 +413,6 @@ export class WebGPUCompiledProgram implements CompiledProgram<GpuHandle> {
       locate: (v) => locations.get(v.id) ?? null,
       scratch: (elements) => {
         tempSizes.push(elements);
-        tempTypes.push('f32');
         return { kind: 'temp', index: tempSizes.length - 1 };
       },
       maxStorageBuffers: this.runtime.device.limits.maxStorageBuffersPerShaderStage,
