@@ -780,11 +780,11 @@ describe('jit signatures: non-tensor leaves and static values', () => {
   });
 
   it('a device registered anew under the same name gets a program of its own, the old one freed', async () => {
-    registerBackend(new CpuBackend('cpu-review'));
+    registerBackend(new CpuBackend('cpu-registered-twice'));
     const f = jit((t: Tensor) => t.add(1));
-    expect(await values(f(tensor([1, 2], { device: 'cpu-review' })))).toEqual([2, 3]);
-    registerBackend(new CpuBackend('cpu-review'));
-    expect(await values(f(tensor([5, 6], { device: 'cpu-review' })))).toEqual([6, 7]);
+    expect(await values(f(tensor([1, 2], { device: 'cpu-registered-twice' })))).toEqual([2, 3]);
+    registerBackend(new CpuBackend('cpu-registered-twice'));
+    expect(await values(f(tensor([5, 6], { device: 'cpu-registered-twice' })))).toEqual([6, 7]);
     expect(f.traceCount).toBe(2);
     expect(f.cacheSize).toBe(1);
   });

@@ -164,7 +164,7 @@ function fakeAdapter(features: string[]) {
     features: new Set(features),
     // maxBindGroups is one the kernels do not ask to raise.
     limits: { ...WANTED, maxBindGroups: 8 },
-    info: { vendor: 'review', architecture: 'none', device: 'stand-in', description: 'stand-in adapter' },
+    info: { vendor: 'stand-in vendor', architecture: 'none', device: 'stand-in', description: 'stand-in adapter' },
     requestDevice: async (d: GPUDeviceDescriptor) => {
       deviceRequests.push(d);
       return { label: 'stand-in device' };
@@ -227,7 +227,7 @@ describe('acquireDevice', () => {
     const got = await acquireDevice({ dawnCreate });
     expect(flagsSeen.map((f) => f.includes('backend=opengl'))).toEqual([false, true]);
     expect(got.info).toEqual({
-      vendor: 'review', architecture: 'none', device: 'stand-in', description: 'stand-in adapter', backend: 'opengl', featureLevel: 'compatibility',
+      vendor: 'stand-in vendor', architecture: 'none', device: 'stand-in', description: 'stand-in adapter', backend: 'opengl', featureLevel: 'compatibility',
     });
   });
 });

@@ -480,7 +480,7 @@ describe('sizeClass', () => {
 
 describe('reference counts', () => {
   it('a storage released once too often changes no count and is pooled once', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-refs' });
+    const own = await initWebGPU({ name: 'webgpu-double-release' });
     try {
       const { runtime } = own;
       const s = runtime.allocate(256);
@@ -504,7 +504,7 @@ describe('reference counts', () => {
 
 describe('a lost device', () => {
   it('pools nothing that is released after the loss, and reports no memory', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-lost' });
+    const own = await initWebGPU({ name: 'webgpu-lost-release' });
     const { runtime } = own;
     const kept = [runtime.allocate(1024), runtime.allocate(4096)];
     const pooled = runtime.stats.pooledBytes;
@@ -523,7 +523,7 @@ describe('a lost device', () => {
 
 describe('the pool past its limit', () => {
   it('forgets every byte of a size class it destroys', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-pool', poolLimitBytes: 4096 });
+    const own = await initWebGPU({ name: 'webgpu-pool-eviction', poolLimitBytes: 4096 });
     try {
       const { runtime } = own;
       // No kernel recorded: each release pools at once.
@@ -544,19 +544,19 @@ describe('the pool past its limit', () => {
 
 describe('kernels and batches', () => {
   it('a kernel that does not compile is refused at once on its next use, with the same error', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-invalid' });
+    const own = await initWebGPU({ name: 'webgpu-invalid-kernel' });
     try {
       const bad: KernelSpec = {
-        label: 'review_broken_kernel',
-        code: '@compute @workgroup_size(1) fn main() { let x: f32 = review_undefined_name; }',
+        label: 'broken_kernel',
+        code: '@compute @workgroup_size(1) fn main() { let x: f32 = undefined_name_here; }',
         workgroupSize: [1, 1, 1],
         dispatch: [1, 1, 1],
         uniforms: new Uint32Array(4),
       };
       own.runtime.dispatch(bad, []);
-      await expect(own.runtime.sync()).rejects.toThrow(/review_broken_kernel/);
+      await expect(own.runtime.sync()).rejects.toThrow(/broken_kernel/);
       const dispatches = own.runtime.stats.dispatches;
-      expect(() => own.runtime.dispatch(bad, [])).toThrow(/kernel 'review_broken_kernel' is invalid:[\s\S]*review_undefined_name/);
+      expect(() => own.runtime.dispatch(bad, [])).toThrow(/kernel 'broken_kernel' is invalid:[\s\S]*undefined_name_here/);
       expect(own.runtime.stats.dispatches).toBe(dispatches);
       await own.runtime.sync(); // nothing else was recorded: no error left
     } finally {
@@ -565,7 +565,7 @@ describe('kernels and batches', () => {
   });
 
   it('submits a batch when it holds maxDispatchesPerBatch dispatches and another comes', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-batch', maxDispatchesPerBatch: 2 });
+    const own = await initWebGPU({ name: 'webgpu-two-per-batch', maxDispatchesPerBatch: 2 });
     try {
       const { runtime } = own;
       const s = runtime.allocate(16);
@@ -603,7 +603,7 @@ describe('uploads and readback staging', () => {
   });
 
   it('trimPool destroys pooled staging buffers: the next read maps a new one', async () => {
-    const own = await initWebGPU({ name: 'webgpu-review-staging' });
+    const own = await initWebGPU({ name: 'webgpu-staging-trim' });
     try {
       const x = tensor([1, 2, 3], { device: own.device });
       expect(await x.toArray()).toEqual([1, 2, 3]);

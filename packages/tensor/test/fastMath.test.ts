@@ -269,6 +269,23 @@ describe.runIf(wasmSimdSupported())('setCpuFastMath: float32 exp, log1p, log and
 });
 
 describe('eager kernel cache keys tell the kernels apart (JavaScript kernels, under the WebAssembly minimum)', () => {
+  /** exp(x) exact, then under setCpuFastMath, then exact again: each from its own kernel. */
+  function expectExpKernelsApart(x: Tensor, exact: number[], fast: number[]): void {
+    // The two forms differ somewhere in the sweep, else the test could not tell them apart.
+    expect(fast.some((v, i) => v !== exact[i])).toBe(true);
+    const run = (on: boolean) => {
+      setCpuFastMath(on);
+      try {
+        return Array.from(exp(x).dataSync());
+      } finally {
+        setCpuFastMath(false);
+      }
+    };
+    expect(run(false), 'exact first').toEqual(exact);
+    expect(run(true), 'fast after exact').toEqual(fast);
+    expect(run(false), 'exact after fast').toEqual(exact);
+  }
+
   it('a float32 cast to int32 and to bool are two kernels, whichever runs first', () => {
     const x = tensor([2.5, -3, 0, 0.25], { dtype: 'float32' });
     // Both orders: one of them runs on a cold cache in this file; each result must be its own.
@@ -290,19 +307,7 @@ describe('eager kernel cache keys tell the kernels apart (JavaScript kernels, un
     const x = tensor(xs, { shape: [200] });
     const exact = Array.from(xs, (v) => Math.fround(Math.exp(v)));
     const fast = Array.from(xs, (v) => fastMathJs().exp(v));
-    // The two forms differ somewhere in this sweep, else the test could not tell them apart.
-    expect(fast.some((v, i) => v !== exact[i])).toBe(true);
-    const run = (on: boolean) => {
-      setCpuFastMath(on);
-      try {
-        return Array.from(exp(x).dataSync());
-      } finally {
-        setCpuFastMath(false);
-      }
-    };
-    expect(run(false), 'exact first').toEqual(exact);
-    expect(run(true), 'fast after exact').toEqual(fast);
-    expect(run(false), 'exact after fast').toEqual(exact);
+    expectExpKernelsApart(x, exact, fast);
   });
 
   it('a small float32 exp of a broadcast view under setCpuFastMath is the fast kernel, and the exact one without it', () => {
@@ -312,19 +317,9 @@ describe('eager kernel cache keys tell the kernels apart (JavaScript kernels, un
     const expand = (f: (v: number) => number) => Array.from({ length: 200 }, (_, i) => f(col[Math.floor(i / 4)]!));
     const exact = expand((v) => Math.fround(Math.exp(v)));
     const fast = expand((v) => fastMathJs().exp(v));
-    expect(fast.some((v, i) => v !== exact[i])).toBe(true);
-    const run = (on: boolean) => {
-      setCpuFastMath(on);
-      try {
-        return Array.from(exp(x).dataSync());
-      } finally {
-        setCpuFastMath(false);
-      }
-    };
-    expect(run(false), 'exact first').toEqual(exact);
-    expect(run(true), 'fast after exact').toEqual(fast);
-    expect(run(false), 'exact after fast').toEqual(exact);
+    expectExpKernelsApart(x, exact, fast);
   });
+
   it('setCpuFastMath leaves a compiled float64 exp exact (the fast forms are float32 only)', () => {
     const d = [0.5, -3, 40, 1e-300, 1.2345678901234567];
     const x = tensor(d, { dtype: 'float64' });
