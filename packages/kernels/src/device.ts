@@ -208,7 +208,15 @@ export async function acquireDevice(req: DeviceRequest = {}): Promise<AcquiredDe
     const requiredLimits = limits === 'defaults' ? {} : limitsToRequest(adapter);
     // Timestamp queries let the profiler time each kernel on the device (profiling.ts).
     const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
-    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scorch' });
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scorch' });
+    } catch (e) {
+      // An adapter whose device cannot be made (a broken driver) is one more failed attempt: the
+      // next one (compatibility mode, Dawn's OpenGL backend) may work. It threw past them before.
+      tried.push(`${attempt.what}: requestDevice threw ${(e as Error).message}`);
+      continue;
+    }
     return {
       device,
       adapter,

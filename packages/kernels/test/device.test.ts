@@ -230,4 +230,22 @@ describe('acquireDevice', () => {
       vendor: 'stand-in vendor', architecture: 'none', device: 'stand-in', description: 'stand-in adapter', backend: 'opengl', featureLevel: 'compatibility',
     });
   });
+
+  it('goes on to the next attempt when an adapter cannot make its device, and names why if none can', async () => {
+    // A core adapter whose requestDevice rejects (a broken driver): the error came straight out,
+    // and the OpenGL attempt that would have worked was never made.
+    const broken = fakeAdapter([]);
+    (broken.adapter as unknown as { requestDevice: () => Promise<never> }).requestDevice = async () => {
+      throw new Error('driver refused the device');
+    };
+    const working = fakeAdapter([]);
+    const dawnCreate = (flags: string[]) => fakeGpu(() => (flags.includes('backend=opengl') ? working.adapter : broken.adapter)).gpu;
+    const got = await acquireDevice({ dawnCreate });
+    expect(got.adapter).toBe(working.adapter);
+    expect(got.info.backend).toBe('opengl');
+    // Every attempt's device refused: the error lists each with the reason.
+    await expect(acquireDevice({ gpu: fakeGpu(() => broken.adapter).gpu })).rejects.toThrow(
+      'Tried: the given GPU object, core features: requestDevice threw driver refused the device; the given GPU object, compatibility mode: requestDevice threw driver refused the device.',
+    );
+  });
 });
