@@ -160,6 +160,24 @@ function rangeText(r: NumberRange): string {
 }
 
 /**
+ * Whether `test` holds for every entry of `array`, holes included (as undefined). Array.prototype
+ * .every and .forEach skip holes, so a shape [2, , 3] or widths [4, , 4] passed the checks written
+ * with them and failed later, under another name.
+ */
+export function everyEntry<T>(array: readonly T[], test: (value: T | undefined, index: number) => boolean): boolean {
+  for (let i = 0; i < array.length; i++) if (!test(array[i], i)) return false;
+  return true;
+}
+
+/**
+ * Checks every entry of an array option with `checkNumber` (each required: a hole is refused as
+ * undefined), naming the entry: `hidden[1] must be an integer >= 1, got undefined`.
+ */
+export function checkNumberList(where: string, option: string, values: readonly unknown[], range: NumberRange = {}): void {
+  for (let i = 0; i < values.length; i++) checkNumber(where, `${option}[${i}]`, values[i], { ...range, required: true });
+}
+
+/**
  * Checks a numeric option: finite, an integer when asked, inside the range. `undefined` passes
  * (the caller's default applies) unless `range.required`. The error names the function, the
  * option and the range.

@@ -21,7 +21,7 @@ import {
   composite,
   type RandomKey, Tensor, add, broadcastTo, cast, checkKey, checkNumber, checkOneOf, checkOptions, concat, eye, fmtShape,
   greater, indexSelect, minimum, mul, pow, rademacher, rand, randn, reshape, splitKey, sqrt, sub, sum, tensor, where as select, type FloatDType,
-  showValue,
+  showValue, checkNumberList,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, checkBatch, checkBoolean, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { energyScore } from './models.js';
@@ -238,7 +238,7 @@ export function drawProjections(shape: readonly [number, number], distribution: 
     checkKey(key, `${where}: opts.key`);
     checkOneOf(where, 'dtype', dtype, ['float32', 'float64'] as const);
     if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: shape must be [rows, d], got ${showValue(shape)}`);
-    shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, { integer: true, min: 1 }));
+    checkNumberList(where, 'shape', shape, { integer: true, min: 1 });
     if (distribution === 'rademacher') return rademacher(shape, { key, dtype, device });
     const g = randn(shape, { key, dtype, device });
     if (distribution === 'gaussian') return g;

@@ -12,7 +12,7 @@
 import {
   composite,
   MOVE_TO_DEVICE, Tensor, add, cast, checkNumber, checkOptions, concat, exp, full, greaterEqual, isFinite, less, matmul, max, maximum, minimum, mul,
-  narrow, reshape, showValue, sqrt, sub, sum, tensor, tidy, transpose,
+  everyEntry, narrow, reshape, showValue, sqrt, sub, sum, tensor, tidy, transpose,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkCond, checkScoreFunction, evalScore, optionNames } from './conventions.js';
 import { middlePair } from './select.js';
@@ -357,11 +357,13 @@ export async function modeWeights(x: Tensor, modes: Tensor | readonly (readonly 
   }
   if (Array.isArray(modes)) {
     // A ragged or non-numeric row failed in tensor(), naming neither modeWeights nor modes.
-    modes.forEach((m: unknown, k) => {
-      if (!Array.isArray(m) || m.length !== x.shape[1] || !m.every((v) => typeof v === 'number')) {
+    // By index (holes included): forEach and every skip a missing row or number.
+    for (let k = 0; k < modes.length; k++) {
+      const m: unknown = modes[k];
+      if (!Array.isArray(m) || m.length !== x.shape[1] || !everyEntry(m, (v) => typeof v === 'number')) {
         throw new TypeError(`modeWeights: modes[${k}] must be ${x.shape[1]} numbers (a row of the [K, ${x.shape[1]}] modes), got ${showValue(m)}`);
       }
-    });
+    }
   }
   const result = tidy(() => {
     const centres = modes instanceof Tensor ? modes : tensor(modes.map((m) => [...m]), { dtype: x.dtype, device: x.device });
@@ -416,11 +418,11 @@ function histogramCells(where: string, x: Tensor, grid: HistogramGrid): Tensor {
   // Each field is required: a missing one failed as "... is not iterable" or reading its entries.
   const { bins } = grid;
   if (typeof bins !== 'number' && !(Array.isArray(bins) && bins.length === 2)) {
-    throw new TypeError(`${where}: bins must be a number or [x bins, y bins], got ${JSON.stringify(bins) ?? String(bins)}`);
+    throw new TypeError(`${where}: bins must be a number or [x bins, y bins], got ${showValue(bins)}`);
   }
   const [nx, ny] = typeof bins === 'number' ? [bins, bins] : bins;
   for (const [name, range, bins] of [['xRange', grid.xRange, nx], ['yRange', grid.yRange, ny]] as const) {
-    if (!Array.isArray(range) || range.length !== 2) throw new TypeError(`${where}: ${name} must be [lo, hi], got ${JSON.stringify(range) ?? String(range)}`);
+    if (!Array.isArray(range) || range.length !== 2) throw new TypeError(`${where}: ${name} must be [lo, hi], got ${showValue(range)}`);
     if (!(range[1] > range[0]) || !Number.isFinite(range[0]) || !Number.isFinite(range[1])) throw new RangeError(`${where}: ${name} must have lo < hi, both finite, got [${range[0]}, ${range[1]}]`);
     if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`${where}: bins must be positive integers, got ${bins}`);
   }

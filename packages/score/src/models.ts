@@ -22,7 +22,7 @@
 import { grad } from '@scorch/autograd';
 import {
   composite, getBackend,
-  type RandomKey, Tensor, checkKey, checkNumber, checkOneOf, checkOptions, concat, cos, elu, fmtShape, isFloatDType, log, matmul, mul, randn, relu, reshape,
+  type RandomKey, Tensor, checkKey, checkNumber, checkNumberList, checkOneOf, everyEntry, checkOptions, concat, cos, elu, fmtShape, isFloatDType, log, matmul, mul, randn, relu, reshape,
   silu, sin, sizeOf, softplus, splitKey, sum, tanh, tensor, tidy, type FloatDType,
 } from '@scorch/tensor';
 import { type EnergyFunction, type ScoreFunction, optionNames } from './conventions.js';
@@ -204,8 +204,7 @@ function buildMlp(where: string, opts: MlpOptions, outputDim: number, known: rea
   const { inputDim, hidden, key } = opts;
   checkNumber(where, 'inputDim', inputDim, POSITIVE_INTEGER);
   if (!Array.isArray(hidden)) throw new TypeError(`${where}: hidden must be an array of layer widths, e.g. [64, 64], got ${JSON.stringify(hidden)}`);
-  // By index, not forEach: forEach skips a hole ([4, , 4]), which then reached randn as a width.
-  for (let i = 0; i < hidden.length; i++) checkNumber(where, `hidden[${i}]`, hidden[i], { ...POSITIVE_INTEGER, required: true });
+  checkNumberList(where, 'hidden', hidden, POSITIVE_INTEGER);
   checkKey(key, `${where}: opts.key`);
   const activation = opts.activation ?? 'silu';
   checkOneOf(where, 'activation', activation, ACTIVATIONS);
@@ -511,7 +510,7 @@ function decodeSavedParams(json: string): Record<string, DecodedTensor> {
     const where = `loadParamsInto: '${name}'`;
     if (entry === null || typeof entry !== 'object') throw new Error(`${where}: expected { dtype, shape, data }, got ${JSON.stringify(entry)}`);
     if (entry.dtype !== 'float32' && entry.dtype !== 'float64') throw new Error(`${where}: dtype must be float32 or float64, got ${JSON.stringify(entry.dtype)}`);
-    if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
+    if (!Array.isArray(entry.shape) || !everyEntry(entry.shape, (d) => Number.isInteger(d) && (d as number) >= 0)) throw new Error(`${where}: bad shape ${JSON.stringify(entry.shape)}`);
     const size = sizeOf(entry.shape);
     if (!Array.isArray(entry.data)) throw new Error(`${where}: data must be an array of ${size} values`);
     if (entry.data.length !== size) throw new Error(`${where}: ${entry.data.length} values do not fill shape ${fmtShape(entry.shape)} (${size})`);

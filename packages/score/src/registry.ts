@@ -7,7 +7,7 @@
 
 import {
   type RandomKey, type Tensor, add, cast, checkNumber, checkOneOf, checkOptions, full, indexSelect, mean, minimum, mul, showValue,
-  rand, randn, reshape, splitKey, tensor, tidy,
+  rand, randn, reshape, splitKey, tensor, tidy, checkNumberList, everyEntry,
 } from '@scorch/tensor';
 import { type ScoreFunction, optionNames } from './conventions.js';
 import { GaussianMixture, type ToyDataset, checkerboard, eightGaussians, gaussianMixture, rings, swissRoll, twoMoons, twoSpirals } from './data.js';
@@ -284,7 +284,7 @@ function checkNoiseSpec(where: string, noise: unknown): asserts noise is NoiseSp
   checkOneOf(where, 'noise kind', spec.kind, NOISE_KINDS);
   const positiveList = (name: string, value: unknown) => {
     if (!Array.isArray(value) || value.length === 0) throw new TypeError(`${where}: noise.${name} must be a non-empty array of positive numbers, got ${showValue(value)}`);
-    value.forEach((v, i) => checkNumber(where, `noise.${name}[${i}]`, v, POSITIVE));
+    checkNumberList(where, `noise.${name}`, value, POSITIVE);
   };
   if (spec.kind === 'levels') positiveList('sigmas', spec.sigmas);
   else if (spec.kind === 'single') checkNumber(where, 'noise.sigma', spec.sigma, POSITIVE);
@@ -418,7 +418,7 @@ export function noiseFor(name: ObjectiveName, opts: NoiseSettings = {}): NoiseSp
       if (!Array.isArray(kdeBandwidth) || kdePoints === undefined) throw new Error(`${where}: '${name}' needs kdeBandwidth and kdePoints (the KDE target it is fitted to)`);
       // The registry's data are 2-D (modelSpecFor's inputDim): another length failed only in makeObjective.
       if (kdeBandwidth.length !== 2) throw new RangeError(`${where}: kdeBandwidth must hold 2 numbers (one per dimension), got ${kdeBandwidth.length}`);
-      kdeBandwidth.forEach((h, i) => checkNumber(where, `kdeBandwidth[${i}]`, h, { min: 0, exclusiveMin: true }));
+      checkNumberList(where, 'kdeBandwidth', kdeBandwidth, { min: 0, exclusiveMin: true });
       checkNumber(where, 'kdePoints', kdePoints, { integer: true, min: 2 });
       return { kind: 'kde', bandwidth: [...kdeBandwidth], points: kdePoints };
     }
@@ -459,7 +459,7 @@ export function describeNoise(noise: NoiseSpec): string {
 export function modelSpecFor(name: ObjectiveName, hidden: readonly number[]): ModelSpec {
   checkOneOf('modelSpecFor', 'objective', name, OBJECTIVE_NAMES);
   // 64 failed as "hidden is not iterable"; [[64]] made a spec no model could be built from.
-  if (!Array.isArray(hidden) || !hidden.every((h) => Number.isInteger(h) && h >= 1)) {
+  if (!Array.isArray(hidden) || !everyEntry(hidden, (h) => Number.isInteger(h) && h! >= 1)) {
     throw new TypeError(`modelSpecFor: hidden must be an array of layer widths (positive integers), got ${showValue(hidden)}`);
   }
   const family = OBJECTIVES[name].family;

@@ -15,7 +15,7 @@ import { jit, noGrad } from '@scorch/autograd';
 import {
   type RandomKey, Tensor, abs, add, broadcastTo, checkKey, checkNumber, checkOneOf, checkOptions, foldIn, full, maximum, mean, tensor,
   mul, randn, splitKey, sqrt, sub, sum, tidy, type FloatDType,
-  showValue, deviceFor,
+  showValue, deviceFor, checkNumberList,
 } from '@scorch/tensor';
 import { type ScoreFunction, checkBatch, checkBoolean, checkScoreFunction, checkedScore, optionNames } from './conventions.js';
 import { type Sde, perRow, samplingEpsilon } from './sde.js';
@@ -379,7 +379,7 @@ function reverseSetup(where: string, rawScore: ScoreFunction, sde: Sde, opts: Sd
   } else {
     const shape: unknown = opts.shape;
     if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`${where}: give either init (a [N, d] tensor) or shape [N, d], got shape ${showValue(shape)}`);
-    shape.forEach((n, i) => checkNumber(where, `shape[${i}]`, n, POSITIVE_COUNT));
+    checkNumberList(where, 'shape', shape, POSITIVE_COUNT);
     deviceFor(where, opts.device, opts.dtype ?? 'float32'); // under the sampler's name, not the prior's draw
     init = sde.priorSample(opts.shape!, { key: priorKey, dtype: opts.dtype ?? 'float32', device: opts.device });
   }

@@ -594,6 +594,13 @@ describe('mode weights', () => {
     await expect(modeWeights(x, [[0, 0, 0]])).rejects.toThrow(/^modeWeights: modes\[0\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \[0,0,0\]$/);
     await expect(modeWeights(x, [[0, 0], [1]])).rejects.toThrow(/^modeWeights: modes\[1\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \[1\]$/);
     await expect(modeWeights(x, [['a', 'b']] as never)).rejects.toThrow(/^modeWeights: modes\[0\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \["a","b"\]$/);
+    // Holes, a missing row or number (forEach and every skipped them).
+    const rows = [[0, 0], [1, 1]];
+    delete rows[1];
+    await expect(modeWeights(x, rows)).rejects.toThrow(/^modeWeights: modes\[1\] must be 2 numbers \(a row of the \[K, 2\] modes\), got undefined$/);
+    const row = [0, 1];
+    delete row[1];
+    await expect(modeWeights(x, [row])).rejects.toThrow(/^modeWeights: modes\[0\] must be 2 numbers \(a row of the \[K, 2\] modes\), got \[0,undefined\]$/);
   });
 });
 

@@ -340,6 +340,10 @@ describe('model specs and objectives refuse what they cannot build', () => {
     expect(() => makeObjective({ ...context, noise: noiseFor('ve', { sigmaMax: 2 }) })).toThrow(/^makeObjective: objective 'vp' trains under the vp SDE, but the noise spec is the ve SDE$/);
     expect(() => makeObjective({ ...context, noise: undefined as never })).toThrow(/^makeObjective: noise must be a noise description \(as noiseFor returns\), got undefined$/);
     expect(() => makeObjective({ ...context, objective: 'ssm-vr', noise: { kind: 'levels', sigmas: [] } })).toThrow(/^makeObjective: noise\.sigmas must be a non-empty array of positive numbers, got \[\]$/);
+    // A hole in the σs (forEach skipped it, and the step read undefined).
+    const holed = [1, 0.5, 0.1];
+    delete holed[1];
+    expect(() => makeObjective({ ...context, objective: 'ssm-vr', noise: { kind: 'levels', sigmas: holed } })).toThrow(/^makeObjective: noise\.sigmas\[1\] must be a finite number > 0, got undefined$/);
     expect(() => makeObjective({ ...context, dataset: undefined as never })).toThrow(/^makeObjective: dataset must be a data set \(as datasetEntry\(name\)\.dataset\), got undefined$/);
     expect(() => makeObjective({ ...context, model: undefined as never })).toThrow(/^makeObjective: model must be a score model \(as buildModel returns\), got undefined$/);
   });

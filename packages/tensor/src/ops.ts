@@ -4,7 +4,7 @@
 
 import { type DType, isFloatDType, storedValue } from './dtype.js';
 import { getBackend } from './backend.js';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, showValue } from '@scorch/options';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, everyEntry, showValue } from '@scorch/options';
 import { type Primitive, type PrimitiveParams, type UnaryPrimitive } from './primitives.js';
 import { assertAllocatable, assertShape, broadcastShapes, fmtShape, keepdimsShape, normalizeAxes, normalizeAxis, shapesEqual, sizeOf } from './shape.js';
 import { MOVE_TO_DEVICE, Tensor, apply, checkTensor, composite, currentDynamicTrace, unchanged, withNumberOperand } from './tensor.js';
@@ -667,7 +667,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', x);
   if (!Array.isArray(shape)) throw new TypeError(`reshape: expected the new shape as an array of integers, got ${typeof shape === 'number' ? shape : typeof shape}`);
-  if (!shape.every((d) => Number.isInteger(d) && d >= -1)) {
+  if (!everyEntry(shape, (d) => Number.isInteger(d) && (d as number) >= -1)) {
     throw new Error(`reshape: invalid shape ${fmtShape(shape)}; expected non-negative integers and at most one -1`);
   }
   const inferred = shape.indexOf(-1);

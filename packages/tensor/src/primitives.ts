@@ -4,7 +4,7 @@
 // a WGSL kernel, a jvp rule and a vjp rule (the compiler reports each missing table entry).
 
 import { DTYPES, type DType, assertDType, isFloatDType, storedValue } from './dtype.js';
-import { showValue } from '@scorch/options';
+import { everyEntry, showValue } from '@scorch/options';
 import { findPrimitiveDefinition } from './primitiveRegistry.js';
 import { type Shape, fmtShape, shapesEqual, sizeOf } from './shape.js';
 
@@ -231,7 +231,7 @@ function checkAxis(prim: string, axis: unknown, shape: Shape): asserts axis is n
 
 /** A shape param must be non-negative integers: reshape to [−1, −6] passed the element count check. */
 function checkShapeParam(prim: string, shape: Shape): void {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(prim, `shape must be non-negative integers, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape) || !everyEntry(shape, (d) => Number.isInteger(d) && (d as number) >= 0)) fail(prim, `shape must be non-negative integers, got ${JSON.stringify(shape)}`);
 }
 
 /** How errors and profiles name a primitive call: a defined primitive by its own name, not as 'custom'. */
@@ -419,7 +419,7 @@ export function inferOutput<P extends Primitive>(
       // and a key of another form drew from whatever words it held, or failed reading key[0].
       if (p.distribution !== 'uniform' && p.distribution !== 'normal') fail(prim, `distribution must be 'uniform' or 'normal', got ${showValue(p.distribution)}`);
       const key: unknown = p.key;
-      if (!Array.isArray(key) || key.length !== 2 || !key.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+      if (!Array.isArray(key) || key.length !== 2 || !everyEntry(key, (w) => Number.isInteger(w) && (w as number) >= 0 && (w as number) <= 0xffffffff)) {
         fail(prim, `key must be a random key, two 32-bit words (from randomKey, splitKey or foldIn), got ${showValue(key)}`);
       }
       return { shape: [...p.shape], dtype: p.dtype };

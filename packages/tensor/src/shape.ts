@@ -1,7 +1,7 @@
 // Shape arithmetic shared by every backend: sizes, strides, broadcasting and axis normalisation.
 // Errors name the operation and both shapes, so a user can find the bad call.
 
-import { showValue } from '@scorch/options';
+import { everyEntry, showValue } from '@scorch/options';
 
 export type Shape = readonly number[];
 
@@ -75,7 +75,7 @@ export function fmtShape(shape: Shape): string {
 
 /** Throws a TypeError naming `where` unless `shape` is an array of non-negative integers. */
 export function assertShape(shape: unknown, where: string): asserts shape is Shape {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+  if (!Array.isArray(shape) || !everyEntry(shape, (d) => Number.isInteger(d) && (d as number) >= 0)) {
     // showValue, not JSON: [NaN, 2] printed as [null,2] and an Int32Array as {"0":2}.
     throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${showValue(shape)}`);
   }

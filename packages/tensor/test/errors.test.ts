@@ -106,6 +106,13 @@ describe('dtype mismatches', () => {
     delete holed[1];
     expect(() => tensor(holed, { shape: [3] })).toThrow('tensor: entry [1] is empty (a hole in a sparse array), expected a number or boolean');
     expect(() => tensor([[1, 2], holed.slice(0, 2)])).toThrow('tensor: entry [1,1] is empty (a hole in a sparse array), expected a number or boolean');
+    // A hole in a shape or a size pair (every() skips holes): refused by the function called, not
+    // by the primitive it calls ('full: ...') or a later pad ('widths ... NaN').
+    const shape = [2, 1, 3];
+    delete shape[1];
+    expect(() => zeros(shape)).toThrow('zeros: shape must be an array of non-negative integers, got [2,undefined,3]');
+    expect(() => ones([1, 1, 4, 4]).reshape(shape)).toThrow(/^reshape: invalid shape/);
+    expect(() => apply('full', [], { value: 1, shape, dtype: 'float32', device: 'cpu' })).toThrow('full: shape must be non-negative integers, got [2,null,3]');
     // Were 'step must be a finite non-zero number, got [object Object]' and the like.
     expect(() => arange(0, 5, { dtype: 'int32' } as never)).toThrow('arange: got an options object as step; options are the 4th argument: arange(start, stop, step, { dtype, device })');
     expect(() => arange(5, { dtype: 'int32' } as never)).toThrow(/^arange: got an options object as stop;/);

@@ -496,6 +496,10 @@ describe('conv2d, convTranspose2d and upsample argument checks', () => {
 
   it('a size that is not a number or a pair is refused, showing it', () => {
     expect(() => conv2d(x, w, { groups: 2, stride: [1, 1, 1] as never })).toThrow(/^conv2d: stride must be an integer >= 1 or a \[height, width\] pair of them, got \[1,1,1\]$/);
+    // A hole (every() skipped it: the stride reached pad as NaN).
+    const holed = [1, 1];
+    delete holed[1];
+    expect(() => conv2d(x, w, { groups: 2, stride: holed as never })).toThrow(/^conv2d: stride must be an integer >= 1 or a \[height, width\] pair of them, got \[1,undefined\]$/);
     expect(() => conv2d(x, w, { groups: 2, padding: [1] as never })).toThrow(/^conv2d: padding must be an integer >= 0 or a \[height, width\] pair of them, got \[1\]$/);
   });
 

@@ -12,7 +12,7 @@
 // - pools reduce the same windows; upsampling gathers rows and columns at computed indices and
 //   blends them with computed weights.
 
-import { checkBoolean, checkOneOf, checkOptions, showValue } from '@scorch/options';
+import { checkBoolean, checkOneOf, checkOptions, everyEntry, showValue } from '@scorch/options';
 import { assertAllocatable, fmtShape } from '../shape.js';
 import { arange, tensor } from '../creation.js';
 import {
@@ -38,7 +38,7 @@ function checkSpatial(op: string, x: Tensor, what: string): void {
 /** [height, width] from a Size2, each an integer >= min. */
 function pair(op: string, name: string, v: unknown, min: number): [number, number] {
   const p = typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => Number.isInteger(n) && n >= min)) {
+  if (!Array.isArray(p) || p.length !== 2 || !everyEntry(p, (n) => Number.isInteger(n) && (n as number) >= min)) {
     throw new RangeError(`${op}: ${name} must be an integer >= ${min} or a [height, width] pair of them, got ${showValue(v)}`);
   }
   return [p[0] as number, p[1] as number];
