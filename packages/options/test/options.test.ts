@@ -1,6 +1,6 @@
 // The shared options validator (@scorch/options): unknown keys, null, values outside a set, numbers outside a range.
 import { describe, expect, it } from 'vitest';
-import { checkBoolean, checkNumber, checkOneOf, checkOptions, checkString, closestName, editDistance } from '../src/index.js';
+import { checkBoolean, checkNumber, checkNumberList, checkOneOf, checkOptions, checkString, closestName, editDistance, everyEntry } from '../src/index.js';
 
 describe('checkOptions', () => {
   const known = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay'];
@@ -102,5 +102,18 @@ describe('checkOneOf, checkNumber, checkBoolean and checkString', () => {
     expect(() => checkString('scatterPlot', 'color', '', { nonEmpty: true })).toThrow('scatterPlot: color must be a non-empty string, got ""');
     for (const ok of ['', 'x', undefined]) expect(() => checkString('scatterPlot', 'title', ok)).not.toThrow();
     expect(() => checkString('scatterPlot', 'color', '#fff', { nonEmpty: true, required: true })).not.toThrow();
+  });
+});
+
+describe('everyEntry and checkNumberList', () => {
+  it('see a hole as undefined, where every() and forEach() skip it', () => {
+    const holed = [1, 2, 3];
+    delete holed[1];
+    expect(holed.every((v) => v > 0)).toBe(true);
+    expect(everyEntry(holed, (v) => v !== undefined && v > 0)).toBe(false);
+    expect(everyEntry([1, 2, 3], (v, i) => v === i + 1)).toBe(true);
+    expect(() => checkNumberList('mlpScore', 'hidden', holed, { integer: true, min: 1 })).toThrow(new RangeError('mlpScore: hidden[1] must be an integer >= 1, got undefined'));
+    expect(() => checkNumberList('mlpScore', 'hidden', [4, 0], { integer: true, min: 1 })).toThrow('mlpScore: hidden[1] must be an integer >= 1, got 0');
+    expect(() => checkNumberList('mlpScore', 'hidden', [4, 4], { integer: true, min: 1 })).not.toThrow();
   });
 });
